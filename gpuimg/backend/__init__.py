@@ -1,0 +1,19 @@
+"""Which device an array lives on, and the libraries for that device."""
+
+from .chunks import map_stencil
+from .device import DEVICES, cuda_available, resolve_device
+from .namespace import Namespace, is_cupy, is_dask, namespace, namespace_for, to_device, to_numpy
+
+__all__ = [
+    "DEVICES",
+    "Namespace",
+    "cuda_available",
+    "is_cupy",
+    "is_dask",
+    "map_stencil",
+    "namespace",
+    "namespace_for",
+    "resolve_device",
+    "to_device",
+    "to_numpy",
+]

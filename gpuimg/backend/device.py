@@ -1,0 +1,72 @@
+"""Which device gpuimg computes on: ``"cpu"`` (NumPy) or ``"cuda"`` (CuPy on an NVIDIA GPU).
+
+The caller picks the device once, when loading data, with ``device="auto" | "cpu" | "cuda"``; ``"auto"``
+defers to the environment variable ``GPUIMG_DEVICE`` (same three values) and, where that is unset or
+``auto``, means CUDA when CuPy sees a GPU and the CPU otherwise.
+"""
+
+import functools
+import os
+
+from gpuimg.errors import DeviceError
+
+DEVICES = ("auto", "cpu", "cuda")
+
+_INSTALL_HINT = (
+    "Install gpuimg with the CUDA extra that matches your driver (`nvidia-smi` shows its CUDA "
+    "version): pip install 'gpuimg[cuda13]' for CUDA 13 or 'gpuimg[cuda12]' for CUDA 12. "
+    "Or compute on the CPU with device='cpu' (GPUIMG_DEVICE=cpu)."
+)
+
+
+@functools.cache
+def _probe_cuda() -> str | None:
+    """None when CuPy can allocate on a GPU, else the reason it cannot (probed once per process)."""
+    try:
+        import cupy
+    except ImportError as exc:
+        return f"CuPy is not installed ({exc})"
+    try:
+        if cupy.cuda.runtime.getDeviceCount() == 0:
+            return "CuPy is installed but sees no GPU"
+        # A missing or too old driver often shows only at the first allocation.
+        cupy.zeros(1)
+    except Exception as exc:  # CuPy raises CUDARuntimeError, CUDADriverError or an ImportError of libcudart.
+        return f"CuPy is installed but cannot use a GPU ({type(exc).__name__}: {exc})"
+    return None
+
+
+def cuda_available() -> bool:
+    """Whether CuPy is installed and can allocate memory on a GPU."""
+    return _probe_cuda() is None
+
+
+def resolve_device(device: str | None = "auto") -> str:
+    """The device to compute on, ``"cpu"`` or ``"cuda"``, for a requested ``device``.
+
+    Parameters
+    ----------
+    device : {"auto", "cpu", "cuda"} or None
+        ``"auto"`` (or None) reads ``GPUIMG_DEVICE``, then picks CUDA if a GPU is usable.
+
+    Raises
+    ------
+    DeviceError
+        If the device name is unknown, or CUDA is asked for and no usable GPU is found; the message
+        says why and what to install.
+    """
+    source = "device"
+    requested = "auto" if device is None else device
+    if requested == "auto":
+        source = "GPUIMG_DEVICE"
+        requested = os.environ.get("GPUIMG_DEVICE", "").strip().lower() or "auto"
+    if requested not in DEVICES:
+        raise DeviceError(f"{source}={requested!r} is not a device; use 'auto', 'cpu' or 'cuda'.")
+    if requested == "cpu":
+        return "cpu"
+    why = _probe_cuda()
+    if requested == "auto":
+        return "cpu" if why else "cuda"
+    if why:
+        raise DeviceError(f"{source}='cuda' asks for a GPU, but {why}. {_INSTALL_HINT}")
+    return "cuda"

@@ -1,0 +1,131 @@
+"""The libraries for each device, and moving arrays between devices.
+
+Operations are written once against a :class:`Namespace`: ``xp`` (NumPy or CuPy), ``ndi``
+(``scipy.ndimage`` or ``cupyx.scipy.ndimage``), ``ski`` (scikit-image or ``cucim.skimage``) and the
+kernel ``target``. :func:`namespace` gives the namespace of the device an array lives on, so the
+result of an operation stays on its input's device. Transfers between host and GPU happen only
+through :func:`to_device` and :func:`to_numpy`.
+"""
+
+import functools
+import importlib
+import sys
+from dataclasses import dataclass
+from types import ModuleType
+
+import numpy as np
+
+from gpuimg.errors import DeviceError
+
+from .device import resolve_device
+
+
+@dataclass(frozen=True)
+class Namespace:
+    """The array libraries of one device.
+
+    Attributes
+    ----------
+    device : {"cpu", "cuda"}
+        Also the target of the Numba kernels in ``gpuimg.kernels``.
+    xp : module
+        ``numpy`` or ``cupy``.
+    ndi : module
+        ``scipy.ndimage`` or ``cupyx.scipy.ndimage``.
+    """
+
+    device: str
+    xp: ModuleType
+    ndi: ModuleType
+
+    @property
+    def target(self) -> str:
+        """The kernel target for this device: ``"cpu"`` or ``"cuda"``."""
+        return self.device
+
+    @functools.cached_property
+    def ski(self) -> ModuleType:
+        """``skimage`` on the CPU, ``cucim.skimage`` on CUDA (imported on first use)."""
+        if self.device == "cpu":
+            return importlib.import_module("skimage")
+        try:
+            return importlib.import_module("cucim.skimage")
+        except ImportError as exc:
+            raise DeviceError(
+                f"This operation needs cuCIM on the GPU, which is not installed ({exc}). "
+                "Install it with pip install 'gpuimg[cuda13]' (or 'gpuimg[cuda12]')."
+            ) from exc
+
+
+@functools.cache
+def _cpu() -> Namespace:
+    import scipy.ndimage
+
+    return Namespace("cpu", np, scipy.ndimage)
+
+
+@functools.cache
+def _cuda() -> Namespace:
+    resolve_device("cuda")
+    import cupy
+    import cupyx.scipy.ndimage
+
+    return Namespace("cuda", cupy, cupyx.scipy.ndimage)
+
+
+def namespace_for(device: str | None = "auto") -> Namespace:
+    """The namespace of ``device`` ("auto", "cpu" or "cuda"; see :func:`resolve_device`)."""
+    return _cuda() if resolve_device(device) == "cuda" else _cpu()
+
+
+def is_dask(x) -> bool:
+    """Whether ``x`` is a Dask array (checked without importing Dask)."""
+    dask_array = sys.modules.get("dask.array")
+    return dask_array is not None and isinstance(x, dask_array.Array)
+
+
+def is_cupy(x) -> bool:
+    """Whether ``x`` is a CuPy array (checked without importing CuPy)."""
+    cupy = sys.modules.get("cupy")
+    return cupy is not None and isinstance(x, cupy.ndarray)
+
+
+def namespace(x) -> Namespace:
+    """The namespace of the device ``x`` lives on.
+
+    A CuPy array gives the CUDA namespace, a Dask array the namespace of its chunks, and anything
+    else (a NumPy array, a list, a scalar) the CPU namespace.
+    """
+    if is_dask(x):
+        return namespace(x._meta)
+    return _cuda() if is_cupy(x) else _cpu()
+
+
+def to_numpy(x) -> np.ndarray:
+    """``x`` as a NumPy array in host memory: copied from the GPU, or computed if it is a Dask array."""
+    if is_dask(x):
+        x = x.compute()
+    if is_cupy(x):
+        return x.get()
+    return np.asarray(x)
+
+
+def to_device(x, device: str | None = "auto"):
+    """``x`` on ``device`` ("auto", "cpu" or "cuda"): unchanged if it is already there.
+
+    A Dask array stays a Dask array, its chunks moved one by one when computed.
+
+    Raises
+    ------
+    DeviceError
+        If ``device`` is "cuda" and no usable GPU is found.
+    """
+    target = namespace_for(device)
+    if is_dask(x):
+        if namespace(x) is target:
+            return x
+        move = target.xp.asarray if target.device == "cuda" else to_numpy
+        return x.map_blocks(move, meta=target.xp.empty((0,) * x.ndim, dtype=x.dtype))
+    if target.device == "cuda":
+        return target.xp.asarray(x)
+    return to_numpy(x)

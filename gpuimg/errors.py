@@ -1,0 +1,35 @@
+"""The errors gpuimg raises.
+
+Every error is a :class:`GpuimgError`, so ``except gpuimg.GpuimgError`` catches all of them, and also
+the built-in exception it resembles (a bad parameter is a ``ValueError``, a missing GPU a
+``RuntimeError``), so code written for SciPy or scikit-image keeps working. Each message says what was
+wrong, with the offending value, and what to do about it.
+"""
+
+
+class GpuimgError(Exception):
+    """Base class of every error raised by gpuimg."""
+
+
+class ParameterError(GpuimgError, ValueError):
+    """A function argument has an invalid value (a mode, a size, a spacing, an axis)."""
+
+
+class DeviceError(GpuimgError, RuntimeError):
+    """The requested device or array library is not available (no GPU, CuPy or cuCIM missing)."""
+
+
+class GeometryError(GpuimgError, ValueError):
+    """Volume geometry is inconsistent: spacing, origin, direction, slice positions or shapes."""
+
+
+class DicomError(GpuimgError, ValueError):
+    """A DICOM file or series cannot be read as asked: unreadable, incomplete or ambiguous."""
+
+
+class FeatureError(GpuimgError, ValueError):
+    """A radiomics feature cannot be computed for this image, mask or settings."""
+
+
+class ConfigError(GpuimgError, ValueError):
+    """A settings file or environment variable holds an invalid value."""

@@ -1,0 +1,113 @@
+"""The registry of CUDA kernels, and how they are launched over a 3D volume.
+
+Every CUDA kernel in ``gpuimg.kernels`` is declared with :func:`cuda_kernel`, which compiles it lazily
+(on its first launch, for the argument types of that launch) and records it with representative
+signatures. The PTX check (``python -m gpuimg.kernels.ptx``, run by the test suite) compiles every
+registered kernel for sm_90 without a GPU, so no kernel escapes it; a test makes sure no module
+calls ``cuda.jit`` directly.
+"""
+
+import contextlib
+import sys
+from dataclasses import dataclass
+
+import numba
+from numba import cuda
+
+#: Threads per block along x, y, z (x is the array's last, contiguous axis): 256 threads, one warp
+#: along each contiguous row so that reads and writes coalesce.
+BLOCK_3D = (32, 4, 2)
+
+
+@dataclass(frozen=True)
+class CudaKernel:
+    """A registered CUDA kernel: its name, its Numba dispatcher and the signatures to check."""
+
+    name: str
+    dispatcher: object
+    signatures: tuple[str, ...]
+
+    @property
+    def py_func(self):
+        """The kernel's Python function (what ``cuda.compile_ptx`` takes)."""
+        return self.dispatcher.py_func
+
+
+#: Every CUDA kernel, by ``module.function`` name.
+REGISTRY: dict[str, CudaKernel] = {}
+
+
+def cuda_kernel(*signatures: str):
+    """Declare a CUDA kernel: ``cuda.jit`` it (compiled lazily) and register it.
+
+    Parameters
+    ----------
+    *signatures : str
+        Numba signatures such as ``"void(float32[:, :, ::1], float32[:, :, ::1])"``, at least one:
+        the argument types the kernel is checked with (compiled to PTX for sm_90 by the test suite).
+    """
+    if not signatures:
+        raise TypeError("cuda_kernel needs at least one representative signature")
+
+    def register(func):
+        dispatcher = cuda.jit(func)
+        name = f"{func.__module__}.{func.__qualname__}"
+        REGISTRY[name] = CudaKernel(name, dispatcher, tuple(signatures))
+        return dispatcher
+
+    return register
+
+
+def launch_3d(kernel, shape, *args):
+    """Launch ``kernel`` with one thread per voxel of a volume of ``shape`` (z, y, x).
+
+    The kernel reads its voxel as ``x, y, z = cuda.grid(3)`` and returns early outside ``shape``.
+    It runs on CuPy's current stream when CuPy is in use, so it is ordered with the CuPy work
+    around it.
+    """
+    nz, ny, nx = shape
+    bx, by, bz = BLOCK_3D
+    grid = (-(-nx // bx), -(-ny // by), -(-nz // bz))
+    if numba.config.ENABLE_CUDASIM:
+        with _python_helpers(kernel.fn):
+            kernel[grid, BLOCK_3D](*args)
+    else:
+        kernel[grid, BLOCK_3D, _current_stream()](*args)
+
+
+def _current_stream():
+    """CuPy's current stream as a Numba stream; 0 (the default stream) without CuPy or simulated."""
+    cupy = sys.modules.get("cupy")
+    if cupy is None or numba.config.ENABLE_CUDASIM:
+        return 0
+    ptr = cupy.cuda.get_current_stream().ptr
+    return cuda.external_stream(ptr) if ptr else 0
+
+
+@contextlib.contextmanager
+def _python_helpers(func):
+    """Under the CUDA simulator, make the ``numba.njit`` helpers a kernel calls plain Python again.
+
+    The simulator runs a kernel as Python and hands it arrays wrapped in its own array type, which
+    compiled ``njit`` code cannot take. For the length of a simulated launch, every ``njit``
+    function reachable through the globals of the kernel's module (and of the modules those
+    helpers come from) is replaced by its Python function, as the simulator itself replaces the
+    ``cuda`` module; everything is put back afterwards.
+    """
+    swapped = []
+    pending, seen = [func.__globals__], set()
+    while pending:
+        namespace = pending.pop()
+        if id(namespace) in seen:
+            continue
+        seen.add(id(namespace))
+        for name, value in list(namespace.items()):
+            if isinstance(value, numba.core.registry.CPUDispatcher):
+                swapped.append((namespace, name, value))
+                namespace[name] = value.py_func
+                pending.append(value.py_func.__globals__)
+    try:
+        yield
+    finally:
+        for namespace, name, value in swapped:
+            namespace[name] = value
