@@ -30,15 +30,6 @@ MODES = {
     "grid-constant": CONSTANT,
 }
 
-#: NumPy ``pad`` mode that extends an array the way each kernel mode reads past its edge.
-NUMPY_PAD_MODES = {
-    REFLECT: "symmetric",
-    NEAREST: "edge",
-    MIRROR: "reflect",
-    WRAP: "wrap",
-    CONSTANT: "constant",
-}
-
 
 @numba.njit(inline="always")
 def neighbour(i, n, mode):
@@ -63,8 +54,13 @@ def neighbour(i, n, mode):
 
 
 @numba.njit(inline="always")
-def sample(src, z, y, x, cval):
-    """``src[z, y, x]``, or ``cval`` where ``neighbour`` marked an index as outside."""
+def sample(src, z, y, x, cval, zero):
+    """``src[z, y, x]``, or ``cval`` where ``neighbour`` marked an index as outside.
+
+    Adding ``zero`` (0 in the arithmetic's float type) converts the voxel to that type: compiled code
+    would promote integers anyway, but the CUDA simulator runs the kernel on NumPy scalars, whose
+    16-bit arithmetic wraps around.
+    """
     if z < 0 or y < 0 or x < 0:
         return cval
-    return src[z, y, x]
+    return src[z, y, x] + zero

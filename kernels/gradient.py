@@ -29,25 +29,29 @@ MAGNITUDE = -1
 
 
 @numba.njit(inline="always")
-def _row(src, z, y, x0, x1, x2, cval, side, centre):
-    """Difference (x + 1 minus x - 1) and smoothed sum along x of one row of the neighbourhood."""
-    a = sample(src, z, y, x0, cval)
-    b = sample(src, z, y, x1, cval)
-    c = sample(src, z, y, x2, cval)
-    return c - a, side * (a + c) + centre * b
+def _row(src, z, y, x0, x1, x2, cval, side, centre, zero):
+    """Difference (x + 1 minus x - 1) and smoothed sum along x of one row of the neighbourhood.
+
+    The difference takes ``0 * b`` as SciPy's ``[-1, 0, 1]`` does, so a NaN or inf voxel spreads to
+    its own derivative as it does in SciPy.
+    """
+    a = sample(src, z, y, x0, cval, zero)
+    b = sample(src, z, y, x1, cval, zero)
+    c = sample(src, z, y, x2, cval, zero)
+    return c + zero * b - a, side * (a + c) + centre * b
 
 
 @numba.njit(inline="always")
-def gradient_at(src, z, y, x, mode, cval, weights, scale):
-    """Derivatives ``(gz, gy, gx)`` at voxel ``(z, y, x)``.
+def gradient_at(src, z, y, x, mode, cval, weights):
+    """Unscaled derivatives ``(gz, gy, gx)`` at voxel ``(z, y, x)``.
 
-    ``weights`` holds the smoothing weights ``(side, centre)`` of the z, y and x axes, flattened;
-    ``scale`` multiplies each derivative (the inverse spacing, or 0 for a derivative not wanted).
+    ``weights`` holds the smoothing weights ``(side, centre)`` of the z, y and x axes, flattened.
     """
-    gz = gy = gx = cval - cval  # zero, in the arithmetic's type (that of cval)
+    zero = weights[1] - weights[1]  # 0 in the arithmetic's float type (that of the weights)
+    gz = gy = gx = zero
     if mode == CONSTANT:
         for axis in range(3):
-            g = _constant_derivative(src, z, y, x, axis, cval, weights) * scale[axis]
+            g = _constant_derivative(src, z, y, x, axis, cval, weights, zero)
             if axis == 0:
                 gz = g
             elif axis == 1:
@@ -59,80 +63,104 @@ def gradient_at(src, z, y, x, mode, cval, weights, scale):
     x0 = neighbour(x - 1, nx, mode)
     x2 = neighbour(x + 1, nx, mode)
     zs, zc, ys, yc, xs, xc = weights
-    for i in range(3):
+    # Rows of weight 0 (an axis the image does not have) are skipped, not multiplied: 0 * inf is NaN.
+    i_first = 1 if zs == 0 else 0
+    j_first = 1 if ys == 0 else 0
+    for i in range(i_first, 3 - i_first):
         zi = neighbour(z + i - 1, nz, mode)
         wz = zc if i == 1 else zs
-        for j in range(3):
+        for j in range(j_first, 3 - j_first):
             yi = neighbour(y + j - 1, ny, mode)
             wy = yc if j == 1 else ys
-            d, s = _row(src, zi, yi, x0, x, x2, cval, xs, xc)
+            d, s = _row(src, zi, yi, x0, x, x2, cval, xs, xc, zero)
             gx += wz * wy * d
+            # The centre row enters each difference times 0, as in SciPy's [-1, 0, 1].
             if j == 0:
                 gy -= wz * s
             elif j == 2:
                 gy += wz * s
+            else:
+                gy += zero * s
             if i == 0:
                 gz -= wy * s
             elif i == 2:
                 gz += wy * s
-    return gz * scale[0], gy * scale[1], gx * scale[2]
+            else:
+                gz += zero * s
+    return gz, gy, gx
 
 
 @numba.njit(inline="always")
-def _read(src, z, y, x, cval):
-    """``src[z, y, x]``, or ``cval`` for a position outside the volume."""
+def _read(src, z, y, x, cval, zero):
+    """``src[z, y, x]`` in the arithmetic's type, or ``cval`` for a position outside the volume."""
     if 0 <= z < src.shape[0] and 0 <= y < src.shape[1] and 0 <= x < src.shape[2]:
-        return src[z, y, x]
+        return src[z, y, x] + zero
     return cval
 
 
 @numba.njit(inline="always")
-def _constant_derivative(src, z, y, x, axis, cval, weights):
+def _constant_derivative(src, z, y, x, axis, cval, weights, zero):
     """Derivative along ``axis`` in constant mode, in SciPy's order of passes.
 
     SciPy differentiates along ``axis``, then smooths along the other two axes in increasing
     order (``first``, then ``second``), and each pass reads ``cval`` past the edge of its own
     input: a neighbour outside the volume contributes ``cval`` itself to the pass that steps
     out, not the derivative or smoothing of a region of ``cval``. With ``cval = 0`` this equals
-    the derivative of the image padded with zeros.
+    the derivative of the image padded with zeros. A weight of 0 (an axis the image does not
+    have) takes nothing from outside, so a NaN ``cval`` stays at the edges.
     """
     first = 1 if axis == 0 else 0
     second = 1 if axis == 2 else 2
-    total = cval - cval
+    total = zero
     for k in range(-1, 2):
         zk = z + k * (second == 0)
         yk = y + k * (second == 1)
         xk = x + k * (second == 2)
         w_second = weights[2 * second + (k == 0)]
-        inner = cval
-        if 0 <= zk < src.shape[0] and 0 <= yk < src.shape[1] and 0 <= xk < src.shape[2]:
-            inner = cval - cval
-            for i in range(-1, 2):
-                zi = zk + i * (first == 0)
-                yi = yk + i * (first == 1)
-                xi = xk + i * (first == 2)
-                w_first = weights[2 * first + (i == 0)]
-                if 0 <= zi < src.shape[0] and 0 <= yi < src.shape[1] and 0 <= xi < src.shape[2]:
-                    step_z, step_y, step_x = axis == 0, axis == 1, axis == 2
-                    after = _read(src, zi + step_z, yi + step_y, xi + step_x, cval)
-                    before = _read(src, zi - step_z, yi - step_y, xi - step_x, cval)
-                    inner += w_first * (after - before)
-                else:
-                    inner += w_first * cval
+        inside = 0 <= zk < src.shape[0] and 0 <= yk < src.shape[1] and 0 <= xk < src.shape[2]
+        if not inside:
+            if w_second != 0:
+                total += w_second * cval
+            continue
+        inner = zero
+        for i in range(-1, 2):
+            zi = zk + i * (first == 0)
+            yi = yk + i * (first == 1)
+            xi = xk + i * (first == 2)
+            w_first = weights[2 * first + (i == 0)]
+            if 0 <= zi < src.shape[0] and 0 <= yi < src.shape[1] and 0 <= xi < src.shape[2]:
+                step_z, step_y, step_x = axis == 0, axis == 1, axis == 2
+                after = _read(src, zi + step_z, yi + step_y, xi + step_x, cval, zero)
+                before = _read(src, zi - step_z, yi - step_y, xi - step_x, cval, zero)
+                inner += w_first * (after + zero * src[zi, yi, xi] - before)
+            elif w_first != 0:
+                inner += w_first * cval
         total += w_second * inner
     return total
 
 
 @numba.njit(inline="always")
 def _value(src, z, y, x, mode, cval, weights, scale, component):
-    gz, gy, gx = gradient_at(src, z, y, x, mode, cval, weights, scale)
+    """One derivative times its scale, or the magnitude of the scaled derivatives.
+
+    A derivative of scale 0 is left out rather than multiplied by 0, which would turn an inf
+    (from an axis the image does not have, or a derivative not asked for) into NaN.
+    """
+    gz, gy, gx = gradient_at(src, z, y, x, mode, cval, weights)
     if component == 0:
-        return gz
+        return gz * scale[0]
     if component == 1:
-        return gy
+        return gy * scale[1]
     if component == 2:
-        return gx
-    return math.sqrt(gz * gz + gy * gy + gx * gx)
+        return gx * scale[2]
+    total = scale[0] - scale[0]
+    if scale[0] != 0:
+        total += gz * gz * (scale[0] * scale[0])
+    if scale[1] != 0:
+        total += gy * gy * (scale[1] * scale[1])
+    if scale[2] != 0:
+        total += gx * gx * (scale[2] * scale[2])
+    return math.sqrt(total)
 
 
 @numba.njit(parallel=True)

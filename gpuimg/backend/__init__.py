@@ -2,7 +2,7 @@
 
 from .chunks import map_stencil
 from .device import DEVICES, cuda_available, resolve_device
-from .namespace import Namespace, is_cupy, is_dask, namespace, namespace_for, to_device, to_numpy
+from .namespaces import Namespace, is_cupy, is_dask, namespace, namespace_for, to_device, to_numpy
 
 __all__ = [
     "DEVICES",
