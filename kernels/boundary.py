@@ -33,7 +33,10 @@ MODES = {
 
 @numba.njit(inline="always")
 def neighbour(i, n, mode):
-    """Index standing in for ``i`` (one step outside ``[0, n)`` at most); -1 means "use cval"."""
+    """Index standing in for ``i`` (one step outside ``[0, n)`` at most); -1 means "use cval".
+
+    Only constant mode returns -1; every other mode gives an index inside ``[0, n)``.
+    """
     if i < 0:
         if mode == WRAP:
             return n - 1
@@ -51,16 +54,3 @@ def neighbour(i, n, mode):
             return -1
         return n - 1
     return i
-
-
-@numba.njit(inline="always")
-def sample(src, z, y, x, cval, zero):
-    """``src[z, y, x]``, or ``cval`` where ``neighbour`` marked an index as outside.
-
-    Adding ``zero`` (0 in the arithmetic's float type) converts the voxel to that type: compiled code
-    would promote integers anyway, but the CUDA simulator runs the kernel on NumPy scalars, whose
-    16-bit arithmetic wraps around.
-    """
-    if z < 0 or y < 0 or x < 0:
-        return cval
-    return src[z, y, x] + zero

@@ -21,7 +21,7 @@ import math
 import numba
 from numba import cuda
 
-from .boundary import CONSTANT, neighbour, sample
+from .boundary import CONSTANT, neighbour
 from .registry import cuda_kernel, launch_3d
 
 #: ``component`` value that asks for the magnitude rather than one derivative.
@@ -29,15 +29,17 @@ MAGNITUDE = -1
 
 
 @numba.njit(inline="always")
-def _row(src, z, y, x0, x1, x2, cval, side, centre, zero):
+def _row(src, z, y, x0, x1, x2, side, centre, zero):
     """Difference (x + 1 minus x - 1) and smoothed sum along x of one row of the neighbourhood.
 
-    The difference takes ``0 * b`` as SciPy's ``[-1, 0, 1]`` does, so a NaN or inf voxel spreads to
-    its own derivative as it does in SciPy.
+    Adding ``zero`` (0 in the arithmetic's float type) converts each voxel to that type: compiled
+    code would promote integers anyway, but the CUDA simulator runs the kernel on NumPy scalars,
+    whose 16-bit arithmetic wraps around. The difference takes ``0 * b`` as SciPy's ``[-1, 0, 1]``
+    does, so a NaN or inf voxel spreads to its own derivative as in SciPy.
     """
-    a = sample(src, z, y, x0, cval, zero)
-    b = sample(src, z, y, x1, cval, zero)
-    c = sample(src, z, y, x2, cval, zero)
+    a = src[z, y, x0] + zero
+    b = src[z, y, x1] + zero
+    c = src[z, y, x2] + zero
     return c + zero * b - a, side * (a + c) + centre * b
 
 
@@ -59,6 +61,7 @@ def gradient_at(src, z, y, x, mode, cval, weights):
             else:
                 gx = g
         return gz, gy, gx
+    # Every other mode maps each neighbour to a voxel inside the volume.
     nz, ny, nx = src.shape
     x0 = neighbour(x - 1, nx, mode)
     x2 = neighbour(x + 1, nx, mode)
@@ -72,7 +75,7 @@ def gradient_at(src, z, y, x, mode, cval, weights):
         for j in range(j_first, 3 - j_first):
             yi = neighbour(y + j - 1, ny, mode)
             wy = yc if j == 1 else ys
-            d, s = _row(src, zi, yi, x0, x, x2, cval, xs, xc, zero)
+            d, s = _row(src, zi, yi, x0, x, x2, xs, xc, zero)
             gx += wz * wy * d
             # The centre row enters each difference times 0, as in SciPy's [-1, 0, 1].
             if j == 0:

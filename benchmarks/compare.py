@@ -1,0 +1,89 @@
+"""Side-by-side timing of gpuimg against its peer library, on the same input, in one run.
+
+    python benchmarks/compare.py [--device auto|cpu|cuda] [--repeat 5] [--only NAME] [--json FILE]
+
+Prints one row per operation of benchmarks/operations.py: the peer, its time, gpuimg's time and
+the ratio gpuimg / peer (below 1 means gpuimg is faster). Each time is the best of ``--repeat``
+runs after one warm-up run (which also compiles gpuimg's kernels); on CUDA the device is
+synchronised before the clock stops.
+"""
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+from functools import partial
+from pathlib import Path
+
+import numba
+from operations import OPERATIONS
+
+import gpuimg
+from gpuimg.backend import namespace_for
+
+
+def best_time(func, ns, repeat: int) -> float:
+    """Best wall time of ``func()`` over ``repeat`` runs, after one warm-up run [s]."""
+    func()
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        func()
+        if ns.device == "cuda":
+            ns.xp.cuda.Device().synchronize()
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def machine(ns) -> str:
+    if ns.device == "cuda":
+        props = ns.xp.cuda.runtime.getDeviceProperties(ns.xp.cuda.Device().id)
+        return props["name"].decode()
+    return f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores"
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--only", help="run only the operation of this name")
+    parser.add_argument("--json", type=Path, help="also write the rows to this JSON file")
+    args = parser.parse_args(argv)
+
+    ns = namespace_for(args.device)
+    threads = numba.get_num_threads()
+    print(f"gpuimg {gpuimg.__version__} on {ns.device} ({machine(ns)}), numba threads {threads}")
+    header = f"{'operation':<22} {'input':<22} {'peer':<40} {'peer s':>8} {'gpuimg s':>9} {'ratio':>6}"
+    print(header)
+    print("-" * len(header))
+    rows = []
+    for op in OPERATIONS:
+        if args.only and op.name != args.only:
+            continue
+        image = op.make_input(ns)
+        peer_s = best_time(partial(op.peer, ns, image), ns, args.repeat)
+        ours_s = best_time(partial(op.ours, image), ns, args.repeat)
+        shape = "x".join(map(str, op.shape)) + f" {op.dtype}"
+        row = {
+            "operation": op.name,
+            "input": shape,
+            "device": ns.device,
+            "machine": machine(ns),
+            "peer": op.peer_name(ns),
+            "peer_s": peer_s,
+            "gpuimg_s": ours_s,
+            "ratio": ours_s / peer_s,
+        }
+        rows.append(row)
+        print(
+            f"{op.name:<22} {shape:<22} {row['peer']:<40} {peer_s:>8.4f} {ours_s:>9.4f} {row['ratio']:>6.3f}"
+        )
+    if args.json:
+        args.json.write_text(json.dumps(rows, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

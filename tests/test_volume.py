@@ -1,0 +1,66 @@
+"""gpuimg.Volume: geometry checks and the index-to-patient mapping."""
+
+import numpy as np
+import pytest
+from scipy.spatial.transform import Rotation
+
+import gpuimg
+from gpuimg.volume import AXIAL
+
+
+def test_defaults_describe_an_axial_stack(rng):
+    volume = gpuimg.Volume(rng.random((2, 3, 4)))
+    assert volume.spacing == (1.0, 1.0, 1.0) and volume.origin == (0.0, 0.0, 0.0)
+    np.testing.assert_array_equal(volume.direction, AXIAL)
+    assert volume.shape == (2, 3, 4) and volume.device == "cpu" and volume.meta == {}
+
+
+def test_affine_maps_indices_to_patient_positions(rng):
+    direction = Rotation.random(random_state=rng).as_matrix()
+    spacing = tuple(rng.uniform(0.2, 5.0, 3))
+    origin = tuple(rng.uniform(-300, 300, 3))
+    volume = gpuimg.Volume(rng.random((5, 6, 7)), spacing=spacing, origin=origin, direction=direction)
+    index = np.array([4, 1, 3])
+    # A step along array axis k moves spacing[k] mm along column k of the direction.
+    expected = np.array(origin) + sum(index[k] * spacing[k] * direction[:, k] for k in range(3))
+    np.testing.assert_allclose((volume.affine @ np.append(index, 1))[:3], expected, rtol=1e-12)
+
+
+def test_to_cpu_keeps_geometry_and_meta(rng):
+    volume = gpuimg.Volume(rng.random((2, 2, 2)), spacing=(3, 1, 1), meta={"modality": "MR"})
+    moved = volume.to("cpu")
+    assert moved.spacing == volume.spacing and moved.meta == {"modality": "MR"}
+    np.testing.assert_array_equal(moved.data, volume.data)
+
+
+@pytest.mark.skipif(gpuimg.backend.cuda_available(), reason="a GPU is usable here")
+def test_to_cuda_without_a_gpu_raises_device_error(rng):
+    with pytest.raises(gpuimg.DeviceError, match="pip install 'gpuimg\\[cuda13\\]'"):
+        gpuimg.Volume(rng.random((2, 2, 2))).to("cuda")
+
+
+@pytest.mark.gpu
+def test_to_cuda_and_back(rng):
+    volume = gpuimg.Volume(rng.random((3, 4, 5)), spacing=(2.0, 0.5, 0.5))
+    on_gpu = volume.to("cuda")
+    assert on_gpu.device == "cuda" and on_gpu.spacing == volume.spacing
+    np.testing.assert_array_equal(gpuimg.to_numpy(on_gpu.data), volume.data)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"data": np.zeros((3, 3))}, "must be a 3D array (z, y, x); got (3, 3)"),
+        ({"data": [1, 2]}, "must be a 3D array (z, y, x); got list"),
+        ({"spacing": (1.0, 0.0, 1.0)}, "spacing must be positive in mm; got (1.0, 0.0, 1.0)"),
+        ({"spacing": (1.0, 1.0)}, "spacing must be 3 finite numbers (mm)"),
+        ({"origin": (0.0, np.nan, 0.0)}, "origin must be 3 finite numbers (mm)"),
+        ({"direction": np.diag([1.0, 2.0, 1.0])}, "orthonormal columns"),
+        ({"direction": np.eye(2)}, "orthonormal columns"),
+    ],
+)
+def test_bad_geometry_raises_geometry_error(rng, kwargs, message):
+    arguments = {"data": rng.random((2, 2, 2))} | kwargs
+    with pytest.raises(gpuimg.GeometryError) as caught:
+        gpuimg.Volume(**arguments)
+    assert message in str(caught.value)
