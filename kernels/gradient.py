@@ -181,7 +181,7 @@ _ARGS = "int64, {t}, UniTuple({t}, 6), UniTuple({t}, 3), int64"
 
 @cuda_kernel(
     f"void(float32[:, :, ::1], float32[:, :, ::1], {_ARGS.format(t='float32')})",
-    f"void(int16[:, :, ::1], float32[:, :, ::1], {_ARGS.format(t='float64')})",
+    f"void(int16[:, :, ::1], float32[:, :, ::1], {_ARGS.format(t='float32')})",
     f"void(float64[:, :, ::1], float64[:, :, ::1], {_ARGS.format(t='float64')})",
 )
 def _gradient_cuda(src, out, mode, cval, weights, scale, component):

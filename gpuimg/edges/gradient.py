@@ -11,15 +11,21 @@ On NumPy and CuPy arrays the derivatives and magnitude come from one fused pass 
 """
 
 import math
+from collections.abc import Sequence
 from functools import partial
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from gpuimg.backend import is_dask, map_stencil, namespace
 from gpuimg.errors import ParameterError
 from gpuimg.kernels import boundary
 from gpuimg.kernels import gradient as kernel
-from gpuimg.volume import accepts_volume
+from gpuimg.volume import Volume, accepts_volume
+
+#: An image: a NumPy, CuPy or Dask array, or a Volume.
+Image = ArrayLike | Volume
+Spacing = float | Sequence[float] | None
 
 #: Smoothing weights ``(side, centre)`` of each operator.
 OPERATORS = {"sobel": (1.0, 2.0), "prewitt": (1.0, 1.0), "scharr": (3.0, 10.0)}
@@ -29,8 +35,13 @@ _NATIVE = {np.dtype(t) for t in ("int8", "int16", "int32", "uint8", "uint16", "u
 
 @accepts_volume
 def gradient_magnitude(
-    image, operator: str = "sobel", *, spacing=None, mode: str = "reflect", cval: float = 0.0
-):
+    image: Image,
+    operator: str = "sobel",
+    *,
+    spacing: Spacing = None,
+    mode: str = "reflect",
+    cval: float = 0.0,
+) -> Image:
     """Magnitude of the image gradient from Sobel, Prewitt or Scharr derivatives, in one pass.
 
     Parameters
@@ -72,21 +83,27 @@ def gradient_magnitude(
 
 
 @accepts_volume
-def sobel(image, axis: int = -1, *, spacing=None, mode: str = "reflect", cval: float = 0.0):
+def sobel(
+    image: Image, axis: int = -1, *, spacing: Spacing = None, mode: str = "reflect", cval: float = 0.0
+) -> Image:
     """Sobel derivative along ``axis``: equal to ``scipy.ndimage.sobel`` (see
     :func:`gradient_magnitude` for the parameters), divided by ``spacing[axis]`` when given."""
     return _derivative(image, "sobel", axis, spacing, mode, cval)
 
 
 @accepts_volume
-def prewitt(image, axis: int = -1, *, spacing=None, mode: str = "reflect", cval: float = 0.0):
+def prewitt(
+    image: Image, axis: int = -1, *, spacing: Spacing = None, mode: str = "reflect", cval: float = 0.0
+) -> Image:
     """Prewitt derivative along ``axis``: equal to ``scipy.ndimage.prewitt`` (see
     :func:`gradient_magnitude` for the parameters), divided by ``spacing[axis]`` when given."""
     return _derivative(image, "prewitt", axis, spacing, mode, cval)
 
 
 @accepts_volume
-def scharr(image, axis: int = -1, *, spacing=None, mode: str = "reflect", cval: float = 0.0):
+def scharr(
+    image: Image, axis: int = -1, *, spacing: Spacing = None, mode: str = "reflect", cval: float = 0.0
+) -> Image:
     """Scharr derivative along ``axis``: difference ``[-1, 0, 1]``, smoothing ``[3, 10, 3]`` on the
     other axes, unnormalised like ``scipy.ndimage.sobel`` (scikit-image's ``scharr`` divides by 16
     per smoothed axis). Parameters as :func:`gradient_magnitude`."""
