@@ -1,0 +1,7 @@
+"""Reading and writing volumes: DICOM series, NIfTI and NRRD files, stitching stations."""
+
+from .dicom import read_dicom
+from .series import SeriesInfo, SeriesList, list_series
+from .write import write_dicom
+
+__all__ = ["SeriesInfo", "SeriesList", "list_series", "read_dicom", "write_dicom"]
