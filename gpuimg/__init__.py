@@ -13,7 +13,7 @@ from .errors import (
     GpuimgError,
     ParameterError,
 )
-from .io import SeriesInfo, list_series, read_dicom, write_dicom
+from .io import SeriesInfo, list_series, read_dicom, read_image, write_dicom, write_image
 from .volume import Volume
 
 __version__ = version("gpuimg")
@@ -34,7 +34,9 @@ __all__ = [
     "io",
     "list_series",
     "read_dicom",
+    "read_image",
     "to_device",
     "to_numpy",
     "write_dicom",
+    "write_image",
 ]

@@ -1,7 +1,16 @@
 """Reading and writing volumes: DICOM series, NIfTI and NRRD files, stitching stations."""
 
 from .dicom import read_dicom
+from .image import read_image, write_image
 from .series import SeriesInfo, SeriesList, list_series
 from .write import write_dicom
 
-__all__ = ["SeriesInfo", "SeriesList", "list_series", "read_dicom", "write_dicom"]
+__all__ = [
+    "SeriesInfo",
+    "SeriesList",
+    "list_series",
+    "read_dicom",
+    "read_image",
+    "write_dicom",
+    "write_image",
+]
