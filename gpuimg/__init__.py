@@ -2,7 +2,7 @@
 
 from importlib.metadata import version
 
-from . import backend, edges, io
+from . import backend, datasets, edges, io
 from .backend import to_device, to_numpy
 from .errors import (
     ConfigError,
@@ -30,6 +30,7 @@ __all__ = [
     "Volume",
     "__version__",
     "backend",
+    "datasets",
     "edges",
     "io",
     "list_series",
