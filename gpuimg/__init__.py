@@ -13,7 +13,7 @@ from .errors import (
     GpuimgError,
     ParameterError,
 )
-from .io import SeriesInfo, list_series, read_dicom, read_image, write_dicom, write_image
+from .io import SeriesInfo, list_series, read_dicom, read_image, stitch, write_dicom, write_image
 from .volume import Volume
 
 __version__ = version("gpuimg")
@@ -36,6 +36,7 @@ __all__ = [
     "list_series",
     "read_dicom",
     "read_image",
+    "stitch",
     "to_device",
     "to_numpy",
     "write_dicom",

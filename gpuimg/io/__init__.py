@@ -3,6 +3,7 @@
 from .dicom import read_dicom
 from .image import read_image, write_image
 from .series import SeriesInfo, SeriesList, list_series
+from .stitch import stitch
 from .write import write_dicom
 
 __all__ = [
@@ -11,6 +12,7 @@ __all__ = [
     "list_series",
     "read_dicom",
     "read_image",
+    "stitch",
     "write_dicom",
     "write_image",
 ]
