@@ -77,33 +77,40 @@ def ct_phantom(
     rng = np.random.default_rng(seed)
     z, y, x = _grid(shape, spacing)
     half_y, half_x = 0.45 * shape[1] * spacing[1], 0.45 * shape[2] * spacing[2]
-    image = np.full(shape, AIR)
+    image = np.full(shape, AIR, dtype=np.float32)
     body = (y / (0.75 * half_y)) ** 2 + (x / half_x) ** 2 <= 1
     image[np.broadcast_to(body, shape)] = SOFT_TISSUE
     lungs = np.zeros(shape, bool)
+    cores = np.zeros(shape, bool)  # the inner part of each lung, where lesions are centred
     for side in (-1, 1):
         across = ((x - side * 0.45 * half_x) / (0.3 * half_x)) ** 2
         front_back = ((y + 0.05 * half_y) / (0.5 * half_y)) ** 2
-        lungs |= across + front_back + (z / (0.48 * shape[0] * spacing[0])) ** 4 <= 1
+        lung = across + front_back + (z / (0.48 * shape[0] * spacing[0])) ** 4
+        lungs |= lung <= 1
+        cores |= lung <= 0.5
     image[lungs] = LUNG
     spine = (y - 0.55 * half_y) ** 2 + x**2 <= (0.12 * half_y) ** 2
     image[np.broadcast_to(spine, shape)] = BONE
     mask = np.zeros(shape, np.uint8)
-    candidates = np.argwhere(ndimage.binary_erosion(lungs, iterations=2))
-    for label in range(1, n_lesions + 1):
-        if candidates.size == 0:
-            break
+    candidates = np.argwhere(cores)
+    for label in range(1, min(n_lesions, len(candidates)) + 1):
         index = candidates[rng.integers(len(candidates))]
+        radius = rng.uniform(4.0, 12.0)
+        box = tuple(
+            slice(max(0, i - reach), i + reach + 1)
+            for i, reach in zip(index, np.ceil(2.5 * radius / np.array(spacing)).astype(int), strict=True)
+        )
         centre = [axis.ravel()[i] for axis, i in zip((z, y, x), index, strict=True)]
-        lesion = _lesion((z, y, x), centre, rng.uniform(4.0, 12.0), lesion_shape, rng)
-        lesion &= lungs | (mask > 0)
-        mask[lesion & (mask == 0)] = label
+        grid = [axis[(slice(None),) * k + (box[k],)] for k, axis in enumerate((z, y, x))]
+        lesion = _lesion(grid, centre, radius, lesion_shape, rng) & (lungs[box] | (mask[box] > 0))
+        lesion &= mask[box] == 0
+        mask[box][lesion] = label
         value = LESION + rng.uniform(-10, 10)
         if lesion_texture == "heterogeneous":
-            texture = ndimage.gaussian_filter(rng.normal(0, 1, shape), 1.5)
+            texture = ndimage.gaussian_filter(rng.normal(0, 1, lesion.shape), 1.5)
             value = value + 25.0 * texture[lesion] / max(texture.std(), 1e-6)
-        image[lesion] = value
-    image += rng.normal(0, noise_hu, shape)
+        image[box][lesion] = value
+    image += np.float32(noise_hu) * rng.standard_normal(shape, dtype=np.float32)
     data = np.clip(np.rint(image), -1024, 3071).astype(np.int16)
     origin = AXIAL @ (-(np.array(shape) - 1) / 2 * np.array(spacing))
     meta = {
