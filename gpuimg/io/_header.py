@@ -65,13 +65,15 @@ class _Header:
         return int(self.dataset.get("NumberOfFrames", 1) or 1)
 
     def frames(self) -> list[_Frame]:
-        """Every frame of the file with its geometry and rescale, in file order."""
+        """Every frame of the file with its geometry and rescale, in file order.
+
+        Enhanced multi-frame files give them per frame (PerFrameFunctionalGroupsSequence) or for all
+        frames (SharedFunctionalGroupsSequence); classic files in their top-level attributes.
+        """
         ds = self.dataset
         shape = (int(ds.Rows), int(ds.Columns))
         shared = _first(ds.get("SharedFunctionalGroupsSequence"))
         per_frame = ds.get("PerFrameFunctionalGroupsSequence")
-        if per_frame is None and shared is None:
-            return [_frame_from(self.path, None, shape, ds)]
         frames = []
         for index in range(self.n_frames):
             item = per_frame[index] if per_frame is not None and index < len(per_frame) else None
@@ -131,19 +133,6 @@ class _Header:
                     f"pixels at {bits} bits ({claimed} bytes), but the whole file is only {size} bytes. "
                     "The file is truncated or its header is wrong; export it again from the scanner or PACS."
                 )
-
-
-def _frame_from(path: Path, index: int | None, shape: tuple[int, int], ds: pydicom.Dataset) -> _Frame:
-    return _Frame(
-        path=path,
-        index=index,
-        position=_floats(ds.get("ImagePositionPatient")),
-        orientation=_floats(ds.get("ImageOrientationPatient")),
-        pixel_spacing=_floats(ds.get("PixelSpacing")),
-        shape=shape,
-        slope=float(ds.get("RescaleSlope", 1.0) or 1.0),
-        intercept=float(ds.get("RescaleIntercept", 0.0) or 0.0),
-    )
 
 
 def _first(sequence):

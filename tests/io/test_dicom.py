@@ -350,3 +350,13 @@ def test_projection_image_refused(testfile):
     with pytest.raises(DicomError, match="projection image") as info:
         read_dicom(testfile("JPEG2000.dcm"), device="cpu")
     assert "JPEG2000.dcm" in str(info.value)
+
+
+@pytest.mark.gpu
+def test_upload_to_cuda(series):
+    pytest.importorskip("cupy")
+    if not gpuimg.backend.cuda_available():
+        pytest.skip("no usable CUDA GPU")
+    volume = read_dicom(series[0], device="cuda")
+    assert volume.device == "cuda"
+    np.testing.assert_array_equal(gpuimg.to_numpy(volume.data), series[1].data)

@@ -50,3 +50,10 @@ def test_written_series_and_junk(tmp_path, make_volume):
 def test_missing_folder(tmp_path):
     with pytest.raises(DicomError, match="no such file"):
         list_series(tmp_path / "absent")
+
+
+def test_broken_files_reported_not_fatal(tmp_path, make_volume):
+    files = write_dicom(make_volume(), tmp_path / "ct")
+    (tmp_path / "cut.dcm").write_bytes(files[0].read_bytes()[:300])
+    found = list_series(tmp_path)
+    assert len(found) == 1 and list(found.broken) == [tmp_path / "cut.dcm"]
