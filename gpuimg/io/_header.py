@@ -50,6 +50,7 @@ class _Header:
 
     path: Path
     dataset: pydicom.Dataset
+    frames: tuple[_Frame, ...]  # every frame with its geometry and rescale, in file order
 
     @property
     def series_uid(self) -> str:
@@ -57,44 +58,11 @@ class _Header:
 
     @property
     def transfer_syntax(self) -> pydicom.uid.UID:
-        meta = getattr(self.dataset, "file_meta", None)
-        return pydicom.uid.UID(str(meta.get("TransferSyntaxUID", pydicom.uid.ImplicitVRLittleEndian)))
+        return _transfer_syntax(self.dataset)
 
     @property
     def n_frames(self) -> int:
-        return int(self.dataset.get("NumberOfFrames", 1) or 1)
-
-    def frames(self) -> list[_Frame]:
-        """Every frame of the file with its geometry and rescale, in file order.
-
-        Enhanced multi-frame files give them per frame (PerFrameFunctionalGroupsSequence) or for all
-        frames (SharedFunctionalGroupsSequence); classic files in their top-level attributes.
-        """
-        ds = self.dataset
-        shape = (int(ds.Rows), int(ds.Columns))
-        shared = _first(ds.get("SharedFunctionalGroupsSequence"))
-        per_frame = ds.get("PerFrameFunctionalGroupsSequence")
-        frames = []
-        for index in range(self.n_frames):
-            item = per_frame[index] if per_frame is not None and index < len(per_frame) else None
-            groups = [g for g in (item, shared) if g is not None]
-            frames.append(
-                _Frame(
-                    path=self.path,
-                    index=index if self.n_frames > 1 else None,
-                    position=_floats(_group(groups, "PlanePositionSequence", "ImagePositionPatient", ds)),
-                    orientation=_floats(
-                        _group(groups, "PlaneOrientationSequence", "ImageOrientationPatient", ds)
-                    ),
-                    pixel_spacing=_floats(_group(groups, "PixelMeasuresSequence", "PixelSpacing", ds)),
-                    shape=shape,
-                    slope=float(_group(groups, "PixelValueTransformationSequence", "RescaleSlope", ds, 1.0)),
-                    intercept=float(
-                        _group(groups, "PixelValueTransformationSequence", "RescaleIntercept", ds, 0.0)
-                    ),
-                )
-            )
-        return frames
+        return len(self.frames)
 
     def check_pixels(self) -> None:
         """Refuse a file whose pixels cannot be decoded, or which holds fewer bytes than it claims.
@@ -133,6 +101,50 @@ class _Header:
                     f"pixels at {bits} bits ({claimed} bytes), but the whole file is only {size} bytes. "
                     "The file is truncated or its header is wrong; export it again from the scanner or PACS."
                 )
+
+
+def _frames(path: Path, ds: pydicom.Dataset) -> tuple[_Frame, ...]:
+    """Every frame of the file with its geometry and rescale, in file order.
+
+    Enhanced multi-frame files give them per frame (PerFrameFunctionalGroupsSequence) or for all
+    frames (SharedFunctionalGroupsSequence); classic files in their top-level attributes.
+    """
+    shape = (int(ds.Rows), int(ds.Columns))
+    n_frames = int(ds.get("NumberOfFrames", 1) or 1)
+    shared = _first(ds.get("SharedFunctionalGroupsSequence"))
+    per_frame = ds.get("PerFrameFunctionalGroupsSequence")
+    frames = []
+    for index in range(n_frames):
+        item = per_frame[index] if per_frame is not None and index < len(per_frame) else None
+        groups = [g for g in (item, shared) if g is not None]
+        frames.append(
+            _Frame(
+                path=path,
+                index=index if n_frames > 1 else None,
+                position=_floats(_group(groups, "PlanePositionSequence", "ImagePositionPatient", ds)),
+                orientation=_floats(
+                    _group(groups, "PlaneOrientationSequence", "ImageOrientationPatient", ds)
+                ),
+                pixel_spacing=_floats(_group(groups, "PixelMeasuresSequence", "PixelSpacing", ds)),
+                shape=shape,
+                slope=float(_group(groups, "PixelValueTransformationSequence", "RescaleSlope", ds, 1.0)),
+                intercept=float(
+                    _group(groups, "PixelValueTransformationSequence", "RescaleIntercept", ds, 0.0)
+                ),
+            )
+        )
+    return tuple(frames)
+
+
+def _transfer_syntax(ds: pydicom.Dataset) -> pydicom.uid.UID:
+    """The file's transfer syntax; for a file without meta header, the encoding pydicom found."""
+    syntax = (getattr(ds, "file_meta", None) or {}).get("TransferSyntaxUID")
+    if syntax:
+        return pydicom.uid.UID(str(syntax))
+    implicit, little = ds.original_encoding
+    if implicit:
+        return pydicom.uid.ImplicitVRLittleEndian
+    return pydicom.uid.ExplicitVRLittleEndian if little else pydicom.uid.ExplicitVRBigEndian
 
 
 def _first(sequence):
@@ -184,7 +196,7 @@ def _files(path_or_files: str | os.PathLike | Iterable[str | os.PathLike]) -> tu
 def _read_header(path: Path) -> _Header | str | None:
     """The header of ``path``; None if it is not a DICOM file; the reason if it is a broken one."""
     try:
-        ds = pydicom.dcmread(path, stop_before_pixels=True)
+        ds = pydicom.dcmread(path, stop_before_pixels=True, force=_raw_dataset(path))
     except InvalidDicomError:
         return None
     except Exception as exc:  # pydicom raises many types (EOFError, ValueError, struct.error ...)
@@ -194,7 +206,21 @@ def _read_header(path: Path) -> _Header | str | None:
         if sop_class is not None and "Image Storage" in pydicom.uid.UID(str(sop_class)).name:
             return f"an {pydicom.uid.UID(str(sop_class)).name} file whose header ends before Rows/Columns"
         return None  # a DICOMDIR, a report, a structure set: DICOM, but not an image
-    return _Header(path, ds)
+    try:
+        return _Header(path, ds, _frames(path, ds))
+    except Exception as exc:  # a malformed value (a letter in an IS, a short DS list) shows on access
+        return f"a header value cannot be read ({type(exc).__name__}: {exc})"
+
+
+def _raw_dataset(path: Path) -> bool:
+    """Whether ``path`` starts like a DICOM dataset written without preamble and meta header.
+
+    Such files (older scanners and archives) start with an element of group 0008 or 0002; reading
+    other files with ``force=True`` would parse noise.
+    """
+    with open(path, "rb") as file:
+        start = file.read(4)
+    return start[:2] in (b"\x08\x00", b"\x02\x00") or start[:4] == b"\x00\x08\x00\x05"
 
 
 def _scan(

@@ -12,7 +12,7 @@ from pydicom.multival import MultiValue
 
 from gpuimg.backend import to_device
 from gpuimg.errors import DicomError
-from gpuimg.io._header import _NATIVE, _files, _Frame, _Header, _scan, _some
+from gpuimg.io._header import _NATIVE, _files, _Frame, _Header, _raw_dataset, _scan, _some, _transfer_syntax
 from gpuimg.io._stack import _Stack, _stack
 from gpuimg.io.series import _by_series, _summarise, _thickness
 from gpuimg.volume import Volume
@@ -95,7 +95,7 @@ def read_dicom(
     for header in chosen:
         _check_single_channel(header)
         header.check_pixels()
-    frames = [frame for header in chosen for frame in header.frames()]
+    frames = [frame for header in chosen for frame in header.frames]
     uid = chosen[0].series_uid
     stack = _stack(frames, uid, thickness=_thickness(chosen[0]), allow_gaps=allow_gaps)
     data, rescale = _decode(stack)
@@ -130,7 +130,7 @@ def _check_single_channel(header: _Header) -> None:
 def _decode_file(path: Path) -> np.ndarray:
     """The stored pixel values of one file, (frames, rows, columns)."""
     try:
-        ds = pydicom.dcmread(path)
+        ds = pydicom.dcmread(path, force=_raw_dataset(path))
     except Exception as exc:  # pydicom raises many types on a damaged file
         raise DicomError(
             f"{path}: cannot be read ({type(exc).__name__}: {exc}); the file is damaged."
@@ -141,6 +141,7 @@ def _decode_file(path: Path) -> np.ndarray:
             "with images, or leave this file out."
         )
     frames = int(ds.get("NumberOfFrames", 1) or 1)
+    ds.file_meta.TransferSyntaxUID = _transfer_syntax(ds)
     if ds.file_meta.TransferSyntaxUID in _NATIVE:
         claimed = int(ds.Rows) * int(ds.Columns) * frames * int(ds.BitsAllocated) // 8
         if len(ds.PixelData) < claimed:

@@ -116,7 +116,7 @@ def _thickness(header: _Header) -> float | None:
 
 def _summarise(uid: str, headers: list[_Header]) -> SeriesInfo:
     ds = headers[0].dataset
-    frames = [frame for header in headers for frame in header.frames()]
+    frames = [frame for header in headers for frame in header.frames]
     orientations = {frame.orientation for frame in frames}
     shape = spacing = problem = None
     try:

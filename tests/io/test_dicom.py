@@ -360,3 +360,24 @@ def test_upload_to_cuda(series):
     volume = read_dicom(series[0], device="cuda")
     assert volume.device == "cuda"
     np.testing.assert_array_equal(gpuimg.to_numpy(volume.data), series[1].data)
+
+
+def test_files_without_preamble_and_meta(series, pydicom_reference, sitk_files):
+    """Older archives store bare datasets: no 128-byte preamble, no DICM, no file meta."""
+    folder, _, files = series
+    order = sitk_files(folder)
+    for path in files:
+        ds = pydicom.dcmread(path)
+        ds.preamble = None
+        ds.file_meta = pydicom.dataset.FileMetaDataset()
+        ds.save_as(path, implicit_vr=True, little_endian=True)
+    assert files[0].read_bytes()[:2] == b"\x08\x00"
+    volume = read_dicom(folder, device="cpu")
+    np.testing.assert_array_equal(volume.data, pydicom_reference(order))
+
+
+def test_malformed_header_value(testfile):
+    path = testfile("badVR.dcm")  # NumberOfFrames "1A" is not an integer
+    with pytest.raises(DicomError, match="header value cannot be read") as info:
+        read_dicom(path, device="cpu")
+    assert "badVR.dcm" in str(info.value) and "1A" in str(info.value)
