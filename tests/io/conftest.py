@@ -104,7 +104,7 @@ def pydicom_values(files) -> np.ndarray:
     """pixel_array * RescaleSlope + RescaleIntercept of each file, stacked in the given order."""
     slices = []
     for path in files:
-        ds = pydicom.dcmread(path, force=True)
+        ds = pydicom.dcmread(path)
         slices.append(
             ds.pixel_array * float(ds.get("RescaleSlope", 1)) + float(ds.get("RescaleIntercept", 0))
         )

@@ -365,7 +365,7 @@ def test_upload_to_cuda(series):
 def test_files_without_preamble_and_meta(series, pydicom_reference, sitk_files):
     """Older archives store bare datasets: no 128-byte preamble, no DICM, no file meta."""
     folder, _, files = series
-    order = sitk_files(folder)
+    expected = pydicom_reference(sitk_files(folder))
     for path in files:
         ds = pydicom.dcmread(path)
         ds.preamble = None
@@ -373,7 +373,7 @@ def test_files_without_preamble_and_meta(series, pydicom_reference, sitk_files):
         ds.save_as(path, implicit_vr=True, little_endian=True)
     assert files[0].read_bytes()[:2] == b"\x08\x00"
     volume = read_dicom(folder, device="cpu")
-    np.testing.assert_array_equal(volume.data, pydicom_reference(order))
+    np.testing.assert_array_equal(volume.data, expected)
 
 
 def test_malformed_header_value(testfile):
