@@ -376,8 +376,34 @@ def test_files_without_preamble_and_meta(series, pydicom_reference, sitk_files):
     np.testing.assert_array_equal(volume.data, expected)
 
 
+@pytest.mark.filterwarnings("ignore:Invalid value for VR IS")
 def test_malformed_header_value(testfile):
     path = testfile("badVR.dcm")  # NumberOfFrames "1A" is not an integer
     with pytest.raises(DicomError, match="header value cannot be read") as info:
         read_dicom(path, device="cpu")
     assert "badVR.dcm" in str(info.value) and "1A" in str(info.value)
+
+
+def test_gantry_tilt_refused(series):
+    folder, volume, files = series
+    for k, path in enumerate(files):  # each slice slides 0.3 mm further along the rows: a sheared stack
+        ds = pydicom.dcmread(path)
+        ds.ImagePositionPatient = [
+            float(p) + 0.3 * k * r
+            for p, r in zip(ds.ImagePositionPatient, volume.direction[:, 2], strict=True)
+        ]
+        ds.save_as(path)
+    with pytest.raises(GeometryError, match="gantry tilt") as info:
+        read_dicom(folder, device="cpu")
+    assert files[-1].name in str(info.value)
+
+
+def test_missing_pixel_spacing_warns(series):
+    folder, _, files = series
+    for path in files:
+        ds = pydicom.dcmread(path)
+        del ds.PixelSpacing
+        ds.save_as(path)
+    with pytest.warns(UserWarning, match="no PixelSpacing"):
+        volume = read_dicom(folder, device="cpu")
+    assert volume.spacing[1:] == (1.0, 1.0)
