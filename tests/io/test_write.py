@@ -3,6 +3,9 @@
 import numpy as np
 import pydicom
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from scipy.spatial.transform import Rotation
 
 from gpuimg import ParameterError, Volume
 from gpuimg.io import read_dicom, write_dicom
@@ -80,3 +83,23 @@ def test_window_presets_and_ids_kept(tmp_path, make_volume):
 def test_unknown_modality(tmp_path, make_volume):
     with pytest.raises(ParameterError, match="'US'"):
         write_dicom(make_volume(), tmp_path, modality="US")
+
+
+@settings(max_examples=15, deadline=None)
+@given(
+    shape=st.tuples(st.integers(1, 6), st.integers(1, 7), st.integers(1, 7)),
+    spacing=st.tuples(*[st.floats(0.05, 10.0)] * 3),
+    origin=st.tuples(*[st.floats(-500.0, 500.0)] * 3),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_round_trip_property(tmp_path_factory, shape, spacing, origin, seed):
+    rng = np.random.default_rng(seed)
+    rotation = Rotation.random(random_state=rng).as_matrix()
+    direction = np.column_stack([np.cross(rotation[:, 0], rotation[:, 1]), rotation[:, 1], rotation[:, 0]])
+    volume = Volume(rng.integers(-32768, 32767, shape, dtype=np.int16), spacing, origin, direction)
+    folder = tmp_path_factory.mktemp("series")
+    write_dicom(volume, folder)
+    read = read_dicom(folder, device="cpu")
+    np.testing.assert_array_equal(read.data, volume.data)
+    # A single slice has no position step: its z spacing comes from SliceThickness, written as DS.
+    assert_same_geometry(read, volume, atol=1e-6 * max(1.0, *np.abs(origin)))
