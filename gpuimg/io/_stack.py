@@ -8,8 +8,8 @@ import numpy as np
 from gpuimg.errors import DicomError, GeometryError
 from gpuimg.io._header import _Frame, _some
 
-#: Two direction cosines that differ by more than this are different orientations.
-_COSINE_TOL = 1e-4
+#: Orientations (cosines) or pixel spacings (mm) that differ by more than this are different.
+_SAME_TOL = 1e-4
 #: Two slices closer than this along the slice normal are at the same position [mm].
 _DUPLICATE_TOL_MM = 1e-3
 #: A step longer than this many usual steps means slices are missing.
@@ -101,15 +101,18 @@ def _stack(
 
 def _same(frames: list[_Frame], series: str, field: str, what: str) -> None:
     """Raise a GeometryError naming the files if the frames' ``field`` differs."""
-    groups: dict = {}
+    groups: list[list[_Frame]] = []  # frames grouped with the first frame they match
     for frame in frames:
         value = getattr(frame, field)
-        key = _rounded(value) if field == "orientation" else value
-        groups.setdefault(key, []).append(frame)
+        group = next((g for g in groups if _close(getattr(g[0], field), value)), None)
+        if group is None:
+            groups.append([frame])
+        else:
+            group.append(frame)
     if len(groups) > 1:
         kinds = "; ".join(
             f"{_shown(getattr(group[0], field))} in {len(group)} ({_some([f.name for f in group], 2)})"
-            for group in groups.values()
+            for group in groups
         )
         raise GeometryError(
             f"Series {series} mixes {len(groups)} different {what}, so it is not one volume: {kinds}. "
@@ -122,8 +125,10 @@ def _shown(value) -> str:
     return "none" if value is None else "(" + ", ".join(f"{v:.6g}" for v in value) + ")"
 
 
-def _rounded(orientation):
-    return None if orientation is None else tuple(np.round(np.array(orientation) / _COSINE_TOL).astype(int))
+def _close(a, b) -> bool:
+    if a is None or b is None:
+        return a is b
+    return len(a) == len(b) and bool(np.allclose(a, b, rtol=0, atol=_SAME_TOL))
 
 
 def _unit(vector) -> np.ndarray:

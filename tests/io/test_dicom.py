@@ -99,6 +99,8 @@ def test_rescale_per_slice_and_dtype(
         "MR_small_RLE.dcm",
         "MR_small_jp2klossless.dcm",
         "MR_small_jpeg_ls_lossless.dcm",
+        "MR_small_expb.dcm",
+        "693_J2KI.dcm",
     ],
 )
 def test_single_files_and_encodings(testfile, name, sitk_read, pydicom_reference):
@@ -407,3 +409,14 @@ def test_missing_pixel_spacing_warns(series):
     with pytest.warns(UserWarning, match="no PixelSpacing"):
         volume = read_dicom(folder, device="cpu")
     assert volume.spacing[1:] == (1.0, 1.0)
+
+
+def test_orientation_rounding_noise_is_one_orientation(series, pydicom_reference, sitk_files):
+    """Cosines that differ in their last decimals (rounded differently per slice) are one orientation."""
+    folder, _, files = series
+    for k, path in enumerate(files):
+        ds = pydicom.dcmread(path)
+        ds.ImageOrientationPatient = [float(c) + (-1) ** k * 2e-6 for c in ds.ImageOrientationPatient]
+        ds.save_as(path)
+    volume = read_dicom(folder, device="cpu")
+    np.testing.assert_array_equal(volume.data, pydicom_reference(sitk_files(folder)))
