@@ -98,7 +98,7 @@ def read_dicom(
     frames = [frame for header in chosen for frame in header.frames]
     uid = chosen[0].series_uid
     stack = _stack(frames, uid, thickness=_thickness(chosen[0]), allow_gaps=allow_gaps)
-    data, rescale = _decode(stack)
+    data, rescale = _decode(stack, chosen)
     meta = _meta(chosen[0].dataset, stack, rescale)
     return Volume(to_device(data, device), stack.spacing, stack.origin, stack.direction, meta)
 
@@ -160,28 +160,45 @@ def _decode_file(path: Path) -> np.ndarray:
     return pixels.reshape(frames, int(ds.Rows), int(ds.Columns))
 
 
-def _decode(stack: _Stack) -> tuple[np.ndarray, dict]:
-    """Decode every frame into its slice, rescaled to real values; and the rescale used."""
+def _decode(stack: _Stack, headers: list[_Header]) -> tuple[np.ndarray, dict]:
+    """Decode every frame into its slice, rescaled to real values; and the rescale used.
+
+    Files are decoded in a thread pool straight into one stack of stored values, which is then
+    rescaled slice by slice in place when the output type has the same size (int16 from 16-bit
+    pixels), so a series costs one volume of memory, not two.
+    """
     by_file: dict[Path, list[tuple[int, _Frame]]] = {}
     for slot, frame in zip(stack.slots, stack.frames, strict=True):
         by_file.setdefault(frame.path, []).append((slot, frame))
-    paths = list(by_file)
+    stored = np.result_type(*{_stored_dtype(h.dataset) for h in headers})
+    raw = np.empty((stack.n_slices, *stack.frames[0].shape), dtype=stored)
+
+    def fill(path: Path) -> None:
+        pixels = _decode_file(path)
+        if not np.can_cast(pixels.dtype, stored):
+            raise DicomError(
+                f"{path}: pixels decode as {pixels.dtype}, but BitsAllocated and PixelRepresentation "
+                f"in the series headers say {stored}; the header is inconsistent with the pixel data."
+            )
+        for slot, frame in by_file[path]:
+            raw[slot] = pixels[frame.index or 0]
+
     with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:
-        decoded = dict(zip(paths, pool.map(_decode_file, paths), strict=True))
-    slices = {slot: decoded[path][frame.index or 0] for path in paths for slot, frame in by_file[path]}
+        list(pool.map(fill, by_file))
+    slots = np.array(stack.slots)
     slope = np.array([f.slope for f in stack.frames])
     intercept = np.array([f.intercept for f in stack.frames])
+    ends = np.stack([raw[slots].min(axis=(1, 2)), raw[slots].max(axis=(1, 2))]).astype(float)
+    ends = ends * slope + intercept
+    lowest, highest = float(ends.min()), float(ends.max())
     integral = np.all(slope == np.rint(slope)) and np.all(intercept == np.rint(intercept))
-    ends = [
-        (s * float(slices[k].min()) + b, s * float(slices[k].max()) + b)
-        for k, s, b in zip(stack.slots, slope, intercept, strict=True)
-    ]
-    lowest, highest = min(min(e) for e in ends), max(max(e) for e in ends)
-    dtype = np.int16 if integral and _INT16.min <= lowest and highest <= _INT16.max else np.float32
-    data = np.full((stack.n_slices, *stack.frames[0].shape), lowest, dtype=dtype)
-    for k, s, b in zip(stack.slots, slope, intercept, strict=True):
-        raw = slices[k]
-        data[k] = raw if s == 1 and b == 0 else raw * s + b
+    dtype = np.dtype(np.int16 if integral and _INT16.min <= lowest and highest <= _INT16.max else np.float32)
+    in_place = dtype.itemsize == stored.itemsize
+    data = raw.view(dtype) if in_place else np.empty(raw.shape, dtype)
+    for k, s, b in zip(slots, slope, intercept, strict=True):
+        if not (in_place and stored == dtype and s == 1 and b == 0):
+            data[k] = (raw[k] * s + b).astype(dtype)  # evaluated whole before it overwrites raw[k]
+    data[stack.missing] = lowest
     uniform = np.all(slope == slope[0]) and np.all(intercept == intercept[0])
     rescale = (
         {"slope": float(slope[0]), "intercept": float(intercept[0])}
@@ -189,6 +206,12 @@ def _decode(stack: _Stack) -> tuple[np.ndarray, dict]:
         else {"slope": slope.tolist(), "intercept": intercept.tolist()}
     )
     return data, rescale
+
+
+def _stored_dtype(ds: pydicom.Dataset) -> np.dtype:
+    """The dtype pydicom decodes a file's pixels to, from BitsAllocated and PixelRepresentation."""
+    signed = int(ds.get("PixelRepresentation", 0)) == 1
+    return np.dtype(f"{'i' if signed else 'u'}{max(int(ds.BitsAllocated), 8) // 8}")
 
 
 def _values(value) -> list:
