@@ -28,6 +28,7 @@ def write_dicom(
     series_uid: str | None = None,
     series_description: str | None = None,
     series_number: int = 1,
+    overwrite: bool = False,
 ) -> list[Path]:
     """Write a volume as a DICOM series, one file per z slice.
 
@@ -47,6 +48,9 @@ def write_dicom(
         PatientName.
     series_number : int
         SeriesNumber.
+    overwrite : bool
+        Replace the slice files of an earlier write in ``folder`` (its extra slices are removed), instead
+        of refusing to mix two series in one folder.
 
     Returns
     -------
@@ -56,7 +60,8 @@ def write_dicom(
     Raises
     ------
     ParameterError
-        If the modality is not CT or MR.
+        If the modality is not CT or MR, the volume holds NaN or infinite values, or ``folder``
+        already holds slice files and ``overwrite`` is False.
 
     Notes
     -----
@@ -74,9 +79,20 @@ def write_dicom(
     modality = (modality or meta.get("modality") or "CT").upper()
     if modality not in _SOP_CLASSES:
         raise ParameterError(f"write_dicom writes CT or MR series; got modality={modality!r}.")
-    data = to_numpy(volume.data)
-    stored, slope, intercept = _stored(data)
     folder = Path(folder)
+    earlier = sorted(folder.glob("slice_*.dcm"))
+    if earlier and not overwrite:
+        raise ParameterError(
+            f"{folder} already holds {len(earlier)} slice file(s) from an earlier write; pass "
+            "overwrite=True to replace them, or write to an empty folder."
+        )
+    data = to_numpy(volume.data)
+    if np.issubdtype(data.dtype, np.floating) and not np.all(np.isfinite(data)):
+        raise ParameterError(
+            "write_dicom cannot store NaN or infinite values in DICOM pixels; replace them first "
+            "(e.g. with the lowest value of the volume)."
+        )
+    stored, slope, intercept = _stored(data)
     ds = _template(volume, modality, stored.dtype, slope, intercept)
     ds.PatientID = patient_id or meta.get("patient_id") or "ANONYMOUS"
     ds.PatientName = patient_name
@@ -97,6 +113,8 @@ def write_dicom(
         with _atomic_path(path) as tmp:
             ds.save_as(tmp, enforce_file_format=True)
         paths.append(path)
+    for path in set(earlier) - set(paths):
+        path.unlink()
     return paths
 
 

@@ -103,3 +103,20 @@ def test_round_trip_property(tmp_path_factory, shape, spacing, origin, seed):
     np.testing.assert_array_equal(read.data, volume.data)
     # A single slice has no position step: its z spacing comes from SliceThickness, written as DS.
     assert_same_geometry(read, volume, atol=1e-6 * max(1.0, *np.abs(origin)))
+
+
+def test_existing_series_refused_unless_overwrite(tmp_path, make_volume):
+    write_dicom(make_volume(shape=(6, 4, 5)), tmp_path)
+    smaller = make_volume(shape=(3, 4, 5))
+    with pytest.raises(ParameterError, match="already holds 6 slice file"):
+        write_dicom(smaller, tmp_path)
+    write_dicom(smaller, tmp_path, overwrite=True)
+    assert len(list(tmp_path.iterdir())) == 3
+    np.testing.assert_array_equal(read_dicom(tmp_path, device="cpu").data, smaller.data)
+
+
+def test_non_finite_values_refused(tmp_path, rng):
+    data = rng.normal(size=(2, 3, 4))
+    data[1, 1, 1] = np.nan
+    with pytest.raises(ParameterError, match="NaN"):
+        write_dicom(Volume(data), tmp_path)
