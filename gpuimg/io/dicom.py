@@ -66,9 +66,11 @@ def read_dicom(
     -----
     Slices are ordered by ImagePositionPatient projected on the slice normal, never by InstanceNumber,
     and the z spacing is measured from positions, never taken from SliceThickness (which is the
-    reconstructed slab width and can differ from the spacing). Enhanced multi-frame files take
-    position, orientation, pixel spacing and rescale per frame from their functional groups. Files in
-    a folder that cannot be parsed, and belong to no identifiable series, are skipped with a warning.
+    reconstructed slab width and can differ from the spacing); only a single-slice series, which has
+    no step, takes its z spacing from SpacingBetweenSlices or SliceThickness (1 mm without either).
+    Enhanced multi-frame files take position, orientation, pixel spacing and rescale per frame from
+    their functional groups. Files in a folder that cannot be parsed, and belong to no identifiable
+    series, are skipped with a warning.
 
     Examples
     --------

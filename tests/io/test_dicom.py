@@ -420,3 +420,31 @@ def test_orientation_rounding_noise_is_one_orientation(series, pydicom_reference
         ds.save_as(path)
     volume = read_dicom(folder, device="cpu")
     np.testing.assert_array_equal(volume.data, pydicom_reference(sitk_files(folder)))
+
+
+@pytest.mark.parametrize(
+    ("folder", "member", "error"),
+    [
+        ("98892003/MR1", "15820", None),  # three single-slice localizer series
+        ("98892003/MR1", "4919", None),
+        ("98892003/MR1", "5641", None),
+        ("98892003/MR2", "15970", None),
+        ("98892003/MR2", "4950", GeometryError),  # T/S/C pilot: one slice in each of 3 orientations
+        ("98892003/MR2", "6273", GeometryError),
+    ],
+)
+def test_every_series_of_a_mixed_folder(testfile, sitk_read, pydicom_reference, folder, member, error):
+    path = testfile(f"{DICOMDIR}/{folder}")
+    uid = pydicom.dcmread(path / member).SeriesInstanceUID
+    if error is not None:
+        with pytest.raises(error, match="orientations") as info:
+            read_dicom(path, series_uid=uid, device="cpu")
+        assert member in str(info.value)
+        return
+    volume = read_dicom(path, series_uid=uid, device="cpu")
+    np.testing.assert_array_equal(volume.data, pydicom_reference([path / member]))
+    _, spacing, origin, direction = sitk_read([path / member])
+    np.testing.assert_allclose(volume.origin, origin, atol=GEOMETRY_ATOL)
+    np.testing.assert_allclose(volume.spacing[1:], spacing[1:], atol=GEOMETRY_ATOL)
+    np.testing.assert_allclose(volume.direction, direction, atol=GEOMETRY_ATOL)
+    assert volume.spacing[0] == float(pydicom.dcmread(path / member).SliceThickness)  # one slice: no step

@@ -1,5 +1,7 @@
 """write_dicom: round trips through read_dicom, checked against SimpleITK on the written files."""
 
+from pathlib import Path
+
 import numpy as np
 import pydicom
 import pytest
@@ -120,3 +122,14 @@ def test_non_finite_values_refused(tmp_path, rng):
     data[1, 1, 1] = np.nan
     with pytest.raises(ParameterError, match="NaN"):
         write_dicom(Volume(data), tmp_path)
+
+
+def test_failed_write_leaves_no_partial_file(tmp_path, make_volume, monkeypatch):
+    def fail_halfway(self, path, **kwargs):
+        Path(path).write_bytes(b"DICM partial")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(pydicom.dataset.FileDataset, "save_as", fail_halfway)
+    with pytest.raises(OSError, match="disk full"):
+        write_dicom(make_volume(), tmp_path)
+    assert list(tmp_path.iterdir()) == []
