@@ -4,12 +4,14 @@ A *frame* is one 2D image: a single-frame file holds one, an enhanced (multi-fra
 many, each with its own position, orientation and rescale in its functional groups.
 """
 
+import dataclasses
 import os
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pydicom
 from pydicom.errors import InvalidDicomError
 from pydicom.pixels.decoders.base import get_decoder
@@ -127,13 +129,37 @@ def _frames(path: Path, ds: pydicom.Dataset) -> tuple[_Frame, ...]:
                 ),
                 pixel_spacing=_floats(_group(groups, "PixelMeasuresSequence", "PixelSpacing", ds)),
                 shape=shape,
-                slope=float(_group(groups, "PixelValueTransformationSequence", "RescaleSlope", ds, 1.0)),
+                slope=float(
+                    _group(groups, "PixelValueTransformationSequence", "RescaleSlope", ds, None)
+                    or ds.get("DoseGridScaling")
+                    or 1.0
+                ),
                 intercept=float(
                     _group(groups, "PixelValueTransformationSequence", "RescaleIntercept", ds, 0.0)
                 ),
             )
         )
+    offsets = ds.get("GridFrameOffsetVector")
+    if per_frame is None and offsets and len(offsets) == n_frames:
+        return _offset_frames(frames, [float(o) for o in offsets])
     return tuple(frames)
+
+
+def _offset_frames(frames: list[_Frame], offsets: list[float]) -> tuple[_Frame, ...]:
+    """Place the frames of a classic multi-frame file (RT dose, NM) along the slice normal.
+
+    Such a file has one ImagePositionPatient, for its first frame, and a GridFrameOffsetVector [mm]:
+    offsets from it (first offset 0) or z positions (first offset = z of the first frame), so both
+    kinds put frame k at ``position + (offsets[k] - offsets[0]) * normal``.
+    """
+    first = frames[0]
+    if first.position is None or first.orientation is None:
+        return tuple(frames)
+    normal = np.cross(first.orientation[:3], first.orientation[3:])
+    return tuple(
+        dataclasses.replace(frame, position=tuple(np.add(first.position, (offset - offsets[0]) * normal)))
+        for frame, offset in zip(frames, offsets, strict=True)
+    )
 
 
 def _transfer_syntax(ds: pydicom.Dataset) -> pydicom.uid.UID:
@@ -204,7 +230,7 @@ def _read_header(path: Path) -> _Header | str | None:
     if "Rows" not in ds or "SOPInstanceUID" not in ds:
         sop_class = getattr(ds, "file_meta", {}).get("MediaStorageSOPClassUID", ds.get("SOPClassUID"))
         if sop_class is not None and "Image Storage" in pydicom.uid.UID(str(sop_class)).name:
-            return f"an {pydicom.uid.UID(str(sop_class)).name} file whose header ends before Rows/Columns"
+            return f"the header of this {pydicom.uid.UID(str(sop_class)).name} file ends before Rows/Columns"
         return None  # a DICOMDIR, a report, a structure set: DICOM, but not an image
     try:
         return _Header(path, ds, _frames(path, ds))

@@ -69,8 +69,9 @@ def read_dicom(
     reconstructed slab width and can differ from the spacing); only a single-slice series, which has
     no step, takes its z spacing from SpacingBetweenSlices or SliceThickness (1 mm without either).
     Enhanced multi-frame files take position, orientation, pixel spacing and rescale per frame from
-    their functional groups. Files in a folder that cannot be parsed, and belong to no identifiable
-    series, are skipped with a warning.
+    their functional groups; classic multi-frame files (RT dose) place their frames with
+    GridFrameOffsetVector and scale them with DoseGridScaling (Gy). Files in a folder that cannot be
+    parsed, and belong to no identifiable series, are skipped with a warning.
 
     Examples
     --------

@@ -448,3 +448,17 @@ def test_every_series_of_a_mixed_folder(testfile, sitk_read, pydicom_reference, 
     np.testing.assert_allclose(volume.spacing[1:], spacing[1:], atol=GEOMETRY_ATOL)
     np.testing.assert_allclose(volume.direction, direction, atol=GEOMETRY_ATOL)
     assert volume.spacing[0] == float(pydicom.dcmread(path / member).SliceThickness)  # one slice: no step
+
+
+@pytest.mark.parametrize("name", ["rtdose.dcm", "rtdose_rle.dcm"])
+def test_classic_multiframe_rt_dose(testfile, sitk_read, name):
+    """One position plus GridFrameOffsetVector places the frames; DoseGridScaling gives Gy."""
+    path = testfile(name)
+    volume = read_dicom(path, device="cpu")
+    ds = pydicom.dcmread(path)
+    # float32 holds pixel * DoseGridScaling (float64 reference) to its own precision.
+    np.testing.assert_allclose(volume.data, ds.pixel_array * float(ds.DoseGridScaling), rtol=1e-6)
+    _, spacing, origin, direction = sitk_read([path])  # SimpleITK leaves the dose unscaled: geometry only
+    np.testing.assert_allclose(volume.spacing, spacing, atol=GEOMETRY_ATOL)
+    np.testing.assert_allclose(volume.origin, origin, atol=GEOMETRY_ATOL)
+    np.testing.assert_allclose(volume.direction, direction, atol=GEOMETRY_ATOL)
