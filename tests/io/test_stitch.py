@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 from gpuimg import GeometryError, ParameterError, Volume
-from gpuimg.io import stitch
+from gpuimg.datasets import ct_phantom
+from gpuimg.io import read_dicom, stitch, write_dicom
 
 
 def station(volume, start, stop, data=None):
@@ -92,3 +93,14 @@ def test_bad_parameters(body):
         stitch([body], overlap="max")
     with pytest.raises(ParameterError, match="got none"):
         stitch([])
+
+
+def test_stations_written_and_read_as_dicom(tmp_path, rng):
+    """Two overlapping DICOM stations of a phantom, read back and stitched, give the phantom."""
+    phantom = ct_phantom((20, 32, 32), seed=int(rng.integers(2**31)))
+    write_dicom(station(phantom, 0, 12), tmp_path / "head")
+    write_dicom(station(phantom, 9, 20), tmp_path / "body")
+    stations = [read_dicom(tmp_path / name, device="cpu") for name in ("body", "head")]
+    joined = stitch(stations, overlap="mean")
+    np.testing.assert_array_equal(joined.data, phantom.data)
+    np.testing.assert_allclose(joined.affine, phantom.affine, atol=1e-6)  # DS strings: 16 characters
