@@ -2,7 +2,7 @@
 
 from importlib.metadata import version
 
-from . import backend, edges
+from . import backend, datasets, edges, io
 from .backend import to_device, to_numpy
 from .errors import (
     ConfigError,
@@ -13,6 +13,7 @@ from .errors import (
     GpuimgError,
     ParameterError,
 )
+from .io import SeriesInfo, list_series, read_dicom, read_image, stitch, write_dicom, write_image
 from .volume import Volume
 
 __version__ = version("gpuimg")
@@ -25,10 +26,19 @@ __all__ = [
     "GeometryError",
     "GpuimgError",
     "ParameterError",
+    "SeriesInfo",
     "Volume",
     "__version__",
     "backend",
+    "datasets",
     "edges",
+    "io",
+    "list_series",
+    "read_dicom",
+    "read_image",
+    "stitch",
     "to_device",
     "to_numpy",
+    "write_dicom",
+    "write_image",
 ]

@@ -1,0 +1,65 @@
+"""A small synthetic cohort on disk: one CT series and one lesion mask per patient."""
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from gpuimg.datasets.phantom import LESION_SHAPES, LESION_TEXTURES, ct_phantom
+from gpuimg.io import write_dicom, write_image
+
+
+def write_cohort(
+    folder: str | os.PathLike,
+    n_patients: int = 4,
+    seed: int | None = None,
+    *,
+    shape: tuple[int, int, int] = (32, 96, 96),
+    spacing: tuple[float, float, float] = (2.5, 3.0, 3.0),
+) -> list[Path]:
+    """Write ``n_patients`` phantom CT studies as DICOM series, with their lesion masks as NRRD.
+
+    Parameters
+    ----------
+    folder : str or path
+        Created if needed; patient ``i`` goes to ``folder/patient_{i:03d}/`` as ``ct/`` (one DICOM
+        file per slice) and ``lesions.nrrd`` (uint8 label map, same geometry).
+    n_patients : int
+        Number of patients.
+    seed : int, optional
+        The same seed writes the same voxels (UIDs are always fresh).
+    shape : tuple of 3 int
+        Voxels along z, y, x of each CT.
+    spacing : tuple of 3 float [mm]
+        Voxel spacing along z, y, x.
+
+    Returns
+    -------
+    list of Path
+        The patient folders, in order.
+
+    Notes
+    -----
+    Patients differ in lesion count (1 to 4), lesion shape and texture (cycled through
+    ``LESION_SHAPES`` and ``LESION_TEXTURES``) and noise (10 to 20 HU), so features computed on the
+    cohort vary with the ground truth.
+    """
+    root = Path(folder)
+    patients = []
+    for i, child in enumerate(np.random.SeedSequence(seed).spawn(n_patients)):
+        rng = np.random.default_rng(child)
+        ct, mask = ct_phantom(
+            shape,
+            spacing,
+            seed=int(rng.integers(2**31)),
+            n_lesions=int(rng.integers(1, 5)),
+            lesion_shape=LESION_SHAPES[i % len(LESION_SHAPES)],
+            lesion_texture=LESION_TEXTURES[i % len(LESION_TEXTURES)],
+            noise_hu=float(rng.uniform(10, 20)),
+            return_mask=True,
+        )
+        patient = root / f"patient_{i:03d}"
+        write_dicom(ct, patient / "ct", patient_id=f"PATIENT-{i:03d}")
+        write_image(mask, patient / "lesions.nrrd")
+        patients.append(patient)
+    return patients

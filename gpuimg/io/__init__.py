@@ -1,0 +1,18 @@
+"""Reading and writing volumes: DICOM series, NIfTI and NRRD files, stitching stations."""
+
+from .dicom import read_dicom
+from .image import read_image, write_image
+from .series import SeriesInfo, SeriesList, list_series
+from .stitch import stitch
+from .write import write_dicom
+
+__all__ = [
+    "SeriesInfo",
+    "SeriesList",
+    "list_series",
+    "read_dicom",
+    "read_image",
+    "stitch",
+    "write_dicom",
+    "write_image",
+]

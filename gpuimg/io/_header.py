@@ -1,0 +1,283 @@
+"""DICOM headers: finding the files, reading them without pixels, and where each frame lies.
+
+A *frame* is one 2D image: a single-frame file holds one, an enhanced (multi-frame) CT or MR file
+many, each with its own position, orientation and rescale in its functional groups.
+"""
+
+import dataclasses
+import os
+from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pydicom
+from pydicom.errors import InvalidDicomError
+from pydicom.pixels.decoders.base import get_decoder
+
+from gpuimg.errors import DicomError
+
+#: Transfer syntaxes whose pixel data are stored as is, so their size is known from the header.
+_NATIVE = {
+    pydicom.uid.ImplicitVRLittleEndian,
+    pydicom.uid.ExplicitVRLittleEndian,
+    pydicom.uid.ExplicitVRBigEndian,
+    pydicom.uid.DeflatedExplicitVRLittleEndian,
+}
+
+
+@dataclass(frozen=True)
+class _Frame:
+    """One 2D image of a series: where it lies and how its stored values map to real values."""
+
+    path: Path
+    index: int | None  # frame number in a multi-frame file; None in a single-frame file
+    position: tuple[float, float, float] | None  # ImagePositionPatient [mm, LPS]
+    orientation: tuple[float, ...] | None  # ImageOrientationPatient: row then column cosines
+    pixel_spacing: tuple[float, float] | None  # between rows, between columns [mm]
+    shape: tuple[int, int]  # rows, columns
+    slope: float
+    intercept: float
+
+    @property
+    def name(self) -> str:
+        """The file, and the frame within it where the file holds several."""
+        return str(self.path) if self.index is None else f"{self.path} (frame {self.index + 1})"
+
+
+@dataclass(frozen=True)
+class _Header:
+    """The header of one DICOM image file (read without its pixel data)."""
+
+    path: Path
+    dataset: pydicom.Dataset
+    frames: tuple[_Frame, ...]  # every frame with its geometry and rescale, in file order
+
+    @property
+    def series_uid(self) -> str:
+        return str(self.dataset.get("SeriesInstanceUID", ""))
+
+    @property
+    def transfer_syntax(self) -> pydicom.uid.UID:
+        return _transfer_syntax(self.dataset)
+
+    @property
+    def n_frames(self) -> int:
+        return len(self.frames)
+
+    def check_pixels(self) -> None:
+        """Refuse a file whose pixels cannot be decoded, or which holds fewer bytes than it claims.
+
+        Raises
+        ------
+        DicomError
+            If the transfer syntax has no installed decoder, or the header's image size needs more
+            bytes than the whole file holds (checked before any memory is allocated).
+        """
+        syntax = self.transfer_syntax
+        try:
+            decoder = get_decoder(syntax)
+        except NotImplementedError:
+            raise DicomError(
+                f"{self.path}: transfer syntax {syntax} ({syntax.name}) is not one gpuimg can decode. "
+                "Convert the file to an uncompressed or standard JPEG/JPEG 2000/RLE syntax "
+                "(e.g. `gdcmconv --raw` or `dcmdjpeg`)."
+            ) from None
+        if not decoder.is_available:
+            missing = "; ".join(decoder.missing_dependencies) or "a decoder plugin"
+            raise DicomError(
+                f"{self.path}: pixels are compressed as {syntax.name} and no decoder for it is installed "
+                f"(missing: {missing}). Install pylibjpeg, pylibjpeg-libjpeg, pylibjpeg-openjpeg and "
+                "pylibjpeg-rle (they come with gpuimg)."
+            )
+        if syntax in _NATIVE and syntax != pydicom.uid.DeflatedExplicitVRLittleEndian:
+            ds = self.dataset
+            bits = int(ds.get("BitsAllocated", 16))
+            samples = int(ds.get("SamplesPerPixel", 1))
+            claimed = int(ds.Rows) * int(ds.Columns) * samples * self.n_frames * bits // 8
+            size = self.path.stat().st_size
+            if claimed > size:
+                raise DicomError(
+                    f"{self.path}: the header claims {self.n_frames} frame(s) of {ds.Rows} x {ds.Columns} "
+                    f"pixels at {bits} bits ({claimed} bytes), but the whole file is only {size} bytes. "
+                    "The file is truncated or its header is wrong; export it again from the scanner or PACS."
+                )
+
+
+def _frames(path: Path, ds: pydicom.Dataset) -> tuple[_Frame, ...]:
+    """Every frame of the file with its geometry and rescale, in file order.
+
+    Enhanced multi-frame files give them per frame (PerFrameFunctionalGroupsSequence) or for all
+    frames (SharedFunctionalGroupsSequence); classic files in their top-level attributes.
+    """
+    shape = (int(ds.Rows), int(ds.Columns))
+    n_frames = int(ds.get("NumberOfFrames", 1) or 1)
+    shared = _first(ds.get("SharedFunctionalGroupsSequence"))
+    per_frame = ds.get("PerFrameFunctionalGroupsSequence")
+    frames = []
+    for index in range(n_frames):
+        item = per_frame[index] if per_frame is not None and index < len(per_frame) else None
+        groups = [g for g in (item, shared) if g is not None]
+        frames.append(
+            _Frame(
+                path=path,
+                index=index if n_frames > 1 else None,
+                position=_floats(_group(groups, "PlanePositionSequence", "ImagePositionPatient", ds)),
+                orientation=_floats(
+                    _group(groups, "PlaneOrientationSequence", "ImageOrientationPatient", ds)
+                ),
+                pixel_spacing=_floats(_group(groups, "PixelMeasuresSequence", "PixelSpacing", ds)),
+                shape=shape,
+                slope=float(
+                    _group(groups, "PixelValueTransformationSequence", "RescaleSlope", ds, None)
+                    or ds.get("DoseGridScaling")
+                    or 1.0
+                ),
+                intercept=float(
+                    _group(groups, "PixelValueTransformationSequence", "RescaleIntercept", ds, 0.0)
+                ),
+            )
+        )
+    offsets = ds.get("GridFrameOffsetVector")
+    if per_frame is None and offsets and len(offsets) == n_frames:
+        return _offset_frames(frames, [float(o) for o in offsets])
+    return tuple(frames)
+
+
+def _offset_frames(frames: list[_Frame], offsets: list[float]) -> tuple[_Frame, ...]:
+    """Place the frames of a classic multi-frame file (RT dose, NM) along the slice normal.
+
+    Such a file has one ImagePositionPatient, for its first frame, and a GridFrameOffsetVector [mm]:
+    offsets from it (first offset 0) or z positions (first offset = z of the first frame), so both
+    kinds put frame k at ``position + (offsets[k] - offsets[0]) * normal``.
+    """
+    first = frames[0]
+    if first.position is None or first.orientation is None:
+        return tuple(frames)
+    normal = np.cross(first.orientation[:3], first.orientation[3:])
+    return tuple(
+        dataclasses.replace(frame, position=tuple(np.add(first.position, (offset - offsets[0]) * normal)))
+        for frame, offset in zip(frames, offsets, strict=True)
+    )
+
+
+def _transfer_syntax(ds: pydicom.Dataset) -> pydicom.uid.UID:
+    """The file's transfer syntax; for a file without meta header, the encoding pydicom found."""
+    syntax = (getattr(ds, "file_meta", None) or {}).get("TransferSyntaxUID")
+    if syntax:
+        return pydicom.uid.UID(str(syntax))
+    implicit, little = ds.original_encoding
+    if implicit:
+        return pydicom.uid.ImplicitVRLittleEndian
+    return pydicom.uid.ExplicitVRLittleEndian if little else pydicom.uid.ExplicitVRBigEndian
+
+
+def _first(sequence):
+    return sequence[0] if sequence else None
+
+
+def _group(groups, sequence: str, keyword: str, ds: pydicom.Dataset, default=None):
+    """``keyword`` from the per-frame then shared functional group ``sequence``, else from the top level."""
+    for group in groups:
+        item = _first(group.get(sequence))
+        if item is not None and keyword in item:
+            return item[keyword].value
+    value = ds.get(keyword, default)
+    return default if value is None or value == "" else value
+
+
+def _floats(value) -> tuple[float, ...] | None:
+    if value is None or value == "":
+        return None
+    return tuple(float(v) for v in value)
+
+
+def _files(path_or_files: str | os.PathLike | Iterable[str | os.PathLike]) -> tuple[list[Path], bool]:
+    """The files to read, and whether the caller named them one by one (not a folder).
+
+    Raises
+    ------
+    DicomError
+        If a path does not exist, or a folder holds no files.
+    """
+    if isinstance(path_or_files, str | os.PathLike):
+        root = Path(path_or_files)
+        if root.is_dir():
+            files = sorted(p for p in root.rglob("*") if p.is_file())
+            if not files:
+                raise DicomError(f"{root}: the folder holds no files. Check the path.")
+            return files, False
+        paths = [root]
+    else:
+        paths = [Path(p) for p in path_or_files]
+        if not paths:
+            raise DicomError("No DICOM files given: the list of files is empty.")
+    missing = [str(p) for p in paths if not p.is_file()]
+    if missing:
+        raise DicomError(f"{_some(missing)}: no such file. Check the path.")
+    return paths, True
+
+
+def _read_header(path: Path) -> _Header | str | None:
+    """The header of ``path``; None if it is not a DICOM file; the reason if it is a broken one."""
+    try:
+        ds = pydicom.dcmread(path, stop_before_pixels=True, force=_raw_dataset(path))
+    except InvalidDicomError:
+        return None
+    except Exception as exc:  # pydicom raises many types (EOFError, ValueError, struct.error ...)
+        return f"{type(exc).__name__}: {exc}"
+    if "Rows" not in ds or "SOPInstanceUID" not in ds:
+        sop_class = getattr(ds, "file_meta", {}).get("MediaStorageSOPClassUID", ds.get("SOPClassUID"))
+        if sop_class is not None and "Image Storage" in pydicom.uid.UID(str(sop_class)).name:
+            return f"the header of this {pydicom.uid.UID(str(sop_class)).name} file ends before Rows/Columns"
+        return None  # a DICOMDIR, a report, a structure set: DICOM, but not an image
+    try:
+        return _Header(path, ds, _frames(path, ds))
+    except Exception as exc:  # a malformed value (a letter in an IS, a short DS list) shows on access
+        return f"a header value cannot be read ({type(exc).__name__}: {exc})"
+
+
+def _raw_dataset(path: Path) -> bool:
+    """Whether ``path`` starts like a DICOM dataset written without preamble and meta header.
+
+    Such files (older scanners and archives) start with an element of group 0008 or 0002; reading
+    other files with ``force=True`` would parse noise.
+    """
+    with open(path, "rb") as file:
+        start = file.read(4)
+    return start[:2] in (b"\x08\x00", b"\x02\x00") or start[:4] == b"\x00\x08\x00\x05"
+
+
+def _scan(
+    paths: Sequence[Path], workers: int | None = None
+) -> tuple[list[_Header], dict[Path, str], list[Path]]:
+    """Read the headers of ``paths`` in a thread pool.
+
+    Returns
+    -------
+    headers : list of _Header
+        The DICOM images, in the order of ``paths``.
+    broken : dict
+        File -> why it could not be read, for files that look like DICOM but fail to parse.
+    skipped : list of Path
+        Files that are not DICOM images (other formats, DICOMDIR, reports).
+    """
+    with ThreadPoolExecutor(max_workers=workers or min(16, (os.cpu_count() or 1) * 2)) as pool:
+        results = list(pool.map(_read_header, paths))
+    headers, broken, skipped = [], {}, []
+    for path, result in zip(paths, results, strict=True):
+        if isinstance(result, _Header):
+            headers.append(result)
+        elif isinstance(result, str):
+            broken[path] = result
+        else:
+            skipped.append(path)
+    return headers, broken, skipped
+
+
+def _some(names: Sequence[str], limit: int = 5) -> str:
+    """A few names for an error message, with how many more there are."""
+    names = [str(n) for n in names]
+    shown = ", ".join(names[:limit])
+    return shown if len(names) <= limit else f"{shown} and {len(names) - limit} more"

@@ -1,0 +1,193 @@
+"""Ordering the frames of a series in space and checking that they form one regular volume."""
+
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+
+from gpuimg.errors import DicomError, GeometryError
+from gpuimg.io._header import _Frame, _some
+
+#: Orientations (cosines) or pixel spacings (mm) that differ by more than this are different.
+_SAME_TOL = 1e-4
+#: Two slices closer than this along the slice normal are at the same position [mm].
+_DUPLICATE_TOL_MM = 1e-3
+#: A step longer than this many usual steps means slices are missing.
+_GAP_FACTOR = 1.5
+#: A slice further than this fraction of the usual step from its place on the grid is irregular.
+_UNIFORM_TOL = 0.01
+
+
+@dataclass(frozen=True)
+class _Stack:
+    """Frames sorted along the slice normal, with the geometry of the volume they form."""
+
+    frames: list[_Frame]  # sorted along the slice normal
+    slots: list[int]  # slice index of each frame in the volume
+    n_slices: int
+    spacing: tuple[float, float, float]  # z, y, x [mm]
+    origin: tuple[float, float, float]  # LPS [mm]
+    direction: np.ndarray  # columns: LPS unit vectors of axes z, y, x
+
+    @property
+    def missing(self) -> list[int]:
+        """Slice indices no frame fills (only with ``allow_gaps=True``)."""
+        return sorted(set(range(self.n_slices)) - set(self.slots))
+
+
+def _stack(
+    frames: list[_Frame], series: str, *, thickness: float | None = None, allow_gaps: bool = False
+) -> _Stack:
+    """Sort ``frames`` by position along the slice normal and derive the volume geometry.
+
+    Parameters
+    ----------
+    frames : list of _Frame
+        The frames of one series, in any order.
+    series : str
+        How to name the series in messages.
+    thickness : float, optional [mm]
+        Slice spacing for a series of one frame (SpacingBetweenSlices or SliceThickness), which has no
+        position step to measure; 1 mm when None.
+    allow_gaps : bool
+        Read a series with missing slices, leaving their slice indices empty.
+
+    Raises
+    ------
+    DicomError
+        If frames have no position or orientation (a projection image, not a slice).
+    GeometryError
+        Mixed image sizes, orientations or pixel spacings; slices sheared (gantry tilt) or at the same
+        position; missing slices without ``allow_gaps``; uneven spacing.
+    """
+    unplaced = [f.name for f in frames if f.position is None or f.orientation is None]
+    if unplaced:
+        raise DicomError(
+            f"Series {series}: {_some(unplaced)} have no ImagePositionPatient or ImageOrientationPatient, "
+            "so where the image lies in the patient is unknown. This is a projection image (CR, DX, "
+            "secondary capture), not a slice of a cross-sectional (CT, MR, PET) series; read_dicom reads "
+            "slice series only."
+        )
+    _same(frames, series, "shape", "image sizes (rows, columns)")
+    _same(frames, series, "orientation", "orientations (ImageOrientationPatient)")
+    _same(frames, series, "pixel_spacing", "pixel spacings (PixelSpacing, mm)")
+    pixel_spacing = frames[0].pixel_spacing
+    if pixel_spacing is None:
+        warnings.warn(
+            f"Series {series}: no PixelSpacing; assuming 1 mm between rows and columns.", stacklevel=3
+        )
+        pixel_spacing = (1.0, 1.0)
+    row = _unit(frames[0].orientation[:3])
+    col = _unit(frames[0].orientation[3:])
+    normal = np.cross(row, col)
+    positions = np.array([f.position for f in frames])
+    along = positions @ normal
+    order = np.argsort(along, kind="stable")
+    frames = [frames[i] for i in order]
+    positions, along = positions[order], along[order]
+    _check_shear(frames, positions, along, normal, pixel_spacing, series)
+    slots, step = _slots(frames, along, series, allow_gaps)
+    if step is None:
+        step = thickness if thickness and thickness > 0 else 1.0
+    return _Stack(
+        frames=frames,
+        slots=slots,
+        n_slices=slots[-1] + 1,
+        spacing=(float(step), float(pixel_spacing[0]), float(pixel_spacing[1])),
+        origin=tuple(float(v) for v in positions[0]),
+        direction=np.column_stack([normal, col, row]),
+    )
+
+
+def _same(frames: list[_Frame], series: str, field: str, what: str) -> None:
+    """Raise a GeometryError naming the files if the frames' ``field`` differs."""
+    groups: list[list[_Frame]] = []  # frames grouped with the first frame they match
+    for frame in frames:
+        value = getattr(frame, field)
+        group = next((g for g in groups if _close(getattr(g[0], field), value)), None)
+        if group is None:
+            groups.append([frame])
+        else:
+            group.append(frame)
+    if len(groups) > 1:
+        kinds = "; ".join(
+            f"{_shown(getattr(group[0], field))} in {len(group)} ({_some([f.name for f in group], 2)})"
+            for group in groups
+        )
+        raise GeometryError(
+            f"Series {series} mixes {len(groups)} different {what}, so it is not one volume: {kinds}. "
+            "A scout/localizer or a reformat is often stored in the same series; pass only the files "
+            "of one stack to read_dicom (a list of paths)."
+        )
+
+
+def _shown(value) -> str:
+    return "none" if value is None else "(" + ", ".join(f"{v:.6g}" for v in value) + ")"
+
+
+def _close(a, b) -> bool:
+    if a is None or b is None:
+        return a is b
+    return len(a) == len(b) and bool(np.allclose(a, b, rtol=0, atol=_SAME_TOL))
+
+
+def _unit(vector) -> np.ndarray:
+    vector = np.asarray(vector, dtype=float)
+    return vector / np.linalg.norm(vector)
+
+
+def _check_shear(frames, positions, along, normal, pixel_spacing, series) -> None:
+    """Refuse slices whose positions drift within the image plane (gantry tilt)."""
+    offsets = positions - positions[0]
+    drift = np.linalg.norm(offsets - np.outer(along - along[0], normal), axis=1)
+    worst = int(np.argmax(drift))
+    if drift[worst] > 0.01 * min(pixel_spacing) + _DUPLICATE_TOL_MM:
+        raise GeometryError(
+            f"Series {series}: slice {frames[worst].name} is shifted by {drift[worst]:.3f} mm within the "
+            f"image plane relative to {frames[0].name}; the stack is sheared (CT gantry tilt). Resample "
+            "it onto a straight grid (e.g. with SimpleITK) before reading it as a volume."
+        )
+
+
+def _slots(frames, along, series, allow_gaps) -> tuple[list[int], float | None]:
+    """The slice index of each sorted frame, and the usual step between slices [mm]."""
+    if len(frames) == 1:
+        return [0], None
+    steps = np.diff(along)
+    duplicate = np.flatnonzero(steps < _DUPLICATE_TOL_MM)
+    if duplicate.size:
+        k = int(duplicate[0])
+        raise GeometryError(
+            f"Series {series}: {frames[k].name} and {frames[k + 1].name} are both at {along[k]:.3f} mm along "
+            f"the slice normal ({duplicate.size} duplicate position(s) in all). A slice was exported twice, "
+            "or two acquisitions share one series; remove the extra files."
+        )
+    step = float(np.median(steps))
+    slots = np.concatenate([[0], np.cumsum(np.maximum(np.rint(steps / step), 1))]).astype(int)
+    gaps = np.flatnonzero(steps > _GAP_FACTOR * step)
+    if gaps.size and not allow_gaps:
+        k = int(gaps[0])
+        missing = int(slots[-1] + 1 - len(frames))
+        here = int(slots[k + 1] - slots[k] - 1)
+        raise GeometryError(
+            f"Series {series}: slice {frames[k + 1].name} at {along[k + 1]:.3f} mm follows "
+            f"{frames[k].name} at {along[k]:.3f} mm; the usual step is {step:.4g} mm, so {here} slice(s) "
+            f"are missing there ({missing} in all, {gaps.size} gap(s)). Pass allow_gaps=True to read it "
+            "anyway, with the missing slices left empty."
+        )
+    residual = np.abs(along - along[0] - slots * step)
+    worst = int(np.argmax(residual))
+    if residual[worst] > _UNIFORM_TOL * step:
+        raise GeometryError(
+            f"Series {series}: slices are not evenly spaced: steps range from {steps.min():.4g} to "
+            f"{steps.max():.4g} mm (usual step {step:.4g} mm), and {frames[worst].name} is "
+            f"{residual[worst]:.3g} mm off the regular grid. Resample the series onto even "
+            "spacing before reading it as a volume, or read its parts separately."
+        )
+    if gaps.size:
+        warnings.warn(
+            f"Series {series}: {int(slots[-1] + 1 - len(frames))} missing slice(s) in {gaps.size} gap(s) "
+            "left empty (allow_gaps=True); Volume.meta['missing_slices'] lists their indices.",
+            stacklevel=3,
+        )
+    return slots.tolist(), step

@@ -1,0 +1,246 @@
+"""Reading a DICOM series (or one enhanced multi-frame file) into a :class:`~gpuimg.Volume`."""
+
+import os
+import warnings
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import pydicom
+from pydicom.multival import MultiValue
+
+from gpuimg.backend import to_device
+from gpuimg.errors import DicomError
+from gpuimg.io._header import _NATIVE, _files, _Frame, _Header, _raw_dataset, _scan, _some, _transfer_syntax
+from gpuimg.io._stack import _Stack, _stack
+from gpuimg.io.series import _by_series, _summarise, _thickness
+from gpuimg.volume import Volume
+
+_INT16 = np.iinfo(np.int16)
+
+
+def read_dicom(
+    path_or_files: str | os.PathLike | Iterable[str | os.PathLike],
+    series_uid: str | None = None,
+    *,
+    device: str = "auto",
+    allow_gaps: bool = False,
+) -> Volume:
+    """Read one DICOM series as a volume in patient (LPS) coordinates, values in real units (HU for CT).
+
+    Parameters
+    ----------
+    path_or_files : str, path or iterable of paths
+        A folder (searched recursively), one file (e.g. an enhanced multi-frame CT/MR) or a list of
+        files.
+    series_uid : str, optional
+        SeriesInstanceUID of the series to read; needed when the files hold several series
+        (:func:`list_series` shows them).
+    device : {"auto", "cpu", "cuda"}
+        Where the voxels go; uploaded once, after decoding (see :func:`gpuimg.backend.resolve_device`).
+    allow_gaps : bool
+        Read a series with missing slices anyway: the volume keeps the physical slice grid and the
+        missing slices hold the lowest value of the volume; ``meta["missing_slices"]`` lists them.
+
+    Returns
+    -------
+    Volume
+        ``data`` (z, y, x) with z running along the slice normal (row x column cosines): int16 when
+        every RescaleSlope/RescaleIntercept is an integer and the values fit, else float32. ``spacing``
+        (z, y, x) [mm] from the median position step and PixelSpacing; ``origin`` is
+        ImagePositionPatient of the first slice [mm, LPS]; ``direction`` columns are the slice normal,
+        the column and the row direction cosines. ``meta`` holds modality, series/study UIDs,
+        patient and study IDs, description, rescale, window presets and the files in slice order.
+
+    Raises
+    ------
+    DicomError
+        Several series and no ``series_uid``; unreadable, truncated or pixel-less files in the series;
+        a transfer syntax without a decoder; a projection image (no position).
+    GeometryError
+        Mixed orientations, image sizes or pixel spacings; duplicate positions; missing slices (unless
+        ``allow_gaps``); uneven spacing; a sheared (gantry-tilted) stack.
+
+    Notes
+    -----
+    Slices are ordered by ImagePositionPatient projected on the slice normal, never by InstanceNumber,
+    and the z spacing is measured from positions, never taken from SliceThickness (which is the
+    reconstructed slab width and can differ from the spacing); only a single-slice series, which has
+    no step, takes its z spacing from SpacingBetweenSlices or SliceThickness (1 mm without either).
+    Enhanced multi-frame files take position, orientation, pixel spacing and rescale per frame from
+    their functional groups; classic multi-frame files (RT dose) place their frames with
+    GridFrameOffsetVector and scale them with DoseGridScaling (Gy). Files in a folder that cannot be
+    parsed, and belong to no identifiable series, are skipped with a warning.
+
+    Examples
+    --------
+    >>> ct = gpuimg.read_dicom("patient01/CT/")  # doctest: +SKIP
+    >>> ct.data.dtype, ct.spacing  # doctest: +SKIP
+    (dtype('int16'), (1.25, 0.7, 0.7))
+    """
+    paths, explicit = _files(path_or_files)
+    headers, broken, skipped = _scan(paths)
+    if broken and (explicit or not headers):
+        raise DicomError(
+            f"Cannot read {len(broken)} file(s) as DICOM: "
+            + "; ".join(f"{path}: {why}" for path, why in list(broken.items())[:5])
+            + ". The file is truncated or corrupt; export it again, or leave it out."
+        )
+    if not headers:
+        raise DicomError(
+            f"No DICOM images among {len(paths)} file(s) ({_some([str(p) for p in skipped])}): they are "
+            "not DICOM, or DICOM without an image (DICOMDIR, report, structure set)."
+        )
+    chosen = _choose(_by_series(headers), series_uid)
+    for path, why in broken.items():
+        warnings.warn(f"Skipped {path}: it cannot be read as DICOM ({why}).", stacklevel=2)
+    for header in chosen:
+        _check_single_channel(header)
+        header.check_pixels()
+    frames = [frame for header in chosen for frame in header.frames]
+    uid = chosen[0].series_uid
+    stack = _stack(frames, uid, thickness=_thickness(chosen[0]), allow_gaps=allow_gaps)
+    data, rescale = _decode(stack, chosen)
+    meta = _meta(chosen[0].dataset, stack, rescale)
+    return Volume(to_device(data, device), stack.spacing, stack.origin, stack.direction, meta)
+
+
+def _choose(series: dict[str, list[_Header]], series_uid: str | None) -> list[_Header]:
+    if series_uid is not None and series_uid in series:
+        return series[series_uid]
+    listing = "\n".join(f"  {_summarise(uid, group)}" for uid, group in series.items())
+    if series_uid is not None:
+        raise DicomError(f"No series {series_uid} among the files; they hold:\n{listing}")
+    if len(series) > 1:
+        raise DicomError(
+            f"The files hold {len(series)} series; pass series_uid= to choose one "
+            f"(gpuimg.list_series shows them with their shapes):\n{listing}"
+        )
+    return next(iter(series.values()))
+
+
+def _check_single_channel(header: _Header) -> None:
+    samples = int(header.dataset.get("SamplesPerPixel", 1))
+    if samples != 1:
+        raise DicomError(
+            f"{header.path}: {samples} samples per pixel "
+            f"({header.dataset.get('PhotometricInterpretation')}); read_dicom reads grey-level "
+            "CT/MR/PET series, not colour images."
+        )
+
+
+def _decode_file(path: Path) -> np.ndarray:
+    """The stored pixel values of one file, (frames, rows, columns)."""
+    try:
+        ds = pydicom.dcmread(path, force=_raw_dataset(path))
+    except Exception as exc:  # pydicom raises many types on a damaged file
+        raise DicomError(
+            f"{path}: cannot be read ({type(exc).__name__}: {exc}); the file is damaged."
+        ) from exc
+    if "PixelData" not in ds:
+        raise DicomError(
+            f"{path}: the file has no pixel data (tag 7FE0,0010), only a header. Export the series again "
+            "with images, or leave this file out."
+        )
+    frames = int(ds.get("NumberOfFrames", 1) or 1)
+    ds.file_meta.TransferSyntaxUID = _transfer_syntax(ds)
+    if ds.file_meta.TransferSyntaxUID in _NATIVE:
+        claimed = int(ds.Rows) * int(ds.Columns) * frames * int(ds.BitsAllocated) // 8
+        if len(ds.PixelData) < claimed:
+            raise DicomError(
+                f"{path}: holds {len(ds.PixelData)} bytes of pixel data but its header claims {claimed} "
+                f"({frames} frame(s) of {ds.Rows} x {ds.Columns} at {ds.BitsAllocated} bits). The file is "
+                "truncated; export it again."
+            )
+    try:
+        pixels = ds.pixel_array
+    except Exception as exc:  # decoders raise ValueError, RuntimeError ... on corrupt streams
+        raise DicomError(
+            f"{path}: the pixel data cannot be decoded ({ds.file_meta.TransferSyntaxUID.name}; "
+            f"{type(exc).__name__}: {exc}). The file is damaged; export it again."
+        ) from exc
+    return pixels.reshape(frames, int(ds.Rows), int(ds.Columns))
+
+
+def _decode(stack: _Stack, headers: list[_Header]) -> tuple[np.ndarray, dict]:
+    """Decode every frame into its slice, rescaled to real values; and the rescale used.
+
+    Files are decoded in a thread pool straight into one stack of stored values, which is then
+    rescaled slice by slice in place when the output type has the same size (int16 from 16-bit
+    pixels), so a series costs one volume of memory, not two.
+    """
+    by_file: dict[Path, list[tuple[int, _Frame]]] = {}
+    for slot, frame in zip(stack.slots, stack.frames, strict=True):
+        by_file.setdefault(frame.path, []).append((slot, frame))
+    stored = np.result_type(*{_stored_dtype(h.dataset) for h in headers})
+    raw = np.empty((stack.n_slices, *stack.frames[0].shape), dtype=stored)
+
+    def fill(path: Path) -> None:
+        pixels = _decode_file(path)
+        if not np.can_cast(pixels.dtype, stored):
+            raise DicomError(
+                f"{path}: pixels decode as {pixels.dtype}, but BitsAllocated and PixelRepresentation "
+                f"in the series headers say {stored}; the header is inconsistent with the pixel data."
+            )
+        for slot, frame in by_file[path]:
+            raw[slot] = pixels[frame.index or 0]
+
+    with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:
+        list(pool.map(fill, by_file))
+    slots = np.array(stack.slots)
+    slope = np.array([f.slope for f in stack.frames])
+    intercept = np.array([f.intercept for f in stack.frames])
+    ends = np.stack([raw[slots].min(axis=(1, 2)), raw[slots].max(axis=(1, 2))]).astype(float)
+    ends = ends * slope + intercept
+    lowest, highest = float(ends.min()), float(ends.max())
+    integral = np.all(slope == np.rint(slope)) and np.all(intercept == np.rint(intercept))
+    dtype = np.dtype(np.int16 if integral and _INT16.min <= lowest and highest <= _INT16.max else np.float32)
+    in_place = dtype.itemsize == stored.itemsize
+    data = raw.view(dtype) if in_place else np.empty(raw.shape, dtype)
+    for k, s, b in zip(slots, slope, intercept, strict=True):
+        if not (in_place and stored == dtype and s == 1 and b == 0):
+            data[k] = (raw[k] * s + b).astype(dtype)  # evaluated whole before it overwrites raw[k]
+    data[stack.missing] = lowest
+    uniform = np.all(slope == slope[0]) and np.all(intercept == intercept[0])
+    rescale = (
+        {"slope": float(slope[0]), "intercept": float(intercept[0])}
+        if uniform
+        else {"slope": slope.tolist(), "intercept": intercept.tolist()}
+    )
+    return data, rescale
+
+
+def _stored_dtype(ds: pydicom.Dataset) -> np.dtype:
+    """The dtype pydicom decodes a file's pixels to, from BitsAllocated and PixelRepresentation."""
+    signed = int(ds.get("PixelRepresentation", 0)) == 1
+    return np.dtype(f"{'i' if signed else 'u'}{max(int(ds.BitsAllocated), 8) // 8}")
+
+
+def _values(value) -> list:
+    if value is None or value == "":
+        return []
+    return list(value) if isinstance(value, MultiValue) else [value]
+
+
+def _meta(ds: pydicom.Dataset, stack: _Stack, rescale: dict) -> dict:
+    centers = [float(v) for v in _values(ds.get("WindowCenter"))]
+    widths = [float(v) for v in _values(ds.get("WindowWidth"))]
+    names = [str(v) for v in _values(ds.get("WindowCenterWidthExplanation"))]
+    windows = [
+        {"center": c, "width": w, "name": names[i] if i < len(names) else ""}
+        for i, (c, w) in enumerate(zip(centers, widths, strict=False))
+    ]
+    return {
+        "modality": str(ds.get("Modality", "")),
+        "series_uid": str(ds.get("SeriesInstanceUID", "")),
+        "study_uid": str(ds.get("StudyInstanceUID", "")),
+        "frame_of_reference_uid": str(ds.get("FrameOfReferenceUID", "")),
+        "patient_id": str(ds.get("PatientID", "")),
+        "study_id": str(ds.get("StudyID", "")),
+        "description": str(ds.get("SeriesDescription", "")),
+        "rescale": rescale,
+        "windows": windows,
+        "files": [frame.name for frame in stack.frames],
+        "missing_slices": stack.missing,
+    }

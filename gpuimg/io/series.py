@@ -1,0 +1,141 @@
+"""Finding the DICOM series in a folder tree, from their headers alone."""
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from gpuimg.errors import GpuimgError
+from gpuimg.io._header import _files, _Header, _scan
+from gpuimg.io._stack import _stack
+
+
+@dataclass(frozen=True)
+class SeriesInfo:
+    """What the headers say about one DICOM series.
+
+    Attributes
+    ----------
+    series_uid : str
+        SeriesInstanceUID; pass it to :func:`gpuimg.read_dicom` as ``series_uid``.
+    modality : str
+        CT, MR, PT, CR ...
+    description : str
+        SeriesDescription.
+    patient_id, study_uid, study_id : str
+        PatientID, StudyInstanceUID and StudyID.
+    n_slices : int
+        Number of 2D images (frames of multi-frame files count one each).
+    shape : tuple of int or None
+        (z, y, x) of the volume read_dicom would return; None if it would refuse the series.
+    spacing : tuple of float or None [mm]
+        (z, y, x) voxel spacing, None if read_dicom would refuse the series.
+    orientation : tuple of float or None
+        ImageOrientationPatient (row then column direction cosines, LPS) shared by all slices, or
+        None if they differ or are absent.
+    files : tuple of Path
+        The files of the series.
+    problem : str or None
+        Why read_dicom would refuse the series (the error message), None if it reads.
+    """
+
+    series_uid: str
+    modality: str
+    description: str
+    patient_id: str
+    study_uid: str
+    study_id: str
+    n_slices: int
+    shape: tuple[int, int, int] | None
+    spacing: tuple[float, float, float] | None
+    orientation: tuple[float, ...] | None
+    files: tuple[Path, ...] = field(repr=False)
+    problem: str | None = None
+
+    def __str__(self) -> str:
+        return (
+            f"{self.series_uid} ({self.modality or '?'}, {self.description or 'no description'!r}, "
+            f"{self.n_slices} slice(s))"
+        )
+
+
+class SeriesList(list):
+    """A list of :class:`SeriesInfo`, with the files that were not DICOM images in ``skipped``."""
+
+    def __init__(self, series, skipped, broken):
+        super().__init__(series)
+        self.skipped: list[Path] = list(skipped)
+        self.broken: dict[Path, str] = dict(broken)
+
+
+def list_series(path: str | os.PathLike, *, workers: int | None = None) -> SeriesList:
+    """Every DICOM image series under a folder, from the file headers only.
+
+    Parameters
+    ----------
+    path : str or path
+        A folder, searched recursively, or a single file.
+    workers : int, optional
+        Threads that read headers at once (default: twice the CPU count, at most 16).
+
+    Returns
+    -------
+    SeriesList
+        One :class:`SeriesInfo` per SeriesInstanceUID, sorted by patient, study and series UID. Its
+        attribute ``skipped`` lists the files that are not DICOM images (other formats, DICOMDIR,
+        reports) and ``broken`` maps files that look like DICOM but cannot be parsed to the reason.
+
+    Raises
+    ------
+    DicomError
+        If ``path`` does not exist or holds no files. Unreadable files are never fatal.
+
+    Examples
+    --------
+    >>> for series in gpuimg.list_series("study/"):  # doctest: +SKIP
+    ...     print(series, series.shape, series.problem)
+    """
+    paths, _ = _files(path)
+    headers, broken, skipped = _scan(paths, workers)
+    series = [_summarise(uid, group) for uid, group in _by_series(headers).items()]
+    series.sort(key=lambda s: (s.patient_id, s.study_uid, s.series_uid))
+    return SeriesList(series, skipped, broken)
+
+
+def _by_series(headers: list[_Header]) -> dict[str, list[_Header]]:
+    groups: dict[str, list[_Header]] = {}
+    for header in headers:
+        groups.setdefault(header.series_uid, []).append(header)
+    return groups
+
+
+def _thickness(header: _Header) -> float | None:
+    ds = header.dataset
+    value = ds.get("SpacingBetweenSlices") or ds.get("SliceThickness")
+    return float(value) if value not in (None, "") else None
+
+
+def _summarise(uid: str, headers: list[_Header]) -> SeriesInfo:
+    ds = headers[0].dataset
+    frames = [frame for header in headers for frame in header.frames]
+    orientations = {frame.orientation for frame in frames}
+    shape = spacing = problem = None
+    try:
+        stack = _stack(frames, uid, thickness=_thickness(headers[0]))
+        shape = (stack.n_slices, *frames[0].shape)
+        spacing = stack.spacing
+    except GpuimgError as exc:
+        problem = str(exc)
+    return SeriesInfo(
+        series_uid=uid,
+        modality=str(ds.get("Modality", "")),
+        description=str(ds.get("SeriesDescription", "")),
+        patient_id=str(ds.get("PatientID", "")),
+        study_uid=str(ds.get("StudyInstanceUID", "")),
+        study_id=str(ds.get("StudyID", "")),
+        n_slices=len(frames),
+        shape=shape,
+        spacing=spacing,
+        orientation=orientations.pop() if len(orientations) == 1 else None,
+        files=tuple(header.path for header in headers),
+        problem=problem,
+    )

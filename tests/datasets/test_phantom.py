@@ -1,0 +1,73 @@
+"""ct_phantom: determinism by seed, tissue values, lesion options."""
+
+import numpy as np
+import pytest
+
+from gpuimg import ParameterError
+from gpuimg.datasets import ct_phantom
+from gpuimg.datasets.phantom import LESION_SHAPES, LESION_TEXTURES
+
+SMALL = (16, 48, 48)
+
+
+def test_same_seed_same_volume_other_seed_other_volume():
+    seed = int(np.random.default_rng().integers(2**31))
+    first, second = ct_phantom(SMALL, seed=seed), ct_phantom(SMALL, seed=seed)
+    np.testing.assert_array_equal(first.data, second.data)
+    assert not np.array_equal(first.data, ct_phantom(SMALL, seed=seed + 1).data)
+
+
+@pytest.mark.parametrize("lesion_shape", LESION_SHAPES)
+@pytest.mark.parametrize("lesion_texture", LESION_TEXTURES)
+def test_tissues_and_lesions(lesion_shape, lesion_texture):
+    seed = int(np.random.default_rng().integers(2**31))
+    ct, mask = ct_phantom(
+        (24, 64, 64),
+        (2.5, 2.5, 2.5),
+        seed=seed,
+        n_lesions=2,
+        lesion_shape=lesion_shape,
+        lesion_texture=lesion_texture,
+        return_mask=True,
+    )
+    data = ct.data
+    assert data.dtype == np.int16 and ct.shape == (24, 64, 64) and ct.spacing == (2.5, 2.5, 2.5)
+    tissue = np.ma.masked_array(data, mask.data > 0)  # lesions replace lung voxels
+
+    def median(region):
+        return np.ma.median(tissue[region])
+
+    # Medians over a hundred voxels or more with 15 HU noise lie within a few HU of the tissue value.
+    assert abs(median(np.s_[:, :3, :]) + 1000) < 10  # air at the image border
+    assert abs(median(np.s_[8:16, 28:36, 29:35]) - 40) < 10  # mediastinum
+    assert abs(median(np.s_[8:16, 28:34, 12:18]) + 850) < 10  # a lung
+    assert abs(median(np.s_[8:16, 44:46, 31:33]) - 700) < 15  # spine
+    labels = set(np.unique(mask.data)) - {0}
+    assert labels and labels <= {1, 2}
+    assert abs(np.median(data[mask.data > 0]) - 45) < 40
+    np.testing.assert_array_equal(mask.origin, ct.origin)
+
+
+def test_noise_level():
+    ct = ct_phantom(SMALL, seed=None, noise_hu=20.0)
+    air = ct.data[:, :4, :].astype(float)
+    assert 15 < air[air > -1024].std() < 25
+
+
+def test_centred_on_origin():
+    ct = ct_phantom(SMALL, (2.0, 1.0, 0.5), seed=0)
+    centre = np.append((np.array(ct.shape) - 1) / 2, 1)
+    np.testing.assert_allclose(ct.affine @ centre, [0, 0, 0, 1], atol=1e-12)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "words"),
+    [
+        ({"lesion_shape": "cube"}, "lesion_shape='cube'"),
+        ({"lesion_texture": "x"}, "lesion_texture"),
+        ({"shape": (4, 48, 48)}, "at least 8"),
+    ],
+)
+def test_bad_parameters(kwargs, words):
+    with pytest.raises(ParameterError, match=words):
+        ct_phantom(**{"shape": SMALL, **kwargs})

@@ -1,0 +1,464 @@
+"""read_dicom against pydicom (voxels) and SimpleITK (geometry), and every way a series can be bad."""
+
+import shutil
+
+import numpy as np
+import pydicom
+import pytest
+
+import gpuimg
+from gpuimg import DicomError, GeometryError
+from gpuimg.io import read_dicom, write_dicom
+
+# Positions and cosines travel as 16-character decimal strings (DICOM DS) in both readers' inputs, and
+# SimpleITK recomputes spacing from positions in its own way: 1e-4 mm is far below any voxel size.
+GEOMETRY_ATOL = 1e-4
+DICOMDIR = "dicomdirtests"
+
+
+def assert_geometry(volume, reference):
+    _, spacing, origin, direction = reference
+    np.testing.assert_allclose(volume.spacing, spacing, atol=GEOMETRY_ATOL)
+    np.testing.assert_allclose(volume.origin, origin, atol=GEOMETRY_ATOL)
+    np.testing.assert_allclose(volume.direction, direction, atol=GEOMETRY_ATOL)
+
+
+def test_random_oblique_series_matches_pydicom_and_simpleitk(
+    series, sitk_read, sitk_files, pydicom_reference
+):
+    folder, _, _ = series
+    files = sitk_files(folder)
+    volume = read_dicom(folder, device="cpu")
+    reference = sitk_read(files)
+    assert_geometry(volume, reference)
+    np.testing.assert_array_equal(volume.data, pydicom_reference(files))
+    np.testing.assert_array_equal(volume.data, reference[0])
+    assert volume.data.dtype == np.int16
+
+
+def test_slices_are_ordered_by_position_not_instance_number(series, pydicom_reference, sitk_files):
+    folder, _, files = series
+    for path, number in zip(files, [5, 2, 8, 1, 7, 3, 6, 4], strict=True):
+        ds = pydicom.dcmread(path)
+        ds.InstanceNumber = number
+        ds.save_as(path)
+    volume = read_dicom(folder, device="cpu")
+    np.testing.assert_array_equal(volume.data, pydicom_reference(sitk_files(folder)))
+
+
+def test_ct5n_instance_numbers_against_position(testfile, sitk_read, sitk_files, pydicom_reference):
+    folder = testfile(f"{DICOMDIR}/98892001/CT5N")
+    volume = read_dicom(folder, device="cpu")
+    files = sitk_files(folder)
+    assert_geometry(volume, sitk_read(files))
+    np.testing.assert_array_equal(volume.data, pydicom_reference(files))
+    numbers = [pydicom.dcmread(f).InstanceNumber for f in volume.meta["files"]]
+    assert numbers == sorted(numbers, reverse=True)  # lowest slice has the highest InstanceNumber
+
+
+def test_spacing_comes_from_positions_not_slice_thickness(series, sitk_read, sitk_files):
+    folder, volume, files = series
+    for path in files:
+        ds = pydicom.dcmread(path)
+        ds.SliceThickness = volume.spacing[0] * 3
+        ds.save_as(path)
+    read = read_dicom(folder, device="cpu")
+    np.testing.assert_allclose(read.spacing[0], volume.spacing[0], atol=GEOMETRY_ATOL)
+    assert_geometry(read, sitk_read(sitk_files(folder)))
+
+
+@pytest.mark.parametrize(
+    ("slope", "intercept", "dtype"),
+    [(1, -1024, np.int16), (2, -1000, np.int16), (0.5, -1024.25, np.float32), (1, 40000, np.float32)],
+)
+def test_rescale_per_slice_and_dtype(
+    tmp_path, make_volume, pydicom_reference, sitk_files, slope, intercept, dtype
+):
+    volume = make_volume(shape=(4, 6, 5))
+    files = write_dicom(volume, tmp_path)
+    for k, path in enumerate(files):
+        ds = pydicom.dcmread(path)
+        ds.RescaleSlope, ds.RescaleIntercept = slope, intercept + k  # a different rescale on each slice
+        ds.PixelRepresentation = 0
+        ds.PixelData = (np.abs(ds.pixel_array.astype(np.int32)) % 4096).astype(np.uint16).tobytes()
+        ds.save_as(path)
+    read = read_dicom(tmp_path, device="cpu")
+    assert read.data.dtype == dtype
+    # float32 holds the float64 reference to its own precision.
+    np.testing.assert_allclose(read.data, pydicom_reference(sitk_files(tmp_path)), rtol=1e-6)
+    assert read.meta["rescale"]["intercept"] == [intercept + k for k in range(4)]
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "CT_small.dcm",
+        "MR_small.dcm",
+        "MR_small_bigendian.dcm",
+        "MR_small_implicit.dcm",
+        "MR_small_RLE.dcm",
+        "MR_small_jp2klossless.dcm",
+        "MR_small_jpeg_ls_lossless.dcm",
+        "MR_small_expb.dcm",
+        "693_J2KI.dcm",
+    ],
+)
+def test_single_files_and_encodings(testfile, name, sitk_read, pydicom_reference):
+    path = testfile(name)
+    volume = read_dicom(path, device="cpu")
+    np.testing.assert_array_equal(volume.data, pydicom_reference([path]))
+    _, spacing, origin, direction = sitk_read([path])
+    np.testing.assert_allclose(volume.origin, origin, atol=GEOMETRY_ATOL)
+    np.testing.assert_allclose(volume.spacing[1:], spacing[1:], atol=GEOMETRY_ATOL)
+    np.testing.assert_allclose(volume.direction, direction, atol=GEOMETRY_ATOL)
+    assert volume.meta["modality"] in ("CT", "MR")
+
+
+def test_meta(testfile):
+    volume = read_dicom(testfile("MR_small.dcm"), device="cpu")
+    ds = pydicom.dcmread(testfile("MR_small.dcm"))
+    assert volume.meta["series_uid"] == ds.SeriesInstanceUID
+    assert volume.meta["patient_id"] == ds.PatientID
+    assert volume.meta["windows"][0]["center"] == float(ds.WindowCenter)
+    assert volume.meta["rescale"] == {"slope": 1.0, "intercept": 0.0}
+
+
+def test_enhanced_multiframe_ct(tmp_path, rng):
+    """An enhanced CT built by hand: frames out of order, positions and rescale per frame."""
+    n, rows, cols = 5, 6, 7
+    stored = rng.integers(0, 4000, (n, rows, cols)).astype(np.uint16)
+    order = rng.permutation(n)
+    ds = pydicom.dcmread(
+        next(iter(write_dicom(gpuimg.Volume(stored[:1].astype(np.int16)), tmp_path / "seed")))
+    )
+    ds.SOPClassUID = ds.file_meta.MediaStorageSOPClassUID = pydicom.uid.EnhancedCTImageStorage
+    for keyword in (
+        "ImagePositionPatient",
+        "ImageOrientationPatient",
+        "PixelSpacing",
+        "RescaleSlope",
+        "RescaleIntercept",
+    ):
+        delattr(ds, keyword)
+    ds.NumberOfFrames = n
+    ds.Rows, ds.Columns, ds.PixelRepresentation = rows, cols, 0
+    shared = pydicom.Dataset()
+    shared.PlaneOrientationSequence = [pydicom.Dataset()]
+    shared.PlaneOrientationSequence[0].ImageOrientationPatient = [1, 0, 0, 0, 1, 0]
+    shared.PixelMeasuresSequence = [pydicom.Dataset()]
+    shared.PixelMeasuresSequence[0].PixelSpacing = [0.5, 0.75]
+    ds.SharedFunctionalGroupsSequence = [shared]
+    per_frame = []
+    for k in order:
+        item = pydicom.Dataset()
+        item.PlanePositionSequence = [pydicom.Dataset()]
+        item.PlanePositionSequence[0].ImagePositionPatient = [-10.0, 20.0, 100.0 + 2.0 * k]
+        item.PixelValueTransformationSequence = [pydicom.Dataset()]
+        item.PixelValueTransformationSequence[0].RescaleSlope = 1
+        item.PixelValueTransformationSequence[0].RescaleIntercept = -1024 - k
+        per_frame.append(item)
+    ds.PerFrameFunctionalGroupsSequence = per_frame
+    ds.PixelData = stored[order].tobytes()
+    path = tmp_path / "enhanced.dcm"
+    ds.save_as(path)
+    volume = read_dicom(path, device="cpu")
+    expected = stored.astype(np.int32) - 1024 - np.arange(n)[:, None, None]
+    np.testing.assert_array_equal(volume.data, expected)
+    assert volume.spacing == (2.0, 0.5, 0.75)
+    assert volume.origin == (-10.0, 20.0, 100.0)
+
+
+def test_upload_to_requested_device(series):
+    volume = read_dicom(series[0], device="cpu")
+    assert volume.device == "cpu" and isinstance(volume.data, np.ndarray)
+
+
+# --- series that are not volumes -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("folder", "error", "words"),
+    [
+        ("77654033/CR1", DicomError, "no ImagePositionPatient"),
+        ("98892001/CT2N", GeometryError, "orientations"),
+        ("98892003/MR700", GeometryError, "orientations"),
+        ("77654033/CT2", GeometryError, "161 slice(s) are missing"),
+        ("98892003/MR2", DicomError, "3 series"),
+    ],
+)
+def test_pydicom_non_volume_series_refused(testfile, folder, error, words):
+    path = testfile(f"{DICOMDIR}/{folder}")
+    with pytest.raises(error) as info:
+        read_dicom(path, device="cpu")
+    assert words in str(info.value)
+
+
+def test_mixed_scout_series_message_names_files(testfile):
+    path = testfile(f"{DICOMDIR}/98892001/CT2N")
+    with pytest.raises(GeometryError, match="6293") as info:
+        read_dicom(path, device="cpu")
+    assert "6924" in str(info.value)
+
+
+def test_ct2_gap_reads_with_allow_gaps(testfile, pydicom_reference):
+    path = testfile(f"{DICOMDIR}/77654033/CT2")
+    with pytest.warns(UserWarning, match="161 missing"):
+        volume = read_dicom(path, device="cpu", allow_gaps=True)
+    assert volume.shape[0] == 1 + 161 + 3
+    np.testing.assert_allclose(volume.spacing[0], 1.25, atol=GEOMETRY_ATOL)
+    files = sorted(path.iterdir(), key=lambda f: float(pydicom.dcmread(f).ImagePositionPatient[2]))
+    reference = pydicom_reference(files)
+    np.testing.assert_array_equal(volume.data[[0, 162, 163, 164]], reference)
+    assert volume.meta["missing_slices"] == list(range(1, 162))
+
+
+def test_several_series_listed_and_chosen(testfile, pydicom_reference):
+    path = testfile(f"{DICOMDIR}/98892003/MR1")
+    with pytest.raises(DicomError, match="FAST LOCALIZER") as info:
+        read_dicom(path, device="cpu")
+    assert "series_uid=" in str(info.value)
+    uid = pydicom.dcmread(path / "4919").SeriesInstanceUID
+    volume = read_dicom(path, series_uid=uid, device="cpu")
+    np.testing.assert_array_equal(volume.data, pydicom_reference([path / "4919"]))
+    with pytest.raises(DicomError, match=r"No series 1\.2\.3"):
+        read_dicom(path, series_uid="1.2.3", device="cpu")
+
+
+# --- bad files built from a good random series ------------------------------------------------------
+
+
+def test_duplicate_slice(series):
+    folder, _, files = series
+    shutil.copy(files[3], folder / "copy.dcm")
+    with pytest.raises(GeometryError, match="both at") as info:
+        read_dicom(folder, device="cpu")
+    assert "copy.dcm" in str(info.value) and files[3].name in str(info.value)
+
+
+def test_missing_slice(series, pydicom_reference):
+    folder, volume, files = series
+    files[4].unlink()
+    with pytest.raises(GeometryError, match=r"1 slice\(s\) are missing") as info:
+        read_dicom(folder, device="cpu")
+    assert files[5].name in str(info.value) and "allow_gaps=True" in str(info.value)
+    with pytest.warns(UserWarning, match="1 missing"):
+        read = read_dicom(folder, device="cpu", allow_gaps=True)
+    assert read.shape == volume.shape and read.meta["missing_slices"] == [4]
+    kept = [f for f in files if f.exists()]
+    np.testing.assert_array_equal(read.data[[0, 1, 2, 3, 5, 6, 7]], pydicom_reference(kept))
+
+
+def test_non_uniform_spacing(series):
+    folder, volume, files = series
+    ds = pydicom.dcmread(files[5])
+    shift = 0.3 * volume.spacing[0] * volume.direction[:, 0]
+    ds.ImagePositionPatient = [float(p) + s for p, s in zip(ds.ImagePositionPatient, shift, strict=True)]
+    ds.save_as(files[5])
+    with pytest.raises(GeometryError, match="not evenly spaced") as info:
+        read_dicom(folder, device="cpu")
+    assert files[5].name in str(info.value)
+
+
+def test_mixed_image_sizes(series):
+    folder, _, files = series
+    ds = pydicom.dcmread(files[2])
+    ds.Rows, ds.Columns = 4, 5
+    ds.PixelData = np.zeros((4, 5), np.int16).tobytes()
+    ds.save_as(files[2])
+    with pytest.raises(GeometryError, match="image sizes") as info:
+        read_dicom(folder, device="cpu")
+    assert files[2].name in str(info.value) and "(4, 5)" in str(info.value)
+
+
+def test_mixed_orientation(series):
+    folder, _, files = series
+    ds = pydicom.dcmread(files[2])
+    ds.ImageOrientationPatient = [0, 1, 0, 0, 0, -1]
+    ds.save_as(files[2])
+    with pytest.raises(GeometryError, match="orientations") as info:
+        read_dicom(folder, device="cpu")
+    assert files[2].name in str(info.value)
+
+
+def test_truncated_file(series):
+    folder, _, files = series
+    data = files[3].read_bytes()
+    files[3].write_bytes(data[: len(data) - 40])
+    with pytest.raises(DicomError, match="truncated") as info:
+        read_dicom(folder, device="cpu")
+    assert files[3].name in str(info.value)
+
+
+def test_unreadable_file_in_file_list(series, tmp_path):
+    _, _, files = series
+    broken = tmp_path / "broken.dcm"
+    broken.write_bytes(files[0].read_bytes()[:300])
+    with pytest.raises(DicomError, match=r"broken\.dcm"):
+        read_dicom([*files, broken], device="cpu")
+
+
+def test_corrupt_file_outside_series_skipped_with_warning(series):
+    folder, volume, files = series
+    broken = folder / "other" / "broken.dcm"
+    broken.parent.mkdir()
+    broken.write_bytes(files[0].read_bytes()[:300])
+    (folder / "notes.txt").write_text("not DICOM")
+    with pytest.warns(UserWarning, match="broken.dcm"):
+        read = read_dicom(folder, device="cpu")
+    np.testing.assert_array_equal(read.data, volume.data)
+
+
+def test_no_pixel_data(series):
+    folder, _, files = series
+    ds = pydicom.dcmread(files[6])
+    del ds.PixelData
+    ds.save_as(files[6])
+    with pytest.raises(DicomError, match="no pixel data") as info:
+        read_dicom(folder, device="cpu")
+    assert files[6].name in str(info.value)
+
+
+def test_unknown_transfer_syntax(series):
+    folder, _, files = series
+    ds = pydicom.dcmread(files[1])
+    ds.file_meta.TransferSyntaxUID = "1.2.826.0.1.3680043.99.1"  # a private syntax no decoder knows
+    ds.save_as(files[1], enforce_file_format=True, implicit_vr=False, little_endian=True)
+    with pytest.raises(DicomError, match=r"1\.2\.826\.0\.1\.3680043\.99\.1") as info:
+        read_dicom(folder, device="cpu")
+    assert files[1].name in str(info.value)
+
+
+def test_header_claims_more_pixels_than_file_holds(series):
+    folder, _, files = series
+    ds = pydicom.dcmread(files[0])
+    ds.Rows = ds.Columns = 4096
+    ds.save_as(files[0])
+    with pytest.raises(DicomError, match="4096 x 4096") as info:
+        read_dicom(folder, device="cpu")
+    assert files[0].name in str(info.value)
+
+
+def test_empty_folder_and_non_dicom(tmp_path):
+    with pytest.raises(DicomError, match="no files"):
+        read_dicom(tmp_path, device="cpu")
+    (tmp_path / "a.txt").write_text("hello")
+    with pytest.raises(DicomError, match="No DICOM images"):
+        read_dicom(tmp_path, device="cpu")
+    with pytest.raises(DicomError, match="no such file"):
+        read_dicom([tmp_path / "absent.dcm"], device="cpu")
+
+
+def test_projection_image_refused(testfile):
+    with pytest.raises(DicomError, match="projection image") as info:
+        read_dicom(testfile("JPEG2000.dcm"), device="cpu")
+    assert "JPEG2000.dcm" in str(info.value)
+
+
+@pytest.mark.gpu
+def test_upload_to_cuda(series):
+    pytest.importorskip("cupy")
+    if not gpuimg.backend.cuda_available():
+        pytest.skip("no usable CUDA GPU")
+    volume = read_dicom(series[0], device="cuda")
+    assert volume.device == "cuda"
+    np.testing.assert_array_equal(gpuimg.to_numpy(volume.data), series[1].data)
+
+
+def test_files_without_preamble_and_meta(series, pydicom_reference, sitk_files):
+    """Older archives store bare datasets: no 128-byte preamble, no DICM, no file meta."""
+    folder, _, files = series
+    expected = pydicom_reference(sitk_files(folder))
+    for path in files:
+        ds = pydicom.dcmread(path)
+        ds.preamble = None
+        ds.file_meta = pydicom.dataset.FileMetaDataset()
+        ds.save_as(path, implicit_vr=True, little_endian=True)
+    assert files[0].read_bytes()[:2] == b"\x08\x00"
+    volume = read_dicom(folder, device="cpu")
+    np.testing.assert_array_equal(volume.data, expected)
+
+
+@pytest.mark.filterwarnings("ignore:Invalid value for VR IS")
+def test_malformed_header_value(testfile):
+    path = testfile("badVR.dcm")  # NumberOfFrames "1A" is not an integer
+    with pytest.raises(DicomError, match="header value cannot be read") as info:
+        read_dicom(path, device="cpu")
+    assert "badVR.dcm" in str(info.value) and "1A" in str(info.value)
+
+
+def test_gantry_tilt_refused(series):
+    folder, volume, files = series
+    for k, path in enumerate(files):  # each slice slides 0.3 mm further along the rows: a sheared stack
+        ds = pydicom.dcmread(path)
+        ds.ImagePositionPatient = [
+            float(p) + 0.3 * k * r
+            for p, r in zip(ds.ImagePositionPatient, volume.direction[:, 2], strict=True)
+        ]
+        ds.save_as(path)
+    with pytest.raises(GeometryError, match="gantry tilt") as info:
+        read_dicom(folder, device="cpu")
+    assert files[-1].name in str(info.value)
+
+
+def test_missing_pixel_spacing_warns(series):
+    folder, _, files = series
+    for path in files:
+        ds = pydicom.dcmread(path)
+        del ds.PixelSpacing
+        ds.save_as(path)
+    with pytest.warns(UserWarning, match="no PixelSpacing"):
+        volume = read_dicom(folder, device="cpu")
+    assert volume.spacing[1:] == (1.0, 1.0)
+
+
+def test_orientation_rounding_noise_is_one_orientation(series, pydicom_reference, sitk_files):
+    """Cosines that differ in their last decimals (rounded differently per slice) are one orientation."""
+    folder, _, files = series
+    for k, path in enumerate(files):
+        ds = pydicom.dcmread(path)
+        ds.ImageOrientationPatient = [float(c) + (-1) ** k * 2e-6 for c in ds.ImageOrientationPatient]
+        ds.save_as(path)
+    volume = read_dicom(folder, device="cpu")
+    np.testing.assert_array_equal(volume.data, pydicom_reference(sitk_files(folder)))
+
+
+@pytest.mark.parametrize(
+    ("folder", "member", "error"),
+    [
+        ("98892003/MR1", "15820", None),  # three single-slice localizer series
+        ("98892003/MR1", "4919", None),
+        ("98892003/MR1", "5641", None),
+        ("98892003/MR2", "15970", None),
+        ("98892003/MR2", "4950", GeometryError),  # T/S/C pilot: one slice in each of 3 orientations
+        ("98892003/MR2", "6273", GeometryError),
+    ],
+)
+def test_every_series_of_a_mixed_folder(testfile, sitk_read, pydicom_reference, folder, member, error):
+    path = testfile(f"{DICOMDIR}/{folder}")
+    uid = pydicom.dcmread(path / member).SeriesInstanceUID
+    if error is not None:
+        with pytest.raises(error, match="orientations") as info:
+            read_dicom(path, series_uid=uid, device="cpu")
+        assert member in str(info.value)
+        return
+    volume = read_dicom(path, series_uid=uid, device="cpu")
+    np.testing.assert_array_equal(volume.data, pydicom_reference([path / member]))
+    _, spacing, origin, direction = sitk_read([path / member])
+    np.testing.assert_allclose(volume.origin, origin, atol=GEOMETRY_ATOL)
+    np.testing.assert_allclose(volume.spacing[1:], spacing[1:], atol=GEOMETRY_ATOL)
+    np.testing.assert_allclose(volume.direction, direction, atol=GEOMETRY_ATOL)
+    assert volume.spacing[0] == float(pydicom.dcmread(path / member).SliceThickness)  # one slice: no step
+
+
+@pytest.mark.parametrize("name", ["rtdose.dcm", "rtdose_rle.dcm"])
+def test_classic_multiframe_rt_dose(testfile, sitk_read, name):
+    """One position plus GridFrameOffsetVector places the frames; DoseGridScaling gives Gy."""
+    path = testfile(name)
+    volume = read_dicom(path, device="cpu")
+    ds = pydicom.dcmread(path)
+    # float32 holds pixel * DoseGridScaling (float64 reference) to its own precision.
+    np.testing.assert_allclose(volume.data, ds.pixel_array * float(ds.DoseGridScaling), rtol=1e-6)
+    _, spacing, origin, direction = sitk_read([path])  # SimpleITK leaves the dose unscaled: geometry only
+    np.testing.assert_allclose(volume.spacing, spacing, atol=GEOMETRY_ATOL)
+    np.testing.assert_allclose(volume.origin, origin, atol=GEOMETRY_ATOL)
+    np.testing.assert_allclose(volume.direction, direction, atol=GEOMETRY_ATOL)

@@ -1,0 +1,110 @@
+"""read_image / write_image against SimpleITK on real NRRD and NIfTI files and on round trips."""
+
+from pathlib import Path
+
+import nibabel as nib
+import nrrd
+import numpy as np
+import pytest
+
+from gpuimg import GeometryError, ParameterError, Volume
+from gpuimg.io import read_image, write_image
+
+SHARED = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
+REAL_FILES = sorted((SHARED / "pyradiomics").glob("*.nrrd")) + sorted(SHARED.glob("ibsi/*/nifti/*/*.nii.gz"))
+
+
+def sitk_volume(path):
+    sitk = pytest.importorskip("SimpleITK")
+    image = sitk.ReadImage(str(path))
+    direction = np.array(image.GetDirection()).reshape(3, 3)[:, ::-1]
+    return sitk.GetArrayFromImage(image), image.GetSpacing()[::-1], image.GetOrigin(), direction
+
+
+def assert_matches_sitk(volume, path, atol):
+    voxels, spacing, origin, direction = sitk_volume(path)
+    np.testing.assert_array_equal(volume.data, voxels)
+    assert volume.data.dtype == voxels.dtype
+    np.testing.assert_allclose(volume.spacing, spacing, atol=atol)
+    np.testing.assert_allclose(volume.origin, origin, atol=atol)
+    np.testing.assert_allclose(volume.direction, direction, atol=atol)
+
+
+@pytest.mark.parametrize("path", REAL_FILES or [None], ids=lambda p: p.name if p else "absent")
+def test_real_files_match_simpleitk(path):
+    if path is None:
+        pytest.skip(f"no shared PyRadiomics / IBSI images under {SHARED}")
+    # Both read the same doubles (NRRD) or float32 (NIfTI) header fields; 1e-5 mm allows for the
+    # qform/sform float32 arithmetic each library does in its own order.
+    assert_matches_sitk(read_image(path, device="cpu"), path, atol=1e-5)
+
+
+@pytest.mark.parametrize("suffix", [".nii.gz", ".nii", ".nrrd"])
+@pytest.mark.parametrize("dtype", [np.int16, np.uint8, np.float32])
+def test_round_trip(tmp_path, make_volume, rng, suffix, dtype):
+    volume = make_volume()
+    data = rng.normal(0, 100, volume.shape) if dtype == np.float32 else rng.integers(0, 256, volume.shape)
+    data = data.astype(dtype)
+    volume = Volume(data, volume.spacing, volume.origin, volume.direction)
+    path = write_image(volume, tmp_path / f"image{suffix}")
+    read = read_image(path, device="cpu")
+    np.testing.assert_array_equal(read.data, volume.data)
+    assert read.data.dtype == dtype
+    # NIfTI keeps its affine in float32: ~1e-7 relative on origins of a few hundred mm.
+    atol = 1e-4 if "nii" in suffix else 1e-9
+    np.testing.assert_allclose(read.spacing, volume.spacing, atol=atol)
+    np.testing.assert_allclose(read.origin, volume.origin, atol=atol)
+    np.testing.assert_allclose(read.direction, volume.direction, atol=atol)
+    assert_matches_sitk(read, path, atol=1e-4)
+
+
+def test_boolean_mask_written_as_integers(tmp_path, rng):
+    mask = Volume(rng.random((4, 5, 6)) > 0.5, (1.0, 2.0, 3.0))
+    for name in ("mask.nii.gz", "mask.nrrd"):
+        read = read_image(write_image(mask, tmp_path / name), device="cpu")
+        assert read.data.dtype == np.uint8
+        np.testing.assert_array_equal(read.data, mask.data)
+
+
+def test_nrrd_ras_space_converted(tmp_path, rng):
+    data = rng.integers(0, 100, (3, 4, 5)).astype(np.int16)  # (x, y, z) in Fortran order
+    header = {
+        "space": "right-anterior-superior",
+        "space directions": np.diag([0.5, 0.6, 2.0]),
+        "space origin": np.array([10.0, 20.0, 30.0]),
+    }
+    nrrd.write(str(tmp_path / "ras.nrrd"), data, header)
+    volume = read_image(tmp_path / "ras.nrrd", device="cpu")
+    assert volume.origin == (-10.0, -20.0, 30.0)
+    np.testing.assert_allclose(volume.direction, [[0, 0, -1], [0, -1, 0], [1, 0, 0]])
+    assert_matches_sitk(volume, tmp_path / "ras.nrrd", atol=1e-9)
+
+
+def test_unknown_suffix(tmp_path, make_volume):
+    with pytest.raises(ParameterError, match=r"image\.mha"):
+        write_image(make_volume(), tmp_path / "image.mha")
+    with pytest.raises(ParameterError, match="unknown image format"):
+        read_image(tmp_path / "image.tif")
+
+
+def test_four_dimensional_refused(tmp_path, rng):
+    nib.save(nib.Nifti1Image(rng.random((3, 4, 5, 2)).astype(np.float32), np.eye(4)), tmp_path / "t.nii")
+    with pytest.raises(GeometryError, match=r"t\.nii: a 4D image"):
+        read_image(tmp_path / "t.nii")
+
+
+def test_sheared_affine_refused(tmp_path, rng):
+    affine = np.eye(4)
+    affine[0, 1] = 0.5
+    image = nib.Nifti1Image(rng.random((3, 4, 5)).astype(np.float32), affine)
+    image.set_sform(affine, code=1)
+    nib.save(image, tmp_path / "shear.nii")
+    with pytest.raises(GeometryError, match=r"shear\.nii.*orthonormal"):
+        read_image(tmp_path / "shear.nii")
+
+
+def test_unknown_nrrd_space(tmp_path, rng):
+    header = {"space": "scanner-xyz", "space directions": np.eye(3)}
+    nrrd.write(str(tmp_path / "s.nrrd"), rng.random((3, 4, 5)), header)
+    with pytest.raises(GeometryError, match="scanner-xyz"):
+        read_image(tmp_path / "s.nrrd")

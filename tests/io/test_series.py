@@ -1,0 +1,59 @@
+"""list_series against a per-file pydicom scan of the same folders."""
+
+from collections import Counter
+
+import numpy as np
+import pydicom
+import pytest
+
+from gpuimg import DicomError
+from gpuimg.io import list_series, write_dicom
+
+
+def test_dicomdirtests_one_record_per_series(testfile):
+    root = testfile("dicomdirtests")
+    expected = Counter()
+    for path in root.rglob("*"):
+        if path.is_file():
+            try:
+                ds = pydicom.dcmread(path, stop_before_pixels=True)
+            except pydicom.errors.InvalidDicomError:
+                continue
+            if "Rows" in ds:
+                expected[ds.SeriesInstanceUID] += int(ds.get("NumberOfFrames", 1))
+    found = list_series(root)
+    assert {s.series_uid: s.n_slices for s in found} == dict(expected)
+    assert any(p.name == "README.txt" for p in found.skipped)  # not DICOM: skipped and counted
+    ct5n = next(s for s in found if s.description.startswith("SmartScore"))
+    assert ct5n.shape == (5, 16, 16) and ct5n.problem is None
+    np.testing.assert_allclose(ct5n.spacing, (2.5, 0.488281, 0.488281))
+    assert ct5n.orientation == (1.0, 0.0, 0.0, 0.0, 1.0, 0.0)
+    scout = next(s for s in found if s.description == "Scout")
+    assert scout.shape is None and "orientations" in scout.problem and scout.orientation is None
+
+
+def test_written_series_and_junk(tmp_path, make_volume):
+    first, second = make_volume(), make_volume(oblique=False)
+    write_dicom(first, tmp_path / "a", patient_id="P1")
+    write_dicom(second, tmp_path / "b" / "deeper", modality="MR", series_description="T1")
+    (tmp_path / "notes.txt").write_text("not DICOM")
+    (tmp_path / "noise.bin").write_bytes(np.random.default_rng().bytes(1000))
+    found = list_series(tmp_path, workers=2)
+    assert len(found) == 2 and len(found.skipped) == 2
+    by_modality = {s.modality: s for s in found}
+    assert by_modality["CT"].shape == first.shape and by_modality["CT"].patient_id == "P1"
+    assert by_modality["MR"].description == "T1" and len(by_modality["MR"].files) == second.shape[0]
+    np.testing.assert_allclose(by_modality["MR"].spacing, second.spacing, rtol=1e-9)
+    assert "MR" in str(by_modality["MR"])
+
+
+def test_missing_folder(tmp_path):
+    with pytest.raises(DicomError, match="no such file"):
+        list_series(tmp_path / "absent")
+
+
+def test_broken_files_reported_not_fatal(tmp_path, make_volume):
+    files = write_dicom(make_volume(), tmp_path / "ct")
+    (tmp_path / "cut.dcm").write_bytes(files[0].read_bytes()[:300])
+    found = list_series(tmp_path)
+    assert len(found) == 1 and list(found.broken) == [tmp_path / "cut.dcm"]

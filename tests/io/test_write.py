@@ -1,0 +1,135 @@
+"""write_dicom: round trips through read_dicom, checked against SimpleITK on the written files."""
+
+from pathlib import Path
+
+import numpy as np
+import pydicom
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from scipy.spatial.transform import Rotation
+
+from gpuimg import ParameterError, Volume
+from gpuimg.io import read_dicom, write_dicom
+
+# DS strings carry 16 characters: positions of hundreds of mm keep about 1e-10 mm, cosines 1e-14.
+GEOMETRY_ATOL = 1e-6
+
+
+def assert_same_geometry(read, volume, atol=GEOMETRY_ATOL):
+    np.testing.assert_allclose(read.spacing, volume.spacing, atol=atol)
+    np.testing.assert_allclose(read.origin, volume.origin, atol=atol)
+    np.testing.assert_allclose(read.direction, volume.direction, atol=atol)
+
+
+@pytest.mark.parametrize("modality", ["CT", "MR"])
+@pytest.mark.parametrize("oblique", [False, True])
+def test_round_trip_exact(tmp_path, make_volume, sitk_read, modality, oblique):
+    volume = make_volume(oblique=oblique)
+    files = write_dicom(volume, tmp_path, modality=modality)
+    read = read_dicom(tmp_path, device="cpu")
+    np.testing.assert_array_equal(read.data, volume.data)
+    assert read.data.dtype == volume.data.dtype
+    assert_same_geometry(read, volume)
+    voxels, spacing, origin, direction = sitk_read(files)
+    np.testing.assert_array_equal(voxels, volume.data)
+    assert_same_geometry(Volume(voxels, spacing, origin, direction), volume, atol=1e-4)  # ITK's own sums
+    assert read.meta["modality"] == modality
+
+
+def test_unsigned_values_round_trip(tmp_path, rng):
+    volume = Volume(rng.integers(0, 65535, (3, 5, 4)).astype(np.uint16), (2.0, 1.0, 1.0))
+    write_dicom(volume, tmp_path, modality="MR")
+    read = read_dicom(tmp_path, device="cpu")
+    # read_dicom returns int16 or float32; float32 holds every uint16 exactly.
+    np.testing.assert_array_equal(read.data, volume.data.astype(np.float32))
+
+
+def test_float_volume_is_quantised_within_half_a_slope(tmp_path, rng):
+    volume = Volume(rng.normal(0, 300, (4, 6, 5)).astype(np.float32), (1.5, 0.8, 0.8))
+    write_dicom(volume, tmp_path)
+    read = read_dicom(tmp_path, device="cpu")
+    slope = read.meta["rescale"]["slope"]
+    np.testing.assert_allclose(read.data, volume.data, atol=slope / 2 * 1.001)
+
+
+def test_reversed_slice_direction_comes_back_flipped(tmp_path, make_volume):
+    volume = make_volume()
+    flipped = Volume(volume.data, volume.spacing, volume.origin, volume.direction * [-1, 1, 1])
+    write_dicom(flipped, tmp_path)
+    read = read_dicom(tmp_path, device="cpu")
+    np.testing.assert_array_equal(read.data, flipped.data[::-1])
+    far_end = flipped.affine @ [flipped.shape[0] - 1, 0, 0, 1]
+    np.testing.assert_allclose(read.origin, far_end[:3], atol=GEOMETRY_ATOL)
+
+
+def test_fresh_uids_and_no_temporary_files(tmp_path, make_volume):
+    volume = make_volume()
+    first = write_dicom(volume, tmp_path / "a")
+    second = write_dicom(volume, tmp_path / "b")
+    uids = {pydicom.dcmread(f).SOPInstanceUID for f in first + second}
+    assert len(uids) == len(first) + len(second)
+    series = {pydicom.dcmread(f).SeriesInstanceUID for f in (first[0], second[0])}
+    assert len(series) == 2
+    assert sorted(p.name for p in (tmp_path / "a").iterdir()) == [f.name for f in first]
+
+
+def test_window_presets_and_ids_kept(tmp_path, make_volume):
+    volume = make_volume()
+    volume.meta.update(windows=[{"center": 40.0, "width": 400.0, "name": ""}], patient_id="P7")
+    write_dicom(volume, tmp_path)
+    read = read_dicom(tmp_path, device="cpu")
+    assert read.meta["windows"][0]["center"] == 40.0 and read.meta["patient_id"] == "P7"
+
+
+def test_unknown_modality(tmp_path, make_volume):
+    with pytest.raises(ParameterError, match="'US'"):
+        write_dicom(make_volume(), tmp_path, modality="US")
+
+
+@settings(max_examples=15, deadline=None)
+@given(
+    shape=st.tuples(st.integers(1, 6), st.integers(1, 7), st.integers(1, 7)),
+    spacing=st.tuples(*[st.floats(0.05, 10.0)] * 3),
+    origin=st.tuples(*[st.floats(-500.0, 500.0)] * 3),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_round_trip_property(tmp_path_factory, shape, spacing, origin, seed):
+    rng = np.random.default_rng(seed)
+    rotation = Rotation.random(random_state=rng).as_matrix()
+    direction = np.column_stack([np.cross(rotation[:, 0], rotation[:, 1]), rotation[:, 1], rotation[:, 0]])
+    volume = Volume(rng.integers(-32768, 32767, shape, dtype=np.int16), spacing, origin, direction)
+    folder = tmp_path_factory.mktemp("series")
+    write_dicom(volume, folder)
+    read = read_dicom(folder, device="cpu")
+    np.testing.assert_array_equal(read.data, volume.data)
+    # A single slice has no position step: its z spacing comes from SliceThickness, written as DS.
+    assert_same_geometry(read, volume, atol=1e-6 * max(1.0, *np.abs(origin)))
+
+
+def test_existing_series_refused_unless_overwrite(tmp_path, make_volume):
+    write_dicom(make_volume(shape=(6, 4, 5)), tmp_path)
+    smaller = make_volume(shape=(3, 4, 5))
+    with pytest.raises(ParameterError, match="already holds 6 slice file"):
+        write_dicom(smaller, tmp_path)
+    write_dicom(smaller, tmp_path, overwrite=True)
+    assert len(list(tmp_path.iterdir())) == 3
+    np.testing.assert_array_equal(read_dicom(tmp_path, device="cpu").data, smaller.data)
+
+
+def test_non_finite_values_refused(tmp_path, rng):
+    data = rng.normal(size=(2, 3, 4))
+    data[1, 1, 1] = np.nan
+    with pytest.raises(ParameterError, match="NaN"):
+        write_dicom(Volume(data), tmp_path)
+
+
+def test_failed_write_leaves_no_partial_file(tmp_path, make_volume, monkeypatch):
+    def fail_halfway(self, path, **kwargs):
+        Path(path).write_bytes(b"DICM partial")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(pydicom.dataset.FileDataset, "save_as", fail_halfway)
+    with pytest.raises(OSError, match="disk full"):
+        write_dicom(make_volume(), tmp_path)
+    assert list(tmp_path.iterdir()) == []
