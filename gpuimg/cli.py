@@ -10,6 +10,7 @@ each step took; ``info`` says which device gpuimg would use and which libraries 
 import argparse
 import importlib.metadata
 import sys
+import tempfile
 import time
 
 import numpy as np
@@ -41,7 +42,7 @@ def _step(label: str, func):
 
 
 def demo(device: str, shape: tuple[int, int, int]) -> None:
-    """Synthetic CT -> device -> fused Sobel gradient -> boundary of the lesion, timed step by step."""
+    """Synthetic CT -> DICOM series -> device -> fused Sobel gradient -> lesion boundary, timed."""
     ns = namespace_for(device)
     spacing = (2.0, 0.8, 0.8)
     print(f"gpuimg {gpuimg.__version__} demo on {ns.device}")
@@ -49,7 +50,12 @@ def demo(device: str, shape: tuple[int, int, int]) -> None:
         f"synthetic CT {'x'.join(map(str, shape))}, spacing {spacing} mm, int16 HU",
         lambda: synthetic_ct(shape, spacing),
     )
-    ct = _step(f"moved to {ns.device}", lambda: ct.to(ns.device))
+    with tempfile.TemporaryDirectory(prefix="gpuimg-demo-") as folder:
+        _step(f"written as a DICOM series of {shape[0]} files", lambda: gpuimg.write_dicom(ct, folder))
+        ct = _step(
+            f"read back onto {ns.device} (HU, LPS geometry)",
+            lambda: gpuimg.read_dicom(folder, device=ns.device),
+        )
     gradient = _step(
         "Sobel gradient magnitude, one fused pass (compiles first)",
         lambda: gpuimg.edges.gradient_magnitude(ct),
