@@ -101,6 +101,10 @@ def _stack(
 
 def _same(frames: list[_Frame], series: str, field: str, what: str) -> None:
     """Raise a GeometryError naming the files if the frames' ``field`` differs."""
+    values = [getattr(frame, field) for frame in frames]
+    if None not in values and len({len(v) for v in values}) == 1:
+        if np.allclose(values, values[0], rtol=0, atol=_SAME_TOL):
+            return
     groups: list[list[_Frame]] = []  # frames grouped with the first frame they match
     for frame in frames:
         value = getattr(frame, field)

@@ -1,6 +1,7 @@
 """Reading a DICOM series (or one enhanced multi-frame file) into a :class:`~gpuimg.Volume`."""
 
 import os
+import struct
 import warnings
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -18,6 +19,10 @@ from gpuimg.io.series import _by_series, _summarise, _thickness
 from gpuimg.volume import Volume
 
 _INT16 = np.iinfo(np.int16)
+
+#: Size of the Pixel Data element's header in the uncompressed little-endian syntaxes [bytes].
+_PIXEL_ELEMENT_HEADER = {pydicom.uid.ImplicitVRLittleEndian: 8, pydicom.uid.ExplicitVRLittleEndian: 12}
+_PIXEL_DATA_TAG = b"\xe0\x7f\x10\x00"
 
 
 def read_dicom(
@@ -107,17 +112,17 @@ def read_dicom(
 
 
 def _choose(series: dict[str, list[_Header]], series_uid: str | None) -> list[_Header]:
+    if series_uid is None and len(series) == 1:
+        return next(iter(series.values()))
     if series_uid is not None and series_uid in series:
         return series[series_uid]
     listing = "\n".join(f"  {_summarise(uid, group)}" for uid, group in series.items())
     if series_uid is not None:
         raise DicomError(f"No series {series_uid} among the files; they hold:\n{listing}")
-    if len(series) > 1:
-        raise DicomError(
-            f"The files hold {len(series)} series; pass series_uid= to choose one "
-            f"(gpuimg.list_series shows them with their shapes):\n{listing}"
-        )
-    return next(iter(series.values()))
+    raise DicomError(
+        f"The files hold {len(series)} series; pass series_uid= to choose one "
+        f"(gpuimg.list_series shows them with their shapes):\n{listing}"
+    )
 
 
 def _check_single_channel(header: _Header) -> None:
@@ -163,6 +168,40 @@ def _decode_file(path: Path) -> np.ndarray:
     return pixels.reshape(frames, int(ds.Rows), int(ds.Columns))
 
 
+def _read_native(header: _Header) -> np.ndarray | None:
+    """The pixels of an uncompressed little-endian file, read straight from the end of the file.
+
+    In such a file the Pixel Data element is almost always the last one, so its value is the last
+    ``frames * rows * columns * bytes`` bytes; the element header just before them is checked (tag
+    and length) and the values read in one call, without parsing the file again. Unused high bits
+    (BitsStored < BitsAllocated) are corrected as pydicom does. None where the file is laid out
+    otherwise (compressed, big-endian, trailing elements, odd length, truncated): pydicom reads it.
+    """
+    ds = header.dataset
+    head = _PIXEL_ELEMENT_HEADER.get(header.transfer_syntax)
+    bits = int(ds.get("BitsAllocated", 0))
+    if head is None or bits not in (8, 16, 32):
+        return None
+    count = header.n_frames * int(ds.Rows) * int(ds.Columns)
+    nbytes = count * bits // 8
+    offset = header.path.stat().st_size - nbytes
+    if offset < head + 128:
+        return None
+    with open(header.path, "rb") as file:
+        file.seek(offset - head)
+        element = file.read(head)
+        length = struct.unpack("<I", element[-4:])[0]
+        explicit_vr_ok = head == 8 or element[4:6] in (b"OW", b"OB")
+        if element[:4] != _PIXEL_DATA_TAG or length != nbytes or not explicit_vr_ok:
+            return None
+        pixels = np.fromfile(file, dtype=_stored_dtype(ds).newbyteorder("<"), count=count)
+    unused = bits - int(ds.get("BitsStored", bits))
+    if unused > 0:
+        np.left_shift(pixels, unused, out=pixels)
+        np.right_shift(pixels, unused, out=pixels)
+    return pixels.reshape(header.n_frames, int(ds.Rows), int(ds.Columns))
+
+
 def _decode(stack: _Stack, headers: list[_Header]) -> tuple[np.ndarray, dict]:
     """Decode every frame into its slice, rescaled to real values; and the rescale used.
 
@@ -176,8 +215,12 @@ def _decode(stack: _Stack, headers: list[_Header]) -> tuple[np.ndarray, dict]:
     stored = np.result_type(*{_stored_dtype(h.dataset) for h in headers})
     raw = np.empty((stack.n_slices, *stack.frames[0].shape), dtype=stored)
 
+    header_of = {header.path: header for header in headers}
+
     def fill(path: Path) -> None:
-        pixels = _decode_file(path)
+        pixels = _read_native(header_of[path])
+        if pixels is None:
+            pixels = _decode_file(path)
         if not np.can_cast(pixels.dtype, stored):
             raise DicomError(
                 f"{path}: pixels decode as {pixels.dtype}, but BitsAllocated and PixelRepresentation "

@@ -8,6 +8,7 @@ import pytest
 
 import gpuimg
 from gpuimg import DicomError, GeometryError
+from gpuimg.io import dicom as dicom_module
 from gpuimg.io import read_dicom, write_dicom
 
 # Positions and cosines travel as 16-character decimal strings (DICOM DS) in both readers' inputs, and
@@ -462,3 +463,48 @@ def test_classic_multiframe_rt_dose(testfile, sitk_read, name):
     np.testing.assert_allclose(volume.spacing, spacing, atol=GEOMETRY_ATOL)
     np.testing.assert_allclose(volume.origin, origin, atol=GEOMETRY_ATOL)
     np.testing.assert_allclose(volume.direction, direction, atol=GEOMETRY_ATOL)
+
+
+@pytest.mark.parametrize("signed", [True, False])
+def test_unused_high_bits_are_ignored_as_pydicom_does(
+    tmp_path, make_volume, pydicom_reference, sitk_files, rng, monkeypatch, signed
+):
+    """12 bits stored in 16 allocated, with noise in the 4 unused bits, read by the direct path."""
+    files = write_dicom(make_volume(shape=(3, 6, 5)), tmp_path)
+    for path in files:
+        ds = pydicom.dcmread(path)
+        ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 12, 11, int(signed)
+        low, high = (-2048, 2048) if signed else (0, 4096)
+        stored = rng.integers(low, high, (6, 5)) & 0xFFF
+        noise = rng.integers(1, 16, (6, 5)) << 12
+        ds.PixelData = (stored | noise).astype(np.uint16).tobytes()
+        ds.save_as(path)
+
+    def no_pydicom_decoding(path):
+        raise AssertionError(f"{path} was decoded by pydicom, not read directly")
+
+    monkeypatch.setattr(dicom_module, "_decode_file", no_pydicom_decoding)
+    read = read_dicom(tmp_path, device="cpu")
+    np.testing.assert_array_equal(read.data, pydicom_reference(sitk_files(tmp_path)))
+
+
+def test_elements_after_the_pixel_data_are_read_by_pydicom(series, pydicom_reference, sitk_files):
+    """A Data Set Trailing Padding element after the pixels: the direct read declines, pydicom reads."""
+    folder, volume, files = series
+    for path in files:
+        ds = pydicom.dcmread(path)
+        ds.add_new(0xFFFCFFFC, "OB", b"\0" * 6)
+        ds.save_as(path)
+    read = read_dicom(folder, device="cpu")
+    np.testing.assert_array_equal(read.data, pydicom_reference(sitk_files(folder)))
+    np.testing.assert_array_equal(read.data, volume.data)
+
+
+def test_big_endian_and_compressed_files_are_decoded_by_pydicom(testfile, pydicom_reference, monkeypatch):
+    calls = []
+    decode = dicom_module._decode_file
+    monkeypatch.setattr(dicom_module, "_decode_file", lambda path: calls.append(path) or decode(path))
+    for name in ("MR_small_bigendian.dcm", "MR_small_RLE.dcm"):
+        read = read_dicom(testfile(name), device="cpu")
+        np.testing.assert_array_equal(read.data, pydicom_reference([testfile(name)]))
+    assert len(calls) == 2
