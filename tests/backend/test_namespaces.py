@@ -53,3 +53,15 @@ def test_round_trip_through_the_gpu(rng):
     lazy = to_device(da.from_array(data, chunks=2), "cuda")
     assert namespace(lazy).device == "cuda"
     np.testing.assert_array_equal(to_numpy(lazy), data)
+
+
+def test_cuda_namespace_without_cucim_names_the_extra(monkeypatch):
+    import sys
+
+    import scipy.ndimage
+
+    from gpuimg.backend import Namespace
+
+    monkeypatch.setitem(sys.modules, "cucim", None)  # `import cucim.skimage` raises ImportError
+    with pytest.raises(gpuimg.DeviceError, match=r"needs cuCIM .* pip install 'gpuimg\[cuda13\]'"):
+        _ = Namespace("cuda", np, scipy.ndimage).ski
