@@ -1,5 +1,6 @@
 """gpuimg.preprocess.denoise against scipy.ndimage and SimpleITK, on every target."""
 
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +12,7 @@ from hypothesis.extra import numpy as hnp
 
 import gpuimg
 from gpuimg.kernels.median import median_network
-from gpuimg.preprocess import gaussian_filter, mean_filter, median_filter
+from gpuimg.preprocess import bilateral_filter, gaussian_filter, mean_filter, median_filter
 
 MODES = ["reflect", "nearest", "mirror", "wrap", "constant"]
 DTYPES = [np.int16, np.uint16, np.float32, np.float64]
@@ -286,3 +287,122 @@ def test_cupy_input_stays_on_the_gpu(rng):
     assert isinstance(got, cupy.ndarray) and got.dtype == cupy.float32
     want = ndi.gaussian_filter(image.astype(np.float64), (1.0, 2.0, 2.0))
     np.testing.assert_allclose(got.get(), want, rtol=0, atol=atol(image, np.float32))
+
+
+# --- bilateral -----------------------------------------------------------------------------------
+
+
+def simpleitk_bilateral(image, sigma_spatial_mm, sigma_range, spacing):
+    """SimpleITK's Bilateral, on float input (on int16 it would round its output to int16)."""
+    sitk = pytest.importorskip("SimpleITK")
+    itk_image = sitk.GetImageFromArray(image if image.dtype == np.float64 else image.astype(np.float32))
+    itk_image.SetSpacing(tuple(float(s) for s in spacing[::-1]))
+    return sitk.GetArrayFromImage(sitk.Bilateral(itk_image, sigma_spatial_mm, sigma_range))
+
+
+def reference_bilateral(image, sigma_spatial_mm, sigma_range, spacing, mode="nearest", truncate=2.5):
+    """Closed form in float64 with NumPy: the box's spatial Gaussian times the exact range Gaussian."""
+    image = image.astype(np.float64)
+    radius = [int(np.ceil(truncate * sigma_spatial_mm / d)) for d in spacing]
+    padded = np.pad(image, [(r, r) for r in radius], mode={"nearest": "edge", "reflect": "symmetric"}[mode])
+    total = np.zeros_like(image)
+    norm = np.zeros_like(image)
+    for offset in np.ndindex(*(2 * r + 1 for r in radius)):
+        shift = [o - r for o, r in zip(offset, radius, strict=True)]
+        spatial = np.exp(
+            -0.5 * sum((s * d / sigma_spatial_mm) ** 2 for s, d in zip(shift, spacing, strict=True))
+        )
+        window = tuple(slice(o, o + n) for o, n in zip(offset, image.shape, strict=True))
+        values = padded[window]
+        diff = np.abs(values - image)
+        weight = np.where(diff < 4 * sigma_range, spatial * np.exp(-0.5 * (diff / sigma_range) ** 2), 0.0)
+        total += np.where(weight > 0, weight * values, 0.0)  # a NaN neighbour has weight 0
+        norm += weight
+    with np.errstate(invalid="ignore"):
+        return total / norm
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.int16, np.float64])
+def test_bilateral_with_the_lookup_table_equals_simpleitk(rng, dtype):
+    """Same box, same table, double sums: only the float32 rounding of the output differs."""
+    image = random_image(rng, (9, 12, 13), np.float32).astype(dtype)
+    spacing = (2.0, 0.8, 0.7)
+    got = bilateral_filter(image, 1.5, 80.0, spacing=spacing, range_samples=100)
+    want = simpleitk_bilateral(image, 1.5, 80.0, spacing)
+    np.testing.assert_allclose(got, want, rtol=0, atol=atol(image, np.float32))
+
+
+@pytest.mark.parametrize("mode", ["nearest", "reflect"])
+def test_bilateral_equals_the_closed_form(rng, mode):
+    image = random_image(rng, (8, 10, 11), np.float64)
+    spacing = (1.5, 0.9, 0.6)
+    got = bilateral_filter(image, 1.2, 60.0, spacing=spacing, mode=mode)
+    np.testing.assert_allclose(
+        got, reference_bilateral(image, 1.2, 60.0, spacing, mode), rtol=1e-12, atol=1e-9
+    )
+
+
+def test_bilateral_of_a_real_ct_equals_simpleitk(ct):
+    """int16 HU across the chest wall: tables equal SimpleITK to float32 rounding; the exact range
+    Gaussian differs from the table's steps of 0.04 sigma_range by a fraction of sigma_range."""
+    image, spacing = ct
+    image = image[:6, :24, :24]
+    want = simpleitk_bilateral(image, 1.0, 40.0, spacing)
+    np.testing.assert_allclose(
+        bilateral_filter(image, 1.0, 40.0, spacing=spacing, range_samples=100), want, rtol=0, atol=4e3 * F32
+    )
+    exact = bilateral_filter(gpuimg.Volume(image, spacing=spacing), 1.0, 40.0)
+    np.testing.assert_allclose(exact.data, want, rtol=0, atol=0.1 * 40.0)
+    np.testing.assert_allclose(
+        exact.data, reference_bilateral(image, 1.0, 40.0, spacing), rtol=1e-6, atol=1e-3
+    )
+
+
+def test_bilateral_keeps_an_edge_and_ignores_nan_neighbours():
+    step = np.zeros((7, 7, 8))
+    step[:, :, 4:] = 1000.0
+    step[3, 3, 1] = np.nan
+    got = bilateral_filter(step, 1.0, 50.0)
+    assert np.isnan(got[3, 3, 1]) and np.isnan(got).sum() == 1
+    np.testing.assert_allclose(got[:, :, 4:], 1000.0, rtol=1e-12)
+    np.testing.assert_allclose(
+        got, reference_bilateral(step, 1.0, 50.0, (1.0, 1.0, 1.0)), rtol=1e-12, atol=1e-9
+    )
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_bilateral_dask_with_uneven_chunks_equals_whole_volume(rng, mode):
+    da = pytest.importorskip("dask.array")
+    image = random_image(rng, (12, 13, 15), np.float32)
+    lazy = da.from_array(image, chunks=((5, 1, 6), (13,), (3, 8, 4)))
+    run = partial(
+        bilateral_filter, sigma_spatial_mm=1.0, sigma_range=70.0, spacing=(2.0, 1.0, 0.8), mode=mode
+    )
+    np.testing.assert_array_equal(run(lazy).compute(), run(image))
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (lambda x: bilateral_filter(x, 0.0, 50.0), "sigma_spatial_mm=0.0 must be positive"),
+        (lambda x: bilateral_filter(x, (1.0, 1.0), 50.0), "one per axis (3)"),
+        (lambda x: bilateral_filter(x, 1.0, -5.0), "sigma_range=-5.0 must be positive"),
+        (lambda x: bilateral_filter(x, 1.0, 5.0, spacing=(1.0, 0.0, 1.0)), "spacing="),
+        (lambda x: bilateral_filter(x, 1.0, 5.0, range_samples=0), "range_samples=0 must be None"),
+        (lambda x: bilateral_filter(x[0], 1.0, 5.0), "must be 3D; got 2D"),
+        (lambda x: bilateral_filter(x, 1.0, 5.0, mode="edge"), "mode='edge' is unknown"),
+    ],
+)
+def test_bilateral_bad_input_raises_parameter_error(rng, call, message):
+    with pytest.raises(gpuimg.ParameterError) as caught:
+        call(rng.random((4, 5, 6)))
+    assert message in str(caught.value)
+
+
+@pytest.mark.cudasim
+@pytest.mark.parametrize("dtype", [np.float32, np.int16])
+def test_cuda_target_bilateral_equals_simpleitk(rng, on_cuda_target, dtype):
+    image = random_image(rng, (5, 6, 7), np.float32).astype(dtype)
+    got = gpuimg.to_numpy(bilateral_filter(on_cuda_target(image), 1.0, 80.0, range_samples=100))
+    want = simpleitk_bilateral(image, 1.0, 80.0, (1.0, 1.0, 1.0))
+    np.testing.assert_allclose(got, want, rtol=0, atol=atol(image, np.float32))
