@@ -52,6 +52,13 @@ def _simpleitk_bilateral(ns: Namespace, image):
     return sitk.Bilateral(sitk.GetImageFromArray(gpuimg.to_numpy(image)), 1.0, 50.0)
 
 
+def _simpleitk_curvature_flow(ns: Namespace, image):
+    """SimpleITK's CurvatureFlow, 5 iterations of 0.05 (CPU only: on CUDA on a host copy)."""
+    import SimpleITK as sitk
+
+    return sitk.CurvatureFlow(sitk.GetImageFromArray(gpuimg.to_numpy(image)), 0.05, 5)
+
+
 OPERATIONS = [
     Operation(
         name="gradient_magnitude",
@@ -100,5 +107,13 @@ OPERATIONS = [
         peer_name=lambda ns: "SimpleITK.Bilateral (CPU)",
         peer=_simpleitk_bilateral,
         ours=lambda image: gpuimg.preprocess.bilateral_filter(image, 1.0, 50.0),
+    ),
+    Operation(
+        name="curvature_flow",
+        shape=(256, 256, 256),
+        dtype="float32",
+        peer_name=lambda ns: "SimpleITK.CurvatureFlow (CPU)",
+        peer=_simpleitk_curvature_flow,
+        ours=lambda image: gpuimg.preprocess.curvature_flow(image, iterations=5, time_step=0.05),
     ),
 ]

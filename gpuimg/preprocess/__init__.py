@@ -1,5 +1,5 @@
 """Preprocessing: denoising filters, array to array on the same device."""
 
-from .denoise import bilateral_filter, gaussian_filter, mean_filter, median_filter
+from .denoise import bilateral_filter, curvature_flow, gaussian_filter, mean_filter, median_filter
 
-__all__ = ["bilateral_filter", "gaussian_filter", "mean_filter", "median_filter"]
+__all__ = ["bilateral_filter", "curvature_flow", "gaussian_filter", "mean_filter", "median_filter"]

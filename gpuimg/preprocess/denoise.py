@@ -324,6 +324,108 @@ def bilateral_filter(
     return _stencil(run, image, max(radius), mode, work)
 
 
+@accepts_volume
+def curvature_flow(
+    image: Image,
+    *,
+    iterations: int = 5,
+    time_step: float = 0.05,
+    spacing: float | Sequence[float] | None = None,
+) -> Image:
+    """Smoothing by curvature flow: each iteration moves the iso-surfaces by their mean curvature.
+
+    Parameters
+    ----------
+    image : array (NumPy, CuPy or Dask) or Volume, 2D or 3D
+        For 3D, axes (z, y, x).
+    iterations : int
+        Number of explicit time steps; positive.
+    time_step : float
+        Size of each step (SimpleITK's ``timeStep``, default 0.05); positive. Explicit steps are
+        stable for about ``time_step <= min(spacing)² / 2 ** (ndim + 1)``.
+    spacing : float or sequence of float [mm], optional
+        Voxel spacing per axis; derivatives are per mm. Default: 1 mm; a Volume brings its own.
+
+    Returns
+    -------
+    array or Volume
+        On the input's device; float32 for float32 and 8/16-bit integer input, float64 otherwise.
+
+    Raises
+    ------
+    ParameterError
+        iterations not a positive integer; a time step or spacing that is not positive.
+
+    Notes
+    -----
+    ``I <- I + time_step * |grad I| * div(grad I / |grad I|)`` with central differences (per mm),
+    written out as ITK's ``CurvatureFlowFunction``: ``(sum_i gi² sum_{j != i} gjj - 2 sum_{i<j}
+    gi gj gij) / |g|²``, and no update where ``|g|² < 1e-9``. The image extends as "nearest"
+    (ITK's zero-flux Neumann condition). Equals SimpleITK's ``CurvatureFlow`` with the same
+    iterations and time step to float32 rounding. Written with array operations of the device's
+    ``xp`` (NumPy or CuPy): about 30 array passes per iteration. A NaN or inf spreads, as in
+    SimpleITK, to the 18 neighbours that use it each iteration (face and edge neighbours; an
+    edge neighbour with zero gradient takes no update and stays finite).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from gpuimg.preprocess import curvature_flow
+    >>> z, y, x = np.mgrid[:9, :9, :9]
+    >>> ball = ((z - 4) ** 2 + (y - 4) ** 2 + (x - 4) ** 2 < 9).astype(np.float32)
+    >>> bool(curvature_flow(ball, iterations=3).sum() < ball.sum())
+    True
+    """
+    ndim = np.ndim(image)
+    if ndim not in (2, 3):
+        raise ParameterError(f"the image must be 2D or 3D; got {ndim}D, shape {np.shape(image)}.")
+    if not (
+        isinstance(iterations, (int, np.integer)) and not isinstance(iterations, bool) and iterations > 0
+    ):
+        raise ParameterError(f"iterations={iterations!r} must be a positive whole number.")
+    (time_step,) = _positive(time_step, 1, "time_step")
+    spacing = (1.0,) * ndim if spacing is None else _positive(spacing, ndim, "spacing")
+    work = _float_dtype(image)
+    run = partial(
+        _curvature_flow, iterations=int(iterations), time_step=time_step, spacing=spacing, work=work
+    )
+    return _stencil(run, image, int(iterations), "nearest", work)
+
+
+def _curvature_flow(image, *, iterations, time_step, spacing, work):
+    xp = namespace(image).xp
+    u = xp.asarray(image, dtype=work)
+    ndim = u.ndim
+    scales = [1.0 / d for d in spacing]
+
+    def shifted(padded, steps):
+        return padded[tuple(slice(1 + s, padded.shape[a] - 1 + s) for a, s in enumerate(steps))]
+
+    def unit(axis, step):
+        return tuple(step if a == axis else 0 for a in range(ndim))
+
+    for _ in range(iterations):
+        padded = xp.pad(u, 1, mode="edge")
+        plus = [shifted(padded, unit(a, 1)) for a in range(ndim)]
+        minus = [shifted(padded, unit(a, -1)) for a in range(ndim)]
+        first = [0.5 * (plus[a] - minus[a]).astype(np.float64) * scales[a] for a in range(ndim)]
+        second = [(plus[a] - 2 * u + minus[a]).astype(np.float64) * scales[a] ** 2 for a in range(ndim)]
+        magnitude = sum(g * g for g in first)
+        update = sum(first[a] ** 2 * sum(second[b] for b in range(ndim) if b != a) for a in range(ndim))
+        for a in range(ndim):
+            for b in range(a + 1, ndim):
+                corner = [
+                    shifted(padded, tuple(sa if k == a else sb if k == b else 0 for k in range(ndim)))
+                    for sa, sb in ((-1, -1), (-1, 1), (1, -1), (1, 1))
+                ]
+                cross = 0.25 * (corner[0] - corner[1] - corner[2] + corner[3]).astype(np.float64)
+                update = update - 2 * first[a] * first[b] * cross * (scales[a] * scales[b])
+        flat = magnitude < 1e-9
+        update = xp.where(flat, 0.0, update / xp.where(flat, 1.0, magnitude)).astype(work)
+        u = u + (update.astype(np.float64) * time_step).astype(work)
+    return u
+
+
 def _bilateral(image, *, radius, mode, cval, domain, table, inv_step, cutoff, inv_var, work):
     ns = namespace(image)
     xp = ns.xp

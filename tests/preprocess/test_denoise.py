@@ -12,7 +12,7 @@ from hypothesis.extra import numpy as hnp
 
 import gpuimg
 from gpuimg.kernels.median import median_network
-from gpuimg.preprocess import bilateral_filter, gaussian_filter, mean_filter, median_filter
+from gpuimg.preprocess import bilateral_filter, curvature_flow, gaussian_filter, mean_filter, median_filter
 
 MODES = ["reflect", "nearest", "mirror", "wrap", "constant"]
 DTYPES = [np.int16, np.uint16, np.float32, np.float64]
@@ -406,3 +406,80 @@ def test_cuda_target_bilateral_equals_simpleitk(rng, on_cuda_target, dtype):
     got = gpuimg.to_numpy(bilateral_filter(on_cuda_target(image), 1.0, 80.0, range_samples=100))
     want = simpleitk_bilateral(image, 1.0, 80.0, (1.0, 1.0, 1.0))
     np.testing.assert_allclose(got, want, rtol=0, atol=atol(image, np.float32))
+
+
+# --- curvature flow ------------------------------------------------------------------------------
+
+
+def simpleitk_curvature_flow(image, iterations, time_step, spacing):
+    sitk = pytest.importorskip("SimpleITK")
+    itk_image = sitk.GetImageFromArray(image)
+    itk_image.SetSpacing(tuple(float(s) for s in spacing[::-1]))
+    flowed = sitk.CurvatureFlow(itk_image, timeStep=time_step, numberOfIterations=iterations)
+    return sitk.GetArrayFromImage(flowed)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape", [(8, 10, 12), (14, 15)])
+def test_curvature_flow_equals_simpleitk(rng, dtype, shape):
+    """Same finite differences and update; float32 differs by its roundings over the iterations
+    (a few 1e-7 of the image's scale per step), float64 by summation order only."""
+    image = random_image(rng, shape, dtype)
+    spacing = (2.0, 0.8, 0.7)[-len(shape) :]
+    got = curvature_flow(image, iterations=5, time_step=0.04, spacing=spacing)
+    assert got.dtype == dtype
+    want = simpleitk_curvature_flow(image, 5, 0.04, spacing)
+    np.testing.assert_allclose(
+        got, want, rtol=0, atol=atol(image, dtype) * (10 if dtype == np.float32 else 1)
+    )
+    assert np.abs(want - image).max() > 10  # it did smooth
+
+
+def test_curvature_flow_of_a_real_ct_equals_simpleitk(ct):
+    image, spacing = ct
+    volume = gpuimg.Volume(image, spacing=spacing)
+    got = curvature_flow(volume, iterations=3, time_step=0.05)
+    assert isinstance(got, gpuimg.Volume) and got.data.dtype == np.float32
+    want = simpleitk_curvature_flow(image.astype(np.float32), 3, 0.05, spacing)
+    np.testing.assert_allclose(got.data, want, rtol=0, atol=atol(image, np.float32) * 10)
+
+
+@pytest.mark.filterwarnings("ignore:invalid value:RuntimeWarning")
+def test_curvature_flow_leaves_flat_regions_and_spreads_nan_as_simpleitk(rng):
+    image = np.full((9, 9, 9), 40.0)
+    np.testing.assert_array_equal(curvature_flow(image, iterations=3), image)
+    image = random_image(rng, (9, 9, 9), np.float64)
+    image[4, 4, 4] = np.nan
+    image[0, 2, 3] = np.inf
+    got = curvature_flow(image, iterations=2)
+    want = simpleitk_curvature_flow(image, 2, 0.05, (1.0, 1.0, 1.0))
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
+    assert 1 < np.isnan(got).sum() <= 1 + 18 + 18 * 18
+    finite = np.isfinite(want)
+    np.testing.assert_allclose(
+        got[finite], want[finite], rtol=0, atol=atol(image[np.isfinite(image)], np.float64)
+    )
+
+
+def test_curvature_flow_dask_with_uneven_chunks_equals_whole_volume(rng):
+    da = pytest.importorskip("dask.array")
+    image = random_image(rng, (14, 13, 17), np.float32)
+    lazy = da.from_array(image, chunks=((5, 1, 8), (13,), (3, 9, 5)))
+    run = partial(curvature_flow, iterations=3, time_step=0.05, spacing=(2.0, 1.0, 0.8))
+    np.testing.assert_array_equal(run(lazy).compute(), run(image))
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (lambda x: curvature_flow(x, iterations=0), "iterations=0 must be a positive whole number"),
+        (lambda x: curvature_flow(x, iterations=2.5), "iterations=2.5 must be"),
+        (lambda x: curvature_flow(x, time_step=-0.1), "time_step=-0.1 must be positive"),
+        (lambda x: curvature_flow(x, spacing=(1.0, 1.0)), "one per axis (3)"),
+        (lambda x: curvature_flow(x[0, 0]), "must be 2D or 3D; got 1D"),
+    ],
+)
+def test_curvature_flow_bad_input_raises_parameter_error(rng, call, message):
+    with pytest.raises(gpuimg.ParameterError) as caught:
+        call(rng.random((4, 5, 6)))
+    assert message in str(caught.value)
