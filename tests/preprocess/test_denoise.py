@@ -444,7 +444,6 @@ def test_curvature_flow_of_a_real_ct_equals_simpleitk(ct):
     np.testing.assert_allclose(got.data, want, rtol=0, atol=atol(image, np.float32) * 10)
 
 
-@pytest.mark.filterwarnings("ignore:invalid value:RuntimeWarning")
 def test_curvature_flow_leaves_flat_regions_and_spreads_nan_as_simpleitk(rng):
     image = np.full((9, 9, 9), 40.0)
     np.testing.assert_array_equal(curvature_flow(image, iterations=3), image)
@@ -483,3 +482,15 @@ def test_curvature_flow_bad_input_raises_parameter_error(rng, call, message):
     with pytest.raises(gpuimg.ParameterError) as caught:
         call(rng.random((4, 5, 6)))
     assert message in str(caught.value)
+
+
+@pytest.mark.cudasim
+@pytest.mark.parametrize("shape", [(5, 6, 7), (6, 7)])
+def test_cuda_target_curvature_flow_equals_simpleitk(rng, on_cuda_target, shape):
+    image = random_image(rng, shape, np.float64)
+    spacing = (1.5, 1.0, 0.8)[-len(shape) :]
+    got = gpuimg.to_numpy(
+        curvature_flow(on_cuda_target(image), iterations=2, time_step=0.05, spacing=spacing)
+    )
+    want = simpleitk_curvature_flow(image, 2, 0.05, spacing)
+    np.testing.assert_allclose(got, want, rtol=0, atol=atol(image, np.float64))
