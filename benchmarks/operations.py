@@ -59,6 +59,13 @@ def _simpleitk_curvature_flow(ns: Namespace, image):
     return sitk.CurvatureFlow(sitk.GetImageFromArray(gpuimg.to_numpy(image)), 0.05, 5)
 
 
+def _simpleitk_gradient_diffusion(ns: Namespace, image):
+    """SimpleITK's GradientAnisotropicDiffusion, 5 steps of 0.05 (CPU only: on CUDA on a host copy)."""
+    import SimpleITK as sitk
+
+    return sitk.GradientAnisotropicDiffusion(sitk.GetImageFromArray(gpuimg.to_numpy(image)), 0.05, 3.0, 1, 5)
+
+
 OPERATIONS = [
     Operation(
         name="gradient_magnitude",
@@ -115,5 +122,13 @@ OPERATIONS = [
         peer_name=lambda ns: "SimpleITK.CurvatureFlow (CPU)",
         peer=_simpleitk_curvature_flow,
         ours=lambda image: gpuimg.preprocess.curvature_flow(image, iterations=5, time_step=0.05),
+    ),
+    Operation(
+        name="gradient_diffusion",
+        shape=(256, 256, 256),
+        dtype="float32",
+        peer_name=lambda ns: "SimpleITK.GradientAnisotropicDiffusion",
+        peer=_simpleitk_gradient_diffusion,
+        ours=lambda image: gpuimg.preprocess.anisotropic_diffusion(image, iterations=5, time_step=0.05),
     ),
 ]

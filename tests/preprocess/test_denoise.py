@@ -12,7 +12,14 @@ from hypothesis.extra import numpy as hnp
 
 import gpuimg
 from gpuimg.kernels.median import median_network
-from gpuimg.preprocess import bilateral_filter, curvature_flow, gaussian_filter, mean_filter, median_filter
+from gpuimg.preprocess import (
+    anisotropic_diffusion,
+    bilateral_filter,
+    curvature_flow,
+    gaussian_filter,
+    mean_filter,
+    median_filter,
+)
 
 MODES = ["reflect", "nearest", "mirror", "wrap", "constant"]
 DTYPES = [np.int16, np.uint16, np.float32, np.float64]
@@ -494,3 +501,64 @@ def test_cuda_target_curvature_flow_equals_simpleitk(rng, on_cuda_target, shape)
     )
     want = simpleitk_curvature_flow(image, 2, 0.05, spacing)
     np.testing.assert_allclose(got, want, rtol=0, atol=atol(image, np.float64))
+
+
+# --- anisotropic diffusion -----------------------------------------------------------------------
+
+
+def simpleitk_gradient_diffusion(image, iterations, time_step, conductance, spacing):
+    sitk = pytest.importorskip("SimpleITK")
+    itk_image = sitk.GetImageFromArray(image)
+    itk_image.SetSpacing(tuple(float(s) for s in spacing[::-1]))
+    diffused = sitk.GradientAnisotropicDiffusion(
+        itk_image, timeStep=time_step, conductanceParameter=conductance, numberOfIterations=iterations
+    )
+    return sitk.GetArrayFromImage(diffused)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape", [(8, 10, 12), (14, 15)])
+def test_gradient_diffusion_equals_simpleitk(rng, dtype, shape):
+    """Same differences, conductance and scaling; float32 rounds once per step as ITK does."""
+    image = random_image(rng, shape, dtype)
+    spacing = (2.0, 0.8, 0.7)[-len(shape) :]
+    got = anisotropic_diffusion(image, iterations=4, time_step=0.03, conductance=2.0, spacing=spacing)
+    assert got.dtype == dtype
+    want = simpleitk_gradient_diffusion(image, 4, 0.03, 2.0, spacing)
+    np.testing.assert_allclose(got, want, rtol=0, atol=atol(image, dtype) * 10)
+    assert np.abs(want - image).max() > 10  # it did smooth
+
+
+def test_gradient_diffusion_of_a_real_ct_equals_simpleitk(ct):
+    image, spacing = ct
+    got = anisotropic_diffusion(gpuimg.Volume(image, spacing=spacing), iterations=3, time_step=0.05)
+    assert got.data.dtype == np.float32
+    want = simpleitk_gradient_diffusion(image.astype(np.float32), 3, 0.05, 3.0, spacing)
+    np.testing.assert_allclose(got.data, want, rtol=0, atol=atol(image, np.float32) * 10)
+
+
+def test_gradient_diffusion_dask_equals_whole_volume_and_nan_spreads_everywhere(rng):
+    da = pytest.importorskip("dask.array")
+    image = random_image(rng, (10, 11, 12), np.float64)
+    lazy = da.from_array(image, chunks=((4, 6), (11,), (5, 7)))
+    run = partial(anisotropic_diffusion, iterations=2, time_step=0.05, spacing=(2.0, 1.0, 1.0))
+    np.testing.assert_array_equal(run(lazy).compute(), run(image))
+    image[3, 3, 3] = np.nan
+    with np.errstate(invalid="ignore"):
+        assert np.isnan(run(image)).all()
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (lambda x: anisotropic_diffusion(x, method="curvature"), "method='curvature' is not available"),
+        (lambda x: anisotropic_diffusion(x, iterations=0), "iterations=0 must be a positive whole number"),
+        (lambda x: anisotropic_diffusion(x, time_step=0.0), "time_step=0.0 must be positive"),
+        (lambda x: anisotropic_diffusion(x, conductance=-1.0), "conductance=-1.0 must be positive"),
+        (lambda x: anisotropic_diffusion(x, spacing=(1.0, 1.0)), "one per axis (3)"),
+    ],
+)
+def test_gradient_diffusion_bad_input_raises_parameter_error(rng, call, message):
+    with pytest.raises(gpuimg.ParameterError) as caught:
+        call(rng.random((4, 5, 6)))
+    assert message in str(caught.value)
