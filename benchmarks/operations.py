@@ -35,6 +35,37 @@ def _sobel_magnitude(ns: Namespace, image):
     return ns.xp.sqrt(sum(d * d for d in derivatives))
 
 
+def _simpleitk_median(ns: Namespace, image):
+    """SimpleITK's Median (radius 1) on the CPU; on CUDA the peer is cupyx's median_filter instead."""
+    if ns.device == "cuda":
+        return ns.ndi.median_filter(image, 3)
+    import SimpleITK as sitk
+
+    return sitk.Median(sitk.GetImageFromArray(image), [1, 1, 1])
+
+
+def _simpleitk_bilateral(ns: Namespace, image):
+    """SimpleITK's Bilateral (CPU only: neither cupyx nor cuCIM has one, so on CUDA the peer is
+    SimpleITK on a host copy, transfer included)."""
+    import SimpleITK as sitk
+
+    return sitk.Bilateral(sitk.GetImageFromArray(gpuimg.to_numpy(image)), 1.0, 50.0)
+
+
+def _simpleitk_curvature_flow(ns: Namespace, image):
+    """SimpleITK's CurvatureFlow, 5 iterations of 0.05 (CPU only: on CUDA on a host copy)."""
+    import SimpleITK as sitk
+
+    return sitk.CurvatureFlow(sitk.GetImageFromArray(gpuimg.to_numpy(image)), 0.05, 5)
+
+
+def _simpleitk_gradient_diffusion(ns: Namespace, image):
+    """SimpleITK's GradientAnisotropicDiffusion, 5 steps of 0.05 (CPU only: on CUDA on a host copy)."""
+    import SimpleITK as sitk
+
+    return sitk.GradientAnisotropicDiffusion(sitk.GetImageFromArray(gpuimg.to_numpy(image)), 0.05, 3.0, 1, 5)
+
+
 OPERATIONS = [
     Operation(
         name="gradient_magnitude",
@@ -43,5 +74,61 @@ OPERATIONS = [
         peer_name=lambda ns: f"{ns.ndi.__name__}.sobel x3 + magnitude",
         peer=_sobel_magnitude,
         ours=gpuimg.edges.gradient_magnitude,
+    ),
+    Operation(
+        name="median_filter_3",
+        shape=(256, 256, 256),
+        dtype="float32",
+        peer_name=lambda ns: "cupyx median_filter" if ns.device == "cuda" else "SimpleITK.Median radius 1",
+        peer=_simpleitk_median,
+        ours=lambda image: gpuimg.preprocess.median_filter(image, 3),
+    ),
+    Operation(
+        name="gaussian_filter",
+        shape=(256, 256, 256),
+        dtype="float32",
+        peer_name=lambda ns: f"{ns.ndi.__name__}.gaussian_filter",
+        peer=lambda ns, image: ns.ndi.gaussian_filter(image, 2.0),
+        ours=lambda image: gpuimg.preprocess.gaussian_filter(image, 2.0),
+    ),
+    Operation(
+        name="mean_filter",
+        shape=(256, 256, 256),
+        dtype="float32",
+        peer_name=lambda ns: f"{ns.ndi.__name__}.uniform_filter",
+        peer=lambda ns, image: ns.ndi.uniform_filter(image, 5),
+        ours=lambda image: gpuimg.preprocess.mean_filter(image, 5),
+    ),
+    Operation(
+        name="bilateral_filter",
+        shape=(128, 128, 128),
+        dtype="float32",
+        peer_name=lambda ns: "SimpleITK.Bilateral (CPU)",
+        peer=_simpleitk_bilateral,
+        ours=lambda image: gpuimg.preprocess.bilateral_filter(image, 1.0, 50.0, range_samples=100),
+    ),
+    Operation(
+        name="bilateral_exact",
+        shape=(128, 128, 128),
+        dtype="float32",
+        peer_name=lambda ns: "SimpleITK.Bilateral (CPU)",
+        peer=_simpleitk_bilateral,
+        ours=lambda image: gpuimg.preprocess.bilateral_filter(image, 1.0, 50.0),
+    ),
+    Operation(
+        name="curvature_flow",
+        shape=(256, 256, 256),
+        dtype="float32",
+        peer_name=lambda ns: "SimpleITK.CurvatureFlow (CPU)",
+        peer=_simpleitk_curvature_flow,
+        ours=lambda image: gpuimg.preprocess.curvature_flow(image, iterations=5, time_step=0.05),
+    ),
+    Operation(
+        name="gradient_diffusion",
+        shape=(256, 256, 256),
+        dtype="float32",
+        peer_name=lambda ns: "SimpleITK.GradientAnisotropicDiffusion",
+        peer=_simpleitk_gradient_diffusion,
+        ours=lambda image: gpuimg.preprocess.anisotropic_diffusion(image, iterations=5, time_step=0.05),
     ),
 ]

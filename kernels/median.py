@@ -1,0 +1,193 @@
+"""3D median of a cubic window (3³ or 5³) by a selection network, equal to ``scipy.ndimage.median_filter``.
+
+The median of ``n`` values (27 or 125) is found by a sorting network pruned to the one output it
+needs: Batcher's odd-even merge sort for the next power of two, without the comparators that only
+touch the padding (padding with +inf never moves), and without every comparator that cannot reach
+the median's position (:func:`median_network`). A network is exact (it only moves the input values)
+and has no data-dependent branches, so the CPU target runs each comparator over a whole row of
+voxels at once, which the compiler turns into SIMD ``min``/``max`` (8 float32 or 16 int16 voxels per
+instruction). The 3³ network has 133 comparators, the 5³ one 1,363.
+
+Bytes moved and floor (256³ float32, 3³): the volume is read once and written once, 128 MiB, about
+20 ms at memory speed; the window values of a row (27 x 256 x 4 = 27 KiB) stay in L1. The work is
+the network: 133 comparators x 2 SIMD instructions per 8 voxels, about 35 instructions per voxel,
+a floor near 0.1 s on two cores, well below the 2.6 s of SimpleITK's ``Median`` here.
+
+A NaN in the window makes the median NaN (a separate flag, since comparisons with NaN do not
+order it). The CUDA target runs one thread per voxel on a local window of float64 values (exact
+for every supported dtype), with the same network read from global memory.
+"""
+
+import functools
+
+import numba
+import numpy as np
+from numba import cuda
+
+from .boundary import CONSTANT, MIRROR, NEAREST, REFLECT, WRAP
+from .registry import cuda_kernel, launch_3d
+
+#: Largest window side the kernels hold (the CUDA window is a fixed local array).
+MAX_SIZE = 5
+_WINDOW_SHAPE = (MAX_SIZE**3, 1)
+
+
+def _batcher_pairs(n):
+    """Comparators ``(i, j)``, i < j, of Batcher's odd-even merge sort of ``n`` (a power of two) values."""
+    pairs = []
+    p = 1
+    while p < n:
+        k = p
+        while k >= 1:
+            for j in range(k % p, n - k, 2 * k):
+                for i in range(min(k, n - j - k)):
+                    if (i + j) // (2 * p) == (i + j + k) // (2 * p):
+                        pairs.append((i + j, i + j + k))
+            k //= 2
+        p *= 2
+    return pairs
+
+
+@functools.cache
+def median_network(n: int) -> np.ndarray:
+    """The comparators ``(i, j)`` (int32, shape (m, 2)) that bring the median of ``n`` values (odd)
+    to position ``n // 2``: after them, ``min`` is at ``i`` and ``max`` at ``j`` of each pair."""
+    width = 1 << (n - 1).bit_length()
+    pairs = [(i, j) for i, j in _batcher_pairs(width) if j < n]
+    needed, kept = {n // 2}, []
+    for i, j in reversed(pairs):
+        if i in needed or j in needed:
+            kept.append((i, j))
+            needed |= {i, j}
+    return np.array(kept[::-1], dtype=np.int32).reshape(-1, 2)
+
+
+@numba.njit(inline="always")
+def index(i, n, mode):
+    """Index standing in for ``i`` (any distance outside ``[0, n)``) as in ``scipy.ndimage``; -1: cval."""
+    if 0 <= i < n:
+        return i
+    if mode == CONSTANT:
+        return -1
+    if mode == NEAREST:
+        return 0 if i < 0 else n - 1
+    if mode == WRAP:
+        return i % n
+    if mode == REFLECT:
+        i = i % (2 * n)
+        return i if i < n else 2 * n - 1 - i
+    if mode == MIRROR and n > 1:
+        i = i % (2 * n - 2)
+        return i if i < n else 2 * n - 2 - i
+    return 0
+
+
+@numba.njit(inline="always")
+def _gather(src, z, y, x0, x1, radius, mode, cval, window):
+    """Write the window values of voxels ``(z, y, x0..x1-1)`` into ``window[:, x - x0]``.
+
+    Inner voxels of the row are copied in one contiguous loop per window offset; only the
+    ``radius`` voxels at each end of the row go through :func:`index`.
+    """
+    nz, ny, nx = src.shape
+    side = 2 * radius + 1
+    inner0 = min(max(x0, radius), x1)
+    inner1 = max(min(x1, nx - radius), inner0)
+    row = 0
+    for dz in range(-radius, radius + 1):
+        zi = index(z + dz, nz, mode)
+        for dy in range(-radius, radius + 1):
+            yi = index(y + dy, ny, mode)
+            for dx in range(-radius, radius + 1):
+                k = row * side + dx + radius
+                if zi < 0 or yi < 0:
+                    for x in range(x0, x1):
+                        window[k, x - x0] = cval
+                    continue
+                for x in range(inner0, inner1):
+                    window[k, x - x0] = src[zi, yi, x + dx]
+                for x in range(x0, inner0):
+                    xi = index(x + dx, nx, mode)
+                    window[k, x - x0] = src[zi, yi, xi] if xi >= 0 else cval
+                for x in range(inner1, x1):
+                    xi = index(x + dx, nx, mode)
+                    window[k, x - x0] = src[zi, yi, xi] if xi >= 0 else cval
+            row += 1
+
+
+@numba.njit(inline="always")
+def _select(window, lanes, pairs):
+    """Run the comparators ``pairs`` over ``window[:, :lanes]``: min to ``i``, max to ``j``."""
+    for p in range(pairs.shape[0]):
+        i = pairs[p, 0]
+        j = pairs[p, 1]
+        for lane in range(lanes):
+            a = window[i, lane]
+            b = window[j, lane]
+            window[i, lane] = a if a < b else b
+            window[j, lane] = b if a < b else a
+
+
+@numba.njit(inline="always")
+def _has_nan(window, n, lane):
+    found = False
+    for k in range(n):
+        v = window[k, lane]
+        found = found or v != v
+    return found
+
+
+@numba.njit(parallel=True)
+def _median_cpu(src, out, radius, mode, cval, blank, pairs):
+    nz, ny, nx = src.shape
+    n = (2 * radius + 1) ** 3
+    rows = nz * ny
+    blocks = min(rows, 16 * numba.get_num_threads())
+    for block in numba.prange(blocks):
+        window = np.empty((n, nx), dtype=src.dtype)
+        for row in range(block * rows // blocks, (block + 1) * rows // blocks):
+            z = row // ny
+            y = row - z * ny
+            _gather(src, z, y, 0, nx, radius, mode, cval, window)
+            _select(window, nx, pairs)
+            for x in range(nx):
+                out[z, y, x] = blank if _has_nan(window, n, x) else window[n // 2, x]
+
+
+@cuda_kernel(
+    "void(float32[:, :, ::1], float32[:, :, ::1], int64, int64, float32, float32, int32[:, ::1])",
+    "void(int16[:, :, ::1], int16[:, :, ::1], int64, int64, int16, int16, int32[:, ::1])",
+    "void(uint16[:, :, ::1], uint16[:, :, ::1], int64, int64, uint16, uint16, int32[:, ::1])",
+    "void(float64[:, :, ::1], float64[:, :, ::1], int64, int64, float64, float64, int32[:, ::1])",
+)
+def _median_cuda(src, out, radius, mode, cval, blank, pairs):
+    x, y, z = cuda.grid(3)
+    if z < src.shape[0] and y < src.shape[1] and x < src.shape[2]:
+        window = cuda.local.array(_WINDOW_SHAPE, numba.float64)
+        n = (2 * radius + 1) ** 3
+        _gather(src, z, y, x, x + 1, radius, mode, cval, window)
+        _select(window, 1, pairs)
+        out[z, y, x] = blank if _has_nan(window, n, 0) else window[n // 2, 0]
+
+
+def median(src, out, *, target, size, mode, cval, blank, pairs):
+    """Write the median of each voxel's ``size``³ window of the 3D array ``src`` into ``out``.
+
+    Parameters
+    ----------
+    src, out : 3D C-contiguous arrays of one dtype on the target's device
+    target : {"cpu", "cuda"}
+    size : {3, 5}
+        The window's side [voxels].
+    mode : int
+        A boundary mode number from :mod:`gpuimg.kernels.boundary`.
+    cval, blank : scalars of ``src``'s dtype
+        The value outside the volume in constant mode; the result where the window holds a NaN.
+    pairs : int32 array (m, 2) on the target's device
+        :func:`median_network` of ``size ** 3``.
+    """
+    radius = size // 2
+    if target == "cuda":
+        launch_3d(_median_cuda, src.shape, src, out, radius, mode, cval, blank, pairs)
+    else:
+        _median_cpu(src, out, radius, mode, cval, blank, pairs)

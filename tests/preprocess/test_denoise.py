@@ -1,0 +1,564 @@
+"""gpuimg.preprocess.denoise against scipy.ndimage and SimpleITK, on every target."""
+
+from functools import partial
+from pathlib import Path
+
+import numpy as np
+import pytest
+import scipy.ndimage as ndi
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+import gpuimg
+from gpuimg.kernels.median import median_network
+from gpuimg.preprocess import (
+    anisotropic_diffusion,
+    bilateral_filter,
+    curvature_flow,
+    gaussian_filter,
+    mean_filter,
+    median_filter,
+)
+
+MODES = ["reflect", "nearest", "mirror", "wrap", "constant"]
+DTYPES = [np.int16, np.uint16, np.float32, np.float64]
+DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
+
+#: float32 results against a float64 reference: SciPy's passes run in float64 but store each
+#: pass in float32, so every voxel carries a few float32 roundings of values up to max|image|.
+F32 = 1e-6
+
+
+def random_image(rng, shape, dtype):
+    if np.dtype(dtype).kind == "f":
+        return rng.normal(0.0, 100.0, shape).astype(dtype)
+    info = np.iinfo(dtype)
+    return rng.integers(info.min, info.max, shape, endpoint=True, dtype=dtype)
+
+
+def atol(image, dtype):
+    scale = float(np.abs(np.asarray(image, dtype=np.float64)).max()) or 1.0
+    return scale * (4 * F32 if np.dtype(dtype) == np.float32 else 1e-13)
+
+
+@pytest.fixture(scope="module")
+def ct():
+    """A 12 x 40 x 48 crop of a lung CT (int16 HU) with its spacing, across the chest wall."""
+    path = DATA / "pyradiomics" / "lung1_image.nrrd"
+    if not path.exists():
+        pytest.skip(f"{path} is not there")
+    volume = gpuimg.read_image(path)
+    return volume.data[18:30, 230:270, 60:108], volume.spacing
+
+
+# --- mean ----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_mean_equals_scipy_uniform_filter(rng, mode, dtype):
+    image = random_image(rng, (9, 11, 13), dtype)
+    size = (3, 5, 4)
+    got = mean_filter(image, size, mode=mode, cval=-3.0)
+    assert got.dtype == (np.float64 if dtype == np.float64 else np.float32)
+    want = ndi.uniform_filter(image.astype(np.float64), size, mode=mode, cval=-3.0)
+    np.testing.assert_allclose(got, want, rtol=0, atol=atol(image, got.dtype))
+
+
+def test_mean_of_a_real_ct_does_not_overflow(ct):
+    image, _ = ct
+    got = mean_filter(image, 5)
+    assert got.dtype == np.float32
+    want = ndi.uniform_filter(image.astype(np.float64), 5)
+    np.testing.assert_allclose(got, want, rtol=0, atol=atol(image, np.float32))
+    assert got.min() >= image.min() and got.max() <= image.max()
+
+
+# --- gaussian ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_gaussian_equals_scipy(rng, mode, dtype):
+    image = random_image(rng, (10, 12, 9), dtype)
+    sigma = tuple(rng.uniform(0.3, 2.5, 3))
+    got = gaussian_filter(image, sigma, mode=mode, cval=5.0, truncate=3.0)
+    want = ndi.gaussian_filter(image.astype(np.float64), sigma, mode=mode, cval=5.0, truncate=3.0)
+    np.testing.assert_allclose(got, want, rtol=0, atol=atol(image, got.dtype))
+
+
+def test_gaussian_sigma_mm_is_divided_by_the_spacing(rng):
+    image = random_image(rng, (8, 14, 14), np.float64)
+    spacing = (2.5, 0.7, 0.5)
+    got = gaussian_filter(image, sigma_mm=1.5, spacing=spacing)
+    want = ndi.gaussian_filter(image, [1.5 / s for s in spacing])
+    np.testing.assert_allclose(got, want, rtol=0, atol=atol(image, np.float64))
+
+
+def test_gaussian_of_a_volume_uses_its_spacing_and_keeps_its_geometry(ct):
+    image, spacing = ct
+    volume = gpuimg.Volume(image, spacing=spacing, origin=(1.0, 2.0, 3.0), meta={"modality": "CT"})
+    result = gaussian_filter(volume, sigma_mm=2.0)
+    assert isinstance(result, gpuimg.Volume)
+    assert result.spacing == volume.spacing and result.origin == volume.origin
+    assert result.meta == {"modality": "CT"}
+    want = ndi.gaussian_filter(image.astype(np.float64), [2.0 / s for s in spacing])
+    np.testing.assert_allclose(result.data, want, rtol=0, atol=atol(image, np.float32))
+
+
+def test_gaussian_keeps_the_sum_of_a_hounsfield_impulse():
+    """Dense metal (3071 HU) in air (-1024 HU): the excess above air keeps its total, no overflow."""
+    ct = np.full((15, 15, 15), -1024, dtype=np.int16)
+    ct[7, 7, 7] = 3071
+    got = gaussian_filter(ct, 1.0, mode="nearest")
+    assert got.dtype == np.float32
+    assert float((got.astype(np.float64) + 1024).sum()) == pytest.approx(4095, rel=1e-5)
+
+
+# --- median --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("n", [27, 125])
+def test_median_network_selects_the_median(rng, n):
+    """The pruned network brings the median to n // 2, for values with many ties (0-1-like) too."""
+    pairs = median_network(n)
+    start = rng.integers(0, 3, (n, 500)).astype(np.float64)
+    values = start.copy()
+    for i, j in pairs:
+        values[i], values[j] = np.minimum(values[i], values[j]), np.maximum(values[i], values[j])
+    np.testing.assert_array_equal(values[n // 2], np.median(start, axis=0))
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("size", [3, 5])
+def test_median_equals_scipy_exactly(rng, mode, dtype, size):
+    image = random_image(rng, (9, 10, 12), dtype)
+    image.flat[rng.integers(0, image.size, 40)] = image.flat[0]  # ties
+    got = median_filter(image, size, mode=mode, cval=7)
+    assert got.dtype == image.dtype
+    np.testing.assert_array_equal(got, ndi.median_filter(image, size, mode=mode, cval=7))
+
+
+@pytest.mark.parametrize("size", [2, 4, 7, (3, 3, 1), (1, 5, 5)])
+def test_median_of_other_sizes_equals_scipy(rng, size):
+    image = random_image(rng, (8, 9, 10), np.float32)
+    np.testing.assert_array_equal(median_filter(image, size), ndi.median_filter(image, size))
+
+
+@pytest.mark.parametrize("dtype", [np.int8, np.uint8, np.int32, bool])
+def test_median_of_other_dtypes_equals_scipy(rng, dtype):
+    image = rng.integers(0, 2 if dtype is bool else 100, (7, 8, 9)).astype(dtype)
+    np.testing.assert_array_equal(median_filter(image, 3), ndi.median_filter(image, 3))
+
+
+def test_median_of_a_real_ct_equals_scipy(ct):
+    image, _ = ct
+    for size in (3, 5):
+        np.testing.assert_array_equal(median_filter(image, size), ndi.median_filter(image, size))
+
+
+def test_median_3_equals_simpleitk_median_inside(rng):
+    """SimpleITK's Median (radius 1) extends the image as "nearest"; on float32 it picks the same value."""
+    sitk = pytest.importorskip("SimpleITK")
+    image = random_image(rng, (10, 12, 14), np.float32)
+    want = sitk.GetArrayFromImage(sitk.Median(sitk.GetImageFromArray(image), [1, 1, 1]))
+    np.testing.assert_array_equal(median_filter(image, 3, mode="nearest"), want)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    image=st.sampled_from(DTYPES).flatmap(
+        lambda dtype: hnp.arrays(
+            dtype, hnp.array_shapes(min_dims=3, max_dims=3, max_side=6), elements=st.integers(0, 9)
+        )
+    ),
+    size=st.sampled_from([3, 5]),
+    mode=st.sampled_from(MODES),
+)
+def test_median_of_any_small_shape_equals_scipy(image, size, mode):
+    """Axes of 1 and 2 voxels under a 5³ window: modes must extend over several periods."""
+    want = ndi.median_filter(image, size, mode=mode)
+    np.testing.assert_array_equal(median_filter(image, size, mode=mode), want)
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("size", [3, 5])
+def test_median_nan_makes_its_windows_nan_and_inf_is_ordered(rng, mode, size):
+    image = random_image(rng, (9, 9, 9), np.float64)
+    image[4, 4, 4] = np.nan
+    image[0, 8, 3] = np.inf
+    image[:4, :4, :4] = -np.inf
+    got = median_filter(image, size, mode=mode)
+    nan_window = ndi.maximum_filter(np.isnan(image), size, mode=mode)
+    np.testing.assert_array_equal(np.isnan(got), nan_window)
+    finite = np.where(np.isnan(image), 0.0, image)
+    np.testing.assert_array_equal(got[~nan_window], ndi.median_filter(finite, size, mode=mode)[~nan_window])
+    assert np.isinf(got).any()
+
+
+# --- every stencil on Dask -----------------------------------------------------------------------
+
+STENCILS = {
+    "mean": lambda x, mode: mean_filter(x, (3, 4, 5), mode=mode, cval=2.0),
+    "gaussian": lambda x, mode: gaussian_filter(x, (0.8, 1.5, 0.5), mode=mode, cval=2.0),
+    "gaussian_mm": lambda x, mode: gaussian_filter(x, sigma_mm=2.0, spacing=(2.5, 1.0, 0.8), mode=mode),
+    "median3": lambda x, mode: median_filter(x, 3, mode=mode, cval=2.0),
+    "median5": lambda x, mode: median_filter(x, 5, mode=mode, cval=2.0),
+    "median4": lambda x, mode: median_filter(x, 4, mode=mode, cval=2.0),
+}
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("name", sorted(STENCILS))
+def test_dask_with_uneven_chunks_equals_whole_volume(rng, mode, name):
+    da = pytest.importorskip("dask.array")
+    image = random_image(rng, (19, 13, 23), np.float32)
+    lazy = da.from_array(image, chunks=((5, 1, 9, 4), (13,), (3, 11, 2, 7)))
+    got = STENCILS[name](lazy, mode)
+    assert isinstance(got, da.Array)
+    np.testing.assert_array_equal(got.compute(), STENCILS[name](image, mode))
+
+
+# --- bad input -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (lambda x: mean_filter(x, 0), "size=0 must be a positive whole number"),
+        (lambda x: mean_filter(x, (3, 3)), "one per axis (3)"),
+        (lambda x: mean_filter(x, 2.5), "size=2.5 must be a positive whole number"),
+        (lambda x: mean_filter(x, mode="edge"), "mode='edge' is unknown"),
+        (lambda x: mean_filter(x.astype(complex)), "must hold real numbers"),
+        (lambda x: median_filter(x, -3), "size=-3 must be a positive whole number"),
+        (lambda x: median_filter(x, (3, 3, 3, 3)), "one per axis (3)"),
+        (lambda x: median_filter(x, mode="edge"), "mode='edge' is unknown"),
+        (lambda x: gaussian_filter(x), "give exactly one of sigma"),
+        (lambda x: gaussian_filter(x, 1.0, sigma_mm=1.0, spacing=1.0), "give exactly one of sigma"),
+        (lambda x: gaussian_filter(x, 0.0), "sigma=0.0 must be positive"),
+        (lambda x: gaussian_filter(x, (1.0, -1.0, 1.0)), "must be positive"),
+        (lambda x: gaussian_filter(x, (1.0, 1.0)), "one per axis (3)"),
+        (lambda x: gaussian_filter(x, float("nan")), "must be positive and finite"),
+        (lambda x: gaussian_filter(x, sigma_mm=2.0), "needs the voxel spacing"),
+        (lambda x: gaussian_filter(x, sigma_mm=2.0, spacing=(1.0, 0.0, 1.0)), "spacing="),
+        (lambda x: gaussian_filter(x, 1.0, truncate=0.0), "truncate=0.0 must be positive"),
+    ],
+)
+def test_bad_input_raises_parameter_error(rng, call, message):
+    with pytest.raises(gpuimg.ParameterError) as caught:
+        call(rng.random((4, 5, 6)))
+    assert message in str(caught.value)
+    assert isinstance(caught.value, ValueError)
+
+
+def test_empty_image_gives_empty_result():
+    for op in (mean_filter, median_filter, lambda x: gaussian_filter(x, 1.0)):
+        assert op(np.zeros((0, 4, 4), np.float32)).shape == (0, 4, 4)
+
+
+# --- CUDA target ---------------------------------------------------------------------------------
+
+
+@pytest.mark.cudasim
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_cuda_target_median_3_equals_scipy(rng, on_cuda_target, mode, dtype):
+    image = random_image(rng, (5, 6, 7), dtype)
+    got = gpuimg.to_numpy(median_filter(on_cuda_target(image), 3, mode=mode, cval=4))
+    np.testing.assert_array_equal(got, ndi.median_filter(image, 3, mode=mode, cval=4))
+
+
+@pytest.mark.cudasim
+def test_cuda_target_median_5_and_nan(rng, on_cuda_target):
+    image = random_image(rng, (4, 6, 5), np.float32)
+    image[1, 2, 2] = np.nan
+    got = gpuimg.to_numpy(median_filter(on_cuda_target(image), 5, mode="mirror"))
+    nan_window = ndi.maximum_filter(np.isnan(image), 5, mode="mirror")
+    np.testing.assert_array_equal(np.isnan(got), nan_window)
+    want = ndi.median_filter(np.nan_to_num(image), 5, mode="mirror")
+    np.testing.assert_array_equal(got[~nan_window], want[~nan_window])
+
+
+@pytest.mark.gpu
+def test_cupy_input_stays_on_the_gpu(rng):
+    import cupy
+
+    image = random_image(rng, (40, 50, 60), np.int16)
+    for size in (3, 5):
+        got = median_filter(cupy.asarray(image), size)
+        assert isinstance(got, cupy.ndarray)
+        np.testing.assert_array_equal(got.get(), ndi.median_filter(image, size))
+    got = gaussian_filter(cupy.asarray(image), sigma_mm=2.0, spacing=(2.0, 1.0, 1.0))
+    assert isinstance(got, cupy.ndarray) and got.dtype == cupy.float32
+    want = ndi.gaussian_filter(image.astype(np.float64), (1.0, 2.0, 2.0))
+    np.testing.assert_allclose(got.get(), want, rtol=0, atol=atol(image, np.float32))
+
+
+# --- bilateral -----------------------------------------------------------------------------------
+
+
+def simpleitk_bilateral(image, sigma_spatial_mm, sigma_range, spacing):
+    """SimpleITK's Bilateral, on float input (on int16 it would round its output to int16)."""
+    sitk = pytest.importorskip("SimpleITK")
+    itk_image = sitk.GetImageFromArray(image if image.dtype == np.float64 else image.astype(np.float32))
+    itk_image.SetSpacing(tuple(float(s) for s in spacing[::-1]))
+    return sitk.GetArrayFromImage(sitk.Bilateral(itk_image, sigma_spatial_mm, sigma_range))
+
+
+def reference_bilateral(image, sigma_spatial_mm, sigma_range, spacing, mode="nearest", truncate=2.5):
+    """Closed form in float64 with NumPy: the box's spatial Gaussian times the exact range Gaussian."""
+    image = image.astype(np.float64)
+    radius = [int(np.ceil(truncate * sigma_spatial_mm / d)) for d in spacing]
+    padded = np.pad(image, [(r, r) for r in radius], mode={"nearest": "edge", "reflect": "symmetric"}[mode])
+    total = np.zeros_like(image)
+    norm = np.zeros_like(image)
+    for offset in np.ndindex(*(2 * r + 1 for r in radius)):
+        shift = [o - r for o, r in zip(offset, radius, strict=True)]
+        spatial = np.exp(
+            -0.5 * sum((s * d / sigma_spatial_mm) ** 2 for s, d in zip(shift, spacing, strict=True))
+        )
+        window = tuple(slice(o, o + n) for o, n in zip(offset, image.shape, strict=True))
+        values = padded[window]
+        diff = np.abs(values - image)
+        weight = np.where(diff < 4 * sigma_range, spatial * np.exp(-0.5 * (diff / sigma_range) ** 2), 0.0)
+        total += np.where(weight > 0, weight * values, 0.0)  # a NaN neighbour has weight 0
+        norm += weight
+    with np.errstate(invalid="ignore"):
+        return total / norm
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.int16, np.float64])
+def test_bilateral_with_the_lookup_table_equals_simpleitk(rng, dtype):
+    """Same box, same table, double sums: only the float32 rounding of the output differs."""
+    image = random_image(rng, (9, 12, 13), np.float32).astype(dtype)
+    spacing = (2.0, 0.8, 0.7)
+    got = bilateral_filter(image, 1.5, 80.0, spacing=spacing, range_samples=100)
+    want = simpleitk_bilateral(image, 1.5, 80.0, spacing)
+    np.testing.assert_allclose(got, want, rtol=0, atol=atol(image, np.float32))
+
+
+@pytest.mark.parametrize("mode", ["nearest", "reflect"])
+def test_bilateral_equals_the_closed_form(rng, mode):
+    image = random_image(rng, (8, 10, 11), np.float64)
+    spacing = (1.5, 0.9, 0.6)
+    got = bilateral_filter(image, 1.2, 60.0, spacing=spacing, mode=mode)
+    np.testing.assert_allclose(
+        got, reference_bilateral(image, 1.2, 60.0, spacing, mode), rtol=1e-12, atol=1e-9
+    )
+
+
+def test_bilateral_of_a_real_ct_equals_simpleitk(ct):
+    """int16 HU across the chest wall: tables equal SimpleITK to float32 rounding; the exact range
+    Gaussian differs from the table's steps of 0.04 sigma_range by a fraction of sigma_range."""
+    image, spacing = ct
+    image = image[:6, :24, :24]
+    want = simpleitk_bilateral(image, 1.0, 40.0, spacing)
+    np.testing.assert_allclose(
+        bilateral_filter(image, 1.0, 40.0, spacing=spacing, range_samples=100), want, rtol=0, atol=4e3 * F32
+    )
+    exact = bilateral_filter(gpuimg.Volume(image, spacing=spacing), 1.0, 40.0)
+    np.testing.assert_allclose(exact.data, want, rtol=0, atol=0.1 * 40.0)
+    np.testing.assert_allclose(
+        exact.data, reference_bilateral(image, 1.0, 40.0, spacing), rtol=1e-6, atol=1e-3
+    )
+
+
+def test_bilateral_keeps_an_edge_and_ignores_nan_neighbours():
+    step = np.zeros((7, 7, 8))
+    step[:, :, 4:] = 1000.0
+    step[3, 3, 1] = np.nan
+    got = bilateral_filter(step, 1.0, 50.0)
+    assert np.isnan(got[3, 3, 1]) and np.isnan(got).sum() == 1
+    np.testing.assert_allclose(got[:, :, 4:], 1000.0, rtol=1e-12)
+    np.testing.assert_allclose(
+        got, reference_bilateral(step, 1.0, 50.0, (1.0, 1.0, 1.0)), rtol=1e-12, atol=1e-9
+    )
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_bilateral_dask_with_uneven_chunks_equals_whole_volume(rng, mode):
+    da = pytest.importorskip("dask.array")
+    image = random_image(rng, (12, 13, 15), np.float32)
+    lazy = da.from_array(image, chunks=((5, 1, 6), (13,), (3, 8, 4)))
+    run = partial(
+        bilateral_filter, sigma_spatial_mm=1.0, sigma_range=70.0, spacing=(2.0, 1.0, 0.8), mode=mode
+    )
+    np.testing.assert_array_equal(run(lazy).compute(), run(image))
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (lambda x: bilateral_filter(x, 0.0, 50.0), "sigma_spatial_mm=0.0 must be positive"),
+        (lambda x: bilateral_filter(x, (1.0, 1.0), 50.0), "one per axis (3)"),
+        (lambda x: bilateral_filter(x, 1.0, -5.0), "sigma_range=-5.0 must be positive"),
+        (lambda x: bilateral_filter(x, 1.0, 5.0, spacing=(1.0, 0.0, 1.0)), "spacing="),
+        (lambda x: bilateral_filter(x, 1.0, 5.0, range_samples=0), "range_samples=0 must be None"),
+        (lambda x: bilateral_filter(x[0], 1.0, 5.0), "must be 3D; got 2D"),
+        (lambda x: bilateral_filter(x, 1.0, 5.0, mode="edge"), "mode='edge' is unknown"),
+    ],
+)
+def test_bilateral_bad_input_raises_parameter_error(rng, call, message):
+    with pytest.raises(gpuimg.ParameterError) as caught:
+        call(rng.random((4, 5, 6)))
+    assert message in str(caught.value)
+
+
+@pytest.mark.cudasim
+@pytest.mark.parametrize("dtype", [np.float32, np.int16])
+def test_cuda_target_bilateral_equals_simpleitk(rng, on_cuda_target, dtype):
+    image = random_image(rng, (5, 6, 7), np.float32).astype(dtype)
+    got = gpuimg.to_numpy(bilateral_filter(on_cuda_target(image), 1.0, 80.0, range_samples=100))
+    want = simpleitk_bilateral(image, 1.0, 80.0, (1.0, 1.0, 1.0))
+    np.testing.assert_allclose(got, want, rtol=0, atol=atol(image, np.float32))
+
+
+# --- curvature flow ------------------------------------------------------------------------------
+
+
+def simpleitk_curvature_flow(image, iterations, time_step, spacing):
+    sitk = pytest.importorskip("SimpleITK")
+    itk_image = sitk.GetImageFromArray(image)
+    itk_image.SetSpacing(tuple(float(s) for s in spacing[::-1]))
+    flowed = sitk.CurvatureFlow(itk_image, timeStep=time_step, numberOfIterations=iterations)
+    return sitk.GetArrayFromImage(flowed)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape", [(8, 10, 12), (14, 15)])
+def test_curvature_flow_equals_simpleitk(rng, dtype, shape):
+    """Same finite differences and update; float32 differs by its roundings over the iterations
+    (a few 1e-7 of the image's scale per step), float64 by summation order only."""
+    image = random_image(rng, shape, dtype)
+    spacing = (2.0, 0.8, 0.7)[-len(shape) :]
+    got = curvature_flow(image, iterations=5, time_step=0.04, spacing=spacing)
+    assert got.dtype == dtype
+    want = simpleitk_curvature_flow(image, 5, 0.04, spacing)
+    np.testing.assert_allclose(
+        got, want, rtol=0, atol=atol(image, dtype) * (10 if dtype == np.float32 else 1)
+    )
+    assert np.abs(want - image).max() > 10  # it did smooth
+
+
+def test_curvature_flow_of_a_real_ct_equals_simpleitk(ct):
+    image, spacing = ct
+    volume = gpuimg.Volume(image, spacing=spacing)
+    got = curvature_flow(volume, iterations=3, time_step=0.05)
+    assert isinstance(got, gpuimg.Volume) and got.data.dtype == np.float32
+    want = simpleitk_curvature_flow(image.astype(np.float32), 3, 0.05, spacing)
+    np.testing.assert_allclose(got.data, want, rtol=0, atol=atol(image, np.float32) * 10)
+
+
+def test_curvature_flow_leaves_flat_regions_and_spreads_nan_as_simpleitk(rng):
+    image = np.full((9, 9, 9), 40.0)
+    np.testing.assert_array_equal(curvature_flow(image, iterations=3), image)
+    image = random_image(rng, (9, 9, 9), np.float64)
+    image[4, 4, 4] = np.nan
+    image[0, 2, 3] = np.inf
+    got = curvature_flow(image, iterations=2)
+    want = simpleitk_curvature_flow(image, 2, 0.05, (1.0, 1.0, 1.0))
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
+    assert 1 < np.isnan(got).sum() <= 1 + 18 + 18 * 18
+    finite = np.isfinite(want)
+    np.testing.assert_allclose(
+        got[finite], want[finite], rtol=0, atol=atol(image[np.isfinite(image)], np.float64)
+    )
+
+
+def test_curvature_flow_dask_with_uneven_chunks_equals_whole_volume(rng):
+    da = pytest.importorskip("dask.array")
+    image = random_image(rng, (14, 13, 17), np.float32)
+    lazy = da.from_array(image, chunks=((5, 1, 8), (13,), (3, 9, 5)))
+    run = partial(curvature_flow, iterations=3, time_step=0.05, spacing=(2.0, 1.0, 0.8))
+    np.testing.assert_array_equal(run(lazy).compute(), run(image))
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (lambda x: curvature_flow(x, iterations=0), "iterations=0 must be a positive whole number"),
+        (lambda x: curvature_flow(x, iterations=2.5), "iterations=2.5 must be"),
+        (lambda x: curvature_flow(x, time_step=-0.1), "time_step=-0.1 must be positive"),
+        (lambda x: curvature_flow(x, spacing=(1.0, 1.0)), "one per axis (3)"),
+        (lambda x: curvature_flow(x[0, 0]), "must be 2D or 3D; got 1D"),
+    ],
+)
+def test_curvature_flow_bad_input_raises_parameter_error(rng, call, message):
+    with pytest.raises(gpuimg.ParameterError) as caught:
+        call(rng.random((4, 5, 6)))
+    assert message in str(caught.value)
+
+
+@pytest.mark.cudasim
+@pytest.mark.parametrize("shape", [(5, 6, 7), (6, 7)])
+def test_cuda_target_curvature_flow_equals_simpleitk(rng, on_cuda_target, shape):
+    image = random_image(rng, shape, np.float64)
+    spacing = (1.5, 1.0, 0.8)[-len(shape) :]
+    got = gpuimg.to_numpy(
+        curvature_flow(on_cuda_target(image), iterations=2, time_step=0.05, spacing=spacing)
+    )
+    want = simpleitk_curvature_flow(image, 2, 0.05, spacing)
+    np.testing.assert_allclose(got, want, rtol=0, atol=atol(image, np.float64))
+
+
+# --- anisotropic diffusion -----------------------------------------------------------------------
+
+
+def simpleitk_gradient_diffusion(image, iterations, time_step, conductance, spacing):
+    sitk = pytest.importorskip("SimpleITK")
+    itk_image = sitk.GetImageFromArray(image)
+    itk_image.SetSpacing(tuple(float(s) for s in spacing[::-1]))
+    diffused = sitk.GradientAnisotropicDiffusion(
+        itk_image, timeStep=time_step, conductanceParameter=conductance, numberOfIterations=iterations
+    )
+    return sitk.GetArrayFromImage(diffused)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape", [(8, 10, 12), (14, 15)])
+def test_gradient_diffusion_equals_simpleitk(rng, dtype, shape):
+    """Same differences, conductance and scaling; float32 rounds once per step as ITK does."""
+    image = random_image(rng, shape, dtype)
+    spacing = (2.0, 0.8, 0.7)[-len(shape) :]
+    got = anisotropic_diffusion(image, iterations=4, time_step=0.03, conductance=2.0, spacing=spacing)
+    assert got.dtype == dtype
+    want = simpleitk_gradient_diffusion(image, 4, 0.03, 2.0, spacing)
+    np.testing.assert_allclose(got, want, rtol=0, atol=atol(image, dtype) * 10)
+    assert np.abs(want - image).max() > 10  # it did smooth
+
+
+def test_gradient_diffusion_of_a_real_ct_equals_simpleitk(ct):
+    image, spacing = ct
+    got = anisotropic_diffusion(gpuimg.Volume(image, spacing=spacing), iterations=3, time_step=0.05)
+    assert got.data.dtype == np.float32
+    want = simpleitk_gradient_diffusion(image.astype(np.float32), 3, 0.05, 3.0, spacing)
+    np.testing.assert_allclose(got.data, want, rtol=0, atol=atol(image, np.float32) * 10)
+
+
+def test_gradient_diffusion_dask_equals_whole_volume_and_nan_spreads_everywhere(rng):
+    da = pytest.importorskip("dask.array")
+    image = random_image(rng, (10, 11, 12), np.float64)
+    lazy = da.from_array(image, chunks=((4, 6), (11,), (5, 7)))
+    run = partial(anisotropic_diffusion, iterations=2, time_step=0.05, spacing=(2.0, 1.0, 1.0))
+    np.testing.assert_array_equal(run(lazy).compute(), run(image))
+    image[3, 3, 3] = np.nan
+    with np.errstate(invalid="ignore"):
+        assert np.isnan(run(image)).all()
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (lambda x: anisotropic_diffusion(x, method="curvature"), "method='curvature' is not available"),
+        (lambda x: anisotropic_diffusion(x, iterations=0), "iterations=0 must be a positive whole number"),
+        (lambda x: anisotropic_diffusion(x, time_step=0.0), "time_step=0.0 must be positive"),
+        (lambda x: anisotropic_diffusion(x, conductance=-1.0), "conductance=-1.0 must be positive"),
+        (lambda x: anisotropic_diffusion(x, spacing=(1.0, 1.0)), "one per axis (3)"),
+    ],
+)
+def test_gradient_diffusion_bad_input_raises_parameter_error(rng, call, message):
+    with pytest.raises(gpuimg.ParameterError) as caught:
+        call(rng.random((4, 5, 6)))
+    assert message in str(caught.value)
