@@ -12,7 +12,7 @@ import importlib
 from .registry import REGISTRY, CudaKernel
 
 #: Every kernel family module.
-FAMILIES = ("gradient",)
+FAMILIES = ("clahe", "gradient", "histogram")
 
 
 def load_all() -> dict[str, CudaKernel]:
