@@ -168,7 +168,7 @@ def zscore(image: Image, mask: ArrayLike | None = None) -> Image:
     ns = namespace(image)
     xp = ns.xp
     dtype = _float_dtype(image)
-    values = xp.asarray(image, dtype=np.float64)
+    values = _as_float(image, np.dtype(np.float64))
     finite = xp.isfinite(values)
     if mask is not None:
         mask = _mask(image, mask)
@@ -184,7 +184,7 @@ def zscore(image: Image, mask: ArrayLike | None = None) -> Image:
     deviation = xp.where(finite, (values - mean) ** 2, 0.0).sum()
     std = math.sqrt(float(_compute(deviation)[0]) / count)
     scale = 1.0 / std if std > 0 else 1.0
-    return ((xp.asarray(image, dtype=dtype) - dtype.type(mean)) * dtype.type(scale)).astype(dtype)
+    return ((_as_float(image, dtype) - dtype.type(mean)) * dtype.type(scale)).astype(dtype)
 
 
 @accepts_volume
@@ -228,7 +228,7 @@ def unsharp_mask(
     amount: float = 1.0,
     *,
     spacing: Spacing = None,
-    mode: str = "nearest",
+    mode: str = "reflect",
     cval: float = 0.0,
 ) -> Image:
     """Unsharp masking, ``image + amount * (image - gaussian(image, sigma))``, in the image's units.
@@ -243,7 +243,7 @@ def unsharp_mask(
     spacing : float or sequence of float [mm], optional
         Voxel spacing; ``sigma`` is divided by it. A Volume brings its own.
     mode, cval
-        Boundary handling of the blur, as in ``scipy.ndimage``; scikit-image uses "nearest".
+        Boundary handling of the blur, as in ``scipy.ndimage`` (scikit-image uses "reflect").
 
     Returns
     -------
@@ -595,12 +595,17 @@ def _linear(image, low, high, omin, omax):
     """Clip to [low, high] and map linearly onto [omin, omax], voxel by voxel (Dask: lazily)."""
     xp = namespace(image).xp
     dtype = _float_dtype(image)
-    work = xp.asarray(image, dtype=dtype) if not is_dask(image) else image.astype(dtype)
+    work = _as_float(image, dtype)
     clipped = xp.clip(work, dtype.type(low), dtype.type(high))
     if high == low:
         return xp.clip(clipped, dtype.type(omin), dtype.type(omax)).astype(dtype)
     scaled = (clipped - dtype.type(low)) / dtype.type(high - low)
     return (scaled * dtype.type(omax - omin) + dtype.type(omin)).astype(dtype)
+
+
+def _as_float(image, dtype):
+    """``image`` as ``dtype`` on its device (a Dask array stays lazy)."""
+    return image.astype(dtype) if is_dask(image) else namespace(image).xp.asarray(image, dtype=dtype)
 
 
 def _finite_range(image, mask=None):
