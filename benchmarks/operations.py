@@ -35,6 +35,12 @@ def _sobel_magnitude(ns: Namespace, image):
     return ns.xp.sqrt(sum(d * d for d in derivatives))
 
 
+def _unit_range(ns: Namespace, image):
+    """The image scaled to [0, 1], as scikit-image's equalize_adapthist needs floats."""
+    low, high = image.min(), image.max()
+    return (image - low) / (high - low)
+
+
 OPERATIONS = [
     Operation(
         name="gradient_magnitude",
@@ -43,5 +49,22 @@ OPERATIONS = [
         peer_name=lambda ns: f"{ns.ndi.__name__}.sobel x3 + magnitude",
         peer=_sobel_magnitude,
         ours=gpuimg.edges.gradient_magnitude,
+    ),
+    Operation(
+        name="equalize_hist",
+        shape=(256, 256, 256),
+        dtype="float32",
+        peer_name=lambda ns: f"{ns.ski.__name__}.exposure.equalize_hist",
+        peer=lambda ns, image: ns.ski.exposure.equalize_hist(image),
+        ours=gpuimg.preprocess.equalize_hist,
+    ),
+    # The peer gets the image already scaled to [0, 1] (its float input range); ours scales inside.
+    Operation(
+        name="clahe",
+        shape=(256, 256, 256),
+        dtype="float32",
+        peer_name=lambda ns: f"{ns.ski.__name__}.exposure.equalize_adapthist",
+        peer=lambda ns, image: ns.ski.exposure.equalize_adapthist(_unit_range(ns, image)),
+        ours=gpuimg.preprocess.clahe,
     ),
 ]

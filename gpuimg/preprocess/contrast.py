@@ -682,14 +682,16 @@ def _check_mode(mode):
         raise ParameterError(f"mode={mode!r} is unknown; use one of {sorted(_MODES)}.")
 
 
-def _spacing(spacing, ndim):
+def _spacing(spacing, ndim, name="spacing"):
+    """Spacing per axis [mm] as a tuple of floats; None means 1 (voxel units)."""
     if spacing is None:
         return (1.0,) * ndim
-    values = np.atleast_1d(np.asarray(spacing, dtype=float))
+    try:
+        values = np.atleast_1d(np.asarray(spacing, dtype=float))
+    except (TypeError, ValueError):
+        values = np.array([np.nan])
     if values.size == 1:
         values = np.repeat(values, ndim)
     if values.shape != (ndim,) or not all(math.isfinite(v) and v > 0 for v in values):
-        raise ParameterError(
-            f"spacing={spacing!r} must be one positive number (mm) or one per axis ({ndim})."
-        )
+        raise ParameterError(f"{name}={spacing!r} must be one positive number (mm) or one per axis ({ndim}).")
     return tuple(float(v) for v in values)
