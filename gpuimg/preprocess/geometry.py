@@ -70,7 +70,9 @@ def resample(
     ``((n_a - 1) - (n_b - 1) s_b / s_a) / 2 + j s_b / s_a`` with ``scipy.ndimage.affine_transform``
     (``cupyx.scipy.ndimage`` on the GPU); order 3 uses SciPy's spline prefilter. On a Dask array
     the volume is computed into memory, resampled whole, and returned as a one-chunk Dask array.
-    NaN spreads to the voxels whose interpolation reads it.
+    NaN spreads to the voxels whose interpolation reads it. With order 0, a new centre exactly
+    halfway between two old ones (the middle of an even axis resampled to an odd number of
+    voxels) takes either neighbour, as floating-point rounding of its position decides.
     """
     if isinstance(image, Volume):
         if spacing is not None:

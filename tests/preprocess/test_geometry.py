@@ -75,7 +75,13 @@ def test_resample_equals_map_coordinates_on_the_ibsi_grid(rng, order):
     coordinates = ibsi_coordinates(image.shape, spacing, new_spacing)
     want = ndi.map_coordinates(image, coordinates, order=order, mode="nearest")
     assert got.shape == want.shape and got.dtype == np.float64
-    np.testing.assert_allclose(got, want, rtol=0, atol=1e-9)
+    # Nearest neighbour is ambiguous where a new centre lies halfway between two old ones (the
+    # middle of an even axis resampled to an odd one, on the IBSI grid): rounding picks either.
+    decided = np.ones(got.shape, bool)
+    if order == 0:
+        for c in coordinates:
+            decided &= np.abs(c - np.floor(c) - 0.5) > 1e-9
+    np.testing.assert_allclose(got[decided], want[decided], rtol=0, atol=1e-9)
 
 
 @pytest.mark.parametrize(("order", "interpolator"), [(1, sitk.sitkLinear), (0, sitk.sitkNearestNeighbor)])
