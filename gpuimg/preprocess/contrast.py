@@ -7,8 +7,9 @@ input, float32 otherwise, so an int16 CT in HU is read without overflow.
 Voxel-wise operations (:func:`window`, :func:`rescale_intensity`, :func:`zscore`) and stencils
 (:func:`laplacian_sharpen`, :func:`unsharp_mask`) run on Dask arrays chunk by chunk with the result of
 the whole volume. Operations that need the whole volume's statistics (the range of
-:func:`rescale_intensity`, the mean of :func:`zscore`, the histograms of :func:`match_histogram`,
-:func:`equalize_hist` and :func:`clahe`) compute those statistics first, then map each chunk.
+:func:`rescale_intensity`, the mean of :func:`zscore`, the histograms of :func:`match_histogram`
+and :func:`equalize_hist`) compute those statistics first, then map each chunk lazily;
+:func:`clahe`, whose tiles and their neighbours span the chunks, computes the volume whole.
 """
 
 import math
@@ -28,9 +29,9 @@ from gpuimg.volume import Volume, accepts_volume
 Image = ArrayLike | Volume
 Spacing = float | Sequence[float] | None
 
-#: Published CT windows ``name: (level, width)`` [HU] (Radiopaedia, "Windowing (CT)"; the
-#: brain, subdural, stroke and bone values are those of the Radiopaedia article and of the
-#: ACR/ASNR head CT practice parameter's usual presets).
+#: Published CT windows ``name: (level, width)`` [HU], the usual presets as listed by Radiopaedia
+#: ("Windowing (CT)"); where it gives a range (subdural W 130-300 L 50-100, stroke W 8/L 32 or
+#: W 40/L 40) the value here is one within it.
 WINDOWS = {
     "lung": (-600.0, 1500.0),
     "mediastinum": (50.0, 350.0),
@@ -173,14 +174,11 @@ def zscore(image: Image, mask: ArrayLike | None = None) -> Image:
     if mask is not None:
         mask = _mask(image, mask)
         finite = finite & mask
-    count = finite.sum()
-    mean_sum = xp.where(finite, values, 0.0).sum()
-    square_sum = xp.where(finite, values * values, 0.0).sum()
-    count, mean_sum, square_sum = (float(v) for v in _compute(count, mean_sum, square_sum))
+    count, total = (float(v) for v in _compute(finite.sum(), xp.where(finite, values, 0.0).sum()))
     if count == 0:
         raise ParameterError("zscore: the mask selects no finite voxel; give a mask that covers the image.")
-    mean = mean_sum / count
-    # Two-pass variance for accuracy (the one-pass sums only locate the mean).
+    mean = total / count
+    # Two passes (mean, then squared deviations) for accuracy.
     deviation = xp.where(finite, (values - mean) ** 2, 0.0).sum()
     std = math.sqrt(float(_compute(deviation)[0]) / count)
     scale = 1.0 / std if std > 0 else 1.0
@@ -516,7 +514,8 @@ def clahe(
     requires floats in [-1, 1]; here the range ``[min, max]`` of the image is mapped linearly onto
     the grey levels instead. Both agree exactly for unsigned integer images and for images whose
     values are already uint16 levels (``u / 65535`` floats), and for any integer image once it
-    is shifted to be non-negative (an int16 CT minus its minimum). On a Dask array the whole
+    is shifted to be non-negative (an int16 CT minus its minimum). A constant image gives 0
+    everywhere (scikit-image's result then depends on the constant's value). On a Dask array the whole
     volume is computed into memory (the tiles and their neighbours span the chunks) and the
     result is returned as a Dask array with the input's chunks.
     """
@@ -543,6 +542,8 @@ def clahe(
             "clahe needs finite voxels, and this image has NaN or inf; replace them first "
             "(e.g. xp.nan_to_num(image, nan=..., posinf=..., neginf=...))."
         )
+    if high == low:
+        return xp.zeros(shape, dtype=dtype)
     top = _GREY_LEVELS - 1
     src = _as_3d(image if image.dtype.kind in "fiu" else image.astype(np.uint8))
     bins = xp.empty(src.shape, dtype=np.uint16)
@@ -551,7 +552,7 @@ def clahe(
         bins,
         target=ns.target,
         low=low,
-        denom=high - low if high > low else 1.0,
+        denom=high - low,
         top=top,
         bin_size=1 + _GREY_LEVELS // int(nbins),
     )
@@ -667,14 +668,15 @@ def _range(name, pair, allow_equal=False):
 
 
 def _mask(image, mask):
+    """``mask`` as bool on the image's device (a Dask mask stays lazy), checked against the image."""
     xp = namespace(image).xp
+    if isinstance(mask, Volume):
+        mask = mask.data
     if tuple(np.shape(mask)) != tuple(np.shape(image)):
         raise ParameterError(
             f"mask of shape {np.shape(mask)} does not match the image of shape {np.shape(image)}."
         )
-    if is_dask(image) or is_dask(mask):
-        return mask.astype(bool) if is_dask(mask) else xp.asarray(mask, dtype=bool)
-    return xp.asarray(mask, dtype=bool)
+    return mask.astype(bool) if is_dask(mask) else xp.asarray(mask, dtype=bool)
 
 
 def _check_mode(mode):

@@ -219,8 +219,8 @@ def _resample(image, spacing, new_spacing, order, mode, cval):
     work = ns.xp.asarray(image, dtype=dtype)
     out = ns.ndi.affine_transform(
         work,
-        np.asarray(step),
-        offset=np.asarray(offset),
+        ns.xp.asarray(step, dtype=np.float64),  # on the device: cupyx divides the offset by it
+        offset=offset,
         output_shape=shape,
         order=order,
         mode=mode,
