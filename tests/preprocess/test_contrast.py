@@ -415,7 +415,7 @@ def test_bad_parameters_raise_parameter_error(rng, call, message):
 @pytest.mark.cudasim
 @pytest.mark.parametrize("dtype", [np.float32, np.int16])
 def test_cuda_target_equalize_hist(rng, on_cuda_target, dtype):
-    image = rng.normal(0, 100, (9, 12, 16)).astype(dtype)
+    image = rng.normal(0, 100, (19, 9, 12)).astype(dtype)
     mask = rng.random(image.shape) > 0.4
     got = gpuimg.to_numpy(equalize_hist(on_cuda_target(image), 40, mask=on_cuda_target(mask)))
     want = skimage.exposure.equalize_hist(image, 40, mask=mask)
@@ -424,8 +424,9 @@ def test_cuda_target_equalize_hist(rng, on_cuda_target, dtype):
 
 @pytest.mark.cudasim
 def test_cuda_target_histogram_with_many_bins_uses_global_atomics(rng, on_cuda_target):
-    """int16 spanning more values than the shared-memory histogram holds (4096 bins)."""
-    image = rng.integers(-3000, 3000, (5, 8, 16)).astype(np.int16)
+    """int16 spanning more values than the shared-memory histogram holds (4096 bins), and more
+    slices than one CUDA thread counts (16)."""
+    image = rng.integers(-3000, 3000, (21, 5, 8)).astype(np.int16)
     got = gpuimg.to_numpy(equalize_hist(on_cuda_target(image)))
     np.testing.assert_allclose(got, skimage.exposure.equalize_hist(image), rtol=0, atol=6e-8)
 
