@@ -46,6 +46,8 @@ WINDOWS = {
 }
 
 _MODES = ("reflect", "nearest", "mirror", "wrap", "constant")
+#: Most bins of an integer image's histogram (one bin per value).
+_MAX_INTEGER_BINS = 2**24
 
 
 @accepts_volume
@@ -367,7 +369,8 @@ def equalize_hist(image: Image, nbins: int = 256, mask: ArrayLike | None = None)
     Raises
     ------
     ParameterError
-        If ``nbins`` is not a positive integer, the mask has another shape, or no voxel is finite.
+        If ``nbins`` is not a positive integer, the mask has another shape, no voxel is finite,
+        or an integer image spans 2**24 values or more (cast it to float32 first).
 
     Notes
     -----
@@ -394,6 +397,11 @@ def equalize_hist(image: Image, nbins: int = 256, mask: ArrayLike | None = None)
     lo, hi = _finite_range(image, mask)
     if image.dtype.kind in "iu":
         lo, hi = int(lo), int(hi)
+        if hi - lo >= _MAX_INTEGER_BINS:
+            raise ParameterError(
+                f"equalize_hist: integer values from {lo} to {hi} would need {hi - lo + 1} bins (one per "
+                f"value, as in scikit-image); cast the image to float32 to use nbins={nbins} bins."
+            )
         edges = np.arange(lo - 0.5, hi + 1.0, dtype=np.float64)
         centres = np.arange(lo, hi + 1, dtype=np.float64)
         first, denom = np.float64(lo - 0.5), np.float64(hi - lo + 1)

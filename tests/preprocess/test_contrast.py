@@ -395,6 +395,7 @@ def test_dask_whole_volume_operations_use_global_statistics(rng):
         (lambda x: equalize_hist(x, 0), "nbins=0 must be a positive integer"),
         (lambda x: equalize_hist(x, 2.5), "nbins=2.5 must be a positive integer"),
         (lambda x: equalize_hist(x, mask=np.ones((3, 3), bool)), "does not match the image"),
+        (lambda x: equalize_hist((x * 2**31).astype(np.int64)), "cast the image to float32"),
         (lambda x: clahe(x, nbins=-1), "nbins=-1 must be a positive integer"),
         (lambda x: clahe(x, clip_limit=-0.1), "clip_limit=-0.1"),
         (lambda x: clahe(x, (4, 4)), "one per axis (3)"),
