@@ -64,6 +64,10 @@ def _simpleitk_gradient_diffusion(ns: Namespace, image):
     import SimpleITK as sitk
 
     return sitk.GradientAnisotropicDiffusion(sitk.GetImageFromArray(gpuimg.to_numpy(image)), 0.05, 3.0, 1, 5)
+def _unit_range(ns: Namespace, image):
+    """The image scaled to [0, 1], as scikit-image's equalize_adapthist needs floats."""
+    low, high = image.min(), image.max()
+    return (image - low) / (high - low)
 
 
 OPERATIONS = [
@@ -130,5 +134,20 @@ OPERATIONS = [
         peer_name=lambda ns: "SimpleITK.GradientAnisotropicDiffusion",
         peer=_simpleitk_gradient_diffusion,
         ours=lambda image: gpuimg.preprocess.anisotropic_diffusion(image, iterations=5, time_step=0.05),
+        name="equalize_hist",
+        shape=(256, 256, 256),
+        dtype="float32",
+        peer_name=lambda ns: f"{ns.ski.__name__}.exposure.equalize_hist",
+        peer=lambda ns, image: ns.ski.exposure.equalize_hist(image),
+        ours=gpuimg.preprocess.equalize_hist,
+    ),
+    # The peer gets the image already scaled to [0, 1] (its float input range); ours scales inside.
+    Operation(
+        name="clahe",
+        shape=(256, 256, 256),
+        dtype="float32",
+        peer_name=lambda ns: f"{ns.ski.__name__}.exposure.equalize_adapthist",
+        peer=lambda ns, image: ns.ski.exposure.equalize_adapthist(_unit_range(ns, image)),
+        ours=gpuimg.preprocess.clahe,
     ),
 ]

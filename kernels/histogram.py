@@ -1,0 +1,207 @@
+"""Global histogram of a 3D volume, and the lookup through its cumulative distribution.
+
+Two passes, each of which reads every voxel once:
+
+- :func:`histogram`: counts voxels per bin with NumPy's own binning for ``np.histogram(bins=n)``
+  (a first guess ``int((v - lo) / (hi - lo) * n)`` in the data's float type, corrected by one bin
+  against the array of edges, the last edge inclusive), so the counts equal NumPy's exactly.
+  Voxels that are NaN, outside ``[lo, hi]`` or outside ``mask`` are not counted.
+  CPU: one private histogram per thread, summed at the end. CUDA: each block of 256 threads
+  covers 4096 voxels (each thread 16 along z) into a histogram in shared memory (atomics there),
+  then adds its non-zero bins to the global histogram with one atomic each; histograms with more
+  bins than fit in shared memory (:data:`SHARED_BINS`) are counted with global atomics.
+- :func:`equalize`: ``np.interp(v, centres, cdf)`` for each voxel, with NumPy's arithmetic
+  (float64, same slope formula, same treatment of the ends and of NaN), the interval found by a
+  guess from the uniform spacing corrected against the centres, written in the output's dtype.
+
+Bytes moved (float32 input, 256 bins): 4 bytes per voxel read by the histogram, 4 read and 4
+written by the lookup, plus one min and one max pass in the caller: about 20 bytes per voxel, 335
+MB for 256^3; the floor on an H100 (3 TB/s) is about 0.1 ms per pass. On the CPU the lookup's
+interval search (a few compares) dominates.
+"""
+
+import numba
+import numpy as np
+from numba import cuda
+
+from .registry import cuda_kernel, launch_3d
+
+#: Most bins counted in shared memory on CUDA (int32, 16 KiB per block).
+SHARED_BINS = 4096
+#: Voxels along z counted by one CUDA thread.
+Z_PER_THREAD = 16
+
+
+@numba.njit(inline="always")
+def bin_index(v, lo, denom, nbins_f, edges):
+    """NumPy's bin of value ``v`` among ``edges`` (``nbins`` = ``edges.size - 1`` equal bins), or -1.
+
+    ``v``, ``lo``, ``denom`` (``hi - lo``) and ``nbins_f`` (the number of bins) are in the float type
+    NumPy computes in (that of the edges), so the first guess is NumPy's.
+    """
+    nbins = edges.size - 1
+    if not (v >= edges[0] and v <= edges[nbins]):
+        return -1
+    i = int((v - lo) / denom * nbins_f)
+    if i >= nbins:
+        i = nbins - 1
+    if v < edges[i]:
+        i -= 1
+    elif i < nbins - 1 and v >= edges[i + 1]:
+        i += 1
+    return i
+
+
+@numba.njit(inline="always")
+def interp(x, centres, cdf, inv_step):
+    """``np.interp(x, centres, cdf)`` for one float64 ``x``, with NumPy's arithmetic.
+
+    ``inv_step`` only guides the search (the inverse spacing of the centres); the interval is
+    then corrected against ``centres`` themselves, so any positive value gives the same answer.
+    """
+    n = centres.size
+    if x != x:
+        return x
+    if x <= centres[0]:
+        return cdf[0]
+    if x >= centres[n - 1]:
+        return cdf[n - 1]
+    j = int((x - centres[0]) * inv_step)
+    if j > n - 2:
+        j = n - 2
+    if j < 0:
+        j = 0
+    while j > 0 and centres[j] > x:
+        j -= 1
+    while j < n - 2 and centres[j + 1] <= x:
+        j += 1
+    if centres[j] == x:
+        return cdf[j]
+    slope = (cdf[j + 1] - cdf[j]) / (centres[j + 1] - centres[j])
+    value = slope * (x - centres[j]) + cdf[j]
+    if value != value:
+        value = slope * (x - centres[j + 1]) + cdf[j + 1]
+        if value != value and cdf[j] == cdf[j + 1]:
+            value = cdf[j]
+    return value
+
+
+@numba.njit(parallel=True)
+def _histogram_cpu(src, mask, hist, lo, denom, nbins_f, edges, use_mask):
+    nz, ny, nx = src.shape
+    rows = nz * ny
+    threads = numba.get_num_threads()
+    local = np.zeros((threads, hist.size), dtype=np.int64)
+    zero = lo - lo
+    for t in numba.prange(threads):
+        for row in range(t, rows, threads):
+            z = row // ny
+            y = row - z * ny
+            for x in range(nx):
+                if use_mask and mask[z, y, x] == 0:
+                    continue
+                i = bin_index(src[z, y, x] + zero, lo, denom, nbins_f, edges)
+                if i >= 0:
+                    local[t, i] += 1
+    for t in range(threads):
+        for i in range(hist.size):
+            hist[i] += local[t, i]
+
+
+_HIST_ARGS = "uint8[:, :, ::1], int64[::1], {t}, {t}, {t}, {t}[::1], boolean"
+
+
+@cuda_kernel(
+    f"void(float32[:, :, ::1], {_HIST_ARGS.format(t='float32')})",
+    f"void(float64[:, :, ::1], {_HIST_ARGS.format(t='float64')})",
+    f"void(int16[:, :, ::1], {_HIST_ARGS.format(t='float64')})",
+)
+def _histogram_cuda(src, mask, hist, lo, denom, nbins_f, edges, use_mask):
+    shared = cuda.shared.array(SHARED_BINS, numba.int32)
+    nbins = hist.size
+    private = nbins <= SHARED_BINS
+    tid = cuda.threadIdx.x + cuda.blockDim.x * (cuda.threadIdx.y + cuda.blockDim.y * cuda.threadIdx.z)
+    threads = cuda.blockDim.x * cuda.blockDim.y * cuda.blockDim.z
+    if private:
+        for i in range(tid, nbins, threads):
+            shared[i] = 0
+        cuda.syncthreads()
+    x, y, zg = cuda.grid(3)
+    zero = lo - lo
+    if y < src.shape[1] and x < src.shape[2]:
+        for k in range(Z_PER_THREAD):
+            z = zg * Z_PER_THREAD + k
+            if z < src.shape[0] and (not use_mask or mask[z, y, x] != 0):
+                i = bin_index(src[z, y, x] + zero, lo, denom, nbins_f, edges)
+                if i >= 0:
+                    if private:
+                        cuda.atomic.add(shared, i, 1)
+                    else:
+                        cuda.atomic.add(hist, i, 1)
+    if private:
+        cuda.syncthreads()
+        for i in range(tid, nbins, threads):
+            count = shared[i]
+            if count != 0:
+                cuda.atomic.add(hist, i, numba.int64(count))
+
+
+def histogram(src, mask, hist, *, target, lo, denom, edges, use_mask):
+    """Add the counts of the 3D array ``src`` (where ``mask`` is non-zero) to ``hist``.
+
+    Parameters
+    ----------
+    src : 3D C-contiguous array on the target's device
+    mask : 3D uint8 C-contiguous array, the shape of ``src`` (any shape when ``use_mask`` is False)
+    hist : int64 array of ``edges.size - 1`` bins, added to
+    target : {"cpu", "cuda"}
+    lo, denom : scalars of the edges' float type
+        The first edge and the range ``hi - lo``, as NumPy computes them.
+    edges : 1D float array of the bin edges (``np.linspace(lo, hi, nbins + 1)`` in that type)
+    use_mask : bool
+    """
+    nbins_f = edges.dtype.type(hist.size)
+    if target == "cuda":
+        nz, ny, nx = src.shape
+        shape = (-(-nz // Z_PER_THREAD), ny, nx)
+        launch_3d(_histogram_cuda, shape, src, mask, hist, lo, denom, nbins_f, edges, use_mask)
+    else:
+        _histogram_cpu(src, mask, hist, lo, denom, nbins_f, edges, use_mask)
+
+
+@numba.njit(parallel=True)
+def _equalize_cpu(src, out, centres, cdf, inv_step):
+    nz, ny, nx = src.shape
+    zero = inv_step - inv_step
+    for row in numba.prange(nz * ny):
+        z = row // ny
+        y = row - z * ny
+        for x in range(nx):
+            out[z, y, x] = interp(src[z, y, x] + zero, centres, cdf, inv_step)
+
+
+_EQ_ARGS = "float64[::1], float64[::1], float64"
+
+
+@cuda_kernel(
+    f"void(float32[:, :, ::1], float32[:, :, ::1], {_EQ_ARGS})",
+    f"void(float64[:, :, ::1], float64[:, :, ::1], {_EQ_ARGS})",
+    f"void(int16[:, :, ::1], float32[:, :, ::1], {_EQ_ARGS})",
+)
+def _equalize_cuda(src, out, centres, cdf, inv_step):
+    x, y, z = cuda.grid(3)
+    if z < src.shape[0] and y < src.shape[1] and x < src.shape[2]:
+        zero = inv_step - inv_step
+        out[z, y, x] = interp(src[z, y, x] + zero, centres, cdf, inv_step)
+
+
+def equalize(src, out, *, target, centres, cdf, inv_step):
+    """Write ``np.interp(src, centres, cdf)`` into ``out`` (3D, C-contiguous, on the target's device).
+
+    ``centres`` and ``cdf`` are float64 arrays of the same length, ``centres`` increasing;
+    ``inv_step`` (float64) is about the inverse of their spacing, a hint for the search.
+    """
+    if target == "cuda":
+        launch_3d(_equalize_cuda, src.shape, src, out, centres, cdf, inv_step)
+    else:
+        _equalize_cpu(src, out, centres, cdf, inv_step)

@@ -1,0 +1,220 @@
+"""gpuimg.preprocess.geometry: the IBSI grid in closed form, values against SciPy and SimpleITK."""
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import scipy.ndimage as ndi
+import SimpleITK as sitk
+
+import gpuimg
+from gpuimg.preprocess import crop_to_mask, ibsi_grid, resample, resample_mask
+
+DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
+
+
+@pytest.fixture(scope="module")
+def ct():
+    """A 10 x 48 x 40 region of a real lung CT (int16 HU, 5 x 0.57 x 0.57 mm), as a Volume."""
+    path = DATA / "pyradiomics" / "lung1_image.nrrd"
+    if not path.exists():
+        pytest.skip(f"{path} is not available")
+    volume = gpuimg.read_image(path)
+    return gpuimg.Volume(
+        volume.data[18:28, 200:248, 100:140].copy(),
+        spacing=volume.spacing,
+        origin=volume.origin,
+        direction=volume.direction,
+    )
+
+
+def ibsi_coordinates(shape, spacing, new_spacing):
+    """Old voxel indices of the new voxel centres, written out from IBSI 1 section 2.4 per axis."""
+    axes = []
+    for n_a, s_a, s_b in zip(shape, spacing, new_spacing, strict=True):
+        n_b = math.ceil(round(n_a * s_a / s_b, 9))
+        first_mm = (s_a * (n_a - 1) - s_b * (n_b - 1)) / 2
+        axes.append((first_mm + s_b * np.arange(n_b)) / s_a)
+    return np.meshgrid(*axes, indexing="ij")
+
+
+def sitk_resample(image, spacing, new_spacing, interpolator):
+    """SimpleITK's ResampleImageFilter onto the IBSI grid (ITK axes are x, y, z)."""
+    source = sitk.GetImageFromArray(image.astype(np.float64))
+    source.SetSpacing(tuple(float(s) for s in spacing[::-1]))
+    shape, offset, _ = ibsi_grid(image.shape, spacing, new_spacing)
+    resampler = sitk.ResampleImageFilter()
+    resampler.SetSize([int(n) for n in shape[::-1]])
+    resampler.SetOutputSpacing(tuple(float(s) for s in new_spacing[::-1]))
+    resampler.SetOutputOrigin(tuple(float(o * s) for o, s in zip(offset[::-1], spacing[::-1], strict=True)))
+    resampler.SetInterpolator(interpolator)
+    resampler.SetDefaultPixelValue(np.nan)
+    return sitk.GetArrayFromImage(resampler.Execute(source))
+
+
+def test_ibsi_grid_closed_form():
+    """IBSI: 5 voxels of 2 mm to 3 mm gives ceil(10 / 3) = 4 voxels, centred: first at -0.5 mm."""
+    shape, first, step = ibsi_grid((5,), (2.0,), (3.0,))
+    assert shape == (4,) and step == (1.5,)
+    assert first[0] * 2.0 == pytest.approx((2.0 * 4 - 3.0 * 3) / 2)
+    shape, first, _ = ibsi_grid((48, 512, 512), (5.0, 0.5703125, 0.5703125), (1.0, 1.0, 1.0))
+    assert shape == (240, 292, 292)
+    # Centres align: the middle of both grids is the same point.
+    for n_a, s_a, n_b, f in zip((48, 512), (5.0, 0.5703125), shape, first, strict=False):
+        assert f * s_a + (n_b - 1) * 1.0 / 2 == pytest.approx((n_a - 1) * s_a / 2)
+    assert ibsi_grid((10,), (0.3,), (0.1,))[0] == (30,)
+
+
+@pytest.mark.parametrize("order", [0, 1, 3])
+def test_resample_equals_map_coordinates_on_the_ibsi_grid(rng, order):
+    image = rng.normal(0, 100, (9, 14, 11))
+    spacing = tuple(rng.uniform(0.5, 3.0, 3))
+    new_spacing = tuple(rng.uniform(0.4, 3.5, 3))
+    got = resample(image, spacing, new_spacing, order)
+    coordinates = ibsi_coordinates(image.shape, spacing, new_spacing)
+    want = ndi.map_coordinates(image, coordinates, order=order, mode="nearest")
+    assert got.shape == want.shape and got.dtype == np.float64
+    # Nearest neighbour is ambiguous where a new centre lies halfway between two old ones (the
+    # middle of an even axis resampled to an odd one, on the IBSI grid): rounding picks either.
+    decided = np.ones(got.shape, bool)
+    if order == 0:
+        for c in coordinates:
+            decided &= np.abs(c - np.floor(c) - 0.5) > 1e-9
+    np.testing.assert_allclose(got[decided], want[decided], rtol=0, atol=1e-9)
+
+
+@pytest.mark.parametrize(("order", "interpolator"), [(1, sitk.sitkLinear), (0, sitk.sitkNearestNeighbor)])
+def test_resample_equals_simpleitk(rng, order, interpolator):
+    image = rng.normal(0, 100, (8, 12, 10)).astype(np.float32)
+    spacing, new_spacing = (2.5, 0.8, 0.7), (1.1, 1.3, 0.45)
+    got = resample(image, spacing, new_spacing, order)
+    want = sitk_resample(image, spacing, new_spacing, interpolator)
+    # ITK interpolates in float64 from float32 voxels; ours in float32: relative 1e-6 of 400.
+    np.testing.assert_allclose(got, want, rtol=0, atol=5e-4)
+
+
+def test_resample_real_ct_volume_equals_simpleitk_and_moves_the_origin(ct):
+    new_spacing = (1.5, 1.0, 1.0)
+    got = resample(ct, new_spacing=new_spacing)
+    assert isinstance(got, gpuimg.Volume)
+    assert got.spacing == new_spacing and got.direction.tolist() == ct.direction.tolist()
+    shape, first, _ = ibsi_grid(ct.shape, ct.spacing, new_spacing)
+    assert got.shape == shape == (34, 28, 23)
+    # The new first centre in patient coordinates, and SimpleITK's own physical geometry.
+    want_origin = np.asarray(ct.origin) + ct.direction @ (np.asarray(ct.spacing) * first)
+    np.testing.assert_allclose(got.origin, want_origin, atol=1e-9)
+    want = sitk_resample(ct.data, ct.spacing, new_spacing, sitk.sitkLinear)
+    np.testing.assert_allclose(got.data, want, rtol=0, atol=2e-3)
+    middle_old = np.asarray(ct.origin) + ct.direction @ (
+        np.asarray(ct.spacing) * (np.array(ct.shape) - 1) / 2
+    )
+    middle_new = np.asarray(got.origin) + got.direction @ (
+        np.asarray(new_spacing) * (np.array(shape) - 1) / 2
+    )
+    np.testing.assert_allclose(middle_new, middle_old, atol=1e-9)
+
+
+def test_resample_int16_hu_without_overflow():
+    image = np.full((4, 4, 4), -1024, np.int16)
+    image[:, :, 2:] = 3071
+    got = resample(image, (1.0, 1.0, 1.0), (1.0, 1.0, 0.5))
+    assert got.dtype == np.float32 and got.min() == -1024 and got.max() == 3071
+    assert np.all(np.diff(got[0, 0]) >= 0)
+
+
+def test_resample_mask_is_linear_then_thresholded(rng):
+    mask = ndi.binary_dilation(rng.random((10, 12, 14)) > 0.97, iterations=2)
+    spacing, new_spacing = (2.0, 1.0, 0.8), (1.0, 1.2, 1.0)
+    for threshold in (0.5, 0.2):
+        got = resample_mask(mask, spacing, new_spacing, threshold)
+        fraction = ndi.map_coordinates(
+            mask.astype(np.float64),
+            ibsi_coordinates(mask.shape, spacing, new_spacing),
+            order=1,
+            mode="nearest",
+        )
+        assert got.dtype == bool
+        decided = np.abs(fraction - threshold) > 1e-6  # float32 vs float64 at the threshold
+        np.testing.assert_array_equal(got[decided], fraction[decided] >= threshold)
+    volume = gpuimg.Volume(mask, spacing=spacing, origin=(5.0, 6.0, 7.0))
+    result = resample_mask(volume, new_spacing=new_spacing)
+    assert isinstance(result, gpuimg.Volume) and result.spacing == new_spacing
+    as_float = gpuimg.Volume(mask.astype(np.float32), spacing=spacing, origin=(5.0, 6.0, 7.0))
+    assert result.origin == resample(as_float, new_spacing=new_spacing).origin
+
+
+def test_crop_to_mask_with_margin_and_origin(rng, ct):
+    mask = np.zeros(ct.shape, bool)
+    mask[3:6, 20:30, 10:15] = True
+    cropped = crop_to_mask(ct, mask, margin_mm=6.0)
+    # 6 mm is 2 slices of 5 mm (rounded up) and 11 voxels of 0.57 mm.
+    expected = ct.data[1:8, 9:41, 0:26]
+    np.testing.assert_array_equal(cropped.data, expected)
+    want_origin = np.asarray(ct.origin) + ct.direction @ (np.asarray(ct.spacing) * np.array([1, 9, 0]))
+    np.testing.assert_allclose(cropped.origin, want_origin, atol=1e-9)
+    assert cropped.spacing == ct.spacing
+    plain = crop_to_mask(ct.data, mask, margin_mm=(1, 0, 2))
+    np.testing.assert_array_equal(plain, ct.data[2:7, 20:30, 8:17])
+    np.testing.assert_array_equal(crop_to_mask(mask, mask), np.ones((3, 10, 5), bool))
+
+
+def test_dask_input(rng):
+    da = pytest.importorskip("dask.array")
+    image = rng.normal(0, 10, (13, 11, 9))
+    lazy = da.from_array(image, chunks=(4, 5, 9))
+    got = resample(lazy, (2.0, 1.0, 1.0), (1.0, 0.7, 1.4))
+    assert isinstance(got, da.Array)
+    np.testing.assert_array_equal(got.compute(), resample(image, (2.0, 1.0, 1.0), (1.0, 0.7, 1.4)))
+    mask = np.zeros(image.shape, bool)
+    mask[4:7, 2:3, 5:8] = True
+    cropped = crop_to_mask(lazy, da.from_array(mask, chunks=5), 1.0)
+    assert isinstance(cropped, da.Array)
+    np.testing.assert_array_equal(cropped.compute(), image[3:8, 1:4, 4:9])
+
+
+def test_nan_spreads_to_the_voxels_that_read_it():
+    image = np.zeros((5, 5, 5))
+    image[2, 2, 2] = np.nan
+    got = resample(image, 1.0, (1.0, 1.0, 0.5))
+    want = ndi.map_coordinates(
+        image, ibsi_coordinates(image.shape, (1.0,) * 3, (1.0, 1.0, 0.5)), order=1, mode="nearest"
+    )
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
+    assert 1 <= np.isnan(got).sum() < got.size
+
+
+@pytest.mark.parametrize(
+    ("call", "error", "message"),
+    [
+        (
+            lambda x: resample(x, (1.0, 1.0), (1.0, 1.0, 1.0)),
+            gpuimg.ParameterError,
+            "spacing=(1.0, 1.0) must be",
+        ),
+        (lambda x: resample(x, 1.0, (1.0, -1.0, 1.0)), gpuimg.ParameterError, "new_spacing=(1.0, -1.0, 1.0)"),
+        (lambda x: resample(x, 1.0, None), gpuimg.ParameterError, "needs spacing and new_spacing"),
+        (lambda x: resample(x, 1.0, 2.0, order=2), gpuimg.ParameterError, "order=2 is not supported"),
+        (lambda x: resample(x, 1.0, 2.0, mode="edge"), gpuimg.ParameterError, "mode='edge'"),
+        (lambda x: resample(gpuimg.Volume(x), 1.0, 2.0), gpuimg.ParameterError, "brings its own spacing"),
+        (lambda x: resample_mask(x > 0.5, 1.0, 2.0, threshold=0), gpuimg.ParameterError, "threshold=0"),
+        (lambda x: crop_to_mask(x, x[:2] > 0), gpuimg.GeometryError, "does not match the image"),
+        (lambda x: crop_to_mask(x, x > 2), gpuimg.ParameterError, "the mask is empty"),
+        (lambda x: crop_to_mask(x, x > 0.5, -1.0), gpuimg.ParameterError, "margin_mm=-1.0"),
+    ],
+)
+def test_bad_input_raises(rng, call, error, message):
+    with pytest.raises(error) as caught:
+        call(rng.random((4, 5, 6)))
+    assert message in str(caught.value)
+
+
+@pytest.mark.gpu
+def test_cupy_input_stays_on_the_gpu(rng):
+    import cupy
+
+    image = rng.normal(0, 100, (20, 30, 25)).astype(np.float32)
+    got = resample(cupy.asarray(image), (2.0, 1.0, 1.0), (1.0, 0.8, 1.3), 3)
+    assert isinstance(got, cupy.ndarray)
+    want = resample(image, (2.0, 1.0, 1.0), (1.0, 0.8, 1.3), 3)
+    np.testing.assert_allclose(got.get(), want, rtol=0, atol=1e-3)
