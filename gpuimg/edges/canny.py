@@ -158,7 +158,8 @@ def canny(
 
 def _thresholds(ns, image, low, high, use_quantiles):
     """scikit-image's thresholds: defaults 0.1 and 0.2, absolute ones divided by the dtype's maximum."""
-    dtype_max = ns.ski.util.dtype_limits(image, clip_negative=False)[1]
+    dtype = np.dtype(image.dtype)
+    dtype_max = 1 if dtype.kind in "bf" else np.iinfo(dtype).max
     values = []
     for name, value, default in (("low_threshold", low, 0.1), ("high_threshold", high, 0.2)):
         if value is None:
@@ -195,13 +196,27 @@ def _float_type(dtype):
     return np.dtype(np.float32 if dtype in (np.float16, np.float32) else np.float64)
 
 
+def _as_float(xp, x):
+    """scikit-image's ``img_as_float``: integers divided by their dtype's maximum (signed ones
+    clipped at -1), booleans as 0 and 1, floats unchanged."""
+    kind = np.dtype(x.dtype).kind
+    if kind == "f":
+        return x
+    if kind == "b":
+        return x.astype(np.float64)
+    out = xp.multiply(x, 1.0 / np.iinfo(x.dtype).max, dtype=np.float64)
+    if kind == "i":
+        xp.maximum(out, -1.0, out=out)
+    return out
+
+
 def _smooth(ns, image, mask, sigma, mode, cval):
     """scikit-image's ``_preprocess``: the smoothed image and the eroded mask (border excluded)."""
     xp = ns.xp
     float_type = _float_type(np.dtype(image.dtype))
 
     def gaussian(x):
-        x = ns.ski.util.img_as_float(x)
+        x = _as_float(xp, x)
         x = x.astype(_float_type(np.dtype(x.dtype)), copy=False)
         return ns.ndi.gaussian_filter(x, sigma, mode=mode, cval=cval, truncate=4.0)
 
