@@ -89,9 +89,13 @@ def label(mask, connectivity: int = 26, *, spacing: Spacing = None) -> Labels:
 
 
 def _boxes(ns, labels, count):
-    """``find_objects`` boxes from the per-axis minimum and maximum index of each label."""
+    """``find_objects`` boxes: the library's own where it has one (SciPy: one pass), else the
+    per-axis minimum and maximum index of each label (cupyx)."""
     if count == 0:
         return []
+    find_objects = getattr(ns.ndi, "find_objects", None)
+    if find_objects is not None:
+        return find_objects(labels, max_label=count)
     xp = ns.xp
     index = xp.arange(1, count + 1)
     lows, highs = [], []

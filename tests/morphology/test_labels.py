@@ -116,3 +116,17 @@ def test_bad_input(rng, call, message):
     with pytest.raises(gpuimg.ParameterError) as caught:
         call(rng.random((5, 6, 7)) > 0.5)
     assert message in str(caught.value)
+
+
+def test_boxes_without_find_objects_equal_scipy(rng):
+    """The per-axis minimum/maximum path (cupyx has no find_objects), run with SciPy."""
+    import types
+
+    from gpuimg.morphology import labels as module
+
+    mask = blobs(rng, (12, 13, 14))
+    want, count = ndi.label(mask)
+    ndi_without = types.SimpleNamespace(minimum=ndi.minimum, maximum=ndi.maximum)
+    ns = types.SimpleNamespace(xp=np, ndi=ndi_without)
+    assert count > 1
+    assert module._boxes(ns, want, count) == ndi.find_objects(want)
