@@ -227,7 +227,8 @@ def remove_small_objects(
 
     Parameters
     ----------
-    mask : bool array (NumPy or CuPy) or Volume, 2D or 3D
+    mask : bool array (NumPy, CuPy or Dask) or Volume, 2D or 3D
+        A Dask mask is labelled across its chunks (see :func:`label`).
     min_size_mm3 : float [mm³], optional
         Components of a smaller volume (voxels times the voxel volume) go.
     min_voxels : int, optional
@@ -251,6 +252,8 @@ def remove_small_objects(
     else:
         keep = result.volumes_mm3 >= min_size_mm3
     lut = ns.xp.asarray(np.concatenate([[False], keep]))
+    if is_dask(result.labels):
+        return result.labels.map_blocks(lambda block: lut[block], dtype=bool)
     return lut[result.labels]
 
 
@@ -271,6 +274,8 @@ def fill_holes(mask: Image, *, slice_by_slice: bool = False, axis: int = 0) -> I
     -------
     bool array or Volume, on the input's device.
     """
+    if is_dask(mask):
+        raise ParameterError("fill_holes needs the whole mask (a hole may span chunks); pass mask.compute().")
     ns = namespace(mask)
     mask = ns.xp.asarray(mask, dtype=bool)
     if not slice_by_slice:

@@ -76,6 +76,12 @@ def test_remove_small_objects_equals_scikit_image(rng, connectivity):
     np.testing.assert_array_equal(got, want)
     by_volume = remove_small_objects(mask, 40.0, connectivity=connectivity, spacing=(2.0, 1.0, 1.0))
     np.testing.assert_array_equal(by_volume, want)
+    da = pytest.importorskip("dask.array")
+    lazy = remove_small_objects(
+        da.from_array(mask, chunks=(5, 8, 7)), min_voxels=20, connectivity=connectivity
+    )
+    assert isinstance(lazy, da.Array)
+    np.testing.assert_array_equal(lazy.compute(), want)
 
 
 def test_fill_holes_3d_and_per_slice():
@@ -110,6 +116,7 @@ def test_fill_holes_per_slice_on_real_ct(ct_crop):
         (lambda m: remove_small_objects(m), "give one of min_size_mm3"),
         (lambda m: remove_small_objects(m, 1.0, min_voxels=3), "give one of min_size_mm3"),
         (lambda m: fill_holes(m[0], slice_by_slice=True), "needs a 3D mask"),
+        (lambda m: fill_holes(__import__("dask.array").array.from_array(m)), "pass mask.compute()"),
     ],
 )
 def test_bad_input(rng, call, message):
