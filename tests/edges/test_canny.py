@@ -6,6 +6,8 @@ import numpy as np
 import pytest
 import scipy.ndimage as ndi
 import skimage.feature
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import gpuimg
 from gpuimg.edges import canny
@@ -180,3 +182,24 @@ def test_dask_input_is_refused_with_advice(rng):
     da = pytest.importorskip("dask.array")
     with pytest.raises(gpuimg.ParameterError, match="compute"):
         canny(da.from_array(rng.random((8, 8, 8)), chunks=4))
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    shape=st.tuples(st.integers(3, 30), st.integers(3, 30)),
+    dtype=st.sampled_from([np.uint8, np.int16, np.float32, np.float64]),
+    sigma=st.floats(0.5, 2.5),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_2d_any_shape_and_dtype_equals_scikit_image(shape, dtype, sigma, seed):
+    generator = np.random.default_rng(seed)
+    if np.dtype(dtype).kind == "f":
+        image = generator.random(shape).astype(dtype)
+    else:
+        image = generator.integers(0, 120, shape).astype(dtype)
+    np.testing.assert_array_equal(canny(image, sigma), skimage.feature.canny(image, sigma))
+    low = 0.05 * float(np.iinfo(dtype).max if image.dtype.kind != "f" else 1)
+    high = 3 * low
+    np.testing.assert_array_equal(
+        canny(image, sigma, low, high), skimage.feature.canny(image, sigma, low, high)
+    )
