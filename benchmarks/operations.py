@@ -151,3 +151,39 @@ OPERATIONS = [
         ours=gpuimg.preprocess.clahe,
     ),
 ]
+
+
+def _sitk_canny(ns: Namespace, image):
+    """SimpleITK's Canny (CPU only: a CuPy input is copied to the host first)."""
+    import SimpleITK as sitk
+
+    itk_image = sitk.GetImageFromArray(gpuimg.to_numpy(image))
+    return sitk.CannyEdgeDetection(itk_image, 5.0, 15.0, [1.0] * 3, [0.01] * 3)
+
+
+def _scipy_label(ns: Namespace, image):
+    """ndimage.label (26-connected) with what gpuimg's label also returns: sizes and boxes."""
+    labels, count = ns.ndi.label(image > 0, ns.xp.ones((3, 3, 3), dtype=bool))
+    sizes = ns.xp.bincount(labels.ravel(), minlength=count + 1)
+    return labels, sizes, ns.ndi.find_objects(labels) if hasattr(ns.ndi, "find_objects") else None
+
+
+OPERATIONS += [
+    Operation(
+        name="canny_3d",
+        shape=(256, 256, 256),
+        dtype="float32",
+        peer_name=lambda ns: "SimpleITK.CannyEdgeDetection",
+        peer=_sitk_canny,
+        # ITK's thresholds 5 and 15 on its central-difference magnitude are 32 times these.
+        ours=lambda image: gpuimg.edges.canny(image, 1.0, 32 * 5.0, 32 * 15.0),
+    ),
+    Operation(
+        name="label",
+        shape=(256, 256, 256),
+        dtype="float32",
+        peer_name=lambda ns: f"{ns.ndi.__name__}.label + bincount + find_objects",
+        peer=_scipy_label,
+        ours=lambda image: gpuimg.morphology.label(image > 0, 26),
+    ),
+]

@@ -1,0 +1,25 @@
+"""gpuimg's own Numba kernels, each family with a CUDA target and a CPU target side by side.
+
+Installed as ``gpuimg.kernels``. Each module holds one family: its per-voxel math as
+``numba.njit(inline="always")`` functions, a CPU driver (``numba.njit(parallel=True)``), a CUDA kernel
+declared with :func:`~gpuimg.kernels.registry.cuda_kernel`, and one function that runs either target.
+Everything compiles lazily, on first use. :data:`FAMILIES` lists the modules, so that
+:func:`load_all` fills the registry for the PTX check.
+"""
+
+import importlib
+
+from .registry import REGISTRY, CudaKernel
+
+#: Every kernel family module.
+FAMILIES = ("bilateral", "canny", "clahe", "curvature", "gradient", "histogram", "hough", "median")
+
+
+def load_all() -> dict[str, CudaKernel]:
+    """Import every kernel family and return the registry of their CUDA kernels."""
+    for family in FAMILIES:
+        importlib.import_module(f"{__name__}.{family}")
+    return REGISTRY
+
+
+__all__ = ["FAMILIES", "REGISTRY", "CudaKernel", "load_all"]

@@ -1,0 +1,35 @@
+"""Euclidean distance transform in mm."""
+
+import numpy as np
+
+from gpuimg.backend import is_dask, namespace
+from gpuimg.errors import ParameterError
+from gpuimg.volume import accepts_volume
+
+from .binary import Image, Spacing, _spacing
+
+
+@accepts_volume
+def distance_transform(mask: Image, *, spacing: Spacing = None) -> Image:
+    """Distance [mm] from each foreground voxel of ``mask`` to the nearest background voxel.
+
+    Parameters
+    ----------
+    mask : bool array (NumPy or CuPy) or Volume, 1D to 3D
+    spacing : float or sequence of float [mm], optional
+        Voxel spacing (SciPy's ``sampling``); default 1 (voxel units); a Volume brings its own.
+
+    Returns
+    -------
+    float64 array or Volume
+        Equal to ``scipy.ndimage.distance_transform_edt(mask, sampling=spacing)``; 0 on the
+        background; on the input's device.
+    """
+    if is_dask(mask):
+        raise ParameterError("distance_transform needs the whole mask; pass mask.compute().")
+    ns = namespace(mask)
+    mask = ns.xp.asarray(mask)
+    if mask.ndim not in (1, 2, 3):
+        raise ParameterError(f"the mask must be 1D, 2D or 3D; got {mask.ndim}D.")
+    sampling = _spacing(spacing, mask.ndim)
+    return ns.ndi.distance_transform_edt(mask != 0, sampling=sampling).astype(np.float64, copy=False)

@@ -1,0 +1,291 @@
+"""Connected components (also across the chunks of a Dask array), small-object removal and hole filling."""
+
+from typing import NamedTuple
+
+import numpy as np
+
+from gpuimg.backend import is_dask, namespace, to_numpy
+from gpuimg.errors import ParameterError
+from gpuimg.volume import accepts_volume
+
+from .binary import Image, Spacing, _spacing
+
+#: Connectivity (neighbours of a voxel) to the rank of ``scipy.ndimage.generate_binary_structure``.
+CONNECTIVITY = {2: {4: 1, 8: 2}, 3: {6: 1, 18: 2, 26: 3}}
+
+
+class Labels(NamedTuple):
+    """Connected components of a mask.
+
+    Attributes
+    ----------
+    labels : int32 array (NumPy, CuPy or Dask)
+        0 for background, 1 to ``count`` for the components.
+    count : int
+    sizes : NumPy int64 array of ``count``
+        Voxels per component (label ``k`` at index ``k - 1``).
+    volumes_mm3 : NumPy float64 array of ``count``
+        ``sizes`` times the voxel volume [mm³] (times 1 without spacing).
+    bboxes : list of tuples of slices
+        Bounding box of each component, as ``scipy.ndimage.find_objects`` gives it.
+    """
+
+    labels: object
+    count: int
+    sizes: np.ndarray
+    volumes_mm3: np.ndarray
+    bboxes: list
+
+
+def _structure(ndim, connectivity):
+    ranks = CONNECTIVITY.get(ndim)
+    if ranks is None:
+        raise ParameterError(f"the mask must be 2D or 3D; got {ndim}D.")
+    if connectivity not in ranks:
+        raise ParameterError(
+            f"connectivity={connectivity!r} is not one of {sorted(ranks)} for a {ndim}D mask."
+        )
+    import scipy.ndimage
+
+    return scipy.ndimage.generate_binary_structure(ndim, ranks[connectivity])
+
+
+def label(mask, connectivity: int = 26, *, spacing: Spacing = None) -> Labels:
+    """Label the connected components of ``mask``, with their sizes and bounding boxes.
+
+    Parameters
+    ----------
+    mask : bool array (NumPy, CuPy or Dask), 2D or 3D
+        Non-zero voxels are foreground.
+    connectivity : {6, 18, 26} in 3D, {4, 8} in 2D
+        Which neighbours connect: faces, faces and edges, or all.
+    spacing : float or sequence of float [mm], optional
+        For ``volumes_mm3``.
+
+    Returns
+    -------
+    Labels
+        Equal to ``scipy.ndimage.label`` with the same structure up to a permutation of the
+        labels (identical for NumPy and CuPy input), with ``find_objects`` boxes.
+
+    Notes
+    -----
+    A Dask array is labelled chunk by chunk, each chunk's labels offset to be unique; the
+    labels of voxels that touch across a chunk face (within the connectivity) are joined by a
+    union-find on those face pairs (on the host: the pairs are few), and a lookup table
+    renumbers them 1 to ``count``. The sizes and boxes are computed per chunk and merged.
+    """
+    ndim = np.ndim(mask)
+    structure = _structure(ndim, connectivity)
+    spacing = _spacing(spacing, ndim)
+    if is_dask(mask):
+        return _label_dask(mask, structure, spacing)
+    ns = namespace(mask)
+    labels, count = ns.ndi.label(mask, ns.xp.asarray(structure))
+    labels = labels.astype(np.int32, copy=False)
+    count = int(count)
+    sizes = to_numpy(ns.xp.bincount(labels.ravel(), minlength=count + 1))[1:].astype(np.int64)
+    return Labels(labels, count, sizes, sizes * float(np.prod(spacing)), _boxes(ns, labels, count))
+
+
+def _boxes(ns, labels, count):
+    """``find_objects`` boxes: the library's own where it has one (SciPy: one pass), else the
+    per-axis minimum and maximum index of each label (cupyx)."""
+    if count == 0:
+        return []
+    find_objects = getattr(ns.ndi, "find_objects", None)
+    if find_objects is not None:
+        return find_objects(labels, max_label=count)
+    xp = ns.xp
+    index = xp.arange(1, count + 1)
+    lows, highs = [], []
+    for axis, n in enumerate(labels.shape):
+        shape = [1] * labels.ndim
+        shape[axis] = n
+        coords = xp.broadcast_to(xp.arange(n).reshape(shape), labels.shape)
+        lows.append(to_numpy(ns.ndi.minimum(coords, labels, index)).astype(int))
+        highs.append(to_numpy(ns.ndi.maximum(coords, labels, index)).astype(int))
+    return [tuple(slice(lo[k], hi[k] + 1) for lo, hi in zip(lows, highs, strict=True)) for k in range(count)]
+
+
+def _label_dask(mask, structure, spacing):
+    import dask
+    import dask.array as da
+
+    ns = namespace(mask)
+
+    def label_block(block):
+        inner = namespace(block)
+        labels, _ = inner.ndi.label(block, inner.xp.asarray(structure))
+        return labels.astype(np.int32)
+
+    local = mask.map_blocks(label_block, dtype=np.int32)
+    maxima = [dask.delayed(_block_max)(b) for b in local.to_delayed().ravel()]
+    counts = np.array(dask.compute(*maxima), dtype=np.int64)
+    offsets = np.concatenate([[0], np.cumsum(counts)[:-1]]).reshape(local.numblocks)
+
+    def offset_block(block, block_info=None):
+        offset = offsets[tuple(block_info[0]["chunk-location"])]
+        return namespace(block).xp.where(block > 0, block + np.int32(offset), 0).astype(np.int32)
+
+    unique = local.map_blocks(offset_block, dtype=np.int32)
+    total = int(counts.sum())
+    parent = np.arange(total + 1)
+
+    def find(i):
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    shifts = (np.array(list(np.ndindex(*(3,) * mask.ndim))) - 1)[structure.ravel()]
+    for axis, sizes in enumerate(unique.chunks):
+        for boundary in np.cumsum(sizes)[:-1]:
+            before = to_numpy(da.take(unique, [boundary - 1], axis=axis).compute())
+            after = to_numpy(da.take(unique, [boundary], axis=axis).compute())
+            for shift in shifts[shifts[:, axis] == 1]:
+                a, b = _shifted_pair(before, after, shift, axis)
+                both = (a > 0) & (b > 0)
+                for i, j in set(zip(a[both].tolist(), b[both].tolist(), strict=True)):
+                    ri, rj = find(i), find(j)
+                    if ri != rj:
+                        parent[max(ri, rj)] = min(ri, rj)
+    roots = np.array([find(i) for i in range(total + 1)])
+    _, lut = np.unique(roots, return_inverse=True)
+    lut = lut.astype(np.int32)  # root 0 (background) is the smallest, so it stays 0
+    count = int(lut.max())
+    device_lut = ns.xp.asarray(lut)
+    labels = unique.map_blocks(lambda block: device_lut[block], dtype=np.int32)
+    sizes = to_numpy(da.bincount(labels.ravel(), minlength=count + 1).compute())[1:].astype(np.int64)
+    boxes = _merged_boxes(labels, count)
+    return Labels(labels, count, sizes, sizes * float(np.prod(spacing)), boxes)
+
+
+def _block_max(block):
+    return int(block.max()) if block.size else 0
+
+
+def _shifted_pair(before, after, shift, axis):
+    """The voxels of the plane ``before`` and of ``after`` that ``shift`` (a neighbour offset with
+    +1 along ``axis``) joins."""
+    a_index, b_index = [], []
+    for k, s in enumerate(shift):
+        if k == axis:
+            a_index.append(slice(None))
+            b_index.append(slice(None))
+        elif s == 1:
+            a_index.append(slice(None, -1))
+            b_index.append(slice(1, None))
+        elif s == -1:
+            a_index.append(slice(1, None))
+            b_index.append(slice(None, -1))
+        else:
+            a_index.append(slice(None))
+            b_index.append(slice(None))
+    return before[tuple(a_index)], after[tuple(b_index)]
+
+
+def _merged_boxes(labels, count):
+    import dask
+
+    def block_boxes(block, start):
+        import scipy.ndimage
+
+        block = to_numpy(block)
+        lows = np.full((count + 1, block.ndim), np.iinfo(np.int64).max)
+        highs = np.full((count + 1, block.ndim), -1)
+        for k, box in enumerate(scipy.ndimage.find_objects(block, max_label=count), start=1):
+            if box is not None:
+                lows[k] = [s.start + o for s, o in zip(box, start, strict=True)]
+                highs[k] = [s.stop + o for s, o in zip(box, start, strict=True)]
+        return lows, highs
+
+    starts = [np.concatenate([[0], np.cumsum(c)[:-1]]) for c in labels.chunks]
+    tasks = [
+        dask.delayed(block_boxes)(block, [starts[a][i] for a, i in enumerate(index)])
+        for index, block in zip(np.ndindex(*labels.numblocks), labels.to_delayed().ravel(), strict=True)
+    ]
+    results = dask.compute(*tasks)
+    lows = np.min([r[0] for r in results], axis=0)
+    highs = np.max([r[1] for r in results], axis=0)
+    return [
+        tuple(slice(int(lo), int(hi)) for lo, hi in zip(lows[k], highs[k], strict=True))
+        for k in range(1, count + 1)
+    ]
+
+
+@accepts_volume
+def remove_small_objects(
+    mask: Image,
+    min_size_mm3: float | None = None,
+    *,
+    min_voxels: int | None = None,
+    connectivity: int = 26,
+    spacing: Spacing = None,
+) -> Image:
+    """Remove the connected components smaller than ``min_size_mm3`` [mm³] or ``min_voxels``.
+
+    Parameters
+    ----------
+    mask : bool array (NumPy, CuPy or Dask) or Volume, 2D or 3D
+        A Dask mask is labelled across its chunks (see :func:`label`).
+    min_size_mm3 : float [mm³], optional
+        Components of a smaller volume (voxels times the voxel volume) go.
+    min_voxels : int, optional
+        Components of fewer voxels go (give this or ``min_size_mm3``).
+    connectivity : {6, 18, 26} in 3D, {4, 8} in 2D
+    spacing : float or sequence of float [mm], optional
+
+    Returns
+    -------
+    bool array or Volume
+        Components of at least ``min_voxels`` (or ``min_size_mm3``) kept: equal to
+        ``skimage.morphology.remove_small_objects(mask, max_size=min_voxels - 1,
+        connectivity=rank)``; on the input's device.
+    """
+    if (min_size_mm3 is None) == (min_voxels is None):
+        raise ParameterError("give one of min_size_mm3 (mm³) or min_voxels, not both or neither.")
+    result = label(mask, connectivity, spacing=spacing)
+    ns = namespace(result.labels)
+    if min_voxels is not None:
+        keep = result.sizes >= min_voxels
+    else:
+        keep = result.volumes_mm3 >= min_size_mm3
+    lut = ns.xp.asarray(np.concatenate([[False], keep]))
+    if is_dask(result.labels):
+        return result.labels.map_blocks(lambda block: lut[block], dtype=bool)
+    return lut[result.labels]
+
+
+@accepts_volume
+def fill_holes(mask: Image, *, slice_by_slice: bool = False, axis: int = 0) -> Image:
+    """Fill the holes of a binary mask (``scipy.ndimage.binary_fill_holes``), in 3D or per slice.
+
+    Parameters
+    ----------
+    mask : bool array (NumPy or CuPy) or Volume, 2D or 3D
+    slice_by_slice : bool
+        Fill each 2D slice along ``axis`` on its own (a hole open in 3D but closed in its slice,
+        as a vessel through an organ, is filled).
+    axis : int
+        The slicing axis (0: axial slices of a (z, y, x) volume).
+
+    Returns
+    -------
+    bool array or Volume, on the input's device.
+    """
+    if is_dask(mask):
+        raise ParameterError("fill_holes needs the whole mask (a hole may span chunks); pass mask.compute().")
+    ns = namespace(mask)
+    mask = ns.xp.asarray(mask, dtype=bool)
+    if not slice_by_slice:
+        return ns.ndi.binary_fill_holes(mask)
+    if mask.ndim != 3 or not -3 <= axis < 3:
+        raise ParameterError(
+            f"slice_by_slice needs a 3D mask and an axis in 0..2; got {mask.ndim}D, axis={axis}."
+        )
+    structure = ns.xp.zeros((3, 3, 3), dtype=bool)
+    index = [slice(None)] * 3
+    index[axis] = 1
+    structure[tuple(index)] = ns.xp.asarray(_structure(2, 4))
+    return ns.ndi.binary_fill_holes(mask, structure=structure)

@@ -1,0 +1,68 @@
+"""Otsu's threshold and its multi-class form, equal to scikit-image's."""
+
+import numpy as np
+
+from gpuimg.backend import is_dask, namespace
+from gpuimg.errors import ParameterError
+
+
+def otsu_threshold(image, nbins: int = 256, mask=None) -> float:
+    """Otsu's threshold of ``image`` (of the voxels inside ``mask`` when given).
+
+    Parameters
+    ----------
+    image : array (NumPy or CuPy), any shape
+    nbins : int
+        Histogram bins.
+    mask : bool array of the image's shape, optional
+
+    Returns
+    -------
+    float
+        Equal to ``skimage.filters.threshold_otsu(image[mask], nbins)`` (cuCIM's on CuPy).
+    """
+    values = _values(image, mask)
+    if not (isinstance(nbins, (int, np.integer)) and nbins >= 2):
+        raise ParameterError(f"nbins={nbins!r} must be an integer >= 2.")
+    return float(namespace(values).ski.filters.threshold_otsu(values, nbins=int(nbins)))
+
+
+def multiotsu(image, classes: int = 3, nbins: int = 256, mask=None) -> np.ndarray:
+    """The ``classes - 1`` thresholds of multi-Otsu, equal to ``skimage.filters.threshold_multiotsu``.
+
+    Parameters
+    ----------
+    image : array (NumPy or CuPy)
+    classes : int
+        Number of classes (2 to 5; the search grows as ``nbins ** (classes - 1)``).
+    nbins : int
+    mask : bool array of the image's shape, optional
+
+    Returns
+    -------
+    NumPy float64 array of ``classes - 1`` thresholds, increasing.
+    """
+    values = _values(image, mask)
+    if not (isinstance(classes, (int, np.integer)) and 2 <= classes <= 5):
+        raise ParameterError(f"classes={classes!r} must be an integer from 2 to 5.")
+    thresholds = namespace(values).ski.filters.threshold_multiotsu(values, classes=int(classes), nbins=nbins)
+    return np.asarray(thresholds.get() if hasattr(thresholds, "get") else thresholds, dtype=np.float64)
+
+
+def _values(image, mask):
+    if is_dask(image):
+        raise ParameterError("Otsu needs the whole histogram; pass image.compute() (or a NumPy/CuPy array).")
+    xp = namespace(image).xp
+    image = xp.asarray(image)
+    if mask is not None:
+        mask = xp.asarray(mask, dtype=bool)
+        if mask.shape != image.shape:
+            raise ParameterError(
+                f"mask has shape {mask.shape}, the image {image.shape}; pass one of the image's shape."
+            )
+        image = image[mask]
+    if image.size == 0 or np.dtype(image.dtype).kind not in "biuf":
+        raise ParameterError(
+            f"Otsu needs a non-empty real image; got {image.size} values of dtype {image.dtype}."
+        )
+    return image

@@ -1,0 +1,233 @@
+"""gpuimg.edges.derivatives against scipy.ndimage and closed forms."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import scipy.ndimage as ndi
+
+import gpuimg
+from gpuimg.edges import gaussian_gradient_magnitude, gradient_direction, laplace, log
+
+MODES = ["reflect", "nearest", "mirror", "wrap", "constant"]
+DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
+
+
+def ct_crop():
+    """A 24 x 48 x 48 crop of the pyradiomics lung CT (int16 HU)."""
+    path = DATA / "pyradiomics" / "lung1_image.nrrd"
+    if not path.exists():
+        pytest.skip(f"{path} is absent")
+    volume = gpuimg.read_image(path)
+    z, y, x = (s // 2 for s in volume.shape)
+    return np.asarray(volume.data[z - 12 : z + 12, y - 24 : y + 24, x - 24 : x + 24])
+
+
+def ct_slice():
+    pydicom = pytest.importorskip("pydicom")
+    from pydicom.data import get_testdata_file
+
+    return pydicom.dcmread(get_testdata_file("CT_small.dcm")).pixel_array.astype(np.int16)
+
+
+@pytest.mark.parametrize("operator", ["sobel", "prewitt", "scharr"])
+def test_direction_2d_is_arctan2_of_scipy_derivatives(rng, operator):
+    image = rng.normal(0, 100, (17, 23))
+    scipy_op = {"sobel": ndi.sobel, "prewitt": ndi.prewitt}.get(operator)
+    got = gradient_direction(image, operator)
+    if scipy_op is None:  # Scharr: only the ratio gy / gx matters, and both carry the same factor
+        scipy_op = lambda a, axis: gpuimg.edges.scharr(a, axis)  # noqa: E731
+    want = np.arctan2(scipy_op(image, axis=0), scipy_op(image, axis=1))
+    # Float64 derivatives agree with SciPy's to ~1e-12 relative; arctan2 keeps that.
+    np.testing.assert_allclose(got, want, rtol=0, atol=1e-9)
+
+
+def test_direction_2d_convention_and_spacing():
+    """A ramp increasing down the rows points at +pi/2; spacing rotates it as physics says."""
+    y, x = np.mgrid[:9, :9].astype(float)
+    assert gradient_direction(y)[4, 4] == pytest.approx(np.pi / 2)
+    assert gradient_direction(-x)[4, 4] == pytest.approx(np.pi)
+    # Intensity y + x per voxel; rows 2 mm apart: slope 0.5 per mm along y, 1 per mm along x.
+    assert gradient_direction(y + x, spacing=(2.0, 1.0))[4, 4] == pytest.approx(np.arctan2(0.5, 1.0))
+
+
+def test_direction_3d_is_the_unit_gradient(rng):
+    image = rng.normal(0, 100, (9, 10, 11)).astype(np.float32)
+    spacing = (2.0, 0.7, 0.9)
+    got = gradient_direction(image, spacing=spacing)
+    assert got.shape == (3, 9, 10, 11) and got.dtype == np.float32
+    g = np.stack([ndi.sobel(image.astype(np.float64), axis=a) / spacing[a] for a in range(3)])
+    want = g / np.linalg.norm(g, axis=0)
+    # float32 derivatives (relative 1e-6 of the largest) divided by norms well above 0.
+    np.testing.assert_allclose(got, want, rtol=0, atol=1e-4)
+    np.testing.assert_allclose(np.linalg.norm(got, axis=0), 1.0, rtol=1e-5)
+    flat = gradient_direction(np.ones((5, 5, 5)))
+    np.testing.assert_array_equal(flat, 0.0)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_gaussian_gradient_magnitude_equals_scipy(rng, mode):
+    image = rng.normal(0, 100, (14, 15, 16))
+    sigma = float(rng.uniform(0.5, 2.5))
+    got = gaussian_gradient_magnitude(image, sigma, mode=mode, cval=2.0)
+    want = ndi.gaussian_gradient_magnitude(image, sigma, mode=mode, cval=2.0)
+    np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-10)  # the same SciPy passes
+
+
+def test_gaussian_gradient_magnitude_in_mm(rng):
+    image = rng.normal(0, 100, (14, 15, 16)).astype(np.float32)
+    iso = gaussian_gradient_magnitude(image, 3.0, spacing=1.5)
+    np.testing.assert_allclose(iso, ndi.gaussian_gradient_magnitude(image, 2.0) / 1.5, rtol=1e-6, atol=1e-4)
+    spacing = (2.5, 0.8, 0.6)
+    got = gaussian_gradient_magnitude(image, 2.0, spacing=spacing)
+    assert got.dtype == np.float32
+    sig = [2.0 / s for s in spacing]
+    d = [
+        ndi.gaussian_filter(image.astype(float), sig, order=np.eye(3, dtype=int)[a]) / spacing[a]
+        for a in range(3)
+    ]
+    # float32 Gaussian passes: relative error ~1e-6 of values up to ~100.
+    np.testing.assert_allclose(got, np.sqrt(sum(v**2 for v in d)), rtol=1e-5, atol=1e-4)
+
+
+def test_gaussian_gradient_of_a_ramp_is_its_slope_per_mm():
+    spacing = (3.0, 1.0, 0.5)
+    z, y, x = np.meshgrid(
+        *(np.arange(n) * s for n, s in zip((20, 20, 40), spacing, strict=True)), indexing="ij"
+    )
+    ramp = 2.0 * z - 1.0 * y + 4.0 * x  # intensity per mm
+    got = gaussian_gradient_magnitude(ramp, 2.0, spacing=spacing)[10, 10, 20]
+    # SciPy's sampled derivative of a Gaussian of sigma 2/3 voxel (along z) gives a unit ramp a
+    # slope of 0.9946, of sigma 2 and 4 voxels (y, x) 0.9997 and 0.9994.
+    want = np.sqrt((2 * 0.9945667) ** 2 + (1 * 0.9996533) ** 2 + (4 * 0.9993593) ** 2)
+    assert got == pytest.approx(want, rel=1e-6)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_laplace_equals_scipy(rng, mode):
+    for image in (
+        rng.normal(0, 100, (9, 10, 11)).astype(np.float32),
+        rng.integers(-1000, 3000, (12, 13)).astype(np.int16),
+    ):
+        got = laplace(image, mode=mode, cval=-1.0)
+        want = ndi.laplace(image.astype(np.float64), mode=mode, cval=-1.0)
+        assert got.dtype == np.float32
+        np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-2)  # float32 sums of values <= 3000
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_log_equals_scipy_gaussian_laplace(rng, mode):
+    image = rng.normal(0, 100, (12, 13, 14))
+    got = log(image, 1.7, mode=mode)
+    np.testing.assert_allclose(got, ndi.gaussian_laplace(image, 1.7, mode=mode), rtol=1e-12, atol=1e-10)
+    normed = log(image, 1.7, normalize=True, mode=mode)
+    np.testing.assert_allclose(
+        normed, 1.7**2 * ndi.gaussian_laplace(image, 1.7, mode=mode), rtol=1e-12, atol=1e-9
+    )
+
+
+def test_log_in_mm(rng):
+    image = rng.normal(0, 100, (12, 13, 14))
+    np.testing.assert_allclose(
+        log(image, 3.0, spacing=2.0), ndi.gaussian_laplace(image, 1.5) / 4.0, rtol=1e-12, atol=1e-10
+    )
+    spacing = (2.0, 1.0, 0.5)
+    z, y, x = np.meshgrid(
+        *((np.arange(n) - n // 2) * s for n, s in zip((16, 20, 40), spacing, strict=True)), indexing="ij"
+    )
+
+    # The Laplacian of z² + 3 y² - x² (in mm) is 2 + 6 - 2 = 6 per mm², times the factor by which
+    # SciPy's sampled second derivative of a Gaussian of sigma s voxels scales a parabola's
+    # curvature at its vertex (sampling, not a bug), taken in 1D.
+    def factor(sigma_vox):
+        r = np.arange(100.0) - 50
+        return ndi.gaussian_filter1d(r**2, sigma_vox, order=2)[50] / 2
+
+    got = log(z**2 + 3 * y**2 - x**2, 1.5, spacing=spacing)[8, 10, 20]
+    want = 2 * factor(0.75) + 6 * factor(1.5) - 2 * factor(3.0)
+    # 1e-3: each axis' second-derivative kernel sums to about 1e-4, not 0, and meets the other
+    # axes' smoothed parabolas (their sigma² offsets), which the 1D factors leave out.
+    assert got == pytest.approx(want, rel=1e-3)
+
+
+def test_log_of_a_gaussian_blob_has_the_closed_form():
+    """A 3D Gaussian blob of sigma s, smoothed by sigma t: its LoG at the centre is
+    -3 s³ / (s² + t²)^(5/2), and the normalised LoG (times t²) is extreme at t = s sqrt(2/3)."""
+    s = 3.0
+    z, y, x = np.mgrid[:41, :41, :41] - 20.0
+    blob = np.exp(-(z**2 + y**2 + x**2) / (2 * s**2))
+    for t in (1.5, 2.0, 2.5):
+        # Sampled Gaussians: relative error well below 1e-3 at these scales.
+        want = -3 * s**3 / (s**2 + t**2) ** 2.5
+        assert log(blob, t)[20, 20, 20] == pytest.approx(want, rel=2e-3)
+    best = s * np.sqrt(2 / 3)
+    peak = -log(blob, best, normalize=True)[20, 20, 20]
+    assert peak > -log(blob, best - 0.4, normalize=True)[20, 20, 20]
+    assert peak > -log(blob, best + 0.4, normalize=True)[20, 20, 20]
+
+
+def test_on_real_ct():
+    for image in (ct_slice(), ct_crop()):
+        ref = image.astype(np.float64)
+        np.testing.assert_allclose(
+            gaussian_gradient_magnitude(image, 1.5),
+            ndi.gaussian_gradient_magnitude(ref, 1.5),
+            rtol=1e-5,
+            atol=1e-2,
+        )
+        np.testing.assert_allclose(
+            laplace(image), ndi.laplace(ref), rtol=0, atol=1e-2
+        )  # exact integers in float32
+        np.testing.assert_allclose(log(image, 1.2), ndi.gaussian_laplace(ref, 1.2), rtol=1e-5, atol=1e-2)
+        angle = gradient_direction(image.astype(np.float64))
+        if image.ndim == 2:
+            np.testing.assert_allclose(angle, np.arctan2(ndi.sobel(ref, 0), ndi.sobel(ref, 1)), atol=1e-9)
+
+
+@pytest.mark.parametrize("mode", ["reflect", "wrap", "constant"])
+def test_dask_with_uneven_chunks_equals_whole_volume(rng, mode):
+    da = pytest.importorskip("dask.array")
+    image = rng.normal(0, 100, (23, 17, 29)).astype(np.float32)
+    lazy = da.from_array(image, chunks=((9, 6, 8), (17,), (11, 7, 11)))
+    for op in (
+        lambda a: gaussian_gradient_magnitude(a, 2.0, spacing=(2.0, 1.0, 0.8), mode=mode),
+        lambda a: gaussian_gradient_magnitude(a, 1.0, mode=mode),
+        lambda a: log(a, 1.5, spacing=(1.5, 1.0, 1.0), mode=mode),
+        lambda a: log(a, 1.5, mode=mode),
+        lambda a: laplace(a, mode=mode),
+        lambda a: gradient_direction(a, mode=mode),
+    ):
+        got = op(lazy)
+        assert isinstance(got, da.Array)
+        np.testing.assert_allclose(
+            got.compute(), op(image), rtol=1e-6, atol=1e-5
+        )  # same passes, same float32
+
+
+def test_volume_keeps_its_geometry_and_brings_its_spacing(rng):
+    volume = gpuimg.Volume(rng.normal(0, 1, (8, 9, 10)), spacing=(2.0, 1.0, 1.0), origin=(1.0, 2.0, 3.0))
+    got = log(volume, 2.0)
+    assert isinstance(got, gpuimg.Volume) and got.origin == volume.origin
+    np.testing.assert_allclose(got.data, log(volume.data, 2.0, spacing=(2.0, 1.0, 1.0)))
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (lambda x: gradient_direction(x[0, 0]), "must be 2D or 3D; got 1D"),
+        (lambda x: gradient_direction(x, "canny"), "operator='canny' is unknown"),
+        (lambda x: gaussian_gradient_magnitude(x, -1.0), "sigma=-1.0 must be one positive"),
+        (lambda x: gaussian_gradient_magnitude(x, (1.0, 2.0)), "one per axis (3)"),
+        (lambda x: gaussian_gradient_magnitude(x, 1.0, truncate=0), "truncate=0 must be"),
+        (lambda x: gaussian_gradient_magnitude(x, 1.0, spacing=(1, 0, 1)), "spacing=(1, 0, 1)"),
+        (lambda x: log(x, 0.0), "sigma_mm=0.0 must be one positive"),
+        (lambda x: log(x, (1.0, 2.0, 1.0), normalize=True), "normalize=True needs one sigma_mm"),
+        (lambda x: laplace(x, mode="edge"), "mode='edge' is unknown"),
+        (lambda x: laplace(x[None]), "must be 1D, 2D or 3D; got 4D"),
+        (lambda x: laplace(x.astype(complex)), "must hold real numbers"),
+    ],
+)
+def test_bad_input_raises_parameter_error(rng, call, message):
+    with pytest.raises(gpuimg.ParameterError) as caught:
+        call(rng.random((4, 5, 6)))
+    assert message in str(caught.value)

@@ -1,0 +1,106 @@
+"""gpuimg.morphology.binary against scipy.ndimage with the same footprint array."""
+
+import numpy as np
+import pytest
+import scipy.ndimage as ndi
+
+import gpuimg
+from gpuimg.morphology import closing, dilate, erode, footprint, opening
+
+OPS = {
+    "erode": (erode, "erosion"),
+    "dilate": (dilate, "dilation"),
+    "opening": (opening, "opening"),
+    "closing": (closing, "closing"),
+}
+
+
+def test_footprint_rule_by_physical_distance():
+    ball = footprint("ball", 2.0, spacing=(2.0, 1.0, 1.0))
+    assert ball.shape == (3, 5, 5)
+    offsets = np.argwhere(ball) - [1, 2, 2]
+    distances = np.sqrt(((offsets * [2.0, 1.0, 1.0]) ** 2).sum(1))
+    assert distances.max() <= 2.0
+    # every offset of the box within 2 mm is in
+    z, y, x = np.mgrid[-1:2, -2:3, -2:3]
+    np.testing.assert_array_equal(ball, np.sqrt((2 * z) ** 2 + y**2 + x**2) <= 2.0)
+    np.testing.assert_array_equal(footprint("ball", 1.0), ndi.generate_binary_structure(3, 1))
+    np.testing.assert_array_equal(footprint("cube", 1.0), np.ones((3, 3, 3), bool))
+    cross = footprint("cross", 2.0, spacing=(1.0, 1.0, 1.0))
+    assert cross.sum() == 13 and cross[2, 2].all() and not cross[1, 1, 1]
+    assert footprint("ball", 0.4, spacing=0.5).sum() == 1
+
+
+@pytest.mark.parametrize("name", list(OPS))
+@pytest.mark.parametrize("shape", ["ball", "cube", "cross"])
+def test_binary_equals_scipy(rng, name, shape):
+    mask = ndi.gaussian_filter(rng.random((14, 16, 18)), 1.0) > 0.5
+    spacing = (2.0, 0.8, 0.8)
+    ours, scipy_name = OPS[name]
+    fp = footprint(shape, 2.0, spacing)
+    got = ours(mask, shape, 2.0, spacing=spacing)
+    assert got.dtype == bool
+    np.testing.assert_array_equal(got, getattr(ndi, f"binary_{scipy_name}")(mask, structure=fp))
+
+
+@pytest.mark.parametrize("name", list(OPS))
+@pytest.mark.parametrize("mode", ["reflect", "nearest", "constant"])
+def test_grey_equals_scipy(rng, name, mode):
+    image = rng.integers(-1000, 2000, (12, 13, 14)).astype(np.int16)
+    ours, scipy_name = OPS[name]
+    fp = footprint("ball", 1.5)
+    got = ours(image, "ball", 1.5, mode=mode, cval=5.0)
+    assert got.dtype == np.int16
+    np.testing.assert_array_equal(
+        got, getattr(ndi, f"grey_{scipy_name}")(image, footprint=fp, mode=mode, cval=5.0)
+    )
+
+
+def test_on_real_ct(ct_slice, ct_crop):
+    crop, spacing = ct_crop
+    fp = footprint("ball", 3.0, spacing)
+    np.testing.assert_array_equal(
+        erode(crop, "ball", 3.0, spacing=spacing), ndi.grey_erosion(crop, footprint=fp)
+    )
+    body = crop > -300
+    np.testing.assert_array_equal(
+        closing(body, "ball", 3.0, spacing=spacing), ndi.binary_closing(body, structure=fp)
+    )
+    fp2 = footprint("cube", 2.0, ndim=2)
+    np.testing.assert_array_equal(dilate(ct_slice, "cube", 2.0), ndi.grey_dilation(ct_slice, footprint=fp2))
+
+
+@pytest.mark.parametrize("name", list(OPS))
+def test_dask_with_uneven_chunks_equals_whole_volume(rng, name):
+    da = pytest.importorskip("dask.array")
+    ours, _ = OPS[name]
+    image = rng.normal(0, 100, (21, 17, 23)).astype(np.float32)
+    mask = image > 30
+    chunks = ((7, 4, 10), (17,), (9, 5, 9))
+    for data in (image, mask):
+        lazy = ours(da.from_array(data, chunks=chunks), "ball", 2.0, spacing=(1.0, 0.7, 0.7))
+        assert isinstance(lazy, da.Array)
+        np.testing.assert_array_equal(lazy.compute(), ours(data, "ball", 2.0, spacing=(1.0, 0.7, 0.7)))
+
+
+def test_volume_brings_its_spacing(rng):
+    volume = gpuimg.Volume(rng.random((8, 9, 10)) > 0.4, spacing=(3.0, 1.0, 1.0))
+    got = dilate(volume, "ball", 3.0)
+    assert isinstance(got, gpuimg.Volume)
+    np.testing.assert_array_equal(got.data, dilate(volume.data, "ball", 3.0, spacing=(3.0, 1.0, 1.0)))
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (lambda x: erode(x, "disk"), "footprint='disk' is unknown"),
+        (lambda x: erode(x, "ball", -1.0), "radius_mm=-1.0 must be"),
+        (lambda x: erode(x, "ball", 1.0, spacing=(1.0, 1.0)), "one per axis (3)"),
+        (lambda x: erode(x, mode="edge"), "mode='edge' is unknown"),
+        (lambda x: erode(x[0, 0]), "must be 2D or 3D"),
+    ],
+)
+def test_bad_input(rng, call, message):
+    with pytest.raises(gpuimg.ParameterError, match=None) as caught:
+        call(rng.random((5, 6, 7)))
+    assert message in str(caught.value)

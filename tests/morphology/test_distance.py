@@ -1,0 +1,35 @@
+"""gpuimg.morphology.distance_transform against scipy.ndimage.distance_transform_edt."""
+
+import numpy as np
+import pytest
+import scipy.ndimage as ndi
+
+import gpuimg
+from gpuimg.morphology import distance_transform
+
+
+def test_equals_scipy_with_sampling(rng, ct_crop):
+    mask = rng.random((12, 14, 16)) > 0.2
+    spacing = (2.5, 0.7, 0.7)
+    np.testing.assert_array_equal(
+        distance_transform(mask, spacing=spacing), ndi.distance_transform_edt(mask, sampling=spacing)
+    )
+    crop, crop_spacing = ct_crop
+    body = crop > -400
+    np.testing.assert_array_equal(
+        distance_transform(body, spacing=crop_spacing),
+        ndi.distance_transform_edt(body, sampling=crop_spacing),
+    )
+
+
+def test_closed_form_and_volume():
+    mask = np.ones((5, 5, 9), bool)
+    mask[:, :, 0] = False
+    volume = gpuimg.Volume(mask, spacing=(1.0, 1.0, 0.5))
+    got = distance_transform(volume)
+    np.testing.assert_allclose(got.data[2, 2], np.arange(9) * 0.5)  # distance to the x = 0 plane
+
+
+def test_bad_input(rng):
+    with pytest.raises(gpuimg.ParameterError, match="one per axis"):
+        distance_transform(rng.random((4, 4, 4)) > 0.5, spacing=(1.0, 2.0))

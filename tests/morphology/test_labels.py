@@ -1,0 +1,139 @@
+"""gpuimg.morphology.labels against scipy.ndimage.label (up to a permutation) and scikit-image."""
+
+import numpy as np
+import pytest
+import scipy.ndimage as ndi
+import skimage.morphology
+
+import gpuimg
+from gpuimg.morphology import fill_holes, label, remove_small_objects
+
+RANK = {4: 1, 8: 2, 6: 1, 18: 2, 26: 3}
+
+
+def assert_same_partition(ours, theirs):
+    """Equal up to a permutation of the labels: the pairs (ours, theirs) are a bijection."""
+    ours, theirs = np.asarray(ours), np.asarray(theirs)
+    np.testing.assert_array_equal(ours > 0, theirs > 0)
+    pairs = np.unique(np.stack([ours.ravel(), theirs.ravel()]), axis=1)
+    assert len(np.unique(pairs[0])) == pairs.shape[1] == len(np.unique(pairs[1]))
+
+
+def blobs(rng, shape, level=0.55):
+    return ndi.gaussian_filter(rng.random(shape), 1.0) > level
+
+
+@pytest.mark.parametrize("connectivity", [6, 18, 26])
+def test_label_equals_scipy(rng, connectivity):
+    mask = blobs(rng, (16, 18, 20))
+    spacing = (2.0, 0.5, 0.5)
+    got = label(mask, connectivity, spacing=spacing)
+    want, count = ndi.label(mask, ndi.generate_binary_structure(3, RANK[connectivity]))
+    assert got.count == count > 3
+    np.testing.assert_array_equal(got.labels, want)  # same algorithm on NumPy: identical numbering
+    np.testing.assert_array_equal(got.sizes, np.bincount(want.ravel())[1:])
+    np.testing.assert_allclose(got.volumes_mm3, got.sizes * 0.5)
+    assert got.bboxes == ndi.find_objects(want)
+
+
+@pytest.mark.parametrize("connectivity", [4, 8])
+def test_label_2d_real_ct(ct_slice, connectivity):
+    mask = ct_slice > np.percentile(ct_slice, 60)
+    got = label(mask, connectivity)
+    want, count = ndi.label(mask, ndi.generate_binary_structure(2, RANK[connectivity]))
+    assert got.count == count
+    np.testing.assert_array_equal(got.labels, want)
+    assert got.bboxes == ndi.find_objects(want)
+
+
+@pytest.mark.parametrize("connectivity", [6, 26])
+def test_dask_label_merges_across_chunks(rng, connectivity, ct_crop):
+    da = pytest.importorskip("dask.array")
+    crop, _ = ct_crop
+    for mask, chunks in (
+        (blobs(rng, (23, 19, 21), 0.55), ((5, 9, 9), (7, 12), (10, 1, 10))),
+        (crop > -400, ((6, 10), (20, 44), (33, 31))),
+    ):
+        got = label(da.from_array(mask, chunks=chunks), connectivity)
+        assert isinstance(got.labels, da.Array)
+        want, count = ndi.label(mask, ndi.generate_binary_structure(3, RANK[connectivity]))
+        computed = got.labels.compute()
+        assert got.count == count >= 1
+        assert_same_partition(computed, want)
+        # sizes and boxes follow the same permutation
+        order = [int(np.unique(want[computed == k])[0]) for k in range(1, count + 1)]
+        np.testing.assert_array_equal(got.sizes, np.bincount(want.ravel())[1:][np.array(order) - 1])
+        boxes = ndi.find_objects(want)
+        assert got.bboxes == [boxes[o - 1] for o in order]
+
+
+@pytest.mark.parametrize("connectivity", [6, 26])
+def test_remove_small_objects_equals_scikit_image(rng, connectivity):
+    mask = blobs(rng, (14, 15, 16), 0.53)
+    got = remove_small_objects(mask, min_voxels=20, connectivity=connectivity)
+    want = skimage.morphology.remove_small_objects(mask, max_size=19, connectivity=RANK[connectivity])
+    assert want.sum() > 0 and (mask & ~want).sum() > 0
+    np.testing.assert_array_equal(got, want)
+    by_volume = remove_small_objects(mask, 40.0, connectivity=connectivity, spacing=(2.0, 1.0, 1.0))
+    np.testing.assert_array_equal(by_volume, want)
+    da = pytest.importorskip("dask.array")
+    lazy = remove_small_objects(
+        da.from_array(mask, chunks=(5, 8, 7)), min_voxels=20, connectivity=connectivity
+    )
+    assert isinstance(lazy, da.Array)
+    np.testing.assert_array_equal(lazy.compute(), want)
+
+
+def test_fill_holes_3d_and_per_slice():
+    shell = np.zeros((7, 9, 9), bool)
+    shell[1:6, 2:7, 2:7] = True
+    shell[2:5, 3:6, 3:6] = False  # a closed cavity
+    np.testing.assert_array_equal(fill_holes(shell), ndi.binary_fill_holes(shell))
+    assert fill_holes(shell)[3, 4, 4]
+    tube = np.zeros((5, 9, 9), bool)
+    tube[:, 2:7, 2:7] = True
+    tube[:, 4, 4] = False  # open at both ends in 3D, a hole in every slice
+    assert not fill_holes(tube)[2, 4, 4]
+    per_slice = fill_holes(tube, slice_by_slice=True)
+    want = np.stack([ndi.binary_fill_holes(s) for s in tube])
+    np.testing.assert_array_equal(per_slice, want)
+    assert per_slice[2, 4, 4]
+
+
+def test_fill_holes_per_slice_on_real_ct(ct_crop):
+    crop, _ = ct_crop
+    body = crop > -500
+    want = np.stack([ndi.binary_fill_holes(s) for s in body])
+    np.testing.assert_array_equal(fill_holes(body, slice_by_slice=True), want)
+    np.testing.assert_array_equal(fill_holes(body), ndi.binary_fill_holes(body))
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (lambda m: label(m, 8), "connectivity=8 is not one of [6, 18, 26]"),
+        (lambda m: label(m[0, 0]), "2D or 3D"),
+        (lambda m: remove_small_objects(m), "give one of min_size_mm3"),
+        (lambda m: remove_small_objects(m, 1.0, min_voxels=3), "give one of min_size_mm3"),
+        (lambda m: fill_holes(m[0], slice_by_slice=True), "needs a 3D mask"),
+        (lambda m: fill_holes(__import__("dask.array").array.from_array(m)), "pass mask.compute()"),
+    ],
+)
+def test_bad_input(rng, call, message):
+    with pytest.raises(gpuimg.ParameterError) as caught:
+        call(rng.random((5, 6, 7)) > 0.5)
+    assert message in str(caught.value)
+
+
+def test_boxes_without_find_objects_equal_scipy(rng):
+    """The per-axis minimum/maximum path (cupyx has no find_objects), run with SciPy."""
+    import types
+
+    from gpuimg.morphology import labels as module
+
+    mask = blobs(rng, (12, 13, 14))
+    want, count = ndi.label(mask)
+    ndi_without = types.SimpleNamespace(minimum=ndi.minimum, maximum=ndi.maximum)
+    ns = types.SimpleNamespace(xp=np, ndi=ndi_without)
+    assert count > 1
+    assert module._boxes(ns, want, count) == ndi.find_objects(want)
