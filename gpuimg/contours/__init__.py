@@ -1,0 +1,6 @@
+"""Geometry from images: iso-surfaces (marching cubes), iso-contours (marching squares), mesh
+measures, and Hough transforms for lines and circles."""
+
+from .marching import find_contours, marching_cubes, mesh_surface_area, mesh_volume
+
+__all__ = ["find_contours", "marching_cubes", "mesh_surface_area", "mesh_volume"]
