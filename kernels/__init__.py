@@ -12,7 +12,7 @@ import importlib
 from .registry import REGISTRY, CudaKernel
 
 #: Every kernel family module.
-FAMILIES = ("gradient",)
+FAMILIES = ("gradient", "hough")
 
 
 def load_all() -> dict[str, CudaKernel]:
