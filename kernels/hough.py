@@ -23,6 +23,7 @@ accumulator's own zeroing (8 bytes per cell) is negligible beside it.
 """
 
 import numba
+import numpy as np
 from numba import cuda
 
 from .registry import cuda_kernel, launch_3d
@@ -69,11 +70,15 @@ def _lines_cuda(rows, cols, cos_cols, sin_rows, offset, accum_t):
 @numba.njit(parallel=True)
 def _circles_cpu(rows, cols, d_rows, d_cols, counts, weights, accum):
     n_rows, n_cols = accum.shape[1], accum.shape[2]
-    for k in numba.prange(counts.size):
+    # Threads take contiguous runs of the radii; in the order smallest, largest, next smallest, ...
+    # each run holds about as many votes as the others.
+    order = np.argsort(counts)
+    for t in numba.prange(counts.size):
+        k = order[t // 2] if t % 2 == 0 else order[counts.size - 1 - t // 2]
         w = weights[k]
-        # Perimeter offset outside, pixel inside: consecutive pixels (row-major) vote in nearby cells.
-        for p in range(counts[k]):
-            for i in range(rows.size):
+        # Pixel outside, perimeter inside: each pixel's votes land within one circle's rows.
+        for i in range(rows.size):
+            for p in range(counts[k]):
                 r, c, inside = circle_cell(rows[i], cols[i], d_rows[k, p], d_cols[k, p], n_rows, n_cols)
                 if inside:
                     accum[k, r, c] += w
