@@ -71,8 +71,8 @@ def marching_cubes(
     Raises
     ------
     ParameterError
-        For a volume that is not 3D or has an axis shorter than 2, a level outside the volume's
-        range, a bad spacing, step size, direction or mask.
+        For a volume that is not 3D or has an axis shorter than 2, a level that is not a number
+        inside the volume's range, a bad spacing, step size, direction or mask.
 
     Notes
     -----
@@ -109,17 +109,24 @@ def marching_cubes(
         )
     _check_mask(mask, shape)
     host, host_mask = to_host(ns, "marching_cubes", volume, mask)
-    level = _level(host, level)
-    mesh = skimage.measure.marching_cubes(
-        host,
-        level,
-        spacing=spacing,
-        gradient_direction=gradient_direction,
-        step_size=int(step_size),
-        allow_degenerate=allow_degenerate,
-        method="lewiner",
-        mask=None if host_mask is None else host_mask.astype(bool, copy=False),
-    )
+    level = _level(level)
+    try:
+        mesh = skimage.measure.marching_cubes(
+            host,
+            level,
+            spacing=spacing,
+            gradient_direction=gradient_direction,
+            step_size=int(step_size),
+            allow_degenerate=allow_degenerate,
+            method="lewiner",
+            mask=None if host_mask is None else host_mask.astype(bool, copy=False),
+        )
+    except ValueError as exc:
+        # scikit-image checks the level against the volume's range (one pass we do not repeat).
+        low, high = float(np.nanmin(host)), float(np.nanmax(host))
+        raise ParameterError(
+            f"level={level!r} is outside the volume's range [{low}, {high}]; pick a value inside it."
+        ) from exc
     return tuple(ns.xp.asarray(a) for a in mesh)
 
 
@@ -204,7 +211,8 @@ def find_contours(
     Raises
     ------
     ParameterError
-        For an image that is not 2D or smaller than 2 x 2, an unknown option or a bad mask.
+        For an image that is not 2D or smaller than 2 x 2, a level that is not a finite number, an
+        unknown option or a bad mask. A level outside the image's range gives no contours.
 
     Notes
     -----
@@ -229,7 +237,7 @@ def find_contours(
     host, host_mask = to_host(ns, "find_contours", image, mask)
     contours = skimage.measure.find_contours(
         host,
-        _level(host, level),
+        _level(level),
         fully_connected,
         positive_orientation,
         mask=None if host_mask is None else host_mask.astype(bool, copy=False),
@@ -263,15 +271,12 @@ def _cross(a, b):
     )
 
 
-def _level(host, level):
-    """The iso-value: the middle of the range by default, else a number inside the range."""
-    low, high = float(np.nanmin(host)), float(np.nanmax(host))
+def _level(level):
+    """The iso-value as a float, or None for scikit-image's default (the middle of the range)."""
     if level is None:
-        return 0.5 * (low + high)
-    if not (isinstance(level, (int, float, np.integer, np.floating)) and low <= float(level) <= high):
-        raise ParameterError(
-            f"level={level!r} is outside the image's range [{low}, {high}]; pick a value inside it."
-        )
+        return None
+    if not isinstance(level, (int, float, np.integer, np.floating)) or not math.isfinite(level):
+        raise ParameterError(f"level={level!r} must be a finite number (image units) or None.")
     return float(level)
 
 

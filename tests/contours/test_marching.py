@@ -134,6 +134,11 @@ def test_find_contours_on_a_ct_slice(level_hu):
     assert_same_contours(find_contours(hu, level_hu), want)
 
 
+def test_level_outside_the_range_gives_no_contours_as_in_scikit_image(rng):
+    image = rng.random((10, 12))
+    assert find_contours(image, 2.0) == skimage.measure.find_contours(image, 2.0) == []
+
+
 def test_circle_contour_matches_the_closed_form(rng):
     """The level-r contour of the distance to a point is a closed circle of radius r."""
     radius = float(rng.uniform(8.0, 20.0))
@@ -160,7 +165,8 @@ def test_circle_contour_matches_the_closed_form(rng):
         (lambda v: find_contours(v), "must be 2D and at least 2 x 2"),
         (lambda v: find_contours(v[0], fully_connected="all"), "fully_connected='all' is unknown"),
         (lambda v: find_contours(v[0], positive_orientation=1), "positive_orientation=1 is unknown"),
-        (lambda v: find_contours(v[0], 5.0), "level=5.0 is outside"),
+        (lambda v: find_contours(v[0], "0.5"), "level='0.5' must be a finite number"),
+        (lambda v: marching_cubes(v, float("nan")), "level=nan must be a finite number"),
     ],
 )
 def test_bad_input_raises_parameter_error(rng, call, message):
