@@ -207,3 +207,11 @@ def test_cupy_mesh_and_contours_stay_on_the_gpu(rng):
     contours = find_contours(cupy.asarray(volume[10]), 0.0)
     assert all(isinstance(c, cupy.ndarray) for c in contours)
     assert_same_contours(contours, skimage.measure.find_contours(volume[10], 0.0))
+
+
+def test_dask_input_is_computed(rng):
+    da = pytest.importorskip("dask.array")
+    volume = smooth_volume(rng, (12, 14, 16))
+    lazy = da.from_array(volume, chunks=(5, 7, 16))
+    assert_same_mesh(marching_cubes(lazy, 0.0), skimage.measure.marching_cubes(volume, 0.0))
+    assert_same_contours(find_contours(lazy[6], 0.0), skimage.measure.find_contours(volume[6], 0.0))
