@@ -1,0 +1,274 @@
+"""Hough transforms of 2D edge images: straight lines and circles, and their peaks.
+
+The accumulators equal scikit-image's ``transform.hough_line`` and ``hough_circle`` exactly (same
+angles, distance bins and radii, same votes); the edge pixels vote in :mod:`gpuimg.kernels.hough`
+on the image's device (CPU threads over angles or radii, CUDA threads over votes with atomics).
+Peak finding (``hough_line_peaks``, ``hough_circle_peaks``) is scikit-image's: on CUDA the
+accumulator is copied to the host once (cuCIM has no Hough transform), with a one-time warning, and
+the peaks are copied back.
+"""
+
+import math
+
+import numpy as np
+import skimage.draw
+import skimage.transform
+from numpy.typing import ArrayLike
+
+from gpuimg.backend import is_dask, namespace, to_numpy
+from gpuimg.errors import ParameterError
+from gpuimg.kernels import hough as kernel
+
+from ._host import to_host
+
+
+def hough_line(image: ArrayLike, theta: ArrayLike | None = None) -> tuple:
+    """Straight-line Hough transform of an edge image.
+
+    Parameters
+    ----------
+    image : array (NumPy, CuPy or Dask), 2D (rows, columns)
+        Nonzero pixels are edges (e.g. from ``canny``); a Dask array is computed first.
+    theta : 1D array of float [radians], optional
+        The angles of the lines' normals; default 180 angles evenly spaced over [-pi/2, pi/2).
+
+    Returns
+    -------
+    hspace : (distances, angles) uint64 array
+        Votes: the number of edge pixels on the line ``col * cos(theta) + row * sin(theta) = d``.
+    angles : (angles,) float64 array [radians]
+    distances : (distances,) float64 array [pixels]
+        ``-D`` to ``D`` in steps of 1, ``D = ceil(hypot(rows, cols))``.
+
+    All three on the image's device.
+
+    Raises
+    ------
+    ParameterError
+        For an image that is not 2D, or angles that are not a non-empty 1D array of finite numbers.
+
+    Notes
+    -----
+    Equal to ``skimage.transform.hough_line``. Each edge pixel votes once per angle, in the bin of
+    its distance rounded half away from zero: ``edges x angles`` votes.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> image = np.zeros((20, 30), bool)
+    >>> image[7, :] = True
+    >>> hspace, angles, distances = hough_line(image)
+    >>> d, a = np.unravel_index(np.argmax(hspace), hspace.shape)
+    >>> int(hspace[d, a]), round(float(np.degrees(angles[a]))), float(distances[d])
+    (30, -90, -7.0)
+    """
+    image = _edge_image(image)
+    ns = namespace(image)
+    xp = ns.xp
+    if theta is None:
+        theta = np.linspace(-np.pi / 2, np.pi / 2, 180, endpoint=False)
+    theta = _finite_1d(theta, "theta", "angles in radians")
+    n_rows, n_cols = image.shape
+    offset = math.ceil(math.sqrt(n_rows * n_rows + n_cols * n_cols))
+    distances = np.linspace(-offset, offset, 2 * offset + 1)
+    rows, cols = (xp.ascontiguousarray(i, dtype=xp.int64) for i in xp.nonzero(image))
+    # The products cos * col and sin * row, each rounded on its own as in scikit-image's C.
+    cos_cols = xp.asarray(np.cos(theta))[:, None] * xp.arange(n_cols, dtype=xp.float64)
+    sin_rows = xp.asarray(np.sin(theta))[:, None] * xp.arange(n_rows, dtype=xp.float64)
+    accum_t = xp.zeros((theta.size, distances.size), dtype=xp.uint64)
+    if rows.size:
+        kernel.hough_lines(rows, cols, cos_cols, sin_rows, offset, accum_t, target=ns.target)
+    return xp.ascontiguousarray(accum_t.T), xp.asarray(theta), xp.asarray(distances)
+
+
+def hough_circle(image: ArrayLike, radius: ArrayLike, normalize: bool = True, full_output: bool = False):
+    """Circle Hough transform of an edge image, one accumulator plane per radius.
+
+    Parameters
+    ----------
+    image : array (NumPy, CuPy or Dask), 2D (rows, columns)
+        Nonzero pixels are edges; a Dask array is computed first.
+    radius : int or 1D array of int [pixels]
+        The radii to look for, 0 or more (cast to integers, as scikit-image does).
+    normalize : bool
+        Divide each vote by the number of pixels of the radius's circle, so that a full circle
+        scores about 1 whatever its radius.
+    full_output : bool
+        Extend the accumulator by the largest radius on every side, to find centres outside the
+        image.
+
+    Returns
+    -------
+    (radii, rows + 2R, cols + 2R) float64 array
+        Votes for a centre at each pixel, ``R`` the largest radius with ``full_output`` (else 0);
+        on the image's device.
+
+    Raises
+    ------
+    ParameterError
+        For an image that is not 2D, or radii that are not finite numbers >= 0.
+
+    Notes
+    -----
+    Equal to ``skimage.transform.hough_circle``: each edge pixel votes at the points of
+    ``skimage.draw.circle_perimeter`` around it. ``edges x perimeter pixels`` votes per radius.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skimage.draw import circle_perimeter
+    >>> image = np.zeros((40, 40), bool)
+    >>> image[circle_perimeter(20, 15, 9)] = True
+    >>> hspace = hough_circle(image, [8, 9, 10])
+    >>> np.unravel_index(np.argmax(hspace), hspace.shape)
+    (np.int64(1), np.int64(20), np.int64(15))
+    """
+    image = _edge_image(image)
+    ns = namespace(image)
+    xp = ns.xp
+    radii = _finite_1d(radius, "radius", "radii in pixels")
+    if (radii < 0).any():
+        raise ParameterError(f"radius={radius!r} must be 0 or more pixels.")
+    radii = radii.astype(np.intp)
+    offset = int(radii.max()) if full_output else 0
+    perimeters = [skimage.draw.circle_perimeter(0, 0, int(r)) for r in radii]
+    counts = np.array([p[0].size for p in perimeters], dtype=np.int64)
+    d_rows = np.zeros((radii.size, counts.max()), dtype=np.int64)
+    d_cols = np.zeros_like(d_rows)
+    for k, (dr, dc) in enumerate(perimeters):
+        d_rows[k, : dr.size] = dr
+        d_cols[k, : dc.size] = dc
+    weights = 1.0 / counts if normalize else np.ones(radii.size)
+    n_rows, n_cols = image.shape
+    accum = xp.zeros((radii.size, n_rows + 2 * offset, n_cols + 2 * offset), dtype=xp.float64)
+    rows, cols = (xp.asarray(i, dtype=xp.int64) + offset for i in xp.nonzero(image))
+    if rows.size:
+        kernel.hough_circles(
+            rows,
+            cols,
+            xp.asarray(d_rows),
+            xp.asarray(d_cols),
+            xp.asarray(counts),
+            xp.asarray(weights, dtype=xp.float64),
+            accum,
+            target=ns.target,
+        )
+    return accum
+
+
+def hough_line_peaks(
+    hspace: ArrayLike,
+    angles: ArrayLike,
+    dists: ArrayLike,
+    min_distance: int = 9,
+    min_angle: int = 10,
+    threshold: float | None = None,
+    num_peaks: float = np.inf,
+) -> tuple:
+    """The most prominent lines of a :func:`hough_line` accumulator.
+
+    Parameters
+    ----------
+    hspace, angles, dists : arrays
+        As returned by :func:`hough_line`.
+    min_distance : int [distance bins]
+        Minimum separation of two peaks along the distance axis.
+    min_angle : int [angle bins]
+        Minimum separation of two peaks along the angle axis.
+    threshold : float [votes], optional
+        Minimum votes of a peak; default half the maximum.
+    num_peaks : int
+        At most this many peaks, the strongest.
+
+    Returns
+    -------
+    accum, angles [radians], dists [pixels] : 1D arrays
+        Votes, angle and distance of each peak, strongest first, on the accumulator's device.
+
+    Notes
+    -----
+    ``skimage.transform.hough_line_peaks``; on CUDA the accumulator goes to the host and back (the
+    first call warns).
+    """
+    ns = namespace(hspace)
+    peaks = skimage.transform.hough_line_peaks(
+        *to_host(ns, "hough_line_peaks", hspace, angles, dists),
+        min_distance=min_distance,
+        min_angle=min_angle,
+        threshold=threshold,
+        num_peaks=num_peaks,
+    )
+    return tuple(ns.xp.asarray(p) for p in peaks)
+
+
+def hough_circle_peaks(
+    hspaces: ArrayLike,
+    radii: ArrayLike,
+    min_xdistance: int = 1,
+    min_ydistance: int = 1,
+    threshold: float | None = None,
+    num_peaks: float = np.inf,
+    total_num_peaks: float = np.inf,
+    normalize: bool = False,
+) -> tuple:
+    """The most prominent circles of a :func:`hough_circle` accumulator.
+
+    Parameters
+    ----------
+    hspaces : (radii, rows, cols) array
+        As returned by :func:`hough_circle`.
+    radii : 1D array [pixels]
+        The radius of each plane.
+    min_xdistance, min_ydistance : int [pixels]
+        Minimum separation of two centres along columns (x) and rows (y).
+    threshold : float, optional
+        Minimum accumulator value of a peak in each plane; default half the plane's maximum.
+    num_peaks : int
+        At most this many peaks per radius.
+    total_num_peaks : int
+        At most this many peaks in all.
+    normalize : bool
+        Rank the peaks by accumulator value divided by radius.
+
+    Returns
+    -------
+    accum, cx, cy, radii : 1D arrays
+        Value, centre column, centre row [pixels] and radius [pixels] of each circle, strongest
+        first, on the accumulator's device. With ``full_output`` accumulators the centres are in
+        the extended frame (subtract the largest radius), as in scikit-image.
+
+    Notes
+    -----
+    ``skimage.transform.hough_circle_peaks``; on CUDA the accumulator goes to the host and back
+    (the first call warns).
+    """
+    ns = namespace(hspaces)
+    peaks = skimage.transform.hough_circle_peaks(
+        *to_host(ns, "hough_circle_peaks", hspaces, radii),
+        min_xdistance=min_xdistance,
+        min_ydistance=min_ydistance,
+        threshold=threshold,
+        num_peaks=num_peaks,
+        total_num_peaks=total_num_peaks,
+        normalize=normalize,
+    )
+    return tuple(ns.xp.asarray(p) for p in peaks)
+
+
+def _edge_image(image):
+    """The edge image as a NumPy or CuPy array (a Dask array computed), checked to be 2D."""
+    if is_dask(image):
+        image = image.compute()
+    xp = namespace(image).xp
+    image = xp.asarray(image)
+    if image.ndim != 2:
+        raise ParameterError(f"the edge image must be 2D (rows, columns); got shape {image.shape}.")
+    return image
+
+
+def _finite_1d(values, name, what):
+    """``values`` (scalar, list or array on any device) as a non-empty 1D float64 NumPy array."""
+    array = np.atleast_1d(np.asarray(to_numpy(values), dtype=np.float64))
+    if array.ndim != 1 or array.size == 0 or not np.isfinite(array).all():
+        raise ParameterError(f"{name}={values!r} must be a non-empty 1D array of finite {what}.")
+    return array

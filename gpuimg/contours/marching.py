@@ -1,0 +1,305 @@
+"""Iso-surfaces and iso-contours: marching cubes (3D), marching squares (2D) and mesh measures.
+
+:func:`marching_cubes` and :func:`find_contours` give scikit-image's results exactly: on the CPU
+they are scikit-image's ``measure.marching_cubes`` (Lewiner) and ``measure.find_contours``. cuCIM has
+neither, so on CUDA the input is copied to the host once (with a one-time warning), processed with
+scikit-image, and the mesh or contours are copied back to the input's device. The mesh measures
+:func:`mesh_surface_area` and :func:`mesh_volume` are array arithmetic on the mesh's own device.
+"""
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+import skimage.measure
+from numpy.typing import ArrayLike
+
+from gpuimg.backend import namespace
+from gpuimg.errors import ParameterError
+from gpuimg.volume import Volume
+
+from ._host import to_host
+
+#: ``fully_connected`` / ``positive_orientation`` values of :func:`find_contours`.
+_LOW_HIGH = ("low", "high")
+
+
+def marching_cubes(
+    volume: ArrayLike | Volume,
+    level: float | None = None,
+    *,
+    spacing: Sequence[float] | None = None,
+    gradient_direction: str = "descent",
+    step_size: int = 1,
+    allow_degenerate: bool = True,
+    mask: ArrayLike | None = None,
+) -> tuple:
+    """Triangle mesh of the iso-surface ``volume == level`` (Lewiner marching cubes).
+
+    Parameters
+    ----------
+    volume : array (NumPy, CuPy or Dask) or Volume, 3D (z, y, x), at least 2 voxels per axis
+        A Dask array is computed first (the surface is a whole-volume result).
+    level : float [image units, e.g. HU], optional
+        The iso-value; default the middle of the volume's range.
+    spacing : sequence of 3 float [mm], optional
+        Voxel spacing (z, y, x); the vertices are in these units. Default: a Volume's own spacing,
+        else 1 (voxel units).
+    gradient_direction : {"descent", "ascent"}
+        Whether the object is brighter ("descent") or darker ("ascent") than its surroundings; it
+        sets the faces' orientation, as in scikit-image.
+    step_size : int [voxels]
+        Step between sampled voxels; larger is coarser and faster.
+    allow_degenerate : bool
+        Whether to keep triangles of zero area.
+    mask : bool array of the volume's shape, optional
+        Only cubes whose voxels are all True are processed.
+
+    Returns
+    -------
+    vertices : (V, 3) float32 array [mm]
+        In (z, y, x) order, voxel index times spacing (not patient coordinates).
+    faces : (F, 3) int array
+        Vertex indices of each triangle.
+    normals : (V, 3) float32 array
+        Unit normal at each vertex, from the volume's gradient.
+    values : (V,) float32 array
+        The volume's local maximum near each vertex, as in scikit-image.
+
+    All four on the input's device.
+
+    Raises
+    ------
+    ParameterError
+        For a volume that is not 3D or has an axis shorter than 2, a level that is not a number
+        inside the volume's range, a bad spacing, step size, direction or mask.
+
+    Notes
+    -----
+    Equal to ``skimage.measure.marching_cubes(volume, level, spacing=spacing, method="lewiner",
+    ...)``. On CUDA the volume goes to the host and back (cuCIM has no marching cubes); the first
+    call warns about that transfer.
+
+    References
+    ----------
+    T. Lewiner, H. Lopes, A. W. Vieira, G. Tavares, "Efficient implementation of marching cubes'
+    cases with topological guarantees", Journal of Graphics Tools 8(2), 2003.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> z, y, x = np.mgrid[-10:11, -10:11, -10:11]
+    >>> verts, faces, normals, values = marching_cubes(np.sqrt(x**2 + y**2 + z**2), 8.0)
+    >>> round(float(mesh_surface_area(verts, faces)) / (4 * np.pi * 8.0**2), 2)
+    1.0
+    """
+    if isinstance(volume, Volume):
+        spacing = volume.spacing if spacing is None else spacing
+        volume = volume.data
+    ns = namespace(volume)
+    shape = np.shape(volume)
+    if len(shape) != 3 or min(shape) < 2:
+        raise ParameterError(f"the volume must be 3D with at least 2 voxels per axis; got shape {shape}.")
+    spacing = _spacing(spacing, 3)
+    if not isinstance(step_size, (int, np.integer)) or step_size < 1:
+        raise ParameterError(f"step_size={step_size!r} must be a whole number of voxels, 1 or more.")
+    if gradient_direction not in ("descent", "ascent"):
+        raise ParameterError(
+            f"gradient_direction={gradient_direction!r} is unknown; use 'descent' or 'ascent'."
+        )
+    _check_mask(mask, shape)
+    host, host_mask = to_host(ns, "marching_cubes", volume, mask)
+    level = _level(level)
+    try:
+        mesh = skimage.measure.marching_cubes(
+            host,
+            level,
+            spacing=spacing,
+            gradient_direction=gradient_direction,
+            step_size=int(step_size),
+            allow_degenerate=allow_degenerate,
+            method="lewiner",
+            mask=None if host_mask is None else host_mask.astype(bool, copy=False),
+        )
+    except ValueError as exc:
+        # scikit-image checks the level against the volume's range (one pass we do not repeat).
+        low, high = float(np.nanmin(host)), float(np.nanmax(host))
+        raise ParameterError(
+            f"level={level!r} is outside the volume's range [{low}, {high}]; pick a value inside it."
+        ) from exc
+    return tuple(ns.xp.asarray(a) for a in mesh)
+
+
+def mesh_surface_area(vertices: ArrayLike, faces: ArrayLike):
+    """Total area of a triangle mesh [mm², in the vertices' units squared].
+
+    Parameters
+    ----------
+    vertices : (V, 3) array
+        As returned by :func:`marching_cubes`, on either device.
+    faces : (F, 3) int array
+        Vertex indices of each triangle.
+
+    Returns
+    -------
+    float scalar (0-d array on the mesh's device)
+        Half the sum of ``|(v0 - v1) x (v0 - v2)|`` over the faces, as
+        ``skimage.measure.mesh_surface_area``.
+    """
+    a, b = _edges(vertices, faces)
+    xp = namespace(a).xp
+    return xp.sqrt((_cross(a, b) ** 2).sum(axis=1)).sum() / 2.0
+
+
+def mesh_volume(vertices: ArrayLike, faces: ArrayLike):
+    """Volume enclosed by a closed, consistently oriented triangle mesh [mm³].
+
+    Parameters
+    ----------
+    vertices : (V, 3) array
+        As returned by :func:`marching_cubes` (a surface that does not touch the volume's edge is
+        closed), on either device.
+    faces : (F, 3) int array
+        Vertex indices of each triangle, all wound the same way.
+
+    Returns
+    -------
+    float scalar (0-d array on the mesh's device)
+        ``|sum of v0 . (v1 x v2)| / 6`` over the faces: the divergence theorem applied to the
+        tetrahedra that each face spans with the origin. Either winding gives the same value.
+        For an open mesh the result depends on the origin and has no meaning.
+    """
+    a, b = _edges(vertices, faces)
+    xp = namespace(a).xp
+    v = xp.asarray(vertices, dtype=xp.float64)
+    f = xp.asarray(faces)
+    # v0 . (v1 x v2) = v0 . ((v1 - v0) x (v2 - v0)); centred on the mean vertex to limit cancellation.
+    v0 = v[f[:, 0]] - v.mean(axis=0)
+    return abs((v0 * _cross(a, b)).sum()) / 6.0
+
+
+def find_contours(
+    image: ArrayLike,
+    level: float | None = None,
+    fully_connected: str = "low",
+    positive_orientation: str = "low",
+    *,
+    mask: ArrayLike | None = None,
+) -> list:
+    """Iso-contours ``image == level`` of a 2D image (marching squares).
+
+    Parameters
+    ----------
+    image : array (NumPy, CuPy or Dask), 2D (rows, columns), at least 2 x 2
+        A Dask array is computed first.
+    level : float [image units, e.g. HU], optional
+        The iso-value; default the middle of the image's range.
+    fully_connected : {"low", "high"}
+        Whether pixels below ("low") or above ("high") the level are 8-connected in ambiguous
+        saddle squares.
+    positive_orientation : {"low", "high"}
+        Whether contours wind anticlockwise around pixels below ("low") or above ("high") the level.
+    mask : bool array of the image's shape, optional
+        Only squares whose pixels are all True are processed.
+
+    Returns
+    -------
+    list of (n, 2) float64 arrays [pixels]
+        Each contour's (row, column) points, closed contours ending at their first point; on the
+        input's device.
+
+    Raises
+    ------
+    ParameterError
+        For an image that is not 2D or smaller than 2 x 2, a level that is not a finite number, an
+        unknown option or a bad mask. A level outside the image's range gives no contours.
+
+    Notes
+    -----
+    Equal to ``skimage.measure.find_contours`` (same contours, same order). On CUDA the image goes
+    to the host and back (cuCIM has no marching squares); the first call warns.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> y, x = np.mgrid[-5:6, -5:6]
+    >>> [c.shape for c in find_contours(np.hypot(x, y), 3.0)]
+    [(21, 2)]
+    """
+    ns = namespace(image)
+    shape = np.shape(image)
+    if len(shape) != 2 or min(shape) < 2:
+        raise ParameterError(f"the image must be 2D and at least 2 x 2; got shape {shape}.")
+    for name, value in (("fully_connected", fully_connected), ("positive_orientation", positive_orientation)):
+        if value not in _LOW_HIGH:
+            raise ParameterError(f"{name}={value!r} is unknown; use 'low' or 'high'.")
+    _check_mask(mask, shape)
+    host, host_mask = to_host(ns, "find_contours", image, mask)
+    contours = skimage.measure.find_contours(
+        host,
+        _level(level),
+        fully_connected,
+        positive_orientation,
+        mask=None if host_mask is None else host_mask.astype(bool, copy=False),
+    )
+    return [ns.xp.asarray(c) for c in contours]
+
+
+def _edges(vertices, faces):
+    """The two edge vectors ``v0 - v1`` and ``v0 - v2`` of each face, in float64."""
+    xp = namespace(vertices).xp
+    v = xp.asarray(vertices, dtype=xp.float64)
+    f = xp.asarray(faces)
+    if v.ndim != 2 or v.shape[1] != 3 or f.ndim != 2 or f.shape[1] != 3:
+        raise ParameterError(f"vertices must be (V, 3) and faces (F, 3); got shapes {v.shape} and {f.shape}.")
+    if f.dtype.kind not in "iu":
+        raise ParameterError(f"faces must hold integer vertex indices; got dtype {f.dtype}.")
+    v0 = v[f[:, 0]]
+    return v0 - v[f[:, 1]], v0 - v[f[:, 2]]
+
+
+def _cross(a, b):
+    """Row-wise cross product of two (N, 3) arrays."""
+    xp = namespace(a).xp
+    return xp.stack(
+        [
+            a[:, 1] * b[:, 2] - a[:, 2] * b[:, 1],
+            a[:, 2] * b[:, 0] - a[:, 0] * b[:, 2],
+            a[:, 0] * b[:, 1] - a[:, 1] * b[:, 0],
+        ],
+        axis=1,
+    )
+
+
+def _level(level):
+    """The iso-value as a float, or None for scikit-image's default (the middle of the range)."""
+    if level is None:
+        return None
+    if not isinstance(level, (int, float, np.integer, np.floating)) or not math.isfinite(level):
+        raise ParameterError(f"level={level!r} must be a finite number (image units) or None.")
+    return float(level)
+
+
+def _check_mask(mask, shape):
+    if mask is None:
+        return
+    mask_shape = np.shape(mask)
+    dtype = np.dtype(getattr(mask, "dtype", np.asarray(mask).dtype))
+    if mask_shape != shape or dtype.kind not in "bui":
+        raise ParameterError(
+            f"mask must be a boolean array of the image's shape {shape}; got shape {mask_shape}, "
+            f"dtype {dtype}."
+        )
+
+
+def _spacing(spacing, ndim):
+    if spacing is None:
+        return (1.0,) * ndim
+    values = np.atleast_1d(np.asarray(spacing, dtype=float))
+    if values.size == 1:
+        values = np.repeat(values, ndim)
+    if values.shape != (ndim,) or not all(math.isfinite(v) and v > 0 for v in values):
+        raise ParameterError(
+            f"spacing={spacing!r} must be one positive number (mm) or one per axis ({ndim})."
+        )
+    return tuple(float(v) for v in values)

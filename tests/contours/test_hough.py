@@ -1,0 +1,191 @@
+"""gpuimg.contours.hough against scikit-image's Hough transforms and peaks, and closed forms."""
+
+import warnings
+
+import numpy as np
+import pytest
+import skimage.draw
+import skimage.feature
+import skimage.transform
+
+import gpuimg
+from gpuimg.contours import _host, hough_circle, hough_circle_peaks, hough_line, hough_line_peaks
+
+
+def random_edges(rng, shape, fraction=0.05):
+    return rng.random(shape) < fraction
+
+
+def ct_edges():
+    """Canny edges of pydicom's CT_small slice (128 x 128, HU)."""
+    pydicom = pytest.importorskip("pydicom")
+    from pydicom.data import get_testdata_file
+
+    dataset = pydicom.dcmread(get_testdata_file("CT_small.dcm"))
+    hu = dataset.pixel_array * float(dataset.RescaleSlope) + float(dataset.RescaleIntercept)
+    edges = skimage.feature.canny(hu, sigma=2.0, low_threshold=50, high_threshold=150)
+    assert edges.sum() > 300
+    return edges
+
+
+def assert_all_equal(got, want):
+    """Exactly equal: the same votes in the same bins (integer counts, or identical float sums)."""
+    if isinstance(want, tuple):
+        assert len(got) == len(want)
+        for ours, theirs in zip(got, want, strict=True):
+            assert_all_equal(ours, theirs)
+        return
+    got = gpuimg.to_numpy(got)
+    assert got.dtype == want.dtype and got.shape == want.shape
+    np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize("shape", [(40, 40), (37, 61), (1, 9)])
+def test_hough_line_equals_scikit_image(rng, shape):
+    edges = random_edges(rng, shape, 0.2)
+    assert_all_equal(hough_line(edges), skimage.transform.hough_line(edges))
+
+
+def test_hough_line_rounds_half_bins_as_scikit_image(rng):
+    """Angles whose cosine or sine is 1/2 or 0 put many pixels exactly on half bins."""
+    edges = np.ones((12, 17), bool)
+    theta = np.array([-np.pi / 2, -np.pi / 3, 0.0, np.pi / 6, np.pi / 3, *rng.uniform(-np.pi, np.pi, 5)])
+    assert_all_equal(hough_line(edges, theta), skimage.transform.hough_line(edges, theta))
+
+
+@pytest.mark.parametrize("normalize", [True, False])
+@pytest.mark.parametrize("full_output", [False, True])
+def test_hough_circle_equals_scikit_image(rng, normalize, full_output):
+    edges = random_edges(rng, (45, 38))
+    radii = np.array([0, 2, 5, 11, 20])
+    got = hough_circle(edges, radii, normalize, full_output)
+    assert_all_equal(got, skimage.transform.hough_circle(edges, radii, normalize, full_output))
+
+
+def test_hough_on_real_ct_edges_equals_scikit_image():
+    edges = ct_edges()
+    lines = skimage.transform.hough_line(edges)
+    assert_all_equal(hough_line(edges), lines)
+    assert_all_equal(hough_line_peaks(*lines), skimage.transform.hough_line_peaks(*lines))
+    radii = np.arange(10, 30, 4)
+    circles = skimage.transform.hough_circle(edges, radii)
+    assert_all_equal(hough_circle(edges, radii), circles)
+    want = skimage.transform.hough_circle_peaks(circles, radii, total_num_peaks=10)
+    assert_all_equal(hough_circle_peaks(circles, radii, total_num_peaks=10), want)
+
+
+def test_peaks_equal_scikit_image_with_options(rng):
+    edges = random_edges(rng, (50, 60), 0.02)
+    lines = hough_line(edges)
+    for kwargs in ({}, {"min_distance": 3, "min_angle": 4, "threshold": 3, "num_peaks": 7}):
+        want = skimage.transform.hough_line_peaks(*skimage.transform.hough_line(edges), **kwargs)
+        assert_all_equal(hough_line_peaks(*lines, **kwargs), want)
+    radii = [4, 6, 9]
+    circles = hough_circle(edges, radii, full_output=True)
+    kwargs = {"min_xdistance": 5, "min_ydistance": 5, "num_peaks": 3, "normalize": True}
+    want = skimage.transform.hough_circle_peaks(
+        skimage.transform.hough_circle(edges, radii, full_output=True), radii, **kwargs
+    )
+    assert_all_equal(hough_circle_peaks(circles, radii, **kwargs), want)
+
+
+def test_a_drawn_circle_is_found_at_its_centre_and_radius(rng):
+    """Closed form: the strongest circle of a drawn circle is that circle, within 1 pixel."""
+    edges = np.zeros((120, 140), bool)
+    radius = int(rng.integers(12, 35))
+    row, col = (int(v) for v in rng.integers(40, 80, 2))
+    edges[skimage.draw.circle_perimeter(row, col, radius)] = True
+    edges |= random_edges(rng, edges.shape, 0.005)
+    radii = np.arange(10, 40)
+    _, cx, cy, found = hough_circle_peaks(hough_circle(edges, radii), radii, total_num_peaks=1)
+    assert abs(int(cy[0]) - row) <= 1 and abs(int(cx[0]) - col) <= 1
+    assert abs(int(found[0]) - radius) <= 1
+
+
+def test_a_drawn_line_is_found_at_its_angle_and_distance(rng):
+    """Closed form: a line col cos(t) + row sin(t) = d drawn pixel by pixel peaks at (t, d):
+    the angle within one step of the grid, the distance within one pixel."""
+    theta = np.linspace(-np.pi / 2, np.pi / 2, 180, endpoint=False)
+    angle = float(rng.choice(theta[20:70]))  # -70 to -20 degrees: one pixel per column
+    distance = float(rng.uniform(-40.0, -10.0))
+    cols = np.arange(100)
+    rows = np.round((distance - cols * np.cos(angle)) / np.sin(angle)).astype(int)
+    inside = (rows >= 0) & (rows < 100)
+    edges = np.zeros((100, 100), bool)
+    edges[rows[inside], cols[inside]] = True
+    assert inside.sum() > 20
+    _, angles, distances = hough_line_peaks(*hough_line(edges), num_peaks=1)
+    assert abs(float(angles[0]) - angle) <= np.pi / 180 + 1e-12
+    assert abs(float(distances[0]) - distance) <= 1.0
+
+
+def test_empty_edge_image_gives_zero_accumulators():
+    edges = np.zeros((8, 9), bool)
+    assert_all_equal(hough_line(edges), skimage.transform.hough_line(edges))
+    assert_all_equal(hough_circle(edges, [3]), skimage.transform.hough_circle(edges, [3]))
+
+
+def test_dask_edge_image_is_computed(rng):
+    da = pytest.importorskip("dask.array")
+    edges = random_edges(rng, (30, 40))
+    lazy = da.from_array(edges, chunks=(7, 11))
+    assert_all_equal(hough_line(lazy), skimage.transform.hough_line(edges))
+    assert_all_equal(hough_circle(lazy, [3, 5]), skimage.transform.hough_circle(edges, [3, 5]))
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (lambda e: hough_line(e[None]), "must be 2D (rows, columns)"),
+        (lambda e: hough_line(e, theta=[]), "theta=[] must be a non-empty 1D array"),
+        (lambda e: hough_line(e, theta=[0.0, np.nan]), "must be a non-empty 1D array of finite angles"),
+        (lambda e: hough_circle(e[0], 3), "must be 2D (rows, columns)"),
+        (lambda e: hough_circle(e, [3, -1]), "must be 0 or more pixels"),
+        (lambda e: hough_circle(e, np.ones((2, 2))), "must be a non-empty 1D array of finite radii"),
+    ],
+)
+def test_bad_input_raises_parameter_error(rng, call, message):
+    with pytest.raises(gpuimg.ParameterError) as caught:
+        call(random_edges(rng, (10, 12)))
+    assert message in str(caught.value)
+
+
+@pytest.mark.cudasim
+def test_cuda_target_line_votes_equal_scikit_image(rng, on_cuda_target):
+    edges = random_edges(rng, (14, 11), 0.15)
+    theta = np.concatenate([[-np.pi / 3, 0.0, np.pi / 3], rng.uniform(-np.pi / 2, np.pi / 2, 9)])
+    got = hough_line(on_cuda_target(edges), theta)
+    assert_all_equal(got, skimage.transform.hough_line(edges, theta))
+
+
+@pytest.mark.cudasim
+@pytest.mark.parametrize("full_output", [False, True])
+def test_cuda_target_circle_votes_equal_scikit_image(rng, on_cuda_target, full_output):
+    edges = random_edges(rng, (12, 13), 0.1)
+    radii = [1, 3, 4]
+    got = hough_circle(on_cuda_target(edges), radii, full_output=full_output)
+    assert_all_equal(got, skimage.transform.hough_circle(edges, radii, full_output=full_output))
+
+
+def test_cuda_namespace_peaks_take_one_explicit_host_round_trip(rng, on_cuda_target, monkeypatch):
+    monkeypatch.setattr(_host, "_WARNED", set())
+    lines = skimage.transform.hough_line(random_edges(rng, (30, 30), 0.05))
+    with pytest.warns(UserWarning, match="hough_line_peaks has no GPU implementation"):
+        got = hough_line_peaks(*(on_cuda_target(a) for a in lines))
+    assert_all_equal(got, skimage.transform.hough_line_peaks(*lines))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        hough_line_peaks(*(on_cuda_target(a) for a in lines))
+
+
+@pytest.mark.gpu
+def test_cupy_accumulators_stay_on_the_gpu(rng):
+    import cupy
+
+    edges = random_edges(rng, (200, 240), 0.03)
+    lines = hough_line(cupy.asarray(edges))
+    assert all(isinstance(a, cupy.ndarray) for a in lines)
+    assert_all_equal(lines, skimage.transform.hough_line(edges))
+    circles = hough_circle(cupy.asarray(edges), [5, 10, 20], full_output=True)
+    assert isinstance(circles, cupy.ndarray)
+    assert_all_equal(circles, skimage.transform.hough_circle(edges, [5, 10, 20], full_output=True))

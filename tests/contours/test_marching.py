@@ -1,0 +1,217 @@
+"""gpuimg.contours.marching against scikit-image's measure module and closed forms."""
+
+import warnings
+
+import numpy as np
+import pytest
+import scipy.ndimage as ndi
+import skimage.measure
+
+import gpuimg
+from gpuimg.contours import _host, find_contours, marching_cubes, mesh_surface_area, mesh_volume
+
+
+def smooth_volume(rng, shape, sigma=2.0):
+    """Gaussian-smoothed noise: many surfaces of every topology, including saddles."""
+    return ndi.gaussian_filter(rng.normal(0.0, 1.0, shape), sigma).astype(np.float32)
+
+
+def sphere_distance(radius, spacing, margin=4):
+    """Distance [mm] from the centre of a grid of ``spacing`` that holds a sphere of ``radius`` mm."""
+    axes = [
+        (np.arange(int(2 * radius / s) + 2 * margin) - (int(2 * radius / s) + 2 * margin - 1) / 2) * s
+        for s in spacing
+    ]
+    z, y, x = np.meshgrid(*axes, indexing="ij")
+    return np.sqrt(z**2 + y**2 + x**2)
+
+
+def assert_same_mesh(got, want):
+    """Same vertices, faces, normals and values, exactly: both are scikit-image's Lewiner output."""
+    for ours, theirs in zip(got, want, strict=True):
+        np.testing.assert_array_equal(gpuimg.to_numpy(ours), theirs)
+
+
+@pytest.mark.parametrize("direction", ["descent", "ascent"])
+@pytest.mark.parametrize("step_size", [1, 2])
+def test_marching_cubes_equals_scikit_image(rng, direction, step_size):
+    volume = smooth_volume(rng, (20, 24, 22))
+    level = float(rng.uniform(-0.05, 0.05))
+    spacing = tuple(rng.uniform(0.4, 3.0, 3))
+    got = marching_cubes(volume, level, spacing=spacing, gradient_direction=direction, step_size=step_size)
+    want = skimage.measure.marching_cubes(
+        volume, level, spacing=spacing, gradient_direction=direction, step_size=step_size, method="lewiner"
+    )
+    assert len(want[1]) > 100
+    assert_same_mesh(got, want)
+
+
+def test_marching_cubes_default_level_and_mask(rng):
+    volume = smooth_volume(rng, (16, 18, 20))
+    mask = np.zeros(volume.shape, bool)
+    mask[2:12, 3:15, 1:19] = True
+    assert_same_mesh(marching_cubes(volume, mask=mask), skimage.measure.marching_cubes(volume, mask=mask))
+
+
+def test_volume_brings_its_spacing(rng):
+    data = smooth_volume(rng, (12, 14, 16))
+    volume = gpuimg.Volume(data, spacing=(2.5, 0.8, 0.6))
+    got = marching_cubes(volume, 0.0)
+    assert_same_mesh(got, skimage.measure.marching_cubes(data, 0.0, spacing=(2.5, 0.8, 0.6)))
+
+
+def test_surface_area_equals_scikit_image_on_the_same_mesh(rng):
+    vertices, faces, _, _ = skimage.measure.marching_cubes(smooth_volume(rng, (20, 20, 20)), 0.0)
+    # Ours sums in float64 whatever the vertices' dtype: equal to rounding against scikit-image on
+    # float64 vertices, and to float32 rounding (about 1e-7 relative) on its own float32 vertices.
+    got = float(mesh_surface_area(vertices, faces))
+    want64 = skimage.measure.mesh_surface_area(vertices.astype(np.float64), faces)
+    np.testing.assert_allclose(got, want64, rtol=1e-12)
+    np.testing.assert_allclose(got, skimage.measure.mesh_surface_area(vertices, faces), rtol=1e-5)
+
+
+@pytest.mark.parametrize("direction", ["descent", "ascent"])
+def test_sphere_area_and_volume_match_the_closed_form(rng, direction):
+    """A sphere of radius r on a fine anisotropic grid: area 4 pi r^2 and volume 4/3 pi r^3 within 1%
+    (the inscribed triangles fall short of the sphere by about (edge / r)^2)."""
+    radius = float(rng.uniform(15.0, 20.0))
+    spacing = (1.5, 0.7, 0.9)
+    distance = sphere_distance(radius, spacing)
+    field = distance if direction == "ascent" else -distance
+    level = radius if direction == "ascent" else -radius
+    vertices, faces, _, _ = marching_cubes(field, level, spacing=spacing, gradient_direction=direction)
+    np.testing.assert_allclose(float(mesh_surface_area(vertices, faces)), 4 * np.pi * radius**2, rtol=0.01)
+    np.testing.assert_allclose(float(mesh_volume(vertices, faces)), 4 / 3 * np.pi * radius**3, rtol=0.01)
+
+
+def test_mesh_volume_of_a_box_is_exact(rng):
+    """A closed box of sides a, b, c made of 12 triangles, anywhere in space: volume abc, area 2(ab+bc+ca)."""
+    a, b, c = rng.uniform(0.5, 5.0, 3)
+    corners = np.array([[i * a, j * b, k * c] for i in (0, 1) for j in (0, 1) for k in (0, 1)])
+    corners += rng.uniform(-100, 100, 3)
+    # Outward-wound quads (corner index = 4i + 2j + k), split into two triangles each.
+    quads = [(0, 1, 3, 2), (4, 6, 7, 5), (0, 4, 5, 1), (2, 3, 7, 6), (0, 2, 6, 4), (1, 5, 7, 3)]
+    faces = np.array([t for q in quads for t in ((q[0], q[1], q[2]), (q[0], q[2], q[3]))])
+    np.testing.assert_allclose(float(mesh_volume(corners, faces)), a * b * c, rtol=1e-12)
+    np.testing.assert_allclose(float(mesh_volume(corners, faces[:, ::-1])), a * b * c, rtol=1e-12)
+    np.testing.assert_allclose(
+        float(mesh_surface_area(corners, faces)), 2 * (a * b + b * c + c * a), rtol=1e-12
+    )
+
+
+def assert_same_contours(got, want):
+    assert len(got) == len(want)
+    for ours, theirs in zip(got, want, strict=True):
+        np.testing.assert_array_equal(gpuimg.to_numpy(ours), theirs)
+
+
+@pytest.mark.parametrize("fully_connected", ["low", "high"])
+@pytest.mark.parametrize("positive_orientation", ["low", "high"])
+def test_find_contours_equals_scikit_image(rng, fully_connected, positive_orientation):
+    image = ndi.gaussian_filter(rng.normal(0.0, 1.0, (60, 70)), 3.0)
+    level = float(rng.uniform(-0.02, 0.02))
+    got = find_contours(image, level, fully_connected, positive_orientation)
+    want = skimage.measure.find_contours(image, level, fully_connected, positive_orientation)
+    assert len(want) > 3
+    assert_same_contours(got, want)
+
+
+def test_find_contours_default_level_and_mask(rng):
+    image = ndi.gaussian_filter(rng.normal(0.0, 1.0, (40, 50)), 2.0)
+    mask = rng.random(image.shape) > 0.1
+    assert_same_contours(find_contours(image, mask=mask), skimage.measure.find_contours(image, mask=mask))
+
+
+@pytest.mark.parametrize("level_hu", [-300.0, 100.0])
+def test_find_contours_on_a_ct_slice(level_hu):
+    pydicom = pytest.importorskip("pydicom")
+    from pydicom.data import get_testdata_file
+
+    dataset = pydicom.dcmread(get_testdata_file("CT_small.dcm"))
+    hu = dataset.pixel_array * float(dataset.RescaleSlope) + float(dataset.RescaleIntercept)
+    want = skimage.measure.find_contours(hu, level_hu)
+    assert len(want) >= 3
+    assert_same_contours(find_contours(hu, level_hu), want)
+
+
+def test_level_outside_the_range_gives_no_contours_as_in_scikit_image(rng):
+    image = rng.random((10, 12))
+    assert find_contours(image, 2.0) == skimage.measure.find_contours(image, 2.0) == []
+
+
+def test_circle_contour_matches_the_closed_form(rng):
+    """The level-r contour of the distance to a point is a closed circle of radius r."""
+    radius = float(rng.uniform(8.0, 20.0))
+    centre = rng.uniform(25.0, 35.0, 2)
+    rows, cols = np.mgrid[:60, :60]
+    (contour,) = find_contours(np.hypot(rows - centre[0], cols - centre[1]), radius)
+    np.testing.assert_array_equal(contour[0], contour[-1])
+    # Linear interpolation of a distance field between pixels: within 0.02 pixel for r >= 8.
+    np.testing.assert_allclose(np.hypot(*(contour - centre).T), radius, atol=0.02)
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (lambda v: marching_cubes(v[0]), "must be 3D with at least 2 voxels"),
+        (lambda v: marching_cubes(v[:1]), "must be 3D with at least 2 voxels"),
+        (lambda v: marching_cubes(v, 10.0), "level=10.0 is outside"),
+        (lambda v: marching_cubes(v, spacing=(1.0, -1.0, 1.0)), "must be one positive number"),
+        (lambda v: marching_cubes(v, step_size=0), "step_size=0 must be"),
+        (lambda v: marching_cubes(v, gradient_direction="up"), "gradient_direction='up' is unknown"),
+        (lambda v: marching_cubes(v, mask=np.ones((2, 2, 2), bool)), "mask must be a boolean array"),
+        (lambda v: mesh_surface_area(v[0], np.zeros((2, 3), int)), "vertices must be (V, 3)"),
+        (lambda v: mesh_volume(v[0, :, :3], np.zeros((2, 3))), "faces must hold integer"),
+        (lambda v: find_contours(v), "must be 2D and at least 2 x 2"),
+        (lambda v: find_contours(v[0], fully_connected="all"), "fully_connected='all' is unknown"),
+        (lambda v: find_contours(v[0], positive_orientation=1), "positive_orientation=1 is unknown"),
+        (lambda v: find_contours(v[0], "0.5"), "level='0.5' must be a finite number"),
+        (lambda v: marching_cubes(v, float("nan")), "level=nan must be a finite number"),
+    ],
+)
+def test_bad_input_raises_parameter_error(rng, call, message):
+    with pytest.raises(gpuimg.ParameterError) as caught:
+        call(rng.random((4, 5, 6)))
+    assert message in str(caught.value)
+
+
+def test_cuda_namespace_takes_one_explicit_host_round_trip(rng, on_cuda_target, monkeypatch):
+    """Without a cuCIM marching cubes, the CUDA path copies to the host once and warns once."""
+    monkeypatch.setattr(_host, "_WARNED", set())
+    volume = smooth_volume(rng, (10, 12, 14))
+    image = volume[5]
+    with pytest.warns(UserWarning, match="marching_cubes has no GPU implementation"):
+        got = marching_cubes(on_cuda_target(volume), 0.0)
+    assert_same_mesh(got, skimage.measure.marching_cubes(volume, 0.0))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        marching_cubes(on_cuda_target(volume), 0.0)
+    with pytest.warns(UserWarning, match="find_contours has no GPU implementation"):
+        got = find_contours(on_cuda_target(image), 0.0)
+    assert_same_contours(got, skimage.measure.find_contours(image, 0.0))
+
+
+@pytest.mark.gpu
+def test_cupy_mesh_and_contours_stay_on_the_gpu(rng):
+    import cupy
+
+    volume = smooth_volume(rng, (30, 32, 34))
+    mesh = marching_cubes(cupy.asarray(volume), 0.0, spacing=(2.0, 1.0, 1.0))
+    assert all(isinstance(a, cupy.ndarray) for a in mesh)
+    assert_same_mesh(mesh, skimage.measure.marching_cubes(volume, 0.0, spacing=(2.0, 1.0, 1.0)))
+    area = mesh_surface_area(*mesh[:2])
+    assert isinstance(area, cupy.ndarray)
+    np.testing.assert_allclose(
+        float(area), skimage.measure.mesh_surface_area(*(a.get() for a in mesh[:2])), rtol=1e-12
+    )
+    contours = find_contours(cupy.asarray(volume[10]), 0.0)
+    assert all(isinstance(c, cupy.ndarray) for c in contours)
+    assert_same_contours(contours, skimage.measure.find_contours(volume[10], 0.0))
+
+
+def test_dask_input_is_computed(rng):
+    da = pytest.importorskip("dask.array")
+    volume = smooth_volume(rng, (12, 14, 16))
+    lazy = da.from_array(volume, chunks=(5, 7, 16))
+    assert_same_mesh(marching_cubes(lazy, 0.0), skimage.measure.marching_cubes(volume, 0.0))
+    assert_same_contours(find_contours(lazy[6], 0.0), skimage.measure.find_contours(volume[6], 0.0))
