@@ -2,7 +2,7 @@
 
 from importlib.metadata import version
 
-from . import backend, datasets, edges, io
+from . import backend, datasets, edges, io, ml
 from .backend import to_device, to_numpy
 from .errors import (
     ConfigError,
@@ -34,6 +34,7 @@ __all__ = [
     "edges",
     "io",
     "list_series",
+    "ml",
     "read_dicom",
     "read_image",
     "stitch",
