@@ -48,8 +48,9 @@ def patient_split(
     Notes
     -----
     ``y`` and ``groups`` (two vectors) are read on the host; the indices go back to X's device.
-    Stratified splits take folds of scikit-learn's ``StratifiedGroupKFold`` (``round(1 / size)``
-    folds), others ``GroupShuffleSplit``.
+    Stratified splits take one fold of scikit-learn's ``StratifiedGroupKFold`` (``round(1 / size)``
+    folds, fewer where a class has fewer patients; unstratified where one class has a single
+    patient), others ``GroupShuffleSplit``.
     """
     X = check_features(X)
     y_host, groups_host = _labels(X, y, groups)
@@ -120,11 +121,16 @@ def _labels(X, y, groups):
 def _take(indices, y, groups, fraction, stratify, random_state):
     """A fraction of the patients among ``indices``: the sample indices of theirs."""
     if stratify:
-        folds = max(2, round(1 / fraction))
+        sub_y, sub_groups = y[indices], groups[indices]
+        patients_per_class = min(np.unique(sub_groups[sub_y == c]).size for c in np.unique(sub_y))
+        folds = min(max(2, round(1 / fraction)), patients_per_class)
+    if stratify and folds >= 2:
         splitter = StratifiedGroupKFold(folds, shuffle=True, random_state=random_state)
-        _, chosen = next(splitter.split(indices, y[indices], groups[indices]))
+        _, chosen = next(splitter.split(indices, sub_y, sub_groups))
     else:
-        splitter = GroupShuffleSplit(n_splits=1, test_size=fraction, random_state=random_state)
+        n_groups = np.unique(groups[indices]).size
+        taken = min(max(round(fraction * n_groups), 1), n_groups - 1)  # never empty, never all
+        splitter = GroupShuffleSplit(n_splits=1, test_size=taken, random_state=random_state)
         _, chosen = next(splitter.split(indices, groups=groups[indices]))
     return indices[chosen]
 
