@@ -53,16 +53,39 @@ def segment_kmeans(
     -----
     Lloyd's iterations on the (bin centre, count) pairs: O(bins) per iteration after one pass over
     the voxels for the histogram and one for the labels. In 1D the clusters are intervals, so the
-    labels come from the midpoints between sorted centres. Initial centres: the quantiles
-    ``(i + 0.5) / k`` of the intensities. Equals k-means on the voxels up to the binning.
+    labels come from the midpoints between sorted centres. Two deterministic starts, the quantiles
+    ``(i + 0.5) / k`` of the voxel intensities and of the occupied intensity range (so a small
+    class far from the others, such as bone, gets a centre); the result of lower within-cluster sum
+    of squares is kept. Equals k-means on the voxels (from that start) up to the binning.
     """
     data, values, xp = _voxels(image, mask)
     if not isinstance(k, (int, np.integer)) or k < 2:
         raise ParameterError(f"k={k!r} must be an integer of at least 2.")
     centres, counts = _histogram(values, bins, xp)
-    cumulative = xp.cumsum(counts)
-    quantiles = (xp.arange(k) + 0.5) / k * cumulative[-1]
-    means = centres[xp.minimum(xp.searchsorted(cumulative, quantiles), centres.size - 1)]
+    best = None
+    # Two deterministic starts: quantiles of the voxels, and of the occupied intensity range (which
+    # gives small, distinct classes such as bone a centre); the one of lower within-cluster SSE wins.
+    for weights in (counts, (counts > 0).astype(np.float64)):
+        means = _lloyd(centres, counts, _quantiles(centres, weights, k, xp), max_iter, xp)
+        assigned = xp.searchsorted((means[1:] + means[:-1]) / 2, centres)
+        sse = float((counts * (centres - means[assigned]) ** 2).sum())
+        if best is None or sse < best[0]:
+            best = (sse, means)
+    means = best[1]
+    labels = _label(data, mask, means, xp)
+    return (labels, means) if return_centers else labels
+
+
+def _quantiles(centres, weights, k, xp):
+    """The bin centres at the quantiles ``(i + 0.5) / k`` of the weights."""
+    cumulative = xp.cumsum(weights)
+    targets = (xp.arange(k) + 0.5) / k * cumulative[-1]
+    return centres[xp.minimum(xp.searchsorted(cumulative, targets), centres.size - 1)]
+
+
+def _lloyd(centres, counts, means, max_iter, xp):
+    """Lloyd's iterations of 1D k-means on histogram bins, from sorted ``means``."""
+    k = means.size
     for _ in range(max_iter):
         assigned = xp.searchsorted((means[1:] + means[:-1]) / 2, centres)
         weight = xp.bincount(assigned, weights=counts, minlength=k)
@@ -71,8 +94,7 @@ def segment_kmeans(
         if bool((updated == means).all()):
             break
         means = updated
-    labels = _label(data, mask, means, xp)
-    return (labels, means) if return_centers else labels
+    return means
 
 
 def segment_som(
@@ -226,7 +248,7 @@ class VoxelClassifier(ClassifierMixin, BaseEstimator):
         labels = xp.asarray(scribbles.data if isinstance(scribbles, Volume) else scribbles).ravel()
         if labels.size != features.shape[0]:
             raise ParameterError(
-                f"scribbles must have the image's shape; got {labels.size} labels, {features.shape[0]} voxels."
+                f"scribbles must have the image's shape; {labels.size} labels, {features.shape[0]} voxels."
             )
         marked = labels > 0
         self.forest_ = make_estimator(
