@@ -4,6 +4,7 @@ Each :class:`Operation` builds its input on a device and gives two callables on 
 (SciPy on the CPU, cupyx on CUDA) and gpuimg's. Later issues append their rows to :data:`OPERATIONS`.
 """
 
+import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -244,3 +245,23 @@ OPERATIONS += [
         build=_circle_edges,
     ),
 ]
+
+
+def _kmeans_voxels(ns: Namespace, image):
+    """k-means of the voxel intensities with the device's estimator (scikit-learn or cuML), k=4, n_init=1."""
+    kmeans = importlib.import_module(f"{ns.ml.__name__}.cluster").KMeans(
+        n_clusters=4, n_init=1, random_state=0
+    )
+    return kmeans.fit_predict(image.reshape(-1, 1))
+
+
+OPERATIONS.append(
+    Operation(
+        name="segment_kmeans",
+        shape=(256, 256, 256),
+        dtype="float32",
+        peer_name=lambda ns: f"{ns.ml.__name__}.cluster.KMeans(k=4, n_init=1)",
+        peer=_kmeans_voxels,
+        ours=lambda image: gpuimg.ml.segment_kmeans(image, 4),
+    )
+)

@@ -56,6 +56,16 @@ class Namespace:
                 "Install it with pip install 'gpuimg[cuda13]' (or 'gpuimg[cuda12]')."
             ) from exc
 
+    @functools.cached_property
+    def ml(self) -> ModuleType | None:
+        """``sklearn`` on the CPU, ``cuml`` on CUDA, or None where cuML is not installed."""
+        if self.device == "cpu":
+            return importlib.import_module("sklearn")
+        try:
+            return importlib.import_module("cuml")
+        except ImportError:
+            return None
+
 
 @functools.cache
 def _cpu() -> Namespace:

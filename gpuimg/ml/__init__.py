@@ -1,0 +1,59 @@
+"""Machine learning on the device: estimators by name, SOM, feature selection, patient splits, metrics,
+voxel-level clustering and classification."""
+
+from sklearn.decomposition import PCA
+from sklearn.feature_selection import VarianceThreshold
+
+from .estimators import DeviceClassifier, DeviceClusterer, DeviceEstimator, DeviceRegressor, make_estimator
+from .evaluation import patient_cv, patient_split
+from .metrics import (
+    accuracy,
+    balanced_accuracy,
+    confusion_matrix,
+    davies_bouldin,
+    dice,
+    jaccard,
+    mae,
+    mse,
+    r2,
+    roc_auc,
+    sensitivity,
+    silhouette,
+    specificity,
+)
+from .selection import CorrelationFilter, MutualInformationSelector
+from .som import SOM
+from .voxel import VoxelClassifier, dbscan_candidates, segment_kmeans, segment_som, voxel_features
+
+__all__ = [
+    "PCA",
+    "SOM",
+    "CorrelationFilter",
+    "DeviceClassifier",
+    "DeviceClusterer",
+    "DeviceEstimator",
+    "DeviceRegressor",
+    "MutualInformationSelector",
+    "VarianceThreshold",
+    "VoxelClassifier",
+    "accuracy",
+    "balanced_accuracy",
+    "confusion_matrix",
+    "davies_bouldin",
+    "dbscan_candidates",
+    "dice",
+    "jaccard",
+    "mae",
+    "make_estimator",
+    "mse",
+    "patient_cv",
+    "patient_split",
+    "r2",
+    "roc_auc",
+    "segment_kmeans",
+    "segment_som",
+    "sensitivity",
+    "silhouette",
+    "specificity",
+    "voxel_features",
+]

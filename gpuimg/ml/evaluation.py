@@ -1,0 +1,157 @@
+"""Splits by patient: train / validation / test sets and cross-validation with no patient in two sets."""
+
+import numpy as np
+from sklearn.model_selection import GroupKFold, GroupShuffleSplit, StratifiedGroupKFold
+
+from gpuimg.backend import namespace, to_numpy
+from gpuimg.errors import ParameterError
+
+from ._validation import check_features
+
+
+def patient_split(
+    X,
+    y,
+    groups,
+    test_size: float = 0.2,
+    val_size: float | None = None,
+    *,
+    stratify: bool = False,
+    random_state: int | None = None,
+) -> tuple:
+    """Indices of a train / (validation /) test split in which no patient is in two sets.
+
+    Parameters
+    ----------
+    X : array (samples, features)
+    y : array (samples,)
+        Targets; with ``stratify``, class labels whose proportions each set keeps (as near as whole
+        patients allow).
+    groups : array (samples,)
+        Patient of each sample (any hashable labels).
+    test_size, val_size : float in (0, 1), optional
+        Fractions of the patients in the test and validation sets (no validation set by default).
+    stratify : bool
+    random_state : int, optional
+
+    Returns
+    -------
+    (train, test) or (train, val, test) : arrays of int
+        Sample indices, on the device of ``X``; index X, y and groups with them.
+
+    Raises
+    ------
+    ParameterError
+        Lengths of X, y and groups differ; sizes outside (0, 1) or summing to 1 or more; too few
+        patients for the sets asked for; stratify with a single class.
+
+    Notes
+    -----
+    ``y`` and ``groups`` (two vectors) are read on the host; the indices go back to X's device.
+    Stratified splits take one fold of scikit-learn's ``StratifiedGroupKFold`` (``round(1 / size)``
+    folds, fewer where a class has fewer patients; unstratified where one class has a single
+    patient), others ``GroupShuffleSplit``.
+    """
+    X = check_features(X)
+    y_host, groups_host = _labels(X, y, groups)
+    sizes = [s for s in (test_size, val_size) if s is not None]
+    if not all(isinstance(s, (float, int)) and 0 < s < 1 for s in sizes) or sum(sizes) >= 1:
+        raise ParameterError(
+            f"test_size={test_size!r} and val_size={val_size!r} must be fractions in (0, 1) "
+            "summing to less than 1."
+        )
+    n_patients = np.unique(groups_host).size
+    if n_patients < len(sizes) + 1:
+        raise ParameterError(
+            f"{n_patients} patient(s) cannot fill {len(sizes) + 1} sets; every set needs its own patients."
+        )
+    if stratify and np.unique(y_host).size < 2:
+        raise ParameterError("stratify=True needs at least two classes in y; it holds one.")
+    rest = np.arange(X.shape[0])
+    test = _take(rest, y_host, groups_host, test_size, stratify, random_state)
+    rest = np.setdiff1d(rest, test)
+    parts = [test]
+    if val_size is not None:
+        val = _take(rest, y_host, groups_host, val_size / (1 - test_size), stratify, random_state)
+        rest = np.setdiff1d(rest, val)
+        parts.insert(0, val)
+    xp = namespace(X).xp
+    return tuple(xp.asarray(np.sort(part)) for part in [rest, *parts])
+
+
+def patient_cv(n_splits: int = 5, *, stratify: bool = False, random_state: int | None = None):
+    """A scikit-learn cross-validation splitter whose folds never share a patient.
+
+    Pass it as ``cv=`` with ``groups=`` to ``cross_val_score``, ``GridSearchCV.fit`` etc.
+
+    Parameters
+    ----------
+    n_splits : int
+        Folds, at least 2.
+    stratify : bool
+        Keep the class proportions in each fold (``StratifiedGroupKFold``, shuffled with
+        ``random_state``); otherwise ``GroupKFold``.
+    random_state : int, optional
+
+    Returns
+    -------
+    GroupKFold or StratifiedGroupKFold
+        Whose ``split`` raises ParameterError when there are fewer patients than folds or the
+        lengths of X, y and groups differ.
+    """
+    if not isinstance(n_splits, (int, np.integer)) or n_splits < 2:
+        raise ParameterError(f"n_splits={n_splits!r} must be an integer of at least 2.")
+    if stratify:
+        return _PatientStratifiedKFold(n_splits, shuffle=True, random_state=random_state)
+    return _PatientKFold(n_splits)
+
+
+def _labels(X, y, groups):
+    y_host = None if y is None else to_numpy(y).ravel()
+    groups_host = to_numpy(groups).ravel() if groups is not None else None
+    if groups_host is None:
+        raise ParameterError("groups=None: give the patient of each sample, so no patient is in two sets.")
+    n = X.shape[0]
+    for name, values in (("y", y_host), ("groups", groups_host)):
+        if values is not None and values.shape[0] != n:
+            raise ParameterError(f"X has {n} samples but {name} has {values.shape[0]}; give one per sample.")
+    return y_host, groups_host
+
+
+def _take(indices, y, groups, fraction, stratify, random_state):
+    """A fraction of the patients among ``indices``: the sample indices of theirs."""
+    if stratify:
+        sub_y, sub_groups = y[indices], groups[indices]
+        patients_per_class = min(np.unique(sub_groups[sub_y == c]).size for c in np.unique(sub_y))
+        folds = min(max(2, round(1 / fraction)), patients_per_class)
+    if stratify and folds >= 2:
+        splitter = StratifiedGroupKFold(folds, shuffle=True, random_state=random_state)
+        _, chosen = next(splitter.split(indices, sub_y, sub_groups))
+    else:
+        n_groups = np.unique(groups[indices]).size
+        taken = min(max(round(fraction * n_groups), 1), n_groups - 1)  # never empty, never all
+        splitter = GroupShuffleSplit(n_splits=1, test_size=taken, random_state=random_state)
+        _, chosen = next(splitter.split(indices, groups=groups[indices]))
+    return indices[chosen]
+
+
+class _PatientSplits:
+    """Checks before splitting: lengths, and at least as many patients as folds."""
+
+    def split(self, X, y=None, groups=None):
+        X = np.empty((len(X), 0)) if not hasattr(X, "shape") else X
+        y_host, groups_host = _labels(X, y, groups)
+        n_patients = np.unique(groups_host).size
+        if n_patients < self.n_splits:
+            raise ParameterError(
+                f"{n_patients} patient(s) cannot make {self.n_splits} folds; use n_splits <= {n_patients}."
+            )
+        return super().split(np.empty((X.shape[0], 0)), y_host, groups_host)
+
+
+class _PatientKFold(_PatientSplits, GroupKFold):
+    __doc__ = GroupKFold.__doc__
+
+
+class _PatientStratifiedKFold(_PatientSplits, StratifiedGroupKFold):
+    __doc__ = StratifiedGroupKFold.__doc__

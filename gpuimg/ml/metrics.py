@@ -1,0 +1,173 @@
+"""Scores of classifiers, regressors, clusterings and segmentations, on the device of their inputs.
+
+Each metric is written once with ``xp`` (NumPy or CuPy) and returns a Python float (or, for the
+confusion matrix, an array on the inputs' device). Definitions follow ``sklearn.metrics``.
+"""
+
+import numpy as np
+
+from gpuimg.backend import namespace
+from gpuimg.errors import ParameterError
+
+from ._validation import check_features
+
+
+def accuracy(y_true, y_pred) -> float:
+    """Fraction of samples predicted right."""
+    y_true, y_pred, _xp = _pair(y_true, y_pred)
+    return float((y_true == y_pred).mean())
+
+
+def confusion_matrix(y_true, y_pred, labels=None):
+    """Counts (classes, classes): row = true class, column = predicted class, in the order of
+    ``labels`` (default: the sorted union of both)."""
+    y_true, y_pred, xp = _pair(y_true, y_pred)
+    labels = xp.unique(xp.concatenate([y_true, y_pred])) if labels is None else xp.asarray(labels)
+    k = labels.size
+    true_index = xp.clip(xp.searchsorted(labels, y_true), 0, k - 1)
+    pred_index = xp.clip(xp.searchsorted(labels, y_pred), 0, k - 1)
+    known = (labels[true_index] == y_true) & (labels[pred_index] == y_pred)
+    flat = true_index[known] * k + pred_index[known]
+    return xp.bincount(flat, minlength=k * k).reshape(k, k)
+
+
+def balanced_accuracy(y_true, y_pred) -> float:
+    """Mean over the true classes of the fraction of each predicted right (recall)."""
+    y_true, y_pred, xp = _pair(y_true, y_pred)
+    classes = xp.unique(y_true)
+    matrix = confusion_matrix(y_true, y_pred, labels=xp.unique(xp.concatenate([classes, y_pred])))
+    present = xp.isin(xp.unique(xp.concatenate([classes, y_pred])), classes)
+    recall = xp.diag(matrix)[present] / matrix.sum(1)[present]
+    return float(recall.mean())
+
+
+def sensitivity(y_true, y_pred, pos_label=1) -> float:
+    """True positive rate: positives predicted positive / positives."""
+    y_true, y_pred, _xp = _pair(y_true, y_pred)
+    positive = y_true == pos_label
+    return _ratio(((y_pred == pos_label) & positive).sum(), positive.sum(), "positive")
+
+
+def specificity(y_true, y_pred, pos_label=1) -> float:
+    """True negative rate: negatives predicted negative / negatives."""
+    y_true, y_pred, _xp = _pair(y_true, y_pred)
+    negative = y_true != pos_label
+    return _ratio(((y_pred != pos_label) & negative).sum(), negative.sum(), "negative")
+
+
+def roc_auc(y_true, score, pos_label=1) -> float:
+    """Area under the ROC curve of a binary problem: the probability that a positive scores above
+    a negative (ties count half), from the ranks of ``score`` (Mann-Whitney U)."""
+    y_true, score, xp = _pair(y_true, score)
+    positive = y_true == pos_label
+    n_pos = int(positive.sum())
+    n_neg = positive.size - n_pos
+    if n_pos == 0 or n_neg == 0:
+        raise ParameterError("roc_auc needs positive and negative samples in y_true; it holds one class.")
+    _, inverse, counts = xp.unique(score, return_inverse=True, return_counts=True)
+    mean_rank = xp.cumsum(counts) - (counts - 1) / 2.0  # average 1-based rank of each distinct score
+    rank_sum = float(mean_rank[inverse.ravel()][positive].sum())
+    return (rank_sum - n_pos * (n_pos + 1) / 2.0) / (n_pos * n_neg)
+
+
+def mse(y_true, y_pred) -> float:
+    """Mean squared error [units of y squared]."""
+    y_true, y_pred, _xp = _pair(y_true, y_pred)
+    return float(((y_true - y_pred) ** 2).mean())
+
+
+def mae(y_true, y_pred) -> float:
+    """Mean absolute error [units of y]."""
+    y_true, y_pred, xp = _pair(y_true, y_pred)
+    return float(xp.abs(y_true - y_pred).mean())
+
+
+def r2(y_true, y_pred) -> float:
+    """Coefficient of determination, 1 - SS_res / SS_tot (1: perfect; 0: the mean's prediction)."""
+    y_true, y_pred, _xp = _pair(y_true, y_pred)
+    total = float(((y_true - y_true.mean()) ** 2).sum())
+    if total == 0:
+        raise ParameterError("r2 is undefined for a constant y_true; use mse or mae.")
+    return 1.0 - float(((y_true - y_pred) ** 2).sum()) / total
+
+
+def silhouette(X, labels) -> float:
+    """Mean silhouette coefficient of a clustering (Euclidean), in [-1, 1].
+
+    Notes
+    -----
+    Forms the (samples x samples) distance matrix: O(n^2) memory, as ``sklearn.metrics.silhouette_score``
+    without ``sample_size``. Samples alone in their cluster score 0.
+    """
+    X, labels, xp, onehot, counts = _clusters(X, labels)
+    d2 = (X * X).sum(1)[:, None] - 2.0 * (X @ X.T) + (X * X).sum(1)[None, :]
+    distances = xp.sqrt(xp.maximum(d2, 0.0))
+    xp.fill_diagonal(distances, 0.0)
+    sums = distances @ onehot  # (samples, clusters): total distance to each cluster
+    own = onehot.astype(bool)
+    own_count = (onehot * counts).sum(1)
+    a = (sums * onehot).sum(1) / xp.maximum(own_count - 1, 1)
+    b = xp.where(own, xp.inf, sums / counts).min(1)
+    s = xp.where(own_count > 1, (b - a) / xp.maximum(a, b), 0.0)
+    return float(s.mean())
+
+
+def davies_bouldin(X, labels) -> float:
+    """Davies-Bouldin index of a clustering (lower is better; 0 at best)."""
+    X, labels, xp, onehot, counts = _clusters(X, labels)
+    centres = (onehot.T @ X) / counts[:, None]
+    scatter = (onehot.T @ xp.sqrt(((X - centres[labels]) ** 2).sum(1))) / counts
+    separation = xp.sqrt(((centres[:, None, :] - centres[None, :, :]) ** 2).sum(-1))
+    ratio = (scatter[:, None] + scatter[None, :]) / xp.where(separation > 0, separation, xp.inf)
+    xp.fill_diagonal(ratio, -xp.inf)
+    return float(ratio.max(1).mean())
+
+
+def dice(a, b) -> float:
+    """Dice coefficient of two masks, 2 |A and B| / (|A| + |B|) (1 when both are empty)."""
+    a, b, _xp = _masks(a, b)
+    total = int(a.sum()) + int(b.sum())
+    return 1.0 if total == 0 else 2.0 * int((a & b).sum()) / total
+
+
+def jaccard(a, b) -> float:
+    """Jaccard index of two masks, |A and B| / |A or B| (1 when both are empty)."""
+    a, b, _xp = _masks(a, b)
+    union = int((a | b).sum())
+    return 1.0 if union == 0 else int((a & b).sum()) / union
+
+
+def _pair(a, b):
+    xp = namespace(a).xp
+    a, b = xp.asarray(a).ravel(), xp.asarray(b).ravel()
+    if a.shape != b.shape or a.size == 0:
+        raise ParameterError(f"the inputs must have the same, non-zero length; got {a.size} and {b.size}.")
+    return a, b, xp
+
+
+def _masks(a, b):
+    xp = namespace(a).xp
+    a, b = xp.asarray(a), xp.asarray(b)
+    if a.shape != b.shape:
+        raise ParameterError(f"the masks must have the same shape; got {a.shape} and {b.shape}.")
+    return a.astype(bool), b.astype(bool), xp
+
+
+def _ratio(numerator, denominator, what: str) -> float:
+    if int(denominator) == 0:
+        raise ParameterError(f"y_true holds no {what} sample, so the rate is undefined.")
+    return float(numerator) / float(denominator)
+
+
+def _clusters(X, labels):
+    X = check_features(X)
+    xp = namespace(X).xp
+    _, labels = xp.unique(xp.asarray(labels).ravel(), return_inverse=True)
+    labels = labels.ravel()
+    if labels.size != X.shape[0]:
+        raise ParameterError(f"X has {X.shape[0]} samples but labels has {labels.size}.")
+    k = int(labels.max()) + 1
+    if not 2 <= k < X.shape[0]:
+        raise ParameterError(f"a clustering score needs 2 to samples - 1 clusters; got {k} for {X.shape[0]}.")
+    onehot = (labels[:, None] == xp.arange(k)[None, :]).astype(np.float64)
+    return X, labels, xp, onehot, onehot.sum(0)

@@ -1,0 +1,130 @@
+"""Feature selection steps for scikit-learn pipelines: correlation filter and mutual information."""
+
+import numpy as np
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.feature_selection import mutual_info_classif, mutual_info_regression
+
+from gpuimg.backend import namespace, to_numpy
+from gpuimg.errors import ParameterError
+
+from ._validation import check_features, check_target
+
+
+class _Selector(TransformerMixin, BaseEstimator):
+    """Keeps the columns of ``support_`` (a boolean mask set by ``fit``), on the input's device."""
+
+    def get_support(self, indices: bool = False):
+        """The kept features: a boolean mask, or their indices."""
+        support = to_numpy(self.support_)
+        return np.flatnonzero(support) if indices else support
+
+    def transform(self, X):
+        """``X`` with the kept feature columns only."""
+        X = check_features(X)
+        if X.shape[1] != self.n_features_in_:
+            raise ParameterError(f"X has {X.shape[1]} features; the selector saw {self.n_features_in_}.")
+        return X[:, namespace(X).xp.asarray(self.get_support(indices=True))]
+
+    def get_feature_names_out(self, input_features=None):
+        """Names of the kept features (``x0``, ``x1``, ... when none were given)."""
+        names = (
+            np.asarray(input_features, dtype=object)
+            if input_features is not None
+            else np.array([f"x{i}" for i in range(self.n_features_in_)], dtype=object)
+        )
+        return names[self.get_support()]
+
+
+class CorrelationFilter(_Selector):
+    """Drop features strongly correlated with an earlier kept one (Pearson |r| above a threshold).
+
+    Parameters
+    ----------
+    threshold : float in (0, 1]
+        Features ``i < j`` with ``|r_ij| > threshold``: ``j`` is dropped, ``i`` kept.
+
+    Attributes
+    ----------
+    support_ : array of bool (features,)
+        Kept features, on the device of the training data.
+    correlation_ : array (features, features)
+        Absolute Pearson correlations; 0 for a constant feature.
+    n_features_in_ : int
+
+    Notes
+    -----
+    Features are visited in column order; each is kept unless it correlates above the threshold
+    with a feature already kept (so a dropped feature never causes another to be dropped).
+    """
+
+    def __init__(self, threshold: float = 0.9):
+        self.threshold = threshold
+
+    def fit(self, X, y=None):
+        """Find the features to keep in ``X`` (samples, features); returns self."""
+        if not isinstance(self.threshold, (int, float)) or not 0 < self.threshold <= 1:
+            raise ParameterError(f"threshold={self.threshold!r} must be an absolute correlation in (0, 1].")
+        X = check_features(X)
+        xp = namespace(X).xp
+        centred = X - X.mean(0)
+        norms = xp.sqrt((centred**2).sum(0))
+        scaled = centred / xp.where(norms > 0, norms, 1.0)
+        self.correlation_ = xp.abs(scaled.T @ scaled)
+        correlated = to_numpy(self.correlation_ > self.threshold)
+        keep = np.zeros(X.shape[1], bool)
+        for j in range(X.shape[1]):
+            keep[j] = not correlated[j, :j][keep[:j]].any()
+        self.support_ = xp.asarray(keep)
+        self.n_features_in_ = int(X.shape[1])
+        return self
+
+
+class MutualInformationSelector(_Selector):
+    """Keep the ``k`` features with the highest mutual information with the target.
+
+    Parameters
+    ----------
+    k : int
+        Features kept (all when ``k`` is at least their number).
+    discrete_target : bool
+        Classification (``mutual_info_classif``) or regression (``mutual_info_regression``) target.
+    n_neighbors : int
+        Neighbours of the k-nearest-neighbour estimator of mutual information.
+    random_state : int, optional
+        Seeds the small noise scikit-learn adds to continuous features.
+
+    Attributes
+    ----------
+    scores_ : ndarray (features,)
+        Estimated mutual information [nats].
+    support_ : array of bool (features,)
+    n_features_in_ : int
+
+    Notes
+    -----
+    The estimate (Kraskov et al. / Ross nearest neighbours) runs in scikit-learn on the host: ``fit``
+    copies X and y there once; ``transform`` keeps the data on its device. Ties keep the earlier feature.
+    """
+
+    def __init__(self, k: int = 10, *, discrete_target: bool = True, n_neighbors: int = 3, random_state=None):
+        self.k = k
+        self.discrete_target = discrete_target
+        self.n_neighbors = n_neighbors
+        self.random_state = random_state
+
+    def fit(self, X, y):
+        """Score the features of ``X`` against ``y``; returns self."""
+        if not isinstance(self.k, (int, np.integer)) or self.k < 1:
+            raise ParameterError(f"k={self.k!r} must be a positive integer (features kept).")
+        X = check_features(X)
+        y = check_target(X, y, classification=self.discrete_target)
+        score = mutual_info_classif if self.discrete_target else mutual_info_regression
+        self.scores_ = score(
+            to_numpy(X), to_numpy(y), n_neighbors=self.n_neighbors, random_state=self.random_state
+        )
+        order = np.argsort(-self.scores_, kind="stable")
+        keep = np.zeros(X.shape[1], bool)
+        keep[order[: self.k]] = True
+        self.support_ = namespace(X).xp.asarray(keep)
+        self.n_features_in_ = int(X.shape[1])
+        return self

@@ -1,0 +1,219 @@
+"""Self-organizing map: batch training with a Gaussian neighbourhood, on either device."""
+
+import math
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClusterMixin, TransformerMixin
+
+from gpuimg.backend import namespace
+from gpuimg.errors import ParameterError
+
+from ._validation import check_features
+
+TOPOLOGIES = ("rectangular", "hexagonal")
+_INITS = ("pca", "random")
+#: Fraction of the epochs over which sigma shrinks; the rest train at sigma_final (convergence).
+_SHRINK = 0.75
+_CHUNK = 1 << 16  # samples per block of the sample-to-node distance matrix
+
+
+class SOM(ClusterMixin, TransformerMixin, BaseEstimator):
+    """A self-organizing map (Kohonen), trained in batch mode, on the device of its input.
+
+    Parameters
+    ----------
+    grid : tuple of 2 int
+        Nodes along the map's rows and columns, ``(m, n)``.
+    topology : {"rectangular", "hexagonal"}
+        Node layout: a square lattice, or rows shifted by half a node (each node has 6 neighbours).
+    sigma : float, optional [nodes]
+        Initial width of the Gaussian neighbourhood; default ``max(m, n) / 2``. It shrinks
+        geometrically to ``sigma_final`` over the first three quarters of the epochs, which the
+        last quarter keeps.
+    sigma_final : float [nodes]
+        Neighbourhood width of the last epoch. Small values end the training as k-means on the nodes
+        (lower quantization error); larger ones keep the map smoother.
+    learning_rate : float
+        Fraction of the way each node moves to its batch target in each epoch, in (0, 1]
+        (1: Kohonen's batch map).
+    epochs : int
+        Passes over the data.
+    init : {"pca", "random"}
+        Nodes spread on the plane of the data's first two principal components (deterministic), or
+        drawn from the samples with ``random_state``.
+    random_state : int, optional
+
+    Attributes
+    ----------
+    weights_ : array (m * n, features)
+        Node ``k`` sits at row ``k // n``, column ``k % n`` of the grid.
+    positions_ : array (m * n, 2)
+        Node coordinates on the map [node spacings].
+    labels_ : array (samples,)
+        Best-matching node of each training sample.
+    n_features_in_ : int
+    """
+
+    def __init__(
+        self,
+        grid: tuple[int, int] = (10, 10),
+        topology: str = "rectangular",
+        sigma: float | None = None,
+        sigma_final: float = 0.3,
+        learning_rate: float = 1.0,
+        epochs: int = 20,
+        init: str = "pca",
+        random_state: int | None = None,
+    ):
+        self.grid = grid
+        self.topology = topology
+        self.sigma = sigma
+        self.sigma_final = sigma_final
+        self.learning_rate = learning_rate
+        self.epochs = epochs
+        self.init = init
+        self.random_state = random_state
+
+    def fit(self, X, y=None, sample_weight=None):
+        """Train the map on ``X`` (samples, features); returns self.
+
+        Parameters
+        ----------
+        X : array (samples, features), NumPy or CuPy
+        y : ignored
+        sample_weight : array (samples,), optional
+            Weight of each sample in the batch means (e.g. histogram counts).
+
+        Notes
+        -----
+        Each epoch finds every sample's best-matching node, then sets each node to the mean of the
+        samples weighted by the Gaussian of the grid distance between the node and their best match
+        (Kohonen's batch map): O(samples x nodes x features) per epoch.
+        """
+        m, n = self._check_params()
+        X = check_features(X)
+        xp = namespace(X).xp
+        w = xp.ones(X.shape[0]) if sample_weight is None else xp.asarray(sample_weight, dtype=np.float64)
+        if w.shape != (X.shape[0],) or not bool((w >= 0).all()) or float(w.sum()) <= 0:
+            raise ParameterError(
+                f"sample_weight must hold {X.shape[0]} non-negative weights, not all 0; got shape {w.shape}."
+            )
+        self.positions_ = xp.asarray(_positions(m, n, self.topology))
+        grid_d2 = ((self.positions_[:, None, :] - self.positions_[None, :, :]) ** 2).sum(-1)
+        weights = self._initial_weights(X, w, m, n, xp)
+        sigma0 = max(m, n) / 2.0 if self.sigma is None else float(self.sigma)
+        sigma1 = min(float(self.sigma_final), sigma0)
+        for epoch in range(self.epochs):
+            fraction = min(epoch / max(_SHRINK * (self.epochs - 1), 1), 1.0)
+            sigma = sigma0 * (sigma1 / sigma0) ** fraction
+            bmu = _best_matches(X, weights, xp)[0]
+            counts = xp.bincount(bmu, weights=w, minlength=m * n)
+            sums = xp.stack(
+                [xp.bincount(bmu, weights=w * X[:, j], minlength=m * n) for j in range(X.shape[1])], axis=1
+            )
+            h = xp.exp(-grid_d2 / (2.0 * sigma**2))
+            target = (h @ sums) / xp.maximum(h @ counts, 1e-300)[:, None]
+            weights = weights + self.learning_rate * (target - weights)
+        self.weights_ = weights
+        self.n_features_in_ = int(X.shape[1])
+        self.labels_ = _best_matches(X, weights, xp)[0]
+        return self
+
+    def predict(self, X):
+        """The best-matching node (0 to m * n - 1) of each sample."""
+        return _best_matches(self._checked(X), self.weights_, namespace(X).xp)[0]
+
+    def transform(self, X):
+        """Euclidean distance of each sample to each node, (samples, m * n)."""
+        X = self._checked(X)
+        return namespace(X).xp.sqrt(_squared_distances(X, self.weights_, namespace(X).xp))
+
+    def quantization_error(self, X) -> float:
+        """Mean distance of the samples to their best-matching node [units of X]."""
+        X = self._checked(X)
+        xp = namespace(X).xp
+        return float(xp.sqrt(_best_matches(X, self.weights_, xp)[1]).mean())
+
+    def topographic_error(self, X) -> float:
+        """Fraction of samples whose best and second-best nodes are not neighbours on the grid.
+
+        Neighbours: the 8 surrounding nodes on a rectangular map (as MiniSom counts them), the 6
+        adjacent ones on a hexagonal map.
+        """
+        X = self._checked(X)
+        xp = namespace(X).xp
+        first, second = [], []
+        for start in range(0, X.shape[0], _CHUNK):
+            d2 = _squared_distances(X[start : start + _CHUNK], self.weights_, xp)
+            two = xp.argsort(d2, axis=1)[:, :2]
+            first.append(two[:, 0])
+            second.append(two[:, 1])
+        first, second = xp.concatenate(first), xp.concatenate(second)
+        gap = xp.sqrt(((self.positions_[first] - self.positions_[second]) ** 2).sum(-1))
+        reach = math.sqrt(2) if self.topology == "rectangular" else 1.0
+        return float((gap > reach + 1e-6).mean())
+
+    def _checked(self, X):
+        X = check_features(X)
+        if X.shape[1] != self.n_features_in_:
+            raise ParameterError(f"X has {X.shape[1]} features; the map learnt {self.n_features_in_}.")
+        return X
+
+    def _check_params(self) -> tuple[int, int]:
+        grid = tuple(self.grid) if np.ndim(self.grid) == 1 else ()
+        if len(grid) != 2 or not all(isinstance(g, (int, np.integer)) and g >= 1 for g in grid):
+            raise ParameterError(f"grid={self.grid!r} must be two positive integers (rows, columns).")
+        if self.topology not in TOPOLOGIES:
+            raise ParameterError(f"topology={self.topology!r} is unknown; use one of {list(TOPOLOGIES)}.")
+        if self.init not in _INITS:
+            raise ParameterError(f"init={self.init!r} is unknown; use one of {list(_INITS)}.")
+        for name in ("sigma_final", "learning_rate") + (() if self.sigma is None else ("sigma",)):
+            value = getattr(self, name)
+            if not (isinstance(value, (int, float)) and value > 0):
+                raise ParameterError(f"{name}={value!r} must be a positive number.")
+        if not isinstance(self.epochs, (int, np.integer)) or self.epochs < 1:
+            raise ParameterError(f"epochs={self.epochs!r} must be a positive integer.")
+        return int(grid[0]), int(grid[1])
+
+    def _initial_weights(self, X, w, m, n, xp):
+        if self.init == "random":
+            rng = np.random.default_rng(self.random_state)
+            return X[xp.asarray(rng.choice(X.shape[0], m * n, replace=X.shape[0] < m * n))].astype(np.float64)
+        mean = (w[:, None] * X).sum(0) / w.sum()
+        centred = X - mean
+        cov = (w[:, None] * centred).T @ centred / w.sum()
+        values, vectors = xp.linalg.eigh(cov)
+        axes = vectors[:, ::-1][:, :2] * xp.sqrt(xp.maximum(values[::-1][:2], 0.0))
+        if axes.shape[1] == 1:
+            axes = xp.concatenate([axes, xp.zeros_like(axes)], axis=1)
+        rows = xp.linspace(-1.0, 1.0, m) if m > 1 else xp.zeros(1)
+        cols = xp.linspace(-1.0, 1.0, n) if n > 1 else xp.zeros(1)
+        plane = xp.stack(xp.meshgrid(rows, cols, indexing="ij"), axis=-1).reshape(-1, 2)
+        # The longer map side along the first principal component.
+        plane = plane if m >= n else plane[:, ::-1]
+        return mean + plane @ axes.T
+
+
+def _positions(m: int, n: int, topology: str) -> np.ndarray:
+    """Node coordinates on the map, (m * n, 2) [node spacings], row-major."""
+    rows, cols = np.meshgrid(np.arange(m, dtype=float), np.arange(n, dtype=float), indexing="ij")
+    if topology == "hexagonal":
+        cols = cols + 0.5 * (rows % 2)
+        rows = rows * math.sqrt(3) / 2
+    return np.stack([rows.ravel(), cols.ravel()], axis=1)
+
+
+def _squared_distances(X, weights, xp):
+    d2 = (X * X).sum(1)[:, None] - 2.0 * (X @ weights.T) + (weights * weights).sum(1)[None, :]
+    return xp.maximum(d2, 0.0)
+
+
+def _best_matches(X, weights, xp):
+    """Index of each sample's nearest node and its squared distance, in blocks of samples."""
+    index, best = [], []
+    for start in range(0, X.shape[0], _CHUNK):
+        d2 = _squared_distances(X[start : start + _CHUNK], weights, xp)
+        k = xp.argmin(d2, axis=1)
+        index.append(k)
+        best.append(xp.take_along_axis(d2, k[:, None], axis=1)[:, 0])
+    return xp.concatenate(index), xp.concatenate(best)

@@ -1,0 +1,311 @@
+"""Learning on voxels: intensity clustering, DBSCAN on voxel positions, a scribble-trained classifier."""
+
+from collections.abc import Sequence
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin
+
+from gpuimg.backend import namespace
+from gpuimg.edges import gradient_magnitude
+from gpuimg.errors import ParameterError
+from gpuimg.volume import Volume
+
+from .estimators import make_estimator
+from .som import SOM
+
+#: Histogram bins for float images (integer images get one bin per value, up to _MAX_BINS).
+_FLOAT_BINS = 4096
+_MAX_BINS = 1 << 16
+
+
+def segment_kmeans(
+    image,
+    k: int = 4,
+    mask=None,
+    *,
+    bins: int | None = None,
+    max_iter: int = 300,
+    return_centers: bool = False,
+):
+    """Cluster voxel intensities with 1D k-means, run on the image's histogram.
+
+    Parameters
+    ----------
+    image : array (NumPy or CuPy) or Volume
+    k : int
+        Clusters, at least 2.
+    mask : array of bool, optional
+        Voxels to cluster (default: all).
+    bins : int, optional
+        Histogram bins. Default: one per integer value for integer images spanning at most 65536
+        values (then the result is exact k-means), else 4096.
+    max_iter : int
+    return_centers : bool
+        Also return the cluster centres [image units].
+
+    Returns
+    -------
+    labels : array of int32, the image's shape, on its device
+        0 to k - 1 in increasing intensity; -1 outside ``mask``.
+    centers : array (k,), if ``return_centers``
+
+    Notes
+    -----
+    Lloyd's iterations on the (bin centre, count) pairs: O(bins) per iteration after one pass over
+    the voxels for the histogram and one for the labels. In 1D the clusters are intervals, so the
+    labels come from the midpoints between sorted centres. Two deterministic starts, the quantiles
+    ``(i + 0.5) / k`` of the voxel intensities and of the occupied intensity range (so a small
+    class far from the others, such as bone, gets a centre); the result of lower within-cluster sum
+    of squares is kept. Equals k-means on the voxels (from that start) up to the binning.
+    """
+    data, values, xp = _voxels(image, mask)
+    if not isinstance(k, (int, np.integer)) or k < 2:
+        raise ParameterError(f"k={k!r} must be an integer of at least 2.")
+    centres, counts = _histogram(values, bins, xp)
+    best = None
+    # Two deterministic starts: quantiles of the voxels, and of the occupied intensity range (which
+    # gives small, distinct classes such as bone a centre); the one of lower within-cluster SSE wins.
+    for weights in (counts, (counts > 0).astype(np.float64)):
+        means = _lloyd(centres, counts, _quantiles(centres, weights, k, xp), max_iter, xp)
+        assigned = xp.searchsorted((means[1:] + means[:-1]) / 2, centres)
+        sse = float((counts * (centres - means[assigned]) ** 2).sum())
+        if best is None or sse < best[0]:
+            best = (sse, means)
+    means = best[1]
+    labels = _label(data, mask, means, xp)
+    return (labels, means) if return_centers else labels
+
+
+def _quantiles(centres, weights, k, xp):
+    """The bin centres at the quantiles ``(i + 0.5) / k`` of the weights."""
+    cumulative = xp.cumsum(weights)
+    targets = (xp.arange(k) + 0.5) / k * cumulative[-1]
+    return centres[xp.minimum(xp.searchsorted(cumulative, targets), centres.size - 1)]
+
+
+def _lloyd(centres, counts, means, max_iter, xp):
+    """Lloyd's iterations of 1D k-means on histogram bins, from sorted ``means``."""
+    k = means.size
+    for _ in range(max_iter):
+        assigned = xp.searchsorted((means[1:] + means[:-1]) / 2, centres)
+        weight = xp.bincount(assigned, weights=counts, minlength=k)
+        total = xp.bincount(assigned, weights=counts * centres, minlength=k)
+        updated = xp.sort(xp.where(weight > 0, total / xp.where(weight > 0, weight, 1), means))
+        if bool((updated == means).all()):
+            break
+        means = updated
+    return means
+
+
+def segment_som(
+    image, k: int = 4, mask=None, *, bins: int | None = None, epochs: int = 30, return_centers=False
+):
+    """Cluster voxel intensities with a 1D self-organizing map of ``k`` nodes, on the histogram.
+
+    Parameters and Returns as :func:`segment_kmeans`; labels in increasing intensity.
+
+    Notes
+    -----
+    :class:`gpuimg.ml.SOM` (grid ``(k, 1)``) trained on the histogram's bin centres weighted by
+    their counts: O(bins x k) per epoch. The neighbourhood keeps neighbouring nodes close in
+    intensity, so the clusters are smoother than k-means' where classes overlap.
+    """
+    data, values, xp = _voxels(image, mask)
+    if not isinstance(k, (int, np.integer)) or k < 2:
+        raise ParameterError(f"k={k!r} must be an integer of at least 2.")
+    centres, counts = _histogram(values, bins, xp)
+    som = SOM(grid=(int(k), 1), epochs=epochs).fit(centres[:, None], sample_weight=counts)
+    means = xp.sort(som.weights_[:, 0])
+    labels = _label(data, mask, means, xp)
+    return (labels, means) if return_centers else labels
+
+
+def dbscan_candidates(mask_or_points, eps_mm: float, min_samples: int = 5, *, spacing=None):
+    """Group voxels (or points) closer than ``eps_mm`` into clusters with DBSCAN.
+
+    Parameters
+    ----------
+    mask_or_points : array of bool (an image), or array (points, ndim) [voxel coordinates]
+    eps_mm : float [mm]
+        Neighbourhood radius.
+    min_samples : int
+        Neighbours (itself included) that make a core point.
+    spacing : float or sequence of float [mm], optional
+        Voxel spacing per axis (default 1; a Volume brings its own).
+
+    Returns
+    -------
+    array of int32
+        For a mask, a label image: 1, 2, ... per cluster, 0 for background and noise. For points,
+        one label per point: 0, 1, ... per cluster, -1 for noise. On the input's device.
+
+    Notes
+    -----
+    Runs :func:`make_estimator` ``("dbscan", "clustering")``: cuML on CuPy input where installed.
+    """
+    if isinstance(mask_or_points, Volume):
+        spacing = mask_or_points.spacing if spacing is None else spacing
+        mask_or_points = mask_or_points.data
+    xp = namespace(mask_or_points).xp
+    data = xp.asarray(mask_or_points)
+    is_mask = data.dtype == bool
+    points = xp.argwhere(data).astype(np.float64) if is_mask else data.astype(np.float64)
+    if points.ndim != 2:
+        raise ParameterError(
+            f"points must be (points, ndim); got shape {points.shape}. Pass a bool mask for an image."
+        )
+    if not isinstance(eps_mm, (int, float)) or eps_mm <= 0:
+        raise ParameterError(f"eps_mm={eps_mm!r} must be a positive distance in mm.")
+    scale = np.broadcast_to(np.asarray(1.0 if spacing is None else spacing, dtype=float), (points.shape[1],))
+    if points.shape[0] == 0:
+        return xp.zeros(data.shape, np.int32) if is_mask else xp.zeros(0, np.int32)
+    labels = make_estimator("dbscan", "clustering", eps=float(eps_mm), min_samples=min_samples)
+    found = xp.asarray(labels.fit(points * xp.asarray(scale)).labels_, dtype=np.int32)
+    if not is_mask:
+        return found
+    out = xp.zeros(data.shape, np.int32)
+    out[data] = found + 1
+    return out
+
+
+def voxel_features(image, sigmas: Sequence[float] = (1.0, 2.0, 4.0), *, spacing=None):
+    """Multi-scale features of each voxel, (voxels, features) in C order, on the image's device.
+
+    Intensity, then per sigma: Gaussian smoothing, its gradient magnitude (Sobel), Laplacian of
+    Gaussian, and the Hessian eigenvalues (one per axis, largest first).
+
+    Parameters
+    ----------
+    image : array, 2D or 3D, or Volume
+    sigmas : sequence of float [mm]
+        Scales; divided by ``spacing`` per axis (voxels where no spacing is given).
+    spacing : float or sequence of float [mm], optional
+
+    Returns
+    -------
+    array (voxels, 1 + len(sigmas) * (3 + ndim)), float32
+    """
+    if isinstance(image, Volume):
+        spacing = image.spacing if spacing is None else spacing
+        image = image.data
+    ns = namespace(image)
+    xp = ns.xp
+    data = xp.asarray(image, dtype=np.float32)
+    if data.ndim not in (2, 3):
+        raise ParameterError(f"voxel features need a 2D or 3D image; got shape {data.shape}.")
+    scale = np.broadcast_to(np.asarray(1.0 if spacing is None else spacing, dtype=float), (data.ndim,))
+    if not len(sigmas) or min(sigmas) <= 0:
+        raise ParameterError(f"sigmas={sigmas!r} must be positive scales in mm.")
+    columns = [data]
+    for sigma in sigmas:
+        sigma_voxels = tuple(float(sigma) / s for s in scale)
+        smooth = ns.ndi.gaussian_filter(data, sigma_voxels)
+        columns += [
+            smooth,
+            gradient_magnitude(smooth, spacing=tuple(scale)),
+            ns.ndi.gaussian_laplace(data, sigma_voxels),
+        ]
+        hessian = ns.ski.feature.hessian_matrix(
+            data, sigma=sigma_voxels, mode="reflect", order="rc", use_gaussian_derivatives=False
+        )
+        columns += list(ns.ski.feature.hessian_matrix_eigvals(hessian))
+    return xp.stack([xp.asarray(c, dtype=np.float32).ravel() for c in columns], axis=1)
+
+
+class VoxelClassifier(ClassifierMixin, BaseEstimator):
+    """A random forest on multi-scale voxel features, trained from sparse scribbles.
+
+    Parameters
+    ----------
+    sigmas : sequence of float [mm]
+        Feature scales (see :func:`voxel_features`).
+    n_estimators, max_depth : int
+        Of the random forest (:func:`make_estimator` ``("random_forest")``: cuML on CuPy input).
+    random_state : int, optional
+
+    Attributes
+    ----------
+    forest_ : DeviceClassifier
+    classes_ : array
+        The scribble labels (positive integers).
+    """
+
+    def __init__(self, sigmas=(1.0, 2.0, 4.0), n_estimators: int = 50, max_depth=None, random_state=None):
+        self.sigmas = sigmas
+        self.n_estimators = n_estimators
+        self.max_depth = max_depth
+        self.random_state = random_state
+
+    def fit(self, image, scribbles, *, spacing=None):
+        """Train on the voxels where ``scribbles`` (the image's shape) is positive; returns self.
+
+        Raises
+        ------
+        ParameterError
+            Scribbles of another shape, or fewer than two labelled classes.
+        """
+        features, xp = self._features(image, spacing)
+        labels = xp.asarray(scribbles.data if isinstance(scribbles, Volume) else scribbles).ravel()
+        if labels.size != features.shape[0]:
+            raise ParameterError(
+                f"scribbles must have the image's shape; {labels.size} labels, {features.shape[0]} voxels."
+            )
+        marked = labels > 0
+        self.forest_ = make_estimator(
+            "random_forest",
+            n_estimators=self.n_estimators,
+            max_depth=self.max_depth,
+            random_state=self.random_state,
+        ).fit(features[marked], labels[marked])
+        self.classes_ = self.forest_.classes_
+        return self
+
+    def predict(self, image, *, spacing=None):
+        """The class of every voxel, an array of the image's shape on its device."""
+        features, xp = self._features(image, spacing)
+        data = image.data if isinstance(image, Volume) else image
+        return xp.asarray(self.forest_.predict(features)).reshape(data.shape)
+
+    def _features(self, image, spacing):
+        features = voxel_features(image, self.sigmas, spacing=spacing)
+        return features, namespace(features).xp
+
+
+def _voxels(image, mask):
+    data = image.data if isinstance(image, Volume) else image
+    xp = namespace(data).xp
+    data = xp.asarray(data)
+    if data.dtype.kind not in "fiu" or data.size == 0:
+        raise ParameterError(f"the image must hold numbers; got dtype {data.dtype}, shape {data.shape}.")
+    if mask is not None:
+        mask = xp.asarray(mask.data if isinstance(mask, Volume) else mask, dtype=bool)
+        if mask.shape != data.shape:
+            raise ParameterError(f"mask has shape {mask.shape}; the image has {data.shape}.")
+    values = data[mask] if mask is not None else data.ravel()
+    if values.size == 0:
+        raise ParameterError("the mask selects no voxel.")
+    if values.dtype.kind == "f" and not bool(xp.isfinite(values).all()):
+        raise ParameterError("the image holds NaN or infinite values in the voxels to cluster.")
+    return data, values, xp
+
+
+def _histogram(values, bins, xp):
+    """Bin centres and counts (float64) of ``values``; one bin per integer for integer data."""
+    lo, hi = float(values.min()), float(values.max())
+    if bins is None:
+        integer = values.dtype.kind in "iu" and hi - lo < _MAX_BINS
+        bins = int(hi - lo) + 1 if integer else _FLOAT_BINS
+        if integer:
+            counts = xp.bincount((values - lo).astype(np.int64).ravel(), minlength=bins)
+            return lo + xp.arange(bins, dtype=np.float64), counts.astype(np.float64)
+    if not isinstance(bins, (int, np.integer)) or bins < 2:
+        raise ParameterError(f"bins={bins!r} must be an integer of at least 2.")
+    counts, edges = xp.histogram(values, bins=int(bins), range=(lo, hi if hi > lo else lo + 1))
+    return (edges[1:] + edges[:-1]) / 2, counts.astype(np.float64)
+
+
+def _label(data, mask, means, xp):
+    labels = xp.searchsorted((means[1:] + means[:-1]) / 2, data).astype(np.int32)
+    if mask is not None:
+        labels[~mask] = -1
+    return labels

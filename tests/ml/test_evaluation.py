@@ -1,0 +1,62 @@
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from sklearn.model_selection import cross_val_score
+
+from gpuimg.errors import ParameterError
+from gpuimg.ml import make_estimator, patient_cv, patient_split
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    n_patients=st.integers(4, 30),
+    per_patient=st.integers(1, 5),
+    test_size=st.floats(0.1, 0.4),
+    val_size=st.one_of(st.none(), st.floats(0.1, 0.4)),
+    stratify=st.booleans(),
+    seed=st.integers(0, 2**16),
+)
+def test_no_patient_in_two_sets(n_patients, per_patient, test_size, val_size, stratify, seed):
+    rng = np.random.default_rng(seed)
+    groups = np.repeat(rng.permutation(n_patients) * 7 + 3, per_patient)
+    y = np.repeat(np.arange(n_patients) % 2, per_patient)
+    X = rng.normal(size=(groups.size, 2))
+    parts = patient_split(X, y, groups, test_size, val_size, stratify=stratify, random_state=seed)
+    assert len(parts) == (2 if val_size is None else 3)
+    seen = [set(groups[p]) for p in parts]
+    for i in range(len(seen)):
+        for j in range(i + 1, len(seen)):
+            assert not seen[i] & seen[j]
+    assert np.array_equal(np.sort(np.concatenate(parts)), np.arange(groups.size))
+    assert all(p.size > 0 for p in parts)
+
+
+@pytest.mark.parametrize("stratify", [False, True])
+def test_patient_cv_folds_share_no_patient(rng, stratify):
+    groups = np.repeat(np.arange(12), 4)
+    y = np.repeat(np.arange(12) % 2, 4)
+    X = rng.normal(size=(48, 3)) + y[:, None]
+    cv = patient_cv(4, stratify=stratify, random_state=0)
+    for train, test in cv.split(X, y, groups):
+        assert not set(groups[train]) & set(groups[test])
+    scores = cross_val_score(make_estimator("logistic_regression"), X, y, groups=groups, cv=cv)
+    assert scores.shape == (4,)
+
+
+def test_bad_splits_raise():
+    X = np.zeros((6, 2))
+    y = np.array([0, 1] * 3)
+    groups = np.array([0, 0, 1, 1, 2, 2])
+    with pytest.raises(ParameterError, match="3 patient"):
+        next(patient_cv(5).split(X, y, groups))
+    with pytest.raises(ParameterError, match="6 samples"):
+        patient_split(X, y[:4], groups)
+    with pytest.raises(ParameterError, match="fractions"):
+        patient_split(X, y, groups, test_size=1.5)
+    with pytest.raises(ParameterError, match="one"):
+        patient_split(X, np.zeros(6), groups, stratify=True)
+    with pytest.raises(ParameterError, match="cannot fill"):
+        patient_split(X[:2], y[:2], [0, 0], 0.3, 0.3)
+    with pytest.raises(ParameterError, match="n_splits"):
+        patient_cv(1)

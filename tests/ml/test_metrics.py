@@ -1,0 +1,57 @@
+import numpy as np
+import pytest
+import sklearn.metrics as skm
+
+from gpuimg.errors import ParameterError
+from gpuimg.ml import metrics
+
+
+def test_classification_metrics_match_scikit_learn(rng):
+    y = rng.integers(0, 3, 200)
+    p = np.where(rng.random(200) < 0.7, y, rng.integers(0, 3, 200))
+    # Counts and ratios of counts: equal up to float rounding.
+    assert metrics.accuracy(y, p) == pytest.approx(skm.accuracy_score(y, p), abs=1e-12)
+    assert metrics.balanced_accuracy(y, p) == pytest.approx(skm.balanced_accuracy_score(y, p), abs=1e-12)
+    np.testing.assert_array_equal(metrics.confusion_matrix(y, p), skm.confusion_matrix(y, p))
+    yb, pb = y > 0, p > 0
+    assert metrics.sensitivity(yb, pb, pos_label=True) == pytest.approx(skm.recall_score(yb, pb), abs=1e-12)
+    assert metrics.specificity(yb, pb, pos_label=True) == pytest.approx(skm.recall_score(~yb, ~pb), abs=1e-12)
+    score = np.round(rng.normal(size=200) + yb, 1)  # rounded: ties, counted half
+    assert metrics.roc_auc(yb, score, pos_label=True) == pytest.approx(
+        skm.roc_auc_score(yb, score), abs=1e-12
+    )
+
+
+def test_regression_metrics_match_scikit_learn(rng):
+    y, p = rng.normal(size=100), rng.normal(size=100)
+    assert metrics.mse(y, p) == pytest.approx(skm.mean_squared_error(y, p), rel=1e-12)
+    assert metrics.mae(y, p) == pytest.approx(skm.mean_absolute_error(y, p), rel=1e-12)
+    assert metrics.r2(y, p) == pytest.approx(skm.r2_score(y, p), rel=1e-12)
+
+
+def test_cluster_metrics_match_scikit_learn(rng):
+    X = rng.normal(size=(120, 3))
+    labels = rng.integers(0, 4, 120)
+    labels[:4] = [0, 1, 2, 3]
+    labels[5] = 9  # a singleton cluster scores 0
+    # Distances through |x|^2 - 2 x.y + |y|^2 vs direct: rounding of 1e-12 relative.
+    assert metrics.silhouette(X, labels) == pytest.approx(skm.silhouette_score(X, labels), rel=1e-9)
+    assert metrics.davies_bouldin(X, labels) == pytest.approx(skm.davies_bouldin_score(X, labels), rel=1e-9)
+
+
+def test_mask_overlaps(rng):
+    a, b = rng.random((8, 9, 10)) > 0.5, rng.random((8, 9, 10)) > 0.5
+    assert metrics.dice(a, b) == pytest.approx(skm.f1_score(a.ravel(), b.ravel()), abs=1e-12)
+    assert metrics.jaccard(a, b) == pytest.approx(skm.jaccard_score(a.ravel(), b.ravel()), abs=1e-12)
+    assert metrics.dice(np.zeros(3, bool), np.zeros(3, bool)) == 1.0
+
+
+def test_bad_metric_inputs():
+    with pytest.raises(ParameterError, match="same"):
+        metrics.accuracy([0, 1], [0, 1, 1])
+    with pytest.raises(ParameterError, match="one class"):
+        metrics.roc_auc([1, 1], [0.2, 0.3])
+    with pytest.raises(ParameterError, match="shape"):
+        metrics.dice(np.zeros((2, 2)), np.zeros(4))
+    with pytest.raises(ParameterError, match="constant"):
+        metrics.r2([1.0, 1.0], [1.0, 2.0])

@@ -1,0 +1,77 @@
+import numpy as np
+import pytest
+from sklearn.feature_selection import mutual_info_classif
+from sklearn.pipeline import make_pipeline
+
+from gpuimg.errors import FeatureError, ParameterError
+from gpuimg.ml import PCA, CorrelationFilter, MutualInformationSelector, VarianceThreshold, make_estimator
+
+
+def _direct_correlation_filter(X, threshold):
+    """Column by column: keep unless |r| with an already kept column exceeds the threshold."""
+    r = np.abs(np.corrcoef(X, rowvar=False))
+    kept = []
+    for j in range(X.shape[1]):
+        if all(r[i, j] <= threshold for i in kept):
+            kept.append(j)
+    return kept
+
+
+def test_correlation_filter_keeps_what_a_direct_computation_says(rng):
+    base = rng.normal(size=(300, 4))
+    X = np.column_stack(
+        [
+            base[:, 0],
+            base[:, 0] * 2 + 0.01 * rng.normal(size=300),
+            base[:, 1],
+            base[:, 2],
+            -base[:, 1],
+            base[:, 3],
+        ]
+    )
+    selector = CorrelationFilter(threshold=0.9).fit(X)
+    expected = _direct_correlation_filter(X, 0.9)
+    assert expected == [0, 2, 3, 5]
+    np.testing.assert_array_equal(selector.get_support(indices=True), expected)
+    np.testing.assert_array_equal(selector.transform(X), X[:, expected])
+    # Off-diagonal correlations of 1 - 1e-12 and the like: rtol 1e-9 for the two formulas.
+    np.testing.assert_allclose(
+        selector.correlation_, np.abs(np.corrcoef(X, rowvar=False)), rtol=1e-9, atol=1e-12
+    )
+
+
+def test_mutual_information_keeps_the_top_k(rng):
+    X = rng.normal(size=(300, 6))
+    y = (X[:, 2] + 0.5 * X[:, 4] > 0).astype(int)
+    selector = MutualInformationSelector(k=2, random_state=0).fit(X, y)
+    scores = mutual_info_classif(X, y, random_state=0)
+    np.testing.assert_allclose(selector.scores_, scores, rtol=1e-12)
+    np.testing.assert_array_equal(selector.get_support(indices=True), np.sort(np.argsort(-scores)[:2]))
+    assert set(selector.get_support(indices=True)) == {2, 4}
+
+
+def test_selection_steps_in_a_pipeline(rng):
+    X = np.column_stack([rng.normal(size=(200, 5)), np.ones(200)])
+    y = (X[:, 0] > 0).astype(int)
+    pipeline = make_pipeline(
+        VarianceThreshold(),
+        CorrelationFilter(0.95),
+        MutualInformationSelector(k=3, random_state=0),
+        PCA(n_components=2),
+        make_estimator("logistic_regression"),
+    ).fit(X, y)
+    assert pipeline.score(X, y) > 0.8
+    assert pipeline.named_steps["variancethreshold"].get_support().tolist() == [True] * 5 + [False]
+
+
+def test_bad_selection_inputs(rng):
+    X = rng.normal(size=(20, 3))
+    with pytest.raises(ParameterError, match="threshold"):
+        CorrelationFilter(threshold=1.5).fit(X)
+    with pytest.raises(ParameterError, match="k="):
+        MutualInformationSelector(k=0).fit(X, np.arange(20) % 2)
+    with pytest.raises(ParameterError, match="one class"):
+        MutualInformationSelector(k=1).fit(X, np.zeros(20))
+    X[0, 0] = np.inf
+    with pytest.raises(FeatureError):
+        CorrelationFilter().fit(X)
