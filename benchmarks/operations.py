@@ -176,6 +176,8 @@ OPERATIONS = [
         peer_name=lambda ns: "SimpleITK.GradientAnisotropicDiffusion",
         peer=_simpleitk_gradient_diffusion,
         ours=lambda image: gpuimg.preprocess.anisotropic_diffusion(image, iterations=5, time_step=0.05),
+    ),
+    Operation(
         name="equalize_hist",
         shape=(256, 256, 256),
         dtype="float32",
@@ -227,6 +229,8 @@ OPERATIONS += [
         peer_name=lambda ns: f"{ns.ndi.__name__}.label + bincount + find_objects",
         peer=_scipy_label,
         ours=lambda image: gpuimg.morphology.label(image > 0, 26),
+    ),
+    Operation(
         name="marching_cubes",
         shape=(256, 256, 256),
         dtype="float32",
