@@ -76,6 +76,13 @@ def _simpleitk_gradient_diffusion(ns: Namespace, image):
     return sitk.GradientAnisotropicDiffusion(sitk.GetImageFromArray(gpuimg.to_numpy(image)), 0.05, 3.0, 1, 5)
 
 
+def _simpleitk_curvature_diffusion(ns: Namespace, image):
+    """SimpleITK's CurvatureAnisotropicDiffusion, 5 steps of 0.05 (CPU only: on CUDA on a host copy)."""
+    import SimpleITK as sitk
+
+    return sitk.CurvatureAnisotropicDiffusion(sitk.GetImageFromArray(gpuimg.to_numpy(image)), 0.05, 3.0, 1, 5)
+
+
 def _unit_range(ns: Namespace, image):
     """The image scaled to [0, 1], as scikit-image's equalize_adapthist needs floats."""
     low, high = image.min(), image.max()
@@ -176,6 +183,16 @@ OPERATIONS = [
         peer_name=lambda ns: "SimpleITK.GradientAnisotropicDiffusion",
         peer=_simpleitk_gradient_diffusion,
         ours=lambda image: gpuimg.preprocess.anisotropic_diffusion(image, iterations=5, time_step=0.05),
+    ),
+    Operation(
+        name="curvature_diffusion",
+        shape=(256, 256, 256),
+        dtype="float32",
+        peer_name=lambda ns: "SimpleITK.CurvatureAnisotropicDiffusion",
+        peer=_simpleitk_curvature_diffusion,
+        ours=lambda image: gpuimg.preprocess.anisotropic_diffusion(
+            image, iterations=5, time_step=0.05, method="curvature"
+        ),
     ),
     Operation(
         name="equalize_hist",

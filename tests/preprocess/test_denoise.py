@@ -506,11 +506,15 @@ def test_cuda_target_curvature_flow_equals_simpleitk(rng, on_cuda_target, shape)
 # --- anisotropic diffusion -----------------------------------------------------------------------
 
 
-def simpleitk_gradient_diffusion(image, iterations, time_step, conductance, spacing):
+def simpleitk_diffusion(image, iterations, time_step, conductance, spacing, method="gradient"):
     sitk = pytest.importorskip("SimpleITK")
     itk_image = sitk.GetImageFromArray(image)
     itk_image.SetSpacing(tuple(float(s) for s in spacing[::-1]))
-    diffused = sitk.GradientAnisotropicDiffusion(
+    diffuse = {
+        "gradient": sitk.GradientAnisotropicDiffusion,
+        "curvature": sitk.CurvatureAnisotropicDiffusion,
+    }[method]
+    diffused = diffuse(
         itk_image, timeStep=time_step, conductanceParameter=conductance, numberOfIterations=iterations
     )
     return sitk.GetArrayFromImage(diffused)
@@ -524,7 +528,7 @@ def test_gradient_diffusion_equals_simpleitk(rng, dtype, shape):
     spacing = (2.0, 0.8, 0.7)[-len(shape) :]
     got = anisotropic_diffusion(image, iterations=4, time_step=0.03, conductance=2.0, spacing=spacing)
     assert got.dtype == dtype
-    want = simpleitk_gradient_diffusion(image, 4, 0.03, 2.0, spacing)
+    want = simpleitk_diffusion(image, 4, 0.03, 2.0, spacing)
     np.testing.assert_allclose(got, want, rtol=0, atol=atol(image, dtype) * 10)
     assert np.abs(want - image).max() > 10  # it did smooth
 
@@ -533,15 +537,57 @@ def test_gradient_diffusion_of_a_real_ct_equals_simpleitk(ct):
     image, spacing = ct
     got = anisotropic_diffusion(gpuimg.Volume(image, spacing=spacing), iterations=3, time_step=0.05)
     assert got.data.dtype == np.float32
-    want = simpleitk_gradient_diffusion(image.astype(np.float32), 3, 0.05, 3.0, spacing)
+    want = simpleitk_diffusion(image.astype(np.float32), 3, 0.05, 3.0, spacing)
     np.testing.assert_allclose(got.data, want, rtol=0, atol=atol(image, np.float32) * 10)
 
 
-def test_gradient_diffusion_dask_equals_whole_volume_and_nan_spreads_everywhere(rng):
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape", [(8, 10, 12), (14, 15)])
+def test_curvature_diffusion_equals_simpleitk(rng, dtype, shape):
+    """Same half-differences, conductance, scaling and upwind term as ITK's
+    CurvatureNDAnisotropicDiffusionFunction. ITK rounds its differences, the update and the step
+    to float32 (we round only the step): a few float32 roundings of max|image| per step, so the
+    gradient variant's tolerance; seen: 4e-8 max|image| in float32, 3e-16 in float64."""
+    image = random_image(rng, shape, dtype)
+    spacing = (2.0, 0.8, 0.7)[-len(shape) :]
+    got = anisotropic_diffusion(
+        image, iterations=4, time_step=0.03, conductance=2.0, spacing=spacing, method="curvature"
+    )
+    assert got.dtype == dtype
+    want = simpleitk_diffusion(image, 4, 0.03, 2.0, spacing, method="curvature")
+    np.testing.assert_allclose(got, want, rtol=0, atol=atol(image, dtype) * 10)
+    assert np.abs(want - image).max() > 10  # it did smooth
+    gradient = simpleitk_diffusion(image, 4, 0.03, 2.0, spacing)
+    assert np.abs(gradient - want).max() > 1  # and is not the gradient variant
+
+
+def test_curvature_diffusion_of_a_real_ct_equals_simpleitk(ct):
+    """Hounsfield units up to ~1000 with sharp tissue edges, spacing 5 x 0.57 x 0.57 mm, a time step
+    under ITK's stability limit (0.036 here); tolerance as above (seen: 6e-8 max|image|)."""
+    image, spacing = ct
+    got = anisotropic_diffusion(
+        gpuimg.Volume(image, spacing=spacing), iterations=3, time_step=0.03, method="curvature"
+    )
+    assert got.data.dtype == np.float32
+    want = simpleitk_diffusion(image.astype(np.float32), 3, 0.03, 3.0, spacing, method="curvature")
+    np.testing.assert_allclose(got.data, want, rtol=0, atol=atol(image, np.float32) * 10)
+
+
+@pytest.mark.parametrize("method", ["gradient", "curvature"])
+def test_diffusion_leaves_a_flat_image_as_it_is(method):
+    """K = 0 there (no gradient anywhere): both equations stand still, as in ITK (no 0/0)."""
+    flat = np.full((5, 6, 7), -1000.0, np.float32)
+    got = anisotropic_diffusion(flat, method=method)
+    np.testing.assert_array_equal(got, flat)
+    np.testing.assert_array_equal(got, simpleitk_diffusion(flat, 5, 0.125, 3.0, (1.0, 1.0, 1.0), method))
+
+
+@pytest.mark.parametrize("method", ["gradient", "curvature"])
+def test_diffusion_dask_equals_whole_volume_and_nan_spreads_everywhere(rng, method):
     da = pytest.importorskip("dask.array")
     image = random_image(rng, (10, 11, 12), np.float64)
     lazy = da.from_array(image, chunks=((4, 6), (11,), (5, 7)))
-    run = partial(anisotropic_diffusion, iterations=2, time_step=0.05, spacing=(2.0, 1.0, 1.0))
+    run = partial(anisotropic_diffusion, iterations=2, time_step=0.05, spacing=(2.0, 1.0, 1.0), method=method)
     np.testing.assert_array_equal(run(lazy).compute(), run(image))
     image[3, 3, 3] = np.nan
     with np.errstate(invalid="ignore"):
@@ -551,14 +597,27 @@ def test_gradient_diffusion_dask_equals_whole_volume_and_nan_spreads_everywhere(
 @pytest.mark.parametrize(
     ("call", "message"),
     [
-        (lambda x: anisotropic_diffusion(x, method="curvature"), "method='curvature' is not available"),
+        (lambda x: anisotropic_diffusion(x, method="mean"), "method='mean' is unknown"),
         (lambda x: anisotropic_diffusion(x, iterations=0), "iterations=0 must be a positive whole number"),
         (lambda x: anisotropic_diffusion(x, time_step=0.0), "time_step=0.0 must be positive"),
         (lambda x: anisotropic_diffusion(x, conductance=-1.0), "conductance=-1.0 must be positive"),
         (lambda x: anisotropic_diffusion(x, spacing=(1.0, 1.0)), "one per axis (3)"),
+        (
+            lambda x: anisotropic_diffusion(x, method="curvature", iterations=2.5),
+            "iterations=2.5 must be a positive whole number",
+        ),
+        (
+            lambda x: anisotropic_diffusion(x, method="curvature", time_step=float("nan")),
+            "time_step=nan must be positive",
+        ),
+        (
+            lambda x: anisotropic_diffusion(x, method="curvature", conductance=0.0),
+            "conductance=0.0 must be positive",
+        ),
+        (lambda x: anisotropic_diffusion(x[0, 0], method="curvature"), "must be 2D or 3D; got 1D"),
     ],
 )
-def test_gradient_diffusion_bad_input_raises_parameter_error(rng, call, message):
+def test_diffusion_bad_input_raises_parameter_error(rng, call, message):
     with pytest.raises(gpuimg.ParameterError) as caught:
         call(rng.random((4, 5, 6)))
     assert message in str(caught.value)
