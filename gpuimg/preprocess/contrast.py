@@ -202,8 +202,14 @@ def laplacian_sharpen(image: Image, alpha: float = 1.0, *, mode: str = "reflect"
     Returns
     -------
     array or Volume
-        float32 (float64 for float64 and 32/64-bit integer input). NaN and inf spread to the
-        6 neighbours, as in SciPy.
+        float32 (float64 for float64 and 32/64-bit integer input).
+
+    Notes
+    -----
+    A NaN or inf makes itself and its face neighbours (6 in 3D; past the edges as ``mode``
+    extends the image) non-finite, with SciPy's values: away from the edges and from other
+    non-finite voxels, a NaN gives NaN, and an inf, for ``alpha > 0``, stays an inf and gives its
+    neighbours an inf of the opposite sign. ``alpha = 0`` returns the image, NaN and inf as they are.
     """
     if not _finite(alpha):
         raise ParameterError(f"alpha={alpha!r} must be a finite number.")
@@ -218,6 +224,8 @@ def laplacian_sharpen(image: Image, alpha: float = 1.0, *, mode: str = "reflect"
 def _laplacian_sharpen(image, *, alpha, mode, cval, dtype):
     ns = namespace(image)
     work = ns.xp.asarray(image, dtype=dtype)
+    if alpha == 0.0:  # not work - 0 * laplace: 0 * inf would be NaN around every inf
+        return work.copy()
     return work - dtype.type(alpha) * ns.ndi.laplace(work, mode=mode, cval=cval)
 
 
@@ -256,7 +264,11 @@ def unsharp_mask(
     preserve_range=True)``: intensities keep their units (HU stay HU) and nothing is clipped.
     (With ``preserve_range=False`` scikit-image first scales integers to [0, 1] or [-1, 1] and
     clips the result to that range.) The blur is ``scipy.ndimage.gaussian_filter`` truncated at
-    4 sigma; on a Dask array it runs chunk by chunk with that halo.
+    4 sigma; on a Dask array it runs chunk by chunk with that halo. As in scikit-image, a NaN or
+    inf makes every voxel within the blur's radius (``int(4 sigma + 0.5)`` voxels per axis)
+    non-finite: a NaN gives NaN; an inf voxel becomes NaN (``inf - inf``) and, for
+    ``amount > 0``, the others an inf of the opposite sign (NaN where a +inf and a -inf, or a
+    NaN, reach).
     """
     _check_mode(mode)
     if not _finite(amount):

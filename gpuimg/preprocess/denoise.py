@@ -65,8 +65,9 @@ def mean_filter(image: Image, size: Sizes = 3, *, mode: str = "reflect", cval: f
     -----
     Equals ``scipy.ndimage.uniform_filter`` of the image converted to the output dtype (so int16
     Hounsfield units cannot overflow): separable, one running sum per axis, O(1) per voxel
-    whatever the size. A NaN or inf spreads to every voxel whose box holds it, and further
-    along each axis' running sum (as in SciPy).
+    whatever the size. A NaN or inf spreads to every voxel whose box holds it. On NumPy, as in
+    SciPy, it spreads further, as NaN, along each axis' running sum to the end of the line (on a
+    Dask array, to the end of the chunk); CuPy sums each box directly and stops at the boxes.
 
     Examples
     --------
@@ -130,7 +131,8 @@ def gaussian_filter(
     -----
     Equals ``scipy.ndimage.gaussian_filter`` of the image converted to the output dtype:
     separable, one 1D correlation per axis with a normalised sampled Gaussian. A NaN or inf
-    spreads to every voxel within the kernel's radius of it.
+    spreads to every voxel within the kernel's radius of it (per axis): NaN where a NaN, or a
+    +inf and a -inf, reach it; otherwise an inf of its sign.
 
     Examples
     --------
