@@ -11,47 +11,88 @@ from gpuimg.volume import Volume
 _OVERLAPS = ("mean", "first", "last")
 #: Directions and spacings that differ by less than this (relative) are the same.
 _RTOL = 1e-4
+#: A resampled point this far (in station voxels) past the station's outer pixel edge still counts as in it.
+_EDGE_TOL = 1e-6
 
 
-def stitch(volumes: Sequence[Volume], overlap: str = "mean") -> Volume:
+def stitch(
+    volumes: Sequence[Volume], overlap: str = "mean", *, resample: bool = False, cval: float = 0.0
+) -> Volume:
     """Join stations of one patient along the slice axis, placed by their physical positions.
 
     Parameters
     ----------
     volumes : sequence of Volume
-        The stations, in any order, on one device. They must share orientation, in-plane spacing,
-        image size and in-plane position, and lie on one slice grid (same z spacing, offsets a whole
-        number of slices).
+        The stations, in any order, on one device. They must share the slice direction and lie on one
+        slice grid (same z spacing, offsets a whole number of slices). Without ``resample`` they must
+        also share orientation, pixel spacing, image size and in-plane position.
     overlap : {"mean", "first", "last"}
-        Slices covered by several stations take their mean (rounded for integer data), or the value
-        of the station that comes first / last in ``volumes``.
+        Slices covered by several stations take their mean (rounded for integer data without
+        ``resample``), or the value of the station that comes first / last in ``volumes``.
+    resample : bool
+        Resample every station onto the first station's in-plane grid (its row and column directions,
+        pixel spacing, image size and in-plane position) before joining, by linear interpolation in
+        patient (LPS) coordinates within each slice; the slices stay where they are. Stations may then
+        differ in pixel spacing, image size, in-plane position and in-plane orientation (rows and
+        columns rotated, swapped or flipped within the slice plane). The first station's grid rather
+        than the finest: it is the grid the result already takes its direction, slice grid and meta
+        from, the caller picks it by putting a station first, "finest" has no single meaning when
+        stations differ in field of view or have non-square pixels, and a finest grid chosen for the
+        caller would silently upsample, and enlarge, every coarser station.
+    cval : float
+        With ``resample``, the value of voxels that no station covers (a station covers its pixels'
+        area, up to half a pixel past its outer pixel centres). Default 0.0; -1024 is air in CT, NaN
+        marks them.
 
     Returns
     -------
     Volume
-        On the stations' device, dtype of the stations (NumPy's promotion of their dtypes), origin at
-        the lowest slice along the slice normal, direction and meta of the first station (with
-        ``meta["stations"]`` the number joined).
+        On the stations' device, origin at the lowest slice along the slice normal, direction and meta
+        of the first station (with ``meta["stations"]`` the number joined). Without ``resample`` of the
+        stations' dtype (NumPy's promotion of their dtypes); with ``resample`` of a float dtype: float32,
+        or float64 where a station is float64 or a 32/64-bit integer, and ``meta["resampled"]`` lists
+        the stations (indices into ``volumes``) that were interpolated.
 
     Raises
     ------
     GeometryError
-        If in-plane geometry (orientation, pixel spacing, image size, in-plane position) or z spacing
-        disagree, stations are off the common slice grid, or a gap separates them.
+        If slice directions (tilted stations) or z spacing disagree, stations are off the common slice
+        grid, or a gap separates them; without ``resample`` also if in-plane geometry (orientation,
+        pixel spacing, image size, in-plane position) disagrees.
     ParameterError
-        If ``overlap`` is unknown or ``volumes`` is empty.
+        If ``overlap`` is unknown, ``volumes`` is empty or the stations are on different devices.
 
     Notes
     -----
     A station whose slice axis points the other way is reversed first. Positions are compared in mm
-    against 1% of the pixel (in-plane) or slice (along z) spacing.
+    against 1% of the pixel (in-plane) or slice (along z) spacing, directions and spacings to 1e-4.
+
+    With ``resample``, each slice of a station whose in-plane grid differs from the first station's is
+    interpolated on its own (``ndi.affine_transform`` of the device, order 1, one 2D transform per
+    slice, so no value leaks between slices); a station already on that grid is copied unchanged.
+    Within half a pixel past a station's outer pixel centres the value of the nearest edge pixel is
+    used, as ITK's linear interpolator does; further out the station does not count, so in overlapping
+    slices ``"mean"`` averages only the stations that cover a voxel. Stations tilted against the first
+    (slice normals apart) are refused: joining them needs 3D resampling, which moves slices.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from gpuimg import Volume
+    >>> head = Volume(np.ones((4, 8, 8)), spacing=(2.0, 1.0, 1.0))
+    >>> body = Volume(np.full((6, 3, 3), 3.0), spacing=(2.0, 2.0, 2.0), origin=(0.0, 0.0, 6.0))
+    >>> joined = stitch([head, body], resample=True)
+    >>> joined.shape, joined.meta["resampled"], float(joined.data[3, 0, 0]), float(joined.data[3, 7, 7])
+    ((9, 8, 8), [1], 2.0, 1.0)
     """
     if overlap not in _OVERLAPS:
         raise ParameterError(f"overlap={overlap!r}; use one of {_OVERLAPS}.")
+    if not isinstance(resample, bool | np.bool_):
+        raise ParameterError(f"resample={resample!r}; use True or False.")
     if not volumes:
         raise ParameterError("stitch needs at least one volume; got none.")
     reference = volumes[0]
-    stations = [_aligned(v, reference, i) for i, v in enumerate(volumes)]
+    stations = [_aligned(v, reference, i, resample) for i, v in enumerate(volumes)]
     normal, dz = reference.direction[:, 0], reference.spacing[0]
     starts = []
     for i, station in enumerate(stations):
@@ -74,15 +115,22 @@ def stitch(volumes: Sequence[Volume], overlap: str = "mean") -> Volume:
             f"{(gap[0] + first) * dz:.4g} mm from station 0's first slice; stitch joins touching or "
             "overlapping stations only."
         )
-    data = _join(stations, [s - first for s in starts], n, overlap)
+    meta = {**reference.meta, "stations": len(volumes)}
+    if resample:
+        dtype = np.result_type(*[s.data.dtype for s in stations], np.float32)
+        regridded = [_onto_in_plane_grid(s, reference, dtype) for s in stations]
+        arrays = [data for data, _ in regridded]
+        masks = [mask for _, mask in regridded]
+        meta["resampled"] = [i for i, mask in enumerate(masks) if mask is not None]
+    else:
+        arrays, masks = [s.data for s in stations], [None] * len(stations)
+    data = _join(arrays, masks, [s - first for s in starts], n, overlap, cval)
     origin = np.asarray(reference.origin) + normal * dz * first
-    return Volume(
-        data, reference.spacing, origin, reference.direction, {**reference.meta, "stations": len(volumes)}
-    )
+    return Volume(data, reference.spacing, origin, reference.direction, meta)
 
 
-def _aligned(volume: Volume, reference: Volume, index: int) -> Volume:
-    """``volume`` with its slice axis along the reference's; GeometryError if in-plane geometry differs."""
+def _aligned(volume: Volume, reference: Volume, index: int, resample: bool) -> Volume:
+    """``volume`` with its slice axis along the reference's; GeometryError if it cannot join it."""
     if namespace(volume.data).device != namespace(reference.data).device:
         raise ParameterError(
             f"Station {index} is on {volume.device}, station 0 on {reference.device}; move them to one "
@@ -93,6 +141,36 @@ def _aligned(volume: Volume, reference: Volume, index: int) -> Volume:
         volume = Volume(
             volume.data[::-1], volume.spacing, far[:3], volume.direction * [-1, 1, 1], volume.meta
         )
+    normal, expected = volume.direction[:, 0], reference.direction[:, 0]
+    if not np.allclose(normal, expected, rtol=0, atol=_RTOL):
+        angle = np.degrees(np.arccos(np.clip(normal @ expected, -1.0, 1.0)))
+        raise GeometryError(
+            f"Station {index} and station 0 differ in orientation (direction cosines): its slices are "
+            f"tilted {angle:.3g} degrees against station 0's (slice normals {np.round(normal, 6).tolist()} "
+            f"and {np.round(expected, 6).tolist()}). stitch keeps every slice where it is, so even "
+            "resample=True resamples within the slice plane only; resample the station in 3D onto "
+            "station 0's slice planes first."
+        )
+    if not np.isclose(volume.spacing[0], reference.spacing[0], rtol=0, atol=_RTOL * volume.spacing[0]):
+        raise GeometryError(
+            f"Station {index} and station 0 differ in slice spacing [mm]: {volume.spacing[0]:.6g} against "
+            f"{reference.spacing[0]:.6g}. stitch keeps every slice where it is (resample=True resamples "
+            "within the slice plane only); resample the station onto station 0's slice spacing first."
+        )
+    difference = None if resample else _in_plane_difference(volume, reference)
+    if difference is not None:
+        what, value, expected = difference
+        raise GeometryError(
+            f"Station {index} and station 0 differ in {what}: {np.round(value, 6).tolist()} against "
+            f"{np.round(expected, 6).tolist()}. Pass resample=True to resample every station onto "
+            "station 0's in-plane grid (linear interpolation), or resample it yourself first."
+        )
+    return volume
+
+
+def _in_plane_difference(volume: Volume, reference: Volume):
+    """The first in-plane property (name, value, reference's value) that differs, or None."""
+    offset = np.asarray(volume.origin) - reference.origin
     checks = [
         ("orientation (direction cosines)", volume.direction, reference.direction, _RTOL),
         (
@@ -101,36 +179,80 @@ def _aligned(volume: Volume, reference: Volume, index: int) -> Volume:
             reference.spacing[1:],
             _RTOL * max(volume.spacing[1:]),
         ),
-        ("slice spacing [mm]", volume.spacing[0], reference.spacing[0], _RTOL * volume.spacing[0]),
         ("image size (y, x)", volume.shape[1:], reference.shape[1:], 0),
+        (
+            "in-plane position offset [mm]",
+            reference.direction[:, 1:].T @ offset,
+            (0.0, 0.0),
+            0.01 * min(reference.spacing[1:]),
+        ),
     ]
-    offset = np.asarray(volume.origin) - reference.origin
-    in_plane = reference.direction[:, 1:].T @ offset
-    checks.append(("in-plane position offset [mm]", in_plane, (0.0, 0.0), 0.01 * min(reference.spacing[1:])))
     for what, value, expected, atol in checks:
         if not np.allclose(value, expected, rtol=0, atol=atol):
-            raise GeometryError(
-                f"Station {index} and station 0 differ in {what}: {np.round(value, 6).tolist()} against "
-                f"{np.round(expected, 6).tolist()}. Stitching joins stations of one acquisition; resample "
-                "the station onto station 0's in-plane grid first."
-            )
-    return volume
+            return what, value, expected
+    return None
 
 
-def _join(stations: list[Volume], starts: list[int], n: int, overlap: str):
-    xp = namespace(stations[0].data).xp
-    dtype = np.result_type(*[s.data.dtype for s in stations])
-    shape = (n, *stations[0].shape[1:])
+def _onto_in_plane_grid(station: Volume, reference: Volume, dtype):
+    """The station's slices on the reference's in-plane grid, and the 2D mask of pixels it covers.
+
+    The mask is None where the station already lies on that grid (its data copied, not interpolated).
+    """
+    ns = namespace(station.data)
+    xp = ns.xp
+    data = xp.asarray(station.data, dtype=dtype)
+    if _in_plane_difference(station, reference) is None:
+        return data, None
+    # Reference pixel (j, i) of a slice sits at p = o_ref + R_yx @ (dy j, dx i) (plus a move along the
+    # common normal); the station's continuous index of p is S_yx^T (p - o_s) / (dy_s, dx_s).
+    own, target = station.direction[:, 1:], reference.direction[:, 1:]
+    own_spacing, target_spacing = np.asarray(station.spacing[1:]), np.asarray(reference.spacing[1:])
+    normal = reference.direction[:, 0]
+    shift = np.asarray(reference.origin) - station.origin
+    shift -= normal * (shift @ normal)  # in-plane part only: the slice itself stays where it is
+    linear = (own.T @ target) * target_spacing[None, :] / own_spacing[:, None]
+    offset = own.T @ shift / own_spacing
+    matrix = xp.asarray(np.column_stack([linear, offset]))  # (2, 3): on the device, as cupyx wants it
+    shape = reference.shape[1:]
+    out = xp.empty((station.shape[0], *shape), dtype=dtype)
+    for k in range(station.shape[0]):
+        out[k] = ns.ndi.affine_transform(
+            data[k], matrix, output_shape=shape, output=dtype, order=1, mode="nearest", prefilter=False
+        )
+    rows, cols = xp.indices(shape, dtype=np.float64)
+    mask = xp.ones(shape, dtype=bool)
+    for axis in range(2):
+        index = float(linear[axis, 0]) * rows + float(linear[axis, 1]) * cols + float(offset[axis])
+        limit = station.shape[1 + axis] - 0.5 + _EDGE_TOL
+        mask &= (index >= -0.5 - _EDGE_TOL) & (index <= limit)
+    return out, mask
+
+
+def _join(arrays: list, masks: list, starts: list[int], n: int, overlap: str, cval: float):
+    """The stations' arrays placed at their first slices; a mask (2D, or None for all) says what counts."""
+    xp = namespace(arrays[0]).xp
+    dtype = np.result_type(*[a.dtype for a in arrays])
+    shape = (n, *arrays[0].shape[1:])
+    masked = any(m is not None for m in masks)
     if overlap == "mean":
         total = xp.zeros(shape, dtype=np.float64)
-        count = xp.zeros((n, 1, 1), dtype=np.float64)
-        for start, station in zip(starts, stations, strict=True):
-            total[start : start + station.shape[0]] += station.data
-            count[start : start + station.shape[0]] += 1
-        mean = total / count
+        count = xp.zeros(shape if masked else (n, 1, 1), dtype=np.float64)
+        for start, data, mask in zip(starts, arrays, masks, strict=True):
+            region = slice(start, start + data.shape[0])
+            if mask is None:
+                total[region] += data
+                count[region] += 1
+            else:
+                total[region] += xp.where(mask, data, 0)
+                count[region] += mask
+        if masked:
+            mean = xp.where(count > 0, total / xp.maximum(count, 1), cval)
+        else:
+            mean = total / count
         return (xp.rint(mean) if np.issubdtype(dtype, np.integer) else mean).astype(dtype)
-    out = xp.empty(shape, dtype=dtype)
-    order = zip(starts, stations, strict=True)
-    for start, station in reversed(list(order)) if overlap == "first" else order:
-        out[start : start + station.shape[0]] = station.data
+    out = xp.full(shape, cval, dtype=dtype) if masked else xp.empty(shape, dtype=dtype)
+    order = list(zip(starts, arrays, masks, strict=True))
+    for start, data, mask in reversed(order) if overlap == "first" else order:
+        region = slice(start, start + data.shape[0])
+        out[region] = data if mask is None else xp.where(mask, data, out[region])
     return out

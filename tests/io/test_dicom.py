@@ -102,8 +102,12 @@ def test_rescale_per_slice_and_dtype(
         "MR_small_jpeg_ls_lossless.dcm",
         "MR_small_expb.dcm",
         "693_J2KI.dcm",
+        "J2K_pixelrep_mismatch.dcm",  # signed CT whose J2K codestream says unsigned: pydicom's correction
+        "MR_small_padded.dcm",  # 128 bytes of padding after the pixels (pydicom warns and drops them)
+        "examples_overlay.dcm",  # 12-bit MR with an overlay plane in group 6000: pixels unaffected
     ],
 )
+@pytest.mark.filterwarnings("ignore:The pixel data is 8320 bytes long")  # pydicom's, on the padded file
 def test_single_files_and_encodings(testfile, name, sitk_read, pydicom_reference):
     path = testfile(name)
     volume = read_dicom(path, device="cpu")

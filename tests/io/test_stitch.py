@@ -2,7 +2,10 @@
 
 import numpy as np
 import pytest
+from scipy import ndimage
+from scipy.spatial.transform import Rotation
 
+import gpuimg
 from gpuimg import GeometryError, ParameterError, Volume
 from gpuimg.datasets import ct_phantom
 from gpuimg.io import read_dicom, stitch, write_dicom
@@ -73,8 +76,19 @@ def shifted_in_plane(volume):
     ],
 )
 def test_disagreeing_in_plane_geometry_refused(body, change, words):
-    with pytest.raises(GeometryError, match=f"Station 1 and station 0 differ in {words}"):
+    with pytest.raises(GeometryError, match=f"Station 1 and station 0 differ in {words}") as info:
         stitch([station(body, 0, 10), change(station(body, 10, 20))])
+    assert ("Pass resample=True" in str(info.value)) == (words != "slice spacing")
+    if words == "slice spacing":  # resampling within the slice plane cannot help: refused all the same
+        with pytest.raises(GeometryError, match="slice spacing"):
+            stitch([station(body, 0, 10), change(station(body, 10, 20))], resample=True)
+        return
+    joined = stitch([station(body, 0, 10), change(station(body, 10, 20))], "first", resample=True)
+    assert joined.data.dtype == np.float32 and joined.meta["resampled"] == [1]
+    first = round((body.origin - np.asarray(joined.origin)) @ body.direction[:, 0] / body.spacing[0])
+    # Station 0's slices lie on the target grid: copied, not interpolated.
+    np.testing.assert_array_equal(joined.data[first : first + 10], body.data[:10])
+    np.testing.assert_allclose(joined.direction, body.direction, atol=1e-12)
 
 
 def test_gap_and_off_grid_refused(body):
@@ -104,3 +118,202 @@ def test_stations_written_and_read_as_dicom(tmp_path, rng):
     joined = stitch(stations, overlap="mean")
     np.testing.assert_array_equal(joined.data, phantom.data)
     np.testing.assert_allclose(joined.affine, phantom.affine, atol=1e-6)  # DS strings: 16 characters
+
+
+# --- resample=True: stations on different in-plane grids ---------------------------------------------
+
+
+def gaussians(rng, volume, count=4):
+    """``count`` random Gaussian blobs (amplitude, centre [mm], sigma [mm]) inside ``volume``."""
+    index = rng.uniform(0.3, 0.7, (count, 3)) * (np.array(volume.shape) - 1)
+    centres = (volume.affine @ np.column_stack([index, np.ones(count)]).T)[:3].T
+    return rng.uniform(50, 200, count), centres, rng.uniform(6, 12, count)
+
+
+def blobs(points, amplitudes, centres, sigmas):
+    """The sum of Gaussians at ``points`` (..., 3) [mm], evaluated analytically."""
+    squared = ((points[..., None, :] - centres) ** 2).sum(-1)
+    return (amplitudes * np.exp(-squared / (2 * sigmas**2))).sum(-1)
+
+
+def voxel_positions(volume):
+    """LPS position [mm] of every voxel centre of ``volume``, shape (*volume.shape, 3)."""
+    index = np.indices(volume.shape).reshape(3, -1)
+    return (volume.affine[:3, :3] @ index + volume.affine[:3, 3:]).T.reshape(*volume.shape, 3)
+
+
+def station_indices(volume, points):
+    """Continuous voxel index (3, ...) of ``volume`` at LPS ``points`` (..., 3)."""
+    inverse = np.linalg.inv(volume.affine)
+    return np.moveaxis(points @ inverse[:3, :3].T + inverse[:3, 3], -1, 0)
+
+
+def covering(volume, index, tolerance=1e-6):
+    """Where a station covers the points of continuous ``index``: on one of its slices, within its pixels."""
+    inside = np.abs(index[0] - np.rint(index[0])) < 1e-6
+    inside &= (np.rint(index[0]) >= 0) & (np.rint(index[0]) <= volume.shape[0] - 1)
+    for axis in (1, 2):
+        inside &= (index[axis] >= -0.5 - tolerance) & (index[axis] <= volume.shape[axis] - 0.5 + tolerance)
+    return inside
+
+
+def smooth_stations(rng, orientation):
+    """Two stations of one smooth volume (sum of Gaussians, mm) on different in-plane grids.
+
+    Station 0: 8 slices of 40 x 36 pixels of 0.9 x 1.1 mm on a random oblique grid. Station 1 overlaps
+    its last 2 slices and goes 6 further, with 30 x 44 pixels of 1.3 x 0.7 mm, its middle shifted
+    in-plane by (-3.7, 5.2) mm, its rows and columns turned within the slice plane by ``orientation``.
+    """
+    rotation = Rotation.random(random_state=rng).as_matrix()
+    row, col = rotation[:, 0], rotation[:, 1]
+    reference = Volume(
+        np.zeros((8, 40, 36)),
+        (2.0, 0.9, 1.1),
+        rng.uniform(-100, 100, 3),
+        np.column_stack([np.cross(row, col), col, row]),
+    )
+    angle = {"same": 0.0, "rotated": 30.0, "swapped": 90.0, "reversed": -20.0}[orientation]
+    c, s = np.cos(np.radians(angle)), np.sin(np.radians(angle))
+    col1, row1 = c * col + s * row, -s * col + c * row
+    centre = (reference.affine @ [6, 19.5, 17.5, 1])[:3] - 3.7 * col + 5.2 * row  # station 1's middle
+    origin = centre - 14.5 * 1.3 * col1 - 21.5 * 0.7 * row1
+    other = Volume(
+        np.zeros((8, 30, 44)), (2.0, 1.3, 0.7), origin, np.column_stack([np.cross(row, col), col1, row1])
+    )
+    if orientation == "reversed":  # stored top to bottom as well
+        far = other.affine @ [7, 0, 0, 1]
+        other = Volume(other.data, other.spacing, far[:3], other.direction * [-1, 1, 1])
+    blob = gaussians(rng, reference)
+    stations = [
+        Volume(blobs(voxel_positions(v), *blob), v.spacing, v.origin, v.direction) for v in (reference, other)
+    ]
+    return stations, blob
+
+
+ORIENTATIONS = ["same", "rotated", "swapped", "reversed"]
+
+
+@pytest.mark.parametrize("orientation", ORIENTATIONS)
+def test_resampled_stations_match_the_analytic_volume(rng, orientation):
+    stations, blob = smooth_stations(rng, orientation)
+    joined = stitch(stations, resample=True, cval=-5.0)
+    assert joined.shape == (14, 40, 36) and joined.data.dtype == np.float64
+    assert joined.meta["resampled"] == [1]
+    np.testing.assert_allclose(joined.affine, stations[0].affine, atol=1e-9)
+    points = voxel_positions(joined)
+    truth = blobs(points, *blob)
+    other = stations[1]
+    index = station_indices(other, points)
+    in_other = covering(other, index)
+    covered = in_other | covering(stations[0], station_indices(stations[0], points))
+    in_hull = np.ones(points.shape[:3], bool)  # between station 1's pixel centres, not in the edge band
+    for axis in (1, 2):
+        in_hull &= (index[axis] >= 0) & (index[axis] <= other.shape[axis] - 1)
+    # Bilinear interpolation of f on a grid of steps h_y, h_x errs by at most (h_y^2 max|f_uu| + h_x^2
+    # max|f_vv|) / 8 (u, v the station's row and column directions); a Gaussian's second derivative along
+    # any direction is at most amplitude / sigma^2. Station 0 is exact on its own grid, so every voxel
+    # (station 1 alone, or the mean of both) is within this bound: 1 to 3 here, for peaks of 50 to 200 per
+    # blob; the errors seen are 0.4 to 1.5, and station 1 misplaced by half a pixel errs by 6 to 19.
+    amplitudes, _, sigmas = blob
+    bound = (amplitudes / sigmas**2).sum() * (other.spacing[1] ** 2 + other.spacing[2] ** 2) / 8
+    checked = covered & (in_hull | ~in_other)  # the edge band holds the edge pixel's value: checked below
+    assert checked[8:].sum() > 300  # station 1's own slices are checked over a good part of its field
+    np.testing.assert_allclose(joined.data[checked], truth[checked], rtol=0, atol=bound)
+    np.testing.assert_array_equal(joined.data[~covered], -5.0)
+    np.testing.assert_array_equal(joined.data[:6], stations[0].data[:6])  # station 0 alone: copied
+
+
+@pytest.mark.parametrize("overlap", ["mean", "first", "last"])
+@pytest.mark.parametrize("orientation", ORIENTATIONS)
+def test_resampled_stations_equal_map_coordinates(rng, orientation, overlap):
+    """Each voxel: scipy's map_coordinates (linear) of every station covering it at its continuous
+    index, combined by ``overlap``."""
+    stations, _ = smooth_stations(rng, orientation)
+    if rng.integers(2):
+        stations = stations[::-1]  # station 1's grid is the target
+    joined = stitch(stations, overlap, resample=True, cval=np.nan)
+    points = voxel_positions(joined)
+    values, masks = [], []
+    for volume in stations:
+        index = station_indices(volume, points)
+        values.append(ndimage.map_coordinates(volume.data, index, order=1, mode="nearest"))
+        masks.append(covering(volume, index))
+    values, masks = np.array(values), np.array(masks)
+    if overlap == "mean":
+        expected = (values * masks).sum(0) / np.maximum(masks.sum(0), 1)
+    else:
+        pick = masks.argmax(0) if overlap == "first" else len(stations) - 1 - masks[::-1].argmax(0)
+        expected = np.take_along_axis(values, pick[None], 0)[0]
+    expected[~masks.any(0)] = np.nan
+    # The two compute the continuous index differently (a 2D in-plane map against the inverse 4x4
+    # affine): rounding of ~1e-13 voxel times gradients below 100 per voxel.
+    np.testing.assert_allclose(joined.data, expected, rtol=0, atol=1e-8)
+
+
+def test_resample_coverage_and_overlap_rules(body):
+    """Outside a station's pixels it does not count: the other station, or cval where none covers."""
+    top = station(body, 0, 10, np.full((10, 6, 5), 10.0))
+    inner = Volume(  # 4 x 3 pixels from pixel (1, 1) of station 0's grid, slices 8 to 19
+        np.full((12, 4, 3), 20.0), body.spacing, (body.affine @ [8, 1, 1, 1])[:3], body.direction
+    )
+    inside = np.zeros((6, 5), bool)
+    inside[1:5, 1:4] = True
+    for overlap, shared in [("mean", 15.0), ("first", 10.0), ("last", 20.0)]:
+        joined = stitch([top, inner], overlap, resample=True, cval=-1024)
+        assert joined.shape == body.shape and joined.meta["resampled"] == [1]
+        # Linear weights summing to 1 in float64 reproduce a constant to a few ulp.
+        np.testing.assert_array_equal(joined.data[:8], 10.0)
+        np.testing.assert_allclose(
+            joined.data[8:10], np.where(inside, shared, 10.0)[None].repeat(2, 0), atol=1e-12
+        )
+        np.testing.assert_allclose(
+            joined.data[10:], np.where(inside, 20.0, -1024)[None].repeat(10, 0), atol=1e-12
+        )
+
+
+@pytest.mark.parametrize(
+    ("dtypes", "expected"),
+    [
+        ((np.int16, np.int16), np.float32),
+        ((np.uint8, np.float32), np.float32),
+        ((np.int32, np.int16), np.float64),
+    ],
+)
+def test_resample_dtype(body, dtypes, expected):
+    """A float dtype, as preprocess.resample gives; stations already on the grid keep their values."""
+    values = np.abs(body.data) % 200  # fits every dtype here
+    stations = [
+        station(body, 0, 10, values[:10].astype(dtypes[0])),
+        station(body, 10, 20, values[10:].astype(dtypes[1])),
+    ]
+    joined = stitch(stations, resample=True)
+    assert joined.data.dtype == expected and joined.meta["resampled"] == []
+    np.testing.assert_array_equal(joined.data, values)
+
+
+def test_tilted_station_refused_even_with_resample(body):
+    tilt = Rotation.from_rotvec(np.radians(3) * body.direction[:, 1]).as_matrix()
+    upper = station(body, 10, 20)
+    tilted = Volume(upper.data, upper.spacing, upper.origin, tilt @ upper.direction)
+    for resample in (False, True):
+        with pytest.raises(GeometryError, match="tilted 3 degrees") as info:
+            stitch([station(body, 0, 10), tilted], resample=resample)
+        assert "resample the station in 3D" in str(info.value)
+
+
+def test_resample_must_be_a_bool(body):
+    with pytest.raises(ParameterError, match="resample='yes'"):
+        stitch([body], resample="yes")
+
+
+@pytest.mark.gpu
+def test_resample_on_cuda_equals_cpu(rng):
+    pytest.importorskip("cupy")
+    if not gpuimg.backend.cuda_available():
+        pytest.skip("no usable CUDA GPU")
+    stations, _ = smooth_stations(rng, "rotated")
+    on_cpu = stitch(stations, resample=True)
+    on_gpu = stitch([v.to("cuda") for v in stations], resample=True)
+    assert on_gpu.device == "cuda"
+    # cupyx and SciPy interpolate in float64 both; the order of the sums differs.
+    np.testing.assert_allclose(gpuimg.to_numpy(on_gpu.data), on_cpu.data, rtol=0, atol=1e-9)
