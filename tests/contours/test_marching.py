@@ -1,6 +1,7 @@
 """gpuimg.contours.marching against scikit-image's measure module and closed forms."""
 
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -9,6 +10,8 @@ import skimage.measure
 
 import gpuimg
 from gpuimg.contours import _host, find_contours, marching_cubes, mesh_surface_area, mesh_volume
+
+DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 
 
 def smooth_volume(rng, shape, sigma=2.0):
@@ -68,6 +71,43 @@ def test_surface_area_equals_scikit_image_on_the_same_mesh(rng):
     want64 = skimage.measure.mesh_surface_area(vertices.astype(np.float64), faces)
     np.testing.assert_allclose(got, want64, rtol=1e-12)
     np.testing.assert_allclose(got, skimage.measure.mesh_surface_area(vertices, faces), rtol=1e-5)
+
+
+@pytest.fixture(scope="module")
+def lung_ct():
+    """The lung CT (int16 HU, 48 x 512 x 512, 5 mm slices of 0.57 mm pixels) and its spacing."""
+    path = DATA / "pyradiomics" / "lung1_image.nrrd"
+    if not path.exists():
+        pytest.skip(f"{path} is absent")
+    volume = gpuimg.read_image(path)
+    return np.asarray(volume.data), volume.spacing
+
+
+@pytest.mark.parametrize("direction", ["descent", "ascent"])
+def test_real_ct_lung_surface_equals_scikit_image(rng, lung_ct, direction):
+    """The -500 HU surface (lung against soft tissue and the body against air) of a random
+    16 x 64 x 64 crop of a real CT, with its anisotropic spacing: the same mesh as scikit-image's,
+    and the same area."""
+    data, spacing = lung_ct
+    for _ in range(100):  # rows 160 on hold the body (air only above): nearly every crop crosses -500
+        z, y, x = rng.integers(0, 32), rng.integers(160, 448), rng.integers(0, 448)
+        crop = data[z : z + 16, y : y + 64, x : x + 64]
+        if crop.min() < -500 < crop.max():
+            break
+    else:
+        pytest.fail("no crop of the CT crosses -500 HU")
+    got = marching_cubes(crop, -500.0, spacing=spacing, gradient_direction=direction)
+    want = skimage.measure.marching_cubes(
+        crop, -500.0, spacing=spacing, gradient_direction=direction, method="lewiner"
+    )
+    assert len(want[1]) > 100
+    assert_same_mesh(got, want)
+    # Both sum the same float64 cross products, possibly in another order: a few ulps of the total.
+    np.testing.assert_allclose(
+        float(mesh_surface_area(got[0], got[1])),
+        skimage.measure.mesh_surface_area(want[0], want[1]),
+        rtol=1e-12,
+    )
 
 
 @pytest.mark.parametrize("direction", ["descent", "ascent"])
