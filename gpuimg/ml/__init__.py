@@ -4,7 +4,14 @@ voxel-level clustering and classification."""
 from sklearn.decomposition import PCA
 from sklearn.feature_selection import VarianceThreshold
 
-from .estimators import DeviceClassifier, DeviceClusterer, DeviceEstimator, DeviceRegressor, make_estimator
+from .estimators import (
+    DeviceClassifier,
+    DeviceClusterer,
+    DeviceEstimator,
+    DeviceRegressor,
+    DeviceTransformer,
+    make_estimator,
+)
 from .evaluation import patient_cv, patient_split
 from .metrics import (
     accuracy,
@@ -33,6 +40,7 @@ __all__ = [
     "DeviceClusterer",
     "DeviceEstimator",
     "DeviceRegressor",
+    "DeviceTransformer",
     "MutualInformationSelector",
     "VarianceThreshold",
     "VoxelClassifier",

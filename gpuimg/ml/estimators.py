@@ -1,29 +1,34 @@
-"""Classifiers, regressors and clusterers by name, on the device the data lives on.
+"""Classifiers, regressors, clusterers and PCA by name, on the device the data lives on.
 
 :func:`make_estimator` builds a small wrapper estimator (:class:`DeviceClassifier`,
-:class:`DeviceRegressor`, :class:`DeviceClusterer`) that chooses its library when it is fitted:
-scikit-learn for NumPy input, cuML for CuPy input where cuML is installed. Without cuML, CuPy input is
-copied to the host once (with one warning per process), fitted with scikit-learn, and predictions are
-copied back to the GPU. The wrappers follow scikit-learn's estimator API, so ``clone``, ``Pipeline``
-and ``GridSearchCV`` take them; their parameters are the wrapped scikit-learn class's.
+:class:`DeviceRegressor`, :class:`DeviceClusterer`, :class:`DeviceTransformer`) that chooses its
+library when it is fitted: scikit-learn for NumPy input, cuML for CuPy input where cuML is installed.
+Without cuML, CuPy input goes to scikit-learn's array-API support where scikit-learn has it for the
+estimator and its parameters (the data stay on the GPU), and otherwise is copied to the host once (with
+one warning per process), fitted with scikit-learn, and its predictions copied back to the GPU. The
+wrappers follow scikit-learn's estimator API, so ``clone``, ``Pipeline`` and ``GridSearchCV`` take them;
+their parameters are the wrapped scikit-learn class's.
 """
 
+import contextlib
 import functools
 import importlib
 import inspect
 import math
+import sys
 import warnings
 
 import numpy as np
-from sklearn.base import BaseEstimator, ClassifierMixin, ClusterMixin, RegressorMixin
+import sklearn
+from sklearn.base import BaseEstimator, ClassifierMixin, ClusterMixin, RegressorMixin, TransformerMixin
 from sklearn.utils.metaestimators import available_if
 
 from gpuimg.backend import namespace, to_device, to_numpy
-from gpuimg.errors import ParameterError
+from gpuimg.errors import DeviceError, ParameterError
 
 from ._validation import check_features, check_target
 
-TASKS = ("classification", "regression", "clustering")
+TASKS = ("classification", "regression", "clustering", "decomposition")
 
 #: (module, class) of each estimator in scikit-learn and in cuML, by task and name. cuML has no
 #: stand-alone decision tree: one unbootstrapped tree of its random forest on all features is one.
@@ -48,6 +53,7 @@ _CLASSES = {
             "sklearn": ("linear_model", "LinearRegression"),
             "cuml": ("linear_model", "LinearRegression"),
         },
+        "ridge": {"sklearn": ("linear_model", "Ridge"), "cuml": ("linear_model", "Ridge")},
         "svr": {"sklearn": ("svm", "SVR"), "cuml": ("svm", "SVR")},
         "random_forest": {
             "sklearn": ("ensemble", "RandomForestRegressor"),
@@ -60,6 +66,9 @@ _CLASSES = {
         # Written once for both devices (gpuimg.ml.som).
         "som": {"sklearn": None, "cuml": None},
     },
+    "decomposition": {
+        "pca": {"sklearn": ("decomposition", "PCA"), "cuml": ("decomposition", "PCA")},
+    },
 }
 
 #: Parameters cuML fixes for a name, and scikit-learn parameter names cuML spells differently.
@@ -68,30 +77,64 @@ _CUML_RENAMED = {"criterion": "split_criterion"}
 
 
 def make_estimator(name: str, task: str = "classification", **params) -> "DeviceEstimator":
-    """A classifier, regressor or clusterer by name, computing on its input's device.
+    """A classifier, regressor, clusterer or PCA by name, computing on its input's device.
 
     Parameters
     ----------
     name : str
         classification: ``"svm"``, ``"decision_tree"``, ``"random_forest"``, ``"logistic_regression"``;
-        regression: ``"linear_regression"``, ``"svr"``, ``"random_forest"``;
-        clustering: ``"kmeans"``, ``"dbscan"``, ``"som"``.
-    task : {"classification", "regression", "clustering"}
+        regression: ``"linear_regression"``, ``"ridge"``, ``"svr"``, ``"random_forest"``;
+        clustering: ``"kmeans"``, ``"dbscan"``, ``"som"``; decomposition: ``"pca"``.
+    task : {"classification", "regression", "clustering", "decomposition"}
     **params
         Parameters of the scikit-learn class (``SVC``, ``DecisionTreeClassifier``,
-        ``RandomForestClassifier``, ``LogisticRegression``, ``LinearRegression``, ``SVR``,
-        ``RandomForestRegressor``, ``KMeans``, ``DBSCAN``) or of :class:`gpuimg.ml.SOM`, e.g.
+        ``RandomForestClassifier``, ``LogisticRegression``, ``LinearRegression``, ``Ridge``, ``SVR``,
+        ``RandomForestRegressor``, ``KMeans``, ``DBSCAN``, ``PCA``) or of :class:`gpuimg.ml.SOM`, e.g.
         ``C=10.0``, ``random_state=0``.
 
     Returns
     -------
-    DeviceClassifier, DeviceRegressor or DeviceClusterer
+    DeviceClassifier, DeviceRegressor, DeviceClusterer or DeviceTransformer
         Unfitted; a scikit-learn estimator.
 
     Raises
     ------
     ParameterError
         Unknown task, name, or parameter; the message lists the choices.
+
+    Warns
+    -----
+    RuntimeWarning
+        Once per process, when CuPy input is copied to the host because cuML is missing (and, for the
+        estimators below, scikit-learn's array-API support cannot be used).
+
+    Notes
+    -----
+    Where the computation runs, by input (``route_`` of the fitted wrapper):
+
+    - NumPy input: scikit-learn (``"numpy"``); ``"som"`` is gpuimg's own on either device (``"gpuimg"``).
+    - CuPy input, cuML installed: cuML (``"cuml"``).
+    - CuPy input, no cuML, an estimator scikit-learn supports under array-API dispatch: scikit-learn on
+      the GPU arrays inside ``sklearn.config_context(array_api_dispatch=True)`` (``"array_api"``); fit,
+      predict, predict_proba, decision_function, transform, inverse_transform and score all run there,
+      and the fitted attributes (``coef_``, ``components_``, ``classes_``) are CuPy arrays. These are
+      ``logistic_regression`` with ``solver="lbfgs"`` (the default), ``ridge`` with ``solver="svd"`` or
+      ``"auto"`` (run as ``"svd"``, the only solver scikit-learn dispatches) and ``positive=False``,
+      ``linear_regression`` with ``positive=False`` (run as ``Ridge(alpha=0, solver="svd")``, the
+      same minimum-norm least-squares solution, while scikit-learn's ``LinearRegression`` has no
+      array-API support), and ``pca`` except ``svd_solver="arpack"`` and ``"randomized"`` with
+      ``power_iteration_normalizer`` other than ``"QR"``. The scikit-learn version decides: an estimator
+      whose tags say it lacks array-API support takes the host copy.
+    - CuPy input otherwise: one explicit copy to the host, scikit-learn there, and predictions copied
+      back to the GPU (``"host_copy"``), with one warning per process.
+
+    scikit-learn's array-API support needs SciPy's, which is switched on by the environment variable
+    ``SCIPY_ARRAY_API=1`` read when SciPy is first imported: set it before Python starts
+    (``export SCIPY_ARRAY_API=1``), not from a running program, where SciPy may already be imported.
+    gpuimg never sets it (it changes SciPy for the whole process). Without it (or with a SciPy older than
+    scikit-learn requires), the estimators above take the host copy, with one warning per process that
+    says so. A model fitted on the array-API route takes GPU input only (a :class:`DeviceError`
+    otherwise); move host data with ``gpuimg.backend.to_device(X, "cuda")``.
 
     Examples
     --------
@@ -100,6 +143,8 @@ def make_estimator(name: str, task: str = "classification", **params) -> "Device
     >>> model = make_estimator("random_forest", n_estimators=20, random_state=0).fit(X, y)
     >>> model.predict(X[:3]).tolist()
     [0, 0, 0]
+    >>> model.route_
+    'numpy'
     """
     if task not in _WRAPPERS:
         raise ParameterError(f"task={task!r} is unknown; use one of {list(TASKS)}.")
@@ -124,6 +169,11 @@ class DeviceEstimator(BaseEstimator):
         The fitted scikit-learn, cuML or gpuimg estimator.
     library_ : {"sklearn", "cuml", "gpuimg"}
         The library that fitted it.
+    route_ : {"numpy", "array_api", "host_copy", "cuml", "gpuimg"}
+        Where it computes (see :func:`make_estimator`): scikit-learn on NumPy input, scikit-learn on
+        GPU arrays under array-API dispatch, scikit-learn on a host copy of GPU input, cuML, or gpuimg.
+    device_ : {"cpu", "cuda"}
+        The device of the training data.
     n_features_in_ : int
     """
 
@@ -154,35 +204,55 @@ class DeviceEstimator(BaseEstimator):
             Mismatched lengths of X and y, a single class for a classifier, unknown parameters.
         """
         X = check_features(X)
-        if self._task != "clustering":
+        if self._task in ("classification", "regression"):
             y = check_target(X, y, classification=self._task == "classification")
-        self.device_ = namespace(X).device
-        estimator, self.library_ = self._build(namespace(X).ml)
-        if self.library_ == "sklearn" and self.device_ == "cuda":
-            _warn_host_copy()
+        ns = namespace(X)
+        self.device_ = ns.device
+        estimator, self.library_, self.route_ = self._build(ns)
+        if self.route_ == "host_copy":
             X = to_numpy(X)
             y = None if y is None else to_numpy(y)
-        estimator.fit(X, y)
+        with self._context():
+            estimator.fit(X, y)
         self.estimator_ = estimator
         self.n_features_in_ = int(X.shape[1])
         return self
 
-    def _build(self, ml):
-        """The unfitted estimator for a library module (``sklearn``, ``cuml``, or None) and its name."""
+    def _build(self, ns):
+        """The unfitted estimator for a namespace, its library and its route (see ``route_``).
+
+        Warns once per process (stack level: the caller of ``fit``) when GPU input is copied to the host.
+        """
         entry = self._entry()
         if entry["sklearn"] is None:
             from .som import SOM
 
-            return SOM(**self._checked(SOM)), "gpuimg"
-        if ml is None or ml.__name__ == "sklearn":
-            cls = self._reference_class()
-            return cls(**self._checked(cls)), "sklearn"
-        module, class_name = entry["cuml"]
-        cls = getattr(importlib.import_module(f"cuml.{module}"), class_name)
-        params = _cuml_params(self.name, self.params, cls)
-        if class_name == "SVC" and params.pop("probability", False):
-            return _PlattCalibrated(cls, params, self.params.get("random_state")), "cuml"
-        return cls(**params), "cuml"
+            return SOM(**self._checked(SOM)), "gpuimg", "gpuimg"
+        cls = self._reference_class()
+        if ns.device == "cpu":
+            return cls(**self._checked(cls)), "sklearn", "numpy"
+        if ns.ml is not None:
+            module, class_name = entry["cuml"]
+            cuml_cls = getattr(importlib.import_module(f"cuml.{module}"), class_name)
+            params = _cuml_params(self.name, self.params, cuml_cls)
+            if class_name == "SVC" and params.pop("probability", False):
+                return _PlattCalibrated(cuml_cls, params, self.params.get("random_state")), "cuml", "cuml"
+            return cuml_cls(**params), "cuml", "cuml"
+        estimator = _array_api_estimator(self.name, cls, self._checked(cls))
+        if estimator is not None:
+            reason = _array_api_unavailable()
+            if reason is None:
+                return estimator, "sklearn", "array_api"
+            _warn_no_array_api(reason)
+        else:
+            _warn_host_copy()
+        return cls(**self._checked(cls)), "sklearn", "host_copy"
+
+    def _context(self):
+        """scikit-learn's array-API dispatch on the array-API route, else nothing."""
+        if getattr(self, "route_", None) == "array_api":
+            return sklearn.config_context(array_api_dispatch=True)
+        return contextlib.nullcontext()
 
     def _entry(self) -> dict:
         choices = _CLASSES[self._task]
@@ -215,30 +285,50 @@ class DeviceEstimator(BaseEstimator):
             )
         return dict(self.params)
 
+    def _on_host(self, X) -> bool:
+        """Whether scikit-learn computes on a host copy of ``X`` (GPU input, model fitted on the host)."""
+        return self.library_ == "sklearn" and self.route_ != "array_api" and namespace(X).device == "cuda"
+
     def _to_input_device(self, result, X):
         """Predictions computed on the host for CuPy input go back to the GPU (the explicit copy)."""
-        if self.library_ == "sklearn" and namespace(X).device == "cuda":
-            return to_device(result, "cuda")
-        return result
+        return to_device(result, "cuda") if self._on_host(X) else result
 
-    def _call(self, method: str, X):
+    def _call(self, method: str, X, *, check_width: bool = True):
         X = check_features(X)
-        if X.shape[1] != self.n_features_in_:
+        if check_width and X.shape[1] != self.n_features_in_:
             raise ParameterError(
                 f"X has {X.shape[1]} features but the {self.name!r} model was fitted on "
                 f"{self.n_features_in_}."
             )
-        host = self.library_ == "sklearn" and namespace(X).device == "cuda"
-        result = getattr(self.estimator_, method)(to_numpy(X) if host else X)
+        self._check_device(X)
+        with self._context():
+            result = getattr(self.estimator_, method)(to_numpy(X) if self._on_host(X) else X)
         return self._to_input_device(result, X)
 
-    def predict(self, X):
-        """Predictions for ``X``, on its device."""
-        return self._call("predict", X)
+    def _check_device(self, X) -> None:
+        device = namespace(X).device
+        if self.route_ == "array_api" and device != self.device_:
+            raise DeviceError(
+                f"The {self.name!r} model was fitted on {self.device_} arrays through scikit-learn's "
+                f"array-API support and its parameters live there; X is on {device}. Pass X on "
+                f"{self.device_} (gpuimg.backend.to_device(X, {self.device_!r}))."
+            )
+
+    def _score(self, reference, X, y, sample_weight):
+        """``reference`` (the scikit-learn mixin's score) where it can run, else the score on X's device."""
+        if namespace(X).device == "cpu" or self.route_ == "array_api":
+            self._check_device(X)
+            with self._context():
+                return float(reference(X, y, sample_weight=sample_weight))
+        if self.library_ == "sklearn":  # scikit-learn on a host copy: score there too
+            X = check_features(X)
+            weights = {} if sample_weight is None else {"sample_weight": to_numpy(sample_weight)}
+            return float(self.estimator_.score(to_numpy(X), to_numpy(y), **weights))
+        return _device_score(self._task, y, self.predict(X), sample_weight)
 
     @available_if(lambda self: hasattr(self.estimator_, "transform"))
     def transform(self, X):
-        """The wrapped estimator's transform of ``X`` (e.g. distances to KMeans centres)."""
+        """The wrapped estimator's transform of ``X`` (e.g. distances to KMeans centres), on its device."""
         return self._call("transform", X)
 
 
@@ -251,6 +341,10 @@ class DeviceClassifier(ClassifierMixin, DeviceEstimator):
         """The class labels, in the order of the columns of ``predict_proba``."""
         return self.estimator_.classes_
 
+    def predict(self, X):
+        """Predictions for ``X``, on its device."""
+        return self._call("predict", X)
+
     @available_if(lambda self: hasattr(self.estimator_, "predict_proba"))
     def predict_proba(self, X):
         """Class probabilities for ``X`` (samples, classes), on its device."""
@@ -261,10 +355,22 @@ class DeviceClassifier(ClassifierMixin, DeviceEstimator):
         """The wrapped classifier's decision function for ``X``, on its device."""
         return self._call("decision_function", X)
 
+    def score(self, X, y, sample_weight=None) -> float:
+        """Accuracy of ``predict(X)`` against ``y`` (weighted by ``sample_weight``), on X's device."""
+        return self._score(super().score, X, y, sample_weight)
+
 
 class DeviceRegressor(RegressorMixin, DeviceEstimator):
     __doc__ = DeviceEstimator.__doc__
     _task = "regression"
+
+    def predict(self, X):
+        """Predictions for ``X``, on its device."""
+        return self._call("predict", X)
+
+    def score(self, X, y, sample_weight=None) -> float:
+        """R² of ``predict(X)`` against ``y`` (weighted by ``sample_weight``), on X's device."""
+        return self._score(super().score, X, y, sample_weight)
 
 
 class DeviceClusterer(ClusterMixin, DeviceEstimator):
@@ -286,7 +392,96 @@ class DeviceClusterer(ClusterMixin, DeviceEstimator):
         return self._call("predict", X)
 
 
-_WRAPPERS = {"classification": DeviceClassifier, "regression": DeviceRegressor, "clustering": DeviceClusterer}
+class DeviceTransformer(TransformerMixin, DeviceEstimator):
+    __doc__ = DeviceEstimator.__doc__
+    _task = "decomposition"
+
+    def fit(self, X, y=None):
+        """Fit on ``X`` (samples, features) on its device; ``y`` is ignored; returns self."""
+        return super().fit(X)
+
+    @available_if(lambda self: hasattr(self.estimator_, "inverse_transform"))
+    def inverse_transform(self, X):
+        """Back from the components to the features, on X's device."""
+        return self._call("inverse_transform", X, check_width=False)
+
+
+_WRAPPERS = {
+    "classification": DeviceClassifier,
+    "regression": DeviceRegressor,
+    "clustering": DeviceClusterer,
+    "decomposition": DeviceTransformer,
+}
+
+
+def _array_api_estimator(name: str, cls: type, params: dict):
+    """The scikit-learn estimator that runs ``name`` with ``params`` on device arrays under array-API
+    dispatch, or None where scikit-learn cannot (see :func:`make_estimator`, Notes)."""
+    if name == "linear_regression" and not _tagged_array_api(cls(**params)):
+        if params.get("positive", False):
+            return None
+        from sklearn.linear_model import Ridge
+
+        # Ridge's SVD solver with alpha = 0 solves least squares through the pseudo-inverse (singular
+        # values below 1e-15 dropped), as LinearRegression's lstsq does.
+        return Ridge(alpha=0.0, solver="svd", fit_intercept=params.get("fit_intercept", True))
+    if name == "ridge":
+        if params.get("positive", False) or params.get("solver", "auto") not in ("auto", "svd"):
+            return None
+        params = {**params, "solver": "svd"}
+    estimator = cls(**params)
+    return estimator if _tagged_array_api(estimator) else None
+
+
+def _tagged_array_api(estimator) -> bool:
+    """Whether scikit-learn's tags say ``estimator``, with its parameters, supports array-API input."""
+    try:
+        from sklearn.utils import get_tags
+    except ImportError:  # scikit-learn < 1.6
+        return bool(estimator._get_tags().get("array_api_support", False))
+    return bool(get_tags(estimator).array_api_support)
+
+
+def _array_api_unavailable() -> str | None:
+    """Why scikit-learn's array-API dispatch cannot be switched on here (its own message), or None.
+
+    scikit-learn checks ``SCIPY_ARRAY_API=1`` and its SciPy's version when dispatch is switched on."""
+    try:
+        with sklearn.config_context(array_api_dispatch=True):
+            pass
+    except (ImportError, RuntimeError) as exc:
+        return str(exc)
+    return None
+
+
+def _device_score(task: str, y, y_pred, sample_weight) -> float:
+    """Accuracy (classification) or R² (regression) of ``y_pred``, on its device, as scikit-learn's."""
+    ns = namespace(y_pred)
+    xp = ns.xp
+    y = xp.asarray(to_device(y, ns.device)).ravel()
+    y_pred = y_pred.ravel()
+    w = (
+        xp.ones(y.shape[0], dtype=np.float64)
+        if sample_weight is None
+        else xp.asarray(to_device(sample_weight, ns.device), dtype=np.float64)
+    )
+    if task == "classification":
+        return float((w * (y == y_pred)).sum() / w.sum())
+    y, y_pred = y.astype(np.float64), y_pred.astype(np.float64)
+    mean = (w * y).sum() / w.sum()
+    total = float((w * (y - mean) ** 2).sum())
+    residual = float((w * (y - y_pred) ** 2).sum())
+    if total == 0:  # scikit-learn's r2_score: 1 for a perfect fit of a constant, else 0
+        return 1.0 if residual == 0 else 0.0
+    return 1.0 - residual / total
+
+
+def _caller_level() -> int:
+    """The ``stacklevel`` of the first frame outside this module, for a warning raised in it."""
+    frame, level = sys._getframe(1), 1
+    while frame is not None and frame.f_code.co_filename == __file__:
+        frame, level = frame.f_back, level + 1
+    return level
 
 
 @functools.cache
@@ -294,9 +489,23 @@ def _warn_host_copy() -> None:
     warnings.warn(
         "cuML is not installed: gpuimg.ml copies GPU features to the host once and fits scikit-learn "
         "there (predictions are copied back). Install cuML for GPU estimators: "
-        "pip install 'gpuimg[cuml13]' (or 'gpuimg[cuml12]').",
+        "pip install 'gpuimg[cuml13]' (or 'gpuimg[cuml12]'). Without cuML, logistic_regression (lbfgs), "
+        "ridge and linear_regression (svd) and pca stay on the GPU through scikit-learn's array-API "
+        "support when SCIPY_ARRAY_API=1 is set before Python starts.",
         RuntimeWarning,
-        stacklevel=3,
+        stacklevel=_caller_level(),
+    )
+
+
+@functools.cache
+def _warn_no_array_api(reason: str) -> None:
+    warnings.warn(
+        "cuML is not installed and scikit-learn's array-API support, which would keep this estimator "
+        f"on the GPU, is off ({reason}). Set SCIPY_ARRAY_API=1 in the environment before Python starts "
+        "(export SCIPY_ARRAY_API=1), or install cuML (pip install 'gpuimg[cuml13]'). Until then, gpuimg.ml "
+        "copies GPU features to the host once and fits scikit-learn there (predictions are copied back).",
+        RuntimeWarning,
+        stacklevel=_caller_level(),
     )
 
 

@@ -1,18 +1,25 @@
+import os
+import subprocess
+import sys
+import warnings
+
 import numpy as np
 import pytest
 from sklearn.base import clone
 from sklearn.datasets import load_breast_cancer, load_diabetes
+from sklearn.decomposition import PCA
 from sklearn.ensemble import RandomForestClassifier, RandomForestRegressor
-from sklearn.linear_model import LinearRegression, LogisticRegression
+from sklearn.linear_model import LinearRegression, LogisticRegression, Ridge
 from sklearn.model_selection import GridSearchCV, train_test_split
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC, SVR
 from sklearn.tree import DecisionTreeClassifier
 
-from gpuimg.errors import FeatureError, GpuimgError, ParameterError
-from gpuimg.ml import make_estimator
-from gpuimg.ml.estimators import _PlattCalibrated
+from gpuimg.backend import namespaces
+from gpuimg.errors import DeviceError, FeatureError, GpuimgError, ParameterError
+from gpuimg.ml import estimators, make_estimator
+from gpuimg.ml.estimators import _array_api_estimator, _device_score, _PlattCalibrated
 
 CLASSIFIERS = {
     "svm": (SVC, {"C": 1.0}),
@@ -22,6 +29,7 @@ CLASSIFIERS = {
 }
 REGRESSORS = {
     "linear_regression": (LinearRegression, {}),
+    "ridge": (Ridge, {"alpha": 0.1}),
     "svr": (SVR, {"C": 100.0}),
     "random_forest": (RandomForestRegressor, {"n_estimators": 50, "random_state": 0}),
 }
@@ -135,3 +143,335 @@ def test_platt_calibration_matches_a_logistic_fit(rng):
     f = model.decision_function(X)
     assert np.all(np.diff(proba[np.argsort(f), 1]) >= -1e-12)
     assert ((proba[:, 1] > 0.5) == y).mean() > 0.85
+
+
+def test_pca_transforms_as_scikit_learn(cancer):
+    X_train, X_test, _, _ = cancer
+    ours = make_estimator("pca", "decomposition", n_components=5).fit(X_train)
+    peer = PCA(n_components=5).fit(X_train)
+    assert ours.route_ == "numpy"
+    # The same scikit-learn computation on the same data.
+    np.testing.assert_allclose(ours.transform(X_test), peer.transform(X_test), rtol=1e-12, atol=1e-9)
+    np.testing.assert_allclose(
+        ours.inverse_transform(ours.transform(X_test)), peer.inverse_transform(peer.transform(X_test))
+    )
+    assert ours.fit_transform(X_train).shape == (X_train.shape[0], 5)
+
+
+# --- CuPy input without cuML, on this CPU-only machine ---------------------------------------------
+#
+# array-api-strict stands in for CuPy: its arrays on "device1" refuse any conversion to NumPy, as CuPy's
+# do, so a hidden host copy fails the test, and scikit-learn dispatches to it as it does to CuPy. The
+# estimators module sees these arrays as CUDA arrays on a machine without cuML: its namespace, its input
+# checks (tested on NumPy above) and its two transfer functions are replaced for the test, the transfers
+# recorded. Everything else is the real route: the choice, the dispatch context and scikit-learn.
+
+
+@pytest.fixture
+def strict_gpu(monkeypatch):
+    xps = pytest.importorskip("array_api_strict")
+    device, host = xps.Device("device1"), xps.Device("CPU_DEVICE")
+    array_type = type(xps.asarray(0.0))
+    cuda = namespaces.Namespace("cuda", xps, None)
+    cuda.__dict__["ml"] = None  # cuML not installed
+    transfers = []
+
+    def on_gpu(x):
+        return isinstance(x, array_type)
+
+    def to_numpy(x):
+        if not on_gpu(x):
+            return np.asarray(x)
+        transfers.append("to host")
+        return np.asarray(x.to_device(host))
+
+    def to_device(x, where):
+        transfers.append(f"to {where}")
+        assert where == "cuda"
+        return xps.asarray(np.asarray(x), device=device)
+
+    real_namespace, real_features, real_target = (
+        estimators.namespace,
+        estimators.check_features,
+        estimators.check_target,
+    )
+    monkeypatch.setattr(estimators, "namespace", lambda x: cuda if on_gpu(x) else real_namespace(x))
+    monkeypatch.setattr(estimators, "check_features", lambda X: X if on_gpu(X) else real_features(X))
+    monkeypatch.setattr(
+        estimators,
+        "check_target",
+        lambda X, y, classification: y if on_gpu(y) else real_target(X, y, classification=classification),
+    )
+    monkeypatch.setattr(estimators, "to_numpy", to_numpy)
+    monkeypatch.setattr(estimators, "to_device", to_device)
+    # scikit-learn reads SCIPY_ARRAY_API when dispatch is switched on; SciPy read it (unset) when first
+    # imported, which these estimators do not depend on (test_array_api_route_with_scipy_array_api_
+    # from_the_start runs one with the variable set before SciPy is imported).
+    monkeypatch.setenv("SCIPY_ARRAY_API", "1")
+    estimators._warn_host_copy.cache_clear()
+    estimators._warn_no_array_api.cache_clear()
+
+    class StrictGpu:
+        def asarray(self, x):
+            return xps.asarray(np.asarray(x), device=device)
+
+        def numpy(self, x):
+            assert on_gpu(x) and x.device == device, f"not on the device: {type(x)}"
+            return np.asarray(x.to_device(host))
+
+    gpu = StrictGpu()
+    gpu.transfers = transfers
+    yield gpu
+    estimators._warn_host_copy.cache_clear()
+    estimators._warn_no_array_api.cache_clear()
+
+
+ARRAY_API = {
+    "logistic_regression": ("classification", LogisticRegression, {"max_iter": 500}),
+    "ridge": ("regression", Ridge, {"alpha": 0.1}),
+    "linear_regression": ("regression", LinearRegression, {}),
+    "pca": ("decomposition", PCA, {"n_components": 5}),
+}
+
+
+@pytest.mark.parametrize("name", ARRAY_API)
+def test_array_api_route_keeps_data_on_the_device(strict_gpu, cancer, diabetes, name):
+    task, cls, params = ARRAY_API[name]
+    X_train, X_test, y_train, y_test = cancer if task == "classification" else diabetes
+    if task == "classification":  # standardised, as lbfgs needs to converge on these features
+        mean, std = X_train.mean(0), X_train.std(0)
+        X_train, X_test = (X_train - mean) / std, (X_test - mean) / std
+    gpu = strict_gpu
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # neither a host-copy warning nor scikit-learn's solver warning
+        model = make_estimator(name, task, **params).fit(gpu.asarray(X_train), gpu.asarray(y_train))
+    peer = cls(**params).fit(X_train, y_train)
+    assert (model.route_, model.library_, model.device_) == ("array_api", "sklearn", "cuda")
+    assert gpu.transfers == []
+    X_gpu = gpu.asarray(X_test)
+    # array-api-strict computes with NumPy underneath: the two runs differ only in rounding, from
+    # scikit-learn's array-API code (loss, solver) against its NumPy/Cython code, so the results agree
+    # to about 1e-14 here; the tolerances leave two orders of magnitude and more. (On CuPy, the gpu test.)
+    if task == "classification":
+        np.testing.assert_array_equal(gpu.numpy(model.classes_), peer.classes_)
+        np.testing.assert_allclose(
+            gpu.numpy(model.predict_proba(X_gpu)), peer.predict_proba(X_test), atol=1e-10
+        )
+        np.testing.assert_allclose(
+            gpu.numpy(model.decision_function(X_gpu)), peer.decision_function(X_test), rtol=1e-9, atol=1e-9
+        )
+        np.testing.assert_array_equal(gpu.numpy(model.predict(X_gpu)), peer.predict(X_test))
+        assert model.score(X_gpu, gpu.asarray(y_test)) == peer.score(X_test, y_test)
+    elif task == "regression":
+        # Ridge by SVD instead of Cholesky; LinearRegression as Ridge(alpha=0) by SVD instead of lstsq.
+        np.testing.assert_allclose(gpu.numpy(model.predict(X_gpu)), peer.predict(X_test), rtol=1e-10)
+        assert model.score(X_gpu, gpu.asarray(y_test)) == pytest.approx(peer.score(X_test, y_test), rel=1e-10)
+    else:
+        # The same solver (covariance eigendecomposition) and sign convention on both namespaces.
+        np.testing.assert_allclose(
+            gpu.numpy(model.transform(X_gpu)), peer.transform(X_test), rtol=1e-10, atol=1e-12
+        )
+        back = model.inverse_transform(model.transform(X_gpu))
+        np.testing.assert_allclose(
+            gpu.numpy(back), peer.inverse_transform(peer.transform(X_test)), rtol=1e-10, atol=1e-12
+        )
+        assert gpu.numpy(model.fit_transform(gpu.asarray(X_train))).shape == (X_train.shape[0], 5)
+    assert gpu.transfers == []
+
+
+def test_array_api_model_takes_gpu_input_only(strict_gpu, diabetes):
+    X_train, X_test, y_train, _ = diabetes
+    model = make_estimator("ridge", "regression").fit(
+        strict_gpu.asarray(X_train), strict_gpu.asarray(y_train)
+    )
+    with pytest.raises(DeviceError, match="to_device"):
+        model.predict(X_test)
+    with pytest.raises(DeviceError, match="fitted on cuda"):
+        model.score(X_test, np.zeros(len(X_test)))
+
+
+@pytest.mark.parametrize(
+    ("name", "task", "params"),
+    [
+        ("svm", "classification", {"C": 1.0}),
+        ("random_forest", "regression", {"n_estimators": 10, "random_state": 0}),
+        ("ridge", "regression", {"solver": "cholesky"}),  # scikit-learn dispatches only its SVD solver
+        ("kmeans", "clustering", {"n_clusters": 3, "random_state": 0, "n_init": 1}),
+    ],
+)
+def test_host_copy_is_explicit_and_warns_once(strict_gpu, cancer, name, task, params):
+    X_train, X_test, y_train, y_test = cancer
+    gpu = strict_gpu
+    y_gpu = gpu.asarray(y_train) if task != "clustering" else None
+    with pytest.warns(
+        RuntimeWarning, match="cuML is not installed.*copies GPU features to the host once"
+    ) as seen:
+        model = make_estimator(name, task, **params).fit(gpu.asarray(X_train), y_gpu)
+    assert len(seen) == 1 and seen[0].filename == __file__  # points at the caller's line
+    assert model.route_ == "host_copy"
+    # X and y to the host, once each; a clusterer's labels back to the device.
+    assert gpu.transfers == (["to host"] * 2 if task != "clustering" else ["to host", "to cuda"])
+    gpu.transfers.clear()
+    predicted = model.predict(gpu.asarray(X_test))
+    assert gpu.transfers == ["to host", "to cuda"]
+    cls = model._reference_class()
+    peer = cls(**params).fit(X_train, y_train if task != "clustering" else None)
+    # The same scikit-learn computation on the same (copied) data.
+    np.testing.assert_array_equal(gpu.numpy(predicted), peer.predict(X_test))
+    if task != "clustering":
+        assert model.score(gpu.asarray(X_test), y_test) == pytest.approx(
+            peer.score(X_test, y_test), rel=1e-12
+        )
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # once per process: the second fit is silent
+        make_estimator(name, task, **params).fit(
+            gpu.asarray(X_train[:100]), None if y_gpu is None else y_train[:100]
+        )
+
+
+def test_without_scipy_array_api_the_host_copy_warns_once_naming_it(strict_gpu, monkeypatch, diabetes):
+    X_train, X_test, y_train, _ = diabetes
+    gpu = strict_gpu
+    monkeypatch.delenv("SCIPY_ARRAY_API")
+    with pytest.warns(RuntimeWarning, match=r"SCIPY_ARRAY_API=1.*before Python starts") as seen:
+        model = make_estimator("linear_regression", "regression").fit(gpu.asarray(X_train), y_train)
+    assert len(seen) == 1
+    assert model.route_ == "host_copy" and type(model.estimator_) is LinearRegression
+    np.testing.assert_allclose(
+        gpu.numpy(model.predict(gpu.asarray(X_test))),
+        LinearRegression().fit(X_train, y_train).predict(X_test),
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        make_estimator("ridge", "regression").fit(gpu.asarray(X_train), y_train)
+
+
+def test_which_estimators_take_the_array_api_route():
+    def chosen(name, cls, **params):
+        estimator = _array_api_estimator(name, cls, params)
+        return None if estimator is None else (type(estimator).__name__, estimator.get_params())
+
+    assert chosen("logistic_regression", LogisticRegression)[0] == "LogisticRegression"
+    assert chosen("logistic_regression", LogisticRegression, solver="liblinear") is None
+    assert chosen("ridge", Ridge, alpha=2.0)[1]["solver"] == "svd"  # "auto" would warn and pick svd
+    assert chosen("ridge", Ridge, solver="svd")[1]["solver"] == "svd"
+    assert chosen("ridge", Ridge, solver="lsqr") is None
+    assert chosen("ridge", Ridge, positive=True) is None
+    name, params = chosen("linear_regression", LinearRegression, fit_intercept=False)
+    assert name == "LinearRegression" or (
+        name,
+        params["alpha"],
+        params["solver"],
+        params["fit_intercept"],
+    ) == (
+        "Ridge",
+        0.0,
+        "svd",
+        False,
+    )
+    assert chosen("linear_regression", LinearRegression, positive=True) is None
+    assert chosen("pca", PCA, n_components=3)[0] == "PCA"
+    assert chosen("pca", PCA, svd_solver="arpack", n_components=3) is None
+    assert chosen("pca", PCA, svd_solver="randomized", power_iteration_normalizer="LU") is None
+    assert chosen("pca", PCA, svd_solver="randomized", power_iteration_normalizer="QR")[0] == "PCA"
+    assert chosen("svm", SVC) is None
+    assert chosen("random_forest", RandomForestClassifier) is None
+
+
+def test_array_api_route_with_scipy_array_api_from_the_start():
+    # The documented set-up: SCIPY_ARRAY_API=1 before SciPy is imported, in a fresh interpreter.
+    pytest.importorskip("array_api_strict")
+    script = """
+import array_api_strict as xps
+import numpy as np
+from sklearn import config_context
+from sklearn.datasets import load_breast_cancer
+from sklearn.linear_model import LogisticRegression
+from gpuimg.ml.estimators import _array_api_estimator, _array_api_unavailable
+
+assert _array_api_unavailable() is None
+X, y = load_breast_cancer(return_X_y=True)
+X = (X - X.mean(0)) / X.std(0)
+model = _array_api_estimator("logistic_regression", LogisticRegression, {"max_iter": 500})
+device = xps.Device("device1")
+with config_context(array_api_dispatch=True):
+    model.fit(xps.asarray(X, device=device), xps.asarray(y, device=device))
+    assert model.coef_.device == device
+"""
+    env = {**os.environ, "SCIPY_ARRAY_API": "1"}
+    done = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+
+
+def test_array_api_unavailable_names_the_variable(monkeypatch):
+    monkeypatch.delenv("SCIPY_ARRAY_API", raising=False)
+    assert "SCIPY_ARRAY_API=1" in estimators._array_api_unavailable()
+
+
+def test_device_score_is_scikit_learns(rng):
+    # The score of cuML-fitted wrappers, computed with xp; checked here on NumPy.
+    from sklearn.metrics import accuracy_score, r2_score
+
+    y = rng.integers(0, 3, 50)
+    y_pred = np.where(rng.random(50) < 0.7, y, rng.integers(0, 3, 50))
+    w = rng.random(50)
+    assert _device_score("classification", y, y_pred, None) == pytest.approx(
+        accuracy_score(y, y_pred), rel=1e-12
+    )
+    assert _device_score("classification", y, y_pred, w) == pytest.approx(
+        accuracy_score(y, y_pred, sample_weight=w)
+    )
+    t, p = rng.normal(size=50), rng.normal(size=50)
+    assert _device_score("regression", t, p, None) == pytest.approx(r2_score(t, p), rel=1e-12)
+    assert _device_score("regression", t, p, w) == pytest.approx(r2_score(t, p, sample_weight=w), rel=1e-12)
+    assert _device_score("regression", np.ones(5), np.ones(5), None) == r2_score(np.ones(5), np.ones(5))
+
+
+@pytest.mark.gpu
+def test_array_api_route_on_cupy(monkeypatch, cancer, diabetes):
+    # Real CuPy arrays, cuML hidden: the array-API route runs on the GPU, the rest takes the host copy.
+    import cupy
+
+    from gpuimg.backend import to_device
+
+    cuda = namespaces.namespace_for("cuda")
+    no_cuml = namespaces.Namespace("cuda", cuda.xp, cuda.ndi)
+    no_cuml.__dict__["ml"] = None
+    real_namespace = estimators.namespace
+    monkeypatch.setattr(
+        estimators, "namespace", lambda x: no_cuml if real_namespace(x) is cuda else real_namespace(x)
+    )
+    monkeypatch.setenv("SCIPY_ARRAY_API", "1")
+    estimators._warn_host_copy.cache_clear()
+    for name, (task, cls, params) in ARRAY_API.items():
+        X_train, X_test, y_train, y_test = cancer if task == "classification" else diabetes
+        if task == "classification":
+            mean, std = X_train.mean(0), X_train.std(0)
+            X_train, X_test = (X_train - mean) / std, (X_test - mean) / std
+        X_gpu, y_gpu = to_device(X_train, "cuda"), to_device(y_train, "cuda")
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            model = make_estimator(name, task, **params).fit(X_gpu, y_gpu)
+        assert model.route_ == "array_api", name
+        peer = cls(**params).fit(X_train, y_train)
+        X_test_gpu = to_device(X_test, "cuda")
+        if task == "decomposition":
+            out = model.transform(X_test_gpu)
+            assert isinstance(out, cupy.ndarray)
+            # Same solver and sign convention; cuSOLVER's eigendecomposition vs LAPACK's.
+            np.testing.assert_allclose(out.get(), peer.transform(X_test), rtol=1e-6, atol=1e-6)
+            continue
+        out = model.predict(X_test_gpu)
+        assert isinstance(out, cupy.ndarray)
+        assert abs(model.score(X_test_gpu, to_device(y_test, "cuda")) - peer.score(X_test, y_test)) <= 0.01
+        if task == "classification":
+            assert isinstance(model.predict_proba(X_test_gpu), cupy.ndarray)
+            assert isinstance(model.classes_, cupy.ndarray)
+    with pytest.warns(RuntimeWarning, match="host once"):
+        model = make_estimator("svm").fit(to_device(cancer[0], "cuda"), cancer[2])
+    assert model.route_ == "host_copy" and isinstance(
+        model.predict(to_device(cancer[1], "cuda")), cupy.ndarray
+    )
+    estimators._warn_host_copy.cache_clear()
