@@ -33,3 +33,7 @@ class FeatureError(GpuimgError, ValueError):
 
 class ConfigError(GpuimgError, ValueError):
     """A settings file or environment variable holds an invalid value."""
+
+
+class FeatureWarning(UserWarning):
+    """A radiomics feature has no defined value for this ROI and is NaN (the message says why)."""

@@ -1,0 +1,31 @@
+"""IBSI radiomics features: the processing chain as settings, and the feature families.
+
+``extract(image, mask, spacing, settings)`` gives one row of features keyed by the IBSI tags;
+``extract_labels`` gives one row per ROI of a label image. The families (morphology, local
+intensity, intensity statistics, intensity histogram, intensity-volume histogram) are also plain
+functions of a prepared :class:`Roi` (see :func:`prepare`).
+"""
+
+from .chain import Roi, discretise, prepare
+from .extract import FAMILIES, extract, extract_labels
+from .intensity import intensity_histogram, intensity_statistics
+from .ivh import intensity_volume_histogram
+from .local_intensity import local_intensity
+from .morphology import morphology
+from .settings import Settings, ibsi_settings
+
+__all__ = [
+    "FAMILIES",
+    "Roi",
+    "Settings",
+    "discretise",
+    "extract",
+    "extract_labels",
+    "ibsi_settings",
+    "intensity_histogram",
+    "intensity_statistics",
+    "intensity_volume_histogram",
+    "local_intensity",
+    "morphology",
+    "prepare",
+]

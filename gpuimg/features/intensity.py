@@ -1,0 +1,153 @@
+"""Intensity-based statistical features (IBSI 3.3) and intensity histogram features (IBSI 3.4).
+
+Both families describe a distribution of voxel values, the intensities themselves or their bin
+numbers, with the same 17 statistics (:func:`_distribution`); the histogram family adds its mode,
+entropy, uniformity and histogram gradients. Reductions and sorts run on the values' device; the
+few scalars come to the host in one transfer, where the ratios are formed.
+"""
+
+import numpy as np
+
+from gpuimg.backend import namespace
+
+from ._scalars import host_scalars, undefined
+from .chain import Roi, discretise
+
+#: Percentiles taken of each distribution [%].
+_PERCENTILES = (10.0, 25.0, 50.0, 75.0, 90.0)
+
+
+def intensity_statistics(roi: Roi) -> dict[str, float]:
+    """The 18 intensity-based statistical features (``stat_*``) of the ROI's intensity mask.
+
+    Parameters
+    ----------
+    roi : Roi
+        From :func:`gpuimg.features.prepare`.
+
+    Returns
+    -------
+    dict of str to float
+        ``stat_mean``, ``stat_var``, ``stat_skew``, ``stat_kurt``, ``stat_median``, ``stat_min``,
+        ``stat_p10``, ``stat_p90``, ``stat_max``, ``stat_iqr``, ``stat_range``, ``stat_mad``,
+        ``stat_rmad``, ``stat_medad``, ``stat_cov``, ``stat_qcod``, ``stat_energy``, ``stat_rms``
+        [image units, their squares for the variance and energy].
+
+    Notes
+    -----
+    Variance, skewness and kurtosis are the population moments (1/N), kurtosis the excess
+    kurtosis; skewness and kurtosis are 0 for a constant ROI, as IBSI defines them. Percentiles
+    interpolate linearly between order statistics (NumPy's default). The coefficient of variation
+    and the quartile coefficient of dispersion are NaN, with a warning, where their denominator
+    is 0.
+    """
+    x = roi.values
+    features = _distribution(x, "stat")
+    raw = host_scalars({"energy": (x * x).sum(), "n": x.size})
+    features["stat_energy"] = raw["energy"]
+    features["stat_rms"] = float(np.sqrt(raw["energy"] / raw["n"]))
+    return features
+
+
+def intensity_histogram(roi: Roi) -> dict[str, float]:
+    """The 23 intensity histogram features (``ih_*``) of the discretised intensity mask.
+
+    Parameters
+    ----------
+    roi : Roi
+        Its settings give the discretisation (fixed bin number or size).
+
+    Returns
+    -------
+    dict of str to float
+        The 17 statistics of :func:`intensity_statistics` less energy and RMS, over the bin
+        numbers (``ih_mean`` ... ``ih_qcod``), and ``ih_mode``, ``ih_entropy`` [bits],
+        ``ih_uniformity``, ``ih_max_grad``, ``ih_max_grad_g``, ``ih_min_grad``, ``ih_min_grad_g``.
+
+    Notes
+    -----
+    The histogram runs over every bin from 1 to the highest bin present, empty bins included;
+    its gradient is the central difference inside and the one-sided difference at both ends
+    (IBSI 3.4.20). The mode is the fullest bin, ties going to the bin nearest the mean, then to
+    the lower one.
+    """
+    levels = discretise(roi.values, roi.settings)
+    xp = namespace(levels).xp
+    features = _distribution(levels, "ih")
+    counts = xp.bincount(levels - 1)
+    p = counts / levels.size
+    nonzero = p[p > 0]
+    summary = host_scalars(
+        {"entropy": -(nonzero * xp.log2(nonzero)).sum(), "uniformity": (p * p).sum()}, counts=counts
+    )
+    counts = summary.pop("counts").astype(np.float64)
+    features["ih_entropy"] = summary["entropy"]
+    features["ih_uniformity"] = summary["uniformity"]
+    features["ih_mode"] = _mode(counts, features["ih_mean"])
+    gradient = np.gradient(counts) if counts.size > 1 else np.zeros(1)
+    features["ih_max_grad"] = float(gradient.max())
+    features["ih_max_grad_g"] = float(np.argmax(gradient) + 1)
+    features["ih_min_grad"] = float(gradient.min())
+    features["ih_min_grad_g"] = float(np.argmin(gradient) + 1)
+    return features
+
+
+def _distribution(x, prefix: str) -> dict[str, float]:
+    """The 16 statistics that the two families share, keyed ``{prefix}_{name}``."""
+    xp = namespace(x).xp
+    x = x.astype(np.float64)
+    mean = x.mean()
+    deviation = x - mean
+    p10, p25, median, p75, p90 = xp.percentile(x, xp.asarray(_PERCENTILES))
+    central = x[(x >= p10) & (x <= p90)]
+    s = host_scalars(
+        {
+            "mean": mean,
+            "m2": (deviation**2).mean(),
+            "m3": (deviation**3).mean(),
+            "m4": (deviation**4).mean(),
+            "median": median,
+            "min": x.min(),
+            "max": x.max(),
+            "p10": p10,
+            "p25": p25,
+            "p75": p75,
+            "p90": p90,
+            "mad": xp.abs(deviation).mean(),
+            "rmad": xp.abs(central - central.mean()).mean(),
+            "medad": xp.abs(x - median).mean(),
+        }
+    )
+    var = s["m2"]
+    out = {
+        "mean": s["mean"],
+        "var": var,
+        "skew": s["m3"] / var**1.5 if var > 0 else 0.0,
+        "kurt": s["m4"] / var**2 - 3.0 if var > 0 else 0.0,
+        "median": s["median"],
+        "min": s["min"],
+        "p10": s["p10"],
+        "p90": s["p90"],
+        "max": s["max"],
+        "iqr": s["p75"] - s["p25"],
+        "range": s["max"] - s["min"],
+        "mad": s["mad"],
+        "rmad": s["rmad"],
+        "medad": s["medad"],
+        "cov": _ratio(np.sqrt(var), s["mean"], f"{prefix}_cov", "the mean is 0"),
+        "qcod": _ratio(s["p75"] - s["p25"], s["p75"] + s["p25"], f"{prefix}_qcod", "P75 + P25 is 0"),
+    }
+    return {f"{prefix}_{name}": float(value) for name, value in out.items()}
+
+
+def _ratio(numerator, denominator, name, why):
+    if denominator == 0:
+        return undefined(name, why)
+    return numerator / denominator
+
+
+def _mode(counts, mean) -> float:
+    """The fullest bin (1-based); among equally full bins the one nearest ``mean``, then the lower."""
+    candidates = np.flatnonzero(counts == counts.max()) + 1
+    distance = np.abs(candidates - mean)
+    return float(candidates[np.flatnonzero(distance == distance.min())[0]])

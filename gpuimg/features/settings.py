@@ -1,0 +1,256 @@
+"""The IBSI image processing chain as settings: interpolation, re-segmentation and discretisation.
+
+A :class:`Settings` says how an image and its mask are made ready before features are computed
+(IBSI 1 reference manual, chapter 2: interpolation, re-segmentation, discretisation). It is a frozen
+dataclass, checked when made, and loads from a TOML file or a dict with the same field names.
+:func:`ibsi_settings` gives the settings of the IBSI benchmark cases: the digital phantom and the
+CT phantom configurations A to E.
+"""
+
+import dataclasses
+import math
+import os
+import sys
+from dataclasses import dataclass
+
+from gpuimg.errors import ConfigError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10
+    import tomli as tomllib
+
+#: Interpolation orders of the image by name (IBSI: nearest neighbour, linear, cubic spline).
+ORDERS = {"nearest": 0, "linear": 1, "cubic": 3}
+#: Discretisation methods: fixed bin number, fixed bin size; "none" only for the IVH.
+DISCRETISATIONS = ("fbn", "fbs")
+IVH_DISCRETISATIONS = ("none", "fbn", "fbs")
+APPROACHES = ("2d", "2.5d", "3d")
+AGGREGATIONS = ("averaged", "merged")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """How an image and its mask are processed before radiomics features are computed.
+
+    Parameters
+    ----------
+    new_spacing : sequence of 3 (float or None) [mm], optional
+        Interpolate to this spacing (z, y, x) on the IBSI grid (grid centres aligned). ``None`` for
+        an axis keeps that axis as it is (IBSI "2D" interpolation in the axial plane is
+        ``(None, 2.0, 2.0)``); ``None`` altogether means no interpolation.
+    interpolation : {"nearest", "linear", "cubic"}
+        Image interpolator (IBSI: nearest neighbour, (tri)linear, (tri)cubic spline).
+    round_intensities : bool
+        Round interpolated intensities to the nearest integer (IBSI, for CT in HU).
+    partial_volume : float
+        Mask interpolation is linear; a new voxel is in the ROI when its interpolated fraction is at
+        least this (IBSI: 0.5).
+    reseg_range : (float, float), optional
+        Keep only intensity-mask voxels with ``lower <= value <= upper`` [image units, e.g. HU];
+        ``math.inf`` for an open upper end.
+    outlier_sigma : float, optional
+        Also drop intensity-mask voxels further than this many standard deviations from the ROI
+        mean (IBSI: 3).
+    discretisation : {"fbn", "fbs"}
+        Fixed bin number (``n_bins`` equal bins between the ROI's minimum and maximum) or fixed bin
+        size (bins of ``bin_width`` from the lower re-segmentation bound, or the ROI minimum where
+        there is none), for the intensity histogram and the texture families.
+    n_bins : int
+        Number of bins for "fbn".
+    bin_width : float [image units]
+        Bin width for "fbs".
+    ivh_discretisation : {"none", "fbn", "fbs"}
+        For the intensity-volume histogram: "none" uses the intensities themselves, one level per
+        integer (CT in HU); "fbs" bins of ``ivh_bin_width`` converted back to their centres
+        (calibrated continuous intensities, e.g. PET); "fbn" ``ivh_n_bins`` bins (arbitrary units,
+        e.g. MR; IBSI recommends 1000).
+    ivh_n_bins : int
+    ivh_bin_width : float [image units]
+    approach : {"2d", "2.5d", "3d"}
+        How texture matrices are computed: per slice, per slice merged over the volume, or in 3D.
+        Morphological, local intensity, statistical, histogram and IVH features are 3D by
+        definition (IBSI) and do not depend on it.
+    aggregation : {"averaged", "merged"}
+        Whether texture features are averaged over directions (and slices) or computed from the
+        merged matrix.
+
+    Raises
+    ------
+    ConfigError
+        For a value out of its range or an unknown name, saying which and what is allowed.
+    """
+
+    new_spacing: tuple[float | None, float | None, float | None] | None = None
+    interpolation: str = "linear"
+    round_intensities: bool = False
+    partial_volume: float = 0.5
+    reseg_range: tuple[float, float] | None = None
+    outlier_sigma: float | None = None
+    discretisation: str = "fbn"
+    n_bins: int = 32
+    bin_width: float = 25.0
+    ivh_discretisation: str = "fbn"
+    ivh_n_bins: int = 1000
+    ivh_bin_width: float = 2.5
+    approach: str = "3d"
+    aggregation: str = "merged"
+
+    def __post_init__(self):
+        if self.new_spacing is not None:
+            spacing = tuple(self.new_spacing)
+            if len(spacing) != 3 or not all(s is None or _positive(s) for s in spacing):
+                raise ConfigError(
+                    f"new_spacing={self.new_spacing!r} must be 3 values (z, y, x) in mm, each positive or "
+                    "None (keep that axis)."
+                )
+            object.__setattr__(self, "new_spacing", tuple(None if s is None else float(s) for s in spacing))
+        _choice("interpolation", self.interpolation, tuple(ORDERS))
+        _choice("discretisation", self.discretisation, DISCRETISATIONS)
+        _choice("ivh_discretisation", self.ivh_discretisation, IVH_DISCRETISATIONS)
+        _choice("approach", self.approach, APPROACHES)
+        _choice("aggregation", self.aggregation, AGGREGATIONS)
+        if not (_positive(self.partial_volume) and self.partial_volume <= 1):
+            raise ConfigError(f"partial_volume={self.partial_volume!r} must be in (0, 1]; IBSI uses 0.5.")
+        if self.reseg_range is not None:
+            bounds = tuple(self.reseg_range)
+            if len(bounds) != 2 or any(isinstance(b, bool) or not isinstance(b, int | float) for b in bounds):
+                raise ConfigError(f"reseg_range={self.reseg_range!r} must be two numbers (lower, upper).")
+            lower, upper = (float(b) for b in bounds)
+            if math.isnan(lower) or math.isnan(upper) or lower > upper or lower == math.inf:
+                raise ConfigError(
+                    f"reseg_range={self.reseg_range!r} must have lower <= upper (inf allowed as upper)."
+                )
+            object.__setattr__(self, "reseg_range", (lower, upper))
+        if self.outlier_sigma is not None and not _positive(self.outlier_sigma):
+            raise ConfigError(f"outlier_sigma={self.outlier_sigma!r} must be positive (IBSI: 3) or None.")
+        for name in ("n_bins", "ivh_n_bins"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ConfigError(f"{name}={value!r} must be a whole number of bins, at least 1.")
+        for name in ("bin_width", "ivh_bin_width"):
+            if not _positive(getattr(self, name)):
+                raise ConfigError(f"{name}={getattr(self, name)!r} must be a positive width in image units.")
+
+    @property
+    def order(self) -> int:
+        """The image interpolation order as ``scipy.ndimage`` takes it (0, 1 or 3)."""
+        return ORDERS[self.interpolation]
+
+    @classmethod
+    def from_dict(cls, values: dict) -> "Settings":
+        """Settings from a dict of field names (as in a TOML file); unknown names are an error."""
+        fields = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - fields)
+        if unknown:
+            raise ConfigError(f"unknown settings {unknown}; the settings are {sorted(fields)}.")
+        values = dict(values)
+        for name in ("new_spacing", "reseg_range"):
+            if values.get(name) is not None:
+                # TOML has no null: "keep" stands for an axis kept as it is.
+                values[name] = tuple(None if v == "keep" else v for v in values[name])
+        return cls(**values)
+
+    @classmethod
+    def from_toml(cls, path: str | os.PathLike) -> "Settings":
+        """Settings from a TOML file, either at its top level or in a ``[features]`` table.
+
+        An axis of ``new_spacing`` kept as it is is written ``"keep"`` (TOML has no null), and an
+        open upper re-segmentation bound ``inf``.
+        """
+        try:
+            with open(path, "rb") as file:
+                document = tomllib.load(file)
+        except OSError as exc:
+            raise ConfigError(f"cannot read the settings file {path}: {exc}") from exc
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"the settings file {path} is not valid TOML: {exc}") from exc
+        try:
+            return cls.from_dict(document.get("features", document))
+        except ConfigError as exc:
+            raise ConfigError(f"{path}: {exc}") from exc
+
+
+def ibsi_settings(case: str) -> Settings:
+    """The settings of an IBSI 1 benchmark case.
+
+    Parameters
+    ----------
+    case : {"digital_phantom", "A", "B", "C", "D", "E"}
+        The digital phantom (no interpolation, no re-segmentation, the phantom's integer levels
+        used as they are), or a configuration of the CT phantom (IBSI 1, table 5.1).
+
+    Returns
+    -------
+    Settings
+    """
+    key = case.strip()
+    if key.lower() == "digital_phantom":
+        return Settings(discretisation="fbs", bin_width=1.0, ivh_discretisation="none")
+    key = key.upper()
+    if key not in _CT_CONFIGS:
+        raise ConfigError(f"unknown IBSI case {case!r}; use 'digital_phantom' or one of A, B, C, D, E.")
+    return Settings(**_CT_CONFIGS[key])
+
+
+# IBSI 1 CT phantom configurations: ibsi_1_ct_phantom_configurations.csv.
+_CT_CONFIGS = {
+    "A": dict(
+        approach="2d",
+        reseg_range=(-500.0, 400.0),
+        discretisation="fbs",
+        bin_width=25.0,
+        ivh_discretisation="none",
+    ),
+    "B": dict(
+        approach="2d",
+        new_spacing=(None, 2.0, 2.0),
+        interpolation="linear",
+        round_intensities=True,
+        reseg_range=(-500.0, 400.0),
+        discretisation="fbn",
+        n_bins=32,
+        ivh_discretisation="none",
+    ),
+    "C": dict(
+        new_spacing=(2.0, 2.0, 2.0),
+        interpolation="linear",
+        round_intensities=True,
+        reseg_range=(-1000.0, 400.0),
+        discretisation="fbs",
+        bin_width=25.0,
+        ivh_discretisation="fbs",
+        ivh_bin_width=2.5,
+    ),
+    "D": dict(
+        new_spacing=(2.0, 2.0, 2.0),
+        interpolation="linear",
+        round_intensities=True,
+        outlier_sigma=3.0,
+        discretisation="fbn",
+        n_bins=32,
+        ivh_discretisation="none",
+    ),
+    "E": dict(
+        new_spacing=(2.0, 2.0, 2.0),
+        interpolation="cubic",
+        round_intensities=True,
+        reseg_range=(-1000.0, 400.0),
+        outlier_sigma=3.0,
+        discretisation="fbn",
+        n_bins=32,
+        ivh_discretisation="fbn",
+        ivh_n_bins=1000,
+    ),
+}
+
+
+def _positive(value) -> bool:
+    return (
+        not isinstance(value, bool) and isinstance(value, int | float) and math.isfinite(value) and value > 0
+    )
+
+
+def _choice(name, value, allowed):
+    if value not in allowed:
+        raise ConfigError(f"{name}={value!r} is unknown; use one of {list(allowed)}.")

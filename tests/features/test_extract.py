@@ -1,0 +1,96 @@
+"""extract and extract_labels: families, inputs on every device, many ROIs at once."""
+
+import numpy as np
+import pytest
+import scipy.ndimage
+
+import gpuimg
+from gpuimg import Volume
+from gpuimg.errors import ConfigError, FeatureError
+from gpuimg.features import FAMILIES, Settings, extract, extract_labels
+
+SETTINGS = Settings(new_spacing=(2.0, 2.0, 2.0), round_intensities=True, reseg_range=(-300.0, 300.0))
+
+
+def _labelled(rng, shape=(24, 30, 28)):
+    """A smooth random image (HU-like) and a label image of three blobs, one of them touching the edge."""
+    image = scipy.ndimage.gaussian_filter(rng.normal(0.0, 600.0, shape), 1.0)
+    labels = np.zeros(shape, dtype=np.int16)
+    labels[3:10, 4:14, 5:12] = 2
+    labels[12:20, 15:27, 14:26] = 7
+    labels[0:5, 20:30, 0:6] = 9
+    labels[scipy.ndimage.binary_erosion(labels == 7, iterations=2)] = 0  # a shell with a hole
+    return image, labels
+
+
+def test_extract_labels_equals_extract_on_each_mask(rng):
+    image, labels = _labelled(rng)
+    spacing = (2.5, 1.2, 1.4)
+    many = extract_labels(image, labels, spacing, SETTINGS)
+    assert list(many) == [2, 7, 9]
+    for value, features in many.items():
+        one = extract(image, labels == value, spacing, SETTINGS)
+        assert features.keys() == one.keys()
+        np.testing.assert_allclose(list(features.values()), list(one.values()), rtol=1e-12, equal_nan=True)
+
+
+def test_families_select_their_tags(rng):
+    image, labels = _labelled(rng)
+    prefixes = {
+        "morphology": "morph_",
+        "local_intensity": "loc_",
+        "statistics": "stat_",
+        "histogram": "ih_",
+        "ivh": "ivh_",
+    }
+    for family, prefix in prefixes.items():
+        tags = extract(image, labels == 2, 1.0, families=[family])
+        assert tags and all(tag.startswith(prefix) for tag in tags), family
+    assert set(prefixes) == set(FAMILIES)
+    with pytest.raises(ConfigError, match="texture"):
+        extract(image, labels == 2, 1.0, families=["texture"])
+
+
+def test_volume_and_dask_inputs_equal_arrays(rng):
+    da = pytest.importorskip("dask.array")
+    image, labels = _labelled(rng)
+    spacing = (2.5, 1.2, 1.4)
+    plain = extract(image, labels == 9, spacing, SETTINGS, families=["statistics", "ivh"])
+    as_volumes = extract(
+        Volume(image, spacing=spacing),
+        Volume((labels == 9).astype(np.uint8), spacing=spacing),
+        None,
+        SETTINGS,
+        families=["statistics", "ivh"],
+    )
+    chunked = extract(
+        da.from_array(image, chunks=(7, 11, 9)),
+        labels == 9,
+        spacing,
+        SETTINGS,
+        families=["statistics", "ivh"],
+    )
+    assert plain == as_volumes == chunked
+
+
+def test_label_errors(rng):
+    image, labels = _labelled(rng)
+    with pytest.raises(FeatureError, match="no label"):
+        extract_labels(image, np.zeros_like(labels), 1.0)
+    with pytest.raises(FeatureError, match="integer"):
+        extract_labels(image, labels.astype(np.float32), 1.0)
+    far = Settings(reseg_range=(5000.0, 6000.0))
+    with pytest.raises(FeatureError, match="label 2"):
+        extract_labels(image, labels, 1.0, far, families=["statistics"])
+    kept = extract_labels(image, labels, 1.0, far, families=["statistics"], skip_errors=True)
+    assert all("re-segmentation" in row["error"] for row in kept.values())
+
+
+@pytest.mark.gpu
+def test_cupy_input_equals_numpy(rng):
+    image, labels = _labelled(rng)
+    on_gpu = extract(gpuimg.to_device(image, "cuda"), gpuimg.to_device(labels == 7, "cuda"), 1.3, SETTINGS)
+    on_cpu = extract(image, labels == 7, 1.3, SETTINGS)
+    assert on_gpu.keys() == on_cpu.keys()
+    # Device reductions and FFTs sum in another order: 1e-9 relative covers float64 rounding.
+    np.testing.assert_allclose(list(on_gpu.values()), list(on_cpu.values()), rtol=1e-9, equal_nan=True)

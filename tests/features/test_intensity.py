@@ -1,0 +1,148 @@
+"""Intensity statistics, histogram, IVH and local intensity features against direct computations."""
+
+import warnings
+
+import numpy as np
+import pytest
+import scipy.stats
+
+from gpuimg.errors import FeatureWarning
+from gpuimg.features import Settings, extract, prepare
+from gpuimg.features.chain import PEAK_RADIUS_MM
+
+
+def _roi(rng, shape=(12, 14, 13)):
+    image = np.rint(rng.normal(40.0, 30.0, shape))
+    mask = rng.random(shape) < 0.6
+    return image, mask
+
+
+def test_statistics_equal_numpy_and_scipy(rng):
+    image, mask = _roi(rng)
+    f = extract(image, mask, 1.0, families=["statistics"])
+    x = image[mask]
+    p10, p25, p75, p90 = np.percentile(x, [10, 25, 75, 90])
+    central = x[(x >= p10) & (x <= p90)]
+    expected = {
+        "stat_mean": x.mean(),
+        "stat_var": x.var(),
+        "stat_skew": scipy.stats.skew(x),
+        "stat_kurt": scipy.stats.kurtosis(x, fisher=True),
+        "stat_median": np.median(x),
+        "stat_min": x.min(),
+        "stat_p10": p10,
+        "stat_p90": p90,
+        "stat_max": x.max(),
+        "stat_iqr": p75 - p25,
+        "stat_range": np.ptp(x),
+        "stat_mad": np.abs(x - x.mean()).mean(),
+        "stat_rmad": np.abs(central - central.mean()).mean(),
+        "stat_medad": np.abs(x - np.median(x)).mean(),
+        "stat_cov": x.std() / x.mean(),
+        "stat_qcod": (p75 - p25) / (p75 + p25),
+        "stat_energy": (x**2).sum(),
+        "stat_rms": np.sqrt((x**2).mean()),
+    }
+    assert set(f) == set(expected)
+    for tag, value in expected.items():
+        np.testing.assert_allclose(f[tag], value, rtol=1e-10, err_msg=tag)  # float64 sums, reordered
+
+
+def test_histogram_features_equal_a_direct_count(rng):
+    image, mask = _roi(rng)
+    f = extract(image, mask, 1.0, Settings(n_bins=16), families=["histogram"])
+    x = image[mask]
+    levels = np.clip(np.floor(16 * (x - x.min()) / np.ptp(x)).astype(int) + 1, 1, 16)
+    counts = np.bincount(levels, minlength=17)[1:]
+    p = counts / counts.sum()
+    gradient = np.empty(16)
+    gradient[0], gradient[-1] = counts[1] - counts[0], counts[-1] - counts[-2]
+    gradient[1:-1] = (counts[2:] - counts[:-2]) / 2
+    np.testing.assert_allclose(f["ih_mean"], levels.mean(), rtol=1e-12)
+    np.testing.assert_allclose(f["ih_kurt"], scipy.stats.kurtosis(levels), rtol=1e-10)
+    np.testing.assert_allclose(f["ih_entropy"], scipy.stats.entropy(p, base=2), rtol=1e-12)
+    np.testing.assert_allclose(f["ih_uniformity"], (p**2).sum(), rtol=1e-12)
+    assert (f["ih_min"], f["ih_max"], f["ih_range"]) == (1.0, 16.0, 15.0)
+    assert f["ih_max_grad"] == gradient.max() and f["ih_max_grad_g"] == np.argmax(gradient) + 1
+    assert f["ih_min_grad"] == gradient.min() and f["ih_min_grad_g"] == np.argmin(gradient) + 1
+    fullest = np.flatnonzero(counts == counts.max()) + 1
+    assert f["ih_mode"] == fullest[np.argmin(np.abs(fullest - levels.mean()))]
+
+
+def test_mode_ties_go_to_the_bin_nearest_the_mean_then_the_lower():
+    """IBSI 3.4.10: counts 3, 1, 3 around mean 2 -> bins 1 and 3 tie, equally near: bin 1."""
+    image = np.array([1.0, 1.0, 1.0, 2.0, 3.0, 3.0, 3.0]).reshape(1, 1, 7)
+    f = extract(
+        image,
+        np.ones_like(image, bool),
+        1.0,
+        Settings(discretisation="fbs", bin_width=1.0),
+        families=["histogram"],
+    )
+    assert f["ih_mode"] == 1.0
+    image = np.array([1.0, 1.0, 2.0, 3.0, 3.0, 3.0, 2.0, 3.0]).reshape(1, 1, 8)
+    f = extract(
+        image,
+        np.ones_like(image, bool),
+        1.0,
+        Settings(discretisation="fbs", bin_width=1.0),
+        families=["histogram"],
+    )
+    assert f["ih_mode"] == 3.0
+
+
+def test_ivh_of_uniform_levels_is_the_closed_form():
+    """Levels 0..99 once each, range [0, 99]: volume fraction at level i is 1 - i/100."""
+    image = np.arange(100.0).reshape(4, 5, 5)
+    f = extract(image, np.ones_like(image, bool), 1.0, Settings(ivh_discretisation="none"), families=["ivh"])
+    # V10: first level with (i - 0)/99 >= 0.1 is 10 -> 0.90; V90: level 90 -> 0.10.
+    np.testing.assert_allclose([f["ivh_v10"], f["ivh_v90"]], [0.90, 0.10], rtol=1e-12)
+    # I10: first level with volume fraction <= 0.1 is 90; I90: 10.
+    assert (f["ivh_i10"], f["ivh_i90"]) == (90.0, 10.0)
+    # The area under 1 - i/100 against i/99, by the trapezoidal rule.
+    nu = 1 - np.arange(100) / 100
+    np.testing.assert_allclose(f["ivh_auc"], np.trapezoid(nu, np.arange(100) / 99), rtol=1e-12)
+
+
+def test_ivh_fixed_bin_size_uses_bin_centres_and_the_resegmentation_range(rng):
+    x = rng.uniform(-990.0, 390.0, (10, 10, 10))
+    settings = Settings(reseg_range=(-1000.0, 400.0), ivh_discretisation="fbs", ivh_bin_width=2.5)
+    f = extract(x, np.ones_like(x, bool), 1.0, settings, families=["ivh"])
+    centres = -1000.0 + (np.floor((x.ravel() + 1000.0) / 2.5) + 0.5) * 2.5
+    levels = np.arange(-998.75, 398.76, 2.5)
+    nu = np.array([(centres >= level).mean() for level in levels])
+    gamma = (levels - levels[0]) / (levels[-1] - levels[0])
+    np.testing.assert_allclose(f["ivh_v10"], nu[np.argmax(gamma >= 0.1)], rtol=1e-12)
+    np.testing.assert_allclose(f["ivh_i90"], levels[np.argmax(nu <= 0.9)], rtol=1e-12)
+
+
+def test_local_intensity_equals_a_sphere_mean_by_loops(rng):
+    shape, spacing = (9, 12, 11), (2.5, 1.7, 1.3)
+    image = rng.normal(0.0, 50.0, shape)
+    mask = np.zeros(shape, bool)
+    mask[2:7, 3:9, 1:6] = rng.random((5, 6, 5)) < 0.7
+    roi = prepare(image, mask, spacing)
+    centres = np.argwhere(mask)
+    grid = np.stack(np.indices(shape), axis=-1) * np.asarray(spacing)
+    peaks = []
+    for c in centres:
+        inside = np.linalg.norm(grid - c * np.asarray(spacing), axis=-1) <= PEAK_RADIUS_MM
+        peaks.append(image[inside].mean())
+    peaks = np.array(peaks)
+    values = image[mask]
+    f = extract(image, mask, spacing, families=["local_intensity"])
+    # The FFT convolution adds ~1e-12 relative rounding; the sphere membership is exact.
+    np.testing.assert_allclose(f["loc_peak_glob"], peaks.max(), rtol=1e-9)
+    np.testing.assert_allclose(f["loc_peak_loc"], peaks[values == values.max()].max(), rtol=1e-9)
+    assert roi.image.shape == shape  # the ROI's box grown by the radius covers this small image
+
+
+def test_undefined_ratios_are_nan_with_a_warning():
+    image = np.array([-1.0, 1.0, -2.0, 2.0]).reshape(1, 2, 2)
+    with pytest.warns(FeatureWarning, match="stat_cov"):
+        f = extract(image, np.ones_like(image, bool), 1.0, families=["statistics"])
+    assert np.isnan(f["stat_cov"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        constant = extract(np.full((2, 2, 2), 5.0), np.ones((2, 2, 2), bool), 1.0, families=["statistics"])
+    assert constant["stat_skew"] == 0.0 and constant["stat_kurt"] == 0.0  # IBSI: 0 for no variance

@@ -1,0 +1,86 @@
+"""Settings of the IBSI processing chain: checks, TOML files and the IBSI cases."""
+
+import math
+
+import pytest
+
+from gpuimg.errors import ConfigError
+from gpuimg.features import Settings, ibsi_settings
+
+
+def test_toml_file_gives_the_same_settings(tmp_path):
+    path = tmp_path / "radiomics.toml"
+    path.write_text(
+        "[features]\n"
+        'new_spacing = ["keep", 2.0, 2.0]\n'
+        'interpolation = "cubic"\n'
+        "round_intensities = true\n"
+        "reseg_range = [-1000.0, inf]\n"
+        "outlier_sigma = 3.0\n"
+        'discretisation = "fbs"\n'
+        "bin_width = 25.0\n"
+        'ivh_discretisation = "none"\n'
+    )
+    settings = Settings.from_toml(path)
+    assert settings == Settings(
+        new_spacing=(None, 2.0, 2.0),
+        interpolation="cubic",
+        round_intensities=True,
+        reseg_range=(-1000.0, math.inf),
+        outlier_sigma=3.0,
+        discretisation="fbs",
+        bin_width=25.0,
+        ivh_discretisation="none",
+    )
+    assert settings.order == 3
+
+
+@pytest.mark.parametrize(
+    ("values", "words"),
+    [
+        ({"new_spacing": (1.0, 2.0)}, "new_spacing"),
+        ({"new_spacing": (0.0, 2.0, 2.0)}, "positive"),
+        ({"interpolation": "bspline"}, "interpolation"),
+        ({"discretisation": "none"}, "discretisation"),
+        ({"ivh_discretisation": "fixed"}, "ivh_discretisation"),
+        ({"approach": "4d"}, "approach"),
+        ({"aggregation": "mean"}, "aggregation"),
+        ({"partial_volume": 0.0}, "partial_volume"),
+        ({"partial_volume": 1.5}, "partial_volume"),
+        ({"reseg_range": (400.0, -1000.0)}, "lower <= upper"),
+        ({"reseg_range": (-1000.0,)}, "two numbers"),
+        ({"outlier_sigma": -3.0}, "outlier_sigma"),
+        ({"n_bins": 0}, "n_bins"),
+        ({"n_bins": 2.5}, "n_bins"),
+        ({"bin_width": -25.0}, "bin_width"),
+        ({"ivh_bin_width": math.nan}, "ivh_bin_width"),
+    ],
+)
+def test_bad_values_raise_config_error_naming_the_field(values, words):
+    with pytest.raises(ConfigError, match=words):
+        Settings(**values)
+
+
+def test_bad_files_raise_config_error_with_the_path(tmp_path):
+    unknown = tmp_path / "unknown.toml"
+    unknown.write_text("bin_widht = 25\n")
+    with pytest.raises(ConfigError, match=r"unknown\.toml.*bin_widht"):
+        Settings.from_toml(unknown)
+    broken = tmp_path / "broken.toml"
+    broken.write_text("bin_width = = 25\n")
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        Settings.from_toml(broken)
+    with pytest.raises(ConfigError, match="cannot read"):
+        Settings.from_toml(tmp_path / "absent.toml")
+
+
+def test_ibsi_cases_follow_the_configuration_table():
+    """Spot checks against ibsi_1_ct_phantom_configurations.csv (IBSI 1, table 5.1)."""
+    assert ibsi_settings("A").new_spacing is None
+    assert ibsi_settings("b").new_spacing == (None, 2.0, 2.0)
+    assert ibsi_settings("C").ivh_discretisation == "fbs" and ibsi_settings("C").ivh_bin_width == 2.5
+    assert ibsi_settings("D").reseg_range is None and ibsi_settings("D").outlier_sigma == 3.0
+    assert ibsi_settings("E").interpolation == "cubic" and ibsi_settings("E").ivh_n_bins == 1000
+    assert ibsi_settings("digital_phantom").discretisation == "fbs"
+    with pytest.raises(ConfigError, match="digital_phantom"):
+        ibsi_settings("F")
