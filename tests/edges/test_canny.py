@@ -83,51 +83,101 @@ def test_3d_sphere_edges_lie_within_a_voxel_of_its_radius():
     assert distance.max() <= 1.05
 
 
-def _sitk_canny(image, sigma, low, high, spacing):
+def _sitk_canny(image, sigma_mm, low, high, spacing):
+    """SimpleITK's CannyEdgeDetection with variance sigma_mm² [mm², its Gaussian uses the spacing]
+    and its default maximum error 0.01."""
     sitk = pytest.importorskip("SimpleITK")
     itk_image = sitk.GetImageFromArray(image)
     itk_image.SetSpacing(tuple(float(s) for s in spacing[::-1]))
-    edges = sitk.CannyEdgeDetection(itk_image, low, high, [sigma**2] * 3, [0.01] * 3)
+    edges = sitk.CannyEdgeDetection(itk_image, low, high, [sigma_mm**2] * 3, [0.01] * 3)
     return sitk.GetArrayFromImage(edges).astype(bool)
+
+
+def _like_sitk(image, sigma_mm, low, high, spacing):
+    """Ours with ITK's parameters: ITK smooths in mm but differentiates in voxel units (central
+    differences, whatever the spacing), so sigma goes in voxels (sigma_mm / spacing) and no spacing;
+    the 3D Sobel magnitude is 32 times the central-difference one on a linear ramp; ITK's
+    zero-flux boundary is "nearest"."""
+    return canny(image, tuple(sigma_mm / s for s in spacing), 32 * low, 32 * high, mode="nearest")
+
+
+def _interior(shape):
+    """Our edges never touch the volume's border; ITK's may (zero-flux boundary)."""
+    inside = np.zeros(shape, bool)
+    inside[(slice(1, -1),) * len(shape)] = True
+    return inside
 
 
 @pytest.mark.parametrize("spacing", [(1.0, 1.0, 1.0), (2.0, 1.0, 1.0)])
 @pytest.mark.parametrize("scene", ["ball", "blobs"])
 def test_3d_agrees_with_simpleitk_within_a_voxel(rng, spacing, scene):
-    """ITK's variance is sigma², its thresholds are on a central-difference magnitude: 32 times
-    smaller than the 3D Sobel one. >= 99 % of each side's edge voxels lie within one voxel of the
-    other's (ITK's zero-crossing suppression gives thinner edges; ties, kept by ``<=`` here, and
-    hysteresis links at junctions differ)."""
+    """With ITK's parameters mapped as in ``_like_sitk``, >= 99 % of each side's edge voxels lie
+    within one voxel of the other's on these high-contrast scenes (ITK's zero-crossing suppression
+    gives thinner edges; ties, kept by ``<=`` here, and hysteresis links at junctions differ).
+    Measured over 40 seeds: ours near ITK's 99.9 % at least; ITK's interior edges near ours
+    99.97 % median, 99.1 % lowest, so 98.5 % is asserted there."""
     if scene == "ball":
         image, _ = ball(40, 12.0, 5.0, rng)
     else:
         field = ndi.gaussian_filter(rng.normal(0, 1, (40, 40, 40)), 3.0)
         image = (field > 0) * 100.0 + rng.normal(0, 5.0, field.shape)
     low, high = 5.0, 12.0
-    ours = canny(image, 1.5, 32 * low, 32 * high, spacing=spacing)
+    ours = _like_sitk(image, 1.5, low, high, spacing)
     theirs = _sitk_canny(image, 1.5, low, high, spacing)
     assert theirs.sum() > 1000
     assert near(ours, theirs) >= 0.99
-    assert near(theirs, ours) >= 0.99
+    assert near(theirs & _interior(image.shape), ours) >= 0.985
 
 
-def test_3d_on_a_real_ct_crop_lies_on_simpleitk_edges():
-    """On the lung CT (5 mm slices, 0.57 mm pixels) every edge voxel of ours lies within a voxel of
-    one of ITK's, but ITK finds 1.5 to 3 times more (measured: 35 % of ITK's interior edge voxels
-    near ours at thresholds 30/80, 62 % at 50/150): the Sobel operator's [1, 2, 1] smoothing
-    across 5 mm slices lowers the magnitude of structures that change from slice to slice,
-    where ITK's central differences do not, and a sigma of 2 mm is 0.4 voxel along z, where
-    ITK's discrete Gaussian and SciPy's sampled one differ most."""
+@pytest.mark.parametrize(("low", "high"), [(30.0, 80.0), (50.0, 150.0)])
+def test_3d_on_a_real_ct_crop_agrees_with_simpleitk_to_97_percent(low, high):
+    """On a 24 x 64 x 64 crop of the lung CT (5 mm slices, 0.57 mm pixels), sigma 2 mm, 99 % each
+    way is out of reach: the two detectors differ by design, not by a parameter.
+
+    Parameters first. ITK's Gaussian takes the variance in mm² (sigma² = 4), but its derivatives
+    are central differences in voxel units whatever the spacing, so its thresholds are on a
+    per-voxel magnitude. Calling ours with ``spacing`` (a per-mm magnitude: in-plane gradients
+    1.75 times larger, slice-to-slice ones 5 times smaller) therefore loses ITK's slice-to-slice
+    edges: measured, ITK's interior edge voxels near ours 30 % (thresholds 30/80) and 58 %
+    (50/150), ours near ITK's 100 %. With ``_like_sitk`` (sigma in voxels, no spacing) both ways
+    reach 97 %, and over 80 % of the edge voxels then have a gradient mostly along z.
+
+    What is left, measured here (ours near ITK's / ITK's interior near ours): 97.8 / 97.9 % at
+    30/80 and 97.2 / 96.9 % at 50/150; over 24 random crops of the same size, medians 96 to 98 %
+    each way, lowest 55 / 82 %. Feeding both ITK's own smoothed image (no further smoothing; ours
+    in "constant" mode) gives 97.9 / 97.3 % and 97.5 / 96.8 %, against 97.7 / 97.3 % and 96.7 /
+    96.8 % from the crop in that mode: the smoothing (ITK's discrete kernel with its maximum error
+    against SciPy's sampled one, which differ most at 0.4 voxel along z) is not the cause.
+    The differences:
+
+    - the magnitude: the 3D Sobel operator (as scikit-image's, exact in 2D) smooths each
+      derivative with [1, 2, 1] across the two other axes, here across 5 mm slices, where ITK's
+      central differences do not, so near-threshold voxels flip, and some of ITK's edges are no
+      maxima of ours (ours at thresholds 0.7 times ITK's still miss about 1 % of ITK's edges,
+      up to 6 % at sigma 3 mm);
+    - the suppression: ours keeps maxima of the magnitude along the gradient (interpolated);
+      ITK keeps voxels where its second directional derivative changes sign towards any of the 6
+      face neighbours (and the third derivative is not positive), across the gradient too: 40
+      to 50 % of ITK's unmatched edge voxels have their zero crossing only along an axis other
+      than the gradient's dominant one (12 to 16 % of all its edge voxels);
+    - hysteresis then adds or drops whole chains where the two link differently at a junction,
+      which makes the agreement of one crop swing (the 55 % crop: one chain of ours, 925 voxels
+      of magnitude <= 105 against a high threshold of 150, linked to a seed; ITK has its
+      candidates but not the link).
+
+    Without hysteresis (low = high, 30 to 150; "constant" mode) it is 96 to 99.7 % each way.
+    95 % is asserted."""
     path = DATA / "pyradiomics" / "lung1_image.nrrd"
     if not path.exists():
         pytest.skip(f"{path} is absent")
     volume = gpuimg.read_image(path)
     z, y, x = (s // 2 for s in volume.shape)
     crop = np.asarray(volume.data[z - 12 : z + 12, y - 32 : y + 32, x - 32 : x + 32], dtype=np.float64)
-    ours = canny(crop, 2.0, 32 * 50.0, 32 * 150.0, spacing=volume.spacing)
-    theirs = _sitk_canny(crop, 2.0, 50.0, 150.0, volume.spacing)
-    assert ours.sum() > 1000
-    assert near(ours, theirs) >= 0.99
+    ours = _like_sitk(crop, 2.0, low, high, volume.spacing)
+    theirs = _sitk_canny(crop, 2.0, low, high, volume.spacing)
+    assert ours.sum() > 5000
+    assert near(ours, theirs) >= 0.95
+    assert near(theirs & _interior(crop.shape), ours) >= 0.95
 
 
 def test_volume_brings_its_spacing(rng):
