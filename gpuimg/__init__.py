@@ -2,13 +2,14 @@
 
 from importlib.metadata import version
 
-from . import backend, contours, datasets, edges, io, ml, morphology, preprocess
+from . import backend, contours, datasets, edges, features, io, ml, morphology, preprocess
 from .backend import to_device, to_numpy
 from .errors import (
     ConfigError,
     DeviceError,
     DicomError,
     FeatureError,
+    FeatureWarning,
     GeometryError,
     GpuimgError,
     ParameterError,
@@ -23,6 +24,7 @@ __all__ = [
     "DeviceError",
     "DicomError",
     "FeatureError",
+    "FeatureWarning",
     "GeometryError",
     "GpuimgError",
     "ParameterError",
@@ -33,6 +35,7 @@ __all__ = [
     "contours",
     "datasets",
     "edges",
+    "features",
     "io",
     "list_series",
     "ml",

@@ -18,6 +18,7 @@ import numpy as np
 import gpuimg
 from gpuimg.backend import namespace_for, resolve_device
 from gpuimg.errors import GpuimgError
+from gpuimg.features import Settings, extract
 
 #: Sphere of the demo phantom: radius [mm] and contrast to its surroundings [HU].
 _LESION_RADIUS_MM = 20.0
@@ -27,11 +28,16 @@ _LESION_HU, _TISSUE_HU, _NOISE_HU = 60, 0, 10
 def synthetic_ct(shape, spacing, seed: int = 0) -> gpuimg.Volume:
     """An int16 CT-like volume [HU]: a spherical lesion in soft tissue, with Gaussian noise."""
     rng = np.random.default_rng(seed)
+    hu = np.where(lesion_mask(shape, spacing), _LESION_HU, _TISSUE_HU) + rng.normal(0, _NOISE_HU, shape)
+    return gpuimg.Volume(np.round(hu).astype(np.int16), spacing=spacing, meta={"modality": "CT"})
+
+
+def lesion_mask(shape, spacing) -> np.ndarray:
+    """The voxels of the demo's spherical lesion: within its radius of the volume's centre."""
     centre = (np.array(shape) - 1) / 2 * np.array(spacing)
     z, y, x = np.ogrid[tuple(slice(0, n) for n in shape)]
     r2 = sum(((c * s) - m) ** 2 for c, s, m in zip((z, y, x), spacing, centre, strict=True))
-    hu = np.where(r2 <= _LESION_RADIUS_MM**2, _LESION_HU, _TISSUE_HU) + rng.normal(0, _NOISE_HU, shape)
-    return gpuimg.Volume(np.round(hu).astype(np.int16), spacing=spacing, meta={"modality": "CT"})
+    return r2 <= _LESION_RADIUS_MM**2
 
 
 def _step(label: str, func):
@@ -42,7 +48,7 @@ def _step(label: str, func):
 
 
 def demo(device: str, shape: tuple[int, int, int]) -> None:
-    """Synthetic CT -> DICOM series -> device -> fused Sobel gradient -> lesion boundary, timed."""
+    """Synthetic CT -> DICOM -> device -> fused Sobel gradient -> lesion boundary -> radiomics, timed."""
     ns = namespace_for(device)
     spacing = (2.0, 0.8, 0.8)
     print(f"gpuimg {gpuimg.__version__} demo on {ns.device}")
@@ -68,6 +74,18 @@ def demo(device: str, shape: tuple[int, int, int]) -> None:
     print(
         f"  lesion boundary found {distances.mean():.1f} +/- {distances.std():.1f} mm from its centre "
         f"(true radius {_LESION_RADIUS_MM:.1f} mm) in {edges.sum()} edge voxels"
+    )
+    mask = gpuimg.to_device(lesion_mask(shape, spacing), ns.device)
+    settings = Settings(discretisation="fbs", bin_width=10.0, ivh_discretisation="none")
+    features = _step(
+        "IBSI radiomics of the lesion (morphology, intensity, histograms)",
+        lambda: extract(ct, mask, settings=settings),
+    )
+    sphere_ml = 4 / 3 * np.pi * _LESION_RADIUS_MM**3 / 1000
+    print(
+        f"  lesion volume {features['morph_volume'] / 1000:.1f} mL (sphere {sphere_ml:.1f} mL), sphericity "
+        f"{features['morph_sphericity']:.2f}, mean {features['stat_mean']:.1f} HU (true {_LESION_HU} HU), "
+        f"{len(features)} features"
     )
 
 

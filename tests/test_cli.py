@@ -17,6 +17,11 @@ def test_demo_finds_the_lesion_boundary(capsys, monkeypatch):
     found = re.search(r"boundary found ([\d.]+) \+/- ([\d.]+) mm .*true radius 20.0 mm", out)
     # The edge of a 20 mm sphere on a 0.8-2 mm grid lies within one voxel of its true radius.
     assert found and abs(float(found[1]) - 20.0) < 1.0
+    radiomics = re.search(r"lesion volume ([\d.]+) mL \(sphere ([\d.]+) mL\).*mean ([-\d.]+) HU", out)
+    # The mesh of a voxelised 20 mm ball holds its volume within 3%; the mean of 60 HU with noise of
+    # 10 HU over ~30,000 voxels is within 0.5 HU.
+    assert radiomics and abs(float(radiomics[1]) / float(radiomics[2]) - 1) < 0.03
+    assert abs(float(radiomics[3]) - 60.0) < 0.5
 
 
 def test_demo_asking_for_cuda_without_a_gpu_explains(capsys):
