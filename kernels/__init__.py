@@ -12,7 +12,7 @@ import importlib
 from .registry import REGISTRY, CudaKernel
 
 #: Every kernel family module.
-FAMILIES = ("bilateral", "canny", "clahe", "curvature", "gradient", "histogram", "hough", "median", "spatial")
+FAMILIES = ("bilateral", "canny", "clahe", "curvature", "gradient", "histogram", "hough", "median")
 
 
 def load_all() -> dict[str, CudaKernel]:
