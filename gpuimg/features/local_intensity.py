@@ -1,9 +1,8 @@
 """Local intensity features (IBSI 3.2): the mean intensity in a 1 cm^3 sphere around ROI voxels."""
 
-import numpy as np
-
 from gpuimg.backend import namespace
 
+from ._fft import convolve, fft_shape, radial_spectrum
 from ._scalars import host_scalars
 from .chain import PEAK_RADIUS_MM, Roi
 
@@ -30,29 +29,13 @@ def local_intensity(roi: Roi) -> dict[str, float]:
     """
     image = roi.image
     xp = namespace(image).xp
-    sphere = _sphere(roi.spacing)
-    total = _convolve_same(xp, image, sphere)
-    count = _convolve_same(xp, xp.ones(image.shape), sphere)
+    reach = [int(PEAK_RADIUS_MM // s) for s in roi.spacing]
+    grid = fft_shape(image.shape, reach)
+    sphere = radial_spectrum(xp, grid, roi.spacing, lambda d2: (d2 <= PEAK_RADIUS_MM**2).astype(xp.float64))
+    total = convolve(xp, image, sphere, grid)
+    count = convolve(xp, xp.ones(image.shape), sphere, grid)
     peaks = (total / xp.rint(count))[roi.intensity_mask]
     values = roi.values
     hottest = peaks[values == values.max()]
     found = host_scalars({"local": hottest.max(), "global": peaks.max()})
     return {"loc_peak_loc": found["local"], "loc_peak_glob": found["global"]}
-
-
-def _sphere(spacing) -> np.ndarray:
-    """0/1 weights of the voxels whose centres lie within the peak radius of the centre voxel."""
-    half = [int(PEAK_RADIUS_MM // s) for s in spacing]
-    axes = [np.arange(-h, h + 1) * s for h, s in zip(half, spacing, strict=True)]
-    z, y, x = np.meshgrid(*axes, indexing="ij")
-    return (z * z + y * y + x * x <= PEAK_RADIUS_MM**2).astype(np.float64)
-
-
-def _convolve_same(xp, image, kernel):
-    """``image`` convolved with the symmetric ``kernel``, zero outside the image, same shape (by FFT)."""
-    full = tuple(n + k - 1 for n, k in zip(image.shape, kernel.shape, strict=True))
-    axes = tuple(range(image.ndim))
-    spectrum = xp.fft.rfftn(image, full, axes) * xp.fft.rfftn(xp.asarray(kernel), full, axes)
-    result = xp.fft.irfftn(spectrum, full, axes)
-    start = [k // 2 for k in kernel.shape]
-    return result[tuple(slice(s, s + n) for s, n in zip(start, image.shape, strict=True))]

@@ -10,13 +10,15 @@ import warnings
 from collections.abc import Sequence
 
 import numpy as np
-import scipy.fft
 import scipy.spatial
 from numpy.typing import ArrayLike
 
 from gpuimg.backend import is_dask, namespace, to_numpy
 from gpuimg.contours import marching_cubes, mesh_surface_area, mesh_volume
-from gpuimg.errors import FeatureError
+from gpuimg.errors import FeatureError, FeatureWarning
+
+from ._fft import convolve, fft_shape, radial_spectrum
+from .chain import roi_box
 
 #: Terms ``nu = 0 .. 20`` of the Legendre series of an ellipsoid's area (IBSI 1, section 3.1.20).
 _AEE_DEGREE = 20
@@ -123,7 +125,7 @@ def morphology(
             "image's units."
         )
     # Only the bounding box of the two masks matters: marching cubes and the index lists run on it.
-    box = _bounding_box(xp, morph | inten)
+    box = _bounding_box(morph | inten)
     morph, inten, values = morph[box], inten[box], xp.asarray(image[box], dtype=xp.float64)
     sp = xp.asarray(spacing, dtype=xp.float64)
 
@@ -207,7 +209,7 @@ def morphology(
             f"IBSI defines no value of {', '.join(undefined)} for this ROI ({n_morph} morphological, "
             f"{n_int} intensity voxels; a flat ROI, constant intensities or intensities summing to 0): "
             "they are NaN.",
-            RuntimeWarning,
+            FeatureWarning,
             stacklevel=2,
         )
     return {
@@ -283,47 +285,26 @@ def _inverse_distance_sums(xp, values, mask, mean, spacing):
     the bounding box: 95 MB for a 100 x 100 x 30 box, 8.6 GB for a 300 x 300 x 300 box. With CuPy,
     cuFFT's work area comes on top, of the order of one more ``8 P``.
     """
-    box = _bounding_box(xp, mask)
+    box = _bounding_box(mask)
     m = mask[box].astype(xp.float64)
     a = (values[box] - mean) * m
-    shape = m.shape
-    fft_shape = tuple(scipy.fft.next_fast_len(2 * n - 1, real=True) for n in shape)
-    crop = tuple(slice(0, n) for n in shape)
-    # K is even on the circular grid, so its spectrum is real: keep the real part only.
-    kernel_spectrum = xp.ascontiguousarray(
-        xp.fft.rfftn(_inverse_distance_kernel(xp, fft_shape, spacing)).real
-    )
-
-    def convolve(f):
-        spectrum = xp.fft.rfftn(f, fft_shape, axes=(0, 1, 2))
-        spectrum *= kernel_spectrum
-        return xp.fft.irfftn(spectrum, fft_shape, axes=(0, 1, 2))[crop]
-
-    km = convolve(m)
-    ka = convolve(a)
+    grid = fft_shape(m.shape, [n - 1 for n in m.shape])
+    kernel = radial_spectrum(xp, grid, spacing, _inverse_distance)
+    km = convolve(xp, m, kernel, grid)
+    ka = convolve(xp, a, kernel, grid)
     sum_w = (m * km).sum()
     sum_moran = (a * ka).sum()
     sum_geary = 2.0 * ((a * a * km).sum() - sum_moran)
     return xp.stack([sum_w, sum_moran, sum_geary])
 
 
-def _inverse_distance_kernel(xp, shape, spacing):
-    """``1 / |offset|`` [1/mm] on a circular grid of ``shape``, 0 at offset 0, float64.
-
-    Index ``k`` along an axis of length ``L`` stands for the offset ``k`` if ``k <= L // 2``, else
-    ``k - L`` (in voxels, times the axis' spacing), so the kernel is even on the circular grid.
-    """
-    squares = []
-    for axis, (length, step) in enumerate(zip(shape, spacing, strict=True)):
-        k = xp.arange(length, dtype=xp.float64)
-        offset = xp.where(k <= length // 2, k, k - length) * step
-        squares.append((offset * offset).reshape([-1 if a == axis else 1 for a in range(3)]))
-    kernel = squares[0] + squares[1] + squares[2]
-    kernel[0, 0, 0] = 1.0
-    xp.sqrt(kernel, out=kernel)
-    xp.reciprocal(kernel, out=kernel)
-    kernel[0, 0, 0] = 0.0
-    return kernel
+def _inverse_distance(squares):
+    """``1 / d`` [1/mm] of squared distances ``d^2``, 0 at distance 0 (a voxel is not its own neighbour)."""
+    inverse = squares.copy()
+    inverse[inverse == 0] = 1.0
+    inverse **= -0.5
+    inverse[squares == 0] = 0.0
+    return inverse
 
 
 def _ellipsoid_area(a: float, b: float, c: float, degree: int = _AEE_DEGREE) -> float:
@@ -373,12 +354,6 @@ def _check_inputs(ns, image, morph_mask, intensity_mask, spacing) -> tuple[float
     return values
 
 
-def _bounding_box(xp, mask) -> tuple[slice, slice, slice]:
-    """The slices of the smallest box holding every True voxel of a non-empty 3D mask."""
-    box = []
-    for axis in range(3):
-        others = tuple(a for a in range(3) if a != axis)
-        hits = xp.nonzero(mask.any(axis=others))[0]
-        lo, hi = (int(v) for v in to_numpy(xp.stack([hits[0], hits[-1]])))
-        box.append(slice(lo, hi + 1))
-    return tuple(box)
+def _bounding_box(mask) -> tuple[slice, ...]:
+    """The slices of the smallest box holding every True voxel of a non-empty mask."""
+    return tuple(slice(first, last + 1) for first, last in roi_box(mask))

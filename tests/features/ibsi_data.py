@@ -12,6 +12,8 @@ IBSI = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "ibsi"
 #: Tag prefixes of the families in gpuimg.features; other rows of the reference files are diagnostics
 #: (image and mask sizes at each step) or texture families.
 FAMILY_PREFIXES = ("morph_", "loc_", "stat_", "ih_", "ivh_")
+#: Suffixes of the diagnostic rows (the image and masks after each step), which are not features.
+DIAGNOSTIC_SUFFIXES = ("_init_img", "_interp_img", "_init_roi", "_interp_roi", "_reseg_roi")
 #: The IBSI cases: the digital phantom and the CT phantom configurations.
 CASES = ("digital_phantom", "A", "B", "C", "D", "E")
 
@@ -23,9 +25,9 @@ def reference_path(case: str) -> Path:
     return IBSI / "reference_values" / name
 
 
-def reference_values(case: str) -> dict[str, tuple[float, float]]:
-    """``tag -> (value, tolerance)`` of the five families for an IBSI case (rows with a value only);
-    empty when the shared data are absent."""
+def reference_values(case: str, *, diagnostics: bool = False) -> dict[str, tuple[float, float]]:
+    """``tag -> (value, tolerance)`` of the five families for an IBSI case (rows with a value only), or
+    of the diagnostic rows; empty when the shared data are absent."""
     path = reference_path(case)
     if not path.exists():
         return {}
@@ -34,8 +36,12 @@ def reference_values(case: str) -> dict[str, tuple[float, float]]:
     return {
         tag: (float(value), float(tolerance))
         for value, tolerance, tag in (row for row in rows[1:] if len(row) == 3)
-        if value and tag.startswith(FAMILY_PREFIXES)
+        if value and (tag.endswith(DIAGNOSTIC_SUFFIXES) if diagnostics else _is_feature(tag))
     }
+
+
+def _is_feature(tag: str) -> bool:
+    return tag.startswith(FAMILY_PREFIXES) and not tag.endswith(DIAGNOSTIC_SUFFIXES)
 
 
 @functools.cache

@@ -8,10 +8,11 @@ rule (3 significant digits, then the published tolerance). The features of a cas
 import functools
 import warnings
 
+import numpy as np
 import pytest
 from ibsi_data import CASES, ibsi_agrees, phantom, reference_values
 
-from gpuimg.features import extract, ibsi_settings
+from gpuimg.features import extract, ibsi_settings, prepare
 
 PARAMS = [pytest.param(case, tag, id=f"{case}-{tag}") for case in CASES for tag in reference_values(case)]
 
@@ -38,3 +39,28 @@ def test_every_family_tag_is_computed():
     if not expected:
         pytest.skip("the IBSI reference values are not present")
     assert expected <= set(features("digital_phantom"))
+
+
+DIAGNOSTICS = {
+    "morph_mask_vox_count_interp_roi": lambda roi: roi.morph_mask.sum(),
+    "int_mask_vox_count_reseg_roi": lambda roi: roi.intensity_mask.sum(),
+    "int_mask_mean_int_interp_roi": lambda roi: roi.image[roi.morph_mask].mean(),
+    "int_mask_min_int_interp_roi": lambda roi: roi.image[roi.morph_mask].min(),
+    "int_mask_max_int_interp_roi": lambda roi: roi.image[roi.morph_mask].max(),
+    "int_mask_mean_int_reseg_roi": lambda roi: roi.values.mean(),
+    "int_mask_bb_dim_z_reseg_roi": lambda roi: np.ptp(np.argwhere(roi.intensity_mask)[:, 0]) + 1,
+}
+
+
+@pytest.mark.parametrize("case", ["B", "C", "D", "E"])
+def test_processing_chain_equals_ibsi_diagnostics(case):
+    """The ROI after interpolation and re-segmentation: voxel counts, intensities and extent as IBSI's."""
+    reference = reference_values(case, diagnostics=True)
+    if not reference:
+        pytest.skip("the IBSI reference values are not present")
+    image, mask = phantom(case)
+    roi = prepare(image, mask, settings=ibsi_settings(case))
+    for tag, measure in DIAGNOSTICS.items():
+        if tag in reference:
+            value, tolerance = reference[tag]
+            assert ibsi_agrees(float(measure(roi)), value, tolerance), (tag, float(measure(roi)), value)

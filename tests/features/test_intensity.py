@@ -138,7 +138,7 @@ def test_local_intensity_equals_a_sphere_mean_by_loops(rng):
 
 
 def test_undefined_ratios_are_nan_with_a_warning():
-    image = np.array([-1.0, 1.0, -2.0, 2.0]).reshape(1, 2, 2)
+    image = np.array([-3.0, 1.0, 1.0, 1.0]).reshape(1, 2, 2)  # mean 0, P25 + P75 = 1
     with pytest.warns(FeatureWarning, match="stat_cov"):
         f = extract(image, np.ones_like(image, bool), 1.0, families=["statistics"])
     assert np.isnan(f["stat_cov"])

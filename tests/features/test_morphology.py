@@ -14,7 +14,7 @@ from numpy.polynomial.legendre import legval
 from numpy.testing import assert_allclose
 
 import gpuimg
-from gpuimg.errors import FeatureError
+from gpuimg.errors import FeatureError, FeatureWarning
 from gpuimg.features.morphology import _ellipsoid_area, _inverse_distance_sums, morphology
 
 DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
@@ -250,7 +250,7 @@ def test_moran_geary_equal_the_pair_loop(rng, make, shape):
     image, morph, intensity = make(rng, shape)
     with warnings.catch_warnings():
         # A one-voxel-thick slab has no enclosing ellipsoid (its least PCA axis is 0).
-        warnings.filterwarnings("ignore", "IBSI defines no value of morph_vol_dens_aee", RuntimeWarning)
+        warnings.filterwarnings("ignore", "IBSI defines no value of morph_vol_dens_aee", FeatureWarning)
         f = morphology(image, morph, intensity, SPACING)
     moran, geary = _moran_geary_double_loop(image, intensity, np.asarray(SPACING))
     # The FFT's float64 rounding is ~1e-16 log(L) of the sums' terms (measured: ~5e-16 relative on
@@ -296,7 +296,7 @@ def test_two_voxels_moran_and_geary(rng):
     image = rng.normal(size=(3, 4, 5))
     mask = np.zeros(image.shape, dtype=bool)
     mask[0, 1, 1] = mask[2, 3, 4] = True
-    with pytest.warns(RuntimeWarning, match="morph_vol_dens_aee"):
+    with pytest.warns(FeatureWarning, match="morph_vol_dens_aee"):
         f = morphology(image, mask, mask, SPACING)
     assert_allclose([f["morph_moran_i"], f["morph_geary_c"]], [-1.0, 1.0], rtol=1e-12)
 
@@ -345,7 +345,7 @@ def test_single_voxel_gives_nan_with_a_warning():
     image = np.zeros((3, 3, 3))
     mask = np.zeros(image.shape, dtype=bool)
     mask[1, 1, 1] = True
-    with pytest.warns(RuntimeWarning, match="IBSI defines no value"):
+    with pytest.warns(FeatureWarning, match="IBSI defines no value"):
         f = morphology(image, mask, mask, SPACING)
     assert math.isnan(f["morph_pca_elongation"]) and math.isnan(f["morph_moran_i"])
     assert math.isnan(f["morph_com"])  # intensities summing to 0: no intensity-weighted centre
