@@ -78,7 +78,9 @@ def main() -> None:
 
         ours_s, ours = _best(ours_run, args.repeat)
         agreement = ", ".join(
-            f"{tag} {ours[tag] / float(theirs[name]):.4f}" for tag, name in SAME.items() if float(theirs[name])
+            f"{tag} {ours[tag] / float(theirs[name]):.4f}"
+            for tag, name in SAME.items()
+            if float(theirs[name])
         )
         voxels = int(np.count_nonzero(gpuimg.to_numpy(mask.data)))
         print(f"{case:<8} {voxels:>10} {peer_s:>14.3f} {ours_s:>9.3f} {ours_s / peer_s:>6.3f}  {agreement}")

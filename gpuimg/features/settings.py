@@ -145,10 +145,11 @@ class Settings:
         if unknown:
             raise ConfigError(f"unknown settings {unknown}; the settings are {sorted(fields)}.")
         values = dict(values)
-        for name in ("new_spacing", "reseg_range"):
-            if values.get(name) is not None:
-                # TOML has no null: "keep" stands for an axis kept as it is.
-                values[name] = tuple(None if v == "keep" else v for v in values[name])
+        if isinstance(values.get("new_spacing"), list | tuple):
+            # TOML has no null: "keep" stands for an axis kept as it is.
+            values["new_spacing"] = tuple(None if v == "keep" else v for v in values["new_spacing"])
+        if isinstance(values.get("reseg_range"), list):
+            values["reseg_range"] = tuple(values["reseg_range"])
         return cls(**values)
 
     @classmethod

@@ -14,7 +14,7 @@ SETTINGS = Settings(new_spacing=(2.0, 2.0, 2.0), round_intensities=True, reseg_r
 
 def _labelled(rng, shape=(24, 30, 28)):
     """A smooth random image (HU-like) and a label image of three blobs, one of them touching the edge."""
-    image = scipy.ndimage.gaussian_filter(rng.normal(0.0, 600.0, shape), 1.0)
+    image = 40.0 + scipy.ndimage.gaussian_filter(rng.normal(0.0, 600.0, shape), 1.0)
     labels = np.zeros(shape, dtype=np.int16)
     labels[3:10, 4:14, 5:12] = 2
     labels[12:20, 15:27, 14:26] = 7
