@@ -12,8 +12,9 @@ along x, and the three derivatives are weighted sums of these nine pairs.
 An axis of length one that the array does not really have (a 2D image seen as one slice) gets the
 weights ``side = 0, centre = 1`` and a derivative scale of 0, so one kernel serves 1D, 2D and 3D.
 
-Both targets call :func:`gradient_at`: the CPU target in a ``prange`` loop over rows, the CUDA
-target with one thread per voxel.
+Both targets compute a voxel with :func:`gradient_rows`: the CUDA target with one thread per voxel
+(through :func:`gradient_at`, which maps the neighbours by the boundary mode), the CPU target in a
+``prange`` loop over rows that maps the neighbour rows once per row and needs no mapping inside it.
 """
 
 import math
@@ -63,19 +64,32 @@ def gradient_at(src, z, y, x, mode, cval, weights):
         return gz, gy, gx
     # Every other mode maps each neighbour to a voxel inside the volume.
     nz, ny, nx = src.shape
-    x0 = neighbour(x - 1, nx, mode)
-    x2 = neighbour(x + 1, nx, mode)
+    return gradient_rows(
+        src,
+        (neighbour(z - 1, nz, mode), z, neighbour(z + 1, nz, mode)),
+        (neighbour(y - 1, ny, mode), y, neighbour(y + 1, ny, mode)),
+        (neighbour(x - 1, nx, mode), x, neighbour(x + 1, nx, mode)),
+        weights,
+    )
+
+
+@numba.njit(inline="always")
+def gradient_rows(src, zs3, ys3, xs3, weights):
+    """Unscaled derivatives ``(gz, gy, gx)`` from the neighbourhood's indices, already mapped into
+    the volume: ``zs3``, ``ys3`` and ``xs3`` hold the (before, centre, after) index along each axis."""
+    zero = weights[1] - weights[1]
+    gz = gy = gx = zero
     zs, zc, ys, yc, xs, xc = weights
     # Rows of weight 0 (an axis the image does not have) are skipped, not multiplied: 0 * inf is NaN.
     i_first = 1 if zs == 0 else 0
     j_first = 1 if ys == 0 else 0
     for i in range(i_first, 3 - i_first):
-        zi = neighbour(z + i - 1, nz, mode)
+        zi = zs3[i]
         wz = zc if i == 1 else zs
         for j in range(j_first, 3 - j_first):
-            yi = neighbour(y + j - 1, ny, mode)
+            yi = ys3[j]
             wy = yc if j == 1 else ys
-            d, s = _row(src, zi, yi, x0, x, x2, xs, xc, zero)
+            d, s = _row(src, zi, yi, xs3[0], xs3[1], xs3[2], xs, xc, zero)
             gx += wz * wy * d
             # The centre row enters each difference times 0, as in SciPy's [-1, 0, 1].
             if j == 0:
@@ -144,12 +158,18 @@ def _constant_derivative(src, z, y, x, axis, cval, weights, zero):
 
 @numba.njit(inline="always")
 def _value(src, z, y, x, mode, cval, weights, scale, component):
+    """One derivative times its scale, or the magnitude of the scaled derivatives, at a voxel."""
+    gz, gy, gx = gradient_at(src, z, y, x, mode, cval, weights)
+    return _combine(gz, gy, gx, scale, component)
+
+
+@numba.njit(inline="always")
+def _combine(gz, gy, gx, scale, component):
     """One derivative times its scale, or the magnitude of the scaled derivatives.
 
     A derivative of scale 0 is left out rather than multiplied by 0, which would turn an inf
     (from an axis the image does not have, or a derivative not asked for) into NaN.
     """
-    gz, gy, gx = gradient_at(src, z, y, x, mode, cval, weights)
     if component == 0:
         return gz * scale[0]
     if component == 1:
@@ -166,14 +186,71 @@ def _value(src, z, y, x, mode, cval, weights, scale, component):
     return math.sqrt(total)
 
 
+@numba.njit(inline="always")
+def _pair(line, x, side, centre, zero):
+    """:func:`_row` on a 1D row at an inner ``x``: difference and smoothed sum along x."""
+    a = line[x - 1] + zero
+    b = line[x] + zero
+    c = line[x + 1] + zero
+    return c + zero * b - a, side * (a + c) + centre * b
+
+
+@numba.njit(inline="always")
+def _inner_row(src, out, z, y, zs3, ys3, weights, scale, component):
+    """The inner voxels ``1 .. nx - 2`` of row ``(z, y)`` of a volume with three real axes.
+
+    :func:`gradient_rows` written out for its nine rows, in the same order of operations (so the
+    same numbers), with no index mapping or loop over rows left in the x loop: it vectorises.
+    """
+    zero = weights[1] - weights[1]
+    zs, zc, ys, yc, xs, xc = weights
+    r00, r01, r02 = src[zs3[0], ys3[0]], src[zs3[0], ys3[1]], src[zs3[0], ys3[2]]
+    r10, r11, r12 = src[zs3[1], ys3[0]], src[zs3[1], ys3[1]], src[zs3[1], ys3[2]]
+    r20, r21, r22 = src[zs3[2], ys3[0]], src[zs3[2], ys3[1]], src[zs3[2], ys3[2]]
+    line = out[z, y]
+    for x in range(1, src.shape[2] - 1):
+        d00, s00 = _pair(r00, x, xs, xc, zero)
+        d01, s01 = _pair(r01, x, xs, xc, zero)
+        d02, s02 = _pair(r02, x, xs, xc, zero)
+        d10, s10 = _pair(r10, x, xs, xc, zero)
+        d11, s11 = _pair(r11, x, xs, xc, zero)
+        d12, s12 = _pair(r12, x, xs, xc, zero)
+        d20, s20 = _pair(r20, x, xs, xc, zero)
+        d21, s21 = _pair(r21, x, xs, xc, zero)
+        d22, s22 = _pair(r22, x, xs, xc, zero)
+        gx = zero + zs * ys * d00 + zs * yc * d01 + zs * ys * d02
+        gx = gx + zc * ys * d10 + zc * yc * d11 + zc * ys * d12
+        gx = gx + zs * ys * d20 + zs * yc * d21 + zs * ys * d22
+        gy = zero - zs * s00 + zero * s01 + zs * s02
+        gy = gy - zc * s10 + zero * s11 + zc * s12
+        gy = gy - zs * s20 + zero * s21 + zs * s22
+        gz = zero - ys * s00 - yc * s01 - ys * s02
+        gz = gz + zero * s10 + zero * s11 + zero * s12
+        gz = gz + ys * s20 + yc * s21 + ys * s22
+        line[x] = _combine(gz, gy, gx, scale, component)
+
+
 @numba.njit(parallel=True)
 def _gradient_cpu(src, out, mode, cval, weights, scale, component):
+    """One row (z, y) per iteration. Where all three axes are real and the mode maps neighbours into
+    the volume, the row's neighbour rows are mapped once and its inner voxels need no mapping
+    (:func:`_inner_row`); the two end voxels, constant mode and flat axes go voxel by voxel."""
     nz, ny, nx = src.shape
+    fast = mode != CONSTANT and nx >= 3 and weights[0] != 0 and weights[2] != 0
     for row in numba.prange(nz * ny):
         z = row // ny
         y = row - z * ny
-        for x in range(nx):
-            out[z, y, x] = _value(src, z, y, x, mode, cval, weights, scale, component)
+        if not fast:
+            for x in range(nx):
+                out[z, y, x] = _value(src, z, y, x, mode, cval, weights, scale, component)
+            continue
+        zs3 = (neighbour(z - 1, nz, mode), z, neighbour(z + 1, nz, mode))
+        ys3 = (neighbour(y - 1, ny, mode), y, neighbour(y + 1, ny, mode))
+        for x in (0, nx - 1):
+            xs3 = (neighbour(x - 1, nx, mode), x, neighbour(x + 1, nx, mode))
+            gz, gy, gx = gradient_rows(src, zs3, ys3, xs3, weights)
+            out[z, y, x] = _combine(gz, gy, gx, scale, component)
+        _inner_row(src, out, z, y, zs3, ys3, weights, scale, component)
 
 
 _ARGS = "int64, {t}, UniTuple({t}, 6), UniTuple({t}, 3), int64"
