@@ -1,15 +1,17 @@
 """Geometry from images: iso-surfaces (marching cubes), iso-contours (marching squares), mesh
 measures, and Hough transforms for lines and circles."""
 
-from .hough import hough_circle, hough_circle_peaks, hough_line, hough_line_peaks
+from .hough import hough_circle, hough_circle_peaks, hough_circles, hough_line, hough_line_peaks, hough_lines
 from .marching import find_contours, marching_cubes, mesh_surface_area, mesh_volume
 
 __all__ = [
     "find_contours",
     "hough_circle",
     "hough_circle_peaks",
+    "hough_circles",
     "hough_line",
     "hough_line_peaks",
+    "hough_lines",
     "marching_cubes",
     "mesh_surface_area",
     "mesh_volume",

@@ -255,6 +255,107 @@ def hough_circle_peaks(
     return tuple(ns.xp.asarray(p) for p in peaks)
 
 
+def hough_lines(
+    image: ArrayLike,
+    theta: ArrayLike | None = None,
+    *,
+    min_distance: int = 9,
+    min_angle: int = 10,
+    threshold: float | None = None,
+    num_peaks: float = np.inf,
+) -> tuple:
+    """The straight lines of an edge image: :func:`hough_line` then :func:`hough_line_peaks`.
+
+    Parameters
+    ----------
+    image : array (NumPy, CuPy or Dask), 2D (rows, columns)
+        Non-zero pixels are edges (for instance :func:`gpuimg.edges.canny` of a slice).
+    theta : 1D array [radians], optional
+        The angles tested; default 180 angles over [-pi/2, pi/2), as scikit-image.
+    min_distance, min_angle, threshold, num_peaks
+        As :func:`hough_line_peaks`.
+
+    Returns
+    -------
+    votes, angles [radians], dists [pixels] : 1D arrays
+        One entry per line, strongest first, on the image's device; the line is the set of points
+        with ``x cos(angle) + y sin(angle) = dist`` (x columns, y rows).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> image = np.zeros((60, 60), dtype=bool)
+    >>> image[:, 20] = True  # a vertical line at column 20
+    >>> votes, angles, dists = hough_lines(image, num_peaks=1)
+    >>> float(angles[0]), float(dists[0])
+    (0.0, 20.0)
+    """
+    hspace, angles, dists = hough_line(image, theta)
+    return hough_line_peaks(
+        hspace,
+        angles,
+        dists,
+        min_distance=min_distance,
+        min_angle=min_angle,
+        threshold=threshold,
+        num_peaks=num_peaks,
+    )
+
+
+def hough_circles(
+    image: ArrayLike,
+    radius: ArrayLike,
+    *,
+    min_xdistance: int = 1,
+    min_ydistance: int = 1,
+    threshold: float | None = None,
+    num_peaks: float = np.inf,
+    total_num_peaks: float = np.inf,
+    normalize: bool = True,
+) -> tuple:
+    """The circles of an edge image: :func:`hough_circle` then :func:`hough_circle_peaks`.
+
+    Parameters
+    ----------
+    image : array (NumPy, CuPy or Dask), 2D (rows, columns)
+        Non-zero pixels are edges.
+    radius : 1D array of int [pixels]
+        The radii tested.
+    min_xdistance, min_ydistance, threshold, num_peaks, total_num_peaks
+        As :func:`hough_circle_peaks`.
+    normalize : bool
+        Votes divided by the number of pixels on each circle (:func:`hough_circle`), so circles of
+        different radii compare fairly.
+
+    Returns
+    -------
+    votes, cx, cy, radii : 1D arrays
+        Centre column, centre row and radius [pixels] of each circle, strongest first, on the
+        image's device.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import skimage.draw
+    >>> image = np.zeros((80, 80), dtype=bool)
+    >>> image[skimage.draw.circle_perimeter(30, 45, 12)] = True
+    >>> votes, cx, cy, radii = hough_circles(image, [10, 11, 12, 13, 14], total_num_peaks=1)
+    >>> int(cx[0]), int(cy[0]), int(radii[0])
+    (45, 30, 12)
+    """
+    radii = np.asarray(to_numpy(radius))
+    hspaces = hough_circle(image, radii, normalize=normalize)
+    return hough_circle_peaks(
+        hspaces,
+        radii,
+        min_xdistance=min_xdistance,
+        min_ydistance=min_ydistance,
+        threshold=threshold,
+        num_peaks=num_peaks,
+        total_num_peaks=total_num_peaks,
+    )
+
+
 def _edge_image(image):
     """The edge image as a NumPy or CuPy array (a Dask array computed), checked to be 2D."""
     if is_dask(image):

@@ -9,7 +9,15 @@ import skimage.feature
 import skimage.transform
 
 import gpuimg
-from gpuimg.contours import _host, hough_circle, hough_circle_peaks, hough_line, hough_line_peaks
+from gpuimg.contours import (
+    _host,
+    hough_circle,
+    hough_circle_peaks,
+    hough_circles,
+    hough_line,
+    hough_line_peaks,
+    hough_lines,
+)
 
 
 def random_edges(rng, shape, fraction=0.05):
@@ -89,6 +97,17 @@ def test_peaks_equal_scikit_image_with_options(rng):
     assert_all_equal(hough_circle_peaks(circles, radii, **kwargs), want)
 
 
+def test_detectors_equal_scikit_image_transform_then_peaks():
+    """hough_lines and hough_circles: scikit-image's transform and peak finder, on real CT edges."""
+    edges = ct_edges()
+    want = skimage.transform.hough_line_peaks(*skimage.transform.hough_line(edges), num_peaks=5)
+    assert_all_equal(hough_lines(edges, num_peaks=5), want)
+    radii = np.arange(5, 20)
+    hspaces = skimage.transform.hough_circle(edges, radii)
+    want = skimage.transform.hough_circle_peaks(hspaces, radii, total_num_peaks=4)
+    assert_all_equal(hough_circles(edges, radii, total_num_peaks=4), want)
+
+
 def test_a_drawn_circle_is_found_at_its_centre_and_radius(rng):
     """Closed form: the strongest circle of a drawn circle is that circle, within 1 pixel."""
     edges = np.zeros((120, 140), bool)
@@ -97,7 +116,7 @@ def test_a_drawn_circle_is_found_at_its_centre_and_radius(rng):
     edges[skimage.draw.circle_perimeter(row, col, radius)] = True
     edges |= random_edges(rng, edges.shape, 0.005)
     radii = np.arange(10, 40)
-    _, cx, cy, found = hough_circle_peaks(hough_circle(edges, radii), radii, total_num_peaks=1)
+    _, cx, cy, found = hough_circles(edges, radii, total_num_peaks=1)
     assert abs(int(cy[0]) - row) <= 1 and abs(int(cx[0]) - col) <= 1
     assert abs(int(found[0]) - radius) <= 1
 
@@ -114,7 +133,7 @@ def test_a_drawn_line_is_found_at_its_angle_and_distance(rng):
     edges = np.zeros((100, 100), bool)
     edges[rows[inside], cols[inside]] = True
     assert inside.sum() > 20
-    _, angles, distances = hough_line_peaks(*hough_line(edges), num_peaks=1)
+    _, angles, distances = hough_lines(edges, num_peaks=1)
     assert abs(float(angles[0]) - angle) <= np.pi / 180 + 1e-12
     assert abs(float(distances[0]) - distance) <= 1.0
 
