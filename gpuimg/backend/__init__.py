@@ -1,6 +1,6 @@
 """Which device an array lives on, and the libraries for that device."""
 
-from .chunks import map_stencil
+from .chunks import map_stencil, separable_passes
 from .device import DEVICES, cuda_available, resolve_device
 from .namespaces import Namespace, is_cupy, is_dask, namespace, namespace_for, to_device, to_numpy
 
@@ -14,6 +14,7 @@ __all__ = [
     "namespace",
     "namespace_for",
     "resolve_device",
+    "separable_passes",
     "to_device",
     "to_numpy",
 ]

@@ -1,7 +1,12 @@
-"""Running a stencil operation on a Dask array, chunk by chunk, with the result of the whole volume."""
+"""Running an operation in pieces with the result of the whole volume: a stencil on a Dask array, chunk
+by chunk, and a separable filter on the CPU, one slab per thread."""
 
-from collections.abc import Callable
+import functools
+import itertools
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 
+import numba
 import numpy as np
 
 from .namespaces import namespace
@@ -31,3 +36,44 @@ def map_stencil(func: Callable, x, *, depth: int, periodic: bool, dtype) -> obje
     meta = namespace(x).xp.empty((0,) * x.ndim, dtype=np.dtype(dtype))
     boundary = "periodic" if periodic else "none"
     return x.map_overlap(func, depth=depth, boundary=boundary, dtype=dtype, meta=meta)
+
+
+def separable_passes(pass_1d: Callable, image: np.ndarray, axes: Sequence[int]) -> np.ndarray:
+    """Run ``pass_1d(src, axis, out)`` along each of ``axes`` in turn, each pass on all CPU threads.
+
+    A separable filter of ``scipy.ndimage`` (``gaussian_filter``, ``uniform_filter``) is such a
+    sequence of 1D passes, each written to an array of the input's dtype, on one thread. Here each
+    pass is split into slabs across another axis, one per Numba thread; every line along ``axis``
+    lies whole in one slab, so the result is the single-threaded one exactly. SciPy releases the
+    GIL in its 1D filters, so the slabs run at the same time.
+
+    Parameters
+    ----------
+    pass_1d : callable
+        ``pass_1d(src, axis, out)`` filters ``src`` along ``axis`` into ``out`` (a view).
+    image : NumPy array
+        In the dtype the passes write (each pass rounds to it, as SciPy's do).
+    axes : sequence of int
+        The axes filtered, in order; none gives a copy of ``image``.
+    """
+    threads = numba.get_num_threads()
+    src = image
+    for axis in axes:
+        out = np.empty_like(image)
+        split = max((a for a in range(image.ndim) if a != axis), key=lambda a: image.shape[a], default=None)
+        if split is None or threads < 2 or image.shape[split] < 2 * threads:
+            pass_1d(src, axis, out)
+        else:
+            bounds = np.linspace(0, image.shape[split], threads + 1).astype(int)
+            slabs = [
+                tuple(slice(lo, hi) if a == split else slice(None) for a in range(image.ndim))
+                for lo, hi in itertools.pairwise(bounds)
+            ]
+            list(_pool(threads).map(lambda slab, s=src, o=out, a=axis: pass_1d(s[slab], a, o[slab]), slabs))
+        src = out
+    return src.copy() if src is image else src
+
+
+@functools.cache
+def _pool(threads: int) -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(threads, thread_name_prefix="gpuimg-slab")

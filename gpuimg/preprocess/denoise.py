@@ -13,7 +13,7 @@ from functools import partial
 import numpy as np
 from numpy.typing import ArrayLike
 
-from gpuimg.backend import is_dask, map_stencil, namespace
+from gpuimg.backend import is_dask, map_stencil, namespace, separable_passes
 from gpuimg.errors import ParameterError
 from gpuimg.kernels import bilateral as bilateral_kernel
 from gpuimg.kernels import boundary
@@ -624,13 +624,27 @@ def _bilateral(image, *, radius, mode, cval, domain, table, inv_step, cutoff, in
 
 def _mean(image, *, size, mode, cval, work):
     ns = namespace(image)
-    return ns.ndi.uniform_filter(ns.xp.asarray(image, dtype=work), size, mode=mode, cval=cval)
+    image = ns.xp.asarray(image, dtype=work)
+    if ns.device != "cpu":
+        return ns.ndi.uniform_filter(image, size, mode=mode, cval=cval)
+    # SciPy's own passes (axes of size > 1), one slab per thread: its result exactly.
+    return separable_passes(
+        lambda src, axis, out: ns.ndi.uniform_filter1d(src, size[axis], axis, out, mode, cval),
+        image,
+        [axis for axis in range(image.ndim) if size[axis] > 1],
+    )
 
 
 def _gaussian(image, *, sigma, mode, cval, truncate, work):
     ns = namespace(image)
-    return ns.ndi.gaussian_filter(
-        ns.xp.asarray(image, dtype=work), sigma, mode=mode, cval=cval, truncate=truncate
+    image = ns.xp.asarray(image, dtype=work)
+    if ns.device != "cpu":
+        return ns.ndi.gaussian_filter(image, sigma, mode=mode, cval=cval, truncate=truncate)
+    # SciPy's own passes (axes of sigma > 1e-15, as gaussian_filter), one slab per thread.
+    return separable_passes(
+        lambda src, axis, out: ns.ndi.gaussian_filter1d(src, sigma[axis], axis, 0, out, mode, cval, truncate),
+        image,
+        [axis for axis in range(image.ndim) if sigma[axis] > 1e-15],
     )
 
 
