@@ -9,9 +9,10 @@ through :func:`to_device` and :func:`to_numpy`.
 
 import functools
 import importlib
+import math
 import sys
 from dataclasses import dataclass
-from types import ModuleType
+from types import ModuleType, SimpleNamespace
 
 import numpy as np
 
@@ -55,6 +56,26 @@ class Namespace:
                 f"This operation needs cuCIM on the GPU, which is not installed ({exc}). "
                 "Install it with pip install 'gpuimg[cuda13]' (or 'gpuimg[cuda12]')."
             ) from exc
+
+    @functools.cached_property
+    def fft(self) -> ModuleType | SimpleNamespace:
+        """Real n-D FFTs of this device, ``rfftn`` and ``irfftn`` with ``scipy.fft``'s arguments:
+        ``scipy.fft`` on the CPU, on all Numba threads from 2**20 points (below that, starting the
+        threads costs more than they save), and ``cupyx.scipy.fft`` (cuFFT) on CUDA."""
+        if self.device == "cpu":
+            import numba
+            import scipy.fft
+
+            def threaded(transform):
+                def run(x, s=None, axes=None, **kwargs):
+                    points = math.prod(s) if s is not None else x.size
+                    workers = numba.get_num_threads() if points >= 1 << 20 else 1
+                    return transform(x, s, axes, workers=workers, **kwargs)
+
+                return run
+
+            return SimpleNamespace(rfftn=threaded(scipy.fft.rfftn), irfftn=threaded(scipy.fft.irfftn))
+        return importlib.import_module("cupyx.scipy.fft")
 
     @functools.cached_property
     def ml(self) -> ModuleType | None:

@@ -1,6 +1,7 @@
 """Convolution with a kernel that depends only on the distance [mm], by FFT on the array's device.
 
-The local intensity peak (a 1 cm^3 sphere) and Moran's I and Geary's C (inverse distances) are such
+The transforms are the device's (``Namespace.fft``: threaded ``scipy.fft`` on the CPU, cuFFT on
+CUDA). The local intensity peak (a 1 cm^3 sphere) and Moran's I and Geary's C (inverse distances) are such
 convolutions. The kernel is laid on a circular grid at least ``n + reach`` voxels long per axis, so
 that no offset within ``reach`` wraps onto a voxel of the input: the circular convolution then equals
 the linear one with zeros outside the input, up to FFT rounding (about 1e-16 times log of the size,
@@ -18,24 +19,25 @@ def fft_shape(shape, reach) -> tuple[int, ...]:
     )
 
 
-def radial_spectrum(xp, grid, spacing, weight):
+def radial_spectrum(ns, grid, spacing, weight):
     """The real spectrum of the kernel ``weight(d^2)`` on the circular ``grid``, ``d`` the distance [mm].
 
     Index ``k`` along an axis of length ``L`` stands for the offset ``k`` if ``k <= L // 2`` and
     ``k - L`` otherwise, so the kernel is even and its spectrum real (only the real part is kept).
     ``weight`` maps the squared distances (a float64 array, 0 at offset 0) to the kernel's values.
     """
+    xp = ns.xp
     squares = 0.0
     for axis, (length, step) in enumerate(zip(grid, spacing, strict=True)):
         k = xp.arange(length, dtype=xp.float64)
         offset = xp.where(k <= length // 2, k, k - length) * step
         squares = squares + (offset * offset).reshape([-1 if a == axis else 1 for a in range(len(grid))])
-    return xp.ascontiguousarray(xp.fft.rfftn(weight(squares)).real)
+    return xp.ascontiguousarray(ns.fft.rfftn(weight(squares)).real)
 
 
-def convolve(xp, image, spectrum, grid):
+def convolve(ns, image, spectrum, grid):
     """``image`` (zero outside) convolved with the kernel of ``spectrum`` on ``grid``, ``image``'s shape."""
     axes = tuple(range(image.ndim))
-    product = xp.fft.rfftn(image, grid, axes=axes)
+    product = ns.fft.rfftn(image, grid, axes=axes)
     product *= spectrum
-    return xp.fft.irfftn(product, grid, axes=axes)[tuple(slice(0, n) for n in image.shape)]
+    return ns.fft.irfftn(product, grid, axes=axes)[tuple(slice(0, n) for n in image.shape)]

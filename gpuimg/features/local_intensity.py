@@ -1,10 +1,12 @@
 """Local intensity features (IBSI 3.2): the mean intensity in a 1 cm^3 sphere around ROI voxels."""
 
+import numpy as np
+
 from gpuimg.backend import namespace
 
 from ._fft import convolve, fft_shape, radial_spectrum
 from ._scalars import host_scalars
-from .chain import PEAK_RADIUS_MM, Roi
+from .chain import PEAK_RADIUS_MM, Roi, roi_box
 
 
 def local_intensity(roi: Roi) -> dict[str, float]:
@@ -24,18 +26,32 @@ def local_intensity(roi: Roi) -> dict[str, float]:
     lies within ``(3 / 4 pi)^(1/3)`` cm (6.20 mm) of it, in mm with the ROI's spacing. The local
     peak is the highest peak among the intensity mask's voxels of maximum intensity, the global
     peak the highest among all intensity-mask voxels. The mean at every voxel is one spherical
-    convolution by FFT on the image's device; voxels past the image's edge are not counted
-    (sum and count are convolved alike), so a sphere cut by the edge averages what it holds.
+    convolution by FFT on the image's device. Voxels past the image's edge are not counted, so a
+    sphere cut by the edge averages what it holds: where the ROI lies within the sphere's radius of
+    the (cut) image's edge, the number of voxels in each sphere is convolved too; elsewhere every
+    sphere holds all of its voxels.
     """
     image = roi.image
-    xp = namespace(image).xp
+    ns = namespace(image)
+    xp = ns.xp
     reach = [int(PEAK_RADIUS_MM // s) for s in roi.spacing]
     grid = fft_shape(image.shape, reach)
-    sphere = radial_spectrum(xp, grid, roi.spacing, lambda d2: (d2 <= PEAK_RADIUS_MM**2).astype(xp.float64))
-    total = convolve(xp, image, sphere, grid)
-    count = convolve(xp, xp.ones(image.shape), sphere, grid)
-    peaks = (total / xp.rint(count))[roi.intensity_mask]
+    sphere = radial_spectrum(ns, grid, roi.spacing, lambda d2: (d2 <= PEAK_RADIUS_MM**2).astype(xp.float64))
+    total = convolve(ns, image, sphere, grid)
+    box = roi_box(roi.intensity_mask)
+    if all(r <= lo and hi + r < n for (lo, hi), r, n in zip(box, reach, image.shape, strict=True)):
+        count = _sphere_size(roi.spacing)
+    else:
+        count = xp.rint(convolve(ns, xp.ones(image.shape), sphere, grid))
+    peaks = (total / count)[roi.intensity_mask]
     values = roi.values
     hottest = peaks[values == values.max()]
     found = host_scalars({"local": hottest.max(), "global": peaks.max()})
     return {"loc_peak_loc": found["local"], "loc_peak_glob": found["global"]}
+
+
+def _sphere_size(spacing) -> int:
+    """The number of voxel centres within the peak radius of a voxel's centre, itself included."""
+    axes = [np.arange(-int(PEAK_RADIUS_MM // s), int(PEAK_RADIUS_MM // s) + 1) * s for s in spacing]
+    z, y, x = np.meshgrid(*axes, indexing="ij", sparse=True)
+    return int(np.count_nonzero(z * z + y * y + x * x <= PEAK_RADIUS_MM**2))

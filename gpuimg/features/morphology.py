@@ -150,7 +150,7 @@ def morphology(
     weighted_pos = (g[:, None] * pos_int).sum(axis=0)  # / sum(g): the intensity-weighted centre
     dev = g - g_mean
     ss_dev = (dev * dev).sum()
-    sums = _inverse_distance_sums(xp, values, inten, g_mean, spacing) if n_int > 1 else xp.zeros(3)
+    sums = _inverse_distance_sums(values, inten, g_mean, spacing) if n_int > 1 else xp.zeros(3)
 
     # The scalars of the device, to the host in one transfer.
     scalars = to_numpy(
@@ -241,13 +241,11 @@ def morphology(
     }
 
 
-def _inverse_distance_sums(xp, values, mask, mean, spacing):
+def _inverse_distance_sums(values, mask, mean, spacing):
     """The inverse-distance pair sums of Moran's I and Geary's C, by FFT over the mask's bounding box.
 
     Parameters
     ----------
-    xp : module
-        NumPy or CuPy, the arrays' library.
     values : 3D float64 array [image units]
         The image.
     mask : 3D bool array of ``values``' shape
@@ -285,13 +283,15 @@ def _inverse_distance_sums(xp, values, mask, mean, spacing):
     the bounding box: 95 MB for a 100 x 100 x 30 box, 8.6 GB for a 300 x 300 x 300 box. With CuPy,
     cuFFT's work area comes on top, of the order of one more ``8 P``.
     """
+    ns = namespace(values)
+    xp = ns.xp
     box = _bounding_box(mask)
     m = mask[box].astype(xp.float64)
     a = (values[box] - mean) * m
     grid = fft_shape(m.shape, [n - 1 for n in m.shape])
-    kernel = radial_spectrum(xp, grid, spacing, _inverse_distance)
-    km = convolve(xp, m, kernel, grid)
-    ka = convolve(xp, a, kernel, grid)
+    kernel = radial_spectrum(ns, grid, spacing, _inverse_distance)
+    km = convolve(ns, m, kernel, grid)
+    ka = convolve(ns, a, kernel, grid)
     sum_w = (m * km).sum()
     sum_moran = (a * ka).sum()
     sum_geary = 2.0 * ((a * a * km).sum() - sum_moran)

@@ -66,7 +66,8 @@ def mean_filter(image: Image, size: Sizes = 3, *, mode: str = "reflect", cval: f
     Equals ``scipy.ndimage.uniform_filter`` of the image converted to the output dtype (so int16
     Hounsfield units cannot overflow): separable, one running sum per axis, O(1) per voxel
     whatever the size. On the CPU each of SciPy's passes runs on all Numba threads, one slab each
-    (:func:`gpuimg.backend.separable_passes`), with SciPy's result exactly. A NaN or inf spreads to every voxel whose box holds it. On NumPy, as in
+    (:func:`gpuimg.backend.separable_passes`), with SciPy's result exactly. A NaN or inf spreads
+    to every voxel whose box holds it. On NumPy, as in
     SciPy, it spreads further, as NaN, along each axis' running sum to the end of the line (on a
     Dask array, to the end of the chunk); CuPy sums each box directly and stops at the boxes.
 

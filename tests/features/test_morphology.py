@@ -267,7 +267,7 @@ def test_inverse_distance_sums_equal_the_pair_sums(rng):
     mask = rng.random(shape) < 0.5
     mask[0, 0, 0] = mask[-1, -1, -1] = True
     mean = image[mask].mean()
-    got = _inverse_distance_sums(np, image, mask, mean, SPACING)
+    got = _inverse_distance_sums(image, mask, mean, SPACING)
     pos = np.argwhere(mask) * np.asarray(SPACING)
     dev = image[mask] - mean
     dist = scipy.spatial.distance.squareform(scipy.spatial.distance.pdist(pos))
