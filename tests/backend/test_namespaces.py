@@ -65,3 +65,15 @@ def test_cuda_namespace_without_cucim_names_the_extra(monkeypatch):
     monkeypatch.setitem(sys.modules, "cucim", None)  # `import cucim.skimage` raises ImportError
     with pytest.raises(gpuimg.DeviceError, match=r"needs cuCIM .* pip install 'gpuimg\[cuda13\]'"):
         _ = Namespace("cuda", np, scipy.ndimage).ski
+
+
+@pytest.mark.parametrize("shape", [(5, 6, 7), (64, 128, 130)])  # below and above the threaded size
+def test_cpu_fft_equals_numpy(rng, shape):
+    ns = namespace(np.zeros(1))
+    image = rng.normal(size=shape)
+    grid = tuple(n + 3 for n in shape)
+    spectrum = ns.fft.rfftn(image, grid, axes=(0, 1, 2))
+    # pocketfft in both; the threaded split changes no arithmetic beyond rounding.
+    np.testing.assert_allclose(spectrum, np.fft.rfftn(image, grid, axes=(0, 1, 2)), rtol=1e-12, atol=1e-9)
+    back = ns.fft.irfftn(spectrum, grid, axes=(0, 1, 2))
+    np.testing.assert_allclose(back[tuple(slice(0, n) for n in shape)], image, atol=1e-12)
