@@ -263,7 +263,9 @@ def _scan(
     skipped : list of Path
         Files that are not DICOM images (other formats, DICOMDIR, reports).
     """
-    with ThreadPoolExecutor(max_workers=workers or min(16, (os.cpu_count() or 1) * 2)) as pool:
+    # pydicom parses under the GIL: one thread per core (more only contend for it; files in the page
+    # cache wait for no I/O).
+    with ThreadPoolExecutor(max_workers=workers or min(16, os.cpu_count() or 1)) as pool:
         results = list(pool.map(_read_header, paths))
     headers, broken, skipped = [], {}, []
     for path, result in zip(paths, results, strict=True):

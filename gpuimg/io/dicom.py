@@ -216,6 +216,9 @@ def _decode(stack: _Stack, headers: list[_Header]) -> tuple[np.ndarray, dict]:
     raw = np.empty((stack.n_slices, *stack.frames[0].shape), dtype=stored)
 
     header_of = {header.path: header for header in headers}
+    # Stored minimum and maximum of each slot, taken while its pixels are at hand (no second pass).
+    low = np.zeros(stack.n_slices)
+    high = np.zeros(stack.n_slices)
 
     def fill(path: Path) -> None:
         pixels = _read_native(header_of[path])
@@ -228,22 +231,31 @@ def _decode(stack: _Stack, headers: list[_Header]) -> tuple[np.ndarray, dict]:
             )
         for slot, frame in by_file[path]:
             raw[slot] = pixels[frame.index or 0]
+            low[slot], high[slot] = raw[slot].min(), raw[slot].max()
 
-    with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:
-        list(pool.map(fill, by_file))
     slots = np.array(stack.slots)
     slope = np.array([f.slope for f in stack.frames])
     intercept = np.array([f.intercept for f in stack.frames])
-    ends = np.stack([raw[slots].min(axis=(1, 2)), raw[slots].max(axis=(1, 2))]).astype(float)
-    ends = ends * slope + intercept
-    lowest, highest = float(ends.min()), float(ends.max())
-    integral = np.all(slope == np.rint(slope)) and np.all(intercept == np.rint(intercept))
-    dtype = np.dtype(np.int16 if integral and _INT16.min <= lowest and highest <= _INT16.max else np.float32)
-    in_place = dtype.itemsize == stored.itemsize
-    data = raw.view(dtype) if in_place else np.empty(raw.shape, dtype)
-    for k, s, b in zip(slots, slope, intercept, strict=True):
-        if not (in_place and stored == dtype and s == 1 and b == 0):
-            data[k] = (raw[k] * s + b).astype(dtype)  # evaluated whole before it overwrites raw[k]
+    with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:
+        list(pool.map(fill, by_file))
+        ends = np.stack([low[slots], high[slots]]) * slope + intercept
+        lowest, highest = float(ends.min()), float(ends.max())
+        integral = np.all(slope == np.rint(slope)) and np.all(intercept == np.rint(intercept))
+        fits = _INT16.min <= lowest and highest <= _INT16.max
+        dtype = np.dtype(np.int16 if integral and fits else np.float32)
+        in_place = dtype.itemsize == stored.itemsize
+        data = raw.view(dtype) if in_place else np.empty(raw.shape, dtype)
+        # An int16 result from 8/16-bit pixels rescales in int32 (exact: |raw * slope| stays below
+        # 2**15 + |intercept|), half the bytes of float64. Each slice is read whole before it is
+        # overwritten, so in place is safe.
+        small = stored.itemsize <= 2 and float(np.abs(intercept).max()) < 2**30
+        work = np.int32 if dtype == np.int16 and small else np.float64
+
+        def rescale(k, s, b):
+            if not (in_place and stored == dtype and s == 1 and b == 0):
+                data[k] = (raw[k].astype(work) * work(s) + work(b)).astype(dtype)
+
+        list(pool.map(rescale, slots, slope, intercept))
     data[stack.missing] = lowest
     uniform = np.all(slope == slope[0]) and np.all(intercept == intercept[0])
     rescale = (
