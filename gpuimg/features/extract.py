@@ -42,7 +42,8 @@ def extract(
     Parameters
     ----------
     image : array (NumPy, CuPy or Dask) or Volume, 3D (z, y, x)
-        Intensities in their units (HU for CT).
+        Intensities in their units (HU for CT). A Dask array is computed first (the features are
+        whole-ROI results); the ROI's work then runs on its chunks' device.
     mask : array or Volume of the image's shape
         Non-zero voxels are the ROI.
     spacing : sequence of 3 float [mm], optional

@@ -126,7 +126,9 @@ def test_a_drawn_line_is_found_at_its_angle_and_distance(rng):
     the angle within one step of the grid, the distance within one pixel."""
     theta = np.linspace(-np.pi / 2, np.pi / 2, 180, endpoint=False)
     angle = float(rng.choice(theta[20:70]))  # -70 to -20 degrees: one pixel per column
-    distance = float(rng.uniform(-40.0, -10.0))
+    # The line enters at column 0 above row 40 and climbs at most 2.75 rows per column (at -20
+    # degrees), so more than 20 of its pixels lie inside the 100 x 100 image.
+    distance = -float(rng.uniform(5.0, 40.0 * abs(np.sin(angle))))
     cols = np.arange(100)
     rows = np.round((distance - cols * np.cos(angle)) / np.sin(angle)).astype(int)
     inside = (rows >= 0) & (rows < 100)
