@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import SimpleITK as sitk
+from timing import best_time
 
 import gpuimg
 from gpuimg.datasets import ct_phantom
@@ -22,17 +23,6 @@ def _sitk_read(folder: Path) -> np.ndarray:
     reader = sitk.ImageSeriesReader()
     reader.SetFileNames(reader.GetGDCMSeriesFileNames(str(folder)))
     return sitk.GetArrayFromImage(reader.Execute())
-
-
-def _best(read, repeat: int):
-    """The best time of ``repeat`` calls of ``read`` after one warm-up call [s], and its result."""
-    result = read()
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        read()
-        times.append(time.perf_counter() - start)
-    return min(times), result
 
 
 def main() -> None:
@@ -49,10 +39,10 @@ def main() -> None:
         gpuimg.write_dicom(ct, folder)
         print(f"wrote {args.slices} slices of 512 x 512 int16 in {time.perf_counter() - start:.2f} s")
 
-        ours_s, ours = _best(lambda: gpuimg.read_dicom(folder, device=args.device), args.repeat)
-        sitk_s, theirs = _best(lambda: _sitk_read(folder), args.repeat)
+        ours_s, ours = best_time(lambda: gpuimg.read_dicom(folder, device=args.device), args.repeat)
+        sitk_s, theirs = best_time(lambda: _sitk_read(folder), args.repeat)
 
-        list_s, found = _best(lambda: gpuimg.list_series(folder), args.repeat)
+        list_s, found = best_time(lambda: gpuimg.list_series(folder), args.repeat)
         print(f"gpuimg.list_series (headers of {found[0].n_slices} files, 1 series): {list_s:.3f} s")
         same = np.array_equal(gpuimg.to_numpy(ours.data), theirs)
         print(f"gpuimg.read_dicom ({ours.device}): {ours_s:.3f} s")

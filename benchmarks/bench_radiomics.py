@@ -16,11 +16,11 @@ PyRadiomics is not a dependency of gpuimg and does not install from plain pip on
 
 import argparse
 import logging
-import time
 from pathlib import Path
 
 import numpy as np
 import SimpleITK as sitk
+from timing import best_time
 
 import gpuimg
 from gpuimg.features import Settings, extract
@@ -34,16 +34,6 @@ SAME = {
     "morph_area_mesh": "original_shape_SurfaceArea",
     "morph_diam": "original_shape_Maximum3DDiameter",
 }
-
-
-def _best(func, repeat: int) -> tuple[float, object]:
-    result = func()
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        func()
-        times.append(time.perf_counter() - start)
-    return min(times), result
 
 
 def main() -> None:
@@ -68,7 +58,7 @@ def main() -> None:
         sitk_image, sitk_mask = sitk.ReadImage(str(image_path)), sitk.ReadImage(str(mask_path))
         image = gpuimg.read_image(image_path, device=args.device)
         mask = gpuimg.read_image(mask_path, device=args.device)
-        peer_s, theirs = _best(lambda i=sitk_image, m=sitk_mask: peer.execute(i, m), args.repeat)
+        peer_s, theirs = best_time(lambda i=sitk_image, m=sitk_mask: peer.execute(i, m), args.repeat)
 
         def ours_run(i=image, m=mask):
             features = extract(i, m, settings=settings)
@@ -76,7 +66,7 @@ def main() -> None:
                 i.data.device.synchronize()
             return features
 
-        ours_s, ours = _best(ours_run, args.repeat)
+        ours_s, ours = best_time(ours_run, args.repeat)
         agreement = ", ".join(
             f"{tag} {ours[tag] / float(theirs[name]):.4f}"
             for tag, name in SAME.items()

@@ -13,28 +13,15 @@ import json
 import os
 import platform
 import sys
-import time
 from functools import partial
 from pathlib import Path
 
 import numba
 from operations import OPERATIONS
+from timing import best_time
 
 import gpuimg
 from gpuimg.backend import namespace_for
-
-
-def best_time(func, ns, repeat: int) -> float:
-    """Best wall time of ``func()`` over ``repeat`` runs, after one warm-up run [s]."""
-    func()
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        func()
-        if ns.device == "cuda":
-            ns.xp.cuda.Device().synchronize()
-        times.append(time.perf_counter() - start)
-    return min(times)
 
 
 def machine(ns) -> str:
@@ -63,8 +50,9 @@ def main(argv=None) -> int:
         if args.only and op.name != args.only:
             continue
         image = op.make_input(ns)
-        peer_s = best_time(partial(op.peer, ns, image), ns, args.repeat)
-        ours_s = best_time(partial(op.ours, image), ns, args.repeat)
+        sync = ns.xp.cuda.Device().synchronize if ns.device == "cuda" else None
+        peer_s = best_time(partial(op.peer, ns, image), args.repeat, sync)[0]
+        ours_s = best_time(partial(op.ours, image), args.repeat, sync)[0]
         shape = "x".join(map(str, op.shape)) + f" {op.dtype}"
         row = {
             "operation": op.name,
