@@ -12,7 +12,17 @@ import importlib
 from .registry import REGISTRY, CudaKernel
 
 #: Every kernel family module.
-FAMILIES = ("bilateral", "canny", "clahe", "curvature", "gradient", "histogram", "hough", "median")
+FAMILIES = (
+    "bilateral",
+    "canny",
+    "clahe",
+    "curvature",
+    "diffusion",
+    "gradient",
+    "histogram",
+    "hough",
+    "median",
+)
 
 
 def load_all() -> dict[str, CudaKernel]:

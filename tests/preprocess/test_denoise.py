@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 import gpuimg
+from gpuimg.kernels import diffusion as diffusion_kernel
 from gpuimg.kernels.median import median_network
 from gpuimg.preprocess import (
     anisotropic_diffusion,
@@ -734,3 +735,31 @@ def test_diffusion_bad_input_raises_parameter_error(rng, call, message):
     with pytest.raises(gpuimg.ParameterError) as caught:
         call(rng.random((4, 5, 6)))
     assert message in str(caught.value)
+
+
+@pytest.mark.cudasim
+@pytest.mark.parametrize("method", ["gradient", "curvature"])
+@pytest.mark.parametrize(("shape", "dtype"), [((5, 6, 7), np.float32), ((6, 7), np.float64)])
+def test_cuda_target_diffusion_equals_simpleitk_and_the_cpu_target(rng, on_cuda_target, method, shape, dtype):
+    """float32 checks that the simulated kernel computes in float64 as the compiled ones do. The
+    targets differ only in the order of the sum of squared gradients (per row, per block)."""
+    image = random_image(rng, shape, dtype)
+    spacing = (1.5, 1.0, 0.8)[-len(shape) :]
+    run = partial(anisotropic_diffusion, iterations=2, time_step=0.03, conductance=2.0, spacing=spacing)
+    got = gpuimg.to_numpy(run(on_cuda_target(image), method=method))
+    assert got.dtype == dtype
+    want = simpleitk_diffusion(image, 2, 0.03, 2.0, spacing, method=method)
+    np.testing.assert_allclose(got, want, rtol=0, atol=atol(image, dtype) * 10)
+    src = image.reshape((1,) * (3 - len(shape)) + shape).copy()
+    cpu = diffusion_kernel.diffusion(
+        src,
+        np.empty_like(src),
+        np.empty(diffusion_kernel.partial_size(src.shape, "cpu")),
+        target="cpu",
+        iterations=2,
+        scale=(0.0,) * (3 - len(shape)) + tuple(1.0 / s for s in spacing),
+        time_step=0.03,
+        conductance=2.0,
+        method={"gradient": diffusion_kernel.GRADIENT, "curvature": diffusion_kernel.CURVATURE}[method],
+    )
+    np.testing.assert_allclose(got, cpu.reshape(shape), rtol=0, atol=atol(image, dtype))
