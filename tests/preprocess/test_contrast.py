@@ -10,6 +10,7 @@ import skimage.filters
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
+from nonfinite import assert_same_nonfinite, reached, with_nonfinite
 
 import gpuimg
 from gpuimg.preprocess import (
@@ -168,26 +169,6 @@ def test_unsharp_mask_sigma_in_mm(rng):
     got = unsharp_mask(image, 2.0, 1.0, spacing=(4.0, 1.0, 0.5))
     blurred = ndi.gaussian_filter(image, (0.5, 2.0, 4.0))
     np.testing.assert_allclose(got, 2 * image - blurred, rtol=0, atol=1e-12)
-
-
-def with_nonfinite(rng, shape, dtype, count=2):
-    """Normal values with ``count`` NaN, +inf and -inf each, at distinct random voxels (edges too)."""
-    image = rng.normal(0, 100, shape).astype(dtype)
-    where = rng.choice(image.size, 3 * count, replace=False)
-    for value, flat in zip([np.nan, np.inf, -np.inf] * count, where, strict=True):
-        image[np.unravel_index(flat, shape)] = value
-    return image
-
-
-def assert_same_nonfinite(got, want):
-    """NaN, +inf and -inf at the same voxels; ``assert_allclose`` alone would let +inf pass for NaN."""
-    for kind in (np.isnan, np.isposinf, np.isneginf):
-        np.testing.assert_array_equal(kind(got), kind(want), err_msg=kind.__name__)
-
-
-def reached(flags, mode, size=None, footprint=None):
-    """Voxels whose neighbourhood (``size`` box or ``footprint``) holds a flagged voxel, in ``mode``."""
-    return ndi.maximum_filter(flags.astype(np.uint8), size, footprint, mode=mode).astype(bool)
 
 
 @pytest.mark.filterwarnings("ignore:invalid value encountered:RuntimeWarning")

@@ -9,6 +9,7 @@ import scipy.ndimage as ndi
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
+from nonfinite import assert_same_nonfinite, reached, with_nonfinite
 
 import gpuimg
 from gpuimg.kernels import diffusion as diffusion_kernel
@@ -120,29 +121,9 @@ def test_gaussian_keeps_the_sum_of_a_hounsfield_impulse():
 # --- NaN and inf (mean and Gaussian) -------------------------------------------------------------
 
 
-def with_nonfinite(rng, shape, dtype, count=2):
-    """Normal values with ``count`` NaN, +inf and -inf each, at distinct random voxels (edges too)."""
-    image = random_image(rng, shape, dtype)
-    where = rng.choice(image.size, 3 * count, replace=False)
-    for value, flat in zip([np.nan, np.inf, -np.inf] * count, where, strict=True):
-        image[np.unravel_index(flat, shape)] = value
-    return image
-
-
-def assert_same_nonfinite(got, want):
-    """NaN, +inf and -inf at the same voxels; ``assert_allclose`` alone would let +inf pass for NaN."""
-    for kind in (np.isnan, np.isposinf, np.isneginf):
-        np.testing.assert_array_equal(kind(got), kind(want), err_msg=kind.__name__)
-
-
 def finite_atol(image, dtype):
     """``atol`` of the finite voxels (the scale of a NaN-holding image is that of its finite ones)."""
     return atol(np.where(np.isfinite(image), image, 0), dtype)
-
-
-def reached(flags, size, mode):
-    """Voxels whose box of ``size`` (per axis, SciPy's origin) holds a flagged voxel, in ``mode``."""
-    return ndi.maximum_filter(flags.astype(np.uint8), size, mode=mode).astype(bool)
 
 
 @pytest.mark.filterwarnings("ignore:invalid value encountered:RuntimeWarning")
@@ -161,9 +142,9 @@ def test_mean_nan_and_inf_spread_as_scipy_running_sums(rng, mode, dtype):
         spread = ndi.maximum_filter1d(spread.astype(np.uint8), side, axis=axis, mode=mode).astype(bool)
         spread = np.logical_or.accumulate(spread, axis=axis)
     np.testing.assert_array_equal(~np.isfinite(got), spread)
-    assert reached(~np.isfinite(image), size, mode).sum() < spread.sum()  # "further" is not vacuous
+    assert reached(~np.isfinite(image), mode, size).sum() < spread.sum()  # "further" is not vacuous
     # A box holding only +inf (and no NaN) is +inf; past it the running sum subtracts inf: NaN.
-    np.testing.assert_array_equal(np.isposinf(got) & ~reached(np.isposinf(image), size, mode), False)
+    np.testing.assert_array_equal(np.isposinf(got) & ~reached(np.isposinf(image), mode, size), False)
     finite = np.isfinite(want)
     # Same tolerance as the finite case: the finite voxels never saw a NaN or inf.
     np.testing.assert_allclose(got[finite], want[finite], rtol=0, atol=finite_atol(image, got.dtype))
@@ -179,7 +160,7 @@ def test_mean_nan_on_dask_stays_within_the_chunks_it_reaches(rng):
     bad = ~np.isfinite(got)
     # Every box holding a NaN or inf is non-finite; the running sums restart in each chunk (with its
     # halo), so the spread is a subset of the whole volume's.
-    assert np.all(bad[reached(~np.isfinite(image), 3, "reflect")])
+    assert np.all(bad[reached(~np.isfinite(image), "reflect", 3)])
     assert np.all(~np.isfinite(whole)[bad])
     finite = np.isfinite(whole)
     # The running sums start at other voxels: float32 rounding of sums of values up to max|image|.
@@ -198,7 +179,7 @@ def test_gaussian_nan_and_inf_spread_within_the_kernel_radius_as_scipy(rng, mode
     # The docstring's model: exactly the voxels within the radius int(truncate * sigma + 0.5) per
     # axis; NaN where a NaN, or both a +inf and a -inf, reach; otherwise the sign of the inf.
     size = tuple(2 * int(3.0 * s + 0.5) + 1 for s in sigma)
-    nan, pos, neg = (reached(kind(image), size, mode) for kind in (np.isnan, np.isposinf, np.isneginf))
+    nan, pos, neg = (reached(kind(image), mode, size) for kind in (np.isnan, np.isposinf, np.isneginf))
     np.testing.assert_array_equal(np.isnan(got), nan | (pos & neg))
     np.testing.assert_array_equal(np.isposinf(got), pos & ~nan & ~neg)
     np.testing.assert_array_equal(np.isneginf(got), neg & ~nan & ~pos)
@@ -225,7 +206,7 @@ def test_cupy_mean_and_gaussian_keep_nan_and_inf_in_the_boxes(rng):
     bad = ~np.isfinite(image)
     # cupyx sums each box directly (no running sum): non-finite exactly where a box holds one.
     got = mean_filter(cupy.asarray(image), 3).get()
-    np.testing.assert_array_equal(~np.isfinite(got), reached(bad, 3, "reflect"))
+    np.testing.assert_array_equal(~np.isfinite(got), reached(bad, "reflect", 3))
     got = gaussian_filter(cupy.asarray(image), 1.0).get()
     assert_same_nonfinite(got, ndi.gaussian_filter(image.astype(np.float64), 1.0))
 
