@@ -8,6 +8,8 @@ the linear one with zeros outside the input, up to FFT rounding (about 1e-16 tim
 relative to the terms).
 """
 
+import math
+
 import scipy.fft
 
 
@@ -41,3 +43,24 @@ def convolve(ns, image, spectrum, grid):
     product = ns.fft.rfftn(image, grid, axes=axes)
     product *= spectrum
     return ns.fft.irfftn(product, grid, axes=axes)[tuple(slice(0, n) for n in image.shape)]
+
+
+def spectrum(ns, image, grid):
+    """The real FFT of ``image`` (zero outside) on ``grid``."""
+    return ns.fft.rfftn(image, grid, axes=tuple(range(image.ndim)))
+
+
+def inner_product(ns, kernel, grid, f_hat, g_hat):
+    """``sum f (K * g)`` over the grid, from the spectra of ``f`` and ``g`` (Parseval), no inverse FFT.
+
+    ``sum_x f(x) (K * g)(x) = (1 / P) sum_k conj(F_k) K_k G_k`` over the ``P`` points of the full
+    spectrum; the real FFT holds half of it, so the bins the other half mirrors count twice.
+    """
+    xp = ns.xp
+    last = grid[-1]
+    twice = xp.full(last // 2 + 1, 2.0)
+    twice[0] = 1.0
+    if last % 2 == 0:
+        twice[-1] = 1.0
+    terms = (f_hat.conj() * g_hat).real * kernel * twice
+    return terms.sum() / math.prod(grid)

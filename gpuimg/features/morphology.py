@@ -17,7 +17,7 @@ from gpuimg.backend import is_dask, namespace, to_numpy
 from gpuimg.contours import marching_cubes, mesh_surface_area, mesh_volume
 from gpuimg.errors import FeatureError, FeatureWarning
 
-from ._fft import convolve, fft_shape, radial_spectrum
+from ._fft import fft_shape, inner_product, radial_spectrum, spectrum
 from .chain import roi_box
 
 #: Terms ``nu = 0 .. 20`` of the Legendre series of an ellipsoid's area (IBSI 1, section 3.1.20).
@@ -272,11 +272,13 @@ def _inverse_distance_sums(values, mask, mean, spacing):
 
     where ``*`` is linear convolution (``K`` is symmetric, so it is also the correlation). The
     convolutions are circular over a grid of ``L >= 2 n - 1`` voxels per axis (the next 5-smooth
-    length), on which no offset of two box voxels wraps onto another: exact up to FFT rounding, of
-    the order of ``1e-16 log(P)`` of the terms' magnitude. Geary's sum is written with the deviations
+    length), on which no offset of two box voxels wraps onto another, and each sum is taken in the
+    frequency domain (Parseval: ``sum f (K * g) = sum conj(F) K G / P``), so four forward FFTs
+    (``K``, ``m``, ``a``, ``a^2``) and no inverse: exact up to FFT rounding, of the order of
+    ``1e-16 log(P)`` of the terms' magnitude. Geary's sum is written with the deviations
     ``a``, not the intensities, so that its two terms do not cancel more than the data make them.
 
-    Time ``O(P log P)`` for ``P = prod(L) ~ 8 prod(n)`` voxels of the padded grid (five real FFTs of
+    Time ``O(P log P)`` for ``P = prod(L) ~ 8 prod(n)`` voxels of the padded grid (four real FFTs of
     it). Memory, on the arrays' device: the kernel's real spectrum (``4 P`` bytes, kept) and, per
     convolution, the padded input, its spectrum, the FFT's intermediate copies and the output (``8 P``
     bytes each): about ``40 P`` bytes at the peak (measured with NumPy), about 320 bytes per voxel of
@@ -290,12 +292,11 @@ def _inverse_distance_sums(values, mask, mean, spacing):
     a = (values[box] - mean) * m
     grid = fft_shape(m.shape, [n - 1 for n in m.shape])
     kernel = radial_spectrum(ns, grid, spacing, _inverse_distance)
-    km = convolve(ns, m, kernel, grid)
-    ka = convolve(ns, a, kernel, grid)
-    sum_w = (m * km).sum()
-    sum_moran = (a * ka).sum()
-    sum_geary = 2.0 * ((a * a * km).sum() - sum_moran)
-    return xp.stack([sum_w, sum_moran, sum_geary])
+    m_hat, a_hat = spectrum(ns, m, grid), spectrum(ns, a, grid)
+    sum_w = inner_product(ns, kernel, grid, m_hat, m_hat)
+    sum_moran = inner_product(ns, kernel, grid, a_hat, a_hat)
+    sum_a2_km = inner_product(ns, kernel, grid, spectrum(ns, a * a, grid), m_hat)
+    return xp.stack([sum_w, sum_moran, 2.0 * (sum_a2_km - sum_moran)])
 
 
 def _inverse_distance(squares):
