@@ -43,9 +43,9 @@ def intensity_statistics(roi: Roi) -> dict[str, float]:
     """
     x = roi.values
     features = _distribution(x, "stat")
-    raw = host_scalars({"energy": (x * x).sum(), "n": x.size})
-    features["stat_energy"] = raw["energy"]
-    features["stat_rms"] = float(np.sqrt(raw["energy"] / raw["n"]))
+    energy = host_scalars({"energy": (x * x).sum()})["energy"]
+    features["stat_energy"] = energy
+    features["stat_rms"] = float(np.sqrt(energy / x.size))
     return features
 
 

@@ -514,12 +514,18 @@ def anisotropic_diffusion(
     return run(image)
 
 
-def _diffusion(image, *, method, iterations, time_step, conductance, scale, work):
+def _as_3d(image, work):
+    """A C-contiguous copy of ``image`` in ``work`` as a 3D array (a 2D image as one slice), with the
+    image's namespace, its shape and the number of axes added in front."""
     ns = namespace(image)
-    xp = ns.xp
     shape = np.shape(image)
     lead = 3 - len(shape)
-    src = xp.array(image, dtype=work, order="C").reshape((1,) * lead + shape)
+    return ns, ns.xp.array(image, dtype=work, order="C").reshape((1,) * lead + shape), shape, lead
+
+
+def _diffusion(image, *, method, iterations, time_step, conductance, scale, work):
+    ns, src, shape, lead = _as_3d(image, work)
+    xp = ns.xp
     if src.size == 0:
         return src.reshape(shape)
     out = diffusion_kernel.diffusion(
@@ -538,11 +544,8 @@ def _diffusion(image, *, method, iterations, time_step, conductance, scale, work
 
 
 def _curvature_flow(image, *, iterations, time_step, spacing, work):
-    ns = namespace(image)
+    ns, src, shape, lead = _as_3d(image, work)
     xp = ns.xp
-    shape = np.shape(image)
-    lead = 3 - len(shape)
-    src = xp.array(image, dtype=work, order="C").reshape((1,) * lead + shape)
     if src.size == 0:
         return src.reshape(shape)
     scale = (1.0,) * lead + tuple(1.0 / d for d in spacing)

@@ -27,27 +27,29 @@ def _ibsi_positions(n, old, new):
     return first + np.arange(m) * new / old
 
 
+def _whole_image(image, mask, spacing, new, order):
+    """The image interpolated on the whole IBSI grid with ``order``, and the mask linearly at 0.5."""
+    grids = [_ibsi_positions(n, s, t) for n, s, t in zip(image.shape, spacing, new, strict=True)]
+    points = np.stack(np.meshgrid(*grids, indexing="ij"))
+    whole = scipy.ndimage.map_coordinates(image, points, order=order, mode="nearest")
+    fraction = scipy.ndimage.map_coordinates(mask.astype(float), points, order=1, mode="nearest")
+    return whole, fraction >= 0.5 - 1e-9
+
+
 def test_interpolation_equals_map_coordinates_on_the_whole_ibsi_grid(rng):
     """The ROI's box of the new grid equals interpolating the whole image, point by point."""
     image, mask = _blob(rng)
     spacing, new = (3.0, 0.9, 1.1), (2.0, 2.0, 2.0)
     roi = prepare(image, mask, spacing, Settings(new_spacing=new, interpolation="linear"))
-    grids = [_ibsi_positions(n, s, t) for n, s, t in zip(image.shape, spacing, new, strict=True)]
-    points = np.stack(np.meshgrid(*grids, indexing="ij"))
-    whole = scipy.ndimage.map_coordinates(image, points, order=1, mode="nearest")
-    fraction = scipy.ndimage.map_coordinates(mask.astype(float), points, order=1, mode="nearest")
-    whole_mask = fraction >= 0.5 - 1e-9
+    whole, whole_mask = _whole_image(image, mask, spacing, new, order=1)
     # Find the box by the mask: the ROI's voxels must be those of the whole grid, with their values.
     assert roi.morph_mask.sum() == whole_mask.sum()
     np.testing.assert_allclose(np.sort(roi.values), np.sort(whole[whole_mask]), rtol=1e-12, atol=1e-9)
     # The box reaches the peak radius past the ROI (or the image's edge).
-    where = np.argwhere(roi.morph_mask)
+    where, whole_where = np.argwhere(roi.morph_mask), np.argwhere(whole_mask)
     for axis in range(3):
         room = min(where[:, axis].min(), roi.image.shape[axis] - 1 - where[:, axis].max())
-        edge = min(
-            np.argwhere(whole_mask)[:, axis].min(),
-            whole.shape[axis] - 1 - np.argwhere(whole_mask)[:, axis].max(),
-        )
+        edge = min(whole_where[:, axis].min(), whole.shape[axis] - 1 - whole_where[:, axis].max())
         assert room >= min(math.floor(PEAK_RADIUS_MM / new[axis]), edge)
 
 
@@ -57,13 +59,8 @@ def test_cubic_interpolation_near_the_roi_equals_the_whole_image(rng):
     image, mask = _blob(rng, (30, 34, 32))
     spacing, new = (2.5, 1.0, 1.0), (2.0, 2.0, 2.0)
     roi = prepare(image, mask, spacing, Settings(new_spacing=new, interpolation="cubic"))
-    grids = [_ibsi_positions(n, s, t) for n, s, t in zip(image.shape, spacing, new, strict=True)]
-    points = np.stack(np.meshgrid(*grids, indexing="ij"))
-    whole = scipy.ndimage.map_coordinates(image, points, order=3, mode="nearest")
-    fraction = scipy.ndimage.map_coordinates(mask.astype(float), points, order=1, mode="nearest")
-    np.testing.assert_allclose(
-        np.sort(roi.values), np.sort(whole[fraction >= 0.5 - 1e-9]), atol=1e-4 * np.ptp(image)
-    )
+    whole, whole_mask = _whole_image(image, mask, spacing, new, order=3)
+    np.testing.assert_allclose(np.sort(roi.values), np.sort(whole[whole_mask]), atol=1e-4 * np.ptp(image))
 
 
 def test_resegmentation_range_then_outliers(rng):

@@ -69,26 +69,19 @@ def test_histogram_features_equal_a_direct_count(rng):
     assert f["ih_mode"] == fullest[np.argmin(np.abs(fullest - levels.mean()))]
 
 
-def test_mode_ties_go_to_the_bin_nearest_the_mean_then_the_lower():
-    """IBSI 3.4.10: counts 3, 1, 3 around mean 2 -> bins 1 and 3 tie, equally near: bin 1."""
-    image = np.array([1.0, 1.0, 1.0, 2.0, 3.0, 3.0, 3.0]).reshape(1, 1, 7)
-    f = extract(
-        image,
-        np.ones_like(image, bool),
-        1.0,
-        Settings(discretisation="fbs", bin_width=1.0),
-        families=["histogram"],
-    )
-    assert f["ih_mode"] == 1.0
-    image = np.array([1.0, 1.0, 2.0, 3.0, 3.0, 3.0, 2.0, 3.0]).reshape(1, 1, 8)
-    f = extract(
-        image,
-        np.ones_like(image, bool),
-        1.0,
-        Settings(discretisation="fbs", bin_width=1.0),
-        families=["histogram"],
-    )
-    assert f["ih_mode"] == 3.0
+@pytest.mark.parametrize(
+    ("levels", "mode"),
+    [
+        ([1, 1, 1, 2, 3, 3, 3], 1.0),  # bins 1 and 3 tie, equally near the mean 2: the lower
+        ([1, 1, 2, 3, 3, 3, 2, 3], 3.0),  # bin 3 alone is fullest
+    ],
+)
+def test_mode_ties_go_to_the_bin_nearest_the_mean_then_the_lower(levels, mode):
+    """IBSI 3.4.10: the fullest bin; among equally full ones the nearest the mean, then the lower."""
+    image = np.array(levels, dtype=float).reshape(1, 1, -1)
+    settings = Settings(discretisation="fbs", bin_width=1.0)
+    f = extract(image, np.ones_like(image, bool), 1.0, settings, families=["histogram"])
+    assert f["ih_mode"] == mode
 
 
 def test_ivh_of_uniform_levels_is_the_closed_form():
