@@ -230,13 +230,23 @@ def _scipy_label(ns: Namespace, image):
 
 
 OPERATIONS += [
+    # The same edges as the peer's (ITK's method, variance 1 voxel², zero-flux boundary).
     Operation(
         name="canny_3d",
         shape=(256, 256, 256),
         dtype="float32",
         peer_name=lambda ns: "SimpleITK.CannyEdgeDetection",
         peer=_sitk_canny,
-        # ITK's thresholds 5 and 15 on its central-difference magnitude are 32 times these.
+        ours=lambda image: gpuimg.edges.canny(image, 1.0, 5.0, 15.0, mode="nearest", method="zero_crossing"),
+    ),
+    # scikit-image's method in 3D; ITK's thresholds 5 and 15 on its central-difference magnitude are
+    # 32 times these on the Sobel magnitude.
+    Operation(
+        name="canny_3d_sobel",
+        shape=(256, 256, 256),
+        dtype="float32",
+        peer_name=lambda ns: "SimpleITK.CannyEdgeDetection",
+        peer=_sitk_canny,
         ours=lambda image: gpuimg.edges.canny(image, 1.0, 32 * 5.0, 32 * 15.0),
     ),
     Operation(
