@@ -21,6 +21,7 @@ FAMILIES = (
     "gradient",
     "histogram",
     "hough",
+    "labels",
     "median",
 )
 

@@ -148,29 +148,28 @@ def nonmaximum_suppression(gz, gy, gx, mag, mask, low, out, *, target):
 
 
 @numba.njit(inline="always")
-def _first(g, z, y, x, axis, inv):
-    """Central first difference of ``g`` at ``(z, y, x)`` along ``axis`` (nearest voxel past the
-    edge), times ``inv`` (one over the spacing), in ITK's arithmetic."""
+def _neighbours(g, z, y, x, axis):
+    """The voxels of ``g`` before and after ``(z, y, x)`` along ``axis``, the nearest one past the edge."""
     nz, ny, nx = g.shape
     if axis == 0:
-        before, after = g[max(z - 1, 0), y, x], g[min(z + 1, nz - 1), y, x]
-    elif axis == 1:
-        before, after = g[z, max(y - 1, 0), x], g[z, min(y + 1, ny - 1), x]
-    else:
-        before, after = g[z, y, max(x - 1, 0)], g[z, y, min(x + 1, nx - 1)]
+        return g[max(z - 1, 0), y, x], g[min(z + 1, nz - 1), y, x]
+    if axis == 1:
+        return g[z, max(y - 1, 0), x], g[z, min(y + 1, ny - 1), x]
+    return g[z, y, max(x - 1, 0)], g[z, y, min(x + 1, nx - 1)]
+
+
+@numba.njit(inline="always")
+def _first(g, z, y, x, axis, inv):
+    """Central first difference of ``g`` at ``(z, y, x)`` along ``axis``, times ``inv`` (one over
+    the spacing), in ITK's arithmetic."""
+    before, after = _neighbours(g, z, y, x, axis)
     return (-0.5 * before + 0.5 * after) * inv
 
 
 @numba.njit(inline="always")
 def _second(g, z, y, x, axis, inv):
     """Second difference ``g[-1] - 2 g + g[+1]`` along ``axis``, times ``inv²``."""
-    nz, ny, nx = g.shape
-    if axis == 0:
-        before, after = g[max(z - 1, 0), y, x], g[min(z + 1, nz - 1), y, x]
-    elif axis == 1:
-        before, after = g[z, max(y - 1, 0), x], g[z, min(y + 1, ny - 1), x]
-    else:
-        before, after = g[z, y, max(x - 1, 0)], g[z, y, min(x + 1, nx - 1)]
+    before, after = _neighbours(g, z, y, x, axis)
     return (before - 2.0 * g[z, y, x] + after) * (inv * inv)
 
 

@@ -6,6 +6,7 @@ import numpy as np
 
 from gpuimg.backend import is_dask, namespace, to_numpy
 from gpuimg.errors import ParameterError
+from gpuimg.kernels import labels as kernel
 from gpuimg.volume import accepts_volume
 
 from .binary import Image, Spacing, _spacing
@@ -70,10 +71,12 @@ def label(mask, connectivity: int = 26, *, spacing: Spacing = None) -> Labels:
 
     Notes
     -----
-    A Dask array is labelled chunk by chunk, each chunk's labels offset to be unique; the
-    labels of voxels that touch across a chunk face (within the connectivity) are joined by a
-    union-find on those face pairs (on the host: the pairs are few), and a lookup table
-    renumbers them 1 to ``count``. The sizes and boxes are computed per chunk and merged.
+    The labels are the library's (``scipy.ndimage.label`` or cupyx's); the sizes and boxes come
+    from one pass over them (:mod:`gpuimg.kernels.labels`). A Dask array is labelled chunk by
+    chunk, each chunk's labels offset to be unique; the labels of voxels that touch across a chunk
+    face (within the connectivity) are joined by a union-find on those face pairs (on the host: the
+    pairs are few), and a lookup table renumbers them 1 to ``count``. The sizes and boxes are
+    computed per chunk and merged.
     """
     ndim = np.ndim(mask)
     structure = _structure(ndim, connectivity)
@@ -84,28 +87,22 @@ def label(mask, connectivity: int = 26, *, spacing: Spacing = None) -> Labels:
     labels, count = ns.ndi.label(mask, ns.xp.asarray(structure))
     labels = labels.astype(np.int32, copy=False)
     count = int(count)
-    sizes = to_numpy(ns.xp.bincount(labels.ravel(), minlength=count + 1))[1:].astype(np.int64)
-    return Labels(labels, count, sizes, sizes * float(np.prod(spacing)), _boxes(ns, labels, count))
+    sizes, boxes = _statistics(ns, labels, count)
+    return Labels(labels, count, sizes, sizes * float(np.prod(spacing)), boxes)
 
 
-def _boxes(ns, labels, count):
-    """``find_objects`` boxes: the library's own where it has one (SciPy: one pass), else the
-    per-axis minimum and maximum index of each label (cupyx)."""
-    if count == 0:
-        return []
-    find_objects = getattr(ns.ndi, "find_objects", None)
-    if find_objects is not None:
-        return find_objects(labels, max_label=count)
-    xp = ns.xp
-    index = xp.arange(1, count + 1)
-    lows, highs = [], []
-    for axis, n in enumerate(labels.shape):
-        shape = [1] * labels.ndim
-        shape[axis] = n
-        coords = xp.broadcast_to(xp.arange(n).reshape(shape), labels.shape)
-        lows.append(to_numpy(ns.ndi.minimum(coords, labels, index)).astype(int))
-        highs.append(to_numpy(ns.ndi.maximum(coords, labels, index)).astype(int))
-    return [tuple(slice(lo[k], hi[k] + 1) for lo, hi in zip(lows, highs, strict=True)) for k in range(count)]
+def _statistics(ns, labels, count):
+    """The sizes (NumPy int64, one per label) and ``find_objects`` boxes, from one pass."""
+    volume = ns.xp.ascontiguousarray(labels).reshape((1,) * (3 - labels.ndim) + labels.shape)
+    sizes, lows, highs = (
+        to_numpy(a) for a in kernel.label_statistics(volume, count, xp=ns.xp, target=ns.target)
+    )
+    axes = slice(3 - labels.ndim, None)
+    boxes = [
+        tuple(slice(lo, hi + 1) for lo, hi in zip(low, high, strict=True))
+        for low, high in zip(lows[1:, axes].tolist(), highs[1:, axes].tolist(), strict=True)
+    ]
+    return sizes[1:], boxes
 
 
 def _label_dask(mask, structure, spacing):

@@ -125,15 +125,14 @@ def test_bad_input(rng, call, message):
     assert message in str(caught.value)
 
 
-def test_boxes_without_find_objects_equal_scipy(rng):
-    """The per-axis minimum/maximum path (cupyx has no find_objects), run with SciPy."""
-    import types
-
-    from gpuimg.morphology import labels as module
-
-    mask = blobs(rng, (12, 13, 14))
+@pytest.mark.cudasim
+@pytest.mark.parametrize("shape", [(30, 31), (12, 13, 40)])
+def test_cuda_sizes_and_boxes_equal_scipy(rng, on_cuda_target, shape):
+    """The simulated CUDA kernel (atomics per run of a row segment; rows of 40 span two segments)
+    against bincount and find_objects."""
+    mask = blobs(rng, shape)
     want, count = ndi.label(mask)
-    ndi_without = types.SimpleNamespace(minimum=ndi.minimum, maximum=ndi.maximum)
-    ns = types.SimpleNamespace(xp=np, ndi=ndi_without)
     assert count > 1
-    assert module._boxes(ns, want, count) == ndi.find_objects(want)
+    got = label(on_cuda_target(mask), 4 if len(shape) == 2 else 6)
+    np.testing.assert_array_equal(got.sizes, np.bincount(want.ravel())[1:])
+    assert got.bboxes == ndi.find_objects(want)
