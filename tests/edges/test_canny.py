@@ -346,19 +346,27 @@ def test_dask_input_is_refused_with_advice(rng):
         canny(da.from_array(rng.random((8, 8, 8)), chunks=4))
 
 
-@settings(max_examples=25, deadline=None)
-@given(
+#: Any small 2D image: a shape, dtype, sigma and seed for :func:`_small_image`.
+ANY_SMALL_IMAGE = given(
     shape=st.tuples(st.integers(3, 30), st.integers(3, 30)),
     dtype=st.sampled_from([np.uint8, np.int16, np.float32, np.float64]),
     sigma=st.floats(0.5, 2.5),
     seed=st.integers(0, 2**32 - 1),
 )
-def test_2d_any_shape_and_dtype_equals_scikit_image(shape, dtype, sigma, seed):
+
+
+def _small_image(shape, dtype, seed):
+    """Random floats in [0, 1) or integers in [0, 120)."""
     generator = np.random.default_rng(seed)
     if np.dtype(dtype).kind == "f":
-        image = generator.random(shape).astype(dtype)
-    else:
-        image = generator.integers(0, 120, shape).astype(dtype)
+        return generator.random(shape).astype(dtype)
+    return generator.integers(0, 120, shape).astype(dtype)
+
+
+@settings(max_examples=25, deadline=None)
+@ANY_SMALL_IMAGE
+def test_2d_any_shape_and_dtype_equals_scikit_image(shape, dtype, sigma, seed):
+    image = _small_image(shape, dtype, seed)
     np.testing.assert_array_equal(canny(image, sigma), skimage.feature.canny(image, sigma))
     low = 0.05 * float(np.iinfo(dtype).max if image.dtype.kind != "f" else 1)
     high = 3 * low
@@ -368,20 +376,12 @@ def test_2d_any_shape_and_dtype_equals_scikit_image(shape, dtype, sigma, seed):
 
 
 @settings(max_examples=25, deadline=None)
-@given(
-    shape=st.tuples(st.integers(3, 30), st.integers(3, 30)),
-    dtype=st.sampled_from([np.uint8, np.int16, np.float32, np.float64]),
-    sigma=st.floats(0.5, 2.5),
-    seed=st.integers(0, 2**32 - 1),
-)
+@ANY_SMALL_IMAGE
 def test_zero_crossing_2d_any_shape_and_dtype_equals_simpleitk(shape, dtype, sigma, seed):
     """Any small image: the same edges as ITK (which gets integer images as float64 and computes a
     float32 image in float32). Over 300 random cases of this kind, none differed."""
-    generator = np.random.default_rng(seed)
-    if np.dtype(dtype).kind == "f":
-        image, low = generator.random(shape).astype(dtype), 0.05
-    else:
-        image, low = generator.integers(0, 120, shape).astype(dtype), 5.0
+    image = _small_image(shape, dtype, seed)
+    low = 0.05 if image.dtype.kind == "f" else 5.0
     reference = image.astype(np.float32 if dtype == np.float32 else np.float64)
     want = _sitk_canny(reference, sigma, low, 3 * low, (1.0, 1.0))
     got = canny(image, sigma, low, 3 * low, mode="nearest", method="zero_crossing")
