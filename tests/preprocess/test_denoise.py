@@ -426,8 +426,10 @@ def reference_bilateral(image, sigma_spatial_mm, sigma_range, spacing, mode="nea
 
 @pytest.mark.parametrize("dtype", [np.float32, np.int16, np.float64])
 def test_bilateral_with_the_lookup_table_equals_simpleitk(rng, dtype):
-    """Same box, same table, double sums: only the float32 rounding of the output differs."""
-    image = random_image(rng, (9, 12, 13), np.float32).astype(dtype)
+    """Same box, same table, double sums: only the float32 rounding of the output differs. The box
+    (radius 2, 5, 6) leaves 8 x 6 x 8 voxels to the CPU's row-at-a-time path, the rest to its
+    voxel-at-a-time path."""
+    image = random_image(rng, (12, 16, 20), np.float32).astype(dtype)
     spacing = (2.0, 0.8, 0.7)
     got = bilateral_filter(image, 1.5, 80.0, spacing=spacing, range_samples=100)
     want = simpleitk_bilateral(image, 1.5, 80.0, spacing)
@@ -436,7 +438,7 @@ def test_bilateral_with_the_lookup_table_equals_simpleitk(rng, dtype):
 
 @pytest.mark.parametrize("mode", ["nearest", "reflect"])
 def test_bilateral_equals_the_closed_form(rng, mode):
-    image = random_image(rng, (8, 10, 11), np.float64)
+    image = random_image(rng, (10, 14, 18), np.float64)
     spacing = (1.5, 0.9, 0.6)
     got = bilateral_filter(image, 1.2, 60.0, spacing=spacing, mode=mode)
     np.testing.assert_allclose(
