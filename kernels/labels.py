@@ -106,7 +106,8 @@ def label_statistics(labels, count, *, xp, target):
         lows = xp.full((count + 1, 3), np.iinfo(np.int64).max, dtype=np.int64)
         highs = xp.full((count + 1, 3), -1, dtype=np.int64)
         nz, ny, nx = labels.shape
-        launch_3d(_statistics_cuda, (nz, ny, -(-nx // SEGMENT)), labels, sizes, lows, highs)
+        if labels.size:
+            launch_3d(_statistics_cuda, (nz, ny, -(-nx // SEGMENT)), labels, sizes, lows, highs)
         return sizes, lows, highs
     rows = labels.shape[0] * labels.shape[1]
     parts = max(1, min(numba.get_num_threads(), rows, PRIVATE_BYTES // (56 * (count + 1))))

@@ -334,11 +334,12 @@ def _gaussian(ns, x, sigma, mode, cval, discrete):
     axes = [axis for axis in range(x.ndim) if sigmas[axis] > 1e-15]
     if ns.device == "cpu":
         return separable_passes(pass_1d, x, axes)
+    src = x
     for axis in axes:
         out = ns.xp.empty_like(x)
-        pass_1d(x, axis, out)
-        x = out
-    return x
+        pass_1d(src, axis, out)
+        src = out
+    return src.copy() if src is x else src
 
 
 def _smooth(ns, image, mask, sigma, mode, cval, *, discrete):
@@ -349,7 +350,7 @@ def _smooth(ns, image, mask, sigma, mode, cval, *, discrete):
     float_type = _float_type(np.dtype(image.dtype))
 
     def gaussian(x):
-        x = x.astype(float_type) if discrete else _as_float(xp, x)
+        x = x.astype(float_type, copy=False) if discrete else _as_float(xp, x)
         x = x.astype(_float_type(np.dtype(x.dtype)), copy=False)
         return _gaussian(ns, x, sigma, mode, cval, discrete)
 

@@ -319,6 +319,18 @@ def test_zero_crossing_cuda_target_equals_simpleitk(rng, on_cuda_target, shape):
     np.testing.assert_array_equal(got, want)
 
 
+@pytest.mark.cudasim
+@pytest.mark.parametrize("method", ["sobel", "zero_crossing"])
+def test_sigma_zero_leaves_the_input_alone(rng, on_cuda_target, method):
+    """Regression: with nothing to smooth, the device path's smoothing must still return a new
+    array (the bleed-over correction divides it in place)."""
+    image = square(rng)
+    device_image = on_cuda_target(image.copy())
+    edges = canny(device_image, 0.0, 0.1, 0.2, method=method)
+    np.testing.assert_array_equal(gpuimg.to_numpy(device_image), image)
+    assert gpuimg.to_numpy(edges).sum() > 20
+
+
 @pytest.mark.parametrize(
     ("call", "message"),
     [
