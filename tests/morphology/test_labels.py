@@ -136,3 +136,12 @@ def test_cuda_sizes_and_boxes_equal_scipy(rng, on_cuda_target, shape):
     got = label(on_cuda_target(mask), 4 if len(shape) == 2 else 6)
     np.testing.assert_array_equal(got.sizes, np.bincount(want.ravel())[1:])
     assert got.bboxes == ndi.find_objects(want)
+
+
+@pytest.mark.cudasim
+@pytest.mark.parametrize("shape", [(0, 4, 5), (3, 4, 5)])
+def test_no_components_on_either_target(on_cuda_target, shape):
+    """An empty volume (nothing to launch) and an all-background one: no labels, sizes or boxes."""
+    for mask in (np.zeros(shape, bool), on_cuda_target(np.zeros(shape, bool))):
+        got = label(mask)
+        assert got.count == 0 and got.sizes.shape == (0,) and got.bboxes == []
