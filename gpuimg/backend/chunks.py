@@ -1,5 +1,5 @@
 """Running an operation in pieces with the result of the whole volume: a stencil on a Dask array, chunk
-by chunk, and a separable filter on the CPU, one slab per thread."""
+by chunk, and a separable filter pass by pass (on the CPU one slab per thread)."""
 
 import functools
 import itertools
@@ -38,28 +38,34 @@ def map_stencil(func: Callable, x, *, depth: int, periodic: bool, dtype) -> obje
     return x.map_overlap(func, depth=depth, boundary=boundary, dtype=dtype, meta=meta)
 
 
-def separable_passes(pass_1d: Callable, image: np.ndarray, axes: Sequence[int]) -> np.ndarray:
+def separable_passes(pass_1d: Callable, image, axes: Sequence[int]):
     """Run ``pass_1d(src, axis, out)`` along each of ``axes`` in turn, each pass on all CPU threads.
 
     A separable filter of ``scipy.ndimage`` (``gaussian_filter``, ``uniform_filter``) is such a
     sequence of 1D passes, each written to an array of the input's dtype, on one thread. Here each
     pass is split into slabs across another axis, one per Numba thread; every line along ``axis``
     lies whole in one slab, so the result is the single-threaded one exactly. SciPy releases the
-    GIL in its 1D filters, so the slabs run at the same time.
+    GIL in its 1D filters, so the slabs run at the same time. On a GPU each pass is one call.
 
     Parameters
     ----------
     pass_1d : callable
         ``pass_1d(src, axis, out)`` filters ``src`` along ``axis`` into ``out`` (a view).
-    image : NumPy array
+    image : array (NumPy or CuPy)
         In the dtype the passes write (each pass rounds to it, as SciPy's do).
     axes : sequence of int
         The axes filtered, in order; none gives a copy of ``image``.
+
+    Returns
+    -------
+    array
+        A new array on the image's device, never ``image`` itself.
     """
-    threads = numba.get_num_threads()
+    ns = namespace(image)
+    threads = numba.get_num_threads() if ns.device == "cpu" else 1
     src = image
     for axis in axes:
-        out = np.empty_like(image)
+        out = ns.xp.empty_like(image)
         split = max((a for a in range(image.ndim) if a != axis), key=lambda a: image.shape[a], default=None)
         if split is None or threads < 2 or image.shape[split] < 2 * threads:
             pass_1d(src, axis, out)

@@ -323,23 +323,16 @@ def _gaussian(ns, x, sigma, mode, cval, discrete):
     """Gaussian smoothing, one 1D pass per axis (each on all threads on the CPU): SciPy's sampled
     kernel (``gaussian_filter``'s result exactly) or the discrete one."""
     sigmas = np.broadcast_to(np.asarray(sigma, dtype=float), (x.ndim,))
+    if discrete:
+        weights = [ns.xp.asarray(_discrete_gaussian_kernel(s**2)) for s in sigmas]
 
     def pass_1d(src, axis, out):
         if discrete:
-            weights = ns.xp.asarray(_discrete_gaussian_kernel(sigmas[axis] ** 2))
-            ns.ndi.correlate1d(src, weights, axis, out, mode, cval)
+            ns.ndi.correlate1d(src, weights[axis], axis, out, mode, cval)
         else:
             ns.ndi.gaussian_filter1d(src, sigmas[axis], axis, 0, out, mode, cval, truncate=4.0)
 
-    axes = [axis for axis in range(x.ndim) if sigmas[axis] > 1e-15]
-    if ns.device == "cpu":
-        return separable_passes(pass_1d, x, axes)
-    src = x
-    for axis in axes:
-        out = ns.xp.empty_like(x)
-        pass_1d(src, axis, out)
-        src = out
-    return src.copy() if src is x else src
+    return separable_passes(pass_1d, x, [axis for axis in range(x.ndim) if sigmas[axis] > 1e-15])
 
 
 def _smooth(ns, image, mask, sigma, mode, cval, *, discrete):
