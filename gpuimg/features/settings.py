@@ -25,7 +25,9 @@ ORDERS = {"nearest": 0, "linear": 1, "cubic": 3}
 #: Discretisation methods: fixed bin number, fixed bin size; "none" only for the IVH.
 DISCRETISATIONS = ("fbn", "fbs")
 IVH_DISCRETISATIONS = ("none", "fbn", "fbs")
+#: Texture approaches: per slice (2D), per slice merged over the volume (2.5D), in 3D (IBSI 3.6).
 APPROACHES = ("2d", "2.5d", "3d")
+#: Texture aggregations: features averaged over directions (and slices), or from the merged matrix.
 AGGREGATIONS = ("averaged", "merged")
 
 
@@ -67,13 +69,19 @@ class Settings:
         e.g. MR; IBSI recommends 1000).
     ivh_n_bins : int
     ivh_bin_width : float [image units]
-    approach : {"2d", "2.5d", "3d"}
-        How texture matrices are computed: per slice, per slice merged over the volume, or in 3D.
-        Morphological, local intensity, statistical, histogram and IVH features are 3D by
-        definition (IBSI) and do not depend on it.
-    aggregation : {"averaged", "merged"}
-        Whether texture features are averaged over directions (and slices) or computed from the
-        merged matrix.
+    texture_approaches : str or sequence of {"2d", "2.5d", "3d"}
+        How texture matrices are computed, one or several: per slice ("2d", features averaged
+        over slices), per slice and merged over the volume ("2.5d"), or in 3D. Each gives its own
+        tags (``_2D``, ``_2_5D``, ``_3D``). Morphological, local intensity, statistical, histogram
+        and IVH features are 3D by definition (IBSI) and do not depend on it.
+    texture_aggregations : str or sequence of {"averaged", "merged"}
+        For the directional families (GLCM, GLRLM), one or both: features averaged over the
+        directions (tags ``_avg``) or computed from the matrix merged over them (``_comb``).
+    texture_distance : int [voxels]
+        Chebyshev distance of the neighbours in the GLCM, NGTDM and NGLDM (IBSI default 1).
+    ngldm_coarseness : int [grey levels]
+        The NGLDM's coarseness parameter alpha: a neighbour depends on its centre when their grey
+        levels differ by at most this (IBSI default 0).
 
     Raises
     ------
@@ -93,8 +101,10 @@ class Settings:
     ivh_discretisation: str = "fbn"
     ivh_n_bins: int = 1000
     ivh_bin_width: float = 2.5
-    approach: str = "3d"
-    aggregation: str = "merged"
+    texture_approaches: tuple[str, ...] = ("3d",)
+    texture_aggregations: tuple[str, ...] = ("averaged", "merged")
+    texture_distance: int = 1
+    ngldm_coarseness: int = 0
 
     def __post_init__(self):
         if self.new_spacing is not None:
@@ -108,8 +118,8 @@ class Settings:
         _choice("interpolation", self.interpolation, tuple(ORDERS))
         _choice("discretisation", self.discretisation, DISCRETISATIONS)
         _choice("ivh_discretisation", self.ivh_discretisation, IVH_DISCRETISATIONS)
-        _choice("approach", self.approach, APPROACHES)
-        _choice("aggregation", self.aggregation, AGGREGATIONS)
+        for name, allowed in (("texture_approaches", APPROACHES), ("texture_aggregations", AGGREGATIONS)):
+            object.__setattr__(self, name, _choices(name, getattr(self, name), allowed))
         if not (_positive(self.partial_volume) and self.partial_volume <= 1):
             raise ConfigError(f"partial_volume={self.partial_volume!r} must be in (0, 1]; IBSI uses 0.5.")
         if self.reseg_range is not None:
@@ -128,6 +138,10 @@ class Settings:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ConfigError(f"{name}={value!r} must be a whole number of bins, at least 1.")
+        for name, least in (("texture_distance", 1), ("ngldm_coarseness", 0)):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < least:
+                raise ConfigError(f"{name}={value!r} must be a whole number, at least {least}.")
         for name in ("bin_width", "ivh_bin_width"):
             if not _positive(getattr(self, name)):
                 raise ConfigError(f"{name}={getattr(self, name)!r} must be a positive width in image units.")
@@ -148,8 +162,9 @@ class Settings:
         if isinstance(values.get("new_spacing"), list | tuple):
             # TOML has no null: "keep" stands for an axis kept as it is.
             values["new_spacing"] = tuple(None if v == "keep" else v for v in values["new_spacing"])
-        if isinstance(values.get("reseg_range"), list):
-            values["reseg_range"] = tuple(values["reseg_range"])
+        for name in ("reseg_range", "texture_approaches", "texture_aggregations"):
+            if isinstance(values.get(name), list):
+                values[name] = tuple(values[name])
         return cls(**values)
 
     @classmethod
@@ -187,7 +202,9 @@ def ibsi_settings(case: str) -> Settings:
     """
     key = case.strip()
     if key.lower() == "digital_phantom":
-        return Settings(discretisation="fbs", bin_width=1.0, ivh_discretisation="none")
+        return Settings(
+            discretisation="fbs", bin_width=1.0, ivh_discretisation="none", texture_approaches=APPROACHES
+        )
     key = key.upper()
     if key not in _CT_CONFIGS:
         raise ConfigError(f"unknown IBSI case {case!r}; use 'digital_phantom' or one of A, B, C, D, E.")
@@ -197,14 +214,14 @@ def ibsi_settings(case: str) -> Settings:
 # IBSI 1 CT phantom configurations: ibsi_1_ct_phantom_configurations.csv.
 _CT_CONFIGS = {
     "A": dict(
-        approach="2d",
+        texture_approaches=("2d", "2.5d"),
         reseg_range=(-500.0, 400.0),
         discretisation="fbs",
         bin_width=25.0,
         ivh_discretisation="none",
     ),
     "B": dict(
-        approach="2d",
+        texture_approaches=("2d", "2.5d"),
         new_spacing=(None, 2.0, 2.0),
         interpolation="linear",
         round_intensities=True,
@@ -255,3 +272,11 @@ def _positive(value) -> bool:
 def _choice(name, value, allowed):
     if value not in allowed:
         raise ConfigError(f"{name}={value!r} is unknown; use one of {list(allowed)}.")
+
+
+def _choices(name, value, allowed) -> tuple[str, ...]:
+    """One allowed value or several, as a tuple without repeats in the order of ``allowed``."""
+    values = (value,) if isinstance(value, str) else tuple(value)
+    if not values or any(not isinstance(v, str) or v not in allowed for v in values):
+        raise ConfigError(f"{name}={value!r}: use one or several of {list(allowed)}.")
+    return tuple(v for v in allowed if v in values)

@@ -43,8 +43,11 @@ def test_toml_file_gives_the_same_settings(tmp_path):
         ({"interpolation": "bspline"}, "interpolation"),
         ({"discretisation": "none"}, "discretisation"),
         ({"ivh_discretisation": "fixed"}, "ivh_discretisation"),
-        ({"approach": "4d"}, "approach"),
-        ({"aggregation": "mean"}, "aggregation"),
+        ({"texture_approaches": "4d"}, "texture_approaches"),
+        ({"texture_approaches": ()}, "texture_approaches"),
+        ({"texture_aggregations": ["merged", "mean"]}, "texture_aggregations"),
+        ({"texture_distance": 0}, "texture_distance"),
+        ({"ngldm_coarseness": -1}, "ngldm_coarseness"),
         ({"partial_volume": 0.0}, "partial_volume"),
         ({"partial_volume": 1.5}, "partial_volume"),
         ({"reseg_range": (400.0, -1000.0)}, "lower <= upper"),
@@ -84,3 +87,13 @@ def test_ibsi_cases_follow_the_configuration_table():
     assert ibsi_settings("digital_phantom").discretisation == "fbs"
     with pytest.raises(ConfigError, match="digital_phantom"):
         ibsi_settings("F")
+
+
+def test_texture_approaches_take_one_or_several_in_a_fixed_order(tmp_path):
+    assert Settings(texture_approaches="2.5d").texture_approaches == ("2.5d",)
+    assert Settings(texture_approaches=["3d", "2d", "3d"]).texture_approaches == ("2d", "3d")
+    path = tmp_path / "texture.toml"
+    path.write_text('texture_approaches = ["2d", "2.5d"]\ntexture_aggregations = "merged"\n')
+    settings = Settings.from_toml(path)
+    assert settings.texture_approaches == ("2d", "2.5d")
+    assert settings.texture_aggregations == ("merged",)

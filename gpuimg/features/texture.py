@@ -1,0 +1,209 @@
+"""What the IBSI texture families share: grey levels, directions, approaches, aggregation and tags.
+
+A texture family (GLCM, GLRLM, GLSZM, GLDZM, NGTDM, NGLDM) is two functions: ``matrices``, which
+builds the family's matrices from the ROI's grey levels (a kernel, on the ROI's device), and
+``features``, which computes the family's features from a batch of matrices. This module turns a
+prepared :class:`~gpuimg.features.chain.Roi` into grey levels (:func:`grey_levels`), runs the
+family's matrices for each approach the settings ask for, aggregates them as IBSI 3.6 says and names
+each result by its IBSI tag (:func:`directional_features`, :func:`zone_features`).
+
+Approaches (IBSI 3.6.1; ``Settings.texture_approaches``):
+
+- ``"2d"``: a matrix per slice (in-plane neighbours only); features per slice, averaged over slices.
+- ``"2.5d"``: the per-slice matrices summed over the slices; features once.
+- ``"3d"``: matrices of the whole volume (neighbours in all three dimensions).
+
+The directional families (GLCM, GLRLM) have a matrix per direction (4 in-plane, 13 in 3D), so each
+approach comes in two aggregations (``Settings.texture_aggregations``): ``"averaged"`` (features per
+matrix, averaged: tags ``_avg``) and ``"merged"`` (features of the matrices summed over directions:
+``_comb``). In 2D both are per slice and then averaged over slices; in 2.5D "averaged" merges the
+slices of each direction.
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from gpuimg.backend import namespace, to_numpy
+
+from ._scalars import undefined
+from .chain import Roi, discretise, roi_box
+
+#: The 13 unique directions of 3D neighbours (z, y, x) at Chebyshev distance 1.
+DIRECTIONS_3D = (
+    (0, 0, 1),
+    (0, 1, -1),
+    (0, 1, 0),
+    (0, 1, 1),
+    (1, -1, -1),
+    (1, -1, 0),
+    (1, -1, 1),
+    (1, 0, -1),
+    (1, 0, 0),
+    (1, 0, 1),
+    (1, 1, -1),
+    (1, 1, 0),
+    (1, 1, 1),
+)
+#: The 4 unique in-plane directions (z, y, x).
+DIRECTIONS_2D = tuple(d for d in DIRECTIONS_3D if d[0] == 0)
+#: Tag suffixes of the approaches and aggregations, as the IBSI reference files spell them.
+APPROACH_TAGS = {"2d": "2D", "2.5d": "2_5D", "3d": "3D"}
+AGGREGATION_TAGS = {"averaged": "avg", "merged": "comb"}
+
+
+@dataclass(frozen=True)
+class GreyLevels:
+    """The discretised ROI as texture matrices take it.
+
+    Attributes
+    ----------
+    levels : int32 array (z, y, x), NumPy or CuPy
+        ``k`` (1, 2, ...) where the voxel is in the intensity mask with the ``k``-th grey level
+        present in the ROI, 0 elsewhere. Cut to the morphological mask's bounding box (which holds
+        the intensity mask), so that outside the array is outside the ROI.
+    values : float64 array (NumPy), 1D
+        The IBSI grey level (bin number, 1 ... ``n_levels``) of each compact level: ``levels == k``
+        has grey level ``values[k - 1]``. Only levels present in the ROI get an index, so matrices
+        grow with the number of levels present, not with ``n_levels``.
+    n_levels : int
+        ``N_g``, the number of grey levels of the discretisation: ``n_bins`` for a fixed bin number,
+        the highest bin present for a fixed bin size (bins count from the lower bound).
+    morph_mask : bool array of ``levels``' shape
+        The morphological mask (for the GLDZM's distance to the ROI's border).
+    settings : Settings
+    """
+
+    levels: object
+    values: np.ndarray
+    n_levels: int
+    morph_mask: object
+    settings: object
+
+    @property
+    def n_present(self) -> int:
+        """The number of grey levels present in the ROI (the compact levels' count)."""
+        return int(self.values.size)
+
+
+def grey_levels(roi: Roi) -> GreyLevels:
+    """The ROI's discretised grey levels (IBSI 2.7, the texture discretisation of the settings).
+
+    Parameters
+    ----------
+    roi : Roi
+        From :func:`gpuimg.features.prepare`.
+
+    Returns
+    -------
+    GreyLevels
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from gpuimg.features import Settings, prepare
+    >>> from gpuimg.features.texture import grey_levels
+    >>> image = np.array([[[1.0, 3.0, 3.0], [6.0, 6.0, 1.0]]])
+    >>> roi = prepare(image, image > 0, spacing=1.0, settings=Settings(discretisation="fbs", bin_width=1.0))
+    >>> grey = grey_levels(roi)
+    >>> grey.levels.tolist(), grey.values.tolist(), grey.n_levels
+    ([[[1, 2, 2], [3, 3, 1]]], [1.0, 3.0, 6.0], 6)
+    """
+    xp = namespace(roi.image).xp
+    bins = discretise(roi.values, roi.settings)
+    present, compact = xp.unique(bins, return_inverse=True)
+    values = to_numpy(present).astype(np.float64)
+    n_levels = roi.settings.n_bins if roi.settings.discretisation == "fbn" else int(values[-1])
+    box = tuple(slice(first, last + 1) for first, last in roi_box(roi.morph_mask))
+    levels = xp.zeros(roi.image.shape, dtype=np.int32)
+    levels[roi.intensity_mask] = compact.reshape(-1).astype(np.int32) + 1
+    return GreyLevels(levels[box], values, n_levels, roi.morph_mask[box], roi.settings)
+
+
+def directions(approach: str, distance: int = 1) -> np.ndarray:
+    """The neighbour offsets (z, y, x) of a directional family: 4 in-plane ones for the 2D and 2.5D
+    approaches, 13 for 3D, at Chebyshev ``distance`` [voxels]; int64 array (n, 3)."""
+    return distance * np.array(DIRECTIONS_3D if approach == "3d" else DIRECTIONS_2D, dtype=np.int64)
+
+
+#: ``matrices(grey, offsets, per_slice)``: one matrix per slice (``per_slice``, in-plane offsets) or
+#: one for the volume, per offset; an array (slices or 1, offsets, ...) on the levels' device.
+DirectionalMatrices = Callable[[GreyLevels, np.ndarray, bool], object]
+#: ``matrices(grey, per_slice)``: one matrix per slice (in-plane neighbours) or one for the volume;
+#: an array (slices or 1, ...) on the levels' device.
+ZoneMatrices = Callable[[GreyLevels, bool], object]
+#: ``features(batch, grey)``: the family's features of each matrix of a batch (first axis), by name
+#: without prefix or suffix, each a 1D array (NumPy or CuPy) of the batch's length.
+Features = Callable[[object, GreyLevels], dict]
+
+
+def directional_features(
+    grey: GreyLevels, matrices: DirectionalMatrices, features: Features, prefix: str
+) -> dict[str, float]:
+    """The features of a directional family (GLCM, GLRLM) for every approach and aggregation asked.
+
+    Returns ``{f"{prefix}_{name}_{approach}_{aggregation}": value}`` (``cm_joint_max_3D_avg``).
+    A matrix with no entry (a slice and direction without a pair or run) is left out of averages.
+    """
+    settings = grey.settings
+    rows = {}
+    for approach in settings.texture_approaches:
+        per_slice = approach != "3d"
+        batch = matrices(grey, directions(approach, settings.texture_distance), per_slice)
+        if per_slice:
+            batch = batch[_slices_present(grey)]
+        n_slices, n_directions = batch.shape[:2]
+        for aggregation in settings.texture_aggregations:
+            if aggregation == "merged":
+                # 2D: each slice's directions merged; 2.5D and 3D: one matrix of everything
+                merged = batch.sum(axis=1) if approach == "2d" else batch.sum(axis=(0, 1))[None]
+            elif approach == "2.5d":
+                merged = batch.sum(axis=0)  # each direction merged over the slices
+            else:
+                merged = batch.reshape((n_slices * n_directions, *batch.shape[2:]))
+            tag = f"{APPROACH_TAGS[approach]}_{AGGREGATION_TAGS[aggregation]}"
+            rows.update(_averaged(merged, grey, features, prefix, tag))
+    return rows
+
+
+def zone_features(
+    grey: GreyLevels, matrices: ZoneMatrices, features: Features, prefix: str
+) -> dict[str, float]:
+    """The features of a family without directions (GLSZM, GLDZM, NGTDM, NGLDM) for every approach asked.
+
+    Returns ``{f"{prefix}_{name}_{approach}": value}`` (``szm_sze_2_5D``). 2D averages the features
+    of the slices that hold ROI voxels; 2.5D computes them from the slices' matrices summed.
+    """
+    rows = {}
+    per_slice_batch = None
+    for approach in grey.settings.texture_approaches:
+        if approach == "3d":
+            batch = matrices(grey, False)
+        else:
+            if per_slice_batch is None:
+                per_slice_batch = matrices(grey, True)[_slices_present(grey)]
+            batch = per_slice_batch if approach == "2d" else per_slice_batch.sum(axis=0)[None]
+        rows.update(_averaged(batch, grey, features, prefix, APPROACH_TAGS[approach]))
+    return rows
+
+
+def _averaged(batch, grey, features, prefix, tag) -> dict[str, float]:
+    """The mean over the batch's non-empty matrices of each feature, keyed by its IBSI tag."""
+    xp = namespace(batch).xp
+    filled = to_numpy(batch.reshape(batch.shape[0], -1).any(axis=1))
+    if not filled.any():
+        names = features(batch[:1], grey)
+        return {
+            f"{prefix}_{name}_{tag}": undefined(f"{prefix}_{name}_{tag}", "no texture matrix has an entry")
+            for name in names
+        }
+    values = features(batch[xp.asarray(filled)], grey)
+    means = {name: xp.mean(value) for name, value in values.items()}
+    host = to_numpy(xp.stack(list(means.values()))) if means else np.empty(0)
+    return {f"{prefix}_{name}_{tag}": float(v) for name, v in zip(means, host, strict=True)}
+
+
+def _slices_present(grey: GreyLevels) -> np.ndarray:
+    """Which slices of the levels hold at least one ROI voxel (bool, NumPy)."""
+    return to_numpy((grey.levels > 0).any(axis=(1, 2)))
