@@ -2,6 +2,7 @@
 
 from .dicom import read_dicom
 from .image import read_image, write_image
+from .rtstruct import read_rtstruct, rtstruct_roi_names
 from .series import SeriesInfo, SeriesList, list_series
 from .stitch import stitch
 from .write import write_dicom
@@ -12,6 +13,8 @@ __all__ = [
     "list_series",
     "read_dicom",
     "read_image",
+    "read_rtstruct",
+    "rtstruct_roi_names",
     "stitch",
     "write_dicom",
     "write_image",
