@@ -4,6 +4,7 @@ import dataclasses
 import functools
 import inspect
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 import numpy as np
 
@@ -43,7 +44,19 @@ class Volume:
     -----
     The position of voxel ``(k, j, i)`` is ``origin + direction @ (spacing * (k, j, i))``, which
     :attr:`affine` holds as a 4x4 matrix, as nibabel's affine does for RAS.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import gpuimg
+    >>> ct = gpuimg.Volume(np.zeros((4, 8, 8), np.int16), spacing=(2.5, 0.8, 0.8))
+    >>> ct
+    Volume(shape=(4, 8, 8), dtype=int16, device='cpu', spacing=(2.5, 0.8, 0.8), origin=(0.0, 0.0, 0.0))
+    >>> gpuimg.to_numpy(ct).shape
+    (4, 8, 8)
     """
+
+    _is_volume: ClassVar[bool] = True
 
     data: object
     spacing: tuple[float, float, float] = (1.0, 1.0, 1.0)
@@ -86,6 +99,18 @@ class Volume:
         affine[:3, 3] = self.origin
         return affine
 
+    @property
+    def dtype(self) -> np.dtype:
+        """The voxels' dtype."""
+        return np.dtype(self.data.dtype)
+
+    def __repr__(self) -> str:
+        meta = ", ".join(f"{k}={self.meta[k]!r}" for k in ("modality",) if k in self.meta)
+        return (
+            f"Volume(shape={self.shape}, dtype={self.dtype}, device={self.device!r}, "
+            f"spacing={self.spacing}, origin={self.origin}" + (f", {meta}" if meta else "") + ")"
+        )
+
     def to(self, device: str) -> "Volume":
         """The same volume with its voxels on ``device`` ("auto", "cpu" or "cuda")."""
         return dataclasses.replace(self, data=to_device(self.data, device))
@@ -99,19 +124,42 @@ def _triple(name: str, value) -> tuple[float, float, float]:
 
 
 def accepts_volume(func):
-    """Let an array operation take a :class:`Volume` as its first argument.
+    """Let an array operation take a :class:`Volume` wherever it takes an array.
 
-    The operation runs on the volume's data, with the volume's spacing as ``spacing=`` where the
-    operation takes one and none is given, and returns a Volume with the same geometry.
+    The operation runs on the volume's voxels, with the volume's spacing as ``spacing=`` where the
+    operation takes one and none is given; any other Volume argument (a mask, a reference image)
+    is passed as its voxels. Every array of the input's shape in the result (the result itself, an
+    item of a tuple, a field of a dataclass) comes back as a Volume with the input's geometry; other
+    results (numbers, tables, meshes) are returned as they are. An array input runs unchanged.
     """
     takes_spacing = "spacing" in inspect.signature(func).parameters
 
     @functools.wraps(func)
     def wrapper(image, *args, **kwargs):
+        args = [_voxels(a) for a in args]
+        kwargs = {k: _voxels(v) for k, v in kwargs.items()}
         if not isinstance(image, Volume):
             return func(image, *args, **kwargs)
         if takes_spacing and kwargs.get("spacing") is None:
             kwargs["spacing"] = image.spacing
-        return dataclasses.replace(image, data=func(image.data, *args, **kwargs))
+        return _rewrap(func(image.data, *args, **kwargs), image)
 
     return wrapper
+
+
+def _voxels(value):
+    return value.data if isinstance(value, Volume) else value
+
+
+def _rewrap(result, like: Volume):
+    """``result`` with each array of ``like``'s shape put back in a Volume of ``like``'s geometry."""
+    if isinstance(result, Volume):
+        return result
+    if type(result) is tuple:
+        return tuple(_rewrap(item, like) for item in result)
+    if dataclasses.is_dataclass(result) and not isinstance(result, type):
+        fields = {f.name: getattr(result, f.name) for f in dataclasses.fields(result) if f.init}
+        return dataclasses.replace(result, **{k: _rewrap(v, like) for k, v in fields.items()})
+    if getattr(result, "shape", None) == like.shape and hasattr(result, "dtype"):
+        return dataclasses.replace(like, data=result)
+    return result

@@ -35,7 +35,7 @@ def test_to_cpu_keeps_geometry_and_meta(rng):
 
 @pytest.mark.skipif(gpuimg.backend.cuda_available(), reason="a GPU is usable here")
 def test_to_cuda_without_a_gpu_raises_device_error(rng):
-    with pytest.raises(gpuimg.DeviceError, match="pip install 'gpuimg\\[cuda13\\]'"):
+    with pytest.raises(gpuimg.DeviceError, match=r"pip install -e '\.\[cuda13\]'"):
         gpuimg.Volume(rng.random((2, 2, 2))).to("cuda")
 
 

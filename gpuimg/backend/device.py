@@ -14,7 +14,8 @@ DEVICES = ("auto", "cpu", "cuda")
 
 _INSTALL_HINT = (
     "Install gpuimg with the CUDA extra that matches your driver (`nvidia-smi` shows its CUDA "
-    "version): pip install 'gpuimg[cuda13]' for CUDA 13 or 'gpuimg[cuda12]' for CUDA 12. "
+    "version): in the gpuimg checkout, pip install -e '.[cuda13]' for CUDA 13 or -e '.[cuda12]' "
+    "for CUDA 12 (gpuimg is not on the package index yet). "
     "Or compute on the CPU with device='cpu' (GPUIMG_DEVICE=cpu)."
 )
 

@@ -54,7 +54,7 @@ class Namespace:
         except ImportError as exc:
             raise DeviceError(
                 f"This operation needs cuCIM on the GPU, which is not installed ({exc}). "
-                "Install it with pip install 'gpuimg[cuda13]' (or 'gpuimg[cuda12]')."
+                "Install it with pip install -e '.[cuda13]' (or '.[cuda12]') in the gpuimg checkout."
             ) from exc
 
     @functools.cached_property
@@ -115,6 +115,11 @@ def is_dask(x) -> bool:
     return dask_array is not None and isinstance(x, dask_array.Array)
 
 
+def _is_volume(x) -> bool:
+    """Whether ``x`` is a :class:`gpuimg.Volume` (which builds on this module, so it is not imported)."""
+    return getattr(type(x), "_is_volume", False)
+
+
 def is_cupy(x) -> bool:
     """Whether ``x`` is a CuPy array (checked without importing CuPy)."""
     cupy = sys.modules.get("cupy")
@@ -125,15 +130,20 @@ def namespace(x) -> Namespace:
     """The namespace of the device ``x`` lives on.
 
     A CuPy array gives the CUDA namespace, a Dask array the namespace of its chunks, and anything
-    else (a NumPy array, a list, a scalar) the CPU namespace.
+    else (a NumPy array, a list, a scalar) the CPU namespace. A Volume gives its voxels' namespace.
     """
+    if _is_volume(x):
+        return namespace(x.data)
     if is_dask(x):
         return namespace(x._meta)
     return _cuda() if is_cupy(x) else _cpu()
 
 
 def to_numpy(x) -> np.ndarray:
-    """``x`` as a NumPy array in host memory: copied from the GPU, or computed if it is a Dask array."""
+    """``x`` as a NumPy array in host memory: copied from the GPU, or computed if it is a Dask array;
+    a Volume gives its voxels (its geometry stays with the Volume)."""
+    if _is_volume(x):
+        x = x.data
     if is_dask(x):
         x = x.compute()
     if is_cupy(x):
@@ -144,13 +154,16 @@ def to_numpy(x) -> np.ndarray:
 def to_device(x, device: str | None = "auto"):
     """``x`` on ``device`` ("auto", "cpu" or "cuda"): unchanged if it is already there.
 
-    A Dask array stays a Dask array, its chunks moved one by one when computed.
+    A Dask array stays a Dask array, its chunks moved one by one when computed; a Volume stays a
+    Volume with the same geometry.
 
     Raises
     ------
     DeviceError
         If ``device`` is "cuda" and no usable GPU is found.
     """
+    if _is_volume(x):
+        return x.to(device)
     target = namespace_for(device)
     if is_dask(x):
         if namespace(x) is target:

@@ -488,8 +488,8 @@ def _caller_level() -> int:
 def _warn_host_copy() -> None:
     warnings.warn(
         "cuML is not installed: gpuimg.ml copies GPU features to the host once and fits scikit-learn "
-        "there (predictions are copied back). Install cuML for GPU estimators: "
-        "pip install 'gpuimg[cuml13]' (or 'gpuimg[cuml12]'). Without cuML, logistic_regression (lbfgs), "
+        "there (predictions are copied back). Install cuML for GPU estimators: in the gpuimg checkout, "
+        "pip install -e '.[cuml13]' (or '.[cuml12]'). Without cuML, logistic_regression (lbfgs), "
         "ridge and linear_regression (svd) and pca stay on the GPU through scikit-learn's array-API "
         "support when SCIPY_ARRAY_API=1 is set before Python starts.",
         RuntimeWarning,
@@ -502,8 +502,9 @@ def _warn_no_array_api(reason: str) -> None:
     warnings.warn(
         "cuML is not installed and scikit-learn's array-API support, which would keep this estimator "
         f"on the GPU, is off ({reason}). Set SCIPY_ARRAY_API=1 in the environment before Python starts "
-        "(export SCIPY_ARRAY_API=1), or install cuML (pip install 'gpuimg[cuml13]'). Until then, gpuimg.ml "
-        "copies GPU features to the host once and fits scikit-learn there (predictions are copied back).",
+        "(export SCIPY_ARRAY_API=1), or install cuML (pip install -e '.[cuml13]' in the checkout). "
+        "Until then, gpuimg.ml copies GPU features to the host once and fits scikit-learn there "
+        "(predictions are copied back).",
         RuntimeWarning,
         stacklevel=_caller_level(),
     )

@@ -85,7 +85,7 @@ def test_cupy_without_a_usable_gpu_falls_back_or_explains(monkeypatch, fresh_pro
     with pytest.raises(gpuimg.DeviceError) as caught:
         resolve_device("cuda")
     assert reason in str(caught.value)
-    assert "pip install 'gpuimg[cuda13]'" in str(caught.value)
+    assert "pip install -e '.[cuda13]'" in str(caught.value)
     assert isinstance(caught.value, RuntimeError)
 
 
@@ -115,4 +115,4 @@ def test_without_cupy_gpuimg_imports_and_computes_on_the_cpu():
     )
     assert done.returncode == 0, done.stderr
     assert "CuPy is not installed" in done.stdout
-    assert "pip install 'gpuimg[cuda13]'" in done.stdout
+    assert "pip install -e '.[cuda13]'" in done.stdout

@@ -63,7 +63,7 @@ def test_cuda_namespace_without_cucim_names_the_extra(monkeypatch):
     from gpuimg.backend import Namespace
 
     monkeypatch.setitem(sys.modules, "cucim", None)  # `import cucim.skimage` raises ImportError
-    with pytest.raises(gpuimg.DeviceError, match=r"needs cuCIM .* pip install 'gpuimg\[cuda13\]'"):
+    with pytest.raises(gpuimg.DeviceError, match=r"needs cuCIM .* pip install -e '\.\[cuda13\]'"):
         _ = Namespace("cuda", np, scipy.ndimage).ski
 
 
