@@ -2,26 +2,29 @@
 (zero crossings of the second derivative); neither scikit-image nor cuCIM has a 3D Canny."""
 
 import math
+from collections.abc import Sequence
 
 import numpy as np
 from scipy import special
 
+from gpuimg._units import voxels
 from gpuimg.backend import is_dask, namespace, separable_passes
 from gpuimg.errors import ParameterError
 from gpuimg.kernels import boundary
 from gpuimg.kernels import canny as kernel
 from gpuimg.volume import accepts_volume
 
-from .gradient import Image, Spacing, _spacing
+from .gradient import Image, Spacing
 
 
 @accepts_volume
 def canny(
     image: Image,
-    sigma: float = 1.0,
+    sigma: float | Sequence[float] | None = None,
     low_threshold: float | None = None,
     high_threshold: float | None = None,
     *,
+    sigma_mm: float | Sequence[float] | None = None,
     mask=None,
     use_quantiles: bool = False,
     spacing: Spacing = None,
@@ -35,20 +38,24 @@ def canny(
     Parameters
     ----------
     image : array (NumPy or CuPy) or Volume, 2D (y, x) or 3D (z, y, x)
-    sigma : float or sequence of float [mm, or voxels without spacing]
-        Standard deviation of the Gaussian smoothing.
+    sigma : float or sequence of float [voxels], optional
+        Standard deviation of the Gaussian smoothing; default 1 voxel.
     low_threshold, high_threshold : float, optional
         Hysteresis thresholds on the gradient magnitude of the smoothed image (Sobel or central
-        differences, see ``method``), in the image's intensity units per voxel (per mm with
-        ``spacing``); default 10 % and 20 % of the dtype's maximum (1 for float images), as in
-        scikit-image. With ``use_quantiles``, quantiles in [0, 1] of the magnitude instead.
+        differences, see ``method``), in the image's intensity units per voxel, whatever the
+        spacing (as in scikit-image and ITK); default 10 % and 20 % of the dtype's maximum (1 for
+        float images), as in scikit-image. With ``use_quantiles``, quantiles in [0, 1] of the
+        magnitude instead.
+    sigma_mm : float or sequence of float [mm], optional
+        The smoothing's standard deviation in mm instead of ``sigma``: ``sigma_mm / spacing[a]``
+        voxels along axis ``a``. Needs ``spacing`` or a Volume.
     mask : bool array of the image's shape, optional
         Where to look for edges; the smoothing ignores the voxels outside it.
     use_quantiles : bool
         Read the thresholds as quantiles of the gradient magnitude.
     spacing : float or sequence of float [mm], optional
-        Voxel spacing: sigma along axis ``a`` is ``sigma / spacing[a]`` voxels and the derivative
-        along ``a`` is divided by ``spacing[a]``. Default: voxel units; a Volume brings its own.
+        Voxel spacing, used for ``sigma_mm`` only; a Volume brings its own. A Volume and its voxels
+        give the same edges for the same ``sigma``.
     mode : {"constant", "reflect", "nearest", "mirror", "wrap"}
         How the smoothing extends the image past its edges (scikit-image's default "constant",
         corrected for the bleed-over of ``cval``).
@@ -71,11 +78,12 @@ def canny(
     ------
     ParameterError
         For an image that is not 2D or 3D, a 64-bit integer or Dask image, thresholds out of order
-        or quantiles outside [0, 1], a mask of another shape, a bad sigma, spacing, mode or method.
+        or quantiles outside [0, 1], a mask of another shape, a bad sigma, spacing, mode or method;
+        both ``sigma`` and ``sigma_mm``, or ``sigma_mm`` without a spacing.
 
     Notes
     -----
-    ``method="sobel"``: in 2D without ``spacing`` the result equals ``skimage.feature.canny``
+    ``method="sobel"``: in 2D the result equals ``skimage.feature.canny``
     voxel for voxel: the same conversion to float (``img_as_float``, so integer images and their
     thresholds are divided by the dtype's maximum alike), smoothing (``gaussian_filter`` with the
     masked bleed-over correction), ``scipy.ndimage.sobel`` derivatives, bilinear non-maximum
@@ -96,12 +104,11 @@ def canny(
     :mod:`gpuimg.kernels.canny`). The magnitude compared with the thresholds is
     ``sqrt(|∇L|² + 1e-4)``. The image is converted to float without scaling. This is ITK's
     ``CannyEdgeDetectionImageFilter`` (SimpleITK ``CannyEdgeDetection``), step for step; called
-    as ``canny(image, [s / d for d in spacing], lower, upper, mode="nearest",
-    method="zero_crossing")`` (sigma in voxels and no ``spacing``: ITK smooths in mm but
-    differentiates in voxel units) it gives ITK's edges with ``variance=s**2`` [mm²] and its
-    default maximum error 0.01, voxel for voxel up to rounding (the tests measure it on the
-    PyRadiomics lung CT). With ``spacing`` the derivatives are per mm instead. Border voxels may
-    be edges; with a mask, only voxels of the eroded mask.
+    as ``canny(image, None, lower, upper, sigma_mm=s, spacing=spacing, mode="nearest",
+    method="zero_crossing")`` (ITK too smooths in mm and differentiates in voxel units) it gives
+    ITK's edges with ``variance=s**2`` [mm²] and its default maximum error 0.01, voxel for voxel
+    up to rounding (the tests measure it on the PyRadiomics lung CT). Border voxels may be edges;
+    with a mask, only voxels of the eroded mask.
 
     The two methods put edges within a voxel of each other on high-contrast images; on noisy or
     low-contrast ones "sobel" smooths each derivative once more across the other axes ([1, 2, 1]),
@@ -155,9 +162,7 @@ def canny(
         )
     sobel = method == "sobel"
     low_threshold, high_threshold = _thresholds(image, low_threshold, high_threshold, use_quantiles, sobel)
-    given = spacing is not None
-    spacing = _spacing(spacing, ndim)
-    sigma_vox = _sigma(sigma, spacing, given, ndim)
+    sigma_vox = voxels("sigma", sigma, sigma_mm, spacing, ndim, default=1.0, allow_zero=True)
     if mask is not None:
         mask = xp.asarray(mask, dtype=bool)
         if mask.shape != image.shape:
@@ -166,9 +171,8 @@ def canny(
             )
 
     smoothed, where = _smooth(ns, image, mask, sigma_vox, mode, cval, discrete=not sobel)
-    inverse_spacing = [1.0 / s for s in spacing] if given else [1.0] * ndim
     edges = _sobel_edges if sobel else _zero_crossing_edges
-    return edges(ns, smoothed, where, inverse_spacing, (low_threshold, high_threshold), use_quantiles)
+    return edges(ns, smoothed, where, (low_threshold, high_threshold), use_quantiles)
 
 
 #: The edge localisation methods; the first is the default.
@@ -183,7 +187,7 @@ def _as_volume(xp, x):
     return xp.ascontiguousarray(x).reshape((1,) * (3 - x.ndim) + x.shape)
 
 
-def _sobel_edges(ns, smoothed, where, inverse_spacing, thresholds, use_quantiles):
+def _sobel_edges(ns, smoothed, where, thresholds, use_quantiles):
     """scikit-image's way: Sobel gradient, non-maximum suppression, hysteresis (seeds ``>= high``);
     voxels on the border (or outside ``where``, the eroded mask) are never edges."""
     xp = ns.xp
@@ -193,8 +197,6 @@ def _sobel_edges(ns, smoothed, where, inverse_spacing, thresholds, use_quantiles
         where = xp.zeros(smoothed.shape, dtype=bool)
         where[(slice(1, -1),) * ndim] = True
     gradient = [ns.ndi.sobel(smoothed, axis=axis) for axis in range(ndim)]
-    if inverse_spacing != [1.0] * ndim:
-        gradient = [g * g.dtype.type(s) for g, s in zip(gradient, inverse_spacing, strict=True)]
     magnitude = gradient[0] * gradient[0]
     for g in gradient[1:]:
         magnitude += g * g
@@ -220,7 +222,7 @@ def _sobel_edges(ns, smoothed, where, inverse_spacing, thresholds, use_quantiles
     return _hysteresis(ns, candidates, candidates & (kept >= high_threshold))
 
 
-def _zero_crossing_edges(ns, smoothed, where, inverse_spacing, thresholds, use_quantiles):
+def _zero_crossing_edges(ns, smoothed, where, thresholds, use_quantiles):
     """ITK's way: zero crossings of the second derivative along the gradient, hysteresis (seeds
     ``> high``); any voxel inside ``where`` (the eroded mask; everywhere without one) may be an edge."""
     xp = ns.xp
@@ -228,12 +230,11 @@ def _zero_crossing_edges(ns, smoothed, where, inverse_spacing, thresholds, use_q
     shape = _as_volume(xp, smoothed).shape
     if where is None:
         where = xp.ones(shape, dtype=xp.uint8)
-    inverse = [1.0] * (3 - smoothed.ndim) + list(inverse_spacing)
     edge = xp.empty(shape, dtype=smoothed.dtype)
     kernel.zero_crossing_edges(
         _as_volume(xp, smoothed),
         _as_volume(xp, where).view(xp.uint8),
-        inverse,
+        [1.0, 1.0, 1.0],
         xp.empty_like(edge),
         edge,
         target=ns.target,
@@ -241,8 +242,8 @@ def _zero_crossing_edges(ns, smoothed, where, inverse_spacing, thresholds, use_q
     edge = edge.reshape(smoothed.shape)
     if use_quantiles:
         squared = 1e-4
-        for axis, inv in enumerate(inverse_spacing):
-            step = xp.asarray([-0.5 * inv, 0.0, 0.5 * inv], dtype=smoothed.dtype)
+        step = xp.asarray([-0.5, 0.0, 0.5], dtype=smoothed.dtype)
+        for axis in range(smoothed.ndim):
             derivative = ns.ndi.correlate1d(smoothed, step, axis, mode="nearest")
             squared = squared + derivative * derivative
         low_threshold, high_threshold = xp.percentile(
@@ -276,16 +277,6 @@ def _thresholds(image, low, high, use_quantiles, scaled):
             f"high_threshold ({high!r}) is below low_threshold ({low!r}); swap them or raise the high one."
         )
     return values
-
-
-def _sigma(sigma, spacing, given, ndim):
-    values = np.atleast_1d(np.asarray(sigma, dtype=float))
-    if values.size not in (1, ndim) or values.ndim != 1 or not np.all(np.isfinite(values) & (values >= 0)):
-        raise ParameterError(f"sigma={sigma!r} must be one non-negative number or one per axis ({ndim}).")
-    if not given:
-        return sigma if values.size > 1 else float(values[0])
-    values = np.broadcast_to(values, (ndim,))
-    return tuple(float(v / s) for v, s in zip(values, spacing, strict=True))
 
 
 def _float_type(dtype):

@@ -12,6 +12,7 @@ from scipy import special
 
 import gpuimg
 from gpuimg.edges import canny
+from gpuimg.edges.canny import METHODS
 
 DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 
@@ -95,13 +96,21 @@ def _sitk_canny(image, sigma_mm, low, high, spacing):
 
 
 def _like_sitk(image, sigma_mm, low, high, spacing, method="zero_crossing"):
-    """Ours with ITK's parameters: ITK smooths in mm but differentiates in voxel units (central
-    differences, whatever the spacing), so sigma goes in voxels (sigma_mm / spacing) and no spacing;
-    ITK's zero-flux boundary is "nearest". With the Sobel method the thresholds are 32 times ITK's
-    (the 3D Sobel magnitude is 32 times the central-difference one on a linear ramp)."""
+    """Ours with ITK's parameters: ITK smooths in mm and differentiates in voxel units (central
+    differences, whatever the spacing), as ours with sigma_mm; ITK's zero-flux boundary is
+    "nearest". With the Sobel method the thresholds are 32 times ITK's (the 3D Sobel magnitude is
+    32 times the central-difference one on a linear ramp)."""
     scale = 32 if method == "sobel" else 1
-    sigma = tuple(sigma_mm / s for s in spacing)
-    return canny(image, sigma, scale * low, scale * high, mode="nearest", method=method)
+    return canny(
+        image,
+        None,
+        scale * low,
+        scale * high,
+        sigma_mm=sigma_mm,
+        spacing=spacing,
+        mode="nearest",
+        method=method,
+    )
 
 
 def _interior(shape):
@@ -250,13 +259,13 @@ def test_zero_crossing_quantiles_are_of_the_central_difference_magnitude(rng):
     assert (got != want).sum() <= 0.001 * want.sum()
 
 
-def test_zero_crossing_with_spacing_finds_a_sphere_in_mm():
-    """A ball of radius 10 mm on a 2 x 1 x 1 mm grid: with ``spacing`` (derivatives per mm) the
-    edges lie within one voxel diagonal (2.45 mm) of the sphere, all around it."""
+def test_zero_crossing_with_sigma_mm_finds_a_sphere_in_mm():
+    """A ball of radius 10 mm on a 2 x 1 x 1 mm grid, smoothed by 1 mm: the edges lie within one
+    voxel diagonal (2.45 mm) of the sphere, all around it."""
     z, y, x = np.mgrid[:20, :40, :40]
     r = np.sqrt(((z - 9.5) * 2.0) ** 2 + (y - 19.5) ** 2 + (x - 19.5) ** 2)
     image = (r < 10.0) * 100.0
-    edges = canny(image, 1.0, 5.0, 20.0, spacing=(2.0, 1.0, 1.0), method="zero_crossing")
+    edges = canny(image, None, 5.0, 20.0, sigma_mm=1.0, spacing=(2.0, 1.0, 1.0), method="zero_crossing")
     assert edges.sum() > 0.8 * 4 * np.pi * 10**2 / 1.5
     assert np.abs(r[edges] - 10.0).max() <= np.sqrt(6.0)
     for axis in range(3):  # edges on all six sides of the ball
@@ -278,12 +287,20 @@ def test_zero_crossing_edges_stay_in_the_eroded_mask(rng):
     np.testing.assert_array_equal(got[far], free[far])
 
 
-def test_volume_brings_its_spacing(rng):
+@pytest.mark.parametrize("method", METHODS)
+def test_sigma_is_voxels_and_sigma_mm_uses_the_volume_spacing(method):
+    """The unit rule: sigma [voxels] gives a Volume the edges of its voxels; sigma_mm [mm] is
+    sigma_mm / spacing voxels (regression: sigma was mm for a Volume, voxels for its array)."""
     image, _ = ball(24, 8.0)
-    volume = gpuimg.Volume(image, spacing=(2.0, 1.0, 1.0))
-    got = canny(volume, 1.5, 100.0, 300.0)
-    assert isinstance(got, gpuimg.Volume) and got.data.dtype == bool
-    np.testing.assert_array_equal(got.data, canny(image, 1.5, 100.0, 300.0, spacing=(2.0, 1.0, 1.0)))
+    low, high = (32 * 5.0, 32 * 12.0) if method == "sobel" else (5.0, 12.0)
+    volume = gpuimg.Volume(image, spacing=(2.0, 0.8, 0.8))
+    got = canny(volume, 1.5, low, high, method=method)
+    assert isinstance(got, gpuimg.Volume) and got.data.dtype == bool and got.spacing == volume.spacing
+    want = canny(image, 1.5, low, high, method=method)
+    assert want.sum() > 100
+    np.testing.assert_array_equal(got.data, want)
+    in_mm = canny(volume, None, low, high, sigma_mm=1.6, method=method)
+    np.testing.assert_array_equal(in_mm.data, canny(image, (0.8, 2.0, 2.0), low, high, method=method))
 
 
 @pytest.mark.cudasim
@@ -339,10 +356,12 @@ def test_sigma_zero_leaves_the_input_alone(rng, on_cuda_target, method):
         (lambda x: canny(x, 1.0, 0.5, 0.2), "is below low_threshold"),
         (lambda x: canny(x, 1.0, 0.5, 1.2, use_quantiles=True), "quantile in [0, 1]"),
         (lambda x: canny(x, 1.0, float("nan")), "must be a finite number"),
-        (lambda x: canny(x, -1.0), "sigma=-1.0 must be one non-negative"),
+        (lambda x: canny(x, -1.0), "sigma=-1.0 must be non-negative"),
+        (lambda x: canny(x, sigma_mm=1.0), "sigma_mm=1.0 needs the voxel spacing"),
+        (lambda x: canny(x, 1.0, sigma_mm=1.0), "give sigma (voxels) or sigma_mm (mm), not both"),
         (lambda x: canny(x, mask=np.ones((2, 2), bool)), "mask has shape (2, 2)"),
         (lambda x: canny(x, mode="edge"), "mode='edge' is unknown"),
-        (lambda x: canny(x, spacing=(1.0, 1.0)), "one per axis (3)"),
+        (lambda x: canny(x, sigma_mm=1.0, spacing=(1.0, 1.0)), "one per axis (3)"),
         (lambda x: canny(x, method="itk"), "method='itk' is unknown; use 'sobel'"),
     ],
 )
