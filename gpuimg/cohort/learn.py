@@ -1,0 +1,197 @@
+"""The learning step of a cohort: labels joined by patient, patient-level cross-validation, final models.
+
+Each task of the spec gets a scikit-learn pipeline (median imputation, standardisation, the estimator by
+name from :func:`gpuimg.ml.make_estimator`). Classification and regression are scored on out-of-fold
+predictions of a cross-validation whose folds never share a patient; the model saved is then fitted on
+every labelled study. Clustering is fitted once and scored by its silhouette.
+"""
+
+import csv
+import math
+import warnings
+
+import numpy as np
+from sklearn.base import clone
+from sklearn.impute import SimpleImputer
+from sklearn.model_selection import cross_val_predict
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from gpuimg.errors import ConfigError
+from gpuimg.ml import make_estimator, metrics, patient_cv
+
+from .privacy import pseudonym
+from .spec import Learning, Task
+
+#: Columns of a feature row that are not features.
+ID_COLUMNS = ("study", "patient", "modality")
+
+
+def feature_matrix(rows: list[dict]) -> tuple[np.ndarray, list[str]]:
+    """The numeric feature columns of ``rows`` as a float matrix, without columns that are all NaN."""
+    names = [k for k in rows[0] if k not in ID_COLUMNS]
+    X = np.array([[_number(row.get(name)) for name in names] for row in rows], dtype=float)
+    keep = ~np.all(np.isnan(X), axis=0)
+    return X[:, keep], [n for n, k in zip(names, keep, strict=True) if k]
+
+
+def _number(value) -> float:
+    return math.nan if value is None else float(value)
+
+
+def read_labels(learning: Learning, key: bytes, keep_ids: bool) -> dict[str, dict[str, str]]:
+    """The labels file as ``patient -> {column: value}``, patients named as the outputs name them.
+
+    Raises
+    ------
+    ConfigError
+        If the file cannot be read or lacks the ID column.
+    """
+    if learning.labels is None:
+        return {}
+    try:
+        with open(learning.labels, newline="") as file:
+            table = list(csv.DictReader(file))
+    except OSError as exc:
+        raise ConfigError(f"learning.labels: cannot read {learning.labels}: {exc}.") from exc
+    if not table or learning.id_column not in table[0]:
+        columns = list(table[0]) if table else []
+        raise ConfigError(
+            f"learning.labels: {learning.labels} has no column {learning.id_column!r} (its columns are "
+            f"{columns}); set learning.id_column."
+        )
+    return {
+        (row[learning.id_column] if keep_ids else pseudonym(key, "patient", row[learning.id_column])): row
+        for row in table
+    }
+
+
+def fit_tasks(
+    rows: list[dict], learning: Learning, labels: dict[str, dict[str, str]]
+) -> tuple[dict, dict, dict]:
+    """Cross-validate and fit every task of ``learning`` on the feature rows.
+
+    Returns
+    -------
+    models : dict
+        ``features`` (the column names) and one fitted pipeline per task.
+    metrics : dict
+        Per task: the scores (accuracy, balanced accuracy, ROC AUC, confusion matrix; R², MAE;
+        silhouette), the number of studies and patients used.
+    predictions : dict
+        Per task, what the report plots: targets and out-of-fold predictions (scores), or the clusters
+        and a 2D projection.
+    """
+    if not rows or not learning.tasks:
+        return {}, {}, {}
+    X, names = feature_matrix(rows)
+    patients = np.array([row["patient"] for row in rows])
+    models, scores, predictions = {"features": names}, {}, {}
+    for task in learning.tasks:
+        estimator = make_estimator(task.estimator, task.kind, **_seeded(task, learning.random_state))
+        pipeline = make_pipeline(
+            SimpleImputer(strategy="median", keep_empty_features=True), StandardScaler(), estimator
+        )
+        if task.kind == "clustering":
+            clusters = np.asarray(pipeline.fit_predict(X))
+            embedded = _projection(pipeline[:-1].transform(X))
+            scores["clustering"] = {
+                "silhouette": metrics.silhouette(pipeline[:-1].transform(X), clusters)
+                if 1 < np.unique(clusters).size < len(X)
+                else math.nan,
+                "n_clusters": int(np.unique(clusters).size),
+                "n_studies": len(X),
+            }
+            predictions["clustering"] = {"clusters": clusters, "projection": embedded}
+        else:
+            chosen, y = _targets(rows, labels, task)
+            fitted, scored, predicted = _supervised(pipeline, X[chosen], y, patients[chosen], task, learning)
+            pipeline = fitted
+            scores[task.kind], predictions[task.kind] = scored, predicted
+        models[task.kind] = pipeline
+    return models, scores, predictions
+
+
+def _seeded(task: Task, random_state: int) -> dict:
+    params = dict(task.params)
+    if "random_state" in make_estimator(task.estimator, task.kind).get_params():
+        params.setdefault("random_state", random_state)
+    if task.estimator == "svm":
+        params.setdefault("probability", True)
+    return params
+
+
+def _targets(rows, labels, task: Task) -> tuple[np.ndarray, np.ndarray]:
+    chosen, values = [], []
+    for i, row in enumerate(rows):
+        value = labels.get(row["patient"], {}).get(task.target, "")
+        if value not in ("", None):
+            chosen.append(i)
+            values.append(value)
+    if not chosen:
+        raise ConfigError(
+            f"learning.{task.kind}.target={task.target!r}: no study has a value in the labels file; check "
+            "the column name and that its IDs are the DICOM PatientIDs."
+        )
+    if task.kind == "regression":
+        try:
+            return np.array(chosen), np.array(values, dtype=float)
+        except ValueError as exc:
+            raise ConfigError(
+                f"learning.regression.target={task.target!r} holds non-numbers: {exc}."
+            ) from exc
+    y = np.array(values)
+    try:
+        y = y.astype(int)
+    except ValueError:
+        pass
+    return np.array(chosen), y
+
+
+def _supervised(pipeline, X, y, groups, task: Task, learning: Learning):
+    n_patients = np.unique(groups).size
+    classification = task.kind == "classification"
+    folds = min(learning.folds, n_patients)
+    if classification:
+        folds = min(folds, int(min(np.unique(y, return_counts=True)[1])))
+    scores = {"n_studies": len(y), "n_patients": int(n_patients), "folds": int(folds)}
+    predicted = {"y": y}
+    if folds >= 2:
+        cv = patient_cv(folds, stratify=classification, random_state=learning.random_state)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            if classification:
+                predicted["y_pred"] = cross_val_predict(clone(pipeline), X, y, groups=groups, cv=cv)
+                scores.update(_classification_scores(pipeline, X, y, groups, cv, predicted))
+            else:
+                predicted["y_pred"] = cross_val_predict(clone(pipeline), X, y, groups=groups, cv=cv)
+                scores["r2"] = metrics.r2(y, predicted["y_pred"])
+                scores["mae"] = metrics.mae(y, predicted["y_pred"])
+    return pipeline.fit(X, y), scores, predicted
+
+
+def _classification_scores(pipeline, X, y, groups, cv, predicted) -> dict:
+    classes = np.unique(y)
+    scores = {
+        "accuracy": metrics.accuracy(y, predicted["y_pred"]),
+        "balanced_accuracy": metrics.balanced_accuracy(y, predicted["y_pred"]),
+        "classes": classes.tolist(),
+        "confusion_matrix": np.asarray(
+            metrics.confusion_matrix(y, predicted["y_pred"], labels=classes)
+        ).tolist(),
+    }
+    if classes.size == 2:
+        probability = cross_val_predict(clone(pipeline), X, y, groups=groups, cv=cv, method="predict_proba")
+        predicted["score"] = probability[:, 1]
+        scores["roc_auc"] = metrics.roc_auc(y == classes[1], predicted["score"], pos_label=True)
+    return scores
+
+
+def _projection(X: np.ndarray) -> np.ndarray:
+    """The first two principal components of ``X`` (already standardised), for the cluster map."""
+    centred = X - X.mean(axis=0)
+    if centred.shape[0] < 2:
+        return np.zeros((centred.shape[0], 2))
+    _, _, vt = np.linalg.svd(centred, full_matrices=False)
+    projected = centred @ vt[:2].T
+    return np.pad(projected, ((0, 0), (0, 2 - projected.shape[1])))

@@ -1,0 +1,102 @@
+"""Atomic writes of the cohort outputs: a file is either absent, the old one, or the whole new one.
+
+Each file is written under a temporary name in the output folder (``.partial-*``), flushed to disk and
+renamed over its final name, so Ctrl-C or SIGKILL never leaves a half-written output; a later run
+removes leftover temporary files.
+"""
+
+import contextlib
+import csv
+import io
+import json
+import math
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+_PARTIAL = ".partial-"
+
+
+@contextlib.contextmanager
+def atomic(path: Path, mode: str = "w"):
+    """An open temporary file beside ``path`` that replaces ``path`` when the block succeeds."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    descriptor, tmp = tempfile.mkstemp(prefix=_PARTIAL + path.name + ".", dir=path.parent)
+    try:
+        with os.fdopen(
+            descriptor, mode, **({} if "b" in mode else {"newline": "", "encoding": "utf-8"})
+        ) as file:
+            yield file
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def remove_partials(folder: Path) -> None:
+    """Delete the temporary files an interrupted run left in ``folder`` (recursively)."""
+    for leftover in folder.rglob(_PARTIAL + "*"):
+        leftover.unlink(missing_ok=True)
+
+
+def write_json(path: Path, value) -> None:
+    with atomic(path) as file:
+        json.dump(_plain(value), file, indent=2, sort_keys=False, allow_nan=True)
+        file.write("\n")
+
+
+def write_text(path: Path, text: str) -> None:
+    with atomic(path) as file:
+        file.write(text)
+
+
+def write_csv(path: Path, rows: list[dict], columns: list[str]) -> None:
+    with atomic(path) as file:
+        writer = csv.DictWriter(file, fieldnames=columns, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def write_parquet(path: Path, rows: list[dict], columns: list[str]) -> None:
+    """``rows`` as a Parquet table (strings for the ID columns, float64 for the features)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = pa.table({c: [row.get(c) for row in rows] for c in columns})
+    with atomic(path, "wb") as file:
+        pq.write_table(table, file)
+
+
+def write_npz(path: Path, arrays: dict) -> None:
+    with atomic(path, "wb") as file:
+        np.savez_compressed(file, **arrays)
+
+
+def write_joblib(path: Path, value) -> None:
+    import joblib
+
+    buffer = io.BytesIO()
+    joblib.dump(value, buffer)
+    with atomic(path, "wb") as file:
+        file.write(buffer.getvalue())
+
+
+def _plain(value):
+    """``value`` with NumPy scalars and arrays as Python ones and non-finite floats as None (JSON null)."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return _plain(value.tolist())
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, Path):
+        return str(value)
+    return value

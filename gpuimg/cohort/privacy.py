@@ -1,0 +1,74 @@
+"""Pseudonyms for patients and studies, and scrubbing identifying values out of messages.
+
+A cohort's outputs name patients and studies by a keyed hash (HMAC-SHA256) of their original IDs. The
+key is a random 32-byte secret in a file *beside* the output folder (``OUT.key`` for ``OUT``), never
+inside it: the folder can be shared, and whoever holds the key can map an original ID to its pseudonym
+again (to join new labels, say) but nobody can reverse a pseudonym without it.
+"""
+
+import hashlib
+import hmac
+import os
+import secrets
+from pathlib import Path
+
+from gpuimg.errors import ConfigError
+
+#: Hex digits of a pseudonym (64 bits: no collision in any cohort).
+_DIGITS = 16
+
+
+def key_path_for(output: str | os.PathLike) -> Path:
+    """Where the pseudonym key of an output folder lives: ``<output>.key``, beside the folder."""
+    output = Path(output).resolve()
+    return output.with_name(output.name + ".key")
+
+
+def load_or_create_key(path: str | os.PathLike) -> bytes:
+    """The key in ``path``, or a new random one written there (readable by its owner only).
+
+    Raises
+    ------
+    ConfigError
+        If the file exists but does not hold a key this function wrote.
+    """
+    path = Path(path)
+    if path.exists():
+        text = path.read_text().strip()
+        try:
+            key = bytes.fromhex(text)
+        except ValueError:
+            key = b""
+        if len(key) != 32:
+            raise ConfigError(
+                f"{path} does not hold a pseudonym key (64 hex digits); move it away, or pass --key with "
+                "the key of this output folder."
+            )
+        return key
+    key = secrets.token_bytes(32)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(descriptor, "w") as file:
+        file.write(key.hex() + "\n")
+    return key
+
+
+def pseudonym(key: bytes, kind: str, value: str) -> str:
+    """The pseudonym of ``value`` (a patient ID, a study folder) under ``key``.
+
+    ``kind`` ("patient", "study") keeps pseudonyms of different kinds apart.
+
+    Examples
+    --------
+    >>> pseudonym(bytes(32), "patient", "PAT-001")
+    'P-a06b2c0d96a0a52b'
+    """
+    digest = hmac.new(key, f"{kind}:{value}".encode(), hashlib.sha256).hexdigest()[:_DIGITS]
+    return f"{kind[0].upper()}-{digest}"
+
+
+def scrub(message: str, replacements: dict[str, str]) -> str:
+    """``message`` with each non-empty key of ``replacements`` replaced by its value, longest first."""
+    for secret in sorted((s for s in replacements if s and len(s) > 1), key=len, reverse=True):
+        message = message.replace(secret, replacements[secret])
+    return message

@@ -1,0 +1,268 @@
+"""The cohort report: one self-contained HTML file, its matplotlib figures embedded as base64 PNG.
+
+Sections: summary and metrics, slice montage with mask and edge overlays, intensity histograms before
+and after preprocessing, feature distributions by class, feature correlation heat map, ROC curve and
+confusion matrix, regression scatter, cluster map, time per stage, and the errors table. The page loads
+nothing from anywhere (no script, no font, no link), so it opens offline and can be mailed as it is.
+"""
+
+import base64
+import html
+import io
+import math
+
+import numpy as np
+
+from .learn import feature_matrix
+
+_STYLE = """
+body { font-family: sans-serif; margin: 2em auto; max-width: 1100px; color: #222; }
+h1 { font-size: 1.6em; } h2 { font-size: 1.2em; margin-top: 2em; border-bottom: 1px solid #ccc; }
+table { border-collapse: collapse; font-size: 0.9em; } td, th { border: 1px solid #ccc; padding: 3px 8px; }
+th { background: #f2f2f2; text-align: left; } img { max-width: 100%; } .note { color: #666; }
+"""
+#: Feature columns drawn in the distribution and correlation figures, at most.
+_SHOWN, _CORRELATED = 8, 40
+
+
+def build_report(
+    rows: list[dict],
+    errors: list[dict],
+    previews: dict,
+    metrics: dict,
+    predictions: dict,
+    manifest: dict,
+) -> str:
+    """The report's HTML text (see the module docstring for its sections)."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    sections = [
+        f"<h1>gpuimg cohort report</h1><p>{manifest['studies']} studies: {len(rows)} with features, "
+        f"{len(errors)} failed; device {html.escape(str(manifest['device']))}; gpuimg {manifest['gpuimg']}. "
+        f"{'Patient and study IDs are pseudonyms (HMAC-SHA256).' if manifest['pseudonymised'] else ''}</p>",
+        _metrics_table(metrics),
+    ]
+    shown = [p for p in previews.values() if p is not None][:6]
+    if shown:
+        sections.append(_figure("Slices (ROI outlined in red; gradient magnitude below)", _montage(shown)))
+        sections.append(_figure("Intensity histograms before and after preprocessing", _histograms(shown)))
+    if rows:
+        X, names = feature_matrix(rows)
+        classes = predictions.get("classification", {})
+        sections.append(_figure("Feature distributions", _distributions(X, names, classes)))
+        if len(names) > 1 and len(rows) > 2:
+            sections.append(_figure("Feature correlation (Spearman)", _correlation(X, names)))
+    if "score" in predictions.get("classification", {}) or "y_pred" in predictions.get("classification", {}):
+        sections.append(
+            _figure(
+                "Classification: out-of-fold ROC curve and confusion matrix",
+                _classification(predictions["classification"], metrics["classification"]),
+            )
+        )
+    if "y_pred" in predictions.get("regression", {}):
+        sections.append(
+            _figure("Regression: out-of-fold predictions", _regression(predictions["regression"]))
+        )
+    if "clustering" in predictions:
+        sections.append(
+            _figure("Clusters on the first two principal components", _clusters(predictions["clustering"]))
+        )
+    sections.append(_times(manifest["time_per_stage_s"]))
+    sections.append(_errors(errors))
+    body = "\n".join(sections)
+    return (
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>gpuimg cohort report</title>'
+        f"<style>{_STYLE}</style></head><body>\n{body}\n</body></html>\n"
+    )
+
+
+def _figure(title: str, figure) -> str:
+    import matplotlib.pyplot as plt
+
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=80, bbox_inches="tight")
+    plt.close(figure)
+    encoded = base64.b64encode(buffer.getvalue()).decode("ascii")
+    title = html.escape(title)
+    return f'<h2>{title}</h2>\n<img alt="{title}" src="data:image/png;base64,{encoded}">'
+
+
+def _table(header: list[str], rows: list[list]) -> str:
+    head = "".join(f"<th>{html.escape(str(h))}</th>" for h in header)
+    body = "".join(
+        "<tr>" + "".join(f"<td>{html.escape(_shown(v))}</td>" for v in row) + "</tr>" for row in rows
+    )
+    return f"<table><tr>{head}</tr>{body}</table>"
+
+
+def _shown(value) -> str:
+    if isinstance(value, float):
+        return "n/a" if not math.isfinite(value) else f"{value:.3g}"
+    return str(value)
+
+
+def _metrics_table(metrics: dict) -> str:
+    rows = [
+        [task, name, value]
+        for task, scores in metrics.items()
+        for name, value in scores.items()
+        if isinstance(value, int | float) and not isinstance(value, bool)
+    ]
+    if not rows:
+        return "<h2>Metrics</h2><p class='note'>No learning task in the spec, or no labelled study.</p>"
+    return "<h2>Metrics (patient-level cross-validation)</h2>" + _table(["task", "metric", "value"], rows)
+
+
+def _times(times: dict) -> str:
+    return "<h2>Time per stage</h2>" + _table(["stage", "seconds"], [[k, float(v)] for k, v in times.items()])
+
+
+def _errors(errors: list[dict]) -> str:
+    if not errors:
+        return "<h2>Errors</h2><p>No study failed.</p>"
+    return "<h2>Errors</h2>" + _table(
+        ["study", "patient", "error"], [[e["study"], e["patient"], e["error"]] for e in errors]
+    )
+
+
+def _montage(previews: list[dict]):
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(2, len(previews), figsize=(2.6 * len(previews), 5.4), squeeze=False)
+    for column, preview in enumerate(previews):
+        top, bottom = axes[0, column], axes[1, column]
+        top.imshow(preview["image"], cmap="gray")
+        bottom.imshow(preview.get("edges", np.zeros_like(preview["image"])), cmap="magma")
+        for ax in (top, bottom):
+            if preview["mask"].any():
+                ax.contour(preview["mask"], levels=[0.5], colors="red", linewidths=0.8)
+            ax.set_axis_off()
+    figure.tight_layout()
+    return figure
+
+
+def _histograms(previews: list[dict]):
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(1, 2, figsize=(10, 3.2))
+    for when, ax in zip(("before", "after"), axes, strict=True):
+        for preview in previews:
+            ax.stairs(preview[f"hist_{when}"], preview[f"edges_{when}"], alpha=0.7)
+        ax.set_title(f"{when} preprocessing")
+        ax.set_xlabel("intensity")
+        ax.set_yscale("log")
+    axes[0].set_ylabel("voxels")
+    figure.tight_layout()
+    return figure
+
+
+def _distributions(X: np.ndarray, names: list[str], classes: dict):
+    """Box plots of the features that best separate the classes (or the most variable ones)."""
+    import matplotlib.pyplot as plt
+
+    y = classes.get("y")
+    order = _informative(X, y) if y is not None and len(y) == len(X) else np.argsort(-np.nanstd(X, axis=0))
+    chosen = list(order[:_SHOWN])
+    figure, axes = plt.subplots(1, len(chosen), figsize=(2.2 * len(chosen), 3.2), squeeze=False)
+    groups = np.unique(y) if y is not None and len(y) == len(X) else [None]
+    for ax, j in zip(axes[0], chosen, strict=True):
+        values = [X[(y == g) if g is not None else slice(None), j] for g in groups]
+        ax.boxplot(
+            [v[np.isfinite(v)] for v in values],
+            tick_labels=[str(g) if g is not None else "all" for g in groups],
+        )
+        ax.set_title(names[j], fontsize=7)
+    figure.tight_layout()
+    return figure
+
+
+def _informative(X: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Feature indices by decreasing separation of the classes (between- over within-class spread)."""
+    groups = np.unique(y)
+    means = np.array([np.nanmean(X[y == g], axis=0) for g in groups])
+    spread = np.nanstd(X, axis=0)
+    separation = np.where(spread > 0, np.nanstd(means, axis=0) / np.where(spread > 0, spread, 1), 0.0)
+    return np.argsort(-np.nan_to_num(separation))
+
+
+def _correlation(X: np.ndarray, names: list[str]):
+    import matplotlib.pyplot as plt
+
+    keep = np.nanstd(X, axis=0) > 0
+    X, names = X[:, keep], [n for n, k in zip(names, keep, strict=True) if k]
+    order = np.argsort(
+        -np.nanstd(X / np.where(np.nanmean(np.abs(X), axis=0) > 0, np.nanmean(np.abs(X), axis=0), 1), axis=0)
+    )
+    chosen = np.sort(order[:_CORRELATED])
+    ranks = np.argsort(np.argsort(np.nan_to_num(X[:, chosen]), axis=0), axis=0).astype(float)
+    matrix = np.corrcoef(ranks, rowvar=False) if len(chosen) > 1 else np.ones((1, 1))
+    size = 3 + 0.18 * len(chosen)
+    figure, ax = plt.subplots(figsize=(size + 1, size))
+    image = ax.imshow(matrix, cmap="coolwarm", vmin=-1, vmax=1)
+    ax.set_xticks(range(len(chosen)), [names[j] for j in chosen], rotation=90, fontsize=6)
+    ax.set_yticks(range(len(chosen)), [names[j] for j in chosen], fontsize=6)
+    figure.colorbar(image, ax=ax, shrink=0.7)
+    figure.tight_layout()
+    return figure
+
+
+def _classification(predicted: dict, scores: dict):
+    import matplotlib.pyplot as plt
+
+    figure, (roc, confusion) = plt.subplots(1, 2, figsize=(9, 4))
+    if "score" in predicted:
+        y = predicted["y"] == scores["classes"][1]
+        fpr, tpr = _roc(y, predicted["score"])
+        roc.plot(fpr, tpr, lw=2, label=f"AUC {scores.get('roc_auc', math.nan):.2f}")
+        roc.legend(loc="lower right")
+    roc.plot([0, 1], [0, 1], "k--", lw=1)
+    roc.set_xlabel("false positive rate")
+    roc.set_ylabel("true positive rate")
+    matrix = np.array(scores.get("confusion_matrix", [[0]]))
+    confusion.imshow(matrix, cmap="Blues")
+    for (i, j), count in np.ndenumerate(matrix):
+        confusion.text(j, i, str(count), ha="center", va="center")
+    labels = [str(c) for c in scores.get("classes", [])]
+    confusion.set_xticks(range(len(labels)), labels)
+    confusion.set_yticks(range(len(labels)), labels)
+    confusion.set_xlabel("predicted")
+    confusion.set_ylabel("true")
+    figure.tight_layout()
+    return figure
+
+
+def _roc(positive: np.ndarray, score: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The ROC curve's points, thresholds at every distinct score (ties moved together)."""
+    order = np.argsort(-score, kind="stable")
+    positive, score = positive[order], score[order]
+    last = np.r_[np.flatnonzero(np.diff(score)), score.size - 1]
+    tp = np.cumsum(positive)[last]
+    fp = (last + 1) - tp
+    return np.r_[0, fp / max(fp[-1], 1)], np.r_[0, tp / max(tp[-1], 1)]
+
+
+def _regression(predicted: dict):
+    import matplotlib.pyplot as plt
+
+    figure, ax = plt.subplots(figsize=(4.5, 4.2))
+    ax.scatter(predicted["y"], predicted["y_pred"], s=14)
+    low, high = float(np.min(predicted["y"])), float(np.max(predicted["y"]))
+    ax.plot([low, high], [low, high], "k--", lw=1)
+    ax.set_xlabel("target")
+    ax.set_ylabel("predicted (out of fold)")
+    figure.tight_layout()
+    return figure
+
+
+def _clusters(predicted: dict):
+    import matplotlib.pyplot as plt
+
+    figure, ax = plt.subplots(figsize=(4.5, 4.2))
+    points = np.asarray(predicted["projection"])
+    scatter = ax.scatter(points[:, 0], points[:, 1], c=np.asarray(predicted["clusters"]), cmap="tab10", s=16)
+    ax.legend(*scatter.legend_elements(), title="cluster", fontsize=7)
+    ax.set_xlabel("PC 1")
+    ax.set_ylabel("PC 2")
+    figure.tight_layout()
+    return figure

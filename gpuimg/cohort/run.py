@@ -1,0 +1,299 @@
+"""A cohort run: studies found, processed on Dask (or in this process), tables, models, report, manifest."""
+
+import json
+import os
+import platform
+import sys
+import time
+from importlib import metadata
+from pathlib import Path
+
+import numpy as np
+
+import gpuimg
+from gpuimg.errors import ConfigError, DeviceError
+
+from . import outputs
+from .learn import ID_COLUMNS, fit_tasks, read_labels
+from .privacy import key_path_for, load_or_create_key
+from .spec import Spec, load_spec
+from .study import STAGES, StudyTask, process_study
+
+#: Files of an output folder; the per-study results live in ``.studies/`` beside them.
+OUTPUTS = (
+    "features.parquet",
+    "features.csv",
+    "errors.csv",
+    "model.joblib",
+    "metrics.json",
+    "report.html",
+    "manifest.json",
+)
+#: Studies shown in the report's montage.
+_MONTAGE = 6
+_LIBRARIES = (
+    "numpy",
+    "scipy",
+    "scikit-image",
+    "scikit-learn",
+    "numba",
+    "pydicom",
+    "dask",
+    "distributed",
+    "cupy",
+)
+
+
+def find_studies(folder: str | os.PathLike) -> list[Path]:
+    """The study folders of a cohort: the folders directly under ``folder``, in name order.
+
+    Raises
+    ------
+    ConfigError
+        If ``folder`` is not a folder or holds no sub-folder.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise ConfigError(
+            f"--input {folder} is not a folder; pass the folder that holds one folder per study."
+        )
+    studies = sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
+    if not studies:
+        raise ConfigError(f"--input {folder} holds no study folders; put each study in its own sub-folder.")
+    return studies
+
+
+def run_pipeline(
+    spec: Spec | str | os.PathLike,
+    input: str | os.PathLike,
+    output: str | os.PathLike,
+    *,
+    device: str = "cpu",
+    workers: int = 1,
+    scheduler: str | None = None,
+    key_path: str | os.PathLike | None = None,
+    retry_errors: bool = False,
+    progress: bool = True,
+) -> dict:
+    """Run a pipeline spec on every study of a cohort and write the outputs.
+
+    Parameters
+    ----------
+    spec : Spec or path
+        The pipeline (:func:`gpuimg.cohort.load_spec` reads a TOML file).
+    input : str or path
+        The cohort: one sub-folder per study.
+    output : str or path
+        Created if needed. Gets ``features.parquet``, ``features.csv``, ``errors.csv``,
+        ``model.joblib`` and ``metrics.json`` (when the spec has learning tasks), ``report.html`` and
+        ``manifest.json``; the finished studies are kept in ``.studies/`` so that a re-run skips them.
+    device : {"cpu", "cuda", "auto"}
+        Where each study is computed.
+    workers : int
+        Worker processes of a local Dask cluster; 1 runs the studies in this process. With
+        ``device="cuda"`` and several GPUs, a dask-cuda LocalCUDACluster with one worker per GPU.
+    scheduler : str, optional
+        Address of a running Dask scheduler (``tcp://host:8786``) to use instead.
+    key_path : str or path, optional
+        The pseudonym key file; default ``<output>.key`` beside the output folder, created on the
+        first run. Keep it to pseudonymise new studies or labels the same way.
+    retry_errors : bool
+        Process again the studies that failed in an earlier run (finished ones are always kept).
+    progress : bool
+        Show a progress bar (tqdm) on standard error.
+
+    Returns
+    -------
+    dict
+        The manifest (also in ``manifest.json``): counts, metrics, times per stage, outputs.
+
+    Raises
+    ------
+    ConfigError
+        A bad spec, input folder, labels file or key file (before any study is processed).
+    KeyboardInterrupt
+        On Ctrl-C; finished studies are kept and every output file is whole (old or absent).
+
+    Notes
+    -----
+    The result does not depend on ``workers``: each study is computed alone, and the tables are sorted
+    by study before anything is fitted. The model file is a joblib pickle: loading it runs code, so
+    load only model files you made or trust.
+    """
+    started = time.time()
+    spec = spec if isinstance(spec, Spec) else load_spec(spec)
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise ConfigError(f"--workers {workers!r} must be a whole number of worker processes, at least 1.")
+    device = gpuimg.backend.resolve_device(device)
+    output = Path(output)
+    studies = find_studies(input)
+    key = b"" if spec.keep_ids else load_or_create_key(key_path or key_path_for(output))
+    labels = read_labels(spec.learning, key, spec.keep_ids)
+    cache = output / ".studies" / spec.study_hash
+    cache.mkdir(parents=True, exist_ok=True)
+    outputs.remove_partials(output)
+
+    tasks = [StudyTask(path, path.name, spec, key, device) for path in studies]
+    results, todo = {}, []
+    for task in tasks:
+        done = _cached(cache, task.study_id)
+        if done is not None and not (retry_errors and "error" in done):
+            results[task.study_id] = done
+        else:
+            todo.append(task)
+    log = [f"{len(tasks)} studies, {len(results)} already done, {len(todo)} to process on {device}"]
+    extraction = time.perf_counter()
+    for result in _execute(todo, device, workers, scheduler, progress):
+        _store(cache, result)
+        # Read back what was stored, so a resumed run sees exactly what an uninterrupted one does.
+        results[result["study"]] = _cached(cache, result["study"])
+        outcome = f"failed: {result['error']}" if "error" in result else "done"
+        log.append(f"study {result['study']} {outcome}")
+    extraction = time.perf_counter() - extraction
+
+    ordered = [results[k] for k in sorted(results)]
+    rows = [r["row"] for r in ordered if "row" in r]
+    errors = [
+        {"study": r["study"], "patient": r["patient"] or "", "error": r["error"]}
+        for r in ordered
+        if "error" in r
+    ]
+    columns = list(ID_COLUMNS) + [c for c in (rows[0] if rows else {}) if c not in ID_COLUMNS]
+    outputs.write_parquet(output / "features.parquet", rows, columns)
+    outputs.write_csv(output / "features.csv", rows, columns)
+    outputs.write_csv(output / "errors.csv", errors, ["study", "patient", "error"])
+
+    learning = time.perf_counter()
+    models, scores, predictions = fit_tasks(rows, spec.learning, labels) if rows else ({}, {}, {})
+    if models:
+        outputs.write_joblib(output / "model.joblib", models)
+    outputs.write_json(output / "metrics.json", scores)
+    learning = time.perf_counter() - learning
+
+    manifest = {
+        "gpuimg": gpuimg.__version__,
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        "libraries": _versions(),
+        "device": device,
+        "workers": workers if scheduler is None else None,
+        "scheduler": scheduler,
+        "spec": spec.source,
+        "spec_hash": spec.study_hash,
+        "pseudonymised": not spec.keep_ids,
+        "studies": len(tasks),
+        "rows": len(rows),
+        "errors": len(errors),
+        "processed_this_run": len(todo),
+        "metrics": scores,
+        "time_per_stage_s": {
+            **{
+                f"{stage} (sum over studies)": sum(r["times"].get(stage, 0.0) for r in ordered)
+                for stage in STAGES
+            },
+            "studies (wall, this run)": extraction,
+            "learning": learning,
+        },
+        "started": time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(started)),
+        "outputs": [name for name in OUTPUTS if name != "model.joblib" or models],
+    }
+    report = time.perf_counter()
+    from .report import build_report
+
+    previews = {r["study"]: _preview(cache, r["study"]) for r in ordered if "row" in r}
+    outputs.write_text(
+        output / "report.html", build_report(rows, errors, previews, scores, predictions, manifest)
+    )
+    manifest["time_per_stage_s"]["report"] = time.perf_counter() - report
+    manifest["time_per_stage_s"]["total (wall)"] = time.time() - started
+    outputs.write_json(output / "manifest.json", manifest)
+    outputs.write_text(output / "run.log", "\n".join(log) + "\n")
+    return manifest
+
+
+def _execute(tasks: list[StudyTask], device: str, workers: int, scheduler: str | None, progress: bool):
+    """Yield the result of each task as it finishes: in this process, or on a Dask cluster."""
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=len(tasks), unit="study", disable=not progress or not tasks, file=sys.stderr)
+    try:
+        if scheduler is None and workers == 1:
+            for task in tasks:
+                yield process_study(task)
+                bar.update()
+            return
+        if not tasks:
+            return
+        from dask.distributed import Client, as_completed
+
+        client = Client(scheduler) if scheduler else Client(_local_cluster(workers, device))
+        try:
+            futures = client.map(process_study, tasks, pure=False)
+            for future in as_completed(futures):
+                yield future.result()
+                bar.update()
+        finally:
+            cluster = client.cluster
+            client.close()
+            if cluster is not None:
+                cluster.close()
+    finally:
+        bar.close()
+
+
+def _local_cluster(workers: int, device: str):
+    """A LocalCluster of ``workers`` single-threaded processes, or one worker per GPU with dask-cuda."""
+    if device == "cuda" and _gpu_count() > 1:
+        try:
+            from dask_cuda import LocalCUDACluster
+        except ImportError as exc:
+            raise DeviceError(
+                "several GPUs are visible but dask-cuda is not installed; pip install dask-cuda, or run "
+                "with --workers 1."
+            ) from exc
+        return LocalCUDACluster(n_workers=min(workers, _gpu_count()), dashboard_address=None)
+    from dask.distributed import LocalCluster
+
+    return LocalCluster(
+        n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None, silence_logs=40
+    )
+
+
+def _gpu_count() -> int:
+    try:
+        import cupy
+
+        return int(cupy.cuda.runtime.getDeviceCount())
+    except Exception:
+        return 0
+
+
+def _cached(cache: Path, study: str) -> dict | None:
+    path = cache / f"{study}.json"
+    if not path.exists():
+        return None
+    return json.loads(path.read_text())
+
+
+def _store(cache: Path, result: dict) -> None:
+    if "preview" in result:
+        outputs.write_npz(cache / f"{result['study']}.npz", result["preview"])
+    outputs.write_json(cache / f"{result['study']}.json", {k: v for k, v in result.items() if k != "preview"})
+
+
+def _preview(cache: Path, study: str) -> dict | None:
+    path = cache / f"{study}.npz"
+    if not path.exists():
+        return None
+    with np.load(path) as arrays:
+        return dict(arrays)
+
+
+def _versions() -> dict:
+    found = {}
+    for name in _LIBRARIES:
+        try:
+            found[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return found

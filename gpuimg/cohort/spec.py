@@ -1,0 +1,385 @@
+"""The pipeline spec: a TOML file read and checked in full before any study is touched.
+
+A spec has up to seven tables; every key is optional except where said::
+
+    [input]                     # which series of each study folder
+    modality = "CT"             # CT, MR, PT (PET also accepted), ...
+    description = "axial"       # regular expression searched in SeriesDescription
+    min_slices = 10
+    allow_gaps = false
+
+    [mask]
+    source = "rtstruct"         # "file", "rtstruct" or "recipe" (required)
+    roi = "GTV"                 # rtstruct: ROI name (exact, case-insensitive, or a regex)
+    pattern = "lesions.nrrd"    # file: glob in the study folder (NIfTI or NRRD)
+    label = 0                   # file: the label value of the ROI; 0 means every non-zero voxel
+    threshold = [-100, 200]     # recipe: [lower, upper] in image units, or "otsu"
+    opening_mm = 1.0            # recipe: opening radius [mm], 0 for none
+    fill_holes = true           # recipe
+    largest = true              # recipe: keep the largest connected component
+
+    [[preprocess]]              # steps in order, each a gpuimg.preprocess function and its parameters
+    step = "gaussian_filter"
+    sigma = 1.0
+
+    [edges]                     # gradient magnitude for the report and two edge features
+    operator = "sobel"
+
+    [features]                  # gpuimg.features.Settings fields, and the families to compute
+    families = ["morphology", "statistics", "histogram"]
+    discretisation = "fbs"
+    bin_width = 25.0
+
+    [learning]                  # labels from a CSV keyed by patient ID, patient-level CV
+    labels = "labels.csv"       # relative to the spec file
+    id_column = "patient_id"
+    folds = 5
+    random_state = 0
+    [learning.classification]
+    target = "label"
+    estimator = "random_forest"
+    params = { n_estimators = 200 }
+    [learning.regression]
+    target = "score"
+    estimator = "ridge"
+    [learning.clustering]
+    estimator = "kmeans"
+    params = { n_clusters = 2 }
+
+    [privacy]
+    keep_ids = false            # true writes the original patient IDs instead of pseudonyms
+"""
+
+import dataclasses
+import hashlib
+import inspect
+import json
+import os
+import re
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from gpuimg import preprocess
+from gpuimg.errors import ConfigError, GpuimgError
+from gpuimg.features import FAMILIES, Settings
+from gpuimg.ml import make_estimator
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10
+    import tomli as tomllib
+
+#: Preprocessing steps a spec may name: the gpuimg.preprocess functions of one image.
+STEPS = (
+    "anisotropic_diffusion",
+    "bilateral_filter",
+    "clahe",
+    "curvature_flow",
+    "equalize_hist",
+    "gaussian_filter",
+    "laplacian_sharpen",
+    "mean_filter",
+    "median_filter",
+    "rescale_intensity",
+    "unsharp_mask",
+    "window",
+    "zscore",
+)
+MASK_SOURCES = ("file", "rtstruct", "recipe")
+TASKS = ("classification", "regression", "clustering")
+_MODALITY_ALIASES = {"PET": "PT", "MRI": "MR"}
+_TABLES = ("input", "mask", "preprocess", "edges", "features", "learning", "privacy")
+
+
+@dataclass(frozen=True)
+class Selection:
+    """Which series of a study folder to analyse."""
+
+    modality: str | None = None
+    description: str | None = None
+    min_slices: int = 1
+    allow_gaps: bool = False
+
+
+@dataclass(frozen=True)
+class MaskSource:
+    """Where the region of interest comes from."""
+
+    source: str
+    roi: str | None = None
+    pattern: str | None = None
+    label: int = 0
+    threshold: tuple[float, float] | str | None = None
+    opening_mm: float = 0.0
+    fill_holes: bool = True
+    largest: bool = True
+
+
+@dataclass(frozen=True)
+class Task:
+    """One learning task: its target column (none for clustering), estimator name and parameters."""
+
+    kind: str
+    estimator: str
+    target: str | None = None
+    params: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Learning:
+    """Labels file, patient-level cross-validation and the tasks."""
+
+    labels: Path | None = None
+    id_column: str = "patient_id"
+    folds: int = 5
+    random_state: int = 0
+    tasks: tuple[Task, ...] = ()
+
+
+@dataclass(frozen=True)
+class Spec:
+    """A checked pipeline spec (see the module docstring for the TOML it comes from)."""
+
+    selection: Selection
+    mask: MaskSource
+    steps: tuple[tuple[str, dict], ...] = ()
+    edges: str | None = None
+    families: tuple[str, ...] = tuple(FAMILIES)
+    settings: Settings = field(default_factory=Settings)
+    learning: Learning = field(default_factory=Learning)
+    keep_ids: bool = False
+    source: dict = field(default_factory=dict, compare=False)
+
+    @property
+    def study_hash(self) -> str:
+        """A digest of everything that shapes one study's row; finished studies are reused only for it."""
+        per_study = {k: v for k, v in self.source.items() if k not in ("learning",)}
+        return hashlib.sha256(json.dumps(per_study, sort_keys=True, default=str).encode()).hexdigest()[:12]
+
+
+def load_spec(path: str | os.PathLike) -> Spec:
+    """Read and check a pipeline spec file.
+
+    Parameters
+    ----------
+    path : str or path
+        A TOML file (see :mod:`gpuimg.cohort.spec` for its tables).
+
+    Returns
+    -------
+    Spec
+
+    Raises
+    ------
+    ConfigError
+        For an unreadable file, invalid TOML, an unknown table or key, or a value out of range; the
+        message names the key (``mask.source``, ``learning.classification.estimator``) and the fix.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "pipeline.toml"
+    >>> _ = path.write_text('[mask]\\nsource = "recipe"\\nthreshold = "otsu"\\n')
+    >>> load_spec(path).mask.threshold
+    'otsu'
+    """
+    path = Path(path)
+    try:
+        with path.open("rb") as file:
+            document = tomllib.load(file)
+    except OSError as exc:
+        raise ConfigError(f"cannot read the pipeline spec {path}: {exc}. Check the path.") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"the pipeline spec {path} is not valid TOML: {exc}.") from exc
+    try:
+        return spec_from_dict(document, base=path.parent)
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from exc
+
+
+def spec_from_dict(document: dict, *, base: str | os.PathLike = ".") -> Spec:
+    """A :class:`Spec` from the parsed TOML tables; relative paths are taken from ``base``."""
+    _known("the spec", document, _TABLES)
+    steps = document.get("preprocess", [])
+    if not isinstance(steps, list):
+        raise ConfigError("preprocess must be an array of tables ([[preprocess]] with step = ...).")
+    edges = _table(document, "edges")
+    _known("edges", edges, ("operator",))
+    privacy = _table(document, "privacy")
+    _known("privacy", privacy, ("keep_ids",))
+    families, settings = _features(_table(document, "features"))
+    return Spec(
+        selection=_selection(_table(document, "input")),
+        mask=_mask(_table(document, "mask")),
+        steps=tuple(_step(i, step) for i, step in enumerate(steps)),
+        edges=_choice("edges.operator", edges.get("operator", "sobel"), ("sobel", "prewitt", "scharr"))
+        if "edges" in document
+        else None,
+        families=families,
+        settings=settings,
+        learning=_learning(_table(document, "learning"), Path(base)),
+        keep_ids=_bool("privacy.keep_ids", privacy.get("keep_ids", False)),
+        source=document,
+    )
+
+
+def _selection(table: dict) -> Selection:
+    _known("input", table, [f.name for f in dataclasses.fields(Selection)])
+    modality = table.get("modality")
+    if modality is not None:
+        modality = _str("input.modality", modality).upper()
+        modality = _MODALITY_ALIASES.get(modality, modality)
+    description = table.get("description")
+    if description is not None:
+        try:
+            re.compile(_str("input.description", description))
+        except re.error as exc:
+            raise ConfigError(
+                f"input.description={description!r} is not a regular expression: {exc}."
+            ) from exc
+    return Selection(
+        modality=modality,
+        description=description,
+        min_slices=_int("input.min_slices", table.get("min_slices", 1), 1),
+        allow_gaps=_bool("input.allow_gaps", table.get("allow_gaps", False)),
+    )
+
+
+def _mask(table: dict) -> MaskSource:
+    _known("mask", table, [f.name for f in dataclasses.fields(MaskSource)])
+    if "source" not in table:
+        raise ConfigError(f'mask.source is missing; set it to one of {list(MASK_SOURCES)} (e.g. "rtstruct").')
+    source = _choice("mask.source", table["source"], MASK_SOURCES)
+    needs = {"file": "pattern", "recipe": "threshold"}.get(source)
+    if needs and needs not in table:
+        example = '"lesions.nrrd"' if needs == "pattern" else '[-100, 200] or "otsu"'
+        raise ConfigError(f"mask.{needs} is needed for mask.source = {source!r}; e.g. {needs} = {example}.")
+    threshold = table.get("threshold")
+    if threshold is not None and threshold != "otsu":
+        if (
+            not isinstance(threshold, list)
+            or len(threshold) != 2
+            or not all(isinstance(t, int | float) and not isinstance(t, bool) for t in threshold)
+            or threshold[0] > threshold[1]
+        ):
+            raise ConfigError(
+                f'mask.threshold={threshold!r} must be [lower, upper] (lower <= upper) or "otsu".'
+            )
+        threshold = (float(threshold[0]), float(threshold[1]))
+    opening = table.get("opening_mm", 0.0)
+    if isinstance(opening, bool) or not isinstance(opening, int | float) or opening < 0:
+        raise ConfigError(f"mask.opening_mm={opening!r} must be a radius in mm, 0 or more.")
+    return MaskSource(
+        source=source,
+        roi=None if table.get("roi") is None else _str("mask.roi", table["roi"]),
+        pattern=None if table.get("pattern") is None else _str("mask.pattern", table["pattern"]),
+        label=_int("mask.label", table.get("label", 0), 0),
+        threshold=threshold,
+        opening_mm=float(opening),
+        fill_holes=_bool("mask.fill_holes", table.get("fill_holes", True)),
+        largest=_bool("mask.largest", table.get("largest", True)),
+    )
+
+
+def _step(index: int, table: dict) -> tuple[str, dict]:
+    where = f"preprocess[{index}]"
+    if not isinstance(table, dict) or "step" not in table:
+        raise ConfigError(f"{where} needs step = one of {list(STEPS)}.")
+    name = _choice(f"{where}.step", table["step"], STEPS)
+    params = {k: v for k, v in table.items() if k != "step"}
+    try:
+        inspect.signature(getattr(preprocess, name)).bind(None, **params)
+    except TypeError as exc:
+        raise ConfigError(
+            f"{where} ({name}): {exc}; its parameters are those of gpuimg.preprocess.{name} after the image."
+        ) from exc
+    return name, params
+
+
+def _features(table: dict) -> tuple[tuple[str, ...], Settings]:
+    table = dict(table)
+    families = table.pop("families", list(FAMILIES))
+    if not isinstance(families, list) or not families:
+        raise ConfigError(f"features.families must be a non-empty list of names from {list(FAMILIES)}.")
+    for name in families:
+        if name not in FAMILIES:
+            raise ConfigError(
+                f"features.families: {name!r} is not a feature family of this gpuimg; use some of "
+                f"{list(FAMILIES)}."
+            )
+    try:
+        settings = Settings.from_dict(table)
+    except ConfigError as exc:
+        raise ConfigError(f"features: {exc}") from exc
+    return tuple(families), settings
+
+
+def _learning(table: dict, base: Path) -> Learning:
+    _known("learning", table, ("labels", "id_column", "folds", "random_state", *TASKS))
+    tasks = []
+    for kind in TASKS:
+        if kind not in table:
+            continue
+        where = f"learning.{kind}"
+        entry = _table(table, kind)
+        _known(where, entry, ("target", "estimator", "params"))
+        if kind != "clustering" and "target" not in entry:
+            raise ConfigError(f"{where}.target is missing: name the column of the labels file to predict.")
+        if kind != "clustering" and "labels" not in table:
+            raise ConfigError(f"{where} needs learning.labels, a CSV file with the patient IDs and targets.")
+        default = {"classification": "random_forest", "regression": "ridge", "clustering": "kmeans"}[kind]
+        name = _str(f"{where}.estimator", entry.get("estimator", default))
+        params = entry.get("params", {})
+        if not isinstance(params, dict):
+            raise ConfigError(f"{where}.params must be a table of the estimator's parameters.")
+        try:
+            make_estimator(name, kind, **params)
+        except GpuimgError as exc:
+            raise ConfigError(f"{where}: {exc}") from exc
+        tasks.append(Task(kind, name, entry.get("target"), dict(params)))
+    labels = table.get("labels")
+    return Learning(
+        labels=None if labels is None else base / _str("learning.labels", labels),
+        id_column=_str("learning.id_column", table.get("id_column", "patient_id")),
+        folds=_int("learning.folds", table.get("folds", 5), 2),
+        random_state=_int("learning.random_state", table.get("random_state", 0), 0),
+        tasks=tuple(tasks),
+    )
+
+
+def _table(document: dict, name: str) -> dict:
+    value = document.get(name, {})
+    if not isinstance(value, dict):
+        raise ConfigError(f"{name} must be a table ([{name}]); got {value!r}.")
+    return value
+
+
+def _known(where: str, table: dict, allowed) -> None:
+    unknown = sorted(set(table) - set(allowed))
+    if unknown:
+        raise ConfigError(f"{where}: unknown key(s) {unknown}; the keys are {sorted(allowed)}.")
+
+
+def _choice(key: str, value, allowed) -> str:
+    if value not in allowed:
+        raise ConfigError(f"{key}={value!r} is not allowed; use one of {list(allowed)}.")
+    return value
+
+
+def _str(key: str, value) -> str:
+    if not isinstance(value, str) or not value:
+        raise ConfigError(f"{key}={value!r} must be a non-empty string.")
+    return value
+
+
+def _int(key: str, value, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ConfigError(f"{key}={value!r} must be a whole number, at least {minimum}.")
+    return value
+
+
+def _bool(key: str, value) -> bool:
+    if not isinstance(value, bool):
+        raise ConfigError(f"{key}={value!r} must be true or false.")
+    return value

@@ -1,0 +1,269 @@
+"""One study of a cohort: its series chosen, read, preprocessed, masked, edged and measured.
+
+:func:`process_study` is what each Dask worker runs. It never raises for a bad study: the result holds
+either the feature row or the error, with every identifying value of the input scrubbed out.
+"""
+
+import re
+import time
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pydicom
+
+from gpuimg import edges, morphology, preprocess
+from gpuimg.backend import to_numpy
+from gpuimg.errors import DicomError, GeometryError
+from gpuimg.features import extract
+from gpuimg.io import list_series, read_dicom, read_image, read_rtstruct
+from gpuimg.volume import Volume
+
+from .privacy import pseudonym, scrub
+from .spec import MaskSource, Selection, Spec
+
+#: Stages of one study, in order; their times go to the manifest.
+STAGES = ("read", "preprocess", "segment", "edges", "features")
+_HISTOGRAM_BINS = 64
+
+
+@dataclass(frozen=True)
+class StudyTask:
+    """A study folder to process: its path, its name relative to the input folder, and how."""
+
+    path: Path
+    name: str
+    spec: Spec
+    key: bytes
+    device: str = "cpu"
+
+    @property
+    def study_id(self) -> str:
+        """The study's name in the outputs: a pseudonym of its folder, or the folder itself."""
+        return self.name if self.spec.keep_ids else pseudonym(self.key, "study", self.name)
+
+
+def process_study(task: StudyTask) -> dict:
+    """Run the per-study part of the pipeline on one study folder.
+
+    Parameters
+    ----------
+    task : StudyTask
+
+    Returns
+    -------
+    dict
+        ``study``, ``patient`` (pseudonyms unless the spec keeps IDs), ``times`` (seconds per stage),
+        and either ``row`` (the features, with ``study``, ``patient`` and ``modality``) and
+        ``preview`` (small arrays for the report), or ``error`` (the exception's type and message).
+    """
+    replacements = {str(task.path): f"<study {task.study_id}>", task.name: task.study_id}
+    result = {"study": task.study_id, "patient": None, "times": {}}
+    # Warnings (pydicom's header checks) may quote header values: they never reach a log.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            series = _select(task.path, task.spec.selection)
+            identity = _identity(series.files[0])
+            patient = identity["PatientID"] or task.name
+            result["patient"] = patient if task.spec.keep_ids else pseudonym(task.key, "patient", patient)
+            if not task.spec.keep_ids:
+                replacements.update(_secrets(identity, result["patient"]))
+            row, preview = _measure(task, series, result["times"])
+            result["row"] = {
+                "study": task.study_id,
+                "patient": result["patient"],
+                "modality": series.modality,
+                **row,
+            }
+            result["preview"] = preview
+        except Exception as exc:  # a failing study is recorded, whatever failed
+            result["error"] = scrub(f"{type(exc).__name__}: {exc}", replacements)
+    return result
+
+
+def _measure(task: StudyTask, series, times: dict) -> tuple[dict, dict]:
+    spec = task.spec
+
+    def timed(stage, func):
+        start = time.perf_counter()
+        value = func()
+        times[stage] = time.perf_counter() - start
+        return value
+
+    image = timed(
+        "read",
+        lambda: read_dicom(series.files, device=task.device, allow_gaps=spec.selection.allow_gaps),
+    )
+    processed = timed("preprocess", lambda: _preprocess(image, spec.steps))
+    mask = timed("segment", lambda: _mask(task.path, image, processed, spec.mask))
+    gradient = timed("edges", lambda: _edges(processed, mask, spec.edges))
+    row = timed(
+        "features",
+        lambda: extract(processed, mask, settings=spec.settings, families=spec.families),
+    )
+    if gradient is not None:
+        row.update(gradient[1])
+    return row, _preview(image, processed, mask, None if gradient is None else gradient[0])
+
+
+def _select(folder: Path, rules: Selection):
+    found = list_series(folder)
+    if not found:
+        raise DicomError(
+            f"no DICOM image series in {folder} ({len(found.skipped)} other file(s), "
+            f"{len(found.broken)} unreadable); put the study's DICOM files there or remove the folder."
+        )
+    chosen = [
+        s
+        for s in found
+        if (rules.modality is None or s.modality.upper() == rules.modality)
+        and (rules.description is None or re.search(rules.description, s.description, re.IGNORECASE))
+        and s.n_slices >= rules.min_slices
+    ]
+    if len(chosen) != 1:
+        seen = ", ".join(f"{s.modality} {s.description!r} ({s.n_slices} slices)" for s in found)
+        what = "no series matches" if not chosen else f"{len(chosen)} series match"
+        raise DicomError(
+            f"{what} the [input] rules (modality={rules.modality}, description={rules.description!r}, "
+            f"min_slices={rules.min_slices}) in {folder}; it holds {seen}. Adjust the rules in the spec."
+        )
+    return chosen[0]
+
+
+def _identity(path: Path) -> dict:
+    ds = pydicom.dcmread(
+        path, stop_before_pixels=True, specific_tags=["PatientID", "PatientName", "PatientBirthDate"]
+    )
+    return {k: str(ds.get(k, "") or "") for k in ("PatientID", "PatientName", "PatientBirthDate")}
+
+
+def _secrets(identity: dict, patient: str) -> dict:
+    """Each identifying header value (and the parts of the name) to what replaces it in messages."""
+    found = {identity["PatientID"]: patient, identity["PatientBirthDate"]: "[birth date]"}
+    name = identity["PatientName"]
+    found[name] = "[name]"
+    for part in re.split(r"[\^= ]+", name):
+        if len(part) > 2:
+            found[part] = "[name]"
+    return found
+
+
+def _preprocess(image: Volume, steps) -> Volume:
+    for name, params in steps:
+        image = getattr(preprocess, name)(image, **params)
+    return image
+
+
+def _mask(folder: Path, image: Volume, processed: Volume, source: MaskSource) -> Volume:
+    if source.source == "rtstruct":
+        files = [p for p in sorted(folder.rglob("*")) if p.is_file() and _is_rtstruct(p)]
+        matching = [p for p in files if image.meta.get("series_uid") in _referenced_series(p)] or files
+        if len(matching) != 1:
+            raise DicomError(
+                f"{len(matching)} RTSTRUCT files for the chosen series in {folder}; keep the one "
+                "drawn on it (or name its ROI with mask.roi)."
+            )
+        return read_rtstruct(matching[0], image, source.roi)
+    if source.source == "file":
+        files = sorted(folder.glob(source.pattern))
+        if len(files) != 1:
+            raise DicomError(
+                f"{len(files)} files match mask.pattern={source.pattern!r} in {folder}; one is needed."
+            )
+        mask = read_image(files[0], device=image.device)
+        _check_fits(mask, image, files[0])
+        data = mask.data > 0 if source.label == 0 else mask.data == source.label
+        return Volume(data.astype(np.uint8), image.spacing, image.origin, image.direction)
+    return _recipe(processed, source)
+
+
+def _check_fits(mask: Volume, image: Volume, path: Path) -> None:
+    same = (
+        mask.shape == image.shape
+        and np.allclose(mask.spacing, image.spacing, atol=1e-3)
+        and np.allclose(mask.origin, image.origin, atol=1e-2)
+        and np.allclose(mask.direction, image.direction, atol=1e-4)
+    )
+    if not same:
+        raise GeometryError(
+            f"the mask {path.name} does not fit its image: shape {mask.shape} vs {image.shape}, spacing "
+            f"{tuple(round(s, 3) for s in mask.spacing)} vs {tuple(round(s, 3) for s in image.spacing)} mm, "
+            f"origin {tuple(round(o, 2) for o in mask.origin)} vs {tuple(round(o, 2) for o in image.origin)} "
+            "mm. Export the mask on the image's grid, or resample it first."
+        )
+
+
+def _is_rtstruct(path: Path) -> bool:
+    try:
+        return (
+            pydicom.dcmread(path, stop_before_pixels=True, specific_tags=["Modality"]).get("Modality")
+            == "RTSTRUCT"
+        )
+    except Exception:
+        return False
+
+
+def _referenced_series(path: Path) -> set[str]:
+    ds = pydicom.dcmread(path, stop_before_pixels=True)
+    return {
+        str(series.SeriesInstanceUID)
+        for frame in ds.get("ReferencedFrameOfReferenceSequence", [])
+        for study in frame.get("RTReferencedStudySequence", [])
+        for series in study.get("RTReferencedSeriesSequence", [])
+    }
+
+
+def _recipe(image: Volume, source: MaskSource) -> Volume:
+    """Threshold, opening, hole filling and the largest component, on the image's device."""
+    if source.threshold == "otsu":
+        mask = image.data > morphology.otsu_threshold(image.data)
+    else:
+        lower, upper = source.threshold
+        mask = (image.data >= lower) & (image.data <= upper)
+    mask = Volume(mask, image.spacing, image.origin, image.direction)
+    if source.opening_mm > 0:
+        mask = morphology.opening(mask, "ball", source.opening_mm)
+    if source.fill_holes:
+        mask = morphology.fill_holes(mask)
+    if source.largest:
+        labels = morphology.label(mask.data)
+        if labels.count:
+            mask = Volume(
+                labels.labels == int(np.argmax(labels.sizes)) + 1,
+                image.spacing,
+                image.origin,
+                image.direction,
+            )
+    return Volume(mask.data.astype(np.uint8), image.spacing, image.origin, image.direction)
+
+
+def _edges(image: Volume, mask: Volume, operator: str | None):
+    """Gradient magnitude [units/mm], and its mean over the ROI and over the ROI's boundary voxels."""
+    if operator is None:
+        return None
+    gradient = edges.gradient_magnitude(image.data.astype(np.float32), operator, spacing=image.spacing)
+    inside = mask.data > 0
+    boundary = inside & ~morphology.erode(Volume(inside, image.spacing), "cross", max(image.spacing)).data
+    values = {
+        "edge_gradient_mean": float(gradient[inside].mean()),
+        "edge_boundary_gradient_mean": float(gradient[boundary].mean()) if boundary.any() else float("nan"),
+    }
+    return gradient, values
+
+
+def _preview(image: Volume, processed: Volume, mask: Volume, gradient) -> dict:
+    """The ROI's largest axial slice (image, mask, gradient) and intensity histograms, on the host."""
+    inside = to_numpy(mask.data) > 0
+    k = int(np.argmax(inside.sum(axis=(1, 2))))
+    before = to_numpy(image.data).astype(np.float32)
+    after = to_numpy(processed.data).astype(np.float32)
+    preview = {"image": before[k], "mask": inside[k].astype(np.uint8)}
+    if gradient is not None:
+        preview["edges"] = to_numpy(gradient)[k].astype(np.float32)
+    for name, values in (("before", before), ("after", after)):
+        low, high = np.percentile(values, [0.5, 99.5])
+        counts, bin_edges = np.histogram(values, _HISTOGRAM_BINS, range=(low, max(high, low + 1e-6)))
+        preview[f"hist_{name}"], preview[f"edges_{name}"] = counts, bin_edges
+    return preview
