@@ -1,16 +1,18 @@
 """Gradient direction, Gaussian derivatives and the Laplacian: SciPy's operators with spacing in mm.
 
-Each function equals its SciPy counterpart when ``spacing`` is not given (voxel units), and works in
-physical units when it is: a sigma given in mm is divided by the spacing to give the per-axis sigma in
-voxels that SciPy takes, and each derivative of order ``k`` along axis ``a`` is divided by
-``spacing[a] ** k`` (so a gradient is in intensity per mm and a Laplacian in intensity per mm²).
+Each function equals its SciPy counterpart when ``spacing`` is not given (voxel units), and gives
+physical units when it is (a Volume brings its own): each derivative of order ``k`` along axis ``a``
+is divided by ``spacing[a] ** k``, so a gradient is in intensity per mm and a Laplacian in intensity
+per mm². ``sigma`` is in voxels whatever the input; ``sigma_mm`` is in mm, divided by the spacing.
 """
 
 import math
+from collections.abc import Sequence
 from functools import partial
 
 import numpy as np
 
+from gpuimg._units import voxels
 from gpuimg.backend import is_dask, map_stencil, namespace
 from gpuimg.errors import ParameterError
 from gpuimg.kernels import boundary
@@ -77,24 +79,28 @@ def gradient_direction(
 @accepts_volume
 def gaussian_gradient_magnitude(
     image: Image,
-    sigma: float,
+    sigma: float | Sequence[float] | None = None,
     *,
+    sigma_mm: float | Sequence[float] | None = None,
     spacing: Spacing = None,
     mode: str = "reflect",
     cval: float = 0.0,
     truncate: float = 4.0,
 ) -> Image:
-    """Gradient magnitude of the image smoothed by a Gaussian of standard deviation ``sigma`` [mm].
+    """Gradient magnitude of the image smoothed by a Gaussian of standard deviation ``sigma``
+    [voxels] or ``sigma_mm`` [mm].
 
     Parameters
     ----------
     image : array (NumPy, CuPy or Dask) or Volume, 1D to 3D
-    sigma : float or sequence of float [mm, or voxels without spacing]
-        Standard deviation of the Gaussian, one or one per axis.
+    sigma : float or sequence of float [voxels]
+        Standard deviation of the Gaussian, one or one per axis. Give this or ``sigma_mm``.
+    sigma_mm : float or sequence of float [mm]
+        The same in mm: ``sigma_mm / spacing[a]`` voxels along axis ``a``; needs a spacing.
     spacing : float or sequence of float [mm], optional
-        Voxel spacing: the Gaussian's sigma along axis ``a`` is ``sigma / spacing[a]`` voxels and
-        the derivative along ``a`` is divided by ``spacing[a]`` (intensity per mm). Default: 1
-        (voxel units); a Volume brings its own.
+        Voxel spacing, for ``sigma_mm`` and for the result's unit: each derivative along ``a`` is
+        divided by ``spacing[a]`` (intensity per mm). Default: none (intensity per voxel); a
+        Volume brings its own.
     mode, cval : as in ``scipy.ndimage``
     truncate : float
         The Gaussian is cut at this many standard deviations.
@@ -106,47 +112,54 @@ def gaussian_gradient_magnitude(
 
     Notes
     -----
-    Without ``spacing`` (or with an isotropic one) this is
-    ``scipy.ndimage.gaussian_gradient_magnitude(image, sigma / spacing) / spacing``; with an
-    anisotropic spacing, ``sqrt(sum_a (gaussian_filter(image, sigma_vox, order=e_a) /
-    spacing[a]) ** 2)`` with the same first-derivative-of-Gaussian passes SciPy uses.
+    Without ``spacing`` this is ``scipy.ndimage.gaussian_gradient_magnitude(image, sigma)``; with
+    an isotropic spacing ``s``, that divided by ``s``; with an anisotropic spacing,
+    ``sqrt(sum_a (gaussian_filter(image, sigma, order=e_a) / spacing[a]) ** 2)`` with the same
+    first-derivative-of-Gaussian passes SciPy uses.
 
     Examples
     --------
     >>> import numpy as np
     >>> from gpuimg.edges import gaussian_gradient_magnitude
     >>> ramp = np.broadcast_to(np.arange(20.0) * 3.0, (20, 20))
-    >>> round(float(gaussian_gradient_magnitude(ramp, 4.0, spacing=2.0)[10, 10]), 2)  # 3 per 2 mm
+    >>> round(float(gaussian_gradient_magnitude(ramp, 2.0)[10, 10]), 2)  # 3 per voxel
+    3.0
+    >>> round(float(gaussian_gradient_magnitude(ramp, sigma_mm=4.0, spacing=2.0)[10, 10]), 2)  # 3 per 2 mm
     1.5
     """
-    return _gaussian_derivative(image, sigma, 1, spacing, mode, cval, truncate)
+    return _gaussian_derivative(image, sigma, sigma_mm, 1, spacing, mode, cval, truncate)
 
 
 @accepts_volume
 def log(
     image: Image,
-    sigma_mm: float,
+    sigma: float | Sequence[float] | None = None,
     *,
+    sigma_mm: float | Sequence[float] | None = None,
     spacing: Spacing = None,
     normalize: bool = False,
     mode: str = "reflect",
     cval: float = 0.0,
     truncate: float = 4.0,
 ) -> Image:
-    """Laplacian of Gaussian of standard deviation ``sigma_mm`` [mm], optionally scale-normalised.
+    """Laplacian of Gaussian of standard deviation ``sigma`` [voxels] or ``sigma_mm`` [mm],
+    optionally scale-normalised.
 
     Parameters
     ----------
     image : array (NumPy, CuPy or Dask) or Volume, 1D to 3D
-    sigma_mm : float or sequence of float [mm, or voxels without spacing]
-        Standard deviation of the Gaussian, one or one per axis.
+    sigma : float or sequence of float [voxels]
+        Standard deviation of the Gaussian, one or one per axis. Give this or ``sigma_mm``.
+    sigma_mm : float or sequence of float [mm]
+        The same in mm: ``sigma_mm / spacing[a]`` voxels along axis ``a``; needs a spacing.
     spacing : float or sequence of float [mm], optional
-        Voxel spacing: sigma along axis ``a`` is ``sigma_mm / spacing[a]`` voxels and the second
-        derivative along ``a`` is divided by ``spacing[a] ** 2`` (intensity per mm²). Default: 1;
-        a Volume brings its own.
+        Voxel spacing, for ``sigma_mm`` and for the result's unit: the second derivative along
+        ``a`` is divided by ``spacing[a] ** 2`` (intensity per mm²). Default: none (intensity per
+        voxel²); a Volume brings its own.
     normalize : bool
-        Multiply by ``sigma_mm ** 2`` (the scale-normalised LoG of Lindeberg, comparable across
-        scales; needs one sigma).
+        Multiply by the variance in the derivatives' unit (the scale-normalised LoG of Lindeberg,
+        comparable across scales): ``sigma ** 2`` without a spacing, ``sigma_mm ** 2`` with one.
+        Needs a single sigma (and ``sigma_mm`` where there is a spacing).
     mode, cval : as in ``scipy.ndimage``
     truncate : float
         The Gaussian is cut at this many standard deviations.
@@ -158,9 +171,9 @@ def log(
 
     Notes
     -----
-    Without spacing this is ``scipy.ndimage.gaussian_laplace(image, sigma_mm)``; with an isotropic
-    spacing ``s``, ``gaussian_laplace(image, sigma_mm / s) / s ** 2``; with an anisotropic one the
-    sum of SciPy's second-derivative-of-Gaussian passes, each divided by its spacing squared.
+    Without spacing this is ``scipy.ndimage.gaussian_laplace(image, sigma)``; with an isotropic
+    spacing ``s``, that divided by ``s ** 2``; with an anisotropic one the sum of SciPy's
+    second-derivative-of-Gaussian passes, each divided by its spacing squared.
 
     References
     ----------
@@ -174,11 +187,13 @@ def log(
     >>> round(float(log(x**2 + y**2, 2.0)[10, 10]), 3)  # 4, less SciPy's sampling error
     3.985
     """
-    if normalize and np.size(sigma_mm) != 1:
-        raise ParameterError(f"normalize=True needs one sigma_mm; got {sigma_mm!r}. Pass a single number.")
-    out = _gaussian_derivative(image, sigma_mm, 2, spacing, mode, cval, truncate)
+    scale = sigma if spacing is None else sigma_mm
+    if normalize and (scale is None or np.size(scale) != 1):
+        name = "sigma" if spacing is None else "sigma_mm (with a spacing the derivatives are per mm)"
+        raise ParameterError(f"normalize=True needs one {name}; got sigma={sigma!r}, sigma_mm={sigma_mm!r}.")
+    out = _gaussian_derivative(image, sigma, sigma_mm, 2, spacing, mode, cval, truncate)
     if normalize:
-        out = out * out.dtype.type(float(np.ravel(sigma_mm)[0]) ** 2)
+        out = out * out.dtype.type(float(np.ravel(scale)[0]) ** 2)
     return out
 
 
@@ -232,21 +247,12 @@ def _stencil(run, image, depth, mode, dtype):
     return run(image)
 
 
-def _sigma_voxels(sigma, spacing, ndim, name):
-    values = np.atleast_1d(np.asarray(sigma, dtype=float))
-    if values.size == 1:
-        values = np.repeat(values, ndim)
-    if values.shape != (ndim,) or not all(math.isfinite(v) and v > 0 for v in values):
-        raise ParameterError(f"{name}={sigma!r} must be one positive number or one per axis ({ndim}).")
-    return tuple(float(v / s) for v, s in zip(values, spacing, strict=True))
-
-
-def _gaussian_derivative(image, sigma, order, spacing, mode, cval, truncate):
+def _gaussian_derivative(image, sigma, sigma_mm, order, spacing, mode, cval, truncate):
     """Gradient magnitude (order 1) or Laplacian (order 2) of Gaussian, scaled by the spacing."""
     work, ndim = _check(image, mode)
     given = spacing is not None
     spacing = _spacing(spacing, ndim)
-    sigma_vox = _sigma_voxels(sigma, spacing, ndim, "sigma" if order == 1 else "sigma_mm")
+    sigma_vox = voxels("sigma", sigma, sigma_mm, spacing if given else None, ndim)
     if not (math.isfinite(truncate) and truncate > 0):
         raise ParameterError(f"truncate={truncate!r} must be a positive number of standard deviations.")
     run = partial(

@@ -76,10 +76,10 @@ def test_gaussian_gradient_magnitude_equals_scipy(rng, mode):
 
 def test_gaussian_gradient_magnitude_in_mm(rng):
     image = rng.normal(0, 100, (14, 15, 16)).astype(np.float32)
-    iso = gaussian_gradient_magnitude(image, 3.0, spacing=1.5)
+    iso = gaussian_gradient_magnitude(image, sigma_mm=3.0, spacing=1.5)
     np.testing.assert_allclose(iso, ndi.gaussian_gradient_magnitude(image, 2.0) / 1.5, rtol=1e-6, atol=1e-4)
     spacing = (2.5, 0.8, 0.6)
-    got = gaussian_gradient_magnitude(image, 2.0, spacing=spacing)
+    got = gaussian_gradient_magnitude(image, sigma_mm=2.0, spacing=spacing)
     assert got.dtype == np.float32
     sig = [2.0 / s for s in spacing]
     d = [
@@ -96,7 +96,7 @@ def test_gaussian_gradient_of_a_ramp_is_its_slope_per_mm():
         *(np.arange(n) * s for n, s in zip((20, 20, 40), spacing, strict=True)), indexing="ij"
     )
     ramp = 2.0 * z - 1.0 * y + 4.0 * x  # intensity per mm
-    got = gaussian_gradient_magnitude(ramp, 2.0, spacing=spacing)[10, 10, 20]
+    got = gaussian_gradient_magnitude(ramp, sigma_mm=2.0, spacing=spacing)[10, 10, 20]
     # SciPy's sampled derivative of a Gaussian of sigma 2/3 voxel (along z) gives a unit ramp a
     # slope of 0.9946, of sigma 2 and 4 voxels (y, x) 0.9997 and 0.9994.
     want = np.sqrt((2 * 0.9945667) ** 2 + (1 * 0.9996533) ** 2 + (4 * 0.9993593) ** 2)
@@ -129,7 +129,7 @@ def test_log_equals_scipy_gaussian_laplace(rng, mode):
 def test_log_in_mm(rng):
     image = rng.normal(0, 100, (12, 13, 14))
     np.testing.assert_allclose(
-        log(image, 3.0, spacing=2.0), ndi.gaussian_laplace(image, 1.5) / 4.0, rtol=1e-12, atol=1e-10
+        log(image, sigma_mm=3.0, spacing=2.0), ndi.gaussian_laplace(image, 1.5) / 4.0, rtol=1e-12, atol=1e-10
     )
     spacing = (2.0, 1.0, 0.5)
     z, y, x = np.meshgrid(
@@ -143,7 +143,7 @@ def test_log_in_mm(rng):
         r = np.arange(100.0) - 50
         return ndi.gaussian_filter1d(r**2, sigma_vox, order=2)[50] / 2
 
-    got = log(z**2 + 3 * y**2 - x**2, 1.5, spacing=spacing)[8, 10, 20]
+    got = log(z**2 + 3 * y**2 - x**2, sigma_mm=1.5, spacing=spacing)[8, 10, 20]
     want = 2 * factor(0.75) + 6 * factor(1.5) - 2 * factor(3.0)
     # 1e-3: each axis' second-derivative kernel sums to about 1e-4, not 0, and meets the other
     # axes' smoothed parabolas (their sigma² offsets), which the 1D factors leave out.
@@ -190,9 +190,9 @@ def test_dask_with_uneven_chunks_equals_whole_volume(rng, mode):
     image = rng.normal(0, 100, (23, 17, 29)).astype(np.float32)
     lazy = da.from_array(image, chunks=((9, 6, 8), (17,), (11, 7, 11)))
     for op in (
-        lambda a: gaussian_gradient_magnitude(a, 2.0, spacing=(2.0, 1.0, 0.8), mode=mode),
+        lambda a: gaussian_gradient_magnitude(a, sigma_mm=2.0, spacing=(2.0, 1.0, 0.8), mode=mode),
         lambda a: gaussian_gradient_magnitude(a, 1.0, mode=mode),
-        lambda a: log(a, 1.5, spacing=(1.5, 1.0, 1.0), mode=mode),
+        lambda a: log(a, sigma_mm=1.5, spacing=(1.5, 1.0, 1.0), mode=mode),
         lambda a: log(a, 1.5, mode=mode),
         lambda a: laplace(a, mode=mode),
         lambda a: gradient_direction(a, mode=mode),
@@ -204,11 +204,24 @@ def test_dask_with_uneven_chunks_equals_whole_volume(rng, mode):
         )  # same passes, same float32
 
 
-def test_volume_keeps_its_geometry_and_brings_its_spacing(rng):
-    volume = gpuimg.Volume(rng.normal(0, 1, (8, 9, 10)), spacing=(2.0, 1.0, 1.0), origin=(1.0, 2.0, 3.0))
-    got = log(volume, 2.0)
+@pytest.mark.parametrize("op", [log, gaussian_gradient_magnitude])
+def test_volume_sigma_is_voxels_and_sigma_mm_is_mm(rng, op):
+    """The unit rule (regression: sigma was mm for a Volume): sigma [voxels] smooths a Volume as its
+    voxels; sigma_mm [mm] is sigma_mm / spacing voxels; the Volume's spacing makes the derivatives
+    per mm (as spacing= does)."""
+    spacing = (2.0, 1.0, 0.5)
+    volume = gpuimg.Volume(rng.normal(0, 1, (8, 9, 10)), spacing=spacing, origin=(1.0, 2.0, 3.0))
+    got = op(volume, 2.0)
     assert isinstance(got, gpuimg.Volume) and got.origin == volume.origin
-    np.testing.assert_allclose(got.data, log(volume.data, 2.0, spacing=(2.0, 1.0, 1.0)))
+    np.testing.assert_allclose(got.data, op(volume.data, 2.0, spacing=spacing), rtol=1e-12)
+    in_mm = op(volume, sigma_mm=2.0)
+    np.testing.assert_allclose(in_mm.data, op(volume.data, (1.0, 2.0, 4.0), spacing=spacing), rtol=1e-12)
+    isotropic = gpuimg.Volume(volume.data, spacing=(2.0, 2.0, 2.0))
+    order = 2 if op is log else 1
+    scipy_op = ndi.gaussian_laplace if op is log else ndi.gaussian_gradient_magnitude
+    np.testing.assert_allclose(
+        op(isotropic, 1.5).data, scipy_op(volume.data, 1.5) / 2.0**order, rtol=1e-12, atol=1e-12
+    )
 
 
 @pytest.mark.parametrize(
@@ -216,12 +229,15 @@ def test_volume_keeps_its_geometry_and_brings_its_spacing(rng):
     [
         (lambda x: gradient_direction(x[0, 0]), "must be 2D or 3D; got 1D"),
         (lambda x: gradient_direction(x, "canny"), "operator='canny' is unknown"),
-        (lambda x: gaussian_gradient_magnitude(x, -1.0), "sigma=-1.0 must be one positive"),
+        (lambda x: gaussian_gradient_magnitude(x, -1.0), "sigma=-1.0 must be positive"),
+        (lambda x: gaussian_gradient_magnitude(x, sigma_mm=1.0), "sigma_mm=1.0 needs the voxel spacing"),
+        (lambda x: gaussian_gradient_magnitude(x), "give sigma (voxels) or sigma_mm (mm)"),
         (lambda x: gaussian_gradient_magnitude(x, (1.0, 2.0)), "one per axis (3)"),
         (lambda x: gaussian_gradient_magnitude(x, 1.0, truncate=0), "truncate=0 must be"),
         (lambda x: gaussian_gradient_magnitude(x, 1.0, spacing=(1, 0, 1)), "spacing=(1, 0, 1)"),
-        (lambda x: log(x, 0.0), "sigma_mm=0.0 must be one positive"),
-        (lambda x: log(x, (1.0, 2.0, 1.0), normalize=True), "normalize=True needs one sigma_mm"),
+        (lambda x: log(x, 0.0), "sigma=0.0 must be positive"),
+        (lambda x: log(x, (1.0, 2.0, 1.0), normalize=True), "normalize=True needs one sigma"),
+        (lambda x: log(x, 1.0, spacing=2.0, normalize=True), "normalize=True needs one sigma_mm"),
         (lambda x: laplace(x, mode="edge"), "mode='edge' is unknown"),
         (lambda x: laplace(x[None]), "must be 1D, 2D or 3D; got 4D"),
         (lambda x: laplace(x.astype(complex)), "must hold real numbers"),
