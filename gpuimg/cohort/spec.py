@@ -27,6 +27,7 @@ A spec has up to seven tables; every key is optional except where said::
 
     [features]                  # gpuimg.features.Settings fields, and the families to compute
     families = ["morphology", "statistics", "histogram"]
+    image = "preprocessed"      # or "original": measure the image as read (segment on the preprocessed one)
     discretisation = "fbs"
     bin_width = 25.0
 
@@ -147,6 +148,7 @@ class Spec:
     edges: str | None = None
     families: tuple[str, ...] = tuple(FAMILIES)
     settings: Settings = field(default_factory=Settings)
+    feature_image: str = "preprocessed"
     learning: Learning = field(default_factory=Learning)
     keep_ids: bool = False
     source: dict = field(default_factory=dict, compare=False)
@@ -208,7 +210,7 @@ def spec_from_dict(document: dict, *, base: str | os.PathLike = ".") -> Spec:
     _known("edges", edges, ("operator",))
     privacy = _table(document, "privacy")
     _known("privacy", privacy, ("keep_ids",))
-    families, settings = _features(_table(document, "features"))
+    families, settings, feature_image = _features(_table(document, "features"))
     return Spec(
         selection=_selection(_table(document, "input")),
         mask=_mask(_table(document, "mask")),
@@ -218,6 +220,7 @@ def spec_from_dict(document: dict, *, base: str | os.PathLike = ".") -> Spec:
         else None,
         families=families,
         settings=settings,
+        feature_image=feature_image,
         learning=_learning(_table(document, "learning"), Path(base)),
         keep_ids=_bool("privacy.keep_ids", privacy.get("keep_ids", False)),
         source=document,
@@ -297,8 +300,9 @@ def _step(index: int, table: dict) -> tuple[str, dict]:
     return name, params
 
 
-def _features(table: dict) -> tuple[tuple[str, ...], Settings]:
+def _features(table: dict) -> tuple[tuple[str, ...], Settings, str]:
     table = dict(table)
+    image = _choice("features.image", table.pop("image", "preprocessed"), ("preprocessed", "original"))
     families = table.pop("families", list(FAMILIES))
     if not isinstance(families, list) or not families:
         raise ConfigError(f"features.families must be a non-empty list of names from {list(FAMILIES)}.")
@@ -312,7 +316,7 @@ def _features(table: dict) -> tuple[tuple[str, ...], Settings]:
         settings = Settings.from_dict(table)
     except ConfigError as exc:
         raise ConfigError(f"features: {exc}") from exc
-    return tuple(families), settings
+    return tuple(families), settings, image
 
 
 def _learning(table: dict, base: Path) -> Learning:

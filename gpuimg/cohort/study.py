@@ -55,8 +55,9 @@ def process_study(task: StudyTask) -> dict:
     -------
     dict
         ``study``, ``patient`` (pseudonyms unless the spec keeps IDs), ``times`` (seconds per stage),
-        and either ``row`` (the features, with ``study``, ``patient`` and ``modality``) and
-        ``preview`` (small arrays for the report), or ``error`` (the exception's type and message).
+        and either ``row`` (the features, with ``study``, ``patient`` and ``modality``), ``clipped``
+        (the ROI touches the volume's edge, so the volume cuts it) and ``preview`` (small arrays for
+        the report), or ``error`` (the exception's type and message).
     """
     replacements = {str(task.path): f"<study {task.study_id}>", task.name: task.study_id}
     result = {"study": task.study_id, "patient": None, "times": {}}
@@ -77,6 +78,7 @@ def process_study(task: StudyTask) -> dict:
                 "modality": series.modality,
                 **row,
             }
+            result["clipped"] = bool(preview.pop("clipped"))
             result["preview"] = preview
         except Exception as exc:  # a failing study is recorded, whatever failed
             result["error"] = scrub(f"{type(exc).__name__}: {exc}", replacements)
@@ -101,7 +103,12 @@ def _measure(task: StudyTask, series, times: dict) -> tuple[dict, dict]:
     gradient = timed("edges", lambda: _edges(processed, mask, spec.edges))
     row = timed(
         "features",
-        lambda: extract(processed, mask, settings=spec.settings, families=spec.families),
+        lambda: extract(
+            image if spec.feature_image == "original" else processed,
+            mask,
+            settings=spec.settings,
+            families=spec.families,
+        ),
     )
     if gradient is not None:
         row.update(gradient[1])
@@ -259,7 +266,8 @@ def _preview(image: Volume, processed: Volume, mask: Volume, gradient) -> dict:
     k = int(np.argmax(inside.sum(axis=(1, 2))))
     before = to_numpy(image.data).astype(np.float32)
     after = to_numpy(processed.data).astype(np.float32)
-    preview = {"image": before[k], "mask": inside[k].astype(np.uint8)}
+    faces = (inside[0], inside[-1], inside[:, 0], inside[:, -1], inside[:, :, 0], inside[:, :, -1])
+    preview = {"image": before[k], "mask": inside[k].astype(np.uint8), "clipped": any(f.any() for f in faces)}
     if gradient is not None:
         preview["edges"] = to_numpy(gradient)[k].astype(np.float32)
     for name, values in (("before", before), ("after", after)):
