@@ -1,98 +1,148 @@
 """The ``gpuimg`` command.
 
-    gpuimg demo [--device auto|cpu|cuda] [--shape Z Y X]
-    gpuimg info
+    gpuimg demo [--out DIR] [--studies N] [--device auto|cpu|cuda] [--workers N]
+    gpuimg run PIPELINE.toml --input DIR --output OUT [--device ...] [--workers N | --scheduler ADDR]
+    gpuimg info [PATH]
+    gpuimg bench [--device ...] [--only NAME]
+    gpuimg --version
 
-``demo`` runs a small end-to-end job on a synthetic CT volume and says what it did and how long
-each step took; ``info`` says which device gpuimg would use and which libraries it found.
+``demo`` writes a synthetic DICOM cohort and runs the whole pipeline on it (read, preprocess, edges,
+segment, features, classify, regress, cluster), keeping everything in ./gpuimg-demo; ``run`` runs a
+pipeline spec on a cohort of your own; ``info`` shows the DICOM series of a folder (patients
+pseudonymised), or without a path the device and libraries; ``bench`` times gpuimg against its peer
+libraries on this machine (from a checkout).
 """
 
 import argparse
 import importlib.metadata
+import json
+import shutil
+import subprocess
 import sys
-import tempfile
 import time
-
-import numpy as np
+from pathlib import Path
 
 import gpuimg
-from gpuimg.backend import namespace_for, resolve_device
+from gpuimg.backend import resolve_device
 from gpuimg.errors import GpuimgError
-from gpuimg.features import Settings, extract
 
-#: Sphere of the demo phantom: radius [mm] and contrast to its surroundings [HU].
-_LESION_RADIUS_MM = 20.0
-_LESION_HU, _TISSUE_HU, _NOISE_HU = 60, 0, 10
+#: The marker of a folder ``gpuimg demo`` made, with the parameters it was made with.
+_DEMO_MARKER = "gpuimg-demo.json"
 
 
-def synthetic_ct(shape, spacing, seed: int = 0) -> gpuimg.Volume:
-    """An int16 CT-like volume [HU]: a spherical lesion in soft tissue, with Gaussian noise."""
-    rng = np.random.default_rng(seed)
-    hu = np.where(lesion_mask(shape, spacing), _LESION_HU, _TISSUE_HU) + rng.normal(0, _NOISE_HU, shape)
-    return gpuimg.Volume(np.round(hu).astype(np.int16), spacing=spacing, meta={"modality": "CT"})
+def demo(out: Path, n_studies: int, device: str, workers: int, shape: tuple[int, int, int]) -> None:
+    """Write the demo cohort (unless ``out`` has it already), run its pipeline, print a summary."""
+    from gpuimg.cohort import run_pipeline
+    from gpuimg.datasets.demo import write_demo_cohort
 
-
-def lesion_mask(shape, spacing) -> np.ndarray:
-    """The voxels of the demo's spherical lesion: within its radius of the volume's centre."""
-    centre = (np.array(shape) - 1) / 2 * np.array(spacing)
-    z, y, x = np.ogrid[tuple(slice(0, n) for n in shape)]
-    r2 = sum(((c * s) - m) ** 2 for c, s, m in zip((z, y, x), spacing, centre, strict=True))
-    return r2 <= _LESION_RADIUS_MM**2
-
-
-def _step(label: str, func):
-    start = time.perf_counter()
-    result = func()
-    print(f"  {label:<58} {time.perf_counter() - start:8.3f} s")
-    return result
-
-
-def demo(device: str, shape: tuple[int, int, int]) -> None:
-    """Synthetic CT -> DICOM -> device -> fused Sobel gradient -> lesion boundary -> radiomics, timed."""
-    ns = namespace_for(device)
-    spacing = (2.0, 0.8, 0.8)
-    print(f"gpuimg {gpuimg.__version__} demo on {ns.device}")
-    ct = _step(
-        f"synthetic CT {'x'.join(map(str, shape))}, spacing {spacing} mm, int16 HU",
-        lambda: synthetic_ct(shape, spacing),
-    )
-    with tempfile.TemporaryDirectory(prefix="gpuimg-demo-") as folder:
-        _step(f"written as a DICOM series of {shape[0]} files", lambda: gpuimg.write_dicom(ct, folder))
-        ct = _step(
-            f"read back onto {ns.device} (HU, LPS geometry)",
-            lambda: gpuimg.read_dicom(folder, device=ns.device),
+    device = resolve_device(device)
+    params = {"studies": n_studies, "shape": list(shape), "gpuimg": gpuimg.__version__}
+    marker = out / _DEMO_MARKER
+    print(f"gpuimg {gpuimg.__version__} demo on {device}: {n_studies} synthetic nodule CTs in {out}/")
+    if marker.exists() and json.loads(marker.read_text()) != params:
+        shutil.rmtree(out)
+    elif out.exists() and any(out.iterdir()) and not marker.exists():
+        raise GpuimgError(
+            f"{out} exists and was not made by gpuimg demo; pass --out with a new or empty folder."
         )
-    gradient = _step(
-        "Sobel gradient magnitude, one fused pass (compiles first)",
-        lambda: gpuimg.edges.gradient_magnitude(ct),
-    )
-    gradient = _step("the same, compiled", lambda: gpuimg.edges.gradient_magnitude(ct))
-    magnitude = gpuimg.to_numpy(gradient.data)
-    edges = magnitude > 0.5 * magnitude.max()
-    centre = (np.array(shape) - 1) / 2
-    distances = np.linalg.norm((np.argwhere(edges) - centre) * np.array(spacing), axis=1)
+    start = time.perf_counter()
+    if marker.exists():
+        print("  the cohort is there from an earlier run: finished studies are reused")
+        cohort = out / "cohort"
+    else:
+        cohort = write_demo_cohort(out, n_studies, shape=shape)
+        marker.write_text(json.dumps(params))
     print(
-        f"  lesion boundary found {distances.mean():.1f} +/- {distances.std():.1f} mm from its centre "
-        f"(true radius {_LESION_RADIUS_MM:.1f} mm) in {edges.sum()} edge voxels"
+        f"  {'write DICOM cohort (' + str(n_studies) + ' series, labels, pipeline.toml)':<52} "
+        f"{time.perf_counter() - start:8.1f} s"
     )
-    mask = gpuimg.to_device(lesion_mask(shape, spacing), ns.device)
-    settings = Settings(discretisation="fbs", bin_width=10.0, ivh_discretisation="none")
-    features = _step(
-        "IBSI radiomics of the lesion (morphology, intensity, histograms)",
-        lambda: extract(ct, mask, settings=settings),
-    )
-    sphere_ml = 4 / 3 * np.pi * _LESION_RADIUS_MM**3 / 1000
+    manifest = run_pipeline(out / "pipeline.toml", cohort, out / "results", device=device, workers=workers)
+    _summary(manifest, out, cohort)
+
+
+def _summary(manifest: dict, out: Path, cohort: Path) -> None:
+    times = manifest["time_per_stage_s"]
+    for stage in ("read", "preprocess", "segment", "edges", "features"):
+        print(f"  {stage + ' (sum over studies)':<52} {times[stage + ' (sum over studies)']:8.1f} s")
+    for stage in ("studies (wall, this run)", "learning", "report", "total (wall)"):
+        print(f"  {stage:<52} {times[stage]:8.1f} s")
+    scores = manifest["metrics"]
+    classification, regression = scores.get("classification", {}), scores.get("regression", {})
+    clustering = scores.get("clustering", {})
     print(
-        f"  lesion volume {features['morph_volume'] / 1000:.1f} mL (sphere {sphere_ml:.1f} mL), sphericity "
-        f"{features['morph_sphericity']:.2f}, mean {features['stat_mean']:.1f} HU (true {_LESION_HU} HU), "
-        f"{len(features)} features"
+        f"  {manifest['rows']} studies measured, {manifest['errors']} failed; patient-level "
+        f"{classification.get('folds', '?')}-fold cross-validation:"
+    )
+    print(
+        f"    classify (malignant): accuracy {_number(classification.get('accuracy'))}, ROC AUC "
+        f"{_number(classification.get('roc_auc'))} (chance 0.50)"
+    )
+    print(
+        f"    regress (growth):     R² {_number(regression.get('r2'))}, MAE {_number(regression.get('mae'))}"
+    )
+    print(f"    cluster (k-means):    silhouette {_number(clustering.get('silhouette'))}")
+    results = out / "results"
+    clipped = _clipped(results)
+    if clipped:
+        print(
+            f"  note: the lesion of {clipped} studies touches the volume's edge and is clipped by it; "
+            "their shape features describe the visible part (use a larger --shape)"
+        )
+    print(f"Kept in {out}/: the DICOM cohort ({cohort.name}/), labels.csv, pipeline.toml and results/")
+    print(f"  report:   {results / 'report.html'}")
+    print(f"  features: {results / 'features.parquet'} (and .csv); model.joblib, metrics.json, manifest.json")
+    print(
+        f"Next: open the report, then run the same pipeline on your own cohort:\n"
+        f"  gpuimg run {out / 'pipeline.toml'} --input YOUR_STUDIES/ --output results/"
     )
 
 
-def info() -> None:
-    """Print the device gpuimg would use and the versions of the libraries it found."""
+def _number(value) -> str:
+    return "n/a" if value is None else f"{value:.2f}"
+
+
+def _clipped(results: Path) -> int:
+    return sum(
+        json.loads(path.read_text()).get("clipped", False) for path in results.glob(".studies/*/*.json")
+    )
+
+
+def run(args) -> None:
+    """``gpuimg run``: a pipeline spec on a cohort; prints where the outputs are."""
+    from gpuimg.cohort import run_pipeline
+
+    manifest = run_pipeline(
+        args.pipeline,
+        args.input,
+        args.output,
+        device=args.device,
+        workers=args.workers,
+        scheduler=args.scheduler,
+        key_path=args.key,
+        retry_errors=args.retry_errors,
+    )
+    total = manifest["time_per_stage_s"]["total (wall)"]
+    print(
+        f"{manifest['rows']} feature rows, {manifest['errors']} errors ({manifest['processed_this_run']} "
+        f"studies processed now, the rest from an earlier run) in {total:.1f} s"
+    )
+    for task, scores in manifest["metrics"].items():
+        shown = ", ".join(f"{k} {v:.3f}" for k, v in scores.items() if isinstance(v, float))
+        print(f"  {task}: {shown}")
+    print(f"outputs in {args.output}/ (report.html, features.parquet, errors.csv, manifest.json)")
+
+
+def info(path: str | None) -> None:
+    """Print the series of a folder, or the device gpuimg would use and the libraries it found."""
+    if path is not None:
+        _series_table(Path(path))
+        return
     print(f"gpuimg {gpuimg.__version__}, Python {sys.version.split()[0]}")
-    print(f"device (auto): {resolve_device('auto')}")
+    try:
+        print(f"device (auto): {resolve_device('auto')}")
+    except GpuimgError as exc:
+        print(f"device (auto): unavailable: {type(exc).__name__}: {exc}")
+        print("  (the CPU works: unset GPUIMG_DEVICE or set it to cpu)")
     for package in (
         "numpy",
         "scipy",
@@ -113,38 +163,130 @@ def info() -> None:
             continue
 
 
+def _series_table(folder: Path) -> None:
+    """One line per DICOM series under ``folder``: patient (pseudonym), modality, shape, spacing, problem."""
+    import secrets
+
+    from gpuimg.cohort.privacy import pseudonym
+
+    found = gpuimg.list_series(folder)
+    # A key of this call only: the same patient has the same pseudonym within this table.
+    key = secrets.token_bytes(32)
+    print(f"{len(found)} series under {folder} (patients pseudonymised for this listing)")
+    print(
+        f"  {'patient':<20} {'modality':<8} {'slices':>6} {'shape (z, y, x)':<18} {'spacing [mm]':<22} "
+        "problem"
+    )
+    for series in found:
+        shape = "x".join(map(str, series.shape)) if series.shape else "-"
+        spacing = ", ".join(f"{s:.3g}" for s in series.spacing) if series.spacing else "-"
+        problem = (
+            (series.problem or "").replace(series.patient_id, "<patient>")
+            if series.patient_id
+            else series.problem
+        )
+        print(
+            f"  {pseudonym(key, 'patient', series.patient_id):<20} {series.modality:<8} {series.n_slices:>6} "
+            f"{shape:<18} {spacing:<22} {problem or ''}"
+        )
+    if found.skipped or found.broken:
+        print(
+            f"  and {len(found.skipped)} file(s) without images (structure sets, reports, others), "
+            f"{len(found.broken)} unreadable"
+        )
+
+
+def bench(device: str, only: str | None) -> int:
+    """Run benchmarks/compare.py of a checkout for this machine's device; returns its exit status."""
+    script = Path(gpuimg.__file__).resolve().parents[1] / "benchmarks" / "compare.py"
+    if not script.exists():
+        raise GpuimgError(
+            f"gpuimg bench runs benchmarks/compare.py of a source checkout, and {script} is absent; install "
+            "gpuimg from a clone (pip install -e .) to benchmark."
+        )
+    command = [sys.executable, str(script), "--device", resolve_device(device)]
+    if only:
+        command += ["--only", only]
+    return subprocess.call(command, cwd=script.parent)
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(
         prog="gpuimg", description="Medical volume analysis on the GPU, with the same API on the CPU."
     )
+    parser.add_argument("--version", action="version", version=f"gpuimg {gpuimg.__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
-    run_demo = commands.add_parser("demo", help="run a small end-to-end job on a synthetic CT volume")
+    device = {
+        "default": "auto",
+        "choices": ["auto", "cpu", "cuda"],
+        "help": "where to compute (default: GPUIMG_DEVICE, else CUDA if a GPU is usable, else CPU)",
+    }
+    run_demo = commands.add_parser(
+        "demo", help="write a synthetic DICOM cohort and run the whole pipeline on it (kept in ./gpuimg-demo)"
+    )
     run_demo.add_argument(
-        "--device",
-        default="auto",
-        choices=["auto", "cpu", "cuda"],
-        help="where to compute (default: GPUIMG_DEVICE, else CUDA if a GPU is usable, else CPU)",
+        "--out", type=Path, default=Path("gpuimg-demo"), help="folder for everything (default: ./gpuimg-demo)"
+    )
+    run_demo.add_argument("--studies", type=int, default=40, help="patients in the cohort (default: 40)")
+    run_demo.add_argument("--device", **device)
+    run_demo.add_argument(
+        "--workers", type=int, default=1, help="Dask worker processes (default: 1, no Dask)"
     )
     run_demo.add_argument(
         "--shape",
         type=int,
         nargs=3,
-        default=(96, 160, 160),
+        default=(32, 48, 48),
         metavar=("Z", "Y", "X"),
-        help="size of the synthetic volume in voxels (default: 96 160 160)",
+        help="voxels of each study's CT crop (default: 32 48 48; spacing 2 x 1.25 x 1.25 mm)",
     )
-    commands.add_parser("info", help="show the device and the libraries gpuimg found")
+    run_cohort = commands.add_parser("run", help="run a pipeline spec (TOML) on a folder of studies")
+    run_cohort.add_argument("pipeline", type=Path, help="the pipeline spec, a TOML file")
+    run_cohort.add_argument("--input", required=True, type=Path, help="the cohort: one sub-folder per study")
+    run_cohort.add_argument("--output", required=True, type=Path, help="the output folder (created)")
+    run_cohort.add_argument("--device", **device)
+    workers = run_cohort.add_mutually_exclusive_group()
+    workers.add_argument(
+        "--workers", type=int, default=1, help="local Dask worker processes (default: 1, no Dask)"
+    )
+    workers.add_argument("--scheduler", help="address of a running Dask scheduler, e.g. tcp://host:8786")
+    run_cohort.add_argument(
+        "--key", type=Path, help="pseudonym key file (default: OUTPUT.key beside the output)"
+    )
+    run_cohort.add_argument("--retry-errors", action="store_true", help="process the failed studies again")
+    show = commands.add_parser("info", help="the series of a DICOM folder, or the device and libraries")
+    show.add_argument("path", nargs="?", help="a folder of DICOM files (searched recursively)")
+    benchmark = commands.add_parser(
+        "bench", help="time gpuimg against its peer libraries here (from a checkout)"
+    )
+    benchmark.add_argument("--device", **device)
+    benchmark.add_argument("--only", help="only the operation of this name")
     args = parser.parse_args(argv)
     try:
         if args.command == "demo":
-            if min(args.shape) < 1:
-                parser.error(f"--shape needs positive sizes; got {' '.join(map(str, args.shape))}")
-            demo(args.device, tuple(args.shape))
+            if min(args.shape) < 8:
+                parser.error(
+                    f"--shape needs sizes of at least 8 voxels; got {' '.join(map(str, args.shape))}"
+                )
+            if args.studies < 4:
+                parser.error(f"--studies needs at least 4 studies (the folds); got {args.studies}")
+            demo(args.out, args.studies, args.device, args.workers, tuple(args.shape))
+        elif args.command == "run":
+            run(args)
+        elif args.command == "bench":
+            return bench(args.device, args.only)
         else:
-            info()
+            info(args.path)
     except GpuimgError as exc:
         print(f"gpuimg: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        print(
+            "gpuimg: interrupted. Finished studies are kept and no output is half-written; run the same "
+            "command again to resume.",
+            file=sys.stderr,
+        )
+        return 130
     return 0
 
 

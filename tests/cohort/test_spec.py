@@ -1,0 +1,82 @@
+"""The pipeline spec is checked whole before any study is read; each error names its key and the fix."""
+
+import pytest
+
+from gpuimg import ConfigError
+from gpuimg.cohort import load_spec, spec_from_dict
+from gpuimg.features import FAMILIES
+
+
+@pytest.mark.parametrize(
+    ("document", "message"),
+    [
+        ({}, r"mask\.source is missing"),
+        ({"mask": {"source": "voxel-model"}}, r"mask\.source='voxel-model' is not allowed"),
+        ({"mask": {"source": "file"}}, r"mask\.pattern is needed"),
+        ({"mask": {"source": "recipe", "threshold": [5, 1]}}, r"mask\.threshold=\[5, 1\]"),
+        ({"mask": {"source": "rtstruct", "colour": 1}}, r"mask: unknown key\(s\) \['colour'\]"),
+        ({"mask": {"source": "rtstruct"}, "inputs": {}}, r"the spec: unknown key\(s\) \['inputs'\]"),
+        ({"mask": {"source": "rtstruct"}, "input": {"min_slices": 0}}, r"input\.min_slices=0"),
+        ({"mask": {"source": "rtstruct"}, "input": {"description": "("}}, r"input\.description='\(' is not"),
+        ({"mask": {"source": "rtstruct"}, "preprocess": [{"step": "blur"}]}, r"preprocess\[0\]\.step='blur'"),
+        (
+            {"mask": {"source": "rtstruct"}, "preprocess": [{"step": "gaussian_filter", "radius": 2}]},
+            r"preprocess\[0\] \(gaussian_filter\): .*radius",
+        ),
+        (
+            {"mask": {"source": "rtstruct"}, "features": {"families": ["wavelet"]}},
+            r"features\.families: 'wavelet'",
+        ),
+        ({"mask": {"source": "rtstruct"}, "features": {"n_bins": 0}}, r"features: n_bins=0"),
+        (
+            {"mask": {"source": "rtstruct"}, "learning": {"classification": {"target": "y"}}},
+            r"learning\.classification needs learning\.labels",
+        ),
+        (
+            {"mask": {"source": "rtstruct"}, "learning": {"labels": "l.csv", "regression": {}}},
+            r"learning\.regression\.target is missing",
+        ),
+        (
+            {"mask": {"source": "rtstruct"}, "learning": {"clustering": {"estimator": "spectral"}}},
+            r"learning\.clustering: .*spectral",
+        ),
+        (
+            {"mask": {"source": "rtstruct"}, "learning": {"clustering": {"params": {"n_clusterz": 2}}}},
+            r"learning\.clustering: .*n_clusterz",
+        ),
+        ({"mask": {"source": "rtstruct"}, "privacy": {"keep_ids": "yes"}}, r"privacy\.keep_ids='yes'"),
+    ],
+)
+def test_each_mistake_names_its_key(document, message):
+    with pytest.raises(ConfigError, match=message):
+        spec_from_dict(document)
+
+
+def test_a_full_spec_reads(tmp_path):
+    path = tmp_path / "pipeline.toml"
+    path.write_text(
+        '[input]\nmodality = "pet"\n[mask]\nsource = "rtstruct"\nroi = "GTV"\n'
+        '[[preprocess]]\nstep = "median_filter"\nsize = 3\n[features]\nfamilies = ["statistics"]\n'
+        'new_spacing = ["keep", 2.0, 2.0]\n[learning]\nlabels = "y.csv"\n'
+        '[learning.classification]\ntarget = "label"\nestimator = "svm"\nparams = { C = 2.0 }\n'
+    )
+    spec = load_spec(path)
+    assert spec.selection.modality == "PT"  # PET's DICOM modality
+    assert spec.steps == (("median_filter", {"size": 3}),)
+    assert spec.settings.new_spacing == (None, 2.0, 2.0) and spec.families == ("statistics",)
+    assert spec.learning.labels == tmp_path / "y.csv"
+    assert spec.learning.tasks[0].params == {"C": 2.0}
+    assert load_spec(path).study_hash == spec.study_hash
+
+
+def test_families_default_to_all_present(tmp_path):
+    # Texture families join gpuimg.features.FAMILIES as they land; a spec without a list takes them all.
+    assert spec_from_dict({"mask": {"source": "recipe", "threshold": "otsu"}}).families == tuple(FAMILIES)
+
+
+def test_unreadable_and_invalid_files(tmp_path):
+    with pytest.raises(ConfigError, match="cannot read the pipeline spec"):
+        load_spec(tmp_path / "absent.toml")
+    (tmp_path / "bad.toml").write_text("[mask\n")
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        load_spec(tmp_path / "bad.toml")
