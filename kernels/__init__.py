@@ -1,10 +1,12 @@
 """gpuimg's own Numba kernels, each family with a CUDA target and a CPU target side by side.
 
 Installed as ``gpuimg.kernels``. Each module holds one family: its per-voxel math as
-``numba.njit(inline="always")`` functions, a CPU driver (``numba.njit(parallel=True)``), a CUDA kernel
-declared with :func:`~gpuimg.kernels.registry.cuda_kernel`, and one function that runs either target.
-Everything compiles lazily, on first use. :data:`FAMILIES` lists the modules, so that
-:func:`load_all` fills the registry for the PTX check.
+``numba.njit(inline="always")`` functions, a CPU driver declared with
+:func:`~gpuimg.kernels.registry.cpu_kernel`, a CUDA kernel declared with
+:func:`~gpuimg.kernels.registry.cuda_kernel`, and one function that runs either target. Everything
+compiles lazily, on first use, into Numba's on-disk cache (:mod:`gpuimg.kernels.cache`), so once
+per machine. :data:`FAMILIES` lists the modules, so that :func:`load_all` fills the registry for
+the PTX check.
 """
 
 import importlib

@@ -27,7 +27,7 @@ from numba import cuda
 
 from .boundary import CONSTANT
 from .median import index
-from .registry import cuda_kernel, launch_3d
+from .registry import cpu_kernel, cuda_kernel, launch_3d
 
 
 @numba.njit(inline="always")
@@ -93,7 +93,7 @@ def _add_run(values, centre, spatial, table, inv_step, cutoff, inv_var, total, n
         _add_run_loop(values, centre, spatial, table, inv_step, cutoff, inv_var, total, norm)
 
 
-@numba.njit(parallel=True)
+@cpu_kernel
 def _bilateral_cpu(src, out, radius, mode, cval, domain, table, inv_step, cutoff, inv_var):
     nz, ny, nx = src.shape
     rz, ry, rx = radius

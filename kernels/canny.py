@@ -41,7 +41,7 @@ import math
 import numba
 from numba import cuda
 
-from .registry import cuda_kernel, launch_3d
+from .registry import cpu_kernel, cuda_kernel, launch_3d
 
 
 @numba.njit(inline="always")
@@ -106,7 +106,7 @@ def suppress_at(gz, gy, gx, mag, mask, low, z, y, x):
     return m
 
 
-@numba.njit(parallel=True)
+@cpu_kernel
 def _suppress_cpu(gz, gy, gx, mag, mask, low, out):
     nz, ny, nx = mag.shape
     for row in numba.prange(nz * ny):
@@ -254,7 +254,7 @@ def zero_crossing_at(g, vv, mask, z, y, x, inv_z, inv_y, inv_x):
     return magnitude if along <= 0 else 0.0
 
 
-@numba.njit(parallel=True)
+@cpu_kernel
 def _second_cpu(g, inv_z, inv_y, inv_x, out):
     nz, ny, nx = g.shape
     for row in numba.prange(nz * ny):
@@ -264,7 +264,7 @@ def _second_cpu(g, inv_z, inv_y, inv_x, out):
             out[z, y, x] = second_along_gradient_at(g, z, y, x, inv_z, inv_y, inv_x)
 
 
-@numba.njit(parallel=True)
+@cpu_kernel
 def _crossing_cpu(g, vv, mask, inv_z, inv_y, inv_x, out):
     nz, ny, nx = g.shape
     for row in numba.prange(nz * ny):

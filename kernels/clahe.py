@@ -27,7 +27,7 @@ import math
 import numba
 from numba import cuda
 
-from .registry import cuda_kernel, launch_3d
+from .registry import cpu_kernel, cuda_kernel, launch_3d
 
 
 @numba.njit(inline="always")
@@ -56,7 +56,7 @@ def _bin_at(v, low, denom, top, bin_size):
     return int(whole) // bin_size
 
 
-@numba.njit(parallel=True)
+@cpu_kernel
 def _quantise_cpu(src, bins, low, denom, top, bin_size):
     nz, ny, nx = src.shape
     zero = low - low
@@ -92,7 +92,7 @@ def quantise(src, bins, *, target, low, denom, top, bin_size):
         _quantise_cpu(*args)
 
 
-@numba.njit(parallel=True)
+@cpu_kernel
 def _tile_histograms_cpu(bins, hist, kernel):
     nz, ny, nx = bins.shape
     tz, ty, tx = hist.shape[0], hist.shape[1], hist.shape[2]
@@ -175,7 +175,7 @@ def _clip_and_map_tile(h, m, clip_limit, scale, max_value):
         m[i] = int(value)
 
 
-@numba.njit(parallel=True)
+@cpu_kernel
 def _clip_and_map_cpu(hist, maps, clip_limit, scale, max_value):
     tz, ty, tx = hist.shape[0], hist.shape[1], hist.shape[2]
     for tile in numba.prange(tz * ty * tx):
@@ -235,7 +235,7 @@ def _interpolate_at(bins, maps, z, y, x, kernel):
     return numba.float32(int(acc))
 
 
-@numba.njit(parallel=True)
+@cpu_kernel
 def _interpolate_cpu(bins, maps, out, kernel):
     nz, ny, nx = bins.shape
     for row in numba.prange(nz * ny):

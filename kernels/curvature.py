@@ -14,7 +14,7 @@ A 2D image runs as one slice (z of length 1: its z derivatives are 0 under "near
 import numba
 from numba import cuda
 
-from .registry import cuda_kernel, launch_3d
+from .registry import cpu_kernel, cuda_kernel, launch_3d
 
 
 @numba.njit(inline="always")
@@ -54,7 +54,7 @@ def _step_at(src, z, y, x, scale, time_step):
     return centre + update / magnitude * time_step
 
 
-@numba.njit(parallel=True)
+@cpu_kernel
 def _step_cpu(src, out, scale, time_step):
     nz, ny, nx = src.shape
     for row in numba.prange(nz * ny):

@@ -37,7 +37,7 @@ import math
 import numba
 from numba import cuda
 
-from .registry import BLOCK_3D, cuda_kernel, launch_3d
+from .registry import BLOCK_3D, cpu_kernel, cuda_kernel, launch_3d
 
 #: ``method`` numbers of :func:`diffusion`.
 GRADIENT = 0
@@ -163,7 +163,7 @@ def _rows(src, z, y):
     )  # fmt: skip
 
 
-@numba.njit(parallel=True)
+@cpu_kernel
 def _squares_cpu(src, scale, partial):
     """``partial[row]``: the sum of ``|grad I|²`` along row ``(z, y)``."""
     nz, ny, nx = src.shape
@@ -177,7 +177,7 @@ def _squares_cpu(src, scale, partial):
         partial[row] = total
 
 
-@numba.njit(parallel=True)
+@cpu_kernel
 def _step_cpu(src, out, total, count, conductance2, scale, time_step, method):
     """One row (z, y) per iteration: its nine neighbour rows mapped once, the two end voxels with
     their x neighbours mapped, the inner voxels with none."""

@@ -23,7 +23,7 @@ import numba
 from numba import cuda
 
 from .boundary import CONSTANT, neighbour
-from .registry import cuda_kernel, launch_3d
+from .registry import cpu_kernel, cuda_kernel, launch_3d
 
 #: ``component`` value that asks for the magnitude rather than one derivative.
 MAGNITUDE = -1
@@ -230,7 +230,7 @@ def _inner_row(src, out, z, y, zs3, ys3, weights, scale, component):
         line[x] = _combine(gz, gy, gx, scale, component)
 
 
-@numba.njit(parallel=True)
+@cpu_kernel
 def _gradient_cpu(src, out, mode, cval, weights, scale, component):
     """One row (z, y) per iteration. Where all three axes are real and the mode maps neighbours into
     the volume, the row's neighbour rows are mapped once and its inner voxels need no mapping

@@ -24,7 +24,7 @@ import numba
 import numpy as np
 from numba import cuda
 
-from .registry import cuda_kernel, launch_3d
+from .registry import cpu_kernel, cuda_kernel, launch_3d
 
 #: Most bins counted in shared memory on CUDA (int32, 16 KiB per block).
 SHARED_BINS = 4096
@@ -86,11 +86,11 @@ def interp(x, centres, cdf, inv_step):
     return value
 
 
-@numba.njit(parallel=True)
-def _histogram_cpu(src, mask, hist, lo, denom, nbins_f, edges, use_mask):
+@cpu_kernel
+def _histogram_cpu(src, mask, hist, lo, denom, nbins_f, edges, use_mask, threads):
+    """``threads`` comes from the caller: ``numba.get_num_threads`` inside would stop the on-disk cache."""
     nz, ny, nx = src.shape
     rows = nz * ny
-    threads = numba.get_num_threads()
     local = np.zeros((threads, hist.size), dtype=np.int64)
     zero = lo - lo
     for t in numba.prange(threads):
@@ -166,10 +166,10 @@ def histogram(src, mask, hist, *, target, lo, denom, edges, use_mask):
         shape = (-(-nz // Z_PER_THREAD), ny, nx)
         launch_3d(_histogram_cuda, shape, src, mask, hist, lo, denom, nbins_f, edges, use_mask)
     else:
-        _histogram_cpu(src, mask, hist, lo, denom, nbins_f, edges, use_mask)
+        _histogram_cpu(src, mask, hist, lo, denom, nbins_f, edges, use_mask, numba.get_num_threads())
 
 
-@numba.njit(parallel=True)
+@cpu_kernel
 def _equalize_cpu(src, out, centres, cdf, inv_step):
     nz, ny, nx = src.shape
     zero = inv_step - inv_step

@@ -26,7 +26,7 @@ import numba
 import numpy as np
 from numba import cuda
 
-from .registry import cuda_kernel, launch_3d
+from .registry import cpu_kernel, cuda_kernel, launch_3d
 
 
 @numba.njit(inline="always")
@@ -52,7 +52,7 @@ def circle_cell(row, col, dr, dc, n_rows, n_cols):
     return r, c, 0 <= r < n_rows and 0 <= c < n_cols
 
 
-@numba.njit(parallel=True)
+@cpu_kernel
 def _lines_cpu(rows, cols, cos_cols, sin_rows, offset, accum_t):
     for j in numba.prange(cos_cols.shape[0]):
         for i in range(rows.size):
@@ -67,7 +67,7 @@ def _lines_cuda(rows, cols, cos_cols, sin_rows, offset, accum_t):
         cuda.atomic.add(accum_t, (j, b), numba.uint64(1))
 
 
-@numba.njit(parallel=True)
+@cpu_kernel
 def _circles_cpu(rows, cols, d_rows, d_cols, counts, weights, accum):
     n_rows, n_cols = accum.shape[1], accum.shape[2]
     # Threads take contiguous runs of the radii; in the order smallest, largest, next smallest, ...

@@ -19,7 +19,7 @@ import numba
 import numpy as np
 from numba import cuda
 
-from .registry import cuda_kernel, launch_3d
+from .registry import cpu_kernel, cuda_kernel, launch_3d
 
 #: Voxels of a row scanned by one CUDA thread.
 SEGMENT = 32
@@ -37,7 +37,7 @@ def run_end(labels, z, y, x, stop):
     return end
 
 
-@numba.njit(parallel=True)
+@cpu_kernel
 def _statistics_cpu(labels, sizes, lows, highs):
     nz, ny, nx = labels.shape
     parts = sizes.shape[0]

@@ -25,7 +25,7 @@ import numpy as np
 from numba import cuda
 
 from .boundary import CONSTANT, MIRROR, NEAREST, REFLECT, WRAP
-from .registry import cuda_kernel, launch_3d
+from .registry import cpu_kernel, cuda_kernel, launch_3d
 
 #: Largest window side the kernels hold (the CUDA window is a fixed local array).
 MAX_SIZE = 5
@@ -137,12 +137,13 @@ def _has_nan(window, n, lane):
     return found
 
 
-@numba.njit(parallel=True)
-def _median_cpu(src, out, radius, mode, cval, blank, pairs):
+@cpu_kernel
+def _median_cpu(src, out, radius, mode, cval, blank, pairs, threads):
+    """``threads`` comes from the caller: ``numba.get_num_threads`` inside would stop the on-disk cache."""
     nz, ny, nx = src.shape
     n = (2 * radius + 1) ** 3
     rows = nz * ny
-    blocks = min(rows, 16 * numba.get_num_threads())
+    blocks = min(rows, 16 * threads)
     for block in numba.prange(blocks):
         window = np.empty((n, nx), dtype=src.dtype)
         for row in range(block * rows // blocks, (block + 1) * rows // blocks):
@@ -190,4 +191,4 @@ def median(src, out, *, target, size, mode, cval, blank, pairs):
     if target == "cuda":
         launch_3d(_median_cuda, src.shape, src, out, radius, mode, cval, blank, pairs)
     else:
-        _median_cpu(src, out, radius, mode, cval, blank, pairs)
+        _median_cpu(src, out, radius, mode, cval, blank, pairs, numba.get_num_threads())

@@ -1,10 +1,11 @@
-"""The registry of CUDA kernels, and how they are launched over a 3D volume.
+"""The registry of kernels, and how the CUDA ones are launched over a 3D volume.
 
 Every CUDA kernel in ``gpuimg.kernels`` is declared with :func:`cuda_kernel`, which compiles it lazily
 (on its first launch, for the argument types of that launch) and records it with representative
-signatures. The PTX check (``python -m gpuimg.kernels.ptx``, run by the test suite) compiles every
-registered kernel for sm_90 without a GPU, so no kernel escapes it; a test makes sure no module
-calls ``cuda.jit`` directly.
+signatures; every CPU driver with :func:`cpu_kernel`. Both keep their compiled code in Numba's
+on-disk cache (:mod:`gpuimg.kernels.cache`), so a kernel compiles once per machine. The PTX check
+(``python -m gpuimg.kernels.ptx``, run by the test suite) compiles every registered kernel for sm_90
+without a GPU, so no kernel escapes it; a test makes sure no module calls ``cuda.jit`` directly.
 """
 
 import contextlib
@@ -13,6 +14,9 @@ from dataclasses import dataclass
 
 import numba
 from numba import cuda
+from numba.core.caching import FunctionCache
+
+from .cache import enable_cache
 
 #: Threads per block along x, y, z (x is the array's last, contiguous axis): 256 threads, one warp
 #: along each contiguous row so that reads and writes coalesce.
@@ -36,9 +40,24 @@ class CudaKernel:
 #: Every CUDA kernel, by ``module.function`` name.
 REGISTRY: dict[str, CudaKernel] = {}
 
+#: Every CPU driver, by ``module.function`` name.
+CPU_DRIVERS: dict[str, object] = {}
+
+
+def cpu_kernel(func):
+    """Declare a CPU driver: ``numba.njit(parallel=True)`` with the kernels' on-disk cache, registered.
+
+    The per-voxel helpers it calls stay plain ``numba.njit(inline="always")`` functions: they are
+    compiled into (and cached with) each driver that calls them.
+    """
+    dispatcher = numba.njit(parallel=True)(func)
+    enable_cache(dispatcher, FunctionCache)
+    CPU_DRIVERS[f"{func.__module__}.{func.__qualname__}"] = dispatcher
+    return dispatcher
+
 
 def cuda_kernel(*signatures: str):
-    """Declare a CUDA kernel: ``cuda.jit`` it (compiled lazily) and register it.
+    """Declare a CUDA kernel: ``cuda.jit`` it (compiled lazily, cached on disk) and register it.
 
     Parameters
     ----------
@@ -51,6 +70,10 @@ def cuda_kernel(*signatures: str):
 
     def register(func):
         dispatcher = cuda.jit(func)
+        if not numba.config.ENABLE_CUDASIM:  # the simulator runs the Python function: nothing to cache
+            from numba.cuda.dispatcher import CUDACache
+
+            enable_cache(dispatcher, CUDACache)
         name = f"{func.__module__}.{func.__qualname__}"
         REGISTRY[name] = CudaKernel(name, dispatcher, tuple(signatures))
         return dispatcher
