@@ -12,7 +12,10 @@ from .errors import (
     FeatureWarning,
     GeometryError,
     GpuimgError,
+    ImageFileError,
+    MemoryBudgetError,
     ParameterError,
+    WriteError,
 )
 from .io import SeriesInfo, list_series, read_dicom, read_image, stitch, write_dicom, write_image
 from .volume import Volume
@@ -27,9 +30,12 @@ __all__ = [
     "FeatureWarning",
     "GeometryError",
     "GpuimgError",
+    "ImageFileError",
+    "MemoryBudgetError",
     "ParameterError",
     "SeriesInfo",
     "Volume",
+    "WriteError",
     "__version__",
     "backend",
     "contours",

@@ -6,6 +6,8 @@ the built-in exception it resembles (a bad parameter is a ``ValueError``, a miss
 wrong, with the offending value, and what to do about it.
 """
 
+from sklearn.exceptions import NotFittedError as _SklearnNotFittedError
+
 
 class GpuimgError(Exception):
     """Base class of every error raised by gpuimg."""
@@ -33,6 +35,30 @@ class FeatureError(GpuimgError, ValueError):
 
 class ConfigError(GpuimgError, ValueError):
     """A settings file or environment variable holds an invalid value."""
+
+
+class MemoryBudgetError(GpuimgError, MemoryError):
+    """An input (a header's claim, a size parameter) would need more memory than the budget allows.
+
+    The budget is ``GPUIMG_MAX_BYTES`` or half the available memory (see :mod:`gpuimg._support`); the
+    check runs before anything is allocated.
+    """
+
+
+class ImageFileError(GpuimgError, ValueError):
+    """A NIfTI or NRRD file cannot be read: missing, truncated, corrupted or with an invalid header."""
+
+
+class WriteError(GpuimgError, OSError):
+    """An output cannot be written: the folder is not writable, the file exists, or the data don't fit."""
+
+
+class NotFittedError(GpuimgError, _SklearnNotFittedError):
+    """An estimator's ``predict`` or ``transform`` was called before ``fit``.
+
+    Also scikit-learn's ``NotFittedError`` (so a ``ValueError`` and an ``AttributeError``), as
+    scikit-learn raises for its own estimators.
+    """
 
 
 class FeatureWarning(UserWarning):

@@ -1,0 +1,286 @@
+"""Checks shared by every module: boundary modes, dtypes, per-axis sizes and spacings, memory budget.
+
+As SciPy's ``ndimage._ni_support``: one place for the argument checks that every public function
+needs, so that a bad argument gets the same :class:`~gpuimg.errors.ParameterError` (naming the
+parameter, its value and what to pass instead) wherever it is given.
+
+The memory budget bounds any single planned allocation, so that a header claiming 1200³ voxels or a
+filter size of 10⁶ fails with :class:`~gpuimg.errors.MemoryBudgetError` before anything is allocated.
+It is ``GPUIMG_MAX_BYTES`` (bytes, with an optional ``k``/``M``/``G``/``T`` suffix, powers of 1024)
+where that variable is set, else half of the memory available now (``MemAvailable`` in
+``/proc/meminfo``, else the physical memory), and never more than the address-space limit
+(``RLIMIT_AS``) of the process.
+
+Examples
+--------
+>>> from gpuimg._support import check_mode, check_sizes
+>>> check_mode("nearest")
+'nearest'
+>>> check_sizes(3, 3, "size")
+(3, 3, 3)
+"""
+
+import math
+import os
+import re
+from collections.abc import Sequence
+
+import numpy as np
+
+from gpuimg.errors import ConfigError, MemoryBudgetError, ParameterError
+
+#: SciPy's boundary modes (``grid-`` aliases included), as every stencil accepts them.
+MODES = ("reflect", "grid-mirror", "nearest", "mirror", "wrap", "grid-wrap", "constant", "grid-constant")
+
+_UNITS = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4}
+
+
+def check_mode(mode, modes: Sequence[str] = MODES, name: str = "mode") -> str:
+    """``mode`` itself if it is one of ``modes``, else a ParameterError listing them.
+
+    Examples
+    --------
+    >>> check_mode("wrap")
+    'wrap'
+    """
+    if not isinstance(mode, str) or mode not in modes:
+        raise ParameterError(f"{name}={mode!r} is unknown; use one of {sorted(modes)}.")
+    return mode
+
+
+def per_axis(value, ndim: int, name: str) -> tuple:
+    """``value`` repeated for each of ``ndim`` axes, or its ``ndim`` items (not converted).
+
+    Examples
+    --------
+    >>> per_axis(2, 3, "size")
+    (2, 2, 2)
+    """
+    values = np.atleast_1d(np.asarray(value, dtype=object))
+    if values.ndim != 1 or values.size not in (1, ndim):
+        raise ParameterError(f"{name}={value!r} must be one number or one per axis ({ndim}).")
+    return tuple(values) * (ndim if values.size == 1 else 1)
+
+
+def check_sizes(size, ndim: int, name: str, *, limit: int | None = None) -> tuple[int, ...]:
+    """Positive whole numbers of voxels, one per axis; each at most ``limit`` where given [voxels].
+
+    Examples
+    --------
+    >>> check_sizes((1, 3, 3), 3, "size", limit=5)
+    (1, 3, 3)
+    """
+    sizes = per_axis(size, ndim, name)
+    if not all(isinstance(s, (int, np.integer)) and not isinstance(s, bool) and s > 0 for s in sizes):
+        raise ParameterError(f"{name}={size!r} must be a positive whole number of voxels, or one per axis.")
+    if limit is not None and any(s > limit for s in sizes):
+        raise ParameterError(
+            f"{name}={size!r} exceeds {limit} voxels on an axis; use a smaller {name} (or downsample first)."
+        )
+    return tuple(int(s) for s in sizes)
+
+
+def check_positive(value, ndim: int, name: str) -> tuple[float, ...]:
+    """Positive finite floats, one per axis.
+
+    Examples
+    --------
+    >>> check_positive(1.5, 2, "sigma")
+    (1.5, 1.5)
+    """
+    values = per_axis(value, ndim, name)
+    try:
+        values = tuple(float(v) for v in values)
+    except (TypeError, ValueError):
+        values = ()
+    if len(values) != ndim or not all(math.isfinite(v) and v > 0 for v in values):
+        raise ParameterError(f"{name}={value!r} must be positive and finite, one number or one per axis.")
+    return values
+
+
+def check_spacing(spacing, ndim: int, name: str = "spacing") -> tuple[float, ...]:
+    """Spacing per axis [mm] as floats; None means 1 (voxel units).
+
+    Examples
+    --------
+    >>> check_spacing(None, 2)
+    (1.0, 1.0)
+    >>> check_spacing([2, 0.5], 2)
+    (2.0, 0.5)
+    """
+    if spacing is None:
+        return (1.0,) * ndim
+    try:
+        values = np.atleast_1d(np.asarray(spacing, dtype=float))
+    except (TypeError, ValueError):
+        values = np.array([np.nan])
+    if values.size == 1:
+        values = np.repeat(values, ndim)
+    if values.shape != (ndim,) or not all(math.isfinite(v) and v > 0 for v in values):
+        raise ParameterError(f"{name}={spacing!r} must be one positive number (mm) or one per axis ({ndim}).")
+    return tuple(float(v) for v in values)
+
+
+def check_finite(value, name: str, *, low: float = -math.inf, high: float = math.inf) -> float:
+    """``value`` as a finite float within ``[low, high]``.
+
+    Examples
+    --------
+    >>> check_finite(25, "bin_width", low=1e-6)
+    25.0
+    """
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        number = math.nan
+    if not (math.isfinite(number) and low <= number <= high):
+        bounds = f" between {low:g} and {high:g}" if math.isfinite(low) or math.isfinite(high) else ""
+        raise ParameterError(f"{name}={value!r} must be a finite number{bounds}.")
+    return number
+
+
+def float_dtype(dtype) -> np.dtype:
+    """The float dtype to compute in: float64 for float64 and 32/64-bit integers, float32 otherwise.
+
+    As scikit-image's ``_supported_float_type`` (float16 computes in float32); complex, object and
+    string dtypes raise a ParameterError.
+
+    Examples
+    --------
+    >>> float_dtype(np.float16), float_dtype(np.int32)
+    (dtype('float32'), dtype('float64'))
+    """
+    dtype = real_dtype(dtype)
+    if dtype == np.float64 or (dtype.kind in "iu" and dtype.itemsize > 2):
+        return np.dtype(np.float64)
+    return np.dtype(np.float32)
+
+
+def real_dtype(dtype, name: str = "image") -> np.dtype:
+    """``dtype`` if it holds real numbers (bool, integer, float), else a ParameterError.
+
+    Examples
+    --------
+    >>> real_dtype(np.uint8)
+    dtype('uint8')
+    """
+    dtype = np.dtype(dtype)
+    if dtype.kind not in "biuf":
+        hint = "; take its .real or abs() first" if dtype.kind == "c" else ""
+        raise ParameterError(f"the {name} must hold real numbers; got dtype {dtype}{hint}.")
+    return dtype
+
+
+def as_image(image, name: str = "image", *, ndims: Sequence[int] = (1, 2, 3), empty: bool = False):
+    """An array-like image checked for its number of axes, its size and its dtype.
+
+    A list or tuple becomes a NumPy array; an array (NumPy, CuPy, Dask) is returned as it is.
+
+    Parameters
+    ----------
+    image : array_like
+        The input.
+    name : str
+        The parameter's name, for the message.
+    ndims : sequence of int
+        The numbers of axes accepted.
+    empty : bool
+        Whether an image with no voxel is accepted.
+
+    Examples
+    --------
+    >>> as_image([[1, 2], [3, 4]]).shape
+    (2, 2)
+    """
+    if not hasattr(image, "dtype") or not hasattr(image, "shape"):
+        try:
+            image = np.asarray(image)
+        except (TypeError, ValueError) as exc:
+            raise ParameterError(f"the {name} must be an array of numbers; {exc}.") from None
+    real_dtype(image.dtype, name)
+    if len(image.shape) not in ndims:
+        raise ParameterError(
+            f"the {name} must have {' or '.join(map(str, ndims))} axes; got shape {tuple(image.shape)}."
+        )
+    if not empty and math.prod(image.shape) == 0:
+        raise ParameterError(f"the {name} of shape {tuple(image.shape)} has no voxel.")
+    return image
+
+
+def max_bytes() -> int:
+    """The memory budget [bytes] for one allocation (see the module's docstring).
+
+    Examples
+    --------
+    >>> max_bytes() > 0
+    True
+    """
+    text = os.environ.get("GPUIMG_MAX_BYTES", "").strip()
+    if text:
+        match = re.fullmatch(r"(\d+(?:\.\d*)?)\s*([kKmMgGtT]?)i?[bB]?", text)
+        if match is None or float(match[1]) <= 0:
+            raise ConfigError(
+                f"GPUIMG_MAX_BYTES={text!r} is not a positive size; use e.g. 8G, 512M or 1000000000."
+            )
+        return int(float(match[1]) * _UNITS[match[2].lower()])
+    budget = _available_bytes() // 2
+    try:
+        import resource
+
+        soft, _ = resource.getrlimit(resource.RLIMIT_AS)
+        if soft != resource.RLIM_INFINITY:
+            budget = min(budget, soft // 2)
+    except (ImportError, ValueError, OSError):
+        pass
+    return max(int(budget), 1)
+
+
+def check_bytes(nbytes: float, what: str) -> None:
+    """Raise MemoryBudgetError if an allocation of ``nbytes`` planned for ``what`` exceeds the budget.
+
+    ``what`` names the data and where it comes from (a file, a parameter) so that the message says
+    which input to fix.
+
+    Examples
+    --------
+    >>> check_bytes(1024, "a small array")
+    """
+    budget = max_bytes()
+    if not nbytes <= budget:
+        raise MemoryBudgetError(
+            f"{what} needs {_human(nbytes)}, more than the memory budget of {_human(budget)}. Check the "
+            "input (a header or a size parameter may be wrong), process it in parts, or raise the budget "
+            "with the environment variable GPUIMG_MAX_BYTES."
+        )
+
+
+def check_allocation(shape: Sequence[int], dtype, what: str) -> None:
+    """Check the array of ``shape`` and ``dtype`` planned for ``what`` against the memory budget.
+
+    Examples
+    --------
+    >>> check_allocation((2, 3), np.float32, "a small array")
+    """
+    check_bytes(math.prod(int(n) for n in shape) * np.dtype(dtype).itemsize, what)
+
+
+def _available_bytes() -> int:
+    try:
+        with open("/proc/meminfo") as file:
+            for line in file:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return 8 * 1024**3
+
+
+def _human(nbytes: float) -> str:
+    units = ("bytes", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB")
+    value, step = float(nbytes), 0
+    while value >= 1024 and step < len(units) - 1:
+        value, step = value / 1024, step + 1
+    return f"{value:.0f} bytes" if step == 0 else f"{value:.1f} {units[step]}"
