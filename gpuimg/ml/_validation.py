@@ -3,7 +3,16 @@
 import numpy as np
 
 from gpuimg.backend import namespace
-from gpuimg.errors import FeatureError, ParameterError
+from gpuimg.errors import FeatureError, NotFittedError, ParameterError
+
+
+def check_fitted(estimator, attribute: str, fit: str = "fit(X, y)") -> None:
+    """Raise :class:`~gpuimg.errors.NotFittedError` unless ``estimator`` has its learned ``attribute``."""
+    if not hasattr(estimator, attribute):
+        name = type(estimator).__name__
+        raise NotFittedError(
+            f"This {name} is not fitted yet: call {fit} before using it (scikit-learn's contract)."
+        )
 
 
 def check_features(X, *, what: str = "X"):

@@ -26,7 +26,7 @@ from sklearn.utils.metaestimators import available_if
 from gpuimg.backend import namespace, to_device, to_numpy
 from gpuimg.errors import DeviceError, ParameterError
 
-from ._validation import check_features, check_target
+from ._validation import check_features, check_fitted, check_target
 
 TASKS = ("classification", "regression", "clustering", "decomposition")
 
@@ -294,6 +294,7 @@ class DeviceEstimator(BaseEstimator):
         return to_device(result, "cuda") if self._on_host(X) else result
 
     def _call(self, method: str, X, *, check_width: bool = True):
+        check_fitted(self, "estimator_")
         X = check_features(X)
         if check_width and X.shape[1] != self.n_features_in_:
             raise ParameterError(
@@ -385,6 +386,7 @@ class DeviceClusterer(ClusterMixin, DeviceEstimator):
 
     def predict(self, X):
         """The cluster of each sample of ``X`` (not for DBSCAN, which has no predict)."""
+        check_fitted(self, "estimator_", "fit(X)")
         if not hasattr(self.estimator_, "predict"):
             raise ParameterError(
                 f"{self.name!r} cannot label new samples; use fit_predict (labels_) on the data itself."

@@ -7,7 +7,7 @@ from sklearn.feature_selection import mutual_info_classif, mutual_info_regressio
 from gpuimg.backend import namespace, to_numpy
 from gpuimg.errors import ParameterError
 
-from ._validation import check_features, check_target
+from ._validation import check_features, check_fitted, check_target
 
 
 class _Selector(TransformerMixin, BaseEstimator):
@@ -15,11 +15,13 @@ class _Selector(TransformerMixin, BaseEstimator):
 
     def get_support(self, indices: bool = False):
         """The kept features: a boolean mask, or their indices."""
+        check_fitted(self, "support_")
         support = to_numpy(self.support_)
         return np.flatnonzero(support) if indices else support
 
     def transform(self, X):
         """``X`` with the kept feature columns only."""
+        check_fitted(self, "support_")
         X = check_features(X)
         if X.shape[1] != self.n_features_in_:
             raise ParameterError(f"X has {X.shape[1]} features; the selector saw {self.n_features_in_}.")

@@ -8,7 +8,7 @@ from sklearn.base import BaseEstimator, ClusterMixin, TransformerMixin
 from gpuimg.backend import namespace
 from gpuimg.errors import ParameterError
 
-from ._validation import check_features
+from ._validation import check_features, check_fitted
 
 TOPOLOGIES = ("rectangular", "hexagonal")
 _INITS = ("pca", "random")
@@ -154,6 +154,7 @@ class SOM(ClusterMixin, TransformerMixin, BaseEstimator):
         return float((gap > reach + 1e-6).mean())
 
     def _checked(self, X):
+        check_fitted(self, "weights_", "fit(X)")
         X = check_features(X)
         if X.shape[1] != self.n_features_in_:
             raise ParameterError(f"X has {X.shape[1]} features; the map learnt {self.n_features_in_}.")

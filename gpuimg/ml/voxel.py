@@ -1,15 +1,18 @@
 """Learning on voxels: intensity clustering, DBSCAN on voxel positions, a scribble-trained classifier."""
 
+import dataclasses
 from collections.abc import Sequence
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
 
+from gpuimg._units import voxels
 from gpuimg.backend import namespace
 from gpuimg.edges import gradient_magnitude
 from gpuimg.errors import ParameterError
-from gpuimg.volume import Volume
+from gpuimg.volume import Volume, accepts_volume
 
+from ._validation import check_fitted
 from .estimators import make_estimator
 from .som import SOM
 
@@ -18,6 +21,7 @@ _FLOAT_BINS = 4096
 _MAX_BINS = 1 << 16
 
 
+@accepts_volume
 def segment_kmeans(
     image,
     k: int = 4,
@@ -34,7 +38,7 @@ def segment_kmeans(
     image : array (NumPy or CuPy) or Volume
     k : int
         Clusters, at least 2.
-    mask : array of bool, optional
+    mask : array of bool or Volume, optional
         Voxels to cluster (default: all).
     bins : int, optional
         Histogram bins. Default: one per integer value for integer images spanning at most 65536
@@ -45,7 +49,7 @@ def segment_kmeans(
 
     Returns
     -------
-    labels : array of int32, the image's shape, on its device
+    labels : array of int32, the image's shape, on its device (a Volume for a Volume)
         0 to k - 1 in increasing intensity; -1 outside ``mask``.
     centers : array (k,), if ``return_centers``
 
@@ -57,6 +61,16 @@ def segment_kmeans(
     ``(i + 0.5) / k`` of the voxel intensities and of the occupied intensity range (so a small
     class far from the others, such as bone, gets a centre); the result of lower within-cluster sum
     of squares is kept. Equals k-means on the voxels (from that start) up to the binning.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import gpuimg
+    >>> from gpuimg.ml import segment_kmeans
+    >>> ct = gpuimg.Volume(np.repeat([-800, 40, 700], 8).reshape(2, 3, 4).astype(np.int16))
+    >>> labels = segment_kmeans(ct, 3)
+    >>> labels.data.ravel()[::8].tolist()
+    [0, 1, 2]
     """
     data, values, xp = _voxels(image, mask)
     if not isinstance(k, (int, np.integer)) or k < 2:
@@ -97,6 +111,7 @@ def _lloyd(centres, counts, means, max_iter, xp):
     return means
 
 
+@accepts_volume
 def segment_som(
     image, k: int = 4, mask=None, *, bins: int | None = None, epochs: int = 30, return_centers=False
 ):
@@ -120,89 +135,148 @@ def segment_som(
     return (labels, means) if return_centers else labels
 
 
-def dbscan_candidates(mask_or_points, eps_mm: float, min_samples: int = 5, *, spacing=None):
-    """Group voxels (or points) closer than ``eps_mm`` into clusters with DBSCAN.
+@accepts_volume
+def dbscan_candidates(
+    mask_or_points,
+    eps: float | None = None,
+    min_samples: int = 5,
+    *,
+    eps_mm: float | None = None,
+    spacing=None,
+):
+    """Group voxels (or points) closer than ``eps`` [voxels] or ``eps_mm`` [mm] into clusters with DBSCAN.
 
     Parameters
     ----------
-    mask_or_points : array of bool (an image), or array (points, ndim) [voxel coordinates]
-    eps_mm : float [mm]
-        Neighbourhood radius.
+    mask_or_points : mask (array or Volume), or array (points, ndim) [voxel coordinates]
+        A mask is a Volume, a 3D array of any dtype (non-zero voxels: the bool, uint8 or int16 masks
+        gpuimg makes) or a 2D bool array; any other 2D array is a table of points.
+    eps : float [voxels]
+        Neighbourhood radius, in voxel steps. Give this or ``eps_mm``.
     min_samples : int
         Neighbours (itself included) that make a core point.
+    eps_mm : float [mm]
+        Neighbourhood radius in mm: the voxel coordinates are scaled by the spacing first.
     spacing : float or sequence of float [mm], optional
-        Voxel spacing per axis (default 1; a Volume brings its own).
+        Voxel spacing per axis, for ``eps_mm``; a Volume brings its own.
 
     Returns
     -------
-    array of int32
+    array of int32 (a Volume for a Volume)
         For a mask, a label image: 1, 2, ... per cluster, 0 for background and noise. For points,
         one label per point: 0, 1, ... per cluster, -1 for noise. On the input's device.
 
     Notes
     -----
     Runs :func:`make_estimator` ``("dbscan", "clustering")``: cuML on CuPy input where installed.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from gpuimg.ml import dbscan_candidates
+    >>> mask = np.zeros((6, 6, 12), np.uint8); mask[1:3, 1:3, 1:3] = mask[1:3, 1:3, 8:10] = 1
+    >>> int(dbscan_candidates(mask, eps=1.5, min_samples=3).max())  # two clusters
+    2
+    >>> int(dbscan_candidates(mask, eps_mm=12.0, min_samples=3, spacing=2.0).max())  # one
+    1
     """
-    if isinstance(mask_or_points, Volume):
-        spacing = mask_or_points.spacing if spacing is None else spacing
-        mask_or_points = mask_or_points.data
     xp = namespace(mask_or_points).xp
     data = xp.asarray(mask_or_points)
-    is_mask = data.dtype == bool
+    is_mask = data.dtype == bool or data.ndim == 3
     points = xp.argwhere(data).astype(np.float64) if is_mask else data.astype(np.float64)
     if points.ndim != 2:
         raise ParameterError(
-            f"points must be (points, ndim); got shape {points.shape}. Pass a bool mask for an image."
+            f"points must be (points, ndim); got shape {points.shape}. Pass a 3D mask (or a 2D bool "
+            "mask) for an image."
         )
-    if not isinstance(eps_mm, (int, float)) or eps_mm <= 0:
-        raise ParameterError(f"eps_mm={eps_mm!r} must be a positive distance in mm.")
-    scale = np.broadcast_to(np.asarray(1.0 if spacing is None else spacing, dtype=float), (points.shape[1],))
+    if (eps is None) == (eps_mm is None):
+        raise ParameterError(f"give one of eps (voxels) and eps_mm (mm); got eps={eps!r}, eps_mm={eps_mm!r}.")
+    radius = eps if eps_mm is None else eps_mm
+    if not isinstance(radius, (int, float, np.integer, np.floating)) or not radius > 0:
+        name = "eps" if eps_mm is None else "eps_mm"
+        raise ParameterError(f"{name}={radius!r} must be a positive distance.")
+    # eps_mm: DBSCAN on positions in mm (each axis scaled by its spacing), else on voxel indices.
+    if eps_mm is None:
+        scale = (1.0,) * points.shape[1]
+    elif spacing is None:
+        raise ParameterError(
+            f"eps_mm={eps_mm!r} needs the voxel spacing: pass spacing= (mm per axis), a Volume, "
+            "or eps in voxels."
+        )
+    else:
+        scale = voxels("spacing", spacing, None, None, points.shape[1])
     if points.shape[0] == 0:
         return xp.zeros(data.shape, np.int32) if is_mask else xp.zeros(0, np.int32)
-    labels = make_estimator("dbscan", "clustering", eps=float(eps_mm), min_samples=min_samples)
+    labels = make_estimator("dbscan", "clustering", eps=float(radius), min_samples=min_samples)
     found = xp.asarray(labels.fit(points * xp.asarray(scale)).labels_, dtype=np.int32)
     if not is_mask:
         return found
     out = xp.zeros(data.shape, np.int32)
-    out[data] = found + 1
+    out[data != 0] = found + 1
     return out
 
 
-def voxel_features(image, sigmas: Sequence[float] = (1.0, 2.0, 4.0), *, spacing=None):
+@accepts_volume
+def voxel_features(
+    image,
+    sigmas: Sequence[float] | None = None,
+    *,
+    sigmas_mm: Sequence[float] | None = None,
+    spacing=None,
+):
     """Multi-scale features of each voxel, (voxels, features) in C order, on the image's device.
 
-    Intensity, then per sigma: Gaussian smoothing, its gradient magnitude (Sobel), Laplacian of
+    Intensity, then per scale: Gaussian smoothing, its gradient magnitude (Sobel), Laplacian of
     Gaussian, and the Hessian eigenvalues (one per axis, largest first).
 
     Parameters
     ----------
     image : array, 2D or 3D, or Volume
-    sigmas : sequence of float [mm]
-        Scales; divided by ``spacing`` per axis (voxels where no spacing is given).
+    sigmas : sequence of float [voxels], optional
+        Scales (each one number or one per axis); default (1, 2, 4) voxels. Give this or
+        ``sigmas_mm``.
+    sigmas_mm : sequence of float [mm], optional
+        Scales in mm, divided by the spacing per axis; needs ``spacing`` or a Volume.
     spacing : float or sequence of float [mm], optional
+        Voxel spacing, for ``sigmas_mm`` and the gradient (per mm where given); a Volume brings its
+        own.
 
     Returns
     -------
     array (voxels, 1 + len(sigmas) * (3 + ndim)), float32
+        A table with one row per voxel, not an image: a plain array for a Volume too.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from gpuimg.ml import voxel_features
+    >>> voxel_features(np.zeros((4, 5, 6)), sigmas=(1.0,)).shape
+    (120, 7)
     """
-    if isinstance(image, Volume):
-        spacing = image.spacing if spacing is None else spacing
-        image = image.data
     ns = namespace(image)
     xp = ns.xp
     data = xp.asarray(image, dtype=np.float32)
     if data.ndim not in (2, 3):
         raise ParameterError(f"voxel features need a 2D or 3D image; got shape {data.shape}.")
-    scale = np.broadcast_to(np.asarray(1.0 if spacing is None else spacing, dtype=float), (data.ndim,))
-    if not len(sigmas) or min(sigmas) <= 0:
-        raise ParameterError(f"sigmas={sigmas!r} must be positive scales in mm.")
+    if sigmas is not None and sigmas_mm is not None:
+        raise ParameterError(
+            f"give sigmas (voxels) or sigmas_mm (mm), not both; got {sigmas!r}, {sigmas_mm!r}."
+        )
+    in_mm = sigmas_mm is not None
+    scales = sigmas_mm if in_mm else (1.0, 2.0, 4.0) if sigmas is None else sigmas
+    scales = [scales] if np.ndim(scales) == 0 else list(scales)
+    if not scales:
+        raise ParameterError(f"sigmas={sigmas!r}, sigmas_mm={sigmas_mm!r}: give at least one scale.")
+    per_axis = [
+        voxels("sigmas", None, s, spacing, data.ndim) if in_mm else voxels("sigmas", s, None, None, data.ndim)
+        for s in scales
+    ]
     columns = [data]
-    for sigma in sigmas:
-        sigma_voxels = tuple(float(sigma) / s for s in scale)
+    for sigma_voxels in per_axis:
         smooth = ns.ndi.gaussian_filter(data, sigma_voxels)
         columns += [
             smooth,
-            gradient_magnitude(smooth, spacing=tuple(scale)),
+            gradient_magnitude(smooth, spacing=spacing),
             ns.ndi.gaussian_laplace(data, sigma_voxels),
         ]
         hessian = ns.ski.feature.hessian_matrix(
@@ -217,8 +291,11 @@ class VoxelClassifier(ClassifierMixin, BaseEstimator):
 
     Parameters
     ----------
-    sigmas : sequence of float [mm]
-        Feature scales (see :func:`voxel_features`).
+    sigmas : sequence of float [voxels], optional
+        Feature scales (see :func:`voxel_features`); default (1, 2, 4) voxels.
+    sigmas_mm : sequence of float [mm], optional
+        The scales in mm instead (the image's spacing: a Volume's, or ``spacing=`` to ``fit`` and
+        ``predict``).
     n_estimators, max_depth : int
         Of the random forest (:func:`make_estimator` ``("random_forest")``: cuML on CuPy input).
     random_state : int, optional
@@ -230,8 +307,11 @@ class VoxelClassifier(ClassifierMixin, BaseEstimator):
         The scribble labels (positive integers).
     """
 
-    def __init__(self, sigmas=(1.0, 2.0, 4.0), n_estimators: int = 50, max_depth=None, random_state=None):
+    def __init__(
+        self, sigmas=None, n_estimators: int = 50, max_depth=None, random_state=None, *, sigmas_mm=None
+    ):
         self.sigmas = sigmas
+        self.sigmas_mm = sigmas_mm
         self.n_estimators = n_estimators
         self.max_depth = max_depth
         self.random_state = random_state
@@ -261,13 +341,22 @@ class VoxelClassifier(ClassifierMixin, BaseEstimator):
         return self
 
     def predict(self, image, *, spacing=None):
-        """The class of every voxel, an array of the image's shape on its device."""
+        """The class of every voxel, an array of the image's shape on its device (a Volume for a
+        Volume).
+
+        Raises
+        ------
+        NotFittedError
+            Before ``fit`` (scikit-learn's ``NotFittedError`` too).
+        """
+        check_fitted(self, "forest_", "fit(image, scribbles)")
         features, xp = self._features(image, spacing)
         data = image.data if isinstance(image, Volume) else image
-        return xp.asarray(self.forest_.predict(features)).reshape(data.shape)
+        labels = xp.asarray(self.forest_.predict(features)).reshape(data.shape)
+        return dataclasses.replace(image, data=labels) if isinstance(image, Volume) else labels
 
     def _features(self, image, spacing):
-        features = voxel_features(image, self.sigmas, spacing=spacing)
+        features = voxel_features(image, self.sigmas, sigmas_mm=self.sigmas_mm, spacing=spacing)
         return features, namespace(features).xp
 
 

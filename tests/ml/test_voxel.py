@@ -1,7 +1,9 @@
 import numpy as np
 import pytest
+import scipy.ndimage as ndi
 from sklearn.cluster import KMeans
 
+import gpuimg
 from gpuimg.datasets import ct_phantom
 from gpuimg.datasets.phantom import AIR, BONE, LUNG
 from gpuimg.errors import ParameterError
@@ -107,3 +109,55 @@ def test_bad_voxel_inputs(rng):
         VoxelClassifier(sigmas=(1.0,)).fit(image, np.ones((6, 6)))
     with pytest.raises(ParameterError, match="one class"):
         VoxelClassifier(sigmas=(1.0,)).fit(image, np.ones(image.shape, int))
+
+
+@pytest.mark.parametrize("dtype", [bool, np.uint8, np.int16])
+def test_dbscan_takes_the_masks_gpuimg_makes_and_volumes(dtype):
+    """Regression: uint8 and int16 masks (those of the cohort recipes and mask files) were taken for
+    point tables. eps in voxels is DBSCAN on the voxel indices; eps_mm on their positions in mm."""
+    from sklearn.cluster import DBSCAN
+
+    mask = np.zeros((8, 10, 12), dtype)
+    mask[1:3, 1:4, 1:4] = 1
+    mask[5:7, 6:9, 5:8] = 1
+    points = np.argwhere(mask)
+    got = dbscan_candidates(mask, eps=1.5, min_samples=3)
+    want = DBSCAN(eps=1.5, min_samples=3).fit(points).labels_ + 1
+    np.testing.assert_array_equal(got[mask != 0], want)
+    volume = gpuimg.Volume(mask, spacing=(4.0, 1.0, 1.0))
+    in_mm = dbscan_candidates(volume, eps_mm=1.5, min_samples=3)
+    assert isinstance(in_mm, gpuimg.Volume) and in_mm.spacing == volume.spacing
+    # 4 mm between slices: eps 1.5 mm keeps each slice of each blob apart.
+    want_mm = DBSCAN(eps=1.5, min_samples=3).fit(points * [4.0, 1.0, 1.0]).labels_ + 1
+    np.testing.assert_array_equal(in_mm.data[mask != 0], want_mm)
+    assert in_mm.data.max() == 4
+    with pytest.raises(ParameterError, match=r"eps_mm=1\.5 needs the voxel spacing"):
+        dbscan_candidates(mask, eps_mm=1.5)
+
+
+def test_segmentations_of_a_volume_are_volumes(phantom):
+    ct, _ = phantom
+    for segment in (segment_kmeans, segment_som):
+        got = segment(ct, 3)
+        assert isinstance(got, gpuimg.Volume) and got.spacing == ct.spacing and got.origin == ct.origin
+        np.testing.assert_array_equal(got.data, segment(ct.data, 3))
+    labels, centres = segment_kmeans(ct, 3, return_centers=True)
+    assert isinstance(labels, gpuimg.Volume) and centres.shape == (3,)
+
+
+def test_unfitted_voxel_classifier_raises_not_fitted_error(rng):
+    from sklearn.exceptions import NotFittedError
+
+    with pytest.raises(NotFittedError, match="call fit\\(image, scribbles\\)"):
+        VoxelClassifier().predict(rng.normal(size=(4, 4, 4)))
+
+
+def test_voxel_feature_scales_in_voxels_or_mm(rng):
+    image = rng.normal(size=(6, 7, 8)).astype(np.float32)
+    volume = gpuimg.Volume(image, spacing=(2.0, 1.0, 1.0))
+    in_mm = voxel_features(volume, sigmas_mm=(2.0,))
+    np.testing.assert_array_equal(in_mm, voxel_features(volume, sigmas=[(1.0, 2.0, 2.0)]))
+    smoothed = in_mm[:, 1].reshape(image.shape)
+    np.testing.assert_allclose(smoothed, ndi.gaussian_filter(image, (1.0, 2.0, 2.0)), rtol=1e-6)
+    with pytest.raises(ParameterError, match=r"sigmas_mm=2\.0 needs the voxel spacing"):
+        voxel_features(image, sigmas_mm=(2.0,))
