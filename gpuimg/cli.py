@@ -120,6 +120,7 @@ def run(args) -> None:
         scheduler=args.scheduler,
         key_path=args.key,
         retry_errors=args.retry_errors,
+        keep_ids=args.keep_ids,
     )
     total = manifest["time_per_stage_s"]["total (wall)"]
     print(
@@ -252,6 +253,9 @@ def main(argv=None) -> int:
     workers.add_argument("--scheduler", help="address of a running Dask scheduler, e.g. tcp://host:8786")
     run_cohort.add_argument(
         "--key", type=Path, help="pseudonym key file (default: OUTPUT.key beside the output)"
+    )
+    run_cohort.add_argument(
+        "--keep-ids", action="store_true", help="write original patient IDs and folder names (no pseudonyms)"
     )
     run_cohort.add_argument("--retry-errors", action="store_true", help="process the failed studies again")
     show = commands.add_parser("info", help="the series of a DICOM folder, or the device and libraries")

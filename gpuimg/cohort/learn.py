@@ -17,7 +17,7 @@ from sklearn.model_selection import cross_val_predict
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from gpuimg.errors import ConfigError
+from gpuimg.errors import ConfigError, ParameterError
 from gpuimg.ml import make_estimator, metrics, patient_cv
 
 from .privacy import pseudonym
@@ -113,11 +113,16 @@ def fit_tasks(
 
 
 def _seeded(task: Task, random_state: int) -> dict:
+    """The task's parameters, with the spec's random_state where the estimator takes one."""
     params = dict(task.params)
-    if "random_state" in make_estimator(task.estimator, task.kind).get_params():
-        params.setdefault("random_state", random_state)
     if task.estimator == "svm":
         params.setdefault("probability", True)
+    if "random_state" not in params:
+        try:
+            make_estimator(task.estimator, task.kind, **params, random_state=random_state)
+            params["random_state"] = random_state
+        except ParameterError:
+            pass
     return params
 
 

@@ -1,5 +1,6 @@
 """A cohort run: studies found, processed on Dask (or in this process), tables, models, report, manifest."""
 
+import dataclasses
 import json
 import os
 import platform
@@ -73,6 +74,7 @@ def run_pipeline(
     scheduler: str | None = None,
     key_path: str | os.PathLike | None = None,
     retry_errors: bool = False,
+    keep_ids: bool = False,
     progress: bool = True,
 ) -> dict:
     """Run a pipeline spec on every study of a cohort and write the outputs.
@@ -97,6 +99,9 @@ def run_pipeline(
     key_path : str or path, optional
         The pseudonym key file; default ``<output>.key`` beside the output folder, created on the
         first run. Keep it to pseudonymise new studies or labels the same way.
+    keep_ids : bool
+        Write the original patient IDs and study folder names instead of pseudonyms (as the spec's
+        ``privacy.keep_ids``).
     retry_errors : bool
         Process again the studies that failed in an earlier run (finished ones are always kept).
     progress : bool
@@ -122,6 +127,8 @@ def run_pipeline(
     """
     started = time.time()
     spec = spec if isinstance(spec, Spec) else load_spec(spec)
+    if keep_ids:
+        spec = dataclasses.replace(spec, keep_ids=True)
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
         raise ConfigError(f"--workers {workers!r} must be a whole number of worker processes, at least 1.")
     device = gpuimg.backend.resolve_device(device)

@@ -122,6 +122,13 @@ def _select(folder: Path, rules: Selection):
             f"no DICOM image series in {folder} ({len(found.skipped)} other file(s), "
             f"{len(found.broken)} unreadable); put the study's DICOM files there or remove the folder."
         )
+    if found.broken:
+        # A file that cannot be parsed belongs to no series; reading on would report a gap instead.
+        path, why = next(iter(found.broken.items()))
+        raise DicomError(
+            f"{len(found.broken)} file(s) of the study cannot be read as DICOM, e.g. {path} ({why}): "
+            "truncated or corrupt. Export them again, or remove them from the study folder."
+        )
     chosen = [
         s
         for s in found
@@ -231,7 +238,7 @@ def _recipe(image: Volume, source: MaskSource) -> Volume:
         mask = (image.data >= lower) & (image.data <= upper)
     mask = Volume(mask, image.spacing, image.origin, image.direction)
     if source.opening_mm > 0:
-        mask = morphology.opening(mask, "ball", source.opening_mm)
+        mask = morphology.opening(mask, "ball", radius_mm=source.opening_mm)
     if source.fill_holes:
         mask = morphology.fill_holes(mask)
     if source.largest:
@@ -252,7 +259,8 @@ def _edges(image: Volume, mask: Volume, operator: str | None):
         return None
     gradient = edges.gradient_magnitude(image.data.astype(np.float32), operator, spacing=image.spacing)
     inside = mask.data > 0
-    boundary = inside & ~morphology.erode(Volume(inside, image.spacing), "cross", max(image.spacing)).data
+    eroded = morphology.erode(Volume(inside, image.spacing), "cross", radius_mm=max(image.spacing))
+    boundary = inside & ~eroded.data
     values = {
         "edge_gradient_mean": float(gradient[inside].mean()),
         "edge_boundary_gradient_mean": float(gradient[boundary].mean()) if boundary.any() else float("nan"),
