@@ -6,6 +6,7 @@ from collections.abc import Sequence
 import numpy as np
 from numpy.typing import ArrayLike
 
+from gpuimg._units import voxels
 from gpuimg.backend import is_dask, map_stencil, namespace
 from gpuimg.errors import ParameterError
 from gpuimg.kernels import boundary
@@ -17,57 +18,79 @@ Spacing = float | Sequence[float] | None
 FOOTPRINTS = ("ball", "cube", "cross")
 
 
-def footprint(shape: str, radius_mm: float, spacing: Spacing = None, ndim: int = 3) -> np.ndarray:
-    """The footprint of ``shape`` and radius ``radius_mm`` [mm] on a grid of ``spacing``, as a bool array.
+def footprint(
+    shape: str,
+    radius: float | Sequence[float] | None = None,
+    *,
+    radius_mm: float | Sequence[float] | None = None,
+    spacing: Spacing = None,
+    ndim: int = 3,
+) -> np.ndarray:
+    """The footprint of ``shape`` and radius ``radius`` [voxels] or ``radius_mm`` [mm], as a bool array.
 
-    An offset ``o`` (voxels) belongs to the footprint when its physical offset ``d_a = o_a *
-    spacing[a]`` satisfies: ``sum(d_a ** 2) <= radius_mm ** 2`` ("ball"), ``max |d_a| <= radius_mm``
-    ("cube"), or lies along one axis with ``|d_a| <= radius_mm`` ("cross"). The array has
-    ``2 * floor(radius_mm / spacing[a]) + 1`` voxels along axis ``a``; the centre always belongs.
+    Parameters
+    ----------
+    shape : {"ball", "cube", "cross"}
+    radius : float or sequence of float [voxels], optional
+        One for all axes or one per axis; default 1 voxel. Give this or ``radius_mm``.
+    radius_mm : float or sequence of float [mm], optional
+        The same in mm: ``radius_mm / spacing[a]`` voxels along axis ``a``; needs ``spacing``.
+    spacing : float or sequence of float [mm], optional
+        Voxel spacing, for ``radius_mm``.
+    ndim : int
+
+    Notes
+    -----
+    With ``r_a`` the radius along axis ``a`` in voxels, an offset ``o`` (voxels) belongs to the
+    footprint when ``sum((o_a / r_a) ** 2) <= 1`` ("ball": a sphere in mm when the radius is in
+    mm), ``max |o_a| / r_a <= 1`` ("cube"), or it lies along one axis with ``|o_a| <= r_a``
+    ("cross"). The array has ``2 * floor(r_a) + 1`` voxels along axis ``a``; the centre always
+    belongs.
 
     Examples
     --------
-    >>> footprint("ball", 2.0, spacing=(2.0, 1.0, 1.0)).shape
+    >>> footprint("ball", radius_mm=2.0, spacing=(2.0, 1.0, 1.0)).shape
     (3, 5, 5)
+    >>> int(footprint("ball", 1).sum())  # the 6-neighbourhood and the centre
+    7
     """
     if shape not in FOOTPRINTS:
         raise ParameterError(f"footprint={shape!r} is unknown; use one of {list(FOOTPRINTS)}.")
-    if not (isinstance(radius_mm, (int, float, np.number)) and math.isfinite(radius_mm) and radius_mm >= 0):
-        raise ParameterError(f"radius_mm={radius_mm!r} must be a non-negative number of mm.")
-    spacing = _spacing(spacing, ndim)
-    half = [math.floor(radius_mm / s + 1e-9) for s in spacing]
-    grids = np.meshgrid(
-        *(np.arange(-h, h + 1) * s for h, s in zip(half, spacing, strict=True)), indexing="ij"
-    )
-    tol = 1e-9 * max(radius_mm, 1.0)
-    if shape == "ball":
-        return sum(g**2 for g in grids) <= radius_mm**2 + tol
+    radii = voxels("radius", radius, radius_mm, spacing, ndim, default=1.0, allow_zero=True)
+    half = [math.floor(r + 1e-9) for r in radii]
     if shape == "cube":
         return np.ones([2 * h + 1 for h in half], dtype=bool)
-    on_axes = sum((g != 0).astype(int) for g in grids) <= 1
-    return on_axes
+    grids = np.meshgrid(*(np.arange(-h, h + 1) for h in half), indexing="ij")
+    if shape == "ball":
+        return sum((g / r) ** 2 if r > 0 else 0 * g for g, r in zip(grids, radii, strict=True)) <= 1 + 1e-9
+    return sum((g != 0).astype(int) for g in grids) <= 1
 
 
-def _spacing(spacing, ndim):
-    if spacing is None:
-        return (1.0,) * ndim
-    values = np.atleast_1d(np.asarray(spacing, dtype=float))
-    if values.size == 1:
-        values = np.repeat(values, ndim)
-    if values.shape != (ndim,) or not all(math.isfinite(v) and v > 0 for v in values):
+def _footprint(image, shape, radius, radius_mm, spacing):
+    """The footprint array: ``shape`` itself where it is an array (scikit-image's habit), else built."""
+    ndim = np.ndim(image)
+    if isinstance(shape, str):
+        return footprint(shape, radius, radius_mm=radius_mm, spacing=spacing, ndim=ndim)
+    if radius is not None or radius_mm is not None:
         raise ParameterError(
-            f"spacing={spacing!r} must be one positive number (mm) or one per axis ({ndim})."
+            "footprint is an array, so radius and radius_mm are not used; pass one or the other."
         )
-    return tuple(float(v) for v in values)
+    fp = np.asarray(namespace(shape).xp.asnumpy(shape) if hasattr(shape, "get") else shape)
+    if fp.ndim != ndim or fp.dtype.kind not in "biuf" or not fp.any():
+        raise ParameterError(
+            f"footprint must be one of {list(FOOTPRINTS)} or a {ndim}D array of 0/1 (or bool) with a "
+            f"non-zero voxel, like the image; got shape {fp.shape}, dtype {fp.dtype}."
+        )
+    return fp.astype(bool)
 
 
-def _morph(image, op, shape, radius_mm, spacing, mode, cval, passes):
+def _morph(image, op, shape, radius, radius_mm, spacing, mode, cval, passes):
     ndim = np.ndim(image)
     if ndim not in (2, 3):
         raise ParameterError(f"the image must be 2D or 3D; got {ndim}D, shape {np.shape(image)}.")
     if mode not in boundary.MODES:
         raise ParameterError(f"mode={mode!r} is unknown; use one of {sorted(boundary.MODES)}.")
-    fp = footprint(shape, radius_mm, spacing, ndim)
+    fp = _footprint(image, shape, radius, radius_mm, spacing)
     dtype = np.dtype(image.dtype)
     binary = dtype.kind == "b"
 
@@ -93,39 +116,56 @@ _DOC = """{summary}
     image : array (NumPy, CuPy or Dask) or Volume, 2D or 3D
         Bool for binary morphology (``scipy.ndimage.binary_{op}``, nothing outside the image), any
         other dtype for grey morphology (``scipy.ndimage.grey_{op}``).
-    footprint : {{"ball", "cube", "cross"}}
-        The footprint's shape; see :func:`footprint` for the rule.
-    radius_mm : float [mm, or voxels without spacing]
+    footprint : {{"ball", "cube", "cross"}} or array
+        The footprint's shape (see :func:`footprint` for the rule), or the footprint itself: an
+        array of 0/1 (or bool) with the image's number of axes, as in scikit-image
+        (``np.ones((3, 3, 3))``).
+    radius : float or sequence of float [voxels], optional
+        The footprint's radius; default 1 voxel.
+    radius_mm : float or sequence of float [mm], optional
+        The radius in mm instead: ``radius_mm / spacing[a]`` voxels along axis ``a``; needs
+        ``spacing`` or a Volume.
     spacing : float or sequence of float [mm], optional
-        Voxel spacing; a Volume brings its own.
+        Voxel spacing, for ``radius_mm``; a Volume brings its own.
     mode, cval : as in ``scipy.ndimage`` (grey morphology only)
 
     Returns
     -------
     array or Volume
         Of the input's dtype, on its device. Equal to SciPy's operation with
-        ``footprint(footprint, radius_mm, spacing)`` as structure (binary) or footprint (grey).
+        ``footprint(footprint, radius, radius_mm=radius_mm, spacing=spacing)`` (or the array
+        given) as structure (binary) or footprint (grey).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from gpuimg.morphology import {name}
+    >>> mask = np.zeros((7, 7, 7), bool); mask[2:5, 2:5, 2:5] = True
+    >>> int({name}(mask, np.ones((3, 3, 3))).sum())
+    {example}
     """
 
 
-def _make(op, summary, passes):
+def _make(op, summary, passes, example):
     def func(
         image: Image,
-        footprint: str = "ball",
-        radius_mm: float = 1.0,
+        footprint: str | ArrayLike = "ball",
+        radius: float | Sequence[float] | None = None,
         *,
+        radius_mm: float | Sequence[float] | None = None,
         spacing: Spacing = None,
         mode: str = "reflect",
         cval: float = 0.0,
     ) -> Image:
-        return _morph(image, op, footprint, radius_mm, spacing, mode, cval, passes)
+        return _morph(image, op, footprint, radius, radius_mm, spacing, mode, cval, passes)
 
-    func.__name__ = func.__qualname__ = {"erosion": "erode", "dilation": "dilate"}.get(op, op)
-    func.__doc__ = _DOC.format(summary=summary, op=op)
+    name = {"erosion": "erode", "dilation": "dilate"}.get(op, op)
+    func.__name__ = func.__qualname__ = name
+    func.__doc__ = _DOC.format(summary=summary, op=op, name=name, example=example)
     return accepts_volume(func)
 
 
-erode = _make("erosion", "Erosion by a footprint of radius ``radius_mm`` [mm].", 1)
-dilate = _make("dilation", "Dilation by a footprint of radius ``radius_mm`` [mm].", 1)
-opening = _make("opening", "Opening (erosion, then dilation) by a footprint of radius ``radius_mm`` [mm].", 2)
-closing = _make("closing", "Closing (dilation, then erosion) by a footprint of radius ``radius_mm`` [mm].", 2)
+erode = _make("erosion", "Erosion by a footprint.", 1, 1)
+dilate = _make("dilation", "Dilation by a footprint.", 1, 125)
+opening = _make("opening", "Opening (erosion, then dilation) by a footprint.", 2, 27)
+closing = _make("closing", "Closing (dilation, then erosion) by a footprint.", 2, 27)

@@ -2,11 +2,12 @@
 
 import numpy as np
 
+from gpuimg._support import check_spacing as _spacing
 from gpuimg.backend import is_dask, namespace
 from gpuimg.errors import ParameterError
 from gpuimg.volume import accepts_volume
 
-from .binary import Image, Spacing, _spacing
+from .binary import Image, Spacing
 
 
 @accepts_volume

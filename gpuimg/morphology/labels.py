@@ -1,32 +1,34 @@
 """Connected components (also across the chunks of a Dask array), small-object removal and hole filling."""
 
-from typing import NamedTuple
+from dataclasses import dataclass
 
 import numpy as np
 
+from gpuimg._support import check_spacing as _spacing
 from gpuimg.backend import is_dask, namespace, to_numpy
 from gpuimg.errors import ParameterError
 from gpuimg.kernels import labels as kernel
 from gpuimg.volume import accepts_volume
 
-from .binary import Image, Spacing, _spacing
+from .binary import Image, Spacing
 
 #: Connectivity (neighbours of a voxel) to the rank of ``scipy.ndimage.generate_binary_structure``.
 CONNECTIVITY = {2: {4: 1, 8: 2}, 3: {6: 1, 18: 2, 26: 3}}
 
 
-class Labels(NamedTuple):
-    """Connected components of a mask.
+@dataclass(frozen=True, repr=False)
+class Labels:
+    """Connected components of a mask; unpacks as ``labels, count`` like ``scipy.ndimage.label``.
 
     Attributes
     ----------
-    labels : int32 array (NumPy, CuPy or Dask)
+    labels : int32 array (NumPy, CuPy or Dask), or Volume for a Volume mask
         0 for background, 1 to ``count`` for the components.
     count : int
     sizes : NumPy int64 array of ``count``
         Voxels per component (label ``k`` at index ``k - 1``).
-    volumes_mm3 : NumPy float64 array of ``count``
-        ``sizes`` times the voxel volume [mm³] (times 1 without spacing).
+    volumes_mm3 : NumPy float64 array of ``count`` [mm³], or None
+        ``sizes`` times the voxel volume; None without a spacing (give ``spacing=`` or a Volume).
     bboxes : list of tuples of slices
         Bounding box of each component, as ``scipy.ndimage.find_objects`` gives it.
     """
@@ -34,8 +36,15 @@ class Labels(NamedTuple):
     labels: object
     count: int
     sizes: np.ndarray
-    volumes_mm3: np.ndarray
+    volumes_mm3: np.ndarray | None
     bboxes: list
+
+    def __iter__(self):
+        return iter((self.labels, self.count))
+
+    def __repr__(self) -> str:
+        largest = int(self.sizes.max()) if self.count else 0
+        return f"Labels(count={self.count}, shape={tuple(self.labels.shape)}, largest={largest} voxels)"
 
 
 def _structure(ndim, connectivity):
@@ -51,23 +60,25 @@ def _structure(ndim, connectivity):
     return scipy.ndimage.generate_binary_structure(ndim, ranks[connectivity])
 
 
-def label(mask, connectivity: int = 26, *, spacing: Spacing = None) -> Labels:
+@accepts_volume
+def label(mask: Image, connectivity: int = 26, *, spacing: Spacing = None) -> Labels:
     """Label the connected components of ``mask``, with their sizes and bounding boxes.
 
     Parameters
     ----------
-    mask : bool array (NumPy, CuPy or Dask), 2D or 3D
+    mask : bool array (NumPy, CuPy or Dask) or Volume, 2D or 3D
         Non-zero voxels are foreground.
     connectivity : {6, 18, 26} in 3D, {4, 8} in 2D
         Which neighbours connect: faces, faces and edges, or all.
     spacing : float or sequence of float [mm], optional
-        For ``volumes_mm3``.
+        For ``volumes_mm3``; a Volume brings its own.
 
     Returns
     -------
     Labels
         Equal to ``scipy.ndimage.label`` with the same structure up to a permutation of the
-        labels (identical for NumPy and CuPy input), with ``find_objects`` boxes.
+        labels (identical for NumPy and CuPy input), with ``find_objects`` boxes. It unpacks as
+        ``labels, count``; the labels of a Volume are a Volume of the same geometry.
 
     Notes
     -----
@@ -77,10 +88,21 @@ def label(mask, connectivity: int = 26, *, spacing: Spacing = None) -> Labels:
     face (within the connectivity) are joined by a union-find on those face pairs (on the host: the
     pairs are few), and a lookup table renumbers them 1 to ``count``. The sizes and boxes are
     computed per chunk and merged.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from gpuimg.morphology import label
+    >>> mask = np.zeros((5, 5, 5), bool); mask[0, 0, 0] = mask[3:, 3:, 3:] = True
+    >>> labels, n = label(mask)
+    >>> n
+    2
+    >>> label(mask, spacing=(2.0, 1.0, 1.0)).volumes_mm3.tolist()
+    [2.0, 16.0]
     """
     ndim = np.ndim(mask)
     structure = _structure(ndim, connectivity)
-    spacing = _spacing(spacing, ndim)
+    spacing = None if spacing is None else _spacing(spacing, ndim)
     if is_dask(mask):
         return _label_dask(mask, structure, spacing)
     ns = namespace(mask)
@@ -88,7 +110,11 @@ def label(mask, connectivity: int = 26, *, spacing: Spacing = None) -> Labels:
     labels = labels.astype(np.int32, copy=False)
     count = int(count)
     sizes, boxes = _statistics(ns, labels, count)
-    return Labels(labels, count, sizes, sizes * float(np.prod(spacing)), boxes)
+    return Labels(labels, count, sizes, _volumes(sizes, spacing), boxes)
+
+
+def _volumes(sizes, spacing):
+    return None if spacing is None else sizes * float(np.prod(spacing))
 
 
 def _statistics(ns, labels, count):
@@ -155,7 +181,7 @@ def _label_dask(mask, structure, spacing):
     labels = unique.map_blocks(lambda block: device_lut[block], dtype=np.int32)
     sizes = to_numpy(da.bincount(labels.ravel(), minlength=count + 1).compute())[1:].astype(np.int64)
     boxes = _merged_boxes(labels, count)
-    return Labels(labels, count, sizes, sizes * float(np.prod(spacing)), boxes)
+    return Labels(labels, count, sizes, _volumes(sizes, spacing), boxes)
 
 
 def _block_max(block):
@@ -242,6 +268,11 @@ def remove_small_objects(
     """
     if (min_size_mm3 is None) == (min_voxels is None):
         raise ParameterError("give one of min_size_mm3 (mm³) or min_voxels, not both or neither.")
+    if min_size_mm3 is not None and spacing is None:
+        raise ParameterError(
+            f"min_size_mm3={min_size_mm3!r} needs the voxel spacing: pass spacing= (mm per axis), "
+            "a Volume, or min_voxels."
+        )
     result = label(mask, connectivity, spacing=spacing)
     ns = namespace(result.labels)
     if min_voxels is not None:

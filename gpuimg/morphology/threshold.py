@@ -4,22 +4,35 @@ import numpy as np
 
 from gpuimg.backend import is_dask, namespace
 from gpuimg.errors import ParameterError
+from gpuimg.volume import accepts_volume
+
+from .binary import Image
 
 
-def otsu_threshold(image, nbins: int = 256, mask=None) -> float:
+@accepts_volume
+def otsu_threshold(image: Image, nbins: int = 256, mask: Image | None = None) -> float:
     """Otsu's threshold of ``image`` (of the voxels inside ``mask`` when given).
 
     Parameters
     ----------
-    image : array (NumPy or CuPy), any shape
+    image : array (NumPy or CuPy) or Volume, any shape
     nbins : int
         Histogram bins.
-    mask : bool array of the image's shape, optional
+    mask : bool array or Volume of the image's shape, optional
 
     Returns
     -------
     float
-        Equal to ``skimage.filters.threshold_otsu(image[mask], nbins)`` (cuCIM's on CuPy).
+        In the image's units. Equal to ``skimage.filters.threshold_otsu(image[mask], nbins)``
+        (cuCIM's on CuPy).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from gpuimg.morphology import otsu_threshold
+    >>> image = np.zeros((4, 4, 4)); image[2:] = 100.0
+    >>> 0 < otsu_threshold(image) < 100
+    True
     """
     values = _values(image, mask)
     if not (isinstance(nbins, (int, np.integer)) and nbins >= 2):
@@ -27,20 +40,30 @@ def otsu_threshold(image, nbins: int = 256, mask=None) -> float:
     return float(namespace(values).ski.filters.threshold_otsu(values, nbins=int(nbins)))
 
 
-def multiotsu(image, classes: int = 3, nbins: int = 256, mask=None) -> np.ndarray:
+@accepts_volume
+def multiotsu(image: Image, classes: int = 3, nbins: int = 256, mask: Image | None = None) -> np.ndarray:
     """The ``classes - 1`` thresholds of multi-Otsu, equal to ``skimage.filters.threshold_multiotsu``.
 
     Parameters
     ----------
-    image : array (NumPy or CuPy)
+    image : array (NumPy or CuPy) or Volume
     classes : int
         Number of classes (2 to 5; the search grows as ``nbins ** (classes - 1)``).
     nbins : int
-    mask : bool array of the image's shape, optional
+    mask : bool array or Volume of the image's shape, optional
 
     Returns
     -------
-    NumPy float64 array of ``classes - 1`` thresholds, increasing.
+    NumPy float64 array of ``classes - 1`` thresholds, increasing, in the image's units.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from gpuimg.morphology import multiotsu
+    >>> image = np.repeat([0.0, 50.0, 100.0], 8).reshape(2, 3, 4)
+    >>> t = multiotsu(image)
+    >>> bool(0 <= t[0] < 50 <= t[1] < 100)
+    True
     """
     values = _values(image, mask)
     if not (isinstance(classes, (int, np.integer)) and 2 <= classes <= 5):
@@ -61,6 +84,7 @@ def _values(image, mask):
                 f"mask has shape {mask.shape}, the image {image.shape}; pass one of the image's shape."
             )
         image = image[mask]
+    image = image.ravel()  # values, not an image: scikit-image would take a (..., 3) volume for RGB
     if image.size == 0 or np.dtype(image.dtype).kind not in "biuf":
         raise ParameterError(
             f"Otsu needs a non-empty real image; got {image.size} values of dtype {image.dtype}."

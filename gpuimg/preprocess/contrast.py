@@ -19,6 +19,8 @@ from functools import partial
 import numpy as np
 from numpy.typing import ArrayLike
 
+from gpuimg._support import check_mode as _check_mode
+from gpuimg._units import voxels
 from gpuimg.backend import is_dask, map_stencil, namespace
 from gpuimg.errors import ParameterError
 from gpuimg.kernels import clahe as clahe_kernels
@@ -45,7 +47,6 @@ WINDOWS = {
     "temporal_bone": (600.0, 2800.0),
 }
 
-_MODES = ("reflect", "nearest", "mirror", "wrap", "constant")
 #: Most bins of an integer image's histogram (one bin per value).
 _MAX_INTEGER_BINS = 2**24
 
@@ -232,9 +233,10 @@ def _laplacian_sharpen(image, *, alpha, mode, cval, dtype):
 @accepts_volume
 def unsharp_mask(
     image: Image,
-    sigma: float | Sequence[float] = 1.0,
+    sigma: float | Sequence[float] | None = None,
     amount: float = 1.0,
     *,
+    sigma_mm: float | Sequence[float] | None = None,
     spacing: Spacing = None,
     mode: str = "reflect",
     cval: float = 0.0,
@@ -244,12 +246,15 @@ def unsharp_mask(
     Parameters
     ----------
     image : array (NumPy, CuPy or Dask) or Volume
-    sigma : float or sequence of float [mm, or voxels without spacing]
-        Standard deviation of the Gaussian blur (scikit-image's ``radius``), > 0.
+    sigma : float or sequence of float [voxels], optional
+        Standard deviation of the Gaussian blur (scikit-image's ``radius``), > 0; default 1 voxel.
     amount : float
         Strength of the sharpening.
+    sigma_mm : float or sequence of float [mm], optional
+        The blur's standard deviation in mm instead: ``sigma_mm / spacing[a]`` voxels along axis
+        ``a``; needs ``spacing`` or a Volume.
     spacing : float or sequence of float [mm], optional
-        Voxel spacing; ``sigma`` is divided by it. A Volume brings its own.
+        Voxel spacing, for ``sigma_mm``; a Volume brings its own.
     mode, cval
         Boundary handling of the blur, as in ``scipy.ndimage`` (scikit-image uses "reflect").
 
@@ -273,11 +278,7 @@ def unsharp_mask(
     _check_mode(mode)
     if not _finite(amount):
         raise ParameterError(f"amount={amount!r} must be a finite number.")
-    ndim = np.ndim(image)
-    sigmas = np.broadcast_to(np.asarray(sigma, dtype=float), (ndim,)) if np.ndim(sigma) <= 1 else None
-    if sigmas is None or np.size(sigma) not in (1, ndim) or not np.all(np.isfinite(sigmas) & (sigmas > 0)):
-        raise ParameterError(f"sigma={sigma!r} must be one positive number or one per axis ({ndim}).")
-    sigmas = tuple(float(s) / d for s, d in zip(sigmas, _spacing(spacing, ndim), strict=True))
+    sigmas = voxels("sigma", sigma, sigma_mm, spacing, np.ndim(image), default=1.0)
     dtype = _float_dtype(image)
     run = partial(_unsharp, sigma=sigmas, amount=float(amount), mode=mode, cval=cval, dtype=dtype)
     if is_dask(image):
@@ -697,23 +698,3 @@ def _mask(image, mask):
             f"mask of shape {np.shape(mask)} does not match the image of shape {np.shape(image)}."
         )
     return mask.astype(bool) if is_dask(mask) else xp.asarray(mask, dtype=bool)
-
-
-def _check_mode(mode):
-    if mode not in _MODES:
-        raise ParameterError(f"mode={mode!r} is unknown; use one of {sorted(_MODES)}.")
-
-
-def _spacing(spacing, ndim, name="spacing"):
-    """Spacing per axis [mm] as a tuple of floats; None means 1 (voxel units)."""
-    if spacing is None:
-        return (1.0,) * ndim
-    try:
-        values = np.atleast_1d(np.asarray(spacing, dtype=float))
-    except (TypeError, ValueError):
-        values = np.array([np.nan])
-    if values.size == 1:
-        values = np.repeat(values, ndim)
-    if values.shape != (ndim,) or not all(math.isfinite(v) and v > 0 for v in values):
-        raise ParameterError(f"{name}={spacing!r} must be one positive number (mm) or one per axis ({ndim}).")
-    return tuple(float(v) for v in values)

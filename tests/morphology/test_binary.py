@@ -16,7 +16,7 @@ OPS = {
 
 
 def test_footprint_rule_by_physical_distance():
-    ball = footprint("ball", 2.0, spacing=(2.0, 1.0, 1.0))
+    ball = footprint("ball", radius_mm=2.0, spacing=(2.0, 1.0, 1.0))
     assert ball.shape == (3, 5, 5)
     offsets = np.argwhere(ball) - [1, 2, 2]
     distances = np.sqrt(((offsets * [2.0, 1.0, 1.0]) ** 2).sum(1))
@@ -26,9 +26,13 @@ def test_footprint_rule_by_physical_distance():
     np.testing.assert_array_equal(ball, np.sqrt((2 * z) ** 2 + y**2 + x**2) <= 2.0)
     np.testing.assert_array_equal(footprint("ball", 1.0), ndi.generate_binary_structure(3, 1))
     np.testing.assert_array_equal(footprint("cube", 1.0), np.ones((3, 3, 3), bool))
-    cross = footprint("cross", 2.0, spacing=(1.0, 1.0, 1.0))
+    cross = footprint("cross", radius_mm=2.0, spacing=(1.0, 1.0, 1.0))
     assert cross.sum() == 13 and cross[2, 2].all() and not cross[1, 1, 1]
-    assert footprint("ball", 0.4, spacing=0.5).sum() == 1
+    assert footprint("ball", radius_mm=0.4, spacing=0.5).sum() == 1
+    # radius in voxels: the ball of radius 2 voxels, whatever the spacing
+    z, y, x = np.mgrid[-2:3, -2:3, -2:3]
+    np.testing.assert_array_equal(footprint("ball", 2), z**2 + y**2 + x**2 <= 4)
+    np.testing.assert_array_equal(footprint("ball", radius_mm=4.0, spacing=2.0), footprint("ball", 2))
 
 
 @pytest.mark.parametrize("name", list(OPS))
@@ -37,8 +41,8 @@ def test_binary_equals_scipy(rng, name, shape):
     mask = ndi.gaussian_filter(rng.random((14, 16, 18)), 1.0) > 0.5
     spacing = (2.0, 0.8, 0.8)
     ours, scipy_name = OPS[name]
-    fp = footprint(shape, 2.0, spacing)
-    got = ours(mask, shape, 2.0, spacing=spacing)
+    fp = footprint(shape, radius_mm=2.0, spacing=spacing)
+    got = ours(mask, shape, radius_mm=2.0, spacing=spacing)
     assert got.dtype == bool
     np.testing.assert_array_equal(got, getattr(ndi, f"binary_{scipy_name}")(mask, structure=fp))
 
@@ -58,13 +62,13 @@ def test_grey_equals_scipy(rng, name, mode):
 
 def test_on_real_ct(ct_slice, ct_crop):
     crop, spacing = ct_crop
-    fp = footprint("ball", 3.0, spacing)
+    fp = footprint("ball", radius_mm=3.0, spacing=spacing)
     np.testing.assert_array_equal(
-        erode(crop, "ball", 3.0, spacing=spacing), ndi.grey_erosion(crop, footprint=fp)
+        erode(crop, "ball", radius_mm=3.0, spacing=spacing), ndi.grey_erosion(crop, footprint=fp)
     )
     body = crop > -300
     np.testing.assert_array_equal(
-        closing(body, "ball", 3.0, spacing=spacing), ndi.binary_closing(body, structure=fp)
+        closing(body, "ball", radius_mm=3.0, spacing=spacing), ndi.binary_closing(body, structure=fp)
     )
     fp2 = footprint("cube", 2.0, ndim=2)
     np.testing.assert_array_equal(dilate(ct_slice, "cube", 2.0), ndi.grey_dilation(ct_slice, footprint=fp2))
@@ -78,24 +82,48 @@ def test_dask_with_uneven_chunks_equals_whole_volume(rng, name):
     mask = image > 30
     chunks = ((7, 4, 10), (17,), (9, 5, 9))
     for data in (image, mask):
-        lazy = ours(da.from_array(data, chunks=chunks), "ball", 2.0, spacing=(1.0, 0.7, 0.7))
+        lazy = ours(da.from_array(data, chunks=chunks), "ball", radius_mm=2.0, spacing=(1.0, 0.7, 0.7))
         assert isinstance(lazy, da.Array)
-        np.testing.assert_array_equal(lazy.compute(), ours(data, "ball", 2.0, spacing=(1.0, 0.7, 0.7)))
+        np.testing.assert_array_equal(
+            lazy.compute(), ours(data, "ball", radius_mm=2.0, spacing=(1.0, 0.7, 0.7))
+        )
 
 
-def test_volume_brings_its_spacing(rng):
+def test_radius_is_voxels_and_radius_mm_uses_the_volume_spacing(rng):
+    """The unit rule (regression: the radius was mm for a Volume, voxels for its array)."""
     volume = gpuimg.Volume(rng.random((8, 9, 10)) > 0.4, spacing=(3.0, 1.0, 1.0))
-    got = dilate(volume, "ball", 3.0)
+    got = dilate(volume, "ball", 2.0)
     assert isinstance(got, gpuimg.Volume)
-    np.testing.assert_array_equal(got.data, dilate(volume.data, "ball", 3.0, spacing=(3.0, 1.0, 1.0)))
+    np.testing.assert_array_equal(got.data, dilate(volume.data, "ball", 2.0))
+    in_mm = dilate(volume, "ball", radius_mm=3.0)
+    want = ndi.binary_dilation(volume.data, structure=footprint("ball", (1.0, 3.0, 3.0)))
+    np.testing.assert_array_equal(in_mm.data, want)
+
+
+@pytest.mark.parametrize("name", list(OPS))
+def test_array_footprint_as_in_scikit_image(rng, name):
+    """scikit-image's habit: the footprint given as an array of 0/1 (regression: an ambiguous truth
+    value error)."""
+    ours, scipy_name = OPS[name]
+    mask = rng.random((8, 9, 10)) > 0.5
+    fp = np.ones((3, 3, 3))
+    np.testing.assert_array_equal(ours(mask, fp), getattr(ndi, f"binary_{scipy_name}")(mask, structure=fp))
+    image = rng.integers(0, 100, (8, 9, 10))
+    np.testing.assert_array_equal(
+        ours(image, fp, mode="nearest"),
+        getattr(ndi, f"grey_{scipy_name}")(image, footprint=fp, mode="nearest"),
+    )
 
 
 @pytest.mark.parametrize(
     ("call", "message"),
     [
         (lambda x: erode(x, "disk"), "footprint='disk' is unknown"),
-        (lambda x: erode(x, "ball", -1.0), "radius_mm=-1.0 must be"),
-        (lambda x: erode(x, "ball", 1.0, spacing=(1.0, 1.0)), "one per axis (3)"),
+        (lambda x: erode(x, "ball", -1.0), "radius=-1.0 must be"),
+        (lambda x: erode(x, "ball", radius_mm=1.0, spacing=(1.0, 1.0)), "one per axis (3)"),
+        (lambda x: erode(x, "ball", radius_mm=1.0), "radius_mm=1.0 needs the voxel spacing"),
+        (lambda x: erode(x, np.ones((3, 3))), "a 3D array of 0/1"),
+        (lambda x: erode(x, np.ones((3, 3, 3)), 2), "radius and radius_mm are not used"),
         (lambda x: erode(x, mode="edge"), "mode='edge' is unknown"),
         (lambda x: erode(x[0, 0]), "must be 2D or 3D"),
     ],

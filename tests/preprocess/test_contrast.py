@@ -164,9 +164,9 @@ def test_unsharp_mask_equals_skimage_preserve_range(rng, dtype, ct):
     np.testing.assert_allclose(got, want, rtol=0, atol=atol)
 
 
-def test_unsharp_mask_sigma_in_mm(rng):
+def test_unsharp_mask_sigma_mm_is_divided_by_the_spacing(rng):
     image = rng.normal(0, 10, (8, 16, 16))
-    got = unsharp_mask(image, 2.0, 1.0, spacing=(4.0, 1.0, 0.5))
+    got = unsharp_mask(image, None, 1.0, sigma_mm=2.0, spacing=(4.0, 1.0, 0.5))
     blurred = ndi.gaussian_filter(image, (0.5, 2.0, 4.0))
     np.testing.assert_allclose(got, 2 * image - blurred, rtol=0, atol=1e-12)
 
@@ -400,8 +400,10 @@ def test_volume_keeps_its_geometry(rng):
     for result in (window(volume, "lung"), equalize_hist(volume), clahe(volume), unsharp_mask(volume, 1.0)):
         assert isinstance(result, gpuimg.Volume)
         assert result.spacing == volume.spacing and result.origin == volume.origin
-    np.testing.assert_allclose(
-        unsharp_mask(volume, 1.0).data, unsharp_mask(volume.data, 1.0, spacing=(2.0, 0.5, 0.5)), atol=0
+    # The unit rule (regression: sigma was mm for a Volume): sigma is voxels, sigma_mm mm.
+    np.testing.assert_array_equal(unsharp_mask(volume, 1.0).data, unsharp_mask(volume.data, 1.0))
+    np.testing.assert_array_equal(
+        unsharp_mask(volume, sigma_mm=1.0).data, unsharp_mask(volume.data, (0.5, 2.0, 2.0))
     )
 
 
@@ -454,8 +456,9 @@ def test_dask_whole_volume_operations_use_global_statistics(rng):
         (lambda x: zscore(x, np.ones((2, 2), bool)), "does not match the image"),
         (lambda x: zscore(x, np.zeros(x.shape, bool)), "selects no finite voxel"),
         (lambda x: laplacian_sharpen(x, mode="edge"), "mode='edge' is unknown"),
-        (lambda x: unsharp_mask(x, 0.0), "sigma=0.0 must be one positive number"),
-        (lambda x: unsharp_mask(x, 1.0, spacing=(1.0, 1.0)), "one per axis (3)"),
+        (lambda x: unsharp_mask(x, 0.0), "sigma=0.0 must be positive"),
+        (lambda x: unsharp_mask(x, sigma_mm=1.0, spacing=(1.0, 1.0)), "one per axis (3)"),
+        (lambda x: unsharp_mask(x, sigma_mm=1.0), "sigma_mm=1.0 needs the voxel spacing"),
         (lambda x: equalize_hist(x, 0), "nbins=0 must be a positive integer"),
         (lambda x: equalize_hist(x, 2.5), "nbins=2.5 must be a positive integer"),
         (lambda x: equalize_hist(x, mask=np.ones((3, 3), bool)), "does not match the image"),
