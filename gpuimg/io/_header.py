@@ -16,7 +16,7 @@ import pydicom
 from pydicom.errors import InvalidDicomError
 from pydicom.pixels.decoders.base import get_decoder
 
-from gpuimg.errors import DicomError
+from gpuimg.errors import DicomError, ParameterError
 
 #: Transfer syntaxes whose pixel data are stored as is, so their size is known from the header.
 _NATIVE = {
@@ -25,6 +25,14 @@ _NATIVE = {
     pydicom.uid.ExplicitVRBigEndian,
     pydicom.uid.DeflatedExplicitVRLittleEndian,
 }
+#: BitsAllocated values a pixel module may hold.
+_BITS_ALLOCATED = (1, 8, 16, 32, 64)
+#: Largest ratio of decoded to stored bytes that deflate can reach (its format limit is 1032:1).
+_DEFLATE_RATIO = 1032
+#: Bytes an encapsulated frame takes at least (one item tag and length).
+_ITEM_BYTES = 8
+#: File suffixes that mark DICOM files, so that such a file which does not parse is broken, not "other".
+_DICOM_SUFFIXES = (".dcm", ".dicom", ".ima")
 
 
 @dataclass(frozen=True)
@@ -53,6 +61,7 @@ class _Header:
     path: Path
     dataset: pydicom.Dataset
     frames: tuple[_Frame, ...]  # every frame with its geometry and rescale, in file order
+    problem: str | None = None  # why its pixels cannot be read, found from the header alone
 
     @property
     def series_uid(self) -> str:
@@ -72,9 +81,13 @@ class _Header:
         Raises
         ------
         DicomError
-            If the transfer syntax has no installed decoder, or the header's image size needs more
-            bytes than the whole file holds (checked before any memory is allocated).
+            If the header's pixel description is invalid, the transfer syntax has no installed
+            decoder, or the pixel data are shorter than the header's image size (or at least twice as
+            long: BitsAllocated, Rows, Columns or NumberOfFrames is wrong), checked before any memory
+            is allocated.
         """
+        if self.problem is not None:
+            raise DicomError(f"{self.path}: {self.problem}")
         syntax = self.transfer_syntax
         try:
             decoder = get_decoder(syntax)
@@ -94,14 +107,18 @@ class _Header:
         if syntax in _NATIVE and syntax != pydicom.uid.DeflatedExplicitVRLittleEndian:
             ds = self.dataset
             bits = int(ds.get("BitsAllocated", 16))
-            samples = int(ds.get("SamplesPerPixel", 1))
-            claimed = int(ds.Rows) * int(ds.Columns) * samples * self.n_frames * bits // 8
-            size = self.path.stat().st_size
-            if claimed > size:
+            claimed = _native_bytes(ds, self.n_frames)
+            length = _pixel_data_length(self.path, claimed)
+            if length is not None and not claimed <= length < 2 * claimed:
+                cause = (
+                    "The file is truncated; export it again from the scanner or PACS."
+                    if length < claimed
+                    else "BitsAllocated, Rows, Columns or NumberOfFrames does not match the pixel data."
+                )
                 raise DicomError(
                     f"{self.path}: the header claims {self.n_frames} frame(s) of {ds.Rows} x {ds.Columns} "
-                    f"pixels at {bits} bits ({claimed} bytes), but the whole file is only {size} bytes. "
-                    "The file is truncated or its header is wrong; export it again from the scanner or PACS."
+                    f"pixels at {bits} bits ({claimed} bytes), but the pixel data hold {length} bytes. "
+                    + cause
                 )
 
 
@@ -112,7 +129,7 @@ def _frames(path: Path, ds: pydicom.Dataset) -> tuple[_Frame, ...]:
     frames (SharedFunctionalGroupsSequence); classic files in their top-level attributes.
     """
     shape = (int(ds.Rows), int(ds.Columns))
-    n_frames = int(ds.get("NumberOfFrames", 1) or 1)
+    n_frames = _frame_count(ds)
     shared = _first(ds.get("SharedFunctionalGroupsSequence"))
     per_frame = ds.get("PerFrameFunctionalGroupsSequence")
     frames = []
@@ -129,11 +146,7 @@ def _frames(path: Path, ds: pydicom.Dataset) -> tuple[_Frame, ...]:
                 ),
                 pixel_spacing=_floats(_group(groups, "PixelMeasuresSequence", "PixelSpacing", ds)),
                 shape=shape,
-                slope=float(
-                    _group(groups, "PixelValueTransformationSequence", "RescaleSlope", ds, None)
-                    or ds.get("DoseGridScaling")
-                    or 1.0
-                ),
+                slope=_slope(groups, ds),
                 intercept=float(
                     _group(groups, "PixelValueTransformationSequence", "RescaleIntercept", ds, 0.0)
                 ),
@@ -153,13 +166,109 @@ def _offset_frames(frames: list[_Frame], offsets: list[float]) -> tuple[_Frame, 
     kinds put frame k at ``position + (offsets[k] - offsets[0]) * normal``.
     """
     first = frames[0]
-    if first.position is None or first.orientation is None:
+    if first.position is None or first.orientation is None or len(first.orientation) != 6:
         return tuple(frames)
     normal = np.cross(first.orientation[:3], first.orientation[3:])
     return tuple(
         dataclasses.replace(frame, position=tuple(np.add(first.position, (offset - offsets[0]) * normal)))
         for frame, offset in zip(frames, offsets, strict=True)
     )
+
+
+def _slope(groups, ds: pydicom.Dataset) -> float:
+    """RescaleSlope, else DoseGridScaling (RT dose), else 1; a slope of 0 stays 0 (it is refused later)."""
+    slope = _group(groups, "PixelValueTransformationSequence", "RescaleSlope", ds, None)
+    if slope is None:
+        slope = ds.get("DoseGridScaling")
+    return 1.0 if slope is None or slope == "" else float(slope)
+
+
+def _frame_count(ds: pydicom.Dataset) -> int:
+    """NumberOfFrames (1 where absent or empty); ValueError unless it is a whole number >= 1."""
+    value = ds.get("NumberOfFrames")
+    if value is None or value == "":
+        return 1
+    try:
+        count = float(value)
+    except (TypeError, ValueError):
+        count = float("nan")
+    if not (1 <= count < float("inf") and count == int(count)):
+        raise ValueError(f"NumberOfFrames is {value!r}; it must be a whole number of at least 1")
+    return int(count)
+
+
+def _native_bytes(ds: pydicom.Dataset, n_frames: int) -> int:
+    """Bytes of uncompressed pixel data the header describes (1-bit pixels packed)."""
+    samples = int(ds.get("SamplesPerPixel", 1))
+    bits = int(ds.get("BitsAllocated", 16))
+    return (int(ds.Rows) * int(ds.Columns) * samples * n_frames * bits + 7) // 8
+
+
+def _claims_problem(path: Path, ds: pydicom.Dataset) -> str | None:
+    """Why the header's description of its pixels cannot be right, or None.
+
+    Checked before the frames are listed, so that a NumberOfFrames of 10⁹ or an image larger than
+    the file could hold is refused before anything of that size is built or allocated.
+    """
+    rows, columns = int(ds.get("Rows") or 0), int(ds.get("Columns") or 0)
+    if rows < 1 or columns < 1:
+        return f"the image is {rows} x {columns} pixels (Rows x Columns); the header is damaged."
+    try:
+        n_frames = _frame_count(ds)
+    except ValueError as exc:
+        return f"a header value cannot be read: {exc}; the header is damaged."
+    bits = int(ds.get("BitsAllocated") or 0)
+    stored = int(ds.get("BitsStored") or bits)
+    if bits not in _BITS_ALLOCATED or not 1 <= stored <= bits:
+        return (
+            f"BitsAllocated {bits} and BitsStored {stored} are invalid (BitsAllocated is 1, 8, 16, 32 or "
+            "64, and BitsStored between 1 and BitsAllocated); the header is damaged."
+        )
+    size = path.stat().st_size
+    syntax = _transfer_syntax(ds)
+    claimed = _native_bytes(ds, n_frames)
+    if syntax == pydicom.uid.DeflatedExplicitVRLittleEndian:
+        limit, how = _DEFLATE_RATIO * size, "even deflated at its best ratio"
+    elif syntax in _NATIVE:
+        limit, how = size, "uncompressed"
+    else:
+        claimed, limit, how = n_frames * _ITEM_BYTES, size, f"at {_ITEM_BYTES} bytes per compressed frame"
+    if claimed > limit:
+        return (
+            f"the header claims {n_frames} frame(s) of {rows} x {columns} pixels at {bits} bits, which "
+            f"need {claimed} bytes {how}, but the whole file is {size} bytes. The file is truncated or "
+            "its header is wrong; export it again."
+        )
+    return None
+
+
+def _pixel_data_length(path: Path, expected: int) -> int | None:
+    """The length [bytes] of the Pixel Data value of an uncompressed file; None if it has none.
+
+    Fast path: the element header just before the last ``expected`` bytes (Pixel Data is almost
+    always the last element). Otherwise the file is parsed again without loading large values.
+    """
+    size = path.stat().st_size
+    if size >= expected + 12:
+        with open(path, "rb") as file:
+            file.seek(size - expected - 12)
+            head = file.read(12)
+        for start in (0, 4):  # explicit VR (12-byte element header), implicit VR (8 bytes)
+            if head[start : start + 4] == b"\xe0\x7f\x10\x00":
+                if int.from_bytes(head[-4:], "little") == expected:
+                    return expected
+    try:
+        ds = pydicom.dcmread(path, defer_size=256, force=_raw_dataset(path))
+        element = ds.get_item("PixelData")
+    except Exception:  # pydicom raises many types on a damaged file
+        return 0
+    if element is None:
+        return None
+    start = getattr(element, "value_tell", None)
+    length = getattr(element, "length", None)
+    if start is None or length is None or length == 0xFFFFFFFF:
+        return len(element.value)
+    return min(int(length), size - int(start))
 
 
 def _transfer_syntax(ds: pydicom.Dataset) -> pydicom.uid.UID:
@@ -201,6 +310,10 @@ def _files(path_or_files: str | os.PathLike | Iterable[str | os.PathLike]) -> tu
     DicomError
         If a path does not exist, or a folder holds no files.
     """
+    if path_or_files is None or isinstance(path_or_files, bytes):
+        raise ParameterError(
+            f"path_or_files={path_or_files!r}: pass a folder, a file, or a list of files (str or Path)."
+        )
     if isinstance(path_or_files, str | os.PathLike):
         root = Path(path_or_files)
         if root.is_dir():
@@ -210,7 +323,12 @@ def _files(path_or_files: str | os.PathLike | Iterable[str | os.PathLike]) -> tu
             return files, False
         paths = [root]
     else:
-        paths = [Path(p) for p in path_or_files]
+        try:
+            paths = [Path(p) for p in path_or_files]
+        except TypeError:
+            raise ParameterError(
+                f"path_or_files={path_or_files!r}: pass a folder, a file, or a list of files (str or Path)."
+            ) from None
         if not paths:
             raise DicomError("No DICOM files given: the list of files is empty.")
     missing = [str(p) for p in paths if not p.is_file()]
@@ -224,6 +342,8 @@ def _read_header(path: Path) -> _Header | str | None:
     try:
         ds = pydicom.dcmread(path, stop_before_pixels=True, force=_raw_dataset(path))
     except InvalidDicomError:
+        if _looks_like_dicom(path):
+            return f"it is cut short ({path.stat().st_size} bytes) or has no DICOM header"
         return None
     except Exception as exc:  # pydicom raises many types (EOFError, ValueError, struct.error ...)
         return f"{type(exc).__name__}: {exc}"
@@ -232,10 +352,22 @@ def _read_header(path: Path) -> _Header | str | None:
         if sop_class is not None and "Image Storage" in pydicom.uid.UID(str(sop_class)).name:
             return f"the header of this {pydicom.uid.UID(str(sop_class)).name} file ends before Rows/Columns"
         return None  # a DICOMDIR, a report, a structure set: DICOM, but not an image
+    problem = _claims_problem(path, ds)
+    if problem is not None:
+        return _Header(path, ds, (), problem)
     try:
         return _Header(path, ds, _frames(path, ds))
     except Exception as exc:  # a malformed value (a letter in an IS, a short DS list) shows on access
         return f"a header value cannot be read ({type(exc).__name__}: {exc})"
+
+
+def _looks_like_dicom(path: Path) -> bool:
+    """Whether a file that does not parse was meant as DICOM: a DICOM suffix, or a cut-short preamble."""
+    if path.suffix.lower() in _DICOM_SUFFIXES:
+        return True
+    with open(path, "rb") as file:
+        start = file.read(132)
+    return len(start) < 132 and not start.strip(b"\0")
 
 
 def _raw_dataset(path: Path) -> bool:

@@ -16,6 +16,12 @@ _DUPLICATE_TOL_MM = 1e-3
 _GAP_FACTOR = 1.5
 #: A slice further than this fraction of the usual step from its place on the grid is irregular.
 _UNIFORM_TOL = 0.01
+#: Direction cosines whose length differs from 1, or whose dot product differs from 0, by more than
+#: this are not an orientation.
+_COSINE_TOL = 0.01
+#: float32 holds integers exactly up to this: a rescale whose intercept reaches it in units of the
+#: slope cannot keep one stored step apart in float32.
+_FLOAT32_EXACT = 2.0**24
 
 
 @dataclass(frozen=True)
@@ -68,6 +74,7 @@ def _stack(
             "secondary capture), not a slice of a cross-sectional (CT, MR, PET) series; read_dicom reads "
             "slice series only."
         )
+    _check_values(frames, series)
     _same(frames, series, "shape", "image sizes (rows, columns)")
     _same(frames, series, "orientation", "orientations (ImageOrientationPatient)")
     _same(frames, series, "pixel_spacing", "pixel spacings (PixelSpacing, mm)")
@@ -97,6 +104,58 @@ def _stack(
         origin=tuple(float(v) for v in positions[0]),
         direction=np.column_stack([normal, col, row]),
     )
+
+
+def _check_values(frames: list[_Frame], series: str) -> None:
+    """Refuse positions, orientations, pixel spacings and rescales that cannot be right, naming the file.
+
+    Raises
+    ------
+    GeometryError
+        A position that is not 3 finite numbers; an orientation that is not two orthogonal unit
+        vectors (6 finite numbers); a pixel spacing that is not 2 positive finite numbers.
+    DicomError
+        A RescaleSlope that is 0 or not finite, a RescaleIntercept that is not finite, or one so large
+        against the slope that float32 voxels could not tell stored values apart.
+    """
+    for frame in frames:
+        position, orientation = np.asarray(frame.position, float), np.asarray(frame.orientation, float)
+        spacing = np.asarray(frame.pixel_spacing or (), dtype=float)
+        fix = "The header is damaged; export the series again, or leave the file out."
+        if position.shape != (3,) or not np.all(np.isfinite(position)):
+            raise GeometryError(
+                f"Series {series}: {frame.name} has ImagePositionPatient {_shown(frame.position)}; it "
+                f"must be 3 finite numbers [mm]. {fix}"
+            )
+        if orientation.shape != (6,) or not _orthonormal(orientation[:3], orientation[3:]):
+            raise GeometryError(
+                f"Series {series}: {frame.name} has ImageOrientationPatient {_shown(frame.orientation)}; it "
+                f"must be 6 finite numbers, two orthogonal unit vectors (row then column cosines). {fix}"
+            )
+        if spacing.size and (spacing.shape != (2,) or not np.all(np.isfinite(spacing) & (spacing > 0))):
+            raise GeometryError(
+                f"Series {series}: {frame.name} has PixelSpacing {_shown(frame.pixel_spacing)}; it must be 2 "
+                f"positive finite numbers [mm]. {fix}"
+            )
+        slope, intercept = frame.slope, frame.intercept
+        if not (np.isfinite(slope) and slope != 0 and np.isfinite(intercept)):
+            raise DicomError(
+                f"Series {series}: {frame.name} has RescaleSlope {slope:g} and RescaleIntercept "
+                f"{intercept:g}; the slope must be a finite non-zero number and the intercept finite. {fix}"
+            )
+        if abs(intercept) >= _FLOAT32_EXACT * abs(slope):
+            raise DicomError(
+                f"Series {series}: {frame.name} has RescaleIntercept {intercept:g} with RescaleSlope "
+                f"{slope:g}; float32 voxels cannot tell apart stored values that close to the intercept, "
+                f"so every voxel would read alike. {fix}"
+            )
+
+
+def _orthonormal(row: np.ndarray, col: np.ndarray) -> bool:
+    if not (np.all(np.isfinite(row)) and np.all(np.isfinite(col))):
+        return False
+    lengths = np.array([np.linalg.norm(row), np.linalg.norm(col)])
+    return bool(np.all(np.abs(lengths - 1) <= _COSINE_TOL) and abs(row @ col) <= _COSINE_TOL)
 
 
 def _same(frames: list[_Frame], series: str, field: str, what: str) -> None:

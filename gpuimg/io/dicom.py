@@ -11,11 +11,12 @@ import numpy as np
 import pydicom
 from pydicom.multival import MultiValue
 
+from gpuimg._support import check_bytes
 from gpuimg.backend import to_device
 from gpuimg.errors import DicomError
 from gpuimg.io._header import _NATIVE, _files, _Frame, _Header, _raw_dataset, _scan, _some, _transfer_syntax
 from gpuimg.io._stack import _Stack, _stack
-from gpuimg.io.series import _by_series, _summarise, _thickness
+from gpuimg.io.series import _by_series, _check_series, _summarise, _thickness
 from gpuimg.volume import Volume
 
 _INT16 = np.iinfo(np.int16)
@@ -61,11 +62,20 @@ def read_dicom(
     Raises
     ------
     DicomError
-        Several series and no ``series_uid``; unreadable, truncated or pixel-less files in the series;
-        a transfer syntax without a decoder; a projection image (no position).
+        Several series and no ``series_uid``; unreadable, truncated or pixel-less files in the series
+        (or among the files named one by one); a header whose pixel description is invalid (BitsStored,
+        NumberOfFrames, an image larger than its file); a rescale that is 0 or not finite; files of one
+        series UID that differ in modality, patient, study or frame of reference; a transfer syntax
+        without a decoder; a projection image (no position).
+    MemoryBudgetError
+        If the volume would need more memory than the budget (``GPUIMG_MAX_BYTES``; see
+        :mod:`gpuimg._support`), checked before anything is decoded.
+    ParameterError
+        If ``path_or_files`` is not a path or a list of paths.
     GeometryError
-        Mixed orientations, image sizes or pixel spacings; duplicate positions; missing slices (unless
-        ``allow_gaps``); uneven spacing; a sheared (gantry-tilted) stack.
+        Positions, orientations or pixel spacings that are not finite, not unit and orthogonal, or not
+        positive; mixed orientations, image sizes or pixel spacings; duplicate positions; missing
+        slices (unless ``allow_gaps``); uneven spacing; a sheared (gantry-tilted) stack.
 
     Notes
     -----
@@ -76,7 +86,8 @@ def read_dicom(
     Enhanced multi-frame files take position, orientation, pixel spacing and rescale per frame from
     their functional groups; classic multi-frame files (RT dose) place their frames with
     GridFrameOffsetVector and scale them with DoseGridScaling (Gy). Files in a folder that cannot be
-    parsed, and belong to no identifiable series, are skipped with a warning.
+    parsed, and belong to no identifiable series, are skipped with a warning; a file named in a list
+    that is not a DICOM image is an error.
 
     Examples
     --------
@@ -92,6 +103,11 @@ def read_dicom(
             + "; ".join(f"{path}: {why}" for path, why in list(broken.items())[:5])
             + ". The file is truncated or corrupt; export it again, or leave it out."
         )
+    if skipped and explicit and headers:
+        raise DicomError(
+            f"{_some([str(p) for p in skipped])}: not DICOM images (another format, DICOMDIR, report or "
+            "structure set); leave them out of the list of files."
+        )
     if not headers:
         raise DicomError(
             f"No DICOM images among {len(paths)} file(s) ({_some([str(p) for p in skipped])}): they are "
@@ -100,11 +116,11 @@ def read_dicom(
     chosen = _choose(_by_series(headers), series_uid)
     for path, why in broken.items():
         warnings.warn(f"Skipped {path}: it cannot be read as DICOM ({why}).", stacklevel=2)
-    for header in chosen:
-        _check_single_channel(header)
-        header.check_pixels()
-    frames = [frame for header in chosen for frame in header.frames]
     uid = chosen[0].series_uid
+    _check_series(uid, chosen)
+    for header in chosen:
+        _check_grey(header)
+    frames = [frame for header in chosen for frame in header.frames]
     stack = _stack(frames, uid, thickness=_thickness(chosen[0]), allow_gaps=allow_gaps)
     data, rescale = _decode(stack, chosen)
     meta = _meta(chosen[0].dataset, stack, rescale)
@@ -125,13 +141,19 @@ def _choose(series: dict[str, list[_Header]], series_uid: str | None) -> list[_H
     )
 
 
-def _check_single_channel(header: _Header) -> None:
+def _check_grey(header: _Header) -> None:
+    """Refuse colour images and 1-bit (binary segmentation) pixels: read_dicom reads grey levels."""
     samples = int(header.dataset.get("SamplesPerPixel", 1))
     if samples != 1:
         raise DicomError(
             f"{header.path}: {samples} samples per pixel "
             f"({header.dataset.get('PhotometricInterpretation')}); read_dicom reads grey-level "
             "CT/MR/PET series, not colour images."
+        )
+    if int(header.dataset.get("BitsAllocated", 16)) not in (8, 16, 32):
+        raise DicomError(
+            f"{header.path}: BitsAllocated is {header.dataset.get('BitsAllocated')}; read_dicom reads "
+            "grey-level images of 8, 16 or 32 bits (a 1-bit image is a segmentation: read it as one)."
         )
 
 
@@ -152,11 +174,11 @@ def _decode_file(path: Path) -> np.ndarray:
     ds.file_meta.TransferSyntaxUID = _transfer_syntax(ds)
     if ds.file_meta.TransferSyntaxUID in _NATIVE:
         claimed = int(ds.Rows) * int(ds.Columns) * frames * int(ds.BitsAllocated) // 8
-        if len(ds.PixelData) < claimed:
+        if not claimed <= len(ds.PixelData) < 2 * claimed:
             raise DicomError(
                 f"{path}: holds {len(ds.PixelData)} bytes of pixel data but its header claims {claimed} "
                 f"({frames} frame(s) of {ds.Rows} x {ds.Columns} at {ds.BitsAllocated} bits). The file is "
-                "truncated; export it again."
+                "truncated, or BitsAllocated, Rows, Columns or NumberOfFrames is wrong; export it again."
             )
     try:
         pixels = ds.pixel_array
@@ -213,6 +235,12 @@ def _decode(stack: _Stack, headers: list[_Header]) -> tuple[np.ndarray, dict]:
     for slot, frame in zip(stack.slots, stack.frames, strict=True):
         by_file.setdefault(frame.path, []).append((slot, frame))
     stored = np.result_type(*{_stored_dtype(h.dataset) for h in headers})
+    rows, columns = stack.frames[0].shape
+    # The stored values and, at worst, a float32 copy of them.
+    check_bytes(
+        stack.n_slices * rows * columns * (stored.itemsize + 4),
+        f"Series {stack.frames[0].path.parent}: {stack.n_slices} slice(s) of {rows} x {columns} pixels",
+    )
     raw = np.empty((stack.n_slices, *stack.frames[0].shape), dtype=stored)
 
     header_of = {header.path: header for header in headers}

@@ -4,7 +4,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from gpuimg.errors import GpuimgError
+from gpuimg.errors import DicomError, GpuimgError
 from gpuimg.io._header import _files, _Header, _scan
 from gpuimg.io._stack import _stack
 
@@ -108,6 +108,38 @@ def _by_series(headers: list[_Header]) -> dict[str, list[_Header]]:
     return groups
 
 
+#: Attributes every file of one series shares; a series mixing them is not one volume.
+_SHARED = {
+    "Modality": "modalities",
+    "PatientID": "patient IDs",
+    "StudyInstanceUID": "studies",
+    "FrameOfReferenceUID": "frames of reference",
+}
+
+
+def _check_series(uid: str, headers: list[_Header]) -> None:
+    """Refuse a series whose files cannot form one volume, from their headers alone.
+
+    Raises
+    ------
+    DicomError
+        If a file's header says its pixels cannot be read (:meth:`_Header.check_pixels`), or the files
+        differ in modality, patient, study or frame of reference (the values of identifiers are not
+        shown, as they may identify the patient).
+    """
+    for keyword, what in _SHARED.items():
+        values = {str(header.dataset.get(keyword, "")) for header in headers}
+        if len(values) > 1:
+            shown = f" ({', '.join(sorted(values))})" if keyword == "Modality" else ""
+            raise DicomError(
+                f"Series {uid}: its {len(headers)} files hold {len(values)} different {what}{shown} "
+                f"under one SeriesInstanceUID, so they are not one volume. Pass the files of one "
+                "acquisition to read_dicom as a list of paths, or fix the UIDs when exporting."
+            )
+    for header in headers:
+        header.check_pixels()
+
+
 def _thickness(header: _Header) -> float | None:
     ds = header.dataset
     value = ds.get("SpacingBetweenSlices") or ds.get("SliceThickness")
@@ -120,6 +152,7 @@ def _summarise(uid: str, headers: list[_Header]) -> SeriesInfo:
     orientations = {frame.orientation for frame in frames}
     shape = spacing = problem = None
     try:
+        _check_series(uid, headers)
         stack = _stack(frames, uid, thickness=_thickness(headers[0]))
         shape = (stack.n_slices, *frames[0].shape)
         spacing = stack.spacing
