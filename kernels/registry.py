@@ -13,6 +13,7 @@ import sys
 from dataclasses import dataclass
 
 import numba
+import numpy as np
 from numba import cuda
 from numba.core.caching import FunctionCache
 
@@ -93,9 +94,19 @@ def launch_3d(kernel, shape, *args):
     grid = (-(-nx // bx), -(-ny // by), -(-nz // bz))
     if numba.config.ENABLE_CUDASIM:
         with _python_helpers(kernel.fn):
-            kernel[grid, BLOCK_3D](*args)
+            kernel[grid, BLOCK_3D](*map(_simulated, args))
     else:
         kernel[grid, BLOCK_3D, _current_stream()](*args)
+
+
+def _simulated(arg):
+    """A device array as the simulator takes it: a NumPy view of the memory its
+    ``__cuda_array_interface__`` describes (host memory, for the emulated CUDA device of the tests)."""
+    interface = getattr(arg, "__cuda_array_interface__", None)
+    if interface is None or isinstance(arg, np.ndarray):
+        return arg
+    holder = type("_Host", (), {"__array_interface__": {**interface, "version": 3}, "owner": arg})()
+    return np.asarray(holder)
 
 
 def _current_stream():

@@ -66,3 +66,37 @@ def on_cuda_target(monkeypatch):
     simulated = namespaces.Namespace("cuda", np, scipy.ndimage)
     monkeypatch.setattr(namespaces, "_cpu", lambda: simulated)
     return np.asarray
+
+
+@pytest.fixture
+def emulated_cuda():
+    """Put a NumPy array on the CUDA device, real or emulated, so that gpuimg's CUDA path runs on it.
+
+    On a GPU: ``cupy.asarray``. Without one: the emulated CUDA device (gpuimg.testing.emulated_cuda),
+    whose CuPy-like arrays refuse implicit host conversion and whose every call into CuPy, cupyx,
+    cuCIM and cuML is checked against the installed real library; the kernels run in the simulator.
+    Skipped where the real GPU libraries are not installed (a failure with GPUIMG_REQUIRE_GPU=1).
+    """
+    if GPU_VISIBLE:
+        import cupy
+
+        yield cupy.asarray
+        return
+    from gpuimg.testing.emulated_cuda import emulated_cuda as emulate
+    from gpuimg.testing.emulated_cuda import emulator
+
+    try:
+        emulator()
+    except ImportError as exc:  # the test extra installs them
+        if REQUIRE_GPU:
+            pytest.fail(f"the emulated CUDA device needs the real GPU libraries ({exc})")
+        pytest.skip(f"the emulated CUDA device needs the real GPU libraries ({exc})")
+    with emulate() as device:
+        yield device.modules["cupy"].asarray
+
+
+def pytest_collection_modifyitems(items):
+    """Tests on the (real or emulated) CUDA device carry the marker ``emulated_cuda``, for ``-m``."""
+    for item in items:
+        if "emulated_cuda" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.emulated_cuda)
