@@ -8,6 +8,8 @@ accumulator is copied to the host once (cuCIM has no Hough transform), with a on
 the peaks are copied back.
 """
 
+from __future__ import annotations
+
 import math
 
 import numpy as np

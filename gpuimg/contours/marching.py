@@ -7,6 +7,8 @@ scikit-image, and the mesh or contours are copied back to the input's device. Th
 :func:`mesh_surface_area` and :func:`mesh_volume` are array arithmetic on the mesh's own device.
 """
 
+from __future__ import annotations
+
 import math
 from collections.abc import Sequence
 

@@ -1,6 +1,8 @@
 """Canny edge detection in 2D and 3D, scikit-image's way (Sobel, non-maximum suppression) and ITK's
 (zero crossings of the second derivative); neither scikit-image nor cuCIM has a 3D Canny."""
 
+from __future__ import annotations
+
 import math
 from collections.abc import Sequence
 

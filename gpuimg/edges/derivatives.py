@@ -6,6 +6,8 @@ is divided by ``spacing[a] ** k``, so a gradient is in intensity per mm and a La
 per mm². ``sigma`` is in voxels whatever the input; ``sigma_mm`` is in mm, divided by the spacing.
 """
 
+from __future__ import annotations
+
 import math
 from collections.abc import Sequence
 from functools import partial

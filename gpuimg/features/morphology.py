@@ -5,6 +5,8 @@ values (the oriented minimum bounding box and minimum volume enclosing ellipsoid
 and are left out), keyed by their IBSI tags.
 """
 
+from __future__ import annotations
+
 import math
 import warnings
 from collections.abc import Sequence

@@ -1,5 +1,7 @@
 """Erosion, dilation, opening and closing with physical footprints: binary for bool images, grey otherwise."""
 
+from __future__ import annotations
+
 import math
 from collections.abc import Sequence
 

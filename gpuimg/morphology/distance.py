@@ -1,5 +1,7 @@
 """Euclidean distance transform in mm."""
 
+from __future__ import annotations
+
 import numpy as np
 
 from gpuimg._support import check_spacing as _spacing

@@ -1,5 +1,7 @@
 """Connected components (also across the chunks of a Dask array), small-object removal and hole filling."""
 
+from __future__ import annotations
+
 from dataclasses import dataclass
 
 import numpy as np

@@ -1,5 +1,7 @@
 """Otsu's threshold and its multi-class form, equal to scikit-image's."""
 
+from __future__ import annotations
+
 import numpy as np
 
 from gpuimg.backend import is_dask, namespace

@@ -12,6 +12,8 @@ and :func:`equalize_hist`) compute those statistics first, then map each chunk l
 :func:`clahe`, whose tiles and their neighbours span the chunks, computes the volume whole.
 """
 
+from __future__ import annotations
+
 import math
 from collections.abc import Sequence
 from functools import partial
