@@ -20,6 +20,8 @@ FAMILIES = (
     "clahe",
     "curvature",
     "diffusion",
+    "glcm",
+    "glrlm",
     "gradient",
     "histogram",
     "hough",

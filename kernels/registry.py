@@ -91,12 +91,17 @@ def launch_3d(kernel, shape, *args):
     """
     nz, ny, nx = shape
     bx, by, bz = BLOCK_3D
-    grid = (-(-nx // bx), -(-ny // by), -(-nz // bz))
+    launch(kernel, (-(-nx // bx), -(-ny // by), -(-nz // bz)), BLOCK_3D, *args)
+
+
+def launch(kernel, grid, block, *args):
+    """Launch ``kernel`` on ``grid`` blocks of ``block`` threads, on CuPy's current stream (as
+    :func:`launch_3d`, for kernels that lay out their own blocks)."""
     if numba.config.ENABLE_CUDASIM:
         with _python_helpers(kernel.fn):
-            kernel[grid, BLOCK_3D](*map(_simulated, args))
+            kernel[grid, block](*map(_simulated, args))
     else:
-        kernel[grid, BLOCK_3D, _current_stream()](*args)
+        kernel[grid, block, _current_stream()](*args)
 
 
 def _simulated(arg):

@@ -8,6 +8,8 @@ functions of a prepared :class:`Roi` (see :func:`prepare`).
 
 from .chain import Roi, discretise, prepare
 from .extract import FAMILIES, extract, extract_labels
+from .glcm import glcm
+from .glrlm import glrlm
 from .intensity import intensity_histogram, intensity_statistics
 from .ivh import intensity_volume_histogram
 from .local_intensity import local_intensity
@@ -21,6 +23,8 @@ __all__ = [
     "discretise",
     "extract",
     "extract_labels",
+    "glcm",
+    "glrlm",
     "ibsi_settings",
     "intensity_histogram",
     "intensity_statistics",

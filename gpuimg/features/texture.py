@@ -21,7 +21,7 @@ slices of each direction.
 """
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -145,26 +145,113 @@ def directional_features(
 
     Returns ``{f"{prefix}_{name}_{approach}_{aggregation}": value}`` (``cm_joint_max_3D_avg``).
     A matrix with no entry (a slice and direction without a pair or run) is left out of averages.
+
+    Matrices are asked for a few slices (2D, 2.5D) or offsets (3D) at a time, so that those held
+    at once take about :data:`MATRIX_BUDGET` bytes whatever the ROI's size and number of levels;
+    the 2D and 2.5D approaches share the slices' matrices.
     """
     settings = grey.settings
+    approaches, aggregations = settings.texture_approaches, settings.texture_aggregations
+    means = {(a, g): _Mean() for a in approaches for g in aggregations}
+    planar = [a for a in approaches if a != "3d"]
+    if planar:
+        by_direction = None  # 2.5D: each direction's matrices summed over the slices
+        for batch in _slice_batches(grey, matrices, directions("2d", settings.texture_distance)):
+            if "2d" in approaches:
+                for aggregation in aggregations:
+                    merged = batch.sum(axis=1) if aggregation == "merged" else _flat(batch)
+                    means["2d", aggregation].add(merged, features, grey)
+            if "2.5d" in approaches:
+                part = batch.sum(axis=0)
+                by_direction = part if by_direction is None else by_direction + part
+        if by_direction is not None:
+            for aggregation in aggregations:
+                merged = by_direction.sum(axis=0)[None] if aggregation == "merged" else by_direction
+                means["2.5d", aggregation].add(merged, features, grey)
+    if "3d" in approaches:
+        total = None
+        for batch in _offset_batches(grey, matrices, directions("3d", settings.texture_distance)):
+            if "averaged" in aggregations:
+                means["3d", "averaged"].add(batch, features, grey)
+            part = batch.sum(axis=0)
+            total = part if total is None else total + part
+        if "merged" in aggregations:
+            means["3d", "merged"].add(total[None], features, grey)
     rows = {}
-    for approach in settings.texture_approaches:
-        per_slice = approach != "3d"
-        batch = matrices(grey, directions(approach, settings.texture_distance), per_slice)
-        if per_slice:
-            batch = batch[_slices_present(grey)]
-        n_slices, n_directions = batch.shape[:2]
-        for aggregation in settings.texture_aggregations:
-            if aggregation == "merged":
-                # 2D: each slice's directions merged; 2.5D and 3D: one matrix of everything
-                merged = batch.sum(axis=1) if approach == "2d" else batch.sum(axis=(0, 1))[None]
-            elif approach == "2.5d":
-                merged = batch.sum(axis=0)  # each direction merged over the slices
-            else:
-                merged = batch.reshape((n_slices * n_directions, *batch.shape[2:]))
-            tag = f"{APPROACH_TAGS[approach]}_{AGGREGATION_TAGS[aggregation]}"
-            rows.update(_averaged(merged, grey, features, prefix, tag))
+    for (approach, aggregation), mean in means.items():
+        rows.update(mean.result(prefix, f"{APPROACH_TAGS[approach]}_{AGGREGATION_TAGS[aggregation]}"))
     return rows
+
+
+#: About the most bytes of texture matrices held at once by :func:`directional_features`.
+MATRIX_BUDGET = 64 * 2**20
+
+
+def _slice_batches(grey, matrices, offsets):
+    """The per-slice matrices (slices, offsets, ...) of the slices holding ROI voxels, a few at once."""
+    xp = namespace(grey.levels).xp
+    present = _slices_present(grey)
+    step = _items_per_batch(offsets.shape[0] * _matrix_bytes(grey, per_slice=True))
+    for first in range(0, present.size, step):
+        keep = np.flatnonzero(present[first : first + step])
+        if keep.size:
+            part = slice(first, first + step)
+            chunk = replace(grey, levels=grey.levels[part], morph_mask=grey.morph_mask[part])
+            yield matrices(chunk, offsets, True)[xp.asarray(keep)]
+
+
+def _offset_batches(grey, matrices, offsets):
+    """The volume's matrices (offsets, ...), for a few offsets at once."""
+    step = _items_per_batch(_matrix_bytes(grey, per_slice=False))
+    for first in range(0, offsets.shape[0], step):
+        yield matrices(grey, offsets[first : first + step], False)[0]
+
+
+def _matrix_bytes(grey, per_slice) -> int:
+    """A bound on one float64 matrix of a directional family: n x n (GLCM) or n x the longest side
+    (GLRLM), ``n`` the levels present."""
+    side = max(grey.levels.shape[1:] if per_slice else grey.levels.shape)
+    return 8 * grey.n_present * max(grey.n_present, side)
+
+
+def _items_per_batch(item_bytes: int) -> int:
+    return max(1, MATRIX_BUDGET // max(item_bytes, 1))
+
+
+def _flat(batch):
+    """A batch (slices, offsets, ...) as one of matrices (slices * offsets, ...)."""
+    return batch.reshape((batch.shape[0] * batch.shape[1], *batch.shape[2:]))
+
+
+class _Mean:
+    """The mean of each feature over the non-empty matrices of the batches added."""
+
+    def __init__(self):
+        self.values, self.names = {}, None
+
+    def add(self, batch, features, grey):
+        filled = to_numpy(batch.reshape(batch.shape[0], -1).any(axis=1))
+        if not filled.any():
+            if self.names is None:
+                with np.errstate(divide="ignore", invalid="ignore"):  # only the names are wanted
+                    self.names = list(features(batch[:1], grey))
+            return
+        xp = namespace(batch).xp
+        for name, value in features(batch[xp.asarray(np.flatnonzero(filled))], grey).items():
+            self.values.setdefault(name, []).append(value)
+
+    def result(self, prefix, tag) -> dict[str, float]:
+        if not self.values:
+            return {
+                f"{prefix}_{name}_{tag}": undefined(
+                    f"{prefix}_{name}_{tag}", "no texture matrix has an entry"
+                )
+                for name in self.names or ()
+            }
+        xp = namespace(next(iter(self.values.values()))[0]).xp
+        means = [xp.concatenate(parts).mean() for parts in self.values.values()]
+        host = to_numpy(xp.stack(means))
+        return {f"{prefix}_{name}_{tag}": float(v) for name, v in zip(self.values, host, strict=True)}
 
 
 def zone_features(
@@ -182,26 +269,13 @@ def zone_features(
             batch = matrices(grey, False)
         else:
             if per_slice_batch is None:
-                per_slice_batch = matrices(grey, True)[_slices_present(grey)]
+                keep = np.flatnonzero(_slices_present(grey))
+                per_slice_batch = matrices(grey, True)[namespace(grey.levels).xp.asarray(keep)]
             batch = per_slice_batch if approach == "2d" else per_slice_batch.sum(axis=0)[None]
-        rows.update(_averaged(batch, grey, features, prefix, APPROACH_TAGS[approach]))
+        mean = _Mean()
+        mean.add(batch, features, grey)
+        rows.update(mean.result(prefix, APPROACH_TAGS[approach]))
     return rows
-
-
-def _averaged(batch, grey, features, prefix, tag) -> dict[str, float]:
-    """The mean over the batch's non-empty matrices of each feature, keyed by its IBSI tag."""
-    xp = namespace(batch).xp
-    filled = to_numpy(batch.reshape(batch.shape[0], -1).any(axis=1))
-    if not filled.any():
-        names = features(batch[:1], grey)
-        return {
-            f"{prefix}_{name}_{tag}": undefined(f"{prefix}_{name}_{tag}", "no texture matrix has an entry")
-            for name in names
-        }
-    values = features(batch[xp.asarray(filled)], grey)
-    means = {name: xp.mean(value) for name, value in values.items()}
-    host = to_numpy(xp.stack(list(means.values()))) if means else np.empty(0)
-    return {f"{prefix}_{name}_{tag}": float(v) for name, v in zip(means, host, strict=True)}
 
 
 def _slices_present(grey: GreyLevels) -> np.ndarray:

@@ -25,9 +25,11 @@ def reference_path(case: str) -> Path:
     return IBSI / "reference_values" / name
 
 
-def reference_values(case: str, *, diagnostics: bool = False) -> dict[str, tuple[float, float]]:
-    """``tag -> (value, tolerance)`` of the five families for an IBSI case (rows with a value only), or
-    of the diagnostic rows; empty when the shared data are absent."""
+def reference_values(
+    case: str, *, diagnostics: bool = False, prefixes: tuple[str, ...] = FAMILY_PREFIXES
+) -> dict[str, tuple[float, float]]:
+    """``tag -> (value, tolerance)`` of the families (tags starting with ``prefixes``) for an IBSI case
+    (rows with a value only), or of the diagnostic rows; empty when the shared data are absent."""
     path = reference_path(case)
     if not path.exists():
         return {}
@@ -36,12 +38,12 @@ def reference_values(case: str, *, diagnostics: bool = False) -> dict[str, tuple
     return {
         tag: (float(value), float(tolerance))
         for value, tolerance, tag in (row for row in rows[1:] if len(row) == 3)
-        if value and (tag.endswith(DIAGNOSTIC_SUFFIXES) if diagnostics else _is_feature(tag))
+        if value and (tag.endswith(DIAGNOSTIC_SUFFIXES) if diagnostics else _is_feature(tag, prefixes))
     }
 
 
-def _is_feature(tag: str) -> bool:
-    return tag.startswith(FAMILY_PREFIXES) and not tag.endswith(DIAGNOSTIC_SUFFIXES)
+def _is_feature(tag: str, prefixes: tuple[str, ...]) -> bool:
+    return tag.startswith(prefixes) and not tag.endswith(DIAGNOSTIC_SUFFIXES)
 
 
 @functools.cache

@@ -1,0 +1,164 @@
+"""GLCM matrices and features against a plain NumPy reference of the IBSI definitions (IBSI 3.6)."""
+
+import itertools
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from texture_cases import prepared, ranks, reference_grey, rois
+
+import gpuimg
+from gpuimg.features.glcm import NAMES, glcm_features, glcm_matrices
+from gpuimg.features.texture import GreyLevels, directions
+
+
+def reference_glcm(compact, n, offset):
+    """IBSI's symmetric co-occurrence counts: every voxel of the ROI and its neighbour at ``offset``,
+    both in the ROI, count once as (a, b) and once as (b, a)."""
+    counts = np.zeros((n, n))
+    for z, y, x in itertools.product(*map(range, compact.shape)):
+        nz, ny, nx = z + offset[0], y + offset[1], x + offset[2]
+        if not (0 <= nz < compact.shape[0] and 0 <= ny < compact.shape[1] and 0 <= nx < compact.shape[2]):
+            continue
+        a, b = compact[z, y, x], compact[nz, ny, nx]
+        if a > 0 and b > 0:
+            counts[a - 1, b - 1] += 1
+            counts[b - 1, a - 1] += 1
+    return counts
+
+
+def reference_matrices(image, mask, offsets, per_slice):
+    compact, present = ranks(image, mask)
+    n = present.size
+    if not per_slice:
+        return np.array([[reference_glcm(compact, n, o) for o in offsets]])
+    # only slices holding ROI voxels, as GreyLevels cuts the volume to the ROI's box
+    slices = [z for z in range(compact.shape[0]) if mask[z].any()]
+    slices = range(slices[0], slices[-1] + 1)
+    return np.array([[reference_glcm(compact[z : z + 1], n, o) for o in offsets] for z in slices])
+
+
+def check_matrices(image, mask, approach, distance, device=None):
+    """The matrices of the processing chain's grey levels on the CPU, or of the reference's on the
+    simulated CUDA target (``device``), equal the reference's."""
+    if device is None:
+        grey = prepared(image, mask)
+        np.testing.assert_array_equal(grey.levels, reference_grey(image, mask).levels)
+    else:
+        grey = reference_grey(image, mask, device)
+    offsets = directions(approach, distance)
+    got = gpuimg.to_numpy(glcm_matrices(grey, offsets, approach != "3d"))
+    want = reference_matrices(image, mask, offsets, approach != "3d")
+    np.testing.assert_array_equal(got, want)
+
+
+@settings(max_examples=80, deadline=None)
+@given(roi=rois(), approach=st.sampled_from(["2d", "3d"]), distance=st.integers(1, 2))
+def test_cpu_matrices_equal_reference(roi, approach, distance):
+    """Random shapes (sides of 1 included), grey levels with gaps, masks with holes, single voxels,
+    one grey level, ROIs on the volume's edge; distances 1 and 2."""
+    check_matrices(*roi, approach, distance)
+
+
+@pytest.mark.cudasim
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(roi=rois(max_side=4), approach=st.sampled_from(["2d", "3d"]))
+def test_cuda_matrices_equal_reference(on_cuda_target, roi, approach):
+    """The simulated CUDA kernel with its shared-memory histogram (few levels present)."""
+    check_matrices(*roi, approach, 1, on_cuda_target)
+
+
+@pytest.mark.cudasim
+def test_cuda_global_atomics_beyond_shared_memory(rng, on_cuda_target, monkeypatch):
+    """More levels present than the shared histogram holds: the kernel counts in global memory."""
+    import gpuimg.kernels.glcm as kernel
+
+    monkeypatch.setattr(kernel, "SHARED_BINS", 4)
+    image = rng.integers(0, 9, (3, 4, 5)).astype(np.float64)
+    mask = rng.random(image.shape) < 0.8
+    mask[0, 0, 0] = True
+    check_matrices(image, mask, "3d", 1, on_cuda_target)
+
+
+def reference_features(counts, levels, n_levels):
+    """The 25 IBSI GLCM features of one symmetric count matrix, written out as the manual defines them."""
+    p = counts / counts.sum()
+    i, j = np.meshgrid(levels, levels, indexing="ij")
+    p_i, p_j = p.sum(axis=1), p.sum(axis=0)
+    mu_i, mu_j = (levels * p_i).sum(), (levels * p_j).sum()
+    sd_i = np.sqrt(((levels - mu_i) ** 2 * p_i).sum())
+    sd_j = np.sqrt(((levels - mu_j) ** 2 * p_j).sum())
+    diffs = {}
+    sums = {}
+    for a, b in itertools.product(range(levels.size), repeat=2):
+        k = abs(levels[a] - levels[b])
+        diffs[k] = diffs.get(k, 0.0) + p[a, b]
+        s = levels[a] + levels[b]
+        sums[s] = sums.get(s, 0.0) + p[a, b]
+
+    def entropy(q):
+        q = np.asarray(q, dtype=float)
+        q = q[q > 0]
+        return -(q * np.log2(q)).sum()
+
+    dk, dp = np.array(list(diffs)), np.array(list(diffs.values()))
+    sk, sp = np.array(list(sums)), np.array(list(sums.values()))
+    diff_avg, sum_avg, mu = (dk * dp).sum(), (sk * sp).sum(), (i * p).sum()
+    hxy = entropy(p.ravel())
+    hx = entropy(p_i)
+    outer = np.outer(p_i, p_j)
+    hxy1 = -(p[p > 0] * np.log2(outer[p > 0])).sum()
+    hxy2 = entropy(outer.ravel())
+    return {
+        "joint_max": p.max(),
+        "joint_avg": mu,
+        "joint_var": ((i - mu) ** 2 * p).sum(),
+        "joint_entr": hxy,
+        "diff_avg": diff_avg,
+        "diff_var": ((dk - diff_avg) ** 2 * dp).sum(),
+        "diff_entr": entropy(dp),
+        "sum_avg": sum_avg,
+        "sum_var": ((sk - sum_avg) ** 2 * sp).sum(),
+        "sum_entr": entropy(sp),
+        "energy": (p**2).sum(),
+        "contrast": ((i - j) ** 2 * p).sum(),
+        "dissimilarity": (np.abs(i - j) * p).sum(),
+        "inv_diff": (p / (1 + np.abs(i - j))).sum(),
+        "inv_diff_norm": (p / (1 + np.abs(i - j) / n_levels)).sum(),
+        "inv_diff_mom": (p / (1 + (i - j) ** 2)).sum(),
+        "inv_diff_mom_norm": (p / (1 + (i - j) ** 2 / n_levels**2)).sum(),
+        "inv_var": sum(p[a, b] / (i[a, b] - j[a, b]) ** 2 for a, b in zip(*np.nonzero(i != j), strict=True)),
+        "corr": ((i - mu_i) * (j - mu_j) * p).sum() / (sd_i * sd_j),
+        "auto_corr": (i * j * p).sum(),
+        "clust_tend": ((i + j - mu_i - mu_j) ** 2 * p).sum(),
+        "clust_shade": ((i + j - mu_i - mu_j) ** 3 * p).sum(),
+        "clust_prom": ((i + j - mu_i - mu_j) ** 4 * p).sum(),
+        "info_corr1": (hxy - hxy1) / hx,
+        "info_corr2": np.sqrt(1 - np.exp(-2 * (hxy2 - hxy))),
+    }
+
+
+@pytest.mark.parametrize("n_present", [2, 3, 6])
+def test_features_equal_reference(rng, n_present):
+    """Random symmetric matrices over levels with gaps, several at once (a batch)."""
+    levels = np.sort(rng.choice(np.arange(1, 20), n_present, replace=False)).astype(np.float64)
+    counts = rng.integers(0, 6, (4, n_present, n_present)).astype(np.float64)
+    counts = counts + counts.transpose(0, 2, 1)
+    counts[:, 0, 1] = counts[:, 1, 0] = 1.0  # at least two levels, so the correlation is defined
+    grey = GreyLevels(None, levels, 20, None, None)
+    got = glcm_features(counts, grey)
+    assert tuple(got) == NAMES
+    for b in range(counts.shape[0]):
+        want = reference_features(counts[b], levels, 20)
+        for name in NAMES:
+            # same sums in another order: rounding only
+            np.testing.assert_allclose(got[name][b], want[name], rtol=1e-9, atol=1e-12, err_msg=name)
+
+
+def test_one_grey_level_has_no_correlation(rng):
+    """One grey level: the variance is 0, so the correlations are undefined (NaN), the rest is not."""
+    grey = GreyLevels(None, np.array([3.0]), 5, None, None)
+    got = glcm_features(np.array([[[8.0]]]), grey)
+    assert np.isnan(got["corr"][0]) and np.isnan(got["info_corr1"][0])
+    assert got["joint_max"][0] == 1.0 and got["joint_avg"][0] == 3.0 and got["contrast"][0] == 0.0

@@ -1,0 +1,144 @@
+"""GLRLM matrices and features against a plain NumPy reference of the IBSI definitions (IBSI 3.7)."""
+
+import itertools
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from texture_cases import prepared, reference_grey, rois
+
+import gpuimg
+from gpuimg.features.glrlm import NAMES, glrlm_features, glrlm_matrices
+from gpuimg.features.texture import GreyLevels, directions
+
+
+def reference_glrlm(compact, n, direction, max_run):
+    """IBSI's run length counts: follow ``direction`` from every voxel of the ROI and count each
+    maximal line of one grey level once, from the voxel whose predecessor is not of that level."""
+    counts = np.zeros((n, max_run))
+    shape = np.array(compact.shape)
+
+    def level(p):
+        return compact[tuple(p)] if np.all(p >= 0) and np.all(p < shape) else 0
+
+    step = np.array(direction)
+    for voxel in itertools.product(*map(range, compact.shape)):
+        p = np.array(voxel)
+        a = level(p)
+        if a == 0 or level(p - step) == a:
+            continue
+        length = 1
+        while level(p + length * step) == a:
+            length += 1
+        counts[a - 1, length - 1] += 1
+    return counts
+
+
+def reference_matrices(grey, offsets, per_slice):
+    """On the reference's compact levels (already checked against the chain's)."""
+    compact = np.asarray(grey.levels)
+    n = grey.values.size
+    if not per_slice:
+        return np.array([[reference_glrlm(compact, n, o, max(compact.shape)) for o in offsets]])
+    return np.array(
+        [
+            [reference_glrlm(compact[z : z + 1], n, o, max(compact.shape[1:])) for o in offsets]
+            for z in range(compact.shape[0])
+        ]
+    )
+
+
+def check_matrices(image, mask, approach, device=None):
+    reference = reference_grey(image, mask)
+    if device is None:
+        grey = prepared(image, mask)
+        np.testing.assert_array_equal(grey.levels, reference.levels)
+    else:
+        grey = reference_grey(image, mask, device)
+    offsets = directions(approach)
+    got = gpuimg.to_numpy(glrlm_matrices(grey, offsets, approach != "3d"))
+    np.testing.assert_array_equal(got, reference_matrices(reference, offsets, approach != "3d"))
+
+
+@settings(max_examples=80, deadline=None)
+@given(roi=rois(max_side=6), approach=st.sampled_from(["2d", "3d"]))
+def test_cpu_matrices_equal_reference(roi, approach):
+    """Random shapes (sides of 1 included), grey levels with gaps, masks with holes, single voxels,
+    one grey level, ROIs on the volume's edge."""
+    check_matrices(*roi, approach)
+
+
+@pytest.mark.cudasim
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(roi=rois(max_side=4), approach=st.sampled_from(["2d", "3d"]))
+def test_cuda_matrices_equal_reference(on_cuda_target, roi, approach):
+    """The simulated CUDA kernel with its shared-memory histogram."""
+    check_matrices(*roi, approach, on_cuda_target)
+
+
+@pytest.mark.cudasim
+def test_cuda_global_atomics_beyond_shared_memory(rng, on_cuda_target, monkeypatch):
+    """A matrix larger than the shared histogram: the kernel counts in global memory."""
+    import gpuimg.kernels.glrlm as kernel
+
+    monkeypatch.setattr(kernel, "SHARED_BINS", 4)
+    image = rng.integers(0, 3, (3, 4, 5)).astype(np.float64)
+    mask = rng.random(image.shape) < 0.8
+    mask[0, 0, 0] = True
+    check_matrices(image, mask, "3d", on_cuda_target)
+
+
+def test_a_distance_above_one_still_follows_neighbours():
+    """Runs have no distance: offsets of distance 2 give the runs of their unit directions."""
+    image = np.array([[[1.0, 1.0, 2.0, 1.0, 1.0, 1.0]]])
+    grey = prepared(image, image > 0)
+    got = glrlm_matrices(grey, directions("2d", 2), True)
+    np.testing.assert_array_equal(got, glrlm_matrices(grey, directions("2d", 1), True))
+    assert got[0, 0, 0, 1] == 1 and got[0, 0, 0, 2] == 1 and got[0, 0, 1, 0] == 1
+
+
+def reference_features(counts, levels):
+    """The 16 IBSI GLRLM features of one run length matrix, as the manual writes them."""
+    n_s = counts.sum()
+    i = levels[:, None]
+    j = np.arange(1, counts.shape[1] + 1)[None, :]
+    n_v = (j * counts).sum()
+    r_i, r_j = counts.sum(axis=1), counts.sum(axis=0)
+    p = counts / n_s
+    mu_i, mu_j = (i * p).sum(), (j * p).sum()
+    nonzero = p[p > 0]
+    return {
+        "sre": (r_j / j[0] ** 2).sum() / n_s,
+        "lre": (r_j * j[0] ** 2).sum() / n_s,
+        "lgre": (r_i / levels**2).sum() / n_s,
+        "hgre": (r_i * levels**2).sum() / n_s,
+        "srlge": (counts / (i**2 * j**2)).sum() / n_s,
+        "srhge": (counts * i**2 / j**2).sum() / n_s,
+        "lrlge": (counts * j**2 / i**2).sum() / n_s,
+        "lrhge": (counts * i**2 * j**2).sum() / n_s,
+        "glnu": (r_i**2).sum() / n_s,
+        "glnu_norm": (r_i**2).sum() / n_s**2,
+        "rlnu": (r_j**2).sum() / n_s,
+        "rlnu_norm": (r_j**2).sum() / n_s**2,
+        "r_perc": n_s / n_v,
+        "gl_var": ((i - mu_i) ** 2 * p).sum(),
+        "rl_var": ((j - mu_j) ** 2 * p).sum(),
+        "rl_entr": -(nonzero * np.log2(nonzero)).sum(),
+    }
+
+
+@pytest.mark.parametrize("n_present", [1, 3, 6])
+def test_features_equal_reference(rng, n_present):
+    """Random run length matrices over levels with gaps, several at once (a batch)."""
+    levels = np.sort(rng.choice(np.arange(1, 20), n_present, replace=False)).astype(np.float64)
+    counts = rng.integers(0, 5, (3, n_present, 7)).astype(np.float64)
+    counts[:, 0, 0] += 1.0
+    grey = GreyLevels(None, levels, 20, None, None)
+    got = glrlm_features(counts, grey)
+    assert tuple(got) == NAMES
+    for b in range(counts.shape[0]):
+        want = reference_features(counts[b], levels)
+        for name in NAMES:
+            # same sums in another order: rounding only
+            np.testing.assert_allclose(got[name][b], want[name], rtol=1e-9, atol=1e-12, err_msg=name)

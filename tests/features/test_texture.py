@@ -1,0 +1,24 @@
+"""The texture framework (gpuimg.features.texture): approaches, aggregations and bounded memory."""
+
+import pytest
+from ibsi_data import ibsi_agrees, phantom, reference_values
+
+import gpuimg.features.texture as texture
+from gpuimg.features import glcm, glrlm, ibsi_settings, prepare
+
+
+@pytest.mark.parametrize("case", ["digital_phantom", "A"])
+def test_one_matrix_at_a_time_gives_ibsi_values(monkeypatch, case):
+    """With no room for more than one slice's or one offset's matrices at a time, the directional
+    families still give every IBSI value (the 2D, 2.5D and 3D sums and means across the batches)."""
+    reference = reference_values(case, prefixes=("cm_", "rlm_"))
+    if not reference:
+        pytest.skip("the IBSI reference values are not present")
+    monkeypatch.setattr(texture, "MATRIX_BUDGET", 1)
+    image, mask = phantom(case)
+    roi = prepare(image, mask, settings=ibsi_settings(case))
+    ours = {**glcm(roi), **glrlm(roi)}
+    wrong = {
+        tag: ours[tag] for tag, (value, tol) in reference.items() if not ibsi_agrees(ours[tag], value, tol)
+    }
+    assert not wrong

@@ -1,0 +1,50 @@
+"""Small random ROIs for the texture matrix tests, and how a reference reads their grey levels.
+
+An ROI is an image of whole-number grey levels (with gaps between the levels used) and a mask (holes,
+single voxels, voxels on the volume's edge), prepared with a fixed bin size of 1 so that each
+intensity is its own bin. The references index matrices by the rank of a voxel's grey level among
+the levels present in the ROI, as :func:`gpuimg.features.texture.grey_levels` defines them.
+"""
+
+import numpy as np
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+
+from gpuimg.features import Settings, prepare
+from gpuimg.features.texture import GreyLevels, grey_levels
+
+#: Grey levels the strategies draw from: gaps between them, so compact indices differ from levels.
+LEVELS = (1, 2, 4, 7, 8, 12)
+
+
+@st.composite
+def rois(draw, max_side: int = 5):
+    """``(image, mask)``: float64 grey levels and a non-empty bool mask of a random 3D shape."""
+    shape = draw(st.tuples(*[st.integers(1, max_side)] * 3))
+    used = draw(st.lists(st.sampled_from(LEVELS), min_size=1, max_size=len(LEVELS), unique=True))
+    image = draw(arrays(np.float64, shape, elements=st.sampled_from(sorted(used))))
+    mask = draw(arrays(np.bool_, shape))
+    mask[tuple(draw(st.integers(0, n - 1)) for n in shape)] = True
+    return image, mask
+
+
+def prepared(image, mask, **settings):
+    """The :class:`GreyLevels` of ``image`` in ``mask``, each intensity its own bin."""
+    chosen = Settings(discretisation="fbs", bin_width=1.0, **settings)
+    return grey_levels(prepare(image, mask, spacing=1.0, settings=chosen))
+
+
+def reference_grey(image, mask, device=np.asarray):
+    """:class:`GreyLevels` built here from :func:`ranks` (cut to the mask's box) on ``device``: what
+    a simulated CUDA test hands the kernels, as the processing chain cannot run in the simulator."""
+    compact, present = ranks(image, mask)
+    box = tuple(slice(w.min(), w.max() + 1) for w in np.nonzero(mask))
+    levels = np.ascontiguousarray(compact[box], dtype=np.int32)
+    return GreyLevels(device(levels), present, int(present.max()), device(mask[box]), Settings())
+
+
+def ranks(image, mask):
+    """The compact level (1 .. n) of each voxel of the ROI, 0 outside, and the levels present."""
+    present = np.unique(image[mask])
+    compact = np.where(mask, np.searchsorted(present, image) + 1, 0)
+    return compact, present
