@@ -1,0 +1,60 @@
+"""No patient name, birth date or original ID from the input headers reaches any output byte or log."""
+
+import subprocess
+import sys
+
+import pydicom
+from cohort_data import write_cohort
+
+from gpuimg.cohort import pseudonym
+from gpuimg.cohort.privacy import load_or_create_key
+
+NAME, GIVEN, BIRTH = "Zabrowski^Henrietta", "Henrietta", "19470311"
+IDS = [f"MRN{7734920 + i}" for i in range(5)]
+
+
+def test_no_identifying_value_reaches_the_outputs(tmp_path):
+    spec, cohort = write_cohort(tmp_path, n=5, patient_ids=IDS, name=NAME)
+    for path in cohort.rglob("*.dcm"):
+        ds = pydicom.dcmread(path)
+        ds.PatientBirthDate = BIRTH
+        ds.save_as(path)
+    # Study folders named after the patients, as exports often are; one study fails, so its error
+    # message (which names files in the folder) is checked too.
+    for i, folder in enumerate(sorted(cohort.iterdir())):
+        folder.rename(cohort / IDS[i])
+    next((cohort / IDS[4] / "ct").iterdir()).write_bytes(b"DICM truncated")
+    out, key = tmp_path / "out", tmp_path / "out.key"
+    done = subprocess.run(
+        [sys.executable, "-m", "gpuimg.cli", "run", str(spec), "--input", str(cohort), "--output", str(out)],
+        capture_output=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr.decode()
+    assert key.exists() and not list(out.rglob("*.key"))  # the key lies beside the outputs
+    secrets = [NAME, GIVEN, "Zabrowski", BIRTH, *IDS, "1947-03-11"]
+    files = [p for p in out.rglob("*") if p.is_file()]
+    assert {"features.csv", "report.html", "errors.csv", "run.log", "manifest.json"} <= {
+        p.name for p in files
+    }
+    for blob, where in [(p.read_bytes(), p) for p in files] + [
+        (done.stdout, "stdout"),
+        (done.stderr, "stderr"),
+    ]:
+        for secret in secrets:
+            for encoded in (secret.encode(), secret.encode("utf-16-le")):
+                assert encoded not in blob, f"{secret!r} found in {where}"
+    # The pseudonyms are the keyed hashes of the original IDs, so the key holder can join new data.
+    table = (out / "features.csv").read_text()
+    assert all(pseudonym(load_or_create_key(key), "patient", i) in table for i in IDS[:4])
+    assert pseudonym(load_or_create_key(key), "study", IDS[4]) in (out / "errors.csv").read_text()
+
+
+def test_keep_ids_writes_the_original_ids(cohort, tmp_path):
+    from gpuimg.cohort import run_pipeline
+
+    spec, folder = cohort
+    run_pipeline(spec, folder, tmp_path / "out", keep_ids=True, progress=False)
+    table = (tmp_path / "out" / "features.csv").read_text()
+    assert "PAT-000" in table and "study_000" in table
+    assert not (tmp_path / "out.key").exists()

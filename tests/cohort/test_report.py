@@ -1,0 +1,86 @@
+"""The cohort report: one self-contained HTML file whose every figure loads, checked in headless Chromium."""
+
+import base64
+import json
+import re
+import shutil
+import subprocess
+
+import pytest
+
+from gpuimg.cohort import run_pipeline
+
+#: Injected at the top of a copy of the report: records console errors and failed resources, then on
+#: load writes whether each image decoded (naturalWidth > 0) into the DOM that --dump-dom prints.
+_PROBE = """<script>
+window.__errors = [];
+const original = console.error;
+console.error = (...args) => { window.__errors.push(args.join(' ')); original(...args); };
+window.addEventListener('error', e => window.__errors.push(String(e.message || e.target.src)), true);
+window.addEventListener('load', () => {
+  const images = [...document.images].map(i => i.complete && i.naturalWidth > 0);
+  const out = document.createElement('pre');
+  out.id = 'probe';
+  out.textContent = JSON.stringify({images, errors: window.__errors});
+  document.body.appendChild(out);
+});
+</script>"""
+_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--enable-logging=stderr",
+    "--virtual-time-budget=10000",
+    "--dump-dom",
+]
+
+
+@pytest.fixture(scope="module")
+def report(cohort, tmp_path_factory):
+    spec, folder = cohort
+    out = tmp_path_factory.mktemp("report")
+    run_pipeline(spec, folder, out / "out", progress=False)
+    return (out / "out" / "report.html").read_text()
+
+
+def test_the_report_is_one_self_contained_file(report):
+    assert not re.search(r"<script|<link|<iframe|(src|href)=\"(https?:|//|file:)", report)
+    images = re.findall(r'<img alt="([^"]+)" src="data:image/png;base64,([^"]+)"', report)
+    titles = [title for title, _ in images]
+    for expected in (
+        "Slices",
+        "Intensity histograms",
+        "Feature distributions",
+        "correlation",
+        "ROC",
+        "Regression",
+        "Clusters",
+    ):
+        assert any(expected in t for t in titles), f"no figure {expected!r} in {titles}"
+    for _, data in images:
+        assert base64.b64decode(data)[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "<h2>Errors</h2><p>No study failed.</p>" in report
+
+
+def test_every_image_loads_in_headless_chromium(report, tmp_path):
+    browser = shutil.which("chromium") or shutil.which("chromium-browser")
+    if browser is None:
+        pytest.skip("chromium is not installed (CI installs Debian's chromium)")
+    page = tmp_path / "report.html"
+    page.write_text(report.replace("<head>", "<head>" + _PROBE, 1))
+    done = subprocess.run(
+        [browser, *_FLAGS, f"--user-data-dir={tmp_path / 'profile'}", page.as_uri()],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    found = re.search(r'<pre id="probe">(.*?)</pre>', done.stdout)
+    assert found, f"chromium printed no probe result: {done.stderr[-2000:]}"
+    probe = json.loads(found[1].replace("&quot;", '"'))
+    assert len(probe["images"]) >= 7 and all(probe["images"]), probe
+    assert probe["errors"] == []
