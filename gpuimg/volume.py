@@ -9,7 +9,7 @@ from typing import ClassVar
 import numpy as np
 
 from gpuimg.backend import namespace, to_device
-from gpuimg.errors import GeometryError
+from gpuimg.errors import GeometryError, ParameterError
 
 #: Direction of an axial slice stack: axis z runs head-wards (S), y posterior (P), x left (L).
 AXIAL = np.array([[0.0, 0.0, 1.0], [0.0, 1.0, 0.0], [1.0, 0.0, 0.0]])
@@ -114,6 +114,40 @@ class Volume:
     def to(self, device: str) -> "Volume":
         """The same volume with its voxels on ``device`` ("auto", "cpu" or "cuda")."""
         return dataclasses.replace(self, data=to_device(self.data, device))
+
+
+def as_volume(image, caller: str, *, spacing=None, origin=None, direction=None) -> Volume:
+    """``image`` as a Volume: a Volume as it is, an array with the geometry given for it.
+
+    For the functions that need a geometry (the writers): an array has none, so it needs at least
+    ``spacing`` [mm]; ``origin`` [mm] and ``direction`` default to those of :class:`Volume`.
+
+    Raises
+    ------
+    ParameterError
+        An array without ``spacing``, or a Volume with geometry given besides its own.
+    """
+    given = [
+        name
+        for name, v in (("spacing", spacing), ("origin", origin), ("direction", direction))
+        if v is not None
+    ]
+    if isinstance(image, Volume):
+        if given:
+            raise ParameterError(
+                f"{caller} got a Volume and {', '.join(given)}=: a Volume carries its own geometry. Pass "
+                f"dataclasses.replace(volume, {given[0]}=...) to change it, or its voxels (volume.data)."
+            )
+        return image
+    if spacing is None:
+        raise ParameterError(
+            f"{caller} got an array ({type(image).__module__.split('.')[0]}.{type(image).__name__}), which "
+            "carries no geometry: pass spacing= in mm "
+            "(and origin=, direction= where they are not the defaults), or wrap it as "
+            "gpuimg.Volume(array, spacing=...)."
+        )
+    geometry = {"origin": origin, "direction": direction}
+    return Volume(image, spacing, **{k: v for k, v in geometry.items() if v is not None})
 
 
 def _triple(name: str, value) -> tuple[float, float, float]:
