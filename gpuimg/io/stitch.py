@@ -4,6 +4,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from gpuimg._support import check_allocation
 from gpuimg.backend import namespace
 from gpuimg.errors import GeometryError, ParameterError
 from gpuimg.volume import Volume
@@ -89,8 +90,18 @@ def stitch(
         raise ParameterError(f"overlap={overlap!r}; use one of {_OVERLAPS}.")
     if not isinstance(resample, bool | np.bool_):
         raise ParameterError(f"resample={resample!r}; use True or False.")
+    if isinstance(volumes, Volume) or not isinstance(volumes, Sequence):
+        raise ParameterError(
+            f"stitch needs a list of Volumes (the stations); got a {type(volumes).__name__}."
+        )
     if not volumes:
         raise ParameterError("stitch needs at least one volume; got none.")
+    for i, volume in enumerate(volumes):
+        if not isinstance(volume, Volume):
+            raise ParameterError(
+                f"Station {i} is a {type(volume).__name__}, not a Volume: stitch places stations by their "
+                "geometry; wrap the array as Volume(data, spacing, origin, direction) first."
+            )
     reference = volumes[0]
     stations = [_aligned(v, reference, i, resample) for i, v in enumerate(volumes)]
     normal, dz = reference.direction[:, 0], reference.spacing[0]
@@ -105,16 +116,20 @@ def stitch(
         starts.append(round(offset))
     first = min(starts)
     n = max(s + v.shape[0] for s, v in zip(starts, stations, strict=True)) - first
-    covered = np.zeros(n, bool)
-    for start, station in zip(starts, stations, strict=True):
-        covered[start - first : start - first + station.shape[0]] = True
-    if not covered.all():
-        gap = np.flatnonzero(~covered)
-        raise GeometryError(
-            f"The stations leave a gap of {gap.size} slice(s) ({gap.size * dz:.4g} mm) starting "
-            f"{(gap[0] + first) * dz:.4g} mm from station 0's first slice; stitch joins touching or "
-            "overlapping stations only."
-        )
+    end = first
+    for start, stop in sorted((s, s + v.shape[0]) for s, v in zip(starts, stations, strict=True)):
+        if start > end:
+            raise GeometryError(
+                f"The stations leave a gap of {start - end} slice(s) ({(start - end) * dz:.4g} mm) starting "
+                f"{end * dz:.4g} mm from station 0's first slice; stitch joins touching or overlapping "
+                "stations only."
+            )
+        end = max(end, stop)
+    check_allocation(
+        (n, *reference.shape[1:]),
+        np.float64 if overlap == "mean" else np.result_type(*[s.data.dtype for s in stations]),
+        f"stitch: {len(stations)} stations spanning {n} slices",
+    )
     meta = {**reference.meta, "stations": len(volumes)}
     if resample:
         dtype = np.result_type(*[s.data.dtype for s in stations], np.float32)
