@@ -1,40 +1,75 @@
-"""The gpuimg command: demo, info, and errors a person can act on."""
+"""The gpuimg command: demo, run, info, bench, --version, and errors a person can act on."""
 
+import csv
 import re
 import shutil
 import subprocess
 
+import pydicom
 import pytest
 
+import gpuimg
 from gpuimg.cli import main
 
 
-def test_demo_finds_the_lesion_boundary(capsys, monkeypatch):
+def test_demo_runs_the_pipeline_keeps_its_outputs_and_says_what_next(capsys, tmp_path, monkeypatch):
     monkeypatch.setenv("GPUIMG_DEVICE", "cpu")
-    assert main(["demo", "--shape", "40", "64", "64"]) == 0
-    out = capsys.readouterr().out
-    assert "demo on cpu" in out and "Sobel gradient magnitude" in out
-    found = re.search(r"boundary found ([\d.]+) \+/- ([\d.]+) mm .*true radius 20.0 mm", out)
-    # The edge of a 20 mm sphere on a 0.8-2 mm grid lies within one voxel of its true radius.
-    assert found and abs(float(found[1]) - 20.0) < 1.0
-    radiomics = re.search(r"lesion volume ([\d.]+) mL \(sphere ([\d.]+) mL\).*mean ([-\d.]+) HU", out)
-    # The mesh of a voxelised 20 mm ball holds its volume within 3%; the mean of 60 HU with noise of
-    # 10 HU over ~30,000 voxels is within 0.5 HU.
-    assert radiomics and abs(float(radiomics[1]) / float(radiomics[2]) - 1) < 0.03
-    assert abs(float(radiomics[3]) - 60.0) < 0.5
+    out = tmp_path / "demo"
+    assert main(["demo", "--out", str(out), "--studies", "8", "--shape", "16", "24", "24"]) == 0
+    said = capsys.readouterr().out
+    for stage in ("read", "preprocess", "segment", "edges", "features", "learning", "report"):
+        assert re.search(rf"{stage}.* [\d.]+ s", said), stage
+    assert re.search(r"accuracy [\d.]+, ROC AUC [\d.]+", said) and re.search(r"R² -?[\d.]+", said)
+    assert re.search(r"silhouette -?[\d.]+", said)
+    for kept in ("cohort", "labels.csv", "pipeline.toml", "results/report.html", "results/features.parquet"):
+        assert (out / kept).exists(), kept
+    assert f"gpuimg run {out / 'pipeline.toml'} --input" in said
+    # 24 voxels of 1.25 mm cannot hold every nodule of up to 18 mm: the clipped ones are named.
+    assert re.search(r"note: the lesion of \d+ studies touches the volume's edge", said)
+    with open(out / "results" / "features.csv") as file:
+        assert len(list(csv.DictReader(file))) == 8
+    # Run again in the same folder: the cohort and the finished studies are reused.
+    assert main(["demo", "--out", str(out), "--studies", "8", "--shape", "16", "24", "24"]) == 0
+    assert "from an earlier run" in capsys.readouterr().out
 
 
-def test_demo_asking_for_cuda_without_a_gpu_explains(capsys):
-    if __import__("gpuimg").backend.cuda_available():
+def test_demo_refuses_a_folder_it_did_not_make(capsys, tmp_path):
+    (tmp_path / "thesis.tex").write_text("precious")
+    assert main(["demo", "--out", str(tmp_path), "--device", "cpu"]) == 1
+    assert "was not made by gpuimg demo" in capsys.readouterr().err
+    assert (tmp_path / "thesis.tex").read_text() == "precious"
+
+
+def test_demo_asking_for_cuda_without_a_gpu_explains(capsys, tmp_path):
+    if gpuimg.backend.cuda_available():
         pytest.skip("a GPU is usable here")
-    assert main(["demo", "--device", "cuda", "--shape", "8", "8", "8"]) == 1
+    assert main(["demo", "--device", "cuda", "--out", str(tmp_path / "d")]) == 1
     assert "DeviceError" in capsys.readouterr().err
 
 
-def test_demo_rejects_empty_shapes(capsys):
+def test_demo_rejects_tiny_shapes(capsys):
     with pytest.raises(SystemExit):
         main(["demo", "--shape", "0", "8", "8"])
-    assert "--shape needs positive sizes" in capsys.readouterr().err
+    assert "--shape needs sizes of at least 8 voxels" in capsys.readouterr().err
+
+
+def test_run_reports_a_bad_spec_by_its_key(capsys, tmp_path):
+    (tmp_path / "p.toml").write_text('[mask]\nsource = "seg"\n')
+    (tmp_path / "in" / "a").mkdir(parents=True)
+    assert (
+        main(
+            [
+                "run",
+                str(tmp_path / "p.toml"),
+                "--input",
+                str(tmp_path / "in"),
+                "--output",
+                str(tmp_path / "o"),
+            ]
+        )
+        == 1
+    )
+    assert "ConfigError" in (err := capsys.readouterr().err) and "mask.source='seg'" in err
 
 
 def test_info_names_the_device(capsys):
@@ -42,8 +77,39 @@ def test_info_names_the_device(capsys):
     assert re.search(r"device \(auto\): (cpu|cuda)", capsys.readouterr().out)
 
 
+def test_info_reports_a_device_problem_instead_of_crashing(capsys, monkeypatch):
+    if gpuimg.backend.cuda_available():
+        pytest.skip("a GPU is usable here")
+    monkeypatch.setenv("GPUIMG_DEVICE", "cuda")
+    assert main(["info"]) == 0
+    out = capsys.readouterr().out
+    assert "device (auto): unavailable: DeviceError" in out and "numpy" in out
+
+
+def test_info_path_lists_series_without_patient_ids(capsys, tmp_path):
+    volume = gpuimg.Volume(gpuimg.datasets.ct_phantom((8, 16, 16), seed=0).data, spacing=(2.0, 0.5, 0.5))
+    gpuimg.write_dicom(volume, tmp_path / "ct", patient_id="MRN-5512", patient_name="Roe^Richard")
+    gpuimg.write_dicom(volume, tmp_path / "gap", patient_id="MRN-5512", modality="MR")
+    sorted((tmp_path / "gap").iterdir())[3].unlink()
+    assert main(["info", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "2 series" in out and "MRN-5512" not in out and "Roe" not in out
+    ct = next(line for line in out.splitlines() if " CT " in line)
+    assert re.search(r"P-[0-9a-f]{16} +CT +8 +8x16x16 +2, 0.5, 0.5", ct)
+    mr = next(line for line in out.splitlines() if " MR " in line)
+    assert "missing" in mr  # the series' problem, as read_dicom would say it
+    reference = {str(pydicom.dcmread(p).Modality) for p in tmp_path.rglob("*.dcm")}
+    assert reference == {"CT", "MR"}
+
+
+def test_version(capsys):
+    with pytest.raises(SystemExit) as stop:
+        main(["--version"])
+    assert stop.value.code == 0 and capsys.readouterr().out.strip() == f"gpuimg {gpuimg.__version__}"
+
+
 def test_console_script_is_installed():
     command = shutil.which("gpuimg")
     assert command, "the gpuimg console script is not on PATH; install with pip install -e ."
     done = subprocess.run([command, "--help"], capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0 and "demo" in done.stdout
+    assert done.returncode == 0 and all(c in done.stdout for c in ("demo", "run", "info", "bench"))
