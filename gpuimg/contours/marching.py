@@ -286,7 +286,8 @@ def _check_mask(mask, shape):
     if mask is None:
         return
     mask_shape = np.shape(mask)
-    dtype = np.dtype(getattr(mask, "dtype", np.asarray(mask).dtype))
+    # Not getattr(mask, "dtype", np.asarray(mask).dtype): its default would copy a GPU mask to the host.
+    dtype = np.dtype(mask.dtype if hasattr(mask, "dtype") else np.asarray(mask).dtype)
     if mask_shape != shape or dtype.kind not in "bui":
         raise ParameterError(
             f"mask must be a boolean array of the image's shape {shape}; got shape {mask_shape}, "

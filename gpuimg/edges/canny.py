@@ -209,7 +209,7 @@ def _sobel_edges(ns, smoothed, where, thresholds, use_quantiles):
         )
 
     # As in scikit-image, the low threshold is compared in single precision, and 0 means "above 0".
-    low = float(np.float32(low_threshold))
+    low = float(np.float32(float(low_threshold)))  # float(): a quantile is a 0-d device array on the GPU
     if low == 0:
         low = float(np.float32(1e-14))
     volume = [_as_volume(xp, g) for g in gradient]

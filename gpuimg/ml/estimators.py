@@ -74,6 +74,21 @@ _CLASSES = {
 #: Parameters cuML fixes for a name, and scikit-learn parameter names cuML spells differently.
 _CUML_FIXED = {"decision_tree": {"n_estimators": 1, "bootstrap": False, "max_features": 1.0}}
 _CUML_RENAMED = {"criterion": "split_criterion"}
+_TREE_CRITERIA = {"split_criterion": {"squared_error": "mse", "log_loss": "entropy", "friedman_mse": None}}
+#: scikit-learn values that cuML spells differently or lacks, per estimator and cuML parameter: the
+#: cuML value fitting the same model (another solver of the same problem), or None where cuML has none.
+_CUML_VALUES = {
+    "random_forest": _TREE_CRITERIA,
+    "decision_tree": _TREE_CRITERIA,
+    "logistic_regression": {
+        "solver": dict.fromkeys(("lbfgs", "liblinear", "newton-cg", "newton-cholesky", "sag", "saga"), "qn")
+    },
+    "ridge": {
+        "solver": {"cholesky": "eig", **dict.fromkeys(("lsqr", "sparse_cg", "sag", "saga", "lbfgs"), "lsmr")}
+    },
+    "pca": {"svd_solver": dict.fromkeys(("covariance_eigh", "arpack", "randomized"), "full")},
+    "dbscan": {"algorithm": dict.fromkeys(("auto", "ball_tree", "kd_tree"), "brute")},
+}
 
 
 def make_estimator(name: str, task: str = "classification", **params) -> "DeviceEstimator":
@@ -517,6 +532,15 @@ def _cuml_params(name: str, params: dict, cls) -> dict:
     with a warning (``n_jobs``, ``class_weight`` of some classes, ...)."""
     translated = {_CUML_RENAMED.get(k, k): v for k, v in params.items()}
     translated.update(_CUML_FIXED.get(name, {}))
+    for param, values in _CUML_VALUES.get(name, {}).items():
+        value = translated.get(param)
+        if isinstance(value, str) and value in values:
+            if values[value] is None:
+                raise ParameterError(
+                    f"{param}={value!r} has no cuML equivalent for {name!r}; choose one of "
+                    f"{sorted(k for k, v in values.items() if v)} or cuML's own, or fit on the CPU."
+                )
+            translated[param] = values[value]
     signature = inspect.signature(cls).parameters
     if any(p.kind is p.VAR_KEYWORD for p in signature.values()):
         return translated
@@ -542,7 +566,9 @@ class _PlattCalibrated:
         self.random_state = random_state
 
     def fit(self, X, y):
-        xp = namespace(X).xp
+        ns = namespace(X)
+        xp = ns.xp
+        y = xp.asarray(to_device(y, ns.device))  # host labels are indexed by device masks below
         self.svc_ = self.svc_class(**self.params).fit(X, y)
         self.classes_ = self.svc_.classes_
         if len(self.classes_) != 2:

@@ -3,7 +3,7 @@
 import numpy as np
 from sklearn.model_selection import GroupKFold, GroupShuffleSplit, StratifiedGroupKFold
 
-from gpuimg.backend import namespace, to_numpy
+from gpuimg.backend import to_numpy
 from gpuimg.errors import ParameterError
 
 from ._validation import check_features
@@ -37,7 +37,8 @@ def patient_split(
     Returns
     -------
     (train, test) or (train, val, test) : arrays of int
-        Sample indices, on the device of ``X``; index X, y and groups with them.
+        Sample indices, NumPy arrays whichever device X lives on: they index NumPy and CuPy arrays
+        alike, so X, y and groups can each be on either device.
 
     Raises
     ------
@@ -75,8 +76,7 @@ def patient_split(
         val = _take(rest, y_host, groups_host, val_size / (1 - test_size), stratify, random_state)
         rest = np.setdiff1d(rest, val)
         parts.insert(0, val)
-    xp = namespace(X).xp
-    return tuple(xp.asarray(np.sort(part)) for part in [rest, *parts])
+    return tuple(np.sort(part) for part in [rest, *parts])
 
 
 def patient_cv(n_splits: int = 5, *, stratify: bool = False, random_state: int | None = None):

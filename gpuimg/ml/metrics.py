@@ -6,7 +6,7 @@ confusion matrix, an array on the inputs' device). Definitions follow ``sklearn.
 
 import numpy as np
 
-from gpuimg.backend import namespace
+from gpuimg.backend import namespace, to_device
 from gpuimg.errors import ParameterError
 
 from ._validation import check_features
@@ -137,17 +137,23 @@ def jaccard(a, b) -> float:
     return 1.0 if union == 0 else int((a & b).sum()) / union
 
 
+def _one_device(a, b):
+    """``a`` and ``b`` on one device: the GPU where either lives there (the other copied there
+    explicitly, as labels kept on the host usually are), else the CPU."""
+    ns = namespace(b) if namespace(a).device == "cpu" else namespace(a)
+    return ns.xp.asarray(to_device(a, ns.device)), ns.xp.asarray(to_device(b, ns.device)), ns.xp
+
+
 def _pair(a, b):
-    xp = namespace(a).xp
-    a, b = xp.asarray(a).ravel(), xp.asarray(b).ravel()
+    a, b, xp = _one_device(a, b)
+    a, b = a.ravel(), b.ravel()
     if a.shape != b.shape or a.size == 0:
         raise ParameterError(f"the inputs must have the same, non-zero length; got {a.size} and {b.size}.")
     return a, b, xp
 
 
 def _masks(a, b):
-    xp = namespace(a).xp
-    a, b = xp.asarray(a), xp.asarray(b)
+    a, b, xp = _one_device(a, b)
     if a.shape != b.shape:
         raise ParameterError(f"the masks must have the same shape; got {a.shape} and {b.shape}.")
     return a.astype(bool), b.astype(bool), xp

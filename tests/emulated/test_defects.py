@@ -1,0 +1,101 @@
+"""Regression tests of the CUDA-path defects of issue 13, each on the CUDA device (emulated without a
+GPU), each compared with the CPU result or with scikit-learn."""
+
+import numpy as np
+import pytest
+import sklearn.metrics
+
+from gpuimg import contours, edges, ml
+from gpuimg.backend import to_numpy
+from gpuimg.errors import ParameterError
+
+
+def test_marching_cubes_with_a_device_mask(emulated_cuda, rng):
+    """Defect 1: the mask's dtype was read through an eager np.asarray default."""
+    volume = rng.random((6, 7, 8)).astype(np.float32)
+    mask = np.zeros(volume.shape, dtype=bool)
+    mask[1:5, 1:6, 1:7] = True
+    expected = contours.marching_cubes(volume, 0.5, mask=mask)[0]
+    found = contours.marching_cubes(emulated_cuda(volume), 0.5, mask=emulated_cuda(mask))[0]
+    np.testing.assert_allclose(to_numpy(found), expected, rtol=1e-6)
+
+
+def test_canny_quantile_thresholds_on_the_device(emulated_cuda, rng):
+    """Defect 2: the quantile threshold is a 0-d device array, which np.float32() cannot take."""
+    image = rng.random((16, 18)).astype(np.float32)
+    expected = edges.canny(image, 1.0, 0.2, 0.6, use_quantiles=True)
+    found = edges.canny(emulated_cuda(image), 1.0, 0.2, 0.6, use_quantiles=True)
+    np.testing.assert_array_equal(to_numpy(found), expected)
+
+
+def _two_classes(rng, n=60):
+    X = rng.standard_normal((n, 3))
+    y = (X[:, 0] + 0.3 * rng.standard_normal(n) > 0).astype(np.int64)
+    return X, y
+
+
+def test_svm_probabilities_with_host_labels(emulated_cuda, rng):
+    """Defect 3: host labels were indexed by device fold masks in the Platt calibration."""
+    X, y = _two_classes(rng)
+    model = ml.make_estimator("svm", probability=True, random_state=0).fit(emulated_cuda(X), y)
+    proba = to_numpy(model.predict_proba(emulated_cuda(X)))
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=1e-12)
+    # Platt's sigmoid is increasing in the decision value: the probabilities rank as it does.
+    assert sklearn.metrics.roc_auc_score(y, proba[:, 1]) > 0.8
+
+
+def test_patient_split_indices_index_host_labels(emulated_cuda, rng):
+    """Defect 4: the indices lived on X's device, and host y / groups cannot be indexed by them."""
+    X, y = _two_classes(rng)
+    groups = np.repeat(np.arange(20), 3)
+    train, test = ml.patient_split(emulated_cuda(X), y, groups, test_size=0.25, random_state=0)
+    assert not set(groups[train]) & set(groups[test])
+    np.testing.assert_array_equal(to_numpy(emulated_cuda(X)[train]), X[train])
+    assert len(y[train]) + len(y[test]) == len(y)
+
+
+def test_metrics_of_host_truth_and_device_predictions(emulated_cuda, rng):
+    """Defect 5: accuracy(host, device) and dice(host, device) raised TypeError."""
+    truth = rng.integers(0, 2, 50)
+    predicted = rng.integers(0, 2, 50)
+    assert ml.accuracy(truth, emulated_cuda(predicted)) == pytest.approx(
+        sklearn.metrics.accuracy_score(truth, predicted)
+    )
+    a, b = truth.astype(bool), predicted.astype(bool)
+    dice = 2 * (a & b).sum() / (a.sum() + b.sum())  # the definition
+    assert ml.dice(a, emulated_cuda(b)) == pytest.approx(dice)
+    assert ml.dice(emulated_cuda(a), b) == pytest.approx(dice)
+
+
+@pytest.mark.parametrize(
+    ("name", "task", "params"),
+    [
+        ("random_forest", "regression", {"criterion": "squared_error", "n_estimators": 5}),
+        ("random_forest", "classification", {"criterion": "log_loss", "n_estimators": 5}),
+        ("logistic_regression", "classification", {"solver": "lbfgs"}),
+        ("ridge", "regression", {"solver": "cholesky"}),
+        ("pca", "decomposition", {"n_components": 2, "svd_solver": "covariance_eigh"}),
+        ("dbscan", "clustering", {"algorithm": "kd_tree"}),
+    ],
+)
+def test_scikit_learn_values_reach_cuml_translated(name, task, params, emulated_cuda, rng):
+    """Defect 8: scikit-learn values passed through to cuML, which rejects them."""
+    X, y = _two_classes(rng)
+    target = None if task in ("decomposition", "clustering") else y
+    model = ml.make_estimator(name, task, **params).fit(emulated_cuda(X), target)
+    assert model.library_ == "cuml"
+    reference = ml.make_estimator(name, task, **params).fit(X, target)
+    if task == "decomposition":
+        np.testing.assert_allclose(
+            np.abs(to_numpy(model.transform(emulated_cuda(X)))), np.abs(reference.transform(X)), atol=1e-8
+        )
+    elif task == "clustering":
+        np.testing.assert_array_equal(to_numpy(model.fit_predict(emulated_cuda(X))), reference.fit_predict(X))
+    elif name != "random_forest":  # the forests draw their own random trees
+        np.testing.assert_allclose(to_numpy(model.predict(emulated_cuda(X))), reference.predict(X), atol=1e-6)
+
+
+def test_friedman_mse_has_no_cuml_equivalent(emulated_cuda, rng):
+    X, y = _two_classes(rng)
+    with pytest.raises(ParameterError, match="friedman_mse"):
+        ml.make_estimator("random_forest", "regression", criterion="friedman_mse").fit(emulated_cuda(X), y)
