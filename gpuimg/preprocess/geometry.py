@@ -5,6 +5,8 @@ origin describe the new grid (:func:`_regridded`); the direction and meta are ke
 take their spacing as an argument.
 """
 
+from __future__ import annotations
+
 import dataclasses
 import math
 from collections.abc import Sequence
@@ -12,17 +14,18 @@ from collections.abc import Sequence
 import numpy as np
 from numpy.typing import ArrayLike
 
+from gpuimg._support import check_mode
+from gpuimg._support import check_spacing as _spacing
 from gpuimg.backend import is_dask, namespace, to_numpy
 from gpuimg.errors import GeometryError, ParameterError
 from gpuimg.volume import Volume
 
-from .contrast import _float_dtype, _spacing
+from .contrast import _float_dtype
 
 Image = ArrayLike | Volume
 Spacing = float | Sequence[float] | None
 
 _ORDERS = (0, 1, 3)
-_MODES = ("reflect", "nearest", "mirror", "wrap", "constant")
 
 
 def resample(
@@ -206,8 +209,7 @@ def _resample(image, spacing, new_spacing, order, mode, cval):
     new = _spacing(new_spacing, ndim, "new_spacing")
     if order not in _ORDERS or isinstance(order, bool):
         raise ParameterError(f"order={order!r} is not supported; use 0 (nearest), 1 (linear) or 3 (cubic).")
-    if mode not in _MODES:
-        raise ParameterError(f"mode={mode!r} is unknown; use one of {sorted(_MODES)}.")
+    check_mode(mode)
     shape, offset, step = ibsi_grid(np.shape(image), old, new)
     dtype = _float_dtype(image)
     if is_dask(image):
