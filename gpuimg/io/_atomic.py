@@ -45,10 +45,8 @@ def _clean_stale(folder: Path) -> None:
                 entry.unlink(missing_ok=True)
 
 
-def _writable_parent(path: Path) -> None:
-    """Create ``path``'s folder; WriteError naming it if that fails or ``path`` is a folder."""
-    if path.is_dir():
-        raise WriteError(f"{path} is a folder; pass the path of a file to write.")
+def _make_parent(path: Path) -> None:
+    """Create ``path``'s folder; WriteError naming it if that fails."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -58,7 +56,9 @@ def _writable_parent(path: Path) -> None:
 @contextlib.contextmanager
 def _atomic_path(path: Path):
     """A temporary path beside ``path`` (same suffixes) that replaces ``path`` when the block succeeds."""
-    _writable_parent(path)
+    if path.is_dir():
+        raise WriteError(f"{path} is a folder; pass the path of a file to write.")
+    _make_parent(path)
     _clean_stale(path.parent)
     tmp = _temporary(path, "".join(path.suffixes))
     try:
@@ -76,7 +76,7 @@ def _atomic_folder(folder: Path):
     The old ``folder``, if any, is removed once the new one is in place (the caller decides whether
     it may be). Between the two renames the folder is briefly absent, never half written.
     """
-    _writable_parent(folder)
+    _make_parent(folder)
     _clean_stale(folder.parent)
     tmp = _temporary(folder)
     try:

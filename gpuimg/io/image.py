@@ -5,6 +5,8 @@ coordinates), axes (z, y, x). Both formats store the x index fastest, so their a
 (x, y, z).
 """
 
+import gzip
+import math
 import os
 from pathlib import Path
 
@@ -12,10 +14,11 @@ import nibabel as nib
 import nrrd
 import numpy as np
 
+from gpuimg._support import check_bytes
 from gpuimg.backend import to_device, to_numpy
-from gpuimg.errors import GeometryError, ParameterError
+from gpuimg.errors import GeometryError, GpuimgError, ImageFileError, ParameterError, WriteError
 from gpuimg.io._atomic import _atomic_path
-from gpuimg.volume import Volume
+from gpuimg.volume import Volume, as_volume
 
 #: Sign flips taking a named NRRD space to LPS.
 _NRRD_SPACES = {
@@ -26,6 +29,10 @@ _NRRD_SPACES = {
 _NRRD_ABBREVIATIONS = {"LPS": "left-posterior-superior", "RAS": "right-anterior-superior"}
 _NRRD_ABBREVIATIONS["LAS"] = "left-anterior-superior"
 _RAS_TO_LPS = np.diag([-1.0, -1.0, 1.0])
+#: Largest ratio of decoded to stored bytes that deflate (gzip) can reach: its format limit is 1032:1.
+_DEFLATE_RATIO = 1032
+#: Bytes read at a time when decompressing.
+_CHUNK = 1 << 24
 
 
 def read_image(path: str | os.PathLike, *, device: str = "auto") -> Volume:
@@ -48,7 +55,14 @@ def read_image(path: str | os.PathLike, *, device: str = "auto") -> Volume:
     Raises
     ------
     ParameterError
-        If the suffix is not a NIfTI or NRRD one.
+        If ``path`` is not a path, or its suffix is not a NIfTI or NRRD one.
+    ImageFileError
+        If the file is missing, cannot be parsed, is truncated or corrupted (the gzip CRC is checked),
+        or its header is invalid: an axis of length 0 or less, more voxels than the file can hold, a
+        voxel spacing (pixdim, ``spacings``, ``space directions``) that is 0, negative or not finite.
+    MemoryBudgetError
+        If the voxels would need more memory than the budget (``GPUIMG_MAX_BYTES``; see
+        :mod:`gpuimg._support`), checked from the header before any voxel is read.
     GeometryError
         If the image is not 3D (trailing axes of length 1 are dropped), its affine has shear, or a
         NRRD file names a space other than LPS, RAS or LAS.
@@ -60,16 +74,22 @@ def read_image(path: str | os.PathLike, *, device: str = "auto") -> Volume:
     and ``space origin``, converted from the named ``space``; a NRRD without a space has axis-aligned
     geometry from ``spacings``.
     """
-    path = Path(path)
+    path = _path(path)
     kind = _kind(path)
-    if kind == "nifti":
-        image = nib.load(path)
-        data = np.asanyarray(image.dataobj)
-        ras = image.affine
-        lps = _RAS_TO_LPS @ ras[:3, :3], _RAS_TO_LPS @ ras[:3, 3]
-    else:
-        data, header = nrrd.read(str(path))  # Fortran order: axes (i, j, k) = (x, y, z)
-        lps = _nrrd_geometry(header, data.ndim, path)
+    if not path.is_file():
+        raise ImageFileError(f"{path}: no such file. Check the path.")
+    try:
+        if kind == "nifti":
+            data, lps = _read_nifti(path)
+        else:
+            data, lps = _read_nrrd(path)
+    except GpuimgError:
+        raise
+    except Exception as exc:  # nibabel, pynrrd, gzip and zlib raise many types on a damaged file
+        raise ImageFileError(
+            f"{path}: cannot be read as {kind.upper()} ({type(exc).__name__}: {exc}). The file is truncated, "
+            "corrupted or not in this format; write it again."
+        ) from exc
     data = _three_d(data, path)
     matrix, offset = lps
     spacing = np.linalg.norm(matrix, axis=0)
@@ -85,15 +105,122 @@ def read_image(path: str | os.PathLike, *, device: str = "auto") -> Volume:
         raise GeometryError(f"{path}: {exc} Resample the image onto an orthogonal grid first.") from exc
 
 
-def write_image(volume: Volume, path: str | os.PathLike) -> Path:
+def _read_nifti(path: Path) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]:
+    """Voxels (i, j, k) and LPS geometry of a NIfTI file; the header is checked before any voxel is read."""
+    image = nib.load(path)
+    header = image.header
+    shape = tuple(int(n) for n in image.shape)
+    dtype = np.dtype(header.get_data_dtype())
+    scaled = any(np.isfinite(v) and v not in (0, 1) for v in header.get_slope_inter() if v is not None)
+    _check_claims(path, shape, dtype, np.float64 if scaled else dtype)
+    if header["sform_code"] == 0:  # the qform (or nothing) places the voxels: pixdim is the spacing
+        _check_spacing(path, header["pixdim"][1:4], "pixdim[1:4]")
+    ras = image.affine
+    lps = _RAS_TO_LPS @ ras[:3, :3], _RAS_TO_LPS @ ras[:3, 3]
+    _check_spacing(path, np.linalg.norm(lps[0], axis=0), "the affine's voxel steps")
+    offset = int(header.get_data_offset())
+    if path.name.lower().endswith(".gz"):
+        # Decompressed whole, so that gzip checks the CRC and length at the end of the stream.
+        raw = _gunzip(path, offset + math.prod(shape) * dtype.itemsize)
+        image = type(image).from_bytes(raw)
+    elif path.stat().st_size < offset + math.prod(shape) * dtype.itemsize:
+        raise ImageFileError(
+            f"{path}: the header claims {shape} voxels of {dtype} from byte {offset}, but the file is only "
+            f"{path.stat().st_size} bytes. The file is truncated; write it again."
+        )
+    return np.asanyarray(image.dataobj), lps
+
+
+def _read_nrrd(path: Path) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]:
+    """Voxels (i, j, k) and LPS geometry of a NRRD file; the header is checked before any voxel is read."""
+    header = nrrd.read_header(str(path))
+    sizes = tuple(int(n) for n in np.atleast_1d(header.get("sizes", ())))
+    dtype = np.dtype(nrrd.reader._determine_datatype(header))
+    data_file = header.get("data file") or header.get("datafile")
+    source = path if data_file is None else path.parent / str(data_file)
+    _check_claims(source, sizes, dtype, dtype, header.get("encoding", "raw"))
+    lps = _nrrd_geometry(header, len(sizes), path)
+    data, _ = nrrd.read(str(path))  # Fortran order: axes (i, j, k) = (x, y, z)
+    return data, lps
+
+
+def _check_claims(path: Path, shape, dtype: np.dtype, out: np.dtype, encoding: str = "") -> None:
+    """Refuse a header whose image is empty, larger than its file can hold, or over the memory budget."""
+    if not shape or any(n < 1 for n in shape):
+        raise ImageFileError(
+            f"{path}: the header gives the image size {tuple(shape)}; every axis needs at least 1 voxel. "
+            "The header is damaged; write the file again."
+        )
+    count = math.prod(shape)
+    if not path.is_file():
+        raise ImageFileError(f"{path}: the header's data file does not exist; keep it beside the header.")
+    size = path.stat().st_size
+    compressed = path.name.lower().endswith(".gz") or encoding in ("gzip", "gz")
+    if encoding in ("bzip2", "bz2"):
+        limit = math.inf  # bzip2's ratio has no useful bound: the memory budget decides
+    else:
+        limit = size * (_DEFLATE_RATIO if compressed else 1)
+    if encoding in ("ascii", "text", "txt"):
+        limit = size  # one value takes at least one character
+    per_voxel = 1 if encoding in ("ascii", "text", "txt") else dtype.itemsize
+    if count * per_voxel > limit:
+        raise ImageFileError(
+            f"{path}: the header claims {tuple(shape)} voxels of {dtype} ({count * dtype.itemsize} bytes), "
+            f"more than a file of {size} bytes can hold{' compressed' if compressed else ''}. The file "
+            "is truncated or its header is wrong; write it again."
+        )
+    check_bytes(count * (dtype.itemsize + out.itemsize), f"{path}: {tuple(shape)} voxels of {dtype}")
+
+
+def _check_spacing(path: Path, steps, what: str) -> None:
+    steps = np.asarray(steps, dtype=float)
+    if not np.all(np.isfinite(steps) & (steps > 0)):
+        raise ImageFileError(
+            f"{path}: {what} are {steps.tolist()} [mm]; a voxel spacing must be positive and finite. "
+            "The header is damaged; set the spacing and write the file again."
+        )
+
+
+def _gunzip(path: Path, expected: int) -> bytes:
+    """The decompressed bytes of a gzip file, at most ``expected`` plus one chunk; CRC checked."""
+    parts, total = [], 0
+    with gzip.open(path, "rb") as file:
+        while chunk := file.read(_CHUNK):
+            total += len(chunk)
+            if total > expected + _CHUNK:
+                raise ImageFileError(
+                    f"{path}: decompresses to more than the {expected} bytes its header describes; the "
+                    "file is damaged or not one image. Write it again."
+                )
+            parts.append(chunk)
+    return b"".join(parts)
+
+
+def _path(path) -> Path:
+    if not isinstance(path, str | os.PathLike) or str(path) == "":
+        raise ParameterError(f"path={path!r}: pass the file's path (str or pathlib.Path).")
+    return Path(path)
+
+
+def write_image(
+    volume: Volume,
+    path: str | os.PathLike,
+    *,
+    spacing=None,
+    origin=None,
+    direction=None,
+) -> Path:
     """Write a volume as NIfTI (RAS on disk) or NRRD (LPS space), chosen by the suffix of ``path``.
 
     Parameters
     ----------
-    volume : Volume
+    volume : Volume, or 3D array with ``spacing``
         Any device; copied to the host once. Boolean masks are written as uint8.
     path : str or path
         ``.nii``, ``.nii.gz``, ``.nrrd`` (gzip-compressed) or ``.nhdr``.
+    spacing, origin, direction : optional
+        The geometry of an array (as :class:`~gpuimg.Volume` takes them; ``spacing`` [mm] needed);
+        a Volume brings its own.
 
     Returns
     -------
@@ -103,25 +230,44 @@ def write_image(volume: Volume, path: str | os.PathLike) -> Path:
     Raises
     ------
     ParameterError
-        If the suffix is not a NIfTI or NRRD one.
+        If the suffix is not a NIfTI or NRRD one, or an array comes without ``spacing``.
+    WriteError
+        If ``path`` is a folder, cannot be written, or the format cannot store the volume's dtype.
 
     Notes
     -----
-    Voxel values round-trip exactly. NIfTI stores its affine as float32, so geometry comes back to
-    about 1e-7 relative; NRRD keeps full double precision.
+    Voxel values round-trip exactly (float16 is written as float32: neither format stores float16).
+    NIfTI stores its affine as float32, so geometry comes back to about 1e-7 relative; NRRD keeps
+    full double precision.
     """
-    path = Path(path)
-    kind = _kind(path)
+    volume = as_volume(volume, "write_image", spacing=spacing, origin=origin, direction=direction)
+    path = _path(path)
+    kind = _kind(path, "write_image writes")
     data = to_numpy(volume.data)
     if data.dtype == np.bool_:
         data = data.astype(np.uint8)
+    if data.dtype == np.float16:
+        data = data.astype(np.float32)
     data = data.transpose(2, 1, 0)  # (x, y, z)
     matrix = (volume.direction * np.array(volume.spacing))[:, ::-1]  # columns x, y, z in LPS
+    try:
+        _write(kind, data, matrix, volume.origin, path)
+    except GpuimgError:
+        raise
+    except Exception as exc:  # OSError, and nibabel's / pynrrd's refusals of a dtype
+        raise WriteError(
+            f"{path}: cannot be written as {kind.upper()} ({type(exc).__name__}: {exc}). Check that the "
+            "folder is writable and the volume's dtype is one the format stores (bool, integers, float32/64)."
+        ) from exc
+    return path
+
+
+def _write(kind: str, data: np.ndarray, matrix: np.ndarray, origin, path: Path) -> None:
     with _atomic_path(path) as tmp:
         if kind == "nifti":
             affine = np.eye(4)
             affine[:3, :3] = _RAS_TO_LPS @ matrix
-            affine[:3, 3] = _RAS_TO_LPS @ np.asarray(volume.origin)
+            affine[:3, 3] = _RAS_TO_LPS @ np.asarray(origin)
             image = nib.Nifti1Image(data, affine)
             image.set_qform(affine, code=1)
             image.set_sform(affine, code=1)
@@ -130,22 +276,23 @@ def write_image(volume: Volume, path: str | os.PathLike) -> Path:
             header = {
                 "space": "left-posterior-superior",
                 "space directions": matrix.T,
-                "space origin": np.asarray(volume.origin),
+                "space origin": np.asarray(origin),
                 "kinds": ["domain"] * 3,
                 "encoding": "gzip",
             }
             nrrd.write(str(tmp), np.asfortranarray(data), header)
-    return path
 
 
-def _kind(path: Path) -> str:
+def _kind(path: Path, does: str = "read_image reads") -> str:
     name = path.name.lower()
     if name.endswith((".nii", ".nii.gz")):
         return "nifti"
     if name.endswith((".nrrd", ".nhdr")):
         return "nrrd"
+    dicom = "write_dicom writes" if does.startswith("write") else "read_dicom reads"
     raise ParameterError(
-        f"{path}: unknown image format; use a .nii, .nii.gz, .nrrd or .nhdr file (read_dicom reads DICOM)."
+        f"{path}: unknown image format; {does} NIfTI and NRRD, so use a .nii, .nii.gz, .nrrd or .nhdr "
+        f"file ({dicom} DICOM)."
     )
 
 
@@ -167,7 +314,7 @@ def _nrrd_geometry(header: dict, ndim: int, path: Path) -> tuple[np.ndarray, np.
     n = min(ndim, 3)
     if "space directions" not in header:
         spacings = np.asarray(header.get("spacings", np.ones(n)), dtype=float)[:n]
-        spacings = np.where(np.isfinite(spacings), spacings, 1.0)
+        _check_spacing(path, spacings, "spacings")
         matrix = np.diag(np.concatenate([spacings, np.ones(3 - n)]))
         return matrix, np.zeros(3)
     space = str(header.get("space", "left-posterior-superior")).lower()
@@ -179,9 +326,19 @@ def _nrrd_geometry(header: dict, ndim: int, path: Path) -> tuple[np.ndarray, np.
         )
     signs = np.array(_NRRD_SPACES[space], dtype=float)
     rows = [np.asarray(r, dtype=float) for r in header["space directions"]]
-    rows = [r for r in rows if np.all(np.isfinite(r))][:3]
-    matrix = np.column_stack(rows) if len(rows) == 3 else np.eye(3)
-    if len(rows) == 2:
-        matrix[:, :2] = np.column_stack(rows)
+    rows = [r for r in rows if not np.all(np.isnan(r))]  # "none": a non-spatial axis
+    if len(rows) not in (2, 3) or any(r.shape != (3,) for r in rows):
+        raise ImageFileError(
+            f"{path}: 'space directions' gives {len(rows)} spatial axes; a 3D (or 2D) image needs one "
+            "3-vector per spatial axis. The header is damaged; write the file again."
+        )
+    _check_spacing(path, [np.linalg.norm(r) for r in rows], "the lengths of 'space directions'")
+    matrix = np.eye(3)
+    matrix[:, : len(rows)] = np.column_stack(rows)
     origin = np.asarray(header.get("space origin", np.zeros(3)), dtype=float)
+    if origin.shape != (3,) or not np.all(np.isfinite(origin)):
+        raise ImageFileError(
+            f"{path}: 'space origin' is {origin.tolist()}; it must be 3 finite numbers [mm]. The header "
+            "is damaged; write the file again."
+        )
     return signs[:, None] * matrix, signs * origin

@@ -7,14 +7,16 @@ import numpy as np
 import pydicom
 from pydicom.dataset import FileDataset, FileMetaDataset
 from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, MRImageStorage, generate_uid
-from pydicom.valuerep import DSfloat
+from pydicom.valuerep import DSfloat, validate_value
 
 from gpuimg.backend import to_numpy
-from gpuimg.errors import ParameterError
-from gpuimg.io._atomic import _atomic_path
-from gpuimg.volume import Volume
+from gpuimg.errors import ParameterError, WriteError
+from gpuimg.io._atomic import _atomic_folder
+from gpuimg.volume import Volume, as_volume
 
 _SOP_CLASSES = {"CT": CTImageStorage, "MR": MRImageStorage}
+#: Largest Rows or Columns a DICOM image can have (an unsigned 16-bit value).
+_MAX_SIDE = 65535
 
 
 def write_dicom(
@@ -29,12 +31,15 @@ def write_dicom(
     series_description: str | None = None,
     series_number: int = 1,
     overwrite: bool = False,
+    spacing=None,
+    origin=None,
+    direction=None,
 ) -> list[Path]:
     """Write a volume as a DICOM series, one file per z slice.
 
     Parameters
     ----------
-    volume : Volume
+    volume : Volume, or 3D array with ``spacing``
         Voxels in real units (HU for CT); on any device (copied to the host once).
     folder : str or path
         Where the files go (created if needed); named ``slice_0000.dcm``, ``slice_0001.dcm`` ...
@@ -51,6 +56,9 @@ def write_dicom(
     overwrite : bool
         Replace the slice files of an earlier write in ``folder`` (its extra slices are removed), instead
         of refusing to mix two series in one folder.
+    spacing, origin, direction : optional
+        The geometry of an array (as :class:`~gpuimg.Volume` takes them; ``spacing`` [mm] needed);
+        a Volume brings its own.
 
     Returns
     -------
@@ -60,8 +68,12 @@ def write_dicom(
     Raises
     ------
     ParameterError
-        If the modality is not CT or MR, the volume holds NaN or infinite values, or ``folder``
-        already holds slice files and ``overwrite`` is False.
+        If the modality is not CT or MR; the volume has no slice, more than 65535 rows or columns,
+        complex values, or NaN or infinite values; a UID, ``patient_id`` or ``patient_name`` is not a
+        valid DICOM value (their values are not repeated in the message); or ``folder`` already
+        holds slice files and ``overwrite`` is False; an array without ``spacing``.
+    WriteError
+        If ``folder`` holds files other than an earlier write's slices, or cannot be written.
 
     Notes
     -----
@@ -72,50 +84,102 @@ def write_dicom(
     geometry comes back to about 1e-6 relative. Slice k lies at ``origin + k * spacing[0] *
     direction[:, 0]``; when ``direction[:, 0]`` points against row x column, read_dicom returns the
     slices in the reverse order (same voxels at the same places, origin at the other end).
-    Each file is written to a temporary name and moved into place, so a crash never leaves a partial
-    file.
+    The series is written into a temporary folder beside ``folder`` which is then renamed into place
+    (replacing the earlier series with ``overwrite``), so a reader never sees half a series; a
+    temporary left by a killed write is removed by the next write into the same parent folder.
     """
+    volume = as_volume(volume, "write_dicom", spacing=spacing, origin=origin, direction=direction)
     meta = volume.meta
     modality = (modality or meta.get("modality") or "CT").upper()
     if modality not in _SOP_CLASSES:
         raise ParameterError(f"write_dicom writes CT or MR series; got modality={modality!r}.")
     folder = Path(folder)
-    earlier = sorted(folder.glob("slice_*.dcm"))
-    if earlier and not overwrite:
+    _check_folder(folder, overwrite)
+    if volume.data.ndim != 3 or 0 in volume.shape or max(volume.shape[1:]) > _MAX_SIDE:
         raise ParameterError(
-            f"{folder} already holds {len(earlier)} slice file(s) from an earlier write; pass "
-            "overwrite=True to replace them, or write to an empty folder."
+            f"write_dicom: a volume of shape {volume.shape} cannot be a DICOM series; it needs at least "
+            f"one slice of 1 to {_MAX_SIDE} rows and columns. Crop or resample it first."
         )
     data = to_numpy(volume.data)
+    if data.dtype.kind not in "biuf":
+        raise ParameterError(f"write_dicom stores real numbers; the volume holds {data.dtype}.")
+    if data.dtype.kind == "f" and data.dtype.itemsize < 4:
+        data = data.astype(np.float32)  # the rescale arithmetic needs more than float16's 11 bits
     if np.issubdtype(data.dtype, np.floating) and not np.all(np.isfinite(data)):
         raise ParameterError(
             "write_dicom cannot store NaN or infinite values in DICOM pixels; replace them first "
             "(e.g. with the lowest value of the volume)."
         )
+    values = {
+        "PatientID": ("patient_id", patient_id or meta.get("patient_id") or "ANONYMOUS", False),
+        "PatientName": ("patient_name", patient_name, False),
+        "StudyInstanceUID": ("study_uid", study_uid or meta.get("study_uid") or generate_uid(), True),
+        "SeriesInstanceUID": ("series_uid", series_uid or generate_uid(), True),
+        "SeriesDescription": (
+            "series_description",
+            meta.get("description", "") if series_description is None else series_description,
+            True,
+        ),
+        "SeriesNumber": ("series_number", series_number, True),
+    }
     stored, slope, intercept = _stored(data)
     ds = _template(volume, modality, stored.dtype, slope, intercept)
-    ds.PatientID = patient_id or meta.get("patient_id") or "ANONYMOUS"
-    ds.PatientName = patient_name
-    ds.StudyInstanceUID = study_uid or meta.get("study_uid") or generate_uid()
-    ds.SeriesInstanceUID = series_uid or generate_uid()
-    ds.SeriesDescription = meta.get("description", "") if series_description is None else series_description
-    ds.SeriesNumber = series_number
+    for keyword, (name, value, shown) in values.items():
+        _set(ds, keyword, name, value, shown)
     normal = volume.direction[:, 0] * volume.spacing[0]
-    paths = []
-    for k in range(stored.shape[0]):
-        uid = generate_uid()
-        ds.file_meta.MediaStorageSOPInstanceUID = uid
-        ds.SOPInstanceUID = uid
-        ds.InstanceNumber = k + 1
-        ds.ImagePositionPatient = _ds(np.asarray(volume.origin) + k * normal)
-        ds.PixelData = np.ascontiguousarray(stored[k]).astype(stored.dtype.newbyteorder("<")).tobytes()
-        path = folder / f"slice_{k:04d}.dcm"
-        with _atomic_path(path) as tmp:
-            ds.save_as(tmp, enforce_file_format=True)
-        paths.append(path)
-    for path in set(earlier) - set(paths):
-        path.unlink()
-    return paths
+    names = [f"slice_{k:04d}.dcm" for k in range(stored.shape[0])]
+    try:
+        with _atomic_folder(folder) as tmp:
+            for k, name in enumerate(names):
+                uid = generate_uid()
+                ds.file_meta.MediaStorageSOPInstanceUID = uid
+                ds.SOPInstanceUID = uid
+                ds.InstanceNumber = k + 1
+                ds.ImagePositionPatient = _ds(np.asarray(volume.origin) + k * normal)
+                ds.PixelData = (
+                    np.ascontiguousarray(stored[k]).astype(stored.dtype.newbyteorder("<")).tobytes()
+                )
+                ds.save_as(tmp / name, enforce_file_format=True)
+    except WriteError:
+        raise
+    except OSError as exc:
+        raise WriteError(f"{folder}: the series cannot be written ({type(exc).__name__}: {exc}).") from exc
+    return [folder / name for name in names]
+
+
+def _check_folder(folder: Path, overwrite: bool) -> None:
+    """Refuse a folder holding an earlier series (unless ``overwrite``) or anything else."""
+    if folder.exists() and not folder.is_dir():
+        raise WriteError(f"{folder} is a file; write_dicom writes a series into a folder.")
+    entries = list(folder.iterdir()) if folder.is_dir() else []
+    earlier = [p for p in entries if p.name.startswith("slice_") and p.suffix == ".dcm"]
+    others = sorted(p.name for p in entries if p not in earlier)
+    if others:
+        raise WriteError(
+            f"{folder} holds other files than an earlier series ({', '.join(others[:3])}"
+            f"{' ...' if len(others) > 3 else ''}); write_dicom writes a series into a folder of its own, "
+            "replaced as a whole. Pass an empty or new folder."
+        )
+    if earlier and not overwrite:
+        raise ParameterError(
+            f"{folder} already holds {len(earlier)} slice file(s) from an earlier write; pass "
+            "overwrite=True to replace them, or write to an empty folder."
+        )
+
+
+def _set(ds: pydicom.Dataset, keyword: str, name: str, value, shown: bool) -> None:
+    """Set ``keyword`` after checking ``value`` against its VR; the message shows it only if ``shown``."""
+    vr = pydicom.datadict.dictionary_VR(keyword)
+    try:
+        if vr == "UI" and not pydicom.uid.UID(str(value)).is_valid:
+            raise ValueError("a UID is 1 to 64 digits and dots, without leading zeros in a component")
+        if vr == "IS" and not (isinstance(value, int | np.integer) and abs(value) < 2**31):
+            raise ValueError("an IS is a whole number between -2**31 and 2**31")
+        validate_value(vr, str(value) if vr == "IS" else value, pydicom.config.RAISE)
+    except (ValueError, TypeError) as exc:
+        given = f"={value!r}" if shown else " (value not shown: it may identify the patient)"
+        raise ParameterError(f"write_dicom: {name}{given} is not a valid DICOM {vr} value: {exc}.") from None
+    setattr(ds, keyword, value)
 
 
 def _stored(data: np.ndarray) -> tuple[np.ndarray, float, float]:
