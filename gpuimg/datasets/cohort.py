@@ -5,7 +5,9 @@ from pathlib import Path
 
 import numpy as np
 
+from gpuimg._text import count
 from gpuimg.datasets.phantom import LESION_SHAPES, LESION_TEXTURES, ct_phantom
+from gpuimg.errors import ParameterError
 from gpuimg.io import write_dicom, write_image
 
 
@@ -16,6 +18,7 @@ def write_cohort(
     *,
     shape: tuple[int, int, int] = (32, 96, 96),
     spacing: tuple[float, float, float] = (2.5, 3.0, 3.0),
+    overwrite: bool = False,
 ) -> list[Path]:
     """Write ``n_patients`` phantom CT studies as DICOM series, with their lesion masks as NRRD.
 
@@ -32,19 +35,42 @@ def write_cohort(
         Voxels along z, y, x of each CT.
     spacing : tuple of 3 float [mm]
         Voxel spacing along z, y, x.
+    overwrite : bool
+        Replace the patients of an earlier ``write_cohort`` in ``folder`` instead of refusing to.
 
     Returns
     -------
     list of Path
         The patient folders, in order.
 
+    Raises
+    ------
+    ParameterError
+        If ``folder`` already holds one of the patients and ``overwrite`` is False.
+
     Notes
     -----
     Patients differ in lesion count (1 to 4), lesion shape and texture (cycled through
     ``LESION_SHAPES`` and ``LESION_TEXTURES``) and noise (10 to 20 HU), so features computed on the
     cohort vary with the ground truth.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from gpuimg.datasets import write_cohort
+    >>> folder = tempfile.mkdtemp()
+    >>> [p.name for p in write_cohort(folder, 2, seed=0, shape=(8, 24, 24))]
+    ['patient_000', 'patient_001']
+    >>> len(write_cohort(folder, 2, seed=0, shape=(8, 24, 24), overwrite=True))  # again
+    2
     """
     root = Path(folder)
+    earlier = [p for i in range(n_patients) if (p := root / f"patient_{i:03d}").exists()]
+    if earlier and not overwrite:
+        raise ParameterError(
+            f"{root} already holds {count(len(earlier), 'patient')} of an earlier write_cohort "
+            f"({earlier[0].name}...); pass overwrite=True to replace them, or write to another folder."
+        )
     patients = []
     for i, child in enumerate(np.random.SeedSequence(seed).spawn(n_patients)):
         rng = np.random.default_rng(child)
@@ -59,7 +85,7 @@ def write_cohort(
             return_mask=True,
         )
         patient = root / f"patient_{i:03d}"
-        write_dicom(ct, patient / "ct", patient_id=f"PATIENT-{i:03d}")
+        write_dicom(ct, patient / "ct", patient_id=f"PATIENT-{i:03d}", overwrite=overwrite)
         write_image(mask, patient / "lesions.nrrd")
         patients.append(patient)
     return patients

@@ -12,6 +12,7 @@ import pydicom
 from pydicom.multival import MultiValue
 
 from gpuimg._support import check_bytes
+from gpuimg._text import count
 from gpuimg.backend import to_device
 from gpuimg.errors import DicomError
 from gpuimg.io._header import _NATIVE, _files, _Frame, _Header, _raw_dataset, _scan, _some, _transfer_syntax
@@ -99,9 +100,10 @@ def read_dicom(
     headers, broken, skipped = _scan(paths)
     if broken and (explicit or not headers):
         raise DicomError(
-            f"Cannot read {len(broken)} file(s) as DICOM: "
+            f"Cannot read {count(len(broken), 'file')} as DICOM: "
             + "; ".join(f"{path}: {why}" for path, why in list(broken.items())[:5])
-            + ". The file is truncated or corrupt; export it again, or leave it out."
+            + (". The file is" if len(broken) == 1 else ". The files are")
+            + " truncated or corrupt; export again, or leave out."
         )
     if skipped and explicit and headers:
         raise DicomError(
@@ -110,8 +112,9 @@ def read_dicom(
         )
     if not headers:
         raise DicomError(
-            f"No DICOM images among {len(paths)} file(s) ({_some([str(p) for p in skipped])}): they are "
-            "not DICOM, or DICOM without an image (DICOMDIR, report, structure set)."
+            f"No DICOM images among {count(len(paths), 'file')} ({_some([str(p) for p in skipped])}): "
+            + ("it is" if len(paths) == 1 else "they are")
+            + " not DICOM, or DICOM without an image (DICOMDIR, report, structure set)."
         )
     chosen = _choose(_by_series(headers), series_uid)
     for path, why in broken.items():

@@ -4,6 +4,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from gpuimg._text import count
 from gpuimg.errors import DicomError, GpuimgError
 from gpuimg.io._header import _files, _Header, _scan
 from gpuimg.io._stack import _stack
@@ -54,7 +55,7 @@ class SeriesInfo:
     def __str__(self) -> str:
         return (
             f"{self.series_uid} ({self.modality or '?'}, {self.description or 'no description'!r}, "
-            f"{self.n_slices} slice(s))"
+            f"{count(self.n_slices, 'slice')})"
         )
 
 
