@@ -9,6 +9,7 @@ through :func:`to_device` and :func:`to_numpy`.
 
 import functools
 import importlib
+import inspect
 import math
 import sys
 from dataclasses import dataclass
@@ -101,7 +102,74 @@ def _cuda() -> Namespace:
     import cupy
     import cupyx.scipy.ndimage
 
-    return Namespace("cuda", cupy, cupyx.scipy.ndimage)
+    return Namespace("cuda", cupy, _CupyxNdimage(cupyx.scipy.ndimage))
+
+
+class _CupyxNdimage(ModuleType):
+    """``cupyx.scipy.ndimage`` computing as ``scipy.ndimage`` where cupyx differs by default.
+
+    - ``mode="grid-constant"``: SciPy's filters treat it as ``"constant"``; cupyx's filters reject it
+      (its interpolation functions take it, and keep it).
+    - ``distance_transform_edt`` of a 1-D array: cupyx has 2D and 3D only; a 1-D line is computed as
+      a 2D image of one row (the same distances).
+    - ``affine_transform`` computes its coordinates in double precision, as SciPy does
+      (``float64_coords=True``), instead of in the input's precision.
+    """
+
+    def __init__(self, module: ModuleType):
+        super().__init__(module.__name__)
+        self._module = module
+
+    def __getattr__(self, name: str):
+        value = getattr(self._module, name)
+        if name.startswith("_") or not callable(value):
+            return value
+        if name == "distance_transform_edt":
+            value = functools.partial(_edt_any_ndim, value)
+        elif name == "affine_transform":
+            value = functools.partial(value, float64_coords=True)
+        elif "mode" in _parameters(value) and "interpolation" not in getattr(value, "__module__", ""):
+            value = _constant_for_grid_constant(value)
+        setattr(self, name, value)
+        return value
+
+
+def _parameters(func) -> dict:
+    try:
+        return inspect.signature(func).parameters
+    except (TypeError, ValueError):
+        return {}
+
+
+def _constant_for_grid_constant(func):
+    signature = inspect.signature(func)
+
+    @functools.wraps(func)
+    def run(*args, **kwargs):
+        bound = signature.bind(*args, **kwargs)
+        mode = bound.arguments.get("mode")
+        if mode is not None:
+            grid = "grid-constant"
+            bound.arguments["mode"] = (
+                ("constant" if mode == grid else mode)
+                if isinstance(mode, str)
+                else [("constant" if m == grid else m) for m in mode]
+            )
+        return func(*bound.args, **bound.kwargs)
+
+    return run
+
+
+def _edt_any_ndim(edt, image, sampling=None, **kwargs):
+    if image.ndim != 1:
+        return edt(image, sampling, **kwargs)
+    if sampling is not None:
+        sampling = (1.0, float(np.ravel(sampling)[0]))
+    result = edt(image[None], sampling, **kwargs)
+    if isinstance(result, tuple):  # distances and indices: the row's distances, the column indices
+        distances, indices = result
+        return distances[0], indices[1:, 0]
+    return result[0] if kwargs.get("return_distances", True) else result[1:, 0]
 
 
 def namespace_for(device: str | None = "auto") -> Namespace:

@@ -331,6 +331,9 @@ def _checked(name: str, real, host):
     # CuPy's own functions take device arrays only; cupyx and cuCIM want the image on the device and
     # copy other array arguments (weights, matrices, structures) there themselves.
     host_ok = not name.startswith("cupy.")
+    # Arguments only the GPU library has (cupyx's float64_coords, ...) are checked, then not passed on.
+    host_parameters = _parameters(host)
+    host_takes_all = host_parameters is None or any(p.kind is p.VAR_KEYWORD for p in host_parameters.values())
 
     @functools.wraps(host)
     def call(*args, **kwargs):
@@ -338,6 +341,9 @@ def _checked(name: str, real, host):
             bound = signature.bind(*args, **kwargs)
             bound.apply_defaults()
             _accepted.check(name, real, bound.arguments)
+            emulator().calls.append((name, {k: v for k, v in bound.arguments.items() if _is_scalar(v)}))
+        if not host_takes_all:
+            kwargs = {k: v for k, v in kwargs.items() if k in host_parameters}
         first, rest = (_unwrap(args[:1]), args[1:]) if host_ok else ((), args)
         rest = _unwrap(rest, host_ok=host_ok)
         result = host(*first, *rest, **{k: _unwrap(v, host_ok=host_ok) for k, v in kwargs.items()})
@@ -347,6 +353,17 @@ def _checked(name: str, real, host):
     return call
 
 
+def _parameters(func) -> dict | None:
+    try:
+        return inspect.signature(func).parameters
+    except (TypeError, ValueError):
+        return None
+
+
+def _is_scalar(value) -> bool:
+    return value is None or isinstance(value, (bool, int, float, str, np.generic))
+
+
 class Emulator:
     """The real libraries (``real``), their emulated modules (``modules``) and the memory counter."""
 
@@ -354,12 +371,21 @@ class Emulator:
         self.real = {}
         for name in ("cupy", "cupyx.scipy.ndimage", "cupyx.scipy.fft", "cucim.skimage"):
             importlib.import_module(name)
+        # cuCIM loads its submodules lazily, which fails once the emulated parents are in sys.modules:
+        # they are loaded now.
+        for name in IMPORTED:
+            if name.startswith("cucim.skimage."):
+                module = importlib.import_module(name)
+                for attr in getattr(module, "__all__", ()):
+                    getattr(module, attr)
         for name in _COUNTERPARTS:
             if not name.startswith("cuml"):
                 self.real[name] = importlib.import_module(name)
         if importlib.util.find_spec("cuml") is None:
             raise ImportError("cuML is not installed")
         self.modules: dict[str, _Module] = {}
+        #: The checked calls since the device was installed: (name, scalar arguments by name).
+        self.calls: list[tuple[str, dict]] = []
         self.memory = MEMORY
 
     def module(self, name: str) -> _Module:
@@ -425,6 +451,7 @@ def emulated_cuda() -> Iterator[Emulator]:
     sys.modules.update({name: emu.module(name) for name in IMPORTED})
     for cache in (device._probe_cuda, namespaces._cuda):
         cache.cache_clear()
+    emu.calls.clear()
     try:
         yield emu
     finally:

@@ -3,11 +3,13 @@ GPU), each compared with the CPU result or with scikit-learn."""
 
 import numpy as np
 import pytest
+import scipy.ndimage
 import sklearn.metrics
 
-from gpuimg import contours, edges, ml
+from gpuimg import contours, edges, ml, morphology, preprocess
 from gpuimg.backend import to_numpy
 from gpuimg.errors import ParameterError
+from gpuimg.testing.emulated_cuda import DeviceArray, emulator
 
 
 def test_marching_cubes_with_a_device_mask(emulated_cuda, rng):
@@ -99,3 +101,41 @@ def test_friedman_mse_has_no_cuml_equivalent(emulated_cuda, rng):
     X, y = _two_classes(rng)
     with pytest.raises(ParameterError, match="friedman_mse"):
         ml.make_estimator("random_forest", "regression", criterion="friedman_mse").fit(emulated_cuda(X), y)
+
+
+@pytest.mark.parametrize(
+    "operation",
+    [
+        lambda a, **kw: preprocess.gaussian_filter(a, 1.0, **kw),
+        lambda a, **kw: preprocess.mean_filter(a, 3, **kw),
+        lambda a, **kw: edges.laplace(a, **kw),
+        lambda a, **kw: edges.gaussian_gradient_magnitude(a, 1.0, **kw),
+        lambda a, **kw: edges.canny(a, 1.0, **kw),
+    ],
+    ids=["gaussian_filter", "mean_filter", "laplace", "gaussian_gradient_magnitude", "canny"],
+)
+def test_grid_constant_mode_on_the_device(operation, emulated_cuda, rng):
+    """Defect 6: cupyx's filters reject "grid-constant", which SciPy's treat as "constant"."""
+    image = rng.random((6, 9, 10)).astype(np.float32)
+    expected = operation(image, mode="grid-constant")
+    found = operation(emulated_cuda(image), mode="grid-constant")
+    np.testing.assert_allclose(to_numpy(found), expected, rtol=1e-5, atol=1e-6)
+
+
+def test_distance_transform_of_a_line_on_the_device(emulated_cuda):
+    """Defect 7: cupyx's distance_transform_edt has 2D and 3D only."""
+    line = np.array([0, 1, 1, 1, 0, 1, 1, 1, 1, 1, 1], dtype=bool)
+    expected = scipy.ndimage.distance_transform_edt(line, sampling=2.0)
+    found = morphology.distance_transform(emulated_cuda(line), spacing=(2.0,))
+    np.testing.assert_allclose(to_numpy(found), expected)
+
+
+def test_affine_transform_coordinates_in_double_precision(emulated_cuda, rng):
+    """Defect 9: cupyx's affine_transform computes its coordinates in the input's precision unless
+    float64_coords=True (SciPy always in double)."""
+    if not isinstance(emulated_cuda(np.zeros(1)), DeviceArray):
+        pytest.skip("checks the arguments the emulated device records")
+    image = (1000 * rng.random((6, 7, 8))).astype(np.int16)
+    preprocess.resample(emulated_cuda(image), (1.0, 1.0, 1.0), (1.3, 0.7, 1.1))
+    calls = [args for name, args in emulator().calls if name.endswith(".affine_transform")]
+    assert calls and all(args["float64_coords"] for args in calls)
