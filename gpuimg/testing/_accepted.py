@@ -30,7 +30,7 @@ def _interpolation_mode(name, arguments):
 
 def _distance_ndim(name, arguments):
     """cupyx's ``distance_transform_edt`` (``_distance_transform.py``): 2D and 3D only."""
-    if arguments["input"].ndim not in (2, 3):
+    if next(iter(arguments.values())).ndim not in (2, 3):
         raise NotImplementedError("Only 2D and 3D distance transforms are supported.")
 
 
