@@ -61,7 +61,7 @@ def pseudonym(key: bytes, kind: str, value: str) -> str:
     Examples
     --------
     >>> pseudonym(bytes(32), "patient", "PAT-001")
-    'P-a06b2c0d96a0a52b'
+    'P-278d3cf0b44433be'
     """
     digest = hmac.new(key, f"{kind}:{value}".encode(), hashlib.sha256).hexdigest()[:_DIGITS]
     return f"{kind[0].upper()}-{digest}"

@@ -1,0 +1,55 @@
+"""The examples in the docs stay true: every docstring example of the package (gpuimg.kernels
+included) runs as a doctest, and the README's Python blocks run in an empty folder, twice in a row
+(the second run finds the first one's files)."""
+
+import doctest
+import importlib
+import pkgutil
+import re
+from pathlib import Path
+
+import pytest
+
+import gpuimg
+
+README = Path(__file__).parents[1] / "README.md"
+
+
+def _modules() -> list[str]:
+    names = ["gpuimg"]
+    for package in ("gpuimg", "gpuimg.kernels"):
+        path = importlib.import_module(package).__path__
+        names += [info.name for info in pkgutil.walk_packages(path, package + ".")]
+    return sorted(set(names))
+
+
+@pytest.mark.parametrize("name", _modules())
+def test_docstring_examples_run(name, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # examples that write files write them here
+    module = importlib.import_module(name)
+    finder = doctest.DocTestFinder(exclude_empty=True)
+    runner = doctest.DocTestRunner(optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
+    for test in finder.find(module, name):
+        if test.examples and test.name.startswith(name):  # not the examples of names it imports
+            runner.run(test)
+    results = runner.summarize(verbose=False)
+    assert results.failed == 0, f"{results.failed} of {results.attempted} examples of {name} failed (above)"
+
+
+def _readme_blocks() -> list[str]:
+    return re.findall(r"^```python\n(.*?)^```", README.read_text(encoding="utf-8"), re.S | re.M)
+
+
+def test_readme_has_python_blocks():
+    assert len(_readme_blocks()) >= 2
+
+
+@pytest.mark.parametrize("index", range(len(_readme_blocks())))
+def test_readme_block_runs_alone_twice_in_an_empty_folder(index, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("GPUIMG_DEVICE", "cpu")
+    block = _readme_blocks()[index]
+    assert not any(tmp_path.iterdir())
+    for _ in range(2):
+        exec(compile(block, f"README.md python block {index + 1}", "exec"), {"__name__": "__readme__"})
+    assert gpuimg.__version__
