@@ -218,7 +218,8 @@ def _claims_problem(path: Path, ds: pydicom.Dataset) -> str | None:
     except ValueError as exc:
         return f"a header value cannot be read: {exc}; the header is damaged."
     bits = int(ds.get("BitsAllocated") or 0)
-    stored = int(ds.get("BitsStored") or bits)
+    stored = ds.get("BitsStored")
+    stored = bits if stored is None or stored == "" else int(stored)
     if bits not in _BITS_ALLOCATED or not 1 <= stored <= bits:
         return (
             f"BitsAllocated {bits} and BitsStored {stored} are invalid (BitsAllocated is 1, 8, 16, 32 or "
@@ -351,6 +352,8 @@ def _read_header(path: Path) -> _Header | str | None:
         sop_class = getattr(ds, "file_meta", {}).get("MediaStorageSOPClassUID", ds.get("SOPClassUID"))
         if sop_class is not None and "Image Storage" in pydicom.uid.UID(str(sop_class)).name:
             return f"the header of this {pydicom.uid.UID(str(sop_class)).name} file ends before Rows/Columns"
+        if len(ds) == 0:
+            return f"it is cut short ({path.stat().st_size} bytes): its file meta header holds no dataset"
         return None  # a DICOMDIR, a report, a structure set: DICOM, but not an image
     problem = _claims_problem(path, ds)
     if problem is not None:

@@ -114,7 +114,9 @@ def _read_nifti(path: Path) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]:
     scaled = any(np.isfinite(v) and v not in (0, 1) for v in header.get_slope_inter() if v is not None)
     _check_claims(path, shape, dtype, np.float64 if scaled else dtype)
     if header["sform_code"] == 0:  # the qform (or nothing) places the voxels: pixdim is the spacing
-        _check_spacing(path, header["pixdim"][1:4], "pixdim[1:4]")
+        with nib.openers.ImageOpener(path) as file:  # as stored: nibabel's load sets a 0 pixdim to 1
+            stored = type(header).from_fileobj(file, check=False)
+        _check_spacing(path, stored["pixdim"][1:4], "pixdim[1:4]")
     ras = image.affine
     lps = _RAS_TO_LPS @ ras[:3, :3], _RAS_TO_LPS @ ras[:3, 3]
     _check_spacing(path, np.linalg.norm(lps[0], axis=0), "the affine's voxel steps")
