@@ -8,6 +8,7 @@ histogram and texture families.
 """
 
 import math
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -18,13 +19,13 @@ from gpuimg.errors import FeatureError
 from gpuimg.preprocess.geometry import ibsi_grid
 from gpuimg.volume import Volume
 
-from .settings import Settings
+from .settings import Settings, as_settings
 
 #: Radius of the 1 cm^3 sphere of the local intensity features [mm] (IBSI 3.2).
 PEAK_RADIUS_MM = 10.0 * (3.0 / (4.0 * math.pi)) ** (1.0 / 3.0)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class Roi:
     """An image and its region of interest after the IBSI processing chain.
 
@@ -49,8 +50,17 @@ class Roi:
     spacing: tuple[float, float, float]
     settings: Settings
 
+    def __repr__(self) -> str:
+        return f"Roi(voxels={int(self.values.size)}, box={tuple(self.image.shape)}, spacing={self.spacing})"
 
-def prepare(image, mask, spacing: Sequence[float] | None = None, settings: Settings | None = None) -> Roi:
+
+def prepare(
+    image,
+    mask,
+    *,
+    spacing: Sequence[float] | None = None,
+    settings: Settings | dict | str | os.PathLike | None = None,
+) -> Roi:
     """Run the IBSI processing chain on ``image`` and ``mask``.
 
     Parameters
@@ -58,9 +68,10 @@ def prepare(image, mask, spacing: Sequence[float] | None = None, settings: Setti
     image : array (NumPy, CuPy or Dask) or Volume, 3D (z, y, x)
     mask : array or Volume of the image's shape
         Non-zero voxels are the ROI.
-    spacing : sequence of 3 float [mm], optional
-        Voxel spacing (z, y, x); a Volume brings its own. Default 1 mm.
-    settings : Settings, optional
+    spacing : float or sequence of 3 float [mm]
+        Voxel spacing (z, y, x); needed unless the image or the mask is a Volume, which brings its
+        own.
+    settings : Settings, dict or path of a TOML file, optional
         Default ``Settings()``: no interpolation or re-segmentation.
 
     Returns
@@ -71,9 +82,11 @@ def prepare(image, mask, spacing: Sequence[float] | None = None, settings: Setti
     ------
     FeatureError
         For a mask that is empty or does not match the image's shape or spacing, an image that is
-        not 3D, or an intensity mask left empty by re-segmentation.
+        not 3D, arrays without a spacing, or an intensity mask left empty by re-segmentation.
+    ConfigError
+        For settings that are not valid.
     """
-    settings = Settings() if settings is None else settings
+    settings = as_settings(settings)
     data, mask, spacing = _inputs(image, mask, spacing)
     mask = mask != 0
     return prepare_box(data, lambda box: mask[box], roi_box(mask), spacing, settings)
@@ -178,8 +191,14 @@ def _inputs(image, mask, spacing):
             f"the mask's shape {tuple(np.shape(mask))} differs from the image's {tuple(np.shape(data))}; "
             "give the mask drawn on this image (resample it onto the image's grid first)."
         )
+    if spacing is None and not volumes:
+        raise FeatureError(
+            "the image and mask are arrays, which carry no voxel spacing, and the features depend on "
+            "it (volumes, surfaces, the 1 cm³ peak, interpolation): pass spacing=(z, y, x) in mm, "
+            "or Volumes (gpuimg.Volume(array, spacing=...))."
+        )
     if spacing is None:
-        spacing = volumes[0].spacing if volumes else (1.0, 1.0, 1.0)
+        spacing = volumes[0].spacing
     try:
         spacing = tuple(float(s) for s in np.broadcast_to(np.asarray(spacing, dtype=float), (3,)))
     except ValueError:

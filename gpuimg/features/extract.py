@@ -1,5 +1,6 @@
 """All radiomics features of an ROI in one call, and of every ROI of a label image."""
 
+import os
 from collections.abc import Callable, Iterable, Sequence
 
 import numpy as np
@@ -8,11 +9,17 @@ from gpuimg.backend import namespace, to_numpy
 from gpuimg.errors import ConfigError, FeatureError
 
 from .chain import Roi, _inputs, prepare, prepare_box
+from .glcm import glcm
+from .gldzm import gldzm
+from .glrlm import glrlm
+from .glszm import glszm
 from .intensity import intensity_histogram, intensity_statistics
 from .ivh import intensity_volume_histogram
 from .local_intensity import local_intensity
 from .morphology import morphology
-from .settings import Settings
+from .ngldm import ngldm
+from .ngtdm import ngtdm
+from .settings import Settings, as_settings
 
 
 def _morphology(roi: Roi) -> dict[str, float]:
@@ -26,15 +33,21 @@ FAMILIES: dict[str, Callable[[Roi], dict[str, float]]] = {
     "statistics": intensity_statistics,
     "histogram": intensity_histogram,
     "ivh": intensity_volume_histogram,
+    "glcm": glcm,
+    "glrlm": glrlm,
+    "glszm": glszm,
+    "gldzm": gldzm,
+    "ngtdm": ngtdm,
+    "ngldm": ngldm,
 }
 
 
 def extract(
     image,
     mask,
-    spacing: Sequence[float] | None = None,
-    settings: Settings | None = None,
     *,
+    spacing: Sequence[float] | None = None,
+    settings: Settings | dict | str | os.PathLike | None = None,
     families: Iterable[str] = tuple(FAMILIES),
 ) -> dict[str, float]:
     """IBSI radiomics features of one region of interest.
@@ -46,11 +59,14 @@ def extract(
         whole-ROI results); the ROI's work then runs on its chunks' device.
     mask : array or Volume of the image's shape
         Non-zero voxels are the ROI.
-    spacing : sequence of 3 float [mm], optional
-        Voxel spacing (z, y, x); a Volume brings its own. Default 1 mm.
-    settings : Settings, optional
+    spacing : float or sequence of 3 float [mm]
+        Voxel spacing (z, y, x); needed unless the image or the mask is a Volume, which brings
+        its own.
+    settings : Settings, dict or path of a TOML file, optional
         The processing chain (interpolation, re-segmentation, discretisation); default
-        ``Settings()``. :func:`~gpuimg.features.ibsi_settings` gives the IBSI benchmark cases.
+        ``Settings()``. A dict goes through :meth:`Settings.from_dict`, a path through
+        :meth:`Settings.from_toml`. :func:`~gpuimg.features.ibsi_settings` gives the IBSI
+        benchmark cases.
     families : iterable of str
         Any of "morphology", "local_intensity", "statistics", "histogram", "ivh"; default all.
 
@@ -63,10 +79,10 @@ def extract(
     Raises
     ------
     FeatureError
-        For an empty mask, a mask whose shape or spacing differs from the image's, or an ROI
-        that interpolation or re-segmentation leaves empty.
+        For an empty mask, a mask whose shape or spacing differs from the image's, arrays without
+        a spacing, or an ROI that interpolation or re-segmentation leaves empty.
     ConfigError
-        For an unknown family.
+        For an unknown family or invalid settings.
 
     Warns
     -----
@@ -78,20 +94,23 @@ def extract(
     >>> import numpy as np
     >>> from gpuimg.features import extract
     >>> image = np.random.default_rng(0).normal(40.0, 10.0, (20, 20, 20))
-    >>> ball = np.add.reduce(np.indices((20, 20, 20)) - 9.5, axis=0) ** 2 >= 0
-    >>> round(extract(image, ball, spacing=2.0, families=["statistics"])["stat_mean"])
+    >>> ball = ((np.indices((20, 20, 20)) - 9.5) ** 2).sum(axis=0) <= 8.0**2  # radius 8 voxels
+    >>> features = extract(image, ball, spacing=2.0, families=["statistics", "morphology"])
+    >>> round(features["stat_mean"])
     40
+    >>> round(features["morph_volume"] / (4 / 3 * np.pi * 16.0**3), 1)  # a ball of radius 16 mm
+    1.0
     """
     runs = _families(families)
-    return _features(prepare(image, mask, spacing, settings), runs)
+    return _features(prepare(image, mask, spacing=spacing, settings=settings), runs)
 
 
 def extract_labels(
     image,
     labels,
-    spacing: Sequence[float] | None = None,
-    settings: Settings | None = None,
     *,
+    spacing: Sequence[float] | None = None,
+    settings: Settings | dict | str | os.PathLike | None = None,
     families: Iterable[str] = tuple(FAMILIES),
     skip_errors: bool = False,
 ) -> dict[int, dict[str, float]]:
@@ -122,7 +141,7 @@ def extract_labels(
     ROI equal :func:`extract` on its mask alone.
     """
     runs = _families(families)
-    settings = Settings() if settings is None else settings
+    settings = as_settings(settings)
     data, labels, spacing = _inputs(image, labels, spacing)
     xp = namespace(labels).xp
     dtype = np.dtype(labels.dtype)

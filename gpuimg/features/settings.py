@@ -187,6 +187,34 @@ class Settings:
             raise ConfigError(f"{path}: {exc}") from exc
 
 
+def as_settings(settings: "Settings | dict | str | os.PathLike | None") -> Settings:
+    """``settings`` as a :class:`Settings`: itself, ``Settings()`` for None, :meth:`Settings.from_dict`
+    for a dict, :meth:`Settings.from_toml` for a path.
+
+    Raises
+    ------
+    ConfigError
+        For anything else, an unknown setting or an unreadable file.
+
+    Examples
+    --------
+    >>> as_settings({"n_bins": 16}).n_bins
+    16
+    """
+    if settings is None:
+        return Settings()
+    if isinstance(settings, Settings):
+        return settings
+    if isinstance(settings, dict):
+        return Settings.from_dict(settings)
+    if isinstance(settings, str | os.PathLike):
+        return Settings.from_toml(settings)
+    raise ConfigError(
+        f"settings must be a Settings, a dict of its fields or the path of a TOML file; got "
+        f"{type(settings).__name__}."
+    )
+
+
 def ibsi_settings(case: str) -> Settings:
     """The settings of an IBSI 1 benchmark case.
 

@@ -40,7 +40,7 @@ def test_interpolation_equals_map_coordinates_on_the_whole_ibsi_grid(rng):
     """The ROI's box of the new grid equals interpolating the whole image, point by point."""
     image, mask = _blob(rng)
     spacing, new = (3.0, 0.9, 1.1), (2.0, 2.0, 2.0)
-    roi = prepare(image, mask, spacing, Settings(new_spacing=new, interpolation="linear"))
+    roi = prepare(image, mask, spacing=spacing, settings=Settings(new_spacing=new, interpolation="linear"))
     whole, whole_mask = _whole_image(image, mask, spacing, new, order=1)
     # Find the box by the mask: the ROI's voxels must be those of the whole grid, with their values.
     assert roi.morph_mask.sum() == whole_mask.sum()
@@ -58,7 +58,7 @@ def test_cubic_interpolation_near_the_roi_equals_the_whole_image(rng):
     to interpolating the whole image within 1e-4 of the intensity range."""
     image, mask = _blob(rng, (30, 34, 32))
     spacing, new = (2.5, 1.0, 1.0), (2.0, 2.0, 2.0)
-    roi = prepare(image, mask, spacing, Settings(new_spacing=new, interpolation="cubic"))
+    roi = prepare(image, mask, spacing=spacing, settings=Settings(new_spacing=new, interpolation="cubic"))
     whole, whole_mask = _whole_image(image, mask, spacing, new, order=3)
     np.testing.assert_allclose(np.sort(roi.values), np.sort(whole[whole_mask]), atol=1e-4 * np.ptp(image))
 
@@ -66,7 +66,7 @@ def test_cubic_interpolation_near_the_roi_equals_the_whole_image(rng):
 def test_resegmentation_range_then_outliers(rng):
     image, mask = _blob(rng)
     settings = Settings(reseg_range=(-200.0, 250.0), outlier_sigma=2.0)
-    roi = prepare(image, mask, 1.0, settings)
+    roi = prepare(image, mask, spacing=1.0, settings=settings)
     inside = image[mask]
     kept = inside[(inside >= -200.0) & (inside <= 250.0)]
     mean, sd = kept.mean(), kept.std()
@@ -77,7 +77,9 @@ def test_resegmentation_range_then_outliers(rng):
 
 def test_rounding_to_integers(rng):
     image, mask = _blob(rng)
-    roi = prepare(image, mask, 1.0, Settings(new_spacing=(1.5, 1.5, 1.5), round_intensities=True))
+    roi = prepare(
+        image, mask, spacing=1.0, settings=Settings(new_spacing=(1.5, 1.5, 1.5), round_intensities=True)
+    )
     np.testing.assert_array_equal(roi.values, np.rint(roi.values))
 
 
@@ -100,20 +102,20 @@ def test_fixed_bin_size_counts_from_the_lower_resegmentation_bound(rng):
 def test_bad_input_raises_feature_error(rng):
     image, mask = _blob(rng)
     with pytest.raises(FeatureError, match="empty"):
-        prepare(image, np.zeros_like(mask), 1.0)
+        prepare(image, np.zeros_like(mask), spacing=1.0)
     with pytest.raises(FeatureError, match="shape"):
-        prepare(image, mask[:-1], 1.0)
+        prepare(image, mask[:-1], spacing=1.0)
     with pytest.raises(FeatureError, match="3D"):
-        prepare(image[0], mask[0], 1.0)
+        prepare(image[0], mask[0], spacing=1.0)
     with pytest.raises(FeatureError, match="spacing"):
         prepare(
             Volume(image, spacing=(2.0, 1.0, 1.0)), Volume(mask.astype(np.uint8), spacing=(3.0, 1.0, 1.0))
         )
     with pytest.raises(FeatureError, match="spacing"):
-        prepare(image, mask, (1.0, -1.0, 1.0))
+        prepare(image, mask, spacing=(1.0, -1.0, 1.0))
     with pytest.raises(FeatureError, match="re-segmentation range"):
-        prepare(image, mask, 1.0, Settings(reseg_range=(5000.0, 6000.0)))
+        prepare(image, mask, spacing=1.0, settings=Settings(reseg_range=(5000.0, 6000.0)))
     tiny = np.zeros_like(mask)
     tiny[9, 9, 9] = True
     with pytest.raises(FeatureError, match="smaller than a new voxel"):
-        prepare(image, tiny, 1.0, Settings(new_spacing=(4.0, 4.0, 4.0)))
+        prepare(image, tiny, spacing=1.0, settings=Settings(new_spacing=(4.0, 4.0, 4.0)))

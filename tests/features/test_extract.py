@@ -26,10 +26,10 @@ def _labelled(rng, shape=(24, 30, 28)):
 def test_extract_labels_equals_extract_on_each_mask(rng):
     image, labels = _labelled(rng)
     spacing = (2.5, 1.2, 1.4)
-    many = extract_labels(image, labels, spacing, SETTINGS)
+    many = extract_labels(image, labels, spacing=spacing, settings=SETTINGS)
     assert list(many) == [2, 7, 9]
     for value, features in many.items():
-        one = extract(image, labels == value, spacing, SETTINGS)
+        one = extract(image, labels == value, spacing=spacing, settings=SETTINGS)
         assert features.keys() == one.keys()
         np.testing.assert_allclose(list(features.values()), list(one.values()), rtol=1e-12, equal_nan=True)
 
@@ -42,32 +42,33 @@ def test_families_select_their_tags(rng):
         "statistics": "stat_",
         "histogram": "ih_",
         "ivh": "ivh_",
+        "glcm": "cm_",
+        "glrlm": "rlm_",
     }
     for family, prefix in prefixes.items():
-        tags = extract(image, labels == 2, 1.0, families=[family])
+        tags = extract(image, labels == 2, spacing=1.0, families=[family])
         assert tags and all(tag.startswith(prefix) for tag in tags), family
     assert set(prefixes) == set(FAMILIES)
     with pytest.raises(ConfigError, match="texture"):
-        extract(image, labels == 2, 1.0, families=["texture"])
+        extract(image, labels == 2, spacing=1.0, families=["texture"])
 
 
 def test_volume_and_dask_inputs_equal_arrays(rng):
     da = pytest.importorskip("dask.array")
     image, labels = _labelled(rng)
     spacing = (2.5, 1.2, 1.4)
-    plain = extract(image, labels == 9, spacing, SETTINGS, families=["statistics", "ivh"])
+    plain = extract(image, labels == 9, spacing=spacing, settings=SETTINGS, families=["statistics", "ivh"])
     as_volumes = extract(
         Volume(image, spacing=spacing),
         Volume((labels == 9).astype(np.uint8), spacing=spacing),
-        None,
-        SETTINGS,
+        settings=SETTINGS,
         families=["statistics", "ivh"],
     )
     chunked = extract(
         da.from_array(image, chunks=(7, 11, 9)),
         labels == 9,
-        spacing,
-        SETTINGS,
+        spacing=spacing,
+        settings=SETTINGS,
         families=["statistics", "ivh"],
     )
     assert plain == as_volumes == chunked
@@ -76,21 +77,23 @@ def test_volume_and_dask_inputs_equal_arrays(rng):
 def test_label_errors(rng):
     image, labels = _labelled(rng)
     with pytest.raises(FeatureError, match="no label"):
-        extract_labels(image, np.zeros_like(labels), 1.0)
+        extract_labels(image, np.zeros_like(labels), spacing=1.0)
     with pytest.raises(FeatureError, match="integer"):
-        extract_labels(image, labels.astype(np.float32), 1.0)
+        extract_labels(image, labels.astype(np.float32), spacing=1.0)
     far = Settings(reseg_range=(5000.0, 6000.0))
     with pytest.raises(FeatureError, match="label 2"):
-        extract_labels(image, labels, 1.0, far, families=["statistics"])
-    kept = extract_labels(image, labels, 1.0, far, families=["statistics"], skip_errors=True)
+        extract_labels(image, labels, spacing=1.0, settings=far, families=["statistics"])
+    kept = extract_labels(image, labels, spacing=1.0, settings=far, families=["statistics"], skip_errors=True)
     assert all("re-segmentation" in row["error"] for row in kept.values())
 
 
 @pytest.mark.gpu
 def test_cupy_input_equals_numpy(rng):
     image, labels = _labelled(rng)
-    on_gpu = extract(gpuimg.to_device(image, "cuda"), gpuimg.to_device(labels == 7, "cuda"), 1.3, SETTINGS)
-    on_cpu = extract(image, labels == 7, 1.3, SETTINGS)
+    on_gpu = extract(
+        gpuimg.to_device(image, "cuda"), gpuimg.to_device(labels == 7, "cuda"), spacing=1.3, settings=SETTINGS
+    )
+    on_cpu = extract(image, labels == 7, spacing=1.3, settings=SETTINGS)
     assert on_gpu.keys() == on_cpu.keys()
     # Device reductions and FFTs sum in another order: 1e-9 relative covers float64 rounding.
     np.testing.assert_allclose(list(on_gpu.values()), list(on_cpu.values()), rtol=1e-9, equal_nan=True)

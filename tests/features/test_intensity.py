@@ -19,7 +19,7 @@ def _roi(rng, shape=(12, 14, 13)):
 
 def test_statistics_equal_numpy_and_scipy(rng):
     image, mask = _roi(rng)
-    f = extract(image, mask, 1.0, families=["statistics"])
+    f = extract(image, mask, spacing=1.0, families=["statistics"])
     x = image[mask]
     p10, p25, p75, p90 = np.percentile(x, [10, 25, 75, 90])
     central = x[(x >= p10) & (x <= p90)]
@@ -50,7 +50,7 @@ def test_statistics_equal_numpy_and_scipy(rng):
 
 def test_histogram_features_equal_a_direct_count(rng):
     image, mask = _roi(rng)
-    f = extract(image, mask, 1.0, Settings(n_bins=16), families=["histogram"])
+    f = extract(image, mask, spacing=1.0, settings=Settings(n_bins=16), families=["histogram"])
     x = image[mask]
     levels = np.clip(np.floor(16 * (x - x.min()) / np.ptp(x)).astype(int) + 1, 1, 16)
     counts = np.bincount(levels, minlength=17)[1:]
@@ -80,14 +80,20 @@ def test_mode_ties_go_to_the_bin_nearest_the_mean_then_the_lower(levels, mode):
     """IBSI 3.4.10: the fullest bin; among equally full ones the nearest the mean, then the lower."""
     image = np.array(levels, dtype=float).reshape(1, 1, -1)
     settings = Settings(discretisation="fbs", bin_width=1.0)
-    f = extract(image, np.ones_like(image, bool), 1.0, settings, families=["histogram"])
+    f = extract(image, np.ones_like(image, bool), spacing=1.0, settings=settings, families=["histogram"])
     assert f["ih_mode"] == mode
 
 
 def test_ivh_of_uniform_levels_is_the_closed_form():
     """Levels 0..99 once each, range [0, 99]: volume fraction at level i is 1 - i/100."""
     image = np.arange(100.0).reshape(4, 5, 5)
-    f = extract(image, np.ones_like(image, bool), 1.0, Settings(ivh_discretisation="none"), families=["ivh"])
+    f = extract(
+        image,
+        np.ones_like(image, bool),
+        spacing=1.0,
+        settings=Settings(ivh_discretisation="none"),
+        families=["ivh"],
+    )
     # V10: first level with (i - 0)/99 >= 0.1 is 10 -> 0.90; V90: level 90 -> 0.10.
     np.testing.assert_allclose([f["ivh_v10"], f["ivh_v90"]], [0.90, 0.10], rtol=1e-12)
     # I10: first level with volume fraction <= 0.1 is 90; I90: 10.
@@ -100,7 +106,7 @@ def test_ivh_of_uniform_levels_is_the_closed_form():
 def test_ivh_fixed_bin_size_uses_bin_centres_and_the_resegmentation_range(rng):
     x = rng.uniform(-990.0, 390.0, (10, 10, 10))
     settings = Settings(reseg_range=(-1000.0, 400.0), ivh_discretisation="fbs", ivh_bin_width=2.5)
-    f = extract(x, np.ones_like(x, bool), 1.0, settings, families=["ivh"])
+    f = extract(x, np.ones_like(x, bool), spacing=1.0, settings=settings, families=["ivh"])
     centres = -1000.0 + (np.floor((x.ravel() + 1000.0) / 2.5) + 0.5) * 2.5
     levels = np.arange(-998.75, 398.76, 2.5)
     nu = np.array([(centres >= level).mean() for level in levels])
@@ -128,7 +134,7 @@ def test_local_intensity_equals_a_sphere_mean_by_loops(rng, shape, corner):
         peaks.append(image[inside].mean())
     peaks = np.array(peaks)
     values = image[mask]
-    f = extract(image, mask, spacing, families=["local_intensity"])
+    f = extract(image, mask, spacing=spacing, families=["local_intensity"])
     # The FFT convolution adds ~1e-12 relative rounding; the sphere membership is exact.
     np.testing.assert_allclose(f["loc_peak_glob"], peaks.max(), rtol=1e-9)
     np.testing.assert_allclose(f["loc_peak_loc"], peaks[values == values.max()].max(), rtol=1e-9)
@@ -137,9 +143,11 @@ def test_local_intensity_equals_a_sphere_mean_by_loops(rng, shape, corner):
 def test_undefined_ratios_are_nan_with_a_warning():
     image = np.array([-3.0, 1.0, 1.0, 1.0]).reshape(1, 2, 2)  # mean 0, P25 + P75 = 1
     with pytest.warns(FeatureWarning, match="stat_cov"):
-        f = extract(image, np.ones_like(image, bool), 1.0, families=["statistics"])
+        f = extract(image, np.ones_like(image, bool), spacing=1.0, families=["statistics"])
     assert np.isnan(f["stat_cov"])
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        constant = extract(np.full((2, 2, 2), 5.0), np.ones((2, 2, 2), bool), 1.0, families=["statistics"])
+        constant = extract(
+            np.full((2, 2, 2), 5.0), np.ones((2, 2, 2), bool), spacing=1.0, families=["statistics"]
+        )
     assert constant["stat_skew"] == 0.0 and constant["stat_kurt"] == 0.0  # IBSI: 0 for no variance
