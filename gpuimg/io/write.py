@@ -1,6 +1,7 @@
 """Writing a volume as a DICOM CT or MR series, one file per slice."""
 
 import os
+import re
 from pathlib import Path
 
 import numpy as np
@@ -9,12 +10,15 @@ from pydicom.dataset import FileDataset, FileMetaDataset
 from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, MRImageStorage, generate_uid
 from pydicom.valuerep import DSfloat, validate_value
 
+from gpuimg._text import count
 from gpuimg.backend import to_numpy
 from gpuimg.errors import ParameterError, WriteError
 from gpuimg.io._atomic import _atomic_folder
 from gpuimg.volume import Volume, as_volume
 
 _SOP_CLASSES = {"CT": CTImageStorage, "MR": MRImageStorage}
+#: A UID: numbers without leading zeros, joined by dots (64 characters at most).
+_UID = re.compile(r"(0|[1-9][0-9]*)(\.(0|[1-9][0-9]*))*")
 #: Largest Rows or Columns a DICOM image can have (an unsigned 16-bit value).
 _MAX_SIDE = 65535
 
@@ -162,8 +166,8 @@ def _check_folder(folder: Path, overwrite: bool) -> None:
         )
     if earlier and not overwrite:
         raise ParameterError(
-            f"{folder} already holds {len(earlier)} slice file(s) from an earlier write; pass "
-            "overwrite=True to replace them, or write to an empty folder."
+            f"{folder} already holds {count(len(earlier), 'slice file')} from an earlier write; pass "
+            f"overwrite=True to replace {'it' if len(earlier) == 1 else 'them'}, or write to an empty folder."
         )
 
 
@@ -171,8 +175,10 @@ def _set(ds: pydicom.Dataset, keyword: str, name: str, value, shown: bool) -> No
     """Set ``keyword`` after checking ``value`` against its VR; the message shows it only if ``shown``."""
     vr = pydicom.datadict.dictionary_VR(keyword)
     try:
-        if vr == "UI" and not pydicom.uid.UID(str(value)).is_valid:
+        if vr == "UI" and not (len(str(value)) <= 64 and _UID.fullmatch(str(value))):
             raise ValueError("a UID is 1 to 64 digits and dots, without leading zeros in a component")
+        if isinstance(value, str) and "\\" in value:
+            raise ValueError("a backslash separates several values, and one is allowed here")
         if vr == "IS" and not (isinstance(value, int | np.integer) and abs(value) < 2**31):
             raise ValueError("an IS is a whole number between -2**31 and 2**31")
         validate_value(vr, str(value) if vr == "IS" else value, pydicom.config.RAISE)

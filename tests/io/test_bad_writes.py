@@ -1,0 +1,197 @@
+"""Failing and bad writes (issue 14): a GpuimgError naming the path or parameter, and never half a
+series, a garbage volume or a temporary file left behind."""
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pydicom
+import pytest
+
+from gpuimg import ParameterError, Volume, WriteError
+from gpuimg.io import read_dicom, read_image, write_dicom, write_image
+
+
+def dead_pid() -> int:
+    """The id of a process that has exited (its temporaries are stale)."""
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    return child.pid
+
+
+@pytest.mark.parametrize("suffix", [".nii.gz", ".nrrd"])
+def test_write_image_into_a_folder_or_below_a_file(tmp_path, make_volume, suffix):
+    volume = make_volume(shape=(3, 4, 5))
+    (tmp_path / f"folder{suffix}").mkdir()
+    with pytest.raises(WriteError, match="is a folder"):
+        write_image(volume, tmp_path / f"folder{suffix}")
+    (tmp_path / "file").write_text("")
+    with pytest.raises(WriteError, match="file"):
+        write_image(volume, tmp_path / "file" / f"image{suffix}")
+
+
+@pytest.mark.parametrize("suffix", [".nii.gz", ".nrrd"])
+def test_write_image_of_a_dtype_the_format_lacks(tmp_path, suffix):
+    volume = Volume(np.zeros((2, 3, 4), np.complex128 if suffix == ".nrrd" else np.float128))
+    with pytest.raises(WriteError, match="image"):
+        write_image(volume, tmp_path / f"image{suffix}")
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("suffix", [".nii.gz", ".nrrd"])
+def test_write_image_float16_round_trips(tmp_path, rng, suffix):
+    data = rng.normal(0, 100, (3, 4, 5)).astype(np.float16)
+    read = read_image(write_image(Volume(data), tmp_path / f"image{suffix}"), device="cpu")
+    np.testing.assert_array_equal(read.data, data.astype(np.float32))
+
+
+def test_write_image_removes_a_killed_writes_temporary(tmp_path, make_volume):
+    stale = tmp_path / f".image.nii.gz.gpuimg-{dead_pid()}-0badc0de.tmp.nii.gz"
+    stale.write_bytes(b"half a file")
+    live = tmp_path / f".image.nii.gz.gpuimg-{os.getpid()}-0badc0de.tmp.nii.gz"
+    live.write_bytes(b"another write, still running")
+    write_image(make_volume(shape=(3, 4, 5)), tmp_path / "image.nii.gz")
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["image.nii.gz", live.name])
+
+
+def test_write_image_killed_leaves_only_a_temporary_the_next_write_removes(tmp_path):
+    """SIGKILL while NIfTI is being written: no file at the target, and the next write cleans up."""
+    script = textwrap.dedent(
+        f"""
+        import time, numpy as np, nibabel as nib
+        from gpuimg import Volume
+        from gpuimg.io import write_image
+        def slow_save(image, path):
+            open(path, "wb").write(b"partial")
+            print("writing", flush=True)
+            time.sleep(60)
+        nib.save = slow_save
+        write_image(Volume(np.zeros((2, 3, 4), np.int16)), {str(tmp_path / "image.nii.gz")!r})
+        """
+    )
+    child = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    try:
+        assert child.stdout.readline().strip() == "writing"
+    finally:
+        child.send_signal(signal.SIGKILL)
+        child.wait()
+    assert not (tmp_path / "image.nii.gz").exists()
+    assert len(list(tmp_path.iterdir())) == 1  # the killed write's temporary
+    write_image(Volume(np.ones((2, 3, 4), np.int16)), tmp_path / "other.nii.gz")
+    assert [p.name for p in tmp_path.iterdir()] == ["other.nii.gz"]
+
+
+def test_write_dicom_killed_midway_leaves_no_half_series(tmp_path):
+    """SIGKILL after 3 of 40 slices: the folder does not exist (no 3-slice series to read)."""
+    folder = tmp_path / "series"
+    script = textwrap.dedent(
+        f"""
+        import time, numpy as np, pydicom
+        from gpuimg import Volume
+        from gpuimg.io import write_dicom
+        save, written = pydicom.dataset.FileDataset.save_as, []
+        def slow_save(self, path, **kwargs):
+            save(self, path, **kwargs)
+            written.append(path)
+            if len(written) == 3:
+                print("written 3", flush=True)
+                time.sleep(60)
+        pydicom.dataset.FileDataset.save_as = slow_save
+        write_dicom(Volume(np.zeros((40, 4, 5), np.int16)), {str(folder)!r})
+        """
+    )
+    child = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    try:
+        assert child.stdout.readline().strip() == "written 3"
+    finally:
+        child.send_signal(signal.SIGKILL)
+        child.wait()
+    assert not folder.exists()
+    write_dicom(Volume(np.ones((2, 4, 5), np.int16)), folder)
+    assert [p.name for p in tmp_path.iterdir()] == ["series"]  # the stale temporary folder is gone
+    assert read_dicom(folder, device="cpu").shape == (2, 4, 5)
+
+
+@pytest.mark.parametrize("overwrite", [False, True])
+def test_write_dicom_failing_at_slice_1_keeps_the_earlier_series(
+    tmp_path, make_volume, monkeypatch, overwrite
+):
+    folder = tmp_path / "series"
+    old = make_volume(shape=(4, 5, 6))
+    if overwrite:
+        write_dicom(old, folder)
+    save, calls = pydicom.dataset.FileDataset.save_as, []
+
+    def fail_at_slice_1(self, path, **kwargs):
+        calls.append(path)
+        if len(calls) == 2:
+            raise OSError(28, "No space left on device")
+        save(self, path, **kwargs)
+
+    monkeypatch.setattr(pydicom.dataset.FileDataset, "save_as", fail_at_slice_1)
+    with pytest.raises(WriteError, match="No space left") as info:
+        write_dicom(make_volume(shape=(6, 5, 6)), folder, overwrite=overwrite)
+    assert "series" in str(info.value)
+    monkeypatch.undo()
+    assert [p.name for p in tmp_path.iterdir()] == (["series"] if overwrite else [])
+    if overwrite:
+        np.testing.assert_array_equal(read_dicom(folder, device="cpu").data, old.data)
+
+
+def test_write_dicom_overwrite_replaces_the_whole_series(tmp_path, make_volume):
+    write_dicom(make_volume(shape=(6, 4, 5)), tmp_path / "series")
+    new = make_volume(shape=(3, 4, 5))
+    write_dicom(new, tmp_path / "series", overwrite=True)
+    assert len(list((tmp_path / "series").iterdir())) == 3
+    np.testing.assert_array_equal(read_dicom(tmp_path / "series", device="cpu").data, new.data)
+
+
+def test_write_dicom_into_a_folder_of_other_files(tmp_path, make_volume):
+    (tmp_path / "notes.txt").write_text("mine")
+    with pytest.raises(WriteError, match=r"notes\.txt"):
+        write_dicom(make_volume(shape=(2, 3, 4)), tmp_path, overwrite=True)
+    assert (tmp_path / "notes.txt").read_text() == "mine"
+
+
+def test_write_dicom_float16(tmp_path, rng):
+    """float16 voxels are rescaled in float32 arithmetic: back within half a RescaleSlope."""
+    data = rng.uniform(-1000, 3000, (3, 4, 5)).astype(np.float16)
+    write_dicom(Volume(data), tmp_path)
+    slope = float(pydicom.dcmread(next(tmp_path.iterdir())).RescaleSlope)
+    read = read_dicom(tmp_path, device="cpu")
+    np.testing.assert_allclose(read.data, data.astype(np.float64), rtol=0, atol=slope / 2 + 1e-6)
+
+
+@pytest.mark.parametrize("shape", [(0, 4, 5), (1, 1, 65536)])
+def test_write_dicom_shape_a_series_cannot_have(tmp_path, shape):
+    with pytest.raises(ParameterError, match="cannot be a DICOM series"):
+        write_dicom(Volume(np.zeros(shape, np.int16)), tmp_path / "series")
+    assert not (tmp_path / "series").exists()
+
+
+def test_write_dicom_complex(tmp_path):
+    with pytest.raises(ParameterError, match="real numbers"):
+        write_dicom(Volume(np.zeros((2, 3, 4), np.complex64)), tmp_path / "series")
+
+
+@pytest.mark.parametrize(
+    ("argument", "value", "shown"),
+    [
+        ("patient_name", "Doe^John\\Smith", False),
+        ("patient_name", "N" * 65, False),
+        ("patient_id", "ID-" + "9" * 70, False),
+        ("patient_id", "A\\B", False),
+        ("study_uid", "1.2.abc", True),
+        ("series_uid", "1.02.3", True),
+        ("series_uid", "1." + "2" * 70, True),
+        ("series_description", "D" * 70, True),
+    ],
+)
+def test_write_dicom_invalid_identifiers(tmp_path, make_volume, argument, value, shown):
+    with pytest.raises(ParameterError, match=argument) as info:
+        write_dicom(make_volume(shape=(2, 3, 4)), tmp_path / "series", **{argument: value})
+    assert (value in str(info.value)) == shown
+    assert not (tmp_path / "series").exists()
