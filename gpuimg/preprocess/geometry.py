@@ -14,8 +14,9 @@ from collections.abc import Sequence
 import numpy as np
 from numpy.typing import ArrayLike
 
-from gpuimg._support import check_mode
+from gpuimg._support import check_allocation, check_mode
 from gpuimg._support import check_spacing as _spacing
+from gpuimg._units import voxels
 from gpuimg.backend import is_dask, namespace, to_numpy
 from gpuimg.errors import GeometryError, ParameterError
 from gpuimg.volume import Volume
@@ -123,28 +124,32 @@ def resample_mask(
 def crop_to_mask(
     image: Image,
     mask: ArrayLike | Volume,
-    margin_mm: float | Sequence[float] = 0.0,
+    margin: float | Sequence[float] | None = None,
     *,
+    margin_mm: float | Sequence[float] | None = None,
     spacing: Spacing = None,
 ) -> Image:
-    """Crop to the bounding box of ``mask`` grown by ``margin_mm`` on each side.
+    """Crop to the bounding box of ``mask`` grown by ``margin`` [voxels] or ``margin_mm`` [mm] on each side.
 
     Parameters
     ----------
     image : array (NumPy, CuPy or Dask) or Volume
     mask : array or Volume, the image's shape
         Non-zero voxels mark the region of interest.
-    margin_mm : float or sequence of float [mm]
+    margin : float or sequence of float [voxels], optional
         Margin kept around the box, per axis; rounded up to whole voxels, cut at the volume's edge.
+        Default 0.
+    margin_mm : float or sequence of float [mm], optional
+        The margin in mm instead: ``margin_mm / spacing[a]`` voxels along axis ``a``; needs
+        ``spacing`` or a Volume.
     spacing : float or sequence of float [mm], optional
-        Voxel spacing for the margin; default 1 (the margin is then in voxels); a Volume brings
-        its own.
+        Voxel spacing, for ``margin_mm``; a Volume brings its own.
 
     Returns
     -------
     array or Volume
         A view (NumPy, CuPy) or lazy slice (Dask) of ``image``; a Volume gets the origin of its
-        first kept voxel. To crop the mask alike: ``crop_to_mask(mask, mask, margin_mm)``.
+        first kept voxel. To crop the mask alike: ``crop_to_mask(mask, mask, margin)``.
 
     Raises
     ------
@@ -163,18 +168,7 @@ def crop_to_mask(
             f"mask of shape {tuple(np.shape(mask))} does not match the image of shape "
             f"{tuple(np.shape(data))}; give the mask of this image."
         )
-    spacing = _spacing(spacing, ndim)
-    margins = (
-        np.broadcast_to(np.asarray(margin_mm, dtype=float), (ndim,)) if np.ndim(margin_mm) <= 1 else None
-    )
-    if (
-        margins is None
-        or np.size(margin_mm) not in (1, ndim)
-        or not np.all(np.isfinite(margins) & (margins >= 0))
-    ):
-        raise ParameterError(
-            f"margin_mm={margin_mm!r} must be one number >= 0 (mm) or one per axis ({ndim})."
-        )
+    margins = voxels("margin", margin, margin_mm, spacing, ndim, default=0.0, allow_zero=True)
     xp = namespace(mask).xp
     found = mask.astype(bool) if is_dask(mask) else xp.asarray(mask, dtype=bool)
     bounds = []
@@ -190,7 +184,7 @@ def crop_to_mask(
         hits = np.flatnonzero(to_numpy(along))
         if hits.size == 0:
             raise ParameterError("crop_to_mask: the mask is empty; there is nothing to crop to.")
-        grow = math.ceil(margins[axis] / spacing[axis] - 1e-9)
+        grow = math.ceil(margins[axis] - 1e-9)
         slices.append(slice(max(int(hits[0]) - grow, 0), min(int(hits[-1]) + 1 + grow, data.shape[axis])))
     cropped = data[tuple(slices)]
     if isinstance(image, Volume):
@@ -239,7 +233,8 @@ def ibsi_grid(
 
     ``n_b = ceil(n_a s_a / s_b)``; first centre ``((n_a - 1) - (n_b - 1) s_b / s_a) / 2``; step ``s_b / s_a``
     (IBSI 1, section 2.4). The size is computed with a tolerance of 1e-9 voxel, so that a ratio
-    such as 0.3 / 0.1 does not gain a voxel from rounding.
+    such as 0.3 / 0.1 does not gain a voxel from rounding. A grid whose float32 voxels would exceed
+    the memory budget (:mod:`gpuimg._support`) raises MemoryBudgetError before anything is made.
     """
     shape_b, offset, step = [], [], []
     for n, s_a, s_b in zip(shape, spacing, new_spacing, strict=True):
@@ -248,6 +243,9 @@ def ibsi_grid(
         shape_b.append(n_b)
         offset.append(((n - 1) - (n_b - 1) * ratio) / 2)
         step.append(ratio)
+    check_allocation(
+        shape_b, np.float32, f"resampling {tuple(shape)} voxels to new_spacing={tuple(new_spacing)} mm"
+    )
     return tuple(shape_b), tuple(offset), tuple(step)
 
 

@@ -154,8 +154,12 @@ def test_crop_to_mask_with_margin_and_origin(rng, ct):
     want_origin = np.asarray(ct.origin) + ct.direction @ (np.asarray(ct.spacing) * np.array([1, 9, 0]))
     np.testing.assert_allclose(cropped.origin, want_origin, atol=1e-9)
     assert cropped.spacing == ct.spacing
-    plain = crop_to_mask(ct.data, mask, margin_mm=(1, 0, 2))
+    plain = crop_to_mask(ct.data, mask, margin=(1, 0, 2))
     np.testing.assert_array_equal(plain, ct.data[2:7, 20:30, 8:17])
+    # The unit rule: margin is voxels for a Volume as for its array.
+    np.testing.assert_array_equal(crop_to_mask(ct, mask, (1, 0, 2)).data, plain)
+    with pytest.raises(gpuimg.ParameterError, match=r"margin_mm=6\.0 needs the voxel spacing"):
+        crop_to_mask(ct.data, mask, margin_mm=6.0)
     np.testing.assert_array_equal(crop_to_mask(mask, mask), np.ones((3, 10, 5), bool))
 
 
@@ -200,7 +204,7 @@ def test_nan_spreads_to_the_voxels_that_read_it():
         (lambda x: resample_mask(x > 0.5, 1.0, 2.0, threshold=0), gpuimg.ParameterError, "threshold=0"),
         (lambda x: crop_to_mask(x, x[:2] > 0), gpuimg.GeometryError, "does not match the image"),
         (lambda x: crop_to_mask(x, x > 2), gpuimg.ParameterError, "the mask is empty"),
-        (lambda x: crop_to_mask(x, x > 0.5, -1.0), gpuimg.ParameterError, "margin_mm=-1.0"),
+        (lambda x: crop_to_mask(x, x > 0.5, -1.0), gpuimg.ParameterError, "margin=-1.0"),
     ],
 )
 def test_bad_input_raises(rng, call, error, message):
