@@ -19,7 +19,7 @@ from gpuimg.errors import FeatureError
 from gpuimg.preprocess.geometry import ibsi_grid
 from gpuimg.volume import Volume
 
-from .settings import Settings, as_settings
+from .settings import MAX_BINS, Settings, as_settings
 
 #: Radius of the 1 cm^3 sphere of the local intensity features [mm] (IBSI 3.2).
 PEAK_RADIUS_MM = 10.0 * (3.0 / (4.0 * math.pi)) ** (1.0 / 3.0)
@@ -144,7 +144,7 @@ def roi_box(mask) -> list[tuple[int, int]]:
     return box
 
 
-def discretise(values, settings: Settings, *, method=None, n_bins=None, bin_width=None):
+def discretise(values, settings: Settings, *, method=None, n_bins=None, bin_width=None, max_bins=MAX_BINS):
     """Bin numbers (1, 2, ...) of the intensities ``values`` (IBSI 2.7).
 
     Fixed bin number: ``floor(n_bins (x - min) / (max - min)) + 1``, the maximum in the last bin.
@@ -155,6 +155,11 @@ def discretise(values, settings: Settings, *, method=None, n_bins=None, bin_widt
     Returns
     -------
     int64 array of ``values``' shape and device.
+
+    Raises
+    ------
+    FeatureError
+        If a fixed bin size would make more than ``max_bins`` bins over the ROI's range.
     """
     xp = namespace(values).xp
     method = settings.discretisation if method is None else method
@@ -165,7 +170,15 @@ def discretise(values, settings: Settings, *, method=None, n_bins=None, bin_widt
         scaled = xp.where(span > 0, (values - low) / xp.where(span > 0, span, 1.0), 0.0)
         return xp.minimum(xp.floor(n_bins * scaled).astype(np.int64) + 1, n_bins)
     width = settings.bin_width if bin_width is None else bin_width
-    return xp.floor((values - fbs_lower_bound(values, settings)) / width).astype(np.int64) + 1
+    lower = fbs_lower_bound(values, settings)
+    count = math.floor((float(values.max()) - lower) / width) + 1
+    if count > max_bins:
+        raise FeatureError(
+            f"bin width {width:g} makes {count:.3g} bins over the ROI's intensities ({lower:g} to "
+            f"{float(values.max()):g}), more than {max_bins}; use a wider bin width (bin_width or "
+            "ivh_bin_width), or a fixed bin number."
+        )
+    return xp.floor((values - lower) / width).astype(np.int64) + 1
 
 
 def fbs_lower_bound(values, settings: Settings) -> float:

@@ -5,9 +5,11 @@ import math
 import numpy as np
 
 from gpuimg.backend import namespace
+from gpuimg.errors import FeatureError
 
 from ._scalars import host_scalars, undefined
 from .chain import Roi, discretise
+from .settings import MAX_IVH_BINS
 
 
 def intensity_volume_histogram(roi: Roi) -> dict[str, float]:
@@ -48,13 +50,20 @@ def intensity_volume_histogram(roi: Roi) -> dict[str, float]:
     elif method == "fbs":
         step = settings.ivh_bin_width
         # Bins counted from the range's lower end (the fixed-bin-size origin), as their centres.
-        position = (discretise(x, settings, method="fbs", bin_width=step) - 1).astype(np.float64)
+        position = discretise(x, settings, method="fbs", bin_width=step, max_bins=MAX_IVH_BINS) - 1
+        position = position.astype(np.float64)
         low, high = low + 0.5 * step, high - 0.5 * step
     else:
         step = 1.0
         position = (discretise(x, settings, method="fbn", n_bins=settings.ivh_n_bins) - 1).astype(np.float64)
         low, high = 1.0, float(settings.ivh_n_bins)
     n_levels = max(round((high - low) / step), 0) + 1
+    if n_levels > MAX_IVH_BINS:
+        raise FeatureError(
+            f"the intensity-volume histogram would have {n_levels:.3g} levels (intensities {low:g} to "
+            f"{high:g} in steps of {step:g}), more than {MAX_IVH_BINS}; set ivh_discretisation to 'fbn' "
+            "or 'fbs' with a wider ivh_bin_width."
+        )
     below = xp.searchsorted(xp.sort(position), xp.arange(n_levels, dtype=np.float64), side="left")
     volume = 1.0 - host_scalars({}, below=below)["below"] / x.size
     intensity = np.arange(n_levels) / (n_levels - 1) if n_levels > 1 else np.zeros(1)

@@ -29,6 +29,10 @@ IVH_DISCRETISATIONS = ("none", "fbn", "fbs")
 APPROACHES = ("2d", "2.5d", "3d")
 #: Texture aggregations: features averaged over directions (and slices), or from the merged matrix.
 AGGREGATIONS = ("averaged", "merged")
+#: Most grey levels of the texture discretisation: a GLCM of this many levels already holds 2**32 cells.
+MAX_BINS = 2**16
+#: Most levels of the intensity-volume histogram (IBSI recommends 1000).
+MAX_IVH_BINS = 2**20
 
 
 @dataclass(frozen=True)
@@ -59,7 +63,7 @@ class Settings:
         size (bins of ``bin_width`` from the lower re-segmentation bound, or the ROI minimum where
         there is none), for the intensity histogram and the texture families.
     n_bins : int
-        Number of bins for "fbn".
+        Number of bins for "fbn", 1 to :data:`MAX_BINS`.
     bin_width : float [image units]
         Bin width for "fbs".
     ivh_discretisation : {"none", "fbn", "fbs"}
@@ -68,6 +72,7 @@ class Settings:
         (calibrated continuous intensities, e.g. PET); "fbn" ``ivh_n_bins`` bins (arbitrary units,
         e.g. MR; IBSI recommends 1000).
     ivh_n_bins : int
+        1 to :data:`MAX_IVH_BINS`.
     ivh_bin_width : float [image units]
     texture_approaches : str or sequence of {"2d", "2.5d", "3d"}
         How texture matrices are computed, one or several: per slice ("2d", features averaged
@@ -134,10 +139,10 @@ class Settings:
             object.__setattr__(self, "reseg_range", (lower, upper))
         if self.outlier_sigma is not None and not _positive(self.outlier_sigma):
             raise ConfigError(f"outlier_sigma={self.outlier_sigma!r} must be positive (IBSI: 3) or None.")
-        for name in ("n_bins", "ivh_n_bins"):
+        for name, most in (("n_bins", MAX_BINS), ("ivh_n_bins", MAX_IVH_BINS)):
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ConfigError(f"{name}={value!r} must be a whole number of bins, at least 1.")
+            if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= most:
+                raise ConfigError(f"{name}={value!r} must be a whole number of bins, from 1 to {most}.")
         for name, least in (("texture_distance", 1), ("ngldm_coarseness", 0)):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < least:
