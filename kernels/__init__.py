@@ -27,6 +27,8 @@ FAMILIES = (
     "hough",
     "labels",
     "median",
+    "neighbourhood",
+    "zones",
 )
 
 

@@ -1,6 +1,6 @@
 """IBSI radiomics features: the processing chain as settings, and the feature families.
 
-``extract(image, mask, spacing, settings)`` gives one row of features keyed by the IBSI tags;
+``extract(image, mask, spacing=..., settings=...)`` gives one row of features keyed by the IBSI tags;
 ``extract_labels`` gives one row per ROI of a label image. The families (morphology, local
 intensity, intensity statistics, intensity histogram, intensity-volume histogram) are also plain
 functions of a prepared :class:`Roi` (see :func:`prepare`).
@@ -9,11 +9,15 @@ functions of a prepared :class:`Roi` (see :func:`prepare`).
 from .chain import Roi, discretise, prepare
 from .extract import FAMILIES, extract, extract_labels
 from .glcm import glcm
+from .gldzm import gldzm
 from .glrlm import glrlm
+from .glszm import glszm
 from .intensity import intensity_histogram, intensity_statistics
 from .ivh import intensity_volume_histogram
 from .local_intensity import local_intensity
 from .morphology import morphology
+from .ngldm import ngldm
+from .ngtdm import ngtdm
 from .settings import Settings, ibsi_settings
 
 __all__ = [
@@ -24,12 +28,16 @@ __all__ = [
     "extract",
     "extract_labels",
     "glcm",
+    "gldzm",
     "glrlm",
+    "glszm",
     "ibsi_settings",
     "intensity_histogram",
     "intensity_statistics",
     "intensity_volume_histogram",
     "local_intensity",
     "morphology",
+    "ngldm",
+    "ngtdm",
     "prepare",
 ]

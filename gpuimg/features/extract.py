@@ -10,11 +10,15 @@ from gpuimg.errors import ConfigError, FeatureError
 
 from .chain import Roi, _inputs, prepare, prepare_box
 from .glcm import glcm
+from .gldzm import gldzm
 from .glrlm import glrlm
+from .glszm import glszm
 from .intensity import intensity_histogram, intensity_statistics
 from .ivh import intensity_volume_histogram
 from .local_intensity import local_intensity
 from .morphology import morphology
+from .ngldm import ngldm
+from .ngtdm import ngtdm
 from .settings import Settings, as_settings
 
 
@@ -31,6 +35,10 @@ FAMILIES: dict[str, Callable[[Roi], dict[str, float]]] = {
     "ivh": intensity_volume_histogram,
     "glcm": glcm,
     "glrlm": glrlm,
+    "glszm": glszm,
+    "gldzm": gldzm,
+    "ngtdm": ngtdm,
+    "ngldm": ngldm,
 }
 
 

@@ -1,0 +1,110 @@
+"""Neighbouring grey level dependence matrix (NGLDM) features, IBSI 3.11."""
+
+import numpy as np
+
+from gpuimg.backend import namespace
+from gpuimg.kernels import neighbourhood
+
+from ._emphasis import emphases
+from .chain import Roi
+from .texture import GreyLevels, grey_levels, zone_features
+
+#: IBSI names of the statistics of :func:`gpuimg.features._emphasis.emphases` for the NGLDM.
+TAGS = {
+    "small": "lde",
+    "large": "hde",
+    "low_grey": "lgce",
+    "high_grey": "hgce",
+    "small_low": "ldlge",
+    "small_high": "ldhge",
+    "large_low": "hdlge",
+    "large_high": "hdhge",
+    "glnu": "glnu",
+    "glnu_norm": "glnu_norm",
+    "jnu": "dcnu",
+    "jnu_norm": "dcnu_norm",
+    "percentage": "dc_perc",
+    "grey_variance": "gl_var",
+    "j_variance": "dc_var",
+    "entropy": "dc_entr",
+    "energy": "dc_energy",
+}
+
+
+def ngldm_matrices(grey: GreyLevels, per_slice: bool):
+    """The NGLDMs of the grey levels: one per slice (in-plane neighbours) or one of the volume.
+
+    Returns
+    -------
+    int64 array (slices or 1, levels present, neighbourhood size + 1), on the levels' device
+        ``[..., k - 1, j - 1]``: the voxels of level index ``k`` with dependence ``j - 1`` (the
+        neighbours in the ROI within ``settings.texture_distance`` whose grey level differs by at
+        most ``settings.ngldm_coarseness``). ``8 (neighbourhood + 1)`` bytes per level present:
+        80 in 2D and 224 in 3D at distance 1.
+    """
+    ns = namespace(grey.levels)
+    xp = ns.xp
+    settings = grey.settings
+    return neighbourhood.ngldm(
+        xp.ascontiguousarray(grey.levels),
+        xp.asarray(grey.values),
+        distance=settings.texture_distance,
+        coarseness=settings.ngldm_coarseness,
+        per_slice=per_slice,
+        target=ns.target,
+        xp=xp,
+    )
+
+
+def ngldm_features(batch, grey: GreyLevels) -> dict:
+    """The 17 NGLDM features of each matrix of a batch (IBSI 3.11), by IBSI name without prefix.
+
+    Column ``j`` (1, 2, ...) of IBSI's matrix holds dependence ``j - 1``; every ROI voxel is a
+    neighbourhood, so ``N_v`` is the matrix's sum.
+    """
+    xp = namespace(batch).xp
+    s = batch.astype(np.float64)
+    j = xp.arange(1, batch.shape[2] + 1, dtype=np.float64)
+    stats = emphases(s, xp.asarray(grey.values), j, s.sum(axis=(1, 2)), xp)
+    return {tag: stats[name] for name, tag in TAGS.items()}
+
+
+def ngldm(roi: Roi) -> dict[str, float]:
+    """NGLDM features of an ROI (IBSI 3.11) for the approaches its settings ask for.
+
+    Each ROI voxel's dependence is the number of its neighbours in the ROI (within Chebyshev
+    distance ``settings.texture_distance``, in-plane for 2D and 2.5D) whose grey level differs
+    from its own by at most ``settings.ngldm_coarseness``.
+
+    Parameters
+    ----------
+    roi : Roi
+        From :func:`gpuimg.features.prepare`.
+
+    Returns
+    -------
+    dict of str to float
+        ``ngl_<feature>_<approach>`` (``ngl_lde_3D``, ``ngl_dc_energy_2_5D``, ...): low and high
+        dependence emphases (``lde``, ``hde``), low and high grey level count emphases (``lgce``,
+        ``hgce``), their four combinations (``ldlge``, ``ldhge``, ``hdlge``, ``hdhge``), grey
+        level and dependence count non-uniformities, plain and normalised (``glnu``,
+        ``glnu_norm``, ``dcnu``, ``dcnu_norm``), dependence count percentage (``dc_perc``), grey
+        level and dependence count variances (``gl_var``, ``dc_var``), dependence count entropy
+        (``dc_entr``) and energy (``dc_energy``).
+
+    References
+    ----------
+    Zwanenburg et al., The Image Biomarker Standardisation Initiative, reference manual, 3.11.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from gpuimg.features import Settings, prepare
+    >>> from gpuimg.features.ngldm import ngldm
+    >>> image = np.ones((1, 3, 3))
+    >>> settings = Settings(discretisation="fbs", bin_width=1.0, texture_approaches="2d")
+    >>> roi = prepare(image, image > 0, spacing=1.0, settings=settings)
+    >>> round(ngldm(roi)["ngl_hde_2D"], 4)  # dependences 3 (corners), 5 (edges), 8 (centre)
+    37.6667
+    """
+    return zone_features(grey_levels(roi), ngldm_matrices, ngldm_features, "ngl")

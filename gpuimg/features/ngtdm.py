@@ -1,0 +1,115 @@
+"""Neighbourhood grey tone difference matrix (NGTDM) features, IBSI 3.10."""
+
+from gpuimg.backend import namespace
+from gpuimg.kernels import neighbourhood
+
+from .chain import Roi
+from .texture import GreyLevels, grey_levels, zone_features
+
+#: Most entries (batch x levels x levels) of the pairwise sums held at once.
+PAIRWISE_ENTRIES = 2**22
+
+
+def ngtdm_matrices(grey: GreyLevels, per_slice: bool):
+    """The NGTDMs of the grey levels: one per slice (in-plane neighbours) or one of the volume.
+
+    Returns
+    -------
+    float64 array (slices or 1, levels present, 2), on the levels' device
+        ``[..., k - 1, 0]``: ``n_i``, the voxels of level index ``k`` with at least one neighbour
+        in the ROI; ``[..., k - 1, 1]``: ``s_i``, the sum of their ``|i - mean of the neighbours|``.
+        16 bytes per level present.
+    """
+    ns = namespace(grey.levels)
+    xp = ns.xp
+    return neighbourhood.ngtdm(
+        xp.ascontiguousarray(grey.levels),
+        xp.asarray(grey.values),
+        distance=grey.settings.texture_distance,
+        per_slice=per_slice,
+        target=ns.target,
+        xp=xp,
+    )
+
+
+def ngtdm_features(batch, grey: GreyLevels) -> dict:
+    """The 5 NGTDM features of each matrix of a batch (IBSI 3.10), by IBSI name without prefix.
+
+    The sums over pairs of grey levels (``i``, ``j``, both present) are computed on at most
+    :data:`PAIRWISE_ENTRIES` entries at a time.
+    """
+    xp = namespace(batch).xp
+    i = xp.asarray(grey.values)
+    n = batch[:, :, 0]
+    s = batch[:, :, 1]
+    n_vc = xp.maximum(n.sum(axis=1), 1.0)
+    p = n / n_vc[:, None]
+    present = p > 0
+    n_gp = present.sum(axis=1)
+    ps = (p * s).sum(axis=1)
+    s_total = s.sum(axis=1)
+    pairs = {"contrast": [], "busyness": [], "complexity": [], "strength": []}
+    step = max(1, PAIRWISE_ENTRIES // max(i.size**2, 1))
+    for start in range(0, batch.shape[0], step):
+        pairs_of = _pairwise(p[start : start + step], s[start : start + step], i, xp)
+        for name, value in pairs_of.items():
+            pairs[name].append(value)
+    contrast, busyness, complexity, strength = (xp.concatenate(pairs[name]) for name in pairs)
+    return {
+        "coarseness": 1.0 / ps,
+        "contrast": contrast / (n_gp * (n_gp - 1)) * s_total / n_vc,
+        "busyness": ps / busyness,
+        "complexity": complexity / n_vc,
+        "strength": strength / s_total,
+    }
+
+
+def _pairwise(p, s, i, xp) -> dict:
+    """IBSI's double sums over the grey levels ``i``, ``j`` present in each matrix (``p_i, p_j > 0``)."""
+    both = (p[:, :, None] > 0) & (p[:, None, :] > 0)
+    pi, pj = p[:, :, None], p[:, None, :]
+    psi, psj = (p * s)[:, :, None], (p * s)[:, None, :]
+    gi, gj = i[None, :, None], i[None, None, :]
+    weight = xp.where(both, pi + pj, 1.0)
+    return {
+        "contrast": (pi * pj * (gi - gj) ** 2).sum(axis=(1, 2)),
+        "busyness": xp.where(both, xp.abs(gi * pi - gj * pj), 0.0).sum(axis=(1, 2)),
+        "complexity": xp.where(both, xp.abs(gi - gj) * (psi + psj) / weight, 0.0).sum(axis=(1, 2)),
+        "strength": xp.where(both, (pi + pj) * (gi - gj) ** 2, 0.0).sum(axis=(1, 2)),
+    }
+
+
+def ngtdm(roi: Roi) -> dict[str, float]:
+    """NGTDM features of an ROI (IBSI 3.10) for the approaches its settings ask for.
+
+    Each ROI voxel is compared with the mean grey level of its neighbours in the ROI within
+    Chebyshev distance ``settings.texture_distance`` (in-plane for 2D and 2.5D); voxels without
+    such a neighbour are left out.
+
+    Parameters
+    ----------
+    roi : Roi
+        From :func:`gpuimg.features.prepare`.
+
+    Returns
+    -------
+    dict of str to float
+        ``ngt_<feature>_<approach>``: ``coarseness``, ``contrast``, ``busyness``, ``complexity``
+        and ``strength`` (``ngt_coarseness_3D``, ...).
+
+    References
+    ----------
+    Zwanenburg et al., The Image Biomarker Standardisation Initiative, reference manual, 3.10.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from gpuimg.features import Settings, prepare
+    >>> from gpuimg.features.ngtdm import ngtdm
+    >>> image = np.array([[[1.0, 2.0], [2.0, 2.0]]])
+    >>> settings = Settings(discretisation="fbs", bin_width=1.0, texture_approaches="2d")
+    >>> roi = prepare(image, image > 0, spacing=1.0, settings=settings)
+    >>> round(ngtdm(roi)["ngt_coarseness_2D"], 4)  # 1 / (p_1 s_1 + p_2 s_2) = 1 / (1/4 + 3/4 * 1/3)
+    2.0
+    """
+    return zone_features(grey_levels(roi), ngtdm_matrices, ngtdm_features, "ngt")

@@ -1,0 +1,229 @@
+"""Neighbourhood matrices (NGTDM, NGLDM): each ROI voxel against its neighbours within a Chebyshev distance.
+
+A voxel's neighbourhood (IBSI 3.10, 3.11) is every voxel at Chebyshev distance ``1 ... distance``
+from it: ``(2 distance + 1)^3 - 1`` voxels in 3D, ``(2 distance + 1)^2 - 1`` in its slice in 2D.
+Neighbours outside the ROI (grey level 0, or outside the array) are left out.
+
+- NGTDM: for each grey level ``i``, ``n_i``, the number of voxels of level ``i`` with at least one
+  neighbour in the ROI, and ``s_i``, the sum over them of ``|X_i - mean of the neighbours' X|``
+  (grey levels ``X`` as IBSI numbers them, from ``values``). A float64 array (..., levels, 2).
+- NGLDM: for each grey level ``i`` and dependence ``k`` (the number of neighbours in the ROI whose
+  grey level differs from the voxel's by at most ``coarseness``), the number of voxels; column
+  ``k`` (0 ... neighbourhood size). An int64 array (..., levels, neighbourhood size + 1).
+
+CPU: a voxel's sums are written to its slice's matrix (2D) or its slab's (3D: one slab of slices
+per thread, summed at the end). CUDA: one thread per voxel, atomics on the global matrix; in 3D the
+block first counts into a copy in shared memory when the matrix fits (:data:`SHARED_WORDS`).
+
+Memory: ``levels x columns`` per slice (2D) or per thread (3D CPU): 16 bytes per level for the
+NGTDM, ``8 (neighbourhood + 1)`` for the NGLDM (80 bytes with 2D distance 1, 224 in 3D), so 2048
+levels take 0.5 MB per slice at most; the work is ``neighbourhood`` reads per ROI voxel.
+"""
+
+import numba
+import numpy as np
+from numba import cuda
+
+from .registry import cuda_kernel, launch_3d
+
+#: Most 8-byte words of a block's private matrix in CUDA shared memory (16 KiB).
+SHARED_WORDS = 2048
+
+
+@numba.njit(inline="always")
+def _neighbours(levels, values, z, y, x, distance, per_slice, coarseness):
+    """Neighbours of voxel (z, y, x) in the ROI: their number, the sum of their grey levels, and
+    how many differ from the voxel's grey level by at most ``coarseness``."""
+    nz, ny, nx = levels.shape
+    centre = values[levels[z, y, x] - 1]
+    dz = 0 if per_slice else distance
+    count = 0
+    dependent = 0
+    total = 0.0
+    for zz in range(max(z - dz, 0), min(z + dz + 1, nz)):
+        for yy in range(max(y - distance, 0), min(y + distance + 1, ny)):
+            for xx in range(max(x - distance, 0), min(x + distance + 1, nx)):
+                k = levels[zz, yy, xx]
+                if k > 0 and (zz != z or yy != y or xx != x):
+                    v = values[k - 1]
+                    count += 1
+                    total += v
+                    if abs(v - centre) <= coarseness:
+                        dependent += 1
+    return count, total, dependent, centre
+
+
+@numba.njit(parallel=True, cache=True)
+def _ngtdm_cpu(levels, values, distance, per_slice, out):
+    nz, ny, nx = levels.shape
+    n_parts = out.shape[0]
+    for part in numba.prange(n_parts):
+        for z in range(part * nz // n_parts, (part + 1) * nz // n_parts):
+            for y in range(ny):
+                for x in range(nx):
+                    k = levels[z, y, x]
+                    if k > 0:
+                        count, total, _, centre = _neighbours(
+                            levels, values, z, y, x, distance, per_slice, 0.0
+                        )
+                        if count > 0:
+                            out[part, k - 1, 0] += 1.0
+                            out[part, k - 1, 1] += abs(centre - total / count)
+
+
+@numba.njit(parallel=True, cache=True)
+def _ngldm_cpu(levels, values, distance, per_slice, coarseness, out):
+    nz, ny, nx = levels.shape
+    n_parts = out.shape[0]
+    for part in numba.prange(n_parts):
+        for z in range(part * nz // n_parts, (part + 1) * nz // n_parts):
+            for y in range(ny):
+                for x in range(nx):
+                    k = levels[z, y, x]
+                    if k > 0:
+                        _, _, dependent, _ = _neighbours(
+                            levels, values, z, y, x, distance, per_slice, coarseness
+                        )
+                        out[part, k - 1, dependent] += 1
+
+
+@cuda_kernel("void(int32[:, :, ::1], float64[::1], int64, boolean, float64[:, :, ::1])")
+def _ngtdm_cuda(levels, values, distance, per_slice, out):
+    shared = cuda.shared.array(SHARED_WORDS, numba.float64)
+    n_words = out.shape[1] * 2
+    private = not per_slice and n_words <= SHARED_WORDS
+    tid = cuda.threadIdx.x + cuda.blockDim.x * (cuda.threadIdx.y + cuda.blockDim.y * cuda.threadIdx.z)
+    threads = cuda.blockDim.x * cuda.blockDim.y * cuda.blockDim.z
+    if private:
+        for w in range(tid, n_words, threads):
+            shared[w] = 0.0
+        cuda.syncthreads()
+    x, y, z = cuda.grid(3)
+    nz, ny, nx = levels.shape
+    if z < nz and y < ny and x < nx and levels[z, y, x] > 0:
+        k = levels[z, y, x] - 1
+        count, total, _, centre = _neighbours(levels, values, z, y, x, distance, per_slice, 0.0)
+        if count > 0:
+            difference = abs(centre - total / count)
+            if private:
+                cuda.atomic.add(shared, 2 * k, 1.0)
+                cuda.atomic.add(shared, 2 * k + 1, difference)
+            else:
+                part = z if per_slice else 0
+                cuda.atomic.add(out, (part, k, 0), 1.0)
+                cuda.atomic.add(out, (part, k, 1), difference)
+    if private:
+        cuda.syncthreads()
+        for w in range(tid, n_words, threads):
+            if shared[w] != 0.0:
+                cuda.atomic.add(out, (0, w // 2, w % 2), shared[w])
+
+
+@cuda_kernel("void(int32[:, :, ::1], float64[::1], int64, boolean, float64, int64[:, :, ::1])")
+def _ngldm_cuda(levels, values, distance, per_slice, coarseness, out):
+    shared = cuda.shared.array(SHARED_WORDS, numba.int64)
+    n_columns = out.shape[2]
+    n_words = out.shape[1] * n_columns
+    private = not per_slice and n_words <= SHARED_WORDS
+    tid = cuda.threadIdx.x + cuda.blockDim.x * (cuda.threadIdx.y + cuda.blockDim.y * cuda.threadIdx.z)
+    threads = cuda.blockDim.x * cuda.blockDim.y * cuda.blockDim.z
+    if private:
+        for w in range(tid, n_words, threads):
+            shared[w] = 0
+        cuda.syncthreads()
+    x, y, z = cuda.grid(3)
+    nz, ny, nx = levels.shape
+    if z < nz and y < ny and x < nx and levels[z, y, x] > 0:
+        k = levels[z, y, x] - 1
+        _, _, dependent, _ = _neighbours(levels, values, z, y, x, distance, per_slice, coarseness)
+        if private:
+            cuda.atomic.add(shared, k * n_columns + dependent, 1)
+        else:
+            cuda.atomic.add(out, (z if per_slice else 0, k, dependent), 1)
+    if private:
+        cuda.syncthreads()
+        for w in range(tid, n_words, threads):
+            if shared[w] != 0:
+                cuda.atomic.add(out, (0, w // n_columns, w % n_columns), shared[w])
+
+
+def neighbourhood_size(distance: int, per_slice: bool) -> int:
+    """The number of neighbours of a voxel at Chebyshev distance ``1 ... distance`` [voxels]."""
+    side = 2 * distance + 1
+    return side**2 - 1 if per_slice else side**3 - 1
+
+
+def _matrices(cpu, gpu, levels, values, n_columns, dtype, *, per_slice, target, xp, extra):
+    """Run a neighbourhood family's kernel: an array (slices or 1, levels, ``n_columns``)."""
+    nz = levels.shape[0]
+    n_levels = values.size
+    if target == "cuda":
+        out = xp.zeros((nz if per_slice else 1, n_levels, n_columns), dtype=dtype)
+        if levels.size:
+            launch_3d(gpu, levels.shape, levels, values, *extra, out)
+        return out
+    n_parts = nz if per_slice else max(1, min(numba.get_num_threads(), nz))
+    out = np.zeros((n_parts, n_levels, n_columns), dtype=dtype)
+    if levels.size:
+        cpu(levels, values, *extra, out)
+    return out if per_slice else out.sum(axis=0, keepdims=True)
+
+
+def ngtdm(levels, values, *, distance, per_slice, target, xp):
+    """The NGTDM of a grey-level volume (IBSI 3.10), per slice or of the whole volume.
+
+    Parameters
+    ----------
+    levels : 3D C-contiguous int32 array on the target's device
+        Grey level index per voxel (1 ... ``values.size``), 0 outside the ROI.
+    values : 1D float64 array on the target's device
+        The grey level (as IBSI numbers it) of each index: ``levels == k`` has ``values[k - 1]``.
+    distance : int [voxels]
+        Chebyshev distance of the neighbourhood.
+    per_slice : bool
+        In-plane neighbours and one matrix per slice (2D), else one matrix of the volume (3D).
+    target : {"cpu", "cuda"}
+    xp : module
+
+    Returns
+    -------
+    float64 array (slices or 1, levels, 2)
+        ``[..., i, 0]``: ``n_i``; ``[..., i, 1]``: ``s_i``.
+    """
+    return _matrices(
+        _ngtdm_cpu,
+        _ngtdm_cuda,
+        levels,
+        values,
+        2,
+        np.float64,
+        per_slice=per_slice,
+        target=target,
+        xp=xp,
+        extra=(np.int64(distance), per_slice),
+    )
+
+
+def ngldm(levels, values, *, distance, coarseness, per_slice, target, xp):
+    """The NGLDM of a grey-level volume (IBSI 3.11), per slice or of the whole volume.
+
+    Parameters are those of :func:`ngtdm`, and ``coarseness`` [grey levels], the largest difference
+    of grey levels for a neighbour to count as dependent.
+
+    Returns
+    -------
+    int64 array (slices or 1, levels, ``neighbourhood_size(distance, per_slice) + 1``)
+        ``[..., i, k]``: the number of voxels of level index ``i`` with ``k`` dependent neighbours.
+    """
+    return _matrices(
+        _ngldm_cpu,
+        _ngldm_cuda,
+        levels,
+        values,
+        neighbourhood_size(distance, per_slice) + 1,
+        np.int64,
+        per_slice=per_slice,
+        target=target,
+        xp=xp,
+        extra=(np.int64(distance), per_slice, np.float64(coarseness)),
+    )

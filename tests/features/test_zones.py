@@ -1,0 +1,184 @@
+"""GLSZM and GLDZM matrices and features against a plain NumPy reference of the IBSI definitions
+(IBSI 3.8, 3.9): zones from scipy.ndimage.label per grey level, distances by brute force."""
+
+import itertools
+
+import numpy as np
+import pytest
+import scipy.ndimage as ndi
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from texture_cases import prepared, reference_grey, rois
+
+import gpuimg
+from gpuimg.features.gldzm import gldzm_features, gldzm_matrices
+from gpuimg.features.glszm import glszm_features, glszm_matrices
+from gpuimg.features.texture import GreyLevels
+
+#: The features in the order of :func:`reference_zone_features`, as IBSI names them.
+SZM = "sze lze lgze hgze szlge szhge lzlge lzhge glnu glnu_norm zsnu zsnu_norm z_perc gl_var zs_var zs_entr"
+DZM = "sde lde lgze hgze sdlge sdhge ldlge ldhge glnu glnu_norm zdnu zdnu_norm z_perc gl_var zd_var zd_entr"
+
+
+def reference_distance(mask, in_plane):
+    """Each ROI voxel's smallest number of face steps (in its slice only when ``in_plane``) to a voxel
+    outside the ROI or the array: the city-block distance to the nearest voxel outside the mask
+    padded by one outside voxel; 0 outside the ROI."""
+    distance = np.zeros(mask.shape, dtype=np.int64)
+    for z, y, x in np.argwhere(mask):
+        if in_plane:
+            outside = np.argwhere(~np.pad(mask[z], 1))
+            distance[z, y, x] = np.abs(outside - (y + 1, x + 1)).sum(axis=1).min()
+        else:
+            outside = np.argwhere(~np.pad(mask, 1))
+            distance[z, y, x] = np.abs(outside - (z + 1, y + 1, x + 1)).sum(axis=1).min()
+    return distance
+
+
+def reference_zones(compact, morph_mask, in_plane):
+    """``(level, size, distance)`` of every zone of an array of compact levels: scipy's components of
+    each level, 26-connected, or 8-connected within a slice (``in_plane``, one slice given)."""
+    structure = np.ones((3, 3, 3))
+    if in_plane:
+        structure[[0, 2]] = 0
+    distance = reference_distance(morph_mask, in_plane)
+    found = []
+    for level in np.unique(compact[compact > 0]):
+        labels, count = ndi.label(compact == level, structure=structure)
+        for zone in range(1, count + 1):
+            inside = labels == zone
+            found.append((int(level), int(inside.sum()), int(distance[inside].min())))
+    return found
+
+
+def decode(matrix, columns):
+    """The zones of one matrix as sorted (level, column value, count) and the voxels it describes."""
+    entries = sorted(
+        (level, int(columns[c]), int(matrix[level, c]))
+        for level, c in itertools.product(range(1, matrix.shape[0]), range(matrix.shape[1]))
+        if matrix[level, c]
+    )
+    return entries, int(matrix[0].sum())
+
+
+def counted(zones, key):
+    """Sorted (level, key of the zone, number of such zones)."""
+    tally = {}
+    for zone in zones:
+        tally[zone[0], key(zone)] = tally.get((zone[0], key(zone)), 0) + 1
+    return sorted((level, value, count) for (level, value), count in tally.items())
+
+
+def check_matrices(grey, per_slice):
+    """Both families' matrices of ``grey`` (on its device) equal the reference's, slice by slice."""
+    szm = gpuimg.to_numpy(glszm_matrices(grey, per_slice))
+    dzm = gpuimg.to_numpy(gldzm_matrices(grey, per_slice))
+    levels = gpuimg.to_numpy(grey.levels)
+    morph = gpuimg.to_numpy(grey.morph_mask)
+    if per_slice:
+        parts = [(levels[z : z + 1], morph[z : z + 1]) for z in range(levels.shape[0])]
+    else:
+        parts = [(levels, morph)]
+    assert szm.shape[0] == dzm.shape[0] == len(parts)
+    assert szm.shape[1] == dzm.shape[1] == grey.n_present + 1
+    # each column's zone size: its voxels over its zones, over the whole batch
+    sizes = szm[:, 0].sum(axis=0) // np.maximum(szm[:, 1:].sum(axis=(0, 1)), 1)
+    for (compact, mask), s, d in zip(parts, szm, dzm, strict=True):
+        zones = reference_zones(compact, mask, per_slice)
+        voxels = sum(size for _, size, _ in zones)
+        assert decode(s, sizes) == (counted(zones, lambda zone: zone[1]), voxels)
+        assert decode(d, np.arange(1, d.shape[1] + 1)) == (counted(zones, lambda zone: zone[2]), voxels)
+
+
+@settings(max_examples=60, deadline=None)
+@given(roi=rois(), per_slice=st.booleans())
+def test_cpu_matrices_equal_reference(roi, per_slice):
+    """Random shapes (sides of 1 included), grey levels with gaps, masks with holes, single voxels,
+    one grey level, ROIs on the volume's edge; zones per slice and in 3D."""
+    image, mask = roi
+    grey = prepared(image, mask)
+    np.testing.assert_array_equal(grey.levels, reference_grey(image, mask).levels)
+    check_matrices(grey, per_slice)
+
+
+def test_cpu_distance_uses_the_morphological_mask():
+    """A hole in the intensity mask (re-segmentation) is not a border: the distance is that of the
+    morphological mask (IBSI 3.9)."""
+    image = np.full((1, 7, 7), 5.0)
+    image[0, 2:5, 2:5] = 9.0
+    image[0, 3, 3] = 100.0  # removed by re-segmentation
+    grey = prepared(image, np.ones(image.shape, bool), reseg_range=(0.0, 50.0), texture_approaches="2d")
+    assert grey.levels[0, 3, 3] == 0 and grey.morph_mask[0, 3, 3]
+    check_matrices(grey, True)
+    # the outer ring of 5 at distance 1, the inner ring of 9 at distance 3 (not 1 from the hole)
+    assert gpuimg.to_numpy(gldzm_matrices(grey, True))[0, 1:].tolist() == [[1, 0, 0], [0, 0, 1]]
+
+
+@pytest.mark.cudasim
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(roi=rois(max_side=4), per_slice=st.booleans())
+def test_cuda_matrices_equal_reference(on_cuda_target, roi, per_slice):
+    """The simulated CUDA kernels (lock-free union-find, distance sweeps, atomics)."""
+    check_matrices(reference_grey(*roi, on_cuda_target), per_slice)
+
+
+def test_one_grey_level_in_a_large_cube():
+    """A cube of one level: one zone of every voxel (3D), one per slice (2D), each at distance 1."""
+    grey = prepared(np.ones((4, 9, 9)), np.ones((4, 9, 9), bool))
+    assert gpuimg.to_numpy(glszm_matrices(grey, False)).tolist() == [[[324], [1]]]
+    assert gpuimg.to_numpy(gldzm_matrices(grey, True)).tolist() == [[[81], [1]]] * 4
+
+
+def reference_zone_features(counts, grey, column, n_voxels):
+    """IBSI 3.8's (and 3.9's) 16 formulas, written out, for one matrix ``counts[i, j]`` of zones of
+    grey level ``grey[i]`` and size (or distance) ``column[j]`` describing ``n_voxels`` voxels."""
+    n_s = counts.sum()
+    p = counts / n_s
+    i = np.asarray(grey, dtype=float)[:, None]
+    j = np.asarray(column, dtype=float)[None, :]
+    mu_i = (i * p).sum()
+    mu_j = (j * p).sum()
+    nonzero = p[p > 0]
+    return [
+        (counts / j**2).sum() / n_s,
+        (counts * j**2).sum() / n_s,
+        (counts / i**2).sum() / n_s,
+        (counts * i**2).sum() / n_s,
+        (counts / (i**2 * j**2)).sum() / n_s,
+        (counts * i**2 / j**2).sum() / n_s,
+        (counts * j**2 / i**2).sum() / n_s,
+        (counts * i**2 * j**2).sum() / n_s,
+        (counts.sum(axis=1) ** 2).sum() / n_s,
+        (counts.sum(axis=1) ** 2).sum() / n_s**2,
+        (counts.sum(axis=0) ** 2).sum() / n_s,
+        (counts.sum(axis=0) ** 2).sum() / n_s**2,
+        n_s / n_voxels,
+        ((i - mu_i) ** 2 * p).sum(),
+        ((j - mu_j) ** 2 * p).sum(),
+        -(nonzero * np.log2(nonzero)).sum(),
+    ]
+
+
+@settings(max_examples=30, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), n_levels=st.integers(1, 6), n_columns=st.integers(1, 6))
+def test_features_equal_ibsi_formulas(seed, n_levels, n_columns):
+    """Both families' 16 features of random matrices (batches of 3) against IBSI's formulas."""
+    rng = np.random.default_rng(seed)
+    grey = GreyLevels(
+        None, np.sort(rng.choice(np.arange(1.0, 40.0), n_levels, replace=False)), 40, None, None
+    )
+    sizes = np.sort(rng.choice(np.arange(1, 30), n_columns, replace=False))
+    counts = rng.integers(0, 4, (3, n_levels, n_columns))
+    counts[:, 0, 0] += 1  # no empty matrix
+    # the layout of the matrices: row 0 the voxels of each column's zones (size x zones for a GLSZM)
+    szm = np.concatenate([(counts * sizes).sum(axis=1, keepdims=True), counts], axis=1)
+    got_szm = glszm_features(szm, grey)
+    distances = np.arange(1, n_columns + 1)
+    voxels = rng.integers(1, 5, (3, 1, n_columns)) * (counts.sum(axis=1, keepdims=True) > 0)
+    dzm = np.concatenate([voxels + counts.sum(axis=1, keepdims=True), counts], axis=1)
+    got_dzm = gldzm_features(dzm, grey)
+    for b in range(3):
+        want = reference_zone_features(counts[b], grey.values, sizes, (counts[b] * sizes).sum())
+        np.testing.assert_allclose([got_szm[name][b] for name in SZM.split()], want, rtol=1e-12)
+        want = reference_zone_features(counts[b], grey.values, distances, dzm[b, 0].sum())
+        np.testing.assert_allclose([got_dzm[name][b] for name in DZM.split()], want, rtol=1e-12)
