@@ -2,7 +2,6 @@
 voxel-level clustering and classification."""
 
 from sklearn.decomposition import PCA
-from sklearn.feature_selection import VarianceThreshold
 
 from .estimators import (
     DeviceClassifier,
@@ -28,7 +27,7 @@ from .metrics import (
     silhouette,
     specificity,
 )
-from .selection import CorrelationFilter, MutualInformationSelector
+from .selection import CorrelationFilter, MutualInformationSelector, VarianceThreshold
 from .som import SOM
 from .voxel import VoxelClassifier, dbscan_candidates, segment_kmeans, segment_som, voxel_features
 

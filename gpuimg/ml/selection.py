@@ -1,4 +1,5 @@
-"""Feature selection steps for scikit-learn pipelines: correlation filter and mutual information."""
+"""Feature selection steps for scikit-learn pipelines: variance threshold, correlation filter and mutual
+information, on the input's device."""
 
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
@@ -35,6 +36,43 @@ class _Selector(TransformerMixin, BaseEstimator):
             else np.array([f"x{i}" for i in range(self.n_features_in_)], dtype=object)
         )
         return names[self.get_support()]
+
+
+class VarianceThreshold(_Selector):
+    """Drop features whose variance is at most ``threshold``: scikit-learn's ``VarianceThreshold`` (same
+    parameters and attributes), computed on the input's device (scikit-learn's copies CuPy input to
+    NumPy implicitly, which CuPy refuses).
+
+    Parameters
+    ----------
+    threshold : float
+        Features with a (population) variance above it are kept; 0 keeps the non-constant ones.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from gpuimg.ml import VarianceThreshold
+    >>> VarianceThreshold().fit_transform(np.array([[0.0, 1.0], [0.0, 3.0]]))
+    array([[1.],
+           [3.]])
+    """
+
+    def __init__(self, threshold: float = 0.0):
+        self.threshold = threshold
+
+    def fit(self, X, y=None):
+        """Learn the variances (``variances_``) and the kept features; returns self."""
+        X = check_features(X)
+        xp = namespace(X).xp
+        self.variances_ = X.var(axis=0)
+        keep = self.variances_ > self.threshold
+        if self.threshold == 0:  # as scikit-learn: a constant column may have a rounding-error variance
+            keep &= X.max(axis=0) - X.min(axis=0) > 0
+        if not bool(keep.any()):
+            raise ParameterError(f"No feature has a variance above threshold={self.threshold!r}.")
+        self.support_ = xp.asarray(keep)
+        self.n_features_in_ = int(X.shape[1])
+        return self
 
 
 class CorrelationFilter(_Selector):

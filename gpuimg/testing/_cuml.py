@@ -89,6 +89,10 @@ class EmulatedEstimator:
     def __init__(self, *args, **params):
         cpu_class, cpu_params = _helper().apply(_real_cuml, (self._module, self._name, args, params))
         self._params = params
+        if cpu_params.get("bootstrap") is False:
+            # cuML's translation keeps max_samples without bootstrapping, which scikit-learn refuses
+            # (and which means all samples in both).
+            cpu_params["max_samples"] = None
         module, _, name = cpu_class.rpartition(".")
         self._model = getattr(importlib.import_module(module), name)(**cpu_params)
         self._on_device = False

@@ -1,0 +1,107 @@
+"""gpuimg.ml, gpuimg.features and gpuimg.io on the CUDA device (emulated without a GPU) against the
+same calls on the CPU. cuML fits other solvers than scikit-learn, so on a real GPU the estimators
+are compared through their quality, not their predictions; the emulator fits scikit-learn."""
+
+import numpy as np
+import pytest
+import sklearn.feature_selection
+import sklearn.metrics
+
+import gpuimg
+from gpuimg import features, ml
+from gpuimg.backend import namespace, to_numpy
+
+
+def _classes(rng, n=60):
+    X = rng.standard_normal((n, 3))
+    y = (X[:, 0] + 0.3 * rng.standard_normal(n) > 0).astype(np.int64)
+    return X, y
+
+
+@pytest.mark.parametrize(
+    ("name", "task"),
+    [
+        ("svm", "classification"),
+        ("decision_tree", "classification"),
+        ("logistic_regression", "classification"),
+        ("linear_regression", "regression"),
+        ("ridge", "regression"),
+        ("svr", "regression"),
+    ],
+)
+def test_estimators_on_the_device(name, task, emulated_cuda, rng):
+    X, y = _classes(rng)
+    target = y if task == "classification" else X @ [1.0, -2.0, 0.5]
+    model = ml.make_estimator(name, task).fit(emulated_cuda(X), emulated_cuda(target))
+    predicted = model.predict(emulated_cuda(X))
+    assert namespace(predicted).device == "cuda" and model.library_ == "cuml"
+    score = model.score(emulated_cuda(X), emulated_cuda(target))
+    reference = ml.make_estimator(name, task).fit(X, target).score(X, target)
+    assert score == pytest.approx(reference, abs=0.05)  # cuML's solvers reach the same optimum
+
+
+def test_kmeans_pca_and_som_on_the_device(emulated_cuda, rng):
+    X = np.concatenate([rng.normal(0, 0.1, (20, 2)), rng.normal(5, 0.1, (20, 2))])
+    labels = to_numpy(ml.make_estimator("kmeans", "clustering", n_clusters=2).fit_predict(emulated_cuda(X)))
+    assert sklearn.metrics.adjusted_rand_score(labels, np.repeat([0, 1], 20)) == 1.0
+    pca = ml.make_estimator("pca", "decomposition", n_components=1).fit(emulated_cuda(X))
+    np.testing.assert_allclose(
+        np.abs(to_numpy(pca.transform(emulated_cuda(X)))),
+        np.abs(ml.make_estimator("pca", "decomposition", n_components=1).fit(X).transform(X)),
+        atol=1e-8,
+    )
+    som = ml.SOM((2, 1), random_state=0).fit(emulated_cuda(X))
+    assert (
+        sklearn.metrics.adjusted_rand_score(to_numpy(som.predict(emulated_cuda(X))), np.repeat([0, 1], 20))
+        == 1
+    )
+
+
+def test_selection_and_metrics_on_the_device(emulated_cuda, rng):
+    X, y = _classes(rng)
+    X = np.column_stack([X, X[:, 0] * 2.0])  # a feature perfectly correlated with the first
+    kept = ml.CorrelationFilter(0.95).fit_transform(emulated_cuda(X))
+    assert kept.shape == (60, 3) and namespace(kept).device == "cuda"
+    variance = ml.VarianceThreshold(0.5).fit(emulated_cuda(X)).transform(emulated_cuda(X))
+    np.testing.assert_array_equal(
+        to_numpy(variance), sklearn.feature_selection.VarianceThreshold(0.5).fit_transform(X)
+    )
+    scores = rng.random(60)
+    assert ml.roc_auc(emulated_cuda(y), emulated_cuda(scores)) == pytest.approx(
+        sklearn.metrics.roc_auc_score(y, scores)
+    )
+    np.testing.assert_array_equal(
+        to_numpy(ml.confusion_matrix(emulated_cuda(y), emulated_cuda(1 - y))),
+        sklearn.metrics.confusion_matrix(y, 1 - y),
+    )
+
+
+def test_voxel_segmentation_on_the_device(emulated_cuda, rng):
+    image = np.where(np.indices((6, 8, 8))[2] < 4, 10.0, 100.0) + rng.normal(0, 1, (6, 8, 8))
+    labels = ml.segment_kmeans(emulated_cuda(image), 2)
+    np.testing.assert_array_equal(to_numpy(labels), ml.segment_kmeans(image, 2))
+    np.testing.assert_allclose(
+        to_numpy(ml.voxel_features(emulated_cuda(image), (1.0,))), ml.voxel_features(image, (1.0,)), atol=1e-6
+    )
+    scribbles = np.zeros(image.shape, dtype=np.int64)
+    scribbles[:, :, 0], scribbles[:, :, -1] = 1, 2
+    model = ml.VoxelClassifier(sigmas=(1.0,), n_estimators=5, random_state=0)
+    predicted = model.fit(emulated_cuda(image), emulated_cuda(scribbles)).predict(emulated_cuda(image))
+    assert (to_numpy(predicted)[:, :, :3] == 1).mean() > 0.9 and (
+        to_numpy(predicted)[:, :, 5:] == 2
+    ).mean() > 0.9
+    points = np.argwhere(image > 50)
+    clusters = ml.dbscan_candidates(emulated_cuda(image > 50), 1.5)
+    assert len(np.unique(to_numpy(clusters))) >= 1 and len(points) > 0
+
+
+def test_feature_extraction_on_the_device(emulated_cuda, rng):
+    image = rng.normal(50, 10, (8, 10, 10))
+    mask = np.zeros(image.shape, dtype=bool)
+    mask[2:6, 2:8, 2:8] = True
+    volume = gpuimg.Volume(image, (2.0, 1.0, 1.0))
+    on_cpu = features.extract(volume, mask)
+    on_gpu = features.extract(gpuimg.to_device(volume, "cuda"), emulated_cuda(mask))
+    assert on_cpu.keys() == on_gpu.keys()
+    for key, value in on_cpu.items():
+        assert on_gpu[key] == pytest.approx(value, rel=1e-6, abs=1e-9, nan_ok=True), key
