@@ -15,7 +15,7 @@ from gpuimg.cli import main
 def test_demo_runs_the_pipeline_keeps_its_outputs_and_says_what_next(capsys, tmp_path, monkeypatch):
     monkeypatch.setenv("GPUIMG_DEVICE", "cpu")
     out = tmp_path / "demo"
-    assert main(["demo", "--out", str(out), "--studies", "8", "--shape", "16", "24", "24"]) == 0
+    assert main(["demo", "--out", str(out), "--studies", "8", "--shape", "12", "16", "16"]) == 0
     said = capsys.readouterr().out
     for stage in ("read", "preprocess", "segment", "edges", "features", "learning", "report"):
         assert re.search(rf"{stage}.* [\d.]+ s", said), stage
@@ -24,12 +24,12 @@ def test_demo_runs_the_pipeline_keeps_its_outputs_and_says_what_next(capsys, tmp
     for kept in ("cohort", "labels.csv", "pipeline.toml", "results/report.html", "results/features.parquet"):
         assert (out / kept).exists(), kept
     assert f"gpuimg run {out / 'pipeline.toml'} --input" in said
-    # 24 voxels of 1.25 mm cannot hold every nodule of up to 18 mm: the clipped ones are named.
+    # 16 voxels of 1.25 mm (20 mm) cannot hold every nodule of up to 18 mm radius: the clipped ones are named.
     assert re.search(r"note: the lesion of \d+ studies touches the volume's edge", said)
     with open(out / "results" / "features.csv") as file:
         assert len(list(csv.DictReader(file))) == 8
     # Run again in the same folder: the cohort and the finished studies are reused.
-    assert main(["demo", "--out", str(out), "--studies", "8", "--shape", "16", "24", "24"]) == 0
+    assert main(["demo", "--out", str(out), "--studies", "8", "--shape", "12", "16", "16"]) == 0
     assert "from an earlier run" in capsys.readouterr().out
 
 
@@ -54,7 +54,7 @@ def test_demo_rejects_tiny_shapes(capsys):
 
 
 def test_run_reports_a_bad_spec_by_its_key(capsys, tmp_path):
-    (tmp_path / "p.toml").write_text('[mask]\nsource = "seg"\n')
+    (tmp_path / "p.toml").write_text('[mask]\nsource = "atlas"\n')
     (tmp_path / "in" / "a").mkdir(parents=True)
     assert (
         main(
@@ -69,7 +69,7 @@ def test_run_reports_a_bad_spec_by_its_key(capsys, tmp_path):
         )
         == 1
     )
-    assert "ConfigError" in (err := capsys.readouterr().err) and "mask.source='seg'" in err
+    assert "ConfigError" in (err := capsys.readouterr().err) and "mask.source='atlas'" in err
 
 
 def test_info_names_the_device(capsys):

@@ -9,8 +9,8 @@ A spec has up to seven tables; every key is optional except where said::
     allow_gaps = false
 
     [mask]
-    source = "rtstruct"         # "file", "rtstruct" or "recipe" (required)
-    roi = "GTV"                 # rtstruct: ROI name (exact, case-insensitive, or a regex)
+    source = "rtstruct"         # "file", "rtstruct", "seg" or "recipe" (required)
+    roi = "GTV"                 # rtstruct: ROI name, seg: segment label (exact, case-insensitive, or a regex)
     pattern = "lesions.nrrd"    # file: glob in the study folder (NIfTI or NRRD)
     label = 0                   # file: the label value of the ROI; 0 means every non-zero voxel
     threshold = [-100, 200]     # recipe: [lower, upper] in image units, or "otsu"
@@ -87,7 +87,7 @@ STEPS = (
     "window",
     "zscore",
 )
-MASK_SOURCES = ("file", "rtstruct", "recipe")
+MASK_SOURCES = ("file", "rtstruct", "seg", "recipe")
 TASKS = ("classification", "regression", "clustering")
 _MODALITY_ALIASES = {"PET": "PT", "MRI": "MR"}
 _TABLES = ("input", "mask", "preprocess", "edges", "features", "learning", "privacy")

@@ -17,7 +17,7 @@ from gpuimg import edges, morphology, preprocess
 from gpuimg.backend import to_numpy
 from gpuimg.errors import DicomError, GeometryError
 from gpuimg.features import extract
-from gpuimg.io import list_series, read_dicom, read_image, read_rtstruct
+from gpuimg.io import list_series, read_dicom, read_image, read_rtstruct, read_seg
 from gpuimg.volume import Volume
 
 from .privacy import pseudonym, scrub
@@ -171,14 +171,16 @@ def _preprocess(image: Volume, steps) -> Volume:
 
 
 def _mask(folder: Path, image: Volume, processed: Volume, source: MaskSource) -> Volume:
-    if source.source == "rtstruct":
-        files = [p for p in sorted(folder.rglob("*")) if p.is_file() and _is_rtstruct(p)]
+    if source.source in ("rtstruct", "seg"):
+        kind = source.source.upper()
+        files = [p for p in sorted(folder.rglob("*")) if p.is_file() and _modality(p) == kind]
         matching = [p for p in files if image.meta.get("series_uid") in _referenced_series(p)] or files
         if len(matching) != 1:
             raise DicomError(
-                f"{len(matching)} RTSTRUCT files for the chosen series in {folder}; keep the one "
-                "drawn on it (or name its ROI with mask.roi)."
+                f"{len(matching)} {kind} files for the chosen series in {folder}; keep the one drawn on it."
             )
+        if kind == "SEG":
+            return read_seg(matching[0], image, source.roi)
         return read_rtstruct(matching[0], image, source.roi)
     if source.source == "file":
         files = sorted(folder.glob(source.pattern))
@@ -209,24 +211,24 @@ def _check_fits(mask: Volume, image: Volume, path: Path) -> None:
         )
 
 
-def _is_rtstruct(path: Path) -> bool:
+def _modality(path: Path) -> str | None:
     try:
-        return (
-            pydicom.dcmread(path, stop_before_pixels=True, specific_tags=["Modality"]).get("Modality")
-            == "RTSTRUCT"
-        )
+        return pydicom.dcmread(path, stop_before_pixels=True, specific_tags=["Modality"]).get("Modality")
     except Exception:
-        return False
+        return None
 
 
 def _referenced_series(path: Path) -> set[str]:
+    """The series UIDs an RTSTRUCT (referenced frame of reference) or a SEG (referenced series) names."""
     ds = pydicom.dcmread(path, stop_before_pixels=True)
-    return {
-        str(series.SeriesInstanceUID)
+    rtstruct = (
+        series.SeriesInstanceUID
         for frame in ds.get("ReferencedFrameOfReferenceSequence", [])
         for study in frame.get("RTReferencedStudySequence", [])
         for series in study.get("RTReferencedSeriesSequence", [])
-    }
+    )
+    seg = (series.SeriesInstanceUID for series in ds.get("ReferencedSeriesSequence", []))
+    return {str(uid) for uid in (*rtstruct, *seg)}
 
 
 def _recipe(image: Volume, source: MaskSource) -> Volume:

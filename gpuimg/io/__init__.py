@@ -3,6 +3,7 @@
 from .dicom import read_dicom
 from .image import read_image, write_image
 from .rtstruct import read_rtstruct, rtstruct_roi_names
+from .seg import read_seg
 from .series import SeriesInfo, SeriesList, list_series
 from .stitch import stitch
 from .write import write_dicom
@@ -14,6 +15,7 @@ __all__ = [
     "read_dicom",
     "read_image",
     "read_rtstruct",
+    "read_seg",
     "rtstruct_roi_names",
     "stitch",
     "write_dicom",

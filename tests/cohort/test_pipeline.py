@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pyarrow.parquet as pq
@@ -15,7 +16,7 @@ import pytest
 from cohort_data import write_cohort, write_study
 
 import gpuimg
-from gpuimg.cohort import run_pipeline
+from gpuimg.cohort import run_pipeline, spec_from_dict
 
 
 def _table(folder):
@@ -120,3 +121,29 @@ def test_two_dask_workers_give_the_serial_table(cohort, tmp_path):
     assert _table(tmp_path / "dask") == _table(tmp_path / "serial")
     serial = json.loads((tmp_path / "serial" / "metrics.json").read_text())
     assert json.loads((tmp_path / "dask" / "metrics.json").read_text()) == serial
+
+
+STS = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "ibsi" / "validation_sts"
+
+
+@pytest.mark.skipif(not STS.exists(), reason="the IBSI validation_sts data are not in ../shared/data")
+@pytest.mark.parametrize("modality", ["CT", "MR", "PET"])
+def test_validation_sts_as_it_lies_gives_one_row_per_patient(modality, tmp_path):
+    # Six patients, three series each, RTSTRUCT masks: the [input] rule picks one series per patient.
+    spec = spec_from_dict(
+        {
+            "input": {"modality": modality},
+            "mask": {"source": "rtstruct", "roi": "GTV"},
+            "features": {"families": ["statistics"]},
+        }
+    )
+    manifest = run_pipeline(spec, STS, tmp_path / "out", keep_ids=True, progress=False)
+    rows = _table(tmp_path / "out")
+    assert [r["study"] for r in rows] == [f"STS_00{i}" for i in range(1, 7)] and manifest["errors"] == 0
+    assert {r["modality"] for r in rows} == {"PT" if modality == "PET" else modality}
+    # The mean over the ROI equals the mean over the data set's own voxel mask (the same voxels).
+    folder = {"CT": "CT", "MR": "MR_T1", "PET": "PET"}[modality]
+    for row in rows[:1]:
+        image = gpuimg.read_dicom(STS / row["study"] / folder / "image", device="cpu")
+        mask = gpuimg.read_image(STS / row["study"] / folder / "mask_voxels.nii.gz", device="cpu").data > 0
+        assert float(row["stat_mean"]) == pytest.approx(float(np.mean(image.data[mask], dtype=np.float64)), rel=1e-9)
