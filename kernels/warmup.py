@@ -1,0 +1,169 @@
+"""Compile every kernel family once, for the dtypes users meet, into the on-disk cache.
+
+``gpuimg warmup`` (or :func:`warmup`) runs each operation that has a kernel of its own on a small
+volume of each common dtype, so that the exact specialisations the operations ask for are compiled
+and written to Numba's cache (:mod:`gpuimg.kernels.cache`). Run it once in a container build or
+after installing: later processes, Dask workers included, load the kernels instead of compiling them.
+"""
+
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import FAMILIES
+
+#: The dtypes users meet: 8-bit masks and images, CT (int16), MR and unsigned CT (uint16), floats.
+DTYPES = ("uint8", "int16", "uint16", "float32", "float64")
+
+
+@dataclass(frozen=True)
+class Task:
+    """One operation that compiles the kernels of ``families`` when run on a small volume."""
+
+    name: str
+    families: tuple[str, ...]
+    run: Callable[[object], object]
+
+
+def _canny(image):
+    import gpuimg
+
+    gpuimg.edges.canny(image)
+    gpuimg.edges.canny(image, 1.0, method="zero_crossing")
+
+
+def _bilateral(image):
+    import gpuimg
+
+    gpuimg.preprocess.bilateral_filter(image, 1.0, 50.0)
+    gpuimg.preprocess.bilateral_filter(image, 1.0, 50.0, range_samples=100)
+
+
+def _diffusion(image):
+    import gpuimg
+
+    for method in ("gradient", "curvature"):
+        gpuimg.preprocess.anisotropic_diffusion(image, iterations=1, method=method)
+
+
+def _hough(image):
+    import gpuimg
+
+    edges = image[image.shape[0] // 2] > image.mean()
+    gpuimg.contours.hough_line(edges)
+    gpuimg.contours.hough_circle(edges, np.array([2, 3]))
+
+
+def _label(image):
+    import gpuimg
+
+    gpuimg.morphology.label(image > image.mean())
+
+
+def _texture(image):
+    import gpuimg
+
+    mask = gpuimg.backend.namespace(image).xp.zeros(image.shape, dtype=bool)
+    mask[1:-1, 1:-1, 1:-1] = True
+    gpuimg.features.extract(image, mask, spacing=(1.0, 1.0, 1.0))
+
+
+def _operation(path: str, *args, **kwargs) -> Callable[[object], object]:
+    """A task that calls ``gpuimg.<path>(image, *args, **kwargs)``."""
+
+    def run(image):
+        import gpuimg
+
+        function = gpuimg
+        for part in path.split("."):
+            function = getattr(function, part)
+        return function(image, *args, **kwargs)
+
+    return run
+
+
+#: What warms each family; every family in :data:`gpuimg.kernels.FAMILIES` is covered (a test checks).
+TASKS = (
+    Task("bilateral_filter", ("bilateral",), _bilateral),
+    Task("canny", ("canny",), _canny),
+    Task("clahe", ("clahe",), _operation("preprocess.clahe")),
+    Task("curvature_flow", ("curvature",), _operation("preprocess.curvature_flow", iterations=1)),
+    Task("anisotropic_diffusion", ("diffusion",), _diffusion),
+    Task("gradient_magnitude", ("gradient",), _operation("edges.gradient_magnitude")),
+    Task("equalize_hist", ("histogram",), _operation("preprocess.equalize_hist")),
+    Task("hough", ("hough",), _hough),
+    Task("label", ("labels",), _label),
+    Task("median_filter", ("median",), _operation("preprocess.median_filter", 3)),
+    Task("features.extract", ("glcm", "glrlm", "zones", "neighbourhood"), _texture),
+)
+
+
+def warmup(
+    families: Iterable[str] | None = None,
+    dtypes: Sequence[str] = DTYPES,
+    *,
+    devices: Sequence[str] = ("cpu",),
+    progress: bool = True,
+) -> list[tuple[str, str, str, float]]:
+    """Compile the kernels of ``families`` for ``dtypes`` on ``devices`` (or load them from the cache).
+
+    Parameters
+    ----------
+    families : iterable of str, optional
+        Kernel families (:data:`gpuimg.kernels.FAMILIES`); all by default.
+    dtypes : sequence of str
+        Input dtypes to compile for; default :data:`DTYPES`.
+    devices : sequence of {"cpu", "cuda"}
+        The kernel targets; "cuda" needs a GPU.
+    progress : bool
+        Show a progress bar (tqdm, on stderr).
+
+    Returns
+    -------
+    list of (task, dtype, device, seconds)
+        The time of each step: the compile time on a cold cache, the load time on a warm one.
+
+    Raises
+    ------
+    ParameterError
+        For a family that is not in :data:`gpuimg.kernels.FAMILIES`, or a name that is not a dtype.
+
+    Examples
+    --------
+    >>> steps = warmup(["labels"], ["uint8"], progress=False)
+    >>> [(task, dtype, device) for task, dtype, device, _ in steps]
+    [('label', 'uint8', 'cpu')]
+    """
+    from tqdm import tqdm
+
+    import gpuimg
+    from gpuimg.errors import ParameterError
+
+    wanted = set(FAMILIES if families is None else families)
+    unknown = wanted - set(FAMILIES)
+    if unknown:
+        raise ParameterError(f"unknown kernel families {sorted(unknown)}; choose from {list(FAMILIES)}.")
+    try:
+        dtypes = [np.dtype(dtype) for dtype in dtypes]
+    except TypeError as error:
+        raise ParameterError(f"dtypes={list(dtypes)!r}: {error}; use NumPy names such as {DTYPES}.") from None
+    tasks = [task for task in TASKS if wanted & set(task.families)]
+    steps = [(task, dtype, device) for device in devices for task in tasks for dtype in dtypes]
+    rng = np.random.default_rng(0)
+    done = []
+    with tqdm(steps, desc="gpuimg warmup", unit="kernel", disable=not progress) as bar:
+        for task, dtype, device in bar:
+            bar.set_postfix_str(f"{task.name} {dtype} {device}")
+            image = gpuimg.to_device(_volume(rng, dtype), device)
+            start = time.perf_counter()
+            task.run(image)
+            done.append((task.name, dtype.name, device, time.perf_counter() - start))
+    return done
+
+
+def _volume(rng: np.random.Generator, dtype: np.dtype) -> np.ndarray:
+    """A small volume of ``dtype`` with values spread over a CT-like range (or [0, 255] for uint8)."""
+    high = 255 if dtype == np.uint8 else 1000
+    return rng.uniform(0, high, (6, 7, 8)).astype(dtype)

@@ -1,0 +1,70 @@
+"""gpuimg.kernels.warmup and ``gpuimg warmup``: every family is warmed, and what it compiles lands in the
+on-disk cache, where a fresh process finds it."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+import gpuimg.kernels.warmup
+from gpuimg.cli import main
+from gpuimg.errors import ParameterError
+from gpuimg.kernels import FAMILIES
+from gpuimg.kernels.warmup import TASKS, warmup
+
+
+def test_every_family_has_a_warmup_task():
+    covered = {family for task in TASKS for family in task.families}
+    assert set(FAMILIES) <= covered
+
+
+_RUN = """
+import json
+from gpuimg.kernels.registry import CPU_DRIVERS
+from gpuimg.kernels.warmup import warmup
+steps = warmup(["labels", "hough"], ["uint8", "float32"], progress=False)
+hits = {name: sum(d.stats.cache_hits.values()) for name, d in CPU_DRIVERS.items() if d.signatures}
+print(json.dumps([[s[:3] for s in steps], hits]))
+"""
+
+
+def test_warmup_fills_the_cache_that_a_fresh_process_loads(tmp_path):
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path))
+
+    def run():
+        command = [sys.executable, "-c", _RUN]
+        done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=600)
+        assert done.returncode == 0, done.stderr
+        return json.loads(done.stdout.splitlines()[-1])
+
+    steps, hits = run()
+    assert steps == [[task, dtype, "cpu"] for task in ("hough", "label") for dtype in ("uint8", "float32")]
+    drivers = {"gpuimg.kernels.labels._statistics_cpu", "gpuimg.kernels.hough._lines_cpu"}
+    assert drivers <= set(hits) and all(hits[name] == 0 for name in drivers)
+    for stem in ("labels._statistics_cpu", "hough._lines_cpu", "hough._circles_cpu"):
+        assert list(tmp_path.rglob(f"{stem}-*.nbi")), stem
+    _, hits = run()
+    assert all(hits[name] >= 1 for name in drivers)
+
+
+def test_unknown_family_or_dtype_is_refused():
+    with pytest.raises(ParameterError, match="unknown kernel families"):
+        warmup(["gradients"], progress=False)
+    with pytest.raises(ParameterError, match="dtypes"):
+        warmup(["labels"], ["int17"], progress=False)
+
+
+def test_cli_warmup_passes_device_and_dtypes(monkeypatch, capsys):
+    calls = []
+    fake = lambda **kw: calls.append(kw) or [("t", "u", "c", 0.0)]  # noqa: E731
+    monkeypatch.setattr(gpuimg.kernels.warmup, "warmup", fake)
+    assert main(["warmup", "--device", "cpu", "--dtypes", "int16", "float32"]) == 0
+    assert calls == [{"dtypes": ["int16", "float32"], "devices": ("cpu",)}]
+    assert "1 kernel sets" in capsys.readouterr().out
+
+
+def test_cli_warmup_reports_a_bad_dtype(capsys):
+    assert main(["warmup", "--device", "cpu", "--dtypes", "int17"]) == 1
+    assert "int17" in capsys.readouterr().err
