@@ -10,13 +10,15 @@ On NumPy and CuPy arrays the derivatives and magnitude come from one fused pass 
 :mod:`gpuimg.kernels.gradient` (CPU or CUDA target); on Dask arrays from the same pass per chunk.
 """
 
-import math
+from __future__ import annotations
+
 from collections.abc import Sequence
 from functools import partial
 
 import numpy as np
 from numpy.typing import ArrayLike
 
+from gpuimg._support import check_spacing as _spacing
 from gpuimg.backend import is_dask, map_stencil, namespace
 from gpuimg.errors import ParameterError
 from gpuimg.kernels import boundary
@@ -173,19 +175,6 @@ def _gradient(image, *, operator, component, spacing, mode, cval, work, out_dtyp
         component=-1 if component == kernel.MAGNITUDE else component + lead,
     )
     return out.reshape(shape)
-
-
-def _spacing(spacing, ndim):
-    if spacing is None:
-        return (1.0,) * ndim
-    values = np.atleast_1d(np.asarray(spacing, dtype=float))
-    if values.size == 1:
-        values = np.repeat(values, ndim)
-    if values.shape != (ndim,) or not all(math.isfinite(v) and v > 0 for v in values):
-        raise ParameterError(
-            f"spacing={spacing!r} must be one positive number (mm) or one per axis ({ndim})."
-        )
-    return tuple(float(v) for v in values)
 
 
 def _dtypes(dtype):

@@ -6,6 +6,8 @@ kernels (:mod:`gpuimg.kernels.median`, :mod:`gpuimg.kernels.bilateral`) on eithe
 are filtered chunk by chunk with the filter's halo, with the whole-volume result.
 """
 
+from __future__ import annotations
+
 import math
 from collections.abc import Sequence
 from functools import partial
@@ -13,6 +15,10 @@ from functools import partial
 import numpy as np
 from numpy.typing import ArrayLike
 
+from gpuimg._support import check_mode as _check_mode
+from gpuimg._support import check_positive as _positive
+from gpuimg._support import check_sizes as _sizes
+from gpuimg._units import voxels
 from gpuimg.backend import is_dask, map_stencil, namespace, separable_passes
 from gpuimg.errors import ParameterError
 from gpuimg.kernels import bilateral as bilateral_kernel
@@ -227,29 +233,34 @@ def median_filter(image: Image, size: Sizes = 3, *, mode: str = "reflect", cval:
 @accepts_volume
 def bilateral_filter(
     image: Image,
-    sigma_spatial_mm: Sigmas,
-    sigma_range: float,
+    sigma_spatial: Sigmas | None = None,
+    sigma_range: float | None = None,
     *,
+    sigma_spatial_mm: Sigmas | None = None,
     spacing: float | Sequence[float] | None = None,
     truncate: float = 2.5,
     range_samples: int | None = None,
     mode: str = "nearest",
     cval: float = 0.0,
 ) -> Image:
-    """Edge-preserving smoothing: neighbours weighted by distance (mm) and by intensity difference.
+    """Edge-preserving smoothing: neighbours weighted by distance and by intensity difference.
 
     Parameters
     ----------
     image : array (NumPy, CuPy or Dask) or Volume, 3D
         Axes (z, y, x).
-    sigma_spatial_mm : float or sequence of float [mm]
+    sigma_spatial : float or sequence of float [voxels]
         Standard deviation of the spatial Gaussian, one for all axes or one per axis; positive.
+        Give this or ``sigma_spatial_mm``.
     sigma_range : float [intensity, e.g. HU]
-        Standard deviation of the Gaussian of intensity differences; positive.
+        Standard deviation of the Gaussian of intensity differences; positive; needed.
+    sigma_spatial_mm : float or sequence of float [mm]
+        The spatial standard deviation in mm (SimpleITK's ``domainSigma``): ``sigma_spatial_mm /
+        spacing[a]`` voxels along axis ``a``; needs ``spacing`` or a Volume.
     spacing : float or sequence of float [mm], optional
-        Voxel spacing per axis. Default: 1 mm; a Volume brings its own.
+        Voxel spacing per axis, for ``sigma_spatial_mm``; a Volume brings its own.
     truncate : float
-        The box's half-side along an axis is ``ceil(truncate * sigma_spatial_mm / spacing)`` voxels
+        The box's half-side along an axis is ``ceil(truncate * sigma)`` voxels, sigma in voxels
         (SimpleITK's ``DomainMu``, 2.5).
     range_samples : int, optional
         None (default): the exact range Gaussian. An integer: SimpleITK's lookup table of that
@@ -296,9 +307,10 @@ def bilateral_filter(
     ndim = np.ndim(image)
     if ndim != 3:
         raise ParameterError(f"the image must be 3D; got {ndim}D, shape {np.shape(image)}.")
-    sigmas = _positive(sigma_spatial_mm, 3, "sigma_spatial_mm")
+    sigmas = voxels("sigma_spatial", sigma_spatial, sigma_spatial_mm, spacing, 3)
+    if sigma_range is None:
+        raise ParameterError("bilateral_filter needs sigma_range, in the image's units (HU for CT).")
     (sigma_range,) = _positive(sigma_range, 1, "sigma_range")
-    spacing = (1.0, 1.0, 1.0) if spacing is None else _positive(spacing, 3, "spacing")
     (truncate,) = _positive(truncate, 1, "truncate")
     if range_samples is not None and not (
         isinstance(range_samples, (int, np.integer))
@@ -306,10 +318,8 @@ def bilateral_filter(
         and range_samples > 0
     ):
         raise ParameterError(f"range_samples={range_samples!r} must be None or a positive whole number.")
-    radius = tuple(math.ceil(truncate * s / d) for s, d in zip(sigmas, spacing, strict=True))
-    offsets = np.meshgrid(
-        *(np.arange(-r, r + 1) * d for r, d in zip(radius, spacing, strict=True)), indexing="ij"
-    )
+    radius = tuple(math.ceil(truncate * s) for s in sigmas)
+    offsets = np.meshgrid(*(np.arange(-r, r + 1) for r in radius), indexing="ij")
     domain = np.exp(-0.5 * sum((o / s) ** 2 for o, s in zip(offsets, sigmas, strict=True))).ravel()
     cutoff = _RANGE_TRUNCATE * sigma_range
     if range_samples is None:
@@ -643,36 +653,6 @@ def _stencil(run, image, depth, mode, dtype):
     if is_dask(image):
         return map_stencil(run, image, depth=depth, periodic=mode in ("wrap", "grid-wrap"), dtype=dtype)
     return run(image)
-
-
-def _check_mode(mode):
-    if mode not in boundary.MODES:
-        raise ParameterError(f"mode={mode!r} is unknown; use one of {sorted(boundary.MODES)}.")
-
-
-def _per_axis(value, ndim, name):
-    values = np.atleast_1d(np.asarray(value, dtype=object))
-    if values.ndim != 1 or values.size not in (1, ndim):
-        raise ParameterError(f"{name}={value!r} must be one number or one per axis ({ndim}).")
-    return tuple(values) * (ndim if values.size == 1 else 1)
-
-
-def _sizes(size, ndim, name):
-    sizes = _per_axis(size, ndim, name)
-    if not all(isinstance(s, (int, np.integer)) and not isinstance(s, bool) and s > 0 for s in sizes):
-        raise ParameterError(f"{name}={size!r} must be a positive whole number of voxels, or one per axis.")
-    return tuple(int(s) for s in sizes)
-
-
-def _positive(value, ndim, name):
-    values = _per_axis(value, ndim, name)
-    try:
-        values = tuple(float(v) for v in values)
-    except (TypeError, ValueError):
-        values = ()
-    if len(values) != ndim or not all(math.isfinite(v) and v > 0 for v in values):
-        raise ParameterError(f"{name}={value!r} must be positive and finite, one number or one per axis.")
-    return values
 
 
 def _float_dtype(image):

@@ -431,7 +431,7 @@ def test_bilateral_with_the_lookup_table_equals_simpleitk(rng, dtype):
     voxel-at-a-time path."""
     image = random_image(rng, (12, 16, 20), np.float32).astype(dtype)
     spacing = (2.0, 0.8, 0.7)
-    got = bilateral_filter(image, 1.5, 80.0, spacing=spacing, range_samples=100)
+    got = bilateral_filter(image, None, 80.0, sigma_spatial_mm=1.5, spacing=spacing, range_samples=100)
     want = simpleitk_bilateral(image, 1.5, 80.0, spacing)
     np.testing.assert_allclose(got, want, rtol=0, atol=atol(image, np.float32))
 
@@ -440,7 +440,7 @@ def test_bilateral_with_the_lookup_table_equals_simpleitk(rng, dtype):
 def test_bilateral_equals_the_closed_form(rng, mode):
     image = random_image(rng, (10, 14, 18), np.float64)
     spacing = (1.5, 0.9, 0.6)
-    got = bilateral_filter(image, 1.2, 60.0, spacing=spacing, mode=mode)
+    got = bilateral_filter(image, None, 60.0, sigma_spatial_mm=1.2, spacing=spacing, mode=mode)
     np.testing.assert_allclose(
         got, reference_bilateral(image, 1.2, 60.0, spacing, mode), rtol=1e-12, atol=1e-9
     )
@@ -453,13 +453,24 @@ def test_bilateral_of_a_real_ct_equals_simpleitk(ct):
     image = image[:6, :24, :24]
     want = simpleitk_bilateral(image, 1.0, 40.0, spacing)
     np.testing.assert_allclose(
-        bilateral_filter(image, 1.0, 40.0, spacing=spacing, range_samples=100), want, rtol=0, atol=4e3 * F32
+        bilateral_filter(image, None, 40.0, sigma_spatial_mm=1.0, spacing=spacing, range_samples=100),
+        want,
+        rtol=0,
+        atol=4e3 * F32,
     )
-    exact = bilateral_filter(gpuimg.Volume(image, spacing=spacing), 1.0, 40.0)
+    exact = bilateral_filter(gpuimg.Volume(image, spacing=spacing), sigma_range=40.0, sigma_spatial_mm=1.0)
     np.testing.assert_allclose(exact.data, want, rtol=0, atol=0.1 * 40.0)
     np.testing.assert_allclose(
         exact.data, reference_bilateral(image, 1.0, 40.0, spacing), rtol=1e-6, atol=1e-3
     )
+    # The unit rule: sigma_spatial is voxels for a Volume as for its array; sigma_spatial_mm is
+    # sigma_spatial_mm / spacing voxels.
+    volume = gpuimg.Volume(image, spacing=spacing)
+    np.testing.assert_array_equal(
+        bilateral_filter(volume, 1.0, 40.0).data, bilateral_filter(image, 1.0, 40.0)
+    )
+    in_voxels = bilateral_filter(image, [1.0 / d for d in spacing], 40.0)
+    np.testing.assert_allclose(exact.data, in_voxels, rtol=1e-6, atol=1e-3)
 
 
 def test_bilateral_keeps_an_edge_and_ignores_nan_neighbours():
@@ -488,10 +499,12 @@ def test_bilateral_dask_with_uneven_chunks_equals_whole_volume(rng, mode):
 @pytest.mark.parametrize(
     ("call", "message"),
     [
-        (lambda x: bilateral_filter(x, 0.0, 50.0), "sigma_spatial_mm=0.0 must be positive"),
+        (lambda x: bilateral_filter(x, 0.0, 50.0), "sigma_spatial=0.0 must be positive"),
+        (lambda x: bilateral_filter(x, sigma_spatial_mm=1.0, sigma_range=5.0), "needs the voxel spacing"),
+        (lambda x: bilateral_filter(x, 1.0), "needs sigma_range"),
         (lambda x: bilateral_filter(x, (1.0, 1.0), 50.0), "one per axis (3)"),
         (lambda x: bilateral_filter(x, 1.0, -5.0), "sigma_range=-5.0 must be positive"),
-        (lambda x: bilateral_filter(x, 1.0, 5.0, spacing=(1.0, 0.0, 1.0)), "spacing="),
+        (lambda x: bilateral_filter(x, None, 5.0, sigma_spatial_mm=1.0, spacing=(1.0, 0.0, 1.0)), "spacing="),
         (lambda x: bilateral_filter(x, 1.0, 5.0, range_samples=0), "range_samples=0 must be None"),
         (lambda x: bilateral_filter(x[0], 1.0, 5.0), "must be 3D; got 2D"),
         (lambda x: bilateral_filter(x, 1.0, 5.0, mode="edge"), "mode='edge' is unknown"),
