@@ -146,4 +146,34 @@ def test_validation_sts_as_it_lies_gives_one_row_per_patient(modality, tmp_path)
     for row in rows[:1]:
         image = gpuimg.read_dicom(STS / row["study"] / folder / "image", device="cpu")
         mask = gpuimg.read_image(STS / row["study"] / folder / "mask_voxels.nii.gz", device="cpu").data > 0
-        assert float(row["stat_mean"]) == pytest.approx(float(np.mean(image.data[mask], dtype=np.float64)), rel=1e-9)
+        assert float(row["stat_mean"]) == pytest.approx(
+            float(np.mean(image.data[mask], dtype=np.float64)), rel=1e-9
+        )
+
+
+def test_ctrl_c_leaves_no_half_written_output_and_says_how_to_resume(broken, tmp_path):
+    spec, cohort, key = broken
+    out = tmp_path / "out"
+    command = [
+        sys.executable,
+        "-m",
+        "gpuimg.cli",
+        "run",
+        str(spec),
+        "--input",
+        str(cohort),
+        "--output",
+        str(out),
+    ]
+    job = subprocess.Popen(
+        [*command, "--key", str(key)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and not list(out.glob(".studies/*/*.json")):
+        time.sleep(0.05)
+    job.send_signal(signal.SIGINT)
+    _, err = job.communicate(timeout=120)
+    assert job.returncode == 130 and "run the same command again to resume" in err
+    assert not list(out.rglob(".partial-*")) and not (out / "features.csv").exists()
+    for finished in out.glob(".studies/*/*.json"):
+        json.loads(finished.read_text())  # every kept study file is whole
