@@ -30,6 +30,7 @@ def hough_line(image: ArrayLike, theta: ArrayLike | None = None) -> tuple:
     Parameters
     ----------
     image : array (NumPy, CuPy or Dask), 2D (rows, columns)
+        2D only, so not a Volume (a Volume is 3D): pass one of its slices, ``volume.data[k]``.
         Nonzero pixels are edges (e.g. from ``canny``); a Dask array is computed first.
     theta : 1D array of float [radians], optional
         The angles of the lines' normals; default 180 angles evenly spaced over [-pi/2, pi/2).
@@ -89,6 +90,7 @@ def hough_circle(image: ArrayLike, radius: ArrayLike, normalize: bool = True, fu
     Parameters
     ----------
     image : array (NumPy, CuPy or Dask), 2D (rows, columns)
+        2D only, so not a Volume (a Volume is 3D): pass one of its slices, ``volume.data[k]``.
         Nonzero pixels are edges; a Dask array is computed first.
     radius : int or 1D array of int [pixels]
         The radii to look for, 0 or more (cast to integers, as scikit-image does).
@@ -271,6 +273,7 @@ def hough_lines(
     Parameters
     ----------
     image : array (NumPy, CuPy or Dask), 2D (rows, columns)
+        2D only, so not a Volume (a Volume is 3D): pass one of its slices, ``volume.data[k]``.
         Non-zero pixels are edges (for instance :func:`gpuimg.edges.canny` of a slice).
     theta : 1D array [radians], optional
         The angles tested; default 180 angles over [-pi/2, pi/2), as scikit-image.
@@ -320,6 +323,7 @@ def hough_circles(
     Parameters
     ----------
     image : array (NumPy, CuPy or Dask), 2D (rows, columns)
+        2D only, so not a Volume (a Volume is 3D): pass one of its slices, ``volume.data[k]``.
         Non-zero pixels are edges.
     radius : 1D array of int [pixels]
         The radii tested.

@@ -193,6 +193,7 @@ def find_contours(
     Parameters
     ----------
     image : array (NumPy, CuPy or Dask), 2D (rows, columns), at least 2 x 2
+        2D only, so not a Volume (a Volume is 3D): pass one of its slices, ``volume.data[k]``.
         A Dask array is computed first.
     level : float [image units, e.g. HU], optional
         The iso-value; default the middle of the image's range.

@@ -55,8 +55,9 @@ def gradient_direction(
         axis 0 (rows, downwards) and ``gx`` along axis 1 (columns), as in scikit-image and SciPy:
         0 points along +x (increasing column), pi / 2 along +y (increasing row).
         3D: an array of shape ``(3, nz, ny, nx)``, the unit vector ``(gz, gy, gx) / |g|``; 0 where
-        the gradient is 0. Float32 for float32 and 8/16-bit integer input, float64 otherwise; on
-        the input's device.
+        the gradient is 0 (a plain array for a Volume too: a Volume holds one value per voxel, not
+        a vector; its spacing still applies). Float32 for float32 and 8/16-bit integer input,
+        float64 otherwise; on the input's device.
 
     Examples
     --------
