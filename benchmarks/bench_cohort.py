@@ -1,17 +1,21 @@
 """Studies per minute of the demo cohort's feature extraction: gpuimg with 1 and N Dask workers against
 PyRadiomics' batch extraction of the same studies, masks and feature classes, in one run.
 
-A script, not a test: ``python benchmarks/bench_cohort.py [--studies 40] [--workers 1 2] [--device cpu]``.
-It writes the demo cohort (``gpuimg.datasets.write_demo_cohort``) and each study's mask (the pipeline's
-recipe mask, saved as NRRD), then times ``gpuimg run`` with a features-only spec (morphology and
-first-order families, bin width 25, no learning) on a warm output-less run per worker count, and
-PyRadiomics' ``RadiomicsFeatureExtractor.execute`` over the same images and masks with its shape and
-first-order classes (bin width 25). The first gpuimg study compiles kernels: each gpuimg run is
-preceded by a warm-up run on a copy of one study. PyRadiomics installs as bench_radiomics.py's
-docstring says; without it only gpuimg's rows are printed.
+A script, not a test: ``python benchmarks/bench_cohort.py [--studies 40] [--workers 1 2] [--device cpu]
+[--texture]``.
+It writes the demo cohort (``gpuimg.datasets.write_demo_cohort``) and each study's mask (voxels above
+-400 HU, as NRRD), then runs a features-only spec (morphology, statistics and histogram families, bin
+width 25, no learning; with ``--texture`` also GLCM, GLRLM, GLSZM, NGTDM and NGLDM) per worker count and
+takes the manifest's wall time of the study stage (reading, masks, features; a cluster's start
+included), after a warm-up run on one study (the first run compiles kernels). PyRadiomics'
+``RadiomicsFeatureExtractor.execute`` then runs over the same DICOM series and masks, one study after
+another as its batch mode does, with its shape and first-order classes (with ``--texture`` also glcm,
+glrlm, glszm, ngtdm and gldm), bin width 25. PyRadiomics installs as bench_radiomics.py's docstring
+says; without it only gpuimg's rows are printed.
 """
 
 import argparse
+import logging
 import shutil
 import tempfile
 import time
@@ -39,14 +43,19 @@ def main() -> None:
     parser.add_argument("--studies", type=int, default=40)
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--texture", action="store_true", help="add the texture families / classes")
     args = parser.parse_args()
+    texture = {"glcm": "glcm", "glrlm": "glrlm", "glszm": "glszm", "ngtdm": "ngtdm", "ngldm": "gldm"}
     root = Path(tempfile.mkdtemp(prefix="gpuimg-bench-cohort-"))
     cohort = write_demo_cohort(root, args.studies)
     for study in sorted(cohort.iterdir()):
         ct = gpuimg.read_dicom(study, device="cpu")
         mask = (ct.data > -400).astype(np.uint8)
         gpuimg.write_image(gpuimg.Volume(mask, ct.spacing, ct.origin, ct.direction), study / "mask.nrrd")
-    spec = spec_from_dict(SPEC)
+    document = {**SPEC, "features": dict(SPEC["features"])}
+    if args.texture:
+        document["features"]["families"] = SPEC["features"]["families"] + list(texture)
+    spec = spec_from_dict(document)
     warm = root / "warm"
     shutil.copytree(sorted(cohort.iterdir())[0], warm / "one")
     print(f"{'tool':<28} {'studies':>7} {'seconds':>8} {'studies/min':>12}")
@@ -54,11 +63,10 @@ def main() -> None:
         run_pipeline(
             spec, warm, root / f"warm-{workers}", device=args.device, workers=workers, progress=False
         )
-        start = time.perf_counter()
-        run_pipeline(
+        manifest = run_pipeline(
             spec, cohort, root / f"out-{workers}", device=args.device, workers=workers, progress=False
         )
-        seconds = time.perf_counter() - start
+        seconds = manifest["time_per_stage_s"]["studies (wall, this run)"]
         label = f"gpuimg, {workers} worker(s)"
         print(f"{label:<28} {args.studies:>7} {seconds:>8.1f} {60 * args.studies / seconds:>12.1f}")
     try:
@@ -67,10 +75,11 @@ def main() -> None:
     except ImportError:
         print("PyRadiomics is not installed: see benchmarks/bench_radiomics.py for the install step.")
         return
+    logging.getLogger("radiomics").setLevel(logging.ERROR)
     peer = featureextractor.RadiomicsFeatureExtractor(binWidth=25)
     peer.disableAllFeatures()
-    peer.enableFeatureClassByName("firstorder")
-    peer.enableFeatureClassByName("shape")
+    for name in ["firstorder", "shape", *(texture.values() if args.texture else [])]:
+        peer.enableFeatureClassByName(name)
     start = time.perf_counter()
     for study in sorted(cohort.iterdir()):
         reader = sitk.ImageSeriesReader()

@@ -48,8 +48,8 @@ random_state = 0
 
 [learning.classification]
 target = "malignant"
-estimator = "random_forest"
-params = { n_estimators = 200 }
+estimator = "logistic_regression"
+params = { C = 0.1, max_iter = 2000 }   # strongly regularised: a few hundred features, 40 patients
 
 [learning.regression]
 target = "growth"
