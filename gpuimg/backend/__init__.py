@@ -1,6 +1,6 @@
 """Which device an array lives on, and the libraries for that device."""
 
-from .chunks import map_stencil, separable_passes
+from .chunks import label_chunks, map_stencil, separable_passes
 from .device import DEVICES, cuda_available, resolve_device
 from .namespaces import Namespace, is_cupy, is_dask, namespace, namespace_for, to_device, to_numpy
 
@@ -10,6 +10,7 @@ __all__ = [
     "cuda_available",
     "is_cupy",
     "is_dask",
+    "label_chunks",
     "map_stencil",
     "namespace",
     "namespace_for",

@@ -83,3 +83,170 @@ def separable_passes(pass_1d: Callable, image, axes: Sequence[int]):
 @functools.cache
 def _pool(threads: int) -> ThreadPoolExecutor:
     return ThreadPoolExecutor(threads, thread_name_prefix="gpuimg-slab")
+
+
+def label_chunks(mask, structure: np.ndarray):
+    """Connected components of the Dask mask ``mask``, merged across its chunks, numbered as
+    ``scipy.ndimage.label`` numbers them, with their sizes and boxes, in memory bounded by a few chunks.
+
+    Each chunk is labelled on its own; one pass over the chunks keeps, per chunk, only small
+    summaries: its label count, its faces (the planes next to other chunks), and per label the raster
+    index of its first voxel, its size and its box. Labels that touch across a face (through any
+    neighbour of ``structure``, also diagonally across chunk edges and corners) are joined as a
+    graph's connected components (SciPy's ``csgraph``), and the components are numbered in the order
+    of their first voxel in the whole volume: SciPy's numbering. The labels themselves stay lazy:
+    each chunk is labelled again and mapped through a lookup table when the result is computed, so
+    the volume is never held whole.
+
+    Parameters
+    ----------
+    mask : dask.array.Array of bool, 2D or 3D
+    structure : bool array of shape (3,) * mask.ndim
+        The neighbourhood (``scipy.ndimage.generate_binary_structure``).
+
+    Returns
+    -------
+    labels : dask.array.Array of int32
+        0 for background, 1 to ``count``.
+    count : int
+    sizes : NumPy int64 array of ``count``
+        Voxels of label ``k`` at index ``k - 1``.
+    lows, highs : NumPy int64 arrays of shape (count, ndim)
+        The first and one-past-last index of each label's box along each axis.
+    """
+    import dask
+    import scipy.sparse
+    import scipy.sparse.csgraph
+
+    structure = np.asarray(structure, dtype=bool)
+    starts = [np.concatenate([[0], np.cumsum(c)[:-1]]).astype(np.int64) for c in mask.chunks]
+    grid = list(np.ndindex(*mask.numblocks))
+    tasks = []
+    for index, block in zip(grid, mask.to_delayed().ravel(), strict=True):
+        start = tuple(int(starts[axis][i]) for axis, i in enumerate(index))
+        tasks.append(dask.delayed(_chunk_summary)(block, structure, start))
+    summaries = dask.compute(*tasks)
+    counts = np.array([s["count"] for s in summaries], dtype=np.int64)
+    offsets = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    total = int(counts.sum())
+    by_index = dict(zip(grid, zip(summaries, offsets.tolist(), strict=True), strict=True))
+
+    edges = [np.zeros((0, 2), dtype=np.int64)]
+    shifts = (np.array(list(np.ndindex(*(3,) * mask.ndim))) - 1)[structure.ravel()]
+    for axis in range(mask.ndim):
+        for row in range(mask.numblocks[axis] - 1):
+            before = _face_plane(by_index, mask.numblocks, axis, row, "high")
+            after = _face_plane(by_index, mask.numblocks, axis, row + 1, "low")
+            for shift in shifts[shifts[:, axis] == 1]:
+                a, b = _shifted_pair(before, after, shift, axis)
+                both = (a > 0) & (b > 0)
+                if both.any():
+                    edges.append(np.unique(np.stack([a[both], b[both]], axis=1), axis=0))
+    pairs = np.concatenate(edges)
+    graph = scipy.sparse.coo_matrix(
+        (np.ones(len(pairs), dtype=np.int8), (pairs[:, 0], pairs[:, 1])), shape=(total + 1, total + 1)
+    )
+    _, component = scipy.sparse.csgraph.connected_components(graph, directed=False)
+
+    first = np.concatenate(
+        [[-1]] + [np.ravel_multi_index(tuple(s["first"].T), mask.shape) for s in summaries]
+    )  # the background ranks first
+    component_first = np.full(component.max() + 1, np.iinfo(np.int64).max)
+    np.minimum.at(component_first, component, first)
+    rank = np.empty_like(component_first)
+    rank[np.argsort(component_first, kind="stable")] = np.arange(len(component_first))
+    lut = rank[component].astype(np.int32)  # the background's component ranks 0
+    count = len(component_first) - 1
+
+    sizes = np.zeros(count + 1, dtype=np.int64)
+    lows = np.full((count + 1, mask.ndim), np.iinfo(np.int64).max)
+    highs = np.full((count + 1, mask.ndim), -1, dtype=np.int64)
+    for summary, offset in zip(summaries, offsets.tolist(), strict=True):
+        target = lut[offset + 1 : offset + 1 + summary["count"]]
+        np.add.at(sizes, target, summary["sizes"])
+        np.minimum.at(lows, target, summary["lows"])
+        np.maximum.at(highs, target, summary["highs"])
+
+    def relabel(block, block_info=None):
+        index = tuple(block_info[0]["chunk-location"])
+        xp = namespace(block).xp
+        local = _label_block(block, structure)
+        summary, offset = by_index[index]
+        table = lut[offset : offset + summary["count"] + 1].copy()
+        table[0] = 0
+        return xp.asarray(table)[local]
+
+    meta = namespace(mask).xp.empty((0,) * mask.ndim, dtype=np.int32)
+    labels = mask.map_blocks(relabel, dtype=np.int32, meta=meta)
+    return labels, count, sizes[1:], lows[1:], highs[1:]
+
+
+def _label_block(block, structure):
+    """``scipy.ndimage.label`` (or cupyx's) of one chunk, as int32."""
+    ns = namespace(block)
+    labels, _ = ns.ndi.label(block, ns.xp.asarray(structure))
+    return labels.astype(np.int32, copy=False)
+
+
+def _chunk_summary(block, structure, start):
+    """What the merge needs of one chunk: label count, faces, and per label its first voxel's raster
+    index in the whole volume, its size and its box (whole-volume indices)."""
+    import scipy.ndimage
+
+    from .namespaces import to_numpy
+
+    labels = to_numpy(_label_block(block, structure))
+    count = int(labels.max()) if labels.size else 0
+    flat = labels.ravel()
+    # ndimage numbers labels in the order of their first voxel: label k starts where the running
+    # maximum first reaches k.
+    running = np.maximum.accumulate(flat) if flat.size else flat
+    first_local = np.flatnonzero(np.diff(running, prepend=0) > 0)
+    coords = np.unravel_index(first_local, labels.shape)
+    lows = np.zeros((count, labels.ndim), dtype=np.int64)
+    highs = np.zeros((count, labels.ndim), dtype=np.int64)
+    for k, box in enumerate(scipy.ndimage.find_objects(labels, max_label=count)):
+        lows[k] = [b.start + s for b, s in zip(box, start, strict=True)]
+        highs[k] = [b.stop + s for b, s in zip(box, start, strict=True)]
+    return {
+        "count": count,
+        "first": np.stack([c + s for c, s in zip(coords, start, strict=True)], axis=1),
+        "sizes": np.bincount(flat, minlength=count + 1)[1:],
+        "lows": lows,
+        "highs": highs,
+        "low": [np.take(labels, [0], axis=a) for a in range(labels.ndim)],
+        "high": [np.take(labels, [labels.shape[a] - 1], axis=a) for a in range(labels.ndim)],
+    }
+
+
+def _face_plane(by_index, numblocks, axis, row, side):
+    """The plane of whole-volume labels on the ``side`` ("low" or "high") face of the chunks in
+    ``row`` along ``axis``: the chunks' faces, offset to unique labels, laid side by side."""
+    others = [range(n) if a != axis else [row] for a, n in enumerate(numblocks)]
+
+    def face(index):
+        summary, offset = by_index[index]
+        plane = summary[side][axis]
+        return np.where(plane > 0, plane.astype(np.int64) + offset, 0)
+
+    grid = np.empty([len(o) for o in others], dtype=object)
+    for index in np.ndindex(*grid.shape):
+        grid[index] = face(tuple(o[i] for o, i in zip(others, index, strict=True)))
+    return np.block(grid.tolist())
+
+
+def _shifted_pair(before, after, shift, axis):
+    """The voxels of the plane ``before`` and of ``after`` that ``shift`` (a neighbour offset with
+    +1 along ``axis``) joins."""
+    a_index, b_index = [], []
+    for k, step in enumerate(shift):
+        if k == axis or step == 0:
+            a_index.append(slice(None))
+            b_index.append(slice(None))
+        elif step == 1:
+            a_index.append(slice(None, -1))
+            b_index.append(slice(1, None))
+        else:
+            a_index.append(slice(1, None))
+            b_index.append(slice(None, -1))
+    return before[tuple(a_index)], after[tuple(b_index)]

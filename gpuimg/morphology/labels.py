@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from gpuimg._support import check_spacing as _spacing
-from gpuimg.backend import is_dask, namespace, to_numpy
+from gpuimg.backend import is_dask, label_chunks, namespace, to_numpy
 from gpuimg.errors import ParameterError
 from gpuimg.kernels import labels as kernel
 from gpuimg.volume import accepts_volume
@@ -134,109 +134,13 @@ def _statistics(ns, labels, count):
 
 
 def _label_dask(mask, structure, spacing):
-    import dask
-    import dask.array as da
-
-    ns = namespace(mask)
-
-    def label_block(block):
-        inner = namespace(block)
-        labels, _ = inner.ndi.label(block, inner.xp.asarray(structure))
-        return labels.astype(np.int32)
-
-    local = mask.map_blocks(label_block, dtype=np.int32)
-    maxima = [dask.delayed(_block_max)(b) for b in local.to_delayed().ravel()]
-    counts = np.array(dask.compute(*maxima), dtype=np.int64)
-    offsets = np.concatenate([[0], np.cumsum(counts)[:-1]]).reshape(local.numblocks)
-
-    def offset_block(block, block_info=None):
-        offset = offsets[tuple(block_info[0]["chunk-location"])]
-        return namespace(block).xp.where(block > 0, block + np.int32(offset), 0).astype(np.int32)
-
-    unique = local.map_blocks(offset_block, dtype=np.int32)
-    total = int(counts.sum())
-    parent = np.arange(total + 1)
-
-    def find(i):
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
-        return i
-
-    shifts = (np.array(list(np.ndindex(*(3,) * mask.ndim))) - 1)[structure.ravel()]
-    for axis, sizes in enumerate(unique.chunks):
-        for boundary in np.cumsum(sizes)[:-1]:
-            before = to_numpy(da.take(unique, [boundary - 1], axis=axis).compute())
-            after = to_numpy(da.take(unique, [boundary], axis=axis).compute())
-            for shift in shifts[shifts[:, axis] == 1]:
-                a, b = _shifted_pair(before, after, shift, axis)
-                both = (a > 0) & (b > 0)
-                for i, j in set(zip(a[both].tolist(), b[both].tolist(), strict=True)):
-                    ri, rj = find(i), find(j)
-                    if ri != rj:
-                        parent[max(ri, rj)] = min(ri, rj)
-    roots = np.array([find(i) for i in range(total + 1)])
-    _, lut = np.unique(roots, return_inverse=True)
-    lut = lut.astype(np.int32)  # root 0 (background) is the smallest, so it stays 0
-    count = int(lut.max())
-    device_lut = ns.xp.asarray(lut)
-    labels = unique.map_blocks(lambda block: device_lut[block], dtype=np.int32)
-    sizes = to_numpy(da.bincount(labels.ravel(), minlength=count + 1).compute())[1:].astype(np.int64)
-    boxes = _merged_boxes(labels, count)
+    """Labels of a Dask mask, merged across its chunks (:func:`gpuimg.backend.label_chunks`)."""
+    labels, count, sizes, lows, highs = label_chunks(mask, structure)
+    boxes = [
+        tuple(slice(int(lo), int(hi)) for lo, hi in zip(low, high, strict=True))
+        for low, high in zip(lows.tolist(), highs.tolist(), strict=True)
+    ]
     return Labels(labels, count, sizes, _volumes(sizes, spacing), boxes)
-
-
-def _block_max(block):
-    return int(block.max()) if block.size else 0
-
-
-def _shifted_pair(before, after, shift, axis):
-    """The voxels of the plane ``before`` and of ``after`` that ``shift`` (a neighbour offset with
-    +1 along ``axis``) joins."""
-    a_index, b_index = [], []
-    for k, s in enumerate(shift):
-        if k == axis:
-            a_index.append(slice(None))
-            b_index.append(slice(None))
-        elif s == 1:
-            a_index.append(slice(None, -1))
-            b_index.append(slice(1, None))
-        elif s == -1:
-            a_index.append(slice(1, None))
-            b_index.append(slice(None, -1))
-        else:
-            a_index.append(slice(None))
-            b_index.append(slice(None))
-    return before[tuple(a_index)], after[tuple(b_index)]
-
-
-def _merged_boxes(labels, count):
-    import dask
-
-    def block_boxes(block, start):
-        import scipy.ndimage
-
-        block = to_numpy(block)
-        lows = np.full((count + 1, block.ndim), np.iinfo(np.int64).max)
-        highs = np.full((count + 1, block.ndim), -1)
-        for k, box in enumerate(scipy.ndimage.find_objects(block, max_label=count), start=1):
-            if box is not None:
-                lows[k] = [s.start + o for s, o in zip(box, start, strict=True)]
-                highs[k] = [s.stop + o for s, o in zip(box, start, strict=True)]
-        return lows, highs
-
-    starts = [np.concatenate([[0], np.cumsum(c)[:-1]]) for c in labels.chunks]
-    tasks = [
-        dask.delayed(block_boxes)(block, [starts[a][i] for a, i in enumerate(index)])
-        for index, block in zip(np.ndindex(*labels.numblocks), labels.to_delayed().ravel(), strict=True)
-    ]
-    results = dask.compute(*tasks)
-    lows = np.min([r[0] for r in results], axis=0)
-    highs = np.max([r[1] for r in results], axis=0)
-    return [
-        tuple(slice(int(lo), int(hi)) for lo, hi in zip(lows[k], highs[k], strict=True))
-        for k in range(1, count + 1)
-    ]
 
 
 @accepts_volume
