@@ -29,15 +29,19 @@ from numba import cuda
 
 from .registry import cuda_kernel, launch_3d
 
-#: Earlier neighbours (dz, dy, dx) of a voxel: the first 4 in its slice, all 13 in 3D.
-EARLIER = np.array(
-    [(0, 0, -1), (0, -1, -1), (0, -1, 0), (0, -1, 1)]
-    + [(-1, dy, dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1)],
-    dtype=np.int64,
-)
+
+@numba.njit(inline="always")
+def earlier(n):
+    """The ``n``-th earlier neighbour (dz, dy, dx) of a voxel: 0-3 in its slice ((0, 0, -1), then
+    (0, -1, -1 ... 1)), 4-12 in the slice before (-1, -1 ... 1, -1 ... 1)."""
+    if n == 0:
+        return 0, 0, -1
+    if n < 4:
+        return 0, -1, n - 2
+    return -1, (n - 4) // 3 - 1, (n - 4) % 3 - 1
 
 
-@numba.njit
+@numba.njit(inline="always")
 def find(parent, voxel):
     """The root of ``voxel``'s tree (no writes)."""
     root = np.int64(voxel)
@@ -72,9 +76,8 @@ def _join_earlier(levels, parent, z, y, x, z_low, n_earlier):
     k = levels[z, y, x]
     i = (z * ny + y) * nx + x
     for n in range(n_earlier):
-        zz = z + EARLIER[n, 0]
-        yy = y + EARLIER[n, 1]
-        xx = x + EARLIER[n, 2]
+        dz, dy, dx = earlier(n)
+        zz, yy, xx = z + dz, y + dy, x + dx
         if zz >= z_low and 0 <= yy < ny and 0 <= xx < nx and levels[zz, yy, xx] == k:
             _join(parent, i, (zz * ny + yy) * nx + xx)
 
@@ -120,9 +123,8 @@ def _label_cuda(levels, parent, per_slice):
         k = levels[z, y, x]
         i = (z * ny + y) * nx + x
         for n in range(4 if per_slice else 13):
-            zz = z + EARLIER[n, 0]
-            yy = y + EARLIER[n, 1]
-            xx = x + EARLIER[n, 2]
+            dz, dy, dx = earlier(n)
+            zz, yy, xx = z + dz, y + dy, x + dx
             if zz >= 0 and 0 <= yy < ny and 0 <= xx < nx and levels[zz, yy, xx] == k:
                 a = i
                 b = (zz * ny + yy) * nx + xx

@@ -104,7 +104,7 @@ def ngldm(roi: Roi) -> dict[str, float]:
     >>> image = np.ones((1, 3, 3))
     >>> settings = Settings(discretisation="fbs", bin_width=1.0, texture_approaches="2d")
     >>> roi = prepare(image, image > 0, spacing=1.0, settings=settings)
-    >>> round(ngldm(roi)["ngl_hde_2D"], 4)  # dependences 3 (corners), 5 (edges), 8 (centre)
-    37.6667
+    >>> round(ngldm(roi)["ngl_hde_2D"], 4)  # j = 1 + dependence: 4 (corners), 6 (edges), 9 (centre)
+    32.1111
     """
     return zone_features(grey_levels(roi), ngldm_matrices, ngldm_features, "ngl")

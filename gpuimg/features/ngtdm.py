@@ -36,7 +36,9 @@ def ngtdm_features(batch, grey: GreyLevels) -> dict:
     """The 5 NGTDM features of each matrix of a batch (IBSI 3.10), by IBSI name without prefix.
 
     The sums over pairs of grey levels (``i``, ``j``, both present) are computed on at most
-    :data:`PAIRWISE_ENTRIES` entries at a time.
+    :data:`PAIRWISE_ENTRIES` entries at a time. A feature whose denominator is 0 is NaN:
+    coarseness and strength without any grey level difference, contrast and busyness with one
+    grey level.
     """
     xp = namespace(batch).xp
     i = xp.asarray(grey.values)
@@ -55,12 +57,16 @@ def ngtdm_features(batch, grey: GreyLevels) -> dict:
         for name, value in pairs_of.items():
             pairs[name].append(value)
     contrast, busyness, complexity, strength = (xp.concatenate(pairs[name]) for name in pairs)
+
+    def ratio(a, b):  # NaN where IBSI's denominator is 0 (one grey level, no difference at all)
+        return xp.where(b > 0, a / xp.where(b > 0, b, 1.0), xp.nan)
+
     return {
-        "coarseness": 1.0 / ps,
-        "contrast": contrast / (n_gp * (n_gp - 1)) * s_total / n_vc,
-        "busyness": ps / busyness,
+        "coarseness": ratio(1.0, ps),
+        "contrast": ratio(contrast, n_gp * (n_gp - 1.0)) * s_total / n_vc,
+        "busyness": ratio(ps, busyness),
         "complexity": complexity / n_vc,
-        "strength": strength / s_total,
+        "strength": ratio(strength, s_total),
     }
 
 
@@ -109,7 +115,7 @@ def ngtdm(roi: Roi) -> dict[str, float]:
     >>> image = np.array([[[1.0, 2.0], [2.0, 2.0]]])
     >>> settings = Settings(discretisation="fbs", bin_width=1.0, texture_approaches="2d")
     >>> roi = prepare(image, image > 0, spacing=1.0, settings=settings)
-    >>> round(ngtdm(roi)["ngt_coarseness_2D"], 4)  # 1 / (p_1 s_1 + p_2 s_2) = 1 / (1/4 + 3/4 * 1/3)
-    2.0
+    >>> round(ngtdm(roi)["ngt_coarseness_2D"], 4)  # 1 / (p_1 s_1 + p_2 s_2) = 1 / (1/4 * 1 + 3/4 * 3 * 1/3)
+    1.0
     """
     return zone_features(grey_levels(roi), ngtdm_matrices, ngtdm_features, "ngt")

@@ -1,0 +1,202 @@
+"""NGTDM and NGLDM matrices and features against a plain NumPy reference of the IBSI definitions
+(IBSI 3.10, 3.11): loops over the voxels and their neighbours, and IBSI's formulas written out."""
+
+import dataclasses
+import itertools
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from texture_cases import prepared, reference_grey, rois
+
+import gpuimg
+from gpuimg.features import Settings
+from gpuimg.features.ngldm import ngldm_features, ngldm_matrices
+from gpuimg.features.ngtdm import ngtdm_features, ngtdm_matrices
+from gpuimg.features.texture import GreyLevels
+
+
+def neighbours(compact, z, y, x, distance, in_plane):
+    """The compact levels of the ROI voxels at Chebyshev distance 1 ... ``distance`` of (z, y, x)."""
+    found = []
+    dzs = [0] if in_plane else range(-distance, distance + 1)
+    for dz, dy, dx in itertools.product(dzs, *[range(-distance, distance + 1)] * 2):
+        zz, yy, xx = z + dz, y + dy, x + dx
+        inside = 0 <= zz < compact.shape[0] and 0 <= yy < compact.shape[1] and 0 <= xx < compact.shape[2]
+        if (dz, dy, dx) != (0, 0, 0) and inside and compact[zz, yy, xx] > 0:
+            found.append(compact[zz, yy, xx])
+    return found
+
+
+def reference_ngtdm(compact, values, distance, in_plane):
+    """IBSI 3.10: per grey level, the voxels with a neighbour in the ROI (n_i) and the sum of their
+    |grey level - mean grey level of the neighbours| (s_i)."""
+    matrix = np.zeros((values.size, 2))
+    for z, y, x in np.argwhere(compact > 0):
+        found = neighbours(compact, z, y, x, distance, in_plane)
+        if found:
+            level = compact[z, y, x]
+            matrix[level - 1, 0] += 1
+            matrix[level - 1, 1] += abs(values[level - 1] - np.mean(values[np.array(found) - 1]))
+    return matrix
+
+
+def reference_ngldm(compact, values, distance, coarseness, in_plane):
+    """IBSI 3.11: per grey level, the voxels with k dependent neighbours (grey levels within
+    ``coarseness``) in column k."""
+    side = 2 * distance + 1
+    matrix = np.zeros((values.size, (side**2 if in_plane else side**3)), dtype=np.int64)
+    for z, y, x in np.argwhere(compact > 0):
+        level = compact[z, y, x]
+        found = neighbours(compact, z, y, x, distance, in_plane)
+        dependent = sum(abs(values[k - 1] - values[level - 1]) <= coarseness for k in found)
+        matrix[level - 1, dependent] += 1
+    return matrix
+
+
+def check_matrices(grey, per_slice):
+    """Both families' matrices of ``grey`` (on its device) equal the reference's, slice by slice."""
+    options = grey.settings
+    levels = gpuimg.to_numpy(grey.levels)
+    parts = [levels[z : z + 1] for z in range(levels.shape[0])] if per_slice else [levels]
+    want_t = [reference_ngtdm(p, grey.values, options.texture_distance, per_slice) for p in parts]
+    want_d = [
+        reference_ngldm(p, grey.values, options.texture_distance, options.ngldm_coarseness, per_slice)
+        for p in parts
+    ]
+    # sums of a few means of small integers: exact to a few ulps
+    np.testing.assert_allclose(
+        gpuimg.to_numpy(ngtdm_matrices(grey, per_slice)), want_t, rtol=1e-12, atol=1e-12
+    )
+    np.testing.assert_array_equal(gpuimg.to_numpy(ngldm_matrices(grey, per_slice)), want_d)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    roi=rois(),
+    per_slice=st.booleans(),
+    distance=st.integers(1, 2),
+    coarseness=st.sampled_from([0, 1, 3]),
+)
+def test_cpu_matrices_equal_reference(roi, per_slice, distance, coarseness):
+    """Random shapes (sides of 1 included), grey levels with gaps, masks with holes, single voxels,
+    one grey level, ROIs on the volume's edge; distances 1 and 2; coarseness 0, 1 and 3."""
+    image, mask = roi
+    grey = prepared(image, mask, texture_distance=distance, ngldm_coarseness=coarseness)
+    np.testing.assert_array_equal(grey.levels, reference_grey(image, mask).levels)
+    check_matrices(grey, per_slice)
+
+
+def simulated(roi, device, **options):
+    """The reference's grey levels on ``device`` with texture settings ``options``."""
+    return dataclasses.replace(reference_grey(*roi, device), settings=Settings(**options))
+
+
+@pytest.mark.cudasim
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(roi=rois(max_side=4), per_slice=st.booleans(), coarseness=st.sampled_from([0, 3]))
+def test_cuda_matrices_equal_reference(on_cuda_target, roi, per_slice, coarseness):
+    """The simulated CUDA kernels with their shared-memory matrices (3D, few levels present)."""
+    check_matrices(simulated(roi, on_cuda_target, ngldm_coarseness=coarseness), per_slice)
+
+
+@pytest.mark.cudasim
+def test_cuda_global_atomics_beyond_shared_memory(rng, on_cuda_target, monkeypatch):
+    """More levels present than the shared matrices hold: the kernels count in global memory."""
+    import gpuimg.kernels.neighbourhood as kernel
+
+    monkeypatch.setattr(kernel, "SHARED_WORDS", 4)
+    image = rng.integers(0, 9, (3, 4, 5)).astype(np.float64)
+    mask = rng.random(image.shape) < 0.8
+    mask[0, 0, 0] = True
+    check_matrices(simulated((image, mask), on_cuda_target, texture_distance=2), False)
+
+
+def reference_ngtdm_features(matrix, grey):
+    """IBSI 3.10's five formulas, written out, for one NGTDM (n_i, s_i) of grey levels ``grey``."""
+    n, s = matrix[:, 0], matrix[:, 1]
+    n_vc = n.sum()
+    p = n / n_vc
+    present = [k for k in range(len(p)) if p[k] > 0]
+    n_gp = len(present)
+    pairs = list(itertools.product(present, present))
+    contrast = sum(p[a] * p[b] * (grey[a] - grey[b]) ** 2 for a, b in pairs) / (n_gp * (n_gp - 1))
+    busyness = sum(abs(grey[a] * p[a] - grey[b] * p[b]) for a, b in pairs)
+    complexity = sum(abs(grey[a] - grey[b]) * (p[a] * s[a] + p[b] * s[b]) / (p[a] + p[b]) for a, b in pairs)
+    strength = sum((p[a] + p[b]) * (grey[a] - grey[b]) ** 2 for a, b in pairs)
+    return [
+        1.0 / (p * s).sum(),
+        contrast * s.sum() / n_vc,
+        (p * s).sum() / busyness,
+        complexity / n_vc,
+        strength / s.sum(),
+    ]
+
+
+def reference_ngldm_features(counts, grey):
+    """IBSI 3.11's 17 formulas, written out, for one NGLDM ``counts[i, k]`` (column k: dependence k,
+    IBSI's j = k + 1) of grey levels ``grey``."""
+    n_s = counts.sum()
+    p = counts / n_s
+    i = np.asarray(grey, dtype=float)[:, None]
+    j = np.arange(1, counts.shape[1] + 1, dtype=float)[None, :]
+    mu_i, mu_j = (i * p).sum(), (j * p).sum()
+    nonzero = p[p > 0]
+    return [
+        (counts / j**2).sum() / n_s,
+        (counts * j**2).sum() / n_s,
+        (counts / i**2).sum() / n_s,
+        (counts * i**2).sum() / n_s,
+        (counts / (i**2 * j**2)).sum() / n_s,
+        (counts * i**2 / j**2).sum() / n_s,
+        (counts * j**2 / i**2).sum() / n_s,
+        (counts * i**2 * j**2).sum() / n_s,
+        (counts.sum(axis=1) ** 2).sum() / n_s,
+        (counts.sum(axis=1) ** 2).sum() / n_s**2,
+        (counts.sum(axis=0) ** 2).sum() / n_s,
+        (counts.sum(axis=0) ** 2).sum() / n_s**2,
+        1.0,  # every ROI voxel is a neighbourhood: N_s = N_v
+        ((i - mu_i) ** 2 * p).sum(),
+        ((j - mu_j) ** 2 * p).sum(),
+        -(nonzero * np.log2(nonzero)).sum(),
+        (p**2).sum(),
+    ]
+
+
+NGT = ["coarseness", "contrast", "busyness", "complexity", "strength"]
+NGL = (
+    "lde hde lgce hgce ldlge ldhge hdlge hdhge glnu glnu_norm dcnu dcnu_norm dc_perc gl_var dc_var "
+    "dc_entr dc_energy"
+).split()
+
+
+@settings(max_examples=30, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), n_levels=st.integers(2, 6))
+def test_features_equal_ibsi_formulas(seed, n_levels):
+    """Both families' features of random matrices (batches of 3, at least 2 grey levels present in
+    each, so that every NGTDM feature is defined) against IBSI's formulas."""
+    rng = np.random.default_rng(seed)
+    values = np.sort(rng.choice(np.arange(1.0, 40.0), n_levels, replace=False))
+    grey = GreyLevels(None, values, 40, None, None)
+    ngt = np.stack([rng.integers(0, 5, (n_levels, 2)) * [1.0, 0.37] for _ in range(3)])
+    ngt[:, :2] += [1.0, 0.5]  # two levels present, some difference
+    got = ngtdm_features(ngt, grey)
+    ngl = rng.integers(0, 4, (3, n_levels, 9))
+    ngl[:, 0, 0] += 1
+    got_l = ngldm_features(ngl, grey)
+    for b in range(3):
+        np.testing.assert_allclose(
+            [got[name][b] for name in NGT], reference_ngtdm_features(ngt[b], values), rtol=1e-12
+        )
+        np.testing.assert_allclose(
+            [got_l[name][b] for name in NGL], reference_ngldm_features(ngl[b], values), rtol=1e-12
+        )
+
+
+def test_one_grey_level_leaves_ngtdm_ratios_undefined():
+    """One grey level: no difference anywhere, so coarseness, contrast, busyness and strength have a
+    zero denominator (NaN); complexity is 0."""
+    got = ngtdm_features(np.array([[[4.0, 0.0]]]), GreyLevels(None, np.array([3.0]), 3, None, None))
+    assert np.isnan([got[name][0] for name in ("coarseness", "contrast", "busyness", "strength")]).all()
+    assert got["complexity"][0] == 0.0
