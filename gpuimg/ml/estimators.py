@@ -342,7 +342,7 @@ class DeviceEstimator(BaseEstimator):
             return float(self.estimator_.score(to_numpy(X), to_numpy(y), **weights))
         return _device_score(self._task, y, self.predict(X), sample_weight)
 
-    @available_if(lambda self: hasattr(self.estimator_, "transform"))
+    @available_if(lambda self: _offers(self, "transform"))
     def transform(self, X):
         """The wrapped estimator's transform of ``X`` (e.g. distances to KMeans centres), on its device."""
         return self._call("transform", X)
@@ -361,12 +361,12 @@ class DeviceClassifier(ClassifierMixin, DeviceEstimator):
         """Predictions for ``X``, on its device."""
         return self._call("predict", X)
 
-    @available_if(lambda self: hasattr(self.estimator_, "predict_proba"))
+    @available_if(lambda self: _offers(self, "predict_proba"))
     def predict_proba(self, X):
         """Class probabilities for ``X`` (samples, classes), on its device."""
         return self._call("predict_proba", X)
 
-    @available_if(lambda self: hasattr(self.estimator_, "decision_function"))
+    @available_if(lambda self: _offers(self, "decision_function"))
     def decision_function(self, X):
         """The wrapped classifier's decision function for ``X``, on its device."""
         return self._call("decision_function", X)
@@ -417,7 +417,7 @@ class DeviceTransformer(TransformerMixin, DeviceEstimator):
         """Fit on ``X`` (samples, features) on its device; ``y`` is ignored; returns self."""
         return super().fit(X)
 
-    @available_if(lambda self: hasattr(self.estimator_, "inverse_transform"))
+    @available_if(lambda self: _offers(self, "inverse_transform"))
     def inverse_transform(self, X):
         """Back from the components to the features, on X's device."""
         return self._call("inverse_transform", X, check_width=False)
@@ -491,6 +491,12 @@ def _device_score(task: str, y, y_pred, sample_weight) -> float:
     if total == 0:  # scikit-learn's r2_score: 1 for a perfect fit of a constant, else 0
         return 1.0 if residual == 0 else 0.0
     return 1.0 - residual / total
+
+
+def _offers(model: DeviceEstimator, method: str) -> bool:
+    """Whether the fitted estimator has ``method``; before ``fit``, True (as scikit-learn's own
+    estimators: the call then raises NotFittedError, and Pipeline accepts the step)."""
+    return not hasattr(model, "estimator_") or hasattr(model.estimator_, method)
 
 
 def _caller_level() -> int:

@@ -155,21 +155,7 @@ def gaussian_filter(
     """
     _check_mode(mode)
     ndim = np.ndim(image)
-    if (sigma is None) == (sigma_mm is None):
-        raise ParameterError(
-            f"give exactly one of sigma (voxels) and sigma_mm (mm); got sigma={sigma!r}, "
-            f"sigma_mm={sigma_mm!r}."
-        )
-    if sigma is None:
-        if spacing is None:
-            raise ParameterError(
-                f"sigma_mm={sigma_mm!r} needs the voxel spacing: pass spacing= (mm per axis), "
-                "a Volume, or sigma in voxels."
-            )
-        spacing_ = _positive(spacing, ndim, "spacing")
-        sigmas = tuple(s / d for s, d in zip(_positive(sigma_mm, ndim, "sigma_mm"), spacing_, strict=True))
-    else:
-        sigmas = _positive(sigma, ndim, "sigma")
+    sigmas = voxels("sigma", sigma, sigma_mm, spacing, ndim)
     (truncate,) = _positive(truncate, 1, "truncate")
     work = _float_dtype(image)
     run = partial(_gaussian, sigma=sigmas, mode=mode, cval=cval, truncate=truncate, work=work)
