@@ -349,7 +349,8 @@ def curvature_flow(
         Size of each step (SimpleITK's ``timeStep``, default 0.05); positive. Explicit steps are
         stable for about ``time_step <= min(spacing)² / 2 ** (ndim + 1)``.
     spacing : float or sequence of float [mm], optional
-        Voxel spacing per axis; derivatives are per mm. Default: 1 mm; a Volume brings its own.
+        Voxel spacing per axis; derivatives are then per mm. Default: none (voxel units); a Volume
+        brings its own.
 
     Returns
     -------
@@ -426,7 +427,8 @@ def anisotropic_diffusion(
         ``GradientAnisotropicDiffusion``. "curvature": the modified curvature diffusion equation,
         as SimpleITK's ``CurvatureAnisotropicDiffusion`` (see Notes).
     spacing : float or sequence of float [mm], optional
-        Voxel spacing per axis; derivatives are per mm. Default: 1 mm; a Volume brings its own.
+        Voxel spacing per axis; derivatives are then per mm. Default: none (voxel units); a Volume
+        brings its own.
 
     Returns
     -------
