@@ -173,8 +173,12 @@ def canny(
             )
 
     smoothed, where = _smooth(ns, image, mask, sigma_vox, mode, cval, discrete=not sobel)
-    edges = _sobel_edges if sobel else _zero_crossing_edges
-    return edges(ns, smoothed, where, (low_threshold, high_threshold), use_quantiles)
+    thresholds = (low_threshold, high_threshold)
+    if not sobel:
+        return _zero_crossing_edges(ns, smoothed, where, thresholds, use_quantiles)
+    gradient = [ns.ndi.sobel(smoothed, axis=axis) for axis in range(ndim)]
+    del smoothed  # fewer volumes alive at once on the device
+    return _sobel_edges(ns, gradient, where, thresholds, use_quantiles)
 
 
 #: The edge localisation methods; the first is the default.
@@ -189,16 +193,17 @@ def _as_volume(xp, x):
     return xp.ascontiguousarray(x).reshape((1,) * (3 - x.ndim) + x.shape)
 
 
-def _sobel_edges(ns, smoothed, where, thresholds, use_quantiles):
-    """scikit-image's way: Sobel gradient, non-maximum suppression, hysteresis (seeds ``>= high``);
-    voxels on the border (or outside ``where``, the eroded mask) are never edges."""
+def _sobel_edges(ns, gradient, where, thresholds, use_quantiles):
+    """scikit-image's way from the Sobel ``gradient`` (a list, emptied here once used): non-maximum
+    suppression, hysteresis (seeds ``>= high``); voxels on the border (or outside ``where``, the
+    eroded mask) are never edges."""
     xp = ns.xp
-    ndim = smoothed.ndim
+    ndim = len(gradient)
+    shape = gradient[0].shape
     low_threshold, high_threshold = thresholds
     if where is None:
-        where = xp.zeros(smoothed.shape, dtype=bool)
+        where = xp.zeros(shape, dtype=bool)
         where[(slice(1, -1),) * ndim] = True
-    gradient = [ns.ndi.sobel(smoothed, axis=axis) for axis in range(ndim)]
     magnitude = gradient[0] * gradient[0]
     for g in gradient[1:]:
         magnitude += g * g
@@ -219,7 +224,9 @@ def _sobel_edges(ns, smoothed, where, thresholds, use_quantiles):
     kernel.nonmaximum_suppression(
         *volume, _as_volume(xp, magnitude), _as_volume(xp, where).view(xp.uint8), low, kept, target=ns.target
     )
-    kept = kept.reshape(smoothed.shape)
+    gradient.clear()  # the hysteresis needs none of these: freed before it
+    del volume, magnitude
+    kept = kept.reshape(shape)
     candidates = kept > 0
     return _hysteresis(ns, candidates, candidates & (kept >= high_threshold))
 
@@ -344,15 +351,21 @@ def _smooth(ns, image, mask, sigma, mode, cval, *, discrete):
     if mask is None:
         masked = image
         eroded = None
-        weights = xp.ones(image.shape, dtype=float_type) if bleed else None
     else:
         masked = xp.where(mask, image, xp.zeros((), dtype=image.dtype))
         structure = ns.ndi.generate_binary_structure(image.ndim, image.ndim)
         eroded = ns.ndi.binary_erosion(mask, structure, border_value=0)
-        weights = mask.astype(float_type)
-    smoothed = gaussian(masked)
+    # The bleed-over first, its weights freed before the image is smoothed: fewer volumes alive at once.
+    bleed_over = None
     if bleed:
-        smoothed /= gaussian(weights) + np.finfo(float_type).eps
+        weights = xp.ones(image.shape, dtype=float_type) if mask is None else mask.astype(float_type)
+        bleed_over = gaussian(weights)
+        del weights
+        bleed_over += np.finfo(float_type).eps
+    smoothed = gaussian(masked)
+    del masked
+    if bleed:
+        smoothed /= bleed_over
     return smoothed, eroded
 
 
