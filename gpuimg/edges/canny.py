@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import math
 from collections.abc import Sequence
 
@@ -39,7 +41,10 @@ def canny(
 
     Parameters
     ----------
-    image : array (NumPy or CuPy) or Volume, 2D (y, x) or 3D (z, y, x)
+    image : array (NumPy, CuPy or Dask) or Volume, 2D (y, x) or 3D (z, y, x)
+        A Dask array is processed chunk by chunk (a halo of the smoothing's radius plus 3 voxels,
+        hysteresis linked across chunks) into a lazy Dask array of the whole image's edges; it
+        takes no ``mask`` or ``use_quantiles``.
     sigma : float or sequence of float [voxels], optional
         Standard deviation of the Gaussian smoothing; default 1 voxel.
     low_threshold, high_threshold : float, optional
@@ -79,7 +84,7 @@ def canny(
     Raises
     ------
     ParameterError
-        For an image that is not 2D or 3D, a 64-bit integer or Dask image, thresholds out of order
+        For an image that is not 2D or 3D, a 64-bit integer image, thresholds out of order
         or quantiles outside [0, 1], a mask of another shape, a bad sigma, spacing, mode or method;
         both ``sigma`` and ``sigma_mm``, or ``sigma_mm`` without a spacing.
 
@@ -142,17 +147,18 @@ def canny(
     ndim = np.ndim(image)
     if ndim not in (2, 3):
         raise ParameterError(f"canny needs a 2D or 3D image; got {ndim}D, shape {np.shape(image)}.")
-    if is_dask(image):
-        raise ParameterError(
-            "canny needs the whole image (hysteresis links edges across it); "
-            "pass image.compute() or a Volume of a NumPy/CuPy array."
-        )
     if mode not in boundary.MODES:
         raise ParameterError(f"mode={mode!r} is unknown; use one of {sorted(boundary.MODES)}.")
     if method not in METHODS:
         raise ParameterError(
             f"method={method!r} is unknown; use {METHODS[0]!r} (scikit-image's) or {METHODS[1]!r} (ITK's)."
         )
+    if is_dask(image):
+        from ._canny_chunks import canny_chunks
+
+        sigma_vox = voxels("sigma", sigma, sigma_mm, spacing, ndim, default=1.0, allow_zero=True)
+        options = {"mask": mask, "use_quantiles": use_quantiles, "mode": mode, "cval": cval, "method": method}
+        return canny_chunks(image, sigma_vox, low_threshold, high_threshold, **options)
     ns = namespace(image)
     xp = ns.xp
     image = xp.asarray(image)
@@ -369,9 +375,27 @@ def _smooth(ns, image, mask, sigma, mode, cval, *, discrete):
     return smoothed, eroded
 
 
+#: Set (in the calling thread) by :func:`classes_instead_of_hysteresis`.
+_CLASSES_ONLY = contextvars.ContextVar("canny_classes_only", default=False)
+
+
+@contextlib.contextmanager
+def classes_instead_of_hysteresis():
+    """Within the block, :func:`canny` returns the hysteresis's input instead of the edges: uint8,
+    1 for a candidate, 2 for a seed (the chunked Canny, :mod:`gpuimg.edges._canny_chunks`, links
+    them across chunks)."""
+    token = _CLASSES_ONLY.set(True)
+    try:
+        yield
+    finally:
+        _CLASSES_ONLY.reset(token)
+
+
 def _hysteresis(ns, candidates, seeds):
     """The connected components (8- or 26-connected) of ``candidates`` that hold a voxel of ``seeds``."""
     xp = ns.xp
+    if _CLASSES_ONLY.get():
+        return candidates.astype(np.uint8) + (seeds & candidates)
     labels, count = ns.ndi.label(candidates, xp.ones((3,) * candidates.ndim, dtype=bool))
     if int(count) == 0:
         return candidates

@@ -371,12 +371,6 @@ def test_bad_input_raises_parameter_error(rng, call, message):
     assert message in str(caught.value)
 
 
-def test_dask_input_is_refused_with_advice(rng):
-    da = pytest.importorskip("dask.array")
-    with pytest.raises(gpuimg.ParameterError, match="compute"):
-        canny(da.from_array(rng.random((8, 8, 8)), chunks=4))
-
-
 #: Any small 2D image: a shape, dtype, sigma and seed for :func:`_small_image`.
 ANY_SMALL_IMAGE = given(
     shape=st.tuples(st.integers(3, 30), st.integers(3, 30)),

@@ -1,0 +1,53 @@
+"""gpuimg.edges.canny of a Dask array (gpuimg/edges/_canny_chunks.py): chunk by chunk, the edges of
+the whole image, edges that cross chunk borders and hysteresis chains that link across them included."""
+
+import numpy as np
+import pytest
+import scipy.ndimage as ndi
+import skimage.feature
+
+import gpuimg
+from gpuimg.edges import canny
+
+da = pytest.importorskip("dask.array")
+
+
+def _scene(rng, shape):
+    """Smoothed noise with a bright box: edges everywhere, long chains crossing every chunk border."""
+    image = ndi.gaussian_filter(rng.normal(size=shape), 1.5) * 4.0
+    image[tuple(slice(n // 4, 3 * n // 4) for n in shape)] += 3.0
+    return image
+
+
+@pytest.mark.parametrize("mode", ["constant", "nearest", "reflect"])
+def test_2d_dask_canny_equals_scikit_image(rng, mode):
+    image = _scene(rng, (61, 47))
+    want = skimage.feature.canny(image, 1.5, 0.4, 1.2, mode=mode)
+    lazy = canny(da.from_array(image, chunks=((20, 7, 34), (13, 17, 17))), 1.5, 0.4, 1.2, mode=mode)
+    assert isinstance(lazy, da.Array) and want.sum() > 100
+    np.testing.assert_array_equal(lazy.compute(), want)
+
+
+@pytest.mark.parametrize("method", ["sobel", "zero_crossing"])
+def test_3d_dask_canny_equals_the_whole_volume(rng, method):
+    """The in-core canny (tested against scikit-image and SimpleITK) on the whole volume; the
+    comparison covers every crop, those straddling the chunk borders among them."""
+    image = _scene(rng, (22, 25, 19)).astype(np.float32)
+    low, high = (0.3, 0.9) if method == "sobel" else (0.02, 0.08)
+    whole = canny(image, 1.0, low, high, method=method, mode="nearest")
+    lazy = canny(
+        da.from_array(image, chunks=(7, (5, 11, 9), 10)), 1.0, low, high, method=method, mode="nearest"
+    )
+    got = lazy.compute()
+    assert whole.sum() > 100 and whole[6:8].sum() > 0  # edges on both sides of a chunk border
+    np.testing.assert_array_equal(got, whole)
+
+
+def test_dask_canny_refuses_a_mask_or_quantiles_and_checks_at_once(rng):
+    lazy = da.from_array(rng.random((8, 8, 8)), chunks=4)
+    with pytest.raises(gpuimg.ParameterError, match="compute"):
+        canny(lazy, mask=np.ones((8, 8, 8), bool))
+    with pytest.raises(gpuimg.ParameterError, match="compute"):
+        canny(lazy, use_quantiles=True)
+    with pytest.raises(gpuimg.ParameterError, match="high_threshold"):
+        canny(lazy, 1.0, 0.5, 0.1)
