@@ -5,6 +5,7 @@ import functools
 import itertools
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from typing import NamedTuple
 
 import numba
 import numpy as np
@@ -85,7 +86,18 @@ def _pool(threads: int) -> ThreadPoolExecutor:
     return ThreadPoolExecutor(threads, thread_name_prefix="gpuimg-slab")
 
 
-def label_chunks(mask, structure: np.ndarray):
+class ChunkLabels(NamedTuple):
+    """What :func:`label_chunks` finds: lazy labels and, per label, its size, box and seed mark."""
+
+    labels: object
+    count: int
+    sizes: np.ndarray
+    lows: np.ndarray
+    highs: np.ndarray
+    seeded: np.ndarray | None
+
+
+def label_chunks(mask, structure: np.ndarray, *, seed: int | None = None) -> ChunkLabels:
     """Connected components of the Dask mask ``mask``, merged across its chunks, numbered as
     ``scipy.ndimage.label`` numbers them, with their sizes and boxes, in memory bounded by a few chunks.
 
@@ -100,12 +112,18 @@ def label_chunks(mask, structure: np.ndarray):
 
     Parameters
     ----------
-    mask : dask.array.Array of bool, 2D or 3D
+    mask : dask.array.Array, 2D or 3D
+        Foreground where nonzero.
     structure : bool array of shape (3,) * mask.ndim
         The neighbourhood (``scipy.ndimage.generate_binary_structure``).
+    seed : int, optional
+        A value of ``mask``: which components hold a voxel of that value is found in the same pass
+        (``seeded``), as hysteresis needs.
 
     Returns
     -------
+    ChunkLabels
+        A named tuple:
     labels : dask.array.Array of int32
         0 for background, 1 to ``count``.
     count : int
@@ -113,6 +131,8 @@ def label_chunks(mask, structure: np.ndarray):
         Voxels of label ``k`` at index ``k - 1``.
     lows, highs : NumPy int64 arrays of shape (count, ndim)
         The first and one-past-last index of each label's box along each axis.
+    seeded : NumPy bool array of ``count``, or None without ``seed``
+        Whether label ``k`` (at index ``k - 1``) holds a voxel equal to ``seed``.
     """
     import dask
     import scipy.sparse
@@ -124,7 +144,7 @@ def label_chunks(mask, structure: np.ndarray):
     tasks = []
     for index, block in zip(grid, mask.to_delayed().ravel(), strict=True):
         start = tuple(int(starts[axis][i]) for axis, i in enumerate(index))
-        tasks.append(dask.delayed(_chunk_summary)(block, structure, start))
+        tasks.append(dask.delayed(_chunk_summary)(block, structure, start, seed))
     summaries = dask.compute(*tasks)
     counts = np.array([s["count"] for s in summaries], dtype=np.int64)
     offsets = np.concatenate([[0], np.cumsum(counts)[:-1]])
@@ -161,11 +181,13 @@ def label_chunks(mask, structure: np.ndarray):
     sizes = np.zeros(count + 1, dtype=np.int64)
     lows = np.full((count + 1, mask.ndim), np.iinfo(np.int64).max)
     highs = np.full((count + 1, mask.ndim), -1, dtype=np.int64)
+    seeded = np.zeros(count + 1, dtype=bool)
     for summary, offset in zip(summaries, offsets.tolist(), strict=True):
         target = lut[offset + 1 : offset + 1 + summary["count"]]
         np.add.at(sizes, target, summary["sizes"])
         np.minimum.at(lows, target, summary["lows"])
         np.maximum.at(highs, target, summary["highs"])
+        seeded[lut[offset + summary["seeded"]]] = True
 
     def relabel(block, block_info=None):
         index = tuple(block_info[0]["chunk-location"])
@@ -178,7 +200,9 @@ def label_chunks(mask, structure: np.ndarray):
 
     meta = namespace(mask).xp.empty((0,) * mask.ndim, dtype=np.int32)
     labels = mask.map_blocks(relabel, dtype=np.int32, meta=meta)
-    return labels, count, sizes[1:], lows[1:], highs[1:]
+    return ChunkLabels(
+        labels, count, sizes[1:], lows[1:], highs[1:], seeded[1:] if seed is not None else None
+    )
 
 
 def _label_block(block, structure):
@@ -188,14 +212,17 @@ def _label_block(block, structure):
     return labels.astype(np.int32, copy=False)
 
 
-def _chunk_summary(block, structure, start):
+def _chunk_summary(block, structure, start, seed):
     """What the merge needs of one chunk: label count, faces, and per label its first voxel's raster
-    index in the whole volume, its size and its box (whole-volume indices)."""
+    index in the whole volume, its size, its box (whole-volume indices) and whether it holds ``seed``."""
     import scipy.ndimage
 
     from .namespaces import to_numpy
 
     labels = to_numpy(_label_block(block, structure))
+    seeded = np.zeros(0, dtype=np.int64)
+    if seed is not None:
+        seeded = np.unique(labels[to_numpy(block == seed)])
     count = int(labels.max()) if labels.size else 0
     flat = labels.ravel()
     # ndimage numbers labels in the order of their first voxel: label k starts where the running
@@ -214,6 +241,7 @@ def _chunk_summary(block, structure, start):
         "sizes": np.bincount(flat, minlength=count + 1)[1:],
         "lows": lows,
         "highs": highs,
+        "seeded": seeded[seeded > 0],
         "low": [np.take(labels, [0], axis=a) for a in range(labels.ndim)],
         "high": [np.take(labels, [labels.shape[a] - 1], axis=a) for a in range(labels.ndim)],
     }

@@ -135,7 +135,7 @@ def _statistics(ns, labels, count):
 
 def _label_dask(mask, structure, spacing):
     """Labels of a Dask mask, merged across its chunks (:func:`gpuimg.backend.label_chunks`)."""
-    labels, count, sizes, lows, highs = label_chunks(mask, structure)
+    labels, count, sizes, lows, highs, _ = label_chunks(mask, structure)
     boxes = [
         tuple(slice(int(lo), int(hi)) for lo, hi in zip(low, high, strict=True))
         for low, high in zip(lows.tolist(), highs.tolist(), strict=True)

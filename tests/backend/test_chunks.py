@@ -53,7 +53,7 @@ def test_label_chunks_equals_scipy_numbering_sizes_and_boxes(rng, rank, shape, c
     mask = rng.random(shape) > 0.65
     structure = ndi.generate_binary_structure(len(shape), min(rank, len(shape)))
     want, count = ndi.label(mask, structure)
-    labels, got_count, sizes, lows, highs = label_chunks(da.from_array(mask, chunks=chunks), structure)
+    labels, got_count, sizes, lows, highs, _ = label_chunks(da.from_array(mask, chunks=chunks), structure)
     assert got_count == count >= 1
     np.testing.assert_array_equal(labels.compute(), want)
     np.testing.assert_array_equal(sizes, np.bincount(want.ravel())[1:])
@@ -73,8 +73,18 @@ def test_label_chunks_joins_a_diagonal_across_a_chunk_corner():
 
 
 def test_label_chunks_of_an_empty_mask():
-    labels, count, sizes, lows, highs = label_chunks(
-        da.zeros((5, 6), dtype=bool, chunks=3), np.ones((3, 3), bool)
-    )
-    assert count == 0 and sizes.shape == (0,) and lows.shape == highs.shape == (0, 2)
+    mask = da.zeros((5, 6), dtype=bool, chunks=3)
+    labels, count, sizes, lows, highs, seeded = label_chunks(mask, np.ones((3, 3), bool), seed=2)
+    assert count == 0 and sizes.shape == seeded.shape == (0,) and lows.shape == highs.shape == (0, 2)
     assert not labels.compute().any()
+
+
+def test_label_chunks_marks_the_components_holding_a_seed(rng):
+    """Hysteresis's question (which components of candidates hold a seed), answered across chunks."""
+    classes = (rng.random((15, 16, 17)) > 0.6).astype(np.uint8)
+    classes[rng.random(classes.shape) > 0.97] = 2
+    structure = np.ones((3, 3, 3), bool)
+    found = label_chunks(da.from_array(classes, chunks=(4, 7, 5)), structure, seed=2)
+    want, count = ndi.label(classes, structure)
+    assert found.count == count
+    np.testing.assert_array_equal(found.seeded, np.isin(np.arange(1, count + 1), want[classes == 2]))
