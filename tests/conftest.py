@@ -96,7 +96,11 @@ def emulated_cuda():
 
 
 def pytest_collection_modifyitems(items):
-    """Tests on the (real or emulated) CUDA device carry the marker ``emulated_cuda``, for ``-m``."""
+    """Tests on the (real or emulated) CUDA device carry the marker ``emulated_cuda``, and those on
+    the kernels' CUDA target (``on_cuda_target``) the marker ``cudasim``, for ``-m``."""
     for item in items:
-        if "emulated_cuda" in getattr(item, "fixturenames", ()):
+        fixtures = getattr(item, "fixturenames", ())
+        if "emulated_cuda" in fixtures:
             item.add_marker(pytest.mark.emulated_cuda)
+        if "on_cuda_target" in fixtures:
+            item.add_marker(pytest.mark.cudasim)
