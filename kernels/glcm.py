@@ -23,6 +23,8 @@ compaction to the levels present keeps ``n`` to what the ROI holds (fixed bin si
 few dozen). Work: one read of the voxel and of its neighbour per voxel and offset.
 """
 
+import contextlib
+
 import numba
 import numpy as np
 from numba import cuda
@@ -34,6 +36,23 @@ SHARED_BINS = 4096
 #: Threads per CUDA block, and voxels per block.
 THREADS = 256
 CHUNK = 4096
+#: Below this many voxel visits a CPU driver runs on one thread: starting the thread pool costs
+#: tens of microseconds (milliseconds on a loaded machine), more than small ROIs take.
+SERIAL_WORK = 1 << 18
+
+
+@contextlib.contextmanager
+def threads_for(work: int):
+    """Run the CPU drivers called inside on one thread when ``work`` (voxel visits) is small."""
+    if work >= SERIAL_WORK:
+        yield
+        return
+    threads = numba.get_num_threads()
+    numba.set_num_threads(1)
+    try:
+        yield
+    finally:
+        numba.set_num_threads(threads)
 
 
 @numba.njit(inline="always")
@@ -143,5 +162,6 @@ def glcm_counts(levels, offsets, n_levels: int, per_slice: bool, *, xp, target):
         grid = (-(-size // CHUNK), offsets.shape[0], slabs)
         launch(_glcm_cuda, grid, THREADS, levels, offsets, per_slice, out)
     else:
-        _glcm_cpu(levels, offsets, per_slice, out)
+        with threads_for(levels.size * offsets.shape[0]):
+            _glcm_cpu(levels, offsets, per_slice, out)
     return out

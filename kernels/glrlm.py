@@ -25,7 +25,7 @@ import numba
 import numpy as np
 from numba import cuda
 
-from .glcm import CHUNK, SHARED_BINS, THREADS, level_at, voxel_of
+from .glcm import CHUNK, SHARED_BINS, THREADS, level_at, threads_for, voxel_of
 from .registry import cpu_kernel, cuda_kernel, launch
 
 
@@ -125,5 +125,6 @@ def glrlm_counts(levels, offsets, n_levels: int, max_run: int, per_slice: bool, 
         grid = (-(-size // CHUNK), offsets.shape[0], slabs)
         launch(_glrlm_cuda, grid, THREADS, levels, offsets, per_slice, out)
     else:
-        _glrlm_cpu(levels, offsets, per_slice, out)
+        with threads_for(levels.size * offsets.shape[0]):
+            _glrlm_cpu(levels, offsets, per_slice, out)
     return out

@@ -86,67 +86,76 @@ def glcm_matrices(grey: GreyLevels, offsets: np.ndarray, per_slice: bool):
 
 
 def glcm_features(batch, grey: GreyLevels) -> dict:
-    """The 25 features of each (non-empty, symmetric) co-occurrence matrix of ``batch`` (b, n, n)."""
+    """The 25 features of each (non-empty, symmetric) co-occurrence matrix of ``batch`` (b, n, n).
+
+    Every feature that is a mean of a function of ``(i, j)`` comes from one matrix product of the
+    flattened probabilities with those functions; the cluster moments from the moments of
+    ``i + j`` about a fixed centre (binomial expansion, which keeps the sums small); the entropies
+    of ``|i - j|`` and ``i + j`` from cumulative sums over the pairs sorted by them.
+    """
     xp = namespace(batch).xp
     v = xp.asarray(grey.values)
-    n_levels = grey.n_levels
-    p = batch / batch.sum(axis=(1, 2), keepdims=True)
+    b, n = batch.shape[0], batch.shape[1]
+    p = batch.reshape(b, n * n)
+    p = p / p.sum(axis=1, keepdims=True)
     i, j = v[:, None], v[None, :]
-    marginal = p.sum(axis=2)  # p_i. = p_.j (symmetric)
+    diff, total = xp.abs(i - j), i + j
+    centre = float(grey.values[0] + grey.values[-1])  # i + j about the middle of the levels present
+    shifted = total - centre
+    inverse_square = xp.where(diff > 0, 1.0 / xp.where(diff > 0, diff, 1.0) ** 2, 0.0)
+    weights = xp.stack(
+        [diff, diff * diff, 1.0 / (1.0 + diff), 1.0 / (1.0 + diff * diff), inverse_square, i * j]
+        + [shifted**k for k in (2, 3, 4)]
+    ).reshape(9, n * n)
+    diff_avg, contrast, inv_diff, inv_diff_mom, inv_var, auto_corr, m2, m3, m4 = (p @ weights.T).T
+    relative = diff.reshape(1, n * n) / xp.asarray(grey.n_levels, dtype=np.float64).reshape(-1, 1)
+    marginal = p.reshape(b, n, n).sum(axis=2)  # p_i. = p_.j (symmetric)
     mu = marginal @ v
     var = marginal @ (v * v) - mu * mu
-    diff, total = xp.abs(i - j), i + j
-
-    def mean(weights):
-        return (p * weights).sum(axis=(1, 2))
-
-    diff_avg, sum_avg = mean(diff), 2.0 * mu
-    centred = total[None] - 2.0 * mu[:, None, None]
-    auto_corr = mean(i * j)
-    entropy = _entropy(p, axis=(1, 2), xp=xp)
-    hx = _entropy(marginal, axis=1, xp=xp)
-    safe_var = xp.where(var > 0, var, 1.0)
-    safe_hx = xp.where(hx > 0, hx, 1.0)
-    inverse_square = xp.where(diff > 0, 1.0 / xp.where(diff > 0, diff, 1.0) ** 2, 0.0)
+    d = 2.0 * mu - centre  # the mean of i + j, about the centre
+    sum_var = m2 - d * d
+    entropy = _entropy(p, xp)
+    hx = _entropy(marginal, xp)
     return {
-        "joint_max": p.max(axis=(1, 2)),
+        "joint_max": p.max(axis=1),
         "joint_avg": mu,
         "joint_var": var,
         "joint_entr": entropy,
         "diff_avg": diff_avg,
-        "diff_var": mean(diff * diff) - diff_avg**2,
-        "diff_entr": _distribution_entropy(p, diff, xp),
-        "sum_avg": sum_avg,
-        "sum_var": mean(total * total) - sum_avg**2,
-        "sum_entr": _distribution_entropy(p, total, xp),
-        "energy": (p * p).sum(axis=(1, 2)),
-        "contrast": mean(diff * diff),
+        "diff_var": contrast - diff_avg**2,
+        "diff_entr": _entropy(_grouped(p, diff, xp), xp),
+        "sum_avg": 2.0 * mu,
+        "sum_var": sum_var,
+        "sum_entr": _entropy(_grouped(p, total, xp), xp),
+        "energy": (p * p).sum(axis=1),
+        "contrast": contrast,
         "dissimilarity": diff_avg,
-        "inv_diff": mean(1.0 / (1.0 + diff)),
-        "inv_diff_norm": mean(1.0 / (1.0 + diff / n_levels)),
-        "inv_diff_mom": mean(1.0 / (1.0 + diff * diff)),
-        "inv_diff_mom_norm": mean(1.0 / (1.0 + (diff / n_levels) ** 2)),
-        "inv_var": mean(inverse_square),
-        "corr": xp.where(var > 0, (auto_corr - mu * mu) / safe_var, xp.nan),
+        "inv_diff": inv_diff,
+        "inv_diff_norm": (p / (1.0 + relative)).sum(axis=1),
+        "inv_diff_mom": inv_diff_mom,
+        "inv_diff_mom_norm": (p / (1.0 + relative * relative)).sum(axis=1),
+        "inv_var": inv_var,
+        "corr": xp.where(var > 0, (auto_corr - mu * mu) / xp.where(var > 0, var, 1.0), xp.nan),
         "auto_corr": auto_corr,
-        "clust_tend": (p * centred**2).sum(axis=(1, 2)),
-        "clust_shade": (p * centred**3).sum(axis=(1, 2)),
-        "clust_prom": (p * centred**4).sum(axis=(1, 2)),
-        "info_corr1": xp.where(hx > 0, (entropy - 2.0 * hx) / safe_hx, xp.nan),
+        "clust_tend": sum_var,
+        "clust_shade": m3 - 3.0 * d * m2 + 2.0 * d**3,
+        "clust_prom": m4 - 4.0 * d * m3 + 6.0 * d * d * m2 - 3.0 * d**4,
+        "info_corr1": xp.where(hx > 0, (entropy - 2.0 * hx) / xp.where(hx > 0, hx, 1.0), xp.nan),
         "info_corr2": xp.sqrt(xp.maximum(1.0 - xp.exp(-2.0 * (2.0 * hx - entropy)), 0.0)),
     }
 
 
-def _entropy(p, axis, xp):
-    """``-sum p log2 p`` over ``axis`` (0 log 0 = 0)."""
-    return -(p * xp.log2(xp.where(p > 0, p, 1.0))).sum(axis=axis)
+def _entropy(p, xp):
+    """``-sum p log2 p`` along the last axis (0 log 0 = 0)."""
+    return -(p * xp.log2(xp.where(p > 0, p, 1.0))).sum(axis=-1)
 
 
-def _distribution_entropy(p, key, xp):
-    """The entropy of the distribution of ``key`` (an integer-valued (n, n) array) under each ``p``."""
-    b = p.shape[0]
-    keys = key.astype(np.int64)
-    width = int(keys.max()) + 1 if keys.size else 1
-    index = (xp.arange(b, dtype=np.int64)[:, None, None] * width + keys[None]).ravel()
-    sums = xp.bincount(index, weights=p.ravel(), minlength=b * width).reshape(b, width)
-    return _entropy(sums, axis=1, xp=xp)
+def _grouped(p, key, xp):
+    """The sums of ``p`` (b, n * n) over the pairs of each value of ``key`` (n, n): the distribution
+    of ``key``, one column per distinct value."""
+    flat = key.ravel()
+    order = xp.argsort(flat, kind="stable")
+    ends = xp.flatnonzero(xp.diff(flat[order]) != 0)
+    cumulative = xp.cumsum(p[:, order], axis=1)
+    last = xp.concatenate([cumulative[:, ends], cumulative[:, -1:]], axis=1)
+    return xp.diff(last, axis=1, prepend=0.0)

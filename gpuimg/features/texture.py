@@ -150,37 +150,49 @@ def directional_features(
     at once take about :data:`MATRIX_BUDGET` bytes whatever the ROI's size and number of levels;
     the 2D and 2.5D approaches share the slices' matrices.
     """
+    means = _Means(directional_keys(grey.settings), features, grey)
+    for key, batch in directional_batches(grey, matrices):
+        means.add(key, batch)
+    return means.result(prefix)
+
+
+def directional_keys(settings) -> list[tuple[str, str]]:
+    """The (approach, aggregation) pairs the settings ask of a directional family, in tag order."""
+    return [(a, g) for a in settings.texture_approaches for g in settings.texture_aggregations]
+
+
+def tag(key: tuple[str, ...]) -> str:
+    """The IBSI tag suffix of an approach, or of an (approach, aggregation) pair: ``3D``, ``2_5D_comb``."""
+    return "_".join([APPROACH_TAGS[key[0]], *(AGGREGATION_TAGS[g] for g in key[1:])])
+
+
+def directional_batches(grey: GreyLevels, matrices: DirectionalMatrices):
+    """Yield ``((approach, aggregation), batch)``: matrices whose features are averaged under that
+    key (:func:`directional_features`); a key may come several times, its batches to be pooled."""
     settings = grey.settings
     approaches, aggregations = settings.texture_approaches, settings.texture_aggregations
-    means = {(a, g): _Mean() for a in approaches for g in aggregations}
-    planar = [a for a in approaches if a != "3d"]
-    if planar:
+    if "2d" in approaches or "2.5d" in approaches:
         by_direction = None  # 2.5D: each direction's matrices summed over the slices
         for batch in _slice_batches(grey, matrices, directions("2d", settings.texture_distance)):
             if "2d" in approaches:
                 for aggregation in aggregations:
-                    merged = batch.sum(axis=1) if aggregation == "merged" else _flat(batch)
-                    means["2d", aggregation].add(merged, features, grey)
+                    yield ("2d", aggregation), batch.sum(axis=1) if aggregation == "merged" else _flat(batch)
             if "2.5d" in approaches:
                 part = batch.sum(axis=0)
                 by_direction = part if by_direction is None else by_direction + part
         if by_direction is not None:
             for aggregation in aggregations:
                 merged = by_direction.sum(axis=0)[None] if aggregation == "merged" else by_direction
-                means["2.5d", aggregation].add(merged, features, grey)
+                yield ("2.5d", aggregation), merged
     if "3d" in approaches:
         total = None
         for batch in _offset_batches(grey, matrices, directions("3d", settings.texture_distance)):
             if "averaged" in aggregations:
-                means["3d", "averaged"].add(batch, features, grey)
+                yield ("3d", "averaged"), batch
             part = batch.sum(axis=0)
             total = part if total is None else total + part
         if "merged" in aggregations:
-            means["3d", "merged"].add(total[None], features, grey)
-    rows = {}
-    for (approach, aggregation), mean in means.items():
-        rows.update(mean.result(prefix, f"{APPROACH_TAGS[approach]}_{AGGREGATION_TAGS[aggregation]}"))
-    return rows
+            yield ("3d", "merged"), total[None]
 
 
 #: About the most bytes of texture matrices held at once by :func:`directional_features`.
@@ -223,35 +235,66 @@ def _flat(batch):
     return batch.reshape((batch.shape[0] * batch.shape[1], *batch.shape[2:]))
 
 
-class _Mean:
-    """The mean of each feature over the non-empty matrices of the batches added."""
+class _Means:
+    """The mean of each feature over the non-empty matrices added under each key.
 
-    def __init__(self):
-        self.values, self.names = {}, None
+    Matrices of one shape are pooled into one call of ``features`` until they hold
+    :data:`MATRIX_BUDGET` bytes, so a small ROI's approaches and aggregations cost one call.
+    """
 
-    def add(self, batch, features, grey):
+    def __init__(self, keys, features, grey):
+        self.features, self.grey = features, grey
+        self.sums, self.counts = {}, dict.fromkeys(keys, 0)
+        self.pending, self.held, self.names, self.empty = {}, 0, None, None
+
+    def add(self, key, batch):
         filled = to_numpy(batch.reshape(batch.shape[0], -1).any(axis=1))
-        if not filled.any():
-            if self.names is None:
-                with np.errstate(divide="ignore", invalid="ignore"):  # only the names are wanted
-                    self.names = list(features(batch[:1], grey))
-            return
-        xp = namespace(batch).xp
-        for name, value in features(batch[xp.asarray(np.flatnonzero(filled))], grey).items():
-            self.values.setdefault(name, []).append(value)
+        if not filled.all():
+            if self.empty is None:
+                self.empty = batch[:1]
+            if not filled.any():
+                return
+            batch = batch[namespace(batch).xp.asarray(np.flatnonzero(filled))]
+        self.pending.setdefault(batch.shape[1:], []).append((key, batch))
+        self.held += batch.nbytes
+        if self.held >= MATRIX_BUDGET:
+            self._flush()
 
-    def result(self, prefix, tag) -> dict[str, float]:
-        if not self.values:
-            return {
-                f"{prefix}_{name}_{tag}": undefined(
-                    f"{prefix}_{name}_{tag}", "no texture matrix has an entry"
+    def _flush(self):
+        for group in self.pending.values():
+            xp = namespace(group[0][1]).xp
+            batch = group[0][1] if len(group) == 1 else xp.concatenate([b for _, b in group])
+            values = self.features(batch, self.grey)
+            self.names = list(values)
+            stacked = xp.stack(list(values.values()))  # (features, matrices)
+            start = 0
+            for key, part in group:
+                total = stacked[:, start : start + part.shape[0]].sum(axis=1)
+                self.sums[key] = self.sums[key] + total if key in self.sums else total
+                self.counts[key] += part.shape[0]
+                start += part.shape[0]
+        self.pending, self.held = {}, 0
+
+    def result(self, prefix) -> dict[str, float]:
+        """``{f"{prefix}_{name}_{tag}": mean}`` for every key, in the order of the keys."""
+        self._flush()
+        if self.names is None:
+            with np.errstate(divide="ignore", invalid="ignore"):  # only the names are wanted
+                self.names = list(self.features(self.empty, self.grey))
+        filled = [key for key, count in self.counts.items() if count]
+        host = {}
+        if filled:
+            xp = namespace(self.sums[filled[0]]).xp
+            means = to_numpy(xp.stack([self.sums[key] / self.counts[key] for key in filled]))
+            host = dict(zip(filled, means, strict=True))
+        rows = {}
+        for key in self.counts:
+            for f, name in enumerate(self.names):
+                label = f"{prefix}_{name}_{tag(key)}"
+                rows[label] = (
+                    float(host[key][f]) if key in host else undefined(label, "no texture matrix has an entry")
                 )
-                for name in self.names or ()
-            }
-        xp = namespace(next(iter(self.values.values()))[0]).xp
-        means = [xp.concatenate(parts).mean() for parts in self.values.values()]
-        host = to_numpy(xp.stack(means))
-        return {f"{prefix}_{name}_{tag}": float(v) for name, v in zip(self.values, host, strict=True)}
+        return rows
 
 
 def zone_features(
@@ -262,20 +305,28 @@ def zone_features(
     Returns ``{f"{prefix}_{name}_{approach}": value}`` (``szm_sze_2_5D``). 2D averages the features
     of the slices that hold ROI voxels; 2.5D computes them from the slices' matrices summed.
     """
-    rows = {}
+    means = _Means(zone_keys(grey.settings), features, grey)
+    for key, batch in zone_batches(grey, matrices):
+        means.add(key, batch)
+    return means.result(prefix)
+
+
+def zone_keys(settings) -> list[tuple[str]]:
+    """The approaches the settings ask of a family without directions, as keys ``(approach,)``."""
+    return [(a,) for a in settings.texture_approaches]
+
+
+def zone_batches(grey: GreyLevels, matrices: ZoneMatrices):
+    """Yield ``((approach,), batch)``: the matrices whose features are averaged for that approach."""
     per_slice_batch = None
     for approach in grey.settings.texture_approaches:
         if approach == "3d":
-            batch = matrices(grey, False)
-        else:
-            if per_slice_batch is None:
-                keep = np.flatnonzero(_slices_present(grey))
-                per_slice_batch = matrices(grey, True)[namespace(grey.levels).xp.asarray(keep)]
-            batch = per_slice_batch if approach == "2d" else per_slice_batch.sum(axis=0)[None]
-        mean = _Mean()
-        mean.add(batch, features, grey)
-        rows.update(mean.result(prefix, APPROACH_TAGS[approach]))
-    return rows
+            yield (approach,), matrices(grey, False)
+            continue
+        if per_slice_batch is None:
+            keep = np.flatnonzero(_slices_present(grey))
+            per_slice_batch = matrices(grey, True)[namespace(grey.levels).xp.asarray(keep)]
+        yield (approach,), per_slice_batch if approach == "2d" else per_slice_batch.sum(axis=0)[None]
 
 
 def _slices_present(grey: GreyLevels) -> np.ndarray:
