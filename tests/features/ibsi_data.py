@@ -9,9 +9,9 @@ import pytest
 import gpuimg
 
 IBSI = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "ibsi"
-#: Tag prefixes of the families in gpuimg.features; other rows of the reference files are diagnostics
-#: (image and mask sizes at each step) or texture families.
-FAMILY_PREFIXES = ("morph_", "loc_", "stat_", "ih_", "ivh_")
+#: Tag prefixes of the families in gpuimg.features (the six texture families last); other rows of the
+#: reference files are diagnostics (image and mask sizes at each step).
+FAMILY_PREFIXES = ("morph_", "loc_", "stat_", "ih_", "ivh_", "cm_", "rlm_", "szm_", "dzm_", "ngt_", "ngl_")
 #: Suffixes of the diagnostic rows (the image and masks after each step), which are not features.
 DIAGNOSTIC_SUFFIXES = ("_init_img", "_interp_img", "_init_roi", "_interp_roi", "_reseg_roi")
 #: The IBSI cases: the digital phantom and the CT phantom configurations.

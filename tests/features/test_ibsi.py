@@ -1,4 +1,4 @@
-"""Every feature of the five families against the IBSI 1 reference values.
+"""Every feature of the eleven families (five whole-ROI, six texture) against the IBSI 1 reference values.
 
 One test case per (IBSI case, tag): the digital phantom and the CT phantom configurations A to E
 (settings from ibsi_1_ct_phantom_configurations.csv, through ``ibsi_settings``), judged by the IBSI
@@ -34,7 +34,7 @@ def test_feature_equals_ibsi_reference(case, tag):
 
 
 def test_every_family_tag_is_computed():
-    """No reference tag of the five families is missing from extract's result (none silently skipped)."""
+    """No reference tag of the eleven families is missing from extract's result (none silently skipped)."""
     expected = set().union(*(reference_values(case) for case in CASES))
     if not expected:
         pytest.skip("the IBSI reference values are not present")
