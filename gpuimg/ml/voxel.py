@@ -394,7 +394,12 @@ def _histogram(values, bins, xp):
 
 
 def _label(data, mask, means, xp):
-    labels = xp.searchsorted((means[1:] + means[:-1]) / 2, data).astype(np.int32)
+    """The cluster of each voxel: how many midpoints between sorted ``means`` lie below it (what
+    ``searchsorted`` gives), counted one midpoint at a time into int32, so that no 64-bit index
+    volume is ever made (the device peak stays near the image and the labels)."""
+    labels = xp.zeros(data.shape, dtype=np.int32)
+    for midpoint in (means[1:] + means[:-1]) / 2:
+        labels += data > midpoint
     if mask is not None:
         labels[~mask] = -1
     return labels
