@@ -24,7 +24,8 @@ import numba
 import numpy as np
 from numba import cuda
 
-from .registry import cuda_kernel, launch_3d
+from .glcm import threads_for
+from .registry import cpu_kernel, cuda_kernel, launch_3d
 
 #: Most 8-byte words of a block's private matrix in CUDA shared memory (16 KiB).
 SHARED_WORDS = 2048
@@ -53,7 +54,7 @@ def _neighbours(levels, values, z, y, x, distance, per_slice, coarseness):
     return count, total, dependent, centre
 
 
-@numba.njit(parallel=True, cache=True)
+@cpu_kernel
 def _ngtdm_cpu(levels, values, distance, per_slice, out):
     nz, ny, nx = levels.shape
     n_parts = out.shape[0]
@@ -71,7 +72,7 @@ def _ngtdm_cpu(levels, values, distance, per_slice, out):
                             out[part, k - 1, 1] += abs(centre - total / count)
 
 
-@numba.njit(parallel=True, cache=True)
+@cpu_kernel
 def _ngldm_cpu(levels, values, distance, per_slice, coarseness, out):
     nz, ny, nx = levels.shape
     n_parts = out.shape[0]
@@ -162,10 +163,11 @@ def _matrices(cpu, gpu, levels, values, n_columns, dtype, *, per_slice, target, 
         if levels.size:
             launch_3d(gpu, levels.shape, levels, values, *extra, out)
         return out
-    n_parts = nz if per_slice else max(1, min(numba.get_num_threads(), nz))
-    out = np.zeros((n_parts, n_levels, n_columns), dtype=dtype)
-    if levels.size:
-        cpu(levels, values, *extra, out)
+    with threads_for(levels.size * n_columns):
+        n_parts = nz if per_slice else max(1, min(numba.get_num_threads(), nz))
+        out = np.zeros((n_parts, n_levels, n_columns), dtype=dtype)
+        if levels.size:
+            cpu(levels, values, *extra, out)
     return out if per_slice else out.sum(axis=0, keepdims=True)
 
 

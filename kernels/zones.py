@@ -27,7 +27,8 @@ import numba
 import numpy as np
 from numba import cuda
 
-from .registry import cuda_kernel, launch_3d
+from .glcm import threads_for
+from .registry import cpu_kernel, cuda_kernel, launch_3d
 
 
 @numba.njit(inline="always")
@@ -50,7 +51,7 @@ def find(parent, voxel):
     return root
 
 
-@numba.njit
+@numba.njit(inline="always")
 def _find_halving(parent, voxel):
     root = np.int64(voxel)
     while parent[root] != root:
@@ -59,17 +60,17 @@ def _find_halving(parent, voxel):
     return root
 
 
-@numba.njit
+@numba.njit(inline="always")
 def _join(parent, a, b):
-    a = _find_halving(parent, a)
-    b = _find_halving(parent, b)
-    if a < b:
-        parent[b] = a
-    elif b < a:
-        parent[a] = b
+    root_a = _find_halving(parent, a)
+    root_b = _find_halving(parent, b)
+    if root_a < root_b:
+        parent[root_b] = root_a
+    elif root_b < root_a:
+        parent[root_a] = root_b
 
 
-@numba.njit
+@numba.njit(inline="always")
 def _join_earlier(levels, parent, z, y, x, z_low, n_earlier):
     """Join voxel (z, y, x) with its earlier neighbours of the same level at slices >= ``z_low``."""
     ny, nx = levels.shape[1], levels.shape[2]
@@ -82,8 +83,8 @@ def _join_earlier(levels, parent, z, y, x, z_low, n_earlier):
             _join(parent, i, (zz * ny + yy) * nx + xx)
 
 
-@numba.njit(parallel=True, cache=True)
-def _label_cpu(levels, parent, roots, per_slice, n_slabs):
+@cpu_kernel
+def _label_cpu(levels, parent, roots, per_slice, n_slabs, distance, use_distance, sizes, nearest):
     nz, ny, nx = levels.shape
     n_earlier = 4 if per_slice else 13
     for s in numba.prange(n_slabs):
@@ -103,16 +104,13 @@ def _label_cpu(levels, parent, roots, per_slice, n_slabs):
                         _join_earlier(levels, parent, z, y, x, 0, n_earlier)
     for i in numba.prange(parent.size):
         roots[i] = find(parent, i)
-
-
-@numba.njit(cache=True)
-def _measure_cpu(flat_levels, roots, distance, use_distance, sizes, nearest):
+    flat_levels = levels.reshape(-1)
     for i in range(roots.size):
         if flat_levels[i] > 0:
-            r = roots[i]
-            sizes[r] += 1
-            if use_distance and distance[i] < nearest[r]:
-                nearest[r] = distance[i]
+            root = roots[i]
+            sizes[root] += 1
+            if use_distance and distance[i] < nearest[root]:
+                nearest[root] = distance[i]
 
 
 @cuda_kernel("void(int32[:, :, ::1], int32[::1], boolean)")
@@ -192,9 +190,9 @@ def zones(levels, *, per_slice, target, xp, distance=None):
         first = parent
     else:
         first = np.empty_like(parent)
-        n_slabs = levels.shape[0] if per_slice else max(1, min(numba.get_num_threads(), levels.shape[0]))
-        _label_cpu(levels, parent, first, per_slice, n_slabs)
-        _measure_cpu(flat_levels, first, distance, use_distance, sizes, nearest)
+        with threads_for(n):
+            n_slabs = levels.shape[0] if per_slice else max(1, min(numba.get_num_threads(), levels.shape[0]))
+            _label_cpu(levels, parent, first, per_slice, n_slabs, distance, use_distance, sizes, nearest)
     index = xp.nonzero((first == xp.arange(n, dtype=np.int32)) & (flat_levels > 0))[0]
     slices = index // (levels.shape[1] * levels.shape[2]) if per_slice else xp.zeros_like(index)
     found_nearest = nearest[index] if use_distance else xp.zeros_like(index)
@@ -250,13 +248,14 @@ def _other_axes(shape, axis):
     return shape[0], shape[1]
 
 
-@numba.njit(parallel=True, cache=True)
-def _distance_cpu(distance, axis):
-    n_a, n_b = _other_axes(distance.shape, axis)
-    length = distance.shape[axis]
-    for line in numba.prange(n_a * n_b):
-        a = line // n_b
-        _sweep(distance, (a, line - a * n_b), axis, length)
+@cpu_kernel
+def _distance_cpu(distance, per_slice):
+    for axis in range(2, 0 if per_slice else -1, -1):
+        n_a, n_b = _other_axes(distance.shape, axis)
+        length = distance.shape[axis]
+        for line in numba.prange(n_a * n_b):
+            a = line // n_b
+            _sweep(distance, (a, line - a * n_b), axis, length)
 
 
 @cuda_kernel("void(int32[:, :, ::1], int64)")
@@ -288,10 +287,11 @@ def border_distance(mask, *, per_slice, target, xp):
     distance = xp.ascontiguousarray(xp.where(mask, far, np.int32(0)).astype(np.int32))
     if distance.size == 0:
         return distance
-    for axis in (2, 1) if per_slice else (2, 1, 0):
-        if target == "cuda":
+    if target == "cuda":
+        for axis in (2, 1) if per_slice else (2, 1, 0):
             n_a, n_b = (n for i, n in enumerate(distance.shape) if i != axis)
             launch_3d(_distance_cuda, (1, n_a, n_b), distance, axis)
-        else:
-            _distance_cpu(distance, axis)
+    else:
+        with threads_for(distance.size):
+            _distance_cpu(distance, per_slice)
     return distance
