@@ -13,7 +13,7 @@ import numpy as np
 from .namespaces import namespace
 
 
-def map_stencil(func: Callable, x, *, depth: int, periodic: bool, dtype) -> object:
+def map_stencil(func: Callable, x, *, depth: int | tuple[int, ...], periodic: bool, dtype) -> object:
     """Apply ``func`` (array -> array of the same shape) to the Dask array ``x`` chunk by chunk.
 
     Each chunk is given ``depth`` voxels of its neighbours on every inner side, so a stencil of
@@ -27,8 +27,8 @@ def map_stencil(func: Callable, x, *, depth: int, periodic: bool, dtype) -> obje
     func : callable
         The operation on one NumPy or CuPy chunk.
     x : dask.array.Array
-    depth : int
-        The stencil's radius [voxels].
+    depth : int or tuple of int
+        The stencil's radius [voxels], or one per axis.
     periodic : bool
         Whether ``func`` wraps around the volume's edges.
     dtype : dtype

@@ -1,5 +1,6 @@
 """Reading and writing volumes: DICOM series, NIfTI and NRRD files, stitching stations."""
 
+from .chunked import open_zarr, write_chunked
 from .dicom import read_dicom
 from .image import read_image, write_image
 from .rtstruct import read_rtstruct, rtstruct_roi_names
@@ -12,12 +13,14 @@ __all__ = [
     "SeriesInfo",
     "SeriesList",
     "list_series",
+    "open_zarr",
     "read_dicom",
     "read_image",
     "read_rtstruct",
     "read_seg",
     "rtstruct_roi_names",
     "stitch",
+    "write_chunked",
     "write_dicom",
     "write_image",
 ]

@@ -1,0 +1,212 @@
+"""Volumes larger than memory: Zarr stores opened as Dask arrays, and Dask results written to Zarr or
+NIfTI chunk by chunk, never gathered whole.
+
+A chain of gpuimg operations on a Dask array (``gaussian_filter``, ``median_filter``,
+``gradient_magnitude``, ``canny``, ``label``, ...) stays lazy; :func:`write_chunked` computes it a
+piece at a time into the file, so memory holds a few chunks (and their halos), not the volume.
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+from pathlib import Path
+
+import numpy as np
+
+from gpuimg.backend import is_dask, to_numpy
+from gpuimg.errors import GpuimgError, ParameterError, WriteError
+from gpuimg.io._atomic import _atomic_folder, _atomic_path
+from gpuimg.volume import Volume, as_volume
+
+#: The Zarr attribute holding a Volume's geometry.
+GEOMETRY_ATTRIBUTE = "gpuimg_geometry"
+
+_RAS_TO_LPS = np.diag([-1.0, -1.0, 1.0])
+#: A single-file NIfTI-1 header (348 bytes) and its empty extension flag: the data start here.
+_NIFTI_DATA_OFFSET = 352
+
+
+def open_zarr(path: str | os.PathLike, component: str | None = None):
+    """A Zarr array as a Dask array of its own chunks (nothing is read until computed).
+
+    Parameters
+    ----------
+    path : str or path
+        The Zarr store (a folder).
+    component : str, optional
+        The array's path inside a group.
+
+    Returns
+    -------
+    Volume or dask.array.Array
+        A Volume (with Dask data) where the store holds the geometry :func:`write_chunked` writes,
+        else the Dask array.
+
+    Raises
+    ------
+    ImageFileError
+        Where ``path`` holds no Zarr array.
+    GpuimgError
+        Without zarr installed (``pip install gpuimg[dask]``).
+
+    Examples
+    --------
+    >>> import tempfile, numpy as np, dask.array as da
+    >>> folder = tempfile.mkdtemp()
+    >>> image = da.from_array(np.arange(64, dtype=np.float32).reshape(4, 4, 4), chunks=2)
+    >>> _ = write_chunked(image, f"{folder}/ct.zarr", spacing=(2.0, 1.0, 1.0))
+    >>> ct = open_zarr(f"{folder}/ct.zarr")
+    >>> ct.spacing, ct.data.chunksize
+    ((2.0, 1.0, 1.0), (2, 2, 2))
+    """
+    import dask.array as da
+
+    from gpuimg.errors import ImageFileError
+
+    zarr = _zarr()
+    try:
+        array = zarr.open_array(str(path), mode="r", path=component)
+    except Exception as exc:  # zarr's errors differ by version: a missing store, a group, bad metadata
+        raise ImageFileError(
+            f"{path}: no Zarr array there ({type(exc).__name__}: {exc}); pass the folder of a Zarr "
+            "array (and component= for one inside a group)."
+        ) from exc
+    data = da.from_zarr(array)
+    geometry = array.attrs.get(GEOMETRY_ATTRIBUTE)
+    if geometry is None or data.ndim != 3:
+        return data
+    return Volume(data, **{k: tuple(np.asarray(v, dtype=float).tolist()) for k, v in geometry.items()})
+
+
+def write_chunked(image, path: str | os.PathLike, *, spacing=None, origin=None, direction=None) -> Path:
+    """Write a Dask array (or a Volume of one) to Zarr or NIfTI chunk by chunk, never whole in memory.
+
+    Parameters
+    ----------
+    image : dask.array.Array, NumPy array or Volume
+        A lazy result (a chain of gpuimg operations on a Dask array) is computed here, a row of
+        chunks along z at a time for NIfTI, chunk by chunk for Zarr.
+    path : str or path
+        ``.zarr`` (a folder; Zarr's default compression, the image's chunks) or ``.nii`` /
+        ``.nii.gz`` (RAS on disk, as :func:`gpuimg.io.write_image` writes it).
+    spacing, origin, direction : optional
+        The geometry of an array ([mm], as :class:`~gpuimg.Volume` takes them); a Volume brings its
+        own. Needed for NIfTI; stored as attributes in Zarr where given.
+
+    Returns
+    -------
+    Path
+        The file or folder written; it appears whole or not at all.
+
+    Raises
+    ------
+    ParameterError
+        An unknown suffix, NIfTI without a spacing, or an image that is not 3D.
+    WriteError
+        Where the file cannot be written or the format cannot store the dtype.
+
+    Notes
+    -----
+    Peak memory is that of one row of chunks along z (NIfTI; the file is written in order) or of a
+    few chunks (Zarr, computed in parallel), each with the halos its operations need, plus
+    whatever a chain's reductions keep (``label`` keeps a table of one integer per component).
+
+    Examples
+    --------
+    >>> import tempfile, numpy as np, dask.array as da, gpuimg
+    >>> image = da.from_array(np.random.default_rng(0).normal(size=(8, 8, 8)), chunks=4)
+    >>> path = write_chunked(gpuimg.preprocess.gaussian_filter(image, 1.0), f"{tempfile.mkdtemp()}/s.nii.gz",
+    ...                      spacing=(1.0, 1.0, 1.0))
+    >>> bool(np.allclose(gpuimg.io.read_image(path).data,
+    ...                  gpuimg.preprocess.gaussian_filter(image.compute(), 1.0)))
+    True
+    """
+    path = Path(path)
+    name = path.name.lower()
+    geometry = {"spacing": spacing, "origin": origin, "direction": direction}
+    if isinstance(image, Volume) or name.endswith((".nii", ".nii.gz")):
+        volume = as_volume(image, "write_chunked", **geometry)
+        data = volume.data
+        geometry = {"spacing": volume.spacing, "origin": volume.origin, "direction": volume.direction}
+    else:
+        data = image
+    if not is_dask(data):
+        import dask.array as da
+
+        data = da.from_array(to_numpy(data))
+    if data.ndim != 3:
+        raise ParameterError(f"write_chunked writes 3D volumes (z, y, x); got shape {data.shape}.")
+    if data.dtype == np.bool_:
+        data = data.astype(np.uint8)
+    if data.dtype == np.float16:
+        data = data.astype(np.float32)
+    try:
+        if name.endswith(".zarr"):
+            _write_zarr(data, path, geometry)
+        elif name.endswith((".nii", ".nii.gz")):
+            _write_nifti(data, path, geometry)
+        else:
+            raise ParameterError(f"{path}: write_chunked writes .zarr, .nii or .nii.gz; pass one of those.")
+    except GpuimgError:
+        raise
+    except Exception as exc:  # OSError, nibabel's and zarr's refusals of a dtype
+        raise WriteError(
+            f"{path}: cannot be written ({type(exc).__name__}: {exc}). Check that the folder is writable "
+            "and the dtype is one the format stores (bool, integers, float32/64)."
+        ) from exc
+    return path
+
+
+def _write_zarr(data, path: Path, geometry: dict) -> None:
+    zarr = _zarr()
+    regular = tuple(max(c) for c in data.chunks)
+    if any(len(set(c[:-1])) > 1 or c[-1] > c[0] for c in data.chunks):
+        data = data.rechunk(regular)  # Zarr's chunks are all of one shape
+    with _atomic_folder(path) as tmp:
+        store = zarr.open_array(str(tmp), mode="w", shape=data.shape, dtype=data.dtype, chunks=regular)
+        if geometry["spacing"] is not None:
+            volume = as_volume(data, "write_chunked", **geometry)
+            store.attrs[GEOMETRY_ATTRIBUTE] = {
+                "spacing": list(volume.spacing),
+                "origin": list(volume.origin),
+                "direction": np.asarray(volume.direction).tolist(),
+            }
+        data.store(store, lock=False)
+
+
+def _write_nifti(data, path: Path, geometry: dict) -> None:
+    import nibabel as nib
+
+    volume = Volume(data, **geometry)
+    matrix = (np.asarray(volume.direction) * np.array(volume.spacing))[:, ::-1]  # columns x, y, z in LPS
+    affine = np.eye(4)
+    affine[:3, :3] = _RAS_TO_LPS @ matrix
+    affine[:3, 3] = _RAS_TO_LPS @ np.asarray(volume.origin)
+    header = nib.Nifti1Header()
+    header.set_data_dtype(data.dtype)
+    header.set_data_shape(data.shape[::-1])  # (x, y, z)
+    header.set_qform(affine, code=1)
+    header.set_sform(affine, code=1)
+    header.set_data_offset(_NIFTI_DATA_OFFSET)
+    dtype = header.get_data_dtype()
+    opener = gzip.open if path.name.lower().endswith(".gz") else open
+    with _atomic_path(path) as tmp, opener(tmp, "wb") as file:
+        file.write(header.binaryblock)
+        file.write(b"\0" * (_NIFTI_DATA_OFFSET - len(header.binaryblock)))
+        start = 0
+        for rows in data.chunks[0]:
+            # (z, y, x) in C order is NIfTI's (x, y, z) in Fortran order: a z slab is contiguous.
+            slab = to_numpy(data[start : start + rows].compute())
+            file.write(np.ascontiguousarray(slab, dtype=dtype).tobytes())
+            start += rows
+
+
+def _zarr():
+    try:
+        import zarr
+    except ImportError:
+        raise GpuimgError(
+            "Zarr stores need the zarr package: pip install 'gpuimg[dask]' (or pip install zarr)."
+        ) from None
+    return zarr
