@@ -617,8 +617,10 @@ def _platt(f, positive, xp, iterations: int = 100) -> tuple[float, float]:
         p = 1.0 / (1.0 + xp.exp(-(a * f + b)))
         r = p - target
         w = p * (1 - p) + 1e-12
-        g = (float((r * f).sum()), float(r.sum()))
-        h = (float((w * f * f).sum()) + 1e-9, float((w * f).sum()), float(w.sum()) + 1e-9)
+        # The five sums in one array, read back at once: one device sync per Newton step.
+        sums = to_numpy(xp.stack([(r * f).sum(), r.sum(), (w * f * f).sum(), (w * f).sum(), w.sum()]))
+        g = (float(sums[0]), float(sums[1]))
+        h = (float(sums[2]) + 1e-9, float(sums[3]), float(sums[4]) + 1e-9)
         det = h[0] * h[2] - h[1] ** 2
         da = (h[2] * g[0] - h[1] * g[1]) / det
         db = (h[0] * g[1] - h[1] * g[0]) / det

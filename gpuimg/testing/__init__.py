@@ -1,5 +1,5 @@
 """Test helpers: the emulated CUDA device (:mod:`gpuimg.testing.emulated_cuda`)."""
 
-from .emulated_cuda import MEMORY, DeviceArray, Emulator, emulated_cuda
+from .emulated_cuda import MEMORY, SYNCS, DeviceArray, Emulator, emulated_cuda
 
-__all__ = ["MEMORY", "DeviceArray", "Emulator", "emulated_cuda"]
+__all__ = ["MEMORY", "SYNCS", "DeviceArray", "Emulator", "emulated_cuda"]

@@ -96,6 +96,17 @@ class MemoryCounter:
 MEMORY = MemoryCounter()
 
 
+class SyncCounter:
+    """Device-to-host reads (``float()``, ``int()``, ``bool()``, ``.get()``, ``.item()``, ...): on a GPU
+    each waits for the device to finish its queued work."""
+
+    def __init__(self):
+        self.count = 0
+
+
+SYNCS = SyncCounter()
+
+
 def _host_error(value) -> TypeError:
     return TypeError(f"Unsupported type {type(value)}")
 
@@ -138,21 +149,34 @@ class DeviceArray:
 
     # Explicit transfers, as CuPy allows them.
     def get(self, stream=None, order="C", out=None, blocking=True) -> np.ndarray:
+        SYNCS.count += 1
         return np.array(self._buffer, order=order)
+
+    def item(self):
+        SYNCS.count += 1
+        return self._buffer.item()
+
+    def tolist(self):
+        SYNCS.count += 1
+        return self._buffer.tolist()
 
     def __array__(self, *args, **kwargs):
         raise TypeError(_NO_IMPLICIT)
 
     def __float__(self):
+        SYNCS.count += 1
         return float(self._buffer)
 
     def __int__(self):
+        SYNCS.count += 1
         return int(self._buffer)
 
     def __complex__(self):
+        SYNCS.count += 1
         return complex(self._buffer)
 
     def __bool__(self):
+        SYNCS.count += 1
         return bool(self._buffer)
 
     def __len__(self):
@@ -387,6 +411,7 @@ class Emulator:
         #: The checked calls since the device was installed: (name, scalar arguments by name).
         self.calls: list[tuple[str, dict]] = []
         self.memory = MEMORY
+        self.syncs = SYNCS
 
     def module(self, name: str) -> _Module:
         if name not in self.modules and name.split(".")[0] == "cuml":

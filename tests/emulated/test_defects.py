@@ -9,7 +9,8 @@ import sklearn.metrics
 from gpuimg import contours, edges, ml, morphology, preprocess
 from gpuimg.backend import to_numpy
 from gpuimg.errors import ParameterError
-from gpuimg.testing.emulated_cuda import DeviceArray, emulator
+from gpuimg.ml import estimators, voxel
+from gpuimg.testing.emulated_cuda import SYNCS, DeviceArray, emulator
 
 
 def test_marching_cubes_with_a_device_mask(emulated_cuda, rng):
@@ -139,3 +140,37 @@ def test_affine_transform_coordinates_in_double_precision(emulated_cuda, rng):
     preprocess.resample(emulated_cuda(image), (1.0, 1.0, 1.0), (1.3, 0.7, 1.1))
     calls = [args for name, args in emulator().calls if name.endswith(".affine_transform")]
     assert calls and all(args["float64_coords"] for args in calls)
+
+
+def _syncs_of(run):
+    before = SYNCS.count
+    result = run()
+    return SYNCS.count - before, result
+
+
+def test_platt_reads_the_device_once_per_newton_step(emulated_cuda, rng):
+    """Defect 13: five device reads per Newton step of the Platt sigmoid."""
+    if not isinstance(emulated_cuda(np.zeros(1)), DeviceArray):
+        pytest.skip("counts the reads of the emulated device")
+    import cupy
+
+    f = rng.standard_normal(200)
+    positive = (f + rng.standard_normal(200) > 0).astype(np.float64)
+    syncs, (a, b) = _syncs_of(lambda: estimators._platt(emulated_cuda(f), emulated_cuda(positive), cupy, 6))
+    assert syncs <= 6 + 1  # one per step, and the count of positives
+    assert (a, b) == pytest.approx(estimators._platt(f, positive, np, 6), rel=1e-12)
+
+
+def test_lloyd_checks_convergence_every_few_steps(emulated_cuda):
+    """Defect 13: one device read per Lloyd iteration."""
+    if not isinstance(emulated_cuda(np.zeros(1)), DeviceArray):
+        pytest.skip("counts the reads of the emulated device")
+    import cupy
+
+    centres, counts = np.arange(100.0), np.ones(100)
+    start = np.array([0.0, 1.0])  # far from the fixed point: many iterations
+    syncs, means = _syncs_of(
+        lambda: voxel._lloyd(emulated_cuda(centres), emulated_cuda(counts), emulated_cuda(start), 300, cupy)
+    )
+    assert syncs <= 3
+    np.testing.assert_array_equal(means.get(), voxel._lloyd(centres, counts, start, 300, np))
