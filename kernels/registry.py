@@ -101,7 +101,8 @@ def launch(kernel, grid, block, *args):
         with _python_helpers(kernel.fn):
             kernel[grid, block](*map(_simulated, args))
     else:
-        kernel[grid, block, _current_stream()](*args)
+        with _cupy_device():
+            kernel[grid, block, _current_stream()](*args)
 
 
 def _simulated(arg):
@@ -112,6 +113,15 @@ def _simulated(arg):
         return arg
     holder = type("_Host", (), {"__array_interface__": {**interface, "version": 3}, "owner": arg})()
     return np.asarray(holder)
+
+
+def _cupy_device():
+    """Numba's context of CuPy's current device, so that a kernel runs on the GPU that holds its
+    arrays (CuPy's ``with cupy.cuda.Device(i)``); nothing without CuPy."""
+    cupy = sys.modules.get("cupy")
+    if cupy is None:
+        return contextlib.nullcontext()
+    return cuda.gpus[cupy.cuda.Device().id]
 
 
 def _current_stream():

@@ -174,3 +174,17 @@ def test_lloyd_checks_convergence_every_few_steps(emulated_cuda):
     )
     assert syncs <= 3
     np.testing.assert_array_equal(means.get(), voxel._lloyd(centres, counts, start, 300, np))
+
+
+def test_kernels_launch_on_cupys_current_device(emulated_cuda, monkeypatch):
+    """Defect 15: a launch ran on Numba's current device (0), not CuPy's, on a multi-GPU machine."""
+    if not isinstance(emulated_cuda(np.zeros(1)), DeviceArray):
+        pytest.skip("selects a device of the emulated CuPy")
+    import cupy
+
+    from gpuimg.kernels import registry
+
+    monkeypatch.setattr(registry.cuda, "gpus", {0: "numba context of GPU 0", 1: "numba context of GPU 1"})
+    with cupy.cuda.Device(1):
+        assert registry._cupy_device() == "numba context of GPU 1"
+    assert registry._cupy_device() == "numba context of GPU 0"
