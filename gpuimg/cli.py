@@ -25,6 +25,7 @@ import time
 from pathlib import Path
 
 import gpuimg
+from gpuimg._text import count
 from gpuimg.backend import resolve_device
 from gpuimg.errors import GpuimgError
 
@@ -195,7 +196,7 @@ def _series_table(folder: Path) -> None:
         )
     if found.skipped or found.broken:
         print(
-            f"  and {len(found.skipped)} file(s) without images (structure sets, reports, others), "
+            f"  and {count(len(found.skipped), 'file')} without images (structure sets, reports, others), "
             f"{len(found.broken)} unreadable"
         )
 
