@@ -32,6 +32,11 @@ from gpuimg.errors import ConfigError, MemoryBudgetError, ParameterError
 #: SciPy's boundary modes (``grid-`` aliases included), as every stencil accepts them.
 MODES = ("reflect", "grid-mirror", "nearest", "mirror", "wrap", "grid-wrap", "constant", "grid-constant")
 
+#: Most voxels in one filter window (a median footprint, a bilateral neighbourhood): 102³ would be more.
+MAX_WINDOW = 2**20
+#: Most bins of one histogram (nbins of equalize_hist and clahe).
+MAX_BINS = 2**24
+
 _UNITS = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4}
 
 
@@ -121,6 +126,41 @@ def check_spacing(spacing, ndim: int, name: str = "spacing") -> tuple[float, ...
     return tuple(float(v) for v in values)
 
 
+def check_window(sizes: Sequence[int], name: str, shape: Sequence[int] | None = None) -> None:
+    """Refuse a filter window of more than :data:`MAX_WINDOW` voxels (``sizes`` per axis) [voxels], or,
+    where the image's ``shape`` is given, longer than twice the image plus one on an axis (such a
+    window reaches only reflected copies of the image there).
+
+    Examples
+    --------
+    >>> check_window((3, 3, 3), "size", shape=(10, 10, 10))
+    """
+    if shape is not None and any(s > 2 * n + 1 for s, n in zip(sizes, shape, strict=True)):
+        raise ParameterError(
+            f"{name} gives a window of {tuple(int(s) for s in sizes)} voxels, more than twice the image "
+            f"{tuple(shape)} on an axis; use a smaller {name}."
+        )
+    count = math.prod(int(s) for s in sizes)
+    if count > MAX_WINDOW:
+        raise ParameterError(
+            f"{name} gives a window of {' x '.join(str(int(s)) for s in sizes)} = {count} voxels, more than "
+            f"{MAX_WINDOW}; use a smaller {name} (or downsample the image first)."
+        )
+
+
+def check_bins(nbins, name: str = "nbins") -> int:
+    """A whole number of histogram bins from 1 to :data:`MAX_BINS`.
+
+    Examples
+    --------
+    >>> check_bins(256)
+    256
+    """
+    if not isinstance(nbins, int | np.integer) or isinstance(nbins, bool) or not 1 <= nbins <= MAX_BINS:
+        raise ParameterError(f"{name}={nbins!r} must be a positive integer, at most {MAX_BINS} (bins).")
+    return int(nbins)
+
+
 def check_finite(value, name: str, *, low: float = -math.inf, high: float = math.inf) -> float:
     """``value`` as a finite float within ``[low, high]``.
 
@@ -171,10 +211,12 @@ def real_dtype(dtype, name: str = "image") -> np.dtype:
     return dtype
 
 
-def as_image(image, name: str = "image", *, ndims: Sequence[int] = (1, 2, 3), empty: bool = False):
+def as_image(image, name: str = "image", *, ndims: Sequence[int] | None = None, empty: bool = True):
     """An array-like image checked for its number of axes, its size and its dtype.
 
-    A list or tuple becomes a NumPy array; an array (NumPy, CuPy, Dask) is returned as it is.
+    A list or tuple becomes a NumPy array; float16 becomes float32 (SciPy's filters and our kernels
+    have no float16 path); other arrays (NumPy, CuPy, Dask) are returned as they are. A 0-d array
+    and complex, object or string dtypes raise a ParameterError.
 
     Parameters
     ----------
@@ -182,8 +224,8 @@ def as_image(image, name: str = "image", *, ndims: Sequence[int] = (1, 2, 3), em
         The input.
     name : str
         The parameter's name, for the message.
-    ndims : sequence of int
-        The numbers of axes accepted.
+    ndims : sequence of int, optional
+        The numbers of axes accepted; default any number from 1.
     empty : bool
         Whether an image with no voxel is accepted.
 
@@ -198,13 +240,12 @@ def as_image(image, name: str = "image", *, ndims: Sequence[int] = (1, 2, 3), em
         except (TypeError, ValueError) as exc:
             raise ParameterError(f"the {name} must be an array of numbers; {exc}.") from None
     real_dtype(image.dtype, name)
-    if len(image.shape) not in ndims:
-        raise ParameterError(
-            f"the {name} must have {' or '.join(map(str, ndims))} axes; got shape {tuple(image.shape)}."
-        )
+    if len(image.shape) == 0 or (ndims is not None and len(image.shape) not in ndims):
+        axes = " or ".join(map(str, ndims)) if ndims is not None else "at least 1"
+        raise ParameterError(f"the {name} must have {axes} axes; got shape {tuple(image.shape)}.")
     if not empty and math.prod(image.shape) == 0:
         raise ParameterError(f"the {name} of shape {tuple(image.shape)} has no voxel.")
-    return image
+    return image.astype(np.float32) if image.dtype == np.float16 else image
 
 
 def max_bytes() -> int:

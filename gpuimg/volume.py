@@ -8,6 +8,7 @@ from typing import ClassVar
 
 import numpy as np
 
+from gpuimg._support import as_image
 from gpuimg.backend import namespace, to_device
 from gpuimg.errors import GeometryError, ParameterError
 
@@ -164,7 +165,11 @@ def accepts_volume(func):
     operation takes one and none is given; any other Volume argument (a mask, a reference image)
     is passed as its voxels. Every array of the input's shape in the result (the result itself, an
     item of a tuple, a field of a dataclass) comes back as a Volume with the input's geometry; other
-    results (numbers, tables, meshes) are returned as they are. An array input runs unchanged.
+    results (numbers, tables, meshes) are returned as they are.
+
+    The image (or the Volume's voxels) is checked first by :func:`gpuimg._support.as_image`: a
+    list becomes an array, float16 becomes float32, and a 0-d array or a complex, object or string
+    dtype raises a ParameterError naming it.
     """
     takes_spacing = "spacing" in inspect.signature(func).parameters
 
@@ -173,10 +178,10 @@ def accepts_volume(func):
         args = [_voxels(a) for a in args]
         kwargs = {k: _voxels(v) for k, v in kwargs.items()}
         if not isinstance(image, Volume):
-            return func(image, *args, **kwargs)
+            return func(as_image(image), *args, **kwargs)
         if takes_spacing and kwargs.get("spacing") is None:
             kwargs["spacing"] = image.spacing
-        return _rewrap(func(image.data, *args, **kwargs), image)
+        return _rewrap(func(as_image(image.data), *args, **kwargs), image)
 
     return wrapper
 

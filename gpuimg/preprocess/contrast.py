@@ -21,6 +21,7 @@ from functools import partial
 import numpy as np
 from numpy.typing import ArrayLike
 
+from gpuimg._support import as_image, check_bins
 from gpuimg._support import check_mode as _check_mode
 from gpuimg._units import voxels
 from gpuimg.backend import is_dask, map_stencil, namespace
@@ -51,6 +52,8 @@ WINDOWS = {
 
 #: Most bins of an integer image's histogram (one bin per value).
 _MAX_INTEGER_BINS = 2**24
+#: A CLAHE tile may be at most this many times the image's side (or this squared, in voxels).
+_TILE_REFLECTIONS = 8
 
 
 @accepts_volume
@@ -396,8 +399,8 @@ def equalize_hist(image: Image, nbins: int = 256, mask: ArrayLike | None = None)
     maps to the first bin's value and +inf to 1. On a Dask array the range and the histogram of
     the whole volume are computed first (one pass each), then each chunk is mapped lazily.
     """
-    if not isinstance(nbins, (int, np.integer)) or isinstance(nbins, bool) or nbins <= 0:
-        raise ParameterError(f"nbins={nbins!r} must be a positive integer.")
+    check_bins(nbins)
+    as_image(image, empty=False)
     ndim = np.ndim(image)
     if ndim not in (1, 2, 3):
         raise ParameterError(f"the image must be 1D, 2D or 3D; got {ndim}D, shape {np.shape(image)}.")
@@ -542,8 +545,8 @@ def clahe(
     volume is computed into memory (the tiles and their neighbours span the chunks) and the
     result is returned as a Dask array with the input's chunks.
     """
-    if not isinstance(nbins, (int, np.integer)) or isinstance(nbins, bool) or nbins <= 0:
-        raise ParameterError(f"nbins={nbins!r} must be a positive integer.")
+    check_bins(nbins)
+    as_image(image, empty=False)
     if not _finite(clip_limit) or clip_limit < 0:
         raise ParameterError(f"clip_limit={clip_limit!r} must be a number >= 0 (0 for no clipping).")
     ndim = np.ndim(image)
@@ -607,6 +610,13 @@ def _kernel_size(kernel_size, shape):
     if sizes.shape != (len(shape),) or sizes.dtype.kind not in "iu" or not np.all(sizes > 0):
         raise ParameterError(
             f"kernel_size={kernel_size!r} must be one positive integer or one per axis ({len(shape)})."
+        )
+    # A tile reflected past the image many times costs time and changes nothing of use.
+    most = [_TILE_REFLECTIONS * max(n, _TILE_REFLECTIONS) for n in shape]
+    if any(k > m for k, m in zip(sizes, most, strict=True)):
+        raise ParameterError(
+            f"kernel_size={kernel_size!r} is more than {_TILE_REFLECTIONS} times the image {tuple(shape)} "
+            f"(or {_TILE_REFLECTIONS**2} voxels) on an axis; use a kernel_size of at most {most}."
         )
     return tuple(int(k) for k in sizes)
 

@@ -15,6 +15,7 @@ from functools import partial
 import numpy as np
 from numpy.typing import ArrayLike
 
+from gpuimg._support import check_allocation, check_window
 from gpuimg._support import check_mode as _check_mode
 from gpuimg._support import check_positive as _positive
 from gpuimg._support import check_sizes as _sizes
@@ -209,6 +210,7 @@ def median_filter(image: Image, size: Sizes = 3, *, mode: str = "reflect", cval:
     _check_mode(mode)
     ndim = np.ndim(image)
     sizes = _sizes(size, ndim, "size")
+    check_window(sizes, "size", np.shape(image))
     dtype = np.dtype(image.dtype) if hasattr(image, "dtype") else np.asarray(image).dtype
     if dtype.kind not in "biuf":
         raise ParameterError(f"the image must hold real numbers; got dtype {dtype}.")
@@ -305,6 +307,9 @@ def bilateral_filter(
     ):
         raise ParameterError(f"range_samples={range_samples!r} must be None or a positive whole number.")
     radius = tuple(math.ceil(truncate * s) for s in sigmas)
+    check_window([2 * r + 1 for r in radius], "sigma_spatial * truncate")
+    if range_samples is not None:
+        check_allocation((range_samples,), np.float64, f"bilateral_filter: range_samples={range_samples}")
     offsets = np.meshgrid(*(np.arange(-r, r + 1) for r in radius), indexing="ij")
     domain = np.exp(-0.5 * sum((o / s) ** 2 for o, s in zip(offsets, sigmas, strict=True))).ravel()
     cutoff = _RANGE_TRUNCATE * sigma_range

@@ -1,0 +1,166 @@
+"""Bad input to the array operations (issue 14): a ParameterError naming the parameter, or the
+correct result; sizes that would allocate terabytes or run for minutes are refused first.
+
+The references are SciPy and scikit-image on the same input made valid (float32 for float16, an
+array for a list). Sizes that would exhaust the machine if their check regressed run in a child
+process under a memory limit and a timeout.
+"""
+
+import numpy as np
+import pytest
+import scipy.ndimage as ndi
+import skimage.exposure
+from guarded import run_guarded
+
+from gpuimg import ConfigError, MemoryBudgetError, ParameterError, Volume
+from gpuimg.morphology import label
+from gpuimg.preprocess import (
+    clahe,
+    equalize_hist,
+    gaussian_filter,
+    mean_filter,
+    median_filter,
+    resample,
+)
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda x: gaussian_filter(x, 1.0),
+        lambda x: median_filter(x, 3),
+        lambda x: mean_filter(x, 3),
+        lambda x: equalize_hist(x),
+        lambda x: clahe(x),
+        lambda x: label(x),
+    ],
+)
+def test_zero_d_input(call):
+    with pytest.raises(ParameterError, match="axes"):
+        call(np.float32(3.0))
+
+
+@pytest.mark.parametrize(
+    ("call", "shape"),
+    [
+        (clahe, (0, 5, 5)),
+        (clahe, (4, 0)),
+        (equalize_hist, (0, 5, 5)),
+        (equalize_hist, (4, 0)),
+        (equalize_hist, (0,)),
+    ],
+)
+def test_empty_input_to_histogram_operations(call, shape):
+    with pytest.raises(ParameterError, match="no voxel"):
+        call(np.zeros(shape, np.float32))
+
+
+@pytest.mark.parametrize("call", [lambda x: gaussian_filter(x, 1.0), lambda x: median_filter(x, 3)])
+def test_complex_input(call):
+    with pytest.raises(ParameterError, match="real numbers"):
+        call(np.ones((4, 4, 4), np.complex64))
+
+
+def test_complex_input_to_label():
+    with pytest.raises(ParameterError, match="real numbers"):
+        label(np.ones((4, 4, 4), np.complex64))
+
+
+def test_float16_median_equals_scipy_on_float32(rng):
+    image = rng.normal(0, 100, (6, 7, 8)).astype(np.float16)
+    got = median_filter(image, 3)
+    np.testing.assert_array_equal(got, ndi.median_filter(image.astype(np.float32), 3))  # exact: a median
+
+
+def test_float16_label_equals_scipy(rng):
+    image = (rng.uniform(0, 1, (6, 7, 8)) > 0.6).astype(np.float16)
+    labels, count = label(image)
+    want, want_count = ndi.label(image.astype(np.float32), np.ones((3, 3, 3)))  # 26-connectivity
+    assert count == want_count
+    np.testing.assert_array_equal(labels, want)
+
+
+def test_float16_volume_stays_a_volume(rng):
+    volume = Volume(rng.normal(0, 1, (4, 5, 6)).astype(np.float16), spacing=(2.0, 1.0, 1.0))
+    got = gaussian_filter(volume, 1.0)
+    assert isinstance(got, Volume) and got.spacing == volume.spacing
+    want = ndi.gaussian_filter(volume.data.astype(np.float32), 1.0)
+    np.testing.assert_allclose(got.data, want, rtol=0, atol=1e-6)  # same float32 passes
+
+
+def test_lists_equal_arrays():
+    image = [[0.0, 0.2, 0.4, 0.6], [0.1, 0.3, 0.5, 0.7], [0.9, 0.8, 0.2, 0.1], [0.5, 0.5, 0.5, 1.0]]
+    want = skimage.exposure.equalize_hist(np.asarray(image))
+    np.testing.assert_allclose(equalize_hist(image), want, rtol=0, atol=1e-6)  # float32 vs float64 CDF
+    np.testing.assert_allclose(
+        clahe(image, 2), skimage.exposure.equalize_adapthist(np.asarray(image), 2), rtol=0, atol=1e-6
+    )
+
+
+@pytest.mark.parametrize("nbins", [0, 2**31, 2.5, True])
+def test_histogram_bins_bounded(nbins):
+    image = np.random.default_rng(0).uniform(0, 1, (8, 8))
+    for call in (equalize_hist, clahe):
+        with pytest.raises(ParameterError, match="nbins"):
+            call(image, nbins=nbins)
+
+
+def test_small_windows_still_run(rng):
+    image = rng.normal(0, 1, (6, 6, 6)).astype(np.float32)
+    np.testing.assert_array_equal(median_filter(image, 5), ndi.median_filter(image, 5))
+
+
+GUARDED_SETUP = """
+import numpy as np
+from gpuimg.preprocess import bilateral_filter, clahe, equalize_hist, median_filter, resample
+IMAGE = np.random.default_rng(0).uniform(0, 1, (20, 20, 20)).astype(np.float32)
+"""
+
+GUARDED = {
+    "median_1000": ("median_filter(IMAGE, 1000)", "ParameterError", "window"),
+    "median_41": ("median_filter(IMAGE, (41, 41, 42))", "ParameterError", "window"),
+    "median_103": ("median_filter(np.zeros((60, 60, 60), np.float32), 103)", "ParameterError", "window"),
+    "resample_um": ("resample(IMAGE, spacing=1.0, new_spacing=1e-3)", "MemoryBudgetError", "new_spacing"),
+    "bilateral_sigma": ("bilateral_filter(IMAGE, 1e6, 10.0)", "ParameterError", "window"),
+    "bilateral_range": (
+        "bilateral_filter(IMAGE, 1.0, 1e30, range_samples=10**13)",
+        "MemoryBudgetError",
+        "range_samples",
+    ),
+    "clahe_kernel": ("clahe(IMAGE, kernel_size=10**6)", "ParameterError", "kernel_size"),
+    "equalize_bins": ("equalize_hist(IMAGE, nbins=2**31)", "ParameterError", "nbins"),
+}
+
+
+@pytest.fixture(scope="module")
+def guarded_results():
+    cases = {name: code for name, (code, _, _) in GUARDED.items()}
+    return run_guarded(cases, GUARDED_SETUP, memory=3 * 1024**3, timeout=180)
+
+
+@pytest.mark.parametrize("case", sorted(GUARDED))
+def test_unbounded_sizes_refused(guarded_results, case):
+    _, kind, words = GUARDED[case]
+    result = guarded_results[case]
+    assert result is not None, f"{case}: no error"
+    name, message, classes = result
+    assert name == kind, f"{case}: {name}: {message}"
+    assert words in message and "GpuimgError" in classes
+
+
+def test_budget_error_is_a_memory_error():
+    with pytest.raises(MemoryError):
+        resample(np.ones((4, 4, 4), np.float32), spacing=1.0, new_spacing=1e-4)
+    with pytest.raises(MemoryBudgetError, match="GPUIMG_MAX_BYTES"):
+        resample(np.ones((4, 4, 4), np.float32), spacing=1.0, new_spacing=1e-4)
+
+
+def test_budget_from_the_environment(monkeypatch):
+    monkeypatch.setenv("GPUIMG_MAX_BYTES", "1k")
+    with pytest.raises(MemoryBudgetError, match=r"1\.0 KiB"):
+        resample(np.ones((4, 4, 4), np.float32), spacing=1.0, new_spacing=0.5)
+    monkeypatch.setenv("GPUIMG_MAX_BYTES", "lots")
+    with pytest.raises(ConfigError, match="GPUIMG_MAX_BYTES"):
+        resample(np.ones((4, 4, 4), np.float32), spacing=1.0, new_spacing=0.5)
+    monkeypatch.setenv("GPUIMG_MAX_BYTES", "1M")
+    assert resample(np.ones((4, 4, 4), np.float32), spacing=1.0, new_spacing=0.5).shape == (8, 8, 8)
