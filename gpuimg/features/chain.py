@@ -112,6 +112,13 @@ def prepare_box(data, roi_in, box, spacing, settings: Settings) -> Roi:
             f"threshold of {settings.partial_volume}: the ROI is smaller than a new voxel. Use a finer "
             "new_spacing or a lower partial_volume."
         )
+    undefined = int(xp.count_nonzero(morph_mask & ~xp.isfinite(roi_image)))
+    if undefined:
+        raise FeatureError(
+            f"the ROI holds {undefined} voxel(s) that are NaN or infinite (after interpolation to "
+            f"{new_spacing} mm, which spreads them to their neighbours): replace them (e.g. "
+            "numpy.nan_to_num) or leave them out of the mask."
+        )
     intensity_mask = _resegment(xp, roi_image, morph_mask, settings)
     return Roi(
         image=roi_image,
@@ -197,6 +204,12 @@ def _inputs(image, mask, spacing):
         data = data.compute()
     if is_dask(mask):
         mask = mask.compute()
+    if not hasattr(data, "dtype"):
+        data = np.asarray(data)
+    if data.dtype.kind not in "biuf":
+        raise FeatureError(
+            f"the image must hold real numbers; got dtype {data.dtype}. Take its .real or abs() first."
+        )
     if np.ndim(data) != 3:
         raise FeatureError(f"the image must be 3D (z, y, x); got shape {np.shape(data)}.")
     if tuple(np.shape(mask)) != tuple(np.shape(data)):
@@ -224,7 +237,26 @@ def _inputs(image, mask, spacing):
                 f"the spacing {tuple(volume.spacing)} mm of the image or mask differs from {spacing} mm; "
                 "image and mask must share one voxel grid."
             )
+    if len(volumes) == 2:
+        _same_grid(*volumes, spacing)
     return data, to_device(mask, namespace(data).device), spacing
+
+
+def _same_grid(image: Volume, mask: Volume, spacing) -> None:
+    """Refuse a mask Volume placed elsewhere or turned against the image (same shape and spacing)."""
+    shift = float(np.linalg.norm(np.subtract(image.origin, mask.origin)))
+    if shift > 1e-3 * min(spacing):
+        raise FeatureError(
+            f"the mask's origin {tuple(mask.origin)} mm is {shift:.4g} mm from the image's "
+            f"{tuple(image.origin)} mm: it was drawn on another grid. Resample the mask onto the image "
+            "(gpuimg.preprocess.resample_mask) first."
+        )
+    if not np.allclose(image.direction, mask.direction, rtol=0, atol=1e-4):
+        raise FeatureError(
+            "the mask's direction cosines differ from the image's (a flipped or rotated grid): "
+            f"{np.round(mask.direction, 4).tolist()} against {np.round(image.direction, 4).tolist()}. "
+            "Resample the mask onto the image first."
+        )
 
 
 def _interpolate(ns, image, roi_in, box, spacing, new_spacing, settings):

@@ -291,7 +291,7 @@ def _inverse_distance_sums(values, mask, mean, spacing):
     xp = ns.xp
     box = _bounding_box(mask)
     m = mask[box].astype(xp.float64)
-    a = (values[box] - mean) * m
+    a = xp.where(mask[box], values[box] - mean, 0.0)  # not "* m": a NaN outside the ROI stays out
     grid = fft_shape(m.shape, [n - 1 for n in m.shape])
     kernel = radial_spectrum(ns, grid, spacing, _inverse_distance)
     m_hat, a_hat = spectrum(ns, m, grid), spectrum(ns, a, grid)

@@ -24,7 +24,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin, ClusterMixin, Regressor
 from sklearn.utils.metaestimators import available_if
 
 from gpuimg.backend import namespace, to_device, to_numpy
-from gpuimg.errors import DeviceError, ParameterError
+from gpuimg.errors import DeviceError, GpuimgError, ParameterError
 
 from ._validation import check_features, check_fitted, check_target
 
@@ -216,7 +216,9 @@ class DeviceEstimator(BaseEstimator):
         FeatureError
             NaN or infinite features.
         ParameterError
-            Mismatched lengths of X and y, a single class for a classifier, unknown parameters.
+            Mismatched lengths of X and y, a single class for a classifier, unknown parameters, or
+            parameters the data cannot meet (more clusters or components than samples), with the
+            wrapped library's reason.
         """
         X = check_features(X)
         if self._task in ("classification", "regression"):
@@ -228,7 +230,15 @@ class DeviceEstimator(BaseEstimator):
             X = to_numpy(X)
             y = None if y is None else to_numpy(y)
         with self._context():
-            estimator.fit(X, y)
+            try:
+                estimator.fit(X, y)
+            except ValueError as exc:  # scikit-learn's / cuML's refusal of parameters for this data
+                if isinstance(exc, GpuimgError):
+                    raise
+                raise ParameterError(
+                    f"{self.name}: {exc} (the data hold {X.shape[0]} samples of {X.shape[1]} features); "
+                    "change the parameter or give more samples."
+                ) from exc
         self.estimator_ = estimator
         self.n_features_in_ = int(X.shape[1])
         return self

@@ -264,6 +264,11 @@ def voxel_features(
     data = xp.asarray(image, dtype=np.float32)
     if data.ndim not in (2, 3):
         raise ParameterError(f"voxel features need a 2D or 3D image; got shape {data.shape}.")
+    if not bool(xp.isfinite(data).all()):
+        raise ParameterError(
+            "voxel features need finite voxels, and the image holds NaN or inf; replace them first "
+            "(e.g. numpy.nan_to_num, or the image's lowest value)."
+        )
     if sigmas is not None and sigmas_mm is not None:
         raise ParameterError(
             f"give sigmas (voxels) or sigmas_mm (mm), not both; got {sigmas!r}, {sigmas_mm!r}."

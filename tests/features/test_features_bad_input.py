@@ -1,0 +1,131 @@
+"""Bad input to features.extract and its Settings (issue 14): a FeatureError or ConfigError naming
+the problem, never 75 features computed on a misplaced mask or silently NaN.
+
+References: Moran's I written out as its published pairwise definition (IBSI 3.1.18) in NumPy.
+"""
+
+import numpy as np
+import pytest
+from guarded import run_guarded
+
+from gpuimg import Volume
+from gpuimg.errors import ConfigError, FeatureError
+from gpuimg.features import Settings, extract
+
+FAMILY = ["statistics"]
+
+
+def blob(shape=(10, 12, 14)):
+    rng = np.random.default_rng(7)
+    image = rng.normal(40.0, 20.0, shape)
+    mask = np.zeros(shape, bool)
+    mask[2:8, 3:9, 4:11] = True
+    return image, mask
+
+
+def test_mask_placed_elsewhere():
+    image, mask = blob()
+    spacing = (2.0, 1.0, 1.0)
+    shifted = Volume(mask, spacing, origin=(866.0, 0.0, 0.0))
+    with pytest.raises(FeatureError, match="origin"):
+        extract(Volume(image, spacing), shifted, families=FAMILY)
+
+
+def test_mask_flipped():
+    image, mask = blob()
+    spacing = (2.0, 1.0, 1.0)
+    flipped = Volume(mask, spacing, direction=np.diag([1.0, 1.0, -1.0]))
+    with pytest.raises(FeatureError, match="direction"):
+        extract(Volume(image, spacing), flipped, families=FAMILY)
+
+
+def test_mask_on_the_same_grid_accepted():
+    image, mask = blob()
+    spacing = (2.0, 1.0, 1.0)
+    geometry = {"origin": (5.0, -3.0, 2.0), "direction": np.diag([1.0, -1.0, 1.0])}
+    got = extract(Volume(image, spacing, **geometry), Volume(mask, spacing, **geometry), families=FAMILY)
+    np.testing.assert_allclose(got["stat_mean"], image[mask].mean(), rtol=1e-12)
+
+
+@pytest.mark.parametrize("value", [np.nan, np.inf, -np.inf])
+def test_non_finite_voxel_in_the_roi(value):
+    image, mask = blob()
+    image[4, 5, 6] = value
+    with pytest.raises(FeatureError, match="NaN or infinite"):
+        extract(image, mask, spacing=1.0, families=FAMILY)
+
+
+def test_nan_in_a_hole_of_the_roi_leaves_morans_i_defined():
+    image, mask = blob()
+    mask[5, 6, 7] = False  # a hole, whose voxel is NaN
+    image[5, 6, 7] = np.nan
+    spacing = (2.0, 1.0, 1.0)
+    got = extract(image, mask, spacing=spacing, families=["morphology"])
+    # Moran's I (IBSI 3.1.18) over the ROI's voxels, every pair, weights 1 / distance [mm].
+    points = np.argwhere(mask) * np.asarray(spacing)
+    values = image[mask]
+    dev = values - values.mean()
+    distance = np.linalg.norm(points[:, None] - points[None], axis=2)
+    weights = np.divide(1.0, distance, out=np.zeros_like(distance), where=distance > 0)
+    moran = values.size / weights.sum() * (dev @ weights @ dev) / (dev @ dev)
+    np.testing.assert_allclose(got["morph_moran_i"], moran, rtol=1e-9)  # FFT rounding only
+    assert np.isfinite(got["morph_geary_c"])
+
+
+@pytest.mark.parametrize("dtype", [np.complex64, np.complex128])
+def test_complex_image(dtype):
+    image, mask = blob()
+    with pytest.raises(FeatureError, match="real numbers"):
+        extract(image.astype(dtype), mask, spacing=1.0, families=FAMILY)
+
+
+@pytest.mark.parametrize(
+    ("values", "name"),
+    [
+        ({"ivh_n_bins": 10**10}, "ivh_n_bins"),
+        ({"n_bins": 2**20}, "n_bins"),
+        ({"n_bins": 0}, "n_bins"),
+        ({"bin_width": 0.0}, "bin_width"),
+        ({"new_spacing": (0.0, 1.0, 1.0)}, "new_spacing"),
+    ],
+)
+def test_settings_out_of_range(values, name):
+    with pytest.raises(ConfigError, match=name):
+        Settings(**values)
+
+
+def test_tiny_bin_width_refused_before_binning():
+    image, mask = blob()
+    settings = Settings(discretisation="fbs", bin_width=1e-12)
+    with pytest.raises(FeatureError, match="bin width"):
+        extract(image, mask, spacing=1.0, settings=settings, families=["histogram"])
+    ivh = Settings(ivh_discretisation="fbs", ivh_bin_width=1e-12)
+    with pytest.raises(FeatureError, match="bin width"):
+        extract(image, mask, spacing=1.0, settings=ivh, families=["ivh"])
+    levels = Settings(ivh_discretisation="none")
+    with pytest.raises(FeatureError, match="levels"):
+        extract(image * 1e9, mask, spacing=1.0, settings=levels, families=["ivh"])
+
+
+GUARDED = {
+    "new_spacing": "extract(IMAGE, MASK, spacing=1.0, settings=Settings(new_spacing=(1e-3, 1e-3, 1e-3)), "
+    "families=['statistics'])",
+    "bin_width": "extract(IMAGE, MASK, spacing=1.0, settings=Settings(discretisation='fbs', "
+    "bin_width=1e-12), "
+    "families=['glcm'])",
+}
+EXPECTED = {"new_spacing": ("MemoryBudgetError", "new_spacing"), "bin_width": ("FeatureError", "bin width")}
+
+
+@pytest.mark.parametrize("case", sorted(GUARDED))
+def test_settings_that_would_exhaust_memory(case):
+    setup = (
+        "import numpy as np\nfrom gpuimg.features import Settings, extract\n"
+        "IMAGE = np.random.default_rng(0).normal(0, 100, (12, 12, 12))\n"
+        "MASK = np.zeros((12, 12, 12), bool); MASK[3:9, 3:9, 3:9] = True\n"
+    )
+    result = run_guarded({case: GUARDED[case]}, setup, memory=3 * 1024**3, timeout=180)[case]
+    assert result is not None
+    name, message, classes = result
+    assert (name, EXPECTED[case][1] in message) == (EXPECTED[case][0], True), message
+    assert "GpuimgError" in classes
