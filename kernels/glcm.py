@@ -16,6 +16,11 @@ in-plane) or one for the volume, per offset: a float64 array ``(slabs, offsets, 
   counts into a private int32 histogram there (shared-memory atomics) and adds its non-zero bins to
   the global matrix once each; beyond that it adds to the global matrix directly (global atomics).
 
+Voxel-based maps (:func:`glcm_windows`): one matrix per given voxel (and offset, or merged over the
+offsets) of the pairs inside the cube of ``radius`` voxels around it; each voxel is one task (CPU) or
+one thread (CUDA) that owns its matrices, so no atomics: ``(2 radius + 1)^3 x offsets`` pair tests
+per voxel.
+
 Memory grows as ``slabs x offsets x n^2 x 8`` bytes: 13 offsets of 2048 levels present take 436 MB,
 and a slice-by-slice run holds that per slice. :func:`gpuimg.features.texture.directional_features`
 bounds it by asking for a few slices (or offsets) at a time (``MATRIX_BUDGET`` bytes), and the
@@ -164,4 +169,85 @@ def glcm_counts(levels, offsets, n_levels: int, per_slice: bool, *, xp, target):
     else:
         with threads_for(levels.size * offsets.shape[0]):
             _glcm_cpu(levels, offsets, per_slice, out)
+    return out
+
+
+@numba.njit(inline="always")
+def window_pairs(levels, cz, cy, cx, offsets, radius, merged, out, k):
+    """Add the pairs of the cube of ``radius`` around ``(cz, cy, cx)`` to ``out[k]``: per offset, or
+    all into ``out[k, 0]`` when ``merged``. Both voxels of a pair lie in the cube and the ROI."""
+    nz, ny, nx = levels.shape
+    z0, z1 = max(cz - radius, 0), min(cz + radius, nz - 1)
+    y0, y1 = max(cy - radius, 0), min(cy + radius, ny - 1)
+    x0, x1 = max(cx - radius, 0), min(cx + radius, nx - 1)
+    for o in range(offsets.shape[0]):
+        dz, dy, dx = offsets[o, 0], offsets[o, 1], offsets[o, 2]
+        slot = 0 if merged else o
+        for z in range(max(z0, z0 - dz), min(z1, z1 - dz) + 1):
+            for y in range(max(y0, y0 - dy), min(y1, y1 - dy) + 1):
+                for x in range(max(x0, x0 - dx), min(x1, x1 - dx) + 1):
+                    a = levels[z, y, x]
+                    b = levels[z + dz, y + dy, x + dx]
+                    if a > 0 and b > 0:
+                        out[k, slot, a - 1, b - 1] += 1.0
+                        out[k, slot, b - 1, a - 1] += 1.0
+
+
+@cpu_kernel
+def _windows_cpu(levels, centres, offsets, radius, merged, out):
+    for k in numba.prange(centres.shape[0]):
+        window_pairs(levels, centres[k, 0], centres[k, 1], centres[k, 2], offsets, radius, merged, out, k)
+
+
+@cuda_kernel("void(int32[:, :, ::1], int64[:, ::1], int64[:, ::1], int64, boolean, float64[:, :, :, ::1])")
+def _windows_cuda(levels, centres, offsets, radius, merged, out):
+    k = cuda.grid(1)
+    if k < centres.shape[0]:
+        window_pairs(levels, centres[k, 0], centres[k, 1], centres[k, 2], offsets, radius, merged, out, k)
+
+
+def glcm_windows(levels, centres, offsets, n_levels: int, radius: int, merged: bool, *, xp, target):
+    """Co-occurrence counts of the cube of ``radius`` voxels around each of ``centres``.
+
+    Parameters
+    ----------
+    levels : 3D C-contiguous int32 array on the target's device
+        1 .. ``n_levels`` in the ROI, 0 outside.
+    centres : int64 array (k, 3) on the target's device
+        The voxels (z, y, x) whose neighbourhoods are counted.
+    offsets : int64 array (m, 3) on the target's device
+        Neighbour offsets (z, y, x) [voxels].
+    n_levels, radius : int
+        The matrices' side; the cube's half side [voxels] (Chebyshev radius).
+    merged : bool
+        One matrix per centre, summed over the offsets, instead of one per offset.
+    xp : module
+        NumPy or CuPy, for the result.
+    target : {"cpu", "cuda"}
+
+    Returns
+    -------
+    float64 array (k, 1 or m, n_levels, n_levels)
+        Symmetric counts, as :func:`glcm_counts` counts them, of the pairs inside each cube.
+    """
+    out = xp.zeros(
+        (centres.shape[0], 1 if merged else offsets.shape[0], n_levels, n_levels), dtype=np.float64
+    )
+    if centres.shape[0] == 0 or n_levels == 0:
+        return out
+    if target == "cuda":
+        launch(
+            _windows_cuda,
+            -(-centres.shape[0] // THREADS),
+            THREADS,
+            levels,
+            centres,
+            offsets,
+            radius,
+            merged,
+            out,
+        )
+    else:
+        with threads_for(centres.shape[0] * offsets.shape[0] * (2 * radius + 1) ** 3):
+            _windows_cpu(levels, centres, offsets, radius, merged, out)
     return out

@@ -19,6 +19,7 @@ from .morphology import morphology
 from .ngldm import ngldm
 from .ngtdm import ngtdm
 from .settings import Settings, ibsi_settings
+from .texture_maps import glcm_map
 
 __all__ = [
     "FAMILIES",
@@ -28,6 +29,7 @@ __all__ = [
     "extract",
     "extract_labels",
     "glcm",
+    "glcm_map",
     "gldzm",
     "glrlm",
     "glszm",

@@ -1,0 +1,114 @@
+"""Voxel-based GLCM maps against the NumPy reference GLCM of each voxel's neighbourhood."""
+
+import itertools
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from test_glcm import reference_features, reference_glcm
+from texture_cases import ranks, reference_grey, rois
+
+import gpuimg
+from gpuimg.errors import ConfigError
+from gpuimg.features import Settings, glcm_map
+from gpuimg.features.glcm import NAMES
+from gpuimg.features.texture import directions
+from gpuimg.kernels.glcm import glcm_windows
+
+FEATURES = ("contrast", "joint_entr", "corr", "inv_diff_norm", "clust_prom", "info_corr2")
+
+
+def window(z, y, x, radius, shape):
+    return tuple(
+        slice(max(c - radius, 0), min(c + radius, n - 1) + 1) for c, n in zip((z, y, x), shape, strict=True)
+    )
+
+
+def reference_counts(compact, n, centre, radius, offsets, merged):
+    """The co-occurrence counts of the pairs inside the cube around ``centre`` (both voxels in it)."""
+    cube = compact[window(*centre, radius, compact.shape)]
+    counts = np.array([reference_glcm(cube, n, o) for o in offsets])
+    return counts.sum(axis=0, keepdims=True) if merged else counts
+
+
+def reference_map(image, mask, radius, merged, name):
+    compact, present = ranks(image, mask)
+    values = present - present.min() + 1  # each intensity its own bin, from the ROI's minimum
+    out = np.full(image.shape, np.nan)
+    for centre in itertools.product(*map(range, image.shape)):
+        if not mask[centre]:
+            continue
+        counts = reference_counts(compact, present.size, centre, radius, directions("3d"), merged)
+        features = [reference_features(c, values, values.max())[name] for c in counts if c.any()]
+        if features:
+            with np.errstate(invalid="ignore"):
+                out[centre] = np.mean(features)
+    return out
+
+
+@settings(max_examples=25, deadline=None)
+@given(roi=rois(max_side=4), radius=st.integers(1, 2), merged=st.booleans())
+def test_cpu_map_equals_reference(roi, radius, merged):
+    """Every voxel's features from the reference GLCM of its neighbourhood: random shapes, masks with
+    holes, single voxels (no pair: NaN), one grey level (correlation NaN), ROIs on the edge."""
+    image, mask = roi
+    chosen = Settings(discretisation="fbs", bin_width=1.0)
+    aggregation = "merged" if merged else "averaged"
+    with np.errstate(invalid="ignore", divide="ignore"):
+        maps = glcm_map(
+            image, mask, FEATURES, radius=radius, spacing=1.0, settings=chosen, aggregation=aggregation
+        )
+        for name in FEATURES:
+            want = reference_map(image, mask, radius, merged, name)
+            # same sums in another order: rounding only
+            np.testing.assert_allclose(maps[name], want, rtol=1e-9, atol=1e-12, equal_nan=True, err_msg=name)
+
+
+@pytest.mark.cudasim
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(roi=rois(max_side=4), radius=st.integers(1, 2), merged=st.booleans())
+def test_cuda_windows_equal_reference(on_cuda_target, roi, radius, merged):
+    """The simulated CUDA kernel (one thread per voxel) counts each neighbourhood as the reference."""
+    image, mask = roi
+    grey = reference_grey(image, mask)
+    compact = np.asarray(grey.levels)
+    centres = np.argwhere(compact > 0).astype(np.int64)
+    offsets = directions("3d")
+    got = glcm_windows(
+        on_cuda_target(compact),
+        on_cuda_target(centres),
+        on_cuda_target(offsets),
+        grey.n_present,
+        radius,
+        merged,
+        xp=np,
+        target="cuda",
+    )
+    want = [reference_counts(compact, grey.n_present, tuple(c), radius, offsets, merged) for c in centres]
+    np.testing.assert_array_equal(gpuimg.to_numpy(got), np.array(want))
+
+
+def test_volume_in_volume_out_and_every_feature(rng):
+    image = gpuimg.Volume(rng.integers(0, 5, (4, 5, 6)).astype(float), spacing=(2.0, 1.0, 1.0))
+    mask = np.ones(image.shape, bool)
+    maps = glcm_map(image, mask, [f"cm_{name}" for name in NAMES], settings=Settings(n_bins=4))
+    assert set(maps) == {f"cm_{name}" for name in NAMES}
+    for volume in maps.values():
+        assert isinstance(volume, gpuimg.Volume) and volume.spacing == image.spacing
+        assert volume.shape == image.shape and np.isfinite(volume.data[1:-1, 1:-1, 1:-1]).any()
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"features": "glcm_contrast"}, "use one or more of the GLCM features"),
+        ({"aggregation": "mean"}, "aggregation='mean' is unknown"),
+        ({"radius": 0}, "radius=0 must be a whole number of voxels"),
+        ({"settings": Settings(new_spacing=(2.0, 2.0, 2.0))}, "texture maps lie on the image's grid"),
+    ],
+)
+def test_bad_input(rng, kwargs, message):
+    image = rng.random((3, 4, 5))
+    with pytest.raises(ConfigError, match=message):
+        glcm_map(image, image > 0.5, spacing=1.0, **kwargs)
