@@ -1,8 +1,9 @@
 """Compile every kernel family once, for the dtypes users meet, into the on-disk cache.
 
 ``gpuimg warmup`` (or :func:`warmup`) runs each operation that has a kernel of its own on a small
-volume of each common dtype, so that the exact specialisations the operations ask for are compiled
-and written to Numba's cache (:mod:`gpuimg.kernels.cache`). Run it once in a container build or
+volume of each common dtype, writable and read-only (as chunks of a Zarr store or a memory-mapped
+file arrive), so that the exact specialisations the operations ask for are compiled and written to
+Numba's cache (:mod:`gpuimg.kernels.cache`). Run it once in a container build or
 after installing: later processes, Dask workers included, load the kernels instead of compiling them.
 """
 
@@ -156,9 +157,12 @@ def warmup(
     with tqdm(steps, desc="gpuimg warmup", unit="kernel", disable=not progress) as bar:
         for task, dtype, device in bar:
             bar.set_postfix_str(f"{task.name} {dtype} {device}")
-            image = gpuimg.to_device(_volume(rng, dtype), device)
+            image = _volume(rng, dtype)
             start = time.perf_counter()
-            task.run(image)
+            task.run(gpuimg.to_device(image, device))
+            if device == "cpu":  # a read-only array (Zarr, memory-mapped files) is a type of its own to Numba
+                image.setflags(write=False)
+                task.run(image)
             done.append((task.name, dtype.name, device, time.perf_counter() - start))
     return done
 
