@@ -282,19 +282,30 @@ def voxel_features(
         voxels("sigmas", None, s, spacing, data.ndim) if in_mm else voxels("sigmas", s, None, None, data.ndim)
         for s in scales
     ]
-    columns = [data]
+    # Each feature is written into the result as soon as it exists and then freed, so that the
+    # device holds the result and one scale's intermediates, not every feature twice.
+    features = xp.empty((data.size, 1 + len(per_axis) * (3 + data.ndim)), dtype=np.float32)
+    columns = iter(range(features.shape[1]))
+
+    def put(values):
+        features[:, next(columns)] = values.ravel()
+
+    put(data)
     for sigma_voxels in per_axis:
         smooth = ns.ndi.gaussian_filter(data, sigma_voxels)
-        columns += [
-            smooth,
-            gradient_magnitude(smooth, spacing=spacing),
-            ns.ndi.gaussian_laplace(data, sigma_voxels),
-        ]
+        put(smooth)
+        put(gradient_magnitude(smooth, spacing=spacing))
+        del smooth
+        put(ns.ndi.gaussian_laplace(data, sigma_voxels))
         hessian = ns.ski.feature.hessian_matrix(
             data, sigma=sigma_voxels, mode="reflect", order="rc", use_gaussian_derivatives=False
         )
-        columns += list(ns.ski.feature.hessian_matrix_eigvals(hessian))
-    return xp.stack([xp.asarray(c, dtype=np.float32).ravel() for c in columns], axis=1)
+        eigenvalues = ns.ski.feature.hessian_matrix_eigvals(hessian)
+        del hessian
+        for values in eigenvalues:
+            put(values)
+        del eigenvalues
+    return features
 
 
 class VoxelClassifier(ClassifierMixin, BaseEstimator):
