@@ -4,6 +4,7 @@ import csv
 import re
 import shutil
 import subprocess
+from pathlib import Path
 
 import pydicom
 import pytest
@@ -113,3 +114,12 @@ def test_console_script_is_installed():
     assert command, "the gpuimg console script is not on PATH; install with pip install -e ."
     done = subprocess.run([command, "--help"], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0 and all(c in done.stdout for c in ("demo", "run", "info", "bench"))
+
+
+def test_bench_runs_the_checkout_comparison_for_this_device(capfd):
+    if not (Path(gpuimg.__file__).resolve().parents[1] / "benchmarks" / "compare.py").exists():
+        pytest.skip("not a source checkout")
+    # An operation name that matches none: the table's header only, on the resolved device.
+    assert main(["bench", "--device", "cpu", "--only", "no_such_operation"]) == 0
+    out = capfd.readouterr().out
+    assert f"gpuimg {gpuimg.__version__} on cpu" in out and "ratio" in out

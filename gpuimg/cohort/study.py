@@ -116,7 +116,9 @@ def _measure(task: StudyTask, series, times: dict) -> tuple[dict, dict]:
 
 
 def _select(folder: Path, rules: Selection):
-    found = list_series(folder)
+    # One thread: studies already run in parallel (Dask workers), and a pool per small series costs more
+    # to start than its headers take to parse.
+    found = list_series(folder, workers=1)
     if not found:
         raise DicomError(
             f"no DICOM image series in {folder} ({len(found.skipped)} other file(s), "

@@ -121,6 +121,18 @@ def test_two_dask_workers_give_the_serial_table(cohort, tmp_path):
     assert _table(tmp_path / "dask") == _table(tmp_path / "serial")
     serial = json.loads((tmp_path / "serial" / "metrics.json").read_text())
     assert json.loads((tmp_path / "dask" / "metrics.json").read_text()) == serial
+    # The confusion matrix counts every labelled study once, by its true class (labels.csv: i % 2).
+    matrix = np.array(serial["classification"]["confusion_matrix"])
+    assert matrix.sum(axis=1).tolist() == [3, 3]
+    assert serial["classification"]["accuracy"] == pytest.approx(np.trace(matrix) / 6)
+    # The saved model predicts from the table's feature columns.
+    import joblib
+
+    models = joblib.load(tmp_path / "serial" / "model.joblib")
+    rows = _table(tmp_path / "serial")
+    X = np.array([[float(r[name] or "nan") for name in models["features"]] for r in rows])
+    assert set(models["classification"].predict(X).tolist()) <= {0, 1}
+    assert models["regression"].predict(X).shape == (6,)
 
 
 STS = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "ibsi" / "validation_sts"

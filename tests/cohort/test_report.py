@@ -6,6 +6,7 @@ import re
 import shutil
 import subprocess
 
+import numpy as np
 import pytest
 
 from gpuimg.cohort import run_pipeline
@@ -84,3 +85,16 @@ def test_every_image_loads_in_headless_chromium(report, tmp_path):
     probe = json.loads(found[1].replace("&quot;", '"'))
     assert len(probe["images"]) >= 7 and all(probe["images"]), probe
     assert probe["errors"] == []
+
+
+def test_the_roc_curve_drawn_is_scikit_learns(rng):
+    from sklearn.metrics import roc_curve
+
+    from gpuimg.cohort.report import _roc
+
+    positive = rng.random(60) < 0.4
+    score = np.round(rng.random(60) + positive * 0.3, 1)  # rounded: ties between the classes
+    fpr, tpr = _roc(positive, score)
+    expected_fpr, expected_tpr, _ = roc_curve(positive, score, drop_intermediate=False)
+    np.testing.assert_allclose(fpr, expected_fpr, atol=1e-12)  # exact fractions, rounding only
+    np.testing.assert_allclose(tpr, expected_tpr, atol=1e-12)
