@@ -195,3 +195,10 @@ def test_write_dicom_invalid_identifiers(tmp_path, make_volume, argument, value,
         write_dicom(make_volume(shape=(2, 3, 4)), tmp_path / "series", **{argument: value})
     assert (value in str(info.value)) == shown
     assert not (tmp_path / "series").exists()
+
+
+def test_write_dicom_onto_a_file(tmp_path, make_volume):
+    (tmp_path / "series").write_text("a file, not a folder")
+    with pytest.raises(WriteError, match="is a file"):
+        write_dicom(make_volume(shape=(2, 3, 4)), tmp_path / "series")
+    assert (tmp_path / "series").read_text() == "a file, not a folder"
