@@ -38,19 +38,19 @@ def _neighbours(levels, values, z, y, x, distance, per_slice, coarseness):
     nz, ny, nx = levels.shape
     centre = values[levels[z, y, x] - 1]
     dz = 0 if per_slice else distance
-    count = 0
-    dependent = 0
-    total = 0.0
+    # the voxel itself is counted (without a branch per neighbour) and taken off at the end
+    count = -1
+    dependent = -1
+    total = -centre
     for zz in range(max(z - dz, 0), min(z + dz + 1, nz)):
         for yy in range(max(y - distance, 0), min(y + distance + 1, ny)):
             for xx in range(max(x - distance, 0), min(x + distance + 1, nx)):
                 k = levels[zz, yy, xx]
-                if k > 0 and (zz != z or yy != y or xx != x):
-                    v = values[k - 1]
-                    count += 1
-                    total += v
-                    if abs(v - centre) <= coarseness:
-                        dependent += 1
+                inside = k > 0
+                v = values[max(k - 1, 0)] * inside
+                count += inside
+                total += v
+                dependent += inside and abs(v - centre) <= coarseness
     return count, total, dependent, centre
 
 

@@ -13,7 +13,8 @@ index, on both targets, so the zones come out in the same order whatever the tar
 - :func:`zones`: the grey level, size, smallest border distance and slice of every zone.
 
 CPU: the union-find runs on slabs of slices in parallel (each slab's trees stay within it), the slab
-boundaries are then joined in order; roots are found in parallel and zones measured in one pass.
+boundaries are then joined in order; one pass in index order finds the roots (a voxel's root is its
+parent's) and measures the zones. A voxel whose neighbour below has its level joins that one only.
 CUDA: one thread per voxel joins it with its earlier neighbours by ``atomic.min`` on the parent of
 the larger root (Playne and Hawick's lock-free union), then one pass points every voxel at its root
 and one counts sizes and distances with atomics.
@@ -71,22 +72,42 @@ def _join(parent, a, b):
 
 
 @numba.njit(inline="always")
-def _join_earlier(levels, parent, z, y, x, z_low, n_earlier):
-    """Join voxel (z, y, x) with its earlier neighbours of the same level at slices >= ``z_low``."""
+def _join_if_same(levels, parent, i, k, zz, yy, xx, z_low):
+    """Join voxel ``i`` (level ``k``) with (zz, yy, xx) if that has level ``k`` and ``zz >= z_low``."""
+    ny, nx = levels.shape[1], levels.shape[2]
+    if zz >= z_low and 0 <= yy < ny and 0 <= xx < nx and levels[zz, yy, xx] == k:
+        _join(parent, i, (zz * ny + yy) * nx + xx)
+        return True
+    return False
+
+
+@numba.njit(inline="always")
+def _join_earlier(levels, parent, z, y, x, z_low, per_slice):
+    """Join voxel (z, y, x) with its earlier neighbours of the same level at slices >= ``z_low``.
+
+    Joined already, so skipped: every earlier neighbour when the one below (z - 1, y, x) has the
+    voxel's level (all 12 others touch it and were joined with it when visited), and the other three
+    in-plane ones when (z, y - 1, x) has it.
+    """
     ny, nx = levels.shape[1], levels.shape[2]
     k = levels[z, y, x]
     i = (z * ny + y) * nx + x
-    for n in range(n_earlier):
-        dz, dy, dx = earlier(n)
-        zz, yy, xx = z + dz, y + dy, x + dx
-        if zz >= z_low and 0 <= yy < ny and 0 <= xx < nx and levels[zz, yy, xx] == k:
-            _join(parent, i, (zz * ny + yy) * nx + xx)
+    if not per_slice and _join_if_same(levels, parent, i, k, z - 1, y, x, z_low):
+        return
+    if not _join_if_same(levels, parent, i, k, z, y - 1, x, z_low):
+        _join_if_same(levels, parent, i, k, z, y, x - 1, z_low)
+        _join_if_same(levels, parent, i, k, z, y - 1, x - 1, z_low)
+        _join_if_same(levels, parent, i, k, z, y - 1, x + 1, z_low)
+    if not per_slice:
+        for n in range(4, 13):
+            dz, dy, dx = earlier(n)
+            if dy != 0 or dx != 0:
+                _join_if_same(levels, parent, i, k, z + dz, y + dy, x + dx, z_low)
 
 
 @cpu_kernel
 def _label_cpu(levels, parent, roots, per_slice, n_slabs, distance, use_distance, sizes, nearest):
     nz, ny, nx = levels.shape
-    n_earlier = 4 if per_slice else 13
     for s in numba.prange(n_slabs):
         z_start = s * nz // n_slabs
         z_low = 0 if per_slice else z_start
@@ -94,18 +115,19 @@ def _label_cpu(levels, parent, roots, per_slice, n_slabs, distance, use_distance
             for y in range(ny):
                 for x in range(nx):
                     if levels[z, y, x] > 0:
-                        _join_earlier(levels, parent, z, y, x, z_low, n_earlier)
+                        _join_earlier(levels, parent, z, y, x, z_low, per_slice)
     if not per_slice:
         for s in range(1, n_slabs):
             z = s * nz // n_slabs
             for y in range(ny):
                 for x in range(nx):
                     if levels[z, y, x] > 0:
-                        _join_earlier(levels, parent, z, y, x, 0, n_earlier)
-    for i in numba.prange(parent.size):
-        roots[i] = find(parent, i)
+                        _join_earlier(levels, parent, z, y, x, 0, per_slice)
+    # a parent's index is never above its child's (trees hang from their smallest index), so in
+    # increasing order each voxel's root is its parent's, found already
     flat_levels = levels.reshape(-1)
     for i in range(roots.size):
+        roots[i] = i if parent[i] == i else roots[parent[i]]
         if flat_levels[i] > 0:
             root = roots[i]
             sizes[root] += 1
@@ -152,6 +174,11 @@ def _measure_cuda(levels, parent, distance, use_distance, sizes, nearest):
             cuda.atomic.min(nearest, r, distance[i])
 
 
+def slabs(nz: int) -> int:
+    """How many slabs of slices the CPU labels in parallel (joined in order afterwards)."""
+    return max(1, min(numba.get_num_threads(), nz))
+
+
 def zones(levels, *, per_slice, target, xp, distance=None):
     """The zones of a grey-level volume: connected voxels of one level (IBSI 3.8).
 
@@ -191,7 +218,7 @@ def zones(levels, *, per_slice, target, xp, distance=None):
     else:
         first = np.empty_like(parent)
         with threads_for(n):
-            n_slabs = levels.shape[0] if per_slice else max(1, min(numba.get_num_threads(), levels.shape[0]))
+            n_slabs = levels.shape[0] if per_slice else slabs(levels.shape[0])
             _label_cpu(levels, parent, first, per_slice, n_slabs, distance, use_distance, sizes, nearest)
     index = xp.nonzero((first == xp.arange(n, dtype=np.int32)) & (flat_levels > 0))[0]
     slices = index // (levels.shape[1] * levels.shape[2]) if per_slice else xp.zeros_like(index)

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from texture_cases import prepared, reference_grey, rois
 
 import gpuimg
+import gpuimg.kernels.zones as zones_kernel
 from gpuimg.features.gldzm import gldzm_features, gldzm_matrices
 from gpuimg.features.glszm import glszm_features, glszm_matrices
 from gpuimg.features.texture import GreyLevels
@@ -112,6 +113,16 @@ def test_cpu_distance_uses_the_morphological_mask():
     check_matrices(grey, True)
     # the outer ring of 5 at distance 1, the inner ring of 9 at distance 3 (not 1 from the hole)
     assert gpuimg.to_numpy(gldzm_matrices(grey, True))[0, 1:].tolist() == [[1, 0, 0], [0, 0, 1]]
+
+
+@settings(max_examples=30, deadline=None)
+@given(roi=rois(max_side=6))
+def test_cpu_slabs_joined_across_their_boundaries(roi):
+    """Every slice its own slab: 3D zones that cross slices are joined in the boundary pass."""
+    image, mask = roi
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(zones_kernel, "slabs", lambda nz: nz)
+        check_matrices(prepared(image, mask), False)
 
 
 @pytest.mark.cudasim
