@@ -74,9 +74,15 @@ def gradient_direction(
     xp = np if is_dask(image) else namespace(image).xp
     if ndim == 2:
         return xp.arctan2(gradient[0], gradient[1])
-    norm = xp.sqrt(gradient[0] ** 2 + gradient[1] ** 2 + gradient[2] ** 2)
+    # Divided in place in the stacked result, each temporary freed when done: a few volumes on a
+    # GPU rather than eleven.
+    direction = xp.stack(gradient)
+    gradient.clear()
+    norm = xp.sqrt(direction[0] ** 2 + direction[1] ** 2 + direction[2] ** 2)
     safe = xp.where(norm > 0, norm, 1)
-    return xp.stack([g / safe for g in gradient])
+    del norm
+    direction /= safe
+    return direction
 
 
 @accepts_volume
