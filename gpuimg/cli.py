@@ -85,7 +85,7 @@ def _summary(manifest: dict, out: Path, cohort: Path) -> None:
     )
     print(f"    cluster (k-means):    silhouette {_number(clustering.get('silhouette'))}")
     results = out / "results"
-    clipped = _clipped(results)
+    clipped = len(manifest["clipped"])
     if clipped:
         print(
             f"  note: the lesion of {clipped} studies touches the volume's edge and is clipped by it; "
@@ -102,12 +102,6 @@ def _summary(manifest: dict, out: Path, cohort: Path) -> None:
 
 def _number(value) -> str:
     return "n/a" if value is None else f"{value:.2f}"
-
-
-def _clipped(results: Path) -> int:
-    return sum(
-        json.loads(path.read_text()).get("clipped", False) for path in results.glob(".studies/*/*.json")
-    )
 
 
 def run(args) -> None:

@@ -1,6 +1,7 @@
 """The gpuimg command: demo, run, info, bench, --version, and errors a person can act on."""
 
 import csv
+import json
 import re
 import shutil
 import subprocess
@@ -26,7 +27,10 @@ def test_demo_runs_the_pipeline_keeps_its_outputs_and_says_what_next(capsys, tmp
         assert (out / kept).exists(), kept
     assert f"gpuimg run {out / 'pipeline.toml'} --input" in said
     # 16 voxels of 1.25 mm (20 mm) cannot hold every nodule of up to 18 mm radius: the clipped ones are named.
-    assert re.search(r"note: the lesion of \d+ studies touches the volume's edge", said)
+    note = re.search(r"note: the lesion of (\d+) studies touches the volume's edge", said)
+    manifest = json.loads((out / "results" / "manifest.json").read_text())
+    assert note and int(note[1]) == len(manifest["clipped"]) > 0
+    assert "clipped by the volume's edge" in (out / "results" / "report.html").read_text()
     with open(out / "results" / "features.csv") as file:
         assert len(list(csv.DictReader(file))) == 8
     # Run again in the same folder: the cohort and the finished studies are reused.

@@ -69,6 +69,11 @@ def build_report(
             _figure("Clusters on the first two principal components", _clusters(predictions["clustering"]))
         )
     sections.append(_times(manifest["time_per_stage_s"]))
+    if manifest.get("clipped"):
+        sections.append(
+            "<h2>ROIs clipped by the volume's edge</h2><p>Their shape features describe the visible part "
+            f"only: {html.escape(', '.join(manifest['clipped']))}.</p>"
+        )
     sections.append(_errors(errors))
     body = "\n".join(sections)
     return (

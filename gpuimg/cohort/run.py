@@ -192,6 +192,7 @@ def run_pipeline(
         "rows": len(rows),
         "errors": len(errors),
         "processed_this_run": len(todo),
+        "clipped": [r["study"] for r in ordered if r.get("clipped")],
         "metrics": scores,
         "time_per_stage_s": {
             **{

@@ -65,6 +65,14 @@ def test_good_studies_give_rows_and_bad_ones_errors(broken, tmp_path):
         and "(12, 20, 24) vs (12, 24, 24)" in errors["x_misfit"]
     )
     assert manifest["rows"] == 4 and manifest["errors"] == 4
+    # A study is flagged clipped where its mask reaches a face of the volume.
+    touching = []
+    for row in rows:
+        mask = gpuimg.read_image(cohort / row["study"] / "mask.nrrd", device="cpu").data > 0
+        faces = (mask[0], mask[-1], mask[:, 0], mask[:, -1], mask[:, :, 0], mask[:, :, -1])
+        if any(face.any() for face in faces):
+            touching.append(row["study"])
+    assert manifest["clipped"] == touching
     parquet = pq.read_table(out / "features.parquet").to_pylist()
     assert [r["study"] for r in parquet] == [r["study"] for r in rows]
     np.testing.assert_allclose(
