@@ -9,7 +9,8 @@ index, on both targets, so the zones come out in the same order whatever the tar
 - :func:`border_distance`: each ROI voxel's distance to the ROI's border, counted in face steps
   (6-connected in 3D, 4-connected in a slice): 1 for a voxel with a face neighbour outside the ROI
   (or outside the array). It is the city-block distance transform, separable: a forward and a
-  backward sweep along each axis (``d[k] = min(d[k], d[k - 1] + 1)``).
+  backward sweep along each axis (``d[k] = min(d[k], d[k - 1] + 1)``), on the CPU a whole
+  contiguous row at a time across y and z.
 - :func:`zones`: the grey level, size, smallest border distance and slice of every zone.
 
 CPU: the union-find runs on slabs of slices in parallel (each slab's trees stay within it), the slab
@@ -275,14 +276,31 @@ def _other_axes(shape, axis):
     return shape[0], shape[1]
 
 
+@numba.njit(inline="always")
+def _step_rows(distance, z, y, z_from, y_from, outside):
+    """``d[z, y, :] = min(d[z, y, :], d[z_from, y_from, :] + 1)``, the row before being outside the
+    array (distance 0) when ``outside``: one sweep step for a whole contiguous row."""
+    for x in range(distance.shape[2]):
+        before = 0 if outside else distance[z_from, y_from, x]
+        distance[z, y, x] = min(distance[z, y, x], before + 1)
+
+
 @cpu_kernel
 def _distance_cpu(distance, per_slice):
-    for axis in range(2, 0 if per_slice else -1, -1):
-        n_a, n_b = _other_axes(distance.shape, axis)
-        length = distance.shape[axis]
-        for line in numba.prange(n_a * n_b):
-            a = line // n_b
-            _sweep(distance, (a, line - a * n_b), axis, length)
+    nz, ny, nx = distance.shape
+    for z in numba.prange(nz):
+        for y in range(ny):
+            _sweep(distance, (z, y), 2, nx)
+        for y in range(ny):
+            _step_rows(distance, z, y, z, y - 1, y == 0)
+        for y in range(ny - 1, -1, -1):
+            _step_rows(distance, z, y, z, y + 1, y == ny - 1)
+    if not per_slice:
+        for y in numba.prange(ny):
+            for z in range(nz):
+                _step_rows(distance, z, y, z - 1, y, z == 0)
+            for z in range(nz - 1, -1, -1):
+                _step_rows(distance, z, y, z + 1, y, z == nz - 1)
 
 
 @cuda_kernel("void(int32[:, :, ::1], int64)")
