@@ -629,12 +629,15 @@ def _linear(image, low, high, omin, omax):
     """Clip to [low, high] and map linearly onto [omin, omax], voxel by voxel (Dask: lazily)."""
     xp = namespace(image).xp
     dtype = _float_dtype(image)
-    work = _as_float(image, dtype)
-    clipped = xp.clip(work, dtype.type(low), dtype.type(high))
+    out = xp.clip(_as_float(image, dtype), dtype.type(low), dtype.type(high))  # a new array
     if high == low:
-        return xp.clip(clipped, dtype.type(omin), dtype.type(omax)).astype(dtype)
-    scaled = (clipped - dtype.type(low)) / dtype.type(high - low)
-    return (scaled * dtype.type(omax - omin) + dtype.type(omin)).astype(dtype)
+        return xp.clip(out, dtype.type(omin), dtype.type(omax))
+    # The same arithmetic in place (one volume of the output's dtype on a GPU, not four).
+    out -= dtype.type(low)
+    out /= dtype.type(high - low)
+    out *= dtype.type(omax - omin)
+    out += dtype.type(omin)
+    return out
 
 
 def _as_float(image, dtype):
