@@ -46,16 +46,17 @@ def run_from(levels, z, y, x, dz, dy, dx):
 def _glrlm_cpu(levels, offsets, per_slice, out):
     nz, ny, nx = levels.shape
     slabs, n_offsets = out.shape[0], out.shape[1]
-    size = ny * nx if per_slice else nz * ny * nx
     for task in numba.prange(slabs * n_offsets):
         slab = task // n_offsets
         o = task - slab * n_offsets
         dz, dy, dx = offsets[o, 0], offsets[o, 1], offsets[o, 2]
-        for i in range(size):
-            z, y, x = voxel_of(slab, i, per_slice, ny, nx)
-            length = run_from(levels, z, y, x, dz, dy, dx)
-            if length > 0:
-                out[slab, o, levels[z, y, x] - 1, length - 1] += 1.0
+        counts = out[slab, o]
+        for z in range(slab, slab + 1) if per_slice else range(nz):
+            for y in range(ny):
+                for x in range(nx):
+                    length = run_from(levels, z, y, x, dz, dy, dx)
+                    if length > 0:
+                        counts[levels[z, y, x] - 1, length - 1] += 1.0
 
 
 @cuda_kernel("void(int32[:, :, ::1], int64[:, ::1], boolean, float64[:, :, :, ::1])")
