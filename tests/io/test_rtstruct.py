@@ -160,11 +160,15 @@ def test_ibsi_configuration_a_from_dicom_and_rtstruct():
     reference = {tag: (float(value), float(tolerance)) for value, tolerance, tag in rows if value}
     image = gpuimg.read_dicom(CT_PHANTOM / "dicom" / "image", device="cpu")
     mask = read_rtstruct(next((CT_PHANTOM / "dicom" / "mask").glob("*.dcm")), image)
-    ours = extract(image, mask, settings=ibsi_settings("A"))
+    # The five first-order families (fast); the texture families see the same voxels, as the masks
+    # are equal voxel for voxel.
+    families = ["morphology", "local_intensity", "statistics", "histogram", "ivh"]
+    ours = extract(image, mask, settings=ibsi_settings("A"), families=families)
     nifti = extract(
         gpuimg.read_image(CT_PHANTOM / "nifti" / "image" / "phantom.nii.gz", device="cpu"),
         gpuimg.read_image(CT_PHANTOM / "nifti" / "mask" / "mask.nii.gz", device="cpu"),
         settings=ibsi_settings("A"),
+        families=families,
     )
 
     def passes(features):
@@ -176,7 +180,6 @@ def test_ibsi_configuration_a_from_dicom_and_rtstruct():
             and abs(float(f"{features[tag]:.3g}") - value) <= tolerance + 1e-9 * max(abs(value), 1.0)
         }
 
-    # The masks are equal voxel for voxel, so the same rows pass; the five first-order families alone
-    # have 238 rows, all passing.
-    assert passes(ours) == passes(nifti)
-    assert len(passes(ours)) >= 238
+    compared = {tag for tag in reference if tag in ours}
+    assert len(compared) > 70  # the five families' rows with a reference value
+    assert passes(ours) == passes(nifti) == compared
