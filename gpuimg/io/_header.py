@@ -16,6 +16,7 @@ import pydicom
 from pydicom.errors import InvalidDicomError
 from pydicom.pixels.decoders.base import get_decoder
 
+from gpuimg._text import count
 from gpuimg.errors import DicomError, ParameterError
 
 #: Transfer syntaxes whose pixel data are stored as is, so their size is known from the header.
@@ -116,9 +117,9 @@ class _Header:
                     else "BitsAllocated, Rows, Columns or NumberOfFrames does not match the pixel data."
                 )
                 raise DicomError(
-                    f"{self.path}: the header claims {self.n_frames} frame(s) of {ds.Rows} x {ds.Columns} "
-                    f"pixels at {bits} bits ({claimed} bytes), but the pixel data hold {length} bytes. "
-                    + cause
+                    f"{self.path}: the header claims {count(self.n_frames, 'frame')} of "
+                    f"{ds.Rows} x {ds.Columns} pixels at {bits} bits ({claimed} bytes), but the pixel data "
+                    f"hold {length} bytes. " + cause
                 )
 
 
@@ -236,8 +237,8 @@ def _claims_problem(path: Path, ds: pydicom.Dataset) -> str | None:
         claimed, limit, how = n_frames * _ITEM_BYTES, size, f"at {_ITEM_BYTES} bytes per compressed frame"
     if claimed > limit:
         return (
-            f"the header claims {n_frames} frame(s) of {rows} x {columns} pixels at {bits} bits, which "
-            f"need {claimed} bytes {how}, but the whole file is {size} bytes. The file is truncated or "
+            f"the header claims {count(n_frames, 'frame')} of {rows} x {columns} pixels at {bits} bits, "
+            f"which need {claimed} bytes {how}, but the whole file is {size} bytes. The file is truncated or "
             "its header is wrong; export it again."
         )
     return None

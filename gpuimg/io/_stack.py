@@ -5,6 +5,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from gpuimg._text import count
 from gpuimg.errors import DicomError, GeometryError
 from gpuimg.io._header import _Frame, _some
 
@@ -222,8 +223,8 @@ def _slots(frames, along, series, allow_gaps) -> tuple[list[int], float | None]:
         k = int(duplicate[0])
         raise GeometryError(
             f"Series {series}: {frames[k].name} and {frames[k + 1].name} are both at {along[k]:.3f} mm along "
-            f"the slice normal ({duplicate.size} duplicate position(s) in all). A slice was exported twice, "
-            "or two acquisitions share one series; remove the extra files."
+            f"the slice normal ({count(duplicate.size, 'duplicate position')} in all). A slice was "
+            "exported twice, or two acquisitions share one series; remove the extra files."
         )
     step = float(np.median(steps))
     slots = np.concatenate([[0], np.cumsum(np.maximum(np.rint(steps / step), 1))]).astype(int)
@@ -234,9 +235,10 @@ def _slots(frames, along, series, allow_gaps) -> tuple[list[int], float | None]:
         here = int(slots[k + 1] - slots[k] - 1)
         raise GeometryError(
             f"Series {series}: slice {frames[k + 1].name} at {along[k + 1]:.3f} mm follows "
-            f"{frames[k].name} at {along[k]:.3f} mm; the usual step is {step:.4g} mm, so {here} slice(s) "
-            f"are missing there ({missing} in all, {gaps.size} gap(s)). Pass allow_gaps=True to read it "
-            "anyway, with the missing slices left empty."
+            f"{frames[k].name} at {along[k]:.3f} mm; the usual step is {step:.4g} mm, so "
+            f"{count(here, 'slice')} {'is' if here == 1 else 'are'} missing there ({missing} in all, "
+            f"{count(gaps.size, 'gap')}). Pass allow_gaps=True to read it anyway, with the missing "
+            "slices left empty."
         )
     residual = np.abs(along - along[0] - slots * step)
     worst = int(np.argmax(residual))
@@ -249,8 +251,9 @@ def _slots(frames, along, series, allow_gaps) -> tuple[list[int], float | None]:
         )
     if gaps.size:
         warnings.warn(
-            f"Series {series}: {int(slots[-1] + 1 - len(frames))} missing slice(s) in {gaps.size} gap(s) "
-            "left empty (allow_gaps=True); Volume.meta['missing_slices'] lists their indices.",
+            f"Series {series}: {count(int(slots[-1] + 1 - len(frames)), 'missing slice')} in "
+            f"{count(gaps.size, 'gap')} left empty (allow_gaps=True); Volume.meta['missing_slices'] "
+            "lists their indices.",
             stacklevel=3,
         )
     return slots.tolist(), step

@@ -180,8 +180,9 @@ def _decode_file(path: Path) -> np.ndarray:
         if not claimed <= len(ds.PixelData) < 2 * claimed:
             raise DicomError(
                 f"{path}: holds {len(ds.PixelData)} bytes of pixel data but its header claims {claimed} "
-                f"({frames} frame(s) of {ds.Rows} x {ds.Columns} at {ds.BitsAllocated} bits). The file is "
-                "truncated, or BitsAllocated, Rows, Columns or NumberOfFrames is wrong; export it again."
+                f"({count(frames, 'frame')} of {ds.Rows} x {ds.Columns} at {ds.BitsAllocated} bits). "
+                "The file is truncated, or BitsAllocated, Rows, Columns or NumberOfFrames is wrong; "
+                "export it again."
             )
     try:
         pixels = ds.pixel_array
@@ -242,7 +243,8 @@ def _decode(stack: _Stack, headers: list[_Header]) -> tuple[np.ndarray, dict]:
     # The stored values and, at worst, a float32 copy of them.
     check_bytes(
         stack.n_slices * rows * columns * (stored.itemsize + 4),
-        f"Series {stack.frames[0].path.parent}: {stack.n_slices} slice(s) of {rows} x {columns} pixels",
+        f"Series {stack.frames[0].path.parent}: {count(stack.n_slices, 'slice')} of {rows} x {columns} "
+        "pixels",
     )
     raw = np.empty((stack.n_slices, *stack.frames[0].shape), dtype=stored)
 

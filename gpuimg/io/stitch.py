@@ -5,6 +5,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from gpuimg._support import check_allocation
+from gpuimg._text import count
 from gpuimg.backend import namespace
 from gpuimg.errors import GeometryError, ParameterError
 from gpuimg.volume import Volume
@@ -120,9 +121,9 @@ def stitch(
     for start, stop in sorted((s, s + v.shape[0]) for s, v in zip(starts, stations, strict=True)):
         if start > end:
             raise GeometryError(
-                f"The stations leave a gap of {start - end} slice(s) ({(start - end) * dz:.4g} mm) starting "
-                f"{end * dz:.4g} mm from station 0's first slice; stitch joins touching or overlapping "
-                "stations only."
+                f"The stations leave a gap of {count(start - end, 'slice')} ({(start - end) * dz:.4g} mm) "
+                f"starting {end * dz:.4g} mm from station 0's first slice; stitch joins touching or "
+                "overlapping stations only."
             )
         end = max(end, stop)
     check_allocation(

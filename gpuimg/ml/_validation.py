@@ -2,6 +2,7 @@
 
 import numpy as np
 
+from gpuimg._text import count
 from gpuimg.backend import namespace
 from gpuimg.errors import FeatureError, NotFittedError, ParameterError
 
@@ -40,8 +41,8 @@ def check_features(X, *, what: str = "X"):
         bad = xp.nonzero(~finite.all(axis=0))[0]
         columns = [int(c) for c in bad[:10]]
         raise FeatureError(
-            f"{what} holds NaN or infinite values in {int(bad.size)} feature column(s) (first: {columns}); "
-            "impute them (sklearn.impute.SimpleImputer) or drop those features first."
+            f"{what} holds NaN or infinite values in {count(int(bad.size), 'feature column')} "
+            f"(first: {columns}); impute them (sklearn.impute.SimpleImputer) or drop those features first."
         )
     return X
 

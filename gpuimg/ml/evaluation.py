@@ -3,6 +3,7 @@
 import numpy as np
 from sklearn.model_selection import GroupKFold, GroupShuffleSplit, StratifiedGroupKFold
 
+from gpuimg._text import count
 from gpuimg.backend import to_numpy
 from gpuimg.errors import ParameterError
 
@@ -64,7 +65,8 @@ def patient_split(
     n_patients = np.unique(groups_host).size
     if n_patients < len(sizes) + 1:
         raise ParameterError(
-            f"{n_patients} patient(s) cannot fill {len(sizes) + 1} sets; every set needs its own patients."
+            f"{count(n_patients, 'patient')} cannot fill {len(sizes) + 1} sets; every set needs its own "
+            "patients."
         )
     if stratify and np.unique(y_host).size < 2:
         raise ParameterError("stratify=True needs at least two classes in y; it holds one.")
@@ -144,7 +146,8 @@ class _PatientSplits:
         n_patients = np.unique(groups_host).size
         if n_patients < self.n_splits:
             raise ParameterError(
-                f"{n_patients} patient(s) cannot make {self.n_splits} folds; use n_splits <= {n_patients}."
+                f"{count(n_patients, 'patient')} cannot make {self.n_splits} folds; use n_splits <= "
+                f"{n_patients}."
             )
         return super().split(np.empty((X.shape[0], 0)), y_host, groups_host)
 

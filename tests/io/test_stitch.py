@@ -92,7 +92,7 @@ def test_disagreeing_in_plane_geometry_refused(body, change, words):
 
 
 def test_gap_and_off_grid_refused(body):
-    with pytest.raises(GeometryError, match=r"gap of 2 slice\(s\)"):
+    with pytest.raises(GeometryError, match=r"gap of 2 slices \("):
         stitch([station(body, 0, 8), station(body, 10, 20)])
     off = station(body, 10, 20)
     off = Volume(
