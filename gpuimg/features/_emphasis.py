@@ -18,8 +18,8 @@ def emphases(s, grey, j, n_voxels, xp) -> dict:
         ``s_ij`` of each matrix of the batch.
     grey : float64 array (levels,)
         The grey level ``i`` of each row, as IBSI numbers it.
-    j : float64 array (columns,)
-        The value ``j`` of each column (>= 1).
+    j : float64 array (columns,) or (batch, columns)
+        The value ``j`` of each column (>= 1), for all matrices or for each.
     n_voxels : float64 array (batch,)
         ``N_v``, the number of voxels each matrix describes.
     xp : module
@@ -36,8 +36,9 @@ def emphases(s, grey, j, n_voxels, xp) -> dict:
     n_s = s.sum(axis=(1, 2))
     safe = xp.maximum(n_s, 1.0)  # an empty matrix (left out of every average) divides by 1
     p = s / safe[:, None, None]
+    j = j.reshape(-1, 1, j.shape[-1])
     i2 = (grey**2)[None, :, None]
-    j2 = (j**2)[None, None, :]
+    j2 = j**2
 
     def mean(weights):
         return (p * weights).sum(axis=(1, 2))
@@ -45,7 +46,7 @@ def emphases(s, grey, j, n_voxels, xp) -> dict:
     by_grey = s.sum(axis=2)
     by_j = s.sum(axis=1)
     grey_mean = mean(grey[None, :, None])
-    j_mean = mean(j[None, None, :])
+    j_mean = mean(j)
     logs = xp.log2(xp.where(p > 0, p, 1.0))
     return {
         "small": mean(1.0 / j2),
@@ -62,7 +63,7 @@ def emphases(s, grey, j, n_voxels, xp) -> dict:
         "jnu_norm": (by_j**2).sum(axis=1) / safe**2,
         "percentage": n_s / xp.maximum(n_voxels, 1.0),
         "grey_variance": mean((grey[None, :, None] - grey_mean[:, None, None]) ** 2),
-        "j_variance": mean((j[None, None, :] - j_mean[:, None, None]) ** 2),
+        "j_variance": mean((j - j_mean[:, None, None]) ** 2),
         "entropy": -(p * logs).sum(axis=(1, 2)),
         "energy": (p**2).sum(axis=(1, 2)),
     }
@@ -96,7 +97,8 @@ def zone_matrix_features(batch, grey_values, j, xp, letter: str) -> dict:
     """The 16 features of a batch of GLSZMs or GLDZMs in the layout of :func:`zone_matrices`.
 
     ``batch`` is (batch, 1 + levels, columns): row 0 holds the voxels of each column's zones, the
-    other rows the zone counts ``s_ij``; ``j`` is the value of each column.
+    other rows the zone counts ``s_ij``; ``j`` is the value of each column, (columns,) or
+    (batch, columns).
     """
     batch = batch.astype(np.float64)
     stats = emphases(batch[:, 1:, :], xp.asarray(grey_values), j, batch[:, 0, :].sum(axis=1), xp)

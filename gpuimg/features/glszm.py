@@ -18,7 +18,7 @@ def glszm_matrices(grey: GreyLevels, per_slice: bool):
     int64 array (slices or 1, 1 + levels present, zone sizes present), on the levels' device
         Row 0: the voxels of the zones of each column's size; row ``k``: the number of zones of
         level index ``k`` of each size. Only the sizes some zone has get a column, in increasing
-        order; a column's size is its row 0 over its zone count.
+        order; a column's size is its row 0 over its zone count (in any matrix with such zones).
 
     Notes
     -----
@@ -40,9 +40,9 @@ def glszm_matrices(grey: GreyLevels, per_slice: bool):
 def glszm_features(batch, grey: GreyLevels) -> dict:
     """The 16 GLSZM features of each matrix of a batch (IBSI 3.8), by IBSI name without prefix."""
     xp = namespace(batch).xp
-    counts = batch[:, 1:, :].sum(axis=(0, 1)).astype(np.float64)
-    voxels = batch[:, 0, :].sum(axis=0).astype(np.float64)
-    sizes = voxels / xp.maximum(counts, 1.0)
+    # each matrix's own column sizes: batches may pool matrices of separate calls (other columns)
+    counts = batch[:, 1:, :].sum(axis=1).astype(np.float64)
+    sizes = batch[:, 0, :] / xp.maximum(counts, 1.0)
     return zone_matrix_features(batch, grey.values, xp.maximum(sizes, 1.0), xp, "z")
 
 

@@ -128,7 +128,7 @@ def reference_ngtdm_features(matrix, grey):
     return [
         1.0 / (p * s).sum(),
         contrast * s.sum() / n_vc,
-        (p * s).sum() / busyness,
+        (p * s).sum() / busyness if busyness > 0 else np.nan,  # all i p_i equal: undefined
         complexity / n_vc,
         strength / s.sum(),
     ]

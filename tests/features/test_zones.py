@@ -196,6 +196,22 @@ def test_features_equal_ibsi_formulas(seed, n_levels, n_columns):
         np.testing.assert_allclose([got_dzm[name][b] for name in DZM.split()], want, rtol=1e-12)
 
 
+def test_features_of_pooled_matrices_with_other_columns():
+    """Regression: a batch may pool matrices of separate calls (the 3D matrix with the slices'), whose
+    columns stand for other zone sizes; each matrix's features are its own."""
+    grey = GreyLevels(None, np.array([2.0, 5.0]), 5, None, None)
+    counts = [np.array([[3, 0], [1, 2]]), np.array([[0, 2], [4, 1]])]
+    sizes = [np.array([1, 4]), np.array([2, 3])]
+    pairs = zip(counts, sizes, strict=True)
+    batches = [np.concatenate([(c * z).sum(axis=0)[None], c])[None] for c, z in pairs]
+    pooled = glszm_features(np.concatenate(batches), grey)
+    for b, batch in enumerate(batches):
+        alone = glszm_features(batch, grey)
+        want = reference_zone_features(counts[b], grey.values, sizes[b], (counts[b] * sizes[b]).sum())
+        np.testing.assert_allclose([alone[name][0] for name in SZM.split()], want, rtol=1e-12)
+        np.testing.assert_allclose([pooled[name][b] for name in SZM.split()], want, rtol=1e-12)
+
+
 def test_cuda_path_of_the_four_families_equals_the_cpu(emulated_cuda, rng):
     """GLSZM, GLDZM, NGTDM and NGLDM of an ROI on the (real or emulated) CUDA device, every approach:
     the CPU's values (kernels on the CUDA target, array glue through CuPy's API)."""
