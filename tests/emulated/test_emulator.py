@@ -132,3 +132,23 @@ def test_memory_counts_device_buffers_alive(device):
     assert MEMORY.current - before == 8000  # the view keeps its buffer alive
     del view
     assert MEMORY.current == before
+
+
+def test_auto_is_the_cpu_where_the_real_cupy_sees_no_gpu(monkeypatch):
+    """The real CuPy installed (the test extra) and no GPU: "auto" still picks the CPU."""
+    cupy = pytest.importorskip("cupy")
+    try:
+        if cupy.cuda.runtime.getDeviceCount() > 0:
+            pytest.skip("a GPU is visible")
+    except Exception:  # no driver: what this test is about
+        pass
+    from gpuimg.backend import device
+
+    monkeypatch.delenv("GPUIMG_DEVICE", raising=False)
+    device._probe_cuda.cache_clear()
+    try:
+        assert device.resolve_device("auto") == "cpu" and not device.cuda_available()
+        with pytest.raises(device.DeviceError, match=r"cannot use a GPU|sees no GPU"):
+            device.resolve_device("cuda")
+    finally:
+        device._probe_cuda.cache_clear()

@@ -68,7 +68,7 @@ OPERATIONS = {
     "multiotsu": (_volume, lambda a: list(morphology.multiotsu(a, 3))),
     "marching_cubes": (_volume, lambda a: contours.marching_cubes(a, 50.0)[0]),
     "find_contours": (_image, lambda a: contours.find_contours(a, 50.0)[0]),
-    "hough_line": (lambda rng: _image(rng) > 50, lambda a: contours.hough_line(a)[0]),
+    "hough_line": (lambda rng: _image(rng, (10, 12)) > 50, lambda a: contours.hough_line(a)[0]),
     "hough_circle": (lambda rng: _image(rng) > 50, lambda a: contours.hough_circle(a, [5, 6])),
     "morphology_features": (_volume, lambda a: features.morphology(a, a > 50, a > 50, (1.0, 1.0, 1.0))),
 }
