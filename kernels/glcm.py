@@ -17,10 +17,10 @@ in-plane) or one for the volume, per offset: a float64 array ``(slabs, offsets, 
   counts into a private int32 histogram there (shared-memory atomics) and adds its non-zero bins to
   the global matrix once each; beyond that it adds to the global matrix directly (global atomics).
 
-Voxel-based maps (:func:`glcm_windows`): one matrix per given voxel (and offset, or merged over the
-offsets) of the pairs inside the cube of ``radius`` voxels around it; each voxel is one task (CPU) or
-one thread (CUDA) that owns its matrices, so no atomics: ``(2 radius + 1)^3 x offsets`` pair tests
-per voxel.
+Voxel-based maps (:func:`glcm_windows`): for each given voxel and offset, the list of pairs inside
+the cube of ``radius`` voxels around it (at most one per voxel of the cube: 27 for radius 1, where a
+dense matrix would hold ``n^2``); each voxel is one task (CPU) or one thread (CUDA) that owns its
+lists, so no atomics: ``(2 radius + 1)^3 x offsets`` pair tests per voxel.
 
 Memory grows as ``slabs x offsets x n^2 x 8`` bytes: 13 offsets of 2048 levels present take 436 MB,
 and a slice-by-slice run holds that per slice. :func:`gpuimg.features.texture.directional_features`
@@ -179,81 +179,75 @@ def glcm_counts(levels, offsets, n_levels: int, per_slice: bool, *, xp, target):
 
 
 @numba.njit(inline="always")
-def window_pairs(levels, cz, cy, cx, offsets, radius, merged, out, k):
-    """Add the pairs of the cube of ``radius`` around ``(cz, cy, cx)`` to ``out[k]``: per offset, or
-    all into ``out[k, 0]`` when ``merged``. Both voxels of a pair lie in the cube and the ROI."""
+def window_pairs(levels, cz, cy, cx, offsets, radius, firsts, seconds, k):
+    """List the pairs of the cube of ``radius`` around ``(cz, cy, cx)`` in ``firsts[k, o]`` and
+    ``seconds[k, o]`` (their levels, one order, then zeros), per offset ``o``. Both voxels of a pair
+    lie in the cube and the ROI."""
     nz, ny, nx = levels.shape
     z0, z1 = max(cz - radius, 0), min(cz + radius, nz - 1)
     y0, y1 = max(cy - radius, 0), min(cy + radius, ny - 1)
     x0, x1 = max(cx - radius, 0), min(cx + radius, nx - 1)
     for o in range(offsets.shape[0]):
         dz, dy, dx = offsets[o, 0], offsets[o, 1], offsets[o, 2]
-        slot = 0 if merged else o
+        slot = 0
         for z in range(max(z0, z0 - dz), min(z1, z1 - dz) + 1):
             for y in range(max(y0, y0 - dy), min(y1, y1 - dy) + 1):
                 for x in range(max(x0, x0 - dx), min(x1, x1 - dx) + 1):
                     a = levels[z, y, x]
                     b = levels[z + dz, y + dy, x + dx]
                     if a > 0 and b > 0:
-                        out[k, slot, a - 1, b - 1] += 1.0
-                        out[k, slot, b - 1, a - 1] += 1.0
+                        firsts[k, o, slot] = a
+                        seconds[k, o, slot] = b
+                        slot += 1
 
 
 @cpu_kernel
-def _windows_cpu(levels, centres, offsets, radius, merged, out):
+def _windows_cpu(levels, centres, offsets, radius, firsts, seconds):
     for k in numba.prange(centres.shape[0]):
-        window_pairs(levels, centres[k, 0], centres[k, 1], centres[k, 2], offsets, radius, merged, out, k)
+        window_pairs(levels, centres[k, 0], centres[k, 1], centres[k, 2], offsets, radius, firsts, seconds, k)
 
 
-@cuda_kernel("void(int32[:, :, ::1], int64[:, ::1], int64[:, ::1], int64, boolean, float64[:, :, :, ::1])")
-def _windows_cuda(levels, centres, offsets, radius, merged, out):
+@cuda_kernel(
+    "void(int32[:, :, ::1], int64[:, ::1], int64[:, ::1], int64, int32[:, :, ::1], int32[:, :, ::1])"
+)
+def _windows_cuda(levels, centres, offsets, radius, firsts, seconds):
     k = cuda.grid(1)
     if k < centres.shape[0]:
-        window_pairs(levels, centres[k, 0], centres[k, 1], centres[k, 2], offsets, radius, merged, out, k)
+        window_pairs(levels, centres[k, 0], centres[k, 1], centres[k, 2], offsets, radius, firsts, seconds, k)
 
 
-def glcm_windows(levels, centres, offsets, n_levels: int, radius: int, merged: bool, *, xp, target):
-    """Co-occurrence counts of the cube of ``radius`` voxels around each of ``centres``.
+def glcm_windows(levels, centres, offsets, radius: int, *, xp, target):
+    """The co-occurring pairs of the cube of ``radius`` voxels around each of ``centres``, as lists.
 
     Parameters
     ----------
     levels : 3D C-contiguous int32 array on the target's device
-        1 .. ``n_levels`` in the ROI, 0 outside.
+        Compact levels 1 .. n in the ROI, 0 outside.
     centres : int64 array (k, 3) on the target's device
-        The voxels (z, y, x) whose neighbourhoods are counted.
+        The voxels (z, y, x) whose neighbourhoods are listed.
     offsets : int64 array (m, 3) on the target's device
         Neighbour offsets (z, y, x) [voxels].
-    n_levels, radius : int
-        The matrices' side; the cube's half side [voxels] (Chebyshev radius).
-    merged : bool
-        One matrix per centre, summed over the offsets, instead of one per offset.
+    radius : int
+        The cube's half side [voxels] (Chebyshev radius).
     xp : module
         NumPy or CuPy, for the result.
     target : {"cpu", "cuda"}
 
     Returns
     -------
-    float64 array (k, 1 or m, n_levels, n_levels)
-        Symmetric counts, as :func:`glcm_counts` counts them, of the pairs inside each cube.
+    firsts, seconds : int32 arrays (k, m, (2 radius + 1)^3)
+        ``firsts[c, o, s], seconds[c, o, s]``: the levels of the ``s``-th pair of centre ``c``'s cube
+        along offset ``o`` (one order: IBSI's symmetric matrix counts it both ways), 0 after the
+        last pair. A cube holds at most one pair per voxel and offset, so the lists fit.
     """
-    out = xp.zeros(
-        (centres.shape[0], 1 if merged else offsets.shape[0], n_levels, n_levels), dtype=np.float64
-    )
-    if centres.shape[0] == 0 or n_levels == 0:
-        return out
+    shape = (centres.shape[0], offsets.shape[0], (2 * radius + 1) ** 3)
+    firsts, seconds = xp.zeros(shape, dtype=np.int32), xp.zeros(shape, dtype=np.int32)
+    if centres.shape[0] == 0:
+        return firsts, seconds
     if target == "cuda":
-        launch(
-            _windows_cuda,
-            -(-centres.shape[0] // THREADS),
-            THREADS,
-            levels,
-            centres,
-            offsets,
-            radius,
-            merged,
-            out,
-        )
+        blocks = -(-centres.shape[0] // THREADS)
+        launch(_windows_cuda, blocks, THREADS, levels, centres, offsets, radius, firsts, seconds)
     else:
-        with threads_for(centres.shape[0] * offsets.shape[0] * (2 * radius + 1) ** 3):
-            _windows_cpu(levels, centres, offsets, radius, merged, out)
-    return out
+        with threads_for(centres.shape[0] * offsets.shape[0] * shape[2]):
+            _windows_cpu(levels, centres, offsets, radius, firsts, seconds)
+    return firsts, seconds

@@ -88,53 +88,81 @@ def glcm_matrices(grey: GreyLevels, offsets: np.ndarray, per_slice: bool):
 def glcm_features(batch, grey: GreyLevels) -> dict:
     """The 25 features of each (non-empty, symmetric) co-occurrence matrix of ``batch`` (b, n, n).
 
-    Every feature that is a mean of a function of ``(i, j)`` comes from one matrix product of the
-    flattened probabilities with those functions; the cluster moments from the moments of
-    ``i + j`` about a fixed centre (binomial expansion, which keeps the sums small); the entropies
-    of ``|i - j|`` and ``i + j`` from cumulative sums over the pairs sorted by them.
+    Computed from the matrices' non-zero entries (:func:`pair_features`): a matrix holds at most as
+    many as the ROI has pairs, often far fewer than ``n^2`` (a voxel's neighbourhood, a large ``n``).
     """
-    xp = namespace(batch).xp
+    matrix, first, second = namespace(batch).xp.nonzero(batch)
+    return pair_features(matrix, first, second, batch[matrix, first, second], batch.shape[0], grey)
+
+
+def pair_features(matrix, first, second, counts, n_matrices: int, grey: GreyLevels) -> dict:
+    """The 25 features of symmetric co-occurrence matrices given by their non-zero entries.
+
+    Parameters
+    ----------
+    matrix, first, second : int arrays (e,)
+        The matrix (0 .. ``n_matrices - 1``) and the two compact levels (0-based) of each entry.
+    counts : float64 array (e,)
+        The entries' counts.
+    n_matrices : int
+        Features are given for every matrix; those without entries get meaningless values.
+    grey : GreyLevels
+        ``values`` (the grey level of each compact level) and ``n_levels`` (N_g) are read.
+
+    Returns
+    -------
+    dict of str to float64 array (n_matrices,)
+
+    Notes
+    -----
+    Every mean of a function of ``(i, j)`` is one weighted ``bincount`` over the entries; the
+    cluster moments come from the moments of ``i + j`` about a fixed centre (binomial expansion,
+    which keeps the sums small); the marginal and the distributions of ``|i - j|`` and ``i + j``
+    from ``bincount`` too, and the joint maximum from the entries sorted by matrix and probability.
+    """
+    xp = namespace(counts).xp
     v = xp.asarray(grey.values)
-    b, n = batch.shape[0], batch.shape[1]
-    p = batch.reshape(b, n * n)
-    p = p / p.sum(axis=1, keepdims=True)
-    i, j = v[:, None], v[None, :]
+    b, n = n_matrices, grey.values.size
+    totals = xp.bincount(matrix, weights=counts, minlength=b)
+    p = counts / totals[matrix]
+    i, j = v[first], v[second]
     diff, total = xp.abs(i - j), i + j
     centre = float(grey.values[0] + grey.values[-1])  # i + j about the middle of the levels present
     shifted = total - centre
-    inverse_square = xp.where(diff > 0, 1.0 / xp.where(diff > 0, diff, 1.0) ** 2, 0.0)
-    weights = xp.stack(
-        [diff, diff * diff, 1.0 / (1.0 + diff), 1.0 / (1.0 + diff * diff), inverse_square, i * j]
-        + [shifted**k for k in (2, 3, 4)]
-    ).reshape(9, n * n)
-    diff_avg, contrast, inv_diff, inv_diff_mom, inv_var, auto_corr, m2, m3, m4 = (p @ weights.T).T
-    relative = diff.reshape(1, n * n) / xp.asarray(grey.n_levels, dtype=np.float64).reshape(-1, 1)
-    marginal = p.reshape(b, n, n).sum(axis=2)  # p_i. = p_.j (symmetric)
+
+    def mean(weights):
+        return xp.bincount(matrix, weights=p * weights, minlength=b)
+
+    diff_avg, contrast, auto_corr = mean(diff), mean(diff * diff), mean(i * j)
+    m2, m3, m4 = (mean(shifted**k) for k in (2, 3, 4))
+    relative = diff / grey.n_levels
+    marginal = xp.bincount(matrix * n + first, weights=p, minlength=b * n).reshape(b, n)  # p_i. = p_.j
     mu = marginal @ v
     var = marginal @ (v * v) - mu * mu
     d = 2.0 * mu - centre  # the mean of i + j, about the centre
     sum_var = m2 - d * d
-    entropy = _entropy(p, xp)
+    entropy = -mean(xp.log2(p))
     hx = _entropy(marginal, xp)
+    low = int(grey.values[0])
     return {
-        "joint_max": p.max(axis=1),
+        "joint_max": _largest(matrix, p, b, xp),
         "joint_avg": mu,
         "joint_var": var,
         "joint_entr": entropy,
         "diff_avg": diff_avg,
         "diff_var": contrast - diff_avg**2,
-        "diff_entr": _entropy(_grouped(p, diff, xp), xp),
+        "diff_entr": _entropy(_distribution(matrix, diff, p, b, xp), xp),
         "sum_avg": 2.0 * mu,
         "sum_var": sum_var,
-        "sum_entr": _entropy(_grouped(p, total, xp), xp),
-        "energy": (p * p).sum(axis=1),
+        "sum_entr": _entropy(_distribution(matrix, total - 2 * low, p, b, xp), xp),
+        "energy": mean(p),
         "contrast": contrast,
         "dissimilarity": diff_avg,
-        "inv_diff": inv_diff,
-        "inv_diff_norm": (p / (1.0 + relative)).sum(axis=1),
-        "inv_diff_mom": inv_diff_mom,
-        "inv_diff_mom_norm": (p / (1.0 + relative * relative)).sum(axis=1),
-        "inv_var": inv_var,
+        "inv_diff": mean(1.0 / (1.0 + diff)),
+        "inv_diff_norm": mean(1.0 / (1.0 + relative)),
+        "inv_diff_mom": mean(1.0 / (1.0 + diff * diff)),
+        "inv_diff_mom_norm": mean(1.0 / (1.0 + relative * relative)),
+        "inv_var": mean(xp.where(diff > 0, 1.0 / xp.where(diff > 0, diff, 1.0) ** 2, 0.0)),
         "corr": xp.where(var > 0, (auto_corr - mu * mu) / xp.where(var > 0, var, 1.0), xp.nan),
         "auto_corr": auto_corr,
         "clust_tend": sum_var,
@@ -150,12 +178,20 @@ def _entropy(p, xp):
     return -(p * xp.log2(xp.where(p > 0, p, 1.0))).sum(axis=-1)
 
 
-def _grouped(p, key, xp):
-    """The sums of ``p`` (b, n * n) over the pairs of each value of ``key`` (n, n): the distribution
-    of ``key``, one column per distinct value."""
-    flat = key.ravel()
-    order = xp.argsort(flat, kind="stable")
-    ends = xp.flatnonzero(xp.diff(flat[order]) != 0)
-    cumulative = xp.cumsum(p[:, order], axis=1)
-    last = xp.concatenate([cumulative[:, ends], cumulative[:, -1:]], axis=1)
-    return xp.diff(last, axis=1, prepend=0.0)
+def _distribution(matrix, key, p, b, xp):
+    """Each matrix's distribution (b, K) of the whole-number ``key`` (0 .. K - 1) of its entries."""
+    keys = key.astype(np.int64)
+    width = int(keys.max()) + 1 if keys.size else 1
+    return xp.bincount(matrix * width + keys, weights=p, minlength=b * width).reshape(b, width)
+
+
+def _largest(matrix, p, b, xp):
+    """The largest ``p`` of each matrix's entries (0 for a matrix without entries)."""
+    out = xp.zeros(b)
+    if p.size == 0:
+        return out
+    order = xp.lexsort(xp.stack([p, matrix]))
+    owners = matrix[order]
+    last = xp.flatnonzero(xp.concatenate([owners[1:] != owners[:-1], xp.ones(1, dtype=bool)]))
+    out[owners[last]] = p[order][last]
+    return out

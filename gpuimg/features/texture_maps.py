@@ -6,13 +6,13 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from gpuimg.backend import namespace, to_numpy
+from gpuimg.backend import namespace
 from gpuimg.errors import ConfigError
 from gpuimg.kernels.glcm import glcm_windows
 from gpuimg.volume import Volume
 
 from .chain import prepare, roi_box
-from .glcm import NAMES, glcm_features
+from .glcm import NAMES, pair_features
 from .settings import Settings, as_settings
 from .texture import MATRIX_BUDGET, directions, grey_levels
 
@@ -70,10 +70,11 @@ def glcm_map(
 
     Notes
     -----
-    The matrices of a few thousand voxels at a time come from :func:`gpuimg.kernels.glcm.glcm_windows`
-    (one task or CUDA thread per voxel; ``(2 radius + 1)^3 x 13`` pair tests each), and their
-    features from the same vectorised code as :func:`glcm`, so memory stays near
-    :data:`gpuimg.features.texture.MATRIX_BUDGET` whatever the ROI's size.
+    The pairs of each voxel's neighbourhood come from :func:`gpuimg.kernels.glcm.glcm_windows` (one
+    task or CUDA thread per voxel; ``(2 radius + 1)^3 x 13`` pair tests each) as lists, not dense
+    ``n x n`` matrices; their features from the same code as :func:`glcm`
+    (:func:`~gpuimg.features.glcm.pair_features`, on the non-zero entries), for as many voxels at a
+    time as fit :data:`gpuimg.features.texture.MATRIX_BUDGET`.
 
     Examples
     --------
@@ -114,13 +115,12 @@ def glcm_map(
     centres = xp.stack(xp.nonzero(levels), axis=1).astype(np.int64)
     offsets = xp.asarray(directions("3d", settings.texture_distance))
     merged = aggregation == "merged"
-    per_voxel = (1 if merged else offsets.shape[0]) * 8 * grey.n_present**2
-    step = max(1, MATRIX_BUDGET // per_voxel)
+    step = max(1, MATRIX_BUDGET // (8 * offsets.shape[0] * (2 * radius + 1) ** 3))
     values = xp.full((len(wanted), centres.shape[0]), np.nan)
     for first in range(0, centres.shape[0], step):
         part = centres[first : first + step]
-        counts = glcm_windows(levels, part, offsets, grey.n_present, radius, merged, xp=xp, target=ns.target)
-        values[:, first : first + step] = _means(counts, grey, wanted, xp)
+        pairs = glcm_windows(levels, part, offsets, radius, xp=xp, target=ns.target)
+        values[:, first : first + step] = _means(pairs, grey, wanted, merged, xp)
     maps = {}
     for name, row in zip(names, values, strict=True):
         volume = xp.full(data.shape, np.nan)
@@ -130,19 +130,25 @@ def glcm_map(
     return maps
 
 
-def _means(counts, grey, wanted, xp):
-    """The features (rows) of each voxel (columns): averaged over its non-empty matrices."""
-    k, m = counts.shape[:2]
-    flat = counts.reshape(k * m, *counts.shape[2:])
-    filled = to_numpy(flat.reshape(k * m, -1).any(axis=1))
-    out = xp.full((len(wanted), k), np.nan)
-    if not filled.any():
-        return out
-    index = np.flatnonzero(filled)
-    computed = glcm_features(flat[xp.asarray(index)], grey)
-    sums = xp.zeros((len(wanted), k))
-    owner = xp.asarray(index // m)
+def _means(pairs, grey, wanted, merged, xp):
+    """The features (rows) of each voxel (columns) from its pair lists: of its one merged matrix, or
+    averaged over its non-empty direction matrices; NaN for a voxel without a pair."""
+    firsts, seconds = pairs
+    k, m = firsts.shape[:2]
+    voxel, offset, slot = xp.nonzero(firsts)
+    matrix = voxel if merged else voxel * m + offset
+    n_matrices, n = (k if merged else k * m), grey.n_present
+    a, b = firsts[voxel, offset, slot].astype(np.int64) - 1, seconds[voxel, offset, slot].astype(np.int64) - 1
+    keys, counts = xp.unique(
+        xp.concatenate([(matrix * n + a) * n + b, (matrix * n + b) * n + a]), return_counts=True
+    )
+    owner, cell = keys // (n * n), keys % (n * n)
+    computed = pair_features(owner, cell // n, cell % n, counts.astype(np.float64), n_matrices, grey)
+    filled = xp.bincount(owner, minlength=n_matrices) > 0
+    voxels = xp.arange(n_matrices) // (1 if merged else m)
+    matrices = xp.bincount(voxels, weights=filled, minlength=k)
+    out = xp.empty((len(wanted), k))
     for row, name in enumerate(wanted):
-        sums[row] = xp.bincount(owner, weights=computed[name], minlength=k)
-    matrices = xp.bincount(owner, minlength=k)
-    return xp.where(matrices > 0, sums / xp.maximum(matrices, 1), np.nan)
+        sums = xp.bincount(voxels, weights=xp.where(filled, computed[name], 0.0), minlength=k)
+        out[row] = xp.where(matrices > 0, sums / xp.maximum(matrices, 1), np.nan)
+    return out
