@@ -20,9 +20,10 @@ CUDA: one thread per voxel joins it with its earlier neighbours by ``atomic.min`
 the larger root (Playne and Hawick's lock-free union), then one pass points every voxel at its root
 and one counts sizes and distances with atomics.
 
-Memory: four int32 per voxel of the levels' box (parents, roots, sizes, distances), whatever the
-number of grey levels, plus the zones found (at most one per voxel); the matrices built from them
-are bounded in :mod:`gpuimg.features.glszm` and :mod:`gpuimg.features.gldzm`.
+Memory: five int32 per voxel of the levels' box (parents, roots, sizes, smallest distances and, for
+the GLDZM, the distances), 20 bytes whatever the number of grey levels, plus the zones found (at
+most one per voxel); the matrices built from them are bounded in :mod:`gpuimg.features.glszm` and
+:mod:`gpuimg.features.gldzm`.
 """
 
 import numba
