@@ -34,7 +34,9 @@ def morphology(
     Parameters
     ----------
     image : 3D array (z, y, x), NumPy or CuPy [image units, e.g. HU]
-        The image after interpolation.
+        The image after interpolation: the arrays of a prepared :class:`~gpuimg.features.Roi`,
+        not a Volume (for a Volume and its mask, ``extract(volume, mask, families=["morphology"])``
+        runs the processing chain and this).
     morph_mask : 3D bool array, the image's shape and device
         The morphological ROI mask: after interpolation, before re-segmentation (IBSI 1, section 2.2).
         It gives the mesh, the voxel volume, the PCA axes and the geometric centre of mass.
