@@ -14,6 +14,7 @@ from .errors import (
     GpuimgError,
     ImageFileError,
     MemoryBudgetError,
+    NotFittedError,
     ParameterError,
     WriteError,
 )
@@ -32,6 +33,7 @@ __all__ = [
     "GpuimgError",
     "ImageFileError",
     "MemoryBudgetError",
+    "NotFittedError",
     "ParameterError",
     "SeriesInfo",
     "Volume",
