@@ -97,7 +97,7 @@ def test_lists_equal_arrays():
     )
 
 
-@pytest.mark.parametrize("nbins", [0, 2**31, 2.5, True])
+@pytest.mark.parametrize("nbins", [0, -3, 2.5, True])  # 2**31: a guarded case below
 def test_histogram_bins_bounded(nbins):
     image = np.random.default_rng(0).uniform(0, 1, (8, 8))
     for call in (equalize_hist, clahe):
@@ -129,6 +129,7 @@ GUARDED = {
     ),
     "clahe_kernel": ("clahe(IMAGE, kernel_size=10**6)", "ParameterError", "kernel_size"),
     "equalize_bins": ("equalize_hist(IMAGE, nbins=2**31)", "ParameterError", "nbins"),
+    "clahe_bins": ("clahe(IMAGE, nbins=2**31)", "ParameterError", "nbins"),
 }
 
 
@@ -148,11 +149,12 @@ def test_unbounded_sizes_refused(guarded_results, case):
     assert words in message and "GpuimgError" in classes
 
 
-def test_budget_error_is_a_memory_error():
+def test_budget_error_is_a_memory_error(monkeypatch):
+    monkeypatch.setenv("GPUIMG_MAX_BYTES", "1M")  # 80³ float32 voxels need 2 MiB
     with pytest.raises(MemoryError):
-        resample(np.ones((4, 4, 4), np.float32), spacing=1.0, new_spacing=1e-4)
+        resample(np.ones((4, 4, 4), np.float32), spacing=1.0, new_spacing=0.05)
     with pytest.raises(MemoryBudgetError, match="GPUIMG_MAX_BYTES"):
-        resample(np.ones((4, 4, 4), np.float32), spacing=1.0, new_spacing=1e-4)
+        resample(np.ones((4, 4, 4), np.float32), spacing=1.0, new_spacing=0.05)
 
 
 def test_budget_from_the_environment(monkeypatch):
