@@ -186,11 +186,18 @@ def zscore(image: Image, mask: ArrayLike | None = None) -> Image:
     if count == 0:
         raise ParameterError("zscore: the mask selects no finite voxel; give a mask that covers the image.")
     mean = total / count
-    # Two passes (mean, then squared deviations) for accuracy.
-    deviation = xp.where(finite, (values - mean) ** 2, 0.0).sum()
+    # Two passes (mean, then squared deviations) for accuracy; each temporary freed once used and
+    # the arithmetic done in place, so that a GPU holds a few volumes at a time.
+    squared = values - mean
+    del values
+    squared **= 2
+    deviation = xp.where(finite, squared, 0.0).sum()
+    del squared, finite
     std = math.sqrt(float(_compute(deviation)[0]) / count)
     scale = 1.0 / std if std > 0 else 1.0
-    return ((_as_float(image, dtype) - dtype.type(mean)) * dtype.type(scale)).astype(dtype)
+    out = _as_float(image, dtype) - dtype.type(mean)
+    out *= dtype.type(scale)
+    return out
 
 
 @accepts_volume
