@@ -37,7 +37,7 @@ import math
 import numba
 from numba import cuda
 
-from .registry import BLOCK_3D, cpu_kernel, cuda_kernel, launch_3d
+from .registry import THREADS_3D, block_3d, cpu_kernel, cuda_kernel, launch_3d
 
 #: ``method`` numbers of :func:`diffusion`.
 GRADIENT = 0
@@ -45,7 +45,7 @@ CURVATURE = 1
 #: Added to the squared gradient before its square root in "curvature" (ITK's ``m_MIN_NORM``).
 MIN_NORM = 1.0e-10
 #: Threads per CUDA block, one partial sum each block.
-_BLOCK = BLOCK_3D[0] * BLOCK_3D[1] * BLOCK_3D[2]
+_BLOCK = THREADS_3D
 
 
 @numba.njit(inline="always")
@@ -249,7 +249,7 @@ def partial_size(shape, target):
     """Length of the float64 array of partial sums :func:`diffusion` needs for a volume of ``shape``."""
     nz, ny, nx = shape
     if target == "cuda":
-        bx, by, bz = BLOCK_3D
+        bx, by, bz = block_3d(shape)
         return -(-nx // bx) * -(-ny // by) * -(-nz // bz)
     return nz * ny
 

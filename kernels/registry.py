@@ -22,6 +22,8 @@ from .cache import enable_cache
 #: Threads per block along x, y, z (x is the array's last, contiguous axis): 256 threads, one warp
 #: along each contiguous row so that reads and writes coalesce.
 BLOCK_3D = (32, 4, 2)
+#: Threads per block of every 3D launch (:func:`block_3d` lays them out for the volume's shape).
+THREADS_3D = BLOCK_3D[0] * BLOCK_3D[1] * BLOCK_3D[2]
 
 
 @dataclass(frozen=True)
@@ -90,8 +92,26 @@ def launch_3d(kernel, shape, *args):
     around it.
     """
     nz, ny, nx = shape
-    bx, by, bz = BLOCK_3D
-    launch(kernel, (-(-nx // bx), -(-ny // by), -(-nz // bz)), BLOCK_3D, *args)
+    block = block_3d(shape)
+    bx, by, bz = block
+    launch(kernel, (-(-nx // bx), -(-ny // by), -(-nz // bz)), block, *args)
+
+
+def block_3d(shape) -> tuple[int, int, int]:
+    """Threads per block (x, y, z) for a volume of ``shape`` (z, y, x): always 256 (a kernel may size
+    its shared memory by it); :data:`BLOCK_3D` for a large volume, but no more threads along x than a
+    row is long and along z than there are slices (a 2D image gets ``(32, 8, 1)``, not half its
+    threads idle), the threads saved going to y, and past the rows' count to z."""
+    nz, ny, nx = shape
+    bx = min(BLOCK_3D[0], _power_of_two(nx))
+    bz = min(BLOCK_3D[2], _power_of_two(nz))
+    by = min(THREADS_3D // (bx * bz), _power_of_two(ny))
+    return bx, by, THREADS_3D // (bx * by)
+
+
+def _power_of_two(n: int) -> int:
+    """The smallest power of two at least ``n`` (1 for 0)."""
+    return 1 << max(int(n) - 1, 0).bit_length()
 
 
 def launch(kernel, grid, block, *args):

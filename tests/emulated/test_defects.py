@@ -188,3 +188,18 @@ def test_kernels_launch_on_cupys_current_device(emulated_cuda, monkeypatch):
     with cupy.cuda.Device(1):
         assert registry._cupy_device() == "numba context of GPU 1"
     assert registry._cupy_device() == "numba context of GPU 0"
+
+
+def test_launches_use_every_thread_of_a_2d_image(monkeypatch):
+    """Defect 12: blocks of (32, 4, 2) threads left half idle on a 2D image (one slice)."""
+    from gpuimg.kernels import registry
+
+    launches = []
+    monkeypatch.setattr(registry, "launch", lambda kernel, grid, block, *args: launches.append((grid, block)))
+    registry.launch_3d(None, (1, 64, 64))
+    assert launches == [((2, 8, 1), (32, 8, 1))]
+    for shape in [(256, 256, 256), (8, 8, 8), (1, 3, 100), (40, 2, 5)]:
+        block = registry.block_3d(shape)
+        assert np.prod(block) == registry.THREADS_3D  # kernels size their shared memory by it
+        assert block[0] <= registry._power_of_two(shape[2])  # no thread past the end of a short row
+    assert registry.block_3d((256, 256, 256)) == registry.BLOCK_3D
