@@ -53,7 +53,8 @@ def find_studies(folder: str | os.PathLike) -> list[Path]:
     ConfigError
         If ``folder`` is not a folder or holds no sub-folder.
     """
-    folder = Path(folder)
+    # Absolute: the studies may be processed by workers of a scheduler started elsewhere.
+    folder = Path(folder).resolve()
     if not folder.is_dir():
         raise ConfigError(
             f"--input {folder} is not a folder; pass the folder that holds one folder per study."
