@@ -22,3 +22,23 @@ def test_one_matrix_at_a_time_gives_ibsi_values(monkeypatch, case):
         tag: ours[tag] for tag, (value, tol) in reference.items() if not ibsi_agrees(ours[tag], value, tol)
     }
     assert not wrong
+
+
+def test_cuda_path_gives_ibsi_values(emulated_cuda):
+    """GLCM and GLRLM of the digital phantom on the (real or emulated) CUDA device, every approach and
+    aggregation: IBSI's values (kernels on the CUDA target, array glue through CuPy's API)."""
+    reference = reference_values("digital_phantom", prefixes=("cm_", "rlm_"))
+    if not reference:
+        pytest.skip("the IBSI reference values are not present")
+    image, mask = phantom("digital_phantom")
+    roi = prepare(
+        emulated_cuda(image.data),
+        emulated_cuda(mask.data),
+        spacing=image.spacing,
+        settings=ibsi_settings("digital_phantom"),
+    )
+    ours = {**glcm(roi), **glrlm(roi)}
+    wrong = {
+        tag: ours[tag] for tag, (value, tol) in reference.items() if not ibsi_agrees(ours[tag], value, tol)
+    }
+    assert not wrong

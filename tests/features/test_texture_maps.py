@@ -110,3 +110,19 @@ def test_bad_input(rng, kwargs, message):
     image = rng.random((3, 4, 5))
     with pytest.raises(ConfigError, match=message):
         glcm_map(image, image > 0.5, spacing=1.0, **kwargs)
+
+
+def test_cuda_map_equals_reference(emulated_cuda, rng):
+    """The map on the (real or emulated) CUDA device: a device array of the reference's values."""
+    image = rng.integers(1, 5, (3, 4, 5)).astype(np.float64)
+    mask = rng.random(image.shape) < 0.8
+    mask[1, 1, 1] = True
+    chosen = Settings(discretisation="fbs", bin_width=1.0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        maps = glcm_map(emulated_cuda(image), emulated_cuda(mask), FEATURES, spacing=1.0, settings=chosen)
+        for name in FEATURES:
+            assert not isinstance(maps[name], np.ndarray)
+            want = reference_map(image, mask, 1, False, name)
+            np.testing.assert_allclose(
+                gpuimg.to_numpy(maps[name]), want, rtol=1e-9, atol=1e-12, equal_nan=True
+            )
