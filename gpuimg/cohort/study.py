@@ -65,13 +65,13 @@ def process_study(task: StudyTask) -> dict:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
-            series = _select(task.path, task.spec.selection)
+            series, others = _select(task.path, task.spec.selection)
             identity = _identity(series.files[0])
             patient = identity["PatientID"] or task.name
             result["patient"] = patient if task.spec.keep_ids else pseudonym(task.key, "patient", patient)
             if not task.spec.keep_ids:
                 replacements.update(_secrets(identity, result["patient"]))
-            row, preview = _measure(task, series, result["times"])
+            row, preview = _measure(task, series, others, result["times"])
             result["row"] = {
                 "study": task.study_id,
                 "patient": result["patient"],
@@ -85,7 +85,7 @@ def process_study(task: StudyTask) -> dict:
     return result
 
 
-def _measure(task: StudyTask, series, times: dict) -> tuple[dict, dict]:
+def _measure(task: StudyTask, series, others: list[Path], times: dict) -> tuple[dict, dict]:
     spec = task.spec
 
     def timed(stage, func):
@@ -99,7 +99,7 @@ def _measure(task: StudyTask, series, times: dict) -> tuple[dict, dict]:
         lambda: read_dicom(series.files, device=task.device, allow_gaps=spec.selection.allow_gaps),
     )
     processed = timed("preprocess", lambda: _preprocess(image, spec.steps))
-    mask = timed("segment", lambda: _mask(task.path, image, processed, spec.mask))
+    mask = timed("segment", lambda: _mask(task.path, others, image, processed, spec.mask))
     gradient = timed("edges", lambda: _edges(processed, mask, spec.edges))
     row = timed(
         "features",
@@ -115,7 +115,8 @@ def _measure(task: StudyTask, series, times: dict) -> tuple[dict, dict]:
     return row, _preview(image, processed, mask, None if gradient is None else gradient[0])
 
 
-def _select(folder: Path, rules: Selection):
+def _select(folder: Path, rules: Selection) -> tuple:
+    """The one series the rules pick in ``folder``, and the files there that hold no image."""
     # One thread: studies already run in parallel (Dask workers), and a pool per small series costs more
     # to start than its headers take to parse.
     found = list_series(folder, workers=1)
@@ -145,7 +146,7 @@ def _select(folder: Path, rules: Selection):
             f"{what} the [input] rules (modality={rules.modality}, description={rules.description!r}, "
             f"min_slices={rules.min_slices}) in {folder}; it holds {seen}. Adjust the rules in the spec."
         )
-    return chosen[0]
+    return chosen[0], found.skipped
 
 
 def _identity(path: Path) -> dict:
@@ -172,10 +173,11 @@ def _preprocess(image: Volume, steps) -> Volume:
     return image
 
 
-def _mask(folder: Path, image: Volume, processed: Volume, source: MaskSource) -> Volume:
+def _mask(folder: Path, others: list[Path], image: Volume, processed: Volume, source: MaskSource) -> Volume:
     if source.source in ("rtstruct", "seg"):
         kind = source.source.upper()
-        files = [p for p in sorted(folder.rglob("*")) if p.is_file() and _modality(p) == kind]
+        # Structure sets and segmentations are among the files without an image.
+        files = [p for p in sorted(others) if _modality(p) == kind]
         matching = [p for p in files if image.meta.get("series_uid") in _referenced_series(p)] or files
         if len(matching) != 1:
             raise DicomError(

@@ -6,7 +6,6 @@ from pathlib import Path
 
 import numpy as np
 import pydicom
-from skimage.draw import polygon2mask
 
 from gpuimg.backend import to_device
 from gpuimg.errors import DicomError, GeometryError
@@ -72,8 +71,9 @@ def read_rtstruct(
     Each CLOSED_PLANAR contour's points (LPS, mm) are mapped to continuous voxel indices
     ``direction.T @ (p - origin) / spacing``; the contour's plane is the nearest slice (within a
     quarter of the slice spacing), and a voxel is inside where its centre is inside the polygon
-    (:func:`skimage.draw.polygon2mask`). Several contours on one slice combine by exclusive or, so a
-    contour inside another is a hole, as the DICOM standard's even-odd rule says.
+    (the crossing-number test of :func:`skimage.draw.polygon2mask`, a row of voxels at a time).
+    Several contours on one slice combine by exclusive or, so a contour inside another is a hole, as
+    the DICOM standard's even-odd rule says.
 
     Examples
     --------
@@ -100,7 +100,7 @@ def read_rtstruct(
     for item in contours:
         if str(item.get("ContourGeometricType", "CLOSED_PLANAR")) == "POINT":
             continue
-        points = np.asarray(item.ContourData, dtype=float).reshape(-1, 3)
+        points = _contour_points(item)
         index = (points - origin) @ inverse.T / spacing  # (n, 3) continuous (z, y, x)
         z = float(np.median(index[:, 0]))
         k = round(z)
@@ -114,10 +114,41 @@ def read_rtstruct(
                 f"{path}: a contour of ROI {name!r} lies at slice index {k}, outside the image's "
                 f"{shape[0]} slices; pass the image series the structure set refers to."
             )
-        mask[k] ^= polygon2mask(shape[1:], index[:, 1:]).astype(np.uint8)
+        mask[k] ^= _inside(shape[1:], index[:, 1], index[:, 2])
     meta = {"roi": name, "modality": "RTSTRUCT"}
     data = to_device(mask, device or reference.device)
     return Volume(data, reference.spacing, reference.origin, reference.direction, meta)
+
+
+def _contour_points(item: pydicom.Dataset) -> np.ndarray:
+    """ContourData as an (n, 3) float array [mm], parsed from the raw text (pydicom's DS values are slow)."""
+    raw = item.get_item("ContourData")
+    value = raw.value
+    if isinstance(value, bytes):
+        numbers = np.array(value.strip(b" \0").split(b"\\"), dtype=float)
+    else:
+        numbers = np.asarray(value, dtype=float)
+    return numbers.reshape(-1, 3)
+
+
+def _inside(shape: tuple[int, int], rows: np.ndarray, columns: np.ndarray) -> np.ndarray:
+    """The pixels of ``shape`` whose centres lie inside the polygon (even-odd rule), as uint8.
+
+    The crossing-number test (W. R. Franklin's PNPOLY, as :func:`skimage.draw.polygon2mask` uses) a
+    row at a time: each edge that spans a row of centres crosses it once, and a centre is inside
+    where an odd number of crossings lie to its right.
+    """
+    inside = np.zeros(shape, dtype=np.uint8)
+    r0, c0 = rows, columns
+    r1, c1 = np.roll(rows, -1), np.roll(columns, -1)
+    low, high = max(int(np.ceil(rows.min())), 0), min(int(np.floor(rows.max())), shape[0] - 1)
+    centres = np.arange(shape[1])
+    for y in range(low, high + 1):
+        spans = (r0 > y) != (r1 > y)
+        crossings = np.sort(c0[spans] + (y - r0[spans]) * (c1[spans] - c0[spans]) / (r1[spans] - r0[spans]))
+        to_the_right = crossings.size - np.searchsorted(crossings, centres, side="right")
+        inside[y] = to_the_right % 2
+    return inside
 
 
 def _read(path: Path) -> pydicom.Dataset:

@@ -183,3 +183,16 @@ def test_ibsi_configuration_a_from_dicom_and_rtstruct():
     compared = {tag for tag in reference if tag in ours}
     assert len(compared) > 70  # the five families' rows with a reference value
     assert passes(ours) == passes(nifti) == compared
+
+
+def test_the_row_fill_equals_scikit_images_polygon2mask(rng):
+    from skimage.draw import polygon2mask
+
+    from gpuimg.io.rtstruct import _inside
+
+    for _ in range(50):
+        # Random (often self-intersecting) polygons, partly outside the image: the even-odd rule.
+        n = int(rng.integers(3, 40))
+        rows, columns = rng.uniform(-5, 35, n), rng.uniform(-5, 45, n)
+        expected = polygon2mask((30, 40), np.column_stack([rows, columns]))
+        np.testing.assert_array_equal(_inside((30, 40), rows, columns), expected)
