@@ -29,36 +29,17 @@ compaction to the levels present keeps ``n`` to what the ROI holds (fixed bin si
 few dozen). Work: one read of the voxel and of its neighbour per voxel and offset.
 """
 
-import contextlib
-
 import numba
 import numpy as np
 from numba import cuda
 
-from .registry import cpu_kernel, cuda_kernel, launch
+from .registry import cpu_kernel, cuda_kernel, launch, threads_for
 
 #: Most matrix bins counted in shared memory per CUDA block (int32, 16 KiB): 64 levels present.
 SHARED_BINS = 4096
 #: Threads per CUDA block, and voxels per block.
 THREADS = 256
 CHUNK = 4096
-#: Below this many voxel visits (about 10 ms of work) a CPU driver runs on one thread: starting the
-#: thread pool costs tens of microseconds, and milliseconds on a loaded machine.
-SERIAL_WORK = 1 << 21
-
-
-@contextlib.contextmanager
-def threads_for(work: int):
-    """Run the CPU drivers called inside on one thread when ``work`` (voxel visits) is small."""
-    if work >= SERIAL_WORK:
-        yield
-        return
-    threads = numba.get_num_threads()
-    numba.set_num_threads(1)
-    try:
-        yield
-    finally:
-        numba.set_num_threads(threads)
 
 
 @numba.njit(inline="always")

@@ -25,8 +25,8 @@ import numba
 import numpy as np
 from numba import cuda
 
-from .glcm import CHUNK, SHARED_BINS, THREADS, level_at, threads_for, voxel_of
-from .registry import cpu_kernel, cuda_kernel, launch
+from .glcm import CHUNK, SHARED_BINS, THREADS, level_at, voxel_of
+from .registry import cpu_kernel, cuda_kernel, launch, threads_for
 
 
 @numba.njit(inline="always")

@@ -84,6 +84,25 @@ def cuda_kernel(*signatures: str):
     return register
 
 
+#: Below this many voxel visits (about 10 ms of work) a CPU driver runs on one thread: starting the
+#: thread pool costs tens of microseconds, and milliseconds on a loaded machine.
+SERIAL_WORK = 1 << 21
+
+
+@contextlib.contextmanager
+def threads_for(work: int):
+    """Run the CPU drivers called inside on one thread when ``work`` (voxel visits) is small."""
+    if work >= SERIAL_WORK:
+        yield
+        return
+    threads = numba.get_num_threads()
+    numba.set_num_threads(1)
+    try:
+        yield
+    finally:
+        numba.set_num_threads(threads)
+
+
 def launch_3d(kernel, shape, *args):
     """Launch ``kernel`` with one thread per voxel of a volume of ``shape`` (z, y, x).
 

@@ -30,8 +30,7 @@ import numba
 import numpy as np
 from numba import cuda
 
-from .glcm import threads_for
-from .registry import cpu_kernel, cuda_kernel, launch_3d
+from .registry import cpu_kernel, cuda_kernel, launch_3d, threads_for
 
 
 @numba.njit(inline="always")
