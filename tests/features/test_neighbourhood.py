@@ -11,10 +11,10 @@ from hypothesis import strategies as st
 from texture_cases import prepared, reference_grey, rois
 
 import gpuimg
-from gpuimg.features import Settings
+from gpuimg.features import Settings, prepare
 from gpuimg.features.ngldm import ngldm_features, ngldm_matrices
 from gpuimg.features.ngtdm import ngtdm_features, ngtdm_matrices
-from gpuimg.features.texture import GreyLevels
+from gpuimg.features.texture import GreyLevels, grey_levels
 
 
 def neighbours(compact, z, y, x, distance, in_plane):
@@ -200,3 +200,12 @@ def test_one_grey_level_leaves_ngtdm_ratios_undefined():
     got = ngtdm_features(np.array([[[4.0, 0.0]]]), GreyLevels(None, np.array([3.0]), 3, None, None))
     assert np.isnan([got[name][0] for name in ("coarseness", "contrast", "busyness", "strength")]).all()
     assert got["complexity"][0] == 0.0
+
+
+def test_2048_grey_levels(rng):
+    """2048 grey levels present (a fixed bin number of 2048 on noise), coarseness 2."""
+    image = rng.permutation(np.arange(4096.0)).reshape(4, 32, 32)
+    chosen = Settings(discretisation="fbn", n_bins=2048, ngldm_coarseness=2)
+    grey = grey_levels(prepare(image, np.ones(image.shape, bool), spacing=1.0, settings=chosen))
+    assert grey.n_present == 2048
+    check_matrices(grey, False)

@@ -12,10 +12,10 @@ from texture_cases import prepared, reference_grey, rois
 
 import gpuimg
 import gpuimg.kernels.zones as zones_kernel
-from gpuimg.features import Settings, extract
+from gpuimg.features import Settings, extract, prepare
 from gpuimg.features.gldzm import gldzm_features, gldzm_matrices
 from gpuimg.features.glszm import glszm_features, glszm_matrices
-from gpuimg.features.texture import GreyLevels
+from gpuimg.features.texture import GreyLevels, grey_levels
 
 #: The features in the order of :func:`reference_zone_features`, as IBSI names them.
 SZM = "sze lze lgze hgze szlge szhge lzlge lzhge glnu glnu_norm zsnu zsnu_norm z_perc gl_var zs_var zs_entr"
@@ -225,3 +225,12 @@ def test_cuda_path_of_the_four_families_equals_the_cpu(emulated_cuda, rng):
     assert got.keys() == want.keys()
     # the same sums in another order (atomics): equal to rounding
     np.testing.assert_allclose(list(got.values()), list(want.values()), rtol=1e-12)
+
+
+def test_2048_grey_levels(rng):
+    """2048 grey levels present (a fixed bin number of 2048 on noise): every level its own rows."""
+    image = rng.permutation(np.arange(4096.0)).reshape(4, 32, 32)
+    chosen = Settings(discretisation="fbn", n_bins=2048)
+    grey = grey_levels(prepare(image, np.ones(image.shape, bool), spacing=1.0, settings=chosen))
+    assert grey.n_present == 2048
+    check_matrices(grey, False)
