@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 from texture_cases import prepared, ranks, reference_grey, rois
 
 import gpuimg
+from gpuimg.features import glcm, prepare
 from gpuimg.features.glcm import NAMES, glcm_features, glcm_matrices
 from gpuimg.features.texture import GreyLevels, directions
 
@@ -162,3 +163,26 @@ def test_one_grey_level_has_no_correlation(rng):
     got = glcm_features(np.array([[[8.0]]]), grey)
     assert np.isnan(got["corr"][0]) and np.isnan(got["info_corr1"][0])
     assert got["joint_max"][0] == 1.0 and got["joint_avg"][0] == 3.0 and got["contrast"][0] == 0.0
+
+
+def test_2048_grey_levels(rng):
+    """2048 grey levels present (every voxel its own): matrices far beyond shared memory and the
+    framework's budget for one batch; features from the pairs themselves, without a matrix."""
+    image = rng.permutation(2048).reshape(8, 16, 16).astype(np.float64)
+    grey = prepared(image, np.ones(image.shape, bool))
+    assert grey.n_present == 2048
+    got = glcm_features(glcm_matrices(grey, directions("3d")[:3], False)[0], grey)
+    contrasts = []
+    for o, offset in enumerate(directions("3d")):
+        a = image[tuple(slice(max(0, -d), image.shape[k] - max(0, d)) for k, d in enumerate(offset))]
+        b = image[tuple(slice(max(0, d), image.shape[k] - max(0, -d)) for k, d in enumerate(offset))]
+        pairs = np.concatenate([a.ravel(), b.ravel()]), np.concatenate([b.ravel(), a.ravel()])
+        contrasts.append(np.mean((pairs[0] - pairs[1]) ** 2))
+        if o < 3:  # levels 1 .. 2048 (the ROI's minimum is bin 1); every (i, j) pair is distinct
+            np.testing.assert_allclose(got["contrast"][o], contrasts[-1], rtol=1e-9)
+            np.testing.assert_allclose(got["joint_avg"][o], np.mean(pairs[0]) + 1, rtol=1e-12)
+            np.testing.assert_allclose(got["energy"][o], 1.0 / pairs[0].size, rtol=1e-12)
+            np.testing.assert_allclose(got["joint_entr"][o], np.log2(pairs[0].size), rtol=1e-12)
+    # through the framework, which holds a few of the 32 MB matrices at a time
+    features = glcm(prepare(image, np.ones(image.shape), spacing=1.0, settings=grey.settings))
+    np.testing.assert_allclose(features["cm_contrast_3D_avg"], np.mean(contrasts), rtol=1e-9)

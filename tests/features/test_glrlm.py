@@ -142,3 +142,14 @@ def test_features_equal_reference(rng, n_present):
         for name in NAMES:
             # same sums in another order: rounding only
             np.testing.assert_allclose(got[name][b], want[name], rtol=1e-9, atol=1e-12, err_msg=name)
+
+
+def test_2048_grey_levels(rng):
+    """2048 grey levels present (every voxel its own): every run has length 1."""
+    image = rng.permutation(2048).reshape(8, 16, 16).astype(np.float64)
+    grey = prepared(image, np.ones(image.shape, bool))
+    got = glrlm_features(glrlm_matrices(grey, directions("3d"), False)[0], grey)
+    np.testing.assert_allclose(got["sre"], 1.0)
+    np.testing.assert_allclose(got["r_perc"], 1.0)
+    np.testing.assert_allclose(got["glnu"], 1.0)
+    np.testing.assert_allclose(got["hgre"], np.mean(np.arange(1, 2049) ** 2.0), rtol=1e-12)
