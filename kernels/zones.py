@@ -20,10 +20,10 @@ CUDA: one thread per voxel joins it with its earlier neighbours by ``atomic.min`
 the larger root (Playne and Hawick's lock-free union), then one pass points every voxel at its root
 and one counts sizes and distances with atomics.
 
-Memory: five int32 per voxel of the levels' box (parents, roots, sizes, smallest distances and, for
-the GLDZM, the distances), 20 bytes whatever the number of grey levels, plus the zones found (at
-most one per voxel); the matrices built from them are bounded in :mod:`gpuimg.features.glszm` and
-:mod:`gpuimg.features.gldzm`.
+Memory: three int32 per voxel of the levels' box (parents, roots, sizes) and, for the GLDZM, two
+more (distances, smallest distances): 12 or 20 bytes whatever the number of grey levels, plus the
+zones found (at most one per voxel); the matrices built from them are bounded in
+:mod:`gpuimg.features.glszm` and :mod:`gpuimg.features.gldzm`.
 """
 
 import numba
@@ -208,7 +208,7 @@ def zones(levels, *, per_slice, target, xp, distance=None):
     flat_levels = levels.reshape(-1)
     distance = distance.reshape(-1) if use_distance else xp.zeros(1, dtype=np.int32)
     sizes = xp.zeros(n, dtype=np.int32)
-    nearest = xp.full(n, np.iinfo(np.int32).max, dtype=np.int32)
+    nearest = xp.full(n if use_distance else 1, np.iinfo(np.int32).max, dtype=np.int32)
     parent = xp.arange(n, dtype=np.int32)
     if n == 0:
         first = parent
