@@ -134,7 +134,8 @@ def pair_features(matrix, first, second, counts, n_matrices: int, grey: GreyLeve
         return xp.bincount(matrix, weights=p * weights, minlength=b)
 
     diff_avg, contrast, auto_corr = mean(diff), mean(diff * diff), mean(i * j)
-    m2, m3, m4 = (mean(shifted**k) for k in (2, 3, 4))
+    squared = shifted * shifted
+    m2, m3, m4 = mean(squared), mean(squared * shifted), mean(squared * squared)
     relative = diff / grey.n_levels
     marginal = xp.bincount(matrix * n + first, weights=p, minlength=b * n).reshape(b, n)  # p_i. = p_.j
     mu = marginal @ v
