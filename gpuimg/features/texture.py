@@ -18,6 +18,11 @@ approach comes in two aggregations (``Settings.texture_aggregations``): ``"avera
 matrix, averaged: tags ``_avg``) and ``"merged"`` (features of the matrices summed over directions:
 ``_comb``). In 2D both are per slice and then averaged over slices; in 2.5D "averaged" merges the
 slices of each direction.
+
+Cost: the matrices are asked for a few slices (2D, 2.5D) or offsets (3D) at a time, about
+:data:`MATRIX_BUDGET` bytes of them held at once whatever the ROI's size or number of grey levels,
+and the matrices of one shape of all approaches and aggregations are pooled into one call of the
+family's ``features`` (so a small ROI costs one call per family, not one per tag).
 """
 
 from collections.abc import Callable
