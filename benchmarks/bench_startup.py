@@ -1,7 +1,7 @@
 """Start-up cost, as a new process meets it: first call against second call, the demo, cold compiles.
 
-    python benchmarks/bench_startup.py [--device cpu|cuda] [--side 128] [--demo-studies 40]
-                                       [--skip-cold] [--skip-demo] [--json FILE]
+    python benchmarks/bench_startup.py [--device cpu|cuda] [--side 128] [--only NAME ...]
+                                       [--demo-studies 40] [--skip-cold] [--skip-demo] [--json FILE]
 
 Three measurements, each in fresh Python processes:
 
@@ -9,8 +9,9 @@ Three measurements, each in fresh Python processes:
    after one earlier process has run them all (so the kernels are in Numba's on-disk cache, as on any
    machine after its first run). One process per operation: it builds the input, then times the
    first call and the second. The goal is a first call at most 0.5 s slower than the second.
-   ``--side`` shrinks the inputs (a cube of that side instead of 256) to keep the run short; the
-   start-up cost does not depend on the size.
+   ``--side`` shrinks the random inputs (a cube of that side instead of 256) to keep the run short;
+   the start-up cost does not depend on the size. Operations with an input of their own (a sphere
+   of a given radius, drawn circles, blobs) keep compare.py's shapes.
 2. **`gpuimg demo`** wall time with the cache warm (an earlier run compiled everything), in a new
    output folder so that no study is reused.
 3. **Cold compile time per kernel family**: ``gpuimg.kernels.warmup`` of one family for float32, in a
@@ -41,7 +42,7 @@ rows = []
 for op in OPERATIONS:
     if {only!r} and op.name not in {only!r}:
         continue
-    if {side}:
+    if {side} and op.build is None:  # an input of its own (a sphere of given radius...) keeps its shape
         op = replace(op, shape=tuple(min(n, {side}) for n in op.shape))
     image = op.make_input(ns)
     times = []
@@ -72,15 +73,16 @@ def operation_names() -> list[str]:
     return [op.name for op in OPERATIONS]
 
 
-def first_and_second(device: str, side: int) -> list[dict]:
+def first_and_second(device: str, side: int, only: list[str] | None = None) -> list[dict]:
     """One earlier process runs every operation; then one fresh process per operation."""
-    for name in operation_names():  # the earlier run (one process per operation: one may fail)
+    names = [name for name in operation_names() if not only or name in only]
+    for name in names:  # the earlier run (one process per operation: one may fail)
         try:
             _python(_FIRST_SECOND.format(here=str(HERE), device=device, side=side, only=[name]))
         except RuntimeError:
             pass
     rows = []
-    for name in operation_names():
+    for name in names:
         start = time.perf_counter()
         code = _FIRST_SECOND.format(here=str(HERE), device=device, side=side, only=[name])
         try:
@@ -138,7 +140,10 @@ def cold_compiles(device: str) -> list[dict]:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
-    parser.add_argument("--side", type=int, default=128, help="largest input side (0: compare.py's shapes)")
+    parser.add_argument(
+        "--side", type=int, default=128, help="largest side of random inputs (0: compare.py's shapes)"
+    )
+    parser.add_argument("--only", nargs="+", help="only these operations (first and second call)")
     parser.add_argument("--demo-studies", type=int, default=40)
     parser.add_argument("--skip-cold", action="store_true", help="leave out the cold compile times")
     parser.add_argument("--skip-demo", action="store_true", help="leave out gpuimg demo")
@@ -150,7 +155,7 @@ def main(argv=None) -> int:
     import gpuimg
 
     print(f"gpuimg {gpuimg.__version__}, numba {numba.__version__}, {os.cpu_count()} cores, {args.device}")
-    result = {"device": args.device, "first_and_second": first_and_second(args.device, args.side)}
+    result = {"device": args.device, "first_and_second": first_and_second(args.device, args.side, args.only)}
     worst = max((r for r in result["first_and_second"] if "extra_s" in r), key=lambda r: r["extra_s"])
     print(f"largest first - second: {worst['extra_s']:.3f} s ({worst['operation']}; goal <= 0.5 s)")
     if not args.skip_demo:
