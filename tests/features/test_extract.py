@@ -44,6 +44,10 @@ def test_families_select_their_tags(rng):
         "ivh": "ivh_",
         "glcm": "cm_",
         "glrlm": "rlm_",
+        "glszm": "szm_",
+        "gldzm": "dzm_",
+        "ngtdm": "ngt_",
+        "ngldm": "ngl_",
     }
     for family, prefix in prefixes.items():
         tags = extract(image, labels == 2, spacing=1.0, families=[family])
