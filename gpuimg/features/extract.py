@@ -7,6 +7,7 @@ import numpy as np
 
 from gpuimg.backend import namespace, to_numpy
 from gpuimg.errors import ConfigError, FeatureError
+from gpuimg.kernels.labels import label_statistics
 
 from .chain import Roi, _inputs, prepare, prepare_box
 from .glcm import glcm
@@ -163,27 +164,29 @@ def extract_labels(
 def _label_boxes(xp, labels):
     """The labels present (not 0) and the bounding box of each, ``(first, last)`` per axis.
 
-    One pass finds the foreground voxels; per axis, one sort of ``label * n + index`` puts each
-    label's indices along that axis in a run, whose first and last entries are its extent.
+    Sizes and boxes of all labels in one pass over the label image (the kernel of
+    :func:`gpuimg.morphology.label`), read back to the host once; label values larger than the
+    voxel count are numbered 1, 2, ... first (one ``unique``).
     """
-    flat = labels.ravel()
-    where = xp.flatnonzero(flat)
-    if where.size == 0:
+    low, high = (int(v) for v in to_numpy(xp.stack([labels.min(), labels.max()]).astype(np.int64)))
+    if low < 0:
+        raise FeatureError(f"labels must be 0 (background) or positive; the label image holds {low}.")
+    if high == 0:
         raise FeatureError("the label image has no label: every voxel is 0 (background).")
-    keys = flat[where].astype(np.int64)
-    coords = xp.unravel_index(where, labels.shape)
-    present = xp.unique(keys)
-    starts = xp.searchsorted(xp.sort(keys), present, side="left")
-    ends = xp.concatenate([starts[1:], xp.asarray([keys.size])]) - 1
-    extents = []
-    for n, coord in zip(labels.shape, coords, strict=True):
-        runs = xp.sort(keys * n + coord)
-        extents.append(xp.stack([runs[starts] % n, runs[ends] % n]))
-    host = to_numpy(xp.stack(extents))  # (axis, low/high, label)
-    values = to_numpy(present)
-    boxes = [
-        [(int(host[a, 0, k]), int(host[a, 1, k])) for a in range(labels.ndim)] for k in range(values.size)
-    ]
+    names = None
+    if high > labels.size:
+        names, inverse = xp.unique(labels, return_inverse=True)
+        if int(names[0]) != 0:  # no background voxel: the labels are numbered from 1
+            names, inverse = xp.concatenate([xp.zeros(1, dtype=names.dtype), names]), inverse + 1
+        labels, high = inverse.reshape(labels.shape), int(names.size) - 1
+    work = xp.ascontiguousarray(labels.reshape((1,) * (3 - labels.ndim) + labels.shape), dtype=np.int32)
+    sizes, lows, highs = label_statistics(work, high, xp=xp, target=namespace(work).target)
+    table = to_numpy(xp.concatenate([sizes[:, None], lows, highs], axis=1))  # (label, 1 + 3 + 3)
+    present = np.flatnonzero(table[:, 0])
+    present = present[present > 0]
+    axes = range(3 - labels.ndim, 3)
+    boxes = [[(int(table[k, 1 + a]), int(table[k, 4 + a])) for a in axes] for k in present]
+    values = present if names is None else to_numpy(names)[present]
     return [int(v) for v in values], boxes
 
 

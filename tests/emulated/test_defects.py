@@ -1,13 +1,15 @@
 """Regression tests of the CUDA-path defects of issue 13, each on the CUDA device (emulated without a
 GPU), each compared with the CPU result or with scikit-learn."""
 
+import importlib
+
 import numpy as np
 import pytest
 import scipy.ndimage
 import sklearn.metrics
 
 from gpuimg import contours, edges, ml, morphology, preprocess
-from gpuimg.backend import to_numpy
+from gpuimg.backend import namespace, to_numpy
 from gpuimg.errors import ParameterError
 from gpuimg.ml import estimators, voxel
 from gpuimg.testing.emulated_cuda import SYNCS, DeviceArray, emulator
@@ -203,3 +205,19 @@ def test_launches_use_every_thread_of_a_2d_image(monkeypatch):
         assert np.prod(block) == registry.THREADS_3D  # kernels size their shared memory by it
         assert block[0] <= registry._power_of_two(shape[2])  # no thread past the end of a short row
     assert registry.block_3d((256, 256, 256)) == registry.BLOCK_3D
+
+
+@pytest.mark.parametrize("offset", [0, 10**6], ids=["small labels", "labels above the voxel count"])
+def test_label_boxes_in_one_pass_without_device_sorts(offset, emulated_cuda, rng):
+    """Defect 14: the boxes of extract_labels took five device sorts of the foreground voxels."""
+    extract = importlib.import_module("gpuimg.features.extract")
+    labels = np.zeros((5, 6, 7), dtype=np.int64)
+    labels[1:3, 2:5, 1:4], labels[3:5, 0:2, 5:7], labels[0, 5, 0] = 3, 1, 7
+    labels[labels > 0] += offset
+    device = emulated_cuda(labels)
+    values, boxes = extract._label_boxes(namespace(device).xp, device)
+    objects = scipy.ndimage.find_objects(np.searchsorted(np.unique(labels), labels))
+    expected = [(v, [(s.start, s.stop - 1) for s in objects[i]]) for i, v in enumerate(np.unique(labels)[1:])]
+    assert list(zip(values, boxes, strict=True)) == expected
+    if isinstance(device, DeviceArray):
+        assert not [name for name, _ in emulator().calls if name.endswith(".sort")]
