@@ -2,8 +2,9 @@
 
 ``extract(image, mask, spacing=..., settings=...)`` gives one row of features keyed by the IBSI tags;
 ``extract_labels`` gives one row per ROI of a label image. The families (morphology, local
-intensity, intensity statistics, intensity histogram, intensity-volume histogram) are also plain
-functions of a prepared :class:`Roi` (see :func:`prepare`).
+intensity, intensity statistics, intensity histogram, intensity-volume histogram, and the texture
+families GLCM, GLRLM, GLSZM, GLDZM, NGTDM, NGLDM) are also plain functions of a prepared
+:class:`Roi` (see :func:`prepare`); :func:`glcm_map` gives voxel-based GLCM feature maps.
 """
 
 from .chain import Roi, discretise, prepare

@@ -69,7 +69,8 @@ def extract(
         :meth:`Settings.from_toml`. :func:`~gpuimg.features.ibsi_settings` gives the IBSI
         benchmark cases.
     families : iterable of str
-        Any of "morphology", "local_intensity", "statistics", "histogram", "ivh"; default all.
+        Any of "morphology", "local_intensity", "statistics", "histogram", "ivh" and the texture
+        families "glcm", "glrlm", "glszm", "gldzm", "ngtdm", "ngldm"; default all.
 
     Returns
     -------
