@@ -62,7 +62,9 @@ def test_cuda_namespace_without_cucim_names_the_extra(monkeypatch):
 
     from gpuimg.backend import Namespace
 
-    monkeypatch.setitem(sys.modules, "cucim", None)  # `import cucim.skimage` raises ImportError
+    # `import cucim.skimage` raises ImportError (also where an earlier test imported the real one).
+    monkeypatch.setitem(sys.modules, "cucim", None)
+    monkeypatch.setitem(sys.modules, "cucim.skimage", None)
     with pytest.raises(gpuimg.DeviceError, match=r"needs cuCIM .* pip install -e '\.\[cuda13\]'"):
         _ = Namespace("cuda", np, scipy.ndimage).ski
 
