@@ -7,6 +7,8 @@ Neighbours outside the ROI (grey level 0, or outside the array) are left out.
 - NGTDM: for each grey level ``i``, ``n_i``, the number of voxels of level ``i`` with at least one
   neighbour in the ROI, and ``s_i``, the sum over them of ``|X_i - mean of the neighbours' X|``
   (grey levels ``X`` as IBSI numbers them, from ``values``). A float64 array (..., levels, 2).
+- NGTDM complexity (:func:`ngtdm_complexity`): IBSI's sum over pairs of grey levels, which does not
+  separate into sums over single levels: ``levels^2 / 2`` terms per matrix, one row per task.
 - NGLDM: for each grey level ``i`` and dependence ``k`` (the number of neighbours in the ROI whose
   grey level differs from the voxel's by at most ``coarseness``), the number of voxels; column
   ``k`` (0 ... neighbourhood size). An int64 array (..., levels, neighbourhood size + 1).
@@ -228,3 +230,58 @@ def ngldm(levels, values, *, distance, coarseness, per_slice, target, xp):
         xp=xp,
         extra=(np.int64(distance), per_slice, np.float64(coarseness)),
     )
+
+
+@numba.njit(inline="always")
+def _complexity_row(p, ps, values, b, i):
+    """``sum over j > i`` of complexity's term for levels ``i`` and ``j`` present in matrix ``b``."""
+    total = 0.0
+    if p[b, i] > 0:
+        for j in range(i + 1, p.shape[1]):
+            if p[b, j] > 0:
+                total += abs(values[i] - values[j]) * (ps[b, i] + ps[b, j]) / (p[b, i] + p[b, j])
+    return total
+
+
+@cpu_kernel
+def _complexity_cpu(p, ps, values, rows):
+    n = p.shape[1]
+    for row in numba.prange(p.shape[0] * n):
+        b = row // n
+        rows[b, row - b * n] = _complexity_row(p, ps, values, b, row - b * n)
+
+
+@cuda_kernel("void(float64[:, ::1], float64[:, ::1], float64[::1], float64[:, ::1])")
+def _complexity_cuda(p, ps, values, rows):
+    i, b, _ = cuda.grid(3)
+    if b < p.shape[0] and i < p.shape[1]:
+        rows[b, i] = _complexity_row(p, ps, values, b, i)
+
+
+def ngtdm_complexity(p, ps, values, *, target, xp):
+    """The sum of IBSI's NGTDM complexity (IBSI 3.10) over pairs of grey levels, per matrix.
+
+    Parameters
+    ----------
+    p, ps : 2D C-contiguous float64 arrays (matrices, levels) on the target's device
+        ``p_i`` and ``p_i s_i`` of each matrix.
+    values : 1D float64 array (levels,) on the target's device
+        The grey level ``i`` of each column.
+    target : {"cpu", "cuda"}
+    xp : module
+
+    Returns
+    -------
+    float64 array (matrices,)
+        ``sum over i, j with p_i, p_j > 0 of |i - j| (p_i s_i + p_j s_j) / (p_i + p_j)``, before the
+        division by ``N_v,c``. Work: ``levels^2 / 2`` terms per matrix; memory: one float64 per
+        level and matrix.
+    """
+    rows = xp.zeros(p.shape, dtype=np.float64)
+    if p.size:
+        if target == "cuda":
+            launch_3d(_complexity_cuda, (1, p.shape[0], p.shape[1]), p, ps, values, rows)
+        else:
+            with threads_for(p.size * p.shape[1] // 2):
+                _complexity_cpu(p, ps, values, rows)
+    return 2.0 * rows.sum(axis=1)

@@ -8,9 +8,6 @@ from gpuimg.kernels import neighbourhood
 from .chain import Roi
 from .texture import GreyLevels, grey_levels, zone_features
 
-#: Most entries (batch x levels x levels) of the pairwise sums held at once.
-PAIRWISE_ENTRIES = 2**22
-
 
 def ngtdm_matrices(grey: GreyLevels, per_slice: bool):
     """The NGTDMs of the grey levels: one per slice (in-plane neighbours) or one of the volume.
@@ -41,11 +38,12 @@ def ngtdm_features(batch, grey: GreyLevels) -> dict:
     ``O(levels)`` where they separate: contrast's ``sum p_i p_j (i - j)^2 = 2 sum p_i (i - mean)^2``,
     strength's ``sum (p_i + p_j)(i - j)^2 = 2 sum_i p_i (N_gp (i - c)^2 + sum_j (j - c)^2)`` (``c``
     the mean of the levels present), busyness's ``sum |i p_i - j p_j|`` from the sorted ``i p_i``;
-    complexity's, which does not, on at most :data:`PAIRWISE_ENTRIES` pairs at a time. A feature
+    complexity's, which does not, by a kernel (one row of pairs per task). A feature
     whose denominator is 0 is NaN: coarseness and strength without any grey level difference,
     contrast and busyness with one grey level.
     """
-    xp = namespace(batch).xp
+    ns = namespace(batch)
+    xp = ns.xp
     i = xp.asarray(grey.values)[None, :]
     n = batch[:, :, 0]
     s = batch[:, :, 1]
@@ -64,9 +62,12 @@ def ngtdm_features(batch, grey: GreyLevels) -> dict:
     rank = xp.arange(1, ranked.shape[1] + 1)[None, :]
     weight = 2.0 * rank - n_gp[:, None] - 1.0
     busyness = 2.0 * xp.where(rank <= n_gp[:, None], ranked * weight, 0.0).sum(axis=1)
-    step = max(1, PAIRWISE_ENTRIES // max(i.size**2, 1))
-    complexity = xp.concatenate(
-        [_complexity(p[a : a + step], s[a : a + step], i, xp) for a in range(0, batch.shape[0], step)]
+    complexity = neighbourhood.ngtdm_complexity(
+        xp.ascontiguousarray(p),
+        xp.ascontiguousarray(p * s),
+        xp.ascontiguousarray(i[0]),
+        target=ns.target,
+        xp=xp,
     )
 
     def ratio(a, b):  # NaN where IBSI's denominator is 0 (one grey level, no difference at all)
@@ -79,15 +80,6 @@ def ngtdm_features(batch, grey: GreyLevels) -> dict:
         "complexity": complexity / n_vc,
         "strength": ratio(strength, s_total),
     }
-
-
-def _complexity(p, s, i, xp):
-    """``sum |i - j| (p_i s_i + p_j s_j) / (p_i + p_j)`` over the levels present, per matrix."""
-    both = (p[:, :, None] > 0) & (p[:, None, :] > 0)
-    ps = p * s
-    weight = xp.where(both, p[:, :, None] + p[:, None, :], 1.0)
-    term = xp.abs(i[:, :, None] - i[:, None, :]) * (ps[:, :, None] + ps[:, None, :]) / weight
-    return xp.where(both, term, 0.0).sum(axis=(1, 2))
 
 
 def ngtdm(roi: Roi) -> dict[str, float]:

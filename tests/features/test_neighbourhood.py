@@ -209,3 +209,16 @@ def test_2048_grey_levels(rng):
     grey = grey_levels(prepare(image, np.ones(image.shape, bool), spacing=1.0, settings=chosen))
     assert grey.n_present == 2048
     check_matrices(grey, False)
+
+
+@pytest.mark.cudasim
+def test_cuda_features_equal_ibsi_formulas(rng, on_cuda_target):
+    """NGTDM features with complexity's pair sums on the simulated CUDA target, against IBSI's formulas."""
+    values = np.array([1.0, 3.0, 4.0, 9.0])
+    grey = GreyLevels(None, values, 9, None, None)
+    batch = np.stack([rng.integers(0, 5, (4, 2)) * [1.0, 0.37] for _ in range(3)])
+    batch[:, :2] += [1.0, 0.5]
+    got = ngtdm_features(on_cuda_target(batch), grey)
+    for b in range(3):
+        want = reference_ngtdm_features(batch[b], values)
+        np.testing.assert_allclose([float(got[name][b]) for name in NGT], want, rtol=1e-12)
