@@ -19,7 +19,7 @@ block first counts into a copy in shared memory when the matrix fits (:data:`SHA
 
 Memory: ``levels x columns`` per slice (2D) or per thread (3D CPU): 16 bytes per level for the
 NGTDM, ``8 (neighbourhood + 1)`` for the NGLDM (80 bytes with 2D distance 1, 224 in 3D), so 2048
-levels take 0.5 MB per slice at most; the work is ``neighbourhood`` reads per ROI voxel.
+levels take at most 0.5 MB per slice or thread; the work is ``neighbourhood`` reads per ROI voxel.
 """
 
 import numba
@@ -39,7 +39,7 @@ def _neighbours(levels, values, z, y, x, distance, per_slice, coarseness):
     nz, ny, nx = levels.shape
     centre = values[levels[z, y, x] - 1]
     dz = 0 if per_slice else distance
-    # the voxel itself is counted (without a branch per neighbour) and taken off at the end
+    # the loop counts the voxel itself too (no branch per neighbour), so the sums start without it
     count = -1
     dependent = -1
     total = -centre
