@@ -3,7 +3,7 @@
 A script, not a test: ``python benchmarks/bench_texture.py [--parts cases voxel sts] [--device cpu]``.
 Every timing is the best of ``--repeat`` runs after one warm-up run (Numba compiles on the first),
 PyRadiomics and gpuimg on the same arrays, masks and bin width (25), and the ratio is gpuimg /
-PyRadiomics. Three parts:
+PyRadiomics. Four parts:
 
 - ``cases``: lung1 and brain1 of ``../shared/data/pyradiomics``: PyRadiomics' five texture classes
   (glcm, glrlm, glszm, gldm, ngtdm; 3D; its defaults but GLCM's MCC, which IBSI does not define and
@@ -19,6 +19,10 @@ PyRadiomics. Three parts:
   (firstorder, shape and the five texture classes, GLCM without MCC); the times are summed over the
   six.
 
+- ``labels``: many small ROIs of one image (``extract_labels``; 700 boxes of 5 x 6 x 6 voxels in
+  64 x 128 x 128 of noise): gpuimg's six texture families per ROI against PyRadiomics' five texture
+  classes run on ``--peer-labels`` of the labels (``label=``), per ROI.
+
 PyRadiomics is not a dependency of gpuimg; install it by hand as ``bench_radiomics.py`` says.
 """
 
@@ -33,7 +37,7 @@ import SimpleITK as sitk
 from timing import best_time
 
 import gpuimg
-from gpuimg.features import Settings, extract, glcm_map
+from gpuimg.features import Settings, extract, extract_labels, glcm_map
 from gpuimg.features.glcm import NAMES
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
@@ -152,14 +156,43 @@ def sts(args):
     )
 
 
+def labels(args):
+    rng = np.random.default_rng(0)
+    image = np.rint(rng.normal(0.0, 100.0, (64, 128, 128)))
+    regions = np.zeros(image.shape, np.int32)
+    corners = [(z, y, x) for z in range(4, 60, 8) for y in range(4, 124, 12) for x in range(4, 124, 12)]
+    for label, (z, y, x) in enumerate(corners, 1):
+        regions[z : z + 5, y : y + 6, x : x + 6] = label
+    volume = gpuimg.Volume(image, spacing=(1.0, 1.0, 1.0))
+    ours, _ = best_time(
+        lambda: extract_labels(volume, regions, settings=SETTINGS, families=TEXTURE), args.repeat
+    )
+    peer = peer_extractor(PEER_TEXTURE)
+    peer_image = as_sitk(volume)
+    peer_labels = as_sitk(gpuimg.Volume(regions, spacing=(1.0, 1.0, 1.0)))
+    theirs, _ = best_time(
+        lambda: [peer.execute(peer_image, peer_labels, label=k) for k in range(1, args.peer_labels + 1)], 1
+    )
+    ours_each, theirs_each = ours / len(corners), theirs / args.peer_labels
+    print("## extract_labels: 700 ROIs of 180 voxels, six texture families vs PyRadiomics' five, per ROI")
+    print(
+        f"gpuimg {ours:.2f} s for {len(corners)} ROIs: {ours_each * 1e3:.2f} ms per ROI; PyRadiomics "
+        f"{theirs_each * 1e3:.2f} ms per ROI (on {args.peer_labels}); ratio {ours_each / theirs_each:.4f}"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
-        "--parts", nargs="+", default=["cases", "voxel", "sts"], choices=["cases", "voxel", "sts"]
+        "--parts",
+        nargs="+",
+        default=["cases", "voxel", "sts", "labels"],
+        choices=["cases", "voxel", "sts", "labels"],
     )
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--voxel-slices", type=int, default=2)
+    parser.add_argument("--peer-labels", type=int, default=50)
     args = parser.parse_args()
     logging.getLogger("radiomics").setLevel(logging.ERROR)
     warnings.simplefilter("ignore")  # features IBSI leaves undefined on some ROIs (NaN) are expected
