@@ -24,9 +24,11 @@ _RUN = """
 import json
 from gpuimg.kernels.registry import CPU_DRIVERS
 from gpuimg.kernels.warmup import warmup
-steps = warmup(["labels", "hough"], ["uint8", "float32"], progress=False)
+steps = warmup(["labels", "hough", "histogram"], ["uint8", "float32"], progress=False)
 hits = {name: sum(d.stats.cache_hits.values()) for name, d in CPU_DRIVERS.items() if d.signatures}
-print(json.dumps([[s[:3] for s in steps], hits]))
+histogram = CPU_DRIVERS["gpuimg.kernels.histogram._histogram_cpu"]
+inputs = sorted({str(signature[0]) for signature in histogram.signatures})
+print(json.dumps([[s[:3] for s in steps], hits, inputs]))
 """
 
 
@@ -39,13 +41,20 @@ def test_warmup_fills_the_cache_that_a_fresh_process_loads(tmp_path):
         assert done.returncode == 0, done.stderr
         return json.loads(done.stdout.splitlines()[-1])
 
-    steps, hits = run()
-    assert steps == [[task, dtype, "cpu"] for task in ("hough", "label") for dtype in ("uint8", "float32")]
-    drivers = {"gpuimg.kernels.labels._statistics_cpu", "gpuimg.kernels.hough._lines_cpu"}
+    steps, hits, inputs = run()
+    tasks = ("equalize_hist", "hough", "label")
+    assert steps == [[task, dtype, "cpu"] for task in tasks for dtype in ("uint8", "float32")]
+    # equalize_hist hands its input to the kernel as it is: a read-only array is compiled for too.
+    assert "readonly array(uint8, 3d, C)" in inputs and "array(uint8, 3d, C)" in inputs
+    drivers = {
+        "gpuimg.kernels.labels._statistics_cpu",
+        "gpuimg.kernels.hough._lines_cpu",
+        "gpuimg.kernels.histogram._histogram_cpu",
+    }
     assert drivers <= set(hits) and all(hits[name] == 0 for name in drivers)
     for stem in ("labels._statistics_cpu", "hough._lines_cpu", "hough._circles_cpu"):
         assert list(tmp_path.rglob(f"{stem}-*.nbi")), stem
-    _, hits = run()
+    _, hits, _ = run()
     assert all(hits[name] >= 1 for name in drivers)
 
 
