@@ -121,13 +121,13 @@ def glcm_map(
         part = centres[first : first + step]
         pairs = glcm_windows(levels, part, offsets, radius, xp=xp, target=ns.target)
         values[:, first : first + step] = _means(pairs, grey, wanted, merged, xp)
-    maps = {}
-    for name, row in zip(names, values, strict=True):
-        volume = xp.full(data.shape, np.nan)
-        inner = volume[box]
-        inner[tuple(centres.T)] = row
-        maps[name] = dataclasses.replace(image, data=volume) if isinstance(image, Volume) else volume
-    return maps
+    volumes = xp.full((len(names), *data.shape), np.nan)  # one block, one map per feature
+    inner = volumes[(slice(None), *box)]
+    inner[(slice(None), *centres.T)] = values
+    return {
+        name: dataclasses.replace(image, data=volume) if isinstance(image, Volume) else volume
+        for name, volume in zip(names, volumes, strict=True)
+    }
 
 
 def _means(pairs, grey, wanted, merged, xp):
