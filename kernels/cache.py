@@ -132,11 +132,12 @@ def enable_cache(dispatcher, cache_class: type) -> bool:
     Returns
     -------
     bool
-        Whether the cache is on; False, with one warning per process, where no cache folder is writable.
+        Whether the cache is on; False, with one warning per process, where no cache folder is writable
+        (or the sources cannot be read, as in a zipped install).
     """
     try:
         dispatcher._cache = _stamped(cache_class)(dispatcher.py_func)
-    except RuntimeError as error:  # Numba found no writable cache folder
+    except (RuntimeError, OSError) as error:  # no writable cache folder, or no source to stamp with
         _warn_uncached(error)
         return False
     return True
@@ -153,8 +154,8 @@ def _warn_uncached(error: RuntimeError) -> None:
         return
     _warned.append(True)
     warnings.warn(
-        f"gpuimg.kernels: Numba found no writable folder for its cache ({error}); the kernels will "
-        "compile again in every process. Set NUMBA_CACHE_DIR to a writable folder to cache them.",
+        f"gpuimg.kernels: no on-disk cache for the kernels ({error}); they will compile again in every "
+        "process. Set NUMBA_CACHE_DIR to a writable folder to cache them.",
         RuntimeWarning,
         stacklevel=4,
     )
