@@ -296,9 +296,12 @@ class _Means:
         for key in self.counts:
             for f, name in enumerate(self.names):
                 label = f"{prefix}_{name}_{tag(key)}"
-                rows[label] = (
-                    float(host[key][f]) if key in host else undefined(label, "no texture matrix has an entry")
-                )
+                if key not in host:
+                    rows[label] = undefined(label, "no texture matrix has an entry")
+                elif np.isnan(host[key][f]):
+                    rows[label] = undefined(label, "IBSI leaves it undefined on a matrix averaged here")
+                else:
+                    rows[label] = float(host[key][f])
         return rows
 
 

@@ -1,10 +1,12 @@
 """The texture framework (gpuimg.features.texture): approaches, aggregations and bounded memory."""
 
+import numpy as np
 import pytest
 from ibsi_data import ibsi_agrees, phantom, reference_values
 
 import gpuimg.features.texture as texture
-from gpuimg.features import glcm, glrlm, ibsi_settings, prepare
+from gpuimg.errors import FeatureWarning
+from gpuimg.features import Settings, glcm, glrlm, ibsi_settings, prepare
 
 
 @pytest.mark.parametrize("case", ["digital_phantom", "A"])
@@ -42,3 +44,14 @@ def test_cuda_path_gives_ibsi_values(emulated_cuda):
         tag: ours[tag] for tag, (value, tol) in reference.items() if not ibsi_agrees(ours[tag], value, tol)
     }
     assert not wrong
+
+
+def test_a_feature_undefined_on_one_slice_is_nan_with_a_warning():
+    """A slice of one grey level has no GLCM correlation (variance 0): the 2D average is NaN, and
+    says so; the 3D value, over both slices, is defined."""
+    image = np.array([[[1.0, 1.0, 1.0]], [[1.0, 2.0, 3.0]]])
+    settings = Settings(discretisation="fbs", bin_width=1.0, texture_approaches=("2d", "3d"))
+    with pytest.warns(FeatureWarning, match="cm_corr_2D_avg"):
+        features = glcm(prepare(image, np.ones(image.shape), spacing=1.0, settings=settings))
+    assert np.isnan(features["cm_corr_2D_avg"]) and np.isfinite(features["cm_corr_3D_avg"])
+    assert np.isfinite(features["cm_contrast_2D_avg"])
