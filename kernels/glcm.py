@@ -22,11 +22,12 @@ the cube of ``radius`` voxels around it (at most one per voxel of the cube: 27 f
 dense matrix would hold ``n^2``); each voxel is one task (CPU) or one thread (CUDA) that owns its
 lists, so no atomics: ``(2 radius + 1)^3 x offsets`` pair tests per voxel.
 
-Memory grows as ``slabs x offsets x n^2 x 8`` bytes: 13 offsets of 2048 levels present take 436 MB,
-and a slice-by-slice run holds that per slice. :func:`gpuimg.features.texture.directional_features`
-bounds it by asking for a few slices (or offsets) at a time (``MATRIX_BUDGET`` bytes), and the
-compaction to the levels present keeps ``n`` to what the ROI holds (fixed bin size 25 HU on CT: a
-few dozen). Work: one read of the voxel and of its neighbour per voxel and offset.
+Memory grows as ``slabs x offsets x n^2 x 8`` bytes (twice that while the transpose is added): 13
+offsets of 2048 levels present take 436 MB, and a slice-by-slice run holds that per slice.
+:func:`gpuimg.features.texture.directional_features` bounds it by asking for a few slices (or
+offsets) at a time (``MATRIX_BUDGET`` bytes), and the compaction to the levels present keeps ``n``
+to what the ROI holds (fixed bin size 25 HU on CT: a few dozen). Work: one read of the voxel and of
+its neighbour per voxel and offset.
 """
 
 import numba
