@@ -29,7 +29,7 @@ ID_COLUMNS = ("study", "patient", "modality")
 
 def feature_matrix(rows: list[dict]) -> tuple[np.ndarray, list[str]]:
     """The numeric feature columns of ``rows`` as a float matrix, without columns that are all NaN."""
-    names = [k for k in rows[0] if k not in ID_COLUMNS]
+    names = [k for k in dict.fromkeys(c for row in rows for c in row) if k not in ID_COLUMNS]
     X = np.array([[_number(row.get(name)) for name in names] for row in rows], dtype=float)
     keep = ~np.all(np.isnan(X), axis=0)
     return X[:, keep], [n for n, k in zip(names, keep, strict=True) if k]

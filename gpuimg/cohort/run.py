@@ -166,7 +166,7 @@ def run_pipeline(
         for r in ordered
         if "error" in r
     ]
-    columns = list(ID_COLUMNS) + [c for c in (rows[0] if rows else {}) if c not in ID_COLUMNS]
+    columns = list(dict.fromkeys([*ID_COLUMNS, *(c for row in rows for c in row)]))
     outputs.write_parquet(output / "features.parquet", rows, columns)
     outputs.write_csv(output / "features.csv", rows, columns)
     outputs.write_csv(output / "errors.csv", errors, ["study", "patient", "error"])
@@ -175,6 +175,8 @@ def run_pipeline(
     models, scores, predictions = fit_tasks(rows, spec.learning, labels) if rows else ({}, {}, {})
     if models:
         outputs.write_joblib(output / "model.joblib", models)
+    else:  # no task, or nothing to learn from: no model from an earlier run stays behind
+        (output / "model.joblib").unlink(missing_ok=True)
     outputs.write_json(output / "metrics.json", scores)
     learning = time.perf_counter() - learning
 
