@@ -125,6 +125,18 @@ def run_pipeline(
     The result does not depend on ``workers``: each study is computed alone, and the tables are sorted
     by study before anything is fitted. The model file is a joblib pickle: loading it runs code, so
     load only model files you made or trust.
+
+    Examples
+    --------
+    >>> from gpuimg.cohort import spec_from_dict
+    >>> from gpuimg.datasets.demo import write_demo_cohort
+    >>> cohort = write_demo_cohort("demo", 4, shape=(12, 16, 16))
+    >>> spec = spec_from_dict(
+    ...     {"mask": {"source": "recipe", "threshold": [-400, 400]}, "features": {"families": ["statistics"]}}
+    ... )
+    >>> manifest = run_pipeline(spec, cohort, "results", progress=False)
+    >>> manifest["rows"], manifest["errors"]
+    (4, 0)
     """
     started = time.time()
     spec = spec if isinstance(spec, Spec) else load_spec(spec)
