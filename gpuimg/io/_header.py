@@ -18,6 +18,7 @@ from pydicom.pixels.decoders.base import get_decoder
 
 from gpuimg._text import count
 from gpuimg.errors import DicomError, ParameterError
+from gpuimg.io._tags import _read_tags, _Tags
 
 #: Transfer syntaxes whose pixel data are stored as is, so their size is known from the header.
 _NATIVE = {
@@ -60,9 +61,11 @@ class _Header:
     """The header of one DICOM image file (read without its pixel data)."""
 
     path: Path
-    dataset: pydicom.Dataset
+    dataset: pydicom.Dataset | _Tags  # _Tags where the quick reader took the file
     frames: tuple[_Frame, ...]  # every frame with its geometry and rescale, in file order
     problem: str | None = None  # why its pixels cannot be read, found from the header alone
+    # Offset and declared length of the Pixel Data value [bytes], where the quick reader found them.
+    pixels: tuple[int, int] | None = None
 
     @property
     def series_uid(self) -> str:
@@ -109,7 +112,11 @@ class _Header:
             ds = self.dataset
             bits = int(ds.get("BitsAllocated", 16))
             claimed = _native_bytes(ds, self.n_frames)
-            length = _pixel_data_length(self.path, claimed)
+            if self.pixels is None:
+                length = _pixel_data_length(self.path, claimed)
+            else:
+                offset, declared = self.pixels
+                length = min(declared, self.path.stat().st_size - offset)
             if length is not None and not claimed <= length < 2 * claimed:
                 cause = (
                     "The file is truncated; export it again from the scanner or PACS."
@@ -340,7 +347,14 @@ def _files(path_or_files: str | os.PathLike | Iterable[str | os.PathLike]) -> tu
 
 
 def _read_header(path: Path) -> _Header | str | None:
-    """The header of ``path``; None if it is not a DICOM file; the reason if it is a broken one."""
+    """The header of ``path``; None if it is not a DICOM file; the reason if it is a broken one.
+
+    The quick reader (:mod:`gpuimg.io._tags`) takes plain explicit-VR little-endian files; pydicom
+    reads the others.
+    """
+    quick = _read_tags(path)
+    if quick is not None:
+        return _header(path, *quick)
     try:
         ds = pydicom.dcmread(path, stop_before_pixels=True, force=_raw_dataset(path))
     except InvalidDicomError:
@@ -356,11 +370,16 @@ def _read_header(path: Path) -> _Header | str | None:
         if len(ds) == 0:
             return f"it is cut short ({path.stat().st_size} bytes): its file meta header holds no dataset"
         return None  # a DICOMDIR, a report, a structure set: DICOM, but not an image
+    return _header(path, ds)
+
+
+def _header(path: Path, ds: pydicom.Dataset | _Tags, pixels: tuple[int, int] | None = None) -> _Header | str:
+    """The header of an image file, or why its header cannot be read."""
     problem = _claims_problem(path, ds)
     if problem is not None:
         return _Header(path, ds, (), problem)
     try:
-        return _Header(path, ds, _frames(path, ds))
+        return _Header(path, ds, _frames(path, ds), pixels=pixels)
     except Exception as exc:  # a malformed value (a letter in an IS, a short DS list) shows on access
         return f"a header value cannot be read ({type(exc).__name__}: {exc})"
 

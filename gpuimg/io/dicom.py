@@ -1,7 +1,8 @@
 """Reading a DICOM series (or one enhanced multi-frame file) into a :class:`~gpuimg.Volume`."""
 
 import os
-import struct
+import sys
+import threading
 import warnings
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -15,7 +16,17 @@ from gpuimg._support import check_bytes
 from gpuimg._text import count
 from gpuimg.backend import to_device
 from gpuimg.errors import DicomError
-from gpuimg.io._header import _NATIVE, _files, _Frame, _Header, _raw_dataset, _scan, _some, _transfer_syntax
+from gpuimg.io._header import (
+    _NATIVE,
+    _files,
+    _Frame,
+    _Header,
+    _native_bytes,
+    _raw_dataset,
+    _scan,
+    _some,
+    _transfer_syntax,
+)
 from gpuimg.io._stack import _Stack, _stack
 from gpuimg.io.series import _by_series, _check_series, _summarise, _thickness
 from gpuimg.volume import Volume
@@ -194,46 +205,59 @@ def _decode_file(path: Path) -> np.ndarray:
     return pixels.reshape(frames, int(ds.Rows), int(ds.Columns))
 
 
-def _read_native(header: _Header) -> np.ndarray | None:
-    """The pixels of an uncompressed little-endian file, read straight from the end of the file.
+def _pixel_offset(header: _Header) -> int | None:
+    """Where the stored values of an uncompressed little-endian file start [bytes from the file's start].
 
-    In such a file the Pixel Data element is almost always the last one, so its value is the last
-    ``frames * rows * columns * bytes`` bytes; the element header just before them is checked (tag
-    and length) and the values read in one call, without parsing the file again. Unused high bits
-    (BitsStored < BitsAllocated) are corrected as pydicom does. None where the file is laid out
-    otherwise (compressed, big-endian, trailing elements, odd length, truncated): pydicom reads it.
+    The quick header reader found it already; for a file pydicom read, the Pixel Data element is
+    almost always the last one, so its value is the last ``_native_bytes`` bytes of the file and the
+    element header just before them is checked (tag, length, VR). None where the file is laid out
+    otherwise (compressed, big-endian, trailing elements, odd length): pydicom decodes it.
     """
-    ds = header.dataset
+    if header.pixels is not None:
+        return header.pixels[0]
     head = _PIXEL_ELEMENT_HEADER.get(header.transfer_syntax)
-    bits = int(ds.get("BitsAllocated", 0))
-    if head is None or bits not in (8, 16, 32):
+    if head is None:
         return None
-    count = header.n_frames * int(ds.Rows) * int(ds.Columns)
-    nbytes = count * bits // 8
+    nbytes = _native_bytes(header.dataset, header.n_frames)
     offset = header.path.stat().st_size - nbytes
     if offset < head + 128:
         return None
     with open(header.path, "rb") as file:
         file.seek(offset - head)
         element = file.read(head)
-        length = struct.unpack("<I", element[-4:])[0]
-        explicit_vr_ok = head == 8 or element[4:6] in (b"OW", b"OB")
-        if element[:4] != _PIXEL_DATA_TAG or length != nbytes or not explicit_vr_ok:
-            return None
-        pixels = np.fromfile(file, dtype=_stored_dtype(ds).newbyteorder("<"), count=count)
-    unused = bits - int(ds.get("BitsStored", bits))
-    if unused > 0:
-        np.left_shift(pixels, unused, out=pixels)
-        np.right_shift(pixels, unused, out=pixels)
-    return pixels.reshape(header.n_frames, int(ds.Rows), int(ds.Columns))
+    length = int.from_bytes(element[-4:], "little")
+    explicit_vr_ok = head == 8 or element[4:6] in (b"OW", b"OB")
+    if element[:4] != _PIXEL_DATA_TAG or length != nbytes or not explicit_vr_ok:
+        return None
+    return offset
+
+
+def _read_into(file, position: int, target: np.ndarray, path: Path) -> None:
+    """Read ``target.nbytes`` bytes of ``file`` from ``position`` straight into ``target``'s memory."""
+    view = memoryview(target).cast("B")
+    file.seek(position)
+    done = 0
+    while done < len(view):
+        got = file.readinto(view[done:])
+        if not got:
+            raise DicomError(
+                f"{path}: the file ended {len(view) - done} bytes before the end of its pixel data; it was "
+                "truncated while being read. Read the series again once it is completely written."
+            )
+        done += got
+    if sys.byteorder != "little":
+        target.byteswap(inplace=True)
 
 
 def _decode(stack: _Stack, headers: list[_Header]) -> tuple[np.ndarray, dict]:
     """Decode every frame into its slice, rescaled to real values; and the rescale used.
 
-    Files are decoded in a thread pool straight into one stack of stored values, which is then
-    rescaled slice by slice in place when the output type has the same size (int16 from 16-bit
-    pixels), so a series costs one volume of memory, not two.
+    Uncompressed little-endian frames are read by threads straight from their files into their slice
+    of one preallocated stack of stored values (other files are decoded by pydicom and copied in);
+    each slice is then rescaled in place when the output type has the same size (int16 from 16-bit
+    pixels), so a series costs one volume of memory, not two. When the rescale and the stored type
+    alone decide the output type (the usual case), a slice is rescaled while it is still in cache,
+    and the volume is traversed once.
     """
     by_file: dict[Path, list[tuple[int, _Frame]]] = {}
     for slot, frame in zip(stack.slots, stack.frames, strict=True):
@@ -246,50 +270,74 @@ def _decode(stack: _Stack, headers: list[_Header]) -> tuple[np.ndarray, dict]:
         f"Series {stack.frames[0].path.parent}: {count(stack.n_slices, 'slice')} of {rows} x {columns} "
         "pixels",
     )
-    raw = np.empty((stack.n_slices, *stack.frames[0].shape), dtype=stored)
-
+    raw = np.empty((stack.n_slices, rows, columns), dtype=stored)
     header_of = {header.path: header for header in headers}
-    # Stored minimum and maximum of each slot, taken while its pixels are at hand (no second pass).
-    low = np.zeros(stack.n_slices)
-    high = np.zeros(stack.n_slices)
-
-    def fill(path: Path) -> None:
-        pixels = _read_native(header_of[path])
-        if pixels is None:
-            pixels = _decode_file(path)
-        if not np.can_cast(pixels.dtype, stored):
-            raise DicomError(
-                f"{path}: pixels decode as {pixels.dtype}, but BitsAllocated and PixelRepresentation "
-                f"in the series headers say {stored}; the header is inconsistent with the pixel data."
-            )
-        for slot, frame in by_file[path]:
-            raw[slot] = pixels[frame.index or 0]
-            low[slot], high[slot] = raw[slot].min(), raw[slot].max()
-
-    slots = np.array(stack.slots)
     slope = np.array([f.slope for f in stack.frames])
     intercept = np.array([f.intercept for f in stack.frames])
-    with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:
-        list(pool.map(fill, by_file))
+    rescale_of = dict(zip(stack.slots, zip(slope, intercept, strict=True), strict=True))
+    integral = bool(np.all(slope == np.rint(slope)) and np.all(intercept == np.rint(intercept)))
+    # The output type, where the stored type's whole range decides it; else the values decide.
+    dtype = np.dtype(np.float32) if not integral else None
+    if integral and _fits_int16(np.array([np.iinfo(stored).min, np.iinfo(stored).max]), slope, intercept):
+        dtype = np.dtype(np.int16)
+    # Stored minimum and maximum of each slot, taken while its pixels are in cache, where needed.
+    ranged = dtype is None or bool(stack.missing)
+    low, high = np.zeros(stack.n_slices), np.zeros(stack.n_slices)
+    data = None if dtype is None else _output(raw, dtype)
+    scratch = threading.local()
+
+    def rescale(slot: int) -> None:
+        s, b = rescale_of[slot]
+        if dtype == np.int16:
+            out = data[slot]
+            _rescale_int16(out if data.base is raw else raw[slot], s, b, out)
+            return
+        work = getattr(scratch, "work", None)
+        if work is None:
+            work = scratch.work = np.empty((rows, columns))
+        np.multiply(raw[slot], s, out=work)
+        np.add(work, b, out=work)
+        np.copyto(data[slot], work, casting="same_kind")
+
+    def fill(path: Path) -> None:
+        header = header_of[path]
+        offset = _pixel_offset(header) if _stored_dtype(header.dataset) == stored else None
+        if offset is None:
+            _copy_decoded(path, by_file[path], raw, stored)
+        else:
+            with open(path, "rb", buffering=0) as file:
+                for slot, frame in by_file[path]:
+                    _read_into(file, offset + (frame.index or 0) * raw[slot].nbytes, raw[slot], path)
+            bits = int(header.dataset.get("BitsAllocated", 0))
+            unused = bits - int(header.dataset.get("BitsStored", bits))
+            if unused > 0:  # unused high bits: cleared (unsigned) or sign-extended, as pydicom does
+                for slot, _frame in by_file[path]:
+                    np.left_shift(raw[slot], unused, out=raw[slot])
+                    np.right_shift(raw[slot], unused, out=raw[slot])
+        for slot, _frame in by_file[path]:
+            if ranged:
+                low[slot], high[slot] = raw[slot].min(), raw[slot].max()
+            if dtype is not None:
+                rescale(slot)
+
+    workers = min(
+        32, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    )
+    files = list(by_file)
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        list(
+            pool.map(
+                lambda chunk: [fill(path) for path in chunk], [files[k::workers] for k in range(workers)]
+            )
+        )
+        slots = np.array(stack.slots)
         ends = np.stack([low[slots], high[slots]]) * slope + intercept
-        lowest, highest = float(ends.min()), float(ends.max())
-        integral = np.all(slope == np.rint(slope)) and np.all(intercept == np.rint(intercept))
-        fits = _INT16.min <= lowest and highest <= _INT16.max
-        dtype = np.dtype(np.int16 if integral and fits else np.float32)
-        in_place = dtype.itemsize == stored.itemsize
-        data = raw.view(dtype) if in_place else np.empty(raw.shape, dtype)
-        # An int16 result from 8/16-bit pixels rescales in int32 (exact: |raw * slope| stays below
-        # 2**15 + |intercept|), half the bytes of float64. Each slice is read whole before it is
-        # overwritten, so in place is safe.
-        small = stored.itemsize <= 2 and float(np.abs(intercept).max()) < 2**30
-        work = np.int32 if dtype == np.int16 and small else np.float64
-
-        def rescale(k, s, b):
-            if not (in_place and stored == dtype and s == 1 and b == 0):
-                data[k] = (raw[k].astype(work) * work(s) + work(b)).astype(dtype)
-
-        list(pool.map(rescale, slots, slope, intercept))
-    data[stack.missing] = lowest
+        if dtype is None:
+            dtype = np.dtype(np.int16 if _fits_int16(ends, 1, 0) else np.float32)
+            data = _output(raw, dtype)
+            list(pool.map(rescale, stack.slots))
+    if stack.missing:
+        data[stack.missing] = float(ends.min())
     uniform = np.all(slope == slope[0]) and np.all(intercept == intercept[0])
     rescale = (
         {"slope": float(slope[0]), "intercept": float(intercept[0])}
@@ -297,6 +345,47 @@ def _decode(stack: _Stack, headers: list[_Header]) -> tuple[np.ndarray, dict]:
         else {"slope": slope.tolist(), "intercept": intercept.tolist()}
     )
     return data, rescale
+
+
+def _fits_int16(values: np.ndarray, slope, intercept) -> bool:
+    """Whether every ``values * slope + intercept`` (broadcast) lies in the int16 range."""
+    ends = values[:, None] * slope + intercept if np.ndim(slope) else values * slope + intercept
+    return bool(_INT16.min <= ends.min() and ends.max() <= _INT16.max)
+
+
+def _output(raw: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    """The output volume: ``raw``'s own memory where the output type has the same size, else new."""
+    return raw.view(dtype) if dtype.itemsize == raw.dtype.itemsize else np.empty(raw.shape, dtype)
+
+
+def _rescale_int16(source: np.ndarray, slope: float, intercept: float, out: np.ndarray) -> None:
+    """``out = source * slope + intercept`` in int16, for integral rescales whose results fit int16.
+
+    Computed modulo 2**16 (NumPy's integer arithmetic wraps): the product may overflow int16, but
+    the sum is congruent to the exact result, which fits, so it is the exact result. ``source`` may
+    be ``out`` itself (16-bit pixels rescaled in place, uint16 read through an int16 view).
+    """
+    if source is not out or slope != 1:
+        np.multiply(source, _wrap16(slope), out=out, dtype=np.int16, casting="unsafe")
+    if intercept != 0:
+        np.add(out, _wrap16(intercept), out=out)
+
+
+def _wrap16(value: float) -> np.int16:
+    """An integral value modulo 2**16, as int16."""
+    return np.int16((int(value) + 2**15) % 2**16 - 2**15)
+
+
+def _copy_decoded(path: Path, frames: list[tuple[int, _Frame]], raw: np.ndarray, stored: np.dtype) -> None:
+    """Decode a file with pydicom and copy its frames into their slots of ``raw``."""
+    pixels = _decode_file(path)
+    if not np.can_cast(pixels.dtype, stored):
+        raise DicomError(
+            f"{path}: pixels decode as {pixels.dtype}, but BitsAllocated and PixelRepresentation "
+            f"in the series headers say {stored}; the header is inconsistent with the pixel data."
+        )
+    for slot, frame in frames:
+        raw[slot] = pixels[frame.index or 0]
 
 
 def _stored_dtype(ds: pydicom.Dataset) -> np.dtype:
@@ -308,7 +397,7 @@ def _stored_dtype(ds: pydicom.Dataset) -> np.dtype:
 def _values(value) -> list:
     if value is None or value == "":
         return []
-    return list(value) if isinstance(value, MultiValue) else [value]
+    return list(value) if isinstance(value, MultiValue | list) else [value]
 
 
 def _meta(ds: pydicom.Dataset, stack: _Stack, rescale: dict) -> dict:
