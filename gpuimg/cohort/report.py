@@ -50,7 +50,12 @@ def build_report(
     if rows:
         X, names = feature_matrix(rows)
         classes = predictions.get("classification", {})
-        sections.append(_figure("Feature distributions", _distributions(X, names, classes)))
+        title = (
+            "Feature distributions by class (the features that separate the classes most)"
+            if "y" in classes
+            else "Feature distributions (the most variable features)"
+        )
+        sections.append(_figure(title, _distributions(X, names, classes)))
         if len(names) > 1 and len(rows) > 2:
             sections.append(_figure("Feature correlation (Spearman)", _correlation(X, names)))
     if "score" in predictions.get("classification", {}) or "y_pred" in predictions.get("classification", {}):
@@ -227,7 +232,8 @@ def _classification(predicted: dict, scores: dict):
     matrix = np.array(scores.get("confusion_matrix", [[0]]))
     confusion.imshow(matrix, cmap="Blues")
     for (i, j), count in np.ndenumerate(matrix):
-        confusion.text(j, i, str(count), ha="center", va="center")
+        colour = "white" if count > matrix.max() / 2 else "black"
+        confusion.text(j, i, str(count), ha="center", va="center", color=colour)
     labels = [str(c) for c in scores.get("classes", [])]
     confusion.set_xticks(range(len(labels)), labels)
     confusion.set_yticks(range(len(labels)), labels)
