@@ -1,0 +1,64 @@
+"""The quick header reader against pydicom, on pydicom's own test files."""
+
+import warnings
+from pathlib import Path
+
+import pydicom
+import pytest
+from pydicom.multival import MultiValue
+
+from gpuimg.io._tags import _WANTED, _read_tags
+
+FILES = sorted((Path(pydicom.__file__).parent / "data" / "test_files").glob("*.dcm"))
+
+
+def _pydicom(path):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # some test files are deliberately odd
+        return pydicom.dcmread(path, force=True)
+
+
+@pytest.mark.parametrize("path", FILES, ids=[p.name for p in FILES])
+def test_tags_and_pixel_position_equal_pydicom(path):
+    quick = _read_tags(path)
+    ds = _pydicom(path)
+    if quick is None:
+        return
+    # Only plain Part 10 explicit-VR little-endian files are taken; everything else is pydicom's.
+    assert ds.file_meta.TransferSyntaxUID == pydicom.uid.ExplicitVRLittleEndian
+    tags, (offset, length) = quick
+    for keyword, _vr in _WANTED.values():
+        if keyword in ds:
+            value = ds[keyword].value
+            assert tags.get(keyword) == (list(value) if isinstance(value, MultiValue) else value), keyword
+        else:
+            assert keyword not in tags
+    assert path.read_bytes()[offset : offset + length] == ds.PixelData
+
+
+@pytest.mark.parametrize("name", ["CT_small.dcm", "MR_small.dcm", "MR_small_padded.dcm"])
+def test_plain_files_are_taken(testfile, name):
+    assert _read_tags(testfile(name)) is not None
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "MR_small_implicit.dcm",  # implicit VR
+        "MR_small_bigendian.dcm",  # big endian
+        "MR_small_RLE.dcm",  # compressed
+        "JPEG2000.dcm",
+        "image_dfl.dcm",  # deflated
+        "ExplVR_LitEndNoMeta.dcm",  # no preamble or meta header
+        "liver_1frame.dcm",  # enhanced multi-frame: functional groups
+        "badVR.dcm",  # a VR that is not two capital letters
+    ],
+)
+def test_other_files_fall_back_to_pydicom(testfile, name):
+    assert _read_tags(testfile(name)) is None
+
+
+def test_cut_short_header_falls_back(testfile, tmp_path):
+    cut = tmp_path / "cut.dcm"
+    cut.write_bytes(testfile("CT_small.dcm").read_bytes()[:600])
+    assert _read_tags(cut) is None
