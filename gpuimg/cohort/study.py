@@ -116,7 +116,7 @@ def _measure(task: StudyTask, series, others: list[Path], times: dict) -> tuple[
 
 
 def _select(folder: Path, rules: Selection) -> tuple:
-    """The one series the rules pick in ``folder``, and the files there that hold no image."""
+    """The one series the rules pick in ``folder``, and the study's other files (masks among them)."""
     # One thread: studies already run in parallel (Dask workers), and a pool per small series costs more
     # to start than its headers take to parse.
     found = list_series(folder, workers=1)
@@ -135,7 +135,8 @@ def _select(folder: Path, rules: Selection) -> tuple:
     chosen = [
         s
         for s in found
-        if (rules.modality is None or s.modality.upper() == rules.modality)
+        if s.modality.upper() != "SEG"  # a segmentation is a mask, never the image
+        and (rules.modality is None or s.modality.upper() == rules.modality)
         and (rules.description is None or re.search(rules.description, s.description, re.IGNORECASE))
         and s.n_slices >= rules.min_slices
     ]
@@ -146,7 +147,9 @@ def _select(folder: Path, rules: Selection) -> tuple:
             f"{what} the [input] rules (modality={rules.modality}, description={rules.description!r}, "
             f"min_slices={rules.min_slices}) in {folder}; it holds {seen}. Adjust the rules in the spec."
         )
-    return chosen[0], found.skipped
+    # A SEG holds pixels, so list_series counts it as a series: its files are "others" too.
+    others = [*found.skipped, *(path for s in found if s is not chosen[0] for path in s.files)]
+    return chosen[0], others
 
 
 def _identity(path: Path) -> dict:
@@ -176,7 +179,7 @@ def _preprocess(image: Volume, steps) -> Volume:
 def _mask(folder: Path, others: list[Path], image: Volume, processed: Volume, source: MaskSource) -> Volume:
     if source.source in ("rtstruct", "seg"):
         kind = source.source.upper()
-        # Structure sets and segmentations are among the files without an image.
+        # Structure sets and segmentations are among the files outside the chosen series.
         files = [p for p in sorted(others) if _modality(p) == kind]
         matching = [p for p in files if image.meta.get("series_uid") in _referenced_series(p)] or files
         if len(matching) != 1:
