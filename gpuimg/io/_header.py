@@ -64,7 +64,7 @@ class _Header:
     dataset: pydicom.Dataset | _Tags  # _Tags where the quick reader took the file
     frames: tuple[_Frame, ...]  # every frame with its geometry and rescale, in file order
     problem: str | None = None  # why its pixels cannot be read, found from the header alone
-    # Offset and declared length of the Pixel Data value [bytes], where the quick reader found them.
+    # Offset and length of the Pixel Data value in the file [bytes], where the quick reader found them.
     pixels: tuple[int, int] | None = None
 
     @property
@@ -112,11 +112,7 @@ class _Header:
             ds = self.dataset
             bits = int(ds.get("BitsAllocated", 16))
             claimed = _native_bytes(ds, self.n_frames)
-            if self.pixels is None:
-                length = _pixel_data_length(self.path, claimed)
-            else:
-                offset, declared = self.pixels
-                length = min(declared, self.path.stat().st_size - offset)
+            length = _pixel_data_length(self.path, claimed) if self.pixels is None else self.pixels[1]
             if length is not None and not claimed <= length < 2 * claimed:
                 cause = (
                     "The file is truncated; export it again from the scanner or PACS."
@@ -212,7 +208,7 @@ def _native_bytes(ds: pydicom.Dataset, n_frames: int) -> int:
     return (int(ds.Rows) * int(ds.Columns) * samples * n_frames * bits + 7) // 8
 
 
-def _claims_problem(path: Path, ds: pydicom.Dataset) -> str | None:
+def _claims_problem(path: Path, ds: pydicom.Dataset | _Tags, size: int) -> str | None:
     """Why the header's description of its pixels cannot be right, or None.
 
     Checked before the frames are listed, so that a NumberOfFrames of 10⁹ or an image larger than
@@ -233,7 +229,6 @@ def _claims_problem(path: Path, ds: pydicom.Dataset) -> str | None:
             f"BitsAllocated {bits} and BitsStored {stored} are invalid (BitsAllocated is 1, 8, 16, 32 or "
             "64, and BitsStored between 1 and BitsAllocated); the header is damaged."
         )
-    size = path.stat().st_size
     syntax = _transfer_syntax(ds)
     claimed = _native_bytes(ds, n_frames)
     if syntax == pydicom.uid.DeflatedExplicitVRLittleEndian:
@@ -373,9 +368,11 @@ def _read_header(path: Path) -> _Header | str | None:
     return _header(path, ds)
 
 
-def _header(path: Path, ds: pydicom.Dataset | _Tags, pixels: tuple[int, int] | None = None) -> _Header | str:
-    """The header of an image file, or why its header cannot be read."""
-    problem = _claims_problem(path, ds)
+def _header(
+    path: Path, ds: pydicom.Dataset | _Tags, pixels: tuple[int, int] | None = None, size: int | None = None
+) -> _Header | str:
+    """The header of an image file of ``size`` bytes, or why its header cannot be read."""
+    problem = _claims_problem(path, ds, path.stat().st_size if size is None else size)
     if problem is not None:
         return _Header(path, ds, (), problem)
     try:

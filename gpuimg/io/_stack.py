@@ -119,6 +119,8 @@ def _check_values(frames: list[_Frame], series: str) -> None:
         A RescaleSlope that is 0 or not finite, a RescaleIntercept that is not finite, or one so large
         against the slope that float32 voxels could not tell stored values apart.
     """
+    if _all_valid(frames):
+        return
     for frame in frames:
         position, orientation = np.asarray(frame.position, float), np.asarray(frame.orientation, float)
         spacing = np.asarray(frame.pixel_spacing or (), dtype=float)
@@ -150,6 +152,35 @@ def _check_values(frames: list[_Frame], series: str) -> None:
                 f"{slope:g}; float32 voxels cannot tell apart stored values that close to the intercept, "
                 f"so every voxel would read alike. {fix}"
             )
+
+
+def _all_valid(frames: list[_Frame]) -> bool:
+    """Whether every frame passes :func:`_check_values`, tested on all frames at once.
+
+    A series has hundreds of frames. False where any frame fails, or where the values are not all of
+    one shape: the frame by frame check then finds the first bad frame and says what is wrong with it.
+    """
+    try:
+        position = np.array([f.position for f in frames], dtype=float)
+        orientation = np.array([f.orientation for f in frames], dtype=float)
+        spacing = np.array([f.pixel_spacing or (1.0, 1.0) for f in frames], dtype=float)
+        slope = np.array([f.slope for f in frames], dtype=float)
+        intercept = np.array([f.intercept for f in frames], dtype=float)
+    except (TypeError, ValueError):
+        return False
+    if position.shape[1:] != (3,) or orientation.shape[1:] != (6,) or spacing.shape[1:] != (2,):
+        return False
+    row, col = orientation[:, :3], orientation[:, 3:]
+    lengths = np.stack([np.linalg.norm(row, axis=1), np.linalg.norm(col, axis=1)])
+    return bool(
+        np.all(np.isfinite(position))
+        and np.all(np.isfinite(orientation))
+        and np.all(np.abs(lengths - 1) <= _COSINE_TOL)
+        and np.all(np.abs(np.sum(row * col, axis=1)) <= _COSINE_TOL)
+        and np.all(np.isfinite(spacing) & (spacing > 0))
+        and np.all(np.isfinite(slope) & (slope != 0) & np.isfinite(intercept))
+        and np.all(np.abs(intercept) < _FLOAT32_EXACT * np.abs(slope))
+    )
 
 
 def _orthonormal(row: np.ndarray, col: np.ndarray) -> bool:

@@ -70,8 +70,8 @@ _FIRST_READ = 16384
 class _Tags(dict):
     """Keyword -> value of the wanted tags of one file, used where a pydicom dataset is otherwise.
 
-    Values are converted as pydicom converts them: ``str`` for text (trailing spaces and NULs
-    removed), ``float``/``int`` for DS/IS, ``int`` for US, and a list where the value has several.
+    Values are converted as pydicom converts them: ``str`` for text and UIDs (trailing spaces and
+    NULs removed), ``float``/``int`` for DS/IS, ``int`` for US, and a list where the value has several.
     """
 
     def __init__(self, values: dict, transfer_syntax: pydicom.uid.UID):
@@ -89,15 +89,16 @@ class _Unread(Exception):
     """The file is not one this reader takes; pydicom reads it."""
 
 
-def _read_tags(path: Path) -> tuple[_Tags, tuple[int, int]] | None:
+def _read_tags(path: Path) -> tuple[_Tags, tuple[int, int], int] | None:
     """The wanted tags of an uncompressed explicit-VR little-endian Part 10 file, and where its pixels lie.
 
     Returns
     -------
-    tags, (offset, length) or None
-        The tags, and the offset [bytes from the start of the file] and the length [bytes] the Pixel
-        Data element declares for its value (the file may hold fewer: compare with its size). None for
-        any file this reader does not take (see the module's docstring): read it with pydicom.
+    tags, (offset, length), size or None
+        The tags; the offset [bytes from the start of the file] of the Pixel Data value and its length
+        [bytes]: the length its element declares, or what the file holds after the offset where that
+        is less (a truncated file); the file's size [bytes]. None for any file this reader does not
+        take (see the module's docstring): read it with pydicom.
     """
     try:
         with open(path, "rb", buffering=0) as file:
@@ -107,12 +108,12 @@ def _read_tags(path: Path) -> tuple[_Tags, tuple[int, int]] | None:
             syntax = reader.meta()
             if syntax != pydicom.uid.ExplicitVRLittleEndian:
                 return None
-            values, pixels = reader.dataset()
+            values, (offset, length) = reader.dataset()
     except (_Unread, OSError):
         return None
     if "Rows" not in values or "SOPInstanceUID" not in values:
         return None
-    return _Tags(values, syntax), pixels
+    return _Tags(values, syntax), (offset, min(length, reader.size - offset)), reader.size
 
 
 class _Reader:
@@ -228,6 +229,4 @@ def _value(raw: bytes, vr: str):
         parts = [part.rstrip("\0 ") for part in raw.decode("ascii").split("\\")]
     else:  # CS, UI
         parts = raw.decode("ascii").rstrip(" \0").split("\\")
-    if vr == "UI":
-        parts = [pydicom.uid.UID(part) for part in parts]
     return parts[0] if len(parts) == 1 else parts

@@ -26,7 +26,8 @@ def test_tags_and_pixel_position_equal_pydicom(path):
         return
     # Only plain Part 10 explicit-VR little-endian files are taken; everything else is pydicom's.
     assert ds.file_meta.TransferSyntaxUID == pydicom.uid.ExplicitVRLittleEndian
-    tags, (offset, length) = quick
+    tags, (offset, length), size = quick
+    assert size == path.stat().st_size
     for keyword, _vr in _WANTED.values():
         if keyword in ds:
             value = ds[keyword].value
