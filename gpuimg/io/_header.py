@@ -5,6 +5,7 @@ many, each with its own position, orientation and rescale in its functional grou
 """
 
 import dataclasses
+import functools
 import os
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -33,6 +34,8 @@ _BITS_ALLOCATED = (1, 8, 16, 32, 64)
 _DEFLATE_RATIO = 1032
 #: Bytes an encapsulated frame takes at least (one item tag and length).
 _ITEM_BYTES = 8
+#: Files one thread reads in a row when scanning headers.
+_SCAN_RUN = 32
 #: File suffixes that mark DICOM files, so that such a file which does not parse is broken, not "other".
 _DICOM_SUFFIXES = (".dcm", ".dicom", ".ima")
 
@@ -94,7 +97,7 @@ class _Header:
             raise DicomError(f"{self.path}: {self.problem}")
         syntax = self.transfer_syntax
         try:
-            decoder = get_decoder(syntax)
+            decoder = _decoder(syntax)
         except NotImplementedError:
             raise DicomError(
                 f"{self.path}: transfer syntax {syntax} ({syntax.name}) is not one gpuimg can decode. "
@@ -124,6 +127,12 @@ class _Header:
                     f"{ds.Rows} x {ds.Columns} pixels at {bits} bits ({claimed} bytes), but the pixel data "
                     f"hold {length} bytes. " + cause
                 )
+
+
+@functools.cache
+def _decoder(syntax: pydicom.uid.UID):
+    """pydicom's pixel decoder for ``syntax`` (NotImplementedError if it has none), looked up once."""
+    return get_decoder(syntax)
 
 
 def _frames(path: Path, ds: pydicom.Dataset) -> tuple[_Frame, ...]:
@@ -279,7 +288,7 @@ def _transfer_syntax(ds: pydicom.Dataset) -> pydicom.uid.UID:
     """The file's transfer syntax; for a file without meta header, the encoding pydicom found."""
     syntax = (getattr(ds, "file_meta", None) or {}).get("TransferSyntaxUID")
     if syntax:
-        return pydicom.uid.UID(str(syntax))
+        return syntax if isinstance(syntax, pydicom.uid.UID) else pydicom.uid.UID(str(syntax))
     implicit, little = ds.original_encoding
     if implicit:
         return pydicom.uid.ImplicitVRLittleEndian
@@ -401,6 +410,10 @@ def _raw_dataset(path: Path) -> bool:
     return start[:2] in (b"\x08\x00", b"\x02\x00") or start[:4] == b"\x00\x08\x00\x05"
 
 
+def _read_headers(paths: Sequence[Path]) -> list[_Header | str | None]:
+    return [_read_header(path) for path in paths]
+
+
 def _scan(
     paths: Sequence[Path], workers: int | None = None
 ) -> tuple[list[_Header], dict[Path, str], list[Path]]:
@@ -415,10 +428,13 @@ def _scan(
     skipped : list of Path
         Files that are not DICOM images (other formats, DICOMDIR, reports).
     """
-    # pydicom parses under the GIL: one thread per core (more only contend for it; files in the page
-    # cache wait for no I/O).
-    with ThreadPoolExecutor(max_workers=workers or min(16, os.cpu_count() or 1)) as pool:
-        results = list(pool.map(_read_header, paths))
+    # Headers are parsed in Python, under the GIL: one thread per core (more only contend for it;
+    # files in the page cache wait for no I/O), each given a run of files at once, since handing over
+    # one file a task costs as much as parsing its header.
+    workers = workers or min(16, os.cpu_count() or 1)
+    runs = [paths[start : start + _SCAN_RUN] for start in range(0, len(paths), _SCAN_RUN)]
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        results = [result for run in pool.map(_read_headers, runs) for result in run]
     headers, broken, skipped = [], {}, []
     for path, result in zip(paths, results, strict=True):
         if isinstance(result, _Header):

@@ -18,35 +18,35 @@ import pydicom
 
 #: Tag -> (keyword, the VR the standard gives it) of every value the headers are read for.
 _WANTED = {
-    0x00080016: ("SOPClassUID", "UI"),
-    0x00080018: ("SOPInstanceUID", "UI"),
-    0x00080060: ("Modality", "CS"),
-    0x0008103E: ("SeriesDescription", "LO"),
-    0x00100020: ("PatientID", "LO"),
-    0x00180050: ("SliceThickness", "DS"),
-    0x00180088: ("SpacingBetweenSlices", "DS"),
-    0x0020000D: ("StudyInstanceUID", "UI"),
-    0x0020000E: ("SeriesInstanceUID", "UI"),
-    0x00200010: ("StudyID", "SH"),
-    0x00200032: ("ImagePositionPatient", "DS"),
-    0x00200037: ("ImageOrientationPatient", "DS"),
-    0x00200052: ("FrameOfReferenceUID", "UI"),
-    0x00280002: ("SamplesPerPixel", "US"),
-    0x00280004: ("PhotometricInterpretation", "CS"),
-    0x00280008: ("NumberOfFrames", "IS"),
-    0x00280010: ("Rows", "US"),
-    0x00280011: ("Columns", "US"),
-    0x00280030: ("PixelSpacing", "DS"),
-    0x00280100: ("BitsAllocated", "US"),
-    0x00280101: ("BitsStored", "US"),
-    0x00280103: ("PixelRepresentation", "US"),
-    0x00281050: ("WindowCenter", "DS"),
-    0x00281051: ("WindowWidth", "DS"),
-    0x00281052: ("RescaleIntercept", "DS"),
-    0x00281053: ("RescaleSlope", "DS"),
-    0x00281055: ("WindowCenterWidthExplanation", "LO"),
-    0x3004000C: ("GridFrameOffsetVector", "DS"),
-    0x3004000E: ("DoseGridScaling", "DS"),
+    0x00080016: ("SOPClassUID", b"UI"),
+    0x00080018: ("SOPInstanceUID", b"UI"),
+    0x00080060: ("Modality", b"CS"),
+    0x0008103E: ("SeriesDescription", b"LO"),
+    0x00100020: ("PatientID", b"LO"),
+    0x00180050: ("SliceThickness", b"DS"),
+    0x00180088: ("SpacingBetweenSlices", b"DS"),
+    0x0020000D: ("StudyInstanceUID", b"UI"),
+    0x0020000E: ("SeriesInstanceUID", b"UI"),
+    0x00200010: ("StudyID", b"SH"),
+    0x00200032: ("ImagePositionPatient", b"DS"),
+    0x00200037: ("ImageOrientationPatient", b"DS"),
+    0x00200052: ("FrameOfReferenceUID", b"UI"),
+    0x00280002: ("SamplesPerPixel", b"US"),
+    0x00280004: ("PhotometricInterpretation", b"CS"),
+    0x00280008: ("NumberOfFrames", b"IS"),
+    0x00280010: ("Rows", b"US"),
+    0x00280011: ("Columns", b"US"),
+    0x00280030: ("PixelSpacing", b"DS"),
+    0x00280100: ("BitsAllocated", b"US"),
+    0x00280101: ("BitsStored", b"US"),
+    0x00280103: ("PixelRepresentation", b"US"),
+    0x00281050: ("WindowCenter", b"DS"),
+    0x00281051: ("WindowWidth", b"DS"),
+    0x00281052: ("RescaleIntercept", b"DS"),
+    0x00281053: ("RescaleSlope", b"DS"),
+    0x00281055: ("WindowCenterWidthExplanation", b"LO"),
+    0x3004000C: ("GridFrameOffsetVector", b"DS"),
+    0x3004000E: ("DoseGridScaling", b"DS"),
 }
 #: Shared and per-frame functional groups: an enhanced multi-frame file, which pydicom reads.
 _FUNCTIONAL_GROUPS = (0x52009229, 0x52009230)
@@ -56,6 +56,30 @@ _ITEM, _ITEM_END, _SEQUENCE_END = 0xFFFEE000, 0xFFFEE00D, 0xFFFEE0DD
 _UNDEFINED = 0xFFFFFFFF
 #: VRs whose element header has two reserved bytes and a 4-byte length.
 _LONG_VRS = {b"OB", b"OD", b"OF", b"OL", b"OV", b"OW", b"SQ", b"SV", b"UC", b"UN", b"UR", b"UT", b"UV"}
+#: VRs whose element header has a 2-byte length.
+_SHORT_VRS = {
+    b"AE",
+    b"AS",
+    b"AT",
+    b"CS",
+    b"DA",
+    b"DS",
+    b"DT",
+    b"FD",
+    b"FL",
+    b"IS",
+    b"LO",
+    b"LT",
+    b"PN",
+    b"SH",
+    b"SL",
+    b"SS",
+    b"ST",
+    b"TM",
+    b"UI",
+    b"UL",
+    b"US",
+}
 _SHORT_HEADER = struct.Struct("<HH2sH")
 _LONG_LENGTH = struct.Struct("<I")
 _TAG = struct.Struct("<HHI")
@@ -122,25 +146,34 @@ class _Reader:
     def __init__(self, file, size: int):
         self.file, self.size, self.data, self.at = file, size, b"", 0
 
-    def bytes(self, start: int, length: int) -> bytes:
-        """``length`` bytes from ``start``; _Unread where the file ends first."""
-        end = start + length
+    def need(self, end: int) -> bytes:
+        """The file's bytes read so far, at least up to ``end``; _Unread where the file ends first."""
         if end > len(self.data):
             if end > self.size:
                 raise _Unread
             self.data += self.file.read(max(end, 2 * len(self.data), _FIRST_READ) - len(self.data))
             if end > len(self.data):
                 raise _Unread
-        return self.data[start:end]
+        return self.data
+
+    def bytes(self, start: int, length: int) -> bytes:
+        """``length`` bytes from ``start``; _Unread where the file ends first."""
+        return self.need(start + length)[start : start + length]
 
     def element(self) -> tuple[int, bytes, int, int]:
-        """Tag, VR, value offset and value length of the element at ``self.at``, moving past its header."""
-        group, number, vr, length = _SHORT_HEADER.unpack(self.bytes(self.at, 8))
-        self.at += 8
+        """Tag, VR, value offset and value length of the element at ``self.at``, moving past its header.
+
+        Reads 12 bytes ahead, the longest element header: in a file that goes on to Pixel Data,
+        which has a 12-byte header, they are always there.
+        """
+        data, at = self.need(self.at + 12), self.at
+        group, number, vr, length = _SHORT_HEADER.unpack_from(data, at)
         if vr in _LONG_VRS:
-            (length,) = _LONG_LENGTH.unpack(self.bytes(self.at, 4))
-            self.at += 4
-        elif not vr.isalpha() or not vr.isupper():
+            (length,) = _LONG_LENGTH.unpack_from(data, at + 8)
+            self.at = at + 12
+        elif vr in _SHORT_VRS:
+            self.at = at + 8
+        else:
             raise _Unread
         return group << 16 | number, vr, self.at, length
 
@@ -165,20 +198,20 @@ class _Reader:
                 if length == _UNDEFINED or vr not in (b"OB", b"OW"):
                     raise _Unread
                 return values, (start, length)
-            if tag in _FUNCTIONAL_GROUPS:
-                raise _Unread
             if length == _UNDEFINED:
-                if vr != b"SQ":
+                if vr != b"SQ" or tag in _FUNCTIONAL_GROUPS:
                     raise _Unread
                 self.skip_sequence()
                 continue
+            self.at = start + length
             wanted = _WANTED.get(tag)
             if wanted is not None:
                 keyword, standard_vr = wanted
-                if vr.decode() != standard_vr:
+                if vr != standard_vr:
                     raise _Unread
-                values[keyword] = _value(self.bytes(start, length), standard_vr)
-            self.at = start + length
+                values[keyword] = _CONVERT[vr](self.need(self.at)[start : self.at])
+            elif tag in _FUNCTIONAL_GROUPS:
+                raise _Unread
 
     def skip_sequence(self) -> None:
         """Move past a sequence of undefined length (items of defined or undefined length)."""
@@ -208,25 +241,52 @@ class _Reader:
         return group << 16 | number, length
 
 
-def _value(raw: bytes, vr: str):
-    """One element's value as pydicom gives it; _Unread for anything but plain ASCII numbers and text."""
-    if vr == "US":
-        if len(raw) != 2:
-            raise _Unread
-        return _UNSIGNED_SHORT.unpack(raw)[0]
-    if not raw or not raw.isascii():
-        if not raw and vr in ("CS", "LO", "SH", "UI"):
-            return ""
+def _unsigned_short(raw: bytes) -> int:
+    if len(raw) != 2:
         raise _Unread
-    if vr in ("DS", "IS"):
-        pattern, kind = (_DECIMAL, float) if vr == "DS" else (_INTEGER, int)
+    return _UNSIGNED_SHORT.unpack(raw)[0]
+
+
+def _numbers(pattern: re.Pattern, kind: type):
+    """A converter of DS or IS values: plain ASCII numbers only (else _Unread), one or a list."""
+
+    def convert(raw: bytes):
         parts = raw.rstrip(b" \0").split(b"\\")
         if not all(pattern.fullmatch(part) for part in parts):
             raise _Unread
-        numbers = [kind(part) for part in parts]
-        return numbers[0] if len(numbers) == 1 else numbers
-    if vr in ("LO", "SH"):
-        parts = [part.rstrip("\0 ") for part in raw.decode("ascii").split("\\")]
-    else:  # CS, UI
-        parts = raw.decode("ascii").rstrip(" \0").split("\\")
-    return parts[0] if len(parts) == 1 else parts
+        return kind(parts[0]) if len(parts) == 1 else [kind(part) for part in parts]
+
+    return convert
+
+
+def _text(strip_each: bool):
+    """A converter of text values: ASCII only (else _Unread), one or a list.
+
+    LO and SH values are split, then each stripped of trailing spaces and NULs; CS and UI values are
+    stripped, then split (pydicom's ``convert_text`` and ``multi_string``).
+    """
+
+    def convert(raw: bytes):
+        if not raw.isascii():
+            raise _Unread
+        text = raw.decode("ascii")
+        parts = (
+            [part.rstrip("\0 ") for part in text.split("\\")]
+            if strip_each
+            else text.rstrip(" \0").split("\\")
+        )
+        return parts[0] if len(parts) == 1 else parts
+
+    return convert
+
+
+#: VR -> converter of a wanted value, as pydicom converts it.
+_CONVERT = {
+    b"US": _unsigned_short,
+    b"DS": _numbers(_DECIMAL, float),
+    b"IS": _numbers(_INTEGER, int),
+    b"LO": _text(strip_each=True),
+    b"SH": _text(strip_each=True),
+    b"CS": _text(strip_each=False),
+    b"UI": _text(strip_each=False),
+}
