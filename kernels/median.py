@@ -27,7 +27,7 @@ from numba import cuda
 from .boundary import CONSTANT, MIRROR, NEAREST, REFLECT, WRAP
 from .registry import cpu_kernel, cuda_kernel, launch_3d
 
-#: Largest window side the kernels hold (the CUDA window is a fixed local array).
+#: Largest window side the kernels hold (the CUDA window of sizes above 3 is a fixed local array).
 MAX_SIZE = 5
 _WINDOW_SHAPE = (MAX_SIZE**3, 1)
 
@@ -155,13 +155,58 @@ def _median_cpu(src, out, radius, mode, cval, blank, pairs, threads):
                 out[z, y, x] = blank if _has_nan(window, n, x) else window[n // 2, x]
 
 
+def _unrolled_median(side):
+    """A device function ``(src, z, y, x, mode, cval, blank) -> median`` of one voxel's ``side``³ window.
+
+    Its source is generated: one scalar variable per window value, in ``src``'s dtype, the boundary
+    indices computed once per axis, and the comparators of :func:`median_network` written out with
+    constant indices, so that the values stay in registers (a local array indexed at run time lives
+    in the stack frame). The comparisons are those of :func:`_select`, so both targets give the
+    same bits.
+    """
+    n, radius = side**3, side // 2
+    lines = ["def median_of_window(src, z, y, x, mode, cval, blank):", "    nz, ny, nx = src.shape"]
+    for pos, size in (("z", "nz"), ("y", "ny"), ("x", "nx")):
+        lines += [
+            f"    {pos}{d + radius} = index({pos} + {d}, {size}, mode)" for d in range(-radius, radius + 1)
+        ]
+    lines += [
+        f"    v{k} = _at(src, z{k // side**2}, y{k // side % side}, x{k % side}, cval)" for k in range(n)
+    ]
+    lines += [f"    bad = v{k} != v{k}" if k == 0 else f"    bad |= v{k} != v{k}" for k in range(n)]
+    lines += [
+        f"    v{i}, v{j} = (v{i} if v{i} < v{j} else v{j}), (v{j} if v{i} < v{j} else v{i})"
+        for i, j in median_network(n)
+    ]
+    lines.append(f"    return blank if bad else v{n // 2}")
+    namespace = {"index": index, "_at": _at}
+    exec(compile("\n".join(lines), f"<median of {side}x{side}x{side}>", "exec"), namespace)
+    return numba.njit(inline="always")(namespace["median_of_window"])
+
+
+@numba.njit(inline="always")
+def _at(src, zi, yi, xi, cval):
+    """``src[zi, yi, xi]``, or ``cval`` where an index is -1 (outside the volume, constant mode)."""
+    return src[zi, yi, xi] if zi >= 0 and yi >= 0 and xi >= 0 else cval
+
+
+_median_of_3 = _unrolled_median(3)
+_TYPES = ("float32", "int16", "uint16", "float64")
+
+
+@cuda_kernel(*(f"void({t}[:, :, ::1], {t}[:, :, ::1], int64, {t}, {t})" for t in _TYPES))
+def _median3_cuda(src, out, mode, cval, blank):
+    x, y, z = cuda.grid(3)
+    if z < src.shape[0] and y < src.shape[1] and x < src.shape[2]:
+        out[z, y, x] = _median_of_3(src, z, y, x, mode, cval, blank)
+
+
 @cuda_kernel(
-    "void(float32[:, :, ::1], float32[:, :, ::1], int64, int64, float32, float32, int32[:, ::1])",
-    "void(int16[:, :, ::1], int16[:, :, ::1], int64, int64, int16, int16, int32[:, ::1])",
-    "void(uint16[:, :, ::1], uint16[:, :, ::1], int64, int64, uint16, uint16, int32[:, ::1])",
-    "void(float64[:, :, ::1], float64[:, :, ::1], int64, int64, float64, float64, int32[:, ::1])",
+    *(f"void({t}[:, :, ::1], {t}[:, :, ::1], int64, int64, {t}, {t}, int32[:, ::1])" for t in _TYPES)
 )
 def _median_cuda(src, out, radius, mode, cval, blank, pairs):
+    """Any size up to :data:`MAX_SIZE`: the window in a float64 local array (exact for every dtype
+    taken), the network read from ``pairs`` in global memory."""
     x, y, z = cuda.grid(3)
     if z < src.shape[0] and y < src.shape[1] and x < src.shape[2]:
         window = cuda.local.array(_WINDOW_SHAPE, numba.float64)
@@ -185,10 +230,12 @@ def median(src, out, *, target, size, mode, cval, blank, pairs):
     cval, blank : scalars of ``src``'s dtype
         The value outside the volume in constant mode; the result where the window holds a NaN.
     pairs : int32 array (m, 2) on the target's device
-        :func:`median_network` of ``size ** 3``.
+        :func:`median_network` of ``size ** 3`` (the CUDA target of size 3 has it built in).
     """
     radius = size // 2
-    if target == "cuda":
+    if target == "cuda" and size == 3:
+        launch_3d(_median3_cuda, src.shape, src, out, mode, cval, blank)
+    elif target == "cuda":
         launch_3d(_median_cuda, src.shape, src, out, radius, mode, cval, blank, pairs)
     else:
         _median_cpu(src, out, radius, mode, cval, blank, pairs, numba.get_num_threads())
