@@ -14,8 +14,10 @@ the network: 133 comparators x 2 SIMD instructions per 8 voxels, about 35 instru
 a floor near 0.1 s on two cores, well below the 2.6 s of SimpleITK's ``Median`` here.
 
 A NaN in the window makes the median NaN (a separate flag, since comparisons with NaN do not
-order it). The CUDA target runs one thread per voxel on a local window of float64 values (exact
-for every supported dtype), with the same network read from global memory.
+order it). The CUDA target runs one thread per voxel. For 3³ the network is unrolled over 27
+variables in the input's dtype (:func:`_unrolled_median`: registers only, 48 for float32 on sm_90);
+5³ (1,363 comparators, too long to unroll in Numba) keeps a local window of float64 values and
+reads the network from global memory (163 registers and a 1,000-byte stack frame).
 """
 
 import functools
