@@ -76,7 +76,7 @@ def list_series(path: str | os.PathLike, *, workers: int | None = None) -> Serie
     path : str or path
         A folder, searched recursively, or a single file.
     workers : int, optional
-        Threads that read headers at once (default: twice the CPU count, at most 16).
+        Threads that read headers at once (default: one per CPU core, at most 16).
 
     Returns
     -------
