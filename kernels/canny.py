@@ -41,6 +41,7 @@ import math
 import numba
 from numba import cuda
 
+from .exact import product
 from .registry import cpu_kernel, cuda_kernel, launch_3d
 
 
@@ -62,9 +63,9 @@ def _side(mag, z, y, x, a, b, c, sa, sb, sc, wb, wc):
     n01 = mag[z + dz + bz, y + dy + by, x + dx + bx]
     n10 = mag[z + dz + cz, y + dy + cy, x + dx + cx]
     n11 = mag[z + dz + bz + cz, y + dy + by + cy, x + dx + bx + cx]
-    row0 = n01 * wb + n00 * (1.0 - wb)
-    row1 = n11 * wb + n10 * (1.0 - wb)
-    return row0 * (1.0 - wc) + row1 * wc
+    row0 = product(n01, wb) + product(n00, 1.0 - wb)
+    row1 = product(n11, wb) + product(n10, 1.0 - wb)
+    return product(row0, 1.0 - wc) + product(row1, wc)
 
 
 @numba.njit(inline="always")

@@ -24,6 +24,7 @@ import numba
 import numpy as np
 from numba import cuda
 
+from .exact import product
 from .registry import cpu_kernel, cuda_kernel, launch_3d
 
 #: Most bins counted in shared memory on CUDA (int32, 16 KiB per block).
@@ -78,9 +79,9 @@ def interp(x, centres, cdf, inv_step):
     if centres[j] == x:
         return cdf[j]
     slope = (cdf[j + 1] - cdf[j]) / (centres[j + 1] - centres[j])
-    value = slope * (x - centres[j]) + cdf[j]
+    value = product(slope, x - centres[j]) + cdf[j]
     if value != value:
-        value = slope * (x - centres[j + 1]) + cdf[j + 1]
+        value = product(slope, x - centres[j + 1]) + cdf[j + 1]
         if value != value and cdf[j] == cdf[j + 1]:
             value = cdf[j]
     return value

@@ -1,0 +1,52 @@
+"""Arithmetic that both kernel targets round alike: a product that is never fused with an add.
+
+On sm_90 NVVM contracts ``a * b + c`` into one fused multiply-add (one rounding instead of two)
+whatever the IR's fast-math flags say, and numba-cuda gives ``cuda.jit`` no way to pass NVVM's
+``-fma=0``; the CPU target (LLVM without ``fastmath``) never contracts. A product written as
+:func:`product` is rounded on its own on both targets: plain ``a * b`` on the CPU, libdevice's
+``__nv_dmul_rn`` / ``__nv_fmul_rn`` (PTX ``mul.rn``, which ptxas does not fuse) on CUDA. Numbers
+then match the CPU target and the NumPy code the kernels reproduce (scikit-image's Canny, ``np.interp``).
+"""
+
+from numba import config
+from numba.core.extending import overload
+
+
+def product(a, b):
+    """``a * b``, rounded before any add that follows it.
+
+    Examples
+    --------
+    >>> product(0.1, 3.0)
+    0.30000000000000004
+    """
+    return a * b
+
+
+@overload(product, target="cpu")
+def _product_cpu(a, b):
+    return lambda a, b: a * b
+
+
+if not config.ENABLE_CUDASIM:  # the simulator runs the CPU target's code
+    from numba.cuda import libdevice
+    from numba.cuda import types as cuda_types
+    from numba.cuda.extending import lower_builtin, type_callable
+    from numba.cuda.typing import signature
+
+    @type_callable(product)
+    def _type_product(context):
+        def typer(a, b):
+            if isinstance(a, cuda_types.Float) and isinstance(b, cuda_types.Float):
+                both_single = a == cuda_types.float32 and b == cuda_types.float32
+                return cuda_types.float32 if both_single else cuda_types.float64
+            return None
+
+        return typer
+
+    @lower_builtin(product, cuda_types.Float, cuda_types.Float)
+    def _lower_product(context, builder, sig, args):
+        kind = sig.return_type
+        a, b = (context.cast(builder, value, t, kind) for value, t in zip(args, sig.args, strict=True))
+        rounded = libdevice.fmul_rn if kind == cuda_types.float32 else libdevice.dmul_rn
+        return context.get_function(rounded, signature(kind, kind, kind))(builder, (a, b))

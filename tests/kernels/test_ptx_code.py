@@ -1,0 +1,65 @@
+"""What the PTX of particular kernels holds: no fused multiply-adds where the CPU target rounds twice,
+no stack frame where the window should sit in registers.
+
+Compiled for sm_90 with ``numba.cuda.compile_ptx`` in a subprocess (the simulator must be off, and
+this run may have it on); no GPU or driver is needed.
+"""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from gpuimg.kernels import load_all
+
+_COMPILE = """
+import json, sys
+from numba import cuda
+from gpuimg.kernels import load_all
+registry = load_all()
+out = {}
+for name, count in json.loads(sys.argv[1]).items():
+    kernel = registry[name]
+    out[name] = [cuda.compile_ptx(kernel.py_func, s, cc=(9, 0))[0] for s in kernel.signatures[:count]]
+print(json.dumps(out))
+"""
+
+
+def _ptx(kernels: dict[str, int]) -> dict[str, list[str]]:
+    """The PTX of the first ``count`` signatures of each named kernel."""
+    done = subprocess.run(
+        [sys.executable, "-c", _COMPILE, json.dumps(kernels)],
+        capture_output=True,
+        text=True,
+        env=dict(os.environ, NUMBA_ENABLE_CUDASIM="0"),
+        timeout=900,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads(done.stdout)
+
+
+def test_kernels_to_check_are_registered():
+    registry = load_all()
+    for name in (*_NO_FMA, _MEDIAN_3):
+        assert name in registry
+
+
+_NO_FMA = ("gpuimg.kernels.canny._suppress_cuda", "gpuimg.kernels.histogram._equalize_cuda")
+_MEDIAN_3 = "gpuimg.kernels.median._median3_cuda"
+
+
+@pytest.mark.ptx
+def test_interpolation_is_not_contracted_and_the_median_window_is_in_registers():
+    """Defect 10: NVVM fused ``a*b + c*(1-b)`` into ``fma.rn`` (3 in Canny's suppression, 2 in
+    ``interp``), so ties at the threshold could differ from the CPU target and scikit-image.
+    Defect 11: the 3³ median's window was a local array indexed at run time (a 1,000-byte stack
+    frame, ``ld.local`` / ``st.local`` for every comparator)."""
+    ptx = _ptx({**dict.fromkeys(_NO_FMA, 3), _MEDIAN_3: 1})
+    for name in _NO_FMA:
+        for code in ptx[name]:
+            assert "fma.rn" not in code, name
+            assert "mul.rn.f" in code, name  # the products are there, rounded on their own
+    (median,) = ptx[_MEDIAN_3]
+    assert ".local" not in median
