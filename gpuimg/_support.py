@@ -126,20 +126,16 @@ def check_spacing(spacing, ndim: int, name: str = "spacing") -> tuple[float, ...
     return tuple(float(v) for v in values)
 
 
-def check_window(sizes: Sequence[int], name: str, shape: Sequence[int] | None = None) -> None:
-    """Refuse a filter window of more than :data:`MAX_WINDOW` voxels (``sizes`` per axis) [voxels], or,
-    where the image's ``shape`` is given, longer than twice the image plus one on an axis (such a
-    window reaches only reflected copies of the image there).
+def check_window(sizes: Sequence[int], name: str) -> None:
+    """Refuse a filter window of more than :data:`MAX_WINDOW` voxels (``sizes`` per axis) [voxels].
+
+    A window longer than the image on an axis is allowed (the boundary mode defines the values it
+    reaches, as in SciPy); only the window's voxel count, which sets the work per voxel, is bounded.
 
     Examples
     --------
-    >>> check_window((3, 3, 3), "size", shape=(10, 10, 10))
+    >>> check_window((3, 3, 3), "size")
     """
-    if shape is not None and any(s > 2 * n + 1 for s, n in zip(sizes, shape, strict=True)):
-        raise ParameterError(
-            f"{name} gives a window of {tuple(int(s) for s in sizes)} voxels, more than twice the image "
-            f"{tuple(shape)} on an axis; use a smaller {name}."
-        )
     count = math.prod(int(s) for s in sizes)
     if count > MAX_WINDOW:
         raise ParameterError(

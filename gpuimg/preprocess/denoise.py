@@ -210,7 +210,7 @@ def median_filter(image: Image, size: Sizes = 3, *, mode: str = "reflect", cval:
     _check_mode(mode)
     ndim = np.ndim(image)
     sizes = _sizes(size, ndim, "size")
-    check_window(sizes, "size", np.shape(image))
+    check_window(sizes, "size")
     dtype = np.dtype(image.dtype) if hasattr(image, "dtype") else np.asarray(image).dtype
     if dtype.kind not in "biuf":
         raise ParameterError(f"the image must hold real numbers; got dtype {dtype}.")

@@ -108,6 +108,8 @@ def test_histogram_bins_bounded(nbins):
 def test_small_windows_still_run(rng):
     image = rng.normal(0, 1, (6, 6, 6)).astype(np.float32)
     np.testing.assert_array_equal(median_filter(image, 5), ndi.median_filter(image, 5))
+    # a window longer than the image on an axis is fine (SciPy's boundary modes define it)
+    np.testing.assert_array_equal(median_filter(image[:1, :2], 5), ndi.median_filter(image[:1, :2], 5))
 
 
 GUARDED_SETUP = """
@@ -118,7 +120,7 @@ IMAGE = np.random.default_rng(0).uniform(0, 1, (20, 20, 20)).astype(np.float32)
 
 GUARDED = {
     "median_1000": ("median_filter(IMAGE, 1000)", "ParameterError", "window"),
-    "median_41": ("median_filter(IMAGE, (41, 41, 42))", "ParameterError", "window"),
+    "median_flat": ("median_filter(IMAGE, (3, 700, 700))", "ParameterError", "window"),
     "median_103": ("median_filter(np.zeros((60, 60, 60), np.float32), 103)", "ParameterError", "window"),
     "resample_um": ("resample(IMAGE, spacing=1.0, new_spacing=1e-3)", "MemoryBudgetError", "new_spacing"),
     "bilateral_sigma": ("bilateral_filter(IMAGE, 1e6, 10.0)", "ParameterError", "window"),
