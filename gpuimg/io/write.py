@@ -107,8 +107,6 @@ def write_dicom(
     data = to_numpy(volume.data)
     if data.dtype.kind not in "biuf":
         raise ParameterError(f"write_dicom stores real numbers; the volume holds {data.dtype}.")
-    if data.dtype.kind == "f" and data.dtype.itemsize < 4:
-        data = data.astype(np.float32)  # the rescale arithmetic needs more than float16's 11 bits
     if np.issubdtype(data.dtype, np.floating) and not np.all(np.isfinite(data)):
         raise ParameterError(
             "write_dicom cannot store NaN or infinite values in DICOM pixels; replace them first "
@@ -202,7 +200,9 @@ def _stored(data: np.ndarray) -> tuple[np.ndarray, float, float]:
         float(DSfloat(slope, auto_format=True)),
         float(DSfloat(low + 32767 * slope, auto_format=True)),
     )
-    stored = np.clip(np.rint((data - intercept) / slope), -32768, 32767).astype(np.int16)
+    # in float64, so that each stored value is within half a slope of the voxel (float16 and float32
+    # arithmetic would add their own rounding, a float16 one of many slopes)
+    stored = np.clip(np.rint((data.astype(np.float64) - intercept) / slope), -32768, 32767).astype(np.int16)
     return stored, slope, intercept
 
 
