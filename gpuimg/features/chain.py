@@ -106,13 +106,15 @@ def prepare_box(data, roi_in, box, spacing, settings: Settings) -> Roi:
     roi_image, morph_mask = _interpolate(namespace(data), data, roi_in, box, spacing, new_spacing, settings)
     if settings.round_intensities:
         roi_image = xp.rint(roi_image)
-    if not bool(morph_mask.any()):
+    # Whether the mask kept a voxel, and how many of its voxels are not finite: one device read.
+    counts = xp.stack([xp.count_nonzero(morph_mask), xp.count_nonzero(morph_mask & ~xp.isfinite(roi_image))])
+    kept, undefined = (int(v) for v in to_numpy(counts))
+    if not kept:
         raise FeatureError(
             f"the mask has no voxel left after interpolation to {new_spacing} mm with a partial-volume "
             f"threshold of {settings.partial_volume}: the ROI is smaller than a new voxel. Use a finer "
             "new_spacing or a lower partial_volume."
         )
-    undefined = int(xp.count_nonzero(morph_mask & ~xp.isfinite(roi_image)))
     if undefined:
         raise FeatureError(
             f"the ROI holds {undefined} voxel(s) that are NaN or infinite (after interpolation to "
@@ -139,9 +141,14 @@ def roi_box(mask) -> list[tuple[int, int]]:
         If the mask is empty.
     """
     xp = namespace(mask).xp
+    axes = range(mask.ndim)
+    # The mask's projection on each axis, read back together: one device sync, not one per axis.
+    projections = to_numpy(
+        xp.concatenate([mask.any(axis=tuple(a for a in axes if a != axis)) for axis in axes])
+    )
     box = []
-    for axis in range(mask.ndim):
-        hits = to_numpy(xp.flatnonzero(mask.any(axis=tuple(a for a in range(mask.ndim) if a != axis))))
+    for hits in np.split(projections, np.cumsum(mask.shape)[:-1]):
+        hits = np.flatnonzero(hits)
         if hits.size == 0:
             raise FeatureError(
                 "the mask is empty: no voxel of the ROI is set; give the mask of this image's region of "
