@@ -291,7 +291,7 @@ def _decode(stack: _Stack, headers: list[_Header]) -> tuple[np.ndarray, dict]:
     data = None if dtype is None else _output(raw, dtype)
     scratch = threading.local()
 
-    def rescale(slot: int) -> None:
+    def rescale_slot(slot: int) -> None:
         s, b = rescale_of[slot]
         if dtype == np.int16:
             out = data[slot]
@@ -323,7 +323,7 @@ def _decode(stack: _Stack, headers: list[_Header]) -> tuple[np.ndarray, dict]:
             if ranged:
                 low[slot], high[slot] = raw[slot].min(), raw[slot].max()
             if dtype is not None:
-                rescale(slot)
+                rescale_slot(slot)
 
     workers = min(
         32, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
@@ -340,7 +340,7 @@ def _decode(stack: _Stack, headers: list[_Header]) -> tuple[np.ndarray, dict]:
         if dtype is None:
             dtype = np.dtype(np.int16 if _fits_int16(ends, 1, 0) else np.float32)
             data = _output(raw, dtype)
-            list(pool.map(rescale, stack.slots))
+            list(pool.map(rescale_slot, stack.slots))
     if stack.missing:
         data[stack.missing] = float(ends.min())
     uniform = np.all(slope == slope[0]) and np.all(intercept == intercept[0])
