@@ -4,9 +4,9 @@ pydicom builds a full dataset for every file and converts values on access, whic
 millisecond a file; a series or a cohort of thousands of files pays it under the GIL. The files
 scanners and PACS write most (Part 10, explicit VR little endian, uncompressed) are read here by one
 walk over their element headers, up to Pixel Data, converting only the values listed in ``_WANTED``.
-Anything else (another transfer syntax, no preamble, functional groups, non-ASCII text, a value that
-is not a plain number, an element that runs past the end of the file) returns None, and pydicom
-reads the file as before, with all its checks and messages.
+Anything else (another transfer syntax, no preamble, functional groups, text that is not plain
+ASCII, a value that is not a plain number, an element that runs past the end of the file) returns
+None, and pydicom reads the file as before, with all its checks and messages.
 """
 
 import os
@@ -260,14 +260,14 @@ def _numbers(pattern: re.Pattern, kind: type):
 
 
 def _text(strip_each: bool):
-    """A converter of text values: ASCII only (else _Unread), one or a list.
+    """A converter of text values: plain ASCII only (else _Unread), one or a list.
 
     LO and SH values are split, then each stripped of trailing spaces and NULs; CS and UI values are
     stripped, then split (pydicom's ``convert_text`` and ``multi_string``).
     """
 
     def convert(raw: bytes):
-        if not raw.isascii():
+        if not raw.isascii() or b"\x1b" in raw:  # ISO 2022 escapes switch to other character sets
             raise _Unread
         text = raw.decode("ascii")
         parts = (

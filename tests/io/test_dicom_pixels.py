@@ -196,3 +196,13 @@ def test_pydicom_test_files(testfile, name):
         np.array(ds.ImageOrientationPatient[3:], float),
     )
     np.testing.assert_allclose(volume.direction, np.column_stack([np.cross(row, col), col, row]), atol=1e-12)
+
+
+def test_text_in_other_character_sets_is_decoded_by_pydicom(tmp_path, rng):
+    values = rng.integers(-1024, 3071, (2, 6, 7)).astype(np.int16)
+    # ISO 2022 IR 87 (JIS X 0208) text is 7-bit bytes with escape sequences; Latin-1 text is 8-bit.
+    for charset, description in (("\\ISO 2022 IR 87", "山田^太郎"), ("ISO_IR 100", "Müller")):
+        folder = tmp_path / charset.strip("\\").replace(" ", "_")
+        files = write_series(folder, values, SpecificCharacterSet=charset, SeriesDescription=description)
+        assert all(_read_tags(path) is None for path in files)
+        assert read_dicom(folder, device="cpu").meta["description"] == description
