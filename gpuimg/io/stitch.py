@@ -1,5 +1,6 @@
 """Joining the stations (table positions) of one acquisition into one volume along the slice axis."""
 
+import itertools
 from collections.abc import Sequence
 
 import numpy as np
@@ -128,7 +129,7 @@ def stitch(
         end = max(end, stop)
     check_allocation(
         (n, *reference.shape[1:]),
-        np.float64 if overlap == "mean" else np.result_type(*[s.data.dtype for s in stations]),
+        np.result_type(*[s.data.dtype for s in stations]),
         f"stitch: {len(stations)} stations spanning {n} slices",
     )
     meta = {**reference.meta, "stations": len(volumes)}
@@ -251,24 +252,43 @@ def _join(arrays: list, masks: list, starts: list[int], n: int, overlap: str, cv
     shape = (n, *arrays[0].shape[1:])
     masked = any(m is not None for m in masks)
     if overlap == "mean":
-        total = xp.zeros(shape, dtype=np.float64)
-        count = xp.zeros(shape if masked else (n, 1, 1), dtype=np.float64)
-        for start, data, mask in zip(starts, arrays, masks, strict=True):
-            region = slice(start, start + data.shape[0])
-            if mask is None:
-                total[region] += data
-                count[region] += 1
+        # Slab by slab between the stations' first and last slices: a slab of one station (all of it
+        # counting) is copied; float64 sums only over the others, so the temporaries are the overlaps'.
+        out = xp.empty(shape, dtype=dtype)
+        ends = [start + a.shape[0] for start, a in zip(starts, arrays, strict=True)]
+        edges = sorted({0, n, *starts, *ends})
+        for lo, hi in itertools.pairwise(edges):
+            cover = [
+                (a[lo - start : hi - start], mask)
+                for start, end, a, mask in zip(starts, ends, arrays, masks, strict=True)
+                if start <= lo and hi <= end
+            ]
+            if len(cover) == 1 and cover[0][1] is None:
+                out[lo:hi] = cover[0][0]
             else:
-                total[region] += xp.where(mask, data, 0)
-                count[region] += mask
-        if masked:
-            mean = xp.where(count > 0, total / xp.maximum(count, 1), cval)
-        else:
-            mean = total / count
-        return (xp.rint(mean) if np.issubdtype(dtype, np.integer) else mean).astype(dtype)
+                out[lo:hi] = _mean_of(xp, cover, dtype, cval)
+        return out
     out = xp.full(shape, cval, dtype=dtype) if masked else xp.empty(shape, dtype=dtype)
     order = list(zip(starts, arrays, masks, strict=True))
     for start, data, mask in reversed(order) if overlap == "first" else order:
         region = slice(start, start + data.shape[0])
         out[region] = data if mask is None else xp.where(mask, data, out[region])
     return out
+
+
+def _mean_of(xp, cover: list, dtype, cval: float):
+    """The mean over the stations of one slab (``(data, mask)`` pairs) in float64, rounded for an integer
+    ``dtype``; ``cval`` where no station's mask counts."""
+    shape = cover[0][0].shape
+    masked = any(mask is not None for _, mask in cover)
+    total = xp.zeros(shape, dtype=np.float64)
+    count = xp.zeros(shape if masked else (shape[0], 1, 1), dtype=np.float64)
+    for data, mask in cover:
+        if mask is None:
+            total += data
+            count += 1
+        else:
+            total += xp.where(mask, data, 0)
+            count += mask
+    mean = xp.where(count > 0, total / xp.maximum(count, 1), cval) if masked else total / count
+    return (xp.rint(mean) if np.issubdtype(dtype, np.integer) else mean).astype(dtype)

@@ -12,7 +12,7 @@ from gpuimg import contours, edges, ml, morphology, preprocess
 from gpuimg.backend import namespace, to_numpy
 from gpuimg.errors import ParameterError
 from gpuimg.ml import estimators, voxel
-from gpuimg.testing.emulated_cuda import SYNCS, DeviceArray, emulator
+from gpuimg.testing.emulated_cuda import MEMORY, SYNCS, DeviceArray, emulator
 
 
 def test_marching_cubes_with_a_device_mask(emulated_cuda, rng):
@@ -247,3 +247,33 @@ def test_extract_labels_batches_its_device_reads(emulated_cuda, rng):
         assert found[value].keys() == row.keys()
         # float32 sums on either path, summed in a different order on the emulated device: 1e-6 relative.
         np.testing.assert_allclose(list(found[value].values()), list(row.values()), rtol=1e-6, equal_nan=True)
+
+
+def _peak_bytes_of(run):
+    """Bytes of device memory ``run`` holds at its peak beyond what was alive before, and its result."""
+    MEMORY.reset()
+    before = MEMORY.current
+    result = run()
+    return MEMORY.peak - before, result
+
+
+def test_stitch_mean_allocates_only_the_overlaps_in_float64(emulated_cuda, rng):
+    """Defect 14: overlap="mean" built float64 total and count volumes of the whole result (with
+    their quotient and its rounding: over 12 times an int16 result); now the result, plus float64
+    temporaries of the overlapping slices only."""
+    if not isinstance(emulated_cuda(np.zeros(1)), DeviceArray):
+        pytest.skip("measures the memory of the emulated device")
+    from gpuimg.io import stitch
+    from gpuimg.volume import Volume
+
+    a = rng.integers(-1000, 1000, (40, 16, 16)).astype(np.int16)
+    b = rng.integers(-1000, 1000, (40, 16, 16)).astype(np.int16)
+    stations = [emulated_cuda(a), emulated_cuda(b)]
+    volumes = [Volume(s, (1.0, 1.0, 1.0), (0.0, 0.0, 38.0 * i)) for i, s in enumerate(stations)]
+    peak, joined = _peak_bytes_of(lambda: stitch(volumes, "mean"))
+    expected = np.concatenate([a[:38], np.rint((a[38:] + b[:2].astype(np.float64)) / 2), b[2:]]).astype(
+        np.int16
+    )
+    np.testing.assert_array_equal(to_numpy(joined.data), expected)
+    overlap_float64 = 2 * 16 * 16 * 8
+    assert peak <= expected.nbytes + 4 * overlap_float64
