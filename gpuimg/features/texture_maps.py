@@ -49,7 +49,7 @@ def glcm_map(
     radius : int [voxels]
         Half side of the neighbourhood cube (Chebyshev radius); 1 gives 3 x 3 x 3.
     spacing : sequence of 3 float [mm], optional
-        For an array (a Volume brings its own).
+        For arrays (a Volume, image or mask, brings its own).
     settings : Settings, dict or path of a TOML file, optional
         Discretisation, re-segmentation and ``texture_distance``; no interpolation
         (``new_spacing`` must be None: the maps lie on the image's grid).
@@ -105,8 +105,9 @@ def glcm_map(
         )
     data = image.data if isinstance(image, Volume) else image
     voxels = mask.data if isinstance(mask, Volume) else mask
-    if spacing is None and isinstance(image, Volume):
-        spacing = image.spacing
+    given = [v for v in (image, mask) if isinstance(v, Volume)]
+    if spacing is None and given:
+        spacing = given[0].spacing
     ns = namespace(data)
     xp = ns.xp
     box = tuple(slice(first, last + 1) for first, last in roi_box(voxels != 0))
