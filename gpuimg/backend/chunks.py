@@ -144,7 +144,7 @@ def label_chunks(mask, structure: np.ndarray, *, seed: int | None = None) -> Chu
     tasks = []
     for index, block in zip(grid, mask.to_delayed().ravel(), strict=True):
         start = tuple(int(starts[axis][i]) for axis, i in enumerate(index))
-        tasks.append(dask.delayed(_chunk_summary)(block, structure, start, seed))
+        tasks.append(dask.delayed(_chunk_summary)(block, structure, start, mask.shape, seed))
     summaries = dask.compute(*tasks)
     counts = np.array([s["count"] for s in summaries], dtype=np.int64)
     offsets = np.concatenate([[0], np.cumsum(counts)[:-1]])
@@ -212,38 +212,60 @@ def _label_block(block, structure):
     return labels.astype(np.int32, copy=False)
 
 
-def _chunk_summary(block, structure, start, seed):
+def _chunk_summary(block, structure, start, shape, seed):
     """What the merge needs of one chunk: label count, faces, and per label its first voxel's raster
-    index in the whole volume, its size, its box (whole-volume indices) and whether it holds ``seed``."""
-    import scipy.ndimage
+    index in the whole volume, its size, its box (whole-volume indices) and whether it holds ``seed``.
 
+    Found on the chunk's device; only these summaries are copied to the host, never the chunk's
+    labels: per label 2 + 2 x ndim numbers, the seeded labels, and the faces next to another chunk
+    (None for a face on the volume's edge: ``start`` and ``shape`` say which).
+    """
     from .namespaces import to_numpy
 
-    labels = to_numpy(_label_block(block, structure))
+    ns = namespace(block)
+    xp = ns.xp
+    labels, count = ns.ndi.label(block, xp.asarray(structure))
+    labels, count = labels.astype(np.int32, copy=False), int(count)
     seeded = np.zeros(0, dtype=np.int64)
     if seed is not None:
-        seeded = np.unique(labels[to_numpy(block == seed)])
-    count = int(labels.max()) if labels.size else 0
-    flat = labels.ravel()
-    # ndimage numbers labels in the order of their first voxel: label k starts where the running
-    # maximum first reaches k.
-    running = np.maximum.accumulate(flat) if flat.size else flat
-    first_local = np.flatnonzero(np.diff(running, prepend=0) > 0)
-    coords = np.unravel_index(first_local, labels.shape)
-    lows = np.zeros((count, labels.ndim), dtype=np.int64)
-    highs = np.zeros((count, labels.ndim), dtype=np.int64)
-    for k, box in enumerate(scipy.ndimage.find_objects(labels, max_label=count)):
-        lows[k] = [b.start + s for b, s in zip(box, start, strict=True)]
-        highs[k] = [b.stop + s for b, s in zip(box, start, strict=True)]
+        seeded = to_numpy(xp.unique(labels[block == seed])).astype(np.int64)
+    ends = [start[a] + labels.shape[a] for a in range(labels.ndim)]
+    wanted = [(a, 0) for a in range(labels.ndim) if start[a] > 0]
+    wanted += [(a, labels.shape[a] - 1) for a in range(labels.ndim) if ends[a] < shape[a]]
+    faces = {key: xp.take(labels, [key[1]], axis=key[0]) for key in wanted}
+    if faces:
+        host = to_numpy(xp.concatenate([face.ravel() for face in faces.values()]))
+        parts = np.split(host, np.cumsum([face.size for face in faces.values()])[:-1])
+        faces = {
+            key: part.reshape(face.shape) for (key, face), part in zip(faces.items(), parts, strict=True)
+        }
+    table = np.zeros((count, 2 + 2 * labels.ndim), dtype=np.int64)
+    if count:
+        # ndimage numbers labels in the order of their first voxel: the least raster index of each.
+        index = xp.arange(1, count + 1)
+        columns = [
+            ns.ndi.minimum(xp.arange(labels.size, dtype=np.int64).reshape(labels.shape), labels, index)
+        ]
+        columns.append(xp.bincount(labels.ravel(), minlength=count + 1)[1:])
+        for find in (ns.ndi.minimum, ns.ndi.maximum):
+            for axis in range(labels.ndim):
+                step = [1] * labels.ndim
+                step[axis] = labels.shape[axis]
+                position = xp.broadcast_to(
+                    xp.arange(labels.shape[axis], dtype=np.int32).reshape(step), labels.shape
+                )
+                columns.append(find(xp.ascontiguousarray(position), labels, index))
+        table = to_numpy(xp.stack([xp.asarray(c, dtype=np.int64) for c in columns], axis=1))
+    ndim, offset = labels.ndim, np.asarray(start, dtype=np.int64)
     return {
         "count": count,
-        "first": np.stack([c + s for c, s in zip(coords, start, strict=True)], axis=1),
-        "sizes": np.bincount(flat, minlength=count + 1)[1:],
-        "lows": lows,
-        "highs": highs,
+        "first": np.stack(np.unravel_index(table[:, 0], labels.shape), axis=1) + offset,
+        "sizes": table[:, 1],
+        "lows": table[:, 2 : 2 + ndim] + offset,
+        "highs": table[:, 2 + ndim :] + offset + 1,
         "seeded": seeded[seeded > 0],
-        "low": [np.take(labels, [0], axis=a) for a in range(labels.ndim)],
-        "high": [np.take(labels, [labels.shape[a] - 1], axis=a) for a in range(labels.ndim)],
+        "low": [faces.get((a, 0)) for a in range(ndim)],
+        "high": [faces.get((a, labels.shape[a] - 1)) for a in range(ndim)],
     }
 
 

@@ -277,3 +277,36 @@ def test_stitch_mean_allocates_only_the_overlaps_in_float64(emulated_cuda, rng):
     np.testing.assert_array_equal(to_numpy(joined.data), expected)
     overlap_float64 = 2 * 16 * 16 * 8
     assert peak <= expected.nbytes + 4 * overlap_float64
+
+
+def test_chunked_labels_copy_summaries_not_label_blocks_to_the_host(emulated_cuda, rng, monkeypatch):
+    """Defect 14: label_chunks copied every chunk's labels to the host (int32: 4 bytes per voxel) to
+    find the labels' first voxels, sizes and boxes there; now they are found on the device and only
+    they and the chunks' faces are copied."""
+    if not isinstance(emulated_cuda(np.zeros(1)), DeviceArray):
+        pytest.skip("counts the transfers of the emulated device")
+    import dask.array as da
+
+    from gpuimg.backend import label_chunks
+
+    copied = []
+    get = DeviceArray.get
+    monkeypatch.setattr(
+        DeviceArray, "get", lambda self, *a, **k: copied.append(get(self, *a, **k)) or copied[-1]
+    )
+    mask = scipy.ndimage.binary_opening(rng.random((32, 32, 32)) > 0.6)
+    structure = scipy.ndimage.generate_binary_structure(3, 1)
+    chunks = da.from_array(emulated_cuda(mask), chunks=16, asarray=False)
+    MEMORY.reset()
+    before = MEMORY.current
+    found = label_chunks(chunks, structure)
+    peak = MEMORY.peak - before
+    assert sum(c.nbytes for c in copied) < mask.size  # was 4 x mask.size
+    assert peak <= 16 * 16**3 * 8  # one chunk's labels and per-axis positions at a time
+    want, count = scipy.ndimage.label(mask, structure)
+    assert found.count == count
+    np.testing.assert_array_equal(to_numpy(found.labels.compute()), want)
+    np.testing.assert_array_equal(found.sizes, np.bincount(want.ravel())[1:])
+    boxes = scipy.ndimage.find_objects(want)
+    np.testing.assert_array_equal(found.lows, [[s.start for s in box] for box in boxes])
+    np.testing.assert_array_equal(found.highs, [[s.stop for s in box] for box in boxes])
