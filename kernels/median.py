@@ -16,8 +16,9 @@ a floor near 0.1 s on two cores, well below the 2.6 s of SimpleITK's ``Median`` 
 A NaN in the window makes the median NaN (a separate flag, since comparisons with NaN do not
 order it). The CUDA target runs one thread per voxel. For 3³ the network is unrolled over 27
 variables in the input's dtype (:func:`_unrolled_median`: registers only, 48 for float32 on sm_90);
-5³ (1,363 comparators, too long to unroll in Numba) keeps a local window of float64 values and
-reads the network from global memory (163 registers and a 1,000-byte stack frame).
+5³ (1,363 comparators, too long to unroll in Numba) keeps a local window in the input's dtype and
+reads the network from global memory (about 163 registers; a 504-byte stack frame for float32, 256
+for int16, was 1,000 with a float64 window).
 """
 
 import functools
@@ -207,11 +208,11 @@ def _median3_cuda(src, out, mode, cval, blank):
     *(f"void({t}[:, :, ::1], {t}[:, :, ::1], int64, int64, {t}, {t}, int32[:, ::1])" for t in _TYPES)
 )
 def _median_cuda(src, out, radius, mode, cval, blank, pairs):
-    """Any size up to :data:`MAX_SIZE`: the window in a float64 local array (exact for every dtype
-    taken), the network read from ``pairs`` in global memory."""
+    """Any size up to :data:`MAX_SIZE`: the window in a local array of ``src``'s dtype, the network
+    read from ``pairs`` in global memory."""
     x, y, z = cuda.grid(3)
     if z < src.shape[0] and y < src.shape[1] and x < src.shape[2]:
-        window = cuda.local.array(_WINDOW_SHAPE, numba.float64)
+        window = cuda.local.array(_WINDOW_SHAPE, src.dtype)
         n = (2 * radius + 1) ** 3
         _gather(src, z, y, x, x + 1, radius, mode, cval, window)
         _select(window, 1, pairs)
