@@ -433,8 +433,11 @@ def _scan(
     # one file a task costs as much as parsing its header.
     workers = workers or min(16, os.cpu_count() or 1)
     runs = [paths[start : start + _SCAN_RUN] for start in range(0, len(paths), _SCAN_RUN)]
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        results = [result for run in pool.map(_read_headers, runs) for result in run]
+    if workers == 1 or len(runs) == 1:  # starting threads would cost more than one run of headers
+        results = _read_headers(paths)
+    else:
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            results = [result for run in pool.map(_read_headers, runs) for result in run]
     headers, broken, skipped = [], {}, []
     for path, result in zip(paths, results, strict=True):
         if isinstance(result, _Header):

@@ -1,5 +1,6 @@
 """Reading a DICOM series (or one enhanced multi-frame file) into a :class:`~gpuimg.Volume`."""
 
+import contextlib
 import os
 import sys
 import threading
@@ -15,7 +16,7 @@ from pydicom.multival import MultiValue
 from gpuimg._support import check_bytes
 from gpuimg._text import count
 from gpuimg.backend import to_device
-from gpuimg.errors import DicomError
+from gpuimg.errors import DicomError, ParameterError
 from gpuimg.io._header import (
     _NATIVE,
     _files,
@@ -28,7 +29,7 @@ from gpuimg.io._header import (
     _transfer_syntax,
 )
 from gpuimg.io._stack import _Stack, _stack
-from gpuimg.io.series import _by_series, _check_series, _summarise, _thickness
+from gpuimg.io.series import SeriesInfo, _by_series, _check_series, _summarise, _thickness
 from gpuimg.volume import Volume
 
 _INT16 = np.iinfo(np.int16)
@@ -36,6 +37,9 @@ _INT16 = np.iinfo(np.int16)
 #: Size of the Pixel Data element's header in the uncompressed little-endian syntaxes [bytes].
 _PIXEL_ELEMENT_HEADER = {pydicom.uid.ImplicitVRLittleEndian: 8, pydicom.uid.ExplicitVRLittleEndian: 12}
 _PIXEL_DATA_TAG = b"\xe0\x7f\x10\x00"
+#: Stored pixels below which a series is decoded in the calling thread [bytes]: a thread pool's start
+#: (a few ms) costs more than copying a few MiB from the page cache.
+_THREADED_BYTES = 8 * 2**20
 
 
 def read_dicom(
@@ -49,9 +53,9 @@ def read_dicom(
 
     Parameters
     ----------
-    path_or_files : str, path or iterable of paths
-        A folder (searched recursively), one file (e.g. an enhanced multi-frame CT/MR) or a list of
-        files.
+    path_or_files : str, path, iterable of paths or SeriesInfo
+        A folder (searched recursively), one file (e.g. an enhanced multi-frame CT/MR), a list of
+        files, or a series found by :func:`list_series`, whose headers are then not read again.
     series_uid : str, optional
         SeriesInstanceUID of the series to read; needed when the files hold several series
         (:func:`list_series` shows them).
@@ -83,7 +87,8 @@ def read_dicom(
         If the volume would need more memory than the budget (``GPUIMG_MAX_BYTES``; see
         :mod:`gpuimg._support`), checked before anything is decoded.
     ParameterError
-        If ``path_or_files`` is not a path or a list of paths.
+        If ``path_or_files`` is not a path or a list of paths, or is a SeriesInfo of another series
+        than ``series_uid``.
     GeometryError
         Positions, orientations or pixel spacings that are not finite, not unit and orthogonal, or not
         positive; mixed orientations, image sizes or pixel spacings; duplicate positions; missing
@@ -102,9 +107,10 @@ def read_dicom(
     that is not a DICOM image is an error.
 
     Uncompressed explicit-VR little-endian files (what most scanners and PACS export) have their
-    headers read by a small parser of the tags needed here, and their pixels read by threads straight
-    into the volume, rescaled in place; any other file (compressed, implicit VR, big endian, enhanced
-    multi-frame, unusual values) is read by pydicom, with the same result and the same checks.
+    headers read by a small parser of the tags needed here, and their pixels read (by threads, for a
+    series over 8 MiB) straight into the volume, rescaled in place; any other file (compressed, implicit
+    VR, big endian, enhanced multi-frame, unusual values) is read by pydicom, with the same result and
+    the same checks.
 
     Examples
     --------
@@ -112,6 +118,29 @@ def read_dicom(
     >>> ct.data.dtype, ct.spacing  # doctest: +SKIP
     (dtype('int16'), (1.25, 0.7, 0.7))
     """
+    chosen = _series_headers(path_or_files, series_uid)
+    uid = chosen[0].series_uid
+    _check_series(uid, chosen)
+    for header in chosen:
+        _check_grey(header)
+    frames = [frame for header in chosen for frame in header.frames]
+    stack = _stack(frames, uid, thickness=_thickness(chosen[0]), allow_gaps=allow_gaps)
+    data, rescale = _decode(stack, chosen)
+    meta = _meta(chosen[0].dataset, stack, rescale)
+    return Volume(to_device(data, device), stack.spacing, stack.origin, stack.direction, meta)
+
+
+def _series_headers(path_or_files, series_uid: str | None) -> list[_Header]:
+    """The headers of the series to read: those a :class:`SeriesInfo` holds, or read from the files."""
+    if isinstance(path_or_files, SeriesInfo):
+        if series_uid is not None and series_uid != path_or_files.series_uid:
+            raise ParameterError(
+                f"series_uid={series_uid!r} differs from the SeriesInfo's {path_or_files.series_uid}; "
+                "pass one of them."
+            )
+        if path_or_files._headers:  # list_series parsed them: only the pixels are left to read
+            return list(path_or_files._headers)
+        path_or_files = path_or_files.files
     paths, explicit = _files(path_or_files)
     headers, broken, skipped = _scan(paths)
     if broken and (explicit or not headers):
@@ -134,16 +163,8 @@ def read_dicom(
         )
     chosen = _choose(_by_series(headers), series_uid)
     for path, why in broken.items():
-        warnings.warn(f"Skipped {path}: it cannot be read as DICOM ({why}).", stacklevel=2)
-    uid = chosen[0].series_uid
-    _check_series(uid, chosen)
-    for header in chosen:
-        _check_grey(header)
-    frames = [frame for header in chosen for frame in header.frames]
-    stack = _stack(frames, uid, thickness=_thickness(chosen[0]), allow_gaps=allow_gaps)
-    data, rescale = _decode(stack, chosen)
-    meta = _meta(chosen[0].dataset, stack, rescale)
-    return Volume(to_device(data, device), stack.spacing, stack.origin, stack.direction, meta)
+        warnings.warn(f"Skipped {path}: it cannot be read as DICOM ({why}).", stacklevel=3)
+    return chosen
 
 
 def _choose(series: dict[str, list[_Header]], series_uid: str | None) -> list[_Header]:
@@ -328,19 +349,18 @@ def _decode(stack: _Stack, headers: list[_Header]) -> tuple[np.ndarray, dict]:
     workers = min(
         32, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
     )
+    if raw.nbytes < _THREADED_BYTES:  # a small series: starting threads costs more than its copy
+        workers = 1
     files = list(by_file)
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        list(
-            pool.map(
-                lambda chunk: [fill(path) for path in chunk], [files[k::workers] for k in range(workers)]
-            )
-        )
+    with ThreadPoolExecutor(max_workers=workers) if workers > 1 else contextlib.nullcontext() as pool:
+        run = map if pool is None else pool.map
+        list(run(lambda chunk: [fill(path) for path in chunk], [files[k::workers] for k in range(workers)]))
         slots = np.array(stack.slots)
         ends = np.stack([low[slots], high[slots]]) * slope + intercept
         if dtype is None:
             dtype = np.dtype(np.int16 if _fits_int16(ends, 1, 0) else np.float32)
             data = _output(raw, dtype)
-            list(pool.map(rescale_slot, stack.slots))
+            list(run(rescale_slot, stack.slots))
     if stack.missing:
         data[stack.missing] = float(ends.min())
     uniform = np.all(slope == slope[0]) and np.all(intercept == intercept[0])

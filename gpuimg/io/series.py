@@ -37,6 +37,10 @@ class SeriesInfo:
         The files of the series.
     problem : str or None
         Why read_dicom would refuse the series (the error message), None if it reads.
+
+    Notes
+    -----
+    It also keeps the parsed headers of its files, so that ``read_dicom(info)`` reads only pixels.
     """
 
     series_uid: str
@@ -51,6 +55,7 @@ class SeriesInfo:
     orientation: tuple[float, ...] | None
     files: tuple[Path, ...] = field(repr=False)
     problem: str | None = None
+    _headers: tuple[_Header, ...] = field(default=(), repr=False, compare=False)
 
     def __str__(self) -> str:
         return (
@@ -172,4 +177,5 @@ def _summarise(uid: str, headers: list[_Header]) -> SeriesInfo:
         orientation=orientations.pop() if len(orientations) == 1 else None,
         files=tuple(header.path for header in headers),
         problem=problem,
+        _headers=tuple(headers),
     )

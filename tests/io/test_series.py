@@ -57,3 +57,22 @@ def test_broken_files_reported_not_fatal(tmp_path, make_volume):
     (tmp_path / "cut.dcm").write_bytes(files[0].read_bytes()[:300])
     found = list_series(tmp_path)
     assert len(found) == 1 and list(found.broken) == [tmp_path / "cut.dcm"]
+
+
+def test_read_dicom_of_a_listed_series_reads_no_header_again(
+    tmp_path, make_volume, monkeypatch, pydicom_reference, sitk_files
+):
+    from gpuimg import ParameterError, read_dicom
+    from gpuimg.io import _header
+
+    write_dicom(make_volume(), tmp_path / "ct")
+    write_dicom(make_volume(oblique=False), tmp_path / "mr", modality="MR")
+    by_modality = {s.modality: s for s in list_series(tmp_path)}
+    parsed = []
+    monkeypatch.setattr(_header, "_read_tags", lambda path: parsed.append(path))
+    volume = read_dicom(by_modality["MR"], device="cpu")
+    assert parsed == []  # the headers list_series parsed were used
+    np.testing.assert_array_equal(volume.data, pydicom_reference(sitk_files(tmp_path / "mr")))
+    assert volume.meta["series_uid"] == by_modality["MR"].series_uid
+    with pytest.raises(ParameterError, match="series_uid"):
+        read_dicom(by_modality["MR"], by_modality["CT"].series_uid, device="cpu")
