@@ -28,11 +28,25 @@ def _product_cpu(a, b):
     return lambda a, b: a * b
 
 
-if not config.ENABLE_CUDASIM:  # the simulator runs the CPU target's code
-    from numba.cuda import libdevice
-    from numba.cuda import types as cuda_types
-    from numba.cuda.extending import lower_builtin, type_callable
-    from numba.cuda.typing import signature
+def _numba_cuda():
+    """numba-cuda's typing and lowering API, or None: the simulator runs the CPU target's code, and
+    Numba's own deprecated CUDA target (no numba-cuda installed; the ``cuda13`` / ``cuda12`` extras
+    install it) has another API, where kernels calling :func:`product` do not compile."""
+    if config.ENABLE_CUDASIM:
+        return None
+    try:
+        from numba.cuda import libdevice
+        from numba.cuda import types as cuda_types
+        from numba.cuda.extending import lower_builtin, type_callable
+        from numba.cuda.typing import signature
+    except ImportError:
+        return None
+    return libdevice, cuda_types, lower_builtin, type_callable, signature
+
+
+_API = _numba_cuda()
+if _API is not None:
+    libdevice, cuda_types, lower_builtin, type_callable, signature = _API
 
     @type_callable(product)
     def _type_product(context):
