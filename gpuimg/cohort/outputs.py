@@ -1,8 +1,10 @@
 """Atomic writes of the cohort outputs: a file is either absent, the old one, or the whole new one.
 
-Each file is written under a temporary name in the output folder (``.partial-*``), flushed to disk and
-renamed over its final name, so Ctrl-C or SIGKILL never leaves a half-written output; a later run
-removes leftover temporary files.
+Each file is written under a temporary name in the output folder (``.partial-*``) and renamed over its
+final name, so Ctrl-C or SIGKILL never leaves a half-written output; a later run removes leftover
+temporary files. The outputs are also flushed to disk before the rename (``durable``), so that they
+survive a power cut; the per-study results, which a run reads back and can redo, are not (a flush to
+disk costs about as much as a small study's features).
 """
 
 import contextlib
@@ -20,8 +22,11 @@ _PARTIAL = ".partial-"
 
 
 @contextlib.contextmanager
-def atomic(path: Path, mode: str = "w"):
-    """An open temporary file beside ``path`` that replaces ``path`` when the block succeeds."""
+def atomic(path: Path, mode: str = "w", *, durable: bool = True):
+    """An open temporary file beside ``path`` that replaces ``path`` when the block succeeds.
+
+    ``durable`` flushes it to disk (fsync) before the rename.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     descriptor, tmp = tempfile.mkstemp(prefix=_PARTIAL + path.name + ".", dir=path.parent)
     try:
@@ -29,8 +34,9 @@ def atomic(path: Path, mode: str = "w"):
             descriptor, mode, **({} if "b" in mode else {"newline": "", "encoding": "utf-8"})
         ) as file:
             yield file
-            file.flush()
-            os.fsync(file.fileno())
+            if durable:
+                file.flush()
+                os.fsync(file.fileno())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -43,10 +49,11 @@ def remove_partials(folder: Path) -> None:
         leftover.unlink(missing_ok=True)
 
 
-def write_json(path: Path, value) -> None:
-    with atomic(path) as file:
-        json.dump(_plain(value), file, indent=2, sort_keys=False, allow_nan=True)
-        file.write("\n")
+def write_json(path: Path, value, *, durable: bool = True) -> None:
+    # One write: json.dump would write each of its many small pieces through the text layer.
+    text = json.dumps(_plain(value), indent=2, sort_keys=False, allow_nan=True)
+    with atomic(path, durable=durable) as file:
+        file.write(text + "\n")
 
 
 def write_text(path: Path, text: str) -> None:
@@ -71,9 +78,11 @@ def write_parquet(path: Path, rows: list[dict], columns: list[str]) -> None:
         pq.write_table(table, file)
 
 
-def write_npz(path: Path, arrays: dict) -> None:
-    with atomic(path, "wb") as file:
-        np.savez_compressed(file, **arrays)
+def write_npz(path: Path, arrays: dict, *, durable: bool = True) -> None:
+    buffer = io.BytesIO()  # zipfile's many small writes and seeks, in memory
+    np.savez_compressed(buffer, **arrays)
+    with atomic(path, "wb", durable=durable) as file:
+        file.write(buffer.getbuffer())
 
 
 def write_joblib(path: Path, value) -> None:

@@ -6,6 +6,7 @@ import os
 import platform
 import sys
 import time
+import zipfile
 from importlib import metadata
 from pathlib import Path
 
@@ -162,8 +163,8 @@ def run_pipeline(
         else:
             todo.append(task)
     log = [f"{len(tasks)} studies, {len(results)} already done, {len(todo)} to process on {device}"]
-    extraction = time.perf_counter()
-    for result in _execute(todo, device, workers, scheduler, progress):
+    extraction, startup = time.perf_counter(), {}
+    for result in _execute(todo, device, workers, scheduler, progress, startup):
         _store(cache, result)
         # Read back what was stored, so a resumed run sees exactly what an uninterrupted one does.
         results[result["study"]] = _cached(cache, result["study"])
@@ -215,6 +216,8 @@ def run_pipeline(
                 for stage in STAGES
             },
             "studies (wall, this run)": extraction,
+            # Part of the above: connecting to the scheduler, and starting a local cluster's workers.
+            "cluster start-up (wall)": startup.get("seconds", 0.0),
             "learning": learning,
         },
         "started": time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(started)),
@@ -234,8 +237,13 @@ def run_pipeline(
     return manifest
 
 
-def _execute(tasks: list[StudyTask], device: str, workers: int, scheduler: str | None, progress: bool):
-    """Yield the result of each task as it finishes: in this process, or on a Dask cluster."""
+def _execute(
+    tasks: list[StudyTask], device: str, workers: int, scheduler: str | None, progress: bool, startup: dict
+):
+    """Yield the result of each task as it finishes: in this process, or on a Dask cluster.
+
+    ``startup["seconds"]`` gets the time taken to connect to the cluster (and to start a local one).
+    """
     from tqdm.auto import tqdm
 
     bar = tqdm(total=len(tasks), unit="study", disable=not progress or not tasks, file=sys.stderr)
@@ -249,7 +257,9 @@ def _execute(tasks: list[StudyTask], device: str, workers: int, scheduler: str |
             return
         from dask.distributed import Client, as_completed
 
+        start = time.perf_counter()
         client = Client(scheduler) if scheduler else Client(_local_cluster(workers, device))
+        startup["seconds"] = time.perf_counter() - start
         try:
             futures = client.map(process_study, tasks, pure=False)
             for future in as_completed(futures):
@@ -292,24 +302,32 @@ def _gpu_count() -> int:
 
 
 def _cached(cache: Path, study: str) -> dict | None:
+    """A study's stored result; None if absent or unreadable (cut short by a crash: it is redone)."""
     path = cache / f"{study}.json"
-    if not path.exists():
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
         return None
-    return json.loads(path.read_text())
 
 
 def _store(cache: Path, result: dict) -> None:
+    # Not flushed to disk: a result lost in a power cut is missing or unreadable, and computed again.
     if "preview" in result:
-        outputs.write_npz(cache / f"{result['study']}.npz", result["preview"])
-    outputs.write_json(cache / f"{result['study']}.json", {k: v for k, v in result.items() if k != "preview"})
+        outputs.write_npz(cache / f"{result['study']}.npz", result["preview"], durable=False)
+    outputs.write_json(
+        cache / f"{result['study']}.json",
+        {k: v for k, v in result.items() if k != "preview"},
+        durable=False,
+    )
 
 
 def _preview(cache: Path, study: str) -> dict | None:
     path = cache / f"{study}.npz"
-    if not path.exists():
+    try:
+        with np.load(path) as arrays:
+            return dict(arrays)
+    except (OSError, ValueError, zipfile.BadZipFile):
         return None
-    with np.load(path) as arrays:
-        return dict(arrays)
 
 
 def _versions() -> dict:

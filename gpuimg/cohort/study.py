@@ -4,6 +4,7 @@
 either the feature row or the error, with every identifying value of the input scrubbed out.
 """
 
+import contextlib
 import re
 import time
 import warnings
@@ -64,13 +65,13 @@ def process_study(task: StudyTask) -> dict:
     # Warnings (pydicom's header checks) may quote header values: they never reach a log.
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
+        series = None
         try:
+            start = time.perf_counter()
             series, others = _select(task.path, task.spec.selection)
-            identity = _identity(series.files[0])
-            patient = identity["PatientID"] or task.name
+            result["times"]["read"] = time.perf_counter() - start  # finding the series is reading too
+            patient = series.patient_id or task.name
             result["patient"] = patient if task.spec.keep_ids else pseudonym(task.key, "patient", patient)
-            if not task.spec.keep_ids:
-                replacements.update(_secrets(identity, result["patient"]))
             row, preview = _measure(task, series, others, result["times"])
             result["row"] = {
                 "study": task.study_id,
@@ -81,6 +82,10 @@ def process_study(task: StudyTask) -> dict:
             result["clipped"] = bool(preview.pop("clipped"))
             result["preview"] = preview
         except Exception as exc:  # a failing study is recorded, whatever failed
+            if series is not None and not task.spec.keep_ids:
+                # The name and birth date are read only now, to scrub them from the message.
+                with contextlib.suppress(Exception):
+                    replacements.update(_secrets(_identity(series.files[0]), result["patient"]))
             result["error"] = scrub(f"{type(exc).__name__}: {exc}", replacements)
     return result
 
@@ -91,12 +96,12 @@ def _measure(task: StudyTask, series, others: list[Path], times: dict) -> tuple[
     def timed(stage, func):
         start = time.perf_counter()
         value = func()
-        times[stage] = time.perf_counter() - start
+        times[stage] = times.get(stage, 0.0) + time.perf_counter() - start
         return value
 
     image = timed(
         "read",
-        lambda: read_dicom(series.files, device=task.device, allow_gaps=spec.selection.allow_gaps),
+        lambda: read_dicom(series, device=task.device, allow_gaps=spec.selection.allow_gaps),
     )
     processed = timed("preprocess", lambda: _preprocess(image, spec.steps))
     mask = timed("segment", lambda: _mask(task.path, others, image, processed, spec.mask))
@@ -282,13 +287,15 @@ def _preview(image: Volume, processed: Volume, mask: Volume, gradient) -> dict:
     inside = to_numpy(mask.data) > 0
     k = int(np.argmax(inside.sum(axis=(1, 2))))
     before = to_numpy(image.data).astype(np.float32)
-    after = to_numpy(processed.data).astype(np.float32)
+    after = before if processed is image else to_numpy(processed.data).astype(np.float32)
     faces = (inside[0], inside[-1], inside[:, 0], inside[:, -1], inside[:, :, 0], inside[:, :, -1])
     preview = {"image": before[k], "mask": inside[k].astype(np.uint8), "clipped": any(f.any() for f in faces)}
     if gradient is not None:
         preview["edges"] = to_numpy(gradient)[k].astype(np.float32)
+    histograms = {}  # by array: without preprocessing, "after" is "before"
     for name, values in (("before", before), ("after", after)):
-        low, high = np.percentile(values, [0.5, 99.5])
-        counts, bin_edges = np.histogram(values, _HISTOGRAM_BINS, range=(low, max(high, low + 1e-6)))
-        preview[f"hist_{name}"], preview[f"edges_{name}"] = counts, bin_edges
+        if id(values) not in histograms:
+            low, high = np.percentile(values, [0.5, 99.5])
+            histograms[id(values)] = np.histogram(values, _HISTOGRAM_BINS, range=(low, max(high, low + 1e-6)))
+        preview[f"hist_{name}"], preview[f"edges_{name}"] = histograms[id(values)]
     return preview

@@ -5,6 +5,7 @@ import csv
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -86,10 +87,25 @@ def test_good_studies_give_rows_and_bad_ones_errors(broken, tmp_path):
     again = run_pipeline(spec, cohort, out, key_path=key, progress=False, keep_ids=True)
     assert again["processed_this_run"] == 0  # a re-run repeats no work
     assert _table(out) == rows and _errors(out) == errors
+    # A study's stored result cut short (as a power cut can leave it: it is not flushed to disk) and
+    # another's preview gone: the first is computed again, the second keeps its row.
+    stored = next(out.glob(".studies/*/study_001.json"))
+    stored.write_text(stored.read_text()[:40])
+    next(out.glob(".studies/*/study_002.npz")).write_bytes(b"PK\x03\x04")
+    again = run_pipeline(spec, cohort, out, key_path=key, progress=False, keep_ids=True)
+    assert again["processed_this_run"] == 1
+    assert _table(out) == rows and _errors(out) == errors
 
 
 def test_sigkill_midway_then_rerun_gives_the_uninterrupted_table(broken, tmp_path):
-    spec, cohort, key = broken
+    spec, small, key = broken
+    # The broken cohort and 24 more good studies (of its patients): a study takes a few ms, so the
+    # job must have enough of them to be caught midway.
+    cohort = tmp_path / "cohort"
+    shutil.copytree(small, cohort)
+    for i in range(24):
+        write_study(cohort / f"y_{i:03d}", i, patient_id=f"PAT-{i % 4:03d}")
+    total = len(list(cohort.iterdir()))
     whole = tmp_path / "whole"
     run_pipeline(spec, cohort, whole, key_path=key, progress=False)
     killed = tmp_path / "killed"
@@ -108,14 +124,14 @@ def test_sigkill_midway_then_rerun_gives_the_uninterrupted_table(broken, tmp_pat
     job = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline and len(list(killed.glob(".studies/*/*.json"))) < 3:
-        time.sleep(0.05)
+        time.sleep(0.002)
     os.kill(job.pid, signal.SIGKILL)
     job.wait()
     done = len(list(killed.glob(".studies/*/*.json")))
-    assert 3 <= done < 8, "the job was not killed midway"
+    assert 3 <= done < total, "the job was not killed midway"
     assert not (killed / "features.csv").exists()
     assert subprocess.run(command, capture_output=True, timeout=600).returncode == 0
-    assert json.loads((killed / "manifest.json").read_text())["processed_this_run"] == 8 - done
+    assert json.loads((killed / "manifest.json").read_text())["processed_this_run"] == total - done
     assert _table(killed) == _table(whole) and _errors(killed) == _errors(whole)
     assert not list(killed.rglob(".partial-*"))
 
