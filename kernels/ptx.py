@@ -1,12 +1,12 @@
 """Compile every registered CUDA kernel for a GPU architecture without a GPU, and report its resources.
 
-Run as ``python -m gpuimg.kernels.ptx [--cc 9.0] [--json]``. Each kernel of the registry is compiled
-to PTX with ``numba.cuda.compile_ptx`` for each of its signatures, then assembled to a cubin with
-nvJitLink (from ``numba-cuda[cu13]``), which reports the registers, stack and spills per thread.
-Exits 1 if any kernel fails to compile or spills registers to local memory.
+Run as ``python -m gpuimg.kernels.ptx [--cc 9.0] [--json] [--shard K/N]``. Each kernel of the
+registry is compiled to PTX with ``numba.cuda.compile_ptx`` for each of its signatures, then assembled
+to a cubin with nvJitLink (from ``numba-cuda[cu13]``), which reports the registers, stack and spills
+per thread. Exits 1 if any kernel fails to compile or spills registers to local memory.
 
 The CUDA simulator must be off (``NUMBA_ENABLE_CUDASIM=0``): the test suite runs this module in a
-subprocess for that reason.
+subprocess for that reason, one process per core with ``--shard`` (each compile is single-threaded).
 """
 
 import argparse
@@ -70,24 +70,33 @@ def _assemble(ptx: str, cc: tuple[int, int]) -> str | None:
         nvjitlink.destroy(handle)
 
 
-def check(cc: tuple[int, int] = (9, 0)) -> list[Report]:
-    """Compile every signature of every registered CUDA kernel for compute capability ``cc``."""
-    return [
-        compile_kernel(kernel.py_func, signature, cc)
-        for kernel in load_all().values()
-        for signature in kernel.signatures
-    ]
+def check(cc: tuple[int, int] = (9, 0), shard: tuple[int, int] = (0, 1)) -> list[Report]:
+    """Compile every signature of every registered CUDA kernel for compute capability ``cc``.
+
+    ``shard=(k, n)`` compiles only the ``k``-th of ``n`` interleaved shares of the (kernel, signature)
+    pairs, so that ``n`` processes together compile each pair once.
+    """
+    index, count = shard
+    pairs = [(kernel, signature) for kernel in load_all().values() for signature in kernel.signatures]
+    return [compile_kernel(kernel.py_func, signature, cc) for kernel, signature in pairs[index::count]]
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cc", default="9.0", help="compute capability, e.g. 9.0 (H100, H200)")
     parser.add_argument("--json", action="store_true", help="print one JSON list of reports")
+    parser.add_argument("--shard", default="1/1", help="compile only share K of N (K from 1), e.g. 2/2")
     args = parser.parse_args(argv)
     if config.ENABLE_CUDASIM:
         parser.error("the CUDA simulator is on; run with NUMBA_ENABLE_CUDASIM=0")
     major, minor = (int(part) for part in args.cc.split("."))
-    reports = check((major, minor))
+    try:
+        index, count = (int(part) for part in args.shard.split("/"))
+    except ValueError:
+        index = count = 0
+    if not 1 <= index <= count:
+        parser.error(f"--shard {args.shard}: give K/N with 1 <= K <= N, e.g. 1/2")
+    reports = check((major, minor), (index - 1, count))
     if args.json:
         print(json.dumps([asdict(r) for r in reports], indent=1))
     else:
