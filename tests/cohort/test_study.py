@@ -1,0 +1,34 @@
+"""The report's intensity histograms of a study against NumPy's percentile and histogram."""
+
+import numpy as np
+import pytest
+
+from gpuimg.cohort.study import _HISTOGRAM_BINS, _histogram
+
+
+def _numpy_histogram(values):
+    """The definition: 64 bins from the 0.5th to the 99.5th percentile (linear) of the float32 values."""
+    values = values.astype(np.float32)
+    low, high = np.percentile(values, [0.5, 99.5])
+    return np.histogram(values, _HISTOGRAM_BINS, range=(low, max(high, low + 1e-6)))
+
+
+@pytest.mark.parametrize("dtype", [np.int16, np.uint16, np.uint8, np.int8, np.int32, np.float64])
+@pytest.mark.parametrize("size", [1, 2, 7, 1000, 20000])
+def test_histogram_is_numpy_percentile_and_histogram(dtype, size):
+    rng = np.random.default_rng(size)
+    info = np.iinfo(dtype) if np.issubdtype(dtype, np.integer) else None
+    # Up to 16 bits, the type's whole range; wider types (the float32 path) over a CT's range.
+    low, high = (info.min, info.max) if info and info.bits <= 16 else (-1024, 3000)
+    for spread in (0, 3, 200, None):  # one value, a few, many, the whole range
+        top = high if spread is None else min(high, low + spread)
+        values = (
+            rng.integers(low, top, size, endpoint=True) if info else rng.uniform(low, top + 1e-3, size)
+        ).astype(dtype)
+        counts, edges = _histogram(values.reshape(1, 1, -1))
+        expected_counts, expected_edges = _numpy_histogram(values)
+        # The same numbers exactly: the integer path picks the same order statistics and blends them
+        # with np.percentile's formula, and counts each value where np.histogram puts it.
+        np.testing.assert_array_equal(edges, expected_edges)
+        np.testing.assert_array_equal(counts, expected_counts)
+        assert counts.dtype == expected_counts.dtype
