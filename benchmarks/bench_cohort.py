@@ -22,20 +22,25 @@ then take the same inputs, the DICOM slices and the NRRD mask of each study, wit
   diagnostics: its fastest setting). "end to end" includes GDCM's scan of the study's files for the
   series, SimpleITK's series read and the mask read; "features alone" sums ``execute``.
 
-Each row is the best of ``--repeat`` runs. gpuimg computes more features than PyRadiomics' classes
-(the IBSI families: e.g. 29 morphology features with Moran's I and Geary's C against 14 shape
-features); the script prints both counts, and the largest relative difference of a few features both
-define (mesh volume, maximum diameter, mean), to show both measured the same ROIs. PyRadiomics
-installs as bench_radiomics.py's docstring says; without it only gpuimg's rows are printed.
+The tools take turns (gpuimg, PyRadiomics, gpuimg ...), so that a change in the machine's load hits
+both alike, and each row is the best of ``--repeat`` runs; the ratios of throughput follow. The
+"whole run" row adds what ``gpuimg run`` does once per run after the studies (tables, HTML report,
+manifest). gpuimg computes more features than PyRadiomics' classes (the IBSI families: e.g. 29
+morphology features with Moran's I and Geary's C against 14 shape features); the script prints both
+counts, and the largest relative difference of a few features both define (mesh volume, maximum
+diameter, mean), to show both measured the same ROIs. PyRadiomics installs as bench_radiomics.py's
+docstring says; without it only gpuimg's rows are printed.
 """
 
 import argparse
+import contextlib
 import csv
 import logging
 import multiprocessing
 import shutil
 import tempfile
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -72,6 +77,8 @@ def main() -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--texture", action="store_true", help="add the texture families / classes")
     args = parser.parse_args()
+    # The fresh cluster of a run with start-up finds the kept cluster's HTTP port taken: said, not an error.
+    warnings.filterwarnings("ignore", message="(?s).*already have a cluster running")
     root = Path(tempfile.mkdtemp(prefix="gpuimg-bench-cohort-"))
     try:
         _run(args, root)
@@ -94,12 +101,15 @@ def _run(args, root: Path) -> None:
     for study in studies[:4]:
         shutil.copytree(study, warm / study.name)
     print(f"{len(studies)} studies of {ct.shape} voxels, ROI {int(mask.sum())} voxels in the last")
-    print(f"best of {args.repeat} runs each")
-    print(f"{'tool':<52} {'seconds':>8} {'studies/min':>12}")
-
-    def row(label, seconds):
-        print(f"{label:<52} {seconds:>8.3f} {60 * len(studies) / seconds:>12.1f}", flush=True)
-
+    try:
+        import SimpleITK  # noqa: F401
+        from radiomics import featureextractor  # noqa: F401
+    except ImportError:
+        print("PyRadiomics is not installed: see benchmarks/bench_radiomics.py for the install step.")
+        peer = None
+    else:
+        peer = ["firstorder", "shape", *(TEXTURE.values() if args.texture else [])]
+        _init_peer(peer)
     runs = iter(range(10**6))
 
     def pipeline(**kwargs) -> dict:
@@ -111,66 +121,95 @@ def _run(args, root: Path) -> None:
         manifest["output"] = out
         return manifest
 
-    ours = None
-    for workers in args.workers:
-        if workers == 1:
-            run_pipeline(spec, warm, root / "warm-1", device=args.device, progress=False)
-            best = min((pipeline() for _ in range(args.repeat)), key=_wall)
-            row("gpuimg, 1 worker: end to end", _wall(best))
-            row("gpuimg: features alone", best["time_per_stage_s"]["features (sum over studies)"])
-            ours = best
-            continue
-        fresh = min((pipeline(workers=workers) for _ in range(args.repeat)), key=_wall)
-        startup = fresh["time_per_stage_s"]["cluster start-up (wall)"]
-        row(f"gpuimg, {workers} workers: end to end, with start-up", _wall(fresh))
-        print(f"  (of which the LocalCluster's start: {startup:.2f} s)")
+    seconds: dict[str, list[float]] = {}  # row -> the time of each repeat
+
+    def record(label: str, value: float) -> None:
+        seconds.setdefault(label, []).append(value)
+
+    # The tools take turns, so that a change in the machine's load hits both alike.
+    with contextlib.ExitStack() as running:
         from dask.distributed import Client
 
-        with _local_cluster(workers, args.device) as cluster, Client(cluster):
-            address = cluster.scheduler_address
-            run_pipeline(spec, warm, root / f"warm-{workers}", scheduler=address, progress=False)
-            steady = min((pipeline(scheduler=address) for _ in range(args.repeat)), key=_steady)
-        row(f"gpuimg, {workers} workers: end to end, steady state", _steady(steady))
-    try:
-        import SimpleITK  # noqa: F401
-        from radiomics import featureextractor  # noqa: F401
-    except ImportError:
-        print("PyRadiomics is not installed: see benchmarks/bench_radiomics.py for the install step.")
-        return
-    enabled = ["firstorder", "shape", *(TEXTURE.values() if args.texture else [])]
-    _init_peer(enabled)
-    # Several processes first: forked as pyradiomics --jobs forks them, before this process has run
-    # SimpleITK's threads (a fork does not carry them over).
-    for workers in sorted(args.workers, reverse=True):
-        if workers == 1:
-            results = []
-            for _ in range(args.repeat):
-                start = time.perf_counter()
-                done = [_peer_study(study) for study in studies]
-                results.append((time.perf_counter() - start, done))
-            wall, done = min(results, key=lambda r: r[0])
-            row("PyRadiomics (batch), 1 process: end to end", wall)
-            row("PyRadiomics: features alone", sum(d[1] for d in done))
-            peer_features = {study.name: d[2] for study, d in zip(studies, done, strict=True)}
-            continue
-        walls = []
+        addresses = {}
+        for workers in args.workers:
+            if workers > 1:  # a cluster kept up for the steady state, warmed by a run of its own
+                cluster = running.enter_context(_local_cluster(workers, args.device))
+                running.enter_context(Client(cluster))
+                addresses[workers] = cluster.scheduler_address
+        for workers in args.workers:
+            run_pipeline(
+                spec,
+                warm,
+                root / f"warm-{workers}",
+                device=args.device,
+                progress=False,
+                scheduler=addresses.get(workers),
+            )
         for _ in range(args.repeat):
-            start = time.perf_counter()
-            with multiprocessing.get_context("fork").Pool(workers, _init_peer, (enabled,)) as pool:
-                pool.map(_peer_study, studies)
-            walls.append(time.perf_counter() - start)
-        row(f"PyRadiomics (batch), {workers} processes: end to end", min(walls))
-    if ours is not None:
-        _compare(ours["output"] / "features.csv", peer_features)
+            for workers in args.workers:
+                if workers == 1:
+                    ours = pipeline()
+                    record("gpuimg, 1 worker: end to end", _wall(ours))
+                    record("gpuimg, 1 worker: whole run", ours["time_per_stage_s"]["total (wall)"])
+                    record("gpuimg: features alone", ours["time_per_stage_s"]["features (sum over studies)"])
+                    if peer:
+                        start = time.perf_counter()
+                        done = [_peer_study(study) for study in studies]
+                        record("PyRadiomics (batch), 1 process: end to end", time.perf_counter() - start)
+                        record("PyRadiomics: features alone", sum(d[1] for d in done))
+                    continue
+                fresh = pipeline(workers=workers)
+                record(f"gpuimg, {workers} workers: end to end, with start-up", _wall(fresh))
+                record(f"gpuimg, {workers} workers: LocalCluster start-up", _startup(fresh))
+                record(
+                    f"gpuimg, {workers} workers: end to end, steady state",
+                    _steady(pipeline(scheduler=addresses[workers])),
+                )
+                if peer:
+                    start = time.perf_counter()
+                    with multiprocessing.get_context("fork").Pool(workers, _init_peer, (peer,)) as pool:
+                        pool.map(_peer_study, studies)
+                    record(
+                        f"PyRadiomics (batch), {workers} processes: end to end", time.perf_counter() - start
+                    )
+    print(f"best of {args.repeat} runs each, the tools taking turns")
+    print(f"{'tool':<56} {'seconds':>8} {'studies/min':>12}")
+    best = {label: min(values) for label, values in seconds.items()}
+    for label, value in best.items():
+        print(f"{label:<56} {value:>8.3f} {60 * len(studies) / value:>12.1f}")
+    if not peer:
+        return
+    print("throughput, gpuimg / PyRadiomics:")
+    for ours_label, theirs_label in _pairs(args.workers):
+        print(f"  {ours_label}: {best[theirs_label] / best[ours_label]:.2f}x")
+    if 1 in args.workers:
+        _compare(ours["output"] / "features.csv", {s.name: d[2] for s, d in zip(studies, done, strict=True)})
+
+
+def _pairs(worker_counts: list[int]) -> list[tuple[str, str]]:
+    """(gpuimg's row, PyRadiomics' row) of each comparison."""
+    pairs = []
+    for workers in worker_counts:
+        if workers == 1:
+            pairs.append(("gpuimg, 1 worker: end to end", "PyRadiomics (batch), 1 process: end to end"))
+            pairs.append(("gpuimg: features alone", "PyRadiomics: features alone"))
+            continue
+        theirs = f"PyRadiomics (batch), {workers} processes: end to end"
+        pairs.append((f"gpuimg, {workers} workers: end to end, steady state", theirs))
+        pairs.append((f"gpuimg, {workers} workers: end to end, with start-up", theirs))
+    return pairs
 
 
 def _wall(manifest: dict) -> float:
     return manifest["time_per_stage_s"]["studies (wall, this run)"]
 
 
+def _startup(manifest: dict) -> float:
+    return manifest["time_per_stage_s"]["cluster start-up (wall)"]
+
+
 def _steady(manifest: dict) -> float:
-    times = manifest["time_per_stage_s"]
-    return times["studies (wall, this run)"] - times["cluster start-up (wall)"]
+    return _wall(manifest) - _startup(manifest)
 
 
 def _init_peer(enabled: list[str]) -> None:
