@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from gpuimg.backend import is_dask, to_numpy
+from gpuimg.backend.chunks import row_slices
 from gpuimg.errors import GpuimgError, ParameterError, WriteError
 from gpuimg.io._atomic import _atomic_folder, _atomic_path
 from gpuimg.volume import Volume, as_volume
@@ -172,7 +173,8 @@ def _write_zarr(data, path: Path, geometry: dict) -> None:
                 "origin": list(volume.origin),
                 "direction": np.asarray(volume.direction).tolist(),
             }
-        data.store(store, lock=False)
+        for rows in row_slices(data):
+            data[rows].store(store, regions=(rows, slice(None), slice(None)), lock=False)
 
 
 def _write_nifti(data, path: Path, geometry: dict) -> None:
@@ -194,12 +196,10 @@ def _write_nifti(data, path: Path, geometry: dict) -> None:
     with _atomic_path(path) as tmp, opener(tmp, "wb") as file:
         file.write(header.binaryblock)
         file.write(b"\0" * (_NIFTI_DATA_OFFSET - len(header.binaryblock)))
-        start = 0
-        for rows in data.chunks[0]:
+        for rows in row_slices(data):
             # (z, y, x) in C order is NIfTI's (x, y, z) in Fortran order: a z slab is contiguous.
-            slab = to_numpy(data[start : start + rows].compute())
+            slab = to_numpy(data[rows].compute())
             file.write(np.ascontiguousarray(slab, dtype=dtype).tobytes())
-            start += rows
 
 
 def _zarr():
