@@ -154,30 +154,38 @@ def label_chunks(mask, structure: np.ndarray, *, seed: int | None = None) -> Chu
 
     structure = np.asarray(structure, dtype=bool)
     starts = [np.concatenate([[0], np.cumsum(c)[:-1]]).astype(np.int64) for c in mask.chunks]
-    grid = list(np.ndindex(*mask.numblocks))
-    summaries = []
+    shifts = (np.array(list(np.ndindex(*(3,) * mask.ndim))) - 1)[structure.ravel()]
+    summaries, offsets, edges, by_index, total = [], [], [np.zeros((0, 2), dtype=np.int64)], {}, 0
     for row, blocks in enumerate(mask.to_delayed()):  # a row of chunks at a time: see row_slices
         tasks = []
         for inner, block in zip(np.ndindex(*blocks.shape), blocks.ravel(), strict=True):
             start = tuple(int(starts[axis][i]) for axis, i in enumerate((row, *inner)))
             tasks.append(dask.delayed(_chunk_summary)(block, structure, start, mask.shape, seed))
-        summaries.extend(dask.compute(*tasks))
-    counts = np.array([s["count"] for s in summaries], dtype=np.int64)
-    offsets = np.concatenate([[0], np.cumsum(counts)[:-1]])
-    total = int(counts.sum())
-    by_index = dict(zip(grid, zip(summaries, offsets.tolist(), strict=True), strict=True))
-
-    edges = [np.zeros((0, 2), dtype=np.int64)]
-    shifts = (np.array(list(np.ndindex(*(3,) * mask.ndim))) - 1)[structure.ravel()]
-    for axis in range(mask.ndim):
-        for row in range(mask.numblocks[axis] - 1):
-            before = _face_plane(by_index, mask.numblocks, axis, row, "high")
-            after = _face_plane(by_index, mask.numblocks, axis, row + 1, "low")
-            for shift in shifts[shifts[:, axis] == 1]:
-                a, b = _shifted_pair(before, after, shift, axis)
-                both = (a > 0) & (b > 0)
-                if both.any():
-                    edges.append(np.unique(np.stack([a[both], b[both]], axis=1), axis=0))
+        for inner, summary in zip(np.ndindex(*blocks.shape), dask.compute(*tasks), strict=True):
+            by_index[(row, *inner)] = (summary, total)
+            summaries.append(summary)
+            offsets.append(total)
+            total += summary["count"]
+        # The row's joins to the row before and inside itself; then its faces but the last are dropped,
+        # and the row before's last: the summaries kept grow by a few numbers per label, no more.
+        for axis in range(mask.ndim):
+            for before_row in [row - 1] if axis == 0 else range(mask.numblocks[axis] - 1):
+                if before_row < 0:
+                    continue
+                fixed = {} if axis == 0 else {0: row}
+                before = _face_plane(by_index, mask.numblocks, axis, before_row, "high", fixed)
+                after = _face_plane(by_index, mask.numblocks, axis, before_row + 1, "low", fixed)
+                for shift in shifts[shifts[:, axis] == 1]:
+                    a, b = _shifted_pair(before, after, shift, axis)
+                    both = (a > 0) & (b > 0)
+                    if both.any():
+                        edges.append(np.unique(np.stack([a[both], b[both]], axis=1), axis=0))
+        for index, (summary, _) in by_index.items():
+            if index[0] == row - 1:
+                summary["high"] = None
+            elif index[0] == row:
+                summary["low"] = None
+                summary["high"] = [summary["high"][0]] + [None] * (mask.ndim - 1)
     pairs = np.concatenate(edges)
     graph = scipy.sparse.coo_matrix(
         (np.ones(len(pairs), dtype=np.int8), (pairs[:, 0], pairs[:, 1])), shape=(total + 1, total + 1)
@@ -198,7 +206,7 @@ def label_chunks(mask, structure: np.ndarray, *, seed: int | None = None) -> Chu
     lows = np.full((count + 1, mask.ndim), np.iinfo(np.int64).max)
     highs = np.full((count + 1, mask.ndim), -1, dtype=np.int64)
     seeded = np.zeros(count + 1, dtype=bool)
-    for summary, offset in zip(summaries, offsets.tolist(), strict=True):
+    for summary, offset in zip(summaries, offsets, strict=True):
         target = lut[offset + 1 : offset + 1 + summary["count"]]
         np.add.at(sizes, target, summary["sizes"])
         np.minimum.at(lows, target, summary["lows"])
@@ -285,10 +293,11 @@ def _chunk_summary(block, structure, start, shape, seed):
     }
 
 
-def _face_plane(by_index, numblocks, axis, row, side):
+def _face_plane(by_index, numblocks, axis, row, side, fixed):
     """The plane of whole-volume labels on the ``side`` ("low" or "high") face of the chunks in
-    ``row`` along ``axis``: the chunks' faces, offset to unique labels, laid side by side."""
-    others = [range(n) if a != axis else [row] for a, n in enumerate(numblocks)]
+    ``row`` along ``axis`` (and in the rows ``fixed`` gives along other axes, ``{axis: row}``): the
+    chunks' faces, offset to unique labels, laid side by side."""
+    others = [[fixed.get(a, row)] if a == axis or a in fixed else range(n) for a, n in enumerate(numblocks)]
 
     def face(index):
         summary, offset = by_index[index]
