@@ -1,6 +1,7 @@
 """gpuimg.io.chunked: memory bounded by a few chunks, whatever the volume. A volume four times longer
-along z, Zarr to Zarr through gaussian_filter, gradient_magnitude and label, must not raise the peak of
-the memory Python and NumPy allocate by more than a small share of the volume added."""
+along z (256 x 128 x 128 against 64 x 128 x 128), Zarr to Zarr through gaussian_filter,
+gradient_magnitude and label, must not raise the peak of the memory Python and NumPy allocate by more
+than a small share of the volume added."""
 
 import subprocess
 import sys
@@ -44,8 +45,8 @@ def _peak(folder, rows: int, name: str) -> int:
 
 @pytest.mark.parametrize("name", ["gaussian_filter", "gradient_magnitude", "label"])
 def test_peak_memory_does_not_grow_with_the_volume(tmp_path, name):
-    growth = _peak(tmp_path, 512, name) - _peak(tmp_path, 128, name)
-    added = 4 * 128 * 128 * (512 - 128)  # bytes: 24 MiB, 96 chunks of 256 KiB
+    growth = _peak(tmp_path, 256, name) - _peak(tmp_path, 64, name)
+    added = 4 * 128 * 128 * (256 - 64)  # bytes: 12 MiB, 48 chunks of 256 KiB
     # Bounded memory grows only by the task graph and, for label, a few numbers per component (5 to
-    # 15 % of the volume added here); a scheduler reading halos ahead of their consumers kept 35 to 60 %.
-    assert growth < 0.25 * added, f"{name}: peak grew {growth / 2**20:.1f} MiB for 24 MiB of volume"
+    # 16 % of the volume added here); a scheduler reading halos ahead of their consumers kept 50 to 75 %.
+    assert growth < 0.25 * added, f"{name}: peak grew {growth / 2**20:.1f} MiB for 12 MiB of volume"
