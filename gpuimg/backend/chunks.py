@@ -115,11 +115,12 @@ def label_chunks(mask, structure: np.ndarray, *, seed: int | None = None) -> Chu
     """Connected components of the Dask mask ``mask``, merged across its chunks, numbered as
     ``scipy.ndimage.label`` numbers them, with their sizes and boxes, in memory bounded by a few chunks.
 
-    Each chunk is labelled on its own; one pass over the chunks keeps, per chunk, only small
-    summaries: its label count, its faces (the planes next to other chunks), and per label the raster
-    index of its first voxel, its size and its box. Labels that touch across a face (through any
-    neighbour of ``structure``, also diagonally across chunk edges and corners) are joined as a
-    graph's connected components (SciPy's ``csgraph``), and the components are numbered in the order
+    Each chunk is labelled on its own; one pass over the chunks, a row along the first axis at a
+    time, keeps per chunk only small summaries: its label count and per label the raster index of
+    its first voxel, its size and its box. Labels that touch across a face (through any neighbour of
+    ``structure``, also diagonally across chunk edges and corners) are paired as each row is done,
+    from its faces and the last faces of the row before, which are then dropped; the pairs are joined
+    as a graph's connected components (SciPy's ``csgraph``), and the components are numbered in the order
     of their first voxel in the whole volume: SciPy's numbering. The labels themselves stay lazy:
     each chunk is labelled again and mapped through a lookup table when the result is computed, so
     the volume is never held whole.

@@ -3,7 +3,7 @@ NIfTI chunk by chunk, never gathered whole.
 
 A chain of gpuimg operations on a Dask array (``gaussian_filter``, ``median_filter``,
 ``gradient_magnitude``, ``canny``, ``label``, ...) stays lazy; :func:`write_chunked` computes it a
-piece at a time into the file, so memory holds a few chunks (and their halos), not the volume.
+row of chunks along z at a time into the file, so memory holds a row (and its halos), not the volume.
 """
 
 from __future__ import annotations
@@ -87,7 +87,7 @@ def write_chunked(image, path: str | os.PathLike, *, spacing=None, origin=None, 
     ----------
     image : dask.array.Array, NumPy array or Volume
         A lazy result (a chain of gpuimg operations on a Dask array) is computed here, a row of
-        chunks along z at a time for NIfTI, chunk by chunk for Zarr.
+        chunks along z at a time.
     path : str or path
         ``.zarr`` (a folder; Zarr's default compression, the image's chunks) or ``.nii`` /
         ``.nii.gz`` (RAS on disk, as :func:`gpuimg.io.write_image` writes it).
@@ -109,9 +109,9 @@ def write_chunked(image, path: str | os.PathLike, *, spacing=None, origin=None, 
 
     Notes
     -----
-    Peak memory is that of one row of chunks along z (NIfTI; the file is written in order) or of a
-    few chunks (Zarr, computed in parallel), each with the halos its operations need, plus
-    whatever a chain's reductions keep (``label`` keeps a table of one integer per component).
+    Peak memory is that of one row of chunks along z, computed in parallel, with the halos its
+    operations need (see :func:`gpuimg.backend.chunks.row_slices`), plus whatever a chain's
+    reductions keep (``label`` keeps a few integers per component), whatever the volume's length.
 
     Examples
     --------
