@@ -6,6 +6,8 @@ import numpy as np
 import pytest
 import sklearn.feature_selection
 import sklearn.metrics
+from sklearn.cluster import DBSCAN
+from sklearn.metrics import adjusted_rand_score
 
 import gpuimg
 from gpuimg import features, ml
@@ -90,9 +92,14 @@ def test_voxel_segmentation_on_the_device(emulated_cuda, rng):
     assert (to_numpy(predicted)[:, :, :3] == 1).mean() > 0.9 and (
         to_numpy(predicted)[:, :, 5:] == 2
     ).mean() > 0.9
-    points = np.argwhere(image > 50)
-    clusters = ml.dbscan_candidates(emulated_cuda(image > 50), 1.5)
-    assert len(np.unique(to_numpy(clusters))) >= 1 and len(points) > 0
+    mask = image > 50
+    mask[:, :, 6] = False  # two slabs two voxels apart: two clusters at eps 1.5
+    clusters = to_numpy(ml.dbscan_candidates(emulated_cuda(mask), 1.5))
+    points = np.argwhere(mask)
+    want = DBSCAN(eps=1.5, min_samples=5).fit_predict(points)
+    assert len(set(want) - {-1}) == 2
+    assert adjusted_rand_score(want, clusters[tuple(points.T)]) == 1.0
+    assert not clusters[~mask].any()
 
 
 def test_feature_extraction_on_the_device(emulated_cuda, rng):
