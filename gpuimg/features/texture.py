@@ -114,7 +114,18 @@ def grey_levels(roi: Roi) -> GreyLevels:
     >>> grey = grey_levels(roi)
     >>> grey.levels.tolist(), grey.values.tolist(), grey.n_levels
     ([[[1, 2, 2], [3, 3, 1]]], [1.0, 3.0, 6.0], 6)
+    >>> grey_levels(roi) is grey  # made once per Roi: the six families of one extract share it
+    True
     """
+    # Kept in the Roi's own __dict__ (as functools.cached_property keeps its values, which a frozen
+    # dataclass allows), so it lives and dies with the Roi.
+    cached = roi.__dict__.get("_grey_levels")
+    if cached is None:
+        cached = roi.__dict__["_grey_levels"] = _grey_levels(roi)
+    return cached
+
+
+def _grey_levels(roi: Roi) -> GreyLevels:
     xp = namespace(roi.image).xp
     bins = discretise(roi.values, roi.settings)
     present, compact = xp.unique(bins, return_inverse=True)
