@@ -261,10 +261,12 @@ def _execute(
         client = Client(scheduler) if scheduler else Client(_local_cluster(workers, device))
         startup["seconds"] = time.perf_counter() - start
         try:
-            futures = client.map(process_study, tasks, pure=False)
+            threads = sum(client.nthreads().values()) or workers
+            futures = client.map(_process_batch, _batches(tasks, threads), pure=False)
             for future in as_completed(futures):
-                yield future.result()
-                bar.update()
+                for result in future.result():
+                    yield result
+                    bar.update()
         finally:
             cluster = client.cluster
             client.close()
@@ -272,6 +274,26 @@ def _execute(
                 cluster.close()
     finally:
         bar.close()
+
+
+def _batches(tasks: list[StudyTask], threads: int) -> list[list[StudyTask]]:
+    """The tasks in runs of consecutive studies, one Dask task each.
+
+    Scheduling a Dask task and sending its result back costs about a millisecond, as much as a small
+    study's features: a run of up to :data:`_MAX_BATCH` studies pays it once. Runs are kept short
+    enough that each thread gets :data:`_BATCHES_PER_THREAD` of them or more, so that the load stays
+    balanced, and a run killed midway loses little.
+    """
+    size = max(1, min(_MAX_BATCH, len(tasks) // (threads * _BATCHES_PER_THREAD)))
+    return [tasks[start : start + size] for start in range(0, len(tasks), size)]
+
+
+#: Most studies in one Dask task, and fewest tasks per worker thread (see :func:`_batches`).
+_MAX_BATCH, _BATCHES_PER_THREAD = 16, 8
+
+
+def _process_batch(tasks: list[StudyTask]) -> list[dict]:
+    return [process_study(task) for task in tasks]
 
 
 def _local_cluster(workers: int, device: str):

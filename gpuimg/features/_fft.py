@@ -8,8 +8,10 @@ the linear one with zeros outside the input, up to FFT rounding (about 1e-16 tim
 relative to the terms).
 """
 
+import functools
 import math
 
+import numpy as np
 import scipy.fft
 
 
@@ -21,20 +23,43 @@ def fft_shape(shape, reach) -> tuple[int, ...]:
     )
 
 
-def radial_spectrum(ns, grid, spacing, weight):
+def radial_spectrum(ns, grid, spacing, weight, *, cache: bool = False):
     """The real spectrum of the kernel ``weight(d^2)`` on the circular ``grid``, ``d`` the distance [mm].
 
     Index ``k`` along an axis of length ``L`` stands for the offset ``k`` if ``k <= L // 2`` and
     ``k - L`` otherwise, so the kernel is even and its spectrum real (only the real part is kept).
     ``weight`` maps the squared distances (a float64 array, 0 at offset 0) to the kernel's values.
+
+    ``cache=True`` (for a module-level ``weight``) keeps the spectra of grids of up to
+    :data:`_CACHED_POINTS` points, the last :data:`_CACHED_SPECTRA` of them, on the host: a cohort's
+    ROIs of one spacing come back to the same few grids. The result is then read-only.
     """
-    xp = ns.xp
+    if cache and math.prod(grid) <= _CACHED_POINTS:
+        host = _host_spectrum(tuple(int(n) for n in grid), tuple(float(s) for s in spacing), weight)
+        return host if ns.xp is np else ns.xp.asarray(host)
+    return _spectrum(ns.xp, ns.fft, grid, spacing, weight)
+
+
+#: Largest grid [points] whose kernel spectrum is cached (8 bytes a point of the half spectrum: 1 MiB).
+_CACHED_POINTS = 2**18
+#: Spectra kept.
+_CACHED_SPECTRA = 64
+
+
+@functools.lru_cache(maxsize=_CACHED_SPECTRA)
+def _host_spectrum(grid, spacing, weight):
+    spectrum = _spectrum(np, scipy.fft, grid, spacing, weight)
+    spectrum.setflags(write=False)
+    return spectrum
+
+
+def _spectrum(xp, fft, grid, spacing, weight):
     squares = 0.0
     for axis, (length, step) in enumerate(zip(grid, spacing, strict=True)):
         k = xp.arange(length, dtype=xp.float64)
         offset = xp.where(k <= length // 2, k, k - length) * step
         squares = squares + (offset * offset).reshape([-1 if a == axis else 1 for a in range(len(grid))])
-    return xp.ascontiguousarray(ns.fft.rfftn(weight(squares)).real)
+    return xp.ascontiguousarray(fft.rfftn(weight(squares)).real)
 
 
 def convolve(ns, image, spectrum, grid):
@@ -46,8 +71,9 @@ def convolve(ns, image, spectrum, grid):
 
 
 def spectrum(ns, image, grid):
-    """The real FFT of ``image`` (zero outside) on ``grid``."""
-    return ns.fft.rfftn(image, grid, axes=tuple(range(image.ndim)))
+    """The real FFT of ``image`` (zero outside) on ``grid``; of each along the first axis where
+    ``image`` has one more axis than ``grid`` (a stack of images transformed in one call)."""
+    return ns.fft.rfftn(image, grid, axes=tuple(range(image.ndim - len(grid), image.ndim)))
 
 
 def inner_product(ns, kernel, grid, f_hat, g_hat):

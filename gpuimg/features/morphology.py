@@ -295,11 +295,11 @@ def _inverse_distance_sums(values, mask, mean, spacing):
     m = mask[box].astype(xp.float64)
     a = xp.where(mask[box], values[box] - mean, 0.0)  # not "* m": a NaN outside the ROI stays out
     grid = fft_shape(m.shape, [n - 1 for n in m.shape])
-    kernel = radial_spectrum(ns, grid, spacing, _inverse_distance)
-    m_hat, a_hat = spectrum(ns, m, grid), spectrum(ns, a, grid)
+    kernel = radial_spectrum(ns, grid, spacing, _inverse_distance, cache=True)
+    m_hat, a_hat, a2_hat = spectrum(ns, xp.stack([m, a, a * a]), grid)
     sum_w = inner_product(ns, kernel, grid, m_hat, m_hat)
     sum_moran = inner_product(ns, kernel, grid, a_hat, a_hat)
-    sum_a2_km = inner_product(ns, kernel, grid, spectrum(ns, a * a, grid), m_hat)
+    sum_a2_km = inner_product(ns, kernel, grid, a2_hat, m_hat)
     return xp.stack([sum_w, sum_moran, 2.0 * (sum_a2_km - sum_moran)])
 
 

@@ -85,8 +85,8 @@ _LONG_LENGTH = struct.Struct("<I")
 _TAG = struct.Struct("<HHI")
 _UNSIGNED_SHORT = struct.Struct("<H")
 #: Plain decimal and integer strings; anything else (nan, hex, blanks inside) goes to pydicom.
-_DECIMAL = re.compile(rb" *[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)? *")
-_INTEGER = re.compile(rb" *[-+]?\d+ *")
+_DECIMAL = rb" *[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)? *"
+_INTEGER = rb" *[-+]?\d+ *"
 #: First read [bytes]; a longer header is read in growing steps.
 _FIRST_READ = 16384
 
@@ -129,8 +129,8 @@ def _read_tags(path: Path) -> tuple[_Tags, tuple[int, int], int] | None:
             reader = _Reader(file, os.fstat(file.fileno()).st_size)
             if reader.bytes(128, 4) != b"DICM":
                 return None
-            syntax = reader.meta()
-            if syntax != pydicom.uid.ExplicitVRLittleEndian:
+            syntax = pydicom.uid.ExplicitVRLittleEndian
+            if reader.meta() != syntax:
                 return None
             values, (offset, length) = reader.dataset()
     except (_Unread, OSError):
@@ -177,23 +177,38 @@ class _Reader:
             raise _Unread
         return group << 16 | number, vr, self.at, length
 
-    def meta(self) -> pydicom.uid.UID | None:
-        """Walk the file meta group (0002); the transfer syntax it names."""
+    def meta(self) -> str | None:
+        """Walk the file meta group (0002); the transfer syntax UID it names."""
         self.at, syntax = 132, None
         while self.bytes(self.at, 2) == b"\x02\x00":
             tag, _vr, start, length = self.element()
             if length == _UNDEFINED:
                 raise _Unread
             if tag == _TRANSFER_SYNTAX:
-                syntax = pydicom.uid.UID(self.bytes(start, length).decode("ascii").rstrip("\0 "))
+                syntax = self.bytes(start, length).decode("ascii").rstrip("\0 ")
             self.at = start + length
         return syntax
 
     def dataset(self) -> tuple[dict, tuple[int, int]]:
-        """The wanted values of the main dataset, and the Pixel Data value's offset and length."""
-        values = {}
+        """The wanted values of the main dataset, and the Pixel Data value's offset and length.
+
+        One loop over the element headers with the bytes read so far in a local (about 1 µs an
+        element); :meth:`need` reads on only where an element runs past them.
+        """
+        values, data, at = {}, self.data, self.at
+        unpack_short, unpack_long = _SHORT_HEADER.unpack_from, _LONG_LENGTH.unpack_from
         while True:
-            tag, vr, start, length = self.element()
+            if at + 12 > len(data):
+                data = self.need(at + 12)
+            group, number, vr, length = unpack_short(data, at)
+            if vr in _SHORT_VRS:
+                start = at + 8
+            elif vr in _LONG_VRS:
+                (length,) = unpack_long(data, at + 8)
+                start = at + 12
+            else:
+                raise _Unread
+            tag = group << 16 | number
             if tag == _PIXEL_DATA:
                 if length == _UNDEFINED or vr not in (b"OB", b"OW"):
                     raise _Unread
@@ -201,15 +216,19 @@ class _Reader:
             if length == _UNDEFINED:
                 if vr != b"SQ" or tag in _FUNCTIONAL_GROUPS:
                     raise _Unread
+                self.at = start
                 self.skip_sequence()
+                data, at = self.data, self.at
                 continue
-            self.at = start + length
+            at = start + length
             wanted = _WANTED.get(tag)
             if wanted is not None:
                 keyword, standard_vr = wanted
                 if vr != standard_vr:
                     raise _Unread
-                values[keyword] = _CONVERT[vr](self.need(self.at)[start : self.at])
+                if at > len(data):
+                    data = self.need(at)
+                values[keyword] = _CONVERT[vr](data[start:at])
             elif tag in _FUNCTIONAL_GROUPS:
                 raise _Unread
 
@@ -247,14 +266,21 @@ def _unsigned_short(raw: bytes) -> int:
     return _UNSIGNED_SHORT.unpack(raw)[0]
 
 
-def _numbers(pattern: re.Pattern, kind: type):
-    """A converter of DS or IS values: plain ASCII numbers only (else _Unread), one or a list."""
+def _numbers(pattern: bytes, kind: type):
+    """A converter of DS or IS values: plain ASCII numbers only (else _Unread), one or a list.
+
+    ``pattern`` matches one number; the whole value is matched at once, its numbers separated by
+    backslashes.
+    """
+    whole = re.compile(pattern + rb"(?:\\" + pattern + rb")*")
 
     def convert(raw: bytes):
-        parts = raw.rstrip(b" \0").split(b"\\")
-        if not all(pattern.fullmatch(part) for part in parts):
+        raw = raw.rstrip(b" \0")
+        if whole.fullmatch(raw) is None:
             raise _Unread
-        return kind(parts[0]) if len(parts) == 1 else [kind(part) for part in parts]
+        if b"\\" not in raw:
+            return kind(raw)
+        return [kind(part) for part in raw.split(b"\\")]
 
     return convert
 
@@ -270,6 +296,8 @@ def _text(strip_each: bool):
         if not raw.isascii() or b"\x1b" in raw:  # ISO 2022 escapes switch to other character sets
             raise _Unread
         text = raw.decode("ascii")
+        if "\\" not in text:
+            return text.rstrip("\0 ")
         parts = (
             [part.rstrip("\0 ") for part in text.split("\\")]
             if strip_each

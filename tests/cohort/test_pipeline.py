@@ -136,8 +136,23 @@ def test_sigkill_midway_then_rerun_gives_the_uninterrupted_table(broken, tmp_pat
     assert not list(killed.rglob(".partial-*"))
 
 
-def test_two_dask_workers_give_the_serial_table(cohort, tmp_path):
+def test_studies_go_to_dask_in_runs_each_once_in_order():
+    from gpuimg.cohort.run import _batches
+
+    for n, threads in [(0, 2), (1, 2), (6, 2), (200, 2), (1000, 3), (37, 64)]:
+        batches = _batches(list(range(n)), threads)
+        assert [task for batch in batches for task in batch] == list(range(n))
+        assert all(1 <= len(batch) <= 16 for batch in batches)
+        # A few runs per thread at least, unless there are fewer studies than that.
+        assert len(batches) >= min(n, 8 * threads)
+
+
+def test_two_dask_workers_give_the_serial_table(cohort, tmp_path, monkeypatch):
     pytest.importorskip("dask.distributed")
+    from gpuimg.cohort import run
+
+    # Runs of 3 studies (one per thread would be 1 here), so that a run of several goes to each worker.
+    monkeypatch.setattr(run, "_BATCHES_PER_THREAD", 1)
     spec, folder = cohort
     # Every feature family, the texture ones too.
     every = tmp_path / "every.toml"
