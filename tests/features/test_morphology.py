@@ -351,3 +351,26 @@ def test_single_voxel_gives_nan_with_a_warning():
     assert math.isnan(f["morph_com"])  # intensities summing to 0: no intensity-weighted centre
     assert f["morph_vol_approx"] == pytest.approx(np.prod(SPACING))
     assert f["morph_volume"] > 0
+
+
+def test_cached_kernel_spectrum_equals_the_kernel_transformed_directly():
+    """The inverse-distance kernel's spectrum, cached per grid, is the FFT of 1/|offset| laid out by hand."""
+    from gpuimg.backend import namespace
+    from gpuimg.features._fft import radial_spectrum
+    from gpuimg.features.morphology import _inverse_distance
+
+    grid, spacing = (5, 6, 9), (2.0, 0.5, 0.75)
+    kernel = np.zeros(grid)
+    for index in np.ndindex(*grid):
+        offset = [(k if k <= n // 2 else k - n) * s for k, n, s in zip(index, grid, spacing, strict=True)]
+        distance = math.sqrt(sum(o * o for o in offset))
+        kernel[index] = 0.0 if distance == 0 else 1.0 / distance
+    expected = np.fft.rfftn(kernel).real
+    ns = namespace(np.zeros(1))
+    first = radial_spectrum(ns, grid, spacing, _inverse_distance, cache=True)
+    again = radial_spectrum(ns, grid, spacing, _inverse_distance, cache=True)
+    assert again is first and not first.flags.writeable  # kept, and safe to share
+    assert_allclose(first, expected, rtol=1e-12, atol=1e-12)
+    assert_allclose(radial_spectrum(ns, grid, spacing, _inverse_distance), expected, rtol=1e-12, atol=1e-12)
+    # A grid of another spacing is another kernel.
+    assert not np.allclose(radial_spectrum(ns, grid, (1.0, 1.0, 1.0), _inverse_distance, cache=True), first)
