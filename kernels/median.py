@@ -28,11 +28,10 @@ import numpy as np
 from numba import cuda
 
 from .boundary import CONSTANT, MIRROR, NEAREST, REFLECT, WRAP
-from .registry import cpu_kernel, cuda_kernel, launch_3d
+from .registry import cpu_kernel, cuda_kernel, launch, launch_3d
 
-#: Largest window side the kernels hold (the CUDA window of sizes above 3 is a fixed local array).
+#: Largest window side the kernels hold (the CUDA 5³ kernel's halo tile is sized for it).
 MAX_SIZE = 5
-_WINDOW_SHAPE = (MAX_SIZE**3, 1)
 
 
 def _batcher_pairs(n):
@@ -204,19 +203,125 @@ def _median3_cuda(src, out, mode, cval, blank):
         out[z, y, x] = _median_of_3(src, z, y, x, mode, cval, blank)
 
 
+#: Threads per block of the 5³ kernel along x, y, z: a warp along each row, so that its shared-memory
+#: reads at one window offset hit 32 consecutive keys (no bank conflicts).
+BLOCK_5 = (32, 4, 2)
+_RADIUS_5 = 2
+_SIDE_5 = 2 * _RADIUS_5 + 1
+#: The block's halo tile of keys, axes z, y, x.
+_TILE = tuple(side + 2 * _RADIUS_5 for side in BLOCK_5[::-1])
+_TILE_SIZE = _TILE[0] * _TILE[1] * _TILE[2]
+_THREADS_5 = BLOCK_5[0] * BLOCK_5[1] * BLOCK_5[2]
+#: Rank (from 0) of the median of the 125 window values.
+_RANK_5 = _SIDE_5**3 // 2
+#: The unsigned type holding the bits of each dtype the 5³ kernel takes.
+_BITS = {np.dtype(t): np.dtype(f"uint{8 * np.dtype(t).itemsize}") for t in _TYPES}
+
+
+@numba.njit(inline="always")
+def _key(bits, top, positive, negative, inf):
+    """The order-preserving key of a value's ``bits``: integer order of keys = the values' order.
+
+    ``bits ^ negative`` where the sign bit ``top`` is set, ``bits ^ positive`` elsewhere (IEEE floats:
+    all bits of a negative value flipped, the sign of a positive one; signed integers: the sign
+    flipped; unsigned: as they are). A NaN (``bits`` without sign above ``inf``, the bits of +inf;
+    never for integers, whose ``inf`` is ``top - 1``) gets the largest key, all ones (``negative``).
+    """
+    if (bits & ~top) > inf:
+        return negative
+    return bits ^ (negative if bits & top else positive)
+
+
+@numba.njit(inline="always")
+def _window_rank(tile, corner, top):
+    """The key of rank :data:`_RANK_5` in the 5³ window whose corner is ``tile[corner]``.
+
+    Built bit by bit from the top: the rank's key is below ``t = result | bit`` exactly when more
+    than ``_RANK_5`` keys of the window are below ``t``, so one count per bit decides that bit.
+    The count is kept in 32 bits and each key compared in its own width (Numba would widen both to
+    64 bits), and the tile is indexed unsigned (no test for a negative index).
+    """
+    result = top ^ top
+    bit = top
+    while bit != 0:
+        t = tile.dtype.type(result | bit)
+        below = np.int32(0)
+        for dz in range(_SIDE_5):
+            for dy in range(_SIDE_5):
+                for dx in range(_SIDE_5):
+                    at = np.uint64(corner + (dz * _TILE[1] + dy) * _TILE[2] + dx)
+                    below = np.int32(below + (1 if tile[at] < t else 0))
+        if below <= _RANK_5:
+            result = t
+        bit >>= 1
+    return result
+
+
+@numba.njit(inline="always")
+def _window_has(tile, corner, key):
+    """Whether ``key`` is in the 5³ window whose corner is ``tile[corner]``."""
+    found = False
+    for dz in range(_SIDE_5):
+        for dy in range(_SIDE_5):
+            for dx in range(_SIDE_5):
+                found |= tile[np.uint64(corner + (dz * _TILE[1] + dy) * _TILE[2] + dx)] == key
+    return found
+
+
 @cuda_kernel(
-    *(f"void({t}[:, :, ::1], {t}[:, :, ::1], int64, int64, {t}, {t}, int32[:, ::1])" for t in _TYPES)
+    *(
+        f"void({t}[:, :, ::1], {t}[:, :, ::1], int64, {t}, {t}, {t}, {t}, {t}, {t})"
+        for t in ("uint16", "uint32", "uint64")
+    )
 )
-def _median_cuda(src, out, radius, mode, cval, blank, pairs):
-    """Any size up to :data:`MAX_SIZE`: the window in a local array of ``src``'s dtype, the network
-    read from ``pairs`` in global memory."""
-    x, y, z = cuda.grid(3)
-    if z < src.shape[0] and y < src.shape[1] and x < src.shape[2]:
-        window = cuda.local.array(_WINDOW_SHAPE, src.dtype)
-        n = (2 * radius + 1) ** 3
-        _gather(src, z, y, x, x + 1, radius, mode, cval, window)
-        _select(window, 1, pairs)
-        out[z, y, x] = blank if _has_nan(window, n, 0) else window[n // 2, 0]
+def _median5_cuda(src, out, mode, cval, blank, top, positive, negative, inf):
+    """The 5³ median of the values whose bits are ``src`` (see :func:`_key` for the other arguments),
+    with blocks of :data:`BLOCK_5` threads: the block's keys in a shared halo tile, then the median's
+    key found by counting (:func:`_window_rank`)."""
+    tile = cuda.shared.array(_TILE_SIZE, src.dtype)
+    nz, ny, nx = src.shape
+    tx, ty, tz = cuda.threadIdx.x, cuda.threadIdx.y, cuda.threadIdx.z
+    x0, y0, z0 = cuda.blockIdx.x * BLOCK_5[0], cuda.blockIdx.y * BLOCK_5[1], cuda.blockIdx.z * BLOCK_5[2]
+    for i in range(tx + BLOCK_5[0] * (ty + BLOCK_5[1] * tz), _TILE_SIZE, _THREADS_5):
+        zi = index(z0 + i // (_TILE[1] * _TILE[2]) - _RADIUS_5, nz, mode)
+        yi = index(y0 + i // _TILE[2] % _TILE[1] - _RADIUS_5, ny, mode)
+        xi = index(x0 + i % _TILE[2] - _RADIUS_5, nx, mode)
+        tile[i] = _key(_at(src, zi, yi, xi, cval), top, positive, negative, inf)
+    cuda.syncthreads()
+    x, y, z = x0 + tx, y0 + ty, z0 + tz
+    if z < nz and y < ny and x < nx:
+        corner = (tz * _TILE[1] + ty) * _TILE[2] + tx
+        if positive != negative and _window_has(tile, corner, negative):
+            out[z, y, x] = blank
+        else:
+            key = _window_rank(tile, corner, top)
+            out[z, y, x] = key ^ (positive if key & top else negative)
+
+
+def _median5(src, out, mode, cval, blank):
+    """Launch :func:`_median5_cuda` on the bits of ``src`` and ``out`` (views, no copy)."""
+    bits = _BITS[src.dtype]
+    width = 8 * bits.itemsize
+    top, ones = 1 << (width - 1), (1 << width) - 1
+    if src.dtype.kind == "f":
+        positive, negative = top, ones
+        inf = int(np.array(np.inf, src.dtype).view(bits))
+    else:
+        positive = negative = top if src.dtype.kind == "i" else 0
+        inf = top - 1
+    scalars = (np.array(v, src.dtype).view(bits)[()] for v in (cval, blank))
+    nz, ny, nx = src.shape
+    grid = (-(-nx // BLOCK_5[0]), -(-ny // BLOCK_5[1]), -(-nz // BLOCK_5[2]))
+    launch(
+        _median5_cuda,
+        grid,
+        BLOCK_5,
+        src.view(bits),
+        out.view(bits),
+        mode,
+        *scalars,
+        *(bits.type(v) for v in (top, positive, negative, inf)),
+    )
 
 
 def median(src, out, *, target, size, mode, cval, blank, pairs):
@@ -239,6 +344,6 @@ def median(src, out, *, target, size, mode, cval, blank, pairs):
     if target == "cuda" and size == 3:
         launch_3d(_median3_cuda, src.shape, src, out, mode, cval, blank)
     elif target == "cuda":
-        launch_3d(_median_cuda, src.shape, src, out, radius, mode, cval, blank, pairs)
+        _median5(src, out, mode, cval, blank)
     else:
         _median_cpu(src, out, radius, mode, cval, blank, pairs, numba.get_num_threads())
