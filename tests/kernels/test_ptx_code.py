@@ -7,12 +7,14 @@ this run may have it on); no GPU or driver is needed.
 
 import json
 import os
+import re
 import subprocess
 import sys
 
 import pytest
 
 from gpuimg.kernels import load_all
+from gpuimg.kernels.ptx import _assemble
 
 _COMPILE = """
 import json, sys
@@ -42,12 +44,13 @@ def _ptx(kernels: dict[str, int]) -> dict[str, list[str]]:
 
 def test_kernels_to_check_are_registered():
     registry = load_all()
-    for name in (*_NO_FMA, _MEDIAN_3):
+    for name in (*_NO_FMA, _MEDIAN_3, _MEDIAN_5):
         assert name in registry
 
 
 _NO_FMA = ("gpuimg.kernels.canny._suppress_cuda", "gpuimg.kernels.histogram._equalize_cuda")
 _MEDIAN_3 = "gpuimg.kernels.median._median3_cuda"
+_MEDIAN_5 = "gpuimg.kernels.median._median5_cuda"
 
 
 @pytest.mark.ptx
@@ -63,3 +66,22 @@ def test_interpolation_is_not_contracted_and_the_median_window_is_in_registers()
             assert "mul.rn.f" in code, name  # the products are there, rounded on their own
     (median,) = ptx[_MEDIAN_3]
     assert ".local" not in median
+
+
+@pytest.mark.ptx
+def test_median_5_has_no_stack_frame():
+    """Defect 11: the 5³ median kept its 125 values in a local array indexed at run time (sm_90:
+    163 registers, a 256-1,000-byte stack frame, every compare-swap through local memory). Now
+    its window is read from a shared halo tile: no local memory in the PTX of any signature (keys
+    of 16, 32 and 64 bits), and where nvJitLink is installed, ptxas reports a 0-byte stack frame
+    and at most 64 registers (half of an SM's 2,048 threads resident, against an eighth before)."""
+    codes = _ptx({_MEDIAN_5: 3})[_MEDIAN_5]
+    assert len(codes) == 3
+    for code in codes:
+        assert ".local" not in code
+        assert "ld.shared" in code
+        log = _assemble(code, (9, 0))
+        if log is None:
+            continue
+        assert re.search(r"\b0 bytes stack frame", log), log
+        assert int(re.search(r"Used (\d+) registers", log)[1]) <= 64, log

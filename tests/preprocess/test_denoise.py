@@ -365,26 +365,6 @@ def test_cuda_target_median_3_equals_scipy(rng, on_cuda_target, mode, dtype):
     np.testing.assert_array_equal(got, ndi.median_filter(image, 3, mode=mode, cval=4))
 
 
-@pytest.mark.cudasim
-def test_cuda_target_median_5_and_nan(rng, on_cuda_target):
-    image = random_image(rng, (4, 6, 5), np.float32)
-    image[1, 2, 2] = np.nan
-    got = gpuimg.to_numpy(median_filter(on_cuda_target(image), 5, mode="mirror"))
-    nan_window = ndi.maximum_filter(np.isnan(image), 5, mode="mirror")
-    np.testing.assert_array_equal(np.isnan(got), nan_window)
-    want = ndi.median_filter(np.nan_to_num(image), 5, mode="mirror")
-    np.testing.assert_array_equal(got[~nan_window], want[~nan_window])
-
-
-@pytest.mark.cudasim
-@pytest.mark.parametrize("dtype", [np.int16, np.uint16, np.float64])
-def test_cuda_target_median_5_in_the_inputs_dtype(rng, on_cuda_target, dtype):
-    """The 5³ CUDA window holds the input's dtype (was float64): still SciPy's numbers."""
-    image = random_image(rng, (4, 5, 6), dtype)
-    got = gpuimg.to_numpy(median_filter(on_cuda_target(image), 5, mode="constant", cval=3))
-    np.testing.assert_array_equal(got, ndi.median_filter(image, 5, mode="constant", cval=3))
-
-
 @pytest.mark.gpu
 def test_cupy_input_stays_on_the_gpu(rng):
     import cupy
