@@ -15,10 +15,49 @@ a floor near 0.1 s on two cores, well below the 2.6 s of SimpleITK's ``Median`` 
 
 A NaN in the window makes the median NaN (a separate flag, since comparisons with NaN do not
 order it). The CUDA target runs one thread per voxel. For 3³ the network is unrolled over 27
-variables in the input's dtype (:func:`_unrolled_median`: registers only, 48 for float32 on sm_90);
-5³ (1,363 comparators, too long to unroll in Numba) keeps a local window in the input's dtype and
-reads the network from global memory (about 163 registers; a 504-byte stack frame for float32, 256
-for int16, was 1,000 with a float64 window).
+variables in the input's dtype (:func:`_unrolled_median`: registers only, 48 for float32 on sm_90).
+
+CUDA 5³: selection by counting
+------------------------------
+A block of :data:`BLOCK_5` = (32, 4, 2) threads first copies its voxels and their halo (a tile of
+36 x 8 x 6 = 1,728 values, boundary modes applied on the way) into shared memory as **keys**: the
+value's bits as an unsigned integer of the same width, transformed so that integer order is the
+values' order (:func:`_key`; the kernel takes ``src`` and ``out`` as bit views, no copy). Each
+thread then builds the key of rank 62 of its 125 keys bit by bit from the top: one pass over the
+window per bit, counting the keys below the candidate (:func:`_window_rank`): 16 passes for int16 and
+uint16, 32 for float32, 64 for float64. Registers and a counter only, no array per thread; a warp
+reads 32 consecutive keys at each window offset (no bank conflicts). Exact: the result is the
+window's own key of that rank, turned back into the same bits. Floats: NaN of either sign becomes
+the largest key and the window is flagged by one more pass; -0.0 orders before +0.0 (SciPy sees them
+equal, so a median of zero may come back with the other sign, equal by value).
+
+Why this design, from the sm_90 builds (ptxas by nvJitLink; SASS counted with nvdisasm):
+
+============================  ==========  ============  ============  ===========================
+5³ CUDA kernel                registers   stack frame   shared/block  SASS instructions per voxel
+============================  ==========  ============  ============  ===========================
+before: local window,         162-164     256 (16-bit)  0             ~57,000 (1,363 comparators
+network read from global                  504 (f32)                   x ~42, 4 local and 2 global
+                                          1,000 (f64)                 accesses each)
+(a) window per thread in      92-102      0             37 KiB for    ~42,000 (~31 per
+shared, network in shared                               32-128        comparator, prototype)
+                                                        threads
+(b) counting over a shared    50 (16-bit) 0             4.4 / 7.8 /   ~9,200 (16-bit), ~18,400
+halo tile of keys (chosen)    52 (32/64)                14.5 KiB      (f32), ~45,000 (f64)
+============================  ==========  ============  ============  ===========================
+
+(Shared sizes include the 1 KiB the runtime reserves per block.) At 163 registers one block of 256
+threads fits an SM (12.5% occupancy), at 50-52 four do (50%); (a)'s 37 KiB per 32-128 threads caps
+an SM at 192-768 threads. Unrolling the 1,363 comparators into registers does not compile in
+reasonable time in Numba (the 27-value network alone takes about 50 s per signature), and 125
+float64 values would not fit in registers.
+
+Bytes moved per voxel and floor (5³, CUDA): the floor is one read and one write of the voxel
+(4, 8, 16 bytes for 16-bit, float32, float64). The tile reads 1,728 values per 256 voxels, 6.75 per
+voxel (13.5 / 27 / 54 bytes, the overlap between blocks from L2); before, each thread read its
+125 values from global memory (through L1), the network's 2 x 1,363 int32 indices (10.9 KB), and
+moved 4 x 1,363 window values through local memory (11 / 22 / 44 KB). Shared-memory reads are
+125 keys per pass: 4, 16.5 and 65 KB per voxel. Not yet measured on a GPU.
 """
 
 import functools
@@ -338,7 +377,7 @@ def median(src, out, *, target, size, mode, cval, blank, pairs):
     cval, blank : scalars of ``src``'s dtype
         The value outside the volume in constant mode; the result where the window holds a NaN.
     pairs : int32 array (m, 2) on the target's device
-        :func:`median_network` of ``size ** 3`` (the CUDA target of size 3 has it built in).
+        :func:`median_network` of ``size ** 3``, for the CPU target (the CUDA kernels need none).
     """
     radius = size // 2
     if target == "cuda" and size == 3:
