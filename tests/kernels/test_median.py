@@ -33,7 +33,8 @@ def awkward_image(rng, shape, dtype):
         info = np.iinfo(dtype)
         image = rng.integers(info.min, info.max, shape, endpoint=True, dtype=dtype)
         extremes = [info.min, info.max, 0, 1]
-    image.flat[rng.choice(image.size, 4 * len(extremes), replace=False)] = extremes * 4
+    where = rng.choice(image.size, min(image.size // 2, 4 * len(extremes)), replace=False)
+    image.flat[where] = (extremes * 4)[: where.size]
     image.flat[rng.integers(0, image.size, image.size // 3)] = image.flat[1]  # ties
     return image
 
@@ -85,6 +86,24 @@ def test_cuda_median_5_nan_cval_makes_the_border_nan(rng, on_cuda_target):
     inner[2:-2, 2:-2, 2:-2] = True
     np.testing.assert_array_equal(np.isnan(got), ~inner)
     np.testing.assert_array_equal(got[inner], ndi.median_filter(image, 5)[inner])
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_cuda_median_5_on_axes_of_one_and_two_voxels(rng, on_cuda_target, mode):
+    """A 5³ window over axes shorter than its radius: the modes extend over several periods."""
+    image = awkward_image(rng, (1, 2, 3), np.int16)
+    got = gpuimg.to_numpy(median_filter(on_cuda_target(image), 5, mode=mode, cval=-9))
+    np.testing.assert_array_equal(got, ndi.median_filter(image, 5, mode=mode, cval=-9))
+
+
+@pytest.mark.parametrize("dtype", [np.int16, np.float64])
+def test_cuda_median_5_on_the_cuda_device(rng, emulated_cuda, dtype):
+    """The launch on a device array (CuPy's, or the emulated device's): bit views of the input and
+    output, no copy, the result a device array of the input's dtype."""
+    image = awkward_image(rng, (3, 5, 6), dtype)
+    got = median_filter(emulated_cuda(image), 5, mode="wrap")
+    assert type(got) is type(emulated_cuda(image)) and got.dtype == image.dtype
+    np.testing.assert_array_equal(gpuimg.to_numpy(got), ndi.median_filter(image, 5, mode="wrap"))
 
 
 def test_block_and_tile_fit_the_window():
