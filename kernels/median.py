@@ -1,4 +1,5 @@
-"""3D median of a cubic window (3³ or 5³) by a selection network, equal to ``scipy.ndimage.median_filter``.
+"""3D median of a cubic window (3³ or 5³), equal to ``scipy.ndimage.median_filter``: selection networks,
+and on CUDA for 5³ a count over a shared tile of keys.
 
 The median of ``n`` values (27 or 125) is found by a sorting network pruned to the one output it
 needs: Batcher's odd-even merge sort for the next power of two, without the comparators that only
