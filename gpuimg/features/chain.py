@@ -41,6 +41,10 @@ class Roi:
         The intensities of the intensity mask's voxels.
     spacing : tuple of 3 float [mm]
     settings : Settings
+    morph_box, intensity_box : tuple of 3 (first, last) pairs of int [voxels]
+        The bounding boxes of the two masks in ``image`` (as :func:`roi_box` gives them).
+    value_range : (float, float) [image units]
+        The smallest and largest of ``values``.
     """
 
     image: object
@@ -49,6 +53,9 @@ class Roi:
     values: object
     spacing: tuple[float, float, float]
     settings: Settings
+    morph_box: tuple[tuple[int, int], ...]
+    intensity_box: tuple[tuple[int, int], ...]
+    value_range: tuple[float, float]
 
     def __repr__(self) -> str:
         return f"Roi(voxels={int(self.values.size)}, box={tuple(self.image.shape)}, spacing={self.spacing})"
@@ -106,9 +113,28 @@ def prepare_box(data, roi_in, box, spacing, settings: Settings) -> Roi:
     roi_image, morph_mask = _interpolate(namespace(data), data, roi_in, box, spacing, new_spacing, settings)
     if settings.round_intensities:
         roi_image = xp.rint(roi_image)
-    # Whether the mask kept a voxel, and how many of its voxels are not finite: one device read.
-    counts = xp.stack([xp.count_nonzero(morph_mask), xp.count_nonzero(morph_mask & ~xp.isfinite(roi_image))])
-    kept, undefined = (int(v) for v in to_numpy(counts))
+    intensity_mask, emptied = _resegment(xp, roi_image, morph_mask, settings)
+    values = roi_image[intensity_mask]
+    # What the host needs of the ROI, in one device read: whether the mask kept a voxel, how many
+    # of its voxels are not finite, both masks' projections on the axes (their boxes) and the
+    # range of the intensities.
+    summary = to_numpy(
+        xp.concatenate(
+            [
+                xp.stack(
+                    [xp.count_nonzero(morph_mask), xp.count_nonzero(morph_mask & ~xp.isfinite(roi_image))]
+                ).astype(np.float64),
+                xp.stack(
+                    [
+                        xp.where(intensity_mask, roi_image, xp.inf).min(),
+                        xp.where(intensity_mask, roi_image, -xp.inf).max(),
+                    ]
+                ),
+                *(_projections(xp, mask).astype(np.float64) for mask in (morph_mask, intensity_mask)),
+            ]
+        )
+    )
+    kept, undefined = int(summary[0]), int(summary[1])
     if not kept:
         raise FeatureError(
             f"the mask has no voxel left after interpolation to {new_spacing} mm with a partial-volume "
@@ -121,14 +147,22 @@ def prepare_box(data, roi_in, box, spacing, settings: Settings) -> Roi:
             f"{new_spacing} mm, which spreads them to their neighbours): replace them (e.g. "
             "numpy.nan_to_num) or leave them out of the mask."
         )
-    intensity_mask = _resegment(xp, roi_image, morph_mask, settings)
+    if values.size == 0:
+        raise FeatureError(
+            f"no voxel of the ROI is left after {emptied}: the ROI's intensities all lie outside it. "
+            "Check the image's units (HU?) and the settings' reseg_range."
+        )
+    projections = np.split(summary[4:], np.cumsum([*roi_image.shape, *roi_image.shape[:-1]]))
     return Roi(
         image=roi_image,
         morph_mask=morph_mask,
         intensity_mask=intensity_mask,
-        values=roi_image[intensity_mask],
+        values=values,
         spacing=tuple(float(s) for s in new_spacing),
         settings=settings,
+        morph_box=_box(projections[:3]),
+        intensity_box=_box(projections[3:]),
+        value_range=(float(summary[2]), float(summary[3])),
     )
 
 
@@ -140,14 +174,20 @@ def roi_box(mask) -> list[tuple[int, int]]:
     FeatureError
         If the mask is empty.
     """
-    xp = namespace(mask).xp
-    axes = range(mask.ndim)
     # The mask's projection on each axis, read back together: one device sync, not one per axis.
-    projections = to_numpy(
-        xp.concatenate([mask.any(axis=tuple(a for a in axes if a != axis)) for axis in axes])
-    )
+    return list(_box(np.split(to_numpy(_projections(namespace(mask).xp, mask)), np.cumsum(mask.shape)[:-1])))
+
+
+def _projections(xp, mask):
+    """Whether each index along each axis holds a voxel of ``mask``: its projections, concatenated."""
+    axes = range(mask.ndim)
+    return xp.concatenate([mask.any(axis=tuple(a for a in axes if a != axis)) for axis in axes])
+
+
+def _box(projections) -> tuple[tuple[int, int], ...]:
+    """The first and last index set in each of a mask's projections (host arrays)."""
     box = []
-    for hits in np.split(projections, np.cumsum(mask.shape)[:-1]):
+    for hits in projections:
         hits = np.flatnonzero(hits)
         if hits.size == 0:
             raise FeatureError(
@@ -155,16 +195,27 @@ def roi_box(mask) -> list[tuple[int, int]]:
                 "interest."
             )
         box.append((int(hits[0]), int(hits[-1])))
-    return box
+    return tuple(box)
 
 
-def discretise(values, settings: Settings, *, method=None, n_bins=None, bin_width=None, max_bins=MAX_BINS):
+def discretise(
+    values,
+    settings: Settings,
+    *,
+    method=None,
+    n_bins=None,
+    bin_width=None,
+    max_bins=MAX_BINS,
+    value_range=None,
+):
     """Bin numbers (1, 2, ...) of the intensities ``values`` (IBSI 2.7).
 
     Fixed bin number: ``floor(n_bins (x - min) / (max - min)) + 1``, the maximum in the last bin.
     Fixed bin size: ``floor((x - lower) / bin_width) + 1``, with ``lower`` the lower
     re-segmentation bound, or the ROI's minimum where there is none. The method and its parameter
-    default to the settings' texture discretisation.
+    default to the settings' texture discretisation. ``value_range``, the smallest and largest of
+    ``values`` where the host knows them (:attr:`Roi.value_range`), spares a fixed bin size the
+    device read of them.
 
     Returns
     -------
@@ -184,22 +235,25 @@ def discretise(values, settings: Settings, *, method=None, n_bins=None, bin_widt
         scaled = xp.where(span > 0, (values - low) / xp.where(span > 0, span, 1.0), 0.0)
         return xp.minimum(xp.floor(n_bins * scaled).astype(np.int64) + 1, n_bins)
     width = settings.bin_width if bin_width is None else bin_width
-    lower = fbs_lower_bound(values, settings)
-    count = math.floor((float(values.max()) - lower) / width) + 1
+    if value_range is None:
+        value_range = tuple(float(v) for v in to_numpy(xp.stack([values.min(), values.max()])))
+    lower = fbs_lower_bound(value_range[0], settings)
+    count = math.floor((value_range[1] - lower) / width) + 1
     if count > max_bins:
         raise FeatureError(
             f"bin width {width:g} makes {count:.3g} bins over the ROI's intensities ({lower:g} to "
-            f"{float(values.max()):g}), more than {max_bins}; use a wider bin width (bin_width or "
+            f"{value_range[1]:g}), more than {max_bins}; use a wider bin width (bin_width or "
             "ivh_bin_width), or a fixed bin number."
         )
     return xp.floor((values - lower) / width).astype(np.int64) + 1
 
 
-def fbs_lower_bound(values, settings: Settings) -> float:
-    """Where fixed-bin-size bin 1 starts: the lower re-segmentation bound, else the ROI's minimum."""
+def fbs_lower_bound(smallest: float, settings: Settings) -> float:
+    """Where fixed-bin-size bin 1 starts: the lower re-segmentation bound, else ``smallest``, the ROI's
+    smallest intensity."""
     if settings.reseg_range is not None and math.isfinite(settings.reseg_range[0]):
         return settings.reseg_range[0]
-    return float(values.min())
+    return smallest
 
 
 def _inputs(image, mask, spacing):
@@ -313,24 +367,19 @@ def _interpolate(ns, image, roi_in, box, spacing, new_spacing, settings):
 
 def _resegment(xp, image, morph_mask, settings):
     """The intensity mask: the morphological mask within the re-segmentation range and, where asked,
-    within ``outlier_sigma`` standard deviations of the ROI's mean (IBSI 2.6)."""
-    mask = morph_mask
+    within ``outlier_sigma`` standard deviations of the ROI's mean (IBSI 2.6); and the step that
+    would leave it empty (for the message where it does)."""
+    mask, step = morph_mask, None
     if settings.reseg_range is not None:
         lower, upper = settings.reseg_range
         mask = mask & (image >= lower) & (image <= upper)
-        _nonempty(mask, f"the re-segmentation range [{lower}, {upper}]")
+        step = f"the re-segmentation range [{lower}, {upper}]"
     if settings.outlier_sigma is not None:
         values = image[mask]
+        if values.size == 0:  # emptied by the range already (its shape is known on the host)
+            return mask, step
         mean, sd = values.mean(), values.std()
         limit = settings.outlier_sigma * sd
         mask = mask & (image >= mean - limit) & (image <= mean + limit)
-        _nonempty(mask, f"outlier filtering at {settings.outlier_sigma} sigma")
-    return mask
-
-
-def _nonempty(mask, step):
-    if not bool(mask.any()):
-        raise FeatureError(
-            f"no voxel of the ROI is left after {step}: the ROI's intensities all lie outside it. "
-            "Check the image's units (HU?) and the settings' reseg_range."
-        )
+        step = f"outlier filtering at {settings.outlier_sigma} sigma"
+    return mask, step

@@ -9,37 +9,41 @@ from gpuimg.backend import namespace, to_numpy
 from gpuimg.errors import ConfigError, FeatureError
 from gpuimg.kernels.labels import label_statistics
 
+from ._scalars import Deferred, resolve
 from .chain import Roi, _inputs, prepare, prepare_box
-from .glcm import glcm
-from .gldzm import gldzm
-from .glrlm import glrlm
-from .glszm import glszm
-from .intensity import intensity_histogram, intensity_statistics
-from .ivh import intensity_volume_histogram
-from .local_intensity import local_intensity
+from .glcm import glcm_deferred
+from .gldzm import gldzm_deferred
+from .glrlm import glrlm_deferred
+from .glszm import glszm_deferred
+from .intensity import intensity_histogram_deferred, intensity_statistics_deferred
+from .ivh import intensity_volume_histogram_deferred
+from .local_intensity import local_intensity_deferred
 from .morphology import morphology
-from .ngldm import ngldm
-from .ngtdm import ngtdm
+from .ngldm import ngldm_deferred
+from .ngtdm import ngtdm_deferred
 from .settings import Settings, as_settings
 
 
-def _morphology(roi: Roi) -> dict[str, float]:
-    return morphology(roi.image, roi.morph_mask, roi.intensity_mask, roi.spacing)
+def _morphology(roi: Roi) -> Deferred:
+    features = morphology(roi.image, roi.morph_mask, roi.intensity_mask, roi.spacing)
+    return Deferred({}, lambda _: features)
 
 
-#: The feature families by name, each a function of a prepared :class:`~gpuimg.features.chain.Roi`.
-FAMILIES: dict[str, Callable[[Roi], dict[str, float]]] = {
+#: The feature families by name, each a function of a prepared :class:`~gpuimg.features.chain.Roi`
+#: giving its features still on the device (:class:`~gpuimg.features._scalars.Deferred`), so that
+#: all the families of an ROI are read from the device at once.
+FAMILIES: dict[str, Callable[[Roi], Deferred]] = {
     "morphology": _morphology,
-    "local_intensity": local_intensity,
-    "statistics": intensity_statistics,
-    "histogram": intensity_histogram,
-    "ivh": intensity_volume_histogram,
-    "glcm": glcm,
-    "glrlm": glrlm,
-    "glszm": glszm,
-    "gldzm": gldzm,
-    "ngtdm": ngtdm,
-    "ngldm": ngldm,
+    "local_intensity": local_intensity_deferred,
+    "statistics": intensity_statistics_deferred,
+    "histogram": intensity_histogram_deferred,
+    "ivh": intensity_volume_histogram_deferred,
+    "glcm": glcm_deferred,
+    "glrlm": glrlm_deferred,
+    "glszm": glszm_deferred,
+    "gldzm": gldzm_deferred,
+    "ngtdm": ngtdm_deferred,
+    "ngldm": ngldm_deferred,
 }
 
 
@@ -192,9 +196,10 @@ def _label_boxes(xp, labels):
 
 
 def _features(roi: Roi, runs) -> dict[str, float]:
+    """The features of the families ``runs``, their device values read in one transfer."""
     features = {}
-    for run in runs:
-        features.update(run(roi))
+    for part in resolve([run(roi) for run in runs]):
+        features.update(part)
     return features
 
 

@@ -5,6 +5,7 @@ import numpy as np
 from gpuimg.backend import namespace
 from gpuimg.kernels.glcm import glcm_counts
 
+from ._scalars import Deferred
 from .chain import Roi
 from .texture import GreyLevels, directional_features, grey_levels
 
@@ -75,6 +76,11 @@ def glcm(roi: Roi) -> dict[str, float]:
     >>> round(features["cm_contrast_3D_comb"], 4), round(features["cm_joint_max_3D_comb"], 4)
     (0.3333, 0.3333)
     """
+    return glcm_deferred(roi).result()
+
+
+def glcm_deferred(roi: Roi) -> Deferred:
+    """:func:`glcm` with its results still on the device (:class:`~gpuimg.features._scalars.Deferred`)."""
     return directional_features(grey_levels(roi), glcm_matrices, glcm_features, "cm")
 
 
@@ -145,6 +151,7 @@ def pair_features(matrix, first, second, counts, n_matrices: int, grey: GreyLeve
     entropy = -mean(xp.log2(p))
     hx = _entropy(marginal, xp)
     low = int(grey.values[0])
+    spread = int(grey.values[-1]) - low  # the largest |i - j|, known on the host: no device read
     return {
         "joint_max": _largest(matrix, p, b, xp),
         "joint_avg": mu,
@@ -152,10 +159,10 @@ def pair_features(matrix, first, second, counts, n_matrices: int, grey: GreyLeve
         "joint_entr": entropy,
         "diff_avg": diff_avg,
         "diff_var": contrast - diff_avg**2,
-        "diff_entr": _entropy(_distribution(matrix, diff, p, b, xp), xp),
+        "diff_entr": _entropy(_distribution(matrix, diff, p, b, spread + 1, xp), xp),
         "sum_avg": 2.0 * mu,
         "sum_var": sum_var,
-        "sum_entr": _entropy(_distribution(matrix, total - 2 * low, p, b, xp), xp),
+        "sum_entr": _entropy(_distribution(matrix, total - 2 * low, p, b, 2 * spread + 1, xp), xp),
         "energy": mean(p),
         "contrast": contrast,
         "dissimilarity": diff_avg,
@@ -179,10 +186,10 @@ def _entropy(p, xp):
     return -(p * xp.log2(xp.where(p > 0, p, 1.0))).sum(axis=-1)
 
 
-def _distribution(matrix, key, p, b, xp):
-    """Each matrix's distribution (b, K) of the whole-number ``key`` (0 .. K - 1) of its entries."""
+def _distribution(matrix, key, p, b, width, xp):
+    """Each matrix's distribution (b, ``width``) of the whole-number ``key`` (0 .. ``width`` - 1) of
+    its entries."""
     keys = key.astype(np.int64)
-    width = int(keys.max()) + 1 if keys.size else 1
     return xp.bincount(matrix * width + keys, weights=p, minlength=b * width).reshape(b, width)
 
 

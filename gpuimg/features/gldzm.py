@@ -6,6 +6,7 @@ from gpuimg.backend import namespace
 from gpuimg.kernels.zones import border_distance, zones
 
 from ._emphasis import zone_matrices, zone_matrix_features
+from ._scalars import Deferred
 from .chain import Roi
 from .texture import GreyLevels, grey_levels, zone_features
 
@@ -18,15 +19,16 @@ def gldzm_matrices(grey: GreyLevels, per_slice: bool):
 
     Returns
     -------
-    int64 array (slices or 1, 1 + levels present, largest distance), on the levels' device
+    int64 array (slices or 1, 1 + levels present, largest possible distance), on the levels' device
         Row 0: the voxels of the zones at each distance (``N_v`` is its sum); row ``k``: the number
-        of zones of level index ``k`` at distance ``j`` in column ``j - 1``.
+        of zones of level index ``k`` at distance ``j`` in column ``j - 1``. There is a column for
+        every distance up to half the smallest side of the levels' box (in a slice for 2D), the
+        largest a zone can have; those past the zones' largest distance are 0.
 
     Notes
     -----
-    Memory: ``8 (levels + 1) x largest distance`` bytes per matrix. The largest distance is at most
-    half the ROI's smallest extent (in a slice for 2D), so 2048 levels and an ROI 200 voxels
-    across take at most 1.6 MB per matrix.
+    Memory: ``8 (levels + 1) x largest possible distance`` bytes per matrix: 2048 levels and an ROI
+    200 voxels across take at most 1.6 MB per matrix.
     """
     ns = namespace(grey.levels)
     xp = ns.xp
@@ -35,7 +37,9 @@ def gldzm_matrices(grey: GreyLevels, per_slice: bool):
     level, size, nearest, slices = zones(
         levels, per_slice=per_slice, target=ns.target, xp=xp, distance=distance
     )
-    n_columns = int(nearest.max()) if nearest.size else 1
+    # The largest distance a box of this shape allows (half its smallest side, in a slice for 2D),
+    # known on the host: columns past the zones' largest distance stay 0.
+    n_columns = max((min(levels.shape[1:] if per_slice else levels.shape) + 1) // 2, 1)
     n_slices = levels.shape[0] if per_slice else 1
     return zone_matrices(level, nearest - 1, size, grey.n_present, n_columns, n_slices, slices, xp)
 
@@ -84,4 +88,9 @@ def gldzm(roi: Roi) -> dict[str, float]:
     >>> round(gldzm(roi)["dzm_lde_2D"], 4)  # the ring at distance 1, the centre at 3
     5.0
     """
+    return gldzm_deferred(roi).result()
+
+
+def gldzm_deferred(roi: Roi) -> Deferred:
+    """:func:`gldzm` with its results still on the device (:class:`~gpuimg.features._scalars.Deferred`)."""
     return zone_features(grey_levels(roi), gldzm_matrices, gldzm_features, "dzm")

@@ -5,6 +5,7 @@ import numpy as np
 from gpuimg.backend import namespace
 from gpuimg.kernels.glrlm import glrlm_counts
 
+from ._scalars import Deferred
 from .chain import Roi
 from .texture import GreyLevels, directional_features, grey_levels
 
@@ -65,6 +66,11 @@ def glrlm(roi: Roi) -> dict[str, float]:
     >>> round(features["rlm_r_perc_3D_comb"], 4)
     0.9615
     """
+    return glrlm_deferred(roi).result()
+
+
+def glrlm_deferred(roi: Roi) -> Deferred:
+    """:func:`glrlm` with its results still on the device (:class:`~gpuimg.features._scalars.Deferred`)."""
     return directional_features(grey_levels(roi), glrlm_matrices, glrlm_features, "rlm")
 
 

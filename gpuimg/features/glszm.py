@@ -6,6 +6,7 @@ from gpuimg.backend import namespace
 from gpuimg.kernels.zones import zones
 
 from ._emphasis import zone_matrices, zone_matrix_features
+from ._scalars import Deferred
 from .chain import Roi
 from .texture import GreyLevels, grey_levels, zone_features
 
@@ -82,4 +83,9 @@ def glszm(roi: Roi) -> dict[str, float]:
     >>> round(glszm(roi)["szm_z_perc_2D"], 4)  # 3 zones of 9 voxels
     0.3333
     """
+    return glszm_deferred(roi).result()
+
+
+def glszm_deferred(roi: Roi) -> Deferred:
+    """:func:`glszm` with its results still on the device (:class:`~gpuimg.features._scalars.Deferred`)."""
     return zone_features(grey_levels(roi), glszm_matrices, glszm_features, "szm")

@@ -1,16 +1,17 @@
 """Intensity-based statistical features (IBSI 3.3) and intensity histogram features (IBSI 3.4).
 
 Both families describe a distribution of voxel values, the intensities themselves or their bin
-numbers, with the same 17 statistics (:func:`_distribution`); the histogram family adds its mode,
-entropy, uniformity and histogram gradients. Reductions and sorts run on the values' device; the
-few scalars come to the host in one transfer, where the ratios are formed.
+numbers, with the same 16 statistics (:func:`_moments`, :func:`_statistics`); the histogram family
+adds its mode, entropy, uniformity and histogram gradients. Reductions and sorts run on the values'
+device; the few scalars come to the host in one transfer (with the other families' in
+:func:`~gpuimg.features.extract`), where the ratios are formed.
 """
 
 import numpy as np
 
 from gpuimg.backend import namespace
 
-from ._scalars import host_scalars, undefined
+from ._scalars import Deferred, undefined
 from .chain import Roi, discretise
 
 #: Percentiles taken of each distribution [%].
@@ -41,12 +42,21 @@ def intensity_statistics(roi: Roi) -> dict[str, float]:
     and the quartile coefficient of dispersion are NaN, with a warning, where their denominator
     is 0.
     """
+    return intensity_statistics_deferred(roi).result()
+
+
+def intensity_statistics_deferred(roi: Roi) -> Deferred:
+    """:func:`intensity_statistics` with its results still on the device (see :class:`Deferred`)."""
     x = roi.values
-    features = _distribution(x, "stat")
-    energy = host_scalars({"energy": (x * x).sum()})["energy"]
-    features["stat_energy"] = energy
-    features["stat_rms"] = float(np.sqrt(energy / x.size))
-    return features
+    n = x.size
+
+    def finish(s):
+        features = _statistics(s, "stat")
+        features["stat_energy"] = s["energy"]
+        features["stat_rms"] = float(np.sqrt(s["energy"] / n))
+        return features
+
+    return Deferred({**_moments(x), "energy": (x * x).sum()}, finish)
 
 
 def intensity_histogram(roi: Roi) -> dict[str, float]:
@@ -71,18 +81,26 @@ def intensity_histogram(roi: Roi) -> dict[str, float]:
     (IBSI 3.4.20). The mode is the fullest bin, ties going to the bin nearest the mean, then to
     the lower one.
     """
-    levels = discretise(roi.values, roi.settings)
+    return intensity_histogram_deferred(roi).result()
+
+
+def intensity_histogram_deferred(roi: Roi) -> Deferred:
+    """:func:`intensity_histogram` with its results still on the device (see :class:`Deferred`)."""
+    levels = discretise(roi.values, roi.settings, value_range=roi.value_range)
     xp = namespace(levels).xp
-    features = _distribution(levels, "ih")
     counts = xp.bincount(levels - 1)
     p = counts / levels.size
     nonzero = p[p > 0]
-    summary = host_scalars(
-        {"entropy": -(nonzero * xp.log2(nonzero)).sum(), "uniformity": (p * p).sum()}, counts=counts
-    )
-    counts = summary.pop("counts").astype(np.float64)
-    features["ih_entropy"] = summary["entropy"]
-    features["ih_uniformity"] = summary["uniformity"]
+    summary = {"entropy": -(nonzero * xp.log2(nonzero)).sum(), "uniformity": (p * p).sum(), "counts": counts}
+    return Deferred({**_moments(levels), **summary}, _histogram)
+
+
+def _histogram(s) -> dict[str, float]:
+    """The histogram's features from the host values of :func:`intensity_histogram_deferred`."""
+    features = _statistics(s, "ih")
+    counts = s["counts"]
+    features["ih_entropy"] = s["entropy"]
+    features["ih_uniformity"] = s["uniformity"]
     features["ih_mode"] = _mode(counts, features["ih_mean"])
     gradient = np.gradient(counts) if counts.size > 1 else np.zeros(1)
     features["ih_max_grad"] = float(gradient.max())
@@ -92,32 +110,34 @@ def intensity_histogram(roi: Roi) -> dict[str, float]:
     return features
 
 
-def _distribution(x, prefix: str) -> dict[str, float]:
-    """The 16 statistics that the two families share, keyed ``{prefix}_{name}``."""
+def _moments(x) -> dict:
+    """The device reductions of the 16 statistics that the two families share (:func:`_statistics`)."""
     xp = namespace(x).xp
     x = x.astype(np.float64)
     mean = x.mean()
     deviation = x - mean
     p10, p25, median, p75, p90 = xp.percentile(x, xp.asarray(_PERCENTILES))
     central = x[(x >= p10) & (x <= p90)]
-    s = host_scalars(
-        {
-            "mean": mean,
-            "m2": (deviation**2).mean(),
-            "m3": (deviation**3).mean(),
-            "m4": (deviation**4).mean(),
-            "median": median,
-            "min": x.min(),
-            "max": x.max(),
-            "p10": p10,
-            "p25": p25,
-            "p75": p75,
-            "p90": p90,
-            "mad": xp.abs(deviation).mean(),
-            "rmad": xp.abs(central - central.mean()).mean(),
-            "medad": xp.abs(x - median).mean(),
-        }
-    )
+    return {
+        "mean": mean,
+        "m2": (deviation**2).mean(),
+        "m3": (deviation**3).mean(),
+        "m4": (deviation**4).mean(),
+        "median": median,
+        "min": x.min(),
+        "max": x.max(),
+        "p10": p10,
+        "p25": p25,
+        "p75": p75,
+        "p90": p90,
+        "mad": xp.abs(deviation).mean(),
+        "rmad": xp.abs(central - central.mean()).mean(),
+        "medad": xp.abs(x - median).mean(),
+    }
+
+
+def _statistics(s, prefix: str) -> dict[str, float]:
+    """The 16 shared statistics, keyed ``{prefix}_{name}``, from the host values of :func:`_moments`."""
     var = s["m2"]
     out = {
         "mean": s["mean"],

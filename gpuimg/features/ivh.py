@@ -7,7 +7,7 @@ import numpy as np
 from gpuimg.backend import namespace
 from gpuimg.errors import FeatureError
 
-from ._scalars import host_scalars, undefined
+from ._scalars import Deferred, undefined
 from .chain import Roi, discretise
 from .settings import MAX_IVH_BINS
 
@@ -39,19 +39,26 @@ def intensity_volume_histogram(roi: Roi) -> dict[str, float]:
     intensity fraction ``x`` or more, ``I_x`` the first level whose volume fraction is at most ``x``
     (the level past the range if none is). The area is the trapezoidal sum; 0 for a single level.
     """
+    return intensity_volume_histogram_deferred(roi).result()
+
+
+def intensity_volume_histogram_deferred(roi: Roi) -> Deferred:
+    """:func:`intensity_volume_histogram` with its results still on the device (see :class:`Deferred`)."""
     settings = roi.settings
     x = roi.values
     xp = namespace(x).xp
     method = settings.ivh_discretisation
-    low, high = _range(x, settings)
+    low, high = _range(roi.value_range, settings)
     if method == "none":
         step = 1.0
         position = x - low  # in steps from the range's first level
     elif method == "fbs":
         step = settings.ivh_bin_width
         # Bins counted from the range's lower end (the fixed-bin-size origin), as their centres.
-        position = discretise(x, settings, method="fbs", bin_width=step, max_bins=MAX_IVH_BINS) - 1
-        position = position.astype(np.float64)
+        position = discretise(
+            x, settings, method="fbs", bin_width=step, max_bins=MAX_IVH_BINS, value_range=roi.value_range
+        )
+        position = (position - 1).astype(np.float64)
         low, high = low + 0.5 * step, high - 0.5 * step
     else:
         step = 1.0
@@ -65,9 +72,17 @@ def intensity_volume_histogram(roi: Roi) -> dict[str, float]:
             "or 'fbs' with a wider ivh_bin_width."
         )
     below = xp.searchsorted(xp.sort(position), xp.arange(n_levels, dtype=np.float64), side="left")
-    volume = 1.0 - host_scalars({}, below=below)["below"] / x.size
-    intensity = np.arange(n_levels) / (n_levels - 1) if n_levels > 1 else np.zeros(1)
     levels = low + step * np.arange(n_levels)
+    return Deferred(
+        {"below": below}, lambda host: _curve(1.0 - host["below"] / x.size, levels, low + step * n_levels)
+    )
+
+
+def _curve(volume, levels, past) -> dict[str, float]:
+    """The features of the volume fraction ``volume`` at each of ``levels``; ``past`` is the level past
+    the range."""
+    n_levels = levels.size
+    intensity = np.arange(n_levels) / (n_levels - 1) if n_levels > 1 else np.zeros(1)
 
     def volume_at(fraction):
         hits = np.flatnonzero(intensity >= fraction - 1e-12)
@@ -77,7 +92,7 @@ def intensity_volume_histogram(roi: Roi) -> dict[str, float]:
 
     def intensity_at(fraction):
         hits = np.flatnonzero(volume <= fraction)
-        return float(levels[hits[0]]) if hits.size else float(low + step * n_levels)
+        return float(levels[hits[0]]) if hits.size else float(past)
 
     v10, v90 = volume_at(0.1), volume_at(0.9)
     i10, i90 = intensity_at(0.1), intensity_at(0.9)
@@ -93,13 +108,10 @@ def intensity_volume_histogram(roi: Roi) -> dict[str, float]:
     }
 
 
-def _range(x, settings):
-    """The IVH range G: the re-segmentation range, its open ends (and no range) from the ROI."""
+def _range(value_range, settings):
+    """The IVH range G: the re-segmentation range, its open ends (and no range) from the ROI's
+    ``value_range``."""
     lower, upper = settings.reseg_range if settings.reseg_range is not None else (-math.inf, math.inf)
-    need = {}
-    if not math.isfinite(lower):
-        need["min"] = x.min()
-    if not math.isfinite(upper):
-        need["max"] = x.max()
-    found = host_scalars(need) if need else {}
-    return found.get("min", lower), found.get("max", upper)
+    return (lower if math.isfinite(lower) else value_range[0]), (
+        upper if math.isfinite(upper) else value_range[1]
+    )

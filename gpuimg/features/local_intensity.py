@@ -5,8 +5,8 @@ import numpy as np
 from gpuimg.backend import namespace
 
 from ._fft import convolve, fft_shape, radial_spectrum
-from ._scalars import host_scalars
-from .chain import PEAK_RADIUS_MM, Roi, roi_box
+from ._scalars import Deferred
+from .chain import PEAK_RADIUS_MM, Roi
 
 
 def local_intensity(roi: Roi) -> dict[str, float]:
@@ -31,6 +31,11 @@ def local_intensity(roi: Roi) -> dict[str, float]:
     the (cut) image's edge, the number of voxels in each sphere is convolved too; elsewhere every
     sphere holds all of its voxels.
     """
+    return local_intensity_deferred(roi).result()
+
+
+def local_intensity_deferred(roi: Roi) -> Deferred:
+    """:func:`local_intensity` with its results still on the device (see :class:`Deferred`)."""
     image = roi.image
     ns = namespace(image)
     xp = ns.xp
@@ -38,16 +43,16 @@ def local_intensity(roi: Roi) -> dict[str, float]:
     grid = fft_shape(image.shape, reach)
     sphere = radial_spectrum(ns, grid, roi.spacing, lambda d2: (d2 <= PEAK_RADIUS_MM**2).astype(xp.float64))
     total = convolve(ns, image, sphere, grid)
-    box = roi_box(roi.intensity_mask)
-    if all(r <= lo and hi + r < n for (lo, hi), r, n in zip(box, reach, image.shape, strict=True)):
+    if all(
+        r <= lo and hi + r < n for (lo, hi), r, n in zip(roi.intensity_box, reach, image.shape, strict=True)
+    ):
         count = _sphere_size(roi.spacing)
     else:
         count = xp.rint(convolve(ns, xp.ones(image.shape), sphere, grid))
     peaks = (total / count)[roi.intensity_mask]
     values = roi.values
     hottest = peaks[values == values.max()]
-    found = host_scalars({"local": hottest.max(), "global": peaks.max()})
-    return {"loc_peak_loc": found["local"], "loc_peak_glob": found["global"]}
+    return Deferred({"loc_peak_loc": hottest.max(), "loc_peak_glob": peaks.max()}, dict)
 
 
 def _sphere_size(spacing) -> int:

@@ -6,6 +6,7 @@ from gpuimg.backend import namespace
 from gpuimg.kernels import neighbourhood
 
 from ._emphasis import emphases
+from ._scalars import Deferred
 from .chain import Roi
 from .texture import GreyLevels, grey_levels, zone_features
 
@@ -107,4 +108,9 @@ def ngldm(roi: Roi) -> dict[str, float]:
     >>> round(ngldm(roi)["ngl_hde_2D"], 4)  # j = 1 + dependence: 4 (corners), 6 (edges), 9 (centre)
     32.1111
     """
+    return ngldm_deferred(roi).result()
+
+
+def ngldm_deferred(roi: Roi) -> Deferred:
+    """:func:`ngldm` with its results still on the device (:class:`~gpuimg.features._scalars.Deferred`)."""
     return zone_features(grey_levels(roi), ngldm_matrices, ngldm_features, "ngl")

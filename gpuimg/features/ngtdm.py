@@ -5,6 +5,7 @@ import numpy as np
 from gpuimg.backend import namespace
 from gpuimg.kernels import neighbourhood
 
+from ._scalars import Deferred
 from .chain import Roi
 from .texture import GreyLevels, grey_levels, zone_features
 
@@ -115,4 +116,9 @@ def ngtdm(roi: Roi) -> dict[str, float]:
     >>> round(ngtdm(roi)["ngt_coarseness_2D"], 4)  # 1 / (p_1 s_1 + p_2 s_2) = 1 / (1/4 * 1 + 3/4 * 3 * 1/3)
     1.0
     """
+    return ngtdm_deferred(roi).result()
+
+
+def ngtdm_deferred(roi: Roi) -> Deferred:
+    """:func:`ngtdm` with its results still on the device (:class:`~gpuimg.features._scalars.Deferred`)."""
     return zone_features(grey_levels(roi), ngtdm_matrices, ngtdm_features, "ngt")

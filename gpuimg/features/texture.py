@@ -23,8 +23,15 @@ Cost: the matrices are asked for a few slices (2D, 2.5D) or offsets (3D) at a ti
 :data:`MATRIX_BUDGET` bytes of them held at once whatever the ROI's size or number of grey levels,
 and the matrices of one shape of all approaches and aggregations are pooled into one call of the
 family's ``features`` (so a small ROI costs one call per family, not one per tag).
+
+Device reads: one per ROI for its grey levels (:func:`grey_levels`, shared by the families); the
+families' means stay on the device (:class:`~gpuimg.features._scalars.Deferred`) until
+:func:`gpuimg.features.extract` reads all its families' results at once. No read depends on the
+number of grey levels, directions, slices or matrices.
 """
 
+import functools
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
@@ -32,8 +39,8 @@ import numpy as np
 
 from gpuimg.backend import namespace, to_numpy
 
-from ._scalars import undefined
-from .chain import Roi, discretise, roi_box
+from ._scalars import Deferred, undefined
+from .chain import Roi, discretise
 
 #: The 13 unique directions of 3D neighbours (z, y, x) at Chebyshev distance 1.
 DIRECTIONS_3D = (
@@ -78,6 +85,9 @@ class GreyLevels:
     morph_mask : bool array of ``levels``' shape
         The morphological mask (for the GLDZM's distance to the ROI's border).
     settings : Settings
+    slices : bool array (NumPy), 1D, optional
+        Which slices (first axis) of ``levels`` hold a voxel of the ROI; found from ``levels``
+        (one device read) where not given.
     """
 
     levels: object
@@ -85,6 +95,7 @@ class GreyLevels:
     n_levels: int
     morph_mask: object
     settings: object
+    slices: np.ndarray | None = None
 
     @property
     def n_present(self) -> int:
@@ -127,14 +138,19 @@ def grey_levels(roi: Roi) -> GreyLevels:
 
 def _grey_levels(roi: Roi) -> GreyLevels:
     xp = namespace(roi.image).xp
-    bins = discretise(roi.values, roi.settings)
+    bins = discretise(roi.values, roi.settings, value_range=roi.value_range)
     present, compact = xp.unique(bins, return_inverse=True)
-    values = to_numpy(present).astype(np.float64)
-    n_levels = roi.settings.n_bins if roi.settings.discretisation == "fbn" else int(values[-1])
-    box = tuple(slice(first, last + 1) for first, last in roi_box(roi.morph_mask))
+    box = tuple(slice(first, last + 1) for first, last in roi.morph_box)
     levels = xp.zeros(roi.image.shape, dtype=np.int32)
     levels[roi.intensity_mask] = compact.reshape(-1).astype(np.int32) + 1
-    return GreyLevels(levels[box], values, n_levels, roi.morph_mask[box], roi.settings)
+    levels = levels[box]
+    # The levels present and the slices holding ROI voxels, in one device read.
+    host = to_numpy(
+        xp.concatenate([present.astype(np.float64), (levels > 0).any(axis=(1, 2)).astype(np.float64)])
+    )
+    values, slices = host[: present.size], host[present.size :] > 0
+    n_levels = roi.settings.n_bins if roi.settings.discretisation == "fbn" else int(values[-1])
+    return GreyLevels(levels, values, n_levels, roi.morph_mask[box], roi.settings, slices)
 
 
 def directions(approach: str, distance: int = 1) -> np.ndarray:
@@ -156,11 +172,12 @@ Features = Callable[[object, GreyLevels], dict]
 
 def directional_features(
     grey: GreyLevels, matrices: DirectionalMatrices, features: Features, prefix: str
-) -> dict[str, float]:
+) -> Deferred:
     """The features of a directional family (GLCM, GLRLM) for every approach and aggregation asked.
 
-    Returns ``{f"{prefix}_{name}_{approach}_{aggregation}": value}`` (``cm_joint_max_3D_avg``).
-    A matrix with no entry (a slice and direction without a pair or run) is left out of averages.
+    Returns, deferred (their device values not yet read, see :class:`Deferred`),
+    ``{f"{prefix}_{name}_{approach}_{aggregation}": value}`` (``cm_joint_max_3D_avg``). A matrix
+    with no entry (a slice and direction without a pair or run) is left out of averages.
 
     Matrices are asked for a few slices (2D, 2.5D) or offsets (3D) at a time, so that those held
     at once take about :data:`MATRIX_BUDGET` bytes whatever the ROI's size and number of levels;
@@ -252,25 +269,20 @@ def _flat(batch):
 
 
 class _Means:
-    """The mean of each feature over the non-empty matrices added under each key.
+    """The mean of each feature over the non-empty matrices added under each key, on the device.
 
     Matrices of one shape are pooled into one call of ``features`` until they hold
-    :data:`MATRIX_BUDGET` bytes, so a small ROI's approaches and aggregations cost one call.
+    :data:`MATRIX_BUDGET` bytes, so a small ROI's approaches and aggregations cost one call. Empty
+    matrices (a slice and direction without a pair or run) go through ``features`` too and are
+    left out of the sums and counts on the device, so that no device read is needed to find them.
     """
 
     def __init__(self, keys, features, grey):
         self.features, self.grey = features, grey
-        self.sums, self.counts = {}, dict.fromkeys(keys, 0)
-        self.pending, self.held, self.names, self.empty = {}, 0, None, None
+        self.keys, self.sums, self.counts = list(keys), {}, {}
+        self.pending, self.held, self.names = {}, 0, None
 
     def add(self, key, batch):
-        filled = to_numpy(batch.reshape(batch.shape[0], -1).any(axis=1))
-        if not filled.all():
-            if self.empty is None:
-                self.empty = batch[:1]
-            if not filled.any():
-                return
-            batch = batch[namespace(batch).xp.asarray(np.flatnonzero(filled))]
         self.pending.setdefault(batch.shape[1:], []).append((key, batch))
         self.held += batch.nbytes
         if self.held >= MATRIX_BUDGET:
@@ -280,48 +292,62 @@ class _Means:
         for group in self.pending.values():
             xp = namespace(group[0][1]).xp
             batch = group[0][1] if len(group) == 1 else xp.concatenate([b for _, b in group])
-            values = self.features(batch, self.grey)
+            filled = batch.reshape(batch.shape[0], -1).any(axis=1)
+            with np.errstate(divide="ignore", invalid="ignore"):  # the empty matrices' values are left out
+                values = self.features(batch, self.grey)
             self.names = list(values)
-            stacked = xp.stack(list(values.values()))  # (features, matrices)
+            stacked = xp.where(filled, xp.stack(list(values.values())), 0.0)  # (features, matrices)
             start = 0
             for key, part in group:
-                total = stacked[:, start : start + part.shape[0]].sum(axis=1)
-                self.sums[key] = self.sums[key] + total if key in self.sums else total
-                self.counts[key] += part.shape[0]
-                start += part.shape[0]
+                stop = start + part.shape[0]
+                total, count = stacked[:, start:stop].sum(axis=1), filled[start:stop].sum()
+                if key in self.sums:
+                    total, count = self.sums[key] + total, self.counts[key] + count
+                self.sums[key], self.counts[key] = total, count
+                start = stop
         self.pending, self.held = {}, 0
 
-    def result(self, prefix) -> dict[str, float]:
-        """``{f"{prefix}_{name}_{tag}": mean}`` for every key, in the order of the keys."""
+    def result(self, prefix) -> Deferred:
+        """``{f"{prefix}_{name}_{tag}": mean}`` for every key, in the order of the keys, deferred."""
         self._flush()
-        if self.names is None:
-            with np.errstate(divide="ignore", invalid="ignore"):  # only the names are wanted
-                self.names = list(self.features(self.empty, self.grey))
-        filled = [key for key, count in self.counts.items() if count]
-        host = {}
-        if filled:
-            xp = namespace(self.sums[filled[0]]).xp
-            means = to_numpy(xp.stack([self.sums[key] / self.counts[key] for key in filled]))
-            host = dict(zip(filled, means, strict=True))
-        rows = {}
-        for key in self.counts:
-            for f, name in enumerate(self.names):
-                label = f"{prefix}_{name}_{tag(key)}"
-                if key not in host:
-                    rows[label] = undefined(label, "no texture matrix has an entry")
-                elif np.isnan(host[key][f]):
-                    rows[label] = undefined(label, "IBSI leaves it undefined on a matrix averaged here")
-                else:
-                    rows[label] = float(host[key][f])
-        return rows
+        keys = [key for key in self.keys if key in self.sums]
+        arrays = {}
+        if keys:
+            xp = namespace(self.sums[keys[0]]).xp
+            arrays = {
+                "sums": xp.stack([self.sums[k] for k in keys]).ravel(),
+                "counts": xp.stack([self.counts[k] for k in keys]),
+            }
+        names = self.names or []
+        return Deferred(arrays, functools.partial(_mean_rows, prefix, self.keys, keys, names))
 
 
-def zone_features(
-    grey: GreyLevels, matrices: ZoneMatrices, features: Features, prefix: str
-) -> dict[str, float]:
+def _mean_rows(prefix, all_keys, keys, names, host) -> dict[str, float]:
+    """The features of :meth:`_Means.result` from the host's sums and counts of ``keys``."""
+    found = {}
+    if keys:
+        sums = host["sums"].reshape(len(keys), len(names))
+        found = {key: (sums[k], host["counts"][k]) for k, key in enumerate(keys)}
+    rows = {}
+    for key in all_keys:
+        total, count = found.get(key, (None, 0))
+        for f, name in enumerate(names):
+            label = f"{prefix}_{name}_{tag(key)}"
+            mean = total[f] / count if count else math.nan
+            if not count:
+                rows[label] = undefined(label, "no texture matrix has an entry")
+            elif np.isnan(mean):
+                rows[label] = undefined(label, "IBSI leaves it undefined on a matrix averaged here")
+            else:
+                rows[label] = float(mean)
+    return rows
+
+
+def zone_features(grey: GreyLevels, matrices: ZoneMatrices, features: Features, prefix: str) -> Deferred:
     """The features of a family without directions (GLSZM, GLDZM, NGTDM, NGLDM) for every approach asked.
 
-    Returns ``{f"{prefix}_{name}_{approach}": value}`` (``szm_sze_2_5D``). 2D averages the features
+    Returns, deferred (see :class:`Deferred`), ``{f"{prefix}_{name}_{approach}": value}``
+    (``szm_sze_2_5D``). 2D averages the features
     of the slices that hold ROI voxels; 2.5D computes them from the slices' matrices summed.
     """
     means = _Means(zone_keys(grey.settings), features, grey)
@@ -350,4 +376,6 @@ def zone_batches(grey: GreyLevels, matrices: ZoneMatrices):
 
 def _slices_present(grey: GreyLevels) -> np.ndarray:
     """Which slices of the levels hold at least one ROI voxel (bool, NumPy)."""
+    if grey.slices is not None:
+        return grey.slices
     return to_numpy((grey.levels > 0).any(axis=(1, 2)))

@@ -223,9 +223,16 @@ def test_label_boxes_in_one_pass_without_device_sorts(offset, emulated_cuda, rng
         assert not [name for name, _ in emulator().calls if name.endswith(".sort")]
 
 
+#: Device reads of gpuimg.features.morphology for one ROI (its own module, not yet batched): the two
+#: masks' voxel counts, the bounding boxes of the masks and of the intensity mask (one each), the mask
+#: to the host for marching cubes, the mesh's vertices for the convex hull, and its scalars.
+MORPHOLOGY_READS = 7
+
+
 def test_extract_labels_batches_its_device_reads(emulated_cuda, rng):
     """Defect 13: extract_labels read the device about 65 times per label (three reads per bounding
-    box, one per axis, three boxes per ROI); now about 45, all features still equal to the CPU's."""
+    box, one per axis, three boxes per ROI), then 36; now 3 per label besides morphology's, all
+    features still equal to the CPU's."""
     if not isinstance(emulated_cuda(np.zeros(1)), DeviceArray):
         pytest.skip("counts the reads of the emulated device")
     from gpuimg.features import extract_labels
@@ -240,13 +247,50 @@ def test_extract_labels_batches_its_device_reads(emulated_cuda, rng):
     syncs, found = _syncs_of(
         lambda: extract_labels(emulated_cuda(image), emulated_cuda(labels), spacing=spacing)
     )
-    assert syncs <= 2 + 3 * 48
+    # Per call: the labels' range, then their sizes and boxes. Per label: the processing chain's
+    # summary (counts, both masks' boxes, the intensity range), the grey levels present (with the
+    # slices holding ROI voxels), every family's results at once; and morphology's own reads.
+    assert syncs <= 2 + 3 * (3 + MORPHOLOGY_READS)
     expected = extract_labels(image, labels, spacing=spacing)
     assert found.keys() == expected.keys() == {1, 2, 3}
     for value, row in expected.items():
         assert found[value].keys() == row.keys()
         # float32 sums on either path, summed in a different order on the emulated device: 1e-6 relative.
         np.testing.assert_allclose(list(found[value].values()), list(row.values()), rtol=1e-6, equal_nan=True)
+
+
+@pytest.mark.parametrize("texture", ["3d", "every approach, 2000 bins"])
+def test_extract_reads_the_device_a_fixed_number_of_times(texture, emulated_cuda, rng):
+    """Defect 13: extract read the device once or more per family, and per texture matrix batch,
+    approach, aggregation and feature call (29 times for all the families but morphology on this ROI
+    in 3D, 54 with every approach); now 4 times, whatever the grey levels, approaches and aggregations."""
+    if not isinstance(emulated_cuda(np.zeros(1)), DeviceArray):
+        pytest.skip("counts the reads of the emulated device")
+    from gpuimg.features import FAMILIES, Settings, extract
+
+    image = rng.normal(0.0, 500.0, (6, 9, 11))
+    mask = np.zeros(image.shape, bool)
+    mask[1:5, 2:8, 1:10] = True
+    mask[2, 4, 4] = False
+    settings = Settings()
+    if texture != "3d":
+        settings = Settings(
+            discretisation="fbs",
+            bin_width=1.0,
+            texture_approaches=("2d", "2.5d", "3d"),
+            reseg_range=(-1000, 1000),
+        )
+    others = [name for name in FAMILIES if name != "morphology"]
+    run = emulated_cuda(image), emulated_cuda(mask)
+    syncs, found = _syncs_of(lambda: extract(*run, spacing=1.5, settings=settings, families=others))
+    # The mask's box, the processing chain's summary, the grey levels present, all families' results.
+    assert syncs <= 4
+    syncs, _ = _syncs_of(lambda: extract(*run, spacing=1.5, settings=settings))
+    assert syncs <= 4 + MORPHOLOGY_READS
+    expected = extract(image, mask, spacing=1.5, settings=settings, families=others)
+    assert found.keys() == expected.keys()
+    # float64 sums in a different order on the emulated device: 1e-9 relative.
+    np.testing.assert_allclose(list(found.values()), list(expected.values()), rtol=1e-9, equal_nan=True)
 
 
 def _peak_bytes_of(run):
