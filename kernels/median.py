@@ -25,12 +25,15 @@ A block of :data:`BLOCK_5` = (32, 4, 2) threads first copies its voxels and thei
 value's bits as an unsigned integer of the same width, transformed so that integer order is the
 values' order (:func:`_key`; the kernel takes ``src`` and ``out`` as bit views, no copy). Each
 thread then builds the key of rank 62 of its 125 keys bit by bit from the top: one pass over the
-window per bit, counting the keys below the candidate (:func:`_window_rank`): 16 passes for int16 and
-uint16, 32 for float32, 64 for float64. Registers and a counter only, no array per thread; a warp
-reads 32 consecutive keys at each window offset (no bank conflicts). Exact: the result is the
-window's own key of that rank, turned back into the same bits. Floats: NaN of either sign becomes
-the largest key and the window is flagged by one more pass; -0.0 orders before +0.0 (SciPy sees them
-equal, so a median of zero may come back with the other sign, equal by value).
+window per bit, counting the keys below the candidate (:func:`_window_rank`), at most 16 passes for
+int16 and uint16, 32 for float32, 64 for float64. A first pass takes the bitwise and and or of the
+window's keys (:func:`_window_span`): the bits above the highest one where they differ are common to
+all and need no count, so a window of one value (air, a mask's background) takes no count and a
+window of int16 values within one aligned range of 128 (0 to 127 HU, say) 7. Registers and a counter only, no array per
+thread; a warp reads 32 consecutive keys at each window offset (no bank conflicts). Exact: the
+result is the window's own key of that rank, turned back into the same bits. Floats: NaN of either
+sign becomes the largest key and flags the window in the first pass; -0.0 orders before +0.0 (SciPy
+sees them equal, so a median of zero may come back with the other sign, equal by value).
 
 Why this design, from the sm_90 builds (ptxas by nvJitLink; SASS counted with nvdisasm):
 
@@ -43,12 +46,13 @@ network read from global                  504 (f32)                   x ~42, 4 l
 (a) window per thread in      92-102      0             37 KiB for    ~42,000 (~31 per
 shared, network in shared                               32-128        comparator, prototype)
                                                         threads
-(b) counting over a shared    50 (16-bit) 0             4.4 / 7.8 /   ~9,200 (16-bit), ~18,400
-halo tile of keys (chosen)    52 (32/64)                14.5 KiB      (f32), ~45,000 (f64)
+(b) counting over a shared    50          0             4.4 / 7.8 /   at most ~9,800 (16-bit),
+halo tile of keys (chosen)                              14.5 KiB      ~18,800 (f32), ~45,500 (f64);
+                                                                      ~600 + ~580 (f64 ~700) a bit
 ============================  ==========  ============  ============  ===========================
 
 (Shared sizes include the 1 KiB the runtime reserves per block.) At 163 registers one block of 256
-threads fits an SM (12.5% occupancy), at 50-52 four do (50%); (a)'s 37 KiB per 32-128 threads caps
+threads fits an SM (12.5% occupancy), at 50 four do (50%); (a)'s 37 KiB per 32-128 threads caps
 an SM at 192-768 threads. Unrolling the 1,363 comparators into registers does not compile in
 reasonable time in Numba (the 27-value network alone takes about 50 s per signature), and 125
 float64 values would not fit in registers.
@@ -58,7 +62,8 @@ Bytes moved per voxel and floor (5³, CUDA): the floor is one read and one write
 voxel (13.5 / 27 / 54 bytes, the overlap between blocks from L2); before, each thread read its
 125 values from global memory (through L1), the network's 2 x 1,363 int32 indices (10.9 KB), and
 moved 4 x 1,363 window values through local memory (11 / 22 / 44 KB). Shared-memory reads are
-125 keys per pass: 4, 16.5 and 65 KB per voxel. Not yet measured on a GPU.
+125 keys per pass, at most 4.3, 16.5 and 65 KB per voxel. Not yet timed on a GPU
+(``benchmarks/bench_median.py`` does it).
 """
 
 import functools
@@ -273,39 +278,52 @@ def _key(bits, top, positive, negative, inf):
 
 
 @numba.njit(inline="always")
-def _window_rank(tile, corner, top):
-    """The key of rank :data:`_RANK_5` in the 5³ window whose corner is ``tile[corner]``.
-
-    Built bit by bit from the top: the rank's key is below ``t = result | bit`` exactly when more
-    than ``_RANK_5`` keys of the window are below ``t``, so one count per bit decides that bit.
-    The count is kept in 32 bits and each key compared in its own width (Numba would widen both to
-    64 bits), and the tile is indexed unsigned (no test for a negative index).
-    """
-    result = top ^ top
-    bit = top
-    while bit != 0:
-        t = tile.dtype.type(result | bit)
-        below = np.int32(0)
-        for dz in range(_SIDE_5):
-            for dy in range(_SIDE_5):
-                for dx in range(_SIDE_5):
-                    at = np.uint64(corner + (dz * _TILE[1] + dy) * _TILE[2] + dx)
-                    below = np.int32(below + (1 if tile[at] < t else 0))
-        if below <= _RANK_5:
-            result = t
-        bit >>= 1
-    return result
-
-
-@numba.njit(inline="always")
-def _window_has(tile, corner, key):
-    """Whether ``key`` is in the 5³ window whose corner is ``tile[corner]``."""
+def _window_span(tile, corner, nan):
+    """The bitwise and and or of the keys of the 5³ window whose corner is ``tile[corner]``, and
+    whether the key ``nan`` is one of them."""
+    low = high = tile[np.uint64(corner)]
     found = False
     for dz in range(_SIDE_5):
         for dy in range(_SIDE_5):
             for dx in range(_SIDE_5):
-                found |= tile[np.uint64(corner + (dz * _TILE[1] + dy) * _TILE[2] + dx)] == key
-    return found
+                key = tile[np.uint64(corner + (dz * _TILE[1] + dy) * _TILE[2] + dx)]
+                low &= key
+                high |= key
+                found |= key == nan
+    return low, high, found
+
+
+@numba.njit(inline="always")
+def _window_rank(tile, corner, top, low, high):
+    """The key of rank :data:`_RANK_5` in the 5³ window whose corner is ``tile[corner]``, whose
+    keys' bitwise and is ``low`` and or is ``high``.
+
+    Built bit by bit from the top: the rank's key is below ``t = result | bit`` exactly when more
+    than ``_RANK_5`` keys of the window are below ``t``, so one count per bit decides that bit.
+    Bits above the highest one where the keys differ (``low ^ high``) are the same in every key and
+    need no count: a window of one value needs none, one of values within 2**k of each other about
+    k. The count is kept in 32 bits and each key compared in its own width (Numba would widen both
+    to 64 bits), and the tile is indexed unsigned (no test for a negative index).
+    """
+    differ = low ^ high
+    result = top ^ top
+    bit = top
+    while bit != 0:
+        t = tile.dtype.type(result | bit)
+        if bit > differ:
+            if low & bit:
+                result = t
+        else:
+            below = np.int32(0)
+            for dz in range(_SIDE_5):
+                for dy in range(_SIDE_5):
+                    for dx in range(_SIDE_5):
+                        at = np.uint64(corner + (dz * _TILE[1] + dy) * _TILE[2] + dx)
+                        below = np.int32(below + (1 if tile[at] < t else 0))
+            if below <= _RANK_5:
+                result = t
+        bit >>= 1
+    return result
 
 
 @cuda_kernel(
@@ -331,10 +349,11 @@ def _median5_cuda(src, out, mode, cval, blank, top, positive, negative, inf):
     x, y, z = x0 + tx, y0 + ty, z0 + tz
     if z < nz and y < ny and x < nx:
         corner = (tz * _TILE[1] + ty) * _TILE[2] + tx
-        if positive != negative and _window_has(tile, corner, negative):
+        low, high, nan = _window_span(tile, corner, negative)
+        if nan and positive != negative:
             out[z, y, x] = blank
         else:
-            key = _window_rank(tile, corner, top)
+            key = _window_rank(tile, corner, top, low, high)
             out[z, y, x] = key ^ (positive if key & top else negative)
 
 

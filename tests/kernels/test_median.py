@@ -88,6 +88,21 @@ def test_cuda_median_5_nan_cval_makes_the_border_nan(rng, on_cuda_target):
     np.testing.assert_array_equal(got[inner], ndi.median_filter(image, 5)[inner])
 
 
+@pytest.mark.parametrize(
+    ("dtype", "base", "pair", "spread"), [(np.int16, -1000, (6, 7), 40), (np.float32, 100.0, (2.0, 3.0), 0.5)]
+)
+def test_cuda_median_5_of_uniform_and_narrow_windows(rng, on_cuda_target, dtype, base, pair, spread):
+    """Windows of one value, of two values one bit apart, and of values close together, beside
+    windows spanning signs: the kernel counts only the bits where a window's keys differ, so these
+    take its short paths."""
+    image = np.full((3, 5, 17), base, dtype)
+    image[:, :, 5:11] = rng.choice(np.array(pair, dtype), (3, 5, 6), p=(0.4, 0.6))
+    image[:, :, 11:] += (rng.random((3, 5, 6)) * spread).astype(dtype)
+    image[2, 4, 16] = -image[2, 4, 16]
+    got = gpuimg.to_numpy(median_filter(on_cuda_target(image), 5, mode="nearest"))
+    np.testing.assert_array_equal(got, ndi.median_filter(image, 5, mode="nearest"))
+
+
 @pytest.mark.parametrize("mode", MODES)
 def test_cuda_median_5_on_axes_of_one_and_two_voxels(rng, on_cuda_target, mode):
     """A 5³ window over axes shorter than its radius: the modes extend over several periods."""
