@@ -29,11 +29,12 @@ window per bit, counting the keys below the candidate (:func:`_window_rank`), at
 int16 and uint16, 32 for float32, 64 for float64. A first pass takes the bitwise and and or of the
 window's keys (:func:`_window_span`): the bits above the highest one where they differ are common to
 all and need no count, so a window of one value (air, a mask's background) takes no count and a
-window of int16 values within one aligned range of 128 (0 to 127 HU, say) 7. Registers and a counter only, no array per
-thread; a warp reads 32 consecutive keys at each window offset (no bank conflicts). Exact: the
-result is the window's own key of that rank, turned back into the same bits. Floats: NaN of either
-sign becomes the largest key and flags the window in the first pass; -0.0 orders before +0.0 (SciPy
-sees them equal, so a median of zero may come back with the other sign, equal by value).
+window of int16 values within one aligned range of 128 (0 to 127 HU, say) 7. Registers and a
+counter only, no array per thread; a warp reads 32 consecutive keys at each window offset (no bank
+conflicts). Exact: the result is the window's own key of that rank, turned back into the same bits.
+Floats: NaN of either sign becomes the largest key and flags the window in the first pass; -0.0
+orders before +0.0 (SciPy sees them equal, so a median of zero may come back with the other sign,
+equal by value).
 
 Why this design, from the sm_90 builds (ptxas by nvJitLink; SASS counted with nvdisasm):
 
