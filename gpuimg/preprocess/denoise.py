@@ -192,7 +192,8 @@ def median_filter(image: Image, size: Sizes = 3, *, mode: str = "reflect", cval:
     -----
     A 3D image of float32, float64, int16 or uint16 with a 3³ or 5³ window runs
     :mod:`gpuimg.kernels.median`: a selection network applied to whole rows at once (SIMD on the
-    CPU) or per voxel (CUDA); about 10 times faster than SimpleITK's ``Median`` on the CPU. Other
+    CPU) or per voxel (CUDA 3³; CUDA 5³ counts over a shared-memory tile of the block's values,
+    one pass per bit); about 10 times faster than SimpleITK's ``Median`` on the CPU. Other
     sizes, shapes and dtypes call the device's ``ndimage.median_filter``. The numbers equal
     SciPy's in every mode.
 
