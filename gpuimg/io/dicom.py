@@ -120,11 +120,14 @@ def read_dicom(
     """
     chosen = _series_headers(path_or_files, series_uid)
     uid = chosen[0].series_uid
-    _check_series(uid, chosen)
+    stack = getattr(path_or_files, "_stack", None)  # list_series checked and stacked these headers
+    if stack is None:
+        _check_series(uid, chosen)
     for header in chosen:
         _check_grey(header)
-    frames = [frame for header in chosen for frame in header.frames]
-    stack = _stack(frames, uid, thickness=_thickness(chosen[0]), allow_gaps=allow_gaps)
+    if stack is None:
+        frames = [frame for header in chosen for frame in header.frames]
+        stack = _stack(frames, uid, thickness=_thickness(chosen[0]), allow_gaps=allow_gaps)
     data, rescale = _decode(stack, chosen)
     meta = _meta(chosen[0].dataset, stack, rescale)
     return Volume(to_device(data, device), stack.spacing, stack.origin, stack.direction, meta)

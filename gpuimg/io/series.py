@@ -7,7 +7,7 @@ from pathlib import Path
 from gpuimg._text import count
 from gpuimg.errors import DicomError, GpuimgError
 from gpuimg.io._header import _files, _Header, _scan
-from gpuimg.io._stack import _stack
+from gpuimg.io._stack import _Stack, _stack
 
 
 @dataclass(frozen=True)
@@ -40,7 +40,8 @@ class SeriesInfo:
 
     Notes
     -----
-    It also keeps the parsed headers of its files, so that ``read_dicom(info)`` reads only pixels.
+    It also keeps the parsed headers of its files and the slice order found from them, so that
+    ``read_dicom(info)`` reads only pixels.
     """
 
     series_uid: str
@@ -56,6 +57,8 @@ class SeriesInfo:
     files: tuple[Path, ...] = field(repr=False)
     problem: str | None = None
     _headers: tuple[_Header, ...] = field(default=(), repr=False, compare=False)
+    # The checked headers' slice order and geometry (None with a problem), which read_dicom then reuses.
+    _stack: _Stack | None = field(default=None, repr=False, compare=False)
 
     def __str__(self) -> str:
         return (
@@ -156,14 +159,14 @@ def _summarise(uid: str, headers: list[_Header]) -> SeriesInfo:
     ds = headers[0].dataset
     frames = [frame for header in headers for frame in header.frames]
     orientations = {frame.orientation for frame in frames}
-    shape = spacing = problem = None
+    shape = spacing = problem = stack = None
     try:
         _check_series(uid, headers)
         stack = _stack(frames, uid, thickness=_thickness(headers[0]))
         shape = (stack.n_slices, *frames[0].shape)
         spacing = stack.spacing
     except GpuimgError as exc:
-        problem = str(exc)
+        problem, stack = str(exc), None
     return SeriesInfo(
         series_uid=uid,
         modality=str(ds.get("Modality", "")),
@@ -178,4 +181,5 @@ def _summarise(uid: str, headers: list[_Header]) -> SeriesInfo:
         files=tuple(header.path for header in headers),
         problem=problem,
         _headers=tuple(headers),
+        _stack=stack,
     )

@@ -60,19 +60,25 @@ def test_broken_files_reported_not_fatal(tmp_path, make_volume):
 
 
 def test_read_dicom_of_a_listed_series_reads_no_header_again(
-    tmp_path, make_volume, monkeypatch, pydicom_reference, sitk_files
+    tmp_path, make_volume, monkeypatch, pydicom_reference, sitk_files, sitk_read
 ):
     from gpuimg import ParameterError, read_dicom
-    from gpuimg.io import _header
+    from gpuimg.io import _header, dicom
 
     write_dicom(make_volume(), tmp_path / "ct")
     write_dicom(make_volume(oblique=False), tmp_path / "mr", modality="MR")
     by_modality = {s.modality: s for s in list_series(tmp_path)}
     parsed = []
     monkeypatch.setattr(_header, "_read_tags", lambda path: parsed.append(path))
+    monkeypatch.setattr(dicom, "_stack", lambda *args, **kwargs: pytest.fail("the slices were sorted again"))
     volume = read_dicom(by_modality["MR"], device="cpu")
-    assert parsed == []  # the headers list_series parsed were used
-    np.testing.assert_array_equal(volume.data, pydicom_reference(sitk_files(tmp_path / "mr")))
+    assert parsed == []  # the headers list_series parsed were used, and the slice order it found
+    files = sitk_files(tmp_path / "mr")
+    np.testing.assert_array_equal(volume.data, pydicom_reference(files))
+    _, spacing, origin, direction = sitk_read(files)
+    np.testing.assert_allclose(volume.spacing, spacing, rtol=1e-6)
+    np.testing.assert_allclose(volume.origin, origin, atol=1e-4)
+    np.testing.assert_allclose(volume.direction, direction, atol=1e-6)
     assert volume.meta["series_uid"] == by_modality["MR"].series_uid
     with pytest.raises(ParameterError, match="series_uid"):
         read_dicom(by_modality["MR"], by_modality["CT"].series_uid, device="cpu")
