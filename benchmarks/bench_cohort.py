@@ -2,11 +2,12 @@
 PyRadiomics' batch extraction of the same studies, masks and feature classes, in one run.
 
 A script, not a test: ``python benchmarks/bench_cohort.py [--studies 200] [--workers 1 2] [--repeat 3]
-[--device cpu] [--texture]``.
+[--device cpu] [--texture] [--shape 32 48 48]``.
 
-It writes the demo cohort (``gpuimg.datasets.write_demo_cohort``, 32 x 48 x 48 CT crops, one DICOM
-file per slice) and each study's mask (voxels above -400 HU, as NRRD beside the slices). Both tools
-then take the same inputs, the DICOM slices and the NRRD mask of each study, with bin width 25:
+It writes the demo cohort (``gpuimg.datasets.write_demo_cohort``, 32 x 48 x 48 CT crops by default,
+``--shape`` for larger ones around the same nodules, one DICOM file per slice) and each study's mask
+(voxels above -400 HU, as NRRD beside the slices). Both tools then take the same inputs, the DICOM
+slices and the NRRD mask of each study, with bin width 25:
 
 - gpuimg: ``run_pipeline`` with a features-only spec (morphology, statistics and intensity
   histogram families; with ``--texture`` also GLCM, GLRLM, GLSZM, NGTDM and NGLDM), after a warm-up
@@ -76,6 +77,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--texture", action="store_true", help="add the texture families / classes")
+    parser.add_argument("--shape", type=int, nargs=3, default=(32, 48, 48), help="voxels (z, y, x) a study")
     args = parser.parse_args()
     # The fresh cluster of a run with start-up finds the kept cluster's HTTP port taken: said, not an error.
     warnings.filterwarnings("ignore", message="(?s).*already have a cluster running")
@@ -87,7 +89,7 @@ def main() -> None:
 
 
 def _run(args, root: Path) -> None:
-    cohort = write_demo_cohort(root, args.studies)
+    cohort = write_demo_cohort(root, args.studies, shape=tuple(args.shape))
     studies = sorted(cohort.iterdir())
     for study in studies:
         ct = gpuimg.read_dicom(study, device="cpu")
