@@ -22,6 +22,7 @@ python3 -m pip install -q --no-index --no-deps --no-build-isolation -e . || exit
 GPUIMG_REQUIRE_GPU=1 timeout 360 python3 -m pytest -q -ra -p no:cacheprovider 2>&1 | tail -60 > "$out/pytest.txt"
 NUMBA_ENABLE_CUDASIM=0 python3 -m gpuimg.kernels.ptx > "$out/ptx.txt" 2>&1
 python3 benchmarks/compare.py --device cuda --repeat 10 --json "$out/compare-cuda.json" > "$out/compare-cuda.txt" 2>&1
+python3 benchmarks/bench_median.py --device cuda --side 256 > "$out/median-cuda.txt" 2>&1
 
 tail -3 "$out/pytest.txt"
 cat "$out/compare-cuda.txt"
