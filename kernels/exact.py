@@ -1,4 +1,5 @@
-"""Arithmetic that both kernel targets round alike: a product that is never fused with an add.
+"""Arithmetic that both kernel targets round alike: a product that is never fused with an add, and a
+rounding to a given float type.
 
 On sm_90 NVVM contracts ``a * b + c`` into one fused multiply-add (one rounding instead of two)
 whatever the IR's fast-math flags say, and numba-cuda gives ``cuda.jit`` no way to pass NVVM's
@@ -8,7 +9,7 @@ whatever the IR's fast-math flags say, and numba-cuda gives ``cuda.jit`` no way 
 then match the CPU target and the NumPy code the kernels reproduce (scikit-image's Canny, ``np.interp``).
 """
 
-from numba import config
+from numba import config, types
 from numba.core.extending import overload
 
 
@@ -26,6 +27,29 @@ def product(a, b):
 @overload(product, target="cpu")
 def _product_cpu(a, b):
     return lambda a, b: a * b
+
+
+def rounded(value, like):
+    """``value`` rounded to the float type of ``like`` (as a store into an array of that type rounds).
+
+    A kernel written once for float32 and float64 arrays computes in float64 and rounds where the
+    code it reproduces stores an intermediate array (SciPy's filters between their 1D passes).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> float(rounded(0.1, np.float32(0.0)))
+    0.10000000149011612
+    """
+    return type(like)(value)
+
+
+@overload(rounded, target="cpu")
+def _rounded_cpu(value, like):
+    if isinstance(like, types.Float):
+        kind = like
+        return lambda value, like: kind(value)
+    return None
 
 
 def _numba_cuda():
@@ -62,5 +86,18 @@ if _API is not None:
     def _lower_product(context, builder, sig, args):
         kind = sig.return_type
         a, b = (context.cast(builder, value, t, kind) for value, t in zip(args, sig.args, strict=True))
-        rounded = libdevice.fmul_rn if kind == cuda_types.float32 else libdevice.dmul_rn
-        return context.get_function(rounded, signature(kind, kind, kind))(builder, (a, b))
+        multiply = libdevice.fmul_rn if kind == cuda_types.float32 else libdevice.dmul_rn
+        return context.get_function(multiply, signature(kind, kind, kind))(builder, (a, b))
+
+    @type_callable(rounded)
+    def _type_rounded(context):
+        def typer(value, like):
+            if isinstance(value, cuda_types.Float) and isinstance(like, cuda_types.Float):
+                return like
+            return None
+
+        return typer
+
+    @lower_builtin(rounded, cuda_types.Float, cuda_types.Float)
+    def _lower_rounded(context, builder, sig, args):
+        return context.cast(builder, args[0], sig.args[0], sig.return_type)

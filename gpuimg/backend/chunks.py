@@ -39,7 +39,7 @@ def map_stencil(func: Callable, x, *, depth: int | tuple[int, ...], periodic: bo
     return x.map_overlap(func, depth=depth, boundary=boundary, dtype=dtype, meta=meta)
 
 
-def separable_passes(pass_1d: Callable, image, axes: Sequence[int]):
+def separable_passes(pass_1d: Callable, image, axes: Sequence[int], *, in_place: bool = False):
     """Run ``pass_1d(src, axis, out)`` along each of ``axes`` in turn, each pass on all CPU threads.
 
     A separable filter of ``scipy.ndimage`` (``gaussian_filter``, ``uniform_filter``) is such a
@@ -56,18 +56,26 @@ def separable_passes(pass_1d: Callable, image, axes: Sequence[int]):
         In the dtype the passes write (each pass rounds to it, as SciPy's do).
     axes : sequence of int
         The axes filtered, in order; none gives a copy of ``image``.
+    in_place : bool
+        Filter ``image`` itself, with no volume beside it: on the CPU each pass writes over its input
+        (SciPy's 1D filters read a whole line before writing it, as its ``gaussian_filter`` relies
+        on); on a GPU, whose filters need an output apart from their input, a slab at a time through
+        a buffer of an eighth of the volume.
 
     Returns
     -------
     array
-        A new array on the image's device, never ``image`` itself.
+        A new array on the image's device, never ``image`` itself; ``image`` with ``in_place``.
     """
     ns = namespace(image)
     threads = numba.get_num_threads() if ns.device == "cpu" else 1
     src = image
     for axis in axes:
-        out = ns.xp.empty_like(image)
         split = max((a for a in range(image.ndim) if a != axis), key=lambda a: image.shape[a], default=None)
+        if in_place and ns.device != "cpu":
+            _pass_through_slabs(ns.xp, pass_1d, image, axis, split)
+            continue
+        out = image if in_place else ns.xp.empty_like(image)
         if split is None or threads < 2 or image.shape[split] < 2 * threads:
             pass_1d(src, axis, out)
         else:
@@ -78,7 +86,23 @@ def separable_passes(pass_1d: Callable, image, axes: Sequence[int]):
             ]
             list(_pool(threads).map(lambda slab, s=src, o=out, a=axis: pass_1d(s[slab], a, o[slab]), slabs))
         src = out
-    return src.copy() if src is image else src
+    return src.copy() if src is image and not in_place else src
+
+
+def _pass_through_slabs(xp, pass_1d, volume, axis: int, split: int | None, count: int = 8) -> None:
+    """``pass_1d`` along ``axis`` over ``volume`` itself, ``count`` slabs across ``split`` one after
+    another, each filtered into a buffer and copied back."""
+    if split is None:
+        bounds = [slice(None)]
+    else:
+        ends = np.linspace(0, volume.shape[split], min(count, volume.shape[split]) + 1).astype(int)
+        bounds = [slice(lo, hi) for lo, hi in itertools.pairwise(ends)]
+    for bound in bounds:
+        slab = tuple(bound if a == split else slice(None) for a in range(volume.ndim))
+        out = xp.empty(volume[slab].shape, dtype=volume.dtype)
+        pass_1d(volume[slab], axis, out)
+        volume[slab] = out
+        del out  # one buffer alive at a time
 
 
 @functools.cache

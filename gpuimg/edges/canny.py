@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import itertools
 import math
 from collections.abc import Sequence
 
@@ -117,6 +118,13 @@ def canny(
     up to rounding (the tests measure it on the PyRadiomics lung CT). Border voxels may be edges;
     with a mask, only voxels of the eroded mask.
 
+    Memory: besides the image and the bool result, the smoothed image (float32 for float16/32
+    images, float64 otherwise) and one byte per voxel of edge classes; a slab of an eighth of the
+    volume at most while smoothing. No derivative or magnitude volume is kept: the kernels recompute
+    them from the smoothed image's neighbourhood (:mod:`gpuimg.kernels.canny`). A float32 image
+    peaks at 2.5 times its own bytes on the GPU; with a ``mask``, or ``use_quantiles`` (the
+    magnitude volume whose quantiles are taken), one or two volumes more.
+
     The two methods put edges within a voxel of each other on high-contrast images; on noisy or
     low-contrast ones "sobel" smooths each derivative once more across the other axes ([1, 2, 1]),
     so its magnitude near the thresholds and the chains hysteresis links differ (97 % of either
@@ -179,12 +187,10 @@ def canny(
             )
 
     smoothed, where = _smooth(ns, image, mask, sigma_vox, mode, cval, discrete=not sobel)
-    thresholds = (low_threshold, high_threshold)
-    if not sobel:
-        return _zero_crossing_edges(ns, smoothed, where, thresholds, use_quantiles)
-    gradient = [ns.ndi.sobel(smoothed, axis=axis) for axis in range(ndim)]
-    del smoothed  # fewer volumes alive at once on the device
-    return _sobel_edges(ns, gradient, where, thresholds, use_quantiles)
+    classify = _sobel_classes if sobel else _zero_crossing_classes
+    classes = classify(ns, smoothed, where, (low_threshold, high_threshold), use_quantiles)
+    del smoothed, where  # only the classes are alive through the hysteresis
+    return _hysteresis(ns, classes)
 
 
 #: The edge localisation methods; the first is the default.
@@ -199,72 +205,75 @@ def _as_volume(xp, x):
     return xp.ascontiguousarray(x).reshape((1,) * (3 - x.ndim) + x.shape)
 
 
-def _sobel_edges(ns, gradient, where, thresholds, use_quantiles):
-    """scikit-image's way from the Sobel ``gradient`` (a list, emptied here once used): non-maximum
-    suppression, hysteresis (seeds ``>= high``); voxels on the border (or outside ``where``, the
-    eroded mask) are never edges."""
+def _sobel_classes(ns, smoothed, where, thresholds, use_quantiles):
+    """scikit-image's way: non-maximum suppression of the Sobel magnitude, as uint8 classes (seeds
+    ``>= high``); voxels on the border (or outside ``where``, the eroded mask) are never edges."""
     xp = ns.xp
-    ndim = len(gradient)
-    shape = gradient[0].shape
     low_threshold, high_threshold = thresholds
-    if where is None:
-        where = xp.zeros(shape, dtype=bool)
-        where[(slice(1, -1),) * ndim] = True
-    magnitude = gradient[0] * gradient[0]
-    for g in gradient[1:]:
-        magnitude += g * g
-    xp.sqrt(magnitude, out=magnitude)
+    volume = _as_volume(xp, smoothed)
+    planar = smoothed.ndim == 2
     if use_quantiles:
+        magnitude = xp.empty_like(volume)
+        kernel.sobel_magnitude(volume, planar, magnitude, target=ns.target)
         low_threshold, high_threshold = xp.percentile(
             magnitude, [100.0 * low_threshold, 100.0 * high_threshold]
         )
-
+        del magnitude
+    if where is None:
+        where = xp.zeros(smoothed.shape, dtype=bool)
+        where[(slice(1, -1),) * smoothed.ndim] = True
     # As in scikit-image, the low threshold is compared in single precision, and 0 means "above 0".
     low = float(np.float32(float(low_threshold)))  # float(): a quantile is a 0-d device array on the GPU
     if low == 0:
         low = float(np.float32(1e-14))
-    volume = [_as_volume(xp, g) for g in gradient]
-    if ndim == 2:
-        volume.insert(0, xp.zeros_like(volume[0]))
-    kept = xp.empty(volume[0].shape, dtype=magnitude.dtype)
-    kernel.nonmaximum_suppression(
-        *volume, _as_volume(xp, magnitude), _as_volume(xp, where).view(xp.uint8), low, kept, target=ns.target
-    )
-    gradient.clear()  # the hysteresis needs none of these: freed before it
-    del volume, magnitude
-    kept = kept.reshape(shape)
-    candidates = kept > 0
-    return _hysteresis(ns, candidates, candidates & (kept >= high_threshold))
+    high = _compared(high_threshold, smoothed.dtype)
+    classes = xp.empty(volume.shape, dtype=xp.uint8)
+    where = _as_volume(xp, where).view(xp.uint8)
+    kernel.nonmaximum_suppression(volume, where, planar, low, high, classes, target=ns.target)
+    return classes.reshape(smoothed.shape)
 
 
-def _zero_crossing_edges(ns, smoothed, where, thresholds, use_quantiles):
-    """ITK's way: zero crossings of the second derivative along the gradient, hysteresis (seeds
-    ``> high``); any voxel inside ``where`` (the eroded mask; everywhere without one) may be an edge."""
+def _zero_crossing_classes(ns, smoothed, where, thresholds, use_quantiles):
+    """ITK's way: zero crossings of the second derivative along the gradient, as uint8 classes
+    (candidates ``> low``, seeds ``> high``); any voxel inside ``where`` (the eroded mask; everywhere
+    without one) may be an edge."""
     xp = ns.xp
     low_threshold, high_threshold = thresholds
-    shape = _as_volume(xp, smoothed).shape
-    if where is None:
-        where = xp.ones(shape, dtype=xp.uint8)
-    edge = xp.empty(shape, dtype=smoothed.dtype)
-    kernel.zero_crossing_edges(
-        _as_volume(xp, smoothed),
-        _as_volume(xp, where).view(xp.uint8),
-        [1.0, 1.0, 1.0],
-        xp.empty_like(edge),
-        edge,
-        target=ns.target,
-    )
-    edge = edge.reshape(smoothed.shape)
     if use_quantiles:
-        squared = 1e-4
-        step = xp.asarray([-0.5, 0.0, 0.5], dtype=smoothed.dtype)
-        for axis in range(smoothed.ndim):
-            derivative = ns.ndi.correlate1d(smoothed, step, axis, mode="nearest")
-            squared = squared + derivative * derivative
         low_threshold, high_threshold = xp.percentile(
-            xp.sqrt(squared), [100.0 * low_threshold, 100.0 * high_threshold]
+            _central_magnitude(ns, smoothed), [100.0 * low_threshold, 100.0 * high_threshold]
         )
-    return _hysteresis(ns, edge > low_threshold, edge > high_threshold)
+    volume = _as_volume(xp, smoothed)
+    where = xp.ones(volume.shape, dtype=xp.uint8) if where is None else _as_volume(xp, where).view(xp.uint8)
+    low, high = (_compared(t, smoothed.dtype) for t in (low_threshold, high_threshold))
+    classes = xp.empty(volume.shape, dtype=xp.uint8)
+    kernel.zero_crossing_classes(volume, where, [1.0, 1.0, 1.0], low, high, classes, target=ns.target)
+    return classes.reshape(smoothed.shape)
+
+
+def _central_magnitude(ns, smoothed):
+    """``sqrt(|∇L|² + 1e-4)`` from central differences (nearest voxel past the edge), in the smoothed
+    image's float type: what the zero-crossing method's quantiles are of."""
+    step = ns.xp.asarray([-0.5, 0.0, 0.5], dtype=smoothed.dtype)
+    squared = None
+    for axis in range(smoothed.ndim):
+        derivative = ns.ndi.correlate1d(smoothed, step, axis, mode="nearest")
+        derivative *= derivative
+        if squared is None:
+            squared = derivative
+            squared += 1e-4
+        else:
+            squared += derivative
+        del derivative
+    return ns.xp.sqrt(squared, out=squared)
+
+
+def _compared(threshold, dtype) -> float:
+    """The float64 that compares with values of ``dtype`` as ``threshold`` does in NumPy's array
+    comparisons: a Python number is first rounded to ``dtype`` (NEP 50), a NumPy scalar or a 0-d
+    array (a quantile) compared in the promoted type."""
+    kind = np.result_type(dtype, threshold.dtype) if hasattr(threshold, "dtype") else np.dtype(dtype)
+    return float(kind.type(float(threshold)))
 
 
 def _thresholds(image, low, high, use_quantiles, scaled):
@@ -325,10 +334,9 @@ def _discrete_gaussian_kernel(variance):
     return np.concatenate([weights[:0:-1], weights])
 
 
-def _gaussian(ns, x, sigma, mode, cval, discrete):
-    """Gaussian smoothing, one 1D pass per axis (each on all threads on the CPU): SciPy's sampled
-    kernel (``gaussian_filter``'s result exactly) or the discrete one."""
-    sigmas = np.broadcast_to(np.asarray(sigma, dtype=float), (x.ndim,))
+def _gaussian_pass(ns, sigmas, mode, cval, discrete):
+    """The 1D pass ``pass_1d(src, axis, out)`` of the Gaussian smoothing along ``axis``: SciPy's
+    sampled kernel (``gaussian_filter``'s passes) or the discrete one."""
     if discrete:
         weights = [ns.xp.asarray(_discrete_gaussian_kernel(s**2)) for s in sigmas]
 
@@ -338,41 +346,92 @@ def _gaussian(ns, x, sigma, mode, cval, discrete):
         else:
             ns.ndi.gaussian_filter1d(src, sigmas[axis], axis, 0, out, mode, cval, truncate=4.0)
 
-    return separable_passes(pass_1d, x, [axis for axis in range(x.ndim) if sigmas[axis] > 1e-15])
+    return pass_1d
 
 
 def _smooth(ns, image, mask, sigma, mode, cval, *, discrete):
     """scikit-image's ``_preprocess``: the image smoothed (as float, scaled as ``img_as_float``
     unless ``discrete``), the bleed-over past the edges or the mask divided out, and the mask
-    eroded by one voxel (None without a mask)."""
+    eroded by one voxel (None without a mask).
+
+    One 1D pass per axis (on all threads on the CPU), in place wherever the array is ours (a float
+    copy of an integer image, or the first pass's result): the image, the smoothed image and a slab
+    (an eighth) of it at most are alive at once; without a mask, the bleed-over never takes a volume
+    (:func:`_divide_by_bleed_over`).
+    """
     xp = ns.xp
     float_type = _float_type(np.dtype(image.dtype))
+    sigmas = np.broadcast_to(np.asarray(sigma, dtype=float), (image.ndim,))
+    axes = [axis for axis in range(image.ndim) if sigmas[axis] > 1e-15]
+    pass_1d = _gaussian_pass(ns, sigmas, mode, cval, discrete)
 
-    def gaussian(x):
-        x = x.astype(float_type, copy=False) if discrete else _as_float(xp, x)
-        x = x.astype(_float_type(np.dtype(x.dtype)), copy=False)
-        return _gaussian(ns, x, sigma, mode, cval, discrete)
+    def gaussian(x, owned):
+        converted = x.astype(float_type, copy=False) if discrete else _as_float(xp, x)
+        converted = converted.astype(_float_type(np.dtype(converted.dtype)), copy=False)
+        if owned or converted.dtype != x.dtype:  # a conversion copies
+            return separable_passes(pass_1d, converted, axes, in_place=True)
+        if not axes:
+            return converted.copy()
+        first = separable_passes(pass_1d, converted, axes[:1])
+        return separable_passes(pass_1d, first, axes[1:], in_place=True)
 
-    bleed = mode == "constant" or mask is not None
     if mask is None:
-        masked = image
-        eroded = None
-    else:
-        masked = xp.where(mask, image, xp.zeros((), dtype=image.dtype))
-        structure = ns.ndi.generate_binary_structure(image.ndim, image.ndim)
-        eroded = ns.ndi.binary_erosion(mask, structure, border_value=0)
-    # The bleed-over first, its weights freed before the image is smoothed: fewer volumes alive at once.
-    bleed_over = None
-    if bleed:
-        weights = xp.ones(image.shape, dtype=float_type) if mask is None else mask.astype(float_type)
-        bleed_over = gaussian(weights)
-        del weights
-        bleed_over += np.finfo(float_type).eps
-    smoothed = gaussian(masked)
-    del masked
-    if bleed:
-        smoothed /= bleed_over
+        smoothed = gaussian(image, owned=False)
+        if mode == "constant":
+            _divide_by_bleed_over(ns, smoothed, pass_1d, axes)
+        return smoothed, None
+    structure = ns.ndi.generate_binary_structure(image.ndim, image.ndim)
+    eroded = ns.ndi.binary_erosion(mask, structure, border_value=0)
+    # The bleed-over first, then the masked image: fewer volumes alive at once.
+    bleed_over = gaussian(mask.astype(float_type), owned=True)
+    bleed_over += np.finfo(float_type).eps
+    smoothed = gaussian(xp.where(mask, image, xp.zeros((), dtype=image.dtype)), owned=True)
+    smoothed /= bleed_over
     return smoothed, eroded
+
+
+#: Slabs of the last pass of :func:`_divide_by_bleed_over` (each a sixteenth of the volume).
+_BLEED_SLABS = 16
+
+
+def _divide_by_bleed_over(ns, smoothed, pass_1d, axes):
+    """``smoothed /= gaussian(ones) + eps``: divide out the share of the constant mode's ``cval``
+    (scikit-image's correction) without a volume of ones.
+
+    Ones smoothed along the first axes of ``axes`` are constant along the others, so each pass runs
+    on an array that spans only the axes filtered so far; the last pass runs a slab at a time, each
+    slab divided out at once. Every line is filtered as in the whole volume, so the numbers are the
+    same.
+    """
+    xp = ns.xp
+    eps = np.finfo(smoothed.dtype).eps
+    part = xp.ones((1,) * smoothed.ndim, dtype=smoothed.dtype)
+    if not axes:
+        part += eps
+        smoothed /= part
+        return
+    *early, last = axes
+    for axis in early:
+        part = separable_passes(pass_1d, _spread(xp, part, axis, smoothed.shape[axis]), [axis], in_place=True)
+    if not early:  # one axis filtered: the bleed-over spans it only
+        part = separable_passes(pass_1d, _spread(xp, part, last, smoothed.shape[last]), [last], in_place=True)
+        part += eps
+        smoothed /= part
+        return
+    split = early[0]
+    ends = np.linspace(0, part.shape[split], min(_BLEED_SLABS, part.shape[split]) + 1).astype(int)
+    for lo, hi in itertools.pairwise(ends):
+        slab = tuple(slice(lo, hi) if a == split else slice(None) for a in range(smoothed.ndim))
+        piece = _spread(xp, part[slab], last, smoothed.shape[last])
+        piece = separable_passes(pass_1d, piece, [last], in_place=True)
+        piece += eps
+        smoothed[slab] /= piece
+        del piece
+
+
+def _spread(xp, x, axis, length):
+    """A C-contiguous copy of ``x`` (of length 1 along ``axis``) repeated ``length`` times along ``axis``."""
+    return xp.ascontiguousarray(xp.broadcast_to(x, (*x.shape[:axis], length, *x.shape[axis + 1 :])))
 
 
 #: Set (in the calling thread) by :func:`classes_instead_of_hysteresis`.
@@ -391,14 +450,17 @@ def classes_instead_of_hysteresis():
         _CLASSES_ONLY.reset(token)
 
 
-def _hysteresis(ns, candidates, seeds):
-    """The connected components (8- or 26-connected) of ``candidates`` that hold a voxel of ``seeds``."""
+def _hysteresis(ns, classes):
+    """The connected components (8- or 26-connected) of candidates (``classes`` 1 or 2) that hold a
+    seed (2), as a bool array."""
     xp = ns.xp
     if _CLASSES_ONLY.get():
-        return candidates.astype(np.uint8) + (seeds & candidates)
-    labels, count = ns.ndi.label(candidates, xp.ones((3,) * candidates.ndim, dtype=bool))
+        return classes
+    candidates = classes > 0
+    labels, count = ns.ndi.label(candidates, xp.ones((3,) * classes.ndim, dtype=bool))
     if int(count) == 0:
         return candidates
+    del candidates
     good = xp.zeros(int(count) + 1, dtype=bool)
-    good[xp.unique(labels[seeds & candidates])] = True
+    good[xp.unique(labels[classes == 2])] = True
     return good[labels]

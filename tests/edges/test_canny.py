@@ -1,5 +1,6 @@
 """gpuimg.edges.canny: equal to scikit-image's in 2D; against SimpleITK and a sphere in 3D."""
 
+import gc
 from pathlib import Path
 
 import numpy as np
@@ -346,6 +347,37 @@ def test_sigma_zero_leaves_the_input_alone(rng, on_cuda_target, method):
     edges = canny(device_image, 0.0, 0.1, 0.2, method=method)
     np.testing.assert_array_equal(gpuimg.to_numpy(device_image), image)
     assert gpuimg.to_numpy(edges).sum() > 20
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_device_memory_is_at_most_three_times_the_input(emulated_cuda, rng, monkeypatch, method):
+    """Defect 14 of issue 13: on the CUDA device canny held the three Sobel derivatives and their
+    magnitude at once (6.25 times a float32 input at 128³), or the second derivative beside the
+    smoothed image (4.75 times); now the smoothed image and one byte per voxel of classes: the
+    device arrays alive at once, the input and the result included, are at most 3 times the input.
+    The edges are the CPU target's (itself scikit-image's and ITK's, tested above)."""
+    from gpuimg.kernels import canny as kernels
+    from gpuimg.testing.emulated_cuda import MEMORY, DeviceArray
+
+    image = ball(14, 4.5, 5.0, rng)[0].astype(np.float32)
+    device = emulated_cuda(image)
+    if not isinstance(device, DeviceArray):
+        pytest.skip("measures the memory of the emulated device")
+    launch = kernels.launch_3d
+
+    def launch_and_collect(*args):
+        launch(*args)
+        gc.collect()  # the simulator keeps a launch's arguments in reference cycles; a GPU does not
+
+    monkeypatch.setattr(kernels, "launch_3d", launch_and_collect)
+    low, high = (32 * 5.0, 32 * 15.0) if method == "sobel" else (5.0, 15.0)
+    MEMORY.reset()
+    before = MEMORY.current  # the input among them
+    got = canny(device, 1.0, low, high, method=method)
+    assert MEMORY.peak - before + image.nbytes <= 3 * image.nbytes
+    want = canny(image, 1.0, low, high, method=method)
+    assert want.sum() > 50
+    np.testing.assert_array_equal(gpuimg.to_numpy(got), want)
 
 
 @pytest.mark.parametrize(

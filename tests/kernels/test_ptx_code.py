@@ -48,7 +48,11 @@ def test_kernels_to_check_are_registered():
         assert name in registry
 
 
-_NO_FMA = ("gpuimg.kernels.canny._suppress_cuda", "gpuimg.kernels.histogram._equalize_cuda")
+_NO_FMA = (
+    "gpuimg.kernels.canny._suppress_cuda",
+    "gpuimg.kernels.canny._crossing_cuda",
+    "gpuimg.kernels.histogram._equalize_cuda",
+)
 _MEDIAN_3 = "gpuimg.kernels.median._median3_cuda"
 _MEDIAN_5 = "gpuimg.kernels.median._median5_cuda"
 
