@@ -116,17 +116,15 @@ def prepare_box(data, roi_in, box, spacing, settings: Settings) -> Roi:
     intensity_mask, emptied = _resegment(xp, roi_image, morph_mask, settings)
     values = roi_image[intensity_mask]
     # What the host needs of the ROI, in one device read: whether the mask kept a voxel, how many
-    # of its voxels are not finite, both masks' projections on the axes (their boxes) and the
-    # range of the intensities.
+    # of its voxels are not finite, the range of the intensities and the masks' projections on the
+    # axes (their boxes; one mask's without re-segmentation).
+    masks = [morph_mask] if intensity_mask is morph_mask else [morph_mask, intensity_mask]
+    counts = [xp.count_nonzero(morph_mask), xp.count_nonzero(morph_mask & ~xp.isfinite(roi_image))]
+    extremes = [values.min(), values.max()] if values.size else [0.0, 0.0]
     summary = to_numpy(
         xp.concatenate(
-            [
-                xp.stack(
-                    [xp.count_nonzero(morph_mask), xp.count_nonzero(morph_mask & ~xp.isfinite(roi_image))]
-                ).astype(np.float64),
-                xp.stack([values.min(), values.max()]) if values.size else xp.zeros(2),
-                *(_projections(xp, mask).astype(np.float64) for mask in (morph_mask, intensity_mask)),
-            ]
+            [xp.stack(counts + extremes, dtype=np.float64), *(_projections(xp, m) for m in masks)],
+            dtype=np.float64,
         )
     )
     kept, undefined = int(summary[0]), int(summary[1])
@@ -147,7 +145,7 @@ def prepare_box(data, roi_in, box, spacing, settings: Settings) -> Roi:
             f"no voxel of the ROI is left after {emptied}: the ROI's intensities all lie outside it. "
             "Check the image's units (HU?) and the settings' reseg_range."
         )
-    projections = np.split(summary[4:], np.cumsum([*roi_image.shape, *roi_image.shape[:-1]]))
+    boxes = [_box(summary[4:], roi_image.shape, k) for k in range(len(masks))]
     return Roi(
         image=roi_image,
         morph_mask=morph_mask,
@@ -155,8 +153,8 @@ def prepare_box(data, roi_in, box, spacing, settings: Settings) -> Roi:
         values=values,
         spacing=tuple(float(s) for s in new_spacing),
         settings=settings,
-        morph_box=_box(projections[:3]),
-        intensity_box=_box(projections[3:]),
+        morph_box=boxes[0],
+        intensity_box=boxes[-1],
         value_range=(float(summary[2]), float(summary[3])),
     )
 
@@ -170,32 +168,35 @@ def roi_box(mask) -> list[tuple[int, int]]:
         If the mask is empty.
     """
     # The mask's projection on each axis, read back together: one device sync, not one per axis.
-    return list(_box(np.split(to_numpy(_projections(namespace(mask).xp, mask)), np.cumsum(mask.shape)[:-1])))
+    return list(_box(to_numpy(_projections(namespace(mask).xp, mask)), mask.shape))
 
 
 def _projections(xp, mask):
     """Whether each index along each axis holds a voxel of ``mask``: its projections, concatenated.
 
     The first axis's from the mask seen as rows, the others' from the mask's projection along the
-    first axis: two passes over the mask instead of one per axis.
+    first axis, and so on: two passes over the mask instead of one per axis.
     """
-    first = mask.reshape(mask.shape[0], math.prod(mask.shape[1:])).any(axis=1)
-    if mask.ndim == 1:
-        return first
-    return xp.concatenate([first, _projections(xp, mask.any(axis=0))])
+    parts = []
+    while mask.ndim > 1:
+        parts.append(mask.reshape(mask.shape[0], math.prod(mask.shape[1:])).any(axis=1))
+        mask = mask.any(axis=0)
+    return xp.concatenate([*parts, mask])
 
 
-def _box(projections) -> tuple[tuple[int, int], ...]:
-    """The first and last index set in each of a mask's projections (host arrays)."""
-    box = []
-    for hits in projections:
-        hits = np.flatnonzero(hits)
+def _box(projections, shape, k=0) -> tuple[tuple[int, int], ...]:
+    """The first and last index set along each axis of the ``k``-th mask of ``shape`` whose
+    projections (:func:`_projections`) follow each other in ``projections`` (a host array)."""
+    box, start = [], k * sum(shape)
+    for n in shape:
+        hits = np.flatnonzero(projections[start : start + n])
         if hits.size == 0:
             raise FeatureError(
                 "the mask is empty: no voxel of the ROI is set; give the mask of this image's region of "
                 "interest."
             )
         box.append((int(hits[0]), int(hits[-1])))
+        start += n
     return tuple(box)
 
 

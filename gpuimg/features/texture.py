@@ -326,20 +326,20 @@ def _mean_rows(prefix, all_keys, keys, names, host) -> dict[str, float]:
     """The features of :meth:`_Means.result` from the host's sums and counts of ``keys``."""
     found = {}
     if keys:
-        sums = host["sums"].reshape(len(keys), len(names))
-        found = {key: (sums[k], host["counts"][k]) for k, key in enumerate(keys)}
+        with np.errstate(invalid="ignore", divide="ignore"):
+            means = host["sums"].reshape(len(keys), len(names)) / host["counts"][:, None]
+        found = {key: row for key, row, n in zip(keys, means.tolist(), host["counts"], strict=True) if n}
     rows = {}
     for key in all_keys:
-        total, count = found.get(key, (None, 0))
+        suffix, values = tag(key), found.get(key)
         for f, name in enumerate(names):
-            label = f"{prefix}_{name}_{tag(key)}"
-            mean = total[f] / count if count else math.nan
-            if not count:
+            label = f"{prefix}_{name}_{suffix}"
+            if values is None:
                 rows[label] = undefined(label, "no texture matrix has an entry")
-            elif np.isnan(mean):
+            elif math.isnan(values[f]):
                 rows[label] = undefined(label, "IBSI leaves it undefined on a matrix averaged here")
             else:
-                rows[label] = float(mean)
+                rows[label] = values[f]
     return rows
 
 
