@@ -95,6 +95,13 @@ def extract(
     FeatureWarning
         For a feature IBSI defines no value for on this ROI (it is NaN).
 
+    Notes
+    -----
+    On a GPU each read of the device waits for its queued work; the ROI's are few and do not grow
+    with its size, grey levels, approaches or aggregations: its bounding box, the processing
+    chain's summary, the texture families' grey levels, and every family's results at once
+    (besides those of morphology, which reads its own).
+
     Examples
     --------
     >>> import numpy as np
@@ -144,7 +151,8 @@ def extract_labels(
     The bounding boxes of all labels are found in one pass over the label image on its device;
     each ROI is then processed in its box (grown by the local intensity radius), so the work
     grows with the ROIs' sizes, not with their number times the volume. The features of each
-    ROI equal :func:`extract` on its mask alone.
+    ROI equal :func:`extract` on its mask alone. The device is read twice for the label image
+    and, per ROI, as by :func:`extract` less the bounding box.
     """
     runs = _families(families)
     settings = as_settings(settings)
