@@ -20,15 +20,18 @@ The gradient is ``scipy.ndimage.sobel`` of the smoothed image along each axis (m
 one voxel past the edge is the nearest voxel), computed at the voxel as SciPy computes it: a
 ``[-1, 0, 1]`` pass along the axis, then ``[1, 2, 1]`` along each other axis in increasing order,
 each pass in float64 and rounded to the image's float type; the magnitude is
-``sqrt(gz² + gy² + gx²)`` in that type, as NumPy's array arithmetic gives it. The magnitudes the
-suppression interpolates (up to 8 voxels around ``p``) are recomputed the same way, for the voxels
-``>= low`` only.
+``sqrt(gz² + gy² + gx²)`` in that type, as NumPy's array arithmetic gives it. The CUDA target
+computes them per thread from the voxel's 3x3x3 neighbourhood (nine differences and four
+``[1, 2, 1]`` sums per derivative), and so the magnitudes the suppression interpolates (up to 8
+voxels around ``p``), for the voxels ``>= low`` only. The CPU target computes the gradient and
+magnitude of a block of slices (rows in 2D) and its one-voxel margin by the three 1D passes into
+buffers of the block, once per voxel, then suppresses the block from them: the same numbers.
 
 Bytes moved per voxel (float32): the smoothed image read once (its 5x5x5 neighbourhood comes from
 cache), 1 mask byte, 1 class byte = 6 bytes, 100 MB for a 256³ volume: 0.03 ms at 3.3 TB/s (H100).
-The arithmetic bounds it instead: a magnitude is 63 float64 additions, 3 products and a square root,
-about 70 operations per voxel, 8 magnitudes more per candidate; at 34 TFLOP/s (H100, float64) a
-256³ volume with 10 % candidates takes about 0.07 ms.
+On the GPU the arithmetic bounds it instead: a magnitude is 63 float64 additions, 3 products and a
+square root, about 70 operations per voxel, about 9 magnitudes more per candidate; at 34 TFLOP/s
+(H100, float64) a 256³ volume with 10 % candidates takes about 0.07 ms.
 
 **Zero crossings** (Canny's differential form, as Lindeberg writes it and ITK's
 ``CannyEdgeDetectionImageFilter`` computes it). ``L_vv``, the second derivative along the gradient,
@@ -48,12 +51,12 @@ The CPU target computes ``L_vv`` once per voxel, a block of slices (rows in 2D) 
 buffer of the block and its one-voxel margin, then the edges of the block; the CUDA target
 recomputes ``L_vv`` at the voxel and its six face neighbours in each thread (7 times in all).
 Bytes moved per voxel (float32): the smoothed image read once, 1 mask byte, 1 class byte = 6 bytes,
-0.03 ms for 256³ at 3.3 TB/s; the arithmetic bounds it: about 70 float64 operations per ``L_vv``,
-about 500 per voxel, 0.25 ms for 256³ at 34 TFLOP/s. (Storing ``L_vv`` instead, 21 bytes and about
-90 operations per voxel, 0.1 ms, needs a second volume on the device.)
+0.03 ms for 256³ at 3.3 TB/s; on the GPU the arithmetic bounds it: about 80 float64 operations per
+``L_vv``, about 600 per voxel, 0.3 ms for 256³ at 34 TFLOP/s. (Storing ``L_vv`` instead, 21 bytes
+and about 110 operations per voxel, 0.1 ms, needs a second volume on the device.)
 
 Both targets of each kernel call the same ``numba.njit(inline="always")`` functions per voxel: the
-CPU target in a ``prange`` loop, the CUDA target with one thread per voxel. Their products are
+CPU target in a ``prange`` loop over blocks, the CUDA target with one thread per voxel. Their products are
 :func:`~gpuimg.kernels.exact.product`, never fused with the additions that follow them, and their
 roundings :func:`~gpuimg.kernels.exact.rounded`, so both targets give the CPU's numbers (values are
 converted with ``float()`` before float64 arithmetic, so that the CUDA simulator, which runs this
@@ -214,16 +217,20 @@ def _side(s, planar, mags, zlo, ylo, stored, z, y, x, a, b, c, sa, sb, sc, wb, w
 
 
 @numba.njit(inline="always")
-def suppressed_class_at(s, mask, planar, low, high, z, y, x, mags, zlo, ylo, stored):
+def suppressed_class_at(s, mask, planar, low, high, z, y, x, stored, mags, gzs, gys, gxs, zlo, ylo):
     """0, or 1 where the Sobel magnitude of ``s`` at ``(z, y, x)`` is kept (inside ``mask``,
-    ``>= low`` and a maximum along the gradient), 2 where it is kept and ``>= high``; magnitudes
-    read from ``mags`` with ``stored`` (see :func:`_magnitude_near`)."""
+    ``>= low`` and a maximum along the gradient), 2 where it is kept and ``>= high``. With
+    ``stored``, the magnitudes and the gradient are read from ``mags``, ``gzs``, ``gys``, ``gxs``
+    (a block of voxels from ``(zlo, ylo, 0)`` on, see :func:`_magnitude_near`); else computed."""
     if mask[z, y, x] == 0:
         return 0
     m = float(_magnitude_near(s, planar, mags, zlo, ylo, stored, z, y, x))
     if not m >= low:
         return 0
-    vz, vy, vx = _gradient_at(s, z, y, x, planar)
+    if stored:
+        vz, vy, vx = gzs[z - zlo, y - ylo, x], gys[z - zlo, y - ylo, x], gxs[z - zlo, y - ylo, x]
+    else:
+        vz, vy, vx = _gradient_at(s, z, y, x, planar)
     az = abs(vz)
     ay = abs(vy)
     ax = abs(vx)
@@ -280,22 +287,78 @@ def _block(index, nz, ny, block_z, block_y, blocks_y):
     return z0, z1, y0, y1, max(z0 - 1, 0), min(z1 + 1, nz), max(y0 - 1, 0), min(y1 + 1, ny)
 
 
+@numba.njit(inline="always")
+def _widened(za, zb, ya, yb, axis, nz, ny):
+    """The rows ``za:zb``, ``ya:yb`` and one more on each side along ``axis`` (z or y) inside the volume."""
+    if axis == 0:
+        return max(za - 1, 0), min(zb + 1, nz), ya, yb
+    if axis == 1:
+        return za, zb, max(ya - 1, 0), min(yb + 1, ny)
+    return za, zb, ya, yb
+
+
+@numba.njit(inline="always")
+def _sobel_pass(src, sz, sy, out, za, zb, ya, yb, axis, smooth, nz, ny):
+    """One pass of ``scipy.ndimage.sobel`` along ``axis`` (``[-1, 0, 1]``, or ``[1, 2, 1]`` with
+    ``smooth``) over the rows ``za:zb``, ``ya:yb``: ``src`` holds the voxels from ``(sz, sy, 0)`` on,
+    ``out`` receives them from ``(za, ya, 0)`` on; the nearest voxel past the volume's edge."""
+    nx = out.shape[2]
+    for z in range(za, zb):
+        for y in range(ya, yb):
+            for x in range(nx):
+                zm = max(z - (axis == 0), 0) - sz
+                ym = max(y - (axis == 1), 0) - sy
+                xm = max(x - (axis == 2), 0)
+                zp = min(z + (axis == 0), nz - 1) - sz
+                yp = min(y + (axis == 1), ny - 1) - sy
+                xp = min(x + (axis == 2), nx - 1)
+                centre = src[z - sz, y - sy, x]
+                if smooth:
+                    out[z - za, y - ya, x] = _smoothed_121(src[zm, ym, xm], centre, src[zp, yp, xp], centre)
+                else:
+                    out[z - za, y - ya, x] = rounded(float(src[zp, yp, xp]) - float(src[zm, ym, xm]), centre)
+
+
 @cpu_kernel
 def _suppress_cpu(s, mask, planar, low, high, out):
     nz, ny, nx = s.shape
     count, block_z, block_y, blocks_y = _blocks(nz, ny)
     for index in numba.prange(count):
         z0, z1, y0, y1, zlo, zhi, ylo, yhi = _block(index, nz, ny, block_z, block_y, blocks_y)
-        mags = np.empty((zhi - zlo, yhi - ylo, nx), dtype=s.dtype)  # the block's magnitudes, once each
-        for z in range(zlo, zhi):
-            for y in range(ylo, yhi):
+        # The gradient and magnitude of the block and its margin, by SciPy's passes (the numbers of
+        # the per-voxel functions, in fewer operations): three 1D passes per derivative.
+        shape = (zhi - zlo, yhi - ylo, nx)
+        gzs = np.zeros(shape, dtype=s.dtype)
+        gys = np.empty(shape, dtype=s.dtype)
+        gxs = np.empty(shape, dtype=s.dtype)
+        first_pass = np.empty((shape[0] + 2, shape[1] + 2, nx), dtype=s.dtype)
+        second_pass = np.empty((shape[0] + 2, shape[1] + 2, nx), dtype=s.dtype)
+        for axis in range(1 if planar else 0, 3):
+            g = gzs if axis == 0 else (gys if axis == 1 else gxs)
+            if planar:
+                other = 3 - axis
+                az, bz, ay, by = _widened(zlo, zhi, ylo, yhi, other, nz, ny)
+                _sobel_pass(s, 0, 0, first_pass, az, bz, ay, by, axis, False, nz, ny)
+                _sobel_pass(first_pass, az, ay, g, zlo, zhi, ylo, yhi, other, True, nz, ny)
+            else:
+                first = 1 if axis == 0 else 0
+                second = 1 if axis == 2 else 2
+                cz, dz, cy, dy = _widened(zlo, zhi, ylo, yhi, second, nz, ny)
+                az, bz, ay, by = _widened(cz, dz, cy, dy, first, nz, ny)
+                _sobel_pass(s, 0, 0, first_pass, az, bz, ay, by, axis, False, nz, ny)
+                _sobel_pass(first_pass, az, ay, second_pass, cz, dz, cy, dy, first, True, nz, ny)
+                _sobel_pass(second_pass, cz, cy, g, zlo, zhi, ylo, yhi, second, True, nz, ny)
+        mags = np.empty(shape, dtype=s.dtype)
+        for k in range(shape[0]):
+            for j in range(shape[1]):
                 for x in range(nx):
-                    mags[z - zlo, y - ylo, x] = sobel_magnitude_at(s, z, y, x, planar)
+                    mags[k, j, x] = _magnitude(gzs[k, j, x], gys[k, j, x], gxs[k, j, x])
         for z in range(z0, z1):
             for y in range(y0, y1):
                 for x in range(nx):
-                    kept = suppressed_class_at(s, mask, planar, low, high, z, y, x, mags, zlo, ylo, True)
-                    out[z, y, x] = kept
+                    out[z, y, x] = suppressed_class_at(
+                        s, mask, planar, low, high, z, y, x, True, mags, gzs, gys, gxs, zlo, ylo
+                    )
 
 
 _ARRAY = "{t}[:, :, ::1]"
@@ -307,7 +370,7 @@ _SUPPRESS = f"void({_ARRAY}, {_CLASSES}, boolean, float64, float64, {_CLASSES})"
 def _suppress_cuda(s, mask, planar, low, high, out):
     x, y, z = cuda.grid(3)
     if z < s.shape[0] and y < s.shape[1] and x < s.shape[2]:
-        out[z, y, x] = suppressed_class_at(s, mask, planar, low, high, z, y, x, s, 0, 0, False)
+        out[z, y, x] = suppressed_class_at(s, mask, planar, low, high, z, y, x, False, s, s, s, s, 0, 0)
 
 
 @cpu_kernel

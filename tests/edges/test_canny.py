@@ -349,6 +349,29 @@ def test_sigma_zero_leaves_the_input_alone(rng, on_cuda_target, method):
     assert gpuimg.to_numpy(edges).sum() > 20
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("sigma", [(1.0, 1.5, 0.8), (0.0, 1.2, 2.0), (1.3, 0.0, 0.0), (0.0, 0.0, 0.0)])
+@pytest.mark.parametrize("masked", [False, True])
+def test_smoothing_in_place_and_by_parts_equals_scikit_images_formula(rng, dtype, sigma, masked):
+    """The smoothing filters in place and divides out the constant mode's bleed-over without a
+    volume of ones (smoothed by parts): scikit-image's ``_preprocess`` formula with SciPy's
+    ``gaussian_filter``, to the last bit, the image untouched."""
+    from gpuimg.backend import namespace
+    from gpuimg.edges.canny import _smooth
+
+    image = rng.normal(size=(9, 11, 10)).astype(dtype)
+    original = image.copy()
+    mask = rng.random(image.shape) > 0.2 if masked else np.ones(image.shape, bool)
+    got, _ = _smooth(
+        namespace(image), image, mask if masked else None, sigma, "constant", 0.0, discrete=False
+    )
+    weights = ndi.gaussian_filter(mask.astype(dtype), sigma, mode="constant") + np.finfo(dtype).eps
+    want = ndi.gaussian_filter(np.where(mask, image, 0), sigma, mode="constant") / weights
+    assert got.dtype == dtype
+    np.testing.assert_array_equal(got, want)
+    np.testing.assert_array_equal(image, original)
+
+
 @pytest.mark.parametrize("method", METHODS)
 def test_device_memory_is_at_most_three_times_the_input(emulated_cuda, rng, monkeypatch, method):
     """Defect 14 of issue 13: on the CUDA device canny held the three Sobel derivatives and their
