@@ -199,7 +199,9 @@ def _largest(matrix, p, b, xp):
     if p.size == 0:
         return out
     order = xp.lexsort(xp.stack([p, matrix]))
-    owners = matrix[order]
-    last = xp.flatnonzero(xp.concatenate([owners[1:] != owners[:-1], xp.ones(1, dtype=bool)]))
-    out[owners[last]] = p[order][last]
-    return out
+    owners = xp.arange(b)
+    # where each matrix's entries start and end in the sorted order (b of each: no device read, as a
+    # search for the ends of the runs of owners would take)
+    first = xp.searchsorted(matrix[order], owners, side="left")
+    end = xp.searchsorted(matrix[order], owners, side="right")
+    return xp.where(end > first, p[order][xp.maximum(end - 1, 0)], out)
