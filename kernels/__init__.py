@@ -28,6 +28,7 @@ FAMILIES = (
     "labels",
     "median",
     "neighbourhood",
+    "zero_crossing",
     "zones",
 )
 

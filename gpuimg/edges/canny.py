@@ -15,7 +15,7 @@ from scipy import special
 from gpuimg._units import voxels
 from gpuimg.backend import is_dask, namespace, separable_passes
 from gpuimg.errors import ParameterError
-from gpuimg.kernels import boundary
+from gpuimg.kernels import boundary, zero_crossing
 from gpuimg.kernels import canny as kernel
 from gpuimg.volume import accepts_volume
 
@@ -109,7 +109,7 @@ def canny(
     below one voxel), cut where it holds 99 % of its mass and normalised; derivatives are central
     differences (nearest voxel past the edge), and a voxel is an edge candidate where ``L_vv``
     changes sign towards a face neighbour and is the nearer to 0 of the two (see
-    :mod:`gpuimg.kernels.canny`). The magnitude compared with the thresholds is
+    :mod:`gpuimg.kernels.zero_crossing`). The magnitude compared with the thresholds is
     ``sqrt(|∇L|² + 1e-4)``. The image is converted to float without scaling. This is ITK's
     ``CannyEdgeDetectionImageFilter`` (SimpleITK ``CannyEdgeDetection``), step for step; called
     as ``canny(image, None, lower, upper, sigma_mm=s, spacing=spacing, mode="nearest",
@@ -247,7 +247,7 @@ def _zero_crossing_classes(ns, smoothed, where, thresholds, use_quantiles):
     where = xp.ones(volume.shape, dtype=xp.uint8) if where is None else _as_volume(xp, where).view(xp.uint8)
     low, high = (_compared(t, smoothed.dtype) for t in (low_threshold, high_threshold))
     classes = xp.empty(volume.shape, dtype=xp.uint8)
-    kernel.zero_crossing_classes(volume, where, [1.0, 1.0, 1.0], low, high, classes, target=ns.target)
+    zero_crossing.zero_crossing_classes(volume, where, [1.0, 1.0, 1.0], low, high, classes, target=ns.target)
     return classes.reshape(smoothed.shape)
 
 
