@@ -49,14 +49,11 @@ def local_intensity_deferred(roi: Roi) -> Deferred:
         count = _sphere_size(roi.spacing)
     else:
         count = xp.rint(convolve(ns, xp.ones(image.shape), sphere, grid))
-    peaks = total / count
-    # Maxima over masks with where, not over the voxels picked by them (a device read each, for
-    # their number): the same values, a maximum being exact in any order.
-    hottest = roi.intensity_mask & (image == roi.value_range[1])
-    found = {
-        "loc_peak_loc": xp.where(hottest, peaks, -xp.inf).max(),
-        "loc_peak_glob": xp.where(roi.intensity_mask, peaks, -xp.inf).max(),
-    }
+    peaks = (total / count)[roi.intensity_mask]
+    # The hottest voxels' peaks by where, not picked out (CuPy would read the device for their
+    # number): the same maximum, a maximum being exact in any order.
+    hottest = xp.where(roi.values == roi.value_range[1], peaks, -xp.inf)
+    found = {"loc_peak_loc": hottest.max(), "loc_peak_glob": peaks.max()}
     return Deferred(found, dict)
 
 
