@@ -18,15 +18,14 @@ from .glszm import glszm_deferred
 from .intensity import intensity_histogram_deferred, intensity_statistics_deferred
 from .ivh import intensity_volume_histogram_deferred
 from .local_intensity import local_intensity_deferred
-from .morphology import morphology
+from .morphology import morphology_deferred
 from .ngldm import ngldm_deferred
 from .ngtdm import ngtdm_deferred
 from .settings import Settings, as_settings
 
 
 def _morphology(roi: Roi) -> Deferred:
-    features = morphology(roi.image, roi.morph_mask, roi.intensity_mask, roi.spacing)
-    return Deferred({}, lambda _: features)
+    return morphology_deferred(roi.image, roi.morph_mask, roi.intensity_mask, roi.spacing)
 
 
 #: The feature families by name, each a function of a prepared :class:`~gpuimg.features.chain.Roi`
@@ -99,8 +98,8 @@ def extract(
     -----
     On a GPU each read of the device waits for its queued work; the ROI's are few and do not grow
     with its size, grey levels, approaches or aggregations: its bounding box, the processing
-    chain's summary, the texture families' grey levels, and every family's results at once
-    (besides those of morphology, which reads its own).
+    chain's summary, the texture families' grey levels, morphology's masks (one byte per voxel, for
+    its mesh and convex hull on the host), and every family's results at once.
 
     Examples
     --------

@@ -20,6 +20,7 @@ from gpuimg.contours import marching_cubes, mesh_surface_area, mesh_volume
 from gpuimg.errors import FeatureError, FeatureWarning
 
 from ._fft import fft_shape, inner_product, radial_spectrum, spectrum
+from ._scalars import Deferred
 from .chain import roi_box
 
 #: Terms ``nu = 0 .. 20`` of the Legendre series of an ellipsoid's area (IBSI 1, section 3.1.20).
@@ -68,9 +69,14 @@ def morphology(
 
     Notes
     -----
+    - Where it runs: both masks come to the host at once, one byte per voxel (the only read of the
+      device besides the final one); the mesh, the convex hull and the PCA are computed there from
+      them (marching cubes and Qhull have no GPU version in the libraries used). The intensity sums,
+      Moran's I and Geary's C are reduced on the input's device in float64, and their scalars come
+      to the host once (with the other families' results in :func:`~gpuimg.features.extract`).
     - Mesh: marching cubes at level 0.5 on the morphological mask padded with one voxel of zeros, with
-      the spacing (:func:`gpuimg.contours.marching_cubes`; on CUDA it runs on the host). Volume from the
-      signed tetrahedra of the faces, area from the faces.
+      the spacing (:func:`gpuimg.contours.marching_cubes`). Volume from the signed tetrahedra of the
+      faces, area from the faces.
     - PCA: eigenvalues ``l1 >= l2 >= l3`` of the covariance (``N - 1`` normalisation, as MIRP) of the
       morphological mask's voxel centres [mm]; axis lengths ``4 sqrt(l)``, elongation ``sqrt(l2/l1)``,
       flatness ``sqrt(l3/l1)``. The approximate enclosing ellipsoid has semi-axes ``2 sqrt(l)``; its
@@ -80,17 +86,15 @@ def morphology(
       a sphere (Legendre's exact series takes ``sqrt(1 - c²/a²)`` and ``sqrt(1 - c²/b²)``: 1.30 instead
       of 1.36 on the digital phantom); it is kept as IBSI defines it, since the reference values
       follow it (as MIRP does).
-    - Convex hull: ``scipy.spatial.ConvexHull`` of the mesh vertices, on a host copy of them (Qhull
-      has no GPU version). The maximum 3D diameter is searched over the hull's vertices only (the
-      farthest pair of a point set lies on its hull): ``O(h^2)`` for ``h`` hull vertices instead of
-      ``O(V^2)`` over all ``V`` mesh vertices.
+    - Convex hull: ``scipy.spatial.ConvexHull`` of the mesh vertices. The maximum 3D diameter is
+      searched over the hull's vertices only (the farthest pair of a point set lies on its hull):
+      ``O(h^2)`` for ``h`` hull vertices instead of ``O(V^2)`` over all ``V`` mesh vertices.
     - Moran's I and Geary's C: every pair of voxels of the intensity mask, weighted by their inverse
       distance [1/mm], exactly (no sampling, no cut-off distance). On a voxel grid the weight depends
       only on the pair's offset, so the pair sums are correlations with the kernel ``1 / |offset|``,
       done by FFT over the intensity mask's bounding box of ``M`` voxels: ``O(M log M)`` instead of
       ``O(N^2)`` for ``N`` voxels (see :func:`_inverse_distance_sums`; about 320 bytes of memory per
       voxel of that box). Equal to the pair sums up to FFT rounding (1e-14 relative on the IBSI CT phantom).
-    - Everything else is reduced on the input's device in float64; the scalars come to the host once.
 
     References
     ----------
@@ -107,80 +111,94 @@ def morphology(
     >>> round(f["morph_sphericity"], 2), round(f["morph_moran_i"], 2)
     (0.91, 0.11)
     """
+    return morphology_deferred(image, morph_mask, intensity_mask, spacing).result()
+
+
+def morphology_deferred(image, morph_mask, intensity_mask, spacing: Sequence[float]) -> Deferred:
+    """:func:`morphology` with the intensity sums still on the device (a
+    :class:`~gpuimg.features._scalars.Deferred`), so that :func:`gpuimg.features.extract` reads them
+    with the other families' results.
+
+    The device is read once here: both masks, packed into one byte per voxel, for the counts, the
+    boxes, the mesh, the convex hull and the PCA, which run on the host.
+    """
     image, morph_mask, intensity_mask = (
         x.compute() if is_dask(x) else x for x in (image, morph_mask, intensity_mask)
     )
     ns = namespace(image)
     xp = ns.xp
     spacing = _check_inputs(ns, image, morph_mask, intensity_mask, spacing)
-    morph = xp.asarray(morph_mask).astype(bool, copy=False)
-    inten = xp.asarray(intensity_mask).astype(bool, copy=False)
-    n_morph = int(morph.sum())
+    morph_device = xp.asarray(morph_mask).astype(bool, copy=False)
+    inten_device = xp.asarray(intensity_mask).astype(bool, copy=False)
+    packed = to_numpy(morph_device.view(np.uint8) | (inten_device.view(np.uint8) << 1))
+    morph, inten = (packed & 1).view(bool), (packed >> 1).view(bool)
+    n_morph = int(np.count_nonzero(morph))
     if n_morph == 0:
         raise FeatureError(
             f"the morphological mask of shape {morph.shape} is empty (no voxel is True), so there is no "
             "region to measure. Check the mask's label value and that mask and image are aligned."
         )
-    n_int = int(inten.sum())
+    n_int = int(np.count_nonzero(inten))
     if n_int == 0:
         raise FeatureError(
             f"the intensity mask is empty (none of the {n_morph} voxels of the morphological mask is "
             "left): re-segmentation removed every voxel. Widen the re-segmentation range or check the "
             "image's units."
         )
-    # Only the bounding box of the two masks matters: marching cubes and the index lists run on it.
-    box = _bounding_box(morph | inten)
-    morph, inten, values = morph[box], inten[box], xp.asarray(image[box], dtype=xp.float64)
-    sp = xp.asarray(spacing, dtype=xp.float64)
+    # Only the bounding box of the two masks matters: the mesh and the sums run on it.
+    box = _bounding_box(packed)
+    morph, inten = morph[box], inten[box]
+    values = xp.asarray(image[box], dtype=xp.float64)
+    inten_box = _bounding_box(inten)
 
-    # Mesh: level 0.5 on the padded mask, vertices in mm.
-    padded = xp.pad(morph.astype(xp.float32), 1)
-    verts, faces, _, _ = marching_cubes(padded, 0.5, spacing=spacing)
-    volume = mesh_volume(verts, faces)
-    area = mesh_surface_area(verts, faces)
-    extent = verts.max(axis=0).astype(xp.float64) - verts.min(axis=0).astype(xp.float64)
+    # Mesh (host): level 0.5 on the padded mask, vertices in mm; its convex hull (Qhull).
+    verts, faces, _, _ = marching_cubes(np.pad(morph.astype(np.float32), 1), 0.5, spacing=spacing)
+    volume = float(mesh_volume(verts, faces))
+    area = float(mesh_surface_area(verts, faces))
+    verts = verts.astype(np.float64)
+    extent = verts.max(axis=0) - verts.min(axis=0)
+    hull = scipy.spatial.ConvexHull(verts)
+    diameter = float(scipy.spatial.distance.pdist(verts[hull.vertices]).max())
 
-    # Morphological voxel centres [mm]: geometric centre of mass and PCA.
-    pos_morph = xp.stack(xp.nonzero(morph), axis=1) * sp
+    # Morphological voxel centres [mm] (host): geometric centre of mass and PCA.
+    pos_morph = np.stack(np.nonzero(morph), axis=1) * np.asarray(spacing)
     com_geom = pos_morph.mean(axis=0)
     centred = pos_morph - com_geom
-    cov = centred.T @ centred / max(n_morph - 1, 1)
-    eigen = xp.linalg.eigvalsh(cov)  # ascending: least, minor, major
+    eigen = np.linalg.eigvalsh(centred.T @ centred / max(n_morph - 1, 1))  # least, minor, major
 
-    # Intensity voxels: weighted centre of mass, mean, and the spatial autocorrelation sums.
-    pos_int = xp.stack(xp.nonzero(inten), axis=1) * sp
-    g = values[inten]
-    g_mean = g.mean()
-    weighted_pos = (g[:, None] * pos_int).sum(axis=0)  # / sum(g): the intensity-weighted centre
-    dev = g - g_mean
-    ss_dev = (dev * dev).sum()
-    sums = _inverse_distance_sums(values, inten, g_mean, spacing) if n_int > 1 else xp.zeros(3)
-
-    # The scalars of the device, to the host in one transfer.
-    scalars = to_numpy(
-        xp.concatenate(
-            [
-                xp.stack([volume, area, g_mean, ss_dev, g.sum()]),
-                eigen,
-                extent,
-                sums,
-                com_geom,
-                weighted_pos,
-            ]
-        )
+    # Intensities (device): sums over the intensity mask, its intensity-weighted centre, and the
+    # spatial autocorrelation sums, without a data-sized selection (which reads the device on CUDA).
+    inside = xp.asarray(inten)
+    g = xp.where(inside, values, 0.0)
+    g_sum = g.sum()
+    g_mean = g_sum / n_int
+    dev = xp.where(inside, values - g_mean, 0.0)
+    weighted_pos = xp.stack(
+        [
+            (g.sum(axis=tuple(a for a in range(3) if a != axis)) * xp.arange(n) * step).sum()
+            for axis, (n, step) in enumerate(zip(g.shape, spacing, strict=True))
+        ]
+    )  # / sum(g): the intensity-weighted centre
+    sums = (
+        _inverse_distance_sums(values[inten_box], inside[inten_box], g_mean, spacing)
+        if n_int > 1
+        else xp.zeros(3)
     )
-    volume, area, g_mean, ss_dev, g_sum = (float(v) for v in scalars[:5])
-    least, minor, major = (max(float(v), 0.0) for v in scalars[5:8])
-    extent = scalars[8:11]
-    sum_w, sum_moran, sum_geary = (float(v) for v in scalars[11:14])
-    com_geom, weighted_pos = scalars[14:17], scalars[17:20]
+    device = {"g_sum": g_sum, "ss_dev": (dev * dev).sum(), "weighted_pos": weighted_pos, "sums": sums}
 
-    # Convex hull and maximum diameter, on the host (Qhull).
-    hull_points = to_numpy(verts).astype(np.float64)
-    hull = scipy.spatial.ConvexHull(hull_points)
-    hull_vertices = hull_points[hull.vertices]
-    diameter = float(scipy.spatial.distance.pdist(hull_vertices).max())
+    def finish(host: dict) -> dict[str, float]:
+        return _features(host, volume, area, extent, hull, diameter, com_geom, eigen, n_morph, n_int, spacing)
 
+    return Deferred(device, finish)
+
+
+def _features(host, volume, area, extent, hull, diameter, com_geom, eigen, n_morph, n_int, spacing):
+    """The features, from the host's mesh and PCA results and the device's intensity sums."""
+    g_sum, ss_dev = host["g_sum"], host["ss_dev"]
+    g_mean = g_sum / n_int
+    least, minor, major = (max(float(v), 0.0) for v in eigen)
+    sum_w, sum_moran, sum_geary = (float(v) for v in host["sums"])
+    weighted_pos = host["weighted_pos"]
     base = 36.0 * math.pi * volume**2 / area**3  # sphericity cubed
     aabb_volume = float(np.prod(extent))
     aabb_area = 2.0 * float(extent[0] * extent[1] + extent[0] * extent[2] + extent[1] * extent[2])
@@ -246,12 +264,13 @@ def morphology(
 
 
 def _inverse_distance_sums(values, mask, mean, spacing):
-    """The inverse-distance pair sums of Moran's I and Geary's C, by FFT over the mask's bounding box.
+    """The inverse-distance pair sums of Moran's I and Geary's C, by FFT over the arrays' box.
 
     Parameters
     ----------
     values : 3D float64 array [image units]
-        The image.
+        The image, best cropped to the mask's bounding box (the work grows with the arrays' size; the
+        result does not depend on the crop).
     mask : 3D bool array of ``values``' shape
         The intensity mask, with at least one True voxel.
     mean : float64 scalar (0-d array) [image units]
@@ -267,7 +286,7 @@ def _inverse_distance_sums(values, mask, mean, spacing):
 
     Notes
     -----
-    On the mask's bounding box of shape ``n``, with ``m`` the mask as 0/1 and ``a = d m`` (0 outside
+    On the arrays' box of shape ``n``, with ``m`` the mask as 0/1 and ``a = d m`` (0 outside
     the mask), and ``K`` the kernel ``1 / |offset|`` [1/mm] over the offsets ``-(n - 1) .. n - 1`` with
     ``K(0) = 0`` (so ``i = j`` is left out)::
 
@@ -291,9 +310,8 @@ def _inverse_distance_sums(values, mask, mean, spacing):
     """
     ns = namespace(values)
     xp = ns.xp
-    box = _bounding_box(mask)
-    m = mask[box].astype(xp.float64)
-    a = xp.where(mask[box], values[box] - mean, 0.0)  # not "* m": a NaN outside the ROI stays out
+    m = mask.astype(xp.float64)
+    a = xp.where(mask, values - mean, 0.0)  # not "* m": a NaN outside the ROI stays out
     grid = fft_shape(m.shape, [n - 1 for n in m.shape])
     kernel = radial_spectrum(ns, grid, spacing, _inverse_distance, cache=True)
     m_hat, a_hat, a2_hat = spectrum(ns, xp.stack([m, a, a * a]), grid)

@@ -223,10 +223,9 @@ def test_label_boxes_in_one_pass_without_device_sorts(offset, emulated_cuda, rng
         assert not [name for name, _ in emulator().calls if name.endswith(".sort")]
 
 
-#: Device reads of gpuimg.features.morphology for one ROI (its own module, not yet batched): the two
-#: masks' voxel counts, the bounding boxes of the masks and of the intensity mask (one each), the mask
-#: to the host for marching cubes, the mesh's vertices for the convex hull, and its scalars.
-MORPHOLOGY_READS = 7
+#: Reads of the device by the morphology family beyond extract's single read of all families' results:
+#: both masks, packed into one byte per voxel, for the counts, boxes, mesh, convex hull and PCA.
+MORPHOLOGY_READS = 1
 
 
 def test_extract_labels_batches_its_device_reads(emulated_cuda, rng):
