@@ -8,6 +8,8 @@ stands for; each family names them by its IBSI tags.
 
 import numpy as np
 
+from gpuimg.backend import bincount_fixed
+
 
 def emphases(s, grey, j, n_voxels, xp) -> dict:
     """The shared statistics of a batch of matrices.
@@ -115,6 +117,6 @@ def zone_matrices(level, column, voxels, n_levels, n_columns, n_slices, slices, 
     rows = n_levels + 1
     shape = (n_slices, rows, n_columns)
     size = n_slices * rows * n_columns
-    counts = xp.bincount((slices * rows + level) * n_columns + column, minlength=size)
-    totals = xp.bincount(slices * rows * n_columns + column, weights=voxels, minlength=size)
-    return counts[:size].reshape(shape) + totals[:size].astype(np.int64).reshape(shape)
+    counts = bincount_fixed((slices * rows + level) * n_columns + column, length=size)
+    totals = bincount_fixed(slices * rows * n_columns + column, voxels, length=size)
+    return counts.reshape(shape) + totals.astype(np.int64).reshape(shape)

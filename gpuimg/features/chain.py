@@ -240,7 +240,7 @@ def discretise(
     if value_range is None:
         value_range = tuple(float(v) for v in to_numpy(xp.stack([values.min(), values.max()])))
     lower = fbs_lower_bound(value_range[0], settings)
-    count = math.floor((value_range[1] - lower) / width) + 1
+    count = fbs_bins(value_range, width, settings)
     if count > max_bins:
         raise FeatureError(
             f"bin width {width:g} makes {count:.3g} bins over the ROI's intensities ({lower:g} to "
@@ -248,6 +248,21 @@ def discretise(
             "ivh_bin_width), or a fixed bin number."
         )
     return xp.floor((values - lower) / width).astype(np.int64) + 1
+
+
+def bins_bound(settings: Settings, value_range: tuple[float, float]) -> int:
+    """More bins than :func:`discretise` gives the ROI's intensities with the settings' texture
+    discretisation, known on the host: bins 1 to ``bins_bound`` hold every bin number (one spare
+    bin for a fixed bin size, in case the device rounds the last division up)."""
+    if settings.discretisation == "fbn":
+        return settings.n_bins
+    return fbs_bins(value_range, settings.bin_width, settings) + 1
+
+
+def fbs_bins(value_range: tuple[float, float], width: float, settings: Settings) -> int:
+    """The number of fixed-size bins of ``width`` from bin 1's start up to the largest intensity
+    ``value_range[1]`` (bin 1 starts at :func:`fbs_lower_bound` of ``value_range[0]``)."""
+    return math.floor((value_range[1] - fbs_lower_bound(value_range[0], settings)) / width) + 1
 
 
 def fbs_lower_bound(smallest: float, settings: Settings) -> float:

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from gpuimg.backend import namespace
+from gpuimg.backend import bincount_fixed, namespace
 from gpuimg.kernels.glcm import glcm_counts
 
 from ._scalars import Deferred
@@ -129,7 +129,7 @@ def pair_features(matrix, first, second, counts, n_matrices: int, grey: GreyLeve
     xp = namespace(counts).xp
     v = xp.asarray(grey.values)
     b, n = n_matrices, grey.values.size
-    totals = xp.bincount(matrix, weights=counts, minlength=b)
+    totals = bincount_fixed(matrix, counts, length=b)
     p = counts / totals[matrix]
     i, j = v[first], v[second]
     diff, total = xp.abs(i - j), i + j
@@ -137,13 +137,13 @@ def pair_features(matrix, first, second, counts, n_matrices: int, grey: GreyLeve
     shifted = total - centre
 
     def mean(weights):
-        return xp.bincount(matrix, weights=p * weights, minlength=b)
+        return bincount_fixed(matrix, p * weights, length=b)
 
     diff_avg, contrast, auto_corr = mean(diff), mean(diff * diff), mean(i * j)
     squared = shifted * shifted
     m2, m3, m4 = mean(squared), mean(squared * shifted), mean(squared * squared)
     relative = diff / grey.n_levels
-    marginal = xp.bincount(matrix * n + first, weights=p, minlength=b * n).reshape(b, n)  # p_i. = p_.j
+    marginal = bincount_fixed(matrix * n + first, p, length=b * n).reshape(b, n)  # p_i. = p_.j
     mu = marginal @ v
     var = marginal @ (v * v) - mu * mu
     d = 2.0 * mu - centre  # the mean of i + j, about the centre
@@ -190,7 +190,7 @@ def _distribution(matrix, key, p, b, width, xp):
     """Each matrix's distribution (b, ``width``) of the whole-number ``key`` (0 .. ``width`` - 1) of
     its entries."""
     keys = key.astype(np.int64)
-    return xp.bincount(matrix * width + keys, weights=p, minlength=b * width).reshape(b, width)
+    return bincount_fixed(matrix * width + keys, p, length=b * width).reshape(b, width)
 
 
 def _largest(matrix, p, b, xp):

@@ -9,10 +9,10 @@ device; the few scalars come to the host in one transfer (with the other familie
 
 import numpy as np
 
-from gpuimg.backend import namespace
+from gpuimg.backend import bincount_fixed, namespace
 
 from ._scalars import Deferred, undefined
-from .chain import Roi, discretise
+from .chain import Roi, bins_bound, discretise
 
 #: Percentiles taken of each distribution [%].
 _PERCENTILES = (10.0, 25.0, 50.0, 75.0, 90.0)
@@ -87,20 +87,20 @@ def intensity_histogram(roi: Roi) -> dict[str, float]:
 def intensity_histogram_deferred(roi: Roi) -> Deferred:
     """:func:`intensity_histogram` with its results still on the device (see :class:`Deferred`)."""
     levels = discretise(roi.values, roi.settings, value_range=roi.value_range)
-    xp = namespace(levels).xp
-    counts = xp.bincount(levels - 1)
-    p = counts / levels.size
-    nonzero = p[p > 0]
-    summary = {"entropy": -(nonzero * xp.log2(nonzero)).sum(), "uniformity": (p * p).sum(), "counts": counts}
-    return Deferred({**_moments(levels), **summary}, _histogram)
+    # Counted into as many bins as the host knows the discretisation can give, without the reads
+    # cupy.bincount makes to size its output; the host trims the empty bins past the highest present.
+    counts = bincount_fixed(levels - 1, length=bins_bound(roi.settings, roi.value_range))
+    return Deferred({**_moments(levels), "counts": counts, "n_voxels": levels.size}, _histogram)
 
 
 def _histogram(s) -> dict[str, float]:
     """The histogram's features from the host values of :func:`intensity_histogram_deferred`."""
     features = _statistics(s, "ih")
-    counts = s["counts"]
-    features["ih_entropy"] = s["entropy"]
-    features["ih_uniformity"] = s["uniformity"]
+    counts = s["counts"][: np.flatnonzero(s["counts"])[-1] + 1]  # bins 1 to the highest present
+    p = counts / s["n_voxels"]
+    nonzero = p[p > 0]
+    features["ih_entropy"] = float(-(nonzero * np.log2(nonzero)).sum())
+    features["ih_uniformity"] = float((p * p).sum())
     features["ih_mode"] = _mode(counts, features["ih_mean"])
     gradient = np.gradient(counts) if counts.size > 1 else np.zeros(1)
     features["ih_max_grad"] = float(gradient.max())
@@ -117,7 +117,10 @@ def _moments(x) -> dict:
     mean = x.mean()
     deviation = x - mean
     p10, p25, median, p75, p90 = xp.percentile(x, xp.asarray(_PERCENTILES))
-    central = x[(x >= p10) & (x <= p90)]
+    # The values from P10 to P90 by where, not picked out (CuPy would read the device for their number).
+    central = (x >= p10) & (x <= p90)
+    n_central = central.sum()
+    central_mean = xp.where(central, x, 0.0).sum() / n_central
     return {
         "mean": mean,
         "m2": (deviation**2).mean(),
@@ -131,7 +134,7 @@ def _moments(x) -> dict:
         "p75": p75,
         "p90": p90,
         "mad": xp.abs(deviation).mean(),
-        "rmad": xp.abs(central - central.mean()).mean(),
+        "rmad": xp.where(central, xp.abs(x - central_mean), 0.0).sum() / n_central,
         "medad": xp.abs(x - median).mean(),
     }
 

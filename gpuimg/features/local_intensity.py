@@ -49,11 +49,14 @@ def local_intensity_deferred(roi: Roi) -> Deferred:
         count = _sphere_size(roi.spacing)
     else:
         count = xp.rint(convolve(ns, xp.ones(image.shape), sphere, grid))
-    peaks = (total / count)[roi.intensity_mask]
-    # The hottest voxels' peaks by where, not picked out (CuPy would read the device for their
-    # number): the same maximum, a maximum being exact in any order.
-    hottest = xp.where(roi.values == roi.value_range[1], peaks, -xp.inf)
-    found = {"loc_peak_loc": hottest.max(), "loc_peak_glob": peaks.max()}
+    peaks = total / count
+    # The ROI's (and its hottest voxels') peaks by where, not picked out by a mask (CuPy would read
+    # the device for their number): the same maxima, a maximum being exact in any order.
+    hottest = roi.intensity_mask & (image == roi.value_range[1])
+    found = {
+        "loc_peak_loc": xp.where(hottest, peaks, -xp.inf).max(),
+        "loc_peak_glob": xp.where(roi.intensity_mask, peaks, -xp.inf).max(),
+    }
     return Deferred(found, dict)
 
 

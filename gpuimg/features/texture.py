@@ -37,10 +37,10 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from gpuimg.backend import namespace, to_numpy
+from gpuimg.backend import bincount_fixed, namespace, to_numpy
 
 from ._scalars import Deferred, undefined
-from .chain import Roi, discretise
+from .chain import Roi, bins_bound, discretise
 
 #: The 13 unique directions of 3D neighbours (z, y, x) at Chebyshev distance 1.
 DIRECTIONS_3D = (
@@ -139,16 +139,20 @@ def grey_levels(roi: Roi) -> GreyLevels:
 def _grey_levels(roi: Roi) -> GreyLevels:
     xp = namespace(roi.image).xp
     bins = discretise(roi.values, roi.settings, value_range=roi.value_range)
-    present, compact = xp.unique(bins, return_inverse=True)
+    # The bins present among as many as the host knows there can be, and each bin's rank among them
+    # (the compact level), as cupy.unique would give them but without its read of the device.
+    length = bins_bound(roi.settings, roi.value_range)
+    present = bincount_fixed(bins - 1, length=length) > 0
+    compact = xp.cumsum(present) - 1
     box = tuple(slice(first, last + 1) for first, last in roi.morph_box)
     levels = xp.zeros(roi.image.shape, dtype=np.int32)
-    levels[roi.intensity_mask] = compact.reshape(-1).astype(np.int32) + 1
+    levels[roi.intensity_mask] = compact[bins - 1].astype(np.int32) + 1
     levels = levels[box]
-    # The levels present and the slices holding ROI voxels, in one device read.
+    # The bins present and the slices holding ROI voxels, in one device read.
     host = to_numpy(
         xp.concatenate([present.astype(np.float64), (levels > 0).any(axis=(1, 2)).astype(np.float64)])
     )
-    values, slices = host[: present.size], host[present.size :] > 0
+    values, slices = (np.flatnonzero(host[:length]) + 1).astype(np.float64), host[length:] > 0
     n_levels = roi.settings.n_bins if roi.settings.discretisation == "fbn" else int(values[-1])
     return GreyLevels(levels, values, n_levels, roi.morph_mask[box], roi.settings, slices)
 

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from gpuimg.backend import namespace
+from gpuimg.backend import bincount_fixed, namespace
 from gpuimg.errors import ConfigError
 from gpuimg.kernels.glcm import glcm_windows
 from gpuimg.volume import Volume
@@ -145,11 +145,11 @@ def _means(pairs, grey, wanted, merged, xp):
     )
     owner, cell = keys // (n * n), keys % (n * n)
     computed = pair_features(owner, cell // n, cell % n, counts.astype(np.float64), n_matrices, grey)
-    filled = xp.bincount(owner, minlength=n_matrices) > 0
+    filled = bincount_fixed(owner, length=n_matrices) > 0
     voxels = xp.arange(n_matrices) // (1 if merged else m)
-    matrices = xp.bincount(voxels, weights=filled, minlength=k)
+    matrices = bincount_fixed(voxels, filled, length=k)
     out = xp.empty((len(wanted), k))
     for row, name in enumerate(wanted):
-        sums = xp.bincount(voxels, weights=xp.where(filled, computed[name], 0.0), minlength=k)
+        sums = bincount_fixed(voxels, xp.where(filled, computed[name], 0.0), length=k)
         out[row] = xp.where(matrices > 0, sums / xp.maximum(matrices, 1), np.nan)
     return out

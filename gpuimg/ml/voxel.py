@@ -7,7 +7,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
 
 from gpuimg._units import voxels
-from gpuimg.backend import namespace
+from gpuimg.backend import bincount_fixed, namespace
 from gpuimg.edges import gradient_magnitude
 from gpuimg.errors import ParameterError
 from gpuimg.volume import Volume, accepts_volume
@@ -102,8 +102,8 @@ def _lloyd(centres, counts, means, max_iter, xp):
     k = means.size
     for iteration in range(max_iter):
         assigned = xp.searchsorted((means[1:] + means[:-1]) / 2, centres)
-        weight = xp.bincount(assigned, weights=counts, minlength=k)
-        total = xp.bincount(assigned, weights=counts * centres, minlength=k)
+        weight = bincount_fixed(assigned, counts, length=k)  # no device read, unlike cupy.bincount
+        total = bincount_fixed(assigned, counts * centres, length=k)
         updated = xp.sort(xp.where(weight > 0, total / xp.where(weight > 0, weight, 1), means))
         # Convergence read back every _CHECK_EVERY steps only (each read syncs the device); a
         # converged step changes nothing, so the extra steps leave the same means.

@@ -20,6 +20,9 @@ Inside :func:`emulated_cuda`, ``import cupy`` (and ``cupyx.scipy.ndimage``, ``cu
 - CUDA kernels run in Numba's simulator (``NUMBA_ENABLE_CUDASIM=1``), which reads device arrays
   through ``__cuda_array_interface__``.
 - :attr:`Emulator.memory` counts the bytes of device buffers alive, and their peak.
+- :data:`SYNCS` counts the device reads: gpuimg's own (``float()``, ``.get()``, ...) and those CuPy
+  makes inside its functions for the given arguments (``bincount``, ``nonzero``, ``unique``,
+  boolean-mask indexing, ...; the list, with CuPy's source lines, is in :mod:`gpuimg.testing._reads`).
 
 What it cannot catch
 --------------------
@@ -29,6 +32,9 @@ What it cannot catch
   libraries' (cupyx's float32 interpolation, cuML's solvers, FMA contraction are not reproduced).
 - A value the real library rejects only inside compiled code and that no validator or table here
   lists; a function whose signature cannot be read (CuPy's ufuncs) is checked for existence only.
+- Reads inside CuPy functions not listed in :mod:`gpuimg.testing._reads` (gpuimg's calls were
+  checked; a function newly called must be read in CuPy's source and added there), and inside
+  cupyx.scipy, cuCIM and cuML, which are not counted.
 - Memory: only buffers that reach gpuimg's code (results of every call, arrays it allocates) are
   counted, not the libraries' internal temporaries nor the memory pool's caching.
 """
@@ -45,7 +51,7 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from . import _accepted
+from . import _accepted, _reads
 
 _NO_IMPLICIT = (
     "Implicit conversion to a NumPy array is not allowed. Please use `.get()` to construct a NumPy array "
@@ -195,9 +201,11 @@ class DeviceArray:
         return interface
 
     def __getitem__(self, key):
+        SYNCS.count += _reads.mask_reads(key)
         return _wrap(self._buffer[_unwrap(key, host_ok=True)])
 
     def __setitem__(self, key, value):
+        SYNCS.count += _reads.mask_reads(key)
         self._buffer[_unwrap(key, host_ok=True)] = _unwrap(value, host_ok=True)
 
     def __getattr__(self, name):
@@ -209,6 +217,8 @@ class DeviceArray:
 
         @functools.wraps(value)
         def method(*args, **kwargs):
+            if name == "nonzero":
+                SYNCS.count += _reads.hidden_reads("cupy.nonzero", {"a": self})
             return _wrap(value(*_unwrap(args), **{k: _unwrap(v) for k, v in kwargs.items()}))
 
         return method
@@ -306,6 +316,15 @@ def _cuda_namespace() -> types.SimpleNamespace:
     )
 
 
+def _scatter_add(a, slices, value):
+    """``cupyx.scatter_add``: ``a[slices] += value`` in place, repeated indices added up; CuPy's dtypes."""
+    inspect.signature(_real("cupyx").scatter_add).bind(a, slices, value)
+    if a.dtype not in _reads.SCATTER_ADD_DTYPES:
+        raise TypeError(f"scatter_add only supports {_reads.SCATTER_ADD_DTYPES} as data type, not {a.dtype}")
+    SYNCS.count += _reads.mask_reads(slices)
+    np.add.at(a._buffer, _unwrap(slices, host_ok=True), _unwrap(value, host_ok=True))
+
+
 _CUPY_OVERRIDES = {
     "ndarray": DeviceArray,
     "asarray": _asarray,
@@ -365,6 +384,7 @@ def _checked(name: str, real, host):
             bound = signature.bind(*args, **kwargs)
             bound.apply_defaults()
             _accepted.check(name, real, bound.arguments)
+            SYNCS.count += _reads.hidden_reads(name, bound.arguments)
             emulator().calls.append((name, {k: v for k, v in bound.arguments.items() if _is_scalar(v)}))
         if not host_takes_all:
             kwargs = {k: v for k, v in kwargs.items() if k in host_parameters}
@@ -425,7 +445,7 @@ class Emulator:
             host = None
             if host_name is not None:
                 host = importlib.import_module(host_name + name[len(top) :])
-            overrides = _CUPY_OVERRIDES if name == "cupy" else None
+            overrides = {"cupy": _CUPY_OVERRIDES, "cupyx": {"scatter_add": _scatter_add}}.get(name)
             self.modules[name] = _Module(name, real, host, overrides)
         return self.modules[name]
 
