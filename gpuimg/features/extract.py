@@ -99,7 +99,10 @@ def extract(
     On a GPU each read of the device waits for its queued work; the ROI's are few and do not grow
     with its size, grey levels, approaches or aggregations: its bounding box, the processing
     chain's summary, the texture families' grey levels, morphology's masks (one byte per voxel, for
-    its mesh and convex hull on the host), and every family's results at once.
+    its mesh and convex hull on the host), and every family's results at once. CuPy reads the
+    device too, inside the functions that size a result from the data: about 6 more per ROI in 3D
+    (the ROI's intensities by mask, the grey levels written back by mask, the GLCM entries, the
+    zone sizes present, GLSZM's and GLDZM's zones), 9 with every texture approach.
 
     Examples
     --------

@@ -27,7 +27,9 @@ family's ``features`` (so a small ROI costs one call per family, not one per tag
 Device reads: one per ROI for its grey levels (:func:`grey_levels`, shared by the families); the
 families' means stay on the device (:class:`~gpuimg.features._scalars.Deferred`) until
 :func:`gpuimg.features.extract` reads all its families' results at once. No read depends on the
-number of grey levels, directions, slices or matrices.
+number of grey levels, directions, slices or matrices. Bins are counted with
+:func:`gpuimg.backend.bincount_fixed` into host-known lengths (``cupy.bincount`` reads the device
+twice per call to size its output).
 """
 
 import functools
