@@ -10,6 +10,7 @@ from typing import NamedTuple
 import numba
 import numpy as np
 
+from .counting import bincount_fixed
 from .namespaces import namespace
 
 
@@ -295,7 +296,7 @@ def _chunk_summary(block, structure, start, shape, seed):
         columns = [
             ns.ndi.minimum(xp.arange(labels.size, dtype=np.int64).reshape(labels.shape), labels, index)
         ]
-        columns.append(xp.bincount(labels.ravel(), minlength=count + 1)[1:])
+        columns.append(bincount_fixed(labels.ravel(), length=count + 1)[1:])  # no device read
         for find in (ns.ndi.minimum, ns.ndi.maximum):
             for axis in range(labels.ndim):
                 step = [1] * labels.ndim
