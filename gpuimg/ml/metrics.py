@@ -6,7 +6,7 @@ confusion matrix, an array on the inputs' device). Definitions follow ``sklearn.
 
 import numpy as np
 
-from gpuimg.backend import namespace, to_device
+from gpuimg.backend import bincount_fixed, namespace, to_device
 from gpuimg.errors import ParameterError
 
 from ._validation import check_features
@@ -28,7 +28,7 @@ def confusion_matrix(y_true, y_pred, labels=None):
     pred_index = xp.clip(xp.searchsorted(labels, y_pred), 0, k - 1)
     known = (labels[true_index] == y_true) & (labels[pred_index] == y_pred)
     flat = true_index[known] * k + pred_index[known]
-    return xp.bincount(flat, minlength=k * k).reshape(k, k)
+    return bincount_fixed(flat, length=k * k).reshape(k, k)
 
 
 def balanced_accuracy(y_true, y_pred) -> float:

@@ -5,7 +5,7 @@ import math
 import numpy as np
 from sklearn.base import BaseEstimator, ClusterMixin, TransformerMixin
 
-from gpuimg.backend import namespace
+from gpuimg.backend import bincount_fixed, namespace
 from gpuimg.errors import ParameterError
 
 from ._validation import check_features, check_fitted
@@ -107,9 +107,10 @@ class SOM(ClusterMixin, TransformerMixin, BaseEstimator):
             fraction = min(epoch / max(_SHRINK * (self.epochs - 1), 1), 1.0)
             sigma = sigma0 * (sigma1 / sigma0) ** fraction
             bmu = _best_matches(X, weights, xp)[0]
-            counts = xp.bincount(bmu, weights=w, minlength=m * n)
+            # Bins of a host-known number: no read of the device in the loop (cupy.bincount makes two).
+            counts = bincount_fixed(bmu, w, length=m * n)
             sums = xp.stack(
-                [xp.bincount(bmu, weights=w * X[:, j], minlength=m * n) for j in range(X.shape[1])], axis=1
+                [bincount_fixed(bmu, w * X[:, j], length=m * n) for j in range(X.shape[1])], axis=1
             )
             h = xp.exp(-grid_d2 / (2.0 * sigma**2))
             target = (h @ sums) / xp.maximum(h @ counts, 1e-300)[:, None]

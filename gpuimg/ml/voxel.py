@@ -407,7 +407,7 @@ def _histogram(values, bins, xp):
         integer = values.dtype.kind in "iu" and hi - lo < _MAX_BINS
         bins = int(hi - lo) + 1 if integer else _FLOAT_BINS
         if integer:
-            counts = xp.bincount((values - lo).astype(np.int64).ravel(), minlength=bins)
+            counts = bincount_fixed((values - lo).astype(np.int64).ravel(), length=bins)
             return lo + xp.arange(bins, dtype=np.float64), counts.astype(np.float64)
     if not isinstance(bins, (int, np.integer)) or bins < 2:
         raise ParameterError(f"bins={bins!r} must be an integer of at least 2.")

@@ -24,7 +24,7 @@ from numpy.typing import ArrayLike
 from gpuimg._support import as_image, check_bins
 from gpuimg._support import check_mode as _check_mode
 from gpuimg._units import voxels
-from gpuimg.backend import is_dask, map_stencil, namespace
+from gpuimg.backend import bincount_fixed, is_dask, map_stencil, namespace
 from gpuimg.errors import ParameterError
 from gpuimg.kernels import clahe as clahe_kernels
 from gpuimg.kernels import histogram as kernel
@@ -356,7 +356,7 @@ def _unique_counts(image):
         parts = dask.compute(*[dask.delayed(_unique_counts)(b) for b in image.to_delayed().ravel()])
         values, inverse = xp.unique(xp.concatenate([p[0] for p in parts]), return_inverse=True)
         weights = xp.concatenate([p[1] for p in parts]).astype(np.float64)
-        return values, xp.bincount(inverse.ravel(), weights=weights, minlength=values.size).astype(np.int64)
+        return values, bincount_fixed(inverse.ravel(), weights, length=values.size).astype(np.int64)
     values, counts = xp.unique(xp.asarray(image).ravel(), return_counts=True)
     if values.dtype.kind == "f":
         keep = ~xp.isnan(values)

@@ -207,6 +207,20 @@ def test_launches_use_every_thread_of_a_2d_image(monkeypatch):
     assert registry.block_3d((256, 256, 256)) == registry.BLOCK_3D
 
 
+def test_som_epochs_read_the_device_no_more(emulated_cuda, rng):
+    """Defect 13: each batch epoch of the SOM read the device twice per bincount (the counts and one
+    sum per feature, sized on the device); the bins are now counted into the host-known node count."""
+    if not isinstance(emulated_cuda(np.zeros(1)), DeviceArray):
+        pytest.skip("counts the reads of the emulated device")
+    X = rng.normal(size=(40, 3))
+    X[20:] += 5.0
+    few, _ = _syncs_of(lambda: ml.SOM((2, 2), epochs=2, random_state=0).fit(emulated_cuda(X)))
+    many, som = _syncs_of(lambda: ml.SOM((2, 2), epochs=12, random_state=0).fit(emulated_cuda(X)))
+    assert many == few  # no read grows with the epochs
+    reference = ml.SOM((2, 2), epochs=12, random_state=0).fit(X)
+    np.testing.assert_allclose(to_numpy(som.weights_), reference.weights_, rtol=1e-9, atol=1e-12)
+
+
 @pytest.mark.parametrize("offset", [0, 10**6], ids=["small labels", "labels above the voxel count"])
 def test_label_boxes_in_one_pass_without_device_sorts(offset, emulated_cuda, rng):
     """Defect 14: the boxes of extract_labels took five device sorts of the foreground voxels."""
