@@ -19,6 +19,7 @@ from gpuimg.backend import to_numpy
 from gpuimg.errors import DicomError, GeometryError
 from gpuimg.features import extract
 from gpuimg.io import list_series, read_dicom, read_image, read_rtstruct, read_seg
+from gpuimg.preprocess.contrast import integer_counts
 from gpuimg.volume import Volume
 
 from .privacy import pseudonym, scrub
@@ -308,15 +309,15 @@ def _histogram(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Voxel counts in ``_HISTOGRAM_BINS`` bins from the 0.5th to the 99.5th percentile, and the bin edges.
 
     As ``np.percentile`` (linear) and ``np.histogram`` of the values as float32 give them. Integers of
-    up to 16 bits (CT in HU) are counted once per value instead: no sort, no pass per bin.
+    up to 16 bits (CT in HU) are counted once per value instead (:func:`integer_counts`): no sort, no
+    pass per bin.
     """
     flat = values.ravel()
     if flat.dtype.kind not in "iu" or flat.dtype.itemsize > 2:
         flat = flat.astype(np.float32)
         low, high = np.percentile(flat, [0.5, 99.5])
         return np.histogram(flat, _HISTOGRAM_BINS, range=(low, max(high, low + 1e-6)))
-    smallest = int(flat.min())
-    counts = np.bincount(flat.astype(np.int32) - smallest)
+    smallest, counts = integer_counts(values)
     present = np.flatnonzero(counts)
     counts, levels, ends = counts[present], present + smallest, np.cumsum(counts[present])
     # The values of ranks floor(r) and floor(r) + 1 in sorted order, blended as np.percentile does.

@@ -522,3 +522,19 @@ def test_cupy_input_stays_on_the_gpu(rng):
     on_grid = (rng.integers(0, 65536, (40, 50, 60)) / 65535).astype(np.float32)
     got = clahe(cupy.asarray(on_grid))
     np.testing.assert_allclose(got.get(), skimage.exposure.equalize_adapthist(on_grid), rtol=0, atol=6e-8)
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.int16, np.uint16, np.int32])
+@pytest.mark.parametrize("shape", [(7,), (5, 9), (4, 6, 11)])
+def test_integer_counts_equal_numpy_bincount(dtype, shape, rng):
+    from gpuimg.errors import ParameterError
+    from gpuimg.preprocess.contrast import integer_counts
+
+    info = np.iinfo(dtype)
+    low, high = max(info.min, -3000), min(info.max, 3000)
+    image = rng.integers(low, high, shape, endpoint=True).astype(dtype)
+    smallest, counts = integer_counts(image)
+    assert smallest == image.min()
+    np.testing.assert_array_equal(counts, np.bincount(image.ravel().astype(np.int64) - image.min()))
+    with pytest.raises(ParameterError, match="integer"):
+        integer_counts(image.astype(np.float32))
