@@ -88,7 +88,7 @@ def _operation(path: str, *args, **kwargs) -> Callable[[object], object]:
 #: What warms each family; every family in :data:`gpuimg.kernels.FAMILIES` is covered (a test checks).
 TASKS = (
     Task("bilateral_filter", ("bilateral",), _bilateral),
-    Task("canny", ("canny",), _canny),
+    Task("canny", ("canny", "zero_crossing"), _canny),
     Task("clahe", ("clahe",), _operation("preprocess.clahe")),
     Task("curvature_flow", ("curvature",), _operation("preprocess.curvature_flow", iterations=1)),
     Task("anisotropic_diffusion", ("diffusion",), _diffusion),
