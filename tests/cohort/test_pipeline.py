@@ -16,6 +16,7 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 from cohort_data import write_cohort, write_study
+from seg_files import seg_sources, write_seg
 
 import gpuimg
 from gpuimg.cohort import run_pipeline, spec_from_dict
@@ -239,49 +240,15 @@ def test_ctrl_c_leaves_no_half_written_output_and_says_how_to_resume(broken, tmp
 
 
 def test_seg_masks_through_the_pipeline(tmp_path):
-    hd = pytest.importorskip("highdicom")
-    import pydicom
+    pytest.importorskip("highdicom")
 
     _, cohort = write_cohort(tmp_path, n=2)
     truth = {}
     for folder in sorted(cohort.iterdir()):
-        sources = [pydicom.dcmread(f) for f in sorted((folder / "ct").iterdir())]
-        for ds in sources:  # type 2 attributes highdicom copies from its sources
-            for keyword in (
-                "PatientBirthDate",
-                "PatientSex",
-                "StudyDate",
-                "StudyTime",
-                "ReferringPhysicianName",
-            ):
-                setattr(ds, keyword, ds.get(keyword, ""))
-            ds.StudyID, ds.AccessionNumber = ds.get("StudyID", "1"), ds.get("AccessionNumber", "")
+        sources = seg_sources(sorted((folder / "ct").iterdir()))
         mask = gpuimg.read_image(folder / "mask.nrrd", device="cpu")
         truth[folder.name] = mask.data.sum() * np.prod(mask.spacing)
-        description = hd.seg.SegmentDescription(
-            segment_number=1,
-            segment_label="nodule",
-            segmented_property_category=hd.sr.CodedConcept(
-                "49755003", "SCT", "Morphologically Altered Structure"
-            ),
-            segmented_property_type=hd.sr.CodedConcept("27925004", "SCT", "Nodule"),
-            algorithm_type=hd.seg.SegmentAlgorithmTypeValues.MANUAL,
-        )
-        seg = hd.seg.Segmentation(
-            source_images=sources,
-            pixel_array=mask.data.astype(bool),
-            segmentation_type=hd.seg.SegmentationTypeValues.BINARY,
-            segment_descriptions=[description],
-            series_instance_uid=hd.UID(),
-            series_number=2,
-            sop_instance_uid=hd.UID(),
-            instance_number=1,
-            manufacturer="gpuimg tests",
-            manufacturer_model_name="test",
-            software_versions="0",
-            device_serial_number="1",
-        )
-        seg.save_as(folder / "seg.dcm")
+        write_seg(folder / "seg.dcm", sources, {"nodule": mask.data.astype(bool)})
         (folder / "mask.nrrd").unlink()
     # No [input] rule: the SEG's own series is never taken for the image.
     document = {"mask": {"source": "seg", "roi": "nodule"}}
