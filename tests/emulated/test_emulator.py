@@ -10,19 +10,9 @@ import inspect
 import numpy as np
 import pytest
 
-from gpuimg.testing.emulated_cuda import MEMORY, DeviceArray, emulated_cuda, emulator
+from gpuimg.testing.emulated_cuda import MEMORY, DeviceArray
 
 pytestmark = pytest.mark.emulated_cuda
-
-
-@pytest.fixture
-def device():
-    try:
-        emulator()
-    except ImportError as exc:
-        pytest.skip(f"the emulated CUDA device needs the real GPU libraries ({exc})")
-    with emulated_cuda() as emu:
-        yield emu
 
 
 def test_arrays_are_their_own_type_and_refuse_implicit_conversion(device):

@@ -9,21 +9,15 @@ import inspect
 import numpy as np
 import pytest
 
-from gpuimg.testing.emulated_cuda import SYNCS, emulated_cuda, emulator
+from gpuimg.testing.emulated_cuda import SYNCS
 
 pytestmark = pytest.mark.emulated_cuda
 
 
 @pytest.fixture
-def cupy():
-    try:
-        emulator()
-    except ImportError as exc:
-        pytest.skip(f"the emulated CUDA device needs the real GPU libraries ({exc})")
-    with emulated_cuda():
-        import cupy
-
-        yield cupy
+def cupy(device):
+    """The emulated ``cupy`` module."""
+    return device.modules["cupy"]
 
 
 def _reads(run) -> int:
