@@ -168,7 +168,7 @@ def morphology_deferred(image, morph_mask, intensity_mask, spacing: Sequence[flo
 
     # Intensities (device): sums over the intensity mask, its intensity-weighted centre, and the
     # spatial autocorrelation sums, without a data-sized selection (which reads the device on CUDA).
-    inside = xp.asarray(inten)
+    inside = inten_device[box]  # the device's own mask, not an upload of the host copy
     g = xp.where(inside, values, 0.0)
     g_sum = g.sum()
     g_mean = g_sum / n_int
