@@ -538,3 +538,14 @@ def test_integer_counts_equal_numpy_bincount(dtype, shape, rng):
     np.testing.assert_array_equal(counts, np.bincount(image.ravel().astype(np.int64) - image.min()))
     with pytest.raises(ParameterError, match="integer"):
         integer_counts(image.astype(np.float32))
+
+
+@pytest.mark.emulated_cuda
+def test_integer_counts_on_the_device_equal_numpy_bincount(emulated_cuda, rng):
+    from gpuimg.backend import to_numpy
+    from gpuimg.preprocess.contrast import integer_counts
+
+    image = rng.integers(-40, 90, (4, 6, 11)).astype(np.int16)
+    smallest, counts = integer_counts(emulated_cuda(image))
+    assert smallest == image.min()
+    np.testing.assert_array_equal(to_numpy(counts), np.bincount(image.ravel().astype(np.int64) - image.min()))
