@@ -8,6 +8,7 @@ coordinates), axes (z, y, x). Both formats store the x index fastest, so their a
 import gzip
 import math
 import os
+import zlib
 from pathlib import Path
 
 import nibabel as nib
@@ -135,15 +136,41 @@ def _read_nifti(path: Path) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]:
 
 def _read_nrrd(path: Path) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]:
     """Voxels (i, j, k) and LPS geometry of a NRRD file; the header is checked before any voxel is read."""
-    header = nrrd.read_header(str(path))
-    sizes = tuple(int(n) for n in np.atleast_1d(header.get("sizes", ())))
-    dtype = np.dtype(nrrd.reader._determine_datatype(header))
-    data_file = header.get("data file") or header.get("datafile")
-    source = path if data_file is None else path.parent / str(data_file)
-    _check_claims(source, sizes, dtype, dtype, header.get("encoding", "raw"))
-    lps = _nrrd_geometry(header, len(sizes), path)
-    data, _ = nrrd.read(str(path))  # Fortran order: axes (i, j, k) = (x, y, z)
+    with open(path, "rb") as file:
+        header = nrrd.read_header(file)  # leaves the file at the voxels, where they are attached
+        sizes = tuple(int(n) for n in np.atleast_1d(header.get("sizes", ())))
+        dtype = np.dtype(nrrd.reader._determine_datatype(header))
+        data_file = header.get("data file") or header.get("datafile")
+        source = path if data_file is None else path.parent / str(data_file)
+        encoding = header.get("encoding", "raw")
+        _check_claims(source, sizes, dtype, dtype, encoding)
+        lps = _nrrd_geometry(header, len(sizes), path)
+        skips = [header.get(key, 0) for key in ("line skip", "lineskip", "byte skip", "byteskip")]
+        if data_file is None and encoding in ("gzip", "gz") and dtype.isnative and not any(skips):
+            data = _gunzip_voxels(file, path, sizes, dtype)
+        else:
+            data = nrrd.read_data(header, file, str(path))  # Fortran order: axes (i, j, k) = (x, y, z)
     return data, lps
+
+
+def _gunzip_voxels(file, path: Path, sizes: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
+    """The gzip-compressed voxels attached to a NRRD header, axes (i, j, k) as pynrrd returns them.
+
+    pynrrd decompresses into a growing buffer and copies it once more to skip its byte skip: a third
+    of the time here, where the stream is decompressed once, bounded by the header's size and checked
+    (CRC and length) by zlib at its end.
+    """
+    expected = math.prod(sizes) * dtype.itemsize
+    stream = zlib.decompressobj(zlib.MAX_WBITS | 16)  # gzip framing
+    raw = stream.decompress(file.read(), expected + 1)
+    if len(raw) != expected or not stream.eof:
+        raise ImageFileError(
+            f"{path}: its gzip-compressed voxels {'end early' if len(raw) < expected else 'run on'} "
+            f"({len(raw) if len(raw) <= expected else 'more than ' + str(expected)} of the {expected} "
+            "bytes the header describes). The file is truncated or corrupted; write it again."
+        )
+    # A copy, so that the volume is writable like every other read (bytes are immutable).
+    return np.frombuffer(raw, dtype).reshape(sizes, order="F").copy(order="F")
 
 
 def _check_claims(path: Path, shape, dtype: np.dtype, out: np.dtype, encoding: str = "") -> None:
