@@ -183,6 +183,7 @@ def _preprocess(image: Volume, steps) -> Volume:
 
 
 def _mask(folder: Path, others: list[Path], image: Volume, processed: Volume, source: MaskSource) -> Volume:
+    """The study's mask on the image's grid: a uint8 Volume of 0 and 1, whatever its source."""
     if source.source in ("rtstruct", "seg"):
         kind = source.source.upper()
         # Structure sets and segmentations are among the files outside the chosen series.
@@ -203,8 +204,8 @@ def _mask(folder: Path, others: list[Path], image: Volume, processed: Volume, so
             )
         mask = read_image(files[0], device=image.device)
         _check_fits(mask, image, files[0])
-        data = mask.data > 0 if source.label == 0 else mask.data == source.label
-        return Volume(data.astype(np.uint8), image.spacing, image.origin, image.direction)
+        inside = mask.data > 0 if source.label == 0 else mask.data == source.label
+        return Volume(inside.view(np.uint8), image.spacing, image.origin, image.direction)
     return _recipe(processed, source)
 
 
@@ -285,8 +286,8 @@ def _edges(image: Volume, mask: Volume, operator: str | None):
 
 def _preview(image: Volume, processed: Volume, mask: Volume, gradient) -> dict:
     """The ROI's largest axial slice (image, mask, gradient) and intensity histograms, on the host."""
-    inside = to_numpy(mask.data) > 0
-    k = int(np.argmax(inside.sum(axis=(1, 2))))
+    inside = to_numpy(mask.data).view(bool)  # 0 or 1 (uint8), as _mask makes it
+    k = int(np.argmax(np.count_nonzero(inside, axis=(1, 2))))
     before = to_numpy(image.data)
     after = before if processed is image else to_numpy(processed.data)
     faces = (inside[0], inside[-1], inside[:, 0], inside[:, -1], inside[:, :, 0], inside[:, :, -1])
