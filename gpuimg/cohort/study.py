@@ -15,6 +15,7 @@ import numpy as np
 import pydicom
 
 from gpuimg import edges, morphology, preprocess
+from gpuimg._text import count, some
 from gpuimg.backend import to_numpy
 from gpuimg.errors import DicomError, GeometryError
 from gpuimg.features import extract
@@ -147,7 +148,7 @@ def _select(folder: Path, rules: Selection) -> tuple:
         and s.n_slices >= rules.min_slices
     ]
     if len(chosen) != 1:
-        seen = ", ".join(f"{s.modality} {s.description!r} ({s.n_slices} slices)" for s in found)
+        seen = some(f"{s.modality} {s.description!r} ({count(s.n_slices, 'slice')})" for s in found)
         what = "no series matches" if not chosen else f"{len(chosen)} series match"
         raise DicomError(
             f"{what} the [input] rules (modality={rules.modality}, description={rules.description!r}, "

@@ -32,3 +32,18 @@ def test_histogram_is_numpy_percentile_and_histogram(dtype, size):
         np.testing.assert_array_equal(edges, expected_edges)
         np.testing.assert_array_equal(counts, expected_counts)
         assert counts.dtype == expected_counts.dtype
+
+
+def test_too_many_series_are_named_by_a_few(tmp_path):
+    """A study folder holding 7 matching series: the error names 5 of them and counts the rest."""
+    import gpuimg
+    from gpuimg.cohort import spec_from_dict
+    from gpuimg.cohort.study import StudyTask, process_study
+
+    for k in range(7):
+        volume = gpuimg.Volume(np.full((2, 4, 4), k, np.int16), (2.0, 1.0, 1.0))
+        gpuimg.write_dicom(volume, tmp_path / "study" / f"series_{k}", patient_id="P")
+    spec = spec_from_dict({"input": {"modality": "CT"}, "mask": {"source": "file", "pattern": "m.nrrd"}})
+    error = process_study(StudyTask(tmp_path / "study", "study", spec, b"key"))["error"]
+    assert error.startswith("DicomError: 7 series match the [input] rules")
+    assert error.count("(2 slices)") == 5 and "and 2 more" in error
