@@ -25,12 +25,16 @@ import numpy as np
 from numba import cuda
 
 from .exact import product
-from .registry import cpu_kernel, cuda_kernel, launch_3d
+from .registry import cpu_kernel, cuda_kernel, launch, launch_3d, threads_for
 
 #: Most bins counted in shared memory on CUDA (int32, 16 KiB per block).
 SHARED_BINS = 4096
 #: Voxels along z counted by one CUDA thread.
 Z_PER_THREAD = 16
+#: Threads per block of the integer count, and values counted by each (consecutive blocks of
+#: ``COUNT_THREADS * VALUES_PER_THREAD`` values, read a warp-wide row at a time).
+COUNT_THREADS = 256
+VALUES_PER_THREAD = 16
 
 
 @numba.njit(inline="always")
@@ -51,6 +55,14 @@ def bin_index(v, lo, denom, nbins_f, edges):
     elif i < nbins - 1 and v >= edges[i + 1]:
         i += 1
     return i
+
+
+@numba.njit(inline="always")
+def offset(value, smallest):
+    """``value - smallest`` as int64 for integers of any type: both are cast to int64 first (a uint64
+    above 2**63 wraps), so the difference is exact whenever it is below 2**63, and a signed 8- or
+    16-bit difference does not overflow in the simulator's NumPy arithmetic."""
+    return numba.int64(value) - numba.int64(smallest)
 
 
 @numba.njit(inline="always")
@@ -206,3 +218,76 @@ def equalize(src, out, *, target, centres, cdf, inv_step):
         launch_3d(_equalize_cuda, src.shape, src, out, centres, cdf, inv_step)
     else:
         _equalize_cpu(src, out, centres, cdf, inv_step)
+
+
+@cpu_kernel
+def _integer_counts_cpu(flat, hist, smallest, threads):
+    """``threads`` comes from the caller: ``numba.get_num_threads`` inside would stop the on-disk cache."""
+    n = flat.size
+    share = -(-n // threads)
+    local = np.zeros((threads, hist.size), dtype=np.int64)
+    for t in numba.prange(threads):
+        for i in range(t * share, min(n, (t + 1) * share)):
+            local[t, offset(flat[i], smallest)] += 1
+    for t in range(threads):
+        for i in range(hist.size):
+            hist[i] += local[t, i]
+
+
+@cuda_kernel(
+    "void(uint8[::1], int64[::1], uint8)",
+    "void(int8[::1], int64[::1], int8)",
+    "void(uint16[::1], int64[::1], uint16)",
+    "void(int16[::1], int64[::1], int16)",
+    "void(int32[::1], int64[::1], int32)",
+    "void(uint64[::1], int64[::1], uint64)",
+)
+def _integer_counts_cuda(flat, hist, smallest):
+    shared = cuda.shared.array(SHARED_BINS, numba.int32)
+    nbins = hist.size
+    private = nbins <= SHARED_BINS
+    tid = cuda.threadIdx.x
+    if private:
+        for i in range(tid, nbins, COUNT_THREADS):
+            shared[i] = 0
+        cuda.syncthreads()
+    start = cuda.blockIdx.x * (COUNT_THREADS * VALUES_PER_THREAD) + tid
+    for k in range(VALUES_PER_THREAD):
+        i = start + k * COUNT_THREADS
+        if i < flat.size:
+            if private:
+                cuda.atomic.add(shared, offset(flat[i], smallest), 1)
+            else:
+                cuda.atomic.add(hist, offset(flat[i], smallest), 1)
+    if private:
+        cuda.syncthreads()
+        for i in range(tid, nbins, COUNT_THREADS):
+            count = shared[i]
+            if count != 0:
+                cuda.atomic.add(hist, i, numba.int64(count))
+
+
+def integer_counts(flat, hist, smallest, *, target):
+    """Add to ``hist[k]`` the number of values of ``flat`` equal to ``smallest + k``.
+
+    Parameters
+    ----------
+    flat : 1D C-contiguous integer array on the target's device
+        Every value in ``[smallest, smallest + hist.size)``: nothing checks it, and a value outside
+        writes outside ``hist``.
+    hist : 1D int64 C-contiguous array on the target's device, added to
+    smallest : scalar of ``flat``'s dtype
+        The value of bin 0. The differences ``value - smallest`` are computed in the kernels' integer
+        types (wrapping for unsigned 64-bit values), so they are exact for any dtype.
+    target : {"cpu", "cuda"}
+    """
+    if flat.size == 0:
+        return
+    if target == "cuda":
+        blocks = -(-flat.size // (COUNT_THREADS * VALUES_PER_THREAD))
+        launch(_integer_counts_cuda, (blocks,), (COUNT_THREADS,), flat, hist, smallest)
+    else:
+        with threads_for(flat.size):
+            # each thread counts at least as many values as its private histogram has bins
+            threads = max(1, min(numba.get_num_threads(), flat.size // hist.size))
+            _integer_counts_cpu(flat, hist, smallest, threads)

@@ -482,7 +482,7 @@ def integer_counts(image) -> tuple[int, object]:
 
     Parameters
     ----------
-    image : integer array (NumPy or CuPy), 1D to 3D, not empty
+    image : integer array (NumPy or CuPy), any shape, not empty
         Values spanning fewer than 2**24 integers (16-bit CT in HU spans at most 65,536).
 
     Returns
@@ -491,9 +491,22 @@ def integer_counts(image) -> tuple[int, object]:
         The image's smallest value.
     counts : int64 array on the image's device
         ``counts[k]`` voxels equal ``smallest + k``, up to the largest value: what
-        ``np.bincount(image.ravel() - smallest)`` gives, in one pass of the histogram kernel (one
-        private histogram per thread on the CPU; ``np.bincount`` first copies the values to 64-bit
-        integers, four times the bytes of an int16 volume).
+        ``np.bincount(image.ravel() - smallest)`` gives.
+
+    Raises
+    ------
+    ParameterError
+        If the image is not of an integer dtype, is empty, or its values span 2**24 integers or more.
+
+    Notes
+    -----
+    One pass of the integer count kernel of :mod:`gpuimg.kernels.histogram` over the values in
+    memory order (a non-contiguous image is copied first), after the min/max pass that places the
+    bins: ``counts[value - smallest] += 1``, no float arithmetic. On the CPU each thread counts its
+    share into a private histogram, summed at the end (``np.bincount`` first copies the values to
+    64-bit integers, four times the bytes of an int16 volume); on CUDA each block of 256 threads
+    counts 4096 values into shared memory, or with global atomics when there are more than
+    :data:`gpuimg.kernels.histogram.SHARED_BINS` bins.
 
     Examples
     --------
@@ -502,12 +515,16 @@ def integer_counts(image) -> tuple[int, object]:
     """
     if image.dtype.kind not in "iu":
         raise ParameterError(f"integer_counts counts integer images; got dtype {image.dtype}.")
+    if image.size == 0:
+        raise ParameterError(f"integer_counts: the image of shape {image.shape} is empty; give it voxels.")
     lo, hi = _finite_range(image)
     if hi - lo >= _MAX_INTEGER_BINS:
         raise ParameterError(f"integer values from {lo} to {hi} span {hi - lo + 1} bins, 2**24 or more.")
-    edges = namespace(image).xp.asarray(np.arange(lo - 0.5, hi + 1.0, dtype=np.float64))
-    first, denom = np.float64(lo - 0.5), np.float64(hi - lo + 1)
-    return lo, _count_bins(image, None, first=first, denom=denom, edges=edges)
+    ns = namespace(image)
+    counts = ns.xp.zeros(hi - lo + 1, dtype=np.int64)
+    flat = ns.xp.ascontiguousarray(image).ravel()
+    kernel.integer_counts(flat, counts, image.dtype.type(lo), target=ns.target)
+    return lo, counts
 
 
 def _count_bins(block, mask, *, first, denom, edges):
