@@ -1,8 +1,9 @@
 """gpuimg: medical volume analysis that stays on the GPU, with the same API on the CPU."""
 
+import importlib
 from importlib.metadata import version
 
-from . import backend, contours, datasets, edges, features, io, ml, morphology, preprocess
+from . import backend, contours, datasets, edges, features, io, morphology, preprocess
 from .backend import to_device, to_numpy
 from .errors import (
     ConfigError,
@@ -14,7 +15,6 @@ from .errors import (
     GpuimgError,
     ImageFileError,
     MemoryBudgetError,
-    NotFittedError,
     ParameterError,
     WriteError,
 )
@@ -57,3 +57,19 @@ __all__ = [
     "write_dicom",
     "write_image",
 ]
+
+
+def __getattr__(name: str):
+    # gpuimg.ml and NotFittedError import scikit-learn (most of a second): they load on first use, so
+    # that a process which only reads and measures (a Dask worker of the cohort pipeline) never pays it.
+    if name == "ml":
+        return importlib.import_module(".ml", __name__)
+    if name == "NotFittedError":
+        from .errors import NotFittedError
+
+        return NotFittedError
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

@@ -6,7 +6,7 @@ the built-in exception it resembles (a bad parameter is a ``ValueError``, a miss
 wrong, with the offending value, and what to do about it.
 """
 
-from sklearn.exceptions import NotFittedError as _SklearnNotFittedError
+import functools
 
 
 class GpuimgError(Exception):
@@ -53,12 +53,27 @@ class WriteError(GpuimgError, OSError):
     """An output cannot be written: the folder is not writable, the file exists, or the data don't fit."""
 
 
-class NotFittedError(GpuimgError, _SklearnNotFittedError):
-    """An estimator's ``predict`` or ``transform`` was called before ``fit``.
+def __getattr__(name: str):
+    # NotFittedError subclasses scikit-learn's, and importing scikit-learn takes most of a second: a
+    # cost every process (each Dask worker) would pay on ``import gpuimg``. The class is made on first use.
+    if name == "NotFittedError":
+        return _not_fitted_error()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
-    Also scikit-learn's ``NotFittedError`` (so a ``ValueError`` and an ``AttributeError``), as
-    scikit-learn raises for its own estimators.
-    """
+
+@functools.cache
+def _not_fitted_error() -> type:
+    from sklearn.exceptions import NotFittedError as SklearnNotFittedError
+
+    class NotFittedError(GpuimgError, SklearnNotFittedError):
+        """An estimator's ``predict`` or ``transform`` was called before ``fit``.
+
+        Also scikit-learn's ``NotFittedError`` (so a ``ValueError`` and an ``AttributeError``), as
+        scikit-learn raises for its own estimators.
+        """
+
+    NotFittedError.__module__, NotFittedError.__qualname__ = __name__, "NotFittedError"  # as pickle finds it
+    return NotFittedError
 
 
 class FeatureWarning(UserWarning):

@@ -16,7 +16,6 @@ import gpuimg
 from gpuimg.errors import ConfigError, DeviceError
 
 from . import outputs
-from .learn import ID_COLUMNS, fit_tasks, read_labels
 from .privacy import key_path_for, load_or_create_key
 from .spec import Spec, load_spec
 from .study import STAGES, StudyTask, process_study
@@ -139,6 +138,10 @@ def run_pipeline(
     >>> manifest["rows"], manifest["errors"]
     (4, 0)
     """
+    # Here, not at the top: scikit-learn takes most of a second to import, and the Dask workers, which
+    # import this module for the study tasks, never learn.
+    from .learn import ID_COLUMNS, fit_tasks, read_labels
+
     started = time.time()
     spec = spec if isinstance(spec, Spec) else load_spec(spec)
     if keep_ids:

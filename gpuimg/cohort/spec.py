@@ -64,7 +64,6 @@ from pathlib import Path
 from gpuimg import preprocess
 from gpuimg.errors import ConfigError, GpuimgError
 from gpuimg.features import FAMILIES, Settings
-from gpuimg.ml import make_estimator
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -320,6 +319,8 @@ def _features(table: dict) -> tuple[tuple[str, ...], Settings, str]:
 
 
 def _learning(table: dict, base: Path) -> Learning:
+    from gpuimg.ml import make_estimator  # scikit-learn: imported only where a spec is checked
+
     _known("learning", table, ("labels", "id_column", "folds", "random_state", *TASKS))
     tasks = []
     for kind in TASKS:
