@@ -330,7 +330,7 @@ def _files(path_or_files: str | os.PathLike | Iterable[str | os.PathLike]) -> tu
     if isinstance(path_or_files, str | os.PathLike):
         root = Path(path_or_files)
         if root.is_dir():
-            files = sorted(p for p in root.rglob("*") if p.is_file())
+            files = _tree_files(root)
             if not files:
                 raise DicomError(f"{root}: the folder holds no files. Check the path.")
             return files, False
@@ -348,6 +348,29 @@ def _files(path_or_files: str | os.PathLike | Iterable[str | os.PathLike]) -> tu
     if missing:
         raise DicomError(f"{_some(missing)}: no such file. Check the path.")
     return paths, True
+
+
+def _tree_files(folder: Path) -> list[Path]:
+    """The files under ``folder``, at any depth, in sorted order.
+
+    The files of ``sorted(p for p in folder.rglob("*") if p.is_file())``, without a stat a file: hidden
+    files count, a symbolic link counts if it leads to a file, a link to a folder is not followed, and a
+    folder that cannot be listed is left out. Each folder's entries are taken in name order with the
+    files of a subfolder at its name's place, which is the order of sorted paths (part by part).
+    """
+    try:
+        with os.scandir(folder) as scan:
+            entries = sorted(scan, key=lambda entry: entry.name)
+    except PermissionError:
+        return []
+    files = []
+    for entry in entries:
+        if entry.is_dir(follow_symlinks=False):
+            files += _tree_files(Path(entry.path))
+        # A link is checked as Path.is_file checks it: a broken or looping link is no file, no error.
+        elif entry.is_file() if not entry.is_symlink() else Path(entry.path).is_file():
+            files.append(Path(entry.path))
+    return files
 
 
 def _read_header(path: Path) -> _Header | str | None:

@@ -82,3 +82,19 @@ def test_read_dicom_of_a_listed_series_reads_no_header_again(
     assert volume.meta["series_uid"] == by_modality["MR"].series_uid
     with pytest.raises(ParameterError, match="series_uid"):
         read_dicom(by_modality["MR"], by_modality["CT"].series_uid, device="cpu")
+
+
+def test_files_listed_as_sorted_rglob(tmp_path):
+    """The folder listing equals pathlib's: recursive, hidden files, links to files, sorted paths."""
+    for name in ["a/z.txt", "a.txt", "a-b.txt", "A", "b/c/d/e.bin", ".hidden", ".dir/f", "é.txt"]:
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_bytes(b"not DICOM")
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "b" / "to_file").symlink_to(tmp_path / "a.txt")
+    (tmp_path / "to_folder").symlink_to(tmp_path / "a", target_is_directory=True)  # not followed
+    (tmp_path / "broken").symlink_to(tmp_path / "absent")
+    (tmp_path / "loop").symlink_to(tmp_path / "loop")
+    expected = sorted(p for p in tmp_path.rglob("*") if p.is_file())
+    assert len(expected) == 9  # the 8 files and the link to a file
+    found = list_series(tmp_path)
+    assert len(found) == 0 and found.skipped == expected and not found.broken
