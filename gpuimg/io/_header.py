@@ -97,14 +97,14 @@ class _Header:
             raise DicomError(f"{self.path}: {self.problem}")
         syntax = self.transfer_syntax
         try:
-            decoder = _decoder(syntax)
+            decoder, available = _decoder(syntax)
         except NotImplementedError:
             raise DicomError(
                 f"{self.path}: transfer syntax {syntax} ({syntax.name}) is not one gpuimg can decode. "
                 "Convert the file to an uncompressed or standard JPEG/JPEG 2000/RLE syntax "
                 "(e.g. `gdcmconv --raw` or `dcmdjpeg`)."
             ) from None
-        if not decoder.is_available:
+        if not available:
             missing = "; ".join(decoder.missing_dependencies) or "a decoder plugin"
             raise DicomError(
                 f"{self.path}: pixels are compressed as {syntax.name} and no decoder for it is installed "
@@ -130,45 +130,51 @@ class _Header:
 
 
 @functools.cache
-def _decoder(syntax: pydicom.uid.UID):
-    """pydicom's pixel decoder for ``syntax`` (NotImplementedError if it has none), looked up once."""
-    return get_decoder(syntax)
+def _decoder(syntax: pydicom.uid.UID) -> tuple:
+    """pydicom's pixel decoder for ``syntax`` (NotImplementedError if it has none), and whether a plugin
+    of it can run, looked up once."""
+    decoder = get_decoder(syntax)
+    return decoder, decoder.is_available
 
 
 def _frames(path: Path, ds: pydicom.Dataset) -> tuple[_Frame, ...]:
     """Every frame of the file with its geometry and rescale, in file order.
 
     Enhanced multi-frame files give them per frame (PerFrameFunctionalGroupsSequence) or for all
-    frames (SharedFunctionalGroupsSequence); classic files in their top-level attributes.
+    frames (SharedFunctionalGroupsSequence); classic files in their top-level attributes, read once
+    for all their frames.
     """
-    shape = (int(ds.Rows), int(ds.Columns))
+    shape = (int(ds.get("Rows")), int(ds.get("Columns")))
     n_frames = _frame_count(ds)
     shared = _first(ds.get("SharedFunctionalGroupsSequence"))
     per_frame = ds.get("PerFrameFunctionalGroupsSequence")
-    frames = []
-    for index in range(n_frames):
-        item = per_frame[index] if per_frame is not None and index < len(per_frame) else None
-        groups = [g for g in (item, shared) if g is not None]
-        frames.append(
-            _Frame(
-                path=path,
-                index=index if n_frames > 1 else None,
-                position=_floats(_group(groups, "PlanePositionSequence", "ImagePositionPatient", ds)),
-                orientation=_floats(
-                    _group(groups, "PlaneOrientationSequence", "ImageOrientationPatient", ds)
-                ),
-                pixel_spacing=_floats(_group(groups, "PixelMeasuresSequence", "PixelSpacing", ds)),
-                shape=shape,
-                slope=_slope(groups, ds),
-                intercept=float(
-                    _group(groups, "PixelValueTransformationSequence", "RescaleIntercept", ds, 0.0)
-                ),
-            )
-        )
+    if shared is None and per_frame is None:
+        first = _frame(path, None if n_frames == 1 else 0, (), ds, shape)
+        frames = [first] + [dataclasses.replace(first, index=index) for index in range(1, n_frames)]
+    else:
+        frames = []
+        for index in range(n_frames):
+            item = per_frame[index] if per_frame is not None and index < len(per_frame) else None
+            groups = [g for g in (item, shared) if g is not None]
+            frames.append(_frame(path, index if n_frames > 1 else None, groups, ds, shape))
     offsets = ds.get("GridFrameOffsetVector")
     if per_frame is None and offsets and len(offsets) == n_frames:
         return _offset_frames(frames, [float(o) for o in offsets])
     return tuple(frames)
+
+
+def _frame(path: Path, index: int | None, groups, ds: pydicom.Dataset, shape: tuple[int, int]) -> _Frame:
+    """One frame: each value from its functional ``groups`` (per-frame, then shared), else the top level."""
+    return _Frame(
+        path=path,
+        index=index,
+        position=_floats(_group(groups, "PlanePositionSequence", "ImagePositionPatient", ds)),
+        orientation=_floats(_group(groups, "PlaneOrientationSequence", "ImageOrientationPatient", ds)),
+        pixel_spacing=_floats(_group(groups, "PixelMeasuresSequence", "PixelSpacing", ds)),
+        shape=shape,
+        slope=_slope(groups, ds),
+        intercept=float(_group(groups, "PixelValueTransformationSequence", "RescaleIntercept", ds, 0.0)),
+    )
 
 
 def _offset_frames(frames: list[_Frame], offsets: list[float]) -> tuple[_Frame, ...]:
@@ -214,7 +220,7 @@ def _native_bytes(ds: pydicom.Dataset, n_frames: int) -> int:
     """Bytes of uncompressed pixel data the header describes (1-bit pixels packed)."""
     samples = int(ds.get("SamplesPerPixel", 1))
     bits = int(ds.get("BitsAllocated", 16))
-    return (int(ds.Rows) * int(ds.Columns) * samples * n_frames * bits + 7) // 8
+    return (int(ds.get("Rows")) * int(ds.get("Columns")) * samples * n_frames * bits + 7) // 8
 
 
 def _claims_problem(path: Path, ds: pydicom.Dataset | _Tags, size: int) -> str | None:
@@ -312,7 +318,7 @@ def _group(groups, sequence: str, keyword: str, ds: pydicom.Dataset, default=Non
 def _floats(value) -> tuple[float, ...] | None:
     if value is None or value == "":
         return None
-    return tuple(float(v) for v in value)
+    return tuple(map(float, value))
 
 
 def _files(path_or_files: str | os.PathLike | Iterable[str | os.PathLike]) -> tuple[list[Path], bool]:
