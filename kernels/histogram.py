@@ -1,6 +1,7 @@
-"""Global histogram of a 3D volume, and the lookup through its cumulative distribution.
+"""Global histogram of a 3D volume, the lookup through its cumulative distribution, and the count
+of each value of an integer array.
 
-Two passes, each of which reads every voxel once:
+Three passes, each of which reads every voxel once:
 
 - :func:`histogram`: counts voxels per bin with NumPy's own binning for ``np.histogram(bins=n)``
   (a first guess ``int((v - lo) / (hi - lo) * n)`` in the data's float type, corrected by one bin
@@ -13,11 +14,19 @@ Two passes, each of which reads every voxel once:
 - :func:`equalize`: ``np.interp(v, centres, cdf)`` for each voxel, with NumPy's arithmetic
   (float64, same slope formula, same treatment of the ends and of NaN), the interval found by a
   guess from the uniform spacing corrected against the centres, written in the output's dtype.
+- :func:`integer_counts`: one bin per integer value, ``hist[value - smallest] += 1`` over the flat
+  array, in integer arithmetic only (no edges). CPU: one contiguous share per thread into a private
+  histogram, summed at the end. CUDA: a grid of at most :data:`COUNT_BLOCKS` blocks of 256
+  threads strides over the values, each block reading 256 consecutive values at a time, into a
+  histogram in shared memory per block (then added to the global one as in :func:`histogram`), or
+  with global atomics past :data:`SHARED_BINS` bins.
 
 Bytes moved (float32 input, 256 bins): 4 bytes per voxel read by the histogram, 4 read and 4
 written by the lookup, plus one min and one max pass in the caller: about 20 bytes per voxel, 335
 MB for 256^3; the floor on an H100 (3 TB/s) is about 0.1 ms per pass. On the CPU the lookup's
-interval search (a few compares) dominates.
+interval search (a few compares) dominates. The integer count reads 2 bytes per int16 voxel; on the
+CPU its increments of a few thousand bins held in L1 take about 0.5 ns per voxel on one core, so
+the caller's min/max pass (0.15 ns per voxel) is worth saving: :func:`counts_whole_dtype`.
 """
 
 import numba
@@ -31,10 +40,16 @@ from .registry import cpu_kernel, cuda_kernel, launch, launch_3d, threads_for
 SHARED_BINS = 4096
 #: Voxels along z counted by one CUDA thread.
 Z_PER_THREAD = 16
-#: Threads per block of the integer count, and values counted by each (consecutive blocks of
-#: ``COUNT_THREADS * VALUES_PER_THREAD`` values, read a warp-wide row at a time).
+#: Threads per block of the integer count; at least this many values counted by each thread.
 COUNT_THREADS = 256
 VALUES_PER_THREAD = 16
+#: Most blocks of the integer count: about 8 of 256 threads per SM of an H200 (132 SMs), enough to
+#: fill it, while the flush of their private histograms stays at most 1024 x SHARED_BINS atomics.
+COUNT_BLOCKS = 1024
+#: On the CPU, 8- and 16-bit integers are counted over every value of their dtype, with no min/max
+#: pass first, when there are at least this many values per bin (65,536 bins for 16 bits): zeroing and
+#: summing the private histograms then costs less than the pass saved.
+WHOLE_DTYPE_VALUES_PER_BIN = 16
 
 
 @numba.njit(inline="always")
@@ -251,20 +266,28 @@ def _integer_counts_cuda(flat, hist, smallest):
         for i in range(tid, nbins, COUNT_THREADS):
             shared[i] = 0
         cuda.syncthreads()
-    start = cuda.blockIdx.x * (COUNT_THREADS * VALUES_PER_THREAD) + tid
-    for k in range(VALUES_PER_THREAD):
-        i = start + k * COUNT_THREADS
-        if i < flat.size:
-            if private:
-                cuda.atomic.add(shared, offset(flat[i], smallest), 1)
-            else:
-                cuda.atomic.add(hist, offset(flat[i], smallest), 1)
+    for i in range(cuda.blockIdx.x * COUNT_THREADS + tid, flat.size, cuda.gridDim.x * COUNT_THREADS):
+        if private:
+            cuda.atomic.add(shared, offset(flat[i], smallest), 1)
+        else:
+            cuda.atomic.add(hist, offset(flat[i], smallest), 1)
     if private:
         cuda.syncthreads()
         for i in range(tid, nbins, COUNT_THREADS):
             count = shared[i]
             if count != 0:
                 cuda.atomic.add(hist, i, numba.int64(count))
+
+
+def counts_whole_dtype(flat, *, target) -> bool:
+    """Whether to count the integers of ``flat`` in one bin per value of their dtype (from its
+    smallest value) rather than from their own smallest value, which a min/max pass must find first.
+
+    On the CPU for 8- and 16-bit values with :data:`WHOLE_DTYPE_VALUES_PER_BIN` values per such bin;
+    never on CUDA, where 65,536 bins do not fit in shared memory and the min/max pass is cheap.
+    """
+    size = flat.dtype.itemsize
+    return target == "cpu" and size <= 2 and flat.size >= WHOLE_DTYPE_VALUES_PER_BIN * 256**size
 
 
 def integer_counts(flat, hist, smallest, *, target):
@@ -277,14 +300,14 @@ def integer_counts(flat, hist, smallest, *, target):
         writes outside ``hist``.
     hist : 1D int64 C-contiguous array on the target's device, added to
     smallest : scalar of ``flat``'s dtype
-        The value of bin 0. The differences ``value - smallest`` are computed in the kernels' integer
-        types (wrapping for unsigned 64-bit values), so they are exact for any dtype.
+        The value of bin 0 (the differences ``value - smallest`` are exact for any integer dtype,
+        see :func:`offset`).
     target : {"cpu", "cuda"}
     """
     if flat.size == 0:
         return
     if target == "cuda":
-        blocks = -(-flat.size // (COUNT_THREADS * VALUES_PER_THREAD))
+        blocks = min(COUNT_BLOCKS, -(-flat.size // (COUNT_THREADS * VALUES_PER_THREAD)))
         launch(_integer_counts_cuda, (blocks,), (COUNT_THREADS,), flat, hist, smallest)
     else:
         with threads_for(flat.size):

@@ -57,6 +57,14 @@ def _hough(image):
     gpuimg.contours.hough_circle(edges, np.array([2, 3]))
 
 
+def _integer_counts(image):
+    """The integer count, for the integer dtypes it takes (a float image has nothing to warm)."""
+    import gpuimg.preprocess.contrast
+
+    if image.dtype.kind in "iu":
+        gpuimg.preprocess.contrast.integer_counts(image)
+
+
 def _label(image):
     import gpuimg
 
@@ -95,6 +103,7 @@ TASKS = (
     Task("gradient_magnitude", ("gradient",), _operation("edges.gradient_magnitude")),
     Task("equalize_hist", ("histogram",), _operation("preprocess.equalize_hist")),
     Task("hough", ("hough",), _hough),
+    Task("integer_counts", ("histogram",), _integer_counts),
     Task("label", ("labels",), _label),
     Task("median_filter", ("median",), _operation("preprocess.median_filter", 3)),
     Task("features.extract", ("glcm", "glrlm", "zones", "neighbourhood"), _texture),

@@ -501,11 +501,14 @@ def integer_counts(image) -> tuple[int, object]:
     Notes
     -----
     One pass of the integer count kernel of :mod:`gpuimg.kernels.histogram` over the values in
-    memory order (a non-contiguous image is copied first), after the min/max pass that places the
-    bins: ``counts[value - smallest] += 1``, no float arithmetic. On the CPU each thread counts its
-    share into a private histogram, summed at the end (``np.bincount`` first copies the values to
-    64-bit integers, four times the bytes of an int16 volume); on CUDA each block of 256 threads
-    counts 4096 values into shared memory, or with global atomics when there are more than
+    memory order (a non-contiguous image is copied first): ``counts[value - smallest] += 1``, no
+    float arithmetic. The bins start at the smallest value, found by a min/max pass first; on the
+    CPU, 8- and 16-bit images of at least 16 voxels per value of their dtype (about 1 million for
+    16 bits) are instead counted over every value of the dtype, with no min/max pass, and the
+    counts trimmed to the values present. On the CPU each thread counts its share into a private
+    histogram, summed at the end (``np.bincount`` first copies the values to 64-bit integers, four
+    times the bytes of an int16 volume); on CUDA each block of 256 threads counts its share into
+    shared memory, or with global atomics when there are more than
     :data:`gpuimg.kernels.histogram.SHARED_BINS` bins.
 
     Examples
@@ -517,13 +520,20 @@ def integer_counts(image) -> tuple[int, object]:
         raise ParameterError(f"integer_counts counts integer images; got dtype {image.dtype}.")
     if image.size == 0:
         raise ParameterError(f"integer_counts: the image of shape {image.shape} is empty; give it voxels.")
+    ns = namespace(image)
+    flat = ns.xp.ascontiguousarray(image).ravel()
+    if kernel.counts_whole_dtype(flat, target=ns.target):
+        lowest = int(np.iinfo(flat.dtype).min)
+        counts = ns.xp.zeros(256**flat.dtype.itemsize, dtype=np.int64)
+        kernel.integer_counts(flat, counts, flat.dtype.type(lowest), target=ns.target)
+        present = counts != 0
+        first, last = int(present.argmax()), counts.size - 1 - int(present[::-1].argmax())
+        return lowest + first, counts[first : last + 1].copy()
     lo, hi = _finite_range(image)
     if hi - lo >= _MAX_INTEGER_BINS:
         raise ParameterError(f"integer values from {lo} to {hi} span {hi - lo + 1} bins, 2**24 or more.")
-    ns = namespace(image)
     counts = ns.xp.zeros(hi - lo + 1, dtype=np.int64)
-    flat = ns.xp.ascontiguousarray(image).ravel()
-    kernel.integer_counts(flat, counts, image.dtype.type(lo), target=ns.target)
+    kernel.integer_counts(flat, counts, flat.dtype.type(lo), target=ns.target)
     return lo, counts
 
 

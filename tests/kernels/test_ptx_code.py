@@ -44,7 +44,7 @@ def _ptx(kernels: dict[str, int]) -> dict[str, list[str]]:
 
 def test_kernels_to_check_are_registered():
     registry = load_all()
-    for name in (*_NO_FMA, _MEDIAN_3, _MEDIAN_5):
+    for name in (*_NO_FMA, _MEDIAN_3, _MEDIAN_5, _INTEGER_COUNTS):
         assert name in registry
 
 
@@ -55,6 +55,7 @@ _NO_FMA = (
 )
 _MEDIAN_3 = "gpuimg.kernels.median._median3_cuda"
 _MEDIAN_5 = "gpuimg.kernels.median._median5_cuda"
+_INTEGER_COUNTS = "gpuimg.kernels.histogram._integer_counts_cuda"
 
 
 @pytest.mark.ptx
@@ -89,3 +90,18 @@ def test_median_5_has_no_stack_frame():
             continue
         assert re.search(r"\b0 bytes stack frame", log), log
         assert int(re.search(r"Used (\d+) registers", log)[1]) <= 64, log
+
+
+@pytest.mark.ptx
+def test_integer_counts_has_no_float_arithmetic():
+    """The integer count is ``counts[value - smallest] += 1``: for each of its signatures (8-, 16-,
+    32- and 64-bit values) the sm_90 PTX has no float instruction and no stack frame, counts with
+    32-bit atomics in shared memory and adds to the histogram with 64-bit global atomics."""
+    signatures = load_all()[_INTEGER_COUNTS].signatures
+    assert {s.split("[")[0].removeprefix("void(") for s in signatures} >= {"uint8", "int8", "uint16", "int16"}
+    codes = _ptx({_INTEGER_COUNTS: len(signatures)})[_INTEGER_COUNTS]
+    assert len(codes) == len(signatures)
+    for code in codes:
+        assert not re.search(r"\.f(16|32|64)\b", code)
+        assert "atom.shared.add.u32" in code and "atom.global.add.u64" in code
+        assert ".local" not in code

@@ -42,7 +42,7 @@ def test_warmup_fills_the_cache_that_a_fresh_process_loads(tmp_path):
         return json.loads(done.stdout.splitlines()[-1])
 
     steps, hits, inputs = run()
-    tasks = ("equalize_hist", "hough", "label")
+    tasks = ("equalize_hist", "hough", "integer_counts", "label")
     assert steps == [[task, dtype, "cpu"] for task in tasks for dtype in ("uint8", "float32")]
     # equalize_hist hands its input to the kernel as it is: a read-only array is compiled for too.
     assert "readonly array(uint8, 3d, C)" in inputs and "array(uint8, 3d, C)" in inputs
@@ -50,9 +50,15 @@ def test_warmup_fills_the_cache_that_a_fresh_process_loads(tmp_path):
         "gpuimg.kernels.labels._statistics_cpu",
         "gpuimg.kernels.hough._lines_cpu",
         "gpuimg.kernels.histogram._histogram_cpu",
+        "gpuimg.kernels.histogram._integer_counts_cpu",
     }
     assert drivers <= set(hits) and all(hits[name] == 0 for name in drivers)
-    for stem in ("labels._statistics_cpu", "hough._lines_cpu", "hough._circles_cpu"):
+    for stem in (
+        "labels._statistics_cpu",
+        "hough._lines_cpu",
+        "hough._circles_cpu",
+        "histogram._integer_counts_cpu",
+    ):
         assert list(tmp_path.rglob(f"{stem}-*.nbi")), stem
     _, hits, _ = run()
     assert all(hits[name] >= 1 for name in drivers)

@@ -524,7 +524,19 @@ def test_cupy_input_stays_on_the_gpu(rng):
     np.testing.assert_allclose(got.get(), skimage.exposure.equalize_adapthist(on_grid), rtol=0, atol=6e-8)
 
 
-@pytest.mark.parametrize("dtype", [np.uint8, np.int16, np.uint16, np.int32])
+def _bincount_from_smallest(image) -> np.ndarray:
+    """``np.bincount`` of the values minus the smallest: the differences taken in the image's own
+    type for unsigned integers (never negative there), in int64 for signed ones."""
+    flat = np.asarray(image).ravel()
+    if flat.dtype.kind == "u":
+        return np.bincount((flat - flat.min()).astype(np.int64))
+    return np.bincount(flat.astype(np.int64) - int(flat.min()))
+
+
+_INTEGER_DTYPES = [np.uint8, np.int8, np.uint16, np.int16, np.int32, np.uint32, np.int64, np.uint64]
+
+
+@pytest.mark.parametrize("dtype", _INTEGER_DTYPES)
 @pytest.mark.parametrize("shape", [(7,), (5, 9), (4, 6, 11)])
 def test_integer_counts_equal_numpy_bincount(dtype, shape, rng):
     from gpuimg.errors import ParameterError
@@ -535,9 +547,113 @@ def test_integer_counts_equal_numpy_bincount(dtype, shape, rng):
     image = rng.integers(low, high, shape, endpoint=True).astype(dtype)
     smallest, counts = integer_counts(image)
     assert smallest == image.min()
-    np.testing.assert_array_equal(counts, np.bincount(image.ravel().astype(np.int64) - image.min()))
+    np.testing.assert_array_equal(counts, _bincount_from_smallest(image))
     with pytest.raises(ParameterError, match="integer"):
         integer_counts(image.astype(np.float32))
+
+
+@pytest.mark.parametrize("dtype", [np.int16, np.uint16, np.int32])
+def test_integer_counts_of_non_contiguous_views(dtype, rng):
+    from gpuimg.preprocess.contrast import integer_counts
+
+    image = rng.integers(0, 2000, (9, 10, 12)).astype(dtype) - dtype(np.iinfo(dtype).min < 0) * 1000
+    for view in (image.T, image[::2, :, ::3], image[:, 3], image[4, ::-1, 5]):
+        assert not view.flags.c_contiguous
+        smallest, counts = integer_counts(view)
+        assert smallest == view.min()
+        np.testing.assert_array_equal(counts, _bincount_from_smallest(view))
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.int8, np.int16, np.uint64])
+def test_integer_counts_of_a_single_value(dtype):
+    from gpuimg.preprocess.contrast import integer_counts
+
+    value = np.iinfo(dtype).max - 3
+    smallest, counts = integer_counts(np.full((3, 4, 5), value, dtype=dtype))
+    assert smallest == value
+    np.testing.assert_array_equal(counts, [60])
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.int8, np.uint16, np.int16])
+@pytest.mark.parametrize("whole_dtype", [False, True])
+def test_integer_counts_at_the_ends_of_8_and_16_bit_types(dtype, whole_dtype, rng):
+    """Both ways of counting (from the smallest value after a min/max pass, or over every value of
+    the dtype for large enough images): the ends of the dtype, values missing between them."""
+    from gpuimg.kernels import histogram
+    from gpuimg.preprocess.contrast import integer_counts
+
+    info = np.iinfo(dtype)
+    whole = histogram.WHOLE_DTYPE_VALUES_PER_BIN * 256 ** np.dtype(dtype).itemsize
+    size = whole if whole_dtype else min(whole - 1, 5000)
+    ends = [info.min, info.min + 1, -1, 0, 5, info.max - 1, info.max]
+    values = np.unique(np.clip(ends, info.min, info.max))
+    image = rng.choice(values.astype(dtype), size)
+    image[:2] = info.min, info.max
+    assert histogram.counts_whole_dtype(image, target="cpu") == whole_dtype
+    smallest, counts = integer_counts(image.reshape(1, 1, -1) if whole_dtype else image)
+    assert smallest == info.min
+    assert counts.size == int(info.max) - int(info.min) + 1
+    np.testing.assert_array_equal(counts, _bincount_from_smallest(image))
+
+
+def test_integer_counts_of_large_ct_values_and_64_bit_ends(rng):
+    """A CT-like int16 volume counted over the whole dtype (no min/max pass), trimmed to its values;
+    int64 and uint64 values at the ends of their types and across 2**63."""
+    from gpuimg.kernels import histogram
+    from gpuimg.preprocess.contrast import integer_counts
+
+    ct = rng.integers(-1024, 3001, (64, 128, 128)).astype(np.int16)
+    ct[rng.random(ct.shape) < 0.4] = -1024  # air, a quarter or more of a CT volume
+    assert histogram.counts_whole_dtype(ct.ravel(), target="cpu")
+    smallest, counts = integer_counts(ct)
+    assert smallest == ct.min()
+    np.testing.assert_array_equal(counts, _bincount_from_smallest(ct))
+    for values in (
+        np.array([-(2**63), -(2**63) + 9, -(2**63) + 3], dtype=np.int64),
+        np.array([2**63 - 10, 2**63 - 1], dtype=np.int64),
+        np.array([2**63 - 4, 2**63 + 2, 2**63, 2**63 - 4], dtype=np.uint64),
+        np.array([2**64 - 1, 2**64 - 7], dtype=np.uint64),
+    ):
+        image = rng.choice(values, (6, 7))
+        image.flat[: values.size] = values
+        smallest, counts = integer_counts(image)
+        assert smallest == image.min()
+        np.testing.assert_array_equal(counts, _bincount_from_smallest(image))
+
+
+def test_integer_counts_refuses_an_empty_image_and_too_wide_a_span():
+    from gpuimg.errors import ParameterError
+    from gpuimg.preprocess.contrast import integer_counts
+
+    with pytest.raises(ParameterError, match="empty"):
+        integer_counts(np.zeros((0, 4), dtype=np.int16))
+    with pytest.raises(ParameterError, match="2\\*\\*24"):
+        integer_counts(np.array([0, 2**24], dtype=np.int32))
+    smallest, counts = integer_counts(np.array([5, 2**24 + 4], dtype=np.int32))
+    assert (smallest, counts.size, counts[0], counts[-1]) == (5, 2**24, 1, 1)
+
+
+@pytest.mark.parametrize(
+    ("dtype", "low", "high"),
+    [
+        (np.uint8, 0, 255),
+        (np.int8, -128, 127),
+        (np.int16, -1024, 3000),  # 4,025 bins: counted in shared memory
+        (np.uint16, 100, 9000),  # more bins than fit in shared memory: global atomics
+        (np.int16, -32768, 32767),  # the ends of int16, global atomics
+    ],
+)
+def test_cuda_target_integer_counts(dtype, low, high, rng, on_cuda_target):
+    from gpuimg.backend import to_numpy
+    from gpuimg.kernels.histogram import SHARED_BINS
+    from gpuimg.preprocess.contrast import integer_counts
+
+    image = rng.integers(low, high, (12, 20, 21), endpoint=True).astype(dtype)
+    image.flat[:2] = low, high
+    assert (high - low + 1 > SHARED_BINS) == (high - low > 5000)
+    smallest, counts = integer_counts(on_cuda_target(image))
+    assert smallest == low
+    np.testing.assert_array_equal(to_numpy(counts), _bincount_from_smallest(image))
 
 
 @pytest.mark.emulated_cuda
