@@ -89,6 +89,11 @@ def _unit_range(ns: Namespace, image):
     return (image - low) / (high - low)
 
 
+def _hounsfield(rng, shape, dtype):
+    """CT-like integers [HU]: uniform from -1024 (air) to 3000 (dense bone)."""
+    return rng.integers(-1024, 3000, shape, endpoint=True).astype(dtype)
+
+
 def _bumpy_sphere(rng, shape, dtype):
     """Distance from the centre [voxels] plus smooth bumps of +-6 voxels: a closed, wavy surface at
     level ``_SPHERE_LEVEL`` (a radius of about 0.3 of the side)."""
@@ -201,6 +206,15 @@ OPERATIONS = [
         peer_name=lambda ns: f"{ns.ski.__name__}.exposure.equalize_hist",
         peer=lambda ns, image: ns.ski.exposure.equalize_hist(image),
         ours=gpuimg.preprocess.equalize_hist,
+    ),
+    Operation(
+        name="integer_counts",
+        shape=(96, 256, 256),
+        dtype="int16",
+        peer_name=lambda ns: f"{ns.xp.__name__}.bincount(image.ravel() - image.min())",
+        peer=lambda ns, image: ns.xp.bincount(image.ravel() - image.min()),
+        ours=gpuimg.preprocess.contrast.integer_counts,
+        build=_hounsfield,
     ),
     # The peer gets the image already scaled to [0, 1] (its float input range); ours scales inside.
     Operation(
