@@ -191,8 +191,13 @@ def _orthonormal(row: np.ndarray, col: np.ndarray) -> bool:
 
 
 def _same(frames: list[_Frame], series: str, field: str, what: str) -> None:
-    """Raise a GeometryError naming the files if the frames' ``field`` differs."""
+    """Raise a GeometryError naming the files if the frames' ``field`` differs.
+
+    Values equal in every frame (the usual case: a series repeats them exactly) need no tolerance test.
+    """
     values = [getattr(frame, field) for frame in frames]
+    if len(set(values)) == 1:
+        return
     if None not in values and len({len(v) for v in values}) == 1:
         if np.allclose(values, values[0], rtol=0, atol=_SAME_TOL):
             return

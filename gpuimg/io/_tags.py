@@ -175,32 +175,23 @@ class _Reader:
         return self.need(start + length)[start : start + length]
 
     def element(self) -> tuple[int, bytes, int, int]:
-        """Tag, VR, value offset and value length of the element at ``self.at``, moving past its header.
-
-        Reads 12 bytes ahead, the longest element header: in a file that goes on to Pixel Data,
-        which has a 12-byte header, they are always there.
-        """
-        data, at = self.need(self.at + 12), self.at
-        group, number, vr, length = _SHORT_HEADER.unpack_from(data, at)
-        if vr in _LONG_VRS:
-            (length,) = _LONG_LENGTH.unpack_from(data, at + 8)
-            self.at = at + 12
-        elif vr in _SHORT_VRS:
-            self.at = at + 8
-        else:
-            raise _Unread
-        return group << 16 | number, vr, self.at, length
+        """Tag, VR, value offset and value length of the element at ``self.at``, moving past its header."""
+        tag, vr, self.at, length = _element(self.need(self.at + 12), self.at)
+        return tag, vr, self.at, length
 
     def meta(self) -> str | None:
         """Walk the file meta group (0002); the transfer syntax UID it names."""
-        self.at, syntax = 132, None
-        while self.need(self.at + 12)[self.at : self.at + 2] == b"\x02\x00":
-            tag, _vr, start, length = self.element()
+        at, syntax = 132, None
+        data = self.need(at + 12)
+        while data[at : at + 2] == b"\x02\x00":
+            tag, _vr, start, length = _element(data, at)
             if length == _UNDEFINED:
                 raise _Unread
+            at = start + length
             if tag == _TRANSFER_SYNTAX:
                 syntax = self.bytes(start, length).decode("ascii").rstrip("\0 ")
-            self.at = start + length
+            data = self.need(at + 12)
+        self.at = at
         return syntax
 
     def dataset(self) -> tuple[dict, tuple[int, int]]:
@@ -288,6 +279,21 @@ class _Reader:
         group, number, length = _TAG.unpack(self.bytes(self.at, 8))
         self.at += 8
         return group << 16 | number, length
+
+
+def _element(data: bytes, at: int) -> tuple[int, bytes, int, int]:
+    """Tag, VR, value offset and value length of the element whose header starts at ``data[at]``.
+
+    ``data`` must hold 12 bytes from ``at``, the longest element header: in a file that goes on to
+    Pixel Data, which has a 12-byte header, they are always there.
+    """
+    group, number, vr, length = _SHORT_HEADER.unpack_from(data, at)
+    if vr in _LONG_VRS:
+        (length,) = _LONG_LENGTH.unpack_from(data, at + 8)
+        return group << 16 | number, vr, at + 12, length
+    if vr in _SHORT_VRS:
+        return group << 16 | number, vr, at + 8, length
+    raise _Unread
 
 
 def _unsigned_short(raw: bytes) -> int:
