@@ -401,7 +401,8 @@ def equalize_hist(image: Image, nbins: int = 256, mask: ArrayLike | None = None)
     -----
     Equals ``skimage.exposure.equalize_hist(image, nbins, mask)``: the histogram has NumPy's bins
     (the same counts as ``np.histogram``) and the mapping is ``np.interp(image, bin_centres, cdf)``
-    with NumPy's arithmetic. Both passes are kernels of :mod:`gpuimg.kernels.histogram`.
+    with NumPy's arithmetic. Both passes are kernels of :mod:`gpuimg.kernels.histogram` (for an
+    integer image without a mask, the histogram is its integer count, one bin per value).
     NaN and inf voxels are left out of the histogram (scikit-image raises); NaN stays NaN, -inf
     maps to the first bin's value and +inf to 1. On a Dask array the range and the histogram of
     the whole volume are computed first (one pass each), then each chunk is mapped lazily.
@@ -427,9 +428,13 @@ def equalize_hist(image: Image, nbins: int = 256, mask: ArrayLike | None = None)
                 f"equalize_hist: integer values from {lo} to {hi} would need {hi - lo + 1} bins (one per "
                 f"value, as in scikit-image); cast the image to float32 to use nbins={nbins} bins."
             )
-        edges = np.arange(lo - 0.5, hi + 1.0, dtype=np.float64)
         centres = np.arange(lo, hi + 1, dtype=np.float64)
-        first, denom = np.float64(lo - 0.5), np.float64(hi - lo + 1)
+        if mask is None:  # one bin per value: the integer count, no float edges
+            count = partial(_count_integers, smallest=lo, nbins=centres.size)
+        else:
+            edges = xp.asarray(np.arange(lo - 0.5, hi + 1.0, dtype=np.float64))
+            first, denom = np.float64(lo - 0.5), np.float64(hi - lo + 1)
+            count = partial(_count_bins, first=first, denom=denom, edges=edges)
     else:
         kind = image.dtype.type
         first, last = kind(lo), kind(hi)
@@ -437,9 +442,8 @@ def equalize_hist(image: Image, nbins: int = 256, mask: ArrayLike | None = None)
             first, last = first - kind(0.5), last + kind(0.5)
         edges = np.linspace(first, last, int(nbins) + 1, endpoint=True, dtype=image.dtype)
         centres = ((edges[:-1] + edges[1:]) / 2.0).astype(np.float64)
-        denom = kind(last - first)
-    edges, centres_dev = xp.asarray(edges), xp.asarray(centres)
-    count = partial(_count_bins, first=first, denom=denom, edges=edges)
+        count = partial(_count_bins, first=first, denom=kind(last - first), edges=xp.asarray(edges))
+    centres_dev = xp.asarray(centres)
     if is_dask(image):
         import dask
 
@@ -532,9 +536,17 @@ def integer_counts(image) -> tuple[int, object]:
     lo, hi = _finite_range(image)
     if hi - lo >= _MAX_INTEGER_BINS:
         raise ParameterError(f"integer values from {lo} to {hi} span {hi - lo + 1} bins, 2**24 or more.")
-    counts = ns.xp.zeros(hi - lo + 1, dtype=np.int64)
-    kernel.integer_counts(flat, counts, flat.dtype.type(lo), target=ns.target)
-    return lo, counts
+    return lo, _count_integers(flat, None, smallest=lo, nbins=hi - lo + 1)
+
+
+def _count_integers(block, mask, *, smallest, nbins):
+    """Counts (int64, on the block's device) of the integers ``smallest`` to ``smallest + nbins - 1``
+    in one block, all of whose values are among them; ``mask`` is None (as :func:`_count_bins` takes)."""
+    ns = namespace(block)
+    counts = ns.xp.zeros(nbins, dtype=np.int64)
+    flat = ns.xp.ascontiguousarray(block).ravel()
+    kernel.integer_counts(flat, counts, flat.dtype.type(smallest), target=ns.target)
+    return counts
 
 
 def _count_bins(block, mask, *, first, denom, edges):

@@ -26,8 +26,10 @@ from gpuimg.kernels.registry import CPU_DRIVERS
 from gpuimg.kernels.warmup import warmup
 steps = warmup(["labels", "hough", "histogram"], ["uint8", "float32"], progress=False)
 hits = {name: sum(d.stats.cache_hits.values()) for name, d in CPU_DRIVERS.items() if d.signatures}
-histogram = CPU_DRIVERS["gpuimg.kernels.histogram._histogram_cpu"]
-inputs = sorted({str(signature[0]) for signature in histogram.signatures})
+inputs = {}
+for name in ("_histogram_cpu", "_integer_counts_cpu"):
+    driver = CPU_DRIVERS[f"gpuimg.kernels.histogram.{name}"]
+    inputs[name] = sorted({str(signature[0]) for signature in driver.signatures})
 print(json.dumps([[s[:3] for s in steps], hits, inputs]))
 """
 
@@ -44,8 +46,10 @@ def test_warmup_fills_the_cache_that_a_fresh_process_loads(tmp_path):
     steps, hits, inputs = run()
     tasks = ("equalize_hist", "hough", "integer_counts", "label")
     assert steps == [[task, dtype, "cpu"] for task in tasks for dtype in ("uint8", "float32")]
-    # equalize_hist hands its input to the kernel as it is: a read-only array is compiled for too.
-    assert "readonly array(uint8, 3d, C)" in inputs and "array(uint8, 3d, C)" in inputs
+    # equalize_hist and integer_counts hand their input to the kernels as it is: a read-only array
+    # is compiled for too (float images go to the histogram, integer ones to the integer count).
+    assert {"readonly array(float32, 3d, C)", "array(float32, 3d, C)"} <= set(inputs["_histogram_cpu"])
+    assert {"readonly array(uint8, 1d, C)", "array(uint8, 1d, C)"} <= set(inputs["_integer_counts_cpu"])
     drivers = {
         "gpuimg.kernels.labels._statistics_cpu",
         "gpuimg.kernels.hough._lines_cpu",

@@ -419,6 +419,17 @@ def test_dask_stencils_with_uneven_chunks_equal_whole_volume(rng, mode):
     np.testing.assert_allclose(got, unsharp_mask(image, (0.8, 1.2, 0.6), 1.5, mode=mode, cval=2.0), atol=1e-4)
 
 
+@pytest.mark.parametrize("dtype", [np.int16, np.uint8])
+def test_dask_equalize_hist_of_an_integer_volume_equals_skimage(rng, dtype):
+    """One bin per value, counted chunk by chunk from the whole volume's smallest value."""
+    da = pytest.importorskip("dask.array")
+    image = rng.integers(0, 250, (13, 14, 15)).astype(dtype) - dtype(np.iinfo(dtype).min < 0) * 100
+    lazy = da.from_array(image, chunks=((5, 8), (9, 5), (4, 11)))
+    got = equalize_hist(lazy)
+    assert isinstance(got, da.Array)
+    np.testing.assert_allclose(got.compute(), skimage.exposure.equalize_hist(image), rtol=0, atol=6e-8)
+
+
 def test_dask_whole_volume_operations_use_global_statistics(rng):
     """Range, mean, histograms are of the whole volume; the result is lazy and equals NumPy's."""
     da = pytest.importorskip("dask.array")
@@ -493,10 +504,12 @@ def test_cuda_target_equalize_hist(rng, on_cuda_target, dtype):
 @pytest.mark.cudasim
 def test_cuda_target_histogram_with_many_bins_uses_global_atomics(rng, on_cuda_target):
     """int16 spanning more values than the shared-memory histogram holds (4096 bins), and more
-    slices than one CUDA thread counts (16)."""
+    slices than one CUDA thread counts (16). With a mask, so that the histogram kernel counts
+    (without one, an integer image's histogram is its integer count, tested with integer_counts)."""
     image = rng.integers(-3000, 3000, (21, 5, 8)).astype(np.int16)
-    got = gpuimg.to_numpy(equalize_hist(on_cuda_target(image)))
-    np.testing.assert_allclose(got, skimage.exposure.equalize_hist(image), rtol=0, atol=6e-8)
+    mask = rng.random(image.shape) > 0.2
+    got = gpuimg.to_numpy(equalize_hist(on_cuda_target(image), mask=on_cuda_target(mask)))
+    np.testing.assert_allclose(got, skimage.exposure.equalize_hist(image, mask=mask), rtol=0, atol=6e-8)
 
 
 @pytest.mark.cudasim
