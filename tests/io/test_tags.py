@@ -18,6 +18,12 @@ def _pydicom(path):
         return pydicom.dcmread(path, force=True)
 
 
+def _expected(ds, keyword):
+    """pydicom's value of ``keyword``, a list where it has several (as the quick reader gives it)."""
+    value = ds[keyword].value
+    return list(value) if isinstance(value, MultiValue) else value
+
+
 @pytest.mark.parametrize("path", FILES, ids=[p.name for p in FILES])
 def test_tags_and_pixel_position_equal_pydicom(path):
     quick = _read_tags(path)
@@ -30,8 +36,7 @@ def test_tags_and_pixel_position_equal_pydicom(path):
     assert size == path.stat().st_size
     for keyword, _vr in _WANTED.values():
         if keyword in ds:
-            value = ds[keyword].value
-            assert tags.get(keyword) == (list(value) if isinstance(value, MultiValue) else value), keyword
+            assert tags.get(keyword) == _expected(ds, keyword), keyword
         else:
             assert keyword not in tags
     assert path.read_bytes()[offset : offset + length] == ds.PixelData
@@ -63,3 +68,18 @@ def test_cut_short_header_falls_back(testfile, tmp_path):
     cut = tmp_path / "cut.dcm"
     cut.write_bytes(testfile("CT_small.dcm").read_bytes()[:600])
     assert _read_tags(cut) is None
+
+
+def test_values_follow_each_file_and_lists_are_not_shared(testfile, tmp_path):
+    """A value equal to the last file's is reused: never another file's value, nor a shared list."""
+    original = testfile("CT_small.dcm")
+    ds = _pydicom(original)
+    ds.PixelSpacing, ds.SliceThickness, ds.SeriesInstanceUID = [0.5, 0.25], "3.5", "1.2.3.4"
+    edited = tmp_path / "edited.dcm"
+    ds.save_as(edited)
+    references = {path: _pydicom(path) for path in (original, edited)}
+    keywords = ("PixelSpacing", "SliceThickness", "SeriesInstanceUID", "ImagePositionPatient")
+    for path in [original, original, edited, original, edited, edited]:
+        tags = _read_tags(path)[0]
+        assert {k: tags[k] for k in keywords} == {k: _expected(references[path], k) for k in keywords}
+        tags["PixelSpacing"].append(9.0)  # a list belongs to its file's tags alone
