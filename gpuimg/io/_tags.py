@@ -89,10 +89,13 @@ _UNSIGNED_SHORT = struct.Struct("<H")
 #: Plain decimal and integer strings; anything else (nan, hex, blanks inside) goes to pydicom.
 _DECIMAL = rb" *[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)? *"
 _INTEGER = rb" *[-+]?\d+ *"
-#: Tag -> (raw value, its conversion) last converted, for every wanted tag. The files of one series
-#: repeat most values (UIDs, image size, orientation, pixel spacing, rescale), which then cost a
-#: comparison instead of a conversion (0.3-1.5 µs). Lists are copied out, so no two files share one.
-_LAST: dict[int, tuple[bytes, object]] = {}
+#: Tag -> (keyword, VR, raw value, its conversion) of every wanted tag, with the raw value last
+#: converted (None before the first). The files of one series repeat most values (UIDs, image size,
+#: orientation, pixel spacing, rescale), which then cost a comparison instead of a conversion (0.3-1.5
+#: µs). Lists are copied out, so no two files share one.
+_LAST: dict[int, tuple[str, bytes, bytes | None, object]] = {
+    tag: (keyword, vr, None, None) for tag, (keyword, vr) in _WANTED.items()
+}
 #: First read [bytes]: the header of most files fits (a plain CT slice's is about 1 KB); a longer one is
 #: read on in doubling steps.
 _FIRST_READ = 4096
@@ -204,17 +207,13 @@ class _Reader:
         equal to the last one converted for its tag (``_LAST``) is not converted again.
         """
         values, data, at = {}, self.data, self.at
+        end = len(data)
         unpack_short, unpack_long = _SHORT_HEADER.unpack_from, _LONG_LENGTH.unpack_from
-        short_vrs, long_vrs, wanted_tags, convert, last_values = (
-            _SHORT_VRS,
-            _LONG_VRS,
-            _WANTED,
-            _CONVERT,
-            _LAST,
-        )
+        short_vrs, long_vrs, convert, last_values = _SHORT_VRS, _LONG_VRS, _CONVERT, _LAST
         while True:
-            if at + 12 > len(data):
+            if at + 12 > end:
                 data = self.need(at + 12)
+                end = len(data)
             group, number, vr, length = unpack_short(data, at)
             if vr in short_vrs:
                 start = at + 8
@@ -237,20 +236,21 @@ class _Reader:
                 self.at = start
                 self.skip_sequence()
                 data, at = self.data, self.at
+                end = len(data)
                 continue
             at = start + length
-            wanted = wanted_tags.get(tag)
+            wanted = last_values.get(tag)
             if wanted is not None:
-                keyword, standard_vr = wanted
+                keyword, standard_vr, last_raw, value = wanted
                 if vr != standard_vr:
                     raise _Unread
-                if at > len(data):
+                if at > end:
                     data = self.need(at)
+                    end = len(data)
                 raw = data[start:at]
-                last = last_values.get(tag)
-                if last is None or last[0] != raw:
-                    last = last_values[tag] = (raw, convert[vr](raw))
-                value = last[1]
+                if raw != last_raw:
+                    value = convert[vr](raw)
+                    last_values[tag] = (keyword, vr, raw, value)
                 values[keyword] = value.copy() if type(value) is list else value
 
     def skip_sequence(self) -> None:
