@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pydicom
 from pydicom.errors import InvalidDicomError
-from pydicom.pixels.decoders.base import get_decoder
+from pydicom.pixels.decoders.base import Decoder, get_decoder
 
 from gpuimg._text import count
 from gpuimg.errors import DicomError, ParameterError
@@ -130,9 +130,11 @@ class _Header:
 
 
 @functools.cache
-def _decoder(syntax: pydicom.uid.UID) -> tuple:
-    """pydicom's pixel decoder for ``syntax`` (NotImplementedError if it has none), and whether a plugin
-    of it can run, looked up once."""
+def _decoder(syntax: pydicom.uid.UID) -> tuple[Decoder, bool]:
+    """pydicom's pixel decoder for ``syntax`` and whether it can run, looked up once a syntax.
+
+    NotImplementedError where pydicom has no decoder for ``syntax``.
+    """
     decoder = get_decoder(syntax)
     return decoder, decoder.is_available
 
