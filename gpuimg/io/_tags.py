@@ -192,7 +192,8 @@ class _Reader:
                 raise _Unread
             at = start + length
             if tag == _TRANSFER_SYNTAX:
-                syntax = self.bytes(start, length).decode("ascii").rstrip("\0 ")
+                # latin-1 decodes any bytes: a UID that is not ASCII is no syntax of ours; pydicom reads it.
+                syntax = self.bytes(start, length).decode("latin-1").rstrip("\0 ")
             data = self.need(at + 12)
         self.at = at
         return syntax

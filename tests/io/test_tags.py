@@ -83,3 +83,12 @@ def test_values_follow_each_file_and_lists_are_not_shared(testfile, tmp_path):
         tags = _read_tags(path)[0]
         assert {k: tags[k] for k in keywords} == {k: _expected(references[path], k) for k in keywords}
         tags["PixelSpacing"].append(9.0)  # a list belongs to its file's tags alone
+
+
+def test_transfer_syntax_not_ascii_falls_back(testfile, tmp_path):
+    """A transfer syntax UID with a byte outside ASCII: pydicom's file to read, not a crash here."""
+    raw = testfile("CT_small.dcm").read_bytes()
+    uid = pydicom.uid.ExplicitVRLittleEndian.encode()
+    odd = tmp_path / "odd.dcm"
+    odd.write_bytes(raw.replace(uid, uid[:-1] + b"\xe9", 1))
+    assert _read_tags(odd) is None
