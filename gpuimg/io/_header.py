@@ -17,7 +17,7 @@ import pydicom
 from pydicom.errors import InvalidDicomError
 from pydicom.pixels.decoders.base import Decoder, get_decoder
 
-from gpuimg._text import count
+from gpuimg._text import count, some
 from gpuimg.errors import DicomError, ParameterError
 from gpuimg.io._tags import _read_tags, _Tags
 
@@ -354,7 +354,7 @@ def _files(path_or_files: str | os.PathLike | Iterable[str | os.PathLike]) -> tu
             raise DicomError("No DICOM files given: the list of files is empty.")
     missing = [str(p) for p in paths if not p.is_file()]
     if missing:
-        raise DicomError(f"{_some(missing)}: no such file. Check the path.")
+        raise DicomError(f"{some(missing)}: no such file. Check the path.")
     return paths, True
 
 
@@ -478,10 +478,3 @@ def _scan(
         else:
             skipped.append(path)
     return headers, broken, skipped
-
-
-def _some(names: Sequence[str], limit: int = 5) -> str:
-    """A few names for an error message, with how many more there are."""
-    names = [str(n) for n in names]
-    shown = ", ".join(names[:limit])
-    return shown if len(names) <= limit else f"{shown} and {len(names) - limit} more"

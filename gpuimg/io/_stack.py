@@ -5,9 +5,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from gpuimg._text import count
+from gpuimg._text import count, some
 from gpuimg.errors import DicomError, GeometryError
-from gpuimg.io._header import _Frame, _some
+from gpuimg.io._header import _Frame
 
 #: Orientations (cosines) or pixel spacings (mm) that differ by more than this are different.
 _SAME_TOL = 1e-4
@@ -70,7 +70,7 @@ def _stack(
     unplaced = [f.name for f in frames if f.position is None or f.orientation is None]
     if unplaced:
         raise DicomError(
-            f"Series {series}: {_some(unplaced)} have no ImagePositionPatient or ImageOrientationPatient, "
+            f"Series {series}: {some(unplaced)} have no ImagePositionPatient or ImageOrientationPatient, "
             "so where the image lies in the patient is unknown. This is a projection image (CR, DX, "
             "secondary capture), not a slice of a cross-sectional (CT, MR, PET) series; read_dicom reads "
             "slice series only."
@@ -211,7 +211,7 @@ def _same(frames: list[_Frame], series: str, field: str, what: str) -> None:
             group.append(frame)
     if len(groups) > 1:
         kinds = "; ".join(
-            f"{_shown(getattr(group[0], field))} in {len(group)} ({_some([f.name for f in group], 2)})"
+            f"{_shown(getattr(group[0], field))} in {len(group)} ({some([f.name for f in group], 2)})"
             for group in groups
         )
         raise GeometryError(

@@ -14,7 +14,7 @@ import pydicom
 from pydicom.multival import MultiValue
 
 from gpuimg._support import check_bytes
-from gpuimg._text import count
+from gpuimg._text import count, some
 from gpuimg.backend import to_device
 from gpuimg.errors import DicomError, ParameterError
 from gpuimg.io._header import (
@@ -25,7 +25,6 @@ from gpuimg.io._header import (
     _native_bytes,
     _raw_dataset,
     _scan,
-    _some,
     _transfer_syntax,
 )
 from gpuimg.io._stack import _Stack, _stack
@@ -155,12 +154,12 @@ def _series_headers(path_or_files, series_uid: str | None) -> list[_Header]:
         )
     if skipped and explicit and headers:
         raise DicomError(
-            f"{_some([str(p) for p in skipped])}: not DICOM images (another format, DICOMDIR, report or "
+            f"{some([str(p) for p in skipped])}: not DICOM images (another format, DICOMDIR, report or "
             "structure set); leave them out of the list of files."
         )
     if not headers:
         raise DicomError(
-            f"No DICOM images among {count(len(paths), 'file')} ({_some([str(p) for p in skipped])}): "
+            f"No DICOM images among {count(len(paths), 'file')} ({some([str(p) for p in skipped])}): "
             + ("it is" if len(paths) == 1 else "they are")
             + " not DICOM, or DICOM without an image (DICOMDIR, report, structure set)."
         )
