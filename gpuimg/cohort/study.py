@@ -288,7 +288,7 @@ def _edges(image: Volume, mask: Volume, operator: str | None):
 def _preview(image: Volume, processed: Volume, mask: Volume, gradient) -> dict:
     """The ROI's largest axial slice (image, mask, gradient) and intensity histograms, on the host."""
     inside = to_numpy(mask.data).view(bool)  # 0 or 1 (uint8), as _mask makes it
-    k = int(np.argmax(np.count_nonzero(inside, axis=(1, 2))))
+    k = int(np.argmax([np.count_nonzero(plane) for plane in inside]))  # 6x count_nonzero(axis=(1, 2))
     before = to_numpy(image.data)
     after = before if processed is image else to_numpy(processed.data)
     faces = (inside[0], inside[-1], inside[:, 0], inside[:, -1], inside[:, :, 0], inside[:, :, -1])
