@@ -28,12 +28,16 @@ _SHOWN, _CORRELATED = 8, 40
 def build_report(
     rows: list[dict],
     errors: list[dict],
-    previews: dict,
+    previews: list[dict],
     metrics: dict,
     predictions: dict,
     manifest: dict,
 ) -> str:
-    """The report's HTML text (see the module docstring for its sections)."""
+    """The report's HTML text (see the module docstring for its sections).
+
+    ``previews`` are the slices and histograms (:func:`gpuimg.cohort.study.process_study`'s
+    ``preview``) of the studies the montage shows.
+    """
     import matplotlib
 
     matplotlib.use("Agg", force=False)
@@ -43,10 +47,9 @@ def build_report(
         f"{'Patient and study IDs are pseudonyms (HMAC-SHA256).' if manifest['pseudonymised'] else ''}</p>",
         _metrics_table(metrics),
     ]
-    shown = [p for p in previews.values() if p is not None][:6]
-    if shown:
-        sections.append(_figure("Slices (ROI outlined in red; gradient magnitude below)", _montage(shown)))
-        sections.append(_figure("Intensity histograms before and after preprocessing", _histograms(shown)))
+    if previews:
+        sections.append(_figure("Slices (ROI outlined in red; gradient magnitude below)", _montage(previews)))
+        sections.append(_figure("Intensity histograms before and after preprocessing", _histograms(previews)))
     if rows:
         X, names = feature_matrix(rows)
         classes = predictions.get("classification", {})

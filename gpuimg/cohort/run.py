@@ -30,8 +30,10 @@ OUTPUTS = (
     "report.html",
     "manifest.json",
 )
-#: Studies shown in the report's montage.
-_MONTAGE = 6
+#: Studies shown in the report's montage and histograms, and studies given a preview for them: the
+#: first in the report's order (by study ID), twice as many, so that the montage stays full when
+#: some of them fail.
+_MONTAGE, _PREVIEWS = 6, 12
 _LIBRARIES = (
     "numpy",
     "scipy",
@@ -158,6 +160,10 @@ def run_pipeline(
     outputs.remove_partials(output)
 
     tasks = [StudyTask(path, path.name, spec, key, device) for path in studies]
+    # A preview (the report's slice and histograms) costs a pass over the volume: only for the studies
+    # the report may show.
+    previewed = set(sorted(task.study_id for task in tasks)[:_PREVIEWS])
+    tasks = [dataclasses.replace(task, preview=task.study_id in previewed) for task in tasks]
     results, todo = {}, []
     for task in tasks:
         done = _cached(cache, task.study_id)
@@ -229,7 +235,8 @@ def run_pipeline(
     report = time.perf_counter()
     from .report import build_report
 
-    previews = {r["study"]: _preview(cache, r["study"]) for r in ordered if "row" in r}
+    found = (_preview(cache, r["study"]) for r in ordered if "row" in r and r["study"] in previewed)
+    previews = [preview for preview in found if preview is not None][:_MONTAGE]
     outputs.write_text(
         output / "report.html", build_report(rows, errors, previews, scores, predictions, manifest)
     )

@@ -16,7 +16,7 @@ import pydicom
 
 from gpuimg import edges, morphology, preprocess
 from gpuimg._text import count, some
-from gpuimg.backend import to_numpy
+from gpuimg.backend import namespace, to_numpy
 from gpuimg.errors import DicomError, GeometryError
 from gpuimg.features import extract
 from gpuimg.io import list_series, read_dicom, read_image, read_rtstruct, read_seg
@@ -40,6 +40,9 @@ class StudyTask:
     spec: Spec
     key: bytes
     device: str = "cpu"
+    #: Whether to keep the study's preview for the report (its slice and histograms cost a pass over
+    #: the volume; the report shows a few studies).
+    preview: bool = True
 
     @property
     def study_id(self) -> str:
@@ -59,8 +62,8 @@ def process_study(task: StudyTask) -> dict:
     dict
         ``study``, ``patient`` (pseudonyms unless the spec keeps IDs), ``times`` (seconds per stage),
         and either ``row`` (the features, with ``study``, ``patient`` and ``modality``), ``clipped``
-        (the ROI touches the volume's edge, so the volume cuts it) and ``preview`` (small arrays for
-        the report), or ``error`` (the exception's type and message).
+        (the ROI touches the volume's edge, so the volume cuts it) and, where ``task.preview``,
+        ``preview`` (small arrays for the report); or ``error`` (the exception's type and message).
     """
     replacements = {str(task.path): f"<study {task.study_id}>", task.name: task.study_id}
     result = {"study": task.study_id, "patient": None, "times": {}}
@@ -74,15 +77,16 @@ def process_study(task: StudyTask) -> dict:
             result["times"]["read"] = time.perf_counter() - start  # finding the series is reading too
             patient = series.patient_id or task.name
             result["patient"] = patient if task.spec.keep_ids else pseudonym(task.key, "patient", patient)
-            row, preview = _measure(task, series, others, result["times"])
+            row, clipped, preview = _measure(task, series, others, result["times"])
             result["row"] = {
                 "study": task.study_id,
                 "patient": result["patient"],
                 "modality": series.modality,
                 **row,
             }
-            result["clipped"] = bool(preview.pop("clipped"))
-            result["preview"] = preview
+            result["clipped"] = clipped
+            if preview is not None:
+                result["preview"] = preview
         except Exception as exc:  # a failing study is recorded, whatever failed
             if series is not None and not task.spec.keep_ids:
                 # The name and birth date are read only now, to scrub them from the message.
@@ -92,7 +96,7 @@ def process_study(task: StudyTask) -> dict:
     return result
 
 
-def _measure(task: StudyTask, series, others: list[Path], times: dict) -> tuple[dict, dict]:
+def _measure(task: StudyTask, series, others: list[Path], times: dict) -> tuple[dict, bool, dict | None]:
     spec = task.spec
 
     def timed(stage, func):
@@ -119,7 +123,10 @@ def _measure(task: StudyTask, series, others: list[Path], times: dict) -> tuple[
     )
     if gradient is not None:
         row.update(gradient[1])
-    return row, _preview(image, processed, mask, None if gradient is None else gradient[0])
+    if not task.preview:
+        return row, _clipped(mask.data), None
+    preview = _preview(image, processed, mask, None if gradient is None else gradient[0])
+    return row, _clipped(mask.data), preview
 
 
 def _select(folder: Path, rules: Selection) -> tuple:
@@ -285,18 +292,19 @@ def _edges(image: Volume, mask: Volume, operator: str | None):
     return gradient, values
 
 
+def _clipped(mask) -> bool:
+    """Whether the ROI touches a face of the volume, so that the volume cuts it (one read of the device)."""
+    faces = (mask[0], mask[-1], mask[:, 0], mask[:, -1], mask[:, :, 0], mask[:, :, -1])
+    return bool(namespace(mask).xp.stack([face.any() for face in faces]).any())
+
+
 def _preview(image: Volume, processed: Volume, mask: Volume, gradient) -> dict:
     """The ROI's largest axial slice (image, mask, gradient) and intensity histograms, on the host."""
     inside = to_numpy(mask.data).view(bool)  # 0 or 1 (uint8), as _mask makes it
     k = int(np.argmax([np.count_nonzero(plane) for plane in inside]))  # 6x count_nonzero(axis=(1, 2))
     before = to_numpy(image.data)
     after = before if processed is image else to_numpy(processed.data)
-    faces = (inside[0], inside[-1], inside[:, 0], inside[:, -1], inside[:, :, 0], inside[:, :, -1])
-    preview = {
-        "image": before[k].astype(np.float32),
-        "mask": inside[k].astype(np.uint8),
-        "clipped": any(f.any() for f in faces),
-    }
+    preview = {"image": before[k].astype(np.float32), "mask": inside[k].astype(np.uint8)}
     if gradient is not None:
         preview["edges"] = to_numpy(gradient)[k].astype(np.float32)
     histograms = {}  # by array: without preprocessing, "after" is "before"

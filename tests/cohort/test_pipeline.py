@@ -2,6 +2,7 @@
 SIGKILL and re-run, and the same table from a Dask LocalCluster of 2 worker processes."""
 
 import csv
+import dataclasses
 import json
 import os
 import re
@@ -257,3 +258,30 @@ def test_seg_masks_through_the_pipeline(tmp_path):
     assert manifest["errors"] == 0, _errors(tmp_path / "out")
     for row in _table(tmp_path / "out"):
         assert float(row["morph_vol_approx"]) == pytest.approx(truth[row["study"]])
+
+
+def test_previews_only_for_the_studies_the_report_can_show(tmp_path):
+    """14 studies: the first 12 by study ID keep a preview (the montage shows 6), every study says
+    whether its ROI touches the volume's edge, and a study without a preview measures the same."""
+    from gpuimg.cohort.study import StudyTask, process_study
+
+    spec, cohort = write_cohort(tmp_path, n=14)
+    out = tmp_path / "out"
+    manifest = run_pipeline(spec, cohort, out, progress=False, keep_ids=True)
+    assert manifest["rows"] == 14
+    stored = sorted(path.stem for path in out.glob(".studies/*/*.npz"))
+    assert stored == sorted(p.name for p in cohort.iterdir())[:12]
+    assert "Slices (ROI outlined in red" in (out / "report.html").read_text()
+    touching = []
+    for study in sorted(cohort.iterdir()):
+        mask = gpuimg.read_image(study / "mask.nrrd", device="cpu").data
+        if any(
+            face.any() for face in (mask[0], mask[-1], mask[:, 0], mask[:, -1], mask[:, :, 0], mask[:, :, -1])
+        ):
+            touching.append(study.name)
+    assert manifest["clipped"] == touching
+    spec = gpuimg.cohort.load_spec(spec)
+    task = StudyTask(cohort / "study_013", "study_013", spec, b"key")
+    with_preview, without = process_study(task), process_study(dataclasses.replace(task, preview=False))
+    assert "preview" in with_preview and "preview" not in without
+    assert without["row"] == with_preview["row"] and without["clipped"] == with_preview["clipped"]
