@@ -1,9 +1,14 @@
-"""The report's intensity histograms of a study against NumPy's percentile and histogram."""
+"""A study task: the report's intensity histograms against NumPy's, its errors, and the device's run."""
+
+import dataclasses
 
 import numpy as np
 import pytest
+from cohort_data import write_study
 
-from gpuimg.cohort.study import _HISTOGRAM_BINS, _histogram
+import gpuimg
+from gpuimg.cohort import spec_from_dict
+from gpuimg.cohort.study import _HISTOGRAM_BINS, StudyTask, _histogram, process_study
 
 
 def _numpy_histogram(values):
@@ -36,10 +41,6 @@ def test_histogram_is_numpy_percentile_and_histogram(dtype, size):
 
 def test_too_many_series_are_named_by_a_few(tmp_path):
     """A study folder holding 7 matching series: the error names 5 of them and counts the rest."""
-    import gpuimg
-    from gpuimg.cohort import spec_from_dict
-    from gpuimg.cohort.study import StudyTask, process_study
-
     for k in range(7):
         volume = gpuimg.Volume(np.full((2, 4, 4), k, np.int16), (2.0, 1.0, 1.0))
         gpuimg.write_dicom(volume, tmp_path / "study" / f"series_{k}", patient_id="P")
@@ -47,3 +48,28 @@ def test_too_many_series_are_named_by_a_few(tmp_path):
     error = process_study(StudyTask(tmp_path / "study", "study", spec, b"key"))["error"]
     assert error.startswith("DicomError: 7 series match the [input] rules")
     assert error.count("(2 slices)") == 5 and "and 2 more" in error
+
+
+@pytest.mark.parametrize("preview", [True, False])
+def test_a_study_on_the_device_measures_as_on_the_cpu(emulated_cuda, tmp_path, preview):
+    """``--device cuda``'s study task (on the emulated device without a GPU): the same row, the same
+    clipping flag (found on the device) and the same preview as on the CPU."""
+    write_study(tmp_path / "study", 3, patient_id="P")
+    spec = spec_from_dict(
+        {
+            "input": {"modality": "CT"},
+            "mask": {"source": "file", "pattern": "mask.nrrd"},
+            "features": {"families": ["morphology", "statistics", "histogram"], "bin_width": 25.0},
+        }
+    )
+    assert gpuimg.read_dicom(tmp_path / "study" / "ct", device="cuda").device == "cuda"
+    task = StudyTask(tmp_path / "study", "study", spec, b"key", preview=preview)
+    cpu, gpu = process_study(task), process_study(dataclasses.replace(task, device="cuda"))
+    assert "error" not in gpu, gpu.get("error")
+    assert gpu["row"].keys() == cpu["row"].keys() and gpu["clipped"] == cpu["clipped"]
+    for name, value in cpu["row"].items():
+        if isinstance(value, float):
+            assert gpu["row"][name] == pytest.approx(value, rel=1e-9, nan_ok=True), name
+    assert ("preview" in gpu) is preview
+    for name, array in cpu.get("preview", {}).items():
+        np.testing.assert_array_equal(gpu["preview"][name], array)
