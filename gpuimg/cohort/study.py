@@ -123,9 +123,8 @@ def _measure(task: StudyTask, series, others: list[Path], times: dict) -> tuple[
     )
     if gradient is not None:
         row.update(gradient[1])
-    if not task.preview:
-        return row, _clipped(mask.data), None
-    preview = _preview(image, processed, mask, None if gradient is None else gradient[0])
+    edge_image = None if gradient is None else gradient[0]
+    preview = _preview(image, processed, mask, edge_image) if task.preview else None
     return row, _clipped(mask.data), preview
 
 
