@@ -300,7 +300,7 @@ def _clipped(mask) -> bool:
 def _preview(image: Volume, processed: Volume, mask: Volume, gradient) -> dict:
     """The ROI's largest axial slice (image, mask, gradient) and intensity histograms, on the host."""
     inside = to_numpy(mask.data).view(bool)  # 0 or 1 (uint8), as _mask makes it
-    k = int(np.argmax([np.count_nonzero(plane) for plane in inside]))  # 6x count_nonzero(axis=(1, 2))
+    k = int(np.argmax([np.count_nonzero(plane) for plane in inside]))  # 6x faster than over both axes at once
     before = to_numpy(image.data)
     after = before if processed is image else to_numpy(processed.data)
     preview = {"image": before[k].astype(np.float32), "mask": inside[k].astype(np.uint8)}
