@@ -114,6 +114,24 @@ def interp(x, centres, cdf, inv_step):
     return value
 
 
+@numba.njit(inline="always")
+def _clear_shared(shared, nbins, tid, threads):
+    """Zero a block's private histogram (its first ``nbins`` shared bins), then wait for the block."""
+    for i in range(tid, nbins, threads):
+        shared[i] = 0
+    cuda.syncthreads()
+
+
+@numba.njit(inline="always")
+def _flush_shared(shared, hist, tid, threads):
+    """Wait for the block, then add its private histogram to the global ``hist``."""
+    cuda.syncthreads()
+    for i in range(tid, hist.size, threads):
+        count = shared[i]
+        if count != 0:
+            cuda.atomic.add(hist, i, numba.int64(count))
+
+
 @cpu_kernel
 def _histogram_cpu(src, mask, hist, lo, denom, nbins_f, edges, use_mask, threads):
     """``threads`` comes from the caller: ``numba.get_num_threads`` inside would stop the on-disk cache."""
@@ -151,9 +169,7 @@ def _histogram_cuda(src, mask, hist, lo, denom, nbins_f, edges, use_mask):
     tid = cuda.threadIdx.x + cuda.blockDim.x * (cuda.threadIdx.y + cuda.blockDim.y * cuda.threadIdx.z)
     threads = cuda.blockDim.x * cuda.blockDim.y * cuda.blockDim.z
     if private:
-        for i in range(tid, nbins, threads):
-            shared[i] = 0
-        cuda.syncthreads()
+        _clear_shared(shared, nbins, tid, threads)
     x, y, zg = cuda.grid(3)
     zero = lo - lo
     if y < src.shape[1] and x < src.shape[2]:
@@ -167,11 +183,7 @@ def _histogram_cuda(src, mask, hist, lo, denom, nbins_f, edges, use_mask):
                     else:
                         cuda.atomic.add(hist, i, 1)
     if private:
-        cuda.syncthreads()
-        for i in range(tid, nbins, threads):
-            count = shared[i]
-            if count != 0:
-                cuda.atomic.add(hist, i, numba.int64(count))
+        _flush_shared(shared, hist, tid, threads)
 
 
 def histogram(src, mask, hist, *, target, lo, denom, edges, use_mask):
@@ -263,20 +275,14 @@ def _integer_counts_cuda(flat, hist, smallest):
     private = nbins <= SHARED_BINS
     tid = cuda.threadIdx.x
     if private:
-        for i in range(tid, nbins, COUNT_THREADS):
-            shared[i] = 0
-        cuda.syncthreads()
+        _clear_shared(shared, nbins, tid, COUNT_THREADS)
     for i in range(cuda.blockIdx.x * COUNT_THREADS + tid, flat.size, cuda.gridDim.x * COUNT_THREADS):
         if private:
             cuda.atomic.add(shared, offset(flat[i], smallest), 1)
         else:
             cuda.atomic.add(hist, offset(flat[i], smallest), 1)
     if private:
-        cuda.syncthreads()
-        for i in range(tid, nbins, COUNT_THREADS):
-            count = shared[i]
-            if count != 0:
-                cuda.atomic.add(hist, i, numba.int64(count))
+        _flush_shared(shared, hist, tid, COUNT_THREADS)
 
 
 def counts_whole_dtype(flat, *, target) -> bool:
