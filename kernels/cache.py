@@ -106,12 +106,44 @@ def _module_files(names) -> list[Path]:
 
 
 class _SourcesStamped:
-    """Mixin for a Numba cache class: the index's freshness stamp also holds :func:`sources_digest`."""
+    """Mixin for a Numba cache class: the index's freshness stamp also holds :func:`sources_digest`.
+
+    The digest is taken when the index is first read or written (the kernel's first call in the
+    process), not when the kernel is declared: importing gpuimg parses no source, and a process pays
+    only for the kernels it runs.
+    """
 
     def __init__(self, py_func):
         super().__init__(py_func)
         index = self._cache_file
-        index._source_stamp = (index._source_stamp, sources_digest(inspect.getfile(py_func)))
+        self._cache_file = _lazily_stamped(type(index))(
+            cache_path=self._cache_path,
+            filename_base=self._impl.filename_base,
+            source_stamp=index._source_stamp,
+            source=inspect.getfile(py_func),
+        )
+
+
+@functools.cache
+def _lazily_stamped(index_class: type) -> type:
+    """A subclass of Numba's index file class whose stamp is ``(Numba's stamp, sources digest)``,
+    the digest taken on first use."""
+
+    class LazilyStamped(index_class):
+        def __init__(self, *, source: str, **kwargs):
+            self._kernel_source = source
+            super().__init__(**kwargs)
+
+        @property
+        def _source_stamp(self):
+            return self._numba_stamp, sources_digest(self._kernel_source)
+
+        @_source_stamp.setter
+        def _source_stamp(self, stamp):
+            self._numba_stamp = stamp
+
+    LazilyStamped.__name__ = LazilyStamped.__qualname__ = f"LazilyStamped{index_class.__name__}"
+    return LazilyStamped
 
 
 @functools.cache
@@ -133,11 +165,11 @@ def enable_cache(dispatcher, cache_class: type) -> bool:
     -------
     bool
         Whether the cache is on; False, with one warning per process, where no cache folder is writable
-        (or the sources cannot be read, as in a zipped install).
+        or the kernel's source is not a file (Numba then finds no cache locator).
     """
     try:
         dispatcher._cache = _stamped(cache_class)(dispatcher.py_func)
-    except (RuntimeError, OSError) as error:  # no writable cache folder, or no source to stamp with
+    except (RuntimeError, OSError) as error:  # no writable cache folder, or no source file
         _warn_uncached(error)
         return False
     return True

@@ -176,3 +176,18 @@ def test_the_gradient_kernel_sources_cover_its_boundary_helpers():
     names = {path.name for path in source_files(str(KERNELS_DIR / "gradient.py"))}
     assert {"gradient.py", "boundary.py", "registry.py"} <= names
     assert "median.py" not in names
+
+
+def test_the_sources_digest_is_taken_on_a_kernels_first_call_not_on_import():
+    """Importing gpuimg declares every kernel but parses no source; running one kernel digests the
+    sources of its own module only."""
+    code = (
+        "import numpy as np, gpuimg, gpuimg.kernels.cache as c; seen = [];"
+        "digest = c.sources_digest; c.sources_digest = lambda path: seen.append(path) or digest(path);"
+        "before = digest.cache_info().currsize;"
+        "gpuimg.preprocess.median_filter(np.zeros((4, 4, 4), np.float32), 3);"
+        "print(before, sorted({p.rsplit('/', 1)[-1] for p in seen}))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split(" ", 1) == ["0", "['median.py']\n"]
