@@ -33,12 +33,18 @@ def _dispatchers(module):
 def test_every_cpu_driver_is_cached_and_every_helper_compiled_into_one():
     """A new family's driver declared with a bare numba.njit(parallel=True) is caught here. Only
     helpers may go without the stamped cache: inlined ones (inline="always") and those a cached
-    driver calls (compiled into, and cached with, the driver)."""
+    driver calls, directly or through other helpers (compiled into, and cached with, the driver)."""
     load_all()
     for family in FAMILIES:
         module = sys.modules[f"gpuimg.kernels.{family}"]
         dispatchers = _dispatchers(module)
-        called = {name for d in dispatchers if is_cached(d) for name in d.py_func.__code__.co_names}
+        by_name = {d.py_func.__name__: d for d in dispatchers}
+        pending = [d for d in dispatchers if is_cached(d)]
+        called = set()
+        while pending:
+            names = set(pending.pop().py_func.__code__.co_names) - called
+            called |= names
+            pending += [by_name[name] for name in names if name in by_name]
         for dispatcher in dispatchers:
             name = f"{module.__name__}.{dispatcher.py_func.__name__}"
             if is_cached(dispatcher):
