@@ -107,6 +107,21 @@ def _bumpy_sphere(rng, shape, dtype):
 _SPHERE_LEVEL = 80.0
 
 
+def _bumpy_ball(rng, shape, dtype):
+    """The mask inside :func:`_bumpy_sphere`'s surface: a wavy ball of about 0.3 of the side."""
+    return (_bumpy_sphere(rng, shape, "float32") < _SPHERE_LEVEL).astype(dtype)
+
+
+def _skimage_mesh_measures(ns: Namespace, mask):
+    """scikit-image's marching cubes of the zero-padded mask at level 0.5, its mesh area and the
+    signed-tetrahedra volume of its faces (on a host copy on CUDA)."""
+    padded = np.pad(_on_host(ns, mask), 1).astype(np.float32)
+    verts, faces, _, _ = skimage.measure.marching_cubes(padded, 0.5)
+    a, b, c = (verts[faces[:, k]].astype(np.float64) for k in range(3))
+    volume = abs(np.einsum("ij,ij->i", a, np.cross(b, c)).sum()) / 6.0
+    return volume, skimage.measure.mesh_surface_area(verts, faces)
+
+
 def _circle_edges(rng, shape, dtype):
     """An edge image: 12 drawn circles of radius 15 to 60 and 1% scattered edge pixels."""
     edges = rng.random(shape) < 0.01
@@ -279,6 +294,15 @@ OPERATIONS += [
         peer=lambda ns, image: skimage.measure.marching_cubes(_on_host(ns, image), _SPHERE_LEVEL),
         ours=lambda image: gpuimg.contours.marching_cubes(image, _SPHERE_LEVEL),
         build=_bumpy_sphere,
+    ),
+    Operation(
+        name="binary_mesh_measures",
+        shape=(256, 256, 256),
+        dtype="bool",
+        peer_name=lambda ns: "skimage MC + mesh measures" + (" (host)" if ns.device == "cuda" else ""),
+        peer=_skimage_mesh_measures,
+        ours=lambda mask: gpuimg.contours.binary_mesh_measures(mask),
+        build=_bumpy_ball,
     ),
     Operation(
         name="hough_circle",

@@ -6,7 +6,8 @@ Installed as ``gpuimg.kernels``. Each module holds one family: its per-voxel mat
 :func:`~gpuimg.kernels.registry.cuda_kernel`, and one function that runs either target. Everything
 compiles lazily, on first use, into Numba's on-disk cache (:mod:`gpuimg.kernels.cache`), so once
 per machine. :data:`FAMILIES` lists the modules, so that :func:`load_all` fills the registry for
-the PTX check.
+the PTX check. One family has no CUDA target: ``mesh``, whose caller (the IBSI morphology) runs on
+the host for both devices.
 """
 
 import importlib
@@ -27,6 +28,7 @@ FAMILIES = (
     "hough",
     "labels",
     "median",
+    "mesh",
     "neighbourhood",
     "zero_crossing",
     "zones",

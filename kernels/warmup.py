@@ -106,7 +106,7 @@ TASKS = (
     Task("integer_counts", ("histogram",), _integer_counts),
     Task("label", ("labels",), _label),
     Task("median_filter", ("median",), _operation("preprocess.median_filter", 3)),
-    Task("features.extract", ("glcm", "glrlm", "zones", "neighbourhood"), _texture),
+    Task("features.extract", ("glcm", "glrlm", "zones", "neighbourhood", "mesh"), _texture),
 )
 
 

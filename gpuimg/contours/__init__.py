@@ -2,9 +2,10 @@
 measures, and Hough transforms for lines and circles."""
 
 from .hough import hough_circle, hough_circle_peaks, hough_circles, hough_line, hough_line_peaks, hough_lines
-from .marching import find_contours, marching_cubes, mesh_surface_area, mesh_volume
+from .marching import binary_mesh_measures, find_contours, marching_cubes, mesh_surface_area, mesh_volume
 
 __all__ = [
+    "binary_mesh_measures",
     "find_contours",
     "hough_circle",
     "hough_circle_peaks",
