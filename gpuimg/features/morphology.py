@@ -16,7 +16,7 @@ import scipy.spatial
 from numpy.typing import ArrayLike
 
 from gpuimg.backend import is_dask, namespace, to_numpy
-from gpuimg.contours import marching_cubes, mesh_surface_area, mesh_volume
+from gpuimg.contours import binary_mesh_measures
 from gpuimg.errors import FeatureError, FeatureWarning
 
 from ._fft import fft_shape, inner_product, radial_spectrum, spectrum
@@ -70,13 +70,14 @@ def morphology(
     Notes
     -----
     - Where it runs: both masks come to the host at once, one byte per voxel (the only read of the
-      device besides the final one); the mesh, the convex hull and the PCA are computed there from
-      them (marching cubes and Qhull have no GPU version in the libraries used). The intensity sums,
+      device besides the final one); the mesh measures, the convex hull and the PCA are computed there
+      from them (the mesh measures' kernel is CPU only, and Qhull has no GPU version). The intensity sums,
       Moran's I and Geary's C are reduced on the input's device in float64, and their scalars come
       to the host once (with the other families' results in :func:`~gpuimg.features.extract`).
     - Mesh: marching cubes at level 0.5 on the morphological mask padded with one voxel of zeros, with
-      the spacing (:func:`gpuimg.contours.marching_cubes`). Volume from the signed tetrahedra of the
-      faces, area from the faces.
+      the spacing (scikit-image's Lewiner mesh). Its volume (signed tetrahedra of the faces) and area
+      come from :func:`gpuimg.contours.binary_mesh_measures`, one pass over the mask that sums them per
+      cube configuration without building the mesh.
     - PCA: eigenvalues ``l1 >= l2 >= l3`` of the covariance (``N - 1`` normalisation, as MIRP) of the
       morphological mask's voxel centres [mm]; axis lengths ``4 sqrt(l)``, elongation ``sqrt(l2/l1)``,
       flatness ``sqrt(l3/l1)``. The approximate enclosing ellipsoid has semi-axes ``2 sqrt(l)``; its
@@ -86,9 +87,12 @@ def morphology(
       a sphere (Legendre's exact series takes ``sqrt(1 - c²/a²)`` and ``sqrt(1 - c²/b²)``: 1.30 instead
       of 1.36 on the digital phantom); it is kept as IBSI defines it, since the reference values
       follow it (as MIRP does).
-    - Convex hull: ``scipy.spatial.ConvexHull`` of the mesh vertices. The maximum 3D diameter is
-      searched over the hull's vertices only (the farthest pair of a point set lies on its hull):
-      ``O(h^2)`` for ``h`` hull vertices instead of ``O(V^2)`` over all ``V`` mesh vertices.
+    - Convex hull: ``scipy.spatial.ConvexHull`` of the mesh vertices, taken as the midpoints of the
+      edges between an inside and an outside voxel: the mesh's other vertices (Lewiner's cube
+      centres) are means of these, so the hull, the diameter and the bounding box are the mesh's.
+      The maximum 3D diameter is searched over the hull's vertices only (the farthest pair of a point
+      set lies on its hull): ``O(h^2)`` for ``h`` hull vertices instead of ``O(V^2)`` over all ``V``
+      mesh vertices.
     - Moran's I and Geary's C: every pair of voxels of the intensity mask, weighted by their inverse
       distance [1/mm], exactly (no sampling, no cut-off distance). On a voxel grid the weight depends
       only on the pair's offset, so the pair sums are correlations with the kernel ``1 / |offset|``,
@@ -151,14 +155,13 @@ def morphology_deferred(image, morph_mask, intensity_mask, spacing: Sequence[flo
     values = xp.asarray(image[box], dtype=xp.float64)
     inten_box = _bounding_box(inten)
 
-    # Mesh (host): level 0.5 on the padded mask, vertices in mm; its convex hull (Qhull).
-    verts, faces, _, _ = marching_cubes(np.pad(morph.astype(np.float32), 1), 0.5, spacing=spacing)
-    volume = float(mesh_volume(verts, faces))
-    area = float(mesh_surface_area(verts, faces))
-    verts = verts.astype(np.float64)
-    extent = verts.max(axis=0) - verts.min(axis=0)
-    hull = scipy.spatial.ConvexHull(verts)
-    diameter = float(scipy.spatial.distance.pdist(verts[hull.vertices]).max())
+    # Mesh (host): volume and area of the level-0.5 surface of the padded mask, without building it;
+    # its convex hull (Qhull) and extent from the edge midpoints, which span every mesh vertex.
+    volume, area = binary_mesh_measures(morph, spacing=spacing)
+    points = _edge_midpoints(morph, spacing)
+    extent = points.max(axis=0) - points.min(axis=0)
+    hull = scipy.spatial.ConvexHull(points)
+    diameter = float(scipy.spatial.distance.pdist(points[hull.vertices]).max())
 
     # Morphological voxel centres [mm] (host): geometric centre of mass and PCA.
     pos_morph = np.stack(np.nonzero(morph), axis=1) * np.asarray(spacing)
@@ -261,6 +264,22 @@ def _features(host, volume, area, extent, hull, diameter, com_geom, eigen, n_mor
         "morph_moran_i": moran,
         "morph_geary_c": geary,
     }
+
+
+def _edge_midpoints(mask, spacing) -> np.ndarray:
+    """The midpoints [mm] of the edges between 6-adjacent voxels of ``mask`` padded with one voxel of
+    zeros, one inside and one outside: the vertices of its level-0.5 marching-cubes mesh other than
+    cube centres (which are means of them), in the mesh's coordinates (padded index times spacing).
+    ``(P, 3)`` float64."""
+    padded = np.pad(mask, 1)
+    points = []
+    for axis in range(3):
+        low = tuple(slice(None, -1) if a == axis else slice(None) for a in range(3))
+        high = tuple(slice(1, None) if a == axis else slice(None) for a in range(3))
+        crossing = np.stack(np.nonzero(padded[low] != padded[high]), axis=1).astype(np.float64)
+        crossing[:, axis] += 0.5
+        points.append(crossing)
+    return np.concatenate(points) * np.asarray(spacing)
 
 
 def _inverse_distance_sums(values, mask, mean, spacing):

@@ -15,7 +15,7 @@ from numpy.testing import assert_allclose
 
 import gpuimg
 from gpuimg.errors import FeatureError, FeatureWarning
-from gpuimg.features.morphology import _ellipsoid_area, _inverse_distance_sums, morphology
+from gpuimg.features.morphology import _edge_midpoints, _ellipsoid_area, _inverse_distance_sums, morphology
 
 DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 PHANTOM = DATA / "ibsi" / "digital_phantom" / "nifti"
@@ -191,6 +191,54 @@ def test_diameter_over_hull_equals_all_mesh_vertices(rng):
     f = morphology(rng.normal(size=shape), mask, mask, SPACING)
     verts, _, _, _ = skimage.measure.marching_cubes(np.pad(mask, 1).astype(float), 0.5, spacing=SPACING)
     assert_allclose(f["morph_diam"], scipy.spatial.distance.pdist(verts.astype(float)).max(), rtol=1e-9)
+
+
+def _mesh_reference(mask, spacing):
+    """Volume, area, convex hull, diameter and bounding box of scikit-image's mesh of the padded mask."""
+    verts, faces, _, _ = skimage.measure.marching_cubes(np.pad(mask, 1).astype(float), 0.5, spacing=spacing)
+    verts = verts.astype(float)
+    a, b, c = (verts[faces[:, k]] for k in range(3))
+    volume = abs(np.einsum("ij,ij->i", a, np.cross(b, c)).sum()) / 6
+    hull = scipy.spatial.ConvexHull(verts)
+    extent = verts.max(axis=0) - verts.min(axis=0)
+    diameter = scipy.spatial.distance.pdist(verts).max()
+    return volume, skimage.measure.mesh_surface_area(verts, faces), hull, diameter, extent
+
+
+@pytest.mark.parametrize("density", [0.05, 0.3, 0.7])
+def test_mesh_measures_hull_and_box_equal_scikit_images_mesh(rng, density):
+    """Volume and area (summed per cube configuration) and the hull, diameter and bounding box (of the
+    edge midpoints, without the cube centres of Lewiner's mesh) against scikit-image's whole mesh."""
+    shape = (7, 9, 8)
+    spacing = tuple(rng.uniform(0.5, 2.5, 3))
+    mask = rng.random(shape) < density
+    mask[3, 4, 4] = True
+    f = morphology(rng.normal(size=shape), mask, mask, spacing)
+    volume, area, hull, diameter, extent = _mesh_reference(mask[_box(mask)], spacing)
+    # Same mesh, summed in another order: rounding only.
+    assert_allclose([f["morph_volume"], f["morph_area_mesh"]], [volume, area], rtol=1e-12)
+    assert_allclose(f["morph_vol_dens_conv_hull"], volume / hull.volume, rtol=1e-12)
+    assert_allclose(f["morph_area_dens_conv_hull"], area / hull.area, rtol=1e-12)
+    assert_allclose(f["morph_diam"], diameter, rtol=1e-12)
+    assert_allclose(f["morph_vol_dens_aabb"], volume / np.prod(extent), rtol=1e-12)
+
+
+def test_edge_midpoints_span_every_configurations_mesh():
+    """Each of the 254 cube configurations with a surface: the hull of the edge midpoints is the hull
+    of scikit-image's whole mesh (the centre vertices add nothing)."""
+    spacing = (1.7, 0.6, 1.1)
+    for case in range(1, 255):
+        cube = ((case >> np.arange(8)) & 1).astype(bool).reshape(2, 2, 2)
+        points = _edge_midpoints(cube, spacing)
+        _, _, hull, diameter, extent = _mesh_reference(cube, spacing)
+        ours = scipy.spatial.ConvexHull(points)
+        assert_allclose([ours.volume, ours.area], [hull.volume, hull.area], rtol=1e-12, err_msg=str(case))
+        assert_allclose(scipy.spatial.distance.pdist(points).max(), diameter, rtol=1e-12)
+        assert_allclose(points.max(axis=0) - points.min(axis=0), extent, rtol=1e-12)
+
+
+def _box(mask):
+    return tuple(slice(idx.min(), idx.max() + 1) for idx in np.nonzero(mask))
 
 
 def _moran_geary_double_loop(image, mask, spacing):
