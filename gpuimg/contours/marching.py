@@ -224,8 +224,8 @@ def binary_mesh_measures(
     ``|(b - a) x (c - a)|``. The spacing scales the volume by ``s_z s_y s_x`` and each
     ``(b - a) x (c - a)`` by ``(s_y s_x, s_z s_x, s_z s_y)``. One pass over the mask gives ``n_c`` and
     ``S_c`` (:func:`gpuimg.kernels.mesh.cube_cases`, Numba, integer counts): time ``O(voxels)``, no
-    memory for the mesh, about 8 times faster than marching cubes and the two mesh measures on a
-    700-voxel ROI.
+    memory for the mesh; 7 to 10 times faster than marching cubes and the two mesh measures (a
+    700-voxel ROI: 0.07 against 0.48 ms; a ball in 256³: 38 against 364 ms, on 2 CPU cores).
 
     Examples
     --------
