@@ -7,6 +7,7 @@ many, each with its own position, orientation and rescale in its functional grou
 import dataclasses
 import functools
 import os
+import time
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -36,6 +37,9 @@ _DEFLATE_RATIO = 1032
 _ITEM_BYTES = 8
 #: Files one thread reads in a row when scanning headers.
 _SCAN_RUN = 32
+#: Time a header takes [s] above which a scan waits on its storage and reads in threads (parsing
+#: one from the page cache takes about 0.07 ms, from a cold local disk 0.25 ms).
+_SLOW_FILE = 1e-3
 #: File suffixes that mark DICOM files, so that such a file which does not parse is broken, not "other".
 _DICOM_SUFFIXES = (".dcm", ".dicom", ".ima")
 
@@ -448,7 +452,15 @@ def _read_headers(paths: Sequence[Path]) -> list[_Header | str | None]:
 def _scan(
     paths: Sequence[Path], workers: int | None = None
 ) -> tuple[list[_Header], dict[Path, str], list[Path]]:
-    """Read the headers of ``paths`` in a thread pool.
+    """Read the headers of ``paths``: in this thread, or in a thread pool where storage is slow.
+
+    Parameters
+    ----------
+    paths : sequence of Path
+    workers : int, optional
+        Threads reading at once. Default: the first run of :data:`_SCAN_RUN` files is read in this
+        thread, and only if it took more than :data:`_SLOW_FILE` seconds a file (waiting on the
+        storage, as on a network share) the rest go to one thread per core, at most 16.
 
     Returns
     -------
@@ -458,17 +470,28 @@ def _scan(
         File -> why it could not be read, for files that look like DICOM but fail to parse.
     skipped : list of Path
         Files that are not DICOM images (other formats, DICOMDIR, reports).
+
+    Notes
+    -----
+    Headers are parsed in Python, under the GIL. From the page cache or a local disk, threads only
+    contend for it: two threads read a 96-file series in 10.9 ms where one takes 6.4 ms (2 cores,
+    warm), and they gain nothing from a cold local disk either (22.6 against 22.8 ms). They pay where
+    each file waits for its storage, which then reads ``workers`` files at once. Each thread takes a
+    run of files at once, since handing over one file a task costs as much as parsing its header.
     """
-    # Headers are parsed in Python, under the GIL: one thread per core (more only contend for it;
-    # files in the page cache wait for no I/O), each given a run of files at once, since handing over
-    # one file a task costs as much as parsing its header.
-    workers = workers or min(16, os.cpu_count() or 1)
     runs = [paths[start : start + _SCAN_RUN] for start in range(0, len(paths), _SCAN_RUN)]
-    if workers == 1 or len(runs) == 1:  # starting threads would cost more than one run of headers
-        results = _read_headers(paths)
+    results: list = []
+    if workers is None and runs:
+        start = time.perf_counter()
+        results = _read_headers(runs[0])
+        slow = time.perf_counter() - start > _SLOW_FILE * len(runs[0])
+        runs = runs[1:]
+        workers = min(16, os.cpu_count() or 1) if slow else 1
+    if workers == 1 or len(runs) <= 1:  # starting threads would cost more than one run of headers
+        results += [result for run in runs for result in _read_headers(run)]
     else:
         with ThreadPoolExecutor(max_workers=workers) as pool:
-            results = [result for run in pool.map(_read_headers, runs) for result in run]
+            results += [result for run in pool.map(_read_headers, runs) for result in run]
     headers, broken, skipped = [], {}, []
     for path, result in zip(paths, results, strict=True):
         if isinstance(result, _Header):

@@ -84,7 +84,9 @@ def list_series(path: str | os.PathLike, *, workers: int | None = None) -> Serie
     path : str or path
         A folder, searched recursively, or a single file.
     workers : int, optional
-        Threads that read headers at once (default: one per CPU core, at most 16).
+        Threads that read headers at once. Default: this thread alone, unless its first 32 files
+        take more than 1 ms each (slow storage, such as a network share): the rest are then read by
+        one thread per CPU core, at most 16.
 
     Returns
     -------

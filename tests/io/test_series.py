@@ -1,13 +1,16 @@
 """list_series against a per-file pydicom scan of the same folders."""
 
+import threading
+import time
 from collections import Counter
+from pathlib import Path
 
 import numpy as np
 import pydicom
 import pytest
 
 from gpuimg import DicomError
-from gpuimg.io import list_series, write_dicom
+from gpuimg.io import _header, list_series, write_dicom
 
 
 def test_dicomdirtests_one_record_per_series(testfile):
@@ -98,3 +101,31 @@ def test_files_listed_as_sorted_rglob(tmp_path):
     assert len(expected) == 9  # the 8 files and the link to a file
     found = list_series(tmp_path)
     assert len(found) == 0 and found.skipped == expected and not found.broken
+
+
+@pytest.mark.parametrize(
+    ("seconds", "workers", "threaded"),
+    [(0.0, None, False), (2 * _header._SLOW_FILE, None, True), (0.0, 2, True), (0.0, 1, False)],
+)
+def test_headers_are_read_in_threads_only_from_slow_storage_or_when_asked(
+    monkeypatch, seconds, workers, threaded
+):
+    """By default the first run of files is read in the calling thread, and the rest too unless that
+    run took more than _SLOW_FILE a file; results keep the files' order either way."""
+    readers = {}
+
+    def read(path):
+        time.sleep(seconds)
+        readers[path] = threading.get_ident()
+
+    monkeypatch.setattr(_header, "_read_header", read)
+    paths = [Path(f"file{k:03d}") for k in range(3 * _header._SCAN_RUN + 5)]
+    headers, broken, skipped = _header._scan(paths, workers)
+    assert (headers, broken, skipped) == ([], {}, paths)
+    others = {path for path, thread in readers.items() if thread != threading.get_ident()}
+    first = set(paths[: _header._SCAN_RUN])
+    if workers is None:
+        assert not others & first  # the first run tells how fast the storage is
+    assert bool(others) == threaded
+    if threaded and workers is None:
+        assert others == set(paths) - first
