@@ -180,6 +180,20 @@ def is_cached(dispatcher) -> bool:
     return isinstance(getattr(dispatcher, "_cache", None), _SourcesStamped)
 
 
+def on_disk(dispatcher) -> bool:
+    """Whether ``dispatcher`` has compiled code in the on-disk cache for its current sources, so that
+    its first call in a process loads it instead of compiling.
+
+    Examples
+    --------
+    >>> import numba
+    >>> on_disk(numba.njit(lambda x: x))  # not declared with the kernels' cache
+    False
+    """
+    cache = getattr(dispatcher, "_cache", None)
+    return isinstance(cache, _SourcesStamped) and bool(cache._cache_file._load_index())
+
+
 def _warn_uncached(error: RuntimeError) -> None:
     """Warn once per process that the kernels are not cached."""
     if _warned:

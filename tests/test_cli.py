@@ -17,8 +17,11 @@ from gpuimg.cli import main
 def test_demo_runs_the_pipeline_keeps_its_outputs_and_says_what_next(capsys, tmp_path, monkeypatch):
     monkeypatch.setenv("GPUIMG_DEVICE", "cpu")
     out = tmp_path / "demo"
-    assert main(["demo", "--out", str(out), "--studies", "8", "--shape", "12", "16", "16"]) == 0
+    with monkeypatch.context() as fresh_machine:  # no kernel in the on-disk cache yet
+        fresh_machine.setattr("gpuimg.kernels.cache.on_disk", lambda dispatcher: False)
+        assert main(["demo", "--out", str(out), "--studies", "8", "--shape", "12", "16", "16"]) == 0
     said = capsys.readouterr().out
+    assert "first run on this machine: the kernels compile" in said
     for stage in ("read", "preprocess", "segment", "edges", "features", "learning", "report"):
         assert re.search(rf"{stage}.* [\d.]+ s", said), stage
     assert re.search(r"accuracy [\d.]+, ROC AUC [\d.]+", said) and re.search(r"R² -?[\d.]+", said)
@@ -35,7 +38,9 @@ def test_demo_runs_the_pipeline_keeps_its_outputs_and_says_what_next(capsys, tmp
         assert len(list(csv.DictReader(file))) == 8
     # Run again in the same folder: the cohort and the finished studies are reused.
     assert main(["demo", "--out", str(out), "--studies", "8", "--shape", "12", "16", "16"]) == 0
-    assert "from an earlier run" in capsys.readouterr().out
+    said = capsys.readouterr().out
+    assert "from an earlier run" in said
+    assert "first run on this machine" not in said  # the first run cached the kernels it compiled
 
 
 def test_demo_refuses_a_folder_it_did_not_make(capsys, tmp_path):

@@ -197,3 +197,17 @@ def test_the_sources_digest_is_taken_on_a_kernels_first_call_not_on_import():
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     assert done.stdout.split(" ", 1) == ["0", "['median.py']\n"]
+
+
+def test_on_disk_tells_whether_a_kernel_will_load_or_compile(tmp_path):
+    code = (
+        "import numpy as np, gpuimg; from gpuimg.kernels.cache import on_disk;"
+        "from gpuimg.kernels.registry import CPU_DRIVERS as d; k = d['gpuimg.kernels.median._median_cpu'];"
+        "before = on_disk(k); gpuimg.preprocess.median_filter(np.zeros((4, 4, 4), np.float32), 3);"
+        "print(before, on_disk(k), sum(k.stats.cache_hits.values()))"
+    )
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path / "cache"))
+    command = [sys.executable, "-c", code]
+    runs = [subprocess.run(command, capture_output=True, text=True, env=env, timeout=300) for _ in range(2)]
+    assert [run.returncode for run in runs] == [0, 0], [run.stderr for run in runs]
+    assert [run.stdout.split() for run in runs] == [["False", "True", "0"], ["True", "True", "1"]]
