@@ -84,8 +84,15 @@ def fit_tasks(
     """
     if not rows or not learning.tasks:
         return {}, {}, {}
+    # Each patient numbered by its place in the labels file (those without labels last), and the rows
+    # in that order, then by their features: not in the order of the pseudonyms, whose key is new for
+    # each output folder, so that the folds and the clusters depend on the data and the spec's
+    # random_state alone.
+    rank = {patient: place for place, patient in enumerate(labels)}
     X, names = feature_matrix(rows)
-    patients = np.array([row["patient"] for row in rows])
+    patients = np.array([rank.get(row["patient"], len(rank)) for row in rows])
+    order = np.lexsort([*X.T[::-1], patients])
+    rows, X, patients = [rows[i] for i in order], X[order], patients[order]
     models, scores, predictions = {"features": names}, {}, {}
     for task in learning.tasks:
         estimator = make_estimator(task.estimator, task.kind, **_seeded(task, learning.random_state))

@@ -1,0 +1,88 @@
+"""The cohort's learning step: its cross-validated results depend on the data, not on the pseudonyms."""
+
+import csv
+
+import numpy as np
+import pytest
+from sklearn.metrics import accuracy_score, r2_score
+
+from gpuimg.cohort.learn import fit_tasks, read_labels
+from gpuimg.cohort.privacy import pseudonym
+from gpuimg.cohort.spec import Learning, Task
+
+
+@pytest.fixture
+def cohort(tmp_path):
+    """36 patients, two studies each, with a noisy class and a noisy continuous target."""
+    rng = np.random.default_rng(7)
+    labels = tmp_path / "labels.csv"
+    patients, studies = [f"P{k:02d}" for k in range(36)], []
+    with open(labels, "w", newline="") as file:
+        writer = csv.writer(file)
+        writer.writerow(["patient_id", "malignant", "growth"])
+        for patient in patients:
+            malignant = int(rng.random() < 0.5)
+            growth = rng.normal()
+            writer.writerow([patient, malignant, growth])
+            for study in range(2):
+                features = rng.normal(size=6)
+                features[0] += 0.8 * malignant
+                features[1] += 0.7 * growth
+                studies.append((patient, f"{patient}-{study}", features))
+    learning = Learning(
+        labels=labels,
+        folds=5,
+        random_state=0,
+        tasks=(
+            Task("classification", "logistic_regression", "malignant", {"C": 0.5}),
+            Task("regression", "ridge", "growth"),
+            Task("clustering", "kmeans", None, {"n_clusters": 3, "n_init": 1}),
+        ),
+    )
+    return learning, studies
+
+
+def _fit(learning, studies, key):
+    """fit_tasks as the pipeline calls it: rows keyed and sorted by the pseudonyms of ``key``."""
+    rows = [
+        {"study": pseudonym(key, "study", study), "patient": pseudonym(key, "patient", patient)}
+        | {f"f{k}": float(v) for k, v in enumerate(features)}
+        for patient, study, features in studies
+    ]
+    rows.sort(key=lambda row: row["study"])
+    return fit_tasks(rows, learning, read_labels(learning, key, keep_ids=False))
+
+
+def test_cross_validated_results_do_not_depend_on_the_pseudonym_key(cohort):
+    learning, studies = cohort
+    results = [_fit(learning, studies, key) for key in (b"a" * 32, b"b" * 32, b"c" * 32)]
+    first = results[0][1]
+    assert 0.5 < first["classification"]["accuracy"] < 1.0  # a learnable but imperfect task
+    for _, scores, predictions in results[1:]:
+        assert scores["classification"] == pytest.approx(first["classification"], rel=1e-9)
+        assert scores["regression"] == pytest.approx(first["regression"], rel=1e-9)
+        assert scores["clustering"] == pytest.approx(first["clustering"], rel=1e-9)
+        assert np.allclose(_points(predictions["clustering"]), _points(results[0][2]["clustering"]))
+    # The scores are those of the out-of-fold predictions the report plots.
+    for _, scores, predictions in results:
+        classified, regressed = predictions["classification"], predictions["regression"]
+        assert scores["classification"]["accuracy"] == pytest.approx(
+            accuracy_score(classified["y"], classified["y_pred"])
+        )
+        assert scores["regression"]["r2"] == pytest.approx(r2_score(regressed["y"], regressed["y_pred"]))
+
+
+def _points(clustering):
+    """The report's cluster map as a set: each study's 2D projection with its cluster, sorted (the
+    order of a patient's studies follows their pseudonyms)."""
+    points = np.column_stack([clustering["projection"], clustering["clusters"]])
+    return points[np.lexsort(points.T[::-1])]
+
+
+def test_studies_of_patients_without_labels_are_clustered_only(cohort):
+    learning, studies = cohort
+    extra = [("X99", f"X99-{k}", np.zeros(6)) for k in range(2)]  # not in the labels file
+    _, scores, predictions = _fit(learning, studies + extra, b"k" * 32)
+    assert scores["classification"]["n_studies"] == 72 and scores["classification"]["n_patients"] == 36
+    assert scores["regression"]["n_studies"] == 72
+    assert scores["clustering"]["n_studies"] == 74 and len(predictions["clustering"]["clusters"]) == 74
