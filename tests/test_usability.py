@@ -72,6 +72,7 @@ NOT_IMAGES = {
     "morphology.otsu_threshold": lambda f, i, m: f(i, mask=m),  # a number
     "morphology.multiotsu": lambda f, i, m: f(i, 3),  # numbers
     "contours.marching_cubes": lambda f, i, m: f(i, 0.0),  # a mesh [mm]
+    "contours.binary_mesh_measures": lambda f, i, m: f(m),  # volume and area [mm³, mm²]
     "ml.voxel_features": lambda f, i, m: f(i, (1.0,)),  # a table
     "features.extract": lambda f, i, m: f(i, m, families=["statistics", "morphology"]),
     "features.extract_labels": lambda f, i, m: f(i, m, families=["statistics"]),

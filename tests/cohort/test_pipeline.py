@@ -226,8 +226,14 @@ def test_ctrl_c_leaves_no_half_written_output_and_says_how_to_resume(broken, tmp
         "--output",
         str(out),
     ]
+    # Ctrl-C's default action, even where this run inherited SIGINT ignored (as a job started in the
+    # background by a shell without job control does): the job must see the interrupt.
     job = subprocess.Popen(
-        [*command, "--key", str(key)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        [*command, "--key", str(key)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline and not list(out.glob(".studies/*/*.json")):
