@@ -62,7 +62,7 @@ def demo(out: Path, n_studies: int, device: str, workers: int, shape: tuple[int,
     if not _kernels_on_disk(device):
         print(
             "  first run on this machine: the kernels compile as they are first used (most of the first "
-            "study's time,\n  about 40 s on 2 CPU cores); they are cached on disk, and later runs load them"
+            "study's time,\n  about 30 s on 2 CPU cores); they are cached on disk, and later runs load them"
         )
     manifest = run_pipeline(out / "pipeline.toml", cohort, out / "results", device=device, workers=workers)
     _summary(manifest, out, cohort)
