@@ -132,3 +132,12 @@ def test_bench_runs_the_checkout_comparison_for_this_device(capfd):
     assert main(["bench", "--device", "cpu", "--only", "no_such_operation"]) == 0
     out = capfd.readouterr().out
     assert f"gpuimg {gpuimg.__version__} on cpu" in out and "ratio" in out
+
+
+@pytest.mark.parametrize("device", ["cpu", "cuda"])
+def test_the_first_run_check_asks_the_cache_for_the_devices_kernels(monkeypatch, device):
+    """The demo's first-run line looks up the Sobel and zone-labelling kernels of the device it runs on."""
+    asked = []
+    monkeypatch.setattr("gpuimg.kernels.cache.on_disk", lambda d: asked.append(d.py_func.__name__) or True)
+    assert gpuimg.cli._kernels_on_disk(device) is True
+    assert asked == [f"_gradient_{device}", f"_label_{device}"]
