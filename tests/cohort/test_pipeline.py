@@ -99,6 +99,12 @@ def test_good_studies_give_rows_and_bad_ones_errors(broken, tmp_path):
     assert _table(out) == rows and _errors(out) == errors
 
 
+def _gpuimg_run(spec, cohort, out, *options):
+    """The command line of ``gpuimg run`` in a fresh Python process."""
+    command = [sys.executable, "-m", "gpuimg.cli", "run", str(spec)]
+    return [*command, "--input", str(cohort), "--output", str(out), *options]
+
+
 def test_sigkill_midway_then_rerun_gives_the_uninterrupted_table(broken, tmp_path):
     spec, small, key = broken
     # The broken cohort and 24 more good studies (of its patients): a study takes a few ms, so the
@@ -111,18 +117,7 @@ def test_sigkill_midway_then_rerun_gives_the_uninterrupted_table(broken, tmp_pat
     whole = tmp_path / "whole"
     run_pipeline(spec, cohort, whole, key_path=key, progress=False)
     killed = tmp_path / "killed"
-    command = [
-        sys.executable,
-        "-m",
-        "gpuimg.cli",
-        "run",
-        str(spec),
-        "--input",
-        str(cohort),
-        "--output",
-        str(killed),
-    ]
-    command += ["--key", str(key), "--device", "cpu"]
+    command = _gpuimg_run(spec, cohort, killed, "--key", str(key), "--device", "cpu")
     job = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline and len(list(killed.glob(".studies/*/*.json"))) < 3:
@@ -215,21 +210,10 @@ def test_validation_sts_as_it_lies_gives_one_row_per_patient(modality, tmp_path)
 def test_ctrl_c_leaves_no_half_written_output_and_says_how_to_resume(broken, tmp_path):
     spec, cohort, key = broken
     out = tmp_path / "out"
-    command = [
-        sys.executable,
-        "-m",
-        "gpuimg.cli",
-        "run",
-        str(spec),
-        "--input",
-        str(cohort),
-        "--output",
-        str(out),
-    ]
     # Ctrl-C's default action, even where this run inherited SIGINT ignored (as a job started in the
     # background by a shell without job control does): the job must see the interrupt.
     job = subprocess.Popen(
-        [*command, "--key", str(key)],
+        _gpuimg_run(spec, cohort, out, "--key", str(key)),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

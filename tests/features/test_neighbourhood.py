@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from texture_cases import prepared, reference_grey, rois
+from texture_cases import prepared, reference_grey, reference_zone_features, rois
 
 import gpuimg
 from gpuimg.features import Settings, prepare
@@ -135,33 +135,13 @@ def reference_ngtdm_features(matrix, grey):
 
 
 def reference_ngldm_features(counts, grey):
-    """IBSI 3.11's 17 formulas, written out, for one NGLDM ``counts[i, k]`` (column k: dependence k,
-    IBSI's j = k + 1) of grey levels ``grey``."""
+    """IBSI 3.11's 17 formulas for one NGLDM ``counts[i, k]`` (column k: dependence k, IBSI's
+    j = k + 1) of grey levels ``grey``: the 16 it shares with the GLSZM (every ROI voxel is a
+    neighbourhood, N_s = N_v), then the dependence count energy."""
     n_s = counts.sum()
-    p = counts / n_s
-    i = np.asarray(grey, dtype=float)[:, None]
-    j = np.arange(1, counts.shape[1] + 1, dtype=float)[None, :]
-    mu_i, mu_j = (i * p).sum(), (j * p).sum()
-    nonzero = p[p > 0]
-    return [
-        (counts / j**2).sum() / n_s,
-        (counts * j**2).sum() / n_s,
-        (counts / i**2).sum() / n_s,
-        (counts * i**2).sum() / n_s,
-        (counts / (i**2 * j**2)).sum() / n_s,
-        (counts * i**2 / j**2).sum() / n_s,
-        (counts * j**2 / i**2).sum() / n_s,
-        (counts * i**2 * j**2).sum() / n_s,
-        (counts.sum(axis=1) ** 2).sum() / n_s,
-        (counts.sum(axis=1) ** 2).sum() / n_s**2,
-        (counts.sum(axis=0) ** 2).sum() / n_s,
-        (counts.sum(axis=0) ** 2).sum() / n_s**2,
-        1.0,  # every ROI voxel is a neighbourhood: N_s = N_v
-        ((i - mu_i) ** 2 * p).sum(),
-        ((j - mu_j) ** 2 * p).sum(),
-        -(nonzero * np.log2(nonzero)).sum(),
-        (p**2).sum(),
-    ]
+    dependence = np.arange(1, counts.shape[1] + 1)
+    energy = ((counts / n_s) ** 2).sum()
+    return [*reference_zone_features(counts, grey, dependence, n_s), energy]
 
 
 NGT = ["coarseness", "contrast", "busyness", "complexity", "strength"]

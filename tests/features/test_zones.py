@@ -8,7 +8,7 @@ import pytest
 import scipy.ndimage as ndi
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from texture_cases import prepared, reference_grey, rois
+from texture_cases import prepared, reference_grey, reference_zone_features, rois
 
 import gpuimg
 import gpuimg.kernels.zones as zones_kernel
@@ -142,36 +142,6 @@ def test_one_grey_level_in_a_large_cube():
     assert gpuimg.to_numpy(glszm_matrices(grey, False)).tolist() == [[[324], [1]]]
     distances = gpuimg.to_numpy(gldzm_matrices(grey, True))  # a column per distance a 9 x 9 slice allows
     assert distances[..., :1].tolist() == [[[81], [1]]] * 4 and not distances[..., 1:].any()
-
-
-def reference_zone_features(counts, grey, column, n_voxels):
-    """IBSI 3.8's (and 3.9's) 16 formulas, written out, for one matrix ``counts[i, j]`` of zones of
-    grey level ``grey[i]`` and size (or distance) ``column[j]`` describing ``n_voxels`` voxels."""
-    n_s = counts.sum()
-    p = counts / n_s
-    i = np.asarray(grey, dtype=float)[:, None]
-    j = np.asarray(column, dtype=float)[None, :]
-    mu_i = (i * p).sum()
-    mu_j = (j * p).sum()
-    nonzero = p[p > 0]
-    return [
-        (counts / j**2).sum() / n_s,
-        (counts * j**2).sum() / n_s,
-        (counts / i**2).sum() / n_s,
-        (counts * i**2).sum() / n_s,
-        (counts / (i**2 * j**2)).sum() / n_s,
-        (counts * i**2 / j**2).sum() / n_s,
-        (counts * j**2 / i**2).sum() / n_s,
-        (counts * i**2 * j**2).sum() / n_s,
-        (counts.sum(axis=1) ** 2).sum() / n_s,
-        (counts.sum(axis=1) ** 2).sum() / n_s**2,
-        (counts.sum(axis=0) ** 2).sum() / n_s,
-        (counts.sum(axis=0) ** 2).sum() / n_s**2,
-        n_s / n_voxels,
-        ((i - mu_i) ** 2 * p).sum(),
-        ((j - mu_j) ** 2 * p).sum(),
-        -(nonzero * np.log2(nonzero)).sum(),
-    ]
 
 
 @settings(max_examples=30, deadline=None)

@@ -1,4 +1,5 @@
-"""Small random ROIs for the texture matrix tests, and how a reference reads their grey levels.
+"""Small random ROIs for the texture matrix tests, how a reference reads their grey levels, and the
+IBSI formulas that zone-like matrices (GLSZM, GLDZM, NGLDM) share.
 
 An ROI is an image of whole-number grey levels (with gaps between the levels used) and a mask (holes,
 single voxels, voxels on the volume's edge), prepared with a fixed bin size of 1 so that each
@@ -48,3 +49,33 @@ def ranks(image, mask):
     present = np.unique(image[mask])
     compact = np.where(mask, np.searchsorted(present, image) + 1, 0)
     return compact, present
+
+
+def reference_zone_features(counts, grey, column, n_voxels):
+    """IBSI 3.8's (and 3.9's) 16 formulas, written out, for one matrix ``counts[i, j]`` of zones of
+    grey level ``grey[i]`` and size (or distance) ``column[j]`` describing ``n_voxels`` voxels."""
+    n_s = counts.sum()
+    p = counts / n_s
+    i = np.asarray(grey, dtype=float)[:, None]
+    j = np.asarray(column, dtype=float)[None, :]
+    mu_i = (i * p).sum()
+    mu_j = (j * p).sum()
+    nonzero = p[p > 0]
+    return [
+        (counts / j**2).sum() / n_s,
+        (counts * j**2).sum() / n_s,
+        (counts / i**2).sum() / n_s,
+        (counts * i**2).sum() / n_s,
+        (counts / (i**2 * j**2)).sum() / n_s,
+        (counts * i**2 / j**2).sum() / n_s,
+        (counts * j**2 / i**2).sum() / n_s,
+        (counts * i**2 * j**2).sum() / n_s,
+        (counts.sum(axis=1) ** 2).sum() / n_s,
+        (counts.sum(axis=1) ** 2).sum() / n_s**2,
+        (counts.sum(axis=0) ** 2).sum() / n_s,
+        (counts.sum(axis=0) ** 2).sum() / n_s**2,
+        n_s / n_voxels,
+        ((i - mu_i) ** 2 * p).sum(),
+        ((j - mu_j) ** 2 * p).sum(),
+        -(nonzero * np.log2(nonzero)).sum(),
+    ]
