@@ -8,17 +8,16 @@ estimator and its parameters (the data stay on the GPU), and otherwise is copied
 one warning per process), fitted with scikit-learn, and its predictions copied back to the GPU. The
 wrappers follow scikit-learn's estimator API, so ``clone``, ``Pipeline`` and ``GridSearchCV`` take them;
 their parameters are the wrapped scikit-learn class's.
+
+This module holds the names, :func:`make_estimator` and the wrappers; the GPU routes' helpers are in
+private modules: the cuML parameter translation and the score on the device in ``_cuml``, the array-API
+route and the host-copy warnings in ``_array_api``, Platt calibration for cuML's SVC in ``_calibration``.
 """
 
 import contextlib
-import functools
 import importlib
 import inspect
-import math
-import sys
-import warnings
 
-import numpy as np
 import sklearn
 from sklearn.base import BaseEstimator, ClassifierMixin, ClusterMixin, RegressorMixin, TransformerMixin
 from sklearn.utils.metaestimators import available_if
@@ -26,6 +25,9 @@ from sklearn.utils.metaestimators import available_if
 from gpuimg.backend import namespace, to_device, to_numpy
 from gpuimg.errors import DeviceError, GpuimgError, ParameterError
 
+from ._array_api import _array_api_estimator, _array_api_unavailable, _warn_host_copy, _warn_no_array_api
+from ._calibration import _PlattCalibrated
+from ._cuml import _cuml_params, _device_score
 from ._validation import check_features, check_fitted, check_target
 
 TASKS = ("classification", "regression", "clustering", "decomposition")
@@ -69,25 +71,6 @@ _CLASSES = {
     "decomposition": {
         "pca": {"sklearn": ("decomposition", "PCA"), "cuml": ("decomposition", "PCA")},
     },
-}
-
-#: Parameters cuML fixes for a name, and scikit-learn parameter names cuML spells differently.
-_CUML_FIXED = {"decision_tree": {"n_estimators": 1, "bootstrap": False, "max_features": 1.0}}
-_CUML_RENAMED = {"criterion": "split_criterion"}
-_TREE_CRITERIA = {"split_criterion": {"squared_error": "mse", "log_loss": "entropy", "friedman_mse": None}}
-#: scikit-learn values that cuML spells differently or lacks, per estimator and cuML parameter: the
-#: cuML value fitting the same model (another solver of the same problem), or None where cuML has none.
-_CUML_VALUES = {
-    "random_forest": _TREE_CRITERIA,
-    "decision_tree": _TREE_CRITERIA,
-    "logistic_regression": {
-        "solver": dict.fromkeys(("lbfgs", "liblinear", "newton-cg", "newton-cholesky", "sag", "saga"), "qn")
-    },
-    "ridge": {
-        "solver": {"cholesky": "eig", **dict.fromkeys(("lsqr", "sparse_cg", "sag", "saga", "lbfgs"), "lsmr")}
-    },
-    "pca": {"svd_solver": dict.fromkeys(("covariance_eigh", "arpack", "randomized"), "full")},
-    "dbscan": {"algorithm": dict.fromkeys(("auto", "ball_tree", "kd_tree"), "brute")},
 }
 
 
@@ -441,200 +424,7 @@ _WRAPPERS = {
 }
 
 
-def _array_api_estimator(name: str, cls: type, params: dict):
-    """The scikit-learn estimator that runs ``name`` with ``params`` on device arrays under array-API
-    dispatch, or None where scikit-learn cannot (see :func:`make_estimator`, Notes)."""
-    if name == "linear_regression" and not _tagged_array_api(cls(**params)):
-        if params.get("positive", False):
-            return None
-        from sklearn.linear_model import Ridge
-
-        # Ridge's SVD solver with alpha = 0 solves least squares through the pseudo-inverse (singular
-        # values below 1e-15 dropped), as LinearRegression's lstsq does.
-        return Ridge(alpha=0.0, solver="svd", fit_intercept=params.get("fit_intercept", True))
-    if name == "ridge":
-        if params.get("positive", False) or params.get("solver", "auto") not in ("auto", "svd"):
-            return None
-        params = {**params, "solver": "svd"}
-    estimator = cls(**params)
-    return estimator if _tagged_array_api(estimator) else None
-
-
-def _tagged_array_api(estimator) -> bool:
-    """Whether scikit-learn's tags say ``estimator``, with its parameters, supports array-API input."""
-    try:
-        from sklearn.utils import get_tags
-    except ImportError:  # scikit-learn < 1.6
-        return bool(estimator._get_tags().get("array_api_support", False))
-    return bool(get_tags(estimator).array_api_support)
-
-
-def _array_api_unavailable() -> str | None:
-    """Why scikit-learn's array-API dispatch cannot be switched on here (its own message), or None.
-
-    scikit-learn checks ``SCIPY_ARRAY_API=1`` and its SciPy's version when dispatch is switched on."""
-    try:
-        with sklearn.config_context(array_api_dispatch=True):
-            pass
-    except (ImportError, RuntimeError) as exc:
-        return str(exc)
-    return None
-
-
-def _device_score(task: str, y, y_pred, sample_weight) -> float:
-    """Accuracy (classification) or R² (regression) of ``y_pred``, on its device, as scikit-learn's."""
-    ns = namespace(y_pred)
-    xp = ns.xp
-    y = xp.asarray(to_device(y, ns.device)).ravel()
-    y_pred = y_pred.ravel()
-    w = (
-        xp.ones(y.shape[0], dtype=np.float64)
-        if sample_weight is None
-        else xp.asarray(to_device(sample_weight, ns.device), dtype=np.float64)
-    )
-    if task == "classification":
-        return float((w * (y == y_pred)).sum() / w.sum())
-    y, y_pred = y.astype(np.float64), y_pred.astype(np.float64)
-    mean = (w * y).sum() / w.sum()
-    total = float((w * (y - mean) ** 2).sum())
-    residual = float((w * (y - y_pred) ** 2).sum())
-    if total == 0:  # scikit-learn's r2_score: 1 for a perfect fit of a constant, else 0
-        return 1.0 if residual == 0 else 0.0
-    return 1.0 - residual / total
-
-
 def _offers(model: DeviceEstimator, method: str) -> bool:
     """Whether the fitted estimator has ``method``; before ``fit``, True (as scikit-learn's own
     estimators: the call then raises NotFittedError, and Pipeline accepts the step)."""
     return not hasattr(model, "estimator_") or hasattr(model.estimator_, method)
-
-
-def _caller_level() -> int:
-    """The ``stacklevel`` of the first frame outside this module, for a warning raised in it."""
-    frame, level = sys._getframe(1), 1
-    while frame is not None and frame.f_code.co_filename == __file__:
-        frame, level = frame.f_back, level + 1
-    return level
-
-
-@functools.cache
-def _warn_host_copy() -> None:
-    warnings.warn(
-        "cuML is not installed: gpuimg.ml copies GPU features to the host once and fits scikit-learn "
-        "there (predictions are copied back). Install cuML for GPU estimators: in the gpuimg checkout, "
-        "pip install -e '.[cuml13]' (or '.[cuml12]'). Without cuML, logistic_regression (lbfgs), "
-        "ridge and linear_regression (svd) and pca stay on the GPU through scikit-learn's array-API "
-        "support when SCIPY_ARRAY_API=1 is set before Python starts.",
-        RuntimeWarning,
-        stacklevel=_caller_level(),
-    )
-
-
-@functools.cache
-def _warn_no_array_api(reason: str) -> None:
-    warnings.warn(
-        "cuML is not installed and scikit-learn's array-API support, which would keep this estimator "
-        f"on the GPU, is off ({reason}). Set SCIPY_ARRAY_API=1 in the environment before Python starts "
-        "(export SCIPY_ARRAY_API=1), or install cuML (pip install -e '.[cuml13]' in the checkout). "
-        "Until then, gpuimg.ml copies GPU features to the host once and fits scikit-learn there "
-        "(predictions are copied back).",
-        RuntimeWarning,
-        stacklevel=_caller_level(),
-    )
-
-
-def _cuml_params(name: str, params: dict, cls) -> dict:
-    """scikit-learn parameters translated for the cuML class ``cls``; those cuML lacks are dropped
-    with a warning (``n_jobs``, ``class_weight`` of some classes, ...)."""
-    translated = {_CUML_RENAMED.get(k, k): v for k, v in params.items()}
-    translated.update(_CUML_FIXED.get(name, {}))
-    for param, values in _CUML_VALUES.get(name, {}).items():
-        value = translated.get(param)
-        if isinstance(value, str) and value in values:
-            if values[value] is None:
-                raise ParameterError(
-                    f"{param}={value!r} has no cuML equivalent for {name!r}; choose one of "
-                    f"{sorted(k for k, v in values.items() if v)} or cuML's own, or fit on the CPU."
-                )
-            translated[param] = values[value]
-    signature = inspect.signature(cls).parameters
-    if any(p.kind is p.VAR_KEYWORD for p in signature.values()):
-        return translated
-    dropped = sorted(k for k in translated if k not in signature and k != "probability")
-    if dropped:
-        warnings.warn(f"cuML's {cls.__name__} has no parameter {dropped}; ignored.", stacklevel=4)
-    return {k: v for k, v in translated.items() if k in signature or k == "probability"}
-
-
-class _PlattCalibrated:
-    """A binary SVC with Platt-scaled probabilities (for cuML's SVC, which has no ``probability``).
-
-    The SVC is fitted on all the data; the sigmoid ``P(y = classes_[1]) = 1 / (1 + exp(-(a f + b)))``
-    of its decision value ``f`` is fitted by Newton's method on out-of-fold decision values (3 folds),
-    with Platt's regularised targets. Works on either device (``xp``).
-    """
-
-    _FOLDS = 3
-
-    def __init__(self, svc_class, params: dict, random_state):
-        self.svc_class = svc_class
-        self.params = params
-        self.random_state = random_state
-
-    def fit(self, X, y):
-        ns = namespace(X)
-        xp = ns.xp
-        y = xp.asarray(to_device(y, ns.device))  # host labels are indexed by device masks below
-        self.svc_ = self.svc_class(**self.params).fit(X, y)
-        self.classes_ = self.svc_.classes_
-        if len(self.classes_) != 2:
-            raise ParameterError(
-                f"probability=True on the GPU supports two classes; y has {len(self.classes_)}. "
-                "Use probability=False, or logistic_regression / random_forest for class probabilities."
-            )
-        seed = self.random_state if isinstance(self.random_state, int) else None
-        order = xp.asarray(np.random.default_rng(seed).permutation(X.shape[0]))
-        folds = xp.empty(X.shape[0], dtype=np.int64)
-        folds[order] = xp.arange(X.shape[0]) % self._FOLDS
-        scores = xp.empty(X.shape[0], dtype=np.float64)
-        for k in range(self._FOLDS):
-            test = folds == k
-            model = self.svc_class(**self.params).fit(X[~test], y[~test])
-            scores[test] = xp.asarray(model.decision_function(X[test]), dtype=np.float64).ravel()
-        self.a_, self.b_ = _platt(scores, xp.asarray(y == self.classes_[1], dtype=np.float64), xp)
-        return self
-
-    def predict(self, X):
-        return self.svc_.predict(X)
-
-    def decision_function(self, X):
-        return self.svc_.decision_function(X)
-
-    def predict_proba(self, X):
-        xp = namespace(X).xp
-        f = xp.asarray(self.svc_.decision_function(X), dtype=np.float64).ravel()
-        p = 1.0 / (1.0 + xp.exp(-(self.a_ * f + self.b_)))
-        return xp.stack([1.0 - p, p], axis=1)
-
-
-def _platt(f, positive, xp, iterations: int = 100) -> tuple[float, float]:
-    """Platt's sigmoid ``(a, b)`` for decision values ``f`` and 0/1 labels, by Newton's method."""
-    n_pos = float(positive.sum())
-    n_neg = positive.size - n_pos
-    target = xp.where(positive > 0, (n_pos + 1) / (n_pos + 2), 1 / (n_neg + 2))
-    a, b = 1.0, 0.0
-    for _ in range(iterations):
-        p = 1.0 / (1.0 + xp.exp(-(a * f + b)))
-        r = p - target
-        w = p * (1 - p) + 1e-12
-        # The five sums in one array, read back at once: one device sync per Newton step.
-        sums = to_numpy(xp.stack([(r * f).sum(), r.sum(), (w * f * f).sum(), (w * f).sum(), w.sum()]))
-        g = (float(sums[0]), float(sums[1]))
-        h = (float(sums[2]) + 1e-9, float(sums[3]), float(sums[4]) + 1e-9)
-        det = h[0] * h[2] - h[1] ** 2
-        da = (h[2] * g[0] - h[1] * g[1]) / det
-        db = (h[0] * g[1] - h[1] * g[0]) / det
-        a, b = a - da, b - db
-        if math.hypot(da, db) < 1e-10:
-            break
-    return a, b

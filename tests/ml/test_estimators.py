@@ -18,8 +18,10 @@ from sklearn.tree import DecisionTreeClassifier
 
 from gpuimg.backend import namespaces
 from gpuimg.errors import DeviceError, FeatureError, GpuimgError, ParameterError
-from gpuimg.ml import estimators, make_estimator
-from gpuimg.ml.estimators import _array_api_estimator, _device_score, _PlattCalibrated
+from gpuimg.ml import _array_api, estimators, make_estimator
+from gpuimg.ml._array_api import _array_api_estimator, _array_api_unavailable
+from gpuimg.ml._calibration import _PlattCalibrated
+from gpuimg.ml._cuml import _device_score
 
 CLASSIFIERS = {
     "svm": (SVC, {"C": 1.0}),
@@ -208,8 +210,8 @@ def strict_gpu(monkeypatch):
     # imported, which these estimators do not depend on (test_array_api_route_with_scipy_array_api_
     # from_the_start runs one with the variable set before SciPy is imported).
     monkeypatch.setenv("SCIPY_ARRAY_API", "1")
-    estimators._warn_host_copy.cache_clear()
-    estimators._warn_no_array_api.cache_clear()
+    _array_api._warn_host_copy.cache_clear()
+    _array_api._warn_no_array_api.cache_clear()
 
     class StrictGpu:
         def asarray(self, x):
@@ -222,8 +224,8 @@ def strict_gpu(monkeypatch):
     gpu = StrictGpu()
     gpu.transfers = transfers
     yield gpu
-    estimators._warn_host_copy.cache_clear()
-    estimators._warn_no_array_api.cache_clear()
+    _array_api._warn_host_copy.cache_clear()
+    _array_api._warn_no_array_api.cache_clear()
 
 
 ARRAY_API = {
@@ -387,7 +389,7 @@ import numpy as np
 from sklearn import config_context
 from sklearn.datasets import load_breast_cancer
 from sklearn.linear_model import LogisticRegression
-from gpuimg.ml.estimators import _array_api_estimator, _array_api_unavailable
+from gpuimg.ml._array_api import _array_api_estimator, _array_api_unavailable
 
 assert _array_api_unavailable() is None
 X, y = load_breast_cancer(return_X_y=True)
@@ -407,7 +409,7 @@ with config_context(array_api_dispatch=True):
 
 def test_array_api_unavailable_names_the_variable(monkeypatch):
     monkeypatch.delenv("SCIPY_ARRAY_API", raising=False)
-    assert "SCIPY_ARRAY_API=1" in estimators._array_api_unavailable()
+    assert "SCIPY_ARRAY_API=1" in _array_api_unavailable()
 
 
 def test_device_score_is_scikit_learns(rng):
@@ -444,7 +446,7 @@ def test_array_api_route_on_cupy(monkeypatch, cancer, diabetes):
         estimators, "namespace", lambda x: no_cuml if real_namespace(x) is cuda else real_namespace(x)
     )
     monkeypatch.setenv("SCIPY_ARRAY_API", "1")
-    estimators._warn_host_copy.cache_clear()
+    _array_api._warn_host_copy.cache_clear()
     for name, (task, cls, params) in ARRAY_API.items():
         X_train, X_test, y_train, y_test = cancer if task == "classification" else diabetes
         if task == "classification":
@@ -474,4 +476,4 @@ def test_array_api_route_on_cupy(monkeypatch, cancer, diabetes):
     assert model.route_ == "host_copy" and isinstance(
         model.predict(to_device(cancer[1], "cuda")), cupy.ndarray
     )
-    estimators._warn_host_copy.cache_clear()
+    _array_api._warn_host_copy.cache_clear()

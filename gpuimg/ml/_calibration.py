@@ -1,0 +1,86 @@
+"""Platt calibration: class probabilities for cuML's SVC, which has no ``probability``.
+
+:class:`_PlattCalibrated` fits a binary SVC and Platt's sigmoid of its out-of-fold decision values
+(:func:`_platt`), with ``xp`` on either device.
+"""
+
+import math
+
+import numpy as np
+
+from gpuimg.backend import namespace, to_device, to_numpy
+from gpuimg.errors import ParameterError
+
+
+class _PlattCalibrated:
+    """A binary SVC with Platt-scaled probabilities (for cuML's SVC, which has no ``probability``).
+
+    The SVC is fitted on all the data; the sigmoid ``P(y = classes_[1]) = 1 / (1 + exp(-(a f + b)))``
+    of its decision value ``f`` is fitted by Newton's method on out-of-fold decision values (3 folds),
+    with Platt's regularised targets. Works on either device (``xp``).
+    """
+
+    _FOLDS = 3
+
+    def __init__(self, svc_class, params: dict, random_state):
+        self.svc_class = svc_class
+        self.params = params
+        self.random_state = random_state
+
+    def fit(self, X, y):
+        ns = namespace(X)
+        xp = ns.xp
+        y = xp.asarray(to_device(y, ns.device))  # host labels are indexed by device masks below
+        self.svc_ = self.svc_class(**self.params).fit(X, y)
+        self.classes_ = self.svc_.classes_
+        if len(self.classes_) != 2:
+            raise ParameterError(
+                f"probability=True on the GPU supports two classes; y has {len(self.classes_)}. "
+                "Use probability=False, or logistic_regression / random_forest for class probabilities."
+            )
+        seed = self.random_state if isinstance(self.random_state, int) else None
+        order = xp.asarray(np.random.default_rng(seed).permutation(X.shape[0]))
+        folds = xp.empty(X.shape[0], dtype=np.int64)
+        folds[order] = xp.arange(X.shape[0]) % self._FOLDS
+        scores = xp.empty(X.shape[0], dtype=np.float64)
+        for k in range(self._FOLDS):
+            test = folds == k
+            model = self.svc_class(**self.params).fit(X[~test], y[~test])
+            scores[test] = xp.asarray(model.decision_function(X[test]), dtype=np.float64).ravel()
+        self.a_, self.b_ = _platt(scores, xp.asarray(y == self.classes_[1], dtype=np.float64), xp)
+        return self
+
+    def predict(self, X):
+        return self.svc_.predict(X)
+
+    def decision_function(self, X):
+        return self.svc_.decision_function(X)
+
+    def predict_proba(self, X):
+        xp = namespace(X).xp
+        f = xp.asarray(self.svc_.decision_function(X), dtype=np.float64).ravel()
+        p = 1.0 / (1.0 + xp.exp(-(self.a_ * f + self.b_)))
+        return xp.stack([1.0 - p, p], axis=1)
+
+
+def _platt(f, positive, xp, iterations: int = 100) -> tuple[float, float]:
+    """Platt's sigmoid ``(a, b)`` for decision values ``f`` and 0/1 labels, by Newton's method."""
+    n_pos = float(positive.sum())
+    n_neg = positive.size - n_pos
+    target = xp.where(positive > 0, (n_pos + 1) / (n_pos + 2), 1 / (n_neg + 2))
+    a, b = 1.0, 0.0
+    for _ in range(iterations):
+        p = 1.0 / (1.0 + xp.exp(-(a * f + b)))
+        r = p - target
+        w = p * (1 - p) + 1e-12
+        # The five sums in one array, read back at once: one device sync per Newton step.
+        sums = to_numpy(xp.stack([(r * f).sum(), r.sum(), (w * f * f).sum(), (w * f).sum(), w.sum()]))
+        g = (float(sums[0]), float(sums[1]))
+        h = (float(sums[2]) + 1e-9, float(sums[3]), float(sums[4]) + 1e-9)
+        det = h[0] * h[2] - h[1] ** 2
+        da = (h[2] * g[0] - h[1] * g[1]) / det
+        db = (h[0] * g[1] - h[1] * g[0]) / det
+        a, b = a - da, b - db
+        if math.hypot(da, db) < 1e-10:
+            break
+    return a, b
