@@ -8,6 +8,7 @@ instead. The routes are described in :func:`gpuimg.ml.make_estimator`, Notes.
 """
 
 import functools
+import os
 import sys
 import warnings
 
@@ -55,13 +56,11 @@ def _array_api_unavailable() -> str | None:
 
 
 def _caller_level() -> int:
-    """The ``stacklevel`` of the first frame outside this module and :mod:`gpuimg.ml.estimators` (whose
-    ``fit`` calls the warnings below), for a warning raised in this module."""
-    from . import estimators  # at call time: estimators imports this module
-
-    inside = {__file__, estimators.__file__}
+    """The ``stacklevel`` of the first frame outside :mod:`gpuimg.ml` (whose estimators' ``fit`` calls
+    the warnings below), for a warning raised in this module."""
+    package = os.path.dirname(__file__) + os.sep
     frame, level = sys._getframe(1), 1
-    while frame is not None and frame.f_code.co_filename in inside:
+    while frame is not None and frame.f_code.co_filename.startswith(package):
         frame, level = frame.f_back, level + 1
     return level
 
