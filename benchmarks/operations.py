@@ -228,7 +228,7 @@ OPERATIONS = [
         dtype="int16",
         peer_name=lambda ns: f"{ns.xp.__name__}.bincount(image.ravel() - image.min())",
         peer=lambda ns, image: ns.xp.bincount(image.ravel() - image.min()),
-        ours=gpuimg.preprocess.contrast.integer_counts,
+        ours=gpuimg.preprocess.equalize.integer_counts,
         build=_hounsfield,
     ),
     # The peer gets the image already scaled to [0, 1] (its float input range); ours scales inside.

@@ -157,6 +157,20 @@ def check_bins(nbins, name: str = "nbins") -> int:
     return int(nbins)
 
 
+def is_finite(value) -> bool:
+    """Whether ``value`` converts to a finite float (False for None, strings of no number, NaN, inf).
+
+    Examples
+    --------
+    >>> is_finite(2), is_finite(float("nan")), is_finite(None)
+    (True, False, False)
+    """
+    try:
+        return math.isfinite(float(value))
+    except (TypeError, ValueError):
+        return False
+
+
 def check_finite(value, name: str, *, low: float = -math.inf, high: float = math.inf) -> float:
     """``value`` as a finite float within ``[low, high]``.
 
@@ -165,14 +179,10 @@ def check_finite(value, name: str, *, low: float = -math.inf, high: float = math
     >>> check_finite(25, "bin_width", low=1e-6)
     25.0
     """
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        number = math.nan
-    if not (math.isfinite(number) and low <= number <= high):
+    if not (is_finite(value) and low <= float(value) <= high):
         bounds = f" between {low:g} and {high:g}" if math.isfinite(low) or math.isfinite(high) else ""
         raise ParameterError(f"{name}={value!r} must be a finite number{bounds}.")
-    return number
+    return float(value)
 
 
 def float_dtype(dtype) -> np.dtype:

@@ -59,10 +59,10 @@ def _hough(image):
 
 def _integer_counts(image):
     """The integer count, for the integer dtypes it takes (a float image has nothing to warm)."""
-    import gpuimg.preprocess.contrast
+    import gpuimg.preprocess.equalize
 
     if image.dtype.kind in "iu":
-        gpuimg.preprocess.contrast.integer_counts(image)
+        gpuimg.preprocess.equalize.integer_counts(image)
 
 
 def _label(image):

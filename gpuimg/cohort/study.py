@@ -20,7 +20,7 @@ from gpuimg.backend import namespace, to_numpy
 from gpuimg.errors import DicomError, GeometryError
 from gpuimg.features import extract
 from gpuimg.io import list_series, read_dicom, read_image, read_rtstruct, read_seg
-from gpuimg.preprocess.contrast import integer_counts
+from gpuimg.preprocess.equalize import integer_counts
 from gpuimg.volume import Volume
 
 from .privacy import pseudonym, scrub

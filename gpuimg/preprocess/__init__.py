@@ -1,16 +1,7 @@
-"""Preprocessing on either device: denoising, contrast and intensity, geometry (resampling, cropping)."""
+"""Preprocessing on either device: denoising, intensity and contrast (windows, sharpening, histogram
+equalisation), geometry (resampling, cropping)."""
 
-from .contrast import (
-    WINDOWS,
-    clahe,
-    equalize_hist,
-    laplacian_sharpen,
-    match_histogram,
-    rescale_intensity,
-    unsharp_mask,
-    window,
-    zscore,
-)
+from .contrast import WINDOWS, rescale_intensity, window, zscore
 from .denoise import (
     anisotropic_diffusion,
     bilateral_filter,
@@ -19,7 +10,9 @@ from .denoise import (
     mean_filter,
     median_filter,
 )
+from .equalize import clahe, equalize_hist, match_histogram
 from .geometry import crop_to_mask, ibsi_grid, resample, resample_mask
+from .sharpen import laplacian_sharpen, unsharp_mask
 
 __all__ = [
     "WINDOWS",

@@ -14,14 +14,12 @@ from collections.abc import Sequence
 import numpy as np
 from numpy.typing import ArrayLike
 
-from gpuimg._support import check_allocation, check_mode
+from gpuimg._support import as_image, check_allocation, check_mode, float_dtype
 from gpuimg._support import check_spacing as _spacing
 from gpuimg._units import voxels
 from gpuimg.backend import is_dask, namespace, to_numpy
 from gpuimg.errors import GeometryError, ParameterError
 from gpuimg.volume import Volume
-
-from .contrast import _float_dtype
 
 Image = ArrayLike | Volume
 Spacing = float | Sequence[float] | None
@@ -205,7 +203,7 @@ def _resample(image, spacing, new_spacing, order, mode, cval):
         raise ParameterError(f"order={order!r} is not supported; use 0 (nearest), 1 (linear) or 3 (cubic).")
     check_mode(mode)
     shape, offset, step = ibsi_grid(np.shape(image), old, new)
-    dtype = _float_dtype(image)
+    dtype = float_dtype(as_image(image).dtype)
     if is_dask(image):
         import dask.array as da
 

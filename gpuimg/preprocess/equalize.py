@@ -1,0 +1,432 @@
+"""Histogram operations: histogram matching, equalisation (global and CLAHE) and integer counts.
+
+:func:`match_histogram`, :func:`equalize_hist` and :func:`clahe` take a NumPy, CuPy or Dask array
+(or a :class:`~gpuimg.Volume`, whose geometry they keep) and return a float array on the input's
+device: float64 for float64 and 32/64-bit integer input, float32 otherwise. :func:`integer_counts`
+counts the values of an integer image (NumPy or CuPy), one bin per value. The counts and the
+mappings are kernels of :mod:`gpuimg.kernels.histogram` and :mod:`gpuimg.kernels.clahe`.
+
+On a Dask array, :func:`match_histogram` and :func:`equalize_hist` compute the histograms of the
+whole volume first, then map each chunk lazily; :func:`clahe`, whose tiles and their neighbours
+span the chunks, computes the volume whole.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from functools import partial
+
+import numpy as np
+from numpy.typing import ArrayLike
+
+from gpuimg._support import as_image, check_bins, float_dtype, is_finite
+from gpuimg.backend import bincount_fixed, is_dask, namespace
+from gpuimg.errors import ParameterError
+from gpuimg.kernels import clahe as clahe_kernels
+from gpuimg.kernels import histogram as kernel
+from gpuimg.volume import Volume, accepts_volume
+
+from .contrast import _finite_range, _mask
+
+#: An image: a NumPy, CuPy or Dask array, or a Volume.
+Image = ArrayLike | Volume
+
+#: Most bins of an integer image's histogram (one bin per value).
+_MAX_INTEGER_BINS = 2**24
+#: A CLAHE tile may be at most this many times the image's side (or this squared, in voxels).
+_TILE_REFLECTIONS = 8
+
+
+@accepts_volume
+def match_histogram(image: Image, reference: ArrayLike | Volume) -> Image:
+    """Map intensities so that the histogram of ``image`` matches that of ``reference``.
+
+    Parameters
+    ----------
+    image : array (NumPy, CuPy or Dask) or Volume
+    reference : array or Volume, any shape, same device
+        The image whose distribution of values is wanted.
+
+    Returns
+    -------
+    array or Volume
+        float32 (float64 for float64 and 32/64-bit integer input).
+
+    Notes
+    -----
+    Equals ``skimage.exposure.match_histograms(image, reference)``: each distinct value of
+    ``image`` goes to the value of ``reference`` at the same quantile (linear interpolation
+    between the reference's distinct values). NaN voxels are left out of both distributions and
+    stay NaN (scikit-image counts each NaN as a value). On a Dask array, the distinct values and
+    counts of the whole volume are computed first, then each chunk is mapped.
+    """
+    if isinstance(reference, Volume):
+        reference = reference.data
+    ns = namespace(image)
+    xp = ns.xp
+    dtype = float_dtype(image.dtype)
+    src_values, src_counts = _unique_counts(image)
+    ref_values, ref_counts = _unique_counts(reference)
+    if ref_values.size == 0:
+        raise ParameterError("match_histogram: the reference has no value that is not NaN.")
+    src_quantiles = xp.cumsum(src_counts) / float(src_counts.sum())
+    ref_quantiles = xp.cumsum(ref_counts) / float(ref_counts.sum())
+    mapped = xp.interp(src_quantiles, ref_quantiles, ref_values.astype(np.float64))
+    run = partial(_lookup_values, values=src_values, mapped=mapped, dtype=dtype)
+    if is_dask(image):
+        return image.map_blocks(run, dtype=dtype, meta=xp.empty((0,) * image.ndim, dtype=dtype))
+    return run(image)
+
+
+def _unique_counts(image):
+    """The distinct non-NaN values of ``image`` and their counts (Dask: merged over the chunks)."""
+    xp = namespace(image).xp
+    if is_dask(image):
+        import dask
+
+        parts = dask.compute(*[dask.delayed(_unique_counts)(b) for b in image.to_delayed().ravel()])
+        values, inverse = xp.unique(xp.concatenate([p[0] for p in parts]), return_inverse=True)
+        weights = xp.concatenate([p[1] for p in parts]).astype(np.float64)
+        return values, bincount_fixed(inverse.ravel(), weights, length=values.size).astype(np.int64)
+    values, counts = xp.unique(xp.asarray(image).ravel(), return_counts=True)
+    if values.dtype.kind == "f":
+        keep = ~xp.isnan(values)
+        values, counts = values[keep], counts[keep]
+    return values, counts
+
+
+def _lookup_values(block, *, values, mapped, dtype):
+    xp = namespace(block).xp
+    index = xp.clip(xp.searchsorted(values, block), 0, values.size - 1)
+    out = mapped[index].astype(dtype)
+    if block.dtype.kind == "f":
+        out = xp.where(xp.isnan(block), dtype.type(np.nan), out)
+    return out
+
+
+@accepts_volume
+def equalize_hist(image: Image, nbins: int = 256, mask: ArrayLike | None = None) -> Image:
+    """Histogram equalisation: each voxel goes to the cumulative distribution at its value.
+
+    Parameters
+    ----------
+    image : array (NumPy, CuPy or Dask) or Volume, 1D to 3D
+    nbins : int
+        Number of equal bins between the smallest and largest value (float input). Integer
+        input has one bin per integer value from its minimum to its maximum, as in scikit-image.
+    mask : array of bool, same shape, optional
+        Only these voxels make the histogram; every voxel is mapped.
+
+    Returns
+    -------
+    array or Volume
+        Values in (0, 1]; float32 (float64 for float64 and 32/64-bit integer input).
+
+    Raises
+    ------
+    ParameterError
+        If ``nbins`` is not a positive integer, the mask has another shape, no voxel is finite,
+        or an integer image spans 2**24 values or more (cast it to float32 first).
+
+    Notes
+    -----
+    Equals ``skimage.exposure.equalize_hist(image, nbins, mask)``: the histogram has NumPy's bins
+    (the same counts as ``np.histogram``) and the mapping is ``np.interp(image, bin_centres, cdf)``
+    with NumPy's arithmetic. Both passes are kernels of :mod:`gpuimg.kernels.histogram` (for an
+    integer image without a mask, the histogram is its integer count, one bin per value).
+    NaN and inf voxels are left out of the histogram (scikit-image raises); NaN stays NaN, -inf
+    maps to the first bin's value and +inf to 1. On a Dask array the range and the histogram of
+    the whole volume are computed first (one pass each), then each chunk is mapped lazily.
+    """
+    check_bins(nbins)
+    as_image(image, empty=False)
+    ndim = np.ndim(image)
+    if ndim not in (1, 2, 3):
+        raise ParameterError(f"the image must be 1D, 2D or 3D; got {ndim}D, shape {np.shape(image)}.")
+    dtype = float_dtype(image.dtype)
+    xp = namespace(image).xp
+    if image.dtype == bool:
+        image = image.astype(np.uint8)
+    elif image.dtype == np.float16:
+        image = image.astype(np.float32)
+    if mask is not None:
+        mask = _mask(image, mask)
+    lo, hi = _finite_range(image, mask)
+    if image.dtype.kind in "iu":
+        lo, hi = int(lo), int(hi)
+        if hi - lo >= _MAX_INTEGER_BINS:
+            raise ParameterError(
+                f"equalize_hist: integer values from {lo} to {hi} would need {hi - lo + 1} bins (one per "
+                f"value, as in scikit-image); cast the image to float32 to use nbins={nbins} bins."
+            )
+        centres = np.arange(lo, hi + 1, dtype=np.float64)
+        if mask is None:  # one bin per value: the integer count, no float edges
+            count = partial(_count_integers, smallest=lo, nbins=centres.size)
+        else:
+            edges = xp.asarray(np.arange(lo - 0.5, hi + 1.0, dtype=np.float64))
+            first, denom = np.float64(lo - 0.5), np.float64(hi - lo + 1)
+            count = partial(_count_bins, first=first, denom=denom, edges=edges)
+    else:
+        kind = image.dtype.type
+        first, last = kind(lo), kind(hi)
+        if first == last:
+            first, last = first - kind(0.5), last + kind(0.5)
+        edges = np.linspace(first, last, int(nbins) + 1, endpoint=True, dtype=image.dtype)
+        centres = ((edges[:-1] + edges[1:]) / 2.0).astype(np.float64)
+        count = partial(_count_bins, first=first, denom=kind(last - first), edges=xp.asarray(edges))
+    centres_dev = xp.asarray(centres)
+    if is_dask(image):
+        import dask
+
+        masks = mask.rechunk(image.chunks) if is_dask(mask) else None
+        if mask is not None and masks is None:
+            import dask.array as da
+
+            masks = da.from_array(mask, chunks=image.chunks)
+        blocks = image.to_delayed().ravel()
+        mask_blocks = masks.to_delayed().ravel() if masks is not None else [None] * len(blocks)
+        parts = dask.compute(*[dask.delayed(count)(b, m) for b, m in zip(blocks, mask_blocks, strict=True)])
+        hist = sum(parts[1:], parts[0])
+    else:
+        hist = count(image, mask)
+    cdf = xp.cumsum(hist).astype(np.float64)
+    cdf /= cdf[-1]
+    if image.dtype == np.float32:
+        cdf = cdf.astype(np.float32).astype(np.float64)  # scikit-image's cdf is float32 here
+    spacing = (centres[-1] - centres[0]) / max(centres.size - 1, 1)
+    lookup = partial(
+        _equalize_block,
+        centres=centres_dev,
+        cdf=cdf,
+        inv_step=np.float64(1.0 / spacing if spacing else 0.0),
+        dtype=dtype,
+    )
+    if is_dask(image):
+        return image.map_blocks(lookup, dtype=dtype, meta=xp.empty((0,) * ndim, dtype=dtype))
+    return lookup(image)
+
+
+def _as_3d(block):
+    xp = namespace(block).xp
+    block = xp.ascontiguousarray(block)
+    return block.reshape((1,) * (3 - block.ndim) + block.shape)
+
+
+def integer_counts(image) -> tuple[int, object]:
+    """The number of voxels of each value of an integer image, from its smallest value.
+
+    Parameters
+    ----------
+    image : integer array (NumPy or CuPy), any shape, not empty
+        Values spanning fewer than 2**24 integers (16-bit CT in HU spans at most 65,536).
+
+    Returns
+    -------
+    smallest : int
+        The image's smallest value.
+    counts : int64 array on the image's device
+        ``counts[k]`` voxels equal ``smallest + k``, up to the largest value: what
+        ``np.bincount(image.ravel() - smallest)`` gives.
+
+    Raises
+    ------
+    ParameterError
+        If the image is not of an integer dtype, is empty, or its values span 2**24 integers or more.
+
+    Notes
+    -----
+    One pass of the integer count kernel of :mod:`gpuimg.kernels.histogram` over the values in
+    memory order (a non-contiguous image is copied first): ``counts[value - smallest] += 1``, no
+    float arithmetic. The bins start at the smallest value, found by a min/max pass first; on the
+    CPU, 8- and 16-bit images of at least 16 voxels per value of their dtype (about 1 million for
+    16 bits) are instead counted over every value of the dtype, with no min/max pass, and the
+    counts trimmed to the values present. On the CPU each thread counts its share into a private
+    histogram, summed at the end (``np.bincount`` first copies the values to 64-bit integers, four
+    times the bytes of an int16 volume); on CUDA each block of 256 threads counts its share into
+    shared memory, or with global atomics when there are more than
+    :data:`gpuimg.kernels.histogram.SHARED_BINS` bins.
+
+    Examples
+    --------
+    >>> integer_counts(np.array([[3, 5], [5, 5]], dtype=np.int16))
+    (3, array([1, 0, 3]))
+    """
+    if image.dtype.kind not in "iu":
+        raise ParameterError(f"integer_counts counts integer images; got dtype {image.dtype}.")
+    if image.size == 0:
+        raise ParameterError(f"integer_counts: the image of shape {image.shape} is empty; give it voxels.")
+    ns = namespace(image)
+    flat = ns.xp.ascontiguousarray(image).ravel()
+    if kernel.counts_whole_dtype(flat, target=ns.target):
+        lowest = int(np.iinfo(flat.dtype).min)
+        counts = ns.xp.zeros(256**flat.dtype.itemsize, dtype=np.int64)
+        kernel.integer_counts(flat, counts, flat.dtype.type(lowest), target=ns.target)
+        present = counts != 0
+        first, last = int(present.argmax()), counts.size - 1 - int(present[::-1].argmax())
+        return lowest + first, counts[first : last + 1].copy()
+    lo, hi = _finite_range(image)
+    if hi - lo >= _MAX_INTEGER_BINS:
+        raise ParameterError(f"integer values from {lo} to {hi} span {hi - lo + 1} bins, 2**24 or more.")
+    return lo, _count_integers(flat, None, smallest=lo, nbins=hi - lo + 1)
+
+
+def _count_integers(block, mask, *, smallest, nbins):
+    """Counts (int64, on the block's device) of the integers ``smallest`` to ``smallest + nbins - 1``
+    in one block, all of whose values are among them; ``mask`` is None (as :func:`_count_bins` takes)."""
+    ns = namespace(block)
+    counts = ns.xp.zeros(nbins, dtype=np.int64)
+    flat = ns.xp.ascontiguousarray(block).ravel()
+    kernel.integer_counts(flat, counts, flat.dtype.type(smallest), target=ns.target)
+    return counts
+
+
+def _count_bins(block, mask, *, first, denom, edges):
+    """Histogram (int64, on the block's device) of one block with NumPy's bins."""
+    ns = namespace(block)
+    hist = ns.xp.zeros(edges.size - 1, dtype=np.int64)
+    src = _as_3d(block)
+    if src.size == 0:
+        return hist
+    use_mask = mask is not None
+    flags = _as_3d(ns.xp.asarray(mask, dtype=np.uint8)) if use_mask else ns.xp.zeros((1, 1, 1), np.uint8)
+    kernel.histogram(
+        src, flags, hist, target=ns.target, lo=first, denom=denom, edges=edges, use_mask=use_mask
+    )
+    return hist
+
+
+def _equalize_block(block, *, centres, cdf, inv_step, dtype):
+    ns = namespace(block)
+    src = _as_3d(block)
+    out = ns.xp.empty(src.shape, dtype=dtype)
+    if out.size:
+        kernel.equalize(src, out, target=ns.target, centres=centres, cdf=cdf, inv_step=inv_step)
+    return out.reshape(block.shape)
+
+
+#: Grey levels of scikit-image's CLAHE (14 bits).
+_GREY_LEVELS = 2**14
+
+
+@accepts_volume
+def clahe(
+    image: Image,
+    kernel_size: int | Sequence[int] | None = None,
+    clip_limit: float = 0.01,
+    nbins: int = 256,
+) -> Image:
+    """Contrast-limited adaptive histogram equalisation in 2D or 3D, as scikit-image's.
+
+    Parameters
+    ----------
+    image : array (NumPy, CuPy or Dask) or Volume, 2D or 3D
+        Any real intensities (HU, MR units): the range of the image is mapped onto 14-bit grey
+        levels first.
+    kernel_size : int or sequence of int [voxels], optional
+        Size of the contextual regions (tiles); default 1/8 of each axis (at least 1).
+    clip_limit : float
+        Clipping limit in [0, 1], as a fraction of the voxels of a tile; 0 (or >= 1) does no
+        clipping (plain adaptive equalisation).
+    nbins : int
+        Number of grey-level bins of each tile's histogram.
+
+    Returns
+    -------
+    array or Volume
+        Values in [0, 1]; float32 (float64 for float64 and 32/64-bit integer input).
+
+    Raises
+    ------
+    ParameterError
+        For a bad ``kernel_size``, ``clip_limit`` or ``nbins``, or an image with NaN or inf
+        voxels (replace them first, e.g. with ``xp.nan_to_num``).
+
+    Notes
+    -----
+    Follows ``skimage.exposure.equalize_adapthist`` step for step (tiling and reflect padding,
+    clipping with its redistribution loop, multilinear interpolation summed in float32 and
+    truncated, final rescaling to [0, 1]), with the kernels of :mod:`gpuimg.kernels.clahe`.
+    scikit-image first converts the image with ``img_as_uint``, which clips negative values and
+    requires floats in [-1, 1]; here the range ``[min, max]`` of the image is mapped linearly onto
+    the grey levels instead. Both agree exactly for unsigned integer images and for images whose
+    values are already uint16 levels (``u / 65535`` floats), and for any integer image once it
+    is shifted to be non-negative (an int16 CT minus its minimum). A constant image gives 0
+    everywhere (scikit-image's result then depends on the constant's value). On a Dask array the whole
+    volume is computed into memory (the tiles and their neighbours span the chunks) and the
+    result is returned as a Dask array with the input's chunks.
+    """
+    check_bins(nbins)
+    as_image(image, empty=False)
+    if not is_finite(clip_limit) or clip_limit < 0:
+        raise ParameterError(f"clip_limit={clip_limit!r} must be a number >= 0 (0 for no clipping).")
+    ndim = np.ndim(image)
+    if ndim not in (2, 3):
+        raise ParameterError(f"clahe needs a 2D or 3D image; got {ndim}D, shape {np.shape(image)}.")
+    shape = tuple(np.shape(image))
+    kernel_size = _kernel_size(kernel_size, shape)
+    dtype = float_dtype(image.dtype)
+    if is_dask(image):
+        import dask.array as da
+
+        whole = clahe(image.compute(), kernel_size, clip_limit, nbins)
+        return da.from_array(whole, chunks=image.chunks, asarray=False)
+    ns = namespace(image)
+    xp = ns.xp
+    low, high = (float(v) for v in (image.min(), image.max()))
+    if not (math.isfinite(low) and math.isfinite(high)):
+        raise ParameterError(
+            "clahe needs finite voxels, and this image has NaN or inf; replace them first "
+            "(e.g. xp.nan_to_num(image, nan=..., posinf=..., neginf=...))."
+        )
+    if high == low:
+        return xp.zeros(shape, dtype=dtype)
+    top = _GREY_LEVELS - 1
+    src = _as_3d(image if image.dtype.kind in "fiu" else image.astype(np.uint8))
+    bins = xp.empty(src.shape, dtype=np.uint16)
+    clahe_kernels.quantise(
+        src,
+        bins,
+        target=ns.target,
+        low=low,
+        denom=high - low,
+        top=top,
+        bin_size=1 + _GREY_LEVELS // int(nbins),
+    )
+    kernel3 = (1,) * (3 - ndim) + kernel_size
+    tiles = tuple(-(-n // k) for n, k in zip(bins.shape, kernel3, strict=True))
+    hist = xp.zeros((*tiles, int(nbins)), dtype=np.int64)
+    clahe_kernels.tile_histograms(bins, hist, target=ns.target, kernel=kernel3)
+    voxels = math.prod(kernel_size)
+    limit = int(max(clip_limit * voxels, 1)) if clip_limit > 0 else voxels
+    maps = xp.empty(hist.shape, dtype=np.float64)
+    clahe_kernels.clip_and_map(
+        hist, maps, target=ns.target, clip_limit=limit, scale=float(top) / voxels, max_value=float(top)
+    )
+    levels = xp.empty(bins.shape, dtype=np.float32)
+    clahe_kernels.interpolate(bins, maps, levels, target=ns.target, kernel=kernel3)
+    levels = levels.reshape(shape).astype(dtype)
+    low, high = (float(v) for v in (levels.min(), levels.max()))
+    if high == low:
+        return xp.clip(levels, dtype.type(0), dtype.type(1))
+    return ((levels - dtype.type(low)) / dtype.type(high - low)).astype(dtype)
+
+
+def _kernel_size(kernel_size, shape):
+    if kernel_size is None:
+        return tuple(max(n // 8, 1) for n in shape)
+    sizes = np.atleast_1d(np.asarray(kernel_size))
+    if sizes.size == 1:
+        sizes = np.repeat(sizes, len(shape))
+    if sizes.shape != (len(shape),) or sizes.dtype.kind not in "iu" or not np.all(sizes > 0):
+        raise ParameterError(
+            f"kernel_size={kernel_size!r} must be one positive integer or one per axis ({len(shape)})."
+        )
+    # A tile reflected past the image many times costs time and changes nothing of use.
+    most = [_TILE_REFLECTIONS * max(n, _TILE_REFLECTIONS) for n in shape]
+    if any(k > m for k, m in zip(sizes, most, strict=True)):
+        raise ParameterError(
+            f"kernel_size={kernel_size!r} is more than {_TILE_REFLECTIONS} times the image {tuple(shape)} "
+            f"(or {_TILE_REFLECTIONS**2} voxels) on an axis; use a kernel_size of at most {most}."
+        )
+    return tuple(int(k) for k in sizes)
