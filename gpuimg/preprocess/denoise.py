@@ -3,7 +3,8 @@
 Mean and Gaussian smoothing call the device's ``ndimage`` (``scipy.ndimage`` or
 ``cupyx.scipy.ndimage``); the 3D median of a 3³ or 5³ window and the bilateral filter run our own
 kernels (:mod:`gpuimg.kernels.median`, :mod:`gpuimg.kernels.bilateral`) on either target. Dask arrays
-are filtered chunk by chunk with the filter's halo, with the whole-volume result.
+are filtered chunk by chunk with the filter's halo, with the whole-volume result. Smoothing by
+partial differential equations (curvature flow, anisotropic diffusion) is in :mod:`.diffusion`.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from functools import partial
 import numpy as np
 from numpy.typing import ArrayLike
 
-from gpuimg._support import check_allocation, check_window
+from gpuimg._support import check_allocation, check_window, float_dtype, real_dtype
 from gpuimg._support import check_mode as _check_mode
 from gpuimg._support import check_positive as _positive
 from gpuimg._support import check_sizes as _sizes
@@ -24,8 +25,6 @@ from gpuimg.backend import is_dask, map_stencil, namespace, separable_passes
 from gpuimg.errors import ParameterError
 from gpuimg.kernels import bilateral as bilateral_kernel
 from gpuimg.kernels import boundary
-from gpuimg.kernels import curvature as curvature_kernel
-from gpuimg.kernels import diffusion as diffusion_kernel
 from gpuimg.kernels import median as median_kernel
 from gpuimg.volume import Volume, accepts_volume
 
@@ -40,8 +39,6 @@ _MEDIAN_NATIVE = {np.dtype(t) for t in ("float32", "float64", "int16", "uint16")
 _BILATERAL_NATIVE = {np.dtype(t) for t in ("float32", "float64", "int16")}
 #: Intensity differences of this many ``sigma_range`` or more get no weight (ITK's ``RangeMu``).
 _RANGE_TRUNCATE = 4.0
-#: The kernel's number for each ``anisotropic_diffusion`` method.
-_DIFFUSION_METHODS = {"gradient": diffusion_kernel.GRADIENT, "curvature": diffusion_kernel.CURVATURE}
 
 
 @accepts_volume
@@ -89,7 +86,7 @@ def mean_filter(image: Image, size: Sizes = 3, *, mode: str = "reflect", cval: f
     _check_mode(mode)
     ndim = np.ndim(image)
     sizes = _sizes(size, ndim, "size")
-    work = _float_dtype(image)
+    work = float_dtype(image.dtype)
     run = partial(_mean, size=sizes, mode=mode, cval=cval, work=work)
     return _stencil(run, image, max(s // 2 for s in sizes), mode, work)
 
@@ -158,7 +155,7 @@ def gaussian_filter(
     ndim = np.ndim(image)
     sigmas = voxels("sigma", sigma, sigma_mm, spacing, ndim)
     (truncate,) = _positive(truncate, 1, "truncate")
-    work = _float_dtype(image)
+    work = float_dtype(image.dtype)
     run = partial(_gaussian, sigma=sigmas, mode=mode, cval=cval, truncate=truncate, work=work)
     return _stencil(run, image, max(int(truncate * s + 0.5) for s in sigmas), mode, work)
 
@@ -212,9 +209,7 @@ def median_filter(image: Image, size: Sizes = 3, *, mode: str = "reflect", cval:
     ndim = np.ndim(image)
     sizes = _sizes(size, ndim, "size")
     check_window(sizes, "size")
-    dtype = np.dtype(image.dtype) if hasattr(image, "dtype") else np.asarray(image).dtype
-    if dtype.kind not in "biuf":
-        raise ParameterError(f"the image must hold real numbers; got dtype {dtype}.")
+    dtype = real_dtype(image.dtype)
     run = partial(_median, size=sizes, mode=mode, cval=cval)
     return _stencil(run, image, max(s // 2 for s in sizes), mode, dtype)
 
@@ -319,7 +314,7 @@ def bilateral_filter(
     else:
         table = np.exp(-0.5 * (np.arange(range_samples) * (cutoff / range_samples) / sigma_range) ** 2)
         inv_step = range_samples / cutoff
-    work = _float_dtype(image)
+    work = float_dtype(image.dtype)
     run = partial(
         _bilateral,
         radius=radius,
@@ -333,230 +328,6 @@ def bilateral_filter(
         work=work,
     )
     return _stencil(run, image, max(radius), mode, work)
-
-
-@accepts_volume
-def curvature_flow(
-    image: Image,
-    *,
-    iterations: int = 5,
-    time_step: float = 0.05,
-    spacing: float | Sequence[float] | None = None,
-) -> Image:
-    """Smoothing by curvature flow: each iteration moves the iso-surfaces by their mean curvature.
-
-    Parameters
-    ----------
-    image : array (NumPy, CuPy or Dask) or Volume, 2D or 3D
-        For 3D, axes (z, y, x).
-    iterations : int
-        Number of explicit time steps; positive.
-    time_step : float
-        Size of each step (SimpleITK's ``timeStep``, default 0.05); positive. Explicit steps are
-        stable for about ``time_step <= min(spacing)² / 2 ** (ndim + 1)``.
-    spacing : float or sequence of float [mm], optional
-        Voxel spacing per axis; derivatives are then per mm. Default: none (voxel units); a Volume
-        brings its own.
-
-    Returns
-    -------
-    array or Volume
-        On the input's device; float32 for float32 and 8/16-bit integer input, float64 otherwise.
-
-    Raises
-    ------
-    ParameterError
-        iterations not a positive integer; a time step or spacing that is not positive.
-
-    Notes
-    -----
-    ``I <- I + time_step * |grad I| * div(grad I / |grad I|)`` with central differences (per mm),
-    written out as ITK's ``CurvatureFlowFunction``: ``(sum_i gi² sum_{j != i} gjj - 2 sum_{i<j}
-    gi gj gij) / |g|²``, and no update where ``|g|² < 1e-9``. The image extends as "nearest"
-    (ITK's zero-flux Neumann condition). Equals SimpleITK's ``CurvatureFlow`` with the same
-    iterations and time step to float32 rounding. One pass of :mod:`gpuimg.kernels.curvature`
-    per iteration, on either target. A NaN or inf spreads, as in
-    SimpleITK, to the 18 neighbours that use it each iteration (face and edge neighbours; an
-    edge neighbour with zero gradient takes no update and stays finite).
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from gpuimg.preprocess import curvature_flow
-    >>> z, y, x = np.mgrid[:9, :9, :9]
-    >>> ball = ((z - 4) ** 2 + (y - 4) ** 2 + (x - 4) ** 2 < 9).astype(np.float32)
-    >>> bool(curvature_flow(ball, iterations=3).sum() < ball.sum())
-    True
-    """
-    ndim = np.ndim(image)
-    if ndim not in (2, 3):
-        raise ParameterError(f"the image must be 2D or 3D; got {ndim}D, shape {np.shape(image)}.")
-    if not (
-        isinstance(iterations, (int, np.integer)) and not isinstance(iterations, bool) and iterations > 0
-    ):
-        raise ParameterError(f"iterations={iterations!r} must be a positive whole number.")
-    (time_step,) = _positive(time_step, 1, "time_step")
-    spacing = (1.0,) * ndim if spacing is None else _positive(spacing, ndim, "spacing")
-    work = _float_dtype(image)
-    run = partial(
-        _curvature_flow, iterations=int(iterations), time_step=time_step, spacing=spacing, work=work
-    )
-    return _stencil(run, image, int(iterations), "nearest", work)
-
-
-@accepts_volume
-def anisotropic_diffusion(
-    image: Image,
-    *,
-    iterations: int = 5,
-    time_step: float = 0.125,
-    conductance: float = 3.0,
-    method: str = "gradient",
-    spacing: float | Sequence[float] | None = None,
-) -> Image:
-    """Perona-Malik anisotropic diffusion: smoothing that slows down across strong edges.
-
-    Parameters
-    ----------
-    image : array (NumPy, CuPy or Dask) or Volume, 2D or 3D
-        For 3D, axes (z, y, x).
-    iterations : int
-        Number of explicit time steps; positive.
-    time_step : float
-        Size of each step (SimpleITK's ``timeStep``, default 0.125); positive. Explicit steps are
-        stable for ``time_step <= min(spacing) / 2 ** (ndim + 1)``.
-    conductance : float
-        SimpleITK's ``conductanceParameter``: edges whose squared gradient exceeds
-        ``2 conductance²`` times the image's mean squared gradient diffuse e times slower; positive.
-    method : {"gradient", "curvature"}
-        "gradient": the conductance from the gradient, as SimpleITK's
-        ``GradientAnisotropicDiffusion``. "curvature": the modified curvature diffusion equation,
-        as SimpleITK's ``CurvatureAnisotropicDiffusion`` (see Notes).
-    spacing : float or sequence of float [mm], optional
-        Voxel spacing per axis; derivatives are then per mm. Default: none (voxel units); a Volume
-        brings its own.
-
-    Returns
-    -------
-    array or Volume
-        On the input's device; float32 for float32 and 8/16-bit integer input, float64 otherwise.
-
-    Raises
-    ------
-    ParameterError
-        iterations not a positive integer; a time step, conductance or spacing that is not
-        positive; an unknown method.
-
-    Notes
-    -----
-    Both methods use ITK's half-differences: per axis ``i``, the forward and backward differences
-    ``d±`` and the squared gradient on the half-voxel faces, ``m± = d±² + sum_{j != i} (mean of the
-    central differences along j at the voxel and at its i-neighbour)²``, with the conductance
-    ``c± = exp(-m± / K)``, ``K = 2 conductance² <|grad I|²>``; the mean squared central difference
-    ``<|grad I|²>`` is recomputed over the whole image every iteration (SimpleITK's
-    ``conductanceScalingUpdateInterval`` of 1).
-
-    "gradient" is ITK's ``GradientNDAnisotropicDiffusionFunction``,
-    ``I_t = div(c(|grad I|) grad I)``: ``dI = sum_i (c+ d+ - c- d-)``.
-
-    "curvature" is ITK's ``CurvatureNDAnisotropicDiffusionFunction``, the modified curvature
-    diffusion equation ``I_t = |grad I| div(c(|grad I|) grad I / |grad I|)`` of Whitaker and Xue:
-    ``s = sum_i (c+ d+ / sqrt(m+ + 1e-10) - c- d- / sqrt(m- + 1e-10))``, times an upwind
-    gradient magnitude, ``sqrt(sum_i min(d-, 0)² + max(d+, 0)²)`` where ``s > 0`` and
-    ``sqrt(sum_i max(d-, 0)² + min(d+, 0)²)`` elsewhere. Unlike "gradient" it does not sharpen
-    edges (no backward diffusion across them), and it is less sensitive to contrast.
-
-    The image extends as "nearest" (ITK's zero-flux Neumann condition). Arithmetic in float64,
-    rounded to the output dtype after each step, as ITK stores it; equals SimpleITK to float
-    rounding. Two passes of :mod:`gpuimg.kernels.diffusion` per iteration, on either target: one
-    sums the squared gradient, one reads each voxel's 18 face and edge neighbours and writes the
-    updated voxel (3 to 5 times faster than SimpleITK on the CPU). The mean over the image makes
-    this a whole-volume operation: a Dask array is gathered into one chunk. A NaN or inf makes
-    the mean, and so the whole result, NaN.
-
-    References
-    ----------
-    P. Perona and J. Malik, "Scale-space and edge detection using anisotropic diffusion", PAMI 1990.
-    R. T. Whitaker and X. Xue, "Variable-conductance, level-set curvature for image denoising",
-    ICIP 2001.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from gpuimg.preprocess import anisotropic_diffusion
-    >>> noisy = np.random.default_rng(0).normal(0.0, 10.0, (8, 16, 16)).astype(np.float32)
-    >>> noisy[:, :, 8:] += 100.0
-    >>> smooth = anisotropic_diffusion(noisy, time_step=0.05, method="curvature")
-    >>> bool(smooth[:, :, :6].std() < noisy[:, :, :6].std() / 2)
-    True
-    """
-    ndim = np.ndim(image)
-    if method not in _DIFFUSION_METHODS:
-        raise ParameterError(f"method={method!r} is unknown; use one of {sorted(_DIFFUSION_METHODS)}.")
-    if ndim not in (2, 3):
-        raise ParameterError(f"the image must be 2D or 3D; got {ndim}D, shape {np.shape(image)}.")
-    if not (
-        isinstance(iterations, (int, np.integer)) and not isinstance(iterations, bool) and iterations > 0
-    ):
-        raise ParameterError(f"iterations={iterations!r} must be a positive whole number.")
-    (time_step,) = _positive(time_step, 1, "time_step")
-    (conductance,) = _positive(conductance, 1, "conductance")
-    spacing = (1.0,) * ndim if spacing is None else _positive(spacing, ndim, "spacing")
-    work = _float_dtype(image)
-    run = partial(
-        _diffusion,
-        method=_DIFFUSION_METHODS[method],
-        iterations=int(iterations),
-        time_step=time_step,
-        conductance=conductance,
-        scale=tuple(1.0 / d for d in spacing),
-        work=work,
-    )
-    if is_dask(image):
-        meta = namespace(image).xp.empty((0,) * ndim, dtype=work)
-        return image.rechunk(-1).map_blocks(run, dtype=work, meta=meta)
-    return run(image)
-
-
-def _as_3d(image, work):
-    """A C-contiguous copy of ``image`` in ``work`` as a 3D array (a 2D image as one slice), with the
-    image's namespace, its shape and the number of axes added in front."""
-    ns = namespace(image)
-    shape = np.shape(image)
-    lead = 3 - len(shape)
-    return ns, ns.xp.array(image, dtype=work, order="C").reshape((1,) * lead + shape), shape, lead
-
-
-def _diffusion(image, *, method, iterations, time_step, conductance, scale, work):
-    ns, src, shape, lead = _as_3d(image, work)
-    xp = ns.xp
-    if src.size == 0:
-        return src.reshape(shape)
-    out = diffusion_kernel.diffusion(
-        src,
-        xp.empty_like(src),
-        xp.empty(diffusion_kernel.partial_size(src.shape, ns.target), np.float64),
-        target=ns.target,
-        iterations=iterations,
-        # A 2D image is one slice with no z axis (scale 0), not a z axis of length 1.
-        scale=(0.0,) * lead + scale,
-        time_step=time_step,
-        conductance=conductance,
-        method=method,
-    )
-    return out.reshape(shape)
-
-
-def _curvature_flow(image, *, iterations, time_step, spacing, work):
-    ns, src, shape, lead = _as_3d(image, work)
-    xp = ns.xp
-    if src.size == 0:
-        return src.reshape(shape)
-    scale = (1.0,) * lead + tuple(1.0 / d for d in spacing)
-    out = curvature_kernel.curvature_flow(
-        src, xp.empty_like(src), target=ns.target, iterations=iterations, scale=scale, time_step=time_step
-    )
-    return out.reshape(shape)
 
 
 def _bilateral(image, *, radius, mode, cval, domain, table, inv_step, cutoff, inv_var, work):
@@ -643,17 +414,8 @@ def _median(image, *, size, mode, cval):
 
 
 def _stencil(run, image, depth, mode, dtype):
-    """``run(image)``, or ``run`` chunk by chunk with a halo of ``depth`` voxels on a Dask array."""
+    """``run(image)``, or ``run`` chunk by chunk with a halo of ``depth`` voxels on a Dask array (also
+    for :mod:`.diffusion`)."""
     if is_dask(image):
         return map_stencil(run, image, depth=depth, periodic=mode in ("wrap", "grid-wrap"), dtype=dtype)
     return run(image)
-
-
-def _float_dtype(image):
-    """float32 for float32 and 8/16-bit integers (and bool), float64 otherwise."""
-    dtype = np.dtype(image.dtype) if hasattr(image, "dtype") else np.asarray(image).dtype
-    if dtype.kind not in "biuf":
-        raise ParameterError(f"the image must hold real numbers; got dtype {dtype}.")
-    if dtype.kind == "b" or (dtype.kind in "iu" and dtype.itemsize <= 2) or dtype == np.float32:
-        return np.dtype(np.float32)
-    return np.dtype(np.float64)

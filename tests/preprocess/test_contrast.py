@@ -4,7 +4,7 @@ and what every intensity, sharpening and histogram operation shares: Volumes, Da
 import numpy as np
 import pytest
 import skimage.exposure
-from lung_ct import hu_volume, lung_ct
+from preprocess_images import hu_volume, lung_ct
 
 import gpuimg
 from gpuimg.preprocess import (

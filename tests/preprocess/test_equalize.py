@@ -6,7 +6,7 @@ import skimage.exposure
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
-from lung_ct import hu_volume, lung_ct
+from preprocess_images import hu_volume, lung_ct
 
 import gpuimg
 from gpuimg.preprocess import clahe, equalize_hist, match_histogram

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 import scipy.ndimage as ndi
 import skimage.filters
-from lung_ct import lung_ct
 from nonfinite import assert_same_nonfinite, reached, with_nonfinite
+from preprocess_images import lung_ct
 
 from gpuimg.preprocess import laplacian_sharpen, unsharp_mask
 
