@@ -1,7 +1,6 @@
 """gpuimg.kernels: every CUDA kernel is registered, and every registered kernel compiles for sm_90."""
 
 import ast
-import json
 import os
 import pkgutil
 import subprocess
@@ -47,37 +46,24 @@ def test_cuda_kernel_needs_a_signature():
 
 
 @pytest.mark.ptx
-def test_every_registered_kernel_compiles_for_sm90_without_spills():
-    """In subprocesses: compile_ptx needs the simulator off, and this run may have it on. One process
-    per core, each compiling an interleaved share of the kernels (a compile uses one thread)."""
-    env = dict(os.environ, NUMBA_ENABLE_CUDASIM="0")
-    shards = max(1, min(4, os.cpu_count() or 1))
-    processes = [
-        subprocess.Popen(
-            [sys.executable, "-m", "gpuimg.kernels.ptx", "--cc", "9.0", "--json", f"--shard={k}/{shards}"],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            env=env,
-        )
-        for k in range(1, shards + 1)
-    ]
-    reports, failures = [], []
-    for process in processes:
-        try:
-            stdout, stderr = process.communicate(timeout=1200)
-        except subprocess.TimeoutExpired:
-            for other in processes:
-                other.kill()
-            raise
-        reports += json.loads(stdout)
-        if process.returncode != 0:
-            failures.append(stderr)
+def test_every_registered_kernel_compiles_for_sm90_without_spills(sm90):
     registered = {(name, sig) for name, k in load_all().items() for sig in k.signatures}
-    assert {(r["kernel"], r["signature"]) for r in reports} == registered
-    for report in reports:
+    assert {(r["kernel"], r["signature"]) for r in sm90.reports} == registered
+    for report in sm90.reports:
         assert report["error"] == "", report
         assert report["ptx_bytes"] > 0
         assert report["registers"] is not None, "nvJitLink (numba-cuda[cu13]) did not assemble the PTX"
         assert report["spill_stores"] == 0 and report["spill_loads"] == 0, report
-    assert not failures, failures
+    assert not sm90.failures, sm90.failures
+
+
+def test_ptx_dir_that_is_not_a_folder_is_refused_before_compiling(tmp_path):
+    done = subprocess.run(
+        [sys.executable, "-m", "gpuimg.kernels.ptx", f"--ptx-dir={tmp_path / 'missing'}"],
+        capture_output=True,
+        text=True,
+        env=dict(os.environ, NUMBA_ENABLE_CUDASIM="0"),
+        timeout=300,
+    )
+    assert done.returncode == 2
+    assert f"--ptx-dir {tmp_path / 'missing'}: not a folder; create it first" in done.stderr
