@@ -5,8 +5,9 @@ millisecond a file; a series or a cohort of thousands of files pays it under the
 scanners and PACS write most (Part 10, explicit VR little endian, uncompressed) are read here by one
 walk over their element headers, up to Pixel Data, converting only the values listed in ``_WANTED``.
 Anything else (another transfer syntax, no preamble, functional groups, text that is not plain
-ASCII, a value that is not a plain number, an element that runs past the end of the file) returns
-None, and pydicom reads the file as before, with all its checks and messages.
+ASCII, a value that is not a plain number, several numbers where one belongs, an element that runs
+past the end of the file) returns None, and pydicom reads the file as before, with all its checks
+and messages; :func:`_damaged_value` then checks the values pydicom gives.
 """
 
 import os
@@ -15,6 +16,7 @@ import struct
 from pathlib import Path
 
 import pydicom
+from pydicom.multival import MultiValue
 
 #: Tag -> (keyword, the VR the standard gives it) of every value the headers are read for.
 _WANTED = {
@@ -48,6 +50,25 @@ _WANTED = {
     0x3004000C: ("GridFrameOffsetVector", b"DS"),
     0x3004000E: ("DoseGridScaling", b"DS"),
 }
+#: The wanted numbers that hold several values; each of the other wanted numbers is one value.
+_NUMBER_LISTS = frozenset(
+    {
+        "ImagePositionPatient",
+        "ImageOrientationPatient",
+        "PixelSpacing",
+        "WindowCenter",
+        "WindowWidth",
+        "GridFrameOffsetVector",
+    }
+)
+#: VR -> the type a wanted number of that VR is read as.
+_NUMBER_TYPES = {b"US": int, b"IS": int, b"DS": float}
+#: What a message about a damaged value says to do.
+_DAMAGED = "the header is damaged. Export the file again."
+#: The tags of the wanted numbers that hold one value.
+_SINGLE_NUMBERS = frozenset(
+    tag for tag, (keyword, vr) in _WANTED.items() if vr in _NUMBER_TYPES and keyword not in _NUMBER_LISTS
+)
 #: Shared and per-frame functional groups: an enhanced multi-frame file, which pydicom reads.
 _FUNCTIONAL_GROUPS = (0x52009229, 0x52009230)
 _TRANSFER_SYNTAX = 0x00020010
@@ -119,6 +140,51 @@ class _Tags(dict):
             return self[keyword]
         except KeyError:
             raise AttributeError(keyword) from None
+
+
+def _damaged_value(ds: pydicom.Dataset | _Tags, numbers: bool) -> str | None:
+    """Why one of the wanted values of a header cannot be read as it must be, or None where all can.
+
+    pydicom converts a value when it is first read, so a damaged element (an unknown VR, a length
+    that runs into the next elements, letters in a number, two values where one belongs) would
+    otherwise fail later, in whatever reads it, with an error of another kind. A number that does not
+    convert is shown (the wanted numbers lie in groups 0018 to 3004, after the patient's group 0010,
+    so a damaged length can only take in later elements); text and what pydicom cannot read at all
+    are not, since a damaged length there can take in the bytes of the patient's name.
+
+    A ``_Tags`` holds only values the quick reader converted, one number where one belongs: it has
+    nothing to check.
+
+    Parameters
+    ----------
+    ds : pydicom.Dataset or _Tags
+    numbers : bool
+        Check the numbers (VR US, IS, DS) if True, the text values (modality, UIDs, IDs) if False.
+    """
+    if isinstance(ds, _Tags):
+        return None
+    for tag, (keyword, vr) in _WANTED.items():
+        kind = _NUMBER_TYPES.get(vr)
+        if (kind is not None) != numbers:
+            continue
+        element = f"its {keyword} ({tag >> 16:04X},{tag & 0xFFFF:04X})"
+        try:
+            value = ds.get(keyword)  # a pydicom Dataset converts the value here
+        except Exception as exc:  # pydicom raises many types on a damaged element
+            return f"{element} cannot be read ({type(exc).__name__}); {_DAMAGED}"
+        if kind is None or value is None or value == "":
+            continue
+        several = keyword in _NUMBER_LISTS
+        try:
+            for one in value if several and isinstance(value, list | MultiValue) else (value,):
+                kind(one)
+        except (TypeError, ValueError):
+            shown = repr(list(value) if isinstance(value, MultiValue) else value)
+            return (
+                f"{element} is {shown if len(shown) <= 40 else shown[:36] + ' ...'}, not "
+                f"{'numbers' if several else 'one number'}; {_DAMAGED}"
+            )
+    return None
 
 
 class _Unread(Exception):
@@ -251,6 +317,8 @@ class _Reader:
                 raw = data[start:at]
                 if raw != last_raw:
                     value = convert[vr](raw)
+                    if type(value) is list and tag in _SINGLE_NUMBERS:
+                        raise _Unread
                     last_values[tag] = (keyword, vr, raw, value)
                 values[keyword] = value.copy() if type(value) is list else value
 

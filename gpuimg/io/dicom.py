@@ -17,16 +17,8 @@ from gpuimg._support import check_bytes
 from gpuimg._text import count, some
 from gpuimg.backend import to_device
 from gpuimg.errors import DicomError, ParameterError
-from gpuimg.io._header import (
-    _NATIVE,
-    _files,
-    _Frame,
-    _Header,
-    _native_bytes,
-    _raw_dataset,
-    _scan,
-    _transfer_syntax,
-)
+from gpuimg.io._header import _NATIVE, _Frame, _Header, _native_bytes, _raw_dataset, _transfer_syntax
+from gpuimg.io._scan import _files, _scan
 from gpuimg.io._stack import _Stack, _stack
 from gpuimg.io.series import SeriesInfo, _by_series, _check_series, _summarise, _thickness
 from gpuimg.volume import Volume
@@ -223,14 +215,25 @@ def _decode_file(path: Path) -> np.ndarray:
                 "The file is truncated, or BitsAllocated, Rows, Columns or NumberOfFrames is wrong; "
                 "export it again."
             )
+    return _pixel_array(ds, path).reshape(frames, int(ds.Rows), int(ds.Columns))
+
+
+def _pixel_array(ds: pydicom.Dataset, path: Path) -> np.ndarray:
+    """``ds.pixel_array``, or a DicomError naming ``path`` where the decoder fails.
+
+    Decoders raise ValueError, RuntimeError ... on a damaged stream, and pylibjpeg-rle's Rust code
+    panics with a ``PanicException``, which derives from BaseException, not Exception.
+    """
     try:
-        pixels = ds.pixel_array
-    except Exception as exc:  # decoders raise ValueError, RuntimeError ... on corrupt streams
+        return ds.pixel_array
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except BaseException as exc:
+        syntax = ds.file_meta.get("TransferSyntaxUID", pydicom.uid.ImplicitVRLittleEndian)
         raise DicomError(
-            f"{path}: the pixel data cannot be decoded ({ds.file_meta.TransferSyntaxUID.name}; "
+            f"{path}: the pixel data cannot be decoded ({pydicom.uid.UID(syntax).name}; "
             f"{type(exc).__name__}: {exc}). The file is damaged; export it again."
         ) from exc
-    return pixels.reshape(frames, int(ds.Rows), int(ds.Columns))
 
 
 def _pixel_offset(header: _Header) -> int | None:

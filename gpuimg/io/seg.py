@@ -9,6 +9,7 @@ import pydicom
 
 from gpuimg.backend import to_device
 from gpuimg.errors import DicomError, GeometryError
+from gpuimg.io.dicom import _pixel_array
 from gpuimg.volume import Volume
 
 #: How far a frame may lie from the image's grid [fraction of a voxel].
@@ -60,7 +61,7 @@ def read_seg(
     path = Path(path)
     ds = _read(path)
     number, label = _segment(ds, segment, path)
-    frames = ds.pixel_array.reshape(-1, int(ds.Rows), int(ds.Columns))
+    frames = _pixel_array(ds, path).reshape(-1, int(ds.Rows), int(ds.Columns))
     if str(ds.get("SegmentationType", "BINARY")) == "FRACTIONAL":
         frames = frames >= float(ds.get("MaximumFractionalValue", 255)) / 2
     shared = ds.get("SharedFunctionalGroupsSequence", [pydicom.Dataset()])[0]

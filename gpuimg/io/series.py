@@ -6,7 +6,8 @@ from pathlib import Path
 
 from gpuimg._text import count
 from gpuimg.errors import DicomError, GpuimgError
-from gpuimg.io._header import _files, _Header, _scan
+from gpuimg.io._header import _Header
+from gpuimg.io._scan import _files, _scan
 from gpuimg.io._stack import _Stack, _stack
 
 

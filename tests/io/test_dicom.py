@@ -386,9 +386,9 @@ def test_files_without_preamble_and_meta(series, pydicom_reference, sitk_files):
 @pytest.mark.filterwarnings("ignore:Invalid value for VR IS")
 def test_malformed_header_value(testfile):
     path = testfile("badVR.dcm")  # NumberOfFrames "1A" is not an integer
-    with pytest.raises(DicomError, match="header value cannot be read") as info:
+    with pytest.raises(DicomError, match=r"NumberOfFrames \(0028,0008\) is '1A', not one number") as info:
         read_dicom(path, device="cpu")
-    assert "badVR.dcm" in str(info.value) and "1A" in str(info.value)
+    assert "badVR.dcm" in str(info.value)
 
 
 def test_gantry_tilt_refused(series):

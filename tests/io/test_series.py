@@ -10,7 +10,7 @@ import pydicom
 import pytest
 
 from gpuimg import DicomError
-from gpuimg.io import _header, list_series, write_dicom
+from gpuimg.io import _scan, list_series, write_dicom
 
 
 def test_dicomdirtests_one_record_per_series(testfile):
@@ -66,13 +66,13 @@ def test_read_dicom_of_a_listed_series_reads_no_header_again(
     tmp_path, make_volume, monkeypatch, pydicom_reference, sitk_files, sitk_read
 ):
     from gpuimg import ParameterError, read_dicom
-    from gpuimg.io import _header, dicom
+    from gpuimg.io import _scan, dicom
 
     write_dicom(make_volume(), tmp_path / "ct")
     write_dicom(make_volume(oblique=False), tmp_path / "mr", modality="MR")
     by_modality = {s.modality: s for s in list_series(tmp_path)}
     parsed = []
-    monkeypatch.setattr(_header, "_read_tags", lambda path: parsed.append(path))
+    monkeypatch.setattr(_scan, "_read_tags", lambda path: parsed.append(path))
     monkeypatch.setattr(dicom, "_stack", lambda *args, **kwargs: pytest.fail("the slices were sorted again"))
     volume = read_dicom(by_modality["MR"], device="cpu")
     assert parsed == []  # the headers list_series parsed were used, and the slice order it found
@@ -105,7 +105,7 @@ def test_files_listed_as_sorted_rglob(tmp_path):
 
 @pytest.mark.parametrize(
     ("seconds", "workers", "threaded"),
-    [(0.0, None, False), (2 * _header._SLOW_FILE, None, True), (0.0, 2, True), (0.0, 1, False)],
+    [(0.0, None, False), (2 * _scan._SLOW_FILE, None, True), (0.0, 2, True), (0.0, 1, False)],
 )
 def test_headers_are_read_in_threads_only_from_slow_storage_or_when_asked(
     monkeypatch, seconds, workers, threaded
@@ -118,12 +118,12 @@ def test_headers_are_read_in_threads_only_from_slow_storage_or_when_asked(
         time.sleep(seconds)
         readers[path] = threading.get_ident()
 
-    monkeypatch.setattr(_header, "_read_header", read)
-    paths = [Path(f"file{k:03d}") for k in range(3 * _header._SCAN_RUN + 5)]
-    headers, broken, skipped = _header._scan(paths, workers)
+    monkeypatch.setattr(_scan, "_read_header", read)
+    paths = [Path(f"file{k:03d}") for k in range(3 * _scan._SCAN_RUN + 5)]
+    headers, broken, skipped = _scan._scan(paths, workers)
     assert (headers, broken, skipped) == ([], {}, paths)
     others = {path for path, thread in readers.items() if thread != threading.get_ident()}
-    first = set(paths[: _header._SCAN_RUN])
+    first = set(paths[: _scan._SCAN_RUN])
     if workers is None:
         assert not others & first  # the first run tells how fast the storage is
     assert bool(others) == threaded

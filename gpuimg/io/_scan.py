@@ -1,0 +1,202 @@
+"""Finding DICOM files and reading their headers without pixels, in threads where storage is slow."""
+
+import os
+import time
+from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pydicom
+from pydicom.errors import InvalidDicomError
+
+from gpuimg._text import some
+from gpuimg.errors import DicomError, ParameterError
+from gpuimg.io._header import _claims_problem, _frames, _Header, _raw_dataset
+from gpuimg.io._tags import _damaged_value, _read_tags, _Tags
+
+#: Files one thread reads in a row when scanning headers.
+_SCAN_RUN = 32
+#: Time a header takes [s] above which a scan waits on its storage and reads in threads (parsing
+#: one from the page cache takes about 0.07 ms, from a cold local disk 0.25 ms).
+_SLOW_FILE = 1e-3
+#: File suffixes that mark DICOM files, so that such a file which does not parse is broken, not "other".
+_DICOM_SUFFIXES = (".dcm", ".dicom", ".ima")
+
+
+def _files(path_or_files: str | os.PathLike | Iterable[str | os.PathLike]) -> tuple[list[Path], bool]:
+    """The files to read, and whether the caller named them one by one (not a folder).
+
+    Raises
+    ------
+    DicomError
+        If a path does not exist, or a folder holds no files.
+    """
+    if path_or_files is None or isinstance(path_or_files, bytes):
+        raise ParameterError(
+            f"path_or_files={path_or_files!r}: pass a folder, a file, or a list of files (str or Path)."
+        )
+    if isinstance(path_or_files, str | os.PathLike):
+        root = Path(path_or_files)
+        if root.is_dir():
+            files = _tree_files(root)
+            if not files:
+                raise DicomError(f"{root}: the folder holds no files. Check the path.")
+            return files, False
+        paths = [root]
+    else:
+        try:
+            paths = [Path(p) for p in path_or_files]
+        except TypeError:
+            raise ParameterError(
+                f"path_or_files={path_or_files!r}: pass a folder, a file, or a list of files (str or Path)."
+            ) from None
+        if not paths:
+            raise DicomError("No DICOM files given: the list of files is empty.")
+    missing = [str(p) for p in paths if not p.is_file()]
+    if missing:
+        raise DicomError(f"{some(missing)}: no such file. Check the path.")
+    return paths, True
+
+
+def _tree_files(folder: Path) -> list[Path]:
+    """The files under ``folder``, at any depth, in sorted order.
+
+    The files of ``sorted(p for p in folder.rglob("*") if p.is_file())``, without a stat a file: hidden
+    files count, a symbolic link counts if it leads to a file, a link to a folder is not followed, and a
+    folder that cannot be listed is left out. Each folder's entries are taken in name order with the
+    files of a subfolder at its name's place, which is the order of sorted paths (part by part).
+    """
+    try:
+        with os.scandir(folder) as scan:
+            entries = sorted(scan, key=lambda entry: entry.name)
+    except PermissionError:
+        return []
+    files = []
+    for entry in entries:
+        if entry.is_dir(follow_symlinks=False):
+            files += _tree_files(Path(entry.path))
+        # A link is checked as Path.is_file checks it: a broken or looping link is no file, no error.
+        elif entry.is_file() if not entry.is_symlink() else Path(entry.path).is_file():
+            files.append(Path(entry.path))
+    return files
+
+
+def _read_header(path: Path) -> _Header | str | None:
+    """The header of ``path``; None if it is not a DICOM file; the reason if it is a broken one.
+
+    The quick reader (:mod:`gpuimg.io._tags`) takes plain explicit-VR little-endian files; pydicom
+    reads the others.
+    """
+    quick = _read_tags(path)
+    if quick is not None:
+        return _header(path, *quick)
+    try:
+        ds = pydicom.dcmread(path, stop_before_pixels=True, force=_raw_dataset(path))
+    except InvalidDicomError:
+        if _looks_like_dicom(path):
+            return f"it is cut short ({path.stat().st_size} bytes) or has no DICOM header"
+        return None
+    except Exception as exc:  # pydicom raises many types (EOFError, ValueError, struct.error ...)
+        return f"{type(exc).__name__}: {exc}"
+    if "Rows" not in ds or "SOPInstanceUID" not in ds:
+        try:
+            sop_class = getattr(ds, "file_meta", {}).get("MediaStorageSOPClassUID", ds.get("SOPClassUID"))
+            kind = "" if sop_class is None else pydicom.uid.UID(str(sop_class)).name
+        except Exception as exc:  # a damaged element fails when it is read
+            return f"its SOP class UID cannot be read ({type(exc).__name__}); the header is damaged"
+        if "Image Storage" in kind:
+            return f"the header of this {kind} file ends before Rows/Columns"
+        if len(ds) == 0:
+            return f"it is cut short ({path.stat().st_size} bytes): its file meta header holds no dataset"
+        return None  # a DICOMDIR, a report, a structure set: DICOM, but not an image
+    return _header(path, ds)
+
+
+def _header(
+    path: Path, ds: pydicom.Dataset | _Tags, pixels: tuple[int, int] | None = None, size: int | None = None
+) -> _Header | str:
+    """The header of an image file of ``size`` bytes, or why its header cannot be read.
+
+    A damaged text value (which may be the series UID) makes the file unreadable; a damaged number
+    or an impossible pixel description is the header's ``problem``, so the file still stands in its
+    series, which then cannot be read.
+    """
+    damaged = _damaged_value(ds, numbers=False)
+    if damaged is not None:
+        return damaged
+    problem = _damaged_value(ds, numbers=True) or _claims_problem(
+        path, ds, path.stat().st_size if size is None else size
+    )
+    if problem is not None:
+        return _Header(path, ds, (), problem)
+    try:
+        return _Header(path, ds, _frames(path, ds), pixels=pixels)
+    except Exception as exc:  # a malformed value (a letter in an IS, a short DS list) shows on access
+        return f"a header value cannot be read ({type(exc).__name__}: {exc})"
+
+
+def _looks_like_dicom(path: Path) -> bool:
+    """Whether a file that does not parse was meant as DICOM: a DICOM suffix, or a cut-short preamble."""
+    if path.suffix.lower() in _DICOM_SUFFIXES:
+        return True
+    with open(path, "rb") as file:
+        start = file.read(132)
+    return len(start) < 132 and not start.strip(b"\0")
+
+
+def _read_headers(paths: Sequence[Path]) -> list[_Header | str | None]:
+    return [_read_header(path) for path in paths]
+
+
+def _scan(
+    paths: Sequence[Path], workers: int | None = None
+) -> tuple[list[_Header], dict[Path, str], list[Path]]:
+    """Read the headers of ``paths``: in this thread, or in a thread pool where storage is slow.
+
+    Parameters
+    ----------
+    paths : sequence of Path
+    workers : int, optional
+        Threads reading at once. Default: the first run of :data:`_SCAN_RUN` files is read in this
+        thread, and only if it took more than :data:`_SLOW_FILE` seconds a file (waiting on the
+        storage, as on a network share) the rest go to one thread per core, at most 16.
+
+    Returns
+    -------
+    headers : list of _Header
+        The DICOM images, in the order of ``paths``.
+    broken : dict
+        File -> why it could not be read, for files that look like DICOM but fail to parse.
+    skipped : list of Path
+        Files that are not DICOM images (other formats, DICOMDIR, reports).
+
+    Notes
+    -----
+    Headers are parsed in Python, under the GIL. From the page cache or a local disk, threads only
+    contend for it: two threads read a 96-file series in 10.9 ms where one takes 6.4 ms (2 cores,
+    warm), and they gain nothing from a cold local disk either (22.6 against 22.8 ms). They pay where
+    each file waits for its storage, which then reads ``workers`` files at once. Each thread takes a
+    run of files at once, since handing over one file a task costs as much as parsing its header.
+    """
+    runs = [paths[start : start + _SCAN_RUN] for start in range(0, len(paths), _SCAN_RUN)]
+    results: list = []
+    if workers is None and runs:
+        start = time.perf_counter()
+        results = _read_headers(runs[0])
+        slow = time.perf_counter() - start > _SLOW_FILE * len(runs[0])
+        runs = runs[1:]
+        workers = min(16, os.cpu_count() or 1) if slow else 1
+    if workers == 1 or len(runs) <= 1:  # starting threads would cost more than one run of headers
+        results += [result for run in runs for result in _read_headers(run)]
+    else:
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            results += [result for run in pool.map(_read_headers, runs) for result in run]
+    headers, broken, skipped = [], {}, []
+    for path, result in zip(paths, results, strict=True):
+        if isinstance(result, _Header):
+            headers.append(result)
+        elif isinstance(result, str):
+            broken[path] = result
+        else:
+            skipped.append(path)
+    return headers, broken, skipped

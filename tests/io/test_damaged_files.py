@@ -1,0 +1,205 @@
+"""Damaged DICOM headers and pixel streams give a DicomError that names the file and the element.
+
+pydicom converts a header value when it is first read, so a damaged element used to surface later
+as a TypeError, ValueError or NotImplementedError in whatever read it (and a damaged RLE stream as a
+Rust panic, which is no ``Exception``, so a cohort job could not record it and go on). The fuzz test
+at the end mutates small files at random and accepts only gpuimg's errors, under a memory limit and
+a timeout.
+"""
+
+import json
+import warnings
+
+import pydicom
+import pytest
+from guarded import run_guarded
+from pydicom.encaps import encapsulate, generate_frames
+
+from gpuimg.errors import DicomError
+from gpuimg.io import list_series, read_dicom
+
+
+def _saved(ds: pydicom.Dataset, folder, **values):
+    """``ds`` with ``values`` set, written as the only file of ``folder``."""
+    folder.mkdir()
+    for keyword, value in values.items():
+        setattr(ds, keyword, value)
+    path = folder / "slice.dcm"
+    ds.save_as(path)
+    return path
+
+
+def _edited(source, folder, old: bytes, new: bytes):
+    """The bytes of ``source`` with its one occurrence of ``old`` replaced by ``new`` (same length)."""
+    data = source.read_bytes()
+    assert data.count(old) == 1 and len(old) == len(new)
+    folder.mkdir()
+    path = folder / "slice.dcm"
+    path.write_bytes(data.replace(old, new))
+    return path
+
+
+# CT_small.dcm is what scanners write most (explicit VR little endian: the quick reader takes it
+# and gives it to pydicom where a value is odd); MR_small_implicit.dcm only pydicom reads.
+@pytest.mark.parametrize("name", ["CT_small.dcm", "MR_small_implicit.dcm"])
+@pytest.mark.parametrize(
+    ("keyword", "value"),
+    [("PixelRepresentation", [0, 1]), ("SliceThickness", [1.0, 2.0]), ("RescaleSlope", [1.0, 2.0])],
+)
+def test_several_numbers_where_one_belongs(testfile, tmp_path, name, keyword, value):
+    path = _saved(pydicom.dcmread(testfile(name)), tmp_path / "study", **{keyword: value})
+    with pytest.raises(DicomError, match=rf"{keyword} \(\w{{4}},\w{{4}}\) is \[.+\], not one number") as info:
+        read_dicom(path, device="cpu")
+    assert str(path) in str(info.value)
+    (series,) = list_series(tmp_path / "study")
+    assert keyword in series.problem and series.shape is None
+
+
+def test_letters_in_a_number(testfile, tmp_path):
+    path = _edited(
+        testfile("CT_small.dcm"),
+        tmp_path / "study",
+        b"\x18\x00\x50\x00DS\x08\x005.000000",
+        b"\x18\x00\x50\x00DS\x08\x005.000V00",
+    )
+    with pytest.raises(DicomError, match=r"SliceThickness \(0018,0050\) is '5.000V00', not one number"):
+        read_dicom(path, device="cpu")
+
+
+def test_empty_pixel_representation(testfile, tmp_path):
+    path = _saved(
+        pydicom.dcmread(testfile("MR_small_implicit.dcm")), tmp_path / "study", PixelRepresentation=None
+    )
+    with pytest.raises(
+        DicomError, match=r"PixelRepresentation is empty; it must be 0 \(unsigned\) or 1 \(signed\)"
+    ):
+        read_dicom(path, device="cpu")
+
+
+def test_unknown_vr_of_a_text_value(testfile, tmp_path):
+    """The modality's VR bytes damaged: pydicom fails on reading the value. The file cannot be placed in
+    a series (its text values, the UIDs among them, are not to be trusted): it is a broken file, and
+    the value is not shown (a damaged text element can run into the patient's name)."""
+    path = _edited(testfile("CT_small.dcm"), tmp_path / "study", b"\x08\x00\x60\x00CS", b"\x08\x00\x60\x00UZ")
+    found = list_series(tmp_path / "study")
+    assert len(found) == 0
+    assert found.broken == {
+        path: "its Modality (0008,0060) cannot be read (NotImplementedError); the header is damaged. "
+        "Export the file again."
+    }
+    with pytest.raises(
+        DicomError, match=r"Cannot read 1 file as DICOM: .*slice.dcm: its Modality \(0008,0060\)"
+    ):
+        read_dicom(path, device="cpu")
+
+
+def test_unreadable_sop_class_of_a_file_without_rows(testfile, tmp_path):
+    ds = pydicom.dcmread(testfile("CT_small.dcm"))
+    del ds.Rows
+    source = _saved(ds, tmp_path / "source")
+    # (0002,0002) MediaStorageSOPClassUID, its VR damaged
+    path = _edited(source, tmp_path / "study", b"\x02\x00\x02\x00UI", b"\x02\x00\x02\x00UZ")
+    assert list_series(tmp_path / "study").broken == {
+        path: "its SOP class UID cannot be read (NotImplementedError); the header is damaged"
+    }
+
+
+def test_damaged_rle_stream(testfile, tmp_path):
+    """A replicate run longer than the frame: pylibjpeg-rle panics (a BaseException) where another
+    decoder would raise; either way the reader raises a DicomError."""
+    ds = pydicom.dcmread(testfile("MR_small_RLE.dcm"))
+    frame = bytearray(next(generate_frames(ds.PixelData, number_of_frames=1)))
+    frame[64] = 0x81  # the first byte of the first segment: repeat the next byte 128 times
+    path = _saved(ds, tmp_path / "study", PixelData=encapsulate([bytes(frame)]))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # some decoders warn before failing
+        with pytest.raises(DicomError, match=r"slice.dcm: the pixel data cannot be decoded \(RLE Lossless"):
+            read_dicom(path, device="cpu")
+
+
+_SOURCES = [
+    "CT_small.dcm",
+    "MR_small.dcm",
+    "MR_small_implicit.dcm",
+    "MR_small_bigendian.dcm",
+    "MR_small_RLE.dcm",
+    "ExplVR_LitEndNoMeta.dcm",
+    "JPEG2000.dcm",
+    "image_dfl.dcm",
+    "rtdose.dcm",
+]
+
+_FUZZ = """
+import json, numpy as np, pydicom, shutil, traceback, warnings
+from pathlib import Path
+from gpuimg.errors import GpuimgError
+from gpuimg.io import list_series, read_dicom
+warnings.simplefilter("ignore")
+files = Path(pydicom.__file__).parent / "data" / "test_files"
+rng = np.random.default_rng(SEED)
+failures = []
+for k in range(MUTANTS):
+    name = SOURCES[k % len(SOURCES)]
+    data = bytearray((files / name).read_bytes())
+    head = min(len(data), 2048)  # the header, and the start of the pixel data of the small files
+    kind = k // len(SOURCES) % 5
+    if kind == 0:  # bytes overwritten
+        for _ in range(rng.integers(1, 8)):
+            data[rng.integers(0, head)] = rng.integers(0, 256)
+    elif kind == 1:  # cut short
+        data = data[: rng.integers(0, len(data))]
+    elif kind == 2:  # a length or count set to a large number
+        at = rng.integers(128, head - 4)
+        data[at : at + 4] = int(rng.choice([2**32 - 1, 2**31 - 1, 2**32 - 16])).to_bytes(4, "little")
+    elif kind == 3:  # a short value (a VR, a US, a 2-byte length)
+        at = rng.integers(128, head - 2)
+        data[at : at + 2] = int(rng.integers(0, 2**16)).to_bytes(2, "little")
+    else:  # bytes left out or put in
+        at = rng.integers(128, head)
+        if rng.random() < 0.5:
+            del data[at : at + rng.integers(1, 9)]
+        else:
+            data[at:at] = rng.integers(0, 256, rng.integers(1, 9)).astype(np.uint8).tobytes()
+    folder = TMP / str(k)
+    folder.mkdir()
+    (folder / "a.dcm").write_bytes(bytes(data))
+    for call in (lambda: read_dicom(folder / "a.dcm", device="cpu"), lambda: list_series(folder)):
+        try:
+            call()
+        except GpuimgError:
+            pass
+        except BaseException as exc:
+            failures.append([name, kind, traceback.format_exception(exc)[-1].strip()[:300]])
+    shutil.rmtree(folder)
+if failures:
+    raise AssertionError(json.dumps(failures[:10]))
+"""
+
+
+def _setup(seed: int, mutants: int, sources: list[str], folder) -> str:
+    """The fuzz code's inputs: ``mutants`` files from ``sources`` damaged with ``seed``, in ``folder``."""
+    values = f"SEED, MUTANTS, SOURCES = {seed}, {mutants}, {sources!r}"
+    return f"from pathlib import Path\n{values}\nTMP = Path({str(folder)!r})\n"
+
+
+def test_damaged_files_give_only_gpuimg_errors(rng, tmp_path, testfile):
+    """Random damage to the headers of small files of nine kinds (explicit and implicit VR, big endian,
+    no meta header, RLE, JPEG 2000, deflated, RT dose): ``read_dicom`` and ``list_series`` read each
+    or raise a GpuimgError, never another error, within 3 GiB and the timeout."""
+    sources = [name for name in _SOURCES if testfile(name)]
+    seed = int(rng.integers(2**32))
+    print(f"fuzz seed: {seed}")
+    result = run_guarded({"fuzz": _FUZZ}, _setup(seed, 500, sources, tmp_path), timeout=300)["fuzz"]
+    assert result is None, json.dumps(result, indent=1)
+
+
+def test_fuzz_reports_an_error_of_another_kind(tmp_path):
+    """The fuzz test's child fails where a call raises other than a GpuimgError."""
+    code = _FUZZ.replace(
+        "from gpuimg.io import list_series, read_dicom",
+        "def read_dicom(*a, **k): raise ValueError('x')\nlist_series = read_dicom",
+    )
+    name, message, _ = run_guarded({"fuzz": code}, _setup(0, 2, ["CT_small.dcm"], tmp_path), timeout=120)[
+        "fuzz"
+    ]
+    assert name == "AssertionError" and "ValueError: x" in message
