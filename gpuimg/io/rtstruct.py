@@ -9,6 +9,7 @@ import pydicom
 
 from gpuimg.backend import to_device
 from gpuimg.errors import DicomError, GeometryError
+from gpuimg.io._objects import _damage_named, _read_object
 from gpuimg.volume import Volume
 
 #: How far a contour plane may lie from the nearest slice centre [fraction of the slice spacing].
@@ -32,7 +33,10 @@ def rtstruct_roi_names(path: str | os.PathLike) -> list[str]:
     DicomError
         If the file cannot be read or is not an RTSTRUCT.
     """
-    return [str(item.ROIName) for item in _read(Path(path)).StructureSetROISequence]
+    path = Path(path)
+    ds = _read_object(path, "RTSTRUCT", "StructureSetROISequence")
+    with _damage_named(path, "RTSTRUCT"):
+        return [str(item.ROIName) for item in ds.StructureSetROISequence]
 
 
 def read_rtstruct(
@@ -82,7 +86,16 @@ def read_rtstruct(
     2145
     """
     path = Path(path)
-    ds = _read(path)
+    ds = _read_object(path, "RTSTRUCT", "StructureSetROISequence")
+    with _damage_named(path, "RTSTRUCT"):
+        mask, name = _rasterise(ds, path, reference, roi)
+    meta = {"roi": name, "modality": "RTSTRUCT"}
+    data = to_device(mask, device or reference.device)
+    return Volume(data, reference.spacing, reference.origin, reference.direction, meta)
+
+
+def _rasterise(ds: pydicom.Dataset, path: Path, reference: Volume, roi: str | None) -> tuple[np.ndarray, str]:
+    """The mask of the ROI on the reference grid, and the ROI's name."""
     number, name = _roi(ds, roi, path)
     contours = [
         item
@@ -115,9 +128,7 @@ def read_rtstruct(
                 f"{shape[0]} slices; pass the image series the structure set refers to."
             )
         mask[k] ^= _inside(shape[1:], index[:, 1], index[:, 2])
-    meta = {"roi": name, "modality": "RTSTRUCT"}
-    data = to_device(mask, device or reference.device)
-    return Volume(data, reference.spacing, reference.origin, reference.direction, meta)
+    return mask, name
 
 
 def _contour_points(item: pydicom.Dataset) -> np.ndarray:
@@ -149,18 +160,6 @@ def _inside(shape: tuple[int, int], rows: np.ndarray, columns: np.ndarray) -> np
         to_the_right = crossings.size - np.searchsorted(crossings, centres, side="right")
         inside[y] = to_the_right % 2
     return inside
-
-
-def _read(path: Path) -> pydicom.Dataset:
-    try:
-        ds = pydicom.dcmread(path)
-    except (OSError, pydicom.errors.InvalidDicomError) as exc:
-        raise DicomError(f"cannot read {path} as DICOM ({exc}); pass an RTSTRUCT file.") from exc
-    if ds.get("Modality") != "RTSTRUCT" or "StructureSetROISequence" not in ds:
-        raise DicomError(
-            f"{path} is a {ds.get('Modality', 'DICOM')!s} file, not an RTSTRUCT; pass the structure set."
-        )
-    return ds
 
 
 def _roi(ds: pydicom.Dataset, roi: str | None, path: Path) -> tuple[int, str]:

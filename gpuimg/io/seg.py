@@ -9,6 +9,7 @@ import pydicom
 
 from gpuimg.backend import to_device
 from gpuimg.errors import DicomError, GeometryError
+from gpuimg.io._objects import _damage_named, _read_object
 from gpuimg.io.dicom import _pixel_array
 from gpuimg.volume import Volume
 
@@ -59,7 +60,18 @@ def read_seg(
     >>> mask = read_seg("seg.dcm", gpuimg.read_dicom("CT/"), segment="liver")  # doctest: +SKIP
     """
     path = Path(path)
-    ds = _read(path)
+    ds = _read_object(path, "SEG", "SegmentSequence")
+    with _damage_named(path, "SEG"):
+        mask, label = _place_frames(ds, path, reference, segment)
+    meta = {"roi": label, "modality": "SEG"}
+    data = to_device(mask, device or reference.device)
+    return Volume(data, reference.spacing, reference.origin, reference.direction, meta)
+
+
+def _place_frames(
+    ds: pydicom.Dataset, path: Path, reference: Volume, segment: str | int | None
+) -> tuple[np.ndarray, str]:
+    """The mask of the segment on the reference grid, and the segment's label."""
     number, label = _segment(ds, segment, path)
     frames = _pixel_array(ds, path).reshape(-1, int(ds.Rows), int(ds.Columns))
     if str(ds.get("SegmentationType", "BINARY")) == "FRACTIONAL":
@@ -72,10 +84,10 @@ def read_seg(
         np.asarray(reference.spacing),
     )
     for i, group in enumerate(ds.PerFrameFunctionalGroupsSequence):
-        if int(_item(group, shared, "SegmentIdentificationSequence").ReferencedSegmentNumber) != number:
+        if int(_item(group, shared, "SegmentIdentificationSequence", path).ReferencedSegmentNumber) != number:
             continue
         _check_plane(group, shared, reference, path)
-        position = np.asarray(_item(group, shared, "PlanePositionSequence").ImagePositionPatient, float)
+        position = np.asarray(_item(group, shared, "PlanePositionSequence", path).ImagePositionPatient, float)
         index = inverse @ (position - origin) / spacing
         whole = np.round(index)
         if np.abs(index - whole).max() > _GRID_TOLERANCE:
@@ -97,21 +109,7 @@ def read_seg(
             mask[k, r0:r1, c0:c1] |= (frames[i][r0 - row : r1 - row, c0 - column : c1 - column] > 0).astype(
                 np.uint8
             )
-    meta = {"roi": label, "modality": "SEG"}
-    data = to_device(mask, device or reference.device)
-    return Volume(data, reference.spacing, reference.origin, reference.direction, meta)
-
-
-def _read(path: Path) -> pydicom.Dataset:
-    try:
-        ds = pydicom.dcmread(path)
-    except (OSError, pydicom.errors.InvalidDicomError) as exc:
-        raise DicomError(f"cannot read {path} as DICOM ({exc}); pass a DICOM SEG file.") from exc
-    if ds.get("Modality") != "SEG" or "SegmentSequence" not in ds:
-        raise DicomError(
-            f"{path} is a {ds.get('Modality', 'DICOM')!s} file, not a SEG; pass the segmentation."
-        )
-    return ds
+    return mask, label
 
 
 def _segment(ds: pydicom.Dataset, segment: str | int | None, path: Path) -> tuple[int, str]:
@@ -137,17 +135,18 @@ def _segment(ds: pydicom.Dataset, segment: str | int | None, path: Path) -> tupl
     return matches[0], segments[matches[0]]
 
 
-def _item(group: pydicom.Dataset, shared: pydicom.Dataset, sequence: str) -> pydicom.Dataset:
+def _item(group: pydicom.Dataset, shared: pydicom.Dataset, sequence: str, path: Path) -> pydicom.Dataset:
     """The first item of a functional group sequence, per frame where present, else shared."""
     for source in (group, shared):
         if sequence in source and len(source[sequence].value):
             return source[sequence].value[0]
-    raise DicomError(f"the SEG has no {sequence} for a frame; it is incomplete. Export it again.")
+    raise DicomError(f"{path}: the SEG has no {sequence} for a frame; it is incomplete. Export it again.")
 
 
 def _check_plane(group, shared, reference: Volume, path: Path) -> None:
-    orientation = np.asarray(_item(group, shared, "PlaneOrientationSequence").ImageOrientationPatient, float)
-    pixel = np.asarray(_item(group, shared, "PixelMeasuresSequence").PixelSpacing, float)
+    plane = _item(group, shared, "PlaneOrientationSequence", path)
+    orientation = np.asarray(plane.ImageOrientationPatient, float)
+    pixel = np.asarray(_item(group, shared, "PixelMeasuresSequence", path).PixelSpacing, float)
     # The image's columns (x) run along its row direction cosine, rows (y) along the column one.
     expected = np.r_[reference.direction[:, 2], reference.direction[:, 1]]
     if not np.allclose(orientation, expected, atol=1e-3) or not np.allclose(

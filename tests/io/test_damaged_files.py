@@ -10,13 +10,17 @@ a timeout.
 import json
 import warnings
 
+import numpy as np
 import pydicom
 import pytest
 from guarded import run_guarded
 from pydicom.encaps import encapsulate, generate_frames
+from rtstruct_files import square_contour, write_structure_set
+from seg_files import seg_sources, write_seg
 
+from gpuimg import Volume
 from gpuimg.errors import DicomError
-from gpuimg.io import list_series, read_dicom
+from gpuimg.io import list_series, read_dicom, read_rtstruct, read_seg, rtstruct_roi_names, write_dicom
 
 
 def _saved(ds: pydicom.Dataset, folder, **values):
@@ -117,7 +121,9 @@ def test_damaged_rle_stream(testfile, tmp_path):
             read_dicom(path, device="cpu")
 
 
-_SOURCES = [
+#: pydicom's small files of nine kinds: explicit and implicit VR, big endian, no meta header, RLE,
+#: JPEG 2000, deflated, RT dose.
+_IMAGES = [
     "CT_small.dcm",
     "MR_small.dcm",
     "MR_small_implicit.dcm",
@@ -129,29 +135,32 @@ _SOURCES = [
     "rtdose.dcm",
 ]
 
+# Each source file is damaged in turn, in one of five ways, and read by the readers of its kind: an
+# image alone in a folder by read_dicom and list_series, a SEG or RTSTRUCT against the series REF.
 _FUZZ = """
-import json, numpy as np, pydicom, shutil, traceback, warnings
+import json, numpy as np, shutil, traceback, warnings
 from pathlib import Path
 from gpuimg.errors import GpuimgError
-from gpuimg.io import list_series, read_dicom
+from gpuimg.io import list_series, read_dicom, read_rtstruct, read_seg, rtstruct_roi_names
 warnings.simplefilter("ignore")
-files = Path(pydicom.__file__).parent / "data" / "test_files"
+reference = read_dicom(REF, device="cpu")
 rng = np.random.default_rng(SEED)
 failures = []
 for k in range(MUTANTS):
-    name = SOURCES[k % len(SOURCES)]
-    data = bytearray((files / name).read_bytes())
-    head = min(len(data), 2048)  # the header, and the start of the pixel data of the small files
-    kind = k // len(SOURCES) % 5
-    if kind == 0:  # bytes overwritten
+    source, kind = SOURCES[k % len(SOURCES)]
+    data = bytearray(Path(source).read_bytes())
+    # An image's header and the start of its pixel data; a SEG's or RTSTRUCT's every byte.
+    head = min(len(data), 2048) if kind == "image" else len(data)
+    damage = k // len(SOURCES) % 5
+    if damage == 0:  # bytes overwritten
         for _ in range(rng.integers(1, 8)):
             data[rng.integers(0, head)] = rng.integers(0, 256)
-    elif kind == 1:  # cut short
+    elif damage == 1:  # cut short
         data = data[: rng.integers(0, len(data))]
-    elif kind == 2:  # a length or count set to a large number
+    elif damage == 2:  # a length or count set to a large number
         at = rng.integers(128, head - 4)
         data[at : at + 4] = int(rng.choice([2**32 - 1, 2**31 - 1, 2**32 - 16])).to_bytes(4, "little")
-    elif kind == 3:  # a short value (a VR, a US, a 2-byte length)
+    elif damage == 3:  # a short value (a VR, a US, a 2-byte length)
         at = rng.integers(128, head - 2)
         data[at : at + 2] = int(rng.integers(0, 2**16)).to_bytes(2, "little")
     else:  # bytes left out or put in
@@ -162,44 +171,91 @@ for k in range(MUTANTS):
             data[at:at] = rng.integers(0, 256, rng.integers(1, 9)).astype(np.uint8).tobytes()
     folder = TMP / str(k)
     folder.mkdir()
-    (folder / "a.dcm").write_bytes(bytes(data))
-    for call in (lambda: read_dicom(folder / "a.dcm", device="cpu"), lambda: list_series(folder)):
+    path = folder / "a.dcm"
+    path.write_bytes(bytes(data))
+    calls = {
+        "image": (lambda: read_dicom(path, device="cpu"), lambda: list_series(folder)),
+        "seg": (lambda: read_seg(path, reference),),
+        "rtstruct": (lambda: read_rtstruct(path, reference), lambda: rtstruct_roi_names(path)),
+    }[kind]
+    for call in calls:
         try:
             call()
         except GpuimgError:
             pass
         except BaseException as exc:
-            failures.append([name, kind, traceback.format_exception(exc)[-1].strip()[:300]])
+            failures.append([Path(source).name, damage, traceback.format_exception(exc)[-1].strip()[:300]])
     shutil.rmtree(folder)
 if failures:
     raise AssertionError(json.dumps(failures[:10]))
 """
 
 
-def _setup(seed: int, mutants: int, sources: list[str], folder) -> str:
-    """The fuzz code's inputs: ``mutants`` files from ``sources`` damaged with ``seed``, in ``folder``."""
-    values = f"SEED, MUTANTS, SOURCES = {seed}, {mutants}, {sources!r}"
+def _setup(seed: int, mutants: int, sources: list[tuple[str, str]], reference, folder) -> str:
+    """The fuzz code's inputs: ``mutants`` files from ``sources`` ((path, kind) pairs) damaged with
+    ``seed`` in ``folder``; the series ``reference`` for the SEG and RTSTRUCT."""
+    values = f"SEED, MUTANTS, SOURCES, REF = {seed}, {mutants}, {sources!r}, {str(reference)!r}"
     return f"from pathlib import Path\n{values}\nTMP = Path({str(folder)!r})\n"
 
 
-def test_damaged_files_give_only_gpuimg_errors(rng, tmp_path, testfile):
-    """Random damage to the headers of small files of nine kinds (explicit and implicit VR, big endian,
-    no meta header, RLE, JPEG 2000, deflated, RT dose): ``read_dicom`` and ``list_series`` read each
-    or raise a GpuimgError, never another error, within 3 GiB and the timeout."""
-    sources = [name for name in _SOURCES if testfile(name)]
+@pytest.fixture
+def objects(tmp_path, rng):
+    """A small CT series, a SEG (by highdicom) and an RTSTRUCT of a box on it: the series' folder and
+    the two files."""
+    volume = Volume(rng.integers(-100, 100, (5, 16, 16)).astype(np.int16), (2.0, 1.0, 1.0))
+    write_dicom(volume, tmp_path / "ct")
+    box = np.zeros(volume.shape, bool)
+    box[1:4, 4:10, 5:12] = True
+    write_seg(tmp_path / "seg.dcm", seg_sources(sorted((tmp_path / "ct").iterdir())), {"lesion": box})
+    contours = [square_contour(volume, k, 3, 9) for k in (2, 3)]
+    write_structure_set(tmp_path / "rt.dcm", {"GTV": contours})
+    return tmp_path / "ct", tmp_path / "seg.dcm", tmp_path / "rt.dcm"
+
+
+def test_damaged_files_give_only_gpuimg_errors(rng, tmp_path, testfile, objects):
+    """Random damage to small images of nine kinds (their headers), a SEG and an RTSTRUCT (anywhere):
+    every reader reads each file or raises a GpuimgError, never another error, within 3 GiB and the
+    timeout."""
+    ct, seg, rtstruct = objects
+    sources = [(str(testfile(name)), "image") for name in _IMAGES]
+    sources += [(str(seg), "seg"), (str(rtstruct), "rtstruct")]
     seed = int(rng.integers(2**32))
     print(f"fuzz seed: {seed}")
-    result = run_guarded({"fuzz": _FUZZ}, _setup(seed, 500, sources, tmp_path), timeout=300)["fuzz"]
+    (tmp_path / "fuzz").mkdir()
+    setup = _setup(seed, 660, sources, ct, tmp_path / "fuzz")
+    result = run_guarded({"fuzz": _FUZZ}, setup, timeout=300)["fuzz"]
     assert result is None, json.dumps(result, indent=1)
 
 
-def test_fuzz_reports_an_error_of_another_kind(tmp_path):
+def test_fuzz_reports_an_error_of_another_kind(tmp_path, testfile, objects):
     """The fuzz test's child fails where a call raises other than a GpuimgError."""
-    code = _FUZZ.replace(
-        "from gpuimg.io import list_series, read_dicom",
-        "def read_dicom(*a, **k): raise ValueError('x')\nlist_series = read_dicom",
-    )
-    name, message, _ = run_guarded({"fuzz": code}, _setup(0, 2, ["CT_small.dcm"], tmp_path), timeout=120)[
-        "fuzz"
-    ]
+    code = _FUZZ.replace("from gpuimg.io import list_series,", "from gpuimg.io import")
+    code = code.replace('warnings.simplefilter("ignore")', "def list_series(folder): raise ValueError('x')")
+    (tmp_path / "fuzz").mkdir()
+    setup = _setup(0, 2, [(str(testfile("CT_small.dcm")), "image")], objects[0], tmp_path / "fuzz")
+    name, message, _ = run_guarded({"fuzz": code}, setup, timeout=120)["fuzz"]
     assert name == "AssertionError" and "ValueError: x" in message
+
+
+def test_damaged_seg_and_rtstruct_name_the_file_and_the_element(tmp_path, objects):
+    ct, seg, rtstruct = objects
+    reference = read_dicom(ct, device="cpu")
+    ds = pydicom.dcmread(seg)
+    del ds.PerFrameFunctionalGroupsSequence[1].PlanePositionSequence[0].ImagePositionPatient
+    ds.save_as(tmp_path / "damaged_seg.dcm")
+    damaged = "an element of this {} file is damaged or missing"
+    with pytest.raises(DicomError, match=rf"damaged_seg.dcm: {damaged.format('SEG')} \(AttributeError; "):
+        read_seg(tmp_path / "damaged_seg.dcm", reference)
+    data = rtstruct.read_bytes()
+    at = data.index(b"\x06\x30\x50\x00DS") + 8  # the first ContourData (3006,0050) value
+    assert data[at : at + 1] in b"-.0123456789"
+    (tmp_path / "damaged_rt.dcm").write_bytes(data[:at] + b"x" + data[at + 1 :])
+    with pytest.raises(DicomError, match=rf"damaged_rt.dcm: {damaged.format('RTSTRUCT')} \(ValueError\)"):
+        read_rtstruct(tmp_path / "damaged_rt.dcm", reference)
+
+
+def test_structure_set_without_preamble_is_read(testfile):
+    """pydicom's rtstruct.dcm has no preamble and meta header (an older archive's file)."""
+    path = testfile("rtstruct.dcm")
+    expected = [str(item.ROIName) for item in pydicom.dcmread(path, force=True).StructureSetROISequence]
+    assert rtstruct_roi_names(path) == expected and expected

@@ -3,10 +3,8 @@
 from pathlib import Path
 
 import numpy as np
-import pydicom
 import pytest
-from pydicom.dataset import FileMetaDataset
-from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+from rtstruct_files import square_contour, write_structure_set
 
 import gpuimg
 from gpuimg import DicomError, GeometryError, Volume
@@ -61,40 +59,6 @@ def _interior(mask: np.ndarray) -> np.ndarray:
     return inner
 
 
-def _structure_set(path: Path, contours: dict[str, list[np.ndarray]]) -> Path:
-    """An RTSTRUCT file with the given closed planar contours (points in LPS mm) per ROI name."""
-    meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.481.3"
-    meta.MediaStorageSOPInstanceUID = generate_uid()
-    meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    ds = pydicom.FileDataset(str(path), {}, file_meta=meta, preamble=b"\0" * 128)
-    ds.SOPClassUID, ds.SOPInstanceUID = meta.MediaStorageSOPClassUID, meta.MediaStorageSOPInstanceUID
-    ds.Modality = "RTSTRUCT"
-    ds.StructureSetROISequence, ds.ROIContourSequence = [], []
-    for number, (name, polygons) in enumerate(contours.items(), start=1):
-        roi = pydicom.Dataset()
-        roi.ROINumber, roi.ROIName = number, name
-        ds.StructureSetROISequence.append(roi)
-        item = pydicom.Dataset()
-        item.ReferencedROINumber = number
-        item.ContourSequence = []
-        for points in polygons:
-            contour = pydicom.Dataset()
-            contour.ContourGeometricType = "CLOSED_PLANAR"
-            contour.NumberOfContourPoints = len(points)
-            contour.ContourData = [float(v) for v in np.asarray(points).ravel()]
-            item.ContourSequence.append(contour)
-        ds.ROIContourSequence.append(item)
-    ds.save_as(path, enforce_file_format=True)
-    return path
-
-
-def _square(volume: Volume, k: int, low: float, high: float) -> np.ndarray:
-    """Corners of a square in slice ``k`` between voxel indices ``low`` and ``high`` (y and x), in LPS."""
-    corners = [(k, low, low), (k, low, high), (k, high, high), (k, high, low)]
-    return np.array([volume.origin + volume.direction @ (np.array(c) * volume.spacing) for c in corners])
-
-
 @pytest.fixture
 def image():
     # A rotated, anisotropic grid: the mapping from LPS to indices has to use the direction.
@@ -104,11 +68,11 @@ def image():
 
 
 def test_square_with_a_hole_is_rasterised_by_voxel_centres(tmp_path, image):
-    path = _structure_set(
+    path = write_structure_set(
         tmp_path / "rs.dcm",
         {
-            "body": [_square(image, 3, 10.5, 11.5)],
-            "GTV_Mass": [_square(image, 2, 1.5, 6.5), _square(image, 2, 3.5, 4.5)],
+            "body": [square_contour(image, 3, 10.5, 11.5)],
+            "GTV_Mass": [square_contour(image, 2, 1.5, 6.5), square_contour(image, 2, 3.5, 4.5)],
         },
     )
     mask = read_rtstruct(path, image, roi="gtv")
@@ -122,7 +86,7 @@ def test_square_with_a_hole_is_rasterised_by_voxel_centres(tmp_path, image):
 
 
 def test_ambiguous_missing_and_misplaced_rois_are_explained(tmp_path, image):
-    path = _structure_set(tmp_path / "rs.dcm", {"GTV_1": [_square(image, 1, 2, 5)], "GTV_2": []})
+    path = write_structure_set(tmp_path / "rs.dcm", {"GTV_1": [square_contour(image, 1, 2, 5)], "GTV_2": []})
     with pytest.raises(DicomError, match=r"holds 2 ROIs .*pass roi="):
         read_rtstruct(path, image)
     with pytest.raises(DicomError, match=r"2 ROIs match 'GTV'"):
@@ -131,16 +95,16 @@ def test_ambiguous_missing_and_misplaced_rois_are_explained(tmp_path, image):
         read_rtstruct(path, image, roi="lung")
     with pytest.raises(DicomError, match="has no contours"):
         read_rtstruct(path, image, roi="GTV_2")
-    between = _square(image, 1, 2, 5) + image.direction[:, 0] * 0.5 * image.spacing[0]
-    outside = _square(image, 7, 2, 5)
+    between = square_contour(image, 1, 2, 5) + image.direction[:, 0] * 0.5 * image.spacing[0]
+    outside = square_contour(image, 7, 2, 5)
     for points, message in ((between, "between image slices"), (outside, "outside the image")):
         with pytest.raises(GeometryError, match=message):
-            read_rtstruct(_structure_set(tmp_path / "bad.dcm", {"GTV": [points]}), image)
+            read_rtstruct(write_structure_set(tmp_path / "bad.dcm", {"GTV": [points]}), image)
 
 
-def test_a_file_that_is_not_a_structure_set(tmp_path, image):
+def test_a_file_that_is_not_awrite_structure_set(tmp_path, image):
     gpuimg.write_dicom(image, tmp_path / "ct")
-    with pytest.raises(DicomError, match="not an RTSTRUCT"):
+    with pytest.raises(DicomError, match="not RTSTRUCT"):
         read_rtstruct(next((tmp_path / "ct").iterdir()), image)
     (tmp_path / "junk.dcm").write_bytes(b"not dicom")
     with pytest.raises(DicomError, match="cannot read"):

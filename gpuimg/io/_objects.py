@@ -1,0 +1,71 @@
+"""DICOM objects that are not images (RTSTRUCT, SEG): reading one, and what a damaged one raises."""
+
+import contextlib
+import struct
+from collections.abc import Iterator
+from pathlib import Path
+
+import pydicom
+
+from gpuimg.errors import DicomError, GpuimgError
+from gpuimg.io._header import _raw_dataset
+
+#: What reading an object's elements raises where one is missing or damaged: a missing element or
+#: item (AttributeError, KeyError, IndexError), a value that does not convert as pydicom reads it
+#: (ValueError, TypeError, NotImplementedError for an unknown VR), a nested sequence that runs past
+#: the end of the file (OSError, EOFError, struct.error: pydicom reads a sequence's items on access).
+_DAMAGE = (
+    AttributeError,
+    KeyError,
+    IndexError,
+    TypeError,
+    ValueError,
+    NotImplementedError,
+    OSError,
+    EOFError,
+    struct.error,
+)
+
+
+def _read_object(path: Path, modality: str, sequence: str) -> pydicom.Dataset:
+    """The dataset of the ``modality`` file ``path``, which must hold ``sequence``.
+
+    Raises
+    ------
+    DicomError
+        If the file cannot be read as DICOM, or is another kind of object.
+    """
+    try:
+        ds = pydicom.dcmread(path, force=_raw_dataset(path))
+    except Exception as exc:  # pydicom raises many types (InvalidDicomError, OSError, EOFError ...)
+        raise DicomError(
+            f"cannot read {path} as DICOM ({type(exc).__name__}: {exc}); pass the {modality} file."
+        ) from exc
+    with _damage_named(path, modality):
+        found = str(ds.get("Modality", "DICOM") or "DICOM")
+    if found != modality or sequence not in ds:
+        raise DicomError(
+            f"{path}: its Modality is {found}, not {modality} (or it lacks the {sequence}); pass the "
+            f"{modality} file."
+        )
+    return ds
+
+
+@contextlib.contextmanager
+def _damage_named(path: Path, modality: str) -> Iterator[None]:
+    """Raise what a missing or damaged element raises, while the ``modality`` file ``path`` is read,
+    as a DicomError naming the file and the missing element.
+
+    The original message is left out: pydicom's can hold the raw bytes of a damaged element, which a
+    damaged length lets run into the patient's name.
+    """
+    try:
+        yield
+    except GpuimgError:
+        raise
+    except _DAMAGE as exc:
+        missing = f"; {exc.name} is missing" if isinstance(exc, AttributeError) and exc.name else ""
+        raise DicomError(
+            f"{path}: an element of this {modality} file is damaged or missing ({type(exc).__name__}"
+            f"{missing}); export it again."
+        ) from exc
