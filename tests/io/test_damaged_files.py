@@ -10,6 +10,8 @@ a timeout.
 import json
 import warnings
 
+import nibabel as nib
+import nrrd
 import numpy as np
 import pydicom
 import pytest
@@ -136,12 +138,13 @@ _IMAGES = [
 ]
 
 # Each source file is damaged in turn, in one of five ways, and read by the readers of its kind: an
-# image alone in a folder by read_dicom and list_series, a SEG or RTSTRUCT against the series REF.
+# image alone in a folder by read_dicom and list_series, a SEG or RTSTRUCT against the series REF, a
+# NIfTI or NRRD volume by read_image.
 _FUZZ = """
 import json, numpy as np, shutil, traceback, warnings
 from pathlib import Path
 from gpuimg.errors import GpuimgError
-from gpuimg.io import list_series, read_dicom, read_rtstruct, read_seg, rtstruct_roi_names
+from gpuimg.io import list_series, read_dicom, read_image, read_rtstruct, read_seg, rtstruct_roi_names
 warnings.simplefilter("ignore")
 reference = read_dicom(REF, device="cpu")
 rng = np.random.default_rng(SEED)
@@ -149,8 +152,8 @@ failures = []
 for k in range(MUTANTS):
     source, kind = SOURCES[k % len(SOURCES)]
     data = bytearray(Path(source).read_bytes())
-    # An image's header and the start of its pixel data; a SEG's or RTSTRUCT's every byte.
-    head = min(len(data), 2048) if kind == "image" else len(data)
+    # The header and the start of the pixel data of an image or a volume; a SEG's or RTSTRUCT's every byte.
+    head = min(len(data), 2048) if kind in ("image", "volume") else len(data)
     damage = k // len(SOURCES) % 5
     if damage == 0:  # bytes overwritten
         for _ in range(rng.integers(1, 8)):
@@ -177,6 +180,7 @@ for k in range(MUTANTS):
         "image": (lambda: read_dicom(path, device="cpu"), lambda: list_series(folder)),
         "seg": (lambda: read_seg(path, reference),),
         "rtstruct": (lambda: read_rtstruct(path, reference), lambda: rtstruct_roi_names(path)),
+        "volume": (lambda: read_image(path.rename(folder / Path(source).name), device="cpu"),),
     }[kind]
     for call in calls:
         try:
@@ -200,8 +204,8 @@ def _setup(seed: int, mutants: int, sources: list[tuple[str, str]], reference, f
 
 @pytest.fixture
 def objects(tmp_path, rng):
-    """A small CT series, a SEG (by highdicom) and an RTSTRUCT of a box on it: the series' folder and
-    the two files."""
+    """A small CT series, a SEG (by highdicom) and an RTSTRUCT of a box on it, and the same volume as
+    NIfTI (plain and gzip) and NRRD (raw and gzip): the series' folder, the two files, the four volumes."""
     volume = Volume(rng.integers(-100, 100, (5, 16, 16)).astype(np.int16), (2.0, 1.0, 1.0))
     write_dicom(volume, tmp_path / "ct")
     box = np.zeros(volume.shape, bool)
@@ -209,20 +213,31 @@ def objects(tmp_path, rng):
     write_seg(tmp_path / "seg.dcm", seg_sources(sorted((tmp_path / "ct").iterdir())), {"lesion": box})
     contours = [square_contour(volume, k, 3, 9) for k in (2, 3)]
     write_structure_set(tmp_path / "rt.dcm", {"GTV": contours})
-    return tmp_path / "ct", tmp_path / "seg.dcm", tmp_path / "rt.dcm"
+    affine = np.diag([0.7, 0.8, 2.0, 1.0])
+    nib.save(nib.Nifti1Image(volume.data, affine), tmp_path / "volume.nii")
+    nib.save(nib.Nifti1Image(volume.data, affine), tmp_path / "volume.nii.gz")
+    header = {
+        "space": "left-posterior-superior",
+        "space directions": np.diag([2.0, 1.0, 1.0]),
+        "space origin": [0, 0, 0],
+    }
+    nrrd.write(str(tmp_path / "raw.nrrd"), volume.data, {**header, "encoding": "raw"})
+    nrrd.write(str(tmp_path / "gzip.nrrd"), volume.data, {**header, "encoding": "gzip"})
+    volumes = [tmp_path / name for name in ("volume.nii", "volume.nii.gz", "raw.nrrd", "gzip.nrrd")]
+    return tmp_path / "ct", tmp_path / "seg.dcm", tmp_path / "rt.dcm", volumes
 
 
 def test_damaged_files_give_only_gpuimg_errors(rng, tmp_path, testfile, objects):
-    """Random damage to small images of nine kinds (their headers), a SEG and an RTSTRUCT (anywhere):
-    every reader reads each file or raises a GpuimgError, never another error, within 3 GiB and the
-    timeout."""
-    ct, seg, rtstruct = objects
+    """Random damage to small images of nine kinds and NIfTI and NRRD volumes (their headers), a SEG and
+    an RTSTRUCT (anywhere): every reader reads each file or raises a GpuimgError, never another
+    error, within 3 GiB and the timeout."""
+    ct, seg, rtstruct, volumes = objects
     sources = [(str(testfile(name)), "image") for name in _IMAGES]
-    sources += [(str(seg), "seg"), (str(rtstruct), "rtstruct")]
+    sources += [(str(seg), "seg"), (str(rtstruct), "rtstruct"), *((str(v), "volume") for v in volumes)]
     seed = int(rng.integers(2**32))
     print(f"fuzz seed: {seed}")
     (tmp_path / "fuzz").mkdir()
-    setup = _setup(seed, 660, sources, ct, tmp_path / "fuzz")
+    setup = _setup(seed, 900, sources, ct, tmp_path / "fuzz")
     result = run_guarded({"fuzz": _FUZZ}, setup, timeout=300)["fuzz"]
     assert result is None, json.dumps(result, indent=1)
 
@@ -238,7 +253,7 @@ def test_fuzz_reports_an_error_of_another_kind(tmp_path, testfile, objects):
 
 
 def test_damaged_seg_and_rtstruct_name_the_file_and_the_element(tmp_path, objects):
-    ct, seg, rtstruct = objects
+    ct, seg, rtstruct, _ = objects
     reference = read_dicom(ct, device="cpu")
     ds = pydicom.dcmread(seg)
     del ds.PerFrameFunctionalGroupsSequence[1].PlanePositionSequence[0].ImagePositionPatient
