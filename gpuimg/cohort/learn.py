@@ -42,28 +42,45 @@ def _number(value) -> float:
 def read_labels(learning: Learning, key: bytes, keep_ids: bool) -> dict[str, dict[str, str]]:
     """The labels file as ``patient -> {column: value}``, patients named as the outputs name them.
 
+    The file is CSV in UTF-8 (a spreadsheet's byte order mark is allowed). Rows without a patient ID
+    are left out; two rows of one patient must agree.
+
     Raises
     ------
     ConfigError
-        If the file cannot be read or lacks the ID column.
+        If the file cannot be read, is not UTF-8 CSV, lacks the ID column, or gives one patient two
+        rows that differ (the ID is not shown: it may identify the patient).
     """
     if learning.labels is None:
         return {}
+    labels: dict[str, dict[str, str]] = {}
     try:
-        with open(learning.labels, newline="") as file:
-            table = list(csv.DictReader(file))
+        with open(learning.labels, newline="", encoding="utf-8-sig") as file:
+            reader = csv.DictReader(file)
+            columns = reader.fieldnames or []
+            if learning.id_column not in columns:
+                raise ConfigError(
+                    f"learning.labels: {learning.labels} has no column {learning.id_column!r} (its columns "
+                    f"are {columns}); set learning.id_column."
+                )
+            for row in reader:
+                patient = row[learning.id_column]
+                if not patient:
+                    continue
+                name = patient if keep_ids else pseudonym(key, "patient", patient)
+                if labels.setdefault(name, row) != row:
+                    raise ConfigError(
+                        f"learning.labels: the row ending on line {reader.line_num} of {learning.labels} "
+                        "has the patient ID of an earlier row but other values; keep one row per patient."
+                    )
     except OSError as exc:
         raise ConfigError(f"learning.labels: cannot read {learning.labels}: {exc}.") from exc
-    if not table or learning.id_column not in table[0]:
-        columns = list(table[0]) if table else []
+    except (UnicodeDecodeError, csv.Error) as exc:
         raise ConfigError(
-            f"learning.labels: {learning.labels} has no column {learning.id_column!r} (its columns are "
-            f"{columns}); set learning.id_column."
-        )
-    return {
-        (row[learning.id_column] if keep_ids else pseudonym(key, "patient", row[learning.id_column])): row
-        for row in table
-    }
+            f"learning.labels: {learning.labels} is not CSV text in UTF-8 ({type(exc).__name__}); save it "
+            "as CSV UTF-8 (comma delimited)."
+        ) from exc
+    return labels
 
 
 def fit_tasks(

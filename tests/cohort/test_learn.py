@@ -9,6 +9,7 @@ from sklearn.metrics import accuracy_score, r2_score
 from gpuimg.cohort.learn import fit_tasks, read_labels
 from gpuimg.cohort.privacy import pseudonym
 from gpuimg.cohort.spec import Learning, Task
+from gpuimg.errors import ConfigError
 
 
 @pytest.fixture
@@ -85,3 +86,40 @@ def test_studies_of_patients_without_labels_are_clustered_only(cohort):
     assert scores["classification"]["n_studies"] == 72 and scores["classification"]["n_patients"] == 36
     assert scores["regression"]["n_studies"] == 72
     assert scores["clustering"]["n_studies"] == 74 and len(predictions["clustering"]["clusters"]) == 74
+
+
+def _labels(tmp_path, data: bytes) -> Learning:
+    (tmp_path / "labels.csv").write_bytes(data)
+    return Learning(labels=tmp_path / "labels.csv", id_column="pid")
+
+
+def test_labels_saved_by_a_spreadsheet_with_a_byte_order_mark(tmp_path):
+    learning = _labels(tmp_path, "pid,grade\nPAT-1,2\nPAT-2,3\n".encode("utf-8-sig"))
+    assert read_labels(learning, b"", keep_ids=True) == {
+        "PAT-1": {"pid": "PAT-1", "grade": "2"},
+        "PAT-2": {"pid": "PAT-2", "grade": "3"},
+    }
+
+
+def test_labels_not_in_utf8_are_refused_with_the_fix(tmp_path):
+    learning = _labels(tmp_path, "pid,site\nPAT-1,Orléans\n".encode("latin-1"))
+    with pytest.raises(ConfigError, match=r"labels.csv is not CSV text in UTF-8 .*save it as CSV UTF-8"):
+        read_labels(learning, b"", keep_ids=True)
+
+
+def test_one_patient_on_two_rows_must_agree_and_its_id_is_not_shown(tmp_path):
+    key = b"k" * 32
+    same = _labels(tmp_path, b"pid,grade\nPAT-1,2\nPAT-2,3\nPAT-1,2\n")
+    assert read_labels(same, key, keep_ids=False) == {
+        pseudonym(key, "patient", "PAT-1"): {"pid": "PAT-1", "grade": "2"},
+        pseudonym(key, "patient", "PAT-2"): {"pid": "PAT-2", "grade": "3"},
+    }
+    differing = _labels(tmp_path, b"pid,grade\nPAT-1,2\nPAT-2,3\nPAT-1,4\n")
+    with pytest.raises(ConfigError, match=r"row ending on line 4 .* earlier row but other values") as info:
+        read_labels(differing, key, keep_ids=False)
+    assert "PAT-1" not in str(info.value)
+
+
+def test_rows_without_a_patient_id_are_left_out(tmp_path):
+    learning = _labels(tmp_path, b"grade,pid\n2,PAT-1\n3,\n4\n,,\n")
+    assert read_labels(learning, b"", keep_ids=True) == {"PAT-1": {"grade": "2", "pid": "PAT-1"}}
