@@ -39,6 +39,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from gpuimg._support import check_bytes
 from gpuimg.backend import bincount_fixed, namespace, to_numpy
 
 from ._scalars import Deferred, undefined
@@ -236,13 +237,16 @@ def directional_batches(grey: GreyLevels, matrices: DirectionalMatrices):
 
 #: About the most bytes of texture matrices held at once by :func:`directional_features`.
 MATRIX_BUDGET = 64 * 2**20
+#: Bytes held at once for each byte of one batch of matrices, at most: the counts, their symmetric
+#: sum, the sums over offsets and over slices.
+_MATRIX_COPIES = 4
 
 
 def _slice_batches(grey, matrices, offsets):
     """The per-slice matrices (slices, offsets, ...) of the slices holding ROI voxels, a few at once."""
     xp = namespace(grey.levels).xp
     present = _slices_present(grey)
-    step = _items_per_batch(offsets.shape[0] * _matrix_bytes(grey, per_slice=True))
+    step = _items_per_batch(offsets.shape[0] * _matrix_bytes(grey, per_slice=True), grey)
     for first in range(0, present.size, step):
         keep = np.flatnonzero(present[first : first + step])
         if keep.size:
@@ -253,7 +257,7 @@ def _slice_batches(grey, matrices, offsets):
 
 def _offset_batches(grey, matrices, offsets):
     """The volume's matrices (offsets, ...), for a few offsets at once."""
-    step = _items_per_batch(_matrix_bytes(grey, per_slice=False))
+    step = _items_per_batch(_matrix_bytes(grey, per_slice=False), grey)
     for first in range(0, offsets.shape[0], step):
         yield matrices(grey, offsets[first : first + step], False)[0]
 
@@ -265,7 +269,20 @@ def _matrix_bytes(grey, per_slice) -> int:
     return 8 * grey.n_present * max(grey.n_present, side)
 
 
-def _items_per_batch(item_bytes: int) -> int:
+def _items_per_batch(item_bytes: int, grey: GreyLevels) -> int:
+    """How many slices' or offsets' matrices of ``item_bytes`` to ask for at once.
+
+    Raises
+    ------
+    MemoryBudgetError
+        If even one's matrices, with the copies made of them (the counts and their symmetric sum, the
+        sums over offsets and slices), exceed the memory budget: too many grey levels are present.
+    """
+    check_bytes(
+        _MATRIX_COPIES * item_bytes,
+        f"The texture matrices of the {grey.n_present} grey levels present in the ROI (set by the "
+        "settings' discretisation, n_bins or bin_width)",
+    )
     return max(1, MATRIX_BUDGET // max(item_bytes, 1))
 
 

@@ -108,6 +108,9 @@ GUARDED.update(
     "ivh_bin_width=1e-12), families=['ivh'])",
     ivh_levels="extract(IMAGE * 1e9, MASK, spacing=1.0, settings=Settings(ivh_discretisation='none'), "
     "families=['ivh'])",
+    # 32768 grey levels present (within the bin count allowed): one 3D GLCM would take 8.6 GB.
+    grey_levels="extract(np.arange(32**3, dtype=float).reshape(32, 32, 32), np.ones((32, 32, 32), bool), "
+    "spacing=1.0, settings=Settings(discretisation='fbs', bin_width=1.0), families=['glcm'])",
 )
 EXPECTED = {
     "new_spacing": ("MemoryBudgetError", "new_spacing"),
@@ -115,6 +118,7 @@ EXPECTED = {
     "histogram_bins": ("FeatureError", "bin width"),
     "ivh_bins": ("FeatureError", "bin width"),
     "ivh_levels": ("FeatureError", "levels"),
+    "grey_levels": ("MemoryBudgetError", "texture matrices of the 32768 grey levels present"),
 }
 
 
