@@ -23,7 +23,7 @@ Examples
 import math
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 
@@ -40,6 +40,20 @@ MAX_BINS = 2**24
 _UNITS = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4}
 
 
+def check_choice(value, choices: Iterable[str], name: str, *, hint: str | None = None) -> str:
+    """``value`` itself if it is one of the names ``choices``, else a ParameterError listing them
+    (or saying ``hint``); a value that is not a string (a list, an array) is refused alike.
+
+    Examples
+    --------
+    >>> check_choice("sobel", ("sobel", "prewitt"), "operator")
+    'sobel'
+    """
+    if not isinstance(value, str) or value not in choices:
+        raise ParameterError(f"{name}={value!r} is unknown; {hint or f'use one of {sorted(choices)}'}.")
+    return value
+
+
 def check_mode(mode, modes: Sequence[str] = MODES, name: str = "mode") -> str:
     """``mode`` itself if it is one of ``modes``, else a ParameterError listing them.
 
@@ -48,9 +62,24 @@ def check_mode(mode, modes: Sequence[str] = MODES, name: str = "mode") -> str:
     >>> check_mode("wrap")
     'wrap'
     """
-    if not isinstance(mode, str) or mode not in modes:
-        raise ParameterError(f"{name}={mode!r} is unknown; use one of {sorted(modes)}.")
-    return mode
+    return check_choice(mode, modes, name)
+
+
+def check_cval(cval, name: str = "cval") -> float:
+    """``cval`` (the value past the edges in "constant" mode) as a float; NaN and infinities are
+    allowed, as in SciPy, and fill the border as given.
+
+    Examples
+    --------
+    >>> check_cval(-1024)
+    -1024.0
+    """
+    if isinstance(cval, str | bytes) or np.ndim(cval) != 0 or np.iscomplexobj(cval):
+        raise ParameterError(f"{name}={cval!r} must be one real number (the value past the edges).")
+    try:
+        return float(cval)
+    except (TypeError, ValueError):
+        raise ParameterError(f"{name}={cval!r} must be one real number (the value past the edges).") from None
 
 
 def per_axis(value, ndim: int, name: str) -> tuple:

@@ -17,7 +17,7 @@ import numpy as np
 import skimage.measure
 from numpy.typing import ArrayLike
 
-from gpuimg._support import check_spacing
+from gpuimg._support import check_choice, check_spacing
 from gpuimg.backend import namespace
 from gpuimg.errors import ParameterError
 from gpuimg.kernels.mesh import cube_cases
@@ -26,6 +26,8 @@ from gpuimg.volume import Volume
 from . import _mesh_cases
 from ._host import to_host
 
+#: The values of :func:`marching_cubes`' ``gradient_direction``.
+_DIRECTIONS = ("descent", "ascent")
 #: ``fully_connected`` / ``positive_orientation`` values of :func:`find_contours`.
 _LOW_HIGH = ("low", "high")
 
@@ -109,10 +111,7 @@ def marching_cubes(
     spacing = _spacing(spacing, 3)
     if not isinstance(step_size, (int, np.integer)) or step_size < 1:
         raise ParameterError(f"step_size={step_size!r} must be a whole number of voxels, 1 or more.")
-    if gradient_direction not in ("descent", "ascent"):
-        raise ParameterError(
-            f"gradient_direction={gradient_direction!r} is unknown; use 'descent' or 'ascent'."
-        )
+    check_choice(gradient_direction, _DIRECTIONS, "gradient_direction", hint="use 'descent' or 'ascent'")
     _check_mask(mask, shape)
     host, host_mask = to_host(ns, "marching_cubes", volume, mask)
     level = _level(level)
@@ -316,8 +315,7 @@ def find_contours(
     if len(shape) != 2 or min(shape) < 2:
         raise ParameterError(f"the image must be 2D and at least 2 x 2; got shape {shape}.")
     for name, value in (("fully_connected", fully_connected), ("positive_orientation", positive_orientation)):
-        if value not in _LOW_HIGH:
-            raise ParameterError(f"{name}={value!r} is unknown; use 'low' or 'high'.")
+        check_choice(value, _LOW_HIGH, name, hint="use 'low' or 'high'")
     _check_mask(mask, shape)
     host, host_mask = to_host(ns, "find_contours", image, mask)
     contours = skimage.measure.find_contours(

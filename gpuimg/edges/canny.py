@@ -12,11 +12,12 @@ from collections.abc import Sequence
 import numpy as np
 from scipy import special
 
+from gpuimg._support import check_choice, check_cval, check_mode
 from gpuimg._units import voxels
 from gpuimg.backend import is_dask, namespace, separable_passes
 from gpuimg.errors import ParameterError
-from gpuimg.kernels import boundary, zero_crossing
 from gpuimg.kernels import canny as kernel
+from gpuimg.kernels import zero_crossing
 from gpuimg.volume import accepts_volume
 
 from .gradient import Image, Spacing
@@ -155,12 +156,10 @@ def canny(
     ndim = np.ndim(image)
     if ndim not in (2, 3):
         raise ParameterError(f"canny needs a 2D or 3D image; got {ndim}D, shape {np.shape(image)}.")
-    if mode not in boundary.MODES:
-        raise ParameterError(f"mode={mode!r} is unknown; use one of {sorted(boundary.MODES)}.")
-    if method not in METHODS:
-        raise ParameterError(
-            f"method={method!r} is unknown; use {METHODS[0]!r} (scikit-image's) or {METHODS[1]!r} (ITK's)."
-        )
+    check_mode(mode)
+    check_cval(cval)
+    methods = f"use {METHODS[0]!r} (scikit-image's) or {METHODS[1]!r} (ITK's)"
+    check_choice(method, METHODS, "method", hint=methods)
     if is_dask(image):
         from ._canny_chunks import canny_chunks
 

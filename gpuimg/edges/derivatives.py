@@ -14,10 +14,10 @@ from functools import partial
 
 import numpy as np
 
+from gpuimg._support import check_cval, check_mode
 from gpuimg._units import voxels
 from gpuimg.backend import is_dask, map_stencil, namespace
 from gpuimg.errors import ParameterError
-from gpuimg.kernels import boundary
 from gpuimg.volume import accepts_volume
 
 from .gradient import Image, Spacing, _derivative, _dtypes, _spacing
@@ -230,6 +230,7 @@ def laplace(image: Image, *, mode: str = "reflect", cval: float = 0.0) -> Image:
     4.0
     """
     work, _ = _check(image, mode)
+    check_cval(cval)
 
     def run(chunk):
         ns = namespace(chunk)
@@ -240,8 +241,7 @@ def laplace(image: Image, *, mode: str = "reflect", cval: float = 0.0) -> Image:
 
 def _check(image, mode):
     """The float dtype to compute in, after checking the mode and the number of axes."""
-    if mode not in boundary.MODES:
-        raise ParameterError(f"mode={mode!r} is unknown; use one of {sorted(boundary.MODES)}.")
+    check_mode(mode)
     ndim = np.ndim(image)
     if ndim not in (1, 2, 3):
         raise ParameterError(f"the image must be 1D, 2D or 3D; got {ndim}D, shape {np.shape(image)}.")
@@ -259,6 +259,7 @@ def _stencil(run, image, depth, mode, dtype):
 def _gaussian_derivative(image, sigma, sigma_mm, order, spacing, mode, cval, truncate):
     """Gradient magnitude (order 1) or Laplacian (order 2) of Gaussian, scaled by the spacing."""
     work, ndim = _check(image, mode)
+    check_cval(cval)
     given = spacing is not None
     spacing = _spacing(spacing, ndim)
     sigma_vox = voxels("sigma", sigma, sigma_mm, spacing if given else None, ndim)

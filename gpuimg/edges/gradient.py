@@ -18,6 +18,7 @@ from functools import partial
 import numpy as np
 from numpy.typing import ArrayLike
 
+from gpuimg._support import check_choice, check_cval, check_mode
 from gpuimg._support import check_spacing as _spacing
 from gpuimg.backend import is_dask, map_stencil, namespace
 from gpuimg.errors import ParameterError
@@ -121,10 +122,9 @@ def _derivative(image, operator, axis, spacing, mode, cval):
 
 def _sobel_family(image, operator, component, spacing, mode, cval):
     """The derivative along axis ``component`` of ``image``, or its magnitude (``MAGNITUDE``)."""
-    if operator not in OPERATORS:
-        raise ParameterError(f"operator={operator!r} is unknown; use one of {sorted(OPERATORS)}.")
-    if mode not in boundary.MODES:
-        raise ParameterError(f"mode={mode!r} is unknown; use one of {sorted(boundary.MODES)}.")
+    check_choice(operator, OPERATORS, "operator")
+    check_mode(mode)
+    check_cval(cval)
     ndim = np.ndim(image)
     if ndim not in (1, 2, 3):
         raise ParameterError(f"the image must be 1D, 2D or 3D; got {ndim}D, shape {np.shape(image)}.")

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 import numpy as np
 from numpy.typing import ArrayLike
 
+from gpuimg._support import check_choice, check_cval, check_mode, check_window
 from gpuimg._units import voxels
 from gpuimg.backend import is_dask, map_stencil, namespace
 from gpuimg.errors import ParameterError
@@ -56,10 +57,10 @@ def footprint(
     >>> int(footprint("ball", 1).sum())  # the 6-neighbourhood and the centre
     7
     """
-    if shape not in FOOTPRINTS:
-        raise ParameterError(f"footprint={shape!r} is unknown; use one of {list(FOOTPRINTS)}.")
+    check_choice(shape, FOOTPRINTS, "footprint")
     radii = voxels("radius", radius, radius_mm, spacing, ndim, default=1.0, allow_zero=True)
     half = [math.floor(r + 1e-9) for r in radii]
+    check_window([2 * h + 1 for h in half], "radius" if radius_mm is None else "radius_mm")
     if shape == "cube":
         return np.ones([2 * h + 1 for h in half], dtype=bool)
     grids = np.meshgrid(*(np.arange(-h, h + 1) for h in half), indexing="ij")
@@ -90,8 +91,8 @@ def _morph(image, op, shape, radius, radius_mm, spacing, mode, cval, passes):
     ndim = np.ndim(image)
     if ndim not in (2, 3):
         raise ParameterError(f"the image must be 2D or 3D; got {ndim}D, shape {np.shape(image)}.")
-    if mode not in boundary.MODES:
-        raise ParameterError(f"mode={mode!r} is unknown; use one of {sorted(boundary.MODES)}.")
+    check_mode(mode)
+    check_cval(cval)
     fp = _footprint(image, shape, radius, radius_mm, spacing)
     dtype = np.dtype(image.dtype)
     binary = dtype.kind == "b"

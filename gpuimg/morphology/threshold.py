@@ -36,9 +36,7 @@ def otsu_threshold(image: Image, nbins: int = 256, mask: Image | None = None) ->
     >>> 0 < otsu_threshold(image) < 100
     True
     """
-    values = _values(image, mask)
-    if not (isinstance(nbins, (int, np.integer)) and nbins >= 2):
-        raise ParameterError(f"nbins={nbins!r} must be an integer >= 2.")
+    values = _values(image, mask, nbins)
     return float(namespace(values).ski.filters.threshold_otsu(values, nbins=int(nbins)))
 
 
@@ -67,14 +65,21 @@ def multiotsu(image: Image, classes: int = 3, nbins: int = 256, mask: Image | No
     >>> bool(0 <= t[0] < 50 <= t[1] < 100)
     True
     """
-    values = _values(image, mask)
+    values = _values(image, mask, nbins)
     if not (isinstance(classes, (int, np.integer)) and 2 <= classes <= 5):
         raise ParameterError(f"classes={classes!r} must be an integer from 2 to 5.")
-    thresholds = namespace(values).ski.filters.threshold_multiotsu(values, classes=int(classes), nbins=nbins)
+    filters = namespace(values).ski.filters
+    try:
+        thresholds = filters.threshold_multiotsu(values, classes=int(classes), nbins=int(nbins))
+    except ValueError as exc:  # fewer distinct values (after binning) than classes
+        raise ParameterError(f"classes={classes}: {exc}") from exc
     return np.asarray(thresholds.get() if hasattr(thresholds, "get") else thresholds, dtype=np.float64)
 
 
-def _values(image, mask):
+def _values(image, mask, nbins):
+    """The finite values to threshold: the image's, or those of its mask, as one flat array."""
+    if not (isinstance(nbins, (int, np.integer)) and nbins >= 2):
+        raise ParameterError(f"nbins={nbins!r} must be an integer >= 2.")
     if is_dask(image):
         raise ParameterError("Otsu needs the whole histogram; pass image.compute() (or a NumPy/CuPy array).")
     xp = namespace(image).xp
@@ -90,5 +95,9 @@ def _values(image, mask):
     if image.size == 0 or np.dtype(image.dtype).kind not in "biuf":
         raise ParameterError(
             f"Otsu needs a non-empty real image; got {image.size} values of dtype {image.dtype}."
+        )
+    if image.dtype.kind == "f" and not bool(xp.isfinite(image).all()):
+        raise ParameterError(
+            "Otsu needs finite values; the image holds NaN or infinite ones. Leave them out with mask=."
         )
     return image

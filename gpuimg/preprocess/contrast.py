@@ -212,6 +212,8 @@ def _as_float(image, dtype):
 
 def _finite_range(image, mask=None):
     """Smallest and largest finite voxel (in ``mask``), as Python numbers (computed)."""
+    if image.size == 0:
+        raise ParameterError(f"the image is empty (shape {image.shape}); nothing to measure its range by.")
     xp = namespace(image).xp
     if image.dtype.kind in "biu" and mask is None:
         low, high = _compute(image.min(), image.max())

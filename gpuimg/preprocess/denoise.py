@@ -16,7 +16,7 @@ from functools import partial
 import numpy as np
 from numpy.typing import ArrayLike
 
-from gpuimg._support import check_allocation, check_window, float_dtype, real_dtype
+from gpuimg._support import check_allocation, check_cval, check_window, float_dtype, real_dtype
 from gpuimg._support import check_mode as _check_mode
 from gpuimg._support import check_positive as _positive
 from gpuimg._support import check_sizes as _sizes
@@ -84,6 +84,7 @@ def mean_filter(image: Image, size: Sizes = 3, *, mode: str = "reflect", cval: f
     13.0
     """
     _check_mode(mode)
+    check_cval(cval)
     ndim = np.ndim(image)
     sizes = _sizes(size, ndim, "size")
     work = float_dtype(image.dtype)
@@ -152,6 +153,7 @@ def gaussian_filter(
     1.0
     """
     _check_mode(mode)
+    check_cval(cval)
     ndim = np.ndim(image)
     sigmas = voxels("sigma", sigma, sigma_mm, spacing, ndim)
     (truncate,) = _positive(truncate, 1, "truncate")
@@ -206,6 +208,7 @@ def median_filter(image: Image, size: Sizes = 3, *, mode: str = "reflect", cval:
     0
     """
     _check_mode(mode)
+    check_cval(cval)
     ndim = np.ndim(image)
     sizes = _sizes(size, ndim, "size")
     check_window(sizes, "size")
@@ -288,6 +291,7 @@ def bilateral_filter(
     0.0
     """
     _check_mode(mode)
+    check_cval(cval)
     ndim = np.ndim(image)
     if ndim != 3:
         raise ParameterError(f"the image must be 3D; got {ndim}D, shape {np.shape(image)}.")

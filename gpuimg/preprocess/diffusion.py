@@ -17,8 +17,8 @@ from functools import partial
 import numpy as np
 from numpy.typing import ArrayLike
 
+from gpuimg._support import check_choice, float_dtype
 from gpuimg._support import check_positive as _positive
-from gpuimg._support import float_dtype
 from gpuimg.backend import is_dask, namespace
 from gpuimg.errors import ParameterError
 from gpuimg.kernels import curvature as curvature_kernel
@@ -185,8 +185,7 @@ def anisotropic_diffusion(
     True
     """
     ndim = np.ndim(image)
-    if method not in _DIFFUSION_METHODS:
-        raise ParameterError(f"method={method!r} is unknown; use one of {sorted(_DIFFUSION_METHODS)}.")
+    check_choice(method, _DIFFUSION_METHODS, "method")
     if ndim not in (2, 3):
         raise ParameterError(f"the image must be 2D or 3D; got {ndim}D, shape {np.shape(image)}.")
     iterations = _iterations(iterations)

@@ -98,6 +98,8 @@ def _unique_counts(image):
 
 def _lookup_values(block, *, values, mapped, dtype):
     xp = namespace(block).xp
+    if values.size == 0:  # an image without a value that is not NaN: it stays NaN
+        return xp.asarray(block, dtype=dtype)
     index = xp.clip(xp.searchsorted(values, block), 0, values.size - 1)
     out = mapped[index].astype(dtype)
     if block.dtype.kind == "f":

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 import numpy as np
 from numpy.typing import ArrayLike
 
-from gpuimg._support import as_image, check_allocation, check_mode, float_dtype
+from gpuimg._support import as_image, check_allocation, check_cval, check_mode, float_dtype
 from gpuimg._support import check_spacing as _spacing
 from gpuimg._units import voxels
 from gpuimg.backend import is_dask, namespace, to_numpy
@@ -202,6 +202,7 @@ def _resample(image, spacing, new_spacing, order, mode, cval):
     if order not in _ORDERS or isinstance(order, bool):
         raise ParameterError(f"order={order!r} is not supported; use 0 (nearest), 1 (linear) or 3 (cubic).")
     check_mode(mode)
+    check_cval(cval)
     shape, offset, step = ibsi_grid(np.shape(image), old, new)
     dtype = float_dtype(as_image(image).dtype)
     if is_dask(image):

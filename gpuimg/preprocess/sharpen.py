@@ -14,7 +14,7 @@ from functools import partial
 import numpy as np
 from numpy.typing import ArrayLike
 
-from gpuimg._support import check_finite, float_dtype
+from gpuimg._support import check_cval, check_finite, float_dtype
 from gpuimg._support import check_mode as _check_mode
 from gpuimg._units import voxels
 from gpuimg.backend import is_dask, map_stencil, namespace
@@ -51,6 +51,7 @@ def laplacian_sharpen(image: Image, alpha: float = 1.0, *, mode: str = "reflect"
     """
     check_finite(alpha, "alpha")
     _check_mode(mode)
+    check_cval(cval)
     dtype = float_dtype(image.dtype)
     run = partial(_laplacian_sharpen, alpha=float(alpha), mode=mode, cval=cval, dtype=dtype)
     if is_dask(image):
@@ -112,6 +113,7 @@ def unsharp_mask(
     NaN, reach).
     """
     _check_mode(mode)
+    check_cval(cval)
     check_finite(amount, "amount")
     sigmas = voxels("sigma", sigma, sigma_mm, spacing, np.ndim(image), default=1.0)
     dtype = float_dtype(image.dtype)
