@@ -250,8 +250,9 @@ def as_image(image, name: str = "image", *, ndims: Sequence[int] | None = None, 
     """An array-like image checked for its number of axes, its size and its dtype.
 
     A list or tuple becomes a NumPy array; float16 becomes float32 (SciPy's filters and our kernels
-    have no float16 path); other arrays (NumPy, CuPy, Dask) are returned as they are. A 0-d array
-    and complex, object or string dtypes raise a ParameterError.
+    have no float16 path), and values in the other byte order (big-endian, from a file) are put in
+    the machine's; other arrays (NumPy, CuPy, Dask) are returned as they are. A 0-d array and
+    complex, object or string dtypes raise a ParameterError.
 
     Parameters
     ----------
@@ -280,7 +281,11 @@ def as_image(image, name: str = "image", *, ndims: Sequence[int] | None = None, 
         raise ParameterError(f"the {name} must have {axes} axes; got shape {tuple(image.shape)}.")
     if not empty and math.prod(image.shape) == 0:
         raise ParameterError(f"the {name} of shape {tuple(image.shape)} has no voxel.")
-    return image.astype(np.float32) if image.dtype == np.float16 else image
+    if image.dtype == np.float16:
+        return image.astype(np.float32)
+    if not image.dtype.isnative:  # big-endian values read from a file: Numba takes native ones only
+        return image.astype(image.dtype.newbyteorder("="))
+    return image
 
 
 def max_bytes() -> int:

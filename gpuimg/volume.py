@@ -168,8 +168,8 @@ def accepts_volume(func):
     results (numbers, tables, meshes) are returned as they are.
 
     The image (or the Volume's voxels) is checked first by :func:`gpuimg._support.as_image`: a
-    list becomes an array, float16 becomes float32, and a 0-d array or a complex, object or string
-    dtype raises a ParameterError naming it.
+    list becomes an array, float16 becomes float32, big-endian values become native, and a 0-d
+    array or a complex, object or string dtype raises a ParameterError naming it.
     """
     takes_spacing = "spacing" in inspect.signature(func).parameters
 

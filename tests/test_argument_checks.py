@@ -2,14 +2,21 @@
 deep inside (a dict lookup of an unhashable mode, a Numba typing error for a tuple cval) or an
 allocation the size of a typo. Found by calling the public operations with random arguments."""
 
+import re
+
 import numpy as np
 import pytest
+import skimage.exposure
+import skimage.transform
 
 from gpuimg import ParameterError
 from gpuimg._support import MAX_WINDOW
-from gpuimg.edges import canny, gaussian_gradient_magnitude, gradient_magnitude, laplace, sobel
-from gpuimg.morphology import dilate, footprint, multiotsu, opening
+from gpuimg.contours import hough_circle, hough_circle_peaks, hough_line, hough_line_peaks
+from gpuimg.edges import canny, gaussian_gradient_magnitude, gradient_magnitude, laplace, log, sobel
+from gpuimg.morphology import dilate, fill_holes, footprint, multiotsu, opening
 from gpuimg.preprocess import (
+    clahe,
+    equalize_hist,
     gaussian_filter,
     laplacian_sharpen,
     match_histogram,
@@ -99,3 +106,66 @@ def test_an_image_of_nan_only_matches_any_histogram_as_nan(rng):
 def test_multiotsu_of_fewer_values_than_classes(rng):
     with pytest.raises(ParameterError, match=r"classes=3: .*only 2 different values"):
         multiotsu((rng.random((6, 7)) > 0.5).astype(float), classes=3)
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (lambda x: canny(x, 1.0, low_threshold="low"), r"low_threshold='low' must be a finite number"),
+        (lambda x: fill_holes(x > 0.5, slice_by_slice=True, axis="z"), r"axis=z"),
+        (lambda x: log(x, 1.0, normalize=np.ones(2)), r"normalize=array\(\[1., 1.\]\) must be True or False"),
+    ],
+)
+def test_a_number_or_flag_of_the_wrong_kind(rng, call, message):
+    with pytest.raises(ParameterError, match=message):
+        call(rng.random((6, 7, 8)))
+
+
+@pytest.fixture
+def lines():
+    """hough_line's accumulator of a 16 x 16 image with one diagonal line."""
+    image = np.eye(16, dtype=bool)
+    return hough_line(image)
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"min_distance": -1}, "min_distance=-1 must be a whole number of at least 0"),
+        ({"min_angle": 2.5}, "min_angle=2.5 must be a whole number of at least 0"),
+        ({"num_peaks": 0}, "num_peaks=0 must be a whole number of at least 1, or inf"),
+        ({"num_peaks": "3"}, "num_peaks='3' must be a whole number of at least 1, or inf"),
+        ({"threshold": np.nan}, "threshold=nan must be a finite number"),
+    ],
+)
+def test_hough_line_peaks_options(lines, options, message):
+    with pytest.raises(ParameterError, match=re.escape(message)):
+        hough_line_peaks(*lines, **options)
+
+
+def test_hough_peaks_of_arrays_that_are_not_an_accumulator_and_its_axes(lines):
+    hspace, angles, dists = lines
+    with pytest.raises(ParameterError, match=r"hough_line's \(distances, angles\) accumulator"):
+        hough_line_peaks(hspace, dists, angles)
+    accumulator = hough_circle(np.eye(16), [2, 3])
+    with pytest.raises(ParameterError, match=r"got shapes \(2, 16, 16\) and \(3,\)"):
+        hough_circle_peaks(accumulator, [2, 3, 4])
+    with pytest.raises(ParameterError, match="total_num_peaks=-1 must be"):
+        hough_circle_peaks(accumulator, [2, 3], total_num_peaks=-1)
+    # the checks leave scikit-image's results as they are
+    want = skimage.transform.hough_line_peaks(hspace, angles, dists, num_peaks=1)
+    for got, expected in zip(hough_line_peaks(hspace, angles, dists, num_peaks=1), want, strict=True):
+        np.testing.assert_array_equal(got, expected)
+
+
+@pytest.mark.parametrize("dtype", [">f4", ">f8", ">i2", ">u2"])
+def test_big_endian_values_read_from_a_file_are_taken(rng, dtype):
+    """Numba takes native byte order only: the histogram operations failed with a typing error on the
+    big-endian arrays that pynrrd or np.fromfile give. Each gives what it gives on native values, and
+    equalize_hist what scikit-image gives."""
+    native = (rng.normal(100, 30, (6, 7, 8))).astype(np.dtype(dtype).newbyteorder("="))
+    big = native.astype(dtype)
+    assert not big.dtype.isnative and np.array_equal(big, native)
+    for operation in (equalize_hist, clahe, median_filter, gradient_magnitude):
+        np.testing.assert_array_equal(operation(big), operation(native))
+    np.testing.assert_allclose(equalize_hist(big), skimage.exposure.equalize_hist(native), atol=1e-6)

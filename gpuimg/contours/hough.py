@@ -17,6 +17,7 @@ import skimage.draw
 import skimage.transform
 from numpy.typing import ArrayLike
 
+from gpuimg._support import check_finite
 from gpuimg.backend import is_dask, namespace, to_numpy
 from gpuimg.errors import ParameterError
 from gpuimg.kernels import hough as kernel
@@ -195,8 +196,19 @@ def hough_line_peaks(
     first call warns).
     """
     ns = namespace(hspace)
+    hspace, angles, dists = to_host(ns, "hough_line_peaks", hspace, angles, dists)
+    if hspace.ndim != 2 or np.shape(angles) != hspace.shape[1:] or np.shape(dists) != hspace.shape[:1]:
+        raise ParameterError(
+            f"hspace, angles and dists must be hough_line's (distances, angles) accumulator and its 1D "
+            f"axes; got shapes {np.shape(hspace)}, {np.shape(angles)} and {np.shape(dists)}."
+        )
+    _check_peak_options(
+        min_distance=min_distance, min_angle=min_angle, threshold=threshold, num_peaks=num_peaks
+    )
     peaks = skimage.transform.hough_line_peaks(
-        *to_host(ns, "hough_line_peaks", hspace, angles, dists),
+        hspace,
+        angles,
+        dists,
         min_distance=min_distance,
         min_angle=min_angle,
         threshold=threshold,
@@ -247,8 +259,22 @@ def hough_circle_peaks(
     (the first call warns).
     """
     ns = namespace(hspaces)
+    hspaces, radii = to_host(ns, "hough_circle_peaks", hspaces, radii)
+    if hspaces.ndim != 3 or np.shape(radii) != hspaces.shape[:1]:
+        raise ParameterError(
+            f"hspaces and radii must be hough_circle's (radii, rows, columns) accumulator and its 1D "
+            f"radii; got shapes {np.shape(hspaces)} and {np.shape(radii)}."
+        )
+    _check_peak_options(
+        min_xdistance=min_xdistance,
+        min_ydistance=min_ydistance,
+        threshold=threshold,
+        num_peaks=num_peaks,
+        total_num_peaks=total_num_peaks,
+    )
     peaks = skimage.transform.hough_circle_peaks(
-        *to_host(ns, "hough_circle_peaks", hspaces, radii),
+        hspaces,
+        radii,
         min_xdistance=min_xdistance,
         min_ydistance=min_ydistance,
         threshold=threshold,
@@ -379,3 +405,17 @@ def _finite_1d(values, name, what):
     if array.ndim != 1 or array.size == 0 or not np.isfinite(array).all():
         raise ParameterError(f"{name}={values!r} must be a non-empty 1D array of finite {what}.")
     return array
+
+
+def _check_peak_options(*, threshold, **options) -> None:
+    """Peak separations are whole numbers of at least 0, peak counts whole numbers of at least 1 or
+    ``inf`` (no limit), and a threshold is None or a finite number."""
+    for name, value in options.items():
+        count = name.endswith("num_peaks")
+        whole = isinstance(value, int | np.integer) and not isinstance(value, bool)
+        unlimited = count and isinstance(value, float) and value == math.inf
+        if not (unlimited or (whole and value >= int(count))):
+            what = "a whole number of at least 1, or inf" if count else "a whole number of at least 0"
+            raise ParameterError(f"{name}={value!r} must be {what}.")
+    if threshold is not None:
+        check_finite(threshold, "threshold")

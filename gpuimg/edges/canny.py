@@ -6,13 +6,12 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import itertools
-import math
 from collections.abc import Sequence
 
 import numpy as np
 from scipy import special
 
-from gpuimg._support import check_choice, check_cval, check_mode
+from gpuimg._support import check_choice, check_cval, check_finite, check_mode
 from gpuimg._units import voxels
 from gpuimg.backend import is_dask, namespace, separable_passes
 from gpuimg.errors import ParameterError
@@ -285,15 +284,14 @@ def _thresholds(image, low, high, use_quantiles, scaled):
     for name, value, default in (("low_threshold", low, 0.1), ("high_threshold", high, 0.2)):
         if value is None:
             value = default if use_quantiles else default * dtype_max / unit
-        elif not math.isfinite(value):
-            raise ParameterError(f"{name}={value!r} must be a finite number.")
         elif use_quantiles:
+            value = check_finite(value, name)
             if not 0.0 <= value <= 1.0:
                 raise ParameterError(
                     f"{name}={value!r} must be a quantile in [0, 1] with use_quantiles=True."
                 )
         else:
-            value /= unit
+            value = check_finite(value, name) / unit
         values.append(value)
     if values[1] < values[0]:
         raise ParameterError(
@@ -430,7 +428,8 @@ def _divide_by_bleed_over(ns, smoothed, pass_1d, axes):
 
 def _spread(xp, x, axis, length):
     """A C-contiguous copy of ``x`` (of length 1 along ``axis``) repeated ``length`` times along ``axis``."""
-    return xp.ascontiguousarray(xp.broadcast_to(x, (*x.shape[:axis], length, *x.shape[axis + 1 :])))
+    # A copy always: ascontiguousarray would return broadcast_to's read-only view where length is 1.
+    return xp.broadcast_to(x, (*x.shape[:axis], length, *x.shape[axis + 1 :])).copy()
 
 
 #: Set (in the calling thread) by :func:`classes_instead_of_hysteresis`.

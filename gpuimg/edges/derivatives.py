@@ -196,6 +196,8 @@ def log(
     >>> round(float(log(x**2 + y**2, 2.0)[10, 10]), 3)  # 4, less SciPy's sampling error
     3.985
     """
+    if not isinstance(normalize, bool | np.bool_):
+        raise ParameterError(f"normalize={normalize!r} must be True or False.")
     scale = sigma if spacing is None else sigma_mm
     if normalize and (scale is None or np.size(scale) != 1):
         name = "sigma" if spacing is None else "sigma_mm (with a spacing the derivatives are per mm)"

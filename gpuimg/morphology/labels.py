@@ -214,7 +214,7 @@ def fill_holes(mask: Image, *, slice_by_slice: bool = False, axis: int = 0) -> I
     mask = ns.xp.asarray(mask, dtype=bool)
     if not slice_by_slice:
         return ns.ndi.binary_fill_holes(mask)
-    if mask.ndim != 3 or not -3 <= axis < 3:
+    if mask.ndim != 3 or not isinstance(axis, int | np.integer) or not -3 <= axis < 3:
         raise ParameterError(
             f"slice_by_slice needs a 3D mask and an axis in 0..2; got {mask.ndim}D, axis={axis}."
         )

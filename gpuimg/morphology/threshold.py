@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import numpy as np
 
-from gpuimg.backend import is_dask, namespace
+from gpuimg._support import check_bytes
+from gpuimg.backend import is_dask, namespace, to_numpy
 from gpuimg.errors import ParameterError
 from gpuimg.volume import accepts_volume
 
 from .binary import Image
+
+#: Most combinations of thresholds a multi-Otsu search may try (about 6 s on one 2026 CPU core).
+_MULTIOTSU_SEARCH = 2**33
 
 
 @accepts_volume
@@ -68,12 +72,35 @@ def multiotsu(image: Image, classes: int = 3, nbins: int = 256, mask: Image | No
     values = _values(image, mask, nbins)
     if not (isinstance(classes, (int, np.integer)) and 2 <= classes <= 5):
         raise ParameterError(f"classes={classes!r} must be an integer from 2 to 5.")
+    _check_search(values, int(classes), int(nbins))
     filters = namespace(values).ski.filters
     try:
         thresholds = filters.threshold_multiotsu(values, classes=int(classes), nbins=int(nbins))
     except ValueError as exc:  # fewer distinct values (after binning) than classes
         raise ParameterError(f"classes={classes}: {exc}") from exc
     return np.asarray(thresholds.get() if hasattr(thresholds, "get") else thresholds, dtype=np.float64)
+
+
+def _check_search(values, classes: int, nbins: int) -> None:
+    """Refuse a multi-Otsu search that would run for minutes or take more memory than the budget.
+
+    scikit-image (and cuCIM) search ``bins ** (classes - 1)`` combinations of thresholds with a table
+    of ``bins x bins`` float64; an integer image gets one bin per integer between its minimum and
+    maximum, whatever ``nbins`` (a uint16 MR image: up to 65536 bins, a 32 GiB table).
+    """
+    bins, integer = nbins, np.dtype(values.dtype).kind in "biu"
+    if integer:
+        low, high = (int(v) for v in to_numpy(namespace(values).xp.stack([values.min(), values.max()])))
+        bins = high - low + 1
+    if bins ** (classes - 1) > _MULTIOTSU_SEARCH:
+        fix = "pass image.astype(np.float32) so that nbins applies" if integer else "use fewer nbins"
+        raise ParameterError(
+            f"multiotsu would search {bins}^{classes - 1} combinations of thresholds over {bins} bins"
+            + (" (one per integer value: nbins does not apply to integer images)" if integer else "")
+            + f"; {fix}, or fewer classes."
+        )
+    hint = " (one per integer value: pass image.astype(np.float32) so that nbins applies)" if integer else ""
+    check_bytes(8 * bins**2, f"multiotsu's table of {bins} x {bins} bins{hint}")
 
 
 def _values(image, mask, nbins):

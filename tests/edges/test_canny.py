@@ -468,3 +468,20 @@ def test_zero_crossing_2d_any_shape_and_dtype_equals_simpleitk(shape, dtype, sig
     want = _sitk_canny(reference, sigma, low, 3 * low, (1.0, 1.0))
     got = canny(image, sigma, low, 3 * low, mode="nearest", method="zero_crossing")
     np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize("shape", [(1, 9), (9, 1), (1, 1)])
+@pytest.mark.parametrize("mode", ["constant", "nearest"])
+def test_an_image_one_pixel_thick_equals_scikit_image(rng, shape, mode):
+    """The bleed-over of the constant mode over an axis of length 1 was written into broadcast_to's
+    read-only view (a ValueError for any image or volume with an axis of length 1)."""
+    image = rng.random(shape)
+    np.testing.assert_array_equal(canny(image, mode=mode), skimage.feature.canny(image, mode=mode))
+
+
+@pytest.mark.parametrize("shape", [(1, 9, 9), (9, 1, 9), (9, 9, 1)])
+@pytest.mark.parametrize("method", ["sobel", "zero_crossing"])
+def test_a_volume_one_voxel_thick_has_no_edges(rng, shape, method):
+    """Every voxel lies on the volume's border, where no edge is marked (as on scikit-image's 2D one)."""
+    got = canny(rng.random(shape), method=method)
+    assert got.shape == shape and got.dtype == bool and not got.any()

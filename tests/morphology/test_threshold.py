@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 import skimage.filters
+from guarded import run_guarded
 
 import gpuimg
 from gpuimg.morphology import multiotsu, otsu_threshold
@@ -48,3 +49,27 @@ def test_bad_input(rng, call, message):
     with pytest.raises(gpuimg.ParameterError) as caught:
         call(rng.random((6, 7)))
     assert message in str(caught.value)
+
+
+def test_multiotsu_search_too_long_or_too_large_is_refused_at_once():
+    """scikit-image gives an integer image one bin per value whatever nbins: 27 uint16 voxels from 4
+    to 65524 took 100 s (and tried a 32 GiB table) before; now each is refused before the search, in
+    a child process with a memory limit and a timeout."""
+    setup = (
+        "import numpy as np\nfrom gpuimg.morphology import multiotsu\n"
+        "WIDE = np.linspace(4, 65524, 27).astype(np.uint16).reshape(3, 1, 9)\n"
+    )
+    cases = {
+        "table": "multiotsu(WIDE, classes=3)",
+        "search": "multiotsu(WIDE, classes=4)",
+        "float": "multiotsu(np.random.default_rng(0).random(1000), classes=3, nbins=10**5)",
+        "as_float": "t = multiotsu(WIDE.astype(np.float32), classes=3); assert 4 < t[0] < t[1] < 65524",
+    }
+    results = run_guarded(cases, setup, memory=3 * 1024**3, timeout=120)
+    name, message, _ = results["table"]
+    assert name == "MemoryBudgetError" and "table of 65521 x 65521 bins (one per integer value" in message
+    name, message, _ = results["search"]
+    assert name == "ParameterError" and "65521^3 combinations" in message and "astype(np.float32)" in message
+    name, message, _ = results["float"]
+    assert name == "ParameterError" and "100000^2 combinations" in message and "fewer nbins" in message
+    assert results["as_float"] is None
