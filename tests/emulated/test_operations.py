@@ -66,6 +66,11 @@ OPERATIONS = {
     "label": (_mask, lambda a: morphology.label(a).labels),
     "otsu_threshold": (_volume, lambda a: morphology.otsu_threshold(a)),
     "multiotsu": (_volume, lambda a: list(morphology.multiotsu(a, 3))),
+    # an integer image: its range is read from the device to size the search
+    "multiotsu_int16": (
+        lambda rng: _volume(rng).astype(np.int16),
+        lambda a: list(morphology.multiotsu(a, 3)),
+    ),
     "marching_cubes": (_volume, lambda a: contours.marching_cubes(a, 50.0)[0]),
     "find_contours": (_image, lambda a: contours.find_contours(a, 50.0)[0]),
     "hough_line": (lambda rng: _image(rng, (10, 12)) > 50, lambda a: contours.hough_line(a)[0]),
