@@ -63,6 +63,8 @@ _NUMBER_LISTS = frozenset(
 )
 #: VR -> the type a wanted number of that VR is read as.
 _NUMBER_TYPES = {b"US": int, b"IS": int, b"DS": float}
+#: The most characters one DS or IS value holds (the standard's maximum length of a DS).
+_NUMBER_CHARACTERS = 16
 #: What a message about a damaged value says to do.
 _DAMAGED = "the header is damaged. Export the file again."
 #: The tags of the wanted numbers that hold one value.
@@ -148,9 +150,10 @@ def _damaged_value(ds: pydicom.Dataset | _Tags, numbers: bool) -> str | None:
     pydicom converts a value when it is first read, so a damaged element (an unknown VR, a length
     that runs into the next elements, letters in a number, two values where one belongs) would
     otherwise fail later, in whatever reads it, with an error of another kind. A number that does not
-    convert is shown (the wanted numbers lie in groups 0018 to 3004, after the patient's group 0010,
-    so a damaged length can only take in later elements); text and what pydicom cannot read at all
-    are not, since a damaged length there can take in the bytes of the patient's name.
+    convert is shown where each of its values is no longer than a DS may be (16 characters): the
+    wanted numbers lie after the patient's group 0010, and a value that ran into the next elements
+    (other names may follow) is longer. Text and what pydicom cannot read at all are never shown,
+    since a damaged length there can take in the bytes of the patient's name.
 
     A ``_Tags`` holds only values the quick reader converted, one number where one belongs: it has
     nothing to check.
@@ -179,11 +182,12 @@ def _damaged_value(ds: pydicom.Dataset | _Tags, numbers: bool) -> str | None:
             for one in value if several and isinstance(value, list | MultiValue) else (value,):
                 kind(one)
         except (TypeError, ValueError):
-            shown = repr(list(value) if isinstance(value, MultiValue) else value)
-            return (
-                f"{element} is {shown if len(shown) <= 40 else shown[:36] + ' ...'}, not "
-                f"{'numbers' if several else 'one number'}; {_DAMAGED}"
-            )
+            items = list(value) if isinstance(value, list | MultiValue) else [value]
+            what = "numbers" if several else "one number"
+            # Longer than a DS or IS may be: it ran into the next elements, which it must not show.
+            if len(items) > 6 or any(len(str(item)) > _NUMBER_CHARACTERS for item in items):
+                return f"{element} is not {what}, and too long to show; {_DAMAGED}"
+            return f"{element} is {items if len(items) > 1 else items[0]!r}, not {what}; {_DAMAGED}"
     return None
 
 

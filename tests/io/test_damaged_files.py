@@ -72,6 +72,19 @@ def test_letters_in_a_number(testfile, tmp_path):
         read_dicom(path, device="cpu")
 
 
+def test_a_number_longer_than_a_number_may_be_is_not_shown(testfile, tmp_path):
+    """A value that ran into the next elements may hold a name: it is not shown."""
+    data = testfile("CT_small.dcm").read_bytes()
+    old = b"\x18\x00\x50\x00DS\x08\x005.000000"  # SliceThickness, 8 characters
+    assert data.count(old) == 1
+    (tmp_path / "study").mkdir()
+    path = tmp_path / "study" / "slice.dcm"
+    path.write_bytes(data.replace(old, b"\x18\x00\x50\x00DS\x18\x005.0 Doe^Jane Q^^^^^^^^^^"))
+    with pytest.raises(DicomError, match=r"SliceThickness \(0018,0050\) is not one number, and too") as info:
+        read_dicom(path, device="cpu")
+    assert "Doe" not in str(info.value)
+
+
 def test_empty_pixel_representation(testfile, tmp_path):
     path = _saved(
         pydicom.dcmread(testfile("MR_small_implicit.dcm")), tmp_path / "study", PixelRepresentation=None
