@@ -74,12 +74,13 @@ def check_cval(cval, name: str = "cval") -> float:
     >>> check_cval(-1024)
     -1024.0
     """
+    message = f"{name}={cval!r} must be one real number (the value past the edges)."
     if isinstance(cval, str | bytes) or np.ndim(cval) != 0 or np.iscomplexobj(cval):
-        raise ParameterError(f"{name}={cval!r} must be one real number (the value past the edges).")
+        raise ParameterError(message)
     try:
         return float(cval)
     except (TypeError, ValueError):
-        raise ParameterError(f"{name}={cval!r} must be one real number (the value past the edges).") from None
+        raise ParameterError(message) from None
 
 
 def per_axis(value, ndim: int, name: str) -> tuple:

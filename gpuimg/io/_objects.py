@@ -2,13 +2,16 @@
 
 import contextlib
 import struct
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import numpy as np
 import pydicom
 
+from gpuimg.backend import to_device
 from gpuimg.errors import DicomError, GpuimgError
 from gpuimg.io._header import _raw_dataset
+from gpuimg.volume import Volume
 
 #: What reading an object's elements raises where one is missing or damaged: a missing element or
 #: item (AttributeError, KeyError, IndexError), a value that does not convert as pydicom reads it
@@ -69,3 +72,22 @@ def _damage_named(path: Path, modality: str) -> Iterator[None]:
             f"{path}: an element of this {modality} file is damaged or missing ({type(exc).__name__}"
             f"{missing}); export it again."
         ) from exc
+
+
+def _mask_volume(
+    path: Path,
+    modality: str,
+    sequence: str,
+    reference: Volume,
+    device: str | None,
+    place: Callable[[pydicom.Dataset], tuple[np.ndarray, str]],
+) -> Volume:
+    """The uint8 mask that ``place`` draws from the ``modality`` file ``path`` (which must hold
+    ``sequence``) on the reference's grid, with the ROI's name ``place`` gives, as a Volume on
+    ``device`` (default the reference's)."""
+    ds = _read_object(path, modality, sequence)
+    with _damage_named(path, modality):
+        mask, name = place(ds)
+    data = to_device(mask, device or reference.device)
+    meta = {"roi": name, "modality": modality}
+    return Volume(data, reference.spacing, reference.origin, reference.direction, meta)

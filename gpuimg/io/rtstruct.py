@@ -2,14 +2,14 @@
 
 import os
 import re
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 import pydicom
 
-from gpuimg.backend import to_device
 from gpuimg.errors import DicomError, GeometryError
-from gpuimg.io._objects import _damage_named, _read_object
+from gpuimg.io._objects import _damage_named, _mask_volume, _read_object
 from gpuimg.volume import Volume
 
 #: How far a contour plane may lie from the nearest slice centre [fraction of the slice spacing].
@@ -86,12 +86,8 @@ def read_rtstruct(
     2145
     """
     path = Path(path)
-    ds = _read_object(path, "RTSTRUCT", "StructureSetROISequence")
-    with _damage_named(path, "RTSTRUCT"):
-        mask, name = _rasterise(ds, path, reference, roi)
-    meta = {"roi": name, "modality": "RTSTRUCT"}
-    data = to_device(mask, device or reference.device)
-    return Volume(data, reference.spacing, reference.origin, reference.direction, meta)
+    place = partial(_rasterise, path=path, reference=reference, roi=roi)
+    return _mask_volume(path, "RTSTRUCT", "StructureSetROISequence", reference, device, place)
 
 
 def _rasterise(ds: pydicom.Dataset, path: Path, reference: Volume, roi: str | None) -> tuple[np.ndarray, str]:

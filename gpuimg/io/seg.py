@@ -2,14 +2,14 @@
 
 import os
 import re
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 import pydicom
 
-from gpuimg.backend import to_device
 from gpuimg.errors import DicomError, GeometryError
-from gpuimg.io._objects import _damage_named, _read_object
+from gpuimg.io._objects import _mask_volume
 from gpuimg.io.dicom import _pixel_array
 from gpuimg.volume import Volume
 
@@ -60,12 +60,8 @@ def read_seg(
     >>> mask = read_seg("seg.dcm", gpuimg.read_dicom("CT/"), segment="liver")  # doctest: +SKIP
     """
     path = Path(path)
-    ds = _read_object(path, "SEG", "SegmentSequence")
-    with _damage_named(path, "SEG"):
-        mask, label = _place_frames(ds, path, reference, segment)
-    meta = {"roi": label, "modality": "SEG"}
-    data = to_device(mask, device or reference.device)
-    return Volume(data, reference.spacing, reference.origin, reference.direction, meta)
+    place = partial(_place_frames, path=path, reference=reference, segment=segment)
+    return _mask_volume(path, "SEG", "SegmentSequence", reference, device, place)
 
 
 def _place_frames(
