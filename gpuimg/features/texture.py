@@ -280,8 +280,8 @@ def _items_per_batch(item_bytes: int, grey: GreyLevels) -> int:
     """
     check_bytes(
         _MATRIX_COPIES * item_bytes,
-        f"The texture matrices of the {grey.n_present} grey levels present in the ROI (set by the "
-        "settings' discretisation, n_bins or bin_width)",
+        f"One batch of the texture matrices of the {grey.n_present} grey levels present in the ROI (set "
+        "by the settings' discretisation, n_bins or bin_width)",
     )
     return max(1, MATRIX_BUDGET // max(item_bytes, 1))
 
