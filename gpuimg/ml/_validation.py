@@ -1,6 +1,9 @@
 """Checks of feature tables and targets shared by the estimators, splits and selectors."""
 
+import warnings
+
 import numpy as np
+from sklearn.exceptions import DataConversionWarning
 
 from gpuimg._text import count
 from gpuimg.backend import namespace
@@ -19,19 +22,44 @@ def check_fitted(estimator, attribute: str, fit: str = "fit(X, y)") -> None:
 def check_features(X, *, what: str = "X"):
     """``X`` as a 2D float array on its device, all values finite.
 
+    The messages hold the phrases scikit-learn's own checks use ("Reshape your data", "0 feature(s)",
+    "sparse", "Complex data not supported"), so its estimator checks recognise them.
+
     Raises
     ------
     ParameterError
-        If ``X`` is not 2D or holds no samples.
+        If ``X`` is sparse, not 2D, holds no samples or no features, or does not hold real numbers.
     FeatureError
         If ``X`` holds NaN or infinite values.
     """
+    if _is_sparse(X):
+        raise ParameterError(
+            f"{what} is a sparse matrix; sparse input is not supported here: pass {what}.toarray()."
+        )
     xp = namespace(X).xp
     X = xp.asarray(X)
-    if X.ndim != 2 or X.shape[0] == 0 or X.shape[1] == 0:
+    if X.ndim != 2:
         raise ParameterError(
-            f"{what} must be a 2D table (samples, features) with at least one of each; got shape {X.shape}."
+            f"{what} must be a 2D table (samples, features); got shape {X.shape}. Reshape your data: "
+            f"{what}.reshape(-1, 1) if it holds one feature, {what}.reshape(1, -1) if one sample."
         )
+    if 0 in X.shape:
+        raise ParameterError(
+            f"{what} has {X.shape[0]} sample(s) and {X.shape[1]} feature(s) (shape={X.shape}) while a "
+            "minimum of 1 is required; give a table with at least one of each."
+        )
+    if X.dtype.kind == "c":
+        raise ParameterError(
+            f"{what} holds complex numbers ({X.dtype}). Complex data not supported: pass the real "
+            "part, the magnitude (abs) or both as separate features."
+        )
+    if X.dtype.kind == "O":
+        try:
+            X = X.astype(np.float64)
+        except (TypeError, ValueError) as exc:
+            raise ParameterError(
+                f"{what} holds values that are not numbers (dtype object); encode them as numbers first."
+            ) from exc
     if X.dtype.kind not in "fiub":
         raise ParameterError(f"{what} must hold numbers; got dtype {X.dtype}.")
     if X.dtype.kind != "f":
@@ -47,11 +75,37 @@ def check_features(X, *, what: str = "X"):
     return X
 
 
+def check_width(estimator, X) -> None:
+    """Raise :class:`~gpuimg.errors.ParameterError` unless ``X`` has the number of features the fitted
+    ``estimator`` saw (``n_features_in_``), in scikit-learn's words."""
+    if X.shape[1] != estimator.n_features_in_:
+        raise ParameterError(
+            f"X has {X.shape[1]} features, but {type(estimator).__name__} is expecting "
+            f"{estimator.n_features_in_} features as input (the number it was fitted on)."
+        )
+
+
+def _is_sparse(X) -> bool:
+    """Whether ``X`` is a SciPy or CuPy sparse matrix or array (without importing either)."""
+    module = type(X).__module__
+    return module.startswith(("scipy.sparse", "cupyx.scipy.sparse")) and hasattr(X, "toarray")
+
+
 def check_target(X, y, *, classification: bool):
     """``y`` as a 1D array as long as ``X``; for classification, with at least two classes."""
+    if y is None:
+        raise ParameterError(
+            "This estimator requires y to be passed, but the target y is None; give one target per "
+            "sample (row of X)."
+        )
     xp = namespace(y).xp
     y = xp.asarray(y)
     if y.ndim == 2 and y.shape[1] == 1:
+        warnings.warn(
+            "A column-vector y was passed when a 1d array was expected; it is read as y.ravel().",
+            DataConversionWarning,
+            stacklevel=3,
+        )
         y = y.ravel()
     if y.ndim != 1 or y.shape[0] != X.shape[0]:
         raise ParameterError(

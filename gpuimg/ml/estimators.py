@@ -20,6 +20,7 @@ import inspect
 
 import sklearn
 from sklearn.base import BaseEstimator, ClassifierMixin, ClusterMixin, RegressorMixin, TransformerMixin
+from sklearn.utils import TransformerTags
 from sklearn.utils.metaestimators import available_if
 
 from gpuimg.backend import namespace, to_device, to_numpy
@@ -28,7 +29,7 @@ from gpuimg.errors import DeviceError, GpuimgError, ParameterError
 from ._array_api import _array_api_estimator, _array_api_unavailable, _warn_host_copy, _warn_no_array_api
 from ._calibration import _PlattCalibrated
 from ._cuml import _cuml_params, _device_score
-from ._validation import check_features, check_fitted, check_target
+from ._validation import check_features, check_fitted, check_target, check_width
 
 TASKS = ("classification", "regression", "clustering", "decomposition")
 
@@ -219,7 +220,7 @@ class DeviceEstimator(BaseEstimator):
                 if isinstance(exc, GpuimgError):
                     raise
                 raise ParameterError(
-                    f"{self.name}: {exc} (the data hold {X.shape[0]} samples of {X.shape[1]} features); "
+                    f"{self.name}: {exc} (the data: n_samples={X.shape[0]}, n_features={X.shape[1]}); "
                     "change the parameter or give more samples."
                 ) from exc
         self.estimator_ = estimator
@@ -301,14 +302,11 @@ class DeviceEstimator(BaseEstimator):
         """Predictions computed on the host for CuPy input go back to the GPU (the explicit copy)."""
         return to_device(result, "cuda") if self._on_host(X) else result
 
-    def _call(self, method: str, X, *, check_width: bool = True):
+    def _call(self, method: str, X, *, same_width: bool = True):
         check_fitted(self, "estimator_")
         X = check_features(X)
-        if check_width and X.shape[1] != self.n_features_in_:
-            raise ParameterError(
-                f"X has {X.shape[1]} features but the {self.name!r} model was fitted on "
-                f"{self.n_features_in_}."
-            )
+        if same_width:
+            check_width(self, X)
         self._check_device(X)
         with self._context():
             result = getattr(self.estimator_, method)(to_numpy(X) if self._on_host(X) else X)
@@ -334,6 +332,14 @@ class DeviceEstimator(BaseEstimator):
             weights = {} if sample_weight is None else {"sample_weight": to_numpy(sample_weight)}
             return float(self.estimator_.score(to_numpy(X), to_numpy(y), **weights))
         return _device_score(self._task, y, self.predict(X), sample_weight)
+
+    def __sklearn_tags__(self):
+        """scikit-learn's tags of the task's mixin; a transformer's too where the wrapped class has
+        ``transform`` (KMeans' distances to the centres, the SOM's to its nodes)."""
+        tags = super().__sklearn_tags__()
+        if tags.transformer_tags is None and _offers(self, "transform"):
+            tags.transformer_tags = TransformerTags()
+        return tags
 
     @available_if(lambda self: _offers(self, "transform"))
     def transform(self, X):
@@ -392,14 +398,19 @@ class DeviceClusterer(ClusterMixin, DeviceEstimator):
         self.labels_ = self._to_input_device(self.estimator_.labels_, X)
         return self
 
+    @available_if(lambda self: _offers(self, "predict"))
     def predict(self, X):
-        """The cluster of each sample of ``X`` (not for DBSCAN, which has no predict)."""
-        check_fitted(self, "estimator_", "fit(X)")
-        if not hasattr(self.estimator_, "predict"):
-            raise ParameterError(
-                f"{self.name!r} cannot label new samples; use fit_predict (labels_) on the data itself."
-            )
+        """The cluster of each sample of ``X``.
+
+        DBSCAN has no such method (as in scikit-learn): it labels the samples it was fitted on only
+        (``fit_predict``, ``labels_``).
+        """
         return self._call("predict", X)
+
+    @available_if(lambda self: _offers(self, "transform"))
+    def fit_transform(self, X, y=None):
+        """``fit(X).transform(X)``: the samples' distances to the centres (KMeans) or nodes (SOM)."""
+        return self.fit(X).transform(X)
 
 
 class DeviceTransformer(TransformerMixin, DeviceEstimator):
@@ -413,7 +424,7 @@ class DeviceTransformer(TransformerMixin, DeviceEstimator):
     @available_if(lambda self: _offers(self, "inverse_transform"))
     def inverse_transform(self, X):
         """Back from the components to the features, on X's device."""
-        return self._call("inverse_transform", X, check_width=False)
+        return self._call("inverse_transform", X, same_width=False)
 
 
 _WRAPPERS = {
@@ -425,6 +436,12 @@ _WRAPPERS = {
 
 
 def _offers(model: DeviceEstimator, method: str) -> bool:
-    """Whether the fitted estimator has ``method``; before ``fit``, True (as scikit-learn's own
-    estimators: the call then raises NotFittedError, and Pipeline accepts the step)."""
-    return not hasattr(model, "estimator_") or hasattr(model.estimator_, method)
+    """Whether the fitted estimator has ``method``; before ``fit``, whether the scikit-learn class (or
+    gpuimg's SOM) has it, as scikit-learn's own estimators answer: the call then raises
+    NotFittedError. An unknown name offers nothing."""
+    if hasattr(model, "estimator_"):
+        return hasattr(model.estimator_, method)
+    try:
+        return hasattr(model._reference_class(), method)
+    except ParameterError:
+        return False

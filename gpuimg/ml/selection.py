@@ -8,7 +8,7 @@ from sklearn.feature_selection import mutual_info_classif, mutual_info_regressio
 from gpuimg.backend import namespace, to_numpy
 from gpuimg.errors import ParameterError
 
-from ._validation import check_features, check_fitted, check_target
+from ._validation import check_features, check_fitted, check_target, check_width
 
 
 class _Selector(TransformerMixin, BaseEstimator):
@@ -24,8 +24,7 @@ class _Selector(TransformerMixin, BaseEstimator):
         """``X`` with the kept feature columns only."""
         check_fitted(self, "support_")
         X = check_features(X)
-        if X.shape[1] != self.n_features_in_:
-            raise ParameterError(f"X has {X.shape[1]} features; the selector saw {self.n_features_in_}.")
+        check_width(self, X)
         return X[:, namespace(X).xp.asarray(self.get_support(indices=True))]
 
     def get_feature_names_out(self, input_features=None):
@@ -69,7 +68,8 @@ class VarianceThreshold(_Selector):
         if self.threshold == 0:  # as scikit-learn: a constant column may have a rounding-error variance
             keep &= X.max(axis=0) - X.min(axis=0) > 0
         if not bool(keep.any()):
-            raise ParameterError(f"No feature has a variance above threshold={self.threshold!r}.")
+            alone = " (X holds 1 sample, whose features all have variance 0)" if X.shape[0] == 1 else ""
+            raise ParameterError(f"No feature has a variance above threshold={self.threshold!r}{alone}.")
         self.support_ = xp.asarray(keep)
         self.n_features_in_ = int(X.shape[1])
         return self

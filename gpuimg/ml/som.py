@@ -8,7 +8,7 @@ from sklearn.base import BaseEstimator, ClusterMixin, TransformerMixin
 from gpuimg.backend import bincount_fixed, namespace
 from gpuimg.errors import ParameterError
 
-from ._validation import check_features, check_fitted
+from ._validation import check_features, check_fitted, check_width
 
 TOPOLOGIES = ("rectangular", "hexagonal")
 _INITS = ("pca", "random")
@@ -96,7 +96,8 @@ class SOM(ClusterMixin, TransformerMixin, BaseEstimator):
         w = xp.ones(X.shape[0]) if sample_weight is None else xp.asarray(sample_weight, dtype=np.float64)
         if w.shape != (X.shape[0],) or not bool((w >= 0).all()) or float(w.sum()) <= 0:
             raise ParameterError(
-                f"sample_weight must hold {X.shape[0]} non-negative weights, not all 0; got shape {w.shape}."
+                f"sample_weight must hold {X.shape[0]} non-negative weights, their sum above zero; "
+                f"got shape {w.shape}."
             )
         self.positions_ = xp.asarray(_positions(m, n, self.topology))
         grid_d2 = ((self.positions_[:, None, :] - self.positions_[None, :, :]) ** 2).sum(-1)
@@ -157,8 +158,7 @@ class SOM(ClusterMixin, TransformerMixin, BaseEstimator):
     def _checked(self, X):
         check_fitted(self, "weights_", "fit(X)")
         X = check_features(X)
-        if X.shape[1] != self.n_features_in_:
-            raise ParameterError(f"X has {X.shape[1]} features; the map learnt {self.n_features_in_}.")
+        check_width(self, X)
         return X
 
     def _check_params(self) -> tuple[int, int]:

@@ -6,6 +6,7 @@ import warnings
 import numpy as np
 import pytest
 from sklearn.base import clone
+from sklearn.cluster import DBSCAN
 from sklearn.datasets import load_breast_cancer, load_diabetes
 from sklearn.decomposition import PCA
 from sklearn.ensemble import RandomForestClassifier, RandomForestRegressor
@@ -127,10 +128,13 @@ def test_bad_inputs_raise_gpuimg_errors(rng):
     with pytest.raises(GpuimgError, match="2D"):
         model.fit(X[:, 0], y)
     model.fit(X, y)
-    with pytest.raises(ParameterError, match="fitted on 3"):
+    with pytest.raises(ParameterError, match="X has 2 features, but DeviceClassifier is expecting 3"):
         model.predict(X[:, :2])
-    with pytest.raises(ParameterError, match="fit_predict"):
-        make_estimator("dbscan", "clustering").fit(X).predict(X)
+    # As scikit-learn's DBSCAN: no predict, before or after fit; it labels its own samples.
+    dbscan = make_estimator("dbscan", "clustering", eps=1.0)
+    assert not hasattr(dbscan, "predict")
+    assert not hasattr(dbscan.fit(X), "predict")
+    assert np.array_equal(dbscan.labels_, DBSCAN(eps=1.0).fit(X).labels_)
 
 
 def test_platt_calibration_matches_a_logistic_fit(rng):

@@ -12,14 +12,14 @@ def test_more_clusters_than_samples():
     X = np.random.default_rng(0).normal(size=(3, 4))
     with pytest.raises(ParameterError, match="n_clusters=5") as info:
         make_estimator("kmeans", "clustering", n_clusters=5).fit(X)
-    assert "3 samples" in str(info.value)
+    assert "n_samples=3, n_features=4" in str(info.value)
 
 
 def test_more_components_than_samples():
     X = np.random.default_rng(0).normal(size=(3, 4))
     with pytest.raises(ParameterError, match="n_components=10") as info:
         make_estimator("pca", "decomposition", n_components=10).fit(X)
-    assert "3 samples" in str(info.value)
+    assert "n_samples=3, n_features=4" in str(info.value)
 
 
 def test_valid_parameters_still_fit():
@@ -35,3 +35,17 @@ def test_voxel_features_of_a_non_finite_image(value):
         voxel_features(image, sigmas=(1.0,))
     with pytest.raises(ParameterError, match="NaN or inf"):
         voxel_features(Volume(image), sigmas=(1.0,))
+
+
+def test_a_table_of_numbers_as_objects_fits_as_its_floats():
+    # An object array of numbers (what a pandas table of mixed column types gives) is converted,
+    # as scikit-learn converts it; a cell that is not a number is a ParameterError.
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(30, 3)), np.arange(30) % 2
+    reference = make_estimator("logistic_regression").fit(X, y).predict_proba(X)
+    got = make_estimator("logistic_regression").fit(X.astype(object), y).predict_proba(X.astype(object))
+    np.testing.assert_array_equal(got, reference)
+    cells = X.astype(object)
+    cells[4, 2] = "high"
+    with pytest.raises(ParameterError, match="not numbers"):
+        make_estimator("logistic_regression").fit(cells, y)
