@@ -6,6 +6,7 @@ import re
 
 import numpy as np
 import pytest
+import scipy.ndimage
 import skimage.exposure
 import skimage.transform
 
@@ -13,7 +14,7 @@ from gpuimg import ParameterError
 from gpuimg._support import MAX_WINDOW
 from gpuimg.contours import hough_circle, hough_circle_peaks, hough_line, hough_line_peaks
 from gpuimg.edges import canny, gaussian_gradient_magnitude, gradient_magnitude, laplace, log, sobel
-from gpuimg.morphology import dilate, fill_holes, footprint, multiotsu, opening
+from gpuimg.morphology import dilate, fill_holes, footprint, label, multiotsu, opening, remove_small_objects
 from gpuimg.preprocess import (
     clahe,
     equalize_hist,
@@ -114,11 +115,30 @@ def test_multiotsu_of_fewer_values_than_classes(rng):
         (lambda x: canny(x, 1.0, low_threshold="low"), r"low_threshold='low' must be a finite number"),
         (lambda x: fill_holes(x > 0.5, slice_by_slice=True, axis="z"), r"axis=z"),
         (lambda x: log(x, 1.0, normalize=np.ones(2)), r"normalize=array\(\[1., 1.\]\) must be True or False"),
+        (
+            lambda x: label(x > 0.5, np.ones((3, 3, 3))),
+            r"connectivity=an array of shape \(3, 3, 3\) .*a structuring element is not",
+        ),
+        (lambda x: label(x > 0.5, True), r"connectivity=True is not one of \[6, 18, 26\]"),
+        (
+            lambda x: remove_small_objects(x > 0.5, min_voxels=2, connectivity=[6]),
+            r"connectivity=an array of shape \(1,\)",
+        ),
+        (lambda x: match_histogram(x, "x"), r"the reference must hold real numbers; got dtype <U1"),
+        (lambda x: hough_circle(x[0] > 0.5, "three"), r"radius='three' must be a non-empty 1D array"),
     ],
 )
 def test_a_number_or_flag_of_the_wrong_kind(rng, call, message):
     with pytest.raises(ParameterError, match=message):
         call(rng.random((6, 7, 8)))
+
+
+def test_a_connectivity_of_any_integer_type_labels_as_scipy(rng):
+    mask = rng.random((6, 7, 8)) > 0.6
+    expected, count = scipy.ndimage.label(mask, scipy.ndimage.generate_binary_structure(3, 1))
+    got = label(mask, np.int64(6))
+    assert got.count == count
+    np.testing.assert_array_equal(np.asarray(got.labels) > 0, expected > 0)
 
 
 @pytest.fixture

@@ -401,7 +401,10 @@ def _edge_image(image):
 
 def _finite_1d(values, name, what):
     """``values`` (scalar, list or array on any device) as a non-empty 1D float64 NumPy array."""
-    array = np.atleast_1d(np.asarray(to_numpy(values), dtype=np.float64))
+    try:
+        array = np.atleast_1d(np.asarray(to_numpy(values), dtype=np.float64))
+    except (TypeError, ValueError):
+        array = np.empty(0)
     if array.ndim != 1 or array.size == 0 or not np.isfinite(array).all():
         raise ParameterError(f"{name}={values!r} must be a non-empty 1D array of finite {what}.")
     return array

@@ -53,9 +53,16 @@ def _structure(ndim, connectivity):
     ranks = CONNECTIVITY.get(ndim)
     if ranks is None:
         raise ParameterError(f"the mask must be 2D or 3D; got {ndim}D.")
-    if connectivity not in ranks:
+    whole = isinstance(connectivity, int | np.integer) and not isinstance(connectivity, bool)
+    if not whole or connectivity not in ranks:
+        shown = (
+            repr(connectivity)
+            if np.ndim(connectivity) == 0
+            else f"an array of shape {np.shape(connectivity)}"
+        )
         raise ParameterError(
-            f"connectivity={connectivity!r} is not one of {sorted(ranks)} for a {ndim}D mask."
+            f"connectivity={shown} is not one of {sorted(ranks)} for a {ndim}D mask: the number of "
+            "neighbours each voxel joins (a structuring element is not taken)."
         )
     import scipy.ndimage
 

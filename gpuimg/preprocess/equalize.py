@@ -61,8 +61,7 @@ def match_histogram(image: Image, reference: ArrayLike | Volume) -> Image:
     stay NaN (scikit-image counts each NaN as a value). On a Dask array, the distinct values and
     counts of the whole volume are computed first, then each chunk is mapped.
     """
-    if isinstance(reference, Volume):
-        reference = reference.data
+    reference = as_image(reference.data if isinstance(reference, Volume) else reference, "reference")
     ns = namespace(image)
     xp = ns.xp
     dtype = float_dtype(image.dtype)
