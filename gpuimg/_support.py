@@ -174,6 +174,24 @@ def check_window(sizes: Sequence[int], name: str) -> None:
         )
 
 
+def check_gaussian(sigmas: Sequence[float], name: str = "sigma", truncate: float = 4.0) -> None:
+    """Refuse a Gaussian whose sampled kernel, ``2 int(truncate sigma + 0.5) + 1`` taps along an axis,
+    is longer than :data:`MAX_WINDOW` (a sigma above about 131,000 voxels at ``truncate`` 4): SciPy
+    would first allocate its taps, 60 GiB for a sigma of 10⁹.
+
+    Examples
+    --------
+    >>> check_gaussian((1.0, 2.0, 2.0))
+    """
+    for sigma in sigmas:
+        taps = 2 * int(truncate * sigma + 0.5) + 1
+        if taps > MAX_WINDOW:
+            raise ParameterError(
+                f"{name}={sigma:g} voxels gives a Gaussian kernel of {taps} taps along an axis, more "
+                f"than {MAX_WINDOW}; use a smaller {name} (or downsample the image first)."
+            )
+
+
 def check_bins(nbins, name: str = "nbins") -> int:
     """A whole number of histogram bins from 1 to :data:`MAX_BINS`.
 

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 import numpy as np
 from scipy import special
 
-from gpuimg._support import check_choice, check_cval, check_finite, check_mode
+from gpuimg._support import check_choice, check_cval, check_finite, check_gaussian, check_mode
 from gpuimg._units import voxels
 from gpuimg.backend import is_dask, namespace, separable_passes
 from gpuimg.errors import ParameterError
@@ -159,10 +159,11 @@ def canny(
     check_cval(cval)
     methods = f"use {METHODS[0]!r} (scikit-image's) or {METHODS[1]!r} (ITK's)"
     check_choice(method, METHODS, "method", hint=methods)
+    sigma_vox = voxels("sigma", sigma, sigma_mm, spacing, ndim, default=1.0, allow_zero=True)
+    check_gaussian(sigma_vox)
     if is_dask(image):
         from ._canny_chunks import canny_chunks
 
-        sigma_vox = voxels("sigma", sigma, sigma_mm, spacing, ndim, default=1.0, allow_zero=True)
         options = {"mask": mask, "use_quantiles": use_quantiles, "mode": mode, "cval": cval, "method": method}
         return canny_chunks(image, sigma_vox, low_threshold, high_threshold, **options)
     ns = namespace(image)
@@ -176,7 +177,6 @@ def canny(
         )
     sobel = method == "sobel"
     low_threshold, high_threshold = _thresholds(image, low_threshold, high_threshold, use_quantiles, sobel)
-    sigma_vox = voxels("sigma", sigma, sigma_mm, spacing, ndim, default=1.0, allow_zero=True)
     if mask is not None:
         mask = xp.asarray(mask, dtype=bool)
         if mask.shape != image.shape:

@@ -14,7 +14,7 @@ from functools import partial
 
 import numpy as np
 
-from gpuimg._support import check_cval, check_mode
+from gpuimg._support import check_cval, check_gaussian, check_mode
 from gpuimg._units import voxels
 from gpuimg.backend import is_dask, map_stencil, namespace
 from gpuimg.errors import ParameterError
@@ -267,6 +267,7 @@ def _gaussian_derivative(image, sigma, sigma_mm, order, spacing, mode, cval, tru
     sigma_vox = voxels("sigma", sigma, sigma_mm, spacing if given else None, ndim)
     if not (math.isfinite(truncate) and truncate > 0):
         raise ParameterError(f"truncate={truncate!r} must be a positive number of standard deviations.")
+    check_gaussian(sigma_vox, truncate=truncate)
     run = partial(
         _gaussian_derivative_chunk,
         sigma_vox=sigma_vox,

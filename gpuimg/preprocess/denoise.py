@@ -16,7 +16,14 @@ from functools import partial
 import numpy as np
 from numpy.typing import ArrayLike
 
-from gpuimg._support import check_allocation, check_cval, check_window, float_dtype, real_dtype
+from gpuimg._support import (
+    check_allocation,
+    check_cval,
+    check_gaussian,
+    check_window,
+    float_dtype,
+    real_dtype,
+)
 from gpuimg._support import check_mode as _check_mode
 from gpuimg._support import check_positive as _positive
 from gpuimg._support import check_sizes as _sizes
@@ -157,6 +164,7 @@ def gaussian_filter(
     ndim = np.ndim(image)
     sigmas = voxels("sigma", sigma, sigma_mm, spacing, ndim)
     (truncate,) = _positive(truncate, 1, "truncate")
+    check_gaussian(sigmas, truncate=truncate)
     work = float_dtype(image.dtype)
     run = partial(_gaussian, sigma=sigmas, mode=mode, cval=cval, truncate=truncate, work=work)
     return _stencil(run, image, max(int(truncate * s + 0.5) for s in sigmas), mode, work)

@@ -14,7 +14,7 @@ from functools import partial
 import numpy as np
 from numpy.typing import ArrayLike
 
-from gpuimg._support import check_cval, check_finite, float_dtype
+from gpuimg._support import check_cval, check_finite, check_gaussian, float_dtype
 from gpuimg._support import check_mode as _check_mode
 from gpuimg._units import voxels
 from gpuimg.backend import is_dask, map_stencil, namespace
@@ -116,6 +116,7 @@ def unsharp_mask(
     check_cval(cval)
     check_finite(amount, "amount")
     sigmas = voxels("sigma", sigma, sigma_mm, spacing, np.ndim(image), default=1.0)
+    check_gaussian(sigmas)
     dtype = float_dtype(image.dtype)
     run = partial(_unsharp, sigma=sigmas, amount=float(amount), mode=mode, cval=cval, dtype=dtype)
     if is_dask(image):

@@ -114,7 +114,10 @@ def test_small_windows_still_run(rng):
 
 GUARDED_SETUP = """
 import numpy as np
-from gpuimg.preprocess import bilateral_filter, clahe, equalize_hist, median_filter, resample
+from gpuimg.edges import canny, gaussian_gradient_magnitude, log
+from gpuimg.ml import voxel_features
+from gpuimg.preprocess import bilateral_filter, clahe, equalize_hist, gaussian_filter, median_filter, resample
+from gpuimg.preprocess import unsharp_mask
 IMAGE = np.random.default_rng(0).uniform(0, 1, (20, 20, 20)).astype(np.float32)
 """
 
@@ -132,6 +135,18 @@ GUARDED = {
     "clahe_kernel": ("clahe(IMAGE, kernel_size=10**6)", "ParameterError", "kernel_size"),
     "equalize_bins": ("equalize_hist(IMAGE, nbins=2**31)", "ParameterError", "nbins"),
     "clahe_bins": ("clahe(IMAGE, nbins=2**31)", "ParameterError", "nbins"),
+    # A Gaussian's taps (8e9 of them, 60 GiB) were allocated before any check.
+    "gaussian_sigma": ("gaussian_filter(IMAGE, 1e9)", "ParameterError", "Gaussian kernel"),
+    "gaussian_sigma_mm": (
+        "gaussian_filter(IMAGE, sigma_mm=1e9, spacing=0.5)",
+        "ParameterError",
+        "Gaussian kernel",
+    ),
+    "unsharp_sigma": ("unsharp_mask(IMAGE, 1e9)", "ParameterError", "Gaussian kernel"),
+    "gradient_sigma": ("gaussian_gradient_magnitude(IMAGE, 1e9)", "ParameterError", "Gaussian kernel"),
+    "log_sigma": ("log(IMAGE, (1.0, 1.0, 1e9))", "ParameterError", "Gaussian kernel"),
+    "canny_sigma": ("canny(IMAGE, 1e9)", "ParameterError", "Gaussian kernel"),
+    "voxel_features_sigma": ("voxel_features(IMAGE, sigmas=(1.0, 1e9))", "ParameterError", "Gaussian kernel"),
 }
 
 
