@@ -5,6 +5,7 @@ import math
 import numpy as np
 from sklearn.base import BaseEstimator, ClusterMixin, TransformerMixin
 
+from gpuimg._support import check_allocation
 from gpuimg.backend import bincount_fixed, namespace
 from gpuimg.errors import ParameterError
 
@@ -91,6 +92,7 @@ class SOM(ClusterMixin, TransformerMixin, BaseEstimator):
         (Kohonen's batch map): O(samples x nodes x features) per epoch.
         """
         m, n = self._check_params()
+        check_allocation((m * n, m * n, 2), np.float64, f"grid={self.grid!r}: the map's node-to-node offsets")
         X = check_features(X)
         xp = namespace(X).xp
         w = xp.ones(X.shape[0]) if sample_weight is None else xp.asarray(sample_weight, dtype=np.float64)

@@ -1,11 +1,13 @@
 """Learning on voxels: intensity clustering, DBSCAN on voxel positions, a scribble-trained classifier."""
 
 import dataclasses
+import math
 from collections.abc import Sequence
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
 
+from gpuimg._support import check_gaussian
 from gpuimg._units import voxels
 from gpuimg.backend import bincount_fixed, namespace
 from gpuimg.edges import gradient_magnitude
@@ -38,8 +40,9 @@ def segment_kmeans(
     image : array (NumPy or CuPy) or Volume
     k : int
         Clusters, at least 2.
-    mask : array of bool or Volume, optional
-        Voxels to cluster (default: all).
+    mask : array or Volume, optional
+        Voxels to cluster: the non-zero ones, of any dtype (the bool, uint8 or int16 masks gpuimg and
+        mask files give); default all.
     bins : int, optional
         Histogram bins. Default: one per integer value for integer images spanning at most 65536
         values (then the result is exact k-means), else 4096.
@@ -72,7 +75,7 @@ def segment_kmeans(
     >>> labels.data.ravel()[::8].tolist()
     [0, 1, 2]
     """
-    data, values, xp = _voxels(image, mask)
+    data, mask, values, xp = _voxels(image, mask)
     if not isinstance(k, (int, np.integer)) or k < 2:
         raise ParameterError(f"k={k!r} must be an integer of at least 2.")
     centres, counts = _histogram(values, bins, xp)
@@ -131,7 +134,7 @@ def segment_som(
     their counts: O(bins x k) per epoch. The neighbourhood keeps neighbouring nodes close in
     intensity, so the clusters are smoother than k-means' where classes overlap.
     """
-    data, values, xp = _voxels(image, mask)
+    data, mask, values, xp = _voxels(image, mask)
     if not isinstance(k, (int, np.integer)) or k < 2:
         raise ParameterError(f"k={k!r} must be an integer of at least 2.")
     centres, counts = _histogram(values, bins, xp)
@@ -282,6 +285,8 @@ def voxel_features(
         voxels("sigmas", None, s, spacing, data.ndim) if in_mm else voxels("sigmas", s, None, None, data.ndim)
         for s in scales
     ]
+    for sigma_voxels in per_axis:
+        check_gaussian(sigma_voxels, "sigmas")
     # Each feature is written into the result as soon as it exists and then freed, so that the
     # device holds the result and one scale's intermediates, not every feature twice.
     features = xp.empty((data.size, 1 + len(per_axis) * (3 + data.ndim)), dtype=np.float32)
@@ -297,15 +302,37 @@ def voxel_features(
         put(gradient_magnitude(smooth, spacing=spacing))
         del smooth
         put(ns.ndi.gaussian_laplace(data, sigma_voxels))
-        hessian = ns.ski.feature.hessian_matrix(
-            data, sigma=sigma_voxels, mode="reflect", order="rc", use_gaussian_derivatives=False
-        )
-        eigenvalues = ns.ski.feature.hessian_matrix_eigvals(hessian)
-        del hessian
-        for values in eigenvalues:
+        for values in _hessian_eigenvalues(ns, data, sigma_voxels):
             put(values)
-        del eigenvalues
     return features
+
+
+def _hessian_eigenvalues(ns, data, sigma_voxels):
+    """The eigenvalues of the Hessian of the Gaussian-smoothed image (scikit-image's
+    ``hessian_matrix`` without Gaussian derivatives: finite differences), one image per axis,
+    largest first.
+
+    The finite differences need two voxels along an axis: along an axis of one voxel (a single
+    slice), where the image does not change, the eigenvalue is 0.
+    """
+    xp = ns.xp
+    live = [axis for axis, n in enumerate(data.shape) if n > 1]
+    image = data.reshape([data.shape[axis] for axis in live])
+    sigma = [sigma_voxels[axis] for axis in live]
+    if len(live) >= 2:
+        hessian = ns.ski.feature.hessian_matrix(
+            image, sigma=sigma, mode="reflect", order="rc", use_gaussian_derivatives=False
+        )
+        values = list(ns.ski.feature.hessian_matrix_eigvals(hessian))
+    elif live:  # one axis: the second difference of the smoothed profile
+        values = [xp.gradient(xp.gradient(ns.ndi.gaussian_filter(image, sigma, mode="reflect")))]
+    else:
+        values = []
+    if len(live) == data.ndim:
+        return values
+    flat = [xp.zeros(image.shape, data.dtype)] * (data.ndim - len(live))
+    ordered = xp.sort(xp.stack([*values, *flat]), axis=0)[::-1]
+    return ordered.reshape((data.ndim, *data.shape))
 
 
 class VoxelClassifier(ClassifierMixin, BaseEstimator):
@@ -383,6 +410,8 @@ class VoxelClassifier(ClassifierMixin, BaseEstimator):
 
 
 def _voxels(image, mask):
+    """The image's array, the mask as bool (any dtype: non-zero voxels; None for all), the values
+    to cluster, and the array module."""
     data = image.data if isinstance(image, Volume) else image
     xp = namespace(data).xp
     data = xp.asarray(data)
@@ -397,7 +426,7 @@ def _voxels(image, mask):
         raise ParameterError("the mask selects no voxel.")
     if values.dtype.kind == "f" and not bool(xp.isfinite(values).all()):
         raise ParameterError("the image holds NaN or infinite values in the voxels to cluster.")
-    return data, values, xp
+    return data, mask, values, xp
 
 
 def _histogram(values, bins, xp):
@@ -411,7 +440,14 @@ def _histogram(values, bins, xp):
             return lo + xp.arange(bins, dtype=np.float64), counts.astype(np.float64)
     if not isinstance(bins, (int, np.integer)) or bins < 2:
         raise ParameterError(f"bins={bins!r} must be an integer of at least 2.")
-    counts, edges = xp.histogram(values, bins=int(bins), range=(lo, hi if hi > lo else lo + 1))
+    # Bins at least 4 units in the last place of the values wide: an image of one value (or of a
+    # few ulps' spread, as 1e30 and its neighbour) has no finite-sized bins of its own.
+    ulp = np.finfo(values.dtype if values.dtype.kind == "f" else np.float64).eps * max(abs(lo), abs(hi), 1.0)
+    span = max(hi - lo, 4 * int(bins) * ulp)
+    if not math.isfinite(span):
+        raise ParameterError(f"the voxels span {lo:g} to {hi:g}, beyond float64's range; rescale them first.")
+    counts, edges = xp.histogram(values, bins=int(bins), range=(lo, lo + span))
+    edges = edges.astype(np.float64)  # float32 edges near its largest value overflow when summed
     return (edges[1:] + edges[:-1]) / 2, counts.astype(np.float64)
 
 

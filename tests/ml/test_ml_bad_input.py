@@ -3,6 +3,7 @@ parameter and the data, before scikit-learn's own ValueError or a long computati
 
 import numpy as np
 import pytest
+from guarded import run_guarded
 
 from gpuimg import ParameterError, Volume
 from gpuimg.ml import make_estimator, voxel_features
@@ -49,3 +50,14 @@ def test_a_table_of_numbers_as_objects_fits_as_its_floats():
     cells[4, 2] = "high"
     with pytest.raises(ParameterError, match="not numbers"):
         make_estimator("logistic_regression").fit(cells, y)
+
+
+def test_a_map_beyond_the_memory_budget_is_refused_before_it_is_built():
+    # A map of 10⁶ nodes asked for its 14.6 TiB of node-to-node offsets before any check.
+    cases = {
+        "segment_som": "segment_som(np.arange(8.0).reshape(2, 2, 2), 10**6)",
+        "som": "SOM(grid=(1000, 1000)).fit(np.ones((3, 2)))",
+    }
+    setup = "import numpy as np\nfrom gpuimg.ml import SOM, segment_som"
+    for case, (name, message, _) in run_guarded(cases, setup, memory=3 * 1024**3, timeout=120).items():
+        assert name == "MemoryBudgetError" and "node-to-node offsets" in message, (case, name, message)

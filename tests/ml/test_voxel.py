@@ -1,6 +1,7 @@
 import numpy as np
 import pytest
 import scipy.ndimage as ndi
+import skimage.feature
 from sklearn.cluster import KMeans
 
 import gpuimg
@@ -62,6 +63,27 @@ def test_segment_kmeans_mask_and_float(rng):
     labels = segment_kmeans(image, 2, mask=mask)
     assert (labels[~mask] == -1).all()
     np.testing.assert_array_equal(labels[mask], (image[mask] > 0).astype(np.int32))
+
+
+@pytest.mark.parametrize("segment", [segment_kmeans, segment_som])
+@pytest.mark.parametrize("dtype", [np.uint8, np.int16, np.float32])
+def test_a_mask_of_any_dtype_selects_its_non_zero_voxels(rng, segment, dtype):
+    # 300 slices: a uint8 mask inverted bitwise (255 and 254) indexed slices 254 and 255 instead of
+    # the voxels outside the mask, silently.
+    image = np.where(rng.random((300, 3, 4)) < 0.5, -1.0, 1.0) + rng.normal(0, 0.05, (300, 3, 4))
+    mask = rng.random(image.shape) < 0.5
+    labels = segment(image, 2, mask=mask.astype(dtype))
+    assert (labels[~mask] == -1).all()
+    np.testing.assert_array_equal(labels[mask], (image[mask] > 0).astype(np.int32))
+
+
+@pytest.mark.parametrize("value", [5.0, 1e30, -3e38])
+def test_an_image_of_one_value_is_one_cluster(value):
+    image = np.full((3, 4, 5), value, np.float32)
+    for segment in (segment_kmeans, segment_som):
+        labels, centres = segment(image, 3, return_centers=True)
+        assert (labels == 0).all()
+        np.testing.assert_allclose(centres, np.float32(value), rtol=1e-6)
 
 
 def test_dbscan_candidates(rng):
@@ -161,3 +183,28 @@ def test_voxel_feature_scales_in_voxels_or_mm(rng):
     np.testing.assert_allclose(smoothed, ndi.gaussian_filter(image, (1.0, 2.0, 2.0)), rtol=1e-6)
     with pytest.raises(ParameterError, match=r"sigmas_mm=2\.0 needs the voxel spacing"):
         voxel_features(image, sigmas_mm=(2.0,))
+
+
+@pytest.mark.parametrize("shape", [(1, 9, 11), (9, 1, 11), (1, 1, 11), (1, 1, 1)])
+def test_voxel_features_of_a_volume_one_voxel_thick(rng, shape):
+    # scikit-image's finite differences need two voxels along an axis; along an axis of one voxel
+    # the image does not change, so the Hessian has a 0 eigenvalue there. Reference: scikit-image's
+    # Hessian of the image without those axes (NumPy's second difference for a profile), with the
+    # zeros added, largest first.
+    image = rng.random(shape).astype(np.float32)
+    features = voxel_features(image, sigmas=(1.5,))
+    thin = image.reshape([n for n in shape if n > 1])
+    if thin.ndim == 2:
+        hessian = skimage.feature.hessian_matrix(
+            thin, sigma=1.5, mode="reflect", order="rc", use_gaussian_derivatives=False
+        )
+        values = list(skimage.feature.hessian_matrix_eigvals(hessian))
+    elif thin.ndim == 1:
+        values = [np.gradient(np.gradient(ndi.gaussian_filter(thin, 1.5, mode="reflect")))]
+    else:
+        values = []
+    values += [np.zeros(thin.shape, np.float32)] * (3 - thin.ndim)
+    expected = np.sort(np.stack(values), axis=0)[::-1].reshape(3, -1).T
+    np.testing.assert_allclose(features[:, 4:], expected, rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(features[:, 0], image.ravel())
+    np.testing.assert_allclose(features[:, 1], ndi.gaussian_filter(image, 1.5).ravel(), rtol=1e-5, atol=1e-6)
