@@ -85,6 +85,15 @@ def test_voxel_segmentation_on_the_device(emulated_cuda, rng):
     np.testing.assert_allclose(
         to_numpy(ml.voxel_features(emulated_cuda(image), (1.0,))), ml.voxel_features(image, (1.0,)), atol=1e-6
     )
+    # A single slice (the Hessian's eigenvalue across it is 0) and a uint8 mask, as on the host.
+    np.testing.assert_allclose(
+        to_numpy(ml.voxel_features(emulated_cuda(image[:1]), (1.0,))),
+        ml.voxel_features(image[:1], (1.0,)),
+        atol=1e-6,
+    )
+    mask = (rng.random(image.shape) < 0.5).astype(np.uint8)
+    labels = ml.segment_som(emulated_cuda(image), 2, emulated_cuda(mask))
+    np.testing.assert_array_equal(to_numpy(labels), ml.segment_som(image, 2, mask))
     scribbles = np.zeros(image.shape, dtype=np.int64)
     scribbles[:, :, 0], scribbles[:, :, -1] = 1, 2
     model = ml.VoxelClassifier(sigmas=(1.0,), n_estimators=5, random_state=0)
