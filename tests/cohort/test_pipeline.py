@@ -224,7 +224,8 @@ def test_ctrl_c_leaves_no_half_written_output_and_says_how_to_resume(broken, tmp
         time.sleep(0.05)
     job.send_signal(signal.SIGINT)
     _, err = job.communicate(timeout=120)
-    assert job.returncode == 130 and "run the same command again to resume" in err
+    report = f"exit status {job.returncode}; standard error ends with:\n{err[-4000:]}"
+    assert job.returncode == 130 and "run the same command again to resume" in err, report
     assert not list(out.rglob(".partial-*")) and not (out / "features.csv").exists()
     for finished in out.glob(".studies/*/*.json"):
         json.loads(finished.read_text())  # every kept study file is whole
