@@ -54,6 +54,24 @@ def check_choice(value, choices: Iterable[str], name: str, *, hint: str | None =
     return value
 
 
+def as_names(value, name: str) -> list[str]:
+    """``value``, one name or a sequence of names, as a list of names; anything else (a number, an
+    array) is a ParameterError. Whether the names are known is the caller's check.
+
+    Examples
+    --------
+    >>> as_names("glcm", "families"), as_names(("glcm", "ngtdm"), "families")
+    (['glcm'], ['glcm', 'ngtdm'])
+    """
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, Iterable) and not hasattr(value, "shape"):
+        names = list(value)
+        if all(isinstance(item, str) for item in names):
+            return names
+    raise ParameterError(f"{name}={value!r} must be a name or a sequence of names.")
+
+
 def check_mode(mode, modes: Sequence[str] = MODES, name: str = "mode") -> str:
     """``mode`` itself if it is one of ``modes``, else a ParameterError listing them.
 

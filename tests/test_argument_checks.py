@@ -10,10 +10,13 @@ import scipy.ndimage
 import skimage.exposure
 import skimage.transform
 
-from gpuimg import ParameterError
+import gpuimg.features as features
+from gpuimg import ConfigError, DeviceError, FeatureError, ParameterError, Volume, stitch, to_device
 from gpuimg._support import MAX_WINDOW
 from gpuimg.contours import hough_circle, hough_circle_peaks, hough_line, hough_line_peaks
 from gpuimg.edges import canny, gaussian_gradient_magnitude, gradient_magnitude, laplace, log, sobel
+from gpuimg.features import Settings, discretise, extract, glcm_map
+from gpuimg.ml import segment_kmeans, voxel_features
 from gpuimg.morphology import dilate, fill_holes, footprint, label, multiotsu, opening, remove_small_objects
 from gpuimg.preprocess import (
     clahe,
@@ -27,6 +30,23 @@ from gpuimg.preprocess import (
     rescale_intensity,
     unsharp_mask,
 )
+
+#: Every feature family that takes a Roi, by name.
+FAMILY_FUNCTIONS = {
+    name: getattr(features, name)
+    for name in (
+        "glcm",
+        "glrlm",
+        "glszm",
+        "gldzm",
+        "ngtdm",
+        "ngldm",
+        "intensity_statistics",
+        "intensity_histogram",
+        "intensity_volume_histogram",
+        "local_intensity",
+    )
+}
 
 #: Every public operation that takes a boundary mode and cval.
 STENCILS = {
@@ -189,3 +209,44 @@ def test_big_endian_values_read_from_a_file_are_taken(rng, dtype):
     for operation in (equalize_hist, clahe, median_filter, gradient_magnitude):
         np.testing.assert_array_equal(operation(big), operation(native))
     np.testing.assert_allclose(equalize_hist(big), skimage.exposure.equalize_hist(native), atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("call", "error", "message"),
+    [
+        (lambda x: extract(x, x > 0.5, spacing=1.0, families=3), ParameterError, "families=3 must be a name"),
+        (lambda x: glcm_map(x, x > 0.5, 3.0, spacing=1.0), ParameterError, "features=3.0 must be a name"),
+        (
+            lambda x: glcm_map(x, x > 0.5, spacing=1.0, aggregation=np.ones(2)),
+            ConfigError,
+            "aggregation=array",
+        ),
+        (
+            lambda x: stitch([Volume(x)], overlap=np.ones(2)),
+            ParameterError,
+            r"overlap=array\(\[1., 1.\]\) is unknown",
+        ),
+        (lambda x: to_device(x, np.ones(3)), DeviceError, "is not a device"),
+        (lambda x: segment_kmeans(x, 2, max_iter="x"), ParameterError, "max_iter='x' must be a whole number"),
+        (lambda x: voxel_features(x[:0]), ParameterError, r"with voxels; got shape \(0, 7, 8\)"),
+        (lambda x: discretise(x > 0.5, Settings()), ParameterError, "discretise takes intensities"),
+        (lambda x: discretise(x.ravel(), (1, 2)), ConfigError, "settings must be a Settings"),
+        (lambda x: discretise(x[:0], Settings()), FeatureError, "no intensities to discretise"),
+        (lambda x: discretise(x, Settings(), method="fixed"), ParameterError, "method='fixed' is unknown"),
+        (lambda x: discretise(x, Settings(), method="fbn", n_bins=0), ParameterError, "n_bins=0 must be"),
+        (
+            lambda x: discretise(x, Settings(), method="fbs", bin_width=0),
+            ParameterError,
+            "bin_width=0 must be",
+        ),
+    ],
+)
+def test_an_argument_of_the_wrong_kind_in_features_ml_and_io(rng, call, error, message):
+    with pytest.raises(error, match=message):
+        call(rng.random((6, 7, 8)))
+
+
+@pytest.mark.parametrize("family", sorted(FAMILY_FUNCTIONS))
+def test_a_feature_family_given_an_image_instead_of_a_roi(rng, family):
+    with pytest.raises(ParameterError, match=f"{family} takes a Roi, which gpuimg.features.prepare"):
+        FAMILY_FUNCTIONS[family](rng.random((6, 7, 8)))

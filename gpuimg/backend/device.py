@@ -58,6 +58,8 @@ def resolve_device(device: str | None = "auto") -> str:
     """
     source = "device"
     requested = "auto" if device is None else device
+    if not isinstance(requested, str):
+        raise DeviceError(f"device={requested!r} is not a device; use 'auto', 'cpu' or 'cuda'.")
     if requested == "auto":
         source = "GPUIMG_DEVICE"
         requested = os.environ.get("GPUIMG_DEVICE", "").strip().lower() or "auto"

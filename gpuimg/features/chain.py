@@ -14,8 +14,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from gpuimg._support import check_choice, is_finite
 from gpuimg.backend import is_dask, namespace, to_device, to_numpy
-from gpuimg.errors import FeatureError
+from gpuimg.errors import FeatureError, ParameterError
 from gpuimg.preprocess.geometry import ibsi_grid
 from gpuimg.volume import Volume
 
@@ -59,6 +60,17 @@ class Roi:
 
     def __repr__(self) -> str:
         return f"Roi(voxels={int(self.values.size)}, box={tuple(self.image.shape)}, spacing={self.spacing})"
+
+
+def check_roi(roi, family: str) -> Roi:
+    """``roi`` itself if it is a :class:`Roi`, else a ParameterError that says how to make one."""
+    if not isinstance(roi, Roi):
+        raise ParameterError(
+            f"{family} takes a Roi, which gpuimg.features.prepare(image, mask, spacing=..., "
+            f"settings=...) returns; got a {type(roi).__name__}. For features straight from an image "
+            "and a mask, use gpuimg.features.extract."
+        )
+    return roi
 
 
 def prepare(
@@ -226,10 +238,24 @@ def discretise(
     Raises
     ------
     FeatureError
-        If a fixed bin size would make more than ``max_bins`` bins over the ROI's range.
+        If there are no values, or a fixed bin size would make more than ``max_bins`` bins over the
+        ROI's range.
+    ParameterError
+        For a method, bin number or bin width given here that is not valid.
+    ConfigError
+        For settings that are not a :class:`Settings` (or a dict or TOML path of one).
     """
+    settings = as_settings(settings)
     xp = namespace(values).xp
-    method = settings.discretisation if method is None else method
+    if values.dtype.kind not in "iuf":
+        raise ParameterError(f"discretise takes intensities (numbers); got dtype {values.dtype}.")
+    if values.size == 0:
+        raise FeatureError("there are no intensities to discretise: the ROI holds no voxel.")
+    method = settings.discretisation if method is None else check_choice(method, ("fbn", "fbs"), "method")
+    if n_bins is not None and not (isinstance(n_bins, int | np.integer) and n_bins >= 1):
+        raise ParameterError(f"n_bins={n_bins!r} must be a whole number of bins, at least 1.")
+    if bin_width is not None and not (is_finite(bin_width) and float(bin_width) > 0):
+        raise ParameterError(f"bin_width={bin_width!r} must be a positive number (image units).")
     if method == "fbn":
         n_bins = settings.n_bins if n_bins is None else n_bins
         low, high = values.min(), values.max()

@@ -5,6 +5,7 @@ from collections.abc import Callable, Iterable, Sequence
 
 import numpy as np
 
+from gpuimg._support import as_names
 from gpuimg.backend import namespace, to_numpy
 from gpuimg.errors import ConfigError, FeatureError
 from gpuimg.kernels.labels import label_statistics
@@ -214,7 +215,7 @@ def _features(roi: Roi, runs) -> dict[str, float]:
 
 
 def _families(families) -> list:
-    names = [families] if isinstance(families, str) else list(families)
+    names = as_names(families, "families")
     unknown = [name for name in names if name not in FAMILIES]
     if unknown or not names:
         raise ConfigError(f"families={names!r}: use one or more of {list(FAMILIES)}.")

@@ -6,7 +6,7 @@ from gpuimg.backend import bincount_fixed, namespace
 from gpuimg.kernels.glcm import glcm_counts
 
 from ._scalars import Deferred
-from .chain import Roi
+from .chain import Roi, check_roi
 from .texture import GreyLevels, directional_features, grey_levels
 
 #: The GLCM features by IBSI tag name (without ``cm_`` and the approach), in IBSI's order.
@@ -76,7 +76,7 @@ def glcm(roi: Roi) -> dict[str, float]:
     >>> round(features["cm_contrast_3D_comb"], 4), round(features["cm_joint_max_3D_comb"], 4)
     (0.3333, 0.3333)
     """
-    return glcm_deferred(roi).result()
+    return glcm_deferred(check_roi(roi, "glcm")).result()
 
 
 def glcm_deferred(roi: Roi) -> Deferred:

@@ -7,7 +7,7 @@ from gpuimg.kernels.zones import border_distance, zones
 
 from ._emphasis import zone_matrices, zone_matrix_features
 from ._scalars import Deferred
-from .chain import Roi
+from .chain import Roi, check_roi
 from .texture import GreyLevels, grey_levels, zone_features
 
 
@@ -88,7 +88,7 @@ def gldzm(roi: Roi) -> dict[str, float]:
     >>> round(gldzm(roi)["dzm_lde_2D"], 4)  # the ring at distance 1, the centre at 3
     5.0
     """
-    return gldzm_deferred(roi).result()
+    return gldzm_deferred(check_roi(roi, "gldzm")).result()
 
 
 def gldzm_deferred(roi: Roi) -> Deferred:

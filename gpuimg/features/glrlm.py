@@ -6,7 +6,7 @@ from gpuimg.backend import namespace
 from gpuimg.kernels.glrlm import glrlm_counts
 
 from ._scalars import Deferred
-from .chain import Roi
+from .chain import Roi, check_roi
 from .texture import GreyLevels, directional_features, grey_levels
 
 #: The GLRLM features by IBSI tag name (without ``rlm_`` and the approach), in IBSI's order.
@@ -66,7 +66,7 @@ def glrlm(roi: Roi) -> dict[str, float]:
     >>> round(features["rlm_r_perc_3D_comb"], 4)
     0.9615
     """
-    return glrlm_deferred(roi).result()
+    return glrlm_deferred(check_roi(roi, "glrlm")).result()
 
 
 def glrlm_deferred(roi: Roi) -> Deferred:

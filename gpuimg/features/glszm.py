@@ -7,7 +7,7 @@ from gpuimg.kernels.zones import zones
 
 from ._emphasis import zone_matrices, zone_matrix_features
 from ._scalars import Deferred
-from .chain import Roi
+from .chain import Roi, check_roi
 from .texture import GreyLevels, grey_levels, zone_features
 
 
@@ -83,7 +83,7 @@ def glszm(roi: Roi) -> dict[str, float]:
     >>> round(glszm(roi)["szm_z_perc_2D"], 4)  # 3 zones of 9 voxels
     0.3333
     """
-    return glszm_deferred(roi).result()
+    return glszm_deferred(check_roi(roi, "glszm")).result()
 
 
 def glszm_deferred(roi: Roi) -> Deferred:

@@ -12,7 +12,7 @@ import numpy as np
 from gpuimg.backend import bincount_fixed, namespace
 
 from ._scalars import Deferred, undefined
-from .chain import Roi, bins_bound, discretise
+from .chain import Roi, bins_bound, check_roi, discretise
 
 #: Percentiles taken of each distribution [%].
 _PERCENTILES = (10.0, 25.0, 50.0, 75.0, 90.0)
@@ -42,7 +42,7 @@ def intensity_statistics(roi: Roi) -> dict[str, float]:
     and the quartile coefficient of dispersion are NaN, with a warning, where their denominator
     is 0.
     """
-    return intensity_statistics_deferred(roi).result()
+    return intensity_statistics_deferred(check_roi(roi, "intensity_statistics")).result()
 
 
 def intensity_statistics_deferred(roi: Roi) -> Deferred:
@@ -81,7 +81,7 @@ def intensity_histogram(roi: Roi) -> dict[str, float]:
     (IBSI 3.4.20). The mode is the fullest bin, ties going to the bin nearest the mean, then to
     the lower one.
     """
-    return intensity_histogram_deferred(roi).result()
+    return intensity_histogram_deferred(check_roi(roi, "intensity_histogram")).result()
 
 
 def intensity_histogram_deferred(roi: Roi) -> Deferred:

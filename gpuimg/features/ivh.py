@@ -8,7 +8,7 @@ from gpuimg.backend import namespace
 from gpuimg.errors import FeatureError
 
 from ._scalars import Deferred, undefined
-from .chain import Roi, discretise
+from .chain import Roi, check_roi, discretise
 from .settings import MAX_IVH_BINS
 
 
@@ -39,7 +39,7 @@ def intensity_volume_histogram(roi: Roi) -> dict[str, float]:
     intensity fraction ``x`` or more, ``I_x`` the first level whose volume fraction is at most ``x``
     (the level past the range if none is). The area is the trapezoidal sum; 0 for a single level.
     """
-    return intensity_volume_histogram_deferred(roi).result()
+    return intensity_volume_histogram_deferred(check_roi(roi, "intensity_volume_histogram")).result()
 
 
 def intensity_volume_histogram_deferred(roi: Roi) -> Deferred:

@@ -6,7 +6,7 @@ from gpuimg.backend import namespace
 
 from ._fft import convolve, fft_shape, radial_spectrum
 from ._scalars import Deferred
-from .chain import PEAK_RADIUS_MM, Roi
+from .chain import PEAK_RADIUS_MM, Roi, check_roi
 
 
 def local_intensity(roi: Roi) -> dict[str, float]:
@@ -31,7 +31,7 @@ def local_intensity(roi: Roi) -> dict[str, float]:
     the (cut) image's edge, the number of voxels in each sphere is convolved too; elsewhere every
     sphere holds all of its voxels.
     """
-    return local_intensity_deferred(roi).result()
+    return local_intensity_deferred(check_roi(roi, "local_intensity")).result()
 
 
 def local_intensity_deferred(roi: Roi) -> Deferred:

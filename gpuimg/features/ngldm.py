@@ -7,7 +7,7 @@ from gpuimg.kernels import neighbourhood
 
 from ._emphasis import emphases
 from ._scalars import Deferred
-from .chain import Roi
+from .chain import Roi, check_roi
 from .texture import GreyLevels, grey_levels, zone_features
 
 #: IBSI names of the statistics of :func:`gpuimg.features._emphasis.emphases` for the NGLDM.
@@ -108,7 +108,7 @@ def ngldm(roi: Roi) -> dict[str, float]:
     >>> round(ngldm(roi)["ngl_hde_2D"], 4)  # j = 1 + dependence: 4 (corners), 6 (edges), 9 (centre)
     32.1111
     """
-    return ngldm_deferred(roi).result()
+    return ngldm_deferred(check_roi(roi, "ngldm")).result()
 
 
 def ngldm_deferred(roi: Roi) -> Deferred:

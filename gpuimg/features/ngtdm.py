@@ -6,7 +6,7 @@ from gpuimg.backend import namespace
 from gpuimg.kernels import neighbourhood
 
 from ._scalars import Deferred
-from .chain import Roi
+from .chain import Roi, check_roi
 from .texture import GreyLevels, grey_levels, zone_features
 
 
@@ -116,7 +116,7 @@ def ngtdm(roi: Roi) -> dict[str, float]:
     >>> round(ngtdm(roi)["ngt_coarseness_2D"], 4)  # 1 / (p_1 s_1 + p_2 s_2) = 1 / (1/4 * 1 + 3/4 * 3 * 1/3)
     1.0
     """
-    return ngtdm_deferred(roi).result()
+    return ngtdm_deferred(check_roi(roi, "ngtdm")).result()
 
 
 def ngtdm_deferred(roi: Roi) -> Deferred:

@@ -6,12 +6,13 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from gpuimg._support import as_names
 from gpuimg.backend import bincount_fixed, namespace
 from gpuimg.errors import ConfigError
 from gpuimg.kernels.glcm import glcm_windows
 from gpuimg.volume import Volume
 
-from .chain import prepare, roi_box
+from .chain import _inputs, prepare, roi_box
 from .glcm import NAMES, pair_features
 from .settings import Settings, as_settings
 from .texture import MATRIX_BUDGET, directions, grey_levels
@@ -67,6 +68,9 @@ def glcm_map(
     ------
     ConfigError
         For an unknown feature or aggregation, a radius below 1, or settings that interpolate.
+    FeatureError
+        As :func:`prepare`: an image that is not 3D, a mask of another shape or grid, no spacing for
+        arrays, an empty ROI.
 
     Notes
     -----
@@ -88,12 +92,12 @@ def glcm_map(
            [0.   , 0.35 , 0.35 , 0.   ],
            [0.   , 0.364, 0.364, 0.   ]])
     """
-    names = [features] if isinstance(features, str) else list(features)
+    names = as_names(features, "features")
     wanted = [name.removeprefix("cm_") for name in names]
     unknown = [name for name, want in zip(names, wanted, strict=True) if want not in NAMES]
     if unknown or not names:
         raise ConfigError(f"features={names!r}: use one or more of the GLCM features {list(NAMES)}.")
-    if aggregation not in MAP_AGGREGATIONS:
+    if not isinstance(aggregation, str) or aggregation not in MAP_AGGREGATIONS:
         raise ConfigError(f"aggregation={aggregation!r} is unknown; use one of {list(MAP_AGGREGATIONS)}.")
     if isinstance(radius, bool) or not isinstance(radius, int | np.integer) or radius < 1:
         raise ConfigError(f"radius={radius!r} must be a whole number of voxels, at least 1.")
@@ -103,11 +107,7 @@ def glcm_map(
             f"settings.new_spacing={settings.new_spacing!r}: texture maps lie on the image's grid; "
             "resample the image and mask first (gpuimg.preprocess.resample) and use new_spacing=None."
         )
-    data = image.data if isinstance(image, Volume) else image
-    voxels = mask.data if isinstance(mask, Volume) else mask
-    given = [v for v in (image, mask) if isinstance(v, Volume)]
-    if spacing is None and given:
-        spacing = given[0].spacing
+    data, voxels, spacing = _inputs(image, mask, spacing)
     ns = namespace(data)
     xp = ns.xp
     box = tuple(slice(first, last + 1) for first, last in roi_box(voxels != 0))

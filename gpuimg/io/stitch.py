@@ -5,7 +5,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from gpuimg._support import check_allocation
+from gpuimg._support import check_allocation, check_choice
 from gpuimg._text import count
 from gpuimg.backend import namespace
 from gpuimg.errors import GeometryError, ParameterError
@@ -88,8 +88,7 @@ def stitch(
     >>> joined.shape, joined.meta["resampled"], float(joined.data[3, 0, 0]), float(joined.data[3, 7, 7])
     ((9, 8, 8), [1], 2.0, 1.0)
     """
-    if overlap not in _OVERLAPS:
-        raise ParameterError(f"overlap={overlap!r}; use one of {_OVERLAPS}.")
+    check_choice(overlap, _OVERLAPS, "overlap")
     if not isinstance(resample, bool | np.bool_):
         raise ParameterError(f"resample={resample!r}; use True or False.")
     if isinstance(volumes, Volume) or not isinstance(volumes, Sequence):

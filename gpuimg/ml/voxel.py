@@ -78,6 +78,8 @@ def segment_kmeans(
     data, mask, values, xp = _voxels(image, mask)
     if not isinstance(k, (int, np.integer)) or k < 2:
         raise ParameterError(f"k={k!r} must be an integer of at least 2.")
+    if isinstance(max_iter, bool) or not isinstance(max_iter, int | np.integer) or max_iter < 1:
+        raise ParameterError(f"max_iter={max_iter!r} must be a whole number of iterations, at least 1.")
     centres, counts = _histogram(values, bins, xp)
     best = None
     # Two deterministic starts: quantiles of the voxels, and of the occupied intensity range (which
@@ -265,8 +267,8 @@ def voxel_features(
     ns = namespace(image)
     xp = ns.xp
     data = xp.asarray(image, dtype=np.float32)
-    if data.ndim not in (2, 3):
-        raise ParameterError(f"voxel features need a 2D or 3D image; got shape {data.shape}.")
+    if data.ndim not in (2, 3) or data.size == 0:
+        raise ParameterError(f"voxel features need a 2D or 3D image with voxels; got shape {data.shape}.")
     if not bool(xp.isfinite(data).all()):
         raise ParameterError(
             "voxel features need finite voxels, and the image holds NaN or inf; replace them first "

@@ -10,7 +10,7 @@ from test_glcm import reference_features, reference_glcm
 from texture_cases import ranks, reference_grey, rois
 
 import gpuimg
-from gpuimg.errors import ConfigError
+from gpuimg.errors import ConfigError, FeatureError
 from gpuimg.features import Settings, glcm_map
 from gpuimg.features.glcm import NAMES
 from gpuimg.features.texture import directions
@@ -110,6 +110,21 @@ def test_bad_input(rng, kwargs, message):
     image = rng.random((3, 4, 5))
     with pytest.raises(ConfigError, match=message):
         glcm_map(image, image > 0.5, spacing=1.0, **kwargs)
+
+
+@pytest.mark.parametrize(
+    ("image", "mask", "spacing", "message"),
+    [
+        (np.ones((4, 5)), np.ones((3, 4, 5)), 1.0, r"the image must be 3D \(z, y, x\); got shape \(4, 5\)"),
+        (np.ones((3, 4, 5)), np.ones((3, 4, 6)), 1.0, r"the mask's shape \(3, 4, 6\) differs"),
+        (np.ones((3, 4, 5)), np.ones((3, 4, 5)), None, "pass spacing="),
+        (np.ones((3, 4, 5)), np.zeros((3, 4, 5)), 1.0, "the mask is empty"),
+    ],
+)
+def test_an_image_and_mask_that_do_not_fit(image, mask, spacing, message):
+    # As prepare checks them (a 2D image with a 3D mask was an IndexError from the ROI's box).
+    with pytest.raises(FeatureError, match=message):
+        glcm_map(image, mask, spacing=spacing)
 
 
 def test_cuda_map_equals_reference(emulated_cuda, rng):
