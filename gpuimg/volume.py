@@ -3,6 +3,7 @@
 import dataclasses
 import functools
 import inspect
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import ClassVar
 
@@ -72,7 +73,7 @@ class Volume:
         spacing = _triple("spacing", self.spacing)
         if not all(s > 0 for s in spacing):
             raise GeometryError(f"Volume spacing must be positive in mm; got {spacing}.")
-        direction = np.array(self.direction, dtype=float)
+        direction = _numbers(self.direction)
         if direction.shape != (3, 3) or not np.allclose(direction.T @ direction, np.eye(3), atol=1e-4):
             raise GeometryError(
                 f"Volume direction must be a 3x3 matrix of orthonormal columns; got {direction.tolist()}."
@@ -80,6 +81,8 @@ class Volume:
         object.__setattr__(self, "spacing", spacing)
         object.__setattr__(self, "origin", _triple("origin", self.origin))
         object.__setattr__(self, "direction", direction)
+        if not isinstance(self.meta, Mapping):
+            raise ParameterError(f"Volume meta must be a dict; got {type(self.meta).__name__}.")
         object.__setattr__(self, "meta", dict(self.meta))
 
     @property
@@ -151,8 +154,16 @@ def as_volume(image, caller: str, *, spacing=None, origin=None, direction=None) 
     return Volume(image, spacing, **{k: v for k, v in geometry.items() if v is not None})
 
 
+def _numbers(value) -> np.ndarray:
+    """``value`` as a float array (a copy); empty where it does not hold numbers only."""
+    try:
+        return np.array(value, dtype=float)
+    except (TypeError, ValueError):
+        return np.empty(0)
+
+
 def _triple(name: str, value) -> tuple[float, float, float]:
-    values = np.asarray(value, dtype=float).ravel()
+    values = _numbers(value).ravel()
     if values.size != 3 or not np.all(np.isfinite(values)):
         raise GeometryError(f"Volume {name} must be 3 finite numbers (mm); got {value!r}.")
     return tuple(float(v) for v in values)

@@ -64,3 +64,31 @@ def test_bad_geometry_raises_geometry_error(rng, kwargs, message):
     with pytest.raises(gpuimg.GeometryError) as caught:
         gpuimg.Volume(**arguments)
     assert message in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("geometry", "message"),
+    [
+        ({"spacing": "x"}, "spacing must be 3 finite numbers"),
+        ({"origin": (1, 2, "a")}, "origin must be 3 finite numbers"),
+        ({"direction": "x"}, "direction must be a 3x3 matrix"),
+        ({"direction": [[1, 0, 0], [0, 1, 0], [0, 0, "a"]]}, "direction must be a 3x3 matrix"),
+    ],
+)
+def test_geometry_that_is_not_numbers(geometry, message):
+    with pytest.raises(gpuimg.GeometryError, match=message):
+        gpuimg.Volume(np.zeros((2, 3, 4)), **geometry)
+
+
+@pytest.mark.parametrize("meta", [None, [], "x"])
+def test_meta_that_is_not_a_dict(meta):
+    with pytest.raises(gpuimg.ParameterError, match="Volume meta must be a dict"):
+        gpuimg.Volume(np.zeros((2, 3, 4)), meta=meta)
+
+
+def test_write_dicom_modality_that_is_not_a_name(tmp_path):
+    with pytest.raises(gpuimg.ParameterError, match="modality=3"):
+        gpuimg.write_dicom(gpuimg.Volume(np.zeros((2, 3, 4), np.int16)), tmp_path / "series", modality=3)
+    assert not (tmp_path / "series").exists()
+    gpuimg.write_dicom(gpuimg.Volume(np.zeros((2, 3, 4), np.int16)), tmp_path / "series", modality="mr")
+    assert gpuimg.read_dicom(tmp_path / "series", device="cpu").meta["modality"] == "MR"

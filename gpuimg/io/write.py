@@ -94,9 +94,10 @@ def write_dicom(
     """
     volume = as_volume(volume, "write_dicom", spacing=spacing, origin=origin, direction=direction)
     meta = volume.meta
-    modality = (modality or meta.get("modality") or "CT").upper()
-    if modality not in _SOP_CLASSES:
+    modality = modality or meta.get("modality") or "CT"
+    if not isinstance(modality, str) or modality.upper() not in _SOP_CLASSES:
         raise ParameterError(f"write_dicom writes CT or MR series; got modality={modality!r}.")
+    modality = modality.upper()
     folder = Path(folder)
     _check_folder(folder, overwrite)
     if volume.data.ndim != 3 or 0 in volume.shape or max(volume.shape[1:]) > _MAX_SIDE:
