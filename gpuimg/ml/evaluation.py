@@ -75,6 +75,13 @@ def patient_split(
     rest = np.setdiff1d(rest, test)
     parts = [test]
     if val_size is not None:
+        left = np.unique(groups_host[rest]).size
+        if left < 2:  # a stratified fold can hold more patients than test_size asks, with few patients
+            raise ParameterError(
+                f"the test set took {n_patients - left} of the {n_patients} patients (whole patients, "
+                f"balanced by class), leaving {count(left, 'patient')} for the training and validation "
+                "sets; give more patients, leave out val_size, or use stratify=False."
+            )
         val = _take(rest, y_host, groups_host, val_size / (1 - test_size), stratify, random_state)
         rest = np.setdiff1d(rest, val)
         parts.insert(0, val)
@@ -149,6 +156,15 @@ class _PatientSplits:
                 f"{count(n_patients, 'patient')} cannot make {self.n_splits} folds; use n_splits <= "
                 f"{n_patients}."
             )
+        if isinstance(self, StratifiedGroupKFold):
+            if y_host is None:
+                raise ParameterError("y=None: stratified folds keep the class proportions of y; give y.")
+            _, members = np.unique(y_host, return_counts=True)
+            if members.max() < self.n_splits:  # scikit-learn's own refusal: every class too small
+                raise ParameterError(
+                    f"every class has fewer samples ({members.max()} at most) than the {self.n_splits} "
+                    f"stratified folds; use n_splits <= {members.max()} or stratify=False."
+                )
         return super().split(np.empty((X.shape[0], 0)), y_host, groups_host)
 
 

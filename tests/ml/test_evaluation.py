@@ -60,3 +60,45 @@ def test_bad_splits_raise():
         patient_split(X[:2], y[:2], [0, 0], 0.3, 0.3)
     with pytest.raises(ParameterError, match="n_splits"):
         patient_cv(1)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    groups=st.lists(st.integers(0, 5), min_size=1, max_size=30),
+    classes=st.integers(1, 3),
+    test_size=st.sampled_from([0.1, 0.2, 0.34, 0.5, 0.9]),
+    val_size=st.sampled_from([None, 0.2, 0.3]),
+    stratify=st.booleans(),
+    seed=st.integers(0, 2**16),
+)
+def test_few_patients_split_or_say_why(groups, classes, test_size, val_size, stratify, seed):
+    # With few patients and uneven classes, either a partition without a shared patient and no empty
+    # set, or a ParameterError: never scikit-learn's own ValueError from deep inside.
+    groups = np.asarray(groups)
+    y = np.random.default_rng(seed).integers(0, classes, groups.size)
+    X = np.zeros((groups.size, 2))
+    try:
+        parts = patient_split(X, y, groups, test_size, val_size, stratify=stratify, random_state=seed)
+    except ParameterError:
+        return
+    seen = [set(groups[p]) for p in parts]
+    assert all(not seen[i] & seen[j] for i in range(len(seen)) for j in range(i + 1, len(seen)))
+    assert np.array_equal(np.sort(np.concatenate(parts)), np.arange(groups.size))
+    assert all(p.size > 0 for p in parts)
+
+
+def test_a_stratified_test_set_that_leaves_too_few_patients():
+    # Three patients: the stratified test fold (one of 2, the most class 0 allows) took two of them.
+    groups = np.array([1, 1, 0, 1, 1, 2, 1, 1, 2, 0, 0, 1])
+    y = np.array([0, 1, 0, 0, 1, 1, 0, 1, 1, 1, 1, 1])
+    with pytest.raises(ParameterError, match="leaving 1 patient for the training and validation"):
+        patient_split(np.zeros((12, 2)), y, groups, 0.1, 0.3, stratify=True, random_state=13)
+
+
+def test_stratified_folds_of_classes_smaller_than_the_folds():
+    groups, y = np.arange(6), np.array([0, 1, 2, 0, 1, 2])
+    with pytest.raises(ParameterError, match=r"every class has fewer samples \(2 at most\) than the 3"):
+        next(patient_cv(3, stratify=True).split(np.zeros((6, 2)), y, groups))
+    with pytest.raises(ParameterError, match="y=None"):
+        next(patient_cv(3, stratify=True).split(np.zeros((6, 2)), None, groups))
+    assert len(list(patient_cv(2, stratify=True, random_state=0).split(np.zeros((6, 2)), y, groups))) == 2
