@@ -150,7 +150,7 @@ def run(args) -> None:
     )
     for task, scores in manifest["metrics"].items():
         shown = ", ".join(f"{k} {v:.3f}" for k, v in scores.items() if isinstance(v, float))
-        print(f"  {task}: {shown}")
+        print(f"  {task}: {shown}" if "error" not in scores else f"  {task}: not fitted: {scores['error']}")
     print(f"outputs in {args.output}/ (report.html, features.parquet, errors.csv, manifest.json)")
 
 

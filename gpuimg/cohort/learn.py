@@ -17,7 +17,7 @@ from sklearn.model_selection import cross_val_predict
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from gpuimg.errors import ConfigError, ParameterError
+from gpuimg.errors import ConfigError, GpuimgError, ParameterError
 from gpuimg.ml import make_estimator, metrics, patient_cv
 
 from .privacy import pseudonym
@@ -91,10 +91,12 @@ def fit_tasks(
     Returns
     -------
     models : dict
-        ``features`` (the column names) and one fitted pipeline per task.
+        ``features`` (the column names) and one fitted pipeline per task fitted; empty if none was.
     metrics : dict
         Per task: the scores (accuracy, balanced accuracy, ROC AUC, confusion matrix; R², MAE;
-        silhouette), the number of studies and patients used.
+        silhouette), the number of studies and patients used; or, for a task this cohort's data
+        cannot fit (one class only, more clusters than studies, no labelled study), ``error``: why.
+        Such a task gets no model, and the other tasks still run.
     predictions : dict
         Per task, what the report plots: targets and out-of-fold predictions (scores), or the clusters
         and a 2D projection.
@@ -110,30 +112,36 @@ def fit_tasks(
     patients = np.array([rank.get(row["patient"], len(rank)) for row in rows])
     order = np.lexsort([*X.T[::-1], patients])
     rows, X, patients = [rows[i] for i in order], X[order], patients[order]
-    models, scores, predictions = {"features": names}, {}, {}
+    models, scores, predictions = {}, {}, {}
     for task in learning.tasks:
-        estimator = make_estimator(task.estimator, task.kind, **_seeded(task, learning.random_state))
-        pipeline = make_pipeline(
-            SimpleImputer(strategy="median", keep_empty_features=True), StandardScaler(), estimator
-        )
-        if task.kind == "clustering":
-            clusters = np.asarray(pipeline.fit_predict(X))
-            embedded = _projection(pipeline[:-1].transform(X))
-            scores["clustering"] = {
-                "silhouette": metrics.silhouette(pipeline[:-1].transform(X), clusters)
-                if 1 < np.unique(clusters).size < len(X)
-                else math.nan,
-                "n_clusters": int(np.unique(clusters).size),
-                "n_studies": len(X),
-            }
-            predictions["clustering"] = {"clusters": clusters, "projection": embedded}
-        else:
-            chosen, y = _targets(rows, labels, task)
-            fitted, scored, predicted = _supervised(pipeline, X[chosen], y, patients[chosen], task, learning)
-            pipeline = fitted
-            scores[task.kind], predictions[task.kind] = scored, predicted
-        models[task.kind] = pipeline
-    return models, scores, predictions
+        try:
+            models[task.kind], scores[task.kind], predictions[task.kind] = _fit_task(
+                task, learning, rows, X, patients, labels
+            )
+        except GpuimgError as exc:  # this cohort's data cannot fit the task: recorded, the others run
+            scores[task.kind] = {"error": f"{type(exc).__name__}: {exc}", "n_studies": len(X)}
+    return ({"features": names, **models} if models else {}), scores, predictions
+
+
+def _fit_task(task: Task, learning: Learning, rows, X, patients, labels) -> tuple:
+    """One task's fitted pipeline, scores and what the report plots of it."""
+    estimator = make_estimator(task.estimator, task.kind, **_seeded(task, learning.random_state))
+    pipeline = make_pipeline(
+        SimpleImputer(strategy="median", keep_empty_features=True), StandardScaler(), estimator
+    )
+    if task.kind != "clustering":
+        chosen, y = _targets(rows, labels, task)
+        return _supervised(pipeline, X[chosen], y, patients[chosen], task, learning)
+    clusters = np.asarray(pipeline.fit_predict(X))
+    standardised = pipeline[:-1].transform(X)
+    scores = {
+        "silhouette": metrics.silhouette(standardised, clusters)
+        if 1 < np.unique(clusters).size < len(X)
+        else math.nan,
+        "n_clusters": int(np.unique(clusters).size),
+        "n_studies": len(X),
+    }
+    return pipeline, scores, {"clusters": clusters, "projection": _projection(standardised)}
 
 
 def _seeded(task: Task, random_state: int) -> dict:

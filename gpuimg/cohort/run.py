@@ -195,6 +195,7 @@ def run_pipeline(
 
     learning = time.perf_counter()
     models, scores, predictions = fit_tasks(rows, spec.learning, labels) if rows else ({}, {}, {})
+    log.extend(f"learning {task} not fitted: {s['error']}" for task, s in scores.items() if "error" in s)
     if models:
         outputs.write_joblib(output / "model.joblib", models)
     else:  # no task, or nothing to learn from: no model from an earlier run stays behind

@@ -1,6 +1,7 @@
 """The cohort's learning step: its cross-validated results depend on the data, not on the pseudonyms."""
 
 import csv
+import dataclasses
 
 import numpy as np
 import pytest
@@ -86,6 +87,30 @@ def test_studies_of_patients_without_labels_are_clustered_only(cohort):
     assert scores["classification"]["n_studies"] == 72 and scores["classification"]["n_patients"] == 36
     assert scores["regression"]["n_studies"] == 72
     assert scores["clustering"]["n_studies"] == 74 and len(predictions["clustering"]["clusters"]) == 74
+
+
+def test_a_task_the_data_cannot_fit_is_recorded_and_the_others_run(cohort):
+    # One class only among the labelled patients, more clusters than studies: each task records why
+    # it was not fitted, gets no model, and the regression still runs.
+    learning, studies = cohort
+    with open(learning.labels) as file:
+        rows = list(csv.reader(file))
+    with open(learning.labels, "w", newline="") as file:
+        csv.writer(file).writerows([rows[0], *([patient, 1, growth] for patient, _, growth in rows[1:])])
+    tasks = (*learning.tasks[:2], Task("clustering", "kmeans", None, {"n_clusters": 100, "n_init": 1}))
+    models, scores, predictions = _fit(dataclasses.replace(learning, tasks=tasks), studies, b"k" * 32)
+    assert scores["classification"] == {
+        "error": "ParameterError: y holds one class only ([1]); a classifier needs at least two classes.",
+        "n_studies": 72,
+    }
+    assert scores["clustering"]["error"].startswith(
+        "ParameterError: kmeans: n_samples=72 should be >= n_clusters=100"
+    )
+    assert set(models) == {"features", "regression"} and set(predictions) == {"regression"}
+    assert 0.0 < scores["regression"]["r2"] < 1.0
+    only_failing = dataclasses.replace(learning, tasks=(tasks[0], tasks[2]))
+    models, scores, _ = _fit(only_failing, studies, b"k" * 32)
+    assert models == {} and all("error" in task for task in scores.values())
 
 
 def _labels(tmp_path, data: bytes) -> Learning:

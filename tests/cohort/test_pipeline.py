@@ -20,6 +20,7 @@ from cohort_data import write_cohort, write_study
 from seg_files import seg_sources, write_seg
 
 import gpuimg
+from gpuimg.cli import main
 from gpuimg.cohort import run_pipeline, spec_from_dict
 
 
@@ -276,3 +277,26 @@ def test_previews_only_for_the_studies_the_report_can_show(tmp_path):
     with_preview, without = process_study(task), process_study(dataclasses.replace(task, preview=False))
     assert "preview" in with_preview and "preview" not in without
     assert without["row"] == with_preview["row"] and without["clipped"] == with_preview["clipped"]
+
+
+def test_a_learning_task_the_cohort_cannot_fit_is_reported_and_the_run_ends(tmp_path, capsys):
+    # Every patient of one class: the classifier cannot be fitted. The run still ends with every
+    # output; the task's reason is in the metrics, the manifest, the log and the report.
+    spec, cohort = write_cohort(tmp_path, n=4)
+    labels = tmp_path / "labels.csv"
+    with open(labels, newline="") as file:
+        rows = list(csv.reader(file))
+    with open(labels, "w", newline="") as file:
+        csv.writer(file).writerows([rows[0], *([patient, 1, growth] for patient, _, growth in rows[1:])])
+    out = tmp_path / "out"
+    manifest = run_pipeline(spec, cohort, out, keep_ids=True, progress=False)
+    reason = "ParameterError: y holds one class only ([1]); a classifier needs at least two classes."
+    assert manifest["metrics"]["classification"]["error"] == reason
+    assert json.loads((out / "metrics.json").read_text())["classification"]["error"] == reason
+    assert "regression" in manifest["metrics"] and "error" not in manifest["metrics"]["regression"]
+    assert f"learning classification not fitted: {reason}" in (out / "run.log").read_text()
+    assert "y holds one class only" in (out / "report.html").read_text()
+    assert len(_table(out)) == 4 and (out / "model.joblib").exists()
+    # The command line says so too (the re-run reuses the studies).
+    assert main(["run", str(spec), "--input", str(cohort), "--output", str(out), "--keep-ids"]) == 0
+    assert f"classification: not fitted: {reason}" in capsys.readouterr().out
