@@ -24,6 +24,7 @@ import math
 import os
 import re
 from collections.abc import Iterable, Sequence
+from pathlib import Path
 
 import numpy as np
 
@@ -70,6 +71,19 @@ def as_names(value, name: str) -> list[str]:
         if all(isinstance(item, str) for item in names):
             return names
     raise ParameterError(f"{name}={value!r} must be a name or a sequence of names.")
+
+
+def check_path(path, name: str = "path") -> Path:
+    """``path`` (a str or path-like naming a file) as a Path, else a ParameterError.
+
+    Examples
+    --------
+    >>> check_path("ct.nii.gz").name
+    'ct.nii.gz'
+    """
+    if not isinstance(path, str | os.PathLike) or str(path) == "":
+        raise ParameterError(f"{name}={path!r}: pass the file's path (str or pathlib.Path).")
+    return Path(path)
 
 
 def check_mode(mode, modes: Sequence[str] = MODES, name: str = "mode") -> str:

@@ -15,7 +15,7 @@ import nibabel as nib
 import nrrd
 import numpy as np
 
-from gpuimg._support import check_bytes
+from gpuimg._support import check_bytes, check_path
 from gpuimg.backend import to_device, to_numpy
 from gpuimg.errors import GeometryError, GpuimgError, ImageFileError, ParameterError, WriteError
 from gpuimg.io._atomic import _atomic_path
@@ -75,7 +75,7 @@ def read_image(path: str | os.PathLike, *, device: str = "auto") -> Volume:
     and ``space origin``, converted from the named ``space``; a NRRD without a space has axis-aligned
     geometry from ``spacings``.
     """
-    path = _path(path)
+    path = check_path(path)
     kind = _kind(path)
     if not path.is_file():
         raise ImageFileError(f"{path}: no such file. Check the path.")
@@ -225,12 +225,6 @@ def _gunzip(path: Path, expected: int) -> bytes:
     return b"".join(parts)
 
 
-def _path(path) -> Path:
-    if not isinstance(path, str | os.PathLike) or str(path) == "":
-        raise ParameterError(f"path={path!r}: pass the file's path (str or pathlib.Path).")
-    return Path(path)
-
-
 def write_image(
     volume: Volume,
     path: str | os.PathLike,
@@ -270,7 +264,7 @@ def write_image(
     full double precision.
     """
     volume = as_volume(volume, "write_image", spacing=spacing, origin=origin, direction=direction)
-    path = _path(path)
+    path = check_path(path)
     kind = _kind(path, "write_image writes")
     data = to_numpy(volume.data)
     if data.dtype == np.bool_:

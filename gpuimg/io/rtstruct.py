@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pydicom
 
+from gpuimg._support import check_path
 from gpuimg.errors import DicomError, GeometryError
 from gpuimg.io._objects import _damage_named, _mask_volume, _read_object
 from gpuimg.volume import Volume
@@ -33,7 +34,7 @@ def rtstruct_roi_names(path: str | os.PathLike) -> list[str]:
     DicomError
         If the file cannot be read or is not an RTSTRUCT.
     """
-    path = Path(path)
+    path = check_path(path)
     ds = _read_object(path, "RTSTRUCT", "StructureSetROISequence")
     with _damage_named(path, "RTSTRUCT"):
         return [str(item.ROIName) for item in ds.StructureSetROISequence]
@@ -85,7 +86,7 @@ def read_rtstruct(
     >>> int(mask.data.sum())  # doctest: +SKIP
     2145
     """
-    path = Path(path)
+    path = check_path(path)
     place = partial(_rasterise, path=path, reference=reference, roi=roi)
     return _mask_volume(path, "RTSTRUCT", "StructureSetROISequence", reference, device, place)
 

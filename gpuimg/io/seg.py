@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pydicom
 
+from gpuimg._support import check_path
 from gpuimg.errors import DicomError, GeometryError
 from gpuimg.io._objects import _mask_volume
 from gpuimg.io.dicom import _pixel_array
@@ -59,7 +60,7 @@ def read_seg(
     --------
     >>> mask = read_seg("seg.dcm", gpuimg.read_dicom("CT/"), segment="liver")  # doctest: +SKIP
     """
-    path = Path(path)
+    path = check_path(path)
     place = partial(_place_frames, path=path, reference=reference, segment=segment)
     return _mask_volume(path, "SEG", "SegmentSequence", reference, device, place)
 

@@ -20,8 +20,9 @@ from gpuimg import (
     GeometryError,
     ImageFileError,
     ParameterError,
+    Volume,
 )
-from gpuimg.io import list_series, read_dicom, read_image, stitch
+from gpuimg.io import list_series, read_dicom, read_image, read_rtstruct, read_seg, rtstruct_roi_names, stitch
 
 
 def edit(path, **values):
@@ -287,10 +288,19 @@ def test_missing_file(tmp_path):
         read_image(tmp_path / "absent.nii.gz", device="cpu")
 
 
-@pytest.mark.parametrize("path", [None, 3])
-def test_no_path(path):
-    with pytest.raises(ParameterError, match="path"):
-        read_image(path, device="cpu")
+@pytest.mark.parametrize("path", [None, 3, b"/tmp", ["a.dcm"], ""])
+@pytest.mark.parametrize(
+    "read",
+    [
+        lambda path: read_image(path, device="cpu"),
+        rtstruct_roi_names,
+        lambda path: read_rtstruct(path, Volume(np.zeros((2, 2, 2))), "GTV"),
+        lambda path: read_seg(path, Volume(np.zeros((2, 2, 2)))),
+    ],
+)
+def test_no_path(read, path):
+    with pytest.raises(ParameterError, match=r"path=.*: pass the file's path \(str or pathlib.Path\)"):
+        read(path)
 
 
 @pytest.mark.parametrize(
