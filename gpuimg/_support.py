@@ -73,8 +73,8 @@ def as_names(value, name: str) -> list[str]:
     raise ParameterError(f"{name}={value!r} must be a name or a sequence of names.")
 
 
-def check_path(path, name: str = "path") -> Path:
-    """``path`` (a str or path-like naming a file) as a Path, else a ParameterError.
+def check_path(path, name: str = "path", what: str = "the file's path") -> Path:
+    """``path`` (a str or path-like, not empty) as a Path, else a ParameterError asking for ``what``.
 
     Examples
     --------
@@ -82,7 +82,7 @@ def check_path(path, name: str = "path") -> Path:
     'ct.nii.gz'
     """
     if not isinstance(path, str | os.PathLike) or str(path) == "":
-        raise ParameterError(f"{name}={path!r}: pass the file's path (str or pathlib.Path).")
+        raise ParameterError(f"{name}={path!r}: pass {what} (str or pathlib.Path).")
     return Path(path)
 
 

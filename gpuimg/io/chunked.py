@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from gpuimg._support import check_path
 from gpuimg.backend import is_dask, to_numpy
 from gpuimg.backend.chunks import row_slices
 from gpuimg.errors import GpuimgError, ParameterError, WriteError
@@ -123,7 +124,7 @@ def write_chunked(image, path: str | os.PathLike, *, spacing=None, origin=None, 
     ...                  gpuimg.preprocess.gaussian_filter(image.compute(), 1.0)))
     True
     """
-    path = Path(path)
+    path = check_path(path)
     name = path.name.lower()
     geometry = {"spacing": spacing, "origin": origin, "direction": direction}
     if isinstance(image, Volume) or name.endswith((".nii", ".nii.gz")):

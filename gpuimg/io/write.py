@@ -10,6 +10,7 @@ from pydicom.dataset import FileDataset, FileMetaDataset
 from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, MRImageStorage, generate_uid
 from pydicom.valuerep import DSfloat, validate_value
 
+from gpuimg._support import check_path
 from gpuimg._text import count
 from gpuimg.backend import to_numpy
 from gpuimg.errors import ParameterError, WriteError
@@ -98,7 +99,7 @@ def write_dicom(
     if not isinstance(modality, str) or modality.upper() not in _SOP_CLASSES:
         raise ParameterError(f"write_dicom writes CT or MR series; got modality={modality!r}.")
     modality = modality.upper()
-    folder = Path(folder)
+    folder = check_path(folder, "folder", "the path of the series' folder")
     _check_folder(folder, overwrite)
     if volume.data.ndim != 3 or 0 in volume.shape or max(volume.shape[1:]) > _MAX_SIDE:
         raise ParameterError(

@@ -22,7 +22,17 @@ from gpuimg import (
     ParameterError,
     Volume,
 )
-from gpuimg.io import list_series, read_dicom, read_image, read_rtstruct, read_seg, rtstruct_roi_names, stitch
+from gpuimg.io import (
+    list_series,
+    read_dicom,
+    read_image,
+    read_rtstruct,
+    read_seg,
+    rtstruct_roi_names,
+    stitch,
+    write_chunked,
+    write_dicom,
+)
 
 
 def edit(path, **values):
@@ -301,6 +311,17 @@ def test_missing_file(tmp_path):
 def test_no_path(read, path):
     with pytest.raises(ParameterError, match=r"path=.*: pass the file's path \(str or pathlib.Path\)"):
         read(path)
+
+
+@pytest.mark.parametrize("path", [None, 3, b"/tmp", ["a.dcm"], ""])
+def test_no_path_to_write_to(tmp_path, path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # "" must not be read as the current folder
+    volume = Volume(np.zeros((2, 3, 4), np.int16))
+    with pytest.raises(ParameterError, match=r"folder=.*: pass the path of the series' folder \(str or"):
+        write_dicom(volume, path)
+    with pytest.raises(ParameterError, match=r"path=.*: pass the file's path \(str or pathlib.Path\)"):
+        write_chunked(volume, path)
+    assert not any(tmp_path.iterdir())
 
 
 @pytest.mark.parametrize(
