@@ -86,6 +86,20 @@ def check_path(path, name: str = "path", what: str = "the file's path") -> Path:
     return Path(path)
 
 
+def check_flag(value, name: str) -> bool:
+    """``value`` as a bool if it is one (Python's or NumPy's), else a ParameterError: an array or a
+    string would be read by its truth value.
+
+    Examples
+    --------
+    >>> check_flag(np.True_, "normalize")
+    True
+    """
+    if not isinstance(value, bool | np.bool_):
+        raise ParameterError(f"{name}={value!r} must be True or False.")
+    return bool(value)
+
+
 def check_mode(mode, modes: Sequence[str] = MODES, name: str = "mode") -> str:
     """``mode`` itself if it is one of ``modes``, else a ParameterError listing them.
 

@@ -13,10 +13,10 @@ import skimage.transform
 import gpuimg.features as features
 from gpuimg import ConfigError, DeviceError, FeatureError, ParameterError, Volume, stitch, to_device
 from gpuimg._support import MAX_WINDOW
-from gpuimg.contours import hough_circle, hough_circle_peaks, hough_line, hough_line_peaks
+from gpuimg.contours import hough_circle, hough_circle_peaks, hough_line, hough_line_peaks, marching_cubes
 from gpuimg.edges import canny, gaussian_gradient_magnitude, gradient_magnitude, laplace, log, sobel
 from gpuimg.features import Settings, discretise, extract, glcm_map
-from gpuimg.ml import segment_kmeans, voxel_features
+from gpuimg.ml import segment_kmeans, segment_som, voxel_features
 from gpuimg.morphology import dilate, fill_holes, footprint, label, multiotsu, opening, remove_small_objects
 from gpuimg.preprocess import (
     clahe,
@@ -239,6 +239,20 @@ def test_big_endian_values_read_from_a_file_are_taken(rng, dtype):
             ParameterError,
             "bin_width=0 must be",
         ),
+        (lambda x: segment_kmeans(x, 2, return_centers=np.ones(2)), ParameterError, "return_centers=array"),
+        (
+            lambda x: segment_som(x, 2, return_centers="yes"),
+            ParameterError,
+            "return_centers='yes' must be True",
+        ),
+        (lambda x: fill_holes(x > 0.5, slice_by_slice=np.ones(2)), ParameterError, "slice_by_slice=array"),
+        (lambda x: hough_circle(x[0] > 0.5, 2, normalize=np.ones(3)), ParameterError, "normalize=array"),
+        (lambda x: hough_circle(x[0] > 0.5, 2, full_output="no"), ParameterError, "full_output='no' must be"),
+        (
+            lambda x: gaussian_gradient_magnitude(x, 1.0, truncate=[]),
+            ParameterError,
+            r"truncate=\[\] must be",
+        ),
     ],
 )
 def test_an_argument_of_the_wrong_kind_in_features_ml_and_io(rng, call, error, message):
@@ -250,3 +264,31 @@ def test_an_argument_of_the_wrong_kind_in_features_ml_and_io(rng, call, error, m
 def test_a_feature_family_given_an_image_instead_of_a_roi(rng, family):
     with pytest.raises(ParameterError, match=f"{family} takes a Roi, which gpuimg.features.prepare"):
         FAMILY_FUNCTIONS[family](rng.random((6, 7, 8)))
+
+
+def test_canny_of_an_empty_image_by_quantiles_has_no_edges():
+    edges = canny(np.zeros((0, 5, 5)), 1.0, low_threshold=0.1, high_threshold=0.2, use_quantiles=True)
+    assert edges.shape == (0, 5, 5) and edges.dtype == bool
+
+
+@pytest.mark.parametrize(
+    ("volume", "level", "message"),
+    [
+        (
+            np.zeros((5, 6, 7)),
+            None,
+            r"no surface crosses the default level 0 \(the volume's values run from 0 to 0\)",
+        ),
+        (np.full((5, 6, 7), np.nan), None, "the volume holds no finite value"),
+        (
+            np.repeat([0.0, 1.0], [2, 3])[:, None, None] * np.ones((5, 6, 7)),
+            1.0,
+            "no surface crosses level=1.0",
+        ),
+    ],
+)
+def test_marching_cubes_with_no_surface_at_the_level(volume, level, message):
+    # scikit-image's RuntimeError ("No surface found at the given iso value.") for a level its values
+    # reach without passing, or a volume without a finite value.
+    with pytest.raises(ParameterError, match=message):
+        marching_cubes(volume, level)

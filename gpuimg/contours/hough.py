@@ -17,7 +17,7 @@ import skimage.draw
 import skimage.transform
 from numpy.typing import ArrayLike
 
-from gpuimg._support import check_finite
+from gpuimg._support import check_finite, check_flag
 from gpuimg.backend import is_dask, namespace, to_numpy
 from gpuimg.errors import ParameterError
 from gpuimg.kernels import hough as kernel
@@ -132,6 +132,8 @@ def hough_circle(image: ArrayLike, radius: ArrayLike, normalize: bool = True, fu
     ns = namespace(image)
     xp = ns.xp
     radii = _finite_1d(radius, "radius", "radii in pixels")
+    check_flag(normalize, "normalize")
+    check_flag(full_output, "full_output")
     if (radii < 0).any():
         raise ParameterError(f"radius={radius!r} must be 0 or more pixels.")
     radii = radii.astype(np.intp)

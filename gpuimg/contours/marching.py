@@ -11,6 +11,7 @@ scikit-image, and the mesh or contours are copied back to the input's device. Th
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Sequence
 
 import numpy as np
@@ -131,6 +132,18 @@ def marching_cubes(
         low, high = float(np.nanmin(host)), float(np.nanmax(host))
         raise ParameterError(
             f"level={level!r} is outside the volume's range [{low}, {high}]; pick a value inside it."
+        ) from exc
+    except RuntimeError as exc:  # within the range, but no voxel edge crosses it (in the mask)
+        with np.errstate(invalid="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # an all-NaN volume
+            low, high = float(np.nanmin(host)), float(np.nanmax(host))
+        if not math.isfinite(low):
+            raise ParameterError("the volume holds no finite value: there is no surface to find.") from exc
+        shown = f"level={level!r}" if level is not None else f"the default level {(low + high) / 2:g}"
+        where = " inside the mask" if host_mask is not None else ""
+        raise ParameterError(
+            f"no surface crosses {shown}{where} (the volume's values run from {low:g} to {high:g}): "
+            "pick a level strictly between two of its values."
         ) from exc
     return tuple(ns.xp.asarray(a) for a in mesh)
 

@@ -210,7 +210,7 @@ def _sobel_classes(ns, smoothed, where, thresholds, use_quantiles):
     low_threshold, high_threshold = thresholds
     volume = _as_volume(xp, smoothed)
     planar = smoothed.ndim == 2
-    if use_quantiles:
+    if use_quantiles and volume.size:  # an empty image has no quantiles, and no edge to threshold
         magnitude = xp.empty_like(volume)
         kernel.sobel_magnitude(volume, planar, magnitude, target=ns.target)
         low_threshold, high_threshold = xp.percentile(

@@ -8,13 +8,12 @@ per mm². ``sigma`` is in voxels whatever the input; ``sigma_mm`` is in mm, divi
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from functools import partial
 
 import numpy as np
 
-from gpuimg._support import check_cval, check_gaussian, check_mode
+from gpuimg._support import check_cval, check_flag, check_gaussian, check_mode, is_finite
 from gpuimg._units import voxels
 from gpuimg.backend import is_dask, map_stencil, namespace
 from gpuimg.errors import ParameterError
@@ -196,8 +195,7 @@ def log(
     >>> round(float(log(x**2 + y**2, 2.0)[10, 10]), 3)  # 4, less SciPy's sampling error
     3.985
     """
-    if not isinstance(normalize, bool | np.bool_):
-        raise ParameterError(f"normalize={normalize!r} must be True or False.")
+    check_flag(normalize, "normalize")
     scale = sigma if spacing is None else sigma_mm
     if normalize and (scale is None or np.size(scale) != 1):
         name = "sigma" if spacing is None else "sigma_mm (with a spacing the derivatives are per mm)"
@@ -265,7 +263,7 @@ def _gaussian_derivative(image, sigma, sigma_mm, order, spacing, mode, cval, tru
     given = spacing is not None
     spacing = _spacing(spacing, ndim)
     sigma_vox = voxels("sigma", sigma, sigma_mm, spacing if given else None, ndim)
-    if not (math.isfinite(truncate) and truncate > 0):
+    if not (is_finite(truncate) and truncate > 0):
         raise ParameterError(f"truncate={truncate!r} must be a positive number of standard deviations.")
     check_gaussian(sigma_vox, truncate=truncate)
     run = partial(

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
 
-from gpuimg._support import check_gaussian
+from gpuimg._support import check_flag, check_gaussian
 from gpuimg._units import voxels
 from gpuimg.backend import bincount_fixed, namespace
 from gpuimg.edges import gradient_magnitude
@@ -78,6 +78,7 @@ def segment_kmeans(
     data, mask, values, xp = _voxels(image, mask)
     if not isinstance(k, (int, np.integer)) or k < 2:
         raise ParameterError(f"k={k!r} must be an integer of at least 2.")
+    check_flag(return_centers, "return_centers")
     if isinstance(max_iter, bool) or not isinstance(max_iter, int | np.integer) or max_iter < 1:
         raise ParameterError(f"max_iter={max_iter!r} must be a whole number of iterations, at least 1.")
     centres, counts = _histogram(values, bins, xp)
@@ -139,6 +140,7 @@ def segment_som(
     data, mask, values, xp = _voxels(image, mask)
     if not isinstance(k, (int, np.integer)) or k < 2:
         raise ParameterError(f"k={k!r} must be an integer of at least 2.")
+    check_flag(return_centers, "return_centers")
     centres, counts = _histogram(values, bins, xp)
     som = SOM(grid=(int(k), 1), epochs=epochs).fit(centres[:, None], sample_weight=counts)
     means = xp.sort(som.weights_[:, 0])

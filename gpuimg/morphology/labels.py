@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from gpuimg._support import check_flag
 from gpuimg._support import check_spacing as _spacing
 from gpuimg.backend import is_dask, label_chunks, namespace, to_numpy
 from gpuimg.errors import ParameterError
@@ -219,7 +220,7 @@ def fill_holes(mask: Image, *, slice_by_slice: bool = False, axis: int = 0) -> I
         raise ParameterError("fill_holes needs the whole mask (a hole may span chunks); pass mask.compute().")
     ns = namespace(mask)
     mask = ns.xp.asarray(mask, dtype=bool)
-    if not slice_by_slice:
+    if not check_flag(slice_by_slice, "slice_by_slice"):
         return ns.ndi.binary_fill_holes(mask)
     if mask.ndim != 3 or not isinstance(axis, int | np.integer) or not -3 <= axis < 3:
         raise ParameterError(
