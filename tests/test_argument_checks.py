@@ -9,6 +9,7 @@ import pytest
 import scipy.ndimage
 import skimage.exposure
 import skimage.transform
+from guarded import run_guarded
 
 import gpuimg.features as features
 from gpuimg import ConfigError, DeviceError, FeatureError, ParameterError, Volume, stitch, to_device
@@ -292,3 +293,26 @@ def test_marching_cubes_with_no_surface_at_the_level(volume, level, message):
     # reach without passing, or a volume without a finite value.
     with pytest.raises(ParameterError, match=message):
         marching_cubes(volume, level)
+
+
+def test_hough_radii_beyond_the_memory_budget_are_refused_before_any_circle_is_drawn():
+    # A radius of 10⁹ pixels drew its 8·10⁹-pixel perimeter first (a MemoryError); full_output with
+    # 10⁵ asked for a 300 GiB accumulator.
+    cases = {
+        "perimeter": "hough_circle(IMAGE, 1e9)",
+        "accumulator": "hough_circle(IMAGE, 10**5, full_output=True)",
+    }
+    setup = "import numpy as np\nfrom gpuimg.contours import hough_circle\nIMAGE = np.eye(16, dtype=bool)"
+    results = run_guarded(cases, setup, memory=3 * 1024**3, timeout=120)
+    assert (
+        results["perimeter"][0] == "MemoryBudgetError"
+        and "the circles' perimeters" in results["perimeter"][1]
+    )
+    assert results["accumulator"][0] == "MemoryBudgetError" and "the accumulator" in results["accumulator"][1]
+
+
+def test_marching_cubes_spacing_that_is_not_numbers():
+    with pytest.raises(ParameterError, match="spacing='reflect' must be one positive number"):
+        marching_cubes(
+            np.repeat([0.0, 1.0], [2, 3])[:, None, None] * np.ones((5, 6, 7)), 0.5, spacing="reflect"
+        )

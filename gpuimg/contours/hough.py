@@ -17,7 +17,7 @@ import skimage.draw
 import skimage.transform
 from numpy.typing import ArrayLike
 
-from gpuimg._support import check_finite, check_flag
+from gpuimg._support import check_allocation, check_bytes, check_finite, check_flag
 from gpuimg.backend import is_dask, namespace, to_numpy
 from gpuimg.errors import ParameterError
 from gpuimg.kernels import hough as kernel
@@ -138,6 +138,15 @@ def hough_circle(image: ArrayLike, radius: ArrayLike, normalize: bool = True, fu
         raise ParameterError(f"radius={radius!r} must be 0 or more pixels.")
     radii = radii.astype(np.intp)
     offset = int(radii.max()) if full_output else 0
+    # Each circle's perimeter, up to 8 (r + 1) pixels, as row and column offsets (int64), twice
+    # (scikit-image's and ours); and the accumulator, before either is built.
+    what = f"radius={radius!r}"
+    check_bytes(4 * 8 * 8 * float(np.sum(radii + 1.0)), f"{what}: the circles' perimeters")
+    check_allocation(
+        (radii.size, image.shape[0] + 2 * offset, image.shape[1] + 2 * offset),
+        np.float64,
+        f"{what}: the accumulator",
+    )
     perimeters = [skimage.draw.circle_perimeter(0, 0, int(r)) for r in radii]
     counts = np.array([p[0].size for p in perimeters], dtype=np.int64)
     d_rows = np.zeros((radii.size, counts.max()), dtype=np.int64)

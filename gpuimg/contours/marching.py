@@ -109,7 +109,7 @@ def marching_cubes(
     shape = np.shape(volume)
     if len(shape) != 3 or min(shape) < 2:
         raise ParameterError(f"the volume must be 3D with at least 2 voxels per axis; got shape {shape}.")
-    spacing = _spacing(spacing, 3)
+    spacing = check_spacing(spacing, 3)
     if not isinstance(step_size, (int, np.integer)) or step_size < 1:
         raise ParameterError(f"step_size={step_size!r} must be a whole number of voxels, 1 or more.")
     check_choice(gradient_direction, _DIRECTIONS, "gradient_direction", hint="use 'descent' or 'ascent'")
@@ -387,16 +387,3 @@ def _check_mask(mask, shape):
             f"mask must be a boolean array of the image's shape {shape}; got shape {mask_shape}, "
             f"dtype {dtype}."
         )
-
-
-def _spacing(spacing, ndim):
-    if spacing is None:
-        return (1.0,) * ndim
-    values = np.atleast_1d(np.asarray(spacing, dtype=float))
-    if values.size == 1:
-        values = np.repeat(values, ndim)
-    if values.shape != (ndim,) or not all(math.isfinite(v) and v > 0 for v in values):
-        raise ParameterError(
-            f"spacing={spacing!r} must be one positive number (mm) or one per axis ({ndim})."
-        )
-    return tuple(float(v) for v in values)
