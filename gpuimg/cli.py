@@ -40,6 +40,10 @@ def demo(out: Path, n_studies: int, device: str, workers: int, shape: tuple[int,
 
     device = resolve_device(device)
     params = {"studies": n_studies, "shape": list(shape), "gpuimg": gpuimg.__version__}
+    if out.exists() and not out.is_dir():
+        raise GpuimgError(
+            f"--out {out} is a file; pass a new or empty folder (or the demo's own from an earlier run)."
+        )
     marker = out / _DEMO_MARKER
     print(f"gpuimg {gpuimg.__version__} demo on {device}: {n_studies} synthetic nodule CTs in {out}/")
     if marker.exists() and json.loads(marker.read_text()) != params:

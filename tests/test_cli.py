@@ -50,6 +50,13 @@ def test_demo_refuses_a_folder_it_did_not_make(capsys, tmp_path):
     assert (tmp_path / "thesis.tex").read_text() == "precious"
 
 
+def test_demo_refuses_an_out_that_is_a_file(capsys, tmp_path):
+    (tmp_path / "notes.txt").write_text("precious")
+    assert main(["demo", "--out", str(tmp_path / "notes.txt"), "--device", "cpu"]) == 1
+    assert "notes.txt is a file; pass a new or empty folder" in capsys.readouterr().err
+    assert (tmp_path / "notes.txt").read_text() == "precious"
+
+
 def test_demo_asking_for_cuda_without_a_gpu_explains(capsys, tmp_path):
     if gpuimg.backend.cuda_available():
         pytest.skip("a GPU is usable here")
@@ -128,10 +135,10 @@ def test_console_script_is_installed():
 def test_bench_runs_the_checkout_comparison_for_this_device(capfd):
     if not (Path(gpuimg.__file__).resolve().parents[1] / "benchmarks" / "compare.py").exists():
         pytest.skip("not a source checkout")
-    # An operation name that matches none: the table's header only, on the resolved device.
-    assert main(["bench", "--device", "cpu", "--only", "no_such_operation"]) == 0
-    out = capfd.readouterr().out
-    assert f"gpuimg {gpuimg.__version__} on cpu" in out and "ratio" in out
+    # An operation name that matches none is refused with the names (it printed an empty table).
+    assert main(["bench", "--device", "cpu", "--only", "no_such_operation"]) == 2
+    err = capfd.readouterr().err
+    assert "--only 'no_such_operation' is not an operation; use one of: gradient_magnitude," in err
 
 
 @pytest.mark.parametrize("device", ["cpu", "cuda"])

@@ -67,6 +67,21 @@ def find_studies(folder: str | os.PathLike) -> list[Path]:
     return studies
 
 
+def _check_output(studies: Path, output: Path) -> None:
+    """Refuse an output that is a file, or lies in the cohort's folder (where the next run, or a
+    worker listing the studies, would take it for a study)."""
+    if output.exists() and not output.is_dir():
+        raise ConfigError(
+            f"--output {output} is a file; pass a folder for the results (new, or one of an earlier run)."
+        )
+    resolved = output.resolve()
+    if resolved == studies or studies in resolved.parents:
+        raise ConfigError(
+            f"--output {output} lies in --input {studies}, where the next run would read it as a study; "
+            f"put the results beside the studies (e.g. --output {studies.parent / 'results'})."
+        )
+
+
 def run_pipeline(
     spec: Spec | str | os.PathLike,
     input: str | os.PathLike,
@@ -118,7 +133,8 @@ def run_pipeline(
     Raises
     ------
     ConfigError
-        A bad spec, input folder, labels file or key file (before any study is processed).
+        A bad spec, input folder, output folder (a file, or inside the input), labels file or key
+        file (before any study is processed).
     KeyboardInterrupt
         On Ctrl-C; finished studies are kept and every output file is whole (old or absent).
 
@@ -153,6 +169,7 @@ def run_pipeline(
     device = gpuimg.backend.resolve_device(device)
     output = Path(output)
     studies = find_studies(input)
+    _check_output(Path(input).resolve(), output)
     key = b"" if spec.keep_ids else load_or_create_key(key_path or key_path_for(output))
     labels = read_labels(spec.learning, key, spec.keep_ids)
     cache = output / ".studies" / spec.study_hash

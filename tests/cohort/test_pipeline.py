@@ -300,3 +300,15 @@ def test_a_learning_task_the_cohort_cannot_fit_is_reported_and_the_run_ends(tmp_
     # The command line says so too (the re-run reuses the studies).
     assert main(["run", str(spec), "--input", str(cohort), "--output", str(out), "--keep-ids"]) == 0
     assert f"classification: not fitted: {reason}" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("where", ["inside", "same", "file"])
+def test_an_output_folder_that_cannot_hold_the_results(tmp_path, where):
+    # Inside the cohort's folder, the next run would read the results as a study; a file is no folder.
+    spec, cohort = write_cohort(tmp_path, n=2)
+    out = {"inside": cohort / "results", "same": cohort, "file": tmp_path / "labels.csv"}[where]
+    before = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*"))
+    message = "is a file; pass a folder" if where == "file" else "lies in --input .* where the next run would"
+    with pytest.raises(gpuimg.ConfigError, match=message):
+        run_pipeline(spec, cohort, out, keep_ids=True, progress=False)
+    assert sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*")) == before
