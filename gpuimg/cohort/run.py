@@ -1,6 +1,7 @@
 """A cohort run: studies found, processed on Dask (or in this process), tables, models, report, manifest."""
 
 import dataclasses
+import functools
 import json
 import os
 import platform
@@ -82,6 +83,27 @@ def _check_output(studies: Path, output: Path) -> None:
         )
 
 
+def _interrupts_kept(func):
+    """``func``, raising KeyboardInterrupt where a library's clean-up, run while Ctrl-C unwound it,
+    raised an error of its own in its place (NumPy's ``savez`` closes its zip file in a ``finally``
+    and raises ValueError there, so the interrupt looked like a failure, without the resume hint)."""
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        try:
+            return func(*args, **kwargs)
+        except Exception as exc:
+            cause = exc.__context__
+            while cause is not None and not isinstance(cause, KeyboardInterrupt):
+                cause = cause.__context__
+            if cause is None:
+                raise
+            raise KeyboardInterrupt(*cause.args) from exc
+
+    return wrapper
+
+
+@_interrupts_kept
 def run_pipeline(
     spec: Spec | str | os.PathLike,
     input: str | os.PathLike,
