@@ -61,8 +61,8 @@ def marching_cubes(
         Step between sampled voxels; larger is coarser and faster.
     allow_degenerate : bool
         Whether to keep triangles of zero area.
-    mask : bool array of the volume's shape, optional
-        Only cubes whose voxels are all True are processed.
+    mask : array of the volume's shape, optional
+        Only cubes whose voxels are all inside (non-zero, of any dtype) are processed.
 
     Returns
     -------
@@ -382,8 +382,8 @@ def _check_mask(mask, shape):
     mask_shape = np.shape(mask)
     # Not getattr(mask, "dtype", np.asarray(mask).dtype): its default would copy a GPU mask to the host.
     dtype = np.dtype(mask.dtype if hasattr(mask, "dtype") else np.asarray(mask).dtype)
-    if mask_shape != shape or dtype.kind not in "bui":
+    if mask_shape != shape or dtype.kind not in "buif":
         raise ParameterError(
-            f"mask must be a boolean array of the image's shape {shape}; got shape {mask_shape}, "
-            f"dtype {dtype}."
+            f"mask must be an array of the image's shape {shape} (non-zero inside); got shape "
+            f"{mask_shape}, dtype {dtype}."
         )

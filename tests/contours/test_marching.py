@@ -54,6 +54,11 @@ def test_marching_cubes_default_level_and_mask(rng):
     mask = np.zeros(volume.shape, bool)
     mask[2:12, 3:15, 1:19] = True
     assert_same_mesh(marching_cubes(volume, mask=mask), skimage.measure.marching_cubes(volume, mask=mask))
+    # A mask read from a file may be float32 (or uint8): its non-zero voxels are inside.
+    for dtype in (np.uint8, np.float32):
+        assert_same_mesh(
+            marching_cubes(volume, mask=mask.astype(dtype)), skimage.measure.marching_cubes(volume, mask=mask)
+        )
 
 
 def test_volume_brings_its_spacing(rng):
