@@ -204,7 +204,14 @@ def test_circle_contour_matches_the_closed_form(rng):
         (lambda v: marching_cubes(v, spacing=(1.0, -1.0, 1.0)), "must be one positive number"),
         (lambda v: marching_cubes(v, step_size=0), "step_size=0 must be"),
         (lambda v: marching_cubes(v, gradient_direction="up"), "gradient_direction='up' is unknown"),
-        (lambda v: marching_cubes(v, mask=np.ones((2, 2, 2), bool)), "mask must be a boolean array"),
+        (
+            lambda v: marching_cubes(v, mask=np.ones(v.shape, complex)),
+            "(non-zero inside); got shape (4, 5, 6), dtype complex128",
+        ),
+        (
+            lambda v: marching_cubes(v, mask=np.ones((2, 2, 2), bool)),
+            "mask must be an array of the image's shape (4, 5, 6) (non-zero inside); got shape (2, 2, 2)",
+        ),
         (lambda v: mesh_surface_area(v[0], np.zeros((2, 3), int)), "vertices must be (V, 3)"),
         (lambda v: mesh_volume(v[0, :, :3], np.zeros((2, 3))), "faces must hold integer"),
         (lambda v: find_contours(v), "must be 2D and at least 2 x 2"),
