@@ -184,7 +184,8 @@ def _label_boxes(xp, labels):
     :func:`gpuimg.morphology.label`), read back to the host once; label values larger than the
     voxel count are numbered 1, 2, ... first (one ``unique``).
     """
-    low, high = (int(v) for v in to_numpy(xp.stack([labels.min(), labels.max()]).astype(np.int64)))
+    # In the labels' own dtype: uint64 values above 2^63 would wrap to negative ones in int64.
+    low, high = (int(v) for v in to_numpy(xp.stack([labels.min(), labels.max()])))
     if low < 0:
         raise FeatureError(f"labels must be 0 (background) or positive; the label image holds {low}.")
     if high == 0:

@@ -91,6 +91,18 @@ def test_label_errors(rng):
     assert all("re-segmentation" in row["error"] for row in kept.values())
 
 
+@pytest.mark.parametrize("dtype", [np.uint64, np.int64, np.uint32])
+def test_label_values_up_to_the_dtype_s_largest(rng, dtype):
+    # uint64 labels above 2^63 wrapped to negative ones in int64: a ZeroDivisionError in the kernel.
+    image = rng.normal(size=(6, 7, 8))
+    top = np.iinfo(dtype).max
+    labels = np.where(image > 0.5, top, np.where(image < -0.5, 3, 0)).astype(dtype)
+    got = extract_labels(image, labels, spacing=1.0, families=["statistics"])
+    assert sorted(got) == [3, int(top)]
+    assert got[int(top)]["stat_mean"] == pytest.approx(image[image > 0.5].mean(), rel=1e-12)
+    assert got[3]["stat_mean"] == pytest.approx(image[image < -0.5].mean(), rel=1e-12)
+
+
 @pytest.mark.gpu
 def test_cupy_input_equals_numpy(rng):
     image, labels = _labelled(rng)
