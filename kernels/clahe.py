@@ -49,6 +49,11 @@ def _bin_at(v, low, denom, top, bin_size):
     """Bin of value ``v``: grey level ``round((v - low) / denom * top)`` (half to even, as NumPy's
     ``rint``) divided by ``bin_size``; ``v`` is float64 and non-negative after the shift."""
     level = (v - low) / denom * top
+    # Within [0, top] whatever the arithmetic gave (NaN included): the bin indexes the tile maps.
+    if not level >= 0.0:
+        level = 0.0
+    elif level > top:
+        level = top
     whole = math.floor(level)
     rest = level - whole
     if rest > 0.5 or (rest == 0.5 and whole % 2 == 1):

@@ -62,9 +62,12 @@ def bin_index(v, lo, denom, nbins_f, edges):
     nbins = edges.size - 1
     if not (v >= edges[0] and v <= edges[nbins]):
         return -1
-    i = int((v - lo) / denom * nbins_f)
-    if i >= nbins:
-        i = nbins - 1
+    # The guess as a float first: int() of NaN or of a value beyond int64 (a span that overflows,
+    # an infinite denom) is undefined, and the bin indexes memory.
+    guess = (v - lo) / denom * nbins_f
+    i = nbins - 1
+    if guess < nbins_f:
+        i = int(guess) if guess >= 0.0 else 0
     if v < edges[i]:
         i -= 1
     elif i < nbins - 1 and v >= edges[i + 1]:

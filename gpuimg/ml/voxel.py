@@ -446,10 +446,14 @@ def _histogram(values, bins, xp):
         raise ParameterError(f"bins={bins!r} must be an integer of at least 2.")
     # Bins at least 4 units in the last place of the values wide: an image of one value (or of a
     # few ulps' spread, as 1e30 and its neighbour) has no finite-sized bins of its own.
-    ulp = np.finfo(values.dtype if values.dtype.kind == "f" else np.float64).eps * max(abs(lo), abs(hi), 1.0)
+    ulp = float(np.finfo(values.dtype if values.dtype.kind == "f" else np.float64).eps) * max(
+        abs(lo), abs(hi), 1.0
+    )
     span = max(hi - lo, 4 * int(bins) * ulp)
     if not math.isfinite(span):
         raise ParameterError(f"the voxels span {lo:g} to {hi:g}, beyond float64's range; rescale them first.")
+    if values.dtype.kind == "f" and span > float(np.finfo(values.dtype).max) / 2:
+        values = values.astype(np.float64)  # NumPy bins in the values' type: float32 would overflow
     counts, edges = xp.histogram(values, bins=int(bins), range=(lo, lo + span))
     edges = edges.astype(np.float64)  # float32 edges near its largest value overflow when summed
     return (edges[1:] + edges[:-1]) / 2, counts.astype(np.float64)

@@ -41,7 +41,20 @@ def otsu_threshold(image: Image, nbins: int = 256, mask: Image | None = None) ->
     True
     """
     values = _values(image, mask, nbins)
-    return float(namespace(values).ski.filters.threshold_otsu(values, nbins=int(nbins)))
+    bins = _integer_bins(values)
+    if bins is not None:  # its histogram, cumulative sums and between-class variances, before them
+        check_bytes(
+            _OTSU_BYTES_PER_BIN * bins,
+            f"Otsu's histogram of {bins} bins (one per integer value: pass image.astype(np.float32) so "
+            "that nbins applies)",
+        )
+    try:
+        return float(namespace(values).ski.filters.threshold_otsu(values, nbins=int(nbins)))
+    except ValueError as exc:  # NumPy's: no nbins finite-sized bins fit the values' float range
+        raise ParameterError(
+            f"Otsu cannot bin the values ({exc}): their range is too narrow or too wide for {nbins} "
+            "bins of their float type; rescale them, or use fewer nbins."
+        ) from exc
 
 
 @accepts_volume
@@ -81,6 +94,21 @@ def multiotsu(image: Image, classes: int = 3, nbins: int = 256, mask: Image | No
     return np.asarray(thresholds.get() if hasattr(thresholds, "get") else thresholds, dtype=np.float64)
 
 
+#: Bytes per bin of scikit-image's Otsu: the counts, the bin centres, the class weights and means
+#: (cumulative sums both ways) and the between-class variance, with their temporaries, all 8-byte.
+_OTSU_BYTES_PER_BIN = 96
+
+
+def _integer_bins(values) -> int | None:
+    """The bins scikit-image gives integer ``values`` whatever ``nbins``: one per integer from their
+    minimum to their maximum, counted in the values' own dtype (no int64 wrap of uint64); None for
+    floats."""
+    if np.dtype(values.dtype).kind not in "biu":
+        return None
+    low, high = (int(v) for v in to_numpy(namespace(values).xp.stack([values.min(), values.max()])))
+    return high - low + 1
+
+
 def _check_search(values, classes: int, nbins: int) -> None:
     """Refuse a multi-Otsu search that would run for minutes or take more memory than the budget.
 
@@ -88,10 +116,9 @@ def _check_search(values, classes: int, nbins: int) -> None:
     of ``bins x bins`` float64; an integer image gets one bin per integer between its minimum and
     maximum, whatever ``nbins`` (a uint16 MR image: up to 65536 bins, a 32 GiB table).
     """
-    bins, integer = nbins, np.dtype(values.dtype).kind in "biu"
-    if integer:
-        low, high = (int(v) for v in to_numpy(namespace(values).xp.stack([values.min(), values.max()])))
-        bins = high - low + 1
+    integer_bins = _integer_bins(values)
+    integer = integer_bins is not None
+    bins = integer_bins if integer else nbins
     if bins ** (classes - 1) > _MULTIOTSU_SEARCH:
         fix = "pass image.astype(np.float32) so that nbins applies" if integer else "use fewer nbins"
         raise ParameterError(

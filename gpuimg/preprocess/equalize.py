@@ -173,6 +173,12 @@ def equalize_hist(image: Image, nbins: int = 256, mask: ArrayLike | None = None)
         first, last = kind(lo), kind(hi)
         if first == last:
             first, last = first - kind(0.5), last + kind(0.5)
+        with np.errstate(over="ignore"):
+            if not np.isfinite(last - first):  # NumPy's bins, in the image's float type, overflow
+                raise ParameterError(
+                    f"equalize_hist: the values span {lo:g} to {hi:g}, more than {image.dtype} holds; "
+                    "rescale them (or cast a float32 image to float64) first."
+                )
         edges = np.linspace(first, last, int(nbins) + 1, endpoint=True, dtype=image.dtype)
         centres = ((edges[:-1] + edges[1:]) / 2.0).astype(np.float64)
         count = partial(_count_bins, first=first, denom=kind(last - first), edges=xp.asarray(edges))
@@ -382,6 +388,10 @@ def clahe(
         )
     if high == low:
         return xp.zeros(shape, dtype=dtype)
+    if not math.isfinite(high - low):
+        raise ParameterError(
+            f"clahe: the values span {low:g} to {high:g}, more than float64 holds; rescale them first."
+        )
     top = _GREY_LEVELS - 1
     src = _as_3d(image if image.dtype.kind in "fiu" else image.astype(np.uint8))
     bins = xp.empty(src.shape, dtype=np.uint16)

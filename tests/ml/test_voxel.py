@@ -86,6 +86,18 @@ def test_an_image_of_one_value_is_one_cluster(value):
         np.testing.assert_allclose(centres, np.float32(value), rtol=1e-6)
 
 
+def test_float32_values_spanning_their_whole_range_cluster(rng):
+    # NumPy bins float32 values in float32, where max - (-max) overflows: an IndexError before.
+    top = np.finfo(np.float32).max
+    image = np.array([-top, -top, 0.0, top, top, top], np.float32).reshape(1, 2, 3)
+    labels, centres = segment_kmeans(image, 2, return_centers=True)
+    flat, values = labels.ravel(), image.ravel().astype(np.float64)
+    assert flat[0] == 0 and flat[-1] == 1  # the extremes apart
+    # A fixed point of Lloyd's iterations: each centre the mean of its voxels (to the bins' width).
+    means = [values[flat == k].mean() for k in (0, 1)]
+    np.testing.assert_allclose(centres, means, rtol=0, atol=2 * float(top) / 4096)
+
+
 def test_dbscan_candidates(rng):
     mask = np.zeros((20, 20, 20), bool)
     mask[2:5, 2:5, 2:5] = True

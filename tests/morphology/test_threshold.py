@@ -6,6 +6,7 @@ import skimage.filters
 from guarded import run_guarded
 
 import gpuimg
+from gpuimg import ParameterError
 from gpuimg.morphology import multiotsu, otsu_threshold
 
 
@@ -73,3 +74,32 @@ def test_multiotsu_search_too_long_or_too_large_is_refused_at_once():
     name, message, _ = results["float"]
     assert name == "ParameterError" and "100000^2 combinations" in message and "fewer nbins" in message
     assert results["as_float"] is None
+
+
+def test_otsu_of_integers_spanning_their_whole_type():
+    # One bin per integer value (scikit-image's rule): int32 or uint32 from their least to their largest
+    # value asked for 32 GiB of counts, uint64 above 2^63 ended in an IndexError, int64 in NumPy's
+    # "Maximum allowed size exceeded"; each is now refused before the histogram, with the fix.
+    setup = "import numpy as np\nfrom gpuimg.morphology import otsu_threshold\n"
+    span = "np.array([np.iinfo({0}).min, 0, np.iinfo({0}).max], {0}).reshape(1, 1, 3)"
+    cases = {
+        name: f"otsu_threshold({span.format('np.' + name)})"
+        for name in ("int32", "uint32", "int64", "uint64")
+    }
+    cases["as_float"] = (
+        f"t = otsu_threshold({span.format('np.int32')}.astype(np.float32)); assert -2**31 < t < 2**31"
+    )
+    results = run_guarded(cases, setup, memory=3 * 1024**3, timeout=120)
+    for name in ("int32", "uint32", "int64", "uint64"):
+        kind, message, _ = results[name]
+        assert (
+            kind == "MemoryBudgetError" and "one per integer value: pass image.astype(np.float32)" in message
+        )
+    assert results["as_float"] is None
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_otsu_of_floats_too_wide_for_their_bins(dtype):
+    wide = np.array([-1.0, 0.0, 1.0], dtype) * np.finfo(dtype).max
+    with pytest.raises(ParameterError, match="range is too narrow or too wide for 256 bins"):
+        otsu_threshold(wide)

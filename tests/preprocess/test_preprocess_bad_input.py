@@ -135,6 +135,17 @@ GUARDED = {
     "clahe_kernel": ("clahe(IMAGE, kernel_size=10**6)", "ParameterError", "kernel_size"),
     "equalize_bins": ("equalize_hist(IMAGE, nbins=2**31)", "ParameterError", "nbins"),
     "clahe_bins": ("clahe(IMAGE, nbins=2**31)", "ParameterError", "nbins"),
+    # Values whose span overflows: CLAHE's bins came from int() of NaN and indexed memory (a crash).
+    "clahe_span": (
+        "clahe(np.array([-1e308, 0.0, 1e308] * 9).reshape(3, 3, 3))",
+        "ParameterError",
+        "float64 holds",
+    ),
+    "equalize_span": (
+        "equalize_hist(np.array([-3e38, 0.0, 3e38] * 9, np.float32).reshape(3, 3, 3))",
+        "ParameterError",
+        "more than float32 holds",
+    ),
     # A Gaussian's taps (8e9 of them, 60 GiB) were allocated before any check.
     "gaussian_sigma": ("gaussian_filter(IMAGE, 1e9)", "ParameterError", "Gaussian kernel"),
     "gaussian_sigma_mm": (
