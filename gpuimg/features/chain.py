@@ -157,6 +157,11 @@ def prepare_box(data, roi_in, box, spacing, settings: Settings) -> Roi:
             f"no voxel of the ROI is left after {emptied}: the ROI's intensities all lie outside it. "
             "Check the image's units (HU?) and the settings' reseg_range."
         )
+    if not math.isfinite(summary[3] - summary[2]):  # every bin width and moment would overflow
+        raise FeatureError(
+            f"the ROI's intensities span {summary[2]:g} to {summary[3]:g}, more than float64 holds; "
+            "check the image's units, or rescale it."
+        )
     boxes = [_box(summary[4:], roi_image.shape, k) for k in range(len(masks))]
     return Roi(
         image=roi_image,

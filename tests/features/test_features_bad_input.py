@@ -10,7 +10,7 @@ from guarded import run_guarded
 
 from gpuimg import Volume
 from gpuimg.errors import ConfigError, FeatureError
-from gpuimg.features import Settings, extract
+from gpuimg.features import Settings, extract, glcm_map
 
 FAMILY = ["statistics"]
 
@@ -139,3 +139,14 @@ def test_settings_that_would_exhaust_memory(guarded_results, case):
     name, message, classes = result
     assert (name, EXPECTED[case][1] in message) == (EXPECTED[case][0], True), message
     assert "GpuimgError" in classes
+
+
+@pytest.mark.parametrize(
+    "call", [extract, lambda image, mask, spacing: glcm_map(image, mask, spacing=spacing)]
+)
+def test_intensities_whose_span_overflows(call):
+    # +-1e308: the fixed bin number's scale was inf / inf, its bins int64's least value, and NumPy's
+    # bincount refused them (on the GPU such an index would land anywhere).
+    image = np.repeat([-1e308, 0.0, 1e308], 8).reshape(3, 2, 4)
+    with pytest.raises(FeatureError, match=r"span -1e\+308 to 1e\+308, more than float64 holds"):
+        call(image, np.ones(image.shape, bool), spacing=1.0)
