@@ -138,10 +138,12 @@ def hough_circle(image: ArrayLike, radius: ArrayLike, normalize: bool = True, fu
         raise ParameterError(f"radius={radius!r} must be 0 or more pixels.")
     radii = radii.astype(np.intp)
     offset = int(radii.max()) if full_output else 0
-    # Each circle's perimeter, up to 8 (r + 1) pixels, as row and column offsets (int64), twice
-    # (scikit-image's and ours); and the accumulator, before either is built.
+    # Each circle's perimeter, up to 8 (r + 1) pixels, as row and column offsets (int64): scikit-image's
+    # lists and our table of them padded to the longest (radii x 8 (largest + 1)), bounded by twice
+    # the table; and the accumulator, before either is built.
     what = f"radius={radius!r}"
-    check_bytes(4 * 8 * 8 * float(np.sum(radii + 1.0)), f"{what}: the circles' perimeters")
+    longest = 8 * (float(radii.max()) + 1.0)
+    check_bytes(2 * 2 * 8 * radii.size * longest, f"{what}: the circles' perimeters")
     check_allocation(
         (radii.size, image.shape[0] + 2 * offset, image.shape[1] + 2 * offset),
         np.float64,
