@@ -45,8 +45,7 @@ def otsu_threshold(image: Image, nbins: int = 256, mask: Image | None = None) ->
     if bins is not None:  # its histogram, cumulative sums and between-class variances, before them
         check_bytes(
             _OTSU_BYTES_PER_BIN * bins,
-            f"Otsu's histogram of {bins} bins (one per integer value: pass image.astype(np.float32) so "
-            "that nbins applies)",
+            f"Otsu's histogram of {bins} bins (one per integer value: {_AS_FLOAT})",
         )
     try:
         return float(namespace(values).ski.filters.threshold_otsu(values, nbins=int(nbins)))
@@ -94,6 +93,9 @@ def multiotsu(image: Image, classes: int = 3, nbins: int = 256, mask: Image | No
     return np.asarray(thresholds.get() if hasattr(thresholds, "get") else thresholds, dtype=np.float64)
 
 
+#: The fix where an integer image's one bin per value (scikit-image's rule) is too many.
+_AS_FLOAT = "pass image.astype(np.float32) so that nbins applies"
+
 #: Bytes per bin of scikit-image's Otsu: the counts, the bin centres, the class weights and means
 #: (cumulative sums both ways) and the between-class variance, with their temporaries, all 8-byte.
 _OTSU_BYTES_PER_BIN = 96
@@ -120,13 +122,13 @@ def _check_search(values, classes: int, nbins: int) -> None:
     integer = integer_bins is not None
     bins = integer_bins if integer else nbins
     if bins ** (classes - 1) > _MULTIOTSU_SEARCH:
-        fix = "pass image.astype(np.float32) so that nbins applies" if integer else "use fewer nbins"
+        fix = _AS_FLOAT if integer else "use fewer nbins"
         raise ParameterError(
             f"multiotsu would search {bins}^{classes - 1} combinations of thresholds over {bins} bins"
             + (" (one per integer value: nbins does not apply to integer images)" if integer else "")
             + f"; {fix}, or fewer classes."
         )
-    hint = " (one per integer value: pass image.astype(np.float32) so that nbins applies)" if integer else ""
+    hint = f" (one per integer value: {_AS_FLOAT})" if integer else ""
     check_bytes(8 * bins**2, f"multiotsu's table of {bins} x {bins} bins{hint}")
 
 
