@@ -25,6 +25,10 @@ from gpuimg.volume import Volume, accepts_volume
 #: An image: a NumPy, CuPy or Dask array, or a Volume.
 Image = ArrayLike | Volume
 
+#: A standard deviation below this [image units] is measured again on the values scaled to at most 1:
+#: their squared deviations would lose precision below float64's smallest normal number.
+_SMALLEST_STD = 2.0**-400
+
 #: Published CT windows ``name: (level, width)`` [HU], the usual presets as listed by Radiopaedia
 #: ("Windowing (CT)"); where it gives a range (subdural W 130-300 L 50-100, stroke W 8/L 32 or
 #: W 40/L 40) the value here is one within it.
@@ -153,37 +157,53 @@ def zscore(image: Image, mask: ArrayLike | None = None) -> Image:
     array or Volume
         float32 (float64 for float64 and 32/64-bit integer input). Statistics are accumulated in
         float64 and ignore NaN and inf voxels, which stay NaN and +-inf. A constant region
-        (standard deviation 0) gives ``image - mean``.
+        (standard deviation 0) gives ``image - mean``. Values whose sum would overflow float64, whose
+        squared deviations would underflow it or whose ``1 / std`` would overflow the output's type
+        (float32 subnormals) are scaled by a power of two first, which leaves the z-score unchanged.
 
     Raises
     ------
     ParameterError
         If ``mask`` has another shape or selects no finite voxel.
     """
-    ns = namespace(image)
-    xp = ns.xp
+    xp = namespace(image).xp
     dtype = float_dtype(image.dtype)
-    values = _as_float(image, np.dtype(np.float64))
-    finite = xp.isfinite(values)
+    finite = xp.isfinite(image)
     if mask is not None:
         mask = _mask(image, mask)
         finite = finite & mask
-    count, total = (float(v) for v in _compute(finite.sum(), xp.where(finite, values, 0.0).sum()))
+    exponent = 0
+    count, mean, std = _mean_std(_as_float(image, np.dtype(np.float64)), finite)
     if count == 0:
         raise ParameterError("zscore: the mask selects no finite voxel; give a mask that covers the image.")
-    mean = total / count
-    # Two passes (mean, then squared deviations) for accuracy; each temporary freed once used and
-    # the arithmetic done in place, so that a GPU holds a few volumes at a time.
-    squared = values - mean
-    del values
-    squared **= 2
-    deviation = xp.where(finite, squared, 0.0).sum()
-    del squared, finite
-    std = math.sqrt(float(_compute(deviation)[0]) / count)
-    scale = 1.0 / std if std > 0 else 1.0
-    out = _as_float(image, dtype) - dtype.type(mean)
-    out *= dtype.type(scale)
+    largest = float(np.finfo(dtype).max)
+    if not (math.isfinite(mean) and _SMALLEST_STD < std < math.inf and 1.0 / std < largest):
+        # A sum past float64's range, squared deviations below it, or 1 / std past the output's:
+        # the same statistics of the values scaled by a power of two (exact) to at most 1 in size.
+        low, high = _finite_range(image, mask)
+        exponent = math.frexp(max(abs(low), abs(high)))[1]
+        _, mean, std = _mean_std(xp.ldexp(_as_float(image, np.dtype(np.float64)), -exponent), finite)
+    out = _as_float(image, dtype)
+    out = (xp.ldexp(out, -exponent) if exponent else out) - dtype.type(mean)
+    out *= dtype.type(1.0 / std if std > 0 else 1.0)
     return out
+
+
+def _mean_std(values, finite):
+    """Count, mean and standard deviation (``ddof=0``) of the ``finite`` float64 ``values``.
+
+    Two passes (mean, then squared deviations) for accuracy; each temporary freed once used and the
+    arithmetic done in place, so that a GPU holds a few volumes at a time. No count gives NaNs.
+    """
+    xp = namespace(values).xp
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        count, total = (float(v) for v in _compute(finite.sum(), xp.where(finite, values, 0.0).sum()))
+        mean = total / count if count else math.nan
+        squared = values - mean
+        del values
+        squared **= 2
+        deviation = float(_compute(xp.where(finite, squared, 0.0).sum())[0])
+    return int(count), mean, math.sqrt(deviation / count) if count else math.nan
 
 
 # ---------------------------------------------------------------------------------------------

@@ -42,6 +42,10 @@ OPERATIONS = {
     "clahe": (_image, lambda a: preprocess.clahe(a)),
     "rescale_intensity": (_volume, lambda a: preprocess.rescale_intensity(a)),
     "zscore": (_volume, lambda a: preprocess.zscore(a)),
+    "zscore of subnormal values": (
+        lambda rng: np.ldexp(rng.integers(0, 1000, (8, 12, 14)).astype(np.float32), -149),
+        lambda a: preprocess.zscore(a),
+    ),
     "window": (_volume, lambda a: preprocess.window(a, 40.0, 400.0)),
     "resample": (_volume, lambda a: preprocess.resample(a, (1.0, 1.0, 1.0), (1.5, 0.8, 1.0))),
     "sobel": (_volume, lambda a: edges.sobel(a)),

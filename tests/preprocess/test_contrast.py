@@ -1,6 +1,7 @@
 """gpuimg.preprocess.contrast (windows, rescaling, z-scores) against scikit-image and closed forms;
 and what every intensity, sharpening and histogram operation shares: Volumes, Dask, bad input, CuPy."""
 
+import dask.array as da
 import numpy as np
 import pytest
 import skimage.exposure
@@ -124,6 +125,26 @@ def test_zscore_nan_stays_and_is_left_out(rng):
     assert np.isnan(got[0, 0, 0])
     values = image[finite]
     np.testing.assert_allclose(got[finite], (values - values.mean()) / values.std(), atol=1e-12)
+
+
+@pytest.mark.parametrize(
+    ("dtype", "power"),
+    [(np.float64, 1013), (np.float64, -600), (np.float64, -1074), (np.float32, 117), (np.float32, -149)],
+)
+def test_zscore_near_the_ends_of_the_float_type_equals_numpy_on_the_unscaled_values(rng, dtype, power):
+    """A z-score does not change when the values are scaled. Sums of values near 2**1023 overflow
+    float64, squared deviations of values near 2**-600 underflow it, and 1 / std of subnormal values
+    overflows float32: integers below 1000 scaled by 2**power (exact) give those of the integers."""
+    counts = rng.integers(0, 1000, (6, 7, 8)).astype(np.float64)
+    image = np.ldexp(counts, power).astype(dtype)
+    assert np.array_equal(np.ldexp(image.astype(np.float64), -power), counts)
+    mask = counts > 300
+    atol = 1e-12 if dtype == np.float64 else 2e-6
+    for got, kept in ((zscore(image), counts), (zscore(image, mask), counts[mask])):
+        assert got.dtype == dtype
+        np.testing.assert_allclose(got, (counts - kept.mean()) / kept.std(), rtol=0, atol=atol)
+    lazy = zscore(da.from_array(image, chunks=(3, 7, 4)))
+    np.testing.assert_allclose(lazy.compute(), (counts - counts.mean()) / counts.std(), rtol=0, atol=atol)
 
 
 # --- Volume, Dask, errors ---------------------------------------------------------------------
