@@ -182,6 +182,14 @@ def equalize_hist(image: Image, nbins: int = 256, mask: ArrayLike | None = None)
         edges = np.linspace(first, last, int(nbins) + 1, endpoint=True, dtype=image.dtype)
         centres = ((edges[:-1] + edges[1:]) / 2.0).astype(np.float64)
         count = partial(_count_bins, first=first, denom=kind(last - first), edges=xp.asarray(edges))
+    spacing = (centres[-1] - centres[0]) / max(centres.size - 1, 1)
+    with np.errstate(over="ignore"):
+        inv_step = np.float64(1.0) / np.float64(spacing) if spacing else np.float64(0.0)
+    if not np.isfinite(inv_step):  # the lookup's slopes, up to 1 / spacing, would overflow
+        raise ParameterError(
+            f"equalize_hist: the values span only {lo:g} to {hi:g}, too narrow for {nbins} bins whose "
+            "inverse width float64 holds; scale the image by a power of two (np.ldexp) first."
+        )
     centres_dev = xp.asarray(centres)
     if is_dask(image):
         import dask
@@ -201,14 +209,7 @@ def equalize_hist(image: Image, nbins: int = 256, mask: ArrayLike | None = None)
     cdf /= cdf[-1]
     if image.dtype == np.float32:
         cdf = cdf.astype(np.float32).astype(np.float64)  # scikit-image's cdf is float32 here
-    spacing = (centres[-1] - centres[0]) / max(centres.size - 1, 1)
-    lookup = partial(
-        _equalize_block,
-        centres=centres_dev,
-        cdf=cdf,
-        inv_step=np.float64(1.0 / spacing if spacing else 0.0),
-        dtype=dtype,
-    )
+    lookup = partial(_equalize_block, centres=centres_dev, cdf=cdf, inv_step=inv_step, dtype=dtype)
     if is_dask(image):
         return image.map_blocks(lookup, dtype=dtype, meta=xp.empty((0,) * ndim, dtype=dtype))
     return lookup(image)

@@ -105,6 +105,17 @@ def test_equalize_hist_any_shape_equals_skimage(image, nbins):
     np.testing.assert_allclose(got, want, rtol=0, atol=0 if got.dtype == want.dtype else 6e-8)
 
 
+def test_equalize_hist_of_tiny_float64_values():
+    """Equalization does not change when the values are scaled by a power of two: values near 2**-1000
+    give scikit-image's result on the unscaled ones. Near 2**-1020 the bins' inverse width overflows
+    float64 (the lookup's slopes gave NaN): refused, naming the fix."""
+    image = np.random.default_rng(5).uniform(0, 1, (6, 8, 8))
+    want = skimage.exposure.equalize_hist(image)
+    np.testing.assert_allclose(equalize_hist(np.ldexp(image, -1000)), want, rtol=0, atol=1e-12)
+    with pytest.raises(gpuimg.ParameterError, match=r"too narrow for 256 bins.*np\.ldexp"):
+        equalize_hist(np.ldexp(image, -1020))
+
+
 # --- CLAHE ------------------------------------------------------------------------------------
 
 
