@@ -113,12 +113,16 @@ class _SourcesStamped:
     only for the kernels it runs.
     """
 
+    #: Appended to the cache files' names: a second compilation of the same function with other
+    #: options (Numba's index does not tell them apart) keeps its own files.
+    variant = ""
+
     def __init__(self, py_func):
         super().__init__(py_func)
         index = self._cache_file
         self._cache_file = _lazily_stamped(type(index))(
             cache_path=self._cache_path,
-            filename_base=self._impl.filename_base,
+            filename_base=self._impl.filename_base + (f"-{self.variant}" if self.variant else ""),
             source_stamp=index._source_stamp,
             source=inspect.getfile(py_func),
         )
@@ -147,11 +151,12 @@ def _lazily_stamped(index_class: type) -> type:
 
 
 @functools.cache
-def _stamped(cache_class: type) -> type:
-    return type(f"SourcesStamped{cache_class.__name__}", (_SourcesStamped, cache_class), {})
+def _stamped(cache_class: type, variant: str) -> type:
+    name = f"SourcesStamped{cache_class.__name__}{variant.capitalize()}"
+    return type(name, (_SourcesStamped, cache_class), {"variant": variant})
 
 
-def enable_cache(dispatcher, cache_class: type) -> bool:
+def enable_cache(dispatcher, cache_class: type, variant: str = "") -> bool:
     """Give ``dispatcher`` Numba's on-disk cache, stamped with its sources (:func:`sources_digest`).
 
     Parameters
@@ -160,6 +165,9 @@ def enable_cache(dispatcher, cache_class: type) -> bool:
         A ``numba.njit`` or ``numba.cuda.jit`` dispatcher.
     cache_class : type
         Numba's cache class for that target (``FunctionCache`` or ``CUDACache``).
+    variant : str
+        Appended to the cache files' names, for a second compilation of the same function with
+        other options (the serial twin of a parallel driver).
 
     Returns
     -------
@@ -168,7 +176,7 @@ def enable_cache(dispatcher, cache_class: type) -> bool:
         or the kernel's source is not a file (Numba then finds no cache locator).
     """
     try:
-        dispatcher._cache = _stamped(cache_class)(dispatcher.py_func)
+        dispatcher._cache = _stamped(cache_class, variant)(dispatcher.py_func)
     except (RuntimeError, OSError) as error:  # no writable cache folder, or no source file
         _warn_uncached(error)
         return False

@@ -9,7 +9,10 @@ without a GPU, so no kernel escapes it; a test makes sure no module calls ``cuda
 """
 
 import contextlib
+import functools
+import os
 import sys
+import threading
 from dataclasses import dataclass
 
 import numba
@@ -44,19 +47,110 @@ class CudaKernel:
 REGISTRY: dict[str, CudaKernel] = {}
 
 #: Every CPU driver, by ``module.function`` name.
-CPU_DRIVERS: dict[str, object] = {}
+CPU_DRIVERS: dict[str, "CpuDriver"] = {}
 
 
-def cpu_kernel(func):
-    """Declare a CPU driver: ``numba.njit(parallel=True)`` with the kernels' on-disk cache, registered.
+class _Launches:
+    """How this process calls its CPU drivers, by Numba's threading layer (known after the first call).
+
+    Two of Numba's threading layers end the whole process on uses that are ordinary in a cohort job:
+
+    - ``workqueue`` (Numba's own, where neither an OpenMP nor a TBB runtime loads) aborts when two
+      threads launch at once, as Dask's threaded scheduler does: the drivers then take turns (a lock).
+    - GNU OpenMP (``omp`` on Linux) aborts in a process forked from one that used it: ``multiprocessing``
+      on Linux and PyTorch's DataLoader fork their workers. A forked child then calls each driver's
+      serial twin.
+
+    TBB, and OpenMP elsewhere, allow both: the drivers are called directly.
+    """
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.direct = False
+        self.serial = False
+
+    def learn_layer(self):
+        """After a call under the lock: call directly from now on unless the layer is ``workqueue``."""
+        try:
+            self.direct = numba.threading_layer() != "workqueue"
+        except ValueError:  # the driver launched no threads; the layer is still unknown
+            pass
+
+    def after_fork_in_child(self):
+        """A forked child: a lock held by another thread of the parent would never be released, and a
+        parent that started GNU OpenMP leaves the child only serial code."""
+        self.lock = threading.Lock()
+        if _gnu_openmp_started():
+            self.direct, self.serial = False, True
+
+
+def _gnu_openmp_started() -> bool:
+    try:
+        layer = numba.threading_layer()
+    except ValueError:
+        return False
+    if layer != "omp":
+        return False
+    from numba.np.ufunc import omppool
+
+    return omppool.openmp_vendor == "GNU"
+
+
+_LAUNCHES = _Launches()
+if hasattr(os, "register_at_fork"):  # not on Windows, which has no fork
+    os.register_at_fork(after_in_child=_LAUNCHES.after_fork_in_child)
+
+
+class CpuDriver:
+    """A CPU driver: ``numba.njit(parallel=True)`` with the kernels' on-disk cache, called the way
+    :class:`_Launches` says; its dispatcher's attributes (``signatures``, ``stats``, ...) read through.
+
+    Parameters
+    ----------
+    func : function
+        The driver's Python function.
+    """
+
+    def __init__(self, func):
+        self.dispatcher = numba.njit(parallel=True)(func)
+        enable_cache(self.dispatcher, FunctionCache)
+        self._serial = None
+        functools.update_wrapper(self, func)
+
+    def __call__(self, *args):
+        if _LAUNCHES.direct:
+            return self.dispatcher(*args)
+        if _LAUNCHES.serial:
+            return self.serial(*args)
+        with _LAUNCHES.lock:
+            result = self.dispatcher(*args)
+            _LAUNCHES.learn_layer()
+        return result
+
+    @property
+    def serial(self):
+        """The driver compiled with ``parallel=False`` (on first use), cached on disk beside it."""
+        if self._serial is None:
+            serial = numba.njit(parallel=False)(self.__wrapped__)
+            enable_cache(serial, FunctionCache, variant="serial")
+            self._serial = serial
+        return self._serial
+
+    def __getattr__(self, name):
+        if name == "dispatcher":  # not set yet (a copy being built): no recursion
+            raise AttributeError(name)
+        return getattr(self.dispatcher, name)
+
+
+def cpu_kernel(func) -> CpuDriver:
+    """Declare a CPU driver (:class:`CpuDriver`): parallel, cached on disk, registered.
 
     The per-voxel helpers it calls stay plain ``numba.njit(inline="always")`` functions: they are
     compiled into (and cached with) each driver that calls them.
     """
-    dispatcher = numba.njit(parallel=True)(func)
-    enable_cache(dispatcher, FunctionCache)
-    CPU_DRIVERS[f"{func.__module__}.{func.__qualname__}"] = dispatcher
-    return dispatcher
+    driver = CpuDriver(func)
+    CPU_DRIVERS[f"{func.__module__}.{func.__qualname__}"] = driver
+    return driver
 
 
 def cuda_kernel(*signatures: str):

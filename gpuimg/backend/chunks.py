@@ -3,6 +3,7 @@ by chunk, and a separable filter pass by pass (on the CPU one slab per thread)."
 
 import functools
 import itertools
+import os
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import NamedTuple
@@ -109,6 +110,10 @@ def _pass_through_slabs(xp, pass_1d, volume, axis: int, split: int | None, count
 @functools.cache
 def _pool(threads: int) -> ThreadPoolExecutor:
     return ThreadPoolExecutor(threads, thread_name_prefix="gpuimg-slab")
+
+
+if hasattr(os, "register_at_fork"):  # a forked child has none of its parent's threads: new pools
+    os.register_at_fork(after_in_child=_pool.cache_clear)
 
 
 def row_slices(x) -> list[slice]:

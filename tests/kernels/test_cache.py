@@ -16,15 +16,17 @@ from numba.core.caching import CacheImpl, FunctionCache
 import gpuimg.kernels
 from gpuimg.kernels import FAMILIES, load_all
 from gpuimg.kernels.cache import enable_cache, is_cached, source_files, sources_digest
-from gpuimg.kernels.registry import CPU_DRIVERS
+from gpuimg.kernels.registry import CPU_DRIVERS, CpuDriver
 
 KERNELS_DIR = Path(gpuimg.kernels.__file__).parent
 
 
 def _dispatchers(module):
+    """The module's Numba CPU dispatchers: its helpers, and its drivers' (behind :class:`CpuDriver`)."""
+    values = [v.dispatcher if isinstance(v, CpuDriver) else v for v in vars(module).values()]
     return [
         value
-        for value in vars(module).values()
+        for value in values
         if isinstance(value, numba.core.registry.CPUDispatcher)
         and value.py_func.__module__ == module.__name__
     ]
@@ -48,7 +50,7 @@ def test_every_cpu_driver_is_cached_and_every_helper_compiled_into_one():
         for dispatcher in dispatchers:
             name = f"{module.__name__}.{dispatcher.py_func.__name__}"
             if is_cached(dispatcher):
-                assert CPU_DRIVERS[name] is dispatcher
+                assert CPU_DRIVERS[name].dispatcher is dispatcher
                 continue
             assert dispatcher.targetoptions.get("inline") == "always" or (
                 dispatcher.py_func.__name__ in called and not dispatcher.targetoptions.get("parallel")
