@@ -183,6 +183,8 @@ def zscore(image: Image, mask: ArrayLike | None = None) -> Image:
         low, high = _finite_range(image, mask)
         exponent = math.frexp(max(abs(low), abs(high)))[1]
         _, mean, std = _mean_std(xp.ldexp(_as_float(image, np.dtype(np.float64)), -exponent), finite)
+        if std == 0:  # a constant region: image - mean, unscaled
+            mean, exponent = math.ldexp(mean, exponent), 0
     out = _as_float(image, dtype)
     out = (xp.ldexp(out, -exponent) if exponent else out) - dtype.type(mean)
     out *= dtype.type(1.0 / std if std > 0 else 1.0)

@@ -117,6 +117,14 @@ def test_zscore_closed_form_with_and_without_mask(rng, ct):
         np.testing.assert_allclose(got, want, rtol=0, atol=1e-5 * max(1, np.abs(want).max()))
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int16])
+def test_zscore_of_a_constant_region_is_image_minus_its_mean(dtype):
+    image = np.array([[5, 5, 7], [5, -3, 5]], dtype=dtype)
+    mask = image == 5
+    np.testing.assert_array_equal(zscore(image, mask), image.astype(np.float64) - 5)
+    np.testing.assert_array_equal(zscore(np.full((2, 3), 2.0**1000), None), np.zeros((2, 3)))
+
+
 def test_zscore_nan_stays_and_is_left_out(rng):
     image = rng.normal(0, 1, (5, 6, 7))
     image[0, 0, 0] = np.nan
