@@ -5,7 +5,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from gpuimg._support import check_allocation, check_choice
+from gpuimg._support import check_allocation, check_choice, check_flag
 from gpuimg._text import count
 from gpuimg.backend import namespace
 from gpuimg.errors import GeometryError, ParameterError
@@ -89,8 +89,7 @@ def stitch(
     ((9, 8, 8), [1], 2.0, 1.0)
     """
     check_choice(overlap, _OVERLAPS, "overlap")
-    if not isinstance(resample, bool | np.bool_):
-        raise ParameterError(f"resample={resample!r}; use True or False.")
+    check_flag(resample, "resample")
     if isinstance(volumes, Volume) or not isinstance(volumes, Sequence):
         raise ParameterError(
             f"stitch needs a list of Volumes (the stations); got a {type(volumes).__name__}."
