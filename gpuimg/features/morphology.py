@@ -167,7 +167,10 @@ def morphology_deferred(image, morph_mask, intensity_mask, spacing: Sequence[flo
     pos_morph = np.stack(np.nonzero(morph), axis=1) * np.asarray(spacing)
     com_geom = pos_morph.mean(axis=0)
     centred = pos_morph - com_geom
-    eigen = np.linalg.eigvalsh(centred.T @ centred / max(n_morph - 1, 1))  # least, minor, major
+    rows, dof = np.ascontiguousarray(centred.T), max(n_morph - 1, 1)
+    # Sums of products, not a BLAS matrix product (its summation order can follow the thread count).
+    covariance = [[float((rows[i] * rows[j]).sum()) / dof for j in range(3)] for i in range(3)]
+    eigen = _symmetric_eigenvalues(covariance)  # least, minor, major
 
     # Intensities (device): sums over the intensity mask, its intensity-weighted centre, and the
     # spatial autocorrelation sums, without a data-sized selection (which reads the device on CUDA).
@@ -369,6 +372,40 @@ def _ellipsoid_area(a: float, b: float, c: float, degree: int = _AEE_DEGREE) -> 
         q_prev, q = q, ((2 * nu + 1) * s * q - nu * p2 * q_prev) / (nu + 1)
         total += q / (1.0 - 4.0 * (nu + 1) ** 2)
     return 4.0 * math.pi * a * b * total
+
+
+def _symmetric_eigenvalues(matrix: Sequence[Sequence[float]]) -> list[float]:
+    """The eigenvalues, ascending, of a symmetric 3 x 3 matrix, by cyclic Jacobi rotations.
+
+    Not LAPACK: ``np.linalg.eigvalsh`` can change in its last digits with the BLAS thread count (seen
+    with OpenBLAS 0.3.21; MKL documents it), which a Dask worker sets to 1, so the PCA features would
+    depend on where a study ran. Jacobi's rotations give the same bits in every process, each
+    eigenvalue to a few ulps of the matrix's largest (Rutishauser's formulation, as in Press et al.,
+    Numerical Recipes, 11.1).
+    """
+    a = [[float(v) for v in row] for row in matrix]
+    for _ in range(50):  # quadratic convergence: a 3 x 3 matrix takes about 4 sweeps
+        if a[0][1] == a[0][2] == a[1][2] == 0.0:
+            break
+        for p, q in ((0, 1), (0, 2), (1, 2)):
+            apq = a[p][q]
+            tiny = 100.0 * abs(apq)
+            if abs(a[p][p]) + tiny == abs(a[p][p]) and abs(a[q][q]) + tiny == abs(a[q][q]):
+                a[p][q] = a[q][p] = 0.0  # below an ulp of both diagonal entries
+                continue
+            theta = (a[q][q] - a[p][p]) / (2.0 * apq)
+            # theta² = inf leaves t = 0: the rotation is below an ulp of the eigenvalues then.
+            t = math.copysign(1.0, theta) / (abs(theta) + math.sqrt(theta * theta + 1.0))
+            c = 1.0 / math.sqrt(t * t + 1.0)
+            s, tau = t * c, t * c / (1.0 + c)
+            a[p][p] -= t * apq
+            a[q][q] += t * apq
+            a[p][q] = a[q][p] = 0.0
+            r = 3 - p - q  # the third index
+            g, h = a[r][p], a[r][q]
+            a[r][p] = a[p][r] = g - s * (h + g * tau)
+            a[r][q] = a[q][r] = h + s * (g - h * tau)
+    return sorted(a[k][k] for k in range(3))
 
 
 def _check_inputs(ns, image, morph_mask, intensity_mask, spacing) -> tuple[float, float, float]:

@@ -15,7 +15,13 @@ from numpy.testing import assert_allclose
 
 import gpuimg
 from gpuimg.errors import FeatureError, FeatureWarning
-from gpuimg.features.morphology import _edge_midpoints, _ellipsoid_area, _inverse_distance_sums, morphology
+from gpuimg.features.morphology import (
+    _edge_midpoints,
+    _ellipsoid_area,
+    _inverse_distance_sums,
+    _symmetric_eigenvalues,
+    morphology,
+)
 
 DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 PHANTOM = DATA / "ibsi" / "digital_phantom" / "nifti"
@@ -135,6 +141,33 @@ def test_ellipsoid_pca_axis_lengths(rng):
     assert_allclose(measured, expected, rtol=0.02)
     assert_allclose(f["morph_pca_elongation"], b / a, rtol=0.02)
     assert_allclose(f["morph_pca_flatness"], c / a, rtol=0.02)
+
+
+def _symmetric_matrices(rng):
+    """Covariances of point clouds; the hard cases: repeated, zero, negative, tiny and huge eigenvalues."""
+    for _ in range(300):
+        points = rng.normal(size=(int(rng.integers(2, 60)), 3)) * rng.uniform(0.1, 10, 3)
+        yield np.cov(points, rowvar=False)
+    for _ in range(300):
+        general = rng.normal(size=(3, 3)) * 10.0 ** rng.integers(-3, 4)
+        yield general + general.T  # indefinite
+    rotation = np.linalg.qr(rng.normal(size=(3, 3)))[0]
+    repeated = ([1, 1, 1], [2, 2, 5], [0, 0, 3], [0, 0, 0], [1, 1 + 1e-12, 7])
+    for values in (*repeated, [-4, 0, 4], [3e-300, 1e-300, 2e-300]):
+        yield rotation @ np.diag(values) @ rotation.T
+    yield np.diag([3.0, -1.0, 2.0])
+    yield np.full((3, 3), 1e300)  # rank one, near the top of float64
+    yield np.array([[0.0, 1e-200, 0.0], [1e-200, 1.0, 0.0], [0.0, 0.0, 2.0]])  # theta² overflows
+
+
+def test_symmetric_eigenvalues_equal_lapacks(rng):
+    """The Jacobi eigenvalues of the PCA features against LAPACK's, to a few ulps of the largest."""
+    for matrix in _symmetric_matrices(rng):
+        matrix = (matrix + matrix.T) / 2
+        expected = np.linalg.eigvalsh(matrix)
+        measured = _symmetric_eigenvalues(matrix.tolist())
+        atol = 16 * np.finfo(float).eps * np.abs(expected).max()
+        assert_allclose(measured, expected, rtol=0, atol=atol, err_msg=str(matrix))
 
 
 def test_ellipsoid_area_series_is_ibsis_legendre_series():
