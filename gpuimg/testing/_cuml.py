@@ -6,6 +6,12 @@ the real estimator for every emulated one (cuML checks the parameter names), che
 cuML accepts (:func:`gpuimg.testing._accepted.check_cuml`), and returns the scikit-learn class cuML
 names as its CPU counterpart (``_cpu_class_path``) with the parameters cuML translates for it
 (``_params_to_cpu``). The emulated estimator fits that class on host copies here.
+
+The helper is a ``ProcessPoolExecutor``, not a ``multiprocessing.Pool``: where a result cannot be
+unpickled here, the executor raises ``BrokenProcessPool`` with the reason, where the pool's result
+thread died and its caller waited forever. Signatures come back without annotations and with
+defaults of the builtin types only, so that unpickling them here imports nothing of cuML's (cuML
+26.02 annotates ``predict_proba`` with its ``CumlArray``, which the simulator cannot import).
 """
 
 import functools
@@ -14,6 +20,7 @@ import inspect
 import multiprocessing
 import os
 import types
+from concurrent.futures import ProcessPoolExecutor
 
 import numpy as np
 
@@ -39,10 +46,31 @@ def _class_info(module: str, name: str):
     for attr in dir(cls):
         if not attr.startswith("_") and callable(getattr(cls, attr, None)):
             try:
-                methods[attr] = inspect.signature(getattr(cls, attr))
+                methods[attr] = _portable(inspect.signature(getattr(cls, attr)))
             except (TypeError, ValueError):
                 methods[attr] = None
-    return inspect.signature(cls), methods
+    return _portable(inspect.signature(cls)), methods
+
+
+class _Default:
+    """A default value of a type the parent may not import, by its repr."""
+
+    def __init__(self, text: str):
+        self.text = text
+
+    def __repr__(self) -> str:
+        return self.text
+
+
+def _portable(signature: inspect.Signature) -> inspect.Signature:
+    """``signature``'s parameter names, kinds and defaults, with nothing that needs cuML to unpickle."""
+    parameters = []
+    for p in signature.parameters.values():
+        default = p.default
+        if default is not p.empty and type(default).__module__ != "builtins":
+            default = _Default(repr(default))
+        parameters.append(p.replace(annotation=p.empty, default=default))
+    return signature.replace(parameters=parameters, return_annotation=signature.empty)
 
 
 def _real_cuml(module: str, name: str, args: tuple, params: dict):
@@ -62,7 +90,9 @@ def _helper():
     saved = os.environ.get("NUMBA_ENABLE_CUDASIM")
     os.environ["NUMBA_ENABLE_CUDASIM"] = "0"
     try:
-        return multiprocessing.get_context("spawn").Pool(1)
+        helper = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
+        helper.submit(int).result()  # started now, with the environment above (it starts on demand)
+        return helper
     finally:
         if saved is None:
             os.environ.pop("NUMBA_ENABLE_CUDASIM")
@@ -87,7 +117,7 @@ class EmulatedEstimator:
     _module = _name = ""
 
     def __init__(self, *args, **params):
-        cpu_class, cpu_params = _helper().apply(_real_cuml, (self._module, self._name, args, params))
+        cpu_class, cpu_params = _helper().submit(_real_cuml, self._module, self._name, args, params).result()
         self._params = params
         if cpu_params.get("bootstrap") is False:
             # cuML's translation keeps max_samples without bootstrapping, which scikit-learn refuses
@@ -131,7 +161,7 @@ class CumlModule(types.ModuleType):
     def __getattr__(self, attr: str):
         if attr.startswith("__"):
             raise AttributeError(attr)
-        info = _helper().apply(_class_info, (self.__name__, attr))
+        info = _helper().submit(_class_info, self.__name__, attr).result()
         if info is None:
             raise AttributeError(f"module {self.__name__!r} has no attribute {attr!r}")
         if info == "module":
