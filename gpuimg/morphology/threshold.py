@@ -49,7 +49,8 @@ def otsu_threshold(image: Image, nbins: int = 256, mask: Image | None = None) ->
         )
     try:
         return float(namespace(values).ski.filters.threshold_otsu(values, nbins=int(nbins)))
-    except ValueError as exc:  # NumPy's: no nbins finite-sized bins fit the values' float range
+    # NumPy's: no nbins finite-sized bins fit the values' float range (IndexError up to NumPy 2.0).
+    except (ValueError, IndexError) as exc:
         raise ParameterError(
             f"Otsu cannot bin the values ({exc}): their range is too narrow or too wide for {nbins} "
             "bins of their float type; rescale them, or use fewer nbins."

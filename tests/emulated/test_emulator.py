@@ -105,6 +105,8 @@ def test_cuml_rejects_what_cuml_rejects(device, module, name, params):
     import importlib
 
     cls = getattr(importlib.import_module(f"cuml.{module}"), name)
+    if name == "SVC" and "probability" in inspect.signature(cls).parameters:
+        pytest.skip("this cuML's SVC takes probability (26.02 does, 26.10 not); gpuimg calibrates either way")
     with pytest.raises((ValueError, TypeError)):
         cls(**params)
 

@@ -89,7 +89,8 @@ import numba.core.caching as caching
 if {read_only}:
     def refuse(self):
         raise OSError("read-only")
-    caching.InTreeCacheLocator.ensure_cache_path = refuse
+    locator = getattr(caching, "InTreeCacheLocator", None) or caching._InTreeCacheLocator  # Numba 0.60: _
+    locator.ensure_cache_path = refuse
 sys.path.insert(0, {root!r})
 from kernelpkg.driver import total
 out = np.zeros(4, dtype=np.int64)
