@@ -57,18 +57,13 @@ import inspect
 import json
 import os
 import re
-import sys
+import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from gpuimg import preprocess
 from gpuimg.errors import ConfigError, GpuimgError
 from gpuimg.features import FAMILIES, Settings
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - Python 3.10
-    import tomli as tomllib
 
 #: Preprocessing steps a spec may name: the gpuimg.preprocess functions of one image.
 STEPS = (

@@ -10,15 +10,10 @@ CT phantom configurations A to E.
 import dataclasses
 import math
 import os
-import sys
+import tomllib
 from dataclasses import dataclass
 
 from gpuimg.errors import ConfigError
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - Python 3.10
-    import tomli as tomllib
 
 #: Interpolation orders of the image by name (IBSI: nearest neighbour, linear, cubic spline).
 ORDERS = {"nearest": 0, "linear": 1, "cubic": 3}
