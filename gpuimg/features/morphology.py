@@ -7,6 +7,7 @@ and are left out), keyed by their IBSI tags.
 
 from __future__ import annotations
 
+import itertools
 import math
 import warnings
 from collections.abc import Sequence
@@ -168,8 +169,10 @@ def morphology_deferred(image, morph_mask, intensity_mask, spacing: Sequence[flo
     com_geom = pos_morph.mean(axis=0)
     centred = pos_morph - com_geom
     rows, dof = np.ascontiguousarray(centred.T), max(n_morph - 1, 1)
-    # Sums of products, not a BLAS matrix product (its summation order can follow the thread count).
-    covariance = [[float((rows[i] * rows[j]).sum()) / dof for j in range(3)] for i in range(3)]
+    # Sums of products, each pair once, not a BLAS matrix product (its order can follow the thread count).
+    covariance = np.empty((3, 3))
+    for i, j in itertools.combinations_with_replacement(range(3), 2):
+        covariance[i, j] = covariance[j, i] = (rows[i] * rows[j]).sum() / dof
     eigen = _symmetric_eigenvalues(covariance)  # least, minor, major
 
     # Intensities (device): sums over the intensity mask, its intensity-weighted centre, and the
