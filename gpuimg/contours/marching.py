@@ -115,6 +115,9 @@ def marching_cubes(
     check_choice(gradient_direction, _DIRECTIONS, "gradient_direction", hint="use 'descent' or 'ascent'")
     _check_mask(mask, shape)
     host, host_mask = to_host(ns, "marching_cubes", volume, mask)
+    # scikit-image works on C-contiguous float32 and its Cython refuses a read-only buffer (a memory
+    # map, a Deferred read): converted here, where it would copy anyway, and copied only when read-only.
+    host = np.require(host, np.float32, ("C", "W"))
     level = _level(level)
     try:
         mesh = skimage.measure.marching_cubes(
@@ -130,6 +133,8 @@ def marching_cubes(
     except ValueError as exc:
         # scikit-image checks the level against the volume's range (one pass we do not repeat).
         low, high = float(np.nanmin(host)), float(np.nanmax(host))
+        if level is None or low <= level <= high:  # not the range check
+            raise
         raise ParameterError(
             f"level={level!r} is outside the volume's range [{low}, {high}]; pick a value inside it."
         ) from exc

@@ -61,6 +61,20 @@ def test_marching_cubes_default_level_and_mask(rng):
         )
 
 
+def test_read_only_and_memory_mapped_volumes_give_scikit_images_mesh(rng, tmp_path):
+    # scikit-image's Cython refuses a read-only float32 buffer ("buffer source array is read-only");
+    # a memory-mapped file or a Deferred read is one, and it is no reason to blame the level.
+    volume = smooth_volume(rng, (12, 14, 16))
+    want = skimage.measure.marching_cubes(volume, 0.0, method="lewiner")
+    frozen = volume.copy()
+    frozen.flags.writeable = False
+    np.save(tmp_path / "v.npy", volume)
+    mapped = np.load(tmp_path / "v.npy", mmap_mode="r")
+    for host in (frozen, mapped, volume.astype(">f4"), np.asfortranarray(volume)):
+        assert_same_mesh(marching_cubes(host, 0.0), want)
+    assert not frozen.flags.writeable  # the caller's array is left as it was
+
+
 def test_volume_brings_its_spacing(rng):
     data = smooth_volume(rng, (12, 14, 16))
     volume = gpuimg.Volume(data, spacing=(2.5, 0.8, 0.6))
