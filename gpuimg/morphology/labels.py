@@ -54,6 +54,8 @@ def _structure(ndim, connectivity):
     ranks = CONNECTIVITY.get(ndim)
     if ranks is None:
         raise ParameterError(f"the mask must be 2D or 3D; got {ndim}D.")
+    if connectivity is None:
+        connectivity = max(ranks)
     whole = isinstance(connectivity, int | np.integer) and not isinstance(connectivity, bool)
     if not whole or connectivity not in ranks:
         shown = (
@@ -71,15 +73,16 @@ def _structure(ndim, connectivity):
 
 
 @accepts_volume
-def label(mask: Image, connectivity: int = 26, *, spacing: Spacing = None) -> Labels:
+def label(mask: Image, connectivity: int | None = None, *, spacing: Spacing = None) -> Labels:
     """Label the connected components of ``mask``, with their sizes and bounding boxes.
 
     Parameters
     ----------
     mask : bool array (NumPy, CuPy or Dask) or Volume, 2D or 3D
         Non-zero voxels are foreground.
-    connectivity : {6, 18, 26} in 3D, {4, 8} in 2D
-        Which neighbours connect: faces, faces and edges, or all.
+    connectivity : {6, 18, 26} in 3D, {4, 8} in 2D, optional
+        Which neighbours connect: faces, faces and edges, or all; by default all (26 in 3D, 8 in
+        2D), as scikit-image's ``label``.
     spacing : float or sequence of float [mm], optional
         For ``volumes_mm3``; a Volume brings its own.
 
@@ -157,7 +160,7 @@ def remove_small_objects(
     min_size_mm3: float | None = None,
     *,
     min_voxels: int | None = None,
-    connectivity: int = 26,
+    connectivity: int | None = None,
     spacing: Spacing = None,
 ) -> Image:
     """Remove the connected components smaller than ``min_size_mm3`` [mm³] or ``min_voxels``.
@@ -170,7 +173,8 @@ def remove_small_objects(
         Components of a smaller volume (voxels times the voxel volume) go.
     min_voxels : int, optional
         Components of fewer voxels go (give this or ``min_size_mm3``).
-    connectivity : {6, 18, 26} in 3D, {4, 8} in 2D
+    connectivity : {6, 18, 26} in 3D, {4, 8} in 2D, optional
+        As in :func:`label`; by default all neighbours (26 in 3D, 8 in 2D).
     spacing : float or sequence of float [mm], optional
 
     Returns

@@ -5,6 +5,7 @@ import inspect
 import numpy as np
 import pytest
 import scipy.ndimage as ndi
+import skimage.measure
 import skimage.morphology
 
 import gpuimg
@@ -46,6 +47,22 @@ def test_label_2d_real_ct(ct_slice, connectivity):
     assert got.count == count
     np.testing.assert_array_equal(got.labels, want)
     assert got.bboxes == ndi.find_objects(want)
+
+
+@pytest.mark.parametrize("shape", [(40, 44), (10, 12, 14)])
+def test_default_connectivity_is_full_in_2d_and_3d_as_scikit_image(rng, shape):
+    # Before, the default was 26, which a 2D mask refused: label(mask_2d) raised.
+    mask = blobs(rng, shape)
+    got = label(mask)
+    want, count = skimage.measure.label(mask, return_num=True)  # connectivity=None: all neighbours
+    assert count > 3
+    assert got.count == count
+    assert_same_partition(got.labels, want)
+    new = "max_size" in inspect.signature(skimage.morphology.remove_small_objects).parameters
+    size = {"max_size": 4} if new else {"min_size": 5}
+    kept = skimage.morphology.remove_small_objects(mask, **size, connectivity=mask.ndim)
+    assert (mask & ~kept).any()
+    np.testing.assert_array_equal(remove_small_objects(mask, min_voxels=5), kept)
 
 
 @pytest.mark.parametrize("connectivity", [6, 26])
