@@ -291,7 +291,8 @@ def _write(kind: str, data: np.ndarray, matrix: np.ndarray, origin, path: Path) 
             affine = np.eye(4)
             affine[:3, :3] = _RAS_TO_LPS @ matrix
             affine[:3, 3] = _RAS_TO_LPS @ np.asarray(origin)
-            image = nib.Nifti1Image(data, affine)
+            # dtype given: nibabel refuses int64 and uint64 data unless told that they are meant
+            image = nib.Nifti1Image(data, affine, dtype=data.dtype)
             image.set_qform(affine, code=1)
             image.set_sform(affine, code=1)
             nib.save(image, tmp)

@@ -40,7 +40,7 @@ def test_real_files_match_simpleitk(path):
 
 
 @pytest.mark.parametrize("suffix", [".nii.gz", ".nii", ".nrrd"])
-@pytest.mark.parametrize("dtype", [np.int16, np.uint8, np.float32])
+@pytest.mark.parametrize("dtype", [np.int16, np.uint8, np.int64, np.float32])
 def test_round_trip(tmp_path, make_volume, rng, suffix, dtype):
     volume = make_volume()
     data = rng.normal(0, 100, volume.shape) if dtype == np.float32 else rng.integers(0, 256, volume.shape)
