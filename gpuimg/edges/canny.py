@@ -183,6 +183,8 @@ def canny(
             raise ParameterError(
                 f"mask has shape {mask.shape}, the image {image.shape}; pass a mask of the image's shape."
             )
+    if image.size == 0:  # no voxel, no edge (and the kernels need one row at least)
+        return xp.zeros(image.shape, dtype=bool)
 
     smoothed, where = _smooth(ns, image, mask, sigma_vox, mode, cval, discrete=not sobel)
     classify = _sobel_classes if sobel else _zero_crossing_classes
@@ -210,7 +212,7 @@ def _sobel_classes(ns, smoothed, where, thresholds, use_quantiles):
     low_threshold, high_threshold = thresholds
     volume = _as_volume(xp, smoothed)
     planar = smoothed.ndim == 2
-    if use_quantiles and volume.size:  # an empty image has no quantiles, and no edge to threshold
+    if use_quantiles:
         magnitude = xp.empty_like(volume)
         kernel.sobel_magnitude(volume, planar, magnitude, target=ns.target)
         low_threshold, high_threshold = xp.percentile(

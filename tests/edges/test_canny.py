@@ -428,6 +428,16 @@ def test_bad_input_raises_parameter_error(rng, call, message):
     assert message in str(caught.value)
 
 
+@pytest.mark.parametrize("method", ["sobel", "zero_crossing"])
+@pytest.mark.parametrize("shape", [(3, 0, 5), (0, 4, 4), (3, 4, 0), (4, 0)])
+def test_an_image_without_voxels_has_no_edges(shape, method):
+    # A zero-length middle axis raised ZeroDivisionError in the kernels; quantiles, IndexError.
+    image = np.zeros(shape, np.float32)
+    for options in ({}, {"low_threshold": 0.1, "high_threshold": 0.2, "use_quantiles": True}):
+        edges = canny(image, 1.0, method=method, mask=np.ones(shape, bool), **options)
+        assert edges.shape == shape and edges.dtype == bool
+
+
 #: Any small 2D image: a shape, dtype, sigma and seed for :func:`_small_image`.
 ANY_SMALL_IMAGE = given(
     shape=st.tuples(st.integers(3, 30), st.integers(3, 30)),
