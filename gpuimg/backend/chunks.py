@@ -38,6 +38,12 @@ def map_stencil(func: Callable, x, *, depth: int | tuple[int, ...], periodic: bo
     """
     meta = namespace(x).xp.empty((0,) * x.ndim, dtype=np.dtype(dtype))
     boundary = "periodic" if periodic else "none"
+    depth = (depth,) * x.ndim if isinstance(depth, int | np.integer) else tuple(depth)
+    # Dask refuses a halo deeper than the axis; such an axis goes whole into every chunk instead.
+    whole = {axis: -1 for axis, (d, n) in enumerate(zip(depth, x.shape, strict=True)) if d >= n}
+    if whole:
+        x = x.rechunk(whole)
+        depth = tuple(0 if axis in whole else d for axis, d in enumerate(depth))
     return x.map_overlap(func, depth=depth, boundary=boundary, dtype=dtype, meta=meta)
 
 

@@ -23,6 +23,19 @@ def test_any_scipy_filter_chunked_equals_whole(rng, mode, size):
     np.testing.assert_allclose(got.compute(), stencil(image), rtol=1e-12, atol=1e-12)
 
 
+@pytest.mark.parametrize("mode", ["reflect", "wrap", "constant"])
+def test_a_stencil_deeper_than_an_axis_equals_whole(rng, mode):
+    # Dask's map_overlap refuses a halo deeper than the axis ("The overlapping depth 12 is larger
+    # than your array 3"): a thin slab under a wide Gaussian, or the 3 slices of a small study.
+    image = rng.normal(size=(3, 30, 26))
+    stencil = functools.partial(ndi.gaussian_filter, sigma=3.0, mode=mode, cval=2.5)
+    lazy = da.from_array(image, chunks=(2, 11, 13))
+    got = map_stencil(stencil, lazy, depth=(12, 12, 26), periodic=mode == "wrap", dtype=image.dtype)
+    np.testing.assert_allclose(got.compute(), stencil(image), rtol=1e-12, atol=1e-12)
+    empty = da.zeros((3, 0, 5), chunks=2)
+    assert map_stencil(stencil, empty, depth=12, periodic=False, dtype=float).compute().shape == (3, 0, 5)
+
+
 @pytest.mark.parametrize("threads", [1, 2])
 @pytest.mark.parametrize("shape", [(9, 31, 17), (1, 40, 3), (64,)])
 def test_separable_passes_equal_scipy_exactly(rng, threads, shape):
