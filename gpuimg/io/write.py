@@ -22,6 +22,9 @@ _SOP_CLASSES = {"CT": CTImageStorage, "MR": MRImageStorage}
 _UID = re.compile(r"(0|[1-9][0-9]*)(\.(0|[1-9][0-9]*))*")
 #: Largest Rows or Columns a DICOM image can have (an unsigned 16-bit value).
 _MAX_SIDE = 65535
+#: Fewest RescaleSlopes in the largest magnitude of a rescaled volume: float32 (read_dicom's type)
+#: holds integers exactly up to 2**24, with room for the 32767 stored steps on either side.
+_FLOAT32_STEPS = 2.0**23
 
 
 def write_dicom(
@@ -85,10 +88,12 @@ def write_dicom(
     Integer volumes whose values fit in int16 (or uint16) are stored as they are, with RescaleSlope 1
     and RescaleIntercept 0, so :func:`read_dicom` gives back the same voxels. Other volumes are
     stored as int16 with a linear rescale spanning their range: the error is at most half a
-    RescaleSlope. Positions and cosines are decimal strings of at most 16 characters (DICOM's DS), so
-    geometry comes back to about 1e-6 relative. Slice k lies at ``origin + k * spacing[0] *
-    direction[:, 0]``; when ``direction[:, 0]`` points against row x column, read_dicom returns the
-    slices in the reverse order (same voxels at the same places, origin at the other end).
+    RescaleSlope, which is at least 2**-23 of the largest magnitude (float32's resolution, the type
+    :func:`read_dicom` returns rescaled voxels in). Positions and cosines are decimal strings of at
+    most 16 characters (DICOM's DS), so geometry comes back to about 1e-6 relative. Slice k lies at
+    ``origin + k * spacing[0] * direction[:, 0]``; when ``direction[:, 0]`` points against row x
+    column, read_dicom returns the slices in the reverse order (same voxels at the same places, origin
+    at the other end).
     The series is written into a temporary folder beside ``folder`` which is then renamed into place
     (replacing the earlier series with ``overwrite``), so a reader never sees half a series; a
     temporary left by a killed write is removed by the next write into the same parent folder.
@@ -197,7 +202,9 @@ def _stored(data: np.ndarray) -> tuple[np.ndarray, float, float]:
             if info.min <= low and high <= info.max:
                 return data.astype(dtype, copy=False), 1.0, 0.0
     low, high = float(np.nanmin(data)), float(np.nanmax(data))
-    slope = (high - low) / 65534 if high > low else 1.0
+    # At least 2**-23 of the largest magnitude, so that the intercept stays below 2**24 slopes: beyond,
+    # read_dicom's float32 voxels could not tell stored steps apart and it refuses the series.
+    slope = max((high - low) / 65534 if high > low else 1.0, max(abs(low), abs(high)) / _FLOAT32_STEPS)
     slope, intercept = (
         float(DSfloat(slope, auto_format=True)),
         float(DSfloat(low + 32767 * slope, auto_format=True)),

@@ -53,6 +53,31 @@ def test_float_volume_is_quantised_within_half_a_slope(tmp_path, rng):
     np.testing.assert_allclose(read.data, volume.data, atol=slope / 2 * 1.001)
 
 
+@pytest.mark.parametrize(
+    "values",
+    [1000 + 1e-4 * np.arange(60.0), 1e8 + np.arange(60) % 11, np.full(60, -3e7)],
+    ids=["float64-near-1000", "int32-near-1e8", "constant-float-3e7"],
+)
+def test_narrow_range_far_from_zero_reads_back(tmp_path, values):
+    # A range under 2**-8 of its magnitude: the rescale spanning it had an intercept of more than 2**24
+    # slopes, which read_dicom refuses (float32 cannot tell such steps apart).
+    values = values.astype(np.int32 if values.dtype.kind == "i" else np.float64)
+    volume = Volume(values.reshape(3, 4, 5), (2.0, 1.0, 1.0))
+    files = write_dicom(volume, tmp_path)
+    read = read_dicom(tmp_path, device="cpu")
+    slope = read.meta["rescale"]["slope"]
+    # Within half a slope of each voxel, plus the rounding of the float32 read_dicom returns.
+    atol = slope / 2 + np.spacing(np.float32(np.abs(values).max())) / 2
+    np.testing.assert_allclose(read.data, volume.data, rtol=0, atol=atol)
+    datasets = [pydicom.dcmread(f) for f in files]
+    by_pydicom = np.stack(
+        [ds.pixel_array * float(ds.RescaleSlope) + float(ds.RescaleIntercept) for ds in datasets]
+    )
+    np.testing.assert_allclose(
+        read.data, by_pydicom, rtol=0, atol=np.spacing(np.float32(np.abs(values).max()))
+    )
+
+
 def test_reversed_slice_direction_comes_back_flipped(tmp_path, make_volume):
     volume = make_volume()
     flipped = Volume(volume.data, volume.spacing, volume.origin, volume.direction * [-1, 1, 1])
