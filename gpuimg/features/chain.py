@@ -231,10 +231,10 @@ def discretise(
 
     Fixed bin number: ``floor(n_bins (x - min) / (max - min)) + 1``, the maximum in the last bin.
     Fixed bin size: ``floor((x - lower) / bin_width) + 1``, with ``lower`` the lower
-    re-segmentation bound, or the ROI's minimum where there is none. The method and its parameter
-    default to the settings' texture discretisation. ``value_range``, the smallest and largest of
-    ``values`` where the host knows them (:attr:`Roi.value_range`), spares a fixed bin size the
-    device read of them.
+    re-segmentation bound, or the ROI's minimum where there is none. Both in float64, whatever the
+    values' dtype. The method and its parameter default to the settings' texture discretisation.
+    ``value_range``, the smallest and largest of ``values`` where the host knows them
+    (:attr:`Roi.value_range`), spares a fixed bin size the device read of them.
 
     Returns
     -------
@@ -261,6 +261,9 @@ def discretise(
         raise ParameterError(f"n_bins={n_bins!r} must be a whole number of bins, at least 1.")
     if bin_width is not None and not (is_finite(bin_width) and float(bin_width) > 0):
         raise ParameterError(f"bin_width={bin_width!r} must be a positive number (image units).")
+    # In float64: an integer span (int16's -32768 to 32767) wraps in its own dtype, and float32 rounds
+    # the scaled values differently near the bins' edges.
+    values = values.astype(np.float64, copy=False)
     if method == "fbn":
         n_bins = settings.n_bins if n_bins is None else n_bins
         low, high = values.min(), values.max()

@@ -90,6 +90,23 @@ def test_fixed_bin_number_equals_equal_width_bins(rng):
     np.testing.assert_array_equal(discretise(values, Settings(n_bins=32)), expected)
 
 
+@pytest.mark.parametrize("dtype", [np.int16, np.int32, np.uint8, np.float32])
+@pytest.mark.parametrize("method", ["fbn", "fbs"])
+def test_discretise_integer_and_float32_values_over_their_whole_range(dtype, method):
+    # The extremes of the dtype (HU -32768 and 32767 in an int16 CT): its span wrapped in the dtype's own
+    # arithmetic (every bin 1). Expected from the IBSI definitions in float64, as for float64 values.
+    info = np.iinfo(dtype) if np.dtype(dtype).kind in "iu" else np.finfo(dtype)
+    values = np.array([info.min, info.min // 2, 0, 1, info.max // 3, info.max], dtype=dtype)
+    settings = Settings(n_bins=4, bin_width=float(info.max) / 2)
+    exact = values.astype(np.float64)
+    low, high = exact.min(), exact.max()
+    if method == "fbn":
+        expected = np.minimum(np.floor(4 * (exact - low) / (high - low)) + 1, 4)
+    else:
+        expected = np.floor((exact - low) / settings.bin_width) + 1
+    np.testing.assert_array_equal(discretise(values, settings, method=method), expected)
+
+
 def test_fixed_bin_size_counts_from_the_lower_resegmentation_bound(rng):
     values = rng.uniform(-480.0, 390.0, 5000)
     settings = Settings(discretisation="fbs", bin_width=25.0, reseg_range=(-500.0, 400.0))
