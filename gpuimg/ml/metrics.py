@@ -6,6 +6,7 @@ confusion matrix, an array on the inputs' device). Definitions follow ``sklearn.
 
 import numpy as np
 
+from gpuimg._support import real_dtype
 from gpuimg.backend import bincount_fixed, namespace, to_device
 from gpuimg.errors import ParameterError
 
@@ -22,10 +23,11 @@ def confusion_matrix(y_true, y_pred, labels=None):
     """Counts (classes, classes): row = true class, column = predicted class, in the order of
     ``labels`` (default: the sorted union of both)."""
     y_true, y_pred, xp = _pair(y_true, y_pred)
-    labels = xp.unique(xp.concatenate([y_true, y_pred])) if labels is None else xp.asarray(labels)
+    labels = xp.unique(xp.concatenate([y_true, y_pred])) if labels is None else xp.asarray(labels).ravel()
     k = labels.size
-    true_index = xp.clip(xp.searchsorted(labels, y_true), 0, k - 1)
-    pred_index = xp.clip(xp.searchsorted(labels, y_pred), 0, k - 1)
+    order = xp.argsort(labels)  # labels in the caller's order, searched in sorted order
+    true_index = order[xp.clip(xp.searchsorted(labels[order], y_true), 0, k - 1)]
+    pred_index = order[xp.clip(xp.searchsorted(labels[order], y_pred), 0, k - 1)]
     known = (labels[true_index] == y_true) & (labels[pred_index] == y_pred)
     flat = true_index[known] * k + pred_index[known]
     return bincount_fixed(flat, length=k * k).reshape(k, k)
@@ -72,19 +74,19 @@ def roc_auc(y_true, score, pos_label=1) -> float:
 
 def mse(y_true, y_pred) -> float:
     """Mean squared error [units of y squared]."""
-    y_true, y_pred, _xp = _pair(y_true, y_pred)
+    y_true, y_pred, _xp = _real_pair(y_true, y_pred)
     return float(((y_true - y_pred) ** 2).mean())
 
 
 def mae(y_true, y_pred) -> float:
     """Mean absolute error [units of y]."""
-    y_true, y_pred, xp = _pair(y_true, y_pred)
+    y_true, y_pred, xp = _real_pair(y_true, y_pred)
     return float(xp.abs(y_true - y_pred).mean())
 
 
 def r2(y_true, y_pred) -> float:
     """Coefficient of determination, 1 - SS_res / SS_tot (1: perfect; 0: the mean's prediction)."""
-    y_true, y_pred, _xp = _pair(y_true, y_pred)
+    y_true, y_pred, _xp = _real_pair(y_true, y_pred)
     total = float(((y_true - y_true.mean()) ** 2).sum())
     if total == 0:
         raise ParameterError("r2 is undefined for a constant y_true; use mse or mae.")
@@ -142,6 +144,17 @@ def _one_device(a, b):
     explicitly, as labels kept on the host usually are), else the CPU."""
     ns = namespace(b) if namespace(a).device == "cpu" else namespace(a)
     return ns.xp.asarray(to_device(a, ns.device)), ns.xp.asarray(to_device(b, ns.device)), ns.xp
+
+
+def _real_pair(a, b):
+    """``_pair`` of two real-valued vectors, integers and booleans as float64: differences of unsigned
+    or small integers would wrap around, and of booleans NumPy refuses."""
+    a, b, xp = _pair(a, b)
+    for name, values in (("y_true", a), ("y_pred", b)):
+        real_dtype(values.dtype, name)
+    if a.dtype.kind != "f" or b.dtype.kind != "f":
+        a, b = a.astype(np.float64), b.astype(np.float64)
+    return a, b, xp
 
 
 def _pair(a, b):

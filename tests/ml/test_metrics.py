@@ -29,6 +29,31 @@ def test_regression_metrics_match_scikit_learn(rng):
     assert metrics.r2(y, p) == pytest.approx(skm.r2_score(y, p), rel=1e-12)
 
 
+@pytest.mark.parametrize("dtype", [np.uint8, np.int16, np.bool_])
+def test_regression_metrics_of_integer_targets_match_scikit_learn(dtype):
+    # Differences of unsigned and of int16 values wrapped around (uint8: 0 - 1 = 255; int16: 30000 -
+    # -30000 = -5536), and NumPy refuses to subtract booleans: they are computed in float64.
+    y = np.array([0, 1, 30000, -30000, 1, 0, 2]).astype(dtype)
+    p = np.array([1, 0, -30000, 30000, 3, 0, 2]).astype(dtype)
+    assert metrics.mse(y, p) == pytest.approx(skm.mean_squared_error(y, p), rel=1e-12)
+    assert metrics.mae(y, p) == pytest.approx(skm.mean_absolute_error(y, p), rel=1e-12)
+    assert metrics.r2(y, p) == pytest.approx(skm.r2_score(y, p), rel=1e-12)
+
+
+@pytest.mark.parametrize("labels", [[2, 0, 1], [1, 2], [2, 0]])
+def test_confusion_matrix_in_the_order_of_labels(rng, labels):
+    # The labels were searched as if sorted: any other order gave counts in the wrong cells (or none).
+    y, p = rng.integers(0, 3, 60), rng.integers(0, 3, 60)
+    np.testing.assert_array_equal(
+        metrics.confusion_matrix(y, p, labels=labels), skm.confusion_matrix(y, p, labels=labels)
+    )
+    names = np.array(["benign", "malignant", "unknown"])
+    np.testing.assert_array_equal(
+        metrics.confusion_matrix(names[y], names[p], labels=names[labels]),
+        skm.confusion_matrix(names[y], names[p], labels=names[labels]),
+    )
+
+
 def test_cluster_metrics_match_scikit_learn(rng):
     X = rng.normal(size=(120, 3))
     labels = rng.integers(0, 4, 120)
