@@ -7,6 +7,7 @@ confusion matrix, an array on the inputs' device). Definitions follow ``sklearn.
 import numpy as np
 
 from gpuimg._support import real_dtype
+from gpuimg._text import count
 from gpuimg.backend import bincount_fixed, namespace, to_device
 from gpuimg.errors import ParameterError
 
@@ -61,6 +62,12 @@ def roc_auc(y_true, score, pos_label=1) -> float:
     """Area under the ROC curve of a binary problem: the probability that a positive scores above
     a negative (ties count half), from the ranks of ``score`` (Mann-Whitney U)."""
     y_true, score, xp = _pair(y_true, score)
+    real_dtype(score.dtype, "score")
+    if score.dtype.kind == "f" and bool(xp.isnan(score).any()):
+        raise ParameterError(
+            f"score holds {count(int(xp.isnan(score).sum()), 'NaN value')}, which have no rank; roc_auc "
+            "needs a score for every sample: drop those samples or fix the model's output."
+        )
     positive = y_true == pos_label
     n_pos = int(positive.sum())
     n_neg = positive.size - n_pos

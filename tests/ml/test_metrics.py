@@ -54,6 +54,15 @@ def test_confusion_matrix_in_the_order_of_labels(rng, labels):
     )
 
 
+def test_roc_auc_refuses_nan_scores():
+    # NaN scores were ranked as one value, and this AUC came out 1.0; scikit-learn refuses them too.
+    y, score = np.array([0, 1, 1, 0]), np.array([0.1, np.nan, 0.8, 0.3])
+    with pytest.raises(ValueError, match="NaN"):
+        skm.roc_auc_score(y, score)
+    with pytest.raises(ParameterError, match=r"score holds 1 NaN value.*drop those samples"):
+        metrics.roc_auc(y, score)
+
+
 def test_cluster_metrics_match_scikit_learn(rng):
     X = rng.normal(size=(120, 3))
     labels = rng.integers(0, 4, 120)
