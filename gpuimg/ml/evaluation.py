@@ -44,8 +44,9 @@ def patient_split(
     Raises
     ------
     ParameterError
-        Lengths of X, y and groups differ; sizes outside (0, 1) or summing to 1 or more; too few
-        patients for the sets asked for; stratify with a single class.
+        Lengths of X, y and groups differ; a sample without its patient (NaN or None in ``groups``);
+        labels of types that cannot be compared (17 beside "P18"); sizes outside (0, 1) or summing to 1
+        or more; too few patients for the sets asked for; stratify with a single class.
 
     Notes
     -----
@@ -105,8 +106,8 @@ def patient_cv(n_splits: int = 5, *, stratify: bool = False, random_state: int |
     Returns
     -------
     GroupKFold or StratifiedGroupKFold
-        Whose ``split`` raises ParameterError when there are fewer patients than folds or the
-        lengths of X, y and groups differ.
+        Whose ``split`` raises ParameterError when there are fewer patients than folds, the
+        lengths of X, y and groups differ, or ``groups`` holds NaN or None.
     """
     if not isinstance(n_splits, (int, np.integer)) or n_splits < 2:
         raise ParameterError(f"n_splits={n_splits!r} must be an integer of at least 2.")
@@ -124,7 +125,43 @@ def _labels(X, y, groups):
     for name, values in (("y", y_host), ("groups", groups_host)):
         if values is not None and values.shape[0] != n:
             raise ParameterError(f"X has {n} samples but {name} has {values.shape[0]}; give one per sample.")
+        if values is not None and values.dtype.kind == "O":
+            _check_comparable(values, name)
+    missing = np.flatnonzero(_missing(groups_host))
+    if missing.size:
+        raise ParameterError(
+            f"groups holds no patient (NaN or None) for {count(missing.size, 'sample')}, first at index "
+            f"{missing[0]}; every sample needs its patient: fill them in or drop those samples."
+        )
     return y_host, groups_host
+
+
+def _missing(values: np.ndarray) -> np.ndarray:
+    """Which labels are missing: NaN, and in an object array None or pandas' NA as well."""
+    if values.dtype.kind == "f":
+        return np.isnan(values)
+    if values.dtype.kind != "O":
+        return np.zeros(values.shape, dtype=bool)
+    return np.array([_is_missing(value) for value in values], dtype=bool)
+
+
+def _is_missing(value) -> bool:
+    try:
+        return value is None or bool(value != value)
+    except TypeError:  # pandas' NA, whose comparisons are neither true nor false
+        return True
+
+
+def _check_comparable(values: np.ndarray, name: str) -> None:
+    """Refuse labels of an object array that cannot be sorted together (patient IDs 17 beside "P18")."""
+    try:
+        np.unique(values[~_missing(values)])
+    except TypeError:
+        kinds = sorted({type(v).__name__ for v in values})
+        raise ParameterError(
+            f"{name} mixes labels of types {kinds}, which cannot be compared; give them one type, e.g. "
+            f"{name}.astype(str)."
+        ) from None
 
 
 def _take(indices, y, groups, fraction, stratify, random_state):

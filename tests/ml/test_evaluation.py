@@ -102,3 +102,33 @@ def test_stratified_folds_of_classes_smaller_than_the_folds():
     with pytest.raises(ParameterError, match="y=None"):
         next(patient_cv(3, stratify=True).split(np.zeros((6, 2)), None, groups))
     assert len(list(patient_cv(2, stratify=True, random_state=0).split(np.zeros((6, 2)), y, groups))) == 2
+
+
+@pytest.mark.parametrize("stratify", [False, True])
+@pytest.mark.parametrize(
+    "groups",
+    [
+        np.array([1, 2, np.nan, 1, 2, 3, 3, 4]),
+        np.array(["P1", "P2", None, "P1", "P2", "P3", "P3", "P4"], dtype=object),
+    ],
+    ids=["nan", "none"],
+)
+def test_missing_patients_refused(groups, stratify):
+    # scikit-learn's splitters raised a bare ValueError for NaN, or (stratified) put the samples of
+    # unknown patients into one group; None beside strings was a TypeError from np.unique.
+    X, y = np.zeros((8, 2)), np.array([0, 1] * 4)
+    message = r"groups holds no patient \(NaN or None\) for 1 sample, first at index 2"
+    with pytest.raises(ParameterError, match=message):
+        patient_split(X, y, groups, stratify=stratify)
+    with pytest.raises(ParameterError, match=message):
+        list(patient_cv(2, stratify=stratify).split(X, y, groups))
+
+
+def test_patient_labels_of_mixed_types_refused():
+    # Patient IDs read as 17 beside "P18" cannot be sorted: np.unique's TypeError from inside scikit-learn.
+    X, y = np.zeros((6, 2)), np.array([0, 1] * 3)
+    groups = np.array([17, "P18", 19, "P20", 17, 19], dtype=object)
+    with pytest.raises(ParameterError, match=r"groups mixes labels of types \['int', 'str'\].*astype\(str\)"):
+        patient_split(X, y, groups)
+    with pytest.raises(ParameterError, match="groups mixes labels"):
+        list(patient_cv(2).split(X, y, groups))
