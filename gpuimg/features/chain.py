@@ -46,6 +46,9 @@ class Roi:
         The bounding boxes of the two masks in ``image`` (as :func:`roi_box` gives them).
     value_range : (float, float) [image units]
         The smallest and largest of ``values``.
+    nonfinite : int
+        The number of voxels of ``image`` that are NaN or infinite, all outside the morphological
+        mask (:func:`prepare` refuses them inside).
     """
 
     image: object
@@ -57,6 +60,7 @@ class Roi:
     morph_box: tuple[tuple[int, int], ...]
     intensity_box: tuple[tuple[int, int], ...]
     value_range: tuple[float, float]
+    nonfinite: int = 0
 
     def __repr__(self) -> str:
         return f"Roi(voxels={int(self.values.size)}, box={tuple(self.image.shape)}, spacing={self.spacing})"
@@ -128,10 +132,15 @@ def prepare_box(data, roi_in, box, spacing, settings: Settings) -> Roi:
     intensity_mask, emptied = _resegment(xp, roi_image, morph_mask, settings)
     values = roi_image[intensity_mask]
     # What the host needs of the ROI, in one device read: whether the mask kept a voxel, how many
-    # of its voxels are not finite, the range of the intensities and the masks' projections on the
-    # axes (their boxes; one mask's without re-segmentation).
+    # of its voxels and of the image's are not finite, the range of the intensities and the masks'
+    # projections on the axes (their boxes; one mask's without re-segmentation).
     masks = [morph_mask] if intensity_mask is morph_mask else [morph_mask, intensity_mask]
-    counts = [xp.count_nonzero(morph_mask), xp.count_nonzero(morph_mask & ~xp.isfinite(roi_image))]
+    nonfinite = ~xp.isfinite(roi_image)
+    counts = [
+        xp.count_nonzero(morph_mask),
+        xp.count_nonzero(morph_mask & nonfinite),
+        xp.count_nonzero(nonfinite),
+    ]
     extremes = [values.min(), values.max()] if values.size else [0.0, 0.0]
     summary = to_numpy(
         xp.concatenate(
@@ -157,12 +166,12 @@ def prepare_box(data, roi_in, box, spacing, settings: Settings) -> Roi:
             f"no voxel of the ROI is left after {emptied}: the ROI's intensities all lie outside it. "
             "Check the image's units (HU?) and the settings' reseg_range."
         )
-    if not math.isfinite(summary[3] - summary[2]):  # every bin width and moment would overflow
+    if not math.isfinite(summary[4] - summary[3]):  # every bin width and moment would overflow
         raise FeatureError(
-            f"the ROI's intensities span {summary[2]:g} to {summary[3]:g}, more than float64 holds; "
+            f"the ROI's intensities span {summary[3]:g} to {summary[4]:g}, more than float64 holds; "
             "check the image's units, or rescale it."
         )
-    boxes = [_box(summary[4:], roi_image.shape, k) for k in range(len(masks))]
+    boxes = [_box(summary[5:], roi_image.shape, k) for k in range(len(masks))]
     return Roi(
         image=roi_image,
         morph_mask=morph_mask,
@@ -172,7 +181,8 @@ def prepare_box(data, roi_in, box, spacing, settings: Settings) -> Roi:
         settings=settings,
         morph_box=boxes[0],
         intensity_box=boxes[-1],
-        value_range=(float(summary[2]), float(summary[3])),
+        value_range=(float(summary[3]), float(summary[4])),
+        nonfinite=int(summary[2]),
     )
 
 

@@ -27,9 +27,10 @@ def local_intensity(roi: Roi) -> dict[str, float]:
     peak is the highest peak among the intensity mask's voxels of maximum intensity, the global
     peak the highest among all intensity-mask voxels. The mean at every voxel is one spherical
     convolution by FFT on the image's device. Voxels past the image's edge are not counted, so a
-    sphere cut by the edge averages what it holds: where the ROI lies within the sphere's radius of
-    the (cut) image's edge, the number of voxels in each sphere is convolved too; elsewhere every
-    sphere holds all of its voxels.
+    sphere cut by the edge averages what it holds; nor are voxels outside the ROI that are NaN or
+    infinite (a field of view padded with NaN), as if past the edge. Where the ROI lies within the
+    sphere's radius of the (cut) image's edge, or the image holds such voxels, the number of
+    voxels in each sphere is convolved too; elsewhere every sphere holds all of its voxels.
     """
     return local_intensity_deferred(check_roi(roi, "local_intensity")).result()
 
@@ -42,13 +43,17 @@ def local_intensity_deferred(roi: Roi) -> Deferred:
     reach = [int(PEAK_RADIUS_MM // s) for s in roi.spacing]
     grid = fft_shape(image.shape, reach)
     sphere = radial_spectrum(ns, grid, roi.spacing, lambda d2: (d2 <= PEAK_RADIUS_MM**2).astype(xp.float64))
-    total = convolve(ns, image, sphere, grid)
-    if all(
+    # A NaN or infinity anywhere in the FFT's input would reach every voxel's sum, not only its sphere's.
+    finite = xp.isfinite(image) if roi.nonfinite else None
+    total = convolve(ns, image if finite is None else xp.where(finite, image, 0.0), sphere, grid)
+    if finite is None and all(
         r <= lo and hi + r < n for (lo, hi), r, n in zip(roi.intensity_box, reach, image.shape, strict=True)
     ):
         count = _sphere_size(roi.spacing)
     else:
-        count = xp.rint(convolve(ns, xp.ones(image.shape), sphere, grid))
+        held = xp.ones(image.shape) if finite is None else finite.astype(xp.float64)
+        # at least 1 (an ROI voxel counts itself): a NaN outside the ROI may have no finite neighbour
+        count = xp.maximum(xp.rint(convolve(ns, held, sphere, grid)), 1.0)
     peaks = total / count
     # The ROI's (and its hottest voxels') peaks by where, not picked out by a mask (CuPy would read
     # the device for their number): the same maxima, a maximum being exact in any order.

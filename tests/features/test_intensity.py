@@ -140,6 +140,32 @@ def test_local_intensity_equals_a_sphere_mean_by_loops(rng, shape, corner):
     np.testing.assert_allclose(f["loc_peak_loc"], peaks[values == values.max()].max(), rtol=1e-9)
 
 
+@pytest.mark.parametrize("far_only", [True, False], ids=["beyond-every-sphere", "within-spheres"])
+def test_local_intensity_leaves_out_nan_and_infinite_voxels_outside_the_roi(rng, far_only):
+    # A field of view padded with NaN: the FFT spread one NaN (or inf) to every voxel's sum, so the
+    # peaks were NaN even where no sphere reaches it. Such voxels count as past the image's edge.
+    spacing = (2.0, 1.5, 1.0)
+    shape = (15, 17, 19)
+    image = rng.normal(0.0, 50.0, shape)
+    mask = np.zeros(shape, bool)
+    mask[6:9, 7:10, 8:11] = rng.random((3, 3, 3)) < 0.8
+    mask[7, 8, 9] = True
+    image[1, 1, 0] = np.nan  # 10 mm or more from every ROI voxel, within the image cut around the ROI
+    if not far_only:
+        image[5, 8, 9], image[7, 6, 9], image[9, 10, 11] = np.nan, np.inf, -np.inf
+        mask[5, 8, 9] = mask[7, 6, 9] = mask[9, 10, 11] = False
+    grid = np.stack(np.indices(shape), axis=-1) * np.asarray(spacing)
+    peaks = []
+    for c in np.argwhere(mask):
+        inside = np.linalg.norm(grid - c * np.asarray(spacing), axis=-1) <= PEAK_RADIUS_MM
+        peaks.append(image[inside & np.isfinite(image)].mean())
+    peaks, values = np.array(peaks), image[mask]
+    f = extract(image, mask, spacing=spacing, families=["local_intensity"])
+    # As in the loop test above: FFT rounding only.
+    np.testing.assert_allclose(f["loc_peak_glob"], peaks.max(), rtol=1e-9)
+    np.testing.assert_allclose(f["loc_peak_loc"], peaks[values == values.max()].max(), rtol=1e-9)
+
+
 def test_undefined_ratios_are_nan_with_a_warning():
     image = np.array([-3.0, 1.0, 1.0, 1.0]).reshape(1, 2, 2)  # mean 0, P25 + P75 = 1
     with pytest.warns(FeatureWarning, match="stat_cov"):
