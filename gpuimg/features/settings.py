@@ -9,6 +9,7 @@ CT phantom configurations A to E.
 
 import dataclasses
 import math
+import numbers
 import os
 import tomllib
 from dataclasses import dataclass
@@ -124,7 +125,7 @@ class Settings:
             raise ConfigError(f"partial_volume={self.partial_volume!r} must be in (0, 1]; IBSI uses 0.5.")
         if self.reseg_range is not None:
             bounds = tuple(self.reseg_range)
-            if len(bounds) != 2 or any(isinstance(b, bool) or not isinstance(b, int | float) for b in bounds):
+            if len(bounds) != 2 or not all(_real(b) for b in bounds):
                 raise ConfigError(f"reseg_range={self.reseg_range!r} must be two numbers (lower, upper).")
             lower, upper = (float(b) for b in bounds)
             if math.isnan(lower) or math.isnan(upper) or lower > upper or lower == math.inf:
@@ -136,15 +137,21 @@ class Settings:
             raise ConfigError(f"outlier_sigma={self.outlier_sigma!r} must be positive (IBSI: 3) or None.")
         for name, most in (("n_bins", MAX_BINS), ("ivh_n_bins", MAX_IVH_BINS)):
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= most:
+            if not _whole(value) or not 1 <= value <= most:
                 raise ConfigError(f"{name}={value!r} must be a whole number of bins, from 1 to {most}.")
         for name, least in (("texture_distance", 1), ("ngldm_coarseness", 0)):
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < least:
+            if not _whole(value) or value < least:
                 raise ConfigError(f"{name}={value!r} must be a whole number, at least {least}.")
         for name in ("bin_width", "ivh_bin_width"):
             if not _positive(getattr(self, name)):
                 raise ConfigError(f"{name}={getattr(self, name)!r} must be a positive width in image units.")
+        # NumPy's numbers (from an array, a parameter grid) are taken and kept as Python's.
+        for name in ("n_bins", "ivh_n_bins", "texture_distance", "ngldm_coarseness"):
+            object.__setattr__(self, name, int(getattr(self, name)))
+        for name in ("partial_volume", "outlier_sigma", "bin_width", "ivh_bin_width"):
+            if getattr(self, name) is not None:
+                object.__setattr__(self, name, float(getattr(self, name)))
 
     @property
     def order(self) -> int:
@@ -291,10 +298,18 @@ _CT_CONFIGS = {
 }
 
 
+def _real(value) -> bool:
+    """Whether ``value`` is one real number, Python's or NumPy's (``numpy.float32(2.5)``), not a bool."""
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
+def _whole(value) -> bool:
+    """Whether ``value`` is one whole number, Python's or NumPy's (``numpy.int64(32)``), not a bool."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
 def _positive(value) -> bool:
-    return (
-        not isinstance(value, bool) and isinstance(value, int | float) and math.isfinite(value) and value > 0
-    )
+    return _real(value) and math.isfinite(value) and value > 0
 
 
 def _choice(name, value, allowed):

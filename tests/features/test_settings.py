@@ -2,6 +2,7 @@
 
 import math
 
+import numpy as np
 import pytest
 
 from gpuimg.errors import ConfigError
@@ -97,3 +98,37 @@ def test_texture_approaches_take_one_or_several_in_a_fixed_order(tmp_path):
     settings = Settings.from_toml(path)
     assert settings.texture_approaches == ("2d", "2.5d")
     assert settings.texture_aggregations == ("merged",)
+
+
+def test_numpy_numbers_are_taken_as_python_numbers():
+    # NumPy scalars (from an array of candidate bin numbers, a parameter grid) were refused with
+    # "n_bins=np.int64(16) must be a whole number of bins"; NumPy's bools still are not numbers.
+    given = Settings(
+        new_spacing=(None, np.float32(2.0), np.int64(2)),
+        partial_volume=np.float32(0.5),
+        reseg_range=(np.int16(-1000), np.float64(400.0)),
+        outlier_sigma=np.int64(3),
+        n_bins=np.int64(16),
+        bin_width=np.float32(2.5),
+        ivh_n_bins=np.uint16(100),
+        ivh_bin_width=np.float64(2.5),
+        texture_distance=np.int32(2),
+        ngldm_coarseness=np.uint8(1),
+    )
+    expected = Settings(
+        new_spacing=(None, 2.0, 2.0),
+        partial_volume=0.5,
+        reseg_range=(-1000.0, 400.0),
+        outlier_sigma=3.0,
+        n_bins=16,
+        bin_width=2.5,
+        ivh_n_bins=100,
+        ivh_bin_width=2.5,
+        texture_distance=2,
+        ngldm_coarseness=1,
+    )
+    assert given == expected
+    assert all(type(getattr(given, f)) is type(getattr(expected, f)) for f in ("n_bins", "bin_width"))
+    for values in ({"n_bins": np.True_}, {"bin_width": np.bool_(True)}, {"n_bins": np.float64(3.0)}):
+        with pytest.raises(ConfigError, match=next(iter(values))):
+            Settings(**values)
