@@ -40,7 +40,8 @@ def intensity_statistics(roi: Roi) -> dict[str, float]:
     kurtosis; skewness and kurtosis are 0 for a constant ROI, as IBSI defines them. Percentiles
     interpolate linearly between order statistics (NumPy's default). The coefficient of variation
     and the quartile coefficient of dispersion are NaN, with a warning, where their denominator
-    is 0.
+    is 0, and so is the robust mean absolute deviation where no value lies between P10 and P90
+    (an ROI of two distinct values).
     """
     return intensity_statistics_deferred(check_roi(roi, "intensity_statistics")).result()
 
@@ -119,8 +120,8 @@ def _moments(x) -> dict:
     p10, p25, median, p75, p90 = xp.percentile(x, xp.asarray(_PERCENTILES))
     # The values from P10 to P90 by where, not picked out (CuPy would read the device for their number).
     central = (x >= p10) & (x <= p90)
-    n_central = central.sum()
-    central_mean = xp.where(central, x, 0.0).sum() / n_central
+    n_central = central.sum()  # 0 for two distinct values: P10 and P90 lie strictly between them
+    central_mean = xp.where(central, x, 0.0).sum() / xp.maximum(n_central, 1)
     return {
         "mean": mean,
         "m2": (deviation**2).mean(),
@@ -134,7 +135,8 @@ def _moments(x) -> dict:
         "p75": p75,
         "p90": p90,
         "mad": xp.abs(deviation).mean(),
-        "rmad": xp.where(central, xp.abs(x - central_mean), 0.0).sum() / n_central,
+        "rmad_sum": xp.where(central, xp.abs(x - central_mean), 0.0).sum(),
+        "n_central": n_central,
         "medad": xp.abs(x - median).mean(),
     }
 
@@ -155,7 +157,7 @@ def _statistics(s, prefix: str) -> dict[str, float]:
         "iqr": s["p75"] - s["p25"],
         "range": s["max"] - s["min"],
         "mad": s["mad"],
-        "rmad": s["rmad"],
+        "rmad": _ratio(s["rmad_sum"], s["n_central"], f"{prefix}_rmad", "no value lies between P10 and P90"),
         "medad": s["medad"],
         "cov": _ratio(np.sqrt(var), s["mean"], f"{prefix}_cov", "the mean is 0"),
         "qcod": _ratio(s["p75"] - s["p25"], s["p75"] + s["p25"], f"{prefix}_qcod", "P75 + P25 is 0"),

@@ -166,6 +166,20 @@ def test_local_intensity_leaves_out_nan_and_infinite_voxels_outside_the_roi(rng,
     np.testing.assert_allclose(f["loc_peak_loc"], peaks[values == values.max()].max(), rtol=1e-9)
 
 
+def test_robust_mean_absolute_deviation_of_two_values_is_nan_with_a_warning():
+    # Two distinct values: P10 = 1 and P90 = 9 lie strictly between them, so IBSI's set of values from
+    # P10 to P90 is empty. The NaN came with NumPy's "invalid value" RuntimeWarning, not a FeatureWarning.
+    image = np.array([0.0, 10.0]).reshape(1, 1, 2)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        f = extract(image, np.ones_like(image, bool), spacing=1.0, families=["statistics", "histogram"])
+    assert np.isnan(f["stat_rmad"]) and np.isnan(f["ih_rmad"])
+    assert np.percentile([0.0, 10.0], [10, 90]).tolist() == [f["stat_p10"], f["stat_p90"]] == [1.0, 9.0]
+    messages = [str(w.message) for w in caught if issubclass(w.category, FeatureWarning)]
+    assert any("stat_rmad" in m for m in messages) and any("ih_rmad" in m for m in messages)
+    assert not [w for w in caught if w.category is RuntimeWarning]
+
+
 def test_undefined_ratios_are_nan_with_a_warning():
     image = np.array([-3.0, 1.0, 1.0, 1.0]).reshape(1, 2, 2)  # mean 0, P25 + P75 = 1
     with pytest.warns(FeatureWarning, match="stat_cov"):
