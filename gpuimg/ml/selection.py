@@ -28,13 +28,32 @@ class _Selector(TransformerMixin, BaseEstimator):
         return X[:, namespace(X).xp.asarray(self.get_support(indices=True))]
 
     def get_feature_names_out(self, input_features=None):
-        """Names of the kept features (``x0``, ``x1``, ... when none were given)."""
+        """Names of the kept features: of ``input_features``, else of the columns of the DataFrame
+        fitted on (``feature_names_in_``), else ``x0``, ``x1``, ..."""
+        check_fitted(self, "support_")
+        if input_features is None:
+            input_features = getattr(self, "feature_names_in_", None)
         names = (
-            np.asarray(input_features, dtype=object)
+            np.asarray(input_features, dtype=object).ravel()
             if input_features is not None
             else np.array([f"x{i}" for i in range(self.n_features_in_)], dtype=object)
         )
+        if names.size != self.n_features_in_:
+            raise ParameterError(
+                f"input_features holds {names.size} names, but {type(self).__name__} was fitted on "
+                f"{self.n_features_in_} features; give one name per feature."
+            )
         return names[self.get_support()]
+
+    def _remember_names(self, X) -> None:
+        """``feature_names_in_``: the column names of a DataFrame ``X`` where all are strings, as
+        scikit-learn keeps them; removed when refitted on an array."""
+        columns = getattr(X, "columns", None)
+        names = None if columns is None else np.asarray(columns, dtype=object)
+        if names is not None and all(isinstance(name, str) for name in names):
+            self.feature_names_in_ = names
+        elif hasattr(self, "feature_names_in_"):
+            del self.feature_names_in_
 
 
 class VarianceThreshold(_Selector):
@@ -61,6 +80,7 @@ class VarianceThreshold(_Selector):
 
     def fit(self, X, y=None):
         """Learn the variances (``variances_``) and the kept features; returns self."""
+        self._remember_names(X)
         X = check_features(X)
         xp = namespace(X).xp
         self.variances_ = X.var(axis=0)
@@ -104,6 +124,7 @@ class CorrelationFilter(_Selector):
         """Find the features to keep in ``X`` (samples, features); returns self."""
         if not isinstance(self.threshold, (int, float)) or not 0 < self.threshold <= 1:
             raise ParameterError(f"threshold={self.threshold!r} must be an absolute correlation in (0, 1].")
+        self._remember_names(X)
         X = check_features(X)
         xp = namespace(X).xp
         centred = X - X.mean(0)
@@ -156,6 +177,7 @@ class MutualInformationSelector(_Selector):
         """Score the features of ``X`` against ``y``; returns self."""
         if not isinstance(self.k, (int, np.integer)) or self.k < 1:
             raise ParameterError(f"k={self.k!r} must be a positive integer (features kept).")
+        self._remember_names(X)
         X = check_features(X)
         y = check_target(X, y, classification=self.discrete_target)
         score = mutual_info_classif if self.discrete_target else mutual_info_regression

@@ -66,6 +66,31 @@ def test_selection_steps_in_a_pipeline(rng):
     assert pipeline.named_steps["variancethreshold"].get_support().tolist() == [True] * 5 + [False]
 
 
+def test_feature_names_of_a_dataframe_kept(rng):
+    # The names came out x0, x1, ... for a DataFrame of named radiomics features: scikit-learn keeps them.
+    pd = pytest.importorskip("pandas")
+    from sklearn.feature_selection import VarianceThreshold as SklearnVarianceThreshold
+
+    base = rng.normal(size=(30, 3))
+    table = pd.DataFrame(
+        np.column_stack([base[:, 0], np.ones(30), base[:, 1], 2 * base[:, 0], base[:, 2]]),
+        columns=["firstorder_Mean", "shape_Constant", "glcm_Contrast", "firstorder_Double", "ngtdm_Busyness"],
+    )
+    expected = SklearnVarianceThreshold().fit(table).get_feature_names_out()
+    np.testing.assert_array_equal(VarianceThreshold().fit(table).get_feature_names_out(), expected)
+    varying = table.drop(columns="shape_Constant")  # np.corrcoef of a constant column is NaN
+    kept = CorrelationFilter(0.9).fit(varying).get_feature_names_out()
+    np.testing.assert_array_equal(kept, varying.columns[_direct_correlation_filter(varying.to_numpy(), 0.9)])
+    selector = MutualInformationSelector(k=2, random_state=0).fit(table, base[:, 0] > 0)
+    np.testing.assert_array_equal(selector.get_feature_names_out(), table.columns[selector.get_support()])
+    transformed = VarianceThreshold().set_output(transform="pandas").fit_transform(table)
+    assert list(transformed.columns) == list(expected)
+    # Refitted on an array, the names are forgotten, as scikit-learn forgets them.
+    assert VarianceThreshold().fit(table).fit(table.to_numpy()).get_feature_names_out()[0] == "x0"
+    with pytest.raises(ParameterError, match="input_features holds 2 names"):
+        VarianceThreshold().fit(table).get_feature_names_out(["a", "b"])
+
+
 def test_bad_selection_inputs(rng):
     X = rng.normal(size=(20, 3))
     with pytest.raises(ParameterError, match="threshold"):
