@@ -5,6 +5,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.feature_selection import mutual_info_classif, mutual_info_regression
 
+from gpuimg._support import check_finite, is_finite
 from gpuimg.backend import namespace, to_numpy
 from gpuimg.errors import ParameterError
 
@@ -64,7 +65,8 @@ class VarianceThreshold(_Selector):
     Parameters
     ----------
     threshold : float
-        Features with a (population) variance above it are kept; 0 keeps the non-constant ones.
+        Features with a (population) variance above it are kept; 0 keeps the non-constant ones. At
+        least 0, as in scikit-learn.
 
     Examples
     --------
@@ -80,12 +82,13 @@ class VarianceThreshold(_Selector):
 
     def fit(self, X, y=None):
         """Learn the variances (``variances_``) and the kept features; returns self."""
+        threshold = check_finite(self.threshold, "threshold", low=0)
         self._remember_names(X)
         X = check_features(X)
         xp = namespace(X).xp
         self.variances_ = X.var(axis=0)
-        keep = self.variances_ > self.threshold
-        if self.threshold == 0:  # as scikit-learn: a constant column may have a rounding-error variance
+        keep = self.variances_ > threshold
+        if threshold == 0:  # as scikit-learn: a constant column may have a rounding-error variance
             keep &= X.max(axis=0) - X.min(axis=0) > 0
         if not bool(keep.any()):
             alone = " (X holds 1 sample, whose features all have variance 0)" if X.shape[0] == 1 else ""
@@ -122,16 +125,20 @@ class CorrelationFilter(_Selector):
 
     def fit(self, X, y=None):
         """Find the features to keep in ``X`` (samples, features); returns self."""
-        if not isinstance(self.threshold, (int, float)) or not 0 < self.threshold <= 1:
+        if not (is_finite(self.threshold) and 0 < float(self.threshold) <= 1):
             raise ParameterError(f"threshold={self.threshold!r} must be an absolute correlation in (0, 1].")
         self._remember_names(X)
         X = check_features(X)
         xp = namespace(X).xp
+        # Each column divided by its largest magnitude first (which leaves r as it is): squares of
+        # values beyond 1e154 overflowed, and below 1e-154 underflowed, to a correlation of 0.
+        peak = xp.abs(X).max(0)
+        X = X / xp.where(peak > 0, peak, 1.0)
         centred = X - X.mean(0)
         norms = xp.sqrt((centred**2).sum(0))
         scaled = centred / xp.where(norms > 0, norms, 1.0)
         self.correlation_ = xp.abs(scaled.T @ scaled)
-        correlated = to_numpy(self.correlation_ > self.threshold)
+        correlated = to_numpy(self.correlation_ > float(self.threshold))
         keep = np.zeros(X.shape[1], bool)
         for j in range(X.shape[1]):
             keep[j] = not correlated[j, :j][keep[:j]].any()
@@ -180,6 +187,14 @@ class MutualInformationSelector(_Selector):
         self._remember_names(X)
         X = check_features(X)
         y = check_target(X, y, classification=self.discrete_target)
+        neighbours = self.n_neighbors
+        if not isinstance(neighbours, int | np.integer) or isinstance(neighbours, bool) or neighbours < 1:
+            raise ParameterError(f"n_neighbors={neighbours!r} must be a positive integer.")
+        if not self.discrete_target and neighbours >= X.shape[0]:
+            raise ParameterError(
+                f"n_neighbors={neighbours} needs more samples than that; X has {X.shape[0]}. Use "
+                f"n_neighbors <= {X.shape[0] - 1}."
+            )
         score = mutual_info_classif if self.discrete_target else mutual_info_regression
         self.scores_ = score(
             to_numpy(X), to_numpy(y), n_neighbors=self.n_neighbors, random_state=self.random_state

@@ -91,6 +91,35 @@ def test_feature_names_of_a_dataframe_kept(rng):
         VarianceThreshold().fit(table).get_feature_names_out(["a", "b"])
 
 
+@pytest.mark.parametrize("scale", [1e200, 1e-200, 1e25])
+def test_correlation_filter_at_extreme_scales(rng, scale):
+    # Squares of the centred values overflowed (1e200; 1e25 in float32) or underflowed (1e-200): every
+    # correlation came out 0, and a feature twice another was kept.
+    base = rng.normal(size=(50, 3))
+    X = np.column_stack([base[:, 0], 2 * base[:, 0], base[:, 1], base[:, 2]])
+    expected = _direct_correlation_filter(X, 0.9)  # at scale 1: the correlations do not depend on it
+    scaled = (X * scale).astype(np.float32 if scale == 1e25 else np.float64)
+    selector = CorrelationFilter(0.9).fit(scaled)
+    np.testing.assert_array_equal(selector.get_support(indices=True), expected)
+    # float32 rounding of the scaled values: 1e-5 (float64: 1e-12).
+    atol = 1e-5 if scale == 1e25 else 1e-12
+    np.testing.assert_allclose(selector.correlation_, np.abs(np.corrcoef(X, rowvar=False)), atol=atol)
+
+
+def test_selection_parameters_checked(rng):
+    # Bare TypeErrors from comparisons with the data before; NumPy scalars were refused.
+    X, y = rng.normal(size=(12, 3)), np.arange(12) % 2
+    for threshold in (None, "high", -1.0, np.nan):
+        with pytest.raises(ParameterError, match="threshold="):
+            VarianceThreshold(threshold).fit(X)
+    assert CorrelationFilter(np.float32(0.9)).fit(X).n_features_in_ == 3
+    for neighbours in (0, 2.5, None):
+        with pytest.raises(ParameterError, match=r"n_neighbors=.* must be a positive integer"):
+            MutualInformationSelector(k=1, n_neighbors=neighbours).fit(X, y)
+    with pytest.raises(ParameterError, match=r"n_neighbors=12 needs more samples.*n_neighbors <= 11"):
+        MutualInformationSelector(k=1, n_neighbors=12, discrete_target=False).fit(X, X[:, 0])
+
+
 def test_bad_selection_inputs(rng):
     X = rng.normal(size=(20, 3))
     with pytest.raises(ParameterError, match="threshold"):
