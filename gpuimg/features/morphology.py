@@ -19,6 +19,7 @@ from numpy.typing import ArrayLike
 from gpuimg.backend import is_dask, namespace, to_numpy
 from gpuimg.contours import binary_mesh_measures
 from gpuimg.errors import FeatureError, FeatureWarning
+from gpuimg.volume import Volume
 
 from ._fft import fft_shape, inner_product, radial_spectrum, spectrum
 from ._scalars import Deferred
@@ -65,8 +66,8 @@ def morphology(
     Raises
     ------
     FeatureError
-        For arrays that are not 3D or differ in shape or device, a spacing that is not 3 positive
-        numbers, or an empty morphological or intensity mask.
+        For arrays that are not 3D or differ in shape or device, a Volume or complex image, a
+        spacing that is not 3 positive numbers, or an empty morphological or intensity mask.
 
     Notes
     -----
@@ -130,6 +131,7 @@ def morphology_deferred(image, morph_mask, intensity_mask, spacing: Sequence[flo
     image, morph_mask, intensity_mask = (
         x.compute() if is_dask(x) else x for x in (image, morph_mask, intensity_mask)
     )
+    image = _check_image(image)
     ns = namespace(image)
     xp = ns.xp
     spacing = _check_inputs(ns, image, morph_mask, intensity_mask, spacing)
@@ -409,6 +411,24 @@ def _symmetric_eigenvalues(matrix: Sequence[Sequence[float]]) -> list[float]:
             a[r][p] = a[p][r] = g - s * (h + g * tau)
             a[r][q] = a[q][r] = h + s * (g - h * tau)
     return sorted(a[k][k] for k in range(3))
+
+
+def _check_image(image):
+    """``image`` as an array of real numbers (a nested list becomes a NumPy array); a FeatureError for
+    a Volume (whose spacing and chain are :func:`~gpuimg.features.extract`'s) or complex values."""
+    if isinstance(image, Volume):
+        raise FeatureError(
+            "morphology takes the arrays of a prepared Roi (roi.image, roi.morph_mask, "
+            "roi.intensity_mask, roi.spacing), not a Volume; for a Volume and its mask use "
+            "gpuimg.features.extract(volume, mask, families=['morphology'])."
+        )
+    if not hasattr(image, "dtype"):
+        image = np.asarray(image)
+    if image.dtype.kind not in "biuf":
+        raise FeatureError(
+            f"the image must hold real numbers; got dtype {image.dtype}. Take its .real or abs() first."
+        )
+    return image
 
 
 def _check_inputs(ns, image, morph_mask, intensity_mask, spacing) -> tuple[float, float, float]:

@@ -422,6 +422,20 @@ def test_shape_and_spacing_mismatches_raise_feature_error():
             morphology(image, mask, mask, spacing)
 
 
+def test_volume_or_complex_image_raises_feature_error_and_a_list_is_an_array(rng):
+    # A Volume image was a bare TypeError ('Volume' object is not subscriptable) and a complex one lost
+    # its imaginary part with only NumPy's ComplexWarning; a nested list was a TypeError too.
+    image = rng.normal(size=(4, 5, 6))
+    mask = np.zeros(image.shape, dtype=bool)
+    mask[1:3, 1:4, 2:5] = True
+    with pytest.raises(FeatureError, match=r"not a Volume.*extract\(volume, mask"):
+        morphology(gpuimg.Volume(image, spacing=SPACING), mask, mask, SPACING)
+    with pytest.raises(FeatureError, match="real numbers; got dtype complex128"):
+        morphology(image + 1j, mask, mask, SPACING)
+    expected = morphology(image, mask, mask, SPACING)
+    assert morphology(image.tolist(), mask, mask, SPACING) == expected
+
+
 def test_single_voxel_gives_nan_with_a_warning():
     image = np.zeros((3, 3, 3))
     mask = np.zeros(image.shape, dtype=bool)
