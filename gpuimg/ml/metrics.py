@@ -109,6 +109,9 @@ def silhouette(X, labels) -> float:
     without ``sample_size``. Samples alone in their cluster score 0.
     """
     X, labels, xp, onehot, counts = _clusters(X, labels)
+    # About the mean, in float64: the expansion of values far from 0 (features near 1e4 in float32)
+    # cancels to noise, and a negative noise made the score NaN.
+    X = X.astype(np.float64) - X.mean(0)
     d2 = (X * X).sum(1)[:, None] - 2.0 * (X @ X.T) + (X * X).sum(1)[None, :]
     distances = xp.sqrt(xp.maximum(d2, 0.0))
     xp.fill_diagonal(distances, 0.0)
@@ -117,7 +120,8 @@ def silhouette(X, labels) -> float:
     own_count = (onehot * counts).sum(1)
     a = (sums * onehot).sum(1) / xp.maximum(own_count - 1, 1)
     b = xp.where(own, xp.inf, sums / counts).min(1)
-    s = xp.where(own_count > 1, (b - a) / xp.maximum(a, b), 0.0)
+    spread = xp.maximum(a, b)  # 0 for a sample at the same place as every other: it scores 0, as in sklearn
+    s = xp.where((own_count > 1) & (spread > 0), (b - a) / xp.where(spread > 0, spread, 1.0), 0.0)
     return float(s.mean())
 
 

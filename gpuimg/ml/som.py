@@ -208,6 +208,11 @@ def _positions(m: int, n: int, topology: str) -> np.ndarray:
 
 
 def _squared_distances(X, weights, xp):
+    """Squared distances (samples, nodes), expanded as |x|^2 - 2 x.w + |w|^2 about the nodes' mean in
+    float64: about 0, that sum cancels to noise for values far from it (features near 1e4 in float32,
+    1e8 in float64 gave samples the wrong best-matching node)."""
+    centre = weights.mean(0)
+    X, weights = X.astype(np.float64) - centre, weights - centre
     d2 = (X * X).sum(1)[:, None] - 2.0 * (X @ weights.T) + (weights * weights).sum(1)[None, :]
     return xp.maximum(d2, 0.0)
 

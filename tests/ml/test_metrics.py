@@ -63,6 +63,23 @@ def test_roc_auc_refuses_nan_scores():
         metrics.roc_auc(y, score)
 
 
+@pytest.mark.parametrize("offset", [1e4, 1e8])
+def test_silhouette_of_features_far_from_zero(rng, offset):
+    # |x|^2 - 2 x.y + |y|^2 of float32 features near 1e4 (float64 near 1e8) cancelled to noise: the
+    # score came out NaN (or 0.26 for 0.21). scikit-learn scores the same values moved to 0 in float64.
+    base = rng.normal(size=(60, 3))
+    labels = (base[:, 0] > 0).astype(int)
+    X = (base + offset).astype(np.float32 if offset == 1e4 else np.float64)
+    expected = skm.silhouette_score(X.astype(np.float64) - offset, labels)
+    assert metrics.silhouette(X, labels) == pytest.approx(expected, abs=1e-9)
+
+
+def test_silhouette_of_samples_at_one_place():
+    # Samples with a = b = 0 scored 0 / 0 = NaN; scikit-learn scores them 0.
+    X, labels = np.zeros((10, 2)), np.arange(10) % 2
+    assert metrics.silhouette(X, labels) == skm.silhouette_score(X, labels) == 0.0
+
+
 def test_cluster_metrics_match_scikit_learn(rng):
     X = rng.normal(size=(120, 3))
     labels = rng.integers(0, 4, 120)

@@ -1,6 +1,7 @@
 import numpy as np
 import pytest
 from minisom import MiniSom
+from scipy.spatial.distance import cdist
 from sklearn.base import clone
 from sklearn.datasets import make_blobs
 
@@ -37,6 +38,19 @@ def test_api(rng, topology):
     assert som.quantization_error(X) == pytest.approx(distances.min(1).mean(), rel=1e-9)
     again = clone(som).fit(X)
     np.testing.assert_allclose(again.weights_, som.weights_, rtol=1e-12)
+
+
+@pytest.mark.parametrize(("offset", "dtype"), [(1e4, np.float32), (1e8, np.float64)])
+def test_best_matches_of_features_far_from_zero(rng, offset, dtype):
+    # The distances' expansion |x|^2 - 2 x.w + |w|^2 cancelled to noise for float32 features near 1e4
+    # (float64 near 1e8): 40% of the samples got a node other than their nearest.
+    X = (rng.normal(size=(200, 3)) + offset).astype(dtype)
+    som = SOM(grid=(3, 3), epochs=10, random_state=0).fit(X)
+    exact = cdist(X.astype(np.float64), som.weights_)
+    np.testing.assert_array_equal(som.labels_, exact.argmin(1))
+    np.testing.assert_array_equal(som.predict(X), exact.argmin(1))
+    # Distances of about 1 between values near the offset: float64 rounding of x - w, about 1e-8 at 1e8.
+    np.testing.assert_allclose(som.transform(X), exact, rtol=0, atol=1e-7)
 
 
 def test_bad_parameters(rng):
