@@ -1,6 +1,7 @@
 """DICOM objects that are not images (RTSTRUCT, SEG): reading one, and what a damaged one raises."""
 
 import contextlib
+import re
 import struct
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -9,7 +10,7 @@ import numpy as np
 import pydicom
 
 from gpuimg.backend import to_device
-from gpuimg.errors import DicomError, GpuimgError
+from gpuimg.errors import DicomError, GpuimgError, ParameterError
 from gpuimg.io._header import _raw_dataset
 from gpuimg.volume import Volume
 
@@ -85,9 +86,38 @@ def _mask_volume(
     """The uint8 mask that ``place`` draws from the ``modality`` file ``path`` (which must hold
     ``sequence``) on the reference's grid, with the ROI's name ``place`` gives, as a Volume on
     ``device`` (default the reference's)."""
+    if not isinstance(reference, Volume):
+        raise ParameterError(
+            f"reference={type(reference).__name__}: pass the image the {modality} was drawn on as a Volume "
+            "(gpuimg.read_dicom of its series), whose geometry places the mask."
+        )
     ds = _read_object(path, modality, sequence)
     with _damage_named(path, modality):
         mask, name = place(ds)
     data = to_device(mask, device or reference.device)
     meta = {"roi": name, "modality": modality}
     return Volume(data, reference.spacing, reference.origin, reference.direction, meta)
+
+
+def _named(names: list[str], wanted: str, parameter: str) -> list[str]:
+    """The names equal to ``wanted``, else equal to it ignoring case, else those in which it is found
+    as a regular expression (ignoring case).
+
+    Raises
+    ------
+    ParameterError
+        Where ``wanted`` is not a string, or is needed as a regular expression and is not a valid one.
+    """
+    if not isinstance(wanted, str):
+        raise ParameterError(f"{parameter}={wanted!r} must be a name (str).")
+    matches = [n for n in names if n == wanted] or [n for n in names if n.lower() == wanted.lower()]
+    if matches:
+        return matches
+    try:
+        pattern = re.compile(wanted, flags=re.IGNORECASE)
+    except re.error as exc:
+        raise ParameterError(
+            f"{parameter}={wanted!r} is no name in the file and not a valid regular expression ({exc}); "
+            f"pass a name exactly, or re.escape({wanted!r}) to search for it as text."
+        ) from None
+    return [n for n in names if pattern.search(n)]

@@ -1,7 +1,6 @@
 """DICOM RT structure sets: a named ROI's planar contours rasterised on an image's voxel grid."""
 
 import os
-import re
 from functools import partial
 from pathlib import Path
 
@@ -10,7 +9,7 @@ import pydicom
 
 from gpuimg._support import check_path
 from gpuimg.errors import DicomError, GeometryError
-from gpuimg.io._objects import _damage_named, _mask_volume, _read_object
+from gpuimg.io._objects import _damage_named, _mask_volume, _named, _read_object
 from gpuimg.volume import Volume
 
 #: How far a contour plane may lie from the nearest slice centre [fraction of the slice spacing].
@@ -70,6 +69,9 @@ def read_rtstruct(
         Unreadable file, not an RTSTRUCT, no ROI or several matching ``roi``, an ROI without contours.
     GeometryError
         A contour that is not in an image plane, or lies outside the image's slices.
+    ParameterError
+        ``reference`` is not a Volume; ``roi`` is not a string, or matches no name exactly and is not a
+        valid regular expression.
 
     Notes
     -----
@@ -161,14 +163,7 @@ def _inside(shape: tuple[int, int], rows: np.ndarray, columns: np.ndarray) -> np
 
 def _roi(ds: pydicom.Dataset, roi: str | None, path: Path) -> tuple[int, str]:
     rois = {str(item.ROIName): int(item.ROINumber) for item in ds.StructureSetROISequence}
-    if roi is None:
-        matches = list(rois)
-    elif roi in rois:
-        matches = [roi]
-    else:
-        matches = [n for n in rois if n.lower() == roi.lower()] or [
-            n for n in rois if re.search(roi, n, flags=re.IGNORECASE)
-        ]
+    matches = list(rois) if roi is None else _named(list(rois), roi, "roi")
     if len(matches) != 1:
         what = "no ROI matches" if not matches else f"{len(matches)} ROIs match"
         raise DicomError(

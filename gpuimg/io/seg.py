@@ -1,7 +1,7 @@
 """DICOM Segmentation objects (SEG): one segment's frames placed on an image's voxel grid."""
 
+import numbers
 import os
-import re
 from functools import partial
 from pathlib import Path
 
@@ -9,8 +9,8 @@ import numpy as np
 import pydicom
 
 from gpuimg._support import check_path
-from gpuimg.errors import DicomError, GeometryError
-from gpuimg.io._objects import _mask_volume
+from gpuimg.errors import DicomError, GeometryError, ParameterError
+from gpuimg.io._objects import _mask_volume, _named
 from gpuimg.io.dicom import _pixel_array
 from gpuimg.volume import Volume
 
@@ -48,6 +48,9 @@ def read_seg(
     GeometryError
         Frames whose orientation or pixel spacing differ from the image's, or that lie off its grid
         or outside its slices.
+    ParameterError
+        ``reference`` is not a Volume; ``segment`` is neither a number nor a label, or a label that
+        matches none exactly and is not a valid regular expression.
 
     Notes
     -----
@@ -113,14 +116,13 @@ def _segment(ds: pydicom.Dataset, segment: str | int | None, path: Path) -> tupl
     segments = {int(item.SegmentNumber): str(item.get("SegmentLabel", "")) for item in ds.SegmentSequence}
     if segment is None:
         matches = list(segments)
-    elif isinstance(segment, int):
-        matches = [segment] if segment in segments else []
+    elif isinstance(segment, numbers.Integral) and not isinstance(segment, bool):
+        matches = [int(segment)] if int(segment) in segments else []
+    elif not isinstance(segment, str):
+        raise ParameterError(f"segment={segment!r} must be a SegmentNumber (int) or a SegmentLabel (str).")
     else:
-        matches = (
-            [n for n, name in segments.items() if name == segment]
-            or [n for n, name in segments.items() if name.lower() == segment.lower()]
-            or [n for n, name in segments.items() if re.search(segment, name, flags=re.IGNORECASE)]
-        )
+        labels = set(_named(list(segments.values()), segment, "segment"))
+        matches = [n for n, name in segments.items() if name in labels]
     if len(matches) != 1:
         listed = sorted(f"{n}: {name}" for n, name in segments.items())
         what = (

@@ -7,7 +7,7 @@ import pytest
 from rtstruct_files import square_contour, write_structure_set
 
 import gpuimg
-from gpuimg import DicomError, GeometryError, Volume
+from gpuimg import DicomError, GeometryError, ParameterError, Volume
 from gpuimg.io import read_rtstruct, rtstruct_roi_names
 
 IBSI = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "ibsi"
@@ -160,3 +160,17 @@ def test_the_row_fill_equals_scikit_images_polygon2mask(rng):
         rows, columns = rng.uniform(-5, 35, n), rng.uniform(-5, 45, n)
         expected = polygon2mask((30, 40), np.column_stack([rows, columns]))
         np.testing.assert_array_equal(_inside((30, 40), rows, columns), expected)
+
+
+def test_a_bad_roi_or_reference_is_named_not_blamed_on_the_file(tmp_path, image):
+    # An array as the reference, or roi=3, was an AttributeError inside the reading: reported as "an
+    # element of this RTSTRUCT file is damaged or missing"; an invalid pattern was re.error.
+    path = write_structure_set(tmp_path / "rs.dcm", {"Lesion (left)": [square_contour(image, 1, 2, 5)]})
+    with pytest.raises(ParameterError, match=r"reference=ndarray: pass the image the RTSTRUCT was drawn on"):
+        read_rtstruct(path, image.data)
+    with pytest.raises(ParameterError, match=r"roi=3 must be a name \(str\)"):
+        read_rtstruct(path, image, roi=3)
+    with pytest.raises(ParameterError, match=r"roi=.lesion \(. is no name in the file and not a valid"):
+        read_rtstruct(path, image, roi="lesion (")
+    # The exact name, and the name ignoring case, are matched before any pattern.
+    assert read_rtstruct(path, image, roi="lesion (LEFT)").meta["roi"] == "Lesion (left)"

@@ -5,7 +5,7 @@ import pytest
 from seg_files import seg_sources, write_seg
 
 import gpuimg
-from gpuimg import DicomError, GeometryError, Volume
+from gpuimg import DicomError, GeometryError, ParameterError, Volume
 from gpuimg.io import read_seg
 
 pytest.importorskip("highdicom")
@@ -51,3 +51,19 @@ def test_a_seg_of_another_grid_is_refused(tmp_path, series):
         read_seg(path, shifted)
     with pytest.raises(DicomError, match="not SEG"):
         read_seg(next((tmp_path / "ct").iterdir()), image)
+
+
+def test_a_bad_segment_or_reference_is_named_not_blamed_on_the_file(tmp_path, series):
+    # np.int64(2) (a segment number taken from an array) went to the label search: an AttributeError
+    # reported as "an element of this SEG file is damaged or missing", as was an array as reference.
+    image, sources = series
+    rng = np.random.default_rng(1)
+    first, second = rng.random(image.shape) < 0.3, rng.random(image.shape) < 0.3
+    path = write_seg(tmp_path / "seg.dcm", sources, {"Liver": first, "Lesion (left)": second})
+    np.testing.assert_array_equal(read_seg(path, image, np.int64(2)).data, second)
+    with pytest.raises(ParameterError, match=r"reference=ndarray: pass the image the SEG was drawn on"):
+        read_seg(path, image.data, 1)
+    with pytest.raises(ParameterError, match=r"segment=2.5 must be a SegmentNumber \(int\)"):
+        read_seg(path, image, 2.5)
+    with pytest.raises(ParameterError, match=r"segment='lesion \(' is no name .* re.escape"):
+        read_seg(path, image, "lesion (")
