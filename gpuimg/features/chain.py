@@ -244,7 +244,7 @@ def discretise(
     re-segmentation bound, or the ROI's minimum where there is none. Both in float64, whatever the
     values' dtype. The method and its parameter default to the settings' texture discretisation.
     ``value_range``, the smallest and largest of ``values`` where the host knows them
-    (:attr:`Roi.value_range`), spares a fixed bin size the device read of them.
+    (:attr:`Roi.value_range`), spares the device read of them.
 
     Returns
     -------
@@ -253,8 +253,9 @@ def discretise(
     Raises
     ------
     FeatureError
-        If there are no values, or a fixed bin size would make more than ``max_bins`` bins over the
-        ROI's range.
+        If there are no values, values that are NaN or infinite (or span more than float64 holds),
+        values below the lower re-segmentation bound with a fixed bin size (re-segment them first),
+        or a fixed bin size that would make more than ``max_bins`` bins over the ROI's range.
     ParameterError
         For a method, bin number or bin width given here that is not valid.
     ConfigError
@@ -274,16 +275,26 @@ def discretise(
     # In float64: an integer span (int16's -32768 to 32767) wraps in its own dtype, and float32 rounds
     # the scaled values differently near the bins' edges.
     values = values.astype(np.float64, copy=False)
-    if method == "fbn":
-        n_bins = settings.n_bins if n_bins is None else n_bins
-        low, high = values.min(), values.max()
-        span = high - low
-        scaled = xp.where(span > 0, (values - low) / xp.where(span > 0, span, 1.0), 0.0)
-        return xp.minimum(xp.floor(n_bins * scaled).astype(np.int64) + 1, n_bins)
-    width = settings.bin_width if bin_width is None else bin_width
     if value_range is None:
         value_range = tuple(float(v) for v in to_numpy(xp.stack([values.min(), values.max()])))
-    lower = fbs_lower_bound(value_range[0], settings)
+    low, high = value_range
+    if not math.isfinite(high - low):  # a NaN, an infinity, or a span past float64: no bin edges
+        raise FeatureError(
+            f"the intensities to discretise span {low:g} to {high:g}: some are NaN or infinite, or "
+            "they span more than float64 holds. Replace them (e.g. numpy.nan_to_num) or leave them "
+            "out of the ROI, or rescale the image."
+        )
+    if method == "fbn":
+        n_bins = settings.n_bins if n_bins is None else n_bins
+        scaled = (values - low) / (high - low) if high > low else xp.zeros_like(values)
+        return xp.minimum(xp.floor(n_bins * scaled).astype(np.int64) + 1, n_bins)
+    width = settings.bin_width if bin_width is None else bin_width
+    lower = fbs_lower_bound(low, settings)
+    if low < lower:
+        raise FeatureError(
+            f"intensities down to {low:g} lie below the lower re-segmentation bound {lower:g}, where "
+            "fixed-size bin 1 starts; re-segment them first (gpuimg.features.prepare does)."
+        )
     count = fbs_bins(value_range, width, settings)
     if count > max_bins:
         raise FeatureError(

@@ -107,6 +107,24 @@ def test_discretise_integer_and_float32_values_over_their_whole_range(dtype, met
     np.testing.assert_array_equal(discretise(values, settings, method=method), expected)
 
 
+@pytest.mark.parametrize("method", ["fbn", "fbs"])
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf, 1e308], ids=["nan", "inf", "-inf", "span-overflow"])
+def test_discretise_refuses_values_without_bin_edges(method, bad):
+    # A fixed bin number gave every value bin 1 (NaN) or int64's least value (inf), a fixed bin size
+    # a bare ValueError or OverflowError from int(NaN) or int(inf).
+    values = np.array([-1e308 if bad == 1e308 else 1.0, bad, 3.0])
+    with pytest.raises(FeatureError, match="NaN or infinite"):
+        discretise(values, Settings(), method=method)
+
+
+def test_discretise_refuses_values_below_the_fixed_bin_sizes_first_bin():
+    # Bin numbers 0 and below, where the docstring promises 1, 2, ...
+    settings = Settings(discretisation="fbs", bin_width=25.0, reseg_range=(0.0, 100.0))
+    with pytest.raises(FeatureError, match="below the lower re-segmentation bound 0"):
+        discretise(np.array([-50.0, 3.0]), settings)
+    np.testing.assert_array_equal(discretise(np.array([0.0, 30.0]), settings), [1, 2])
+
+
 def test_fixed_bin_size_counts_from_the_lower_resegmentation_bound(rng):
     values = rng.uniform(-480.0, 390.0, 5000)
     settings = Settings(discretisation="fbs", bin_width=25.0, reseg_range=(-500.0, 400.0))
