@@ -253,7 +253,8 @@ def write_image(
     Raises
     ------
     ParameterError
-        If the suffix is not a NIfTI or NRRD one, or an array comes without ``spacing``.
+        If the suffix is not a NIfTI or NRRD one, the volume has no voxel (an axis of length 0), or an
+        array comes without ``spacing``.
     WriteError
         If ``path`` is a folder, cannot be written, or the format cannot store the volume's dtype.
 
@@ -266,6 +267,7 @@ def write_image(
     volume = as_volume(volume, "write_image", spacing=spacing, origin=origin, direction=direction)
     path = check_path(path)
     kind = _kind(path, "write_image writes")
+    _check_voxels(volume.shape, "write_image")
     data = to_numpy(volume.data)
     if data.dtype == np.bool_:
         data = data.astype(np.uint8)
@@ -283,6 +285,16 @@ def write_image(
             "folder is writable and the volume's dtype is one the format stores (bool, integers, float32/64)."
         ) from exc
     return path
+
+
+def _check_voxels(shape: tuple[int, ...], caller: str) -> None:
+    """Refuse a volume without voxels: the file would have an axis of length 0, which readers refuse
+    as damaged (gpuimg's) or read as 1 (SimpleITK)."""
+    if 0 in shape:
+        raise ParameterError(
+            f"{caller}: a volume of shape {tuple(shape)} has no voxel; NIfTI and NRRD files need at least "
+            "one along each axis. Check the crop or mask that emptied it."
+        )
 
 
 def _write(kind: str, data: np.ndarray, matrix: np.ndarray, origin, path: Path) -> None:

@@ -12,7 +12,7 @@ import pydicom
 import pytest
 
 from gpuimg import ParameterError, Volume, WriteError
-from gpuimg.io import read_dicom, read_image, write_dicom, write_image
+from gpuimg.io import read_dicom, read_image, write_chunked, write_dicom, write_image
 
 
 def dead_pid() -> int:
@@ -38,6 +38,19 @@ def test_write_image_of_a_dtype_the_format_lacks(tmp_path, suffix):
     volume = Volume(np.zeros((2, 3, 4), np.complex128 if suffix == ".nrrd" else np.float128))
     with pytest.raises(WriteError, match="image"):
         write_image(volume, tmp_path / f"image{suffix}")
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("suffix", [".nii.gz", ".nii", ".nrrd"])
+@pytest.mark.parametrize("shape", [(0, 4, 5), (3, 0, 5)])
+def test_write_image_of_a_volume_without_voxels(tmp_path, suffix, shape):
+    # The file was written with an axis of length 0: read_image refused it as damaged, SimpleITK read
+    # the NIfTI as 3 x 3 x 1. write_dicom refuses such a volume too.
+    with pytest.raises(ParameterError, match=r"write_image: a volume of shape .* has no voxel"):
+        write_image(Volume(np.zeros(shape, np.int16)), tmp_path / f"image{suffix}")
+    if suffix != ".nrrd":
+        with pytest.raises(ParameterError, match=r"write_chunked: a volume of shape .* has no voxel"):
+            write_chunked(Volume(np.zeros(shape, np.int16)), tmp_path / f"image{suffix}")
     assert list(tmp_path.iterdir()) == []
 
 
