@@ -112,6 +112,8 @@ def check_target(X, y, *, classification: bool):
             f"X has {X.shape[0]} samples but y has shape {y.shape}; give one target per sample (row of X)."
         )
     if classification:
+        if y.dtype.kind == "O":
+            check_comparable(y, "y")
         classes = xp.unique(y)
         if classes.size < 2:
             raise ParameterError(
@@ -120,3 +122,31 @@ def check_target(X, y, *, classification: bool):
     elif y.dtype.kind == "f" and not bool(xp.isfinite(y).all()):
         raise ParameterError("y holds NaN or infinite values; a regressor needs finite targets.")
     return y
+
+
+def missing_labels(values: np.ndarray) -> np.ndarray:
+    """Which labels are missing: NaN, and in an object array None or pandas' NA as well."""
+    if values.dtype.kind == "f":
+        return np.isnan(values)
+    if values.dtype.kind != "O":
+        return np.zeros(values.shape, dtype=bool)
+    return np.array([_is_missing(value) for value in values], dtype=bool)
+
+
+def _is_missing(value) -> bool:
+    try:
+        return value is None or bool(value != value)
+    except TypeError:  # pandas' NA, whose comparisons are neither true nor false
+        return True
+
+
+def check_comparable(values: np.ndarray, name: str) -> None:
+    """Refuse labels of an object array that cannot be sorted together (patient IDs 17 beside "P18")."""
+    try:
+        np.unique(values[~missing_labels(values)])
+    except TypeError:
+        kinds = sorted({type(v).__name__ for v in values})
+        raise ParameterError(
+            f"{name} mixes labels of types {kinds}, which cannot be compared; give them one type, e.g. "
+            f"{name}.astype(str)."
+        ) from None

@@ -7,7 +7,7 @@ from gpuimg._text import count
 from gpuimg.backend import to_numpy
 from gpuimg.errors import ParameterError
 
-from ._validation import check_features
+from ._validation import check_comparable, check_features, missing_labels
 
 
 def patient_split(
@@ -126,42 +126,14 @@ def _labels(X, y, groups):
         if values is not None and values.shape[0] != n:
             raise ParameterError(f"X has {n} samples but {name} has {values.shape[0]}; give one per sample.")
         if values is not None and values.dtype.kind == "O":
-            _check_comparable(values, name)
-    missing = np.flatnonzero(_missing(groups_host))
+            check_comparable(values, name)
+    missing = np.flatnonzero(missing_labels(groups_host))
     if missing.size:
         raise ParameterError(
             f"groups holds no patient (NaN or None) for {count(missing.size, 'sample')}, first at index "
             f"{missing[0]}; every sample needs its patient: fill them in or drop those samples."
         )
     return y_host, groups_host
-
-
-def _missing(values: np.ndarray) -> np.ndarray:
-    """Which labels are missing: NaN, and in an object array None or pandas' NA as well."""
-    if values.dtype.kind == "f":
-        return np.isnan(values)
-    if values.dtype.kind != "O":
-        return np.zeros(values.shape, dtype=bool)
-    return np.array([_is_missing(value) for value in values], dtype=bool)
-
-
-def _is_missing(value) -> bool:
-    try:
-        return value is None or bool(value != value)
-    except TypeError:  # pandas' NA, whose comparisons are neither true nor false
-        return True
-
-
-def _check_comparable(values: np.ndarray, name: str) -> None:
-    """Refuse labels of an object array that cannot be sorted together (patient IDs 17 beside "P18")."""
-    try:
-        np.unique(values[~_missing(values)])
-    except TypeError:
-        kinds = sorted({type(v).__name__ for v in values})
-        raise ParameterError(
-            f"{name} mixes labels of types {kinds}, which cannot be compared; give them one type, e.g. "
-            f"{name}.astype(str)."
-        ) from None
 
 
 def _take(indices, y, groups, fraction, stratify, random_state):

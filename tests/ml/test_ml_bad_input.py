@@ -23,6 +23,16 @@ def test_more_components_than_samples():
     assert "n_samples=3, n_features=4" in str(info.value)
 
 
+def test_class_labels_of_mixed_types():
+    # Labels read as 1 beside "malignant" (an object column) were np.unique's bare TypeError.
+    X = np.random.default_rng(0).normal(size=(6, 2))
+    y = np.array([1, "malignant", 1, "malignant", 1, "malignant"], dtype=object)
+    with pytest.raises(ParameterError, match=r"y mixes labels of types \['int', 'str'\]"):
+        make_estimator("svm").fit(X, y)
+    # One type, as the message says, fits as scikit-learn does.
+    assert make_estimator("svm").fit(X, y.astype(str)).classes_.tolist() == ["1", "malignant"]
+
+
 def test_valid_parameters_still_fit():
     X = np.random.default_rng(0).normal(size=(20, 4))
     assert make_estimator("kmeans", "clustering", n_clusters=3, n_init=1).fit(X).labels_.shape == (20,)
