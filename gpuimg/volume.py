@@ -11,7 +11,7 @@ import numpy as np
 
 from gpuimg._support import as_image
 from gpuimg.backend import namespace, to_device
-from gpuimg.errors import GeometryError, ParameterError
+from gpuimg.errors import DeviceError, GeometryError, ParameterError
 
 #: Direction of an axial slice stack: axis z runs head-wards (S), y posterior (P), x left (L).
 AXIAL = np.array([[0.0, 0.0, 1.0], [0.0, 1.0, 0.0], [1.0, 0.0, 0.0]])
@@ -118,6 +118,18 @@ class Volume:
     def to(self, device: str) -> "Volume":
         """The same volume with its voxels on ``device`` ("auto", "cpu" or "cuda")."""
         return dataclasses.replace(self, data=to_device(self.data, device))
+
+    def __array__(self, dtype=None, copy=None) -> np.ndarray:
+        """The voxels as a NumPy array, for ``np.asarray(volume)`` and NumPy's functions (the geometry
+        stays behind). As with CuPy, voxels on a GPU are not copied implicitly: use :func:`gpuimg.to_numpy`.
+        """
+        if self.device != "cpu":
+            raise DeviceError(
+                "np.asarray(volume) of a volume on the GPU: its voxels are not copied to the host "
+                "implicitly; use gpuimg.to_numpy(volume), or volume.data for the device array."
+            )
+        options = {} if copy is None else {"copy": copy}
+        return np.asarray(self.data, dtype=dtype, **options)
 
 
 def as_volume(image, caller: str, *, spacing=None, origin=None, direction=None) -> Volume:

@@ -39,6 +39,30 @@ def test_to_cuda_without_a_gpu_raises_device_error(rng):
         gpuimg.Volume(rng.random((2, 2, 2))).to("cuda")
 
 
+def test_numpy_sees_the_voxels_of_a_volume_on_the_cpu(rng):
+    # Before, np.asarray(volume) was a 0-d object array and np.mean(volume) a TypeError.
+    data = rng.random((3, 4, 5))
+    volume = gpuimg.Volume(data, spacing=(2.0, 0.5, 0.5))
+    assert np.asarray(volume) is data
+    assert np.asarray(volume, dtype=np.float32).dtype == np.float32
+    copied = np.array(volume)
+    assert copied is not data
+    np.testing.assert_array_equal(copied, data)
+    assert np.ndim(volume) == 3 and np.shape(volume) == (3, 4, 5)
+    assert np.mean(volume) == data.mean()
+    with pytest.raises(ValueError, match="copy"):
+        np.asarray(volume, dtype=np.float32, copy=False)
+    da = pytest.importorskip("dask.array")
+    np.testing.assert_array_equal(np.asarray(gpuimg.Volume(da.from_array(data, chunks=2))), data)
+
+
+def test_numpy_does_not_copy_a_volume_off_the_gpu_implicitly(rng, emulated_cuda):
+    volume = gpuimg.Volume(emulated_cuda(rng.random((3, 4, 5))))
+    with pytest.raises(gpuimg.DeviceError, match=r"gpuimg\.to_numpy\(volume\)"):
+        np.asarray(volume)
+    np.testing.assert_array_equal(gpuimg.to_numpy(volume), gpuimg.to_numpy(volume.data))
+
+
 @pytest.mark.gpu
 def test_to_cuda_and_back(rng):
     volume = gpuimg.Volume(rng.random((3, 4, 5)), spacing=(2.0, 0.5, 0.5))
