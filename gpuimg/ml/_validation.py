@@ -114,14 +114,50 @@ def check_target(X, y, *, classification: bool):
     if classification:
         if y.dtype.kind == "O":
             check_comparable(y, "y")
+            missing = int(missing_labels(y).sum())
+            if missing:
+                raise ParameterError(_MISSING_CLASS.format(count(missing, "sample")))
+        elif y.dtype.kind == "f":
+            _check_class_floats(xp, y)
         classes = xp.unique(y)
         if classes.size < 2:
             raise ParameterError(
                 f"y holds one class only ({classes.tolist()}); a classifier needs at least two classes."
             )
-    elif y.dtype.kind == "f" and not bool(xp.isfinite(y).all()):
+    elif y.dtype.kind not in "biuf":
+        y = _as_numbers(y)
+    if not classification and y.dtype.kind == "f" and not bool(xp.isfinite(y).all()):
         raise ParameterError("y holds NaN or infinite values; a regressor needs finite targets.")
     return y
+
+
+#: A classifier's target with labels missing.
+_MISSING_CLASS = "y has no class label (NaN, None) for {}; drop those samples or give each a class."
+
+
+def _check_class_floats(xp, y) -> None:
+    """Refuse float class labels that are missing or continuous (one device read for both)."""
+    finite = xp.isfinite(y)
+    missing, fractional = xp.stack([(~finite).sum(), (finite & (y != xp.floor(y))).sum()]).tolist()
+    if missing:
+        raise ParameterError(_MISSING_CLASS.format(count(missing, "sample")))
+    if fractional:
+        raise ParameterError(
+            f"y holds continuous values ({count(fractional, 'sample')} not whole numbers; Unknown label "
+            "type: continuous); a classifier needs class labels: use a regressor, or bin the target."
+        )
+
+
+def _as_numbers(y) -> np.ndarray:
+    """A regressor's target of objects or strings as float64, or a ParameterError."""
+    try:
+        return np.asarray(y, dtype=np.float64)
+    except (TypeError, ValueError):
+        shown = ", ".join(repr(v) for v in y[:3].tolist())
+        raise ParameterError(
+            f"y must hold numbers for a regressor; got dtype {y.dtype} ({shown}, ...). Use a classifier "
+            "for class labels, or convert the target to numbers."
+        ) from None
 
 
 def missing_labels(values: np.ndarray) -> np.ndarray:

@@ -42,6 +42,17 @@ def test_estimators_on_the_device(name, task, emulated_cuda, rng):
     assert score == pytest.approx(reference, abs=0.05)  # cuML's solvers reach the same optimum
 
 
+def test_float_class_labels_checked_on_the_device(emulated_cuda, rng):
+    X, y = _classes(rng)
+    as_float = y.astype(np.float64)
+    model = ml.make_estimator("svm").fit(emulated_cuda(X), emulated_cuda(as_float))  # whole numbers: classes
+    score = model.score(emulated_cuda(X), emulated_cuda(as_float))
+    assert score == pytest.approx(ml.make_estimator("svm").fit(X, y).score(X, y), abs=0.05)
+    for bad, message in ((np.where(y == 1, 0.5, 0.0), "continuous values"), (as_float * np.nan, "no class")):
+        with pytest.raises(gpuimg.ParameterError, match=message):
+            ml.make_estimator("svm").fit(emulated_cuda(X), emulated_cuda(bad))
+
+
 def test_kmeans_pca_and_som_on_the_device(emulated_cuda, rng):
     X = np.concatenate([rng.normal(0, 0.1, (20, 2)), rng.normal(5, 0.1, (20, 2))])
     labels = to_numpy(ml.make_estimator("kmeans", "clustering", n_clusters=2).fit_predict(emulated_cuda(X)))

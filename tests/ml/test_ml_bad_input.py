@@ -4,6 +4,7 @@ parameter and the data, before scikit-learn's own ValueError or a long computati
 import numpy as np
 import pytest
 from guarded import run_guarded
+from sklearn.linear_model import Ridge
 
 from gpuimg import ParameterError, Volume
 from gpuimg.ml import make_estimator, voxel_features
@@ -31,6 +32,39 @@ def test_class_labels_of_mixed_types():
         make_estimator("svm").fit(X, y)
     # One type, as the message says, fits as scikit-learn does.
     assert make_estimator("svm").fit(X, y.astype(str)).classes_.tolist() == ["1", "malignant"]
+
+
+@pytest.mark.parametrize(
+    ("y", "message"),
+    [
+        (np.array([0.0, 1.0, np.nan, 1.0, 0.0, 1.0]), r"no class label \(NaN, None\) for 1 sample;"),
+        (
+            np.array(["a", None, "b", "a", "b", None], dtype=object),
+            r"no class label \(NaN, None\) for 2 samples",
+        ),
+        (np.linspace(0.1, 3.7, 6), r"continuous values \(6 samples not whole numbers"),
+    ],
+)
+def test_class_labels_missing_or_continuous(y, message):
+    # scikit-learn refuses these too ("Input y contains NaN", "Unknown label type: continuous"), but
+    # gpuimg wrapped its refusal in advice to change a parameter or give more samples.
+    X = np.random.default_rng(0).normal(size=(6, 2))
+    for name in ("svm", "random_forest"):
+        with pytest.raises(ParameterError, match=message) as info:
+            make_estimator(name).fit(X, y)
+        assert "give more samples" not in str(info.value)
+    # Whole numbers in a float column are classes, as for scikit-learn.
+    assert make_estimator("svm").fit(X, np.array([0.0, 1.0] * 3)).classes_.tolist() == [0.0, 1.0]
+
+
+def test_a_regression_target_that_is_not_numbers():
+    X = np.random.default_rng(0).normal(size=(6, 2))
+    with pytest.raises(ParameterError, match=r"y must hold numbers for a regressor; got dtype <U4 \('low'"):
+        make_estimator("ridge", "regression").fit(X, np.array(["low", "high"] * 3))
+    numbers = np.array(["1.5", 2, 3.25, "4", 5, 6], dtype=object)  # as read from a CSV of mixed cells
+    fitted = make_estimator("ridge", "regression").fit(X, numbers)
+    want = Ridge().fit(X, numbers.astype(float))
+    np.testing.assert_allclose(fitted.predict(X), want.predict(X))
 
 
 def test_valid_parameters_still_fit():
