@@ -109,7 +109,7 @@ class _Header:
             bits = int(ds.get("BitsAllocated", 16))
             claimed = _native_bytes(ds, self.n_frames)
             length = _pixel_data_length(self.path, claimed) if self.pixels is None else self.pixels[1]
-            if length is not None and not claimed <= length < 2 * claimed:
+            if length is not None and not _pixel_bytes_fit(claimed, length):
                 cause = (
                     "The file is truncated; export it again from the scanner or PACS."
                     if length < claimed
@@ -216,6 +216,13 @@ def _native_bytes(ds: pydicom.Dataset, n_frames: int) -> int:
     samples = int(ds.get("SamplesPerPixel", 1))
     bits = int(ds.get("BitsAllocated", 16))
     return (int(ds.get("Rows")) * int(ds.get("Columns")) * samples * n_frames * bits + 7) // 8
+
+
+def _pixel_bytes_fit(claimed: int, length: int) -> bool:
+    """Whether ``length`` bytes of native pixel data hold the ``claimed`` ones: at least as many, and
+    fewer than twice as many (more means BitsAllocated, Rows or Columns is wrong), or one more, the
+    byte that pads an odd length to an even one (a 1 x 1 image of 8 bits holds 2)."""
+    return claimed <= length < max(2 * claimed, claimed + 2)
 
 
 def _claims_problem(path: Path, ds: pydicom.Dataset | _Tags, size: int) -> str | None:

@@ -17,7 +17,15 @@ from gpuimg._support import check_bytes
 from gpuimg._text import count, some
 from gpuimg.backend import to_device
 from gpuimg.errors import DicomError, ParameterError
-from gpuimg.io._header import _NATIVE, _Frame, _Header, _native_bytes, _raw_dataset, _transfer_syntax
+from gpuimg.io._header import (
+    _NATIVE,
+    _Frame,
+    _Header,
+    _native_bytes,
+    _pixel_bytes_fit,
+    _raw_dataset,
+    _transfer_syntax,
+)
 from gpuimg.io._scan import _files, _scan
 from gpuimg.io._stack import _Stack, _stack
 from gpuimg.io.series import SeriesInfo, _by_series, _check_series, _summarise, _thickness
@@ -207,8 +215,8 @@ def _decode_file(path: Path) -> np.ndarray:
     frames = int(ds.get("NumberOfFrames", 1) or 1)
     ds.file_meta.TransferSyntaxUID = _transfer_syntax(ds)
     if ds.file_meta.TransferSyntaxUID in _NATIVE:
-        claimed = int(ds.Rows) * int(ds.Columns) * frames * int(ds.BitsAllocated) // 8
-        if not claimed <= len(ds.PixelData) < 2 * claimed:
+        claimed = _native_bytes(ds, frames)
+        if not _pixel_bytes_fit(claimed, len(ds.PixelData)):
             raise DicomError(
                 f"{path}: holds {len(ds.PixelData)} bytes of pixel data but its header claims {claimed} "
                 f"({count(frames, 'frame')} of {ds.Rows} x {ds.Columns} at {ds.BitsAllocated} bits). "

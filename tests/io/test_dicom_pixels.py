@@ -120,6 +120,17 @@ def test_generated_series_equal_pydicom(tmp_path, rng, case):
     assert_equals_pydicom(tmp_path, files, integral)
 
 
+@pytest.mark.parametrize("syntax", [ExplicitVRLittleEndian, ImplicitVRLittleEndian])
+@pytest.mark.parametrize("plane", [(1, 1), (1, 3), (3, 3)])
+def test_8_bit_images_of_an_odd_number_of_pixels(tmp_path, rng, plane, syntax):
+    # Their pixel data are padded to an even length; a 1 x 1 image holds 2 bytes for its 1, which
+    # was refused as "BitsAllocated, Rows or Columns does not match the pixel data".
+    values = rng.integers(0, 255, (4, *plane), endpoint=True).astype(np.uint8)
+    files = write_series(tmp_path, values, syntax=syntax)
+    assert len(pydicom.dcmread(files[0]).PixelData) == values[0].size + values[0].size % 2
+    assert_equals_pydicom(tmp_path, files)
+
+
 @pytest.mark.parametrize(
     "syntax", [ImplicitVRLittleEndian, ExplicitVRBigEndian, RLELossless, DeflatedExplicitVRLittleEndian]
 )
