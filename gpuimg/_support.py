@@ -279,6 +279,23 @@ def check_finite(value, name: str, *, low: float = -math.inf, high: float = math
     return float(value)
 
 
+def roi_voxels(mask):
+    """The ROI of a mask as bool, on its device: its non-zero voxels, NaN left out.
+
+    A float mask (a probability map, a resampled label image) may hold NaN where it has no value;
+    ``NaN != 0`` would count those voxels in.
+
+    Examples
+    --------
+    >>> roi_voxels(np.array([0.0, 1.0, np.nan, -2.0])).tolist()
+    [False, True, False, True]
+    """
+    inside = mask != 0
+    if np.dtype(mask.dtype).kind == "f":
+        inside &= mask == mask
+    return inside
+
+
 def float_dtype(dtype) -> np.dtype:
     """The float dtype to compute in: float64 for float64 and 32/64-bit integers, float32 otherwise.
 

@@ -15,6 +15,7 @@ import numpy as np
 import pydicom
 
 from gpuimg import edges, morphology, preprocess
+from gpuimg._support import roi_voxels
 from gpuimg._text import count, some
 from gpuimg.backend import namespace, to_numpy
 from gpuimg.errors import DicomError, GeometryError
@@ -211,7 +212,7 @@ def _mask(folder: Path, others: list[Path], image: Volume, processed: Volume, so
             )
         mask = read_image(files[0], device=image.device)
         _check_fits(mask, image, files[0])
-        inside = mask.data > 0 if source.label == 0 else mask.data == source.label
+        inside = roi_voxels(mask.data) if source.label == 0 else mask.data == source.label
         return Volume(inside.view(np.uint8), image.spacing, image.origin, image.direction)
     return _recipe(processed, source)
 

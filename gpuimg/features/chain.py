@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from gpuimg._support import check_choice, is_finite
+from gpuimg._support import check_choice, is_finite, roi_voxels
 from gpuimg.backend import is_dask, namespace, to_device, to_numpy
 from gpuimg.errors import FeatureError, ParameterError
 from gpuimg.preprocess.geometry import ibsi_grid
@@ -90,7 +90,7 @@ def prepare(
     ----------
     image : array (NumPy, CuPy or Dask) or Volume, 3D (z, y, x)
     mask : array or Volume of the image's shape
-        Non-zero voxels are the ROI.
+        Non-zero voxels are the ROI (NaN voxels are not).
     spacing : float or sequence of 3 float [mm]
         Voxel spacing (z, y, x); needed unless the image or the mask is a Volume, which brings its
         own.
@@ -111,7 +111,7 @@ def prepare(
     """
     settings = as_settings(settings)
     data, mask, spacing = _inputs(image, mask, spacing)
-    mask = mask != 0
+    mask = roi_voxels(mask)
     return prepare_box(data, lambda box: mask[box], roi_box(mask), spacing, settings)
 
 

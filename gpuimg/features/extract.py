@@ -63,7 +63,7 @@ def extract(
         Intensities in their units (HU for CT). A Dask array is computed first (the features are
         whole-ROI results); the ROI's work then runs on its chunks' device.
     mask : array or Volume of the image's shape
-        Non-zero voxels are the ROI.
+        Non-zero voxels are the ROI (NaN voxels are not).
     spacing : float or sequence of 3 float [mm]
         Voxel spacing (z, y, x); needed unless the image or the mask is a Volume, which brings
         its own.

@@ -50,6 +50,28 @@ def test_too_many_series_are_named_by_a_few(tmp_path):
     assert error.count("(2 slices)") == 5 and "and 2 more" in error
 
 
+def test_a_float_mask_file_with_nan_outside_gives_the_rows_of_its_label_mask(tmp_path):
+    """The mask file's NaN voxels (no value) are outside the ROI, and its non-zero ones, negative or
+    not, inside, as ``label = 0`` promises; before, its negative voxels were left out."""
+    write_study(tmp_path / "labels", 2, patient_id="P")
+    write_study(tmp_path / "floats", 2, patient_id="P")
+    mask = gpuimg.read_image(tmp_path / "labels" / "mask.nrrd")
+    labels = np.asarray(mask.data)
+    as_floats = np.where(labels > 0, -1.0, np.nan).astype(np.float32)
+    gpuimg.write_image(dataclasses.replace(mask, data=as_floats), tmp_path / "floats" / "mask.nrrd")
+    spec = spec_from_dict(
+        {
+            "input": {"modality": "CT"},
+            "mask": {"source": "file", "pattern": "mask.nrrd"},
+            "features": {"families": ["morphology", "statistics"]},
+        }
+    )
+    rows = [process_study(StudyTask(tmp_path / name, name, spec, b"key")) for name in ("labels", "floats")]
+    assert "error" not in rows[1], rows[1].get("error")
+    assert rows[1]["row"]["morph_volume"] == rows[0]["row"]["morph_volume"] > 0
+    assert rows[1]["row"]["stat_mean"] == rows[0]["row"]["stat_mean"]
+
+
 @pytest.mark.parametrize("preview", [True, False])
 def test_a_study_on_the_device_measures_as_on_the_cpu(emulated_cuda, tmp_path, preview):
     """``--device cuda``'s study task (on the emulated device without a GPU): the same row, the same

@@ -63,6 +63,19 @@ def test_cubic_interpolation_near_the_roi_equals_the_whole_image(rng):
     np.testing.assert_allclose(np.sort(roi.values), np.sort(whole[whole_mask]), atol=1e-4 * np.ptp(image))
 
 
+def test_a_float_mask_holds_its_non_zero_voxels_and_not_its_nan(rng):
+    # A float mask with NaN where it has no value (outside a resampled label image's field of
+    # view): NaN != 0, so those voxels were counted in the ROI.
+    image, mask = _blob(rng)
+    float_mask = np.where(mask, 1.0, np.nan).astype(np.float32)
+    float_mask[0, 0, :3] = (0.0, -1.0, 0.5)  # a 0, and two non-zero values: inside
+    inside = mask.copy()
+    inside[0, 0, 1:3] = True
+    roi = prepare(image, float_mask, spacing=1.0)
+    np.testing.assert_array_equal(roi.morph_mask, inside)
+    np.testing.assert_array_equal(np.sort(roi.values), np.sort(image[inside]))
+
+
 def test_resegmentation_range_then_outliers(rng):
     image, mask = _blob(rng)
     settings = Settings(reseg_range=(-200.0, 250.0), outlier_sigma=2.0)
