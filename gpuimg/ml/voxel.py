@@ -384,6 +384,11 @@ class VoxelClassifier(ClassifierMixin, BaseEstimator):
                 f"scribbles must have the image's shape; {labels.size} labels, {features.shape[0]} voxels."
             )
         marked = labels > 0
+        if not bool(marked.any()):
+            raise ParameterError(
+                "scribbles mark no voxel: label voxels of at least two classes with positive integers "
+                "(0 and below are unlabelled)."
+            )
         self.forest_ = make_estimator(
             "random_forest",
             n_estimators=self.n_estimators,

@@ -143,6 +143,9 @@ def test_bad_voxel_inputs(rng):
         VoxelClassifier(sigmas=(1.0,)).fit(image, np.ones((6, 6)))
     with pytest.raises(ParameterError, match="one class"):
         VoxelClassifier(sigmas=(1.0,)).fit(image, np.ones(image.shape, int))
+    # No positive scribble at all was scikit-learn's "X has 0 sample(s)".
+    with pytest.raises(ParameterError, match="scribbles mark no voxel"):
+        VoxelClassifier(sigmas=(1.0,)).fit(image, -np.ones(image.shape, int))
 
 
 @pytest.mark.parametrize("dtype", [bool, np.uint8, np.int16])
