@@ -1,8 +1,11 @@
 """A synthetic chest CT: body, lungs, spine and lesions, in Hounsfield units."""
 
+import math
+
 import numpy as np
 from scipy import ndimage
 
+from gpuimg._support import check_bytes, check_choice, check_finite, check_sizes, check_spacing
 from gpuimg.errors import ParameterError
 from gpuimg.volume import AXIAL, Volume
 
@@ -10,6 +13,8 @@ from gpuimg.volume import AXIAL, Volume
 AIR, SOFT_TISSUE, LUNG, BONE, LESION = -1000.0, 40.0, -850.0, 700.0, 45.0
 LESION_SHAPES = ("sphere", "lobulated", "spiculated")
 LESION_TEXTURES = ("homogeneous", "heterogeneous")
+#: The phantom's peak memory a voxel: float32 image, noise and rounding, the int16 result, three masks.
+_BYTES_PER_VOXEL = 20
 
 
 def ct_phantom(
@@ -55,7 +60,10 @@ def ct_phantom(
     Raises
     ------
     ParameterError
-        Unknown lesion shape or texture, a shape smaller than 8 voxels, a non-positive spacing.
+        Unknown lesion shape or texture, a shape smaller than 8 voxels, a non-positive spacing, a
+        negative number of lesions or noise.
+    MemoryBudgetError
+        A shape whose volume would not fit in memory (checked before anything is allocated).
 
     Examples
     --------
@@ -63,17 +71,16 @@ def ct_phantom(
     >>> ct.data.dtype, ct.shape
     (dtype('int16'), (16, 64, 64))
     """
-    shape = tuple(int(n) for n in shape)
-    spacing = tuple(float(s) for s in spacing)
-    if lesion_shape not in LESION_SHAPES:
-        raise ParameterError(f"lesion_shape={lesion_shape!r}; use one of {LESION_SHAPES}.")
-    if lesion_texture not in LESION_TEXTURES:
-        raise ParameterError(f"lesion_texture={lesion_texture!r}; use one of {LESION_TEXTURES}.")
-    if len(shape) != 3 or min(shape) < 8 or len(spacing) != 3 or min(spacing) <= 0:
-        raise ParameterError(
-            f"ct_phantom needs 3 sizes of at least 8 voxels and 3 positive spacings in mm; "
-            f"got shape={shape}, spacing={spacing}."
-        )
+    shape = tuple(int(n) for n in check_sizes(shape, 3, "shape"))
+    spacing = check_spacing(spacing, 3)
+    check_choice(lesion_shape, LESION_SHAPES, "lesion_shape")
+    check_choice(lesion_texture, LESION_TEXTURES, "lesion_texture")
+    if min(shape) < 8:
+        raise ParameterError(f"ct_phantom needs at least 8 voxels along each axis; got shape={shape}.")
+    if not isinstance(n_lesions, int | np.integer) or isinstance(n_lesions, bool) or n_lesions < 0:
+        raise ParameterError(f"n_lesions={n_lesions!r} must be a whole number, 0 or more.")
+    check_finite(noise_hu, "noise_hu", low=0.0)
+    check_bytes(_BYTES_PER_VOXEL * math.prod(shape), f"ct_phantom(shape={shape})")
     rng = np.random.default_rng(seed)
     z, y, x = _grid(shape, spacing)
     half_y, half_x = 0.45 * shape[1] * spacing[1], 0.45 * shape[2] * spacing[2]

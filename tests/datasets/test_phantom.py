@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from gpuimg import ParameterError
+from gpuimg import MemoryBudgetError, ParameterError
 from gpuimg.datasets import ct_phantom
 from gpuimg.datasets.phantom import LESION_SHAPES, LESION_TEXTURES
 
@@ -66,8 +66,19 @@ def test_centred_on_origin():
         ({"lesion_shape": "cube"}, "lesion_shape='cube'"),
         ({"lesion_texture": "x"}, "lesion_texture"),
         ({"shape": (4, 48, 48)}, "at least 8"),
+        # Before: silently truncated to 16, or no lesion and noise of the opposite sign.
+        ({"shape": (16.5, 48, 48)}, r"shape=\(16\.5, 48, 48\) must be a positive whole number"),
+        ({"spacing": (2.0, 0.0, 1.0)}, "spacing="),
+        ({"n_lesions": -1}, "n_lesions=-1 must be a whole number"),
+        ({"noise_hu": -5.0}, "noise_hu=-5.0 must be a finite number"),
     ],
 )
 def test_bad_parameters(kwargs, words):
     with pytest.raises(ParameterError, match=words):
         ct_phantom(**{"shape": SMALL, **kwargs})
+
+
+def test_a_shape_beyond_memory_is_refused_before_allocating():
+    # Before: NumPy's MemoryError ("Unable to allocate 3.55 PiB") from the first array.
+    with pytest.raises(MemoryBudgetError, match=r"ct_phantom\(shape=\(100000, 100000, 100000\)\) needs"):
+        ct_phantom((100_000, 100_000, 100_000))
