@@ -311,6 +311,14 @@ def test_hough_radii_beyond_the_memory_budget_are_refused_before_any_circle_is_d
     assert results["accumulator"][0] == "MemoryBudgetError" and "the accumulator" in results["accumulator"][1]
 
 
+def test_hough_angles_beyond_the_memory_budget_are_refused_before_the_tables_are_built():
+    # 10⁷ angles of a 16 x 16 image: 10 GB of sine and cosine tables and accumulator, NumPy's MemoryError.
+    setup = "import numpy as np\nfrom gpuimg.contours import hough_line\nIMAGE = np.eye(16, dtype=bool)"
+    cases = {"angles": "hough_line(IMAGE, theta=np.linspace(-1.5, 1.5, 10**7))"}
+    name, message, _ = run_guarded(cases, setup, memory=3 * 1024**3, timeout=120)["angles"]
+    assert name == "MemoryBudgetError" and "at 10000000 angles (theta)" in message, (name, message)
+
+
 def test_marching_cubes_spacing_that_is_not_numbers():
     with pytest.raises(ParameterError, match="spacing='reflect' must be one positive number"):
         marching_cubes(

@@ -75,6 +75,9 @@ def hough_line(image: ArrayLike, theta: ArrayLike | None = None) -> tuple:
     n_rows, n_cols = image.shape
     offset = math.ceil(math.sqrt(n_rows * n_rows + n_cols * n_cols))
     distances = np.linspace(-offset, offset, 2 * offset + 1)
+    # The products' tables (angles x columns, angles x rows) and the accumulator with its transpose.
+    tables = theta.size * (n_cols + n_rows + 2 * distances.size)
+    check_bytes(8 * tables, f"hough_line of a {n_rows} x {n_cols} image at {theta.size} angles (theta)")
     rows, cols = (xp.ascontiguousarray(i, dtype=xp.int64) for i in xp.nonzero(image))
     # The products cos * col and sin * row, each rounded on its own as in scikit-image's C.
     cos_cols = xp.asarray(np.cos(theta))[:, None] * xp.arange(n_cols, dtype=xp.float64)
