@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
 
-from gpuimg._support import check_flag, check_gaussian
+from gpuimg._support import check_bins, check_flag, check_gaussian
 from gpuimg._units import voxels
 from gpuimg.backend import bincount_fixed, namespace
 from gpuimg.edges import gradient_magnitude
@@ -440,6 +440,8 @@ def _voxels(image, mask):
 
 def _histogram(values, bins, xp):
     """Bin centres and counts (float64) of ``values``; one bin per integer for integer data."""
+    if bins is not None and (check_bins(bins, "bins") < 2):
+        raise ParameterError(f"bins={bins!r} must be an integer of at least 2.")
     lo, hi = float(values.min()), float(values.max())
     if bins is None:
         integer = values.dtype.kind in "iu" and hi - lo < _MAX_BINS
@@ -447,8 +449,6 @@ def _histogram(values, bins, xp):
         if integer:
             counts = bincount_fixed((values - lo).astype(np.int64).ravel(), length=bins)
             return lo + xp.arange(bins, dtype=np.float64), counts.astype(np.float64)
-    if not isinstance(bins, (int, np.integer)) or bins < 2:
-        raise ParameterError(f"bins={bins!r} must be an integer of at least 2.")
     # Bins at least 4 units in the last place of the values wide: an image of one value (or of a
     # few ulps' spread, as 1e30 and its neighbour) has no finite-sized bins of its own.
     ulp = float(np.finfo(values.dtype if values.dtype.kind == "f" else np.float64).eps) * max(

@@ -105,3 +105,14 @@ def test_a_map_beyond_the_memory_budget_is_refused_before_it_is_built():
     setup = "import numpy as np\nfrom gpuimg.ml import SOM, segment_som"
     for case, (name, message, _) in run_guarded(cases, setup, memory=3 * 1024**3, timeout=120).items():
         assert name == "MemoryBudgetError" and "node-to-node offsets" in message, (case, name, message)
+
+
+def test_more_histogram_bins_than_the_limit_are_refused_before_they_are_built():
+    # bins=10**9 was NumPy's MemoryError for the 7.45 GiB of bin edges.
+    cases = {
+        "segment_kmeans": "segment_kmeans(np.arange(8.0).reshape(2, 2, 2), 2, bins=10**9)",
+        "segment_som": "segment_som(np.arange(8.0).reshape(2, 2, 2), 2, bins=10**9)",
+    }
+    setup = "import numpy as np\nfrom gpuimg.ml import segment_kmeans, segment_som"
+    for case, (name, message, _) in run_guarded(cases, setup, memory=3 * 1024**3, timeout=120).items():
+        assert name == "ParameterError" and "bins=1000000000 must be" in message, (case, name, message)
