@@ -101,6 +101,7 @@ def glcm_map(
         raise ConfigError(f"aggregation={aggregation!r} is unknown; use one of {list(MAP_AGGREGATIONS)}.")
     if isinstance(radius, bool) or not isinstance(radius, int | np.integer) or radius < 1:
         raise ConfigError(f"radius={radius!r} must be a whole number of voxels, at least 1.")
+    radius = int(radius)  # a NumPy integer (uint8) would wrap in the sizes below
     settings = as_settings(settings)
     if settings.new_spacing is not None:
         raise ConfigError(

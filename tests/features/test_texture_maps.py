@@ -65,6 +65,19 @@ def test_cpu_map_equals_reference(roi, radius, merged):
             np.testing.assert_allclose(maps[name], want, rtol=1e-9, atol=1e-12, equal_nan=True, err_msg=name)
 
 
+@pytest.mark.parametrize("radius", [np.uint8(1), np.int64(2)])
+def test_a_numpy_integer_radius_is_the_same_radius(rng, radius):
+    # np.uint8(1) wrapped in the window's size arithmetic (OverflowError).
+    image = rng.integers(0, 6, (5, 6, 6)).astype(np.float32)
+    mask = np.zeros(image.shape, bool)
+    mask[1:4, 1:5, 2:5] = True
+    chosen = Settings(discretisation="fbs", bin_width=1.0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        got = glcm_map(image, mask, ("contrast",), radius=radius, spacing=1.0, settings=chosen)["contrast"]
+        want = reference_map(image, mask, int(radius), False, "contrast")
+    np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-12, equal_nan=True)
+
+
 @pytest.mark.cudasim
 @settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(roi=rois(max_side=4), radius=st.integers(1, 2))
