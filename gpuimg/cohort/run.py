@@ -19,7 +19,7 @@ from gpuimg.errors import ConfigError, DeviceError
 from . import outputs
 from .privacy import key_path_for, load_or_create_key
 from .spec import Spec, load_spec
-from .study import STAGES, StudyTask, process_study
+from .study import STAGES, StudyTask, fingerprint, process_study
 
 #: Files of an output folder; the per-study results live in ``.studies/`` beside them.
 OUTPUTS = (
@@ -128,7 +128,8 @@ def run_pipeline(
     output : str or path
         Created if needed. Gets ``features.parquet``, ``features.csv``, ``errors.csv``,
         ``model.joblib`` and ``metrics.json`` (when the spec has learning tasks), ``report.html`` and
-        ``manifest.json``; the finished studies are kept in ``.studies/`` so that a re-run skips them.
+        ``manifest.json``; the finished studies are kept in ``.studies/`` so that a re-run skips them
+        (those whose files changed since, by name, size or time of last modification, are redone).
     device : {"cpu", "cuda", "auto"}
         Where each study is computed.
     workers : int
@@ -143,7 +144,8 @@ def run_pipeline(
         Write the original patient IDs and study folder names instead of pseudonyms (as the spec's
         ``privacy.keep_ids``).
     retry_errors : bool
-        Process again the studies that failed in an earlier run (finished ones are always kept).
+        Process again the studies that failed in an earlier run (finished ones are kept while their
+        files are unchanged).
     progress : bool
         Show a progress bar (tqdm) on standard error.
 
@@ -198,7 +200,7 @@ def run_pipeline(
     cache.mkdir(parents=True, exist_ok=True)
     outputs.remove_partials(output)
 
-    tasks = [StudyTask(path, path.name, spec, key, device) for path in studies]
+    tasks = [StudyTask(path, path.name, spec, key, device, inputs=fingerprint(path)) for path in studies]
     # A preview (the report's slice and histograms) costs a pass over the volume: only for the studies
     # the report may show.
     previewed = set(sorted(task.study_id for task in tasks)[:_PREVIEWS])
@@ -206,7 +208,8 @@ def run_pipeline(
     results, todo = {}, []
     for task in tasks:
         done = _cached(cache, task.study_id)
-        if done is not None and not (retry_errors and "error" in done):
+        # A study whose files changed since (replaced, added, removed) is processed again.
+        if done is not None and done.get("inputs") == task.inputs and not (retry_errors and "error" in done):
             results[task.study_id] = done
         else:
             todo.append(task)

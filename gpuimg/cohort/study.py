@@ -5,6 +5,8 @@ either the feature row or the error, with every identifying value of the input s
 """
 
 import contextlib
+import hashlib
+import os
 import re
 import time
 import warnings
@@ -44,6 +46,9 @@ class StudyTask:
     #: Whether to keep the study's preview for the report (its slice and histograms cost a pass over
     #: the volume; the report shows a few studies).
     preview: bool = True
+    #: The study folder's :func:`fingerprint` when the task was made, kept in its result: a re-run
+    #: reuses the result only while the folder's files are the same.
+    inputs: str = ""
 
     @property
     def study_id(self) -> str:
@@ -67,7 +72,7 @@ def process_study(task: StudyTask) -> dict:
         ``preview`` (small arrays for the report); or ``error`` (the exception's type and message).
     """
     replacements = {str(task.path): f"<study {task.study_id}>", task.name: task.study_id}
-    result = {"study": task.study_id, "patient": None, "times": {}}
+    result = {"study": task.study_id, "patient": None, "times": {}, "inputs": task.inputs}
     # Warnings (pydicom's header checks) may quote header values: they never reach a log.
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -95,6 +100,30 @@ def process_study(task: StudyTask) -> dict:
                     replacements.update(_secrets(_identity(series.files[0]), result["patient"]))
             result["error"] = scrub(f"{type(exc).__name__}: {exc}", replacements)
     return result
+
+
+def fingerprint(folder: Path) -> str:
+    """A digest of the files under a study folder, at any depth: their paths, sizes [bytes] and times of
+    last modification [ns].
+
+    A file replaced, added, removed or rewritten changes it, without reading any file; links to files
+    count as their targets, links to folders are not followed (as :func:`gpuimg.io.list_series` walks).
+    """
+    digest = hashlib.sha256()
+    for root, folders, files in os.walk(folder):
+        folders.sort()
+        for name in sorted(files):
+            path = os.path.join(root, name)
+            try:
+                stat = os.stat(path)
+            except OSError:  # a broken link: no file, as for list_series
+                continue
+            digest.update(
+                f"{os.path.relpath(path, folder)}\0{stat.st_size}\0{stat.st_mtime_ns}\0".encode(
+                    errors="surrogateescape"
+                )
+            )
+    return digest.hexdigest()[:16]
 
 
 def _measure(task: StudyTask, series, others: list[Path], times: dict) -> tuple[dict, bool, dict | None]:
