@@ -25,6 +25,31 @@ from .spec import Learning, Task
 
 #: Columns of a feature row that are not features.
 ID_COLUMNS = ("study", "patient", "modality")
+#: Cells of a labels file that mean "no value" (pandas' defaults for ``read_csv``): R writes NA,
+#: spreadsheets #N/A, Python None or nan.
+MISSING = frozenset(
+    {
+        "",
+        "#N/A",
+        "#N/A N/A",
+        "#NA",
+        "-1.#IND",
+        "-1.#QNAN",
+        "-NaN",
+        "-nan",
+        "1.#IND",
+        "1.#QNAN",
+        "<NA>",
+        "N/A",
+        "NA",
+        "NULL",
+        "NaN",
+        "None",
+        "n/a",
+        "nan",
+        "null",
+    }
+)
 
 
 def feature_matrix(rows: list[dict]) -> tuple[np.ndarray, list[str]]:
@@ -42,8 +67,9 @@ def _number(value) -> float:
 def read_labels(learning: Learning, key: bytes, keep_ids: bool) -> dict[str, dict[str, str]]:
     """The labels file as ``patient -> {column: value}``, patients named as the outputs name them.
 
-    The file is CSV in UTF-8 (a spreadsheet's byte order mark is allowed). Rows without a patient ID
-    are left out; two rows of one patient must agree.
+    The file is CSV in UTF-8 (a spreadsheet's byte order mark is allowed). Spaces around names and
+    values are left out, and cells of :data:`MISSING` (``NA``, ``#N/A``, ...) are no value, as an empty
+    one. Rows without a patient ID are left out; two rows of one patient must agree.
 
     Raises
     ------
@@ -57,14 +83,26 @@ def read_labels(learning: Learning, key: bytes, keep_ids: bool) -> dict[str, dic
     try:
         with open(learning.labels, newline="", encoding="utf-8-sig") as file:
             reader = csv.DictReader(file)
-            columns = reader.fieldnames or []
+            columns = reader.fieldnames = [name.strip() for name in reader.fieldnames or []]
             if learning.id_column not in columns:
+                other = len(columns) == 1 and next((d for d in ";\t" if d in columns[0]), None)
+                fix = (
+                    f"its columns are separated by {other!r}: save it as CSV (comma delimited)"
+                    if other
+                    else "set learning.id_column"
+                )
                 raise ConfigError(
                     f"learning.labels: {learning.labels} has no column {learning.id_column!r} (its columns "
-                    f"are {columns}); set learning.id_column."
+                    f"are {columns}); {fix}."
                 )
-            for row in reader:
-                patient = row[learning.id_column]
+            for cells in reader:
+                # Cells past the header (key None) and missing at a row's end (value None) are no values.
+                row = {
+                    k: v.strip()
+                    for k, v in cells.items()
+                    if k is not None and v is not None and v.strip() not in MISSING
+                }
+                patient = row.get(learning.id_column)
                 if not patient:
                     continue
                 name = patient if keep_ids else pseudonym(key, "patient", patient)
@@ -161,8 +199,8 @@ def _seeded(task: Task, random_state: int) -> dict:
 def _targets(rows, labels, task: Task) -> tuple[np.ndarray, np.ndarray]:
     chosen, values = [], []
     for i, row in enumerate(rows):
-        value = labels.get(row["patient"], {}).get(task.target, "")
-        if value not in ("", None):
+        value = labels.get(row["patient"], {}).get(task.target)
+        if value is not None:
             chosen.append(i)
             values.append(value)
     if not chosen:

@@ -148,3 +148,43 @@ def test_one_patient_on_two_rows_must_agree_and_its_id_is_not_shown(tmp_path):
 def test_rows_without_a_patient_id_are_left_out(tmp_path):
     learning = _labels(tmp_path, b"grade,pid\n2,PAT-1\n3,\n4\n,,\n")
     assert read_labels(learning, b"", keep_ids=True) == {"PAT-1": {"grade": "2", "pid": "PAT-1"}}
+
+
+def test_labels_with_spaces_and_missing_value_markers(cohort, tmp_path):
+    # A file written with ", " between cells and NA / #N/A / n/a for unknown values (R, spreadsheets).
+    # The spaces made every ID and column name miss ("no study has a value"), and an NA target was
+    # taken as a class of its own ("NA" beside 0 and 1), or a regression target that is no number.
+    import pandas as pd
+
+    learning, studies = cohort
+    with open(learning.labels, newline="") as file:
+        rows = list(csv.reader(file))
+    markers = ["NA", "#N/A", "n/a", "", "nan"]
+    for i, row in enumerate(rows[1:]):
+        if i % 4 == 1:
+            row[1 + (i // 4) % 2] = markers[(i // 4) % len(markers)]
+    clean = tmp_path / "clean.csv"
+    with open(clean, "w", newline="") as file:
+        csv.writer(file).writerows(rows)
+    spaced = tmp_path / "spaced.csv"
+    spaced.write_text("".join(" " + " , ".join(row) + " \r\n" for row in rows))
+    # The truth: pandas' reading of the file without spaces, with its default missing values.
+    table = pd.read_csv(clean, dtype=str)
+    expected = {
+        record["patient_id"]: {k: v for k, v in record.items() if isinstance(v, str)}
+        for record in table.to_dict("records")
+    }
+    learning = dataclasses.replace(learning, labels=spaced)
+    assert read_labels(learning, b"", keep_ids=True) == expected
+    _, scores, _ = _fit(learning, studies, b"k" * 32)
+    for kind, column in (("classification", "malignant"), ("regression", "growth")):
+        assert scores[kind]["n_studies"] == 2 * table[column].notna().sum() < 72
+    assert scores["classification"]["classes"] == [0, 1]
+
+
+def test_labels_separated_by_semicolons_are_refused_with_the_fix(tmp_path):
+    # A spreadsheet in a locale with decimal commas saves CSV with semicolons: the one column found
+    # is the whole header, and the advice was to set learning.id_column.
+    learning = _labels(tmp_path, b"pid;grade\r\nPAT-1;2\r\n")
+    with pytest.raises(ConfigError, match=r"separated by ';': save it as CSV \(comma delimited\)"):
+        read_labels(learning, b"", keep_ids=True)
