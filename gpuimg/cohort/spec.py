@@ -343,7 +343,8 @@ def _learning(table: dict, base: Path) -> Learning:
         labels=None if labels is None else base / _str("learning.labels", labels),
         id_column=_str("learning.id_column", table.get("id_column", "patient_id")),
         folds=_int("learning.folds", table.get("folds", 5), 2),
-        random_state=_int("learning.random_state", table.get("random_state", 0), 0),
+        # NumPy's legacy seeds, which scikit-learn's splitters and estimators take, end at 2**32 - 1.
+        random_state=_int("learning.random_state", table.get("random_state", 0), 0, 2**32 - 1),
         tasks=tuple(tasks),
     )
 
@@ -373,9 +374,11 @@ def _str(key: str, value) -> str:
     return value
 
 
-def _int(key: str, value, minimum: int) -> int:
+def _int(key: str, value, minimum: int, maximum: int | None = None) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
         raise ConfigError(f"{key}={value!r} must be a whole number, at least {minimum}.")
+    if maximum is not None and value > maximum:
+        raise ConfigError(f"{key}={value!r} must be a whole number from {minimum} to {maximum}.")
     return value
 
 

@@ -80,3 +80,19 @@ def test_unreadable_and_invalid_files(tmp_path):
     (tmp_path / "bad.toml").write_text("[mask\n")
     with pytest.raises(ConfigError, match="not valid TOML"):
         load_spec(tmp_path / "bad.toml")
+
+
+def test_random_state_is_a_seed_scikit_learn_takes():
+    # A seed past 2**32 - 1 (a time stamp, 20240101120000) passed the spec and ended the run in a
+    # traceback from scikit-learn's splitter, after every study was measured.
+    from sklearn.utils import check_random_state
+
+    document = {"mask": {"source": "rtstruct"}, "learning": {"random_state": 2**32 - 1}}
+    check_random_state(spec_from_dict(document).learning.random_state)
+    document["learning"]["random_state"] = 20240101120000
+    with pytest.raises(ValueError):
+        check_random_state(20240101120000)
+    with pytest.raises(
+        ConfigError, match=r"learning\.random_state=20240101120000 must be a whole number from 0"
+    ):
+        spec_from_dict(document)
