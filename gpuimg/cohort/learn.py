@@ -17,7 +17,7 @@ from sklearn.model_selection import cross_val_predict
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from gpuimg.errors import ConfigError, GpuimgError, ParameterError
+from gpuimg.errors import ConfigError, FeatureError, GpuimgError, ParameterError
 from gpuimg.ml import make_estimator, metrics, patient_cv
 
 from .privacy import pseudonym
@@ -56,6 +56,7 @@ def feature_matrix(rows: list[dict]) -> tuple[np.ndarray, list[str]]:
     """The numeric feature columns of ``rows`` as a float matrix, without columns that are all NaN."""
     names = [k for k in dict.fromkeys(c for row in rows for c in row) if k not in ID_COLUMNS]
     X = np.array([[_number(row.get(name)) for name in names] for row in rows], dtype=float)
+    X = X.reshape(len(rows), len(names))  # (0, 0) without rows
     keep = ~np.all(np.isnan(X), axis=0)
     return X[:, keep], [n for n, k in zip(names, keep, strict=True) if k]
 
@@ -153,6 +154,11 @@ def fit_tasks(
     models, scores, predictions = {}, {}, {}
     for task in learning.tasks:
         try:
+            if not names:
+                raise FeatureError(
+                    f"no feature has a value in any of the {len(rows)} studies (all NaN: texture of ROIs of "
+                    "one voxel, say); check the masks, or add other features.families."
+                )
             models[task.kind], scores[task.kind], predictions[task.kind] = _fit_task(
                 task, learning, rows, X, patients, labels
             )

@@ -50,8 +50,10 @@ def build_report(
     if previews:
         sections.append(_figure("Slices (ROI outlined in red; gradient magnitude below)", _montage(previews)))
         sections.append(_figure("Intensity histograms before and after preprocessing", _histograms(previews)))
-    if rows:
-        X, names = feature_matrix(rows)
+    X, names = feature_matrix(rows)
+    if rows and not names:
+        sections.append("<h2>Features</h2><p class='note'>No feature has a value in any study (all NaN).</p>")
+    elif rows:
         classes = predictions.get("classification", {})
         title = (
             "Feature distributions by class (the features that separate the classes most)"

@@ -188,3 +188,19 @@ def test_labels_separated_by_semicolons_are_refused_with_the_fix(tmp_path):
     learning = _labels(tmp_path, b"pid;grade\r\nPAT-1;2\r\n")
     with pytest.raises(ConfigError, match=r"separated by ';': save it as CSV \(comma delimited\)"):
         read_labels(learning, b"", keep_ids=True)
+
+
+def test_features_that_are_nan_in_every_study_are_recorded_not_raised(cohort):
+    # Texture features of one-voxel ROIs (families = ["ngtdm"]) are NaN in every study: no column was
+    # left, and scikit-learn's imputer raised 'Found array with 0 feature(s)' after every study was
+    # measured. Each task now records why it was not fitted.
+    learning, studies = cohort
+    rows = [
+        {"study": study, "patient": patient, "modality": "CT", "ngt_coarseness": float("nan")}
+        for patient, study, _ in studies
+    ]
+    models, scores, predictions = fit_tasks(rows, learning, read_labels(learning, b"", keep_ids=True))
+    assert models == {} and predictions == {}
+    assert set(scores) == {"classification", "regression", "clustering"}
+    for task in scores.values():
+        assert task["error"].startswith("FeatureError: no feature has a value in any of the 72 studies")

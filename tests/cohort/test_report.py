@@ -98,3 +98,24 @@ def test_the_roc_curve_drawn_is_scikit_learns(rng):
     expected_fpr, expected_tpr, _ = roc_curve(positive, score, drop_intermediate=False)
     np.testing.assert_allclose(fpr, expected_fpr, atol=1e-12)  # exact fractions, rounding only
     np.testing.assert_allclose(tpr, expected_tpr, atol=1e-12)
+
+
+def test_a_report_of_features_that_are_all_nan(tmp_path):
+    # Every feature NaN in every study (texture of one-voxel ROIs): matplotlib was asked for a row of
+    # 0 box plots and raised ValueError, so the run ended without its report.
+    from gpuimg.cohort.report import build_report
+
+    rows = [
+        {"study": f"S-{k}", "patient": f"P-{k}", "modality": "CT", "ngt_busyness": np.nan} for k in range(3)
+    ]
+    manifest = {
+        "studies": 3,
+        "device": "cpu",
+        "gpuimg": "0",
+        "pseudonymised": True,
+        "time_per_stage_s": {"features (sum over studies)": 0.1},
+        "clipped": [],
+    }
+    page = build_report(rows, [], [], {}, {}, manifest)
+    assert "No feature has a value in any study (all NaN)." in page and "<img" not in page
+    assert "No feature has a value" not in build_report([], [], [], {}, {}, manifest)
