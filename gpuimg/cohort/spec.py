@@ -264,13 +264,23 @@ def _mask(table: dict) -> MaskSource:
                 f'mask.threshold={threshold!r} must be [lower, upper] (lower <= upper) or "otsu".'
             )
         threshold = (float(threshold[0]), float(threshold[1]))
+    pattern = None if table.get("pattern") is None else _str("mask.pattern", table["pattern"])
+    if pattern is not None and (
+        Path(pattern).is_absolute() or ".." in Path(pattern).parts or not Path(pattern).parts
+    ):
+        # Path.glob refuses an absolute pattern (and "." with an IndexError), and one through ".." finds
+        # the same file for every study.
+        raise ConfigError(
+            f'mask.pattern={pattern!r} must be a glob inside each study folder (e.g. "mask.nrrd" or '
+            '"seg/*.nii.gz"), not a path out of it; put each study\'s mask in its own folder.'
+        )
     opening = table.get("opening_mm", 0.0)
     if isinstance(opening, bool) or not isinstance(opening, int | float) or opening < 0:
         raise ConfigError(f"mask.opening_mm={opening!r} must be a radius in mm, 0 or more.")
     return MaskSource(
         source=source,
         roi=None if table.get("roi") is None else _str("mask.roi", table["roi"]),
-        pattern=None if table.get("pattern") is None else _str("mask.pattern", table["pattern"]),
+        pattern=pattern,
         label=_int("mask.label", table.get("label", 0), 0),
         threshold=threshold,
         opening_mm=float(opening),

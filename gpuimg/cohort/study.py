@@ -234,7 +234,7 @@ def _mask(folder: Path, others: list[Path], image: Volume, processed: Volume, so
             return read_seg(matching[0], image, source.roi)
         return read_rtstruct(matching[0], image, source.roi)
     if source.source == "file":
-        files = sorted(folder.glob(source.pattern))
+        files = sorted(path for path in folder.glob(source.pattern) if path.is_file())
         if len(files) != 1:
             raise DicomError(
                 f"{len(files)} files match mask.pattern={source.pattern!r} in {folder}; one is needed."

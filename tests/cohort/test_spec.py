@@ -45,6 +45,17 @@ from gpuimg.features import FAMILIES
             r"learning\.clustering: .*n_clusterz",
         ),
         ({"mask": {"source": "rtstruct"}, "privacy": {"keep_ids": "yes"}}, r"privacy\.keep_ids='yes'"),
+        # Out of the study folder: Path.glob's NotImplementedError in every study, or, through "..",
+        # one study's mask taken for every study without a word.
+        (
+            {"mask": {"source": "file", "pattern": "/data/masks/*.nrrd"}},
+            r"mask\.pattern='/data/masks/\*\.nrrd' must be a glob inside each study folder",
+        ),
+        ({"mask": {"source": "file", "pattern": "./"}}, r"mask\.pattern='\./' must be a glob inside"),
+        (
+            {"mask": {"source": "file", "pattern": "../study_000/mask.nrrd"}},
+            r"mask\.pattern='\.\./study_000/mask\.nrrd' must be a glob inside each study folder",
+        ),
     ],
 )
 def test_each_mistake_names_its_key(document, message):

@@ -95,3 +95,18 @@ def test_a_study_on_the_device_measures_as_on_the_cpu(emulated_cuda, tmp_path, p
     assert ("preview" in gpu) is preview
     for name, array in cpu.get("preview", {}).items():
         np.testing.assert_array_equal(gpu["preview"][name], array)
+
+
+def test_a_mask_pattern_that_matches_a_folder_counts_files_only(tmp_path):
+    """A pattern that matches the image folder too ("*" finds ct/ beside mask.nrrd): the folder was
+    counted as a mask file ("2 files match"), or read as one; only files are candidates."""
+    write_study(tmp_path / "study", 1, patient_id="P")
+    spec = spec_from_dict(
+        {"mask": {"source": "file", "pattern": "*"}, "features": {"families": ["statistics"]}}
+    )
+    result = process_study(StudyTask(tmp_path / "study", "study", spec, b"key"))
+    assert "error" not in result, result["error"]
+    # The truth: the mean of the CT under mask.nrrd, the one file directly in the folder, by NumPy.
+    mask = gpuimg.read_image(tmp_path / "study" / "mask.nrrd", device="cpu").data > 0
+    image = gpuimg.read_dicom(tmp_path / "study" / "ct", device="cpu").data
+    assert result["row"]["stat_mean"] == pytest.approx(image[mask].astype(float).mean(), rel=1e-9)
