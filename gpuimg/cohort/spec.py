@@ -182,10 +182,17 @@ def load_spec(path: str | os.PathLike) -> Spec:
     """
     path = Path(path)
     try:
-        with path.open("rb") as file:
-            document = tomllib.load(file)
+        data = path.read_bytes()
+        # An editor's byte order mark (Windows Notepad) is no TOML statement: left out.
+        document = tomllib.loads(data.decode("utf-8-sig"))
     except OSError as exc:
         raise ConfigError(f"cannot read the pipeline spec {path}: {exc}. Check the path.") from exc
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise ConfigError(
+            f"the pipeline spec {path} is not UTF-8 text (line {line} holds the byte "
+            f"{data[exc.start : exc.start + 1]!r}); save it in UTF-8, as TOML requires."
+        ) from exc
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"the pipeline spec {path} is not valid TOML: {exc}.") from exc
     try:

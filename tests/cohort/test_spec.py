@@ -107,3 +107,19 @@ def test_random_state_is_a_seed_scikit_learn_takes():
         ConfigError, match=r"learning\.random_state=20240101120000 must be a whole number from 0"
     ):
         spec_from_dict(document)
+
+
+def test_a_spec_saved_with_a_byte_order_mark_or_not_in_utf8(tmp_path):
+    # Windows Notepad's byte order mark was 'not valid TOML: Invalid statement (at line 1, column 1)';
+    # a Latin-1 comment ('# résumé') was a UnicodeDecodeError traceback.
+    import tomllib
+
+    text = '[mask]\nsource = "recipe"\nthreshold = [-100, 200]\n# r\u00e9sum\u00e9\n'
+    path = tmp_path / "pipeline.toml"
+    path.write_bytes(text.encode("utf-8-sig"))
+    assert load_spec(path).source == tomllib.loads(text)
+    path.write_bytes(text.encode("latin-1"))
+    with pytest.raises(
+        ConfigError, match=r"is not UTF-8 text \(line 4 holds the byte b'\\xe9'\); save it in UTF-8"
+    ):
+        load_spec(path)
