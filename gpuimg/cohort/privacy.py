@@ -30,14 +30,18 @@ def load_or_create_key(path: str | os.PathLike) -> bytes:
     Raises
     ------
     ConfigError
-        If the file exists but does not hold a key this function wrote.
+        If the file exists but does not hold a key this function wrote (a folder, a binary file), or
+        cannot be read or written.
     """
     path = Path(path)
     if path.exists():
-        text = path.read_text().strip()
         try:
-            key = bytes.fromhex(text)
-        except ValueError:
+            key = bytes.fromhex(path.read_text(encoding="ascii").strip())
+        except IsADirectoryError:
+            key = b""
+        except OSError as exc:
+            raise ConfigError(f"cannot read the pseudonym key {path}: {exc}.") from exc
+        except ValueError:  # not ASCII, or not hex digits
             key = b""
         if len(key) != 32:
             raise ConfigError(
@@ -46,8 +50,13 @@ def load_or_create_key(path: str | os.PathLike) -> bytes:
             )
         return key
     key = secrets.token_bytes(32)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot write the pseudonym key {path}: {exc}; pass --key with a file in a folder you can write."
+        ) from exc
     with os.fdopen(descriptor, "w") as file:
         file.write(key.hex() + "\n")
     return key

@@ -83,6 +83,20 @@ def _check_output(studies: Path, output: Path) -> None:
         )
 
 
+def _check_key(key_path: str | os.PathLike | None, output: Path) -> Path:
+    """The pseudonym key's file (default ``<output>.key``); one inside the output folder, which is made
+    to be shared, is refused: with it, anyone can pseudonymise a guessed ID and find its rows."""
+    if key_path is None:
+        return key_path_for(output)
+    key_path, folder = Path(key_path), output.resolve()
+    if folder == key_path.resolve() or folder in key_path.resolve().parents:
+        raise ConfigError(
+            f"--key {key_path} lies in --output {output}, which is made to be shared; keep the key beside "
+            f"it (e.g. --key {key_path_for(output)}), never inside."
+        )
+    return key_path
+
+
 def _interrupts_kept(func):
     """``func``, raising KeyboardInterrupt where a library's clean-up, run while Ctrl-C unwound it,
     raised an error of its own in its place (NumPy's ``savez`` closes its zip file in a ``finally``
@@ -139,7 +153,8 @@ def run_pipeline(
         Address of a running Dask scheduler (``tcp://host:8786``) to use instead.
     key_path : str or path, optional
         The pseudonym key file; default ``<output>.key`` beside the output folder, created on the
-        first run. Keep it to pseudonymise new studies or labels the same way.
+        first run. Keep it to pseudonymise new studies or labels the same way; a key inside the
+        output folder is refused (the folder is made to be shared).
     keep_ids : bool
         Write the original patient IDs and study folder names instead of pseudonyms (as the spec's
         ``privacy.keep_ids``).
@@ -194,7 +209,7 @@ def run_pipeline(
     output = Path(output)
     studies = find_studies(input)
     _check_output(Path(input).resolve(), output)
-    key = b"" if spec.keep_ids else load_or_create_key(key_path or key_path_for(output))
+    key = b"" if spec.keep_ids else load_or_create_key(_check_key(key_path, output))
     labels = read_labels(spec.learning, key, spec.keep_ids)
     cache = output / ".studies" / spec.study_hash
     cache.mkdir(parents=True, exist_ok=True)

@@ -66,3 +66,42 @@ def test_keep_ids_writes_the_original_ids(cohort, tmp_path):
     table = (tmp_path / "out" / "features.csv").read_text()
     assert "PAT-000" in table and "study_000" in table
     assert not (tmp_path / "out.key").exists()
+
+
+def test_a_key_inside_the_output_folder_is_refused(cohort, tmp_path):
+    # --key results/secret.key wrote the key into the folder made to be shared: with it, anyone can
+    # pseudonymise a guessed patient ID and find that patient's rows.
+    import pytest
+
+    from gpuimg import ConfigError
+    from gpuimg.cohort import run_pipeline
+
+    spec, folder = cohort
+    out = tmp_path / "out"
+    for key in (out / "secret.key", out / "keys" / "k", out):
+        with pytest.raises(ConfigError, match=r"--key .* lies in --output .*never inside"):
+            run_pipeline(spec, folder, out, key_path=key, progress=False)
+        assert not out.exists()
+
+
+def test_a_key_file_that_holds_no_key_or_cannot_be_written(tmp_path):
+    # A binary file given as --key was a UnicodeDecodeError, a folder an IsADirectoryError, a key in
+    # a folder that cannot be made a FileNotFoundError: tracebacks, not the ConfigError saying what to do.
+    import os
+
+    import pytest
+
+    from gpuimg import ConfigError
+    from gpuimg.cohort.privacy import load_or_create_key
+
+    (tmp_path / "binary.key").write_bytes(bytes(range(200, 256)))
+    (tmp_path / "folder.key").mkdir()
+    for path in (tmp_path / "binary.key", tmp_path / "folder.key"):
+        with pytest.raises(ConfigError, match=r"does not hold a pseudonym key \(64 hex digits\)"):
+            load_or_create_key(path)
+    (tmp_path / "a-file").write_text("")
+    with pytest.raises(ConfigError, match=r"cannot write the pseudonym key .*a-file/x\.key"):
+        load_or_create_key(tmp_path / "a-file" / "x.key")
+    key = load_or_create_key(tmp_path / "new" / "x.key")
+    assert len(key) == 32 and load_or_create_key(tmp_path / "new" / "x.key") == key
+    assert os.stat(tmp_path / "new" / "x.key").st_mode & 0o077 == 0  # its owner's only
