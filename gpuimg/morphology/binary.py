@@ -106,9 +106,9 @@ def _morph(image, op, shape, radius, radius_mm, spacing, mode, cval, passes):
 
     if is_dask(image):
         depth = passes * max(fp.shape) // 2
-        return map_stencil(
-            run, image, depth=depth, periodic=boundary.MODES[mode] == boundary.WRAP, dtype=dtype
-        )
+        # Binary morphology has nothing outside the image, whatever the mode: no wrapped halo.
+        periodic = not binary and boundary.MODES[mode] == boundary.WRAP
+        return map_stencil(run, image, depth=depth, periodic=periodic, dtype=dtype)
     return run(image)
 
 
