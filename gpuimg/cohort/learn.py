@@ -234,7 +234,9 @@ def _supervised(pipeline, X, y, groups, task: Task, learning: Learning):
     classification = task.kind == "classification"
     folds = min(learning.folds, n_patients)
     if classification:
-        folds = min(folds, int(min(np.unique(y, return_counts=True)[1])))
+        # Each fold's training part needs every class: at most as many folds as the patients (not the
+        # studies) of the rarest class.
+        folds = min(folds, min(np.unique(groups[y == label]).size for label in np.unique(y)))
     scores = {"n_studies": len(y), "n_patients": int(n_patients), "folds": int(folds)}
     predicted = {"y": y}
     if folds >= 2:

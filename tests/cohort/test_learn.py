@@ -204,3 +204,33 @@ def test_features_that_are_nan_in_every_study_are_recorded_not_raised(cohort):
     assert set(scores) == {"classification", "regression", "clustering"}
     for task in scores.values():
         assert task["error"].startswith("FeatureError: no feature has a value in any of the 72 studies")
+
+
+@pytest.mark.parametrize("rare", [1, 2])
+def test_folds_count_the_patients_of_the_rarest_class(tmp_path, rare):
+    # One patient of class 1 with three studies: the folds were limited by the class's 3 studies, so
+    # a fold trained without class 1 and the task failed with "y holds one class only ([0])", though
+    # the labels hold two classes. The folds are now at most the rarest class's patients.
+    import pandas as pd
+
+    rng = np.random.default_rng(rare)
+    patients = {f"A{k}": 1 for k in range(rare)} | {f"B{k}": 0 for k in range(5)}
+    (tmp_path / "labels.csv").write_text(
+        "patient_id,y\n" + "".join(f"{p},{y}\n" for p, y in patients.items())
+    )
+    learning = Learning(
+        labels=tmp_path / "labels.csv",
+        folds=5,
+        tasks=(Task("classification", "logistic_regression", "y"),),
+    )
+    rows = [
+        {"study": f"{p}-{k}", "patient": p, "f1": rng.normal() + 2 * y, "f2": rng.normal()}
+        for p, y in patients.items()
+        for k in range(3)
+    ]
+    models, scores, _ = fit_tasks(rows, learning, read_labels(learning, b"", keep_ids=True))
+    table = pd.DataFrame(rows).assign(y=lambda t: t["patient"].map(patients))
+    expected = min(5, table.groupby("y")["patient"].nunique().min())
+    assert "error" not in scores["classification"] and "classification" in models
+    assert scores["classification"]["folds"] == expected == rare
+    assert ("accuracy" in scores["classification"]) == (expected >= 2)  # cross-validated from 2 folds on
