@@ -154,7 +154,15 @@ def run(args) -> None:
     )
     for task, scores in manifest["metrics"].items():
         shown = ", ".join(f"{k} {v:.3f}" for k, v in scores.items() if isinstance(v, float))
-        print(f"  {task}: {shown}" if "error" not in scores else f"  {task}: not fitted: {scores['error']}")
+        if "error" in scores:
+            shown = f"not fitted: {scores['error']}"
+        elif not shown:  # one fold: nothing to score out of fold
+            studies = count(scores["n_studies"], "study", "studies")
+            shown = (
+                f"fitted on {studies}, not cross-validated: too few patients ({scores['n_patients']}), or a "
+                "class of one patient"
+            )
+        print(f"  {task}: {shown}")
     print(f"outputs in {args.output}/ (report.html, features.parquet, errors.csv, manifest.json)")
 
 

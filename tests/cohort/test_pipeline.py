@@ -372,3 +372,17 @@ def test_a_study_whose_files_changed_is_measured_again(tmp_path):
     assert rows["study_001"]["patient"] == rows["study_002"]["patient"] == "PAT-002"
     again = run_pipeline(spec, cohort, out, keep_ids=True, progress=False)
     assert again["processed_this_run"] == 0 and {row["study"]: row for row in _table(out)} == rows
+
+
+def test_run_says_when_a_task_is_fitted_without_cross_validation(capsys, tmp_path):
+    # A cohort of one patient: the regression is fitted, but there is nothing to score out of fold,
+    # and the command printed "  regression: " and nothing after it.
+    spec, cohort = write_cohort(tmp_path, n=1)
+    assert main(["run", str(spec), "--input", str(cohort), "--output", str(tmp_path / "out")]) == 0
+    printed = capsys.readouterr().out
+    metrics = json.loads((tmp_path / "out" / "metrics.json").read_text())
+    assert metrics["regression"] == {"n_studies": 1, "n_patients": 1, "folds": 1}
+    assert (
+        "  regression: fitted on 1 study, not cross-validated: too few patients (1), or a class of one "
+        "patient\n" in printed
+    )
