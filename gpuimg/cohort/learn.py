@@ -224,7 +224,7 @@ def _targets(rows, labels, task: Task) -> tuple[np.ndarray, np.ndarray]:
     y = np.array(values)
     try:
         y = y.astype(int)
-    except ValueError:
+    except (ValueError, OverflowError):  # words, or whole numbers past int64: the classes are the texts
         pass
     return np.array(chosen), y
 

@@ -234,3 +234,19 @@ def test_folds_count_the_patients_of_the_rarest_class(tmp_path, rare):
     assert "error" not in scores["classification"] and "classification" in models
     assert scores["classification"]["folds"] == expected == rare
     assert ("accuracy" in scores["classification"]) == (expected >= 2)  # cross-validated from 2 folds on
+
+
+def test_class_labels_past_int64_stay_texts(cohort, tmp_path):
+    # Class labels that are whole numbers past int64 (codes of 20 digits) raised NumPy's
+    # OverflowError, and the run ended in its traceback after every study was measured.
+    learning, studies = cohort
+    with open(learning.labels, newline="") as file:
+        rows = list(csv.reader(file))
+    codes = {"0": "10000000000000000001", "1": "10000000000000000002"}
+    with open(tmp_path / "codes.csv", "w", newline="") as file:
+        csv.writer(file).writerows([rows[0], *([p, codes[m], g] for p, m, g in rows[1:])])
+    learning = dataclasses.replace(learning, labels=tmp_path / "codes.csv", tasks=learning.tasks[:1])
+    _, scores, predictions = _fit(learning, studies, b"k" * 32)
+    assert scores["classification"]["classes"] == sorted(codes.values())
+    assert sorted(set(predictions["classification"]["y"])) == sorted(codes.values())
+    assert 0.5 < scores["classification"]["accuracy"] < 1.0
