@@ -340,7 +340,12 @@ def _learning(table: dict, base: Path) -> Learning:
             continue
         where = f"learning.{kind}"
         entry = _table(table, kind)
-        _known(where, entry, ("target", "estimator", "params"))
+        # Clustering learns from the features alone: a target there would be ignored without a word.
+        _known(
+            where,
+            entry,
+            ("estimator", "params") if kind == "clustering" else ("target", "estimator", "params"),
+        )
         if kind != "clustering" and "target" not in entry:
             raise ConfigError(f"{where}.target is missing: name the column of the labels file to predict.")
         if kind != "clustering" and "labels" not in table:
@@ -354,7 +359,8 @@ def _learning(table: dict, base: Path) -> Learning:
             make_estimator(name, kind, **params)
         except GpuimgError as exc:
             raise ConfigError(f"{where}: {exc}") from exc
-        tasks.append(Task(kind, name, entry.get("target"), dict(params)))
+        target = None if kind == "clustering" else _str(f"{where}.target", entry["target"])
+        tasks.append(Task(kind, name, target, dict(params)))
     labels = table.get("labels")
     return Learning(
         labels=None if labels is None else base / _str("learning.labels", labels),

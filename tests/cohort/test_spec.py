@@ -45,6 +45,15 @@ from gpuimg.features import FAMILIES
             r"learning\.clustering: .*n_clusterz",
         ),
         ({"mask": {"source": "rtstruct"}, "privacy": {"keep_ids": "yes"}}, r"privacy\.keep_ids='yes'"),
+        # A clustering target was ignored without a word, a number as target matched no column.
+        (
+            {"mask": {"source": "rtstruct"}, "learning": {"labels": "l.csv", "clustering": {"target": "y"}}},
+            r"learning\.clustering: unknown key\(s\) \['target'\]",
+        ),
+        (
+            {"mask": {"source": "rtstruct"}, "learning": {"labels": "l.csv", "regression": {"target": 3}}},
+            r"learning\.regression\.target=3 must be a non-empty string",
+        ),
         # Out of the study folder: Path.glob's NotImplementedError in every study, or, through "..",
         # one study's mask taken for every study without a word.
         (
