@@ -326,7 +326,7 @@ def _execute(
         from dask.distributed import Client, as_completed
 
         start = time.perf_counter()
-        client = Client(scheduler) if scheduler else Client(_local_cluster(workers, device))
+        client = _connect(Client, scheduler) if scheduler else Client(_local_cluster(workers, device))
         startup["seconds"] = time.perf_counter() - start
         try:
             threads = sum(client.nthreads().values()) or workers
@@ -342,6 +342,19 @@ def _execute(
                 cluster.close()
     finally:
         bar.close()
+
+
+def _connect(client, scheduler: str):
+    """A Dask ``client`` of the scheduler at ``scheduler``; an address that is malformed or answers
+    nothing (within Dask's connect timeout) is a ConfigError, not distributed's ValueError or OSError."""
+    try:
+        return client(scheduler)
+    except (OSError, ValueError) as exc:  # TimeoutError is an OSError
+        raise ConfigError(
+            f"--scheduler {scheduler}: no Dask scheduler could be reached there ({type(exc).__name__}: "
+            f"{exc}); check the address (tcp://host:8786) and that the scheduler runs, or leave out "
+            "--scheduler."
+        ) from exc
 
 
 def _batches(tasks: list[StudyTask], threads: int) -> list[list[StudyTask]]:

@@ -386,3 +386,16 @@ def test_run_says_when_a_task_is_fitted_without_cross_validation(capsys, tmp_pat
         "  regression: fitted on 1 study, not cross-validated: too few patients (1), or a class of one "
         "patient\n" in printed
     )
+
+
+@pytest.mark.parametrize("address", ["scheduler-host", "tcp://127.0.0.1:1"])
+def test_a_scheduler_that_cannot_be_reached_is_a_config_error(tmp_path, address):
+    # A typo in --scheduler ended the run in distributed's traceback: ValueError 'missing port
+    # number' at once, or OSError 'Timed out trying to connect' after 30 s.
+    import dask
+    import distributed  # noqa: F401 (its defaults loaded before one is set)
+
+    spec, cohort = write_cohort(tmp_path, n=1)
+    with dask.config.set({"distributed.comm.timeouts.connect": "1s"}):
+        with pytest.raises(gpuimg.ConfigError, match=rf"--scheduler {address}: no Dask scheduler could be"):
+            run_pipeline(spec, cohort, tmp_path / "out", scheduler=address, keep_ids=True, progress=False)
