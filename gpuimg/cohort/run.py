@@ -143,7 +143,8 @@ def run_pipeline(
         Created if needed. Gets ``features.parquet``, ``features.csv``, ``errors.csv``,
         ``model.joblib`` and ``metrics.json`` (when the spec has learning tasks), ``report.html`` and
         ``manifest.json``; the finished studies are kept in ``.studies/`` so that a re-run skips them
-        (those whose files changed since, by name, size or time of last modification, are redone).
+        (those whose files changed since, by name, size or time of last modification, or that another
+        version of gpuimg measured, are redone).
     device : {"cpu", "cuda", "auto"}
         Where each study is computed.
     workers : int
@@ -223,8 +224,14 @@ def run_pipeline(
     results, todo = {}, []
     for task in tasks:
         done = _cached(cache, task.study_id)
-        # A study whose files changed since (replaced, added, removed) is processed again.
-        if done is not None and done.get("inputs") == task.inputs and not (retry_errors and "error" in done):
+        # A study whose files changed since (replaced, added, removed), or measured by another gpuimg
+        # (whose features may differ), is processed again.
+        if (
+            done is not None
+            and done.get("inputs") == task.inputs
+            and done.get("gpuimg") == gpuimg.__version__
+            and not (retry_errors and "error" in done)
+        ):
             results[task.study_id] = done
         else:
             todo.append(task)
@@ -419,7 +426,7 @@ def _store(cache: Path, result: dict) -> None:
         outputs.write_npz(cache / f"{result['study']}.npz", result["preview"], durable=False)
     outputs.write_json(
         cache / f"{result['study']}.json",
-        {k: v for k, v in result.items() if k != "preview"},
+        {**{k: v for k, v in result.items() if k != "preview"}, "gpuimg": gpuimg.__version__},
         durable=False,
     )
 

@@ -399,3 +399,19 @@ def test_a_scheduler_that_cannot_be_reached_is_a_config_error(tmp_path, address)
     with dask.config.set({"distributed.comm.timeouts.connect": "1s"}):
         with pytest.raises(gpuimg.ConfigError, match=rf"--scheduler {address}: no Dask scheduler could be"):
             run_pipeline(spec, cohort, tmp_path / "out", scheduler=address, keep_ids=True, progress=False)
+
+
+def test_studies_measured_by_another_gpuimg_are_measured_again(tmp_path, monkeypatch):
+    # After an upgrade (which may fix a feature), a re-run into the same output folder kept every
+    # stored row of the old version, though the manifest named the new one.
+    spec, cohort = write_cohort(tmp_path, n=2)
+    spec = spec_from_dict(
+        {"mask": {"source": "file", "pattern": "mask.nrrd"}, "features": {"families": ["statistics"]}}
+    )
+    out = tmp_path / "out"
+    assert run_pipeline(spec, cohort, out, keep_ids=True, progress=False)["processed_this_run"] == 2
+    assert run_pipeline(spec, cohort, out, keep_ids=True, progress=False)["processed_this_run"] == 0
+    monkeypatch.setattr(gpuimg, "__version__", gpuimg.__version__ + ".post1")
+    manifest = run_pipeline(spec, cohort, out, keep_ids=True, progress=False)
+    assert manifest["processed_this_run"] == 2 and manifest["gpuimg"].endswith(".post1")
+    assert run_pipeline(spec, cohort, out, keep_ids=True, progress=False)["processed_this_run"] == 0
