@@ -9,6 +9,7 @@ again (to join new labels, say) but nobody can reverse a pseudonym without it.
 import hashlib
 import hmac
 import os
+import re
 import secrets
 from pathlib import Path
 
@@ -74,6 +75,17 @@ def pseudonym(key: bytes, kind: str, value: str) -> str:
     """
     digest = hmac.new(key, f"{kind}:{value}".encode(), hashlib.sha256).hexdigest()[:_DIGITS]
     return f"{kind[0].upper()}-{digest}"
+
+
+def is_pseudonym(value: str, kind: str) -> bool:
+    """Whether ``value`` has the form of a :func:`pseudonym` of ``kind`` (its letter, 16 hex digits).
+
+    Examples
+    --------
+    >>> is_pseudonym(pseudonym(bytes(32), "study", "study_001"), "study"), is_pseudonym("study_001", "study")
+    (True, False)
+    """
+    return re.fullmatch(f"{kind[0].upper()}-[0-9a-f]{{{_DIGITS}}}", value) is not None
 
 
 def scrub(message: str, replacements: dict[str, str]) -> str:

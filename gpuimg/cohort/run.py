@@ -14,10 +14,11 @@ from pathlib import Path
 import numpy as np
 
 import gpuimg
+from gpuimg._text import count
 from gpuimg.errors import ConfigError, DeviceError
 
 from . import outputs
-from .privacy import key_path_for, load_or_create_key
+from .privacy import is_pseudonym, key_path_for, load_or_create_key
 from .spec import Spec, load_spec
 from .study import STAGES, StudyTask, fingerprint, process_study
 
@@ -80,6 +81,19 @@ def _check_output(studies: Path, output: Path) -> None:
         raise ConfigError(
             f"--output {output} lies in --input {studies}, where the next run would read it as a study; "
             f"put the results beside the studies (e.g. --output {studies.parent / 'results'})."
+        )
+
+
+def _check_no_original_ids(output: Path) -> None:
+    """Refuse to pseudonymise into an output folder whose stored studies an earlier ``keep_ids`` run
+    named by their folders (and whose rows hold the original patient IDs): they would stay beside the
+    outputs made to be shared. Such a study's file is not named by a pseudonym."""
+    named = [path for path in output.glob(".studies/*/*.json") if not is_pseudonym(path.stem, "study")]
+    if named:
+        raise ConfigError(
+            f"--output {output} holds {count(len(named), 'study', 'studies')} of an earlier run with "
+            f"--keep-ids (original IDs, in {output / '.studies'}); a pseudonymised run would leave them "
+            "beside its outputs. Use a new output folder, or delete that one first."
         )
 
 
@@ -210,6 +224,8 @@ def run_pipeline(
     output = Path(output)
     studies = find_studies(input)
     _check_output(Path(input).resolve(), output)
+    if not spec.keep_ids:
+        _check_no_original_ids(output)
     key = b"" if spec.keep_ids else load_or_create_key(_check_key(key_path, output))
     labels = read_labels(spec.learning, key, spec.keep_ids)
     cache = output / ".studies" / spec.study_hash

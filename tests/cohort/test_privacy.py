@@ -105,3 +105,25 @@ def test_a_key_file_that_holds_no_key_or_cannot_be_written(tmp_path):
     key = load_or_create_key(tmp_path / "new" / "x.key")
     assert len(key) == 32 and load_or_create_key(tmp_path / "new" / "x.key") == key
     assert os.stat(tmp_path / "new" / "x.key").st_mode & 0o077 == 0  # its owner's only
+
+
+def test_a_pseudonymised_run_refuses_a_folder_holding_original_ids(cohort, tmp_path):
+    # A run with --keep-ids (to check the data), then the run whose outputs are to be shared, into
+    # the same folder: the first run's stored studies, named by their folders and holding the original
+    # patient IDs, stayed in its .studies/ beside the new pseudonymised outputs.
+    import pytest
+
+    from gpuimg import ConfigError
+    from gpuimg.cohort import run_pipeline
+
+    spec, folder = cohort
+    out = tmp_path / "out"
+    run_pipeline(spec, folder, out, keep_ids=True, progress=False)
+    assert "PAT-000" in next(out.glob(".studies/*/study_000.json")).read_text()
+    with pytest.raises(ConfigError, match=r"holds 6 studies of an earlier run with --keep-ids") as info:
+        run_pipeline(spec, folder, out, progress=False)
+    assert "PAT-0" not in str(info.value) and "study_0" not in str(info.value)
+    assert not (tmp_path / "out.key").exists()
+    # The other way round is no leak: the pseudonymised studies stay pseudonymised.
+    run_pipeline(spec, folder, tmp_path / "other", progress=False)
+    run_pipeline(spec, folder, tmp_path / "other", keep_ids=True, progress=False)
