@@ -229,7 +229,12 @@ def run_pipeline(
     key = b"" if spec.keep_ids else load_or_create_key(_check_key(key_path, output))
     labels = read_labels(spec.learning, key, spec.keep_ids)
     cache = output / ".studies" / spec.study_hash
-    cache.mkdir(parents=True, exist_ok=True)
+    try:
+        cache.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(
+            f"--output {output}: the folder cannot be made ({exc}); pass a folder where you can write."
+        ) from exc
     outputs.remove_partials(output)
 
     tasks = [StudyTask(path, path.name, spec, key, device, inputs=fingerprint(path)) for path in studies]

@@ -415,3 +415,12 @@ def test_studies_measured_by_another_gpuimg_are_measured_again(tmp_path, monkeyp
     manifest = run_pipeline(spec, cohort, out, keep_ids=True, progress=False)
     assert manifest["processed_this_run"] == 2 and manifest["gpuimg"].endswith(".post1")
     assert run_pipeline(spec, cohort, out, keep_ids=True, progress=False)["processed_this_run"] == 0
+
+
+def test_an_output_folder_that_cannot_be_made(tmp_path):
+    # An output under a file, or on a read-only mount, was a FileNotFoundError (or NotADirectoryError,
+    # PermissionError) traceback from mkdir.
+    spec, cohort = write_cohort(tmp_path, n=1)
+    (tmp_path / "a-file").write_text("")
+    with pytest.raises(gpuimg.ConfigError, match=r"--output .*a-file/out: the folder cannot be made"):
+        run_pipeline(spec, cohort, tmp_path / "a-file" / "out", keep_ids=True, progress=False)
