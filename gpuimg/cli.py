@@ -47,7 +47,7 @@ def demo(out: Path, n_studies: int, device: str, workers: int, shape: tuple[int,
     marker = out / _DEMO_MARKER
     print(f"gpuimg {gpuimg.__version__} demo on {device}: {n_studies} synthetic nodule CTs in {out}/")
     if marker.exists() and json.loads(marker.read_text()) != params:
-        shutil.rmtree(out)
+        _remove_demo(out)
     elif out.exists() and any(out.iterdir()) and not marker.exists():
         raise GpuimgError(
             f"{out} exists and was not made by gpuimg demo; pass --out with a new or empty folder."
@@ -70,6 +70,20 @@ def demo(out: Path, n_studies: int, device: str, workers: int, shape: tuple[int,
         )
     manifest = run_pipeline(out / "pipeline.toml", cohort, out / "results", device=device, workers=workers)
     _summary(manifest, out, cohort)
+
+
+#: What ``gpuimg demo`` writes in its folder: the cohort, its labels and spec, the results and their
+#: pseudonym key, and the marker. A demo of other parameters removes these, and nothing else there.
+_DEMO_ENTRIES = ("cohort", "results", "labels.csv", "pipeline.toml", "results.key", _DEMO_MARKER)
+
+
+def _remove_demo(out: Path) -> None:
+    for name in _DEMO_ENTRIES:
+        path = out / name
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        elif path.exists() or path.is_symlink():
+            path.unlink()
 
 
 #: The demo pipeline's kernels that take longest to compile (Sobel, and the texture zones' labels).

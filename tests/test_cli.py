@@ -41,6 +41,15 @@ def test_demo_runs_the_pipeline_keeps_its_outputs_and_says_what_next(capsys, tmp
     said = capsys.readouterr().out
     assert "from an earlier run" in said
     assert "first run on this machine" not in said  # the first run cached the kernels it compiled
+    # Other parameters: the demo's own files are made anew, and nothing else in the folder is touched
+    # (the whole folder was removed, with whatever a user had put there).
+    (out / "my notes.txt").write_text("precious")
+    assert main(["demo", "--out", str(out), "--studies", "5", "--shape", "12", "16", "16"]) == 0
+    assert "from an earlier run" not in capsys.readouterr().out
+    assert (out / "my notes.txt").read_text() == "precious"
+    assert sorted(p.name for p in (out / "cohort").iterdir()) == [f"study_{i:03d}" for i in range(5)]
+    with open(out / "results" / "features.csv") as file:
+        assert len(list(csv.DictReader(file))) == 5
 
 
 def test_demo_refuses_a_folder_it_did_not_make(capsys, tmp_path):
