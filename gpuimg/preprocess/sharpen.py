@@ -55,7 +55,7 @@ def laplacian_sharpen(image: Image, alpha: float = 1.0, *, mode: str = "reflect"
     dtype = float_dtype(image.dtype)
     run = partial(_laplacian_sharpen, alpha=float(alpha), mode=mode, cval=cval, dtype=dtype)
     if is_dask(image):
-        return map_stencil(run, image, depth=1, periodic=mode == "wrap", dtype=dtype)
+        return map_stencil(run, image, depth=1, periodic=mode in ("wrap", "grid-wrap"), dtype=dtype)
     return run(image)
 
 
@@ -121,7 +121,7 @@ def unsharp_mask(
     run = partial(_unsharp, sigma=sigmas, amount=float(amount), mode=mode, cval=cval, dtype=dtype)
     if is_dask(image):
         depth = tuple(int(4.0 * s + 0.5) for s in sigmas)
-        return map_stencil(run, image, depth=depth, periodic=mode == "wrap", dtype=dtype)
+        return map_stencil(run, image, depth=depth, periodic=mode in ("wrap", "grid-wrap"), dtype=dtype)
     return run(image)
 
 
