@@ -136,12 +136,22 @@ def _header(
 
 
 def _looks_like_dicom(path: Path) -> bool:
-    """Whether a file that does not parse was meant as DICOM: a DICOM suffix, or a cut-short preamble."""
-    if path.suffix.lower() in _DICOM_SUFFIXES:
-        return True
+    """Whether a file that does not parse was meant as DICOM: a DICOM suffix, or a cut-short preamble.
+
+    Not macOS's AppleDouble file ``._name`` beside each file copied to a disk without its attributes
+    (a USB stick, a network share), which keeps the DICOM file's suffix.
+    """
     with open(path, "rb") as file:
         start = file.read(132)
+    if start.startswith(_APPLE_DOUBLE):
+        return False
+    if path.suffix.lower() in _DICOM_SUFFIXES:
+        return True
     return len(start) < 132 and not start.strip(b"\0")
+
+
+#: The magic number that opens an AppleDouble file.
+_APPLE_DOUBLE = b"\x00\x05\x16\x07"
 
 
 def _read_headers(paths: Sequence[Path]) -> list[_Header | str | None]:

@@ -10,7 +10,7 @@ import pydicom
 import pytest
 
 from gpuimg import DicomError
-from gpuimg.io import _scan, list_series, write_dicom
+from gpuimg.io import _scan, list_series, read_dicom, write_dicom
 
 
 def test_dicomdirtests_one_record_per_series(testfile):
@@ -60,6 +60,22 @@ def test_broken_files_reported_not_fatal(tmp_path, make_volume):
     (tmp_path / "cut.dcm").write_bytes(files[0].read_bytes()[:300])
     found = list_series(tmp_path)
     assert len(found) == 1 and list(found.broken) == [tmp_path / "cut.dcm"]
+
+
+def test_macos_appledouble_companions_are_skipped_not_broken(tmp_path, make_volume):
+    # A series copied from a Mac to a USB stick gets "._slice_0000.dcm" beside each file: AppleDouble
+    # attributes with the DICOM suffix. They were broken DICOM files, so every such study failed.
+    volume = make_volume()
+    files = write_dicom(volume, tmp_path / "ct")
+    header = (0x00051607).to_bytes(4, "big") + (0x00020000).to_bytes(4, "big") + b"Mac OS X".ljust(16)
+    companions = [path.with_name("._" + path.name) for path in files]
+    for companion in companions:
+        companion.write_bytes(header + bytes(4070))
+    found = list_series(tmp_path)
+    assert len(found) == 1 and not found.broken and sorted(found.skipped) == sorted(companions)
+    np.testing.assert_array_equal(read_dicom(tmp_path / "ct").data, volume.data)
+    (tmp_path / "ct" / "cut.dcm").write_bytes(files[0].read_bytes()[:300])  # still broken
+    assert list(list_series(tmp_path).broken) == [tmp_path / "ct" / "cut.dcm"]
 
 
 def test_read_dicom_of_a_listed_series_reads_no_header_again(
