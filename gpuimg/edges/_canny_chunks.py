@@ -5,7 +5,9 @@ and the thresholds read at most ``r + 3`` voxels away. Each chunk is classified 
 :func:`gpuimg.edges.canny` itself, told to return the hysteresis's input instead of running it (0:
 no edge, 1: candidate, 2: seed); the hysteresis (the components of candidates that hold a seed) is
 :func:`gpuimg.backend.label_chunks` with its seed mark, merged across chunks. Two passes over the
-chunks, memory bounded by a few of them.
+chunks, memory bounded by a few of them. In "wrap" mode the smoothing wraps around the volume but
+the derivatives stop at its edge, as on the whole volume: the chunks are smoothed first, with the
+opposite edge as their halo, then classified with their neighbours' halo only.
 """
 
 from __future__ import annotations
@@ -42,13 +44,29 @@ def canny_chunks(image, sigma, low_threshold, high_threshold, *, mask, use_quant
     arguments = {"mode": mode, "cval": cval, "method": method}
     whole.canny(np.zeros((3,) * image.ndim, image.dtype), sigma, low_threshold, high_threshold, **arguments)
 
+    sobel = method == "sobel"
+    radius = tuple(_radius(s, sobel) for s in sigma)
+    after = sigma  # the smoothing left for canny on each chunk
+    if boundary.MODES[mode] == boundary.WRAP:
+        # The smoothing wraps around the volume, the derivatives after it stop at its edge: the
+        # chunks are smoothed with the opposite edge as their halo, then classified with their
+        # neighbours' halo only, unsmoothed, at the thresholds of the image's dtype.
+        def smooth(chunk):
+            ns = namespace(chunk)
+            return whole._smooth(ns, ns.xp.asarray(chunk), None, sigma, mode, cval, discrete=not sobel)[0]
+
+        empty = np.empty(0, image.dtype)
+        low_threshold, high_threshold = whole._thresholds(empty, low_threshold, high_threshold, False, sobel)
+        smoothed_type = whole._float_type(np.dtype(image.dtype))
+        image = map_stencil(smooth, image, depth=radius, periodic=True, dtype=smoothed_type)
+        after, radius = (0.0,) * image.ndim, (0,) * image.ndim
+
     def classify(chunk):
         with whole.classes_instead_of_hysteresis():
-            return whole.canny(chunk, sigma, low_threshold, high_threshold, **arguments)
+            return whole.canny(chunk, after, low_threshold, high_threshold, **arguments)
 
-    depth = tuple(_radius(s, method == "sobel") + 3 for s in sigma)
-    periodic = boundary.MODES[mode] == boundary.WRAP
-    classes = map_stencil(classify, image, depth=depth, periodic=periodic, dtype=np.uint8)
+    depth = tuple(r + 3 for r in radius)
+    classes = map_stencil(classify, image, depth=depth, periodic=False, dtype=np.uint8)
     found = label_chunks(classes, np.ones((3,) * image.ndim, dtype=bool), seed=SEED)
     keep = np.concatenate([[False], found.seeded])
     return found.labels.map_blocks(lambda block: namespace(block).xp.asarray(keep)[block], dtype=bool)

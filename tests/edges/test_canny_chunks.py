@@ -10,6 +10,7 @@ import gpuimg
 from gpuimg.edges import canny
 
 da = pytest.importorskip("dask.array")
+dask = pytest.importorskip("dask")
 
 
 def _scene(rng, shape):
@@ -19,13 +20,30 @@ def _scene(rng, shape):
     return image
 
 
-@pytest.mark.parametrize("mode", ["constant", "nearest", "reflect"])
+@pytest.mark.parametrize("mode", ["constant", "nearest", "reflect", "wrap"])
 def test_2d_dask_canny_equals_scikit_image(rng, mode):
     image = _scene(rng, (61, 47))
     want = skimage.feature.canny(image, 1.5, 0.4, 1.2, mode=mode)
     lazy = canny(da.from_array(image, chunks=((20, 7, 34), (13, 17, 17))), 1.5, 0.4, 1.2, mode=mode)
     assert isinstance(lazy, da.Array) and want.sum() > 100
     np.testing.assert_array_equal(lazy.compute(), want)
+
+
+@pytest.mark.parametrize("device", ["cpu", "cuda"])
+def test_2d_dask_canny_of_integers_in_wrap_mode_equals_scikit_image(rng, device, request):
+    """The smoothing wraps around the image, the derivatives stop at its edge (regression: the chunks
+    at the edge were classified with the opposite edge as their halo, so the image's edge pixels
+    became edges and their neighbours' suppression read the wrong side). An integer image: its
+    default thresholds are fractions of the dtype's maximum, as in scikit-image."""
+    image = (_scene(rng, (40, 33)) * 20 + 100).clip(0, 255).astype(np.uint8)
+    want = skimage.feature.canny(image, 1.5, mode="wrap")
+    lazy = da.from_array(image, chunks=((15, 25), (10, 23)))
+    if device == "cuda":
+        lazy = lazy.map_blocks(request.getfixturevalue("emulated_cuda"))
+    with dask.config.set(scheduler="synchronous"):  # the kernels' simulator runs one launch at a time
+        got = canny(lazy, 1.5, mode="wrap").compute()
+    assert want.sum() > 50 and want[[0, -1]].sum() + want[:, [0, -1]].sum() == 0
+    np.testing.assert_array_equal(gpuimg.to_numpy(got), want)
 
 
 @pytest.mark.parametrize("method", ["sobel", "zero_crossing"])
