@@ -177,6 +177,11 @@ def run(args) -> None:
                 "class of one patient"
             )
         print(f"  {task}: {shown}")
+    if manifest["unlabelled"]:
+        print(
+            f"  note: {count(len(manifest['unlabelled']), 'study', 'studies')} not learned from: the labels "
+            "file does not name their patients (run.log lists them); check its patient IDs"
+        )
     print(f"outputs in {args.output}/ (report.html, features.parquet, errors.csv, manifest.json)")
 
 

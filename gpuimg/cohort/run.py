@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 import gpuimg
-from gpuimg._text import count
+from gpuimg._text import count, some
 from gpuimg.errors import ConfigError, DeviceError
 
 from . import outputs
@@ -281,6 +281,15 @@ def run_pipeline(
     learning = time.perf_counter()
     models, scores, predictions = fit_tasks(rows, spec.learning, labels) if rows else ({}, {}, {})
     log.extend(f"learning {task} not fitted: {s['error']}" for task, s in scores.items() if "error" in s)
+    # Studies of patients the labels file does not name (a spreadsheet may have made "007" 7): not
+    # learned from, which the metrics' n_studies alone would hide.
+    supervised = any(task.kind != "clustering" for task in spec.learning.tasks)
+    unlabelled = [row["study"] for row in rows if row["patient"] not in labels] if supervised else []
+    if unlabelled:
+        log.append(
+            f"{count(len(unlabelled), 'study', 'studies')} of patients not in learning.labels (not learned "
+            f"from): {some(unlabelled)}"
+        )
     if models:
         outputs.write_joblib(output / "model.joblib", models)
     else:  # no task, or nothing to learn from: no model from an earlier run stays behind
@@ -304,6 +313,7 @@ def run_pipeline(
         "errors": len(errors),
         "processed_this_run": len(todo),
         "clipped": [r["study"] for r in ordered if r.get("clipped")],
+        "unlabelled": unlabelled,
         "metrics": scores,
         "time_per_stage_s": {
             **{

@@ -424,3 +424,22 @@ def test_an_output_folder_that_cannot_be_made(tmp_path):
     (tmp_path / "a-file").write_text("")
     with pytest.raises(gpuimg.ConfigError, match=r"--output .*a-file/out: the folder cannot be made"):
         run_pipeline(spec, cohort, tmp_path / "a-file" / "out", keep_ids=True, progress=False)
+
+
+def test_studies_of_patients_the_labels_do_not_name_are_counted_and_named(capsys, tmp_path):
+    # A spreadsheet that made "PAT-004" something else: that study was left out of learning without a
+    # word (only the metrics' n_studies showed it).
+    spec, cohort = write_cohort(tmp_path, n=6)
+    labels = tmp_path / "labels.csv"
+    labels.write_text(labels.read_text().replace("PAT-004", "PAT-4"))
+    out = tmp_path / "out"
+    assert main(["run", str(spec), "--input", str(cohort), "--output", str(out), "--keep-ids"]) == 0
+    printed = capsys.readouterr().out
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["unlabelled"] == ["study_004"]
+    assert json.loads((out / "metrics.json").read_text())["regression"]["n_studies"] == 5
+    assert "note: 1 study not learned from: the labels file does not name their patients" in printed
+    assert (
+        "1 study of patients not in learning.labels (not learned from): study_004"
+        in (out / "run.log").read_text()
+    )
