@@ -211,6 +211,9 @@ def _resample(image, spacing, new_spacing, order, mode, cval):
         whole = _resample(image.compute(), old, new, order, mode, cval)[0]
         return da.from_array(whole, chunks=whole.shape, asarray=False), offset, step
     ns = namespace(image)
+    if 0 in np.shape(image):  # no voxel to read (SciPy would read past the input): none on the new grid
+        shape = tuple(0 if n == 0 else m for n, m in zip(np.shape(image), shape, strict=True))
+        return ns.xp.zeros(shape, dtype=dtype), offset, step
     work = ns.xp.asarray(image, dtype=dtype)
     out = ns.ndi.affine_transform(
         work,

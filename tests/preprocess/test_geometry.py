@@ -123,6 +123,20 @@ def test_resample_int16_hu_without_overflow():
     assert np.all(np.diff(got[0, 0]) >= 0)
 
 
+@pytest.mark.parametrize("device", ["cpu", "cuda"])
+def test_resample_of_an_image_without_voxels(device, request):
+    """An axis of length 0 stays of length 0, n_b = ceil(0 * s_a / s_b) (regression: it got one voxel,
+    and the new grid was filled with whatever memory SciPy read past the empty input)."""
+    image = np.zeros((0, 5, 6), np.int16)
+    if device == "cuda":
+        image = request.getfixturevalue("emulated_cuda")(image)
+    got = resample(image, (1.0, 1.0, 1.0), (0.5, 1.5, 0.7))
+    assert got.shape == (0, math.ceil(5 / 1.5), math.ceil(6 / 0.7)) and got.dtype == np.float32
+    assert gpuimg.backend.namespace(got).device == device
+    mask = resample_mask(image.astype(bool), (1.0, 1.0, 1.0), (0.5, 1.5, 0.7))
+    assert mask.shape == got.shape and mask.dtype == bool
+
+
 def test_resample_mask_is_linear_then_thresholded(rng):
     mask = ndi.binary_dilation(rng.random((10, 12, 14)) > 0.97, iterations=2)
     spacing, new_spacing = (2.0, 1.0, 0.8), (1.0, 1.2, 1.0)
