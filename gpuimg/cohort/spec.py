@@ -55,6 +55,7 @@ import dataclasses
 import hashlib
 import inspect
 import json
+import math
 import os
 import re
 import tomllib
@@ -265,10 +266,11 @@ def _mask(table: dict) -> MaskSource:
             not isinstance(threshold, list)
             or len(threshold) != 2
             or not all(isinstance(t, int | float) and not isinstance(t, bool) for t in threshold)
-            or threshold[0] > threshold[1]
+            or not threshold[0] <= threshold[1]  # NaN compares false: TOML's nan is no bound
         ):
             raise ConfigError(
-                f'mask.threshold={threshold!r} must be [lower, upper] (lower <= upper) or "otsu".'
+                f"mask.threshold={threshold!r} must be [lower, upper] (lower <= upper; -inf or inf for no "
+                'bound) or "otsu".'
             )
         threshold = (float(threshold[0]), float(threshold[1]))
     pattern = None if table.get("pattern") is None else _str("mask.pattern", table["pattern"])
@@ -282,8 +284,8 @@ def _mask(table: dict) -> MaskSource:
             '"seg/*.nii.gz"), not a path out of it; put each study\'s mask in its own folder.'
         )
     opening = table.get("opening_mm", 0.0)
-    if isinstance(opening, bool) or not isinstance(opening, int | float) or opening < 0:
-        raise ConfigError(f"mask.opening_mm={opening!r} must be a radius in mm, 0 or more.")
+    if isinstance(opening, bool) or not isinstance(opening, int | float) or not 0 <= opening < math.inf:
+        raise ConfigError(f"mask.opening_mm={opening!r} must be a finite radius in mm, 0 or more.")
     return MaskSource(
         source=source,
         roi=None if table.get("roi") is None else _str("mask.roi", table["roi"]),

@@ -14,6 +14,12 @@ from gpuimg.features import FAMILIES
         ({"mask": {"source": "voxel-model"}}, r"mask\.source='voxel-model' is not allowed"),
         ({"mask": {"source": "file"}}, r"mask\.pattern is needed"),
         ({"mask": {"source": "recipe", "threshold": [5, 1]}}, r"mask\.threshold=\[5, 1\]"),
+        # TOML's nan and inf passed: every study then failed (an empty mask, an infinite radius).
+        ({"mask": {"source": "recipe", "threshold": [float("nan"), 1]}}, r"mask\.threshold=\[nan, 1\]"),
+        (
+            {"mask": {"source": "recipe", "threshold": [0, 1], "opening_mm": float("inf")}},
+            r"mask\.opening_mm=inf must be a finite radius",
+        ),
         ({"mask": {"source": "rtstruct", "colour": 1}}, r"mask: unknown key\(s\) \['colour'\]"),
         ({"mask": {"source": "rtstruct"}, "inputs": {}}, r"the spec: unknown key\(s\) \['inputs'\]"),
         ({"mask": {"source": "rtstruct"}, "input": {"min_slices": 0}}, r"input\.min_slices=0"),
@@ -132,3 +138,8 @@ def test_a_spec_saved_with_a_byte_order_mark_or_not_in_utf8(tmp_path):
         ConfigError, match=r"is not UTF-8 text \(line 4 holds the byte b'\\xe9'\); save it in UTF-8"
     ):
         load_spec(path)
+
+
+def test_an_infinite_threshold_bound_is_no_bound():
+    spec = spec_from_dict({"mask": {"source": "recipe", "threshold": [float("-inf"), 200]}})
+    assert spec.mask.threshold == (float("-inf"), 200.0)
