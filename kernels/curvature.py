@@ -21,7 +21,7 @@ from .registry import cpu_kernel, cuda_kernel, launch_3d
 def _at(src, z, y, x, dz, dy, dx):
     """``src`` at the offset, clamped into the volume ("nearest"), as float64."""
     nz, ny, nx = src.shape
-    return src[min(max(z + dz, 0), nz - 1), min(max(y + dy, 0), ny - 1), min(max(x + dx, 0), nx - 1)] + 0.0
+    return float(src[min(max(z + dz, 0), nz - 1), min(max(y + dy, 0), ny - 1), min(max(x + dx, 0), nx - 1)])
 
 
 @numba.njit(inline="always")

@@ -105,6 +105,19 @@ def test_cuda_target_curvature_flow_equals_simpleitk(rng, on_cuda_target, shape)
     np.testing.assert_allclose(got, want, rtol=0, atol=atol(image, np.float64))
 
 
+@pytest.mark.cudasim
+def test_cuda_target_curvature_flow_of_large_float32_values_computes_in_float64(rng, on_cuda_target):
+    """Regression: the CUDA kernel's voxels were made float64 by ``+ 0.0``, which Numba types as
+    float64 but the simulator's NumPy scalars keep as float32, so squared gradients of values near
+    1e35 overflowed there (every voxel NaN) while the compiled targets were right. The flow scales
+    with the image: SimpleITK's result of the image, times 2**110 (exact)."""
+    image = random_image(rng, (5, 6, 7), np.float32)
+    got = gpuimg.to_numpy(curvature_flow(on_cuda_target(np.ldexp(image, 110)), iterations=2))
+    want = simpleitk_curvature_flow(image, 2, 0.05, (1.0, 1.0, 1.0))
+    assert np.isfinite(got).all()
+    np.testing.assert_allclose(np.ldexp(got, -110), want, rtol=0, atol=atol(image, np.float32) * 10)
+
+
 # --- anisotropic diffusion -----------------------------------------------------------------------
 
 
