@@ -44,7 +44,7 @@ def _bilateral_at(src, z, y, x, radius, mode, cval, domain, table, inv_step, cut
     nz, ny, nx = src.shape
     rz, ry, rx = radius
     zero = inv_var - inv_var
-    centre = src[z, y, x] + zero
+    centre = float(src[z, y, x])  # float64: '+ zero' would stay float32 in the CUDA simulator
     total = zero
     norm = zero
     # Inside the volume by the radius, every neighbour is read directly (no boundary mode).
@@ -59,7 +59,7 @@ def _bilateral_at(src, z, y, x, radius, mode, cval, domain, table, inv_step, cut
                 if mode == CONSTANT and (zi < 0 or yi < 0 or xi < 0):
                     v = cval + zero
                 else:
-                    v = src[zi, yi, xi] + zero
+                    v = float(src[zi, yi, xi])
                 d = abs(v - centre)
                 if d < cutoff:
                     w = _range_weight(d, table, inv_step, inv_var)

@@ -483,3 +483,16 @@ def test_cuda_target_bilateral_equals_simpleitk(rng, on_cuda_target, dtype):
     got = gpuimg.to_numpy(bilateral_filter(on_cuda_target(image), 1.0, 80.0, range_samples=100))
     want = simpleitk_bilateral(image, 1.0, 80.0, (1.0, 1.0, 1.0))
     np.testing.assert_allclose(got, want, rtol=0, atol=atol(image, np.float32))
+
+
+@pytest.mark.cudasim
+def test_cuda_target_bilateral_of_large_float32_values_computes_in_float64(rng, on_cuda_target):
+    """Regression: the CUDA kernel's intensities were made float64 by ``+ zero``, which Numba types
+    as float64 but the simulator's NumPy scalars keep as float32, so squared differences of values
+    near 1e35 overflowed there (every voxel NaN) while the compiled targets were right."""
+    image = np.ldexp(random_image(rng, (4, 5, 6), np.float32), 110)
+    sigma_range = 2.0**116  # about 50 of the image's standard deviation of 100 * 2**110
+    got = gpuimg.to_numpy(bilateral_filter(on_cuda_target(image), 1.0, sigma_range))
+    want = reference_bilateral(image, 1.0, sigma_range, (1.0, 1.0, 1.0))
+    assert np.isfinite(got).all()
+    np.testing.assert_allclose(got, want, rtol=0, atol=atol(image, np.float32))
