@@ -83,8 +83,8 @@ _QUANTISE_ARGS = "uint16[:, :, ::1], float64, float64, float64, int64"
 def _quantise_cuda(src, bins, low, denom, top, bin_size):
     x, y, z = cuda.grid(3)
     if z < src.shape[0] and y < src.shape[1] and x < src.shape[2]:
-        zero = low - low
-        bins[z, y, x] = _bin_at(src[z, y, x] + zero, low, denom, top, bin_size)
+        # float(): float64 in the CUDA simulator too, where '+ 0.0' keeps a float32 voxel float32
+        bins[z, y, x] = _bin_at(float(src[z, y, x]), low, denom, top, bin_size)
 
 
 def quantise(src, bins, *, target, low, denom, top, bin_size):

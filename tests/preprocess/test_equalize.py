@@ -9,6 +9,7 @@ from hypothesis.extra import numpy as hnp
 from preprocess_images import hu_volume, lung_ct
 
 import gpuimg
+from gpuimg.kernels import clahe as clahe_kernels
 from gpuimg.preprocess import clahe, equalize_hist, match_histogram
 
 
@@ -377,3 +378,19 @@ def test_integer_counts_on_the_device_equal_numpy_bincount(emulated_cuda, rng):
     smallest, counts = integer_counts(emulated_cuda(image))
     assert smallest == image.min()
     np.testing.assert_array_equal(to_numpy(counts), np.bincount(image.ravel().astype(np.int64) - image.min()))
+
+
+@pytest.mark.cudasim
+@pytest.mark.parametrize("target", ["cpu", "cuda"])
+def test_clahe_quantises_float32_in_float64(target):
+    """Regression: the CUDA kernel's voxels were made float64 by ``+ 0.0``, which Numba types as
+    float64 but the CUDA simulator's NumPy scalars keep as float32: grey levels near a half, rounded
+    in float32, fell into the next level (and bin). Values just off the halves of the 14-bit levels,
+    against the definition in float64: ``rint((v - low) / denom * top) // bin_size``."""
+    top, bin_size = 2**14 - 1, 65
+    image = ((np.arange(0, top, 4) + 0.5) / top).astype(np.float32)[None, None]
+    image[0, 0, [0, -1]] = (0.0, 1.0)
+    bins = np.empty(image.shape, np.uint16)
+    clahe_kernels.quantise(image, bins, target=target, low=0.0, denom=1.0, top=top, bin_size=bin_size)
+    want = np.rint(image.astype(np.float64) * top).astype(np.int64) // bin_size
+    np.testing.assert_array_equal(bins, want)
