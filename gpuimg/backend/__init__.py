@@ -3,7 +3,16 @@
 from .chunks import label_chunks, map_stencil, separable_passes
 from .counting import bincount_fixed
 from .device import DEVICES, cuda_available, resolve_device
-from .namespaces import Namespace, is_cupy, is_dask, namespace, namespace_for, to_device, to_numpy
+from .namespaces import (
+    Namespace,
+    is_cupy,
+    is_dask,
+    namespace,
+    namespace_for,
+    on_device,
+    to_device,
+    to_numpy,
+)
 
 __all__ = [
     "DEVICES",
@@ -16,6 +25,7 @@ __all__ = [
     "map_stencil",
     "namespace",
     "namespace_for",
+    "on_device",
     "resolve_device",
     "separable_passes",
     "to_device",

@@ -207,6 +207,21 @@ def namespace(x) -> Namespace:
     return _cuda() if is_cupy(x) else _cpu()
 
 
+def on_device(ns: Namespace, x, name: str, dtype=None):
+    """``x`` (a mask, a reference) as an array of ``ns``, the namespace of the image it goes with.
+
+    A host array given with an image on the GPU is copied there (a mask is small beside the image);
+    a GPU array given with an image on the CPU is a DeviceError naming it, where NumPy would meet
+    CuPy's refusal of an implicit copy (a bare TypeError).
+    """
+    if ns.device == "cpu" and namespace(x).device != "cpu":
+        raise DeviceError(
+            f"{name} is on the GPU and the image on the CPU; put both on one device: "
+            f"gpuimg.to_numpy({name}), or gpuimg.to_device(image, 'cuda')."
+        )
+    return ns.xp.asarray(x, dtype=dtype)
+
+
 def to_numpy(x) -> np.ndarray:
     """``x`` as a NumPy array in host memory: copied from the GPU, or computed if it is a Dask array;
     a Volume gives its voxels (its geometry stays with the Volume)."""

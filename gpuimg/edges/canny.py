@@ -13,7 +13,7 @@ from scipy import special
 
 from gpuimg._support import check_choice, check_cval, check_finite, check_gaussian, check_mode
 from gpuimg._units import voxels
-from gpuimg.backend import is_dask, namespace, separable_passes
+from gpuimg.backend import is_dask, namespace, on_device, separable_passes
 from gpuimg.errors import ParameterError
 from gpuimg.kernels import canny as kernel
 from gpuimg.kernels import zero_crossing
@@ -178,7 +178,7 @@ def canny(
     sobel = method == "sobel"
     low_threshold, high_threshold = _thresholds(image, low_threshold, high_threshold, use_quantiles, sobel)
     if mask is not None:
-        mask = xp.asarray(mask, dtype=bool)
+        mask = on_device(ns, mask, "mask", bool)
         if mask.shape != image.shape:
             raise ParameterError(
                 f"mask has shape {mask.shape}, the image {image.shape}; pass a mask of the image's shape."

@@ -9,7 +9,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 
 from gpuimg._support import check_bins, check_flag, check_gaussian
 from gpuimg._units import voxels
-from gpuimg.backend import bincount_fixed, namespace
+from gpuimg.backend import bincount_fixed, namespace, on_device
 from gpuimg.edges import gradient_magnitude
 from gpuimg.errors import ParameterError
 from gpuimg.volume import Volume, accepts_volume
@@ -427,7 +427,7 @@ def _voxels(image, mask):
     if data.dtype.kind not in "fiu" or data.size == 0:
         raise ParameterError(f"the image must hold numbers; got dtype {data.dtype}, shape {data.shape}.")
     if mask is not None:
-        mask = xp.asarray(mask.data if isinstance(mask, Volume) else mask, dtype=bool)
+        mask = on_device(namespace(data), mask.data if isinstance(mask, Volume) else mask, "mask", bool)
         if mask.shape != data.shape:
             raise ParameterError(f"mask has shape {mask.shape}; the image has {data.shape}.")
     values = data[mask] if mask is not None else data.ravel()

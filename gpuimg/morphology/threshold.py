@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from gpuimg._support import check_bytes
-from gpuimg.backend import is_dask, namespace, to_numpy
+from gpuimg.backend import is_dask, namespace, on_device, to_numpy
 from gpuimg.errors import ParameterError
 from gpuimg.volume import accepts_volume
 
@@ -139,10 +139,11 @@ def _values(image, mask, nbins):
         raise ParameterError(f"nbins={nbins!r} must be an integer >= 2.")
     if is_dask(image):
         raise ParameterError("Otsu needs the whole histogram; pass image.compute() (or a NumPy/CuPy array).")
-    xp = namespace(image).xp
+    ns = namespace(image)
+    xp = ns.xp
     image = xp.asarray(image)
     if mask is not None:
-        mask = xp.asarray(mask, dtype=bool)
+        mask = on_device(ns, mask, "mask", bool)
         if mask.shape != image.shape:
             raise ParameterError(
                 f"mask has shape {mask.shape}, the image {image.shape}; pass one of the image's shape."

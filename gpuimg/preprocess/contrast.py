@@ -18,7 +18,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from gpuimg._support import float_dtype, is_finite
-from gpuimg.backend import is_dask, namespace
+from gpuimg.backend import is_dask, namespace, on_device
 from gpuimg.errors import ParameterError
 from gpuimg.volume import Volume, accepts_volume
 
@@ -278,11 +278,10 @@ def _range(name, pair, allow_equal=False):
 
 def _mask(image, mask):
     """``mask`` as bool on the image's device (a Dask mask stays lazy), checked against the image."""
-    xp = namespace(image).xp
     if isinstance(mask, Volume):
         mask = mask.data
     if tuple(np.shape(mask)) != tuple(np.shape(image)):
         raise ParameterError(
             f"mask of shape {np.shape(mask)} does not match the image of shape {np.shape(image)}."
         )
-    return mask.astype(bool) if is_dask(mask) else xp.asarray(mask, dtype=bool)
+    return mask.astype(bool) if is_dask(mask) else on_device(namespace(image), mask, "mask", bool)

@@ -22,7 +22,7 @@ from numpy.typing import ArrayLike
 
 from gpuimg._support import as_image, check_bins, float_dtype, is_finite
 from gpuimg.backend import bincount_fixed, is_dask, namespace
-from gpuimg.errors import ParameterError
+from gpuimg.errors import DeviceError, ParameterError
 from gpuimg.kernels import clahe as clahe_kernels
 from gpuimg.kernels import histogram as kernel
 from gpuimg.volume import Volume, accepts_volume
@@ -63,6 +63,11 @@ def match_histogram(image: Image, reference: ArrayLike | Volume) -> Image:
     """
     reference = as_image(reference.data if isinstance(reference, Volume) else reference, "reference")
     ns = namespace(image)
+    if namespace(reference).device != ns.device:
+        raise DeviceError(
+            f"match_histogram: the image is on the {ns.device.upper()} and the reference on the "
+            f"{namespace(reference).device.upper()}; put both on one device (gpuimg.to_device)."
+        )
     xp = ns.xp
     dtype = float_dtype(image.dtype)
     src_values, src_counts = _unique_counts(image)
