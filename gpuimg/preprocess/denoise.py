@@ -46,6 +46,8 @@ _MEDIAN_NATIVE = {np.dtype(t) for t in ("float32", "float64", "int16", "uint16")
 _BILATERAL_NATIVE = {np.dtype(t) for t in ("float32", "float64", "int16")}
 #: Intensity differences of this many ``sigma_range`` or more get no weight (ITK's ``RangeMu``).
 _RANGE_TRUNCATE = 4.0
+#: The smallest and largest ``sigma_range`` whose square (the Gaussian's variance) float64 holds.
+_RANGE_LIMITS = (1e-150, 1e150)
 
 
 @accepts_volume
@@ -307,6 +309,11 @@ def bilateral_filter(
     if sigma_range is None:
         raise ParameterError("bilateral_filter needs sigma_range, in the image's units (HU for CT).")
     (sigma_range,) = _positive(sigma_range, 1, "sigma_range")
+    if not _RANGE_LIMITS[0] <= sigma_range <= _RANGE_LIMITS[1]:  # its square would over- or underflow
+        raise ParameterError(
+            f"sigma_range={sigma_range!r} is outside {_RANGE_LIMITS[0]:g} to {_RANGE_LIMITS[1]:g} (image "
+            "units), where its square is a float64; rescale the image first."
+        )
     (truncate,) = _positive(truncate, 1, "truncate")
     if range_samples is not None and not (
         isinstance(range_samples, (int, np.integer))

@@ -15,6 +15,7 @@ from guarded import run_guarded
 from gpuimg import ConfigError, MemoryBudgetError, ParameterError, Volume
 from gpuimg.morphology import label
 from gpuimg.preprocess import (
+    bilateral_filter,
     clahe,
     equalize_hist,
     gaussian_filter,
@@ -95,6 +96,13 @@ def test_lists_equal_arrays():
     np.testing.assert_allclose(
         clahe(image, 2), skimage.exposure.equalize_adapthist(np.asarray(image), 2), rtol=0, atol=1e-6
     )
+
+
+@pytest.mark.parametrize("sigma_range", [1e200, 1e-200])
+def test_a_sigma_range_whose_square_float64_cannot_hold(rng, sigma_range):
+    # Its square overflowed in Python (OverflowError) or its inverse divided by zero.
+    with pytest.raises(ParameterError, match=r"sigma_range=1e[+-]200 is outside 1e-150 to 1e\+150"):
+        bilateral_filter(rng.normal(0, 1, (4, 5, 6)), 1.0, sigma_range)
 
 
 @pytest.mark.parametrize("nbins", [0, -3, 2.5, True])  # 2**31: a guarded case below
