@@ -66,7 +66,8 @@ def read_rtstruct(
     Raises
     ------
     DicomError
-        Unreadable file, not an RTSTRUCT, no ROI or several matching ``roi``, an ROI without contours.
+        Unreadable file, not an RTSTRUCT, no ROI or several matching ``roi`` (several of one name too),
+        an ROI without contours.
     GeometryError
         A contour that is not in an image plane, or lies outside the image's slices.
     ParameterError
@@ -162,13 +163,21 @@ def _inside(shape: tuple[int, int], rows: np.ndarray, columns: np.ndarray) -> np
 
 
 def _roi(ds: pydicom.Dataset, roi: str | None, path: Path) -> tuple[int, str]:
-    rois = {str(item.ROIName): int(item.ROINumber) for item in ds.StructureSetROISequence}
-    matches = list(rois) if roi is None else _named(list(rois), roi, "roi")
+    rois = [(str(item.ROIName), int(item.ROINumber)) for item in ds.StructureSetROISequence]
+    names = [name for name, _ in rois]
+    matches = names if roi is None else _named(names, roi, "roi")
+    if len(matches) > 1 and len(set(matches)) == 1:
+        numbers = [str(number) for name, number in rois if name == matches[0]]
+        raise DicomError(
+            f"{path}: ROIs {', '.join(numbers[:-1])} and {numbers[-1]} are "
+            f"{'both' if len(numbers) == 2 else 'all'} named {matches[0]!r}, so the name cannot tell them "
+            "apart; rename all but one in the structure set and read it again."
+        )
     if len(matches) != 1:
         what = "no ROI matches" if not matches else f"{len(matches)} ROIs match"
         raise DicomError(
-            f"{path}: {what} {roi!r}; its ROIs are {sorted(rois)}. Pass roi= with one of them."
+            f"{path}: {what} {roi!r}; its ROIs are {sorted(names)}. Pass roi= with one of them."
             if roi is not None
-            else f"{path} holds {len(rois)} ROIs {sorted(rois)}; pass roi= with one of them."
+            else f"{path} holds {len(names)} ROIs {sorted(names)}; pass roi= with one of them."
         )
-    return rois[matches[0]], matches[0]
+    return dict(rois)[matches[0]], matches[0]

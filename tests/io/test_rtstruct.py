@@ -174,3 +174,15 @@ def test_a_bad_roi_or_reference_is_named_not_blamed_on_the_file(tmp_path, image)
         read_rtstruct(path, image, roi="lesion (")
     # The exact name, and the name ignoring case, are matched before any pattern.
     assert read_rtstruct(path, image, roi="lesion (LEFT)").meta["roi"] == "Lesion (left)"
+
+
+def test_two_rois_of_one_name_are_refused_not_one_taken_silently(tmp_path, image):
+    # Two ROIs named "GTV" (pydicom strips the second's trailing space): the name mapped to the last
+    # ROI's number, so roi="GTV" gave the second ROI's slice 3 without a word.
+    path = write_structure_set(
+        tmp_path / "rs.dcm",
+        {"GTV": [square_contour(image, 2, 1.5, 6.5)], "GTV ": [square_contour(image, 3, 1.5, 3.5)]},
+    )
+    assert rtstruct_roi_names(path) == ["GTV", "GTV"]
+    with pytest.raises(DicomError, match=r"ROIs 1 and 2 are both named 'GTV'.*rename"):
+        read_rtstruct(path, image, roi="gtv")
