@@ -81,7 +81,8 @@ def read_rtstruct(
     quarter of the slice spacing), and a voxel is inside where its centre is inside the polygon
     (the crossing-number test of :func:`skimage.draw.polygon2mask`, a row of voxels at a time).
     Several contours on one slice combine by exclusive or, so a contour inside another is a hole, as
-    the DICOM standard's even-odd rule says.
+    the DICOM standard's even-odd rule says. A contour given again (the same points, in any order or
+    with its first point repeated to close it), as some exports write it, counts once.
 
     Examples
     --------
@@ -110,10 +111,15 @@ def _rasterise(ds: pydicom.Dataset, path: Path, reference: Volume, roi: str | No
     inverse = reference.direction.T
     origin = np.asarray(reference.origin)
     spacing = np.asarray(reference.spacing)
+    drawn = set()  # each contour's point set: a contour exported twice must not cut itself out
     for item in contours:
         if str(item.get("ContourGeometricType", "CLOSED_PLANAR")) == "POINT":
             continue
         points = _contour_points(item)
+        outline = frozenset(map(tuple, points.tolist()))
+        if outline in drawn:
+            continue
+        drawn.add(outline)
         index = (points - origin) @ inverse.T / spacing  # (n, 3) continuous (z, y, x)
         z = float(np.median(index[:, 0]))
         k = round(z)

@@ -186,3 +186,17 @@ def test_two_rois_of_one_name_are_refused_not_one_taken_silently(tmp_path, image
     assert rtstruct_roi_names(path) == ["GTV", "GTV"]
     with pytest.raises(DicomError, match=r"ROIs 1 and 2 are both named 'GTV'.*rename"):
         read_rtstruct(path, image, roi="gtv")
+
+
+def test_a_contour_exported_twice_on_its_slice_counts_once(tmp_path, image):
+    # The even-odd rule cut a repeated contour out of itself: an exact copy, the copy closed by its
+    # first point again, or the copy drawn the other way round emptied the slice.
+    from skimage.draw import polygon2mask
+
+    outer, hole = square_contour(image, 2, 1.5, 8.5), square_contour(image, 2, 3.5, 5.5)
+    expected = np.zeros(image.shape, bool)
+    expected[2] = polygon2mask(image.shape[1:], [(1.5, 1.5), (1.5, 8.5), (8.5, 8.5), (8.5, 1.5)])
+    expected[2] ^= polygon2mask(image.shape[1:], [(3.5, 3.5), (3.5, 5.5), (5.5, 5.5), (5.5, 3.5)])
+    for copy in (outer.copy(), np.vstack([outer, outer[:1]]), outer[::-1]):
+        path = write_structure_set(tmp_path / "rs.dcm", {"GTV": [outer, hole, copy]})
+        np.testing.assert_array_equal(read_rtstruct(path, image).data, expected)
