@@ -12,6 +12,9 @@ from gpuimg.errors import DicomError, GeometryError
 from gpuimg.io._objects import _damage_named, _mask_volume, _named, _read_object
 from gpuimg.volume import Volume
 
+#: Contour types that enclose no area (a marker, a line): they mark no voxel.
+_NO_AREA = ("POINT", "OPEN_PLANAR", "OPEN_NONPLANAR")
+
 #: How far a contour plane may lie from the nearest slice centre [fraction of the slice spacing].
 _PLANE_TOLERANCE = 0.25
 
@@ -67,7 +70,7 @@ def read_rtstruct(
     ------
     DicomError
         Unreadable file, not an RTSTRUCT, no ROI or several matching ``roi`` (several of one name too),
-        an ROI without contours.
+        an ROI without closed contours.
     GeometryError
         A contour that is not in an image plane, or lies outside the image's slices.
     ParameterError
@@ -76,13 +79,14 @@ def read_rtstruct(
 
     Notes
     -----
-    Each CLOSED_PLANAR contour's points (LPS, mm) are mapped to continuous voxel indices
+    Each closed (CLOSED_PLANAR) contour's points (LPS, mm) are mapped to continuous voxel indices
     ``direction.T @ (p - origin) / spacing``; the contour's plane is the nearest slice (within a
     quarter of the slice spacing), and a voxel is inside where its centre is inside the polygon
     (the crossing-number test of :func:`skimage.draw.polygon2mask`, a row of voxels at a time).
     Several contours on one slice combine by exclusive or, so a contour inside another is a hole, as
     the DICOM standard's even-odd rule says. A contour given again (the same points, in any order or
     with its first point repeated to close it), as some exports write it, counts once.
+    POINT, OPEN_PLANAR and OPEN_NONPLANAR contours (markers, lines) enclose no voxel and are left out.
 
     Examples
     --------
@@ -98,14 +102,19 @@ def read_rtstruct(
 def _rasterise(ds: pydicom.Dataset, path: Path, reference: Volume, roi: str | None) -> tuple[np.ndarray, str]:
     """The mask of the ROI on the reference grid, and the ROI's name."""
     number, name = _roi(ds, roi, path)
-    contours = [
-        item
+    kinds = [
+        (str(item.get("ContourGeometricType", "CLOSED_PLANAR")), item)
         for roi_contour in ds.get("ROIContourSequence", [])
         if int(roi_contour.ReferencedROINumber) == number
         for item in roi_contour.get("ContourSequence", [])
     ]
+    contours = [item for kind, item in kinds if kind not in _NO_AREA]
     if not contours:
-        raise DicomError(f"{path}: ROI {name!r} has no contours; choose another ROI or draw it again.")
+        only = f" (only {', '.join(sorted({kind for kind, _ in kinds}))})" if kinds else ""
+        raise DicomError(
+            f"{path}: ROI {name!r} has no closed contours{only}, so it encloses no voxel; choose another "
+            "ROI or draw it again."
+        )
     shape = reference.shape
     mask = np.zeros(shape, dtype=np.uint8)
     inverse = reference.direction.T
@@ -113,8 +122,6 @@ def _rasterise(ds: pydicom.Dataset, path: Path, reference: Volume, roi: str | No
     spacing = np.asarray(reference.spacing)
     drawn = set()  # each contour's point set: a contour exported twice must not cut itself out
     for item in contours:
-        if str(item.get("ContourGeometricType", "CLOSED_PLANAR")) == "POINT":
-            continue
         points = _contour_points(item)
         outline = frozenset(map(tuple, points.tolist()))
         if outline in drawn:

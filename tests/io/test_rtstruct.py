@@ -3,6 +3,7 @@
 from pathlib import Path
 
 import numpy as np
+import pydicom
 import pytest
 from rtstruct_files import square_contour, write_structure_set
 
@@ -93,7 +94,7 @@ def test_ambiguous_missing_and_misplaced_rois_are_explained(tmp_path, image):
         read_rtstruct(path, image, roi="GTV")
     with pytest.raises(DicomError, match=r"no ROI matches 'lung'.*\['GTV_1', 'GTV_2'\]"):
         read_rtstruct(path, image, roi="lung")
-    with pytest.raises(DicomError, match="has no contours"):
+    with pytest.raises(DicomError, match="has no closed contours"):
         read_rtstruct(path, image, roi="GTV_2")
     between = square_contour(image, 1, 2, 5) + image.direction[:, 0] * 0.5 * image.spacing[0]
     outside = square_contour(image, 7, 2, 5)
@@ -200,3 +201,31 @@ def test_a_contour_exported_twice_on_its_slice_counts_once(tmp_path, image):
     for copy in (outer.copy(), np.vstack([outer, outer[:1]]), outer[::-1]):
         path = write_structure_set(tmp_path / "rs.dcm", {"GTV": [outer, hole, copy]})
         np.testing.assert_array_equal(read_rtstruct(path, image).data, expected)
+
+
+def _retyped(path: Path, kinds: list[str]) -> Path:
+    """The structure set ``path`` with its contours' ContourGeometricType set to ``kinds``, in order."""
+    ds = pydicom.dcmread(path)
+    contours = [item for roi in ds.ROIContourSequence for item in roi.ContourSequence]
+    for item, kind in zip(contours, kinds, strict=True):
+        item.ContourGeometricType = kind
+    ds.save_as(path)
+    return path
+
+
+def test_points_and_open_contours_enclose_no_voxel(tmp_path, image):
+    # An OPEN_PLANAR polyline (a line, not a region) was filled as a polygon, and an ROI of POINT
+    # markers only came back as an empty mask without a word.
+    from skimage.draw import polygon2mask
+
+    line = square_contour(image, 1, 1.5, 8.5)[:3]
+    closed = square_contour(image, 3, 2.5, 6.5)
+    path = write_structure_set(tmp_path / "rs.dcm", {"GTV": [line, closed]})
+    path = _retyped(path, ["OPEN_PLANAR", "CLOSED_PLANAR"])
+    expected = np.zeros(image.shape, bool)
+    expected[3] = polygon2mask(image.shape[1:], [(2.5, 2.5), (2.5, 6.5), (6.5, 6.5), (6.5, 2.5)])
+    np.testing.assert_array_equal(read_rtstruct(path, image).data, expected)
+    markers = {"Marker": [closed[:1], line[:1]]}
+    path = _retyped(write_structure_set(tmp_path / "points.dcm", markers), ["POINT", "POINT"])
+    with pytest.raises(DicomError, match=r"'Marker' has no closed contours \(only POINT\)"):
+        read_rtstruct(path, image)
