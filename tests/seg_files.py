@@ -35,7 +35,7 @@ def write_seg(path, sources, masks: dict, kind=None):
         labels[mask] = number
     seg = hd.seg.Segmentation(
         source_images=sources,
-        pixel_array=labels if kind == hd.seg.SegmentationTypeValues.BINARY else labels.astype(np.float32),
+        pixel_array=labels.astype(np.float32) if kind == hd.seg.SegmentationTypeValues.FRACTIONAL else labels,
         segmentation_type=kind,
         segment_descriptions=descriptions,
         series_instance_uid=hd.UID(),

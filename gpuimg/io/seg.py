@@ -26,7 +26,7 @@ def read_seg(
     Parameters
     ----------
     path : str or path
-        A DICOM Segmentation file (BINARY or FRACTIONAL).
+        A DICOM Segmentation file (BINARY, FRACTIONAL or LABELMAP).
     reference : Volume
         The image (usually :func:`gpuimg.read_dicom` of the segmented series): the mask takes its
         shape and geometry.
@@ -57,7 +57,8 @@ def read_seg(
     Each frame's ImagePositionPatient (per-frame functional groups) is mapped to voxel indices of the
     reference; the frame's rows and columns must run along the image's (a SEG made on the series'
     own grid, as segmentation tools write it), possibly offset by whole voxels in-plane. A FRACTIONAL
-    segment is in where its value is at least half of MaximumFractionalValue.
+    segment is in where its value is at least half of MaximumFractionalValue; a LABELMAP SEG (frames
+    shared by all segments, each pixel the number of its segment) where the value is its number.
 
     Examples
     --------
@@ -74,8 +75,11 @@ def _place_frames(
     """The mask of the segment on the reference grid, and the segment's label."""
     number, label = _segment(ds, segment, path)
     frames = _pixel_array(ds, path).reshape(-1, int(ds.Rows), int(ds.Columns))
-    if str(ds.get("SegmentationType", "BINARY")) == "FRACTIONAL":
+    kind = str(ds.get("SegmentationType", "BINARY"))
+    if kind == "FRACTIONAL":
         frames = frames >= float(ds.get("MaximumFractionalValue", 255)) / 2
+    elif kind == "LABELMAP":  # the frames hold every segment, each pixel its segment's number
+        frames = frames == number
     shared = ds.get("SharedFunctionalGroupsSequence", [pydicom.Dataset()])[0]
     mask = np.zeros(reference.shape, dtype=np.uint8)
     inverse, origin, spacing = (
@@ -84,8 +88,10 @@ def _place_frames(
         np.asarray(reference.spacing),
     )
     for i, group in enumerate(ds.PerFrameFunctionalGroupsSequence):
-        if int(_item(group, shared, "SegmentIdentificationSequence", path).ReferencedSegmentNumber) != number:
-            continue
+        if kind != "LABELMAP":
+            identification = _item(group, shared, "SegmentIdentificationSequence", path)
+            if int(identification.ReferencedSegmentNumber) != number:
+                continue
         _check_plane(group, shared, reference, path)
         position = np.asarray(_item(group, shared, "PlanePositionSequence", path).ImagePositionPatient, float)
         index = inverse @ (position - origin) / spacing

@@ -67,3 +67,20 @@ def test_a_bad_segment_or_reference_is_named_not_blamed_on_the_file(tmp_path, se
         read_seg(path, image, 2.5)
     with pytest.raises(ParameterError, match=r"segment='lesion \(' is no name .* re.escape"):
         read_seg(path, image, "lesion (")
+
+
+def test_a_labelmap_seg_gives_each_segment(tmp_path, series):
+    # A LABELMAP SEG (one frame per slice, each pixel a segment number, no per-frame segment) was
+    # refused as "incomplete; export it again".
+    import highdicom as hd
+
+    image, sources = series
+    rng = np.random.default_rng(2)
+    liver = rng.random(image.shape) < 0.3
+    tumour = (rng.random(image.shape) < 0.2) & ~liver
+    kind = getattr(hd.seg.SegmentationTypeValues, "LABELMAP", None)
+    if kind is None:
+        pytest.skip(f"highdicom {hd.__version__} writes no LABELMAP SEG")
+    path = write_seg(tmp_path / "seg.dcm", sources, {"Liver": liver, "Tumour": tumour}, kind=kind)
+    for segment, expected in (("Liver", liver), (2, tumour)):
+        np.testing.assert_array_equal(read_seg(path, image, segment).data, expected)
