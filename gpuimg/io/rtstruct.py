@@ -30,6 +30,7 @@ def rtstruct_roi_names(path: str | os.PathLike) -> list[str]:
     Returns
     -------
     list of str
+        Each ROI's ROIName, without the leading and trailing spaces DICOM ignores.
 
     Raises
     ------
@@ -39,7 +40,7 @@ def rtstruct_roi_names(path: str | os.PathLike) -> list[str]:
     path = check_path(path)
     ds = _read_object(path, "RTSTRUCT", "StructureSetROISequence")
     with _damage_named(path, "RTSTRUCT"):
-        return [str(item.ROIName) for item in ds.StructureSetROISequence]
+        return [_roi_name(item) for item in ds.StructureSetROISequence]
 
 
 def read_rtstruct(
@@ -176,7 +177,7 @@ def _inside(shape: tuple[int, int], rows: np.ndarray, columns: np.ndarray) -> np
 
 
 def _roi(ds: pydicom.Dataset, roi: str | None, path: Path) -> tuple[int, str]:
-    rois = [(str(item.ROIName), int(item.ROINumber)) for item in ds.StructureSetROISequence]
+    rois = [(_roi_name(item), int(item.ROINumber)) for item in ds.StructureSetROISequence]
     names = [name for name, _ in rois]
     matches = names if roi is None else _named(names, roi, "roi")
     if len(matches) > 1 and len(set(matches)) == 1:
@@ -194,3 +195,8 @@ def _roi(ds: pydicom.Dataset, roi: str | None, path: Path) -> tuple[int, str]:
             else f"{path} holds {len(names)} ROIs {sorted(names)}; pass roi= with one of them."
         )
     return dict(rois)[matches[0]], matches[0]
+
+
+def _roi_name(item: pydicom.Dataset) -> str:
+    """An ROI's ROIName without the leading and trailing spaces, which DICOM ignores in an LO value."""
+    return str(item.ROIName).strip()

@@ -229,3 +229,15 @@ def test_points_and_open_contours_enclose_no_voxel(tmp_path, image):
     path = _retyped(write_structure_set(tmp_path / "points.dcm", markers), ["POINT", "POINT"])
     with pytest.raises(DicomError, match=r"'Marker' has no closed contours \(only POINT\)"):
         read_rtstruct(path, image)
+
+
+def test_spaces_around_an_roi_name_are_not_part_of_it(tmp_path, image):
+    # DICOM ignores leading and trailing spaces of an LO value such as ROIName; " GTV" was kept with
+    # its space, so roi="GTV" matched it only as a pattern, and with "GTV_2" too: "2 ROIs match".
+    path = write_structure_set(
+        tmp_path / "rs.dcm",
+        {" GTV": [square_contour(image, 2, 1.5, 6.5)], "GTV_2": [square_contour(image, 3, 1.5, 3.5)]},
+    )
+    assert rtstruct_roi_names(path) == ["GTV", "GTV_2"]
+    mask = read_rtstruct(path, image, roi="GTV")
+    assert mask.meta["roi"] == "GTV" and mask.data[2].any() and not mask.data[3].any()
