@@ -119,7 +119,10 @@ def _place_frames(
 
 
 def _segment(ds: pydicom.Dataset, segment: str | int | None, path: Path) -> tuple[int, str]:
-    segments = {int(item.SegmentNumber): str(item.get("SegmentLabel", "")) for item in ds.SegmentSequence}
+    # SegmentLabel (LO) without the leading and trailing spaces, which DICOM ignores
+    segments = {
+        int(item.SegmentNumber): str(item.get("SegmentLabel", "")).strip() for item in ds.SegmentSequence
+    }
     if segment is None:
         matches = list(segments)
     elif isinstance(segment, numbers.Integral) and not isinstance(segment, bool):

@@ -84,3 +84,20 @@ def test_a_labelmap_seg_gives_each_segment(tmp_path, series):
     path = write_seg(tmp_path / "seg.dcm", sources, {"Liver": liver, "Tumour": tumour}, kind=kind)
     for segment, expected in (("Liver", liver), (2, tumour)):
         np.testing.assert_array_equal(read_seg(path, image, segment).data, expected)
+
+
+def test_spaces_around_a_segment_label_are_not_part_of_it(tmp_path, series):
+    # DICOM ignores leading and trailing spaces of an LO value such as SegmentLabel; " Liver" kept its
+    # space, so segment="Liver" matched it only as a pattern, and "Liver_2" too: "2 segments matching".
+    import pydicom
+
+    image, sources = series
+    rng = np.random.default_rng(3)
+    first, second = rng.random(image.shape) < 0.3, rng.random(image.shape) < 0.3
+    path = write_seg(tmp_path / "seg.dcm", sources, {"Liver": first, "Liver_2": second & ~first})
+    ds = pydicom.dcmread(path)
+    ds.SegmentSequence[0].SegmentLabel = " Liver"
+    ds.save_as(path)
+    mask = read_seg(path, image, "Liver")
+    np.testing.assert_array_equal(mask.data, first)
+    assert mask.meta["roi"] == "Liver"
