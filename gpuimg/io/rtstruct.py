@@ -73,7 +73,8 @@ def read_rtstruct(
         Unreadable file, not an RTSTRUCT, no ROI or several matching ``roi`` (several of one name too),
         an ROI without closed contours.
     GeometryError
-        A contour that is not in an image plane, or lies outside the image's slices.
+        A contour that is not in an image plane, or lies outside the image's slices; an ROI that covers
+        no voxel centre (drawn beside the image, or smaller than a voxel).
     ParameterError
         ``reference`` is not a Volume; ``roi`` is not a string, or matches no name exactly and is not a
         valid regular expression.
@@ -142,6 +143,12 @@ def _rasterise(ds: pydicom.Dataset, path: Path, reference: Volume, roi: str | No
                 f"{shape[0]} slices; pass the image series the structure set refers to."
             )
         mask[k] ^= _inside(shape[1:], index[:, 1], index[:, 2])
+    if not mask.any():
+        raise GeometryError(
+            f"{path}: ROI {name!r} covers no voxel centre of the image: its {len(drawn)} closed contours lie "
+            "beside the image's rows and columns (drawn on another field of view), or enclose no voxel "
+            "centre. Pass the image it was drawn on."
+        )
     return mask, name
 
 

@@ -241,3 +241,18 @@ def test_spaces_around_an_roi_name_are_not_part_of_it(tmp_path, image):
     assert rtstruct_roi_names(path) == ["GTV", "GTV_2"]
     mask = read_rtstruct(path, image, roi="GTV")
     assert mask.meta["roi"] == "GTV" and mask.data[2].any() and not mask.data[3].any()
+
+
+def test_an_roi_drawn_beside_the_image_is_refused_not_empty(tmp_path, image):
+    # Contours on the image's slices but beside its rows and columns (another field of view) gave an
+    # empty mask without a word; a contour partly outside keeps the voxels inside.
+    from skimage.draw import polygon2mask
+
+    beside = write_structure_set(tmp_path / "rs.dcm", {"GTV": [square_contour(image, 2, -40.5, -30.5)]})
+    with pytest.raises(GeometryError, match=r"ROI 'GTV' covers no voxel centre of the image"):
+        read_rtstruct(beside, image)
+    partly = write_structure_set(tmp_path / "partly.dcm", {"GTV": [square_contour(image, 2, 8.5, 20.5)]})
+    expected = np.zeros(image.shape, bool)
+    expected[2] = polygon2mask(image.shape[1:], [(8.5, 8.5), (8.5, 20.5), (20.5, 20.5), (20.5, 8.5)])
+    assert expected.sum() == 9
+    np.testing.assert_array_equal(read_rtstruct(partly, image).data, expected)
