@@ -84,7 +84,10 @@ def read_rtstruct(
     Each closed (CLOSED_PLANAR) contour's points (LPS, mm) are mapped to continuous voxel indices
     ``direction.T @ (p - origin) / spacing``; the contour's plane is the nearest slice (within a
     quarter of the slice spacing), and a voxel is inside where its centre is inside the polygon
-    (the crossing-number test of :func:`skimage.draw.polygon2mask`, a row of voxels at a time).
+    (the crossing-number test, W. R. Franklin's PNPOLY, a row of voxels at a time). A centre exactly
+    on an edge is inside on the edge's low side only (half-open: a square from voxel 2 to voxel 6
+    holds 4 x 4 voxels, where :func:`skimage.draw.polygon2mask`, which counts edges as inside, gives
+    5 x 5), so the area is unbiased and two contours sharing an edge do not both take its voxels.
     Several contours on one slice combine by exclusive or, so a contour inside another is a hole, as
     the DICOM standard's even-odd rule says. A contour given again (the same points, in any order or
     with its first point repeated to close it), as some exports write it, counts once.
@@ -166,9 +169,9 @@ def _contour_points(item: pydicom.Dataset) -> np.ndarray:
 def _inside(shape: tuple[int, int], rows: np.ndarray, columns: np.ndarray) -> np.ndarray:
     """The pixels of ``shape`` whose centres lie inside the polygon (even-odd rule), as uint8.
 
-    The crossing-number test (W. R. Franklin's PNPOLY, as :func:`skimage.draw.polygon2mask` uses) a
-    row at a time: each edge that spans a row of centres crosses it once, and a centre is inside
-    where an odd number of crossings lie to its right.
+    The crossing-number test (W. R. Franklin's PNPOLY) a row at a time: each edge that spans a row of
+    centres crosses it once, and a centre is inside where an odd number of crossings lie to its
+    right. Half-open: a centre on an edge counts on the edge's low side only.
     """
     inside = np.zeros(shape, dtype=np.uint8)
     r0, c0 = rows, columns

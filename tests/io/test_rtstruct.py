@@ -163,6 +163,19 @@ def test_the_row_fill_equals_scikit_images_polygon2mask(rng):
         np.testing.assert_array_equal(_inside((30, 40), rows, columns), expected)
 
 
+def test_centres_on_an_edge_count_on_its_low_side_only():
+    # Half-open, as PNPOLY: a square from 2 to 6 holds the centres 2..5 on each axis (polygon2mask,
+    # counting its edges in, 2..6); two squares sharing an edge share no voxel.
+    from gpuimg.io.rtstruct import _inside
+
+    square = _inside((10, 10), np.array([2.0, 2, 6, 6]), np.array([2.0, 6, 6, 2]))
+    expected = np.zeros((10, 10), np.uint8)
+    expected[2:6, 2:6] = 1
+    np.testing.assert_array_equal(square, expected)
+    beside = _inside((10, 10), np.array([2.0, 2, 6, 6]), np.array([6.0, 9, 9, 6]))
+    assert not (square & beside).any() and beside.sum() == 4 * 3
+
+
 def test_a_bad_roi_or_reference_is_named_not_blamed_on_the_file(tmp_path, image):
     # An array as the reference, or roi=3, was an AttributeError inside the reading: reported as "an
     # element of this RTSTRUCT file is damaged or missing"; an invalid pattern was re.error.
