@@ -189,6 +189,8 @@ def _inside(shape: tuple[int, int], rows: np.ndarray, columns: np.ndarray) -> np
 def _roi(ds: pydicom.Dataset, roi: str | None, path: Path) -> tuple[int, str]:
     rois = [(_roi_name(item), int(item.ROINumber)) for item in ds.StructureSetROISequence]
     names = [name for name, _ in rois]
+    if not rois:
+        raise DicomError(f"{path}: the structure set holds no ROI; export it again with the drawn ROIs.")
     matches = names if roi is None else _named(names, roi, "roi")
     if len(matches) > 1 and len(set(matches)) == 1:
         numbers = [str(number) for name, number in rois if name == matches[0]]

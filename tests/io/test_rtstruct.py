@@ -96,6 +96,10 @@ def test_ambiguous_missing_and_misplaced_rois_are_explained(tmp_path, image):
         read_rtstruct(path, image, roi="lung")
     with pytest.raises(DicomError, match="has no closed contours"):
         read_rtstruct(path, image, roi="GTV_2")
+    empty = write_structure_set(tmp_path / "empty.dcm", {})  # was "holds 0 ROIs []; pass roi= with one"
+    for roi in (None, "GTV"):
+        with pytest.raises(DicomError, match="the structure set holds no ROI; export it again"):
+            read_rtstruct(empty, image, roi=roi)
     between = square_contour(image, 1, 2, 5) + image.direction[:, 0] * 0.5 * image.spacing[0]
     outside = square_contour(image, 7, 2, 5)
     for points, message in ((between, "between image slices"), (outside, "outside the image")):
