@@ -84,6 +84,11 @@ def build_report(
             "<h2>ROIs clipped by the volume's edge</h2><p>Their shape features describe the visible part "
             f"only: {html.escape(', '.join(manifest['clipped']))}.</p>"
         )
+    if manifest.get("unlabelled"):
+        sections.append(
+            "<h2>Studies not learned from</h2><p>The labels file names no row for their patients (check "
+            f"its patient IDs): {html.escape(', '.join(manifest['unlabelled']))}.</p>"
+        )
     sections.append(_errors(errors))
     body = "\n".join(sections)
     return (

@@ -443,3 +443,4 @@ def test_studies_of_patients_the_labels_do_not_name_are_counted_and_named(capsys
         "1 study of patients not in learning.labels (not learned from): study_004"
         in (out / "run.log").read_text()
     )
+    assert "Studies not learned from</h2>" in (out / "report.html").read_text()
