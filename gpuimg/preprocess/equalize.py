@@ -119,8 +119,9 @@ def equalize_hist(image: Image, nbins: int = 256, mask: ArrayLike | None = None)
     ----------
     image : array (NumPy, CuPy or Dask) or Volume, 1D to 3D
     nbins : int
-        Number of equal bins between the smallest and largest value (float input). Integer
-        input has one bin per integer value from its minimum to its maximum, as in scikit-image.
+        Number of equal bins between the smallest and largest value (float and bool input).
+        Integer input has one bin per integer value from its minimum to its maximum, as in
+        scikit-image.
     mask : array of bool, same shape, optional
         Only these voxels make the histogram; every voxel is mapped.
 
@@ -152,9 +153,7 @@ def equalize_hist(image: Image, nbins: int = 256, mask: ArrayLike | None = None)
         raise ParameterError(f"the image must be 1D, 2D or 3D; got {ndim}D, shape {np.shape(image)}.")
     dtype = float_dtype(image.dtype)
     xp = namespace(image).xp
-    if image.dtype == bool:
-        image = image.astype(np.uint8)
-    elif image.dtype == np.float16:
+    if image.dtype == bool or image.dtype == np.float16:  # bool: nbins float bins, as scikit-image
         image = image.astype(np.float32)
     if mask is not None:
         mask = _mask(image, mask)

@@ -67,6 +67,20 @@ def test_equalize_hist_with_mask_equals_skimage(rng, ct):
         np.testing.assert_allclose(got, want, rtol=0, atol=0 if got.dtype == want.dtype else 6e-8)
 
 
+@pytest.mark.parametrize("nbins", [1, 2, 256])
+def test_equalize_hist_of_a_bool_image_equals_skimage(rng, nbins):
+    # scikit-image bins a bool image as floats (nbins bins over [min, max]), not one bin per value:
+    # an all-False image maps to 0.5 (it was 1) and nbins=1 maps everything to 1.
+    images = [np.zeros((3, 4, 5), bool), rng.random((3, 4, 5)) > 0.6]
+    for image in images:
+        for mask in (None, rng.random(image.shape) > 0.5):
+            got = equalize_hist(image, nbins, mask=mask)
+            with pytest.warns(RuntimeWarning, match="from bool"):  # NumPy converts it to uint8
+                want = skimage.exposure.equalize_hist(image, nbins, mask=mask)
+            # Same bins and interpolation; float32 cast of scikit-image's float64 values.
+            np.testing.assert_allclose(got, want, rtol=0, atol=6e-8)
+
+
 def test_equalize_hist_on_real_ct(ct):
     got = equalize_hist(ct)
     np.testing.assert_allclose(got, skimage.exposure.equalize_hist(ct), rtol=0, atol=6e-8)
