@@ -59,8 +59,12 @@ class _Selector(TransformerMixin, BaseEstimator):
 
 class VarianceThreshold(_Selector):
     """Drop features whose variance is at most ``threshold``: scikit-learn's ``VarianceThreshold`` (same
-    parameters and attributes), computed on the input's device (scikit-learn's copies CuPy input to
-    NumPy implicitly, which CuPy refuses).
+    parameters and attributes, same features kept), computed on the input's device (scikit-learn's
+    copies CuPy input to NumPy implicitly, which CuPy refuses).
+
+    ``variances_`` holds the (population) variances. With ``threshold=0`` scikit-learn's holds
+    ``min(variance, max - min)`` per feature instead (its guard against rounding in constant
+    features), which differs for any feature whose variance exceeds its range (a range above 4).
 
     Parameters
     ----------

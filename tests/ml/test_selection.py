@@ -40,6 +40,29 @@ def test_correlation_filter_keeps_what_a_direct_computation_says(rng):
     )
 
 
+@pytest.mark.parametrize("threshold", [0.0, 0.05, 0.5])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_variance_threshold_keeps_what_scikit_learn_keeps(rng, threshold, dtype):
+    from sklearn.feature_selection import VarianceThreshold as SklearnVarianceThreshold
+
+    # Columns: constant, narrow (variance below 0.05), medium, and wide (range > 4: variance > range).
+    X = np.column_stack(
+        [np.full(9, 3.3), rng.normal(0, 0.1, 9), rng.normal(0, 0.5, 9), rng.normal(0, 30.0, 9)]
+    ).astype(dtype)
+    ours = VarianceThreshold(threshold).fit(X)
+    theirs = SklearnVarianceThreshold(threshold).fit(X)
+    np.testing.assert_array_equal(ours.support_, theirs.get_support())
+    np.testing.assert_array_equal(ours.transform(X), theirs.transform(X))
+    # variances_ is the variance (NumPy's, same dtype: exact); scikit-learn's at threshold 0 is
+    # min(variance, range), which for the wide column is the range.
+    np.testing.assert_array_equal(ours.variances_, X.var(axis=0))
+    if threshold > 0:
+        # float32 sums (scikit-learn's are float64): a constant column's variance is 0 to 1e-13.
+        np.testing.assert_allclose(ours.variances_, theirs.variances_, rtol=1e-6, atol=1e-12)
+    else:
+        assert theirs.variances_[3] == np.ptp(X[:, 3].astype(np.float64)) < ours.variances_[3]
+
+
 def test_mutual_information_keeps_the_top_k(rng):
     # Features 2 and 4 carry the class, strongly enough that no noise feature outranks them (with
     # 300 samples and a weight of 0.5 on feature 4, one seed in six put a noise feature second).
