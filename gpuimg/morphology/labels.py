@@ -181,8 +181,10 @@ def remove_small_objects(
     -------
     bool array or Volume
         Components of at least ``min_voxels`` (or ``min_size_mm3``) kept: equal to
-        ``skimage.morphology.remove_small_objects(mask, max_size=min_voxels - 1,
-        connectivity=rank)``; on the input's device.
+        ``skimage.morphology.remove_small_objects(mask.astype(bool), max_size=min_voxels - 1,
+        connectivity=rank)``; on the input's device. An integer mask is a mask here (its non-zero
+        voxels, joined by ``connectivity``), where scikit-image takes an integer array as labels,
+        each label one object however its voxels touch.
     """
     if (min_size_mm3 is None) == (min_voxels is None):
         raise ParameterError("give one of min_size_mm3 (mm³) or min_voxels, not both or neither.")

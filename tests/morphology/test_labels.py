@@ -106,6 +106,21 @@ def test_remove_small_objects_equals_scikit_image(rng, connectivity):
     np.testing.assert_array_equal(lazy.compute(), want)
 
 
+@pytest.mark.parametrize("dtype", [np.uint8, np.int16])
+def test_remove_small_objects_of_an_integer_mask_equals_scikit_image_of_its_bool(rng, dtype):
+    # Non-zero voxels of any value are the mask, joined by connectivity (scikit-image would take
+    # the integer array as labels: the two corner voxels of label 1 would be one object of 2).
+    mask = np.zeros((6, 7, 8), dtype)
+    mask[0, 0, 0] = mask[5, 6, 7] = 1
+    mask[2:4, 2:5, 2:5] = rng.integers(1, 4, (2, 3, 3))
+    got = remove_small_objects(mask, min_voxels=2, connectivity=26)
+    new = "max_size" in inspect.signature(skimage.morphology.remove_small_objects).parameters
+    size = {"max_size": 1} if new else {"min_size": 2}
+    want = skimage.morphology.remove_small_objects(mask.astype(bool), **size, connectivity=3)
+    assert got.dtype == bool and int(want.sum()) == 18
+    np.testing.assert_array_equal(got, want)
+
+
 def test_fill_holes_3d_and_per_slice():
     shell = np.zeros((7, 9, 9), bool)
     shell[1:6, 2:7, 2:7] = True
