@@ -68,8 +68,9 @@ def gradient_magnitude(
 
     Notes
     -----
-    Equals ``sqrt(sum(scipy.ndimage.sobel(image, axis=a) ** 2 / spacing[a] ** 2))`` (with
-    ``prewitt`` for Prewitt). SciPy needs three separable passes per derivative plus the
+    Equals ``sqrt(sum(scipy.ndimage.sobel(image, axis=a) ** 2 / spacing[a] ** 2))`` of the image
+    converted to the output dtype (SciPy differentiates an integer image in its own dtype, where
+    uint8 wraps), with ``prewitt`` for Prewitt. SciPy needs three separable passes per derivative plus the
     magnitude; this reads each voxel's 27 neighbours once and writes one value. NaN and inf
     spread to the same voxels as in SciPy. In float32 a derivative below about 1e-19 squares
     to 0, so the magnitude of such a gradient is 0.
