@@ -37,4 +37,3 @@ def test_oldest_pins_are_pyprojects_lower_bounds():
     bounds, pins = _lower_bounds(), _pins()
     assert "numpy" in bounds and "dask" in bounds  # both sections were read
     assert pins == bounds
-
