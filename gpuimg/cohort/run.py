@@ -382,12 +382,28 @@ def _execute(
         bar.close()
 
 
+#: The global Dask settings a distributed Client sets when it is made (``set_as_default``).
+_CLIENT_SETTINGS = ("scheduler", "shuffle")
+
+
 def _connect(client, scheduler: str):
     """A Dask ``client`` of the scheduler at ``scheduler``; an address that is malformed or answers
-    nothing (within Dask's connect timeout) is a ConfigError, not distributed's ValueError or OSError."""
+    nothing (within Dask's connect timeout) is a ConfigError, not distributed's ValueError or OSError.
+
+    A Client makes itself Dask's global scheduler before it connects and stays so when it fails: every
+    later ``compute`` of the process would then ask for a client that is not there. On failure the
+    settings it made are put back.
+    """
+    import dask
+
+    settings = dask.config.config
+    kept = {key: settings[key] for key in _CLIENT_SETTINGS if key in settings}
     try:
         return client(scheduler)
     except (OSError, ValueError) as exc:  # TimeoutError is an OSError
+        for key in _CLIENT_SETTINGS:
+            settings.pop(key, None)
+        settings.update(kept)
         raise ConfigError(
             f"--scheduler {scheduler}: no Dask scheduler could be reached there ({type(exc).__name__}: "
             f"{exc}); check the address (tcp://host:8786) and that the scheduler runs, or leave out "
