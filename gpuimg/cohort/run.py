@@ -364,12 +364,15 @@ def _execute(
         from dask.distributed import Client, as_completed
 
         start = time.perf_counter()
-        client = _connect(Client, scheduler) if scheduler else Client(_local_cluster(workers, device))
+        if scheduler:
+            client = _connect(Client, scheduler)
+        else:
+            client = Client(_local_cluster(workers, device), set_as_default=False)
         startup["seconds"] = time.perf_counter() - start
         try:
             threads = sum(client.nthreads().values()) or workers
             futures = client.map(_process_batch, _batches(tasks, threads), pure=False)
-            for future in as_completed(futures):
+            for future in as_completed(futures, loop=client.loop):
                 for result in future.result():
                     yield result
                     bar.update()
@@ -382,28 +385,17 @@ def _execute(
         bar.close()
 
 
-#: The global Dask settings a distributed Client sets when it is made (``set_as_default``).
-_CLIENT_SETTINGS = ("scheduler", "shuffle")
-
-
 def _connect(client, scheduler: str):
     """A Dask ``client`` of the scheduler at ``scheduler``; an address that is malformed or answers
     nothing (within Dask's connect timeout) is a ConfigError, not distributed's ValueError or OSError.
 
-    A Client makes itself Dask's global scheduler before it connects and stays so when it fails: every
-    later ``compute`` of the process would then ask for a client that is not there. On failure the
-    settings it made are put back.
+    Not made Dask's default (the studies go to it explicitly): a default Client registers itself
+    before it connects and stays registered when it fails, so every later ``compute`` of the process
+    waited on a scheduler that is not there.
     """
-    import dask
-
-    settings = dask.config.config
-    kept = {key: settings[key] for key in _CLIENT_SETTINGS if key in settings}
     try:
-        return client(scheduler)
+        return client(scheduler, set_as_default=False)
     except (OSError, ValueError) as exc:  # TimeoutError is an OSError
-        for key in _CLIENT_SETTINGS:
-            settings.pop(key, None)
-        settings.update(kept)
         raise ConfigError(
             f"--scheduler {scheduler}: no Dask scheduler could be reached there ({type(exc).__name__}: "
             f"{exc}); check the address (tcp://host:8786) and that the scheduler runs, or leave out "
