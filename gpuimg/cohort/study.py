@@ -6,7 +6,6 @@ either the feature row or the error, with every identifying value of the input s
 
 import contextlib
 import hashlib
-import os
 import re
 import time
 import warnings
@@ -23,6 +22,7 @@ from gpuimg.backend import namespace, to_numpy
 from gpuimg.errors import DicomError, GeometryError
 from gpuimg.features import extract
 from gpuimg.io import list_series, read_dicom, read_image, read_rtstruct, read_seg
+from gpuimg.io._scan import _tree_files
 from gpuimg.preprocess.equalize import integer_counts
 from gpuimg.volume import Volume
 
@@ -110,19 +110,16 @@ def fingerprint(folder: Path) -> str:
     count as their targets, links to folders are not followed (as :func:`gpuimg.io.list_series` walks).
     """
     digest = hashlib.sha256()
-    for root, folders, files in os.walk(folder):
-        folders.sort()
-        for name in sorted(files):
-            path = os.path.join(root, name)
-            try:
-                stat = os.stat(path)
-            except OSError:  # a broken link: no file, as for list_series
-                continue
-            digest.update(
-                f"{os.path.relpath(path, folder)}\0{stat.st_size}\0{stat.st_mtime_ns}\0".encode(
-                    errors="surrogateescape"
-                )
+    for path in _tree_files(Path(folder)):
+        try:
+            stat = path.stat()
+        except OSError:  # removed while walking
+            continue
+        digest.update(
+            f"{path.relative_to(folder)}\0{stat.st_size}\0{stat.st_mtime_ns}\0".encode(
+                errors="surrogateescape"
             )
+        )
     return digest.hexdigest()[:16]
 
 
