@@ -115,21 +115,25 @@ def _moments(x) -> dict:
     """The device reductions of the 16 statistics that the two families share (:func:`_statistics`)."""
     xp = namespace(x).xp
     x = x.astype(np.float64)
-    mean = x.mean()
+    low, high = x.min(), x.max()
+    # The rounded mean of equal values can miss them by an ulp (0.1 seven times sums to 0.7000000000000001),
+    # which gave a constant ROI a variance of 1e-34 and a skewness of -1: the mean, like the exact one,
+    # is kept between the extremes, which makes it exact for a constant ROI.
+    mean = xp.clip(x.mean(), low, high)
     deviation = x - mean
     p10, p25, median, p75, p90 = xp.percentile(x, xp.asarray(_PERCENTILES))
     # The values from P10 to P90 by where, not picked out (CuPy would read the device for their number).
     central = (x >= p10) & (x <= p90)
     n_central = central.sum()  # 0 for two distinct values: P10 and P90 lie strictly between them
-    central_mean = xp.where(central, x, 0.0).sum() / xp.maximum(n_central, 1)
+    central_mean = xp.clip(xp.where(central, x, 0.0).sum() / xp.maximum(n_central, 1), p10, p90)
     return {
         "mean": mean,
         "m2": (deviation**2).mean(),
         "m3": (deviation**3).mean(),
         "m4": (deviation**4).mean(),
         "median": median,
-        "min": x.min(),
-        "max": x.max(),
+        "min": low,
+        "max": high,
         "p10": p10,
         "p25": p25,
         "p75": p75,

@@ -191,3 +191,25 @@ def test_undefined_ratios_are_nan_with_a_warning():
             np.full((2, 2, 2), 5.0), np.ones((2, 2, 2), bool), spacing=1.0, families=["statistics"]
         )
     assert constant["stat_skew"] == 0.0 and constant["stat_kurt"] == 0.0  # IBSI: 0 for no variance
+
+
+@pytest.mark.parametrize("value", [0.1, 1 / 3, 2.675, np.float32(0.1)])
+def test_constant_roi_of_any_value_has_no_spread(value):
+    """A constant ROI's mean is its value and its spread 0 (IBSI: skewness and kurtosis 0), also for
+    values whose rounded mean missed them by an ulp (variance 1e-34, skewness -1, kurtosis -2)."""
+    image = np.full((3, 3, 3), value)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        f = extract(image, np.ones(image.shape, bool), spacing=1.0, families=["statistics"])
+    assert f["stat_mean"] == float(image.flat[0]) == f["stat_median"]
+    spread = [
+        "stat_var",
+        "stat_skew",
+        "stat_kurt",
+        "stat_mad",
+        "stat_rmad",
+        "stat_medad",
+        "stat_cov",
+        "stat_iqr",
+    ]
+    assert [f[name] for name in spread] == [0.0] * len(spread)
