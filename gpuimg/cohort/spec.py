@@ -320,7 +320,8 @@ def _features(table: dict) -> tuple[tuple[str, ...], Settings, str]:
     if not isinstance(families, list) or not families:
         raise ConfigError(f"features.families must be a non-empty list of names from {list(FAMILIES)}.")
     for name in families:
-        if name not in FAMILIES:
+        # A list or table in the list is unhashable: the dict's lookup would raise a TypeError.
+        if not isinstance(name, str) or name not in FAMILIES:
             raise ConfigError(
                 f"features.families: {name!r} is not a feature family of this gpuimg; use some of "
                 f"{list(FAMILIES)}."

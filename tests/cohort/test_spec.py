@@ -33,6 +33,11 @@ from gpuimg.features import FAMILIES
             {"mask": {"source": "rtstruct"}, "features": {"families": ["wavelet"]}},
             r"features\.families: 'wavelet'",
         ),
+        # A nested list was looked up in the families' dict: TypeError 'unhashable type'.
+        (
+            {"mask": {"source": "rtstruct"}, "features": {"families": [["glcm", "glrlm"]]}},
+            r"features\.families: \['glcm', 'glrlm'\] is not a feature family",
+        ),
         ({"mask": {"source": "rtstruct"}, "features": {"n_bins": 0}}, r"features: n_bins=0"),
         (
             {"mask": {"source": "rtstruct"}, "learning": {"classification": {"target": "y"}}},
