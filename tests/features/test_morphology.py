@@ -469,3 +469,15 @@ def test_cached_kernel_spectrum_equals_the_kernel_transformed_directly():
     assert_allclose(radial_spectrum(ns, grid, spacing, _inverse_distance), expected, rtol=1e-12, atol=1e-12)
     # A grid of another spacing is another kernel.
     assert not np.allclose(radial_spectrum(ns, grid, (1.0, 1.0, 1.0), _inverse_distance, cache=True), first)
+
+
+@pytest.mark.parametrize("value", [5.0, 0.1, 2.675])
+def test_constant_intensities_leave_moran_and_geary_undefined(value):
+    # IBSI's Moran's I and Geary's C divide by the sum of squared deviations, 0 for a constant ROI. The
+    # rounded mean of 0.1 missed the value by an ulp, which gave Moran's I = 1 and Geary's C = 0.
+    image = np.full((6, 6, 6), value)
+    mask = np.zeros(image.shape, dtype=bool)
+    mask[1:5, 1:5, 1:5] = True
+    with pytest.warns(FeatureWarning, match="morph_moran_i, morph_geary_c"):
+        f = morphology(image, mask, mask, SPACING)
+    assert math.isnan(f["morph_moran_i"]) and math.isnan(f["morph_geary_c"])
