@@ -7,7 +7,7 @@ confusion matrix, an array on the inputs' device). Definitions follow ``sklearn.
 import numpy as np
 
 from gpuimg._support import real_dtype
-from gpuimg._text import count
+from gpuimg._text import count, some
 from gpuimg.backend import bincount_fixed, namespace, to_device
 from gpuimg.errors import ParameterError
 
@@ -47,6 +47,7 @@ def balanced_accuracy(y_true, y_pred) -> float:
 def sensitivity(y_true, y_pred, pos_label=1) -> float:
     """True positive rate: positives predicted positive / positives."""
     y_true, y_pred, _xp = _pair(y_true, y_pred)
+    _check_pos_label(pos_label, y_true, y_pred)
     positive = y_true == pos_label
     return _ratio(((y_pred == pos_label) & positive).sum(), positive.sum(), "positive")
 
@@ -54,6 +55,7 @@ def sensitivity(y_true, y_pred, pos_label=1) -> float:
 def specificity(y_true, y_pred, pos_label=1) -> float:
     """True negative rate: negatives predicted negative / negatives."""
     y_true, y_pred, _xp = _pair(y_true, y_pred)
+    _check_pos_label(pos_label, y_true, y_pred)
     negative = y_true != pos_label
     return _ratio(((y_pred != pos_label) & negative).sum(), negative.sum(), "negative")
 
@@ -68,6 +70,7 @@ def roc_auc(y_true, score, pos_label=1) -> float:
             f"score holds {count(int(xp.isnan(score).sum()), 'NaN value')}, which have no rank; roc_auc "
             "needs a score for every sample: drop those samples or fix the model's output."
         )
+    _check_pos_label(pos_label, y_true)
     positive = y_true == pos_label
     n_pos = int(positive.sum())
     n_neg = positive.size - n_pos
@@ -181,6 +184,18 @@ def _masks(a, b):
     if a.shape != b.shape:
         raise ParameterError(f"the masks must have the same shape; got {a.shape} and {b.shape}.")
     return a.astype(bool), b.astype(bool), xp
+
+
+def _check_pos_label(pos_label, *labelled) -> None:
+    """Refuse a ``pos_label`` that is none of the labels where they hold two or more, as scikit-learn
+    does: every sample would count as a negative (string labels beside the default 1)."""
+    xp = namespace(labelled[0]).xp
+    labels = xp.unique(xp.concatenate(labelled))
+    if labels.size >= 2 and not bool((labels == pos_label).any()):
+        shown = some(repr(v) for v in labels.tolist())
+        raise ParameterError(
+            f"pos_label={pos_label!r} is none of the labels ({shown}); pass the positive class as pos_label."
+        )
 
 
 def _ratio(numerator, denominator, what: str) -> float:

@@ -63,6 +63,30 @@ def test_roc_auc_refuses_nan_scores():
         metrics.roc_auc(y, score)
 
 
+def test_a_pos_label_that_is_no_label_is_refused():
+    # Text labels beside the default pos_label=1: every sample counted as a negative, so specificity
+    # came out 1.0 without a word (and roc_auc said y_true held one class). scikit-learn refuses it.
+    y = np.array(["benign", "malignant", "malignant", "benign", "malignant", "benign"])
+    p = np.array(["benign", "malignant", "benign", "benign", "malignant", "malignant"])
+    score = np.array([0.1, 0.9, 0.4, 0.3, 0.8, 0.6])
+    with pytest.raises(ValueError, match="pos_label=1 is not a valid label"):
+        skm.recall_score(y, p, pos_label=1)
+    refused = r"pos_label=1 is none of the labels \('benign', 'malignant'\)"
+    for metric, second in ((metrics.sensitivity, p), (metrics.specificity, p), (metrics.roc_auc, score)):
+        with pytest.raises(ParameterError, match=refused):
+            metric(y, second)
+    # Named, they equal scikit-learn's (ratios of counts: up to rounding); with one label only, there is
+    # nothing to refuse (as there).
+    for ours, theirs in (
+        (metrics.sensitivity(y, p, pos_label="malignant"), skm.recall_score(y, p, pos_label="malignant")),
+        (metrics.specificity(y, p, pos_label="malignant"), skm.recall_score(y, p, pos_label="benign")),
+        (metrics.roc_auc(y, score, pos_label="malignant"), skm.roc_auc_score(y == "malignant", score)),
+    ):
+        assert ours == pytest.approx(theirs, abs=1e-12)
+    negative = np.zeros(4, int)
+    assert metrics.specificity(negative, negative) == skm.recall_score(negative, negative, pos_label=0)
+
+
 @pytest.mark.parametrize("offset", [1e4, 1e8])
 def test_silhouette_of_features_far_from_zero(rng, offset):
     # |x|^2 - 2 x.y + |y|^2 of float32 features near 1e4 (float64 near 1e8) cancelled to noise: the
