@@ -28,6 +28,9 @@ Image = ArrayLike | Volume
 #: A standard deviation below this [image units] is measured again on the values scaled to at most 1:
 #: their squared deviations would lose precision below float64's smallest normal number.
 _SMALLEST_STD = 2.0**-400
+#: A standard deviation below this fraction of the mean [1] is checked for a constant region: far above
+#: the rounding error of a mean, far below a spread that matters.
+_ROUNDING = 2.0**-26
 
 #: Published CT windows ``name: (level, width)`` [HU], the usual presets as listed by Radiopaedia
 #: ("Windowing (CT)"); where it gives a range (subdural W 130-300 L 50-100, stroke W 8/L 32 or
@@ -172,7 +175,7 @@ def zscore(image: Image, mask: ArrayLike | None = None) -> Image:
     if mask is not None:
         mask = _mask(image, mask)
         finite = finite & mask
-    exponent = 0
+    exponent, extremes = 0, None
     count, mean, std = _mean_std(_as_float(image, np.dtype(np.float64)), finite)
     if count == 0:
         raise ParameterError("zscore: the mask selects no finite voxel; give a mask that covers the image.")
@@ -180,11 +183,17 @@ def zscore(image: Image, mask: ArrayLike | None = None) -> Image:
     if not (math.isfinite(mean) and _SMALLEST_STD < std < math.inf and 1.0 / std < largest):
         # A sum past float64's range, squared deviations below it, or 1 / std past the output's:
         # the same statistics of the values scaled by a power of two (exact) to at most 1 in size.
-        low, high = _finite_range(image, mask)
-        exponent = math.frexp(max(abs(low), abs(high)))[1]
+        extremes = _finite_range(image, mask)
+        exponent = math.frexp(max(abs(v) for v in extremes))[1]
         _, mean, std = _mean_std(xp.ldexp(_as_float(image, np.dtype(np.float64)), -exponent), finite)
-        if std == 0:  # a constant region: image - mean, unscaled
-            mean, exponent = math.ldexp(mean, exponent), 0
+    if 0.0 < std <= _ROUNDING * abs(mean):
+        # A spread at the rounding error of the mean may be a constant region whose rounded mean missed
+        # its value (0.1 seven times sums to 0.7000000000000001), which gave every voxel 1, not 0.
+        low, high = extremes or _finite_range(image, mask)
+        if low == high:
+            mean, std = math.ldexp(float(low), -exponent), 0.0
+    if std == 0:  # a constant region: image - mean, unscaled
+        mean, exponent = math.ldexp(mean, exponent), 0
     out = _as_float(image, dtype)
     out = (xp.ldexp(out, -exponent) if exponent else out) - dtype.type(mean)
     out *= dtype.type(1.0 / std if std > 0 else 1.0)

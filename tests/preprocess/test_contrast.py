@@ -125,6 +125,20 @@ def test_zscore_of_a_constant_region_is_image_minus_its_mean(dtype):
     np.testing.assert_array_equal(zscore(np.full((2, 3), 2.0**1000), None), np.zeros((2, 3)))
 
 
+@pytest.mark.parametrize("value", [0.1, 1 / 3, 2.675, 1.1e308])
+def test_zscore_of_a_constant_region_of_any_value_is_zero(value):
+    # The rounded mean of 0.1 missed it by an ulp, and the z-score of the 1e-17 deviations was 1 (-1 for
+    # 2.675) in every voxel; the closed form (and scikit-learn's StandardScaler) gives 0.
+    image = np.full((4, 5, 6), value)
+    np.testing.assert_array_equal(zscore(image), np.zeros(image.shape))
+    mask = np.zeros(image.shape, dtype=bool)
+    mask[1:3] = True
+    image[0] = 7.0
+    np.testing.assert_array_equal(zscore(image, mask), image - value)
+    lazy = zscore(da.from_array(np.full((4, 5, 6), value), chunks=(3, 2, 4)))
+    np.testing.assert_array_equal(lazy.compute(), np.zeros(image.shape))
+
+
 def test_zscore_nan_stays_and_is_left_out(rng):
     image = rng.normal(0, 1, (5, 6, 7))
     image[0, 0, 0] = np.nan
