@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from gpuimg._support import as_names
+from gpuimg._support import as_names, roi_voxels
 from gpuimg.backend import bincount_fixed, namespace
 from gpuimg.errors import ConfigError
 from gpuimg.kernels.glcm import glcm_windows
@@ -111,7 +111,10 @@ def glcm_map(
     data, voxels, spacing = _inputs(image, mask, spacing)
     ns = namespace(data)
     xp = ns.xp
-    box = tuple(slice(first, last + 1) for first, last in roi_box(voxels != 0))
+    # The ROI's own box (NaN voxels of a float mask are not in it): the levels, and so the centres
+    # placed in it below, start at its first voxel.
+    voxels = roi_voxels(voxels)
+    box = tuple(slice(first, last + 1) for first, last in roi_box(voxels))
     grey = grey_levels(prepare(data[box], voxels[box], spacing=spacing, settings=settings))
     levels = xp.ascontiguousarray(grey.levels, dtype=np.int32)
     centres = xp.stack(xp.nonzero(levels), axis=1).astype(np.int64)

@@ -78,6 +78,21 @@ def test_a_numpy_integer_radius_is_the_same_radius(rng, radius):
     np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-12, equal_nan=True)
 
 
+def test_nan_outside_a_float_mask_moves_no_voxel(rng):
+    # A float mask's NaN voxels are outside the ROI (as prepare takes them); they were counted in the
+    # ROI's box, so the map of the box they widened was written from its corner: every voxel shifted.
+    image = rng.integers(0, 5, (5, 6, 7)).astype(np.float64)
+    roi = np.zeros(image.shape, bool)
+    roi[2:5, 3:6, 3:7] = True
+    mask = np.where(roi, 1.0, 0.0)
+    mask[0, 0, 0] = np.nan
+    chosen = Settings(discretisation="fbs", bin_width=1.0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        got = glcm_map(image, mask, ("contrast",), spacing=1.0, settings=chosen)["contrast"]
+        want = reference_map(image, roi, 1, False, "contrast")
+    np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-12, equal_nan=True)
+
+
 @pytest.mark.cudasim
 @settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(roi=rois(max_side=4), radius=st.integers(1, 2))
