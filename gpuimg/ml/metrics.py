@@ -16,15 +16,19 @@ from ._validation import check_features
 
 def accuracy(y_true, y_pred) -> float:
     """Fraction of samples predicted right."""
-    y_true, y_pred, _xp = _pair(y_true, y_pred)
+    y_true, y_pred, _xp = _label_pair(y_true, y_pred)
     return float((y_true == y_pred).mean())
 
 
 def confusion_matrix(y_true, y_pred, labels=None):
     """Counts (classes, classes): row = true class, column = predicted class, in the order of
     ``labels`` (default: the sorted union of both)."""
-    y_true, y_pred, xp = _pair(y_true, y_pred)
-    labels = xp.unique(xp.concatenate([y_true, y_pred])) if labels is None else xp.asarray(labels).ravel()
+    y_true, y_pred, xp = _label_pair(y_true, y_pred)
+    if labels is None:
+        labels = xp.unique(xp.concatenate([y_true, y_pred]))
+    else:
+        labels = xp.asarray(labels).ravel()
+        _same_kind(("y_true", y_true), ("labels", labels))
     k = labels.size
     order = xp.argsort(labels)  # labels in the caller's order, searched in sorted order
     true_index = order[xp.clip(xp.searchsorted(labels[order], y_true), 0, k - 1)]
@@ -36,7 +40,7 @@ def confusion_matrix(y_true, y_pred, labels=None):
 
 def balanced_accuracy(y_true, y_pred) -> float:
     """Mean over the true classes of the fraction of each predicted right (recall)."""
-    y_true, y_pred, xp = _pair(y_true, y_pred)
+    y_true, y_pred, xp = _label_pair(y_true, y_pred)
     classes = xp.unique(y_true)
     matrix = confusion_matrix(y_true, y_pred, labels=xp.unique(xp.concatenate([classes, y_pred])))
     present = xp.isin(xp.unique(xp.concatenate([classes, y_pred])), classes)
@@ -46,7 +50,7 @@ def balanced_accuracy(y_true, y_pred) -> float:
 
 def sensitivity(y_true, y_pred, pos_label=1) -> float:
     """True positive rate: positives predicted positive / positives."""
-    y_true, y_pred, _xp = _pair(y_true, y_pred)
+    y_true, y_pred, _xp = _label_pair(y_true, y_pred)
     _check_pos_label(pos_label, y_true, y_pred)
     positive = y_true == pos_label
     return _ratio(((y_pred == pos_label) & positive).sum(), positive.sum(), "positive")
@@ -54,7 +58,7 @@ def sensitivity(y_true, y_pred, pos_label=1) -> float:
 
 def specificity(y_true, y_pred, pos_label=1) -> float:
     """True negative rate: negatives predicted negative / negatives."""
-    y_true, y_pred, _xp = _pair(y_true, y_pred)
+    y_true, y_pred, _xp = _label_pair(y_true, y_pred)
     _check_pos_label(pos_label, y_true, y_pred)
     negative = y_true != pos_label
     return _ratio(((y_pred != pos_label) & negative).sum(), negative.sum(), "negative")
@@ -177,6 +181,35 @@ def _pair(a, b):
     if a.shape != b.shape or a.size == 0:
         raise ParameterError(f"the inputs must have the same, non-zero length; got {a.size} and {b.size}.")
     return a, b, xp
+
+
+def _label_pair(y_true, y_pred):
+    """``_pair`` of two label vectors, both text or both numbers."""
+    y_true, y_pred, xp = _pair(y_true, y_pred)
+    _same_kind(("y_true", y_true), ("y_pred", y_pred))
+    return y_true, y_pred, xp
+
+
+def _same_kind(*named) -> None:
+    """Refuse labels of text beside labels of numbers: no text equals a number, so 0 and '0' never
+    matched (an accuracy of 0, a confusion matrix of zeros). scikit-learn refuses them too."""
+    (first, a), (second, b) = named
+    if _is_text(a) != _is_text(b):
+        kinds = [
+            f"{'text' if _is_text(v) else 'numbers'} ({some(map(repr, dict.fromkeys(v.tolist())), 3)})"
+            for v in (a, b)
+        ]
+        raise ParameterError(
+            f"{first} holds {kinds[0]} but {second} {kinds[1]}; give both labels of one type, e.g. "
+            f"{second}.astype({first}.dtype)."
+        )
+
+
+def _is_text(labels) -> bool:
+    """Whether labels are strings (a string dtype, or an object array holding one)."""
+    if labels.dtype.kind in "US":
+        return True
+    return labels.dtype.kind == "O" and any(isinstance(v, (str, bytes)) for v in labels.tolist())
 
 
 def _masks(a, b):

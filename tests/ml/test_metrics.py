@@ -1,4 +1,5 @@
 import numpy as np
+import pandas as pd
 import pytest
 import sklearn.metrics as skm
 
@@ -85,6 +86,27 @@ def test_a_pos_label_that_is_no_label_is_refused():
         assert ours == pytest.approx(theirs, abs=1e-12)
     negative = np.zeros(4, int)
     assert metrics.specificity(negative, negative) == skm.recall_score(negative, negative, pos_label=0)
+
+
+@pytest.mark.parametrize(
+    "metric", [metrics.accuracy, metrics.balanced_accuracy, metrics.confusion_matrix, metrics.sensitivity]
+)
+def test_labels_of_text_beside_labels_of_numbers_are_refused(metric):
+    # No text equals a number: 0 and '0' never matched, so the accuracy came out 0.0, the balanced
+    # accuracy NaN and the confusion matrix all zeros (4 x 4), without a word. scikit-learn refuses them.
+    y, p = np.array([0, 1, 1, 0]), np.array(["0", "1", "1", "0"])
+    with pytest.raises(ValueError, match="Mix of label input types"):
+        skm.accuracy_score(y, p)
+    with pytest.raises(ParameterError, match=r"y_true holds numbers \(0, 1\) but y_pred text \('0', '1'\)"):
+        metric(y, p)
+    with pytest.raises(ParameterError, match=r"y_true holds text .* but y_pred numbers"):
+        metric(p.astype(object), y)
+    with pytest.raises(ParameterError, match=r"y_true holds numbers .* but labels text"):
+        metrics.confusion_matrix(y, y, labels=["0", "1"])
+    # Of one type (a pandas Categorical of text is text), they equal scikit-learn's.
+    categorical = pd.Categorical(p)
+    assert metrics.accuracy(categorical, p) == skm.accuracy_score(categorical, p)
+    np.testing.assert_array_equal(metrics.confusion_matrix(y, y[::-1]), skm.confusion_matrix(y, y[::-1]))
 
 
 @pytest.mark.parametrize("offset", [1e4, 1e8])
