@@ -73,7 +73,9 @@ def pseudonym(key: bytes, kind: str, value: str) -> str:
     >>> pseudonym(bytes(32), "patient", "PAT-001")
     'P-278d3cf0b44433be'
     """
-    digest = hmac.new(key, f"{kind}:{value}".encode(), hashlib.sha256).hexdigest()[:_DIGITS]
+    # A folder name that is not UTF-8 on disk (lone surrogates in Python) is hashed as its bytes.
+    message = f"{kind}:{value}".encode(errors="surrogateescape")
+    digest = hmac.new(key, message, hashlib.sha256).hexdigest()[:_DIGITS]
     return f"{kind[0].upper()}-{digest}"
 
 

@@ -53,7 +53,7 @@ class StudyTask:
     @property
     def study_id(self) -> str:
         """The study's name in the outputs: a pseudonym of its folder, or the folder itself."""
-        return self.name if self.spec.keep_ids else pseudonym(self.key, "study", self.name)
+        return _text(self.name) if self.spec.keep_ids else pseudonym(self.key, "study", self.name)
 
 
 def process_study(task: StudyTask) -> dict:
@@ -82,7 +82,9 @@ def process_study(task: StudyTask) -> dict:
             series, others = _select(task.path, task.spec.selection)
             result["times"]["read"] = time.perf_counter() - start  # finding the series is reading too
             patient = series.patient_id or task.name
-            result["patient"] = patient if task.spec.keep_ids else pseudonym(task.key, "patient", patient)
+            result["patient"] = (
+                _text(patient) if task.spec.keep_ids else pseudonym(task.key, "patient", patient)
+            )
             row, clipped, preview = _measure(task, series, others, result["times"])
             result["row"] = {
                 "study": task.study_id,
@@ -98,8 +100,18 @@ def process_study(task: StudyTask) -> dict:
                 # The name and birth date are read only now, to scrub them from the message.
                 with contextlib.suppress(Exception):
                     replacements.update(_secrets(_identity(series.files[0]), result["patient"]))
-            result["error"] = scrub(f"{type(exc).__name__}: {exc}", replacements)
+            result["error"] = _text(scrub(f"{type(exc).__name__}: {exc}", replacements))
     return result
+
+
+def _text(name: str) -> str:
+    """``name`` (a folder's, a message naming files) as text that UTF-8 can write.
+
+    A name that is not UTF-8 on disk (Latin-1, from an old share or archive) holds Python's escapes
+    of its bytes (lone surrogates), which no UTF-8 file (CSV, Parquet, JSON) takes: its bytes are
+    written as ``ls -b`` shows them (``M\\xfcller``).
+    """
+    return name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
 
 
 def fingerprint(folder: Path) -> str:

@@ -3,6 +3,8 @@ SIGKILL and re-run, and the same table from a Dask LocalCluster of 2 worker proc
 
 import csv
 import dataclasses
+import hashlib
+import hmac
 import json
 import os
 import re
@@ -14,7 +16,9 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pyarrow.parquet as pq
+import pydicom
 import pytest
 from cohort_data import write_cohort, write_study
 from seg_files import seg_sources, write_seg
@@ -450,3 +454,45 @@ def test_studies_of_patients_the_labels_do_not_name_are_counted_and_named(capsys
         in (out / "run.log").read_text()
     )
     assert "Studies not learned from</h2>" in (out / "report.html").read_text()
+
+
+def test_folder_names_that_are_not_utf8_are_written_as_their_bytes(tmp_path):
+    # Folders named in Latin-1 (an old share or archive; Python holds their bytes as lone surrogates):
+    # the pseudonyms ended in UnicodeEncodeError before any study ran, and with --keep-ids the run
+    # measured every study, then ended in that traceback writing the tables.
+    latin, skull = os.fsdecode(b"M\xfcller"), os.fsdecode(b"Sch\xe4del")
+    cohort = tmp_path / "cohort"
+    try:
+        (cohort / latin).mkdir(parents=True)
+    except (OSError, UnicodeEncodeError):  # a file system that takes only UTF-8 names (macOS)
+        pytest.skip("this file system refuses names that are not UTF-8")
+    write_study(cohort / latin, 0, patient_id="PAT-0")
+    for path in (cohort / latin / "ct").iterdir():  # no patient ID: the patient is named by the folder
+        ds = pydicom.dcmread(path)
+        ds.PatientID = ""
+        ds.save_as(path)
+    write_study(cohort / "plain" / skull, 1, patient_id="PAT-1")
+    next((cohort / "plain" / skull / "ct").iterdir()).write_bytes(b"DICM truncated")
+    spec = spec_from_dict(
+        {"mask": {"source": "file", "pattern": "**/mask.nrrd"}, "features": {"families": ["statistics"]}}
+    )
+    key = tmp_path / "out.key"
+    for keep_ids in (True, False):
+        out = tmp_path / f"out-{keep_ids}"
+        manifest = run_pipeline(spec, cohort, out, keep_ids=keep_ids, key_path=key, progress=False)
+        assert (manifest["rows"], manifest["errors"]) == (1, 1)
+        # pandas reads the outputs as UTF-8 (strictly): the names' bytes are written as `ls -b` shows them.
+        features = pd.read_parquet(out / "features.parquet")
+        errors = pd.read_csv(out / "errors.csv", encoding="utf-8")
+        assert (
+            pd.read_csv(out / "features.csv", encoding="utf-8")["study"].tolist()
+            == features["study"].tolist()
+        )
+        if keep_ids:
+            assert features[["study", "patient"]].values.tolist() == [["M\\xfcller", "M\\xfcller"]]
+        else:
+            # The pseudonym is the keyed hash (HMAC-SHA256) of the name's bytes on disk.
+            secret = bytes.fromhex(key.read_text())
+            digest = hmac.new(secret, b"study:M\xfcller", hashlib.sha256).hexdigest()[:16]
+            assert features["study"].tolist() == [f"S-{digest}"]
+        assert "/Sch\\xe4del/ct/" in errors["error"][0]
