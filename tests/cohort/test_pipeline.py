@@ -496,3 +496,24 @@ def test_folder_names_that_are_not_utf8_are_written_as_their_bytes(tmp_path):
             digest = hmac.new(secret, b"study:M\xfcller", hashlib.sha256).hexdigest()[:16]
             assert features["study"].tolist() == [f"S-{digest}"]
         assert "/Sch\\xe4del/ct/" in errors["error"][0]
+
+
+def test_a_study_folder_of_a_long_name_with_keep_ids(tmp_path):
+    # With --keep-ids a study's result was stored under its folder's name, and a name of more than about
+    # 230 bytes (of 255 a file system takes) made the temporary file's name too long: the run measured the
+    # study, then ended in OSError 'File name too long'.
+    long_name = "Sarcoma cohort, thigh, T1 post-contrast " + "é" * 100  # 240 bytes in UTF-8
+    cohort = tmp_path / "cohort"
+    write_study(cohort / long_name, 0, patient_id="PAT-0")
+    write_study(cohort / "short", 1, patient_id="PAT-1")
+    spec = spec_from_dict(
+        {"mask": {"source": "file", "pattern": "mask.nrrd"}, "features": {"families": ["statistics"]}}
+    )
+    out = tmp_path / "out"
+    manifest = run_pipeline(spec, cohort, out, keep_ids=True, progress=False)
+    assert (manifest["rows"], manifest["errors"]) == (2, 0)
+    assert pd.read_csv(out / "features.csv", encoding="utf-8")["study"].tolist() == [long_name, "short"]
+    # Stored, so a re-run measures nothing again; and still refused by a pseudonymised run.
+    assert run_pipeline(spec, cohort, out, keep_ids=True, progress=False)["processed_this_run"] == 0
+    with pytest.raises(gpuimg.ConfigError, match=r"holds 2 studies of an earlier run with --keep-ids"):
+        run_pipeline(spec, cohort, out, key_path=tmp_path / "out.key", progress=False)
