@@ -22,6 +22,8 @@ NGTDM, ``8 (neighbourhood + 1)`` for the NGLDM (80 bytes with 2D distance 1, 224
 levels take at most 0.5 MB per slice or thread; the work is ``neighbourhood`` reads per ROI voxel.
 """
 
+import math
+
 import numba
 import numpy as np
 from numba import cuda
@@ -149,10 +151,15 @@ def _ngldm_cuda(levels, values, distance, per_slice, coarseness, out):
                 cuda.atomic.add(out, (0, w // n_columns, w % n_columns), shared[w])
 
 
-def neighbourhood_size(distance: int, per_slice: bool) -> int:
-    """The number of neighbours of a voxel at Chebyshev distance ``1 ... distance`` [voxels]."""
+def neighbourhood_size(distance: int, per_slice: bool, shape=None) -> int:
+    """The number of neighbours of a voxel at Chebyshev distance ``1 ... distance`` [voxels]; with
+    ``shape`` (z, y, x), at most those an array of that shape holds (a distance past the array's
+    sides reaches no more voxels)."""
     side = 2 * distance + 1
-    return side**2 - 1 if per_slice else side**3 - 1
+    sides = [side] * (2 if per_slice else 3)
+    if shape is not None:
+        sides = [min(side, n) for n in (shape[1:] if per_slice else shape)]
+    return max(math.prod(sides) - 1, 0)
 
 
 def _matrices(cpu, gpu, levels, values, n_columns, dtype, *, per_slice, target, xp, extra):
@@ -215,15 +222,16 @@ def ngldm(levels, values, *, distance, coarseness, per_slice, target, xp):
 
     Returns
     -------
-    int64 array (slices or 1, levels, ``neighbourhood_size(distance, per_slice) + 1``)
-        ``[..., i, k]``: the number of voxels of level index ``i`` with ``k`` dependent neighbours.
+    int64 array (slices or 1, levels, ``neighbourhood_size(distance, per_slice, levels.shape) + 1``)
+        ``[..., i, k]``: the number of voxels of level index ``i`` with ``k`` dependent neighbours
+        (no more than the neighbours the array holds: a large distance does not widen it).
     """
     return _matrices(
         _ngldm_cpu,
         _ngldm_cuda,
         levels,
         values,
-        neighbourhood_size(distance, per_slice) + 1,
+        neighbourhood_size(distance, per_slice, levels.shape) + 1,
         np.int64,
         per_slice=per_slice,
         target=target,

@@ -2,6 +2,7 @@
 
 import numpy as np
 
+from gpuimg._support import check_bytes
 from gpuimg.backend import namespace
 from gpuimg.kernels import neighbourhood
 
@@ -30,6 +31,9 @@ TAGS = {
     "entropy": "dc_entr",
     "energy": "dc_energy",
 }
+#: Bytes held at once for each byte of one NGLDM, at most: the counts, their float64 copy, the
+#: probabilities and one product of them (:func:`gpuimg.features._emphasis.emphases`).
+_MATRIX_COPIES = 4
 
 
 def ngldm_matrices(grey: GreyLevels, per_slice: bool):
@@ -41,11 +45,26 @@ def ngldm_matrices(grey: GreyLevels, per_slice: bool):
         ``[..., k - 1, j - 1]``: the voxels of level index ``k`` with dependence ``j - 1`` (the
         neighbours in the ROI within ``settings.texture_distance`` whose grey level differs by at
         most ``settings.ngldm_coarseness``). ``8 (neighbourhood + 1)`` bytes per level present:
-        80 in 2D and 224 in 3D at distance 1.
+        80 in 2D and 224 in 3D at distance 1; the neighbourhood counts only the voxels the
+        levels' box holds, so a distance past the ROI's sides adds no column.
+
+    Raises
+    ------
+    MemoryBudgetError
+        If the matrices (with the copies their features make) exceed the memory budget: a large
+        distance over a large ROI, or many grey levels present.
     """
     ns = namespace(grey.levels)
     xp = ns.xp
     settings = grey.settings
+    columns = neighbourhood.neighbourhood_size(settings.texture_distance, per_slice, grey.levels.shape) + 1
+    matrices = grey.levels.shape[0] if per_slice else 1
+    check_bytes(
+        _MATRIX_COPIES * 8 * matrices * grey.n_present * columns,
+        f"The NGLDMs of the {grey.n_present} grey levels present in the ROI, each with "
+        f"{columns} dependence columns (set by the settings' texture_distance="
+        f"{settings.texture_distance} and the ROI's size)",
+    )
     return neighbourhood.ngldm(
         xp.ascontiguousarray(grey.levels),
         xp.asarray(grey.values),

@@ -8,11 +8,12 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from texture_cases import prepared, reference_grey, reference_zone_features, rois
+from texture_cases import prepared, ranks, reference_grey, reference_zone_features, rois
 
 import gpuimg
-from gpuimg.features import Settings, prepare
-from gpuimg.features.ngldm import ngldm_features, ngldm_matrices
+from gpuimg.errors import MemoryBudgetError
+from gpuimg.features import Settings, extract, prepare
+from gpuimg.features.ngldm import ngldm, ngldm_features, ngldm_matrices
 from gpuimg.features.ngtdm import ngtdm_features, ngtdm_matrices
 from gpuimg.features.texture import GreyLevels, grey_levels
 
@@ -69,7 +70,12 @@ def check_matrices(grey, per_slice):
     np.testing.assert_allclose(
         gpuimg.to_numpy(ngtdm_matrices(grey, per_slice)), want_t, rtol=1e-12, atol=1e-12
     )
-    np.testing.assert_array_equal(gpuimg.to_numpy(ngldm_matrices(grey, per_slice)), want_d)
+    # a column per dependence a voxel of the levels' box can have (the reference's further ones are 0)
+    side = 2 * options.texture_distance + 1
+    columns = np.prod([min(side, n) for n in (levels.shape[1:] if per_slice else levels.shape)])
+    want_d = np.array(want_d)
+    assert not want_d[..., columns:].any()
+    np.testing.assert_array_equal(gpuimg.to_numpy(ngldm_matrices(grey, per_slice)), want_d[..., :columns])
 
 
 @settings(max_examples=60, deadline=None)
@@ -180,6 +186,38 @@ def test_one_grey_level_leaves_ngtdm_ratios_undefined():
     got = ngtdm_features(np.array([[[4.0, 0.0]]]), GreyLevels(None, np.array([3.0]), 3, None, None))
     assert np.isnan([got[name][0] for name in ("coarseness", "contrast", "busyness", "strength")]).all()
     assert got["complexity"][0] == 0.0
+
+
+def test_a_distance_past_the_roi_adds_no_column(rng):
+    # A distance of 10**4 reaches no voxel more than one of the ROI's sides: the NGLDM had a column
+    # per voxel of the (2 * 10**4 + 1)^3 cube (64 TB asked, NumPy's MemoryError).
+    image = rng.integers(1, 5, (2, 3, 4)).astype(np.float64)
+    mask = rng.random(image.shape) < 0.8
+    mask[0, 0, 0] = True
+    chosen = Settings(
+        discretisation="fbs", bin_width=1.0, texture_approaches=("2d", "3d"), texture_distance=10**4
+    )
+    got = extract(image, mask, spacing=1.0, settings=chosen, families=["ngldm"])
+    compact, present = ranks(image, mask)
+    values = present - present.min() + 1  # each intensity its own bin, from the ROI's minimum
+    slices = [compact[z : z + 1] for z in range(compact.shape[0]) if mask[z].any()]
+    # the reference's loops at distance 4 reach every voxel of these arrays
+    for tag, parts, in_plane in (("3D", [compact], False), ("2D", slices, True)):
+        want = [reference_ngldm_features(reference_ngldm(p, values, 4, 0, in_plane), values) for p in parts]
+        # the same sums in another order: rounding only
+        np.testing.assert_allclose(
+            [got[f"ngl_{name}_{tag}"] for name in NGL], np.mean(want, axis=0), rtol=1e-12, err_msg=tag
+        )
+
+
+def test_neighbourhood_matrices_past_the_memory_budget_are_refused(rng, monkeypatch):
+    """A large distance over a large ROI: a column per voxel of each slice, refused before allocating."""
+    monkeypatch.setenv("GPUIMG_MAX_BYTES", "1M")
+    image = rng.integers(0, 1000, (4, 30, 30)).astype(np.float64)
+    chosen = Settings(texture_approaches="2d", texture_distance=20)
+    roi = prepare(image, np.ones(image.shape, bool), spacing=1.0, settings=chosen)
+    with pytest.raises(MemoryBudgetError, match="texture_distance=20"):
+        ngldm(roi)
 
 
 def test_2048_grey_levels(rng):
