@@ -204,7 +204,9 @@ def median_filter(image: Image, size: Sizes = 3, *, mode: str = "reflect", cval:
     CPU) or per voxel (CUDA 3³; CUDA 5³ counts over a shared-memory tile of the block's values,
     one pass per bit); about 10 times faster than SimpleITK's ``Median`` on the CPU. Other
     sizes, shapes and dtypes call the device's ``ndimage.median_filter``. The numbers equal
-    SciPy's in every mode.
+    SciPy's in every mode; a 1D image is filtered as one row of a 2D image, since
+    SciPy's own 1D path reads past a line not longer than the window (one voxel in "mirror" mode,
+    two under a window of 4 to 6) and gives values that are not in the image.
 
     A window holding a NaN gives NaN with our kernels (SciPy's result there depends on the order
     of its comparisons); inf and -inf are ordered like any other value.
@@ -405,6 +407,11 @@ def _median(image, *, size, mode, cval):
     xp = ns.xp
     image = xp.asarray(image)
     side = size[0]
+    if image.ndim == 1:
+        # SciPy's 1D rank filter (a path of its own) reads past a line not longer than the window
+        # (one voxel in "mirror", two under a window of 4-6): as one row of a 2D image it takes its
+        # N-D path, which is right.
+        return ns.ndi.median_filter(image[None], (1, side), mode=mode, cval=cval)[0]
     if (
         image.ndim != 3
         or image.dtype not in _MEDIAN_NATIVE

@@ -249,6 +249,34 @@ def test_median_of_any_small_shape_equals_scipy(image, size, mode):
     np.testing.assert_array_equal(median_filter(image, size, mode=mode), want)
 
 
+#: SciPy's boundary modes as np.pad's (SciPy's "reflect" repeats the edge voxel, "mirror" does not).
+_PAD_MODES = {
+    "reflect": "symmetric",
+    "nearest": "edge",
+    "mirror": "reflect",
+    "wrap": "wrap",
+    "constant": "constant",
+}
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("dtype", [np.uint8, np.int16, np.float32, np.float64])
+def test_median_of_a_short_1d_line_equals_the_closed_form(rng, mode, dtype):
+    """SciPy's own 1D rank filter reads past a line of 1 voxel in "mirror" mode, or of 2-5 voxels under
+    a window longer than it (values not in the image, different from run to run); here each median is
+    the middle value of the window padded as the mode extends the line."""
+    for _ in range(5):
+        for n in range(1, 6):
+            line = rng.integers(10, 100, n).astype(dtype)
+            for size in range(1, 12):
+                kw = {"constant_values": 7} if mode == "constant" else {}
+                padded = np.pad(line.astype(np.float64), (size // 2, (size - 1) // 2), _PAD_MODES[mode], **kw)
+                want = np.sort(np.lib.stride_tricks.sliding_window_view(padded, size), axis=1)[:, size // 2]
+                got = median_filter(line, size, mode=mode, cval=7)
+                assert got.dtype == line.dtype
+                np.testing.assert_array_equal(got, want, err_msg=f"line {line}, size {size}")
+
+
 @pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("size", [3, 5])
 def test_median_nan_makes_its_windows_nan_and_inf_is_ordered(rng, mode, size):
