@@ -85,6 +85,48 @@ def check_width(estimator, X) -> None:
         )
 
 
+def remember_names(estimator, X) -> None:
+    """``feature_names_in_``: the column names of a DataFrame ``X`` where all are strings, as
+    scikit-learn keeps them; removed when refitted on an array."""
+    names = _names(X)
+    if names is not None:
+        estimator.feature_names_in_ = names
+    elif hasattr(estimator, "feature_names_in_"):
+        del estimator.feature_names_in_
+
+
+def check_names(estimator, X) -> None:
+    """Raise :class:`~gpuimg.errors.ParameterError` when the DataFrame ``X`` names other columns, or
+    the same in another order, than the one the estimator was fitted on, in scikit-learn's words: the
+    columns would be taken by their place, each as the feature fitted there."""
+    fitted, names = getattr(estimator, "feature_names_in_", None), _names(X)
+    if fitted is None or names is None or np.array_equal(fitted, names):
+        return
+    unseen = [n for n in names if n not in set(fitted)]
+    missing = [n for n in fitted if n not in set(names)]
+    reason = "".join(
+        f"{title}:\n" + "".join(f"- {n}\n" for n in listed[:5]) + ("- ...\n" if len(listed) > 5 else "")
+        for title, listed in (
+            ("Feature names unseen at fit time", unseen),
+            ("Feature names seen at fit time, yet now missing", missing),
+        )
+        if listed
+    )
+    raise ParameterError(
+        "The feature names should match those that were passed during fit.\n"
+        f"{reason or 'Feature names must be in the same order as they were in fit.' + chr(10)}"
+        f"Pass X with the columns {type(estimator).__name__} was fitted on, in that order "
+        "(X[model.feature_names_in_])."
+    )
+
+
+def _names(X):
+    """The column names of a DataFrame ``X`` as an object array where all are strings, else None."""
+    columns = getattr(X, "columns", None)
+    names = None if columns is None else np.asarray(columns, dtype=object)
+    return names if names is not None and all(isinstance(name, str) for name in names) else None
+
+
 def _is_sparse(X) -> bool:
     """Whether ``X`` is a SciPy or CuPy sparse matrix or array (without importing either)."""
     module = type(X).__module__

@@ -29,7 +29,7 @@ from gpuimg.errors import DeviceError, GpuimgError, ParameterError
 from ._array_api import _array_api_estimator, _array_api_unavailable, _warn_host_copy, _warn_no_array_api
 from ._calibration import _PlattCalibrated
 from ._cuml import _cuml_params, _device_score
-from ._validation import check_features, check_fitted, check_target, check_width
+from ._validation import check_features, check_fitted, check_names, check_target, check_width, remember_names
 
 TASKS = ("classification", "regression", "clustering", "decomposition")
 
@@ -174,6 +174,9 @@ class DeviceEstimator(BaseEstimator):
     device_ : {"cpu", "cuda"}
         The device of the training data.
     n_features_in_ : int
+    feature_names_in_ : ndarray of str
+        The column names of a DataFrame fitted on (where all are strings); predicting on a DataFrame
+        of other columns, or of the same in another order, is a ParameterError, as in scikit-learn.
     """
 
     _task = ""
@@ -204,6 +207,7 @@ class DeviceEstimator(BaseEstimator):
             parameters the data cannot meet (more clusters or components than samples), with the
             wrapped library's reason.
         """
+        remember_names(self, X)
         X = check_features(X)
         if self._task in ("classification", "regression"):
             y = check_target(X, y, classification=self._task == "classification")
@@ -304,6 +308,8 @@ class DeviceEstimator(BaseEstimator):
 
     def _call(self, method: str, X, *, same_width: bool = True):
         check_fitted(self, "estimator_")
+        if same_width:
+            check_names(self, X)
         X = check_features(X)
         if same_width:
             check_width(self, X)

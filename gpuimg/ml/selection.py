@@ -9,7 +9,7 @@ from gpuimg._support import check_finite, is_finite
 from gpuimg.backend import namespace, to_numpy
 from gpuimg.errors import ParameterError
 
-from ._validation import check_features, check_fitted, check_target, check_width
+from ._validation import check_features, check_fitted, check_names, check_target, check_width, remember_names
 
 
 class _Selector(TransformerMixin, BaseEstimator):
@@ -24,6 +24,7 @@ class _Selector(TransformerMixin, BaseEstimator):
     def transform(self, X):
         """``X`` with the kept feature columns only."""
         check_fitted(self, "support_")
+        check_names(self, X)
         X = check_features(X)
         check_width(self, X)
         return X[:, namespace(X).xp.asarray(self.get_support(indices=True))]
@@ -45,16 +46,6 @@ class _Selector(TransformerMixin, BaseEstimator):
                 f"{self.n_features_in_} features; give one name per feature."
             )
         return names[self.get_support()]
-
-    def _remember_names(self, X) -> None:
-        """``feature_names_in_``: the column names of a DataFrame ``X`` where all are strings, as
-        scikit-learn keeps them; removed when refitted on an array."""
-        columns = getattr(X, "columns", None)
-        names = None if columns is None else np.asarray(columns, dtype=object)
-        if names is not None and all(isinstance(name, str) for name in names):
-            self.feature_names_in_ = names
-        elif hasattr(self, "feature_names_in_"):
-            del self.feature_names_in_
 
 
 class VarianceThreshold(_Selector):
@@ -87,7 +78,7 @@ class VarianceThreshold(_Selector):
     def fit(self, X, y=None):
         """Learn the variances (``variances_``) and the kept features; returns self."""
         threshold = check_finite(self.threshold, "threshold", low=0)
-        self._remember_names(X)
+        remember_names(self, X)
         X = check_features(X)
         xp = namespace(X).xp
         self.variances_ = X.var(axis=0)
@@ -131,7 +122,7 @@ class CorrelationFilter(_Selector):
         """Find the features to keep in ``X`` (samples, features); returns self."""
         if not (is_finite(self.threshold) and 0 < float(self.threshold) <= 1):
             raise ParameterError(f"threshold={self.threshold!r} must be an absolute correlation in (0, 1].")
-        self._remember_names(X)
+        remember_names(self, X)
         X = check_features(X)
         xp = namespace(X).xp
         # Each column divided by its largest magnitude first (which leaves r as it is): squares of
@@ -188,7 +179,7 @@ class MutualInformationSelector(_Selector):
         """Score the features of ``X`` against ``y``; returns self."""
         if not isinstance(self.k, (int, np.integer)) or self.k < 1:
             raise ParameterError(f"k={self.k!r} must be a positive integer (features kept).")
-        self._remember_names(X)
+        remember_names(self, X)
         X = check_features(X)
         y = check_target(X, y, classification=self.discrete_target)
         neighbours = self.n_neighbors

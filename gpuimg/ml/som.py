@@ -9,7 +9,7 @@ from gpuimg._support import check_allocation
 from gpuimg.backend import bincount_fixed, namespace
 from gpuimg.errors import ParameterError
 
-from ._validation import check_features, check_fitted, check_width
+from ._validation import check_features, check_fitted, check_names, check_width, remember_names
 
 TOPOLOGIES = ("rectangular", "hexagonal")
 _INITS = ("pca", "random")
@@ -53,6 +53,8 @@ class SOM(ClusterMixin, TransformerMixin, BaseEstimator):
     labels_ : array (samples,)
         Best-matching node of each training sample.
     n_features_in_ : int
+    feature_names_in_ : ndarray of str
+        The column names of a DataFrame fitted on (where all are strings), as in scikit-learn.
     """
 
     def __init__(
@@ -92,6 +94,7 @@ class SOM(ClusterMixin, TransformerMixin, BaseEstimator):
         (Kohonen's batch map): O(samples x nodes x features) per epoch.
         """
         m, n = self._check_params()
+        remember_names(self, X)
         check_allocation((m * n, m * n, 2), np.float64, f"grid={self.grid!r}: the map's node-to-node offsets")
         X = check_features(X)
         xp = namespace(X).xp
@@ -159,6 +162,7 @@ class SOM(ClusterMixin, TransformerMixin, BaseEstimator):
 
     def _checked(self, X):
         check_fitted(self, "weights_", "fit(X)")
+        check_names(self, X)
         X = check_features(X)
         check_width(self, X)
         return X
