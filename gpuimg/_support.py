@@ -8,7 +8,8 @@ The memory budget bounds any single planned allocation, so that a header claimin
 filter size of 10⁶ fails with :class:`~gpuimg.errors.MemoryBudgetError` before anything is allocated.
 It is ``GPUIMG_MAX_BYTES`` (bytes, with an optional ``k``/``M``/``G``/``T`` suffix, powers of 1024)
 where that variable is set, else half of the memory available now (``MemAvailable`` in
-``/proc/meminfo``, else the physical memory), and never more than the address-space limit
+``/proc/meminfo``, else the physical memory; less where the process's cgroup, as in a container or a
+Slurm job, leaves it less: :mod:`gpuimg._cgroup`), and never more than the address-space limit
 (``RLIMIT_AS``) of the process.
 
 Examples
@@ -28,6 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
+from gpuimg import _cgroup
 from gpuimg.errors import ConfigError, MemoryBudgetError, ParameterError
 
 #: SciPy's boundary modes (``grid-`` aliases included), as every stencil accepts them.
@@ -428,6 +430,13 @@ def check_allocation(shape: Sequence[int], dtype, what: str) -> None:
 
 
 def _available_bytes() -> int:
+    """The memory available now [bytes]: the machine's, or less where a cgroup limits the process."""
+    group = _cgroup.available_bytes()
+    machine = _machine_available_bytes()
+    return machine if group is None else min(machine, group)
+
+
+def _machine_available_bytes() -> int:
     try:
         with open("/proc/meminfo") as file:
             for line in file:
