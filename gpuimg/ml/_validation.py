@@ -19,8 +19,8 @@ def check_fitted(estimator, attribute: str, fit: str = "fit(X, y)") -> None:
         )
 
 
-def check_features(X, *, what: str = "X"):
-    """``X`` as a 2D float array on its device, all values finite.
+def check_features(X, *, what: str = "X", finite: bool = True):
+    """``X`` as a 2D float array on its device, all values finite (unless ``finite=False``).
 
     The messages hold the phrases scikit-learn's own checks use ("Reshape your data", "0 feature(s)",
     "sparse", "Complex data not supported"), so its estimator checks recognise them.
@@ -64,6 +64,8 @@ def check_features(X, *, what: str = "X"):
         raise ParameterError(f"{what} must hold numbers; got dtype {X.dtype}.")
     if X.dtype.kind != "f":
         X = X.astype(np.float64)
+    if not finite:
+        return X
     finite = xp.isfinite(X)
     if not bool(finite.all()):
         bad = xp.nonzero(~finite.all(axis=0))[0]

@@ -25,6 +25,8 @@ def patient_split(
     Parameters
     ----------
     X : array (samples, features)
+        Only its length is used; it may hold NaN, to be imputed on the training set after the split
+        (imputing before it would carry the test patients' values into the training set).
     y : array (samples,)
         Targets; with ``stratify``, class labels whose proportions each set keeps (as near as whole
         patients allow).
@@ -55,7 +57,7 @@ def patient_split(
     folds, fewer where a class has fewer patients; unstratified where one class has a single
     patient), others ``GroupShuffleSplit``.
     """
-    X = check_features(X)
+    X = check_features(X, finite=False)  # only its length is used: missing values are imputed later
     y_host, groups_host = _labels(X, y, groups)
     sizes = [s for s in (test_size, val_size) if s is not None]
     if not all(isinstance(s, (float, int)) and 0 < s < 1 for s in sizes) or sum(sizes) >= 1:

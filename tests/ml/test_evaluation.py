@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from sklearn.model_selection import cross_val_score
+from sklearn.model_selection import GroupShuffleSplit, cross_val_score
 
 from gpuimg.errors import ParameterError
 from gpuimg.ml import make_estimator, patient_cv, patient_split
@@ -132,3 +132,17 @@ def test_patient_labels_of_mixed_types_refused():
         patient_split(X, y, groups)
     with pytest.raises(ParameterError, match="groups mixes labels"):
         list(patient_cv(2).split(X, y, groups))
+
+
+def test_features_with_missing_values_split_as_scikit_learn(rng):
+    # patient_split refused NaN features (FeatureError: impute them first), so they were imputed on all
+    # patients before the split: the test patients' values leaked into the training set's medians.
+    # Only X's length is used, as in scikit-learn's splitters, which take NaN.
+    groups = np.repeat(np.arange(12), 3)
+    X = rng.normal(size=(36, 4))
+    X[rng.random(X.shape) < 0.2] = np.nan
+    train, test = patient_split(X, None, groups, test_size=0.25, random_state=0)
+    splitter = GroupShuffleSplit(n_splits=1, test_size=3, random_state=0)  # 3 = 0.25 of 12 patients
+    reference = next(splitter.split(X, groups=groups))
+    np.testing.assert_array_equal(train, reference[0])
+    np.testing.assert_array_equal(test, reference[1])
