@@ -99,9 +99,9 @@ class SOM(ClusterMixin, TransformerMixin, BaseEstimator):
         X = check_features(X)
         xp = namespace(X).xp
         w = xp.ones(X.shape[0]) if sample_weight is None else xp.asarray(sample_weight, dtype=np.float64)
-        if w.shape != (X.shape[0],) or not bool((w >= 0).all()) or float(w.sum()) <= 0:
+        if w.shape != (X.shape[0],) or not bool(((w >= 0) & (w < xp.inf)).all()) or float(w.sum()) <= 0:
             raise ParameterError(
-                f"sample_weight must hold {X.shape[0]} non-negative weights, their sum above zero; "
+                f"sample_weight must hold {X.shape[0]} finite, non-negative weights, their sum above zero; "
                 f"got shape {w.shape}."
             )
         self.positions_ = xp.asarray(_positions(m, n, self.topology))
@@ -148,6 +148,11 @@ class SOM(ClusterMixin, TransformerMixin, BaseEstimator):
         adjacent ones on a hexagonal map.
         """
         X = self._checked(X)
+        if self.weights_.shape[0] < 2:
+            raise ParameterError(
+                f"grid={self.grid!r} has one node: topographic_error compares each sample's best and "
+                "second-best nodes, so it needs a map of 2 nodes or more."
+            )
         xp = namespace(X).xp
         first, second = [], []
         for start in range(0, X.shape[0], _CHUNK):

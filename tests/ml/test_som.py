@@ -60,3 +60,26 @@ def test_bad_parameters(rng):
             SOM(**params).fit(X)
     with pytest.raises(ParameterError, match="sample_weight"):
         SOM().fit(X, sample_weight=np.ones(3))
+
+
+def test_a_map_of_one_node(rng):
+    # A 1 x 1 map is the (weighted) mean of the samples: its only node, every sample's best match.
+    X = rng.normal(size=(50, 3))
+    som = SOM(grid=(1, 1), epochs=3).fit(X)
+    np.testing.assert_allclose(som.weights_, X.mean(0, keepdims=True), rtol=0, atol=1e-12)
+    assert som.quantization_error(X) == pytest.approx(np.linalg.norm(X - X.mean(0), axis=1).mean(), rel=1e-12)
+    # Its topographic error, which compares the best and second-best nodes, was NumPy's IndexError;
+    # MiniSom leaves it undefined (NaN) too.
+    peer = MiniSom(1, 1, 3, random_seed=0)
+    with pytest.warns(UserWarning):
+        assert np.isnan(peer.topographic_error(X))
+    with pytest.raises(ParameterError, match=r"grid=\(1, 1\) has one node"):
+        som.topographic_error(X)
+
+
+def test_infinite_sample_weights_refused(rng):
+    # An infinite weight passed the check (non-negative, sum above zero) and the PCA start ended in
+    # NumPy's LinAlgError ('Eigenvalues did not converge').
+    X = rng.normal(size=(20, 2))
+    with pytest.raises(ParameterError, match="sample_weight must hold 20 finite, non-negative weights"):
+        SOM(grid=(2, 2)).fit(X, sample_weight=np.r_[np.inf, np.ones(19)])
