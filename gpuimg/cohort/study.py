@@ -4,7 +4,6 @@
 either the feature row or the error, with every identifying value of the input scrubbed out.
 """
 
-import contextlib
 import hashlib
 import re
 import time
@@ -76,10 +75,13 @@ def process_study(task: StudyTask) -> dict:
     # Warnings (pydicom's header checks) may quote header values: they never reach a log.
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        series = None
+        series = found = None
         try:
             start = time.perf_counter()
-            series, others = _select(task.path, task.spec.selection)
+            # One thread: studies already run in parallel (Dask workers), and a pool per small series
+            # costs more to start than its headers take to parse.
+            found = list_series(task.path, workers=1)
+            series, others = _select(found, task.path, task.spec.selection)
             result["times"]["read"] = time.perf_counter() - start  # finding the series is reading too
             patient = series.patient_id or task.name
             result["patient"] = (
@@ -96,10 +98,11 @@ def process_study(task: StudyTask) -> dict:
             if preview is not None:
                 result["preview"] = preview
         except Exception as exc:  # a failing study is recorded, whatever failed
-            if series is not None and not task.spec.keep_ids:
-                # The name and birth date are read only now, to scrub them from the message.
-                with contextlib.suppress(Exception):
-                    replacements.update(_secrets(_identity(series.files[0]), result["patient"]))
+            if not task.spec.keep_ids:
+                # The name and birth date are read only now, to scrub them from the message: from the
+                # chosen series, or, where none was chosen (its files may name the patient, as may the
+                # descriptions of the series that did not match), from the study's first DICOM file.
+                replacements.update(_study_secrets(task, series, found, result["patient"]))
             result["error"] = _text(scrub(f"{type(exc).__name__}: {exc}", replacements))
     return result
 
@@ -167,11 +170,9 @@ def _measure(task: StudyTask, series, others: list[Path], times: dict) -> tuple[
     return row, _clipped(mask.data), preview
 
 
-def _select(folder: Path, rules: Selection) -> tuple:
-    """The one series the rules pick in ``folder``, and the study's other files (masks among them)."""
-    # One thread: studies already run in parallel (Dask workers), and a pool per small series costs more
-    # to start than its headers take to parse.
-    found = list_series(folder, workers=1)
+def _select(found, folder: Path, rules: Selection) -> tuple:
+    """The one series the rules pick among those ``found`` in ``folder`` (:func:`list_series`), and the
+    study's other files (masks among them)."""
     if not found:
         raise DicomError(
             f"no DICOM image series in {folder} ({len(found.skipped)} other file(s), "
@@ -202,6 +203,28 @@ def _select(folder: Path, rules: Selection) -> tuple:
     # A SEG holds pixels, so list_series counts it as a series: its files are "others" too.
     others = [*found.skipped, *(path for s in found if s is not chosen[0] for path in s.files)]
     return chosen[0], others
+
+
+def _study_secrets(task: StudyTask, series, found, patient: str | None) -> dict:
+    """:func:`_secrets` of the chosen ``series``, else of the first of a few files ``found`` in the
+    study that holds a patient's identity; none if no file does."""
+    candidates = [series.files[0]] if series is not None else []
+    if series is None and found is not None:
+        candidates = [*(s.files[0] for s in found), *found.skipped][:_IDENTITY_TRIES]
+    for path in candidates:
+        try:
+            identity = _identity(path)
+        except Exception:  # not DICOM, or unreadable
+            continue
+        if not any(identity.values()):  # a DICOMDIR, say
+            continue
+        name = identity["PatientID"] or task.name
+        return _secrets(identity, patient or pseudonym(task.key, "patient", name))
+    return {}
+
+
+#: Files of a study tried for the patient's identity when no series was chosen.
+_IDENTITY_TRIES = 5
 
 
 def _identity(path: Path) -> dict:

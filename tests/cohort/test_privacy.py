@@ -2,11 +2,14 @@
 
 import hashlib
 import hmac
+import re
 import subprocess
 import sys
 
 import pydicom
-from cohort_data import write_cohort
+from cohort_data import write_cohort, write_study
+
+import gpuimg
 
 NAME, GIVEN, BIRTH = "Zabrowski^Henrietta", "Henrietta", "19470311"
 IDS = [f"MRN{7734920 + i}" for i in range(5)]
@@ -127,3 +130,45 @@ def test_a_pseudonymised_run_refuses_a_folder_holding_original_ids(cohort, tmp_p
     # The other way round is no leak: the pseudonymised studies stay pseudonymised.
     run_pipeline(spec, folder, tmp_path / "other", progress=False)
     run_pipeline(spec, folder, tmp_path / "other", keep_ids=True, progress=False)
+
+
+def test_a_study_failing_before_its_series_is_chosen_names_no_patient(tmp_path):
+    # The name and birth date were scrubbed from a failing study's message only once its series was
+    # chosen: a broken file in a folder named after the patient, or the descriptions of two series that
+    # both match, reached errors.csv as they were.
+    from gpuimg.cohort import spec_from_dict
+    from gpuimg.cohort.study import StudyTask, process_study
+
+    patient_folder = f"{NAME.replace('^', '_')}_{BIRTH}"
+    write_study(tmp_path / "a" / patient_folder, 0, patient_id=IDS[0], patient_name=NAME)
+    write_study(tmp_path / "b", 1, patient_id=IDS[1], patient_name=NAME)
+    ct = gpuimg.read_dicom(tmp_path / "b" / "ct", device="cpu")
+    gpuimg.write_dicom(
+        ct,
+        tmp_path / "b" / "ct2",
+        patient_id=IDS[1],
+        patient_name=NAME,
+        series_description=f"{GIVEN} follow-up",
+    )
+    for path in tmp_path.rglob("*.dcm"):
+        ds = pydicom.dcmread(path)
+        ds.PatientBirthDate = BIRTH
+        ds.save_as(path)
+    broken = sorted((tmp_path / "a" / patient_folder / "ct").iterdir())[3]
+    broken.write_bytes(b"DICM truncated")
+    spec = spec_from_dict({"mask": {"source": "file", "pattern": "**/mask.nrrd"}})
+    key = bytes(32)
+    for study, expected in (
+        (
+            "a",
+            rf"cannot be read as DICOM, e.g. <study S-\w+>/\[name\]_\[name\]_\[birth date\]/ct/{broken.name}",
+        ),
+        ("b", r"2 series match .* it holds .*CT '\[name\] follow-up' \(12 slices\)"),  # in UID order
+    ):
+        # What the headers hold (read by pydicom), and the message with each of them replaced.
+        ds = pydicom.dcmread(next((tmp_path / study).rglob("slice_0000.dcm")))
+        assert (str(ds.PatientName), ds.PatientBirthDate) == (NAME, BIRTH)
+        error = process_study(StudyTask(tmp_path / study, study, spec, key))["error"]
+        assert re.search(expected, error), error
+        for secret in (NAME, GIVEN, "Zabrowski", BIRTH, *IDS):
+            assert secret not in error
