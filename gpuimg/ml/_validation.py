@@ -77,6 +77,20 @@ def check_features(X, *, what: str = "X", finite: bool = True):
     return X
 
 
+def check_seed(random_state, name: str = "random_state"):
+    """``random_state`` as scikit-learn takes it (None, an integer in [0, 2**32 - 1], a
+    ``numpy.random.RandomState``), or a :class:`~gpuimg.errors.ParameterError` naming it."""
+    if random_state is None or isinstance(random_state, np.random.RandomState):
+        return random_state
+    if isinstance(random_state, (int, np.integer)) and 0 <= random_state < 2**32:
+        return random_state
+    raise ParameterError(
+        f"{name}={random_state!r} must be None, an integer in [0, 2**32 - 1] or a numpy.random.RandomState, "
+        "as scikit-learn takes it (not a numpy.random.Generator): pass an integer seed, e.g. "
+        "int(rng.integers(2**32)) of a Generator rng."
+    )
+
+
 def check_width(estimator, X) -> None:
     """Raise :class:`~gpuimg.errors.ParameterError` unless ``X`` has the number of features the fitted
     ``estimator`` saw (``n_features_in_``), in scikit-learn's words."""

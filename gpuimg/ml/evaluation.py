@@ -7,7 +7,7 @@ from gpuimg._text import count
 from gpuimg.backend import to_numpy
 from gpuimg.errors import ParameterError
 
-from ._validation import check_comparable, check_features, missing_labels
+from ._validation import check_comparable, check_features, check_seed, missing_labels
 
 
 def patient_split(
@@ -35,7 +35,7 @@ def patient_split(
     test_size, val_size : float in (0, 1), optional
         Fractions of the patients in the test and validation sets (no validation set by default).
     stratify : bool
-    random_state : int, optional
+    random_state : int or numpy.random.RandomState, optional
 
     Returns
     -------
@@ -58,6 +58,7 @@ def patient_split(
     patient), others ``GroupShuffleSplit``.
     """
     X = check_features(X, finite=False)  # only its length is used: missing values are imputed later
+    check_seed(random_state)
     y_host, groups_host = _labels(X, y, groups)
     sizes = [s for s in (test_size, val_size) if s is not None]
     if not all(isinstance(s, (float, int)) and 0 < s < 1 for s in sizes) or sum(sizes) >= 1:
@@ -113,6 +114,7 @@ def patient_cv(n_splits: int = 5, *, stratify: bool = False, random_state: int |
     """
     if not isinstance(n_splits, (int, np.integer)) or n_splits < 2:
         raise ParameterError(f"n_splits={n_splits!r} must be an integer of at least 2.")
+    check_seed(random_state)
     if stratify:
         return _PatientStratifiedKFold(n_splits, shuffle=True, random_state=random_state)
     return _PatientKFold(n_splits)

@@ -9,7 +9,15 @@ from gpuimg._support import check_finite, is_finite
 from gpuimg.backend import namespace, to_numpy
 from gpuimg.errors import ParameterError
 
-from ._validation import check_features, check_fitted, check_names, check_target, check_width, remember_names
+from ._validation import (
+    check_features,
+    check_fitted,
+    check_names,
+    check_seed,
+    check_target,
+    check_width,
+    remember_names,
+)
 
 
 class _Selector(TransformerMixin, BaseEstimator):
@@ -190,6 +198,7 @@ class MutualInformationSelector(_Selector):
                 f"n_neighbors={neighbours} needs more samples than that; X has {X.shape[0]}. Use "
                 f"n_neighbors <= {X.shape[0] - 1}."
             )
+        check_seed(self.random_state)
         score = mutual_info_classif if self.discrete_target else mutual_info_regression
         self.scores_ = score(
             to_numpy(X), to_numpy(y), n_neighbors=self.n_neighbors, random_state=self.random_state

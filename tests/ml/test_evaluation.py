@@ -3,6 +3,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from sklearn.model_selection import GroupShuffleSplit, cross_val_score
+from sklearn.utils import check_random_state
 
 from gpuimg.errors import ParameterError
 from gpuimg.ml import make_estimator, patient_cv, patient_split
@@ -146,3 +147,24 @@ def test_features_with_missing_values_split_as_scikit_learn(rng):
     reference = next(splitter.split(X, groups=groups))
     np.testing.assert_array_equal(train, reference[0])
     np.testing.assert_array_equal(test, reference[1])
+
+
+@pytest.mark.parametrize("seed", [np.random.default_rng(0), -1, 2**32, 0.5])
+def test_a_seed_scikit_learn_cannot_take_is_refused(rng, seed):
+    # A numpy Generator (or a negative seed) reached scikit-learn's splitter, whose bare ValueError
+    # ('cannot be used to seed a numpy.random.RandomState instance') came out of split.
+    with pytest.raises(ValueError):
+        check_random_state(seed)
+    groups = np.repeat(np.arange(8), 2)
+    y, X = groups % 2, rng.normal(size=(16, 2))
+    with pytest.raises(
+        ParameterError, match=r"random_state=.* must be None, an integer in \[0, 2\*\*32 - 1\]"
+    ):
+        patient_split(X, y, groups, random_state=seed)
+    with pytest.raises(ParameterError, match=r"random_state=.* must be None"):
+        patient_cv(2, stratify=True, random_state=seed)
+    # What scikit-learn takes, patient_split takes: the same test patients for a seed and its RandomState.
+    by_int = patient_split(X, y, groups, random_state=3)[1]
+    np.testing.assert_array_equal(
+        patient_split(X, y, groups, random_state=np.random.RandomState(3))[1], by_int
+    )

@@ -141,6 +141,9 @@ def test_selection_parameters_checked(rng):
             MutualInformationSelector(k=1, n_neighbors=neighbours).fit(X, y)
     with pytest.raises(ParameterError, match=r"n_neighbors=12 needs more samples.*n_neighbors <= 11"):
         MutualInformationSelector(k=1, n_neighbors=12, discrete_target=False).fit(X, X[:, 0])
+    # A numpy Generator was scikit-learn's InvalidParameterError from inside mutual_info_classif.
+    with pytest.raises(ParameterError, match=r"random_state=Generator.* must be None, an integer"):
+        MutualInformationSelector(k=1, random_state=np.random.default_rng(0)).fit(X, y)
 
 
 def test_bad_selection_inputs(rng):
