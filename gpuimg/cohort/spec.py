@@ -8,7 +8,7 @@ A spec has up to seven tables; every key is optional except where said::
     min_slices = 10
     allow_gaps = false
 
-    [mask]
+    [mask]                      # the keys of its source only
     source = "rtstruct"         # "file", "rtstruct", "seg" or "recipe" (required)
     roi = "GTV"                 # rtstruct: ROI name, seg: segment label (exact, case-insensitive, or a regex)
     pattern = "lesions.nrrd"    # file: glob in the study folder (NIfTI or NRRD)
@@ -256,6 +256,16 @@ def _mask(table: dict) -> MaskSource:
     if "source" not in table:
         raise ConfigError(f'mask.source is missing; set it to one of {list(MASK_SOURCES)} (e.g. "rtstruct").')
     source = _choice("mask.source", table["source"], MASK_SOURCES)
+    # A key of another source would be ignored without a word (roi = "GTV" with a mask file, a label
+    # number with a SEG): it says the spec means something it does not do.
+    other = sorted(set(table) - {"source", *_MASK_KEYS[source]})
+    if other:
+        raise ConfigError(
+            f"mask: {', '.join(f'mask.{key}' for key in other)} {'does' if len(other) == 1 else 'do'} not "
+            f"apply to mask.source = {source!r}, which takes "
+            f"{list(_MASK_KEYS[source])}; remove them, or set mask.source to the source they belong to "
+            f"({', '.join(f'{key}: {_owner(key)}' for key in other)})."
+        )
     needs = {"file": "pattern", "recipe": "threshold"}.get(source)
     if needs and needs not in table:
         example = '"lesions.nrrd"' if needs == "pattern" else '[-100, 200] or "otsu"'
@@ -296,6 +306,19 @@ def _mask(table: dict) -> MaskSource:
         fill_holes=_bool("mask.fill_holes", table.get("fill_holes", True)),
         largest=_bool("mask.largest", table.get("largest", True)),
     )
+
+
+#: The keys of [mask] each source takes, besides ``source``.
+_MASK_KEYS = {
+    "file": ("pattern", "label"),
+    "rtstruct": ("roi",),
+    "seg": ("roi",),
+    "recipe": ("threshold", "opening_mm", "fill_holes", "largest"),
+}
+
+
+def _owner(key: str) -> str:
+    return " or ".join(repr(source) for source, keys in _MASK_KEYS.items() if key in keys)
 
 
 def _step(index: int, table: dict) -> tuple[str, dict]:

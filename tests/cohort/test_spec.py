@@ -21,6 +21,18 @@ from gpuimg.features import FAMILIES
             r"mask\.opening_mm=inf must be a finite radius",
         ),
         ({"mask": {"source": "rtstruct", "colour": 1}}, r"mask: unknown key\(s\) \['colour'\]"),
+        # A key of another source was ignored without a word: the ROI name beside a mask file, a label
+        # number with a SEG, a threshold with a structure set.
+        (
+            {"mask": {"source": "file", "pattern": "m.nrrd", "roi": "GTV"}},
+            r"mask: mask\.roi does not apply to mask\.source = 'file', which takes \['pattern', 'label'\]; "
+            r".*\(roi: 'rtstruct' or 'seg'\)",
+        ),
+        ({"mask": {"source": "seg", "label": 2}}, r"mask\.label does not apply to mask\.source = 'seg'"),
+        (
+            {"mask": {"source": "rtstruct", "threshold": "otsu", "largest": True}},
+            r"mask: mask\.largest, mask\.threshold do not apply to mask\.source = 'rtstruct'",
+        ),
         ({"mask": {"source": "rtstruct"}, "inputs": {}}, r"the spec: unknown key\(s\) \['inputs'\]"),
         ({"mask": {"source": "rtstruct"}, "input": {"min_slices": 0}}, r"input\.min_slices=0"),
         ({"mask": {"source": "rtstruct"}, "input": {"description": "("}}, r"input\.description='\(' is not"),
