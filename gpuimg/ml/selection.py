@@ -140,7 +140,9 @@ class CorrelationFilter(_Selector):
         centred = X - X.mean(0)
         norms = xp.sqrt((centred**2).sum(0))
         scaled = centred / xp.where(norms > 0, norms, 1.0)
-        self.correlation_ = xp.abs(scaled.T @ scaled)
+        # At most 1, as NumPy's corrcoef clips it: rounding made some copies of a feature correlate
+        # above 1, so threshold=1 dropped these and kept others.
+        self.correlation_ = xp.minimum(xp.abs(scaled.T @ scaled), 1.0)
         correlated = to_numpy(self.correlation_ > float(self.threshold))
         keep = np.zeros(X.shape[1], bool)
         for j in range(X.shape[1]):

@@ -40,6 +40,17 @@ def test_correlation_filter_keeps_what_a_direct_computation_says(rng):
     )
 
 
+def test_correlation_filter_at_threshold_one(rng):
+    # Rounding made some exact copies (and affine copies) of a feature correlate above 1 (1 + 4e-16):
+    # threshold=1, which drops |r| > 1 only, dropped some of them and kept others. np.corrcoef clips.
+    base = rng.normal(size=(40, 3))
+    X = np.column_stack([base, base, 3 * base + 7])
+    assert _direct_correlation_filter(X, 1.0) == list(range(9))
+    selector = CorrelationFilter(threshold=1.0).fit(X)
+    np.testing.assert_array_equal(selector.get_support(indices=True), range(9))
+    assert selector.correlation_.max() <= 1.0
+
+
 @pytest.mark.parametrize("threshold", [0.0, 0.05, 0.5])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_variance_threshold_keeps_what_scikit_learn_keeps(rng, threshold, dtype):
