@@ -79,6 +79,14 @@ def test_demo_rejects_tiny_shapes(capsys):
     assert "--shape needs sizes of at least 8 voxels" in capsys.readouterr().err
 
 
+def test_demo_rejects_no_workers_before_writing_its_cohort(capsys, tmp_path):
+    # --workers 0 was refused by the pipeline, after the cohort (40 studies, a minute) was written.
+    with pytest.raises(SystemExit):
+        main(["demo", "--workers", "0", "--out", str(tmp_path / "d"), "--device", "cpu"])
+    assert "--workers needs at least 1 worker process; got 0" in capsys.readouterr().err
+    assert not (tmp_path / "d").exists()
+
+
 def test_run_reports_a_bad_spec_by_its_key(capsys, tmp_path):
     (tmp_path / "p.toml").write_text('[mask]\nsource = "atlas"\n')
     (tmp_path / "in" / "a").mkdir(parents=True)
