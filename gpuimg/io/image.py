@@ -49,9 +49,10 @@ def read_image(path: str | os.PathLike, *, device: str = "auto") -> Volume:
     Returns
     -------
     Volume
-        ``data`` (z, y, x) in the file's own dtype (a mask stays an integer volume; NIfTI data with a
-        scl_slope/scl_inter rescale become float64, as nibabel scales them); ``spacing`` [mm],
-        ``origin`` and ``direction`` in LPS; ``meta["format"]`` and ``meta["path"]``.
+        ``data`` (z, y, x) in the file's own dtype, in the machine's byte order (a mask stays an
+        integer volume; NIfTI data with a scl_slope/scl_inter rescale become float64, as nibabel
+        scales them); ``spacing`` [mm], ``origin`` and ``direction`` in LPS; ``meta["format"]`` and
+        ``meta["path"]``.
 
     Raises
     ------
@@ -94,9 +95,12 @@ def read_image(path: str | os.PathLike, *, device: str = "auto") -> Volume:
     data = _three_d(data, path)
     matrix, offset = lps
     spacing = np.linalg.norm(matrix, axis=0)
+    # nibabel gives a big-endian NIfTI file's voxels in its byte order; CuPy takes the machine's only
+    # (it uploads the bytes unswapped: cupy#3652), as Numba does, so they are put in the machine's.
+    native = data.dtype.newbyteorder("=")
     try:
         return Volume(
-            to_device(np.ascontiguousarray(data.transpose(2, 1, 0)), device),
+            to_device(np.ascontiguousarray(data.transpose(2, 1, 0), dtype=native), device),
             spacing[::-1],
             offset,
             (matrix / spacing)[:, ::-1],
