@@ -388,9 +388,17 @@ def _learning(table: dict, base: Path) -> Learning:
         target = None if kind == "clustering" else _str(f"{where}.target", entry["target"])
         tasks.append(Task(kind, name, target, dict(params)))
     labels = table.get("labels")
+    id_column = _str("learning.id_column", table.get("id_column", "patient_id"))
+    for task in tasks:
+        # The original IDs as targets: they would reach the metrics, the report and the model's classes.
+        if task.target == id_column:
+            raise ConfigError(
+                f"learning.{task.kind}.target={task.target!r} is the patient ID column (learning.id_column); "
+                "name the column of the labels file to predict."
+            )
     return Learning(
         labels=None if labels is None else base / _str("learning.labels", labels),
-        id_column=_str("learning.id_column", table.get("id_column", "patient_id")),
+        id_column=id_column,
         folds=_int("learning.folds", table.get("folds", 5), 2),
         # NumPy's legacy seeds, which scikit-learn's splitters and estimators take, end at 2**32 - 1.
         random_state=_int("learning.random_state", table.get("random_state", 0), 0, 2**32 - 1),

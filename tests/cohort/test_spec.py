@@ -73,6 +73,22 @@ from gpuimg.features import FAMILIES
             {"mask": {"source": "rtstruct"}, "learning": {"labels": "l.csv", "clustering": {"target": "y"}}},
             r"learning\.clustering: unknown key\(s\) \['target'\]",
         ),
+        # The original IDs as targets reached metrics.json, report.html and run.log (the regression's
+        # 'could not convert string to float: ...', the classes), and the model's classes.
+        (
+            {
+                "mask": {"source": "rtstruct"},
+                "learning": {"labels": "l.csv", "classification": {"target": "patient_id"}},
+            },
+            r"learning\.classification\.target='patient_id' is the patient ID column",
+        ),
+        (
+            {
+                "mask": {"source": "rtstruct"},
+                "learning": {"labels": "l.csv", "id_column": "MRN", "regression": {"target": "MRN"}},
+            },
+            r"learning\.regression\.target='MRN' is the patient ID column",
+        ),
         (
             {"mask": {"source": "rtstruct"}, "learning": {"labels": "l.csv", "regression": {"target": 3}}},
             r"learning\.regression\.target=3 must be a non-empty string",
