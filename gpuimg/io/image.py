@@ -74,7 +74,8 @@ def read_image(path: str | os.PathLike, *, device: str = "auto") -> Volume:
     NIfTI geometry comes from nibabel's ``affine`` (the sform where its code is set, else the qform),
     its first two rows negated to go from RAS to LPS. NRRD geometry comes from ``space directions``
     and ``space origin``, converted from the named ``space``; a NRRD without a space has axis-aligned
-    geometry from ``spacings``.
+    geometry from ``spacings``. A 2D NRRD image is one slice, whose third axis is the normal of its plane
+    (row x column in LPS) with a spacing of 1 mm.
     """
     path = check_path(path)
     kind = _kind(path)
@@ -373,12 +374,14 @@ def _nrrd_geometry(header: dict, ndim: int, path: Path) -> tuple[np.ndarray, np.
             "3-vector per spatial axis. The header is damaged; write the file again."
         )
     _check_spacing(path, [np.linalg.norm(r) for r in rows], "the lengths of 'space directions'")
-    matrix = np.eye(3)
-    matrix[:, : len(rows)] = np.column_stack(rows)
+    matrix = signs[:, None] * np.column_stack(rows)
+    if len(rows) == 2:  # one slice placed in 3D space: its third axis is the plane's normal, 1 mm
+        normal = np.cross(matrix[:, 0], matrix[:, 1])
+        matrix = np.column_stack([matrix, normal / np.linalg.norm(normal)])
     origin = np.asarray(header.get("space origin", np.zeros(3)), dtype=float)
     if origin.shape != (3,) or not np.all(np.isfinite(origin)):
         raise ImageFileError(
             f"{path}: 'space origin' is {origin.tolist()}; it must be 3 finite numbers [mm]. The header "
             "is damaged; write the file again."
         )
-    return signs[:, None] * matrix, signs * origin
+    return matrix, signs * origin

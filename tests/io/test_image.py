@@ -100,6 +100,28 @@ def test_nrrd_ras_space_converted(tmp_path, rng):
     assert_matches_sitk(volume, tmp_path / "ras.nrrd", atol=1e-9)
 
 
+@pytest.mark.parametrize("space", ["left-posterior-superior", "right-anterior-superior"])
+def test_a_2d_nrrd_slice_in_3d_space_lies_in_its_plane(tmp_path, rng, space):
+    # A 2D NRRD image with 3D 'space directions' (one oblique or sagittal slice) took (0, 0, 1) as its
+    # third axis, so any slice that is not axial was refused: 'direction must be ... orthonormal'.
+    # Its third axis is the plane's normal (row x column in LPS, as a DICOM slice's), 1 mm.
+    data = rng.integers(0, 100, (4, 5)).astype(np.int16)  # (i, j)
+    i_step, j_step = np.array([0.0, 0.6, 0.8]) * 0.5, np.array([0.0, 0.8, -0.6]) * 0.7
+    flip = np.array([1.0, 1.0, 1.0] if space.startswith("left") else [-1.0, -1.0, 1.0])
+    header = {
+        "space": space,
+        "space directions": np.stack([i_step * flip, j_step * flip]),
+        "space origin": np.array([10.0, -20.0, 30.0]) * flip,
+    }
+    nrrd.write(str(tmp_path / "slice.nrrd"), data, header)
+    volume = read_image(tmp_path / "slice.nrrd", device="cpu")
+    np.testing.assert_array_equal(volume.data, data.T[np.newaxis])
+    row, col = i_step / 0.5, j_step / 0.7  # LPS unit vectors along i (x) and j (y)
+    np.testing.assert_allclose(volume.direction, np.column_stack([np.cross(row, col), col, row]), atol=1e-12)
+    np.testing.assert_allclose(volume.spacing, (1.0, 0.7, 0.5), rtol=1e-12)
+    np.testing.assert_allclose(volume.origin, (10.0, -20.0, 30.0), rtol=1e-12)
+
+
 def test_unknown_suffix(tmp_path, make_volume):
     with pytest.raises(ParameterError, match=r"image\.mha"):
         write_image(make_volume(), tmp_path / "image.mha")
