@@ -193,12 +193,22 @@ def _select(found, folder: Path, rules: Selection) -> tuple:
         and (rules.description is None or re.search(rules.description, s.description, re.IGNORECASE))
         and s.n_slices >= rules.min_slices
     ]
+    patients = len({s.patient_id for s in chosen})
     if len(chosen) != 1:
         seen = some(f"{s.modality} {s.description!r} ({count(s.n_slices, 'slice')})" for s in found)
         what = "no series matches" if not chosen else f"{len(chosen)} series match"
+        holds, fix = f"it holds {seen}", "Adjust the rules in the spec."
+        if patients > 1:
+            # A folder above the studies (a site's, a batch's): no rule picks one series. Its series are
+            # not listed: their descriptions may name patients whose names are not scrubbed.
+            holds = f"they belong to {patients} patients"
+            fix = (
+                "--input holds one folder per study, and this one holds several: pass the folder that "
+                "holds the study folders themselves, or give each study a folder of its own."
+            )
         raise DicomError(
             f"{what} the [input] rules (modality={rules.modality}, description={rules.description!r}, "
-            f"min_slices={rules.min_slices}) in {folder}; it holds {seen}. Adjust the rules in the spec."
+            f"min_slices={rules.min_slices}) in {folder}; {holds}. {fix}"
         )
     # A SEG holds pixels, so list_series counts it as a series: its files are "others" too.
     others = [*found.skipped, *(path for s in found if s is not chosen[0] for path in s.files)]

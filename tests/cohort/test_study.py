@@ -3,6 +3,7 @@
 import dataclasses
 
 import numpy as np
+import pydicom
 import pytest
 from cohort_data import write_study
 
@@ -48,6 +49,28 @@ def test_too_many_series_are_named_by_a_few(tmp_path):
     error = process_study(StudyTask(tmp_path / "study", "study", spec, b"key"))["error"]
     assert error.startswith("DicomError: 7 series match the [input] rules")
     assert error.count("(2 slices)") == 5 and "and 2 more" in error
+
+
+def test_a_folder_holding_the_studies_of_several_patients_says_so(tmp_path):
+    """A cohort nested a level deeper (--input the folder of the sites): each site's folder was a study
+    whose series all matched, and the error asked to adjust the rules, which no rule can fix."""
+    for k, patient in enumerate(("P-A", "P-B")):
+        write_study(tmp_path / "site_1" / f"patient_{k}", k, patient_id=patient)
+    # What the folder holds, by pydicom: one series per patient.
+    found = {
+        (str(ds.PatientID), str(ds.SeriesInstanceUID))
+        for ds in map(pydicom.dcmread, (tmp_path / "site_1").rglob("*.dcm"))
+    }
+    assert len({patient for patient, _ in found}) == len(found) == 2
+    spec = spec_from_dict(
+        {"input": {"modality": "CT"}, "mask": {"source": "file", "pattern": "**/mask.nrrd"}}
+    )
+    error = process_study(StudyTask(tmp_path / "site_1", "site_1", spec, b"key"))["error"]
+    assert error.startswith("DicomError: 2 series match the [input] rules")
+    assert (
+        "they belong to 2 patients. --input holds one folder per study, and this one holds several" in error
+    )
+    assert "P-A" not in error and "P-B" not in error
 
 
 def test_a_float_mask_file_with_nan_outside_gives_the_rows_of_its_label_mask(tmp_path):
