@@ -30,6 +30,8 @@ to what the ROI holds (fixed bin size 25 HU on CT: a few dozen). Work: one read 
 its neighbour per voxel and offset.
 """
 
+import math
+
 import numba
 import numpy as np
 from numba import cuda
@@ -198,6 +200,12 @@ def _windows_cuda(levels, centres, offsets, radius, firsts, seconds):
         window_pairs(levels, centres[k, 0], centres[k, 1], centres[k, 2], offsets, radius, firsts, seconds, k)
 
 
+def window_size(radius: int, shape) -> int:
+    """The most voxels of a cube of ``radius`` voxels around a voxel of an array of ``shape``: the
+    cube's ``(2 radius + 1)^3``, less what lies past the array's sides."""
+    return math.prod(min(2 * radius + 1, n) for n in shape)
+
+
 def glcm_windows(levels, centres, offsets, radius: int, *, xp, target):
     """The co-occurring pairs of the cube of ``radius`` voxels around each of ``centres``, as lists.
 
@@ -217,12 +225,12 @@ def glcm_windows(levels, centres, offsets, radius: int, *, xp, target):
 
     Returns
     -------
-    firsts, seconds : int32 arrays (k, m, (2 radius + 1)^3)
+    firsts, seconds : int32 arrays (k, m, ``window_size(radius, levels.shape)``)
         ``firsts[c, o, s], seconds[c, o, s]``: the levels of the ``s``-th pair of centre ``c``'s cube
         along offset ``o`` (one order: IBSI's symmetric matrix counts it both ways), 0 after the
         last pair. A cube holds at most one pair per voxel and offset, so the lists fit.
     """
-    shape = (centres.shape[0], offsets.shape[0], (2 * radius + 1) ** 3)
+    shape = (centres.shape[0], offsets.shape[0], window_size(radius, levels.shape))
     firsts, seconds = xp.zeros(shape, dtype=np.int32), xp.zeros(shape, dtype=np.int32)
     if centres.shape[0] == 0:
         return firsts, seconds

@@ -6,10 +6,10 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from gpuimg._support import as_names, roi_voxels
+from gpuimg._support import as_names, check_bytes, roi_voxels
 from gpuimg.backend import bincount_fixed, namespace
 from gpuimg.errors import ConfigError
-from gpuimg.kernels.glcm import glcm_windows
+from gpuimg.kernels.glcm import glcm_windows, window_size
 from gpuimg.volume import Volume
 
 from .chain import _inputs, prepare, roi_box
@@ -120,7 +120,10 @@ def glcm_map(
     centres = xp.stack(xp.nonzero(levels), axis=1).astype(np.int64)
     offsets = xp.asarray(directions("3d", settings.texture_distance))
     merged = aggregation == "merged"
-    step = max(1, MATRIX_BUDGET // (8 * offsets.shape[0] * (2 * radius + 1) ** 3))
+    # the pair lists of a voxel: two int32 per voxel of its cube (within the levels' box) and offset
+    voxel_bytes = 8 * offsets.shape[0] * window_size(radius, levels.shape)
+    check_bytes(voxel_bytes, f"glcm_map's pair lists of one voxel (radius={radius} over the ROI's box)")
+    step = max(1, MATRIX_BUDGET // voxel_bytes)
     values = xp.full((len(wanted), centres.shape[0]), np.nan)
     for first in range(0, centres.shape[0], step):
         part = centres[first : first + step]

@@ -10,7 +10,7 @@ from test_glcm import reference_features, reference_glcm
 from texture_cases import ranks, reference_grey, rois
 
 import gpuimg
-from gpuimg.errors import ConfigError, FeatureError
+from gpuimg.errors import ConfigError, FeatureError, MemoryBudgetError
 from gpuimg.features import Settings, glcm_map
 from gpuimg.features.glcm import NAMES
 from gpuimg.features.texture import directions
@@ -91,6 +91,28 @@ def test_nan_outside_a_float_mask_moves_no_voxel(rng):
         got = glcm_map(image, mask, ("contrast",), spacing=1.0, settings=chosen)["contrast"]
         want = reference_map(image, roi, 1, False, "contrast")
     np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-12, equal_nan=True)
+
+
+def test_a_radius_past_the_roi_reads_no_further(rng):
+    # A cube wider than the ROI's box holds no more voxels than the box: its pair lists had a slot per
+    # voxel of the whole (2 radius + 1)^3 cube (radius 30 took 25 s for a 6 x 8 x 8 ROI, 10**4 asked
+    # 378 TiB per list: NumPy's MemoryError), for the map of a radius reaching the whole box.
+    image = rng.integers(0, 5, (3, 4, 5)).astype(np.float64)
+    mask = rng.random(image.shape) < 0.8
+    mask[1, 2, 2] = True
+    chosen = Settings(discretisation="fbs", bin_width=1.0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        got = glcm_map(image, mask, ("contrast",), radius=10**4, spacing=1.0, settings=chosen)["contrast"]
+        want = reference_map(image, mask, 5, False, "contrast")
+    np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-12, equal_nan=True)
+
+
+def test_pair_lists_past_the_memory_budget_are_refused(rng, monkeypatch):
+    # one voxel's lists: 8 bytes per voxel of the 8^3 box and offset (53 KB), past a budget of 40 KB
+    monkeypatch.setenv("GPUIMG_MAX_BYTES", "40K")
+    image = rng.integers(0, 5, (8, 8, 8)).astype(np.float64)
+    with pytest.raises(MemoryBudgetError, match="radius=20"):
+        glcm_map(image, np.ones(image.shape, bool), radius=20, spacing=1.0)
 
 
 @pytest.mark.cudasim
