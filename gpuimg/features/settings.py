@@ -29,6 +29,10 @@ AGGREGATIONS = ("averaged", "merged")
 MAX_BINS = 2**16
 #: Most levels of the intensity-volume histogram (IBSI recommends 1000).
 MAX_IVH_BINS = 2**20
+#: Largest texture distance [voxels] and NGLDM coarseness [grey levels]: past any image's side and
+#: any difference of grey levels (so a larger one changes nothing), and within the kernels' int64
+#: voxel arithmetic (a distance near 2**63 wrapped around in it).
+MAX_TEXTURE_REACH = 2**31 - 1
 
 
 @dataclass(frozen=True)
@@ -79,10 +83,11 @@ class Settings:
         For the directional families (GLCM, GLRLM), one or both: features averaged over the
         directions (tags ``_avg``) or computed from the matrix merged over them (``_comb``).
     texture_distance : int [voxels]
-        Chebyshev distance of the neighbours in the GLCM, NGTDM and NGLDM (IBSI default 1).
+        Chebyshev distance of the neighbours in the GLCM, NGTDM and NGLDM (IBSI default 1), 1 to
+        :data:`MAX_TEXTURE_REACH`.
     ngldm_coarseness : int [grey levels]
         The NGLDM's coarseness parameter alpha: a neighbour depends on its centre when their grey
-        levels differ by at most this (IBSI default 0).
+        levels differ by at most this (IBSI default 0), 0 to :data:`MAX_TEXTURE_REACH`.
 
     Raises
     ------
@@ -141,8 +146,11 @@ class Settings:
                 raise ConfigError(f"{name}={value!r} must be a whole number of bins, from 1 to {most}.")
         for name, least in (("texture_distance", 1), ("ngldm_coarseness", 0)):
             value = getattr(self, name)
-            if not _whole(value) or value < least:
-                raise ConfigError(f"{name}={value!r} must be a whole number, at least {least}.")
+            if not _whole(value) or not least <= value <= MAX_TEXTURE_REACH:
+                raise ConfigError(
+                    f"{name}={value!r} must be a whole number, from {least} to {MAX_TEXTURE_REACH} (a "
+                    "larger one reaches no further)."
+                )
         for name in ("bin_width", "ivh_bin_width"):
             if not _positive(getattr(self, name)):
                 raise ConfigError(f"{name}={getattr(self, name)!r} must be a positive width in image units.")

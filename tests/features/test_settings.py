@@ -49,6 +49,11 @@ def test_toml_file_gives_the_same_settings(tmp_path):
         ({"texture_aggregations": ["merged", "mean"]}, "texture_aggregations"),
         ({"texture_distance": 0}, "texture_distance"),
         ({"ngldm_coarseness": -1}, "ngldm_coarseness"),
+        # near 2**63 the kernels' voxel arithmetic wrapped around (NGTDM NaN or 0 for this ROI's
+        # values), from 2**63 NumPy's OverflowError
+        ({"texture_distance": 2**63 - 1}, "texture_distance=9223372036854775807 must be a whole number"),
+        ({"texture_distance": 10**19}, "texture_distance"),
+        ({"ngldm_coarseness": 10**400}, "ngldm_coarseness"),
         ({"partial_volume": 0.0}, "partial_volume"),
         ({"partial_volume": 1.5}, "partial_volume"),
         ({"reseg_range": (400.0, -1000.0)}, "lower <= upper"),
