@@ -14,7 +14,7 @@ from gpuimg.volume import Volume
 
 from .chain import _inputs, prepare, roi_box
 from .glcm import NAMES, pair_features
-from .settings import Settings, as_settings
+from .settings import MAX_TEXTURE_REACH, Settings, as_settings
 from .texture import MATRIX_BUDGET, directions, grey_levels
 
 #: Aggregations of a voxel's 13 direction matrices (IBSI 3.6.2).
@@ -48,7 +48,8 @@ def glcm_map(
         GLCM feature names (:data:`gpuimg.features.glcm.NAMES`, ``"contrast"``, ``"joint_entr"``, ...;
         a ``cm_`` prefix is allowed).
     radius : int [voxels]
-        Half side of the neighbourhood cube (Chebyshev radius); 1 gives 3 x 3 x 3.
+        Half side of the neighbourhood cube (Chebyshev radius); 1 gives 3 x 3 x 3. At most
+        :data:`~gpuimg.features.settings.MAX_TEXTURE_REACH`.
     spacing : sequence of 3 float [mm], optional
         For arrays (a Volume, image or mask, brings its own).
     settings : Settings, dict or path of a TOML file, optional
@@ -99,8 +100,15 @@ def glcm_map(
         raise ConfigError(f"features={names!r}: use one or more of the GLCM features {list(NAMES)}.")
     if not isinstance(aggregation, str) or aggregation not in MAP_AGGREGATIONS:
         raise ConfigError(f"aggregation={aggregation!r} is unknown; use one of {list(MAP_AGGREGATIONS)}.")
-    if isinstance(radius, bool) or not isinstance(radius, int | np.integer) or radius < 1:
-        raise ConfigError(f"radius={radius!r} must be a whole number of voxels, at least 1.")
+    if (
+        isinstance(radius, bool)
+        or not isinstance(radius, int | np.integer)
+        or not 1 <= radius <= MAX_TEXTURE_REACH
+    ):
+        raise ConfigError(
+            f"radius={radius!r} must be a whole number of voxels, from 1 to {MAX_TEXTURE_REACH} (a larger "
+            "one reaches no further)."
+        )
     radius = int(radius)  # a NumPy integer (uint8) would wrap in the sizes below
     settings = as_settings(settings)
     if settings.new_spacing is not None:

@@ -153,6 +153,9 @@ def test_volume_in_volume_out_and_every_feature(rng):
         ({"features": "glcm_contrast"}, "use one or more of the GLCM features"),
         ({"aggregation": "mean"}, "aggregation='mean' is unknown"),
         ({"radius": 0}, "radius=0 must be a whole number of voxels"),
+        # near 2**63 the window's bounds wrapped around in the kernel (NaN maps), past it OverflowError
+        ({"radius": 2**63 - 1}, "radius=9223372036854775807 must be a whole number of voxels"),
+        ({"radius": 10**19}, "radius=10000000000000000000 must be"),
         ({"settings": Settings(new_spacing=(2.0, 2.0, 2.0))}, "texture maps lie on the image's grid"),
     ],
 )
