@@ -277,6 +277,12 @@ def _slots(frames, along, series, allow_gaps) -> tuple[list[int], float | None]:
             "slices left empty."
         )
     residual = np.abs(along - along[0] - slots * step)
+    if residual.max() > _UNIFORM_TOL * step:
+        # Positions rounded when written make the median one rounded step (0.625 mm steps written to
+        # 0.01 mm are 0.62 and 0.63 mm), whose error grows along the stack: the step is then that of
+        # the line which fits every position (least squares).
+        step, start = (float(v) for v in np.polyfit(slots, along, 1))
+        residual = np.abs(along - start - slots * step)
     worst = int(np.argmax(residual))
     if residual[worst] > _UNIFORM_TOL * step:
         raise GeometryError(

@@ -69,7 +69,8 @@ def read_dicom(
     Volume
         ``data`` (z, y, x) with z running along the slice normal (row x column cosines): int16 when
         every RescaleSlope/RescaleIntercept is an integer and the values fit, else float32. ``spacing``
-        (z, y, x) [mm] from the median position step and PixelSpacing; ``origin`` is
+        (z, y, x) [mm] from the median position step (the step fitted to every position where
+        rounded positions stray from the median's grid) and PixelSpacing; ``origin`` is
         ImagePositionPatient of the first slice [mm, LPS]; ``direction`` columns are the slice normal,
         the column and the row direction cosines. ``meta`` holds modality, series/study UIDs,
         patient and study IDs, description, rescale, window presets and the files in slice order.

@@ -405,6 +405,29 @@ def test_gantry_tilt_refused(series):
     assert files[-1].name in str(info.value)
 
 
+@pytest.mark.parametrize("decimals", [3, 2])
+def test_positions_rounded_when_written_are_one_even_grid(tmp_path, sitk_read, sitk_files, decimals):
+    # 0.625 mm slices whose positions are written to 0.01 mm step by 0.62 and 0.63 mm: the median step
+    # (0.63) put the 100th slice 0.49 mm off its grid and the series was refused as unevenly spaced.
+    # The step fitted to all positions is 0.625 mm; SimpleITK reads the same voxels.
+    rng = np.random.default_rng(5)
+    axes = np.column_stack([[0, 0, 1.0], [0, 1.0, 0], [1.0, 0, 0]])
+    data = rng.integers(-1000, 1000, (100, 5, 6)).astype(np.int16)
+    volume = gpuimg.Volume(data, (0.625, 0.7, 0.7), (-100.3, 50.7, -300.0), axes, {"modality": "CT"})
+    files = write_dicom(volume, tmp_path / "series")
+    for path in files:
+        ds = pydicom.dcmread(path)
+        ds.ImagePositionPatient = [f"{float(v):.{decimals}f}" for v in ds.ImagePositionPatient]
+        ds.save_as(path)
+    read = read_dicom(tmp_path / "series", device="cpu")
+    voxels, _, origin, direction = sitk_read(sitk_files(tmp_path / "series"))
+    np.testing.assert_array_equal(read.data, voxels)
+    np.testing.assert_allclose(read.origin, origin, atol=1e-9)  # the first slice's, as written
+    np.testing.assert_allclose(read.direction, direction, atol=1e-12)
+    # The least-squares step of positions rounded by at most 0.005 mm, over 99 steps.
+    assert abs(read.spacing[0] - 0.625) < 1e-3
+
+
 def test_missing_pixel_spacing_warns(series):
     folder, _, files = series
     for path in files:
