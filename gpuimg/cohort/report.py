@@ -41,6 +41,13 @@ def build_report(
     import matplotlib
 
     matplotlib.use("Agg", force=False)
+    # Texts from the data (class labels such as "$50k-$100k") are drawn as they are, never as TeX math,
+    # which drew them in italics or, unbalanced ("x_$_$"), failed the report after every study was measured.
+    with matplotlib.rc_context({"text.parse_math": False}):
+        return _build(rows, errors, previews, metrics, predictions, manifest)
+
+
+def _build(rows, errors, previews, metrics, predictions, manifest) -> str:
     sections = [
         f"<h1>gpuimg cohort report</h1><p>{manifest['studies']} studies: {len(rows)} with features, "
         f"{len(errors)} failed; device {html.escape(str(manifest['device']))}; gpuimg {manifest['gpuimg']}. "

@@ -119,3 +119,37 @@ def test_a_report_of_features_that_are_all_nan(tmp_path):
     page = build_report(rows, [], [], {}, {}, manifest)
     assert "No feature has a value in any study (all NaN)." in page and "<img" not in page
     assert "No feature has a value" not in build_report([], [], [], {}, {}, manifest)
+
+
+def test_class_labels_are_drawn_as_they_are_not_as_tex(tmp_path):
+    # Class labels from the labels file went to matplotlib as mathtext: "$50k-$100k" was drawn as
+    # math, and an unbalanced one failed the report with ValueError after every study was measured.
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    from gpuimg.cohort.report import build_report
+
+    label = "x_$_$"
+    figure, ax = plt.subplots()  # matplotlib's default: parsed as mathtext, which fails
+    ax.set_xticks([0], [label])
+    with pytest.raises(ValueError):
+        figure.savefig(tmp_path / "tex.png")
+    plt.close(figure)
+    classes = ["$50k-$100k", label]
+    y = np.array(classes * 3)
+    rows = [{"study": f"S-{k}", "patient": f"P-{k}", "modality": "CT", "f": k, "g": k % 4} for k in range(6)]
+    metrics = {"classification": {"classes": classes, "confusion_matrix": [[2, 1], [1, 2]], "n_studies": 6}}
+    predictions = {"classification": {"y": y, "y_pred": y[::-1]}}
+    manifest = {
+        "studies": 6,
+        "device": "cpu",
+        "gpuimg": "0",
+        "pseudonymised": True,
+        "time_per_stage_s": {"features (sum over studies)": 0.1},
+        "clipped": [],
+    }
+    page = build_report(rows, [], [], metrics, predictions, manifest)
+    assert page.count("<img") == 3  # distributions, correlation, classification
+    assert matplotlib.rcParams["text.parse_math"]  # put back after the report
