@@ -17,6 +17,11 @@ _DUPLICATE_TOL_MM = 1e-3
 _GAP_FACTOR = 1.5
 #: A slice further than this fraction of the usual step from its place on the grid is irregular.
 _UNIFORM_TOL = 0.01
+#: A slice shifted within the image plane, against the first, by more than this fraction of a pixel
+#: makes the stack sheared (gantry tilt). Positions and cosines rounded as scanners write them (to
+#: 0.01 mm and 1e-4) shift the slices of an oblique stack by a few hundredths of a mm, whatever its
+#: length; a tilt shifts them more with every slice (1 degree: 0.022 mm a 1.25 mm step).
+_SHEAR_PIXELS = 0.1
 #: Direction cosines whose length differs from 1, or whose dot product differs from 0, by more than
 #: this are not an orientation.
 _COSINE_TOL = 0.01
@@ -241,7 +246,7 @@ def _check_shear(frames, positions, along, normal, pixel_spacing, series) -> Non
     offsets = positions - positions[0]
     drift = np.linalg.norm(offsets - np.outer(along - along[0], normal), axis=1)
     worst = int(np.argmax(drift))
-    if drift[worst] > 0.01 * min(pixel_spacing) + _DUPLICATE_TOL_MM:
+    if drift[worst] > _SHEAR_PIXELS * min(pixel_spacing) + _DUPLICATE_TOL_MM:
         raise GeometryError(
             f"Series {series}: slice {frames[worst].name} is shifted by {drift[worst]:.3f} mm within the "
             f"image plane relative to {frames[0].name}; the stack is sheared (CT gantry tilt). Resample "
