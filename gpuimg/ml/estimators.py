@@ -190,9 +190,25 @@ class DeviceEstimator(BaseEstimator):
         return {"name": self.name, **self.params}
 
     def set_params(self, **params) -> "DeviceEstimator":
-        """Set the name or any parameter of the wrapped estimator; returns self."""
-        self.name = params.pop("name", self.name)
-        self.params = {**self.params, **params}
+        """Set the name or any parameter of the wrapped estimator; returns self.
+
+        Raises
+        ------
+        ParameterError
+            A parameter the wrapped class does not take (nothing is set then), as scikit-learn's
+            ``set_params`` refuses an invalid parameter. Values are checked by ``fit``.
+        """
+        name = params.pop("name", self.name)
+        try:
+            accepted = set(inspect.signature(self._class(name)).parameters)
+        except ParameterError:  # an unknown name: fit says so, as it checks the values
+            accepted = set(params)
+        unknown = sorted(set(params) - accepted)
+        if unknown:
+            raise ParameterError(
+                f"Invalid parameter {unknown} for {name!r}; its parameters are {sorted(accepted)}."
+            )
+        self.name, self.params = name, {**self.params, **params}
         return self
 
     def fit(self, X, y=None):
@@ -236,7 +252,7 @@ class DeviceEstimator(BaseEstimator):
 
         Warns once per process (stack level: the caller of ``fit``) when GPU input is copied to the host.
         """
-        entry = self._entry()
+        entry = self._entry(self.name)
         if entry["sklearn"] is None:
             from .som import SOM
 
@@ -267,24 +283,27 @@ class DeviceEstimator(BaseEstimator):
             return sklearn.config_context(array_api_dispatch=True)
         return contextlib.nullcontext()
 
-    def _entry(self) -> dict:
+    def _entry(self, name) -> dict:
         choices = _CLASSES[self._task]
-        if self.name not in choices:
+        if not isinstance(name, str) or name not in choices:
             raise ParameterError(
-                f"name={self.name!r} is not a {self._task} estimator; use one of {sorted(choices)}."
+                f"name={name!r} is not a {self._task} estimator; use one of {sorted(choices)}."
             )
-        return choices[self.name]
+        return choices[name]
 
-    def _reference_class(self) -> type:
-        """The scikit-learn class (or gpuimg's SOM) whose parameters this wrapper takes."""
-        entry = self._entry()
+    def _class(self, name) -> type:
+        """The scikit-learn class (or gpuimg's SOM) of the estimator ``name`` of this task."""
+        entry = self._entry(name)
         if entry["sklearn"] is None:
             from .som import SOM
 
-            cls = SOM
-        else:
-            module, class_name = entry["sklearn"]
-            cls = getattr(importlib.import_module(f"sklearn.{module}"), class_name)
+            return SOM
+        module, class_name = entry["sklearn"]
+        return getattr(importlib.import_module(f"sklearn.{module}"), class_name)
+
+    def _reference_class(self) -> type:
+        """The scikit-learn class (or gpuimg's SOM) whose parameters this wrapper takes."""
+        cls = self._class(self.name)
         self._checked(cls)
         return cls
 

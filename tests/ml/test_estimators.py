@@ -102,6 +102,27 @@ def test_clone_grid_search_and_params(cancer):
     ).shape == (2, 2)
 
 
+def test_set_params_refuses_an_invalid_parameter_as_scikit_learn(cancer):
+    # set_params took any parameter: a misspelt grid parameter ('gama') was set without a word and
+    # each fit failed later (GridSearchCV: 'All the 6 fits failed'); scikit-learn's set_params
+    # refuses it. Values (and the name, a value) are checked by fit, as scikit-learn's checks ask.
+    X_train, _, y_train, _ = cancer
+    with pytest.raises(ValueError, match="Invalid parameter 'gama'"):
+        SVC().set_params(gama=1.0)
+    model = make_estimator("svm", C=2.0)
+    with pytest.raises(ParameterError, match=r"Invalid parameter \['gama'\] for 'svm'"):
+        model.set_params(C=1.0, gama=1.0)
+    assert model.get_params() == {"name": "svm", "C": 2.0}  # nothing set
+    with pytest.raises(ParameterError, match=r"Invalid parameter \['C'\] for 'random_forest'"):
+        model.set_params(name="random_forest", C=1.0)
+    with pytest.raises(ValueError, match="gama"):
+        GridSearchCV(make_estimator("svm"), {"C": [0.1, 1.0], "gama": [1.0]}, cv=3).fit(X_train, y_train)
+    model.set_params(C=3.0, kernel="linear")
+    assert model.get_params() == {"name": "svm", "C": 3.0, "kernel": "linear"}
+    with pytest.raises(ParameterError, match="name='tree' is not a classification estimator"):
+        model.set_params(name="tree").fit(X_train, y_train)
+
+
 def test_unknown_names_list_the_choices():
     with pytest.raises(ParameterError, match="decision_tree"):
         make_estimator("tree")
