@@ -8,7 +8,12 @@ stands for; each family names them by its IBSI tags.
 
 import numpy as np
 
+from gpuimg._support import check_bytes
 from gpuimg.backend import bincount_fixed
+
+#: Bytes held at once for each byte of a batch of zone matrices, at most: the counts and the voxels'
+#: row added to them, their float64 copy and the probabilities (:func:`emphases`).
+_MATRIX_COPIES = 4
 
 
 def emphases(s, grey, j, n_voxels, xp) -> dict:
@@ -113,7 +118,18 @@ def zone_matrices(level, column, voxels, n_levels, n_columns, n_slices, slices, 
     Returns an int64 array (n_slices, 1 + n_levels, n_columns): row 0 the voxels of each column's
     zones (so that the matrices stay summable and ``N_v`` is their sum), row ``k`` the number of
     zones of level index ``k`` (1 ... ``n_levels``) in each column.
+
+    Raises
+    ------
+    MemoryBudgetError
+        If the matrices, with the copies made of them here and by their features, exceed the memory
+        budget: too many grey levels present (for the 2D approach, in every slice at once).
     """
+    check_bytes(
+        _MATRIX_COPIES * 8 * n_slices * (n_levels + 1) * n_columns,
+        f"The zone matrices of the {n_levels} grey levels present in the ROI ({n_slices} of "
+        f"{n_columns} columns; set by the settings' discretisation, n_bins or bin_width)",
+    )
     rows = n_levels + 1
     shape = (n_slices, rows, n_columns)
     size = n_slices * rows * n_columns

@@ -12,6 +12,7 @@ from texture_cases import prepared, reference_grey, reference_zone_features, roi
 
 import gpuimg
 import gpuimg.kernels.zones as zones_kernel
+from gpuimg.errors import MemoryBudgetError
 from gpuimg.features import Settings, extract, prepare
 from gpuimg.features.gldzm import gldzm_features, gldzm_matrices
 from gpuimg.features.glszm import glszm_features, glszm_matrices
@@ -207,3 +208,16 @@ def test_2048_grey_levels(rng):
     grey = grey_levels(prepare(image, np.ones(image.shape, bool), spacing=1.0, settings=chosen))
     assert grey.n_present == 2048
     check_matrices(grey, False)
+
+
+@pytest.mark.parametrize("family", ["glszm", "gldzm"])
+def test_zone_matrices_past_the_memory_budget_are_refused(rng, monkeypatch, family):
+    # The 2D approach's matrices of every slice at once: 16 slices x 1025 rows x 16 distances (GLDZM)
+    # or the zone sizes present (GLSZM, at least one), at least 131 kB, 4 copies of them past a budget
+    # of 256 KiB; they were allocated whatever their size (1.56 GiB for 100 slices of 64 x 64 voxels
+    # and 65536 bins: a MemoryError).
+    monkeypatch.setenv("GPUIMG_MAX_BYTES", "256K")
+    image = rng.permutation(np.arange(16 * 32 * 32.0)).reshape(16, 32, 32)
+    chosen = Settings(discretisation="fbn", n_bins=1024, texture_approaches="2d")
+    with pytest.raises(MemoryBudgetError, match="zone matrices of the 1024 grey levels"):
+        extract(image, np.ones(image.shape, bool), spacing=1.0, settings=chosen, families=[family])
