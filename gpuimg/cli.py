@@ -185,7 +185,7 @@ def run(args) -> None:
     print(f"outputs in {args.output}/ (report.html, features.parquet, errors.csv, manifest.json)")
 
 
-def info(path: str | None) -> None:
+def info(path: str | Path | None) -> None:
     """Print the series of a folder, or the device gpuimg would use and the libraries it found."""
     if path is not None:
         _series_table(Path(path))
@@ -276,6 +276,14 @@ def warmup(device: str, dtypes: list[str] | None) -> None:
     print(f"gpuimg warmup: {len(steps)} kernel sets compiled or loaded in {elapsed:.1f} s")
 
 
+def _path(text: str) -> Path:
+    """A path argument; an empty one (a shell variable that is not set: --input "$STUDIES") is refused,
+    where Path("") would be the working directory."""
+    if not text:
+        raise argparse.ArgumentTypeError("an empty path (is a shell variable unset?); pass a path")
+    return Path(text)
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(
         prog="gpuimg", description="Medical volume analysis on the GPU, with the same API on the CPU."
@@ -291,7 +299,10 @@ def main(argv=None) -> int:
         "demo", help="write a synthetic DICOM cohort and run the whole pipeline on it (kept in ./gpuimg-demo)"
     )
     run_demo.add_argument(
-        "--out", type=Path, default=Path("gpuimg-demo"), help="folder for everything (default: ./gpuimg-demo)"
+        "--out",
+        type=_path,
+        default=Path("gpuimg-demo"),
+        help="folder for everything (default: ./gpuimg-demo)",
     )
     run_demo.add_argument("--studies", type=int, default=40, help="patients in the cohort (default: 40)")
     run_demo.add_argument("--device", **device)
@@ -307,9 +318,9 @@ def main(argv=None) -> int:
         help="voxels of each study's CT crop (default: 32 48 48; spacing 2 x 1.25 x 1.25 mm)",
     )
     run_cohort = commands.add_parser("run", help="run a pipeline spec (TOML) on a folder of studies")
-    run_cohort.add_argument("pipeline", type=Path, help="the pipeline spec, a TOML file")
-    run_cohort.add_argument("--input", required=True, type=Path, help="the cohort: one sub-folder per study")
-    run_cohort.add_argument("--output", required=True, type=Path, help="the output folder (created)")
+    run_cohort.add_argument("pipeline", type=_path, help="the pipeline spec, a TOML file")
+    run_cohort.add_argument("--input", required=True, type=_path, help="the cohort: one sub-folder per study")
+    run_cohort.add_argument("--output", required=True, type=_path, help="the output folder (created)")
     run_cohort.add_argument("--device", **device)
     workers = run_cohort.add_mutually_exclusive_group()
     workers.add_argument(
@@ -317,14 +328,14 @@ def main(argv=None) -> int:
     )
     workers.add_argument("--scheduler", help="address of a running Dask scheduler, e.g. tcp://host:8786")
     run_cohort.add_argument(
-        "--key", type=Path, help="pseudonym key file (default: OUTPUT.key beside the output)"
+        "--key", type=_path, help="pseudonym key file (default: OUTPUT.key beside the output)"
     )
     run_cohort.add_argument(
         "--keep-ids", action="store_true", help="write original patient IDs and folder names (no pseudonyms)"
     )
     run_cohort.add_argument("--retry-errors", action="store_true", help="process the failed studies again")
     show = commands.add_parser("info", help="the series of a DICOM folder, or the device and libraries")
-    show.add_argument("path", nargs="?", help="a folder of DICOM files (searched recursively)")
+    show.add_argument("path", nargs="?", type=_path, help="a folder of DICOM files (searched recursively)")
     benchmark = commands.add_parser(
         "bench", help="time gpuimg against its peer libraries here (from a checkout)"
     )

@@ -87,6 +87,27 @@ def test_demo_rejects_no_workers_before_writing_its_cohort(capsys, tmp_path):
     assert not (tmp_path / "d").exists()
 
 
+@pytest.mark.parametrize(
+    ("argv", "argument"),
+    [
+        (["run", "p.toml", "--input", "", "--output", "out"], "--input"),
+        (["run", "p.toml", "--input", "in", "--output", ""], "--output"),
+        (["run", "", "--input", "in", "--output", "out"], "pipeline"),
+        (["run", "p.toml", "--input", "in", "--output", "out", "--key", ""], "--key"),
+        (["info", ""], "path"),
+        (["demo", "--out", ""], "--out"),
+    ],
+)
+def test_an_empty_path_is_refused_not_the_working_directory(capsys, tmp_path, monkeypatch, argv, argument):
+    # --input "$STUDIES" with the variable unset: Path("") is ".", so the working directory's folders were
+    # taken for studies (or the results written there, or the working directory listed).
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit):
+        main(argv)
+    assert f"argument {argument}: an empty path (is a shell variable unset?)" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_run_reports_a_bad_spec_by_its_key(capsys, tmp_path):
     (tmp_path / "p.toml").write_text('[mask]\nsource = "atlas"\n')
     (tmp_path / "in" / "a").mkdir(parents=True)
