@@ -82,7 +82,8 @@ def read_dicom(
         (or among the files named one by one); a header whose pixel description is invalid (BitsStored,
         NumberOfFrames, an image larger than its file); a rescale that is 0 or not finite; files of one
         series UID that differ in modality, patient, study or frame of reference; a transfer syntax
-        without a decoder; a projection image (no position).
+        without a decoder; a projection image (no position); real-valued pixels (Float Pixel Data, as
+        parametric maps hold).
     MemoryBudgetError
         If the volume would need more memory than the budget (``GPUIMG_MAX_BYTES``; see
         :mod:`gpuimg._support`), checked before anything is decoded.
@@ -208,6 +209,13 @@ def _decode_file(path: Path) -> np.ndarray:
         raise DicomError(
             f"{path}: cannot be read ({type(exc).__name__}: {exc}); the file is damaged."
         ) from exc
+    floats = next((k for k in ("FloatPixelData", "DoubleFloatPixelData") if k in ds), None)
+    if "PixelData" not in ds and floats is not None:
+        raise DicomError(
+            f"{path}: its pixels are {floats} {ds[floats].tag}, real numbers as a parametric map (ADC, "
+            "T1, perfusion) stores them, not the integer pixels and rescale read_dicom reads. Read them "
+            "with pydicom (pydicom.dcmread(path).pixel_array) and make a gpuimg.Volume of them."
+        )
     if "PixelData" not in ds:
         raise DicomError(
             f"{path}: the file has no pixel data (tag 7FE0,0010), only a header. Export the series again "
