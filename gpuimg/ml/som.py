@@ -5,7 +5,7 @@ import math
 import numpy as np
 from sklearn.base import BaseEstimator, ClusterMixin, TransformerMixin
 
-from gpuimg._support import check_allocation
+from gpuimg._support import check_allocation, is_finite
 from gpuimg.backend import bincount_fixed, namespace
 from gpuimg.errors import ParameterError
 
@@ -182,8 +182,12 @@ class SOM(ClusterMixin, TransformerMixin, BaseEstimator):
             raise ParameterError(f"init={self.init!r} is unknown; use one of {list(_INITS)}.")
         for name in ("sigma_final", "learning_rate") + (() if self.sigma is None else ("sigma",)):
             value = getattr(self, name)
-            if not (isinstance(value, (int, float)) and value > 0):
-                raise ParameterError(f"{name}={value!r} must be a positive number.")
+            # NumPy floats taken; an infinite sigma made NaN nodes, a learning rate above 1 overshoots
+            # the batch targets (3 diverged: nodes at 7e4 for data within 3).
+            top = 1.0 if name == "learning_rate" else math.inf
+            if isinstance(value, (bool, str)) or not (is_finite(value) and 0 < float(value) <= top):
+                bound = " of at most 1 (the fraction of the way to the batch target)" if top == 1 else ""
+                raise ParameterError(f"{name}={value!r} must be a finite positive number{bound}.")
         if not isinstance(self.epochs, (int, np.integer)) or self.epochs < 1:
             raise ParameterError(f"epochs={self.epochs!r} must be a positive integer.")
         return int(grid[0]), int(grid[1])

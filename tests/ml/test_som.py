@@ -83,3 +83,15 @@ def test_infinite_sample_weights_refused(rng):
     X = rng.normal(size=(20, 2))
     with pytest.raises(ParameterError, match="sample_weight must hold 20 finite, non-negative weights"):
         SOM(grid=(2, 2)).fit(X, sample_weight=np.r_[np.inf, np.ones(19)])
+
+
+def test_rates_and_widths_checked(rng):
+    # A learning rate above 1 overshoots each batch target (3: nodes near 7e4 for data within 3), an
+    # infinite sigma made every node NaN, and NumPy floats were refused as 'not a positive number'.
+    X = rng.normal(size=(100, 2))
+    for params in ({"learning_rate": 1.5}, {"learning_rate": 3.0}, {"sigma": np.inf}, {"sigma_final": True}):
+        with pytest.raises(ParameterError, match=r"must be a finite positive number"):
+            SOM(grid=(3, 3), **params).fit(X)
+    same = SOM(grid=(3, 3), sigma=np.float32(2.0), learning_rate=np.float64(0.5), epochs=5).fit(X)
+    plain = SOM(grid=(3, 3), sigma=2.0, learning_rate=0.5, epochs=5).fit(X)
+    np.testing.assert_array_equal(same.weights_, plain.weights_)
