@@ -194,10 +194,17 @@ def _check_grey(header: _Header) -> None:
             f"({header.dataset.get('PhotometricInterpretation')}); read_dicom reads grey-level "
             "CT/MR/PET series, not colour images."
         )
-    if int(header.dataset.get("BitsAllocated", 16)) not in (8, 16, 32):
+    bits = int(header.dataset.get("BitsAllocated", 16))
+    if bits not in (8, 16, 32):
+        kind = (
+            "a 64-bit image holds Double Float Pixel Data, real values as parametric maps hold them: read "
+            "it with pydicom (pydicom.dcmread(path).pixel_array) and make a gpuimg.Volume of them"
+            if bits == 64
+            else "a 1-bit image is a segmentation: read it as one"
+        )
         raise DicomError(
             f"{header.path}: BitsAllocated is {header.dataset.get('BitsAllocated')}; read_dicom reads "
-            "grey-level images of 8, 16 or 32 bits (a 1-bit image is a segmentation: read it as one)."
+            f"grey-level images of 8, 16 or 32 bits ({kind})."
         )
 
 

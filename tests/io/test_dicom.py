@@ -324,20 +324,28 @@ def test_no_pixel_data(series):
     assert files[6].name in str(info.value)
 
 
-def test_float_pixel_data_is_named_not_called_missing(tmp_path, rng):
+@pytest.mark.parametrize(
+    ("dtype", "keyword", "message"),
+    [
+        (np.float32, "FloatPixelData", r"FloatPixelData \(7FE0,0008\).*parametric map.*pydicom"),
+        (np.float64, "DoubleFloatPixelData", r"BitsAllocated is 64.*Double Float Pixel Data.*pydicom"),
+    ],
+)
+def test_float_pixel_data_is_named_not_called_missing(tmp_path, rng, dtype, keyword, message):
     # Float Pixel Data (7FE0,0008), as parametric maps hold real values: pydicom reads it, and
     # read_dicom said the file had 'no pixel data ... only a header. Export the series again with images'.
-    values = rng.normal(0, 100, (3, 4, 5)).astype(np.float32)
+    values = rng.normal(0, 100, (3, 4, 5)).astype(dtype)
     volume = gpuimg.Volume(np.zeros(values.shape, np.int16), (2.0, 0.5, 0.5), meta={"modality": "MR"})
     files = write_dicom(volume, tmp_path / "map")
     for path, plane in zip(files, values, strict=True):
         ds = pydicom.dcmread(path)
-        for keyword in ("PixelData", "PixelRepresentation", "BitsStored", "HighBit"):
-            delattr(ds, keyword)
-        ds.BitsAllocated, ds.FloatPixelData = 32, plane.tobytes()
+        for integer_only in ("PixelData", "PixelRepresentation", "BitsStored", "HighBit"):
+            delattr(ds, integer_only)
+        ds.BitsAllocated = 8 * values.itemsize
+        setattr(ds, keyword, plane.tobytes())
         ds.save_as(path)
     np.testing.assert_array_equal(pydicom.dcmread(files[1]).pixel_array, values[1])  # a valid file
-    with pytest.raises(DicomError, match=r"FloatPixelData \(7FE0,0008\).*parametric map.*pydicom") as info:
+    with pytest.raises(DicomError, match=message) as info:
         read_dicom(tmp_path / "map", device="cpu")
     assert any(path.name in str(info.value) for path in files)
 
