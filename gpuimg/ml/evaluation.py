@@ -61,7 +61,7 @@ def patient_split(
     check_seed(random_state)
     y_host, groups_host = _labels(X, y, groups)
     sizes = [s for s in (test_size, val_size) if s is not None]
-    if not all(isinstance(s, (float, int)) and 0 < s < 1 for s in sizes) or sum(sizes) >= 1:
+    if not all(_fraction(s) for s in sizes) or sum(float(s) for s in sizes) >= 1:
         raise ParameterError(
             f"test_size={test_size!r} and val_size={val_size!r} must be fractions in (0, 1) "
             "summing to less than 1."
@@ -90,6 +90,11 @@ def patient_split(
         rest = np.setdiff1d(rest, val)
         parts.insert(0, val)
     return tuple(np.sort(part) for part in [rest, *parts])
+
+
+def _fraction(size) -> bool:
+    """Whether ``size`` is a fraction in (0, 1): a Python or NumPy float (np.float32(0.2) too)."""
+    return isinstance(size, (float, np.floating)) and 0 < size < 1
 
 
 def patient_cv(n_splits: int = 5, *, stratify: bool = False, random_state: int | None = None):

@@ -168,3 +168,15 @@ def test_a_seed_scikit_learn_cannot_take_is_refused(rng, seed):
     np.testing.assert_array_equal(
         patient_split(X, y, groups, random_state=np.random.RandomState(3))[1], by_int
     )
+
+
+@pytest.mark.parametrize("size", [np.float32(0.25), np.float16(0.25)])
+def test_numpy_fractions_split_as_scikit_learn(rng, size):
+    # A NumPy float32 fraction (a value read from an array) was refused: 'must be fractions in (0, 1)'.
+    groups = np.repeat(np.arange(12), 2)
+    X = rng.normal(size=(24, 2))
+    test = patient_split(X, None, groups, test_size=size, random_state=0)[1]
+    reference = next(GroupShuffleSplit(n_splits=1, test_size=3, random_state=0).split(X, groups=groups))[1]
+    np.testing.assert_array_equal(test, reference)
+    with pytest.raises(ParameterError, match="fractions"):
+        patient_split(X, None, groups, test_size=True)
