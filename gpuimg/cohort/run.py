@@ -363,6 +363,7 @@ def _execute(
         if not tasks:
             return
         from dask.distributed import Client, as_completed
+        from distributed import KilledWorker
 
         start = time.perf_counter()
         if scheduler:
@@ -372,9 +373,25 @@ def _execute(
         startup["seconds"] = time.perf_counter() - start
         try:
             threads = sum(client.nthreads().values()) or workers
-            futures = client.map(_process_batch, _batches(tasks, threads), pure=False)
-            for future in as_completed(futures, loop=client.loop):
-                for result in future.result():
+            batches = _batches(tasks, threads)
+            futures = client.map(_process_batch, batches, pure=False)
+            batch_of = dict(zip(futures, batches, strict=True))
+            finished = as_completed(futures, loop=client.loop)
+            for future in finished:
+                try:
+                    results = future.result()
+                except KilledWorker:
+                    # A study killed its worker (out of memory, a crash in a library): its run's studies
+                    # go again one by one, and the one that kills its worker alone is recorded as failed.
+                    batch = batch_of.pop(future)
+                    if len(batch) > 1:
+                        for task in batch:
+                            single = client.submit(_process_batch, [task], pure=False)
+                            batch_of[single] = [task]
+                            finished.add(single)
+                        continue
+                    results = [_killed(batch[0])]
+                for result in results:
                     yield result
                     bar.update()
         finally:
@@ -422,6 +439,19 @@ _MAX_BATCH, _BATCHES_PER_THREAD = 16, 8
 
 def _process_batch(tasks: list[StudyTask]) -> list[dict]:
     return [process_study(task) for task in tasks]
+
+
+def _killed(task: StudyTask) -> dict:
+    """The result of a study whose Dask worker died processing it (after Dask's retries)."""
+    return {
+        "study": task.study_id,
+        "patient": None,
+        "times": {},
+        "inputs": task.inputs,
+        "error": "KilledWorker: the Dask worker processing this study died (its process ended: out of "
+        "memory, or a crash in a library). Run it alone (--workers 1) to see why, or give each worker more "
+        "memory.",
+    }
 
 
 def _local_cluster(workers: int, device: str):

@@ -64,3 +64,15 @@ def write_cohort(root: Path, n: int = 6, **identity) -> tuple[Path, Path]:
             writer.writerow([patient, i % 2, 0.5 * i])
     (root / "pipeline.toml").write_text(SPEC)
     return root / "pipeline.toml", cohort
+
+
+def process_batch_dying_on(tasks):
+    """The Dask task of a run of studies (``gpuimg.cohort.run._process_batch``), whose worker process
+    dies (as out of memory, or in a library's crash) on a study whose folder is named ``poison``."""
+    import os
+
+    from gpuimg.cohort.study import process_study
+
+    if any(task.name == "poison" for task in tasks):
+        os._exit(1)
+    return [process_study(task) for task in tasks]

@@ -517,3 +517,28 @@ def test_a_study_folder_of_a_long_name_with_keep_ids(tmp_path):
     assert run_pipeline(spec, cohort, out, keep_ids=True, progress=False)["processed_this_run"] == 0
     with pytest.raises(gpuimg.ConfigError, match=r"holds 2 studies of an earlier run with --keep-ids"):
         run_pipeline(spec, cohort, out, key_path=tmp_path / "out.key", progress=False)
+
+
+def test_a_study_whose_worker_dies_is_an_error_row_not_the_end_of_the_run(tmp_path, monkeypatch):
+    # A study that kills its Dask worker (out of memory, a crash in a library) ended the run with
+    # distributed's KilledWorker traceback, and a re-run died on it again: the cohort could never finish.
+    pytest.importorskip("dask.distributed")
+    import dask
+    from cohort_data import process_batch_dying_on
+
+    from gpuimg.cohort import run
+
+    monkeypatch.setattr(run, "_process_batch", process_batch_dying_on)  # imported by the workers
+    monkeypatch.setattr(run, "_BATCHES_PER_THREAD", 1)  # the poison shares its run with other studies
+    cohort = tmp_path / "cohort"
+    for i, name in enumerate(("a", "b", "poison", "c")):
+        write_study(cohort / name, i, patient_id=f"PAT-{i}")
+    spec = spec_from_dict(
+        {"mask": {"source": "file", "pattern": "mask.nrrd"}, "features": {"families": ["statistics"]}}
+    )
+    with dask.config.set({"distributed.scheduler.allowed-failures": 0}):  # one death is enough
+        manifest = run_pipeline(spec, cohort, tmp_path / "out", keep_ids=True, workers=2, progress=False)
+    assert (manifest["rows"], manifest["errors"]) == (3, 1)
+    assert pd.read_csv(tmp_path / "out" / "features.csv")["study"].tolist() == ["a", "b", "c"]
+    error = _errors(tmp_path / "out")["poison"]
+    assert error.startswith("KilledWorker: the Dask worker processing this study died")
