@@ -46,7 +46,7 @@ def demo(out: Path, n_studies: int, device: str, workers: int, shape: tuple[int,
         )
     marker = out / _DEMO_MARKER
     print(f"gpuimg {gpuimg.__version__} demo on {device}: {n_studies} synthetic nodule CTs in {out}/")
-    if marker.exists() and json.loads(marker.read_text()) != params:
+    if marker.exists() and _made_with(marker) != params:
         _remove_demo(out)
     elif out.exists() and any(out.iterdir()) and not marker.exists():
         raise GpuimgError(
@@ -70,6 +70,15 @@ def demo(out: Path, n_studies: int, device: str, workers: int, shape: tuple[int,
         )
     manifest = run_pipeline(out / "pipeline.toml", cohort, out / "results", device=device, workers=workers)
     _summary(manifest, out, cohort)
+
+
+def _made_with(marker: Path) -> dict | None:
+    """The parameters a demo folder's marker records; None if it cannot be read (cut short by a full
+    disk, edited), so that the demo is made again."""
+    try:
+        return json.loads(marker.read_text())
+    except (OSError, ValueError):
+        return None
 
 
 #: What ``gpuimg demo`` writes in its folder: the cohort, its labels and spec, the results and their

@@ -59,6 +59,26 @@ def test_demo_refuses_a_folder_it_did_not_make(capsys, tmp_path):
     assert (tmp_path / "thesis.tex").read_text() == "precious"
 
 
+def test_demo_makes_a_folder_whose_marker_cannot_be_read_again(capsys, tmp_path, monkeypatch):
+    # A marker cut short (a full disk) or edited ended the demo in json's JSONDecodeError traceback.
+    import gpuimg.cohort
+
+    def stop(*args, **kwargs):
+        raise gpuimg.GpuimgError("stopped before the pipeline")
+
+    monkeypatch.setattr(gpuimg.cohort, "run_pipeline", stop)
+    out = tmp_path / "demo"
+    out.mkdir()
+    (out / "gpuimg-demo.json").write_text('{"studies": 4, "sha')
+    (out / "notes.txt").write_text("mine")
+    assert (
+        main(["demo", "--out", str(out), "--studies", "4", "--shape", "8", "8", "8", "--device", "cpu"]) == 1
+    )
+    assert "stopped before the pipeline" in capsys.readouterr().err
+    assert json.loads((out / "gpuimg-demo.json").read_text())["studies"] == 4  # written again
+    assert len(list((out / "cohort").iterdir())) == 4 and (out / "notes.txt").read_text() == "mine"
+
+
 def test_demo_refuses_an_out_that_is_a_file(capsys, tmp_path):
     (tmp_path / "notes.txt").write_text("precious")
     assert main(["demo", "--out", str(tmp_path / "notes.txt"), "--device", "cpu"]) == 1
