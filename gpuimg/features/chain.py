@@ -314,10 +314,12 @@ def bins_bound(settings: Settings, value_range: tuple[float, float]) -> int:
     return fbs_bins(value_range, settings.bin_width, settings) + 1
 
 
-def fbs_bins(value_range: tuple[float, float], width: float, settings: Settings) -> int:
+def fbs_bins(value_range: tuple[float, float], width: float, settings: Settings) -> int | float:
     """The number of fixed-size bins of ``width`` from bin 1's start up to the largest intensity
-    ``value_range[1]`` (bin 1 starts at :func:`fbs_lower_bound` of ``value_range[0]``)."""
-    return math.floor((value_range[1] - fbs_lower_bound(value_range[0], settings)) / width) + 1
+    ``value_range[1]`` (bin 1 starts at :func:`fbs_lower_bound` of ``value_range[0]``); ``math.inf``
+    where their number overflows float64 (a subnormal width), more than any limit."""
+    bins = (value_range[1] - fbs_lower_bound(value_range[0], settings)) / width
+    return math.floor(bins) + 1 if math.isfinite(bins) else math.inf
 
 
 def fbs_lower_bound(smallest: float, settings: Settings) -> float:

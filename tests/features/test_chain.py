@@ -8,7 +8,7 @@ import scipy.ndimage
 
 from gpuimg import Volume
 from gpuimg.errors import FeatureError
-from gpuimg.features import Settings, discretise, prepare
+from gpuimg.features import Settings, discretise, extract, prepare
 from gpuimg.features.chain import PEAK_RADIUS_MM
 
 
@@ -136,6 +136,22 @@ def test_discretise_refuses_values_below_the_fixed_bin_sizes_first_bin():
     with pytest.raises(FeatureError, match="below the lower re-segmentation bound 0"):
         discretise(np.array([-50.0, 3.0]), settings)
     np.testing.assert_array_equal(discretise(np.array([0.0, 30.0]), settings), [1, 2])
+
+
+@pytest.mark.parametrize(
+    ("settings", "family"),
+    [
+        (Settings(discretisation="fbs", bin_width=1e-320), "glcm"),
+        (Settings(discretisation="fbs", bin_width=1e-320), "histogram"),
+        (Settings(ivh_discretisation="fbs", ivh_bin_width=1e-320), "ivh"),
+    ],
+)
+def test_a_bin_width_too_small_to_count_its_bins_is_refused(settings, family):
+    # A subnormal width (valid in Settings: positive and finite) over a span of 100 makes more bins
+    # than float64 counts: their count was int(inf), Python's OverflowError.
+    image = np.linspace(0.0, 100.0, 60).reshape(3, 4, 5)
+    with pytest.raises(FeatureError, match=r"bin width \S+ makes inf bins over the ROI"):
+        extract(image, np.ones(image.shape), spacing=1.0, settings=settings, families=[family])
 
 
 def test_fixed_bin_size_counts_from_the_lower_resegmentation_bound(rng):
