@@ -257,7 +257,7 @@ def discretise(
         values below the lower re-segmentation bound with a fixed bin size (re-segment them first),
         or a fixed bin size that would make more than ``max_bins`` bins over the ROI's range.
     ParameterError
-        For a method, bin number or bin width given here that is not valid.
+        For a method, bin number (more than ``max_bins``) or bin width given here that is not valid.
     ConfigError
         For settings that are not a :class:`Settings` (or a dict or TOML path of one).
     """
@@ -268,8 +268,10 @@ def discretise(
     if values.size == 0:
         raise FeatureError("there are no intensities to discretise: the ROI holds no voxel.")
     method = settings.discretisation if method is None else check_choice(method, ("fbn", "fbs"), "method")
-    if n_bins is not None and not (isinstance(n_bins, int | np.integer) and n_bins >= 1):
-        raise ParameterError(f"n_bins={n_bins!r} must be a whole number of bins, at least 1.")
+    if n_bins is not None and not (isinstance(n_bins, int | np.integer) and 1 <= n_bins <= max_bins):
+        raise ParameterError(
+            f"n_bins={n_bins!r} must be a whole number of bins, from 1 to {max_bins} (max_bins)."
+        )
     if bin_width is not None and not (is_finite(bin_width) and float(bin_width) > 0):
         raise ParameterError(f"bin_width={bin_width!r} must be a positive number (image units).")
     # In float64: an integer span (int16's -32768 to 32767) wraps in its own dtype, and float32 rounds
@@ -285,7 +287,7 @@ def discretise(
             "out of the ROI, or rescale the image."
         )
     if method == "fbn":
-        n_bins = settings.n_bins if n_bins is None else n_bins
+        n_bins = settings.n_bins if n_bins is None else int(n_bins)  # NumPy's uint64 made bins float64
         scaled = (values - low) / (high - low) if high > low else xp.zeros_like(values)
         return xp.minimum(xp.floor(n_bins * scaled).astype(np.int64) + 1, n_bins)
     width = settings.bin_width if bin_width is None else bin_width

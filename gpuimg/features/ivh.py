@@ -62,7 +62,14 @@ def intensity_volume_histogram_deferred(roi: Roi) -> Deferred:
         low, high = low + 0.5 * step, high - 0.5 * step
     else:
         step = 1.0
-        bins = discretise(x, settings, method="fbn", n_bins=settings.ivh_n_bins, value_range=roi.value_range)
+        bins = discretise(
+            x,
+            settings,
+            method="fbn",
+            n_bins=settings.ivh_n_bins,
+            max_bins=MAX_IVH_BINS,
+            value_range=roi.value_range,
+        )
         position = (bins - 1).astype(np.float64)
         low, high = 1.0, float(settings.ivh_n_bins)
     n_levels = max(round((high - low) / step), 0) + 1

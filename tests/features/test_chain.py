@@ -7,7 +7,7 @@ import pytest
 import scipy.ndimage
 
 from gpuimg import Volume
-from gpuimg.errors import FeatureError
+from gpuimg.errors import FeatureError, ParameterError
 from gpuimg.features import Settings, discretise, extract, prepare
 from gpuimg.features.chain import PEAK_RADIUS_MM
 
@@ -152,6 +152,31 @@ def test_a_bin_width_too_small_to_count_its_bins_is_refused(settings, family):
     image = np.linspace(0.0, 100.0, 60).reshape(3, 4, 5)
     with pytest.raises(FeatureError, match=r"bin width \S+ makes inf bins over the ROI"):
         extract(image, np.ones(image.shape), spacing=1.0, settings=settings, families=[family])
+
+
+@pytest.mark.parametrize("n_bins", [np.uint64(7), np.uint8(7), np.int64(7), 7])
+def test_a_numpy_bin_number_gives_int64_bins(rng, n_bins):
+    # A uint64 bin number made every bin a float64 (int64 and uint64 meet in float64).
+    values = rng.uniform(-3.0, 5.0, 200)
+    expected = np.minimum(np.floor(7 * (values - values.min()) / np.ptp(values)) + 1, 7).astype(np.int64)
+    got = discretise(values, Settings(), method="fbn", n_bins=n_bins)
+    assert got.dtype == np.int64
+    np.testing.assert_array_equal(got, expected)
+
+
+@pytest.mark.parametrize("n_bins", [np.uint64(2**64 - 1), 2**63, 10**30, 2**16 + 1])
+def test_a_bin_number_past_max_bins_is_refused(n_bins):
+    # uint64's largest gave bins from -9.2e18 to 6.1e18, Python's 2**63 and beyond an OverflowError.
+    with pytest.raises(ParameterError, match="from 1 to 65536"):
+        discretise(np.array([0.0, 0.5, 1.0, 3.0]), Settings(), method="fbn", n_bins=n_bins)
+
+
+def test_the_ivh_bin_number_may_pass_the_texture_limit():
+    # The IVH's fixed bin number goes up to MAX_IVH_BINS (2**20), past the texture's MAX_BINS.
+    image = np.linspace(0.0, 1.0, 60).reshape(3, 4, 5)
+    settings = Settings(ivh_discretisation="fbn", ivh_n_bins=100_000)
+    features = extract(image, np.ones(image.shape), spacing=1.0, settings=settings, families=["ivh"])
+    assert np.isfinite(features["ivh_v10"])
 
 
 def test_fixed_bin_size_counts_from_the_lower_resegmentation_bound(rng):
