@@ -11,7 +11,7 @@ from gpuimg._text import count, some
 from gpuimg.backend import bincount_fixed, namespace, to_device
 from gpuimg.errors import ParameterError
 
-from ._validation import check_features
+from ._validation import check_comparable, check_features, missing_labels
 
 
 def accuracy(y_true, y_pred) -> float:
@@ -186,6 +186,19 @@ def _pair(a, b):
 def _label_pair(y_true, y_pred):
     """``_pair`` of two label vectors, both text or both numbers."""
     y_true, y_pred, xp = _pair(y_true, y_pred)
+    for name, labels in (("y_true", y_true), ("y_pred", y_pred)):
+        # NaN equals nothing, itself included: such samples counted as wrong predictions (accuracy)
+        # or were left out (confusion matrix) without a word. scikit-learn refuses them.
+        missing = (
+            int(xp.isnan(labels).sum()) if labels.dtype.kind == "f" else int(missing_labels(labels).sum())
+        )
+        if missing:
+            raise ParameterError(
+                f"{name} has no label (NaN, None) for {count(missing, 'sample')}; drop those samples or "
+                "give each a label."
+            )
+        if labels.dtype.kind == "O":
+            check_comparable(labels, name)
     _same_kind(("y_true", y_true), ("y_pred", y_pred))
     return y_true, y_pred, xp
 

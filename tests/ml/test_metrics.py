@@ -109,6 +109,23 @@ def test_labels_of_text_beside_labels_of_numbers_are_refused(metric):
     np.testing.assert_array_equal(metrics.confusion_matrix(y, y[::-1]), skm.confusion_matrix(y, y[::-1]))
 
 
+@pytest.mark.parametrize(
+    "metric", [metrics.accuracy, metrics.balanced_accuracy, metrics.confusion_matrix, metrics.specificity]
+)
+@pytest.mark.filterwarnings("ignore:invalid value encountered in cast:RuntimeWarning")  # scikit-learn's
+def test_missing_labels_are_refused(metric):
+    # NaN equals nothing, itself included: a sample without its label counted as a wrong prediction
+    # (accuracy 0.5 for two right of three labelled) or was left out of the confusion matrix without a
+    # word; None beside numbers was NumPy's TypeError. scikit-learn refuses them.
+    y, p = np.array([0.0, 1.0, np.nan, 1.0]), np.array([0.0, 1.0, np.nan, 0.0])
+    with pytest.raises(ValueError, match="contains NaN"):
+        skm.accuracy_score(y, p)
+    with pytest.raises(ParameterError, match=r"y_true has no label \(NaN, None\) for 1 sample"):
+        metric(y, p)
+    with pytest.raises(ParameterError, match=r"y_pred has no label \(NaN, None\) for 1 sample"):
+        metric(np.array([0, 1, 1, 1], dtype=object), np.array([0, 1, None, 0], dtype=object))
+
+
 @pytest.mark.parametrize("offset", [1e4, 1e8])
 def test_silhouette_of_features_far_from_zero(rng, offset):
     # |x|^2 - 2 x.y + |y|^2 of float32 features near 1e4 (float64 near 1e8) cancelled to noise: the
