@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from gpuimg._support import check_flag
+from gpuimg._support import check_finite, check_flag
 from gpuimg._support import check_spacing as _spacing
 from gpuimg.backend import is_dask, label_chunks, namespace, to_numpy
 from gpuimg.errors import ParameterError
@@ -185,9 +185,19 @@ def remove_small_objects(
         connectivity=rank)``; on the input's device. An integer mask is a mask here (its non-zero
         voxels, joined by ``connectivity``), where scikit-image takes an integer array as labels,
         each label one object however its voxels touch.
+
+    Raises
+    ------
+    ParameterError
+        Neither or both of ``min_size_mm3`` and ``min_voxels``, one that is not a finite number
+        >= 0, ``min_size_mm3`` without a spacing, or a bad ``connectivity``.
     """
     if (min_size_mm3 is None) == (min_voxels is None):
         raise ParameterError("give one of min_size_mm3 (mm³) or min_voxels, not both or neither.")
+    if min_voxels is not None:
+        min_voxels = check_finite(min_voxels, "min_voxels", low=0)
+    else:
+        min_size_mm3 = check_finite(min_size_mm3, "min_size_mm3", low=0)
     if min_size_mm3 is not None and spacing is None:
         raise ParameterError(
             f"min_size_mm3={min_size_mm3!r} needs the voxel spacing: pass spacing= (mm per axis), "
