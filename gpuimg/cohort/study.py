@@ -83,7 +83,9 @@ def process_study(task: StudyTask) -> dict:
             found = list_series(task.path, workers=1)
             series, others = _select(found, task.path, task.spec.selection)
             result["times"]["read"] = time.perf_counter() - start  # finding the series is reading too
-            patient = series.patient_id or task.name
+            # Spaces around an LO value are no part of it (DICOM PS3.5 6.2); pydicom keeps leading ones,
+            # where the labels file's IDs lose theirs.
+            patient = series.patient_id.strip() or task.name
             result["patient"] = (
                 _text(patient) if task.spec.keep_ids else pseudonym(task.key, "patient", patient)
             )
@@ -228,7 +230,7 @@ def _study_secrets(task: StudyTask, series, found, patient: str | None) -> dict:
             continue
         if not any(identity.values()):  # a DICOMDIR, say
             continue
-        name = identity["PatientID"] or task.name
+        name = identity["PatientID"].strip() or task.name
         return _secrets(identity, patient or pseudonym(task.key, "patient", name))
     return {}
 
@@ -246,7 +248,11 @@ def _identity(path: Path) -> dict:
 
 def _secrets(identity: dict, patient: str) -> dict:
     """Each identifying header value (and the parts of the name) to what replaces it in messages."""
-    found = {identity["PatientID"]: patient, identity["PatientBirthDate"]: "[birth date]"}
+    found = {
+        identity["PatientID"]: patient,
+        identity["PatientID"].strip(): patient,
+        identity["PatientBirthDate"]: "[birth date]",
+    }
     name = identity["PatientName"]
     found[name] = "[name]"
     for part in re.split(r"[\^= ]+", name):

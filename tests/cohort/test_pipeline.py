@@ -542,3 +542,36 @@ def test_a_study_whose_worker_dies_is_an_error_row_not_the_end_of_the_run(tmp_pa
     assert pd.read_csv(tmp_path / "out" / "features.csv")["study"].tolist() == ["a", "b", "c"]
     error = _errors(tmp_path / "out")["poison"]
     assert error.startswith("KilledWorker: the Dask worker processing this study died")
+
+
+def test_spaces_around_a_patient_id_are_no_part_of_it(tmp_path):
+    # DICOM ignores the spaces around an LO value such as PatientID (PS3.5 6.2), but pydicom keeps leading
+    # ones (a legacy system's right-aligned numbers, ' 007'): the patient was ' 007', which the labels
+    # file's '007' (spaces left out) never matched, so the study was not learned from.
+    cohort = tmp_path / "cohort"
+    for i, patient in enumerate((" 007 ", "  12")):
+        write_study(cohort / f"s{i}", i, patient_id=patient)
+    read = [str(pydicom.dcmread(next((cohort / f"s{i}" / "ct").iterdir())).PatientID) for i in range(2)]
+    assert read == [" 007", "  12"]  # as pydicom reads them
+    (tmp_path / "labels.csv").write_text("patient_id,y\n007,1.5\n12,2.5\n")
+    spec = spec_from_dict(
+        {
+            "mask": {"source": "file", "pattern": "mask.nrrd"},
+            "features": {"families": ["statistics"]},
+            "learning": {"labels": "labels.csv", "folds": 2, "regression": {"target": "y"}},
+        },
+        base=tmp_path,
+    )
+    for keep_ids in (True, False):
+        out = tmp_path / f"out-{keep_ids}"
+        manifest = run_pipeline(spec, cohort, out, keep_ids=keep_ids, key_path=tmp_path / "k", progress=False)
+        assert manifest["unlabelled"] == [] and manifest["metrics"]["regression"]["n_studies"] == 2
+        patients = pd.read_parquet(out / "features.parquet")["patient"].tolist()
+        if keep_ids:
+            assert patients == ["007", "12"]
+        else:
+            secret = bytes.fromhex((tmp_path / "k").read_text())
+            assert sorted(patients) == sorted(
+                "P-" + hmac.new(secret, f"patient:{p}".encode(), hashlib.sha256).hexdigest()[:16]
+                for p in ("007", "12")
+            )
