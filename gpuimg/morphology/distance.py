@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from gpuimg._support import check_spacing as _spacing
+from gpuimg._support import roi_voxels
 from gpuimg.backend import is_dask, namespace
 from gpuimg.errors import ParameterError
 from gpuimg.volume import accepts_volume
@@ -19,6 +20,7 @@ def distance_transform(mask: Image, *, spacing: Spacing = None) -> Image:
     Parameters
     ----------
     mask : bool array (NumPy or CuPy) or Volume, 1D to 3D
+        Non-zero voxels are foreground; NaN voxels of a float mask are background.
     spacing : float or sequence of float [mm], optional
         Voxel spacing (SciPy's ``sampling``); default 1 (voxel units); a Volume brings its own.
 
@@ -35,4 +37,4 @@ def distance_transform(mask: Image, *, spacing: Spacing = None) -> Image:
     if mask.ndim not in (1, 2, 3):
         raise ParameterError(f"the mask must be 1D, 2D or 3D; got {mask.ndim}D.")
     sampling = _spacing(spacing, mask.ndim)
-    return ns.ndi.distance_transform_edt(mask != 0, sampling=sampling).astype(np.float64, copy=False)
+    return ns.ndi.distance_transform_edt(roi_voxels(mask), sampling=sampling).astype(np.float64, copy=False)

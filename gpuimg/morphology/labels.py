@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from gpuimg._support import check_finite, check_flag
+from gpuimg._support import check_finite, check_flag, roi_voxels
 from gpuimg._support import check_spacing as _spacing
 from gpuimg.backend import is_dask, label_chunks, namespace, to_numpy
 from gpuimg.errors import ParameterError
@@ -79,7 +79,7 @@ def label(mask: Image, connectivity: int | None = None, *, spacing: Spacing = No
     Parameters
     ----------
     mask : bool array (NumPy, CuPy or Dask) or Volume, 2D or 3D
-        Non-zero voxels are foreground.
+        Non-zero voxels are foreground; NaN voxels of a float mask are not.
     connectivity : {6, 18, 26} in 3D, {4, 8} in 2D, optional
         Which neighbours connect: faces, faces and edges, or all; by default all (26 in 3D, 8 in
         2D), as scikit-image's ``label``.
@@ -116,6 +116,8 @@ def label(mask: Image, connectivity: int | None = None, *, spacing: Spacing = No
     ndim = np.ndim(mask)
     structure = _structure(ndim, connectivity)
     spacing = None if spacing is None else _spacing(spacing, ndim)
+    if np.dtype(mask.dtype).kind == "f":  # NaN is no part of the mask (NaN != 0 would count it in)
+        mask = roi_voxels(mask)
     if is_dask(mask):
         return _label_dask(mask, structure, spacing)
     ns = namespace(mask)
@@ -184,7 +186,7 @@ def remove_small_objects(
         ``skimage.morphology.remove_small_objects(mask.astype(bool), max_size=min_voxels - 1,
         connectivity=rank)``; on the input's device. An integer mask is a mask here (its non-zero
         voxels, joined by ``connectivity``), where scikit-image takes an integer array as labels,
-        each label one object however its voxels touch.
+        each label one object however its voxels touch; a float mask's NaN voxels are not in it.
 
     Raises
     ------
@@ -222,6 +224,7 @@ def fill_holes(mask: Image, *, slice_by_slice: bool = False, axis: int = 0) -> I
     Parameters
     ----------
     mask : bool array (NumPy or CuPy) or Volume, 2D or 3D
+        Non-zero voxels are foreground; NaN voxels of a float mask are not.
     slice_by_slice : bool
         Fill each 2D slice along ``axis`` on its own (a hole open in 3D but closed in its slice,
         as a vessel through an organ, is filled).
@@ -235,7 +238,7 @@ def fill_holes(mask: Image, *, slice_by_slice: bool = False, axis: int = 0) -> I
     if is_dask(mask):
         raise ParameterError("fill_holes needs the whole mask (a hole may span chunks); pass mask.compute().")
     ns = namespace(mask)
-    mask = ns.xp.asarray(mask, dtype=bool)
+    mask = roi_voxels(ns.xp.asarray(mask))
     if not check_flag(slice_by_slice, "slice_by_slice"):
         return ns.ndi.binary_fill_holes(mask)
     if mask.ndim != 3 or not isinstance(axis, int | np.integer) or not -3 <= axis < 3:

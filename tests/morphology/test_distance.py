@@ -30,6 +30,14 @@ def test_closed_form_and_volume():
     np.testing.assert_allclose(got.data[2, 2], np.arange(9) * 0.5)  # distance to the x = 0 plane
 
 
+def test_nan_voxels_of_a_float_mask_are_background(rng):
+    """NaN voxels of a float mask are no part of it (gpuimg's rule for masks); NaN != 0 counted them in."""
+    mask = np.where(rng.random((6, 7, 8)) > 0.3, 1.0, 0.0)
+    mask[rng.random(mask.shape) > 0.8] = np.nan
+    want = ndi.distance_transform_edt((mask != 0) & ~np.isnan(mask), sampling=(2.0, 1.0, 0.5))
+    np.testing.assert_array_equal(distance_transform(mask, spacing=(2.0, 1.0, 0.5)), want)
+
+
 def test_bad_input(rng):
     with pytest.raises(gpuimg.ParameterError, match="one per axis"):
         distance_transform(rng.random((4, 4, 4)) > 0.5, spacing=(1.0, 2.0))
