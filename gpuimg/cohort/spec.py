@@ -235,6 +235,11 @@ def _selection(table: dict) -> Selection:
     if modality is not None:
         modality = _str("input.modality", modality).upper()
         modality = _MODALITY_ALIASES.get(modality, modality)
+        if modality in ("SEG", "RTSTRUCT"):  # never chosen as the image: every study matched no series
+            raise ConfigError(
+                f"input.modality={table['modality']!r} is a mask, not the image series; set the image's "
+                f'modality (CT, MR, PT, ...) and take the mask with mask.source = "{modality.lower()}".'
+            )
     description = table.get("description")
     if description is not None:
         try:

@@ -35,6 +35,16 @@ from gpuimg.features import FAMILIES
         ),
         ({"mask": {"source": "rtstruct"}, "inputs": {}}, r"the spec: unknown key\(s\) \['inputs'\]"),
         ({"mask": {"source": "rtstruct"}, "input": {"min_slices": 0}}, r"input\.min_slices=0"),
+        # A mask's modality as the image's: the SEG is never the image, a structure set holds no pixels,
+        # so every study failed with 'no series matches'.
+        (
+            {"mask": {"source": "seg"}, "input": {"modality": "seg"}},
+            r"input\.modality='seg' is a mask, not the image series; .*mask\.source = \"seg\"",
+        ),
+        (
+            {"mask": {"source": "rtstruct"}, "input": {"modality": "RTSTRUCT"}},
+            r"input\.modality='RTSTRUCT' is a mask",
+        ),
         ({"mask": {"source": "rtstruct"}, "input": {"description": "("}}, r"input\.description='\(' is not"),
         ({"mask": {"source": "rtstruct"}, "preprocess": [{"step": "blur"}]}, r"preprocess\[0\]\.step='blur'"),
         (
