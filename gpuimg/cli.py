@@ -172,7 +172,8 @@ def run(args) -> None:
     total = manifest["time_per_stage_s"]["total (wall)"]
     reused = manifest["studies"] - manifest["processed_this_run"]
     print(
-        f"{manifest['rows']} feature rows, {manifest['errors']} errors from {manifest['studies']} studies "
+        f"{count(manifest['rows'], 'feature row')}, {count(manifest['errors'], 'error')} from "
+        f"{count(manifest['studies'], 'study', 'studies')} "
         f"({reused} finished in an earlier run) in {total:.1f} s"
     )
     for task, scores in manifest["metrics"].items():

@@ -386,6 +386,7 @@ def test_run_says_when_a_task_is_fitted_without_cross_validation(capsys, tmp_pat
     printed = capsys.readouterr().out
     metrics = json.loads((tmp_path / "out" / "metrics.json").read_text())
     assert metrics["regression"] == {"n_studies": 1, "n_patients": 1, "folds": 1}
+    assert printed.startswith("1 feature row, 0 errors from 1 study (0 finished in an earlier run) in ")
     assert (
         "  regression: fitted on 1 study, not cross-validated: too few patients (1), or a class of one "
         "patient\n" in printed
