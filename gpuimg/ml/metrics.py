@@ -74,6 +74,7 @@ def roc_auc(y_true, score, pos_label=1) -> float:
             f"score holds {count(int(xp.isnan(score).sum()), 'NaN value')}, which have no rank; roc_auc "
             "needs a score for every sample: drop those samples or fix the model's output."
         )
+    _check_labelled("y_true", y_true, xp)
     _check_pos_label(pos_label, y_true)
     positive = y_true == pos_label
     n_pos = int(positive.sum())
@@ -187,20 +188,23 @@ def _label_pair(y_true, y_pred):
     """``_pair`` of two label vectors, both text or both numbers."""
     y_true, y_pred, xp = _pair(y_true, y_pred)
     for name, labels in (("y_true", y_true), ("y_pred", y_pred)):
-        # NaN equals nothing, itself included: such samples counted as wrong predictions (accuracy)
-        # or were left out (confusion matrix) without a word. scikit-learn refuses them.
-        missing = (
-            int(xp.isnan(labels).sum()) if labels.dtype.kind == "f" else int(missing_labels(labels).sum())
-        )
-        if missing:
-            raise ParameterError(
-                f"{name} has no label (NaN, None) for {count(missing, 'sample')}; drop those samples or "
-                "give each a label."
-            )
-        if labels.dtype.kind == "O":
-            check_comparable(labels, name)
+        _check_labelled(name, labels, xp)
     _same_kind(("y_true", y_true), ("y_pred", y_pred))
     return y_true, y_pred, xp
+
+
+def _check_labelled(name: str, labels, xp) -> None:
+    """Refuse missing labels (NaN, None) and labels of types that cannot be compared."""
+    # NaN equals nothing, itself included: such samples counted as wrong predictions (accuracy) or
+    # negatives (roc_auc), or were left out (confusion matrix) without a word. scikit-learn refuses them.
+    missing = int((xp.isnan(labels) if labels.dtype.kind == "f" else missing_labels(labels)).sum())
+    if missing:
+        raise ParameterError(
+            f"{name} has no label (NaN, None) for {count(missing, 'sample')}; drop those samples or give "
+            "each a label."
+        )
+    if labels.dtype.kind == "O":
+        check_comparable(labels, name)
 
 
 def _same_kind(*named) -> None:

@@ -126,6 +126,19 @@ def test_missing_labels_are_refused(metric):
         metric(np.array([0, 1, 1, 1], dtype=object), np.array([0, 1, None, 0], dtype=object))
 
 
+@pytest.mark.filterwarnings("ignore:invalid value encountered in cast:RuntimeWarning")  # scikit-learn's
+def test_roc_auc_refuses_missing_labels():
+    # A sample without its label (NaN) counted as a negative: this AUC came out 0.5 where the labelled
+    # samples rank perfectly (1.0). scikit-learn refuses it.
+    y, score = np.array([0.0, 1.0, np.nan, 1.0]), np.array([0.1, 0.9, 0.95, 0.8])
+    with pytest.raises(ValueError, match="contains NaN"):
+        skm.roc_auc_score(y, score)
+    with pytest.raises(ParameterError, match=r"y_true has no label \(NaN, None\) for 1 sample"):
+        metrics.roc_auc(y, score)
+    labelled = ~np.isnan(y)
+    assert metrics.roc_auc(y[labelled], score[labelled]) == skm.roc_auc_score(y[labelled], score[labelled])
+
+
 @pytest.mark.parametrize("offset", [1e4, 1e8])
 def test_silhouette_of_features_far_from_zero(rng, offset):
     # |x|^2 - 2 x.y + |y|^2 of float32 features near 1e4 (float64 near 1e8) cancelled to noise: the
