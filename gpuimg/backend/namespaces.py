@@ -251,8 +251,17 @@ def to_device(x, device: str | None = "auto"):
     if is_dask(x):
         if namespace(x) is target:
             return x
-        move = target.xp.asarray if target.device == "cuda" else to_numpy
-        return x.map_blocks(move, meta=target.xp.empty((0,) * x.ndim, dtype=x.dtype))
+        move = functools.partial(_upload, xp=target.xp) if target.device == "cuda" else to_numpy
+        return x.map_blocks(move, meta=target.xp.empty((0,) * x.ndim, dtype=x.dtype.newbyteorder("=")))
     if target.device == "cuda":
-        return target.xp.asarray(x)
+        return _upload(x, target.xp)
     return to_numpy(x)
+
+
+def _upload(x, xp):
+    """``x`` on the GPU. CuPy copies the bytes of a host array of the other byte order (a big-endian
+    file's) as they are and reads them in the native order (cupy/cupy#3652): such an array is put in
+    the native order first."""
+    if isinstance(x, np.ndarray) and not x.dtype.isnative:
+        x = x.astype(x.dtype.newbyteorder("="))
+    return xp.asarray(x)

@@ -266,11 +266,21 @@ def _asarray(a, dtype=None, order=None, *, blocking=False):
     """``cupy.asarray``: a host array is copied to the device; a device array is kept when it can be."""
     if isinstance(a, DeviceArray):
         return a if dtype is None or a.dtype == dtype else a.astype(dtype)
-    return DeviceArray(np.array(_unwrap(a, host_ok=True), dtype=dtype, order=order or "K", copy=True))
+    return DeviceArray(np.array(_uploaded(a), dtype=dtype, order=order or "K", copy=True))
 
 
 def _array(obj, dtype=None, copy=True, order="K", subok=False, ndmin=0, *, blocking=False):
-    return DeviceArray(np.array(_unwrap(obj, host_ok=True), dtype=dtype, order=order, ndmin=ndmin, copy=True))
+    return DeviceArray(np.array(_uploaded(obj), dtype=dtype, order=order, ndmin=ndmin, copy=True))
+
+
+def _uploaded(value):
+    """A host value as CuPy copies it to the device: the bytes of a NumPy array of the other byte order
+    (a big-endian file's) are taken as they are, in the native order, so its values come out wrong
+    (cupy/cupy#3652, #9014)."""
+    value = _unwrap(value, host_ok=True)
+    if isinstance(value, np.ndarray) and not value.dtype.isnative:
+        return value.view(value.dtype.newbyteorder("="))
+    return value
 
 
 def _asnumpy(a, stream=None, order="C", out=None, *, blocking=True):

@@ -381,3 +381,22 @@ def test_chunked_labels_copy_summaries_not_label_blocks_to_the_host(emulated_cud
     boxes = scipy.ndimage.find_objects(want)
     np.testing.assert_array_equal(found.lows, [[s.start for s in box] for box in boxes])
     np.testing.assert_array_equal(found.highs, [[s.stop for s in box] for box in boxes])
+
+
+@pytest.mark.parametrize("dtype", [">i2", ">u2", ">f4", ">f8"])
+def test_to_device_of_big_endian_arrays_keeps_their_values(dtype, emulated_cuda):
+    # Arrays read from big-endian files (FITS, raw NIfTI or NRRD) keep their byte order in NumPy. CuPy
+    # copies their bytes and reads them in the native order (1 as '>i2' became 256): to_device put them
+    # in the native order first for the array, the Volume and the Dask array's chunks alike.
+    import dask.array as da
+
+    import gpuimg
+
+    host = np.arange(24, dtype=dtype).reshape(2, 3, 4)
+    for moved in (
+        gpuimg.to_device(host, "cuda"),
+        gpuimg.to_device(gpuimg.Volume(host), "cuda").data,
+        gpuimg.to_device(da.from_array(host, chunks=(1, 3, 2)), "cuda").compute(),
+    ):
+        assert namespace(moved).device == "cuda" and moved.dtype.isnative
+        np.testing.assert_array_equal(to_numpy(moved), host)

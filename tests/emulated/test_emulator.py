@@ -144,3 +144,16 @@ def test_auto_is_the_cpu_where_the_real_cupy_sees_no_gpu(monkeypatch):
             device.resolve_device("cuda")
     finally:
         device._probe_cuda.cache_clear()
+
+
+def test_a_host_array_of_the_other_byte_order_is_copied_as_bytes(device):
+    # CuPy copies the bytes of a big-endian host array and reads them in the native order: 1 as '>i2'
+    # arrives as 256 (cupy/cupy#3652, #9014, unfixed in CuPy 13); the emulator does the same, so that an
+    # upload which forgets to swap them shows in the emulated runs.
+    import cupy
+
+    big = np.array([1, 2], dtype=">i2")
+    for upload in (cupy.asarray, cupy.array):
+        got = upload(big)
+        assert got.dtype == np.dtype("=i2")
+        assert got.get().tolist() == [256, 512]
