@@ -230,7 +230,11 @@ def _linear(image, low, high, omin, omax):
         return xp.clip(out, dtype.type(omin), dtype.type(omax))
     # The same arithmetic in place (one volume of the output's dtype on a GPU, not four).
     out -= dtype.type(low)
-    out /= dtype.type(high - low)
+    # The clipped values' own span, so that the window's ends go to out_range's ends exactly: the
+    # width rounded on its own differs from it by the rounding of low and high (0.9996 for a voxel
+    # above the window (100.3, 100.31) in float32).
+    span = dtype.type(high) - dtype.type(low)
+    out /= span if span else dtype.type(high - low)
     out *= dtype.type(omax - omin)
     out += dtype.type(omin)
     return out

@@ -91,6 +91,22 @@ def test_rescale_intensity_equals_skimage(rng, dtype, ct):
         np.testing.assert_allclose(got, want, rtol=0, atol=atol)
 
 
+@pytest.mark.parametrize("dtype", [np.uint8, np.int16, np.float32])
+def test_a_narrow_range_off_zero_maps_its_ends_to_the_output_ends(dtype):
+    """A range whose ends float32 rounds (100.3 to 100.31): the values clipped to it were divided by
+    the width rounded on its own, so a voxel above it got 0.99945, not 1 (skimage gives 1 exactly)."""
+    image = np.array([0, 100, 101, 200], dtype=dtype)
+    for in_range in ((100.3, 100.31), (-196.88, -196.796)):
+        want = skimage.exposure.rescale_intensity(image.astype(np.float64), in_range, (0.0, 1.0))
+        got = rescale_intensity(image, in_range, (0.0, 1.0))
+        np.testing.assert_array_equal(got, want)  # every voxel is outside: exactly 0 or 1
+        level, width = (in_range[0] + in_range[1]) / 2, in_range[1] - in_range[0]
+        np.testing.assert_array_equal(window(image, level, width), want)
+    inside = np.array([-1000.25, -1000.1, -999.95], np.float32)  # the window's ends and its middle
+    np.testing.assert_allclose(window(inside, -1000.1, 0.3), [0.0, 0.5, 1.0], rtol=0, atol=2e-4)
+    assert window(inside, -1000.1, 0.3)[[0, 2]].tolist() == [0.0, 1.0]
+
+
 def test_rescale_intensity_ignores_nan_and_inf_for_the_range(rng):
     image = rng.normal(0, 1, (6, 7, 8))
     image[0, 0, 0], image[1, 1, 1], image[2, 2, 2] = np.nan, np.inf, -np.inf
