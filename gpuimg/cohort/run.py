@@ -7,6 +7,7 @@ import json
 import os
 import platform
 import sys
+import tempfile
 import time
 import zipfile
 from importlib import metadata
@@ -232,9 +233,15 @@ def run_pipeline(
     cache = output / ".studies" / spec.study_hash
     try:
         cache.mkdir(parents=True, exist_ok=True)
+        # An output folder of an earlier run may be there but read-only (a mount, its mode): the first
+        # write failed only after a study was measured.
+        for folder in (output, cache):
+            with tempfile.TemporaryFile(dir=folder):
+                pass
     except OSError as exc:
         raise ConfigError(
-            f"--output {output}: the folder cannot be made ({exc}); pass a folder where you can write."
+            f"--output {output}: the folder cannot be made or written to ({exc}); pass a folder where you "
+            "can write."
         ) from exc
     outputs.remove_partials(output)
 

@@ -576,3 +576,34 @@ def test_spaces_around_a_patient_id_are_no_part_of_it(tmp_path):
                 "P-" + hmac.new(secret, f"patient:{p}".encode(), hashlib.sha256).hexdigest()[:16]
                 for p in ("007", "12")
             )
+
+
+def test_an_output_folder_of_an_earlier_run_that_cannot_be_written(tmp_path):
+    # The folder and its .studies/ were there, so nothing was made, and the first write, after a study
+    # was measured (or every table's, after a resumed run), ended in OSError 'Read-only file system' or
+    # PermissionError.
+    _, cohort = write_cohort(tmp_path, n=1)
+    spec = spec_from_dict(
+        {"mask": {"source": "file", "pattern": "mask.nrrd"}, "features": {"families": ["statistics"]}}
+    )
+    out = tmp_path / "out"
+    run_pipeline(spec, cohort, out, keep_ids=True, progress=False)
+    if os.geteuid() == 0:  # root writes whatever the modes say: a read-only mount of the folder instead
+        read_only = tmp_path / "read-only"
+        read_only.mkdir()
+        mounted = subprocess.run(["mount", "--bind", str(out), str(read_only)], capture_output=True)
+        if mounted.returncode != 0:
+            pytest.skip("running as root, and no read-only mount can be made here")
+        subprocess.run(["mount", "-o", "remount,ro,bind", str(read_only)], check=True)
+        undo = ["umount", str(read_only)]
+    else:
+        read_only = out
+        for folder in (out, *out.rglob("*")):
+            if folder.is_dir():
+                folder.chmod(0o555)
+        undo = ["chmod", "-R", "u+w", str(out)]
+    try:
+        with pytest.raises(gpuimg.ConfigError, match=r"--output .*: the folder cannot be made or written to"):
+            run_pipeline(spec, cohort, read_only, keep_ids=True, progress=False)
+    finally:
+        subprocess.run(undo, check=True)
