@@ -18,6 +18,7 @@ import contextlib
 import importlib
 import inspect
 
+import numpy as np
 import sklearn
 from sklearn.base import BaseEstimator, ClassifierMixin, ClusterMixin, RegressorMixin, TransformerMixin
 from sklearn.utils import TransformerTags
@@ -445,6 +446,18 @@ class DeviceTransformer(TransformerMixin, DeviceEstimator):
     def fit(self, X, y=None):
         """Fit on ``X`` (samples, features) on its device; ``y`` is ignored; returns self."""
         return super().fit(X)
+
+    def get_feature_names_out(self, input_features=None):
+        """Names of the components, ``pca0``, ``pca1``, ... as scikit-learn's PCA names them (so
+        ``set_output(transform="pandas")`` works in a pipeline)."""
+        check_fitted(self, "estimator_")
+        if input_features is not None and len(input_features) != self.n_features_in_:
+            raise ParameterError(
+                f"input_features holds {len(input_features)} names, but {type(self).__name__} was fitted "
+                f"on {self.n_features_in_} features; give one name per feature."
+            )
+        components = int(self.estimator_.components_.shape[0])
+        return np.array([f"{self.name}{i}" for i in range(components)], dtype=object)
 
     @available_if(lambda self: _offers(self, "inverse_transform"))
     def inverse_transform(self, X):

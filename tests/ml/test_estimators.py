@@ -4,6 +4,7 @@ import sys
 import warnings
 
 import numpy as np
+import pandas as pd
 import pytest
 from sklearn.base import clone
 from sklearn.cluster import DBSCAN
@@ -183,6 +184,19 @@ def test_pca_transforms_as_scikit_learn(cancer):
         ours.inverse_transform(ours.transform(X_test)), peer.inverse_transform(peer.transform(X_test))
     )
     assert ours.fit_transform(X_train).shape == (X_train.shape[0], 5)
+
+
+def test_pca_in_a_pipeline_of_pandas_output_as_scikit_learn(rng):
+    # The wrapper had no get_feature_names_out, so set_output(transform="pandas") on a pipeline holding
+    # it raised 'Unable to configure output ... set_output is not available'; scikit-learn's PCA names
+    # its components pca0, pca1, ...
+    table = pd.DataFrame(rng.normal(size=(30, 4)), columns=["a", "b", "c", "d"])
+    ours = make_pipeline(StandardScaler(), make_estimator("pca", "decomposition", n_components=2))
+    peer = make_pipeline(StandardScaler(), PCA(n_components=2))
+    out, expected = (p.set_output(transform="pandas").fit_transform(table) for p in (ours, peer))
+    assert list(out.columns) == list(expected.columns) == ["pca0", "pca1"]
+    # The same scikit-learn computation on the same data.
+    np.testing.assert_allclose(out.to_numpy(), expected.to_numpy(), rtol=1e-12, atol=1e-12)
 
 
 # --- CuPy input without cuML, on this CPU-only machine ---------------------------------------------
