@@ -136,7 +136,9 @@ def _header(
 
 
 def _looks_like_dicom(path: Path) -> bool:
-    """Whether a file that does not parse was meant as DICOM: a DICOM suffix, or a cut-short preamble.
+    """Whether a file that does not parse was meant as DICOM: a DICOM suffix, or a cut-short preamble
+    (zeros only, or nothing) in a file named as DICOM files without a DICOM suffix are: no suffix
+    (``IM0001``) or a number (a UID's last component), not a marker such as ``export_done.flag``.
 
     Not macOS's AppleDouble file ``._name`` beside each file copied to a disk without its attributes
     (a USB stick, a network share), which keeps the DICOM file's suffix.
@@ -147,7 +149,8 @@ def _looks_like_dicom(path: Path) -> bool:
         return False
     if path.suffix.lower() in _DICOM_SUFFIXES:
         return True
-    return len(start) < 132 and not start.strip(b"\0")
+    suffix = path.suffix[1:]
+    return len(start) < 132 and not start.strip(b"\0") and (suffix == "" or suffix.isdigit())
 
 
 #: The magic number that opens an AppleDouble file.

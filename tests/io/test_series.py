@@ -62,6 +62,22 @@ def test_broken_files_reported_not_fatal(tmp_path, make_volume):
     assert len(found) == 1 and list(found.broken) == [tmp_path / "cut.dcm"]
 
 
+def test_empty_marker_files_are_skipped_but_empty_dicom_names_are_broken(tmp_path, make_volume):
+    # An export tool's empty marker (export_done.flag, scan.lock) made the study fail as a DICOM file
+    # cut short to 0 bytes; a file named as DICOM files are (a DICOM suffix, none, or a UID) still is one.
+    files = write_dicom(make_volume(), tmp_path / "ct")
+    markers = [tmp_path / "ct" / "export_done.flag", tmp_path / "scan.lock"]
+    for marker in markers:
+        marker.write_bytes(b"")
+    found = list_series(tmp_path)
+    assert len(found) == 1 and not found.broken and set(markers) <= set(found.skipped)
+    assert len(found[0].files) == len(files)
+    cut = [tmp_path / "ct" / name for name in ("IM0099", "1.2.826.0.1.3680043.8.498.99", "slice_99.dcm")]
+    for path in cut:
+        path.write_bytes(b"")
+    assert sorted(list_series(tmp_path).broken) == sorted(cut)
+
+
 def test_macos_appledouble_companions_are_skipped_not_broken(tmp_path, make_volume):
     # A series copied from a Mac to a USB stick gets "._slice_0000.dcm" beside each file: AppleDouble
     # attributes with the DICOM suffix. They were broken DICOM files, so every such study failed.
