@@ -114,7 +114,7 @@ class Settings:
 
     def __post_init__(self):
         if self.new_spacing is not None:
-            spacing = tuple(self.new_spacing)
+            spacing = _items(self.new_spacing)
             if len(spacing) != 3 or not all(s is None or _positive(s) for s in spacing):
                 raise ConfigError(
                     f"new_spacing={self.new_spacing!r} must be 3 values (z, y, x) in mm, each positive or "
@@ -129,7 +129,7 @@ class Settings:
         if not (_positive(self.partial_volume) and self.partial_volume <= 1):
             raise ConfigError(f"partial_volume={self.partial_volume!r} must be in (0, 1]; IBSI uses 0.5.")
         if self.reseg_range is not None:
-            bounds = tuple(self.reseg_range)
+            bounds = _items(self.reseg_range)
             if len(bounds) != 2 or not all(_real(b) for b in bounds):
                 raise ConfigError(f"reseg_range={self.reseg_range!r} must be two numbers (lower, upper).")
             lower, upper = (float(b) for b in bounds)
@@ -327,7 +327,16 @@ def _choice(name, value, allowed):
 
 def _choices(name, value, allowed) -> tuple[str, ...]:
     """One allowed value or several, as a tuple without repeats in the order of ``allowed``."""
-    values = (value,) if isinstance(value, str) else tuple(value)
+    values = (value,) if isinstance(value, str) else _items(value)
     if not values or any(not isinstance(v, str) or v not in allowed for v in values):
         raise ConfigError(f"{name}={value!r}: use one or several of {list(allowed)}.")
     return tuple(v for v in allowed if v in values)
+
+
+def _items(value) -> tuple:
+    """The items of a sequence; ``(value,)`` for one value that is not (2.0 for new_spacing), which the
+    checks then refuse for its length, naming the setting."""
+    try:
+        return tuple(value)
+    except TypeError:
+        return (value,)

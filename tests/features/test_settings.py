@@ -63,6 +63,12 @@ def test_toml_file_gives_the_same_settings(tmp_path):
         ({"n_bins": 2.5}, "n_bins"),
         ({"bin_width": -25.0}, "bin_width"),
         ({"ivh_bin_width": math.nan}, "ivh_bin_width"),
+        # one number where a sequence belongs (new_spacing = 2.0 in a spec): TypeError 'float' object
+        # is not iterable, naming nothing
+        ({"new_spacing": 2.0}, "new_spacing=2.0 must be 3 values"),
+        ({"reseg_range": 5}, "reseg_range=5 must be two numbers"),
+        ({"texture_approaches": 3}, "texture_approaches=3: use one or several"),
+        ({"texture_aggregations": 1.0}, "texture_aggregations=1.0: use one or several"),
     ],
 )
 def test_bad_values_raise_config_error_naming_the_field(values, words):
