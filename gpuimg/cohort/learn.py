@@ -87,14 +87,17 @@ def read_labels(learning: Learning, key: bytes, keep_ids: bool) -> dict[str, dic
             columns = reader.fieldnames = [name.strip() for name in reader.fieldnames or []]
             if learning.id_column not in columns:
                 other = len(columns) == 1 and next((d for d in ";\t" if d in columns[0]), None)
+                # The names of the columns are not shown: in a file saved without its header row they
+                # are the first patient's cells, the ID among them.
                 fix = (
                     f"its columns are separated by {other!r}: save it as CSV (comma delimited)"
                     if other
-                    else "set learning.id_column"
+                    else "its first row must name the columns; set learning.id_column to the name of the "
+                    "patient ID's column there"
                 )
                 raise ConfigError(
-                    f"learning.labels: {learning.labels} has no column {learning.id_column!r} (its columns "
-                    f"are {columns}); {fix}."
+                    f"learning.labels: {learning.labels} has no column {learning.id_column!r} among its "
+                    f"{len(columns)} columns; {fix}."
                 )
             for cells in reader:
                 # Cells past the header (key None) and missing at a row's end (value None) are no values.

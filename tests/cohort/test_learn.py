@@ -250,3 +250,14 @@ def test_class_labels_past_int64_stay_texts(cohort, tmp_path):
     assert scores["classification"]["classes"] == sorted(codes.values())
     assert sorted(set(predictions["classification"]["y"])) == sorted(codes.values())
     assert 0.5 < scores["classification"]["accuracy"] < 1.0
+
+
+def test_labels_without_their_header_row_name_no_patient(tmp_path):
+    # A file saved without its header row takes the first patient's cells for column names: the error
+    # listed them ("its columns are ['PAT-000', '0', '0.0']"), the original ID among them.
+    learning = _labels(tmp_path, b"PAT-000,0,0.0\nPAT-001,1,2.5\n")
+    with pytest.raises(
+        ConfigError, match=r"no column 'pid' among its 3 columns; its first row must name"
+    ) as info:
+        read_labels(learning, b"", keep_ids=False)
+    assert "PAT-000" not in str(info.value)
