@@ -155,6 +155,12 @@ def _read_nrrd(path: Path) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]:
             data = _gunzip_voxels(file, path, sizes, dtype)
         else:
             data = nrrd.read_data(header, file, str(path))  # Fortran order: axes (i, j, k) = (x, y, z)
+    # A non-spatial axis ("none" in space directions) of one entry, as a leading list axis of one
+    # component ("kinds: list domain domain domain"), is not an axis of the volume (as SimpleITK reads it).
+    directions = header.get("space directions")
+    if directions is not None and len(directions) == data.ndim:
+        single = [k for k, row in enumerate(directions) if np.all(np.isnan(np.asarray(row, dtype=float)))]
+        data = data.squeeze(axis=tuple(k for k in single if data.shape[k] == 1))
     return data, lps
 
 

@@ -86,6 +86,23 @@ def test_big_endian_nifti_read_in_the_machines_byte_order(tmp_path, rng, suffix,
     assert_matches_sitk(volume, tmp_path / f"big{suffix}", atol=1e-6)  # SimpleITK: native byte order
 
 
+@pytest.mark.parametrize("first", [True, False])
+def test_a_nrrd_list_axis_of_one_component_is_not_an_axis(tmp_path, rng, first):
+    # kinds "list domain domain domain" with sizes (1, x, y, z): a volume of one component per voxel,
+    # which SimpleITK reads as 3D; it was refused as a 4D image to split into time points.
+    data = rng.integers(0, 100, (3, 4, 5)).astype(np.int16)  # (x, y, z) in Fortran order
+    spatial = [[0.5, 0.0, 0.1], [0.0, 0.6, 0.0], [-0.4, 0.0, 2.0]]  # oblique, orthogonal
+    none = [[np.nan] * 3]
+    header = {
+        "space": "left-posterior-superior",
+        "space directions": np.array(none + spatial if first else spatial + none),
+        "kinds": ["list", "domain", "domain", "domain"] if first else ["domain", "domain", "domain", "list"],
+        "space origin": np.array([10.0, 20.0, 30.0]),
+    }
+    nrrd.write(str(tmp_path / "list.nrrd"), data[None] if first else data[..., None], header)
+    assert_matches_sitk(read_image(tmp_path / "list.nrrd", device="cpu"), tmp_path / "list.nrrd", atol=1e-9)
+
+
 def test_nrrd_ras_space_converted(tmp_path, rng):
     data = rng.integers(0, 100, (3, 4, 5)).astype(np.int16)  # (x, y, z) in Fortran order
     header = {
