@@ -437,8 +437,9 @@ def _interpolate(ns, image, roi_in, box, spacing, new_spacing, settings):
 
     fraction = regrid(crop_mask.astype(np.float64), 1)
     # A new centre exactly halfway between two old slices has fraction 0.5 in exact arithmetic but
-    # may get 0.49999999999999994 from its rounded position: 1e-9 keeps it in the ROI, as IBSI means.
-    return regrid(crop, settings.order), fraction >= settings.partial_volume - 1e-9
+    # may get 0.49999999999999994 from its rounded position: 1e-9 of the threshold keeps it in the ROI,
+    # as IBSI means. Relative: 1e-9 off a threshold of 1e-12 would take in every voxel (fraction 0).
+    return regrid(crop, settings.order), fraction >= settings.partial_volume * (1.0 - 1e-9)
 
 
 def _resegment(xp, image, morph_mask, settings):

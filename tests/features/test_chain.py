@@ -208,3 +208,22 @@ def test_bad_input_raises_feature_error(rng):
     tiny[9, 9, 9] = True
     with pytest.raises(FeatureError, match="smaller than a new voxel"):
         prepare(image, tiny, spacing=1.0, settings=Settings(new_spacing=(4.0, 4.0, 4.0)))
+
+
+@pytest.mark.parametrize("threshold", [1e-12, 1e-10, 0.5, 1.0])
+def test_a_small_partial_volume_threshold_keeps_the_voxels_outside_the_roi_out(rng, threshold):
+    # partial_volume=1e-12 is valid (any threshold in (0, 1]), but 1e-9 was taken off it, so the
+    # threshold was below 0 and every voxel of the ROI's box, fraction 0 included, was in the ROI
+    # (all 3780 of the box here, 390 of them in it). Expected: the fraction by
+    # scipy.ndimage.map_coordinates on the whole IBSI grid, at least the threshold.
+    image, mask = _blob(rng)
+    spacing, new = (1.0, 1.0, 1.0), (1.3, 0.8, 2.0)
+    settings = Settings(new_spacing=new, partial_volume=threshold)
+    roi = prepare(image, mask, spacing=spacing, settings=settings)
+    grids = [_ibsi_positions(n, s, t) for n, s, t in zip(image.shape, spacing, new, strict=True)]
+    points = np.stack(np.meshgrid(*grids, indexing="ij"))
+    fraction = scipy.ndimage.map_coordinates(mask.astype(float), points, order=1, mode="nearest")
+    # 1e-9 relative: the 0.5 of a centre halfway between two voxels may come out 0.49999999999999994.
+    expected = fraction >= threshold * (1 - 1e-9)
+    assert int(roi.morph_mask.sum()) == int(expected.sum())
+    assert roi.morph_mask.sum() < roi.morph_mask.size  # the box's voxels far from the ROI stay out
