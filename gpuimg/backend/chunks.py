@@ -190,6 +190,10 @@ def label_chunks(mask, structure: np.ndarray, *, seed: int | None = None) -> Chu
     import scipy.sparse.csgraph
 
     structure = np.asarray(structure, dtype=bool)
+    # A chunk of length 0 (from slicing or concatenating) has no faces, and the chunks on either side
+    # of it touch: leave it out, so that those two are neighbours in the chunk grid.
+    if any(0 in c and sum(c) for c in mask.chunks):
+        mask = mask.rechunk(tuple(tuple(n for n in c if n) or c for c in mask.chunks))
     starts = [np.concatenate([[0], np.cumsum(c)[:-1]]).astype(np.int64) for c in mask.chunks]
     shifts = (np.array(list(np.ndindex(*(3,) * mask.ndim))) - 1)[structure.ravel()]
     summaries, offsets, edges, by_index, total = [], [], [np.zeros((0, 2), dtype=np.int64)], {}, 0

@@ -85,6 +85,19 @@ def test_label_chunks_joins_a_diagonal_across_a_chunk_corner():
     assert label_chunks(lazy, ndi.generate_binary_structure(3, 1))[1] == 2
 
 
+def test_label_chunks_takes_chunks_of_length_zero(rng):
+    """Dask admits a chunk of length 0 (chunks=((3, 0, 7), ...)); the chunks on either side of it touch.
+    Its faces were taken at index -1 of an empty axis (IndexError: cannot do a non-empty take)."""
+    mask = rng.random((10, 9, 8)) > 0.6
+    structure = ndi.generate_binary_structure(3, 3)
+    want, count = ndi.label(mask, structure)
+    lazy = da.from_array(mask, chunks=((3, 0, 7), (4, 5, 0), (0, 8)))
+    labels, got_count, sizes, *_ = label_chunks(lazy, structure)
+    assert got_count == count
+    np.testing.assert_array_equal(labels.compute(), want)
+    np.testing.assert_array_equal(sizes, np.bincount(want.ravel())[1:])
+
+
 def test_label_chunks_of_an_empty_mask():
     mask = da.zeros((5, 6), dtype=bool, chunks=3)
     labels, count, sizes, lows, highs, seeded = label_chunks(mask, np.ones((3, 3), bool), seed=2)
