@@ -14,13 +14,29 @@ import math
 import numpy as np
 import scipy.fft
 
+from gpuimg._support import check_bytes
 
-def fft_shape(shape, reach) -> tuple[int, ...]:
+#: Bytes per point of the circular grid that a convolution's (or inner product's) arrays take at their
+#: peak: the padded input, its spectrum, the kernel's, the FFT's copies (measured with NumPy: 30 for
+#: the local intensity, 40 for Moran's I; cuFFT's work area comes on top).
+_BYTES_PER_POINT = 40
+
+
+def fft_shape(shape, reach, what: str) -> tuple[int, ...]:
     """The circular grid for inputs of ``shape`` and kernel offsets up to ``reach`` voxels per axis:
-    ``n + reach`` rounded up to a length whose real FFT is fast (5-smooth)."""
-    return tuple(
+    ``n + reach`` rounded up to a length whose real FFT is fast (5-smooth).
+
+    Raises
+    ------
+    MemoryBudgetError
+        If the convolutions over the grid would exceed the memory budget; ``what`` names them (and
+        what sets their size) for the message.
+    """
+    grid = tuple(
         scipy.fft.next_fast_len(int(n) + int(r), real=True) for n, r in zip(shape, reach, strict=True)
     )
+    check_bytes(_BYTES_PER_POINT * math.prod(grid), f"{what}, by FFT over a grid of {grid} points,")
+    return grid
 
 
 def radial_spectrum(ns, grid, spacing, weight, *, cache: bool = False):

@@ -20,6 +20,12 @@ def local_intensity(roi: Roi) -> dict[str, float]:
     -------
     dict of str to float
 
+    Raises
+    ------
+    MemoryBudgetError
+        If the convolution would exceed the memory budget: about 40 bytes per point of a grid of
+        the ROI's box grown by the sphere's radius, which a fine spacing makes large (micro-CT).
+
     Notes
     -----
     The peak at a voxel is the mean intensity of every image voxel (in the ROI or not) whose centre
@@ -41,7 +47,13 @@ def local_intensity_deferred(roi: Roi) -> Deferred:
     ns = namespace(image)
     xp = ns.xp
     reach = [int(PEAK_RADIUS_MM // s) for s in roi.spacing]
-    grid = fft_shape(image.shape, reach)
+    grid = fft_shape(
+        image.shape,
+        reach,
+        f"The local intensity peaks over the ROI's box of {tuple(image.shape)} voxels at spacing "
+        f"{roi.spacing} mm (the 1 cm³ sphere reaches {tuple(reach)} voxels: a coarser new_spacing "
+        "needs less; or leave out the local_intensity family)",
+    )
     sphere = radial_spectrum(ns, grid, roi.spacing, lambda d2: (d2 <= PEAK_RADIUS_MM**2).astype(xp.float64))
     # A NaN or infinity anywhere in the FFT's input would reach every voxel's sum, not only its sphere's.
     finite = xp.isfinite(image) if roi.nonfinite else None

@@ -68,6 +68,9 @@ def morphology(
     FeatureError
         For arrays that are not 3D or differ in shape or device, a Volume or complex image, a
         spacing that is not 3 positive numbers, or an empty morphological or intensity mask.
+    MemoryBudgetError
+        If Moran's I and Geary's C over the intensity mask's bounding box (see Notes) would exceed
+        the memory budget.
 
     Notes
     -----
@@ -343,7 +346,12 @@ def _inverse_distance_sums(values, mask, mean, spacing):
     xp = ns.xp
     m = mask.astype(xp.float64)
     a = xp.where(mask, values - mean, 0.0)  # not "* m": a NaN outside the ROI stays out
-    grid = fft_shape(m.shape, [n - 1 for n in m.shape])
+    grid = fft_shape(
+        m.shape,
+        [n - 1 for n in m.shape],
+        f"Moran's I and Geary's C over the intensity mask's box of {tuple(m.shape)} voxels (morphology; "
+        "a coarser new_spacing needs less)",
+    )
     kernel = radial_spectrum(ns, grid, spacing, _inverse_distance, cache=True)
     m_hat, a_hat, a2_hat = spectrum(ns, xp.stack([m, a, a * a]), grid)
     sum_w = inner_product(ns, kernel, grid, m_hat, m_hat)

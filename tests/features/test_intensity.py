@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import scipy.stats
 
-from gpuimg.errors import FeatureWarning
+from gpuimg.errors import FeatureWarning, MemoryBudgetError
 from gpuimg.features import Settings, extract
 from gpuimg.features.chain import PEAK_RADIUS_MM
 
@@ -213,3 +213,17 @@ def test_constant_roi_of_any_value_has_no_spread(value):
         "stat_iqr",
     ]
     assert [f[name] for name in spread] == [0.0] * len(spread)
+
+
+def test_local_intensity_past_the_memory_budget_is_refused(rng, monkeypatch):
+    # A fine spacing (micro-CT) makes the 1 cm³ sphere reach many voxels, and the FFT's grid the
+    # ROI's box grown by that reach: at 0.05 mm a 2 mm cube took a grid of 432³ points, and NumPy's
+    # MemoryError (pocketfft's std::bad_alloc) ended extract. Here 0.2 mm (31 voxels' reach) on a
+    # 20³ image: a grid of 54 x 54 x 54 points, about 6 MB, past a budget of 1 MB.
+    monkeypatch.setenv("GPUIMG_MAX_BYTES", "1M")
+    image = rng.normal(0.0, 50.0, (20, 20, 20))
+    mask = np.zeros(image.shape, bool)
+    mask[8:12, 8:12, 8:12] = True
+    with pytest.raises(MemoryBudgetError, match=r"local intensity peaks .* \(31, 31, 31\) voxels"):
+        extract(image, mask, spacing=0.2, families=["local_intensity"])
+    extract(image, mask, spacing=0.2, families=["statistics"])  # the other families need no such grid

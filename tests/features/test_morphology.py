@@ -14,7 +14,7 @@ from numpy.polynomial.legendre import legval
 from numpy.testing import assert_allclose
 
 import gpuimg
-from gpuimg.errors import FeatureError, FeatureWarning
+from gpuimg.errors import FeatureError, FeatureWarning, MemoryBudgetError
 from gpuimg.features.morphology import (
     _edge_midpoints,
     _ellipsoid_area,
@@ -481,3 +481,14 @@ def test_constant_intensities_leave_moran_and_geary_undefined(value):
     with pytest.warns(FeatureWarning, match="morph_moran_i, morph_geary_c"):
         f = morphology(image, mask, mask, SPACING)
     assert math.isnan(f["morph_moran_i"]) and math.isnan(f["morph_geary_c"])
+
+
+def test_moran_and_geary_past_the_memory_budget_are_refused(rng, monkeypatch):
+    # The inverse-distance sums run over a grid of about 2n per axis of the intensity mask's box of n:
+    # a 30³ box takes 60³ points, about 9 MB (a 300³ box 8.6 GB), past a budget of 1 MB. It was NumPy's
+    # MemoryError, once the FFT's arrays were allocated.
+    monkeypatch.setenv("GPUIMG_MAX_BYTES", "1M")
+    image = rng.normal(0.0, 50.0, (30, 30, 30))
+    mask = np.ones(image.shape, bool)
+    with pytest.raises(MemoryBudgetError, match=r"Moran's I and Geary's C .* \(30, 30, 30\) voxels"):
+        morphology(image, mask, mask, (1.0, 1.0, 1.0))
