@@ -227,3 +227,16 @@ def test_a_small_partial_volume_threshold_keeps_the_voxels_outside_the_roi_out(r
     expected = fraction >= threshold * (1 - 1e-9)
     assert int(roi.morph_mask.sum()) == int(expected.sum())
     assert roi.morph_mask.sum() < roi.morph_mask.size  # the box's voxels far from the ROI stay out
+
+
+@pytest.mark.parametrize("sigma", [0.5, 3.0])
+@pytest.mark.parametrize("value", [1 / 3, 0.1, 2.675, 5.0])
+def test_outlier_filtering_keeps_a_constant_roi(value, sigma):
+    # Every voxel of a constant ROI is its mean (the standard deviation is 0), so none is an outlier.
+    # The rounded mean of 1/3 missed it by an ulp, more than 0.5 sigma of the rounded deviations:
+    # outlier_sigma=0.5 dropped every voxel and prepare raised 'no voxel of the ROI is left'.
+    image = np.full((6, 7, 8), value)
+    mask = np.zeros(image.shape, bool)
+    mask[1:5, 1:6, 1:7] = True
+    roi = prepare(image, mask, spacing=1.0, settings=Settings(outlier_sigma=sigma))
+    np.testing.assert_array_equal(roi.values, image[mask])
