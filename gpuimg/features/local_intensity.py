@@ -46,12 +46,14 @@ def local_intensity_deferred(roi: Roi) -> Deferred:
     image = roi.image
     ns = namespace(image)
     xp = ns.xp
-    reach = [int(PEAK_RADIUS_MM // s) for s in roi.spacing]
+    # Offsets past n - 1 join no two voxels of an axis of n: a sphere reaching further (a fine spacing, an
+    # image thinner than the sphere) needs no larger grid. Such a sphere is cut by the image's edge.
+    reach = [min(int(PEAK_RADIUS_MM // s), n - 1) for s, n in zip(roi.spacing, image.shape, strict=True)]
     grid = fft_shape(
         image.shape,
         reach,
         f"The local intensity peaks over the ROI's box of {tuple(image.shape)} voxels at spacing "
-        f"{roi.spacing} mm (the 1 cm³ sphere reaches {tuple(reach)} voxels: a coarser new_spacing "
+        f"{roi.spacing} mm (the 1 cm³ sphere reaching {tuple(reach)} of them: a coarser new_spacing "
         "needs less; or leave out the local_intensity family)",
     )
     sphere = radial_spectrum(ns, grid, roi.spacing, lambda d2: (d2 <= PEAK_RADIUS_MM**2).astype(xp.float64))

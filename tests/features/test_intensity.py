@@ -219,11 +219,27 @@ def test_local_intensity_past_the_memory_budget_is_refused(rng, monkeypatch):
     # A fine spacing (micro-CT) makes the 1 cm³ sphere reach many voxels, and the FFT's grid the
     # ROI's box grown by that reach: at 0.05 mm a 2 mm cube took a grid of 432³ points, and NumPy's
     # MemoryError (pocketfft's std::bad_alloc) ended extract. Here 0.2 mm (31 voxels' reach) on a
-    # 20³ image: a grid of 54 x 54 x 54 points, about 6 MB, past a budget of 1 MB.
+    # 40³ image: a grid of 72 x 72 x 72 points, about 15 MB, past a budget of 1 MB.
     monkeypatch.setenv("GPUIMG_MAX_BYTES", "1M")
-    image = rng.normal(0.0, 50.0, (20, 20, 20))
+    image = rng.normal(0.0, 50.0, (40, 40, 40))
     mask = np.zeros(image.shape, bool)
-    mask[8:12, 8:12, 8:12] = True
-    with pytest.raises(MemoryBudgetError, match=r"local intensity peaks .* \(31, 31, 31\) voxels"):
+    mask[18:22, 18:22, 18:22] = True
+    with pytest.raises(
+        MemoryBudgetError, match=r"local intensity peaks over the ROI's box of \(40, 40, 40\)"
+    ):
         extract(image, mask, spacing=0.2, families=["local_intensity"])
     extract(image, mask, spacing=0.2, families=["statistics"])  # the other families need no such grid
+
+
+def test_local_intensity_of_an_image_thinner_than_the_sphere(rng, monkeypatch):
+    # At 0.02 mm the sphere reaches 310 voxels, past every voxel of this 24³ image (0.48 mm wide): each
+    # sphere holds the whole image, so every peak is the image's mean (closed form). The FFT's grid
+    # was 24 + 310 points per axis (1.5 GB at 40 bytes a point, past a budget of 100 MB); 2 x 24 - 1
+    # suffice, no offset of two voxels being longer.
+    monkeypatch.setenv("GPUIMG_MAX_BYTES", "100M")
+    image = rng.normal(0.0, 50.0, (24, 24, 24))
+    mask = np.zeros(image.shape, bool)
+    mask[5:15, 8:20, 3:9] = rng.random((10, 12, 6)) < 0.7
+    f = extract(image, mask, spacing=0.02, families=["local_intensity"])
+    # FFT rounding (1e-16 times log of the size) relative to the sums of 13824 values of about 50
+    np.testing.assert_allclose([f["loc_peak_loc"], f["loc_peak_glob"]], image.mean(), rtol=0, atol=1e-9)
