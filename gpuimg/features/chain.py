@@ -337,10 +337,11 @@ def _inputs(image, mask, spacing):
     volumes = [v for v in (image, mask) if isinstance(v, Volume)]
     data = image.data if isinstance(image, Volume) else image
     mask = mask.data if isinstance(mask, Volume) else mask
-    if is_dask(data):
-        data = data.compute()
-    if is_dask(mask):
-        mask = mask.compute()
+    if is_dask(data) or is_dask(mask):
+        import dask
+
+        # In one pass: a mask made from the image (image > t) shares its reads, which two passes repeat.
+        data, mask = dask.compute(data, mask)
     if not hasattr(data, "dtype"):
         data = np.asarray(data)
     if data.dtype.kind not in "biuf":

@@ -240,3 +240,21 @@ def test_outlier_filtering_keeps_a_constant_roi(value, sigma):
     mask[1:5, 1:6, 1:7] = True
     roi = prepare(image, mask, spacing=1.0, settings=Settings(outlier_sigma=sigma))
     np.testing.assert_array_equal(roi.values, image[mask])
+
+
+def test_a_dask_image_and_a_mask_made_from_it_are_read_once(rng):
+    """A mask made from the Dask image (image > t) shares its reads: both are computed in one pass.
+    Each was computed on its own, so every chunk of the image was read twice."""
+    da = pytest.importorskip("dask.array")
+    image, _ = _blob(rng)
+    reads = []
+
+    def read(block):
+        if block.size:  # Dask calls it on an empty block to learn the result's type
+            reads.append(block.shape)
+        return block
+
+    lazy = da.from_array(image, chunks=(9, 11, 10)).map_blocks(read, dtype=image.dtype)
+    roi = prepare(lazy, lazy > 100.0, spacing=1.0)
+    assert len(reads) == lazy.npartitions == 8
+    np.testing.assert_array_equal(np.sort(roi.values), np.sort(image[image > 100.0]))
