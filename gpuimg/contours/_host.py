@@ -7,7 +7,7 @@ the first such copy of each operation warns, so that the transfer is never hidde
 
 import warnings
 
-from gpuimg.backend import to_numpy
+from gpuimg.backend import is_dask, to_numpy
 
 _WARNED: set[str] = set()
 
@@ -21,4 +21,9 @@ def to_host(ns, operation: str, *arrays):
             "host, processed with scikit-image, and the result copied back to the GPU.",
             stacklevel=3,
         )
+    if any(is_dask(a) for a in arrays):
+        import dask
+
+        # In one pass: a mask made from the volume (volume > t) shares its reads, which two passes repeat.
+        arrays = dask.compute(*arrays)
     return tuple(None if a is None else to_numpy(a) for a in arrays)
