@@ -8,7 +8,7 @@ from gpuimg.backend import namespace
 from gpuimg.errors import FeatureError
 
 from ._scalars import Deferred, undefined
-from .chain import Roi, check_roi, discretise
+from .chain import Roi, check_roi, discretise, fbs_bins
 from .settings import MAX_IVH_BINS
 
 
@@ -33,7 +33,8 @@ def intensity_volume_histogram(roi: Roi) -> dict[str, float]:
     The levels ``i`` run over the whole range G in steps ``w`` (IBSI 3.5): for "none" the
     intensities themselves, G the re-segmentation range (its open ends, and no range, taken
     from the ROI's minimum and maximum) and ``w = 1``; for "fbs" the bin centres from the lower to
-    the upper bound, ``w`` the bin width; for "fbn" the bin numbers 1 to N, ``w = 1``. The volume
+    the upper bound (each less half a bin; an open upper end's last level is the centre of the bin
+    of the ROI's maximum), ``w`` the bin width; for "fbn" the bin numbers 1 to N, ``w = 1``. The volume
     fraction at level ``i`` is the fraction of voxels at ``i`` or above, the intensity fraction
     ``(i - min G) / (max G - min G)``. ``V_x`` is the volume fraction of the first level at
     intensity fraction ``x`` or more, ``I_x`` the first level whose volume fraction is at most ``x``
@@ -59,7 +60,12 @@ def intensity_volume_histogram_deferred(roi: Roi) -> Deferred:
             x, settings, method="fbs", bin_width=step, max_bins=MAX_IVH_BINS, value_range=roi.value_range
         )
         position = (position - 1).astype(np.float64)
-        low, high = low + 0.5 * step, high - 0.5 * step
+        # The centres of the range's first and last bins: a bound less half a bin, but an open upper
+        # end (or none) is the ROI's largest intensity, whose bin's centre is the last level; its
+        # largest intensity less half a bin left that bin out where it lay in the bin's lower half.
+        top = settings.reseg_range[1] if settings.reseg_range is not None else math.inf
+        bins = fbs_bins(roi.value_range, step, settings)
+        low, high = low + 0.5 * step, (high - 0.5 * step if math.isfinite(top) else low + (bins - 0.5) * step)
     else:
         step = 1.0
         bins = discretise(

@@ -243,3 +243,30 @@ def test_local_intensity_of_an_image_thinner_than_the_sphere(rng, monkeypatch):
     f = extract(image, mask, spacing=0.02, families=["local_intensity"])
     # FFT rounding (1e-16 times log of the size) relative to the sums of 13824 values of about 50
     np.testing.assert_allclose([f["loc_peak_loc"], f["loc_peak_glob"]], image.mean(), rtol=0, atol=1e-9)
+
+
+@pytest.mark.parametrize("top", [10.3, 10.7, 11.0])
+@pytest.mark.parametrize("reseg_range", [None, (0.0, np.inf)], ids=["no-range", "open-upper-end"])
+def test_ivh_fixed_bin_size_ends_at_the_bin_of_the_largest_intensity(rng, top, reseg_range):
+    # Without an upper bound the range ended at the ROI's maximum less half a bin: for a maximum of
+    # 10.3 in 1-wide bins from 0 that is 9.8, and the levels stopped at 9.5, leaving out the bin
+    # [10, 11) that holds it (its AUC 0.59 for 0.54); a maximum of 10.7 kept it. Expected: IBSI's
+    # definition over the bin centres, from the first bin's to the last's, by NumPy.
+    x = np.concatenate([[0.0, top], rng.uniform(0.0, top, 198)])
+    settings = Settings(ivh_discretisation="fbs", ivh_bin_width=1.0, reseg_range=reseg_range)
+    f = extract(
+        x.reshape(2, 10, 10), np.ones((2, 10, 10), bool), spacing=1.0, settings=settings, families=["ivh"]
+    )
+    centres = np.floor(x) + 0.5  # bins of width 1 from the minimum 0
+    levels = np.arange(centres.min(), centres.max() + 0.5)
+    nu = np.array([(centres >= level).mean() for level in levels])
+    gamma = (levels - levels[0]) / (levels[-1] - levels[0])
+    expected = {
+        "ivh_v10": nu[np.argmax(gamma >= 0.1)],
+        "ivh_v90": nu[np.argmax(gamma >= 0.9)],
+        "ivh_i10": levels[np.argmax(nu <= 0.1)],
+        "ivh_i90": levels[np.argmax(nu <= 0.9)],
+        "ivh_auc": np.trapezoid(nu, gamma),
+    }
+    # the same sums as the trapezoids, in another order: rounding only
+    np.testing.assert_allclose([f[k] for k in expected], list(expected.values()), rtol=1e-12)
