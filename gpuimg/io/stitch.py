@@ -7,7 +7,7 @@ import numpy as np
 
 from gpuimg._support import check_allocation, check_choice, check_flag
 from gpuimg._text import count
-from gpuimg.backend import namespace
+from gpuimg.backend import is_dask, namespace
 from gpuimg.errors import GeometryError, ParameterError
 from gpuimg.volume import Volume
 
@@ -28,7 +28,8 @@ def stitch(
     volumes : sequence of Volume
         The stations, in any order, on one device. They must share the slice direction and lie on one
         slice grid (same z spacing, offsets a whole number of slices). Without ``resample`` they must
-        also share orientation, pixel spacing, image size and in-plane position.
+        also share orientation, pixel spacing, image size and in-plane position. Dask stations are
+        computed first (together, each chunk once): the joined volume is made in memory.
     overlap : {"mean", "first", "last"}
         Slices covered by several stations take their mean (rounded for integer data without
         ``resample``), or the value of the station that comes first / last in ``volumes``.
@@ -130,6 +131,17 @@ def stitch(
         np.result_type(*[s.data.dtype for s in stations]),
         f"stitch: {len(stations)} stations spanning {n} slices",
     )
+    if any(is_dask(s.data) for s in stations):
+        import dask
+
+        # The joined volume is made in memory (its size checked above): Dask stations are computed
+        # first, together, each chunk once (NumPy's `total += data` of a Dask slab was Dask's
+        # NotImplementedError for overlap="mean", and a chunk across two slabs was computed twice).
+        computed = dask.compute(*[s.data for s in stations])
+        stations = [
+            Volume(d, s.spacing, s.origin, s.direction, s.meta)
+            for s, d in zip(stations, computed, strict=True)
+        ]
     meta = {**reference.meta, "stations": len(volumes)}
     if resample:
         dtype = np.result_type(*[s.data.dtype for s in stations], np.float32)

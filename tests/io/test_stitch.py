@@ -317,3 +317,28 @@ def test_resample_on_cuda_equals_cpu(rng):
     assert on_gpu.device == "cuda"
     # cupyx and SciPy interpolate in float64 both; the order of the sums differs.
     np.testing.assert_allclose(gpuimg.to_numpy(on_gpu.data), on_cpu.data, rtol=0, atol=1e-9)
+
+
+@pytest.mark.parametrize("overlap", ["mean", "first", "last"])
+def test_dask_stations_are_joined_as_their_voxels(rng, overlap):
+    """Stations whose data are Dask arrays (open_zarr, a lazy chain) join as their voxels do: with
+    overlap="mean" NumPy's `total += data` of a Dask slab was Dask's NotImplementedError ('The out
+    parameter is not fully supported')."""
+    da = pytest.importorskip("dask.array")
+    head = rng.integers(-1000, 1000, (6, 5, 4)).astype(np.int16)
+    body = rng.integers(-1000, 1000, (7, 5, 4)).astype(np.int16)
+    stations = [
+        Volume(da.from_array(head, chunks=(4, 2, 4)), spacing=(2.0, 1.0, 1.0)),
+        Volume(
+            da.from_array(body, chunks=((3, 1, 3), (5,), (1, 3))), spacing=(2.0, 1.0, 1.0), origin=(0, 0, 8.0)
+        ),
+    ]
+    # Body starts 8 mm (4 slices) above head's first slice: slices 4 and 5 are covered by both.
+    both = {
+        "mean": np.rint((head[4:].astype(np.float64) + body[:2]) / 2).astype(np.int16),
+        "first": head[4:],
+        "last": body[:2],
+    }[overlap]
+    joined = stitch(stations, overlap)
+    np.testing.assert_array_equal(gpuimg.to_numpy(joined), np.concatenate([head[:4], both, body[2:]]))
+    assert joined.data.dtype == np.int16
