@@ -16,6 +16,7 @@ import numpy as np
 import scipy.spatial
 from numpy.typing import ArrayLike
 
+from gpuimg._support import roi_voxels
 from gpuimg.backend import is_dask, namespace, to_numpy
 from gpuimg.contours import binary_mesh_measures
 from gpuimg.errors import FeatureError, FeatureWarning
@@ -42,6 +43,7 @@ def morphology(
         runs the processing chain and this).
     morph_mask : 3D bool array, the image's shape and device
         The morphological ROI mask: after interpolation, before re-segmentation (IBSI 1, section 2.2).
+        A mask of numbers holds its non-zero voxels, NaN not (as for every mask in gpuimg).
         It gives the mesh, the voxel volume, the PCA axes and the geometric centre of mass.
     intensity_mask : 3D bool array, the image's shape and device
         The intensity ROI mask: after re-segmentation. Its voxels give the intensity-weighted centre
@@ -131,15 +133,17 @@ def morphology_deferred(image, morph_mask, intensity_mask, spacing: Sequence[flo
     The device is read once here: both masks, packed into one byte per voxel, for the counts, the
     boxes, the mesh, the convex hull and the PCA, which run on the host.
     """
-    image, morph_mask, intensity_mask = (
-        x.compute() if is_dask(x) else x for x in (image, morph_mask, intensity_mask)
-    )
+    if any(is_dask(x) for x in (image, morph_mask, intensity_mask)):
+        import dask
+
+        # In one pass: masks made from the image (image > t) share its reads, which three passes repeat.
+        image, morph_mask, intensity_mask = dask.compute(image, morph_mask, intensity_mask)
     image = _check_image(image)
     ns = namespace(image)
     xp = ns.xp
     spacing = _check_inputs(ns, image, morph_mask, intensity_mask, spacing)
-    morph_device = xp.asarray(morph_mask).astype(bool, copy=False)
-    inten_device = xp.asarray(intensity_mask).astype(bool, copy=False)
+    # A mask of numbers holds its non-zero voxels, NaN left out (gpuimg's one rule); NaN as bool is True.
+    morph_device, inten_device = (roi_voxels(xp.asarray(m)) for m in (morph_mask, intensity_mask))
     packed = to_numpy(morph_device.view(np.uint8) | (inten_device.view(np.uint8) << 1))
     morph, inten = (packed & 1).view(bool), (packed >> 1).view(bool)
     n_morph = int(np.count_nonzero(morph))
