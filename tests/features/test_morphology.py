@@ -516,8 +516,9 @@ def test_a_dask_image_and_masks_made_from_it_are_read_once(rng):
 
 def test_a_float_mask_holds_its_non_zero_voxels_and_not_its_nan(rng):
     # gpuimg's one rule for masks (roi_voxels): NaN is no part of the ROI. morphology took a float mask
-    # as bool, NaN as True: a 5 x 5 x 4 box in NaN elsewhere had a voxel volume of 719 mm³, not 100.
-    # Expected: the voxel count (closed form) and scikit-image's mesh of the mask without its NaN.
+    # as bool, NaN as True, so the NaN around the ROI was measured with it (a 4 x 5 x 5 box in NaN
+    # elsewhere: a voxel volume of 719 mm³, not 100). Expected: the voxel count (closed form) and
+    # scikit-image's mesh of the mask without its NaN.
     shape = (8, 9, 10)
     image = rng.normal(10.0, 2.0, shape)
     mask = np.zeros(shape, bool)
