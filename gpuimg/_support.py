@@ -330,6 +330,16 @@ def real_dtype(dtype, name: str = "image") -> np.dtype:
     return dtype
 
 
+def check_known_shape(image, name: str = "image") -> None:
+    """ParameterError for a Dask array whose chunk sizes are unknown (NaN, as boolean indexing by a
+    Dask array leaves them): a chunked operation needs to know where each chunk lies."""
+    if any(isinstance(n, float) and math.isnan(n) for n in image.shape):
+        raise ParameterError(
+            f"the {name} is a Dask array of unknown chunk sizes (shape {tuple(image.shape)}, as boolean "
+            "indexing by a Dask array leaves it); call its .compute_chunk_sizes() first."
+        )
+
+
 def as_image(image, name: str = "image", *, ndims: Sequence[int] | None = None, empty: bool = True):
     """An array-like image checked for its number of axes, its size and its dtype.
 

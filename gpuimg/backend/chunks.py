@@ -11,6 +11,8 @@ from typing import NamedTuple
 import numba
 import numpy as np
 
+from gpuimg._support import check_known_shape
+
 from .counting import bincount_fixed
 from .namespaces import namespace
 
@@ -36,6 +38,7 @@ def map_stencil(func: Callable, x, *, depth: int | tuple[int, ...], periodic: bo
     dtype : dtype
         The dtype ``func`` returns.
     """
+    check_known_shape(x)
     meta = namespace(x).xp.empty((0,) * x.ndim, dtype=np.dtype(dtype))
     boundary = "periodic" if periodic else "none"
     depth = (depth,) * x.ndim if isinstance(depth, int | np.integer) else tuple(depth)
@@ -189,6 +192,7 @@ def label_chunks(mask, structure: np.ndarray, *, seed: int | None = None) -> Chu
     import scipy.sparse
     import scipy.sparse.csgraph
 
+    check_known_shape(mask, "mask")
     structure = np.asarray(structure, dtype=bool)
     # A chunk of length 0 (from slicing or concatenating) has no faces, and the chunks on either side
     # of it touch: leave it out, so that those two are neighbours in the chunk grid.

@@ -114,3 +114,18 @@ def test_label_chunks_marks_the_components_holding_a_seed(rng):
     want, count = ndi.label(classes, structure)
     assert found.count == count
     np.testing.assert_array_equal(found.seeded, np.isin(np.arange(1, count + 1), want[classes == 2]))
+
+
+def test_dask_arrays_of_unknown_chunk_sizes_are_a_parameter_error():
+    """Boolean indexing by a Dask array leaves chunk sizes unknown (NaN): label_chunks ended in
+    TypeError ('>' between NoneType and int) and map_stencil in a bare AssertionError of Dask's."""
+    from gpuimg.errors import ParameterError
+
+    mask = da.from_array(np.ones((8, 6, 6), bool), chunks=3)[da.from_array(np.ones(8, bool), chunks=3)]
+    assert np.isnan(mask.shape[0])
+    with pytest.raises(ParameterError, match=r"unknown chunk sizes.*compute_chunk_sizes"):
+        label_chunks(mask, np.ones((3, 3, 3), bool))
+    with pytest.raises(ParameterError, match=r"unknown chunk sizes.*compute_chunk_sizes"):
+        map_stencil(functools.partial(ndi.uniform_filter, size=3), mask, depth=1, periodic=False, dtype=bool)
+    known = mask.compute_chunk_sizes()  # what the message asks for: then both work
+    assert label_chunks(known, np.ones((3, 3, 3), bool)).count == 1
