@@ -14,7 +14,14 @@ from collections.abc import Sequence
 import numpy as np
 from numpy.typing import ArrayLike
 
-from gpuimg._support import as_image, check_allocation, check_cval, check_mode, float_dtype
+from gpuimg._support import (
+    as_image,
+    check_allocation,
+    check_cval,
+    check_known_shape,
+    check_mode,
+    float_dtype,
+)
 from gpuimg._support import check_spacing as _spacing
 from gpuimg._units import voxels
 from gpuimg.backend import is_dask, namespace, to_numpy
@@ -160,6 +167,8 @@ def crop_to_mask(
     if isinstance(image, Volume) and spacing is None:
         spacing = image.spacing
     mask = mask.data if isinstance(mask, Volume) else mask
+    check_known_shape(data)
+    check_known_shape(mask, "mask")
     ndim = np.ndim(data)
     if tuple(np.shape(mask)) != tuple(np.shape(data)):
         raise GeometryError(
@@ -203,6 +212,7 @@ def _resample(image, spacing, new_spacing, order, mode, cval):
         raise ParameterError(f"order={order!r} is not supported; use 0 (nearest), 1 (linear) or 3 (cubic).")
     check_mode(mode)
     check_cval(cval)
+    check_known_shape(image)
     shape, offset, step = ibsi_grid(np.shape(image), old, new)
     dtype = float_dtype(as_image(image).dtype)
     if is_dask(image):

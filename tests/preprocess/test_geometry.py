@@ -236,3 +236,19 @@ def test_cupy_input_stays_on_the_gpu(rng):
     assert isinstance(got, cupy.ndarray)
     want = resample(image, (2.0, 1.0, 1.0), (1.0, 0.8, 1.3), 3)
     np.testing.assert_allclose(got.get(), want, rtol=0, atol=1e-3)
+
+
+def test_dask_arrays_of_unknown_chunk_sizes_are_a_parameter_error():
+    """Boolean indexing by a Dask array leaves chunk sizes unknown (NaN): resample ended in
+    ValueError 'cannot convert float NaN to integer', crop_to_mask in Dask's ValueError."""
+    da = pytest.importorskip("dask.array")
+    from gpuimg.errors import ParameterError
+
+    image = da.ones((8, 6, 6), chunks=3)[da.from_array(np.ones(8, bool), chunks=3)]
+    assert np.isnan(image.shape[0])
+    with pytest.raises(ParameterError, match=r"the image .*unknown chunk sizes.*compute_chunk_sizes"):
+        resample(image, 1.0, 2.0)
+    with pytest.raises(ParameterError, match=r"the image .*unknown chunk sizes.*compute_chunk_sizes"):
+        crop_to_mask(image, image > 0)
+    known = image.compute_chunk_sizes()  # what the message asks for: then it resamples
+    np.testing.assert_array_equal(resample(known, 1.0, 2.0).compute(), np.ones((4, 3, 3), np.float32))
