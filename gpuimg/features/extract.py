@@ -7,7 +7,7 @@ import numpy as np
 
 from gpuimg._support import as_names
 from gpuimg.backend import namespace, to_numpy
-from gpuimg.errors import ConfigError, FeatureError
+from gpuimg.errors import ConfigError, FeatureError, MemoryBudgetError
 from gpuimg.kernels.labels import label_statistics
 
 from ._scalars import Deferred, resolve
@@ -140,8 +140,9 @@ def extract_labels(
     spacing, settings, families
         As :func:`extract`.
     skip_errors : bool
-        Leave out an ROI whose features cannot be computed (an ROI that re-segmentation empties,
-        say) instead of raising; its error is kept under the key ``"error"`` of its entry.
+        Leave out an ROI whose features cannot be computed (an ROI that re-segmentation empties, or
+        one whose work would exceed the memory budget) instead of raising; its error is kept under
+        the key ``"error"`` of its entry.
 
     Returns
     -------
@@ -170,9 +171,9 @@ def extract_labels(
         try:
             roi = prepare_box(data, lambda slices, v=value: labels[slices] == v, box, spacing, settings)
             results[value] = _features(roi, runs)
-        except FeatureError as exc:
+        except (FeatureError, MemoryBudgetError) as exc:  # this ROI's: too small, too large, ...
             if not skip_errors:
-                raise FeatureError(f"label {value}: {exc}") from exc
+                raise type(exc)(f"label {value}: {exc}") from exc
             results[value] = {"error": str(exc)}
     return results
 

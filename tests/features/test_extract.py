@@ -6,7 +6,7 @@ import scipy.ndimage
 
 import gpuimg
 from gpuimg import Volume
-from gpuimg.errors import ConfigError, FeatureError
+from gpuimg.errors import ConfigError, FeatureError, MemoryBudgetError
 from gpuimg.features import FAMILIES, Settings, extract, extract_labels
 
 SETTINGS = Settings(new_spacing=(2.0, 2.0, 2.0), round_intensities=True, reseg_range=(-300.0, 300.0))
@@ -89,6 +89,22 @@ def test_label_errors(rng):
         extract_labels(image, labels, spacing=1.0, settings=far, families=["statistics"])
     kept = extract_labels(image, labels, spacing=1.0, settings=far, families=["statistics"], skip_errors=True)
     assert all("re-segmentation" in row["error"] for row in kept.values())
+
+
+def test_a_label_past_the_memory_budget_is_named_or_skipped(rng, monkeypatch):
+    # One large ROI's Moran's I grid past the budget ended extract_labels, skip_errors or not, in a
+    # MemoryBudgetError that named no label; the small ROI's features were lost with it.
+    image = rng.normal(size=(40, 40, 40))
+    labels = np.zeros(image.shape, np.uint8)
+    labels[2:34, 2:34, 2:34] = 1
+    labels[36:39, 36:39, 36:39] = 2
+    monkeypatch.setenv("GPUIMG_MAX_BYTES", "1M")
+    with pytest.raises(MemoryBudgetError, match=r"^label 1: "):
+        extract_labels(image, labels, spacing=1.0, families=["morphology"])
+    kept = extract_labels(image, labels, spacing=1.0, families=["morphology"], skip_errors=True)
+    assert "memory budget" in kept[1]["error"]
+    monkeypatch.delenv("GPUIMG_MAX_BYTES")
+    assert kept[2] == extract(image, labels == 2, spacing=1.0, families=["morphology"])
 
 
 @pytest.mark.parametrize("dtype", [np.uint64, np.int64, np.uint32])
