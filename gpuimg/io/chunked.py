@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from gpuimg._support import check_path
+from gpuimg._support import check_known_shape, check_path
 from gpuimg.backend import is_dask, to_numpy
 from gpuimg.backend.chunks import row_slices
 from gpuimg.errors import GpuimgError, ParameterError, WriteError
@@ -139,6 +139,7 @@ def write_chunked(image, path: str | os.PathLike, *, spacing=None, origin=None, 
         import dask.array as da
 
         data = da.from_array(to_numpy(data))
+    check_known_shape(data)
     if data.ndim != 3:
         raise ParameterError(f"write_chunked writes 3D volumes (z, y, x); got shape {data.shape}.")
     if name.endswith((".nii", ".nii.gz")):

@@ -101,3 +101,19 @@ def test_bad_requests_name_the_problem(tmp_path, volume):
     with pytest.raises(gpuimg.errors.ImageFileError, match="no Zarr array"):
         open_zarr(tmp_path / "absent.zarr")
     assert not list(tmp_path.iterdir())  # nothing half written
+
+
+@pytest.mark.parametrize("name", ["out.zarr", "out.nii.gz"])
+def test_unknown_chunk_sizes_are_a_parameter_error(tmp_path, name):
+    """Boolean indexing by a Dask array leaves chunk sizes unknown (NaN): the write was a WriteError
+    telling to check that the folder is writable ('Expected an iterable of integers', nibabel's
+    'does not fit in dim datatype')."""
+    lazy = da.ones((8, 6, 6), chunks=3)[da.from_array(np.ones(8, bool), chunks=3)]
+    with pytest.raises(gpuimg.ParameterError, match=r"unknown chunk sizes.*compute_chunk_sizes"):
+        write_chunked(lazy, tmp_path / name, spacing=(1.0, 1.0, 1.0))
+    assert not list(tmp_path.iterdir())  # nothing half written
+    written = write_chunked(lazy.compute_chunk_sizes(), tmp_path / name, spacing=(1.0, 1.0, 1.0))
+    if name.endswith(".zarr"):
+        np.testing.assert_array_equal(open_zarr(written).data.compute(), np.ones((8, 6, 6)))
+    else:  # NIfTI holds (x, y, z)
+        np.testing.assert_array_equal(np.asarray(nib.load(written).dataobj), np.ones((6, 6, 8)))
