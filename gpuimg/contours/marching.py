@@ -376,7 +376,13 @@ def _level(level):
     """The iso-value as a float, or None for scikit-image's default (the middle of the range)."""
     if level is None:
         return None
-    if not isinstance(level, (int, float, np.integer, np.floating)) or not math.isfinite(level):
+    # A 0-d array is one number too: the mean of a CuPy volume is one on the GPU (float() reads it).
+    number = isinstance(level, (int, float, np.integer, np.floating)) or (
+        hasattr(level, "dtype")
+        and getattr(level, "shape", None) == ()
+        and np.dtype(level.dtype).kind in "biuf"
+    )
+    if not number or not math.isfinite(float(level)):
         raise ParameterError(f"level={level!r} must be a finite number (image units) or None.")
     return float(level)
 

@@ -25,6 +25,25 @@ def test_marching_cubes_with_a_device_mask(emulated_cuda, rng):
     np.testing.assert_allclose(to_numpy(found), expected, rtol=1e-6)
 
 
+def test_iso_level_given_as_the_mean_of_a_device_volume(emulated_cuda, rng):
+    """marching_cubes(volume, volume.mean()) was a ParameterError 'must be a finite number' on the GPU:
+    the mean of a CuPy array is a 0-d device array (of a NumPy array, a NumPy scalar)."""
+    import skimage.measure
+
+    volume = rng.random((6, 7, 8)).astype(np.float32)
+    on_device = emulated_cuda(volume)
+    level = float(volume.mean())
+    expected = skimage.measure.marching_cubes(volume, level)[0]
+    np.testing.assert_allclose(
+        to_numpy(contours.marching_cubes(on_device, on_device.mean())[0]), expected, rtol=1e-5
+    )
+    expected = skimage.measure.find_contours(volume[2], float(volume[2].mean()))
+    found = contours.find_contours(on_device[2], on_device[2].mean())
+    assert len(found) == len(expected)
+    for a, b in zip(found, expected, strict=True):
+        np.testing.assert_allclose(to_numpy(a), b, rtol=1e-5, atol=1e-6)
+
+
 def test_canny_quantile_thresholds_on_the_device(emulated_cuda, rng):
     """Defect 2: the quantile threshold is a 0-d device array, which np.float32() cannot take."""
     image = rng.random((16, 18)).astype(np.float32)
