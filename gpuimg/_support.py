@@ -24,6 +24,7 @@ Examples
 import math
 import os
 import re
+import sys
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
@@ -131,6 +132,22 @@ def check_cval(cval, name: str = "cval") -> float:
         raise ParameterError(message) from None
 
 
+def host_values(value) -> np.ndarray:
+    """``value`` (numbers given for a parameter) as a NumPy object array; a CuPy array, such as a sigma
+    computed on the GPU (``image.std()``, a 0-d device array), is copied to the host explicitly, as
+    ``float()`` reads one (NumPy cannot take it: CuPy refuses the implicit copy).
+
+    Examples
+    --------
+    >>> host_values([1, 2.5]).tolist()
+    [1, 2.5]
+    """
+    cupy = sys.modules.get("cupy")  # not imported for it: CuPy is optional
+    if cupy is not None and isinstance(value, cupy.ndarray):
+        value = value.get()
+    return np.asarray(value, dtype=object)
+
+
 def per_axis(value, ndim: int, name: str) -> tuple:
     """``value`` repeated for each of ``ndim`` axes, or its ``ndim`` items (not converted).
 
@@ -139,7 +156,7 @@ def per_axis(value, ndim: int, name: str) -> tuple:
     >>> per_axis(2, 3, "size")
     (2, 2, 2)
     """
-    values = np.atleast_1d(np.asarray(value, dtype=object))
+    values = np.atleast_1d(host_values(value))
     if values.ndim != 1 or values.size not in (1, ndim):
         raise ParameterError(f"{name}={value!r} must be one number or one per axis ({ndim}).")
     return tuple(values) * (ndim if values.size == 1 else 1)

@@ -17,6 +17,7 @@ import math
 
 import numpy as np
 
+from gpuimg._support import host_values
 from gpuimg.errors import ParameterError
 
 
@@ -66,7 +67,7 @@ def voxels(
 
 
 def _sizes(name, value, ndim, allow_zero):
-    values = np.atleast_1d(np.asarray(value, dtype=object))
+    values = np.atleast_1d(host_values(value))
     try:
         numbers = tuple(float(v) for v in values) if values.ndim == 1 else ()
     except (TypeError, ValueError):

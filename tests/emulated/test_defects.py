@@ -44,6 +44,25 @@ def test_iso_level_given_as_the_mean_of_a_device_volume(emulated_cuda, rng):
         np.testing.assert_allclose(to_numpy(a), b, rtol=1e-5, atol=1e-6)
 
 
+def test_sizes_given_as_device_arrays(emulated_cuda, rng):
+    """gaussian_filter(image, sigma) with sigma a 0-d or 1-D device array (computed on the GPU) and
+    median_filter with such a size were CuPy's bare TypeError refusing an implicit copy: the per-axis
+    values were read by np.asarray."""
+    image = rng.random((5, 6, 7)).astype(np.float32)
+    on_device = emulated_cuda(image)
+    for sigma in (np.float64(1.5), np.array([1.0, 0.5, 2.0])):
+        found = preprocess.gaussian_filter(on_device, emulated_cuda(sigma))
+        # SciPy on the same float32 values: the same filter up to float32 rounding.
+        np.testing.assert_allclose(
+            to_numpy(found), scipy.ndimage.gaussian_filter(image, sigma), rtol=1e-5, atol=1e-6
+        )
+    for size in (np.int64(3), np.array([1, 3, 3])):
+        found = preprocess.median_filter(on_device, emulated_cuda(size))
+        np.testing.assert_array_equal(
+            to_numpy(found), scipy.ndimage.median_filter(image, size, mode="reflect")
+        )
+
+
 def test_canny_quantile_thresholds_on_the_device(emulated_cuda, rng):
     """Defect 2: the quantile threshold is a 0-d device array, which np.float32() cannot take."""
     image = rng.random((16, 18)).astype(np.float32)
