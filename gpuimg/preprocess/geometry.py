@@ -186,9 +186,12 @@ def crop_to_mask(
         import dask
 
         bounds = dask.compute(*bounds)
+    # One read of the device for all axes' projections (not one per axis).
+    flat = to_numpy(xp.concatenate([xp.asarray(along) for along in bounds]))
+    bounds = np.split(flat, np.cumsum(np.shape(data))[:-1])
     slices = []
     for axis, along in enumerate(bounds):
-        hits = np.flatnonzero(to_numpy(along))
+        hits = np.flatnonzero(along)
         if hits.size == 0:
             raise ParameterError("crop_to_mask: the mask is empty; there is nothing to crop to.")
         grow = math.ceil(margins[axis] - 1e-9)

@@ -358,6 +358,22 @@ def test_extract_reads_the_device_a_fixed_number_of_times(texture, emulated_cuda
     np.testing.assert_allclose(list(found.values()), list(expected.values()), rtol=1e-9, equal_nan=True)
 
 
+def test_crop_to_mask_reads_the_device_once(emulated_cuda, rng):
+    """crop_to_mask read the device once per axis (three times for a volume) to find the mask's box."""
+    if not isinstance(emulated_cuda(np.zeros(1)), DeviceArray):
+        pytest.skip("counts the reads of the emulated device")
+    image = rng.random((6, 7, 8)).astype(np.float32)
+    mask = np.zeros(image.shape, bool)
+    mask[1:3, 2:6, 4:5] = True
+    syncs, found = _syncs_of(
+        lambda: preprocess.crop_to_mask(emulated_cuda(image), emulated_cuda(mask), margin=1)
+    )
+    assert syncs == 1
+    box = scipy.ndimage.find_objects(mask.astype(np.int8))[0]
+    grown = tuple(slice(max(s.start - 1, 0), s.stop + 1) for s in box)
+    np.testing.assert_array_equal(to_numpy(found), image[grown])
+
+
 def _peak_bytes_of(run):
     """Bytes of device memory ``run`` holds at its peak beyond what was alive before, and its result."""
     MEMORY.reset()
