@@ -21,6 +21,7 @@ from gpuimg._support import (
     check_known_shape,
     check_mode,
     float_dtype,
+    roi_voxels,
 )
 from gpuimg._support import check_spacing as _spacing
 from gpuimg._units import voxels
@@ -140,7 +141,7 @@ def crop_to_mask(
     ----------
     image : array (NumPy, CuPy or Dask) or Volume
     mask : array or Volume, the image's shape
-        Non-zero voxels mark the region of interest.
+        Non-zero voxels mark the region of interest (NaN voxels of a float mask are outside).
     margin : float or sequence of float [voxels], optional
         Margin kept around the box, per axis; rounded up to whole voxels, cut at the volume's edge.
         Default 0.
@@ -177,7 +178,7 @@ def crop_to_mask(
         )
     margins = voxels("margin", margin, margin_mm, spacing, ndim, default=0.0, allow_zero=True)
     xp = namespace(mask).xp
-    found = mask.astype(bool) if is_dask(mask) else xp.asarray(mask, dtype=bool)
+    found = roi_voxels(mask if is_dask(mask) else xp.asarray(mask))
     bounds = []
     for axis in range(ndim):
         others = tuple(a for a in range(ndim) if a != axis)

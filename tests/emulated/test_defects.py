@@ -374,6 +374,20 @@ def test_crop_to_mask_reads_the_device_once(emulated_cuda, rng):
     np.testing.assert_array_equal(to_numpy(found), image[grown])
 
 
+@pytest.mark.parametrize("device", ["cpu", "cuda"])
+def test_crop_to_mask_leaves_out_a_float_masks_nan(device, emulated_cuda, rng):
+    """crop_to_mask counted a float mask's NaN voxels in (NaN != 0), against gpuimg's one rule for
+    masks (the ROI's non-zero voxels, NaN left out), so the box grew to them."""
+    put = emulated_cuda if device == "cuda" else np.asarray
+    image = rng.random((6, 7, 8)).astype(np.float32)
+    mask = np.zeros(image.shape)
+    mask[2:4, 1:3, 5:7] = 1.0
+    mask[0, 6, 0] = mask[5, 0, 7] = np.nan
+    found = preprocess.crop_to_mask(put(image), put(mask))
+    box = scipy.ndimage.find_objects((mask == 1).astype(np.int8))[0]
+    np.testing.assert_array_equal(to_numpy(found), image[box])
+
+
 def _peak_bytes_of(run):
     """Bytes of device memory ``run`` holds at its peak beyond what was alive before, and its result."""
     MEMORY.reset()
