@@ -17,6 +17,7 @@ from types import ModuleType, SimpleNamespace
 
 import numpy as np
 
+from gpuimg._support import roi_voxels
 from gpuimg.errors import DeviceError
 
 from .device import resolve_device
@@ -219,6 +220,8 @@ def on_device(ns: Namespace, x, name: str, dtype=None):
             f"{name} is on the GPU and the image on the CPU; put both on one device: "
             f"gpuimg.to_numpy({name}), or gpuimg.to_device(image, 'cuda')."
         )
+    if dtype is bool:  # a mask: its ROI by gpuimg's one rule, a float mask's NaN voxels left out
+        return roi_voxels(ns.xp.asarray(x))
     return ns.xp.asarray(x, dtype=dtype)
 
 

@@ -18,7 +18,7 @@ import numpy as np
 import skimage.measure
 from numpy.typing import ArrayLike
 
-from gpuimg._support import check_choice, check_spacing
+from gpuimg._support import check_choice, check_spacing, roi_voxels
 from gpuimg.backend import namespace
 from gpuimg.errors import ParameterError
 from gpuimg.kernels.mesh import cube_cases
@@ -128,7 +128,7 @@ def marching_cubes(
             step_size=int(step_size),
             allow_degenerate=allow_degenerate,
             method="lewiner",
-            mask=None if host_mask is None else host_mask.astype(bool, copy=False),
+            mask=None if host_mask is None else roi_voxels(host_mask),
         )
     except ValueError as exc:
         # scikit-image checks the level against the volume's range (one pass we do not repeat).
@@ -341,7 +341,7 @@ def find_contours(
         _level(level),
         fully_connected,
         positive_orientation,
-        mask=None if host_mask is None else host_mask.astype(bool, copy=False),
+        mask=None if host_mask is None else roi_voxels(host_mask),
     )
     return [ns.xp.asarray(c) for c in contours]
 

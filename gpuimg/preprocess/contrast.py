@@ -17,7 +17,7 @@ import math
 import numpy as np
 from numpy.typing import ArrayLike
 
-from gpuimg._support import float_dtype, is_finite
+from gpuimg._support import float_dtype, is_finite, roi_voxels
 from gpuimg.backend import is_dask, namespace, on_device
 from gpuimg.errors import ParameterError
 from gpuimg.volume import Volume, accepts_volume
@@ -297,4 +297,4 @@ def _mask(image, mask):
         raise ParameterError(
             f"mask of shape {np.shape(mask)} does not match the image of shape {np.shape(image)}."
         )
-    return mask.astype(bool) if is_dask(mask) else on_device(namespace(image), mask, "mask", bool)
+    return roi_voxels(mask) if is_dask(mask) else on_device(namespace(image), mask, "mask", bool)

@@ -47,3 +47,35 @@ def test_match_histogram_on_two_devices_is_a_device_error(emulated_cuda, rng):
     for source, reference in ((image, emulated_cuda(image)), (emulated_cuda(image), image)):
         with pytest.raises(DeviceError, match="match_histogram: the image is on the"):
             preprocess.match_histogram(source, reference)
+
+
+@pytest.mark.parametrize("device", ["cpu", "cuda"])
+@pytest.mark.parametrize("operation", WITH_MASK)
+def test_a_float_masks_nan_voxels_are_outside(operation, device, emulated_cuda, rng):
+    # NaN != 0: a float mask's NaN voxels (a resampled label map's edge) were counted in by these
+    # operations (zscore's mean, the histograms, Otsu's threshold, canny's edges and k-means' labels
+    # changed), against gpuimg's one rule for masks: the non-zero voxels, NaN left out. The result
+    # equals that of the mask with NaN as 0, whose tests compare with scikit-image and NumPy.
+    put = emulated_cuda if device == "cuda" else np.asarray
+    image, mask = _image_and_mask(rng)
+    with_nan = mask.astype(np.float64)
+    with_nan[0, 0, 0] = with_nan[5, 11, 13] = with_nan[0, 6, 7] = np.nan
+    expected = WITH_MASK[operation](image, mask)
+    found = WITH_MASK[operation](put(image), put(with_nan))
+    np.testing.assert_allclose(to_numpy(found), to_numpy(expected), rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("device", ["cpu", "cuda"])
+def test_marching_cubes_leaves_out_a_float_masks_nan(device, emulated_cuda, rng):
+    import skimage.measure
+
+    from gpuimg import contours
+
+    put = emulated_cuda if device == "cuda" else np.asarray
+    volume = rng.random((6, 7, 8))
+    mask = np.zeros(volume.shape)
+    mask[1:5, 1:6, 2:7] = 1.0
+    mask[0, 0, 0] = mask[5, 6, 7] = np.nan
+    expected = skimage.measure.marching_cubes(volume, 0.5, mask=mask == 1)[0]
+    found = contours.marching_cubes(put(volume), 0.5, mask=put(mask))[0]
+    np.testing.assert_allclose(to_numpy(found), expected, rtol=1e-6)
