@@ -383,24 +383,27 @@ def _execute(
             batches = _batches(tasks, threads)
             futures = client.map(_process_batch, batches, pure=False)
             batch_of = dict(zip(futures, batches, strict=True))
-            finished = as_completed(futures, loop=client.loop)
-            for future in finished:
+            suspects = []
+            for future in as_completed(futures, loop=client.loop):
                 try:
                     results = future.result()
                 except KilledWorker:
-                    # A study killed its worker (out of memory, a crash in a library): its run's studies
-                    # go again one by one, and the one that kills its worker alone is recorded as failed.
-                    batch = batch_of.pop(future)
-                    if len(batch) > 1:
-                        for task in batch:
-                            single = client.submit(_process_batch, [task], pure=False)
-                            batch_of[single] = [task]
-                            finished.add(single)
-                        continue
-                    results = [_killed(batch[0])]
+                    # A study killed its worker (out of memory, a crash in a library), or this run was
+                    # queued on the worker one did: its studies go again after the others, one at a
+                    # time and alone on the cluster, so that only a study that kills its worker alone
+                    # is recorded as failed.
+                    suspects += batch_of[future]
+                    continue
                 for result in results:
                     yield result
                     bar.update()
+            for task in suspects:
+                try:
+                    (result,) = client.submit(_process_batch, [task], pure=False).result()
+                except KilledWorker:
+                    result = _killed(task)
+                yield result
+                bar.update()
         finally:
             cluster = client.cluster
             client.close()
