@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import scipy.ndimage as ndi
 import skimage.measure
+from dask_reads import counted
 
 import gpuimg
 from gpuimg.contours import _host, find_contours, marching_cubes, mesh_surface_area, mesh_volume
@@ -286,16 +287,9 @@ def test_dask_input_is_computed(rng):
 def test_a_dask_volume_and_a_mask_made_from_it_are_read_once(rng):
     """A mask made from the Dask volume (volume > t) shares its reads: both are computed in one pass.
     Each was computed on its own, so every chunk of the volume was read twice."""
-    da = pytest.importorskip("dask.array")
+    pytest.importorskip("dask.array")
     volume = smooth_volume(rng, (12, 14, 16))
-    reads = []
-
-    def read(block):
-        if block.size:  # Dask calls it on an empty block to learn the result's type
-            reads.append(block.shape)
-        return block
-
-    lazy = da.from_array(volume, chunks=(6, 7, 16)).map_blocks(read, dtype=volume.dtype)
+    lazy, reads = counted(volume, (6, 7, 16))
     mesh = marching_cubes(lazy, 0.0, mask=lazy > -0.2)
     assert len(reads) == lazy.npartitions == 4
     assert_same_mesh(mesh, skimage.measure.marching_cubes(volume, 0.0, mask=volume > -0.2))

@@ -5,6 +5,7 @@ import math
 import numpy as np
 import pytest
 import scipy.ndimage
+from dask_reads import counted
 
 from gpuimg import Volume
 from gpuimg.errors import FeatureError, ParameterError
@@ -245,16 +246,9 @@ def test_outlier_filtering_keeps_a_constant_roi(value, sigma):
 def test_a_dask_image_and_a_mask_made_from_it_are_read_once(rng):
     """A mask made from the Dask image (image > t) shares its reads: both are computed in one pass.
     Each was computed on its own, so every chunk of the image was read twice."""
-    da = pytest.importorskip("dask.array")
+    pytest.importorskip("dask.array")
     image, _ = _blob(rng)
-    reads = []
-
-    def read(block):
-        if block.size:  # Dask calls it on an empty block to learn the result's type
-            reads.append(block.shape)
-        return block
-
-    lazy = da.from_array(image, chunks=(9, 11, 10)).map_blocks(read, dtype=image.dtype)
+    lazy, reads = counted(image, (9, 11, 10))
     bright = float(np.quantile(image, 0.8))  # the brightest fifth, whatever the random seed
     roi = prepare(lazy, lazy > bright, spacing=1.0)
     assert len(reads) == lazy.npartitions == 8

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import scipy.spatial
 import skimage.measure
+from dask_reads import counted
 from numpy.polynomial.legendre import legval
 from numpy.testing import assert_allclose
 
@@ -497,17 +498,10 @@ def test_moran_and_geary_past_the_memory_budget_are_refused(rng, monkeypatch):
 def test_a_dask_image_and_masks_made_from_it_are_read_once(rng):
     """Masks made from the Dask image (image > t) share its reads: all three are computed in one
     pass. Each was computed on its own, so every chunk of the image was read three times."""
-    da = pytest.importorskip("dask.array")
+    pytest.importorskip("dask.array")
     z, y, x = np.mgrid[-8:8, -8:8, -8:8]
     image = 100.0 - (x**2 + y**2 + z**2) + rng.normal(0.0, 1.0, x.shape)
-    reads = []
-
-    def read(block):
-        if block.size:  # Dask calls it on an empty block to learn the result's type
-            reads.append(block.shape)
-        return block
-
-    lazy = da.from_array(image, chunks=8).map_blocks(read, dtype=image.dtype)
+    lazy, reads = counted(image, 8)
     features = morphology(lazy, lazy > 40.0, lazy > 60.0, (2.0, 1.0, 1.0))
     assert len(reads) == lazy.npartitions == 8
     # IBSI 3.1.2: the approximate volume is the voxels of the morphological mask times a voxel's volume.
