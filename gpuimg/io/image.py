@@ -271,6 +271,8 @@ def write_image(
 
     Notes
     -----
+    A ``.nhdr`` header keeps its voxels beside it, gzip-compressed, in ``<name>.raw.gz`` (``a.nhdr``:
+    ``a.raw.gz``), replaced with it.
     Voxel values round-trip exactly (float16 is written as float32: neither format stores float16).
     NIfTI stores its affine as float32, so geometry comes back to about 1e-7 relative; NRRD keeps
     full double precision.
@@ -327,7 +329,24 @@ def _write(kind: str, data: np.ndarray, matrix: np.ndarray, origin, path: Path) 
                 "kinds": ["domain"] * 3,
                 "encoding": "gzip",
             }
-            nrrd.write(str(tmp), np.asfortranarray(data), header)
+            if path.name.endswith(".nhdr"):  # pynrrd's rule: detached only for this (lower case) suffix
+                _write_detached(tmp, path, np.asfortranarray(data), header)
+            else:
+                nrrd.write(str(tmp), np.asfortranarray(data), header)
+
+
+def _write_detached(tmp: Path, path: Path, data: np.ndarray, header: dict) -> None:
+    """A NRRD header ``path`` (written as ``tmp``) and its voxels beside it in ``<name>.raw.gz``.
+
+    The voxels are written under a temporary name too, renamed into place before the header is; the
+    header names the voxel file's final name (pynrrd would name the temporary, which the next write in
+    the folder removes once this process has ended).
+    """
+    voxels = path.with_name(f"{path.name[: -len(path.suffix)]}.raw.gz")
+    with _atomic_path(voxels) as tmp_voxels:
+        nrrd.write(str(tmp), data, header, detached_header=str(tmp_voxels))
+        named = f"data file: {tmp_voxels.name}\n".encode()
+        tmp.write_bytes(tmp.read_bytes().replace(named, f"data file: {voxels.name}\n".encode()))
 
 
 def _kind(path: Path, does: str = "read_image reads") -> str:

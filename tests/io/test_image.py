@@ -167,3 +167,35 @@ def test_unknown_nrrd_space(tmp_path, rng):
     nrrd.write(str(tmp_path / "s.nrrd"), rng.random((3, 4, 5)), header)
     with pytest.raises(GeometryError, match="scanner-xyz"):
         read_image(tmp_path / "s.nrrd")
+
+
+def test_a_nhdr_keeps_its_voxels_beside_it_under_its_own_name(tmp_path, make_volume, rng):
+    # write_image("a.nhdr") left its voxels in ".a.nhdr.gpuimg-<pid>-<hex>.tmp.raw.gz", the name of a
+    # temporary, which the next write into the folder removed once the writing process had ended: the
+    # header then named a missing file. A write by another (now ended) process, then one by this one.
+    import subprocess
+    import sys
+
+    volume = make_volume()
+    volume = Volume(
+        rng.integers(-500, 500, volume.shape).astype(np.int16),
+        volume.spacing,
+        volume.origin,
+        volume.direction,
+    )
+    write_image(volume, tmp_path / "volume.nii")
+    script = (
+        "import sys, gpuimg; v = gpuimg.read_image(sys.argv[1], device='cpu'); "
+        "gpuimg.io.write_image(v, sys.argv[2])"
+    )
+    subprocess.run(
+        [sys.executable, "-c", script, str(tmp_path / "volume.nii"), str(tmp_path / "a.nhdr")], check=True
+    )
+    write_image(volume, tmp_path / "b.nrrd")  # cleans the temporaries of ended writes
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.nhdr", "a.raw.gz", "b.nrrd", "volume.nii"]
+    assert nrrd.read_header(str(tmp_path / "a.nhdr"))["data file"] == "a.raw.gz"
+    assert_matches_sitk(read_image(tmp_path / "a.nhdr", device="cpu"), tmp_path / "a.nhdr", atol=1e-9)
+    voxels, *_ = sitk_volume(tmp_path / "a.nhdr")
+    np.testing.assert_array_equal(voxels, volume.data)
+    write_image(volume, tmp_path / "a.nhdr")  # written again: the same two files, no other
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.nhdr", "a.raw.gz", "b.nrrd", "volume.nii"]
