@@ -75,7 +75,8 @@ def read_image(path: str | os.PathLike, *, device: str = "auto") -> Volume:
     its first two rows negated to go from RAS to LPS. NRRD geometry comes from ``space directions``
     and ``space origin``, converted from the named ``space``; a NRRD without a space has axis-aligned
     geometry from ``spacings``. A 2D NRRD image is one slice, whose third axis is the normal of its plane
-    (row x column in LPS) with a spacing of 1 mm.
+    (row x column in LPS) with a spacing of 1 mm; in a 2D space (``space dimension: 2``, no ``space``,
+    as SimpleITK writes a 2D image) its vectors are x and y of LPS, and the slice lies at z = 0.
     """
     path = check_path(path)
     kind = _kind(path)
@@ -393,6 +394,12 @@ def _nrrd_geometry(header: dict, ndim: int, path: Path) -> tuple[np.ndarray, np.
     signs = np.array(_NRRD_SPACES[space], dtype=float)
     rows = [np.asarray(r, dtype=float) for r in header["space directions"]]
     rows = [r for r in rows if not np.all(np.isnan(r))]  # "none": a non-spatial axis
+    origin = np.asarray(header.get("space origin", np.zeros(3)), dtype=float)
+    if "space" not in header and header.get("space dimension") == 2:
+        # An unnamed 2D space, as SimpleITK writes a 2D image: its axes are x and y of the patient's
+        # (LPS, as SimpleITK reads it), the image lies in the plane z = 0.
+        rows = [np.append(r, 0.0) if r.shape == (2,) else r for r in rows]
+        origin = np.append(origin, 0.0) if origin.shape == (2,) else origin
     if len(rows) not in (2, 3) or any(r.shape != (3,) for r in rows):
         raise ImageFileError(
             f"{path}: 'space directions' gives {len(rows)} spatial axes; a 3D (or 2D) image needs one "
@@ -403,7 +410,6 @@ def _nrrd_geometry(header: dict, ndim: int, path: Path) -> tuple[np.ndarray, np.
     if len(rows) == 2:  # one slice placed in 3D space: its third axis is the plane's normal, 1 mm
         normal = np.cross(matrix[:, 0], matrix[:, 1])
         matrix = np.column_stack([matrix, normal / np.linalg.norm(normal)])
-    origin = np.asarray(header.get("space origin", np.zeros(3)), dtype=float)
     if origin.shape != (3,) or not np.all(np.isfinite(origin)):
         raise ImageFileError(
             f"{path}: 'space origin' is {origin.tolist()}; it must be 3 finite numbers [mm]. The header "

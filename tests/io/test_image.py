@@ -199,3 +199,27 @@ def test_a_nhdr_keeps_its_voxels_beside_it_under_its_own_name(tmp_path, make_vol
     np.testing.assert_array_equal(voxels, volume.data)
     write_image(volume, tmp_path / "a.nhdr")  # written again: the same two files, no other
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.nhdr", "a.raw.gz", "b.nrrd", "volume.nii"]
+
+
+@pytest.mark.parametrize("suffix", [".nrrd", ".nhdr"])
+@pytest.mark.parametrize("handed", [1, -1])
+def test_a_2d_image_written_by_simpleitk_in_a_2d_space(tmp_path, rng, suffix, handed):
+    # SimpleITK writes a 2D image with 'space dimension: 2' and 2-vectors in 'space directions' and
+    # 'space origin' (no 'space'); read_image called that header damaged ("needs one 3-vector").
+    sitk = pytest.importorskip("SimpleITK")
+    data = rng.integers(-100, 100, (6, 7)).astype(np.int16)  # (y, x)
+    c, s = np.cos(0.5), np.sin(0.5)
+    direction = np.array([[c, -s * handed], [s, c * handed]])  # columns: x and y axes
+    image = sitk.GetImageFromArray(data)
+    image.SetDirection(direction.ravel().tolist())
+    image.SetSpacing((0.7, 1.1))
+    image.SetOrigin((3.0, -4.0))
+    sitk.WriteImage(image, str(tmp_path / f"slice{suffix}"))
+    volume = read_image(tmp_path / f"slice{suffix}", device="cpu")
+    back = sitk.ReadImage(str(tmp_path / f"slice{suffix}"))
+    np.testing.assert_array_equal(volume.data, sitk.GetArrayFromImage(back)[np.newaxis])
+    np.testing.assert_allclose(volume.spacing[1:], back.GetSpacing()[::-1], rtol=1e-12)
+    np.testing.assert_allclose(volume.origin, (*back.GetOrigin(), 0.0), atol=1e-12)
+    in_plane = np.array(back.GetDirection()).reshape(2, 2)[:, ::-1]  # columns y, x
+    np.testing.assert_allclose(volume.direction[:2, 1:], in_plane, atol=1e-12)
+    np.testing.assert_allclose(volume.direction[2, 1:], 0.0, atol=1e-12)
