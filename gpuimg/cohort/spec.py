@@ -59,12 +59,16 @@ import math
 import os
 import re
 import tomllib
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import numpy as np
 
 from gpuimg import preprocess
 from gpuimg.errors import ConfigError, GpuimgError
 from gpuimg.features import FAMILIES, Settings
+from gpuimg.volume import Volume
 
 #: Preprocessing steps a spec may name: the gpuimg.preprocess functions of one image.
 STEPS = (
@@ -170,8 +174,10 @@ def load_spec(path: str | os.PathLike) -> Spec:
     Raises
     ------
     ConfigError
-        For an unreadable file, invalid TOML, an unknown table or key, or a value out of range; the
-        message names the key (``mask.source``, ``learning.classification.estimator``) and the fix.
+        For an unreadable file, invalid TOML, an unknown table or key, or a value out of range (a
+        preprocessing step's or an estimator's parameter included: each step is tried on a small image,
+        each estimator's values checked as scikit-learn's ``fit`` does); the message names the key
+        (``mask.source``, ``preprocess[0] (gaussian_filter)``, ``learning.classification``) and the fix.
 
     Examples
     --------
@@ -338,7 +344,32 @@ def _step(index: int, table: dict) -> tuple[str, dict]:
         raise ConfigError(
             f"{where} ({name}): {exc}; its parameters are those of gpuimg.preprocess.{name} after the image."
         ) from exc
+    _try_step(where, name, params)
     return name, params
+
+
+#: The image a step's parameters are tried on when the spec is read: noise of CT's spread [HU], 1 mm voxels.
+_PROBE_SHAPE, _PROBE_SPREAD = (8, 8, 8), 100.0
+
+
+def _try_step(where: str, name: str, params: dict) -> None:
+    """Run the step on a small image of noise, so that a value it refuses (a negative sigma, a window of
+    no width, an unknown preset) is one ConfigError when the spec is read, not an error row for every study.
+
+    The values that depend on the image alone (a kernel too large for its memory, an empty mask) are
+    still checked on each study.
+    """
+    probe = np.random.default_rng(0).normal(0.0, _PROBE_SPREAD, _PROBE_SHAPE).astype(np.float32)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            getattr(preprocess, name)(Volume(probe, (1.0, 1.0, 1.0)), **params)
+    except (GpuimgError, TypeError, ValueError) as exc:
+        # TypeError, ValueError: a value of a type no check expects (truncate = "4"), refused by a library.
+        reason = str(exc) if isinstance(exc, GpuimgError) else f"{type(exc).__name__}: {exc}"
+        raise ConfigError(
+            f"{where} ({name}): {reason.rstrip('.')}; see gpuimg.preprocess.{name} for its parameters."
+        ) from exc
 
 
 def _features(table: dict) -> tuple[tuple[str, ...], Settings, str]:
@@ -387,7 +418,8 @@ def _learning(table: dict, base: Path) -> Learning:
         if not isinstance(params, dict):
             raise ConfigError(f"{where}.params must be a table of the estimator's parameters.")
         try:
-            make_estimator(name, kind, **params)
+            # The values too (n_estimators = 0): refused by fit only after every study was measured.
+            make_estimator(name, kind, **params).check_params()
         except GpuimgError as exc:
             raise ConfigError(f"{where}: {exc}") from exc
         target = None if kind == "clustering" else _str(f"{where}.target", entry["target"])

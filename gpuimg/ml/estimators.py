@@ -212,6 +212,26 @@ class DeviceEstimator(BaseEstimator):
         self.name, self.params = name, {**self.params, **params}
         return self
 
+    def check_params(self) -> "DeviceEstimator":
+        """Check the parameters' values without data, as ``fit`` does first; returns self.
+
+        The wrapped scikit-learn class's constraints (``n_estimators`` a whole number from 1, ``C``
+        positive, ...) or the SOM's; what the data decide (no more clusters than samples) is left to
+        ``fit``.
+
+        Raises
+        ------
+        ParameterError
+            An unknown name or parameter, or a value the wrapped class refuses, with its reason.
+        """
+        cls = self._reference_class()
+        estimator = cls(**self.params)
+        try:
+            estimator._check_params() if cls.__name__ == "SOM" else estimator._validate_params()
+        except (TypeError, ValueError) as exc:  # scikit-learn's InvalidParameterError is both
+            raise ParameterError(f"{self.name!r} ({cls.__name__}): {exc}") from exc
+        return self
+
     def fit(self, X, y=None):
         """Fit on ``X`` (samples, features) and ``y`` on their device; returns self.
 

@@ -186,3 +186,86 @@ def test_a_spec_saved_with_a_byte_order_mark_or_not_in_utf8(tmp_path):
 def test_an_infinite_threshold_bound_is_no_bound():
     spec = spec_from_dict({"mask": {"source": "recipe", "threshold": [float("-inf"), 200]}})
     assert spec.mask.threshold == (float("-inf"), 200.0)
+
+
+@pytest.mark.parametrize(
+    ("step", "message"),
+    [
+        (
+            {"step": "gaussian_filter", "sigma": -1.0},
+            r"preprocess\[0\] \(gaussian_filter\): sigma=-1\.0 must be",
+        ),
+        ({"step": "window", "level": 40, "width": 0}, r"preprocess\[0\] \(window\): width=0 must be"),
+        ({"step": "window", "level": "lungs"}, r"preprocess\[0\] \(window\): window 'lungs' is unknown"),
+        ({"step": "median_filter", "size": 2.5}, r"preprocess\[0\] \(median_filter\): size=2\.5 must be"),
+        ({"step": "clahe", "clip_limit": -0.1}, r"preprocess\[0\] \(clahe\): clip_limit=-0\.1 must be"),
+    ],
+)
+def test_a_step_value_the_step_refuses_is_one_error_before_any_study(step, message, tmp_path, capsys):
+    # Only the names of a step's parameters were checked: a negative sigma or a window of no width
+    # passed, and each study of the cohort was read, then recorded as failed with the same
+    # ParameterError (the run 'succeeded' with 0 feature rows).
+    from gpuimg.cli import main
+
+    for study in ("a", "b"):
+        (tmp_path / "in" / study).mkdir(parents=True)
+    path = tmp_path / "p.toml"
+    lines = [f"{k} = {v!r}".replace("'", '"') for k, v in step.items()]
+    path.write_text('[mask]\nsource = "recipe"\nthreshold = "otsu"\n[[preprocess]]\n' + "\n".join(lines))
+    with pytest.raises(ConfigError, match=message):
+        load_spec(path)
+    argv = ["run", str(path), "--input", str(tmp_path / "in"), "--output", str(tmp_path / "out")]
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert err.count("ConfigError") == 1 and "Traceback" not in err
+    assert not (tmp_path / "out").exists()  # no study read, nothing written
+
+
+def test_a_step_is_tried_with_the_values_the_studies_take():
+    # The values a real image takes pass (a kernel wider than the 8-voxel probe, presets, mm).
+    steps = [
+        {"step": "median_filter", "size": 9},
+        {"step": "clahe", "kernel_size": 64},
+        {"step": "window", "level": "lung"},
+        {"step": "gaussian_filter", "sigma_mm": 20.0},
+        {"step": "bilateral_filter", "sigma_spatial_mm": 3.0, "sigma_range": 50.0},
+        {"step": "rescale_intensity", "in_range": [-1000, 400]},
+    ]
+    spec = spec_from_dict({"mask": {"source": "rtstruct"}, "preprocess": steps})
+    assert [name for name, _ in spec.steps] == [s["step"] for s in steps]
+
+
+@pytest.mark.parametrize(
+    ("kind", "estimator", "params"),
+    [
+        ("classification", "random_forest", {"n_estimators": 0}),
+        ("classification", "svm", {"C": -1.0}),
+        ("regression", "ridge", {"alpha": -1.0}),
+        ("clustering", "kmeans", {"n_clusters": 0}),
+    ],
+)
+def test_estimator_values_scikit_learn_refuses_are_refused_with_the_spec(kind, estimator, params):
+    # Only the names of an estimator's parameters were checked: n_estimators = 0 passed, every study
+    # was measured, and the task then failed in fit.
+    import numpy as np
+    from sklearn.base import clone
+    from sklearn.cluster import KMeans
+    from sklearn.ensemble import RandomForestClassifier
+    from sklearn.linear_model import Ridge
+    from sklearn.svm import SVC
+
+    reference = {"random_forest": RandomForestClassifier, "svm": SVC, "ridge": Ridge, "kmeans": KMeans}
+    X, y = np.arange(16.0).reshape(8, 2), np.array([0, 1] * 4)
+    with pytest.raises(ValueError, match=f"The '{next(iter(params))}' parameter"):
+        clone(reference[estimator](**params)).fit(X, y)
+    entry = {"estimator": estimator, "params": params, **({} if kind == "clustering" else {"target": "y"})}
+    document = {"mask": {"source": "rtstruct"}, "learning": {"labels": "l.csv", kind: entry}}
+    with pytest.raises(ConfigError, match=rf"learning\.{kind}: .*The '{next(iter(params))}' parameter"):
+        spec_from_dict(document)
+
+
+def test_estimator_values_the_data_decide_are_left_to_fit():
+    # More clusters than a cohort may have studies: only the data can say.
+    entry = {"estimator": "kmeans", "params": {"n_clusters": 500}}
+    spec = spec_from_dict({"mask": {"source": "rtstruct"}, "learning": {"clustering": entry}})
+    assert spec.learning.tasks[0].params == {"n_clusters": 500}
