@@ -17,7 +17,7 @@ import math
 import numpy as np
 from numpy.typing import ArrayLike
 
-from gpuimg._support import float_dtype, is_finite, roi_voxels
+from gpuimg._support import float_dtype, is_finite, roi_voxels, without_empty_chunks
 from gpuimg.backend import is_dask, namespace, on_device
 from gpuimg.errors import ParameterError
 from gpuimg.volume import Volume, accepts_volume
@@ -250,6 +250,9 @@ def _finite_range(image, mask=None):
     if image.size == 0:
         raise ParameterError(f"the image is empty (shape {image.shape}); nothing to measure its range by.")
     xp = namespace(image).xp
+    image = without_empty_chunks(image)  # Dask's min and max fail on a chunk of no voxel
+    if mask is not None:
+        mask = without_empty_chunks(mask)
     if image.dtype.kind in "biu" and mask is None:
         low, high = _compute(image.min(), image.max())
         return int(low), int(high)

@@ -224,6 +224,44 @@ def test_dask_whole_volume_operations_use_global_statistics(rng):
     np.testing.assert_array_equal(got.compute(), clahe(finite))
 
 
+def _with_empty_chunks(array, how):
+    """``array`` as a Dask array with chunks of no voxel: given so, or left by a boolean selection."""
+    if how == "given":
+        return da.from_array(array, chunks=((0, 4, 0, array.shape[0] - 4), (5, 0, array.shape[1] - 5), -1))
+    doubled = np.concatenate([array[:4], array[:4], array[4:]])  # rows 4:8 are dropped again
+    keep = np.ones(doubled.shape[0], bool)
+    keep[4:8] = False
+    selected = da.from_array(doubled, chunks=(4, 5, -1))[da.from_array(keep, chunks=4)].compute_chunk_sizes()
+    assert 0 in selected.chunks[0]
+    return selected
+
+
+@pytest.mark.parametrize("how", ["given", "selected"])
+def test_dask_arrays_with_chunks_of_no_voxel_equal_skimage(rng, ct, how):
+    """Dask's min and max fail on an array with a chunk of no voxel (ValueError 'all the input array
+    dimensions except for the concatenation axis must match exactly'): rescale_intensity and
+    equalize_hist, which take the image's range, failed; zscore, window and match_histogram did not."""
+    image = rng.normal(0, 100, (11, 9, 10)).astype(np.float32)
+    mask = rng.random(image.shape) > 0.3
+    lazy, lazy_mask, lazy_ct = (_with_empty_chunks(a, how) for a in (image, mask, ct[:11, :9, :10]))
+    for x, lazy_x in ((image, lazy), (ct[:11, :9, :10], lazy_ct)):
+        values = x.astype(np.float64)
+        rescaled, equalized = skimage.exposure.rescale_intensity, skimage.exposure.equalize_hist
+        checks = [
+            (rescale_intensity(lazy_x), rescaled(values, "image", (0.0, 1.0)), 12 * F32),
+            (equalize_hist(lazy_x, 50), equalized(x, 50), 6e-8),
+            (equalize_hist(lazy_x, 50, mask=lazy_mask), equalized(x, 50, mask=mask), 6e-8),
+            (zscore(lazy_x, lazy_mask), (values - values[mask].mean()) / values[mask].std(), 2e-5),
+            (window(lazy_x, 10, 200), np.clip((values + 90) / 200, 0, 1), F32),
+        ]
+        for got, want, atol in checks:
+            assert isinstance(got, da.Array) and got.chunks == lazy_x.chunks
+            np.testing.assert_allclose(got.compute(), want, rtol=0, atol=atol)
+    reference = rng.normal(50, 10, (5, 6, 7))
+    got = match_histogram(lazy, reference).compute()
+    np.testing.assert_allclose(got, skimage.exposure.match_histograms(image, reference), rtol=0, atol=1e-4)
+
+
 @pytest.mark.parametrize(
     ("call", "message"),
     [
