@@ -10,8 +10,11 @@ from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 from gpuimg import Volume
 
 
-def write_structure_set(path: Path, contours: dict[str, list[np.ndarray]]) -> Path:
-    """An RTSTRUCT file with the given closed planar contours (points in LPS mm) per ROI name."""
+def write_structure_set(
+    path: Path, contours: dict[str, list[np.ndarray]], frame_of_reference: str | None = None
+) -> Path:
+    """An RTSTRUCT file with the given closed planar contours (points in LPS mm) per ROI name, each ROI
+    in the frame of reference ``frame_of_reference`` where one is given."""
     meta = FileMetaDataset()
     meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.481.3"
     meta.MediaStorageSOPInstanceUID = generate_uid()
@@ -23,6 +26,8 @@ def write_structure_set(path: Path, contours: dict[str, list[np.ndarray]]) -> Pa
     for number, (name, polygons) in enumerate(contours.items(), start=1):
         roi = pydicom.Dataset()
         roi.ROINumber, roi.ROIName = number, name
+        if frame_of_reference is not None:
+            roi.ReferencedFrameOfReferenceUID = frame_of_reference
         ds.StructureSetROISequence.append(roi)
         item = pydicom.Dataset()
         item.ReferencedROINumber = number

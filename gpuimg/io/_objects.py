@@ -10,7 +10,7 @@ import numpy as np
 import pydicom
 
 from gpuimg.backend import to_device
-from gpuimg.errors import DicomError, GpuimgError, ParameterError
+from gpuimg.errors import DicomError, GeometryError, GpuimgError, ParameterError
 from gpuimg.io._header import _raw_dataset
 from gpuimg.volume import Volume
 
@@ -97,6 +97,25 @@ def _mask_volume(
     data = to_device(mask, device or reference.device)
     meta = {"roi": name, "modality": modality}
     return Volume(data, reference.spacing, reference.origin, reference.direction, meta)
+
+
+def _check_frame_of_reference(path: Path, what: str, uid, reference: Volume) -> None:
+    """Refuse ``what`` (of the file ``path``) drawn in another frame of reference than the reference
+    image's, where both name one: its patient coordinates mean nothing on this image.
+
+    Raises
+    ------
+    GeometryError
+        If the FrameOfReferenceUID ``uid`` differs from the reference's ``meta["frame_of_reference_uid"]``.
+    """
+    uid, image_uid = str(uid or "").strip(), str(reference.meta.get("frame_of_reference_uid") or "").strip()
+    if uid and image_uid and uid != image_uid:
+        raise GeometryError(
+            f"{path}: {what} lies in the frame of reference {uid}, the image in {image_uid}, so its "
+            "coordinates do not place it on this image. Pass the image it was drawn on (a series of that "
+            "FrameOfReferenceUID); for another image, read the mask on that one and resample it with the "
+            "registration between the two."
+        )
 
 
 def _named(names: list[str], wanted: str, parameter: str) -> list[str]:

@@ -9,7 +9,7 @@ import pydicom
 
 from gpuimg._support import check_path
 from gpuimg.errors import DicomError, GeometryError
-from gpuimg.io._objects import _damage_named, _mask_volume, _named, _read_object
+from gpuimg.io._objects import _check_frame_of_reference, _damage_named, _mask_volume, _named, _read_object
 from gpuimg.volume import Volume
 
 #: Contour types that enclose no area (a marker, a line): they mark no voxel.
@@ -71,10 +71,12 @@ def read_rtstruct(
     ------
     DicomError
         Unreadable file, not an RTSTRUCT, no ROI or several matching ``roi`` (several of one name too),
-        an ROI without closed contours.
+        an ROI sharing its ROINumber with another, an ROI without closed contours.
     GeometryError
-        A contour that is not in an image plane, or lies outside the image's slices; an ROI that covers
-        no voxel centre (drawn beside the image, or smaller than a voxel).
+        An ROI in another frame of reference than the reference's (``meta["frame_of_reference_uid"]``,
+        which :func:`gpuimg.read_dicom` sets; not checked where either is missing). A contour that is
+        not in an image plane, or lies outside the image's slices; an ROI that covers no voxel centre
+        (drawn beside the image, or smaller than a voxel).
     ParameterError
         ``reference`` is not a Volume; ``roi`` is not a string, or matches no name exactly and is not a
         valid regular expression.
@@ -107,6 +109,12 @@ def read_rtstruct(
 def _rasterise(ds: pydicom.Dataset, path: Path, reference: Volume, roi: str | None) -> tuple[np.ndarray, str]:
     """The mask of the ROI on the reference grid, and the ROI's name."""
     number, name = _roi(ds, roi, path)
+    frame = next(
+        item.get("ReferencedFrameOfReferenceUID")
+        for item in ds.StructureSetROISequence
+        if int(item.ROINumber) == number
+    )
+    _check_frame_of_reference(path, f"ROI {name!r}", frame, reference)
     kinds = [
         (str(item.get("ContourGeometricType", "CLOSED_PLANAR")), item)
         for roi_contour in ds.get("ROIContourSequence", [])
@@ -206,7 +214,15 @@ def _roi(ds: pydicom.Dataset, roi: str | None, path: Path) -> tuple[int, str]:
             if roi is not None
             else f"{path} holds {len(names)} ROIs {sorted(names)}; pass roi= with one of them."
         )
-    return dict(rois)[matches[0]], matches[0]
+    number = dict(rois)[matches[0]]
+    sharing = sorted(name for name, n in rois if n == number)
+    if len(sharing) > 1:
+        raise DicomError(
+            f"{path}: ROIs {', '.join(map(repr, sharing))} share the ROINumber {number}, so their contours "
+            "cannot be told apart (ROINumber must be unique); renumber them in the structure set and read "
+            "it again."
+        )
+    return number, matches[0]
 
 
 def _roi_name(item: pydicom.Dataset) -> str:

@@ -273,3 +273,38 @@ def test_an_roi_drawn_beside_the_image_is_refused_not_empty(tmp_path, image):
     expected[2] = polygon2mask(image.shape[1:], [(8.5, 8.5), (8.5, 20.5), (20.5, 20.5), (20.5, 8.5)])
     assert expected.sum() == 9
     np.testing.assert_array_equal(read_rtstruct(partly, image).data, expected)
+
+
+def test_an_roi_of_another_frame_of_reference_is_refused(tmp_path, image):
+    # Contours drawn in another frame of reference (another scanner's or session's coordinates) were
+    # rasterised on the image as if its coordinates were theirs, without a word.
+    from skimage.draw import polygon2mask
+
+    drawn = Volume(
+        image.data, image.spacing, image.origin, image.direction, {"frame_of_reference_uid": "1.2.3"}
+    )
+    square = [square_contour(image, 2, 1.5, 6.5)]
+    expected = np.zeros(image.shape, bool)
+    expected[2] = polygon2mask(image.shape[1:], [(1.5, 1.5), (1.5, 6.5), (6.5, 6.5), (6.5, 1.5)])
+    same = write_structure_set(tmp_path / "same.dcm", {"GTV": square}, frame_of_reference="1.2.3")
+    np.testing.assert_array_equal(read_rtstruct(same, drawn).data, expected)
+    np.testing.assert_array_equal(read_rtstruct(same, image).data, expected)  # the image names none
+    other = write_structure_set(tmp_path / "other.dcm", {"GTV": square}, frame_of_reference="1.2.4")
+    with pytest.raises(
+        GeometryError, match=r"ROI 'GTV' lies in the frame of reference 1\.2\.4, the image in 1\.2\.3"
+    ):
+        read_rtstruct(other, drawn)
+
+
+def test_rois_sharing_an_roi_number_are_refused_not_merged(tmp_path, image):
+    # Two ROIs numbered 1 (an invalid export): roi="GTV" took the contours of both, 'Body' included
+    # (125 voxels for GTV's 25).
+    path = write_structure_set(
+        tmp_path / "rs.dcm",
+        {"GTV": [square_contour(image, 2, 1.5, 6.5)], "Body": [square_contour(image, 3, 0.5, 10.5)]},
+    )
+    ds = pydicom.dcmread(path)
+    ds.StructureSetROISequence[1].ROINumber = ds.ROIContourSequence[1].ReferencedROINumber = 1
+    ds.save_as(path)
+    with pytest.raises(DicomError, match=r"ROIs 'Body', 'GTV' share the ROINumber 1.*renumber"):
+        read_rtstruct(path, image, roi="GTV")
