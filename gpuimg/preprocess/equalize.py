@@ -70,8 +70,7 @@ def match_histogram(image: Image, reference: ArrayLike | Volume) -> Image:
         )
     xp = ns.xp
     dtype = float_dtype(image.dtype)
-    src_values, src_counts = _unique_counts(image)
-    ref_values, ref_counts = _unique_counts(reference)
+    (src_values, src_counts), (ref_values, ref_counts) = _unique_counts(image, reference)
     if ref_values.size == 0:
         raise ParameterError("match_histogram: the reference has no value that is not NaN.")
     src_quantiles = xp.cumsum(src_counts) / float(src_counts.sum())
@@ -83,21 +82,44 @@ def match_histogram(image: Image, reference: ArrayLike | Volume) -> Image:
     return run(image)
 
 
-def _unique_counts(image):
-    """The distinct non-NaN values of ``image`` and their counts (Dask: merged over the chunks)."""
-    xp = namespace(image).xp
-    if is_dask(image):
+def _unique_counts(*images) -> list[tuple]:
+    """The distinct non-NaN values of each image and their counts (Dask: merged over the chunks).
+
+    The chunks of all the Dask images are counted in one computation of their graphs as they are
+    (``to_delayed`` would optimise each graph apart, renaming the tasks they share), so an image and
+    a reference made from it (``match_histogram(x, x[::2])``) are read once.
+    """
+    lazy = [image for image in images if is_dask(image)]
+    parts = iter(())
+    if lazy:
         import dask
 
-        parts = dask.compute(*[dask.delayed(_unique_counts)(b) for b in image.to_delayed().ravel()])
-        values, inverse = xp.unique(xp.concatenate([p[0] for p in parts]), return_inverse=True)
-        weights = xp.concatenate([p[1] for p in parts]).astype(np.float64)
-        return values, bincount_fixed(inverse.ravel(), weights, length=values.size).astype(np.int64)
+        blocks = [
+            [dask.delayed(_values_counts)(b) for b in x.to_delayed(optimize_graph=False).ravel()]
+            for x in lazy
+        ]
+        parts = iter(dask.compute(*blocks))
+    return [
+        _merged_counts(next(parts), namespace(image).xp) if is_dask(image) else _values_counts(image)
+        for image in images
+    ]
+
+
+def _values_counts(image):
+    """The distinct non-NaN values of a NumPy or CuPy ``image`` and their counts."""
+    xp = namespace(image).xp
     values, counts = xp.unique(xp.asarray(image).ravel(), return_counts=True)
     if values.dtype.kind == "f":
         keep = ~xp.isnan(values)
         values, counts = values[keep], counts[keep]
     return values, counts
+
+
+def _merged_counts(parts, xp):
+    """The distinct values and counts of the chunks' ``(values, counts)`` parts, merged."""
+    values, inverse = xp.unique(xp.concatenate([p[0] for p in parts]), return_inverse=True)
+    weights = xp.concatenate([p[1] for p in parts]).astype(np.float64)
+    return values, bincount_fixed(inverse.ravel(), weights, length=values.size).astype(np.int64)
 
 
 def _lookup_values(block, *, values, mapped, dtype):

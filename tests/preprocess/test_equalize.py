@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 import skimage.exposure
+from dask_reads import counted
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
@@ -43,6 +44,18 @@ def test_match_histogram_nan_is_left_out(rng):
     finite = image[np.isfinite(image)]
     want = skimage.exposure.match_histograms(finite, reference.ravel())
     np.testing.assert_allclose(got[np.isfinite(image)], want, atol=1e-12)
+
+
+def test_a_dask_image_and_a_reference_made_from_it_are_read_once(rng):
+    """The histograms of a Dask image and of a Dask reference sharing its graph are computed in one pass.
+    Each was computed on its own, so every chunk of the image was read twice (16 reads for 8 chunks)."""
+    pytest.importorskip("dask.array")
+    image = rng.gamma(2.0, 20.0, (10, 11, 12))
+    lazy, reads = counted(image, (5, 6, 6))
+    got = match_histogram(lazy, lazy[::2] * 1.5 + 10)
+    assert len(reads) == lazy.npartitions == 8
+    want = skimage.exposure.match_histograms(image, image[::2] * 1.5 + 10)
+    np.testing.assert_allclose(got.compute(), want, rtol=0, atol=1e-12)
 
 
 # --- equalize_hist ----------------------------------------------------------------------------
