@@ -91,7 +91,19 @@ def is_pseudonym(value: str, kind: str) -> bool:
 
 
 def scrub(message: str, replacements: dict[str, str]) -> str:
-    """``message`` with each non-empty key of ``replacements`` replaced by its value, longest first."""
-    for secret in sorted((s for s in replacements if s and len(s) > 1), key=len, reverse=True):
-        message = message.replace(secret, replacements[secret])
-    return message
+    """``message`` with each key of ``replacements`` (of two characters or more) replaced by its value.
+
+    One pass, the longest key first where several start at one place: what a replacement wrote is not
+    searched again (a folder named ``001`` would otherwise be replaced inside its own pseudonym,
+    ``S-ed402001cb...``, written in place of its path).
+
+    Examples
+    --------
+    >>> scrub("no files in /data/001", {"/data/001": "<study S-ab001c>", "001": "S-ab001c"})
+    'no files in <study S-ab001c>'
+    """
+    secrets = sorted((s for s in replacements if s and len(s) > 1), key=len, reverse=True)
+    if not secrets:
+        return message
+    pattern = re.compile("|".join(map(re.escape, secrets)))
+    return pattern.sub(lambda found: replacements[found[0]], message)

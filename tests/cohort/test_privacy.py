@@ -172,3 +172,21 @@ def test_a_study_failing_before_its_series_is_chosen_names_no_patient(tmp_path):
         assert re.search(expected, error), error
         for secret in (NAME, GIVEN, "Zabrowski", BIRTH, *IDS):
             assert secret not in error
+
+
+def test_a_replacement_is_not_scrubbed_again(tmp_path):
+    # The folder's path was replaced by '<study PSEUDONYM>', then the folder's name was replaced inside
+    # that pseudonym where its hex digits held it: '<study S-ed402S-ed402001cb22a831cb22a831>' for a
+    # folder named 001.
+    from gpuimg.cohort import spec_from_dict
+    from gpuimg.cohort.privacy import pseudonym
+    from gpuimg.cohort.study import StudyTask, process_study
+
+    key = bytes(32)
+    name = next(f"{k:03d}" for k in range(1000) if f"{k:03d}" in pseudonym(key, "study", f"{k:03d}")[2:])
+    (tmp_path / name).mkdir()
+    spec = spec_from_dict({"mask": {"source": "recipe", "threshold": "otsu"}})
+    result = process_study(StudyTask(tmp_path / name, name, spec, key))
+    study = "S-" + hmac.new(key, f"study:{name}".encode(), hashlib.sha256).hexdigest()[:16]
+    assert result["study"] == study
+    assert result["error"] == f"DicomError: <study {study}>: the folder holds no files. Check the path."
