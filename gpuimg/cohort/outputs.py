@@ -68,12 +68,21 @@ def write_csv(path: Path, rows: list[dict], columns: list[str]) -> None:
         writer.writerows(rows)
 
 
-def write_parquet(path: Path, rows: list[dict], columns: list[str]) -> None:
-    """``rows`` as a Parquet table (strings for the ID columns, float64 for the features)."""
+def write_parquet(path: Path, rows: list[dict], columns: list[str], *, text: tuple[str, ...] = ()) -> None:
+    """``rows`` as a Parquet table: strings for the ``text`` columns (the IDs), float64 for the others.
+
+    The types are set, not inferred from the values: a feature that is NaN (null) in every study, and
+    every column of a cohort whose studies all failed, would be Arrow's ``null`` type (object in pandas).
+    """
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    table = pa.table({c: [row.get(c) for row in rows] for c in columns})
+    table = pa.table(
+        {
+            c: pa.array([row.get(c) for row in rows], type=pa.string() if c in text else pa.float64())
+            for c in columns
+        }
+    )
     with atomic(path, "wb") as file:
         pq.write_table(table, file)
 

@@ -282,7 +282,7 @@ def run_pipeline(
         if "error" in r
     ]
     columns = list(dict.fromkeys([*ID_COLUMNS, *(c for row in rows for c in row)]))
-    outputs.write_parquet(output / "features.parquet", rows, columns)
+    outputs.write_parquet(output / "features.parquet", rows, columns, text=ID_COLUMNS)
     outputs.write_csv(output / "features.csv", rows, columns)
     outputs.write_csv(output / "errors.csv", errors, ["study", "patient", "error"])
 

@@ -607,3 +607,50 @@ def test_an_output_folder_of_an_earlier_run_that_cannot_be_written(tmp_path):
             run_pipeline(spec, cohort, read_only, keep_ids=True, progress=False)
     finally:
         subprocess.run(undo, check=True)
+
+
+def test_the_feature_table_has_text_ids_and_float_features_whatever_the_values(tmp_path):
+    # The Parquet types were inferred from the values: a feature null in every study was Arrow's null
+    # type (object in pandas), and so were study, patient and modality when every study failed.
+    import html.parser
+
+    from gpuimg.cohort.outputs import write_parquet
+
+    for name in ("007", "010"):
+        (tmp_path / "in" / name).mkdir(parents=True)
+    spec = spec_from_dict({"mask": {"source": "recipe", "threshold": "otsu"}})
+    manifest = run_pipeline(spec, tmp_path / "in", tmp_path / "out", keep_ids=True, progress=False)
+    assert (manifest["rows"], manifest["errors"]) == (0, 2)
+    schema = pq.read_schema(tmp_path / "out" / "features.parquet")
+    ids = ("study", "patient", "modality")
+    assert [(f.name, str(f.type)) for f in schema] == [(c, "string") for c in ids]
+    errors = pd.read_csv(tmp_path / "out" / "errors.csv", dtype=str)
+    assert errors["study"].tolist() == ["007", "010"]
+
+    class Cells(html.parser.HTMLParser):
+        def __init__(self):
+            super().__init__()
+            self.tags, self.cells, self._in_cell = [], [], False
+
+        def handle_starttag(self, tag, attrs):
+            self.tags.append(tag)
+            self._in_cell = tag == "td"
+
+        def handle_data(self, data):
+            if self._in_cell:
+                self.cells.append(data)
+                self._in_cell = False
+
+    page = Cells()
+    page.feed((tmp_path / "out" / "report.html").read_text())
+    assert "img" not in page.tags and {"007", "010"} <= set(page.cells)
+
+    rows = [
+        {"study": "007", "patient": "1e5", "modality": "CT", "glcm_joint_max": None, "stat_mean": 3},
+        {"study": "010", "patient": "NaN", "modality": "CT", "glcm_joint_max": None, "stat_mean": 2.5},
+    ]
+    write_parquet(tmp_path / "t.parquet", rows, list(rows[0]), text=("study", "patient", "modality"))
+    table = pd.read_parquet(tmp_path / "t.parquet")
+    assert table["study"].tolist() == ["007", "010"] and table["patient"].tolist() == ["1e5", "NaN"]
+    assert table["glcm_joint_max"].dtype == np.float64 and table["glcm_joint_max"].isna().all()
+    assert table["stat_mean"].dtype == np.float64 and table["stat_mean"].tolist() == [3.0, 2.5]
