@@ -225,8 +225,11 @@ def equalize_hist(image: Image, nbins: int = 256, mask: ArrayLike | None = None)
             import dask.array as da
 
             masks = da.from_array(mask, chunks=image.chunks)
-        blocks = image.to_delayed().ravel()
-        mask_blocks = masks.to_delayed().ravel() if masks is not None else [None] * len(blocks)
+        # Unoptimised graphs: optimised apart, a mask made from the image would read it again.
+        blocks = image.to_delayed(optimize_graph=False).ravel()
+        mask_blocks = (
+            masks.to_delayed(optimize_graph=False).ravel() if masks is not None else [None] * len(blocks)
+        )
         parts = dask.compute(*[dask.delayed(count)(b, m) for b, m in zip(blocks, mask_blocks, strict=True)])
         hist = sum(parts[1:], parts[0])
     else:

@@ -229,6 +229,19 @@ def test_dask_equalize_hist_of_an_integer_volume_equals_skimage(rng, dtype):
     np.testing.assert_allclose(got.compute(), skimage.exposure.equalize_hist(image), rtol=0, atol=6e-8)
 
 
+def test_a_dask_image_and_a_mask_made_from_it_are_read_once_per_pass(rng):
+    """equalize_hist of a Dask image reads it twice, once for its range and once for its histogram; a
+    mask made from the image shares those reads. The histogram pass took the image's and the mask's
+    chunks from graphs optimised apart, so it read each chunk twice (24 reads for 8 chunks)."""
+    pytest.importorskip("dask.array")
+    image = rng.gamma(2.0, 20.0, (10, 11, 12))
+    lazy, reads = counted(image, (5, 6, 6))
+    got = equalize_hist(lazy, 40, mask=lazy > 30)
+    assert len(reads) == 2 * lazy.npartitions == 16
+    want = skimage.exposure.equalize_hist(image, 40, mask=image > 30)
+    np.testing.assert_allclose(got.compute(), want, rtol=0, atol=1e-12)
+
+
 # --- CUDA target (simulator here, the GPU where there is one) ---------------------------------
 
 
