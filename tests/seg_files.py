@@ -16,7 +16,8 @@ def seg_sources(files) -> list[pydicom.Dataset]:
 
 def write_seg(path, sources, masks: dict, kind=None):
     """A SEG of one segment per label in ``masks`` ({label: (slices, rows, columns) bool}), by highdicom;
-    ``kind`` a ``highdicom.seg.SegmentationTypeValues`` (default BINARY)."""
+    ``kind`` a ``highdicom.seg.SegmentationTypeValues`` (default BINARY). Overlapping masks go in as
+    one array per segment (BINARY, FRACTIONAL), others as one label array."""
     import highdicom as hd
 
     kind = hd.seg.SegmentationTypeValues.BINARY if kind is None else kind
@@ -33,6 +34,8 @@ def write_seg(path, sources, masks: dict, kind=None):
     labels = np.zeros(next(iter(masks.values())).shape, np.uint8)
     for number, mask in enumerate(masks.values(), start=1):
         labels[mask] = number
+    if sum(np.count_nonzero(mask) for mask in masks.values()) > np.count_nonzero(labels):  # overlapping
+        labels = np.stack(list(masks.values()), axis=-1).astype(np.uint8)
     seg = hd.seg.Segmentation(
         source_images=sources,
         pixel_array=labels.astype(np.float32) if kind == hd.seg.SegmentationTypeValues.FRACTIONAL else labels,

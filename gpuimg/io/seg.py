@@ -10,7 +10,7 @@ import pydicom
 
 from gpuimg._support import check_path
 from gpuimg.errors import DicomError, GeometryError, ParameterError
-from gpuimg.io._objects import _mask_volume, _named
+from gpuimg.io._objects import _check_frame_of_reference, _mask_volume, _named
 from gpuimg.io.dicom import _pixel_array
 from gpuimg.volume import Volume
 
@@ -44,10 +44,13 @@ def read_seg(
     Raises
     ------
     DicomError
-        Unreadable file, not a SEG, no segment or several matching ``segment``.
+        Unreadable file, not a SEG, no segment or several matching ``segment``, segments sharing a
+        SegmentNumber; a segment that marks no pixel (empty).
     GeometryError
-        Frames whose orientation or pixel spacing differ from the image's, or that lie off its grid
-        or outside its slices.
+        A SEG in another frame of reference than the reference's (``meta["frame_of_reference_uid"]``,
+        which :func:`gpuimg.read_dicom` sets; not checked where either is missing). Frames whose
+        orientation or pixel spacing differ from the image's, or that lie off its grid or outside its
+        slices; a segment none of whose pixels lies on the image (frames beside its rows and columns).
     ParameterError
         ``reference`` is not a Volume; ``segment`` is neither a number nor a label, or a label that
         matches none exactly and is not a valid regular expression.
@@ -74,6 +77,7 @@ def _place_frames(
 ) -> tuple[np.ndarray, str]:
     """The mask of the segment on the reference grid, and the segment's label."""
     number, label = _segment(ds, segment, path)
+    _check_frame_of_reference(path, "the SEG", ds.get("FrameOfReferenceUID"), reference)
     frames = _pixel_array(ds, path).reshape(-1, int(ds.Rows), int(ds.Columns))
     kind = str(ds.get("SegmentationType", "BINARY"))
     if kind == "FRACTIONAL":
@@ -82,6 +86,7 @@ def _place_frames(
         frames = frames == number
     shared = ds.get("SharedFunctionalGroupsSequence", [pydicom.Dataset()])[0]
     mask = np.zeros(reference.shape, dtype=np.uint8)
+    marked = 0  # the segment's pixels in the file, on the image or not
     inverse, origin, spacing = (
         reference.direction.T,
         np.asarray(reference.origin),
@@ -92,6 +97,7 @@ def _place_frames(
             identification = _item(group, shared, "SegmentIdentificationSequence", path)
             if int(identification.ReferencedSegmentNumber) != number:
                 continue
+        marked += int(np.count_nonzero(frames[i]))
         _check_plane(group, shared, reference, path)
         position = np.asarray(_item(group, shared, "PlanePositionSequence", path).ImagePositionPatient, float)
         index = inverse @ (position - origin) / spacing
@@ -115,14 +121,33 @@ def _place_frames(
             mask[k, r0:r1, c0:c1] |= (frames[i][r0 - row : r1 - row, c0 - column : c1 - column] > 0).astype(
                 np.uint8
             )
+    if not marked:
+        raise DicomError(
+            f"{path}: segment {number} ({label!r}) marks no pixel in any frame (an empty segment), so it "
+            "covers no voxel; choose another segment or draw it again."
+        )
+    if not mask.any():
+        raise GeometryError(
+            f"{path}: segment {number} ({label!r}) covers no voxel of the image: its {marked} pixels lie "
+            "beside the image's rows and columns (drawn on another field of view). Pass the image it was "
+            "drawn on."
+        )
     return mask, label
 
 
 def _segment(ds: pydicom.Dataset, segment: str | int | None, path: Path) -> tuple[int, str]:
     # SegmentLabel (LO) without the leading and trailing spaces, which DICOM ignores
-    segments = {
-        int(item.SegmentNumber): str(item.get("SegmentLabel", "")).strip() for item in ds.SegmentSequence
-    }
+    items = [
+        (int(item.SegmentNumber), str(item.get("SegmentLabel", "")).strip()) for item in ds.SegmentSequence
+    ]
+    segments = dict(items)
+    if len(segments) < len(items):
+        given = [n for n, _ in items]
+        shared = ", ".join(str(n) for n in sorted(set(given)) if given.count(n) > 1)
+        raise DicomError(
+            f"{path}: several segments share the SegmentNumber {shared}, so their frames cannot be told "
+            "apart (SegmentNumber must be unique); export the SEG again."
+        )
     if segment is None:
         matches = list(segments)
     elif isinstance(segment, numbers.Integral) and not isinstance(segment, bool):

@@ -101,3 +101,76 @@ def test_spaces_around_a_segment_label_are_not_part_of_it(tmp_path, series):
     mask = read_seg(path, image, "Liver")
     np.testing.assert_array_equal(mask.data, first)
     assert mask.meta["roi"] == "Liver"
+
+
+def test_overlapping_segments_on_some_slices_in_any_frame_order(tmp_path, series):
+    # Two overlapping segments, one on two slices only, the frames shuffled: each equals highdicom's
+    # reading, which places frames by the source image each derives from, not by position.
+    import highdicom as hd
+    import pydicom
+    from pydicom.pixels import pack_bits
+
+    image, sources = series
+    rng = np.random.default_rng(4)
+    liver = rng.random(image.shape) < 0.4
+    lesion = np.zeros(image.shape, bool)
+    lesion[2:4] = rng.random((2, *image.shape[1:])) < 0.5
+    assert (liver & lesion).any()
+    path = write_seg(tmp_path / "seg.dcm", sources, {"Liver": liver, "Lesion": lesion})
+    ds = pydicom.dcmread(path)
+    order = rng.permutation(int(ds.NumberOfFrames))
+    ds.PixelData = pack_bits(ds.pixel_array[order].ravel())
+    groups = list(ds.PerFrameFunctionalGroupsSequence)
+    ds.PerFrameFunctionalGroupsSequence = [groups[i] for i in order]
+    ds.save_as(path)
+    seg = hd.seg.segread(path)
+    uids = [s.SOPInstanceUID for s in sorted(sources, key=lambda s: int(s.InstanceNumber))]
+    for number, expected in ((1, liver), (2, lesion)):
+        read = seg.get_pixels_by_source_instance(uids, segment_numbers=[number])[..., 0] > 0
+        np.testing.assert_array_equal(read, expected)  # the shuffled file still holds the masks
+        np.testing.assert_array_equal(read_seg(path, image, number).data, read)
+
+
+def test_an_empty_segment_or_one_beside_the_image_is_refused_not_empty(tmp_path, series):
+    # A segment marking no pixel, or whose frames lie beside the image's rows and columns, came back
+    # as an empty mask without a word (read_rtstruct refuses both).
+    import pydicom
+
+    image, sources = series
+    liver = np.random.default_rng(5).random(image.shape) < 0.3
+    path = write_seg(tmp_path / "seg.dcm", sources, {"Liver": liver, "Nothing": np.zeros(image.shape, bool)})
+    with pytest.raises(DicomError, match=r"segment 2 \('Nothing'\) marks no pixel in any frame"):
+        read_seg(path, image, "Nothing")
+    ds = pydicom.dcmread(path)
+    column = image.direction[:, 2] * image.spacing[2]  # one voxel along the rows
+    for group in ds.PerFrameFunctionalGroupsSequence:
+        plane = group.PlanePositionSequence[0]
+        plane.ImagePositionPatient = [float(v) for v in np.add(plane.ImagePositionPatient, 40 * column)]
+    ds.save_as(tmp_path / "beside.dcm")
+    with pytest.raises(
+        GeometryError, match=rf"segment 1 \('Liver'\) covers no voxel of the image: its {liver.sum()} pixels"
+    ):
+        read_seg(tmp_path / "beside.dcm", image, "Liver")
+
+
+def test_a_seg_of_another_frame_of_reference_or_shared_segment_numbers_is_refused(tmp_path, series):
+    # A SEG in another frame of reference was placed on the image as if its coordinates were the
+    # image's; two segments numbered 1 had their frames merged under the second's label.
+    import pydicom
+
+    image, sources = series
+    rng = np.random.default_rng(6)
+    first, second = rng.random(image.shape) < 0.3, rng.random(image.shape) < 0.3
+    path = write_seg(tmp_path / "seg.dcm", sources, {"Liver": first, "Spleen": second & ~first})
+    assert pydicom.dcmread(path).FrameOfReferenceUID == image.meta["frame_of_reference_uid"]
+    np.testing.assert_array_equal(read_seg(path, image, "Liver").data, first)
+    ds = pydicom.dcmread(path)
+    ds.FrameOfReferenceUID = "1.2.3"
+    ds.save_as(tmp_path / "other.dcm")
+    with pytest.raises(GeometryError, match=r"the SEG lies in the frame of reference 1\.2\.3, the image in"):
+        read_seg(tmp_path / "other.dcm", image, "Liver")
+    ds = pydicom.dcmread(path)
+    ds.SegmentSequence[1].SegmentNumber = 1
+    ds.save_as(tmp_path / "shared.dcm")
+    with pytest.raises(DicomError, match=r"several segments share the SegmentNumber 1"):
+        read_seg(tmp_path / "shared.dcm", image, "Liver")
