@@ -143,7 +143,13 @@ def _rasterise(ds: pydicom.Dataset, path: Path, reference: Volume, roi: str | No
         index = (points - origin) @ inverse.T / spacing  # (n, 3) continuous (z, y, x)
         z = float(np.median(index[:, 0]))
         k = round(z)
-        if np.ptp(index[:, 0]) > 2 * _PLANE_TOLERANCE or abs(z - k) > _PLANE_TOLERANCE:
+        if np.ptp(index[:, 0]) > 2 * _PLANE_TOLERANCE:
+            raise GeometryError(
+                f"{path}: a contour of ROI {name!r} is not in one plane of the image: its points span slice "
+                f"indices {index[:, 0].min():.2f} to {index[:, 0].max():.2f}. It was drawn on a series of "
+                "another orientation (or is not planar); pass the image it was drawn on."
+            )
+        if abs(z - k) > _PLANE_TOLERANCE:
             raise GeometryError(
                 f"{path}: a contour of ROI {name!r} lies between image slices (index {z:.2f}); the "
                 "structure set was drawn on another series or geometry. Pass the image it was drawn on."

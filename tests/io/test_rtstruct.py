@@ -308,3 +308,14 @@ def test_rois_sharing_an_roi_number_are_refused_not_merged(tmp_path, image):
     ds.save_as(path)
     with pytest.raises(DicomError, match=r"ROIs 'Body', 'GTV' share the ROINumber 1.*renumber"):
         read_rtstruct(path, image, roi="GTV")
+
+
+def test_a_contour_across_the_image_slices_is_named_as_such(tmp_path, image):
+    # A contour drawn on another orientation's plane (its points on slices 1 to 3 of this image) was
+    # reported as lying "between image slices (index 2.00)", which its median does not.
+    square = square_contour(image, 2, 1.5, 6.5)
+    square[:2] -= image.direction[:, 0] * image.spacing[0]  # two corners one slice lower (index 1)
+    square[2:] += image.direction[:, 0] * image.spacing[0]  # the others one slice higher (index 3)
+    path = write_structure_set(tmp_path / "rs.dcm", {"GTV": [square]})
+    with pytest.raises(GeometryError, match=r"'GTV' is not in one plane .* slice indices 1\.00 to 3\.00"):
+        read_rtstruct(path, image)
