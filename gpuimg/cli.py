@@ -383,11 +383,13 @@ def main(argv=None) -> int:
         print(f"gpuimg: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        print(
-            "gpuimg: interrupted. Finished studies are kept and no output is half-written; run the same "
-            "command again to resume.",
-            file=sys.stderr,
+        # Only a cohort run (run, demo) has studies to keep and resume.
+        resume = (
+            " Finished studies are kept and no output is half-written; run the same command again to resume."
+            if args.command in ("run", "demo")
+            else ""
         )
+        print(f"gpuimg: interrupted.{resume}", file=sys.stderr)
         return 130
     return 0
 

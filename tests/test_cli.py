@@ -206,3 +206,18 @@ def test_the_first_run_check_asks_the_cache_for_the_devices_kernels(monkeypatch,
     monkeypatch.setattr("gpuimg.kernels.cache.on_disk", lambda d: asked.append(d.py_func.__name__) or True)
     assert gpuimg.cli._kernels_on_disk(device) is True
     assert asked == [f"_gradient_{device}", f"_label_{device}"]
+
+
+@pytest.mark.parametrize(
+    ("argv", "where"),
+    [(["info", "."], "gpuimg.list_series"), (["warmup", "--device", "cpu"], "gpuimg.kernels.warmup.warmup")],
+)
+def test_ctrl_c_outside_a_cohort_run_promises_no_resume(capsys, monkeypatch, argv, where):
+    # Every command's Ctrl-C said 'Finished studies are kept ...; run the same command again to
+    # resume', though info and warmup keep no studies.
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(where, interrupted)
+    assert main(argv) == 130  # 128 + SIGINT, as a shell reports it
+    assert capsys.readouterr().err == "gpuimg: interrupted.\n"
