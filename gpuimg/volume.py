@@ -69,7 +69,12 @@ class Volume:
     def __post_init__(self):
         if getattr(self.data, "ndim", None) != 3:
             shape = getattr(self.data, "shape", type(self.data).__name__)
-            raise GeometryError(f"Volume data must be a 3D array (z, y, x); got {shape}.")
+            one_slice = (
+                " A 2D image is one slice: pass image[np.newaxis]."
+                if getattr(self.data, "ndim", None) == 2
+                else ""
+            )
+            raise GeometryError(f"Volume data must be a 3D array (z, y, x); got {shape}.{one_slice}")
         spacing = _triple("spacing", self.spacing)
         if not all(s > 0 for s in spacing):
             raise GeometryError(f"Volume spacing must be positive in mm; got {spacing}.")

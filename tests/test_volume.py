@@ -74,7 +74,10 @@ def test_to_cuda_and_back(rng):
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"data": np.zeros((3, 3))}, "must be a 3D array (z, y, x); got (3, 3)"),
+        (
+            {"data": np.zeros((3, 3))},
+            "must be a 3D array (z, y, x); got (3, 3). A 2D image is one slice: pass image[np.newaxis].",
+        ),
         ({"data": [1, 2]}, "must be a 3D array (z, y, x); got list"),
         ({"spacing": (1.0, 0.0, 1.0)}, "spacing must be positive in mm; got (1.0, 0.0, 1.0)"),
         ({"spacing": (1.0, 1.0)}, "spacing must be 3 finite numbers (mm)"),
