@@ -145,8 +145,8 @@ def fit_tasks(
         cannot fit (one class only, more clusters than studies, no labelled study), ``error``: why.
         Such a task gets no model, and the other tasks still run.
     predictions : dict
-        Per task, what the report plots: targets and out-of-fold predictions (scores), or the clusters
-        and a 2D projection.
+        Per task, what the report plots: targets, their studies (``study``, in the order of the
+        targets) and out-of-fold predictions (scores), or the clusters and a 2D projection.
     """
     if not rows or not learning.tasks:
         return {}, {}, {}
@@ -183,7 +183,10 @@ def _fit_task(task: Task, learning: Learning, rows, X, patients, labels) -> tupl
     )
     if task.kind != "clustering":
         chosen, y = _targets(rows, labels, task)
-        return _supervised(pipeline, X[chosen], y, patients[chosen], task, learning)
+        model, scores, predicted = _supervised(pipeline, X[chosen], y, patients[chosen], task, learning)
+        # The targets' studies: the rows were reordered here, and the report draws the features by class.
+        predicted["study"] = [rows[i]["study"] for i in chosen]
+        return model, scores, predicted
     clusters = np.asarray(pipeline.fit_predict(X))
     standardised = pipeline[:-1].transform(X)
     scores = {

@@ -62,12 +62,16 @@ def _build(rows, errors, previews, metrics, predictions, manifest) -> str:
         sections.append("<h2>Features</h2><p class='note'>No feature has a value in any study (all NaN).</p>")
     elif rows:
         classes = predictions.get("classification", {})
-        title = (
-            "Feature distributions by class (the features that separate the classes most)"
-            if "y" in classes
-            else "Feature distributions (the most variable features)"
-        )
-        sections.append(_figure(title, _distributions(X, names, classes)))
+        if "y" in classes:
+            # The labelled studies' rows, in the order of their classes (learning sorts the rows).
+            place = {row["study"]: i for i, row in enumerate(rows)}
+            labelled = X[[place[study] for study in classes["study"]]]
+            figure = _distributions(labelled, names, np.asarray(classes["y"]))
+            title = "Feature distributions by class (the features that separate the classes most)"
+        else:
+            title = "Feature distributions (the most variable features)"
+            figure = _distributions(X, names, None)
+        sections.append(_figure(title, figure))
         if len(names) > 1 and len(rows) > 2:
             sections.append(_figure("Feature correlation (Spearman)", _correlation(X, names)))
     if "score" in predictions.get("classification", {}) or "y_pred" in predictions.get("classification", {}):
@@ -184,15 +188,15 @@ def _histograms(previews: list[dict]):
     return figure
 
 
-def _distributions(X: np.ndarray, names: list[str], classes: dict):
-    """Box plots of the features that best separate the classes (or the most variable ones)."""
+def _distributions(X: np.ndarray, names: list[str], y: np.ndarray | None):
+    """Box plots of the features that best separate the classes ``y`` of the rows of ``X`` (or, without
+    classes, the most variable ones)."""
     import matplotlib.pyplot as plt
 
-    y = classes.get("y")
-    order = _informative(X, y) if y is not None and len(y) == len(X) else np.argsort(-np.nanstd(X, axis=0))
+    order = _informative(X, y) if y is not None else np.argsort(-np.nanstd(X, axis=0))
     chosen = list(order[:_SHOWN])
     figure, axes = plt.subplots(1, len(chosen), figsize=(2.2 * len(chosen), 3.2), squeeze=False)
-    groups = np.unique(y) if y is not None and len(y) == len(X) else [None]
+    groups = np.unique(y) if y is not None else [None]
     for ax, j in zip(axes[0], chosen, strict=True):
         values = [X[(y == g) if g is not None else slice(None), j] for g in groups]
         ax.boxplot(

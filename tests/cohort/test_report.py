@@ -141,7 +141,7 @@ def test_class_labels_are_drawn_as_they_are_not_as_tex(tmp_path):
     y = np.array(classes * 3)
     rows = [{"study": f"S-{k}", "patient": f"P-{k}", "modality": "CT", "f": k, "g": k % 4} for k in range(6)]
     metrics = {"classification": {"classes": classes, "confusion_matrix": [[2, 1], [1, 2]], "n_studies": 6}}
-    predictions = {"classification": {"y": y, "y_pred": y[::-1]}}
+    predictions = {"classification": {"y": y, "y_pred": y[::-1], "study": [row["study"] for row in rows]}}
     manifest = {
         "studies": 6,
         "device": "cpu",
@@ -153,3 +153,44 @@ def test_class_labels_are_drawn_as_they_are_not_as_tex(tmp_path):
     page = build_report(rows, [], [], metrics, predictions, manifest)
     assert page.count("<img") == 3  # distributions, correlation, classification
     assert matplotlib.rcParams["text.parse_math"]  # put back after the report
+
+
+def test_features_are_drawn_by_the_class_of_their_own_study(monkeypatch):
+    # The box plots by class paired the report's rows (by study) with the classes in the order the
+    # learning step sorts the studies (by the labels file's patients): with the file listing the
+    # patients in reverse, the feature that is the class drew class 0's box from class 1's studies.
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    from matplotlib.axes import Axes
+
+    from gpuimg.cohort.learn import fit_tasks
+    from gpuimg.cohort.report import build_report
+    from gpuimg.cohort.spec import Learning, Task
+
+    rows = [
+        {
+            "study": f"S-{k:02d}",
+            "patient": f"P-{k:02d}",
+            "modality": "CT",
+            "is_one": float(k % 2),
+            "k": float(k),
+        }
+        for k in range(20)
+    ]
+    labels = {f"P-{k:02d}": {"y": str(k % 2)} for k in reversed(range(20))}
+    learning = Learning(folds=2, tasks=(Task("classification", "logistic_regression", "y"),))
+    _, scores, predictions = fit_tasks(rows, learning, labels)
+    drawn, boxplot = {}, Axes.boxplot
+
+    def recording(ax, data, *args, tick_labels, **kwargs):
+        drawn[len(drawn)] = {
+            label: sorted(values.tolist()) for label, values in zip(tick_labels, data, strict=True)
+        }
+        return boxplot(ax, data, *args, tick_labels=tick_labels, **kwargs)
+
+    monkeypatch.setattr(Axes, "boxplot", recording)
+    manifest = {"studies": 20, "device": "cpu", "gpuimg": "0", "pseudonymised": True, "time_per_stage_s": {}}
+    build_report(rows, [], [], scores, predictions, manifest)
+    by_class = {"0": [float(k) for k in range(0, 20, 2)], "1": [float(k) for k in range(1, 20, 2)]}
+    assert drawn == {0: {"0": [0.0] * 10, "1": [1.0] * 10}, 1: by_class}
