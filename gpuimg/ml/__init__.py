@@ -1,8 +1,6 @@
 """Machine learning on the device: estimators by name, SOM, feature selection, patient splits, metrics,
 voxel-level clustering and classification."""
 
-from sklearn.decomposition import PCA
-
 from .estimators import (
     DeviceClassifier,
     DeviceClusterer,
@@ -27,6 +25,7 @@ from .metrics import (
     silhouette,
     specificity,
 )
+from .pca import PCA
 from .selection import CorrelationFilter, MutualInformationSelector, VarianceThreshold
 from .som import SOM
 from .voxel import VoxelClassifier, dbscan_candidates, segment_kmeans, segment_som, voxel_features

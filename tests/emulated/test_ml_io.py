@@ -2,8 +2,12 @@
 same calls on the CPU. cuML fits other solvers than scikit-learn, so on a real GPU the estimators
 are compared through their quality, not their predictions; the emulator fits scikit-learn."""
 
+import warnings
+
 import numpy as np
 import pytest
+import sklearn.base
+import sklearn.decomposition
 import sklearn.feature_selection
 import sklearn.metrics
 from sklearn.cluster import DBSCAN
@@ -67,6 +71,36 @@ def test_kmeans_pca_and_som_on_the_device(emulated_cuda, rng):
     assert (
         sklearn.metrics.adjusted_rand_score(to_numpy(som.predict(emulated_cuda(X))), np.repeat([0, 1], 20))
         == 1
+    )
+
+
+def test_gpuimg_ml_pca_is_scikit_learns_pca_on_either_device(emulated_cuda, rng):
+    """gpuimg.ml.PCA was scikit-learn's PCA itself, which refuses CuPy input (it converts it to NumPy:
+    CuPy's TypeError on an implicit copy); it is now the device-aware PCA with scikit-learn's signature."""
+    X = rng.normal(size=(40, 5)) * [4.0, 2.0, 1.0, 0.5, 0.1] + [1.0, -2.0, 0.0, 3.0, 5.0]
+    peer = sklearn.decomposition.PCA(n_components=3, whiten=True).fit(X)
+    model = ml.PCA(n_components=3, whiten=True)
+    assert sklearn.base.clone(model).get_params() == peer.get_params()
+    with warnings.catch_warnings():  # no parameter cuML lacks was passed (only those given are)
+        warnings.simplefilter("error", UserWarning)
+        model.fit(emulated_cuda(X))
+    # cuML may give a component the other sign: align them by the sign of the dot product.
+    signs = np.sign(np.sum(to_numpy(model.components_) * peer.components_, axis=1))
+    np.testing.assert_allclose(to_numpy(model.components_) * signs[:, None], peer.components_, atol=1e-8)
+    for attribute in ("explained_variance_", "explained_variance_ratio_", "singular_values_", "mean_"):
+        value = getattr(model, attribute)
+        assert namespace(value).device == "cuda"
+        np.testing.assert_allclose(to_numpy(value), getattr(peer, attribute), rtol=1e-8, atol=1e-12)
+    assert int(model.n_components_) == peer.n_components_ == 3
+    projected = model.transform(emulated_cuda(X))
+    assert namespace(projected).device == "cuda"
+    np.testing.assert_allclose(to_numpy(projected) * signs, peer.transform(X), atol=1e-8)
+    back = model.inverse_transform(projected)
+    assert namespace(back).device == "cuda"
+    np.testing.assert_allclose(to_numpy(back), peer.inverse_transform(peer.transform(X)), atol=1e-8)
+    # The same class on NumPy input: scikit-learn's computation.
+    np.testing.assert_allclose(
+        ml.PCA(n_components=3).fit_transform(X), sklearn.decomposition.PCA(3).fit_transform(X)
     )
 
 
