@@ -57,7 +57,8 @@ def read_image(path: str | os.PathLike, *, device: str = "auto") -> Volume:
     Raises
     ------
     ParameterError
-        If ``path`` is not a path, or its suffix is not a NIfTI or NRRD one.
+        If ``path`` is not a path, or its suffix is not a NIfTI or NRRD one (a NIfTI suffix in mixed
+        case, ``.Nii.gz``, is none, as for niftilib).
     ImageFileError
         If the file is missing, cannot be parsed, is truncated or corrupted (the gzip CRC is checked),
         or its header is invalid: an axis of length 0 or less, more voxels than the file can hold, a
@@ -265,8 +266,8 @@ def write_image(
     Raises
     ------
     ParameterError
-        If the suffix is not a NIfTI or NRRD one, the volume has no voxel (an axis of length 0), or an
-        array comes without ``spacing``.
+        If the suffix is not a NIfTI or NRRD one (``.Nii.gz``, in mixed case, is none), the volume has
+        no voxel (an axis of length 0), or an array comes without ``spacing``.
     WriteError
         If ``path`` is a folder, cannot be written, or the format cannot store the volume's dtype.
 
@@ -353,6 +354,13 @@ def _write_detached(tmp: Path, path: Path, data: np.ndarray, header: dict) -> No
 def _kind(path: Path, does: str = "read_image reads") -> str:
     name = path.name.lower()
     if name.endswith((".nii", ".nii.gz")):
+        suffix = path.name[-len(".nii.gz") if name.endswith(".gz") else -len(".nii") :]
+        if suffix not in (suffix.lower(), suffix.upper()):
+            raise ParameterError(
+                f"{path}: the suffix {suffix!r} mixes upper and lower case, which NIfTI readers refuse "
+                f"(niftilib, so SimpleITK) or look past (nibabel opens {suffix.lower()!r} instead); name "
+                f"the file with {suffix.lower()!r} or {suffix.upper()!r}."
+            )
         return "nifti"
     if name.endswith((".nrrd", ".nhdr")):
         return "nrrd"

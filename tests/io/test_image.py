@@ -1,5 +1,6 @@
 """read_image / write_image against SimpleITK on real NRRD and NIfTI files and on round trips."""
 
+import re
 from pathlib import Path
 
 import nibabel as nib
@@ -223,3 +224,25 @@ def test_a_2d_image_written_by_simpleitk_in_a_2d_space(tmp_path, rng, suffix, ha
     in_plane = np.array(back.GetDirection()).reshape(2, 2)[:, ::-1]  # columns y, x
     np.testing.assert_allclose(volume.direction[:2, 1:], in_plane, atol=1e-12)
     np.testing.assert_allclose(volume.direction[2, 1:], 0.0, atol=1e-12)
+
+
+@pytest.mark.parametrize("suffix", [".Nii.gz", ".nii.GZ", ".Nii"])
+def test_a_nifti_suffix_in_mixed_case_is_refused_as_niftilib_does(tmp_path, make_volume, suffix):
+    # write_image("a.Nii.gz") ended in a WriteError blaming the folder (nibabel had saved the temporary
+    # under another name, '....tmp.nii.gz', left behind); read_image of such a file in an ImageFileError
+    # calling it truncated or corrupted (nibabel looked for 'a.nii.gz'). niftilib (SimpleITK) refuses
+    # these names; all-lower and all-upper ones are NIfTI.
+    sitk = pytest.importorskip("SimpleITK")
+    volume = make_volume()
+    with pytest.raises(
+        ParameterError, match=rf"a{re.escape(suffix)}: the suffix .* mixes upper and lower case"
+    ):
+        write_image(volume, tmp_path / f"a{suffix}")
+    assert list(tmp_path.iterdir()) == []
+    written = write_image(volume, tmp_path / f"a{suffix.upper()}")
+    np.testing.assert_array_equal(sitk.GetArrayFromImage(sitk.ReadImage(str(written))), volume.data)
+    written.rename(tmp_path / f"a{suffix}")
+    with pytest.raises(RuntimeError):
+        sitk.ReadImage(str(tmp_path / f"a{suffix}"))
+    with pytest.raises(ParameterError, match="mixes upper and lower case"):
+        read_image(tmp_path / f"a{suffix}")
