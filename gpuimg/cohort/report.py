@@ -72,7 +72,7 @@ def _build(rows, errors, previews, metrics, predictions, manifest) -> str:
             title = "Feature distributions (the most variable features)"
             figure = _distributions(X, names, None)
         sections.append(_figure(title, figure))
-        if len(names) > 1 and len(rows) > 2:
+        if np.count_nonzero(np.nanstd(X, axis=0) > 0) > 1 and len(rows) > 2:  # two features that vary
             sections.append(_figure("Feature correlation (Spearman)", _correlation(X, names)))
     if "score" in predictions.get("classification", {}) or "y_pred" in predictions.get("classification", {}):
         sections.append(
@@ -226,8 +226,7 @@ def _correlation(X: np.ndarray, names: list[str]):
         -np.nanstd(X / np.where(np.nanmean(np.abs(X), axis=0) > 0, np.nanmean(np.abs(X), axis=0), 1), axis=0)
     )
     chosen = np.sort(order[:_CORRELATED])
-    ranks = np.argsort(np.argsort(np.nan_to_num(X[:, chosen]), axis=0), axis=0).astype(float)
-    matrix = np.corrcoef(ranks, rowvar=False) if len(chosen) > 1 else np.ones((1, 1))
+    matrix = _spearman(X[:, chosen])
     size = 3 + 0.18 * len(chosen)
     figure, ax = plt.subplots(figsize=(size + 1, size))
     image = ax.imshow(matrix, cmap="coolwarm", vmin=-1, vmax=1)
@@ -236,6 +235,27 @@ def _correlation(X: np.ndarray, names: list[str]):
     figure.colorbar(image, ax=ax, shrink=0.7)
     figure.tight_layout()
     return figure
+
+
+def _spearman(X: np.ndarray) -> np.ndarray:
+    """Spearman's rank correlation of each pair of columns of ``X``, over the rows where both have a
+    value, ties ranked by their mean rank; NaN where those rows hold fewer than two distinct values of
+    either column (as pandas' ``DataFrame.corr(method="spearman")``).
+
+    Not the correlation of ranks taken over every row with NaN as 0, which put the missing values at
+    an arbitrary rank (0.43 for 0.80), nor of ranks that broke ties by row order.
+    """
+    from scipy.stats import rankdata
+
+    present = np.isfinite(X)
+    matrix = np.full((X.shape[1], X.shape[1]), np.nan)
+    for i in range(X.shape[1]):
+        for j in range(i, X.shape[1]):
+            both = present[:, i] & present[:, j]
+            a, b = rankdata(X[both, i]), rankdata(X[both, j])
+            varying = both.sum() > 1 and np.ptp(a) > 0 and np.ptp(b) > 0
+            matrix[i, j] = matrix[j, i] = np.corrcoef(a, b)[0, 1] if varying else np.nan
+    return matrix
 
 
 def _classification(predicted: dict, scores: dict):
