@@ -19,7 +19,7 @@ from gpuimg.backend import is_dask, to_numpy
 from gpuimg.backend.chunks import row_slices
 from gpuimg.errors import GpuimgError, ParameterError, WriteError
 from gpuimg.io._atomic import _atomic_folder, _atomic_path
-from gpuimg.io.image import _check_voxels
+from gpuimg.io.image import _check_nifti_case, _check_voxels
 from gpuimg.volume import Volume, as_volume
 
 #: The Zarr attribute holding a Volume's geometry.
@@ -105,8 +105,8 @@ def write_chunked(image, path: str | os.PathLike, *, spacing=None, origin=None, 
     Raises
     ------
     ParameterError
-        An unknown suffix, NIfTI without a spacing or of an image without voxels, or an image that is
-        not 3D.
+        An unknown suffix (a NIfTI one in mixed case, ``.Nii.gz``, too), NIfTI without a spacing or of
+        an image without voxels, or an image that is not 3D.
     WriteError
         Where the file cannot be written or the format cannot store the dtype.
 
@@ -143,6 +143,7 @@ def write_chunked(image, path: str | os.PathLike, *, spacing=None, origin=None, 
     if data.ndim != 3:
         raise ParameterError(f"write_chunked writes 3D volumes (z, y, x); got shape {data.shape}.")
     if name.endswith((".nii", ".nii.gz")):
+        _check_nifti_case(path)
         _check_voxels(data.shape, "write_chunked")
     if data.dtype == np.bool_:
         data = data.astype(np.uint8)

@@ -354,13 +354,7 @@ def _write_detached(tmp: Path, path: Path, data: np.ndarray, header: dict) -> No
 def _kind(path: Path, does: str = "read_image reads") -> str:
     name = path.name.lower()
     if name.endswith((".nii", ".nii.gz")):
-        suffix = path.name[-len(".nii.gz") if name.endswith(".gz") else -len(".nii") :]
-        if suffix not in (suffix.lower(), suffix.upper()):
-            raise ParameterError(
-                f"{path}: the suffix {suffix!r} mixes upper and lower case, which NIfTI readers refuse "
-                f"(niftilib, so SimpleITK) or look past (nibabel opens {suffix.lower()!r} instead); name "
-                f"the file with {suffix.lower()!r} or {suffix.upper()!r}."
-            )
+        _check_nifti_case(path)
         return "nifti"
     if name.endswith((".nrrd", ".nhdr")):
         return "nrrd"
@@ -369,6 +363,17 @@ def _kind(path: Path, does: str = "read_image reads") -> str:
         f"{path}: unknown image format; {does} NIfTI and NRRD, so use a .nii, .nii.gz, .nrrd or .nhdr "
         f"file ({dicom} DICOM)."
     )
+
+
+def _check_nifti_case(path: Path) -> None:
+    """Refuse a NIfTI suffix in mixed case (``a.Nii.gz``), which niftilib refuses and nibabel looks past."""
+    suffix = path.name[-len(".nii.gz") if path.name.lower().endswith(".gz") else -len(".nii") :]
+    if suffix not in (suffix.lower(), suffix.upper()):
+        raise ParameterError(
+            f"{path}: the suffix {suffix!r} mixes upper and lower case, which NIfTI readers refuse "
+            f"(niftilib, so SimpleITK) or look past (nibabel opens {suffix.lower()!r} instead); name "
+            f"the file with {suffix.lower()!r} or {suffix.upper()!r}."
+        )
 
 
 def _three_d(data: np.ndarray, path: Path) -> np.ndarray:

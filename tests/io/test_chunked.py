@@ -117,3 +117,20 @@ def test_unknown_chunk_sizes_are_a_parameter_error(tmp_path, name):
         np.testing.assert_array_equal(open_zarr(written).data.compute(), np.ones((8, 6, 6)))
     else:  # NIfTI holds (x, y, z)
         np.testing.assert_array_equal(np.asarray(nib.load(written).dataobj), np.ones((6, 6, 8)))
+
+
+def test_a_nifti_suffix_in_mixed_case_is_refused_as_read_image_and_niftilib_do(tmp_path, volume):
+    # write_chunked wrote "out.Nii.gz", which SimpleITK (niftilib) refuses to read and read_image
+    # refuses by its name; it now refuses the name before writing.
+    sitk = pytest.importorskip("SimpleITK")
+    lazy = da.from_array(volume, chunks=8)
+    with pytest.raises(
+        gpuimg.ParameterError, match=r"out\.Nii\.gz: the suffix '\.Nii\.gz' mixes upper and lower"
+    ):
+        write_chunked(lazy, tmp_path / "out.Nii.gz", spacing=SPACING)
+    assert not list(tmp_path.iterdir())
+    path = write_chunked(lazy, tmp_path / "out.NII.GZ", spacing=SPACING)
+    np.testing.assert_array_equal(sitk.GetArrayFromImage(sitk.ReadImage(str(path))), volume)
+    path.rename(tmp_path / "out.Nii.gz")
+    with pytest.raises(RuntimeError):
+        sitk.ReadImage(str(tmp_path / "out.Nii.gz"))
