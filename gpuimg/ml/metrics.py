@@ -4,6 +4,8 @@ Each metric is written once with ``xp`` (NumPy or CuPy) and returns a Python flo
 confusion matrix, an array on the inputs' device). Definitions follow ``sklearn.metrics``.
 """
 
+import itertools
+
 import numpy as np
 
 from gpuimg._support import real_dtype
@@ -22,13 +24,23 @@ def accuracy(y_true, y_pred) -> float:
 
 def confusion_matrix(y_true, y_pred, labels=None):
     """Counts (classes, classes): row = true class, column = predicted class, in the order of
-    ``labels`` (default: the sorted union of both)."""
+    ``labels`` (default: the sorted union of both).
+
+    Samples whose true or predicted class is not in ``labels`` are left out, as in scikit-learn.
+
+    Raises
+    ------
+    ParameterError
+        ``labels`` empty, holding a label twice, or none of whose labels is in ``y_true``
+        (scikit-learn's ValueError 'At least one label specified must be in y_true').
+    """
     y_true, y_pred, xp = _label_pair(y_true, y_pred)
     if labels is None:
         labels = xp.unique(xp.concatenate([y_true, y_pred]))
     else:
         labels = xp.asarray(labels).ravel()
         _same_kind(("y_true", y_true), ("labels", labels))
+        _check_labels(labels, y_true, xp)
     k = labels.size
     order = xp.argsort(labels)  # labels in the caller's order, searched in sorted order
     true_index = order[xp.clip(xp.searchsorted(labels[order], y_true), 0, k - 1)]
@@ -64,10 +76,45 @@ def specificity(y_true, y_pred, pos_label=1) -> float:
     return _ratio(((y_pred != pos_label) & negative).sum(), negative.sum(), "negative")
 
 
-def roc_auc(y_true, score, pos_label=1) -> float:
-    """Area under the ROC curve of a binary problem: the probability that a positive scores above
-    a negative (ties count half), from the ranks of ``score`` (Mann-Whitney U)."""
-    y_true, score, xp = _pair(y_true, score)
+def roc_auc(y_true, score, pos_label=1, multi_class: str = "raise") -> float:
+    """Area under the ROC curve, as ``sklearn.metrics.roc_auc_score`` (macro average for several classes).
+
+    Binary: the probability that a positive scores above a negative (ties count half), from the ranks
+    of ``score`` (Mann-Whitney U). Several classes: ``score`` holds one column per class (the sorted
+    labels of ``y_true``), probabilities that sum to 1 in each row, and ``multi_class`` says how the
+    binary areas are averaged, with equal weights (scikit-learn's ``average="macro"``):
+
+    - ``"ovr"``: each class against the rest, scored by its column;
+    - ``"ovo"``: each pair of classes on their samples, each class of the pair scored by its column
+      and the two areas averaged (Hand and Till, 2001).
+
+    Parameters
+    ----------
+    y_true : array (n_samples,)
+        The labels: two classes, or more with a score of one column per class.
+    score : array (n_samples,) or (n_samples, n_classes)
+        The positive class's score (binary), or each class's probability.
+    pos_label : label
+        The positive class of a binary problem.
+    multi_class : {"raise", "ovr", "ovo"}
+        The average for several classes; "raise" (the default, as scikit-learn's) refuses them.
+
+    Raises
+    ------
+    ParameterError
+        NaN scores, one class in ``y_true``, a 1-D score or ``multi_class="raise"`` for more than two
+        classes, or class probabilities of the wrong width or not summing to 1.
+    """
+    if multi_class not in ("raise", "ovr", "ovo"):
+        raise ParameterError(f"multi_class={multi_class!r} must be 'raise', 'ovr' or 'ovo'.")
+    y_true, score, xp = _one_device(y_true, score)
+    columns = score.ndim == 2 and score.shape[1] > 1
+    y_true, score = y_true.ravel(), score if columns else score.ravel()
+    if y_true.size == 0 or y_true.size != score.shape[0]:
+        raise ParameterError(
+            f"y_true and score must have the same, non-zero number of samples; got {y_true.size} and "
+            f"{score.shape[0]}."
+        )
     real_dtype(score.dtype, "score")
     if score.dtype.kind == "f" and bool(xp.isnan(score).any()):
         raise ParameterError(
@@ -75,8 +122,20 @@ def roc_auc(y_true, score, pos_label=1) -> float:
             "needs a score for every sample: drop those samples or fix the model's output."
         )
     _check_labelled("y_true", y_true, xp)
+    classes = xp.unique(y_true)
+    if classes.size > 2:
+        return _multiclass_auc(y_true, score, classes, multi_class, xp)
+    if columns:
+        raise ParameterError(
+            f"score has {score.shape[1]} columns but y_true holds {count(classes.size, 'class', 'classes')}: "
+            "a binary roc_auc takes the positive class's score, one column (e.g. predict_proba(X)[:, 1])."
+        )
     _check_pos_label(pos_label, y_true)
-    positive = y_true == pos_label
+    return _binary_auc(y_true == pos_label, score, xp)
+
+
+def _binary_auc(positive, score, xp) -> float:
+    """The area under the ROC curve of the 1-D ``score`` for the ``positive`` samples (Mann-Whitney U)."""
     n_pos = int(positive.sum())
     n_neg = positive.size - n_pos
     if n_pos == 0 or n_neg == 0:
@@ -85,6 +144,43 @@ def roc_auc(y_true, score, pos_label=1) -> float:
     mean_rank = xp.cumsum(counts) - (counts - 1) / 2.0  # average 1-based rank of each distinct score
     rank_sum = float(mean_rank[inverse.ravel()][positive].sum())
     return (rank_sum - n_pos * (n_pos + 1) / 2.0) / (n_pos * n_neg)
+
+
+def _multiclass_auc(y_true, score, classes, multi_class: str, xp) -> float:
+    """The macro average of the one-vs-rest or one-vs-one areas, as scikit-learn's."""
+    shown = some(map(repr, classes.tolist()), 3)
+    if score.ndim == 1:
+        raise ParameterError(
+            f"y_true holds {classes.size} classes ({shown}) and score one column: a 1-D score ranks one "
+            "class against the rest. Give each class's probability (n_samples, n_classes) with "
+            "multi_class='ovr' or 'ovo', or score one class: roc_auc(y_true == c, score)."
+        )
+    if multi_class == "raise":
+        raise ParameterError(
+            f"roc_auc of {classes.size} classes needs multi_class='ovr' (each class against the rest) "
+            "or 'ovo' (each pair of classes), as scikit-learn's roc_auc_score."
+        )
+    if score.shape[1] != classes.size:
+        raise ParameterError(
+            f"score has {score.shape[1]} columns but y_true holds {classes.size} classes ({shown}); give one "
+            "column per class of y_true, in the sorted order of its labels."
+        )
+    totals = score.astype(np.float64).sum(axis=1)
+    if not bool(xp.all(xp.abs(totals - 1.0) <= 1e-8 + 1e-5)):  # numpy.allclose(1, totals), as scikit-learn
+        raise ParameterError(
+            "the class probabilities in score must sum to 1 in each row (multi_class roc_auc, as "
+            "scikit-learn's); normalise them, e.g. a softmax of the model's outputs."
+        )
+    names = classes.tolist()
+    if multi_class == "ovr":
+        return float(np.mean([_binary_auc(y_true == c, score[:, i], xp) for i, c in enumerate(names)]))
+    areas = []
+    for (i, a), (j, b) in itertools.combinations(enumerate(names), 2):
+        pair = (y_true == a) | (y_true == b)
+        labels, scores = y_true[pair], score[pair]
+        first, second = _binary_auc(labels == a, scores[:, i], xp), _binary_auc(labels == b, scores[:, j], xp)
+        areas.append((first + second) / 2.0)
+    return float(np.mean(areas))
 
 
 def mse(y_true, y_pred) -> float:
@@ -205,6 +301,24 @@ def _check_labelled(name: str, labels, xp) -> None:
         )
     if labels.dtype.kind == "O":
         check_comparable(labels, name)
+
+
+def _check_labels(labels, y_true, xp) -> None:
+    """Refuse ``labels`` of a confusion matrix that are empty, hold a label twice, or hold none of
+    ``y_true``'s (a matrix of zeros; scikit-learn raises 'At least one label specified must be in
+    y_true')."""
+    if labels.size == 0:
+        raise ParameterError("labels is empty; give at least one label, or labels=None for all of them.")
+    distinct, counts = xp.unique(labels, return_counts=True)
+    if distinct.size < labels.size:
+        twice = some(map(repr, distinct[counts > 1].tolist()))
+        raise ParameterError(f"labels holds {twice} more than once; give each label once.")
+    if not bool(xp.isin(y_true, labels).any()):
+        raise ParameterError(
+            f"none of labels ({some(map(repr, labels.tolist()))}) is in y_true "
+            f"({some(map(repr, xp.unique(y_true).tolist()))}); give at least one label of y_true, "
+            "or labels=None for all of them."
+        )
 
 
 def _same_kind(*named) -> None:

@@ -104,6 +104,19 @@ def test_gpuimg_ml_pca_is_scikit_learns_pca_on_either_device(emulated_cuda, rng)
     )
 
 
+def test_roc_auc_of_several_classes_and_confusion_matrix_labels_on_the_device(emulated_cuda, rng):
+    y = rng.integers(0, 3, 90)
+    proba = rng.random((90, 3))
+    proba[np.arange(90), y] += 0.5
+    proba /= proba.sum(axis=1, keepdims=True)
+    for multi_class in ("ovr", "ovo"):
+        assert ml.roc_auc(emulated_cuda(y), emulated_cuda(proba), multi_class=multi_class) == pytest.approx(
+            sklearn.metrics.roc_auc_score(y, proba, multi_class=multi_class), abs=1e-12
+        )
+    with pytest.raises(gpuimg.ParameterError, match="none of labels"):  # scikit-learn: ValueError
+        ml.confusion_matrix(emulated_cuda(y), emulated_cuda(y), labels=[7, 8])
+
+
 def test_selection_and_metrics_on_the_device(emulated_cuda, rng):
     X, y = _classes(rng)
     X = np.column_stack([X, X[:, 0] * 2.0])  # a feature perfectly correlated with the first

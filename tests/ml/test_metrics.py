@@ -55,6 +55,60 @@ def test_confusion_matrix_in_the_order_of_labels(rng, labels):
     )
 
 
+def test_confusion_matrix_refuses_labels_none_of_which_is_in_y_true():
+    # All zeros came back for labels absent from y_true (here only in y_pred, or in neither), where
+    # scikit-learn raises; an empty list was NumPy's bare IndexError.
+    y, p = np.array([0, 1, 1, 0]), np.array([2, 2, 1, 0])
+    for labels in ([5, 6], [2], []):
+        with pytest.raises(ValueError, match="label"):  # the reference: scikit-learn refuses each
+            skm.confusion_matrix(y, p, labels=labels)
+        with pytest.raises(ParameterError, match=r"labels is empty|none of labels"):
+            metrics.confusion_matrix(y, p, labels=labels)
+    with pytest.raises(ParameterError, match="labels holds 1 more than once"):  # which row would count?
+        metrics.confusion_matrix(y, p, labels=[1, 0, 1])
+    # One label of y_true is enough, as in scikit-learn.
+    np.testing.assert_array_equal(
+        metrics.confusion_matrix(y, p, labels=[5, 1]), skm.confusion_matrix(y, p, labels=[5, 1])
+    )
+
+
+@pytest.mark.parametrize("multi_class", ["ovr", "ovo"])
+def test_roc_auc_of_several_classes_equals_scikit_learn(rng, multi_class):
+    # A 1-D score for three classes or more ranked class pos_label=1 against the rest without a word
+    # (an area none of scikit-learn's averages gives); the probabilities of each class were refused.
+    y = rng.integers(0, 4, 150)
+    proba = rng.random((150, 4)).round(1) + 0.01  # rounded: ties, counted half
+    proba[np.arange(150), y] += rng.random(150)
+    proba /= proba.sum(axis=1, keepdims=True)
+    want = skm.roc_auc_score(y, proba, multi_class=multi_class)
+    assert metrics.roc_auc(y, proba, multi_class=multi_class) == pytest.approx(want, abs=1e-12)
+    names = np.array(["benign", "cyst", "malignant", "unknown"])[y]
+    assert metrics.roc_auc(names, proba, multi_class=multi_class) == pytest.approx(
+        skm.roc_auc_score(names, proba, multi_class=multi_class), abs=1e-12
+    )
+
+
+@pytest.mark.parametrize(
+    ("score", "multi_class", "message"),
+    [
+        (lambda proba: proba[:, 1], "ovr", "a 1-D score ranks one class against the rest"),
+        (lambda proba: proba, "raise", "needs multi_class='ovr'"),
+        (lambda proba: proba[:, :3], "ovr", "score has 3 columns but y_true holds 4 classes"),
+        (lambda proba: proba * 2, "ovo", "must sum to 1 in each row"),
+    ],
+)
+def test_roc_auc_of_several_classes_refuses_what_scikit_learn_refuses(rng, score, multi_class, message):
+    y = np.arange(40) % 4
+    proba = rng.random((40, 4))
+    proba /= proba.sum(axis=1, keepdims=True)
+    with pytest.raises(ValueError):
+        skm.roc_auc_score(y, score(proba), multi_class=multi_class)
+    with pytest.raises(ParameterError, match=message):
+        metrics.roc_auc(y, score(proba), multi_class=multi_class)
+    with pytest.raises(ParameterError, match="binary roc_auc takes the positive class's score"):
+        metrics.roc_auc(y % 2, proba[:, :2], multi_class="ovr")  # scikit-learn: 'y should be a 1d array'
+
+
 def test_roc_auc_refuses_nan_scores():
     # NaN scores were ranked as one value, and this AUC came out 1.0; scikit-learn refuses them too.
     y, score = np.array([0, 1, 1, 0]), np.array([0.1, np.nan, 0.8, 0.3])
