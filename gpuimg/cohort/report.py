@@ -13,6 +13,8 @@ import math
 
 import numpy as np
 
+from gpuimg._text import some
+
 from .learn import feature_matrix
 
 _STYLE = """
@@ -23,6 +25,9 @@ th { background: #f2f2f2; text-align: left; } img { max-width: 100%; } .note { c
 """
 #: Feature columns drawn in the distribution and correlation figures, at most.
 _SHOWN, _CORRELATED = 8, 40
+#: Rows of the errors table and studies named in a list, at most: the report stays small for any cohort
+#: (errors.csv and manifest.json list them all).
+_ERRORS_SHOWN, _NAMES_SHOWN = 200, 50
 
 
 def build_report(
@@ -93,12 +98,12 @@ def _build(rows, errors, previews, metrics, predictions, manifest) -> str:
     if manifest.get("clipped"):
         sections.append(
             "<h2>ROIs clipped by the volume's edge</h2><p>Their shape features describe the visible part "
-            f"only: {html.escape(', '.join(manifest['clipped']))}.</p>"
+            f"only: {_names(manifest['clipped'])}.</p>"
         )
     if manifest.get("unlabelled"):
         sections.append(
             "<h2>Studies not learned from</h2><p>The labels file names no row for their patients (check "
-            f"its patient IDs): {html.escape(', '.join(manifest['unlabelled']))}.</p>"
+            f"its patient IDs): {_names(manifest['unlabelled'])}.</p>"
         )
     sections.append(_errors(errors))
     body = "\n".join(sections)
@@ -149,12 +154,23 @@ def _times(times: dict) -> str:
     return "<h2>Time per stage</h2>" + _table(["stage", "seconds"], [[k, float(v)] for k, v in times.items()])
 
 
+def _names(studies: list[str]) -> str:
+    """The first :data:`_NAMES_SHOWN` studies, escaped, and how many more ``manifest.json`` lists."""
+    shown = html.escape(some(studies, limit=_NAMES_SHOWN))
+    return shown if len(studies) <= _NAMES_SHOWN else f"{shown} (manifest.json lists them all)"
+
+
 def _errors(errors: list[dict]) -> str:
     if not errors:
         return "<h2>Errors</h2><p>No study failed.</p>"
-    return "<h2>Errors</h2>" + _table(
-        ["study", "patient", "error"], [[e["study"], e["patient"], e["error"]] for e in errors]
+    note = (
+        f"<p class='note'>The first {_ERRORS_SHOWN} of {len(errors)} failed studies; errors.csv lists "
+        "them all.</p>"
+        if len(errors) > _ERRORS_SHOWN
+        else ""
     )
+    rows = [[e["study"], e["patient"], e["error"]] for e in errors[:_ERRORS_SHOWN]]
+    return "<h2>Errors</h2>" + note + _table(["study", "patient", "error"], rows)
 
 
 def _montage(previews: list[dict]):

@@ -211,3 +211,42 @@ def test_the_correlation_drawn_is_pandas_spearman(rng):
     np.testing.assert_allclose(_spearman(X), expected, atol=1e-12, equal_nan=True)
     small = np.array([[1, 2.0], [2, np.nan], [3, 1], [4, 4], [5, np.nan], [6, 6]])
     assert _spearman(small)[0, 1] == pytest.approx(0.8)
+
+
+def test_the_report_of_a_large_cohort_stays_small():
+    # Every failed, clipped and unlabelled study was listed: 5.8 MB of HTML for 20,000 failed studies.
+    import html.parser
+
+    from gpuimg.cohort.report import build_report
+
+    class Counter(html.parser.HTMLParser):
+        def __init__(self):
+            super().__init__()
+            self.rows, self.text = 0, []
+
+        def handle_starttag(self, tag, attrs):
+            self.rows += tag == "tr"
+
+        def handle_data(self, data):
+            self.text.append(data)
+
+    studies = [f"S-{k:016x}" for k in range(20_000)]
+    errors = [{"study": s, "patient": "", "error": "DicomError: <b>no</b> DICOM & no mask"} for s in studies]
+    manifest = {
+        "studies": 20_000,
+        "device": "cpu",
+        "gpuimg": "0",
+        "pseudonymised": True,
+        "time_per_stage_s": {},
+        "clipped": studies,
+        "unlabelled": studies,
+    }
+    page = build_report([], errors, [], {}, {}, manifest)
+    parsed = Counter()
+    parsed.feed(page)
+    text = "".join(parsed.text)
+    assert parsed.rows == 1 + 200 + 1  # the errors table: header and 200 rows; the empty time table: header
+    assert "The first 200 of 20000 failed studies; errors.csv lists them all." in text
+    assert text.count("and 19950 more (manifest.json lists them all)") == 2
+    assert "DicomError: <b>no</b> DICOM & no mask" in text  # escaped: text, not an element
+    assert len(page) < 100_000
