@@ -122,9 +122,14 @@ def _place_frames(
                 np.uint8
             )
     if not marked:
+        empty = (
+            "has no pixel of at least half its MaximumFractionalValue (the fraction counted as in)"
+            if kind == "FRACTIONAL"
+            else "marks no pixel in any frame (an empty segment)"
+        )
         raise DicomError(
-            f"{path}: segment {number} ({label!r}) marks no pixel in any frame (an empty segment), so it "
-            "covers no voxel; choose another segment or draw it again."
+            f"{path}: segment {number} ({label!r}) {empty}, so it covers no voxel; choose another segment "
+            "or draw it again."
         )
     if not mask.any():
         raise GeometryError(

@@ -174,3 +174,26 @@ def test_a_seg_of_another_frame_of_reference_or_shared_segment_numbers_is_refuse
     ds.save_as(tmp_path / "shared.dcm")
     with pytest.raises(DicomError, match=r"several segments share the SegmentNumber 1"):
         read_seg(tmp_path / "shared.dcm", image, "Liver")
+
+
+def test_a_fractional_segment_below_one_half_everywhere_says_so(tmp_path, series):
+    # A FRACTIONAL segment whose fractions are all below one half (0.3: in nowhere, by the rule that
+    # a voxel is in from half of MaximumFractionalValue) was called "an empty segment".
+    import highdicom as hd
+    import pydicom
+
+    image, sources = series
+    weak = np.zeros(image.shape, bool)
+    weak[1:3, 2:5, 3:7] = True
+    path = write_seg(
+        tmp_path / "seg.dcm", sources, {"Oedema": weak}, kind=hd.seg.SegmentationTypeValues.FRACTIONAL
+    )
+    ds = pydicom.dcmread(path)
+    fractions = ds.pixel_array / float(ds.MaximumFractionalValue)
+    ds.PixelData = np.round(fractions * 0.3 * float(ds.MaximumFractionalValue)).astype(np.uint8).tobytes()
+    ds.save_as(path)
+    assert 0 < (pydicom.dcmread(path).pixel_array / float(ds.MaximumFractionalValue)).max() < 0.5
+    with pytest.raises(
+        DicomError, match=r"'Oedema'\) has no pixel of at least half its MaximumFractionalValue"
+    ):
+        read_seg(path, image)
