@@ -10,10 +10,11 @@ import inspect
 
 import numpy as np
 from sklearn.base import BaseEstimator
+from sklearn.utils.metaestimators import available_if
 
 from gpuimg.backend import to_device
 
-from .estimators import DeviceTransformer
+from .estimators import DeviceTransformer, _offers
 
 #: scikit-learn's fitted attributes of PCA, read from the fitted estimator.
 _FITTED = {
@@ -59,8 +60,10 @@ class PCA(DeviceTransformer):
 
     Notes
     -----
-    scikit-learn's ``score``, ``score_samples``, ``get_covariance`` and ``get_precision`` are not
-    offered (cuML's PCA has none of them); ``estimator_`` is the fitted scikit-learn or cuML object.
+    ``score`` and ``score_samples`` (the log-likelihood under the probabilistic PCA model, which
+    ``GridSearchCV`` without a ``scoring`` uses) are scikit-learn's, and not offered after a fit by
+    cuML, whose PCA has neither; ``get_covariance`` and ``get_precision`` are not offered.
+    ``estimator_`` is the fitted scikit-learn or cuML object.
 
     Examples
     --------
@@ -115,6 +118,16 @@ class PCA(DeviceTransformer):
     def set_params(self, **params) -> "PCA":
         """Set parameters of scikit-learn's PCA; returns self (a ValueError for an unknown one)."""
         return BaseEstimator.set_params(self, **params)
+
+    @available_if(lambda self: _offers(self, "score_samples"))
+    def score_samples(self, X):
+        """The log-likelihood of each sample of ``X`` under the fitted model, on X's device."""
+        return self._call("score_samples", X)
+
+    @available_if(lambda self: _offers(self, "score_samples"))
+    def score(self, X, y=None) -> float:
+        """The mean log-likelihood of the samples of ``X`` (``y`` is ignored), as scikit-learn's."""
+        return float(self.score_samples(X).mean())
 
 
 def _fitted(attribute: str, doc: str) -> property:

@@ -1,3 +1,4 @@
+import inspect
 import os
 import subprocess
 import sys
@@ -18,6 +19,7 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC, SVR
 from sklearn.tree import DecisionTreeClassifier
 
+from gpuimg import ml
 from gpuimg.backend import namespaces
 from gpuimg.errors import DeviceError, FeatureError, GpuimgError, ParameterError
 from gpuimg.ml import _array_api, estimators, make_estimator
@@ -184,6 +186,23 @@ def test_pca_transforms_as_scikit_learn(cancer):
         ours.inverse_transform(ours.transform(X_test)), peer.inverse_transform(peer.transform(X_test))
     )
     assert ours.fit_transform(X_train).shape == (X_train.shape[0], 5)
+
+
+def test_gpuimg_ml_pca_has_scikit_learns_signature_and_results(cancer):
+    # gpuimg.ml.PCA is the device-aware PCA (it was scikit-learn's, which refuses CuPy input; the CuPy
+    # side is tested on the emulated device): scikit-learn's parameters and defaults, and on NumPy
+    # input scikit-learn's computation.
+    X_train, X_test, _, _ = cancer
+    assert inspect.signature(ml.PCA) == inspect.signature(PCA)
+    ours = ml.PCA(n_components=4, whiten=True).fit(X_train)
+    peer = PCA(n_components=4, whiten=True).fit(X_train)
+    assert ours.get_params() == peer.get_params() and ours.route_ == "numpy"
+    for attribute in ("components_", "explained_variance_ratio_", "singular_values_", "mean_"):
+        np.testing.assert_allclose(getattr(ours, attribute), getattr(peer, attribute), rtol=1e-12)
+    np.testing.assert_allclose(ours.transform(X_test), peer.transform(X_test), rtol=1e-12, atol=1e-9)
+    assert ours.score(X_test) == pytest.approx(peer.score(X_test), rel=1e-12)  # GridSearchCV's default
+    search = GridSearchCV(make_pipeline(StandardScaler(), ml.PCA()), {"pca__n_components": [2, 3]}, cv=2)
+    assert search.fit(X_train).best_estimator_[-1].n_components_ in (2, 3)
 
 
 def test_pca_in_a_pipeline_of_pandas_output_as_scikit_learn(rng):
