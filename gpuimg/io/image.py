@@ -115,6 +115,7 @@ def read_image(path: str | os.PathLike, *, device: str = "auto") -> Volume:
 
 def _read_nifti(path: Path) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]:
     """Voxels (i, j, k) and LPS geometry of a NIfTI file; the header is checked before any voxel is read."""
+    _check_compression(path)
     image = nib.load(path)
     header = image.header
     shape = tuple(int(n) for n in image.shape)
@@ -139,6 +140,25 @@ def _read_nifti(path: Path) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]:
             f"{path.stat().st_size} bytes. The file is truncated; write it again."
         )
     return np.asanyarray(image.dataobj), lps
+
+
+def _check_compression(path: Path) -> None:
+    """Refuse a NIfTI file whose name and content disagree on gzip (nibabel goes by the name)."""
+    with open(path, "rb") as file:
+        head = file.read(348)
+    gzipped = head[:2] == b"\x1f\x8b"
+    plain = head[344:348] == b"n+1\0" or head[4:8] == b"n+2\0"  # NIfTI-1 and NIfTI-2 magic
+    named = path.name.lower().endswith(".gz")
+    if named and plain:
+        raise ImageFileError(
+            f"{path}: the file is an uncompressed NIfTI, but its name ends in .gz; rename it to "
+            f"{path.name[: -len('.gz')]}."
+        )
+    if gzipped and not named:
+        right = path.name + (".GZ" if path.name.isupper() else ".gz")
+        raise ImageFileError(
+            f"{path}: the file is gzip-compressed, but its name does not end in .gz; rename it to {right}."
+        )
 
 
 def _read_nrrd(path: Path) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]:

@@ -8,7 +8,7 @@ import nrrd
 import numpy as np
 import pytest
 
-from gpuimg import GeometryError, ParameterError, Volume
+from gpuimg import GeometryError, ImageFileError, ParameterError, Volume
 from gpuimg.io import read_image, write_image
 
 SHARED = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
@@ -246,3 +246,30 @@ def test_a_nifti_suffix_in_mixed_case_is_refused_as_niftilib_does(tmp_path, make
         sitk.ReadImage(str(tmp_path / f"a{suffix}"))
     with pytest.raises(ParameterError, match="mixes upper and lower case"):
         read_image(tmp_path / f"a{suffix}")
+
+
+def test_a_nifti_named_against_its_compression_says_which_name_it_needs(tmp_path, make_volume):
+    # An uncompressed NIfTI named .nii.gz (which niftilib, so SimpleITK, reads by its content) and a
+    # gzip-compressed one named .nii (which it refuses) were ImageFileErrors calling the file
+    # "truncated, corrupted or not in this format; write it again" (nibabel goes by the name).
+    import gzip
+    import shutil
+
+    sitk = pytest.importorskip("SimpleITK")
+    volume = make_volume()
+    plain = write_image(volume, tmp_path / "image.nii")
+    shutil.copy(plain, tmp_path / "plain.nii.gz")
+    np.testing.assert_array_equal(
+        sitk.GetArrayFromImage(sitk.ReadImage(str(tmp_path / "plain.nii.gz"))), volume.data
+    )
+    with pytest.raises(
+        ImageFileError, match=r"plain\.nii\.gz: the file is an uncompressed NIfTI.*rename it to plain\.nii\."
+    ):
+        read_image(tmp_path / "plain.nii.gz")
+    (tmp_path / "packed.nii").write_bytes(gzip.compress(plain.read_bytes()))
+    with pytest.raises(
+        ImageFileError, match=r"packed\.nii: the file is gzip-compressed.*rename it to packed\.nii\.gz\."
+    ):
+        read_image(tmp_path / "packed.nii")
+    (tmp_path / "packed.nii").rename(tmp_path / "packed.nii.gz")
+    np.testing.assert_array_equal(read_image(tmp_path / "packed.nii.gz", device="cpu").data, volume.data)
