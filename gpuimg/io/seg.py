@@ -193,5 +193,6 @@ def _check_plane(group, shared, reference: Volume, path: Path) -> None:
         raise GeometryError(
             f"{path}: the SEG's frames (orientation {orientation.round(3).tolist()}, pixel spacing "
             f"{pixel.tolist()} mm) are not on the image's grid (orientation {expected.round(3).tolist()}, "
-            f"{list(reference.spacing[1:])} mm); pass the image it was drawn on, or resample the SEG first."
+            f"{list(reference.spacing[1:])} mm). Pass the image it was drawn on; for a resampled image, read "
+            "the SEG on that one and resample the mask as the image was (gpuimg.preprocess.resample_mask)."
         )
