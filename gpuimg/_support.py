@@ -357,31 +357,6 @@ def check_known_shape(image, name: str = "image") -> None:
         )
 
 
-def without_empty_chunks(x):
-    """``x`` with its zero-length chunks merged away, for Dask's reductions; any other array as it is.
-
-    A Dask array may hold chunks of no voxel along an axis (boolean selection by a Dask array then
-    ``.compute_chunk_sizes()``, or given so: ``chunks=((0, 4, 4), 8, 8)``); Dask's ``min`` and
-    ``max`` of such an array fail (NumPy's ValueError from joining the chunks' partial results, or
-    an AxisError for ``nanmin``), and its ``std`` is NaN. The chunks of no voxel are dropped (the
-    values and the other chunks stay as they are: no voxel is read); an axis of no voxel keeps its
-    one chunk. Chunk sizes that are not known (NaN) cannot be rearranged, and are left as they are.
-
-    Examples
-    --------
-    >>> import dask.array as da
-    >>> without_empty_chunks(da.zeros((8, 3), chunks=((0, 4, 0, 4), 3))).chunks
-    ((4, 4), (3,))
-    """
-    dask_array = sys.modules.get("dask.array")
-    if dask_array is None or not isinstance(x, dask_array.Array):
-        return x
-    if any(isinstance(n, float) and math.isnan(n) for n in x.shape):
-        return x
-    chunks = tuple(tuple(n for n in axis if n) or (0,) for axis in x.chunks)
-    return x if chunks == x.chunks else x.rechunk(chunks)
-
-
 def as_image(image, name: str = "image", *, ndims: Sequence[int] | None = None, empty: bool = True):
     """An array-like image checked for its number of axes, its size and its dtype.
 

@@ -13,11 +13,12 @@ mean of :func:`zscore`) are computed first, then each chunk is mapped lazily. Sh
 from __future__ import annotations
 
 import math
+from functools import partial
 
 import numpy as np
 from numpy.typing import ArrayLike
 
-from gpuimg._support import float_dtype, is_finite, roi_voxels, without_empty_chunks
+from gpuimg._support import float_dtype, is_finite, roi_voxels
 from gpuimg.backend import is_dask, namespace, on_device
 from gpuimg.errors import ParameterError
 from gpuimg.volume import Volume, accepts_volume
@@ -250,27 +251,55 @@ def _finite_range(image, mask=None):
     if image.size == 0:
         raise ParameterError(f"the image is empty (shape {image.shape}); nothing to measure its range by.")
     xp = namespace(image).xp
-    image = without_empty_chunks(image)  # Dask's min and max fail on a chunk of no voxel
-    if mask is not None:
-        mask = without_empty_chunks(mask)
     if image.dtype.kind in "biu" and mask is None:
-        low, high = _compute(image.min(), image.max())
+        low, high = _compute(_extreme(image, "min"), _extreme(image, "max"))
         return int(low), int(high)
     if mask is None:
-        low, high = (float(v) for v in _compute(image.min(), image.max()))
+        low, high = (float(v) for v in _compute(_extreme(image, "min"), _extreme(image, "max")))
         if math.isfinite(low) and math.isfinite(high):
             return low, high
     keep = xp.isfinite(image) if image.dtype.kind == "f" else xp.ones_like(image, dtype=bool)
     if mask is not None:
         keep = keep & mask
     low, high, count = _compute(
-        xp.where(keep, image, np.inf).min(), xp.where(keep, image, -np.inf).max(), keep.sum()
+        _extreme(xp.where(keep, image, np.inf), "min"),
+        _extreme(xp.where(keep, image, -np.inf), "max"),
+        keep.sum(),
     )
     if int(count) == 0:
         raise ParameterError("the image has no finite voxel (in the mask); nothing to measure its range by.")
     if image.dtype.kind in "iu":
         return int(low), int(high)
     return float(low), float(high)
+
+
+def _extreme(values, kind: str):
+    """``values.min()`` or ``values.max()`` (``kind``); of a Dask array, one that holds chunks of no
+    voxel too, known or not (after a boolean selection by a Dask array), where Dask's own fails
+    (NumPy's ValueError 'all the input array dimensions except for the concatenation axis must match
+    exactly' from joining its chunks' results)."""
+    if not is_dask(values):
+        return getattr(values, kind)()
+    import dask.array as da
+
+    block = partial(_block_extreme, kind=kind)
+    return da.reduction(values, block, block, dtype=values.dtype, meta=values._meta)
+
+
+def _block_extreme(block, axis=None, keepdims=False, *, kind):
+    """The smallest or largest value of one chunk; of a chunk of no voxel, the value that changes
+    neither (+inf for the smallest float, the integer type's largest for the smallest integer)."""
+    if block.size:
+        return getattr(block, kind)(axis=axis, keepdims=keepdims)
+    dtype = np.dtype(block.dtype)
+    if dtype.kind == "f":
+        identity = np.inf if kind == "min" else -np.inf
+    elif dtype.kind == "b":
+        identity = kind == "min"
+    else:
+        identity = getattr(np.iinfo(dtype), "max" if kind == "min" else "min")
+    shape = (1,) * block.ndim if keepdims else ()
+    return namespace(block).xp.full(shape, identity, dtype=dtype)
 
 
 def _compute(*values):

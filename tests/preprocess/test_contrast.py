@@ -225,13 +225,17 @@ def test_dask_whole_volume_operations_use_global_statistics(rng):
 
 
 def _with_empty_chunks(array, how):
-    """``array`` as a Dask array with chunks of no voxel: given so, or left by a boolean selection."""
+    """``array`` as a Dask array with chunks of no voxel: given so, or left by a boolean selection by a
+    Dask array (chunk sizes unknown, NaN, or known once computed)."""
     if how == "given":
         return da.from_array(array, chunks=((0, 4, 0, array.shape[0] - 4), (5, 0, array.shape[1] - 5), -1))
     doubled = np.concatenate([array[:4], array[:4], array[4:]])  # rows 4:8 are dropped again
     keep = np.ones(doubled.shape[0], bool)
     keep[4:8] = False
-    selected = da.from_array(doubled, chunks=(4, 5, -1))[da.from_array(keep, chunks=4)].compute_chunk_sizes()
+    selected = da.from_array(doubled, chunks=(4, 5, -1))[da.from_array(keep, chunks=4)]
+    if how == "unknown":
+        return selected
+    selected = selected.compute_chunk_sizes()
     assert 0 in selected.chunks[0]
     return selected
 
@@ -260,6 +264,19 @@ def test_dask_arrays_with_chunks_of_no_voxel_equal_skimage(rng, ct, how):
     reference = rng.normal(50, 10, (5, 6, 7))
     got = match_histogram(lazy, reference).compute()
     np.testing.assert_allclose(got, skimage.exposure.match_histograms(image, reference), rtol=0, atol=1e-4)
+
+
+def test_dask_arrays_with_chunks_of_no_voxel_of_unknown_sizes_equal_skimage(rng, ct):
+    """The same failure where the chunk sizes are not known (NaN) after the selection, so that the chunks
+    of no voxel cannot be found before computing."""
+    image = rng.normal(0, 100, (11, 9, 10)).astype(np.float32)
+    for x in (image, ct[:11, :9, :10]):
+        lazy = _with_empty_chunks(x, "unknown")
+        assert np.isnan(lazy.shape[0])
+        rescaled = skimage.exposure.rescale_intensity(x.astype(np.float64), "image", (0.0, 1.0))
+        np.testing.assert_allclose(rescale_intensity(lazy).compute(), rescaled, rtol=0, atol=12 * F32)
+        equalized = skimage.exposure.equalize_hist(x, 50)
+        np.testing.assert_allclose(equalize_hist(lazy, 50).compute(), equalized, rtol=0, atol=6e-8)
 
 
 @pytest.mark.parametrize(
