@@ -277,6 +277,15 @@ def test_dask_arrays_with_chunks_of_no_voxel_of_unknown_sizes_equal_skimage(rng,
         np.testing.assert_allclose(rescale_intensity(lazy).compute(), rescaled, rtol=0, atol=12 * F32)
         equalized = skimage.exposure.equalize_hist(x, 50)
         np.testing.assert_allclose(equalize_hist(lazy, 50).compute(), equalized, rtol=0, atol=6e-8)
+    # A mask cannot be matched to such an image: the message asks for what makes it work. It said that
+    # the mask of shape (nan, 9, 10) did not match the image of shape (nan, 9, 10).
+    lazy = _with_empty_chunks(image, "unknown")
+    for call in (lambda m: equalize_hist(lazy, 50, mask=m), lambda m: zscore(lazy, m)):
+        with pytest.raises(gpuimg.ParameterError, match=r"the image is a Dask array of unknown chunk sizes"):
+            call(lazy > 0)
+    known, mask = lazy.compute_chunk_sizes(), image > 0
+    want = skimage.exposure.equalize_hist(image, 50, mask=mask)
+    np.testing.assert_allclose(equalize_hist(known, 50, mask=known > 0).compute(), want, rtol=0, atol=6e-8)
 
 
 @pytest.mark.parametrize(
