@@ -420,8 +420,14 @@ def _connect(client, scheduler: str):
     Not made Dask's default (the studies go to it explicitly): a default Client registers itself
     before it connects and stays registered when it fails, so every later ``compute`` of the process
     waited on a scheduler that is not there.
+
+    The address is first reached by a connection of its own, and the Client made only once it answers:
+    a Client that failed to connect is closed when the interpreter exits, after its event loop has
+    stopped, so ``gpuimg run`` waited twice the connect timeout (60 s) after its error and printed
+    distributed's traceback ('Exception ignored in Client.__del__ ... TimeoutError').
     """
     try:
+        _reach(scheduler)
         return client(scheduler, set_as_default=False)
     except (OSError, ValueError) as exc:  # TimeoutError is an OSError
         raise ConfigError(
@@ -429,6 +435,27 @@ def _connect(client, scheduler: str):
             f"{exc}); check the address (tcp://host:8786) and that the scheduler runs, or leave out "
             "--scheduler."
         ) from exc
+
+
+def _reach(scheduler: str) -> None:
+    """Open and close a connection to the address ``scheduler`` (Dask's connect timeout); raises
+    ValueError for a malformed address, OSError where nothing answers.
+
+    In a thread of its own, with its own event loop: the caller's thread may be running one (Jupyter).
+    """
+    import asyncio
+    from concurrent.futures import ThreadPoolExecutor
+
+    from distributed.comm import connect
+    from distributed.security import Security
+
+    async def reach():
+        # TLS as the Client would take it (dask's config, distributed.comm.tls).
+        comm = await connect(scheduler, **Security().get_connection_args("client"))
+        await comm.close()
+
+    with ThreadPoolExecutor(1) as thread:
+        thread.submit(asyncio.run, reach()).result()
 
 
 def _batches(tasks: list[StudyTask], threads: int) -> list[list[StudyTask]]:

@@ -412,6 +412,28 @@ def test_a_scheduler_that_cannot_be_reached_is_a_config_error(tmp_path, address)
     assert not isinstance(default, distributed.Client), default
 
 
+def test_gpuimg_run_ends_at_once_on_a_scheduler_that_cannot_be_reached(tmp_path):
+    # The ConfigError was printed, then the process waited twice Dask's connect timeout (60 s by
+    # default) to close the Client that had failed, and printed distributed's traceback
+    # 'Exception ignored in: <function Client.__del__ ...> ... TimeoutError'.
+    (tmp_path / "in" / "a").mkdir(parents=True)
+    (tmp_path / "p.toml").write_text('[mask]\nsource = "recipe"\nthreshold = "otsu"\n')
+    argv = ["run", str(tmp_path / "p.toml"), "--input", str(tmp_path / "in"), "--output", str(tmp_path / "o")]
+    for address in ("scheduler-host", "tcp://127.0.0.1:1"):
+        done = subprocess.run(
+            [sys.executable, "-m", "gpuimg.cli", *argv, "--scheduler", address],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            env={**os.environ, "DASK_DISTRIBUTED__COMM__TIMEOUTS__CONNECT": "1s"},
+        )
+        assert done.returncode == 1
+        assert (
+            f"gpuimg: ConfigError: --scheduler {address}: no Dask scheduler could be reached" in done.stderr
+        )
+        assert "Traceback" not in done.stderr and "Exception ignored" not in done.stderr, done.stderr
+
+
 def test_studies_measured_by_another_gpuimg_are_measured_again(tmp_path, monkeypatch):
     # After an upgrade (which may fix a feature), a re-run into the same output folder kept every
     # stored row of the old version, though the manifest named the new one.
