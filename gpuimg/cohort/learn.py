@@ -53,15 +53,10 @@ MISSING = frozenset(
 
 
 def feature_matrix(rows: list[dict]) -> tuple[np.ndarray, list[str]]:
-    """The numeric feature columns of ``rows`` as a float matrix, without columns that are all NaN.
-
-    An infinite value is no value either (NaN): the models impute it as a missing one, where
-    scikit-learn's imputer refused the whole matrix (after every study was measured).
-    """
+    """The numeric feature columns of ``rows`` as a float matrix, without columns that are all NaN."""
     names = [k for k in dict.fromkeys(c for row in rows for c in row) if k not in ID_COLUMNS]
     X = np.array([[_number(row.get(name)) for name in names] for row in rows], dtype=float)
     X = X.reshape(len(rows), len(names))  # (0, 0) without rows
-    X[np.isinf(X)] = np.nan
     keep = ~np.all(np.isnan(X), axis=0)
     return X[:, keep], [n for n, k in zip(names, keep, strict=True) if k]
 
