@@ -200,6 +200,10 @@ def run_pipeline(
     by study before anything is fitted. The model file is a joblib pickle: loading it runs code, so
     load only model files you made or trust.
 
+    ``features.parquet`` types its columns (text IDs, float64 features). CSV has no types: with
+    ``--keep-ids``, IDs such as ``007`` read back as the number 7 unless the reader is told
+    (``pandas.read_csv(path, dtype={"study": str, "patient": str})``; a spreadsheet's import as text).
+
     Examples
     --------
     >>> from gpuimg.cohort import spec_from_dict
