@@ -23,7 +23,6 @@ _FITTED = {
     "explained_variance_ratio_": "Fraction of the total variance explained by each component.",
     "singular_values_": "Singular values of the centred data for each component.",
     "mean_": "Mean of each feature over the training samples (n_features,).",
-    "n_components_": "The number of components kept.",
     "noise_variance_": "Variance of the noise in the probabilistic PCA model.",
 }
 
@@ -118,6 +117,11 @@ class PCA(DeviceTransformer):
     def set_params(self, **params) -> "PCA":
         """Set parameters of scikit-learn's PCA; returns self (a ValueError for an unknown one)."""
         return BaseEstimator.set_params(self, **params)
+
+    @property
+    def n_components_(self) -> int:
+        """The number of components kept (cuML's PCA has no such attribute)."""
+        return int(self.components_.shape[0])
 
     @available_if(lambda self: _offers(self, "score_samples"))
     def score_samples(self, X):

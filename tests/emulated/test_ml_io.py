@@ -86,18 +86,19 @@ def test_gpuimg_ml_pca_is_scikit_learns_pca_on_either_device(emulated_cuda, rng)
         model.fit(emulated_cuda(X))
     # cuML may give a component the other sign: align them by the sign of the dot product.
     signs = np.sign(np.sum(to_numpy(model.components_) * peer.components_, axis=1))
-    np.testing.assert_allclose(to_numpy(model.components_) * signs[:, None], peer.components_, atol=1e-8)
+    # float64 throughout; 1e-7 leaves room for cuML's eigensolver of the covariance on a real GPU.
+    np.testing.assert_allclose(to_numpy(model.components_) * signs[:, None], peer.components_, atol=1e-7)
     for attribute in ("explained_variance_", "explained_variance_ratio_", "singular_values_", "mean_"):
         value = getattr(model, attribute)
         assert namespace(value).device == "cuda"
-        np.testing.assert_allclose(to_numpy(value), getattr(peer, attribute), rtol=1e-8, atol=1e-12)
-    assert int(model.n_components_) == peer.n_components_ == 3
+        np.testing.assert_allclose(to_numpy(value), getattr(peer, attribute), rtol=1e-7, atol=1e-12)
+    assert model.n_components_ == peer.n_components_ == 3
     projected = model.transform(emulated_cuda(X))
     assert namespace(projected).device == "cuda"
-    np.testing.assert_allclose(to_numpy(projected) * signs, peer.transform(X), atol=1e-8)
+    np.testing.assert_allclose(to_numpy(projected) * signs, peer.transform(X), atol=1e-7)
     back = model.inverse_transform(projected)
     assert namespace(back).device == "cuda"
-    np.testing.assert_allclose(to_numpy(back), peer.inverse_transform(peer.transform(X)), atol=1e-8)
+    np.testing.assert_allclose(to_numpy(back), peer.inverse_transform(peer.transform(X)), atol=1e-7)
     # The same class on NumPy input: scikit-learn's computation.
     np.testing.assert_allclose(
         ml.PCA(n_components=3).fit_transform(X), sklearn.decomposition.PCA(3).fit_transform(X)
