@@ -23,6 +23,7 @@ from gpuimg import ml
 from gpuimg.backend import namespaces
 from gpuimg.errors import DeviceError, FeatureError, GpuimgError, ParameterError
 from gpuimg.ml import _array_api, estimators, make_estimator
+from gpuimg.ml import pca as pca_module
 from gpuimg.ml._array_api import _array_api_estimator, _array_api_unavailable
 from gpuimg.ml._calibration import _PlattCalibrated
 from gpuimg.ml._cuml import _device_score
@@ -387,6 +388,27 @@ def test_host_copy_is_explicit_and_warns_once(strict_gpu, cancer, name, task, pa
         make_estimator(name, task, **params).fit(
             gpu.asarray(X_train[:100]), None if y_gpu is None else y_train[:100]
         )
+
+
+@pytest.mark.parametrize(("svd_solver", "route"), [("full", "array_api"), ("arpack", "host_copy")])
+def test_gpuimg_ml_pca_gives_its_fitted_attributes_on_the_device(
+    strict_gpu, monkeypatch, cancer, svd_solver, route
+):
+    # Fitted on a host copy (arpack, which scikit-learn does not dispatch), the attributes were the host
+    # model's NumPy arrays beside GPU results; they are copied to the device, as the predictions are.
+    monkeypatch.setattr(pca_module, "to_device", estimators.to_device)  # the fixture's recorded transfer
+    X_train, X_test, _, _ = cancer
+    gpu = strict_gpu
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # the host copy's warning, tested above
+        model = ml.PCA(n_components=3, svd_solver=svd_solver, random_state=0).fit(gpu.asarray(X_train))
+    peer = PCA(n_components=3, svd_solver=svd_solver, random_state=0).fit(X_train)
+    assert model.route_ == route
+    for attribute in ("components_", "explained_variance_", "singular_values_", "mean_"):
+        np.testing.assert_allclose(gpu.numpy(getattr(model, attribute)), getattr(peer, attribute), rtol=1e-9)
+    assert model.n_components_ == peer.n_components_ == 3
+    projected = gpu.numpy(model.transform(gpu.asarray(X_test)))
+    np.testing.assert_allclose(projected, peer.transform(X_test), rtol=1e-9, atol=1e-9)
 
 
 def test_without_scipy_array_api_the_host_copy_warns_once_naming_it(strict_gpu, monkeypatch, diabetes):
