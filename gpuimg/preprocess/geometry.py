@@ -99,7 +99,10 @@ def resample_mask(
 
     Parameters
     ----------
-    mask : array of bool or 0/1 (NumPy, CuPy or Dask) or Volume
+    mask : array (NumPy, CuPy or Dask) or Volume
+        Non-zero voxels are the ROI (NaN voxels of a float mask are not), as for every mask of
+        gpuimg: a 0/255 mask or a label image gives the mask of all its labels; resample one
+        label's mask (``labels == k``) to keep it apart.
     spacing, new_spacing : float or sequence of float [mm]
         As :func:`resample`.
     threshold : float
@@ -113,11 +116,10 @@ def resample_mask(
     """
     if not (isinstance(threshold, (int, float, np.floating)) and 0 < threshold <= 1):
         raise ParameterError(f"threshold={threshold!r} must be a number in (0, 1].")
-    data = mask.data if isinstance(mask, Volume) else mask
+    data = mask.data if isinstance(mask, Volume) else as_image(mask, "mask")
+    inside = roi_voxels(data).astype(np.float32)  # 0/1: a 0/255 mask would reach 0.5 far outside
     fraction = resample(
-        dataclasses.replace(mask, data=data.astype(np.float32))
-        if isinstance(mask, Volume)
-        else data.astype(np.float32),
+        dataclasses.replace(mask, data=inside) if isinstance(mask, Volume) else inside,
         spacing,
         new_spacing,
         order=1,

@@ -158,6 +158,23 @@ def test_resample_mask_is_linear_then_thresholded(rng):
     assert result.origin == resample(as_float, new_spacing=new_spacing).origin
 
 
+@pytest.mark.parametrize(
+    "values", [(0, 255), (0, 1, 2), (0.0, 0.3, np.nan)], ids=["0-255", "labels", "float-with-nan"]
+)
+def test_resample_mask_of_any_values_resamples_its_non_zero_voxels(rng, values):
+    """Non-zero voxels are the ROI, as for every mask (NaN is not). Regression: the values were
+    interpolated as fractions, so a 0/255 mask reached 0.5 at 1/510 of the way out: 512 voxels for
+    the 0/1 mask's 216 (8 mm cube, 2 mm to 1.3 mm)."""
+    drawn = rng.choice(np.array(values), size=(10, 12, 14))
+    inside = (drawn != 0) & ~np.isnan(drawn.astype(float))
+    spacing, new_spacing = (2.0, 1.0, 0.8), (1.3, 1.2, 1.0)
+    coordinates = ibsi_coordinates(inside.shape, spacing, new_spacing)
+    fraction = ndi.map_coordinates(inside.astype(np.float64), coordinates, order=1, mode="nearest")
+    got = resample_mask(drawn.astype(np.uint8) if values == (0, 255) else drawn, spacing, new_spacing)
+    decided = np.abs(fraction - 0.5) > 1e-6  # float32 vs float64 at the threshold
+    np.testing.assert_array_equal(got[decided], fraction[decided] >= 0.5)
+
+
 def test_crop_to_mask_with_margin_and_origin(rng, ct):
     mask = np.zeros(ct.shape, bool)
     mask[3:6, 20:30, 10:15] = True
