@@ -254,7 +254,7 @@ def _finite_range(image, mask=None):
     if image.dtype.kind in "biu" and mask is None:
         low, high = _compute(_extreme(image, "min"), _extreme(image, "max"))
         return int(low), int(high)
-    if mask is None:
+    if mask is None and not is_dask(image):  # a Dask image is read once, for its finite range at once
         low, high = (float(v) for v in _compute(_extreme(image, "min"), _extreme(image, "max")))
         if math.isfinite(low) and math.isfinite(high):
             return low, high

@@ -5,6 +5,7 @@ import dask.array as da
 import numpy as np
 import pytest
 import skimage.exposure
+from dask_reads import counted
 from preprocess_images import hu_volume, lung_ct
 
 import gpuimg
@@ -222,6 +223,26 @@ def test_dask_whole_volume_operations_use_global_statistics(rng):
     got = clahe(da.from_array(finite, chunks=7))
     assert isinstance(got, da.Array) and got.chunks == da.from_array(finite, chunks=7).chunks
     np.testing.assert_array_equal(got.compute(), clahe(finite))
+
+
+def test_a_dask_image_with_nan_is_read_once_for_its_range(rng):
+    """The range of a float Dask image was its min and max, then, for a NaN or inf voxel, its finite
+    min and max in a second pass: rescale_intensity read each chunk twice (16 reads for 8 chunks), and
+    equalize_hist three times (range twice, histogram once)."""
+    image = rng.gamma(2.0, 20.0, (10, 11, 12))
+    image[0, 0, 0], image[9, 10, 11] = np.nan, np.inf
+    finite = np.isfinite(image)
+    low, high = image[finite].min(), image[finite].max()
+    lazy, reads = counted(image, (5, 6, 6))
+    got = rescale_intensity(lazy)
+    assert len(reads) == lazy.npartitions == 8
+    want = skimage.exposure.rescale_intensity(image, in_range=(low, high), out_range=(0.0, 1.0))
+    np.testing.assert_allclose(got.compute()[finite], want[finite], rtol=0, atol=1e-12)
+    lazy, reads = counted(image, (5, 6, 6))
+    got = equalize_hist(lazy, 40)
+    assert len(reads) == 2 * lazy.npartitions  # the range, then the histogram
+    want = skimage.exposure.equalize_hist(image, 40, mask=finite)  # NaN and inf left out of the histogram
+    np.testing.assert_allclose(got.compute()[finite], want[finite], rtol=0, atol=1e-12)
 
 
 def _with_empty_chunks(array, how):
