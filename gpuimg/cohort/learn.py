@@ -269,9 +269,13 @@ def _classification_scores(pipeline, X, y, groups, cv, predicted) -> dict:
             metrics.confusion_matrix(y, predicted["y_pred"], labels=classes)
         ).tolist(),
     }
-    if classes.size == 2:
-        probability = cross_val_predict(clone(pipeline), X, y, groups=groups, cv=cv, method="predict_proba")
-        predicted["score"] = probability[:, 1]
+    # The ROC curve ranks the studies by the second class's probability, or, for a classifier without
+    # probabilities (svm with probability = false), by its decision function: it asked for
+    # predict_proba, and the run ended in AttributeError after every study was measured.
+    method = next((m for m in ("predict_proba", "decision_function") if hasattr(pipeline, m)), None)
+    if classes.size == 2 and method is not None:
+        score = cross_val_predict(clone(pipeline), X, y, groups=groups, cv=cv, method=method)
+        predicted["score"] = score[:, 1] if score.ndim == 2 else score
         scores["roc_auc"] = metrics.roc_auc(y == classes[1], predicted["score"], pos_label=True)
     return scores
 

@@ -495,11 +495,13 @@ _WRAPPERS = {
 
 def _offers(model: DeviceEstimator, method: str) -> bool:
     """Whether the fitted estimator has ``method``; before ``fit``, whether the scikit-learn class (or
-    gpuimg's SOM) has it, as scikit-learn's own estimators answer: the call then raises
-    NotFittedError. An unknown name offers nothing."""
+    gpuimg's SOM) made with the model's parameters has it, as scikit-learn's own estimators answer:
+    the call then raises NotFittedError, and ``SVC(probability=False)`` has no ``predict_proba``
+    (the class alone said it had, and a pipeline's cross_val_predict then raised AttributeError). An
+    unknown name or parameter offers nothing."""
     if hasattr(model, "estimator_"):
         return hasattr(model.estimator_, method)
     try:
-        return hasattr(model._reference_class(), method)
+        return hasattr(model._reference_class()(**model.params), method)
     except ParameterError:
         return False

@@ -261,3 +261,21 @@ def test_labels_without_their_header_row_name_no_patient(tmp_path):
     ) as info:
         read_labels(learning, b"", keep_ids=False)
     assert "PAT-000" not in str(info.value)
+
+
+def test_a_classifier_without_probabilities_is_scored_by_its_decision_function(cohort):
+    # svm with probability = false has no predict_proba: the ROC AUC asked for it, and the run ended
+    # in AttributeError after every study was measured.
+    from sklearn.metrics import roc_auc_score
+
+    learning, studies = cohort
+    task = Task("classification", "svm", "malignant", {"probability": False})
+    learning = dataclasses.replace(learning, tasks=(task,))
+    _, scores, predictions = _fit(learning, studies, bytes(32))
+    scored, predicted = scores["classification"], predictions["classification"]
+    assert "error" not in scored and set(scored["classes"]) == {0, 1}
+    # A decision function's values, not probabilities: both signs.
+    assert predicted["score"].min() < 0 < predicted["score"].max()
+    expected = roc_auc_score(predicted["y"] == 1, predicted["score"])
+    assert scored["roc_auc"] == pytest.approx(expected, abs=1e-12)
+    assert scored["accuracy"] == pytest.approx(accuracy_score(predicted["y"], predicted["y_pred"]))
