@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from gpuimg import _cgroup
-from gpuimg.errors import ConfigError, MemoryBudgetError, ParameterError
+from gpuimg.errors import ConfigError, GpuimgError, MemoryBudgetError, ParameterError
 
 #: SciPy's boundary modes (``grid-`` aliases included), as every stencil accepts them.
 MODES = ("reflect", "grid-mirror", "nearest", "mirror", "wrap", "grid-wrap", "constant", "grid-constant")
@@ -332,7 +332,7 @@ def float_dtype(dtype) -> np.dtype:
     return np.dtype(np.float32)
 
 
-def real_dtype(dtype, name: str = "image") -> np.dtype:
+def real_dtype(dtype, name: str = "image", *, error: type[GpuimgError] = ParameterError) -> np.dtype:
     """``dtype`` if it holds real numbers (bool, integer, float), else a ParameterError.
 
     Examples
@@ -342,8 +342,9 @@ def real_dtype(dtype, name: str = "image") -> np.dtype:
     """
     dtype = np.dtype(dtype)
     if dtype.kind not in "biuf":
-        hint = "; take its .real or abs() first" if dtype.kind == "c" else ""
-        raise ParameterError(f"the {name} must hold real numbers; got dtype {dtype}{hint}.")
+        hints = {"c": "; take its .real or abs() first", "U": "; convert text of numbers with .astype(float)"}
+        hint = hints.get("U" if dtype.kind == "S" else dtype.kind, "")
+        raise error(f"the {name} must hold real numbers; got dtype {dtype}{hint}.")
     return dtype
 
 
@@ -355,6 +356,94 @@ def check_known_shape(image, name: str = "image") -> None:
             f"the {name} is a Dask array of unknown chunk sizes (shape {tuple(image.shape)}, as boolean "
             "indexing by a Dask array leaves it); call its .compute_chunk_sizes() first."
         )
+
+
+def check_not_a_file(value, name: str = "image", *, error: type[GpuimgError] = ParameterError) -> None:
+    """Refuse a file name (str, bytes or path) given where an array is expected, saying how to read it.
+
+    NumPy would make it an array of one string, refused for its dtype without a word about reading.
+
+    Examples
+    --------
+    >>> check_not_a_file(np.zeros(3))
+    """
+    if isinstance(value, str | bytes | os.PathLike):
+        raise error(
+            f"the {name} is a file name ({os.fsdecode(value)!r}), not an array; read it first: "
+            "gpuimg.read_image(path) for NIfTI or NRRD, gpuimg.read_dicom(folder) for a DICOM series."
+        )
+
+
+def check_ndim(
+    image, ndims: Sequence[int], name: str = "image", *, error: type[GpuimgError] = ParameterError
+) -> int:
+    """The number of axes of ``image`` if it is one of ``ndims``, else an error saying what to do.
+
+    A 2D image given to a 3D operation is one slice (``image[np.newaxis]``); an extra axis of length 1
+    (a NIfTI's 4th axis of one time point, a batch axis) is dropped with ``np.squeeze``; a last axis
+    of 3 or 4 is taken for colour channels; any other extra axis is a series, one volume at a time.
+    Such an array is refused, not squeezed, as scikit-image's 2D/3D functions refuse it.
+
+    Examples
+    --------
+    >>> check_ndim(np.zeros((2, 3, 4)), (2, 3))
+    3
+    """
+    shape = tuple(np.shape(image))
+    ndim = len(shape)
+    if ndim in ndims:
+        return ndim
+    low, high = min(ndims), max(ndims)
+    if ndim < low:
+        hint = (
+            f"a 2D image is one slice: pass {name}[np.newaxis] (a volume of one slice)"
+            if ndim == 2
+            else f"give an array of {low} axes"
+        )
+    else:
+        ones = [axis for axis, size in enumerate(shape) if size == 1][: ndim - high]
+        if len(ones) == ndim - high:
+            axes = ones[0] if len(ones) == 1 else tuple(ones)
+            hint = f"drop the extra axis of length 1 with np.squeeze({name}, axis={axes})"
+        elif ndim == high + 1 and shape[-1] in (3, 4):
+            hint = (
+                f"if its last axis holds {shape[-1]} colour channels, make one intensity first "
+                f"(skimage.color.rgb2gray, or {name}.mean(axis=-1)); a series of volumes (time, echoes) "
+                f"goes one volume at a time, {name}[t]"
+            )
+        else:
+            hint = f"a series of volumes (time, echoes, channels) goes one volume at a time, {name}[t]"
+    names = [f"{n}D" for n in sorted(ndims)]
+    axes = ", ".join(names[:-1]) + " or " + names[-1] if len(names) > 1 else names[0]
+    if ndims == (3,):
+        axes += " (z, y, x)"
+    raise error(f"the {name} must be {axes}; got {ndim}D, shape {shape}: {hint}.")
+
+
+def check_mask_shape(mask, image, name: str = "mask", *, error: type[GpuimgError] = ParameterError) -> None:
+    """Refuse a mask whose shape differs from the image's; one whose axes are the image's reversed
+    (x, y, z), as nibabel's ``get_fdata()`` gives a NIfTI's, is told to read it as the image was.
+
+    Examples
+    --------
+    >>> check_mask_shape(np.zeros((2, 3)), np.ones((2, 3)))
+    """
+    mask_shape, shape = tuple(np.shape(mask)), tuple(np.shape(image))
+    if mask_shape == shape:
+        return
+    if mask_shape == shape[::-1]:
+        hint = (
+            "its axes are the image's in reverse order, (x, y, z) as nibabel's get_fdata() gives a "
+            f"NIfTI's: read the {name} with gpuimg.read_image, as the image, or pass {name}.T"
+        )
+    elif sorted(mask_shape) == sorted(shape):
+        hint = (
+            f"its axes are the image's in another order: put them in the image's (z, y, x) order "
+            f"with np.transpose, or read the {name} with gpuimg.read_image, as the image"
+        )
+    else:
+        hint = f"give the {name} drawn on this image (resample it onto the image's grid first)"
+    raise error(f"the {name}'s shape {mask_shape} differs from the image's {shape}; {hint}.")
 
 
 def as_image(image, name: str = "image", *, ndims: Sequence[int] | None = None, empty: bool = True):
@@ -381,15 +470,17 @@ def as_image(image, name: str = "image", *, ndims: Sequence[int] | None = None, 
     >>> as_image([[1, 2], [3, 4]]).shape
     (2, 2)
     """
+    check_not_a_file(image, name)
     if not hasattr(image, "dtype") or not hasattr(image, "shape"):
         try:
             image = np.asarray(image)
         except (TypeError, ValueError) as exc:
             raise ParameterError(f"the {name} must be an array of numbers; {exc}.") from None
     real_dtype(image.dtype, name)
-    if len(image.shape) == 0 or (ndims is not None and len(image.shape) not in ndims):
-        axes = " or ".join(map(str, ndims)) if ndims is not None else "at least 1"
-        raise ParameterError(f"the {name} must have {axes} axes; got shape {tuple(image.shape)}.")
+    if len(image.shape) == 0:
+        raise ParameterError(f"the {name} must be an array of 1 or more axes; got one number (0-d).")
+    if ndims is not None:
+        check_ndim(image, ndims, name)
     if not empty and math.prod(image.shape) == 0:
         raise ParameterError(f"the {name} of shape {tuple(image.shape)} has no voxel.")
     if image.dtype == np.float16:

@@ -11,7 +11,15 @@ from collections.abc import Sequence
 import numpy as np
 from scipy import special
 
-from gpuimg._support import check_choice, check_cval, check_finite, check_gaussian, check_mode
+from gpuimg._support import (
+    check_choice,
+    check_cval,
+    check_finite,
+    check_gaussian,
+    check_mask_shape,
+    check_mode,
+    check_ndim,
+)
 from gpuimg._units import voxels
 from gpuimg.backend import is_dask, namespace, on_device, separable_passes
 from gpuimg.errors import ParameterError
@@ -152,9 +160,7 @@ def canny(
     >>> bool(np.all(abs(r[edges] - 8) <= 1))
     True
     """
-    ndim = np.ndim(image)
-    if ndim not in (2, 3):
-        raise ParameterError(f"canny needs a 2D or 3D image; got {ndim}D, shape {np.shape(image)}.")
+    ndim = check_ndim(image, (2, 3))
     check_mode(mode)
     check_cval(cval)
     methods = f"use {METHODS[0]!r} (scikit-image's) or {METHODS[1]!r} (ITK's)"
@@ -179,10 +185,7 @@ def canny(
     low_threshold, high_threshold = _thresholds(image, low_threshold, high_threshold, use_quantiles, sobel)
     if mask is not None:
         mask = on_device(ns, mask, "mask", bool)
-        if mask.shape != image.shape:
-            raise ParameterError(
-                f"mask has shape {mask.shape}, the image {image.shape}; pass a mask of the image's shape."
-            )
+        check_mask_shape(mask, image)
     if image.size == 0:  # no voxel, no edge (and the kernels need one row at least)
         return xp.zeros(image.shape, dtype=bool)
 

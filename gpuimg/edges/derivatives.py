@@ -13,7 +13,7 @@ from functools import partial
 
 import numpy as np
 
-from gpuimg._support import check_cval, check_flag, check_gaussian, check_mode, is_finite
+from gpuimg._support import check_cval, check_flag, check_gaussian, check_mode, check_ndim, is_finite
 from gpuimg._units import voxels
 from gpuimg.backend import is_dask, map_stencil, namespace
 from gpuimg.errors import ParameterError
@@ -66,9 +66,7 @@ def gradient_direction(
     >>> float(gradient_direction(ramp)[2, 3])
     0.0
     """
-    ndim = np.ndim(image)
-    if ndim not in (2, 3):
-        raise ParameterError(f"the image must be 2D or 3D; got {ndim}D, shape {np.shape(image)}.")
+    ndim = check_ndim(image, (2, 3))
     gradient = [_derivative(image, operator, axis, spacing, mode, cval) for axis in range(ndim)]
     xp = np if is_dask(image) else namespace(image).xp
     if ndim == 2:
@@ -242,9 +240,7 @@ def laplace(image: Image, *, mode: str = "reflect", cval: float = 0.0) -> Image:
 def _check(image, mode):
     """The float dtype to compute in, after checking the mode and the number of axes."""
     check_mode(mode)
-    ndim = np.ndim(image)
-    if ndim not in (1, 2, 3):
-        raise ParameterError(f"the image must be 1D, 2D or 3D; got {ndim}D, shape {np.shape(image)}.")
+    ndim = check_ndim(image, (1, 2, 3))
     dtype = np.dtype(image.dtype) if hasattr(image, "dtype") else np.asarray(image).dtype
     _, out = _dtypes(dtype)
     return out, ndim

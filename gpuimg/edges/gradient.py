@@ -18,7 +18,7 @@ from functools import partial
 import numpy as np
 from numpy.typing import ArrayLike
 
-from gpuimg._support import check_choice, check_cval, check_mode
+from gpuimg._support import check_choice, check_cval, check_mode, check_ndim
 from gpuimg._support import check_spacing as _spacing
 from gpuimg.backend import is_dask, map_stencil, namespace
 from gpuimg.errors import ParameterError
@@ -126,9 +126,7 @@ def _sobel_family(image, operator, component, spacing, mode, cval):
     check_choice(operator, OPERATORS, "operator")
     check_mode(mode)
     check_cval(cval)
-    ndim = np.ndim(image)
-    if ndim not in (1, 2, 3):
-        raise ParameterError(f"the image must be 1D, 2D or 3D; got {ndim}D, shape {np.shape(image)}.")
+    ndim = check_ndim(image, (1, 2, 3))
     spacing = _spacing(spacing, ndim)
     work, out_dtype = _dtypes(np.dtype(image.dtype) if hasattr(image, "dtype") else np.asarray(image).dtype)
     run = partial(

@@ -14,7 +14,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from gpuimg._support import check_choice, is_finite, roi_voxels
+from gpuimg._support import (
+    check_choice,
+    check_mask_shape,
+    check_ndim,
+    check_not_a_file,
+    is_finite,
+    real_dtype,
+    roi_voxels,
+)
 from gpuimg.backend import is_dask, namespace, to_device, to_numpy
 from gpuimg.errors import FeatureError, ParameterError
 from gpuimg.preprocess.geometry import ibsi_grid
@@ -342,19 +350,13 @@ def _inputs(image, mask, spacing):
 
         # In one pass: a mask made from the image (image > t) shares its reads, which two passes repeat.
         data, mask = dask.compute(data, mask)
+    for name, array in (("image", data), ("mask", mask)):
+        check_not_a_file(array, name, error=FeatureError)
     if not hasattr(data, "dtype"):
         data = np.asarray(data)
-    if data.dtype.kind not in "biuf":
-        raise FeatureError(
-            f"the image must hold real numbers; got dtype {data.dtype}. Take its .real or abs() first."
-        )
-    if np.ndim(data) != 3:
-        raise FeatureError(f"the image must be 3D (z, y, x); got shape {np.shape(data)}.")
-    if tuple(np.shape(mask)) != tuple(np.shape(data)):
-        raise FeatureError(
-            f"the mask's shape {tuple(np.shape(mask))} differs from the image's {tuple(np.shape(data))}; "
-            "give the mask drawn on this image (resample it onto the image's grid first)."
-        )
+    real_dtype(data.dtype, error=FeatureError)
+    check_ndim(data, (3,), error=FeatureError)
+    check_mask_shape(mask, data, error=FeatureError)
     if spacing is None and not volumes:
         raise FeatureError(
             "the image and mask are arrays, which carry no voxel spacing, and the features depend on "

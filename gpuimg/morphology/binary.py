@@ -8,7 +8,7 @@ from collections.abc import Sequence
 import numpy as np
 from numpy.typing import ArrayLike
 
-from gpuimg._support import check_choice, check_cval, check_mode, check_window
+from gpuimg._support import check_choice, check_cval, check_mode, check_ndim, check_window
 from gpuimg._units import voxels
 from gpuimg.backend import is_dask, map_stencil, namespace
 from gpuimg.errors import ParameterError
@@ -88,9 +88,7 @@ def _footprint(image, shape, radius, radius_mm, spacing):
 
 
 def _morph(image, op, shape, radius, radius_mm, spacing, mode, cval, passes):
-    ndim = np.ndim(image)
-    if ndim not in (2, 3):
-        raise ParameterError(f"the image must be 2D or 3D; got {ndim}D, shape {np.shape(image)}.")
+    check_ndim(image, (2, 3))
     check_mode(mode)
     check_cval(cval)
     fp = _footprint(image, shape, radius, radius_mm, spacing)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from gpuimg._support import check_ndim, roi_voxels
 from gpuimg._support import check_spacing as _spacing
-from gpuimg._support import roi_voxels
 from gpuimg.backend import is_dask, namespace
 from gpuimg.errors import ParameterError
 from gpuimg.volume import accepts_volume
@@ -34,7 +34,6 @@ def distance_transform(mask: Image, *, spacing: Spacing = None) -> Image:
         raise ParameterError("distance_transform needs the whole mask; pass mask.compute().")
     ns = namespace(mask)
     mask = ns.xp.asarray(mask)
-    if mask.ndim not in (1, 2, 3):
-        raise ParameterError(f"the mask must be 1D, 2D or 3D; got {mask.ndim}D.")
+    check_ndim(mask, (1, 2, 3), "mask")
     sampling = _spacing(spacing, mask.ndim)
     return ns.ndi.distance_transform_edt(roi_voxels(mask), sampling=sampling).astype(np.float64, copy=False)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from gpuimg._support import check_bytes
+from gpuimg._support import check_bytes, check_mask_shape
 from gpuimg.backend import is_dask, namespace, on_device, to_numpy
 from gpuimg.errors import ParameterError
 from gpuimg.volume import accepts_volume
@@ -144,10 +144,7 @@ def _values(image, mask, nbins):
     image = xp.asarray(image)
     if mask is not None:
         mask = on_device(ns, mask, "mask", bool)
-        if mask.shape != image.shape:
-            raise ParameterError(
-                f"mask has shape {mask.shape}, the image {image.shape}; pass one of the image's shape."
-            )
+        check_mask_shape(mask, image)
         image = image[mask]
     image = image.ravel()  # values, not an image: scikit-image would take a (..., 3) volume for RGB
     if image.size == 0 or np.dtype(image.dtype).kind not in "biuf":

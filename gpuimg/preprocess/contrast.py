@@ -18,7 +18,7 @@ from functools import partial
 import numpy as np
 from numpy.typing import ArrayLike
 
-from gpuimg._support import check_known_shape, float_dtype, is_finite, roi_voxels
+from gpuimg._support import check_known_shape, check_mask_shape, float_dtype, is_finite, roi_voxels
 from gpuimg.backend import is_dask, namespace, on_device
 from gpuimg.errors import ParameterError
 from gpuimg.volume import Volume, accepts_volume
@@ -327,8 +327,5 @@ def _mask(image, mask):
         mask = mask.data
     for name, array in (("image", image), ("mask", mask)):  # NaN sizes would never match
         check_known_shape(array, name)
-    if tuple(np.shape(mask)) != tuple(np.shape(image)):
-        raise ParameterError(
-            f"mask of shape {np.shape(mask)} does not match the image of shape {np.shape(image)}."
-        )
+    check_mask_shape(mask, image)
     return roi_voxels(mask) if is_dask(mask) else on_device(namespace(image), mask, "mask", bool)

@@ -20,6 +20,7 @@ from gpuimg._support import (
     check_allocation,
     check_cval,
     check_gaussian,
+    check_ndim,
     check_window,
     float_dtype,
     real_dtype,
@@ -304,9 +305,7 @@ def bilateral_filter(
     """
     _check_mode(mode)
     check_cval(cval)
-    ndim = np.ndim(image)
-    if ndim != 3:
-        raise ParameterError(f"the image must be 3D; got {ndim}D, shape {np.shape(image)}.")
+    check_ndim(image, (3,))
     sigmas = voxels("sigma_spatial", sigma_spatial, sigma_spatial_mm, spacing, 3)
     if sigma_range is None:
         raise ParameterError("bilateral_filter needs sigma_range, in the image's units (HU for CT).")

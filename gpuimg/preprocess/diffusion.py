@@ -17,7 +17,7 @@ from functools import partial
 import numpy as np
 from numpy.typing import ArrayLike
 
-from gpuimg._support import check_choice, float_dtype
+from gpuimg._support import check_choice, check_ndim, float_dtype
 from gpuimg._support import check_positive as _positive
 from gpuimg.backend import is_dask, namespace
 from gpuimg.errors import ParameterError
@@ -87,9 +87,7 @@ def curvature_flow(
     >>> bool(curvature_flow(ball, iterations=3).sum() < ball.sum())
     True
     """
-    ndim = np.ndim(image)
-    if ndim not in (2, 3):
-        raise ParameterError(f"the image must be 2D or 3D; got {ndim}D, shape {np.shape(image)}.")
+    ndim = check_ndim(image, (2, 3))
     iterations = _iterations(iterations)
     (time_step,) = _positive(time_step, 1, "time_step")
     spacing = (1.0,) * ndim if spacing is None else _positive(spacing, ndim, "spacing")
@@ -184,10 +182,8 @@ def anisotropic_diffusion(
     >>> bool(smooth[:, :, :6].std() < noisy[:, :, :6].std() / 2)
     True
     """
-    ndim = np.ndim(image)
     check_choice(method, _DIFFUSION_METHODS, "method")
-    if ndim not in (2, 3):
-        raise ParameterError(f"the image must be 2D or 3D; got {ndim}D, shape {np.shape(image)}.")
+    ndim = check_ndim(image, (2, 3))
     iterations = _iterations(iterations)
     (time_step,) = _positive(time_step, 1, "time_step")
     (conductance,) = _positive(conductance, 1, "conductance")

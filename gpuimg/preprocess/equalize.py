@@ -20,7 +20,7 @@ from functools import partial
 import numpy as np
 from numpy.typing import ArrayLike
 
-from gpuimg._support import as_image, check_bins, float_dtype, is_finite
+from gpuimg._support import as_image, check_bins, check_ndim, float_dtype, is_finite
 from gpuimg.backend import bincount_fixed, is_dask, namespace
 from gpuimg.errors import DeviceError, ParameterError
 from gpuimg.kernels import clahe as clahe_kernels
@@ -170,9 +170,7 @@ def equalize_hist(image: Image, nbins: int = 256, mask: ArrayLike | None = None)
     """
     check_bins(nbins)
     as_image(image, empty=False)
-    ndim = np.ndim(image)
-    if ndim not in (1, 2, 3):
-        raise ParameterError(f"the image must be 1D, 2D or 3D; got {ndim}D, shape {np.shape(image)}.")
+    ndim = check_ndim(image, (1, 2, 3))
     dtype = float_dtype(image.dtype)
     xp = namespace(image).xp
     if image.dtype == bool or image.dtype == np.float16:  # bool: nbins float bins, as scikit-image
@@ -397,9 +395,7 @@ def clahe(
     as_image(image, empty=False)
     if not is_finite(clip_limit) or clip_limit < 0:
         raise ParameterError(f"clip_limit={clip_limit!r} must be a number >= 0 (0 for no clipping).")
-    ndim = np.ndim(image)
-    if ndim not in (2, 3):
-        raise ParameterError(f"clahe needs a 2D or 3D image; got {ndim}D, shape {np.shape(image)}.")
+    ndim = check_ndim(image, (2, 3))
     shape = tuple(np.shape(image))
     kernel_size = _kernel_size(kernel_size, shape)
     dtype = float_dtype(image.dtype)

@@ -19,6 +19,7 @@ from gpuimg._support import (
     check_allocation,
     check_cval,
     check_known_shape,
+    check_mask_shape,
     check_mode,
     float_dtype,
     roi_voxels,
@@ -173,11 +174,7 @@ def crop_to_mask(
     check_known_shape(data)
     check_known_shape(mask, "mask")
     ndim = np.ndim(data)
-    if tuple(np.shape(mask)) != tuple(np.shape(data)):
-        raise GeometryError(
-            f"mask of shape {tuple(np.shape(mask))} does not match the image of shape "
-            f"{tuple(np.shape(data))}; give the mask of this image."
-        )
+    check_mask_shape(mask, data, error=GeometryError)
     margins = voxels("margin", margin, margin_mm, spacing, ndim, default=0.0, allow_zero=True)
     xp = namespace(mask).xp
     found = roi_voxels(mask if is_dask(mask) else xp.asarray(mask))

@@ -408,7 +408,7 @@ def test_device_memory_is_at_most_three_times_the_input(emulated_cuda, rng, monk
 @pytest.mark.parametrize(
     ("call", "message"),
     [
-        (lambda x: canny(x[0, 0]), "2D or 3D image; got 1D"),
+        (lambda x: canny(x[0, 0]), "must be 2D or 3D; got 1D"),
         (lambda x: canny(x.astype(np.int64)), "at most 32-bit integers; got dtype int64"),
         (lambda x: canny(x, 1.0, 0.5, 0.2), "is below low_threshold"),
         (lambda x: canny(x, 1.0, 0.5, 1.2, use_quantiles=True), "quantile in [0, 1]"),
@@ -416,7 +416,7 @@ def test_device_memory_is_at_most_three_times_the_input(emulated_cuda, rng, monk
         (lambda x: canny(x, -1.0), "sigma=-1.0 must be non-negative"),
         (lambda x: canny(x, sigma_mm=1.0), "sigma_mm=1.0 needs the voxel spacing"),
         (lambda x: canny(x, 1.0, sigma_mm=1.0), "give sigma (voxels) or sigma_mm (mm), not both"),
-        (lambda x: canny(x, mask=np.ones((2, 2), bool)), "mask has shape (2, 2)"),
+        (lambda x: canny(x, mask=np.ones((2, 2), bool)), "the mask's shape (2, 2) differs"),
         (lambda x: canny(x, mode="edge"), "mode='edge' is unknown"),
         (lambda x: canny(x, sigma_mm=1.0, spacing=(1.0, 1.0)), "one per axis (3)"),
         (lambda x: canny(x, method="itk"), "method='itk' is unknown; use 'sobel'"),

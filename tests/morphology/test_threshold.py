@@ -38,7 +38,7 @@ def test_on_real_ct(ct_slice, ct_crop):
     [
         (lambda x: otsu_threshold(x, nbins=1), "nbins=1 must be"),
         (lambda x: otsu_threshold(x, mask=np.zeros(x.shape, bool)), "non-empty"),
-        (lambda x: otsu_threshold(x, mask=np.ones((2, 2), bool)), "mask has shape (2, 2)"),
+        (lambda x: otsu_threshold(x, mask=np.ones((2, 2), bool)), "the mask's shape (2, 2) differs"),
         (lambda x: multiotsu(x, classes=1), "classes=1 must be"),
         (lambda x: multiotsu(x, nbins=1), "nbins=1 must be"),
         (lambda x: multiotsu(x > 0.5, classes=3), "classes=3: After discretization into bins"),

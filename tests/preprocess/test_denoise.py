@@ -494,7 +494,7 @@ def test_bilateral_dask_with_uneven_chunks_equals_whole_volume(rng, mode):
         (lambda x: bilateral_filter(x, 1.0, -5.0), "sigma_range=-5.0 must be positive"),
         (lambda x: bilateral_filter(x, None, 5.0, sigma_spatial_mm=1.0, spacing=(1.0, 0.0, 1.0)), "spacing="),
         (lambda x: bilateral_filter(x, 1.0, 5.0, range_samples=0), "range_samples=0 must be None"),
-        (lambda x: bilateral_filter(x[0], 1.0, 5.0), "must be 3D; got 2D"),
+        (lambda x: bilateral_filter(x[0], 1.0, 5.0), "must be 3D (z, y, x); got 2D"),
         (lambda x: bilateral_filter(x, 1.0, 5.0, mode="edge"), "mode='edge' is unknown"),
     ],
 )
