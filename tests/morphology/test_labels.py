@@ -53,15 +53,20 @@ def test_label_2d_real_ct(ct_slice, connectivity):
 def test_default_connectivity_is_full_in_2d_and_3d_as_scikit_image(rng, shape):
     # Before, the default was 26, which a 2D mask refused: label(mask_2d) raised.
     mask = blobs(rng, shape)
+    # Around the blobs, a margin of 3 holding a diagonal pair of voxels: one object of 2 voxels with
+    # all neighbours (two with faces only), always there for remove_small_objects to remove. The blobs
+    # alone of a 10x12x14 draw had no object under 5 voxels, or 3 objects or fewer, in 1 draw in 30;
+    # they are one object or more.
+    mask = np.pad(mask, 3)
+    mask[(0,) * mask.ndim] = mask[(1,) * mask.ndim] = True
     got = label(mask)
     want, count = skimage.measure.label(mask, return_num=True)  # connectivity=None: all neighbours
-    assert count > 3
+    assert count >= 2  # the pair and the blobs (one or more: 1 draw in about 1000 joins them all)
     assert got.count == count
     assert_same_partition(got.labels, want)
     new = "max_size" in inspect.signature(skimage.morphology.remove_small_objects).parameters
     size = {"max_size": 4} if new else {"min_size": 5}
     kept = skimage.morphology.remove_small_objects(mask, **size, connectivity=mask.ndim)
-    assert (mask & ~kept).any()
     np.testing.assert_array_equal(remove_small_objects(mask, min_voxels=5), kept)
 
 
@@ -88,13 +93,16 @@ def test_dask_label_merges_across_chunks(rng, connectivity, ct_crop):
 
 @pytest.mark.parametrize("connectivity", [6, 26])
 def test_remove_small_objects_equals_scikit_image(rng, connectivity):
-    mask = blobs(rng, (14, 15, 16), 0.53)
+    # Around the blobs, a margin of 3 holding a diagonal pair of voxels, an object of under 20 voxels
+    # for either connectivity: with 26, the blobs alone had none in 1 draw in 100.
+    mask = np.pad(blobs(rng, (14, 15, 16), 0.53), 3)
+    mask[0, 0, 0] = mask[1, 1, 1] = True
     got = remove_small_objects(mask, min_voxels=20, connectivity=connectivity)
     # scikit-image 0.26 replaced min_size (smaller objects go) with max_size (objects up to it go).
     new = "max_size" in inspect.signature(skimage.morphology.remove_small_objects).parameters
     size = {"max_size": 19} if new else {"min_size": 20}
     want = skimage.morphology.remove_small_objects(mask, **size, connectivity=RANK[connectivity])
-    assert want.sum() > 0 and (mask & ~want).sum() > 0
+    assert want.sum() > 0
     np.testing.assert_array_equal(got, want)
     by_volume = remove_small_objects(mask, 40.0, connectivity=connectivity, spacing=(2.0, 1.0, 1.0))
     np.testing.assert_array_equal(by_volume, want)
