@@ -109,18 +109,20 @@ def test_real_ct_lung_surface_equals_scikit_image(rng, lung_ct, direction):
     16 x 64 x 64 crop of a real CT, with its anisotropic spacing: the same mesh as scikit-image's,
     and the same area."""
     data, spacing = lung_ct
-    for _ in range(100):  # rows 160 on hold the body (air only above): nearly every crop crosses -500
+    # Rows 160 on hold the body (air only above): nearly every crop crosses -500, and all but about
+    # 1 in 300 with more than 100 triangles (one crossed it in a corner with 28); those are drawn again.
+    for _ in range(100):
         z, y, x = rng.integers(0, 32), rng.integers(160, 448), rng.integers(0, 448)
         crop = data[z : z + 16, y : y + 64, x : x + 64]
         if crop.min() < -500 < crop.max():
-            break
+            want = skimage.measure.marching_cubes(
+                crop, -500.0, spacing=spacing, gradient_direction=direction, method="lewiner"
+            )
+            if len(want[1]) > 100:
+                break
     else:
-        pytest.fail("no crop of the CT crosses -500 HU")
+        pytest.fail("no crop of the CT crosses -500 HU with more than 100 triangles")
     got = marching_cubes(crop, -500.0, spacing=spacing, gradient_direction=direction)
-    want = skimage.measure.marching_cubes(
-        crop, -500.0, spacing=spacing, gradient_direction=direction, method="lewiner"
-    )
-    assert len(want[1]) > 100
     assert_same_mesh(got, want)
     # Both sum the same float64 cross products, possibly in another order: a few ulps of the total.
     np.testing.assert_allclose(
