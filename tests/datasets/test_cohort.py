@@ -6,8 +6,8 @@ from gpuimg.datasets import write_cohort
 from gpuimg.io import list_series, read_dicom, read_image
 
 
-def test_cohort_reads_back(tmp_path):
-    seed = int(np.random.default_rng().integers(2**31))
+def test_cohort_reads_back(tmp_path, rng):
+    seed = int(rng.integers(2**31))
     patients = write_cohort(tmp_path / "a", 3, seed, shape=(8, 32, 32))
     series = list_series(tmp_path / "a")
     assert sorted(s.patient_id for s in series) == ["PATIENT-000", "PATIENT-001", "PATIENT-002"]

@@ -10,8 +10,8 @@ from gpuimg.datasets.phantom import LESION_SHAPES, LESION_TEXTURES
 SMALL = (16, 48, 48)
 
 
-def test_same_seed_same_volume_other_seed_other_volume():
-    seed = int(np.random.default_rng().integers(2**31))
+def test_same_seed_same_volume_other_seed_other_volume(rng):
+    seed = int(rng.integers(2**31))
     first, second = ct_phantom(SMALL, seed=seed), ct_phantom(SMALL, seed=seed)
     np.testing.assert_array_equal(first.data, second.data)
     assert not np.array_equal(first.data, ct_phantom(SMALL, seed=seed + 1).data)
@@ -19,8 +19,8 @@ def test_same_seed_same_volume_other_seed_other_volume():
 
 @pytest.mark.parametrize("lesion_shape", LESION_SHAPES)
 @pytest.mark.parametrize("lesion_texture", LESION_TEXTURES)
-def test_tissues_and_lesions(lesion_shape, lesion_texture):
-    seed = int(np.random.default_rng().integers(2**31))
+def test_tissues_and_lesions(lesion_shape, lesion_texture, rng):
+    seed = int(rng.integers(2**31))
     ct, mask = ct_phantom(
         (24, 64, 64),
         (2.5, 2.5, 2.5),

@@ -58,11 +58,6 @@ def random_volume(rng: np.random.Generator, shape=None, dtype=np.int16, oblique=
 
 
 @pytest.fixture
-def rng():
-    return np.random.default_rng()
-
-
-@pytest.fixture
 def series(tmp_path, rng):
     """A folder holding a fresh random oblique CT series of 8 slices: (folder, volume, files)."""
     volume = random_volume(rng, shape=(8, 12, 10))
