@@ -35,12 +35,15 @@ def test_dicomdirtests_one_record_per_series(testfile):
     assert scout.shape is None and "orientations" in scout.problem and scout.orientation is None
 
 
-def test_written_series_and_junk(tmp_path, make_volume):
+def test_written_series_and_junk(tmp_path, make_volume, rng):
     first, second = make_volume(), make_volume(oblique=False)
     write_dicom(first, tmp_path / "a", patient_id="P1")
     write_dicom(second, tmp_path / "b" / "deeper", modality="MR", series_description="T1")
     (tmp_path / "notes.txt").write_text("not DICOM")
-    (tmp_path / "noise.bin").write_bytes(np.random.default_rng().bytes(1000))
+    # Noise, but not beginning as a dataset without preamble does (an element of group 0002 or 0008,
+    # which list_series reads as DICOM): plain noise beginning 02 00 (1 draw in 65536) was a broken
+    # DICOM file, not junk.
+    (tmp_path / "noise.bin").write_bytes(b"\xff" + rng.bytes(999))
     found = list_series(tmp_path, workers=2)
     assert len(found) == 2 and len(found.skipped) == 2
     by_modality = {s.modality: s for s in found}
