@@ -168,7 +168,7 @@ def test_bad_input(rng, kwargs, message):
 @pytest.mark.parametrize(
     ("image", "mask", "spacing", "message"),
     [
-        (np.ones((4, 5)), np.ones((3, 4, 5)), 1.0, r"the image must be 3D \(z, y, x\); got shape \(4, 5\)"),
+        (np.ones((4, 5)), np.ones((3, 4, 5)), 1.0, r"must be 3D \(z, y, x\); got 2D, shape \(4, 5\)"),
         (np.ones((3, 4, 5)), np.ones((3, 4, 6)), 1.0, r"the mask's shape \(3, 4, 6\) differs"),
         (np.ones((3, 4, 5)), np.ones((3, 4, 5)), None, "pass spacing="),
         (np.ones((3, 4, 5)), np.zeros((3, 4, 5)), 1.0, "the mask is empty"),
