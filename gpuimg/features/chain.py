@@ -98,7 +98,8 @@ def prepare(
     ----------
     image : array (NumPy, CuPy or Dask) or Volume, 3D (z, y, x)
     mask : array or Volume of the image's shape
-        Non-zero voxels are the ROI (NaN voxels are not).
+        Non-zero voxels are the ROI (NaN voxels are not); an integer mask holds one label (1, 255,
+        ...): for a label image pass ``labels == k``, or use :func:`~gpuimg.features.extract_labels`.
     spacing : float or sequence of 3 float [mm]
         Voxel spacing (z, y, x); needed unless the image or the mask is a Volume, which brings its
         own.
@@ -112,15 +113,17 @@ def prepare(
     Raises
     ------
     FeatureError
-        For a mask that is empty or does not match the image's shape or spacing, an image that is
-        not 3D, arrays without a spacing, or an intensity mask left empty by re-segmentation.
+        For a mask that is empty, holds several labels or does not match the image's shape or
+        spacing, an image that is not 3D, arrays without a spacing, or an intensity mask left empty
+        by re-segmentation.
     ConfigError
         For settings that are not valid.
     """
     settings = as_settings(settings)
     data, mask, spacing = _inputs(image, mask, spacing)
+    labels = mask if np.dtype(mask.dtype).kind in "iu" else None
     mask = roi_voxels(mask)
-    return prepare_box(data, lambda box: mask[box], roi_box(mask), spacing, settings)
+    return prepare_box(data, lambda box: mask[box], roi_box(mask, labels), spacing, settings)
 
 
 def prepare_box(data, roi_in, box, spacing, settings: Settings) -> Roi:
@@ -194,16 +197,34 @@ def prepare_box(data, roi_in, box, spacing, settings: Settings) -> Roi:
     )
 
 
-def roi_box(mask) -> list[tuple[int, int]]:
+def roi_box(mask, labels=None) -> list[tuple[int, int]]:
     """The first and last index of ``mask``'s voxels along each axis.
+
+    ``labels``, the integer mask ``mask`` was made from, is checked to hold one label in the ROI.
 
     Raises
     ------
     FeatureError
-        If the mask is empty.
+        If the mask is empty, or ``labels`` holds two labels or more.
     """
+    xp = namespace(mask).xp
     # The mask's projection on each axis, read back together: one device sync, not one per axis.
-    return list(_box(to_numpy(_projections(namespace(mask).xp, mask)), mask.shape))
+    projections = _projections(xp, mask)
+    if labels is not None:  # in the same read: whether the ROI's least and largest labels differ
+        ends = np.iinfo(labels.dtype)
+        least, largest = xp.where(mask, labels, ends.max).min(), xp.where(mask, labels, ends.min).max()
+        projections = xp.concatenate([projections, (least != largest)[None]])
+    projections = to_numpy(projections)
+    box = _box(projections, mask.shape)
+    if labels is not None and projections[-1]:
+        found = to_numpy(xp.unique(labels[mask]))
+        shown = ", ".join(str(v) for v in found[:5]) + (", ..." if found.size > 5 else "")
+        raise FeatureError(
+            f"the mask holds {found.size} labels ({shown}) and extract measures one region: pass "
+            f"mask == {found[0]} for one of them, mask > 0 for their union, or use "
+            "gpuimg.features.extract_labels for each label."
+        )
+    return list(box)
 
 
 def _projections(xp, mask):

@@ -63,7 +63,9 @@ def extract(
         Intensities in their units (HU for CT). A Dask array is computed first (the features are
         whole-ROI results); the ROI's work then runs on its chunks' device.
     mask : array or Volume of the image's shape
-        Non-zero voxels are the ROI (NaN voxels are not).
+        Non-zero voxels are the ROI (NaN voxels are not). An integer mask holds one label (1, 255,
+        ...); a label image's labels are refused, not merged (PyRadiomics measures label 1 only):
+        pass ``labels == k``, or use :func:`extract_labels` for each.
     spacing : float or sequence of 3 float [mm]
         Voxel spacing (z, y, x); needed unless the image or the mask is a Volume, which brings
         its own.
@@ -85,8 +87,9 @@ def extract(
     Raises
     ------
     FeatureError
-        For an empty mask, a mask whose shape or spacing differs from the image's, arrays without
-        a spacing, or an ROI that interpolation or re-segmentation leaves empty.
+        For an empty mask, an integer mask of several labels, a mask whose shape or spacing
+        differs from the image's, arrays without a spacing, or an ROI that interpolation or
+        re-segmentation leaves empty.
     ConfigError
         For an unknown family or invalid settings.
 

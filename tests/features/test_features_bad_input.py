@@ -150,3 +150,29 @@ def test_intensities_whose_span_overflows(call):
     image = np.repeat([-1e308, 0.0, 1e308], 8).reshape(3, 2, 4)
     with pytest.raises(FeatureError, match=r"span -1e\+308 to 1e\+308, more than float64 holds"):
         call(image, np.ones(image.shape, bool), spacing=1.0)
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.int16, np.int64, np.uint64])
+def test_an_integer_mask_of_several_labels_is_refused(dtype):
+    """Regression: labels 1 and 2 were merged into one ROI without a word (PyRadiomics measures
+    label 1 only). One label of any value (0/1, 0/255) is one ROI: stat_mean against NumPy's mean."""
+    image, mask = blob()
+    labels = mask.astype(dtype)
+    labels[:, :, 8:] *= 2
+    with pytest.raises(
+        FeatureError, match=r"the mask holds 2 labels \(1, 2\) .* pass mask == 1 .*extract_labels"
+    ):
+        extract(image, labels, spacing=1.0, families=FAMILY)
+    for one in (labels == 2, np.where(mask, np.iinfo(dtype).max, 0).astype(dtype)):
+        got = extract(image, one, spacing=1.0, families=FAMILY)["stat_mean"]
+        np.testing.assert_allclose(got, image[one != 0].mean(), rtol=1e-12)  # float64 sums, other order
+
+
+def test_an_integer_mask_of_several_labels_on_the_gpu(emulated_cuda):
+    image, mask = blob()
+    labels = mask.astype(np.int32)
+    labels[2, 3, 4] = -1
+    with pytest.raises(FeatureError, match=r"holds 2 labels \(-1, 1\)"):
+        extract(emulated_cuda(image), emulated_cuda(labels), spacing=1.0, families=FAMILY)
+    got = extract(emulated_cuda(image), emulated_cuda(labels == 1), spacing=1.0, families=FAMILY)
+    np.testing.assert_allclose(got["stat_mean"], image[labels == 1].mean(), rtol=1e-12)
