@@ -36,6 +36,7 @@ def check_features(X, *, what: str = "X", finite: bool = True):
         raise ParameterError(
             f"{what} is a sparse matrix; sparse input is not supported here: pass {what}.toarray()."
         )
+    columns = getattr(X, "columns", None)  # a DataFrame's, to name its columns of text
     xp = namespace(X).xp
     X = xp.asarray(X)
     if X.ndim != 2:
@@ -53,12 +54,25 @@ def check_features(X, *, what: str = "X", finite: bool = True):
             f"{what} holds complex numbers ({X.dtype}). Complex data not supported: pass the real "
             "part, the magnitude (abs) or both as separate features."
         )
+    if X.dtype.kind in "US":  # refused whole, as scikit-learn's check_array refuses text arrays
+        text = _text_columns(X, columns)
+        raise ParameterError(
+            f"{what} holds text (dtype {X.dtype}){text}; "
+            + (
+                "encode it as numbers first (sklearn.preprocessing.OneHotEncoder for categories), or drop "
+                "those columns."
+                if text
+                else f"convert its text of numbers with {what}.astype(float)."
+            )
+        )
     if X.dtype.kind == "O":
         try:
             X = X.astype(np.float64)
         except (TypeError, ValueError) as exc:
             raise ParameterError(
-                f"{what} holds values that are not numbers (dtype object); encode them as numbers first."
+                f"{what} holds values that are not numbers (dtype object){_text_columns(X, columns)}; "
+                "encode them as numbers first (sklearn.preprocessing.OneHotEncoder for categories), or "
+                "drop those columns."
             ) from exc
     if X.dtype.kind not in "fiub":
         raise ParameterError(f"{what} must hold numbers; got dtype {X.dtype}.")
@@ -75,6 +89,23 @@ def check_features(X, *, what: str = "X", finite: bool = True):
             f"(first: {columns}); impute them (sklearn.impute.SimpleImputer) or drop those features first."
         )
     return X
+
+
+def _text_columns(X, columns) -> str:
+    """`` in column 'name' ('value')`` for each column of ``X`` (a host table) holding a value that
+    is not a number, named as in the DataFrame ``columns`` were given, else by index."""
+    bad = []
+    for j in range(X.shape[1]):
+        for value in X[:, j]:
+            try:
+                float(value)
+            except (TypeError, ValueError):
+                bad.append((j if columns is None else columns[j], value))
+                break
+    if not bad:
+        return ""
+    shown = ", ".join(f"{name!r} ({str(value)!r})" for name, value in bad[:5])
+    return f" in column{'s' if len(bad) > 1 else ''} {shown}{', ...' if len(bad) > 5 else ''}"
 
 
 def check_seed(random_state, name: str = "random_state"):

@@ -116,3 +116,31 @@ def test_more_histogram_bins_than_the_limit_are_refused_before_they_are_built():
     setup = "import numpy as np\nfrom gpuimg.ml import segment_kmeans, segment_som"
     for case, (name, message, _) in run_guarded(cases, setup, memory=3 * 1024**3, timeout=120).items():
         assert name == "ParameterError" and "bins=1000000000 must be" in message, (case, name, message)
+
+
+def test_text_in_a_feature_table_names_its_columns_and_the_advice_works():
+    """A CSV's text column (a site) was 'X holds values that are not numbers (dtype object)', naming
+    no column, and a text array 'X must hold numbers; got dtype <U32' with no advice."""
+    import pandas as pd
+    from sklearn.linear_model import LogisticRegression
+
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(30, 3)), np.arange(30) % 2
+    table = pd.DataFrame(X, columns=["stat_mean", "glcm_contrast", "morph_volume"]).assign(
+        site=["A", "B"] * 15
+    )
+    with pytest.raises(
+        ParameterError, match=r"not numbers \(dtype object\) in column 'site' \('A'\); encode"
+    ):
+        make_estimator("logistic_regression").fit(table, y)
+    with pytest.raises(
+        ParameterError, match=r"holds text \(dtype <U\d+\); convert its text of numbers with X.astype"
+    ):
+        make_estimator("logistic_regression").fit(X.astype(str), y)
+    with pytest.raises(ParameterError, match=r"holds text \(dtype <U\d+\) in column 3 \('A'\); encode it"):
+        make_estimator("logistic_regression").fit(table.to_numpy().astype(str), y)
+    reference = LogisticRegression().fit(X, y).predict_proba(X)
+    for advised in (table.drop(columns="site"), X.astype(str).astype(float)):
+        got = make_estimator("logistic_regression").fit(advised, y).predict_proba(X)
+        # float64, the same solver: text to float round-trips each number (repr), 1e-9 for lbfgs' stops
+        np.testing.assert_allclose(got, reference, rtol=1e-9)
