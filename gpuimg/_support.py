@@ -85,8 +85,15 @@ def check_path(path, name: str = "path", what: str = "the file's path") -> Path:
     'ct.nii.gz'
     """
     if not isinstance(path, str | os.PathLike) or str(path) == "":
-        raise ParameterError(f"{name}={path!r}: pass {what} (str or pathlib.Path).")
+        # An array's repr would fill the message with its numbers: its type says enough.
+        given = repr(path) if len(repr(path)) <= 80 else f"a {_type_name(path)}"
+        raise ParameterError(f"{name}={given}: pass {what} (str or pathlib.Path).")
     return Path(path)
+
+
+def _type_name(value) -> str:
+    """``module.Class`` of ``value``, its top-level module only (``numpy.ndarray``, ``gpuimg.Volume``)."""
+    return f"{type(value).__module__.split('.')[0]}.{type(value).__name__}"
 
 
 def check_flag(value, name: str) -> bool:

@@ -3,6 +3,7 @@
 import dataclasses
 import functools
 import inspect
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import ClassVar
@@ -160,6 +161,11 @@ def as_volume(image, caller: str, *, spacing=None, origin=None, direction=None) 
                 f"dataclasses.replace(volume, {given[0]}=...) to change it, or its voxels (volume.data)."
             )
         return image
+    if isinstance(image, str | bytes | os.PathLike):
+        raise ParameterError(
+            f"{caller} got the file name {os.fsdecode(image)!r} where the volume goes: the volume comes "
+            f"first, {caller}(volume, path)."
+        )
     if spacing is None:
         raise ParameterError(
             f"{caller} got an array ({type(image).__module__.split('.')[0]}.{type(image).__name__}), which "

@@ -39,6 +39,8 @@ _PIXEL_DATA_TAG = b"\xe0\x7f\x10\x00"
 #: Stored pixels below which a series is decoded in the calling thread [bytes]: a thread pool's start
 #: (a few ms) costs more than copying a few MiB from the page cache.
 _THREADED_BYTES = 8 * 2**20
+#: The names of files that read_image reads, which read_dicom meets among a series' files.
+_IMAGE_SUFFIXES = (".nii", ".nii.gz", ".nrrd", ".nhdr")
 
 
 def read_dicom(
@@ -160,10 +162,12 @@ def _series_headers(path_or_files, series_uid: str | None) -> list[_Header]:
             "structure set); leave them out of the list of files."
         )
     if not headers:
+        images = [p for p in skipped if p.name.lower().endswith(_IMAGE_SUFFIXES)]
         raise DicomError(
             f"No DICOM images among {count(len(paths), 'file')} ({some([str(p) for p in skipped])}): "
             + ("it is" if len(paths) == 1 else "they are")
-            + " not DICOM, or DICOM without an image (DICOMDIR, report, structure set)."
+            + " not DICOM, or DICOM without an image (DICOMDIR, report, structure set)"
+            + (f"; read NIfTI and NRRD with gpuimg.read_image({str(images[0])!r})." if images else ".")
         )
     chosen = _choose(_by_series(headers), series_uid)
     for path, why in broken.items():

@@ -32,6 +32,7 @@ from gpuimg.io import (
     stitch,
     write_chunked,
     write_dicom,
+    write_image,
 )
 
 
@@ -425,3 +426,35 @@ def test_nrrd_detached_data_missing(tmp_path):
             data_file.unlink()
     with pytest.raises(ImageFileError, match="data file"):
         read_image(path, device="cpu")
+
+
+def test_an_array_given_for_a_path_is_named_by_its_type_not_its_numbers():
+    """read_image(array) put the array's repr, thousands of characters of numbers, in the message."""
+    with pytest.raises(ParameterError, match=r"^path=a numpy.ndarray: pass the file's path") as info:
+        read_image(np.zeros((20, 30, 40)))
+    assert len(str(info.value)) < 100
+
+
+def test_a_path_given_first_to_write_image_says_the_volume_goes_first(tmp_path):
+    volume = Volume(np.arange(24, dtype=np.int16).reshape(2, 3, 4), spacing=(2.0, 1.0, 0.5))
+    path = tmp_path / "ct.nii.gz"
+    with pytest.raises(
+        ParameterError,
+        match=r"got the file name .*ct.nii.gz' where the volume goes: the volume "
+        r"comes first, write_image\(volume, path\)",
+    ):
+        write_image(path, volume)
+    assert not path.exists()
+    write_image(volume, path)  # as advised; nibabel reads (x, y, z)
+    np.testing.assert_array_equal(np.asarray(nib.load(path).dataobj).T, volume.data)
+
+
+def test_read_dicom_of_a_nrrd_file_says_to_read_it_with_read_image(tmp_path):
+    voxels = np.arange(24, dtype=np.int16).reshape(4, 3, 2)  # pynrrd's (x, y, z)
+    path = tmp_path / "lesions.nrrd"
+    nrrd.write(str(path), voxels)
+    with pytest.raises(
+        DicomError, match=r"not DICOM.*; read NIfTI and NRRD with gpuimg.read_image\('.*lesions.nrrd'\)"
+    ):
+        read_dicom(path)
+    np.testing.assert_array_equal(read_image(path, device="cpu").data, voxels.T)  # as advised
