@@ -9,7 +9,8 @@
 
 ``demo`` writes a synthetic DICOM cohort and runs the whole pipeline on it (read, preprocess, edges,
 segment, features, classify, regress, cluster), keeping everything in ./gpuimg-demo; ``run`` runs a
-pipeline spec on a cohort of your own; ``info`` shows the DICOM series of a folder (patients
+pipeline spec on a cohort of your own (a failed study is recorded in errors.csv and the run goes on;
+it exits with status 1 where every study failed); ``info`` shows the DICOM series of a folder (patients
 pseudonymised), or without a path the device and libraries; ``bench`` times gpuimg against its peer
 libraries on this machine (from a checkout); ``warmup`` compiles every kernel once for the common
 dtypes into the on-disk cache (for container builds), so later processes start at once.
@@ -18,6 +19,7 @@ dtypes into the on-disk cache (for container builds), so later processes start a
 import argparse
 import importlib.metadata
 import json
+import math
 import shutil
 import subprocess
 import sys
@@ -154,8 +156,9 @@ def _number(value) -> str:
     return "n/a" if value is None else f"{value:.2f}"
 
 
-def run(args) -> None:
-    """``gpuimg run``: a pipeline spec on a cohort; prints where the outputs are."""
+def run(args) -> int:
+    """``gpuimg run``: a pipeline spec on a cohort; prints where the outputs are. Returns the exit
+    status: 1 where every study failed (there is no feature row to learn from), else 0."""
     from gpuimg.cohort import run_pipeline
 
     manifest = run_pipeline(
@@ -177,7 +180,9 @@ def run(args) -> None:
         f"({reused} finished in an earlier run) in {total:.1f} s"
     )
     for task, scores in manifest["metrics"].items():
-        shown = ", ".join(f"{k} {v:.3f}" for k, v in scores.items() if isinstance(v, float))
+        shown = ", ".join(
+            f"{k} {'n/a' if math.isnan(v) else f'{v:.3f}'}" for k, v in scores.items() if isinstance(v, float)
+        )
         if "error" in scores:
             shown = f"not fitted: {scores['error']}"
         elif not shown:  # one fold: nothing to score out of fold
@@ -193,6 +198,14 @@ def run(args) -> None:
             "file does not name their patients (run.log lists them); check its patient IDs"
         )
     print(f"outputs in {args.output}/ (report.html, features.parquet, errors.csv, manifest.json)")
+    if manifest["studies"] and not manifest["rows"]:
+        print(
+            f"gpuimg: every study failed ({count(manifest['errors'], 'error')}); errors.csv gives each "
+            "study's reason",
+            file=sys.stderr,
+        )
+        return 1
+    return 0
 
 
 def info(path: str | Path | None) -> None:
@@ -372,7 +385,7 @@ def main(argv=None) -> int:
                 parser.error(f"--workers needs at least 1 worker process; got {args.workers}")
             demo(args.out, args.studies, args.device, args.workers, tuple(args.shape))
         elif args.command == "run":
-            run(args)
+            return run(args)
         elif args.command == "bench":
             return bench(args.device, args.only)
         elif args.command == "warmup":

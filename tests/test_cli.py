@@ -221,3 +221,23 @@ def test_ctrl_c_outside_a_cohort_run_promises_no_resume(capsys, monkeypatch, arg
     monkeypatch.setattr(where, interrupted)
     assert main(argv) == 130  # 128 + SIGINT, as a shell reports it
     assert capsys.readouterr().err == "gpuimg: interrupted.\n"
+
+
+def test_run_prints_an_undefined_score_as_n_a(capsys, monkeypatch, tmp_path):
+    # A clustering of one cluster has no silhouette (NaN in metrics.json); the summary printed
+    # "silhouette nan" where the report says n/a.
+    manifest = {
+        "time_per_stage_s": {"total (wall)": 1.0},
+        "studies": 3,
+        "processed_this_run": 3,
+        "rows": 3,
+        "errors": 0,
+        "unlabelled": [],
+        "metrics": {"clustering": {"silhouette": float("nan"), "n_clusters": 1, "n_studies": 3}},
+    }
+    monkeypatch.setattr("gpuimg.cohort.run_pipeline", lambda *args, **kwargs: manifest)
+    assert (
+        main(["run", str(tmp_path / "p.toml"), "--input", str(tmp_path), "--output", str(tmp_path / "o")])
+        == 0
+    )
+    assert "  clustering: silhouette n/a\n" in capsys.readouterr().out

@@ -676,3 +676,16 @@ def test_the_feature_table_has_text_ids_and_float_features_whatever_the_values(t
     assert table["study"].tolist() == ["007", "010"] and table["patient"].tolist() == ["1e5", "NaN"]
     assert table["glcm_joint_max"].dtype == np.float64 and table["glcm_joint_max"].isna().all()
     assert table["stat_mean"].dtype == np.float64 and table["stat_mean"].tolist() == [3.0, 2.5]
+
+
+def test_a_run_whose_every_study_failed_exits_1(capsys, tmp_path):
+    # It exited 0, as a run with feature rows does, so a script running cohorts one after another
+    # went on to learn from an empty table. The outputs are still written: errors.csv has each reason.
+    spec, cohort = write_cohort(tmp_path, n=2)
+    for study in cohort.iterdir():
+        for dcm in study.rglob("*.dcm"):
+            dcm.write_bytes(dcm.read_bytes()[:200])  # every slice truncated
+    out = tmp_path / "out"
+    assert main(["run", str(spec), "--input", str(cohort), "--output", str(out), "--keep-ids"]) == 1
+    assert "every study failed (2 errors); errors.csv gives each study's reason" in capsys.readouterr().err
+    assert len(pd.read_csv(out / "errors.csv")) == 2 and pd.read_parquet(out / "features.parquet").empty
