@@ -16,6 +16,7 @@ from .errors import (
     ImageFileError,
     MemoryBudgetError,
     ParameterError,
+    VolumeUsageError,
     WriteError,
 )
 from .io import SeriesInfo, list_series, read_dicom, read_image, stitch, write_dicom, write_image
@@ -37,6 +38,7 @@ __all__ = [
     "ParameterError",
     "SeriesInfo",
     "Volume",
+    "VolumeUsageError",
     "WriteError",
     "__version__",
     "backend",

@@ -17,6 +17,14 @@ class ParameterError(GpuimgError, ValueError):
     """A function argument has an invalid value (a mode, a size, a spacing, an axis)."""
 
 
+class VolumeUsageError(GpuimgError, TypeError, AttributeError):
+    """A :class:`~gpuimg.Volume` was used as an array (``volume > 0``, ``volume[0]``, ``volume.max()``).
+
+    A ``TypeError`` for an operator or an index and an ``AttributeError`` for an array's attribute, as
+    Python raises for them, so ``hasattr`` stays False; the message points to ``volume.data``.
+    """
+
+
 class DeviceError(GpuimgError, RuntimeError):
     """The requested device or array library is not available (no GPU, CuPy or cuCIM missing)."""
 

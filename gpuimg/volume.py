@@ -12,7 +12,7 @@ import numpy as np
 
 from gpuimg._support import as_image
 from gpuimg.backend import namespace, to_device
-from gpuimg.errors import DeviceError, GeometryError, ParameterError
+from gpuimg.errors import DeviceError, GeometryError, ParameterError, VolumeUsageError
 
 #: Direction of an axial slice stack: axis z runs head-wards (S), y posterior (P), x left (L).
 AXIAL = np.array([[0.0, 0.0, 1.0], [0.0, 1.0, 0.0], [1.0, 0.0, 0.0]])
@@ -121,6 +121,29 @@ class Volume:
             f"spacing={self.spacing}, origin={self.origin}" + (f", {meta}" if meta else "") + ")"
         )
 
+    def __getattr__(self, name: str):
+        # Only for names the class lacks: an array's attribute gets the way to the voxels.
+        if name in _ARRAY_ATTRIBUTES:
+            call = "()" if callable(getattr(np.ndarray, name, None)) else ""
+            raise VolumeUsageError(
+                f"a Volume has no .{name}: it holds voxels and their geometry, and is not an array. Its "
+                f"voxels are volume.data, an array on its device: volume.data.{name}{call}."
+            )
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+    def _not_an_array(self, expression: str, advice: str):
+        raise VolumeUsageError(
+            f"{expression}: a Volume holds voxels and their geometry, and is not an array; use its "
+            f"voxels, {advice} (an array on its device), and keep the geometry of an image made from "
+            "them with dataclasses.replace(volume, data=...)."
+        )
+
+    def __getitem__(self, index):
+        raise VolumeUsageError(
+            f"volume[{index!r}]: a Volume is not indexed; index its voxels, volume.data[...] (crop with "
+            "gpuimg.preprocess.crop_to_mask to keep the geometry)."
+        )
+
     def to(self, device: str) -> "Volume":
         """The same volume with its voxels on ``device`` ("auto", "cpu" or "cuda")."""
         return dataclasses.replace(self, data=to_device(self.data, device))
@@ -136,6 +159,38 @@ class Volume:
             )
         options = {} if copy is None else {"copy": copy}
         return np.asarray(self.data, dtype=dtype, **options)
+
+
+#: ndarray attributes that a newcomer reaches for on a Volume (volume.max(), volume.astype(...)).
+_ARRAY_ATTRIBUTES = frozenset(
+    name for name in dir(np.ndarray) if not name.startswith("_") and name not in ("shape", "dtype", "device")
+) | {"get", "compute", "chunks"}
+
+
+def _operator(symbol: str, reflected: bool = False):
+    def operation(self, other):
+        shown = repr(other) if len(repr(other)) <= 30 else type(other).__name__
+
+        def written(volume: str) -> str:
+            return f"{shown} {symbol} {volume}" if reflected else f"{volume} {symbol} {shown}"
+
+        self._not_an_array(written("volume"), written("volume.data"))
+
+    return operation
+
+
+for _name, _symbol in {
+    "lt": "<", "le": "<=", "gt": ">", "ge": ">=", "add": "+", "sub": "-", "mul": "*", "truediv": "/",
+    "floordiv": "//", "mod": "%", "pow": "**", "and": "&", "or": "|", "xor": "^", "matmul": "@",
+}.items():  # fmt: skip
+    setattr(Volume, f"__{_name}__", _operator(_symbol))
+    if _name not in ("lt", "le", "gt", "ge"):  # Python reflects comparisons itself
+        setattr(Volume, f"__r{_name}__", _operator(_symbol, reflected=True))
+for _name, _symbol in {"neg": "-", "pos": "+", "invert": "~"}.items():
+    setattr(
+        Volume, f"__{_name}__", lambda self, s=_symbol: self._not_an_array(f"{s}volume", f"{s}volume.data")
+    )
+Volume.__abs__ = lambda self: self._not_an_array("abs(volume)", "abs(volume.data)")
 
 
 def as_volume(image, caller: str, *, spacing=None, origin=None, direction=None) -> Volume:

@@ -119,3 +119,32 @@ def test_write_dicom_modality_that_is_not_a_name(tmp_path):
     assert not (tmp_path / "series").exists()
     gpuimg.write_dicom(gpuimg.Volume(np.zeros((2, 3, 4), np.int16)), tmp_path / "series", modality="mr")
     assert gpuimg.read_dicom(tmp_path / "series", device="cpu").meta["modality"] == "MR"
+
+
+@pytest.mark.parametrize(
+    ("use", "expression", "advice", "builtin"),
+    [
+        (lambda v: v > -400, r"volume > -400", r"volume.data > -400", TypeError),
+        (lambda v: 1000 + v, r"1000 \+ volume", r"1000 \+ volume.data", TypeError),
+        (lambda v: -v, r"-volume", r"-volume.data", TypeError),
+        (lambda v: v[0], r"volume\[0\]", r"volume.data\[...\]", TypeError),
+        (lambda v: v.max(), r"a Volume has no .max", r"volume.data.max\(\)", AttributeError),
+        (
+            lambda v: v.astype(np.float32),
+            r"a Volume has no .astype",
+            r"volume.data.astype\(\)",
+            AttributeError,
+        ),
+    ],
+)
+def test_a_volume_used_as_an_array_points_to_its_voxels(use, expression, advice, builtin):
+    """ct > -400 was Python's bare "TypeError: '>' not supported between instances of 'Volume' and
+    'int'", ct.max() "AttributeError: 'Volume' object has no attribute 'max'". The advice, applied,
+    gives NumPy's result on the voxels."""
+    voxels = np.arange(-1000, 1400, 100, dtype=np.int16).reshape(2, 3, 4)
+    volume = gpuimg.Volume(voxels, spacing=(2.0, 1.0, 1.0))
+    with pytest.raises(gpuimg.VolumeUsageError, match=rf"^{expression}: .*{advice}") as info:
+        use(volume)
+    assert isinstance(info.value, builtin)
+    np.testing.assert_array_equal(volume.data > -400, voxels > -400)
+    assert not hasattr(volume, "max") and not hasattr(volume, "no_such_name")  # AttributeError still
