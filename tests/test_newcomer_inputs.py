@@ -15,7 +15,7 @@ import gpuimg
 from gpuimg.edges import gradient_magnitude, sobel
 from gpuimg.errors import FeatureError, GeometryError, ParameterError
 from gpuimg.features import extract
-from gpuimg.morphology import erode, otsu_threshold
+from gpuimg.morphology import erode, label, otsu_threshold
 from gpuimg.preprocess import bilateral_filter, crop_to_mask, equalize_hist, gaussian_filter, zscore
 
 
@@ -136,3 +136,15 @@ def test_a_mask_of_permuted_axes_is_told_so(ct):
         zscore(ct, mask=np.moveaxis(ct > 0, 0, -1))
     with pytest.raises(ParameterError, match=r"resample it onto the image's grid first"):
         zscore(ct, mask=ct[:3] > 0)
+
+
+def test_label_of_a_mask_with_an_extra_axis_advises_the_squeeze_that_gives_scipys_labels(ct):
+    mask = ct[np.newaxis] > 50.0
+    with pytest.raises(
+        ParameterError, match=r"the mask must be 2D or 3D; got 4D, .*np.squeeze\(mask, axis=0\)"
+    ):
+        label(mask)
+    expected, count = ndi.label(ct > 50.0)
+    labels, found = label(np.squeeze(mask, axis=0), connectivity=6)
+    assert found == count
+    np.testing.assert_array_equal(labels, expected)  # both number components in raster order

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from gpuimg._support import check_finite, check_flag, roi_voxels
+from gpuimg._support import check_finite, check_flag, check_ndim, roi_voxels
 from gpuimg._support import check_spacing as _spacing
 from gpuimg.backend import is_dask, label_chunks, namespace, to_numpy
 from gpuimg.errors import ParameterError
@@ -113,7 +113,7 @@ def label(mask: Image, connectivity: int | None = None, *, spacing: Spacing = No
     >>> label(mask, spacing=(2.0, 1.0, 1.0)).volumes_mm3.tolist()
     [2.0, 16.0]
     """
-    ndim = np.ndim(mask)
+    ndim = check_ndim(mask, tuple(CONNECTIVITY), "mask")
     structure = _structure(ndim, connectivity)
     spacing = None if spacing is None else _spacing(spacing, ndim)
     if np.dtype(mask.dtype).kind == "f":  # NaN is no part of the mask (NaN != 0 would count it in)
