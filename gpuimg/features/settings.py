@@ -8,6 +8,7 @@ CT phantom configurations A to E.
 """
 
 import dataclasses
+import difflib
 import math
 import numbers
 import os
@@ -33,6 +34,20 @@ MAX_IVH_BINS = 2**20
 #: any difference of grey levels (so a larger one changes nothing), and within the kernels' int64
 #: voxel arithmetic (a distance near 2**63 wrapped around in it).
 MAX_TEXTURE_REACH = 2**31 - 1
+
+
+def _hint(name, fields) -> str:
+    """``; did you mean ...`` for an unknown setting ``name``: a field spelled alike (``binWidth``,
+    ``bin_widht``), or where ``families`` goes."""
+    if name == "families":
+        return "; families is extract's own argument: extract(image, mask, families=[...])"
+    if not isinstance(name, str):
+        return ""
+    plain = {field.replace("_", "").lower(): field for field in fields}
+    close = plain.get(name.replace("_", "").lower()) or next(
+        iter(difflib.get_close_matches(name, sorted(fields), n=1, cutoff=0.8)), None
+    )
+    return f"; for {name!r} use {close!r}" if close else ""
 
 
 @dataclass(frozen=True)
@@ -172,7 +187,8 @@ class Settings:
         fields = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(values) - fields)
         if unknown:
-            raise ConfigError(f"unknown settings {unknown}; the settings are {sorted(fields)}.")
+            hints = "".join(_hint(name, fields) for name in unknown)
+            raise ConfigError(f"unknown settings {unknown}{hints}; the settings are {sorted(fields)}.")
         values = dict(values)
         if isinstance(values.get("new_spacing"), list | tuple):
             # TOML has no null: "keep" stands for an axis kept as it is.

@@ -1,6 +1,7 @@
 """Settings of the IBSI processing chain: checks, TOML files and the IBSI cases."""
 
 import math
+import re
 
 import numpy as np
 import pytest
@@ -143,3 +144,30 @@ def test_numpy_numbers_are_taken_as_python_numbers():
     for values in ({"n_bins": np.True_}, {"bin_width": np.bool_(True)}, {"n_bins": np.float64(3.0)}):
         with pytest.raises(ConfigError, match=next(iter(values))):
             Settings(**values)
+
+
+@pytest.mark.parametrize(
+    ("given", "advice"),
+    [
+        ({"binWidth": 25}, r"for 'binWidth' use 'bin_width'"),  # PyRadiomics' spelling
+        ({"bin_widht": 25}, r"for 'bin_widht' use 'bin_width'"),
+        ({"reseg_rnage": [-1000, 400]}, r"for 'reseg_rnage' use 'reseg_range'"),
+        (
+            {"families": ["glcm"]},
+            r"families is extract's own argument: extract\(image, mask, families=\[...\]\)",
+        ),
+    ],
+)
+def test_a_misspelt_setting_is_told_its_spelling(given, advice):
+    """An unknown setting only listed all the settings; the one meant is named now, and with it the
+    settings equal those given by that name."""
+    with pytest.raises(
+        ConfigError, match=rf"unknown settings \[{next(iter(given))!r}\]; {advice}; the settings are"
+    ):
+        Settings.from_dict(given)
+    meant = re.search(r"use '(\w+)'", advice)
+    if meant:
+        value = next(iter(given.values()))
+        assert getattr(Settings.from_dict({meant[1]: value}), meant[1]) == (
+            tuple(value) if isinstance(value, list) else value
+        )
