@@ -10,7 +10,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from gpuimg._support import as_image
+from gpuimg._support import as_image, check_spacing
 from gpuimg.backend import namespace, to_device
 from gpuimg.errors import DeviceError, GeometryError, ParameterError, VolumeUsageError
 
@@ -270,9 +270,25 @@ def accepts_volume(func):
             return func(as_image(image), *args, **kwargs)
         if takes_spacing and kwargs.get("spacing") is None:
             kwargs["spacing"] = image.spacing
+        elif takes_spacing:
+            _check_own_spacing(func.__name__, image, kwargs["spacing"])
         return _rewrap(func(as_image(image.data), *args, **kwargs), image)
 
     return wrapper
+
+
+def _check_own_spacing(caller: str, volume: Volume, spacing) -> None:
+    """Refuse a ``spacing=`` given with a Volume that differs from its own: one of the two would be
+    dropped without a word. An invalid one is left to the operation's own check."""
+    try:
+        given = check_spacing(spacing, 3)
+    except ParameterError:
+        return
+    if not np.allclose(given, volume.spacing, rtol=1e-6, atol=0.0):
+        raise ParameterError(
+            f"{caller} got a Volume of spacing {volume.spacing} mm and spacing={spacing!r}: a Volume brings "
+            "its own. Leave spacing= out, or pass dataclasses.replace(volume, spacing=...) to change it."
+        )
 
 
 def _voxels(value):

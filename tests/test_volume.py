@@ -148,3 +148,23 @@ def test_a_volume_used_as_an_array_points_to_its_voxels(use, expression, advice,
     assert isinstance(info.value, builtin)
     np.testing.assert_array_equal(volume.data > -400, voxels > -400)
     assert not hasattr(volume, "max") and not hasattr(volume, "no_such_name")  # AttributeError still
+
+
+def test_a_volume_and_another_spacing_is_refused_not_one_of_them_dropped():
+    """gaussian_filter(volume, sigma_mm=2.0, spacing=(1, 1, 1)) took the argument over the Volume's own
+    (2.5, 0.7, 0.7) mm without a word. The same spacing is accepted, and gives SciPy's result."""
+    import scipy.ndimage as ndi
+
+    from gpuimg.preprocess import gaussian_filter
+
+    voxels = np.random.default_rng(3).normal(size=(6, 7, 8))
+    volume = gpuimg.Volume(voxels, spacing=(2.5, 0.7, 0.7))
+    with pytest.raises(
+        gpuimg.ParameterError,
+        match=r"got a Volume of spacing \(2.5, 0.7, 0.7\) mm and "
+        r"spacing=\(1, 1, 1\): a Volume brings its own",
+    ):
+        gaussian_filter(volume, sigma_mm=2.0, spacing=(1, 1, 1))
+    got = gaussian_filter(volume, sigma_mm=2.0, spacing=[2.5, 0.7, 0.7])
+    expected = ndi.gaussian_filter(voxels, sigma=np.divide(2.0, (2.5, 0.7, 0.7)))
+    np.testing.assert_allclose(got.data, expected, rtol=1e-12, atol=1e-12)  # float64 both, same taps
