@@ -197,6 +197,8 @@ def check_positive(value, ndim: int, name: str) -> tuple[float, ...]:
     """
     values = per_axis(value, ndim, name)
     try:
+        if any(isinstance(v, str | bytes) for v in values):  # "2" would convert, as SciPy refuses it
+            raise TypeError
         values = tuple(float(v) for v in values)
     except (TypeError, ValueError):
         values = ()
@@ -218,6 +220,8 @@ def check_spacing(spacing, ndim: int, name: str = "spacing") -> tuple[float, ...
     if spacing is None:
         return (1.0,) * ndim
     try:
+        if isinstance(spacing, str | bytes):  # "1" would convert; numbers read from text are the caller's
+            raise TypeError
         values = np.atleast_1d(np.asarray(spacing, dtype=float))
     except (TypeError, ValueError):
         values = np.array([np.nan])

@@ -69,6 +69,8 @@ def voxels(
 def _sizes(name, value, ndim, allow_zero):
     values = np.atleast_1d(host_values(value))
     try:
+        if any(isinstance(v, str | bytes) for v in values.ravel()):  # "2" would convert; SciPy refuses it
+            raise TypeError
         numbers = tuple(float(v) for v in values) if values.ndim == 1 else ()
     except (TypeError, ValueError):
         numbers = ()

@@ -16,7 +16,7 @@ from gpuimg.edges import gradient_magnitude, sobel
 from gpuimg.errors import FeatureError, GeometryError, ParameterError
 from gpuimg.features import extract
 from gpuimg.morphology import erode, label, otsu_threshold
-from gpuimg.preprocess import bilateral_filter, crop_to_mask, equalize_hist, gaussian_filter, zscore
+from gpuimg.preprocess import bilateral_filter, crop_to_mask, equalize_hist, gaussian_filter, resample, zscore
 
 
 @pytest.fixture
@@ -148,3 +148,23 @@ def test_label_of_a_mask_with_an_extra_axis_advises_the_squeeze_that_gives_scipy
     labels, found = label(np.squeeze(mask, axis=0), connectivity=6)
     assert found == count
     np.testing.assert_array_equal(labels, expected)  # both number components in raster order
+
+
+@pytest.mark.parametrize(
+    ("call", "name"),
+    [
+        (lambda x: gaussian_filter(x, "2"), "sigma"),
+        (lambda x: gaussian_filter(x, [1, "2", 3]), "sigma"),
+        (lambda x: gaussian_filter(x, sigma_mm=2.0, spacing="1"), "spacing"),
+        (lambda x: erode(x, radius="1"), "radius"),
+        (lambda x: resample(x, "1", 2.0), "spacing"),
+        (lambda x: sobel(x, spacing="0.7"), "spacing"),
+    ],
+)
+def test_numbers_given_as_text_are_refused_as_scipy_refuses_them(ct, call, name):
+    """A sigma, radius or spacing of text ("2", as read from a CSV or a command line) was converted
+    and used; "2,1,1" was refused. SciPy's gaussian_filter refuses sigma="2" (TypeError)."""
+    with pytest.raises(TypeError):
+        ndi.gaussian_filter(ct, "2")
+    with pytest.raises(ParameterError, match=rf"^{name}=.* must be"):
+        call(ct)
