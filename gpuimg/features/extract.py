@@ -1,5 +1,6 @@
 """All radiomics features of an ROI in one call, and of every ROI of a label image."""
 
+import difflib
 import os
 from collections.abc import Callable, Iterable, Sequence
 
@@ -223,5 +224,16 @@ def _families(families) -> list:
     names = as_names(families, "families")
     unknown = [name for name in names if name not in FAMILIES]
     if unknown or not names:
-        raise ConfigError(f"families={names!r}: use one or more of {list(FAMILIES)}.")
+        hints = "".join(_family_hint(name) for name in unknown)
+        raise ConfigError(f"families={names!r}: use one or more of {list(FAMILIES)}{hints}.")
     return [FAMILIES[name] for name in names]
+
+
+#: PyRadiomics' feature classes under their IBSI family names here.
+_PYRADIOMICS = {"firstorder": "statistics", "shape": "morphology", "shape2D": "morphology", "gldm": "ngldm"}
+
+
+def _family_hint(name: str) -> str:
+    """``; for 'glcmm' use 'glcm'`` for an unknown family spelled like one (or named as PyRadiomics)."""
+    close = _PYRADIOMICS.get(name) or next(iter(difflib.get_close_matches(name, list(FAMILIES), n=1)), None)
+    return f"; for {name!r} use {close!r}" if close else ""

@@ -176,3 +176,15 @@ def test_an_integer_mask_of_several_labels_on_the_gpu(emulated_cuda):
         extract(emulated_cuda(image), emulated_cuda(labels), spacing=1.0, families=FAMILY)
     got = extract(emulated_cuda(image), emulated_cuda(labels == 1), spacing=1.0, families=FAMILY)
     np.testing.assert_allclose(got["stat_mean"], image[labels == 1].mean(), rtol=1e-12)
+
+
+def test_a_misspelt_family_or_a_pyradiomics_class_name_is_told_the_family_meant():
+    image, mask = blob()
+    with pytest.raises(
+        ConfigError, match=r"\]; for 'glcmm' use 'glcm'; for 'firstorder' use 'statistics'\.$"
+    ):
+        extract(image, mask, spacing=1.0, families=["glcmm", "firstorder"])
+    with pytest.raises(ConfigError, match=r"for 'shape' use 'morphology'\.$"):
+        extract(image, mask, spacing=1.0, families="shape")
+    got = extract(image, mask, spacing=1.0, families=["statistics"])  # as advised
+    np.testing.assert_allclose(got["stat_mean"], image[mask].mean(), rtol=1e-12)  # float64, other order
