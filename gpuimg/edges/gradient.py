@@ -54,8 +54,9 @@ def gradient_magnitude(
     operator : {"sobel", "prewitt", "scharr"}
     spacing : float or sequence of float [mm], optional
         Voxel spacing per axis; each derivative is divided by its spacing, so the magnitude is
-        in intensity per mm (times the operator's scale). Default: 1 (voxel units); a Volume
-        brings its own.
+        in intensity per mm times the operator's scale, as ``scipy.ndimage.sobel``'s: 32 for Sobel
+        in 3D (8 in 2D), 18 for Prewitt (6), 512 for Scharr (32). Divide by it for intensity
+        (HU) per mm. Default: 1 (voxel units); a Volume brings its own.
     mode : {"reflect", "nearest", "mirror", "wrap", "constant"}
         How the image extends past its edges, as in ``scipy.ndimage``.
     cval : float
@@ -79,9 +80,11 @@ def gradient_magnitude(
     --------
     >>> import numpy as np
     >>> from gpuimg.edges import gradient_magnitude
-    >>> ramp = np.broadcast_to(np.arange(8.0), (4, 6, 8))
+    >>> ramp = np.broadcast_to(np.arange(8.0), (4, 6, 8))  # 1 per voxel along x, 2 per mm
     >>> float(gradient_magnitude(ramp, spacing=(1.0, 1.0, 0.5))[2, 3, 4])
     64.0
+    >>> float(gradient_magnitude(ramp, spacing=(1.0, 1.0, 0.5))[2, 3, 4]) / 32  # per mm
+    2.0
     """
     return _sobel_family(image, operator, kernel.MAGNITUDE, spacing, mode, cval)
 
