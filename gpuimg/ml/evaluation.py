@@ -117,6 +117,12 @@ def patient_cv(n_splits: int = 5, *, stratify: bool = False, random_state: int |
         Whose ``split`` raises ParameterError when there are fewer patients than folds, the
         lengths of X, y and groups differ, or ``groups`` holds NaN or None.
     """
+    if hasattr(n_splits, "shape") and np.ndim(n_splits) > 0:  # patient_cv(X, y, groups): data, not folds
+        raise ParameterError(
+            f"patient_cv got an array of shape {tuple(n_splits.shape)} for n_splits: it makes a splitter, "
+            "to pass as cv=, with the patients as groups=: cross_val_score(model, X, y, "
+            "groups=patients, cv=patient_cv(5))."
+        )
     if not isinstance(n_splits, (int, np.integer)) or n_splits < 2:
         raise ParameterError(f"n_splits={n_splits!r} must be an integer of at least 2.")
     check_seed(random_state)
@@ -129,7 +135,10 @@ def _labels(X, y, groups):
     y_host = None if y is None else to_numpy(y).ravel()
     groups_host = to_numpy(groups).ravel() if groups is not None else None
     if groups_host is None:
-        raise ParameterError("groups=None: give the patient of each sample, so no patient is in two sets.")
+        raise ParameterError(
+            "groups=None: give the patient of each sample, so no patient is in two sets (with "
+            "cross_val_score or GridSearchCV.fit: groups=patients beside cv=patient_cv(...))."
+        )
     n = X.shape[0]
     for name, values in (("y", y_host), ("groups", groups_host)):
         if values is not None and values.shape[0] != n:

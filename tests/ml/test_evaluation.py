@@ -180,3 +180,23 @@ def test_numpy_fractions_split_as_scikit_learn(rng, size):
     np.testing.assert_array_equal(test, reference)
     with pytest.raises(ParameterError, match="fractions"):
         patient_split(X, None, groups, test_size=True)
+
+
+def test_patient_cv_given_the_data_or_used_without_groups_says_how_it_is_used():
+    """patient_cv(X) put X's repr in 'n_splits=array([[...]]) must be an integer'; cross_val_score
+    without groups= did not say where they go. As advised, the folds equal GroupKFold's scores."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import GroupKFold
+
+    rng = np.random.default_rng(0)
+    X, y, patients = rng.normal(size=(24, 3)), np.arange(24) % 2, np.arange(24) // 2
+    with pytest.raises(
+        ParameterError, match=r"got an array of shape \(24, 3\) for n_splits: it makes a splitter"
+    ) as info:
+        patient_cv(X)
+    assert len(str(info.value)) < 250
+    with pytest.raises(ParameterError, match=r"groups=None: .*groups=patients beside cv=patient_cv"):
+        cross_val_score(LogisticRegression(), X, y, cv=patient_cv(3))
+    got = cross_val_score(LogisticRegression(), X, y, groups=patients, cv=patient_cv(3))
+    expected = cross_val_score(LogisticRegression(), X, y, groups=patients, cv=GroupKFold(3))
+    np.testing.assert_array_equal(got, expected)
