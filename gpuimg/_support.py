@@ -54,7 +54,7 @@ def check_choice(value, choices: Iterable[str], name: str, *, hint: str | None =
     'sobel'
     """
     if not isinstance(value, str) or value not in choices:
-        raise ParameterError(f"{name}={value!r} is unknown; {hint or f'use one of {sorted(choices)}'}.")
+        raise ParameterError(f"{name}={shown(value)} is unknown; {hint or f'use one of {sorted(choices)}'}.")
     return value
 
 
@@ -73,7 +73,25 @@ def as_names(value, name: str) -> list[str]:
         names = list(value)
         if all(isinstance(item, str) for item in names):
             return names
-    raise ParameterError(f"{name}={value!r} must be a name or a sequence of names.")
+    raise ParameterError(f"{name}={shown(value)} must be a name or a sequence of names.")
+
+
+def shown(value) -> str:
+    """``value`` as a message shows it: its repr up to 80 characters, else its kind and shape (an
+    image given for a sigma would fill the message with its numbers).
+
+    Examples
+    --------
+    >>> shown((1.0, 2.0)), shown(np.zeros((20, 30)))
+    ('(1.0, 2.0)', 'an array of shape (20, 30)')
+    """
+    text = repr(value)
+    if len(text) <= 80:
+        return text
+    if hasattr(value, "shape"):
+        return f"an array of shape {tuple(value.shape)}"
+    items = f" of {len(value)} items" if hasattr(value, "__len__") else ""
+    return f"a {_type_name(value)}{items}"
 
 
 def check_path(path, name: str = "path", what: str = "the file's path") -> Path:
@@ -85,8 +103,7 @@ def check_path(path, name: str = "path", what: str = "the file's path") -> Path:
     'ct.nii.gz'
     """
     if not isinstance(path, str | os.PathLike) or str(path) == "":
-        # An array's repr would fill the message with its numbers: its type says enough.
-        given = repr(path) if len(repr(path)) <= 80 else f"a {_type_name(path)}"
+        given = shown(path)
         raise ParameterError(f"{name}={given}: pass {what} (str or pathlib.Path).")
     return Path(path)
 
@@ -106,7 +123,7 @@ def check_flag(value, name: str) -> bool:
     True
     """
     if not isinstance(value, bool | np.bool_):
-        raise ParameterError(f"{name}={value!r} must be True or False.")
+        raise ParameterError(f"{name}={shown(value)} must be True or False.")
     return bool(value)
 
 
@@ -165,7 +182,7 @@ def per_axis(value, ndim: int, name: str) -> tuple:
     """
     values = np.atleast_1d(host_values(value))
     if values.ndim != 1 or values.size not in (1, ndim):
-        raise ParameterError(f"{name}={value!r} must be one number or one per axis ({ndim}).")
+        raise ParameterError(f"{name}={shown(value)} must be one number or one per axis ({ndim}).")
     return tuple(values) * (ndim if values.size == 1 else 1)
 
 
@@ -179,7 +196,9 @@ def check_sizes(size, ndim: int, name: str, *, limit: int | None = None) -> tupl
     """
     sizes = per_axis(size, ndim, name)
     if not all(isinstance(s, (int, np.integer)) and not isinstance(s, bool) and s > 0 for s in sizes):
-        raise ParameterError(f"{name}={size!r} must be a positive whole number of voxels, or one per axis.")
+        raise ParameterError(
+            f"{name}={shown(size)} must be a positive whole number of voxels, or one per axis."
+        )
     if limit is not None and any(s > limit for s in sizes):
         raise ParameterError(
             f"{name}={size!r} exceeds {limit} voxels on an axis; use a smaller {name} (or downsample first)."
@@ -203,7 +222,9 @@ def check_positive(value, ndim: int, name: str) -> tuple[float, ...]:
     except (TypeError, ValueError):
         values = ()
     if len(values) != ndim or not all(math.isfinite(v) and v > 0 for v in values):
-        raise ParameterError(f"{name}={value!r} must be positive and finite, one number or one per axis.")
+        raise ParameterError(
+            f"{name}={shown(value)} must be positive and finite, one number or one per axis."
+        )
     return values
 
 
@@ -228,7 +249,9 @@ def check_spacing(spacing, ndim: int, name: str = "spacing") -> tuple[float, ...
     if values.size == 1:
         values = np.repeat(values, ndim)
     if values.shape != (ndim,) or not all(math.isfinite(v) and v > 0 for v in values):
-        raise ParameterError(f"{name}={spacing!r} must be one positive number (mm) or one per axis ({ndim}).")
+        raise ParameterError(
+            f"{name}={shown(spacing)} must be one positive number (mm) or one per axis ({ndim})."
+        )
     return tuple(float(v) for v in values)
 
 
@@ -305,7 +328,7 @@ def check_finite(value, name: str, *, low: float = -math.inf, high: float = math
     """
     if not (is_finite(value) and low <= float(value) <= high):
         bounds = f" between {low:g} and {high:g}" if math.isfinite(low) or math.isfinite(high) else ""
-        raise ParameterError(f"{name}={value!r} must be a finite number{bounds}.")
+        raise ParameterError(f"{name}={shown(value)} must be a finite number{bounds}.")
     return float(value)
 
 

@@ -17,7 +17,7 @@ import math
 
 import numpy as np
 
-from gpuimg._support import host_values
+from gpuimg._support import host_values, shown
 from gpuimg.errors import ParameterError
 
 
@@ -48,7 +48,8 @@ def voxels(
     """
     if value is not None and value_mm is not None:
         raise ParameterError(
-            f"give {name} (voxels) or {name}_mm (mm), not both; got {name}={value!r}, {name}_mm={value_mm!r}."
+            f"give {name} (voxels) or {name}_mm (mm), not both; got {name}={shown(value)}, "
+            f"{name}_mm={shown(value_mm)}."
         )
     if value_mm is None:
         if value is None:
@@ -80,6 +81,6 @@ def _sizes(name, value, ndim, allow_zero):
     if not ok:
         sign = "non-negative" if allow_zero else "positive"
         raise ParameterError(
-            f"{name}={value!r} must be {sign} and finite, one number or one per axis ({ndim})."
+            f"{name}={shown(value)} must be {sign} and finite, one number or one per axis ({ndim})."
         )
     return numbers * (ndim if len(numbers) == 1 else 1)

@@ -168,3 +168,23 @@ def test_numbers_given_as_text_are_refused_as_scipy_refuses_them(ct, call, name)
         ndi.gaussian_filter(ct, "2")
     with pytest.raises(ParameterError, match=rf"^{name}=.* must be"):
         call(ct)
+
+
+@pytest.mark.parametrize(
+    ("call", "name"),
+    [
+        (lambda x: gaussian_filter(x, x), "sigma"),  # a mask or image given where sigma goes
+        (lambda x: resample(x, x, 1.0), "spacing"),
+        (lambda x: erode(x, radius=x), "radius"),
+        (lambda x: sobel(x, spacing=list(range(100))), "spacing"),
+    ],
+)
+def test_an_image_given_for_a_number_is_shown_by_its_shape_not_its_numbers(ct, call, name):
+    """The message held the array's repr: 3,600 characters of numbers for a 6 x 7 x 8 image."""
+    with pytest.raises(
+        ParameterError, match=rf"^{name}=(an array of shape \(6, 7, 8\)|a builtins.list of 100 items) "
+    ):
+        call(ct)
+    with pytest.raises(ParameterError) as info:
+        call(ct)
+    assert len(str(info.value)) < 150
