@@ -8,7 +8,7 @@ import itertools
 
 import numpy as np
 
-from gpuimg._support import real_dtype
+from gpuimg._support import real_dtype, roi_voxels
 from gpuimg._text import count, some
 from gpuimg.backend import bincount_fixed, namespace, to_device
 from gpuimg.errors import ParameterError
@@ -241,14 +241,27 @@ def davies_bouldin(X, labels) -> float:
 
 
 def dice(a, b) -> float:
-    """Dice coefficient of two masks, 2 |A and B| / (|A| + |B|) (1 when both are empty)."""
+    """Dice coefficient of two masks, 2 |A and B| / (|A| + |B|) (1 when both are empty).
+
+    A mask's non-zero voxels are in it; a float mask's NaN voxels are not (as for every gpuimg mask:
+    features, labels, the cohort's masks).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> dice(np.array([0.0, 1.0, np.nan, 1.0]), np.array([0, 1, 1, 0]))
+    0.5
+    """
     a, b, _xp = _masks(a, b)
     total = int(a.sum()) + int(b.sum())
     return 1.0 if total == 0 else 2.0 * int((a & b).sum()) / total
 
 
 def jaccard(a, b) -> float:
-    """Jaccard index of two masks, |A and B| / |A or B| (1 when both are empty)."""
+    """Jaccard index of two masks, |A and B| / |A or B| (1 when both are empty).
+
+    Masks as :func:`dice` reads them: non-zero voxels in, NaN voxels out.
+    """
     a, b, _xp = _masks(a, b)
     union = int((a | b).sum())
     return 1.0 if union == 0 else int((a & b).sum()) / union
@@ -347,7 +360,8 @@ def _masks(a, b):
     a, b, xp = _one_device(a, b)
     if a.shape != b.shape:
         raise ParameterError(f"the masks must have the same shape; got {a.shape} and {b.shape}.")
-    return a.astype(bool), b.astype(bool), xp
+    # NaN != 0, so astype(bool) counted a float mask's NaN voxels in; gpuimg's masks leave them out.
+    return roi_voxels(a), roi_voxels(b), xp
 
 
 def _check_pos_label(pos_label, *labelled) -> None:

@@ -227,6 +227,19 @@ def test_mask_overlaps(rng):
     assert metrics.dice(np.zeros(3, bool), np.zeros(3, bool)) == 1.0
 
 
+def test_mask_overlaps_leave_nan_voxels_out(rng):
+    # A float mask's NaN voxels are outside it, as every gpuimg mask reads them (roi_voxels: the
+    # features, the labels, the cohort's mask files); astype(bool) counted them in (NaN != 0).
+    a, b = rng.random((6, 7, 8)), (rng.random((6, 7, 8)) > 0.5).astype(np.float32)
+    a = np.where(a > 0.7, np.nan, (a > 0.35).astype(np.float64))
+    b[rng.random(b.shape) > 0.8] = np.nan
+    inside_a, inside_b = np.nan_to_num(a) != 0, np.nan_to_num(b) != 0  # NaN -> 0: outside
+    assert metrics.dice(a, b) == pytest.approx(skm.f1_score(inside_a.ravel(), inside_b.ravel()), abs=1e-12)
+    assert metrics.jaccard(a, b) == pytest.approx(
+        skm.jaccard_score(inside_a.ravel(), inside_b.ravel()), abs=1e-12
+    )
+
+
 def test_bad_metric_inputs():
     with pytest.raises(ParameterError, match="same"):
         metrics.accuracy([0, 1], [0, 1, 1])
