@@ -81,15 +81,19 @@ def resample(
     ``((n_a - 1) - (n_b - 1) s_b / s_a) / 2 + j s_b / s_a`` with ``scipy.ndimage.affine_transform``
     (``cupyx.scipy.ndimage`` on the GPU); order 3 uses SciPy's spline prefilter. On a Dask array
     the volume is computed into memory, resampled whole, and returned as a one-chunk Dask array.
-    NaN spreads to the voxels whose interpolation reads it. With order 0, a new centre exactly
+    With order 0 or 1, a NaN spreads to the new voxels whose interpolation reads it, and so does an
+    inf, as NaN (``0 * inf``) where it has weight 0 (a new centre on an old one) and an inf elsewhere.
+    With order 3, SciPy's spline prefilter runs along whole lines: one NaN or inf makes every new
+    voxel NaN; replace them first (e.g. ``np.nan_to_num``). With order 0, a new centre exactly
     halfway between two old ones (the middle of an even axis resampled to an odd number of
     voxels) takes either neighbour, as floating-point rounding of its position decides.
     """
     if isinstance(image, Volume):
         if spacing is not None:
             raise ParameterError("resample: a Volume brings its own spacing; pass new_spacing only.")
-        data, offset, step = _resample(image.data, image.spacing, new_spacing, order, mode, cval)
-        return _regridded(image, data, offset, tuple(s * r for s, r in zip(image.spacing, step, strict=True)))
+        data, offset, _ = _resample(image.data, image.spacing, new_spacing, order, mode, cval)
+        # The spacing asked for, not spacing * (new / spacing): 0.7 * (1.5 / 0.7) is 1.4999999999999998.
+        return _regridded(image, data, offset, _spacing(new_spacing, 3, "new_spacing"))
     return _resample(image, spacing, new_spacing, order, mode, cval)[0]
 
 

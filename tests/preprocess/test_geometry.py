@@ -115,6 +115,19 @@ def test_resample_real_ct_volume_equals_simpleitk_and_moves_the_origin(ct):
     np.testing.assert_allclose(middle_new, middle_old, atol=1e-9)
 
 
+def test_resample_volume_gets_the_spacing_asked_for():
+    """The resampled Volume's spacing is new_spacing as given (regression: it was spacing * (new /
+    spacing), 0.7 * (1.5 / 0.7) = 1.4999999999999998 mm, and 0.6 * (0.7 / 0.6) = 0.7000000000000001);
+    the values are SimpleITK's on the IBSI grid."""
+    image = np.arange(4 * 9 * 11, dtype=np.float32).reshape(4, 9, 11)
+    volume = gpuimg.Volume(image, spacing=(0.488, 0.7, 0.6), origin=(-3.0, 4.0, 10.0))
+    new_spacing = (1.0, 1.5, 0.7)
+    got = resample(volume, new_spacing=new_spacing)
+    assert got.spacing == new_spacing
+    want = sitk_resample(image, volume.spacing, new_spacing, sitk.sitkLinear)
+    np.testing.assert_allclose(got.data, want, rtol=0, atol=1e-4)  # float32 of values up to 435
+
+
 def test_resample_int16_hu_without_overflow():
     image = np.full((4, 4, 4), -1024, np.int16)
     image[:, :, 2:] = 3071
@@ -217,6 +230,18 @@ def test_nan_spreads_to_the_voxels_that_read_it():
     )
     np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
     assert 1 <= np.isnan(got).sum() < got.size
+
+
+@pytest.mark.parametrize("value", [np.nan, np.inf])
+def test_one_non_finite_voxel_makes_a_cubic_resampling_all_nan(value):
+    """As the docstring says: SciPy's spline prefilter (order 3) spreads it along every line."""
+    image = np.zeros((5, 6, 7))
+    image[2, 2, 3] = value
+    got = resample(image, 1.0, (1.0, 0.5, 1.3), order=3)
+    want = ndi.map_coordinates(
+        image, ibsi_coordinates(image.shape, (1.0,) * 3, (1.0, 0.5, 1.3)), order=3, mode="nearest"
+    )
+    assert np.isnan(want).all() and np.isnan(got).all()
 
 
 @pytest.mark.parametrize(
