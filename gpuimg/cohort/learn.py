@@ -172,12 +172,16 @@ def fit_tasks(
 
 def _fit_task(task: Task, learning: Learning, rows, X, patients, labels) -> tuple:
     """One task's fitted pipeline, scores and what the report plots of it."""
-    estimator = make_estimator(task.estimator, task.kind, **_seeded(task, learning.random_state))
-    pipeline = make_pipeline(
-        SimpleImputer(strategy="median", keep_empty_features=True), StandardScaler(), estimator
-    )
+    params = _seeded(task, learning.random_state)
     if task.kind != "clustering":
         chosen, y = _targets(rows, labels, task)
+        params = _class_weight_by_class(params, y)
+    pipeline = make_pipeline(
+        SimpleImputer(strategy="median", keep_empty_features=True),
+        StandardScaler(),
+        make_estimator(task.estimator, task.kind, **params),
+    )
+    if task.kind != "clustering":
         model, scores, predicted = _supervised(pipeline, X[chosen], y, patients[chosen], task, learning)
         # The targets' studies: the rows were reordered here, and the report draws the features by class.
         predicted["study"] = [rows[i]["study"] for i in chosen]
@@ -206,6 +210,23 @@ def _seeded(task: Task, random_state: int) -> dict:
         except ParameterError:
             pass
     return params
+
+
+def _class_weight_by_class(params: dict, y: np.ndarray) -> dict:
+    """``params`` with a ``class_weight`` table's keys as the classes of ``y``: a TOML table's keys
+    are text, and classes of whole numbers (0 and 1 in the labels file) are integers, so
+    ``class_weight = { 0 = 1, 1 = 3 }`` (keys "0" and "1") named no class and was refused by
+    scikit-learn ("The classes, [0, 1], are not in class_weight")."""
+    weights = params.get("class_weight")
+    if not isinstance(weights, dict) or y.dtype.kind not in "iu":
+        return params
+    keyed = {}
+    for key, weight in weights.items():
+        try:
+            keyed[int(key)] = weight
+        except (TypeError, ValueError):  # not a whole number: no class of y, as scikit-learn will say
+            keyed[key] = weight
+    return {**params, "class_weight": keyed}
 
 
 def _targets(rows, labels, task: Task) -> tuple[np.ndarray, np.ndarray]:
@@ -274,10 +295,25 @@ def _classification_scores(pipeline, X, y, groups, cv, predicted) -> dict:
     # predict_proba, and the run ended in AttributeError after every study was measured.
     method = next((m for m in ("predict_proba", "decision_function") if hasattr(pipeline, m)), None)
     if classes.size == 2 and method is not None:
-        score = cross_val_predict(clone(pipeline), X, y, groups=groups, cv=cv, method=method)
-        predicted["score"] = score[:, 1] if score.ndim == 2 else score
+        predicted["score"] = _out_of_fold_scores(pipeline, X, y, groups, cv, method, classes[1])
         scores["roc_auc"] = metrics.roc_auc(y == classes[1], predicted["score"], pos_label=True)
     return scores
+
+
+def _out_of_fold_scores(pipeline, X, y, groups, cv, method: str, positive) -> np.ndarray:
+    """Each study's score for the class ``positive`` (probability, or the decision function, which
+    scores the second class of two) from the fold that left it out.
+
+    Not scikit-learn's ``cross_val_predict(..., method=...)``: it fits on the classes' codes
+    (0, 1, ...) in place of the labels, so an estimator given ``class_weight`` by label
+    ({"benign" = 1, "malignant" = 3}) was refused ("The classes, [0, 1], are not in class_weight").
+    """
+    score = np.empty(len(y))
+    for train, test in cv.split(X, y, groups):
+        model = clone(pipeline).fit(X[train], y[train])
+        values = np.asarray(getattr(model, method)(X[test]))
+        score[test] = values[:, list(model.classes_).index(positive)] if values.ndim == 2 else values
+    return score
 
 
 def _projection(X: np.ndarray) -> np.ndarray:

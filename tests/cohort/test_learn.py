@@ -279,3 +279,61 @@ def test_a_classifier_without_probabilities_is_scored_by_its_decision_function(c
     expected = roc_auc_score(predicted["y"] == 1, predicted["score"])
     assert scored["roc_auc"] == pytest.approx(expected, abs=1e-12)
     assert scored["accuracy"] == pytest.approx(accuracy_score(predicted["y"], predicted["y_pred"]))
+
+
+@pytest.mark.parametrize(
+    ("names", "class_weight"),
+    [
+        ({"0": "benign", "1": "malignant"}, {"benign": 1.0, "malignant": 3.0}),  # text classes
+        ({"0": "0", "1": "1"}, {"0": 1.0, "1": 3.0}),  # whole numbers: a TOML table's keys are text
+    ],
+)
+def test_class_weight_is_given_by_the_labels_of_the_file(cohort, tmp_path, names, class_weight):
+    # Text classes: scikit-learn's cross_val_predict(method="predict_proba") fits on the classes' codes,
+    # and refused the weights ("The classes, [0, 1], are not in class_weight"); classes of whole numbers
+    # are integers, which the text keys of a spec's table never named (the same refusal).
+    from sklearn.impute import SimpleImputer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import roc_auc_score
+    from sklearn.model_selection import cross_val_predict
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    from gpuimg.ml import patient_cv
+
+    learning, studies = cohort
+    with open(learning.labels, newline="") as file:
+        rows = list(csv.reader(file))
+    with open(tmp_path / "named.csv", "w", newline="") as file:
+        csv.writer(file).writerows([rows[0], *([p, names[m], g] for p, m, g in rows[1:])])
+    task = Task("classification", "logistic_regression", "malignant", {"class_weight": class_weight})
+    learning = dataclasses.replace(learning, labels=tmp_path / "named.csv", tasks=(task,))
+    key = bytes(32)
+    _, scores, predictions = _fit(learning, studies, key)
+    scored, predicted = scores["classification"], predictions["classification"]
+    assert "error" not in scored, scored
+    # The reference: scikit-learn on the classes coded 0 and 1, weights keyed by the codes, the same
+    # patient folds (patients numbered in the labels file's order) and the studies in the same order.
+    features = {pseudonym(key, "study", study): (patient, x) for patient, study, x in studies}
+    X = np.array([features[study][1] for study in predicted["study"]])
+    groups = np.array([int(features[study][0][1:]) for study in predicted["study"]])
+    y = (predicted["y"].astype(str) == names["1"]).astype(int)
+    reference = make_pipeline(
+        SimpleImputer(strategy="median", keep_empty_features=True),
+        StandardScaler(),
+        LogisticRegression(class_weight={0: 1.0, 1: 3.0}),
+    )
+    cv = patient_cv(learning.folds, stratify=True, random_state=learning.random_state)
+    expected = cross_val_predict(reference, X, y, groups=groups, cv=cv, method="predict_proba")[:, 1]
+    # The same fits on the same rows; only the summation order of the solver's float64 sums may differ.
+    np.testing.assert_allclose(predicted["score"], expected, rtol=1e-9, atol=1e-12)
+    assert scored["roc_auc"] == pytest.approx(roc_auc_score(y, expected), abs=1e-12)
+    unweighted = cross_val_predict(
+        reference.set_params(logisticregression__class_weight=None),
+        X,
+        y,
+        groups=groups,
+        cv=cv,
+        method="predict_proba",
+    )[:, 1]
+    assert np.abs(unweighted - expected).max() > 0.01  # the weights were used
