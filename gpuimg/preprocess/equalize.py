@@ -60,6 +60,20 @@ def match_histogram(image: Image, reference: ArrayLike | Volume) -> Image:
     between the reference's distinct values). NaN voxels are left out of both distributions and
     stay NaN (scikit-image counts each NaN as a value). On a Dask array, the distinct values and
     counts of the whole volume are computed first, then each chunk is mapped.
+
+    The dtype follows gpuimg's rule, not scikit-image's: an 8/16-bit integer image (int16 CT, uint16
+    MR) gives float32, where scikit-image gives float64; the values are scikit-image's rounded to
+    float32 (relative 6e-8: 0.001 at 2e4). Pass ``image.astype(np.float64)`` for scikit-image's
+    float64 result exactly. As in scikit-image, the reference's dtype does not change the output's.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from gpuimg.preprocess import match_histogram
+    >>> ct = np.array([[-1000, 0], [40, 1000]], dtype=np.int16)
+    >>> matched = match_histogram(ct, np.array([0.0, 1.0, 2.0, 3.0]))
+    >>> matched.tolist(), matched.dtype
+    ([[0.0, 1.0], [2.0, 3.0]], dtype('float32'))
     """
     reference = as_image(reference.data if isinstance(reference, Volume) else reference, "reference")
     ns = namespace(image)
@@ -166,7 +180,9 @@ def equalize_hist(image: Image, nbins: int = 256, mask: ArrayLike | None = None)
     integer image without a mask, the histogram is its integer count, one bin per value).
     NaN and inf voxels are left out of the histogram (scikit-image raises); NaN stays NaN, -inf
     maps to the first bin's value and +inf to 1. On a Dask array the range and the histogram of
-    the whole volume are computed first (one pass each), then each chunk is mapped lazily.
+    the whole volume are computed first (one pass each), then each chunk is mapped lazily. An
+    8/16-bit integer image gives float32 (gpuimg's rule), where scikit-image gives float64: its
+    values rounded to float32.
     """
     check_bins(nbins)
     as_image(image, empty=False)
