@@ -268,7 +268,8 @@ def discretise(
 ):
     """Bin numbers (1, 2, ...) of the intensities ``values`` (IBSI 2.7).
 
-    Fixed bin number: ``floor(n_bins (x - min) / (max - min)) + 1``, the maximum in the last bin.
+    Fixed bin number: ``floor(n_bins (x - min) / (max - min)) + 1``, the maximum in the last bin
+    (bin 1 for a constant ROI), computed in that order, so exactly for integer intensities.
     Fixed bin size: ``floor((x - lower) / bin_width) + 1``, with ``lower`` the lower
     re-segmentation bound, or the ROI's minimum where there is none. Both in float64, whatever the
     values' dtype. The method and its parameter default to the settings' texture discretisation.
@@ -317,8 +318,15 @@ def discretise(
         )
     if method == "fbn":
         n_bins = settings.n_bins if n_bins is None else int(n_bins)  # NumPy's uint64 made bins float64
-        scaled = (values - low) / (high - low) if high > low else xp.zeros_like(values)
-        return xp.minimum(xp.floor(n_bins * scaled).astype(np.int64) + 1, n_bins)
+        if not high > low:
+            return xp.ones(values.shape, dtype=np.int64)
+        # Multiplied before dividing, as IBSI writes it (and MIRP computes it): exact for integer
+        # intensities (HU), whose n_bins (x - min) / (max - min) is a whole number exactly at a bin's
+        # edge. Dividing first rounded 29/50 of the range, times 50, to 28.999999999999996: bin 29, not 30.
+        span = high - low
+        exact = math.isfinite(n_bins * span)  # else n_bins (x - min) would overflow: scaled first
+        scaled = n_bins * (values - low) / span if exact else n_bins * ((values - low) / span)
+        return xp.minimum(xp.floor(scaled).astype(np.int64) + 1, n_bins)
     width = settings.bin_width if bin_width is None else bin_width
     lower = fbs_lower_bound(low, settings)
     if low < lower:

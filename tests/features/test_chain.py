@@ -1,6 +1,7 @@
 """The processing chain: interpolation on the IBSI grid, re-segmentation, discretisation, bad input."""
 
 import math
+from fractions import Fraction
 
 import numpy as np
 import pytest
@@ -102,6 +103,29 @@ def test_fixed_bin_number_equals_equal_width_bins(rng):
     edges = np.linspace(values.min(), values.max(), 33)
     expected = np.clip(np.digitize(values, edges[1:-1]) + 1, 1, 32)
     np.testing.assert_array_equal(discretise(values, Settings(n_bins=32)), expected)
+
+
+@pytest.mark.parametrize("n_bins", [50, 100, 49, 32])
+def test_fixed_bin_number_of_integer_intensities_on_bin_edges_is_exact(n_bins):
+    # HU from -100 to 400: n_bins (x - min) / (max - min) is a whole number k at the edges. Divided
+    # first, 290 HU of a range of 500 with 50 bins was 50 * 0.58 = 28.999999999999996: bin 29, where
+    # IBSI's floor(...) + 1 is 30 (as MIRP computes it); with 100 bins, 29, 57 and 58 % of the range.
+    def ibsi(values):  # in exact rational arithmetic
+        low, high = int(values.min()), int(values.max())
+        return [min(math.floor(Fraction(n_bins * (int(x) - low), high - low)) + 1, n_bins) for x in values]
+
+    values = np.arange(-100, 401, dtype=np.int16)
+    np.testing.assert_array_equal(discretise(values, Settings(n_bins=n_bins)), ibsi(values))
+    # Through extract: the intensity histogram of an ROI of 500 of these intensities.
+    image = np.append(values[:499], values[-1]).astype(np.float64).reshape(5, 10, 10)
+    counts = np.bincount(ibsi(image.ravel()), minlength=n_bins + 1)[1:]
+    p = counts / counts.sum()
+    settings = Settings(n_bins=n_bins)
+    features = extract(image, np.ones(image.shape), spacing=1.0, settings=settings, families=["histogram"])
+    assert features["ih_uniformity"] == pytest.approx((p * p).sum(), rel=1e-12)
+    assert features["ih_mean"] == pytest.approx(
+        np.average(np.arange(1, n_bins + 1), weights=counts), rel=1e-12
+    )
 
 
 @pytest.mark.parametrize("dtype", [np.int16, np.int32, np.uint8, np.float32])
