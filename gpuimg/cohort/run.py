@@ -20,7 +20,7 @@ from gpuimg._text import count, some
 from gpuimg.errors import ConfigError, DeviceError
 
 from . import outputs
-from .privacy import is_pseudonym, key_path_for, load_or_create_key
+from .privacy import is_pseudonym, key_path_for, load_or_create_key, pseudonym
 from .spec import Spec, load_spec
 from .study import STAGES, StudyTask, fingerprint, process_study
 
@@ -232,8 +232,13 @@ def run_pipeline(
     _check_output(Path(input).resolve(), output)
     if not spec.keep_ids:
         _check_no_original_ids(output)
-    key = b"" if spec.keep_ids else load_or_create_key(_check_key(key_path, output))
-    labels = read_labels(spec.learning, key, spec.keep_ids)
+    key_path = None if spec.keep_ids else _check_key(key_path, output)
+    # The labels file is checked before the key is made: a run refused for it left a new key beside an
+    # output folder that was never made.
+    labels = read_labels(spec.learning, b"", keep_ids=True)
+    key = b"" if key_path is None else load_or_create_key(key_path)
+    if not spec.keep_ids:
+        labels = {pseudonym(key, "patient", patient): row for patient, row in labels.items()}
     cache = output / ".studies" / spec.study_hash
     try:
         cache.mkdir(parents=True, exist_ok=True)

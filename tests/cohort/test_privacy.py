@@ -190,3 +190,26 @@ def test_a_replacement_is_not_scrubbed_again(tmp_path):
     study = "S-" + hmac.new(key, f"study:{name}".encode(), hashlib.sha256).hexdigest()[:16]
     assert result["study"] == study
     assert result["error"] == f"DicomError: <study {study}>: the folder holds no files. Check the path."
+
+
+def test_a_run_refused_for_its_labels_file_leaves_no_key(cohort, tmp_path):
+    # The key was made before the labels file was read: a run refused for its labels (saved with
+    # semicolons by a spreadsheet) left a new key beside an output folder that was never made.
+    import pytest
+
+    from gpuimg import ConfigError
+    from gpuimg.cohort import run_pipeline
+    from gpuimg.cohort.privacy import key_path_for
+
+    spec, folder = cohort
+    (tmp_path / "pipeline.toml").write_text(spec.read_text())
+    (tmp_path / "labels.csv").write_text("patient_id;malignant;growth\nPAT-000;1;0.5\n")
+    out = tmp_path / "out"
+    with pytest.raises(ConfigError, match=r"learning\.labels: .* separated by ';'"):
+        run_pipeline(tmp_path / "pipeline.toml", folder, out, progress=False)
+    assert not key_path_for(out).exists() and not out.exists()
+    with pytest.raises(ConfigError, match=r"learning\.labels: .* separated by ';'"):
+        run_pipeline(
+            tmp_path / "pipeline.toml", folder, out, key_path=tmp_path / "k" / "x.key", progress=False
+        )
+    assert not (tmp_path / "k").exists()
