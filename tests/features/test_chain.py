@@ -108,8 +108,9 @@ def test_fixed_bin_number_equals_equal_width_bins(rng):
 @pytest.mark.parametrize("n_bins", [50, 100, 49, 32])
 def test_fixed_bin_number_of_integer_intensities_on_bin_edges_is_exact(n_bins):
     # HU from -100 to 400: n_bins (x - min) / (max - min) is a whole number k at the edges. Divided
-    # first, 290 HU of a range of 500 with 50 bins was 50 * 0.58 = 28.999999999999996: bin 29, where
-    # IBSI's floor(...) + 1 is 30 (as MIRP computes it); with 100 bins, 29, 57 and 58 % of the range.
+    # first, 190 HU (290 above the minimum, of a range of 500) with 50 bins was 50 * 0.58 =
+    # 28.999999999999996: bin 29, where IBSI's floor(...) + 1 is 30 (as MIRP computes it); with 100
+    # bins, 29, 57 and 58 % of the range.
     def ibsi(values):  # in exact rational arithmetic
         low, high = int(values.min()), int(values.max())
         return [min(math.floor(Fraction(n_bins * (int(x) - low), high - low)) + 1, n_bins) for x in values]
