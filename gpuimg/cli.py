@@ -29,7 +29,7 @@ from pathlib import Path
 import gpuimg
 from gpuimg._text import count
 from gpuimg.backend import resolve_device
-from gpuimg.errors import GpuimgError
+from gpuimg.errors import DicomError, GpuimgError
 
 #: The marker of a folder ``gpuimg demo`` made, with the parameters it was made with.
 _DEMO_MARKER = "gpuimg-demo.json"
@@ -240,12 +240,28 @@ def info(path: str | Path | None) -> None:
 
 
 def _series_table(folder: Path) -> None:
-    """One line per DICOM series under ``folder``: patient (pseudonym), modality, shape, spacing, problem."""
+    """One line per DICOM series under ``folder``: patient (pseudonym), modality, shape, spacing, problem.
+
+    Raises
+    ------
+    DicomError
+        If no DICOM image series is found under ``folder`` (its files are other formats, structure
+        sets only, or unreadable).
+    """
     import secrets
 
     from gpuimg.cohort.privacy import pseudonym
 
     found = gpuimg.list_series(folder)
+    others = (
+        f"{count(len(found.skipped), 'file')} without images (structure sets, reports, others), "
+        f"{len(found.broken)} unreadable"
+    )
+    if not found:  # the listing of nothing looked like a success (status 0)
+        raise DicomError(
+            f"no DICOM image series under {folder}: {others}; pass the folder that holds the series' "
+            "files (searched recursively)."
+        )
     # A key of this call only: the same patient has the same pseudonym within this table.
     key = secrets.token_bytes(32)
     print(f"{len(found)} series under {folder} (patients pseudonymised for this listing)")
@@ -256,20 +272,30 @@ def _series_table(folder: Path) -> None:
     for series in found:
         shape = "x".join(map(str, series.shape)) if series.shape else "-"
         spacing = ", ".join(f"{s:.3g}" for s in series.spacing) if series.spacing else "-"
-        problem = (
-            (series.problem or "").replace(series.patient_id, "<patient>")
-            if series.patient_id
-            else series.problem
-        )
         print(
             f"  {pseudonym(key, 'patient', series.patient_id):<20} {series.modality:<8} {series.n_slices:>6} "
-            f"{shape:<18} {spacing:<22} {problem or ''}"
+            f"{shape:<18} {spacing:<22} {_scrubbed(series) or ''}"
         )
     if found.skipped or found.broken:
-        print(
-            f"  and {count(len(found.skipped), 'file')} without images (structure sets, reports, others), "
-            f"{len(found.broken)} unreadable"
-        )
+        print(f"  and {others}")
+
+
+def _scrubbed(series) -> str | None:
+    """The series' problem without the identifying values of any of its files' headers (the patient's
+    ID, name and its parts, birth date), which the paths of its files may hold (folders named by
+    patient): only the ID was replaced, and a series mixing patients kept the other patients' IDs."""
+    from gpuimg.cohort.privacy import identity_replacements, read_identity, scrub
+
+    if series.problem is None:
+        return None
+    # Every file's ID: a series may mix patients (the problem then says so).
+    ids = {str(header.dataset.get("PatientID", "") or "") for header in series._headers}
+    replacements = {text: "<patient>" for patient in ids for text in (patient, patient.strip())}
+    try:  # the name and birth date: from the first file's full header
+        replacements.update(identity_replacements(read_identity(series.files[0]), "<patient>"))
+    except Exception:  # pydicom raises many types on a damaged file; its IDs are replaced above
+        pass
+    return scrub(series.problem, replacements)
 
 
 def bench(device: str, only: str | None) -> int:

@@ -241,3 +241,32 @@ def test_run_prints_an_undefined_score_as_n_a(capsys, monkeypatch, tmp_path):
         == 0
     )
     assert "  clustering: silhouette n/a\n" in capsys.readouterr().out
+
+
+def test_info_of_a_folder_without_series_fails_naming_it(capsys, tmp_path):
+    # A folder of other files listed '0 series' and exited 0, as a successful listing.
+    (tmp_path / "notes.txt").write_text("not DICOM")
+    assert main(["info", str(tmp_path)]) == 1
+    said = capsys.readouterr()
+    assert f"no DICOM image series under {tmp_path}: 1 file without images" in said.err
+    assert "series under" not in said.out
+
+
+def test_info_problems_name_no_patient_even_in_file_paths(capsys, tmp_path):
+    # Folders named by patient: only the ID was replaced in a problem naming a file, so the name
+    # and birth date of the folder's name were printed.
+    volume = gpuimg.Volume(gpuimg.datasets.ct_phantom((8, 16, 16), seed=0).data, spacing=(2.0, 0.5, 0.5))
+    folder = tmp_path / "MRN-5512 Roe Richard 19470311"
+    gpuimg.write_dicom(volume, folder, patient_id="MRN-5512", patient_name="Roe^Richard")
+    for path in folder.iterdir():
+        ds = pydicom.dcmread(path)
+        ds.PatientBirthDate = "19470311"
+        ds.save_as(path)
+    truncated = sorted(folder.iterdir())[2]
+    truncated.write_bytes(truncated.read_bytes()[:-100])
+    assert str(pydicom.dcmread(truncated, stop_before_pixels=True).PatientName) == "Roe^Richard"
+    assert main(["info", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "truncated" in out and f"{truncated.name}: the header claims" in out  # the problem is shown
+    for identifying in ("MRN-5512", "Roe", "Richard", "19470311"):
+        assert identifying not in out, identifying

@@ -107,3 +107,38 @@ def scrub(message: str, replacements: dict[str, str]) -> str:
         return message
     pattern = re.compile("|".join(map(re.escape, secrets)))
     return pattern.sub(lambda found: replacements[found[0]], message)
+
+
+def read_identity(path: str | os.PathLike) -> dict[str, str]:
+    """``PatientID``, ``PatientName`` and ``PatientBirthDate`` of a DICOM file (empty where absent).
+
+    Raises
+    ------
+    Exception
+        Whatever pydicom raises for a file that is not DICOM or cannot be read.
+    """
+    import pydicom
+
+    ds = pydicom.dcmread(path, stop_before_pixels=True, specific_tags=list(_IDENTITY))
+    return {keyword: str(ds.get(keyword, "") or "") for keyword in _IDENTITY}
+
+
+#: The header values that identify a patient, which messages never show.
+_IDENTITY = ("PatientID", "PatientName", "PatientBirthDate")
+
+
+def identity_replacements(identity: dict[str, str], patient: str) -> dict[str, str]:
+    """Each identifying header value of ``identity`` (``PatientID``, ``PatientName`` and the parts of
+    the name, ``PatientBirthDate``) to what replaces it in a message (see :func:`scrub`): the ID to
+    ``patient``, the name to ``[name]``, the birth date to ``[birth date]``."""
+    found = {
+        identity["PatientID"]: patient,
+        identity["PatientID"].strip(): patient,
+        identity["PatientBirthDate"]: "[birth date]",
+    }
+    name = identity["PatientName"]
+    found[name] = "[name]"
+    for part in re.split(r"[\^= ]+", name):
+        if len(part) > 2:
+            found[part] = "[name]"
+    return found

@@ -25,7 +25,7 @@ from gpuimg.io._scan import _tree_files
 from gpuimg.preprocess.equalize import integer_counts
 from gpuimg.volume import Volume
 
-from .privacy import pseudonym, scrub
+from .privacy import identity_replacements, pseudonym, read_identity, scrub
 from .spec import MaskSource, Selection, Spec
 
 #: Stages of one study, in order; their times go to the manifest.
@@ -218,47 +218,25 @@ def _select(found, folder: Path, rules: Selection) -> tuple:
 
 
 def _study_secrets(task: StudyTask, series, found, patient: str | None) -> dict:
-    """:func:`_secrets` of the chosen ``series``, else of the first of a few files ``found`` in the
-    study that holds a patient's identity; none if no file does."""
+    """:func:`~gpuimg.cohort.privacy.identity_replacements` of the chosen ``series``, else of the
+    first of a few files ``found`` in the study that holds a patient's identity; none if no file does."""
     candidates = [series.files[0]] if series is not None else []
     if series is None and found is not None:
         candidates = [*(s.files[0] for s in found), *found.skipped][:_IDENTITY_TRIES]
     for path in candidates:
         try:
-            identity = _identity(path)
+            identity = read_identity(path)
         except Exception:  # not DICOM, or unreadable
             continue
         if not any(identity.values()):  # a DICOMDIR, say
             continue
         name = identity["PatientID"].strip() or task.name
-        return _secrets(identity, patient or pseudonym(task.key, "patient", name))
+        return identity_replacements(identity, patient or pseudonym(task.key, "patient", name))
     return {}
 
 
 #: Files of a study tried for the patient's identity when no series was chosen.
 _IDENTITY_TRIES = 5
-
-
-def _identity(path: Path) -> dict:
-    ds = pydicom.dcmread(
-        path, stop_before_pixels=True, specific_tags=["PatientID", "PatientName", "PatientBirthDate"]
-    )
-    return {k: str(ds.get(k, "") or "") for k in ("PatientID", "PatientName", "PatientBirthDate")}
-
-
-def _secrets(identity: dict, patient: str) -> dict:
-    """Each identifying header value (and the parts of the name) to what replaces it in messages."""
-    found = {
-        identity["PatientID"]: patient,
-        identity["PatientID"].strip(): patient,
-        identity["PatientBirthDate"]: "[birth date]",
-    }
-    name = identity["PatientName"]
-    found[name] = "[name]"
-    for part in re.split(r"[\^= ]+", name):
-        if len(part) > 2:
-            found[part] = "[name]"
-    return found
 
 
 def _preprocess(image: Volume, steps) -> Volume:
