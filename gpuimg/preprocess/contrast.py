@@ -169,6 +169,8 @@ def zscore(image: Image, mask: ArrayLike | None = None) -> Image:
     ------
     ParameterError
         If ``mask`` has another shape or selects no finite voxel.
+    GeometryError
+        If ``mask`` is a Volume on another grid than the image Volume (spacing, origin, direction).
     """
     xp = namespace(image).xp
     dtype = float_dtype(image.dtype)

@@ -171,6 +171,8 @@ def equalize_hist(image: Image, nbins: int = 256, mask: ArrayLike | None = None)
     ParameterError
         If ``nbins`` is not a positive integer, the mask has another shape, no voxel is finite,
         or an integer image spans 2**24 values or more (cast it to float32 first).
+    GeometryError
+        If ``mask`` is a Volume on another grid than the image Volume (spacing, origin, direction).
 
     Notes
     -----

@@ -28,7 +28,7 @@ from gpuimg._support import check_spacing as _spacing
 from gpuimg._units import voxels
 from gpuimg.backend import is_dask, namespace, to_numpy
 from gpuimg.errors import GeometryError, ParameterError
-from gpuimg.volume import Volume
+from gpuimg.volume import Volume, check_same_grid
 
 Image = ArrayLike | Volume
 Spacing = float | Sequence[float] | None
@@ -167,13 +167,16 @@ def crop_to_mask(
     Raises
     ------
     GeometryError
-        If the mask's shape differs from the image's.
+        If the mask's shape differs from the image's, or a mask Volume lies on another grid than
+        an image Volume (spacing, origin or direction).
     ParameterError
         If the mask is empty, or the margin or spacing is not valid.
     """
     data = image.data if isinstance(image, Volume) else image
     if isinstance(image, Volume) and spacing is None:
         spacing = image.spacing
+    if isinstance(image, Volume) and isinstance(mask, Volume):
+        check_same_grid(image, mask, "crop_to_mask")
     mask = mask.data if isinstance(mask, Volume) else mask
     check_known_shape(data)
     check_known_shape(mask, "mask")

@@ -1,6 +1,8 @@
 """gpuimg.preprocess.contrast (windows, rescaling, z-scores) against scikit-image and closed forms;
 and what every intensity, sharpening and histogram operation shares: Volumes, Dask, bad input, CuPy."""
 
+import re
+
 import dask.array as da
 import numpy as np
 import pytest
@@ -198,6 +200,40 @@ def test_volume_keeps_its_geometry(rng):
     np.testing.assert_array_equal(unsharp_mask(volume, 1.0).data, unsharp_mask(volume.data, 1.0))
     np.testing.assert_array_equal(
         unsharp_mask(volume, sigma_mm=1.0).data, unsharp_mask(volume.data, (0.5, 2.0, 2.0))
+    )
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"origin": (1.0, 2.0, 7.0)}, "origin (1.0, 2.0, 7.0) mm, 4 mm from"),
+        ({"direction": np.diag([1.0, -1.0, 1.0]) @ gpuimg.volume.AXIAL}, "a flipped or rotated grid"),
+        ({"spacing": (2.5, 0.5, 0.5)}, "spacing (2.5, 0.5, 0.5) mm against"),
+    ],
+    ids=["shifted", "mirrored", "other-spacing"],
+)
+def test_a_mask_volume_on_another_grid_is_refused(rng, change, message):
+    """A mask Volume of the image's shape on another grid (regression: its voxels were used as the
+    image's, a region 2 slices off or mirrored, without a word); the same grid, to float32 rounding of a
+    NIfTI header, gives NumPy's z-score and equalize_hist gives scikit-image's over the mask's voxels."""
+    image = hu_volume(rng)
+    inside = np.zeros(image.shape, bool)
+    inside[1:3, 2:9, 3:12] = True
+    volume = gpuimg.Volume(image, spacing=(2.0, 0.5, 0.5), origin=(1.0, 2.0, 3.0))
+    other = gpuimg.Volume(inside, **{"spacing": volume.spacing, "origin": volume.origin, **change})
+    for call in (lambda m: zscore(volume, m), lambda m: equalize_hist(volume, mask=m)):
+        with pytest.raises(gpuimg.GeometryError, match=re.escape(message)):
+            call(other)
+    rounded = gpuimg.Volume(inside, spacing=volume.spacing, origin=np.float32(volume.origin) + 1e-5)
+    got = zscore(volume, rounded)
+    values = image.astype(np.float64)
+    want = (values - values[inside].mean()) / values[inside].std()
+    np.testing.assert_allclose(got.data, want, rtol=F32, atol=F32)
+    np.testing.assert_allclose(
+        equalize_hist(volume, mask=rounded).data,
+        skimage.exposure.equalize_hist(image, mask=inside),
+        rtol=0,
+        atol=F32,
     )
 
 

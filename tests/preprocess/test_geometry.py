@@ -207,6 +207,18 @@ def test_crop_to_mask_with_margin_and_origin(rng, ct):
     np.testing.assert_array_equal(crop_to_mask(mask, mask), np.ones((3, 10, 5), bool))
 
 
+def test_crop_to_a_mask_volume_on_another_grid_is_refused(rng, ct):
+    """Regression: a mask Volume 3 slices (15 mm) off was cropped to as if on the image's grid."""
+    mask = np.zeros(ct.shape, bool)
+    mask[3:6, 20:30, 10:15] = True
+    moved = np.asarray(ct.origin) + ct.direction @ (np.asarray(ct.spacing) * [3, 0, 0])
+    shifted = gpuimg.Volume(mask, spacing=ct.spacing, origin=moved, direction=ct.direction)
+    with pytest.raises(gpuimg.GeometryError, match=r"crop_to_mask: the mask Volume lies on another"):
+        crop_to_mask(ct, shifted)
+    same = gpuimg.Volume(mask, spacing=ct.spacing, origin=ct.origin, direction=ct.direction)
+    np.testing.assert_array_equal(crop_to_mask(ct, same).data, ct.data[3:6, 20:30, 10:15])
+
+
 def test_dask_input(rng):
     da = pytest.importorskip("dask.array")
     image = rng.normal(0, 10, (13, 11, 9))
