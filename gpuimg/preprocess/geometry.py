@@ -87,6 +87,18 @@ def resample(
     voxel NaN; replace them first (e.g. ``np.nan_to_num``). With order 0, a new centre exactly
     halfway between two old ones (the middle of an even axis resampled to an odd number of
     voxels) takes either neighbour, as floating-point rounding of its position decides.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from gpuimg import Volume
+    >>> from gpuimg.preprocess import resample
+    >>> ct = Volume(np.zeros((4, 10, 10), np.int16), spacing=(5.0, 0.4, 0.4))
+    >>> iso = resample(ct, new_spacing=1.0)
+    >>> iso.shape, iso.spacing, iso.dtype
+    ((20, 4, 4), (1.0, 1.0, 1.0), dtype('float32'))
+    >>> [round(v, 6) for v in iso.origin]  # LPS: 0.3 mm along x (L) and y (P), -2 mm along z (S)
+    [0.3, 0.3, -2.0]
     """
     if isinstance(image, Volume):
         if spacing is not None:
