@@ -409,6 +409,9 @@ def main(argv=None) -> int:
                 parser.error(f"--studies needs at least 4 studies (the folds); got {args.studies}")
             if args.workers < 1:  # before the cohort is written (a minute), not after
                 parser.error(f"--workers needs at least 1 worker process; got {args.workers}")
+            from gpuimg.cohort.run import check_workers
+
+            check_workers(args.workers)
             demo(args.out, args.studies, args.device, args.workers, tuple(args.shape))
         elif args.command == "run":
             return run(args)

@@ -270,3 +270,30 @@ def test_info_problems_name_no_patient_even_in_file_paths(capsys, tmp_path):
     assert "truncated" in out and f"{truncated.name}: the header claims" in out  # the problem is shown
     for identifying in ("MRN-5512", "Roe", "Richard", "19470311"):
         assert identifying not in out, identifying
+
+
+@pytest.mark.parametrize("command", ["run", "demo"])
+def test_more_workers_than_cores_are_refused_before_any_work(capsys, tmp_path, command):
+    # --workers 10000 started 10000 worker processes (the demo: after writing its cohort), filling the
+    # memory before any study was measured.
+    from dask.system import CPU_COUNT  # the reference: the cores Dask itself would use
+
+    (tmp_path / "p.toml").write_text('[mask]\nsource = "recipe"\nthreshold = "otsu"\n')
+    (tmp_path / "in" / "study").mkdir(parents=True)
+    too_many = str(CPU_COUNT + 1)
+    argv = {
+        "run": [
+            "run",
+            str(tmp_path / "p.toml"),
+            "--input",
+            str(tmp_path / "in"),
+            "--output",
+            str(tmp_path / "out"),
+        ],
+        "demo": ["demo", "--out", str(tmp_path / "out")],
+    }[command]
+    assert main([*argv, "--device", "cpu", "--workers", too_many]) == 1
+    said = capsys.readouterr()
+    assert f"--workers {too_many} is more than the {CPU_COUNT} CPU core" in said.err
+    assert f"pass --workers {CPU_COUNT} or fewer" in said.err
+    assert not (tmp_path / "out").exists() and not (tmp_path / "out.key").exists()

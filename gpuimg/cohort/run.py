@@ -71,6 +71,37 @@ def find_studies(folder: str | os.PathLike) -> list[Path]:
     return studies
 
 
+def check_workers(workers: int, *, local: bool = True) -> None:
+    """Refuse a number of worker processes that is not a whole number from 1, or, for a ``local``
+    cluster, more than the CPU cores this process may use: --workers 10000 started 10000 processes
+    (each of one thread, importing NumPy and Numba), filling the memory before any study was measured,
+    and a core runs one of them at a time anyway.
+
+    Raises
+    ------
+    ConfigError
+        Naming the number of cores (``dask.system.CPU_COUNT``: the CPU affinity and the cgroup's
+        quota), or saying to install Dask.
+    """
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise ConfigError(f"--workers {workers!r} must be a whole number of worker processes, at least 1.")
+    if workers == 1 or not local:  # no Dask (the studies run in this process), or a scheduler's workers
+        return
+    try:
+        from dask.system import CPU_COUNT
+    except ImportError as exc:
+        raise ConfigError(
+            f"--workers {workers} runs the studies on a local Dask cluster, and Dask is not installed; "
+            "pip install 'gpuimg[dask]', or leave out --workers."
+        ) from exc
+    if workers > CPU_COUNT:
+        raise ConfigError(
+            f"--workers {workers} is more than the {count(CPU_COUNT, 'CPU core')} this process may use "
+            f"(its CPU affinity and container limit); each worker is a process computing one study at a "
+            f"time: pass --workers {CPU_COUNT} or fewer."
+        )
+
+
 def _check_output(studies: Path, output: Path) -> None:
     """Refuse an output that is a file, or lies in the cohort's folder (where the next run, or a
     worker listing the studies, would take it for a study)."""
@@ -224,8 +255,7 @@ def run_pipeline(
     spec = spec if isinstance(spec, Spec) else load_spec(spec)
     if keep_ids:
         spec = dataclasses.replace(spec, keep_ids=True)
-    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
-        raise ConfigError(f"--workers {workers!r} must be a whole number of worker processes, at least 1.")
+    check_workers(workers, local=scheduler is None)
     device = gpuimg.backend.resolve_device(device)
     output = Path(output)
     studies = find_studies(input)

@@ -149,6 +149,16 @@ def test_studies_go_to_dask_in_runs_each_once_in_order():
         assert len(batches) >= min(n, 8 * threads)
 
 
+def _cores() -> int:
+    """The CPU cores a local Dask cluster may use here (0 without Dask)."""
+    try:
+        from dask.system import CPU_COUNT
+    except ImportError:
+        return 0
+    return CPU_COUNT
+
+
+@pytest.mark.skipif(_cores() < 2, reason="two worker processes need Dask and two CPU cores")
 def test_two_dask_workers_give_the_serial_table(cohort, tmp_path, monkeypatch):
     pytest.importorskip("dask.distributed")
     from gpuimg.cohort import run
@@ -542,6 +552,7 @@ def test_a_study_folder_of_a_long_name_with_keep_ids(tmp_path):
         run_pipeline(spec, cohort, out, key_path=tmp_path / "out.key", progress=False)
 
 
+@pytest.mark.skipif(_cores() < 2, reason="two worker processes need Dask and two CPU cores")
 def test_a_study_whose_worker_dies_is_an_error_row_not_the_end_of_the_run(tmp_path, monkeypatch):
     # A study that kills its Dask worker (out of memory, a crash in a library) ended the run with
     # distributed's KilledWorker traceback, and a re-run died on it again: the cohort could never finish.
