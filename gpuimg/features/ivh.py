@@ -32,9 +32,9 @@ def intensity_volume_histogram(roi: Roi) -> dict[str, float]:
     -----
     The levels ``i`` run over the whole range G in steps ``w`` (IBSI 3.5): for "none" the
     intensities themselves, G the re-segmentation range (its open ends, and no range, taken
-    from the ROI's minimum and maximum) and ``w = 1``; for "fbs" the bin centres from the lower to
-    the upper bound (each less half a bin; an open upper end's last level is the centre of the bin
-    of the ROI's maximum), ``w`` the bin width; for "fbn" the bin numbers 1 to N, ``w = 1``. The volume
+    from the ROI's minimum and maximum) and ``w = 1``; for "fbs" the centres of the bins from the
+    lower end of G to the bin holding its upper end (an end on a bin's edge starts a bin of its own),
+    ``w`` the bin width; for "fbn" the bin numbers 1 to N, ``w = 1``. The volume
     fraction at level ``i`` is the fraction of voxels at ``i`` or above, the intensity fraction
     ``(i - min G) / (max G - min G)``. ``V_x`` is the volume fraction of the first level at
     intensity fraction ``x`` or more, ``I_x`` the first level whose volume fraction is at most ``x``
@@ -60,12 +60,13 @@ def intensity_volume_histogram_deferred(roi: Roi) -> Deferred:
             x, settings, method="fbs", bin_width=step, max_bins=MAX_IVH_BINS, value_range=roi.value_range
         )
         position = (position - 1).astype(np.float64)
-        # The centres of the range's first and last bins: a bound less half a bin, but an open upper
-        # end (or none) is the ROI's largest intensity, whose bin's centre is the last level; its
-        # largest intensity less half a bin left that bin out where it lay in the bin's lower half.
-        top = settings.reseg_range[1] if settings.reseg_range is not None else math.inf
-        bins = fbs_bins(roi.value_range, step, settings)
-        low, high = low + 0.5 * step, (high - 0.5 * step if math.isfinite(top) else low + (bins - 0.5) * step)
+        # The levels are the centres of the bins from the range's lower end to the bin that holds its
+        # upper end (the ROI's largest intensity for an open end, or none), so that every voxel's bin
+        # is a level. The upper bound less half a bin, rounded to a bin, left out the bin holding the
+        # top of a range that is no whole number of bins whenever its part in the range was under
+        # half a bin ((0, 100) in bins of 30: [90, 120) and its voxels from 90 to 100).
+        bins = fbs_bins((roi.value_range[0], high), step, settings)
+        low, high = low + 0.5 * step, low + (bins - 0.5) * step
     else:
         step = 1.0
         bins = discretise(

@@ -115,6 +115,33 @@ def test_ivh_fixed_bin_size_uses_bin_centres_and_the_resegmentation_range(rng):
     np.testing.assert_allclose(f["ivh_i90"], levels[np.argmax(nu <= 0.9)], rtol=1e-12)
 
 
+@pytest.mark.parametrize("width", [30.0, 35.0, 40.0, 45.0, 25.0, 12.5])
+def test_ivh_fixed_bin_size_ends_at_the_bin_of_the_upper_bound(width):
+    # A range (0, 100) that is no whole number of bins of 30: its levels were the centres up to the
+    # upper bound less half a bin, rounded, 15, 45 and 75, leaving out the bin [90, 120) that holds
+    # the range's top and a third of these voxels (AUC 0.67 for 0.56, I10 105 for 135); bins of 35
+    # kept theirs, and the bound 100 itself, in bins of 25, lay past the last level. Expected: the
+    # IBSI curve over the centres of every bin from the lower bound to the one holding the upper
+    # bound (as for an open upper end), by NumPy.
+    x = np.concatenate([[0.0, 100.0], np.linspace(0.0, 60.0, 130), np.linspace(90.0, 100.0, 68)])
+    settings = Settings(ivh_discretisation="fbs", ivh_bin_width=width, reseg_range=(0.0, 100.0))
+    f = extract(x.reshape(2, 10, 10), np.ones((2, 10, 10)), spacing=1.0, settings=settings, families=["ivh"])
+    centres = (np.floor(x / width) + 0.5) * width
+    levels = (np.arange(np.floor(100.0 / width) + 1) + 0.5) * width
+    nu = np.array([(centres >= level).mean() for level in levels])
+    gamma = (levels - levels[0]) / (levels[-1] - levels[0])
+    past_levels, past_nu = np.append(levels, levels[-1] + width), np.append(nu, 0.0)
+    expected = {
+        "ivh_v10": nu[np.argmax(gamma >= 0.1)],
+        "ivh_v90": nu[np.argmax(gamma >= 0.9)],
+        "ivh_i10": past_levels[np.argmax(past_nu <= 0.1)],
+        "ivh_i90": past_levels[np.argmax(past_nu <= 0.9)],
+        "ivh_auc": np.trapezoid(nu, gamma),
+    }
+    # the same sums as the trapezoids, in another order: rounding only
+    np.testing.assert_allclose([f[k] for k in expected], list(expected.values()), rtol=1e-12)
+
+
 @pytest.mark.parametrize(
     ("shape", "corner"),
     [((9, 12, 11), (2, 3, 1)), ((20, 26, 24), (7, 9, 8))],
