@@ -120,7 +120,8 @@ def gaussian_filter(
     image : array (NumPy, CuPy or Dask) or Volume
         For 3D, axes (z, y, x).
     sigma : float or sequence of float [voxels], optional
-        Standard deviation of the Gaussian, one for all axes or one per axis; positive.
+        Standard deviation of the Gaussian, one for all axes or one per axis; positive, or 0 on
+        some axes for no smoothing along them (``(0, 1.5, 1.5)``: within each slice), as in SciPy.
     sigma_mm : float or sequence of float [mm], optional
         The same in mm, divided by ``spacing`` per axis. Give exactly one of ``sigma`` and
         ``sigma_mm``.
@@ -142,8 +143,9 @@ def gaussian_filter(
     Raises
     ------
     ParameterError
-        Neither or both of ``sigma`` and ``sigma_mm``; ``sigma_mm`` without a spacing; a sigma,
-        spacing or truncate that is not positive, or not one per axis; an unknown mode.
+        Neither or both of ``sigma`` and ``sigma_mm``; ``sigma_mm`` without a spacing; a sigma that
+        is negative or 0 on every axis, a spacing or truncate that is not positive, or not one per
+        axis; an unknown mode.
 
     Notes
     -----
@@ -165,7 +167,7 @@ def gaussian_filter(
     _check_mode(mode)
     check_cval(cval)
     ndim = np.ndim(image)
-    sigmas = voxels("sigma", sigma, sigma_mm, spacing, ndim)
+    sigmas = _sigmas("sigma", sigma, sigma_mm, spacing, ndim)
     (truncate,) = _positive(truncate, 1, "truncate")
     check_gaussian(sigmas, truncate=truncate)
     work = float_dtype(image.dtype)
@@ -348,6 +350,23 @@ def bilateral_filter(
         work=work,
     )
     return _stencil(run, image, max(radius), mode, work)
+
+
+def _sigmas(name, value, value_mm, spacing, ndim, default=None) -> tuple[float, ...]:
+    """A Gaussian's sigma per axis [voxels] (:func:`gpuimg._units.voxels`), which may be 0 on some axes
+    (no smoothing along them, as in SciPy: in-plane smoothing of thick slices), not on all."""
+    try:
+        return voxels(name, value, value_mm, spacing, ndim, default=default)
+    except ParameterError as strict:
+        try:
+            sigmas = voxels(name, value, value_mm, spacing, ndim, default=default, allow_zero=True)
+        except ParameterError:
+            raise strict from None
+        if not any(sigmas):
+            raise ParameterError(
+                f"{strict} It may be 0 on some axes (no smoothing along them), not on all."
+            ) from None
+        return sigmas
 
 
 def _bilateral(image, *, radius, mode, cval, domain, table, inv_step, cutoff, inv_var, work):

@@ -16,9 +16,10 @@ from numpy.typing import ArrayLike
 
 from gpuimg._support import check_cval, check_finite, check_gaussian, float_dtype
 from gpuimg._support import check_mode as _check_mode
-from gpuimg._units import voxels
 from gpuimg.backend import is_dask, map_stencil, namespace
 from gpuimg.volume import Volume, accepts_volume
+
+from .denoise import _sigmas
 
 #: An image: a NumPy, CuPy or Dask array, or a Volume.
 Image = ArrayLike | Volume
@@ -85,6 +86,7 @@ def unsharp_mask(
     image : array (NumPy, CuPy or Dask) or Volume
     sigma : float or sequence of float [voxels], optional
         Standard deviation of the Gaussian blur (scikit-image's ``radius``), > 0; default 1 voxel.
+        0 on some axes (not all) leaves them unblurred, as in scikit-image.
     amount : float
         Strength of the sharpening.
     sigma_mm : float or sequence of float [mm], optional
@@ -115,7 +117,7 @@ def unsharp_mask(
     _check_mode(mode)
     check_cval(cval)
     check_finite(amount, "amount")
-    sigmas = voxels("sigma", sigma, sigma_mm, spacing, np.ndim(image), default=1.0)
+    sigmas = _sigmas("sigma", sigma, sigma_mm, spacing, np.ndim(image), default=1.0)
     check_gaussian(sigmas)
     dtype = float_dtype(image.dtype)
     run = partial(_unsharp, sigma=sigmas, amount=float(amount), mode=mode, cval=cval, dtype=dtype)

@@ -7,6 +7,7 @@ import dask.array as da
 import numpy as np
 import pytest
 import skimage.exposure
+import skimage.filters
 from dask_reads import counted
 from preprocess_images import hu_volume, lung_ct
 
@@ -235,6 +236,14 @@ def test_a_mask_volume_on_another_grid_is_refused(rng, change, message):
         rtol=0,
         atol=F32,
     )
+
+
+def test_unsharp_mask_with_sigma_0_on_an_axis_equals_skimage(rng):
+    """Blur and sharpen within each slice, scikit-image's radius=(0, 1, 1.5) (regression: refused)."""
+    image = hu_volume(rng)
+    got = unsharp_mask(image, (0, 1.0, 1.5), 0.8)
+    want = skimage.filters.unsharp_mask(image, (0, 1.0, 1.5), 0.8, preserve_range=True)
+    np.testing.assert_allclose(got, want, rtol=F32, atol=F32 * 3072)  # float32 of HU up to 3071
 
 
 def test_dask_whole_volume_operations_use_global_statistics(rng):

@@ -69,6 +69,27 @@ def test_gaussian_sigma_mm_is_divided_by_the_spacing(rng):
     np.testing.assert_allclose(got, want, rtol=0, atol=atol(image, np.float64))
 
 
+@pytest.mark.parametrize("device", ["cpu", "cuda", "dask"])
+def test_gaussian_with_sigma_0_on_an_axis_smooths_the_others_only(rng, device, request):
+    """sigma (0, s, s): within each slice of thick-slice CT, as SciPy and cupyx skip an axis of sigma 0
+    (regression: ParameterError 'sigma=(0, ...) must be positive'). All 0 stays refused (cupyx fails)."""
+    image = random_image(rng, (5, 12, 9), np.int16)
+    want = ndi.gaussian_filter(image.astype(np.float64), (0.0, 1.0, 1.5))
+    given = image
+    if device == "cuda":
+        given = request.getfixturevalue("emulated_cuda")(image)
+    elif device == "dask":
+        given = pytest.importorskip("dask.array").from_array(image, chunks=(2, 5, 4))
+    for got in (
+        gaussian_filter(given, (0, 1.0, 1.5)),
+        gaussian_filter(given, sigma_mm=(0.0, 0.4, 0.6), spacing=(5.0, 0.4, 0.4)),
+    ):
+        got = np.asarray(got.compute()) if device == "dask" else gpuimg.to_numpy(got)
+        np.testing.assert_allclose(got, want, rtol=0, atol=atol(image, np.float32))
+    with pytest.raises(gpuimg.ParameterError, match=r"sigma=\(0, 0, 0\) must be .* not on all"):
+        gaussian_filter(image, (0, 0, 0))
+
+
 def test_gaussian_of_a_volume_uses_its_spacing_and_keeps_its_geometry(ct):
     image, spacing = ct
     volume = gpuimg.Volume(image, spacing=spacing, origin=(1.0, 2.0, 3.0), meta={"modality": "CT"})
