@@ -10,7 +10,8 @@ A spec has up to seven tables; every key is optional except where said::
 
     [mask]                      # the keys of its source only
     source = "rtstruct"         # "file", "rtstruct", "seg" or "recipe" (required)
-    roi = "GTV"                 # rtstruct: ROI name, seg: segment label (exact, case-insensitive, or a regex)
+    roi = "GTV"                 # rtstruct: ROI name, seg: segment label (exact, case-insensitive, or a
+                                # regex); or a whole number, the ROINumber / SegmentNumber (ROIs of one name)
     pattern = "lesions.nrrd"    # file: glob in the study folder (NIfTI or NRRD)
     label = 0                   # file: the label value of the ROI; 0 means every non-zero voxel
     threshold = [-100, 200]     # recipe: [lower, upper] in image units, or "otsu"
@@ -107,7 +108,7 @@ class MaskSource:
     """Where the region of interest comes from."""
 
     source: str
-    roi: str | None = None
+    roi: str | int | None = None
     pattern: str | None = None
     label: int = 0
     threshold: tuple[float, float] | str | None = None
@@ -309,7 +310,7 @@ def _mask(table: dict) -> MaskSource:
         raise ConfigError(f"mask.opening_mm={opening!r} must be a finite radius in mm, 0 or more.")
     return MaskSource(
         source=source,
-        roi=None if table.get("roi") is None else _str("mask.roi", table["roi"]),
+        roi=_roi(table.get("roi")),
         pattern=pattern,
         label=_int("mask.label", table.get("label", 0), 0),
         threshold=threshold,
@@ -317,6 +318,18 @@ def _mask(table: dict) -> MaskSource:
         fill_holes=_bool("mask.fill_holes", table.get("fill_holes", True)),
         largest=_bool("mask.largest", table.get("largest", True)),
     )
+
+
+def _roi(value) -> str | int | None:
+    """mask.roi: a name (or pattern), or the ROINumber / SegmentNumber that tells apart ROIs of one name."""
+    if value is None or (isinstance(value, int) and not isinstance(value, bool) and value >= 0):
+        return value
+    if not isinstance(value, str) or not value:
+        raise ConfigError(
+            f"mask.roi={value!r} must be the ROI's name (a non-empty string) or its number (a whole "
+            "number: the ROINumber of an RTSTRUCT, the SegmentNumber of a SEG)."
+        )
+    return value
 
 
 #: The keys of [mask] each source takes, besides ``source``.

@@ -44,7 +44,7 @@ def rtstruct_roi_names(path: str | os.PathLike) -> list[str]:
 
 
 def read_rtstruct(
-    path: str | os.PathLike, reference: Volume, roi: str | None = None, *, device: str | None = None
+    path: str | os.PathLike, reference: Volume, roi: str | int | None = None, *, device: str | None = None
 ) -> Volume:
     """Rasterise one ROI of an RTSTRUCT on the voxel grid of its image.
 
@@ -55,10 +55,10 @@ def read_rtstruct(
     reference : Volume
         The image the structure set was drawn on (usually :func:`gpuimg.read_dicom` of its series):
         the mask takes its shape, spacing, origin and direction.
-    roi : str, optional
+    roi : str or int, optional
         ROIName of the structure, matched exactly, else case-insensitively, else as a regular
-        expression searched in the name (``"GTV"`` matches ``"GTV_Mass_CT"``). Needed when the file
-        holds several ROIs.
+        expression searched in the name (``"GTV"`` matches ``"GTV_Mass_CT"``); or its ROINumber (an
+        int), which tells apart ROIs of one name. Needed when the file holds several ROIs.
     device : {"auto", "cpu", "cuda"}, optional
         Where the mask goes; default the reference's device.
 
@@ -70,16 +70,16 @@ def read_rtstruct(
     Raises
     ------
     DicomError
-        Unreadable file, not an RTSTRUCT, no ROI or several matching ``roi`` (several of one name too),
-        an ROI sharing its ROINumber with another, an ROI without closed contours.
+        Unreadable file, not an RTSTRUCT, no ROI or several matching ``roi`` (several of one name too:
+        pass its ROINumber), an ROI sharing its ROINumber with another, an ROI without closed contours.
     GeometryError
         An ROI in another frame of reference than the reference's (``meta["frame_of_reference_uid"]``,
         which :func:`gpuimg.read_dicom` sets; not checked where either is missing). A contour that is
         not in an image plane, or lies outside the image's slices; an ROI that covers no voxel centre
         (drawn beside the image, or smaller than a voxel).
     ParameterError
-        ``reference`` is not a Volume; ``roi`` is not a string, or matches no name exactly and is not a
-        valid regular expression.
+        ``reference`` is not a Volume; ``roi`` is neither a string nor an int, or matches no name exactly
+        and is not a valid regular expression.
 
     Notes
     -----
@@ -106,7 +106,9 @@ def read_rtstruct(
     return _mask_volume(path, "RTSTRUCT", "StructureSetROISequence", reference, device, place)
 
 
-def _rasterise(ds: pydicom.Dataset, path: Path, reference: Volume, roi: str | None) -> tuple[np.ndarray, str]:
+def _rasterise(
+    ds: pydicom.Dataset, path: Path, reference: Volume, roi: str | int | None
+) -> tuple[np.ndarray, str]:
     """The mask of the ROI on the reference grid, and the ROI's name."""
     number, name = _roi(ds, roi, path)
     frame = next(
@@ -200,18 +202,21 @@ def _inside(shape: tuple[int, int], rows: np.ndarray, columns: np.ndarray) -> np
     return inside
 
 
-def _roi(ds: pydicom.Dataset, roi: str | None, path: Path) -> tuple[int, str]:
+def _roi(ds: pydicom.Dataset, roi: str | int | None, path: Path) -> tuple[int, str]:
     rois = [(_roi_name(item), int(item.ROINumber)) for item in ds.StructureSetROISequence]
     names = [name for name, _ in rois]
     if not rois:
         raise DicomError(f"{path}: the structure set holds no ROI; export it again with the drawn ROIs.")
+    if isinstance(roi, int | np.integer) and not isinstance(roi, bool):
+        return _numbered(rois, int(roi), path)
     matches = names if roi is None else _named(names, roi, "roi")
     if len(matches) > 1 and len(set(matches)) == 1:
         numbers = [str(number) for name, number in rois if name == matches[0]]
         raise DicomError(
             f"{path}: ROIs {', '.join(numbers[:-1])} and {numbers[-1]} are "
             f"{'both' if len(numbers) == 2 else 'all'} named {matches[0]!r}, so the name cannot tell them "
-            "apart; rename all but one in the structure set and read it again."
+            f"apart; pass roi= with the ROINumber of the one meant ({' or '.join(numbers)}), or rename all "
+            "but one in the structure set."
         )
     if len(matches) != 1:
         what = "no ROI matches" if not matches else f"{len(matches)} ROIs match"
@@ -229,6 +234,21 @@ def _roi(ds: pydicom.Dataset, roi: str | None, path: Path) -> tuple[int, str]:
             "it again."
         )
     return number, matches[0]
+
+
+def _numbered(rois: list[tuple[str, int]], number: int, path: Path) -> tuple[int, str]:
+    """The ROI whose ROINumber is ``number``, and its name."""
+    named = [name for name, n in rois if n == number]
+    if not named:
+        listed = ", ".join(f"{n} ({name!r})" for name, n in rois)
+        raise DicomError(f"{path}: no ROI has the ROINumber {number}; its ROIs are {listed}.")
+    if len(named) > 1:
+        raise DicomError(
+            f"{path}: ROIs {', '.join(map(repr, named))} share the ROINumber {number}, so their contours "
+            "cannot be told apart (ROINumber must be unique); renumber them in the structure set and read "
+            "it again."
+        )
+    return number, named[0]
 
 
 def _roi_name(item: pydicom.Dataset) -> str:

@@ -270,6 +270,46 @@ def test_seg_masks_through_the_pipeline(tmp_path):
         assert float(row["morph_vol_approx"]) == pytest.approx(truth[row["study"]])
 
 
+def test_rtstruct_rois_of_one_name_are_chosen_by_their_number(tmp_path):
+    # Two ROIs named "GTV" (a structure set of two lesions, say): mask.roi had to be a name, which the
+    # reader refuses as ambiguous, so every study failed and no spec could choose one.
+    from rtstruct_files import square_contour, write_structure_set
+
+    _, cohort = write_cohort(tmp_path, n=2)
+    for folder in sorted(cohort.iterdir()):
+        image = gpuimg.read_dicom(folder / "ct", device="cpu")
+        write_structure_set(
+            folder / "rs.dcm",
+            # pydicom strips the trailing space: both are named "GTV" in the file.
+            {"GTV": [square_contour(image, 4, 1.5, 9.5)], "GTV ": [square_contour(image, 6, 1.5, 5.5)]},
+        )
+        assert [str(roi.ROIName) for roi in pydicom.dcmread(folder / "rs.dcm").StructureSetROISequence] == [
+            "GTV",
+            "GTV",
+        ]
+    features = {"families": ["morphology"]}
+    out = tmp_path / "out"
+    ambiguous = spec_from_dict({"input": {"modality": "CT"}, "mask": {"source": "rtstruct", "roi": "GTV"}})
+    manifest = run_pipeline(
+        dataclasses.replace(ambiguous, families=("morphology",)), cohort, out, progress=False
+    )
+    assert manifest["errors"] == 2 and all(
+        "ROINumber of the one meant (1 or 2)" in e for e in _errors(out).values()
+    )
+    for number, side in ((1, 8), (2, 4)):
+        chosen = {
+            "input": {"modality": "CT"},
+            "mask": {"source": "rtstruct", "roi": number},
+            "features": features,
+        }
+        manifest = run_pipeline(spec_from_dict(chosen), cohort, tmp_path / f"roi{number}", progress=False)
+        assert manifest["errors"] == 0, _errors(tmp_path / f"roi{number}")
+        # Closed form: a square between voxel indices 1.5 and 1.5 + side holds side x side voxel centres.
+        spacing = gpuimg.read_dicom(next(cohort.iterdir()) / "ct", device="cpu").spacing
+        for row in _table(tmp_path / f"roi{number}"):
+            assert float(row["morph_vol_approx"]) == pytest.approx(side * side * np.prod(spacing))
+
+
 def test_previews_only_for_the_studies_the_report_can_show(tmp_path):
     """14 studies: the first 12 by study ID keep a preview (the montage shows 6), every study says
     whether its ROI touches the volume's edge, and a study without a preview measures the same."""

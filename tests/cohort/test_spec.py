@@ -110,6 +110,13 @@ from gpuimg.features import FAMILIES
             r"mask\.pattern='/data/masks/\*\.nrrd' must be a glob inside each study folder",
         ),
         ({"mask": {"source": "file", "pattern": "./"}}, r"mask\.pattern='\./' must be a glob inside"),
+        # A number chooses an ROI of several of one name (test_pipeline); these are none.
+        (
+            {"mask": {"source": "rtstruct", "roi": True}},
+            r"mask\.roi=True must be the ROI's name .* or its number",
+        ),
+        ({"mask": {"source": "seg", "roi": -1}}, r"mask\.roi=-1 must be the ROI's name"),
+        ({"mask": {"source": "rtstruct", "roi": 2.0}}, r"mask\.roi=2\.0 must be the ROI's name"),
         (
             {"mask": {"source": "file", "pattern": "../study_000/mask.nrrd"}},
             r"mask\.pattern='\.\./study_000/mask\.nrrd' must be a glob inside each study folder",

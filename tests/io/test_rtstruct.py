@@ -186,7 +186,9 @@ def test_a_bad_roi_or_reference_is_named_not_blamed_on_the_file(tmp_path, image)
     path = write_structure_set(tmp_path / "rs.dcm", {"Lesion (left)": [square_contour(image, 1, 2, 5)]})
     with pytest.raises(ParameterError, match=r"reference=ndarray: pass the image the RTSTRUCT was drawn on"):
         read_rtstruct(path, image.data)
-    with pytest.raises(ParameterError, match=r"roi=3 must be a name \(str\)"):
+    with pytest.raises(ParameterError, match=r"roi=3.0 must be a name \(str\)"):
+        read_rtstruct(path, image, roi=3.0)
+    with pytest.raises(DicomError, match=r"no ROI has the ROINumber 3; its ROIs are 1 \('Lesion \(left\)'\)"):
         read_rtstruct(path, image, roi=3)
     with pytest.raises(ParameterError, match=r"roi=.lesion \(. is no name in the file and not a valid"):
         read_rtstruct(path, image, roi="lesion (")
@@ -202,8 +204,17 @@ def test_two_rois_of_one_name_are_refused_not_one_taken_silently(tmp_path, image
         {"GTV": [square_contour(image, 2, 1.5, 6.5)], "GTV ": [square_contour(image, 3, 1.5, 3.5)]},
     )
     assert rtstruct_roi_names(path) == ["GTV", "GTV"]
-    with pytest.raises(DicomError, match=r"ROIs 1 and 2 are both named 'GTV'.*rename"):
+    with pytest.raises(
+        DicomError, match=r"ROIs 1 and 2 are both named 'GTV'.*ROINumber of the one meant \(1 or 2\)"
+    ):
         read_rtstruct(path, image, roi="gtv")
+    # Each by its ROINumber. Closed form: the voxel centres 2..6 (slice 2) and 2..3 (slice 3).
+    for number, k, side in ((1, 2, 5), (np.int64(2), 3, 2)):
+        expected = np.zeros(image.shape, np.uint8)
+        expected[k, 2 : 2 + side, 2 : 2 + side] = 1
+        mask = read_rtstruct(path, image, roi=number)
+        np.testing.assert_array_equal(mask.data, expected)
+        assert mask.meta["roi"] == "GTV"
 
 
 def test_a_contour_exported_twice_on_its_slice_counts_once(tmp_path, image):
