@@ -62,10 +62,32 @@ def write_text(path: Path, text: str) -> None:
 
 
 def write_csv(path: Path, rows: list[dict], columns: list[str]) -> None:
+    """``rows`` as CSV, a text cell that a spreadsheet would run as a formula led by a quote.
+
+    Text beginning with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return (a study folder named
+    ``=HYPERLINK(...)`` with ``--keep-ids``, a crafted Modality header) is a formula to Excel and
+    LibreOffice, which they run on opening; OWASP's advice (CSV injection) is to prefix such a cell
+    with ``'``, which spreadsheets show as text. Numbers (``-0.5``) and other text are written as
+    they are; the Parquet table keeps every value as it is.
+    """
     with atomic(path) as file:
         writer = csv.DictWriter(file, fieldnames=columns, extrasaction="ignore")
         writer.writeheader()
-        writer.writerows(rows)
+        writer.writerows({key: _inert(value) for key, value in row.items()} for row in rows)
+
+
+#: The first characters of a cell that spreadsheets read as a formula (OWASP, CSV injection).
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _inert(value):
+    if not isinstance(value, str) or not value.startswith(_FORMULA_STARTS):
+        return value
+    try:
+        float(value)  # a number ("-5", "+1e3") is no formula
+    except ValueError:
+        return "'" + value
+    return value
 
 
 def write_parquet(path: Path, rows: list[dict], columns: list[str], *, text: tuple[str, ...] = ()) -> None:

@@ -234,6 +234,8 @@ def run_pipeline(
     ``features.parquet`` types its columns (text IDs, float64 features). CSV has no types: with
     ``--keep-ids``, IDs such as ``007`` read back as the number 7 unless the reader is told
     (``pandas.read_csv(path, dtype={"study": str, "patient": str})``; a spreadsheet's import as text).
+    A text cell that a spreadsheet would run as a formula (an ID or folder name beginning with ``=``,
+    ``+``, ``-`` or ``@``, not a number) is led by ``'`` in the CSV files; Parquet keeps it as it is.
 
     Examples
     --------

@@ -651,6 +651,41 @@ def test_spaces_around_a_patient_id_are_no_part_of_it(tmp_path):
             )
 
 
+def test_csv_cells_a_spreadsheet_would_run_as_formulas_are_led_by_a_quote(tmp_path):
+    # With --keep-ids, study folders and patient IDs went into features.csv as they are: a spreadsheet
+    # opening it runs a cell beginning with = + - @ as a formula (CSV injection).
+    ids = {"=1+2": "@SUM(1+1)", "+cmd": "-2+3", "-5": '=HYPERLINK("http://x")', "\tplain": "P 7"}
+    for i, (folder, patient) in enumerate(ids.items()):
+        write_study(tmp_path / "cohort" / folder, i, patient_id=patient)
+    spec = spec_from_dict(
+        {"mask": {"source": "file", "pattern": "mask.nrrd"}, "features": {"families": ["statistics"]}}
+    )
+    out = tmp_path / "out"
+    manifest = run_pipeline(spec, tmp_path / "cohort", out, keep_ids=True, progress=False)
+    assert manifest["rows"] == 4, _errors(out)
+    raw = pd.read_parquet(out / "features.parquet")
+    assert dict(zip(raw["study"], raw["patient"], strict=True)) == ids  # Parquet keeps them as they are
+
+    def inert(text):
+        """OWASP's rule, written out: text beginning with = + - @ tab or CR, not a number, gets a quote."""
+        try:
+            float(text)
+            return text
+        except ValueError:
+            return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+    rows = _table(out)
+    assert [(row["study"], row["patient"]) for row in rows] == [
+        (inert(s), inert(p)) for s, p in raw[["study", "patient"]].values
+    ]
+    assert ("'=1+2", "'@SUM(1+1)") in [(row["study"], row["patient"]) for row in rows]
+    assert ("-5", '\'=HYPERLINK("http://x")') in [(row["study"], row["patient"]) for row in rows]
+    # The features are numbers, negative ones too, written as they are.
+    for row, (_, expected) in zip(rows, raw.iterrows(), strict=True):
+        assert float(row["stat_min"]) == expected["stat_min"] and not row["stat_min"].startswith("'")
+    assert any(float(row["stat_min"]) < 0 for row in rows)
+
+
 def test_an_output_folder_of_an_earlier_run_that_cannot_be_written(tmp_path):
     # The folder and its .studies/ were there, so nothing was made, and the first write, after a study
     # was measured (or every table's, after a resumed run), ended in OSError 'Read-only file system' or
