@@ -110,27 +110,54 @@ def _gpuimg_run(spec, cohort, out, *options):
     return [*command, "--input", str(cohort), "--output", str(out), *options]
 
 
+#: ``gpuimg run`` (its arguments after the first two), pausing for good once it has stored the number
+#: of studies of ``sys.argv[1]``, after writing the file ``sys.argv[2]``: a test kills or interrupts it
+#: there, midway however loaded the machine (polling for stored studies raced the run to its end).
+_PAUSING = """
+import pathlib, sys, time
+from gpuimg.cli import main
+from gpuimg.cohort import run
+after, marker, store, stored = int(sys.argv[1]), pathlib.Path(sys.argv[2]), run._store, []
+def pausing(cache, result):
+    store(cache, result)
+    stored.append(result["study"])
+    if len(stored) == after:
+        marker.write_text("paused")
+        while True:
+            time.sleep(0.01)
+run._store = pausing
+sys.exit(main(sys.argv[3:]))
+"""
+
+
+def _paused(command: list[str], after: int, marker: Path) -> list[str]:
+    """``command`` (of :func:`_gpuimg_run`), pausing once ``after`` studies are stored."""
+    return [sys.executable, "-c", _PAUSING, str(after), str(marker), *command[3:]]
+
+
+def _wait_for(marker: Path, job: subprocess.Popen) -> None:
+    deadline = time.monotonic() + 300
+    while not marker.exists():
+        assert job.poll() is None, f"the run ended (status {job.returncode}) before its pause"
+        assert time.monotonic() < deadline, "the run did not reach its pause in 300 s"
+        time.sleep(0.01)
+
+
 def test_sigkill_midway_then_rerun_gives_the_uninterrupted_table(broken, tmp_path):
-    spec, small, key = broken
-    # The broken cohort and 24 more good studies (of its patients): a study takes a few ms, so the
-    # job must have enough of them to be caught midway.
-    cohort = tmp_path / "cohort"
-    shutil.copytree(small, cohort)
-    for i in range(24):
-        write_study(cohort / f"y_{i:03d}", i, patient_id=f"PAT-{i % 4:03d}")
+    spec, cohort, key = broken
     total = len(list(cohort.iterdir()))
     whole = tmp_path / "whole"
     run_pipeline(spec, cohort, whole, key_path=key, progress=False)
     killed = tmp_path / "killed"
     command = _gpuimg_run(spec, cohort, killed, "--key", str(key), "--device", "cpu")
-    job = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 300
-    while time.monotonic() < deadline and len(list(killed.glob(".studies/*/*.json"))) < 3:
-        time.sleep(0.002)
+    job = subprocess.Popen(
+        _paused(command, 3, tmp_path / "paused"), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    _wait_for(tmp_path / "paused", job)
     os.kill(job.pid, signal.SIGKILL)
     job.wait()
     done = len(list(killed.glob(".studies/*/*.json")))
-    assert 3 <= done < total, "the job was not killed midway"
+    assert done == 3 < total
     assert not (killed / "features.csv").exists()
     assert subprocess.run(command, capture_output=True, timeout=600).returncode == 0
     assert json.loads((killed / "manifest.json").read_text())["processed_this_run"] == total - done
@@ -223,28 +250,25 @@ def test_validation_sts_as_it_lies_gives_one_row_per_patient(modality, tmp_path)
 
 
 def test_ctrl_c_leaves_no_half_written_output_and_says_how_to_resume(tmp_path):
-    # The interrupt goes once the first study is stored: enough studies follow that it lands among
-    # them, not after the tables are written, however slowly this process is woken.
-    n = 24
+    n = 4
     spec, cohort = write_cohort(tmp_path, n=n)
     out = tmp_path / "out"
     # Ctrl-C's default action, even where this run inherited SIGINT ignored (as a job started in the
     # background by a shell without job control does): the job must see the interrupt.
     job = subprocess.Popen(
-        _gpuimg_run(spec, cohort, out, "--key", str(tmp_path / "key")),
+        _paused(_gpuimg_run(spec, cohort, out, "--key", str(tmp_path / "key")), 1, tmp_path / "paused"),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
-    deadline = time.monotonic() + 300
-    while time.monotonic() < deadline and not list(out.glob(".studies/*/*.json")):
-        time.sleep(0.05)
+    _wait_for(tmp_path / "paused", job)
     job.send_signal(signal.SIGINT)
     _, err = job.communicate(timeout=120)
     stored = list(out.glob(".studies/*/*.json"))
     report = f"exit status {job.returncode}; {len(stored)} of {n} studies stored; stderr ends:\n{err[-4000:]}"
     assert job.returncode == 130 and "run the same command again to resume" in err, report
+    assert len(stored) == 1, report
     assert not list(out.rglob(".partial-*")) and not (out / "features.csv").exists(), report
     for finished in stored:
         json.loads(finished.read_text())  # every kept study file is whole
