@@ -75,8 +75,9 @@ def read_labels(learning: Learning, key: bytes, keep_ids: bool) -> dict[str, dic
     Raises
     ------
     ConfigError
-        If the file cannot be read, is not UTF-8 CSV, lacks the ID column, or gives one patient two
-        rows that differ (the ID is not shown: it may identify the patient).
+        If the file cannot be read, is not UTF-8 CSV, lacks the ID column, has two columns of the name
+        of the ID's or a target's column, or gives one patient two rows that differ (the ID is not
+        shown: it may identify the patient).
     """
     if learning.labels is None:
         return {}
@@ -98,6 +99,15 @@ def read_labels(learning: Learning, key: bytes, keep_ids: bool) -> dict[str, dic
                 raise ConfigError(
                     f"learning.labels: {learning.labels} has no column {learning.id_column!r} among its "
                     f"{len(columns)} columns; {fix}."
+                )
+            # csv.DictReader keeps the last of the columns of one name (pandas reads the first, and
+            # names the other "label.1"): with two ID columns, the patients were keyed by the second.
+            used = {learning.id_column, *(task.target for task in learning.tasks if task.target)}
+            twice = [name for name in sorted(used) if columns.count(name) > 1]
+            if twice:
+                raise ConfigError(
+                    f"learning.labels: {learning.labels} has {columns.count(twice[0])} columns named "
+                    f"{twice[0]!r}, so which one holds the values is unclear; rename or remove all but one."
                 )
             for cells in reader:
                 # Cells past the header (key None) and missing at a row's end (value None) are no values.

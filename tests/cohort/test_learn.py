@@ -337,3 +337,29 @@ def test_class_weight_is_given_by_the_labels_of_the_file(cohort, tmp_path, names
         method="predict_proba",
     )[:, 1]
     assert np.abs(unweighted - expected).max() > 0.01  # the weights were used
+
+
+def test_two_columns_of_the_id_or_a_target_name_are_refused(tmp_path):
+    # csv.DictReader keeps the last of two columns of one name: the patients were keyed by the second
+    # ID column (here the referring site's code) and learned from the second target column, where
+    # pandas, which a researcher checks the file with, reads the first (and names the other ".1").
+    import io
+
+    import pandas as pd
+
+    data = b"pid,grade,site,pid\nPAT-1,2,A,SITE-9\nPAT-2,3,B,SITE-9\n"
+    assert pd.read_csv(io.BytesIO(data))["pid"].tolist() == ["PAT-1", "PAT-2"]
+    with pytest.raises(ConfigError, match=r"has 2 columns named 'pid', so which one holds the values"):
+        read_labels(_labels(tmp_path, data), b"", keep_ids=True)
+    learning = dataclasses.replace(
+        _labels(tmp_path, b"pid,grade,grade,note,note\nPAT-1,2,1,a,b\n"),
+        tasks=(Task("classification", "logistic_regression", "grade"),),
+    )
+    with pytest.raises(ConfigError, match=r"has 2 columns named 'grade'"):
+        read_labels(learning, b"", keep_ids=True)
+    regression = dataclasses.replace(learning, tasks=(Task("regression", "ridge", "note"),))
+    with pytest.raises(ConfigError, match=r"2 columns named 'note'"):
+        read_labels(regression, b"", keep_ids=True)
+    # Columns no task uses may share a name.
+    kept = dataclasses.replace(learning, tasks=())
+    assert read_labels(kept, b"", keep_ids=True) == {"PAT-1": {"pid": "PAT-1", "grade": "1", "note": "b"}}
