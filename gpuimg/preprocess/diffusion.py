@@ -32,6 +32,8 @@ Image = ArrayLike | Volume
 
 #: The kernel's number for each ``anisotropic_diffusion`` method.
 _DIFFUSION_METHODS = {"gradient": diffusion_kernel.GRADIENT, "curvature": diffusion_kernel.CURVATURE}
+#: SimpleITK's default ``timeStep`` of each method's filter (Gradient- and CurvatureAnisotropicDiffusion).
+_DEFAULT_TIME_STEPS = {"gradient": 0.125, "curvature": 0.0625}
 
 
 @accepts_volume
@@ -101,7 +103,7 @@ def anisotropic_diffusion(
     image: Image,
     *,
     iterations: int = 5,
-    time_step: float = 0.125,
+    time_step: float | None = None,
     conductance: float = 3.0,
     method: str = "gradient",
     spacing: float | Sequence[float] | None = None,
@@ -114,9 +116,11 @@ def anisotropic_diffusion(
         For 3D, axes (z, y, x).
     iterations : int
         Number of explicit time steps; positive.
-    time_step : float
-        Size of each step (SimpleITK's ``timeStep``, default 0.125); positive. Explicit steps are
-        stable for ``time_step <= min(spacing) / 2 ** (ndim + 1)``.
+    time_step : float, optional
+        Size of each step (SimpleITK's ``timeStep``); positive. Default SimpleITK's for the method:
+        0.125 for "gradient", 0.0625 for "curvature" (at 0.125 "curvature" amplifies noise in 3D:
+        a standard deviation of 10 became 12 after 5 steps, 940 at 0.4 mm spacing). ITK calls
+        steps stable for ``time_step <= min(spacing) / 2 ** (ndim + 1)`` and warns above that.
     conductance : float
         SimpleITK's ``conductanceParameter``: edges whose squared gradient exceeds
         ``2 conductance²`` times the image's mean squared gradient diffuse e times slower; positive.
@@ -185,6 +189,8 @@ def anisotropic_diffusion(
     check_choice(method, _DIFFUSION_METHODS, "method")
     ndim = check_ndim(image, (2, 3))
     iterations = _iterations(iterations)
+    if time_step is None:
+        time_step = _DEFAULT_TIME_STEPS[method]
     (time_step,) = _positive(time_step, 1, "time_step")
     (conductance,) = _positive(conductance, 1, "conductance")
     spacing = (1.0,) * ndim if spacing is None else _positive(spacing, ndim, "spacing")
