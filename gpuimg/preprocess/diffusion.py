@@ -54,7 +54,11 @@ def curvature_flow(
         Number of explicit time steps; positive.
     time_step : float
         Size of each step (SimpleITK's ``timeStep``, default 0.05); positive. Explicit steps are
-        stable for about ``time_step <= min(spacing)² / 2 ** (ndim + 1)``.
+        stable for about ``time_step <= min(spacing)² / 2 ** (ndim + 1)``: with a spacing in mm
+        (a Volume brings its own) the limit falls with the square of the pixel size, and the default
+        diverges in 3D below about 0.35 mm pixels, as in SimpleITK (noise of standard deviation 10
+        came out at 25 after 5 steps at 0.3 mm, 4,800 at 0.2 mm); scale it, e.g.
+        ``0.05 * min(spacing) ** 2``.
     spacing : float or sequence of float [mm], optional
         Voxel spacing per axis; derivatives are then per mm. Default: none (voxel units); a Volume
         brings its own.
