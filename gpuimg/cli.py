@@ -250,7 +250,7 @@ def _series_table(folder: Path) -> None:
     """
     import secrets
 
-    from gpuimg.cohort.privacy import pseudonym
+    from gpuimg.cohort.privacy import pseudonym, scrub
 
     found = gpuimg.list_series(folder)
     others = (
@@ -264,7 +264,9 @@ def _series_table(folder: Path) -> None:
         )
     # A key of this call only: the same patient has the same pseudonym within this table.
     key = secrets.token_bytes(32)
-    print(f"{len(found)} series under {folder} (patients pseudonymised for this listing)")
+    # The folder (a patient's, named by the ID) and the problems, which name files in it.
+    secret = _identifying(found)
+    print(f"{len(found)} series under {scrub(str(folder), secret)} (patients pseudonymised for this listing)")
     print(
         f"  {'patient':<20} {'modality':<8} {'slices':>6} {'shape (z, y, x)':<18} {'spacing [mm]':<22} "
         "problem"
@@ -273,29 +275,29 @@ def _series_table(folder: Path) -> None:
         shape = "x".join(map(str, series.shape)) if series.shape else "-"
         spacing = ", ".join(f"{s:.3g}" for s in series.spacing) if series.spacing else "-"
         print(
-            f"  {pseudonym(key, 'patient', series.patient_id):<20} {series.modality:<8} {series.n_slices:>6} "
-            f"{shape:<18} {spacing:<22} {_scrubbed(series) or ''}"
+            f"  {pseudonym(key, 'patient', series.patient_id):<20} {scrub(series.modality, secret):<8} "
+            f"{series.n_slices:>6} {shape:<18} {spacing:<22} {scrub(series.problem or '', secret)}"
         )
     if found.skipped or found.broken:
         print(f"  and {others}")
 
 
-def _scrubbed(series) -> str | None:
-    """The series' problem without the identifying values of any of its files' headers (the patient's
-    ID, name and its parts, birth date), which the paths of its files may hold (folders named by
-    patient): only the ID was replaced, and a series mixing patients kept the other patients' IDs."""
-    from gpuimg.cohort.privacy import identity_replacements, read_identity, scrub
+def _identifying(found) -> dict[str, str]:
+    """Each identifying value of the series' headers (every file's patient ID; the name and its parts
+    and the birth date of each series' first file) to ``<patient>``, ``[name]`` or ``[birth date]``:
+    the paths in a problem, and the folder listed, may hold them (folders named by patient). Only
+    the first file's ID was replaced, in the problems alone."""
+    from gpuimg.cohort.privacy import identity_replacements, read_identity
 
-    if series.problem is None:
-        return None
-    # Every file's ID: a series may mix patients (the problem then says so).
-    ids = {str(header.dataset.get("PatientID", "") or "") for header in series._headers}
+    # Every file's ID: a series may mix patients (its problem then says so).
+    ids = {str(header.dataset.get("PatientID", "") or "") for series in found for header in series._headers}
     replacements = {text: "<patient>" for patient in ids for text in (patient, patient.strip())}
-    try:  # the name and birth date: from the first file's full header
-        replacements.update(identity_replacements(read_identity(series.files[0]), "<patient>"))
-    except Exception:  # pydicom raises many types on a damaged file; its IDs are replaced above
-        pass
-    return scrub(series.problem, replacements)
+    for series in found:
+        try:  # the name and birth date: from the first file's full header
+            replacements.update(identity_replacements(read_identity(series.files[0]), "<patient>"))
+        except Exception:  # pydicom raises many types on a damaged file; its IDs are replaced above
+            continue
+    return replacements
 
 
 def bench(device: str, only: str | None) -> int:
