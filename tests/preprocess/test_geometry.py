@@ -128,6 +128,31 @@ def test_resample_volume_gets_the_spacing_asked_for():
     np.testing.assert_allclose(got.data, want, rtol=0, atol=1e-4)  # float32 of values up to 435
 
 
+@pytest.mark.parametrize("device", ["cpu", "cuda"])
+@pytest.mark.parametrize(
+    ("n", "spacing", "new_spacing"),
+    [(4, "5.0", "1.0"), (10, "0.4", "0.3"), (7, "2.5", "0.5"), (9, "0.7", "0.35"), (6, "3.0", "1.5")],
+)
+def test_resample_constant_mode_keeps_new_centres_on_the_old_outer_ones(
+    n, spacing, new_spacing, device, request
+):
+    """mode="constant" gives cval only past the outer old centres (SciPy's rule), not to a new centre
+    that lies on one. Regression: 5 mm to 1 mm put new slice 2 at -0.4 + 2 * 0.2 = -5.6e-17 and gave it
+    cval: 3 of 20 slices at the start. Positions in exact fractions; linear interpolation of a ramp
+    (value = 10 x old index) is 10 x the position."""
+    from fractions import Fraction
+
+    s_a, s_b = Fraction(spacing), Fraction(new_spacing)
+    n_b = math.ceil(n * s_a / s_b)
+    positions = [((n - 1) - (n_b - 1) * s_b / s_a) / 2 + j * s_b / s_a for j in range(n_b)]
+    want = np.array([10.0 * float(p) if 0 <= p <= n - 1 else -1024.0 for p in positions])
+    ramp = np.broadcast_to(10.0 * np.arange(n)[:, None, None], (n, 2, 3)).copy()
+    if device == "cuda":
+        ramp = request.getfixturevalue("emulated_cuda")(ramp)
+    got = resample(ramp, (float(s_a), 1.0, 1.0), (float(s_b), 1.0, 1.0), mode="constant", cval=-1024.0)
+    np.testing.assert_allclose(gpuimg.to_numpy(got)[:, 0, 0], want, rtol=0, atol=1e-6)
+
+
 def test_resample_int16_hu_without_overflow():
     image = np.full((4, 4, 4), -1024, np.int16)
     image[:, :, 2:] = 3071
