@@ -75,9 +75,9 @@ def read_labels(learning: Learning, key: bytes, keep_ids: bool) -> dict[str, dic
     Raises
     ------
     ConfigError
-        If the file cannot be read, is not UTF-8 CSV, lacks the ID column, has two columns of the name
-        of the ID's or a target's column, or gives one patient two rows that differ (the ID is not
-        shown: it may identify the patient).
+        If the file cannot be read, is not UTF-8 CSV, lacks the ID column or a task's target column,
+        has two columns of the name of the ID's or a target's column, or gives one patient two rows
+        that differ (the ID is not shown: it may identify the patient).
     """
     if learning.labels is None:
         return {}
@@ -100,6 +100,14 @@ def read_labels(learning: Learning, key: bytes, keep_ids: bool) -> dict[str, dic
                     f"learning.labels: {learning.labels} has no column {learning.id_column!r} among its "
                     f"{len(columns)} columns; {fix}."
                 )
+            for task in learning.tasks:
+                # A misspelt target was found only after every study was measured ("no study has a value").
+                if task.target is not None and task.target not in columns:
+                    raise ConfigError(
+                        f"learning.{task.kind}.target={task.target!r}: {learning.labels} has no such column "
+                        f"among its {len(columns)} columns; name a column of its first row (matched exactly: "
+                        "case and spelling count)."
+                    )
             # csv.DictReader keeps the last of the columns of one name (pandas reads the first, and
             # names the other "label.1"): with two ID columns, the patients were keyed by the second.
             used = {learning.id_column, *(task.target for task in learning.tasks if task.target)}

@@ -363,3 +363,17 @@ def test_two_columns_of_the_id_or_a_target_name_are_refused(tmp_path):
     # Columns no task uses may share a name.
     kept = dataclasses.replace(learning, tasks=())
     assert read_labels(kept, b"", keep_ids=True) == {"PAT-1": {"pid": "PAT-1", "grade": "1", "note": "b"}}
+
+
+def test_a_target_that_is_no_column_of_the_labels_is_refused_when_they_are_read(cohort, tmp_path):
+    # A misspelt target was found only by the learning step, after every study was measured: the run
+    # ended with 'no study has a value' in metrics.json and no model.
+    import pandas as pd
+
+    learning, _ = cohort
+    assert "malignat" not in pd.read_csv(learning.labels).columns
+    misspelt = dataclasses.replace(learning, tasks=(Task("classification", "random_forest", "malignat"),))
+    with pytest.raises(
+        ConfigError, match=r"learning\.classification\.target='malignat': .* has no such column"
+    ):
+        read_labels(misspelt, b"", keep_ids=True)
