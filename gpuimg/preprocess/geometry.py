@@ -23,6 +23,7 @@ from gpuimg._support import (
     check_mode,
     float_dtype,
     roi_voxels,
+    shown,
 )
 from gpuimg._support import check_spacing as _spacing
 from gpuimg._units import voxels
@@ -106,8 +107,13 @@ def resample(
     [0.3, 0.3, -2.0]
     """
     if isinstance(image, Volume):
-        if spacing is not None:
-            raise ParameterError("resample: a Volume brings its own spacing; pass new_spacing only.")
+        # Its own spacing given again is accepted, as by every operation (gpuimg.volume.accepts_volume).
+        if spacing is not None and not np.allclose(_spacing(spacing, 3), image.spacing, rtol=1e-6, atol=0.0):
+            raise ParameterError(
+                f"resample: a Volume brings its own spacing, {image.spacing} mm, and "
+                f"spacing={shown(spacing)} differs from it; pass new_spacing only "
+                "(resample(volume, new_spacing=...))."
+            )
         data, offset, _ = _resample(image.data, image.spacing, new_spacing, order, mode, cval)
         # The spacing asked for, not spacing * (new / spacing): 0.7 * (1.5 / 0.7) is 1.4999999999999998.
         return _regridded(image, data, offset, _spacing(new_spacing, 3, "new_spacing"))

@@ -153,6 +153,19 @@ def test_resample_constant_mode_keeps_new_centres_on_the_old_outer_ones(
     np.testing.assert_allclose(gpuimg.to_numpy(got)[:, 0, 0], want, rtol=0, atol=1e-6)
 
 
+def test_resample_of_a_volume_given_its_own_spacing_again():
+    """As every operation taking a Volume (accepts_volume): its own spacing given again is accepted
+    (regression: 'a Volume brings its own spacing' even when equal); the result is the array's."""
+    image = np.arange(4 * 5 * 6, dtype=np.float32).reshape(4, 5, 6)
+    volume = gpuimg.Volume(image, spacing=(2.5, 0.7, 0.7))
+    got = resample(volume, (2.5, 0.7, 0.7), (1.0, 1.0, 1.0))
+    np.testing.assert_array_equal(got.data, resample(image, (2.5, 0.7, 0.7), (1.0, 1.0, 1.0)))
+    want = sitk_resample(image, volume.spacing, (1.0, 1.0, 1.0), sitk.sitkLinear)
+    np.testing.assert_allclose(got.data, want, rtol=0, atol=1e-4)
+    mask = resample_mask(gpuimg.Volume(image > 60, spacing=volume.spacing), volume.spacing, 1.0)
+    assert mask.spacing == (1.0, 1.0, 1.0)
+
+
 def test_resample_int16_hu_without_overflow():
     image = np.full((4, 4, 4), -1024, np.int16)
     image[:, :, 2:] = 3071
@@ -293,7 +306,11 @@ def test_one_non_finite_voxel_makes_a_cubic_resampling_all_nan(value):
         (lambda x: resample(x, 1.0, None), gpuimg.ParameterError, "needs spacing and new_spacing"),
         (lambda x: resample(x, 1.0, 2.0, order=2), gpuimg.ParameterError, "order=2 is not supported"),
         (lambda x: resample(x, 1.0, 2.0, mode="edge"), gpuimg.ParameterError, "mode='edge'"),
-        (lambda x: resample(gpuimg.Volume(x), 1.0, 2.0), gpuimg.ParameterError, "brings its own spacing"),
+        (
+            lambda x: resample(gpuimg.Volume(x), 2.0, 1.0),
+            gpuimg.ParameterError,
+            "brings its own spacing, (1.0, 1.0, 1.0) mm, and spacing=2.0 differs",
+        ),
         (lambda x: resample_mask(x > 0.5, 1.0, 2.0, threshold=0), gpuimg.ParameterError, "threshold=0"),
         (lambda x: crop_to_mask(x, x[:2] > 0), gpuimg.GeometryError, "differs from the image's"),
         (lambda x: crop_to_mask(x, x > 2), gpuimg.ParameterError, "the mask is empty"),
