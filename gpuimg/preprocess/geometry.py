@@ -107,13 +107,9 @@ def resample(
     [0.3, 0.3, -2.0]
     """
     if isinstance(image, Volume):
-        # Its own spacing given again is accepted, as by every operation (gpuimg.volume.accepts_volume).
-        if spacing is not None and not np.allclose(_spacing(spacing, 3), image.spacing, rtol=1e-6, atol=0.0):
-            raise ParameterError(
-                f"resample: a Volume brings its own spacing, {image.spacing} mm, and "
-                f"spacing={shown(spacing)} differs from it; pass new_spacing only "
-                "(resample(volume, new_spacing=...))."
-            )
+        _check_own_spacing(
+            "resample", image, spacing, "pass new_spacing only (resample(volume, new_spacing=...))"
+        )
         data, offset, _ = _resample(image.data, image.spacing, new_spacing, order, mode, cval)
         # The spacing asked for, not spacing * (new / spacing): 0.7 * (1.5 / 0.7) is 1.4999999999999998.
         return _regridded(image, data, offset, _spacing(new_spacing, 3, "new_spacing"))
@@ -179,7 +175,7 @@ def crop_to_mask(
         The margin in mm instead: ``margin_mm / spacing[a]`` voxels along axis ``a``; needs
         ``spacing`` or a Volume.
     spacing : float or sequence of float [mm], optional
-        Voxel spacing, for ``margin_mm``; a Volume brings its own.
+        Voxel spacing, for ``margin_mm``; a Volume brings its own (another one is refused).
 
     Returns
     -------
@@ -196,7 +192,8 @@ def crop_to_mask(
         If the mask is empty, or the margin or spacing is not valid.
     """
     data = image.data if isinstance(image, Volume) else image
-    if isinstance(image, Volume) and spacing is None:
+    if isinstance(image, Volume):
+        _check_own_spacing("crop_to_mask", image, spacing, "leave spacing out")
         spacing = image.spacing
     if isinstance(image, Volume) and isinstance(mask, Volume):
         check_same_grid(image, mask, "crop_to_mask")
@@ -230,6 +227,16 @@ def crop_to_mask(
     if isinstance(image, Volume):
         return _regridded(image, cropped, tuple(float(s.start) for s in slices), image.spacing)
     return cropped
+
+
+def _check_own_spacing(caller: str, volume: Volume, spacing, advice: str) -> None:
+    """Refuse a ``spacing`` [mm] given with a Volume that differs from its own (one would be dropped
+    without a word); its own given again is accepted, as by :func:`gpuimg.volume.accepts_volume`."""
+    if spacing is not None and not np.allclose(_spacing(spacing, 3), volume.spacing, rtol=1e-6, atol=0.0):
+        raise ParameterError(
+            f"{caller}: a Volume brings its own spacing, {volume.spacing} mm, and spacing={shown(spacing)} "
+            f"differs from it; {advice}."
+        )
 
 
 def _resample(image, spacing, new_spacing, order, mode, cval):

@@ -242,6 +242,10 @@ def test_crop_to_mask_with_margin_and_origin(rng, ct):
     np.testing.assert_array_equal(crop_to_mask(ct, mask, (1, 0, 2)).data, plain)
     with pytest.raises(gpuimg.ParameterError, match=r"margin_mm=6\.0 needs the voxel spacing"):
         crop_to_mask(ct.data, mask, margin_mm=6.0)
+    # Regression: a spacing given besides the Volume's own was used: 6 mm as 6 voxels on every axis.
+    with pytest.raises(gpuimg.ParameterError, match=r"crop_to_mask: a Volume brings its own spacing"):
+        crop_to_mask(ct, mask, margin_mm=6.0, spacing=(1.0, 1.0, 1.0))
+    np.testing.assert_array_equal(crop_to_mask(ct, mask, margin_mm=6.0, spacing=ct.spacing).data, expected)
     np.testing.assert_array_equal(crop_to_mask(mask, mask), np.ones((3, 10, 5), bool))
 
 
