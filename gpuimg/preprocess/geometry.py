@@ -253,8 +253,8 @@ def _resample(image, spacing, new_spacing, order, mode, cval):
     check_mode(mode)
     check_cval(cval)
     check_known_shape(image)
-    shape, offset, step = ibsi_grid(np.shape(image), old, new)
     dtype = float_dtype(as_image(image).dtype)
+    shape, offset, step = ibsi_grid(np.shape(image), old, new, dtype)
     if is_dask(image):
         import dask.array as da
 
@@ -289,14 +289,15 @@ def _resample(image, spacing, new_spacing, order, mode, cval):
 
 
 def ibsi_grid(
-    shape: Sequence[int], spacing: Sequence[float], new_spacing: Sequence[float]
+    shape: Sequence[int], spacing: Sequence[float], new_spacing: Sequence[float], dtype=np.float32
 ) -> tuple[tuple[int, ...], tuple[float, ...], tuple[float, ...]]:
     """The IBSI resampling grid: its shape, its first centre (in old voxel indices), and its step.
 
     ``n_b = ceil(n_a s_a / s_b)``; first centre ``((n_a - 1) - (n_b - 1) s_b / s_a) / 2``; step ``s_b / s_a``
     (IBSI 1, section 2.4). The size is computed with a tolerance of 1e-9 voxel, so that a ratio
-    such as 0.3 / 0.1 does not gain a voxel from rounding. A grid whose float32 voxels would exceed
-    the memory budget (:mod:`gpuimg._support`) raises MemoryBudgetError before anything is made.
+    such as 0.3 / 0.1 does not gain a voxel from rounding. A grid whose voxels of ``dtype`` (the
+    resampled image's) would exceed the memory budget (:mod:`gpuimg._support`) raises
+    MemoryBudgetError before anything is made.
     """
     shape_b, offset, step = [], [], []
     for n, s_a, s_b in zip(shape, spacing, new_spacing, strict=True):
@@ -306,7 +307,7 @@ def ibsi_grid(
         offset.append(((n - 1) - (n_b - 1) * ratio) / 2)
         step.append(ratio)
     check_allocation(
-        shape_b, np.float32, f"resampling {tuple(shape)} voxels to new_spacing={tuple(new_spacing)} mm"
+        shape_b, dtype, f"resampling {tuple(shape)} voxels to new_spacing={tuple(new_spacing)} mm"
     )
     return tuple(shape_b), tuple(offset), tuple(step)
 

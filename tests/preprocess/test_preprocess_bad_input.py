@@ -202,3 +202,11 @@ def test_budget_from_the_environment(monkeypatch):
         resample(np.ones((4, 4, 4), np.float32), spacing=1.0, new_spacing=0.5)
     monkeypatch.setenv("GPUIMG_MAX_BYTES", "1M")
     assert resample(np.ones((4, 4, 4), np.float32), spacing=1.0, new_spacing=0.5).shape == (8, 8, 8)
+
+
+def test_budget_counts_the_resampled_dtype(monkeypatch):
+    """A float64 image resamples to float64: 64³ voxels need 2 MiB, twice the float32 count."""
+    monkeypatch.setenv("GPUIMG_MAX_BYTES", str(64**3 * 4))  # 64³ float32 voxels fit, float64 do not
+    assert resample(np.ones((4, 4, 4), np.float32), spacing=1.0, new_spacing=1 / 16).shape == (64, 64, 64)
+    with pytest.raises(MemoryBudgetError, match=r"2\.0 MiB"):
+        resample(np.ones((4, 4, 4), np.float64), spacing=1.0, new_spacing=1 / 16)
