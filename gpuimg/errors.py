@@ -85,4 +85,16 @@ def _not_fitted_error() -> type:
 
 
 class FeatureWarning(UserWarning):
-    """A radiomics feature has no defined value for this ROI and is NaN (the message says why)."""
+    """Radiomics features have no defined value for this ROI and are NaN (the message says why).
+
+    Parameters
+    ----------
+    message : str
+    undefined : dict, optional
+        The features concerned and why: ``{name: why}``, or ``{label: {name: why}}`` for the ROIs
+        of :func:`gpuimg.features.extract_labels`. The message shows only a few names per reason.
+    """
+
+    def __init__(self, message: str, undefined: dict | None = None):
+        super().__init__(message)
+        self.undefined = {} if undefined is None else undefined

@@ -11,7 +11,7 @@ from gpuimg.backend import namespace, to_numpy
 from gpuimg.errors import ConfigError, FeatureError, MemoryBudgetError
 from gpuimg.kernels.labels import label_statistics
 
-from ._scalars import Deferred, resolve
+from ._scalars import Deferred, collected, resolve, warn_undefined
 from .chain import Roi, _inputs, prepare, prepare_box
 from .glcm import glcm_deferred
 from .gldzm import gldzm_deferred
@@ -97,7 +97,8 @@ def extract(
     Warns
     -----
     FeatureWarning
-        For a feature IBSI defines no value for on this ROI (it is NaN).
+        Once, for the features IBSI defines no value for on this ROI (they are NaN), grouped by
+        reason; its ``undefined`` attribute holds them all, ``{name: why}``.
 
     Notes
     -----
@@ -122,7 +123,10 @@ def extract(
     1.0
     """
     runs = _families(families)
-    return _features(prepare(image, mask, spacing=spacing, settings=settings), runs)
+    with collected() as undefined:
+        features = _features(prepare(image, mask, spacing=spacing, settings=settings), runs)
+    warn_undefined(undefined, stacklevel=2)
+    return features
 
 
 def extract_labels(
@@ -154,6 +158,13 @@ def extract_labels(
         For each label present, in increasing order, what :func:`extract` gives for its mask
         (or ``{"error": message}`` where ``skip_errors`` let it fail).
 
+    Warns
+    -----
+    FeatureWarning
+        Once, for the features IBSI defines no value for on any of the ROIs (they are NaN), grouped
+        by reason with their labels; its ``undefined`` attribute holds them all,
+        ``{label: {name: why}}``.
+
     Notes
     -----
     The bounding boxes of all labels are found in one pass over the label image on its device;
@@ -170,15 +181,20 @@ def extract_labels(
     if dtype.kind not in "iub":
         raise FeatureError(f"labels must be an integer image (0 for background); got dtype {dtype}.")
     values, boxes = _label_boxes(xp, labels)
-    results = {}
+    results, undefined = {}, {}
     for value, box in zip(values, boxes, strict=True):
         try:
             roi = prepare_box(data, lambda slices, v=value: labels[slices] == v, box, spacing, settings)
-            results[value] = _features(roi, runs)
+            with collected() as found:
+                results[value] = _features(roi, runs)
         except (FeatureError, MemoryBudgetError) as exc:  # this ROI's: too small, too large, ...
             if not skip_errors:
                 raise type(exc)(f"label {value}: {exc}") from exc
             results[value] = {"error": str(exc)}
+        else:
+            if found:
+                undefined[value] = found
+    warn_undefined(undefined, stacklevel=2)
     return results
 
 

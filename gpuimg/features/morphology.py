@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import itertools
 import math
-import warnings
 from collections.abc import Sequence
 
 import numpy as np
@@ -19,11 +18,11 @@ from numpy.typing import ArrayLike
 from gpuimg._support import roi_voxels
 from gpuimg.backend import is_dask, namespace, to_numpy
 from gpuimg.contours import binary_mesh_measures
-from gpuimg.errors import FeatureError, FeatureWarning
+from gpuimg.errors import FeatureError
 from gpuimg.volume import Volume
 
 from ._fft import fft_shape, inner_product, radial_spectrum, spectrum
-from ._scalars import Deferred
+from ._scalars import Deferred, report_undefined
 from .chain import roi_box
 
 #: Terms ``nu = 0 .. 20`` of the Legendre series of an ellipsoid's area (IBSI 1, section 3.1.20).
@@ -225,37 +224,31 @@ def _features(host, volume, area, extent, hull, diameter, com_geom, eigen, n_mor
     aabb_volume = float(np.prod(extent))
     aabb_area = 2.0 * float(extent[0] * extent[1] + extent[0] * extent[2] + extent[1] * extent[2])
     semi = (2.0 * math.sqrt(major), 2.0 * math.sqrt(minor), 2.0 * math.sqrt(least))
-    undefined = []
     if g_sum != 0.0:
         com_shift = float(np.linalg.norm(com_geom - weighted_pos / g_sum))
     else:
         com_shift = math.nan
-        undefined.append("morph_com")
+        report_undefined(["morph_com"], "the intensities sum to 0: no intensity-weighted centre")
     if major > 0.0:
         elongation, flatness = math.sqrt(minor / major), math.sqrt(least / major)
     else:
         elongation = flatness = math.nan
-        undefined += ["morph_pca_elongation", "morph_pca_flatness"]
+        report_undefined(["morph_pca_elongation", "morph_pca_flatness"], "a single voxel: no PCA axis")
     if semi[2] > 0.0:
         vol_aee = volume / (4.0 / 3.0 * math.pi * semi[0] * semi[1] * semi[2])
         area_aee = area / _ellipsoid_area(*semi)
     else:
         vol_aee = area_aee = math.nan
-        undefined += ["morph_vol_dens_aee", "morph_area_dens_aee"]
+        report_undefined(
+            ["morph_vol_dens_aee", "morph_area_dens_aee"], "a flat ROI: its least PCA axis is 0, no ellipsoid"
+        )
     if n_int > 1 and ss_dev > 0.0:
         moran = n_int * sum_moran / (sum_w * ss_dev)
         geary = (n_int - 1) * sum_geary / (2.0 * sum_w * ss_dev)
     else:
         moran = geary = math.nan
-        undefined += ["morph_moran_i", "morph_geary_c"]
-    if undefined:
-        warnings.warn(
-            f"IBSI defines no value of {', '.join(undefined)} for this ROI ({n_morph} morphological, "
-            f"{n_int} intensity voxels; a flat ROI, constant intensities or intensities summing to 0): "
-            "they are NaN.",
-            FeatureWarning,
-            stacklevel=2,
-        )
+        why = "a single intensity voxel" if n_int <= 1 else "constant intensities"
+        report_undefined(["morph_moran_i", "morph_geary_c"], why)
     return {
         "morph_volume": volume,
         "morph_vol_approx": n_morph * float(np.prod(spacing)),

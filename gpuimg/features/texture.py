@@ -360,7 +360,7 @@ def _mean_rows(prefix, all_keys, keys, names, host) -> dict[str, float]:
             if values is None:
                 rows[label] = undefined(label, "no texture matrix has an entry")
             elif math.isnan(values[f]):
-                rows[label] = undefined(label, "IBSI leaves it undefined on a matrix averaged here")
+                rows[label] = undefined(label, "on a texture matrix here, e.g. of a single grey level")
             else:
                 rows[label] = values[f]
     return rows

@@ -1,13 +1,16 @@
 """extract and extract_labels: families, inputs on every device, many ROIs at once."""
 
+import re
+import warnings
+
 import numpy as np
 import pytest
 import scipy.ndimage
 
 import gpuimg
 from gpuimg import Volume
-from gpuimg.errors import ConfigError, FeatureError, MemoryBudgetError
-from gpuimg.features import FAMILIES, Settings, extract, extract_labels
+from gpuimg.errors import ConfigError, FeatureError, FeatureWarning, MemoryBudgetError
+from gpuimg.features import FAMILIES, Settings, extract, extract_labels, glcm, prepare
 
 SETTINGS = Settings(new_spacing=(2.0, 2.0, 2.0), round_intensities=True, reseg_range=(-300.0, 300.0))
 
@@ -129,3 +132,71 @@ def test_cupy_input_equals_numpy(rng):
     assert on_gpu.keys() == on_cpu.keys()
     # Device reductions and FFTs sum in another order: 1e-9 relative covers float64 rounding.
     np.testing.assert_allclose(list(on_gpu.values()), list(on_cpu.values()), rtol=1e-9, equal_nan=True)
+
+
+def _feature_warnings(func, *args, **kwargs):
+    """``func``'s result and the FeatureWarnings it gave, every one of them (no once-per-place filter)."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = func(*args, **kwargs)
+    return result, [w.message for w in caught if issubclass(w.category, FeatureWarning)]
+
+
+def _nan_keys(features):
+    return {name for name, value in features.items() if np.isnan(value)}
+
+
+def _single_voxel(rng):
+    mask = np.zeros((5, 6, 7), dtype=bool)
+    mask[2, 3, 3] = True
+    return rng.normal(40.0, 10.0, mask.shape), mask
+
+
+def _constant(rng):
+    mask = np.zeros((5, 6, 7), dtype=bool)
+    mask[1:4, 1:5, 2:6] = True
+    return np.full(mask.shape, 7.0), mask
+
+
+@pytest.mark.parametrize("make", [_single_voxel, _constant])
+@pytest.mark.parametrize("approaches", [("3d",), ("2d", "2.5d", "3d")])
+def test_undefined_features_give_one_warning_that_names_them(rng, make, approaches):
+    """An ROI of one voxel left 166 features undefined with all texture approaches, each with its own
+    warning (56 with the 3D default): one warning now, grouped by reason, counting exactly the features
+    that are NaN, and short however many there are."""
+    image, mask = make(rng)
+    settings = Settings(texture_approaches=approaches)
+    features, caught = _feature_warnings(extract, image, mask, spacing=1.0, settings=settings)
+    nan = _nan_keys(features)
+    assert len(nan) >= 10 and len(caught) == 1
+    message = str(caught[0])
+    assert set(caught[0].undefined) == nan
+    assert f"these {len(nan)} features are NaN" in message
+    # The names shown (every feature name holds an underscore, no reason does) and those counted.
+    shown = re.findall(r"\b[a-z]+_\w+", message)
+    more = sum(int(n) for n in re.findall(r"and (\d+) more", message))
+    assert set(shown) <= nan and len(shown) == len(set(shown)) and len(shown) + more == len(nan)
+    assert len(message) < 1200
+    if len(nan) <= 10:  # the constant ROI's: every name shown
+        assert set(shown) == nan
+
+
+def test_one_warning_for_every_label_of_a_label_image(rng):
+    image, single = _single_voxel(rng)
+    labels = single.astype(np.int16) * 3
+    labels[0:2, 0:3, 0:3] = 5  # varied intensities: every feature defined, no warning
+    labels[3:5, 4:6, 4:7] = 8
+    image[labels == 8] = 11.0  # constant
+    results, caught = _feature_warnings(extract_labels, image, labels, spacing=1.0)
+    nan = {label: _nan_keys(features) for label, features in results.items()}
+    assert len(caught) == 1 and nan[3] and nan[8] and not nan[5]
+    assert {label: set(found) for label, found in caught[0].undefined.items()} == {3: nan[3], 8: nan[8]}
+    message = str(caught[0])
+    assert "for labels 3, 8:" in message and f"{len(nan[3]) + len(nan[8])} feature values are NaN" in message
+    assert "morph_moran_i, morph_geary_c (constant intensities; label 8)" in message
+
+
+def test_a_single_family_gives_one_warning_too(rng):
+    image, mask = _constant(rng)
+    features, caught = _feature_warnings(glcm, prepare(image, mask, spacing=1.0))
+    assert len(caught) == 1 and set(caught[0].undefined) == _nan_keys(features) != set()
