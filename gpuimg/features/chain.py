@@ -26,7 +26,7 @@ from gpuimg._support import (
 from gpuimg.backend import is_dask, namespace, to_device, to_numpy
 from gpuimg.errors import FeatureError, ParameterError
 from gpuimg.preprocess.geometry import ibsi_grid
-from gpuimg.volume import Volume
+from gpuimg.volume import Volume, check_same_grid
 
 from .settings import MAX_BINS, Settings, as_settings
 
@@ -407,25 +407,8 @@ def _inputs(image, mask, spacing):
                 "image and mask must share one voxel grid."
             )
     if len(volumes) == 2:
-        _same_grid(*volumes, spacing)
+        check_same_grid(*volumes, "gpuimg.features", error=FeatureError)
     return data, to_device(mask, namespace(data).device), spacing
-
-
-def _same_grid(image: Volume, mask: Volume, spacing) -> None:
-    """Refuse a mask Volume placed elsewhere or turned against the image (same shape and spacing)."""
-    shift = float(np.linalg.norm(np.subtract(image.origin, mask.origin)))
-    if shift > 1e-3 * min(spacing):
-        raise FeatureError(
-            f"the mask's origin {tuple(mask.origin)} mm is {shift:.4g} mm from the image's "
-            f"{tuple(image.origin)} mm: it was drawn on another grid. Resample the mask onto the image "
-            "(gpuimg.preprocess.resample_mask) first."
-        )
-    if not np.allclose(image.direction, mask.direction, rtol=0, atol=1e-4):
-        raise FeatureError(
-            "the mask's direction cosines differ from the image's (a flipped or rotated grid): "
-            f"{np.round(mask.direction, 4).tolist()} against {np.round(image.direction, 4).tolist()}. "
-            "Resample the mask onto the image first."
-        )
 
 
 def _interpolate(ns, image, roi_in, box, spacing, new_spacing, settings):
