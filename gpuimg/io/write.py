@@ -58,7 +58,8 @@ def write_dicom(
         there are generated fresh (pydicom.uid.generate_uid). The series UID is always fresh unless
         given here, so a written copy never collides with its source.
     patient_name : str
-        PatientName.
+        PatientName. Text outside ASCII (here or in the other values) is stored as UTF-8, with
+        SpecificCharacterSet ``ISO_IR 192``.
     series_number : int
         SeriesNumber.
     overwrite : bool
@@ -135,6 +136,8 @@ def write_dicom(
     ds = _template(volume, modality, stored.dtype, slope, intercept)
     for keyword, (name, value, shown) in values.items():
         _set(ds, keyword, name, value, shown)
+    if any(isinstance(value, str) and not value.isascii() for _, value, _ in values.values()):
+        ds.SpecificCharacterSet = "ISO_IR 192"  # UTF-8; without it pydicom writes such text as '?'
     normal = volume.direction[:, 0] * volume.spacing[0]
     names = [f"slice_{k:04d}.dcm" for k in range(stored.shape[0])]
     try:

@@ -158,3 +158,20 @@ def test_failed_write_leaves_no_partial_file(tmp_path, make_volume, monkeypatch)
     with pytest.raises(OSError, match="disk full"):
         write_dicom(make_volume(), tmp_path)
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.filterwarnings("error")  # pydicom warns where it writes a character as '?'
+def test_text_outside_ascii_is_written_as_utf8(tmp_path):
+    """Regression: without SpecificCharacterSet, pydicom wrote '山田^太郎' as '??^??' with a warning."""
+    names = {"patient_name": "山田^太郎", "patient_id": "Müller-é", "series_description": "Thorax nativ ä"}
+    files = write_dicom(
+        Volume(np.zeros((2, 3, 4), np.int16), spacing=(1.0, 1.0, 1.0)), tmp_path / "s", **names
+    )
+    for path in files:
+        ds = pydicom.dcmread(path)
+        assert ds.SpecificCharacterSet == "ISO_IR 192"
+        assert (str(ds.PatientName), ds.PatientID, ds.SeriesDescription) == tuple(names.values())
+    plain = write_dicom(
+        Volume(np.zeros((1, 3, 4), np.int16), spacing=(1.0, 1.0, 1.0)), tmp_path / "a", patient_name="A^B"
+    )
+    assert "SpecificCharacterSet" not in pydicom.dcmread(plain[0])
