@@ -22,10 +22,12 @@ _PARTIAL = ".partial-"
 
 
 @contextlib.contextmanager
-def atomic(path: Path, mode: str = "w", *, durable: bool = True):
+def atomic(path: Path, mode: str = "w", *, durable: bool = True, exclusive: bool = False):
     """An open temporary file beside ``path`` that replaces ``path`` when the block succeeds.
 
-    ``durable`` flushes it to disk (fsync) before the rename.
+    ``durable`` flushes it to disk (fsync) before the rename. ``exclusive`` never replaces a file:
+    the temporary is hard-linked into place, which raises FileExistsError where ``path`` exists, even
+    one another process made meanwhile (on a file system without hard links, a rename after a check).
     """
     path.parent.mkdir(parents=True, exist_ok=True)
     descriptor, tmp = tempfile.mkstemp(prefix=_PARTIAL + path.name + ".", dir=path.parent)
@@ -37,10 +39,25 @@ def atomic(path: Path, mode: str = "w", *, durable: bool = True):
             if durable:
                 file.flush()
                 os.fsync(file.fileno())
-        os.replace(tmp, path)
+        if exclusive:
+            _link(tmp, path)
+            Path(tmp).unlink(missing_ok=True)  # the second name of a hard link
+        else:
+            os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _link(tmp: str, path: Path) -> None:
+    try:
+        os.link(tmp, path)
+    except FileExistsError:
+        raise
+    except OSError:  # no hard links here (FAT, some network shares)
+        if path.exists():
+            raise FileExistsError(f"{path} exists") from None
+        os.replace(tmp, path)
 
 
 def remove_partials(folder: Path) -> None:

@@ -13,6 +13,7 @@ import re
 import secrets
 from pathlib import Path
 
+from gpuimg.cohort.outputs import atomic
 from gpuimg.errors import ConfigError
 
 #: Hex digits of a pseudonym (64 bits: no collision in any cohort).
@@ -52,14 +53,16 @@ def load_or_create_key(path: str | os.PathLike) -> bytes:
         return key
     key = secrets.token_bytes(32)
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        # Whole or not at all (a run killed while writing leaves no empty key), and never over a key
+        # that another run made meanwhile: that run's key is used.
+        with atomic(path, exclusive=True) as file:
+            file.write(key.hex() + "\n")
     except OSError as exc:
+        if isinstance(exc, FileExistsError) and path.exists():
+            return load_or_create_key(path)
         raise ConfigError(
             f"cannot write the pseudonym key {path}: {exc}; pass --key with a file in a folder you can write."
         ) from exc
-    with os.fdopen(descriptor, "w") as file:
-        file.write(key.hex() + "\n")
     return key
 
 

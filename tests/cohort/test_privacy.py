@@ -213,3 +213,46 @@ def test_a_run_refused_for_its_labels_file_leaves_no_key(cohort, tmp_path):
             tmp_path / "pipeline.toml", folder, out, key_path=tmp_path / "k" / "x.key", progress=False
         )
     assert not (tmp_path / "k").exists()
+
+
+def test_a_new_key_is_written_whole_or_not_at_all(tmp_path, monkeypatch):
+    # Regression: the key file was created empty, then written; a run killed in between left an empty
+    # key that every later run refused. And a key another run makes meanwhile is used, never replaced.
+    import os
+    from pathlib import Path
+
+    import pytest
+
+    from gpuimg.cohort import outputs
+    from gpuimg.cohort.privacy import load_or_create_key
+
+    path = tmp_path / "out.key"
+    real_fsync = os.fsync
+
+    def killed(descriptor):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(outputs.os, "fsync", killed)
+    with pytest.raises(KeyboardInterrupt):
+        load_or_create_key(path)
+    assert list(tmp_path.iterdir()) == []  # neither the key nor a temporary
+    monkeypatch.setattr(outputs.os, "fsync", real_fsync)
+
+    other = os.urandom(32)
+    real_link = os.link
+
+    def raced(source, target):  # another run writes its key just before this one's lands
+        Path(target).write_text(other.hex() + "\n")
+        real_link(source, target)
+
+    monkeypatch.setattr(outputs.os, "link", raced)
+    assert load_or_create_key(path) == other
+    assert bytes.fromhex(path.read_text()) == other and [p.name for p in tmp_path.iterdir()] == ["out.key"]
+
+    def no_hard_links(source, target):  # FAT, some network shares
+        raise PermissionError(1, "Operation not permitted")
+
+    monkeypatch.setattr(outputs.os, "link", no_hard_links)
+    key = load_or_create_key(tmp_path / "fat.key")
+    assert bytes.fromhex((tmp_path / "fat.key").read_text()) == key and len(key) == 32
+    assert os.stat(tmp_path / "fat.key").st_mode & 0o077 == 0
