@@ -482,12 +482,26 @@ IMPORTED = (
 )
 
 
+def _one_task_at_a_time():
+    """Dask's synchronous scheduler as the default (nothing without Dask)."""
+    try:
+        import dask
+    except ImportError:
+        return contextlib.nullcontext()
+    return dask.config.set(scheduler="synchronous")
+
+
 @contextlib.contextmanager
 def emulated_cuda() -> Iterator[Emulator]:
     """Run the block with the emulated CUDA device as gpuimg's ``cuda`` device.
 
     Needs the real GPU libraries installed (``pip install 'gpuimg[test]'``) and Numba's CUDA simulator
     (``NUMBA_ENABLE_CUDASIM=1`` before ``numba.cuda`` is imported) for the kernels.
+
+    Dask computes its tasks one at a time in the block (the synchronous scheduler): the simulator runs
+    one kernel at a time (a second launch from another thread while one runs fails inside it with
+    "'Thread' object has no attribute 'blockIdx'"), and Dask's threads launch the kernels of their
+    chunks at once (a GPU runs them one after another on its stream).
 
     Examples
     --------
@@ -508,7 +522,8 @@ def emulated_cuda() -> Iterator[Emulator]:
         cache.cache_clear()
     emu.calls.clear()
     try:
-        yield emu
+        with _one_task_at_a_time():
+            yield emu
     finally:
         for name, module in saved.items():
             if module is None:
