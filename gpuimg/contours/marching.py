@@ -11,7 +11,6 @@ scikit-image, and the mesh or contours are copied back to the input's device. Th
 from __future__ import annotations
 
 import math
-import warnings
 from collections.abc import Sequence
 
 import numpy as np
@@ -81,7 +80,9 @@ def marching_cubes(
     ------
     ParameterError
         For a volume that is not 3D or has an axis shorter than 2, a level that is not a number
-        inside the volume's range, a bad spacing, step size, direction or mask.
+        inside the volume's range, no level given for a volume with NaN or infinite voxels (whose
+        default level is not a number), a bad spacing, direction or mask, or a step size that is
+        not a whole number from 1 to the shortest axis's length less 1.
 
     Notes
     -----
@@ -112,6 +113,11 @@ def marching_cubes(
     spacing = check_spacing(spacing, 3)
     if not isinstance(step_size, (int, np.integer)) or step_size < 1:
         raise ParameterError(f"step_size={step_size!r} must be a whole number of voxels, 1 or more.")
+    if step_size > min(shape) - 1:  # one sample along an axis: scikit-image finds no cube, "no surface"
+        raise ParameterError(
+            f"step_size={step_size!r} leaves one sample along the shortest axis of a volume of shape "
+            f"{shape}, so no cube to march through: use at most {min(shape) - 1} voxels."
+        )
     check_choice(gradient_direction, _DIRECTIONS, "gradient_direction", hint="use 'descent' or 'ascent'")
     _check_mask(mask, shape)
     host, host_mask = to_host(ns, "marching_cubes", volume, mask)
@@ -139,12 +145,20 @@ def marching_cubes(
             f"level={level!r} is outside the volume's range [{low}, {high}]; pick a value inside it."
         ) from exc
     except RuntimeError as exc:  # within the range, but no voxel edge crosses it (in the mask)
-        with np.errstate(invalid="ignore"), warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)  # an all-NaN volume
-            low, high = float(np.nanmin(host)), float(np.nanmax(host))
-        if not math.isfinite(low):
+        finite = host[np.isfinite(host)]
+        if finite.size == 0:
             raise ParameterError("the volume holds no finite value: there is no surface to find.") from exc
-        shown = f"level={level!r}" if level is not None else f"the default level {(low + high) / 2:g}"
+        low, high = float(finite.min()), float(finite.max())
+        with np.errstate(invalid="ignore"):  # -inf + inf
+            default = 0.5 * (float(host.min()) + float(host.max()))
+        if level is None and not math.isfinite(default):
+            raise ParameterError(
+                "the volume holds NaN or infinite voxels, so the default level, scikit-image's "
+                f"(volume.min() + volume.max()) / 2, is {default}: pass a level between its finite "
+                f"values {low:g} and {high:g} (voxels next to a NaN get NaN vertices: replace the NaNs "
+                f"first, e.g. np.nan_to_num(volume, nan={low:g}))."
+            ) from exc
+        shown = f"level={level!r}" if level is not None else f"the default level {default:g}"
         where = " inside the mask" if host_mask is not None else ""
         raise ParameterError(
             f"no surface crosses {shown}{where} (the volume's values run from {low:g} to {high:g}): "

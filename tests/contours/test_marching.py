@@ -295,3 +295,35 @@ def test_a_dask_volume_and_a_mask_made_from_it_are_read_once(rng):
     mesh = marching_cubes(lazy, 0.0, mask=lazy > -0.2)
     assert len(reads) == lazy.npartitions == 4
     assert_same_mesh(mesh, skimage.measure.marching_cubes(volume, 0.0, mask=volume > -0.2))
+
+
+def test_nan_voxels_without_a_level_name_the_nan_not_a_level_that_crosses(rng):
+    # NaN voxels (outside a scanner's field of view) make scikit-image's default level
+    # (volume.min() + volume.max()) / 2 NaN, so it finds no surface; the message named the finite
+    # values' middle, 5.19615 here, as a level no surface crosses, though that level gives a mesh.
+    z, y, x = np.mgrid[-6:7, -6:7, -6:7]
+    volume = np.sqrt(x**2 + y**2 + z**2)
+    volume[0, 0, 0] = np.nan
+    middle = (np.nanmin(volume) + np.nanmax(volume)) / 2
+    assert len(skimage.measure.marching_cubes(volume.astype(np.float32), middle)[0]) > 0
+    with pytest.raises(gpuimg.ParameterError) as caught:
+        marching_cubes(volume)
+    message = str(caught.value)
+    assert "NaN or infinite voxels" in message and "is nan" in message and "no surface crosses" not in message
+
+
+@pytest.mark.parametrize("shape", [(9, 9, 9), (4, 3, 9), (2, 7, 5)])
+def test_a_step_longer_than_the_shortest_axis_is_named(shape):
+    # scikit-image marches through no cube when step_size >= the shortest axis's length (one sample
+    # along it) and says "no surface found"; the message said to pick another level, though the
+    # level crosses the ramp x + y + z everywhere. One less is the longest step that marches.
+    z, y, x = np.indices(shape)
+    volume = (x + y + z).astype(np.float32)
+    longest = min(shape) - 1
+    want = skimage.measure.marching_cubes(volume, 0.3, step_size=longest)
+    assert_same_mesh(marching_cubes(volume, 0.3, step_size=longest), want)
+    with pytest.raises(RuntimeError, match="No surface found"):
+        skimage.measure.marching_cubes(volume, 0.3, step_size=longest + 1)
+    message = f"step_size={longest + 1} leaves one sample.*at most {longest}"
+    with pytest.raises(gpuimg.ParameterError, match=message):
+        marching_cubes(volume, 0.3, step_size=longest + 1)
