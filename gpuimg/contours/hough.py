@@ -367,8 +367,8 @@ def hough_circles(
     image : array (NumPy, CuPy or Dask), 2D (rows, columns)
         2D only, so not a Volume (a Volume is 3D): pass one of its slices, ``volume.data[k]``.
         Non-zero pixels are edges.
-    radius : 1D array of int [pixels]
-        The radii tested.
+    radius : int or 1D array of int [pixels]
+        The radius or radii tested.
     min_xdistance, min_ydistance, threshold, num_peaks, total_num_peaks
         As :func:`hough_circle_peaks`.
     normalize : bool
@@ -391,7 +391,7 @@ def hough_circles(
     >>> int(cx[0]), int(cy[0]), int(radii[0])
     (45, 30, 12)
     """
-    radii = np.asarray(to_numpy(radius))
+    radii = np.atleast_1d(to_numpy(radius))  # one radius too, as hough_circle takes it
     hspaces = hough_circle(image, radii, normalize=normalize)
     return hough_circle_peaks(
         hspaces,

@@ -108,6 +108,21 @@ def test_detectors_equal_scikit_image_transform_then_peaks():
     assert_all_equal(hough_circles(edges, radii, total_num_peaks=4), want)
 
 
+@pytest.mark.parametrize("radius", [12, np.int64(12), 12.0])
+def test_hough_circles_takes_one_radius_as_hough_circle_does(radius):
+    # hough_circle takes a single radius (as scikit-image's, np.atleast_1d); hough_circles passed it
+    # on to the peak finder as a 0-d array: "hspaces and radii must be ... got shapes (1, 80, 80)
+    # and ()", naming an accumulator the caller never gave.
+    edges = np.zeros((80, 80), bool)
+    edges[skimage.draw.circle_perimeter(30, 45, 12)] = True
+    radii = np.atleast_1d(radius)
+    want = skimage.transform.hough_circle_peaks(
+        skimage.transform.hough_circle(edges, radius), radii, total_num_peaks=1
+    )
+    assert_all_equal(hough_circles(edges, radius, total_num_peaks=1), want)
+    assert int(want[1][0]) == 45 and int(want[2][0]) == 30 and int(want[3][0]) == 12
+
+
 def test_a_drawn_circle_is_found_at_its_centre_and_radius(rng):
     """Closed form: the strongest circle of a drawn circle is that circle, within 1 pixel."""
     edges = np.zeros((120, 140), bool)
