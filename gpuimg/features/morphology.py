@@ -12,7 +12,6 @@ import math
 from collections.abc import Sequence
 
 import numpy as np
-import scipy.spatial
 from numpy.typing import ArrayLike
 
 from gpuimg._support import roi_voxels
@@ -132,6 +131,10 @@ def morphology_deferred(image, morph_mask, intensity_mask, spacing: Sequence[flo
     The device is read once here: both masks, packed into one byte per voxel, for the counts, the
     boxes, the mesh, the convex hull and the PCA, which run on the host.
     """
+    # Imported here: scipy.spatial takes 0.1 s, which `import gpuimg` need not pay.
+    from scipy.spatial import ConvexHull
+    from scipy.spatial.distance import pdist
+
     if any(is_dask(x) for x in (image, morph_mask, intensity_mask)):
         import dask
 
@@ -169,8 +172,8 @@ def morphology_deferred(image, morph_mask, intensity_mask, spacing: Sequence[flo
     volume, area = binary_mesh_measures(morph, spacing=spacing)
     points = _edge_midpoints(morph, spacing)
     extent = points.max(axis=0) - points.min(axis=0)
-    hull = scipy.spatial.ConvexHull(points)
-    diameter = float(scipy.spatial.distance.pdist(points[hull.vertices]).max())
+    hull = ConvexHull(points)
+    diameter = float(pdist(points[hull.vertices]).max())
 
     # Morphological voxel centres [mm] (host): geometric centre of mass and PCA.
     pos_morph = np.stack(np.nonzero(morph), axis=1) * np.asarray(spacing)

@@ -11,7 +11,6 @@ import os
 import zlib
 from pathlib import Path
 
-import nibabel as nib
 import nrrd
 import numpy as np
 
@@ -115,6 +114,8 @@ def read_image(path: str | os.PathLike, *, device: str = "auto") -> Volume:
 
 def _read_nifti(path: Path) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]:
     """Voxels (i, j, k) and LPS geometry of a NIfTI file; the header is checked before any voxel is read."""
+    import nibabel as nib  # here, not at the top: 30-50 ms that `import gpuimg` need not pay
+
     _check_compression(path)
     image = nib.load(path)
     header = image.header
@@ -333,6 +334,8 @@ def _check_voxels(shape: tuple[int, ...], caller: str) -> None:
 
 
 def _write(kind: str, data: np.ndarray, matrix: np.ndarray, origin, path: Path) -> None:
+    import nibabel as nib
+
     with _atomic_path(path) as tmp:
         if kind == "nifti":
             affine = np.eye(4)
