@@ -210,7 +210,9 @@ def remove_small_objects(
     if min_voxels is not None:
         keep = result.sizes >= min_voxels
     else:
-        keep = result.volumes_mm3 >= min_size_mm3
+        # A volume is a rounded product (1000 voxels of 0.7³ mm: 342.99999999999994 mm³), so a
+        # component of exactly min_size_mm3 is kept within 1e-12 relative (one voxel of 10¹² voxels).
+        keep = result.volumes_mm3 >= min_size_mm3 * (1.0 - 1e-12)
     lut = ns.xp.asarray(np.concatenate([[False], keep]))
     if is_dask(result.labels):
         return result.labels.map_blocks(lambda block: lut[block], dtype=bool)

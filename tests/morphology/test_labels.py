@@ -91,6 +91,27 @@ def test_dask_label_merges_across_chunks(rng, connectivity, ct_crop):
         assert got.bboxes == [boxes[o - 1] for o in order]
 
 
+@pytest.mark.parametrize(
+    ("spacing", "side", "mm3"),
+    [
+        (0.7, 10, 343.0),
+        (0.35, 5, 5.359375),
+        (0.85, 3, 16.581375),
+        (0.3, 10, 27.0),
+        ((0.5, 0.7, 0.9), 10, 315.0),
+    ],
+)
+def test_an_object_of_exactly_min_size_mm3_is_kept(spacing, side, mm3):
+    # Closed form: a cube of side³ voxels of spacing³ mm holds mm3 mm³ exactly, and only smaller
+    # objects go. 1000 voxels of 0.7³ mm summed to 342.99999999999994 mm³ (27 of 0.85³ to
+    # 16.581374999999998), so the cube went at min_size_mm3=343 (16.581375).
+    mask = np.pad(np.ones((side,) * 3, bool), 2)
+    np.testing.assert_array_equal(remove_small_objects(mask, mm3, spacing=spacing), mask)
+    # one voxel more is too many: the object goes, as scikit-image's remove_small_objects has it
+    voxel = float(np.prod(np.broadcast_to(spacing, 3)))
+    assert not remove_small_objects(mask, mm3 + voxel, spacing=spacing).any()
+
+
 @pytest.mark.parametrize("connectivity", [6, 26])
 def test_remove_small_objects_equals_scikit_image(rng, connectivity):
     # Around the blobs, a margin of 3 holding a diagonal pair of voxels, an object of under 20 voxels
