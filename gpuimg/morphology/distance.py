@@ -28,7 +28,10 @@ def distance_transform(mask: Image, *, spacing: Spacing = None) -> Image:
     -------
     float64 array or Volume
         Equal to ``scipy.ndimage.distance_transform_edt(mask, sampling=spacing)``; 0 on the
-        background; on the input's device.
+        background; on the input's device. ``inf`` everywhere for a mask without a background
+        voxel (no distance to measure), where SciPy measures to a voxel before the first along
+        each axis (1, 2, 3, ... from one corner); pad the mask (``np.pad(mask, 1)``) to measure
+        to the volume's edge instead.
     """
     if is_dask(mask):
         raise ParameterError("distance_transform needs the whole mask; pass mask.compute().")
@@ -36,4 +39,7 @@ def distance_transform(mask: Image, *, spacing: Spacing = None) -> Image:
     mask = ns.xp.asarray(mask)
     check_ndim(mask, (1, 2, 3), "mask")
     sampling = _spacing(spacing, mask.ndim)
-    return ns.ndi.distance_transform_edt(roi_voxels(mask), sampling=sampling).astype(np.float64, copy=False)
+    inside = roi_voxels(mask)
+    if inside.size and bool(inside.all()):  # no background voxel: the nearest one is infinitely far
+        return ns.xp.full(inside.shape, np.inf, dtype=np.float64)
+    return ns.ndi.distance_transform_edt(inside, sampling=sampling).astype(np.float64, copy=False)
