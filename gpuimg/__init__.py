@@ -2,8 +2,9 @@
 
 import importlib
 from importlib.metadata import version
+from typing import TYPE_CHECKING
 
-from . import backend, contours, datasets, edges, features, io, morphology, preprocess
+from . import backend, io
 from .backend import to_device, to_numpy
 from .errors import (
     ConfigError,
@@ -23,6 +24,15 @@ from .io import SeriesInfo, list_series, read_dicom, read_image, stitch, write_d
 from .volume import Volume
 
 __version__ = version("gpuimg")
+
+#: Subpackages loaded on first use (``gpuimg.edges.canny`` or ``from gpuimg import edges`` loads it):
+#: they import Numba's kernels with its CUDA target (0.6 s), scikit-image and scikit-learn, which a
+#: process that only reads images, lists series or prints ``gpuimg --help`` need not pay.
+_LAZY = ("contours", "datasets", "edges", "features", "ml", "morphology", "preprocess")
+
+if TYPE_CHECKING:  # for type checkers and editors, which do not run __getattr__
+    from . import contours, datasets, edges, features, ml, morphology, preprocess
+    from .errors import NotFittedError
 
 __all__ = [
     "ConfigError",
@@ -62,10 +72,11 @@ __all__ = [
 
 
 def __getattr__(name: str):
-    # gpuimg.ml and NotFittedError import scikit-learn (most of a second): they load on first use, so
-    # that a process which only reads and measures (a Dask worker of the cohort pipeline) never pays it.
-    if name == "ml":
-        return importlib.import_module(".ml", __name__)
+    # NotFittedError imports scikit-learn (most of a second), as gpuimg.ml does: both load on first
+    # use, so that a process which only reads and measures (a Dask worker of the cohort pipeline)
+    # never pays it.
+    if name in _LAZY:
+        return importlib.import_module(f".{name}", __name__)
     if name == "NotFittedError":
         from .errors import NotFittedError
 

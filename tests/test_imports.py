@@ -6,10 +6,23 @@ import sys
 
 import pytest
 
-#: Loaded on first use only: scikit-learn (gpuimg.ml), Dask and distributed (chunked arrays, cohorts),
-#: pandas, PyArrow and matplotlib (cohort tables and reports), scipy.spatial (morphology features'
-#: convex hull) and nibabel (NIfTI files).
-LAZY = ("sklearn", "dask", "distributed", "pandas", "pyarrow", "matplotlib", "scipy.spatial", "nibabel")
+#: Loaded on first use only: Numba with its CUDA target (the kernels, under gpuimg.edges,
+#: .preprocess, .morphology, .features, .contours), scikit-image, scikit-learn (gpuimg.ml), Dask and
+#: distributed (chunked arrays, cohorts), pandas, PyArrow and matplotlib (cohort tables and reports),
+#: scipy.spatial (morphology features' convex hull) and nibabel (NIfTI files).
+LAZY = (
+    "numba",
+    "numba.cuda",
+    "skimage",
+    "sklearn",
+    "dask",
+    "distributed",
+    "pandas",
+    "pyarrow",
+    "matplotlib",
+    "scipy.spatial",
+    "nibabel",
+)
 
 
 def _loaded(statement: str) -> list[str]:
@@ -19,6 +32,25 @@ def _loaded(statement: str) -> list[str]:
     return done.stdout.split()
 
 
-@pytest.mark.parametrize("statement", ["import gpuimg", "import gpuimg.cli"])
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "import gpuimg",
+        "import gpuimg.cli",
+        "import gpuimg; gpuimg.list_series, gpuimg.read_image, gpuimg.Volume",
+    ],
+)
 def test_import_leaves_optional_libraries_unloaded(statement):
     assert _loaded(statement) == []
+
+
+def test_subpackages_load_on_first_use():
+    """``gpuimg.edges`` (attribute) and ``from gpuimg import features`` load the subpackage and its
+    kernels; what ``dir(gpuimg)`` lists resolves."""
+    statement = (
+        "import gpuimg\n"
+        "from gpuimg import features\n"
+        "assert features.extract and gpuimg.edges.canny and gpuimg.morphology.label\n"
+        "assert all(getattr(gpuimg, name) is not None for name in gpuimg.__all__)\n"
+    )
+    assert {"numba", "numba.cuda", "skimage", "sklearn"} <= set(_loaded(statement))

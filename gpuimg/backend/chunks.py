@@ -8,7 +8,6 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import NamedTuple
 
-import numba
 import numpy as np
 
 from gpuimg._support import check_known_shape
@@ -78,6 +77,8 @@ def separable_passes(pass_1d: Callable, image, axes: Sequence[int], *, in_place:
     array
         A new array on the image's device, never ``image`` itself; ``image`` with ``in_place``.
     """
+    import numba  # here, not at the top: `import gpuimg` need not pay its 0.3 s
+
     ns = namespace(image)
     threads = numba.get_num_threads() if ns.device == "cpu" else 1
     src = image

@@ -205,7 +205,8 @@ def test_the_sources_digest_is_taken_on_a_kernels_first_call_not_on_import():
 def test_on_disk_tells_whether_a_kernel_will_load_or_compile(tmp_path):
     code = (
         "import numpy as np, gpuimg; from gpuimg.kernels.cache import on_disk;"
-        "from gpuimg.kernels.registry import CPU_DRIVERS as d; k = d['gpuimg.kernels.median._median_cpu'];"
+        "from gpuimg.kernels import load_all; from gpuimg.kernels.registry import CPU_DRIVERS as d;"
+        "load_all(); k = d['gpuimg.kernels.median._median_cpu'];"
         "before = on_disk(k); gpuimg.preprocess.median_filter(np.zeros((4, 4, 4), np.float32), 3);"
         "print(before, on_disk(k), sum(k.stats.cache_hits.values()))"
     )
