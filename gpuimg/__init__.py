@@ -28,7 +28,8 @@ __version__ = version("gpuimg")
 #: Subpackages loaded on first use (``gpuimg.edges.canny`` or ``from gpuimg import edges`` loads it):
 #: they import Numba's kernels with its CUDA target (0.6 s), scikit-image and scikit-learn, which a
 #: process that only reads images, lists series or prints ``gpuimg --help`` need not pay.
-_LAZY = ("contours", "datasets", "edges", "features", "ml", "morphology", "preprocess")
+#: ``gpuimg.kernels`` too, which is not public but was reachable as an attribute after ``import gpuimg``.
+_LAZY = ("contours", "datasets", "edges", "features", "kernels", "ml", "morphology", "preprocess")
 
 if TYPE_CHECKING:  # for type checkers and editors, which do not run __getattr__
     from . import contours, datasets, edges, features, ml, morphology, preprocess

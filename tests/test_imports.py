@@ -38,6 +38,7 @@ def _loaded(statement: str) -> list[str]:
         "import gpuimg",
         "import gpuimg.cli",
         "import gpuimg; gpuimg.list_series, gpuimg.read_image, gpuimg.Volume",
+        "from gpuimg.cohort.privacy import pseudonym, scrub",  # what `gpuimg info` imports
     ],
 )
 def test_import_leaves_optional_libraries_unloaded(statement):
@@ -46,11 +47,12 @@ def test_import_leaves_optional_libraries_unloaded(statement):
 
 def test_subpackages_load_on_first_use():
     """``gpuimg.edges`` (attribute) and ``from gpuimg import features`` load the subpackage and its
-    kernels; what ``dir(gpuimg)`` lists resolves."""
+    kernels, ``gpuimg.cohort.run_pipeline`` its module; every name of ``gpuimg.__all__`` resolves."""
     statement = (
-        "import gpuimg\n"
+        "import gpuimg, gpuimg.cohort\n"
         "from gpuimg import features\n"
         "assert features.extract and gpuimg.edges.canny and gpuimg.morphology.label\n"
+        "assert gpuimg.kernels.load_all and gpuimg.cohort.run_pipeline and gpuimg.cohort.Spec\n"
         "assert all(getattr(gpuimg, name) is not None for name in gpuimg.__all__)\n"
     )
     assert {"numba", "numba.cuda", "skimage", "sklearn"} <= set(_loaded(statement))
