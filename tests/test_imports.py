@@ -50,6 +50,7 @@ def test_subpackages_load_on_first_use():
     kernels, ``gpuimg.cohort.run_pipeline`` its module; every name of ``gpuimg.__all__`` resolves."""
     statement = (
         "import gpuimg, gpuimg.cohort\n"
+        "assert gpuimg.cohort.spec.STEPS and gpuimg.cohort.study.__name__ == 'gpuimg.cohort.study'\n"
         "from gpuimg import features\n"
         "assert features.extract and gpuimg.edges.canny and gpuimg.morphology.label\n"
         "assert gpuimg.kernels.load_all and gpuimg.cohort.run_pipeline and gpuimg.cohort.Spec\n"

@@ -38,9 +38,15 @@ __all__ = [
 ]
 
 
+#: Submodules that ``import gpuimg.cohort`` made attributes (``help(gpuimg.cohort.spec)``), loaded on use.
+_SUBMODULES = ("learn", "outputs", "report", "run", "spec", "study")
+
+
 def __getattr__(name: str):
     if name in _LAZY:
         return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+    if name in _SUBMODULES:
+        return importlib.import_module(f".{name}", __name__)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
