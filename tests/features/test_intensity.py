@@ -128,16 +128,7 @@ def test_ivh_fixed_bin_size_ends_at_the_bin_of_the_upper_bound(width):
     f = extract(x.reshape(2, 10, 10), np.ones((2, 10, 10)), spacing=1.0, settings=settings, families=["ivh"])
     centres = (np.floor(x / width) + 0.5) * width
     levels = (np.arange(np.floor(100.0 / width) + 1) + 0.5) * width
-    nu = np.array([(centres >= level).mean() for level in levels])
-    gamma = (levels - levels[0]) / (levels[-1] - levels[0])
-    past_levels, past_nu = np.append(levels, levels[-1] + width), np.append(nu, 0.0)
-    expected = {
-        "ivh_v10": nu[np.argmax(gamma >= 0.1)],
-        "ivh_v90": nu[np.argmax(gamma >= 0.9)],
-        "ivh_i10": past_levels[np.argmax(past_nu <= 0.1)],
-        "ivh_i90": past_levels[np.argmax(past_nu <= 0.9)],
-        "ivh_auc": np.trapezoid(nu, gamma),
-    }
+    expected = _ivh_reference(centres, levels, width)
     # the same sums as the trapezoids, in another order: rounding only
     np.testing.assert_allclose([f[k] for k in expected], list(expected.values()), rtol=1e-12)
 
@@ -286,17 +277,23 @@ def test_ivh_fixed_bin_size_ends_at_the_bin_of_the_largest_intensity(rng, top, r
     )
     centres = np.floor(x) + 0.5  # bins of width 1 from the minimum 0
     levels = np.arange(centres.min(), centres.max() + 0.5)
+    expected = _ivh_reference(centres, levels, 1.0)
+    # the same sums as the trapezoids, in another order: rounding only
+    np.testing.assert_allclose([f[k] for k in expected], list(expected.values()), rtol=1e-12)
+
+
+def _ivh_reference(centres, levels, width):
+    """V10, V90, I10, I90 and the AUC of the IVH (IBSI 1, 4.3) of voxels at bin ``centres``, at
+    ``levels`` a bin ``width`` apart, in plain NumPy."""
     nu = np.array([(centres >= level).mean() for level in levels])
     gamma = (levels - levels[0]) / (levels[-1] - levels[0])
     # past the last level no voxel is left: where more than a tenth of the voxels lie in the top bin,
     # the intensity of 10 % of the volume is the level after it
-    past_levels, past_nu = np.append(levels, levels[-1] + 1.0), np.append(nu, 0.0)
-    expected = {
+    past_levels, past_nu = np.append(levels, levels[-1] + width), np.append(nu, 0.0)
+    return {
         "ivh_v10": nu[np.argmax(gamma >= 0.1)],
         "ivh_v90": nu[np.argmax(gamma >= 0.9)],
         "ivh_i10": past_levels[np.argmax(past_nu <= 0.1)],
         "ivh_i90": past_levels[np.argmax(past_nu <= 0.9)],
         "ivh_auc": np.trapezoid(nu, gamma),
     }
-    # the same sums as the trapezoids, in another order: rounding only
-    np.testing.assert_allclose([f[k] for k in expected], list(expected.values()), rtol=1e-12)
