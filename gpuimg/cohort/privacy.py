@@ -94,7 +94,10 @@ def is_pseudonym(value: str, kind: str) -> bool:
 
 
 def scrub(message: str, replacements: dict[str, str]) -> str:
-    """``message`` with each key of ``replacements`` (of two characters or more) replaced by its value.
+    """``message`` with each key of ``replacements`` replaced by its value: a key of two characters or
+    more wherever it stands, a key of one letter or digit (a patient ID ``7``, a folder ``A``) where it
+    is a whole path component (``/data/7/ct``, ``7/ct/x.dcm``, ``/data/7`` or ``7`` alone), since
+    replaced wherever it stands it would take every such letter or digit of the message.
 
     One pass, the longest key first where several start at one place: what a replacement wrote is not
     searched again (a folder named ``001`` would otherwise be replaced inside its own pseudonym,
@@ -104,11 +107,18 @@ def scrub(message: str, replacements: dict[str, str]) -> str:
     --------
     >>> scrub("no files in /data/001", {"/data/001": "<study S-ab001c>", "001": "S-ab001c"})
     'no files in <study S-ab001c>'
+    >>> scrub("/data/7/ct/slice_0007.dcm: 7 frames", {"7": "<patient>"})
+    '/data/<patient>/ct/slice_0007.dcm: 7 frames'
     """
-    secrets = sorted((s for s in replacements if s and len(s) > 1), key=len, reverse=True)
-    if not secrets:
+    texts = sorted((s for s in replacements if len(s) > 1), key=len, reverse=True)
+    letters = sorted(s for s in replacements if len(s) == 1 and s.isalnum())
+    if not texts and not letters:
         return message
-    pattern = re.compile("|".join(map(re.escape, secrets)))
+    # A one-character component: after the start or a separator, before the end, a separator, or what
+    # ends a path in a message (space, colon, comma, semicolon, closing parenthesis).
+    pattern = re.compile(
+        "|".join([*map(re.escape, texts), *(rf"(?<![^/\\]){re.escape(s)}(?![^/\\\s:,;)])" for s in letters)])
+    )
     return pattern.sub(lambda found: replacements[found[0]], message)
 
 
