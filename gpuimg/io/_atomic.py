@@ -15,11 +15,27 @@ from pathlib import Path
 from gpuimg.errors import WriteError
 
 _MARK = ".gpuimg-"
+#: Bytes of the target's name that start its temporary's name, and most bytes of the suffix kept: the
+#: temporary's name (these, the mark, a process id of up to 7 digits and 8 hex digits) stays within the
+#: 255 bytes most file systems allow a name, whatever the target's name.
+_NAME_BYTES = 120
+_SUFFIX_BYTES = 16
 
 
 def _temporary(path: Path, suffix: str = "") -> Path:
-    """A fresh temporary name beside ``path`` (hidden, with this process's id)."""
-    return path.parent / f".{path.name}{_MARK}{os.getpid()}-{secrets.token_hex(4)}.tmp{suffix}"
+    """A fresh temporary name beside ``path`` (hidden, with this process's id), ending in ``suffix``."""
+    start = os.fsdecode(os.fsencode(path.name)[:_NAME_BYTES])
+    return path.parent / f".{start}{_MARK}{os.getpid()}-{secrets.token_hex(4)}.tmp{suffix}"
+
+
+def _format_suffix(path: Path) -> str:
+    """The end of ``path``'s name that names its format (``.nii.gz``, ``.nrrd``), for writers that pick
+    the format by name: its last two suffixes, else its last, if at most 16 bytes long (a longer one is
+    part of the name, as a UID's last component is), else none."""
+    for suffix in ("".join(path.suffixes[-2:]), path.suffix):
+        if len(os.fsencode(suffix)) <= _SUFFIX_BYTES:
+            return suffix
+    return ""
 
 
 def _alive(pid: int) -> bool:
@@ -60,7 +76,7 @@ def _atomic_path(path: Path):
         raise WriteError(f"{path} is a folder; pass the path of a file to write.")
     _make_parent(path)
     _clean_stale(path.parent)
-    tmp = _temporary(path, "".join(path.suffixes))
+    tmp = _temporary(path, _format_suffix(path))
     try:
         yield tmp
         os.replace(tmp, path)

@@ -70,6 +70,39 @@ def test_write_image_removes_a_killed_writes_temporary(tmp_path, make_volume):
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["image.nii.gz", live.name])
 
 
+#: File names that fit the 255 bytes of a name but whose temporary, named after them, did not: a UID's
+#: components (TCIA names files and folders so) made the temporary's suffix as long as the name itself.
+LONG_NAMES = [
+    ".".join(["1.3.6.1.4.1.14519.5.2.1.6279.6001"] * 3) + ".105756658031515062000744821260",
+    "x" * 230,
+]
+
+
+@pytest.mark.parametrize("name", LONG_NAMES, ids=["dotted", "plain"])
+@pytest.mark.parametrize("suffix", [".nii.gz", ".nrrd", ".nhdr"])
+def test_write_image_to_a_long_name(tmp_path, rng, name, suffix):
+    # 'File name too long' (WriteError) for the temporary, though the name itself is a valid one.
+    import nibabel as nib
+    import nrrd
+
+    data = rng.integers(-1000, 1000, (3, 4, 5)).astype(np.int16)
+    path = tmp_path / f"{name[: 250 - len(suffix) - (len('.raw.gz') if suffix == '.nhdr' else 0)]}{suffix}"
+    write_image(Volume(data), path)
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temporary left
+    # The reference readers: nibabel's array is (x, y, z), pynrrd's too (its default index order).
+    stored = nib.load(path).get_fdata() if suffix == ".nii.gz" else nrrd.read(str(path))[0]
+    np.testing.assert_array_equal(np.transpose(stored, (2, 1, 0)), data)
+
+
+def test_write_dicom_to_a_folder_of_a_long_name(tmp_path, rng):
+    data = rng.integers(-1000, 1000, (3, 4, 5)).astype(np.int16)
+    folder = tmp_path / LONG_NAMES[1][:250]
+    write_dicom(Volume(data), folder)
+    assert [p.name for p in tmp_path.iterdir()] == [folder.name]
+    files = sorted(folder.iterdir(), key=lambda p: pydicom.dcmread(p).ImagePositionPatient[2])
+    np.testing.assert_array_equal([pydicom.dcmread(p).pixel_array for p in files], data)
+
+
 def test_write_image_killed_leaves_only_a_temporary_the_next_write_removes(tmp_path):
     """SIGKILL while NIfTI is being written: no file at the target, and the next write cleans up."""
     script = textwrap.dedent(
