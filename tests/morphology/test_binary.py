@@ -1,4 +1,6 @@
-"""gpuimg.morphology.binary against scipy.ndimage with the same footprint array."""
+"""gpuimg.morphology.binary against scipy.ndimage and scikit-image with the same footprint array."""
+
+import inspect
 
 import numpy as np
 import pytest
@@ -37,14 +39,48 @@ def test_footprint_rule_by_physical_distance():
 
 @pytest.mark.parametrize("name", list(OPS))
 @pytest.mark.parametrize("shape", ["ball", "cube", "cross"])
-def test_binary_equals_scipy(rng, name, shape):
+def test_binary_in_constant_mode_equals_scipy_binary(rng, name, shape):
     mask = ndi.gaussian_filter(rng.random((14, 16, 18)), 1.0) > 0.5
     spacing = (2.0, 0.8, 0.8)
     ours, scipy_name = OPS[name]
     fp = footprint(shape, radius_mm=2.0, spacing=spacing)
-    got = ours(mask, shape, radius_mm=2.0, spacing=spacing)
+    got = ours(mask, shape, radius_mm=2.0, spacing=spacing, mode="constant")
     assert got.dtype == bool
     np.testing.assert_array_equal(got, getattr(ndi, f"binary_{scipy_name}")(mask, structure=fp))
+
+
+@pytest.mark.parametrize("name", list(OPS))
+@pytest.mark.parametrize("mode", ["reflect", "nearest", "mirror", "wrap", "constant"])
+@pytest.mark.parametrize("cval", [0.0, 1.0])
+def test_binary_modes_equal_scikit_image_and_scipy_grey(rng, name, mode, cval):
+    """A bool image's voxels past the edges follow ``mode`` as in grey morphology, scikit-image's
+    rule (regression: binary morphology ignored ``mode``, with nothing outside the image, so the
+    closing of a mask touching the image's faces lost voxels there)."""
+    ours, scipy_name = OPS[name]
+    for shape, radius in (((9, 11, 12), 1.0), ((3, 2, 7), (2.0, 1.0, 2.0)), ((1, 6, 5), 1.0)):
+        mask = rng.random(shape) > 0.4
+        fp = footprint("ball", radius)
+        got = ours(mask, fp, mode=mode, cval=cval)
+        assert got.dtype == bool
+        want = getattr(ndi, f"grey_{scipy_name}")(mask, footprint=fp, mode=mode, cval=cval)
+        np.testing.assert_array_equal(got, want)
+        skimage_op = getattr(pytest.importorskip("skimage.morphology"), scipy_name)
+        if "mode" in inspect.signature(skimage_op).parameters:
+            np.testing.assert_array_equal(got, skimage_op(mask, fp, mode=mode, cval=cval))
+
+
+def test_a_mask_touching_the_faces_keeps_them(rng):
+    """Closed forms: closing is extensive and opening anti-extensive (Serra), and a box spanning the
+    image along z keeps every slice under opening (regression: both lost the first and last slice)."""
+    box = np.zeros((6, 9, 9), bool)
+    box[:, 2:7, 2:7] = True
+    np.testing.assert_array_equal(opening(box, "cube", 1), box)
+    np.testing.assert_array_equal(closing(box, "ball", 1), box)
+    np.testing.assert_array_equal(erode(np.ones((4, 5, 6), bool), "ball", 2), np.ones((4, 5, 6), bool))
+    mask = ndi.gaussian_filter(rng.random((10, 12, 14)), 1.0) > 0.45
+    assert mask[0].any() and mask[-1].any()
+    assert (closing(mask, "ball", 2) >= mask).all()
+    assert (opening(mask, "ball", 2) <= mask).all()
 
 
 @pytest.mark.parametrize("name", list(OPS))
@@ -68,7 +104,11 @@ def test_on_real_ct(ct_slice, ct_crop):
     )
     body = crop > -300
     np.testing.assert_array_equal(
-        closing(body, "ball", radius_mm=3.0, spacing=spacing), ndi.binary_closing(body, structure=fp)
+        closing(body, "ball", radius_mm=3.0, spacing=spacing, mode="constant"),
+        ndi.binary_closing(body, structure=fp),
+    )
+    np.testing.assert_array_equal(
+        closing(body, "ball", radius_mm=3.0, spacing=spacing), ndi.grey_closing(body, footprint=fp)
     )
     fp2 = footprint("cube", 2.0, ndim=2)
     np.testing.assert_array_equal(dilate(ct_slice, "cube", 2.0), ndi.grey_dilation(ct_slice, footprint=fp2))
@@ -91,21 +131,22 @@ def test_dask_with_uneven_chunks_equals_whole_volume(rng, name):
 
 @pytest.mark.parametrize("name", list(OPS))
 @pytest.mark.parametrize("device", ["cpu", "cuda"])
-def test_dask_binary_in_wrap_mode_equals_scipy(rng, name, device, request):
-    """Binary morphology has nothing outside the image whatever the mode (regression: with
-    mode="wrap" the chunks of a Dask mask were given the opposite edge as their halo, so voxels
-    near the volume's edges differed from the whole mask's result)."""
+@pytest.mark.parametrize("mode", ["wrap", "reflect"])
+def test_dask_binary_modes_equal_scipy_grey(rng, name, device, mode, request):
+    """The chunks of a Dask mask see past the volume's edges what ``mode`` says, and only there
+    (regression, earlier: with mode="wrap" chunks were given the opposite edge as their halo while
+    the whole mask's operation had nothing outside)."""
     da = pytest.importorskip("dask.array")
     ours, scipy_name = OPS[name]
     mask = rng.random((9, 10, 11)) > 0.5
-    mask[..., :2], mask[..., -1] = False, True  # wrapped around, x = 0 would dilate
-    mask[:2, 3:7, 3:8] = mask[-1, 3:7, 3:8] = True  # wrapped around, z = 0 would not erode
+    mask[..., :2], mask[..., -1] = False, True
+    mask[:2, 3:7, 3:8] = mask[-1, 3:7, 3:8] = True
     chunks = ((4, 5), (10,), (6, 5))
     lazy = da.from_array(mask, chunks=chunks)
     if device == "cuda":
         lazy = lazy.map_blocks(request.getfixturevalue("emulated_cuda"))
-    got = ours(lazy, "cube", 1, mode="wrap").compute()
-    want = getattr(ndi, f"binary_{scipy_name}")(mask, structure=np.ones((3, 3, 3), bool))
+    got = ours(lazy, "cube", 1, mode=mode).compute()
+    want = getattr(ndi, f"grey_{scipy_name}")(mask, footprint=np.ones((3, 3, 3), bool), mode=mode)
     np.testing.assert_array_equal(gpuimg.to_numpy(got), want)
 
 
@@ -127,7 +168,10 @@ def test_array_footprint_as_in_scikit_image(rng, name):
     ours, scipy_name = OPS[name]
     mask = rng.random((8, 9, 10)) > 0.5
     fp = np.ones((3, 3, 3))
-    np.testing.assert_array_equal(ours(mask, fp), getattr(ndi, f"binary_{scipy_name}")(mask, structure=fp))
+    np.testing.assert_array_equal(
+        ours(mask, fp, mode="constant"), getattr(ndi, f"binary_{scipy_name}")(mask, structure=fp)
+    )
+    np.testing.assert_array_equal(ours(mask, fp), getattr(ndi, f"grey_{scipy_name}")(mask, footprint=fp))
     image = rng.integers(0, 100, (8, 9, 10))
     np.testing.assert_array_equal(
         ours(image, fp, mode="nearest"),
