@@ -1,10 +1,11 @@
 """Atomic writes of the cohort outputs: a file is either absent, the old one, or the whole new one.
 
-Each file is written under a temporary name in the output folder (``.partial-*``) and renamed over its
-final name, so Ctrl-C or SIGKILL never leaves a half-written output; a later run removes leftover
-temporary files. The outputs are also flushed to disk before the rename (``durable``), so that they
-survive a power cut; the per-study results, which a run reads back and can redo, are not (a flush to
-disk costs about as much as a small study's features).
+Each file is written under a temporary name in the output folder and renamed over its final name, as
+:mod:`gpuimg.io` writes images (:func:`gpuimg.io._atomic._atomic_path`), so Ctrl-C or SIGKILL never
+leaves a half-written output; a later run removes leftover temporary files. The outputs are also
+flushed to disk before the rename (``durable``), so that they survive a power cut; the per-study
+results, which a run reads back and can redo, are not (a flush to disk costs about as much as a small
+study's features).
 """
 
 import contextlib
@@ -13,57 +14,37 @@ import io
 import json
 import math
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
-_PARTIAL = ".partial-"
+from gpuimg.io._atomic import _TEMPORARIES, _atomic_path, _remove
 
 
 @contextlib.contextmanager
 def atomic(path: Path, mode: str = "w", *, durable: bool = True, exclusive: bool = False):
-    """An open temporary file beside ``path`` that replaces ``path`` when the block succeeds.
+    """An open temporary file beside ``path``, readable by its owner only, that replaces ``path`` when
+    the block succeeds.
 
     ``durable`` flushes it to disk (fsync) before the rename. ``exclusive`` never replaces a file:
     the temporary is hard-linked into place, which raises FileExistsError where ``path`` exists, even
     one another process made meanwhile (on a file system without hard links, a rename after a check).
+    Killed writes' temporaries are left to :func:`remove_partials`, which a run calls once: a run
+    writes every study's results into one folder.
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    descriptor, tmp = tempfile.mkstemp(prefix=_PARTIAL + path.name + ".", dir=path.parent)
-    try:
-        with os.fdopen(
-            descriptor, mode, **({} if "b" in mode else {"newline": "", "encoding": "utf-8"})
-        ) as file:
+    text = {} if "b" in mode else {"newline": "", "encoding": "utf-8"}
+    with _atomic_path(Path(path), exclusive=exclusive, clean=False) as tmp:
+        with open(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), mode, **text) as file:
             yield file
             if durable:
                 file.flush()
                 os.fsync(file.fileno())
-        if exclusive:
-            _link(tmp, path)
-            Path(tmp).unlink(missing_ok=True)  # the second name of a hard link
-        else:
-            os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def _link(tmp: str, path: Path) -> None:
-    try:
-        os.link(tmp, path)
-    except FileExistsError:
-        raise
-    except OSError:  # no hard links here (FAT, some network shares)
-        if path.exists():
-            raise FileExistsError(f"{path} exists") from None
-        os.replace(tmp, path)
 
 
 def remove_partials(folder: Path) -> None:
     """Delete the temporary files an interrupted run left in ``folder`` (recursively)."""
-    for leftover in folder.rglob(_PARTIAL + "*"):
-        leftover.unlink(missing_ok=True)
+    for leftover in folder.rglob(_TEMPORARIES):
+        _remove(leftover)
 
 
 def write_json(path: Path, value, *, durable: bool = True) -> None:

@@ -3,7 +3,8 @@
 The new file (or folder) is written under a temporary name beside its target and renamed into place.
 Temporary names carry a recognisable prefix and the writing process's id
 (``.<name>.gpuimg-<pid>-<random>.tmp``), so that a write killed midway (SIGKILL, power loss) leaves
-a temporary that the next write into the same folder removes once its process is gone.
+a temporary that the next write into the same folder removes once its process is gone. The cohort's
+outputs (:func:`gpuimg.cohort.outputs.atomic`) are written the same way.
 """
 
 import contextlib
@@ -48,17 +49,26 @@ def _alive(pid: int) -> bool:
     return True
 
 
+#: The names of temporaries (glob pattern).
+_TEMPORARIES = f".*{_MARK}*-*.tmp*"
+
+
 def _clean_stale(folder: Path) -> None:
     """Remove the temporaries that killed writes left in ``folder`` (their process no longer runs)."""
     if not folder.is_dir():
         return
-    for entry in folder.glob(f".*{_MARK}*-*.tmp*"):
+    for entry in folder.glob(_TEMPORARIES):
         pid = entry.name.split(_MARK, 1)[1].split("-", 1)[0]
         if pid.isdigit() and not _alive(int(pid)):
-            if entry.is_dir() and not entry.is_symlink():
-                shutil.rmtree(entry, ignore_errors=True)
-            else:
-                entry.unlink(missing_ok=True)
+            _remove(entry)
+
+
+def _remove(entry: Path) -> None:
+    """Delete a temporary file or folder."""
+    if entry.is_dir() and not entry.is_symlink():
+        shutil.rmtree(entry, ignore_errors=True)
+    else:
+        entry.unlink(missing_ok=True)
 
 
 def _make_parent(path: Path) -> None:
@@ -70,19 +80,42 @@ def _make_parent(path: Path) -> None:
 
 
 @contextlib.contextmanager
-def _atomic_path(path: Path):
-    """A temporary path beside ``path`` (same suffixes) that replaces ``path`` when the block succeeds."""
+def _atomic_path(path: Path, *, exclusive: bool = False, clean: bool = True):
+    """A temporary path beside ``path`` (same format suffix) that replaces ``path`` when the block succeeds.
+
+    ``exclusive`` never replaces a file: the temporary is hard-linked into place, which raises
+    FileExistsError where ``path`` exists, even one another process made meanwhile (on a file system
+    without hard links, a rename after a check). ``clean`` first removes killed writes' temporaries
+    from the folder (a listing of it: a caller writing many files into one folder cleans it once).
+    """
     if path.is_dir():
         raise WriteError(f"{path} is a folder; pass the path of a file to write.")
     _make_parent(path)
-    _clean_stale(path.parent)
+    if clean:
+        _clean_stale(path.parent)
     tmp = _temporary(path, _format_suffix(path))
     try:
         yield tmp
-        os.replace(tmp, path)
+        if exclusive:
+            _link(tmp, path)
+            tmp.unlink(missing_ok=True)  # the second name of a hard link
+        else:
+            os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+def _link(tmp: Path, path: Path) -> None:
+    """Give ``tmp`` the name ``path`` too; FileExistsError where ``path`` exists."""
+    try:
+        os.link(tmp, path)
+    except FileExistsError:
+        raise
+    except OSError:  # no hard links here (FAT, some network shares)
+        if path.exists():
+            raise FileExistsError(f"{path} exists") from None
+        os.replace(tmp, path)
 
 
 @contextlib.contextmanager

@@ -162,7 +162,7 @@ def test_sigkill_midway_then_rerun_gives_the_uninterrupted_table(broken, tmp_pat
     assert subprocess.run(command, capture_output=True, timeout=600).returncode == 0
     assert json.loads((killed / "manifest.json").read_text())["processed_this_run"] == total - done
     assert _table(killed) == _table(whole) and _errors(killed) == _errors(whole)
-    assert not list(killed.rglob(".partial-*"))
+    assert not list(killed.rglob(".*.gpuimg-*.tmp*"))
 
 
 def test_studies_go_to_dask_in_runs_each_once_in_order():
@@ -269,7 +269,7 @@ def test_ctrl_c_leaves_no_half_written_output_and_says_how_to_resume(tmp_path):
     report = f"exit status {job.returncode}; {len(stored)} of {n} studies stored; stderr ends:\n{err[-4000:]}"
     assert job.returncode == 130 and "run the same command again to resume" in err, report
     assert len(stored) == 1, report
-    assert not list(out.rglob(".partial-*")) and not (out / "features.csv").exists(), report
+    assert not list(out.rglob(".*.gpuimg-*.tmp*")) and not (out / "features.csv").exists(), report
     for finished in stored:
         json.loads(finished.read_text())  # every kept study file is whole
 
@@ -412,7 +412,7 @@ def test_ctrl_c_inside_a_library_whose_clean_up_raises_stays_an_interrupt(tmp_pa
     out = tmp_path / "out"
     with pytest.raises(KeyboardInterrupt):
         run_pipeline(spec, cohort, out, keep_ids=True, progress=False)
-    assert not list(out.rglob(".partial-*")) and not (out / "features.csv").exists()
+    assert not list(out.rglob(".*.gpuimg-*.tmp*")) and not (out / "features.csv").exists()
 
     def failed(*args, **kwargs):
         raise ValueError("not an interrupt")
