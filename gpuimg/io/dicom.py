@@ -175,12 +175,19 @@ def _series_headers(path_or_files, series_uid: str | None) -> list[_Header]:
     return chosen
 
 
+#: Series named in the error of a folder holding several, at most (a cohort's root holds thousands).
+_LISTED = 10
+
+
 def _choose(series: dict[str, list[_Header]], series_uid: str | None) -> list[_Header]:
     if series_uid is None and len(series) == 1:
         return next(iter(series.values()))
     if series_uid is not None and series_uid in series:
         return series[series_uid]
-    listing = "\n".join(f"  {_summarise(uid, group)}" for uid, group in series.items())
+    shown = list(series.items())[:_LISTED]
+    listing = "\n".join(f"  {_summarise(uid, group)}" for uid, group in shown)
+    if len(series) > _LISTED:
+        listing += f"\n  ... and {len(series) - _LISTED} more (gpuimg.list_series lists them all)"
     if series_uid is not None:
         raise DicomError(f"No series {series_uid} among the files; they hold:\n{listing}")
     raise DicomError(

@@ -53,6 +53,19 @@ def test_written_series_and_junk(tmp_path, make_volume, rng):
     assert "MR" in str(by_modality["MR"])
 
 
+def test_the_error_of_a_folder_of_many_series_names_ten(tmp_path, make_volume):
+    """read_dicom of a cohort's root: the error names 10 series and counts the rest (regression: it
+    listed all of them, one line each, 200 lines for the demo cohort)."""
+    for number in range(12):
+        write_dicom(make_volume(shape=(2, 4, 5)), tmp_path / f"s{number:02d}")
+    uids = {pydicom.dcmread(next((tmp_path / f"s{n:02d}").iterdir())).SeriesInstanceUID for n in range(12)}
+    with pytest.raises(DicomError, match=r"hold 12 series; pass series_uid=") as caught:
+        read_dicom(tmp_path, device="cpu")
+    lines = str(caught.value).splitlines()
+    assert len(lines) == 1 + 10 + 1 and lines[-1] == "  ... and 2 more (gpuimg.list_series lists them all)"
+    assert sum(uid in line for uid in uids for line in lines[1:11]) == 10
+
+
 def test_missing_folder(tmp_path):
     with pytest.raises(DicomError, match="no such file"):
         list_series(tmp_path / "absent")
