@@ -17,7 +17,8 @@ class _PlattCalibrated:
 
     The SVC is fitted on all the data; the sigmoid ``P(y = classes_[1]) = 1 / (1 + exp(-(a f + b)))``
     of its decision value ``f`` is fitted by Newton's method on out-of-fold decision values (3 folds),
-    with Platt's regularised targets. Works on either device (``xp``).
+    with Platt's regularised targets. Sample weights weigh the SVCs' fits and the sigmoid's (a sample of
+    weight 0 counts nowhere). Works on either device (``xp``).
     """
 
     _FOLDS = 3
@@ -27,11 +28,12 @@ class _PlattCalibrated:
         self.params = params
         self.random_state = random_state
 
-    def fit(self, X, y):
+    def fit(self, X, y, sample_weight=None):
         ns = namespace(X)
         xp = ns.xp
         y = xp.asarray(to_device(y, ns.device))  # host labels are indexed by device masks below
-        self.svc_ = self.svc_class(**self.params).fit(X, y)
+        weights = {} if sample_weight is None else {"sample_weight": sample_weight}
+        self.svc_ = self.svc_class(**self.params).fit(X, y, **weights)
         self.classes_ = self.svc_.classes_
         if len(self.classes_) != 2:
             raise ParameterError(
@@ -45,9 +47,11 @@ class _PlattCalibrated:
         scores = xp.empty(X.shape[0], dtype=np.float64)
         for k in range(self._FOLDS):
             test = folds == k
-            model = self.svc_class(**self.params).fit(X[~test], y[~test])
+            fold = {name: w[~test] for name, w in weights.items()}
+            model = self.svc_class(**self.params).fit(X[~test], y[~test], **fold)
             scores[test] = xp.asarray(model.decision_function(X[test]), dtype=np.float64).ravel()
-        self.a_, self.b_ = _platt(scores, xp.asarray(y == self.classes_[1], dtype=np.float64), xp)
+        positive = xp.asarray(y == self.classes_[1], dtype=np.float64)
+        self.a_, self.b_ = _platt(scores, positive, xp, sample_weight)
         return self
 
     def predict(self, X):
@@ -63,16 +67,22 @@ class _PlattCalibrated:
         return xp.stack([1.0 - p, p], axis=1)
 
 
-def _platt(f, positive, xp, iterations: int = 100) -> tuple[float, float]:
-    """Platt's sigmoid ``(a, b)`` for decision values ``f`` and 0/1 labels, by Newton's method."""
-    n_pos = float(positive.sum())
-    n_neg = positive.size - n_pos
+def _platt(f, positive, xp, weights=None, iterations: int = 100) -> tuple[float, float]:
+    """Platt's sigmoid ``(a, b)`` for decision values ``f`` and 0/1 labels, by Newton's method.
+
+    ``weights`` (one per value, default 1) weigh each value's term of the cross-entropy and count in
+    the class sizes of Platt's targets, so a weight of 2 is a repeated value and 0 leaves it out (as
+    libsvm leaves out samples of weight 0).
+    """
+    weights = xp.ones(f.shape, dtype=np.float64) if weights is None else xp.asarray(weights, dtype=np.float64)
+    n_pos = float((weights * positive).sum())
+    n_neg = float(weights.sum()) - n_pos
     target = xp.where(positive > 0, (n_pos + 1) / (n_pos + 2), 1 / (n_neg + 2))
     a, b = 1.0, 0.0
     for _ in range(iterations):
         p = 1.0 / (1.0 + xp.exp(-(a * f + b)))
-        r = p - target
-        w = p * (1 - p) + 1e-12
+        r = weights * (p - target)
+        w = weights * (p * (1 - p) + 1e-12)
         # The five sums in one array, read back at once: one device sync per Newton step.
         sums = to_numpy(xp.stack([(r * f).sum(), r.sum(), (w * f * f).sum(), (w * f).sum(), w.sum()]))
         g = (float(sums[0]), float(sums[1]))

@@ -1,12 +1,13 @@
 """Checks of feature tables and targets shared by the estimators, splits and selectors."""
 
+import numbers
 import warnings
 
 import numpy as np
 from sklearn.exceptions import DataConversionWarning
 
 from gpuimg._text import count
-from gpuimg.backend import namespace
+from gpuimg.backend import namespace, on_device
 from gpuimg.errors import FeatureError, NotFittedError, ParameterError
 
 
@@ -178,6 +179,42 @@ def _is_sparse(X) -> bool:
     """Whether ``X`` is a SciPy or CuPy sparse matrix or array (without importing either)."""
     module = type(X).__module__
     return module.startswith(("scipy.sparse", "cupyx.scipy.sparse")) and hasattr(X, "toarray")
+
+
+def check_sample_weight(sample_weight, X, ns):
+    """``sample_weight`` as one finite weight per sample (row) of ``X``, in X's float dtype on the
+    device of the namespace ``ns`` (a host array is copied there); a number weighs every sample alike,
+    as in scikit-learn.
+
+    Raises
+    ------
+    ParameterError
+        Weights that are not numbers, not one per sample, or not finite (scikit-learn's SVC fits NaN
+        weights without a word).
+    DeviceError
+        Weights on the GPU for ``X`` on the CPU.
+    """
+    if isinstance(sample_weight, numbers.Real) and not isinstance(sample_weight, bool):
+        sample_weight = np.full(X.shape[0], float(sample_weight))
+    try:
+        weights = on_device(ns, sample_weight, "sample_weight", dtype=X.dtype)
+    except (TypeError, ValueError) as exc:
+        raise ParameterError(
+            f"sample_weight must hold numbers, one weight per sample; {exc}. Give an array of "
+            f"{X.shape[0]} weights."
+        ) from exc
+    if weights.shape != (X.shape[0],):
+        raise ParameterError(
+            f"sample_weight has shape {weights.shape}, but X has {X.shape[0]} samples; give one weight "
+            f"per sample, an array of shape ({X.shape[0]},)."
+        )
+    bad = int(ns.xp.count_nonzero(~ns.xp.isfinite(weights)))  # xp's: an array-API array has no .sum()
+    if bad:
+        raise ParameterError(
+            f"sample_weight holds NaN or infinite values for {count(bad, 'sample')}; "
+            "give each sample a finite weight (0 leaves it out)."
+        )
+    return weights
 
 
 def check_target(X, y, *, classification: bool):

@@ -30,7 +30,15 @@ from gpuimg.errors import DeviceError, GpuimgError, ParameterError
 from ._array_api import _array_api_estimator, _array_api_unavailable, _warn_host_copy, _warn_no_array_api
 from ._calibration import _PlattCalibrated
 from ._cuml import _cuml_params, _device_score
-from ._validation import check_features, check_fitted, check_names, check_target, check_width, remember_names
+from ._validation import (
+    check_features,
+    check_fitted,
+    check_names,
+    check_sample_weight,
+    check_target,
+    check_width,
+    remember_names,
+)
 
 TASKS = ("classification", "regression", "clustering", "decomposition")
 
@@ -232,8 +240,18 @@ class DeviceEstimator(BaseEstimator):
             raise ParameterError(f"{self.name!r} ({cls.__name__}): {exc}") from exc
         return self
 
-    def fit(self, X, y=None):
+    def fit(self, X, y=None, sample_weight=None):
         """Fit on ``X`` (samples, features) and ``y`` on their device; returns self.
+
+        Parameters
+        ----------
+        X : array (samples, features)
+        y : array (samples,), optional
+            The targets (classification, regression); ignored by the clusterers.
+        sample_weight : array (samples,) or float, optional
+            One weight per sample, passed to the wrapped estimator's ``fit`` (scikit-learn's, cuML's
+            or the SOM's) on X's device (a host array is copied there), as scikit-learn's estimators
+            take it. Default: every sample weighs 1.
 
         Raises
         ------
@@ -242,7 +260,8 @@ class DeviceEstimator(BaseEstimator):
         ParameterError
             Mismatched lengths of X and y, a single class for a classifier, unknown parameters, or
             parameters the data cannot meet (more clusters or components than samples), with the
-            wrapped library's reason.
+            wrapped library's reason; sample weights that are not one finite number per sample, or
+            given to an estimator whose ``fit`` takes none.
         """
         remember_names(self, X)
         X = check_features(X)
@@ -251,22 +270,42 @@ class DeviceEstimator(BaseEstimator):
         ns = namespace(X)
         self.device_ = ns.device
         estimator, self.library_, self.route_ = self._build(ns)
+        fit_params = {}
+        if sample_weight is not None:
+            self._check_takes_weights(estimator)
+            fit_params["sample_weight"] = check_sample_weight(sample_weight, X, ns)
         if self.route_ == "host_copy":
             X = to_numpy(X)
             y = None if y is None else to_numpy(y)
+            fit_params = {k: to_numpy(v) for k, v in fit_params.items()}
         with self._context():
             try:
-                estimator.fit(X, y)
+                estimator.fit(X, y, **fit_params)
             except ValueError as exc:  # scikit-learn's / cuML's refusal of parameters for this data
                 if isinstance(exc, GpuimgError):
                     raise
                 raise ParameterError(
-                    f"{self.name}: {exc} (the data: n_samples={X.shape[0]}, n_features={X.shape[1]}); "
-                    "change the parameter or give more samples."
+                    f"{self.name}: {exc} (the data: n_samples={X.shape[0]}, n_features={X.shape[1]}"
+                    f"{', sample_weight given' if fit_params else ''}); change the parameter"
+                    f"{', the weights' if fit_params else ''} or give more samples."
                 ) from exc
         self.estimator_ = estimator
         self.n_features_in_ = int(X.shape[1])
         return self
+
+    def _check_takes_weights(self, estimator) -> None:
+        """Refuse sample weights for an estimator whose ``fit`` takes none (one of an older cuML
+        release, say), rather than fit it unweighted or fail with a bare TypeError."""
+        parameters = inspect.signature(estimator.fit).parameters
+        if "sample_weight" not in parameters and all(
+            p.kind is not p.VAR_KEYWORD for p in parameters.values()
+        ):
+            library = {"sklearn": "scikit-learn", "cuml": "cuML"}.get(self.library_, self.library_)
+            where = " on the CPU (NumPy input) or with a newer cuML" if library == "cuML" else ""
+            raise ParameterError(
+                f"sample_weight: {self.name!r} ({library}'s {type(estimator).__name__}) fits without "
+                f"sample weights; fit it without them, or with them{where or ' by another estimator'}."
+            )
 
     def _build(self, ns):
         """The unfitted estimator for a namespace, its library and its route (see ``route_``).
@@ -438,9 +477,10 @@ class DeviceClusterer(ClusterMixin, DeviceEstimator):
     __doc__ = DeviceEstimator.__doc__
     _task = "clustering"
 
-    def fit(self, X, y=None):
-        """Cluster ``X`` (samples, features); the labels are in ``labels_``; returns self."""
-        super().fit(X)
+    def fit(self, X, y=None, sample_weight=None):
+        """Cluster ``X`` (samples, features), each sample weighted by ``sample_weight`` (see
+        :meth:`DeviceEstimator.fit`); the labels are in ``labels_``; returns self."""
+        super().fit(X, sample_weight=sample_weight)
         self.labels_ = self._to_input_device(self.estimator_.labels_, X)
         return self
 
@@ -454,9 +494,9 @@ class DeviceClusterer(ClusterMixin, DeviceEstimator):
         return self._call("predict", X)
 
     @available_if(lambda self: _offers(self, "transform"))
-    def fit_transform(self, X, y=None):
+    def fit_transform(self, X, y=None, sample_weight=None):
         """``fit(X).transform(X)``: the samples' distances to the centres (KMeans) or nodes (SOM)."""
-        return self.fit(X).transform(X)
+        return self.fit(X, sample_weight=sample_weight).transform(X)
 
 
 class DeviceTransformer(TransformerMixin, DeviceEstimator):

@@ -180,3 +180,54 @@ def test_feature_extraction_on_the_device(emulated_cuda, rng):
     assert on_cpu.keys() == on_gpu.keys()
     for key, value in on_cpu.items():
         assert on_gpu[key] == pytest.approx(value, rel=1e-6, abs=1e-9, nan_ok=True), key
+
+
+def _contaminated(rng, task):
+    """60 clean samples and 40 that would pull a fit away (labels flipped, targets shifted by 10, a far
+    blob), and weights 1 for the clean ones, 0 for the others: the weighted fit is the clean fit."""
+    X = rng.uniform(-2, 2, (100, 2))
+    clean = np.arange(100) < 60
+    X[~clean, 0] = rng.uniform(0.2, 2, 40)
+    if task == "classification":
+        y = np.where(clean, X[:, 0] > 0, 0).astype(np.int64)
+    elif task == "regression":
+        y = X @ [1.0, -2.0] + np.where(clean, 0.0, 10.0)
+    else:
+        X[clean] += np.where(np.arange(60) < 30, -5.0, 5.0)[:, None]  # two blobs, and a third unweighted
+        X[~clean] += [0.0, 40.0]
+        y = None
+    return X, y, clean.astype(np.float64)
+
+
+@pytest.mark.parametrize(
+    ("name", "task", "params"),
+    [
+        ("svm", "classification", {"probability": True, "random_state": 0}),  # gpuimg's Platt on cuML's SVC
+        ("logistic_regression", "classification", {}),
+        ("ridge", "regression", {"alpha": 1.0}),
+        ("kmeans", "clustering", {"n_clusters": 2, "n_init": 3, "random_state": 0}),
+    ],
+)
+def test_sample_weight_on_the_device(name, task, params, emulated_cuda, rng):
+    # cuML's fit takes sample_weight as scikit-learn's does; host weights go with X to the device.
+    # Zero weights leave samples out, so scikit-learn fitted on the clean samples alone is the reference;
+    # cuML's solvers differ from scikit-learn's on a real GPU, so the models are compared by what they do.
+    X, y, w = _contaminated(rng, task)
+    clean = w > 0
+    model = ml.make_estimator(name, task, **params)
+    model.fit(emulated_cuda(X), None if y is None else emulated_cuda(y), sample_weight=w)
+    assert model.library_ == "cuml"
+    if task == "clustering":
+        centres = np.sort(to_numpy(model.estimator_.cluster_centers_)[:, 0])
+        np.testing.assert_allclose(centres, [-5.0, 5.0], atol=0.5)  # the far blob weighs nothing
+        return
+    reference = ml.make_estimator(name, task, **params).fit(X[clean], y[clean])
+    unweighted = ml.make_estimator(name, task, **params).fit(X, y)
+    X_test = rng.uniform(-2, 2, (200, 2))
+    y_test = (X_test[:, 0] > 0).astype(np.int64) if task == "classification" else X_test @ [1.0, -2.0]
+    score = model.score(emulated_cuda(X_test), emulated_cuda(y_test))
+    assert score == pytest.approx(reference.score(X_test, y_test), abs=0.05)
+    assert unweighted.score(X_test, y_test) < score - 0.1  # the contamination shows without the weights
+    if name == "svm":  # Platt's sigmoid from weighted folds: the clean boundary's probabilities
+        p = to_numpy(model.predict_proba(emulated_cuda(X_test)))[:, 1]
+        assert np.mean((p > 0.5) == y_test) > 0.9

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from sklearn.base import clone
-from sklearn.cluster import DBSCAN
+from sklearn.cluster import DBSCAN, KMeans
 from sklearn.datasets import load_breast_cancer, load_diabetes
 from sklearn.decomposition import PCA
 from sklearn.ensemble import RandomForestClassifier, RandomForestRegressor
@@ -174,6 +174,30 @@ def test_platt_calibration_matches_a_logistic_fit(rng):
     f = model.decision_function(X)
     assert np.all(np.diff(proba[np.argsort(f), 1]) >= -1e-12)
     assert ((proba[:, 1] > 0.5) == y).mean() > 0.85
+
+
+def test_weighted_platt_sigmoid_minimises_platts_weighted_cross_entropy(rng):
+    # Platt (1999): targets (N+ + 1) / (N+ + 2) and 1 / (N- + 2), the sigmoid minimising the
+    # cross-entropy; with sample weights each term is weighted and N+, N- are weight sums. Reference:
+    # that objective written out and minimised by SciPy. Without weights in _platt, a zero-weighted
+    # block of flipped labels pulled the sigmoid (probabilities of cuML's SVC fitted with weights).
+    from scipy.optimize import minimize
+
+    from gpuimg.ml._calibration import _platt
+
+    f = np.concatenate([rng.normal(-1, 1, 80), rng.normal(1, 1, 80), rng.normal(1.5, 0.3, 40)])
+    positive = np.r_[np.zeros(80), np.ones(80), np.zeros(40)]  # the last 40: flipped, weight 0 below
+    w = np.r_[rng.integers(1, 4, 160), np.zeros(40)].astype(np.float64)
+
+    def cross_entropy(ab):
+        n_pos, n_neg = w[positive > 0].sum(), w[positive == 0].sum()
+        t = np.where(positive > 0, (n_pos + 1) / (n_pos + 2), 1 / (n_neg + 2))
+        z = ab[0] * f + ab[1]
+        return np.sum(w * (np.logaddexp(0, z) - t * z))  # -[t log p + (1 - t) log(1 - p)], p = sigmoid(z)
+
+    expected = minimize(cross_entropy, [1.0, 0.0], method="BFGS", options={"gtol": 1e-10}).x
+    np.testing.assert_allclose(_platt(f, positive, np, w), expected, rtol=1e-5)  # BFGS's tolerance
+    assert _platt(f, positive, np)[0] < expected[0] - 0.5  # unweighted, the flipped block flattens it
 
 
 def test_pca_transforms_as_scikit_learn(cancer):
@@ -390,6 +414,31 @@ def test_host_copy_is_explicit_and_warns_once(strict_gpu, cancer, name, task, pa
         )
 
 
+@pytest.mark.parametrize("name", ["svm", "logistic_regression"])  # the host copy, the array-API route
+def test_sample_weight_on_the_gpu_routes_without_cuml(strict_gpu, cancer, name):
+    X_train, X_test, y_train, _ = cancer
+    mean, std = X_train.mean(0), X_train.std(0)
+    X_train, X_test = (X_train - mean) / std, (X_test - mean) / std
+    w = np.random.default_rng(3).integers(0, 4, len(y_train)).astype(np.float64)
+    gpu = strict_gpu
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # the host copy's warning (its own test above)
+        model = make_estimator(name, max_iter=500).fit(
+            gpu.asarray(X_train), gpu.asarray(y_train), sample_weight=gpu.asarray(w)
+        )
+    peer = (SVC(max_iter=500) if name == "svm" else LogisticRegression(max_iter=500)).fit(
+        X_train, y_train, sample_weight=w
+    )
+    if name == "svm":  # X, y and the weights to the host, once each; the same libsvm fit there
+        assert model.route_ == "host_copy" and gpu.transfers == ["to host"] * 3
+        expected, rtol = peer.decision_function(X_test), 0
+    else:  # the weights stay on the device with X (array-api-strict refuses a mix)
+        assert model.route_ == "array_api" and gpu.transfers == []
+        # scikit-learn's array-API loss against its NumPy one: rounding only (about 1e-14 here).
+        expected, rtol = peer.decision_function(X_test), 1e-9
+    np.testing.assert_allclose(gpu.numpy(model.decision_function(gpu.asarray(X_test))), expected, rtol=rtol)
+
+
 @pytest.mark.parametrize(("svd_solver", "route"), [("full", "array_api"), ("arpack", "host_copy")])
 def test_gpuimg_ml_pca_gives_its_fitted_attributes_on_the_device(
     strict_gpu, monkeypatch, cancer, svd_solver, route
@@ -557,3 +606,96 @@ def test_array_api_route_on_cupy(monkeypatch, cancer, diabetes):
         model.predict(to_device(cancer[1], "cuda")), cupy.ndarray
     )
     _array_api._warn_host_copy.cache_clear()
+
+
+_WEIGHTED = (
+    [
+        ("classification", name, cls, params)
+        for name, (cls, params) in CLASSIFIERS.items()
+        if name != "random_forest"  # a forest of 50 trees: the decision tree covers the tree code
+    ]
+    + [
+        ("regression", name, cls, params)
+        for name, (cls, params) in REGRESSORS.items()
+        if name != "random_forest"
+    ]
+    + [
+        ("regression", "random_forest", RandomForestRegressor, {"n_estimators": 5, "random_state": 0}),
+        ("clustering", "kmeans", KMeans, {"n_clusters": 3, "n_init": 2, "random_state": 0}),
+        ("clustering", "dbscan", DBSCAN, {"eps": 0.7, "min_samples": 6}),
+    ]
+)
+
+
+@pytest.mark.parametrize(
+    ("task", "name", "cls", "params"), _WEIGHTED, ids=[w[1] + "-" + w[0] for w in _WEIGHTED]
+)
+def test_sample_weight_reaches_the_estimator_as_in_scikit_learn(cancer, diabetes, task, name, cls, params):
+    # scikit-learn's estimator fitted with the same weights is the reference: fit(X, y, sample_weight=w)
+    # was a TypeError, so class_weight-style weighting and Pipeline's step__sample_weight could not be used.
+    X, _, y, _ = cancer if task == "classification" else diabetes
+    X = StandardScaler().fit_transform(X)
+    if task == "clustering":
+        X, y = X[:, :4], None
+    w = np.random.default_rng(7).integers(0, 4, X.shape[0]).astype(np.float64)  # zeros leave samples out
+
+    def output(model):  # a continuous output where there is one, so that a change of weights shows
+        if task == "clustering":
+            return model.labels_
+        if task == "regression":
+            return model.predict(X)
+        return model.decision_function(X) if hasattr(model, "decision_function") else model.predict_proba(X)
+
+    ours = output(make_estimator(name, task, **params).fit(X, y, sample_weight=w))
+    theirs = output(cls(**params).fit(X, y, sample_weight=w))
+    np.testing.assert_array_equal(ours, theirs)  # the same scikit-learn code on the same data: bit for bit
+    assert not np.array_equal(output(cls(**params).fit(X, y)), theirs)  # the weights change the model
+
+
+def test_sample_weight_through_a_pipeline_and_as_a_number(cancer):
+    X, _, y, _ = cancer
+    w = np.where(y == 1, 1.0, 5.0)  # class_weight by hand: the rarer class counts five times
+    ours = make_pipeline(StandardScaler(), make_estimator("logistic_regression", max_iter=500))
+    peer = make_pipeline(StandardScaler(), LogisticRegression(max_iter=500))
+    ours.fit(X, y, deviceclassifier__sample_weight=w)
+    peer.fit(X, y, logisticregression__sample_weight=w)
+    np.testing.assert_array_equal(ours.predict_proba(X), peer.predict_proba(X))
+    # A number weighs every sample alike (scikit-learn's rule): the unweighted fit of an SVC.
+    scaled = StandardScaler().fit_transform(X)
+    ours = make_estimator("svm").fit(scaled, y, sample_weight=1.0).decision_function(scaled)
+    np.testing.assert_array_equal(ours, SVC().fit(scaled, y).decision_function(scaled))
+
+
+def test_bad_sample_weights_are_named(cancer):
+    X, _, y, _ = cancer
+    model = make_estimator("svm")
+    with pytest.raises(ParameterError, match=r"sample_weight has shape \(5,\), but X has 398 samples"):
+        model.fit(X, y, sample_weight=np.ones(5))
+    with pytest.raises(ParameterError, match=r"sample_weight has shape \(398, 2\)"):
+        model.fit(X, y, sample_weight=np.ones((398, 2)))
+    with pytest.raises(ParameterError, match="sample_weight must hold numbers"):
+        model.fit(X, y, sample_weight=["heavy"] * 398)
+    # scikit-learn's SVC fits a NaN weight without a word (libsvm reads it as no weight); refused here.
+    with pytest.raises(ParameterError, match="sample_weight holds NaN or infinite values for 1 sample"):
+        model.fit(X, y, sample_weight=np.r_[np.nan, np.ones(397)])
+    # What scikit-learn refuses (all weights zero) stays a ParameterError naming the weights.
+    with pytest.raises(ParameterError, match="change the parameter, the weights"):
+        make_estimator("logistic_regression").fit(X, y, sample_weight=np.zeros(398))
+
+
+def test_sample_weight_refused_where_the_fit_takes_none(cancer, monkeypatch):
+    # An estimator whose fit has no sample_weight (one of an older cuML release): a ParameterError naming
+    # it, not a TypeError from inside, nor an unweighted fit.
+    X, _, y, _ = cancer
+
+    class Unweighted(DecisionTreeClassifier):
+        def fit(self, X, y):
+            return super().fit(X, y)
+
+    model = make_estimator("decision_tree")
+    monkeypatch.setattr(model, "_build", lambda ns: (Unweighted(), "cuml", "cuml"))
+    with pytest.raises(
+        ParameterError, match=r"sample_weight: 'decision_tree' \(cuML's Unweighted\) fits without"
+    ):
+        model.fit(X, y, sample_weight=np.ones(len(y)))
+    assert model.fit(X, y).library_ == "cuml"
