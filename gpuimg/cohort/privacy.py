@@ -94,10 +94,10 @@ def is_pseudonym(value: str, kind: str) -> bool:
 
 
 def scrub(message: str, replacements: dict[str, str]) -> str:
-    """``message`` with each key of ``replacements`` replaced by its value: a key of two characters or
-    more wherever it stands, a key of one letter or digit (a patient ID ``7``, a folder ``A``) where it
-    is a whole path component (``/data/7/ct``, ``7/ct/x.dcm``, ``/data/7`` or ``7`` alone), since
-    replaced wherever it stands it would take every such letter or digit of the message.
+    """``message`` with each key of ``replacements`` replaced by its value: a key of three characters or
+    more wherever it stands, a shorter one (a patient ID ``7``, a name part ``Li``) where it is a whole
+    word, neither next to a letter or digit nor to a ``.`` (``/data/7/ct``, ``Wu_Li_1947``), since
+    replaced wherever it stands it would take the letters and digits of other words and numbers.
 
     One pass, the longest key first where several start at one place: what a replacement wrote is not
     searched again (a folder named ``001`` would otherwise be replaced inside its own pseudonym,
@@ -107,19 +107,18 @@ def scrub(message: str, replacements: dict[str, str]) -> str:
     --------
     >>> scrub("no files in /data/001", {"/data/001": "<study S-ab001c>", "001": "S-ab001c"})
     'no files in <study S-ab001c>'
-    >>> scrub("/data/7/ct/slice_0007.dcm: 7 frames", {"7": "<patient>"})
-    '/data/<patient>/ct/slice_0007.dcm: 7 frames'
+    >>> scrub("/data/12/ct/slice_0012.dcm: 512 bytes, 0.12 mm", {"12": "<patient>"})
+    '/data/<patient>/ct/slice_0012.dcm: 512 bytes, 0.12 mm'
     """
-    texts = sorted((s for s in replacements if len(s) > 1), key=len, reverse=True)
-    letters = sorted(s for s in replacements if len(s) == 1 and s.isalnum())
-    if not texts and not letters:
+    keys = sorted((s for s in replacements if s.strip()), key=len, reverse=True)
+    if not keys:
         return message
-    # A one-character component: after the start or a separator, before the end, a separator, or what
-    # ends a path in a message (space, colon, comma, semicolon, closing parenthesis).
-    pattern = re.compile(
-        "|".join([*map(re.escape, texts), *(rf"(?<![^/\\]){re.escape(s)}(?![^/\\\s:,;)])" for s in letters)])
-    )
+    pattern = re.compile("|".join(_SHORT.format(re.escape(s)) if len(s) < 3 else re.escape(s) for s in keys))
     return pattern.sub(lambda found: replacements[found[0]], message)
+
+
+#: A short key as a whole word: no letter, digit or "." on either side.
+_SHORT = r"(?<![^\W_])(?<!\.){}(?![^\W_])(?!\.)"
 
 
 def read_identity(path: str | os.PathLike) -> dict[str, str]:
@@ -152,6 +151,5 @@ def identity_replacements(identity: dict[str, str], patient: str) -> dict[str, s
     name = identity["PatientName"]
     found[name] = "[name]"
     for part in re.split(r"[\^= ]+", name):
-        if len(part) > 2:
-            found[part] = "[name]"
+        found[part] = "[name]"  # a part of one or two letters (Li, Wu) only as a whole word (scrub)
     return found
