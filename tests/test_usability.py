@@ -309,6 +309,67 @@ def test_write_image_to_an_unknown_format_speaks_of_write_image(tmp_path):
     assert "write_image writes NIfTI and NRRD" in message and "read_dicom" not in message
 
 
+#: A mask (or label) Volume of VOLUME's shape, 2 slices off: the mask of another series of the
+#: patient, or a label file written with another origin.
+SHIFTED = dataclasses.replace(MASK_VOLUME, origin=(1.0 + 2 * SPACING[0], -2.0, 3.0))
+
+#: Each public function that takes a mask besides its image, called on VOLUME and a mask Volume, and
+#: the error a mask Volume on another grid raises.
+MASK_CALLS = {
+    "contours.marching_cubes": (lambda f, m: f(VOLUME, 0.0, mask=m), gpuimg.GeometryError),
+    "edges.canny": (lambda f, m: f(VOLUME, 1.0, 20.0, 60.0, mask=m), gpuimg.GeometryError),
+    "features.extract": (lambda f, m: f(VOLUME, m, families=["statistics"]), gpuimg.FeatureError),
+    "features.extract_labels": (
+        lambda f, m: f(VOLUME, dataclasses.replace(m, data=m.data.astype(np.int16)), families=["statistics"]),
+        gpuimg.FeatureError,
+    ),
+    "features.glcm_map": (lambda f, m: f(VOLUME, m, ["joint_max"]), gpuimg.FeatureError),
+    "features.prepare": (lambda f, m: f(VOLUME, m), gpuimg.FeatureError),
+    "ml.segment_kmeans": (lambda f, m: f(VOLUME, 2, m), gpuimg.GeometryError),
+    "ml.segment_som": (lambda f, m: f(VOLUME, 2, m), gpuimg.GeometryError),
+    "morphology.multiotsu": (lambda f, m: f(VOLUME, mask=m), gpuimg.GeometryError),
+    "morphology.otsu_threshold": (lambda f, m: f(VOLUME, mask=m), gpuimg.GeometryError),
+    "preprocess.crop_to_mask": (lambda f, m: f(VOLUME, m), gpuimg.GeometryError),
+    "preprocess.equalize_hist": (lambda f, m: f(VOLUME, mask=m), gpuimg.GeometryError),
+    "preprocess.zscore": (lambda f, m: f(VOLUME, m), gpuimg.GeometryError),
+}
+
+
+def _raises(doc: str) -> dict[str, str]:
+    """The Raises section of a NumPy docstring (as inspect.getdoc gives it): each error's name to its
+    description."""
+    section = re.search(r"^Raises\n-+\n(.*?)(?=^\w[\w ]*\n-{3,}\n|\Z)", doc, re.S | re.M)
+    entries = re.findall(r"^(\w+)\n((?: {4}.*\n?)+)", section.group(1) if section else "", re.M)
+    return {name: " ".join(text.split()) for name, text in entries}
+
+
+def test_every_function_taking_a_mask_beside_its_image_is_in_mask_calls():
+    taking = {
+        f"{module.__name__.split('.')[1]}.{name}"
+        for module in (contours, edges, features, ml, morphology, preprocess)
+        for name in module.__all__
+        if inspect.isfunction(getattr(module, name))
+        and "mask" in list(inspect.signature(getattr(module, name)).parameters)[1:]
+    }
+    taking.remove("contours.find_contours")  # 2D only: it takes no Volume (its docstring says so)
+    assert taking <= set(MASK_CALLS), sorted(taking - set(MASK_CALLS))
+
+
+@pytest.mark.parametrize("name", sorted(MASK_CALLS))
+def test_a_mask_volume_on_another_grid_raises_what_the_docstring_says(name):
+    """Regression: otsu_threshold, multiotsu, canny, segment_kmeans and segment_som raised a
+    GeometryError that their docstrings did not list (otsu's and segment_kmeans' had no Raises section),
+    extract_labels had none either, and marching_cubes used the shifted mask without a word."""
+    call, error = MASK_CALLS[name]
+    func = _function(name)
+    call(func, MASK_VOLUME)  # the same grid is taken
+    with pytest.raises(error, match="the mask Volume lies on another voxel grid than the image: origin"):
+        call(func, SHIFTED)
+    raises = _raises(inspect.getdoc(func))
+    assert error.__name__ in raises, f"{name}: Raises lists {sorted(raises)}, not {error.__name__}"
+    assert "grid" in raises[error.__name__], f"{name}: {error.__name__}: {raises[error.__name__]}"
+
+
 # Habits ----------------------------------------------------------------------------------------
 
 

@@ -21,7 +21,7 @@ from gpuimg._support import check_choice, check_spacing, roi_voxels
 from gpuimg.backend import namespace
 from gpuimg.errors import ParameterError
 from gpuimg.kernels.mesh import cube_cases
-from gpuimg.volume import Volume
+from gpuimg.volume import Volume, check_same_grid
 
 from . import _mesh_cases
 from ._host import to_host
@@ -60,7 +60,7 @@ def marching_cubes(
         Step between sampled voxels; larger is coarser and faster.
     allow_degenerate : bool
         Whether to keep triangles of zero area.
-    mask : array of the volume's shape, optional
+    mask : array or Volume of the volume's shape, optional
         Only cubes whose voxels are all inside (non-zero, of any dtype) are processed.
 
     Returns
@@ -83,6 +83,8 @@ def marching_cubes(
         inside the volume's range, no level given for a volume with NaN or infinite voxels (whose
         default level is not a number), a bad spacing, direction or mask, or a step size that is
         not a whole number from 1 to the shortest axis's length less 1.
+    GeometryError
+        If ``mask`` is a Volume on another grid than a Volume ``volume`` (spacing, origin or direction).
 
     Notes
     -----
@@ -104,8 +106,12 @@ def marching_cubes(
     1.0
     """
     if isinstance(volume, Volume):
+        if isinstance(mask, Volume):  # read on the volume's grid: refused on another
+            check_same_grid(volume, mask, "marching_cubes")
         spacing = volume.spacing if spacing is None else spacing
         volume = volume.data
+    if isinstance(mask, Volume):
+        mask = mask.data
     ns = namespace(volume)
     shape = np.shape(volume)
     if len(shape) != 3 or min(shape) < 2:

@@ -96,6 +96,8 @@ def canny(
         For an image that is not 2D or 3D, a 64-bit integer image, thresholds out of order
         or quantiles outside [0, 1], a mask of another shape, a bad sigma, spacing, mode or method;
         both ``sigma`` and ``sigma_mm``, or ``sigma_mm`` without a spacing.
+    GeometryError
+        If ``mask`` is a Volume on another grid than the image Volume (spacing, origin or direction).
 
     Notes
     -----

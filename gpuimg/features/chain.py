@@ -113,9 +113,9 @@ def prepare(
     Raises
     ------
     FeatureError
-        For a mask that is empty, holds several labels or does not match the image's shape or
-        spacing, an image that is not 3D, arrays without a spacing, or an intensity mask left empty
-        by re-segmentation.
+        For a mask that is empty, holds several labels, has another shape than the image or is a
+        Volume on another grid (spacing, origin or direction), an image that is not 3D, arrays
+        without a spacing, or an intensity mask left empty by re-segmentation.
     ConfigError
         For settings that are not valid.
     """

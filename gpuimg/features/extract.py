@@ -88,9 +88,9 @@ def extract(
     Raises
     ------
     FeatureError
-        For an empty mask, an integer mask of several labels, a mask whose shape or spacing
-        differs from the image's, arrays without a spacing, or an ROI that interpolation or
-        re-segmentation leaves empty.
+        For an empty mask, an integer mask of several labels, a mask whose shape differs from the
+        image's or a mask Volume on another grid (spacing, origin or direction), arrays without a
+        spacing, or an ROI that interpolation or re-segmentation leaves empty.
     ConfigError
         For an unknown family or invalid settings.
 
@@ -157,6 +157,16 @@ def extract_labels(
     dict of int to dict
         For each label present, in increasing order, what :func:`extract` gives for its mask
         (or ``{"error": message}`` where ``skip_errors`` let it fail).
+
+    Raises
+    ------
+    FeatureError
+        For labels that are not an integer image, a negative label, no label at all, a label image
+        whose shape differs from the image's or a Volume on another grid (spacing, origin or
+        direction), arrays without a spacing; and, unless ``skip_errors``, an ROI :func:`extract`
+        refuses (its message then starts with the label).
+    ConfigError
+        For an unknown family or invalid settings.
 
     Warns
     -----

@@ -56,6 +56,15 @@ def segment_kmeans(
         0 to k - 1 in increasing intensity; -1 outside ``mask``.
     centers : array (k,), if ``return_centers``
 
+    Raises
+    ------
+    ParameterError
+        For an image that holds no numbers, ``k`` below 2, ``max_iter`` below 1, bad ``bins``, a
+        mask of another shape or one that selects no voxel, or NaN or infinite values among the
+        voxels to cluster.
+    GeometryError
+        If ``mask`` is a Volume on another grid than the image Volume (spacing, origin or direction).
+
     Notes
     -----
     Lloyd's iterations on the (bin centre, count) pairs: O(bins) per iteration after one pass over
@@ -130,6 +139,13 @@ def segment_som(
     """Cluster voxel intensities with a 1D self-organizing map of ``k`` nodes, on the histogram.
 
     Parameters and Returns as :func:`segment_kmeans`; labels in increasing intensity.
+
+    Raises
+    ------
+    ParameterError
+        As :func:`segment_kmeans`; also for ``epochs`` below 1.
+    GeometryError
+        If ``mask`` is a Volume on another grid than the image Volume (spacing, origin or direction).
 
     Notes
     -----

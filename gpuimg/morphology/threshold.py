@@ -32,6 +32,17 @@ def otsu_threshold(image: Image, nbins: int = 256, mask: Image | None = None) ->
         In the image's units. Equal to ``skimage.filters.threshold_otsu(image[mask], nbins)``
         (cuCIM's on CuPy).
 
+    Raises
+    ------
+    ParameterError
+        For ``nbins`` below 2, a Dask array, a mask of another shape, no voxel to threshold (an empty
+        image or mask), NaN or infinite values among them (leave them out with ``mask``), or values
+        whose range ``nbins`` bins of their float type cannot cover.
+    GeometryError
+        If ``mask`` is a Volume on another grid than the image Volume (spacing, origin or direction).
+    MemoryBudgetError
+        If an integer image's histogram, one bin per integer value, would exceed the memory budget.
+
     Examples
     --------
     >>> import numpy as np
@@ -72,6 +83,16 @@ def multiotsu(image: Image, classes: int = 3, nbins: int = 256, mask: Image | No
     Returns
     -------
     NumPy float64 array of ``classes - 1`` thresholds, increasing, in the image's units.
+
+    Raises
+    ------
+    ParameterError
+        As :func:`otsu_threshold`; also for ``classes`` outside 2 to 5, fewer distinct values than
+        classes, or a search of more than 2**33 combinations of thresholds.
+    GeometryError
+        If ``mask`` is a Volume on another grid than the image Volume (spacing, origin or direction).
+    MemoryBudgetError
+        If the search's table of ``bins x bins`` float64 would exceed the memory budget.
 
     Examples
     --------

@@ -62,6 +62,32 @@ def test_marching_cubes_default_level_and_mask(rng):
         )
 
 
+def test_a_mask_volume_is_read_on_the_volumes_grid_or_refused(rng):
+    """A mask Volume (a label file read with gpuimg.read_image) on the Volume's grid gives scikit-image's
+    mesh of its voxels; on another grid it is a GeometryError (regression: a mask 2 slices off, or
+    mirrored, was used as if it lay on the volume's grid, a mesh of another region without a word)."""
+    data = smooth_volume(rng, (16, 18, 20))
+    volume = gpuimg.Volume(data, spacing=(2.0, 0.7, 0.7), origin=(-10.0, 5.0, 30.0))
+    inside = np.zeros(data.shape, np.uint8)
+    inside[2:12, 3:15, 1:19] = 1
+    want = skimage.measure.marching_cubes(
+        data, 0.0, spacing=(2.0, 0.7, 0.7), mask=inside > 0, method="lewiner"
+    )
+    same = gpuimg.Volume(inside, spacing=volume.spacing, origin=volume.origin)
+    assert_same_mesh(marching_cubes(volume, 0.0, mask=same), want)
+    assert_same_mesh(marching_cubes(data, 0.0, spacing=(2.0, 0.7, 0.7), mask=same), want)
+    shifted = gpuimg.Volume(inside, spacing=volume.spacing, origin=(-6.0, 5.0, 30.0))
+    with pytest.raises(
+        gpuimg.GeometryError, match=r"marching_cubes: .*origin \(-6.0, 5.0, 30.0\) mm, 4 mm from"
+    ):
+        marching_cubes(volume, 0.0, mask=shifted)
+    mirrored = gpuimg.Volume(
+        inside, spacing=volume.spacing, origin=volume.origin, direction=np.diag([1.0, -1.0, 1.0])
+    )
+    with pytest.raises(gpuimg.GeometryError, match="a flipped or rotated grid"):
+        marching_cubes(volume, 0.0, mask=mirrored)
+
+
 def test_read_only_and_memory_mapped_volumes_give_scikit_images_mesh(rng, tmp_path):
     # scikit-image's Cython refuses a read-only float32 buffer ("buffer source array is read-only");
     # a memory-mapped file or a Deferred read is one, and it is no reason to blame the level.
