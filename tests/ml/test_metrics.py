@@ -204,6 +204,19 @@ def test_silhouette_of_features_far_from_zero(rng, offset):
     assert metrics.silhouette(X, labels) == pytest.approx(expected, abs=1e-9)
 
 
+@pytest.mark.parametrize("offset", [1e4, 1e6])
+def test_davies_bouldin_of_float32_features_far_from_zero(rng, offset):
+    # Centres and distances in float64 (not float32, nor |x|^2 - 2 x.y + |y|^2): scikit-learn's own
+    # score of float32 features near 1e6 is off by 0.08 to 1.2 (of about 0.9). The reference is its
+    # score of the same values moved to 0 in float64; float64 centres of values near 1e6 round at
+    # about 1e-10 (relative), hence the tolerance.
+    base = rng.normal(size=(300, 3)) + np.repeat([[0, 0, 0], [3, 0, 0], [0, 4, 0]], 100, axis=0)
+    labels = np.repeat([0, 1, 2], 100)
+    X = (base + offset).astype(np.float32)
+    expected = skm.davies_bouldin_score(X.astype(np.float64) - offset, labels)
+    assert metrics.davies_bouldin(X, labels) == pytest.approx(expected, rel=1e-9)
+
+
 def test_silhouette_of_samples_at_one_place():
     # Samples with a = b = 0 scored 0 / 0 = NaN; scikit-learn scores them 0.
     X, labels = np.zeros((10, 2)), np.arange(10) % 2
