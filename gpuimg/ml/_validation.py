@@ -20,8 +20,9 @@ def check_fitted(estimator, attribute: str, fit: str = "fit(X, y)") -> None:
         )
 
 
-def check_features(X, *, what: str = "X", finite: bool = True):
-    """``X`` as a 2D float array on its device, all values finite (unless ``finite=False``).
+def check_features(X, *, what: str = "X", finite: bool = True, allow_nan: bool = False):
+    """``X`` as a 2D float array on its device, all values finite (unless ``finite=False``; NaN
+    allowed with ``allow_nan``, infinite values not).
 
     The messages hold the phrases scikit-learn's own checks use ("Reshape your data", "0 feature(s)",
     "sparse", "Complex data not supported"), so its estimator checks recognise them.
@@ -31,7 +32,7 @@ def check_features(X, *, what: str = "X", finite: bool = True):
     ParameterError
         If ``X`` is sparse, not 2D, holds no samples or no features, or does not hold real numbers.
     FeatureError
-        If ``X`` holds NaN or infinite values.
+        If ``X`` holds NaN (unless ``allow_nan``) or infinite values.
     """
     if _is_sparse(X):
         raise ParameterError(
@@ -81,13 +82,14 @@ def check_features(X, *, what: str = "X", finite: bool = True):
         X = X.astype(np.float64)
     if not finite:
         return X
-    finite = xp.isfinite(X)
+    finite = ~xp.isinf(X) if allow_nan else xp.isfinite(X)
     if not bool(finite.all()):
         bad = xp.nonzero(~finite.all(axis=0))[0]
         columns = [int(c) for c in bad[:10]]
+        values = "infinite values" if allow_nan else "NaN or infinite values"
         raise FeatureError(
-            f"{what} holds NaN or infinite values in {count(int(bad.size), 'feature column')} "
-            f"(first: {columns}); impute them (sklearn.impute.SimpleImputer) or drop those features first."
+            f"{what} holds {values} in {count(int(bad.size), 'feature column')} (first: {columns}); "
+            "impute them (sklearn.impute.SimpleImputer) or drop those features first."
         )
     return X
 

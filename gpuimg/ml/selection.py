@@ -1,6 +1,8 @@
 """Feature selection steps for scikit-learn pipelines: variance threshold, correlation filter and mutual
 information, on the input's device."""
 
+import warnings
+
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.feature_selection import mutual_info_classif, mutual_info_regression
@@ -23,6 +25,14 @@ from ._validation import (
 class _Selector(TransformerMixin, BaseEstimator):
     """Keeps the columns of ``support_`` (a boolean mask set by ``fit``), on the input's device."""
 
+    #: Whether fit and transform take NaN (missing feature values), as scikit-learn's selector does.
+    _allow_nan = False
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = self._allow_nan
+        return tags
+
     def get_support(self, indices: bool = False):
         """The kept features: a boolean mask, or their indices."""
         check_fitted(self, "support_")
@@ -33,7 +43,7 @@ class _Selector(TransformerMixin, BaseEstimator):
         """``X`` with the kept feature columns only."""
         check_fitted(self, "support_")
         check_names(self, X)
-        X = check_features(X)
+        X = check_features(X, allow_nan=self._allow_nan)
         check_width(self, X)
         return X[:, namespace(X).xp.asarray(self.get_support(indices=True))]
 
@@ -65,6 +75,13 @@ class VarianceThreshold(_Selector):
     ``min(variance, max - min)`` per feature instead (its guard against rounding in constant
     features), which differs for any feature whose variance exceeds its range (a range above 4).
 
+    NaN values (missing features: ``extract`` gives NaN for a feature undefined for an ROI) are left
+    out of their feature's variance (``nanvar``), as in scikit-learn; a feature without a value has
+    the variance NaN and is dropped, and ``transform`` passes the other NaN on (to an imputer later in
+    the pipeline). With ``threshold=0`` a feature constant apart from NaN is dropped, where
+    scikit-learn's guard reads its range as NaN and may keep it for a rounding-error variance.
+    Infinite values are refused.
+
     Parameters
     ----------
     threshold : float
@@ -80,6 +97,8 @@ class VarianceThreshold(_Selector):
            [3.]])
     """
 
+    _allow_nan = True
+
     def __init__(self, threshold: float = 0.0):
         self.threshold = threshold
 
@@ -87,12 +106,15 @@ class VarianceThreshold(_Selector):
         """Learn the variances (``variances_``) and the kept features; returns self."""
         threshold = check_finite(self.threshold, "threshold", low=0)
         remember_names(self, X)
-        X = check_features(X)
+        X = check_features(X, allow_nan=True)
         xp = namespace(X).xp
-        self.variances_ = X.var(axis=0)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # a column of NaN only: variance NaN
+            self.variances_ = xp.nanvar(X, axis=0)
         keep = self.variances_ > threshold
         if threshold == 0:  # as scikit-learn: a constant column may have a rounding-error variance
-            keep &= X.max(axis=0) - X.min(axis=0) > 0
+            present = ~xp.isnan(X)
+            keep &= xp.where(present, X, -xp.inf).max(axis=0) - xp.where(present, X, xp.inf).min(axis=0) > 0
         if not bool(keep.any()):
             alone = " (X holds 1 sample, whose features all have variance 0)" if X.shape[0] == 1 else ""
             raise ParameterError(f"No feature has a variance above threshold={self.threshold!r}{alone}.")

@@ -127,6 +127,11 @@ def test_selection_and_metrics_on_the_device(emulated_cuda, rng):
     np.testing.assert_array_equal(
         to_numpy(variance), sklearn.feature_selection.VarianceThreshold(0.5).fit_transform(X)
     )
+    X[::3, 1] = np.nan  # a feature undefined for some samples: left out of its variance, passed on
+    variance = ml.VarianceThreshold().fit(emulated_cuda(X)).transform(emulated_cuda(X))
+    np.testing.assert_array_equal(
+        to_numpy(variance), sklearn.feature_selection.VarianceThreshold().fit_transform(X)
+    )
     scores = rng.random(60)
     assert ml.roc_auc(emulated_cuda(y), emulated_cuda(scores)) == pytest.approx(
         sklearn.metrics.roc_auc_score(y, scores)

@@ -1,3 +1,5 @@
+import warnings
+
 import numpy as np
 import pytest
 from sklearn.feature_selection import mutual_info_classif
@@ -72,6 +74,43 @@ def test_variance_threshold_keeps_what_scikit_learn_keeps(rng, threshold, dtype)
         np.testing.assert_allclose(ours.variances_, theirs.variances_, rtol=1e-6, atol=1e-12)
     else:
         assert theirs.variances_[3] == np.ptp(X[:, 3].astype(np.float64)) < ours.variances_[3]
+
+
+def test_variance_threshold_takes_missing_features_as_scikit_learn(rng):
+    # A radiomics table holds NaN where a feature is undefined for an ROI; scikit-learn's selector
+    # leaves them out of the variance (nanvar) and passes them on to an imputer, so the usual pipeline
+    # VarianceThreshold -> SimpleImputer -> model fitted. gpuimg's refused the table (FeatureError).
+    from sklearn.feature_selection import VarianceThreshold as SklearnVarianceThreshold
+    from sklearn.impute import SimpleImputer
+
+    X = np.column_stack(
+        [
+            np.full(40, np.nan),  # undefined for every patient: dropped
+            rng.normal(0, 1.0, 40),
+            np.where(rng.random(40) < 0.3, np.nan, rng.normal(5, 2.0, 40)),  # undefined for some
+            np.where(rng.random(40) < 0.3, np.nan, rng.normal(0, 0.1, 40)),  # narrow, some undefined
+        ]
+    )
+    for threshold in (0.0, 0.05):
+        ours = VarianceThreshold(threshold).fit(X)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # its nanvar of the empty column
+            theirs = SklearnVarianceThreshold(threshold).fit(X)
+        np.testing.assert_array_equal(ours.get_support(), theirs.get_support())
+        np.testing.assert_array_equal(ours.variances_, np.nanvar(X, axis=0))  # the same NumPy sums
+        np.testing.assert_array_equal(ours.transform(X), theirs.transform(X))  # NaN passed on
+    y = (X[:, 1] > 0).astype(int)
+    model = make_pipeline(VarianceThreshold(), SimpleImputer(), make_estimator("logistic_regression")).fit(
+        X, y
+    )
+    assert model.score(X, y) > 0.9
+    # Constant apart from NaN: variance 0 (closed form), dropped; scikit-learn's guard reads the range of
+    # such a column as NaN and keeps it for its rounding-error variance (1.9e-34 here).
+    constant = np.r_[np.full(9, 0.1), np.nan]
+    table = np.column_stack([constant, np.arange(10.0)])
+    np.testing.assert_array_equal(VarianceThreshold().fit(table).get_support(), [False, True])
+    with pytest.raises(FeatureError, match=r"X holds infinite values in 1 feature column \(first: \[1\]\)"):
+        VarianceThreshold().fit(np.column_stack([constant, np.r_[np.inf, np.arange(9.0)]]))
 
 
 def test_mutual_information_keeps_the_top_k(rng):
