@@ -297,6 +297,23 @@ def test_info_replaces_short_patient_ids_and_name_parts_as_whole_words(capsys, t
         assert listed == tmp_path or "<patient>" in lines[0]
 
 
+def test_info_replaces_a_patient_named_in_another_case_than_the_header(capsys, tmp_path):
+    # The replacements matched the header's case only: a folder 'Roe Richard (mrn-5512)' of a patient
+    # whose header says ROE^RICHARD and MRN-5512 was printed as it was.
+    volume = gpuimg.Volume(gpuimg.datasets.ct_phantom((8, 16, 16), seed=0).data, spacing=(2.0, 0.5, 0.5))
+    folder = tmp_path / "Roe Richard (mrn-5512)"
+    gpuimg.write_dicom(volume, folder, patient_id="MRN-5512", patient_name="ROE^RICHARD")
+    truncated = sorted(folder.iterdir())[2]
+    truncated.write_bytes(truncated.read_bytes()[:-100])
+    ds = pydicom.dcmread(truncated, stop_before_pixels=True)
+    assert (ds.PatientID, str(ds.PatientName)) == ("MRN-5512", "ROE^RICHARD")
+    assert main(["info", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert f"{truncated.name}: the header claims" in out  # the problem, naming the file, is shown
+    for identifying in ("roe", "richard", "mrn-5512"):
+        assert identifying not in out.lower(), identifying
+
+
 @pytest.mark.parametrize("command", ["run", "demo"])
 def test_more_workers_than_cores_are_refused_before_any_work(capsys, tmp_path, command):
     # --workers 10000 started 10000 worker processes (the demo: after writing its cohort), filling the

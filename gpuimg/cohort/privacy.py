@@ -97,7 +97,9 @@ def scrub(message: str, replacements: dict[str, str]) -> str:
     """``message`` with each key of ``replacements`` replaced by its value: a key of three characters or
     more wherever it stands, a shorter one (a patient ID ``7``, a name part ``Li``) where it is a whole
     word, neither next to a letter or digit nor to a ``.`` (``/data/7/ct``, ``Wu_Li_1947``), since
-    replaced wherever it stands it would take the letters and digits of other words and numbers.
+    replaced wherever it stands it would take the letters and digits of other words and numbers. Case
+    is ignored: a folder may spell the patient's name or ID otherwise than the header (``Roe Richard``
+    for ``ROE^RICHARD``).
 
     One pass, the longest key first where several start at one place: what a replacement wrote is not
     searched again (a folder named ``001`` would otherwise be replaced inside its own pseudonym,
@@ -109,12 +111,18 @@ def scrub(message: str, replacements: dict[str, str]) -> str:
     'no files in <study S-ab001c>'
     >>> scrub("/data/12/ct/slice_0012.dcm: 512 bytes, 0.12 mm", {"12": "<patient>"})
     '/data/<patient>/ct/slice_0012.dcm: 512 bytes, 0.12 mm'
+    >>> scrub("/data/Roe Richard/ct", {"ROE": "[name]", "RICHARD": "[name]"})
+    '/data/[name] [name]/ct'
     """
     keys = sorted((s for s in replacements if s.strip()), key=len, reverse=True)
     if not keys:
         return message
-    pattern = re.compile("|".join(_SHORT.format(re.escape(s)) if len(s) < 3 else re.escape(s) for s in keys))
-    return pattern.sub(lambda found: replacements[found[0]], message)
+    # One group a key: the group that matched names the key, whatever the case of the text it matched.
+    pattern = re.compile(
+        "|".join(f"({_SHORT.format(re.escape(s)) if len(s) < 3 else re.escape(s)})" for s in keys),
+        re.IGNORECASE,
+    )
+    return pattern.sub(lambda found: replacements[keys[found.lastindex - 1]], message)
 
 
 #: A short key as a whole word: no letter, digit or "." on either side.
