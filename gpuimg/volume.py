@@ -186,6 +186,25 @@ for _name, _symbol in {
     setattr(Volume, f"__{_name}__", _operator(_symbol))
     if _name not in ("lt", "le", "gt", "ge"):  # Python reflects comparisons itself
         setattr(Volume, f"__r{_name}__", _operator(_symbol, reflected=True))
+
+
+def _equality(symbol: str):
+    """``volume == 3`` is the error of the other operators (it was False, without a word: a labels
+    Volume's ``labels == 2`` made no mask); another Volume, None or any object that is neither a
+    number nor an array compares by identity, as before."""
+    refuse = _operator(symbol)
+
+    def operation(self, other):
+        if not isinstance(other, Volume) and (
+            isinstance(other, int | float | complex | np.generic) or hasattr(other, "shape")
+        ):
+            refuse(self, other)
+        return NotImplemented
+
+    return operation
+
+
+Volume.__eq__, Volume.__ne__ = _equality("=="), _equality("!=")
 for _name, _symbol in {"neg": "-", "pos": "+", "invert": "~"}.items():
     setattr(
         Volume, f"__{_name}__", lambda self, s=_symbol: self._not_an_array(f"{s}volume", f"{s}volume.data")

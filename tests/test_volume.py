@@ -127,6 +127,8 @@ def test_write_dicom_modality_that_is_not_a_name(tmp_path):
         (lambda v: v > -400, r"volume > -400", r"volume.data > -400", TypeError),
         (lambda v: 1000 + v, r"1000 \+ volume", r"1000 \+ volume.data", TypeError),
         (lambda v: -v, r"-volume", r"-volume.data", TypeError),
+        (lambda v: v == 3, r"volume == 3", r"volume.data == 3", TypeError),
+        (lambda v: v != np.int16(3), r"volume != np.int16\(3\)", r"volume.data != np.int16\(3\)", TypeError),
         (lambda v: v[0], r"volume\[0\]", r"volume.data\[...\]", TypeError),
         (lambda v: v.max(), r"a Volume has no .max", r"volume.data.max\(\)", AttributeError),
         (
@@ -148,6 +150,13 @@ def test_a_volume_used_as_an_array_points_to_its_voxels(use, expression, advice,
     assert isinstance(info.value, builtin)
     np.testing.assert_array_equal(volume.data > -400, voxels > -400)
     assert not hasattr(volume, "max") and not hasattr(volume, "no_such_name")  # AttributeError still
+
+
+def test_volumes_and_other_objects_still_compare_by_identity():
+    volume = gpuimg.Volume(np.zeros((2, 3, 4)), spacing=(2.0, 1.0, 1.0))
+    same_voxels = gpuimg.Volume(volume.data, spacing=(2.0, 1.0, 1.0))
+    assert volume == volume and volume != same_voxels and volume != None  # noqa: E711
+    assert volume in [None, "ct", volume] and len({volume, volume, same_voxels}) == 2
 
 
 def test_a_volume_and_another_spacing_is_refused_not_one_of_them_dropped():
