@@ -12,7 +12,6 @@ import numpy as np
 
 from gpuimg._support import check_known_shape
 
-from .counting import bincount_fixed
 from .namespaces import namespace
 
 
@@ -311,21 +310,18 @@ def _chunk_summary(block, structure, start, shape, seed):
         }
     table = np.zeros((count, 2 + 2 * labels.ndim), dtype=np.int64)
     if count:
-        # ndimage numbers labels in the order of their first voxel: the least raster index of each.
-        index = xp.arange(1, count + 1)
-        columns = [
-            ns.ndi.minimum(xp.arange(labels.size, dtype=np.int64).reshape(labels.shape), labels, index)
-        ]
-        columns.append(bincount_fixed(labels.ravel(), length=count + 1)[1:])  # no device read
-        for find in (ns.ndi.minimum, ns.ndi.maximum):
-            for axis in range(labels.ndim):
-                step = [1] * labels.ndim
-                step[axis] = labels.shape[axis]
-                position = xp.broadcast_to(
-                    xp.arange(labels.shape[axis], dtype=np.int32).reshape(step), labels.shape
-                )
-                columns.append(find(xp.ascontiguousarray(position), labels, index))
-        table = to_numpy(xp.stack([xp.asarray(c, dtype=np.int64) for c in columns], axis=1))
+        from gpuimg.kernels.labels import label_statistics
+
+        # Two passes of the kernel, no sort (ndimage's minimum and maximum sort the chunk, once per
+        # call). Read as one row, a voxel's x is its raster index: the lowest x of a label is its first
+        # voxel, and the sizes come with it. Read in its own shape, the labels give the boxes.
+        labels = xp.ascontiguousarray(labels)
+        sizes, first, _ = label_statistics(labels.reshape(1, 1, -1), count, xp=xp, target=ns.target)
+        volume = labels.reshape((1,) * (3 - labels.ndim) + labels.shape)
+        _, lows, highs = label_statistics(volume, count, xp=xp, target=ns.target)
+        axes = slice(3 - labels.ndim, None)
+        columns = [first[1:, 2:], sizes[1:, None], lows[1:, axes], highs[1:, axes]]
+        table = to_numpy(xp.concatenate(columns, axis=1))
     ndim, offset = labels.ndim, np.asarray(start, dtype=np.int64)
     return {
         "count": count,

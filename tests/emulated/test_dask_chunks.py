@@ -34,3 +34,32 @@ def test_kernels_on_dask_chunks_of_the_device_equal_the_whole_volume_on_the_host
     found = edges.canny(device_chunks(image, emulated_cuda, (12, 10)), 1.5, 0.5, 1.5).compute()
     assert want.sum() > 30  # about 110 edge pixels in such an image
     np.testing.assert_array_equal(to_numpy(found), want)
+
+
+def test_label_chunk_summaries_sort_nothing_on_the_device(emulated_cuda, rng):
+    """Each chunk's summary (first voxel, size and box of each label) took 1 + 2 x ndim calls of
+    cupyx's (or SciPy's) minimum / maximum of voxel positions by label, each an argsort of the chunk's
+    voxels: out of core, label took 84-196 s (benchmarks/results/cpu-x86_64-2cores-2026-12-01). Now
+    two passes of the label statistics kernel and no sort; the labels, their numbering, sizes and boxes
+    are SciPy's on the whole volume (label, bincount, find_objects), for many small components."""
+    from gpuimg.backend import label_chunks
+    from gpuimg.testing.emulated_cuda import DeviceArray, emulator
+
+    # 7% of voxels, below 26-connectivity's percolation threshold (about 10%): about 80 components
+    mask = rng.random((12, 14, 16)) > 0.93
+    structure = scipy.ndimage.generate_binary_structure(3, 3)
+    lazy = device_chunks(mask, emulated_cuda, (6, 7, 8))
+    emulated = isinstance(emulated_cuda(np.zeros(1)), DeviceArray)
+    if emulated:
+        emulator().calls.clear()
+    found = label_chunks(lazy, structure)
+    if emulated:
+        sorts = ("minimum", "maximum", "median", "sort", "argsort", "unique", "labeled_comprehension")
+        assert not [name for name, _ in emulator().calls if name.rsplit(".", 1)[-1] in sorts]
+    want, count = scipy.ndimage.label(mask, structure)
+    assert found.count == count > 20
+    np.testing.assert_array_equal(to_numpy(found.labels.compute()), want)
+    np.testing.assert_array_equal(found.sizes, np.bincount(want.ravel())[1:])
+    boxes = scipy.ndimage.find_objects(want)
+    np.testing.assert_array_equal(found.lows, [[s.start for s in box] for box in boxes])
+    np.testing.assert_array_equal(found.highs, [[s.stop for s in box] for box in boxes])

@@ -1,0 +1,105 @@
+"""``label_chunks`` (``label`` of a Dask mask), this checkout against an earlier revision, same input.
+
+    python benchmarks/bench_label_chunks.py --before REV [--shape 256 512 512] [--chunks 64 256 256]
+
+The mask is the one ``bench_out_of_core.py`` labels (noise smoothed with sigma 3, above its 80th
+percentile), held in memory, so that no reading is timed. Times, best of ``--repeat`` runs taken in
+turn: ``label_chunks`` (labelling and summarising each chunk, merging the summaries; the labels
+stay lazy) of this checkout and of ``--before`` (``git show REV:gpuimg/backend/chunks.py``); and
+``scipy.ndimage.label`` of each chunk alone, the part neither can avoid. Checks that both give the
+same count, sizes and boxes as ``scipy.ndimage`` on the whole mask.
+"""
+
+import argparse
+import functools
+import importlib.util
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import dask
+import dask.array as da
+import numpy as np
+import scipy.ndimage as ndi
+
+from gpuimg.backend import chunks
+
+
+def _revision_module(revision: str):
+    """``gpuimg/backend/chunks.py`` of ``revision``, loaded as a module beside this checkout's."""
+    root = Path(__file__).resolve().parents[1]
+    source = subprocess.run(
+        ["git", "show", f"{revision}:gpuimg/backend/chunks.py"],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    with tempfile.NamedTemporaryFile("w", suffix=".py", delete=False) as file:
+        file.write(source)
+    spec = importlib.util.spec_from_file_location("gpuimg.backend._chunks_before", file.name)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    Path(file.name).unlink()
+    return module
+
+
+def _timed(func):
+    start = time.perf_counter()
+    result = func()
+    return time.perf_counter() - start, result
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--before", required=True, help="the git revision to compare with")
+    parser.add_argument("--shape", type=int, nargs=3, default=(256, 512, 512))
+    parser.add_argument("--chunks", type=int, nargs=3, default=(64, 256, 256))
+    parser.add_argument("--repeat", type=int, default=2)
+    args = parser.parse_args(argv)
+    before = _revision_module(args.before)
+    rng = np.random.default_rng(0)
+    image = ndi.gaussian_filter(rng.standard_normal(args.shape, dtype=np.float32), 3.0)
+    mask = image > np.percentile(image, 80)
+    structure = ndi.generate_binary_structure(3, 3)
+    lazy = da.from_array(mask, chunks=tuple(args.chunks))
+    print(
+        f"mask {'x'.join(map(str, args.shape))} ({mask.mean():.0%} foreground), chunks "
+        f"{'x'.join(map(str, args.chunks))} ({lazy.npartitions}), threads {dask.system.CPU_COUNT}",
+        flush=True,
+    )
+    want, count = ndi.label(mask, structure)
+    sizes = np.bincount(want.ravel())[1:]
+    boxes = ndi.find_objects(want)
+    lows = np.array([[s.start for s in box] for box in boxes])
+    highs = np.array([[s.stop for s in box] for box in boxes])
+    del want
+
+    runs = {"after": chunks.label_chunks, "before": before.label_chunks}
+    for run in runs.values():  # kernels compiled or loaded from the cache, not timed
+        run(lazy[:8, :8, :8], structure)
+    best = {name: float("inf") for name in [*runs, "ndi.label"]}
+    blocks = lazy.to_delayed().ravel()
+    for _ in range(args.repeat):
+        for name, run in runs.items():
+            seconds, found = _timed(functools.partial(run, lazy, structure))
+            assert found.count == count, (name, found.count, count)
+            np.testing.assert_array_equal(found.sizes, sizes)
+            np.testing.assert_array_equal(found.lows, lows)
+            np.testing.assert_array_equal(found.highs, highs)
+            best[name] = min(best[name], seconds)
+        tasks = [dask.delayed(ndi.label)(block, structure) for block in blocks]
+        seconds, _ = _timed(functools.partial(dask.compute, *tasks))
+        best["ndi.label"] = min(best["ndi.label"], seconds)
+    print(f"{count} components; sizes and boxes equal scipy.ndimage's on the whole mask, before and after")
+    for name, seconds in best.items():
+        what = "scipy.ndimage.label of each chunk alone" if name == "ndi.label" else "label_chunks"
+        print(f"{name:<10} {seconds:8.2f} s   {what}")
+    print(f"before / after: {best['before'] / best['after']:.1f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
