@@ -26,6 +26,9 @@ _DICOM_SUFFIXES = (".dcm", ".dicom", ".ima")
 def _files(path_or_files: str | os.PathLike | Iterable[str | os.PathLike]) -> tuple[list[Path], bool]:
     """The files to read, and whether the caller named them one by one (not a folder).
 
+    A file named more than once in a list (overlapping globs, a relative and an absolute path) is read
+    once, where it is first named.
+
     Raises
     ------
     DicomError
@@ -55,7 +58,12 @@ def _files(path_or_files: str | os.PathLike | Iterable[str | os.PathLike]) -> tu
     missing = [str(p) for p in paths if not p.is_file()]
     if missing:
         raise DicomError(f"{some(missing)}: no such file. Check the path.")
-    return paths, True
+    # Keyed by the resolved path: each name of a file twice in a series is a duplicate slice, and its
+    # message would ask to remove the file itself.
+    first: dict[Path, Path] = {}
+    for path in paths:
+        first.setdefault(path.resolve(), path)
+    return list(first.values()), True
 
 
 def _tree_files(folder: Path) -> list[Path]:

@@ -1,6 +1,7 @@
 """read_dicom against pydicom (voxels) and SimpleITK (geometry), and every way a series can be bad."""
 
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pydicom
@@ -589,3 +590,15 @@ def test_big_endian_and_compressed_files_are_decoded_by_pydicom(testfile, pydico
         read = read_dicom(testfile(name), device="cpu")
         np.testing.assert_array_equal(read.data, pydicom_reference([testfile(name)]))
     assert len(calls) == 2
+
+
+def test_a_file_named_twice_in_a_list_is_read_once(series, pydicom_reference, monkeypatch):
+    # Overlapping globs (or a relative and an absolute path) named a file twice: read_dicom refused the
+    # series as two slices at one position, 'slice_0000.dcm and slice_0000.dcm', and said to remove the
+    # extra files, the file itself among them.
+    folder, _, files = series
+    monkeypatch.chdir(folder.parent)
+    relative = Path(folder.name) / files[3].name
+    volume = read_dicom([*files, files[0], relative], device="cpu")
+    np.testing.assert_array_equal(volume.data, pydicom_reference(files))
+    assert volume.meta["files"] == [str(f) for f in files] and volume.shape[0] == len(files)
