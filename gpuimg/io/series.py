@@ -32,8 +32,9 @@ class SeriesInfo:
     spacing : tuple of float or None [mm]
         (z, y, x) voxel spacing, None if read_dicom would refuse the series.
     orientation : tuple of float or None
-        ImageOrientationPatient (row then column direction cosines, LPS) shared by all slices, or
-        None if they differ or are absent.
+        ImageOrientationPatient (row then column direction cosines, LPS) shared by all slices (where
+        they differ by rounding only, so that read_dicom reads them as one, that of the first file,
+        which read_dicom takes), or None if they differ or are absent.
     files : tuple of Path
         The files of the series.
     problem : str or None
@@ -180,7 +181,7 @@ def _summarise(uid: str, headers: list[_Header]) -> SeriesInfo:
         n_slices=len(frames),
         shape=shape,
         spacing=spacing,
-        orientation=orientations.pop() if len(orientations) == 1 else None,
+        orientation=frames[0].orientation if stack is not None or len(orientations) == 1 else None,
         files=tuple(header.path for header in headers),
         problem=problem,
         _headers=tuple(headers),

@@ -177,3 +177,24 @@ def test_headers_are_read_in_threads_only_from_slow_storage_or_when_asked(
     assert bool(others) == threaded
     if threaded and workers is None:
         assert others == set(paths) - first
+
+
+def test_orientation_of_a_series_whose_cosines_differ_by_rounding(series):
+    # Cosines rounded differently per slice are one orientation to read_dicom, but list_series gave
+    # orientation None ('they differ'), so a selection of axial series by orientation left it out.
+    folder, _, files = series
+    for k, path in enumerate(files):
+        ds = pydicom.dcmread(path)
+        ds.ImageOrientationPatient = [float(c) + (-1) ** k * 2e-6 for c in ds.ImageOrientationPatient]
+        ds.save_as(path)
+    (info,) = list_series(folder)
+    first = pydicom.dcmread(sorted(files)[0]).ImageOrientationPatient
+    assert info.problem is None and info.orientation == tuple(float(c) for c in first)
+    volume = read_dicom(info, device="cpu")
+    np.testing.assert_allclose(np.r_[volume.direction[:, 2], volume.direction[:, 1]], first, atol=1e-5)
+    # Orientations that differ (a scout among the slices) still give None.
+    ds = pydicom.dcmread(files[2])
+    ds.ImageOrientationPatient = [0, 1, 0, 0, 0, -1]
+    ds.save_as(files[2])
+    (info,) = list_series(folder)
+    assert info.problem is not None and info.orientation is None
