@@ -48,7 +48,8 @@ def patient_split(
     ParameterError
         Lengths of X, y and groups differ; a sample without its patient (NaN or None in ``groups``);
         labels of types that cannot be compared (17 beside "P18"); sizes outside (0, 1) or summing to 1
-        or more; too few patients for the sets asked for; stratify with a single class.
+        or more; too few patients for the sets asked for; stratify without y, with a sample without
+        its class (NaN or None in ``y``) or with a single class.
 
     Notes
     -----
@@ -59,7 +60,7 @@ def patient_split(
     """
     X = check_features(X, finite=False)  # only its length is used: missing values are imputed later
     check_seed(random_state)
-    y_host, groups_host = _labels(X, y, groups)
+    y_host, groups_host = _labels(X, y, groups, stratify=stratify)
     sizes = [s for s in (test_size, val_size) if s is not None]
     if not all(_fraction(s) for s in sizes) or sum(float(s) for s in sizes) >= 1:
         raise ParameterError(
@@ -115,7 +116,8 @@ def patient_cv(n_splits: int = 5, *, stratify: bool = False, random_state: int |
     -------
     GroupKFold or StratifiedGroupKFold
         Whose ``split`` raises ParameterError when there are fewer patients than folds, the
-        lengths of X, y and groups differ, or ``groups`` holds NaN or None.
+        lengths of X, y and groups differ, ``groups`` holds NaN or None, or (stratified) y is
+        None or holds NaN or None.
     """
     if hasattr(n_splits, "shape") and np.ndim(n_splits) > 0:  # patient_cv(X, y, groups): data, not folds
         raise ParameterError(
@@ -131,7 +133,9 @@ def patient_cv(n_splits: int = 5, *, stratify: bool = False, random_state: int |
     return _PatientKFold(n_splits)
 
 
-def _labels(X, y, groups):
+def _labels(X, y, groups, *, stratify: bool = False):
+    """``y`` and ``groups`` on the host, checked: one per sample, a patient for every sample, and with
+    ``stratify`` a class for every sample."""
     y_host = None if y is None else to_numpy(y).ravel()
     groups_host = to_numpy(groups).ravel() if groups is not None else None
     if groups_host is None:
@@ -151,6 +155,18 @@ def _labels(X, y, groups):
             f"groups holds no patient (NaN or None) for {count(missing.size, 'sample')}, first at index "
             f"{missing[0]}; every sample needs its patient: fill them in or drop those samples."
         )
+    if stratify:
+        if y_host is None:
+            raise ParameterError("y=None: stratified splits keep the class proportions of y; give y.")
+        # A NaN label was a class of its own in patient_split, and scikit-learn's bare ValueError
+        # ('Input contains NaN'; a TypeError for None beside text) in patient_cv.
+        unlabelled = np.flatnonzero(missing_labels(y_host))
+        if unlabelled.size:
+            raise ParameterError(
+                f"y has no class label (NaN, None) for {count(unlabelled.size, 'sample')}, first at index "
+                f"{unlabelled[0]}; stratified splits keep the class proportions of y: drop those samples "
+                "or give each a class (or use stratify=False)."
+            )
     return y_host, groups_host
 
 
@@ -176,16 +192,15 @@ class _PatientSplits:
 
     def split(self, X, y=None, groups=None):
         X = np.empty((len(X), 0)) if not hasattr(X, "shape") else X
-        y_host, groups_host = _labels(X, y, groups)
+        stratified = isinstance(self, StratifiedGroupKFold)
+        y_host, groups_host = _labels(X, y, groups, stratify=stratified)
         n_patients = np.unique(groups_host).size
         if n_patients < self.n_splits:
             raise ParameterError(
                 f"{count(n_patients, 'patient')} cannot make {self.n_splits} folds; use n_splits <= "
                 f"{n_patients}."
             )
-        if isinstance(self, StratifiedGroupKFold):
-            if y_host is None:
-                raise ParameterError("y=None: stratified folds keep the class proportions of y; give y.")
+        if stratified:
             _, members = np.unique(y_host, return_counts=True)
             if members.max() < self.n_splits:  # scikit-learn's own refusal: every class too small
                 raise ParameterError(

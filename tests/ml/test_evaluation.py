@@ -96,6 +96,29 @@ def test_a_stratified_test_set_that_leaves_too_few_patients():
         patient_split(np.zeros((12, 2)), y, groups, 0.1, 0.3, stratify=True, random_state=13)
 
 
+def test_stratified_splits_refuse_samples_without_a_class():
+    # scikit-learn's StratifiedGroupKFold refuses NaN labels ('Input contains NaN'); patient_split took
+    # NaN as a class of its own, patient_cv passed scikit-learn's bare ValueError on (a TypeError for
+    # None beside text), and patient_split without y said y 'holds one' class.
+    from sklearn.model_selection import StratifiedGroupKFold
+
+    groups, X = np.repeat(np.arange(20), 2), np.zeros((40, 2))
+    y = np.tile([0.0, 1.0], 20)
+    y[[3, 8]] = np.nan
+    with pytest.raises(ValueError, match="Input contains NaN"):
+        next(StratifiedGroupKFold(2).split(X, y, groups))
+    text = np.array(["benign", "malignant"] * 20, dtype=object)
+    text[5] = None
+    for labels, shown in ((y, "2 samples, first at index 3"), (text, "1 sample, first at index 5")):
+        with pytest.raises(ParameterError, match=rf"y has no class label \(NaN, None\) for {shown}"):
+            patient_split(X, labels, groups, stratify=True, random_state=0)
+        with pytest.raises(ParameterError, match=rf"y has no class label \(NaN, None\) for {shown}"):
+            next(patient_cv(2, stratify=True, random_state=0).split(X, labels, groups))
+        assert len(patient_split(X, labels, groups, random_state=0)) == 2  # unstratified: y is not read
+    with pytest.raises(ParameterError, match="y=None: stratified splits keep the class proportions"):
+        patient_split(X, None, groups, stratify=True)
+
+
 def test_stratified_folds_of_classes_smaller_than_the_folds():
     groups, y = np.arange(6), np.array([0, 1, 2, 0, 1, 2])
     with pytest.raises(ParameterError, match=r"every class has fewer samples \(2 at most\) than the 3"):
