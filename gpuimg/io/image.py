@@ -66,8 +66,8 @@ def read_image(path: str | os.PathLike, *, device: str = "auto") -> Volume:
         If the voxels would need more memory than the budget (``GPUIMG_MAX_BYTES``; see
         :mod:`gpuimg._support`), checked from the header before any voxel is read.
     GeometryError
-        If the image is not 3D (trailing axes of length 1 are dropped), its affine has shear, or a
-        NRRD file names a space other than LPS, RAS or LAS.
+        If the image is not 3D (trailing axes of length 1 are dropped) or holds colour (RGB) voxels,
+        its affine has shear, or a NRRD file names a space other than LPS, RAS or LAS.
 
     Notes
     -----
@@ -121,6 +121,11 @@ def _read_nifti(path: Path) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]:
     header = image.header
     shape = tuple(int(n) for n in image.shape)
     dtype = np.dtype(header.get_data_dtype())
+    if dtype.names is not None:
+        raise GeometryError(
+            f"{path}: a colour image ({len(dtype.names)} channels a voxel: {', '.join(dtype.names)}); gpuimg "
+            "reads grey-level 3D volumes. Split the channels into separate 3D files first."
+        )
     scaled = any(np.isfinite(v) and v not in (0, 1) for v in header.get_slope_inter() if v is not None)
     _check_claims(path, shape, dtype, np.float64 if scaled else dtype)
     if header["sform_code"] == 0:  # the qform (or nothing) places the voxels: pixdim is the spacing

@@ -153,6 +153,20 @@ def test_four_dimensional_refused(tmp_path, rng):
         read_image(tmp_path / "t.nii")
 
 
+@pytest.mark.parametrize("channels", ["RGB", "RGBA"])
+def test_a_colour_nifti_is_refused_as_a_colour_nrrd_is(tmp_path, rng, channels):
+    # An RGB24 (RGBA32) NIfTI was read as a Volume of a structured dtype, [('R', 'u1'), ...], which no
+    # operation takes; a NRRD of the same colour voxels (an axis of 3) is refused as a 4D image.
+    sitk = pytest.importorskip("SimpleITK")
+    voxels = np.zeros((4, 5, 6), dtype=[(c, "u1") for c in channels])
+    for c in channels:
+        voxels[c] = rng.integers(0, 256, voxels.shape)
+    nib.save(nib.Nifti1Image(voxels, np.eye(4)), tmp_path / "colour.nii")
+    assert sitk.ReadImage(str(tmp_path / "colour.nii")).GetNumberOfComponentsPerPixel() == len(channels)
+    with pytest.raises(GeometryError, match=rf"colour\.nii: a colour image \({len(channels)} channels"):
+        read_image(tmp_path / "colour.nii")
+
+
 def test_sheared_affine_refused(tmp_path, rng):
     affine = np.eye(4)
     affine[0, 1] = 0.5
