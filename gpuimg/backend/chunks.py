@@ -220,11 +220,16 @@ def label_chunks(mask, structure: np.ndarray, *, seed: int | None = None) -> Chu
                 fixed = {} if axis == 0 else {0: row}
                 before = _face_plane(by_index, mask.numblocks, axis, before_row, "high", fixed)
                 after = _face_plane(by_index, mask.numblocks, axis, before_row + 1, "low", fixed)
+                # Each pair as one int64, a * span + b (span² fits for up to 3e9 labels): unique of
+                # numbers, about 10x faster than unique(axis=0) of the pairs, which sorts them as bytes.
+                span, keys = total + 1, []
                 for shift in shifts[shifts[:, axis] == 1]:
                     a, b = _shifted_pair(before, after, shift, axis)
                     both = (a > 0) & (b > 0)
-                    if both.any():
-                        edges.append(np.unique(np.stack([a[both], b[both]], axis=1), axis=0))
+                    keys.append(a[both] * span + b[both])
+                if keys:  # none where the structure joins nothing along this axis
+                    keys = np.unique(np.concatenate(keys))
+                    edges.append(np.stack(np.divmod(keys, span), axis=1))
         for index, (summary, _) in by_index.items():
             if index[0] == row - 1:
                 summary["high"] = None

@@ -98,6 +98,35 @@ def test_label_chunks_takes_chunks_of_length_zero(rng):
     np.testing.assert_array_equal(sizes, np.bincount(want.ravel())[1:])
 
 
+def test_label_chunks_with_a_structure_joining_nothing_along_an_axis(rng):
+    """Slice-wise labels (a structure of one plane): no pair of labels joins across the chunk faces
+    along z, every slice's components are its own. SciPy's labels with the same structure."""
+    mask = rng.random((8, 9, 10)) > 0.6
+    structure = np.zeros((3, 3, 3), bool)
+    structure[1] = ndi.generate_binary_structure(2, 2)
+    want, count = ndi.label(mask, structure)
+    found = label_chunks(da.from_array(mask, chunks=3), structure)
+    assert found.count == count
+    np.testing.assert_array_equal(found.labels.compute(), want)
+
+
+def test_label_chunks_finds_distinct_face_pairs_without_sorting_rows(rng, monkeypatch):
+    """The pairs of labels touching across chunk faces were made distinct by unique(axis=0), which
+    sorts the pairs as byte strings: 1.8 s of label_chunks' 4.0 s for a 256x512x512 mask in
+    64x256x256 chunks, twice the labelling's time. Now each pair is one int64 and unique takes numbers;
+    the labels still SciPy's."""
+    unique = np.unique
+    axes = []
+    monkeypatch.setattr(np, "unique", lambda *a, **k: axes.append(k.get("axis")) or unique(*a, **k))
+    mask = rng.random((16, 18, 20)) > 0.75
+    structure = ndi.generate_binary_structure(3, 3)
+    want, count = ndi.label(mask, structure)
+    found = label_chunks(da.from_array(mask, chunks=(5, 6, 7)), structure)
+    assert axes and all(axis is None for axis in axes)
+    assert found.count == count
+    np.testing.assert_array_equal(found.labels.compute(), want)
+
+
 def test_label_chunks_of_an_empty_mask():
     mask = da.zeros((5, 6), dtype=bool, chunks=3)
     labels, count, sizes, lows, highs, seeded = label_chunks(mask, np.ones((3, 3), bool), seed=2)
