@@ -414,29 +414,43 @@ def test_host_copy_is_explicit_and_warns_once(strict_gpu, cancer, name, task, pa
         )
 
 
-@pytest.mark.parametrize("name", ["svm", "logistic_regression"])  # the host copy, the array-API route
-def test_sample_weight_on_the_gpu_routes_without_cuml(strict_gpu, cancer, name):
-    X_train, X_test, y_train, _ = cancer
+@pytest.mark.parametrize(
+    ("name", "task", "peer", "params"),
+    [
+        ("svm", "classification", SVC, {}),  # the host copy
+        (
+            "logistic_regression",
+            "classification",
+            LogisticRegression,
+            {"max_iter": 500},
+        ),  # the array-API route
+        ("ridge", "regression", Ridge, {"alpha": 0.1}),  # the array-API route, by SVD
+        ("linear_regression", "regression", LinearRegression, {}),  # the array-API route, as Ridge(alpha=0)
+    ],
+)
+def test_sample_weight_on_the_gpu_routes_without_cuml(strict_gpu, cancer, diabetes, name, task, peer, params):
+    X_train, X_test, y_train, _ = cancer if task == "classification" else diabetes
     mean, std = X_train.mean(0), X_train.std(0)
     X_train, X_test = (X_train - mean) / std, (X_test - mean) / std
     w = np.random.default_rng(3).integers(0, 4, len(y_train)).astype(np.float64)
     gpu = strict_gpu
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # the host copy's warning (its own test above)
-        model = make_estimator(name, max_iter=500).fit(
+        model = make_estimator(name, task, **params).fit(
             gpu.asarray(X_train), gpu.asarray(y_train), sample_weight=gpu.asarray(w)
         )
-    peer = (SVC(max_iter=500) if name == "svm" else LogisticRegression(max_iter=500)).fit(
-        X_train, y_train, sample_weight=w
-    )
+    peer = peer(**params).fit(X_train, y_train, sample_weight=w)
+    output = "decision_function" if task == "classification" else "predict"
+    expected = getattr(peer, output)(X_test)
     if name == "svm":  # X, y and the weights to the host, once each; the same libsvm fit there
         assert model.route_ == "host_copy" and gpu.transfers == ["to host"] * 3
-        expected, rtol = peer.decision_function(X_test), 0
+        rtol = 0
     else:  # the weights stay on the device with X (array-api-strict refuses a mix)
         assert model.route_ == "array_api" and gpu.transfers == []
-        # scikit-learn's array-API loss against its NumPy one: rounding only (about 1e-14 here).
-        expected, rtol = peer.decision_function(X_test), 1e-9
-    np.testing.assert_allclose(gpu.numpy(model.decision_function(gpu.asarray(X_test))), expected, rtol=rtol)
+        # scikit-learn's array-API code against its NumPy code (and Ridge by SVD against Cholesky or
+        # lstsq): rounding only, about 1e-14 here.
+        rtol = 1e-9
+    np.testing.assert_allclose(gpu.numpy(getattr(model, output)(gpu.asarray(X_test))), expected, rtol=rtol)
 
 
 @pytest.mark.parametrize(("svd_solver", "route"), [("full", "array_api"), ("arpack", "host_copy")])
