@@ -111,6 +111,9 @@ def patient_cv(n_splits: int = 5, *, stratify: bool = False, random_state: int |
         Keep the class proportions in each fold (``StratifiedGroupKFold``, shuffled with
         ``random_state``); otherwise ``GroupKFold``.
     random_state : int, optional
+        Seeds the shuffle of the stratified folds. The unstratified folds do not depend on it:
+        ``GroupKFold`` deals the patients out by their number of samples, largest first, each to
+        the fold with fewest samples so far, the same folds for every seed.
 
     Returns
     -------
