@@ -494,3 +494,33 @@ def test_device_error_hint_installs_from_the_checkout(monkeypatch):
     with pytest.raises(gpuimg.DeviceError) as caught:
         device.resolve_device("cuda")
     assert "pip install -e '.[cuda13]'" in str(caught.value) and "gpuimg[" not in str(caught.value)
+
+
+def test_install_hints_install_from_the_checkout():
+    """Regression: the messages for --workers without Dask and for Zarr without zarr, and two docstrings,
+    said pip install 'gpuimg[dask]' (or gpuimg[test]), which the package index cannot give."""
+    for folder in (Path(gpuimg.__file__).parent, Path(gpuimg.kernels.__file__).parent):
+        for path in sorted(folder.rglob("*.py")):
+            text = path.read_text(encoding="utf-8")
+            assert not re.search(r"pip install ['\"`]*gpuimg\b", text), path
+
+
+@pytest.mark.parametrize(
+    ("missing", "call"),
+    [
+        ("dask.array", lambda path: gpuimg.io.open_zarr(path / "ct.zarr")),
+        ("zarr", lambda path: gpuimg.io.open_zarr(path / "ct.zarr")),
+        (
+            "dask.array",
+            lambda path: gpuimg.io.write_chunked(IMAGE, path / "ct.nii.gz", spacing=SPACING),
+        ),
+        ("zarr", lambda path: gpuimg.io.write_chunked(VOLUME, path / "ct.zarr")),
+        ("dask.system", lambda path: __import__("gpuimg.cohort.run").cohort.run.check_workers(2)),
+    ],
+    ids=["open_zarr-dask", "open_zarr-zarr", "write_chunked-dask", "write_chunked-zarr", "workers-dask"],
+)
+def test_without_the_dask_extra_the_error_says_how_to_install_it(missing, call, tmp_path, monkeypatch):
+    """Regression: open_zarr without Dask raised a bare ModuleNotFoundError ('No module named dask')."""
+    monkeypatch.setitem(__import__("sys").modules, missing, None)  # import_module: ModuleNotFoundError
+    with pytest.raises(gpuimg.GpuimgError, match=r"in the gpuimg checkout, pip install -e '\.\[dask\]'"):
+        call(tmp_path)

@@ -92,7 +92,7 @@ def check_workers(workers: int, *, local: bool = True) -> None:
     except ImportError as exc:
         raise ConfigError(
             f"--workers {workers} runs the studies on a local Dask cluster, and Dask is not installed; "
-            "pip install 'gpuimg[dask]', or leave out --workers."
+            "in the gpuimg checkout, pip install -e '.[dask]'; or leave out --workers."
         ) from exc
     if workers > CPU_COUNT:
         raise ConfigError(

@@ -9,6 +9,7 @@ row of chunks along z at a time into the file, so memory holds a row (and its ha
 from __future__ import annotations
 
 import gzip
+import importlib
 import os
 from pathlib import Path
 
@@ -51,7 +52,8 @@ def open_zarr(path: str | os.PathLike, component: str | None = None):
     ImageFileError
         Where ``path`` holds no Zarr array.
     GpuimgError
-        Without zarr installed (``pip install gpuimg[dask]``).
+        Without Dask or zarr installed (the ``dask`` extra: ``pip install -e '.[dask]'`` in the
+        gpuimg checkout).
 
     Examples
     --------
@@ -63,11 +65,10 @@ def open_zarr(path: str | os.PathLike, component: str | None = None):
     >>> ct.spacing, ct.data.chunksize
     ((2.0, 1.0, 1.0), (2, 2, 2))
     """
-    import dask.array as da
-
     from gpuimg.errors import ImageFileError
 
-    zarr = _zarr()
+    da = _optional("dask.array", "open_zarr")
+    zarr = _optional("zarr", "open_zarr")
     try:
         array = zarr.open_array(str(path), mode="r", path=component)
     except Exception as exc:  # zarr's errors differ by version: a missing store, a group, bad metadata
@@ -136,9 +137,7 @@ def write_chunked(image, path: str | os.PathLike, *, spacing=None, origin=None, 
     else:
         data = image
     if not is_dask(data):
-        import dask.array as da
-
-        data = da.from_array(to_numpy(data))
+        data = _optional("dask.array", "write_chunked").from_array(to_numpy(data))
     check_known_shape(data)
     if data.ndim != 3:
         raise ParameterError(f"write_chunked writes 3D volumes (z, y, x); got shape {data.shape}.")
@@ -167,7 +166,7 @@ def write_chunked(image, path: str | os.PathLike, *, spacing=None, origin=None, 
 
 
 def _write_zarr(data, path: Path, geometry: dict) -> None:
-    zarr = _zarr()
+    zarr = _optional("zarr", "write_chunked")
     regular = tuple(max(c) for c in data.chunks)
     if any(len(set(c[:-1])) > 1 or c[-1] > c[0] for c in data.chunks):
         data = data.rechunk(regular)  # Zarr's chunks are all of one shape
@@ -209,11 +208,13 @@ def _write_nifti(data, path: Path, geometry: dict) -> None:
             file.write(np.ascontiguousarray(slab, dtype=dtype).tobytes())
 
 
-def _zarr():
+def _optional(module: str, caller: str):
+    """``module`` of the ``dask`` extra (Dask, zarr), or a GpuimgError that says how to install it:
+    gpuimg installs from its checkout (it is not on the package index)."""
     try:
-        import zarr
-    except ImportError:
+        return importlib.import_module(module)
+    except ImportError as exc:
         raise GpuimgError(
-            "Zarr stores need the zarr package: pip install 'gpuimg[dask]' (or pip install zarr)."
+            f"{caller} needs {module.split('.')[0]}, which is not installed ({exc}); install gpuimg's dask "
+            "extra: in the gpuimg checkout, pip install -e '.[dask]'."
         ) from None
-    return zarr

@@ -495,8 +495,9 @@ def _one_task_at_a_time():
 def emulated_cuda() -> Iterator[Emulator]:
     """Run the block with the emulated CUDA device as gpuimg's ``cuda`` device.
 
-    Needs the real GPU libraries installed (``pip install 'gpuimg[test]'``) and Numba's CUDA simulator
-    (``NUMBA_ENABLE_CUDASIM=1`` before ``numba.cuda`` is imported) for the kernels.
+    Needs the real GPU libraries installed (``pip install -e '.[test]'`` in the gpuimg checkout) and
+    Numba's CUDA simulator (``NUMBA_ENABLE_CUDASIM=1`` before ``numba.cuda`` is imported) for the
+    kernels.
 
     Dask computes its tasks one at a time in the block (the synchronous scheduler): the simulator runs
     one kernel at a time (a second launch from another thread while one runs fails inside it with
