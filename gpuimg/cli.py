@@ -20,6 +20,7 @@ import argparse
 import importlib.metadata
 import json
 import math
+import os
 import shutil
 import subprocess
 import sys
@@ -347,7 +348,13 @@ def main(argv=None) -> int:
         "help": "where to compute (default: GPUIMG_DEVICE, else CUDA if a GPU is usable, else CPU)",
     }
     run_demo = commands.add_parser(
-        "demo", help="write a synthetic DICOM cohort and run the whole pipeline on it (kept in ./gpuimg-demo)"
+        "demo",
+        help="write a synthetic DICOM cohort and run the whole pipeline on it (kept in ./gpuimg-demo)",
+        description="Write a synthetic DICOM cohort of lung-nodule CTs and run the whole pipeline on it "
+        "(read, preprocess, edges, segment, features, classify, regress, cluster), printing the time "
+        "per stage and the cross-validated metrics. Everything stays in --out: the cohort, labels.csv, "
+        "results/ (report.html, features.parquet, ...) and pipeline.toml, a complete spec to start "
+        "your own from (gpuimg run).",
     )
     run_demo.add_argument(
         "--out",
@@ -368,7 +375,15 @@ def main(argv=None) -> int:
         metavar=("Z", "Y", "X"),
         help="voxels of each study's CT crop (default: 32 48 48; spacing 2 x 1.25 x 1.25 mm)",
     )
-    run_cohort = commands.add_parser("run", help="run a pipeline spec (TOML) on a folder of studies")
+    run_cohort = commands.add_parser(
+        "run",
+        help="run a pipeline spec (TOML) on a folder of studies",
+        description="Run a pipeline spec on a cohort: one feature row per study (features.parquet, "
+        ".csv), errors.csv, the models and their patient-level cross-validated metrics, report.html "
+        "and manifest.json in --output. A failed study is recorded and the run goes on; a re-run "
+        "skips the finished studies. The spec's tables and keys: python -c 'import gpuimg.cohort; "
+        "help(gpuimg.cohort.spec)'; a complete example: the pipeline.toml that gpuimg demo writes.",
+    )
     run_cohort.add_argument("pipeline", type=_path, help="the pipeline spec, a TOML file")
     run_cohort.add_argument("--input", required=True, type=_path, help="the cohort: one sub-folder per study")
     run_cohort.add_argument("--output", required=True, type=_path, help="the output folder (created)")
@@ -385,8 +400,19 @@ def main(argv=None) -> int:
         "--keep-ids", action="store_true", help="write original patient IDs and folder names (no pseudonyms)"
     )
     run_cohort.add_argument("--retry-errors", action="store_true", help="process the failed studies again")
-    show = commands.add_parser("info", help="the series of a DICOM folder, or the device and libraries")
-    show.add_argument("path", nargs="?", type=_path, help="a folder of DICOM files (searched recursively)")
+    show = commands.add_parser(
+        "info",
+        help="the series of a DICOM folder, or the device and libraries",
+        description="With a folder: one line per DICOM series under it (patient pseudonym, modality, "
+        "slices, shape, spacing and any problem read_dicom would raise). Without one: the device "
+        "gpuimg would use and the libraries it found.",
+    )
+    show.add_argument(
+        "path",
+        nargs="?",
+        type=_path,
+        help="a folder of DICOM files (searched recursively); leave it out for the device and libraries",
+    )
     benchmark = commands.add_parser(
         "bench", help="time gpuimg against its peer libraries here (from a checkout)"
     )
@@ -426,6 +452,11 @@ def main(argv=None) -> int:
     except GpuimgError as exc:
         print(f"gpuimg: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 1
+    except BrokenPipeError:
+        # The reader left (gpuimg info STUDIES/ | head): nothing more to say. Standard output goes to
+        # /dev/null, where Python's flush at exit cannot fail again; 128 + SIGPIPE, as a shell tool's.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
     except KeyboardInterrupt:
         # Only a cohort run (run, demo) has studies to keep and resume.
         resume = (

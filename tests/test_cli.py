@@ -2,9 +2,11 @@
 
 import csv
 import json
+import os
 import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pydicom
@@ -339,3 +341,41 @@ def test_more_workers_than_cores_are_refused_before_any_work(capsys, tmp_path, c
     assert f"--workers {too_many} is more than the {CPU_COUNT} CPU core" in said.err
     assert f"pass --workers {CPU_COUNT} or fewer" in said.err
     assert not (tmp_path / "out").exists() and not (tmp_path / "out.key").exists()
+
+
+def test_each_command_help_says_what_it_does_and_the_spec_help_it_names_runs(capsys):
+    """Regression: gpuimg demo/run/info --help listed options only: not what run writes, nor where the
+    spec's keys are told, nor that info without a path shows the device."""
+    helps = {}
+    for command in ("demo", "run", "info"):
+        with pytest.raises(SystemExit):
+            main([command, "--help"])
+        helps[command] = " ".join(capsys.readouterr().out.split())
+    assert "pipeline.toml" in helps["demo"] and "Without one: the device" in helps["info"]
+    spec_help = re.search(r"python -c '([^']+)'", helps["run"])[1]
+    done = subprocess.run(
+        [sys.executable, "-c", spec_help],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "PAGER": "cat"},
+    )
+    assert done.returncode == 0, done.stderr
+    assert all(f"[{table}]" in done.stdout for table in ("input", "mask", "features", "learning"))
+
+
+def test_info_into_a_reader_that_leaves_early_ends_without_a_traceback(tmp_path):
+    """Regression: gpuimg info STUDIES/ | head printed a BrokenPipeError traceback once head left."""
+    gpuimg.write_dicom(gpuimg.datasets.ct_phantom((8, 8, 8), seed=0), tmp_path / "ct")
+    read, write = os.pipe()
+    os.close(read)  # the reader has left before the first line
+    with os.fdopen(write, "w") as stdout:
+        done = subprocess.run(
+            [sys.executable, "-m", "gpuimg.cli", "info", str(tmp_path)],
+            stdout=stdout,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=120,
+        )
+    assert "Traceback" not in done.stderr and "BrokenPipeError" not in done.stderr, done.stderr
+    assert done.returncode == 141
