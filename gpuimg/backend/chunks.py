@@ -263,12 +263,15 @@ def label_chunks(mask, structure: np.ndarray, *, seed: int | None = None) -> Chu
         np.maximum.at(highs, target, summary["highs"])
         seeded[lut[offset + summary["seeded"]]] = True
 
+    # Each task of the labels carries what relabel refers to (pickled with it by a distributed
+    # scheduler): the lookup table and each chunk's offset and count, not the chunks' summaries.
+    spans = {index: (offset, summary["count"]) for index, (summary, offset) in by_index.items()}
+
     def relabel(block, block_info=None):
-        index = tuple(block_info[0]["chunk-location"])
+        offset, local_count = spans[tuple(block_info[0]["chunk-location"])]
         xp = namespace(block).xp
         local = _label_block(block, structure)
-        summary, offset = by_index[index]
-        table = lut[offset : offset + summary["count"] + 1].copy()
+        table = lut[offset : offset + local_count + 1].copy()
         table[0] = 0
         return xp.asarray(table)[local]
 
