@@ -126,9 +126,6 @@ def read_dicom(
     stack = getattr(path_or_files, "_stack", None)  # list_series checked and stacked these headers
     if stack is None:
         _check_series(uid, chosen)
-    for header in chosen:
-        _check_grey(header)
-    if stack is None:
         frames = [frame for header in chosen for frame in header.frames]
         stack = _stack(frames, uid, thickness=_thickness(chosen[0]), allow_gaps=allow_gaps)
     data, rescale = _decode(stack, chosen)
@@ -194,29 +191,6 @@ def _choose(series: dict[str, list[_Header]], series_uid: str | None) -> list[_H
         f"The files hold {len(series)} series; pass series_uid= to choose one "
         f"(gpuimg.list_series shows them with their shapes):\n{listing}"
     )
-
-
-def _check_grey(header: _Header) -> None:
-    """Refuse colour images and 1-bit (binary segmentation) pixels: read_dicom reads grey levels."""
-    samples = int(header.dataset.get("SamplesPerPixel", 1))
-    if samples != 1:
-        raise DicomError(
-            f"{header.path}: {samples} samples per pixel "
-            f"({header.dataset.get('PhotometricInterpretation')}); read_dicom reads grey-level "
-            "CT/MR/PET series, not colour images."
-        )
-    bits = int(header.dataset.get("BitsAllocated", 16))
-    if bits not in (8, 16, 32):
-        kind = (
-            "a 64-bit image holds Double Float Pixel Data, real values as parametric maps hold them: read "
-            "it with pydicom (pydicom.dcmread(path).pixel_array) and make a gpuimg.Volume of them"
-            if bits == 64
-            else "a 1-bit image is a segmentation: read it as one"
-        )
-        raise DicomError(
-            f"{header.path}: BitsAllocated is {header.dataset.get('BitsAllocated')}; read_dicom reads "
-            f"grey-level images of 8, 16 or 32 bits ({kind})."
-        )
 
 
 def _decode_file(path: Path) -> np.ndarray:

@@ -136,9 +136,10 @@ def _check_series(uid: str, headers: list[_Header]) -> None:
     Raises
     ------
     DicomError
-        If a file's header says its pixels cannot be read (:meth:`_Header.check_pixels`), or the files
-        differ in modality, patient, study or frame of reference (the values of identifiers are not
-        shown, as they may identify the patient).
+        If a file's header says its pixels cannot be read (:meth:`_Header.check_pixels`) or are not
+        grey levels (colour, palette indices, 1 or 64 bits), or the files differ in modality,
+        patient, study or frame of reference (the values of identifiers are not shown, as they may
+        identify the patient).
     """
     for keyword, what in _SHARED.items():
         values = {str(header.dataset.get(keyword, "")) for header in headers}
@@ -151,6 +152,36 @@ def _check_series(uid: str, headers: list[_Header]) -> None:
             )
     for header in headers:
         header.check_pixels()
+        _check_grey(header)
+
+
+def _check_grey(header: _Header) -> None:
+    """Refuse colour images (several samples a pixel, or palette indices) and 1-bit (binary
+    segmentation) pixels: read_dicom reads grey levels."""
+    samples = int(header.dataset.get("SamplesPerPixel", 1))
+    if str(header.dataset.get("PhotometricInterpretation", "")).strip() == "PALETTE COLOR":
+        raise DicomError(
+            f"{header.path}: PALETTE COLOR pixels, indices into a colour table, not grey levels; read_dicom "
+            "reads grey-level CT/MR/PET series, not colour images."
+        )
+    if samples != 1:
+        raise DicomError(
+            f"{header.path}: {samples} samples per pixel "
+            f"({header.dataset.get('PhotometricInterpretation')}); read_dicom reads grey-level "
+            "CT/MR/PET series, not colour images."
+        )
+    bits = int(header.dataset.get("BitsAllocated", 16))
+    if bits not in (8, 16, 32):
+        kind = (
+            "a 64-bit image holds Double Float Pixel Data, real values as parametric maps hold them: read "
+            "it with pydicom (pydicom.dcmread(path).pixel_array) and make a gpuimg.Volume of them"
+            if bits == 64
+            else "a 1-bit image is a segmentation: read it as one"
+        )
+        raise DicomError(
+            f"{header.path}: BitsAllocated is {header.dataset.get('BitsAllocated')}; read_dicom reads "
+            f"grey-level images of 8, 16 or 32 bits ({kind})."
+        )
 
 
 def _thickness(header: _Header) -> float | None:

@@ -602,3 +602,23 @@ def test_a_file_named_twice_in_a_list_is_read_once(series, pydicom_reference, mo
     volume = read_dicom([*files, files[0], relative], device="cpu")
     np.testing.assert_array_equal(volume.data, pydicom_reference(files))
     assert volume.meta["files"] == [str(f) for f in files] and volume.shape[0] == len(files)
+
+
+def test_palette_colour_series_is_refused_as_colour(series):
+    # PALETTE COLOR pixels (one sample a pixel, indices into a colour table) were read as grey levels.
+    from pydicom.pixels import apply_color_lut
+
+    folder, _, files = series
+    for path in files:
+        ds = pydicom.dcmread(path)
+        ds.PhotometricInterpretation = "PALETTE COLOR"
+        ds.PixelRepresentation, ds.RescaleSlope, ds.RescaleIntercept = 0, 1, 0
+        for k in range(3):  # red, green, blue: descriptors (0028,1101-1103) and tables (0028,1201-1203)
+            ds.add_new(0x00281101 + k, "US", [256, 0, 16])
+            ds.add_new(0x00281201 + k, "OW", np.arange(256, dtype="<u2").tobytes())
+        ds.save_as(path)
+    ds = pydicom.dcmread(files[0])
+    assert apply_color_lut(ds.pixel_array % 256, ds).shape == (*ds.pixel_array.shape, 3)  # colour
+    with pytest.raises(DicomError, match="PALETTE COLOR pixels, indices into a colour table") as info:
+        read_dicom(folder, device="cpu")
+    assert any(f.name in str(info.value) for f in files)

@@ -198,3 +198,28 @@ def test_orientation_of_a_series_whose_cosines_differ_by_rounding(series):
     ds.save_as(files[2])
     (info,) = list_series(folder)
     assert info.problem is not None and info.orientation is None
+
+
+@pytest.mark.parametrize("colour", ["RGB", "PALETTE COLOR"])
+def test_a_colour_series_is_listed_with_the_problem_read_dicom_has(series, colour):
+    # list_series gave a colour series a shape and no problem, which read_dicom then refused.
+    folder, _, files = series
+    for path in files:
+        ds = pydicom.dcmread(path)
+        ds.PhotometricInterpretation, ds.PixelRepresentation = colour, 0
+        if colour == "RGB":
+            ds.SamplesPerPixel, ds.PlanarConfiguration = 3, 0
+            ds.BitsAllocated, ds.BitsStored, ds.HighBit = 8, 8, 7
+            ds.PixelData = np.zeros((ds.Rows, ds.Columns, 3), np.uint8).tobytes()
+        else:
+            for k in range(3):  # red, green, blue: descriptors (0028,1101-1103) and tables (0028,1201-1203)
+                ds.add_new(0x00281101 + k, "US", [256, 0, 16])
+                ds.add_new(0x00281201 + k, "OW", np.arange(256, dtype="<u2").tobytes())
+        ds.save_as(path)
+    if colour == "RGB":  # the reference: pydicom decodes three samples a pixel
+        assert pydicom.dcmread(files[0]).pixel_array.shape[-1] == 3
+    (info,) = list_series(folder)
+    with pytest.raises(DicomError) as refused:
+        read_dicom(folder, device="cpu")
+    assert info.shape is None and info.problem == str(refused.value)
+    assert "colour" in info.problem
