@@ -235,6 +235,12 @@ def check_target(X, y, *, classification: bool):
             stacklevel=3,
         )
         y = y.ravel()
+    if y.ndim == 2 and y.shape[0] == X.shape[0]:  # several targets (or labels) per sample
+        wrapper = "MultiOutputClassifier" if classification else "MultiOutputRegressor"
+        raise ParameterError(
+            f"y has {y.shape[1]} targets per sample (shape {y.shape}); these estimators fit one: fit one "
+            f"model per column of y, e.g. sklearn.multioutput.{wrapper}(model)."
+        )
     if y.ndim != 1 or y.shape[0] != X.shape[0]:
         raise ParameterError(
             f"X has {X.shape[0]} samples but y has shape {y.shape}; give one target per sample (row of X)."

@@ -162,6 +162,23 @@ def test_bad_inputs_raise_gpuimg_errors(rng):
     assert np.array_equal(dbscan.labels_, DBSCAN(eps=1.0).fit(X).labels_)
 
 
+def test_several_targets_per_sample_point_to_one_model_per_target(rng):
+    # y of shape (20, 2) got 'X has 20 samples but y has shape (20, 2); give one target per sample':
+    # X and y have the same 20 samples. The estimators fit one target; scikit-learn's MultiOutputRegressor
+    # fits one per column, and with the wrapper it predicts as scikit-learn's Ridge fitted on both.
+    from sklearn.multioutput import MultiOutputRegressor
+
+    X, Y = rng.normal(size=(20, 3)), rng.normal(size=(20, 2))
+    with pytest.raises(
+        ParameterError, match=r"y has 2 targets per sample \(shape \(20, 2\)\).*MultiOutputRegressor"
+    ):
+        make_estimator("ridge", "regression").fit(X, Y)
+    with pytest.raises(ParameterError, match=r"y has 2 targets per sample.*MultiOutputClassifier"):
+        make_estimator("svm").fit(X, (Y > 0).astype(int))
+    ours = MultiOutputRegressor(make_estimator("ridge", "regression")).fit(X, Y).predict(X)
+    np.testing.assert_allclose(ours, Ridge().fit(X, Y).predict(X), rtol=1e-12)  # one solve per column
+
+
 def test_platt_calibration_matches_a_logistic_fit(rng):
     # The calibration cuML's SVC gets, run here with scikit-learn's SVC as the decision function.
     X = np.concatenate([rng.normal(-1, 1, (100, 2)), rng.normal(1, 1, (100, 2))])
