@@ -198,3 +198,20 @@ def test_a_fractional_segment_below_one_half_everywhere_says_so(tmp_path, series
         DicomError, match=r"'Oedema'\) has no pixel of at least half its MaximumFractionalValue"
     ):
         read_seg(path, image)
+
+
+def test_a_number_of_an_odd_length_in_a_seg_is_a_dicom_error(tmp_path, series):
+    # A SegmentNumber (US) of one byte: pydicom's BytesLengthException, which derives from Exception
+    # only, escaped read_seg as it was (found by test_damaged_files' fuzzing).
+    import pydicom
+
+    image, sources = series
+    path = write_seg(tmp_path / "seg.dcm", sources, {"Liver": np.ones(image.shape, bool)})
+    data = path.read_bytes()
+    number = b"\x62\x00\x04\x00US\x02\x00\x01\x00"  # (0062,0004) SegmentNumber, US, 2 bytes: 1
+    assert data.count(number) == 1
+    path.write_bytes(data.replace(number, b"\x62\x00\x04\x00US\x01\x00\x01"))
+    with pytest.raises(pydicom.errors.BytesLengthException):  # the reference: pydicom cannot read it
+        pydicom.dcmread(path).SegmentSequence[0].SegmentNumber  # noqa: B018
+    with pytest.raises(DicomError, match=r"seg\.dcm: an element of this SEG file is damaged or missing"):
+        read_seg(path, image)
