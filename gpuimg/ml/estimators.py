@@ -17,6 +17,7 @@ route and the host-copy warnings in ``_array_api``, Platt calibration for cuML's
 import contextlib
 import importlib
 import inspect
+import numbers
 
 import numpy as np
 import sklearn
@@ -270,14 +271,16 @@ class DeviceEstimator(BaseEstimator):
         ns = namespace(X)
         self.device_ = ns.device
         estimator, self.library_, self.route_ = self._build(ns)
+        if self.route_ == "host_copy":
+            X = to_numpy(X)
+            y = None if y is None else to_numpy(y)
+            if sample_weight is not None and not isinstance(sample_weight, numbers.Real):
+                sample_weight = to_numpy(sample_weight)  # host weights stay there, GPU ones come along
+            ns = namespace(X)
         fit_params = {}
         if sample_weight is not None:
             self._check_takes_weights(estimator)
             fit_params["sample_weight"] = check_sample_weight(sample_weight, X, ns)
-        if self.route_ == "host_copy":
-            X = to_numpy(X)
-            y = None if y is None else to_numpy(y)
-            fit_params = {k: to_numpy(v) for k, v in fit_params.items()}
         with self._context():
             try:
                 estimator.fit(X, y, **fit_params)

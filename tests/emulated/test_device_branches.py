@@ -189,6 +189,34 @@ def test_without_cuml_a_model_fits_scikit_learn_on_a_host_copy(
     np.testing.assert_array_equal(to_numpy(labels), expected)
 
 
+def test_without_cuml_host_sample_weights_stay_on_the_host(
+    emulated_cuda, monkeypatch, fresh_cuda_namespace, rng
+):
+    """The host copy's fit reads X back from the device; host weights went to the device with X, were
+    checked there and came back (4 reads instead of 2). Weighted, the fit equals scikit-learn's k-means
+    with the same weights."""
+    import sklearn.cluster
+
+    from gpuimg.testing.emulated_cuda import SYNCS
+
+    monkeypatch.setitem(sys.modules, "cuml", None)
+    X = np.concatenate([rng.normal(0, 1, (20, 3)), rng.normal(8, 1, (20, 3))])
+    w = rng.integers(1, 4, 40).astype(np.float64)
+    params = {"n_clusters": 2, "n_init": 3, "random_state": 0}
+    device_X = emulated_cuda(X)
+    counts = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # the host copy's warning
+        for weights in (None, w):
+            model = ml.make_estimator("kmeans", "clustering", **params)
+            before = SYNCS.count
+            model.fit(device_X, sample_weight=weights)
+            counts.append(SYNCS.count - before)
+    assert model.route_ == "host_copy" and counts[1] == counts[0]
+    expected = sklearn.cluster.KMeans(**params).fit(X, sample_weight=w).cluster_centers_
+    np.testing.assert_array_equal(model.estimator_.cluster_centers_, expected)
+
+
 def test_several_gpus_without_dask_cuda_is_a_device_error(emulated_cuda):
     """The emulated device shows two GPUs: a cohort run on CUDA asks for dask-cuda, which is not there."""
     if importlib.util.find_spec("dask_cuda") is not None:
