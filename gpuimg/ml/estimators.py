@@ -251,8 +251,9 @@ class DeviceEstimator(BaseEstimator):
             The targets (classification, regression); ignored by the clusterers.
         sample_weight : array (samples,) or float, optional
             One weight per sample, passed to the wrapped estimator's ``fit`` (scikit-learn's, cuML's
-            or the SOM's) on X's device (a host array is copied there), as scikit-learn's estimators
-            take it. Default: every sample weighs 1.
+            or the SOM's) where it computes: on X's device (host weights are copied there), or on
+            the host for the host copy (``route_``). As scikit-learn's estimators take it; a number
+            weighs every sample alike. Default: every sample weighs 1.
 
         Raises
         ------
