@@ -1,6 +1,6 @@
 """``label_chunks`` (``label`` of a Dask mask), this checkout against an earlier revision, same input.
 
-    python benchmarks/bench_label_chunks.py --before REV [--shape 256 512 512] [--chunks 64 256 256]
+    python benchmarks/bench_label_chunks.py --before REV [--shape 256 512 512] [--chunks 64 256 256] [--zarr]
 
 The mask is the one ``bench_out_of_core.py`` labels (noise smoothed with sigma 3, above its 80th
 percentile), held in memory, so that no reading is timed. Times, best of ``--repeat`` runs taken in
@@ -8,11 +8,14 @@ turn: ``label_chunks`` (labelling and summarising each chunk, merging the summar
 stay lazy) of this checkout and of ``--before`` (``git show REV:gpuimg/backend/chunks.py``); and
 ``scipy.ndimage.label`` of each chunk alone, the part neither can avoid. Checks that both give the
 same count, sizes and boxes as ``scipy.ndimage`` on the whole mask.
+
+With ``--zarr``, end to end instead: ``bench_out_of_core.py``'s ``label`` (smoothing, threshold,
+``label``, labels written Zarr to Zarr), each run in a fresh process, ``gpuimg.morphology.label``
+calling either revision's ``label_chunks``; wall time and peak RSS.
 """
 
 import argparse
 import functools
-import importlib.util
 import subprocess
 import sys
 import tempfile
@@ -26,9 +29,17 @@ import scipy.ndimage as ndi
 
 from gpuimg.backend import chunks
 
+#: Loads the file ``path`` as a module beside this checkout's chunks module.
+_LOAD = """
+import importlib.util
+spec = importlib.util.spec_from_file_location("gpuimg.backend._chunks_before", {path!r})
+before = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(before)
+"""
 
-def _revision_module(revision: str):
-    """``gpuimg/backend/chunks.py`` of ``revision``, loaded as a module beside this checkout's."""
+
+def _revision_file(revision: str, folder: Path) -> Path:
+    """``gpuimg/backend/chunks.py`` of ``revision``, written into ``folder``."""
     root = Path(__file__).resolve().parents[1]
     source = subprocess.run(
         ["git", "show", f"{revision}:gpuimg/backend/chunks.py"],
@@ -37,13 +48,34 @@ def _revision_module(revision: str):
         text=True,
         check=True,
     ).stdout
-    with tempfile.NamedTemporaryFile("w", suffix=".py", delete=False) as file:
-        file.write(source)
-    spec = importlib.util.spec_from_file_location("gpuimg.backend._chunks_before", file.name)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    Path(file.name).unlink()
-    return module
+    path = folder / "chunks_before.py"
+    path.write_text(source)
+    return path
+
+
+def _end_to_end(args, before: Path, folder: Path) -> None:
+    """``bench_out_of_core.py``'s ``label``, each revision in turn, each run in a fresh process."""
+    sys.path.insert(0, str(Path(__file__).parent))
+    import bench_out_of_core
+
+    source = folder / "source.zarr"
+    threshold = bench_out_of_core.write_source(source, args.shape, args.chunks)
+    swap = _LOAD.format(path=str(before)) + "gpuimg.morphology.labels.label_chunks = before.label_chunks\n"
+    print(f"mask {'x'.join(map(str, args.shape))}, chunks {'x'.join(map(str, args.chunks))}", flush=True)
+    for repeat in range(args.repeat):
+        for name in ("before", "after"):
+            target = folder / f"{name}-{repeat}.zarr"
+            code = bench_out_of_core._OPERATION.format(
+                source=str(source), target=str(target), name="label", threshold=threshold
+            )
+            if name == "before":
+                code = code.replace("import gpuimg\n", "import gpuimg, gpuimg.morphology.labels\n" + swap, 1)
+            row = bench_out_of_core._run(code)
+            print(
+                f"{name:<7} label {row['seconds']:7.1f} s   peak RSS {row['peak_rss_gib']:.2f} GiB   "
+                f"{row['count']} components",
+                flush=True,
+            )
 
 
 def _timed(func):
@@ -58,8 +90,20 @@ def main(argv=None) -> int:
     parser.add_argument("--shape", type=int, nargs=3, default=(256, 512, 512))
     parser.add_argument("--chunks", type=int, nargs=3, default=(64, 256, 256))
     parser.add_argument("--repeat", type=int, default=2)
+    parser.add_argument("--zarr", action="store_true", help="end to end, Zarr to Zarr (see above)")
     args = parser.parse_args(argv)
-    before = _revision_module(args.before)
+    with tempfile.TemporaryDirectory() as folder:
+        path = _revision_file(args.before, Path(folder))
+        if args.zarr:
+            _end_to_end(args, path, Path(folder))
+            return 0
+        namespace = {}
+        exec(_LOAD.format(path=str(path)), namespace)
+        _in_memory(args, namespace["before"])
+    return 0
+
+
+def _in_memory(args, before) -> None:
     rng = np.random.default_rng(0)
     image = ndi.gaussian_filter(rng.standard_normal(args.shape, dtype=np.float32), 3.0)
     mask = image > np.percentile(image, 80)
@@ -98,7 +142,6 @@ def main(argv=None) -> int:
         what = "scipy.ndimage.label of each chunk alone" if name == "ndi.label" else "label_chunks"
         print(f"{name:<10} {seconds:8.2f} s   {what}")
     print(f"before / after: {best['before'] / best['after']:.1f}")
-    return 0
 
 
 if __name__ == "__main__":
