@@ -309,9 +309,9 @@ def test_write_image_to_an_unknown_format_speaks_of_write_image(tmp_path):
     assert "write_image writes NIfTI and NRRD" in message and "read_dicom" not in message
 
 
-#: A mask (or label) Volume of VOLUME's shape, 2 slices off: the mask of another series of the
-#: patient, or a label file written with another origin.
-SHIFTED = dataclasses.replace(MASK_VOLUME, origin=(1.0 + 2 * SPACING[0], -2.0, 3.0))
+#: A mask (or label) Volume of VOLUME's shape, 2 slices off (the origin is an LPS point, x, y, z; the
+#: slices run along z): the mask of another series of the patient, or a label file of another origin.
+SHIFTED = dataclasses.replace(MASK_VOLUME, origin=(1.0, -2.0, 3.0 + 2 * SPACING[0]))
 
 #: Each public function that takes a mask besides its image, called on VOLUME and a mask Volume, and
 #: the error a mask Volume on another grid raises.

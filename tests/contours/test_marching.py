@@ -76,9 +76,9 @@ def test_a_mask_volume_is_read_on_the_volumes_grid_or_refused(rng):
     same = gpuimg.Volume(inside, spacing=volume.spacing, origin=volume.origin)
     assert_same_mesh(marching_cubes(volume, 0.0, mask=same), want)
     assert_same_mesh(marching_cubes(data, 0.0, spacing=(2.0, 0.7, 0.7), mask=same), want)
-    shifted = gpuimg.Volume(inside, spacing=volume.spacing, origin=(-6.0, 5.0, 30.0))
+    shifted = gpuimg.Volume(inside, spacing=volume.spacing, origin=(-10.0, 5.0, 34.0))  # 2 slices up (LPS z)
     with pytest.raises(
-        gpuimg.GeometryError, match=r"marching_cubes: .*origin \(-6.0, 5.0, 30.0\) mm, 4 mm from"
+        gpuimg.GeometryError, match=r"marching_cubes: .*origin \(-10.0, 5.0, 34.0\) mm, 4 mm from"
     ):
         marching_cubes(volume, 0.0, mask=shifted)
     mirrored = gpuimg.Volume(
