@@ -213,13 +213,20 @@ def _decode_file(path: Path) -> np.ndarray:
             f"{path}: the file has no pixel data (tag 7FE0,0010), only a header. Export the series again "
             "with images, or leave this file out."
         )
+    try:
+        pixel_data = ds.PixelData  # converted on access: a damaged VR fails here
+    except Exception as exc:  # pydicom raises many types on a damaged element
+        raise DicomError(
+            f"{path}: its Pixel Data element (7FE0,0010) cannot be read ({type(exc).__name__}); the file "
+            "is damaged. Export it again."
+        ) from exc
     frames = int(ds.get("NumberOfFrames", 1) or 1)
     ds.file_meta.TransferSyntaxUID = _transfer_syntax(ds)
     if ds.file_meta.TransferSyntaxUID in _NATIVE:
         claimed = _native_bytes(ds, frames)
-        if not _pixel_bytes_fit(claimed, len(ds.PixelData)):
+        if not _pixel_bytes_fit(claimed, len(pixel_data)):
             raise DicomError(
-                f"{path}: holds {len(ds.PixelData)} bytes of pixel data but its header claims {claimed} "
+                f"{path}: holds {len(pixel_data)} bytes of pixel data but its header claims {claimed} "
                 f"({count(frames, 'frame')} of {ds.Rows} x {ds.Columns} at {ds.BitsAllocated} bits). "
                 "The file is truncated, or BitsAllocated, Rows, Columns or NumberOfFrames is wrong; "
                 "export it again."

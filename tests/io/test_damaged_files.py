@@ -287,3 +287,16 @@ def test_structure_set_without_preamble_is_read(testfile):
     path = testfile("rtstruct.dcm")
     expected = [str(item.ROIName) for item in pydicom.dcmread(path, force=True).StructureSetROISequence]
     assert rtstruct_roi_names(path) == expected and expected
+
+
+@pytest.mark.parametrize("vr", [b"ZZ", b"OJ"])
+def test_pixel_data_of_an_unknown_vr(tmp_path, vr):
+    # The Pixel Data's VR bytes damaged in a file as write_dicom (and most scanners) write it, Pixel Data
+    # last: pydicom's NotImplementedError on reading the value escaped read_dicom as it was (found by
+    # fuzzing).
+    (source,) = write_dicom(Volume(np.arange(12, dtype=np.int16).reshape(1, 3, 4), (1.0, 1.0, 1.0)), tmp_path)
+    path = _edited(source, tmp_path / "study", b"\xe0\x7f\x10\x00OW", b"\xe0\x7f\x10\x00" + vr)
+    with pytest.raises(NotImplementedError):  # the reference: pydicom cannot read the value
+        pydicom.dcmread(path).PixelData  # noqa: B018
+    with pytest.raises(DicomError, match=r"slice\.dcm: its Pixel Data element \(7FE0,0010\) cannot be read"):
+        read_dicom(path, device="cpu")
