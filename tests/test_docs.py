@@ -53,3 +53,27 @@ def test_readme_block_runs_alone_twice_in_an_empty_folder(index, tmp_path, monke
     for _ in range(2):
         exec(compile(block, f"README.md python block {index + 1}", "exec"), {"__name__": "__readme__"})
     assert gpuimg.__version__
+
+
+def test_the_example_spec_of_help_gpuimg_cohort_spec_is_a_valid_spec(tmp_path):
+    """The README sends a newcomer to help(gpuimg.cohort.spec) for every key: its example is TOML, and
+    with the mask keys of each source in turn a spec that spec_from_dict accepts; it shows every mask
+    key, and each task names every estimator it takes (regression: the names were nowhere but in an
+    error message)."""
+    import textwrap
+    import tomllib
+
+    from gpuimg.cohort import spec
+    from gpuimg.ml.estimators import _CLASSES
+
+    block = textwrap.dedent(spec.__doc__.split("::\n", 1)[1])
+    document = tomllib.loads(block)
+    mask = document.pop("mask")
+    assert set(mask) == {"source", *(key for keys in spec._MASK_KEYS.values() for key in keys)}
+    for source in spec.MASK_SOURCES:
+        table = {"source": source, **{k: v for k, v in mask.items() if k in spec._MASK_KEYS[source]}}
+        spec.spec_from_dict({**document, "mask": table}, base=tmp_path)
+    for kind in spec.TASKS:
+        shown = re.search(rf"\[learning\.{kind}\]\n(?:.*\n)*?estimator = \"(\w+)\" *# or (.*)", block)
+        assert shown, f"learning.{kind}: no estimator line with its alternatives"
+        assert {shown[1], *re.findall(r'"(\w+)"', shown[2])} == set(_CLASSES[kind]), kind

@@ -12,9 +12,9 @@ A spec has up to seven tables; every key is optional except where said::
     source = "rtstruct"         # "file", "rtstruct", "seg" or "recipe" (required)
     roi = "GTV"                 # rtstruct: ROI name, seg: segment label (exact, case-insensitive, or a
                                 # regex); or a whole number, the ROINumber / SegmentNumber (ROIs of one name)
-    pattern = "lesions.nrrd"    # file: glob in the study folder (NIfTI or NRRD)
+    pattern = "lesions.nrrd"    # file (required): glob in the study folder (NIfTI or NRRD)
     label = 0                   # file: the label value of the ROI; 0 means every non-zero voxel
-    threshold = [-100, 200]     # recipe: [lower, upper] in image units, or "otsu"
+    threshold = [-100, 200]     # recipe (required): [lower, upper] in image units, or "otsu"
     opening_mm = 1.0            # recipe: opening radius [mm], 0 for none
     fill_holes = true           # recipe
     largest = true              # recipe: keep the largest connected component
@@ -38,14 +38,14 @@ A spec has up to seven tables; every key is optional except where said::
     folds = 5
     random_state = 0
     [learning.classification]
-    target = "label"
-    estimator = "random_forest"
-    params = { n_estimators = 200 }
+    target = "label"            # a column of the labels file (required)
+    estimator = "random_forest" # or "decision_tree", "logistic_regression", "svm"
+    params = { n_estimators = 200 }  # the estimator's parameters, by scikit-learn's names
     [learning.regression]
     target = "score"
-    estimator = "ridge"
+    estimator = "ridge"         # or "linear_regression", "svr", "random_forest"
     [learning.clustering]
-    estimator = "kmeans"
+    estimator = "kmeans"        # or "dbscan", "som"
     params = { n_clusters = 2 }
 
     [privacy]
