@@ -12,7 +12,7 @@ from gpuimg._units import voxels
 from gpuimg.backend import bincount_fixed, namespace, on_device
 from gpuimg.edges import gradient_magnitude
 from gpuimg.errors import ParameterError
-from gpuimg.volume import Volume, accepts_volume
+from gpuimg.volume import Volume, accepts_volume, check_same_grid
 
 from ._validation import check_fitted
 from .estimators import make_estimator
@@ -391,14 +391,24 @@ class VoxelClassifier(ClassifierMixin, BaseEstimator):
         Raises
         ------
         ParameterError
-            Scribbles of another shape, or fewer than two labelled classes.
+            Scribbles of another shape (of the same number of voxels too), or fewer than two
+            labelled classes.
+        GeometryError
+            If ``scribbles`` is a Volume on another grid than the image Volume (spacing, origin or
+            direction).
         """
-        features, xp = self._features(image, spacing)
-        labels = xp.asarray(scribbles.data if isinstance(scribbles, Volume) else scribbles).ravel()
-        if labels.size != features.shape[0]:
+        if isinstance(image, Volume) and isinstance(scribbles, Volume):
+            check_same_grid(image, scribbles, "VoxelClassifier.fit")
+        marks = scribbles.data if isinstance(scribbles, Volume) else scribbles
+        shape = np.shape(image.data if isinstance(image, Volume) else image)
+        # The shape, not the number of voxels: a (z, x, y) label map has the image's number of voxels.
+        if np.shape(marks) != shape:
             raise ParameterError(
-                f"scribbles must have the image's shape; {labels.size} labels, {features.shape[0]} voxels."
+                f"scribbles must have the image's shape {shape}; got {np.shape(marks)}. Draw them on this "
+                "image (resample them onto its grid first)."
             )
+        features, xp = self._features(image, spacing)
+        labels = xp.asarray(marks).ravel()
         marked = labels > 0
         if not bool(marked.any()):
             raise ParameterError(

@@ -151,6 +151,36 @@ def test_bad_voxel_inputs(rng):
         VoxelClassifier(sigmas=(1.0,)).fit(image, -np.ones(image.shape, int))
 
 
+def test_voxel_classifier_scribbles_lie_on_the_images_grid(phantom):
+    """Scribbles are read on the image's voxels: a Volume on the same grid trains the same forest as
+    its voxels; a Volume 2 slices off, mirrored, or an array of another shape with the image's number
+    of voxels (a (z, x, y) label map) is refused (regression: all three trained on the wrong voxels
+    without a word)."""
+    ct, truth = phantom
+    image = gpuimg.Volume(ct.data[8:16], spacing=(2.0, 0.7, 0.7), origin=(-20.0, 10.0, -5.0))
+    scribbles = np.zeros(image.shape, np.int32)
+    picker = np.random.default_rng(0)
+    for tissue in range(4):
+        where = np.flatnonzero(truth[8:16].ravel() == tissue)
+        scribbles.ravel()[picker.choice(where, 40, replace=False)] = tissue + 1
+    same = gpuimg.Volume(scribbles, spacing=image.spacing, origin=image.origin)
+    model = VoxelClassifier(sigmas=(1.0,), n_estimators=10, random_state=0)
+    by_volume = model.fit(image, same).predict(image).data
+    np.testing.assert_array_equal(by_volume, model.fit(image, scribbles).predict(image).data)
+    shifted = gpuimg.Volume(scribbles, spacing=image.spacing, origin=(-20.0, 10.0, -1.0))  # LPS z: 2 slices
+    with pytest.raises(gpuimg.GeometryError, match=r"VoxelClassifier.fit: .*origin \(-20.0, 10.0, -1.0\)"):
+        model.fit(image, shifted)
+    mirrored = gpuimg.Volume(
+        scribbles, spacing=image.spacing, origin=image.origin, direction=np.diag([1.0, -1.0, 1.0])
+    )
+    with pytest.raises(gpuimg.GeometryError, match="a flipped or rotated grid"):
+        model.fit(image, mirrored)
+    with pytest.raises(
+        ParameterError, match=r"scribbles must have the image's shape \(8, 64, 64\); got \(64, 8, 64\)"
+    ):
+        model.fit(image.data, scribbles.transpose(1, 0, 2))
+
+
 @pytest.mark.parametrize("dtype", [bool, np.uint8, np.int16])
 def test_dbscan_takes_the_masks_gpuimg_makes_and_volumes(dtype):
     """Regression: uint8 and int16 masks (those of the cohort recipes and mask files) were taken for
