@@ -12,6 +12,7 @@ from gpuimg._support import real_dtype, roi_voxels
 from gpuimg._text import count, some
 from gpuimg.backend import bincount_fixed, namespace, to_device
 from gpuimg.errors import ParameterError
+from gpuimg.volume import Volume, check_same_grid
 
 from ._validation import check_comparable, check_features, missing_labels
 
@@ -244,7 +245,16 @@ def dice(a, b) -> float:
     """Dice coefficient of two masks, 2 |A and B| / (|A| + |B|) (1 when both are empty).
 
     A mask's non-zero voxels are in it; a float mask's NaN voxels are not (as for every gpuimg mask:
-    features, labels, the cohort's masks).
+    features, labels, the cohort's masks). Two Volumes are compared voxel by voxel, so they must lie
+    on one grid.
+
+    Raises
+    ------
+    ParameterError
+        If the masks' shapes differ.
+    GeometryError
+        If both are Volumes on different grids (spacing, origin or direction): resample one onto the
+        other's grid first.
 
     Examples
     --------
@@ -252,7 +262,7 @@ def dice(a, b) -> float:
     >>> dice(np.array([0.0, 1.0, np.nan, 1.0]), np.array([0, 1, 1, 0]))
     0.5
     """
-    a, b, _xp = _masks(a, b)
+    a, b, _xp = _masks(a, b, "dice")
     total = int(a.sum()) + int(b.sum())
     return 1.0 if total == 0 else 2.0 * int((a & b).sum()) / total
 
@@ -260,9 +270,10 @@ def dice(a, b) -> float:
 def jaccard(a, b) -> float:
     """Jaccard index of two masks, |A and B| / |A or B| (1 when both are empty).
 
-    Masks as :func:`dice` reads them: non-zero voxels in, NaN voxels out.
+    Masks as :func:`dice` reads them: non-zero voxels in, NaN voxels out; two Volumes on one grid
+    (a GeometryError otherwise).
     """
-    a, b, _xp = _masks(a, b)
+    a, b, _xp = _masks(a, b, "jaccard")
     union = int((a | b).sum())
     return 1.0 if union == 0 else int((a & b).sum()) / union
 
@@ -356,7 +367,9 @@ def _is_text(labels) -> bool:
     return labels.dtype.kind == "O" and any(isinstance(v, (str, bytes)) for v in labels.tolist())
 
 
-def _masks(a, b):
+def _masks(a, b, caller: str):
+    if isinstance(a, Volume) and isinstance(b, Volume):  # voxel by voxel: one grid, or a wrong overlap
+        check_same_grid(a, b, caller)
     a, b, xp = _one_device(a, b)
     if a.shape != b.shape:
         raise ParameterError(f"the masks must have the same shape; got {a.shape} and {b.shape}.")

@@ -240,6 +240,26 @@ def test_mask_overlaps(rng):
     assert metrics.dice(np.zeros(3, bool), np.zeros(3, bool)) == 1.0
 
 
+@pytest.mark.parametrize("metric", ["dice", "jaccard"])
+def test_mask_overlaps_of_volumes_are_on_one_grid(rng, metric):
+    """A segmentation and its reference as Volumes: on one grid, scikit-learn's score of their voxels;
+    on grids 2 slices apart or mirrored, a GeometryError (regression: a mask and the same mask read
+    with another origin, 2 slices up, scored 1.0, though they share 4 of their 6 slices)."""
+    import gpuimg
+
+    score = {"dice": skm.f1_score, "jaccard": skm.jaccard_score}[metric]
+    a, b = rng.random((6, 7, 8)) > 0.5, rng.random((6, 7, 8)) > 0.5
+    grid = {"spacing": (2.0, 0.8, 0.8), "origin": (-30.0, 12.0, 100.0)}
+    got = getattr(metrics, metric)(gpuimg.Volume(a, **grid), gpuimg.Volume(b, **grid))
+    assert got == pytest.approx(score(a.ravel(), b.ravel()), abs=1e-12)
+    for other, message in (
+        ({**grid, "origin": (-30.0, 12.0, 104.0)}, r"origin \(-30.0, 12.0, 104.0\) mm, 4 mm from"),
+        ({**grid, "direction": np.diag([1.0, 1.0, -1.0])}, "a flipped or rotated grid"),
+    ):
+        with pytest.raises(gpuimg.GeometryError, match=f"{metric}: .*{message}"):
+            getattr(metrics, metric)(gpuimg.Volume(a, **grid), gpuimg.Volume(a, **other))
+
+
 def test_mask_overlaps_leave_nan_voxels_out(rng):
     # A float mask's NaN voxels are outside it, as every gpuimg mask reads them (roi_voxels: the
     # features, the labels, the cohort's mask files); astype(bool) counted them in (NaN != 0).
