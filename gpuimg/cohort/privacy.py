@@ -95,11 +95,12 @@ def is_pseudonym(value: str, kind: str) -> bool:
 
 def scrub(message: str, replacements: dict[str, str]) -> str:
     """``message`` with each key of ``replacements`` replaced by its value: a key of three characters or
-    more wherever it stands, a shorter one (a patient ID ``7``, a name part ``Li``) where it is a whole
-    word, neither next to a letter or digit nor to a ``.`` (``/data/7/ct``, ``Wu_Li_1947``), since
-    replaced wherever it stands it would take the letters and digits of other words and numbers. Case
-    is ignored: a folder may spell the patient's name or ID otherwise than the header (``Roe Richard``
-    for ``ROE^RICHARD``).
+    more wherever it stands; one of two (a name part ``Li``, an ID ``12``) where it is a whole word,
+    neither next to a letter or digit nor to a ``.`` (``Wu_Li_1947``, ``/data/12/ct``); one of one
+    character (an ID ``7``, a study folder ``a``) where it is a whole path component (``/data/7/ct``,
+    ``7/ct``, ``/data/7:``), not the words ``a`` and ``I``. Replaced wherever they stand, short keys
+    would take the letters and digits of other words and numbers. Case is ignored: a folder may spell
+    the patient's name or ID otherwise than the header (``Roe Richard`` for ``ROE^RICHARD``).
 
     One pass, the longest key first where several start at one place: what a replacement wrote is not
     searched again (a folder named ``001`` would otherwise be replaced inside its own pseudonym,
@@ -111,6 +112,8 @@ def scrub(message: str, replacements: dict[str, str]) -> str:
     'no files in <study S-ab001c>'
     >>> scrub("/data/12/ct/slice_0012.dcm: 512 bytes, 0.12 mm", {"12": "<patient>"})
     '/data/<patient>/ct/slice_0012.dcm: 512 bytes, 0.12 mm'
+    >>> scrub("/data/a/ct: not a DICOM file", {"A": "<patient>"})
+    '/data/<patient>/ct: not a DICOM file'
     >>> scrub("/data/Roe Richard/ct", {"ROE": "[name]", "RICHARD": "[name]"})
     '/data/[name] [name]/ct'
     """
@@ -119,14 +122,18 @@ def scrub(message: str, replacements: dict[str, str]) -> str:
         return message
     # One group a key: the group that matched names the key, whatever the case of the text it matched.
     pattern = re.compile(
-        "|".join(f"({_SHORT.format(re.escape(s)) if len(s) < 3 else re.escape(s)})" for s in keys),
-        re.IGNORECASE,
+        "|".join(f"({_SHORT.get(len(s), '{}').format(re.escape(s))})" for s in keys), re.IGNORECASE
     )
     return pattern.sub(lambda found: replacements[keys[found.lastindex - 1]], message)
 
 
-#: A short key as a whole word: no letter, digit or "." on either side.
-_SHORT = r"(?<![^\W_])(?<!\.){}(?![^\W_])(?!\.)"
+#: Where a key of one or two characters is replaced: as a whole path component (after the start or a
+#: separator; before the end, a separator, or what ends a path in a message: space : , ; ), or as a
+#: whole word (no letter, digit or "." on either side).
+_SHORT = {
+    1: r"(?<![^/\\]){}(?![^/\\\s:,;)])",
+    2: r"(?<![^\W_])(?<!\.){}(?![^\W_])(?!\.)",
+}
 
 
 def read_identity(path: str | os.PathLike) -> dict[str, str]:
