@@ -117,9 +117,15 @@ def read_dicom(
 
     Examples
     --------
-    >>> ct = gpuimg.read_dicom("patient01/CT/")  # doctest: +SKIP
-    >>> ct.data.dtype, ct.spacing  # doctest: +SKIP
-    (dtype('int16'), (1.25, 0.7, 0.7))
+    A synthetic study (one DICOM file per slice) written to a new folder, then read:
+
+    >>> import tempfile, gpuimg
+    >>> study = gpuimg.datasets.write_cohort(tempfile.mkdtemp(), 1, seed=0, shape=(8, 32, 32))[0]
+    >>> ct = gpuimg.read_dicom(study / "ct", device="cpu")
+    >>> ct.data.dtype, ct.shape, ct.spacing
+    (dtype('int16'), (8, 32, 32), (2.5, 3.0, 3.0))
+    >>> ct.meta["modality"], ct.origin  # origin: voxel (0, 0, 0) as an LPS point (x, y, z) [mm]
+    ('CT', (-46.5, -46.5, -8.75))
     """
     chosen = _series_headers(path_or_files, series_uid)
     uid = chosen[0].series_uid

@@ -104,8 +104,13 @@ def list_series(path: str | os.PathLike, *, workers: int | None = None) -> Serie
 
     Examples
     --------
-    >>> for series in gpuimg.list_series("study/"):  # doctest: +SKIP
-    ...     print(series, series.shape, series.problem)
+    >>> import tempfile, gpuimg
+    >>> folder = tempfile.mkdtemp()
+    >>> _ = gpuimg.datasets.write_cohort(folder, 2, seed=0, shape=(8, 32, 32))  # 2 synthetic CTs
+    >>> for series in gpuimg.list_series(folder):  # headers only
+    ...     print(series.patient_id, series.modality, series.shape, series.spacing, series.problem)
+    PATIENT-000 CT (8, 32, 32) (2.5, 3.0, 3.0) None
+    PATIENT-001 CT (8, 32, 32) (2.5, 3.0, 3.0) None
     """
     paths, _ = _files(path)
     headers, broken, skipped = _scan(paths, workers)
