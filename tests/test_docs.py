@@ -8,6 +8,7 @@ import pkgutil
 import re
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 import gpuimg
@@ -77,3 +78,59 @@ def test_the_example_spec_of_help_gpuimg_cohort_spec_is_a_valid_spec(tmp_path):
         shown = re.search(rf"\[learning\.{kind}\]\n(?:.*\n)*?estimator = \"(\w+)\" *# or (.*)", block)
         assert shown, f"learning.{kind}: no estimator line with its alternatives"
         assert {shown[1], *re.findall(r'"(\w+)"', shown[2])} == set(_CLASSES[kind]), kind
+
+
+def _raises(func) -> list[str]:
+    """The errors the Raises section of ``func``'s docstring names."""
+    import inspect
+
+    doc = inspect.getdoc(func) or ""
+    section = re.search(r"^Raises\n-+\n(.*?)(?=^\w[\w ]*\n-{3,}\n|\Z)", doc, re.S | re.M)
+    return re.findall(r"^(\w+)\n", section.group(1), re.M) if section else []
+
+
+def test_every_function_taking_a_device_says_it_raises_a_device_error(tmp_path):
+    """device="gpu" (or "cuda" without a GPU) is a DeviceError, and the Raises section of each public
+    function taking a device says so (regression: read_dicom, read_image, read_rtstruct, read_seg and
+    run_pipeline did not, and to_device spoke of a missing GPU only)."""
+    import inspect
+
+    from rtstruct_files import square_contour, write_structure_set
+    from seg_files import seg_sources, write_seg
+
+    from gpuimg import backend, cohort, io
+
+    volume = gpuimg.datasets.ct_phantom((8, 16, 16), seed=0)
+    series = gpuimg.write_dicom(volume, tmp_path / "ct")
+    ct = gpuimg.read_dicom(series, device="cpu")
+    gpuimg.write_image(volume, tmp_path / "ct.nrrd")
+    write_structure_set(tmp_path / "rs.dcm", {"GTV": [square_contour(ct, 4, 1.5, 9.5)]})
+    inside = np.zeros(ct.shape, bool)
+    inside[3:5, 4:9, 4:9] = True
+    write_seg(tmp_path / "seg.dcm", seg_sources(ct.meta["files"]), {"nodule": inside})
+    (tmp_path / "cohort" / "study").mkdir(parents=True)
+    spec = cohort.spec_from_dict({"mask": {"source": "recipe", "threshold": [0, 100]}})
+    calls = {  # each function, and its call on these files with device d
+        gpuimg.read_dicom: lambda d: gpuimg.read_dicom(series, device=d),
+        gpuimg.read_image: lambda d: gpuimg.read_image(tmp_path / "ct.nrrd", device=d),
+        io.read_rtstruct: lambda d: io.read_rtstruct(tmp_path / "rs.dcm", ct, "GTV", device=d),
+        io.read_seg: lambda d: io.read_seg(tmp_path / "seg.dcm", ct, "nodule", device=d),
+        gpuimg.to_device: lambda d: gpuimg.to_device(volume.data, d),
+        backend.namespace_for: lambda d: backend.namespace_for(d),
+        backend.resolve_device: lambda d: backend.resolve_device(d),
+        cohort.run_pipeline: lambda d: cohort.run_pipeline(
+            spec, tmp_path / "cohort", tmp_path / "out", device=d
+        ),
+    }
+    taking = {
+        getattr(module, name)
+        for module in (gpuimg, io, cohort, backend)
+        for name in module.__all__
+        if inspect.isfunction(getattr(module, name))
+        and "device" in inspect.signature(getattr(module, name)).parameters
+    }
+    assert taking == set(calls)
+    for func, call in calls.items():
+        with pytest.raises(gpuimg.DeviceError, match="'gpu' is not a device"):
+            call("gpu")
+        assert "DeviceError" in _raises(func), func.__name__

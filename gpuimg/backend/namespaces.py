@@ -174,7 +174,13 @@ def _edt_any_ndim(edt, image, sampling=None, **kwargs):
 
 
 def namespace_for(device: str | None = "auto") -> Namespace:
-    """The namespace of ``device`` ("auto", "cpu" or "cuda"; see :func:`resolve_device`)."""
+    """The namespace of ``device`` ("auto", "cpu" or "cuda"; see :func:`resolve_device`).
+
+    Raises
+    ------
+    DeviceError
+        As :func:`resolve_device`: for an unknown device, or CUDA where no GPU is usable.
+    """
     return _cuda() if resolve_device(device) == "cuda" else _cpu()
 
 
@@ -246,7 +252,7 @@ def to_device(x, device: str | None = "auto"):
     Raises
     ------
     DeviceError
-        If ``device`` is "cuda" and no usable GPU is found.
+        If ``device`` is not "auto", "cpu" or "cuda", or is "cuda" and no usable GPU is found.
     """
     if _is_volume(x):
         return x.to(device)

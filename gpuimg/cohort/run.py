@@ -222,6 +222,9 @@ def run_pipeline(
     ConfigError
         A bad spec, input folder, output folder (a file, or inside the input), labels file or key
         file (before any study is processed).
+    DeviceError
+        If ``device`` is not "auto", "cpu" or "cuda", or asks for CUDA where no GPU is usable (the
+        message says what is missing and which extra to install).
     KeyboardInterrupt
         On Ctrl-C; finished studies are kept and every output file is whole (old or absent).
 

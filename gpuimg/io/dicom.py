@@ -96,6 +96,9 @@ def read_dicom(
         Positions, orientations or pixel spacings that are not finite, not unit and orthogonal, or not
         positive; mixed orientations, image sizes or pixel spacings; duplicate positions; missing
         slices (unless ``allow_gaps``); uneven spacing; a sheared (gantry-tilted) stack.
+    DeviceError
+        If ``device`` is not "auto", "cpu" or "cuda", or asks for CUDA where no GPU is usable (the
+        message says what is missing and which extra to install).
 
     Notes
     -----

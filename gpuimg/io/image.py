@@ -68,6 +68,9 @@ def read_image(path: str | os.PathLike, *, device: str = "auto") -> Volume:
     GeometryError
         If the image is not 3D (trailing axes of length 1 are dropped) or holds colour (RGB) voxels,
         its affine has shear, or a NRRD file names a space other than LPS, RAS or LAS.
+    DeviceError
+        If ``device`` is not "auto", "cpu" or "cuda", or asks for CUDA where no GPU is usable (the
+        message says what is missing and which extra to install).
 
     Notes
     -----

@@ -80,6 +80,9 @@ def read_rtstruct(
     ParameterError
         ``reference`` is not a Volume; ``roi`` is neither a string nor an int, or matches no name exactly
         and is not a valid regular expression.
+    DeviceError
+        If ``device`` is not "auto", "cpu" or "cuda", or asks for CUDA where no GPU is usable (the
+        message says what is missing and which extra to install).
 
     Notes
     -----

@@ -54,6 +54,9 @@ def read_seg(
     ParameterError
         ``reference`` is not a Volume; ``segment`` is neither a number nor a label, or a label that
         matches none exactly and is not a valid regular expression.
+    DeviceError
+        If ``device`` is not "auto", "cpu" or "cuda", or asks for CUDA where no GPU is usable (the
+        message says what is missing and which extra to install).
 
     Notes
     -----
