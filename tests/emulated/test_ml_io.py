@@ -223,8 +223,10 @@ def test_sample_weight_on_the_device(name, task, params, emulated_cuda, rng):
     model.fit(emulated_cuda(X), None if y is None else emulated_cuda(y), sample_weight=w)
     assert model.library_ == "cuml"
     if task == "clustering":
-        centres = np.sort(to_numpy(model.estimator_.cluster_centers_)[:, 0])
-        np.testing.assert_allclose(centres, [-5.0, 5.0], atol=0.5)  # the far blob weighs nothing
+        # The far blob weighs nothing: the centres are the means of the two clean blobs.
+        centres = to_numpy(model.estimator_.cluster_centers_)
+        centres = centres[np.argsort(centres[:, 0])]
+        np.testing.assert_allclose(centres, [X[:30].mean(0), X[30:60].mean(0)], rtol=1e-9, atol=1e-9)
         return
     reference = ml.make_estimator(name, task, **params).fit(X[clean], y[clean])
     unweighted = ml.make_estimator(name, task, **params).fit(X, y)
@@ -235,4 +237,4 @@ def test_sample_weight_on_the_device(name, task, params, emulated_cuda, rng):
     assert unweighted.score(X_test, y_test) < score - 0.1  # the contamination shows without the weights
     if name == "svm":  # Platt's sigmoid from weighted folds: the clean boundary's probabilities
         p = to_numpy(model.predict_proba(emulated_cuda(X_test)))[:, 1]
-        assert np.mean((p > 0.5) == y_test) > 0.9
+        assert np.mean((p > 0.5) == y_test) >= score - 0.05  # unweighted: 0.48 where score was 0.99
