@@ -1,4 +1,33 @@
-"""gpuimg: medical volume analysis that stays on the GPU, with the same API on the CPU."""
+"""gpuimg: medical volume analysis that stays on the GPU, with the same API on the CPU.
+
+Read a study into a :class:`Volume` (voxels and geometry), then hand it, or any NumPy, CuPy or Dask
+array, to the operations: each runs where its input lives and returns the same kind (a Volume for a
+Volume). The subpackages, in the order of a pipeline::
+
+    gpuimg.io          read_dicom, list_series, read_image (NIfTI, NRRD), read_rtstruct, read_seg,
+                       write_dicom, write_image, open_zarr / write_chunked (larger than memory)
+    gpuimg.preprocess  denoising, window / zscore / equalize_hist, resample (IBSI grid), crop_to_mask
+    gpuimg.edges       gradients, sobel / prewitt / scharr, log, canny
+    gpuimg.morphology  erode / dilate / opening / closing, label, fill_holes, distance_transform, Otsu
+    gpuimg.contours    find_contours, marching_cubes, Hough lines and circles
+    gpuimg.features    IBSI radiomics: extract(image, mask, settings=Settings(...)), extract_labels
+    gpuimg.ml          estimators (scikit-learn's API, cuML on the GPU), segment_kmeans, metrics
+    gpuimg.cohort      a pipeline spec (TOML) over a folder of studies: run_pipeline, ``gpuimg run``
+    gpuimg.datasets    synthetic CT phantoms and DICOM cohorts to try it all on
+
+A parameter's name says its unit: ``sigma`` is voxels, ``sigma_mm`` mm. Bad input raises a
+:class:`GpuimgError` subclass whose message says what to do. ``gpuimg info`` shows the device and
+libraries found; ``gpuimg demo`` runs the whole pipeline on a synthetic cohort.
+
+Examples
+--------
+>>> import gpuimg
+>>> from gpuimg.edges import gradient_magnitude
+>>> ct = gpuimg.datasets.ct_phantom((16, 32, 32), seed=0)  # a synthetic CT in HU
+>>> edges = gradient_magnitude(ct)  # on the CPU here, on the GPU for a Volume there
+>>> type(edges).__name__, edges.spacing == ct.spacing
+('Volume', True)
+"""
 
 import importlib
 from importlib.metadata import version
