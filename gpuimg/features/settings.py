@@ -108,6 +108,27 @@ class Settings:
     ------
     ConfigError
         For a value out of its range or an unknown name, saying which and what is allowed.
+
+    Examples
+    --------
+    A CT chain as in IBSI's configuration C (:func:`ibsi_settings` gives the benchmark's exactly): 2 mm
+    cubic voxels, HU rounded, -1000 to 400 HU kept, bins of 25 HU.
+
+    >>> from gpuimg.features import Settings
+    >>> ct = Settings(new_spacing=(2.0, 2.0, 2.0), round_intensities=True, reseg_range=(-1000, 400),
+    ...               discretisation="fbs", bin_width=25)
+    >>> ct.order, ct.reseg_range
+    (1, (-1000.0, 400.0))
+
+    From a dict, as a TOML file's ``[features]`` table gives it (``"keep"`` in TOML for None); an
+    unknown name is refused with the nearest one:
+
+    >>> Settings.from_dict({"new_spacing": [None, 1.0, 1.0], "n_bins": 16}).new_spacing
+    (None, 1.0, 1.0)
+    >>> Settings.from_dict({"n_bin": 16})  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    gpuimg.errors.ConfigError: unknown settings ['n_bin']; for 'n_bin' use 'n_bins'; the settings are [...
     """
 
     new_spacing: tuple[float | None, float | None, float | None] | None = None
