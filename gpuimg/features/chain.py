@@ -120,10 +120,12 @@ def prepare(
         For settings that are not valid.
     """
     settings = as_settings(settings)
+    # The voxels of a mask Volume are mask.data: `mask == 1` of a Volume is an error, not a mask.
+    name = "mask.data" if isinstance(mask, Volume) else "mask"
     data, mask, spacing = _inputs(image, mask, spacing)
     labels = mask if np.dtype(mask.dtype).kind in "iu" else None
     mask = roi_voxels(mask)
-    return prepare_box(data, lambda box: mask[box], roi_box(mask, labels), spacing, settings)
+    return prepare_box(data, lambda box: mask[box], roi_box(mask, labels, name=name), spacing, settings)
 
 
 def prepare_box(data, roi_in, box, spacing, settings: Settings) -> Roi:
@@ -197,10 +199,11 @@ def prepare_box(data, roi_in, box, spacing, settings: Settings) -> Roi:
     )
 
 
-def roi_box(mask, labels=None) -> list[tuple[int, int]]:
+def roi_box(mask, labels=None, *, name: str = "mask") -> list[tuple[int, int]]:
     """The first and last index of ``mask``'s voxels along each axis.
 
-    ``labels``, the integer mask ``mask`` was made from, is checked to hold one label in the ROI.
+    ``labels``, the integer mask ``mask`` was made from, is checked to hold one label in the ROI;
+    ``name`` is how the caller's expressions for one label, in the error, name its voxels.
 
     Raises
     ------
@@ -221,7 +224,7 @@ def roi_box(mask, labels=None) -> list[tuple[int, int]]:
         shown = ", ".join(str(v) for v in found[:5]) + (", ..." if found.size > 5 else "")
         raise FeatureError(
             f"the mask holds {found.size} labels ({shown}) and extract measures one region: pass "
-            f"mask == {found[0]} for one of them, mask > 0 for their union, or use "
+            f"{name} == {found[0]} for one of them, {name} > 0 for their union, or use "
             "gpuimg.features.extract_labels for each label."
         )
     return list(box)

@@ -66,7 +66,8 @@ def extract(
     mask : array or Volume of the image's shape
         Non-zero voxels are the ROI (NaN voxels are not). An integer mask holds one label (1, 255,
         ...); a label image's labels are refused, not merged (PyRadiomics measures label 1 only):
-        pass ``labels == k``, or use :func:`extract_labels` for each.
+        pass ``labels == k`` (``labels.data == k`` of a Volume), or use :func:`extract_labels` for
+        each.
     spacing : float or sequence of 3 float [mm]
         Voxel spacing (z, y, x); needed unless the image or the mask is a Volume, which brings
         its own.

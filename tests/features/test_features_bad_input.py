@@ -4,6 +4,8 @@ the problem, never 75 features computed on a misplaced mask or silently NaN.
 References: Moran's I written out as its published pairwise definition (IBSI 3.1.18) in NumPy.
 """
 
+import re
+
 import numpy as np
 import pytest
 from guarded import run_guarded
@@ -166,6 +168,23 @@ def test_an_integer_mask_of_several_labels_is_refused(dtype):
     for one in (labels == 2, np.where(mask, np.iinfo(dtype).max, 0).astype(dtype)):
         got = extract(image, one, spacing=1.0, families=FAMILY)["stat_mean"]
         np.testing.assert_allclose(got, image[one != 0].mean(), rtol=1e-12)  # float64 sums, other order
+
+
+def test_the_label_expressions_of_the_several_labels_error_work_on_a_label_volume(rng):
+    """A label map read with read_image is a Volume: the error's expressions for one label and for
+    their union run on it (regression: they said mask == 1 and mask > 0, which a Volume refuses with a
+    VolumeUsageError), and measure what NumPy measures on those voxels."""
+    image = rng.normal(40.0, 10.0, (6, 10, 12))
+    labels = np.zeros(image.shape, np.uint8)
+    labels[1:5, 2:8, 1:5], labels[1:5, 2:8, 7:11] = 3, 4
+    mask = Volume(labels, spacing=(2.0, 0.8, 0.8))
+    volume = Volume(image, spacing=mask.spacing)
+    with pytest.raises(FeatureError) as caught:
+        extract(volume, mask, families=FAMILY)
+    one, union = re.search(r"pass (.+) for one of them, (.+) for their union", str(caught.value)).groups()
+    for expression, inside in ((one, labels == 3), (union, labels > 0)):
+        got = extract(volume, eval(expression, {"mask": mask}), families=FAMILY)
+        np.testing.assert_allclose(got["stat_mean"], image[inside].mean(), rtol=1e-12)
 
 
 def test_an_integer_mask_of_several_labels_on_the_gpu(emulated_cuda):
