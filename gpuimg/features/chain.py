@@ -99,7 +99,8 @@ def prepare(
     image : array (NumPy, CuPy or Dask) or Volume, 3D (z, y, x)
     mask : array or Volume of the image's shape
         Non-zero voxels are the ROI (NaN voxels are not); an integer mask holds one label (1, 255,
-        ...): for a label image pass ``labels == k``, or use :func:`~gpuimg.features.extract_labels`.
+        ...): for a label image pass ``labels == k`` (``labels.data == k`` of a Volume), or use
+        :func:`~gpuimg.features.extract_labels`.
     spacing : float or sequence of 3 float [mm]
         Voxel spacing (z, y, x); needed unless the image or the mask is a Volume, which brings its
         own.

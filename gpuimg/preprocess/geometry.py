@@ -126,7 +126,8 @@ def resample_mask(
     mask : array (NumPy, CuPy or Dask) or Volume
         Non-zero voxels are the ROI (NaN voxels of a float mask are not), as for every mask of
         gpuimg: a 0/255 mask or a label image gives the mask of all its labels; resample one
-        label's mask (``labels == k``) to keep it apart.
+        label's mask to keep it apart: ``labels == k`` of an array, ``dataclasses.replace(labels,
+        data=labels.data == k)`` of a Volume.
     spacing, new_spacing : float or sequence of float [mm]
         As :func:`resample`.
     threshold : float
