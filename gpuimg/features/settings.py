@@ -224,7 +224,10 @@ class Settings:
         """Settings from a TOML file, either at its top level or in a ``[features]`` table.
 
         An axis of ``new_spacing`` kept as it is is written ``"keep"`` (TOML has no null), and an
-        open upper re-segmentation bound ``inf``.
+        open upper re-segmentation bound ``inf``. A pipeline spec (``gpuimg run``'s TOML) gives its
+        processing chain: the keys of its ``[features]`` table that are no settings, ``families``
+        and ``image`` (see :mod:`gpuimg.cohort.spec`), are left out; pass ``families=`` to
+        :func:`~gpuimg.features.extract` for its families.
         """
         try:
             with open(path, "rb") as file:
@@ -233,10 +236,17 @@ class Settings:
             raise ConfigError(f"cannot read the settings file {path}: {exc}") from exc
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"the settings file {path} is not valid TOML: {exc}") from exc
+        table = document.get("features", document)
+        if "features" in document and isinstance(table, dict):
+            table = {k: v for k, v in table.items() if k not in _SPEC_KEYS}
         try:
-            return cls.from_dict(document.get("features", document))
+            return cls.from_dict(table)
         except ConfigError as exc:
             raise ConfigError(f"{path}: {exc}") from exc
+
+
+#: The keys of a pipeline spec's ``[features]`` table that are not settings (gpuimg.cohort.spec).
+_SPEC_KEYS = ("families", "image")
 
 
 def as_settings(settings: "Settings | dict | str | os.PathLike | None") -> Settings:
