@@ -221,7 +221,9 @@ def run_pipeline(
     ------
     ConfigError
         A bad spec, input folder, output folder (a file, or inside the input), labels file or key
-        file (before any study is processed).
+        file (before any study is processed). The messages name the ``gpuimg run`` options:
+        ``--input``, ``--output``, ``--key``, ``--workers`` and ``--scheduler`` are ``input``,
+        ``output``, ``key_path``, ``workers`` and ``scheduler`` here.
     DeviceError
         If ``device`` is not "auto", "cpu" or "cuda", or asks for CUDA where no GPU is usable (the
         message says what is missing and which extra to install).
