@@ -193,7 +193,9 @@ def run_pipeline(
         (those whose files changed since, by name, size or time of last modification, or that another
         version of gpuimg measured, are redone).
     device : {"cpu", "cuda", "auto"}
-        Where each study is computed.
+        Where each study is computed; default "cpu", not the "auto" of ``gpuimg run --device`` and
+        of :func:`gpuimg.read_dicom` (``GPUIMG_DEVICE``, else CUDA where a GPU is usable): pass
+        ``device="auto"`` for that.
     workers : int
         Worker processes of a local Dask cluster; 1 runs the studies in this process. With
         ``device="cuda"`` and several GPUs, a dask-cuda LocalCUDACluster with one worker per GPU.
