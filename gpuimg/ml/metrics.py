@@ -210,17 +210,30 @@ def silhouette(X, labels) -> float:
 
     Notes
     -----
-    Forms the (samples x samples) distance matrix: O(n^2) memory, as ``sklearn.metrics.silhouette_score``
-    without ``sample_size``. Samples alone in their cluster score 0.
+    O(n^2) time, as ``sklearn.metrics.silhouette_score`` without ``sample_size``; the distances are
+    formed for blocks of samples at a time (about :data:`_BLOCK_BYTES` each), so the memory grows
+    with n, not n^2, as scikit-learn's chunked distances do. Samples alone in their cluster score 0.
     """
     X, labels, xp, onehot, counts = _clusters(X, labels)
     # About the mean, in float64: the expansion of values far from 0 (features near 1e4 in float32)
     # cancels to noise, and a negative noise made the score NaN.
     X = X.astype(np.float64) - X.mean(0)
-    d2 = (X * X).sum(1)[:, None] - 2.0 * (X @ X.T) + (X * X).sum(1)[None, :]
-    distances = xp.sqrt(xp.maximum(d2, 0.0))
-    xp.fill_diagonal(distances, 0.0)
-    sums = distances @ onehot  # (samples, clusters): total distance to each cluster
+    n = X.shape[0]
+    squares = (X * X).sum(1)
+    # Total distance of each sample to each cluster, a block of samples at a time: the whole
+    # (samples x samples) matrix, and each of its temporaries, took 6.7 GiB for 30 000 samples.
+    sums = xp.empty((n, onehot.shape[1]), dtype=np.float64)
+    rows = max(1, _BLOCK_BYTES // (8 * n))
+    for start in range(0, n, rows):
+        stop = min(start + rows, n)
+        distances = X[start:stop] @ X.T  # |x|^2 - 2 x.y + |y|^2 in place: one block alive at a time
+        distances *= -2.0
+        distances += squares[start:stop, None]
+        distances += squares[None, :]
+        xp.sqrt(xp.maximum(distances, 0.0, out=distances), out=distances)
+        distances[xp.arange(stop - start), xp.arange(start, stop)] = 0.0  # rounding left some above 0
+        sums[start:stop] = distances @ onehot
+        del distances  # before the next block's is made
     own = onehot.astype(bool)
     own_count = (onehot * counts).sum(1)
     a = (sums * onehot).sum(1) / xp.maximum(own_count - 1, 1)
@@ -228,6 +241,11 @@ def silhouette(X, labels) -> float:
     spread = xp.maximum(a, b)  # 0 for a sample at the same place as every other: it scores 0, as in sklearn
     s = xp.where((own_count > 1) & (spread > 0), (b - a) / xp.where(spread > 0, spread, 1.0), 0.0)
     return float(s.mean())
+
+
+#: Bytes of one block of sample-to-sample distances in :func:`silhouette` (scikit-learn's chunks are
+#: up to its working_memory, 1 GiB by default).
+_BLOCK_BYTES = 1 << 25
 
 
 def davies_bouldin(X, labels) -> float:
