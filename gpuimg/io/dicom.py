@@ -56,7 +56,8 @@ def read_dicom(
     ----------
     path_or_files : str, path, iterable of paths or SeriesInfo
         A folder (searched recursively), one file (e.g. an enhanced multi-frame CT/MR), a list of
-        files, or a series found by :func:`list_series`, whose headers are then not read again.
+        files (a file named twice is read once), or a series found by :func:`list_series`, whose
+        headers are then not read again.
     series_uid : str, optional
         SeriesInstanceUID of the series to read; needed when the files hold several series
         (:func:`list_series` shows them).
