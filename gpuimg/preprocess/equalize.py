@@ -320,6 +320,8 @@ def integer_counts(image) -> tuple[int, object]:
         raise ParameterError(f"integer_counts: the image of shape {image.shape} is empty; give it voxels.")
     ns = namespace(image)
     flat = ns.xp.ascontiguousarray(image).ravel()
+    if not flat.dtype.isnative:  # big-endian values as a file holds them: Numba takes native ones only
+        flat = flat.astype(flat.dtype.newbyteorder("="))
     if kernel.counts_whole_dtype(flat, target=ns.target):
         lowest = int(np.iinfo(flat.dtype).min)
         counts = ns.xp.zeros(256**flat.dtype.itemsize, dtype=np.int64)

@@ -333,6 +333,18 @@ def test_integer_counts_of_non_contiguous_views(dtype, rng):
         np.testing.assert_array_equal(counts, _bincount_from_smallest(view))
 
 
+@pytest.mark.parametrize("dtype", [">i2", ">u2", ">i4", ">u8"])
+def test_integer_counts_of_big_endian_values(dtype, rng):
+    """Values in a file's byte order (nibabel's dataobj of a big-endian NIfTI or ANALYZE file): the
+    kernel took them as they were and Numba refused them (a TypingError, 'non-precise type pyobject')."""
+    from gpuimg.preprocess.equalize import integer_counts
+
+    image = rng.integers(-1024 if dtype[1] == "i" else 0, 3071, (5, 6, 70)).astype(dtype)
+    smallest, counts = integer_counts(image)
+    assert smallest == image.min()
+    np.testing.assert_array_equal(counts, _bincount_from_smallest(image))
+
+
 @pytest.mark.parametrize("dtype", [np.uint8, np.int8, np.int16, np.uint64])
 def test_integer_counts_of_a_single_value(dtype):
     from gpuimg.preprocess.equalize import integer_counts
