@@ -29,8 +29,9 @@ class Volume:
     spacing : sequence of 3 float [mm]
         Distance between voxel centres along z, y and x.
     origin : sequence of 3 float [mm]
-        Position of the centre of voxel (0, 0, 0) in DICOM patient coordinates (LPS: x to the
-        patient's left, y posterior, z superior).
+        Position of the centre of voxel (0, 0, 0) in DICOM patient coordinates, ``(x, y, z)`` as
+        ImagePositionPatient (LPS: x to the patient's left, y posterior, z superior): a point, not
+        in the array's (z, y, x) order, so an axial stack's first slice lies at ``origin[2]``.
     direction : (3, 3) array
         Column ``k`` is the unit vector, in LPS, along which array axis ``k`` (z, y, x) runs.
         Default :data:`AXIAL`, an axial stack with rows along L and columns along P.
