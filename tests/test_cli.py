@@ -316,6 +316,26 @@ def test_info_replaces_a_patient_named_in_another_case_than_the_header(capsys, t
         assert identifying not in out.lower(), identifying
 
 
+@pytest.mark.parametrize("spelled", ["1947-03-11", "11.03.1947", "03_11_1947"])
+def test_info_replaces_a_birth_date_spelled_as_folders_spell_dates(capsys, tmp_path, spelled):
+    # Only the header's spelling of the birth date (19470311, DICOM's DA) was replaced: a folder
+    # 'Roe Richard 1947-03-11' was printed with the date.
+    volume = gpuimg.Volume(gpuimg.datasets.ct_phantom((8, 16, 16), seed=0).data, spacing=(2.0, 0.5, 0.5))
+    folder = tmp_path / f"Roe Richard {spelled}"
+    gpuimg.write_dicom(volume, folder, patient_id="MRN-5512", patient_name="Roe^Richard")
+    for path in folder.iterdir():
+        ds = pydicom.dcmread(path)
+        ds.PatientBirthDate = "19470311"
+        ds.save_as(path)
+    truncated = sorted(folder.iterdir())[2]
+    truncated.write_bytes(truncated.read_bytes()[:-100])
+    assert str(pydicom.dcmread(truncated, stop_before_pixels=True).PatientBirthDate) == "19470311"
+    assert main(["info", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert f"{truncated.name}: the header claims" in out and "[birth date]" in out
+    assert "1947" not in out, out
+
+
 @pytest.mark.parametrize("command", ["run", "demo"])
 def test_more_workers_than_cores_are_refused_before_any_work(capsys, tmp_path, command):
     # --workers 10000 started 10000 worker processes (the demo: after writing its cohort), filling the

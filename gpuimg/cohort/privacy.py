@@ -156,15 +156,30 @@ _IDENTITY = ("PatientID", "PatientName", "PatientBirthDate")
 
 def identity_replacements(identity: dict[str, str], patient: str) -> dict[str, str]:
     """Each identifying header value of ``identity`` (``PatientID``, ``PatientName`` and the parts of
-    the name, ``PatientBirthDate``) to what replaces it in a message (see :func:`scrub`): the ID to
-    ``patient``, the name to ``[name]``, the birth date to ``[birth date]``."""
+    the name, ``PatientBirthDate`` as DICOM writes it, YYYYMMDD, and as folders spell dates:
+    1947-03-11, 1947.03.11, 1947_03_11, 11.03.1947, 11-03-1947, 11_03_1947, 03-11-1947, 03_11_1947) to what
+    replaces it in a message (see :func:`scrub`): the ID to ``patient``, the name to ``[name]``, the
+    birth date to ``[birth date]``."""
     found = {
         identity["PatientID"]: patient,
         identity["PatientID"].strip(): patient,
-        identity["PatientBirthDate"]: "[birth date]",
+        **dict.fromkeys(_dates(identity["PatientBirthDate"].strip()), "[birth date]"),
     }
     name = identity["PatientName"]
     found[name] = "[name]"
     for part in re.split(r"[\^= ]+", name):
         found[part] = "[name]"  # a part of one or two letters (Li, Wu) only as a whole word (scrub)
     return found
+
+
+def _dates(date: str) -> list[str]:
+    """A DICOM date (DA, YYYYMMDD) and its spellings in folder names; the value alone if not a date."""
+    if not re.fullmatch(r"\d{8}", date):
+        return [date]
+    year, month, day = date[:4], date[4:6], date[6:]
+    return [
+        date,
+        *(separator.join((year, month, day)) for separator in "-._"),
+        *(separator.join((day, month, year)) for separator in ".-_"),
+        *(separator.join((month, day, year)) for separator in "-_"),
+    ]
