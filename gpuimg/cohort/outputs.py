@@ -22,19 +22,24 @@ from gpuimg.io._atomic import _TEMPORARIES, _atomic_path, _remove
 
 
 @contextlib.contextmanager
-def atomic(path: Path, mode: str = "w", *, durable: bool = True, exclusive: bool = False):
-    """An open temporary file beside ``path``, readable by its owner only, that replaces ``path`` when
-    the block succeeds.
+def atomic(
+    path: Path, mode: str = "w", *, durable: bool = True, exclusive: bool = False, private: bool = False
+):
+    """An open temporary file beside ``path`` that replaces ``path`` when the block succeeds.
 
-    ``durable`` flushes it to disk (fsync) before the rename. ``exclusive`` never replaces a file:
-    the temporary is hard-linked into place, which raises FileExistsError where ``path`` exists, even
-    one another process made meanwhile (on a file system without hard links, a rename after a check).
+    The file's permissions are those any new file gets (the process's umask, e.g. 0644), so that an
+    output folder shared with a group is readable by it; ``private`` makes it its owner's only (0600:
+    the pseudonym key). ``durable`` flushes it to disk (fsync) before the rename. ``exclusive`` never
+    replaces a file: the temporary is hard-linked into place, which raises FileExistsError where
+    ``path`` exists, even one another process made meanwhile (on a file system without hard links, a
+    rename after a check).
     Killed writes' temporaries are left to :func:`remove_partials`, which a run calls once: a run
     writes every study's results into one folder.
     """
     text = {} if "b" in mode else {"newline": "", "encoding": "utf-8"}
     with _atomic_path(Path(path), exclusive=exclusive, clean=False) as tmp:
-        with open(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), mode, **text) as file:
+        descriptor = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600 if private else 0o666)
+        with open(descriptor, mode, **text) as file:
             yield file
             if durable:
                 file.flush()

@@ -55,7 +55,7 @@ def load_or_create_key(path: str | os.PathLike) -> bytes:
     try:
         # Whole or not at all (a run killed while writing leaves no empty key), and never over a key
         # that another run made meanwhile: that run's key is used.
-        with atomic(path, exclusive=True) as file:
+        with atomic(path, exclusive=True, private=True) as file:
             file.write(key.hex() + "\n")
     except OSError as exc:
         if isinstance(exc, FileExistsError) and path.exists():

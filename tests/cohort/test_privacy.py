@@ -2,6 +2,7 @@
 
 import hashlib
 import hmac
+import os
 import re
 import subprocess
 import sys
@@ -108,6 +109,22 @@ def test_a_key_file_that_holds_no_key_or_cannot_be_written(tmp_path):
     key = load_or_create_key(tmp_path / "new" / "x.key")
     assert len(key) == 32 and load_or_create_key(tmp_path / "new" / "x.key") == key
     assert os.stat(tmp_path / "new" / "x.key").st_mode & 0o077 == 0  # its owner's only
+
+
+def test_outputs_take_the_umask_and_the_key_is_its_owners_only(tmp_path):
+    """An output folder shared with a group is readable by it, as files that pandas or nibabel write
+    (regression: every cohort output was created 0600); the pseudonym key stays 0600."""
+    from gpuimg.cohort.outputs import write_json
+    from gpuimg.cohort.privacy import load_or_create_key
+
+    previous = os.umask(0o022)
+    try:
+        write_json(tmp_path / "metrics.json", {"auc": 0.5})
+        load_or_create_key(tmp_path / "run.key")
+    finally:
+        os.umask(previous)
+    assert os.stat(tmp_path / "metrics.json").st_mode & 0o777 == 0o666 & ~0o022
+    assert os.stat(tmp_path / "run.key").st_mode & 0o777 == 0o600
 
 
 def test_a_pseudonymised_run_refuses_a_folder_holding_original_ids(cohort, tmp_path):
