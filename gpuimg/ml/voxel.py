@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
 
-from gpuimg._support import check_bins, check_flag, check_gaussian
+from gpuimg._support import check_allocation, check_bins, check_flag, check_gaussian
 from gpuimg._units import voxels
 from gpuimg.backend import bincount_fixed, namespace, on_device
 from gpuimg.edges import gradient_magnitude
@@ -245,6 +245,11 @@ def dbscan_candidates(
     return out
 
 
+#: Image-sized float32 arrays alive beside the table at once, per number of axes: the image, the
+#: smoothed image, the Hessian's components and its eigenvalues.
+_INTERMEDIATES = {2: 2 + 3 + 2, 3: 2 + 6 + 3}
+
+
 @accepts_volume
 def voxel_features(
     image,
@@ -309,7 +314,14 @@ def voxel_features(
         check_gaussian(sigma_voxels, "sigmas")
     # Each feature is written into the result as soon as it exists and then freed, so that the
     # device holds the result and one scale's intermediates, not every feature twice.
-    features = xp.empty((data.size, 1 + len(per_axis) * (3 + data.ndim)), dtype=np.float32)
+    n_features = 1 + len(per_axis) * (3 + data.ndim)
+    check_allocation(
+        (data.size, n_features + _INTERMEDIATES[data.ndim]),
+        np.float32,
+        f"voxel_features of an image of shape {tuple(data.shape)} at {len(per_axis)} scales (a table of "
+        f"{n_features} float32 features a voxel, and one scale's intermediate images)",
+    )
+    features = xp.empty((data.size, n_features), dtype=np.float32)
     columns = iter(range(features.shape[1]))
 
     def put(values):

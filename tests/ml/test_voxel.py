@@ -132,6 +132,19 @@ def test_voxel_classifier_from_scribbles(phantom):
     assert voxel_features(image, (1.0, 2.0)).shape == (image.size, 1 + 2 * 6)
 
 
+def test_voxel_features_larger_than_the_memory_budget_are_refused_first(monkeypatch):
+    """A 512 x 512 x 300 CT at 3 scales needs a 6 GiB table (19 float32 features a voxel) and the
+    Hessian's images: refused before any of it is allocated (regression: no check)."""
+    monkeypatch.setenv("GPUIMG_MAX_BYTES", "1M")
+    image = np.zeros((20, 40, 40), np.float32)  # 32000 voxels x (19 + 11) x 4 bytes = 3.7 MiB
+    with pytest.raises(
+        gpuimg.MemoryBudgetError, match=r"voxel_features of an image of shape \(20, 40, 40\) at 3 scales"
+    ):
+        voxel_features(image)
+    monkeypatch.setenv("GPUIMG_MAX_BYTES", "4M")
+    assert voxel_features(image).shape == (32000, 19)
+
+
 def test_bad_voxel_inputs(rng):
     image = rng.normal(size=(6, 6, 6))
     with pytest.raises(ParameterError, match="k="):
