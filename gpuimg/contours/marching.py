@@ -18,7 +18,7 @@ import skimage.measure
 from numpy.typing import ArrayLike
 
 from gpuimg._support import check_choice, check_spacing, roi_voxels
-from gpuimg.backend import namespace
+from gpuimg.backend import namespace, to_numpy
 from gpuimg.errors import ParameterError
 from gpuimg.kernels.mesh import cube_cases
 from gpuimg.volume import Volume, check_same_grid
@@ -188,6 +188,13 @@ def mesh_surface_area(vertices: ArrayLike, faces: ArrayLike):
     float scalar (0-d array on the mesh's device)
         Half the sum of ``|(v0 - v1) x (v0 - v2)|`` over the faces, as
         ``skimage.measure.mesh_surface_area``.
+
+    Raises
+    ------
+    ParameterError
+        For vertices that are not (V, 3), faces that are not (F, 3) integers, or a face index that
+        is not one of the vertices' (below 0 or V or above; NumPy would take a negative one from
+        the end).
     """
     a, b = _edges(vertices, faces)
     xp = namespace(a).xp
@@ -211,6 +218,11 @@ def mesh_volume(vertices: ArrayLike, faces: ArrayLike):
         ``|sum of v0 . (v1 x v2)| / 6`` over the faces: the divergence theorem applied to the
         tetrahedra that each face spans with the origin. Either winding gives the same value.
         For an open mesh the result depends on the origin and has no meaning.
+
+    Raises
+    ------
+    ParameterError
+        As :func:`mesh_surface_area`.
     """
     a, b = _edges(vertices, faces)
     xp = namespace(a).xp
@@ -375,6 +387,15 @@ def _edges(vertices, faces):
         raise ParameterError(f"vertices must be (V, 3) and faces (F, 3); got shapes {v.shape} and {f.shape}.")
     if f.dtype.kind not in "iu":
         raise ParameterError(f"faces must hold integer vertex indices; got dtype {f.dtype}.")
+    if f.size:
+        # One read of the device for both ends; a negative index would take a vertex from the end.
+        low, high = (int(i) for i in to_numpy(xp.stack([f.min(), f.max()]).astype(xp.int64)))
+        if low < 0 or high >= v.shape[0]:
+            raise ParameterError(
+                f"faces must hold indices of the {v.shape[0]} vertices, 0 to {v.shape[0] - 1}; got "
+                f"indices from {low} to {high}. Pass the faces of these vertices (as marching_cubes "
+                "returns them together)."
+            )
     v0 = v[f[:, 0]]
     return v0 - v[f[:, 1]], v0 - v[f[:, 2]]
 

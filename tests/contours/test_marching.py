@@ -238,6 +238,29 @@ def test_circle_contour_matches_the_closed_form(rng):
     np.testing.assert_allclose(np.hypot(*(contour - centre).T), radius, atol=0.02)
 
 
+def test_faces_must_index_the_vertices(rng):
+    """A face index past the vertices was NumPy's IndexError, and a negative one took a vertex from the
+    end without a word (scikit-image's mesh_surface_area does too: a number for a mesh that is not
+    one). The faces of the vertices still give scikit-image's area."""
+    vertices, faces, _, _ = skimage.measure.marching_cubes(smooth_volume(rng, (8, 9, 10)), 0.0)
+    wrapped = faces.copy()
+    wrapped[0, 1] = -1  # the last vertex, counted from the end
+    assert np.isfinite(skimage.measure.mesh_surface_area(vertices, wrapped))
+    for bad, shown in ((wrapped, "from -1 to"), (faces + 1, f"to {len(vertices)}.")):
+        for measure in (mesh_surface_area, mesh_volume):
+            with pytest.raises(
+                gpuimg.ParameterError, match=f"indices of the {len(vertices)} vertices"
+            ) as caught:
+                measure(vertices, bad)
+            assert shown in str(caught.value)
+    np.testing.assert_allclose(
+        float(mesh_surface_area(vertices, faces)),
+        skimage.measure.mesh_surface_area(vertices.astype(np.float64), faces),
+        rtol=1e-12,
+    )
+    assert float(mesh_surface_area(vertices, faces[:0])) == 0.0
+
+
 @pytest.mark.parametrize(
     ("call", "message"),
     [
