@@ -26,8 +26,9 @@ class Volume:
     ----------
     data : array (NumPy, CuPy or Dask), 3D
         Voxels, axes (z, y, x): slice, row, column.
-    spacing : sequence of 3 float [mm]
-        Distance between voxel centres along z, y and x.
+    spacing : float or sequence of 3 float [mm]
+        Distance between voxel centres along z, y and x; one number for all three (isotropic), as
+        every function's ``spacing=`` takes it.
     origin : sequence of 3 float [mm]
         Position of the centre of voxel (0, 0, 0) in DICOM patient coordinates, ``(x, y, z)`` as
         ImagePositionPatient (LPS: x to the patient's left, y posterior, z superior): a point, not
@@ -77,7 +78,7 @@ class Volume:
                 else ""
             )
             raise GeometryError(f"Volume data must be a 3D array (z, y, x); got {shape}.{one_slice}")
-        spacing = _triple("spacing", self.spacing)
+        spacing = _triple("spacing", self.spacing, isotropic=True)
         if not all(s > 0 for s in spacing):
             raise GeometryError(f"Volume spacing must be positive in mm; got {spacing}.")
         direction = _numbers(self.direction)
@@ -260,10 +261,15 @@ def _numbers(value) -> np.ndarray:
         return np.empty(0)
 
 
-def _triple(name: str, value) -> tuple[float, float, float]:
-    values = _numbers(value).ravel()
+def _triple(name: str, value, *, isotropic: bool = False) -> tuple[float, float, float]:
+    """``value`` as 3 finite floats; one number stands for all three where ``isotropic``."""
+    values = _numbers(value)
+    if isotropic and values.ndim == 0:
+        values = np.repeat(values, 3)
+    values = values.ravel()
     if values.size != 3 or not np.all(np.isfinite(values)):
-        raise GeometryError(f"Volume {name} must be 3 finite numbers (mm); got {value!r}.")
+        one = " (or one, the same along each axis)" if isotropic else ""
+        raise GeometryError(f"Volume {name} must be 3 finite numbers{one} (mm); got {value!r}.")
     return tuple(float(v) for v in values)
 
 

@@ -80,7 +80,7 @@ def test_to_cuda_and_back(rng):
         ),
         ({"data": [1, 2]}, "must be a 3D array (z, y, x); got list"),
         ({"spacing": (1.0, 0.0, 1.0)}, "spacing must be positive in mm; got (1.0, 0.0, 1.0)"),
-        ({"spacing": (1.0, 1.0)}, "spacing must be 3 finite numbers (mm)"),
+        ({"spacing": (1.0, 1.0)}, "spacing must be 3 finite numbers (or one, the same along each axis) (mm)"),
         ({"origin": (0.0, np.nan, 0.0)}, "origin must be 3 finite numbers (mm)"),
         ({"direction": np.diag([1.0, 2.0, 1.0])}, "orthonormal columns"),
         ({"direction": np.eye(2)}, "orthonormal columns"),
@@ -150,6 +150,15 @@ def test_a_volume_used_as_an_array_points_to_its_voxels(use, expression, advice,
     assert isinstance(info.value, builtin)
     np.testing.assert_array_equal(volume.data > -400, voxels > -400)
     assert not hasattr(volume, "max") and not hasattr(volume, "no_such_name")  # AttributeError still
+
+
+def test_one_spacing_is_isotropic_as_for_every_function():
+    """Volume(data, spacing=0.8) was a GeometryError, while every function's spacing= takes one number
+    for all axes."""
+    assert gpuimg.Volume(np.zeros((2, 3, 4)), spacing=0.8).spacing == (0.8, 0.8, 0.8)
+    assert gpuimg.Volume(np.zeros((2, 3, 4)), spacing=np.float32(2.0)).spacing == (2.0, 2.0, 2.0)
+    with pytest.raises(gpuimg.GeometryError, match=r"spacing must be positive in mm; got \(0.0, 0.0, 0.0\)"):
+        gpuimg.Volume(np.zeros((2, 3, 4)), spacing=0)
 
 
 def test_volumes_and_other_objects_still_compare_by_identity():
