@@ -249,7 +249,7 @@ def _resample(image, spacing, new_spacing, order, mode, cval):
         raise ParameterError("resample needs spacing and new_spacing (mm), one per axis or one for all.")
     old = _spacing(spacing, ndim)
     new = _spacing(new_spacing, ndim, "new_spacing")
-    if order not in _ORDERS or isinstance(order, bool):
+    if not isinstance(order, int | np.integer) or isinstance(order, bool) or order not in _ORDERS:
         raise ParameterError(f"order={order!r} is not supported; use 0 (nearest), 1 (linear) or 3 (cubic).")
     check_mode(mode)
     check_cval(cval)
@@ -298,8 +298,15 @@ def ibsi_grid(
     (IBSI 1, section 2.4). The size is computed with a tolerance of 1e-9 voxel, so that a ratio
     such as 0.3 / 0.1 does not gain a voxel from rounding. A grid whose voxels of ``dtype`` (the
     resampled image's) would exceed the memory budget (:mod:`gpuimg._support`) raises
-    MemoryBudgetError before anything is made.
+    MemoryBudgetError before anything is made; a shape that is not whole numbers of voxels, or a
+    spacing that is not one positive number [mm] or one per axis, raises ParameterError.
     """
+    if not all(isinstance(n, int | np.integer) and not isinstance(n, bool) and n >= 0 for n in shape):
+        raise ParameterError(
+            f"shape={shown(shape)} must be whole numbers of voxels, 0 or more, one per axis."
+        )
+    spacing = _spacing(spacing, len(shape))
+    new_spacing = _spacing(new_spacing, len(shape), "new_spacing")
     shape_b, offset, step = [], [], []
     for n, s_a, s_b in zip(shape, spacing, new_spacing, strict=True):
         n_b = max(math.ceil(n * s_a / s_b - 1e-9), 1)

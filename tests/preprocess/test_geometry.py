@@ -309,6 +309,25 @@ def test_one_non_finite_voxel_makes_a_cubic_resampling_all_nan(value):
         (lambda x: resample(x, 1.0, (1.0, -1.0, 1.0)), gpuimg.ParameterError, "new_spacing=(1.0, -1.0, 1.0)"),
         (lambda x: resample(x, 1.0, None), gpuimg.ParameterError, "needs spacing and new_spacing"),
         (lambda x: resample(x, 1.0, 2.0, order=2), gpuimg.ParameterError, "order=2 is not supported"),
+        # An order of float type reached SciPy, whose spline code raised a bare TypeError.
+        (lambda x: resample(x, 1.0, 2.0, order=1.0), gpuimg.ParameterError, "order=1.0 is not supported"),
+        # ibsi_grid (public) divided by a spacing of 0 (bare ZeroDivisionError), and made a grid of one
+        # voxel of a negative spacing and of a shape of 4.5 voxels.
+        (
+            lambda x: ibsi_grid(x.shape, (1.0, 0.0, 1.0), (1.0, 1.0, 1.0)),
+            gpuimg.ParameterError,
+            "spacing=(1.0, 0.0, 1.0)",
+        ),
+        (
+            lambda x: ibsi_grid(x.shape, (1.0, 1.0, 1.0), (1.0, -2.0, 1.0)),
+            gpuimg.ParameterError,
+            "new_spacing=(1.0, -2.0, 1.0) must be",
+        ),
+        (
+            lambda x: ibsi_grid((4.5, 5, 6), (1.0, 1.0, 1.0), (2.0, 2.0, 2.0)),
+            gpuimg.ParameterError,
+            "shape=(4.5, 5, 6) must be whole",
+        ),
         (lambda x: resample(x, 1.0, 2.0, mode="edge"), gpuimg.ParameterError, "mode='edge'"),
         (
             lambda x: resample(gpuimg.Volume(x), 2.0, 1.0),
