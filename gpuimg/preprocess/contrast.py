@@ -96,7 +96,7 @@ def window(
         if width is not None:
             raise ParameterError(f"window {level!r} is a preset: give no width (got width={width!r}).")
         level, width = WINDOWS[level]
-    if width is None or not is_finite(width) or width <= 0:
+    if width is None or not is_finite(width) or float(width) <= 0:
         raise ParameterError(f"width={width!r} must be a positive number of HU.")
     if not is_finite(level):
         raise ParameterError(f"level={level!r} must be a finite number of HU.")

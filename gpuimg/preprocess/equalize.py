@@ -422,8 +422,9 @@ def clahe(
     """
     check_bins(nbins)
     as_image(image, empty=False)
-    if not is_finite(clip_limit) or clip_limit < 0:
+    if not is_finite(clip_limit) or float(clip_limit) < 0:
         raise ParameterError(f"clip_limit={clip_limit!r} must be a number >= 0 (0 for no clipping).")
+    clip_limit = float(clip_limit)
     ndim = check_ndim(image, (2, 3))
     shape = tuple(np.shape(image))
     kernel_size = _kernel_size(kernel_size, shape)

@@ -354,6 +354,22 @@ def test_dask_arrays_with_chunks_of_no_voxel_of_unknown_sizes_equal_skimage(rng,
     np.testing.assert_allclose(equalize_hist(known, 50, mask=known > 0).compute(), want, rtol=0, atol=6e-8)
 
 
+def test_numbers_given_as_text_are_read_as_numbers(rng):
+    """A width or clip limit typed into a form or read from a CSV ("400", "0.02") is a number, as
+    unsharp_mask's amount or canny's thresholds take it (_support.check_finite): window and clahe
+    compared the text with 0, a bare TypeError. Their values: the window's closed form and
+    scikit-image's equalize_adapthist."""
+    ct = rng.integers(-1024, 3071, (3, 20, 24)).astype(np.int16)
+    want = np.clip((ct.astype(np.float64) - (40.0 - 200.0)) / 400.0, 0.0, 1.0)
+    np.testing.assert_allclose(window(ct, 40, "400"), want, rtol=0, atol=1e-7)  # float32 output
+    mr = rng.integers(0, 4096, (32, 40)).astype(np.uint16)
+    want = skimage.exposure.equalize_adapthist(mr, clip_limit=0.02)
+    np.testing.assert_allclose(clahe(mr, clip_limit="0.02"), want, rtol=0, atol=6e-8)
+    for call in (lambda: window(ct, 40, "-5"), lambda: clahe(mr, clip_limit="-0.1")):
+        with pytest.raises(gpuimg.ParameterError, match="must be a"):
+            call()
+
+
 @pytest.mark.parametrize(
     ("call", "message"),
     [
