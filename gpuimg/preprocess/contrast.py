@@ -18,7 +18,14 @@ from functools import partial
 import numpy as np
 from numpy.typing import ArrayLike
 
-from gpuimg._support import check_known_shape, check_mask_shape, float_dtype, is_finite, roi_voxels
+from gpuimg._support import (
+    as_image,
+    check_known_shape,
+    check_mask_shape,
+    float_dtype,
+    is_finite,
+    roi_voxels,
+)
 from gpuimg.backend import is_dask, namespace, on_device
 from gpuimg.errors import ParameterError
 from gpuimg.volume import Volume, accepts_volume
@@ -327,6 +334,7 @@ def _mask(image, mask):
     """``mask`` as bool on the image's device (a Dask mask stays lazy), checked against the image."""
     if isinstance(mask, Volume):
         mask = mask.data
+    mask = as_image(mask, "mask")  # a list becomes an array; a file name is told to be read
     for name, array in (("image", image), ("mask", mask)):  # NaN sizes would never match
         check_known_shape(array, name)
     check_mask_shape(mask, image)

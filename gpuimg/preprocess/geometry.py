@@ -193,12 +193,14 @@ def crop_to_mask(
         If the mask is empty, or the margin or spacing is not valid.
     """
     data = image.data if isinstance(image, Volume) else image
+    if not hasattr(data, "shape"):  # a list becomes an array; a file name is told to be read
+        data = as_image(data)
     if isinstance(image, Volume):
         _check_own_spacing("crop_to_mask", image, spacing, "leave spacing out")
         spacing = image.spacing
     if isinstance(image, Volume) and isinstance(mask, Volume):
         check_same_grid(image, mask, "crop_to_mask")
-    mask = mask.data if isinstance(mask, Volume) else mask
+    mask = as_image(mask.data if isinstance(mask, Volume) else mask, "mask")
     check_known_shape(data)
     check_known_shape(mask, "mask")
     ndim = np.ndim(data)
@@ -242,6 +244,7 @@ def _check_own_spacing(caller: str, volume: Volume, spacing, advice: str) -> Non
 
 def _resample(image, spacing, new_spacing, order, mode, cval):
     """The resampled array, the new first centre in old voxel indices, and the step per axis."""
+    image = as_image(image)  # a list becomes an array; a file name is told to be read
     ndim = np.ndim(image)
     if ndim not in (1, 2, 3):
         raise ParameterError(f"the image must be 1D, 2D or 3D; got {ndim}D, shape {np.shape(image)}.")
@@ -254,7 +257,7 @@ def _resample(image, spacing, new_spacing, order, mode, cval):
     check_mode(mode)
     check_cval(cval)
     check_known_shape(image)
-    dtype = float_dtype(as_image(image).dtype)
+    dtype = float_dtype(image.dtype)
     shape, offset, step = ibsi_grid(np.shape(image), old, new, dtype)
     if is_dask(image):
         import dask.array as da

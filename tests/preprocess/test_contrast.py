@@ -354,6 +354,22 @@ def test_dask_arrays_with_chunks_of_no_voxel_of_unknown_sizes_equal_skimage(rng,
     np.testing.assert_allclose(equalize_hist(known, 50, mask=known > 0).compute(), want, rtol=0, atol=6e-8)
 
 
+def test_a_mask_given_as_a_list_or_a_file_name(rng):
+    """A mask is read as every image is (_support.as_image): a nested list is an array, a file name a
+    ParameterError saying how to read it; zscore and equalize_hist asked either for its .shape (a
+    bare AttributeError). Values: the z-score's closed form and scikit-image's equalize_hist."""
+    image = rng.normal(40, 200, (3, 8, 9))
+    mask = image > 0
+    inside = image[mask]
+    want = (image - inside.mean()) / inside.std()
+    np.testing.assert_allclose(zscore(image, mask.tolist()), want, rtol=1e-12, atol=1e-12)
+    want = skimage.exposure.equalize_hist(image, mask=mask)
+    np.testing.assert_allclose(equalize_hist(image, mask=mask.tolist()), want, rtol=0, atol=1e-12)
+    for call in (lambda: zscore(image, "roi.nii.gz"), lambda: equalize_hist(image, mask="roi.nrrd")):
+        with pytest.raises(gpuimg.ParameterError, match=r"mask is a file name .* gpuimg.read_image"):
+            call()
+
+
 def test_numbers_given_as_text_are_read_as_numbers(rng):
     """A width or clip limit typed into a form or read from a CSV ("400", "0.02") is a number, as
     unsharp_mask's amount or canny's thresholds take it (_support.check_finite): window and clahe

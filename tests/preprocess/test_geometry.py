@@ -298,6 +298,25 @@ def test_one_non_finite_voxel_makes_a_cubic_resampling_all_nan(value):
     assert np.isnan(want).all() and np.isnan(got).all()
 
 
+def test_lists_are_arrays_and_file_names_are_told_to_be_read(rng):
+    """As every operation taking an image reads it (_support.as_image): a nested list is an array, a
+    file name is a ParameterError saying how to read it. resample and crop_to_mask asked a list or a
+    file name for its .shape (a bare AttributeError), and crop_to_mask its mask too."""
+    image = rng.normal(0, 100, (4, 5, 6))
+    want = sitk_resample(image, (2.0, 1.0, 1.0), (1.0, 0.7, 1.3), sitk.sitkLinear)
+    np.testing.assert_allclose(resample(image.tolist(), (2.0, 1.0, 1.0), (1.0, 0.7, 1.3)), want, atol=1e-9)
+    mask = np.zeros(image.shape, bool)
+    mask[1:3, 2, 1:4] = True
+    np.testing.assert_array_equal(crop_to_mask(image.tolist(), mask.tolist()), image[1:3, 2:3, 1:4])
+    for call in (
+        lambda: resample("ct.nii.gz", 1.0, 2.0),
+        lambda: crop_to_mask("ct.nii.gz", mask),
+        lambda: crop_to_mask(image, "mask.nii.gz"),
+    ):
+        with pytest.raises(gpuimg.ParameterError, match=r"is a file name .* gpuimg.read_image"):
+            call()
+
+
 @pytest.mark.parametrize(
     ("call", "error", "message"),
     [
