@@ -75,8 +75,9 @@ def _platt(f, positive, xp, weights=None, iterations: int = 100) -> tuple[float,
     libsvm leaves out samples of weight 0).
     """
     weights = xp.ones(f.shape, dtype=np.float64) if weights is None else xp.asarray(weights, dtype=np.float64)
-    n_pos = float((weights * positive).sum())
-    n_neg = float(weights.sum()) - n_pos
+    # Both class sizes in one device read.
+    n_pos, n_all = (float(v) for v in to_numpy(xp.stack([(weights * positive).sum(), weights.sum()])))
+    n_neg = n_all - n_pos
     target = xp.where(positive > 0, (n_pos + 1) / (n_pos + 2), 1 / (n_neg + 2))
     a, b = 1.0, 0.0
     for _ in range(iterations):
