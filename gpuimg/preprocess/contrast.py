@@ -77,7 +77,8 @@ def window(
     width : float [HU]
         Width of the window, > 0.
     out_range : (float, float)
-        Values given to the lower and the upper end of the window. Default (0, 1).
+        Values given to the lower and the upper end of the window, different; default (0, 1).
+        ``(1, 0)`` inverts it (bone dark), as scikit-image's ``rescale_intensity`` does.
 
     Returns
     -------
@@ -107,7 +108,7 @@ def window(
         raise ParameterError(f"width={width!r} must be a positive number of HU.")
     if not is_finite(level):
         raise ParameterError(f"level={level!r} must be a finite number of HU.")
-    omin, omax = _range("out_range", out_range)
+    omin, omax = _range("out_range", out_range, ordered=False)
     low = float(level) - float(width) / 2
     return _linear(image, low, low + float(width), omin, omax)
 
@@ -126,7 +127,8 @@ def rescale_intensity(
     in_range : "image" or (float, float)
         The input range; "image" takes the smallest and largest finite voxel.
     out_range : (float, float)
-        The output range. Default (0, 1).
+        The values given to the low and the high end of ``in_range``; default (0, 1). ``(1, 0)``
+        inverts the image, as in scikit-image.
 
     Returns
     -------
@@ -148,7 +150,7 @@ def rescale_intensity(
         low, high = _finite_range(image)
     else:
         low, high = _range("in_range", in_range, allow_equal=True)
-    omin, omax = _range("out_range", out_range, allow_equal=True)
+    omin, omax = _range("out_range", out_range, allow_equal=True, ordered=False)
     return _linear(image, low, high, omin, omax)
 
 
@@ -320,13 +322,17 @@ def _compute(*values):
     return values
 
 
-def _range(name, pair, allow_equal=False):
+def _range(name, pair, allow_equal=False, ordered=True):
+    """``pair`` as two floats; ``ordered``: the first below the second (or equal, ``allow_equal``).
+    An output range need not be ordered: ``(1, 0)`` inverts the mapping, as in scikit-image."""
     try:
         low, high = (float(v) for v in pair)
     except (TypeError, ValueError):
         raise ParameterError(f"{name}={pair!r} must be a pair of numbers (min, max).") from None
-    if not (math.isfinite(low) and math.isfinite(high)) or high < low or (high == low and not allow_equal):
+    if not (math.isfinite(low) and math.isfinite(high)) or (ordered and high < low):
         raise ParameterError(f"{name}={pair!r} must be two finite numbers with min < max.")
+    if high == low and not allow_equal:
+        raise ParameterError(f"{name}={pair!r} must be two different finite numbers.")
     return low, high
 
 

@@ -370,6 +370,24 @@ def test_a_mask_given_as_a_list_or_a_file_name(rng):
             call()
 
 
+def test_an_output_range_from_high_to_low_inverts_as_in_scikit_image(rng):
+    """out_range=(1, 0) (bone dark, an inverted display) maps the low end to 1 and the high end to 0,
+    as scikit-image's rescale_intensity does and window's docstring reads ('values given to the lower
+    and the upper end'); both refused it ('min < max'). A constant image is clipped to it as NumPy
+    clips to (1, 0): 0."""
+    ct = rng.integers(-1024, 3071, (3, 20, 24)).astype(np.int16)
+    as_float = ct.astype(np.float64)
+    for in_range, out_range in (("image", (1.0, 0.0)), ((0.0, 80.0), (255.0, 0.0)), ((-200, 300), (5, -5))):
+        want = skimage.exposure.rescale_intensity(as_float, in_range, out_range)
+        got = rescale_intensity(ct, in_range, out_range)
+        np.testing.assert_allclose(got, want, rtol=0, atol=2e-7 * abs(out_range[1] - out_range[0]))
+    want = skimage.exposure.rescale_intensity(as_float, (0.0, 80.0), (1.0, 0.0))  # brain window, L 40 W 80
+    np.testing.assert_allclose(window(ct, "brain", out_range=(1, 0)), want, rtol=0, atol=2e-7)
+    constant = np.full((2, 3, 4), 7.0)
+    want = skimage.exposure.rescale_intensity(constant, out_range=(1.0, 0.0))
+    np.testing.assert_array_equal(rescale_intensity(constant, out_range=(1.0, 0.0)), want)
+
+
 def test_numbers_given_as_text_are_read_as_numbers(rng):
     """A width or clip limit typed into a form or read from a CSV ("400", "0.02") is a number, as
     unsharp_mask's amount or canny's thresholds take it (_support.check_finite): window and clahe
@@ -394,7 +412,8 @@ def test_numbers_given_as_text_are_read_as_numbers(rng):
         (lambda x: window(x, 40, 0), "width=0 must be a positive number"),
         (lambda x: window(x, 40, -5), "width=-5 must be a positive number"),
         (lambda x: window(x, 40), "width=None must be a positive number"),
-        (lambda x: window(x, 40, 80, out_range=(1, 0)), "out_range=(1, 0)"),
+        (lambda x: window(x, 40, 80, out_range=(1, 1)), "out_range=(1, 1) must be two different"),
+        (lambda x: rescale_intensity(x, out_range=(0, np.inf)), "out_range=(0, inf) must be two finite"),
         (lambda x: rescale_intensity(x, "dtype"), "in_range='dtype'"),
         (lambda x: zscore(x, np.ones((2, 2), bool)), "differs from the image's"),
         (lambda x: zscore(x, np.zeros(x.shape, bool)), "selects no finite voxel"),
