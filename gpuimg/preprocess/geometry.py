@@ -139,7 +139,8 @@ def resample_mask(
     array of bool or Volume
         The mask on the new grid.
     """
-    if not (isinstance(threshold, (int, float, np.floating)) and 0 < threshold <= 1):
+    number = isinstance(threshold, int | float | np.integer | np.floating) and not isinstance(threshold, bool)
+    if not (number and 0 < threshold <= 1):  # True would be 1, a fraction of a voxel
         raise ParameterError(f"threshold={threshold!r} must be a number in (0, 1].")
     data = mask.data if isinstance(mask, Volume) else as_image(mask, "mask")
     inside = roi_voxels(data).astype(np.float32)  # 0/1: a 0/255 mask would reach 0.5 far outside

@@ -191,7 +191,8 @@ def test_resample_of_an_image_without_voxels(device, request):
 def test_resample_mask_is_linear_then_thresholded(rng):
     mask = ndi.binary_dilation(rng.random((10, 12, 14)) > 0.97, iterations=2)
     spacing, new_spacing = (2.0, 1.0, 0.8), (1.0, 1.2, 1.0)
-    for threshold in (0.5, 0.2):
+    # A threshold of any NumPy number type (np.int64(1) was refused as not a number).
+    for threshold in (0.5, 0.2, np.float32(0.35), np.int64(1)):
         got = resample_mask(mask, spacing, new_spacing, threshold)
         fraction = ndi.map_coordinates(
             mask.astype(np.float64),
@@ -354,6 +355,8 @@ def test_lists_are_arrays_and_file_names_are_told_to_be_read(rng):
             "brings its own spacing, (1.0, 1.0, 1.0) mm, and spacing=2.0 differs",
         ),
         (lambda x: resample_mask(x > 0.5, 1.0, 2.0, threshold=0), gpuimg.ParameterError, "threshold=0"),
+        # True passed as the number 1 (a flag given for the threshold, kept voxels wholly inside).
+        (lambda x: resample_mask(x > 0.5, 1.0, 2.0, threshold=True), gpuimg.ParameterError, "threshold=True"),
         (lambda x: crop_to_mask(x, x[:2] > 0), gpuimg.GeometryError, "differs from the image's"),
         (lambda x: crop_to_mask(x, x > 2), gpuimg.ParameterError, "the mask is empty"),
         (lambda x: crop_to_mask(x, x > 0.5, -1.0), gpuimg.ParameterError, "margin=-1.0"),
