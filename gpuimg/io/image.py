@@ -320,6 +320,21 @@ def write_image(
     Voxel values round-trip exactly (float16 is written as float32: neither format stores float16).
     NIfTI stores its affine as float32, so geometry comes back to about 1e-7 relative; NRRD keeps
     full double precision.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> import numpy as np
+    >>> import gpuimg
+    >>> mask = np.zeros((4, 8, 8), bool)
+    >>> mask[1:3, 2:6, 2:6] = True  # 2 x 4 x 4 voxels
+    >>> path = gpuimg.write_image(mask, Path(tempfile.mkdtemp()) / "mask.nrrd", spacing=(2.5, 0.7, 0.7))
+    >>> path.name
+    'mask.nrrd'
+    >>> back = gpuimg.read_image(path, device="cpu")
+    >>> back.shape, back.spacing, back.data.dtype, int(back.data.sum())
+    ((4, 8, 8), (2.5, 0.7, 0.7), dtype('uint8'), 32)
     """
     volume = as_volume(volume, "write_image", spacing=spacing, origin=origin, direction=direction)
     path = check_path(path)

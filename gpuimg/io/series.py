@@ -44,6 +44,20 @@ class SeriesInfo:
     -----
     It also keeps the parsed headers of its files and the slice order found from them, so that
     ``read_dicom(info)`` reads only pixels.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> import numpy as np
+    >>> import gpuimg
+    >>> folder = tempfile.mkdtemp()
+    >>> ct = gpuimg.Volume(np.zeros((3, 8, 8), np.int16), spacing=(2.5, 0.7, 0.7))
+    >>> _ = gpuimg.write_dicom(ct, folder)
+    >>> info = gpuimg.list_series(folder)[0]  # a SeriesInfo
+    >>> info.modality, info.n_slices, info.shape, info.spacing, info.problem
+    ('CT', 3, (3, 8, 8), (2.5, 0.7, 0.7), None)
+    >>> gpuimg.read_dicom(info, device="cpu").shape
+    (3, 8, 8)
     """
 
     series_uid: str

@@ -98,6 +98,20 @@ def write_dicom(
     The series is written into a temporary folder beside ``folder`` which is then renamed into place
     (replacing the earlier series with ``overwrite``), so a reader never sees half a series; a
     temporary left by a killed write is removed by the next write into the same parent folder.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> import numpy as np
+    >>> import gpuimg
+    >>> ct = gpuimg.Volume(np.full((4, 8, 8), -1000, np.int16), spacing=(2.5, 0.7, 0.7))  # air, in HU
+    >>> files = gpuimg.write_dicom(ct, Path(tempfile.mkdtemp()) / "ct")
+    >>> len(files), files[0].name
+    (4, 'slice_0000.dcm')
+    >>> back = gpuimg.read_dicom(files[0].parent, device="cpu")
+    >>> back.shape, back.spacing, int(back.data.min())
+    ((4, 8, 8), (2.5, 0.7, 0.7), -1000)
     """
     volume = as_volume(volume, "write_dicom", spacing=spacing, origin=origin, direction=direction)
     meta = volume.meta
