@@ -35,6 +35,20 @@ def map_stencil(func: Callable, x, *, depth: int | tuple[int, ...], periodic: bo
         Whether ``func`` wraps around the volume's edges.
     dtype : dtype
         The dtype ``func`` returns.
+
+    Examples
+    --------
+    >>> import dask.array as da
+    >>> import numpy as np
+    >>> from scipy import ndimage as ndi
+    >>> from gpuimg.backend import map_stencil
+    >>> image = np.arange(64.0).reshape(8, 8)
+    >>> mean3 = map_stencil(lambda b: ndi.uniform_filter(b, 3), da.from_array(image, chunks=4),
+    ...                     depth=1, periodic=False, dtype=float)  # a 3 x 3 mean: radius 1
+    >>> mean3.chunks
+    ((4, 4), (4, 4))
+    >>> np.allclose(mean3.compute(), ndi.uniform_filter(image, 3))  # as on the whole image
+    True
     """
     check_known_shape(x)
     meta = namespace(x).xp.empty((0,) * x.ndim, dtype=np.dtype(dtype))
@@ -75,6 +89,18 @@ def separable_passes(pass_1d: Callable, image, axes: Sequence[int], *, in_place:
     -------
     array
         A new array on the image's device, never ``image`` itself; ``image`` with ``in_place``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from scipy import ndimage as ndi
+    >>> from gpuimg.backend import separable_passes
+    >>> image = np.random.default_rng(0).random((16, 16, 16))
+    >>> def mean3(src, axis, out):
+    ...     ndi.uniform_filter1d(src, 3, axis=axis, output=out)
+    >>> smooth = separable_passes(mean3, image, axes=(0, 1, 2))
+    >>> np.array_equal(smooth, ndi.uniform_filter(image, 3))  # SciPy's result, bit for bit
+    True
     """
     import numba  # here, not at the top: `import gpuimg` need not pay its 0.3 s
 
@@ -187,6 +213,21 @@ def label_chunks(mask, structure: np.ndarray, *, seed: int | None = None) -> Chu
         The first and one-past-last index of each label's box along each axis.
     seeded : NumPy bool array of ``count``, or None without ``seed``
         Whether label ``k`` (at index ``k - 1``) holds a voxel equal to ``seed``.
+
+    Examples
+    --------
+    >>> import dask.array as da
+    >>> import numpy as np
+    >>> from scipy import ndimage as ndi
+    >>> from gpuimg.backend import label_chunks
+    >>> mask = np.zeros((8, 8), bool)
+    >>> mask[1:3, 1:7] = True  # 2 x 6 voxels across all four chunks
+    >>> mask[5:7, 2:4] = True  # 2 x 2 voxels
+    >>> found = label_chunks(da.from_array(mask, chunks=4), ndi.generate_binary_structure(2, 1))
+    >>> found.count, found.sizes.tolist(), found.lows.tolist(), found.highs.tolist()
+    (2, [12, 4], [[1, 1], [5, 2]], [[3, 7], [7, 4]])
+    >>> np.array_equal(found.labels.compute(), ndi.label(mask)[0])
+    True
     """
     import dask
     import scipy.sparse

@@ -38,7 +38,15 @@ def _probe_cuda() -> str | None:
 
 
 def cuda_available() -> bool:
-    """Whether CuPy is installed and can allocate memory on a GPU."""
+    """Whether CuPy is installed and can allocate memory on a GPU.
+
+    Examples
+    --------
+    >>> from gpuimg.backend import cuda_available, resolve_device
+    >>> device = "cuda" if cuda_available() else "cpu"  # the GPU where there is one
+    >>> resolve_device(device) == device
+    True
+    """
     return _probe_cuda() is None
 
 
@@ -55,6 +63,18 @@ def resolve_device(device: str | None = "auto") -> str:
     DeviceError
         If the device name is unknown, or CUDA is asked for and no usable GPU is found; the message
         says why and what to install.
+
+    Examples
+    --------
+    >>> from gpuimg.backend import resolve_device
+    >>> resolve_device("cpu")
+    'cpu'
+    >>> resolve_device("auto") in ("cpu", "cuda")  # GPUIMG_DEVICE, else CUDA where a GPU is usable
+    True
+    >>> resolve_device("gpu")
+    Traceback (most recent call last):
+    ...
+    gpuimg.errors.DeviceError: device='gpu' is not a device; use 'auto', 'cpu' or 'cuda'.
     """
     source = "device"
     requested = "auto" if device is None else device

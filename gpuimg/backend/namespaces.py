@@ -35,6 +35,15 @@ class Namespace:
         ``numpy`` or ``cupy``.
     ndi : module
         ``scipy.ndimage`` or ``cupyx.scipy.ndimage``.
+
+    Examples
+    --------
+    >>> from gpuimg.backend import namespace_for
+    >>> ns = namespace_for("cpu")  # a Namespace
+    >>> ns.device, ns.target, ns.xp.__name__, ns.ndi.__name__, ns.ski.__name__
+    ('cpu', 'cpu', 'numpy', 'scipy.ndimage', 'skimage')
+    >>> float(ns.ndi.uniform_filter(ns.xp.ones((3, 3)), 3).sum())  # written once, run on any device
+    9.0
     """
 
     device: str
@@ -180,12 +189,27 @@ def namespace_for(device: str | None = "auto") -> Namespace:
     ------
     DeviceError
         As :func:`resolve_device`: for an unknown device, or CUDA where no GPU is usable.
+
+    Examples
+    --------
+    >>> from gpuimg.backend import namespace_for
+    >>> namespace_for("cpu").xp.__name__
+    'numpy'
     """
     return _cuda() if resolve_device(device) == "cuda" else _cpu()
 
 
 def is_dask(x) -> bool:
-    """Whether ``x`` is a Dask array (checked without importing Dask)."""
+    """Whether ``x`` is a Dask array (checked without importing Dask).
+
+    Examples
+    --------
+    >>> import dask.array as da
+    >>> import numpy as np
+    >>> from gpuimg.backend import is_dask
+    >>> is_dask(da.zeros((4, 4), chunks=2)), is_dask(np.zeros((4, 4)))
+    (True, False)
+    """
     dask_array = sys.modules.get("dask.array")
     return dask_array is not None and isinstance(x, dask_array.Array)
 
@@ -196,7 +220,15 @@ def _is_volume(x) -> bool:
 
 
 def is_cupy(x) -> bool:
-    """Whether ``x`` is a CuPy array (checked without importing CuPy)."""
+    """Whether ``x`` is a CuPy array (checked without importing CuPy).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from gpuimg.backend import is_cupy, to_device
+    >>> is_cupy(np.zeros(3)), is_cupy(to_device(np.zeros(3), "cpu"))
+    (False, False)
+    """
     cupy = sys.modules.get("cupy")
     return cupy is not None and isinstance(x, cupy.ndarray)
 
@@ -206,6 +238,16 @@ def namespace(x) -> Namespace:
 
     A CuPy array gives the CUDA namespace, a Dask array the namespace of its chunks, and anything
     else (a NumPy array, a list, a scalar) the CPU namespace. A Volume gives its voxels' namespace.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from gpuimg.backend import namespace
+    >>> ns = namespace(np.zeros((4, 4)))  # a CuPy array would give CuPy and cupyx.scipy.ndimage
+    >>> ns.device, ns.xp.__name__, ns.ndi.__name__
+    ('cpu', 'numpy', 'scipy.ndimage')
+    >>> namespace([1, 2, 3]).device
+    'cpu'
     """
     if _is_volume(x):
         return namespace(x.data)
@@ -220,6 +262,14 @@ def on_device(ns: Namespace, x, name: str, dtype=None):
     A host array given with an image on the GPU is copied there (a mask is small beside the image);
     a GPU array given with an image on the CPU is a DeviceError naming it, where NumPy would meet
     CuPy's refusal of an implicit copy (a bare TypeError).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from gpuimg.backend import namespace, on_device
+    >>> image = np.zeros(3)
+    >>> on_device(namespace(image), [0.0, 2.0, np.nan], "mask", dtype=bool)  # NaN is outside the ROI
+    array([False,  True, False])
     """
     if ns.device == "cpu" and namespace(x).device != "cpu":
         raise DeviceError(
@@ -233,7 +283,19 @@ def on_device(ns: Namespace, x, name: str, dtype=None):
 
 def to_numpy(x) -> np.ndarray:
     """``x`` as a NumPy array in host memory: copied from the GPU, or computed if it is a Dask array;
-    a Volume gives its voxels (its geometry stays with the Volume)."""
+    a Volume gives its voxels (its geometry stays with the Volume).
+
+    Examples
+    --------
+    >>> import dask.array as da
+    >>> import numpy as np
+    >>> import gpuimg
+    >>> gpuimg.to_numpy(da.arange(6, chunks=2) * 2)  # computed
+    array([ 0,  2,  4,  6,  8, 10])
+    >>> ct = gpuimg.Volume(np.zeros((2, 3, 4), np.int16), spacing=1.0)
+    >>> type(gpuimg.to_numpy(ct)).__name__, gpuimg.to_numpy(ct).shape
+    ('ndarray', (2, 3, 4))
+    """
     if _is_volume(x):
         x = x.data
     if is_dask(x):
@@ -253,6 +315,19 @@ def to_device(x, device: str | None = "auto"):
     ------
     DeviceError
         If ``device`` is not "auto", "cpu" or "cuda", or is "cuda" and no usable GPU is found.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import gpuimg
+    >>> ct = gpuimg.Volume(np.zeros((2, 3, 4), np.int16), spacing=(2.5, 0.7, 0.7))
+    >>> on_cpu = gpuimg.to_device(ct, "cpu")  # "cuda" uploads it to the GPU
+    >>> type(on_cpu.data).__name__, on_cpu.spacing
+    ('ndarray', (2.5, 0.7, 0.7))
+    >>> gpuimg.to_device(ct.data, "gpu")
+    Traceback (most recent call last):
+    ...
+    gpuimg.errors.DeviceError: device='gpu' is not a device; use 'auto', 'cpu' or 'cuda'.
     """
     if _is_volume(x):
         return x.to(device)
