@@ -143,6 +143,16 @@ def rescale_intensity(
     (scikit-image turns the whole image NaN); NaN stays NaN and inf goes to an end of the range.
     A constant image (empty input range) is clipped to ``out_range``, as in scikit-image.
     On a Dask array the range is computed first, then each chunk is mapped.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from gpuimg.preprocess import rescale_intensity
+    >>> ct = np.array([-1000, 0, 1000, 3000], dtype=np.int16)  # HU
+    >>> rescale_intensity(ct).tolist()  # the image's range, -1000 to 3000 HU, onto [0, 1]
+    [0.0, 0.25, 0.5, 1.0]
+    >>> rescale_intensity(ct, in_range=(-1000, 1000), out_range=(0, 255)).tolist()  # 3000 clipped
+    [0.0, 127.5, 255.0, 255.0]
     """
     if isinstance(in_range, str):
         if in_range != "image":
@@ -180,6 +190,16 @@ def zscore(image: Image, mask: ArrayLike | None = None) -> Image:
         If ``mask`` has another shape or selects no finite voxel.
     GeometryError
         If ``mask`` is a Volume on another grid than the image Volume (spacing, origin, direction).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from gpuimg.preprocess import zscore
+    >>> zscore(np.array([2.0, 4.0, 4.0, 4.0, 5.0, 5.0, 7.0, 9.0])).tolist()  # mean 5, std 2
+    [-1.5, -0.5, -0.5, -0.5, 0.0, 0.0, 1.0, 2.0]
+    >>> tissue = np.array([True, True, False, False])  # statistics of 10 and 20: mean 15, std 5
+    >>> zscore(np.array([10.0, 20.0, 30.0, 40.0]), mask=tissue).tolist()  # every voxel mapped
+    [-1.0, 1.0, 3.0, 5.0]
     """
     xp = namespace(image).xp
     dtype = float_dtype(image.dtype)

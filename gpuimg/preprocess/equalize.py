@@ -188,6 +188,14 @@ def equalize_hist(image: Image, nbins: int = 256, mask: ArrayLike | None = None)
     the whole volume are computed first (one pass each), then each chunk is mapped lazily. An
     8/16-bit integer image gives float32 (gpuimg's rule), where scikit-image gives float64: its
     values rounded to float32.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from gpuimg.preprocess import equalize_hist
+    >>> ct = np.array([-1000, -1000, -1000, 0, 0, 40, 1000, 1000], dtype=np.int16)  # HU
+    >>> equalize_hist(ct).tolist()  # the fraction of voxels at or below each value: 3/8, 5/8, 6/8, 8/8
+    [0.375, 0.375, 0.375, 0.625, 0.625, 0.75, 1.0, 1.0]
     """
     check_bins(nbins)
     as_image(image, empty=False)
@@ -419,6 +427,15 @@ def clahe(
     everywhere (scikit-image's result then depends on the constant's value). On a Dask array the whole
     volume is computed into memory (the tiles and their neighbours span the chunks) and the
     result is returned as a Dask array with the input's chunks.
+
+    Examples
+    --------
+    >>> import gpuimg
+    >>> from gpuimg.preprocess import clahe
+    >>> ct = gpuimg.datasets.ct_phantom((8, 32, 32), seed=0)  # int16 HU
+    >>> out = clahe(ct, clip_limit=0.02)  # tiles of 1 x 4 x 4 voxels (1/8 of each axis)
+    >>> out.shape, out.dtype, float(out.data.min()), float(out.data.max()), out.spacing == ct.spacing
+    ((8, 32, 32), dtype('float32'), 0.0, 1.0, True)
     """
     check_bins(nbins)
     as_image(image, empty=False)

@@ -138,6 +138,20 @@ def resample_mask(
     -------
     array of bool or Volume
         The mask on the new grid.
+
+    Examples
+    --------
+    Two 5 mm slices of a mask resampled to 2.5 mm: four new slices, the same 10 mm.
+
+    >>> import numpy as np
+    >>> from gpuimg.preprocess import resample_mask
+    >>> mask = np.zeros((4, 4, 4), bool)
+    >>> mask[1:3] = True
+    >>> new = resample_mask(mask, spacing=(5.0, 1.0, 1.0), new_spacing=(2.5, 1.0, 1.0))
+    >>> new.shape, new.dtype
+    ((8, 4, 4), dtype('bool'))
+    >>> new[:, 0, 0].astype(int).tolist()  # fractions 0.25 at the ends: below 0.5, outside
+    [0, 0, 1, 1, 1, 1, 0, 0]
     """
     number = isinstance(threshold, int | float | np.integer | np.floating) and not isinstance(threshold, bool)
     if not (number and 0 < threshold <= 1):  # True would be 1, a fraction of a voxel
@@ -192,6 +206,20 @@ def crop_to_mask(
         an image Volume (spacing, origin or direction).
     ParameterError
         If the mask is empty, or the margin or spacing is not valid.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import gpuimg
+    >>> from gpuimg.preprocess import crop_to_mask
+    >>> mask = np.zeros((8, 8, 8), bool)
+    >>> mask[2:4, 3:6, 1] = True  # a box of 2 x 3 x 1 voxels
+    >>> crop_to_mask(mask, mask).shape, crop_to_mask(mask, mask, margin=1).shape
+    ((2, 3, 1), (4, 5, 3))
+    >>> ct = gpuimg.Volume(np.zeros((8, 8, 8), np.int16), spacing=(2.5, 0.5, 0.5))
+    >>> roi = crop_to_mask(ct, mask, margin_mm=1.0)  # 1, 2 and 2 voxels; x stops at the edge
+    >>> roi.shape, roi.origin  # origin (x, y, z) [mm] of the first kept voxel, (z, y, x) = (1, 1, 0)
+    ((4, 7, 4), (0.0, 0.5, 2.5))
     """
     data = image.data if isinstance(image, Volume) else image
     if not hasattr(data, "shape"):  # a list becomes an array; a file name is told to be read
@@ -304,6 +332,17 @@ def ibsi_grid(
     resampled image's) would exceed the memory budget (:mod:`gpuimg._support`) raises
     MemoryBudgetError before anything is made; a shape that is not whole numbers of voxels, or a
     spacing that is not one positive number [mm] or one per axis, raises ParameterError.
+
+    Examples
+    --------
+    Four 5 mm slices of 0.4 mm pixels to 1 mm voxels: the 20 mm along z hold 20 new slices, whose
+    first centre lies 0.4 old slices (2 mm) before the old first centre, so both grids share their
+    centre; the 4 mm along y and x hold 4 voxels, read every 2.5 old pixels.
+
+    >>> from gpuimg.preprocess import ibsi_grid
+    >>> shape, first, step = ibsi_grid((4, 10, 10), (5.0, 0.4, 0.4), (1.0, 1.0, 1.0))
+    >>> shape, [round(v, 6) for v in first], step
+    ((20, 4, 4), [-0.4, 0.75, 0.75], (0.2, 2.5, 2.5))
     """
     if not all(isinstance(n, int | np.integer) and not isinstance(n, bool) and n >= 0 for n in shape):
         raise ParameterError(

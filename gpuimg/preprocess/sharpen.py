@@ -49,6 +49,16 @@ def laplacian_sharpen(image: Image, alpha: float = 1.0, *, mode: str = "reflect"
     extends the image) non-finite, with SciPy's values: away from the edges and from other
     non-finite voxels, a NaN gives NaN, and an inf, for ``alpha > 0``, stays an inf and gives its
     neighbours an inf of the opposite sign. ``alpha = 0`` returns the image, NaN and inf as they are.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from gpuimg.preprocess import laplacian_sharpen
+    >>> spike = np.array([0.0, 0.0, 1.0, 0.0, 0.0])  # its Laplacian is [0, 1, -2, 1, 0]
+    >>> laplacian_sharpen(spike).tolist()
+    [0.0, -1.0, 3.0, -1.0, 0.0]
+    >>> laplacian_sharpen(spike, alpha=0.5).tolist()
+    [0.0, -0.5, 2.0, -0.5, 0.0]
     """
     check_finite(alpha, "alpha")
     _check_mode(mode)
@@ -113,6 +123,18 @@ def unsharp_mask(
     non-finite: a NaN gives NaN; an inf voxel becomes NaN (``inf - inf``) and, for
     ``amount > 0``, the others an inf of the opposite sign (NaN where a +inf and a -inf, or a
     NaN, reach).
+
+    Examples
+    --------
+    A step of 100 HU gains an undershoot and an overshoot on its two sides; far from it (more than
+    4 sigma) nothing changes:
+
+    >>> import numpy as np
+    >>> from gpuimg.preprocess import unsharp_mask
+    >>> step = np.repeat([0.0, 100.0], 8)
+    >>> sharp = unsharp_mask(step, sigma=1.0, amount=1.0)
+    >>> sharp[[0, 7, 8, 15]].round(1).tolist()
+    [0.0, -30.1, 130.1, 100.0]
     """
     _check_mode(mode)
     check_cval(cval)
