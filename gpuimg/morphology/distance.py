@@ -32,6 +32,19 @@ def distance_transform(mask: Image, *, spacing: Spacing = None) -> Image:
         voxel (no distance to measure), where SciPy measures to a voxel before the first along
         each axis (1, 2, 3, ... from one corner); pad the mask (``np.pad(mask, 1)``) to measure
         to the volume's edge instead.
+
+    Examples
+    --------
+    A row of 5 voxels between background, with 0.5 mm pixels along x:
+
+    >>> import numpy as np
+    >>> from gpuimg.morphology import distance_transform
+    >>> mask = np.zeros((1, 1, 7), bool)
+    >>> mask[0, 0, 1:6] = True
+    >>> distance_transform(mask).ravel().tolist()  # voxels
+    [0.0, 1.0, 2.0, 3.0, 2.0, 1.0, 0.0]
+    >>> distance_transform(mask, spacing=(1.0, 1.0, 0.5)).ravel().tolist()  # mm
+    [0.0, 0.5, 1.0, 1.5, 1.0, 0.5, 0.0]
     """
     if is_dask(mask):
         raise ParameterError("distance_transform needs the whole mask; pass mask.compute().")

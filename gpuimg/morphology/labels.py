@@ -34,6 +34,21 @@ class Labels:
         ``sizes`` times the voxel volume; None without a spacing (give ``spacing=`` or a Volume).
     bboxes : list of tuples of slices
         Bounding box of each component, as ``scipy.ndimage.find_objects`` gives it.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from gpuimg.morphology import label
+    >>> mask = np.zeros((6, 6, 6), bool)
+    >>> mask[0, 0, 0] = mask[3:, 3:, 3:] = True  # one voxel and a 3 x 3 x 3 cube
+    >>> found = label(mask, spacing=(2.0, 0.5, 0.5))  # voxels of 0.5 mm³
+    >>> found
+    Labels(count=2, shape=(6, 6, 6), largest=27 voxels)
+    >>> found.sizes.tolist(), found.volumes_mm3.tolist(), found.bboxes[1]
+    ([1, 27], [0.5, 13.5], (slice(3, 6, None), slice(3, 6, None), slice(3, 6, None)))
+    >>> labels, count = found  # as scipy.ndimage.label
+    >>> count, int(labels[4, 4, 4])
+    (2, 2)
     """
 
     labels: object
@@ -193,6 +208,20 @@ def remove_small_objects(
     ParameterError
         Neither or both of ``min_size_mm3`` and ``min_voxels``, one that is not a finite number
         >= 0, ``min_size_mm3`` without a spacing, or a bad ``connectivity``.
+
+    Examples
+    --------
+    A one-voxel speck (0.5 mm³) removed, a 27-voxel nodule (13.5 mm³) kept:
+
+    >>> import numpy as np
+    >>> from gpuimg.morphology import remove_small_objects
+    >>> mask = np.zeros((6, 6, 6), bool)
+    >>> mask[0, 0, 0] = mask[3:, 3:, 3:] = True
+    >>> kept = remove_small_objects(mask, min_size_mm3=1.0, spacing=(2.0, 0.5, 0.5))
+    >>> int(kept.sum()), bool(kept[0, 0, 0])
+    (27, False)
+    >>> int(remove_small_objects(mask, min_voxels=1).sum())  # both have at least 1 voxel
+    28
     """
     if (min_size_mm3 is None) == (min_voxels is None):
         raise ParameterError("give one of min_size_mm3 (mm³) or min_voxels, not both or neither.")
@@ -236,6 +265,22 @@ def fill_holes(mask: Image, *, slice_by_slice: bool = False, axis: int = 0) -> I
     Returns
     -------
     bool array or Volume, on the input's device.
+
+    Examples
+    --------
+    A hollow cube is filled in 3D; a vessel running through an organ is a hole only in each slice:
+
+    >>> import numpy as np
+    >>> from gpuimg.morphology import fill_holes
+    >>> shell = np.zeros((5, 5, 5), bool)
+    >>> shell[1:4, 1:4, 1:4] = True
+    >>> shell[2, 2, 2] = False
+    >>> int(fill_holes(shell).sum())  # 26 voxels and the hole
+    27
+    >>> organ = np.ones((3, 3, 3), bool)
+    >>> organ[:, 1, 1] = False  # a vessel along z, open at both ends
+    >>> int(fill_holes(organ).sum()), int(fill_holes(organ, slice_by_slice=True).sum())
+    (24, 27)
     """
     if is_dask(mask):
         raise ParameterError("fill_holes needs the whole mask (a hole may span chunks); pass mask.compute().")
