@@ -210,6 +210,18 @@ def hough_line_peaks(
     -----
     ``skimage.transform.hough_line_peaks``; on CUDA the accumulator goes to the host and back (the
     first call warns).
+
+    Examples
+    --------
+    A horizontal line on row 7 (30 pixels) and a vertical one on column 12 (20 pixels):
+
+    >>> import numpy as np
+    >>> from gpuimg.contours import hough_line, hough_line_peaks
+    >>> image = np.zeros((20, 30), bool)
+    >>> image[7, :] = image[:, 12] = True
+    >>> votes, angles, dists = hough_line_peaks(*hough_line(image))
+    >>> votes.tolist(), [round(float(np.degrees(a))) for a in angles], dists.tolist()
+    ([30, 20], [-90, 0], [-7.0, 12.0])
     """
     ns = namespace(hspace)
     hspace, angles, dists = to_host(ns, "hough_line_peaks", hspace, angles, dists)
@@ -273,6 +285,21 @@ def hough_circle_peaks(
     -----
     ``skimage.transform.hough_circle_peaks``; on CUDA the accumulator goes to the host and back
     (the first call warns).
+
+    Examples
+    --------
+    Two circles, of radius 6 about (row 12, column 15) and of radius 9 about (row 28, column 25):
+
+    >>> import numpy as np
+    >>> import skimage.draw
+    >>> from gpuimg.contours import hough_circle, hough_circle_peaks
+    >>> image = np.zeros((40, 40), bool)
+    >>> image[skimage.draw.circle_perimeter(12, 15, 6)] = True
+    >>> image[skimage.draw.circle_perimeter(28, 25, 9)] = True
+    >>> radii = np.arange(5, 11)
+    >>> accum, cx, cy, r = hough_circle_peaks(hough_circle(image, radii), radii, total_num_peaks=2)
+    >>> cx.tolist(), cy.tolist(), r.tolist(), accum.round(2).tolist()  # every pixel of each circle voted
+    ([25, 15], [28, 12], [9, 6], [1.0, 1.0])
     """
     ns = namespace(hspaces)
     hspaces, radii = to_host(ns, "hough_circle_peaks", hspaces, radii)

@@ -195,6 +195,19 @@ def mesh_surface_area(vertices: ArrayLike, faces: ArrayLike):
         For vertices that are not (V, 3), faces that are not (F, 3) integers, or a face index that
         is not one of the vertices' (below 0 or V or above; NumPy would take a negative one from
         the end).
+
+    Examples
+    --------
+    A tetrahedron with three 3 mm legs along x, y and z: three right triangles of 4.5 mm² and an
+    equilateral one of side 3 sqrt(2) mm, ``(sqrt(3) / 4) 18`` mm²:
+
+    >>> import numpy as np
+    >>> from gpuimg.contours import mesh_surface_area
+    >>> vertices = np.array([[0.0, 0.0, 0.0], [3.0, 0.0, 0.0], [0.0, 3.0, 0.0], [0.0, 0.0, 3.0]])
+    >>> faces = np.array([[0, 2, 1], [0, 1, 3], [0, 3, 2], [1, 2, 3]])
+    >>> area = float(mesh_surface_area(vertices, faces))
+    >>> round(area, 6), round(3 * 4.5 + 3**0.5 / 4 * 18, 6)
+    (21.294229, 21.294229)
     """
     a, b = _edges(vertices, faces)
     xp = namespace(a).xp
@@ -223,6 +236,18 @@ def mesh_volume(vertices: ArrayLike, faces: ArrayLike):
     ------
     ParameterError
         As :func:`mesh_surface_area`.
+
+    Examples
+    --------
+    A tetrahedron with three 3 mm legs along x, y and z encloses ``3 * 3 * 3 / 6`` mm³, whichever
+    way its faces are wound:
+
+    >>> import numpy as np
+    >>> from gpuimg.contours import mesh_volume
+    >>> vertices = np.array([[0.0, 0.0, 0.0], [3.0, 0.0, 0.0], [0.0, 3.0, 0.0], [0.0, 0.0, 3.0]])
+    >>> faces = np.array([[0, 2, 1], [0, 1, 3], [0, 3, 2], [1, 2, 3]])
+    >>> float(mesh_volume(vertices, faces)), float(mesh_volume(vertices, faces[:, ::-1]))
+    (4.5, 4.5)
     """
     a, b = _edges(vertices, faces)
     xp = namespace(a).xp
