@@ -36,6 +36,24 @@ def rtstruct_roi_names(path: str | os.PathLike) -> list[str]:
     ------
     DicomError
         If the file cannot be read or is not an RTSTRUCT.
+
+    Examples
+    --------
+    The names of a structure set (here a minimal one written with pydicom; a planning system's
+    holds the contours too), to choose the ``roi`` of :func:`read_rtstruct`:
+
+    >>> import tempfile
+    >>> from pydicom import Dataset
+    >>> from gpuimg.io import rtstruct_roi_names
+    >>> rs = Dataset()
+    >>> rs.Modality = "RTSTRUCT"
+    >>> rs.StructureSetROISequence = [Dataset(), Dataset()]
+    >>> rs.StructureSetROISequence[0].ROIName = "GTV"
+    >>> rs.StructureSetROISequence[1].ROIName = "Lung_L "  # DICOM ignores the trailing space
+    >>> path = f"{tempfile.mkdtemp()}/RS.dcm"
+    >>> rs.save_as(path, implicit_vr=True, little_endian=True)
+    >>> rtstruct_roi_names(path)
+    ['GTV', 'Lung_L']
     """
     path = check_path(path)
     ds = _read_object(path, "RTSTRUCT", "StructureSetROISequence")

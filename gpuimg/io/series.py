@@ -84,7 +84,32 @@ class SeriesInfo:
 
 
 class SeriesList(list):
-    """A list of :class:`SeriesInfo`, with the files that were not DICOM images in ``skipped``."""
+    """A list of :class:`SeriesInfo`, with the files that were not DICOM images in ``skipped``.
+
+    Attributes
+    ----------
+    skipped : list of Path
+        Files that are not DICOM images (other formats, DICOMDIR, reports).
+    broken : dict of Path to str
+        Files that look like DICOM but cannot be parsed, with the reason.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> import numpy as np
+    >>> import gpuimg
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> ct = gpuimg.Volume(np.zeros((3, 8, 8), np.int16), spacing=(2.5, 0.7, 0.7))
+    >>> _ = gpuimg.write_dicom(ct, folder / "ct")
+    >>> _ = (folder / "notes.txt").write_text("not an image")
+    >>> _ = (folder / "cut.dcm").write_bytes(bytes(128) + b"DICM")  # a DICOM preamble, then nothing
+    >>> found = gpuimg.list_series(folder)  # a SeriesList
+    >>> len(found), found[0].n_slices, [path.name for path in found.skipped]
+    (1, 3, ['notes.txt'])
+    >>> {path.name: why for path, why in found.broken.items()}
+    {'cut.dcm': 'it is cut short (132 bytes): its file meta header holds no dataset'}
+    """
 
     def __init__(self, series, skipped, broken):
         super().__init__(series)
