@@ -187,6 +187,31 @@ class DeviceEstimator(BaseEstimator):
     feature_names_in_ : ndarray of str
         The column names of a DataFrame fitted on (where all are strings); predicting on a DataFrame
         of other columns, or of the same in another order, is a ParameterError, as in scikit-learn.
+
+    Examples
+    --------
+    :func:`make_estimator` makes the wrapper of each task: a DeviceClassifier, DeviceRegressor,
+    DeviceClusterer or DeviceTransformer.
+
+    >>> import numpy as np
+    >>> from sklearn.base import clone
+    >>> from gpuimg.ml import make_estimator
+    >>> X = np.array([[0.0], [0.1], [0.2], [1.0], [1.1], [1.2]])
+    >>> y = np.array([0, 0, 0, 1, 1, 1])  # separable at 0.6
+    >>> classifier = make_estimator("logistic_regression").fit(X, y)
+    >>> type(classifier).__name__, classifier.score(X, y), classifier.route_, classifier.device_
+    ('DeviceClassifier', 1.0, 'numpy', 'cpu')
+    >>> clone(classifier).get_params()  # a scikit-learn estimator: clone, Pipeline, GridSearchCV
+    {'name': 'logistic_regression'}
+    >>> regressor = make_estimator("linear_regression", task="regression").fit(X, 2 * X[:, 0] + 1)
+    >>> type(regressor).__name__, regressor.predict(np.array([[2.0]])).round(6)  # 2 * 2 + 1
+    ('DeviceRegressor', array([5.]))
+    >>> clusterer = make_estimator("kmeans", task="clustering", n_clusters=2, random_state=0).fit(X)
+    >>> type(clusterer).__name__, np.array_equal(clusterer.labels_ == clusterer.labels_[0], y == 0)
+    ('DeviceClusterer', True)
+    >>> pca = make_estimator("pca", task="decomposition", n_components=1).fit(X)
+    >>> type(pca).__name__, pca.transform(X).shape, pca.get_feature_names_out()
+    ('DeviceTransformer', (6, 1), array(['pca0'], dtype=object))
     """
 
     _task = ""

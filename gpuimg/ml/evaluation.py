@@ -57,6 +57,18 @@ def patient_split(
     Stratified splits take one fold of scikit-learn's ``StratifiedGroupKFold`` (``round(1 / size)``
     folds, fewer where a class has fewer patients; unstratified where one class has a single
     patient), others ``GroupShuffleSplit``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from gpuimg.ml import patient_split
+    >>> patients = np.repeat(["P1", "P2", "P3", "P4", "P5", "P6"], 2)  # two lesions each
+    >>> X, y = np.zeros((12, 3)), np.tile([0, 1], 6)
+    >>> train, test = patient_split(X, y, patients, test_size=0.34, random_state=0)
+    >>> len(train), len(test)  # 4 patients and 2
+    (8, 4)
+    >>> set(patients[train]) & set(patients[test])  # no patient in both
+    set()
     """
     X = check_features(X, finite=False)  # only its length is used: missing values are imputed later
     check_seed(random_state)
@@ -121,6 +133,24 @@ def patient_cv(n_splits: int = 5, *, stratify: bool = False, random_state: int |
         Whose ``split`` raises ParameterError when there are fewer patients than folds, the
         lengths of X, y and groups differ, ``groups`` holds NaN or None, or (stratified) y is
         None or holds NaN or None.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn.linear_model import LogisticRegression
+    >>> from sklearn.model_selection import cross_val_score
+    >>> from gpuimg.ml import patient_cv
+    >>> y = np.repeat([0, 1], 6)
+    >>> X = y[:, None] + np.linspace(0.0, 0.1, 12)[:, None]  # separable by class
+    >>> patients = np.arange(12) // 2  # two samples each, of one class
+    >>> for _, test in patient_cv(3).split(X, y, patients):
+    ...     print(np.unique(patients[test]))  # whole patients in each fold
+    [2 5]
+    [1 4]
+    [0 3]
+    >>> cv = patient_cv(3, stratify=True, random_state=0)
+    >>> cross_val_score(LogisticRegression(), X, y, groups=patients, cv=cv)
+    array([1., 1., 1.])
     """
     if hasattr(n_splits, "shape") and np.ndim(n_splits) > 0:  # patient_cv(X, y, groups): data, not folds
         raise ParameterError(

@@ -18,7 +18,14 @@ from ._validation import check_comparable, check_features, missing_labels
 
 
 def accuracy(y_true, y_pred) -> float:
-    """Fraction of samples predicted right."""
+    """Fraction of samples predicted right.
+
+    Examples
+    --------
+    >>> from gpuimg.ml import accuracy
+    >>> accuracy([0, 0, 1, 1, 1], [0, 1, 1, 1, 0])  # 3 of 5 right
+    0.6
+    """
     y_true, y_pred, _xp = _label_pair(y_true, y_pred)
     return float((y_true == y_pred).mean())
 
@@ -34,6 +41,17 @@ def confusion_matrix(y_true, y_pred, labels=None):
     ParameterError
         ``labels`` empty, holding a label twice, or none of whose labels is in ``y_true``
         (scikit-learn's ValueError 'At least one label specified must be in y_true').
+
+    Examples
+    --------
+    >>> from gpuimg.ml import confusion_matrix
+    >>> confusion_matrix([0, 0, 1, 1, 1], [0, 1, 1, 1, 0])
+    array([[1, 1],
+           [1, 2]])
+    >>> truth, predicted = ["benign", "malignant", "benign"], ["benign", "benign", "benign"]
+    >>> confusion_matrix(truth, predicted, labels=["malignant", "benign"])  # in the order of labels
+    array([[0, 1],
+           [0, 2]])
     """
     y_true, y_pred, xp = _label_pair(y_true, y_pred)
     if labels is None:
@@ -52,7 +70,14 @@ def confusion_matrix(y_true, y_pred, labels=None):
 
 
 def balanced_accuracy(y_true, y_pred) -> float:
-    """Mean over the true classes of the fraction of each predicted right (recall)."""
+    """Mean over the true classes of the fraction of each predicted right (recall).
+
+    Examples
+    --------
+    >>> from gpuimg.ml import balanced_accuracy
+    >>> round(balanced_accuracy([0, 0, 1, 1, 1], [0, 1, 1, 1, 0]), 4)  # (1/2 + 2/3) / 2
+    0.5833
+    """
     y_true, y_pred, xp = _label_pair(y_true, y_pred)
     classes = xp.unique(y_true)
     matrix = confusion_matrix(y_true, y_pred, labels=xp.unique(xp.concatenate([classes, y_pred])))
@@ -62,7 +87,16 @@ def balanced_accuracy(y_true, y_pred) -> float:
 
 
 def sensitivity(y_true, y_pred, pos_label=1) -> float:
-    """True positive rate: positives predicted positive / positives."""
+    """True positive rate: positives predicted positive / positives.
+
+    Examples
+    --------
+    >>> from gpuimg.ml import sensitivity
+    >>> round(sensitivity([0, 0, 1, 1, 1], [0, 1, 1, 1, 0]), 4)  # 2 of 3 positives found
+    0.6667
+    >>> sensitivity(["benign", "malignant"], ["malignant", "malignant"], pos_label="malignant")
+    1.0
+    """
     y_true, y_pred, _xp = _label_pair(y_true, y_pred)
     _check_pos_label(pos_label, y_true, y_pred)
     positive = y_true == pos_label
@@ -70,7 +104,14 @@ def sensitivity(y_true, y_pred, pos_label=1) -> float:
 
 
 def specificity(y_true, y_pred, pos_label=1) -> float:
-    """True negative rate: negatives predicted negative / negatives."""
+    """True negative rate: negatives predicted negative / negatives.
+
+    Examples
+    --------
+    >>> from gpuimg.ml import specificity
+    >>> specificity([0, 0, 1, 1, 1], [0, 1, 1, 1, 0])  # 1 of 2 negatives predicted negative
+    0.5
+    """
     y_true, y_pred, _xp = _label_pair(y_true, y_pred)
     _check_pos_label(pos_label, y_true, y_pred)
     negative = y_true != pos_label
@@ -105,6 +146,15 @@ def roc_auc(y_true, score, pos_label=1, multi_class: str = "raise") -> float:
     ParameterError
         NaN scores, one class in ``y_true``, a 1-D score or ``multi_class="raise"`` for more than two
         classes, or class probabilities of the wrong width or not summing to 1.
+
+    Examples
+    --------
+    >>> from gpuimg.ml import roc_auc
+    >>> roc_auc([0, 0, 1, 1], [0.1, 0.4, 0.35, 0.8])  # 3 of the 4 positive-negative pairs ordered
+    0.75
+    >>> probabilities = [[0.8, 0.1, 0.1], [0.2, 0.7, 0.1], [0.1, 0.2, 0.7]]
+    >>> roc_auc([0, 1, 2], probabilities, multi_class="ovr")  # each class scored highest by its column
+    1.0
     """
     if multi_class not in ("raise", "ovr", "ovo"):
         raise ParameterError(f"multi_class={multi_class!r} must be 'raise', 'ovr' or 'ovo'.")
@@ -185,19 +235,42 @@ def _multiclass_auc(y_true, score, classes, multi_class: str, xp) -> float:
 
 
 def mse(y_true, y_pred) -> float:
-    """Mean squared error [units of y squared]."""
+    """Mean squared error [units of y squared].
+
+    Examples
+    --------
+    >>> from gpuimg.ml import mse
+    >>> mse([1.0, 2.0, 3.0], [1.0, 2.0, 6.0])  # 3**2 / 3
+    3.0
+    """
     y_true, y_pred, _xp = _real_pair(y_true, y_pred)
     return float(((y_true - y_pred) ** 2).mean())
 
 
 def mae(y_true, y_pred) -> float:
-    """Mean absolute error [units of y]."""
+    """Mean absolute error [units of y].
+
+    Examples
+    --------
+    >>> from gpuimg.ml import mae
+    >>> mae([1.0, 2.0, 3.0], [1.0, 2.0, 6.0])  # 3 / 3
+    1.0
+    """
     y_true, y_pred, xp = _real_pair(y_true, y_pred)
     return float(xp.abs(y_true - y_pred).mean())
 
 
 def r2(y_true, y_pred) -> float:
-    """Coefficient of determination, 1 - SS_res / SS_tot (1: perfect; 0: the mean's prediction)."""
+    """Coefficient of determination, 1 - SS_res / SS_tot (1: perfect; 0: the mean's prediction).
+
+    Examples
+    --------
+    >>> from gpuimg.ml import r2
+    >>> r2([1.0, 2.0, 3.0], [1.0, 2.0, 4.0])  # 1 - 1 / 2
+    0.5
+    >>> r2([1.0, 2.0, 3.0], [2.0, 2.0, 2.0])  # the mean
+    0.0
+    """
     y_true, y_pred, _xp = _real_pair(y_true, y_pred)
     total = float(((y_true - y_true.mean()) ** 2).sum())
     if total == 0:
@@ -213,6 +286,16 @@ def silhouette(X, labels) -> float:
     O(n^2) time, as ``sklearn.metrics.silhouette_score`` without ``sample_size``; the distances are
     formed for blocks of samples at a time (about :data:`_BLOCK_BYTES` each), so the memory grows
     with n, not n^2, as scikit-learn's chunked distances do. Samples alone in their cluster score 0.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from gpuimg.ml import silhouette
+    >>> X = np.array([[0.0, 0.0], [0.0, 1.0], [10.0, 0.0], [10.0, 1.0]])  # two pairs 10 apart
+    >>> round(silhouette(X, [0, 0, 1, 1]), 4)  # 1 - 1 / ((10 + sqrt(101)) / 2)
+    0.9002
+    >>> round(silhouette(X, [0, 1, 0, 1]), 4)  # pairs split: each nearer the other cluster
+    -0.4475
     """
     X, labels, xp, onehot, counts = _clusters(X, labels)
     # About the mean, in float64: the expansion of values far from 0 (features near 1e4 in float32)
@@ -249,7 +332,16 @@ _BLOCK_BYTES = 1 << 25
 
 
 def davies_bouldin(X, labels) -> float:
-    """Davies-Bouldin index of a clustering (lower is better; 0 at best)."""
+    """Davies-Bouldin index of a clustering (lower is better; 0 at best).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from gpuimg.ml import davies_bouldin
+    >>> X = np.array([[0.0, 0.0], [0.0, 1.0], [10.0, 0.0], [10.0, 1.0]])
+    >>> round(davies_bouldin(X, [0, 0, 1, 1]), 4)  # (0.5 + 0.5) / 10: scatter 0.5, centres 10 apart
+    0.1
+    """
     X, labels, xp, onehot, counts = _clusters(X, labels)
     centres = (onehot.T @ X) / counts[:, None]
     scatter = (onehot.T @ xp.sqrt(((X - centres[labels]) ** 2).sum(1))) / counts
@@ -290,6 +382,13 @@ def jaccard(a, b) -> float:
 
     Masks as :func:`dice` reads them: non-zero voxels in, NaN voxels out; two Volumes on one grid
     (a GeometryError otherwise).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from gpuimg.ml import jaccard
+    >>> jaccard(np.array([0, 1, 1, 1]), np.array([0, 1, 1, 0])) == 2 / 3  # 2 shared of 3 in either
+    True
     """
     a, b, _xp = _masks(a, b, "jaccard")
     union = int((a | b).sum())

@@ -143,6 +143,17 @@ class CorrelationFilter(_Selector):
     -----
     Features are visited in column order; each is kept unless it correlates above the threshold
     with a feature already kept (so a dropped feature never causes another to be dropped).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from gpuimg.ml import CorrelationFilter
+    >>> rng = np.random.default_rng(0)
+    >>> a, b = rng.normal(size=20), rng.normal(size=20)
+    >>> X = np.column_stack([a, 2 * a + 1, b])  # the second feature is the first, rescaled
+    >>> selector = CorrelationFilter(threshold=0.9).fit(X)
+    >>> selector.get_support(), selector.transform(X).shape
+    (array([ True, False,  True]), (20, 2))
     """
 
     def __init__(self, threshold: float = 0.9):
@@ -199,6 +210,17 @@ class MutualInformationSelector(_Selector):
     -----
     The estimate (Kraskov et al. / Ross nearest neighbours) runs in scikit-learn on the host: ``fit``
     copies X and y there once; ``transform`` keeps the data on its device. Ties keep the earlier feature.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from gpuimg.ml import MutualInformationSelector
+    >>> rng = np.random.default_rng(0)
+    >>> y = np.repeat([0, 1], 10)
+    >>> X = np.column_stack([rng.normal(size=20), y + 0.1 * rng.normal(size=20), rng.normal(size=20)])
+    >>> selector = MutualInformationSelector(k=1, random_state=0).fit(X, y)
+    >>> selector.get_support(indices=True), selector.transform(X).shape  # the feature that follows y
+    (array([1]), (20, 1))
     """
 
     def __init__(self, k: int = 10, *, discrete_target: bool = True, n_neighbors: int = 3, random_state=None):

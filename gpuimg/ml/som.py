@@ -55,6 +55,19 @@ class SOM(ClusterMixin, TransformerMixin, BaseEstimator):
     n_features_in_ : int
     feature_names_in_ : ndarray of str
         The column names of a DataFrame fitted on (where all are strings), as in scikit-learn.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from gpuimg.ml import SOM
+    >>> rng = np.random.default_rng(0)
+    >>> X = np.vstack([rng.normal(0.0, 0.1, (10, 2)), rng.normal(5.0, 0.1, (10, 2))])  # two blobs
+    >>> som = SOM(grid=(2, 1), epochs=10).fit(X)
+    >>> som.weights_.round(1)  # one node on each blob
+    array([[-0.,  0.],
+           [ 5.,  5.]])
+    >>> som.predict(np.array([[0.0, 0.0], [5.0, 5.0]])), round(som.quantization_error(X), 2)
+    (array([0, 1]), 0.09)
     """
 
     def __init__(

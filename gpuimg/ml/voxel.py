@@ -152,6 +152,18 @@ def segment_som(
     :class:`gpuimg.ml.SOM` (grid ``(k, 1)``) trained on the histogram's bin centres weighted by
     their counts: O(bins x k) per epoch. The neighbourhood keeps neighbouring nodes close in
     intensity, so the clusters are smoother than k-means' where classes overlap.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from gpuimg.ml import segment_som
+    >>> image = np.random.default_rng(0).normal(0.0, 5.0, (8, 8, 8))
+    >>> image[:, :, 4:] += 100.0  # two tissues, about 0 and 100
+    >>> labels, centres = segment_som(image, k=2, return_centers=True)
+    >>> labels.shape, labels.dtype, centres.round(-1)
+    ((8, 8, 8), dtype('int32'), array([  0., 100.]))
+    >>> bool((labels[:, :, :4] == 0).all() and (labels[:, :, 4:] == 1).all())
+    True
     """
     data, mask, values, xp = _voxels(image, mask)
     if not isinstance(k, (int, np.integer)) or k < 2:
@@ -386,6 +398,22 @@ class VoxelClassifier(ClassifierMixin, BaseEstimator):
     forest_ : DeviceClassifier
     classes_ : array
         The scribble labels (positive integers).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from gpuimg.ml import VoxelClassifier
+    >>> image = np.random.default_rng(0).normal(0.0, 5.0, (8, 16, 16))
+    >>> image[:, :, 8:] += 100.0  # two tissues, left and right
+    >>> scribbles = np.zeros(image.shape, np.uint8)  # 0: not labelled
+    >>> scribbles[:, 4:12, 3] = 1  # a stroke in each tissue
+    >>> scribbles[:, 4:12, 12] = 2
+    >>> model = VoxelClassifier(sigmas=(1.0,), n_estimators=10, random_state=0).fit(image, scribbles)
+    >>> classes = model.predict(image)
+    >>> model.classes_, classes.shape
+    (array([1, 2], dtype=uint8), (8, 16, 16))
+    >>> bool((classes[:, :, :8] == 1).all() and (classes[:, :, 8:] == 2).all())  # every voxel right
+    True
     """
 
     def __init__(
