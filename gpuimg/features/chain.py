@@ -57,6 +57,18 @@ class Roi:
     nonfinite : int
         The number of voxels of ``image`` that are NaN or infinite, all outside the morphological
         mask (:func:`prepare` refuses them inside).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from gpuimg.features import prepare
+    >>> image = np.zeros((8, 8, 8))
+    >>> image[2:5, 3:6, 3:6] = 50.0  # a 3 x 3 x 3 voxel ROI
+    >>> roi = prepare(image, image > 0, spacing=(2.0, 1.0, 1.0))
+    >>> roi
+    Roi(voxels=27, box=(8, 8, 8), spacing=(2.0, 1.0, 1.0))
+    >>> roi.morph_box, roi.value_range  # (first, last) voxel per axis, and the intensities' range
+    (((2, 4), (3, 5), (3, 5)), (50.0, 50.0))
     """
 
     image: object
@@ -119,6 +131,20 @@ def prepare(
         without a spacing, or an intensity mask left empty by re-segmentation.
     ConfigError
         For settings that are not valid.
+
+    Examples
+    --------
+    Re-segmentation to (-500, 400) HU leaves an air voxel out of the intensity mask, not out of
+    the morphological one:
+
+    >>> import numpy as np
+    >>> from gpuimg.features import Settings, prepare
+    >>> ct = np.full((3, 4, 4), 40.0)  # soft tissue, 40 HU
+    >>> ct[1, 1, 1] = -1000.0  # air
+    >>> settings = Settings(reseg_range=(-500.0, 400.0))
+    >>> roi = prepare(ct, np.ones(ct.shape, bool), spacing=(2.0, 1.0, 1.0), settings=settings)
+    >>> int(roi.morph_mask.sum()), int(roi.intensity_mask.sum()), roi.value_range
+    (48, 47, (40.0, 40.0))
     """
     settings = as_settings(settings)
     # The voxels of a mask Volume are mask.data: `mask == 1` of a Volume is an error, not a mask.
@@ -294,6 +320,16 @@ def discretise(
         For a method, bin number (more than ``max_bins``) or bin width given here that is not valid.
     ConfigError
         For settings that are not a :class:`Settings` (or a dict or TOML path of one).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from gpuimg.features import Settings, discretise
+    >>> values = np.array([0.0, 25.0, 50.0, 100.0])
+    >>> discretise(values, Settings(discretisation="fbn", n_bins=4))  # floor(4 x / 100) + 1, 100 in bin 4
+    array([1, 2, 3, 4])
+    >>> discretise(values, Settings(discretisation="fbs", bin_width=25.0))  # floor(x / 25) + 1
+    array([1, 2, 3, 5])
     """
     settings = as_settings(settings)
     xp = namespace(values).xp

@@ -183,6 +183,18 @@ def extract_labels(
     grows with the ROIs' sizes, not with their number times the volume. The features of each
     ROI equal :func:`extract` on its mask alone. The device is read twice for the label image
     and, per ROI, as by :func:`extract` less the bounding box.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from gpuimg.features import extract_labels
+    >>> labels = np.zeros((6, 6, 6), np.int16)
+    >>> labels[0:2, 0:2, 0:2] = 1  # 8 voxels
+    >>> labels[3:6, 3:6, 3:6] = 2  # 27 voxels
+    >>> image = np.where(labels == 2, 20.0, 10.0)
+    >>> features = extract_labels(image, labels, spacing=1.0, families=["statistics"])
+    >>> {label: (row["stat_mean"], row["stat_energy"]) for label, row in features.items()}
+    {1: (10.0, 800.0), 2: (20.0, 10800.0)}
     """
     runs = _families(families)
     settings = as_settings(settings)

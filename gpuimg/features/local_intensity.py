@@ -37,6 +37,19 @@ def local_intensity(roi: Roi) -> dict[str, float]:
     infinite (a field of view padded with NaN), as if past the edge. Where the ROI lies within the
     sphere's radius of the (cut) image's edge, or the image holds such voxels, the number of
     voxels in each sphere is convolved too; elsewhere every sphere holds all of its voxels.
+
+    Examples
+    --------
+    At 2 mm spacing the sphere of 6.20 mm holds 123 voxel centres, so one voxel of 123 in an image of
+    zeros has a peak of 1:
+
+    >>> import numpy as np
+    >>> from gpuimg.features import local_intensity, prepare
+    >>> image = np.zeros((8, 8, 8))
+    >>> image[4, 4, 4] = 123.0
+    >>> peaks = local_intensity(prepare(image, image > 0, spacing=2.0))
+    >>> round(peaks["loc_peak_loc"], 6), round(peaks["loc_peak_glob"], 6)
+    (1.0, 1.0)
     """
     return local_intensity_deferred(check_roi(roi, "local_intensity")).result()
 

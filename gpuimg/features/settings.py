@@ -289,6 +289,15 @@ def ibsi_settings(case: str) -> Settings:
     Returns
     -------
     Settings
+
+    Examples
+    --------
+    >>> from gpuimg.features import ibsi_settings
+    >>> b = ibsi_settings("B")  # 2 mm in-plane, linear, rounded, -500 to 400 HU, 32 bins
+    >>> b.new_spacing, b.interpolation, b.round_intensities, b.reseg_range, b.discretisation, b.n_bins
+    ((None, 2.0, 2.0), 'linear', True, (-500.0, 400.0), 'fbn', 32)
+    >>> ibsi_settings("digital_phantom").texture_approaches
+    ('2d', '2.5d', '3d')
     """
     key = case.strip()
     if key.lower() == "digital_phantom":
