@@ -21,7 +21,18 @@ _DIGITS = 16
 
 
 def key_path_for(output: str | os.PathLike) -> Path:
-    """Where the pseudonym key of an output folder lives: ``<output>.key``, beside the folder."""
+    """Where the pseudonym key of an output folder lives: ``<output>.key``, beside the folder.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> from gpuimg.cohort import key_path_for
+    >>> output = Path(tempfile.mkdtemp()) / "results"
+    >>> key = key_path_for(output)
+    >>> key.name, key.parent == output.resolve().parent  # outside the folder that is shared
+    ('results.key', True)
+    """
     output = Path(output).resolve()
     return output.with_name(output.name + ".key")
 

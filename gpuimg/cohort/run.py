@@ -58,6 +58,18 @@ def find_studies(folder: str | os.PathLike) -> list[Path]:
     ------
     ConfigError
         If ``folder`` is not a folder or holds no sub-folder.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> from gpuimg.cohort import find_studies
+    >>> cohort = Path(tempfile.mkdtemp())
+    >>> for name in ("P02", "P01", ".cache"):
+    ...     (cohort / name).mkdir()
+    >>> _ = (cohort / "labels.csv").write_text("patient_id,label")
+    >>> [study.name for study in find_studies(cohort)]  # folders only, hidden ones left out
+    ['P01', 'P02']
     """
     # Absolute: the studies may be processed by workers of a scheduler started elsewhere.
     folder = Path(folder).resolve()

@@ -140,7 +140,26 @@ class Learning:
 
 @dataclass(frozen=True)
 class Spec:
-    """A checked pipeline spec (see the module docstring for the TOML it comes from)."""
+    """A checked pipeline spec (see the module docstring for the TOML it comes from).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> from gpuimg.cohort import load_spec
+    >>> path = Path(tempfile.mkdtemp()) / "pipeline.toml"
+    >>> _ = path.write_text('''
+    ... [mask]
+    ... source = "recipe"
+    ... threshold = [-100, 200]
+    ...
+    ... [features]
+    ... families = ["statistics"]
+    ... ''')
+    >>> spec = load_spec(path)  # a Spec
+    >>> spec.mask.source, spec.mask.threshold, spec.families, spec.steps
+    ('recipe', (-100.0, 200.0), ('statistics',), ())
+    """
 
     selection: Selection
     mask: MaskSource
@@ -210,7 +229,28 @@ def load_spec(path: str | os.PathLike) -> Spec:
 
 
 def spec_from_dict(document: dict, *, base: str | os.PathLike = ".") -> Spec:
-    """A :class:`Spec` from the parsed TOML tables; relative paths are taken from ``base``."""
+    """A :class:`Spec` from the parsed TOML tables; relative paths are taken from ``base``.
+
+    Raises
+    ------
+    ConfigError
+        As :func:`load_spec`, naming the key and the fix.
+
+    Examples
+    --------
+    >>> from gpuimg.cohort import spec_from_dict
+    >>> spec = spec_from_dict({
+    ...     "input": {"modality": "ct"},
+    ...     "mask": {"source": "recipe", "threshold": [-100, 200]},
+    ...     "features": {"families": ["statistics"], "discretisation": "fbs", "bin_width": 10.0},
+    ... })
+    >>> spec.selection.modality, spec.mask.threshold, spec.settings.discretisation, spec.settings.bin_width
+    ('CT', (-100.0, 200.0), 'fbs', 10.0)
+    >>> spec_from_dict({"mask": {"source": "recipe"}})
+    Traceback (most recent call last):
+    ...
+    gpuimg.errors.ConfigError: mask.threshold is needed for mask.source = 'recipe'; e.g. ...
+    """
     _known("the spec", document, _TABLES)
     steps = document.get("preprocess", [])
     if not isinstance(steps, list):
