@@ -8,6 +8,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
 
 from gpuimg._support import check_allocation, check_bins, check_flag, check_gaussian
+from gpuimg._text import count
 from gpuimg._units import voxels
 from gpuimg.backend import bincount_fixed, namespace, on_device
 from gpuimg.edges import gradient_magnitude
@@ -330,8 +331,8 @@ def voxel_features(
     check_allocation(
         (data.size, n_features + _INTERMEDIATES[data.ndim]),
         np.float32,
-        f"voxel_features of an image of shape {tuple(data.shape)} at {len(per_axis)} scales (a table of "
-        f"{n_features} float32 features a voxel, and one scale's intermediate images)",
+        f"voxel_features of an image of shape {tuple(data.shape)} at {count(len(per_axis), 'scale')} "
+        f"(a table of {n_features} float32 features a voxel, and one scale's intermediate images)",
     )
     features = xp.empty((data.size, n_features), dtype=np.float32)
     columns = iter(range(features.shape[1]))

@@ -141,6 +141,8 @@ def test_voxel_features_larger_than_the_memory_budget_are_refused_first(monkeypa
         gpuimg.MemoryBudgetError, match=r"voxel_features of an image of shape \(20, 40, 40\) at 3 scales"
     ):
         voxel_features(image)
+    with pytest.raises(gpuimg.MemoryBudgetError, match=r"at 1 scale \(a table of 7 float32 features"):
+        voxel_features(image, sigmas=(1.0,))
     monkeypatch.setenv("GPUIMG_MAX_BYTES", "4M")
     assert voxel_features(image).shape == (32000, 19)
 
