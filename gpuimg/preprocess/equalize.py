@@ -326,10 +326,9 @@ def integer_counts(image) -> tuple[int, object]:
         raise ParameterError(f"integer_counts counts integer images; got dtype {image.dtype}.")
     if image.size == 0:
         raise ParameterError(f"integer_counts: the image of shape {image.shape} is empty; give it voxels.")
+    image = as_image(image)  # big-endian values (a file's) become native: Numba takes native ones only
     ns = namespace(image)
     flat = ns.xp.ascontiguousarray(image).ravel()
-    if not flat.dtype.isnative:  # big-endian values as a file holds them: Numba takes native ones only
-        flat = flat.astype(flat.dtype.newbyteorder("="))
     if kernel.counts_whole_dtype(flat, target=ns.target):
         lowest = int(np.iinfo(flat.dtype).min)
         counts = ns.xp.zeros(256**flat.dtype.itemsize, dtype=np.int64)
