@@ -254,18 +254,26 @@ def test_info_of_a_folder_without_series_fails_naming_it(capsys, tmp_path):
     assert "series under" not in said.out
 
 
+def _patient_series(folder: Path, patient_id: str, patient_name: str, birth_date: str | None = None) -> Path:
+    """A phantom CT series written into ``folder`` with these patient values (and birth date), its
+    third file cut short so that info reports a problem naming it; that file."""
+    volume = gpuimg.Volume(gpuimg.datasets.ct_phantom((8, 16, 16), seed=0).data, spacing=(2.0, 0.5, 0.5))
+    gpuimg.write_dicom(volume, folder, patient_id=patient_id, patient_name=patient_name)
+    if birth_date is not None:
+        for path in folder.iterdir():
+            ds = pydicom.dcmread(path)
+            ds.PatientBirthDate = birth_date
+            ds.save_as(path)
+    truncated = sorted(folder.iterdir())[2]
+    truncated.write_bytes(truncated.read_bytes()[:-100])
+    return truncated
+
+
 def test_info_problems_name_no_patient_even_in_file_paths(capsys, tmp_path):
     # Folders named by patient: only the ID was replaced in a problem naming a file, so the name
     # and birth date of the folder's name were printed.
-    volume = gpuimg.Volume(gpuimg.datasets.ct_phantom((8, 16, 16), seed=0).data, spacing=(2.0, 0.5, 0.5))
     folder = tmp_path / "MRN-5512 Roe Richard 19470311"
-    gpuimg.write_dicom(volume, folder, patient_id="MRN-5512", patient_name="Roe^Richard")
-    for path in folder.iterdir():
-        ds = pydicom.dcmread(path)
-        ds.PatientBirthDate = "19470311"
-        ds.save_as(path)
-    truncated = sorted(folder.iterdir())[2]
-    truncated.write_bytes(truncated.read_bytes()[:-100])
+    truncated = _patient_series(folder, "MRN-5512", "Roe^Richard", birth_date="19470311")
     assert str(pydicom.dcmread(truncated, stop_before_pixels=True).PatientName) == "Roe^Richard"
     for listed in (tmp_path, folder):  # the patient's own folder too, named in the table's first line
         assert main(["info", str(listed)]) == 0
@@ -280,11 +288,8 @@ def test_info_replaces_short_patient_ids_and_name_parts_as_whole_words(capsys, t
     # scrub left out IDs of one character, and the name's parts of one or two (Wu^Li), so a patient's
     # folder named by them was printed as it was: in the table's first line and in a problem naming a
     # file in it. An ID of two characters was replaced inside other numbers: '(5<patient> bytes)'.
-    volume = gpuimg.Volume(gpuimg.datasets.ct_phantom((8, 16, 16), seed=0).data, spacing=(2.0, 0.5, 0.5))
     folder = tmp_path / patient / "Wu_Li"
-    gpuimg.write_dicom(volume, folder / "ct", patient_id=patient, patient_name="Wu^Li")
-    truncated = sorted((folder / "ct").iterdir())[2]
-    truncated.write_bytes(truncated.read_bytes()[:-100])
+    truncated = _patient_series(folder / "ct", patient, "Wu^Li")
     headers = [pydicom.dcmread(p, stop_before_pixels=True) for p in (folder / "ct").iterdir()]
     assert {(str(ds.PatientID), str(ds.PatientName)) for ds in headers} == {(patient, "Wu^Li")}
     for listed in (tmp_path, folder, folder / "ct"):
@@ -302,11 +307,7 @@ def test_info_replaces_short_patient_ids_and_name_parts_as_whole_words(capsys, t
 def test_info_replaces_a_patient_named_in_another_case_than_the_header(capsys, tmp_path):
     # The replacements matched the header's case only: a folder 'Roe Richard (mrn-5512)' of a patient
     # whose header says ROE^RICHARD and MRN-5512 was printed as it was.
-    volume = gpuimg.Volume(gpuimg.datasets.ct_phantom((8, 16, 16), seed=0).data, spacing=(2.0, 0.5, 0.5))
-    folder = tmp_path / "Roe Richard (mrn-5512)"
-    gpuimg.write_dicom(volume, folder, patient_id="MRN-5512", patient_name="ROE^RICHARD")
-    truncated = sorted(folder.iterdir())[2]
-    truncated.write_bytes(truncated.read_bytes()[:-100])
+    truncated = _patient_series(tmp_path / "Roe Richard (mrn-5512)", "MRN-5512", "ROE^RICHARD")
     ds = pydicom.dcmread(truncated, stop_before_pixels=True)
     assert (ds.PatientID, str(ds.PatientName)) == ("MRN-5512", "ROE^RICHARD")
     assert main(["info", str(tmp_path)]) == 0
@@ -320,15 +321,9 @@ def test_info_replaces_a_patient_named_in_another_case_than_the_header(capsys, t
 def test_info_replaces_a_birth_date_spelled_as_folders_spell_dates(capsys, tmp_path, spelled):
     # Only the header's spelling of the birth date (19470311, DICOM's DA) was replaced: a folder
     # 'Roe Richard 1947-03-11' was printed with the date.
-    volume = gpuimg.Volume(gpuimg.datasets.ct_phantom((8, 16, 16), seed=0).data, spacing=(2.0, 0.5, 0.5))
-    folder = tmp_path / f"Roe Richard {spelled}"
-    gpuimg.write_dicom(volume, folder, patient_id="MRN-5512", patient_name="Roe^Richard")
-    for path in folder.iterdir():
-        ds = pydicom.dcmread(path)
-        ds.PatientBirthDate = "19470311"
-        ds.save_as(path)
-    truncated = sorted(folder.iterdir())[2]
-    truncated.write_bytes(truncated.read_bytes()[:-100])
+    truncated = _patient_series(
+        tmp_path / f"Roe Richard {spelled}", "MRN-5512", "Roe^Richard", birth_date="19470311"
+    )
     assert str(pydicom.dcmread(truncated, stop_before_pixels=True).PatientBirthDate) == "19470311"
     assert main(["info", str(tmp_path)]) == 0
     out = capsys.readouterr().out
