@@ -135,6 +135,12 @@ def rescale_intensity(
     array or Volume
         float32 (float64 for float64 and 32/64-bit integer input).
 
+    Raises
+    ------
+    ParameterError
+        For an ``in_range`` string other than "image", an ``in_range`` or ``out_range`` that is not two
+        finite numbers (``in_range`` with min <= max), or, with "image", an image with no finite voxel.
+
     Notes
     -----
     Equals scikit-image's ``rescale_intensity(image, in_range, out_range)`` for a tuple

@@ -53,6 +53,14 @@ def match_histogram(image: Image, reference: ArrayLike | Volume) -> Image:
     array or Volume
         float32 (float64 for float64 and 32/64-bit integer input).
 
+    Raises
+    ------
+    ParameterError
+        If ``reference`` has no value that is not NaN (an empty or all-NaN reference), or is not an array
+        of real numbers (a file name, complex values, one number).
+    DeviceError
+        If the image and the reference are on different devices (one NumPy, the other CuPy).
+
     Notes
     -----
     Equals ``skimage.exposure.match_histograms(image, reference)``: each distinct value of

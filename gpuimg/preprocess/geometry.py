@@ -139,6 +139,14 @@ def resample_mask(
     array of bool or Volume
         The mask on the new grid.
 
+    Raises
+    ------
+    ParameterError
+        For a ``threshold`` outside (0, 1]; a spacing or new spacing that is missing, not positive or not
+        one per axis; a ``spacing=`` that differs from the mask Volume's own.
+    MemoryBudgetError
+        If the new grid would exceed the memory budget (a ``new_spacing`` far finer than ``spacing``).
+
     Examples
     --------
     Two 5 mm slices of a mask resampled to 2.5 mm: four new slices, the same 10 mm.
@@ -332,6 +340,14 @@ def ibsi_grid(
     resampled image's) would exceed the memory budget (:mod:`gpuimg._support`) raises
     MemoryBudgetError before anything is made; a shape that is not whole numbers of voxels, or a
     spacing that is not one positive number [mm] or one per axis, raises ParameterError.
+
+    Raises
+    ------
+    ParameterError
+        For a ``shape`` that is not whole numbers of voxels, 0 or more, or a spacing or new spacing that is
+        not one positive number [mm] or one per axis.
+    MemoryBudgetError
+        If the new grid, in voxels of ``dtype``, would exceed the memory budget.
 
     Examples
     --------

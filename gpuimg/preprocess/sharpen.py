@@ -43,6 +43,12 @@ def laplacian_sharpen(image: Image, alpha: float = 1.0, *, mode: str = "reflect"
     array or Volume
         float32 (float64 for float64 and 32/64-bit integer input).
 
+    Raises
+    ------
+    ParameterError
+        For an ``alpha`` that is not a finite number, an unknown mode, or a ``cval`` that is not one
+        real number.
+
     Notes
     -----
     A NaN or inf makes itself and its face neighbours (6 in 3D; past the edges as ``mode``
@@ -111,6 +117,14 @@ def unsharp_mask(
     -------
     array or Volume
         float32 (float64 for float64 and 32/64-bit integer input).
+
+    Raises
+    ------
+    ParameterError
+        For a sigma that is negative, 0 on every axis, not one per axis, or so large that its kernel
+        exceeds 2**20 taps; both ``sigma`` and ``sigma_mm``; ``sigma_mm`` without a spacing; a spacing
+        that is not positive, or differs from the Volume's own; an ``amount`` that is not a finite
+        number; an unknown mode or a ``cval`` that is not one real number.
 
     Notes
     -----
