@@ -214,11 +214,13 @@ def block_3d(shape) -> tuple[int, int, int]:
     """Threads per block (x, y, z) for a volume of ``shape`` (z, y, x): always 256 (a kernel may size
     its shared memory by it); :data:`BLOCK_3D` for a large volume, but no more threads along x than a
     row is long and along z than there are slices (a 2D image gets ``(32, 8, 1)``, not half its
-    threads idle), the threads saved going to y, and past the rows' count to z."""
+    threads idle), the threads saved going to y, past the rows' count to x (a single long row gets
+    ``(256, 1, 1)``), and past the row's length to z."""
     nz, ny, nx = shape
     bx = min(BLOCK_3D[0], _power_of_two(nx))
     bz = min(BLOCK_3D[2], _power_of_two(nz))
     by = min(THREADS_3D // (bx * bz), _power_of_two(ny))
+    bx = min(THREADS_3D // (by * bz), max(bx, _power_of_two(nx)))
     return bx, by, THREADS_3D // (bx * by)
 
 

@@ -245,6 +245,24 @@ def test_launches_use_every_thread_of_a_2d_image(monkeypatch):
     assert registry.block_3d((256, 256, 256)) == registry.BLOCK_3D
 
 
+@pytest.mark.parametrize(
+    "shape", [(1, 1, 4096), (1, 3, 100), (100, 1, 1000), (2, 2, 64), (40, 2, 5), (1, 1, 10)]
+)
+def test_launches_leave_no_thread_idle_past_a_short_axis(shape):
+    """Label statistics' launch over one long row, (1, 1, N), got blocks of (32, 1, 8): 7 of 8 threads
+    past the single slice. No axis now gets more threads than its length rounded up to a power of two,
+    unless the whole volume is smaller than a block."""
+    from gpuimg.kernels import registry
+
+    block = registry.block_3d(shape)
+    assert np.prod(block) == registry.THREADS_3D
+    room = [registry._power_of_two(n) for n in reversed(shape)]  # x, y, z
+    if np.prod(room) >= registry.THREADS_3D:
+        assert all(b <= r for b, r in zip(block, room, strict=True)), (block, room)
+    else:
+        assert block[:2] == tuple(room[:2])  # x and y take what they can, the rest idles along z
+
+
 def test_som_epochs_read_the_device_no_more(emulated_cuda, rng):
     """Defect 13: each batch epoch of the SOM read the device twice per bincount (the counts and one
     sum per feature, sized on the device); the bins are now counted into the host-known node count."""
