@@ -58,6 +58,12 @@ def gradient_direction(
         a vector; its spacing still applies). Float32 for float32 and 8/16-bit integer input,
         float64 otherwise; on the input's device.
 
+    Raises
+    ------
+    ParameterError
+        For an image that is not 2D or 3D, an unknown operator or mode, a ``cval`` that is not one real
+        number, or a spacing that is not positive, not one per axis, or differs from the Volume's own.
+
     Examples
     --------
     >>> import numpy as np
@@ -115,6 +121,14 @@ def gaussian_gradient_magnitude(
     -------
     array or Volume
         On the input's device; float32 for float32 and 8/16-bit integer input, float64 otherwise.
+
+    Raises
+    ------
+    ParameterError
+        For an image that is not 1D to 3D; neither or both of ``sigma`` and ``sigma_mm``; ``sigma_mm``
+        without a spacing; a sigma that is not positive, not one per axis, or so large that its kernel
+        exceeds 2**20 taps; a spacing that is not positive, or differs from the Volume's own; a
+        ``truncate`` that is not positive; an unknown mode or a ``cval`` that is not one real number.
 
     Notes
     -----
@@ -175,6 +189,12 @@ def log(
     array or Volume
         On the input's device; float32 for float32 and 8/16-bit integer input, float64 otherwise.
 
+    Raises
+    ------
+    ParameterError
+        As :func:`gaussian_gradient_magnitude`; also a ``normalize`` that is not True or False, and
+        ``normalize=True`` without one sigma (one ``sigma_mm`` where there is a spacing).
+
     Notes
     -----
     Without spacing this is ``scipy.ndimage.gaussian_laplace(image, sigma)``; with an isotropic
@@ -218,6 +238,11 @@ def laplace(image: Image, *, mode: str = "reflect", cval: float = 0.0) -> Image:
     array or Volume
         In voxel units; on the input's device; float32 for float32 and 8/16-bit integer input,
         float64 otherwise.
+
+    Raises
+    ------
+    ParameterError
+        For an image that is not 1D to 3D, an unknown mode or a ``cval`` that is not one real number.
 
     Examples
     --------
