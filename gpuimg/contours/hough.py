@@ -50,6 +50,8 @@ def hough_line(image: ArrayLike, theta: ArrayLike | None = None) -> tuple:
     ------
     ParameterError
         For an image that is not 2D, or angles that are not a non-empty 1D array of finite numbers.
+    MemoryBudgetError
+        If the accumulator and its tables (angles x distances) would exceed the memory budget.
 
     Notes
     -----
@@ -114,7 +116,11 @@ def hough_circle(image: ArrayLike, radius: ArrayLike, normalize: bool = True, fu
     Raises
     ------
     ParameterError
-        For an image that is not 2D, or radii that are not finite numbers >= 0.
+        For an image that is not 2D, radii that are not finite numbers >= 0, or a ``normalize`` or
+        ``full_output`` that is not True or False.
+    MemoryBudgetError
+        If the circles' perimeters or the accumulator (radii x rows x columns) would exceed the memory
+        budget.
 
     Notes
     -----
@@ -206,6 +212,13 @@ def hough_line_peaks(
     accum, angles [radians], dists [pixels] : 1D arrays
         Votes, angle and distance of each peak, strongest first, on the accumulator's device.
 
+    Raises
+    ------
+    ParameterError
+        If ``hspace`` is not 2D or ``angles`` and ``dists`` are not its axes; for a separation that is
+        not a whole number of at least 0, a ``num_peaks`` that is not a whole number of at least 1 (or
+        inf), or a ``threshold`` that is not a finite number.
+
     Notes
     -----
     ``skimage.transform.hough_line_peaks``; on CUDA the accumulator goes to the host and back (the
@@ -281,6 +294,13 @@ def hough_circle_peaks(
         first, on the accumulator's device. With ``full_output`` accumulators the centres are in
         the extended frame (subtract the largest radius), as in scikit-image.
 
+    Raises
+    ------
+    ParameterError
+        If ``hspaces`` is not 3D or ``radii`` is not one radius per plane; for a separation that is not a
+        whole number of at least 0, a peak count that is not a whole number of at least 1 (or inf), or a
+        ``threshold`` that is not a finite number.
+
     Notes
     -----
     ``skimage.transform.hough_circle_peaks``; on CUDA the accumulator goes to the host and back
@@ -355,6 +375,14 @@ def hough_lines(
         One entry per line, strongest first, on the image's device; the line is the set of points
         with ``x cos(angle) + y sin(angle) = dist`` (x columns, y rows).
 
+    Raises
+    ------
+    ParameterError
+        As :func:`hough_line` and :func:`hough_line_peaks`: an image that is not 2D, angles that are not
+        a non-empty 1D array of finite numbers, or a bad peak option.
+    MemoryBudgetError
+        If the accumulator and its tables (angles x distances) would exceed the memory budget.
+
     Examples
     --------
     >>> import numpy as np
@@ -407,6 +435,15 @@ def hough_circles(
     votes, cx, cy, radii : 1D arrays
         Centre column, centre row and radius [pixels] of each circle, strongest first, on the
         image's device.
+
+    Raises
+    ------
+    ParameterError
+        As :func:`hough_circle` and :func:`hough_circle_peaks`: an image that is not 2D, radii that are
+        not finite numbers >= 0, a ``normalize`` that is not True or False, or a bad peak option.
+    MemoryBudgetError
+        If the circles' perimeters or the accumulator (radii x rows x columns) would exceed the memory
+        budget.
 
     Examples
     --------
