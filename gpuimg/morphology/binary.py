@@ -42,6 +42,13 @@ def footprint(
         Voxel spacing, for ``radius_mm``.
     ndim : int
 
+    Raises
+    ------
+    ParameterError
+        For an unknown shape; both ``radius`` and ``radius_mm``; ``radius_mm`` without a spacing; a radius
+        that is negative or not finite, or not one per axis; a spacing that is not positive; a footprint
+        of more than 2**20 voxels.
+
     Notes
     -----
     With ``r_a`` the radius along axis ``a`` in voxels, an offset ``o`` (voxels) belongs to the
@@ -174,6 +181,15 @@ _DOC = """{summary}
         Of the input's dtype, on its device. Equal to SciPy's ``grey_{op}`` with
         ``footprint(footprint, radius, radius_mm=radius_mm, spacing=spacing)`` (or the array given)
         as footprint, ``mode`` and ``cval``; for a bool image also to scikit-image's ``{op}``.
+
+    Raises
+    ------
+    ParameterError
+        For an image that is not 2D or 3D; an unknown footprint shape, or a footprint array that is not
+        of the image's number of axes or has no non-zero voxel; a footprint array with ``radius`` or
+        ``radius_mm``; a radius as :func:`footprint` refuses it (a footprint of more than 2**20 voxels
+        too); a spacing that differs from the Volume's own; an unknown mode or a ``cval`` that is not
+        one real number.
 
     Examples
     --------

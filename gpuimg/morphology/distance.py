@@ -33,6 +33,12 @@ def distance_transform(mask: Image, *, spacing: Spacing = None) -> Image:
         each axis (1, 2, 3, ... from one corner); pad the mask (``np.pad(mask, 1)``) to measure
         to the volume's edge instead.
 
+    Raises
+    ------
+    ParameterError
+        For a Dask array (the transform needs the whole mask), a mask that is not 1D to 3D, or a spacing
+        that is not positive, not one per axis, or differs from the Volume's own.
+
     Examples
     --------
     A row of 5 voxels between background, with 0.5 mm pixels along x:

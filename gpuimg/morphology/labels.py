@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from gpuimg._support import check_finite, check_flag, check_ndim, roi_voxels
+from gpuimg._support import check_axis, check_finite, check_flag, check_ndim, roi_voxels
 from gpuimg._support import check_spacing as _spacing
 from gpuimg.backend import is_dask, label_chunks, namespace, to_numpy
 from gpuimg.errors import ParameterError
@@ -107,6 +107,13 @@ def label(mask: Image, connectivity: int | None = None, *, spacing: Spacing = No
         Equal to ``scipy.ndimage.label`` with the same structure up to a permutation of the
         labels (identical for NumPy and CuPy input), with ``find_objects`` boxes. It unpacks as
         ``labels, count``; the labels of a Volume are a Volume of the same geometry.
+
+    Raises
+    ------
+    ParameterError
+        For a mask that is not 2D or 3D, a ``connectivity`` that is not one of the mask's (6, 18, 26 in
+        3D; 4, 8 in 2D), or a spacing that is not positive, not one per axis, or differs from the Volume's
+        own.
 
     Notes
     -----
@@ -266,6 +273,12 @@ def fill_holes(mask: Image, *, slice_by_slice: bool = False, axis: int = 0) -> I
     -------
     bool array or Volume, on the input's device.
 
+    Raises
+    ------
+    ParameterError
+        For a Dask array (a hole may span chunks), a ``slice_by_slice`` that is not True or False, or,
+        slice by slice, a mask that is not 3D or an ``axis`` that is not a whole number from -3 to 2.
+
     Examples
     --------
     A hollow cube is filled in 3D; a vessel running through an organ is a hole only in each slice:
@@ -288,12 +301,10 @@ def fill_holes(mask: Image, *, slice_by_slice: bool = False, axis: int = 0) -> I
     mask = roi_voxels(ns.xp.asarray(mask))
     if not check_flag(slice_by_slice, "slice_by_slice"):
         return ns.ndi.binary_fill_holes(mask)
-    if mask.ndim != 3 or not isinstance(axis, int | np.integer) or not -3 <= axis < 3:
-        raise ParameterError(
-            f"slice_by_slice needs a 3D mask and an axis in 0..2; got {mask.ndim}D, axis={axis}."
-        )
+    if mask.ndim != 3:
+        raise ParameterError(f"slice_by_slice needs a 3D mask; got {mask.ndim}D.")
     structure = ns.xp.zeros((3, 3, 3), dtype=bool)
     index = [slice(None)] * 3
-    index[axis] = 1
+    index[check_axis(axis, 3)] = 1
     structure[tuple(index)] = ns.xp.asarray(_structure(2, 4))
     return ns.ndi.binary_fill_holes(mask, structure=structure)
