@@ -55,6 +55,15 @@ def glcm(roi: Roi) -> dict[str, float]:
         Keyed ``cm_<feature>_<approach>_<aggregation>`` as IBSI spells them (``cm_joint_max_3D_avg``,
         ``cm_contrast_2_5D_comb``, ...).
 
+    Raises
+    ------
+    ParameterError
+        If ``roi`` is not a :class:`Roi` (an array: make one with :func:`prepare`).
+    FeatureError
+        If a fixed bin size makes more than 65536 bins over the ROI's intensities (``bin_width``).
+    MemoryBudgetError
+        If the matrices of one batch of directions exceed the memory budget: too many grey levels present.
+
     Notes
     -----
     Matrices are symmetric (a pair counts in both orders) and built on the ROI's device by

@@ -72,6 +72,15 @@ def gldzm(roi: Roi) -> dict[str, float]:
         ``zdnu``, ``zdnu_norm``), zone percentage (``z_perc``), grey level and zone distance
         variances (``gl_var``, ``zd_var``) and zone distance entropy (``zd_entr``).
 
+    Raises
+    ------
+    ParameterError
+        If ``roi`` is not a :class:`Roi` (an array: make one with :func:`prepare`).
+    FeatureError
+        If a fixed bin size makes more than 65536 bins over the ROI's intensities (``bin_width``).
+    MemoryBudgetError
+        If the zone matrices exceed the memory budget: too many grey levels present.
+
     References
     ----------
     Zwanenburg et al., The Image Biomarker Standardisation Initiative, reference manual, 3.9.

@@ -46,6 +46,15 @@ def glrlm(roi: Roi) -> dict[str, float]:
         Keyed ``rlm_<feature>_<approach>_<aggregation>`` as IBSI spells them (``rlm_sre_2D_avg``,
         ``rlm_r_perc_3D_comb``, ...).
 
+    Raises
+    ------
+    ParameterError
+        If ``roi`` is not a :class:`Roi` (an array: make one with :func:`prepare`).
+    FeatureError
+        If a fixed bin size makes more than 65536 bins over the ROI's intensities (``bin_width``).
+    MemoryBudgetError
+        If the matrices of one batch of directions exceed the memory budget: too many grey levels present.
+
     Notes
     -----
     The run percentage divides the number of runs by the number of voxels the matrix counts,

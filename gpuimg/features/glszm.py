@@ -68,6 +68,15 @@ def glszm(roi: Roi) -> dict[str, float]:
         ``zsnu_norm``), zone percentage (``z_perc``), grey level and zone size variances
         (``gl_var``, ``zs_var``) and zone size entropy (``zs_entr``).
 
+    Raises
+    ------
+    ParameterError
+        If ``roi`` is not a :class:`Roi` (an array: make one with :func:`prepare`).
+    FeatureError
+        If a fixed bin size makes more than 65536 bins over the ROI's intensities (``bin_width``).
+    MemoryBudgetError
+        If the zone matrices exceed the memory budget: too many grey levels present.
+
     References
     ----------
     Zwanenburg et al., The Image Biomarker Standardisation Initiative, reference manual, 3.8.

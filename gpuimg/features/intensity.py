@@ -34,6 +34,11 @@ def intensity_statistics(roi: Roi) -> dict[str, float]:
         ``stat_rmad``, ``stat_medad``, ``stat_cov``, ``stat_qcod``, ``stat_energy``, ``stat_rms``
         [image units, their squares for the variance and energy].
 
+    Raises
+    ------
+    ParameterError
+        If ``roi`` is not a :class:`Roi` (an array: make one with :func:`prepare`).
+
     Notes
     -----
     Variance, skewness and kurtosis are the population moments (1/N), kurtosis the excess
@@ -83,6 +88,13 @@ def intensity_histogram(roi: Roi) -> dict[str, float]:
         The 17 statistics of :func:`intensity_statistics` less energy and RMS, over the bin
         numbers (``ih_mean`` ... ``ih_qcod``), and ``ih_mode``, ``ih_entropy`` [bits],
         ``ih_uniformity``, ``ih_max_grad``, ``ih_max_grad_g``, ``ih_min_grad``, ``ih_min_grad_g``.
+
+    Raises
+    ------
+    ParameterError
+        If ``roi`` is not a :class:`Roi` (an array: make one with :func:`prepare`).
+    FeatureError
+        If a fixed bin size makes more than 65536 bins over the ROI's intensities (``bin_width``).
 
     Notes
     -----

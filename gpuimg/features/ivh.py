@@ -28,6 +28,14 @@ def intensity_volume_histogram(roi: Roi) -> dict[str, float]:
         "none" and "fbs", bin numbers for "fbn"], ``ivh_diff_v10_v90``, ``ivh_diff_i10_i90`` and
         ``ivh_auc`` (area under the curve of volume fraction against intensity fraction).
 
+    Raises
+    ------
+    ParameterError
+        If ``roi`` is not a :class:`Roi` (an array: make one with :func:`prepare`).
+    FeatureError
+        If the IVH would have more than 2**20 levels: with ``ivh_discretisation`` "none", an intensity
+        range that wide (in steps of 1); with "fbs", an ``ivh_bin_width`` that narrow for the ROI's range.
+
     Notes
     -----
     The levels ``i`` run over the whole range G in steps ``w`` (IBSI 3.5): for "none" the

@@ -112,6 +112,16 @@ def ngldm(roi: Roi) -> dict[str, float]:
         level and dependence count variances (``gl_var``, ``dc_var``), dependence count entropy
         (``dc_entr``) and energy (``dc_energy``).
 
+    Raises
+    ------
+    ParameterError
+        If ``roi`` is not a :class:`Roi` (an array: make one with :func:`prepare`).
+    FeatureError
+        If a fixed bin size makes more than 65536 bins over the ROI's intensities (``bin_width``).
+    MemoryBudgetError
+        If the NGLDMs exceed the memory budget: many grey levels present, or a large
+        ``texture_distance``.
+
     References
     ----------
     Zwanenburg et al., The Image Biomarker Standardisation Initiative, reference manual, 3.11.

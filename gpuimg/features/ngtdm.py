@@ -101,6 +101,13 @@ def ngtdm(roi: Roi) -> dict[str, float]:
         ``ngt_<feature>_<approach>``: ``coarseness``, ``contrast``, ``busyness``, ``complexity``
         and ``strength`` (``ngt_coarseness_3D``, ...).
 
+    Raises
+    ------
+    ParameterError
+        If ``roi`` is not a :class:`Roi` (an array: make one with :func:`prepare`).
+    FeatureError
+        If a fixed bin size makes more than 65536 bins over the ROI's intensities (``bin_width``).
+
     References
     ----------
     Zwanenburg et al., The Image Biomarker Standardisation Initiative, reference manual, 3.10.
