@@ -317,7 +317,9 @@ def discretise(
         values below the lower re-segmentation bound with a fixed bin size (re-segment them first),
         or a fixed bin size that would make more than ``max_bins`` bins over the ROI's range.
     ParameterError
-        For a method, bin number (more than ``max_bins``) or bin width given here that is not valid.
+        For a method, bin number (more than ``max_bins``) or bin width given here that is not valid,
+        or a method given here without its bin number or width, where the settings (of the other
+        method) have none.
     ConfigError
         For settings that are not a :class:`Settings` (or a dict or TOML path of one).
 
@@ -338,6 +340,13 @@ def discretise(
     if values.size == 0:
         raise FeatureError("there are no intensities to discretise: the ROI holds no voxel.")
     method = settings.discretisation if method is None else check_choice(method, ("fbn", "fbs"), "method")
+    needed = "n_bins" if method == "fbn" else "bin_width"
+    if {"n_bins": n_bins, "bin_width": bin_width}[needed] is None and getattr(settings, needed) is None:
+        raise ParameterError(
+            f"method={method!r} needs {needed}=, which the settings (discretisation="
+            f"{settings.discretisation!r}) leave out; pass {needed}= here, or settings with "
+            f"discretisation={method!r}."
+        )
     if n_bins is not None and not (isinstance(n_bins, int | np.integer) and 1 <= n_bins <= max_bins):
         raise ParameterError(
             f"n_bins={n_bins!r} must be a whole number of bins, from 1 to {max_bins} (max_bins)."

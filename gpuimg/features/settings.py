@@ -77,18 +77,22 @@ class Settings:
         Fixed bin number (``n_bins`` equal bins between the ROI's minimum and maximum) or fixed bin
         size (bins of ``bin_width`` from the lower re-segmentation bound, or the ROI minimum where
         there is none), for the intensity histogram and the texture families.
-    n_bins : int
-        Number of bins for "fbn", 1 to :data:`MAX_BINS`.
-    bin_width : float [image units]
-        Bin width for "fbs".
+    n_bins : int, optional
+        Number of bins for "fbn", 1 to :data:`MAX_BINS`; 32 when left out. Only for "fbn": given
+        with "fbs" it is refused (it would be unused), and it stays None there.
+    bin_width : float [image units], optional
+        Bin width for "fbs" (PyRadiomics' ``binWidth``); 25.0 when left out. Only for "fbs": given
+        with "fbn" (the default discretisation) it is refused, and it stays None there.
     ivh_discretisation : {"none", "fbn", "fbs"}
         For the intensity-volume histogram: "none" uses the intensities themselves, one level per
         integer (CT in HU); "fbs" bins of ``ivh_bin_width`` converted back to their centres
         (calibrated continuous intensities, e.g. PET); "fbn" ``ivh_n_bins`` bins (arbitrary units,
         e.g. MR; IBSI recommends 1000).
-    ivh_n_bins : int
-        1 to :data:`MAX_IVH_BINS`.
-    ivh_bin_width : float [image units]
+    ivh_n_bins : int, optional
+        1 to :data:`MAX_IVH_BINS`; 1000 when left out. Only for ``ivh_discretisation="fbn"`` (the
+        default), as ``n_bins``; None otherwise.
+    ivh_bin_width : float [image units], optional
+        2.5 when left out. Only for ``ivh_discretisation="fbs"``, as ``bin_width``; None otherwise.
     texture_approaches : str or sequence of {"2d", "2.5d", "3d"}
         How texture matrices are computed, one or several: per slice ("2d", features averaged
         over slices), per slice and merged over the volume ("2.5d"), or in 3D. Each gives its own
@@ -107,7 +111,11 @@ class Settings:
     Raises
     ------
     ConfigError
-        For a value out of its range or an unknown name, saying which and what is allowed.
+        For a value out of its range or an unknown name, saying which and what is allowed; for a bin
+        parameter given that the chosen discretisation does not use (``bin_width`` without
+        ``discretisation="fbs"``, ``n_bins`` with it, and so for the IVH's), naming both. To change
+        the discretisation of settings with :func:`dataclasses.replace`, set the old one's bin
+        parameter to None: ``replace(s, discretisation="fbn", bin_width=None)``.
 
     Examples
     --------
@@ -119,6 +127,14 @@ class Settings:
     ...               discretisation="fbs", bin_width=25)
     >>> ct.order, ct.reseg_range
     (1, (-1000.0, 400.0))
+
+    A bin width without ``discretisation="fbs"`` would be unused (32 bins of the default "fbn"), so it
+    is refused:
+
+    >>> Settings(bin_width=25)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    gpuimg.errors.ConfigError: bin_width=25 is used only with discretisation='fbs' (fixed bin size, ...
 
     From a dict, as a TOML file's ``[features]`` table gives it (``"keep"`` in TOML for None); an
     unknown name is refused with the nearest one:
@@ -138,11 +154,11 @@ class Settings:
     reseg_range: tuple[float, float] | None = None
     outlier_sigma: float | None = None
     discretisation: str = "fbn"
-    n_bins: int = 32
-    bin_width: float = 25.0
+    n_bins: int | None = None
+    bin_width: float | None = None
     ivh_discretisation: str = "fbn"
-    ivh_n_bins: int = 1000
-    ivh_bin_width: float = 2.5
+    ivh_n_bins: int | None = None
+    ivh_bin_width: float | None = None
     texture_approaches: tuple[str, ...] = ("3d",)
     texture_aggregations: tuple[str, ...] = ("averaged", "merged")
     texture_distance: int = 1
@@ -178,7 +194,7 @@ class Settings:
             raise ConfigError(f"outlier_sigma={self.outlier_sigma!r} must be positive (IBSI: 3) or None.")
         for name, most in (("n_bins", MAX_BINS), ("ivh_n_bins", MAX_IVH_BINS)):
             value = getattr(self, name)
-            if not _whole(value) or not 1 <= value <= most:
+            if value is not None and (not _whole(value) or not 1 <= value <= most):
                 raise ConfigError(f"{name}={value!r} must be a whole number of bins, from 1 to {most}.")
         for name, least in (("texture_distance", 1), ("ngldm_coarseness", 0)):
             value = getattr(self, name)
@@ -188,11 +204,18 @@ class Settings:
                     "larger one reaches no further)."
                 )
         for name in ("bin_width", "ivh_bin_width"):
-            if not _positive(getattr(self, name)):
-                raise ConfigError(f"{name}={getattr(self, name)!r} must be a positive width in image units.")
+            value = getattr(self, name)
+            if value is not None and not _positive(value):
+                raise ConfigError(f"{name}={value!r} must be a positive width in image units.")
+        for method, uses in (
+            ("discretisation", _BIN_PARAMETERS),
+            ("ivh_discretisation", _IVH_BIN_PARAMETERS),
+        ):
+            _fill_bin_parameter(self, method, uses)
         # NumPy's numbers (from an array, a parameter grid) are taken and kept as Python's.
         for name in ("n_bins", "ivh_n_bins", "texture_distance", "ngldm_coarseness"):
-            object.__setattr__(self, name, int(getattr(self, name)))
+            if getattr(self, name) is not None:
+                object.__setattr__(self, name, int(getattr(self, name)))
         for name in ("partial_volume", "outlier_sigma", "bin_width", "ivh_bin_width"):
             if getattr(self, name) is not None:
                 object.__setattr__(self, name, float(getattr(self, name)))
@@ -360,6 +383,35 @@ _CT_CONFIGS = {
         ivh_n_bins=1000,
     ),
 }
+
+
+#: Per discretisation: the bin parameter it uses (None: none), that parameter's default, and the
+#: method and its bins in words, for the message refusing a parameter it does not use.
+_BIN_PARAMETERS = {
+    "fbn": ("n_bins", 32, "fixed bin number", "n_bins bins"),
+    "fbs": ("bin_width", 25.0, "fixed bin size, PyRadiomics' binWidth", "bins of bin_width"),
+}
+_IVH_BIN_PARAMETERS = {
+    "none": (None, None, "the intensities themselves", "one level per integer intensity"),
+    "fbn": ("ivh_n_bins", 1000, "fixed bin number", "ivh_n_bins bins"),
+    "fbs": ("ivh_bin_width", 2.5, "fixed bin size", "bins of ivh_bin_width"),
+}
+
+
+def _fill_bin_parameter(settings: Settings, method: str, uses: dict) -> None:
+    """Give the bin parameter that ``settings``' discretisation ``method`` uses its default where it
+    was not given, and refuse one given that it does not use: ``Settings(bin_width=10)`` kept the
+    default "fbn" with 32 bins without a word, where a PyRadiomics user meant bins of 10."""
+    chosen = getattr(settings, method)
+    used, default, _, bins = uses[chosen]
+    for other, (name, _, words, _) in uses.items():
+        if name is not None and name != used and getattr(settings, name) is not None:
+            raise ConfigError(
+                f"{name}={getattr(settings, name)!r} is used only with {method}={other!r} ({words}); "
+                f"add {method}={other!r}, or leave {name} out (None) for {chosen!r} ({bins})."
+            )
+    if used is not None and getattr(settings, used) is None:
+        object.__setattr__(settings, used, default)
 
 
 def _real(value) -> bool:

@@ -104,7 +104,11 @@ def test_a_study_on_the_device_measures_as_on_the_cpu(emulated_cuda, tmp_path, p
         {
             "input": {"modality": "CT"},
             "mask": {"source": "file", "pattern": "mask.nrrd"},
-            "features": {"families": ["morphology", "statistics", "histogram"], "bin_width": 25.0},
+            "features": {
+                "families": ["morphology", "statistics", "histogram"],
+                "discretisation": "fbs",
+                "bin_width": 25.0,
+            },
         }
     )
     assert gpuimg.read_dicom(tmp_path / "study" / "ct", device="cuda").device == "cuda"

@@ -136,13 +136,14 @@ def test_discretise_integer_and_float32_values_over_their_whole_range(dtype, met
     # arithmetic (every bin 1). Expected from the IBSI definitions in float64, as for float64 values.
     info = np.iinfo(dtype) if np.dtype(dtype).kind in "iu" else np.finfo(dtype)
     values = np.array([info.min, info.min // 2, 0, 1, info.max // 3, info.max], dtype=dtype)
-    settings = Settings(n_bins=4, bin_width=float(info.max) / 2)
+    width = float(info.max) / 2
+    settings = Settings(n_bins=4) if method == "fbn" else Settings(discretisation="fbs", bin_width=width)
     exact = values.astype(np.float64)
     low, high = exact.min(), exact.max()
     if method == "fbn":
         expected = np.minimum(np.floor(4 * (exact - low) / (high - low)) + 1, 4)
     else:
-        expected = np.floor((exact - low) / settings.bin_width) + 1
+        expected = np.floor((exact - low) / width) + 1
     np.testing.assert_array_equal(discretise(values, settings, method=method), expected)
 
 
@@ -153,7 +154,7 @@ def test_discretise_refuses_values_without_bin_edges(method, bad):
     # a bare ValueError or OverflowError from int(NaN) or int(inf).
     values = np.array([-1e308 if bad == 1e308 else 1.0, bad, 3.0])
     with pytest.raises(FeatureError, match="NaN or infinite"):
-        discretise(values, Settings(), method=method)
+        discretise(values, Settings(discretisation=method), method=method)
 
 
 def test_discretise_refuses_values_below_the_fixed_bin_sizes_first_bin():
@@ -278,3 +279,19 @@ def test_a_dask_image_and_a_mask_made_from_it_are_read_once(rng):
     roi = prepare(lazy, lazy > bright, spacing=1.0)
     assert len(reads) == lazy.npartitions == 8
     np.testing.assert_array_equal(np.sort(roi.values), np.sort(image[image > bright]))
+
+
+def test_discretise_by_the_other_method_needs_its_bin_parameter():
+    """The settings hold only their own method's bin parameter (the other is None); a method given
+    here without its parameter is refused, naming it, instead of a TypeError on None. Given here (as
+    the IVH gives its own), the bins are IBSI's: floor((x - min) / 10) + 1 and floor(2 (x - min) / 30)
+    + 1 with the maximum in bin 2."""
+    values = np.array([0.0, 10.0, 20.0, 30.0])
+    with pytest.raises(ParameterError, match=r"method='fbs' needs bin_width=.*discretisation='fbn'"):
+        discretise(values, Settings(), method="fbs")
+    with pytest.raises(ParameterError, match=r"method='fbn' needs n_bins=.*discretisation='fbs'"):
+        discretise(values, Settings(discretisation="fbs"), method="fbn")
+    np.testing.assert_array_equal(discretise(values, Settings(), method="fbs", bin_width=10.0), [1, 2, 3, 4])
+    np.testing.assert_array_equal(
+        discretise(values, Settings(discretisation="fbs"), method="fbn", n_bins=2), [1, 1, 2, 2]
+    )

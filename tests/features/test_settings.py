@@ -1,5 +1,6 @@
 """Settings of the IBSI processing chain: checks, TOML files and the IBSI cases."""
 
+import dataclasses
 import math
 import re
 
@@ -146,9 +147,7 @@ def test_numpy_numbers_are_taken_as_python_numbers():
         reseg_range=(np.int16(-1000), np.float64(400.0)),
         outlier_sigma=np.int64(3),
         n_bins=np.int64(16),
-        bin_width=np.float32(2.5),
         ivh_n_bins=np.uint16(100),
-        ivh_bin_width=np.float64(2.5),
         texture_distance=np.int32(2),
         ngldm_coarseness=np.uint8(1),
     )
@@ -158,14 +157,22 @@ def test_numpy_numbers_are_taken_as_python_numbers():
         reseg_range=(-1000.0, 400.0),
         outlier_sigma=3.0,
         n_bins=16,
-        bin_width=2.5,
         ivh_n_bins=100,
-        ivh_bin_width=2.5,
         texture_distance=2,
         ngldm_coarseness=1,
     )
     assert given == expected
-    assert all(type(getattr(given, f)) is type(getattr(expected, f)) for f in ("n_bins", "bin_width"))
+    widths = Settings(
+        discretisation="fbs",
+        bin_width=np.float32(2.5),
+        ivh_discretisation="fbs",
+        ivh_bin_width=np.float64(2.5),
+    )
+    assert widths == Settings(
+        discretisation="fbs", bin_width=2.5, ivh_discretisation="fbs", ivh_bin_width=2.5
+    )
+    assert type(given.n_bins) is int and type(given.ivh_n_bins) is int
+    assert type(widths.bin_width) is float and type(widths.ivh_bin_width) is float
     for values in ({"n_bins": np.True_}, {"bin_width": np.bool_(True)}, {"n_bins": np.float64(3.0)}):
         with pytest.raises(ConfigError, match=next(iter(values))):
             Settings(**values)
@@ -193,6 +200,135 @@ def test_a_misspelt_setting_is_told_its_spelling(given, advice):
     meant = re.search(r"use '(\w+)'", advice)
     if meant:
         value = next(iter(given.values()))
-        assert getattr(Settings.from_dict({meant[1]: value}), meant[1]) == (
+        method = {"discretisation": "fbs"} if meant[1] == "bin_width" else {}  # fbs's parameter
+        assert getattr(Settings.from_dict({meant[1]: value, **method}), meant[1]) == (
             tuple(value) if isinstance(value, list) else value
         )
+
+
+@pytest.mark.parametrize(
+    ("values", "words"),
+    [
+        # PyRadiomics' binWidth=10 kept the default "fbn" with its 32 bins, without a word
+        (
+            {"bin_width": 10},
+            r"bin_width=10 is used only with discretisation='fbs' \(fixed bin size, "
+            r"PyRadiomics' binWidth\); add discretisation='fbs', or leave bin_width out \(None\) for 'fbn'",
+        ),
+        (
+            {"discretisation": "fbs", "n_bins": 16},
+            r"n_bins=16 is used only with discretisation='fbn'.*"
+            r"add discretisation='fbn', or leave n_bins out \(None\) for 'fbs'",
+        ),
+        (
+            {"ivh_bin_width": 2.5},
+            r"ivh_bin_width=2.5 is used only with ivh_discretisation='fbs'.*"
+            r"add ivh_discretisation='fbs', or leave ivh_bin_width out \(None\) for 'fbn'",
+        ),
+        (
+            {"ivh_discretisation": "fbs", "ivh_n_bins": 1000},
+            r"ivh_n_bins=1000 is used only with "
+            r"ivh_discretisation='fbn'.* leave ivh_n_bins out \(None\) for 'fbs'",
+        ),
+        (
+            {"ivh_discretisation": "none", "ivh_n_bins": 1000},
+            r"ivh_n_bins=1000 is used only with "
+            r"ivh_discretisation='fbn'.* for 'none' \(one level per integer intensity\)",
+        ),
+        (
+            {"ivh_discretisation": "none", "ivh_bin_width": 1.0},
+            r"ivh_bin_width=1.0 is used only with "
+            r"ivh_discretisation='fbs'",
+        ),
+    ],
+)
+def test_a_bin_parameter_the_discretisation_does_not_use_is_refused(values, words, tmp_path):
+    """Given, the parameter of the other discretisation was silently unused (binWidth in PyRadiomics is
+    a fixed bin size; here bin_width=10 alone gave 32 bins). Refused, naming both settings, when made,
+    from a dict, from a TOML file and from a pipeline spec."""
+    from gpuimg.cohort import spec_from_dict
+
+    with pytest.raises(ConfigError, match=words):
+        Settings(**values)
+    with pytest.raises(ConfigError, match=words):
+        Settings.from_dict(values)
+    path = tmp_path / "settings.toml"
+    path.write_text("[features]\n" + "".join(f"{k} = {v!r}\n".replace("'", '"') for k, v in values.items()))
+    with pytest.raises(ConfigError, match=r"settings\.toml: " + words):
+        Settings.from_toml(path)
+    spec = {"mask": {"source": "recipe", "threshold": [-400, 400]}, "features": values}
+    with pytest.raises(ConfigError, match="features: " + words):
+        spec_from_dict(spec)
+
+
+def test_the_bin_parameter_in_use_has_its_default_and_the_other_none():
+    """IBSI and PyRadiomics defaults: 32 bins for "fbn", bins of 25 for "fbs", 1000 IVH bins, 2.5-wide
+    IVH bins; the parameter a discretisation does not use is None, not a value that looks used."""
+    assert (Settings().n_bins, Settings().bin_width) == (32, None)
+    assert (Settings(discretisation="fbs").n_bins, Settings(discretisation="fbs").bin_width) == (None, 25.0)
+    assert (Settings().ivh_n_bins, Settings().ivh_bin_width) == (1000, None)
+    fbs = Settings(ivh_discretisation="fbs")
+    assert (fbs.ivh_n_bins, fbs.ivh_bin_width) == (None, 2.5)
+    none = Settings(ivh_discretisation="none")
+    assert (none.ivh_n_bins, none.ivh_bin_width) == (None, None)
+    # None given is the same as left out, as a dict of every field (dataclasses.asdict) gives it
+    assert Settings(discretisation="fbs", n_bins=None, bin_width=None) == Settings(discretisation="fbs")
+
+
+def test_dataclasses_replace_changes_the_discretisation_with_its_parameter():
+    fbs = Settings(discretisation="fbs", bin_width=10.0)
+    assert dataclasses.replace(fbs, discretisation="fbn", bin_width=None) == Settings(n_bins=32)
+    assert dataclasses.replace(fbs, bin_width=5.0).bin_width == 5.0
+    with pytest.raises(ConfigError, match=r"bin_width=10\.0 is used only with discretisation='fbs'"):
+        dataclasses.replace(fbs, discretisation="fbn")
+
+
+def _toml(settings: Settings) -> str:
+    """``settings`` as a TOML table, the way a user writes one: None left out (TOML has no null), an
+    axis kept as it is "keep", an open upper bound inf."""
+
+    def value(v):
+        if isinstance(v, bool):
+            return "true" if v else "false"
+        if isinstance(v, str):
+            return f'"{v}"'
+        if isinstance(v, tuple):
+            return "[" + ", ".join('"keep"' if x is None else value(x) for x in v) + "]"
+        return "inf" if v == math.inf else repr(v)
+
+    fields = dataclasses.asdict(settings)
+    return "[features]\n" + "".join(f"{k} = {value(v)}\n" for k, v in fields.items() if v is not None)
+
+
+@pytest.mark.parametrize("case", ["digital_phantom", "A", "B", "C", "D", "E"])
+def test_every_ibsi_case_round_trips_through_a_dict_and_a_toml_file(case, tmp_path):
+    """Each IBSI case's settings, their fields as a dict (None included) and as a TOML file (None left
+    out), read back equal: the filled-in bin parameter does not count as given twice."""
+    settings = ibsi_settings(case)
+    assert Settings.from_dict(dataclasses.asdict(settings)) == settings
+    path = tmp_path / "case.toml"
+    path.write_text(_toml(settings))
+    assert Settings.from_toml(path) == settings
+
+
+def test_ibsi_cases_keep_their_bin_parameters():
+    """IBSI 1 table 5.1: A and C bins of 25 HU, B, D and E 32 bins; the IVH of C bins of 2.5 HU, of E
+    1000 bins, of the others the HU themselves; the digital phantom bins of 1."""
+    expected = {
+        "digital_phantom": ("fbs", None, 1.0, "none", None, None),
+        "A": ("fbs", None, 25.0, "none", None, None),
+        "B": ("fbn", 32, None, "none", None, None),
+        "C": ("fbs", None, 25.0, "fbs", None, 2.5),
+        "D": ("fbn", 32, None, "none", None, None),
+        "E": ("fbn", 32, None, "fbn", 1000, None),
+    }
+    for case, bins in expected.items():
+        s = ibsi_settings(case)
+        assert (
+            s.discretisation,
+            s.n_bins,
+            s.bin_width,
+            s.ivh_discretisation,
+            s.ivh_n_bins,
+            s.ivh_bin_width,
+        ) == (bins), case
