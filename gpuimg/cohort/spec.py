@@ -52,6 +52,7 @@ A spec has up to seven tables; every key is optional except where said::
     keep_ids = false            # true writes the original patient IDs instead of pseudonyms
 """
 
+import copy
 import dataclasses
 import hashlib
 import inspect
@@ -174,9 +175,16 @@ class Spec:
 
     @property
     def study_hash(self) -> str:
-        """A digest of everything that shapes one study's row; finished studies are reused only for it."""
-        per_study = {k: v for k, v in self.source.items() if k not in ("learning",)}
-        return hashlib.sha256(json.dumps(per_study, sort_keys=True, default=str).encode()).hexdigest()[:12]
+        """A digest of everything that shapes one study's row; finished studies are reused only for it.
+
+        Made from the checked fields (all but ``learning`` and ``source``), not from the TOML document
+        in ``source``: a Spec changed with :func:`dataclasses.replace` (other families, another mask)
+        keeps its ``source``, and its studies were taken from the first spec's results.
+        """
+        fields = dataclasses.asdict(self)  # Selection, MaskSource and Settings as dicts too
+        per_study = {k: v for k, v in fields.items() if k not in ("learning", "source")}
+        text = json.dumps(per_study, sort_keys=True, default=str)
+        return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
 def load_spec(path: str | os.PathLike) -> Spec:
@@ -272,7 +280,9 @@ def spec_from_dict(document: dict, *, base: str | os.PathLike = ".") -> Spec:
         feature_image=feature_image,
         learning=_learning(_table(document, "learning"), Path(base)),
         keep_ids=_bool("privacy.keep_ids", privacy.get("keep_ids", False)),
-        source=document,
+        # A copy: the caller's dict, changed after (one spec per bin width in a loop), changed this spec's
+        # record of itself in the manifest.
+        source=copy.deepcopy(document),
     )
 
 

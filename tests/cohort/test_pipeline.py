@@ -524,6 +524,33 @@ def test_studies_measured_by_another_gpuimg_are_measured_again(tmp_path, monkeyp
     assert run_pipeline(spec, cohort, out, keep_ids=True, progress=False)["processed_this_run"] == 0
 
 
+def test_a_spec_changed_in_python_measures_its_studies_again(tmp_path):
+    # A Spec changed with dataclasses.replace kept its TOML document (spec.source), from which the
+    # stored studies were keyed: a run with families = ["statistics"] into the folder of a run with
+    # morphology too measured nothing (processed_this_run 0) and wrote the old rows, morph_* included.
+    _, cohort = write_cohort(tmp_path, n=2)
+    first = spec_from_dict(
+        {
+            "mask": {"source": "file", "pattern": "mask.nrrd"},
+            "features": {"families": ["statistics", "morphology"]},
+        }
+    )
+    out = tmp_path / "out"
+    assert run_pipeline(first, cohort, out, keep_ids=True, progress=False)["processed_this_run"] == 2
+    second = dataclasses.replace(first, families=("statistics",))
+    assert run_pipeline(second, cohort, out, keep_ids=True, progress=False)["processed_this_run"] == 2
+    table = pd.read_parquet(out / "features.parquet").set_index("study")
+    features = [c for c in table.columns if c not in ("patient", "modality")]
+    assert features and all(c.startswith("stat_") for c in features), features
+    for study in ("study_000", "study_001"):
+        ct = gpuimg.read_dicom(cohort / study / "ct", device="cpu").data
+        roi = gpuimg.read_image(cohort / study / "mask.nrrd", device="cpu").data > 0
+        # The ROI's mean HU as NumPy computes it (IBSI's mean); float32 sums of a few hundred voxels.
+        np.testing.assert_allclose(
+            table.loc[study, "stat_mean"], ct[roi].astype(np.float64).mean(), rtol=1e-6
+        )
+
+
 def test_an_output_folder_that_cannot_be_made(tmp_path):
     # An output under a file, or on a read-only mount, was a FileNotFoundError (or NotADirectoryError,
     # PermissionError) traceback from mkdir.

@@ -276,3 +276,35 @@ def test_estimator_values_the_data_decide_are_left_to_fit():
     entry = {"estimator": "kmeans", "params": {"n_clusters": 500}}
     spec = spec_from_dict({"mask": {"source": "rtstruct"}, "learning": {"clustering": entry}})
     assert spec.learning.tasks[0].params == {"n_clusters": 500}
+
+
+def test_the_study_hash_follows_the_checked_spec_not_its_document():
+    # The stored studies of an output folder are reused under the spec's study_hash. It was a digest of
+    # the TOML document (spec.source): a Spec changed with dataclasses.replace, and a spec whose dict
+    # the caller changed after spec_from_dict (one spec per bin width in a loop), kept the hash of the
+    # document, so a run of the changed spec took the earlier spec's rows.
+    import dataclasses
+
+    document = {
+        "mask": {"source": "recipe", "threshold": [-100, 200]},
+        "features": {"families": ["statistics"]},
+    }
+    spec = spec_from_dict(document)
+    changed = {
+        "families": ("morphology",),
+        "feature_image": "original",
+        "edges": "sobel",
+        "steps": (("gaussian_filter", {"sigma": 1.0}),),
+        "mask": dataclasses.replace(spec.mask, threshold=(-50.0, 200.0)),
+        "selection": dataclasses.replace(spec.selection, min_slices=5),
+        "settings": dataclasses.replace(spec.settings, n_bins=16),
+    }
+    hashes = {dataclasses.replace(spec, **{name: value}).study_hash for name, value in changed.items()}
+    assert len(hashes) == len(changed) and spec.study_hash not in hashes
+    # What no study's row depends on leaves it as it is: the learning tasks, and the document itself.
+    other_learning = dataclasses.replace(spec.learning, folds=3)
+    assert dataclasses.replace(spec, learning=other_learning, source={}).study_hash == spec.study_hash
+    before = spec.study_hash
+    document["features"]["families"] = ["morphology"]
+    assert spec.study_hash == before and spec.source["features"]["families"] == ["statistics"]
+    assert spec_from_dict(document).study_hash != before
