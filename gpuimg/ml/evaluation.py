@@ -134,6 +134,12 @@ def patient_cv(n_splits: int = 5, *, stratify: bool = False, random_state: int |
         lengths of X, y and groups differ, ``groups`` holds NaN or None, or (stratified) y is
         None or holds NaN or None.
 
+    Raises
+    ------
+    ParameterError
+        For an ``n_splits`` that is not an integer of at least 2 (an array: data given in its place), or
+        a ``random_state`` that is not None, an integer in [0, 2**32 - 1] or a RandomState.
+
     Examples
     --------
     >>> import numpy as np

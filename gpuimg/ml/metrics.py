@@ -20,6 +20,12 @@ from ._validation import check_comparable, check_features, missing_labels
 def accuracy(y_true, y_pred) -> float:
     """Fraction of samples predicted right.
 
+    Raises
+    ------
+    ParameterError
+        If the two have different or zero lengths, a label is missing (NaN, None), or the labels are
+        text in one and numbers in the other, or of types that cannot be compared.
+
     Examples
     --------
     >>> from gpuimg.ml import accuracy
@@ -72,6 +78,12 @@ def confusion_matrix(y_true, y_pred, labels=None):
 def balanced_accuracy(y_true, y_pred) -> float:
     """Mean over the true classes of the fraction of each predicted right (recall).
 
+    Raises
+    ------
+    ParameterError
+        If the two have different or zero lengths, a label is missing (NaN, None), or the labels are
+        text in one and numbers in the other, or of types that cannot be compared.
+
     Examples
     --------
     >>> from gpuimg.ml import balanced_accuracy
@@ -89,6 +101,13 @@ def balanced_accuracy(y_true, y_pred) -> float:
 def sensitivity(y_true, y_pred, pos_label=1) -> float:
     """True positive rate: positives predicted positive / positives.
 
+    Raises
+    ------
+    ParameterError
+        If the two have different or zero lengths, a label is missing (NaN, None), the labels are text
+        in one and numbers in the other or of types that cannot be compared, ``pos_label`` is none of
+        two or more labels, or ``y_true`` holds no positive sample.
+
     Examples
     --------
     >>> from gpuimg.ml import sensitivity
@@ -105,6 +124,13 @@ def sensitivity(y_true, y_pred, pos_label=1) -> float:
 
 def specificity(y_true, y_pred, pos_label=1) -> float:
     """True negative rate: negatives predicted negative / negatives.
+
+    Raises
+    ------
+    ParameterError
+        If the two have different or zero lengths, a label is missing (NaN, None), the labels are text
+        in one and numbers in the other or of types that cannot be compared, ``pos_label`` is none of
+        two or more labels, or ``y_true`` holds no negative sample.
 
     Examples
     --------
@@ -237,6 +263,11 @@ def _multiclass_auc(y_true, score, classes, multi_class: str, xp) -> float:
 def mse(y_true, y_pred) -> float:
     """Mean squared error [units of y squared].
 
+    Raises
+    ------
+    ParameterError
+        If the two have different or zero lengths, or do not hold real numbers (text, complex values).
+
     Examples
     --------
     >>> from gpuimg.ml import mse
@@ -250,6 +281,11 @@ def mse(y_true, y_pred) -> float:
 def mae(y_true, y_pred) -> float:
     """Mean absolute error [units of y].
 
+    Raises
+    ------
+    ParameterError
+        If the two have different or zero lengths, or do not hold real numbers (text, complex values).
+
     Examples
     --------
     >>> from gpuimg.ml import mae
@@ -262,6 +298,12 @@ def mae(y_true, y_pred) -> float:
 
 def r2(y_true, y_pred) -> float:
     """Coefficient of determination, 1 - SS_res / SS_tot (1: perfect; 0: the mean's prediction).
+
+    Raises
+    ------
+    ParameterError
+        If the two have different or zero lengths, do not hold real numbers (text, complex values), or
+        ``y_true`` is constant (no variance to explain).
 
     Examples
     --------
@@ -280,6 +322,14 @@ def r2(y_true, y_pred) -> float:
 
 def silhouette(X, labels) -> float:
     """Mean silhouette coefficient of a clustering (Euclidean), in [-1, 1].
+
+    Raises
+    ------
+    ParameterError
+        If ``X`` is not a 2D table of numbers with a sample and a feature, ``labels`` is not one per
+        sample, or the clusters number fewer than 2 or as many as the samples.
+    FeatureError
+        If ``X`` holds NaN or infinite values.
 
     Notes
     -----
@@ -334,6 +384,14 @@ _BLOCK_BYTES = 1 << 25
 def davies_bouldin(X, labels) -> float:
     """Davies-Bouldin index of a clustering (lower is better; 0 at best).
 
+    Raises
+    ------
+    ParameterError
+        If ``X`` is not a 2D table of numbers with a sample and a feature, ``labels`` is not one per
+        sample, or the clusters number fewer than 2 or as many as the samples.
+    FeatureError
+        If ``X`` holds NaN or infinite values.
+
     Examples
     --------
     >>> import numpy as np
@@ -382,6 +440,14 @@ def jaccard(a, b) -> float:
 
     Masks as :func:`dice` reads them: non-zero voxels in, NaN voxels out; two Volumes on one grid
     (a GeometryError otherwise).
+
+    Raises
+    ------
+    ParameterError
+        If the masks' shapes differ.
+    GeometryError
+        If both are Volumes on different grids (spacing, origin or direction): resample one onto the
+        other's grid first.
 
     Examples
     --------

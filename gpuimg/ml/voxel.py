@@ -208,6 +208,14 @@ def dbscan_candidates(
         For a mask, a label image: 1, 2, ... per cluster, 0 for background and noise. For points,
         one label per point: 0, 1, ... per cluster, -1 for noise. On the input's device.
 
+    Raises
+    ------
+    ParameterError
+        For input that is neither a mask nor a 2D table of points, or not real numbers; neither or both
+        of ``eps`` and ``eps_mm``; a radius that is not a positive number; ``eps_mm`` without a spacing,
+        or a spacing that is not positive or not one per axis; a ``min_samples`` that DBSCAN refuses
+        (not an integer of at least 1).
+
     Notes
     -----
     Runs :func:`make_estimator` ``("dbscan", "clustering")``: cuML on CuPy input where installed.
@@ -292,6 +300,16 @@ def voxel_features(
     -------
     array (voxels, 1 + len(sigmas) * (3 + ndim)), float32
         A table with one row per voxel, not an image: a plain array for a Volume too.
+
+    Raises
+    ------
+    ParameterError
+        For an image that is not 2D or 3D, has no voxel, or holds NaN or infinite values; both
+        ``sigmas`` and ``sigmas_mm``, or no scale (``sigmas=()``); ``sigmas_mm`` without a spacing; a
+        scale that is not positive, not one per axis, or so large that its kernel exceeds 2**20 taps;
+        a spacing that is not positive, or differs from the Volume's own.
+    MemoryBudgetError
+        If the feature table and one scale's intermediate images would exceed the memory budget.
 
     Examples
     --------
