@@ -24,15 +24,52 @@ def _modules() -> list[str]:
     return sorted(set(names))
 
 
+def _made_on_first_use(module) -> dict:
+    """The classes and functions of ``module`` that its ``__getattr__`` makes on first use, which are
+    not in its namespace, where DocTestFinder looks: gpuimg.errors.NotFittedError, made on first use
+    so that ``import gpuimg`` does not import scikit-learn. They are found among the public names of
+    the package (``gpuimg.__all__``) and of the module, and resolved here."""
+    if "__getattr__" not in vars(module):
+        return {}
+    names = {*gpuimg.__all__, *getattr(module, "__all__", ())} - vars(module).keys()
+    made = {}
+    for attribute in sorted(names):
+        try:
+            value = getattr(module, attribute)
+        except AttributeError:  # a name of the package that this module does not make
+            continue
+        if getattr(value, "__module__", None) == module.__name__:
+            made[attribute] = value
+    return made
+
+
+def _doctests(module, name: str) -> list[doctest.DocTest]:
+    """The docstring examples of ``module`` (named ``name``), those of the names it makes on first use
+    included, and not those of the names it imports."""
+    finder = doctest.DocTestFinder(exclude_empty=True)
+    tests = finder.find(module, name)
+    for attribute, value in _made_on_first_use(module).items():
+        tests += finder.find(value, f"{name}.{attribute}", module=module)
+    return [test for test in tests if test.examples and test.name.startswith(name)]
+
+
+def test_the_example_of_a_class_made_on_first_use_is_collected():
+    """Regression: NotFittedError's example never ran, its class being made on first use, outside the
+    namespace of gpuimg.errors."""
+    import gpuimg.errors
+
+    assert "NotFittedError" not in vars(gpuimg.errors)
+    names = [test.name for test in _doctests(gpuimg.errors, "gpuimg.errors")]
+    assert "gpuimg.errors.NotFittedError" in names
+
+
 @pytest.mark.parametrize("name", _modules())
 def test_docstring_examples_run(name, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # examples that write files write them here
     module = importlib.import_module(name)
-    finder = doctest.DocTestFinder(exclude_empty=True)
     runner = doctest.DocTestRunner(optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
-    for test in finder.find(module, name):
-        if test.examples and test.name.startswith(name):  # not the examples of names it imports
-            runner.run(test)
+    for test in _doctests(module, name):
+        runner.run(test)
     results = runner.summarize(verbose=False)
     assert results.failed == 0, f"{results.failed} of {results.attempted} examples of {name} failed (above)"
 
