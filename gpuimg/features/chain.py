@@ -196,9 +196,10 @@ def prepare_box(data, roi_in, box, spacing, settings: Settings) -> Roi:
             "new_spacing or a lower partial_volume."
         )
     if undefined:
+        spread = f" after interpolation to {new_spacing} mm, which spreads them to their neighbours"
         raise FeatureError(
-            f"the ROI holds {undefined} voxel(s) that are NaN or infinite (after interpolation to "
-            f"{new_spacing} mm, which spreads them to their neighbours): replace them (e.g. "
+            f"the ROI holds {undefined} voxel(s) that are NaN or infinite"
+            f"{'' if settings.new_spacing is None else spread}: replace them (e.g. "
             "numpy.nan_to_num) or leave them out of the mask."
         )
     if values.size == 0:

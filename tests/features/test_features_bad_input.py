@@ -57,6 +57,23 @@ def test_non_finite_voxel_in_the_roi(value):
         extract(image, mask, spacing=1.0, families=FAMILY)
 
 
+def test_non_finite_voxels_in_the_roi_are_counted_as_given_without_interpolation():
+    """Without interpolation the message said 'after interpolation to (1.0, 1.0, 1.0) mm, which spreads
+    them to their neighbours' (no interpolation was asked, nothing spread); now it counts the voxels
+    of the mask that are NaN or infinite, as given (2 here), and speaks of interpolation only after
+    one (linear to 0.5 mm: the voxels around them are NaN too)."""
+    image, mask = blob()
+    image[4, 5, 6], image[4, 5, 7] = np.nan, np.inf
+    given = int((~np.isfinite(image[mask])).sum())
+    with pytest.raises(
+        FeatureError, match=rf"^the ROI holds {given} voxel\(s\) that are NaN or infinite: "
+    ) as e:
+        extract(image, mask, spacing=1.0, families=FAMILY)
+    assert "interpolation" not in str(e.value)
+    with pytest.raises(FeatureError, match=r"NaN or infinite after interpolation to \(0\.5, 0\.5, 0\.5\) mm"):
+        extract(image, mask, spacing=1.0, settings=Settings(new_spacing=(0.5,) * 3), families=FAMILY)
+
+
 def test_nan_in_a_hole_of_the_roi_leaves_morans_i_defined():
     image, mask = blob()
     mask[5, 6, 7] = False  # a hole, whose voxel is NaN
