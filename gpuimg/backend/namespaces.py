@@ -263,6 +263,11 @@ def on_device(ns: Namespace, x, name: str, dtype=None):
     a GPU array given with an image on the CPU is a DeviceError naming it, where NumPy would meet
     CuPy's refusal of an implicit copy (a bare TypeError).
 
+    Raises
+    ------
+    DeviceError
+        If ``x`` is on the GPU and ``ns`` is the CPU's (an image on the host with a CuPy mask).
+
     Examples
     --------
     >>> import numpy as np
