@@ -313,6 +313,11 @@ def ibsi_settings(case: str) -> Settings:
     -------
     Settings
 
+    Raises
+    ------
+    ConfigError
+        For a ``case`` string that is none of those (the letters in either case, surrounding spaces ignored).
+
     Examples
     --------
     >>> from gpuimg.features import ibsi_settings
