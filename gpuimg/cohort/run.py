@@ -38,16 +38,23 @@ OUTPUTS = (
 #: first in the report's order (by study ID), twice as many, so that the montage stays full when
 #: some of them fail.
 _MONTAGE, _PREVIEWS = 6, 12
+#: The libraries whose versions the manifest records, by the name they are imported by: their
+#: distributions' names differ by CUDA release (CuPy is cupy-cuda12x or cupy-cuda13x, cuML cuml-cu12 or
+#: cuml-cu13), and a name such as "cupy" is no distribution's, so a GPU run recorded none of them.
 _LIBRARIES = (
     "numpy",
     "scipy",
-    "scikit-image",
-    "scikit-learn",
+    "skimage",
+    "sklearn",
     "numba",
+    "numba_cuda",
     "pydicom",
     "dask",
     "distributed",
+    "dask_cuda",
     "cupy",
+    "cucim",
+    "cuml",
 )
 
 
@@ -622,10 +629,15 @@ def _preview(cache: Path, study: str) -> dict | None:
 
 
 def _versions() -> dict:
+    """The version of each installed distribution that provides one of :data:`_LIBRARIES`, by its name."""
+    providers = metadata.packages_distributions()
     found = {}
-    for name in _LIBRARIES:
-        try:
-            found[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            continue
+    for module in _LIBRARIES:
+        for name in providers.get(module, ()):
+            if not name:  # a distribution whose metadata lacks its name
+                continue
+            try:
+                found[name] = metadata.version(name)
+            except metadata.PackageNotFoundError:
+                continue
     return found

@@ -551,6 +551,37 @@ def test_a_spec_changed_in_python_measures_its_studies_again(tmp_path):
         )
 
 
+def test_the_manifest_records_the_version_of_each_library_that_computed(tmp_path):
+    # The manifest named "cupy", which is no distribution's name (CuPy is cupy-cuda12x or cupy-cuda13x),
+    # and neither cuCIM nor cuML: a GPU run's manifest recorded none of the GPU libraries' versions.
+    import importlib
+
+    from packaging.version import Version
+
+    _, cohort = write_cohort(tmp_path, n=1)
+    spec = spec_from_dict(
+        {"mask": {"source": "file", "pattern": "mask.nrrd"}, "features": {"families": ["statistics"]}}
+    )
+    libraries = run_pipeline(spec, cohort, tmp_path / "out", keep_ids=True, progress=False)["libraries"]
+    distributions = {
+        "numpy": "numpy",
+        "sklearn": "scikit-learn",
+        "skimage": "scikit-image",
+        "cupy": "cupy-cuda",
+        "cucim": "cucim-cu",
+        "cuml": "cuml-cu",
+    }
+    for module, distribution in distributions.items():
+        try:
+            library = importlib.import_module(module)
+        except ImportError:  # not installed; or cuML with a numba-cuda it does not take
+            continue
+        recorded = [v for k, v in libraries.items() if k.startswith(distribution)]
+        assert len(recorded) == 1, (module, libraries)
+        # The module's own version (cuCIM's __version__ spells 26.10.00 where its wheel says 26.10.0).
+        assert Version(recorded[0]) == Version(library.__version__), module
+
+
 def test_an_output_folder_that_cannot_be_made(tmp_path):
     # An output under a file, or on a read-only mount, was a FileNotFoundError (or NotADirectoryError,
     # PermissionError) traceback from mkdir.
