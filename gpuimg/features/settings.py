@@ -228,6 +228,10 @@ class Settings:
     @classmethod
     def from_dict(cls, values: dict) -> "Settings":
         """Settings from a dict of field names (as in a TOML file); unknown names are an error."""
+        if not isinstance(values, dict):
+            raise ConfigError(
+                f"settings must be a dict of their names and values; got {type(values).__name__} {values!r}."
+            )
         fields = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(values) - fields)
         if unknown:
@@ -249,7 +253,8 @@ class Settings:
         An axis of ``new_spacing`` kept as it is is written ``"keep"`` (TOML has no null), and an
         open upper re-segmentation bound ``inf``. A pipeline spec (``gpuimg run``'s TOML) gives its
         processing chain: the keys of its ``[features]`` table that are no settings, ``families``
-        and ``image`` (see :mod:`gpuimg.cohort.spec`), are left out; pass ``families=`` to
+        and ``image`` (see :mod:`gpuimg.cohort.spec`), are left out, and a spec without that table
+        gives ``Settings()``, as its run does; pass ``families=`` to
         :func:`~gpuimg.features.extract` for its families.
         """
         try:
@@ -260,7 +265,14 @@ class Settings:
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"the settings file {path} is not valid TOML: {exc}") from exc
         table = document.get("features", document)
-        if "features" in document and isinstance(table, dict):
+        if "features" not in document and document and set(document) <= set(_SPEC_TABLES):
+            table = {}  # a pipeline spec without a [features] table: the default chain, as load_spec's
+        elif not isinstance(table, dict):
+            raise ConfigError(
+                f"{path}: features = {table!r} must be a table of settings, [features] (in a pipeline spec "
+                "with its families = [...] there)."
+            )
+        elif "features" in document:
             table = {k: v for k, v in table.items() if k not in _SPEC_KEYS}
         try:
             return cls.from_dict(table)
@@ -270,6 +282,8 @@ class Settings:
 
 #: The keys of a pipeline spec's ``[features]`` table that are not settings (gpuimg.cohort.spec).
 _SPEC_KEYS = ("families", "image")
+#: A pipeline spec's tables other than ``[features]`` (gpuimg.cohort.spec).
+_SPEC_TABLES = ("input", "mask", "preprocess", "edges", "learning", "privacy")
 
 
 def as_settings(settings: "Settings | dict | str | os.PathLike | None") -> Settings:

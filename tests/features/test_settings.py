@@ -332,3 +332,36 @@ def test_ibsi_cases_keep_their_bin_parameters():
             s.ivh_n_bins,
             s.ivh_bin_width,
         ) == (bins), case
+
+
+def test_a_pipeline_spec_without_features_gives_the_default_chain(tmp_path):
+    """A spec without a [features] table is valid (every table is optional), and its run uses
+    Settings(); from_toml, which promises a spec's processing chain, refused it: "unknown settings
+    ['mask']". A misspelt [feature] table is still refused, naming it."""
+    from gpuimg.cohort import load_spec
+
+    spec = tmp_path / "pipeline.toml"
+    spec.write_text(
+        '[input]\nmodality = "CT"\n[mask]\nsource = "recipe"\nthreshold = [-400, 400]\n'
+        '[[preprocess]]\nstep = "gaussian_filter"\nsigma = 1.0\n[edges]\noperator = "sobel"\n'
+    )
+    assert Settings.from_toml(spec) == load_spec(spec).settings == Settings()
+    misspelt = tmp_path / "misspelt.toml"
+    misspelt.write_text('[mask]\nsource = "recipe"\nthreshold = [-400, 400]\n[feature]\nn_bins = 16\n')
+    with pytest.raises(ConfigError, match=r"unknown settings \['feature', 'mask'\]"):
+        Settings.from_toml(misspelt)
+
+
+@pytest.mark.parametrize(
+    ("text", "kind"), [("features = 3\n", "int"), ('features = ["glcm", "glszm"]\n', "list")]
+)
+def test_features_that_are_no_table_are_refused(tmp_path, text, kind):
+    """features = 3 in a settings file was a bare TypeError ('int' object is not iterable), and
+    features = ["glcm", "glszm"] (the families, written where the table goes) 'unknown settings
+    ['glcm', 'glszm']'; from_dict of something other than a dict the same TypeError."""
+    path = tmp_path / "settings.toml"
+    path.write_text(text)
+    with pytest.raises(ConfigError, match=r"settings\.toml: features = .* must be a table of settings"):
+        Settings.from_toml(path)
+    with pytest.raises(ConfigError, match=rf"settings must be a dict .*; got {kind}"):
+        Settings.from_dict(3 if kind == "int" else ["glcm", "glszm"])
