@@ -457,7 +457,21 @@ class DeviceEstimator(BaseEstimator):
 
     @available_if(lambda self: _offers(self, "transform"))
     def transform(self, X):
-        """The wrapped estimator's transform of ``X`` (e.g. distances to KMeans centres), on its device."""
+        """The wrapped estimator's transform of ``X`` (e.g. distances to KMeans centres), on its device.
+
+        Raises
+        ------
+        NotFittedError
+            Before ``fit``.
+        ParameterError
+            For an ``X`` that is not a 2D table of numbers, has another number of features than the
+            model was fitted on, or (a DataFrame) other column names.
+        FeatureError
+            If ``X`` holds NaN or infinite values.
+        DeviceError
+            If the model was fitted through scikit-learn's array-API support on one device and ``X``
+            lies on the other.
+        """
         return self._call("transform", X)
 
 
@@ -471,21 +485,75 @@ class DeviceClassifier(ClassifierMixin, DeviceEstimator):
         return self.estimator_.classes_
 
     def predict(self, X):
-        """Predictions for ``X``, on its device."""
+        """Predictions for ``X``, on its device.
+
+        Raises
+        ------
+        NotFittedError
+            Before ``fit``.
+        ParameterError
+            For an ``X`` that is not a 2D table of numbers, has another number of features than the
+            model was fitted on, or (a DataFrame) other column names.
+        FeatureError
+            If ``X`` holds NaN or infinite values.
+        DeviceError
+            If the model was fitted through scikit-learn's array-API support on one device and ``X``
+            lies on the other.
+        """
         return self._call("predict", X)
 
     @available_if(lambda self: _offers(self, "predict_proba"))
     def predict_proba(self, X):
-        """Class probabilities for ``X`` (samples, classes), on its device."""
+        """Class probabilities for ``X`` (samples, classes), on its device.
+
+        Raises
+        ------
+        NotFittedError
+            Before ``fit``.
+        ParameterError
+            For an ``X`` that is not a 2D table of numbers, has another number of features than the
+            model was fitted on, or (a DataFrame) other column names.
+        FeatureError
+            If ``X`` holds NaN or infinite values.
+        DeviceError
+            If the model was fitted through scikit-learn's array-API support on one device and ``X``
+            lies on the other.
+        """
         return self._call("predict_proba", X)
 
     @available_if(lambda self: _offers(self, "decision_function"))
     def decision_function(self, X):
-        """The wrapped classifier's decision function for ``X``, on its device."""
+        """The wrapped classifier's decision function for ``X``, on its device.
+
+        Raises
+        ------
+        NotFittedError
+            Before ``fit``.
+        ParameterError
+            For an ``X`` that is not a 2D table of numbers, has another number of features than the
+            model was fitted on, or (a DataFrame) other column names.
+        FeatureError
+            If ``X`` holds NaN or infinite values.
+        DeviceError
+            If the model was fitted through scikit-learn's array-API support on one device and ``X``
+            lies on the other.
+        """
         return self._call("decision_function", X)
 
     def score(self, X, y, sample_weight=None) -> float:
-        """Accuracy of ``predict(X)`` against ``y`` (weighted by ``sample_weight``), on X's device."""
+        """Accuracy of ``predict(X)`` against ``y`` (weighted by ``sample_weight``), on X's device.
+
+        Raises
+        ------
+        ParameterError
+            For an ``X`` that is not a 2D table of numbers, has another number of features than the
+            model was fitted on, or (a DataFrame) other column names.
+        FeatureError
+            If ``X`` holds NaN or infinite values.
+        DeviceError
+            If the model was fitted through scikit-learn's array-API support on one device and ``X``
+            lies on the other.
+        """
         return self._score(super().score, X, y, sample_weight)
 
 
@@ -494,11 +562,37 @@ class DeviceRegressor(RegressorMixin, DeviceEstimator):
     _task = "regression"
 
     def predict(self, X):
-        """Predictions for ``X``, on its device."""
+        """Predictions for ``X``, on its device.
+
+        Raises
+        ------
+        NotFittedError
+            Before ``fit``.
+        ParameterError
+            For an ``X`` that is not a 2D table of numbers, has another number of features than the
+            model was fitted on, or (a DataFrame) other column names.
+        FeatureError
+            If ``X`` holds NaN or infinite values.
+        DeviceError
+            If the model was fitted through scikit-learn's array-API support on one device and ``X``
+            lies on the other.
+        """
         return self._call("predict", X)
 
     def score(self, X, y, sample_weight=None) -> float:
-        """R² of ``predict(X)`` against ``y`` (weighted by ``sample_weight``), on X's device."""
+        """R² of ``predict(X)`` against ``y`` (weighted by ``sample_weight``), on X's device.
+
+        Raises
+        ------
+        ParameterError
+            For an ``X`` that is not a 2D table of numbers, has another number of features than the
+            model was fitted on, or (a DataFrame) other column names.
+        FeatureError
+            If ``X`` holds NaN or infinite values.
+        DeviceError
+            If the model was fitted through scikit-learn's array-API support on one device and ``X``
+            lies on the other.
+        """
         return self._score(super().score, X, y, sample_weight)
 
 
@@ -508,7 +602,17 @@ class DeviceClusterer(ClusterMixin, DeviceEstimator):
 
     def fit(self, X, y=None, sample_weight=None):
         """Cluster ``X`` (samples, features), each sample weighted by ``sample_weight`` (see
-        :meth:`DeviceEstimator.fit`); the labels are in ``labels_``; returns self."""
+        :meth:`DeviceEstimator.fit`); the labels are in ``labels_``; returns self.
+
+        Raises
+        ------
+        FeatureError
+            NaN or infinite features.
+        ParameterError
+            As :meth:`DeviceEstimator.fit`: an ``X`` that is not a 2D table of numbers, an unknown
+            name or parameter, parameters the data cannot meet (more clusters than samples), or sample
+            weights that are not one finite number per sample.
+        """
         super().fit(X, sample_weight=sample_weight)
         self.labels_ = self._to_input_device(self.estimator_.labels_, X)
         return self
@@ -519,6 +623,19 @@ class DeviceClusterer(ClusterMixin, DeviceEstimator):
 
         DBSCAN has no such method (as in scikit-learn): it labels the samples it was fitted on only
         (``fit_predict``, ``labels_``).
+
+        Raises
+        ------
+        NotFittedError
+            Before ``fit``.
+        ParameterError
+            For an ``X`` that is not a 2D table of numbers, has another number of features than the
+            model was fitted on, or (a DataFrame) other column names.
+        FeatureError
+            If ``X`` holds NaN or infinite values.
+        DeviceError
+            If the model was fitted through scikit-learn's array-API support on one device and ``X``
+            lies on the other.
         """
         return self._call("predict", X)
 
@@ -533,12 +650,29 @@ class DeviceTransformer(TransformerMixin, DeviceEstimator):
     _task = "decomposition"
 
     def fit(self, X, y=None):
-        """Fit on ``X`` (samples, features) on its device; ``y`` is ignored; returns self."""
+        """Fit on ``X`` (samples, features) on its device; ``y`` is ignored; returns self.
+
+        Raises
+        ------
+        FeatureError
+            NaN or infinite features.
+        ParameterError
+            As :meth:`DeviceEstimator.fit`: an ``X`` that is not a 2D table of numbers, an unknown
+            name or parameter, or parameters the data cannot meet (more components than samples).
+        """
         return super().fit(X)
 
     def get_feature_names_out(self, input_features=None):
         """Names of the components, ``pca0``, ``pca1``, ... as scikit-learn's PCA names them (so
-        ``set_output(transform="pandas")`` works in a pipeline)."""
+        ``set_output(transform="pandas")`` works in a pipeline).
+
+        Raises
+        ------
+        NotFittedError
+            Before ``fit``.
+        ParameterError
+            If ``input_features`` holds another number of names than the features fitted on.
+        """
         check_fitted(self, "estimator_")
         if input_features is not None and len(input_features) != self.n_features_in_:
             raise ParameterError(

@@ -34,13 +34,31 @@ class _Selector(TransformerMixin, BaseEstimator):
         return tags
 
     def get_support(self, indices: bool = False):
-        """The kept features: a boolean mask, or their indices."""
+        """The kept features: a boolean mask, or their indices.
+
+        Raises
+        ------
+        NotFittedError
+            Before ``fit``.
+        """
         check_fitted(self, "support_")
         support = to_numpy(self.support_)
         return np.flatnonzero(support) if indices else support
 
     def transform(self, X):
-        """``X`` with the kept feature columns only."""
+        """``X`` with the kept feature columns only.
+
+        Raises
+        ------
+        NotFittedError
+            Before ``fit``.
+        ParameterError
+            For an ``X`` that is not a 2D table of numbers, has another number of features than the
+            selector was fitted on, or (a DataFrame) other column names.
+        FeatureError
+            If ``X`` holds infinite values, or NaN (except for :class:`VarianceThreshold`, which passes
+            NaN on).
+        """
         check_fitted(self, "support_")
         check_names(self, X)
         X = check_features(X, allow_nan=self._allow_nan)
@@ -49,7 +67,15 @@ class _Selector(TransformerMixin, BaseEstimator):
 
     def get_feature_names_out(self, input_features=None):
         """Names of the kept features: of ``input_features``, else of the columns of the DataFrame
-        fitted on (``feature_names_in_``), else ``x0``, ``x1``, ..."""
+        fitted on (``feature_names_in_``), else ``x0``, ``x1``, ...
+
+        Raises
+        ------
+        NotFittedError
+            Before ``fit``.
+        ParameterError
+            If ``input_features`` holds another number of names than the features fitted on.
+        """
         check_fitted(self, "support_")
         if input_features is None:
             input_features = getattr(self, "feature_names_in_", None)
@@ -103,7 +129,17 @@ class VarianceThreshold(_Selector):
         self.threshold = threshold
 
     def fit(self, X, y=None):
-        """Learn the variances (``variances_``) and the kept features; returns self."""
+        """Learn the variances (``variances_``) and the kept features; returns self.
+
+        Raises
+        ------
+        ParameterError
+            For a ``threshold`` that is not a finite number of at least 0, an ``X`` that is not a 2D
+            table of numbers with a sample and a feature, or no feature with a variance above the
+            threshold (nothing would be kept).
+        FeatureError
+            If ``X`` holds infinite values (NaN is left out of the variances).
+        """
         threshold = check_finite(self.threshold, "threshold", low=0)
         remember_names(self, X)
         X = check_features(X, allow_nan=True)
@@ -160,7 +196,16 @@ class CorrelationFilter(_Selector):
         self.threshold = threshold
 
     def fit(self, X, y=None):
-        """Find the features to keep in ``X`` (samples, features); returns self."""
+        """Find the features to keep in ``X`` (samples, features); returns self.
+
+        Raises
+        ------
+        ParameterError
+            For a ``threshold`` outside (0, 1], or an ``X`` that is not a 2D table of numbers with a
+            sample and a feature.
+        FeatureError
+            If ``X`` holds NaN or infinite values.
+        """
         if not (is_finite(self.threshold) and 0 < float(self.threshold) <= 1):
             raise ParameterError(f"threshold={self.threshold!r} must be an absolute correlation in (0, 1].")
         remember_names(self, X)
@@ -230,7 +275,18 @@ class MutualInformationSelector(_Selector):
         self.random_state = random_state
 
     def fit(self, X, y):
-        """Score the features of ``X`` against ``y``; returns self."""
+        """Score the features of ``X`` against ``y``; returns self.
+
+        Raises
+        ------
+        ParameterError
+            For a ``k`` or ``n_neighbors`` that is not a positive integer (for a regression target, also
+            below the number of samples), a bad ``random_state``; an ``X`` that is not a 2D table of
+            numbers; a ``y`` that is missing or not one target per sample, a class target with a missing
+            label or one class only, a regression target with NaN or infinite values.
+        FeatureError
+            If ``X`` holds NaN or infinite values.
+        """
         if not isinstance(self.k, (int, np.integer)) or self.k < 1:
             raise ParameterError(f"k={self.k!r} must be a positive integer (features kept).")
         remember_names(self, X)

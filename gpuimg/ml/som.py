@@ -100,6 +100,18 @@ class SOM(ClusterMixin, TransformerMixin, BaseEstimator):
         sample_weight : array (samples,), optional
             Weight of each sample in the batch means (e.g. histogram counts).
 
+        Raises
+        ------
+        ParameterError
+            For a ``grid`` that is not two positive integers, an unknown topology or init, a sigma,
+            ``sigma_final`` or learning rate that is not a finite positive number (the rate at most 1),
+            ``epochs`` below 1; an ``X`` that is not a 2D table of numbers with a sample and a feature;
+            sample weights that are not one finite non-negative number per sample with a positive sum.
+        FeatureError
+            If ``X`` holds NaN or infinite values.
+        MemoryBudgetError
+            If the map's node-to-node offsets (``(m n)**2`` pairs) would exceed the memory budget.
+
         Notes
         -----
         Each epoch finds every sample's best-matching node, then sets each node to the mean of the
@@ -140,16 +152,49 @@ class SOM(ClusterMixin, TransformerMixin, BaseEstimator):
         return self
 
     def predict(self, X):
-        """The best-matching node (0 to m * n - 1) of each sample."""
+        """The best-matching node (0 to m * n - 1) of each sample.
+
+        Raises
+        ------
+        NotFittedError
+            Before ``fit``.
+        ParameterError
+            For an ``X`` that is not a 2D table of numbers, has another number of features than the map was
+            fitted on, or (a DataFrame) other column names.
+        FeatureError
+            If ``X`` holds NaN or infinite values.
+        """
         return _best_matches(self._checked(X), self.weights_, namespace(X).xp)[0]
 
     def transform(self, X):
-        """Euclidean distance of each sample to each node, (samples, m * n)."""
+        """Euclidean distance of each sample to each node, (samples, m * n).
+
+        Raises
+        ------
+        NotFittedError
+            Before ``fit``.
+        ParameterError
+            For an ``X`` that is not a 2D table of numbers, has another number of features than the map was
+            fitted on, or (a DataFrame) other column names.
+        FeatureError
+            If ``X`` holds NaN or infinite values.
+        """
         X = self._checked(X)
         return namespace(X).xp.sqrt(_squared_distances(X, self.weights_, namespace(X).xp))
 
     def quantization_error(self, X) -> float:
-        """Mean distance of the samples to their best-matching node [units of X]."""
+        """Mean distance of the samples to their best-matching node [units of X].
+
+        Raises
+        ------
+        NotFittedError
+            Before ``fit``.
+        ParameterError
+            For an ``X`` that is not a 2D table of numbers, has another number of features than the map was
+            fitted on, or (a DataFrame) other column names.
+        FeatureError
+            If ``X`` holds NaN or infinite values.
+        """
         X = self._checked(X)
         xp = namespace(X).xp
         return float(xp.sqrt(_best_matches(X, self.weights_, xp)[1]).mean())
@@ -159,6 +204,16 @@ class SOM(ClusterMixin, TransformerMixin, BaseEstimator):
 
         Neighbours: the 8 surrounding nodes on a rectangular map (as MiniSom counts them), the 6
         adjacent ones on a hexagonal map.
+
+        Raises
+        ------
+        NotFittedError
+            Before ``fit``.
+        ParameterError
+            For an ``X`` that is not a 2D table of numbers, has another number of features than the map was
+            fitted on, or (a DataFrame) other column names; for a map of one node (no second-best node).
+        FeatureError
+            If ``X`` holds NaN or infinite values.
         """
         X = self._checked(X)
         if self.weights_.shape[0] < 2:
