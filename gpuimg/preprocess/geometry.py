@@ -75,8 +75,10 @@ def resample(
     Raises
     ------
     ParameterError
-        For a spacing that is missing, not positive or of the wrong length, or an unknown
-        order or mode.
+        For a spacing that is missing, not positive or of the wrong length, or a ``spacing=`` that
+        differs from the Volume's own; an unknown order or mode.
+    MemoryBudgetError
+        If the new grid would exceed the memory budget (a ``new_spacing`` far finer than ``spacing``).
 
     Notes
     -----
