@@ -18,7 +18,7 @@ from gpuimg import edges, morphology, preprocess
 from gpuimg._support import roi_voxels
 from gpuimg._text import count, some
 from gpuimg.backend import namespace, to_numpy
-from gpuimg.errors import DicomError, GeometryError
+from gpuimg.errors import DicomError, FeatureError, GeometryError
 from gpuimg.features import extract
 from gpuimg.io import list_series, read_dicom, read_image, read_rtstruct, read_seg
 from gpuimg.io._scan import _tree_files
@@ -268,6 +268,18 @@ def _mask(folder: Path, others: list[Path], image: Volume, processed: Volume, so
         mask = read_image(files[0], device=image.device)
         _check_fits(mask, image, files[0])
         inside = roi_voxels(mask.data) if source.label == 0 else mask.data == source.label
+        if source.label != 0 and not bool(inside.any()):
+            # The features' "the mask is empty ... give the mask of this image's ROI" named no label.
+            labels = np.unique(to_numpy(mask.data[roi_voxels(mask.data)]))
+            raise FeatureError(
+                f"mask.label={source.label}: no voxel of {files[0].name} has that label; "
+                + (
+                    f"its labels are {some(f'{v:g}' for v in labels.tolist())}"
+                    if labels.size
+                    else "it is empty"
+                )
+                + ". Set mask.label to the ROI's label (0 for every non-zero voxel)."
+            )
         return Volume(inside.view(np.uint8), image.spacing, image.origin, image.direction)
     return _recipe(processed, source)
 
@@ -315,9 +327,24 @@ def _recipe(image: Volume, source: MaskSource) -> Volume:
     else:
         lower, upper = source.threshold
         mask = (image.data >= lower) & (image.data <= upper)
+    # An empty mask failed in the features as 'give the mask of this image's region of interest',
+    # which says nothing of the recipe that made it.
+    if not bool(mask.any()):
+        xp = namespace(image.data).xp
+        low, high = (float(v) for v in xp.stack([xp.nanmin(image.data), xp.nanmax(image.data)]).tolist())
+        raise FeatureError(
+            f"mask.threshold={_shown(source.threshold)} selects no voxel: the image's values (after the "
+            f"preprocessing steps) lie from {low:g} to {high:g}. Set the threshold within them."
+        )
     mask = Volume(mask, image.spacing, image.origin, image.direction)
     if source.opening_mm > 0:
         mask = morphology.opening(mask, "ball", radius_mm=source.opening_mm)
+        if not bool(mask.data.any()):
+            raise FeatureError(
+                f"mask.opening_mm={source.opening_mm:g} removes every voxel that "
+                f"mask.threshold={_shown(source.threshold)} selects (no part of the ROI is that thick); "
+                "use a smaller radius, or 0 for no opening."
+            )
     if source.fill_holes:
         mask = morphology.fill_holes(mask)
     if source.largest:
@@ -330,6 +357,13 @@ def _recipe(image: Volume, source: MaskSource) -> Volume:
                 image.direction,
             )
     return Volume(mask.data.astype(np.uint8), image.spacing, image.origin, image.direction)
+
+
+def _shown(threshold) -> str:
+    """mask.threshold as the spec writes it: ``[-100, 200]`` or ``"otsu"``."""
+    if threshold == "otsu":
+        return '"otsu"'
+    return "[" + ", ".join(f"{t:g}" for t in threshold) + "]"
 
 
 def _edges(image: Volume, mask: Volume, operator: str | None):

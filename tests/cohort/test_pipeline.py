@@ -582,6 +582,44 @@ def test_the_manifest_records_the_version_of_each_library_that_computed(tmp_path
         assert Version(recorded[0]) == Version(library.__version__), module
 
 
+def test_an_empty_mask_is_explained_by_the_mask_source_that_made_it(tmp_path):
+    # A recipe or a label that selected no voxel failed in the features as 'the mask is empty: no
+    # voxel of the ROI is set; give the mask of this image's region of interest', naming neither the
+    # threshold, the opening nor the label, and pointing at a mask the spec did not take from a file.
+    import nrrd
+
+    _, cohort = write_cohort(tmp_path, n=1)
+    study = cohort / "study_000"
+    hu = [
+        ds.pixel_array * float(ds.RescaleSlope) + float(ds.RescaleIntercept)
+        for ds in map(pydicom.dcmread, sorted((study / "ct").iterdir()))
+    ]
+    low, high = min(a.min() for a in hu), max(a.max() for a in hu)
+    labels = np.unique(nrrd.read(str(study / "mask.nrrd"))[0])
+    masks = {
+        "threshold": {"source": "recipe", "threshold": [5000, 6000], "fill_holes": False},
+        "opening": {"source": "recipe", "threshold": [-100, 300], "opening_mm": 12.0},
+        "label": {"source": "file", "pattern": "mask.nrrd", "label": 3},
+    }
+    errors = {}
+    for name, mask in masks.items():
+        spec = spec_from_dict({"mask": mask, "features": {"families": ["statistics"]}})
+        run_pipeline(spec, cohort, tmp_path / name, keep_ids=True, progress=False)
+        errors[name] = pd.read_csv(tmp_path / name / "errors.csv", dtype=str).set_index("study")["error"]
+    assert errors["threshold"]["study_000"] == (
+        f"FeatureError: mask.threshold=[5000, 6000] selects no voxel: the image's values (after the "
+        f"preprocessing steps) lie from {low:g} to {high:g}. Set the threshold within them."
+    )
+    assert errors["opening"]["study_000"].startswith(
+        "FeatureError: mask.opening_mm=12 removes every voxel that mask.threshold=[-100, 300] selects"
+    )
+    assert labels.tolist() == [0, 1]
+    assert errors["label"]["study_000"] == (
+        "FeatureError: mask.label=3: no voxel of mask.nrrd has that label; its labels are 1. Set "
+        "mask.label to the ROI's label (0 for every non-zero voxel)."
+    )
+
+
 def test_an_output_folder_that_cannot_be_made(tmp_path):
     # An output under a file, or on a read-only mount, was a FileNotFoundError (or NotADirectoryError,
     # PermissionError) traceback from mkdir.
