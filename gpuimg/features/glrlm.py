@@ -106,7 +106,11 @@ def glrlm_features(batch, grey: GreyLevels) -> dict:
     voxels = batch.sum(axis=1) @ j
     p = batch / runs[:, None, None]
     by_level, by_length = p.sum(axis=2), p.sum(axis=1)
-    mu_i, mu_j = by_level @ i, by_length @ j
+    # The variances about the means, from the whole-number run counts (exact sums): E[x^2] - E[x]^2
+    # lost the digits of grey levels far from 0 (levels 60000 and 60001: 1.5e-6 off, relatively) and gave
+    # one grey level a variance of 3e-17, not 0.
+    per_level, per_length = batch.sum(axis=2), batch.sum(axis=1)
+    mu_i, mu_j = (per_level @ i) / runs, (per_length @ j) / runs
     inv_i2, inv_j2 = 1.0 / (i * i), 1.0 / (j * j)
     return {
         "sre": by_length @ inv_j2,
@@ -122,7 +126,7 @@ def glrlm_features(batch, grey: GreyLevels) -> dict:
         "rlnu": (by_length * by_length).sum(axis=1) * runs,
         "rlnu_norm": (by_length * by_length).sum(axis=1),
         "r_perc": runs / voxels,
-        "gl_var": by_level @ (i * i) - mu_i * mu_i,
-        "rl_var": by_length @ (j * j) - mu_j * mu_j,
+        "gl_var": (per_level * (i - mu_i[:, None]) ** 2).sum(axis=1) / runs,
+        "rl_var": (per_length * (j - mu_j[:, None]) ** 2).sum(axis=1) / runs,
         "rl_entr": -(p * xp.log2(xp.where(p > 0, p, 1.0))).sum(axis=(1, 2)),
     }

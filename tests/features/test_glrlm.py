@@ -153,3 +153,24 @@ def test_2048_grey_levels(rng):
     np.testing.assert_allclose(got["r_perc"], 1.0)
     np.testing.assert_allclose(got["glnu"], 1.0)
     np.testing.assert_allclose(got["hgre"], np.mean(np.arange(1, 2049) ** 2.0), rtol=1e-12)
+
+
+def test_variances_of_far_grey_levels_and_of_one_level():
+    """gl_var and rl_var were E[x^2] - E[x]^2: grey levels 60000 and 60001 (a fixed bin size of 1 far
+    above the lower bound) were 1.5e-6 off, relatively, and one grey level had a variance of about 1e-17,
+    not IBSI's 0 (its run fractions summed to 1 only up to rounding). Against the plain NumPy
+    definition about the mean, and the closed form 0 for one level and for one run length."""
+    levels = np.array([60000.0, 60001.0])
+    counts = np.array(
+        [
+            [[3.0, 1.0, 0.0], [2.0, 0.0, 1.0]],
+            [[5.0, 2.0, 1.0], [0.0, 0.0, 0.0]],  # one grey level
+            [[0.0, 7.0, 0.0], [0.0, 3.0, 0.0]],  # one run length
+        ]
+    )
+    got = glrlm_features(counts, GreyLevels(None, levels, 60001, None, None))
+    want = reference_features(counts[0], levels)
+    # sums of a few products of small counts and levels: a few ulps of the variance
+    np.testing.assert_allclose(got["gl_var"][0], want["gl_var"], rtol=1e-12)
+    np.testing.assert_allclose(got["rl_var"][0], want["rl_var"], rtol=1e-12)
+    assert got["gl_var"][1] == 0.0 and got["rl_var"][2] == 0.0
