@@ -186,3 +186,16 @@ def test_2048_grey_levels(rng):
     # through the framework, which holds a few of the 32 MB matrices at a time
     features = glcm(prepare(image, np.ones(image.shape), spacing=1.0, settings=grey.settings))
     np.testing.assert_allclose(features["cm_contrast_3D_avg"], np.mean(contrasts), rtol=1e-9)
+
+
+def test_variance_and_correlation_of_far_grey_levels():
+    """joint_var was E[v^2] - mu^2 and corr (E[ij] - mu^2) / var: grey levels 60000 to 60003 (a fixed
+    bin size of 1 far above the lower bound) made them 3e-7 off, relatively. Against the plain NumPy
+    definitions about the means."""
+    levels = np.array([60000.0, 60001.0, 60003.0])
+    counts = np.array([[[4.0, 3.0, 1.0], [3.0, 2.0, 0.0], [1.0, 0.0, 6.0]]])
+    got = glcm_features(counts, GreyLevels(None, levels, 60003, None, None))
+    want = reference_features(counts[0], levels, 60003)
+    for name in ("joint_var", "corr"):
+        # sums of a few products of small counts and levels: a few ulps
+        np.testing.assert_allclose(got[name][0], want[name], rtol=1e-12, err_msg=name)
