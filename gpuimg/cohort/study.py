@@ -72,6 +72,9 @@ def process_study(task: StudyTask) -> dict:
     """
     replacements = {str(task.path): f"<study {task.study_id}>", task.name: task.study_id}
     result = {"study": task.study_id, "patient": None, "times": {}, "inputs": task.inputs}
+    # The stage running, for an error without a message (SciPy's MemoryError() for an opening's large
+    # ball): its row read 'MemoryError: ' and said nothing more.
+    where = {"stage": "read"}
     # Warnings (pydicom's header checks) may quote header values: they never reach a log.
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -89,7 +92,7 @@ def process_study(task: StudyTask) -> dict:
             result["patient"] = (
                 _text(patient) if task.spec.keep_ids else pseudonym(task.key, "patient", patient)
             )
-            row, clipped, preview = _measure(task, series, others, result["times"])
+            row, clipped, preview = _measure(task, series, others, result["times"], where)
             result["row"] = {
                 "study": task.study_id,
                 "patient": result["patient"],
@@ -105,7 +108,8 @@ def process_study(task: StudyTask) -> dict:
                 # chosen series, or, where none was chosen (its files may name the patient, as may the
                 # descriptions of the series that did not match), from the study's first DICOM file.
                 replacements.update(_study_secrets(task, series, found, result["patient"]))
-            result["error"] = _text(scrub(f"{type(exc).__name__}: {exc}", replacements))
+            reason = str(exc) or f"(no message) in the {where['stage']} stage"
+            result["error"] = _text(scrub(f"{type(exc).__name__}: {reason}", replacements))
     return result
 
 
@@ -140,10 +144,15 @@ def fingerprint(folder: Path) -> str:
     return digest.hexdigest()[:16]
 
 
-def _measure(task: StudyTask, series, others: list[Path], times: dict) -> tuple[dict, bool, dict | None]:
+def _measure(
+    task: StudyTask, series, others: list[Path], times: dict, where: dict
+) -> tuple[dict, bool, dict | None]:
+    """The study's feature row, whether its ROI is clipped, and its preview; ``times`` gets the seconds
+    of each stage, ``where["stage"]`` the stage running."""
     spec = task.spec
 
     def timed(stage, func):
+        where["stage"] = stage
         start = time.perf_counter()
         value = func()
         times[stage] = times.get(stage, 0.0) + time.perf_counter() - start
@@ -168,6 +177,7 @@ def _measure(task: StudyTask, series, others: list[Path], times: dict) -> tuple[
     if gradient is not None:
         row.update(gradient[1])
     edge_image = None if gradient is None else gradient[0]
+    where["stage"] = "report preview"
     preview = _preview(image, processed, mask, edge_image) if task.preview else None
     return row, _clipped(mask.data), preview
 

@@ -620,6 +620,25 @@ def test_an_empty_mask_is_explained_by_the_mask_source_that_made_it(tmp_path):
     )
 
 
+def test_an_error_without_a_message_is_recorded_with_its_stage(tmp_path, monkeypatch):
+    # SciPy's binary erosion raises MemoryError() without a message for a large ball (mask.opening_mm
+    # = 40 on 1.25 mm voxels): the study's row in errors.csv read 'MemoryError: ' and nothing more.
+    def opening(*args, **kwargs):
+        raise MemoryError()
+
+    monkeypatch.setattr(gpuimg.morphology, "opening", opening)
+    _, cohort = write_cohort(tmp_path, n=1)
+    spec = spec_from_dict(
+        {
+            "mask": {"source": "recipe", "threshold": [-100, 300], "opening_mm": 40.0},
+            "features": {"families": ["statistics"]},
+        }
+    )
+    run_pipeline(spec, cohort, tmp_path / "out", keep_ids=True, progress=False)
+    errors = pd.read_csv(tmp_path / "out" / "errors.csv", dtype=str)
+    assert errors["error"].tolist() == ["MemoryError: (no message) in the segment stage"]
+
+
 def test_an_output_folder_that_cannot_be_made(tmp_path):
     # An output under a file, or on a read-only mount, was a FileNotFoundError (or NotADirectoryError,
     # PermissionError) traceback from mkdir.
