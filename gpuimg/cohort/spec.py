@@ -464,7 +464,7 @@ def _learning(table: dict, base: Path) -> Learning:
         if kind not in table:
             continue
         where = f"learning.{kind}"
-        entry = _table(table, kind)
+        entry = _table(table, kind, "learning")
         # Clustering learns from the features alone: a target there would be ignored without a word.
         _known(
             where,
@@ -506,10 +506,12 @@ def _learning(table: dict, base: Path) -> Learning:
     )
 
 
-def _table(document: dict, name: str) -> dict:
+def _table(document: dict, name: str, within: str = "") -> dict:
+    """The table ``name`` of ``document`` (of the table ``within``, as ``learning``), or an empty one."""
     value = document.get(name, {})
     if not isinstance(value, dict):
-        raise ConfigError(f"{name} must be a table ([{name}]); got {value!r}.")
+        key = f"{within}.{name}" if within else name
+        raise ConfigError(f"{key} must be a table ([{key}]); got {value!r}.")
     return value
 
 

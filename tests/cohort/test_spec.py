@@ -121,6 +121,11 @@ from gpuimg.features import FAMILIES
             {"mask": {"source": "file", "pattern": "../study_000/mask.nrrd"}},
             r"mask\.pattern='\.\./study_000/mask\.nrrd' must be a glob inside each study folder",
         ),
+        # A task given as a value: the message named a table [classification], which is no table of a spec.
+        (
+            {"mask": {"source": "rtstruct"}, "learning": {"labels": "l.csv", "classification": "label"}},
+            r"^learning\.classification must be a table \(\[learning\.classification\]\); got 'label'\.$",
+        ),
     ],
 )
 def test_each_mistake_names_its_key(document, message):
