@@ -11,7 +11,8 @@ same count, sizes and boxes as ``scipy.ndimage`` on the whole mask.
 
 With ``--zarr``, end to end instead: ``bench_out_of_core.py``'s ``label`` (smoothing, threshold,
 ``label``, labels written Zarr to Zarr), each run in a fresh process, ``gpuimg.morphology.label``
-calling either revision's ``label_chunks``; wall time and peak RSS.
+calling either revision's ``label_chunks`` and ``write_chunked`` either revision's ``row_slices`` (the
+runs of rows it computes at a time); wall time and peak RSS.
 """
 
 import argparse
@@ -60,7 +61,10 @@ def _end_to_end(args, before: Path, folder: Path) -> None:
 
     source = folder / "source.zarr"
     threshold = bench_out_of_core.write_source(source, args.shape, args.chunks)
-    swap = _LOAD.format(path=str(before)) + "gpuimg.morphology.labels.label_chunks = before.label_chunks\n"
+    swap = _LOAD.format(path=str(before)) + (
+        "gpuimg.morphology.labels.label_chunks = before.label_chunks\n"
+        "gpuimg.io.chunked.row_slices = before.row_slices\n"
+    )
     print(f"mask {'x'.join(map(str, args.shape))}, chunks {'x'.join(map(str, args.chunks))}", flush=True)
     for repeat in range(args.repeat):
         for name in ("before", "after"):
@@ -69,7 +73,11 @@ def _end_to_end(args, before: Path, folder: Path) -> None:
                 source=str(source), target=str(target), name="label", threshold=threshold
             )
             if name == "before":
-                code = code.replace("import gpuimg\n", "import gpuimg, gpuimg.morphology.labels\n" + swap, 1)
+                code = code.replace(
+                    "import gpuimg\n",
+                    "import gpuimg, gpuimg.io.chunked, gpuimg.morphology.labels\n" + swap,
+                    1,
+                )
             row = bench_out_of_core._run(code)
             print(
                 f"{name:<7} label {row['seconds']:7.1f} s   peak RSS {row['peak_rss_gib']:.2f} GiB   "

@@ -151,18 +151,61 @@ if hasattr(os, "register_at_fork"):  # a forked child has none of its parent's t
     os.register_at_fork(after_in_child=_pool.cache_clear)
 
 
-def row_slices(x) -> list[slice]:
-    """The slices of the Dask array ``x``'s rows of chunks along its first axis, to compute one at a time.
+def row_slices(x, bytes_per_voxel: float | None = None) -> list[slice]:
+    """The slices of the Dask array ``x`` along its first axis to compute one after another: runs of
+    whole rows of chunks, each as long as Dask's threads need and the memory budget allows.
 
     Dask's scheduler, given a whole chain at once, reads the halo pieces of chunks far ahead of the
     chunks that consume them (the reads have no dependencies, so they are always ready): peak memory
     grew with the volume (a 1 GiB volume in 16 MiB chunks kept about 0.45 GiB more than half of it).
-    Computing a row (with the halos it needs from the rows beside it) at a time bounds memory by a
-    row of chunks and its halos, whatever the volume. A chain of stencils recomputes the rows next to
-    each row as far as its halos reach (a single stencil or a labelling on a store only rereads them).
+    Computing a run of rows (with the halos it needs from the rows beside it) at a time bounds memory
+    by that run and its halos, whatever the volume. A run holds at least one chunk per thread of the
+    scheduler, so that every core works also where a row is one chunk (slab chunks, a CT in chunks of
+    whole slices), unless its chunks would need more than the memory budget
+    (:func:`gpuimg._support.max_bytes`); a row is never split. A chain of stencils recomputes the rows
+    next to each run as far as its halos reach (a single stencil or a labelling on a store only
+    rereads them).
+
+    Parameters
+    ----------
+    x : dask.array.Array
+    bytes_per_voxel : float, optional
+        What computing one voxel of ``x`` holds in memory [bytes]; by default its result and the image
+        it is made from (up to 8 bytes, a float64 image).
     """
     bounds = np.concatenate([[0], np.cumsum(x.chunks[0])]).astype(int).tolist()
-    return [slice(lo, hi) for lo, hi in itertools.pairwise(bounds)]
+    return [slice(bounds[run.start], bounds[run.stop]) for run in _row_runs(x, bytes_per_voxel)]
+
+
+def _row_runs(x, bytes_per_voxel: float | None = None) -> list[range]:
+    """The runs of :func:`row_slices`, as ranges of indices of rows of chunks."""
+    from gpuimg._support import max_bytes
+
+    if bytes_per_voxel is None:
+        bytes_per_voxel = x.dtype.itemsize + 8
+    rows, per_row = len(x.chunks[0]), int(np.prod(x.numblocks[1:], dtype=np.int64))
+    wanted = _scheduler_threads()
+    plane = float(np.prod(x.shape[1:], dtype=np.float64)) * bytes_per_voxel  # a voxel thick
+    budget = max_bytes() if wanted > per_row else 0  # a row alone is enough: the budget is not read
+    bounds = np.concatenate([[0], np.cumsum(x.chunks[0])]).astype(int).tolist()
+    runs, first = [], 0
+    for row in range(1, rows + 1):
+        full = (row - first) * per_row >= wanted
+        if full or row == rows or (bounds[row + 1] - bounds[first]) * plane > budget:
+            runs.append(range(first, row))
+            first = row
+    return runs
+
+
+def _scheduler_threads() -> int:
+    """How many tasks Dask's scheduler runs at once here: 1 for the synchronous one, else its
+    ``num_workers`` or the cores this process may use."""
+    import dask
+    import dask.system
+
+    if dask.config.get("scheduler", None) in ("sync", "synchronous", "single-threaded"):
+        return 1
+    return int(dask.config.get("num_workers", None) or dask.system.CPU_COUNT)
 
 
 class ChunkLabels(NamedTuple):
@@ -180,15 +223,16 @@ def label_chunks(mask, structure: np.ndarray, *, seed: int | None = None) -> Chu
     """Connected components of the Dask mask ``mask``, merged across its chunks, numbered as
     ``scipy.ndimage.label`` numbers them, with their sizes and boxes, in memory bounded by a few chunks.
 
-    Each chunk is labelled on its own; one pass over the chunks, a row along the first axis at a
-    time, keeps per chunk only small summaries: its label count and per label the raster index of
-    its first voxel, its size and its box. Labels that touch across a face (through any neighbour of
-    ``structure``, also diagonally across chunk edges and corners) are paired as each row is done,
-    from its faces and the last faces of the row before, which are then dropped; the pairs are joined
-    as a graph's connected components (SciPy's ``csgraph``), and the components are numbered in the order
-    of their first voxel in the whole volume: SciPy's numbering. The labels themselves stay lazy:
-    each chunk is labelled again and mapped through a lookup table when the result is computed, so
-    the volume is never held whole.
+    Each chunk is labelled on its own; one pass over the chunks, a run of rows along the first axis
+    at a time (:func:`row_slices`: the run's chunks in parallel on Dask's threads, as many rows as the
+    memory budget allows), keeps per chunk only small summaries: its label count and per label the
+    raster index of its first voxel, its size and its box. Labels that touch across a face (through
+    any neighbour of ``structure``, also diagonally across chunk edges and corners) are paired as each
+    row is done, from its faces and the last faces of the row before, which are then dropped; the
+    pairs are joined as a graph's connected components (SciPy's ``csgraph``), and the components are
+    numbered in the order of their first voxel in the whole volume: SciPy's numbering, whatever the
+    chunks and the scheduler. The labels themselves stay lazy: each chunk is labelled again and mapped
+    through a lookup table when the result is computed, so the volume is never held whole.
 
     Parameters
     ----------
@@ -242,41 +286,24 @@ def label_chunks(mask, structure: np.ndarray, *, seed: int | None = None) -> Chu
     starts = [np.concatenate([[0], np.cumsum(c)[:-1]]).astype(np.int64) for c in mask.chunks]
     shifts = (np.array(list(np.ndindex(*(3,) * mask.ndim))) - 1)[structure.ravel()]
     summaries, offsets, edges, by_index, total = [], [], [np.zeros((0, 2), dtype=np.int64)], {}, 0
-    for row, blocks in enumerate(mask.to_delayed()):  # a row of chunks at a time: see row_slices
+    blocks = mask.to_delayed()
+    # A run of rows of chunks at a time, the run's chunks summarised in parallel (see row_slices): a
+    # chunk in flight holds its mask, its int32 labels and what made the mask (up to float64).
+    for run in _row_runs(mask, mask.dtype.itemsize + 4 + 8):
+        indices = [index for index in np.ndindex(*blocks.shape) if index[0] in run]  # raster order
         tasks = []
-        for inner, block in zip(np.ndindex(*blocks.shape), blocks.ravel(), strict=True):
-            start = tuple(int(starts[axis][i]) for axis, i in enumerate((row, *inner)))
-            tasks.append(dask.delayed(_chunk_summary)(block, structure, start, mask.shape, seed))
-        for inner, summary in zip(np.ndindex(*blocks.shape), dask.compute(*tasks), strict=True):
-            by_index[(row, *inner)] = (summary, total)
-            summaries.append(summary)
-            offsets.append(total)
-            total += summary["count"]
-        # The row's joins to the row before and inside itself; then its faces but the last are dropped,
-        # and the row before's last: the summaries kept grow by a few numbers per label, no more.
-        for axis in range(mask.ndim):
-            for before_row in [row - 1] if axis == 0 else range(mask.numblocks[axis] - 1):
-                if before_row < 0:
-                    continue
-                fixed = {} if axis == 0 else {0: row}
-                before = _face_plane(by_index, mask.numblocks, axis, before_row, "high", fixed)
-                after = _face_plane(by_index, mask.numblocks, axis, before_row + 1, "low", fixed)
-                # Each pair as one int64, a * span + b (span² fits for up to 3e9 labels): unique of
-                # numbers, about 10x faster than unique(axis=0) of the pairs, which sorts them as bytes.
-                span, keys = total + 1, []
-                for shift in shifts[shifts[:, axis] == 1]:
-                    a, b = _shifted_pair(before, after, shift, axis)
-                    both = (a > 0) & (b > 0)
-                    keys.append(a[both] * span + b[both])
-                if keys:  # none where the structure joins nothing along this axis
-                    keys = np.unique(np.concatenate(keys))
-                    edges.append(np.stack(np.divmod(keys, span), axis=1))
-        for index, (summary, _) in by_index.items():
-            if index[0] == row - 1:
-                summary["high"] = None
-            elif index[0] == row:
-                summary["low"] = None
-                summary["high"] = [summary["high"][0]] + [None] * (mask.ndim - 1)
+        for index in indices:
+            start = tuple(int(starts[axis][i]) for axis, i in enumerate(index))
+            tasks.append(dask.delayed(_chunk_summary)(blocks[index], structure, start, mask.shape, seed))
+        summarised = dict(zip(indices, dask.compute(*tasks), strict=True))
+        for row in run:  # the merge, a row at a time
+            for index in [index for index in indices if index[0] == row]:
+                summary = summarised.pop(index)
+                by_index[index] = (summary, total)
+                summaries.append(summary)
+                offsets.append(total)
+                total += summary["count"]
+            edges += _join_row(by_index, mask.numblocks, row, shifts, total)
     pairs = np.concatenate(edges)
     graph = scipy.sparse.coo_matrix(
         (np.ones(len(pairs), dtype=np.int8), (pairs[:, 0], pairs[:, 1])), shape=(total + 1, total + 1)
@@ -382,6 +409,38 @@ def _chunk_summary(block, structure, start, shape, seed):
         "low": [faces.get((a, 0)) for a in range(ndim)],
         "high": [faces.get((a, labels.shape[a] - 1)) for a in range(ndim)],
     }
+
+
+def _join_row(by_index, numblocks, row, shifts, total) -> list[np.ndarray]:
+    """The distinct pairs of whole-volume labels (shape (n, 2)) touching across the faces of the chunks
+    in ``row`` (along the first axis) with the row before and with each other, through ``shifts``; then
+    the row's faces but its last and the row before's last are dropped from ``by_index``, so that the
+    summaries kept grow by a few numbers per label, no more."""
+    edges = []
+    for axis in range(len(numblocks)):
+        for before_row in [row - 1] if axis == 0 else range(numblocks[axis] - 1):
+            if before_row < 0:
+                continue
+            fixed = {} if axis == 0 else {0: row}
+            before = _face_plane(by_index, numblocks, axis, before_row, "high", fixed)
+            after = _face_plane(by_index, numblocks, axis, before_row + 1, "low", fixed)
+            # Each pair as one int64, a * span + b (span² fits for up to 3e9 labels): unique of
+            # numbers, about 10x faster than unique(axis=0) of the pairs, which sorts them as bytes.
+            span, keys = total + 1, []
+            for shift in shifts[shifts[:, axis] == 1]:
+                a, b = _shifted_pair(before, after, shift, axis)
+                both = (a > 0) & (b > 0)
+                keys.append(a[both] * span + b[both])
+            if keys:  # none where the structure joins nothing along this axis
+                keys = np.unique(np.concatenate(keys))
+                edges.append(np.stack(np.divmod(keys, span), axis=1))
+    for index, (summary, _) in by_index.items():
+        if index[0] == row - 1:
+            summary["high"] = None
+        elif index[0] == row:
+            summary["low"] = None
+            summary["high"] = [summary["high"][0]] + [None] * (len(numblocks) - 1)
+    return edges
 
 
 def _face_plane(by_index, numblocks, axis, row, side, fixed):

@@ -3,7 +3,8 @@ NIfTI chunk by chunk, never gathered whole.
 
 A chain of gpuimg operations on a Dask array (``gaussian_filter``, ``median_filter``,
 ``gradient_magnitude``, ``canny``, ``label``, ...) stays lazy; :func:`write_chunked` computes it a
-row of chunks along z at a time into the file, so memory holds a row (and its halos), not the volume.
+run of rows of chunks along z at a time into the file (a chunk per thread of Dask's scheduler, within
+the memory budget), so memory holds a run (and its halos), not the volume.
 """
 
 from __future__ import annotations
@@ -89,8 +90,8 @@ def write_chunked(image, path: str | os.PathLike, *, spacing=None, origin=None, 
     Parameters
     ----------
     image : dask.array.Array, NumPy array or Volume
-        A lazy result (a chain of gpuimg operations on a Dask array) is computed here, a row of
-        chunks along z at a time.
+        A lazy result (a chain of gpuimg operations on a Dask array) is computed here, a run of
+        rows of chunks along z at a time.
     path : str or path
         ``.zarr`` (a folder; Zarr's default compression, the image's chunks) or ``.nii`` /
         ``.nii.gz`` (RAS on disk, as :func:`gpuimg.io.write_image` writes it).
@@ -113,8 +114,9 @@ def write_chunked(image, path: str | os.PathLike, *, spacing=None, origin=None, 
 
     Notes
     -----
-    Peak memory is that of one row of chunks along z, computed in parallel, with the halos its
-    operations need (see :func:`gpuimg.backend.chunks.row_slices`), plus whatever a chain's
+    Peak memory is that of one run of rows of chunks along z (a chunk per thread of Dask's scheduler,
+    fewer where the memory budget is less, never less than a row), computed in parallel, with the
+    halos its operations need (see :func:`gpuimg.backend.chunks.row_slices`), plus whatever a chain's
     reductions keep (``label`` keeps a few integers per component), whatever the volume's length.
 
     Examples

@@ -176,3 +176,80 @@ def test_dask_arrays_of_unknown_chunk_sizes_are_a_parameter_error():
         map_stencil(functools.partial(ndi.uniform_filter, size=3), mask, depth=1, periodic=False, dtype=bool)
     known = mask.compute_chunk_sizes()  # what the message asks for: then both work
     assert label_chunks(known, np.ones((3, 3, 3), bool)).count == 1
+
+
+@pytest.mark.parametrize("scheduler", ["threads", "synchronous"])
+@pytest.mark.parametrize(
+    "chunks",
+    [(1, 40, 36), (4, 40, 36), (7, 13, 36), ((5, 1, 9, 2, 6, 7), (40,), (11, 25)), 12],
+    ids=["slices", "slabs", "bricks", "irregular", "cubes"],
+)
+def test_label_chunks_whatever_the_chunks_and_the_scheduler(rng, scheduler, chunks):
+    """Components of smoothed noise (each across many chunks) and seeds in them: SciPy's labels on
+    the whole array, numbered as SciPy numbers them, with its sizes, boxes and seeded components, for
+    chunks of single slices and slabs (one chunk per row of chunks: runs of rows summarised at once
+    on Dask's threads), bricks, irregular chunks and cubes, on 3 threads and on the synchronous
+    scheduler alike."""
+    import dask
+
+    smooth = ndi.gaussian_filter(rng.normal(size=(30, 40, 36)), 2.0)
+    classes = (smooth > np.percentile(smooth, 80)).astype(np.uint8)  # 10 to 30 components
+    classes[(classes == 1) & (rng.random(classes.shape) > 0.995)] = 2
+    structure = ndi.generate_binary_structure(3, 3)
+    want, count = ndi.label(classes, structure)
+    with dask.config.set(scheduler=scheduler, num_workers=3):
+        found = label_chunks(da.from_array(classes, chunks=chunks), structure, seed=2)
+        labels = found.labels.compute()
+    assert found.count == count > 5
+    np.testing.assert_array_equal(labels, want)
+    np.testing.assert_array_equal(found.sizes, np.bincount(want.ravel())[1:])
+    boxes = ndi.find_objects(want)
+    np.testing.assert_array_equal(found.lows, [[s.start for s in box] for box in boxes])
+    np.testing.assert_array_equal(found.highs, [[s.stop for s in box] for box in boxes])
+    np.testing.assert_array_equal(found.seeded, np.isin(np.arange(1, count + 1), want[classes == 2]))
+
+
+def test_label_chunks_summarises_slab_chunks_in_parallel_within_the_memory_budget(rng, monkeypatch):
+    """With slab chunks (one chunk per row of chunks along z, as a CT in chunks of whole slices) each
+    chunk's summary was a dask.compute of its own: one task at a time, one core working whatever the
+    scheduler's threads. Now a run of rows, a chunk per thread, is summarised at once: the first two
+    summaries meet at a barrier on 2 threads (they timed out, one after the other, before). A run
+    never holds more chunks than threads, and only one row where the memory budget is less than two
+    chunks' mask and labels (1 + 4 bytes a voxel). The labels still SciPy's."""
+    import itertools
+    import threading
+
+    import dask
+
+    from gpuimg.backend import chunks as chunks_module
+
+    mask = rng.random((24, 16, 16)) > 0.7
+    structure = ndi.generate_binary_structure(3, 3)
+    want, _ = ndi.label(mask, structure)
+    lazy = da.from_array(mask, chunks=(2, 16, 16))  # 12 rows of one chunk of 512 voxels
+    summarise, calls, met = chunks_module._chunk_summary, itertools.count(), []
+    barrier = threading.Barrier(2, timeout=10)
+
+    def summary(*args):
+        if next(calls) < 2:
+            try:
+                met.append(barrier.wait() >= 0)
+            except threading.BrokenBarrierError:
+                met.append(False)
+        return summarise(*args)
+
+    compute, sizes = dask.compute, []
+    monkeypatch.setattr(chunks_module, "_chunk_summary", summary)
+    monkeypatch.setattr(dask, "compute", lambda *tasks, **k: sizes.append(len(tasks)) or compute(*tasks, **k))
+    with dask.config.set(scheduler="threads", num_workers=2):
+        found = label_chunks(lazy, structure)
+    assert met == [True, True]
+    assert sum(sizes) == 12 and max(sizes) == 2
+    np.testing.assert_array_equal(compute(found.labels)[0], want)
+
+    sizes.clear()
+    monkeypatch.setenv("GPUIMG_MAX_BYTES", str(2 * 512 * (1 + 4) - 1))
+    with dask.config.set(scheduler="threads", num_workers=4):
+        found = label_chunks(lazy, structure)
+    assert sizes == [1] * 12
+    np.testing.assert_array_equal(compute(found.labels)[0], want)

@@ -134,3 +134,36 @@ def test_a_nifti_suffix_in_mixed_case_is_refused_as_read_image_and_niftilib_do(t
     path.rename(tmp_path / "out.Nii.gz")
     with pytest.raises(RuntimeError):
         sitk.ReadImage(str(tmp_path / "out.Nii.gz"))
+
+
+@pytest.mark.parametrize("suffix", [".zarr", ".nii.gz"])
+def test_slab_chunks_are_written_on_all_threads(tmp_path, volume, suffix):
+    """A volume in slab chunks (one chunk per row along z, as a CT in chunks of whole slices) was
+    computed a row, so one chunk, at a time: one core working whatever Dask's threads. Now a run of
+    rows with a chunk per thread: the first two chunks are computed at once on 2 threads (they met at
+    a barrier; before, each waited for the other in vain). The file holds the computed volume."""
+    import itertools
+    import threading
+
+    import dask
+
+    barrier, calls, met = threading.Barrier(2, timeout=10), itertools.count(), []
+
+    def plus_one(block):
+        if next(calls) < 2:
+            try:
+                met.append(barrier.wait() >= 0)
+            except threading.BrokenBarrierError:
+                met.append(False)
+        return block + np.float32(1.0)
+
+    meta = np.empty((0, 0, 0), np.float32)  # else Dask calls plus_one on an empty array to find it
+    lazy = da.from_array(volume, chunks=(2, 21, 22)).map_blocks(plus_one, meta=meta)
+    with dask.config.set(scheduler="threads", num_workers=2):
+        path = write_chunked(lazy, tmp_path / f"ct{suffix}", spacing=SPACING)
+    assert met == [True, True]
+    if suffix == ".zarr":
+        written = np.asarray(open_zarr(path).data)
+    else:
+        written = np.asarray(nib.load(path).dataobj).transpose(2, 1, 0)  # (x, y, z) on disk
+    np.testing.assert_array_equal(written, volume + np.float32(1.0))
