@@ -146,6 +146,26 @@ class Volume:
             "gpuimg.preprocess.crop_to_mask to keep the geometry)."
         )
 
+    def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
+        """Refuse NumPy's ufuncs, ``np.sqrt(volume)`` and the operators of a NumPy operand on the left
+        (``np.float64(2) * volume``, which calls ``np.multiply``), as ``volume * 2`` is refused: their
+        result would be the voxels without the geometry. ``np.asarray(volume)`` still gives the voxels."""
+        out = kwargs.get("out")
+        out = out if isinstance(out, tuple) else () if out is None else (out,)
+        # array + volume calls np.add(array, volume); with the Volume first, np.add was called by name.
+        reflected = len(inputs) == 2 and not isinstance(inputs[0], Volume) and isinstance(inputs[1], Volume)
+        symbol = _UFUNC_SYMBOLS.get(ufunc.__name__) if method == "__call__" and reflected else None
+
+        def written(volume: str) -> str:
+            shown = [_operand(item, volume) for item in inputs]
+            if symbol is not None and not kwargs:
+                return f"{shown[0]} {symbol} {shown[1]}"
+            shown += [f"out={_operand(item, volume)}" for item in out]
+            call = "" if method == "__call__" else f".{method}"
+            return f"np.{ufunc.__name__}{call}({', '.join(shown)})"
+
+        self._not_an_array(written("volume"), written("volume.data"))
+
     def to(self, device: str) -> "Volume":
         """The same volume with its voxels on ``device`` ("auto", "cpu" or "cuda")."""
         return dataclasses.replace(self, data=to_device(self.data, device))
@@ -153,6 +173,8 @@ class Volume:
     def __array__(self, dtype=None, copy=None) -> np.ndarray:
         """The voxels as a NumPy array, for ``np.asarray(volume)`` and NumPy's functions (the geometry
         stays behind). As with CuPy, voxels on a GPU are not copied implicitly: use :func:`gpuimg.to_numpy`.
+        NumPy's ufuncs and operators (``np.sqrt(volume)``, ``array + volume``) are refused, as
+        ``volume + 1`` is (:meth:`__array_ufunc__`).
         """
         if self.device != "cpu":
             raise DeviceError(
@@ -167,6 +189,26 @@ class Volume:
 _ARRAY_ATTRIBUTES = frozenset(
     name for name in dir(np.ndarray) if not name.startswith("_") and name not in ("shape", "dtype", "device")
 ) | {"get", "compute", "chunks"}
+
+
+#: The operators whose NumPy ufunc a NumPy operand on the left calls (``array + volume``: np.add).
+_UFUNC_SYMBOLS = {
+    "less": "<", "less_equal": "<=", "greater": ">", "greater_equal": ">=", "equal": "==", "not_equal": "!=",
+    "add": "+", "subtract": "-", "multiply": "*", "true_divide": "/", "divide": "/", "floor_divide": "//",
+    "remainder": "%", "power": "**", "bitwise_and": "&", "bitwise_or": "|", "bitwise_xor": "^",
+    "matmul": "@",
+}  # fmt: skip
+
+
+def _operand(value, volume: str) -> str:
+    """``value`` as a message writes an operand: ``volume`` (or its advice) for a Volume, else its
+    repr up to 30 characters (a NumPy scalar, which NumPy's operators pass on as a 0-d array, as
+    itself), else its type's name."""
+    if isinstance(value, Volume):
+        return volume
+    if isinstance(value, np.ndarray) and value.ndim == 0:
+        value = value[()]
+    return repr(value) if len(repr(value)) <= 30 else type(value).__name__
 
 
 def _operator(symbol: str, reflected: bool = False):
@@ -284,15 +326,22 @@ def accepts_volume(func):
     results (numbers, tables, meshes) are returned as they are.
 
     The image (or the Volume's voxels) is checked first by :func:`gpuimg._support.as_image`: a
-    list becomes an array, float16 becomes float32, big-endian values become native, and a 0-d
-    array or a complex, object or string dtype raises a ParameterError naming it.
+    list becomes an array, float16 becomes float32 and longdouble float64, big-endian values become
+    native, and a 0-d array or a complex, object or string dtype raises a ParameterError naming it.
     """
     signature = inspect.signature(func)
     takes_spacing = "spacing" in signature.parameters
     takes_mask = "mask" in signature.parameters
+    first = next(iter(signature.parameters))  # the image's own name: marching_cubes(volume=...)
 
     @functools.wraps(func)
-    def wrapper(image, *args, **kwargs):
+    def wrapper(*args, **kwargs):
+        if args:
+            image, args = args[0], args[1:]
+        elif first in kwargs:
+            image = kwargs.pop(first)
+        else:
+            return func(*args, **kwargs)  # the call's own TypeError for the missing image
         if takes_mask and isinstance(image, Volume):
             try:
                 mask = signature.bind(image, *args, **kwargs).arguments.get("mask")

@@ -152,6 +152,39 @@ def test_a_volume_used_as_an_array_points_to_its_voxels(use, expression, advice,
     assert not hasattr(volume, "max") and not hasattr(volume, "no_such_name")  # AttributeError still
 
 
+@pytest.mark.parametrize(
+    ("use", "expression", "advice"),
+    [
+        (lambda v: np.int16(3) != v, r"np.int16\(3\) != volume", r"np.int16\(3\) != volume.data"),
+        (lambda v: np.int16(3) == v, r"np.int16\(3\) == volume", r"np.int16\(3\) == volume.data"),
+        (lambda v: np.float64(2) * v, r"np.float64\(2.0\) \* volume", r"np.float64\(2.0\) \* volume.data"),
+        (lambda v: np.float32(-400) < v, r"np.float32\(-400.0\) < volume", r"< volume.data"),
+        (lambda v: np.int64(1000) + v, r"np.int64\(1000\) \+ volume", r"np.int64\(1000\) \+ volume.data"),
+        (lambda v: np.bool_(True) & v, r"np.True_ & volume", r"np.True_ & volume.data"),
+        (lambda v: np.ones(4) + v, r"array\(\[1., 1., 1., 1.\]\) \+ volume", r"\) \+ volume.data"),
+        (lambda v: np.ones(4) ** v, r"array\(\[1., 1., 1., 1.\]\) \*\* volume", r"\*\* volume.data"),
+        (lambda v: np.zeros((2, 3, 4)) - v, r"ndarray - volume", r"ndarray - volume.data"),
+        (lambda v: np.zeros((2, 3, 4)) == v, r"ndarray == volume", r"ndarray == volume.data"),
+        (lambda v: np.ones((4, 4)) @ v, r"ndarray @ volume", r"ndarray @ volume.data"),
+        (lambda v: np.sqrt(v), r"np.sqrt\(volume\)", r"np.sqrt\(volume.data\)"),
+        (lambda v: np.add(v, 1), r"np.add\(volume, 1\)", r"np.add\(volume.data, 1\)"),
+        (lambda v: np.maximum.reduce(v), r"np.maximum.reduce\(volume\)", r"np.maximum.reduce\(volume.data\)"),
+    ],
+)
+def test_numpy_operand_on_the_left_is_refused_as_on_the_right(use, expression, advice):
+    """volume == 3 and 3 + volume were refused, but np.int16(3) != volume, np.float64(2) * volume and
+    np.ones(4) + volume went through NumPy, which took the voxels (geometry dropped) and gave an array,
+    as did np.sqrt(volume). The advice, applied, gives NumPy's result on the voxels; np.asarray(volume)
+    still gives them."""
+    voxels = np.arange(-1000, 1400, 100, dtype=np.int16).reshape(2, 3, 4)
+    volume = gpuimg.Volume(voxels, spacing=(2.0, 1.0, 1.0))
+    with pytest.raises(gpuimg.VolumeUsageError, match=rf"^{expression}: .*{advice}") as info:
+        use(volume)
+    assert isinstance(info.value, TypeError)
+    assert np.asarray(volume) is voxels
+    assert np.mean(np.asarray(volume)) == np.mean(voxels.astype(np.float64))
+
+
 def test_one_spacing_is_isotropic_as_for_every_function():
     """Volume(data, spacing=0.8) was a GeometryError, while every function's spacing= takes one number
     for all axes."""
@@ -186,3 +219,23 @@ def test_a_volume_and_another_spacing_is_refused_not_one_of_them_dropped():
     got = gaussian_filter(volume, sigma_mm=2.0, spacing=[2.5, 0.7, 0.7])
     expected = ndi.gaussian_filter(voxels, sigma=np.divide(2.0, (2.5, 0.7, 0.7)))
     np.testing.assert_allclose(got.data, expected, rtol=1e-12, atol=1e-12)  # float64 both, same taps
+
+
+def test_the_image_may_be_given_by_its_own_name():
+    """distance_transform(mask=...) was "TypeError: distance_transform() missing 1 required positional
+    argument: 'image'": the Volume-taking wrapper named its first parameter image, whatever the
+    function's own (mask, or marching_cubes' volume, as in scikit-image). By keyword, an array or a
+    Volume gives SciPy's distances."""
+    import scipy.ndimage as ndi
+
+    from gpuimg.morphology import distance_transform
+
+    inside = np.zeros((5, 6, 7), bool)
+    inside[1:4, 1:5, 2:6] = True
+    expected = ndi.distance_transform_edt(inside, sampling=(2.0, 1.0, 0.5))
+    np.testing.assert_allclose(distance_transform(mask=inside, spacing=(2.0, 1.0, 0.5)), expected, rtol=1e-12)
+    got = distance_transform(mask=gpuimg.Volume(inside, spacing=(2.0, 1.0, 0.5)))
+    assert got.spacing == (2.0, 1.0, 0.5)
+    np.testing.assert_allclose(got.data, expected, rtol=1e-12)
+    with pytest.raises(TypeError, match=r"distance_transform.*'mask'"):
+        distance_transform(spacing=1.0)
