@@ -192,6 +192,28 @@ def per_axis(value, ndim: int, name: str) -> tuple:
     return tuple(values) * (ndim if values.size == 1 else 1)
 
 
+def check_axis(axis, ndim: int, name: str = "axis") -> int:
+    """``axis``, a whole number (negative counts from the end), as an axis of an ``ndim``-D image
+    from 0; anything else is a ParameterError: a float, and a bool, which Python would take for
+    axis 1 or 0 (NumPy refuses both: "an integer is required").
+
+    Examples
+    --------
+    >>> check_axis(-1, 3), check_axis(np.int64(1), 2)
+    (2, 1)
+    """
+    if (
+        isinstance(axis, bool | np.bool_)
+        or not isinstance(axis, int | np.integer)
+        or not -ndim <= axis < ndim
+    ):
+        raise ParameterError(
+            f"{name}={shown(axis)} is not an axis of a {ndim}D image; use a whole number from 0 to "
+            f"{ndim - 1} (or {-ndim} to -1, from the end)."
+        )
+    return int(axis) % ndim
+
+
 def check_sizes(size, ndim: int, name: str, *, limit: int | None = None) -> tuple[int, ...]:
     """Positive whole numbers of voxels, one per axis; each at most ``limit`` where given [voxels].
 

@@ -134,7 +134,9 @@ def test_multiotsu_of_fewer_values_than_classes(rng):
     ("call", "message"),
     [
         (lambda x: canny(x, 1.0, low_threshold="low"), r"low_threshold='low' must be a finite number"),
-        (lambda x: fill_holes(x > 0.5, slice_by_slice=True, axis="z"), r"axis=z"),
+        (lambda x: fill_holes(x > 0.5, slice_by_slice=True, axis="z"), r"axis='z' is not an axis"),
+        # A bool is an int to Python: axis=True filled the slices along axis 1 (NumPy refuses it).
+        (lambda x: fill_holes(x > 0.5, slice_by_slice=True, axis=True), r"axis=True is not an axis of a 3D"),
         (lambda x: log(x, 1.0, normalize=np.ones(2)), r"normalize=array\(\[1., 1.\]\) must be True or False"),
         (
             lambda x: label(x > 0.5, np.ones((3, 3, 3))),

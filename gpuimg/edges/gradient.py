@@ -18,7 +18,7 @@ from functools import partial
 import numpy as np
 from numpy.typing import ArrayLike
 
-from gpuimg._support import check_choice, check_cval, check_mode, check_ndim
+from gpuimg._support import check_axis, check_choice, check_cval, check_mode, check_ndim
 from gpuimg._support import check_spacing as _spacing
 from gpuimg.backend import is_dask, map_stencil, namespace
 from gpuimg.errors import ParameterError
@@ -161,10 +161,7 @@ def scharr(
 
 
 def _derivative(image, operator, axis, spacing, mode, cval):
-    ndim = np.ndim(image)
-    if not isinstance(axis, (int, np.integer)) or not -ndim <= axis < ndim:
-        raise ParameterError(f"axis={axis!r} is not an axis of a {ndim}D image; use 0 to {ndim - 1}.")
-    return _sobel_family(image, operator, int(axis) % ndim, spacing, mode, cval)
+    return _sobel_family(image, operator, check_axis(axis, np.ndim(image)), spacing, mode, cval)
 
 
 def _sobel_family(image, operator, component, spacing, mode, cval):

@@ -251,6 +251,12 @@ def test_dask_with_uneven_chunks_equals_whole_volume(rng, mode, operator):
         (lambda x: gradient_magnitude(x, spacing=float("nan")), "must be one positive number"),
         (lambda x: sobel(x, 3), "axis=3 is not an axis of a 3D image"),
         (lambda x: sobel(x, 1.0), "axis=1.0 is not an axis"),
+        # A bool is an int to Python: sobel(x, axis=True) was the derivative along axis 1 (NumPy's
+        # np.sum(x, axis=True) is "TypeError: an integer is required").
+        (lambda x: sobel(x, axis=True), "axis=True is not an axis of a 3D image; use a whole number"),
+        (lambda x: prewitt(x, np.True_), "axis=np.True_ is not an axis"),
+        (lambda x: scharr(x, axis=False), "axis=False is not an axis"),
+        (lambda x: sobel(x, axis=np.float64(2.0)), "axis=np.float64(2.0) is not an axis"),
         (lambda x: gradient_magnitude(x[None]), "must be 1D, 2D or 3D; got 4D"),
         (lambda x: gradient_magnitude(x.astype(complex)), "must hold real numbers"),
     ],
