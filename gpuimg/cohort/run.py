@@ -1,6 +1,7 @@
 """A cohort run: studies found, processed on Dask (or in this process), tables, models, report, manifest."""
 
 import dataclasses
+import datetime
 import functools
 import hashlib
 import json
@@ -400,7 +401,8 @@ def run_pipeline(
             "cluster start-up (wall)": startup.get("seconds", 0.0),
             "learning": learning,
         },
-        "started": time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(started)),
+        # With the UTC offset: a local time alone is a different instant on a machine elsewhere.
+        "started": datetime.datetime.fromtimestamp(started).astimezone().isoformat(timespec="seconds"),
         "outputs": [name for name in OUTPUTS if name != "model.joblib" or models],
     }
     report = time.perf_counter()

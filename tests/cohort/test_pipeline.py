@@ -639,6 +639,30 @@ def test_an_error_without_a_message_is_recorded_with_its_stage(tmp_path, monkeyp
     assert errors["error"].tolist() == ["MemoryError: (no message) in the segment stage"]
 
 
+def test_the_manifest_says_when_the_run_started_with_its_utc_offset(tmp_path, monkeypatch):
+    # 'started' was the local time without its offset ("2026-12-03T03:21:00" in New York), a different
+    # instant for a reader elsewhere or in UTC.
+    import datetime
+
+    monkeypatch.setenv("TZ", "America/New_York")
+    time.tzset()
+    try:
+        _, cohort = write_cohort(tmp_path, n=1)
+        spec = spec_from_dict(
+            {"mask": {"source": "file", "pattern": "mask.nrrd"}, "features": {"families": ["statistics"]}}
+        )
+        before = datetime.datetime.now(datetime.UTC).replace(microsecond=0)
+        run_pipeline(spec, cohort, tmp_path / "out", keep_ids=True, progress=False)
+        after = datetime.datetime.now(datetime.UTC)
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+    started = datetime.datetime.fromisoformat(
+        json.loads((tmp_path / "out" / "manifest.json").read_text())["started"]
+    )
+    assert started.tzinfo is not None and before <= started <= after
+
+
 def test_an_output_folder_that_cannot_be_made(tmp_path):
     # An output under a file, or on a read-only mount, was a FileNotFoundError (or NotADirectoryError,
     # PermissionError) traceback from mkdir.
