@@ -378,18 +378,20 @@ def roi_voxels(mask):
 
 
 def float_dtype(dtype) -> np.dtype:
-    """The float dtype to compute in: float64 for float64 and 32/64-bit integers, float32 otherwise.
+    """The float dtype to compute in: float64 for float64, longdouble and 32/64-bit integers, float32
+    otherwise.
 
-    As scikit-image's ``_supported_float_type`` (float16 computes in float32); complex, object and
-    string dtypes raise a ParameterError.
+    As scikit-image's ``_supported_float_type`` (float16 computes in float32, longdouble in float64:
+    neither SciPy's filters nor Numba nor CuPy have a longdouble path); complex, object and string
+    dtypes raise a ParameterError.
 
     Examples
     --------
-    >>> float_dtype(np.float16), float_dtype(np.int32)
-    (dtype('float32'), dtype('float64'))
+    >>> float_dtype(np.float16), float_dtype(np.int32), float_dtype(np.longdouble)
+    (dtype('float32'), dtype('float64'), dtype('float64'))
     """
     dtype = real_dtype(dtype)
-    if dtype == np.float64 or (dtype.kind in "iu" and dtype.itemsize > 2):
+    if (dtype.kind == "f" and dtype.itemsize >= 8) or (dtype.kind in "iu" and dtype.itemsize > 2):
         return np.dtype(np.float64)
     return np.dtype(np.float32)
 
@@ -511,10 +513,11 @@ def check_mask_shape(mask, image, name: str = "mask", *, error: type[GpuimgError
 def as_image(image, name: str = "image", *, ndims: Sequence[int] | None = None, empty: bool = True):
     """An array-like image checked for its number of axes, its size and its dtype.
 
-    A list or tuple becomes a NumPy array; float16 becomes float32 (SciPy's filters and our kernels
-    have no float16 path), and values in the other byte order (big-endian, from a file) are put in
-    the machine's; other arrays (NumPy, CuPy, Dask) are returned as they are. A 0-d array and
-    complex, object or string dtypes raise a ParameterError.
+    A list or tuple becomes a NumPy array; float16 becomes float32 and longdouble (float128 on x86)
+    float64 (SciPy's filters and our kernels have no float16 path, and no longdouble path: SciPy
+    refuses it, "array type not supported"), and values in the other byte order (big-endian, from a
+    file) are put in the machine's; other arrays (NumPy, CuPy, Dask) are returned as they are. A 0-d
+    array and complex, object or string dtypes raise a ParameterError.
 
     Parameters
     ----------
@@ -545,8 +548,8 @@ def as_image(image, name: str = "image", *, ndims: Sequence[int] | None = None, 
         check_ndim(image, ndims, name)
     if not empty and math.prod(image.shape) == 0:
         raise ParameterError(f"the {name} of shape {tuple(image.shape)} has no voxel.")
-    if image.dtype == np.float16:
-        return image.astype(np.float32)
+    if image.dtype.kind == "f" and image.dtype.itemsize not in (4, 8):  # of either byte order
+        return image.astype(np.float32 if image.dtype.itemsize == 2 else np.float64)
     if not image.dtype.isnative:  # big-endian values read from a file: Numba takes native ones only
         return image.astype(image.dtype.newbyteorder("="))
     return image

@@ -11,8 +11,10 @@ import pytest
 import scipy.ndimage as ndi
 import skimage.exposure
 from guarded import run_guarded
+from skimage._shared.utils import _supported_float_type
 
 from gpuimg import ConfigError, MemoryBudgetError, ParameterError, Volume
+from gpuimg._support import float_dtype
 from gpuimg.morphology import label
 from gpuimg.preprocess import (
     bilateral_filter,
@@ -67,8 +69,11 @@ def test_complex_input_to_label():
         label(np.ones((4, 4, 4), np.complex64))
 
 
-def test_float16_median_equals_scipy_on_float32(rng):
-    image = rng.normal(0, 100, (6, 7, 8)).astype(np.float16)
+@pytest.mark.parametrize("dtype", ["<f2", ">f2"])
+def test_float16_median_equals_scipy_on_float32(rng, dtype):
+    # Big-endian float16 (">f2", from a file) was made native float16, not float32: SciPy's
+    # "RuntimeError: array type not supported".
+    image = rng.normal(0, 100, (6, 7, 8)).astype(dtype)
     got = median_filter(image, 3)
     np.testing.assert_array_equal(got, ndi.median_filter(image.astype(np.float32), 3))  # exact: a median
 
@@ -87,6 +92,24 @@ def test_float16_volume_stays_a_volume(rng):
     assert isinstance(got, Volume) and got.spacing == volume.spacing
     want = ndi.gaussian_filter(volume.data.astype(np.float32), 1.0)
     np.testing.assert_allclose(got.data, want, rtol=0, atol=1e-6)  # same float32 passes
+
+
+@pytest.mark.skipif(np.dtype(np.longdouble).itemsize <= 8, reason="longdouble is float64 here")
+def test_longdouble_computes_in_float64_as_scipy_on_float64(rng):
+    """A longdouble (float128) image was computed in float32: gaussian_filter of activities near 1e6
+    Bq/mL came back with steps of 0.0625 (a relative error of 3e-8), equalize_hist and clahe raised
+    Numba's TypingError and median_filter SciPy's RuntimeError. SciPy and scikit-image refuse
+    longdouble ("array type not supported"), so the reference is theirs on the image as float64."""
+    image = (1e6 + rng.normal(0, 100, (6, 7, 8))).astype(np.longdouble)
+    as64 = image.astype(np.float64)
+    got = gaussian_filter(image, 1.0)
+    assert got.dtype == np.float64
+    np.testing.assert_allclose(got, ndi.gaussian_filter(as64, 1.0), rtol=1e-13, atol=0)  # float64 sums
+    np.testing.assert_array_equal(median_filter(image, 3), ndi.median_filter(as64, 3))  # exact: a median
+    want = skimage.exposure.equalize_hist(as64)
+    np.testing.assert_allclose(equalize_hist(image), want, rtol=0, atol=1e-12)  # same float64 CDF
+    assert clahe(image, 4).dtype == np.float64
+    assert float_dtype(np.longdouble) == _supported_float_type(np.longdouble) == np.float64
 
 
 def test_lists_equal_arrays():
