@@ -21,7 +21,7 @@ from gpuimg._support import check_choice, check_spacing, roi_voxels
 from gpuimg.backend import namespace, to_numpy
 from gpuimg.errors import ParameterError
 from gpuimg.kernels.mesh import cube_cases
-from gpuimg.volume import Volume, check_same_grid
+from gpuimg.volume import Volume, accepts_volume
 
 from . import _mesh_cases
 from ._host import to_host
@@ -32,6 +32,7 @@ _DIRECTIONS = ("descent", "ascent")
 _LOW_HIGH = ("low", "high")
 
 
+@accepts_volume
 def marching_cubes(
     volume: ArrayLike | Volume,
     level: float | None = None,
@@ -51,8 +52,8 @@ def marching_cubes(
     level : float [image units, e.g. HU], optional
         The iso-value; default the middle of the volume's range.
     spacing : sequence of 3 float [mm], optional
-        Voxel spacing (z, y, x); the vertices are in these units. Default: a Volume's own spacing,
-        else 1 (voxel units).
+        Voxel spacing (z, y, x); the vertices are in these units. Default: a Volume's own spacing
+        (another one given with a Volume is refused), else 1 (voxel units).
     gradient_direction : {"descent", "ascent"}
         Whether the object is brighter ("descent") or darker ("ascent") than its surroundings; it
         sets the faces' orientation, as in scikit-image.
@@ -81,8 +82,9 @@ def marching_cubes(
     ParameterError
         For a volume that is not 3D or has an axis shorter than 2, a level that is not a number
         inside the volume's range, no level given for a volume with NaN or infinite voxels (whose
-        default level is not a number), a bad spacing, direction or mask, or a step size that is
-        not a whole number from 1 to the shortest axis's length less 1.
+        default level is not a number), a bad spacing (or, with a Volume, one other than its own),
+        direction or mask, or a step size that is not a whole number from 1 to the shortest axis's
+        length less 1.
     GeometryError
         If ``mask`` is a Volume on another grid than a Volume ``volume`` (spacing, origin or direction).
 
@@ -105,13 +107,6 @@ def marching_cubes(
     >>> round(float(mesh_surface_area(verts, faces)) / (4 * np.pi * 8.0**2), 2)
     1.0
     """
-    if isinstance(volume, Volume):
-        if isinstance(mask, Volume):  # read on the volume's grid: refused on another
-            check_same_grid(volume, mask, "marching_cubes")
-        spacing = volume.spacing if spacing is None else spacing
-        volume = volume.data
-    if isinstance(mask, Volume):
-        mask = mask.data
     ns = namespace(volume)
     shape = np.shape(volume)
     if len(shape) != 3 or min(shape) < 2:
@@ -258,6 +253,7 @@ def mesh_volume(vertices: ArrayLike, faces: ArrayLike):
     return abs((v0 * _cross(a, b)).sum()) / 6.0
 
 
+@accepts_volume
 def binary_mesh_measures(
     mask: ArrayLike | Volume, *, spacing: Sequence[float] | None = None
 ) -> tuple[float, float]:
@@ -269,7 +265,8 @@ def binary_mesh_measures(
         Treated as padded with one voxel of zeros on every side, so the surface is closed. A Dask
         array is computed first; a CuPy array is copied to the host (the first call warns).
     spacing : sequence of 3 float [mm], optional
-        Voxel spacing (z, y, x). Default: a Volume's own spacing, else 1 (voxel units).
+        Voxel spacing (z, y, x). Default: a Volume's own spacing (another one given with a Volume is
+        refused), else 1 (voxel units).
 
     Returns
     -------
@@ -281,7 +278,8 @@ def binary_mesh_measures(
     Raises
     ------
     ParameterError
-        For a mask that is not 3D or not boolean or integer, or a bad spacing.
+        For a mask that is not 3D or not boolean or integer, or a bad spacing (or, with a Volume, one
+        other than its own).
 
     Notes
     -----
@@ -309,9 +307,6 @@ def binary_mesh_measures(
     >>> round(volume, 4), round(area, 4)
     (5.6667, 16.2173)
     """
-    if isinstance(mask, Volume):
-        spacing = mask.spacing if spacing is None else spacing
-        mask = mask.data
     shape = np.shape(mask)
     dtype = np.dtype(mask.dtype if hasattr(mask, "dtype") else np.asarray(mask).dtype)
     if len(shape) != 3 or dtype.kind not in "bui":

@@ -108,6 +108,17 @@ def test_integer_mask_volume_input_and_empty_mask(rng):
     assert_measures(strided, spacing)
 
 
+def test_a_volume_and_another_spacing_is_refused_not_one_of_them_dropped(rng):
+    """binary_mesh_measures(volume, spacing=(9, 9, 9)) measured at 9 mm, the Volume's own spacing
+    dropped without a word; the same spacing gives scikit-image's measures at the Volume's."""
+    inside = rng.random((6, 7, 8)) < 0.5
+    volume = gpuimg.Volume(inside, spacing=(1.2, 0.6, 0.9))
+    with pytest.raises(gpuimg.ParameterError, match=r"^binary_mesh_measures got a Volume of spacing"):
+        binary_mesh_measures(volume, spacing=(9, 9, 9))
+    want = reference(inside, (1.2, 0.6, 0.9))
+    np.testing.assert_allclose(binary_mesh_measures(volume, spacing=(1.2, 0.6, 0.9)), want, rtol=1e-12)
+
+
 @pytest.mark.parametrize(
     "mask, spacing, message",
     [

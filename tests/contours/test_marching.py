@@ -109,6 +109,23 @@ def test_volume_brings_its_spacing(rng):
     assert_same_mesh(got, skimage.measure.marching_cubes(data, 0.0, spacing=(2.5, 0.8, 0.6)))
 
 
+def test_a_volume_and_another_spacing_is_refused_not_one_of_them_dropped(rng):
+    """marching_cubes(volume, spacing=(9, 9, 9)) made the mesh at 9 mm, the Volume's own (2.5, 0.8,
+    0.6) mm dropped without a word, where every other function refuses it. The same spacing, and
+    the volume given by scikit-image's keyword volume=, give scikit-image's mesh at the Volume's
+    spacing."""
+    data = smooth_volume(rng, (12, 14, 16))
+    volume = gpuimg.Volume(data, spacing=(2.5, 0.8, 0.6))
+    with pytest.raises(
+        gpuimg.ParameterError,
+        match=r"^marching_cubes got a Volume of spacing \(2.5, 0.8, 0.6\) mm and spacing=\(9, 9, 9\)",
+    ):
+        marching_cubes(volume, 0.0, spacing=(9, 9, 9))
+    want = skimage.measure.marching_cubes(data, 0.0, spacing=(2.5, 0.8, 0.6), method="lewiner")
+    assert_same_mesh(marching_cubes(volume, 0.0, spacing=[2.5, 0.8, 0.6]), want)
+    assert_same_mesh(marching_cubes(volume=volume, level=0.0), want)
+
+
 def test_surface_area_equals_scikit_image_on_the_same_mesh(rng):
     vertices, faces, _, _ = skimage.measure.marching_cubes(smooth_volume(rng, (20, 20, 20)), 0.0)
     # Ours sums in float64 whatever the vertices' dtype: equal to rounding against scikit-image on
