@@ -430,7 +430,11 @@ def _join_row(by_index, numblocks, row, shifts, total) -> list[np.ndarray]:
             for shift in shifts[shifts[:, axis] == 1]:
                 a, b = _shifted_pair(before, after, shift, axis)
                 both = (a > 0) & (b > 0)
-                keys.append(a[both] * span + b[both])
+                pair = a[both] * span + b[both]
+                # A pair repeats along each run of voxels it touches across: unique hashes it once a run.
+                new = np.ones(pair.size, dtype=bool)
+                new[1:] = pair[1:] != pair[:-1]
+                keys.append(pair[new])
             if keys:  # none where the structure joins nothing along this axis
                 keys = np.unique(np.concatenate(keys))
                 edges.append(np.stack(np.divmod(keys, span), axis=1))

@@ -253,3 +253,22 @@ def test_label_chunks_summarises_slab_chunks_in_parallel_within_the_memory_budge
         found = label_chunks(lazy, structure)
     assert sizes == [1] * 12
     np.testing.assert_array_equal(compute(found.labels)[0], want)
+
+
+def test_label_chunks_hashes_a_face_pair_once_a_run(monkeypatch):
+    """Every voxel pair across a chunk face (9 per voxel with 26-connectivity) gave np.unique one
+    number, most of them the same pair again along a run of voxels: for a CT in chunks of single
+    slices that hashing took a third of label_chunks (0.45 s of 1.5 s, 64 slices of 512 x 512). A pair
+    now counts once per run of voxels it touches across. A 20 x 30 x 30 block in chunks of single
+    slices, one pair across each of 19 faces: at most one number per shift and face reaches unique
+    (8100 before). The labels still SciPy's."""
+    unique, sizes = np.unique, []
+    monkeypatch.setattr(np, "unique", lambda a, *r, **k: sizes.append(np.size(a)) or unique(a, *r, **k))
+    mask = np.zeros((24, 40, 40), bool)
+    mask[2:22, 5:35, 5:35] = True
+    mask[10, 38, 38] = True  # a second component, alone in its slice
+    structure = ndi.generate_binary_structure(3, 3)
+    found = label_chunks(da.from_array(mask, chunks=(1, 40, 40)), structure)
+    monkeypatch.setattr(np, "unique", unique)
+    assert 0 < max(sizes) <= 9
+    np.testing.assert_array_equal(found.labels.compute(), ndi.label(mask, structure)[0])
