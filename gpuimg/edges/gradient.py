@@ -67,6 +67,13 @@ def gradient_magnitude(
     array or Volume
         On the input's device; float32 for float32 and 8/16-bit integer input, float64 otherwise.
 
+    Raises
+    ------
+    ParameterError
+        For an image that is not 1D to 3D or not of real numbers, an unknown operator or mode, a
+        ``cval`` that is not one real number, or a spacing that is not positive, not one per axis, or
+        differs from the Volume's own.
+
     Notes
     -----
     Equals ``sqrt(sum(scipy.ndimage.sobel(image, axis=a) ** 2 / spacing[a] ** 2))`` of the image
@@ -96,6 +103,13 @@ def sobel(
     """Sobel derivative along ``axis``: equal to ``scipy.ndimage.sobel`` (see
     :func:`gradient_magnitude` for the parameters), divided by ``spacing[axis]`` when given.
 
+    Raises
+    ------
+    ParameterError
+        For an image that is not 1D to 3D or not of real numbers, an ``axis`` that is not a whole
+        number naming one of its axes, an unknown mode, a ``cval`` that is not one real number, or a
+        spacing that is not positive, not one per axis, or differs from the Volume's own.
+
     Examples
     --------
     A ramp of 1 per voxel along x: 2 from the difference times 4 from each smoothed axis, 32:
@@ -122,6 +136,13 @@ def prewitt(
     """Prewitt derivative along ``axis``: equal to ``scipy.ndimage.prewitt`` (see
     :func:`gradient_magnitude` for the parameters), divided by ``spacing[axis]`` when given.
 
+    Raises
+    ------
+    ParameterError
+        For an image that is not 1D to 3D or not of real numbers, an ``axis`` that is not a whole
+        number naming one of its axes, an unknown mode, a ``cval`` that is not one real number, or a
+        spacing that is not positive, not one per axis, or differs from the Volume's own.
+
     Examples
     --------
     An air / soft tissue edge (1000 HU) along x: the two voxels beside it get 1000 times 9 (the
@@ -145,6 +166,13 @@ def scharr(
     """Scharr derivative along ``axis``: difference ``[-1, 0, 1]``, smoothing ``[3, 10, 3]`` on the
     other axes, unnormalised like ``scipy.ndimage.sobel`` (scikit-image's ``scharr`` divides by 16
     per smoothed axis). Parameters as :func:`gradient_magnitude`.
+
+    Raises
+    ------
+    ParameterError
+        For an image that is not 1D to 3D or not of real numbers, an ``axis`` that is not a whole
+        number naming one of its axes, an unknown mode, a ``cval`` that is not one real number, or a
+        spacing that is not positive, not one per axis, or differs from the Volume's own.
 
     Examples
     --------
