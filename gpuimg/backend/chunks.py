@@ -36,6 +36,11 @@ def map_stencil(func: Callable, x, *, depth: int | tuple[int, ...], periodic: bo
     dtype : dtype
         The dtype ``func`` returns.
 
+    Raises
+    ------
+    ParameterError
+        If ``x`` is a Dask array of unknown chunk sizes (after boolean indexing by a Dask array).
+
     Examples
     --------
     >>> import dask.array as da
@@ -257,6 +262,11 @@ def label_chunks(mask, structure: np.ndarray, *, seed: int | None = None) -> Chu
         The first and one-past-last index of each label's box along each axis.
     seeded : NumPy bool array of ``count``, or None without ``seed``
         Whether label ``k`` (at index ``k - 1``) holds a voxel equal to ``seed``.
+
+    Raises
+    ------
+    ParameterError
+        If ``mask`` is a Dask array of unknown chunk sizes (after boolean indexing by a Dask array).
 
     Examples
     --------
