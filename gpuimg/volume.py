@@ -167,7 +167,13 @@ class Volume:
         self._not_an_array(written("volume"), written("volume.data"))
 
     def to(self, device: str) -> "Volume":
-        """The same volume with its voxels on ``device`` ("auto", "cpu" or "cuda")."""
+        """The same volume with its voxels on ``device`` ("auto", "cpu" or "cuda").
+
+        Raises
+        ------
+        DeviceError
+            If ``device`` is not "auto", "cpu" or "cuda", or is "cuda" and no usable GPU is found.
+        """
         return dataclasses.replace(self, data=to_device(self.data, device))
 
     def __array__(self, dtype=None, copy=None) -> np.ndarray:
