@@ -38,7 +38,7 @@ MAX_TEXTURE_REACH = 2**31 - 1
 
 def _hint(name, fields) -> str:
     """``; did you mean ...`` for an unknown setting ``name``: a field spelled alike (``binWidth``,
-    ``bin_widht``), or where ``families`` goes."""
+    ``bin_widht``), with the discretisation a bin parameter needs, or where ``families`` goes."""
     if name == "families":
         return "; families is extract's own argument: extract(image, mask, families=[...])"
     if not isinstance(name, str):
@@ -47,7 +47,18 @@ def _hint(name, fields) -> str:
     close = plain.get(name.replace("_", "").lower()) or next(
         iter(difflib.get_close_matches(name, sorted(fields), n=1, cutoff=0.8)), None
     )
-    return f"; for {name!r} use {close!r}" if close else ""
+    if not close:
+        return ""
+    method = next(
+        (
+            f" with {m}={k!r}"
+            for m, uses in _METHODS.items()
+            for k, (used, *_) in uses.items()
+            if used == close
+        ),
+        "",
+    )
+    return f"; for {name!r} use {close!r}{method}"
 
 
 @dataclass(frozen=True)
@@ -144,7 +155,7 @@ class Settings:
     >>> Settings.from_dict({"n_bin": 16})  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    gpuimg.errors.ConfigError: unknown settings ['n_bin']; for 'n_bin' use 'n_bins'; the settings are [...
+    gpuimg.errors.ConfigError: unknown settings ['n_bin']; for 'n_bin' use 'n_bins' with discretisation=...
     """
 
     new_spacing: tuple[float | None, float | None, float | None] | None = None
@@ -415,6 +426,10 @@ _IVH_BIN_PARAMETERS = {
     "fbn": ("ivh_n_bins", 1000, "fixed bin number", "ivh_n_bins bins"),
     "fbs": ("ivh_bin_width", 2.5, "fixed bin size", "bins of ivh_bin_width"),
 }
+
+
+#: The bin parameters' tables by the setting that chooses the method.
+_METHODS = {"discretisation": _BIN_PARAMETERS, "ivh_discretisation": _IVH_BIN_PARAMETERS}
 
 
 def _fill_bin_parameter(settings: Settings, method: str, uses: dict) -> None:

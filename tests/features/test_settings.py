@@ -181,8 +181,12 @@ def test_numpy_numbers_are_taken_as_python_numbers():
 @pytest.mark.parametrize(
     ("given", "advice"),
     [
-        ({"binWidth": 25}, r"for 'binWidth' use 'bin_width'"),  # PyRadiomics' spelling
-        ({"bin_widht": 25}, r"for 'bin_widht' use 'bin_width'"),
+        # PyRadiomics' spelling; its binWidth is a fixed bin size, so with discretisation='fbs' (the
+        # hint alone led to bin_width=25, refused under the default 'fbn')
+        ({"binWidth": 25}, r"for 'binWidth' use 'bin_width' with discretisation='fbs'"),
+        ({"bin_widht": 25}, r"for 'bin_widht' use 'bin_width' with discretisation='fbs'"),
+        ({"ivh_binwidth": 2.5}, r"for 'ivh_binwidth' use 'ivh_bin_width' with ivh_discretisation='fbs'"),
+        ({"nbins": 16}, r"for 'nbins' use 'n_bins' with discretisation='fbn'"),
         ({"reseg_rnage": [-1000, 400]}, r"for 'reseg_rnage' use 'reseg_range'"),
         (
             {"families": ["glcm"]},
@@ -200,7 +204,8 @@ def test_a_misspelt_setting_is_told_its_spelling(given, advice):
     meant = re.search(r"use '(\w+)'", advice)
     if meant:
         value = next(iter(given.values()))
-        method = {"discretisation": "fbs"} if meant[1] == "bin_width" else {}  # fbs's parameter
+        method = re.search(r"with (\w+)='(\w+)'", advice)  # as the hint says
+        method = {method[1]: method[2]} if method else {}
         assert getattr(Settings.from_dict({meant[1]: value, **method}), meant[1]) == (
             tuple(value) if isinstance(value, list) else value
         )
