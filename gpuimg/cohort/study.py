@@ -109,8 +109,28 @@ def process_study(task: StudyTask) -> dict:
                 # descriptions of the series that did not match), from the study's first DICOM file.
                 replacements.update(_study_secrets(task, series, found, result["patient"]))
             reason = str(exc) or f"(no message) in the {where['stage']} stage"
+            if not task.spec.keep_ids:
+                # The series' and frames of reference's UIDs (read_dicom's 'Series 1.2.826...: ...'),
+                # which the hospital's archive maps to the patient, as keyed hashes too.
+                replacements.update(
+                    {
+                        uid: pseudonym(task.key, "uid", uid)
+                        for uid in _UID.findall(reason)
+                        if not _standard(uid)
+                    }
+                )
             result["error"] = _text(scrub(f"{type(exc).__name__}: {reason}", replacements))
     return result
+
+
+#: A DICOM UID in a message: five or more components of digits joined by dots, the first 0, 1 or 2.
+_UID = re.compile(r"(?<![\w.])[0-2](?:\.\d+){4,}(?!\w|\.\d)")
+
+
+def _standard(uid: str) -> bool:
+    """Whether ``uid`` is one of the DICOM standard's own (a transfer syntax, a SOP class), which names
+    no patient's data."""
+    return uid.startswith("1.2.840.10008.")
 
 
 def _text(name: str) -> str:

@@ -273,3 +273,30 @@ def test_a_new_key_is_written_whole_or_not_at_all(tmp_path, monkeypatch):
     key = load_or_create_key(tmp_path / "fat.key")
     assert bytes.fromhex((tmp_path / "fat.key").read_text()) == key and len(key) == 32
     assert os.stat(tmp_path / "fat.key").st_mode & 0o077 == 0
+
+
+def test_dicom_uids_in_a_failed_studys_reason_are_pseudonymised(tmp_path):
+    # read_dicom's messages name the series by its SeriesInstanceUID ('Series 1.2.826...: ... both at
+    # -11.000 mm'), which the hospital's archive maps to the patient: errors.csv and run.log held it as
+    # it was, where folders and patient IDs are keyed hashes.
+    import shutil
+
+    from gpuimg.cohort import run_pipeline, spec_from_dict
+
+    _, cohort = write_cohort(tmp_path, n=2, patient_ids=IDS[:2], name=NAME)
+    study = cohort / "study_001"
+    shutil.copytree(study / "ct", study / "ct_copy")  # the series exported twice: duplicate positions
+    uid = str(pydicom.dcmread(next((study / "ct").iterdir())).SeriesInstanceUID)
+    spec = spec_from_dict(
+        {"mask": {"source": "file", "pattern": "mask.nrrd"}, "features": {"families": ["statistics"]}}
+    )
+    out, key_path = tmp_path / "out", tmp_path / "pseudonyms.key"
+    run_pipeline(spec, cohort, out, key_path=key_path, progress=False)
+    key = bytes.fromhex(key_path.read_text().strip())
+    # The keyed hash (HMAC-SHA256) the outputs name the series by, as privacy.pseudonym documents it.
+    hashed = "U-" + hmac.new(key, f"uid:{uid}".encode(), hashlib.sha256).hexdigest()[:16]
+    errors = (out / "errors.csv").read_text()
+    assert f"GeometryError: Series {hashed}: <study S-" in errors and "both at" in errors, errors
+    for path in out.rglob("*"):
+        if path.is_file():
+            assert uid.encode() not in path.read_bytes(), path
