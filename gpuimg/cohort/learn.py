@@ -206,11 +206,14 @@ def _fit_task(task: Task, learning: Learning, rows, X, patients, labels) -> tupl
         return model, scores, predicted
     clusters = np.asarray(pipeline.fit_predict(X))
     standardised = pipeline[:-1].transform(X)
+    # DBSCAN's label -1 is noise, no cluster: a run whose every study was noise said n_clusters 1.
+    noise = int(np.count_nonzero(clusters == -1)) if task.estimator == "dbscan" else 0
     scores = {
         "silhouette": metrics.silhouette(standardised, clusters)
         if 1 < np.unique(clusters).size < len(X)
         else math.nan,
-        "n_clusters": int(np.unique(clusters).size),
+        "n_clusters": int(np.unique(clusters[clusters != -1] if noise else clusters).size),
+        **({"n_noise": noise} if task.estimator == "dbscan" else {}),
         "n_studies": len(X),
     }
     return pipeline, scores, {"clusters": clusters, "projection": _projection(standardised)}

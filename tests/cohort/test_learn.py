@@ -377,3 +377,24 @@ def test_a_target_that_is_no_column_of_the_labels_is_refused_when_they_are_read(
         ConfigError, match=r"learning\.classification\.target='malignat': .* has no such column"
     ):
         read_labels(misspelt, b"", keep_ids=True)
+
+
+@pytest.mark.parametrize("eps", [0.5, 2.0, 3.0])
+def test_dbscan_noise_is_counted_apart_from_the_clusters(cohort, eps):
+    # DBSCAN labels noise -1, which is no cluster: metrics.json counted it as one, so a run whose every
+    # study was noise (eps too small) said n_clusters 1, and one with a cluster and noise said 2.
+    from sklearn.cluster import DBSCAN
+    from sklearn.impute import SimpleImputer
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    learning, studies = cohort
+    task = Task("clustering", "dbscan", None, {"eps": eps, "min_samples": 5})
+    _, scores, _ = _fit(dataclasses.replace(learning, tasks=(task,)), studies, b"k" * 32)
+    # scikit-learn's DBSCAN on the standardised features (its example's count of clusters and noise).
+    X = np.array([features for _, _, features in studies])
+    labels = make_pipeline(
+        SimpleImputer(strategy="median"), StandardScaler(), DBSCAN(eps=eps, min_samples=5)
+    ).fit_predict(X)
+    found = {"n_clusters": len(set(labels) - {-1}), "n_noise": int(np.sum(labels == -1))}
+    assert {k: scores["clustering"].get(k) for k in found} == found
