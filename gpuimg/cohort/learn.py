@@ -285,6 +285,12 @@ def _supervised(pipeline, X, y, groups, task: Task, learning: Learning):
         # Each fold's training part needs every class: at most as many folds as the patients (not the
         # studies) of the rarest class.
         folds = min(folds, min(np.unique(groups[y == label]).size for label in np.unique(y)))
+    if not classification and folds >= 2 and np.unique(y).size == 1:
+        # Scored, it was 'r2 is undefined for a constant y_true; use mse or mae', which a spec cannot do.
+        raise ConfigError(
+            f"learning.regression.target={task.target!r} has one value ({y[0]:g}) in all "
+            f"{len(y)} labelled studies: there is nothing to predict. Check the column of the labels file."
+        )
     scores = {"n_studies": len(y), "n_patients": int(n_patients), "folds": int(folds)}
     predicted = {"y": y}
     if folds >= 2:

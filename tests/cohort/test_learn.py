@@ -398,3 +398,21 @@ def test_dbscan_noise_is_counted_apart_from_the_clusters(cohort, eps):
     ).fit_predict(X)
     found = {"n_clusters": len(set(labels) - {-1}), "n_noise": int(np.sum(labels == -1))}
     assert {k: scores["clustering"].get(k) for k in found} == found
+
+
+def test_a_regression_target_of_one_value_is_recorded_as_such(cohort):
+    # Every labelled study with the same growth: the task was recorded as 'r2 is undefined for a
+    # constant y_true; use mse or mae', advice no spec can follow.
+    learning, studies = cohort
+    with open(learning.labels) as file:
+        rows = list(csv.reader(file))
+    with open(learning.labels, "w", newline="") as file:
+        csv.writer(file).writerows(
+            [rows[0], *([patient, malignant, "1.5"] for patient, malignant, _ in rows[1:])]
+        )
+    _, scores, _ = _fit(learning, studies, b"k" * 32)
+    assert scores["regression"]["error"] == (
+        "ConfigError: learning.regression.target='growth' has one value (1.5) in all 72 labelled studies: "
+        "there is nothing to predict. Check the column of the labels file."
+    )
+    assert "accuracy" in scores["classification"] and "silhouette" in scores["clustering"]
