@@ -322,12 +322,26 @@ def _check_fits(mask: Volume, image: Volume, path: Path) -> None:
         and np.allclose(mask.direction, image.direction, atol=1e-4)
     )
     if not same:
+        # The axes that point elsewhere: a mask differing in direction alone was refused with equal
+        # shapes, spacings and origins shown.
+        axes = [
+            f"its {name} axis points along {_vector(mask.direction[:, a])}, the image's along "
+            f"{_vector(image.direction[:, a])} (LPS)"
+            for a, name in enumerate("zyx")
+            if not np.allclose(mask.direction[:, a], image.direction[:, a], atol=1e-4)
+        ]
         raise GeometryError(
             f"the mask {path.name} does not fit its image: shape {mask.shape} vs {image.shape}, spacing "
             f"{tuple(round(s, 3) for s in mask.spacing)} vs {tuple(round(s, 3) for s in image.spacing)} mm, "
             f"origin {tuple(round(o, 2) for o in mask.origin)} vs {tuple(round(o, 2) for o in image.origin)} "
-            "mm. Export the mask on the image's grid, or resample it first."
+            f"mm{''.join(f'; {axis}' for axis in axes)}. Export the mask on the image's grid, or resample it "
+            "first."
         )
+
+
+def _vector(values) -> tuple:
+    """A direction's components rounded to 3 decimals, without negative zeros."""
+    return tuple(round(float(v), 3) + 0.0 for v in values)
 
 
 def _modality(path: Path) -> str | None:

@@ -663,6 +663,32 @@ def test_the_manifest_says_when_the_run_started_with_its_utc_offset(tmp_path, mo
     assert started.tzinfo is not None and before <= started <= after
 
 
+def test_a_mask_whose_axes_point_elsewhere_is_refused_naming_them(tmp_path):
+    # A mask on the image's shape, spacing and origin whose slices run the other way (its z axis
+    # flipped) was refused as 'does not fit its image', with equal shapes, spacings and origins shown.
+    _, cohort = write_cohort(tmp_path, n=1)
+    study = cohort / "study_000"
+    mask = gpuimg.read_image(study / "mask.nrrd", device="cpu")
+    direction = np.array(mask.direction, dtype=float)
+    direction[:, 0] *= -1
+    gpuimg.write_image(
+        gpuimg.Volume(np.asarray(mask.data)[::-1].copy(), mask.spacing, mask.origin, direction),
+        study / "mask.nrrd",
+    )
+    spec = spec_from_dict(
+        {"mask": {"source": "file", "pattern": "mask.nrrd"}, "features": {"families": ["statistics"]}}
+    )
+    run_pipeline(spec, cohort, tmp_path / "out", keep_ids=True, progress=False)
+    error = pd.read_csv(tmp_path / "out" / "errors.csv", dtype=str)["error"].tolist()
+    # The image's z axis: the slice normal of its ImageOrientationPatient (row x column), by pydicom.
+    ds = pydicom.dcmread(next((study / "ct").iterdir()))
+    normal = np.cross(np.array(ds.ImageOrientationPatient[:3]), np.array(ds.ImageOrientationPatient[3:]))
+    image_z, mask_z = (tuple(float(v) + 0.0 for v in vector) for vector in (normal, -normal))
+    assert len(error) == 1 and error[0].startswith("GeometryError: the mask mask.nrrd does not fit"), error
+    assert f"; its z axis points along {mask_z}, the image's along {image_z} (LPS). Export" in error[0]
+    assert "y axis" not in error[0] and "x axis" not in error[0]
+
+
 def test_an_output_folder_that_cannot_be_made(tmp_path):
     # An output under a file, or on a read-only mount, was a FileNotFoundError (or NotADirectoryError,
     # PermissionError) traceback from mkdir.
