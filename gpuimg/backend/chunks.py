@@ -167,9 +167,10 @@ def row_slices(x, bytes_per_voxel: float | None = None) -> list[slice]:
     by that run and its halos, whatever the volume. A run holds at least one chunk per thread of the
     scheduler, so that every core works also where a row is one chunk (slab chunks, a CT in chunks of
     whole slices), unless its chunks would need more than the memory budget
-    (:func:`gpuimg._support.max_bytes`); a row is never split. A chain of stencils recomputes the rows
-    next to each run as far as its halos reach (a single stencil or a labelling on a store only
-    rereads them).
+    (:func:`gpuimg._support.max_bytes`); a row is never split. Chunks on a GPU go a row at a time
+    (the device runs one kernel after another, and its memory is not the host's budget). A chain of
+    stencils recomputes the rows next to each run as far as its halos reach (a single stencil or a
+    labelling on a store only rereads them).
 
     Parameters
     ----------
@@ -189,7 +190,9 @@ def _row_runs(x, bytes_per_voxel: float | None = None) -> list[range]:
     if bytes_per_voxel is None:
         bytes_per_voxel = x.dtype.itemsize + 8
     rows, per_row = len(x.chunks[0]), int(np.prod(x.numblocks[1:], dtype=np.int64))
-    wanted = _scheduler_threads()
+    # Chunks on a GPU: its kernels queue on one device, whatever the threads launching them, and its
+    # memory is not the budget's (the host's): a row at a time, as before.
+    wanted = _scheduler_threads() if namespace(x).device == "cpu" else 1
     plane = float(np.prod(x.shape[1:], dtype=np.float64)) * bytes_per_voxel  # a voxel thick
     budget = max_bytes() if wanted > per_row else 0  # a row alone is enough: the budget is not read
     bounds = np.concatenate([[0], np.cumsum(x.chunks[0])]).astype(int).tolist()

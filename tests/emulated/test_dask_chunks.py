@@ -63,3 +63,26 @@ def test_label_chunk_summaries_sort_nothing_on_the_device(emulated_cuda, rng):
     boxes = scipy.ndimage.find_objects(want)
     np.testing.assert_array_equal(found.lows, [[s.start for s in box] for box in boxes])
     np.testing.assert_array_equal(found.highs, [[s.stop for s in box] for box in boxes])
+
+
+def test_label_chunks_on_the_device_summarises_a_row_at_a_time(emulated_cuda, rng, monkeypatch):
+    """Runs of rows, a chunk per thread, keep the host's cores busy (backend.chunks.row_slices); chunks
+    on a GPU gain nothing from them (the device runs the threads' kernels one after another) and
+    would hold a chunk per host core in device memory, which the host's memory budget does not
+    bound: they go a row of chunks per compute, here one slab chunk, on Dask's threads too. The
+    labels are SciPy's on the whole volume."""
+    import dask
+
+    from gpuimg.backend import label_chunks
+
+    mask = rng.random((12, 14, 16)) > 0.8
+    structure = scipy.ndimage.generate_binary_structure(3, 3)
+    compute, sizes = dask.compute, []
+    monkeypatch.setattr(dask, "compute", lambda *tasks, **k: sizes.append(len(tasks)) or compute(*tasks, **k))
+    with dask.config.set(scheduler="threads", num_workers=4):
+        found = label_chunks(device_chunks(mask, emulated_cuda, (2, 14, 16)), structure)
+    monkeypatch.setattr(dask, "compute", compute)
+    assert sizes == [1] * 6
+    want, count = scipy.ndimage.label(mask, structure)
+    assert found.count == count
+    np.testing.assert_array_equal(to_numpy(found.labels.compute()), want)
