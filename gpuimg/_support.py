@@ -597,8 +597,9 @@ def check_bytes(nbytes: float, what: str) -> None:
         return
     budget = max_bytes()
     if not nbytes <= budget:
+        need, shown_budget = _sizes_apart(nbytes, budget)
         raise MemoryBudgetError(
-            f"{what} needs {_human(nbytes)}, more than the memory budget of {_human(budget)}. Check the "
+            f"{what} needs {need}, more than the memory budget of {shown_budget}. Check the "
             "input (a header or a size parameter may be wrong), process it in parts, or raise the budget "
             "with the environment variable GPUIMG_MAX_BYTES."
         )
@@ -635,9 +636,26 @@ def _machine_available_bytes() -> int:
         return 8 * 1024**3
 
 
-def _human(nbytes: float) -> str:
-    units = ("bytes", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB")
+#: The units of a size in a message, powers of 1024 apart.
+_SIZE_UNITS = ("bytes", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB")
+
+
+def _human(nbytes: float, digits: int = 1) -> tuple[str, float]:
+    """``nbytes`` as a message shows it, in the largest unit of at least 1 with ``digits`` decimals
+    (whole bytes below 1 KiB), and the size that text says [bytes]."""
     value, step = float(nbytes), 0
-    while value >= 1024 and step < len(units) - 1:
+    while round(value, digits) >= 1024 and step < len(_SIZE_UNITS) - 1:
         value, step = value / 1024, step + 1
-    return f"{value:.0f} bytes" if step == 0 else f"{value:.1f} {units[step]}"
+    text = f"{value:.{0 if step == 0 else digits}f}"
+    return f"{text} {_SIZE_UNITS[step]}", float(text) * 1024**step
+
+
+def _sizes_apart(need: float, budget: int) -> tuple[str, str]:
+    """``need`` and the smaller ``budget`` [bytes] shown with as many decimals as tell them apart (up to
+    3), else in bytes: with one decimal each, 9.24 GiB and 9.2 GiB both read "9.2 GiB"."""
+    for digits in (1, 2, 3):
+        (need_text, need_shown), (budget_text, budget_shown) = _human(need, digits), _human(budget, digits)
+        if need_shown > budget_shown:
+            return need_text, budget_text
+    exact = math.ceil(need) if math.isfinite(need) else need
+    return f"{exact:,} bytes", f"{budget:,} bytes"

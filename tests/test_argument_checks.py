@@ -12,8 +12,17 @@ import skimage.transform
 from guarded import run_guarded
 
 import gpuimg.features as features
-from gpuimg import ConfigError, DeviceError, FeatureError, ParameterError, Volume, stitch, to_device
-from gpuimg._support import MAX_WINDOW
+from gpuimg import (
+    ConfigError,
+    DeviceError,
+    FeatureError,
+    MemoryBudgetError,
+    ParameterError,
+    Volume,
+    stitch,
+    to_device,
+)
+from gpuimg._support import MAX_WINDOW, check_allocation
 from gpuimg.contours import hough_circle, hough_circle_peaks, hough_line, hough_line_peaks, marching_cubes
 from gpuimg.edges import canny, gaussian_gradient_magnitude, gradient_magnitude, laplace, log, sobel
 from gpuimg.features import Settings, discretise, extract, glcm_map
@@ -319,6 +328,29 @@ def test_hough_angles_beyond_the_memory_budget_are_refused_before_the_tables_are
     cases = {"angles": "hough_line(IMAGE, theta=np.linspace(-1.5, 1.5, 10**7))"}
     name, message, _ = run_guarded(cases, setup, memory=3 * 1024**3, timeout=120)["angles"]
     assert name == "MemoryBudgetError" and "at 10000000 angles (theta)" in message, (name, message)
+
+
+#: The memory budget of GPUIMG_MAX_BYTES=9.2G [bytes], and the float64 values just over it.
+_BUDGET = int(9.2 * 2**30)
+_OVER = _BUDGET // 8 + 1
+
+
+@pytest.mark.parametrize(
+    ("count", "shown"),
+    [
+        # 9.24 GiB over a budget of 9.2 GiB read "needs 9.2 GiB, more than the memory budget of 9.2 GiB"
+        (int(9.24 * 2**30) // 8, ("9.24 GiB", "9.20 GiB")),
+        # 4 bytes over it: no number of decimals of GiB tells them apart, bytes do
+        (_OVER, (f"{8 * _OVER:,} bytes", f"{_BUDGET:,} bytes")),
+    ],
+)
+def test_a_need_just_over_the_memory_budget_is_shown_apart_from_it(monkeypatch, count, shown):
+    monkeypatch.setenv("GPUIMG_MAX_BYTES", "9.2G")
+    assert 8 * _OVER - _BUDGET == 4
+    with pytest.raises(MemoryBudgetError) as error:
+        check_allocation((count,), np.float64, "a test array")
+    expected = f"a test array needs {shown[0]}, more than the memory budget of {shown[1]}."
+    assert str(error.value).startswith(expected), str(error.value)
 
 
 def test_marching_cubes_spacing_that_is_not_numbers():
