@@ -15,6 +15,7 @@ import os
 import tomllib
 from dataclasses import dataclass
 
+from gpuimg._support import shown
 from gpuimg.errors import ConfigError
 
 #: Interpolation orders of the image by name (IBSI: nearest neighbour, linear, cubic spline).
@@ -71,13 +72,16 @@ class Settings:
         Interpolate to this spacing (z, y, x) on the IBSI grid (grid centres aligned). ``None`` for
         an axis keeps that axis as it is (IBSI "2D" interpolation in the axial plane is
         ``(None, 2.0, 2.0)``); ``None`` altogether means no interpolation.
-    interpolation : {"nearest", "linear", "cubic"}
-        Image interpolator (IBSI: nearest neighbour, (tri)linear, (tri)cubic spline).
+    interpolation : {"nearest", "linear", "cubic"}, optional
+        Image interpolator (IBSI: nearest neighbour, (tri)linear, (tri)cubic spline); "linear" when
+        left out. Only with ``new_spacing``: given without it, it is refused (nothing is
+        interpolated), and it stays None there.
     round_intensities : bool
-        Round interpolated intensities to the nearest integer (IBSI, for CT in HU).
-    partial_volume : float
+        Round the intensities to the nearest integer (IBSI, for CT in HU), interpolated or not.
+    partial_volume : float, optional
         Mask interpolation is linear; a new voxel is in the ROI when its interpolated fraction is at
-        least this (IBSI: 0.5).
+        least this, in (0, 1]; 0.5 (IBSI) when left out. Only with ``new_spacing``, as
+        ``interpolation``; None without it.
     reseg_range : (float, float), optional
         Keep only intensity-mask voxels with ``lower <= value <= upper`` [image units, e.g. HU];
         ``math.inf`` for an open upper end.
@@ -126,7 +130,9 @@ class Settings:
         parameter given that the chosen discretisation does not use (``bin_width`` without
         ``discretisation="fbs"``, ``n_bins`` with it, and so for the IVH's), naming both. To change
         the discretisation of settings with :func:`dataclasses.replace`, set the old one's bin
-        parameter to None: ``replace(s, discretisation="fbn", bin_width=None)``.
+        parameter to None: ``replace(s, discretisation="fbn", bin_width=None)``. So for
+        ``interpolation`` or ``partial_volume`` given without ``new_spacing``; to stop interpolating,
+        ``replace(s, new_spacing=None, interpolation=None, partial_volume=None)``.
 
     Examples
     --------
@@ -159,9 +165,9 @@ class Settings:
     """
 
     new_spacing: tuple[float | None, float | None, float | None] | None = None
-    interpolation: str = "linear"
+    interpolation: str | None = None
     round_intensities: bool = False
-    partial_volume: float = 0.5
+    partial_volume: float | None = None
     reseg_range: tuple[float, float] | None = None
     outlier_sigma: float | None = None
     discretisation: str = "fbn"
@@ -184,12 +190,15 @@ class Settings:
                     "None (keep that axis)."
                 )
             object.__setattr__(self, "new_spacing", tuple(None if s is None else float(s) for s in spacing))
-        _choice("interpolation", self.interpolation, tuple(ORDERS))
+        if self.interpolation is not None:
+            _choice("interpolation", self.interpolation, tuple(ORDERS))
         _choice("discretisation", self.discretisation, DISCRETISATIONS)
         _choice("ivh_discretisation", self.ivh_discretisation, IVH_DISCRETISATIONS)
         for name, allowed in (("texture_approaches", APPROACHES), ("texture_aggregations", AGGREGATIONS)):
             object.__setattr__(self, name, _choices(name, getattr(self, name), allowed))
-        if not (_positive(self.partial_volume) and self.partial_volume <= 1):
+        if self.partial_volume is not None and not (
+            _positive(self.partial_volume) and self.partial_volume <= 1
+        ):
             raise ConfigError(f"partial_volume={self.partial_volume!r} must be in (0, 1]; IBSI uses 0.5.")
         if self.reseg_range is not None:
             bounds = _items(self.reseg_range)
@@ -223,6 +232,7 @@ class Settings:
             ("ivh_discretisation", _IVH_BIN_PARAMETERS),
         ):
             _fill_bin_parameter(self, method, uses)
+        _fill_interpolation(self)
         # NumPy's numbers (from an array, a parameter grid) are taken and kept as Python's.
         for name in ("n_bins", "ivh_n_bins", "texture_distance", "ngldm_coarseness"):
             if getattr(self, name) is not None:
@@ -232,9 +242,10 @@ class Settings:
                 object.__setattr__(self, name, float(getattr(self, name)))
 
     @property
-    def order(self) -> int:
-        """The image interpolation order as ``scipy.ndimage`` takes it (0, 1 or 3)."""
-        return ORDERS[self.interpolation]
+    def order(self) -> int | None:
+        """The image interpolation order as ``scipy.ndimage`` takes it (0, 1 or 3); None without
+        ``new_spacing`` (no interpolation)."""
+        return None if self.interpolation is None else ORDERS[self.interpolation]
 
     @classmethod
     def from_dict(cls, values: dict) -> "Settings":
@@ -341,7 +352,8 @@ def ibsi_settings(case: str) -> Settings:
     Raises
     ------
     ConfigError
-        For a ``case`` string that is none of those (the letters in either case, surrounding spaces ignored).
+        For a ``case`` that is none of those (the letters in either case, surrounding spaces ignored),
+        or not a string (``ibsi_settings(3)``).
 
     Examples
     --------
@@ -352,14 +364,16 @@ def ibsi_settings(case: str) -> Settings:
     >>> ibsi_settings("digital_phantom").texture_approaches
     ('2d', '2.5d', '3d')
     """
-    key = case.strip()
-    if key.lower() == "digital_phantom":
+    key = case.strip().upper() if isinstance(case, str) else None
+    if key == "DIGITAL_PHANTOM":
         return Settings(
             discretisation="fbs", bin_width=1.0, ivh_discretisation="none", texture_approaches=APPROACHES
         )
-    key = key.upper()
     if key not in _CT_CONFIGS:
-        raise ConfigError(f"unknown IBSI case {case!r}; use 'digital_phantom' or one of A, B, C, D, E.")
+        raise ConfigError(
+            f"unknown IBSI case {shown(case)}; use the string 'digital_phantom' or one of 'A', 'B', "
+            "'C', 'D', 'E' (the CT phantom's configurations)."
+        )
     return Settings(**_CT_CONFIGS[key])
 
 
@@ -446,6 +460,25 @@ def _fill_bin_parameter(settings: Settings, method: str, uses: dict) -> None:
             )
     if used is not None and getattr(settings, used) is None:
         object.__setattr__(settings, used, default)
+
+
+#: The settings of interpolation and their defaults, used only with new_spacing.
+_INTERPOLATION_PARAMETERS = {"interpolation": "linear", "partial_volume": 0.5}
+
+
+def _fill_interpolation(settings: Settings) -> None:
+    """Give the interpolation settings their defaults where ``new_spacing`` is given, and refuse one
+    given without it: ``Settings(interpolation="cubic")`` interpolated nothing, without a word."""
+    for name, default in _INTERPOLATION_PARAMETERS.items():
+        value = getattr(settings, name)
+        if settings.new_spacing is not None and value is None:
+            object.__setattr__(settings, name, default)
+        elif settings.new_spacing is None and value is not None:
+            raise ConfigError(
+                f"{name}={value!r} is used only with new_spacing (the spacing to interpolate to, z, y, x "
+                f"in mm; None for an axis kept as it is); add new_spacing, or leave {name} out (None): "
+                "without new_spacing nothing is interpolated."
+            )
 
 
 def _real(value) -> bool:

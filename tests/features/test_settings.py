@@ -370,3 +370,68 @@ def test_features_that_are_no_table_are_refused(tmp_path, text, kind):
         Settings.from_toml(path)
     with pytest.raises(ConfigError, match=rf"settings must be a dict .*; got {kind}"):
         Settings.from_dict(3 if kind == "int" else ["glcm", "glszm"])
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        {"interpolation": "cubic"},
+        {"partial_volume": 0.3},
+        {"interpolation": "nearest", "reseg_range": [-1000.0, 400.0]},
+    ],
+)
+def test_an_interpolation_setting_without_new_spacing_is_refused(values, tmp_path):
+    """Without new_spacing nothing is interpolated: Settings(interpolation="cubic") and
+    Settings(partial_volume=0.3) gave the features of the image as it was, without a word. Refused,
+    naming the setting and new_spacing, when made, from a dict, from a TOML file and from a spec."""
+    from gpuimg.cohort import spec_from_dict
+
+    name = next(iter(values))
+    words = (
+        rf"{name}={values[name]!r} is used only with new_spacing \(the spacing to interpolate to.*\); "
+        rf"add new_spacing, or leave {name} out \(None\)"
+    )
+    with pytest.raises(ConfigError, match=words):
+        Settings(**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items()})
+    with pytest.raises(ConfigError, match=words):
+        Settings.from_dict(values)
+    path = tmp_path / "settings.toml"
+    path.write_text("[features]\n" + "".join(f"{k} = {v!r}\n".replace("'", '"') for k, v in values.items()))
+    with pytest.raises(ConfigError, match=r"settings\.toml: " + words):
+        Settings.from_toml(path)
+    spec = {"mask": {"source": "recipe", "threshold": [-400, 400]}, "features": values}
+    with pytest.raises(ConfigError, match="features: " + words):
+        spec_from_dict(spec)
+
+
+def test_interpolation_settings_have_their_ibsi_defaults_with_new_spacing_only():
+    """IBSI 1 (section 2.4, table 5.1): linear image interpolation and a partial-volume threshold of 0.5
+    where the image is interpolated; None where it is not, so that settings without new_spacing do
+    not look as if they interpolated."""
+    assert (Settings().interpolation, Settings().partial_volume, Settings().order) == (None, None, None)
+    regrid = Settings(new_spacing=(2.0, 2.0, 2.0))
+    assert (regrid.interpolation, regrid.partial_volume, regrid.order) == ("linear", 0.5, 1)
+    assert ibsi_settings("A").interpolation is None and ibsi_settings("E").partial_volume == 0.5
+    # as the docstring says, to stop interpolating settings made with new_spacing
+    stopped = dataclasses.replace(
+        ibsi_settings("E"), new_spacing=None, interpolation=None, partial_volume=None
+    )
+    kept = {
+        f.name: getattr(ibsi_settings("E"), f.name)
+        for f in dataclasses.fields(Settings)
+        if f.name not in ("new_spacing", "interpolation", "partial_volume")
+    }
+    assert stopped == Settings(**kept)
+    with pytest.raises(ConfigError, match=r"interpolation='cubic' is used only with new_spacing"):
+        dataclasses.replace(ibsi_settings("E"), new_spacing=None)
+
+
+@pytest.mark.parametrize("case", [3, None, 2.0, ["A"]])
+def test_an_ibsi_case_that_is_not_a_string_is_refused_naming_the_cases(case):
+    # ibsi_settings(3) was a bare AttributeError: 'int' object has no attribute 'strip'
+    with pytest.raises(
+        ConfigError,
+        match=rf"unknown IBSI case {re.escape(repr(case))}; use the string 'digital_phantom' or one "
+        r"of 'A', 'B', 'C', 'D', 'E'",
+    ):
+        ibsi_settings(case)
