@@ -221,30 +221,8 @@ def check_sample_weight(sample_weight, X, ns):
 
 def check_target(X, y, *, classification: bool):
     """``y`` as a 1D array as long as ``X``; for classification, with at least two classes."""
-    if y is None:
-        raise ParameterError(
-            "This estimator requires y to be passed, but the target y is None; give one target per "
-            "sample (row of X)."
-        )
+    y = check_target_length(X, y, classification=classification)
     xp = namespace(y).xp
-    y = xp.asarray(y)
-    if y.ndim == 2 and y.shape[1] == 1:
-        warnings.warn(
-            "A column-vector y was passed when a 1d array was expected; it is read as y.ravel().",
-            DataConversionWarning,
-            stacklevel=3,
-        )
-        y = y.ravel()
-    if y.ndim == 2 and y.shape[0] == X.shape[0]:  # several targets (or labels) per sample
-        wrapper = "MultiOutputClassifier" if classification else "MultiOutputRegressor"
-        raise ParameterError(
-            f"y has {y.shape[1]} targets per sample (shape {y.shape}); these estimators fit one: fit one "
-            f"model per column of y, e.g. sklearn.multioutput.{wrapper}(model)."
-        )
-    if y.ndim != 1 or y.shape[0] != X.shape[0]:
-        raise ParameterError(
-            f"X has {X.shape[0]} samples but y has shape {y.shape}; give one target per sample (row of X)."
-        )
     if classification:
         if y.dtype.kind == "O":
             check_comparable(y, "y")
@@ -262,6 +240,42 @@ def check_target(X, y, *, classification: bool):
         y = _as_numbers(y)
     if not classification and y.dtype.kind == "f" and not bool(xp.isfinite(y).all()):
         raise ParameterError("y holds NaN or infinite values; a regressor needs finite targets.")
+    return y
+
+
+def check_target_length(X, y, *, classification: bool):
+    """``y`` as a 1D array as long as ``X`` (a column vector is ravelled, with scikit-learn's
+    warning), its values unchecked: what ``fit`` and ``score`` both need of it.
+
+    Raises
+    ------
+    ParameterError
+        If ``y`` is None, holds several targets per sample, or is not one target per sample of ``X``.
+    """
+    if y is None:
+        raise ParameterError(
+            "This estimator requires y to be passed, but the target y is None; give one target per "
+            "sample (row of X)."
+        )
+    xp = namespace(y).xp
+    y = xp.asarray(y)
+    if y.ndim == 2 and y.shape[1] == 1:
+        warnings.warn(
+            "A column-vector y was passed when a 1d array was expected; it is read as y.ravel().",
+            DataConversionWarning,
+            stacklevel=4,
+        )
+        y = y.ravel()
+    if y.ndim == 2 and y.shape[0] == X.shape[0]:  # several targets (or labels) per sample
+        wrapper = "MultiOutputClassifier" if classification else "MultiOutputRegressor"
+        raise ParameterError(
+            f"y has {y.shape[1]} targets per sample (shape {y.shape}); these estimators fit one: fit one "
+            f"model per column of y, e.g. sklearn.multioutput.{wrapper}(model)."
+        )
+    if y.ndim != 1 or y.shape[0] != X.shape[0]:
+        raise ParameterError(
+            f"X has {X.shape[0]} samples but y has shape {y.shape}; give one target per sample (row of X)."
+        )
     return y
 
 

@@ -37,6 +37,7 @@ from ._validation import (
     check_names,
     check_sample_weight,
     check_target,
+    check_target_length,
     check_width,
     remember_names,
 )
@@ -436,7 +437,16 @@ class DeviceEstimator(BaseEstimator):
             )
 
     def _score(self, reference, X, y, sample_weight):
-        """``reference`` (the scikit-learn mixin's score) where it can run, else the score on X's device."""
+        """``reference`` (the scikit-learn mixin's score) where it can run, else the score on X's device,
+        after the checks of ``fit``: a fitted model, ``y`` one target per sample of ``X`` and
+        ``sample_weight`` one finite weight per sample."""
+        check_fitted(self, "estimator_")
+        check_names(self, X)
+        features = check_features(X)
+        check_width(self, features)
+        y = check_target_length(features, y, classification=self._task == "classification")
+        if sample_weight is not None:
+            sample_weight = check_sample_weight(sample_weight, features, namespace(features))
         if namespace(X).device == "cpu" or self.route_ == "array_api":
             self._check_device(X)
             with self._context():
@@ -545,9 +555,12 @@ class DeviceClassifier(ClassifierMixin, DeviceEstimator):
 
         Raises
         ------
+        NotFittedError
+            Before ``fit``.
         ParameterError
             For an ``X`` that is not a 2D table of numbers, has another number of features than the
-            model was fitted on, or (a DataFrame) other column names.
+            model was fitted on, or (a DataFrame) other column names; a ``y`` that is not one target
+            per sample of ``X``; sample weights that are not one finite number per sample.
         FeatureError
             If ``X`` holds NaN or infinite values.
         DeviceError
@@ -584,9 +597,12 @@ class DeviceRegressor(RegressorMixin, DeviceEstimator):
 
         Raises
         ------
+        NotFittedError
+            Before ``fit``.
         ParameterError
             For an ``X`` that is not a 2D table of numbers, has another number of features than the
-            model was fitted on, or (a DataFrame) other column names.
+            model was fitted on, or (a DataFrame) other column names; a ``y`` that is not one target
+            per sample of ``X``; sample weights that are not one finite number per sample.
         FeatureError
             If ``X`` holds NaN or infinite values.
         DeviceError

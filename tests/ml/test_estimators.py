@@ -293,10 +293,11 @@ def strict_gpu(monkeypatch):
         assert where == "cuda"
         return xps.asarray(np.asarray(x), device=device)
 
-    real_namespace, real_features, real_target = (
+    real_namespace, real_features, real_target, real_length = (
         estimators.namespace,
         estimators.check_features,
         estimators.check_target,
+        estimators.check_target_length,
     )
     monkeypatch.setattr(estimators, "namespace", lambda x: cuda if on_gpu(x) else real_namespace(x))
     monkeypatch.setattr(estimators, "check_features", lambda X: X if on_gpu(X) else real_features(X))
@@ -304,6 +305,11 @@ def strict_gpu(monkeypatch):
         estimators,
         "check_target",
         lambda X, y, classification: y if on_gpu(y) else real_target(X, y, classification=classification),
+    )
+    monkeypatch.setattr(
+        estimators,
+        "check_target_length",
+        lambda X, y, classification: y if on_gpu(y) else real_length(X, y, classification=classification),
     )
     monkeypatch.setattr(estimators, "to_numpy", to_numpy)
     monkeypatch.setattr(estimators, "to_device", to_device)

@@ -144,3 +144,117 @@ def test_text_in_a_feature_table_names_its_columns_and_the_advice_works():
         got = make_estimator("logistic_regression").fit(advised, y).predict_proba(X)
         # float64, the same solver: text to float round-trips each number (repr), 1e-9 for lbfgs' stops
         np.testing.assert_allclose(got, reference, rtol=1e-9)
+
+
+def _unfitted_pairs():
+    """gpuimg's estimators, unfitted, beside the scikit-learn estimator each wraps or mirrors."""
+    from sklearn.cluster import DBSCAN, KMeans
+    from sklearn.decomposition import PCA as SklearnPCA
+    from sklearn.ensemble import RandomForestClassifier, RandomForestRegressor
+    from sklearn.feature_selection import SelectKBest
+    from sklearn.feature_selection import VarianceThreshold as SklearnVarianceThreshold
+    from sklearn.linear_model import LinearRegression, LogisticRegression
+    from sklearn.svm import SVC, SVR
+    from sklearn.tree import DecisionTreeClassifier
+
+    from gpuimg.ml import PCA, SOM, CorrelationFilter, MutualInformationSelector, VarianceThreshold
+
+    return [
+        (make_estimator("svm", probability=True), SVC(probability=True)),
+        (make_estimator("decision_tree"), DecisionTreeClassifier()),
+        (make_estimator("random_forest"), RandomForestClassifier()),
+        (make_estimator("logistic_regression"), LogisticRegression()),
+        (make_estimator("linear_regression", "regression"), LinearRegression()),
+        (make_estimator("ridge", "regression"), Ridge()),
+        (make_estimator("svr", "regression"), SVR()),
+        (make_estimator("random_forest", "regression"), RandomForestRegressor()),
+        (make_estimator("kmeans", "clustering", n_clusters=2), KMeans(n_clusters=2)),
+        (make_estimator("dbscan", "clustering"), DBSCAN()),
+        (make_estimator("som", "clustering", grid=(2, 2)), KMeans(n_clusters=4)),
+        (make_estimator("pca", "decomposition"), SklearnPCA()),
+        (PCA(), SklearnPCA()),
+        (SOM(grid=(2, 2)), KMeans(n_clusters=4)),
+        (VarianceThreshold(), SklearnVarianceThreshold()),
+        (CorrelationFilter(), SklearnVarianceThreshold()),
+        (MutualInformationSelector(k=2), SelectKBest(k=2)),
+    ]
+
+
+#: Methods that fit, or that work on the parameters only, and so need no fitted model.
+_NO_MODEL_NEEDED = {"fit", "fit_predict", "fit_transform", "get_params", "set_params", "check_params"}
+
+
+def _calls_needing_a_model(estimator):
+    """The public methods of ``estimator`` other than fitting and parameters, each with its data."""
+    import inspect
+
+    X, y = np.random.default_rng(0).normal(size=(12, 3)), np.tile([0, 1], 6)
+    for name in sorted(dir(estimator)):
+        if name.startswith(("_", "set_")) or name in _NO_MODEL_NEEDED or name == "get_metadata_routing":
+            continue
+        if isinstance(inspect.getattr_static(estimator, name), property) or not hasattr(estimator, name):
+            continue  # fitted attributes read through properties, and methods the estimator lacks
+        method = getattr(estimator, name)
+        if not callable(method):
+            continue  # a parameter (name)
+        parameters = inspect.signature(method).parameters
+        args = [X] if "X" in parameters else []
+        if "y" in parameters and parameters["y"].default is inspect.Parameter.empty:
+            args.append(y)
+        yield name, method, args
+
+
+@pytest.mark.parametrize(
+    ("ours", "reference"), _unfitted_pairs(), ids=lambda e: getattr(e, "name", type(e).__name__)
+)
+def test_every_method_before_fit_raises_not_fitted_as_scikit_learn(ours, reference):
+    # Before fit, scikit-learn's check_is_fitted refuses the reference and each of its methods raises
+    # its NotFittedError; so must each of ours, as gpuimg's NotFittedError (a subclass). The Device*
+    # wrappers' score raised AttributeError: 'DeviceClassifier' object has no attribute 'route_'.
+    from sklearn.exceptions import NotFittedError as SklearnNotFittedError
+    from sklearn.utils.validation import check_is_fitted
+
+    from gpuimg.errors import NotFittedError
+
+    with pytest.raises(SklearnNotFittedError):
+        check_is_fitted(reference)
+    with pytest.raises(SklearnNotFittedError):
+        check_is_fitted(ours)
+    calls = list(_calls_needing_a_model(ours))
+    assert calls or not list(_calls_needing_a_model(reference))  # DBSCAN has none: fit_predict only
+    for name, method, args in calls:
+        if hasattr(reference, name):
+            with pytest.raises(SklearnNotFittedError):
+                getattr(reference, name)(*args)
+        with pytest.raises(NotFittedError, match="not fitted yet"):
+            method(*args)
+
+
+@pytest.mark.parametrize("task", ["classification", "regression"])
+def test_score_with_bad_y_or_weights_names_the_parameter(task):
+    # score's bad y and weights were scikit-learn's plain ValueError ('Found input variables with
+    # inconsistent numbers of samples: [5, 20]'), where fit's are ParameterErrors naming them.
+    # scikit-learn's SVC / SVR refuse the same input (the reference that it is bad).
+    from sklearn.svm import SVC, SVR
+
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(20, 3)), np.tile([0, 1], 10)
+    ours = make_estimator("svm" if task == "classification" else "svr", task).fit(X, y)
+    reference = (SVC() if task == "classification" else SVR()).fit(X, y)
+    weights = np.ones(20)
+    weights[3] = np.nan
+    bad = [
+        ((X, y[:5]), {}, r"X has 20 samples but y has shape \(5,\)"),
+        ((X, np.column_stack([y, y])), {}, r"y has 2 targets per sample"),
+        ((X, y), {"sample_weight": np.ones(5)}, r"sample_weight has shape \(5,\), but X has 20 samples"),
+        ((X, y), {"sample_weight": weights}, r"sample_weight holds NaN or infinite values for 1 sample"),
+    ]
+    for args, kwargs, message in bad:
+        with pytest.raises(ValueError):
+            reference.score(*args, **kwargs)
+        with pytest.raises(ParameterError, match=message):
+            ours.score(*args, **kwargs)
+    # Good input scores as scikit-learn's (same model, same data: exactly).
+    assert ours.score(X, y, sample_weight=np.arange(20.0)) == reference.score(
+        X, y, sample_weight=np.arange(20.0)
+    )
