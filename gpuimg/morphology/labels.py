@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from gpuimg._support import check_axis, check_finite, check_flag, check_ndim, roi_voxels
+from gpuimg._support import check_axis, check_finite, check_flag, check_ndim, roi_voxels, shown
 from gpuimg._support import check_spacing as _spacing
 from gpuimg.backend import is_dask, label_chunks, namespace, to_numpy
 from gpuimg.errors import ParameterError
@@ -256,7 +256,7 @@ def remove_small_objects(
 
 
 @accepts_volume
-def fill_holes(mask: Image, *, slice_by_slice: bool = False, axis: int = 0) -> Image:
+def fill_holes(mask: Image, *, slice_by_slice: bool = False, axis: int | None = None) -> Image:
     """Fill the holes of a binary mask (``scipy.ndimage.binary_fill_holes``), in 3D or per slice.
 
     Parameters
@@ -266,8 +266,9 @@ def fill_holes(mask: Image, *, slice_by_slice: bool = False, axis: int = 0) -> I
     slice_by_slice : bool
         Fill each 2D slice along ``axis`` on its own (a hole open in 3D but closed in its slice,
         as a vessel through an organ, is filled).
-    axis : int
-        The slicing axis (0: axial slices of a (z, y, x) volume).
+    axis : int, optional
+        The slicing axis with ``slice_by_slice``; default 0 (axial slices of a (z, y, x) volume).
+        Without ``slice_by_slice`` the holes are filled in 3D, along no axis, so it is refused there.
 
     Returns
     -------
@@ -276,8 +277,9 @@ def fill_holes(mask: Image, *, slice_by_slice: bool = False, axis: int = 0) -> I
     Raises
     ------
     ParameterError
-        For a Dask array (a hole may span chunks), a ``slice_by_slice`` that is not True or False, or,
-        slice by slice, a mask that is not 3D or an ``axis`` that is not a whole number from -3 to 2.
+        For a Dask array (a hole may span chunks), a ``slice_by_slice`` that is not True or False, an
+        ``axis`` without ``slice_by_slice``, or, slice by slice, a mask that is not 3D or an ``axis``
+        that is not a whole number from -3 to 2.
 
     Examples
     --------
@@ -300,11 +302,21 @@ def fill_holes(mask: Image, *, slice_by_slice: bool = False, axis: int = 0) -> I
     ns = namespace(mask)
     mask = roi_voxels(ns.xp.asarray(mask))
     if not check_flag(slice_by_slice, "slice_by_slice"):
+        if axis is not None:
+            fix = (
+                "add slice_by_slice=True, or leave axis out to fill the holes in 3D"
+                if mask.ndim == 3
+                else f"leave it out for a {mask.ndim}D mask, filled as a whole"
+            )
+            raise ParameterError(
+                f"axis={shown(axis)} is used only with slice_by_slice=True (the axis across the slices "
+                f"filled one by one); {fix}."
+            )
         return ns.ndi.binary_fill_holes(mask)
     if mask.ndim != 3:
         raise ParameterError(f"slice_by_slice needs a 3D mask; got {mask.ndim}D.")
     structure = ns.xp.zeros((3, 3, 3), dtype=bool)
     index = [slice(None)] * 3
-    index[check_axis(axis, 3)] = 1
+    index[0 if axis is None else check_axis(axis, 3)] = 1
     structure[tuple(index)] = ns.xp.asarray(_structure(2, 4))
     return ns.ndi.binary_fill_holes(mask, structure=structure)

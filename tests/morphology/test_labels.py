@@ -189,6 +189,29 @@ def test_fill_holes_3d_and_per_slice():
     assert per_slice[2, 4, 4]
 
 
+def test_fill_holes_refuses_an_axis_without_slice_by_slice():
+    """fill_holes(mask, axis=1) filled the holes in 3D, as scipy.ndimage.binary_fill_holes(mask), the
+    axis unused without a word; a vessel along y (open in 3D, a hole in each y slice) stayed open.
+    Refused; with slice_by_slice=True the axis is taken, as binary_fill_holes of each slice along it."""
+    organ = np.zeros((7, 9, 8), bool)
+    organ[1:6, :, 1:7] = True
+    organ[3, :, 4] = False  # a vessel along y, through the whole organ
+    assert not ndi.binary_fill_holes(organ)[3, 4, 4]
+    for axis in (1, 0, -1):
+        with pytest.raises(
+            gpuimg.ParameterError,
+            match=rf"^axis={axis} is used only with slice_by_slice=True \(the axis across the slices "
+            r"filled one by one\); add slice_by_slice=True, or leave axis out to fill the holes in 3D\.$",
+        ):
+            fill_holes(organ, axis=axis)
+    with pytest.raises(gpuimg.ParameterError, match=r"^axis=0 .*; leave it out for a 2D mask, filled as"):
+        fill_holes(organ[3], axis=0)
+    want = np.stack([ndi.binary_fill_holes(s) for s in np.moveaxis(organ, 1, 0)], axis=1)
+    assert want[3, 4, 4]
+    np.testing.assert_array_equal(fill_holes(organ, slice_by_slice=True, axis=1), want)
+    np.testing.assert_array_equal(fill_holes(organ), ndi.binary_fill_holes(organ))
+
+
 def test_fill_holes_per_slice_on_real_ct(ct_crop):
     crop, _ = ct_crop
     body = crop > -500
