@@ -4,6 +4,7 @@ import numbers
 import warnings
 
 import numpy as np
+from sklearn.base import BaseEstimator
 from sklearn.exceptions import DataConversionWarning
 
 from gpuimg._text import count
@@ -18,6 +19,29 @@ def check_fitted(estimator, attribute: str, fit: str = "fit(X, y)") -> None:
         raise NotFittedError(
             f"This {name} is not fitted yet: call {fit} before using it (scikit-learn's contract)."
         )
+
+
+class CheckedParams:
+    """Mixin of a scikit-learn estimator whose ``set_params`` refuses an unknown parameter with a
+    :class:`~gpuimg.errors.ParameterError` (a ValueError, as scikit-learn's own refusal), before any
+    is set, as :meth:`gpuimg.ml.DeviceEstimator.set_params` does."""
+
+    def set_params(self, **params):
+        """Set parameters; returns self.
+
+        Raises
+        ------
+        ParameterError
+            A parameter the estimator does not take (nothing is set then). Values are checked by ``fit``.
+        """
+        accepted = set(BaseEstimator.get_params(self, deep=False))
+        unknown = sorted(set(params) - accepted)
+        if unknown:
+            raise ParameterError(
+                f"Invalid parameter {unknown} for {type(self).__name__}; its parameters are "
+                f"{sorted(accepted)}."
+            )
+        return BaseEstimator.set_params(self, **params)
 
 
 def check_features(X, *, what: str = "X", finite: bool = True, allow_nan: bool = False):

@@ -14,6 +14,7 @@ from sklearn.utils.metaestimators import available_if
 
 from gpuimg.backend import to_device
 
+from ._validation import CheckedParams
 from .estimators import DeviceTransformer, _offers
 
 #: scikit-learn's fitted attributes of PCA, read from the fitted estimator.
@@ -27,7 +28,7 @@ _FITTED = {
 }
 
 
-class PCA(DeviceTransformer):
+class PCA(CheckedParams, DeviceTransformer):
     """Principal component analysis, on the device of the data it is fitted on.
 
     The parameters are ``sklearn.decomposition.PCA``'s, with its defaults; see its documentation.
@@ -113,10 +114,6 @@ class PCA(DeviceTransformer):
     def get_params(self, deep: bool = True) -> dict:
         """scikit-learn's PCA parameters (no ``name``: the class is the estimator)."""
         return BaseEstimator.get_params(self, deep)
-
-    def set_params(self, **params) -> "PCA":
-        """Set parameters of scikit-learn's PCA; returns self (a ValueError for an unknown one)."""
-        return BaseEstimator.set_params(self, **params)
 
     @property
     def n_components_(self) -> int:

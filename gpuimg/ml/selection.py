@@ -12,6 +12,7 @@ from gpuimg.backend import namespace, to_numpy
 from gpuimg.errors import ParameterError
 
 from ._validation import (
+    CheckedParams,
     check_features,
     check_fitted,
     check_names,
@@ -22,7 +23,7 @@ from ._validation import (
 )
 
 
-class _Selector(TransformerMixin, BaseEstimator):
+class _Selector(CheckedParams, TransformerMixin, BaseEstimator):
     """Keeps the columns of ``support_`` (a boolean mask set by ``fit``), on the input's device."""
 
     #: Whether fit and transform take NaN (missing feature values), as scikit-learn's selector does.

@@ -9,7 +9,7 @@ from gpuimg._support import check_allocation, is_finite
 from gpuimg.backend import bincount_fixed, namespace
 from gpuimg.errors import ParameterError
 
-from ._validation import check_features, check_fitted, check_names, check_width, remember_names
+from ._validation import CheckedParams, check_features, check_fitted, check_names, check_width, remember_names
 
 TOPOLOGIES = ("rectangular", "hexagonal")
 _INITS = ("pca", "random")
@@ -18,7 +18,7 @@ _SHRINK = 0.75
 _CHUNK = 1 << 16  # samples per block of the sample-to-node distance matrix
 
 
-class SOM(ClusterMixin, TransformerMixin, BaseEstimator):
+class SOM(CheckedParams, ClusterMixin, TransformerMixin, BaseEstimator):
     """A self-organizing map (Kohonen), trained in batch mode, on the device of its input.
 
     Parameters

@@ -258,3 +258,18 @@ def test_score_with_bad_y_or_weights_names_the_parameter(task):
     assert ours.score(X, y, sample_weight=np.arange(20.0)) == reference.score(
         X, y, sample_weight=np.arange(20.0)
     )
+
+
+def test_set_params_refuses_an_unknown_parameter_as_the_wrappers_do():
+    # PCA's (and the SOM's and selectors') set_params raised scikit-learn's plain ValueError for an
+    # unknown parameter (DeviceEstimator.set_params a ParameterError), after setting those before it.
+    from sklearn.base import clone
+
+    for ours, reference in _unfitted_pairs():
+        with pytest.raises(ValueError, match="Invalid parameter"):
+            clone(reference).set_params(bogus=1)
+        before = ours.get_params()
+        first = next(iter(before))
+        with pytest.raises(ParameterError, match=r"Invalid parameter \['bogus'\]"):
+            ours.set_params(**{first: before[first]}, bogus=1)
+        assert ours.get_params() == before  # nothing set
