@@ -8,7 +8,7 @@ from collections.abc import Sequence
 import numpy as np
 from numpy.typing import ArrayLike
 
-from gpuimg._support import check_choice, check_cval, check_mode, check_ndim, check_window
+from gpuimg._support import check_choice, check_cval, check_mode, check_ndim, check_window, shown
 from gpuimg._units import voxels
 from gpuimg.backend import is_dask, map_stencil, namespace
 from gpuimg.errors import ParameterError
@@ -40,14 +40,16 @@ def footprint(
         The same in mm: ``radius_mm / spacing[a]`` voxels along axis ``a``; needs ``spacing``.
     spacing : float or sequence of float [mm], optional
         Voxel spacing, for ``radius_mm``.
-    ndim : int
+    ndim : {2, 3}
+        The number of axes, as the image's that :func:`erode`, :func:`dilate`, :func:`opening` and
+        :func:`closing` take.
 
     Raises
     ------
     ParameterError
         For an unknown shape; both ``radius`` and ``radius_mm``; ``radius_mm`` without a spacing; a radius
         that is negative or not finite, or not one per axis; a spacing that is not positive; a footprint
-        of more than 2**20 voxels.
+        of more than 2**20 voxels; an ``ndim`` other than 2 or 3.
 
     Notes
     -----
@@ -65,6 +67,11 @@ def footprint(
     7
     """
     check_choice(shape, FOOTPRINTS, "footprint")
+    if isinstance(ndim, bool | np.bool_) or not isinstance(ndim, int | np.integer) or ndim not in (2, 3):
+        raise ParameterError(
+            f"ndim={shown(ndim)} must be 2 or 3: the number of axes of the image the footprint is for "
+            "(erode, dilate, opening and closing take 2D and 3D images)."
+        )
     radii = voxels("radius", radius, radius_mm, spacing, ndim, default=1.0, allow_zero=True)
     half = [math.floor(r + 1e-9) for r in radii]
     check_window([2 * h + 1 for h in half], "radius" if radius_mm is None else "radius_mm")

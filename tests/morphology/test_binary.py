@@ -1,6 +1,7 @@
 """gpuimg.morphology.binary against scipy.ndimage and scikit-image with the same footprint array."""
 
 import inspect
+import re
 
 import numpy as np
 import pytest
@@ -35,6 +36,26 @@ def test_footprint_rule_by_physical_distance():
     z, y, x = np.mgrid[-2:3, -2:3, -2:3]
     np.testing.assert_array_equal(footprint("ball", 2), z**2 + y**2 + x**2 <= 4)
     np.testing.assert_array_equal(footprint("ball", radius_mm=4.0, spacing=2.0), footprint("ball", 2))
+
+
+@pytest.mark.parametrize("ndim", [0, 1, 4, 2.0, True, "a", None])
+def test_footprint_of_a_number_of_axes_other_than_2_or_3_is_refused(ndim):
+    # ndim=0 gave a bool scalar, not an array; ndim="a" and 2.0 a TypeError from list repetition
+    with pytest.raises(gpuimg.ParameterError, match=rf"^ndim={re.escape(repr(ndim))} must be 2 or 3: "):
+        footprint("ball", 1, ndim=ndim)
+
+
+@pytest.mark.parametrize("ndim", [2, np.int64(2), 3, np.uint8(3)])
+def test_footprint_of_2_or_3_axes_of_any_integer_type(ndim):
+    np.testing.assert_array_equal(
+        footprint("ball", 1, ndim=ndim), ndi.generate_binary_structure(int(ndim), 1)
+    )
+    np.testing.assert_array_equal(
+        footprint("cross", 1, ndim=ndim), ndi.generate_binary_structure(int(ndim), 1)
+    )
+    np.testing.assert_array_equal(
+        footprint("cube", 1, ndim=ndim), ndi.generate_binary_structure(int(ndim), ndim)
+    )
 
 
 @pytest.mark.parametrize("name", list(OPS))
