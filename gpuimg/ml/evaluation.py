@@ -3,6 +3,7 @@
 import numpy as np
 from sklearn.model_selection import GroupKFold, GroupShuffleSplit, StratifiedGroupKFold
 
+from gpuimg._support import check_flag
 from gpuimg._text import count
 from gpuimg.backend import to_numpy
 from gpuimg.errors import ParameterError
@@ -48,8 +49,9 @@ def patient_split(
     ParameterError
         Lengths of X, y and groups differ; a sample without its patient (NaN or None in ``groups``);
         labels of types that cannot be compared (17 beside "P18"); sizes outside (0, 1) or summing to 1
-        or more; too few patients for the sets asked for; stratify without y, with a sample without
-        its class (NaN or None in ``y``) or with a single class.
+        or more; too few patients for the sets asked for; a ``stratify`` that is not True or False;
+        stratify without y, with a sample without its class (NaN or None in ``y``) or with a single
+        class.
 
     Notes
     -----
@@ -71,6 +73,7 @@ def patient_split(
     set()
     """
     X = check_features(X, finite=False)  # only its length is used: missing values are imputed later
+    stratify = check_flag(stratify, "stratify")
     check_seed(random_state)
     y_host, groups_host = _labels(X, y, groups, stratify=stratify)
     sizes = [s for s in (test_size, val_size) if s is not None]
@@ -137,8 +140,9 @@ def patient_cv(n_splits: int = 5, *, stratify: bool = False, random_state: int |
     Raises
     ------
     ParameterError
-        For an ``n_splits`` that is not an integer of at least 2 (an array: data given in its place), or
-        a ``random_state`` that is not None, an integer in [0, 2**32 - 1] or a RandomState.
+        For an ``n_splits`` that is not an integer of at least 2 (an array: data given in its place), a
+        ``stratify`` that is not True or False, or a ``random_state`` that is not None, an integer in
+        [0, 2**32 - 1] or a RandomState.
 
     Examples
     --------
@@ -167,7 +171,7 @@ def patient_cv(n_splits: int = 5, *, stratify: bool = False, random_state: int |
     if not isinstance(n_splits, (int, np.integer)) or n_splits < 2:
         raise ParameterError(f"n_splits={n_splits!r} must be an integer of at least 2.")
     check_seed(random_state)
-    if stratify:
+    if check_flag(stratify, "stratify"):
         return _PatientStratifiedKFold(n_splits, shuffle=True, random_state=random_state)
     return _PatientKFold(n_splits)
 

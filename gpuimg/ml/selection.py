@@ -7,7 +7,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.feature_selection import mutual_info_classif, mutual_info_regression
 
-from gpuimg._support import check_finite, is_finite
+from gpuimg._support import check_finite, check_flag, is_finite
 from gpuimg.backend import namespace, to_numpy
 from gpuimg.errors import ParameterError
 
@@ -282,27 +282,29 @@ class MutualInformationSelector(_Selector):
         ------
         ParameterError
             For a ``k`` or ``n_neighbors`` that is not a positive integer (for a regression target, also
-            below the number of samples), a bad ``random_state``; an ``X`` that is not a 2D table of
-            numbers; a ``y`` that is missing or not one target per sample, a class target with a missing
-            label or one class only, a regression target with NaN or infinite values.
+            below the number of samples), a ``discrete_target`` that is not True or False, a bad
+            ``random_state``; an ``X`` that is not a 2D table of numbers; a ``y`` that is missing or not
+            one target per sample, a class target with a missing label or one class only, a regression
+            target with NaN or infinite values.
         FeatureError
             If ``X`` holds NaN or infinite values.
         """
-        if not isinstance(self.k, (int, np.integer)) or self.k < 1:
+        if not isinstance(self.k, (int, np.integer)) or isinstance(self.k, bool) or self.k < 1:
             raise ParameterError(f"k={self.k!r} must be a positive integer (features kept).")
+        discrete = check_flag(self.discrete_target, "discrete_target")
         remember_names(self, X)
         X = check_features(X)
-        y = check_target(X, y, classification=self.discrete_target)
+        y = check_target(X, y, classification=discrete)
         neighbours = self.n_neighbors
         if not isinstance(neighbours, int | np.integer) or isinstance(neighbours, bool) or neighbours < 1:
             raise ParameterError(f"n_neighbors={neighbours!r} must be a positive integer.")
-        if not self.discrete_target and neighbours >= X.shape[0]:
+        if not discrete and neighbours >= X.shape[0]:
             raise ParameterError(
                 f"n_neighbors={neighbours} needs more samples than that; X has {X.shape[0]}. Use "
                 f"n_neighbors <= {X.shape[0] - 1}."
             )
         check_seed(self.random_state)
-        score = mutual_info_classif if self.discrete_target else mutual_info_regression
+        score = mutual_info_classif if discrete else mutual_info_regression
         self.scores_ = score(
             to_numpy(X), to_numpy(y), n_neighbors=self.n_neighbors, random_state=self.random_state
         )

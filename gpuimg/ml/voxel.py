@@ -242,9 +242,16 @@ def dbscan_candidates(
     if (eps is None) == (eps_mm is None):
         raise ParameterError(f"give one of eps (voxels) and eps_mm (mm); got eps={eps!r}, eps_mm={eps_mm!r}.")
     radius = eps if eps_mm is None else eps_mm
-    if not isinstance(radius, (int, float, np.integer, np.floating)) or not radius > 0:
+    # A bool is refused, as elsewhere in gpuimg: eps=True ran as a radius of 1 voxel.
+    if (
+        not isinstance(radius, (int, float, np.integer, np.floating))
+        or isinstance(radius, bool)
+        or not radius > 0
+    ):
         name = "eps" if eps_mm is None else "eps_mm"
         raise ParameterError(f"{name}={radius!r} must be a positive distance.")
+    if isinstance(min_samples, bool | np.bool_):  # DBSCAN took True as 1
+        raise ParameterError(f"min_samples={min_samples!r} must be an integer of at least 1 (neighbours).")
     # eps_mm: DBSCAN on positions in mm (each axis scaled by its spacing), else on voxel indices.
     if eps_mm is None:
         scale = (1.0,) * points.shape[1]

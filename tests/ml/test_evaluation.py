@@ -223,3 +223,21 @@ def test_patient_cv_given_the_data_or_used_without_groups_says_how_it_is_used():
     got = cross_val_score(LogisticRegression(), X, y, groups=patients, cv=patient_cv(3))
     expected = cross_val_score(LogisticRegression(), X, y, groups=patients, cv=GroupKFold(3))
     np.testing.assert_array_equal(got, expected)
+
+
+@pytest.mark.parametrize("flag", ["yes", "no", 1, np.array([True, False])])
+def test_stratify_that_is_not_a_bool_is_refused(flag):
+    # stratify="no" was read by its truth value: a stratified split (or folds), the opposite of what
+    # it says. True or False, as Python's or NumPy's bool, is taken, and stratifies as scikit-learn's
+    # StratifiedGroupKFold.
+    from sklearn.model_selection import StratifiedGroupKFold
+
+    X, y, groups = np.zeros((24, 2)), np.tile([0, 0, 1], 8), np.repeat(np.arange(12), 2)
+    with pytest.raises(ParameterError, match=r"stratify=.* must be True or False"):
+        patient_cv(3, stratify=flag)
+    with pytest.raises(ParameterError, match=r"stratify=.* must be True or False"):
+        patient_split(X, y, groups, stratify=flag)
+    ours = patient_cv(3, stratify=np.True_, random_state=0).split(X, y, groups)
+    reference = StratifiedGroupKFold(3, shuffle=True, random_state=0).split(X, y, groups)
+    for (train, test), (ref_train, ref_test) in zip(ours, reference, strict=True):
+        assert np.array_equal(train, ref_train) and np.array_equal(test, ref_test)

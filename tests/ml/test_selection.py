@@ -207,3 +207,16 @@ def test_bad_selection_inputs(rng):
     X[0, 0] = np.inf
     with pytest.raises(FeatureError):
         CorrelationFilter().fit(X)
+
+
+@pytest.mark.parametrize("bad", [{"k": True}, {"discrete_target": "no"}, {"discrete_target": 0}])
+def test_mutual_information_refuses_a_bool_for_k_and_a_non_bool_target_kind(bad, rng):
+    # k=True kept 1 feature; discrete_target="no" was read as True (a class target). True or False
+    # (NumPy's too) is taken, and scores as scikit-learn's mutual_info_regression.
+    from sklearn.feature_selection import mutual_info_regression
+
+    X, y = rng.normal(size=(30, 3)), rng.normal(size=30)
+    with pytest.raises(ParameterError, match=r"(k|discrete_target)=.* must be"):
+        MutualInformationSelector(**bad).fit(X, np.tile([0, 1], 15))
+    ours = MutualInformationSelector(k=2, discrete_target=np.False_, random_state=0).fit(X, y)
+    assert np.array_equal(ours.scores_, mutual_info_regression(X, y, random_state=0))

@@ -271,3 +271,19 @@ def test_voxel_features_of_a_volume_one_voxel_thick(rng, shape):
     np.testing.assert_allclose(features[:, 4:], expected, rtol=1e-5, atol=1e-6)
     np.testing.assert_array_equal(features[:, 0], image.ravel())
     np.testing.assert_allclose(features[:, 1], ndi.gaussian_filter(image, 1.5).ravel(), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    "bad", [{"eps": True}, {"eps_mm": True, "spacing": 1.0}, {"eps": 1.5, "min_samples": True}]
+)
+def test_dbscan_refuses_a_bool_for_a_number(bad):
+    # eps=True ran as a radius of 1 voxel, min_samples=True as 1 neighbour (every point a core
+    # point); a bool is refused as elsewhere in gpuimg. The numbers they stood for still cluster as
+    # scikit-learn's DBSCAN.
+    from sklearn.cluster import DBSCAN
+
+    points = np.random.default_rng(0).uniform(0, 10, size=(40, 2))
+    with pytest.raises(ParameterError, match=r"(eps|eps_mm|min_samples)=True must be"):
+        dbscan_candidates(points, **{"min_samples": 3, **bad})
+    expected = DBSCAN(eps=1.0, min_samples=1).fit(points).labels_
+    assert np.array_equal(dbscan_candidates(points, eps=1, min_samples=1), expected)
