@@ -678,6 +678,28 @@ class DeviceTransformer(TransformerMixin, DeviceEstimator):
         """
         return super().fit(X)
 
+    def transform(self, X):
+        """The components of ``X``, on its device (a DataFrame of columns ``pca0``, ``pca1``, ... after
+        ``set_output(transform="pandas")``, as scikit-learn's PCA gives).
+
+        Raises
+        ------
+        NotFittedError
+            Before ``fit``.
+        ParameterError
+            For an ``X`` that is not a 2D table of numbers, has another number of features than the
+            model was fitted on, or (a DataFrame) other column names.
+        FeatureError
+            If ``X`` holds NaN or infinite values.
+        DeviceError
+            If the model was fitted through scikit-learn's array-API support on one device and ``X``
+            lies on the other.
+        """
+        # Defined here, not only inherited: scikit-learn's TransformerMixin wraps for set_output only
+        # the methods a class defines itself, and the inherited one gave a NumPy array after
+        # set_output(transform="pandas").
+        return self._call("transform", X)
+
     def get_feature_names_out(self, input_features=None):
         """Names of the components, ``pca0``, ``pca1``, ... as scikit-learn's PCA names them (so
         ``set_output(transform="pandas")`` works in a pipeline).

@@ -261,6 +261,24 @@ def test_pca_in_a_pipeline_of_pandas_output_as_scikit_learn(rng):
     np.testing.assert_allclose(out.to_numpy(), expected.to_numpy(), rtol=1e-12, atol=1e-12)
 
 
+@pytest.mark.parametrize(
+    "ours", [ml.PCA(n_components=2), make_estimator("pca", "decomposition", n_components=2)]
+)
+def test_pca_transform_after_fit_gives_pandas_output_as_scikit_learn(rng, ours):
+    # fit_transform gave a DataFrame after set_output(transform="pandas"), but transform a NumPy array
+    # (scikit-learn wraps only the methods a class defines itself), so a fitted pipeline's transform or
+    # predict handed the next step an unnamed array; scikit-learn's PCA gives a DataFrame from both.
+    train = pd.DataFrame(rng.normal(size=(30, 4)), columns=["a", "b", "c", "d"])
+    test = pd.DataFrame(rng.normal(size=(7, 4)), columns=train.columns, index=np.arange(100, 107))
+    out = ours.set_output(transform="pandas").fit(train).transform(test)
+    expected = PCA(n_components=2).set_output(transform="pandas").fit(train).transform(test)
+    assert isinstance(out, pd.DataFrame)
+    assert list(out.columns) == list(expected.columns) == ["pca0", "pca1"]
+    assert list(out.index) == list(expected.index)
+    # The same scikit-learn computation on the same data.
+    np.testing.assert_allclose(out.to_numpy(), expected.to_numpy(), rtol=1e-12, atol=1e-12)
+
+
 # --- CuPy input without cuML, on this CPU-only machine ---------------------------------------------
 #
 # array-api-strict stands in for CuPy: its arrays on "device1" refuse any conversion to NumPy, as CuPy's
