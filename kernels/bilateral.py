@@ -23,11 +23,10 @@ import math
 
 import numba
 import numpy as np
-from numba import cuda
 
 from .boundary import CONSTANT
 from .median import index
-from .registry import cpu_kernel, cuda_kernel, launch_3d
+from .registry import cpu_kernel, cuda, cuda_kernel, launch_3d
 
 
 @numba.njit(inline="always")

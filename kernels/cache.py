@@ -60,7 +60,7 @@ def source_files(path: str) -> set[Path]:
     --------
     >>> import gpuimg.kernels.gradient as gradient
     >>> sorted(p.name for p in source_files(gradient.__file__))
-    ['boundary.py', 'cache.py', 'gradient.py', 'registry.py']
+    ['boundary.py', 'cache.py', 'exact.py', 'gradient.py', 'registry.py']
     """
     root = Path(path).resolve()
     folder = root.parent

@@ -47,10 +47,9 @@ import math
 
 import numba
 import numpy as np
-from numba import cuda
 
 from .exact import product, rounded
-from .registry import cpu_kernel, cuda_kernel, launch_3d
+from .registry import cpu_kernel, cuda, cuda_kernel, launch_3d
 
 
 @numba.njit(inline="always")

@@ -25,9 +25,8 @@ an H100 is well under a millisecond, and the CPU cost is the 8 weighted reads pe
 import math
 
 import numba
-from numba import cuda
 
-from .registry import cpu_kernel, cuda_kernel, launch_3d
+from .registry import cpu_kernel, cuda, cuda_kernel, launch_3d
 
 
 @numba.njit(inline="always")

@@ -12,9 +12,8 @@ A 2D image runs as one slice (z of length 1: its z derivatives are 0 under "near
 """
 
 import numba
-from numba import cuda
 
-from .registry import cpu_kernel, cuda_kernel, launch_3d
+from .registry import cpu_kernel, cuda, cuda_kernel, launch_3d
 
 
 @numba.njit(inline="always")

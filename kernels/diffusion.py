@@ -35,9 +35,8 @@ the update of either method, per step.
 import math
 
 import numba
-from numba import cuda
 
-from .registry import THREADS_3D, block_3d, cpu_kernel, cuda_kernel, launch_3d
+from .registry import THREADS_3D, block_3d, cpu_kernel, cuda, cuda_kernel, launch_3d
 
 #: ``method`` numbers of :func:`diffusion`.
 GRADIENT = 0

@@ -52,25 +52,25 @@ def _rounded_cpu(value, like):
     return None
 
 
-def _numba_cuda():
-    """numba-cuda's typing and lowering API, or None: the simulator runs the CPU target's code, and
-    Numba's own deprecated CUDA target (no numba-cuda installed; the ``cuda13`` / ``cuda12`` extras
-    install it) has another API, where kernels calling :func:`product` do not compile."""
-    if config.ENABLE_CUDASIM:
-        return None
+_REGISTERED = []
+
+
+def register_cuda_lowerings() -> None:
+    """Give :func:`product` and :func:`rounded` their CUDA typing and lowering, once; called by
+    :func:`gpuimg.kernels.registry.load_cuda` when ``numba.cuda`` loads (a CPU-only process never
+    imports it). Nothing under the simulator, which runs the CPU target's code, nor with Numba's own
+    deprecated CUDA target (no numba-cuda installed; the ``cuda13`` / ``cuda12`` extras install it),
+    whose API differs and where kernels calling :func:`product` do not compile."""
+    if _REGISTERED or config.ENABLE_CUDASIM:
+        return
     try:
         from numba.cuda import libdevice
         from numba.cuda import types as cuda_types
         from numba.cuda.extending import lower_builtin, type_callable
         from numba.cuda.typing import signature
     except ImportError:
-        return None
-    return libdevice, cuda_types, lower_builtin, type_callable, signature
-
-
-_API = _numba_cuda()
-if _API is not None:
-    libdevice, cuda_types, lower_builtin, type_callable, signature = _API
+        return
+    _REGISTERED.append(True)
 
     @type_callable(product)
     def _type_product(context):

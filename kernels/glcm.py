@@ -34,9 +34,8 @@ import math
 
 import numba
 import numpy as np
-from numba import cuda
 
-from .registry import cpu_kernel, cuda_kernel, launch, threads_for
+from .registry import cpu_kernel, cuda, cuda_kernel, launch, threads_for
 
 #: Most matrix bins counted in shared memory per CUDA block (int32, 16 KiB): 64 levels present.
 SHARED_BINS = 4096

@@ -23,10 +23,9 @@ few slices (or offsets) at a time, and the compaction to the levels present keep
 
 import numba
 import numpy as np
-from numba import cuda
 
 from .glcm import CHUNK, SHARED_BINS, THREADS, level_at, voxel_of
-from .registry import cpu_kernel, cuda_kernel, launch, threads_for
+from .registry import cpu_kernel, cuda, cuda_kernel, launch, threads_for
 
 
 @numba.njit(inline="always")

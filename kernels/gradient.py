@@ -20,10 +20,9 @@ Both targets compute a voxel with :func:`gradient_rows`: the CUDA target with on
 import math
 
 import numba
-from numba import cuda
 
 from .boundary import CONSTANT, neighbour
-from .registry import cpu_kernel, cuda_kernel, launch_3d
+from .registry import cpu_kernel, cuda, cuda_kernel, launch_3d
 
 #: ``component`` value that asks for the magnitude rather than one derivative.
 MAGNITUDE = -1

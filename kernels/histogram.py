@@ -31,10 +31,9 @@ the caller's min/max pass (0.15 ns per voxel) is worth saving: :func:`counts_who
 
 import numba
 import numpy as np
-from numba import cuda
 
 from .exact import product
-from .registry import cpu_kernel, cuda_kernel, launch, launch_3d, threads_for
+from .registry import cpu_kernel, cuda, cuda_kernel, launch, launch_3d, threads_for
 
 #: Most bins counted in shared memory on CUDA (int32, 16 KiB per block).
 SHARED_BINS = 4096

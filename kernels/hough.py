@@ -24,9 +24,8 @@ accumulator's own zeroing (8 bytes per cell) is negligible beside it.
 
 import numba
 import numpy as np
-from numba import cuda
 
-from .registry import cpu_kernel, cuda_kernel, launch_3d
+from .registry import cpu_kernel, cuda, cuda_kernel, launch_3d
 
 
 @numba.njit(inline="always")

@@ -17,9 +17,8 @@ components (noise) dominate instead.
 
 import numba
 import numpy as np
-from numba import cuda
 
-from .registry import cpu_kernel, cuda_kernel, launch_3d
+from .registry import cpu_kernel, cuda, cuda_kernel, launch_3d
 
 #: Voxels of a row scanned by one CUDA thread.
 SEGMENT = 32

@@ -71,10 +71,9 @@ import functools
 
 import numba
 import numpy as np
-from numba import cuda
 
 from .boundary import CONSTANT, MIRROR, NEAREST, REFLECT, WRAP
-from .registry import cpu_kernel, cuda_kernel, launch, launch_3d
+from .registry import cpu_kernel, cuda, cuda_kernel, launch, launch_3d
 
 #: Largest window side the kernels hold (the CUDA 5³ kernel's halo tile is sized for it).
 MAX_SIZE = 5

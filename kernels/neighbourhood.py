@@ -26,9 +26,8 @@ import math
 
 import numba
 import numpy as np
-from numba import cuda
 
-from .registry import cpu_kernel, cuda_kernel, launch_3d, threads_for
+from .registry import cpu_kernel, cuda, cuda_kernel, launch_3d, threads_for
 
 #: Most 8-byte words of a block's private matrix in CUDA shared memory (16 KiB).
 SHARED_WORDS = 2048

@@ -17,9 +17,10 @@ import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from numba import config, cuda
+from numba import config
 
 from . import load_all
+from .registry import load_cuda
 
 
 @dataclass
@@ -43,7 +44,7 @@ def compile_kernel(py_func, signature: str, cc: tuple[int, int], ptx_file: Path 
     """
     report = Report(f"{py_func.__module__}.{py_func.__qualname__}", signature)
     try:
-        ptx, _ = cuda.compile_ptx(py_func, signature, cc=cc)
+        ptx, _ = load_cuda().compile_ptx(py_func, signature, cc=cc)
     except Exception as exc:  # Numba raises typing, lowering and NVVM errors of many classes.
         report.error = f"{type(exc).__name__}: {exc}"
         return report

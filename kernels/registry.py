@@ -6,6 +6,10 @@ signatures; every CPU driver with :func:`cpu_kernel`. Both keep their compiled c
 on-disk cache (:mod:`gpuimg.kernels.cache`), so a kernel compiles once per machine. The PTX check
 (``python -m gpuimg.kernels.ptx``, run by the test suite) compiles every registered kernel for sm_90
 without a GPU, so no kernel escapes it; a test makes sure no module calls ``cuda.jit`` directly.
+
+``numba.cuda`` itself (a quarter of a second to import) loads on the first CUDA use
+(:func:`load_cuda`), not with the kernels, so a CPU-only process never pays for it; until then the
+kernel modules' ``cuda`` (imported from here) is a placeholder.
 """
 
 import contextlib
@@ -17,7 +21,6 @@ from dataclasses import dataclass
 
 import numba
 import numpy as np
-from numba import cuda
 from numba.core.caching import FunctionCache
 
 from .cache import enable_cache
@@ -29,18 +32,113 @@ BLOCK_3D = (32, 4, 2)
 THREADS_3D = BLOCK_3D[0] * BLOCK_3D[1] * BLOCK_3D[2]
 
 
-@dataclass(frozen=True)
-class CudaKernel:
-    """A registered CUDA kernel: its name, its Numba dispatcher and the signatures to check."""
+class _CudaNotLoaded:
+    """The kernel modules' ``cuda`` until :func:`load_cuda` puts ``numba.cuda`` in its place."""
 
-    name: str
-    dispatcher: object
-    signatures: tuple[str, ...]
+    def __getattr__(self, name):
+        if name.startswith("__"):  # what hasattr, copy and doctest ask of any object
+            raise AttributeError(name)
+        raise RuntimeError(
+            f"cuda.{name} before numba.cuda is loaded: CUDA kernels run through gpuimg.kernels.registry "
+            "(launch, launch_3d), which loads it; elsewhere call registry.load_cuda() first."
+        )
+
+
+#: ``numba.cuda`` once :func:`load_cuda` has run; a placeholder before. Kernel modules import it from
+#: here (``from .registry import cuda``) for their kernels' ``cuda.grid``, ``cuda.syncthreads`` ...
+cuda = _CudaNotLoaded()
+_LOAD_LOCK = threading.Lock()
+
+
+def load_cuda():
+    """Import ``numba.cuda`` (and register gpuimg's CUDA lowerings), once, and make it the ``cuda`` of
+    every kernel module: a kernel's globals are what Numba types it with, and what the CUDA simulator
+    swaps for its own module during a simulated launch.
+
+    Returns
+    -------
+    module
+        ``numba.cuda`` (the simulator's under ``NUMBA_ENABLE_CUDASIM=1``).
+    """
+    global cuda
+    if not isinstance(cuda, _CudaNotLoaded):  # every launch asks: no lock, no scan once loaded
+        return cuda
+    with _LOAD_LOCK:
+        if isinstance(cuda, _CudaNotLoaded):
+            from numba import cuda as numba_cuda
+
+            from .exact import register_cuda_lowerings
+
+            register_cuda_lowerings()
+            cuda = numba_cuda
+        for name, module in list(sys.modules.items()):
+            placeholder = isinstance(getattr(module, "cuda", None), _CudaNotLoaded)
+            if placeholder and name.startswith(f"{__package__}."):
+                module.cuda = cuda
+    return cuda
+
+
+class CudaDispatcher:
+    """A CUDA kernel declared with :func:`cuda_kernel`: its ``numba.cuda.jit`` dispatcher, made (with
+    the kernels' on-disk cache) on first use, which loads ``numba.cuda``; launched as a dispatcher is,
+    ``kernel[grid, block, stream](*args)``, and its attributes read through.
+
+    Parameters
+    ----------
+    func : function
+        The kernel's Python function.
+    """
+
+    def __init__(self, func):
+        self._dispatcher = None
+        self._lock = threading.Lock()
+        functools.update_wrapper(self, func)
 
     @property
     def py_func(self):
         """The kernel's Python function (what ``cuda.compile_ptx`` takes)."""
-        return self.dispatcher.py_func
+        return self.__wrapped__
+
+    @property
+    def dispatcher(self):
+        """The ``numba.cuda.jit`` dispatcher (made on first use)."""
+        with self._lock:
+            if self._dispatcher is None:
+                cuda_module = load_cuda()
+                dispatcher = cuda_module.jit(self.__wrapped__)
+                if not numba.config.ENABLE_CUDASIM:  # the simulator runs the Python function: no cache
+                    from numba.cuda.dispatcher import CUDACache
+
+                    enable_cache(dispatcher, CUDACache)
+                self._dispatcher = dispatcher
+        return self._dispatcher
+
+    def __getitem__(self, configuration):
+        return self.dispatcher[configuration]
+
+    def __getattr__(self, name):
+        if name in ("_dispatcher", "_lock", "__wrapped__"):  # not set yet (a copy being built): no recursion
+            raise AttributeError(name)
+        return getattr(self.dispatcher, name)
+
+
+@dataclass(frozen=True)
+class CudaKernel:
+    """A registered CUDA kernel: its name, its lazily made dispatcher and the signatures to check."""
+
+    name: str
+    kernel: CudaDispatcher
+    signatures: tuple[str, ...]
+
+    @property
+    def dispatcher(self):
+        """The kernel's ``numba.cuda.jit`` dispatcher (made on first use, loading ``numba.cuda``)."""
+        return self.kernel.dispatcher
+
+    @property
+    def py_func(self):
+        """The kernel's Python function (what ``cuda.compile_ptx`` takes)."""
+        return self.kernel.py_func
 
 
 #: Every CUDA kernel, by ``module.function`` name.
@@ -154,7 +252,8 @@ def cpu_kernel(func) -> CpuDriver:
 
 
 def cuda_kernel(*signatures: str):
-    """Declare a CUDA kernel: ``cuda.jit`` it (compiled lazily, cached on disk) and register it.
+    """Declare a CUDA kernel (a :class:`CudaDispatcher`: ``cuda.jit`` on first use, compiled lazily,
+    cached on disk) and register it.
 
     Parameters
     ----------
@@ -166,14 +265,10 @@ def cuda_kernel(*signatures: str):
         raise TypeError("cuda_kernel needs at least one representative signature")
 
     def register(func):
-        dispatcher = cuda.jit(func)
-        if not numba.config.ENABLE_CUDASIM:  # the simulator runs the Python function: nothing to cache
-            from numba.cuda.dispatcher import CUDACache
-
-            enable_cache(dispatcher, CUDACache)
+        kernel = CudaDispatcher(func)
         name = f"{func.__module__}.{func.__qualname__}"
-        REGISTRY[name] = CudaKernel(name, dispatcher, tuple(signatures))
-        return dispatcher
+        REGISTRY[name] = CudaKernel(name, kernel, tuple(signatures))
+        return kernel
 
     return register
 
@@ -232,8 +327,9 @@ def _power_of_two(n: int) -> int:
 def launch(kernel, grid, block, *args):
     """Launch ``kernel`` on ``grid`` blocks of ``block`` threads, on CuPy's current stream (as
     :func:`launch_3d`, for kernels that lay out their own blocks)."""
+    load_cuda()
     if numba.config.ENABLE_CUDASIM:
-        with _python_helpers(kernel.fn):
+        with _python_helpers(kernel.py_func):
             kernel[grid, block](*map(_simulated, args))
     else:
         with _cupy_device():

@@ -36,11 +36,10 @@ import math
 
 import numba
 import numpy as np
-from numba import cuda
 
 from .canny import _ARRAY, _CLASSES, _block, _blocks, _moved
 from .exact import product, rounded
-from .registry import cpu_kernel, cuda_kernel, launch_3d
+from .registry import cpu_kernel, cuda, cuda_kernel, launch_3d
 
 
 @numba.njit(inline="always")

@@ -28,9 +28,8 @@ zones found (at most one per voxel); the matrices built from them are bounded in
 
 import numba
 import numpy as np
-from numba import cuda
 
-from .registry import cpu_kernel, cuda_kernel, launch_3d, threads_for
+from .registry import cpu_kernel, cuda, cuda_kernel, launch_3d, threads_for
 
 
 @numba.njit(inline="always")

@@ -6,10 +6,10 @@ import sys
 
 import pytest
 
-#: Loaded on first use only: Numba with its CUDA target (the kernels, under gpuimg.edges,
-#: .preprocess, .morphology, .features, .contours), scikit-image, scikit-learn (gpuimg.ml), Dask and
-#: distributed (chunked arrays, cohorts), pandas, PyArrow and matplotlib (cohort tables and reports),
-#: scipy.spatial (morphology features' convex hull) and nibabel (NIfTI files).
+#: Loaded on first use only: Numba (the kernels, under gpuimg.edges, .preprocess, .morphology,
+#: .features, .contours) and its CUDA target (the first CUDA launch), scikit-image, scikit-learn
+#: (gpuimg.ml), Dask and distributed (chunked arrays, cohorts), pandas, PyArrow and matplotlib (cohort
+#: tables and reports), scipy.spatial (morphology features' convex hull) and nibabel (NIfTI files).
 LAZY = (
     "numba",
     "numba.cuda",
@@ -56,4 +56,22 @@ def test_subpackages_load_on_first_use():
         "assert gpuimg.kernels.load_all and gpuimg.cohort.run_pipeline and gpuimg.cohort.Spec\n"
         "assert all(getattr(gpuimg, name) is not None for name in gpuimg.__all__)\n"
     )
-    assert {"numba", "numba.cuda", "skimage", "sklearn"} <= set(_loaded(statement))
+    loaded = set(_loaded(statement))
+    assert {"numba", "skimage", "sklearn"} <= loaded
+    assert "numba.cuda" not in loaded  # the CUDA target loads on first CUDA use only
+
+
+def test_numba_cuda_loads_on_first_cuda_use_only():
+    """CPU kernels run without numba.cuda (a quarter of a second, and more on a loaded machine, in
+    every process); the first CUDA use loads it and gives every kernel module the real module."""
+    statement = (
+        "import numpy as np, gpuimg\n"
+        "from gpuimg.kernels import load_all, registry\n"
+        "gpuimg.edges.sobel(np.ones((4, 5, 6))); gpuimg.morphology.label(np.ones((3, 3, 3), bool))\n"
+        "load_all()\n"
+        "assert 'numba.cuda' not in sys.modules\n"
+        "cuda = registry.load_cuda()\n"
+        "import numba.cuda, gpuimg.kernels.histogram as histogram\n"
+        "assert cuda is numba.cuda and histogram.cuda is cuda and registry.cuda is cuda\n"
+    )
+    assert "numba.cuda" in _loaded(statement)

@@ -224,7 +224,8 @@ def test_kernels_launch_on_cupys_current_device(emulated_cuda, monkeypatch):
 
     from gpuimg.kernels import registry
 
-    monkeypatch.setattr(registry.cuda, "gpus", {0: "numba context of GPU 0", 1: "numba context of GPU 1"})
+    cuda = registry.load_cuda()  # a launch loads it first
+    monkeypatch.setattr(cuda, "gpus", {0: "numba context of GPU 0", 1: "numba context of GPU 1"})
     with cupy.cuda.Device(1):
         assert registry._cupy_device() == "numba context of GPU 1"
     assert registry._cupy_device() == "numba context of GPU 0"
