@@ -298,8 +298,8 @@ def hough_circle_peaks(
     ------
     ParameterError
         If ``hspaces`` is not 3D or ``radii`` is not one radius per plane; for a separation that is not a
-        whole number of at least 0, a peak count that is not a whole number of at least 1 (or inf), or a
-        ``threshold`` that is not a finite number.
+        whole number of at least 0, a peak count that is not a whole number of at least 1 (or inf), a
+        ``threshold`` that is not a finite number, or a ``normalize`` that is not True or False.
 
     Notes
     -----
@@ -335,6 +335,7 @@ def hough_circle_peaks(
         num_peaks=num_peaks,
         total_num_peaks=total_num_peaks,
     )
+    normalize = check_flag(normalize, "normalize")
     peaks = skimage.transform.hough_circle_peaks(
         hspaces,
         radii,

@@ -97,6 +97,20 @@ def test_peaks_equal_scikit_image_with_options(rng):
     assert_all_equal(hough_circle_peaks(circles, radii, **kwargs), want)
 
 
+@pytest.mark.parametrize("normalize", ["False", 1, np.ones(2), None])
+def test_circle_peaks_normalize_that_is_not_true_or_false_is_refused(rng, normalize):
+    """normalize went to scikit-image unchecked, which took it by its truth value: "False" (a string,
+    as a config file may give it) and normalize=1 ranked the peaks by votes over radius; an array was
+    NumPy's 'truth value of an array ... is ambiguous'. Refused, as hough_circle's normalize is."""
+    radii = [4, 6, 9]
+    circles = hough_circle(random_edges(rng, (50, 60), 0.02), radii)
+    with pytest.raises(gpuimg.ParameterError, match=r"^normalize=.* must be True or False\.$"):
+        hough_circle_peaks(circles, radii, normalize=normalize)
+    for flag in (np.True_, np.False_):
+        want = skimage.transform.hough_circle_peaks(circles, radii, num_peaks=3, normalize=bool(flag))
+        assert_all_equal(hough_circle_peaks(circles, radii, num_peaks=3, normalize=flag), want)
+
+
 def test_detectors_equal_scikit_image_transform_then_peaks():
     """hough_lines and hough_circles: scikit-image's transform and peak finder, on real CT edges."""
     edges = ct_edges()
