@@ -44,6 +44,24 @@ class CheckedParams:
         return BaseEstimator.set_params(self, **params)
 
 
+def prefixed_names(estimator, prefix: str, n_out: int, input_features) -> np.ndarray:
+    """``prefix0``, ``prefix1``, ... ``n_out`` output names of a fitted ``estimator``, as scikit-learn
+    names the outputs of a PCA (``pca0``) or a KMeans (``kmeans0``); ``input_features``, if given,
+    must hold one name per feature fitted on.
+
+    Raises
+    ------
+    ParameterError
+        If ``input_features`` holds another number of names than the features fitted on.
+    """
+    if input_features is not None and len(input_features) != estimator.n_features_in_:
+        raise ParameterError(
+            f"input_features holds {len(input_features)} names, but {type(estimator).__name__} was fitted "
+            f"on {estimator.n_features_in_} features; give one name per feature."
+        )
+    return np.array([f"{prefix}{i}" for i in range(n_out)], dtype=object)
+
+
 def check_features(X, *, what: str = "X", finite: bool = True, allow_nan: bool = False):
     """``X`` as a 2D float array on its device, all values finite (unless ``finite=False``; NaN
     allowed with ``allow_nan``, infinite values not).

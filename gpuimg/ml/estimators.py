@@ -19,7 +19,6 @@ import importlib
 import inspect
 import numbers
 
-import numpy as np
 import sklearn
 from sklearn.base import BaseEstimator, ClassifierMixin, ClusterMixin, RegressorMixin, TransformerMixin
 from sklearn.utils import TransformerTags
@@ -39,6 +38,7 @@ from ._validation import (
     check_target,
     check_target_length,
     check_width,
+    prefixed_names,
     remember_names,
 )
 
@@ -712,13 +712,7 @@ class DeviceTransformer(TransformerMixin, DeviceEstimator):
             If ``input_features`` holds another number of names than the features fitted on.
         """
         check_fitted(self, "estimator_")
-        if input_features is not None and len(input_features) != self.n_features_in_:
-            raise ParameterError(
-                f"input_features holds {len(input_features)} names, but {type(self).__name__} was fitted "
-                f"on {self.n_features_in_} features; give one name per feature."
-            )
-        components = int(self.estimator_.components_.shape[0])
-        return np.array([f"{self.name}{i}" for i in range(components)], dtype=object)
+        return prefixed_names(self, self.name, int(self.estimator_.components_.shape[0]), input_features)
 
     @available_if(lambda self: _offers(self, "inverse_transform"))
     def inverse_transform(self, X):

@@ -9,7 +9,15 @@ from gpuimg._support import check_allocation, is_finite
 from gpuimg.backend import bincount_fixed, namespace
 from gpuimg.errors import ParameterError
 
-from ._validation import CheckedParams, check_features, check_fitted, check_names, check_width, remember_names
+from ._validation import (
+    CheckedParams,
+    check_features,
+    check_fitted,
+    check_names,
+    check_width,
+    prefixed_names,
+    remember_names,
+)
 
 TOPOLOGIES = ("rectangular", "hexagonal")
 _INITS = ("pca", "random")
@@ -181,6 +189,21 @@ class SOM(CheckedParams, ClusterMixin, TransformerMixin, BaseEstimator):
         """
         X = self._checked(X)
         return namespace(X).xp.sqrt(_squared_distances(X, self.weights_, namespace(X).xp))
+
+    def get_feature_names_out(self, input_features=None):
+        """Names of the columns of ``transform``, the distances to the nodes: ``som0``, ``som1``, ...
+        one per node, as scikit-learn names a KMeans' distances to its centres (``kmeans0``, ...), so
+        that ``set_output(transform="pandas")`` works.
+
+        Raises
+        ------
+        NotFittedError
+            Before ``fit``.
+        ParameterError
+            If ``input_features`` holds another number of names than the features fitted on.
+        """
+        check_fitted(self, "weights_", "fit(X)")
+        return prefixed_names(self, "som", int(self.weights_.shape[0]), input_features)
 
     def quantization_error(self, X) -> float:
         """Mean distance of the samples to their best-matching node [units of X].

@@ -95,3 +95,27 @@ def test_rates_and_widths_checked(rng):
     same = SOM(grid=(3, 3), sigma=np.float32(2.0), learning_rate=np.float64(0.5), epochs=5).fit(X)
     plain = SOM(grid=(3, 3), sigma=2.0, learning_rate=0.5, epochs=5).fit(X)
     np.testing.assert_array_equal(same.weights_, plain.weights_)
+
+
+def test_pandas_output_names_the_nodes_as_scikit_learn_names_kmeans_centres():
+    # The SOM had no get_feature_names_out, so set_output(transform="pandas") on it, or on a pipeline
+    # holding it, raised 'Unable to configure output for SOM(...) because `set_output` is not
+    # available'. Its transform is the distance to each node, as KMeans' is to each centre, and the
+    # columns are named as KMeans names them (kmeans0, ... -> som0, ...).
+    import pandas as pd
+    from sklearn.cluster import KMeans
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    table = pd.DataFrame(np.random.default_rng(0).normal(size=(30, 3)), columns=["a", "b", "c"])
+    ours = make_pipeline(StandardScaler(), SOM(grid=(2, 2), random_state=0)).set_output(transform="pandas")
+    kmeans = make_pipeline(StandardScaler(), KMeans(4, n_init=1, random_state=0)).set_output(
+        transform="pandas"
+    )
+    out = ours.fit(table).transform(table)
+    expected_names = [name.replace("kmeans", "som") for name in kmeans.fit_transform(table).columns]
+    assert isinstance(out, pd.DataFrame) and list(out.columns) == expected_names
+    # The Euclidean distances from each (standardised) sample to each node, computed directly.
+    scaled, nodes = ours[0].transform(table).to_numpy(), ours[-1].weights_
+    direct = np.sqrt(((scaled[:, None, :] - nodes[None, :, :]) ** 2).sum(-1))
+    np.testing.assert_allclose(out.to_numpy(), direct, rtol=1e-9, atol=1e-12)  # the expansion's rounding
