@@ -15,8 +15,8 @@ import os
 import tomllib
 from dataclasses import dataclass
 
-from gpuimg._support import shown
-from gpuimg.errors import ConfigError
+from gpuimg._support import check_flag, shown
+from gpuimg.errors import ConfigError, ParameterError
 
 #: Interpolation orders of the image by name (IBSI: nearest neighbour, linear, cubic spline).
 ORDERS = {"nearest": 0, "linear": 1, "cubic": 3}
@@ -192,6 +192,12 @@ class Settings:
             object.__setattr__(self, "new_spacing", tuple(None if s is None else float(s) for s in spacing))
         if self.interpolation is not None:
             _choice("interpolation", self.interpolation, tuple(ORDERS))
+        try:  # "false" from a text config would round, by its truth value
+            object.__setattr__(
+                self, "round_intensities", check_flag(self.round_intensities, "round_intensities")
+            )
+        except ParameterError as exc:
+            raise ConfigError(str(exc)) from None
         _choice("discretisation", self.discretisation, DISCRETISATIONS)
         _choice("ivh_discretisation", self.ivh_discretisation, IVH_DISCRETISATIONS)
         for name, allowed in (("texture_approaches", APPROACHES), ("texture_aggregations", AGGREGATIONS)):

@@ -435,3 +435,22 @@ def test_an_ibsi_case_that_is_not_a_string_is_refused_naming_the_cases(case):
         r"of 'A', 'B', 'C', 'D', 'E'",
     ):
         ibsi_settings(case)
+
+
+@pytest.mark.parametrize("value", ["false", "no", 0, None, [True]])
+def test_round_intensities_that_is_not_true_or_false_is_refused(value, tmp_path):
+    """round_intensities was kept as given and read by its truth value: "false" (from a dict of text,
+    a command line) rounded the intensities, and 0 or None were kept as such, so settings equal in
+    effect compared unequal. Refused, as every flag of gpuimg, from a dict and a spec too."""
+    from gpuimg.cohort import spec_from_dict
+
+    words = rf"^round_intensities={re.escape(repr(value))} must be True or False\.$"
+    with pytest.raises(ConfigError, match=words):
+        Settings(round_intensities=value)
+    with pytest.raises(ConfigError, match=words):
+        Settings.from_dict({"round_intensities": value})
+    spec = {"mask": {"source": "recipe", "threshold": [-400, 400]}, "features": {"round_intensities": value}}
+    with pytest.raises(ConfigError, match="features: round_intensities="):
+        spec_from_dict(spec)
+    rounded = Settings(round_intensities=np.True_)
+    assert rounded.round_intensities is True and rounded == Settings(round_intensities=True)
