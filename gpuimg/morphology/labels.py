@@ -277,9 +277,9 @@ def fill_holes(mask: Image, *, slice_by_slice: bool = False, axis: int | None = 
     Raises
     ------
     ParameterError
-        For a Dask array (a hole may span chunks), a ``slice_by_slice`` that is not True or False, an
-        ``axis`` without ``slice_by_slice``, or, slice by slice, a mask that is not 3D or an ``axis``
-        that is not a whole number from -3 to 2.
+        For a Dask array (a hole may span chunks), a mask that is not 2D or 3D, a ``slice_by_slice``
+        that is not True or False, an ``axis`` without ``slice_by_slice``, or, slice by slice, a mask
+        that is not 3D or an ``axis`` that is not a whole number from -3 to 2.
 
     Examples
     --------
@@ -299,6 +299,7 @@ def fill_holes(mask: Image, *, slice_by_slice: bool = False, axis: int | None = 
     """
     if is_dask(mask):
         raise ParameterError("fill_holes needs the whole mask (a hole may span chunks); pass mask.compute().")
+    check_ndim(mask, (2, 3), "mask")  # an extra axis of length 1 left every hole open: all on the edge
     ns = namespace(mask)
     mask = roi_voxels(ns.xp.asarray(mask))
     if not check_flag(slice_by_slice, "slice_by_slice"):

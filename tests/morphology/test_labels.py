@@ -1,6 +1,7 @@
 """gpuimg.morphology.labels against scipy.ndimage.label (up to a permutation) and scikit-image."""
 
 import inspect
+import re
 
 import numpy as np
 import pytest
@@ -210,6 +211,26 @@ def test_fill_holes_refuses_an_axis_without_slice_by_slice():
     assert want[3, 4, 4]
     np.testing.assert_array_equal(fill_holes(organ, slice_by_slice=True, axis=1), want)
     np.testing.assert_array_equal(fill_holes(organ), ndi.binary_fill_holes(organ))
+
+
+@pytest.mark.parametrize("axis", [0, 3])
+def test_fill_holes_of_a_mask_with_an_extra_axis_is_refused(axis):
+    """A mask with an extra axis of length 1 (a NIfTI's 4th axis of one time point, a batch axis) was
+    filled in 4D, where every background voxel lies on the edge of that axis, so no hole was filled,
+    without a word. Refused, as label refuses it, with the np.squeeze that gives the 3D fill."""
+    shell = np.zeros((7, 9, 9), bool)
+    shell[1:6, 2:7, 2:7] = True
+    shell[2:5, 3:6, 3:6] = False  # a closed cavity of 27 voxels
+    extra = np.expand_dims(shell, axis)
+    with pytest.raises(
+        gpuimg.ParameterError,
+        match=rf"^the mask must be 2D or 3D; got 4D, shape {re.escape(str(extra.shape))}: drop the "
+        rf"extra axis of length 1 with np.squeeze\(mask, axis={axis}\)\.$",
+    ):
+        fill_holes(extra)
+    filled = fill_holes(np.squeeze(extra, axis=axis))
+    np.testing.assert_array_equal(filled, ndi.binary_fill_holes(shell))
+    assert filled.sum() == shell.sum() + 27
 
 
 def test_fill_holes_per_slice_on_real_ct(ct_crop):
