@@ -39,7 +39,8 @@ MAX_TEXTURE_REACH = 2**31 - 1
 
 def _hint(name, fields) -> str:
     """``; did you mean ...`` for an unknown setting ``name``: a field spelled alike (``binWidth``,
-    ``bin_widht``), with the discretisation a bin parameter needs, or where ``families`` goes."""
+    ``bin_widht``), with the discretisation a bin parameter needs (new_spacing for an interpolation
+    setting), or where ``families`` goes."""
     if name == "families":
         return "; families is extract's own argument: extract(image, mask, families=[...])"
     if not isinstance(name, str):
@@ -57,7 +58,7 @@ def _hint(name, fields) -> str:
             for k, (used, *_) in uses.items()
             if used == close
         ),
-        "",
+        " with new_spacing" if close in _INTERPOLATION_PARAMETERS else "",
     )
     return f"; for {name!r} use {close!r}{method}"
 

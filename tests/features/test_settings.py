@@ -188,6 +188,10 @@ def test_numpy_numbers_are_taken_as_python_numbers():
         ({"ivh_binwidth": 2.5}, r"for 'ivh_binwidth' use 'ivh_bin_width' with ivh_discretisation='fbs'"),
         ({"nbins": 16}, r"for 'nbins' use 'n_bins' with discretisation='fbn'"),
         ({"reseg_rnage": [-1000, 400]}, r"for 'reseg_rnage' use 'reseg_range'"),
+        # PyRadiomics' interpolator; interpolation is used only with new_spacing (the hint alone led
+        # to a setting refused without it)
+        ({"interpolator": "cubic"}, r"for 'interpolator' use 'interpolation' with new_spacing"),
+        ({"partial_volum": 0.4}, r"for 'partial_volum' use 'partial_volume' with new_spacing"),
         (
             {"families": ["glcm"]},
             r"families is extract's own argument: extract\(image, mask, families=\[...\]\)",
@@ -206,6 +210,8 @@ def test_a_misspelt_setting_is_told_its_spelling(given, advice):
         value = next(iter(given.values()))
         method = re.search(r"with (\w+)='(\w+)'", advice)  # as the hint says
         method = {method[1]: method[2]} if method else {}
+        if "with new_spacing" in advice:
+            method = {"new_spacing": [2.0, 2.0, 2.0]}
         assert getattr(Settings.from_dict({meant[1]: value, **method}), meant[1]) == (
             tuple(value) if isinstance(value, list) else value
         )
