@@ -612,9 +612,17 @@ class DeviceRegressor(RegressorMixin, DeviceEstimator):
         return self._score(super().score, X, y, sample_weight)
 
 
-class DeviceClusterer(ClusterMixin, DeviceEstimator):
+class DeviceClusterer(ClusterMixin, TransformerMixin, DeviceEstimator):
     __doc__ = DeviceEstimator.__doc__
     _task = "clustering"
+
+    def __sklearn_tags__(self):
+        """The clusterer's tags; a transformer's only where the wrapped class has ``transform`` (not
+        DBSCAN), though TransformerMixin (for ``set_output``) says so of every subclass."""
+        tags = super().__sklearn_tags__()
+        if not _offers(self, "transform"):
+            tags.transformer_tags = None
+        return tags
 
     def fit(self, X, y=None, sample_weight=None):
         """Cluster ``X`` (samples, features), each sample weighted by ``sample_weight`` (see
@@ -655,10 +663,54 @@ class DeviceClusterer(ClusterMixin, DeviceEstimator):
         """
         return self._call("predict", X)
 
-    @available_if(lambda self: _offers(self, "transform"))
+    def transform(self, X):
+        """The samples' distances to the centres (KMeans) or nodes (SOM), on X's device (a DataFrame of
+        columns ``kmeans0``, ... or ``som0``, ... after ``set_output(transform="pandas")``).
+
+        DBSCAN has no such method (as in scikit-learn).
+
+        Raises
+        ------
+        NotFittedError
+            Before ``fit``.
+        ParameterError
+            For an ``X`` that is not a 2D table of numbers, has another number of features than the
+            model was fitted on, or (a DataFrame) other column names.
+        FeatureError
+            If ``X`` holds NaN or infinite values.
+        """
+        return self._call("transform", X)
+
     def fit_transform(self, X, y=None, sample_weight=None):
         """``fit(X).transform(X)``: the samples' distances to the centres (KMeans) or nodes (SOM)."""
         return self.fit(X, sample_weight=sample_weight).transform(X)
+
+    @available_if(lambda self: _offers(self, "transform"))
+    def get_feature_names_out(self, input_features=None):
+        """Names of the columns of ``transform``: ``kmeans0``, ``kmeans1``, ... as scikit-learn's KMeans
+        names them, or ``som0``, ... one per node (so ``set_output(transform="pandas")`` works).
+
+        Raises
+        ------
+        NotFittedError
+            Before ``fit``.
+        ParameterError
+            If ``input_features`` holds another number of names than the features fitted on.
+        """
+        check_fitted(self, "estimator_")
+        centres = getattr(self.estimator_, "cluster_centers_", None)
+        outputs = (self.estimator_.weights_ if centres is None else centres).shape[0]
+        return prefixed_names(self, self.name, int(outputs), input_features)
+
+
+# TransformerMixin wrapped transform and fit_transform for set_output when DeviceClusterer was made
+# (the methods a class defines itself); they are offered only where the wrapped class transforms.
+for _method in ("transform", "fit_transform"):
+    setattr(
+        DeviceClusterer,
+        _method,
+        available_if(lambda self: _offers(self, "transform"))(getattr(DeviceClusterer, _method)),
+    )
 
 
 class DeviceTransformer(TransformerMixin, DeviceEstimator):

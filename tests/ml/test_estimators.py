@@ -261,6 +261,32 @@ def test_pca_in_a_pipeline_of_pandas_output_as_scikit_learn(rng):
     np.testing.assert_allclose(out.to_numpy(), expected.to_numpy(), rtol=1e-12, atol=1e-12)
 
 
+def test_clusterers_in_a_pipeline_of_pandas_output_as_scikit_learn(rng):
+    # The clustering wrapper had no set_output: a pipeline ending in KMeans (distances to the centres
+    # as features) with set_output(transform="pandas") raised 'Unable to configure output for
+    # DeviceClusterer(...) because `set_output` is not available'; scikit-learn's KMeans names the
+    # columns kmeans0, kmeans1, ... DBSCAN, which does not transform, offers neither, as scikit-learn's.
+    table = pd.DataFrame(rng.normal(size=(30, 3)), columns=["a", "b", "c"])
+    new = pd.DataFrame(rng.normal(size=(5, 3)), columns=table.columns, index=np.arange(50, 55))
+    ours = make_pipeline(
+        StandardScaler(), make_estimator("kmeans", "clustering", n_clusters=3, random_state=0)
+    )
+    peer = make_pipeline(StandardScaler(), KMeans(n_clusters=3, random_state=0))
+    for pipeline in (ours, peer):
+        pipeline.set_output(transform="pandas").fit(table)
+    out, expected = ours.transform(new), peer.transform(new)
+    assert isinstance(out, pd.DataFrame)
+    assert list(out.columns) == list(expected.columns) == ["kmeans0", "kmeans1", "kmeans2"]
+    assert list(out.index) == list(expected.index)
+    # The same scikit-learn computation on the same data.
+    np.testing.assert_allclose(out.to_numpy(), expected.to_numpy(), rtol=1e-12, atol=1e-12)
+    som = make_estimator("som", "clustering", grid=(2, 2), random_state=0).set_output(transform="pandas")
+    assert list(som.fit_transform(table).columns) == ["som0", "som1", "som2", "som3"]
+    dbscan = make_estimator("dbscan", "clustering")
+    for method in ("transform", "fit_transform", "set_output", "get_feature_names_out"):
+        assert not hasattr(dbscan, method) and not hasattr(DBSCAN(), method)
+
+
 @pytest.mark.parametrize(
     "ours", [ml.PCA(n_components=2), make_estimator("pca", "decomposition", n_components=2)]
 )
