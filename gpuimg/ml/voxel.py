@@ -15,7 +15,7 @@ from gpuimg.edges import gradient_magnitude
 from gpuimg.errors import ParameterError
 from gpuimg.volume import Volume, accepts_volume, check_same_grid
 
-from ._validation import check_fitted
+from ._validation import CheckedParams, check_fitted
 from .estimators import make_estimator
 from .som import SOM
 
@@ -405,7 +405,7 @@ def _hessian_eigenvalues(ns, data, sigma_voxels):
     return ordered.reshape((data.ndim, *data.shape))
 
 
-class VoxelClassifier(ClassifierMixin, BaseEstimator):
+class VoxelClassifier(CheckedParams, ClassifierMixin, BaseEstimator):
     """A random forest on multi-scale voxel features, trained from sparse scribbles.
 
     Parameters

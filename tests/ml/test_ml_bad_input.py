@@ -157,7 +157,14 @@ def _unfitted_pairs():
     from sklearn.svm import SVC, SVR
     from sklearn.tree import DecisionTreeClassifier
 
-    from gpuimg.ml import PCA, SOM, CorrelationFilter, MutualInformationSelector, VarianceThreshold
+    from gpuimg.ml import (
+        PCA,
+        SOM,
+        CorrelationFilter,
+        MutualInformationSelector,
+        VarianceThreshold,
+        VoxelClassifier,
+    )
 
     return [
         (make_estimator("svm", probability=True), SVC(probability=True)),
@@ -177,6 +184,7 @@ def _unfitted_pairs():
         (VarianceThreshold(), SklearnVarianceThreshold()),
         (CorrelationFilter(), SklearnVarianceThreshold()),
         (MutualInformationSelector(k=2), SelectKBest(k=2)),
+        (VoxelClassifier(), RandomForestClassifier()),  # a forest on voxel features
     ]
 
 
@@ -198,7 +206,7 @@ def _calls_needing_a_model(estimator):
         if not callable(method):
             continue  # a parameter (name)
         parameters = inspect.signature(method).parameters
-        args = [X] if "X" in parameters else []
+        args = [X] if {"X", "image"} & set(parameters) else []
         if "y" in parameters and parameters["y"].default is inspect.Parameter.empty:
             args.append(y)
         yield name, method, args
