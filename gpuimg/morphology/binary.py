@@ -8,7 +8,15 @@ from collections.abc import Sequence
 import numpy as np
 from numpy.typing import ArrayLike
 
-from gpuimg._support import check_choice, check_cval, check_mode, check_ndim, check_window, shown
+from gpuimg._support import (
+    check_bytes,
+    check_choice,
+    check_cval,
+    check_mode,
+    check_ndim,
+    check_window,
+    shown,
+)
 from gpuimg._units import voxels
 from gpuimg.backend import is_dask, map_stencil, namespace
 from gpuimg.errors import ParameterError
@@ -108,12 +116,15 @@ def _morph(image, op, shape, radius, radius_mm, spacing, mode, cval, passes):
     fp = _footprint(image, shape, radius, radius_mm, spacing)
     dtype = np.dtype(image.dtype)
     binary = dtype.kind == "b"
+    ball = None
+    if binary and isinstance(shape, str) and shape == "ball":
+        ball = voxels("radius", radius, radius_mm, spacing, fp.ndim, default=1.0, allow_zero=True)
 
     def run(chunk):
         ns = namespace(chunk)
         structure = ns.xp.asarray(fp)
         if binary:
-            return _binary(ns, op, chunk, structure, mode, cval)
+            return _binary(ns, op, chunk, structure, mode, cval, ball)
         return getattr(ns.ndi, f"grey_{op}")(chunk, footprint=structure, mode=mode, cval=cval)
 
     if is_dask(image):
@@ -142,20 +153,98 @@ _PASSES = {
 }
 
 
-def _binary(ns, op, mask, structure, mode, cval):
+def _binary(ns, op, mask, structure, mode, cval, ball):
     """Binary ``op`` of a bool ``mask``, the voxels past its edges given by ``mode`` and ``cval`` as in
     grey morphology (scikit-image's rule for bool images): each pass of SciPy's binary operation on
     the mask padded by the footprint's half-width, then cropped, so that its own border (nothing
     outside) never reaches the result. Equal to ``grey_{op}`` of the mask, at binary morphology's speed
-    (the grey operations take twice as long for a ball of radius 3)."""
+    (the grey operations take twice as long for a ball of radius 3).
+
+    ``ball`` is the ball's radii [voxels] where ``structure`` is :func:`footprint`'s ball, else None:
+    on the CPU a ball of :data:`_EDT_FROM` voxels or more goes through the distance transform
+    (:func:`_ball_erosion`), whose time does not grow with the ball; SciPy's binary operations first
+    tabulate ``(voxels of the footprint's box) x (voxels of the ball)`` offsets (8 bytes each, 19 GB
+    for a ball of radius 20 voxels), which is checked against the memory budget."""
     half = [n // 2 for n in structure.shape]
     crop = tuple(slice(h, h + n) for h, n in zip(half, mask.shape, strict=True))
     pad_mode = _PAD_MODES[mode]
     extra = {"constant_values": bool(cval)} if pad_mode == "constant" else {}
+    edt = ns.device == "cpu" and ball is not None and structure.sum() >= _EDT_FROM and _edt_exact(ball)
     for step in _PASSES[op]:
         padded = ns.xp.pad(mask, [(h, h) for h in half], mode=pad_mode, **extra)
+        if edt:
+            mask = _ball_erosion(ns, padded if step == "erosion" else ~padded, ball, half, mask.shape)
+            mask = mask if step == "erosion" else ~mask
+            continue
+        if ns.device == "cpu":  # SciPy's table of offsets (NI_InitFilterOffsets), before it allocates it
+            box = math.prod(min(n, f) for n, f in zip(padded.shape, structure.shape, strict=True))
+            check_bytes(
+                8 * box * int(structure.sum()),
+                f"binary {step} by a footprint of {' x '.join(map(str, structure.shape))} voxels "
+                "(SciPy's table of its offsets; a smaller radius or radius_mm, or the footprint 'ball', "
+                "needs less)",
+            )
         mask = getattr(ns.ndi, f"binary_{step}")(padded, structure=structure)[crop]
     return mask
+
+
+#: The fewest voxels of a ball that the distance transform erodes and dilates by (on the CPU): SciPy's
+#: binary erosion is faster below, the transform above (benchmarks/bench_morphology_ball.py).
+_EDT_FROM = 300
+#: The footprint's tolerance: an offset is in the ball when its ``sum((o_a / r_a) ** 2) <= _IN``.
+_IN = 1 + 1e-9
+#: A bound on the error of SciPy's float64 transform in that sum, for picking the nearest voxel.
+_EDT_ERROR = 1e-10
+
+
+def _edt_exact(radii):
+    """Whether the transform gives the footprint exactly: no zero radius (a flat ball), and no axis
+    where the box of ``floor(r_a)`` voxels cuts off an offset that the sum admits."""
+    return all(r > 0 and ((math.floor(r + 1e-9) + 1) / r) ** 2 > _IN for r in radii)
+
+
+def _ball_erosion(ns, padded, radii, half, shape):
+    """Erosion of the bool array ``padded`` by the ball of ``radii`` [voxels], cropped by ``half`` to
+    ``shape``: a voxel stays when the nearest background voxel (SciPy's exact Euclidean feature
+    transform, in units of the radii) lies outside the ball, by :func:`footprint`'s sum on its
+    integer offset. Where the transform's rounding could have picked a voxel just outside the ball
+    over one just inside, the offsets of the ball's outer shell are checked one by one."""
+    xp = ns.xp
+    crop = tuple(slice(h, h + n) for h, n in zip(half, shape, strict=True))
+    if bool(padded.all()):
+        return xp.ones(shape, dtype=bool)
+    check_bytes(
+        (4 * padded.ndim + 9) * padded.size + 24 * math.prod(shape),
+        f"the distance transform of a mask of {' x '.join(map(str, padded.shape))} voxels (padded)",
+    )
+    nearest = ns.ndi.distance_transform_edt(
+        padded, sampling=[1 / r for r in radii], return_distances=False, return_indices=True
+    )
+    total = 0
+    for axis, (r, h, n) in enumerate(zip(radii, half, shape, strict=True)):
+        index = xp.arange(h, h + n).reshape([-1 if a == axis else 1 for a in range(len(shape))])
+        total = total + ((nearest[axis][crop] - index) / r) ** 2
+    del nearest
+    keep = total > _IN
+    unsure = xp.nonzero(keep & (total <= _IN + _EDT_ERROR))
+    shell = _shell(radii) if unsure[0].size else ()
+    if len(shell):
+        hit = xp.zeros(unsure[0].shape, dtype=bool)
+        for offset in shell:
+            at = tuple(i + h + int(o) for i, h, o in zip(unsure, half, offset, strict=True))
+            hit |= ~padded[at]
+        keep[unsure] = ~hit
+    return keep
+
+
+def _shell(radii):
+    """The offsets of the ball whose sum lies within the transform's error of the boundary."""
+    grids = np.meshgrid(
+        *(np.arange(-math.floor(r + 1e-9), math.floor(r + 1e-9) + 1) for r in radii), indexing="ij"
+    )
+    total = sum((g / r) ** 2 for g, r in zip(grids, radii, strict=True))
+    inside = (total <= _IN) & (total > _IN - _EDT_ERROR)
+    return np.argwhere(inside) - [math.floor(r + 1e-9) for r in radii]
 
 
 _DOC = """{summary}
@@ -197,6 +286,20 @@ _DOC = """{summary}
         ``radius_mm``; a radius as :func:`footprint` refuses it (a footprint of more than 2**20 voxels
         too); a spacing that differs from the Volume's own; an unknown mode or a ``cval`` that is not
         one real number.
+    MemoryBudgetError
+        On the CPU, where SciPy's binary operation would tabulate more bytes of footprint offsets than
+        the memory budget allows (8 x the voxels of the footprint's box x its own voxels); the
+        footprint "ball" of a bool image does not need the table from 300 voxels on; or where the
+        distance transform's arrays (21 bytes a voxel of the padded mask, 24 of the image) would exceed it.
+
+    Notes
+    -----
+    On the CPU, a bool image's "ball" of 300 voxels or more is applied through SciPy's exact
+    Euclidean distance transform in units of the radii, in time linear in the voxels whatever the
+    radius: a voxel stays under erosion when its nearest background voxel (past the edges as ``mode``
+    says) is outside the ball, by the footprint's rule on its integer offset; dilation is the erosion
+    of the complement. Smaller balls, other footprints, flat balls (a zero radius) and CuPy arrays go
+    through ``binary_{op}`` (cupyx's on CUDA).
 
     Examples
     --------

@@ -2,6 +2,8 @@
 
 import inspect
 import re
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -217,3 +219,136 @@ def test_bad_input(rng, call, message):
     with pytest.raises(gpuimg.ParameterError, match=None) as caught:
         call(rng.random((5, 6, 7)))
     assert message in str(caught.value)
+
+
+def _balls():
+    """Radii [voxels] or [mm] with spacings [mm] whose balls have at least the voxels that go through the
+    distance transform: integer radii (offsets exactly on the sphere), irrational ones, anisotropic
+    CT-like spacings, a radius a rounding error below an integer."""
+    from gpuimg.morphology.binary import _EDT_FROM
+
+    cases = [
+        {"radius": 5.0},
+        {"radius": 6.0},
+        {"radius": (3.0, 6.0, 6.0)},
+        {"radius": 5 * np.sqrt(2.0)},
+        {"radius": (2.5, 7.0, 4.0)},
+        {"radius": 6.0 - 1e-12},
+        {"radius_mm": 7.5, "spacing": (2.5, 0.78125, 0.78125)},
+        {"radius_mm": 5.0, "spacing": (1.25, 0.9765625, 0.9765625)},
+        {"radius_mm": (6.0, 5.0, 5.0), "spacing": (3.0, 0.7, 0.7)},
+        {"radius_mm": 4.0, "spacing": (1.0, 0.5, 0.8)},
+    ]
+    for case in cases:
+        assert footprint("ball", **case).sum() >= _EDT_FROM, case
+    return cases
+
+
+@pytest.mark.parametrize("name", list(OPS))
+def test_large_ball_equals_scipy_and_scikit_image(rng, name):
+    """A ball of 300 voxels or more goes through the distance transform (the nearest background
+    voxel, or foreground for dilation, is outside the ball): bit for bit SciPy's binary operation with
+    the ball as structure (mode "constant") and scikit-image's (default "reflect"), on masks of blobs
+    and of noise, touching the image's faces, for integer, irrational and anisotropic radii."""
+    skimage_op = getattr(pytest.importorskip("skimage.morphology"), OPS[name][1])
+    ours, scipy_name = OPS[name]
+    for i, case in enumerate(_balls()):
+        shape = (9 + i % 4, 17, 14 + i % 3)
+        mask = ndi.gaussian_filter(rng.random(shape), 1.5) > 0.5 if i % 2 else rng.random(shape) > 0.15
+        mask[0, 2:9, 3:10] = mask[:, -1, :5] = True
+        fp = footprint("ball", **case)
+        want = getattr(ndi, f"binary_{scipy_name}")(mask, structure=fp)
+        np.testing.assert_array_equal(ours(mask, "ball", mode="constant", **case), want, err_msg=str(case))
+        np.testing.assert_array_equal(ours(mask, "ball", **case), skimage_op(mask, fp), err_msg=str(case))
+
+
+def test_large_ball_shell_check_equals_scipy(rng, monkeypatch):
+    """The check of the ball's outer shell, for voxels whose nearest background voxel the transform's
+    rounding could have got wrong, gives the same result when it has many voxels to check: with an
+    error bound of 0.05 it re-checks every voxel near the sphere."""
+    from gpuimg._units import voxels
+    from gpuimg.morphology import binary
+
+    monkeypatch.setattr(binary, "_EDT_ERROR", 0.05)
+    for case in _balls()[:3] + _balls()[6:8]:
+        mask = ndi.gaussian_filter(rng.random((12, 16, 15)), 1.0) > 0.5
+        fp = footprint("ball", **case)
+        radii = voxels("radius", case.get("radius"), case.get("radius_mm"), case.get("spacing"), 3)
+        assert len(binary._shell(radii)) > 0  # the check has offsets to look at
+        np.testing.assert_array_equal(
+            erode(mask, "ball", mode="constant", **case), ndi.binary_erosion(mask, fp)
+        )
+        np.testing.assert_array_equal(
+            dilate(mask, "ball", mode="constant", **case), ndi.binary_dilation(mask, fp)
+        )
+
+
+_LARGE_BALL = """
+import resource, sys
+import numpy as np
+from gpuimg.morphology import dilate, erode, opening
+
+kb = int(open("/proc/self/status").read().split("VmSize:")[1].split()[0])
+resource.setrlimit(resource.RLIMIT_AS, ((kb + 2 * 2**20) * 1024,) * 2)  # 2 GiB more than now
+box = np.zeros((40, 64, 64), bool)
+box[4:36, 6:60, 5:62] = True
+ops = {"erode": erode, "dilate": dilate, "opening": opening}
+op = ops[sys.argv[1]]
+np.save(sys.argv[2], op(box, "ball", radius_mm=20.0, spacing=(2.5, 0.8, 0.8), mode="constant"))
+"""
+
+
+@pytest.mark.parametrize("name", ["erode", "dilate", "opening"])
+def test_a_ball_of_20_mm_in_bounded_memory(tmp_path, name):
+    """A ball of 20 mm in CT spacing (2.5, 0.8, 0.8) mm, radii 8 x 25 x 25 voxels, in a process limited
+    to 2 GiB more than it holds after its imports (regression: SciPy's binary erosion first tabulated
+    17 x 51 x 51 x 21,000 offsets, 7.4 GB, a bare MemoryError). Closed forms for a box ``B``: a voxel is
+    in its dilation by the ball when the per-axis distance [voxels] from it to ``B``,
+    ``d_a = max(lo_a - p_a, 0, p_a - hi_a)``, has ``sum((d_a / r_a) ** 2) <= 1`` (the ball's rule;
+    the nearest voxel of a box is clamped axis by axis); its erosion is ``B`` shrunk by ``floor(r_a)``
+    voxels on each side (the ball reaches exactly that far along each axis, and no farther), and its
+    opening the dilation of that erosion."""
+    out = tmp_path / "got.npy"
+    subprocess.run([sys.executable, "-c", _LARGE_BALL, name, str(out)], check=True, timeout=300)
+    got = np.load(out)
+    radii = np.array([20 / 2.5, 20 / 0.8, 20 / 0.8])
+
+    def dilated(lo, hi):
+        p = np.indices(got.shape).reshape(3, -1).T
+        d = np.maximum(np.maximum(np.array(lo) - p, 0), p - np.array(hi))
+        return (((d / radii) ** 2).sum(1) <= 1 + 1e-9).reshape(got.shape)
+
+    lo, hi = np.array([4, 6, 5]), np.array([35, 59, 61])
+    half = np.floor(radii + 1e-9).astype(int)
+    eroded = np.zeros(got.shape, bool)
+    eroded[tuple(slice(a, b + 1) for a, b in zip(lo + half, hi - half, strict=True))] = True
+    want = {"dilate": dilated(lo, hi), "erode": eroded, "opening": dilated(lo + half, hi - half)}[name]
+    assert got.sum() > 0
+    np.testing.assert_array_equal(got, want)
+
+
+def test_scipy_footprint_table_within_the_memory_budget(rng, monkeypatch):
+    """SciPy's binary erosion by a 13 x 13 x 13 cube tabulates 13**3 x 13**3 offsets of 8 bytes
+    (38.6 MB): over a budget of 10 MB, a MemoryBudgetError that names the radius, before it allocates
+    (regression: nothing checked it; a ball of 20 voxels asked for 19 GB, a bare MemoryError)."""
+    monkeypatch.setenv("GPUIMG_MAX_BYTES", "10M")
+    mask = rng.random((20, 20, 20)) > 0.3
+    with pytest.raises(gpuimg.MemoryBudgetError, match="radius"):
+        erode(mask, "cube", 6)
+    np.testing.assert_array_equal(  # 7 x 7 x 7: 0.9 MB
+        erode(mask, "cube", 3, mode="constant"), ndi.binary_erosion(mask, np.ones((7, 7, 7), bool))
+    )
+
+
+@pytest.mark.parametrize("name", list(OPS))
+def test_large_ball_on_the_cuda_device_and_in_dask_chunks(rng, name, emulated_cuda):
+    """A ball of 515 voxels on the (emulated) CUDA device, and in uneven Dask chunks on the CPU,
+    equals scikit-image's operation on the whole mask."""
+    da = pytest.importorskip("dask.array")
+    skimage_op = getattr(pytest.importorskip("skimage.morphology"), OPS[name][1])
+    ours, _ = OPS[name]
+    mask = ndi.gaussian_filter(rng.random((12, 14, 13)), 1.0) > 0.5
+    want = skimage_op(mask, footprint("ball", 5))
+    np.testing.assert_array_equal(gpuimg.to_numpy(ours(emulated_cuda(mask), "ball", 5)), want)
+    lazy = ours(da.from_array(mask, chunks=((5, 7), (14,), (6, 7))), "ball", 5)
+    np.testing.assert_array_equal(lazy.compute(), want)
