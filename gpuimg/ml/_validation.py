@@ -46,20 +46,45 @@ class CheckedParams:
 
 def prefixed_names(estimator, prefix: str, n_out: int, input_features) -> np.ndarray:
     """``prefix0``, ``prefix1``, ... ``n_out`` output names of a fitted ``estimator``, as scikit-learn
-    names the outputs of a PCA (``pca0``) or a KMeans (``kmeans0``); ``input_features``, if given,
-    must hold one name per feature fitted on.
+    names the outputs of a PCA (``pca0``) or a KMeans (``kmeans0``); ``input_features``, if given, is
+    checked as :func:`input_names` checks it.
 
     Raises
     ------
     ParameterError
-        If ``input_features`` holds another number of names than the features fitted on.
+        As :func:`input_names`.
     """
-    if input_features is not None and len(input_features) != estimator.n_features_in_:
-        raise ParameterError(
-            f"input_features holds {len(input_features)} names, but {type(estimator).__name__} was fitted "
-            f"on {estimator.n_features_in_} features; give one name per feature."
-        )
+    input_names(estimator, input_features)
     return np.array([f"{prefix}{i}" for i in range(n_out)], dtype=object)
+
+
+def input_names(estimator, input_features) -> np.ndarray:
+    """The names of the features a fitted ``estimator`` takes: ``input_features`` if given, else the
+    column names of the DataFrame it was fitted on (``feature_names_in_``), else ``x0``, ``x1``, ...
+
+    Raises
+    ------
+    ParameterError
+        If ``input_features`` holds another number of names than the features fitted on, or (fitted on
+        a DataFrame) other names than its columns, as scikit-learn refuses them.
+    """
+    fitted = getattr(estimator, "feature_names_in_", None)
+    if input_features is None:
+        n = estimator.n_features_in_
+        return fitted if fitted is not None else np.array([f"x{i}" for i in range(n)], dtype=object)
+    names = np.asarray(input_features, dtype=object).ravel()
+    if names.size != estimator.n_features_in_:
+        raise ParameterError(
+            f"input_features holds {names.size} names, but {type(estimator).__name__} was fitted on "
+            f"{estimator.n_features_in_} features; give one name per feature."
+        )
+    if fitted is not None and not np.array_equal(names, fitted):
+        raise ParameterError(
+            f"input_features is not equal to feature_names_in_: {type(estimator).__name__} was fitted on "
+            f"the columns {fitted.tolist()[:5]}{' ...' if fitted.size > 5 else ''}; give those names, or "
+            "leave input_features out."
+        )
+    return names
 
 
 def check_features(X, *, what: str = "X", finite: bool = True, allow_nan: bool = False):

@@ -695,7 +695,8 @@ class DeviceClusterer(ClusterMixin, TransformerMixin, DeviceEstimator):
         NotFittedError
             Before ``fit``.
         ParameterError
-            If ``input_features`` holds another number of names than the features fitted on.
+            If ``input_features`` holds another number of names than the features fitted on, or
+            (fitted on a DataFrame) other names than its columns.
         """
         check_fitted(self, "estimator_")
         centres = getattr(self.estimator_, "cluster_centers_", None)
@@ -761,7 +762,8 @@ class DeviceTransformer(TransformerMixin, DeviceEstimator):
         NotFittedError
             Before ``fit``.
         ParameterError
-            If ``input_features`` holds another number of names than the features fitted on.
+            If ``input_features`` holds another number of names than the features fitted on, or
+            (fitted on a DataFrame) other names than its columns.
         """
         check_fitted(self, "estimator_")
         return prefixed_names(self, self.name, int(self.estimator_.components_.shape[0]), input_features)

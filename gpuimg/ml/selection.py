@@ -19,6 +19,7 @@ from ._validation import (
     check_seed,
     check_target,
     check_width,
+    input_names,
     remember_names,
 )
 
@@ -75,21 +76,11 @@ class _Selector(CheckedParams, TransformerMixin, BaseEstimator):
         NotFittedError
             Before ``fit``.
         ParameterError
-            If ``input_features`` holds another number of names than the features fitted on.
+            If ``input_features`` holds another number of names than the features fitted on, or (fitted
+            on a DataFrame) other names than its columns.
         """
         check_fitted(self, "support_")
-        if input_features is None:
-            input_features = getattr(self, "feature_names_in_", None)
-        names = (
-            np.asarray(input_features, dtype=object).ravel()
-            if input_features is not None
-            else np.array([f"x{i}" for i in range(self.n_features_in_)], dtype=object)
-        )
-        if names.size != self.n_features_in_:
-            raise ParameterError(
-                f"input_features holds {names.size} names, but {type(self).__name__} was fitted on "
-                f"{self.n_features_in_} features; give one name per feature."
-            )
+        names = input_names(self, input_features)
         return names[self.get_support()]
 
 

@@ -200,7 +200,8 @@ class SOM(CheckedParams, ClusterMixin, TransformerMixin, BaseEstimator):
         NotFittedError
             Before ``fit``.
         ParameterError
-            If ``input_features`` holds another number of names than the features fitted on.
+            If ``input_features`` holds another number of names than the features fitted on, or
+            (fitted on a DataFrame) other names than its columns.
         """
         check_fitted(self, "weights_", "fit(X)")
         return prefixed_names(self, "som", int(self.weights_.shape[0]), input_features)

@@ -281,3 +281,36 @@ def test_set_params_refuses_an_unknown_parameter_as_the_wrappers_do():
         with pytest.raises(ParameterError, match=r"Invalid parameter \['bogus'\]"):
             ours.set_params(**{first: before[first]}, bogus=1)
         assert ours.get_params() == before  # nothing set
+
+
+def test_input_features_other_than_the_fitted_columns_are_refused_as_scikit_learn():
+    # Fitted on a DataFrame, a selector's get_feature_names_out(["x", "y", "z"]) returned the given
+    # names as the kept features', and PCA's and the SOM's accepted them; scikit-learn's refuses names
+    # other than the columns fitted on ('input_features is not equal to feature_names_in_').
+    import pandas as pd
+    from sklearn.cluster import KMeans
+    from sklearn.decomposition import PCA as SklearnPCA
+    from sklearn.feature_selection import VarianceThreshold as SklearnVarianceThreshold
+
+    from gpuimg.ml import PCA, SOM, CorrelationFilter, VarianceThreshold
+
+    table = pd.DataFrame(np.random.default_rng(0).normal(size=(20, 3)), columns=["a", "b", "c"])
+    pairs = [
+        (VarianceThreshold(), SklearnVarianceThreshold()),
+        (CorrelationFilter(), SklearnVarianceThreshold()),
+        (PCA(n_components=2), SklearnPCA(n_components=2)),
+        (make_estimator("pca", "decomposition", n_components=2), SklearnPCA(n_components=2)),
+        (make_estimator("kmeans", "clustering", n_clusters=2, random_state=0), KMeans(2, random_state=0)),
+        (SOM(grid=(1, 2)), KMeans(2, random_state=0)),
+    ]
+    for ours, reference in pairs:
+        ours.fit(table), reference.fit(table)
+        with pytest.raises(ValueError, match="input_features is not equal to feature_names_in_"):
+            reference.get_feature_names_out(["x", "y", "z"])
+        with pytest.raises(ParameterError, match="input_features is not equal to feature_names_in_"):
+            ours.get_feature_names_out(["x", "y", "z"])
+        # The columns fitted on are taken, and name the outputs as without them.
+        assert list(ours.get_feature_names_out(["a", "b", "c"])) == list(ours.get_feature_names_out())
+    # A selector's kept names are the DataFrame's, as scikit-learn's.
+    kept = VarianceThreshold().fit(table).get_feature_names_out(["a", "b", "c"])
+    assert list(kept) == list(SklearnVarianceThreshold().fit(table).get_feature_names_out(["a", "b", "c"]))
