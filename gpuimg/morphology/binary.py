@@ -162,27 +162,34 @@ def _binary(ns, op, mask, structure, mode, cval, ball):
 
     ``ball`` is the ball's radii [voxels] where ``structure`` is :func:`footprint`'s ball, else None:
     on the CPU a ball of :data:`_EDT_FROM` voxels or more goes through the distance transform
-    (:func:`_ball_erosion`), whose time does not grow with the ball; SciPy's binary operations first
-    tabulate ``(voxels of the footprint's box) x (voxels of the ball)`` offsets (8 bytes each, 19 GB
-    for a ball of radius 20 voxels), which is checked against the memory budget."""
+    (:func:`_ball_erosion`), and a box of odd sides (the footprint "cube", or an array of ones) through
+    SciPy's minimum and maximum filters, one axis at a time; neither's time grows with the footprint.
+    SciPy's binary operations first tabulate ``(voxels of the footprint's box) x (voxels of the
+    footprint)`` offsets (8 bytes each, 19 GB for a ball of radius 20 voxels), which is checked
+    against the memory budget."""
     half = [n // 2 for n in structure.shape]
     crop = tuple(slice(h, h + n) for h, n in zip(half, mask.shape, strict=True))
     pad_mode = _PAD_MODES[mode]
     extra = {"constant_values": bool(cval)} if pad_mode == "constant" else {}
     edt = ns.device == "cpu" and ball is not None and structure.sum() >= _EDT_FROM and _edt_exact(ball)
+    box = ns.device == "cpu" and bool(structure.all()) and all(n % 2 for n in structure.shape)
     for step in _PASSES[op]:
         padded = ns.xp.pad(mask, [(h, h) for h in half], mode=pad_mode, **extra)
         if edt:
             mask = _ball_erosion(ns, padded if step == "erosion" else ~padded, ball, half, mask.shape)
             mask = mask if step == "erosion" else ~mask
             continue
+        if box:  # a box's erosion is the minimum over it, one axis at a time
+            extreme = ns.ndi.minimum_filter if step == "erosion" else ns.ndi.maximum_filter
+            mask = extreme(padded, size=structure.shape)[crop]
+            continue
         if ns.device == "cpu":  # SciPy's table of offsets (NI_InitFilterOffsets), before it allocates it
-            box = math.prod(min(n, f) for n, f in zip(padded.shape, structure.shape, strict=True))
+            cells = math.prod(min(n, f) for n, f in zip(padded.shape, structure.shape, strict=True))
             check_bytes(
-                8 * box * int(structure.sum()),
+                8 * cells * int(structure.sum()),
                 f"binary {step} by a footprint of {' x '.join(map(str, structure.shape))} voxels "
-                "(SciPy's table of its offsets; a smaller radius or radius_mm, or the footprint 'ball', "
-                "needs less)",
+                "(SciPy's table of its offsets; a smaller radius or radius_mm, or the footprint 'ball' "
+                "or 'cube', needs less)",
             )
         mask = getattr(ns.ndi, f"binary_{step}")(padded, structure=structure)[crop]
     return mask
@@ -289,7 +296,7 @@ _DOC = """{summary}
     MemoryBudgetError
         On the CPU, where SciPy's binary operation would tabulate more bytes of footprint offsets than
         the memory budget allows (8 x the voxels of the footprint's box x its own voxels); the
-        footprint "ball" of a bool image does not need the table from 300 voxels on; or where the
+        footprints "ball" from 300 voxels on and "cube" do not need the table; or where the
         distance transform's arrays (21 bytes a voxel of the padded mask, 24 of the image) would exceed it.
 
     Notes
@@ -299,7 +306,8 @@ _DOC = """{summary}
     radius: a voxel stays under erosion when its nearest background voxel (past the edges as ``mode``
     says) is outside the ball, by the footprint's rule on its integer offset; dilation is the erosion
     of the complement. Smaller balls, other footprints, flat balls (a zero radius) and CuPy arrays go
-    through ``binary_{op}`` (cupyx's on CUDA).
+    through ``binary_{op}`` (cupyx's on CUDA). A box of odd sides (the footprint "cube", or an array
+    of ones) goes through ``minimum_filter`` and ``maximum_filter`` on the CPU, also in linear time.
 
     Examples
     --------

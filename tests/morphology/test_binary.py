@@ -328,16 +328,52 @@ def test_a_ball_of_20_mm_in_bounded_memory(tmp_path, name):
 
 
 def test_scipy_footprint_table_within_the_memory_budget(rng, monkeypatch):
-    """SciPy's binary erosion by a 13 x 13 x 13 cube tabulates 13**3 x 13**3 offsets of 8 bytes
-    (38.6 MB): over a budget of 10 MB, a MemoryBudgetError that names the radius, before it allocates
+    """SciPy's binary erosion by the cross of radius 15 tabulates 31**3 x 91 offsets of 8 bytes
+    (21.7 MB): over a budget of 10 MB, a MemoryBudgetError that names the radius, before it allocates
     (regression: nothing checked it; a ball of 20 voxels asked for 19 GB, a bare MemoryError)."""
     monkeypatch.setenv("GPUIMG_MAX_BYTES", "10M")
     mask = rng.random((20, 20, 20)) > 0.3
     with pytest.raises(gpuimg.MemoryBudgetError, match="radius"):
-        erode(mask, "cube", 6)
-    np.testing.assert_array_equal(  # 7 x 7 x 7: 0.9 MB
-        erode(mask, "cube", 3, mode="constant"), ndi.binary_erosion(mask, np.ones((7, 7, 7), bool))
+        erode(mask, "cross", 15)
+    np.testing.assert_array_equal(  # 13 x 13 x 13 x 37: 0.6 MB
+        erode(mask, "cross", 6, mode="constant"), ndi.binary_erosion(mask, footprint("cross", 6))
     )
+
+
+def _box_erosion(mask, sides):
+    """Erosion by a box of odd ``sides`` with nothing outside the image, by its definition: a voxel
+    stays when its box holds no background voxel, counted by a summed-volume table."""
+    half = [s // 2 for s in sides]
+    background = np.pad(~mask, [(h + 1, h) for h in half], constant_values=True).astype(np.int64)
+    table = background.cumsum(0).cumsum(1).cumsum(2)
+    z, y, x = (np.arange(n)[(slice(None),) + (None,) * (2 - a)] for a, n in enumerate(mask.shape))
+    count = 0
+    for corner in np.ndindex(2, 2, 2):
+        at = [i + (s if c else 0) for i, s, c in zip((z, y, x), sides, corner, strict=True)]
+        count = count + (-1) ** (3 - sum(corner)) * table[at[0], at[1], at[2]]
+    return count == 0
+
+
+def test_a_large_cube_by_its_definition(rng):
+    """The cube of radius 15 (31**3 voxels; SciPy's table would be 31**6 x 8 bytes, 7.1 GB) and boxes
+    given as arrays of ones: erosion by the definition (no background voxel in the box), dilation as
+    the erosion of the complement, and bit for bit SciPy's binary operations and scikit-image's."""
+    mask = ndi.gaussian_filter(rng.random((36, 40, 38)), 2.0) > 0.45
+    got = erode(mask, "cube", 15, mode="constant")
+    np.testing.assert_array_equal(got, _box_erosion(mask, (31, 31, 31)))
+    assert got.any()
+    np.testing.assert_array_equal(dilate(mask, "cube", 15, mode="constant"), ~_box_erosion(~mask, (31,) * 3))
+    np.testing.assert_array_equal(
+        erode(mask, "cube", (2, 7, 4), mode="constant"), _box_erosion(mask, (5, 15, 9))
+    )
+    skimage = pytest.importorskip("skimage.morphology")
+    for name, (ours, scipy_name) in OPS.items():
+        for fp in (np.ones((3, 5, 7)), np.ones((1, 9, 1), bool)):
+            want = getattr(ndi, f"binary_{scipy_name}")(mask, structure=fp)
+            np.testing.assert_array_equal(ours(mask, fp, mode="constant"), want, err_msg=name)
+            np.testing.assert_array_equal(
+                ours(mask, fp), getattr(skimage, scipy_name)(mask, fp), err_msg=name
+            )
 
 
 @pytest.mark.parametrize("name", list(OPS))
