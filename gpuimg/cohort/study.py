@@ -411,13 +411,14 @@ def _shown(threshold) -> str:
 
 
 def _edges(image: Volume, mask: Volume, operator: str | None):
-    """Gradient magnitude [units/mm], and its mean over the ROI and over the ROI's boundary voxels."""
+    """Gradient magnitude [units/mm], and its mean over the ROI and over the ROI's boundary voxels: those
+    with a 6-neighbour outside the ROI (one voxel thick whatever the spacing; the volume's faces, past
+    which nothing is known, are not a boundary)."""
     if operator is None:
         return None
     gradient = edges.gradient_magnitude(image.data.astype(np.float32), operator, spacing=image.spacing)
     inside = mask.data > 0
-    eroded = morphology.erode(Volume(inside, image.spacing), "cross", radius_mm=max(image.spacing))
-    boundary = inside & ~eroded.data
+    boundary = inside & ~morphology.erode(inside, "cross", radius=1)
     values = {
         "edge_gradient_mean": float(gradient[inside].mean()),
         "edge_boundary_gradient_mean": float(gradient[boundary].mean()) if boundary.any() else float("nan"),

@@ -137,3 +137,25 @@ def test_a_mask_pattern_that_matches_a_folder_counts_files_only(tmp_path):
     mask = gpuimg.read_image(tmp_path / "study" / "mask.nrrd", device="cpu").data > 0
     image = gpuimg.read_dicom(tmp_path / "study" / "ct", device="cpu").data
     assert result["row"]["stat_mean"] == pytest.approx(image[mask].astype(float).mean(), rel=1e-9)
+
+
+@pytest.mark.parametrize("spacing", [(2.0, 1.25, 1.25), (5.0, 0.7, 0.7)])
+def test_the_boundary_gradient_is_over_the_rois_one_voxel_rind(spacing):
+    """On 5 x 0.7 mm CT the boundary was an erosion by a cross of 5 mm, a rind 7 voxels thick in-plane: the
+    boundary voxels are those with a 6-neighbour outside the ROI, as scipy.ndimage's binary erosion by
+    the 6-connected cross finds them (the volume's faces, with nothing known past them, not counted)."""
+    from scipy import ndimage as ndi
+
+    from gpuimg.cohort.study import _edges
+
+    rng = np.random.default_rng(0)
+    image = gpuimg.Volume(rng.normal(0.0, 50.0, (12, 40, 40)).astype(np.float32), spacing)
+    inside = np.zeros(image.shape, dtype=bool)
+    inside[2:10, 5:35, 8:30] = True
+    inside[0:4, 18:22, 18:22] = True  # a stalk to the volume's first slice
+    gradient, values = _edges(image, gpuimg.Volume(inside.astype(np.uint8), spacing), "sobel")
+    cross = ndi.generate_binary_structure(3, 1)
+    rind = inside & ~ndi.binary_erosion(inside, cross, border_value=1)
+    assert rind.sum() < inside.sum() // 2
+    np.testing.assert_allclose(values["edge_boundary_gradient_mean"], gradient[rind].mean(), rtol=1e-6)
+    np.testing.assert_allclose(values["edge_gradient_mean"], gradient[inside].mean(), rtol=1e-6)
