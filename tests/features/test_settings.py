@@ -257,19 +257,7 @@ def test_a_bin_parameter_the_discretisation_does_not_use_is_refused(values, word
     """Given, the parameter of the other discretisation was silently unused (binWidth in PyRadiomics is
     a fixed bin size; here bin_width=10 alone gave 32 bins). Refused, naming both settings, when made,
     from a dict, from a TOML file and from a pipeline spec."""
-    from gpuimg.cohort import spec_from_dict
-
-    with pytest.raises(ConfigError, match=words):
-        Settings(**values)
-    with pytest.raises(ConfigError, match=words):
-        Settings.from_dict(values)
-    path = tmp_path / "settings.toml"
-    path.write_text("[features]\n" + "".join(f"{k} = {v!r}\n".replace("'", '"') for k, v in values.items()))
-    with pytest.raises(ConfigError, match=r"settings\.toml: " + words):
-        Settings.from_toml(path)
-    spec = {"mask": {"source": "recipe", "threshold": [-400, 400]}, "features": values}
-    with pytest.raises(ConfigError, match="features: " + words):
-        spec_from_dict(spec)
+    _refused_however_given(values, words, tmp_path)
 
 
 def test_the_bin_parameter_in_use_has_its_default_and_the_other_none():
@@ -390,24 +378,12 @@ def test_an_interpolation_setting_without_new_spacing_is_refused(values, tmp_pat
     """Without new_spacing nothing is interpolated: Settings(interpolation="cubic") and
     Settings(partial_volume=0.3) gave the features of the image as it was, without a word. Refused,
     naming the setting and new_spacing, when made, from a dict, from a TOML file and from a spec."""
-    from gpuimg.cohort import spec_from_dict
-
     name = next(iter(values))
     words = (
         rf"{name}={values[name]!r} is used only with new_spacing \(the spacing to interpolate to.*\); "
         rf"add new_spacing, or leave {name} out \(None\)"
     )
-    with pytest.raises(ConfigError, match=words):
-        Settings(**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items()})
-    with pytest.raises(ConfigError, match=words):
-        Settings.from_dict(values)
-    path = tmp_path / "settings.toml"
-    path.write_text("[features]\n" + "".join(f"{k} = {v!r}\n".replace("'", '"') for k, v in values.items()))
-    with pytest.raises(ConfigError, match=r"settings\.toml: " + words):
-        Settings.from_toml(path)
-    spec = {"mask": {"source": "recipe", "threshold": [-400, 400]}, "features": values}
-    with pytest.raises(ConfigError, match="features: " + words):
-        spec_from_dict(spec)
+    _refused_however_given(values, words, tmp_path)
 
 
 def test_interpolation_settings_have_their_ibsi_defaults_with_new_spacing_only():
@@ -460,3 +436,21 @@ def test_round_intensities_that_is_not_true_or_false_is_refused(value, tmp_path)
         spec_from_dict(spec)
     rounded = Settings(round_intensities=np.True_)
     assert rounded.round_intensities is True and rounded == Settings(round_intensities=True)
+
+
+def _refused_however_given(values, words, tmp_path):
+    """``values`` raise the ConfigError matching ``words`` when Settings are made of them (lists as
+    tuples), from a dict, from a TOML file (its name in the message) and from a pipeline spec."""
+    from gpuimg.cohort import spec_from_dict
+
+    with pytest.raises(ConfigError, match=words):
+        Settings(**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items()})
+    with pytest.raises(ConfigError, match=words):
+        Settings.from_dict(values)
+    path = tmp_path / "settings.toml"
+    path.write_text("[features]\n" + "".join(f"{k} = {v!r}\n".replace("'", '"') for k, v in values.items()))
+    with pytest.raises(ConfigError, match=r"settings\.toml: " + words):
+        Settings.from_toml(path)
+    spec = {"mask": {"source": "recipe", "threshold": [-400, 400]}, "features": values}
+    with pytest.raises(ConfigError, match="features: " + words):
+        spec_from_dict(spec)
