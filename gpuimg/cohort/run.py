@@ -211,7 +211,7 @@ def run_pipeline(
         ``model.joblib`` and ``metrics.json`` (when the spec has learning tasks), ``report.html`` and
         ``manifest.json``; the finished studies are kept in ``.studies/`` so that a re-run skips them
         (those whose files changed since, by name, size or time of last modification, or that another
-        version of gpuimg measured, are redone).
+        version of gpuimg or another device measured, are redone).
     device : {"cpu", "cuda", "auto"}
         Where each study is computed; default "cpu", not the "auto" of ``gpuimg run --device`` and
         of :func:`gpuimg.read_dicom` (``GPUIMG_DEVICE``, else CUDA where a GPU is usable): pass
@@ -322,11 +322,13 @@ def run_pipeline(
     for task in tasks:
         done = _cached(cache, task.study_id)
         # A study whose files changed since (replaced, added, removed), or measured by another gpuimg
-        # (whose features may differ), is processed again.
+        # or on another device (whose features may differ, in the last bits at least, and the manifest
+        # names this run's device), is processed again.
         if (
             done is not None
             and done.get("inputs") == task.inputs
             and done.get("gpuimg") == gpuimg.__version__
+            and done.get("device") == device
             and not (retry_errors and "error" in done)
         ):
             results[task.study_id] = done
@@ -554,6 +556,7 @@ def _killed(task: StudyTask) -> dict:
         "patient": None,
         "times": {},
         "inputs": task.inputs,
+        "device": task.device,
         "error": "KilledWorker: the Dask worker processing this study died (its process ended: out of "
         "memory, or a crash in a library). Run it alone (--workers 1) to see why, or give each worker more "
         "memory.",

@@ -66,12 +66,19 @@ def process_study(task: StudyTask) -> dict:
     -------
     dict
         ``study``, ``patient`` (pseudonyms unless the spec keeps IDs), ``times`` (seconds per stage),
-        and either ``row`` (the features, with ``study``, ``patient`` and ``modality``), ``clipped``
-        (the ROI touches the volume's edge, so the volume cuts it) and, where ``task.preview``,
-        ``preview`` (small arrays for the report); or ``error`` (the exception's type and message).
+        ``inputs`` and ``device`` (the task's: a re-run reuses the result only for the same), and
+        either ``row`` (the features, with ``study``, ``patient`` and ``modality``), ``clipped`` (the
+        ROI touches the volume's edge, so the volume cuts it) and, where ``task.preview``, ``preview``
+        (small arrays for the report); or ``error`` (the exception's type and message).
     """
     replacements = {str(task.path): f"<study {task.study_id}>", task.name: task.study_id}
-    result = {"study": task.study_id, "patient": None, "times": {}, "inputs": task.inputs}
+    result = {
+        "study": task.study_id,
+        "patient": None,
+        "times": {},
+        "inputs": task.inputs,
+        "device": task.device,
+    }
     # The stage running, for an error without a message (SciPy's MemoryError() for an opening's large
     # ball): its row read 'MemoryError: ' and said nothing more.
     where = {"stage": "read"}

@@ -524,6 +524,36 @@ def test_studies_measured_by_another_gpuimg_are_measured_again(tmp_path, monkeyp
     assert run_pipeline(spec, cohort, out, keep_ids=True, progress=False)["processed_this_run"] == 0
 
 
+def test_studies_measured_on_another_device_are_measured_again(emulated_cuda, tmp_path):
+    # The stored studies were keyed by the spec and the study's files alone: a run with --device cuda
+    # into the folder of a --device cpu run measured nothing (processed_this_run 0), kept the CPU's
+    # rows and wrote a manifest saying cuda.
+    _, cohort = write_cohort(tmp_path, n=2)
+    spec = spec_from_dict(
+        {"mask": {"source": "file", "pattern": "mask.nrrd"}, "features": {"families": ["statistics"]}}
+    )
+    out = tmp_path / "out"
+    runs = []
+    for device in ("cpu", "cuda", "cuda", "cpu"):
+        manifest = run_pipeline(spec, cohort, out, device=device, keep_ids=True, progress=False)
+        stored = {json.loads(p.read_text())["device"] for p in out.glob(".studies/*/*.json")}
+        runs.append((manifest["device"], manifest["processed_this_run"], stored))
+    assert runs == [
+        ("cpu", 2, {"cpu"}),
+        ("cuda", 2, {"cuda"}),
+        ("cuda", 0, {"cuda"}),
+        ("cpu", 2, {"cpu"}),
+    ]
+    table = pd.read_parquet(out / "features.parquet").set_index("study")
+    for study in ("study_000", "study_001"):
+        ct = gpuimg.read_dicom(cohort / study / "ct", device="cpu").data
+        roi = gpuimg.read_image(cohort / study / "mask.nrrd", device="cpu").data > 0
+        # The ROI's mean HU as NumPy computes it (IBSI's mean); float32 sums of a few hundred voxels.
+        np.testing.assert_allclose(
+            table.loc[study, "stat_mean"], ct[roi].astype(np.float64).mean(), rtol=1e-6
+        )
+
+
 def test_a_spec_changed_in_python_measures_its_studies_again(tmp_path):
     # A Spec changed with dataclasses.replace kept its TOML document (spec.source), from which the
     # stored studies were keyed: a run with families = ["statistics"] into the folder of a run with
