@@ -6,14 +6,14 @@ parameter, its value and what to pass instead) wherever it is given.
 
 The memory budget bounds any single planned allocation, so that a header claiming 1200³ voxels or a
 filter size of 10⁶ fails with :class:`~gpuimg.errors.MemoryBudgetError` before anything is allocated.
-It is ``GPUIMG_MAX_BYTES`` (bytes, with an optional ``k``/``M``/``G``/``T`` suffix, powers of 1024)
-where that variable is set, else half of the memory available now (``MemAvailable`` in
-``/proc/meminfo``, else the physical memory; less where the process's cgroup, as in a container or a
-Slurm job, leaves it less: :mod:`gpuimg._cgroup`), and never more than the address-space limit
-(``RLIMIT_AS``) of the process. Without ``GPUIMG_MAX_BYTES``, an allocation of at most
-``UNCHECKED_BYTES`` (1 MiB) passes without reading the machine's memory (a tenth of a millisecond of
-file reads, more than such an allocation costs, and paid per study in a cohort of small ROIs): a
-process that cannot spare 2 MiB fails in any case.
+It is ``GPUIMG_MAX_BYTES`` (a whole number of bytes, or a size with a ``k``/``M``/``G``/``T`` suffix,
+powers of 1024, rounded down to whole bytes: ``9.2G``) where that variable is set, else half of the
+memory available now (``MemAvailable`` in ``/proc/meminfo``, else the physical memory; less where the
+process's cgroup, as in a container or a Slurm job, leaves it less: :mod:`gpuimg._cgroup`), and never
+more than the address-space limit (``RLIMIT_AS``) of the process. Without ``GPUIMG_MAX_BYTES``, an
+allocation of at most ``UNCHECKED_BYTES`` (1 MiB) passes without reading the machine's memory (a tenth
+of a millisecond of file reads, more than such an allocation costs, and paid per study in a cohort of
+small ROIs): a process that cannot spare 2 MiB fails in any case.
 
 Examples
 --------
@@ -29,6 +29,7 @@ import os
 import re
 import sys
 from collections.abc import Iterable, Sequence
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
@@ -235,7 +236,7 @@ def check_sizes(size, ndim: int, name: str, *, limit: int | None = None) -> tupl
 
 
 def check_positive(value, ndim: int, name: str) -> tuple[float, ...]:
-    """Positive finite floats, one per axis.
+    """Positive finite floats, one per axis; a bool (Python's or NumPy's) is refused, not taken for 1.
 
     Examples
     --------
@@ -244,7 +245,8 @@ def check_positive(value, ndim: int, name: str) -> tuple[float, ...]:
     """
     values = per_axis(value, ndim, name)
     try:
-        if any(isinstance(v, str | bytes) for v in values):  # "2" would convert, as SciPy refuses it
+        # "2" would convert, as SciPy refuses it; True would be 1.0, a flag given for a number
+        if any(isinstance(v, str | bytes | bool | np.bool_) for v in values):
             raise TypeError
         values = tuple(float(v) for v in values)
     except (TypeError, ValueError):
@@ -333,13 +335,16 @@ def check_bins(nbins, name: str = "nbins") -> int:
 
 
 def is_finite(value) -> bool:
-    """Whether ``value`` converts to a finite float (False for None, strings of no number, NaN, inf).
+    """Whether ``value`` converts to a finite float (False for None, strings of no number, NaN, inf)
+    and is not a bool (Python's or NumPy's): True would be 1.0, a flag given for a number.
 
     Examples
     --------
-    >>> is_finite(2), is_finite(float("nan")), is_finite(None)
-    (True, False, False)
+    >>> is_finite(2), is_finite(float("nan")), is_finite(None), is_finite(True)
+    (True, False, False, False)
     """
+    if isinstance(value, bool | np.bool_):
+        return False
     try:
         return math.isfinite(float(value))
     except (TypeError, ValueError):
@@ -347,7 +352,7 @@ def is_finite(value) -> bool:
 
 
 def check_finite(value, name: str, *, low: float = -math.inf, high: float = math.inf) -> float:
-    """``value`` as a finite float within ``[low, high]``.
+    """``value`` as a finite float within ``[low, high]``; a bool is refused (:func:`is_finite`).
 
     Examples
     --------
@@ -566,11 +571,14 @@ def max_bytes() -> int:
     text = os.environ.get("GPUIMG_MAX_BYTES", "").strip()
     if text:
         match = re.fullmatch(r"(\d+(?:\.\d*)?)\s*([kKmMgGtT]?)i?[bB]?", text)
-        if match is None or float(match[1]) <= 0:
+        # Exact: a size of 1.5k is 1536 bytes, 9.2G rounds down to whole bytes; bytes alone are whole.
+        size = Fraction(match[1]) * _UNITS[match[2].lower()] if match else Fraction(0)
+        if match is None or size < 1 or (not match[2] and size.denominator != 1):
             raise ConfigError(
-                f"GPUIMG_MAX_BYTES={text!r} is not a positive size; use e.g. 8G, 512M or 1000000000."
+                f"GPUIMG_MAX_BYTES={text!r} is not a positive size of whole bytes; use e.g. 8G, 512M or "
+                "1000000000."
             )
-        return int(float(match[1]) * _UNITS[match[2].lower()])
+        return math.floor(size)
     budget = _available_bytes() // 2
     try:
         import resource

@@ -22,7 +22,7 @@ from gpuimg import (
     stitch,
     to_device,
 )
-from gpuimg._support import MAX_WINDOW, check_allocation
+from gpuimg._support import MAX_WINDOW, check_allocation, max_bytes
 from gpuimg.contours import hough_circle, hough_circle_peaks, hough_line, hough_line_peaks, marching_cubes
 from gpuimg.edges import canny, gaussian_gradient_magnitude, gradient_magnitude, laplace, log, sobel
 from gpuimg.features import Settings, discretise, extract, glcm_map
@@ -158,6 +158,12 @@ def test_multiotsu_of_fewer_values_than_classes(rng):
         ),
         (lambda x: match_histogram(x, "x"), r"the reference is a file name \('x'\), not an array"),
         (lambda x: hough_circle(x[0] > 0.5, "three"), r"radius='three' must be a non-empty 1D array"),
+        # A flag given for a number was taken for 1.0 (and False for 0.0) by check_positive and
+        # check_finite, where check_axis, check_sizes and check_bins refuse a bool.
+        (lambda x: gaussian_filter(x, 1.0, truncate=True), r"truncate=True must be positive and finite"),
+        (lambda x: unsharp_mask(x, 1.0, amount=True), r"amount=True must be a finite number"),
+        (lambda x: canny(x, 1.0, low_threshold=np.True_), r"low_threshold=np.True_ must be a finite number"),
+        (lambda x: remove_small_objects(x > 0.5, min_voxels=False), r"min_voxels=False must be a finite"),
     ],
 )
 def test_a_number_or_flag_of_the_wrong_kind(rng, call, message):
@@ -351,6 +357,26 @@ def test_a_need_just_over_the_memory_budget_is_shown_apart_from_it(monkeypatch, 
         check_allocation((count,), np.float64, "a test array")
     expected = f"a test array needs {shown[0]}, more than the memory budget of {shown[1]}."
     assert str(error.value).startswith(expected), str(error.value)
+
+
+@pytest.mark.parametrize(
+    ("text", "budget"), [("1.5k", 1536), ("9.2G", 9878424780), ("2048", 2048), ("8 MiB", 2**23)]
+)
+def test_the_memory_budget_of_a_size_in_whole_bytes(monkeypatch, text, budget):
+    # 9.2 x 2**30 = 9878424780.8 bytes, rounded down to whole bytes.
+    monkeypatch.setenv("GPUIMG_MAX_BYTES", text)
+    assert max_bytes() == budget
+
+
+@pytest.mark.parametrize("text", ["0.5", "1.5", "0.0001k", "0"])
+def test_a_memory_budget_of_a_fraction_of_a_byte_is_refused(monkeypatch, text):
+    # "0.5" was a budget of int(0.5) = 0 bytes, and "1.5" one of 1 byte: every checked allocation
+    # failed, for a budget too small to be meant.
+    monkeypatch.setenv("GPUIMG_MAX_BYTES", text)
+    with pytest.raises(
+        ConfigError, match=rf"GPUIMG_MAX_BYTES='{re.escape(text)}' is not a positive size of whole"
+    ):
+        max_bytes()
 
 
 def test_marching_cubes_spacing_that_is_not_numbers():
