@@ -151,8 +151,13 @@ class SOM(CheckedParams, ClusterMixin, TransformerMixin, BaseEstimator):
             sums = xp.stack(
                 [bincount_fixed(bmu, w * X[:, j], length=m * n) for j in range(X.shape[1])], axis=1
             )
-            h = xp.exp(-grid_d2 / (2.0 * sigma**2))
-            target = (h @ sums) / xp.maximum(h @ counts, 1e-300)[:, None]
+            # Each node's Gaussian weights over the nodes holding samples, divided by the largest
+            # (that of the nearest such node), which leaves the weighted mean as it is: the plain
+            # Gaussian underflowed to 0 beyond about 11.6 nodes at sigma 0.3, so a node that far
+            # from every best match took the target 0 / 0 (read as 0): the origin of feature space.
+            held = xp.where(counts > 0, grid_d2, xp.inf)
+            h = xp.exp(-(held - held.min(1)[:, None]) / (2.0 * sigma**2))
+            target = (h @ sums) / (h @ counts)[:, None]
             weights = weights + self.learning_rate * (target - weights)
         self.weights_ = weights
         self.n_features_in_ = int(X.shape[1])

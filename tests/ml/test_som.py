@@ -119,3 +119,39 @@ def test_pandas_output_names_the_nodes_as_scikit_learn_names_kmeans_centres():
     scaled, nodes = ours[0].transform(table).to_numpy(), ours[-1].weights_
     direct = np.sqrt(((scaled[:, None, :] - nodes[None, :, :]) ** 2).sum(-1))
     np.testing.assert_allclose(out.to_numpy(), direct, rtol=1e-9, atol=1e-12)  # the expansion's rounding
+
+
+def _batch_target(X, bmu, positions, sigma):
+    """Kohonen's batch-map target of every node, written from the definition in exact decimal
+    arithmetic: sum_i h(k, bmu_i) x_i / sum_i h(k, bmu_i), h the Gaussian of the grid distance. Its
+    exponent range has no underflow: e**-900 is a number, not 0."""
+    from decimal import Decimal, localcontext
+
+    with localcontext() as context:
+        context.prec = 40
+        two_sigma2 = 2 * Decimal(float(sigma)) ** 2
+        nodes = []
+        for k in range(len(positions)):
+            squared = [Decimal(float(((positions[k] - positions[j]) ** 2).sum())) for j in bmu]
+            h = [(-d2 / two_sigma2).exp() for d2 in squared]
+            sums = [sum(hi * Decimal(float(x)) for hi, x in zip(h, column, strict=True)) for column in X.T]
+            nodes.append([float(total / sum(h)) for total in sums])
+    return np.array(nodes)
+
+
+@pytest.mark.parametrize("topology", ["rectangular", "hexagonal"])
+def test_nodes_far_from_every_best_match_take_the_batch_mean(topology):
+    # Three lesion phenotypes repeated (30 identical rows each) on a 20 x 20 map: at sigma_final 0.3
+    # the Gaussian weight of a node 12 or more nodes from every best match underflowed to 0, so its
+    # batch target was 0 / 0, read as 0: 234 of the 400 nodes sat at the origin of feature space,
+    # where no sample lies (and predict sent a sample there to them). Each node of the batch map
+    # (learning rate 1) is a weighted mean of the samples, so within their range; once the best
+    # matches stop changing, the map is the fixed point of the rule at sigma_final.
+    X = np.repeat(np.array([[100.0, 100.0], [300.0, 300.0], [200.0, 500.0]]), 30, axis=0)
+    som = SOM(grid=(20, 20), topology=topology, epochs=20).fit(X)
+    assert (som.weights_ >= X.min(0)).all() and (som.weights_ <= X.max(0)).all()
+    points = np.unique(X, axis=0)
+    bmu = som.predict(points)  # the rows repeat: the same target from one row of each
+    expected = _batch_target(points, bmu, som.positions_, som.sigma_final)
+    # 1e-9 of values near 300: float64 rounding of the weighted means against the exact ones.
+    np.testing.assert_allclose(som.weights_, expected, rtol=1e-9, atol=0)
