@@ -77,9 +77,11 @@ def read_image(path: str | os.PathLike, *, device: str = "auto") -> Volume:
     NIfTI geometry comes from nibabel's ``affine`` (the sform where its code is set, else the qform),
     its first two rows negated to go from RAS to LPS. NRRD geometry comes from ``space directions``
     and ``space origin``, converted from the named ``space``; a NRRD without a space has axis-aligned
-    geometry from ``spacings``. A 2D NRRD image is one slice, whose third axis is the normal of its plane
-    (row x column in LPS) with a spacing of 1 mm; in a 2D space (``space dimension: 2``, no ``space``,
-    as SimpleITK writes a 2D image) its vectors are x and y of LPS, and the slice lies at z = 0.
+    geometry from ``spacings`` (else ``axis mins`` to ``axis maxs``), its first voxel centre at
+    ``axis mins`` (half a voxel past them for cell centering, the format's default), as ITK reads it.
+    A 2D NRRD image is one slice, whose third axis is the normal of its plane (row x column in LPS)
+    with a spacing of 1 mm; in a 2D space (``space dimension: 2``, no ``space``, as SimpleITK writes a
+    2D image) its vectors are x and y of LPS, and the slice lies at z = 0.
 
     Examples
     --------
@@ -448,14 +450,48 @@ def _three_d(data: np.ndarray, path: Path) -> np.ndarray:
     return data
 
 
+def _axis_geometry(header: dict, n: int, path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """The axis-aligned LPS matrix and origin of a NRRD header without a space, from its per-axis fields.
+
+    Each axis's step is its ``spacings`` entry, else ``(max - min) / size`` (cell centering) or
+    ``/ (size - 1)`` (node centering) of its ``axis mins`` and ``axis maxs`` (negative where the max is
+    the lower: the axis runs against its world axis), else 1 mm. Its first
+    sample lies at its ``axis mins`` entry (node centering) or half a step past it (cell centering, the
+    format's default where ``centerings`` says none), as teem and ITK place it; at 0 without one.
+    """
+    sizes = np.atleast_1d(np.asarray(header.get("sizes", ()), dtype=float))[:n]
+    mins = _per_axis(header, ("axis mins", "axismins"), n)
+    maxs = _per_axis(header, ("axis maxs", "axismaxs"), n)
+    centerings = header.get("centerings", header.get("centers", ()))
+    if isinstance(centerings, str):
+        centerings = centerings.split()
+    centerings = [str(c).lower() for c in centerings][:n]
+    node = np.array(centerings + ["???"] * (n - len(centerings))) == "node"
+    if "spacings" in header:
+        spacings = np.asarray(header["spacings"], dtype=float)[:n]
+        _check_spacing(path, spacings, "spacings")
+    else:
+        cells = np.where(node, sizes - 1, sizes)
+        ranged = np.isfinite(mins) & np.isfinite(maxs) & (cells > 0)
+        spacings = np.where(ranged, (maxs - mins) / np.maximum(cells, 1), 1.0)  # < 0: the axis runs back
+        _check_spacing(path, np.abs(spacings), "the steps of 'axis mins' to 'axis maxs'")
+    origin = np.where(np.isfinite(mins), mins + np.where(node, 0.0, spacings / 2), 0.0)
+    matrix = np.diag(np.concatenate([spacings, np.ones(3 - n)]))
+    return matrix, np.concatenate([origin, np.zeros(3 - n)])
+
+
+def _per_axis(header: dict, keys: tuple[str, ...], n: int) -> np.ndarray:
+    """The first ``n`` values of the per-axis field named by one of ``keys``, NaN where it is absent."""
+    values = next((header[key] for key in keys if key in header), None)
+    values = np.full(n, np.nan) if values is None else np.asarray(values, dtype=float)[:n]
+    return np.concatenate([values, np.full(n - values.size, np.nan)])
+
+
 def _nrrd_geometry(header: dict, ndim: int, path: Path) -> tuple[np.ndarray, np.ndarray]:
     """The LPS matrix (columns: steps along i, j, k [mm]) and origin of a NRRD header."""
     n = min(ndim, 3)
     if "space directions" not in header:
-        spacings = np.asarray(header.get("spacings", np.ones(n)), dtype=float)[:n]
-        _check_spacing(path, spacings, "spacings")
-        matrix = np.diag(np.concatenate([spacings, np.ones(3 - n)]))
-        return matrix, np.zeros(3)
+        return _axis_geometry(header, n, path)
     space = str(header.get("space", "left-posterior-superior")).lower()
     space = _NRRD_ABBREVIATIONS.get(space.upper(), space)
     if space not in _NRRD_SPACES:

@@ -118,6 +118,48 @@ def test_nrrd_ras_space_converted(tmp_path, rng):
     assert_matches_sitk(volume, tmp_path / "ras.nrrd", atol=1e-9)
 
 
+@pytest.mark.parametrize("centerings", [None, ["cell"] * 3, ["node"] * 3])
+def test_a_nrrd_without_a_space_is_placed_by_its_axis_mins(tmp_path, rng, centerings):
+    # A NRRD without 'space' and 'space directions' (teem's unu, older tools) places its samples by
+    # 'spacings' and 'axis mins': the first sample at the min (node centering) or half a spacing past it
+    # (cell centering, the format's default). The mins were ignored: origin (0, 0, 0) where SimpleITK
+    # reads (10.35, 20.4, 31.0), so a mask of another format landed 10-30 mm away.
+    data = rng.integers(0, 100, (4, 5, 6)).astype(np.int16)  # (i, j, k)
+    header = {"spacings": np.array([0.7, 0.8, 2.0]), "axis mins": np.array([10.0, 20.0, 30.0])}
+    if centerings is not None:
+        header["centerings"] = centerings
+    nrrd.write(str(tmp_path / "mins.nrrd"), data, header)
+    volume = read_image(tmp_path / "mins.nrrd", device="cpu")
+    node = centerings is not None and centerings[0] == "node"
+    expected = np.array([10.0, 20.0, 30.0]) + (0 if node else np.array([0.7, 0.8, 2.0]) / 2)  # the definition
+    np.testing.assert_allclose(volume.origin, expected, rtol=0, atol=1e-12)  # the same few additions
+    assert_matches_sitk(volume, tmp_path / "mins.nrrd", atol=1e-9)
+
+
+@pytest.mark.parametrize("centering", ["cell", "node"])
+@pytest.mark.parametrize("signs", [(1, 1, 1), (1, -1, 1)], ids=["forward", "y-reversed"])
+def test_a_nrrd_without_spacings_takes_its_steps_from_axis_mins_and_maxs(tmp_path, rng, centering, signs):
+    # Without 'spacings', sample i of an axis of n samples lies at min + (i + 1/2) (max - min) / n (cell
+    # centering) or min + i (max - min) / (n - 1) (node centering), by the NRRD format's definition of
+    # 'axis mins' and 'axis maxs' (a max below the min: the axis runs backwards). They were ignored: 1 mm
+    # steps from (0, 0, 0). SimpleITK places the first sample so but reports a spacing of 1 mm, so it is
+    # the reference for the origin only; the definition, in plain NumPy, for every voxel centre.
+    data = rng.integers(0, 100, (4, 5, 6)).astype(np.int16)  # (i, j, k)
+    mins, steps = np.array([10.0, -20.0, 30.0]), np.array([0.7, 0.8, 2.0]) * signs
+    cells = np.array(data.shape) - (1 if centering == "node" else 0)
+    header = {"axis mins": mins, "axis maxs": mins + steps * cells, "centerings": [centering] * 3}
+    nrrd.write(str(tmp_path / "range.nrrd"), data, header)
+    volume = read_image(tmp_path / "range.nrrd", device="cpu")
+    np.testing.assert_array_equal(volume.data, data.T)
+    np.testing.assert_allclose(volume.origin, sitk_volume(tmp_path / "range.nrrd")[2], atol=1e-9)
+    k, j, i = (np.arange(n, dtype=float) for n in volume.shape)
+    grid = np.stack(np.meshgrid(k, j, i, indexing="ij"), axis=-1).reshape(-1, 3)
+    centres = np.asarray(volume.origin) + (grid * volume.spacing) @ volume.direction.T
+    half = 0.5 if centering == "cell" else 0.0
+    defined = mins + (grid[:, ::-1] + half) * (header["axis maxs"] - mins) / cells  # (x, y, z) per voxel
+    np.testing.assert_allclose(centres, defined, rtol=0, atol=1e-9)  # a few float64 operations apart
+
+
 @pytest.mark.parametrize("space", ["left-posterior-superior", "right-anterior-superior"])
 def test_a_2d_nrrd_slice_in_3d_space_lies_in_its_plane(tmp_path, rng, space):
     # A 2D NRRD image with 3D 'space directions' (one oblique or sagittal slice) took (0, 0, 1) as its
