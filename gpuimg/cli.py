@@ -384,7 +384,11 @@ def main(argv=None) -> int:
         "skips the finished studies. The spec's tables and keys: python -c 'import gpuimg.cohort; "
         "help(gpuimg.cohort.spec)'; a complete example: the pipeline.toml that gpuimg demo writes.",
     )
-    run_cohort.add_argument("pipeline", type=_path, help="the pipeline spec, a TOML file")
+    run_cohort.add_argument(
+        "pipeline",
+        type=_path,
+        help="the pipeline spec, a TOML file (or an earlier run's manifest.json, to run its spec again)",
+    )
     run_cohort.add_argument("--input", required=True, type=_path, help="the cohort: one sub-folder per study")
     run_cohort.add_argument("--output", required=True, type=_path, help="the output folder (created)")
     run_cohort.add_argument("--device", **device)

@@ -203,7 +203,8 @@ def run_pipeline(
     Parameters
     ----------
     spec : Spec or path
-        The pipeline (:func:`gpuimg.cohort.load_spec` reads a TOML file).
+        The pipeline (:func:`gpuimg.cohort.load_spec` reads a TOML file, or an earlier run's
+        ``manifest.json``, whose ``spec`` is the spec that run used).
     input : str or path
         The cohort: one sub-folder per study.
     output : str or path
@@ -383,7 +384,9 @@ def run_pipeline(
         "device": device,
         "workers": workers if scheduler is None else None,
         "scheduler": scheduler,
-        "spec": spec.source,
+        # The spec this run used, as its checked fields give it (not the document it was read from,
+        # which a Spec changed with dataclasses.replace keeps): load_spec reads it back from here.
+        "spec": spec.to_dict(),
         "spec_hash": spec.study_hash,
         "pseudonymised": not spec.keep_ids,
         "studies": len(tasks),

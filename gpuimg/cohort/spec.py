@@ -186,6 +186,71 @@ class Spec:
         text = json.dumps(per_study, sort_keys=True, default=str)
         return hashlib.sha256(text.encode()).hexdigest()[:12]
 
+    def to_dict(self) -> dict:
+        """The spec's tables as :func:`spec_from_dict` takes them (and a TOML file holds them), made
+        from the checked fields, not from ``source``: a Spec changed with :func:`dataclasses.replace`
+        gives its own values. Keys that are None are left out (TOML has no null); the labels file's
+        path is absolute, so the dict reads back from anywhere.
+
+        Examples
+        --------
+        >>> import dataclasses
+        >>> from gpuimg.cohort import spec_from_dict
+        >>> spec = spec_from_dict({"mask": {"source": "recipe", "threshold": [-100, 200]}})
+        >>> spec = dataclasses.replace(spec, families=("statistics",))
+        >>> spec.to_dict()["features"]["families"]
+        ['statistics']
+        >>> spec_from_dict(spec.to_dict()) == spec
+        True
+        """
+        mask = dataclasses.asdict(self.mask)
+        settings = dataclasses.asdict(self.settings)
+        if settings["new_spacing"] is not None:  # TOML's "keep" for an axis kept as it is
+            settings["new_spacing"] = ["keep" if s is None else s for s in settings["new_spacing"]]
+        learning = self.learning
+        document = {
+            "input": _present(dataclasses.asdict(self.selection)),
+            "mask": _present({key: mask[key] for key in ("source", *_MASK_KEYS[self.mask.source])}),
+            "preprocess": [{"step": name, **params} for name, params in self.steps],
+            "features": {
+                "families": list(self.families),
+                "image": self.feature_image,
+                **_present(settings),
+            },
+            "learning": _present(
+                {
+                    "labels": None if learning.labels is None else os.path.abspath(learning.labels),
+                    "id_column": learning.id_column,
+                    "folds": learning.folds,
+                    "random_state": learning.random_state,
+                    **{
+                        task.kind: _present(
+                            {"target": task.target, "estimator": task.estimator, "params": task.params}
+                        )
+                        for task in learning.tasks
+                    },
+                }
+            ),
+            "privacy": {"keep_ids": self.keep_ids},
+        }
+        if self.edges is not None:
+            document["edges"] = {"operator": self.edges}
+        return _lists(document)
+
+
+def _present(table: dict) -> dict:
+    """``table`` without its keys whose value is None."""
+    return {key: value for key, value in table.items() if value is not None}
+
+
+def _lists(value):
+    """``value`` with its tuples as lists, at any depth, as TOML and JSON give them back."""
+    if isinstance(value, dict):
+        return {key: _lists(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_lists(item) for item in value]
+    return value
+
 
 def load_spec(path: str | os.PathLike) -> Spec:
     """Read and check a pipeline spec file.
@@ -193,7 +258,9 @@ def load_spec(path: str | os.PathLike) -> Spec:
     Parameters
     ----------
     path : str or path
-        A TOML file (see :mod:`gpuimg.cohort.spec` for its tables).
+        A TOML file (see :mod:`gpuimg.cohort.spec` for its tables), or the ``manifest.json`` of a run
+        (a file ending in ``.json``), whose ``spec`` is the spec that run used (:meth:`Spec.to_dict`),
+        to run it again.
 
     Returns
     -------
@@ -216,10 +283,12 @@ def load_spec(path: str | os.PathLike) -> Spec:
     'otsu'
     """
     path = Path(path)
+    manifest = path.suffix.lower() == ".json"
     try:
         data = path.read_bytes()
         # An editor's byte order mark (Windows Notepad) is no TOML statement: left out.
-        document = tomllib.loads(data.decode("utf-8-sig"))
+        text = data.decode("utf-8-sig")
+        document = json.loads(text) if manifest else tomllib.loads(text)
     except OSError as exc:
         raise ConfigError(f"cannot read the pipeline spec {path}: {exc}. Check the path.") from exc
     except UnicodeDecodeError as exc:
@@ -230,6 +299,15 @@ def load_spec(path: str | os.PathLike) -> Spec:
         ) from exc
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"the pipeline spec {path} is not valid TOML: {exc}.") from exc
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"{path} is not valid JSON ({exc}); pass a run's manifest.json.") from exc
+    if manifest:
+        if not isinstance(document, dict) or not isinstance(document.get("spec"), dict):
+            raise ConfigError(
+                f"{path} holds no spec (its key 'spec' is missing); pass a gpuimg run's manifest.json, "
+                "or the spec's TOML file."
+            )
+        document = document["spec"]
     try:
         return spec_from_dict(document, base=path.parent)
     except ConfigError as exc:

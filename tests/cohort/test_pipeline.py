@@ -25,7 +25,7 @@ from seg_files import seg_sources, write_seg
 
 import gpuimg
 from gpuimg.cli import main
-from gpuimg.cohort import run_pipeline, spec_from_dict
+from gpuimg.cohort import load_spec, run_pipeline, spec_from_dict
 
 
 def _table(folder):
@@ -579,6 +579,40 @@ def test_a_spec_changed_in_python_measures_its_studies_again(tmp_path):
         np.testing.assert_allclose(
             table.loc[study, "stat_mean"], ct[roi].astype(np.float64).mean(), rtol=1e-6
         )
+
+
+def test_the_manifest_records_the_spec_that_ran_and_reruns_from_it(tmp_path, capsys):
+    # manifest["spec"] was the TOML document the Spec came from: after dataclasses.replace (other
+    # families, another bin width, keep_ids) it named the first spec's settings, not those measured.
+    spec_path, cohort = write_cohort(tmp_path, n=2)
+    first = load_spec(spec_path)
+    settings = dataclasses.replace(first.settings, bin_width=10.0)
+    spec = dataclasses.replace(first, families=("statistics", "histogram"), settings=settings)
+    out = tmp_path / "out"
+    run_pipeline(spec, cohort, out, keep_ids=True, progress=False)
+    recorded = json.loads((out / "manifest.json").read_text())["spec"]
+    assert recorded["features"]["families"] == ["statistics", "histogram"]
+    assert recorded["features"]["bin_width"] == 10.0 and recorded["privacy"]["keep_ids"] is True
+    assert recorded["learning"]["labels"] == str(tmp_path / "labels.csv")
+    ran = dataclasses.replace(spec, keep_ids=True)
+    assert spec_from_dict(recorded, base=tmp_path / "elsewhere") == ran
+    assert load_spec(out / "manifest.json") == ran
+    # gpuimg run from the manifest runs that spec again: every study is found finished under its hash.
+    assert main(["run", str(out / "manifest.json"), "--input", str(cohort), "--output", str(out),
+                 "--device", "cpu", "--keep-ids"]) == 0  # fmt: skip
+    assert "(2 finished in an earlier run)" in capsys.readouterr().out
+    again = json.loads((out / "manifest.json").read_text())
+    assert again["processed_this_run"] == 0 and again["spec"] == recorded
+    # The bins of 10 HU were measured: the highest bin, IBSI's floor((x - min) / w) + 1 over the ROI of
+    # the CT smoothed as the spec's step says (SciPy's Gaussian, sigma 0.5 voxels).
+    from scipy import ndimage
+
+    table = pd.read_parquet(out / "features.parquet").set_index("study")
+    for study in ("study_000", "study_001"):
+        ct = gpuimg.read_dicom(cohort / study / "ct", device="cpu").data
+        smoothed = ndimage.gaussian_filter(ct.astype(np.float64), 0.5)
+        values = smoothed[gpuimg.read_image(cohort / study / "mask.nrrd", device="cpu").data > 0]
+        assert table.loc[study, "ih_max"] == np.floor((values.max() - values.min()) / 10.0) + 1
 
 
 def test_the_manifest_records_the_version_of_each_library_that_computed(tmp_path):

@@ -313,3 +313,66 @@ def test_the_study_hash_follows_the_checked_spec_not_its_document():
     document["features"]["families"] = ["morphology"]
     assert spec.study_hash == before and spec.source["features"]["families"] == ["statistics"]
     assert spec_from_dict(document).study_hash != before
+
+
+@pytest.mark.parametrize(
+    "document",
+    [
+        {
+            "input": {"modality": "pet", "description": "ax.*", "min_slices": 3, "allow_gaps": True},
+            "mask": {"source": "rtstruct", "roi": 3},
+            "preprocess": [
+                {"step": "window", "level": 40, "width": 400},
+                {"step": "gaussian_filter", "sigma": [1, 2, 2]},
+            ],
+            "features": {
+                "new_spacing": ["keep", 2.0, 2.0],
+                "interpolation": "cubic",
+                "reseg_range": [-1000, float("inf")],
+                "discretisation": "fbs",
+                "bin_width": 10,
+                "texture_approaches": ["2d", "3d"],
+                "ivh_discretisation": "fbs",
+            },
+            "privacy": {"keep_ids": True},
+        },
+        {
+            "mask": {"source": "recipe", "threshold": "otsu", "opening_mm": 1, "largest": False},
+            "edges": {"operator": "scharr"},
+            "features": {"families": ["statistics"], "image": "original", "n_bins": 16},
+            "learning": {"labels": "labels.csv", "folds": 3, "regression": {"target": "growth"}},
+        },
+        {"mask": {"source": "file", "pattern": "seg/*.nii.gz", "label": 2}},
+    ],
+)
+def test_a_spec_as_a_dict_reads_back_as_itself(document, tmp_path):
+    """``Spec.to_dict`` (the manifest's record of a run's spec) through JSON, as manifest.json keeps
+    it, and from another folder: the same spec and study hash, each key of the document as given
+    (TOML's "keep" for an axis kept, the labels file's path made absolute)."""
+    import json
+
+    spec = spec_from_dict(document, base=tmp_path)
+    recorded = json.loads(json.dumps(spec.to_dict()))
+    again = spec_from_dict(recorded, base=tmp_path / "elsewhere")
+    assert again == spec and again.study_hash == spec.study_hash
+    for table, keys in document.items():
+        if table == "preprocess":
+            assert recorded[table] == keys
+            continue
+        for key, value in keys.items():
+            if key == "labels":
+                value = str(tmp_path / value)
+            given = recorded[table][key]
+            if isinstance(value, dict):  # a learning task, with its defaults (estimator, params) added
+                given = {k: given[k] for k in value}
+            assert given == value or (key == "modality" and given == "PT"), (table, key)
+
+
+def test_a_manifest_that_holds_no_spec_is_refused(tmp_path):
+    path = tmp_path / "manifest.json"
+    path.write_text('{"gpuimg": "1.0"}')
+    with pytest.raises(ConfigError, match=r"holds no spec \(its key 'spec' is missing\); pass a gpuimg run"):
+        load_spec(path)
+    path.write_text('{"spec": ')
+    with pytest.raises(ConfigError, match=r"manifest\.json is not valid JSON \(.*\); pass a run's manifest"):
+        load_spec(path)
