@@ -140,12 +140,9 @@ def hough_circle(image: ArrayLike, radius: ArrayLike, normalize: bool = True, fu
     image = _edge_image(image)
     ns = namespace(image)
     xp = ns.xp
-    radii = _finite_1d(radius, "radius", "radii in pixels")
+    radii = _radii(radius).astype(np.intp)
     check_flag(normalize, "normalize")
     check_flag(full_output, "full_output")
-    if (radii < 0).any():
-        raise ParameterError(f"radius={radius!r} must be 0 or more pixels.")
-    radii = radii.astype(np.intp)
     offset = int(radii.max()) if full_output else 0
     # Each circle's perimeter, up to 8 (r + 1) pixels, as row and column offsets (int64): scikit-image's
     # lists and our table of them padded to the longest (radii x 8 (largest + 1)), bounded by twice
@@ -424,7 +421,8 @@ def hough_circles(
         2D only, so not a Volume (a Volume is 3D): pass one of its slices, ``volume.data[k]``.
         Non-zero pixels are edges.
     radius : int or 1D array of int [pixels]
-        The radius or radii tested.
+        The radius or radii tested. Fractions are cast toward 0, as :func:`hough_circle` casts them
+        (12.9 tests 12), and each whole radius is tested once.
     min_xdistance, min_ydistance, threshold, num_peaks, total_num_peaks
         As :func:`hough_circle_peaks`.
     normalize : bool
@@ -435,7 +433,7 @@ def hough_circles(
     -------
     votes, cx, cy, radii : 1D arrays
         Centre column, centre row and radius [pixels] of each circle, strongest first, on the
-        image's device.
+        image's device; the radius is the whole radius tested, in the dtype of ``radius``.
 
     Raises
     ------
@@ -456,7 +454,12 @@ def hough_circles(
     >>> int(cx[0]), int(cy[0]), int(radii[0])
     (45, 30, 12)
     """
-    radii = np.atleast_1d(to_numpy(radius))  # one radius too, as hough_circle takes it
+    given = np.atleast_1d(to_numpy(radius))  # one radius too, as hough_circle takes it
+    # The radii hough_circle tests, whole pixels, each once: the circles were reported at the radii
+    # given, 12.9 for the circle of radius 12 that was tested, and radii 12 and 12.5 found it twice.
+    whole = np.trunc(_radii(radius))
+    whole = whole[np.sort(np.unique(whole, return_index=True)[1])]
+    radii = whole.astype(given.dtype) if given.dtype.kind in "iuf" else whole
     hspaces = hough_circle(image, radii, normalize=normalize)
     return hough_circle_peaks(
         hspaces,
@@ -478,6 +481,15 @@ def _edge_image(image):
     if image.ndim != 2:
         raise ParameterError(f"the edge image must be 2D (rows, columns); got shape {image.shape}.")
     return image
+
+
+def _radii(radius) -> np.ndarray:
+    """The radii as a 1D float64 array, checked to be finite and 0 or more [pixels]; scikit-image's
+    ``hough_circle`` casts them to integers (toward 0)."""
+    radii = _finite_1d(radius, "radius", "radii in pixels")
+    if (radii < 0).any():
+        raise ParameterError(f"radius={radius!r} must be 0 or more pixels.")
+    return radii
 
 
 def _finite_1d(values, name, what):

@@ -244,3 +244,22 @@ def test_cupy_accumulators_stay_on_the_gpu(rng):
     circles = hough_circle(cupy.asarray(edges), [5, 10, 20], full_output=True)
     assert isinstance(circles, cupy.ndarray)
     assert_all_equal(circles, skimage.transform.hough_circle(edges, [5, 10, 20], full_output=True))
+
+
+@pytest.mark.parametrize(
+    ("radius", "tested"),
+    [(12.9, [12]), (np.arange(10.0, 14.5, 0.5), [10, 11, 12, 13, 14]), ([12, 12.5, 11], [12, 11])],
+)
+def test_hough_circles_reports_the_whole_radii_it_tested(radius, tested):
+    # hough_circle casts the radii to whole pixels toward 0 (as scikit-image's), but hough_circles
+    # reported the circles at the radii given: 12.9 for the drawn circle of radius 12 that was
+    # tested, and with radii 12 and 12.5 (one plane each, both of radius 12) the circle twice.
+    # Reference: scikit-image's transform and peaks with the whole radii, each once.
+    edges = np.zeros((80, 80), bool)
+    edges[skimage.draw.circle_perimeter(30, 45, 12)] = True
+    radii = np.array(tested, dtype=np.float64)
+    want = skimage.transform.hough_circle_peaks(
+        skimage.transform.hough_circle(edges, radii), radii, total_num_peaks=2
+    )
+    assert_all_equal(hough_circles(edges, radius, total_num_peaks=2), want)
+    assert want[3][0] == 12 and (want[1][0], want[2][0]) == (45, 30)
