@@ -20,7 +20,7 @@ from functools import partial
 import numpy as np
 from numpy.typing import ArrayLike
 
-from gpuimg._support import as_image, check_bins, check_ndim, float_dtype, is_finite
+from gpuimg._support import as_image, check_bins, check_bytes, check_ndim, float_dtype, is_finite
 from gpuimg.backend import bincount_fixed, is_dask, namespace
 from gpuimg.errors import DeviceError, ParameterError
 from gpuimg.kernels import clahe as clahe_kernels
@@ -420,6 +420,9 @@ def clahe(
     ParameterError
         For a bad ``kernel_size``, ``clip_limit`` or ``nbins``, or an image with NaN or inf
         voxels (replace them first, e.g. with ``xp.nan_to_num``).
+    MemoryBudgetError
+        If the tiles' histograms and maps, 16 bytes per tile and bin, would exceed the memory budget
+        (:mod:`gpuimg._support`): ``kernel_size=1`` on a 512 x 512 x 300 CT is 322 GB at 256 bins.
 
     Notes
     -----
@@ -486,6 +489,13 @@ def clahe(
     )
     kernel3 = (1,) * (3 - ndim) + kernel_size
     tiles = tuple(-(-n // k) for n, k in zip(bins.shape, kernel3, strict=True))
+    # One histogram (int64) and one map (float64) of nbins per tile: kernel_size=1 on a CT is 16 bytes
+    # x nbins per voxel.
+    check_bytes(
+        16 * math.prod(tiles) * int(nbins),
+        f"clahe's histograms and maps of {math.prod(tiles)} tiles (kernel_size={kernel_size}) x "
+        f"nbins={nbins}",
+    )
     hist = xp.zeros((*tiles, int(nbins)), dtype=np.int64)
     clahe_kernels.tile_histograms(bins, hist, target=ns.target, kernel=kernel3)
     voxels = math.prod(kernel_size)

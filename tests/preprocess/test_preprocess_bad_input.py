@@ -166,6 +166,9 @@ GUARDED = {
     "clahe_kernel": ("clahe(IMAGE, kernel_size=10**6)", "ParameterError", "kernel_size"),
     "equalize_bins": ("equalize_hist(IMAGE, nbins=2**31)", "ParameterError", "nbins"),
     "clahe_bins": ("clahe(IMAGE, nbins=2**31)", "ParameterError", "nbins"),
+    # One histogram and one map of 2**16 bins per voxel (20³ tiles of 1 voxel): 7.8 GiB, allocated
+    # unchecked (a bare MemoryError, or the machine's memory on one without an address-space limit).
+    "clahe_tiles": ("clahe(IMAGE, kernel_size=1, nbins=2**16)", "MemoryBudgetError", "8000 tiles"),
     # Values whose span overflows: CLAHE's bins came from int() of NaN and indexed memory (a crash).
     "clahe_span": (
         "clahe(np.array([-1e308, 0.0, 1e308] * 9).reshape(3, 3, 3))",
