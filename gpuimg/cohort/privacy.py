@@ -165,17 +165,15 @@ def read_identity(path: str | os.PathLike) -> dict[str, str]:
 _IDENTITY = ("PatientID", "PatientName", "PatientBirthDate")
 
 
-def identity_replacements(identity: dict[str, str], patient: str) -> dict[str, str]:
+def identity_replacements(identity: dict[str, str], patient: str | None) -> dict[str, str]:
     """Each identifying header value of ``identity`` (``PatientID``, ``PatientName`` and the parts of
     the name, ``PatientBirthDate`` as DICOM writes it, YYYYMMDD, and as folders spell dates:
     1947-03-11, 1947.03.11, 1947_03_11, 11.03.1947, 11-03-1947, 11_03_1947, 03-11-1947, 03_11_1947) to what
-    replaces it in a message (see :func:`scrub`): the ID to ``patient``, the name to ``[name]``, the
-    birth date to ``[birth date]``."""
-    found = {
-        identity["PatientID"]: patient,
-        identity["PatientID"].strip(): patient,
-        **dict.fromkeys(_dates(identity["PatientBirthDate"].strip()), "[birth date]"),
-    }
+    replaces it in a message (see :func:`scrub`): the ID to ``patient`` (left as it is where ``patient``
+    is None: the original IDs are kept), the name to ``[name]``, the birth date to ``[birth date]``."""
+    found = dict.fromkeys(_dates(identity["PatientBirthDate"].strip()), "[birth date]")
+    if patient is not None:
+        found.update({identity["PatientID"]: patient, identity["PatientID"].strip(): patient})
     name = identity["PatientName"]
     found[name] = "[name]"
     for part in re.split(r"[\^= ]+", name):

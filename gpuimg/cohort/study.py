@@ -110,11 +110,11 @@ def process_study(task: StudyTask) -> dict:
             if preview is not None:
                 result["preview"] = preview
         except Exception as exc:  # a failing study is recorded, whatever failed
-            if not task.spec.keep_ids:
-                # The name and birth date are read only now, to scrub them from the message: from the
-                # chosen series, or, where none was chosen (its files may name the patient, as may the
-                # descriptions of the series that did not match), from the study's first DICOM file.
-                replacements.update(_study_secrets(task, series, found, result["patient"]))
+            # The name and birth date are read only now, to scrub them from the message: from the
+            # chosen series, or, where none was chosen (its files may name the patient, as may the
+            # descriptions of the series that did not match), from the study's first DICOM file. With
+            # keep_ids too, which keeps the IDs only: names and birth dates never leave the input.
+            replacements.update(_study_secrets(task, series, found, result["patient"]))
             reason = str(exc) or f"(no message) in the {where['stage']} stage"
             if not task.spec.keep_ids:
                 # The series' and frames of reference's UIDs (read_dicom's 'Series 1.2.826...: ...'),
@@ -267,6 +267,8 @@ def _study_secrets(task: StudyTask, series, found, patient: str | None) -> dict:
             continue
         if not any(identity.values()):  # a DICOMDIR, say
             continue
+        if task.spec.keep_ids:  # the ID stays in the message, as in the outputs
+            return identity_replacements(identity, None)
         name = identity["PatientID"].strip() or task.name
         return identity_replacements(identity, patient or pseudonym(task.key, "patient", name))
     return {}

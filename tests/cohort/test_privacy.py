@@ -300,3 +300,41 @@ def test_dicom_uids_in_a_failed_studys_reason_are_pseudonymised(tmp_path):
     for path in out.rglob("*"):
         if path.is_file():
             assert uid.encode() not in path.read_bytes(), path
+
+
+def test_keep_ids_keeps_the_ids_but_never_a_name_or_birth_date(tmp_path):
+    # --keep-ids left a failing study's message unscrubbed: the description of a series naming the
+    # patient ('Henrietta 19470311 follow-up') and a folder named after her reached errors.csv,
+    # run.log and report.html, though keep_ids keeps the IDs only.
+    from gpuimg.cohort import run_pipeline
+
+    cohort = tmp_path / "cohort"
+    patient_folder = f"{NAME.replace('^', '_')}_{BIRTH}"
+    write_study(cohort / "a" / patient_folder, 0, patient_id=IDS[0], patient_name=NAME)
+    write_study(cohort / "b", 1, patient_id=IDS[1], patient_name=NAME)
+    ct = gpuimg.read_dicom(cohort / "b" / "ct", device="cpu")
+    gpuimg.write_dicom(
+        ct,
+        cohort / "b" / "ct2",
+        patient_id=IDS[1],
+        patient_name=NAME,
+        series_description=f"{GIVEN} {BIRTH} follow-up",
+    )
+    for path in cohort.rglob("*.dcm"):
+        ds = pydicom.dcmread(path)
+        ds.PatientBirthDate = BIRTH
+        ds.save_as(path)
+    sorted((cohort / "a" / patient_folder / "ct").iterdir())[3].write_bytes(b"DICM truncated")
+    spec = gpuimg.cohort.spec_from_dict({"mask": {"source": "file", "pattern": "**/mask.nrrd"}})
+    out = tmp_path / "out"
+    manifest = run_pipeline(spec, cohort, out, keep_ids=True, progress=False)
+    assert manifest["errors"] == 2
+    errors = (out / "errors.csv").read_text()
+    assert "cannot be read as DICOM, e.g. <study a>/[name]_[name]_[birth date]/ct/" in errors
+    assert "CT '[name] [birth date] follow-up' (12 slices)" in errors
+    files = [p for p in out.rglob("*") if p.is_file()]
+    assert {"errors.csv", "report.html", "run.log", "manifest.json"} <= {p.name for p in files}
+    for path in files:
+        blob = path.read_bytes()
+        for secret in (NAME, GIVEN, "Zabrowski", BIRTH, "1947-03-11"):
+            assert secret.encode() not in blob, f"{secret!r} found in {path}"
