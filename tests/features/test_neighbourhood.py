@@ -8,7 +8,15 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from texture_cases import prepared, ranks, reference_grey, reference_zone_features, rois
+from texture_cases import (
+    GAPPED_SETTINGS,
+    gapped_slices,
+    prepared,
+    ranks,
+    reference_grey,
+    reference_zone_features,
+    rois,
+)
 
 import gpuimg
 from gpuimg.errors import MemoryBudgetError
@@ -207,6 +215,37 @@ def test_a_distance_past_the_roi_adds_no_column(rng):
         # the same sums in another order: rounding only
         np.testing.assert_allclose(
             [got[f"ngl_{name}_{tag}"] for name in NGL], np.mean(want, axis=0), rtol=1e-12, err_msg=tag
+        )
+
+
+def test_every_approach_over_gapped_slices_and_resegmentation_holes(rng):
+    """An ROI with a slice without voxels between two with, a slice that re-segmentation empties, holes
+    from re-segmentation, a slice of one voxel (no neighbour: no NGTDM entry, dependence 0), distance 2
+    and coarseness 1, at anisotropic spacing: 2D is the mean over the slices with a matrix entry, 2.5D
+    from their matrices summed, 3D the volume's (IBSI 3.6.1), against the loops over the neighbours."""
+    image, morph = gapped_slices(rng)
+    chosen = Settings(**GAPPED_SETTINGS, texture_distance=2, ngldm_coarseness=1)
+    got = extract(image, morph, spacing=(5.0, 0.7, 0.7), settings=chosen, families=["ngtdm", "ngldm"])
+    inside = morph & (image <= 40.5)
+    levels = np.where(inside, np.floor(image).astype(np.int64) + 1, 0)  # bins of 1 from the range's 0
+    values = np.arange(1.0, levels.max() + 1)  # level k is grey level k: rows of absent levels stay 0
+    parts = [levels[z : z + 1] for z in range(levels.shape[0]) if inside[z].any()]
+    assert len(parts) == 4
+    ngt = [reference_ngtdm(p, values, 2, True) for p in parts]
+    ngl = [reference_ngldm(p, values, 2, 1, True) for p in parts]
+    want = {
+        ("ngt", "3D"): reference_ngtdm_features(reference_ngtdm(levels, values, 2, False), values),
+        ("ngt", "2D"): np.mean([reference_ngtdm_features(m, values) for m in ngt if m[:, 0].any()], axis=0),
+        ("ngt", "2_5D"): reference_ngtdm_features(sum(ngt), values),
+        ("ngl", "3D"): reference_ngldm_features(reference_ngldm(levels, values, 2, 1, False), values),
+        ("ngl", "2D"): np.mean([reference_ngldm_features(m, values) for m in ngl], axis=0),
+        ("ngl", "2_5D"): reference_ngldm_features(sum(ngl), values),
+    }
+    for (prefix, tag), expected in want.items():
+        names = NGT if prefix == "ngt" else NGL
+        # the same sums of a few means of small integers in another order: rounding only
+        np.testing.assert_allclose(
+            [got[f"{prefix}_{name}_{tag}"] for name in names], expected, rtol=1e-10, err_msg=f"{prefix} {tag}"
         )
 
 

@@ -8,7 +8,14 @@ import pytest
 import scipy.ndimage as ndi
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from texture_cases import prepared, reference_grey, reference_zone_features, rois
+from texture_cases import (
+    GAPPED_SETTINGS,
+    gapped_slices,
+    prepared,
+    reference_grey,
+    reference_zone_features,
+    rois,
+)
 
 import gpuimg
 import gpuimg.kernels.zones as zones_kernel
@@ -184,6 +191,50 @@ def test_features_of_pooled_matrices_with_other_columns():
         want = reference_zone_features(counts[b], grey.values, sizes[b], (counts[b] * sizes[b]).sum())
         np.testing.assert_allclose([alone[name][0] for name in SZM.split()], want, rtol=1e-12)
         np.testing.assert_allclose([pooled[name][b] for name in SZM.split()], want, rtol=1e-12)
+
+
+def reference_features(zones, column, n_voxels):
+    """IBSI's 16 features of the zones ``(level, size, distance)``, counted by level and by their
+    ``column``-th entry (1: size, 2: distance), describing ``n_voxels`` voxels."""
+    levels = sorted({zone[0] for zone in zones})
+    values = sorted({zone[column] for zone in zones})
+    counts = np.zeros((len(levels), len(values)))
+    for zone in zones:
+        counts[levels.index(zone[0]), values.index(zone[column])] += 1
+    return reference_zone_features(counts, levels, values, n_voxels)
+
+
+def test_every_approach_over_gapped_slices_and_resegmentation_holes(rng):
+    """An ROI with a slice without voxels between two with, a slice that re-segmentation empties (its
+    morphological voxels still border the GLDZM's zones), holes from re-segmentation, a slice of one
+    voxel, at anisotropic spacing: 2D is the mean over the slices holding intensity voxels, 2.5D their
+    zones pooled, 3D the volume's (IBSI 3.6.1), against scipy's zones and brute-force distances."""
+    image, morph = gapped_slices(rng)
+    chosen = Settings(**GAPPED_SETTINGS)
+    got = extract(image, morph, spacing=(5.0, 0.7, 0.7), settings=chosen, families=["glszm", "gldzm"])
+    inside = morph & (image <= 40.5)
+    levels = np.where(inside, np.floor(image).astype(np.int64) + 1, 0)  # bins of 1 from the range's 0
+    slices = [z for z in range(levels.shape[0]) if inside[z].any()]
+    assert slices == [0, 1, 3, 5]
+    volume = reference_zones(levels, morph, False)
+    per_slice = [reference_zones(levels[z : z + 1], morph[z : z + 1], True) for z in slices]
+    for prefix, names, column in (("szm", SZM, 1), ("dzm", DZM, 2)):
+        want = {
+            "3D": reference_features(volume, column, inside.sum()),
+            "2D": np.mean(
+                [
+                    reference_features(found, column, inside[z].sum())
+                    for z, found in zip(slices, per_slice, strict=True)
+                ],
+                axis=0,
+            ),
+            "2_5D": reference_features([zone for found in per_slice for zone in found], column, inside.sum()),
+        }
+        for tag, values in want.items():
+            # the same sums of a few small integers in another order: rounding only
+            np.testing.assert_allclose(
+                [got[f"{prefix}_{name}_{tag}"] for name in names.split()], values, rtol=1e-10, err_msg=tag
+            )
 
 
 def test_cuda_path_of_the_four_families_equals_the_cpu(emulated_cuda, rng):

@@ -79,3 +79,33 @@ def reference_zone_features(counts, grey, column, n_voxels):
         ((j - mu_j) ** 2 * p).sum(),
         -(nonzero * np.log2(nonzero)).sum(),
     ]
+
+
+def gapped_slices(rng):
+    """``(image, morph_mask)`` of 6 slices whose ROI, re-segmented to (0, 40.5), leaves some slices out.
+
+    Slice 2 holds no ROI voxel, between slices that do; slice 4 holds morphological voxels only (all
+    at 41, which the range removes: they still border the GLDZM's zones); slice 5 one voxel; elsewhere
+    the 41s the range removes are holes in the intensity mask. Grey levels 3, 4, 6 and 9 (fixed bins
+    of 1 from the range's lower end 0: levels 4, 5, 7 and 10).
+    """
+    shape = (6, 7, 8)
+    image = rng.choice([3.0, 4.0, 6.0, 9.0, 41.0], size=shape)
+    morph = rng.random(shape) < 0.75
+    image[0, 0, 0] = image[1, 3, 3] = image[3, 3, 3] = 4.0
+    morph[0, 0, 0] = morph[1, 3, 3] = morph[3, 3, 3] = True
+    morph[2] = False
+    image[4] = 41.0
+    morph[4, 2:5, 2:6] = True
+    morph[5] = False
+    morph[5, 3, 4], image[5, 3, 4] = True, 6.0
+    return image, morph
+
+
+#: The settings of :func:`gapped_slices` (with every texture approach).
+GAPPED_SETTINGS = {
+    "discretisation": "fbs",
+    "bin_width": 1.0,
+    "reseg_range": (0.0, 40.5),
+    "texture_approaches": ("2d", "2.5d", "3d"),
+}
