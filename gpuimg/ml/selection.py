@@ -247,6 +247,9 @@ class MutualInformationSelector(_Selector):
     -----
     The estimate (Kraskov et al. / Ross nearest neighbours) runs in scikit-learn on the host: ``fit``
     copies X and y there once; ``transform`` keeps the data on its device. Ties keep the earlier feature.
+    Each feature is centred on its mean first (the mutual information is unchanged by a shift; the
+    nearest-neighbour distances of values far from 0 lose their precision), and a constant feature
+    scores 0, where scikit-learn's estimate scores the tiny noise it adds to break ties.
 
     Examples
     --------
@@ -296,9 +299,16 @@ class MutualInformationSelector(_Selector):
             )
         check_seed(self.random_state)
         score = mutual_info_classif if discrete else mutual_info_regression
+        host = to_numpy(X).astype(np.float64)
+        constant = host.max(0) == host.min(0)
+        # Each feature about its mean, which leaves the mutual information as it is: scikit-learn's
+        # nearest neighbours in a class of 7 samples or fewer (brute force, |x|^2 - 2 x.y + |y|^2)
+        # lost the differences of values far from 0 against their spread, and ranked a constant
+        # feature (3.7 in each of 30 samples) first with 0.6 nats, above the one that follows y.
         self.scores_ = score(
-            to_numpy(X), to_numpy(y), n_neighbors=self.n_neighbors, random_state=self.random_state
+            host - host.mean(0), to_numpy(y), n_neighbors=self.n_neighbors, random_state=self.random_state
         )
+        self.scores_[constant] = 0.0  # a constant tells nothing of y; the estimate scored its noise
         order = np.argsort(-self.scores_, kind="stable")
         keep = np.zeros(X.shape[1], bool)
         keep[order[: self.k]] = True

@@ -220,3 +220,25 @@ def test_mutual_information_refuses_a_bool_for_k_and_a_non_bool_target_kind(bad,
         MutualInformationSelector(**bad).fit(X, np.tile([0, 1], 15))
     ours = MutualInformationSelector(k=2, discrete_target=np.False_, random_state=0).fit(X, y)
     assert np.array_equal(ours.scores_, mutual_info_regression(X, y, random_state=0))
+
+
+def test_mutual_information_of_constant_and_offset_features():
+    # 30 patients, 6 of one class: scikit-learn's nearest neighbours in a class of 7 samples or fewer
+    # are brute force (|x|^2 - 2 x.y + |y|^2), which lost the differences of a feature's values far
+    # from 0 against their spread. A constant feature (3.7 for everyone: a shape feature of identical
+    # masks) scored 0.6 nats and a near-constant one (1000 + 1e-6 noise: a phantom's mean in
+    # repeated scans) 0.5 to 0.7, both above the feature that follows the class (about 0.15), and
+    # k=1 kept the constant. Closed forms: a constant tells nothing of y (0 nats); the mutual
+    # information is unchanged by a shift and a positive scale of a feature, so the near-constant
+    # feature scores as its noise alone and the informative one as itself in scikit-learn.
+    rng = np.random.default_rng(0)
+    y = np.r_[np.zeros(24), np.ones(6)]
+    informative, noise = y + 0.7 * rng.normal(size=30), rng.normal(size=30)
+    X = np.column_stack([np.full(30, 3.7), 1000.0 + 1e-6 * noise, informative])
+    selector = MutualInformationSelector(k=1, random_state=0).fit(X, y)
+    assert selector.scores_[0] == 0.0
+    np.testing.assert_array_equal(selector.get_support(indices=True), [2])
+    alone = mutual_info_classif(np.column_stack([np.zeros(30), noise, informative]), y, random_state=0)
+    # 0.05 nats: the estimate counts neighbours within the k-th one's distance less one ulp, so its
+    # rounding (shifted data round otherwise) moves a sample in or out; the defect was 0.4 or more.
+    np.testing.assert_allclose(selector.scores_[1:], alone[1:], rtol=0, atol=0.05)
