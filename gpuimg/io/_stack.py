@@ -108,7 +108,7 @@ def _stack(
         n_slices=slots[-1] + 1,
         spacing=(float(step), float(pixel_spacing[0]), float(pixel_spacing[1])),
         origin=tuple(float(v) for v in positions[0]),
-        direction=np.column_stack([normal, col, row]),
+        direction=_orthonormalised(np.column_stack([normal, col, row])),
     )
 
 
@@ -239,6 +239,23 @@ def _close(a, b) -> bool:
 def _unit(vector) -> np.ndarray:
     vector = np.asarray(vector, dtype=float)
     return vector / np.linalg.norm(vector)
+
+
+def _orthonormalised(direction: np.ndarray) -> np.ndarray:
+    """The orthonormal matrix nearest ``direction`` (columns: slice normal, column and row cosines).
+
+    Cosines written with few decimals (0.956\\0.292\\0\\-0.279\\0.914\\0.296: 3, as some scanners and
+    converters write them) are up to a few 1e-4 from unit and orthogonal, within what
+    :func:`_check_values` takes as an orientation (:data:`_COSINE_TOL`) but not what a Volume takes.
+    The polar factor of the matrix (``U @ Vt`` of its SVD) turns the row and column cosines towards
+    each other by half their excess each and keeps the normal, which is orthogonal to both already
+    (their cross product), so slice order and positions stay as measured. Exactly orthonormal cosines
+    are returned as they are.
+    """
+    if np.allclose(direction.T @ direction, np.eye(3), rtol=0, atol=1e-12):
+        return direction
+    u, _, vt = np.linalg.svd(direction)
+    return u @ vt
 
 
 def _check_shear(frames, positions, along, normal, pixel_spacing, series) -> None:

@@ -75,8 +75,9 @@ def read_dicom(
         (z, y, x) [mm] from the median position step (the step fitted to every position where
         rounded positions stray from the median's grid) and PixelSpacing; ``origin`` is
         ImagePositionPatient of the first slice [mm, LPS]; ``direction`` columns are the slice normal,
-        the column and the row direction cosines. ``meta`` holds modality, series/study UIDs,
-        patient and study IDs, description, rescale, window presets and the files in slice order.
+        the column and the row direction cosines (the orthonormal matrix nearest them, where cosines
+        written with few decimals are not quite orthogonal). ``meta`` holds modality, series/study
+        UIDs, patient and study IDs, description, rescale, window presets and the files in slice order.
 
     Raises
     ------

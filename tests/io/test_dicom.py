@@ -483,6 +483,40 @@ def test_oblique_series_with_rounded_positions_and_cosines_is_read(tmp_path, sit
     np.testing.assert_allclose(read.spacing, spacing, atol=0.02)
 
 
+def test_cosines_written_to_three_decimals_are_read_orthonormalised(tmp_path, sitk_read, sitk_files):
+    # Cosines written to 3 decimals (0.956\0.292\0\-0.279\0.914\0.296) are 1.6e-4 from
+    # orthogonal: within the 0.01 read_dicom takes as an orientation, but the Volume refused the direction
+    # made of them ('Volume direction must be a 3x3 matrix of orthonormal columns', no file named). SimpleITK
+    # reads the series; read_dicom now takes the orthonormal matrix nearest the cosines (SVD).
+    a, b = np.radians(17.0), 0.3
+    row = np.array([np.cos(a), np.sin(a), 0.0])
+    col = np.array([-np.sin(a) * np.cos(b), np.cos(a) * np.cos(b), np.sin(b)])
+    direction = np.column_stack([np.cross(row, col), col, row])
+    data = np.random.default_rng(3).integers(-1000, 1000, (5, 6, 7)).astype(np.int16)
+    volume = gpuimg.Volume(data, (2.5, 0.8, 0.9), (-100.0, 50.0, 12.5), direction, {"modality": "CT"})
+    files = write_dicom(volume, tmp_path / "series")
+    for path in files:
+        ds = pydicom.dcmread(path)
+        ds.ImageOrientationPatient = [f"{float(v):.3f}" for v in ds.ImageOrientationPatient]
+        ds.save_as(path)
+    read = read_dicom(tmp_path / "series", device="cpu")
+    voxels, spacing, origin, sitk_direction = sitk_read(sitk_files(tmp_path / "series"))
+    np.testing.assert_array_equal(read.data, voxels)
+    np.testing.assert_allclose(read.direction.T @ read.direction, np.eye(3), rtol=0, atol=1e-12)
+    # SimpleITK keeps the written cosines (normalised): ours are within half their 1.6e-4 from orthogonal.
+    np.testing.assert_allclose(read.direction, sitk_direction, rtol=0, atol=2e-4)
+    np.testing.assert_allclose(read.origin, origin, rtol=0, atol=1e-9)
+    np.testing.assert_allclose(read.spacing, spacing, rtol=0, atol=1e-3)
+    # Every voxel centre where SimpleITK puts it (origin + its direction @ (spacing * index)): they differ
+    # by our turn of the cosines (8e-5 each) and by the two spacings, over a 10 x 4 x 5.4 mm grid.
+    sitk = pytest.importorskip("SimpleITK")
+    image = sitk.ReadImage([str(f) for f in sitk_files(tmp_path / "series")])
+    index = np.stack(np.meshgrid(*(np.arange(n) for n in read.shape), indexing="ij"), axis=-1).reshape(-1, 3)
+    theirs = [image.TransformIndexToPhysicalPoint([int(v) for v in point[::-1]]) for point in index]
+    ours = np.asarray(read.origin) + (index * read.spacing) @ read.direction.T
+    np.testing.assert_allclose(ours, theirs, rtol=0, atol=1e-3)  # 4.4e-4 here
+
+
 def test_missing_pixel_spacing_warns(series):
     folder, _, files = series
     for path in files:
