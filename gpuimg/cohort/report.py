@@ -324,13 +324,47 @@ def _regression(predicted: dict):
 
 
 def _clusters(predicted: dict):
+    """The studies on the first two principal components, one colour and one legend entry per cluster,
+    named by its label as text (DBSCAN's -1: "noise").
+
+    Not one scatter coloured by the label through a colour map: tab10 spread the labels' range over its
+    ten colours, so a SOM's nodes 0 and 3 of 0 to 33 were one blue, and the legend's entries were
+    matplotlib's mathtext ('$\\mathdefault{0}$', shown as such where the report draws text as it is), for
+    at most nine labels of its choosing, not necessarily the clusters'.
+    """
     import matplotlib.pyplot as plt
 
     figure, ax = plt.subplots(figsize=(4.5, 4.2))
     points = np.asarray(predicted["projection"])
-    scatter = ax.scatter(points[:, 0], points[:, 1], c=np.asarray(predicted["clusters"]), cmap="tab10", s=16)
-    ax.legend(*scatter.legend_elements(), title="cluster", fontsize=7)
+    clusters = np.asarray(predicted["clusters"])
+    found = np.unique(clusters)
+    for colour, cluster in zip(_distinct_colours(found.size), found, strict=True):
+        at = clusters == cluster
+        label = "noise" if cluster == -1 else str(cluster)
+        ax.scatter(points[at, 0], points[at, 1], color=colour, s=16, label=label)
+    # Beside the axes, where no point lies under it.
+    ax.legend(
+        title="cluster",
+        fontsize=7,
+        ncols=1 + (found.size - 1) // _LEGEND_ROWS,
+        loc="upper left",
+        bbox_to_anchor=(1.02, 1.0),
+    )
     ax.set_xlabel("PC 1")
     ax.set_ylabel("PC 2")
     figure.tight_layout()
     return figure
+
+
+#: Entries of a legend's column in the cluster map.
+_LEGEND_ROWS = 12
+
+
+def _distinct_colours(n: int) -> np.ndarray:
+    """``n`` colours, each unlike the others: matplotlib's qualitative tab10 or tab20 where they suffice,
+    else ``n`` evenly spaced along turbo."""
+    import matplotlib
+
+    if n <= 20:
+        return matplotlib.colormaps["tab10" if n <= 10 else "tab20"](np.arange(n))
+    return matplotlib.colormaps["turbo"](np.linspace(0.0, 1.0, n))

@@ -250,3 +250,47 @@ def test_the_report_of_a_large_cohort_stays_small():
     assert text.count("and 19950 more (manifest.json lists them all)") == 2
     assert "DicomError: <b>no</b> DICOM & no mask" in text  # escaped: text, not an element
     assert len(page) < 100_000
+
+
+@pytest.mark.parametrize(
+    ("clusters", "names"),
+    [
+        ([0, 3, 6, 28, 30, 33, 0, 3], ["0", "3", "6", "28", "30", "33"]),  # a SOM's nodes of a 6 x 6 map
+        ([-1, 0, 0, 1, 1, -1], ["noise", "0", "1"]),  # DBSCAN's noise
+        (list(range(25)) * 2, [str(k) for k in range(25)]),
+    ],
+)
+def test_the_cluster_map_gives_each_cluster_a_colour_and_its_name(clusters, names, rng):
+    # One scatter coloured by the label through tab10 spread a SOM's nodes 0 to 33 over ten colours
+    # (nodes 0 and 3 one blue), and its legend read '$\mathdefault{0}$' (matplotlib's mathtext, drawn
+    # as such where the report draws text as it is).
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    from gpuimg.cohort.report import _clusters
+
+    clusters = np.array(clusters)
+    points = rng.normal(size=(clusters.size, 2))
+    with matplotlib.rc_context({"text.parse_math": False}):  # as build_report draws
+        figure = _clusters({"clusters": clusters, "projection": points})
+    ax = figure.axes[0]
+    legend = ax.get_legend()
+    assert [text.get_text() for text in legend.get_texts()] == names
+    # Each point's colour, found by its place: one colour per cluster, no two clusters alike, and the
+    # legend's entry of that name in it.
+    colour_of = {}
+    for collection in ax.collections:
+        offsets, faces = collection.get_offsets(), collection.get_facecolor()
+        faces = np.broadcast_to(faces, (len(offsets), 4))
+        for point, face in zip(offsets, faces, strict=True):
+            (index,) = np.flatnonzero(np.all(points == point, axis=1))
+            colour_of.setdefault(clusters[index], set()).add(tuple(face))
+    assert all(len(colours) == 1 for colours in colour_of.values())
+    distinct = {next(iter(colours)) for colours in colour_of.values()}
+    assert len(distinct) == np.unique(clusters).size
+    for name, handle in zip(names, legend.legend_handles, strict=True):
+        cluster = -1 if name == "noise" else int(name)
+        assert tuple(handle.get_facecolor()[0]) == next(iter(colour_of[cluster]))
+    plt.close(figure)
