@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
 
-from gpuimg._support import check_allocation, check_bins, check_flag, check_gaussian
+from gpuimg._support import check_allocation, check_bins, check_flag, check_gaussian, roi_voxels
 from gpuimg._text import count
 from gpuimg._units import voxels
 from gpuimg.backend import bincount_fixed, namespace, on_device
@@ -192,7 +192,8 @@ def dbscan_candidates(
     ----------
     mask_or_points : mask (array or Volume), or array (points, ndim) [voxel coordinates]
         A mask is a Volume, a 3D array of any dtype (non-zero voxels: the bool, uint8 or int16 masks
-        gpuimg makes) or a 2D bool array; any other 2D array is a table of points.
+        gpuimg makes; a float mask's NaN voxels are outside) or a 2D bool array; any other 2D array
+        is a table of points.
     eps : float [voxels]
         Neighbourhood radius, in voxel steps. Give this or ``eps_mm``.
     min_samples : int
@@ -233,7 +234,10 @@ def dbscan_candidates(
     xp = namespace(mask_or_points).xp
     data = xp.asarray(mask_or_points)
     is_mask = data.dtype == bool or data.ndim == 3
-    points = xp.argwhere(data).astype(np.float64) if is_mask else data.astype(np.float64)
+    # A mask's voxels by gpuimg's one rule: a float mask's NaN voxels are outside (NaN != 0 made them
+    # a candidate of their own).
+    inside = roi_voxels(data) if is_mask else None
+    points = xp.argwhere(inside).astype(np.float64) if is_mask else data.astype(np.float64)
     if points.ndim != 2:
         raise ParameterError(
             f"points must be (points, ndim); got shape {points.shape}. Pass a 3D mask (or a 2D bool "
@@ -269,7 +273,7 @@ def dbscan_candidates(
     if not is_mask:
         return found
     out = xp.zeros(data.shape, np.int32)
-    out[data != 0] = found + 1
+    out[inside] = found + 1
     return out
 
 

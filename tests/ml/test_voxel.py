@@ -220,6 +220,26 @@ def test_dbscan_takes_the_masks_gpuimg_makes_and_volumes(dtype):
         dbscan_candidates(mask, eps_mm=1.5)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_dbscan_leaves_a_float_masks_nan_voxels_out(dtype):
+    """A float mask (a resampled label image, NaN outside the field of view) had its NaN voxels in
+    the ROI (NaN != 0): a 12-voxel strip of NaN came out as a candidate of its own. gpuimg's masks
+    leave NaN voxels out; reference: scikit-learn's DBSCAN on the indices of the voxels that are
+    non-zero and not NaN."""
+    from sklearn.cluster import DBSCAN
+
+    mask = np.zeros((4, 6, 12), dtype)
+    mask[1:3, 1:3, 1:3] = 1.0
+    mask[1:3, 1:3, 8:10] = 0.7
+    mask[0, :, 5:7] = np.nan
+    inside = (mask != 0) & ~np.isnan(mask)
+    want = np.zeros(mask.shape, np.int32)
+    want[inside] = DBSCAN(eps=1.5, min_samples=3).fit(np.argwhere(inside)).labels_ + 1
+    got = dbscan_candidates(mask, eps=1.5, min_samples=3)
+    np.testing.assert_array_equal(got, want)
+    assert got.max() == 2
+
+
 def test_segmentations_of_a_volume_are_volumes(phantom):
     ct, _ = phantom
     for segment in (segment_kmeans, segment_som):
