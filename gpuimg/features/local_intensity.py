@@ -76,7 +76,7 @@ def local_intensity_deferred(roi: Roi) -> Deferred:
     if finite is None and all(
         r <= lo and hi + r < n for (lo, hi), r, n in zip(roi.intensity_box, reach, image.shape, strict=True)
     ):
-        count = _sphere_size(roi.spacing)
+        count = _sphere_size(roi.spacing, reach)
     else:
         held = xp.ones(image.shape) if finite is None else finite.astype(xp.float64)
         # at least 1 (an ROI voxel counts itself): a NaN outside the ROI may have no finite neighbour
@@ -92,8 +92,10 @@ def local_intensity_deferred(roi: Roi) -> Deferred:
     return Deferred(found, dict)
 
 
-def _sphere_size(spacing) -> int:
-    """The number of voxel centres within the peak radius of a voxel's centre, itself included."""
-    axes = [np.arange(-int(PEAK_RADIUS_MM // s), int(PEAK_RADIUS_MM // s) + 1) * s for s in spacing]
+def _sphere_size(spacing, reach) -> int:
+    """The number of voxel centres within the peak radius of a voxel's centre, itself included, at
+    offsets of at most ``reach`` voxels per axis: the sphere's (0 along an axis of one voxel, where a
+    single slice holds only the sphere's disc)."""
+    axes = [np.arange(-r, r + 1) * s for s, r in zip(spacing, reach, strict=True)]
     z, y, x = np.meshgrid(*axes, indexing="ij", sparse=True)
     return int(np.count_nonzero(z * z + y * y + x * x <= PEAK_RADIUS_MM**2))

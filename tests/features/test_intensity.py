@@ -158,6 +158,31 @@ def test_local_intensity_equals_a_sphere_mean_by_loops(rng, shape, corner):
     np.testing.assert_allclose(f["loc_peak_loc"], peaks[values == values.max()].max(), rtol=1e-9)
 
 
+@pytest.mark.parametrize("thin", [0, 1, 2])
+def test_local_intensity_of_a_single_slice_image(rng, thin):
+    """An image one voxel thick (a single CT slice, a 2D image) with the ROI far from its other edges:
+    each sphere holds the disc of its slice only. The peak divided the disc's sum by the voxels of the
+    whole 3D sphere (at 1 mm, 121 of 925: a constant image of 100 had a peak of 11.9)."""
+    shape = [24, 24, 24]
+    shape[thin] = 1
+    spacing = (1.0, 0.9, 1.1)
+    image = rng.normal(100.0, 20.0, shape)
+    mask = np.zeros(shape, bool)
+    mask[tuple(slice(0, 1) if axis == thin else slice(9, 15) for axis in range(3))] = True
+    grid = np.stack(np.indices(shape), axis=-1) * np.asarray(spacing)
+    peaks = np.array(
+        [
+            image[np.linalg.norm(grid - c * np.asarray(spacing), axis=-1) <= PEAK_RADIUS_MM].mean()
+            for c in np.argwhere(mask)
+        ]
+    )
+    values = image[mask]
+    f = extract(image, mask, spacing=spacing, families=["local_intensity"])
+    # The FFT convolution adds ~1e-12 relative rounding; the sphere membership is exact.
+    np.testing.assert_allclose(f["loc_peak_glob"], peaks.max(), rtol=1e-9)
+    np.testing.assert_allclose(f["loc_peak_loc"], peaks[values == values.max()].max(), rtol=1e-9)
+
+
 @pytest.mark.parametrize("far_only", [True, False], ids=["beyond-every-sphere", "within-spheres"])
 def test_local_intensity_leaves_out_nan_and_infinite_voxels_outside_the_roi(rng, far_only):
     # A field of view padded with NaN: the FFT spread one NaN (or inf) to every voxel's sum, so the
