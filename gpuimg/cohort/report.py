@@ -46,10 +46,21 @@ def build_report(
     import matplotlib
 
     matplotlib.use("Agg", force=False)
-    # Texts from the data (class labels such as "$50k-$100k") are drawn as they are, never as TeX math,
-    # which drew them in italics or, unbalanced ("x_$_$"), failed the report after every study was measured.
-    with matplotlib.rc_context({"text.parse_math": False}):
+    # Text as _literal expects it, whatever the user's matplotlibrc says (usetex would run LaTeX on the
+    # data's texts).
+    with matplotlib.rc_context({"text.parse_math": True, "text.usetex": False}):
         return _build(rows, errors, previews, metrics, predictions, manifest)
+
+
+def _literal(text) -> str:
+    """``text`` (a class label, a feature name: from the data) as matplotlib draws it as it is: its
+    dollar signs escaped, never TeX math, which drew "$50k-$100k" in italics and failed the report on an
+    unbalanced "x_$_$" after every study was measured.
+
+    Not ``text.parse_math = False`` for the whole report: matplotlib's own labels are mathtext (a log
+    axis' ticks '$\\mathdefault{10^{2}}$', which the histograms showed as such).
+    """
+    return str(text).replace("$", r"\$")
 
 
 def _build(rows, errors, previews, metrics, predictions, manifest) -> str:
@@ -217,9 +228,9 @@ def _distributions(X: np.ndarray, names: list[str], y: np.ndarray | None):
         values = [X[(y == g) if g is not None else slice(None), j] for g in groups]
         ax.boxplot(
             [v[np.isfinite(v)] for v in values],
-            tick_labels=[str(g) if g is not None else "all" for g in groups],
+            tick_labels=[_literal(g) if g is not None else "all" for g in groups],
         )
-        ax.set_title(names[j], fontsize=7)
+        ax.set_title(_literal(names[j]), fontsize=7)
     figure.tight_layout()
     return figure
 
@@ -246,8 +257,9 @@ def _correlation(X: np.ndarray, names: list[str]):
     size = 3 + 0.18 * len(chosen)
     figure, ax = plt.subplots(figsize=(size + 1, size))
     image = ax.imshow(matrix, cmap="coolwarm", vmin=-1, vmax=1)
-    ax.set_xticks(range(len(chosen)), [names[j] for j in chosen], rotation=90, fontsize=6)
-    ax.set_yticks(range(len(chosen)), [names[j] for j in chosen], fontsize=6)
+    shown = [_literal(names[j]) for j in chosen]
+    ax.set_xticks(range(len(chosen)), shown, rotation=90, fontsize=6)
+    ax.set_yticks(range(len(chosen)), shown, fontsize=6)
     figure.colorbar(image, ax=ax, shrink=0.7)
     figure.tight_layout()
     return figure
@@ -291,7 +303,7 @@ def _classification(predicted: dict, scores: dict):
     for (i, j), count in np.ndenumerate(matrix):
         colour = "white" if count > matrix.max() / 2 else "black"
         confusion.text(j, i, str(count), ha="center", va="center", color=colour)
-    labels = [str(c) for c in scores.get("classes", [])]
+    labels = [_literal(c) for c in scores.get("classes", [])]
     confusion.set_xticks(range(len(labels)), labels)
     confusion.set_yticks(range(len(labels)), labels)
     confusion.set_xlabel("predicted")
@@ -329,8 +341,7 @@ def _clusters(predicted: dict):
 
     Not one scatter coloured by the label through a colour map: tab10 spread the labels' range over its
     ten colours, so a SOM's nodes 0 and 3 of 0 to 33 were one blue, and the legend's entries were
-    matplotlib's mathtext ('$\\mathdefault{0}$', shown as such where the report draws text as it is), for
-    at most nine labels of its choosing, not necessarily the clusters'.
+    matplotlib's choice of at most nine labels, not necessarily the clusters'.
     """
     import matplotlib.pyplot as plt
 

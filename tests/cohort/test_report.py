@@ -294,3 +294,56 @@ def test_the_cluster_map_gives_each_cluster_a_colour_and_its_name(clusters, name
         cluster = -1 if name == "noise" else int(name)
         assert tuple(handle.get_facecolor()[0]) == next(iter(colour_of[cluster]))
     plt.close(figure)
+
+
+def test_matplotlibs_own_mathtext_is_drawn_and_the_datas_text_as_it_is(monkeypatch, rng):
+    # The report drew every text with text.parse_math off, so that class labels such as "$50k-$100k" stay
+    # text: matplotlib's own labels, which are mathtext, showed as their source ('$\mathdefault{10^{2}}$'
+    # on the histograms' log axis). What each text of each figure shows, as matplotlib's Text decides it
+    # when drawing (Text._preprocess_math: the string drawn, and whether as mathtext).
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    from matplotlib.text import Text
+
+    from gpuimg.cohort import report
+
+    shown, figure_of = [], report._figure
+
+    def recording(title, figure):
+        figure.canvas.draw()
+        for text in figure.findobj(Text):
+            if text.get_visible() and text.get_text():
+                shown.append((title, *text._preprocess_math(text.get_text())))
+        return figure_of(title, figure)
+
+    monkeypatch.setattr(report, "_figure", recording)
+    classes = ["$50k-$100k", "x_$_$"]
+    y = np.array(classes * 3)
+    rows = [{"study": f"S-{k}", "patient": f"P-{k}", "modality": "CT", "f": k, "g": k % 4} for k in range(6)]
+    metrics = {"classification": {"classes": classes, "confusion_matrix": [[2, 1], [1, 2]], "n_studies": 6}}
+    predictions = {"classification": {"y": y, "y_pred": y[::-1], "study": [row["study"] for row in rows]}}
+    values = rng.normal(0.0, 100.0, 5000)
+    counts, edges = np.histogram(values, 64)
+    previews = [
+        {
+            "image": rng.normal(size=(16, 16)).astype(np.float32),
+            "mask": np.pad(np.ones((4, 4), np.uint8), 6),
+            **{f"hist_{when}": counts for when in ("before", "after")},
+            **{f"edges_{when}": edges for when in ("before", "after")},
+        }
+    ]
+    manifest = {"studies": 6, "device": "cpu", "gpuimg": "0", "pseudonymised": True, "time_per_stage_s": {}}
+    with matplotlib.rc_context({"text.parse_math": False}):  # a user's matplotlibrc: the report's own
+        report.build_report(rows, [], previews, metrics, predictions, manifest)
+    raw = [(title, text) for title, text, math in shown if not math and "mathdefault" in text]
+    assert not raw, raw[:3]
+    histograms = [text for title, text, math in shown if title.startswith("Intensity") and math]
+    assert r"$\mathdefault{10^{2}}$" in histograms, histograms
+    for label in classes:  # in the box plots and the confusion matrix, as written in the labels file
+        assert [title for title, text, math in shown if text == label and not math] == [
+            "Feature distributions by class (the features that separate the classes most)",
+            "Feature distributions by class (the features that separate the classes most)",
+            "Classification: out-of-fold ROC curve and confusion matrix",
+            "Classification: out-of-fold ROC curve and confusion matrix",
+        ]
