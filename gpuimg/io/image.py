@@ -29,6 +29,9 @@ _NRRD_SPACES = {
 _NRRD_ABBREVIATIONS = {"LPS": "left-posterior-superior", "RAS": "right-anterior-superior"}
 _NRRD_ABBREVIATIONS["LAS"] = "left-anterior-superior"
 _RAS_TO_LPS = np.diag([-1.0, -1.0, 1.0])
+#: Millimetres in one of a NIfTI file's spatial units (the low 3 bits of xyzt_units: 1 metre, 2 mm,
+#: 3 micron), in which its pixdim, qform and sform are; unknown (0) is taken as mm, as ITK takes it.
+_NIFTI_MM = {1: 1000.0, 2: 1.0, 3: 0.001}
 #: Largest ratio of decoded to stored bytes that deflate (gzip) can reach: its format limit is 1032:1.
 _DEFLATE_RATIO = 1032
 #: Bytes read at a time when decompressing.
@@ -75,10 +78,12 @@ def read_image(path: str | os.PathLike, *, device: str = "auto") -> Volume:
     Notes
     -----
     NIfTI geometry comes from nibabel's ``affine`` (the sform where its code is set, else the qform),
-    its first two rows negated to go from RAS to LPS. NRRD geometry comes from ``space directions``
-    and ``space origin``, converted from the named ``space``; a NRRD without a space has axis-aligned
-    geometry from ``spacings`` (else ``axis mins`` to ``axis maxs``), its first voxel centre at
-    ``axis mins`` (half a voxel past them for cell centering, the format's default), as ITK reads it.
+    its first two rows negated to go from RAS to LPS, and converted to mm from the file's spatial
+    units (``xyzt_units``: metres and microns, as preclinical scanners write them; unknown is mm).
+    NRRD geometry comes from ``space directions`` and ``space origin``, converted from the named
+    ``space``; a NRRD without a space has axis-aligned geometry from ``spacings`` (else ``axis mins``
+    to ``axis maxs``), its first voxel centre at ``axis mins`` (half a voxel past them for cell
+    centering, the format's default), as ITK reads it.
     A 2D NRRD image is one slice, whose third axis is the normal of its plane (row x column in LPS)
     with a spacing of 1 mm; in a 2D space (``space dimension: 2``, no ``space``, as SimpleITK writes a
     2D image) its vectors are x and y of LPS, and the slice lies at z = 0.
@@ -150,7 +155,7 @@ def _read_nifti(path: Path) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]:
         with nib.openers.ImageOpener(path) as file:  # as stored: nibabel's load sets a 0 pixdim to 1
             stored = type(header).from_fileobj(file, check=False)
         _check_spacing(path, stored["pixdim"][1:4], "pixdim[1:4]")
-    ras = image.affine
+    ras = image.affine * _NIFTI_MM.get(int(header["xyzt_units"]) & 0x07, 1.0)  # in the file's units
     lps = _RAS_TO_LPS @ ras[:3, :3], _RAS_TO_LPS @ ras[:3, 3]
     _check_spacing(path, np.linalg.norm(lps[0], axis=0), "the affine's voxel steps")
     offset = int(header.get_data_offset())

@@ -7,6 +7,7 @@ import nibabel as nib
 import nrrd
 import numpy as np
 import pytest
+from scipy.spatial.transform import Rotation
 
 from gpuimg import GeometryError, ImageFileError, ParameterError, Volume
 from gpuimg.io import read_image, write_image
@@ -207,6 +208,29 @@ def test_a_colour_nifti_is_refused_as_a_colour_nrrd_is(tmp_path, rng, channels):
     assert sitk.ReadImage(str(tmp_path / "colour.nii")).GetNumberOfComponentsPerPixel() == len(channels)
     with pytest.raises(GeometryError, match=rf"colour\.nii: a colour image \({len(channels)} channels"):
         read_image(tmp_path / "colour.nii")
+
+
+@pytest.mark.parametrize(("units", "mm"), [("micron", 1e-3), ("meter", 1e3), ("mm", 1.0), ("unknown", 1.0)])
+@pytest.mark.parametrize("form", ["sform", "qform"])
+def test_a_nifti_in_microns_or_metres_is_read_in_mm(tmp_path, rng, units, mm, form):
+    # A NIfTI file's pixdim, qform and sform are in its xyzt_units (NIfTI-1: metres, mm or microns;
+    # preclinical micro-CT and MR converters write microns). They were taken as mm: a 70 x 80 x 200 um
+    # grid read as 70 x 80 x 200 mm, its origin 1000 times too far. SimpleITK converts to mm (unknown
+    # units as mm); so does read_image now.
+    rotation = Rotation.from_euler("xyz", [10.0, -25.0, 40.0], degrees=True).as_matrix()
+    affine = np.eye(4)
+    affine[:3, :3] = rotation * np.array([0.07, 0.08, 0.2]) / mm  # in the file's units
+    affine[:3, 3] = np.array([12.0, -3.5, 40.0]) / mm
+    image = nib.Nifti1Image(rng.integers(0, 100, (4, 5, 6)).astype(np.int16), affine)  # pixdim set too
+    image.set_qform(affine, code=1 if form == "qform" else 0)
+    image.set_sform(affine, code=1 if form == "sform" else 0)
+    image.header.set_xyzt_units(units)
+    nib.save(image, tmp_path / "small.nii.gz")
+    volume = read_image(tmp_path / "small.nii.gz", device="cpu")
+    # float32 header fields: 1e-7 relative of 40 mm; the qform's quaternion 1e-7 of the 0.2 mm steps
+    np.testing.assert_allclose(volume.spacing, [0.2, 0.08, 0.07], rtol=1e-6)
+    np.testing.assert_allclose(volume.origin, [-12.0, 3.5, 40.0], rtol=0, atol=1e-5)
+    assert_matches_sitk(volume, tmp_path / "small.nii.gz", atol=1e-6)
 
 
 def test_sheared_affine_refused(tmp_path, rng):
