@@ -107,7 +107,7 @@ def check_features(X, *, what: str = "X", finite: bool = True, allow_nan: bool =
         )
     columns = getattr(X, "columns", None)  # a DataFrame's, to name its columns of text
     xp = namespace(X).xp
-    X = xp.asarray(X)
+    X = _numeric_frame(X) if _is_pandas(X) else xp.asarray(X)
     if X.ndim != 2:
         raise ParameterError(
             f"{what} must be a 2D table (samples, features); got shape {X.shape}. Reshape your data: "
@@ -159,6 +159,21 @@ def check_features(X, *, what: str = "X", finite: bool = True, allow_nan: bool =
             "impute them (sklearn.impute.SimpleImputer) or drop those features first."
         )
     return X
+
+
+def _is_pandas(X) -> bool:
+    """Whether ``X`` is a pandas DataFrame (without importing pandas)."""
+    return type(X).__module__.startswith("pandas") and hasattr(X, "dtypes") and hasattr(X, "to_numpy")
+
+
+def _numeric_frame(X) -> np.ndarray:
+    """A DataFrame as a NumPy array; one of numbers with pandas' nullable columns (Float64, Int64,
+    boolean) as float64 with NaN for their missing values (pandas' NA, which NumPy cannot convert:
+    such a table was refused as 'values that are not numbers'), as scikit-learn reads it."""
+    nullable = any(not isinstance(dtype, np.dtype) for dtype in X.dtypes)
+    if nullable and all(getattr(dtype, "kind", "O") in "biuf" for dtype in X.dtypes):
+        return X.to_numpy(dtype=np.float64, na_value=np.nan)
+    return np.asarray(X)
 
 
 def _text_columns(X, columns) -> str:

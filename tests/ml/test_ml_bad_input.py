@@ -146,6 +146,49 @@ def test_text_in_a_feature_table_names_its_columns_and_the_advice_works():
         np.testing.assert_allclose(got, reference, rtol=1e-9)
 
 
+def test_a_table_of_pandas_nullable_columns_reads_missing_values_as_nan():
+    """pandas' nullable columns (Float64, Int64, boolean: what read_parquet with
+    dtype_backend="numpy_nullable" or convert_dtypes() give) hold pandas' NA where a value is
+    missing, which NumPy cannot convert: the table was refused as 'values that are not numbers ...
+    encode them as numbers first (OneHotEncoder)'. scikit-learn reads NA as NaN: its VarianceThreshold
+    keeps the same features with the same variances, its split takes the table, and its classifiers
+    refuse the NaN (ours with a FeatureError naming the columns)."""
+    import pandas as pd
+    from sklearn.feature_selection import VarianceThreshold as SklearnVarianceThreshold
+    from sklearn.model_selection import GroupShuffleSplit
+
+    from gpuimg.errors import FeatureError
+    from gpuimg.ml import VarianceThreshold, patient_split
+
+    rng = np.random.default_rng(0)
+    table = pd.DataFrame(
+        {
+            "glcm_contrast": pd.array(np.r_[rng.normal(size=9), None], dtype="Float64"),
+            "morph_voxels": pd.array(rng.integers(10, 900, 10), dtype="Int64"),
+            "calcified": pd.array(
+                [True, False, None, True, True, False, False, True, None, True], dtype="boolean"
+            ),
+            "constant": np.full(10, 2.0),
+        }
+    )
+    reference = SklearnVarianceThreshold(threshold=0.01).fit(table)
+    ours = VarianceThreshold(threshold=0.01).fit(table)
+    np.testing.assert_array_equal(ours.get_support(), reference.get_support())
+    # nanvar in both, of the same float64 values: 1e-12 for the order of the sums.
+    np.testing.assert_allclose(ours.variances_, reference.variances_, rtol=1e-12)
+    np.testing.assert_array_equal(ours.get_feature_names_out(), reference.get_feature_names_out())
+    y, patients = np.tile([0, 1], 5), np.arange(10) // 2
+    split = GroupShuffleSplit(n_splits=1, test_size=2, random_state=0).split(table, y, patients)
+    want = next(split)
+    got = patient_split(table, y, patients, test_size=0.4, random_state=0)
+    for part, expected in zip(got, want, strict=True):
+        np.testing.assert_array_equal(part, np.sort(expected))
+    with pytest.raises(
+        FeatureError, match=r"NaN or infinite values in 2 feature columns \(first: \[0, 2\]\)"
+    ):
+        make_estimator("logistic_regression").fit(table, y)
+
+
 def _unfitted_pairs():
     """gpuimg's estimators, unfitted, beside the scikit-learn estimator each wraps or mirrors."""
     from sklearn.cluster import DBSCAN, KMeans
