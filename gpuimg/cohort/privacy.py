@@ -170,15 +170,43 @@ def identity_replacements(identity: dict[str, str], patient: str | None) -> dict
     the name, ``PatientBirthDate`` as DICOM writes it, YYYYMMDD, and as folders spell dates:
     1947-03-11, 1947.03.11, 1947_03_11, 11.03.1947, 11-03-1947, 11_03_1947, 03-11-1947, 03_11_1947) to what
     replaces it in a message (see :func:`scrub`): the ID to ``patient`` (left as it is where ``patient``
-    is None: the original IDs are kept), the name to ``[name]``, the birth date to ``[birth date]``."""
+    is None: the original IDs are kept), the name to ``[name]``, the birth date to ``[birth date]``.
+
+    The name's parts are its components (``^``, ``=``, spaces) and, for a double-barrelled name or
+    one with an apostrophe or a dot, the words within them and the words joined, as folders and
+    descriptions write them (``Smith-Jones``: ``Smith``, ``Jones``, ``SmithJones``; ``O'Brien``:
+    ``O``, ``Brien``, ``OBrien``); each also without its accents (``Müller``: ``Muller``).
+
+    Examples
+    --------
+    >>> found = identity_replacements(
+    ...     {"PatientID": "MRN1", "PatientName": "Smith-Jones^Ren\u00e9e", "PatientBirthDate": ""}, "P-1"
+    ... )
+    >>> sorted(k for k, v in found.items() if v == "[name]")
+    ['Jones', 'Renee', 'Ren\u00e9e', 'Smith', 'Smith-Jones', 'Smith-Jones^Ren\u00e9e', 'SmithJones']
+    """
     found = dict.fromkeys(_dates(identity["PatientBirthDate"].strip()), "[birth date]")
     if patient is not None:
         found.update({identity["PatientID"]: patient, identity["PatientID"].strip(): patient})
     name = identity["PatientName"]
     found[name] = "[name]"
     for part in re.split(r"[\^= ]+", name):
-        found[part] = "[name]"  # a part of one or two letters (Li, Wu) only as a whole word (scrub)
+        words = [word for word in re.split(_WITHIN_NAME, part) if word]
+        for spelling in {part, *words, "".join(words)}:
+            # A part of one or two letters (Li, Wu, O) only as a whole word (scrub).
+            found[spelling] = found[_unaccented(spelling)] = "[name]"
     return found
+
+
+#: What joins the words of one part of a name: hyphens and apostrophes (ASCII and typographic), dots.
+_WITHIN_NAME = r"[-\u2010\u2011'\u2019.]+"
+
+
+def _unaccented(text: str) -> str:
+    """``text`` without its combining accents (NFKD): ``Müller`` as ``Muller``."""
+    import unicodedata
+
+    return "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c))
 
 
 def _dates(date: str) -> list[str]:

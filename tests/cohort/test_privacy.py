@@ -8,6 +8,7 @@ import subprocess
 import sys
 
 import pydicom
+import pytest
 from cohort_data import write_cohort, write_study
 
 import gpuimg
@@ -338,3 +339,32 @@ def test_keep_ids_keeps_the_ids_but_never_a_name_or_birth_date(tmp_path):
         blob = path.read_bytes()
         for secret in (NAME, GIVEN, "Zabrowski", BIRTH, "1947-03-11"):
             assert secret.encode() not in blob, f"{secret!r} found in {path}"
+
+
+@pytest.mark.parametrize(
+    ("name", "description", "scrubbed"),
+    [
+        ("Smith-Jones^Anna", "Jones follow-up", "[name] follow-up"),
+        ("Smith-Jones^Anna", "SMITH_JONES", "[name]_[name]"),
+        ("O'Brien^Sean", "OBrien f/u", "[name] f/u"),
+        ("O\u2019Brien^Sean", "Brien, S.", "[name], S."),
+        ("M\u00fcller^Ren\u00e9e", "MULLER RENEE", "[name] [name]"),
+    ],
+)
+def test_a_name_is_scrubbed_as_folders_and_descriptions_spell_it(name, description, scrubbed, tmp_path):
+    # The name's parts were its ^-separated components only: the description of a series that named the
+    # patient by one half of a double-barrelled name (Jones of Smith-Jones), without its apostrophe
+    # (OBrien) or its accents (Muller) reached errors.csv as it was.
+    from gpuimg.cohort import spec_from_dict
+    from gpuimg.cohort.study import StudyTask, process_study
+
+    write_study(tmp_path / "s", 0, patient_id=IDS[0], patient_name=name)
+    ct = gpuimg.read_dicom(tmp_path / "s" / "ct", device="cpu")
+    gpuimg.write_dicom(
+        ct, tmp_path / "s" / "ct2", patient_id=IDS[0], patient_name=name, series_description=description
+    )
+    ds = pydicom.dcmread(next((tmp_path / "s" / "ct2").iterdir()))
+    assert (str(ds.PatientName), ds.SeriesDescription) == (name, description)  # as pydicom reads them
+    spec = spec_from_dict({"mask": {"source": "file", "pattern": "mask.nrrd"}})
+    error = process_study(StudyTask(tmp_path / "s", "s", spec, bytes(32)))["error"]
+    assert f"CT '{scrubbed}' (12 slices)" in error, error
