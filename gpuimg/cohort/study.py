@@ -307,6 +307,13 @@ def _mask(folder: Path, others: list[Path], image: Volume, processed: Volume, so
         mask = read_image(files[0], device=image.device)
         _check_fits(mask, image, files[0])
         inside = roi_voxels(mask.data) if source.label == 0 else mask.data == source.label
+        if source.label == 0 and not bool(inside.any()):
+            # The features' "the mask is empty ... give the mask of this image's ROI" named no file.
+            raise FeatureError(
+                f"{files[0].name}, the mask of mask.pattern={source.pattern!r}, is empty: every voxel is 0"
+                f"{' or NaN' if mask.dtype.kind == 'f' else ''}. Export the study's ROI again, "
+                "or leave the study out."
+            )
         if source.label != 0 and not bool(inside.any()):
             # The features' "the mask is empty ... give the mask of this image's ROI" named no label.
             labels = np.unique(to_numpy(mask.data[roi_voxels(mask.data)]))

@@ -684,6 +684,30 @@ def test_an_empty_mask_is_explained_by_the_mask_source_that_made_it(tmp_path):
     )
 
 
+@pytest.mark.parametrize("dtype", [np.uint8, np.float32])
+def test_an_empty_mask_file_is_named(dtype, tmp_path):
+    # A mask file of no ROI voxel failed in the features as 'the mask is empty: no voxel of the ROI is
+    # set; give the mask of this image's region of interest', naming no file of the study.
+    import nrrd
+
+    write_study(tmp_path / "cohort" / "s", 0, patient_id="P")
+    mask = gpuimg.read_image(tmp_path / "cohort" / "s" / "mask.nrrd", device="cpu")
+    empty = np.where(mask.data > 0, np.nan, 0.0) if dtype == np.float32 else np.zeros(mask.shape)
+    path = tmp_path / "cohort" / "s" / "lesion_seg.nrrd"
+    gpuimg.write_image(dataclasses.replace(mask, data=empty.astype(dtype)), path)
+    (tmp_path / "cohort" / "s" / "mask.nrrd").unlink()
+    written = nrrd.read(str(path))[0]
+    assert written.dtype == dtype and not np.any((written != 0) & ~np.isnan(written))  # no ROI voxel
+    spec = spec_from_dict(
+        {"mask": {"source": "file", "pattern": "*.nrrd"}, "features": {"families": ["statistics"]}}
+    )
+    run_pipeline(spec, tmp_path / "cohort", tmp_path / "out", keep_ids=True, progress=False)
+    assert _errors(tmp_path / "out") == {
+        "s": "FeatureError: lesion_seg.nrrd, the mask of mask.pattern='*.nrrd', is empty: every voxel is 0"
+        f"{' or NaN' if dtype == np.float32 else ''}. Export the study's ROI again, or leave the study out."
+    }
+
+
 def test_an_error_without_a_message_is_recorded_with_its_stage(tmp_path, monkeypatch):
     # SciPy's binary erosion raises MemoryError() without a message for a large ball (mask.opening_mm
     # = 40 on 1.25 mm voxels): the study's row in errors.csv read 'MemoryError: ' and nothing more.
