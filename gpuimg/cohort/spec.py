@@ -252,6 +252,19 @@ def _lists(value):
     return value
 
 
+def _open_bounds(document: dict) -> dict:
+    """A spec's tables read from JSON, which has no infinity (manifest.json writes it as null): a null
+    bound of ``mask.threshold`` or ``features.reseg_range`` as the open bound it stands for."""
+    document = copy.deepcopy(document)
+    for table, key in (("mask", "threshold"), ("features", "reseg_range")):
+        bounds = document.get(table, {}).get(key) if isinstance(document.get(table), dict) else None
+        if isinstance(bounds, list) and len(bounds) == 2:
+            document[table][key] = [
+                (-math.inf, math.inf)[i] if bound is None else bound for i, bound in enumerate(bounds)
+            ]
+    return document
+
+
 def load_spec(path: str | os.PathLike) -> Spec:
     """Read and check a pipeline spec file.
 
@@ -260,7 +273,8 @@ def load_spec(path: str | os.PathLike) -> Spec:
     path : str or path
         A TOML file (see :mod:`gpuimg.cohort.spec` for its tables), or the ``manifest.json`` of a run
         (a file ending in ``.json``), whose ``spec`` is the spec that run used (:meth:`Spec.to_dict`),
-        to run it again.
+        to run it again; there a null bound of ``mask.threshold`` or ``features.reseg_range`` is the
+        open bound (-inf, inf) that JSON cannot write.
 
     Returns
     -------
@@ -307,7 +321,7 @@ def load_spec(path: str | os.PathLike) -> Spec:
                 f"{path} holds no spec (its key 'spec' is missing); pass a gpuimg run's manifest.json, "
                 "or the spec's TOML file."
             )
-        document = document["spec"]
+        document = _open_bounds(document["spec"])
     try:
         return spec_from_dict(document, base=path.parent)
     except ConfigError as exc:

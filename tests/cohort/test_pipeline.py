@@ -6,6 +6,7 @@ import dataclasses
 import hashlib
 import hmac
 import json
+import math
 import os
 import re
 import shutil
@@ -613,6 +614,29 @@ def test_the_manifest_records_the_spec_that_ran_and_reruns_from_it(tmp_path, cap
         smoothed = ndimage.gaussian_filter(ct.astype(np.float64), 0.5)
         values = smoothed[gpuimg.read_image(cohort / study / "mask.nrrd", device="cpu").data > 0]
         assert table.loc[study, "ih_max"] == np.floor((values.max() - values.min()) / 10.0) + 1
+
+
+def test_a_spec_with_open_bounds_reruns_from_its_manifest(tmp_path):
+    # manifest.json is strict JSON, which has no infinity: an open bound (mask.threshold = [-inf, 300],
+    # features.reseg_range = [-1000, inf]) is written null, and the spec read back from it was refused
+    # ('reseg_range=(-1000.0, None) must be two numbers').
+    _, cohort = write_cohort(tmp_path, n=1)
+    spec = spec_from_dict(
+        {
+            "mask": {"source": "recipe", "threshold": [-math.inf, 300]},
+            "features": {"families": ["statistics"], "reseg_range": [-1000, math.inf]},
+        }
+    )
+    run_pipeline(spec, cohort, tmp_path / "out", progress=False)
+    text = (tmp_path / "out" / "manifest.json").read_text()
+
+    def refused(constant):
+        raise AssertionError(f"{constant} is not JSON")
+
+    recorded = json.loads(text, parse_constant=refused)["spec"]
+    assert recorded["mask"]["threshold"] == [None, 300.0]
+    assert recorded["features"]["reseg_range"] == [-1000.0, None]
+    assert load_spec(tmp_path / "out" / "manifest.json") == spec
 
 
 def test_the_manifest_records_the_version_of_each_library_that_computed(tmp_path):
