@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pydicom
+from pydicom.multival import MultiValue
 from pydicom.pixels.decoders.base import Decoder, get_decoder
 
 from gpuimg._text import count
@@ -31,6 +32,8 @@ _BITS_ALLOCATED = (1, 8, 16, 32, 64)
 _DEFLATE_RATIO = 1032
 #: Bytes an encapsulated frame takes at least (one item tag and length).
 _ITEM_BYTES = 8
+#: ImageType's third value in a reconstructed NM (SPECT) image, whose slices its detector places.
+_NM_RECONSTRUCTIONS = ("RECON TOMO", "RECON GATED TOMO")
 
 
 @dataclass(frozen=True)
@@ -155,6 +158,8 @@ def _frames(path: Path, ds: pydicom.Dataset) -> tuple[_Frame, ...]:
     offsets = ds.get("GridFrameOffsetVector")
     if per_frame is None and offsets and len(offsets) == n_frames:
         return _offset_frames(frames, [float(o) for o in offsets])
+    if per_frame is None and frames[0].position is None and "DetectorInformationSequence" in ds:
+        return _detector_frames(frames, ds)
     return tuple(frames)
 
 
@@ -187,6 +192,46 @@ def _offset_frames(frames: list[_Frame], offsets: list[float]) -> tuple[_Frame, 
         dataclasses.replace(frame, position=tuple(np.add(first.position, (offset - offsets[0]) * normal)))
         for frame, offset in zip(frames, offsets, strict=True)
     )
+
+
+def _detector_frames(frames: list[_Frame], ds: pydicom.Dataset) -> tuple[_Frame, ...]:
+    """Place the slices of a reconstructed NM (SPECT) file, which has no ImagePositionPatient of its own.
+
+    Its DetectorInformationSequence gives the first slice's position and the orientation (NM Detector
+    Module, where ImageType's third value is RECON TOMO or RECON GATED TOMO), and slice ``n`` (its
+    SliceVector entry, from 1) lies ``(n - 1) * SpacingBetweenSlices`` along the normal (row x column),
+    the spacing's sign saying which way the slices are stacked (NM Reconstruction Module). Any other
+    file (projections, no detector position or spacing) comes back as it is.
+    """
+    image_type = _listed(ds.get("ImageType"))
+    detector = _first(ds.get("DetectorInformationSequence"))
+    if len(image_type) < 3 or str(image_type[2]).upper() not in _NM_RECONSTRUCTIONS or detector is None:
+        return tuple(frames)
+    position = _floats(detector.get("ImagePositionPatient"))
+    orientation = _floats(detector.get("ImageOrientationPatient"))
+    step = ds.get("SpacingBetweenSlices")
+    step = ds.get("SliceThickness") if step is None or step == "" else step
+    if position is None or orientation is None or len(orientation) != 6 or step is None or step == "":
+        return tuple(frames)
+    numbers = [int(n) for n in _listed(ds.get("SliceVector"))]
+    if len(numbers) != len(frames):
+        numbers = list(range(1, len(frames) + 1))
+    normal = np.cross(orientation[:3], orientation[3:])
+    return tuple(
+        dataclasses.replace(
+            frame,
+            position=tuple(np.add(position, (number - 1) * float(step) * normal)),
+            orientation=orientation,
+        )
+        for frame, number in zip(frames, numbers, strict=True)
+    )
+
+
+def _listed(value) -> list:
+    """A DICOM value as a list: [] where absent, one item where it holds one value."""
+    if value is None or value == "":
+        return []
+    return list(value) if isinstance(value, list | tuple | MultiValue) else [value]
 
 
 def _slope(groups, ds: pydicom.Dataset) -> float:

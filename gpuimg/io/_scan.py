@@ -96,7 +96,9 @@ def _read_header(path: Path) -> _Header | str | None:
     reads the others.
     """
     quick = _read_tags(path)
-    if quick is not None:
+    # A file without ImagePositionPatient of its own (a reconstructed NM image keeps it in its
+    # DetectorInformationSequence, which the quick reader skips) is read by pydicom.
+    if quick is not None and "ImagePositionPatient" in quick[0]:
         return _header(path, *quick)
     try:
         ds = pydicom.dcmread(path, stop_before_pixels=True, force=_raw_dataset(path))

@@ -110,7 +110,9 @@ def read_dicom(
     no step, takes its z spacing from SpacingBetweenSlices or SliceThickness (1 mm without either).
     Enhanced multi-frame files take position, orientation, pixel spacing and rescale per frame from
     their functional groups; classic multi-frame files (RT dose) place their frames with
-    GridFrameOffsetVector and scale them with DoseGridScaling (Gy). Files in a folder that cannot be
+    GridFrameOffsetVector and scale them with DoseGridScaling (Gy); reconstructed NM (SPECT) files
+    with their detector's position and orientation (DetectorInformationSequence) and the signed
+    SpacingBetweenSlices, as the NM Reconstruction Module defines it. Files in a folder that cannot be
     parsed, and belong to no identifiable series, are skipped with a warning; a file named in a list
     that is not a DICOM image is an error.
 

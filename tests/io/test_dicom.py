@@ -581,6 +581,68 @@ def test_classic_multiframe_rt_dose(testfile, sitk_read, name):
     np.testing.assert_allclose(volume.direction, direction, atol=GEOMETRY_ATOL)
 
 
+def write_spect(path: Path, data: np.ndarray, step: float, image_type: str = "RECON TOMO") -> Path:
+    """A reconstructed NM (SPECT) file as gamma cameras write it: one multi-frame file whose position and
+    orientation are its detector's (DetectorInformationSequence), its slices SpacingBetweenSlices apart."""
+    meta = pydicom.dataset.FileMetaDataset()
+    meta.MediaStorageSOPClassUID = pydicom.uid.NuclearMedicineImageStorage
+    meta.MediaStorageSOPInstanceUID = pydicom.uid.generate_uid()
+    meta.TransferSyntaxUID = pydicom.uid.ExplicitVRLittleEndian
+    ds = pydicom.FileDataset(str(path), {}, file_meta=meta, preamble=b"\0" * 128)
+    ds.SOPClassUID, ds.SOPInstanceUID = meta.MediaStorageSOPClassUID, meta.MediaStorageSOPInstanceUID
+    ds.Modality, ds.ImageType = "NM", ["ORIGINAL", "PRIMARY", image_type, "EMISSION"]
+    ds.SeriesInstanceUID, ds.StudyInstanceUID = pydicom.uid.generate_uid(), pydicom.uid.generate_uid()
+    ds.NumberOfFrames, ds.Rows, ds.Columns = data.shape
+    ds.FrameIncrementPointer = pydicom.tag.Tag("SliceVector")
+    ds.SliceVector, ds.NumberOfSlices = list(range(1, data.shape[0] + 1)), data.shape[0]
+    ds.PixelSpacing, ds.SpacingBetweenSlices, ds.SliceThickness = [3.3, 4.42], step, abs(step)
+    detector = pydicom.Dataset()
+    detector.ImagePositionPatient = [-10.0, -20.0, 30.0]
+    detector.ImageOrientationPatient = [0.8, 0.6, 0.0, 0.0, 0.0, -1.0]  # an oblique coronal reconstruction
+    ds.DetectorInformationSequence = [detector]
+    ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 16, 15, 0
+    ds.PixelData = data.astype("<u2").tobytes()
+    ds.save_as(path, enforce_file_format=True)
+    return path
+
+
+@pytest.mark.parametrize("step", [4.42, -4.42])
+def test_a_spect_reconstruction_is_placed_by_its_detector(tmp_path, step):
+    # A reconstructed NM file keeps its position and orientation in the DetectorInformationSequence
+    # and stacks its slices SpacingBetweenSlices apart along row x column (behind the first slice for a
+    # positive spacing, in front of it for a negative one: NM Reconstruction Module). read_dicom refused
+    # it as 'a projection image (CR, DX, secondary capture), not a slice'. SimpleITK reads it: every
+    # voxel centre of ours holds the value SimpleITK has at that point.
+    sitk = pytest.importorskip("SimpleITK")
+    data = np.random.default_rng(5).integers(0, 60000, (5, 4, 6)).astype(np.uint16)
+    path = write_spect(tmp_path / "spect.dcm", data, step)
+    volume = read_dicom(path, device="cpu")
+    image = sitk.ReadImage(str(path))
+    theirs = sitk.GetArrayFromImage(image)
+    assert volume.shape == theirs.shape and volume.meta["modality"] == "NM"
+    np.testing.assert_allclose(volume.spacing, image.GetSpacing()[::-1], rtol=1e-12)
+    axes = [np.arange(n) for n in volume.shape]
+    index = np.stack(np.meshgrid(*axes, indexing="ij"), axis=-1).reshape(-1, 3)
+    centres = np.asarray(volume.origin) + (index * volume.spacing) @ volume.direction.T
+    at = np.array([image.TransformPhysicalPointToIndex(tuple(float(c) for c in p))[::-1] for p in centres])
+    np.testing.assert_array_equal(volume.data[tuple(index.T)], theirs[tuple(at.T)])
+    assert sorted(map(tuple, at)) == sorted(map(tuple, index))  # one voxel of theirs for each of ours
+    # The NM Reconstruction Module's definition: slice k at the detector position + k * spacing * normal.
+    normal = np.cross([0.8, 0.6, 0.0], [0.0, 0.0, -1.0])
+    defined = np.array([-10.0, -20.0, 30.0]) + np.outer(np.arange(5) * step, normal)
+    slices = np.asarray(volume.origin) + np.outer(axes[0] * volume.spacing[0], volume.direction[:, 0])
+    np.testing.assert_allclose(sorted(slices.tolist()), sorted(defined.tolist()), rtol=0, atol=1e-9)
+
+
+def test_nm_projections_are_still_refused_as_projections(tmp_path):
+    # Only reconstructions (ImageType RECON TOMO / RECON GATED TOMO) are slices; the projections of a
+    # tomographic acquisition (TOMO) may carry a detector position too, which places no slice.
+    path = write_spect(tmp_path / "projections.dcm", np.zeros((5, 4, 6), np.uint16), 4.42, image_type="TOMO")
+    with pytest.raises(DicomError, match="no ImagePositionPatient"):
+        read_dicom(path, device="cpu")
+
+
 @pytest.mark.parametrize("signed", [True, False])
 def test_unused_high_bits_are_ignored_as_pydicom_does(
     tmp_path, make_volume, pydicom_reference, sitk_files, rng, monkeypatch, signed
