@@ -259,7 +259,7 @@ def check_positive(value, ndim: int, name: str) -> tuple[float, ...]:
 
 
 def check_spacing(spacing, ndim: int, name: str = "spacing") -> tuple[float, ...]:
-    """Spacing per axis [mm] as floats; None means 1 (voxel units).
+    """Spacing per axis [mm] as floats; None means 1 (voxel units). A bool is refused, not taken for 1 mm.
 
     Examples
     --------
@@ -273,6 +273,8 @@ def check_spacing(spacing, ndim: int, name: str = "spacing") -> tuple[float, ...
     try:
         if isinstance(spacing, str | bytes):  # "1" would convert; numbers read from text are the caller's
             raise TypeError
+        if any(isinstance(v, bool | np.bool_) for v in np.atleast_1d(host_values(spacing)).ravel()):
+            raise TypeError  # True would be 1 mm, a flag given for a spacing
         values = np.atleast_1d(np.asarray(spacing, dtype=float))
     except (TypeError, ValueError):
         values = np.array([np.nan])

@@ -70,7 +70,8 @@ def voxels(
 def _sizes(name, value, ndim, allow_zero):
     values = np.atleast_1d(host_values(value))
     try:
-        if any(isinstance(v, str | bytes) for v in values.ravel()):  # "2" would convert; SciPy refuses it
+        # "2" would convert, as SciPy refuses it; True would be 1 voxel (or mm), a flag given for a size
+        if any(isinstance(v, str | bytes | bool | np.bool_) for v in values.ravel()):
             raise TypeError
         numbers = tuple(float(v) for v in values) if values.ndim == 1 else ()
     except (TypeError, ValueError):

@@ -30,6 +30,7 @@ from gpuimg.ml import segment_kmeans, segment_som, voxel_features
 from gpuimg.morphology import dilate, fill_holes, footprint, label, multiotsu, opening, remove_small_objects
 from gpuimg.preprocess import (
     clahe,
+    crop_to_mask,
     equalize_hist,
     gaussian_filter,
     laplacian_sharpen,
@@ -164,6 +165,10 @@ def test_multiotsu_of_fewer_values_than_classes(rng):
         (lambda x: unsharp_mask(x, 1.0, amount=True), r"amount=True must be a finite number"),
         (lambda x: canny(x, 1.0, low_threshold=np.True_), r"low_threshold=np.True_ must be a finite number"),
         (lambda x: remove_small_objects(x > 0.5, min_voxels=False), r"min_voxels=False must be a finite"),
+        # And so were sizes and spacings: sigma=True smoothed by 1 voxel, spacing=True was 1 mm.
+        (lambda x: gaussian_filter(x, True), r"sigma=True must be positive and finite"),
+        (lambda x: resample(x, (1.0, True, 1.0), 2.0), r"spacing=\(1.0, True, 1.0\) must be one positive"),
+        (lambda x: crop_to_mask(x, x > 0.5, margin=np.True_), r"margin=np.True_ must be non-negative"),
     ],
 )
 def test_a_number_or_flag_of_the_wrong_kind(rng, call, message):
