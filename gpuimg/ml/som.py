@@ -50,7 +50,7 @@ class SOM(CheckedParams, ClusterMixin, TransformerMixin, BaseEstimator):
     init : {"pca", "random"}
         Nodes spread on the plane of the data's first two principal components (deterministic), or
         drawn from the samples with ``random_state``.
-    random_state : int, optional
+    random_state : int, numpy.random.Generator or RandomState, optional
 
     Attributes
     ----------
@@ -113,7 +113,8 @@ class SOM(CheckedParams, ClusterMixin, TransformerMixin, BaseEstimator):
         ParameterError
             For a ``grid`` that is not two positive integers, an unknown topology or init, a sigma,
             ``sigma_final`` or learning rate that is not a finite positive number (the rate at most 1),
-            ``epochs`` below 1; an ``X`` that is not a 2D table of numbers with a sample and a feature;
+            ``epochs`` below 1, a ``random_state`` NumPy cannot seed with (-1, 1.5, "a"); an ``X`` that
+            is not a 2D table of numbers with a sample and a feature;
             sample weights that are not one finite non-negative number per sample with a positive sum.
         FeatureError
             If ``X`` holds NaN or infinite values.
@@ -287,6 +288,13 @@ class SOM(CheckedParams, ClusterMixin, TransformerMixin, BaseEstimator):
                 raise ParameterError(f"{name}={value!r} must be a finite positive number{bound}.")
         if not isinstance(self.epochs, (int, np.integer)) or self.epochs < 1:
             raise ParameterError(f"epochs={self.epochs!r} must be a positive integer.")
+        try:  # what init="random" seeds with; checked for either init, as scikit-learn checks its seeds
+            np.random.default_rng(self.random_state)
+        except (TypeError, ValueError):
+            raise ParameterError(
+                f"random_state={self.random_state!r} must be None, an integer of at least 0, or a "
+                "numpy.random.Generator or RandomState (it seeds init='random')."
+            ) from None
         return int(grid[0]), int(grid[1])
 
     def _initial_weights(self, X, w, m, n, xp):

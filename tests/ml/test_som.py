@@ -155,3 +155,28 @@ def test_nodes_far_from_every_best_match_take_the_batch_mean(topology):
     expected = _batch_target(points, bmu, som.positions_, som.sigma_final)
     # 1e-9 of values near 300: float64 rounding of the weighted means against the exact ones.
     np.testing.assert_allclose(som.weights_, expected, rtol=1e-9, atol=0)
+
+
+@pytest.mark.parametrize("seed", [-1, 1.5, "a", [0.5]])
+def test_a_seed_numpy_cannot_take_is_refused_naming_random_state(rng, seed):
+    # With init="random" a bad seed was NumPy's bare ValueError ('expected non-negative integer') or
+    # TypeError ('SeedSequence expects int or sequence of ints'), naming no parameter; with the
+    # default init="pca" it was kept without a word. scikit-learn refuses it with either init (KMeans).
+    from sklearn.cluster import KMeans
+
+    X = rng.normal(size=(20, 2))
+    with pytest.raises(ValueError, match="random_state"):
+        KMeans(2, random_state=seed).fit(X)
+    for init in ("pca", "random"):
+        with pytest.raises(ParameterError, match=r"random_state=.* must be None, an integer of at least 0"):
+            SOM(grid=(2, 2), init=init, random_state=seed).fit(X)
+
+
+def test_seeds_numpy_takes_draw_the_same_start(rng):
+    # An integer, and a Generator or RandomState seeded with it, are taken (NumPy's default_rng takes
+    # them); the integer and a fresh Generator of it draw the same samples as the start.
+    X = rng.normal(size=(30, 2))
+    plain = SOM(grid=(2, 2), init="random", epochs=1, random_state=7).fit(X)
+    again = SOM(grid=(2, 2), init="random", epochs=1, random_state=np.random.default_rng(7)).fit(X)
+    np.testing.assert_array_equal(again.weights_, plain.weights_)
+    SOM(grid=(2, 2), init="random", epochs=1, random_state=np.random.RandomState(7)).fit(X)
