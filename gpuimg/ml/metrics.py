@@ -23,7 +23,7 @@ def accuracy(y_true, y_pred) -> float:
     Raises
     ------
     ParameterError
-        If the two have different or zero lengths, a label is missing (NaN, None), or the labels are
+        If the two differ in shape or are empty, a label is missing (NaN, None), or the labels are
         text in one and numbers in the other, or of types that cannot be compared.
 
     Examples
@@ -81,7 +81,7 @@ def balanced_accuracy(y_true, y_pred) -> float:
     Raises
     ------
     ParameterError
-        If the two have different or zero lengths, a label is missing (NaN, None), or the labels are
+        If the two differ in shape or are empty, a label is missing (NaN, None), or the labels are
         text in one and numbers in the other, or of types that cannot be compared.
 
     Examples
@@ -104,7 +104,7 @@ def sensitivity(y_true, y_pred, pos_label=1) -> float:
     Raises
     ------
     ParameterError
-        If the two have different or zero lengths, a label is missing (NaN, None), the labels are text
+        If the two differ in shape or are empty, a label is missing (NaN, None), the labels are text
         in one and numbers in the other or of types that cannot be compared, ``pos_label`` is none of
         two or more labels, or ``y_true`` holds no positive sample.
 
@@ -128,7 +128,7 @@ def specificity(y_true, y_pred, pos_label=1) -> float:
     Raises
     ------
     ParameterError
-        If the two have different or zero lengths, a label is missing (NaN, None), the labels are text
+        If the two differ in shape or are empty, a label is missing (NaN, None), the labels are text
         in one and numbers in the other or of types that cannot be compared, ``pos_label`` is none of
         two or more labels, or ``y_true`` holds no negative sample.
 
@@ -266,7 +266,7 @@ def mse(y_true, y_pred) -> float:
     Raises
     ------
     ParameterError
-        If the two have different or zero lengths, or do not hold real numbers (text, complex values).
+        If the two differ in shape or are empty, or do not hold real numbers (text, complex values).
 
     Examples
     --------
@@ -284,7 +284,7 @@ def mae(y_true, y_pred) -> float:
     Raises
     ------
     ParameterError
-        If the two have different or zero lengths, or do not hold real numbers (text, complex values).
+        If the two differ in shape or are empty, or do not hold real numbers (text, complex values).
 
     Examples
     --------
@@ -302,7 +302,7 @@ def r2(y_true, y_pred) -> float:
     Raises
     ------
     ParameterError
-        If the two have different or zero lengths, do not hold real numbers (text, complex values), or
+        If the two differ in shape or are empty, do not hold real numbers (text, complex values), or
         ``y_true`` is constant (no variance to explain).
 
     Examples
@@ -480,11 +480,20 @@ def _real_pair(a, b):
 
 
 def _pair(a, b):
+    """``a`` and ``b`` on one device, flattened: of one shape (a column (n, 1) beside (n,) taken as
+    the vector, as scikit-learn's column_or_1d takes it), compared element by element (voxel by
+    voxel for two label images)."""
     a, b, xp = _one_device(a, b)
-    a, b = a.ravel(), b.ravel()
+    if a.shape != b.shape:
+        a, b = (v[:, 0] if v.ndim == 2 and v.shape[1] == 1 else v for v in (a, b))
+    # The shape, not the number of values: a (z, x, y) label map beside a (z, y, x) one, or (4,) beside
+    # (2, 2), was compared value by value after flattening, the wrong voxels with each other.
     if a.shape != b.shape or a.size == 0:
-        raise ParameterError(f"the inputs must have the same, non-zero length; got {a.size} and {b.size}.")
-    return a, b, xp
+        raise ParameterError(
+            f"the inputs must have the same shape and at least one value; got shapes {a.shape} and "
+            f"{b.shape}. Give one value per sample in each (resample a label image onto the other's grid)."
+        )
+    return a.ravel(), b.ravel(), xp
 
 
 def _label_pair(y_true, y_pred):

@@ -305,3 +305,28 @@ def test_bad_metric_inputs():
         metrics.dice(np.zeros((2, 2)), np.zeros(4))
     with pytest.raises(ParameterError, match="constant"):
         metrics.r2([1.0, 1.0], [1.0, 2.0])
+
+
+def test_inputs_of_one_size_but_other_shapes_are_refused_as_scikit_learn():
+    # Two label maps of one size but other shapes, a (z, x, y) prediction beside a (z, y, x) truth,
+    # were flattened and compared value by value, the wrong voxels with each other: accuracy 0.67 for
+    # a prediction right everywhere, r2 -0.33 for a perfect one. scikit-learn refuses inputs of
+    # other shapes; a column (n, 1) beside (n,) it takes as the vector (column_or_1d).
+    truth = np.zeros((2, 3, 4), np.int64)
+    truth[:, :, 2:] = 1
+    swapped = truth.transpose(0, 2, 1)
+    for ours, theirs in ((metrics.accuracy, skm.accuracy_score), (metrics.r2, skm.r2_score)):
+        with pytest.raises(ValueError):
+            theirs(np.arange(4) % 2, np.array([[0, 1], [0, 1]]))
+        with pytest.raises(ParameterError, match=r"same shape .* got shapes \(4,\) and \(2, 2\)"):
+            ours(np.arange(4) % 2, np.array([[0, 1], [0, 1]]))
+        with pytest.raises(ParameterError, match=r"got shapes \(2, 3, 4\) and \(2, 4, 3\)"):
+            ours(truth, swapped)
+    for metric in (metrics.confusion_matrix, metrics.balanced_accuracy, metrics.sensitivity, metrics.mse):
+        with pytest.raises(ParameterError, match="same shape"):
+            metric(truth, swapped)
+    y, p = np.array([0, 1, 1, 0, 1]), np.array([0, 1, 0, 0, 1])
+    want = skm.accuracy_score(y[:, None], p)
+    assert metrics.accuracy(y[:, None], p) == want == metrics.accuracy(y, p[:, None])
+    # Voxel by voxel for label maps of one shape: the flattened maps' scores.
+    assert metrics.accuracy(truth, swapped.transpose(0, 2, 1)) == 1.0
