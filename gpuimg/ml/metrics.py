@@ -170,8 +170,9 @@ def roc_auc(y_true, score, pos_label=1, multi_class: str = "raise") -> float:
     Raises
     ------
     ParameterError
-        NaN scores, one class in ``y_true``, a 1-D score or ``multi_class="raise"`` for more than two
-        classes, or class probabilities of the wrong width or not summing to 1.
+        A score of another shape than ``y_true`` (a column (n, 1) beside (n,) is one), NaN scores, one
+        class in ``y_true``, a 1-D score or ``multi_class="raise"`` for more than two classes, or class
+        probabilities of the wrong width or not summing to 1.
 
     Examples
     --------
@@ -186,6 +187,13 @@ def roc_auc(y_true, score, pos_label=1, multi_class: str = "raise") -> float:
         raise ParameterError(f"multi_class={multi_class!r} must be 'raise', 'ovr' or 'ovo'.")
     y_true, score, xp = _one_device(y_true, score)
     columns = score.ndim == 2 and score.shape[1] > 1
+    if not columns and y_true.shape != score.shape:  # one score per label, voxel by voxel for maps
+        y_true, score = (v[:, 0] if v.ndim == 2 and v.shape[1] == 1 else v for v in (y_true, score))
+        if y_true.shape != score.shape:  # a (z, x, y) map of scores paired the wrong voxels
+            raise ParameterError(
+                f"y_true and score must have the same shape (one score per label); got shapes "
+                f"{y_true.shape} and {score.shape}."
+            )
     y_true, score = y_true.ravel(), score if columns else score.ravel()
     if y_true.size == 0 or y_true.size != score.shape[0]:
         raise ParameterError(

@@ -330,3 +330,20 @@ def test_inputs_of_one_size_but_other_shapes_are_refused_as_scikit_learn():
     assert metrics.accuracy(y[:, None], p) == want == metrics.accuracy(y, p[:, None])
     # Voxel by voxel for label maps of one shape: the flattened maps' scores.
     assert metrics.accuracy(truth, swapped.transpose(0, 2, 1)) == 1.0
+
+
+def test_roc_auc_of_a_score_map_of_another_shape_is_refused():
+    # A (z, x, y) map of lesion probabilities beside a (z, y, x) truth of one size was flattened and
+    # ranked against the wrong voxels' labels (0.59 for a score that separates the classes
+    # perfectly). Maps of one shape are scored voxel by voxel: scikit-learn's area of the flattened
+    # maps; a column (n, 1) beside (n,) is the vector, as scikit-learn takes it.
+    rng = np.random.default_rng(0)
+    truth = (rng.random((3, 4, 5)) < 0.4).astype(int)
+    score = truth + rng.random(truth.shape)  # every lesion voxel above every other
+    with pytest.raises(ParameterError, match=r"same shape .* got shapes \(3, 4, 5\) and \(3, 5, 4\)"):
+        metrics.roc_auc(truth, score.transpose(0, 2, 1))
+    assert metrics.roc_auc(truth, score) == skm.roc_auc_score(truth.ravel(), score.ravel()) == 1.0
+    y, s = truth.ravel(), score.ravel()
+    assert (
+        metrics.roc_auc(y[:, None], s) == metrics.roc_auc(y, s[:, None]) == skm.roc_auc_score(y[:, None], s)
+    )
