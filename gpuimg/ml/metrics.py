@@ -313,6 +313,12 @@ def r2(y_true, y_pred) -> float:
         If the two differ in shape or are empty, do not hold real numbers (text, complex values), or
         ``y_true`` is constant (no variance to explain).
 
+    Notes
+    -----
+    Arrays of any shape are scored value by value, all values pooled (voxel by voxel for two images).
+    For several targets per sample, (samples, targets), scikit-learn's ``r2_score`` averages the
+    per-target scores instead; score each column for those: ``r2(y_true[:, j], y_pred[:, j])``.
+
     Examples
     --------
     >>> from gpuimg.ml import r2
