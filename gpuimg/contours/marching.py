@@ -17,7 +17,7 @@ import numpy as np
 import skimage.measure
 from numpy.typing import ArrayLike
 
-from gpuimg._support import check_choice, check_spacing, roi_voxels
+from gpuimg._support import check_choice, check_flag, check_spacing, roi_voxels
 from gpuimg.backend import namespace, to_numpy
 from gpuimg.errors import ParameterError
 from gpuimg.kernels.mesh import cube_cases
@@ -83,8 +83,8 @@ def marching_cubes(
         For a volume that is not 3D or has an axis shorter than 2, a level that is not a number
         inside the volume's range, no level given for a volume with NaN or infinite voxels (whose
         default level is not a number), a bad spacing (or, with a Volume, one other than its own),
-        direction or mask, or a step size that is not a whole number from 1 to the shortest axis's
-        length less 1.
+        direction or mask, an ``allow_degenerate`` that is not True or False, or a step size that is
+        not a whole number from 1 to the shortest axis's length less 1.
     GeometryError
         If ``mask`` is a Volume on another grid than a Volume ``volume`` (spacing, origin or direction).
 
@@ -120,6 +120,8 @@ def marching_cubes(
             f"{shape}, so no cube to march through: use at most {min(shape) - 1} voxels."
         )
     check_choice(gradient_direction, _DIRECTIONS, "gradient_direction", hint="use 'descent' or 'ascent'")
+    # scikit-image reads it by its truth value: 'False' (a config's text) kept the degenerate triangles.
+    allow_degenerate = check_flag(allow_degenerate, "allow_degenerate")
     _check_mask(mask, shape)
     host, host_mask = to_host(ns, "marching_cubes", volume, mask)
     # scikit-image works on C-contiguous float32 and its Cython refuses a read-only buffer (a memory

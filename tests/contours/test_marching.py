@@ -393,3 +393,19 @@ def test_a_step_longer_than_the_shortest_axis_is_named(shape):
     message = f"step_size={longest + 1} leaves one sample.*at most {longest}"
     with pytest.raises(gpuimg.ParameterError, match=message):
         marching_cubes(volume, 0.3, step_size=longest + 1)
+
+
+@pytest.mark.parametrize("flag", ["False", 0, None, np.zeros(2, bool)])
+def test_allow_degenerate_that_is_not_a_bool_is_refused(flag):
+    # scikit-image reads allow_degenerate by its truth value: 'False' (a config's text) kept the
+    # degenerate triangles of a level at exact voxel values (824 faces where False gives 368), and an
+    # array was NumPy's 'truth value ... is ambiguous'. NumPy's bools are taken, as scikit-image's.
+    z, y, x = np.mgrid[-6:7, -6:7, -6:7]
+    volume = np.round(np.sqrt(x**2 + y**2 + z**2)).astype(np.float32)  # whole values: level 4 on voxels
+    with pytest.raises(gpuimg.ParameterError, match=r"allow_degenerate=.* must be True or False"):
+        marching_cubes(volume, 4.0, allow_degenerate=flag)
+    for value in (np.False_, np.True_):
+        want = skimage.measure.marching_cubes(volume, 4.0, allow_degenerate=bool(value), method="lewiner")
+        got = marching_cubes(volume, 4.0, allow_degenerate=value)
+        for ours, theirs in zip(got, want, strict=True):
+            np.testing.assert_array_equal(ours, theirs)
