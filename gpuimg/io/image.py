@@ -18,6 +18,7 @@ from gpuimg._support import check_bytes, check_path
 from gpuimg.backend import to_device, to_numpy
 from gpuimg.errors import GeometryError, GpuimgError, ImageFileError, ParameterError, WriteError
 from gpuimg.io._atomic import _atomic_path
+from gpuimg.io._stack import _COSINE_TOL, _orthonormalised
 from gpuimg.volume import Volume, as_volume
 
 #: Sign flips taking a named NRRD space to LPS.
@@ -83,7 +84,9 @@ def read_image(path: str | os.PathLike, *, device: str = "auto") -> Volume:
     NRRD geometry comes from ``space directions`` and ``space origin``, converted from the named
     ``space``; a NRRD without a space has axis-aligned geometry from ``spacings`` (else ``axis mins``
     to ``axis maxs``), its first voxel centre at ``axis mins`` (half a voxel past them for cell
-    centering, the format's default), as ITK reads it.
+    centering, the format's default), as ITK reads it. NRRD ``space directions`` written with few
+    decimals, whose unit vectors are within 0.01 of orthogonal (dot products), are read as the nearest
+    orthonormal directions, each step keeping its length (as read_dicom reads such cosines).
     A 2D NRRD image is one slice, whose third axis is the normal of its plane (row x column in LPS)
     with a spacing of 1 mm; in a 2D space (``space dimension: 2``, no ``space``, as SimpleITK writes a
     2D image) its vectors are x and y of LPS, and the slice lies at z = 0.
@@ -528,4 +531,19 @@ def _nrrd_geometry(header: dict, ndim: int, path: Path) -> tuple[np.ndarray, np.
             f"{path}: 'space origin' is {origin.tolist()}; it must be 3 finite numbers [mm]. The header "
             "is damaged; write the file again."
         )
-    return matrix, signs * origin
+    return _squared(matrix), signs * origin
+
+
+def _squared(matrix: np.ndarray) -> np.ndarray:
+    """``matrix`` (columns: voxel steps [mm]) with its directions made orthonormal where they are within
+    :data:`~gpuimg.io._stack._COSINE_TOL` of it, as read_dicom takes cosines written with few decimals.
+
+    'space directions' written with few decimals (a rotation's cosines to 3: 6.8e-4 from orthogonal)
+    are the nearest orthonormal directions (:func:`~gpuimg.io._stack._orthonormalised`), each step
+    keeping its length; a matrix further from orthogonal is sheared and left for the Volume to refuse.
+    """
+    spacing = np.linalg.norm(matrix, axis=0)
+    unit = matrix / spacing
+    if np.max(np.abs(unit.T @ unit - np.eye(3))) > _COSINE_TOL:
+        return matrix
+    return _orthonormalised(unit) * spacing

@@ -243,6 +243,44 @@ def test_sheared_affine_refused(tmp_path, rng):
         read_image(tmp_path / "shear.nii")
 
 
+@pytest.mark.parametrize("space", ["left-posterior-superior", "right-anterior-superior"])
+def test_nrrd_space_directions_written_with_few_decimals_are_read(tmp_path, rng, space):
+    # A rotation's steps written to 3 decimals are 7.8e-4 from orthogonal (unit vectors' dot products):
+    # the Volume refused the direction ('orthonormal columns ... Resample the image onto an orthogonal
+    # grid'), where SimpleITK reads the file. read_image now takes the nearest orthonormal directions,
+    # as read_dicom takes such cosines: voxels as SimpleITK's, every voxel centre where it puts it.
+    sitk = pytest.importorskip("SimpleITK")
+    cosines = np.round(Rotation.from_euler("xyz", [10.0, -25.0, 40.0], degrees=True).as_matrix(), 3)
+    unit = cosines / np.linalg.norm(cosines, axis=0)
+    assert 5e-4 < np.max(np.abs(unit.T @ unit - np.eye(3))) < 1e-3
+    steps = np.round(cosines * [0.7, 0.8, 2.5], 3)  # columns: the steps along i, j, k [mm], as written
+    data = rng.integers(-1000, 1000, (6, 7, 5)).astype(np.int16)  # (i, j, k)
+    header = {"space": space, "space directions": steps.T, "space origin": np.array([12.0, -3.5, 40.0])}
+    nrrd.write(str(tmp_path / "few.nrrd"), data, header)
+    volume = read_image(tmp_path / "few.nrrd", device="cpu")
+    image = sitk.ReadImage(str(tmp_path / "few.nrrd"))
+    np.testing.assert_array_equal(volume.data, sitk.GetArrayFromImage(image))
+    np.testing.assert_allclose(volume.direction.T @ volume.direction, np.eye(3), rtol=0, atol=1e-12)
+    np.testing.assert_allclose(volume.spacing, image.GetSpacing()[::-1], rtol=1e-12)
+    axes = np.meshgrid(*(np.arange(n) for n in volume.shape), indexing="ij")
+    index = np.stack(axes, axis=-1).reshape(-1, 3)
+    theirs = [image.TransformIndexToPhysicalPoint([int(v) for v in point[::-1]]) for point in index]
+    ours = np.asarray(volume.origin) + (index * volume.spacing) @ volume.direction.T
+    # They differ by our turn of the directions (3e-4 at most) over a 3.5 x 4.8 x 10 mm grid: 2.5e-3 mm.
+    np.testing.assert_allclose(ours, theirs, rtol=0, atol=5e-3)
+
+
+@pytest.mark.parametrize("shear", [0.5, 0.02])
+def test_a_sheared_nrrd_is_still_refused(tmp_path, rng, shear):
+    # Directions further than 0.01 from orthogonal are a sheared grid, not rounded cosines.
+    steps = np.eye(3)
+    steps[0, 1] = shear
+    header = {"space": "LPS", "space directions": steps.T}
+    nrrd.write(str(tmp_path / "shear.nrrd"), rng.random((3, 4, 5)), header)
+    with pytest.raises(GeometryError, match=r"shear\.nrrd.*orthonormal"):
+        read_image(tmp_path / "shear.nrrd")
+
+
 def test_unknown_nrrd_space(tmp_path, rng):
     header = {"space": "scanner-xyz", "space directions": np.eye(3)}
     nrrd.write(str(tmp_path / "s.nrrd"), rng.random((3, 4, 5)), header)
