@@ -4,7 +4,7 @@ import dataclasses
 import functools
 import inspect
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import ClassVar
 
@@ -16,6 +16,10 @@ from gpuimg.errors import DeviceError, GeometryError, ParameterError, VolumeUsag
 
 #: Direction of an axial slice stack: axis z runs head-wards (S), y posterior (P), x left (L).
 AXIAL = np.array([[0.0, 0.0, 1.0], [0.0, 1.0, 0.0], [1.0, 0.0, 0.0]])
+#: ``Volume.meta`` entries that describe the slices one by one (:func:`gpuimg.io.read_dicom`'s):
+#: ``files``, the file (or frame) of each filled slice in slice order, and ``missing_slices``, the
+#: indices of the slices no file fills. They follow the slices through a new grid (:func:`slice_meta`).
+SLICE_META = ("files", "missing_slices")
 
 
 @dataclass(frozen=True, eq=False)
@@ -38,7 +42,8 @@ class Volume:
         Default :data:`AXIAL`, an axial stack with rows along L and columns along P.
     meta : dict
         Everything else worth keeping: modality, series UID, rescale slope and intercept, window
-        presets.
+        presets; entries per slice (:data:`SLICE_META`) follow the slices when a function changes the
+        grid along z (a crop keeps those of the kept slices, resampling along z drops them).
 
     Raises
     ------
@@ -260,6 +265,50 @@ for _name, _symbol in {"neg": "-", "pos": "+", "invert": "~"}.items():
         Volume, f"__{_name}__", lambda self, s=_symbol: self._not_an_array(f"{s}volume", f"{s}volume.data")
     )
 Volume.__abs__ = lambda self: self._not_an_array("abs(volume)", "abs(volume.data)")
+
+
+def slice_meta(meta: Mapping, n_slices: int, kept: Sequence[int] | None) -> dict:
+    """``meta`` of a volume of ``n_slices`` slices, for a new grid whose slice ``j`` is old slice ``kept[j]``.
+
+    Parameters
+    ----------
+    meta : dict
+        The old volume's meta.
+    n_slices : int
+        The old volume's number of slices (along z).
+    kept : sequence of int, or None
+        The old slice index of each new slice, in the new order (``range(10, 20)`` for a crop to old
+        slices 10 to 19); None where the new slices are not old ones (resampled along z, joined).
+
+    Returns
+    -------
+    dict
+        A new dict: the entries of :data:`SLICE_META` for the new slices, the others as they were.
+        ``files`` keeps the files of the kept slices that a file fills, in the new order;
+        ``missing_slices`` the new indices of the kept slices that none fills. Both are dropped where
+        ``kept`` is None, and where they do not describe ``n_slices`` slices (one file per slice
+        that is not missing), as a meta written by hand may not.
+    """
+    out = {k: v for k, v in meta.items() if k not in SLICE_META}
+    if kept is None or not any(k in meta for k in SLICE_META):
+        return out
+    try:
+        missing = sorted({int(k) for k in meta.get("missing_slices", [])})
+        files = list(meta["files"]) if "files" in meta else None
+    except (TypeError, ValueError):
+        return out
+    filled = sorted(set(range(n_slices)) - set(missing))
+    if (missing and not 0 <= missing[0] <= missing[-1] < n_slices) or (
+        files is not None and len(files) != len(filled)
+    ):
+        return out
+    new_index = {int(old): new for new, old in enumerate(kept)}
+    if files is not None:
+        placed = [(new_index[k], f) for k, f in zip(filled, files, strict=True) if k in new_index]
+        out["files"] = [f for _, f in sorted(placed, key=lambda pair: pair[0])]
+    if "missing_slices" in meta:
+        out["missing_slices"] = sorted(new_index[k] for k in missing if k in new_index)
+    return out
 
 
 def as_volume(image, caller: str, *, spacing=None, origin=None, direction=None) -> Volume:

@@ -9,7 +9,7 @@ from gpuimg._support import check_allocation, check_choice, check_flag
 from gpuimg._text import count
 from gpuimg.backend import is_dask, namespace
 from gpuimg.errors import GeometryError, ParameterError
-from gpuimg.volume import Volume
+from gpuimg.volume import Volume, slice_meta
 
 _OVERLAPS = ("mean", "first", "last")
 #: Directions and spacings that differ by less than this (relative) are the same.
@@ -52,10 +52,12 @@ def stitch(
     -------
     Volume
         On the stations' device, origin at the lowest slice along the slice normal, direction and meta
-        of the first station (with ``meta["stations"]`` the number joined). Without ``resample`` of the
-        stations' dtype (NumPy's promotion of their dtypes); with ``resample`` of a float dtype: float32,
-        or float64 where a station is float64 or a 32/64-bit integer, and ``meta["resampled"]`` lists
-        the stations (indices into ``volumes``) that were interpolated.
+        of the first station (with ``meta["stations"]`` the number joined, and without its entries per
+        slice, ``meta["files"]`` and ``meta["missing_slices"]``, where several are joined: the joined
+        slices are not the first station's). Without ``resample`` of the stations' dtype (NumPy's
+        promotion of their dtypes); with ``resample`` of a float dtype: float32, or float64 where a
+        station is float64 or a 32/64-bit integer, and ``meta["resampled"]`` lists the stations
+        (indices into ``volumes``) that were interpolated.
 
     Raises
     ------
@@ -142,7 +144,9 @@ def stitch(
             Volume(d, s.spacing, s.origin, s.direction, s.meta)
             for s, d in zip(stations, computed, strict=True)
         ]
-    meta = {**reference.meta, "stations": len(volumes)}
+    # Joined slices are not station 0's slices one to one: its meta per slice (files) goes.
+    kept = range(reference.shape[0]) if len(volumes) == 1 else None
+    meta = {**slice_meta(reference.meta, reference.shape[0], kept), "stations": len(volumes)}
     if resample:
         dtype = np.result_type(*[s.data.dtype for s in stations], np.float32)
         regridded = [_onto_in_plane_grid(s, reference, dtype) for s in stations]

@@ -1,8 +1,9 @@
 """Geometry: resampling to a new voxel spacing on the IBSI grid, and cropping to a mask.
 
 Both change the voxel grid, so for a :class:`~gpuimg.Volume` they return a Volume whose spacing and
-origin describe the new grid (:func:`_regridded`); the direction and meta are kept. Plain arrays
-take their spacing as an argument.
+origin describe the new grid (:func:`_regridded`); the direction and meta are kept, but for the
+entries per slice (``meta["files"]``, ``meta["missing_slices"]``), which follow the slices kept, or
+are dropped where the new slices are not old ones. Plain arrays take their spacing as an argument.
 """
 
 from __future__ import annotations
@@ -29,12 +30,14 @@ from gpuimg._support import check_spacing as _spacing
 from gpuimg._units import voxels
 from gpuimg.backend import is_dask, namespace, to_numpy
 from gpuimg.errors import GeometryError, ParameterError
-from gpuimg.volume import Volume, check_same_grid
+from gpuimg.volume import Volume, check_same_grid, slice_meta
 
 Image = ArrayLike | Volume
 Spacing = float | Sequence[float] | None
 
 _ORDERS = (0, 1, 3)
+#: A new slice centre within this many old slices of an old one is that slice (for the meta per slice).
+_SAME_SLICE = 1e-6
 #: How much "constant" mode contracts the IBSI grid about its centre when reading it [1] (see _resample).
 _CONTRACTION = 1e-12
 
@@ -70,7 +73,10 @@ def resample(
     -------
     array or Volume
         Of shape ``ceil(n * spacing / new_spacing)`` per axis; float32 (float64 for float64 and
-        32/64-bit integer input). A Volume gets ``new_spacing`` and the origin of the new grid.
+        32/64-bit integer input). A Volume gets ``new_spacing`` and the origin of the new grid; its
+        meta per slice (``meta["files"]``, ``meta["missing_slices"]``) is kept where every new slice
+        centre lies on an old one (z spacing unchanged, or a multiple of it whose IBSI grid falls on
+        old centres) and dropped where the slices are new ones.
 
     Raises
     ------
@@ -207,7 +213,9 @@ def crop_to_mask(
     -------
     array or Volume
         A view (NumPy, CuPy) or lazy slice (Dask) of ``image``; a Volume gets the origin of its
-        first kept voxel. To crop the mask alike: ``crop_to_mask(mask, mask, margin)``.
+        first kept voxel, and the meta per slice of the kept slices (``meta["files"]`` their files,
+        ``meta["missing_slices"]`` their new indices). To crop the mask alike:
+        ``crop_to_mask(mask, mask, margin)``.
 
     Raises
     ------
@@ -383,7 +391,14 @@ def ibsi_grid(
 
 def _regridded(volume: Volume, data, first_index, spacing) -> Volume:
     """``volume`` with new ``data`` on a new grid: its first voxel at the old (fractional) voxel
-    index ``first_index``, with ``spacing`` [mm]; direction and meta kept."""
+    index ``first_index``, with ``spacing`` [mm]; direction kept, and meta but for the entries per
+    slice (:func:`gpuimg.volume.slice_meta`): kept for the old slices whose centres the new slices
+    lie on (a crop, or a z spacing left as it was), dropped where any new slice lies between old ones."""
     offset_mm = np.asarray(volume.spacing) * np.asarray(first_index, dtype=float)
     origin = np.asarray(volume.origin) + volume.direction @ offset_mm
-    return dataclasses.replace(volume, data=data, spacing=tuple(spacing), origin=tuple(origin))
+    n_old = volume.shape[0]
+    centres = float(first_index[0]) + np.arange(data.shape[0]) * (spacing[0] / volume.spacing[0])
+    nearest = np.rint(centres)
+    on_old = np.all(np.abs(centres - nearest) <= _SAME_SLICE) and np.all((nearest >= 0) & (nearest < n_old))
+    meta = slice_meta(volume.meta, n_old, nearest.astype(int).tolist() if on_old else None)
+    return dataclasses.replace(volume, data=data, spacing=tuple(spacing), origin=tuple(origin), meta=meta)

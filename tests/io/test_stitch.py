@@ -120,6 +120,20 @@ def test_stations_written_and_read_as_dicom(tmp_path, rng):
     np.testing.assert_allclose(joined.affine, phantom.affine, atol=1e-6)  # DS strings: 16 characters
 
 
+def test_joined_stations_drop_the_first_stations_files(tmp_path, rng):
+    """read_dicom's files of station 0 (9 files) are not the 20 joined slices': they go, with its missing
+    slices; a lone station keeps its own."""
+    phantom = ct_phantom((20, 16, 16), seed=int(rng.integers(2**31)))
+    write_dicom(station(phantom, 11, 20), tmp_path / "body")
+    write_dicom(station(phantom, 0, 12), tmp_path / "head")
+    stations = [read_dicom(tmp_path / name, device="cpu") for name in ("body", "head")]
+    joined = stitch(stations)
+    assert joined.shape[0] == 20 and len(stations[0].meta["files"]) == 9
+    assert "files" not in joined.meta and "missing_slices" not in joined.meta
+    assert joined.meta["series_uid"] == stations[0].meta["series_uid"] and joined.meta["stations"] == 2
+    assert stitch(stations[:1]).meta["files"] == stations[0].meta["files"]
+
+
 # --- resample=True: stations on different in-plane grids ---------------------------------------------
 
 

@@ -1,5 +1,6 @@
 """gpuimg.preprocess.geometry: the IBSI grid in closed form, values against SciPy and SimpleITK."""
 
+import dataclasses
 import math
 from pathlib import Path
 
@@ -393,3 +394,105 @@ def test_dask_arrays_of_unknown_chunk_sizes_are_a_parameter_error():
         crop_to_mask(image, image > 0)
     known = image.compute_chunk_sizes()  # what the message asks for: then it resamples
     np.testing.assert_array_equal(resample(known, 1.0, 2.0).compute(), np.ones((4, 3, 3), np.float32))
+
+
+# --- meta per slice (read_dicom's files and missing slices) through a new grid --------------------------
+
+
+@pytest.fixture
+def dicom_series(tmp_path, rng):
+    """A 12-slice oblique CT series written to DICOM: (files, read_dicom's Volume of it)."""
+    row, col = np.array([0.8, 0.6, 0.0]), np.array([0.0, 0.0, -1.0])  # a coronal-oblique stack
+    direction = np.column_stack([np.cross(row, col), col, row])
+    data = rng.integers(-1000, 1000, (12, 10, 9)).astype(np.int16)
+    volume = gpuimg.Volume(data, (2.5, 0.7, 0.8), (-40.0, 12.0, 30.0), direction, {"modality": "CT"})
+    files = gpuimg.io.write_dicom(volume, tmp_path / "series")
+    return files, gpuimg.read_dicom(tmp_path / "series", device="cpu")
+
+
+def positions_of(files):
+    """ImagePositionPatient of each file [mm, LPS], read by pydicom."""
+    import pydicom
+
+    return np.array([[float(v) for v in pydicom.dcmread(f).ImagePositionPatient] for f in files])
+
+
+def slice_centres(volume):
+    """LPS position of the centre of voxel (k, 0, 0) of each slice k [mm]."""
+    return np.array([volume.affine @ [k, 0, 0, 1] for k in range(volume.shape[0])])[:, :3]
+
+
+def files_at(files, points):
+    """The file whose ImagePositionPatient lies at each point (pydicom's reading; 1e-3 mm)."""
+    found = positions_of(files)
+    out = []
+    for point in points:
+        hits = [f for f, p in zip(files, found, strict=True) if np.allclose(p, point, atol=1e-3)]
+        assert len(hits) == 1, (point, hits)
+        out.append(str(hits[0]))
+    return out
+
+
+def test_crop_keeps_the_files_of_the_kept_slices(dicom_series):
+    """Cropped to slices 4 to 8, meta["files"] holds those slices' files, as read_dicom gives them for
+    those files alone, and each lies where pydicom places it (it held the whole series' 12 files)."""
+    files, ct = dicom_series
+    mask = np.zeros(ct.shape, bool)
+    mask[4:9, 2:5, 3:7] = True
+    cropped = crop_to_mask(ct, mask)
+    expected = files_at(files, slice_centres(ct)[4:9])
+    alone = gpuimg.read_dicom(expected, device="cpu")
+    assert cropped.meta["files"] == alone.meta["files"] == expected
+    np.testing.assert_array_equal(cropped.data, alone.data[:, 2:5, 3:7])
+    np.testing.assert_allclose(positions_of(cropped.meta["files"]), slice_centres(alone), atol=1e-3)
+    assert cropped.meta["missing_slices"] == [] and cropped.meta["series_uid"] == ct.meta["series_uid"]
+
+
+def test_crop_across_a_gap_keeps_the_files_and_moves_the_missing_slice(dicom_series):
+    """A series read with slice 6 missing, cropped to slices 4 to 8: the missing slice is new slice 2,
+    and the 4 files are those of old slices 4, 5, 7 and 8, each at its slice's place (pydicom)."""
+    files, ct = dicom_series
+    centres = slice_centres(ct)
+    gone = files_at(files, centres[6:7])[0]
+    Path(gone).unlink()
+    with pytest.warns(UserWarning, match="1 missing"):
+        gappy = gpuimg.read_dicom(Path(gone).parent, device="cpu", allow_gaps=True)
+    mask = np.zeros(gappy.shape, bool)
+    mask[4:9] = True
+    cropped = crop_to_mask(gappy, mask)
+    assert cropped.meta["missing_slices"] == [2]
+    assert cropped.meta["files"] == files_at([f for f in files if f.exists()], centres[[4, 5, 7, 8]])
+
+
+def test_resampling_along_z_drops_the_files(dicom_series):
+    """2.5 mm slices resampled to 1 mm: no new slice is an old one, so no file is its."""
+    _, ct = dicom_series
+    iso = resample(ct, new_spacing=1.0)
+    assert "files" not in iso.meta and "missing_slices" not in iso.meta
+    assert iso.meta["series_uid"] == ct.meta["series_uid"] and iso.meta["modality"] == "CT"
+    mask = dataclasses.replace(ct, data=np.ones(ct.shape, bool))
+    assert "files" not in resample_mask(mask, new_spacing=(2.0, 0.7, 0.8)).meta
+
+
+@pytest.mark.parametrize(
+    ("n", "new_spacing", "kept"),
+    [
+        (12, (2.5, 1.0, 1.0), list(range(12))),  # in-plane only: every slice stays
+        (11, (5.0, 0.7, 0.8), [0, 2, 4, 6, 8, 10]),  # every other slice: the IBSI grid lies on them
+        (12, (5.0, 0.7, 0.8), None),  # 12 slices: the 6 new centres lie halfway between old ones
+    ],
+)
+def test_resampling_keeps_the_files_where_new_slices_lie_on_old_ones(dicom_series, n, new_spacing, kept):
+    """Each new slice's file is the one pydicom places at the new slice's centre (along the normal)."""
+    files, ct = dicom_series
+    first_n = np.zeros(ct.shape, bool)
+    first_n[:n] = True
+    ct = crop_to_mask(ct, first_n)
+    new = resample(ct, new_spacing=new_spacing)
+    if kept is None:
+        assert "files" not in new.meta
+        return
+    normal = new.direction[:, 0]
+    on_normal = positions_of(new.meta["files"]) @ normal
+    np.testing.assert_allclose(on_normal, slice_centres(new) @ normal, atol=1e-3)
+    assert new.meta["files"] == files_at(files, slice_centres(ct)[kept])
