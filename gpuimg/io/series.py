@@ -229,8 +229,16 @@ def _check_grey(header: _Header) -> None:
 
 
 def _thickness(header: _Header) -> float | None:
+    """The slice spacing of a series of one slice [mm]: SpacingBetweenSlices, else SliceThickness.
+
+    SpacingBetweenSlices may be negative (NM Reconstruction Module: its sign says which way the slices
+    stack); its magnitude is the spacing.
+    """
     ds = header.dataset
-    value = ds.get("SpacingBetweenSlices") or ds.get("SliceThickness")
+    spacing = ds.get("SpacingBetweenSlices")
+    if spacing not in (None, "") and float(spacing) != 0:
+        return abs(float(spacing))
+    value = ds.get("SliceThickness")
     return float(value) if value not in (None, "") else None
 
 

@@ -635,6 +635,28 @@ def test_a_spect_reconstruction_is_placed_by_its_detector(tmp_path, step):
     np.testing.assert_allclose(sorted(slices.tolist()), sorted(defined.tolist()), rtol=0, atol=1e-9)
 
 
+@pytest.mark.parametrize("modality", ["NM", "MR"])
+def test_a_single_slice_with_a_negative_spacing_between_slices_takes_its_magnitude(tmp_path, modality):
+    # SpacingBetweenSlices may be negative (NM Reconstruction Module: the sign says which way the slices
+    # stack; some MR scanners write it so too); the spacing is its magnitude. A series of one slice, which
+    # has no step to measure, fell back to 1 mm for it.
+    data = np.random.default_rng(6).integers(0, 1000, (1, 4, 6)).astype(np.uint16)
+    if modality == "NM":
+        path = write_spect(tmp_path / "one.dcm", data, -4.42)
+    else:
+        axial = np.eye(3)[:, ::-1]  # columns z, y, x in LPS
+        volume = gpuimg.Volume(
+            data.astype(np.int16), (2.0, 0.8, 0.9), (1.0, 2.0, 3.0), axial, {"modality": "MR"}
+        )
+        path = write_dicom(volume, tmp_path / "mr")[0]
+        ds = pydicom.dcmread(path)
+        ds.SpacingBetweenSlices, ds.SliceThickness = "-4.42", "3.0"
+        ds.save_as(path)
+    volume = read_dicom(path, device="cpu")
+    assert volume.shape == (1, 4, 6)
+    assert volume.spacing[0] == pytest.approx(4.42, rel=1e-12)
+
+
 def test_nm_projections_are_still_refused_as_projections(tmp_path):
     # Only reconstructions (ImageType RECON TOMO / RECON GATED TOMO) are slices; the projections of a
     # tomographic acquisition (TOMO) may carry a detector position too, which places no slice.
