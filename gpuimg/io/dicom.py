@@ -87,7 +87,7 @@ def read_dicom(
         NumberOfFrames, an image larger than its file); a rescale that is 0 or not finite; files of one
         series UID that differ in modality, patient, study or frame of reference; a transfer syntax
         without a decoder; a projection image (no position); real-valued pixels (Float Pixel Data, as
-        parametric maps hold).
+        parametric maps hold); a gated NM reconstruction of several gates (a 4D image).
     MemoryBudgetError
         If the volume would need more memory than the budget (``GPUIMG_MAX_BYTES``; see
         :mod:`gpuimg._support`), checked before anything is decoded.
@@ -107,7 +107,8 @@ def read_dicom(
     Slices are ordered by ImagePositionPatient projected on the slice normal, never by InstanceNumber,
     and the z spacing is measured from positions, never taken from SliceThickness (which is the
     reconstructed slab width and can differ from the spacing); only a single-slice series, which has
-    no step, takes its z spacing from SpacingBetweenSlices or SliceThickness (1 mm without either).
+    no step, takes its z spacing from SpacingBetweenSlices (its magnitude: NM files may write it
+    negative) or SliceThickness (1 mm without either).
     Enhanced multi-frame files take position, orientation, pixel spacing and rescale per frame from
     their functional groups; classic multi-frame files (RT dose) place their frames with
     GridFrameOffsetVector and scale them with DoseGridScaling (Gy); reconstructed NM (SPECT) files

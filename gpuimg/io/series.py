@@ -6,7 +6,7 @@ from pathlib import Path
 
 from gpuimg._text import count
 from gpuimg.errors import DicomError, GpuimgError
-from gpuimg.io._header import _Header
+from gpuimg.io._header import _Header, _listed
 from gpuimg.io._scan import _files, _scan
 from gpuimg.io._stack import _Stack, _stack
 
@@ -183,7 +183,7 @@ def _check_series(uid: str, headers: list[_Header]) -> None:
         If a file's header says its pixels cannot be read (:meth:`_Header.check_pixels`) or are not
         grey levels (colour, palette indices, 1 or 64 bits), or the files differ in modality,
         patient, study or frame of reference (the values of identifiers are not shown, as they may
-        identify the patient).
+        identify the patient), or a file is a gated NM reconstruction of several gates.
     """
     for keyword, what in _SHARED.items():
         values = {str(header.dataset.get(keyword, "")) for header in headers}
@@ -197,6 +197,31 @@ def _check_series(uid: str, headers: list[_Header]) -> None:
     for header in headers:
         header.check_pixels()
         _check_grey(header)
+        _check_gates(header)
+
+
+def _check_gates(header: _Header) -> None:
+    """Refuse a gated NM reconstruction of several gates: a 4D image, not one volume.
+
+    A file of ImageType RECON GATED TOMO holds each slice once per time slot (gate) of the cardiac
+    cycle (NM Multi-frame Module: frames by SliceVector and TimeSlotVector), so several frames lie at
+    each position.
+    """
+    ds = header.dataset
+    image_type = _listed(ds.get("ImageType"))
+    if len(image_type) < 3 or str(image_type[2]).upper() != "RECON GATED TOMO":
+        return
+    slots = {int(n) for n in _listed(ds.get("TimeSlotVector"))}
+    n_gates = len(slots) if slots else int(ds.get("NumberOfTimeSlots") or 1)
+    if n_gates > 1:
+        n_slices = len({int(n) for n in _listed(ds.get("SliceVector"))}) or header.n_frames // n_gates
+        raise DicomError(
+            f"{header.path}: a gated NM reconstruction (ImageType RECON GATED TOMO): each of its "
+            f"{n_slices} slices once per gate, {n_gates} gates (time slots of the cardiac cycle); "
+            "read_dicom reads one 3D volume. Read one gate with pydicom (pydicom.dcmread(path).pixel_array, "
+            "the frames whose TimeSlotVector entry is that gate's number, in SliceVector order) and make "
+            "a gpuimg.Volume of it, or export the ungated (summed) reconstruction and read that."
+        )
 
 
 def _check_grey(header: _Header) -> None:

@@ -657,6 +657,32 @@ def test_a_single_slice_with_a_negative_spacing_between_slices_takes_its_magnitu
     assert volume.spacing[0] == pytest.approx(4.42, rel=1e-12)
 
 
+@pytest.mark.parametrize("n_gates", [8, 1])
+def test_a_gated_spect_reconstruction_is_refused_as_gated(tmp_path, n_gates):
+    # A gated reconstruction (ImageType RECON GATED TOMO) holds each slice once per gate (time slot of
+    # the cardiac cycle; NM Multi-frame Module: frames by SliceVector and TimeSlotVector), a 4D image.
+    # It was refused as duplicate positions ('A slice was exported twice ...; remove the extra files'),
+    # wrong advice for one file of gates. Now refused as what it is; one gate is one volume, read.
+    n_slices = 3
+    data = np.random.default_rng(7).integers(0, 1000, (n_slices * n_gates, 4, 6)).astype(np.uint16)
+    path = write_spect(tmp_path / "gated.dcm", data, 4.42, image_type="RECON GATED TOMO")
+    ds = pydicom.dcmread(path)
+    ds.FrameIncrementPointer = [pydicom.tag.Tag("TimeSlotVector"), pydicom.tag.Tag("SliceVector")]
+    ds.TimeSlotVector = [g for g in range(1, n_gates + 1) for _ in range(n_slices)]
+    ds.SliceVector = list(range(1, n_slices + 1)) * n_gates
+    ds.NumberOfSlices, ds.NumberOfTimeSlots = n_slices, n_gates
+    ds.save_as(path)
+    if n_gates == 1:
+        np.testing.assert_array_equal(read_dicom(path, device="cpu").data, data)
+        return
+    with pytest.raises(
+        DicomError, match=r"gated\.dcm: a gated NM reconstruction .* 3 slices once per gate, 8 gates"
+    ):
+        read_dicom(path, device="cpu")
+    (info,) = gpuimg.io.list_series(tmp_path)
+    assert info.shape is None and "8 gates" in info.problem and "remove the extra files" not in info.problem
+
+
 def test_nm_projections_are_still_refused_as_projections(tmp_path):
     # Only reconstructions (ImageType RECON TOMO / RECON GATED TOMO) are slices; the projections of a
     # tomographic acquisition (TOMO) may carry a detector position too, which places no slice.
