@@ -102,7 +102,7 @@ def test_the_example_spec_of_help_gpuimg_cohort_spec_is_a_valid_spec(tmp_path):
     import tomllib
 
     from gpuimg.cohort import spec
-    from gpuimg.ml.estimators import _CLASSES
+    from gpuimg.ml._base import _CLASSES
 
     block = textwrap.dedent(spec.__doc__.split("::\n", 1)[1])
     document = tomllib.loads(block)

@@ -1,14 +1,8 @@
 """Machine learning on the device: estimators by name, SOM, feature selection, patient splits, metrics,
 voxel-level clustering and classification."""
 
-from .estimators import (
-    DeviceClassifier,
-    DeviceClusterer,
-    DeviceEstimator,
-    DeviceRegressor,
-    DeviceTransformer,
-    make_estimator,
-)
+from ._base import DeviceEstimator
+from .estimators import DeviceClassifier, DeviceClusterer, DeviceRegressor, DeviceTransformer, make_estimator
 from .evaluation import patient_cv, patient_split
 from .metrics import (
     accuracy,

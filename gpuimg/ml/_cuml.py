@@ -1,7 +1,7 @@
 """cuML's side of the device estimators: scikit-learn parameters translated to cuML's, and the score of
 a cuML-fitted estimator computed on the device.
 
-:class:`gpuimg.ml.estimators.DeviceEstimator` takes scikit-learn's parameters. Where it fits with cuML
+:class:`gpuimg.ml._base.DeviceEstimator` takes scikit-learn's parameters. Where it fits with cuML
 (CuPy input, cuML installed), :func:`_cuml_params` renames them, fixes those a name needs (cuML's
 stand-alone decision tree is one unbootstrapped tree of its random forest) and maps the values cuML
 spells differently; :func:`_device_score` is scikit-learn's accuracy or R² without a copy to the host.

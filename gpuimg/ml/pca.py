@@ -14,8 +14,9 @@ from sklearn.utils.metaestimators import available_if
 
 from gpuimg.backend import to_device
 
+from ._base import _offers
 from ._validation import CheckedParams
-from .estimators import DeviceTransformer, _offers
+from .estimators import DeviceTransformer
 
 #: scikit-learn's fitted attributes of PCA, read from the fitted estimator.
 _FITTED = {

@@ -22,7 +22,7 @@ from sklearn.tree import DecisionTreeClassifier
 from gpuimg import ml
 from gpuimg.backend import namespaces
 from gpuimg.errors import DeviceError, FeatureError, GpuimgError, ParameterError
-from gpuimg.ml import _array_api, estimators, make_estimator
+from gpuimg.ml import _array_api, _base, make_estimator
 from gpuimg.ml import pca as pca_module
 from gpuimg.ml._array_api import _array_api_estimator, _array_api_unavailable
 from gpuimg.ml._calibration import _PlattCalibrated
@@ -309,9 +309,10 @@ def test_pca_transform_after_fit_gives_pandas_output_as_scikit_learn(rng, ours):
 #
 # array-api-strict stands in for CuPy: its arrays on "device1" refuse any conversion to NumPy, as CuPy's
 # do, so a hidden host copy fails the test, and scikit-learn dispatches to it as it does to CuPy. The
-# estimators module sees these arrays as CUDA arrays on a machine without cuML: its namespace, its input
-# checks (tested on NumPy above) and its two transfer functions are replaced for the test, the transfers
-# recorded. Everything else is the real route: the choice, the dispatch context and scikit-learn.
+# wrappers' base module (_base) sees these arrays as CUDA arrays on a machine without cuML: its
+# namespace, its input checks (tested on NumPy above) and its two transfer functions are replaced for
+# the test, the transfers recorded. Everything else is the real route: the choice, the dispatch context
+# and scikit-learn.
 
 
 @pytest.fixture
@@ -338,25 +339,25 @@ def strict_gpu(monkeypatch):
         return xps.asarray(np.asarray(x), device=device)
 
     real_namespace, real_features, real_target, real_length = (
-        estimators.namespace,
-        estimators.check_features,
-        estimators.check_target,
-        estimators.check_target_length,
+        _base.namespace,
+        _base.check_features,
+        _base.check_target,
+        _base.check_target_length,
     )
-    monkeypatch.setattr(estimators, "namespace", lambda x: cuda if on_gpu(x) else real_namespace(x))
-    monkeypatch.setattr(estimators, "check_features", lambda X: X if on_gpu(X) else real_features(X))
+    monkeypatch.setattr(_base, "namespace", lambda x: cuda if on_gpu(x) else real_namespace(x))
+    monkeypatch.setattr(_base, "check_features", lambda X: X if on_gpu(X) else real_features(X))
     monkeypatch.setattr(
-        estimators,
+        _base,
         "check_target",
         lambda X, y, classification: y if on_gpu(y) else real_target(X, y, classification=classification),
     )
     monkeypatch.setattr(
-        estimators,
+        _base,
         "check_target_length",
         lambda X, y, classification: y if on_gpu(y) else real_length(X, y, classification=classification),
     )
-    monkeypatch.setattr(estimators, "to_numpy", to_numpy)
-    monkeypatch.setattr(estimators, "to_device", to_device)
+    monkeypatch.setattr(_base, "to_numpy", to_numpy)
+    monkeypatch.setattr(_base, "to_device", to_device)
     # scikit-learn reads SCIPY_ARRAY_API when dispatch is switched on; SciPy read it (unset) when first
     # imported, which these estimators do not depend on (test_array_api_route_with_scipy_array_api_
     # from_the_start runs one with the variable set before SciPy is imported).
@@ -527,7 +528,7 @@ def test_gpuimg_ml_pca_gives_its_fitted_attributes_on_the_device(
 ):
     # Fitted on a host copy (arpack, which scikit-learn does not dispatch), the attributes were the host
     # model's NumPy arrays beside GPU results; they are copied to the device, as the predictions are.
-    monkeypatch.setattr(pca_module, "to_device", estimators.to_device)  # the fixture's recorded transfer
+    monkeypatch.setattr(pca_module, "to_device", _base.to_device)  # the fixture's recorded transfer
     X_train, X_test, _, _ = cancer
     gpu = strict_gpu
     with warnings.catch_warnings():
@@ -652,9 +653,9 @@ def test_array_api_route_on_cupy(monkeypatch, cancer, diabetes):
     cuda = namespaces.namespace_for("cuda")
     no_cuml = namespaces.Namespace("cuda", cuda.xp, cuda.ndi)
     no_cuml.__dict__["ml"] = None
-    real_namespace = estimators.namespace
+    real_namespace = _base.namespace
     monkeypatch.setattr(
-        estimators, "namespace", lambda x: no_cuml if real_namespace(x) is cuda else real_namespace(x)
+        _base, "namespace", lambda x: no_cuml if real_namespace(x) is cuda else real_namespace(x)
     )
     monkeypatch.setenv("SCIPY_ARRAY_API", "1")
     _array_api._warn_host_copy.cache_clear()
