@@ -57,7 +57,7 @@ def demo(out: Path, n_studies: int, device: str, workers: int, shape: tuple[int,
         )
     start = time.perf_counter()
     if marker.exists():
-        print("  the cohort is there from an earlier run: finished studies are reused")
+        print("  the cohort is there from an earlier run: the studies it finished on this device are reused")
         cohort = out / "cohort"
     else:
         cohort = write_demo_cohort(out, n_studies, shape=shape)
