@@ -84,9 +84,10 @@ def read_image(path: str | os.PathLike, *, device: str = "auto") -> Volume:
     NRRD geometry comes from ``space directions`` and ``space origin``, converted from the named
     ``space``; a NRRD without a space has axis-aligned geometry from ``spacings`` (else ``axis mins``
     to ``axis maxs``), its first voxel centre at ``axis mins`` (half a voxel past them for cell
-    centering, the format's default), as ITK reads it. NRRD ``space directions`` written with few
-    decimals, whose unit vectors are within 0.01 of orthogonal (dot products), are read as the nearest
-    orthonormal directions, each step keeping its length (as read_dicom reads such cosines).
+    centering, the format's default), as ITK reads it. NRRD ``space directions`` and NIfTI affines
+    written with few decimals, whose unit vectors are within 0.01 of orthogonal (dot products), are
+    read as the nearest orthonormal directions, each step keeping its length (as read_dicom reads such
+    cosines).
     A 2D NRRD image is one slice, whose third axis is the normal of its plane (row x column in LPS)
     with a spacing of 1 mm; in a 2D space (``space dimension: 2``, no ``space``, as SimpleITK writes a
     2D image) its vectors are x and y of LPS, and the slice lies at z = 0.
@@ -161,6 +162,7 @@ def _read_nifti(path: Path) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]:
     ras = image.affine * _NIFTI_MM.get(int(header["xyzt_units"]) & 0x07, 1.0)  # in the file's units
     lps = _RAS_TO_LPS @ ras[:3, :3], _RAS_TO_LPS @ ras[:3, 3]
     _check_spacing(path, np.linalg.norm(lps[0], axis=0), "the affine's voxel steps")
+    lps = _squared(lps[0]), lps[1]
     offset = int(header.get_data_offset())
     if path.name.lower().endswith(".gz"):
         # Decompressed whole, so that gzip checks the CRC and length at the end of the stream.
@@ -538,9 +540,10 @@ def _squared(matrix: np.ndarray) -> np.ndarray:
     """``matrix`` (columns: voxel steps [mm]) with its directions made orthonormal where they are within
     :data:`~gpuimg.io._stack._COSINE_TOL` of it, as read_dicom takes cosines written with few decimals.
 
-    'space directions' written with few decimals (a rotation's cosines to 3: 6.8e-4 from orthogonal)
-    are the nearest orthonormal directions (:func:`~gpuimg.io._stack._orthonormalised`), each step
-    keeping its length; a matrix further from orthogonal is sheared and left for the Volume to refuse.
+    NRRD 'space directions' or a NIfTI sform written with few decimals (a rotation's cosines to 3:
+    6.8e-4 from orthogonal) are the nearest orthonormal directions
+    (:func:`~gpuimg.io._stack._orthonormalised`), each step keeping its length; a matrix further from
+    orthogonal is sheared and left for the Volume to refuse.
     """
     spacing = np.linalg.norm(matrix, axis=0)
     unit = matrix / spacing

@@ -270,6 +270,38 @@ def test_nrrd_space_directions_written_with_few_decimals_are_read(tmp_path, rng,
     np.testing.assert_allclose(ours, theirs, rtol=0, atol=5e-3)
 
 
+@pytest.mark.parametrize("qform", [False, True])
+def test_a_nifti_sform_written_with_few_decimals_is_read(tmp_path, rng, qform):
+    # An sform whose steps are written to 3 decimals is 7.8e-4 from orthogonal: read_image refused it
+    # as NRRD's ('orthonormal columns'). It now takes the nearest orthonormal directions. References:
+    # nibabel's affine (the sform) places every voxel centre; SimpleITK refuses the sform alone ('No
+    # orthonormal definition found') and reads the qform where one is set, the exact rotation.
+    rotation = Rotation.from_euler("xyz", [10.0, -25.0, 40.0], degrees=True).as_matrix()
+    sform, exact = np.eye(4), np.eye(4)
+    sform[:3, :3] = np.round(rotation * [0.7, 0.8, 2.5], 3)
+    exact[:3, :3] = rotation * [0.7, 0.8, 2.5]
+    sform[:3, 3] = exact[:3, 3] = [12.0, -3.5, 40.0]
+    image = nib.Nifti1Image(rng.integers(-1000, 1000, (6, 7, 5)).astype(np.int16), sform)
+    image.set_sform(sform, code=1)
+    image.set_qform(exact if qform else None, code=1 if qform else 0)
+    nib.save(image, tmp_path / "few.nii")
+    volume = read_image(tmp_path / "few.nii", device="cpu")
+    written = nib.load(tmp_path / "few.nii")
+    np.testing.assert_array_equal(volume.data, np.asarray(written.dataobj).transpose(2, 1, 0))
+    np.testing.assert_allclose(volume.direction.T @ volume.direction, np.eye(3), rtol=0, atol=1e-12)
+    axes = np.meshgrid(*(np.arange(n) for n in volume.shape), indexing="ij")
+    index = np.stack(axes, axis=-1).reshape(-1, 3)
+    ours = np.asarray(volume.origin) + (index * volume.spacing) @ volume.direction.T
+    ras = nib.affines.apply_affine(written.affine, index[:, ::-1])
+    np.testing.assert_allclose(ours, ras * [-1, -1, 1], rtol=0, atol=5e-3)  # 2.5e-3 here
+    if qform:
+        sitk = pytest.importorskip("SimpleITK")
+        theirs = sitk.ReadImage(str(tmp_path / "few.nii"))
+        np.testing.assert_array_equal(volume.data, sitk.GetArrayFromImage(theirs))
+        points = [theirs.TransformIndexToPhysicalPoint([int(v) for v in point[::-1]]) for point in index]
+        np.testing.assert_allclose(ours, points, rtol=0, atol=5e-3)  # the rounding of the sform's steps
+
+
 @pytest.mark.parametrize("shear", [0.5, 0.02])
 def test_a_sheared_nrrd_is_still_refused(tmp_path, rng, shear):
     # Directions further than 0.01 from orthogonal are a sheared grid, not rounded cosines.
