@@ -77,7 +77,9 @@ def read_dicom(
         ImagePositionPatient of the first slice [mm, LPS]; ``direction`` columns are the slice normal,
         the column and the row direction cosines (the orthonormal matrix nearest them, where cosines
         written with few decimals are not quite orthogonal). ``meta`` holds modality, series/study
-        UIDs, patient and study IDs, description, rescale, window presets and the files in slice order.
+        UIDs, patient and study IDs, description, rescale, window presets, ``files`` (the file of each
+        filled slice, in slice order, with "(frame k)" after a multi-frame file's name; none for a
+        slice listed in ``missing_slices``) and ``missing_slices``.
 
     Raises
     ------
