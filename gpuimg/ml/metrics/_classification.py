@@ -1,0 +1,272 @@
+"""Scores of classifiers: accuracy, the confusion matrix, balanced accuracy, sensitivity, specificity
+and the area under the ROC curve (binary, one-vs-rest and one-vs-one)."""
+
+import itertools
+
+import numpy as np
+
+from gpuimg._support import real_dtype
+from gpuimg._text import count, some
+from gpuimg.backend import bincount_fixed
+from gpuimg.errors import ParameterError
+
+from ._inputs import (
+    _check_labelled,
+    _check_labels,
+    _check_pos_label,
+    _label_pair,
+    _one_device,
+    _ratio,
+    _same_kind,
+)
+
+
+def accuracy(y_true, y_pred) -> float:
+    """Fraction of samples predicted right.
+
+    Raises
+    ------
+    ParameterError
+        If the two differ in shape or are empty, a label is missing (NaN, None), or the labels are
+        text in one and numbers in the other, or of types that cannot be compared.
+
+    Examples
+    --------
+    >>> from gpuimg.ml import accuracy
+    >>> accuracy([0, 0, 1, 1, 1], [0, 1, 1, 1, 0])  # 3 of 5 right
+    0.6
+    """
+    y_true, y_pred, _xp = _label_pair(y_true, y_pred)
+    return float((y_true == y_pred).mean())
+
+
+def confusion_matrix(y_true, y_pred, labels=None):
+    """Counts (classes, classes): row = true class, column = predicted class, in the order of
+    ``labels`` (default: the sorted union of both).
+
+    Samples whose true or predicted class is not in ``labels`` are left out, as in scikit-learn.
+
+    Raises
+    ------
+    ParameterError
+        ``labels`` empty, holding a label twice, or none of whose labels is in ``y_true``
+        (scikit-learn's ValueError 'At least one label specified must be in y_true').
+
+    Examples
+    --------
+    >>> from gpuimg.ml import confusion_matrix
+    >>> confusion_matrix([0, 0, 1, 1, 1], [0, 1, 1, 1, 0])
+    array([[1, 1],
+           [1, 2]])
+    >>> truth, predicted = ["benign", "malignant", "benign"], ["benign", "benign", "benign"]
+    >>> confusion_matrix(truth, predicted, labels=["malignant", "benign"])  # in the order of labels
+    array([[0, 1],
+           [0, 2]])
+    """
+    y_true, y_pred, xp = _label_pair(y_true, y_pred)
+    if labels is None:
+        labels = xp.unique(xp.concatenate([y_true, y_pred]))
+    else:
+        labels = xp.asarray(labels).ravel()
+        _same_kind(("y_true", y_true), ("labels", labels))
+        _check_labels(labels, y_true, xp)
+    k = labels.size
+    order = xp.argsort(labels)  # labels in the caller's order, searched in sorted order
+    true_index = order[xp.clip(xp.searchsorted(labels[order], y_true), 0, k - 1)]
+    pred_index = order[xp.clip(xp.searchsorted(labels[order], y_pred), 0, k - 1)]
+    known = (labels[true_index] == y_true) & (labels[pred_index] == y_pred)
+    flat = true_index[known] * k + pred_index[known]
+    return bincount_fixed(flat, length=k * k).reshape(k, k)
+
+
+def balanced_accuracy(y_true, y_pred) -> float:
+    """Mean over the true classes of the fraction of each predicted right (recall).
+
+    Raises
+    ------
+    ParameterError
+        If the two differ in shape or are empty, a label is missing (NaN, None), or the labels are
+        text in one and numbers in the other, or of types that cannot be compared.
+
+    Examples
+    --------
+    >>> from gpuimg.ml import balanced_accuracy
+    >>> round(balanced_accuracy([0, 0, 1, 1, 1], [0, 1, 1, 1, 0]), 4)  # (1/2 + 2/3) / 2
+    0.5833
+    """
+    y_true, y_pred, xp = _label_pair(y_true, y_pred)
+    classes = xp.unique(y_true)
+    matrix = confusion_matrix(y_true, y_pred, labels=xp.unique(xp.concatenate([classes, y_pred])))
+    present = xp.isin(xp.unique(xp.concatenate([classes, y_pred])), classes)
+    recall = xp.diag(matrix)[present] / matrix.sum(1)[present]
+    return float(recall.mean())
+
+
+def sensitivity(y_true, y_pred, pos_label=1) -> float:
+    """True positive rate: positives predicted positive / positives.
+
+    Raises
+    ------
+    ParameterError
+        If the two differ in shape or are empty, a label is missing (NaN, None), the labels are text
+        in one and numbers in the other or of types that cannot be compared, ``pos_label`` is none of
+        two or more labels, or ``y_true`` holds no positive sample.
+
+    Examples
+    --------
+    >>> from gpuimg.ml import sensitivity
+    >>> round(sensitivity([0, 0, 1, 1, 1], [0, 1, 1, 1, 0]), 4)  # 2 of 3 positives found
+    0.6667
+    >>> sensitivity(["benign", "malignant"], ["malignant", "malignant"], pos_label="malignant")
+    1.0
+    """
+    y_true, y_pred, _xp = _label_pair(y_true, y_pred)
+    _check_pos_label(pos_label, y_true, y_pred)
+    positive = y_true == pos_label
+    return _ratio(((y_pred == pos_label) & positive).sum(), positive.sum(), "positive")
+
+
+def specificity(y_true, y_pred, pos_label=1) -> float:
+    """True negative rate: negatives predicted negative / negatives.
+
+    Raises
+    ------
+    ParameterError
+        If the two differ in shape or are empty, a label is missing (NaN, None), the labels are text
+        in one and numbers in the other or of types that cannot be compared, ``pos_label`` is none of
+        two or more labels, or ``y_true`` holds no negative sample.
+
+    Examples
+    --------
+    >>> from gpuimg.ml import specificity
+    >>> specificity([0, 0, 1, 1, 1], [0, 1, 1, 1, 0])  # 1 of 2 negatives predicted negative
+    0.5
+    """
+    y_true, y_pred, _xp = _label_pair(y_true, y_pred)
+    _check_pos_label(pos_label, y_true, y_pred)
+    negative = y_true != pos_label
+    return _ratio(((y_pred != pos_label) & negative).sum(), negative.sum(), "negative")
+
+
+def roc_auc(y_true, score, pos_label=1, multi_class: str = "raise") -> float:
+    """Area under the ROC curve, as ``sklearn.metrics.roc_auc_score`` (macro average for several classes).
+
+    Binary: the probability that a positive scores above a negative (ties count half), from the ranks
+    of ``score`` (Mann-Whitney U). Several classes: ``score`` holds one column per class (the sorted
+    labels of ``y_true``), probabilities that sum to 1 in each row, and ``multi_class`` says how the
+    binary areas are averaged, with equal weights (scikit-learn's ``average="macro"``):
+
+    - ``"ovr"``: each class against the rest, scored by its column;
+    - ``"ovo"``: each pair of classes on their samples, each class of the pair scored by its column
+      and the two areas averaged (Hand and Till, 2001).
+
+    Parameters
+    ----------
+    y_true : array (n_samples,)
+        The labels: two classes, or more with a score of one column per class.
+    score : array (n_samples,) or (n_samples, n_classes)
+        The positive class's score (binary), or each class's probability.
+    pos_label : label
+        The positive class of a binary problem.
+    multi_class : {"raise", "ovr", "ovo"}
+        The average for several classes; "raise" (the default, as scikit-learn's) refuses them.
+
+    Raises
+    ------
+    ParameterError
+        A score of another shape than ``y_true`` (a column (n, 1) beside (n,) is one), NaN scores, one
+        class in ``y_true``, a 1-D score or ``multi_class="raise"`` for more than two classes, or class
+        probabilities of the wrong width or not summing to 1.
+
+    Examples
+    --------
+    >>> from gpuimg.ml import roc_auc
+    >>> roc_auc([0, 0, 1, 1], [0.1, 0.4, 0.35, 0.8])  # 3 of the 4 positive-negative pairs ordered
+    0.75
+    >>> probabilities = [[0.8, 0.1, 0.1], [0.2, 0.7, 0.1], [0.1, 0.2, 0.7]]
+    >>> roc_auc([0, 1, 2], probabilities, multi_class="ovr")  # each class scored highest by its column
+    1.0
+    """
+    if multi_class not in ("raise", "ovr", "ovo"):
+        raise ParameterError(f"multi_class={multi_class!r} must be 'raise', 'ovr' or 'ovo'.")
+    y_true, score, xp = _one_device(y_true, score)
+    columns = score.ndim == 2 and score.shape[1] > 1
+    if not columns and y_true.shape != score.shape:  # one score per label, voxel by voxel for maps
+        y_true, score = (v[:, 0] if v.ndim == 2 and v.shape[1] == 1 else v for v in (y_true, score))
+        if y_true.shape != score.shape:  # a (z, x, y) map of scores paired the wrong voxels
+            raise ParameterError(
+                f"y_true and score must have the same shape (one score per label); got shapes "
+                f"{y_true.shape} and {score.shape}."
+            )
+    y_true, score = y_true.ravel(), score if columns else score.ravel()
+    if y_true.size == 0 or y_true.size != score.shape[0]:
+        raise ParameterError(
+            f"y_true and score must have the same, non-zero number of samples; got {y_true.size} and "
+            f"{score.shape[0]}."
+        )
+    real_dtype(score.dtype, "score")
+    if score.dtype.kind == "f" and bool(xp.isnan(score).any()):
+        raise ParameterError(
+            f"score holds {count(int(xp.isnan(score).sum()), 'NaN value')}, which have no rank; roc_auc "
+            "needs a score for every sample: drop those samples or fix the model's output."
+        )
+    _check_labelled("y_true", y_true, xp)
+    classes = xp.unique(y_true)
+    if classes.size > 2:
+        return _multiclass_auc(y_true, score, classes, multi_class, xp)
+    if columns:
+        raise ParameterError(
+            f"score has {score.shape[1]} columns but y_true holds {count(classes.size, 'class', 'classes')}: "
+            "a binary roc_auc takes the positive class's score, one column (e.g. predict_proba(X)[:, 1])."
+        )
+    _check_pos_label(pos_label, y_true)
+    return _binary_auc(y_true == pos_label, score, xp)
+
+
+def _binary_auc(positive, score, xp) -> float:
+    """The area under the ROC curve of the 1-D ``score`` for the ``positive`` samples (Mann-Whitney U)."""
+    n_pos = int(positive.sum())
+    n_neg = positive.size - n_pos
+    if n_pos == 0 or n_neg == 0:
+        raise ParameterError("roc_auc needs positive and negative samples in y_true; it holds one class.")
+    _, inverse, counts = xp.unique(score, return_inverse=True, return_counts=True)
+    mean_rank = xp.cumsum(counts) - (counts - 1) / 2.0  # average 1-based rank of each distinct score
+    rank_sum = float(mean_rank[inverse.ravel()][positive].sum())
+    return (rank_sum - n_pos * (n_pos + 1) / 2.0) / (n_pos * n_neg)
+
+
+def _multiclass_auc(y_true, score, classes, multi_class: str, xp) -> float:
+    """The macro average of the one-vs-rest or one-vs-one areas, as scikit-learn's."""
+    shown = some(map(repr, classes.tolist()), 3)
+    if score.ndim == 1:
+        raise ParameterError(
+            f"y_true holds {classes.size} classes ({shown}) and score one column: a 1-D score ranks one "
+            "class against the rest. Give each class's probability (n_samples, n_classes) with "
+            "multi_class='ovr' or 'ovo', or score one class: roc_auc(y_true == c, score)."
+        )
+    if multi_class == "raise":
+        raise ParameterError(
+            f"roc_auc of {classes.size} classes needs multi_class='ovr' (each class against the rest) "
+            "or 'ovo' (each pair of classes), as scikit-learn's roc_auc_score."
+        )
+    if score.shape[1] != classes.size:
+        raise ParameterError(
+            f"score has {score.shape[1]} columns but y_true holds {classes.size} classes ({shown}); give one "
+            "column per class of y_true, in the sorted order of its labels."
+        )
+    totals = score.astype(np.float64).sum(axis=1)
+    if not bool(xp.all(xp.abs(totals - 1.0) <= 1e-8 + 1e-5)):  # numpy.allclose(1, totals), as scikit-learn
+        raise ParameterError(
+            "the class probabilities in score must sum to 1 in each row (multi_class roc_auc, as "
+            "scikit-learn's); normalise them, e.g. a softmax of the model's outputs."
+        )
+    names = classes.tolist()
+    if multi_class == "ovr":
+        return float(np.mean([_binary_auc(y_true == c, score[:, i], xp) for i, c in enumerate(names)]))
+    areas = []
+    for (i, a), (j, b) in itertools.combinations(enumerate(names), 2):
+        pair = (y_true == a) | (y_true == b)
+        labels, scores = y_true[pair], score[pair]
+        first, second = _binary_auc(labels == a, scores[:, i], xp), _binary_auc(labels == b, scores[:, j], xp)
+        areas.append((first + second) / 2.0)
+    return float(np.mean(areas))

@@ -1,0 +1,128 @@
+"""The checks of the metrics' inputs: two arrays on one device, flattened, of one shape; labels (none
+missing, both text or both numbers, a ``pos_label`` among them) and real values; the ratio of a rate.
+"""
+
+import numpy as np
+
+from gpuimg._support import real_dtype
+from gpuimg._text import count, some
+from gpuimg.backend import namespace, to_device
+from gpuimg.errors import ParameterError
+
+from .._validation import check_comparable, missing_labels
+
+
+def _one_device(a, b):
+    """``a`` and ``b`` on one device: the GPU where either lives there (the other copied there
+    explicitly, as labels kept on the host usually are), else the CPU."""
+    ns = namespace(b) if namespace(a).device == "cpu" else namespace(a)
+    return ns.xp.asarray(to_device(a, ns.device)), ns.xp.asarray(to_device(b, ns.device)), ns.xp
+
+
+def _real_pair(a, b):
+    """``_pair`` of two real-valued vectors, integers and booleans as float64: differences of unsigned
+    or small integers would wrap around, and of booleans NumPy refuses."""
+    a, b, xp = _pair(a, b)
+    for name, values in (("y_true", a), ("y_pred", b)):
+        real_dtype(values.dtype, name)
+    if a.dtype.kind != "f" or b.dtype.kind != "f":
+        a, b = a.astype(np.float64), b.astype(np.float64)
+    return a, b, xp
+
+
+def _pair(a, b):
+    """``a`` and ``b`` on one device, flattened: of one shape (a column (n, 1) beside (n,) taken as
+    the vector, as scikit-learn's column_or_1d takes it), compared element by element (voxel by
+    voxel for two label images)."""
+    a, b, xp = _one_device(a, b)
+    if a.shape != b.shape:
+        a, b = (v[:, 0] if v.ndim == 2 and v.shape[1] == 1 else v for v in (a, b))
+    # The shape, not the number of values: a (z, x, y) label map beside a (z, y, x) one, or (4,) beside
+    # (2, 2), was compared value by value after flattening, the wrong voxels with each other.
+    if a.shape != b.shape or a.size == 0:
+        raise ParameterError(
+            f"the inputs must have the same shape and at least one value; got shapes {a.shape} and "
+            f"{b.shape}. Give one value per sample in each (resample a label image onto the other's grid)."
+        )
+    return a.ravel(), b.ravel(), xp
+
+
+def _label_pair(y_true, y_pred):
+    """``_pair`` of two label vectors, both text or both numbers."""
+    y_true, y_pred, xp = _pair(y_true, y_pred)
+    for name, labels in (("y_true", y_true), ("y_pred", y_pred)):
+        _check_labelled(name, labels, xp)
+    _same_kind(("y_true", y_true), ("y_pred", y_pred))
+    return y_true, y_pred, xp
+
+
+def _check_labelled(name: str, labels, xp) -> None:
+    """Refuse missing labels (NaN, None) and labels of types that cannot be compared."""
+    # NaN equals nothing, itself included: such samples counted as wrong predictions (accuracy) or
+    # negatives (roc_auc), or were left out (confusion matrix) without a word. scikit-learn refuses them.
+    missing = int((xp.isnan(labels) if labels.dtype.kind == "f" else missing_labels(labels)).sum())
+    if missing:
+        raise ParameterError(
+            f"{name} has no label (NaN, None) for {count(missing, 'sample')}; drop those samples or give "
+            "each a label."
+        )
+    if labels.dtype.kind == "O":
+        check_comparable(labels, name)
+
+
+def _check_labels(labels, y_true, xp) -> None:
+    """Refuse ``labels`` of a confusion matrix that are empty, hold a label twice, or hold none of
+    ``y_true``'s (a matrix of zeros; scikit-learn raises 'At least one label specified must be in
+    y_true')."""
+    if labels.size == 0:
+        raise ParameterError("labels is empty; give at least one label, or labels=None for all of them.")
+    distinct, counts = xp.unique(labels, return_counts=True)
+    if distinct.size < labels.size:
+        twice = some(map(repr, distinct[counts > 1].tolist()))
+        raise ParameterError(f"labels holds {twice} more than once; give each label once.")
+    if not bool(xp.isin(y_true, labels).any()):
+        raise ParameterError(
+            f"none of labels ({some(map(repr, labels.tolist()))}) is in y_true "
+            f"({some(map(repr, xp.unique(y_true).tolist()))}); give at least one label of y_true, "
+            "or labels=None for all of them."
+        )
+
+
+def _same_kind(*named) -> None:
+    """Refuse labels of text beside labels of numbers: no text equals a number, so 0 and '0' never
+    matched (an accuracy of 0, a confusion matrix of zeros). scikit-learn refuses them too."""
+    (first, a), (second, b) = named
+    if _is_text(a) != _is_text(b):
+        kinds = [
+            f"{'text' if _is_text(v) else 'numbers'} ({some(map(repr, dict.fromkeys(v.tolist())), 3)})"
+            for v in (a, b)
+        ]
+        raise ParameterError(
+            f"{first} holds {kinds[0]} but {second} {kinds[1]}; give both labels of one type, e.g. "
+            f"{second}.astype({first}.dtype)."
+        )
+
+
+def _is_text(labels) -> bool:
+    """Whether labels are strings (a string dtype, or an object array holding one)."""
+    if labels.dtype.kind in "US":
+        return True
+    return labels.dtype.kind == "O" and any(isinstance(v, (str, bytes)) for v in labels.tolist())
+
+
+def _check_pos_label(pos_label, *labelled) -> None:
+    """Refuse a ``pos_label`` that is none of the labels where they hold two or more, as scikit-learn
+    does: every sample would count as a negative (string labels beside the default 1)."""
+    xp = namespace(labelled[0]).xp
+    labels = xp.unique(xp.concatenate(labelled))
+    if labels.size >= 2 and not bool((labels == pos_label).any()):
+        shown = some(repr(v) for v in labels.tolist())
+        raise ParameterError(
+            f"pos_label={pos_label!r} is none of the labels ({shown}); pass the positive class as pos_label."
+        )
+
+
+def _ratio(numerator, denominator, what: str) -> float:
+    if int(denominator) == 0:
+        raise ParameterError(f"y_true holds no {what} sample, so the rate is undefined.")
+    return float(numerator) / float(denominator)
