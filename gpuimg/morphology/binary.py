@@ -167,6 +167,8 @@ def _binary(ns, op, mask, structure, mode, cval, ball):
     SciPy's binary operations first tabulate ``(voxels of the footprint's box) x (voxels of the
     footprint)`` offsets (8 bytes each, 19 GB for a ball of radius 20 voxels), which is checked
     against the memory budget."""
+    if mask.size == 0:  # nothing to pad: NumPy's pad refuses an empty axis in every mode but "constant"
+        return mask.copy()
     half = [n // 2 for n in structure.shape]
     crop = tuple(slice(h, h + n) for h, n in zip(half, mask.shape, strict=True))
     pad_mode = _PAD_MODES[mode]

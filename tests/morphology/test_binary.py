@@ -202,6 +202,25 @@ def test_array_footprint_as_in_scikit_image(rng, name):
     )
 
 
+@pytest.mark.parametrize("name", list(OPS))
+@pytest.mark.parametrize("mode", ["reflect", "nearest", "mirror", "wrap", "constant"])
+@pytest.mark.parametrize("shape", [(0, 5, 5), (4, 0, 3), (6, 0)])
+def test_an_empty_mask_gives_an_empty_mask_as_scipy_grey(name, mode, shape):
+    """A mask of no voxel (a crop of an empty ROI) is returned empty, as SciPy's grey operation and
+    gpuimg's own grey path return it (regression: NumPy's pad raised a bare ValueError, "can't extend
+    empty axis 0 using modes other than 'constant' or 'empty'", in every mode but "constant")."""
+    import dask.array as da
+
+    ours, scipy_name = OPS[name]
+    mask = np.zeros(shape, dtype=bool)
+    fp = footprint("cube", ndim=len(shape))
+    expected = getattr(ndi, f"grey_{scipy_name}")(mask, footprint=fp, mode=mode)
+    for result in (ours(mask, "cube", mode=mode), ours(da.from_array(mask), "cube", mode=mode).compute()):
+        assert result.dtype == bool
+        np.testing.assert_array_equal(result, expected)
+        assert result.shape == expected.shape == shape
+
+
 @pytest.mark.parametrize(
     ("call", "message"),
     [
