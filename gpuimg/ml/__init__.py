@@ -2,6 +2,8 @@
 voxel-level clustering and classification."""
 
 from ._base import DeviceEstimator
+from ._dbscan import dbscan_candidates
+from ._histogram_clustering import segment_kmeans, segment_som
 from .estimators import DeviceClassifier, DeviceClusterer, DeviceRegressor, DeviceTransformer, make_estimator
 from .evaluation import patient_cv, patient_split
 from .metrics import (
@@ -22,7 +24,7 @@ from .metrics import (
 from .pca import PCA
 from .selection import CorrelationFilter, MutualInformationSelector, VarianceThreshold
 from .som import SOM
-from .voxel import VoxelClassifier, dbscan_candidates, segment_kmeans, segment_som, voxel_features
+from .voxel import VoxelClassifier, voxel_features
 
 __all__ = [
     "PCA",

@@ -11,7 +11,7 @@ import sklearn.metrics
 from gpuimg import contours, edges, ml, morphology, preprocess
 from gpuimg.backend import namespace, to_numpy
 from gpuimg.errors import ParameterError
-from gpuimg.ml import _calibration, voxel
+from gpuimg.ml import _calibration, _histogram_clustering
 from gpuimg.testing.emulated_cuda import MEMORY, SYNCS, DeviceArray, emulator
 
 
@@ -210,10 +210,12 @@ def test_lloyd_checks_convergence_every_few_steps(emulated_cuda):
     centres, counts = np.arange(100.0), np.ones(100)
     start = np.array([0.0, 1.0])  # far from the fixed point: many iterations
     syncs, means = _syncs_of(
-        lambda: voxel._lloyd(emulated_cuda(centres), emulated_cuda(counts), emulated_cuda(start), 300, cupy)
+        lambda: _histogram_clustering._lloyd(
+            emulated_cuda(centres), emulated_cuda(counts), emulated_cuda(start), 300, cupy
+        )
     )
     assert syncs <= 3
-    np.testing.assert_array_equal(means.get(), voxel._lloyd(centres, counts, start, 300, np))
+    np.testing.assert_array_equal(means.get(), _histogram_clustering._lloyd(centres, counts, start, 300, np))
 
 
 def test_kernels_launch_on_cupys_current_device(emulated_cuda, monkeypatch):
