@@ -55,39 +55,22 @@ A spec has up to seven tables; every key is optional except where said::
 import copy
 import dataclasses
 import hashlib
-import inspect
 import json
 import math
 import os
 import re
 import tomllib
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
-
-from gpuimg import preprocess
 from gpuimg.errors import ConfigError, GpuimgError
 from gpuimg.features import FAMILIES, Settings
-from gpuimg.volume import Volume
 
-#: Preprocessing steps a spec may name: the gpuimg.preprocess functions of one image.
-STEPS = (
-    "anisotropic_diffusion",
-    "bilateral_filter",
-    "clahe",
-    "curvature_flow",
-    "equalize_hist",
-    "gaussian_filter",
-    "laplacian_sharpen",
-    "mean_filter",
-    "median_filter",
-    "rescale_intensity",
-    "unsharp_mask",
-    "window",
-    "zscore",
-)
+from ._spec_document import _lists, _open_bounds, _present
+from ._spec_steps import STEPS as STEPS  # the steps a spec may name, gpuimg.cohort.spec.STEPS
+from ._spec_steps import _features, _step
+from ._spec_values import _bool, _choice, _int, _known, _str, _table
+
 MASK_SOURCES = ("file", "rtstruct", "seg", "recipe")
 TASKS = ("classification", "regression", "clustering")
 _MODALITY_ALIASES = {"PET": "PT", "MRI": "MR"}
@@ -236,33 +219,6 @@ class Spec:
         if self.edges is not None:
             document["edges"] = {"operator": self.edges}
         return _lists(document)
-
-
-def _present(table: dict) -> dict:
-    """``table`` without its keys whose value is None."""
-    return {key: value for key, value in table.items() if value is not None}
-
-
-def _lists(value):
-    """``value`` with its tuples as lists, at any depth, as TOML and JSON give them back."""
-    if isinstance(value, dict):
-        return {key: _lists(item) for key, item in value.items()}
-    if isinstance(value, list | tuple):
-        return [_lists(item) for item in value]
-    return value
-
-
-def _open_bounds(document: dict) -> dict:
-    """A spec's tables read from JSON, which has no infinity (manifest.json writes it as null): a null
-    bound of ``mask.threshold`` or ``features.reseg_range`` as the open bound it stands for."""
-    document = copy.deepcopy(document)
-    for table, key in (("mask", "threshold"), ("features", "reseg_range")):
-        bounds = document.get(table, {}).get(key) if isinstance(document.get(table), dict) else None
-        if isinstance(bounds, list) and len(bounds) == 2:
-            document[table][key] = [
-                (-math.inf, math.inf)[i] if bound is None else bound for i, bound in enumerate(bounds)
-            ]
-    return document
 
 
 def load_spec(path: str | os.PathLike) -> Spec:
@@ -487,66 +443,6 @@ def _owner(key: str) -> str:
     return " or ".join(repr(source) for source, keys in _MASK_KEYS.items() if key in keys)
 
 
-def _step(index: int, table: dict) -> tuple[str, dict]:
-    where = f"preprocess[{index}]"
-    if not isinstance(table, dict) or "step" not in table:
-        raise ConfigError(f"{where} needs step = one of {list(STEPS)}.")
-    name = _choice(f"{where}.step", table["step"], STEPS)
-    params = {k: v for k, v in table.items() if k != "step"}
-    try:
-        inspect.signature(getattr(preprocess, name)).bind(None, **params)
-    except TypeError as exc:
-        raise ConfigError(
-            f"{where} ({name}): {exc}; its parameters are those of gpuimg.preprocess.{name} after the image."
-        ) from exc
-    _try_step(where, name, params)
-    return name, params
-
-
-#: The image a step's parameters are tried on when the spec is read: noise of CT's spread [HU], 1 mm voxels.
-_PROBE_SHAPE, _PROBE_SPREAD = (8, 8, 8), 100.0
-
-
-def _try_step(where: str, name: str, params: dict) -> None:
-    """Run the step on a small image of noise, so that a value it refuses (a negative sigma, a window of
-    no width, an unknown preset) is one ConfigError when the spec is read, not an error row for every study.
-
-    The values that depend on the image alone (a kernel too large for its memory, an empty mask) are
-    still checked on each study.
-    """
-    probe = np.random.default_rng(0).normal(0.0, _PROBE_SPREAD, _PROBE_SHAPE).astype(np.float32)
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            getattr(preprocess, name)(Volume(probe, (1.0, 1.0, 1.0)), **params)
-    except (GpuimgError, TypeError, ValueError) as exc:
-        # TypeError, ValueError: a value of a type no check expects (truncate = "4"), refused by a library.
-        reason = str(exc) if isinstance(exc, GpuimgError) else f"{type(exc).__name__}: {exc}"
-        raise ConfigError(
-            f"{where} ({name}): {reason.rstrip('.')}; see gpuimg.preprocess.{name} for its parameters."
-        ) from exc
-
-
-def _features(table: dict) -> tuple[tuple[str, ...], Settings, str]:
-    table = dict(table)
-    image = _choice("features.image", table.pop("image", "preprocessed"), ("preprocessed", "original"))
-    families = table.pop("families", list(FAMILIES))
-    if not isinstance(families, list) or not families:
-        raise ConfigError(f"features.families must be a non-empty list of names from {list(FAMILIES)}.")
-    for name in families:
-        # A list or table in the list is unhashable: the dict's lookup would raise a TypeError.
-        if not isinstance(name, str) or name not in FAMILIES:
-            raise ConfigError(
-                f"features.families: {name!r} is not a feature family of this gpuimg; use some of "
-                f"{list(FAMILIES)}."
-            )
-    try:
-        settings = Settings.from_dict(table)
-    except ConfigError as exc:
-        raise ConfigError(f"features: {exc}") from exc
-    return tuple(families), settings, image
-
-
 def _learning(table: dict, base: Path) -> Learning:
     from gpuimg.ml import make_estimator  # scikit-learn: imported only where a spec is checked
 
@@ -596,44 +492,3 @@ def _learning(table: dict, base: Path) -> Learning:
         random_state=_int("learning.random_state", table.get("random_state", 0), 0, 2**32 - 1),
         tasks=tuple(tasks),
     )
-
-
-def _table(document: dict, name: str, within: str = "") -> dict:
-    """The table ``name`` of ``document`` (of the table ``within``, as ``learning``), or an empty one."""
-    value = document.get(name, {})
-    if not isinstance(value, dict):
-        key = f"{within}.{name}" if within else name
-        raise ConfigError(f"{key} must be a table ([{key}]); got {value!r}.")
-    return value
-
-
-def _known(where: str, table: dict, allowed) -> None:
-    unknown = sorted(set(table) - set(allowed))
-    if unknown:
-        raise ConfigError(f"{where}: unknown key(s) {unknown}; the keys are {sorted(allowed)}.")
-
-
-def _choice(key: str, value, allowed) -> str:
-    if value not in allowed:
-        raise ConfigError(f"{key}={value!r} is not allowed; use one of {list(allowed)}.")
-    return value
-
-
-def _str(key: str, value) -> str:
-    if not isinstance(value, str) or not value:
-        raise ConfigError(f"{key}={value!r} must be a non-empty string.")
-    return value
-
-
-def _int(key: str, value, minimum: int, maximum: int | None = None) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ConfigError(f"{key}={value!r} must be a whole number, at least {minimum}.")
-    if maximum is not None and value > maximum:
-        raise ConfigError(f"{key}={value!r} must be a whole number from {minimum} to {maximum}.")
-    return value
-
-
-def _bool(key: str, value) -> bool:
-    if not isinstance(value, bool):
-        raise ConfigError(f"{key}={value!r} must be true or false.")
-    return value
