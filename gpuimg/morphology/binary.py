@@ -275,8 +275,9 @@ _DOC = """{summary}
         Voxel spacing, for ``radius_mm``; a Volume brings its own.
     mode, cval : as in ``scipy.ndimage``
         The voxels past the image's edges, for binary morphology too (scikit-image's rule for bool
-        images): in the default "reflect" mode a mask that touches the image's faces keeps them (its
-        closing never loses a voxel, its opening keeps a box that spans the image);
+        images): in the default "reflect" mode a mask that touches the image's faces keeps them (with
+        a footprint symmetric about its centre, its closing never loses a voxel, its opening keeps a
+        box that spans the image);
         ``mode="constant"`` with ``cval=0`` gives ``scipy.ndimage.binary_{op}``, whose border is
         empty, so that masks are eroded from the image's faces.
 
@@ -285,7 +286,10 @@ _DOC = """{summary}
     array or Volume
         Of the input's dtype, on its device. Equal to SciPy's ``grey_{op}`` with
         ``footprint(footprint, radius, radius_mm=radius_mm, spacing=spacing)`` (or the array given)
-        as footprint, ``mode`` and ``cval``; for a bool image also to scikit-image's ``{op}``.
+        as footprint, ``mode`` and ``cval``; for a bool image and a footprint symmetric about its
+        centre (the named ones, or an array of odd sides equal to itself reversed along every axis)
+        also to scikit-image's ``{op}``: scikit-image's dilation and closing do not mirror an
+        asymmetric footprint (its note on ``dilation``), and it centres one of even sides otherwise.
 
     Raises
     ------

@@ -202,6 +202,38 @@ def test_array_footprint_as_in_scikit_image(rng, name):
     )
 
 
+@pytest.mark.parametrize(
+    "fp",
+    [[[0, 1, 1], [0, 1, 0], [0, 0, 0]], [[1, 1], [1, 0]], [[1, 0, 0, 1]]],
+    ids=["asymmetric", "even", "even-row"],
+)
+def test_asymmetric_and_even_footprints_by_the_minkowski_definition(rng, fp):
+    """The documented convention for a footprint not symmetric about its centre (voxel ``n // 2``
+    along each axis, SciPy's): dilation is the Minkowski sum, ``out[x] = any(mask[x - b] for b in
+    B)``, and erosion ``all(mask[x + b] for b in B)``, past the edges as mode "constant" with cval 0
+    (for dilation) and 1 (for erosion) says; written out in NumPy here. scikit-image's differ (its
+    dilation does not mirror the footprint), which the docstring says."""
+    fp = np.asarray(fp, bool)
+    mask = rng.random((9, 11)) < 0.5
+    offsets = np.argwhere(fp) - [n // 2 for n in fp.shape]
+    pad = max(fp.shape)
+    padded = {value: np.pad(mask, pad, constant_values=value) for value in (False, True)}
+
+    def shifted(value, offset):  # shifted(v, o)[x] = mask[x + o], v past the edges
+        rows = slice(pad + offset[0], pad + offset[0] + mask.shape[0])
+        cols = slice(pad + offset[1], pad + offset[1] + mask.shape[1])
+        return padded[value][rows, cols]
+
+    dilated = np.any([shifted(False, -o) for o in offsets], axis=0)
+    eroded = np.all([shifted(True, o) for o in offsets], axis=0)
+    np.testing.assert_array_equal(dilate(mask, fp.astype(np.uint8), mode="constant"), dilated)
+    np.testing.assert_array_equal(erode(mask, fp.astype(np.uint8), mode="constant", cval=1.0), eroded)
+    # Opening is anti-extensive and closing extensive where the edges do not add voxels to the
+    # first pass's result (cval 0 for opening, 1 for closing; "reflect" would, for such a footprint).
+    assert not (opening(mask, fp.astype(np.uint8), mode="constant") & ~mask).any()
+    assert not (mask & ~closing(mask, fp.astype(np.uint8), mode="constant", cval=1.0)).any()
+
+
 @pytest.mark.parametrize("name", list(OPS))
 @pytest.mark.parametrize("mode", ["reflect", "nearest", "mirror", "wrap", "constant"])
 @pytest.mark.parametrize("shape", [(0, 5, 5), (4, 0, 3), (6, 0)])
