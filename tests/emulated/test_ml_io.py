@@ -144,7 +144,7 @@ def test_selection_and_metrics_on_the_device(emulated_cuda, rng):
 
 def test_silhouette_in_blocks_on_the_device(emulated_cuda, rng, monkeypatch):
     # The blocks of distances (in place, their diagonal zeroed by index) on the device: 7 rows each.
-    monkeypatch.setattr(ml.metrics._clustering, "_BLOCK_BYTES", 7 * 8 * 60)
+    monkeypatch.setattr(ml._clustering_metrics, "_BLOCK_BYTES", 7 * 8 * 60)
     X, y = _classes(rng)
     score = ml.silhouette(emulated_cuda(X), emulated_cuda(y))
     assert score == pytest.approx(sklearn.metrics.silhouette_score(X, y), rel=1e-9)  # rounding only

@@ -4,7 +4,7 @@ import pytest
 import sklearn.metrics as skm
 
 from gpuimg.errors import ParameterError
-from gpuimg.ml import metrics
+from gpuimg.ml import _clustering_metrics, metrics
 
 
 def test_classification_metrics_match_scikit_learn(rng):
@@ -235,7 +235,7 @@ def test_silhouette_in_blocks_of_samples(rng, monkeypatch):
     assert got == pytest.approx(expected, rel=1e-9)  # expansion vs direct distances: rounding only
     assert peak < 4000 * 4000 * 8 / 2
     # Blocks of 7 rows: block edges inside clusters and at the last, partial block.
-    monkeypatch.setattr(metrics._clustering, "_BLOCK_BYTES", 7 * 8 * 150)
+    monkeypatch.setattr(_clustering_metrics, "_BLOCK_BYTES", 7 * 8 * 150)
     X, labels = X[:150], labels[:150]
     assert metrics.silhouette(X, labels) == pytest.approx(skm.silhouette_score(X, labels), rel=1e-9)
 

@@ -9,7 +9,7 @@ from gpuimg._text import count, some
 from gpuimg.backend import namespace, to_device
 from gpuimg.errors import ParameterError
 
-from .._validation import check_comparable, missing_labels
+from ._validation import check_comparable, missing_labels
 
 
 def _one_device(a, b):

@@ -2,7 +2,7 @@
 
 from gpuimg.errors import ParameterError
 
-from ._inputs import _real_pair
+from ._metric_inputs import _real_pair
 
 
 def mse(y_true, y_pred) -> float:

@@ -10,7 +10,7 @@ from gpuimg._text import count, some
 from gpuimg.backend import bincount_fixed
 from gpuimg.errors import ParameterError
 
-from ._inputs import (
+from ._metric_inputs import (
     _check_labelled,
     _check_labels,
     _check_pos_label,

@@ -6,7 +6,7 @@ import numpy as np
 from gpuimg.backend import namespace
 from gpuimg.errors import ParameterError
 
-from .._validation import check_features
+from ._validation import check_features
 
 
 def silhouette(X, labels) -> float:

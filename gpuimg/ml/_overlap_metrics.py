@@ -5,7 +5,7 @@ from gpuimg._support import roi_voxels
 from gpuimg.errors import ParameterError
 from gpuimg.volume import Volume, check_same_grid
 
-from ._inputs import _one_device
+from ._metric_inputs import _one_device
 
 
 def dice(a, b) -> float:
