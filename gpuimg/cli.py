@@ -336,7 +336,22 @@ def _path(text: str) -> Path:
     return Path(text)
 
 
+def _stdout_writes_file_names() -> None:
+    """Let standard output write file names as the file system holds them.
+
+    A name that is not UTF-8 (``Röntgen`` in Latin-1, as an archive unpacked from a Windows or an old
+    Unix system names it) reaches Python as text holding surrogates (PEP 383), and standard output
+    refuses them under a UTF-8 locale such as ``en_US.UTF-8`` (its error handler is ``strict`` there,
+    ``surrogateescape`` only in the C and POSIX locales), ending a listing of such a folder in a
+    UnicodeEncodeError traceback. With ``surrogateescape`` the name's own bytes are written, as ``ls``
+    and ``find`` write them.
+    """
+    if getattr(sys.stdout, "errors", None) == "strict" and hasattr(sys.stdout, "reconfigure"):
+        sys.stdout.reconfigure(errors="surrogateescape")
+
+
 def main(argv=None) -> int:
+    _stdout_writes_file_names()
     parser = argparse.ArgumentParser(
         prog="gpuimg", description="Medical volume analysis on the GPU, with the same API on the CPU."
     )

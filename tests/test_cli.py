@@ -394,3 +394,25 @@ def test_info_into_a_reader_that_leaves_early_ends_without_a_traceback(tmp_path)
         )
     assert "Traceback" not in done.stderr and "BrokenPipeError" not in done.stderr, done.stderr
     assert done.returncode == 141
+
+
+def test_info_lists_a_folder_whose_name_is_not_utf8_under_a_utf8_locale(tmp_path):
+    """Regression: a folder named in Latin-1 ('Röntgen', as an archive unpacked from a Windows system
+    names it) ended gpuimg info in a UnicodeEncodeError traceback where standard output is strict
+    UTF-8, as Python sets it up under en_US.UTF-8 (PYTHONIOENCODING gives that handler here, whatever
+    locales this machine has)."""
+    folder = Path(os.fsdecode(bytes(tmp_path) + b"/R\xf6ntgen"))
+    truncated = _patient_series(folder / "ct", "MRN-5512", "Roe^Richard")
+    done = subprocess.run(
+        [sys.executable, "-m", "gpuimg.cli", "info", str(folder)],
+        capture_output=True,
+        env={**os.environ, "PYTHONIOENCODING": "utf-8:strict"},
+        timeout=120,
+    )
+    assert b"Traceback" not in done.stderr, done.stderr.decode(errors="replace")
+    assert done.returncode == 0
+    # The names as the file system holds them (its own bytes, as ls writes them).
+    listed = [name for name in os.listdir(bytes(tmp_path)) if name.startswith(b"R")]
+    assert listed == [b"R\xf6ntgen"]
+    assert f"1 series under {tmp_path}/".encode() + listed[0] in done.stdout
+    assert os.fsencode(truncated) + b": the header claims" in done.stdout
