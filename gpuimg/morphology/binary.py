@@ -172,7 +172,9 @@ def _binary(ns, op, mask, structure, mode, cval, ball):
     half = [n // 2 for n in structure.shape]
     crop = tuple(slice(h, h + n) for h, n in zip(half, mask.shape, strict=True))
     pad_mode = _PAD_MODES[mode]
-    extra = {"constant_values": bool(cval)} if pad_mode == "constant" else {}
+    # SciPy's grey operations take cval into the minimum or maximum and cast the result to bool, which
+    # truncates: the border is foreground from cval 1 on (cval=-1024, air in HU, is background).
+    extra = {"constant_values": float(cval) >= 1} if pad_mode == "constant" else {}
     edt = ns.device == "cpu" and ball is not None and structure.sum() >= _EDT_FROM and _edt_exact(ball)
     box = ns.device == "cpu" and bool(structure.all()) and all(n % 2 for n in structure.shape)
     for step in _PASSES[op]:
@@ -279,7 +281,9 @@ _DOC = """{summary}
         a footprint symmetric about its centre, its closing never loses a voxel, its opening keeps a
         box that spans the image);
         ``mode="constant"`` with ``cval=0`` gives ``scipy.ndimage.binary_{op}``, whose border is
-        empty, so that masks are eroded from the image's faces.
+        empty, so that masks are eroded from the image's faces. For a bool image the border is
+        foreground where ``cval >= 1`` and background below (0.5, or -1024 as for a CT image), as
+        SciPy's and scikit-image's grey operations cast it.
 
     Returns
     -------

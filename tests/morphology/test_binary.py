@@ -92,6 +92,34 @@ def test_binary_modes_equal_scikit_image_and_scipy_grey(rng, name, mode, cval):
             np.testing.assert_array_equal(got, skimage_op(mask, fp, mode=mode, cval=cval))
 
 
+@pytest.mark.parametrize("name", list(OPS))
+@pytest.mark.parametrize(("shape", "radius"), [("ball", 1.5), ("ball", 4.5), ("cube", 1.5), ("cross", 1.5)])
+@pytest.mark.parametrize("cval", [-1024.0, -0.5, 0.5, 0.999, 2.0, 255.0])
+def test_a_bool_mask_border_from_a_cval_other_than_0_or_1_as_scipy_grey(name, shape, radius, cval):
+    """SciPy's grey operation takes ``cval`` into the minimum or maximum of a bool mask and casts
+    the result to bool, truncating: the border is foreground from 1 on, background below (a
+    pipeline's cval=-1024, air in HU, given to a mask operation too). Regression: ``bool(cval)``
+    made every non-zero cval foreground, so dilate(cval=-1024) grew a frame along every face
+    (33 voxels for a 3 x 3 box around one voxel of a 7 x 7 image, SciPy 9). Compared with SciPy
+    where its cast is defined (cval in [0, 256); a negative cval in dilation, where the maximum is
+    the mask's 0 or 1), else with SciPy at cval 0 (a negative cval in erosion: the cast of a
+    negative float to bool is undefined in C)."""
+    ours, scipy_name = OPS[name]
+    mask = np.zeros((9, 10, 11), bool)
+    mask[:4, :5, :3] = True  # touches three faces
+    mask[6, 6, 6] = True
+    fp = footprint(shape, radius)  # a ball of radius 4.5 (389 voxels) goes through the distance transform
+    got = ours(mask, shape, radius, mode="constant", cval=cval)
+    defined = cval >= 0 or scipy_name == "dilation"
+    want = getattr(ndi, f"grey_{scipy_name}")(
+        mask, footprint=fp, mode="constant", cval=cval if defined else 0.0
+    )
+    np.testing.assert_array_equal(got, want)
+    if cval < 0:
+        want_zero = getattr(ndi, f"grey_{scipy_name}")(mask, footprint=fp, mode="constant", cval=0.0)
+        np.testing.assert_array_equal(got, want_zero)
+
+
 def test_a_mask_touching_the_faces_keeps_them(rng):
     """Closed forms: closing is extensive and opening anti-extensive (Serra), and a box spanning the
     image along z keeps every slice under opening (regression: both lost the first and last slice)."""
