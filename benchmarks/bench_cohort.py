@@ -48,7 +48,7 @@ import numpy as np
 
 import gpuimg
 from gpuimg.cohort import run_pipeline, spec_from_dict
-from gpuimg.cohort.run import _local_cluster
+from gpuimg.cohort._dask import _local_cluster
 from gpuimg.datasets.demo import write_demo_cohort
 
 SPEC = {

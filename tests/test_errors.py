@@ -45,7 +45,7 @@ def test_a_study_worker_does_not_import_scikit_learn():
     import sys
 
     script = (
-        "import sys, gpuimg, gpuimg.cohort.run, gpuimg.cohort.study\n"
+        "import sys, gpuimg, gpuimg.cohort.run, gpuimg.cohort._dask, gpuimg.cohort.study\n"
         "loaded = sorted(m for m in ('sklearn', 'pandas', 'matplotlib') if m in sys.modules)\n"
         "assert not loaded, loaded\n"
         "assert gpuimg.ml.make_estimator and 'sklearn' in sys.modules\n"

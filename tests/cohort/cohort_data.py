@@ -67,7 +67,7 @@ def write_cohort(root: Path, n: int = 6, **identity) -> tuple[Path, Path]:
 
 
 def process_batch_dying_on(tasks):
-    """The Dask task of a run of studies (``gpuimg.cohort.run._process_batch``), whose worker process
+    """The Dask task of a run of studies (``gpuimg.cohort._dask._process_batch``), whose worker process
     dies (as out of memory, or in a library's crash) on a study whose folder is named ``poison``."""
     import os
 

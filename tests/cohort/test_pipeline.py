@@ -167,7 +167,7 @@ def test_sigkill_midway_then_rerun_gives_the_uninterrupted_table(broken, tmp_pat
 
 
 def test_studies_go_to_dask_in_runs_each_once_in_order():
-    from gpuimg.cohort.run import _batches
+    from gpuimg.cohort._dask import _batches
 
     for n, threads in [(0, 2), (1, 2), (6, 2), (200, 2), (1000, 3), (37, 64)]:
         batches = _batches(list(range(n)), threads)
@@ -189,10 +189,10 @@ def _cores() -> int:
 @pytest.mark.skipif(_cores() < 2, reason="two worker processes need Dask and two CPU cores")
 def test_two_dask_workers_give_the_serial_table(cohort, tmp_path, monkeypatch):
     pytest.importorskip("dask.distributed")
-    from gpuimg.cohort import run
+    from gpuimg.cohort import _dask
 
     # Runs of 3 studies (one per thread would be 1 here), so that a run of several goes to each worker.
-    monkeypatch.setattr(run, "_BATCHES_PER_THREAD", 1)
+    monkeypatch.setattr(_dask, "_BATCHES_PER_THREAD", 1)
     spec, folder = cohort
     # Every feature family, the texture ones too.
     every = tmp_path / "every.toml"
@@ -901,10 +901,10 @@ def test_a_study_whose_worker_dies_is_an_error_row_not_the_end_of_the_run(tmp_pa
     import dask
     from cohort_data import process_batch_dying_on
 
-    from gpuimg.cohort import run
+    from gpuimg.cohort import _dask
 
-    monkeypatch.setattr(run, "_process_batch", process_batch_dying_on)  # imported by the workers
-    monkeypatch.setattr(run, "_BATCHES_PER_THREAD", 1)  # the poison shares its run with other studies
+    monkeypatch.setattr(_dask, "_process_batch", process_batch_dying_on)  # imported by the workers
+    monkeypatch.setattr(_dask, "_BATCHES_PER_THREAD", 1)  # the poison shares its run with other studies
     cohort = tmp_path / "cohort"
     for i, name in enumerate(("a", "b", "poison", "c")):
         write_study(cohort / name, i, patient_id=f"PAT-{i}")

@@ -221,12 +221,12 @@ def test_several_gpus_without_dask_cuda_is_a_device_error(emulated_cuda):
     """The emulated device shows two GPUs: a cohort run on CUDA asks for dask-cuda, which is not there."""
     if importlib.util.find_spec("dask_cuda") is not None:
         pytest.skip("dask-cuda is installed")
-    from gpuimg.cohort import run
+    from gpuimg.cohort import _dask
 
-    if run._gpu_count() < 2:
+    if _dask._gpu_count() < 2:
         pytest.skip("fewer than two GPUs")
     with pytest.raises(DeviceError, match="several GPUs are visible but dask-cuda is not installed"):
-        run._local_cluster(2, "cuda")
+        _dask._local_cluster(2, "cuda")
 
 
 def test_warmup_on_the_device_runs_each_task_once_per_dtype(emulated_cuda):

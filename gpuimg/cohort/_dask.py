@@ -1,0 +1,178 @@
+"""Where a cohort's studies are processed: in this process, or on a Dask cluster (a local one of
+single-threaded processes, one worker per GPU with dask-cuda, or a scheduler's at an address), in runs
+of consecutive studies, a study that kills its worker retried alone."""
+
+import sys
+import time
+
+from gpuimg.errors import ConfigError, DeviceError
+
+from .study import StudyTask, process_study
+
+
+def _execute(
+    tasks: list[StudyTask], device: str, workers: int, scheduler: str | None, progress: bool, startup: dict
+):
+    """Yield the result of each task as it finishes: in this process, or on a Dask cluster.
+
+    ``startup["seconds"]`` gets the time taken to connect to the cluster (and to start a local one).
+    """
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=len(tasks), unit="study", disable=not progress or not tasks, file=sys.stderr)
+    try:
+        if scheduler is None and workers == 1:
+            for task in tasks:
+                yield process_study(task)
+                bar.update()
+            return
+        if not tasks:
+            return
+        from dask.distributed import Client, as_completed
+        from distributed import KilledWorker
+
+        start = time.perf_counter()
+        if scheduler:
+            client = _connect(Client, scheduler)
+        else:
+            client = Client(_local_cluster(workers, device), set_as_default=False)
+        startup["seconds"] = time.perf_counter() - start
+        try:
+            threads = sum(client.nthreads().values()) or workers
+            batches = _batches(tasks, threads)
+            futures = client.map(_process_batch, batches, pure=False)
+            batch_of = dict(zip(futures, batches, strict=True))
+            suspects = []
+            for future in as_completed(futures, loop=client.loop):
+                try:
+                    results = future.result()
+                except KilledWorker:
+                    # A study killed its worker (out of memory, a crash in a library), or this run was
+                    # queued on the worker one did: its studies go again after the others, one at a
+                    # time and alone on the cluster, so that only a study that kills its worker alone
+                    # is recorded as failed.
+                    suspects += batch_of[future]
+                    continue
+                for result in results:
+                    yield result
+                    bar.update()
+            for task in suspects:
+                try:
+                    (result,) = client.submit(_process_batch, [task], pure=False).result()
+                except KilledWorker:
+                    result = _killed(task)
+                yield result
+                bar.update()
+        finally:
+            cluster = client.cluster
+            client.close()
+            if cluster is not None:
+                cluster.close()
+    finally:
+        bar.close()
+
+
+def _connect(client, scheduler: str):
+    """A Dask ``client`` of the scheduler at ``scheduler``; an address that is malformed or answers
+    nothing (within Dask's connect timeout) is a ConfigError, not distributed's ValueError or OSError.
+
+    Not made Dask's default (the studies go to it explicitly): a default Client registers itself
+    before it connects and stays registered when it fails, so every later ``compute`` of the process
+    waited on a scheduler that is not there.
+
+    The address is first reached by a connection of its own, and the Client made only once it answers:
+    a Client that failed to connect is closed when the interpreter exits, after its event loop has
+    stopped, so ``gpuimg run`` waited twice the connect timeout (60 s) after its error and printed
+    distributed's traceback ('Exception ignored in Client.__del__ ... TimeoutError').
+    """
+    try:
+        _reach(scheduler)
+        return client(scheduler, set_as_default=False)
+    except (OSError, ValueError) as exc:  # TimeoutError is an OSError
+        raise ConfigError(
+            f"--scheduler {scheduler}: no Dask scheduler could be reached there ({type(exc).__name__}: "
+            f"{exc}); check the address (tcp://host:8786) and that the scheduler runs, or leave out "
+            "--scheduler."
+        ) from exc
+
+
+def _reach(scheduler: str) -> None:
+    """Open and close a connection to the address ``scheduler`` (Dask's connect timeout); raises
+    ValueError for a malformed address, OSError where nothing answers.
+
+    In a thread of its own, with its own event loop: the caller's thread may be running one (Jupyter).
+    """
+    import asyncio
+    from concurrent.futures import ThreadPoolExecutor
+
+    from distributed.comm import connect
+    from distributed.security import Security
+
+    async def reach():
+        # TLS as the Client would take it (dask's config, distributed.comm.tls).
+        comm = await connect(scheduler, **Security().get_connection_args("client"))
+        await comm.close()
+
+    with ThreadPoolExecutor(1) as thread:
+        thread.submit(asyncio.run, reach()).result()
+
+
+def _batches(tasks: list[StudyTask], threads: int) -> list[list[StudyTask]]:
+    """The tasks in runs of consecutive studies, one Dask task each.
+
+    Scheduling a Dask task and sending its result back costs about a millisecond, as much as a small
+    study's features: a run of up to :data:`_MAX_BATCH` studies pays it once. Runs are kept short
+    enough that each thread gets :data:`_BATCHES_PER_THREAD` of them or more, so that the load stays
+    balanced, and a run killed midway loses little.
+    """
+    size = max(1, min(_MAX_BATCH, len(tasks) // (threads * _BATCHES_PER_THREAD)))
+    return [tasks[start : start + size] for start in range(0, len(tasks), size)]
+
+
+#: Most studies in one Dask task, and fewest tasks per worker thread (see :func:`_batches`).
+_MAX_BATCH, _BATCHES_PER_THREAD = 16, 8
+
+
+def _process_batch(tasks: list[StudyTask]) -> list[dict]:
+    return [process_study(task) for task in tasks]
+
+
+def _killed(task: StudyTask) -> dict:
+    """The result of a study whose Dask worker died processing it (after Dask's retries)."""
+    return {
+        "study": task.study_id,
+        "patient": None,
+        "times": {},
+        "inputs": task.inputs,
+        "device": task.device,
+        "error": "KilledWorker: the Dask worker processing this study died (its process ended: out of "
+        "memory, or a crash in a library). Run it alone (--workers 1) to see why, or give each worker more "
+        "memory.",
+    }
+
+
+def _local_cluster(workers: int, device: str):
+    """A LocalCluster of ``workers`` single-threaded processes, or one worker per GPU with dask-cuda."""
+    if device == "cuda" and _gpu_count() > 1:
+        try:
+            from dask_cuda import LocalCUDACluster
+        except ImportError as exc:
+            raise DeviceError(
+                "several GPUs are visible but dask-cuda is not installed; pip install dask-cuda, or run "
+                "with --workers 1."
+            ) from exc
+        return LocalCUDACluster(n_workers=min(workers, _gpu_count()), dashboard_address=None)
+    from dask.distributed import LocalCluster
+
+    return LocalCluster(
+        n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None, silence_logs=40
+    )
+
+
+def _gpu_count() -> int:
+    try:
+        import cupy
+
+        return int(cupy.cuda.runtime.getDeviceCount())
+    except Exception:
+        return 0
