@@ -32,7 +32,8 @@ def _files(path_or_files: str | os.PathLike | Iterable[str | os.PathLike]) -> tu
     Raises
     ------
     DicomError
-        If a path does not exist, or a folder holds no files.
+        If a path does not exist or cannot be looked at (a folder on the way that the user may not
+        open, a name too long), a folder cannot be listed, or it holds no files.
     """
     if path_or_files is None or isinstance(path_or_files, bytes):
         raise ParameterError(
@@ -40,7 +41,8 @@ def _files(path_or_files: str | os.PathLike | Iterable[str | os.PathLike]) -> tu
         )
     if isinstance(path_or_files, str | os.PathLike):
         root = Path(path_or_files)
-        if root.is_dir():
+        if _checked(root.is_dir, root):
+            _checked(lambda: os.scandir(root).close(), root)  # listed below, where a refusal is no file
             files = _tree_files(root)
             if not files:
                 raise DicomError(f"{root}: the folder holds no files. Check the path.")
@@ -55,7 +57,7 @@ def _files(path_or_files: str | os.PathLike | Iterable[str | os.PathLike]) -> tu
             ) from None
         if not paths:
             raise DicomError("No DICOM files given: the list of files is empty.")
-    missing = [str(p) for p in paths if not p.is_file()]
+    missing = [str(p) for p in paths if not _checked(p.is_file, p)]
     if missing:
         raise DicomError(f"{some(missing)}: no such file. Check the path.")
     # Keyed by the resolved path: each name of a file twice in a series is a duplicate slice, and its
@@ -64,6 +66,20 @@ def _files(path_or_files: str | os.PathLike | Iterable[str | os.PathLike]) -> tu
     for path in paths:
         first.setdefault(path.resolve(), path)
     return list(first.values()), True
+
+
+def _checked(look, path: Path):
+    """``look()`` (``path.is_dir``, ``path.is_file``, a listing), with the OSError it raises where the
+    path cannot be looked at as a DicomError naming the path: a folder on the way that the user may not
+    open (``is_dir`` and ``is_file`` answer False only for a missing path or a broken link), a folder
+    that may not be listed, a name too long."""
+    try:
+        return look()
+    except OSError as exc:
+        raise DicomError(
+            f"{path}: cannot be read ({exc.strerror or type(exc).__name__}). Check the path, and that you "
+            "may open it and the folders on the way to it."
+        ) from None
 
 
 def _tree_files(folder: Path) -> list[Path]:

@@ -1,5 +1,10 @@
 """list_series against a per-file pydicom scan of the same folders."""
 
+import errno
+import os
+import shutil
+import subprocess
+import sys
 import threading
 import time
 from collections import Counter
@@ -69,6 +74,55 @@ def test_the_error_of_a_folder_of_many_series_names_ten(tmp_path, make_volume):
 def test_missing_folder(tmp_path):
     with pytest.raises(DicomError, match="no such file"):
         list_series(tmp_path / "absent")
+
+
+@pytest.mark.parametrize("read", [list_series, read_dicom])
+def test_a_path_the_os_cannot_look_at_is_a_dicom_error_naming_it(tmp_path, read):
+    # Path.is_dir and is_file answer False for a missing path only; any other OSError of the stat (a
+    # name over the 255 bytes of NAME_MAX, a folder on the way that the user may not open) went out
+    # as itself, and gpuimg info ended in its traceback.
+    long = tmp_path / ("a" * 300)
+    with pytest.raises(OSError) as system:  # the operating system's own refusal
+        os.stat(long)
+    assert system.value.errno == errno.ENAMETOOLONG
+    for given in (long, [long]):
+        with pytest.raises(DicomError) as caught:
+            read(given)
+        assert str(caught.value).startswith(f"{long}: cannot be read ({os.strerror(errno.ENAMETOOLONG)}).")
+
+
+_NO_ROOT_OVERRIDE = ["setpriv", "--bounding-set=-dac_override,-dac_read_search"]
+
+
+def _as_a_user(code: str) -> subprocess.CompletedProcess:
+    """``code`` run by Python where file permissions apply: as root, without the capabilities that let
+    root past them (setpriv), so that a folder of mode 000 refuses this process as it refuses a user."""
+    prefix = []
+    if os.geteuid() == 0:
+        if shutil.which("setpriv") is None or subprocess.run([*_NO_ROOT_OVERRIDE, "true"]).returncode:
+            pytest.skip("root here, and setpriv cannot drop the capabilities that pass file permissions")
+        prefix = _NO_ROOT_OVERRIDE
+    return subprocess.run([*prefix, sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+
+
+def test_a_folder_the_user_may_not_open_is_named_not_taken_for_empty(tmp_path, make_volume):
+    # A folder that may not be listed was 'the folder holds no files', a folder inside it or a file
+    # in it a PermissionError traceback out of Path.is_dir.
+    write_dicom(make_volume(), tmp_path / "locked" / "ct")
+    (tmp_path / "locked").chmod(0)
+    try:
+        denied = os.strerror(errno.EACCES)
+        for path in (tmp_path / "locked", tmp_path / "locked" / "ct", tmp_path / "locked" / "ct" / "x.dcm"):
+            for call in ("list_series", "read_dicom"):
+                done = _as_a_user(
+                    "import gpuimg\n"
+                    f"try: gpuimg.{call}({str(path)!r})\n"
+                    "except gpuimg.DicomError as exc: print(exc)"
+                )
+                assert done.returncode == 0, done.stderr
+                assert done.stdout.startswith(f"{path}: cannot be read ({denied})."), (call, done.stdout)
+    finally:
+        (tmp_path / "locked").chmod(0o755)
 
 
 def test_broken_files_reported_not_fatal(tmp_path, make_volume):
