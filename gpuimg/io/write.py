@@ -174,10 +174,18 @@ def write_dicom(
 
 
 def _check_folder(folder: Path, overwrite: bool) -> None:
-    """Refuse a folder holding an earlier series (unless ``overwrite``) or anything else."""
-    if folder.exists() and not folder.is_dir():
+    """Refuse a folder holding an earlier series (unless ``overwrite``) or anything else, or one that
+    cannot be looked into (Path.exists and is_dir raise where a folder on the way may not be opened)."""
+    try:
+        is_file = folder.exists() and not folder.is_dir()
+        entries = [] if is_file or not folder.is_dir() else list(folder.iterdir())
+    except OSError as exc:
+        raise WriteError(
+            f"{folder}: cannot be looked into ({exc.strerror or type(exc).__name__}); check that you may "
+            "open it and the folders on the way to it, or pass another folder."
+        ) from None
+    if is_file:
         raise WriteError(f"{folder} is a file; write_dicom writes a series into a folder.")
-    entries = list(folder.iterdir()) if folder.is_dir() else []
     earlier = [p for p in entries if p.name.startswith("slice_") and p.suffix == ".dcm"]
     others = sorted(p.name for p in entries if p not in earlier)
     if others:

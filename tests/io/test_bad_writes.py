@@ -1,7 +1,9 @@
 """Failing and bad writes (issue 14): a GpuimgError naming the path or parameter, and never half a
 series, a garbage volume or a temporary file left behind."""
 
+import errno
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -251,3 +253,38 @@ def test_write_dicom_onto_a_file(tmp_path, make_volume):
     with pytest.raises(WriteError, match="is a file"):
         write_dicom(make_volume(shape=(2, 3, 4)), tmp_path / "series")
     assert (tmp_path / "series").read_text() == "a file, not a folder"
+
+
+def test_write_dicom_where_a_folder_may_not_be_opened_is_a_write_error(tmp_path):
+    # A folder that may not be listed, or one inside a folder that may not be opened: Path.exists and
+    # iterdir raised their bare PermissionError, where a folder that may not be written to was already
+    # the WriteError 'cannot write there'. Run where permissions apply (as root, without the
+    # capabilities that pass them: setpriv), as a user meets them.
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0)
+    prefix = []
+    if os.geteuid() == 0:
+        prefix = ["setpriv", "--bounding-set=-dac_override,-dac_read_search"]
+        if shutil.which("setpriv") is None or subprocess.run([*prefix, "true"]).returncode:
+            locked.chmod(0o755)
+            pytest.skip("root here, and setpriv cannot drop the capabilities that pass file permissions")
+    denied = os.strerror(errno.EACCES)
+    try:
+        for folder in (locked, locked / "series"):
+            code = textwrap.dedent(f"""
+                import numpy as np, gpuimg
+                try:
+                    volume = gpuimg.Volume(np.zeros((2, 3, 4), np.int16), spacing=1.0)
+                    gpuimg.write_dicom(volume, {str(folder)!r})
+                except gpuimg.WriteError as exc:
+                    print(exc)
+                """)
+            done = subprocess.run(
+                [*prefix, sys.executable, "-c", code], capture_output=True, text=True, timeout=120
+            )
+            assert done.returncode == 0, done.stderr
+            assert done.stdout.startswith(f"{folder}: cannot be looked into ({denied});"), done.stdout
+    finally:
+        locked.chmod(0o755)
+    assert list(locked.iterdir()) == []
