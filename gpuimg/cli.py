@@ -350,6 +350,17 @@ def _stdout_writes_file_names() -> None:
         sys.stdout.reconfigure(errors="surrogateescape")
 
 
+def _system_refusal(exc: OSError) -> str:
+    """What the operating system refused, and of which path, in one line."""
+    if exc.filename is None:
+        return f"{type(exc).__name__}: {exc}"
+    path = exc.filename if exc.filename2 is None else f"{exc.filename} -> {exc.filename2}"
+    return (
+        f"{path}: {exc.strerror or type(exc).__name__}. Check the path, and that you may open it and the "
+        "folders on the way to it (and write where gpuimg writes)."
+    )
+
+
 def main(argv=None) -> int:
     _stdout_writes_file_names()
     parser = argparse.ArgumentParser(
@@ -476,6 +487,11 @@ def main(argv=None) -> int:
         # /dev/null, where Python's flush at exit cannot fail again; 128 + SIGPIPE, as a shell tool's.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 141
+    except OSError as exc:
+        # A path the system refuses (a folder on the way that may not be opened, a full disk) where
+        # no check of gpuimg's names it first: the system's reason and the path, not a traceback.
+        print(f"gpuimg: {_system_refusal(exc)}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         # Only a cohort run (run, demo) has studies to keep and resume.
         resume = (

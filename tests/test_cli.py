@@ -1,6 +1,7 @@
 """The gpuimg command: demo, run, info, bench, --version, and errors a person can act on."""
 
 import csv
+import errno
 import json
 import os
 import re
@@ -416,3 +417,57 @@ def test_info_lists_a_folder_whose_name_is_not_utf8_under_a_utf8_locale(tmp_path
     assert listed == [b"R\xf6ntgen"]
     assert f"1 series under {tmp_path}/".encode() + listed[0] in done.stdout
     assert os.fsencode(truncated) + b": the header claims" in done.stdout
+
+
+_NO_ROOT_OVERRIDE = ["setpriv", "--bounding-set=-dac_override,-dac_read_search"]
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["demo", "--out", "{locked}/demo", "--studies", "4", "--shape", "8", "8", "8"],
+        ["run", "{demo}/pipeline.toml", "--input", "{locked}", "--output", "{tmp}/out"],
+        ["run", "{demo}/pipeline.toml", "--input", "{locked}/studies", "--output", "{tmp}/out"],
+        ["run", "{demo}/pipeline.toml", "--input", "{demo}/cohort", "--output", "{locked}/out"],
+        [
+            "run",
+            "{demo}/pipeline.toml",
+            "--input",
+            "{demo}/cohort",
+            "--output",
+            "{tmp}/out",
+            "--key",
+            "{locked}/k",
+        ],
+    ],
+)
+def test_a_path_the_system_refuses_is_one_line_not_a_traceback(tmp_path, argv):
+    """Regression: a path inside a folder that the user may not open (another group's data on a shared
+    server) ended demo and run in the PermissionError traceback of Path.exists or is_dir. Run where
+    permissions apply: as root, without the capabilities that pass them (setpriv)."""
+    from gpuimg.datasets.demo import write_demo_cohort
+
+    prefix = []
+    if os.geteuid() == 0:
+        if shutil.which("setpriv") is None or subprocess.run([*_NO_ROOT_OVERRIDE, "true"]).returncode:
+            pytest.skip("root here, and setpriv cannot drop the capabilities that pass file permissions")
+        prefix = _NO_ROOT_OVERRIDE
+    write_demo_cohort(tmp_path / "demo", 4, shape=(8, 8, 8))
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0)
+    argv = [a.format(locked=locked, demo=tmp_path / "demo", tmp=tmp_path) for a in argv]
+    refused = next(a for a in argv if a.startswith(str(locked)))
+    try:
+        done = subprocess.run(
+            [*prefix, sys.executable, "-m", "gpuimg.cli", *argv, "--device", "cpu"],
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+    finally:
+        locked.chmod(0o755)
+    assert "Traceback" not in done.stderr, done.stderr
+    assert done.returncode == 1
+    # The system's reason (os.strerror) and the path it refused, on the last line.
+    assert f"gpuimg: {refused}: {os.strerror(errno.EACCES)}. Check the path" in done.stderr.splitlines()[-1]
