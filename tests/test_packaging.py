@@ -37,3 +37,17 @@ def test_oldest_pins_are_pyprojects_lower_bounds():
     bounds, pins = _lower_bounds(), _pins()
     assert "numpy" in bounds and "dask" in bounds  # both sections were read
     assert pins == bounds
+
+
+def test_every_package_of_the_source_tree_is_installed():
+    # pyproject.toml lists the packages one by one (kernels/ installs as gpuimg.kernels), so a new
+    # subpackage left out of the list is missing from a wheel and a plain `pip install .`, while the
+    # editable install of the tests still finds it (a split of gpuimg.ml.metrics into a folder did so).
+    setuptools = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    folders = {name: ROOT / path for name, path in setuptools["package-dir"].items()}
+    found = set()
+    for name, folder in folders.items():
+        for init in folder.rglob("__init__.py"):
+            parts = init.parent.relative_to(folder).parts
+            found.add(".".join((name, *parts)))
+    assert found == set(setuptools["packages"])
