@@ -97,7 +97,8 @@ def write_chunked(image, path: str | os.PathLike, *, spacing=None, origin=None, 
         ``.nii.gz`` (RAS on disk, as :func:`gpuimg.io.write_image` writes it).
     spacing, origin, direction : optional
         The geometry of an array ([mm], as :class:`~gpuimg.Volume` takes them); a Volume brings its
-        own. Needed for NIfTI; stored as attributes in Zarr where given.
+        own. ``spacing`` is needed for NIfTI, and with ``origin`` or ``direction``; stored as
+        attributes in Zarr where given.
 
     Returns
     -------
@@ -108,7 +109,7 @@ def write_chunked(image, path: str | os.PathLike, *, spacing=None, origin=None, 
     ------
     ParameterError
         An unknown suffix (a NIfTI one in mixed case, ``.Nii.gz``, too), NIfTI without a spacing or of
-        an image without voxels, or an image that is not 3D.
+        an image without voxels, an origin or direction without a spacing, or an image that is not 3D.
     WriteError
         Where the file cannot be written or the format cannot store the dtype.
 
@@ -132,7 +133,12 @@ def write_chunked(image, path: str | os.PathLike, *, spacing=None, origin=None, 
     path = check_path(path)
     name = path.name.lower()
     geometry = {"spacing": spacing, "origin": origin, "direction": direction}
-    if isinstance(image, Volume) or name.endswith((".nii", ".nii.gz")):
+    # An origin or direction without a spacing is refused as for NIfTI, not left out of the Zarr attributes.
+    if (
+        isinstance(image, Volume)
+        or name.endswith((".nii", ".nii.gz"))
+        or any(v is not None for v in geometry.values())
+    ):
         volume = as_volume(image, "write_chunked", **geometry)
         data = volume.data
         geometry = {"spacing": volume.spacing, "origin": volume.origin, "direction": volume.direction}

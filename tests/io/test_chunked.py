@@ -7,10 +7,10 @@ import pytest
 import scipy.ndimage as ndi
 
 import gpuimg
-from gpuimg.io.chunked import open_zarr, write_chunked
+from gpuimg.io.chunked import GEOMETRY_ATTRIBUTE, open_zarr, write_chunked
 
 da = pytest.importorskip("dask.array")
-pytest.importorskip("zarr")
+zarr = pytest.importorskip("zarr")
 
 SPACING, ORIGIN = (2.5, 0.8, 0.7), (-100.0, 20.0, 35.5)
 #: Small, irregular chunks: every operation's halo reaches across several chunk borders.
@@ -101,6 +101,20 @@ def test_bad_requests_name_the_problem(tmp_path, volume):
     with pytest.raises(gpuimg.errors.ImageFileError, match="no Zarr array"):
         open_zarr(tmp_path / "absent.zarr")
     assert not list(tmp_path.iterdir())  # nothing half written
+
+
+@pytest.mark.parametrize("given", [{"origin": (10.0, -20.0, 30.0)}, {"direction": -np.eye(3)}])
+def test_zarr_geometry_without_a_spacing_is_refused_not_dropped(tmp_path, volume, given):
+    # The docstring promises the geometry given stored as attributes; without a spacing the origin or
+    # direction was dropped without a word, and zarr read back a store without attributes.
+    lazy = da.from_array(volume, chunks=8)
+    with pytest.raises(gpuimg.ParameterError, match="pass spacing= in mm"):
+        write_chunked(lazy, tmp_path / "out.zarr", **given)
+    assert not list(tmp_path.iterdir())  # nothing written
+    write_chunked(lazy, tmp_path / "out.zarr", spacing=(2.0, 1.0, 1.0), **given)
+    stored = zarr.open_array(tmp_path / "out.zarr", mode="r").attrs[GEOMETRY_ATTRIBUTE]
+    for key, value in given.items():
+        np.testing.assert_array_equal(stored[key], value)
 
 
 @pytest.mark.parametrize("name", ["out.zarr", "out.nii.gz"])
