@@ -3,7 +3,7 @@
 A container (Docker, Kubernetes) or a batch job (Slurm) bounds its memory with a cgroup, while
 ``/proc/meminfo`` shows the whole machine's: a job limited to 8 GiB on a 512 GiB node would plan for
 hundreds of GiB and be killed by the kernel, without a message, where the memory budget of
-:mod:`gpuimg._support` should have refused the allocation. :func:`available_bytes` reads the limit of
+:mod:`gpuimg._memory` should have refused the allocation. :func:`available_bytes` reads the limit of
 the process's cgroup and of each cgroup above it (cgroup v2's ``memory.max``, v1's
 ``memory.limit_in_bytes``) and subtracts what the group uses, less its file cache, which the kernel
 reclaims before it kills (as ``MemAvailable`` counts it available).

@@ -22,7 +22,8 @@ from gpuimg import (
     stitch,
     to_device,
 )
-from gpuimg._support import MAX_WINDOW, check_allocation, max_bytes
+from gpuimg._memory import check_allocation, max_bytes
+from gpuimg._support import MAX_WINDOW
 from gpuimg.contours import hough_circle, hough_circle_peaks, hough_line, hough_line_peaks, marching_cubes
 from gpuimg.edges import canny, gaussian_gradient_magnitude, gradient_magnitude, laplace, log, sobel
 from gpuimg.features import Settings, discretise, extract, glcm_map

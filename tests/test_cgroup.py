@@ -3,7 +3,7 @@ documentation (Documentation/admin-guide/cgroup-v2.rst, cgroup-v1/memory.rst) de
 
 import pytest
 
-from gpuimg import _cgroup, _support
+from gpuimg import _cgroup, _memory
 from gpuimg.errors import MemoryBudgetError
 
 GIB = 2**30
@@ -69,13 +69,13 @@ def test_the_memory_budget_is_half_of_what_the_cgroup_leaves(monkeypatch):
     # allocated, where the machine's MemAvailable alone let it through (and the kernel killed the job).
     monkeypatch.delenv("GPUIMG_MAX_BYTES", raising=False)
     monkeypatch.setattr(_cgroup, "available_bytes", lambda: 2 * 2**20)
-    assert _support.max_bytes() == 2**20
+    assert _memory.max_bytes() == 2**20
     with pytest.raises(
         MemoryBudgetError, match=r"a test array needs 1\.5 MiB, more than the memory budget of 1\.0 MiB"
     ):
-        _support.check_allocation((3, 2**16), "float64", "a test array")
+        _memory.check_allocation((3, 2**16), "float64", "a test array")
     monkeypatch.setattr(_cgroup, "available_bytes", lambda: None)
-    assert _support.max_bytes() > 2**20
+    assert _memory.max_bytes() > 2**20
 
 
 def test_small_allocations_do_not_read_the_machine_memory(monkeypatch):
@@ -87,12 +87,12 @@ def test_small_allocations_do_not_read_the_machine_memory(monkeypatch):
         raise AssertionError("the cgroup files were read for a small allocation")
 
     monkeypatch.setattr(_cgroup, "available_bytes", unread)
-    _support.check_allocation((2**17,), "float64", "a 1 MiB array")
+    _memory.check_allocation((2**17,), "float64", "a 1 MiB array")
     monkeypatch.setattr(_cgroup, "available_bytes", lambda: 0)
     with pytest.raises(MemoryBudgetError, match="a 1 MiB and 8 bytes array needs"):
-        _support.check_allocation((2**17 + 1,), "float64", "a 1 MiB and 8 bytes array")
+        _memory.check_allocation((2**17 + 1,), "float64", "a 1 MiB and 8 bytes array")
     monkeypatch.setenv("GPUIMG_MAX_BYTES", "100")
     with pytest.raises(
         MemoryBudgetError, match=r"a 1 KiB array needs 1\.0 KiB, more than the memory budget of 100 bytes"
     ):
-        _support.check_allocation((128,), "float64", "a 1 KiB array")
+        _memory.check_allocation((128,), "float64", "a 1 KiB array")

@@ -167,7 +167,7 @@ def row_slices(x, bytes_per_voxel: float | None = None) -> list[slice]:
     by that run and its halos, whatever the volume. A run holds at least one chunk per thread of the
     scheduler, so that every core works also where a row is one chunk (slab chunks, a CT in chunks of
     whole slices), unless its chunks would need more than the memory budget
-    (:func:`gpuimg._support.max_bytes`); a row is never split. Chunks on a GPU go a row at a time
+    (:func:`gpuimg._memory.max_bytes`); a row is never split. Chunks on a GPU go a row at a time
     (the device runs one kernel after another, and its memory is not the host's budget). A chain of
     stencils recomputes the rows next to each run as far as its halos reach (a single stencil or a
     labelling on a store only rereads them).
@@ -185,7 +185,7 @@ def row_slices(x, bytes_per_voxel: float | None = None) -> list[slice]:
 
 def _row_runs(x, bytes_per_voxel: float | None = None) -> list[range]:
     """The runs of :func:`row_slices`, as ranges of indices of rows of chunks."""
-    from gpuimg._support import max_bytes
+    from gpuimg._memory import max_bytes
 
     if bytes_per_voxel is None:
         bytes_per_voxel = x.dtype.itemsize + 8

@@ -17,7 +17,8 @@ import skimage.draw
 import skimage.transform
 from numpy.typing import ArrayLike
 
-from gpuimg._support import check_allocation, check_bytes, check_finite, check_flag
+from gpuimg._memory import check_allocation, check_bytes
+from gpuimg._support import check_finite, check_flag
 from gpuimg.backend import is_dask, namespace, to_numpy
 from gpuimg.errors import ParameterError
 from gpuimg.kernels import hough as kernel

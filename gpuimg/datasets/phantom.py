@@ -5,7 +5,8 @@ import math
 import numpy as np
 from scipy import ndimage
 
-from gpuimg._support import check_bytes, check_choice, check_finite, check_sizes, check_spacing
+from gpuimg._memory import check_bytes
+from gpuimg._support import check_choice, check_finite, check_sizes, check_spacing
 from gpuimg.errors import ParameterError
 from gpuimg.volume import AXIAL, Volume
 

@@ -8,7 +8,7 @@ stands for; each family names them by its IBSI tags.
 
 import numpy as np
 
-from gpuimg._support import check_bytes
+from gpuimg._memory import check_bytes
 from gpuimg.backend import bincount_fixed
 
 #: Bytes held at once for each byte of a batch of zone matrices, at most: the counts and the voxels'

@@ -14,7 +14,7 @@ import math
 import numpy as np
 import scipy.fft
 
-from gpuimg._support import check_bytes
+from gpuimg._memory import check_bytes
 
 #: Bytes per point of the circular grid that a convolution's (or inner product's) arrays take at their
 #: peak: the padded input, its spectrum, the kernel's, the FFT's copies (measured with NumPy: 30 for

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from gpuimg._support import check_bytes
+from gpuimg._memory import check_bytes
 from gpuimg.backend import namespace
 from gpuimg.kernels import neighbourhood
 

@@ -39,7 +39,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from gpuimg._support import check_bytes
+from gpuimg._memory import check_bytes
 from gpuimg.backend import bincount_fixed, namespace, to_numpy
 
 from ._scalars import Deferred, undefined

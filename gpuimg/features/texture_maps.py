@@ -6,7 +6,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from gpuimg._support import as_names, check_bytes, roi_voxels
+from gpuimg._memory import check_bytes
+from gpuimg._support import as_names, roi_voxels
 from gpuimg.backend import bincount_fixed, namespace
 from gpuimg.errors import ConfigError
 from gpuimg.kernels.glcm import glcm_windows, window_size

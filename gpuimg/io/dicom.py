@@ -13,7 +13,7 @@ import numpy as np
 import pydicom
 from pydicom.multival import MultiValue
 
-from gpuimg._support import check_bytes
+from gpuimg._memory import check_bytes
 from gpuimg._text import count, some
 from gpuimg.backend import to_device
 from gpuimg.errors import DicomError, ParameterError

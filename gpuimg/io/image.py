@@ -14,7 +14,8 @@ from pathlib import Path
 import nrrd
 import numpy as np
 
-from gpuimg._support import check_bytes, check_path
+from gpuimg._memory import check_bytes
+from gpuimg._support import check_path
 from gpuimg.backend import to_device, to_numpy
 from gpuimg.errors import GeometryError, GpuimgError, ImageFileError, ParameterError, WriteError
 from gpuimg.io._atomic import _atomic_path

@@ -5,7 +5,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from gpuimg._support import check_allocation, check_choice, check_flag
+from gpuimg._memory import check_allocation
+from gpuimg._support import check_choice, check_flag
 from gpuimg._text import count
 from gpuimg.backend import is_dask, namespace
 from gpuimg.errors import GeometryError, ParameterError

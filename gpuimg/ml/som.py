@@ -5,7 +5,8 @@ import math
 import numpy as np
 from sklearn.base import BaseEstimator, ClusterMixin, TransformerMixin
 
-from gpuimg._support import check_allocation, is_finite
+from gpuimg._memory import check_allocation
+from gpuimg._support import is_finite
 from gpuimg.backend import bincount_fixed, namespace
 from gpuimg.errors import ParameterError
 

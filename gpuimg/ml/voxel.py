@@ -12,7 +12,8 @@ from collections.abc import Sequence
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
 
-from gpuimg._support import check_allocation, check_gaussian
+from gpuimg._memory import check_allocation
+from gpuimg._support import check_gaussian
 from gpuimg._text import count
 from gpuimg._units import voxels
 from gpuimg.backend import namespace

@@ -20,7 +20,8 @@ from functools import partial
 import numpy as np
 from numpy.typing import ArrayLike
 
-from gpuimg._support import as_image, check_bins, check_bytes, check_ndim, float_dtype, is_finite
+from gpuimg._memory import check_bytes
+from gpuimg._support import as_image, check_bins, check_ndim, float_dtype, is_finite
 from gpuimg.backend import bincount_fixed, is_dask, namespace
 from gpuimg.errors import DeviceError, ParameterError
 from gpuimg.kernels import clahe as clahe_kernels

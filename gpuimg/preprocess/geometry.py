@@ -15,9 +15,9 @@ from collections.abc import Sequence
 import numpy as np
 from numpy.typing import ArrayLike
 
+from gpuimg._memory import check_allocation
 from gpuimg._support import (
     as_image,
-    check_allocation,
     check_cval,
     check_known_shape,
     check_mask_shape,
