@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from gpuimg._support import check_known_shape, check_path
-from gpuimg.backend import is_dask, to_numpy
+from gpuimg.backend import is_dask, to_device, to_numpy
 from gpuimg.backend.chunks import row_slices
 from gpuimg.errors import GpuimgError, ParameterError, WriteError
 from gpuimg.io._atomic import _atomic_folder, _atomic_path
@@ -187,8 +187,11 @@ def _write_zarr(data, path: Path, geometry: dict) -> None:
                 "origin": list(volume.origin),
                 "direction": np.asarray(volume.direction).tolist(),
             }
+        # Zarr takes host buffers: chunks on a GPU are copied to the host one by one as they are stored
+        # (NumPy's implicit conversion, which CuPy refuses, failed), in the device's runs of rows.
+        host = to_device(data, "cpu")
         for rows in row_slices(data):
-            data[rows].store(store, regions=(rows, slice(None), slice(None)), lock=False)
+            host[rows].store(store, regions=(rows, slice(None), slice(None)), lock=False)
 
 
 def _write_nifti(data, path: Path, geometry: dict) -> None:

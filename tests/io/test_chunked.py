@@ -103,6 +103,20 @@ def test_bad_requests_name_the_problem(tmp_path, volume):
     assert not list(tmp_path.iterdir())  # nothing half written
 
 
+def test_zarr_of_chunks_on_the_gpu_equals_the_volume(tmp_path, volume, emulated_cuda):
+    # Zarr stores host buffers: CUDA chunks (a chain after to_device(lazy, "cuda")) met CuPy's refusal
+    # of an implicit copy, 'cannot be written (TypeError: Implicit conversion to a NumPy array is not
+    # allowed ...)', where the NIfTI writer copies each slab. zarr itself reads back the volume.
+    on_gpu = da.from_array(emulated_cuda(volume), chunks=(8, 16, 32), asarray=False)
+    write_chunked(on_gpu, tmp_path / "ct.zarr")
+    np.testing.assert_array_equal(zarr.open_array(tmp_path / "ct.zarr", mode="r")[:], volume)
+    moved = gpuimg.Volume(gpuimg.to_device(da.from_array(volume, chunks=8), "cuda"), spacing=(2.0, 1.0, 1.0))
+    write_chunked(moved, tmp_path / "moved.zarr")
+    back = open_zarr(tmp_path / "moved.zarr")
+    np.testing.assert_array_equal(zarr.open_array(tmp_path / "moved.zarr", mode="r")[:], volume)
+    assert back.spacing == (2.0, 1.0, 1.0) and back.data.chunksize == (8, 8, 8)
+
+
 @pytest.mark.parametrize("given", [{"origin": (10.0, -20.0, 30.0)}, {"direction": -np.eye(3)}])
 def test_zarr_geometry_without_a_spacing_is_refused_not_dropped(tmp_path, volume, given):
     # The docstring promises the geometry given stored as attributes; without a spacing the origin or
