@@ -150,6 +150,26 @@ def test_a_pseudonymised_run_refuses_a_folder_holding_original_ids(cohort, tmp_p
     run_pipeline(spec, folder, tmp_path / "other", keep_ids=True, progress=False)
 
 
+def _studies_naming_the_patient(root, description):
+    """Two failing studies of the patient NAME (born BIRTH) under ``root``: ``a`` in a folder named
+    after her, with its fourth slice truncated; ``b`` with a second CT series described by
+    ``description``, so that two series match. Returns the truncated file."""
+    patient_folder = f"{NAME.replace('^', '_')}_{BIRTH}"
+    write_study(root / "a" / patient_folder, 0, patient_id=IDS[0], patient_name=NAME)
+    write_study(root / "b", 1, patient_id=IDS[1], patient_name=NAME)
+    ct = gpuimg.read_dicom(root / "b" / "ct", device="cpu")
+    gpuimg.write_dicom(
+        ct, root / "b" / "ct2", patient_id=IDS[1], patient_name=NAME, series_description=description
+    )
+    for path in root.rglob("*.dcm"):
+        ds = pydicom.dcmread(path)
+        ds.PatientBirthDate = BIRTH
+        ds.save_as(path)
+    broken = sorted((root / "a" / patient_folder / "ct").iterdir())[3]
+    broken.write_bytes(b"DICM truncated")
+    return broken
+
+
 def test_a_study_failing_before_its_series_is_chosen_names_no_patient(tmp_path):
     # The name and birth date were scrubbed from a failing study's message only once its series was
     # chosen: a broken file in a folder named after the patient, or the descriptions of two series that
@@ -157,23 +177,7 @@ def test_a_study_failing_before_its_series_is_chosen_names_no_patient(tmp_path):
     from gpuimg.cohort import spec_from_dict
     from gpuimg.cohort.study import StudyTask, process_study
 
-    patient_folder = f"{NAME.replace('^', '_')}_{BIRTH}"
-    write_study(tmp_path / "a" / patient_folder, 0, patient_id=IDS[0], patient_name=NAME)
-    write_study(tmp_path / "b", 1, patient_id=IDS[1], patient_name=NAME)
-    ct = gpuimg.read_dicom(tmp_path / "b" / "ct", device="cpu")
-    gpuimg.write_dicom(
-        ct,
-        tmp_path / "b" / "ct2",
-        patient_id=IDS[1],
-        patient_name=NAME,
-        series_description=f"{GIVEN} follow-up",
-    )
-    for path in tmp_path.rglob("*.dcm"):
-        ds = pydicom.dcmread(path)
-        ds.PatientBirthDate = BIRTH
-        ds.save_as(path)
-    broken = sorted((tmp_path / "a" / patient_folder / "ct").iterdir())[3]
-    broken.write_bytes(b"DICM truncated")
+    broken = _studies_naming_the_patient(tmp_path, f"{GIVEN} follow-up")
     spec = spec_from_dict({"mask": {"source": "file", "pattern": "**/mask.nrrd"}})
     key = bytes(32)
     for study, expected in (
@@ -310,22 +314,7 @@ def test_keep_ids_keeps_the_ids_but_never_a_name_or_birth_date(tmp_path):
     from gpuimg.cohort import run_pipeline
 
     cohort = tmp_path / "cohort"
-    patient_folder = f"{NAME.replace('^', '_')}_{BIRTH}"
-    write_study(cohort / "a" / patient_folder, 0, patient_id=IDS[0], patient_name=NAME)
-    write_study(cohort / "b", 1, patient_id=IDS[1], patient_name=NAME)
-    ct = gpuimg.read_dicom(cohort / "b" / "ct", device="cpu")
-    gpuimg.write_dicom(
-        ct,
-        cohort / "b" / "ct2",
-        patient_id=IDS[1],
-        patient_name=NAME,
-        series_description=f"{GIVEN} {BIRTH} follow-up",
-    )
-    for path in cohort.rglob("*.dcm"):
-        ds = pydicom.dcmread(path)
-        ds.PatientBirthDate = BIRTH
-        ds.save_as(path)
-    sorted((cohort / "a" / patient_folder / "ct").iterdir())[3].write_bytes(b"DICM truncated")
+    _studies_naming_the_patient(cohort, f"{GIVEN} {BIRTH} follow-up")
     spec = gpuimg.cohort.spec_from_dict({"mask": {"source": "file", "pattern": "**/mask.nrrd"}})
     out = tmp_path / "out"
     manifest = run_pipeline(spec, cohort, out, keep_ids=True, progress=False)
