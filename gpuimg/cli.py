@@ -355,10 +355,14 @@ def _system_refusal(exc: OSError) -> str:
     if exc.filename is None:
         return f"{type(exc).__name__}: {exc}"
     path = exc.filename if exc.filename2 is None else f"{exc.filename} -> {exc.filename2}"
-    return (
-        f"{path}: {exc.strerror or type(exc).__name__}. Check the path, and that you may open it and the "
-        "folders on the way to it (and write where gpuimg writes)."
-    )
+    said = f"{path}: {exc.strerror or type(exc).__name__}."
+    if isinstance(exc, PermissionError):
+        said += (
+            " Check that you may open it and the folders on the way to it (and write where gpuimg writes)."
+        )
+    else:
+        said += " Check the path."
+    return said
 
 
 def main(argv=None) -> int:

@@ -470,4 +470,20 @@ def test_a_path_the_system_refuses_is_one_line_not_a_traceback(tmp_path, argv):
     assert "Traceback" not in done.stderr, done.stderr
     assert done.returncode == 1
     # The system's reason (os.strerror) and the path it refused, on the last line.
-    assert f"gpuimg: {refused}: {os.strerror(errno.EACCES)}. Check the path" in done.stderr.splitlines()[-1]
+    assert (
+        f"gpuimg: {refused}: {os.strerror(errno.EACCES)}. Check that you may open"
+        in done.stderr.splitlines()[-1]
+    )
+
+
+def test_a_path_the_system_refuses_for_another_reason_gets_no_permission_advice(capsys, tmp_path):
+    # A name over NAME_MAX (255 bytes): Path.exists raised its OSError as a traceback out of demo.
+    out = tmp_path / ("a" * 300)
+    with pytest.raises(OSError) as system:  # the operating system's own refusal
+        os.stat(out)
+    assert system.value.errno == errno.ENAMETOOLONG
+    assert (
+        main(["demo", "--out", str(out), "--studies", "4", "--shape", "8", "8", "8", "--device", "cpu"]) == 1
+    )
+    err = capsys.readouterr().err
+    assert err == f"gpuimg: {out}: {os.strerror(errno.ENAMETOOLONG)}. Check the path.\n"
