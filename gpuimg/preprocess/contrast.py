@@ -7,7 +7,7 @@ input, float32 otherwise, so an int16 CT in HU is read without overflow.
 The mappings are voxel-wise and run on Dask arrays chunk by chunk with the result of the whole
 volume; the statistics they need from the whole volume (the range of :func:`rescale_intensity`, the
 mean of :func:`zscore`) are computed first, then each chunk is mapped lazily. Sharpening is in
-:mod:`.sharpen`, histogram operations in :mod:`.equalize`.
+:mod:`.sharpen`, histogram operations in :mod:`.equalize`, CLAHE in :mod:`._clahe`.
 """
 
 from __future__ import annotations
