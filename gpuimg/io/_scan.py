@@ -9,7 +9,7 @@ from pathlib import Path
 import pydicom
 from pydicom.errors import InvalidDicomError
 
-from gpuimg._text import some
+from gpuimg._text import count, some
 from gpuimg.errors import DicomError, ParameterError
 from gpuimg.io._header import _claims_problem, _frames, _Header, _raw_dataset
 from gpuimg.io._tags import _damaged_value, _read_tags, _Tags
@@ -45,7 +45,7 @@ def _files(path_or_files: str | os.PathLike | Iterable[str | os.PathLike]) -> tu
             _checked(lambda: os.scandir(root).close(), root)  # listed below, where a refusal is no file
             files = _tree_files(root)
             if not files:
-                raise DicomError(f"{root}: the folder holds no files. Check the path.")
+                raise DicomError(f"{root}: the folder holds no files{_links_only(root)}. Check the path.")
             return files, False
         paths = [root]
     else:
@@ -80,6 +80,19 @@ def _checked(look, path: Path):
             f"{path}: cannot be read ({exc.strerror or type(exc).__name__}). Check the path, and that you "
             "may open it and the folders on the way to it."
         ) from None
+
+
+def _links_only(folder: Path) -> str:
+    """Where a folder without files holds links to folders (a cohort of links to the studies' folders),
+    which :func:`_tree_files` does not follow: a clause saying so, else nothing. Counted, not named (a
+    folder may be named by its patient)."""
+    links = sum(p.is_symlink() and p.is_dir() for p in folder.rglob("*"))
+    if not links:
+        return ""
+    return (
+        f", only {count(links, 'link')} to {'a folder' if links == 1 else 'folders'}, which are not followed "
+        "(they may lead back up the tree): pass a linked folder itself, or a folder of the files"
+    )
 
 
 def _tree_files(folder: Path) -> list[Path]:

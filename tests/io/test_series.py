@@ -205,6 +205,24 @@ def test_files_listed_as_sorted_rglob(tmp_path):
     assert len(found) == 0 and found.skipped == expected and not found.broken
 
 
+def test_a_folder_of_links_to_series_says_the_links_are_not_followed(tmp_path, make_volume):
+    # A cohort of links to the studies' folders was 'the folder holds no files', where it holds links
+    # (not followed, as rglob does not follow them); each linked folder itself is read.
+    for name in ("s0", "s1"):
+        write_dicom(make_volume(shape=(2, 4, 5)), tmp_path / "raw" / name)
+        (tmp_path / "cohort" / name).parent.mkdir(exist_ok=True)
+        (tmp_path / "cohort" / name).symlink_to(tmp_path / "raw" / name, target_is_directory=True)
+    assert not [p for p in (tmp_path / "cohort").rglob("*") if p.is_file()]  # pathlib finds no file
+    for read in (list_series, read_dicom):
+        with pytest.raises(DicomError) as caught:
+            read(tmp_path / "cohort")
+        assert str(caught.value).startswith(
+            f"{tmp_path / 'cohort'}: the folder holds no files, only 2 links to folders, which are not "
+            "followed (they may lead back up the tree): pass a linked folder itself"
+        )
+    assert len(list_series(tmp_path / "cohort" / "s0")) == 1
+
+
 @pytest.mark.parametrize(
     ("seconds", "workers", "threaded"),
     [(0.0, None, False), (2 * _scan._SLOW_FILE, None, True), (0.0, 2, True), (0.0, 1, False)],
