@@ -1,7 +1,8 @@
 """Geometry from images: iso-surfaces (marching cubes), iso-contours (marching squares), mesh
 measures, and Hough transforms for lines and circles."""
 
-from .hough import hough_circle, hough_circle_peaks, hough_circles, hough_line, hough_line_peaks, hough_lines
+from ._hough_circles import hough_circle, hough_circle_peaks, hough_circles
+from .hough import hough_line, hough_line_peaks, hough_lines
 from .marching import binary_mesh_measures, find_contours, marching_cubes, mesh_surface_area, mesh_volume
 
 __all__ = [
