@@ -25,6 +25,7 @@ import shutil
 import subprocess
 import sys
 import time
+import unicodedata
 from pathlib import Path
 
 import gpuimg
@@ -298,7 +299,31 @@ def _identifying(found) -> dict[str, str]:
             replacements.update(identity_replacements(read_identity(series.files[0]), "<patient>"))
         except Exception:  # pydicom raises many types on a damaged file; its IDs are replaced above
             continue
-    return replacements
+    return replacements | _as_file_names(replacements)
+
+
+#: The encodings of file names on systems that do not write UTF-8 (Windows, older Unix, ZIP archives).
+_LEGACY_NAME_ENCODINGS = ("latin-1", "cp1252")
+
+
+def _as_file_names(replacements: dict[str, str]) -> dict[str, str]:
+    """Each value of ``replacements`` with letters outside ASCII as folder names may spell it otherwise
+    than its header: decomposed (NFD: ``u`` and a combining diaeresis for ``ü``, as macOS names files),
+    or named in Latin-1 or Windows-1252, whose bytes are not UTF-8, so that Python gives them as
+    surrogates (PEP 383; ``Müller`` is ``M\\udcfcller``), which the case-blind match of ``scrub`` does
+    not fold: each case a folder may use (as written, upper, lower, capitalised) is spelled out."""
+    spelled = {}
+    for text, replacement in replacements.items():
+        if text.isascii():
+            continue
+        for variant in {text, text.upper(), text.lower(), text.capitalize()}:
+            spelled.setdefault(unicodedata.normalize("NFD", variant), replacement)
+            for encoding in _LEGACY_NAME_ENCODINGS:
+                try:
+                    spelled.setdefault(os.fsdecode(variant.encode(encoding)), replacement)
+                except UnicodeEncodeError:  # a letter the encoding lacks
+                    continue
+    return spelled
 
 
 def bench(device: str, only: str | None) -> int:

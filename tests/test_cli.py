@@ -8,6 +8,7 @@ import re
 import shutil
 import subprocess
 import sys
+import unicodedata
 from pathlib import Path
 
 import pydicom
@@ -487,3 +488,26 @@ def test_a_path_the_system_refuses_for_another_reason_gets_no_permission_advice(
     )
     err = capsys.readouterr().err
     assert err == f"gpuimg: {out}: {os.strerror(errno.ENAMETOOLONG)}. Check the path.\n"
+
+
+def test_info_replaces_a_name_that_folders_spell_in_latin1_or_decomposed(tmp_path):
+    """Regression: a folder named by the patient in Latin-1 (an archive unpacked from a Windows system)
+    or decomposed (NFD, as macOS names files) spells 'Müller' otherwise than the header does (as
+    surrogates, and as 'u' with a combining diaeresis), so it was printed as it was; 'Hans' was
+    replaced. The output is compared as the bytes the file system holds."""
+    spellings = [b"M\xfcller Hans", b"M\xdcLLER HANS", unicodedata.normalize("NFD", "Müller Hans").encode()]
+    for k, spelled in enumerate(spellings):
+        folder = Path(os.fsdecode(bytes(tmp_path) + b"/%d/" % k + spelled))
+        _patient_series(folder / "ct", "MRN-5512", "Müller^Hans")
+        assert str(pydicom.dcmread(folder / "ct" / "slice_0000.dcm").PatientName) == "Müller^Hans"
+        assert os.listdir(os.path.dirname(os.fsencode(folder))) == [spelled]  # the name as it is on disk
+        done = subprocess.run(
+            [sys.executable, "-m", "gpuimg.cli", "info", str(folder)],
+            capture_output=True,
+            env={**os.environ, "PYTHONIOENCODING": "utf-8:strict"},  # stdout as under en_US.UTF-8
+            timeout=120,
+        )
+        assert done.returncode == 0, done.stderr.decode(errors="replace")
+        assert b"truncated" in done.stdout and b"[name] [name]/ct/slice_0002.dcm" in done.stdout
+        for word in [*spelled.split(), "Müller".encode()]:
+            assert word.lower() not in done.stdout.lower(), (spelled, word)
