@@ -1,43 +1,25 @@
-"""Reading and writing NIfTI (.nii, .nii.gz) and NRRD (.nrrd, .nhdr) volumes, geometry included.
+"""Reading and writing NIfTI (.nii, .nii.gz) and NRRD (.nrrd, .nhdr) volumes, geometry included:
+:func:`read_image` and :func:`write_image`.
 
 On disk NIfTI is RAS and NRRD names its space; in memory every Volume is LPS (DICOM patient
 coordinates), axes (z, y, x). Both formats store the x index fastest, so their axes (i, j, k) are our
-(x, y, z).
+(x, y, z). The readers of each format are in :mod:`gpuimg.io._nifti` and :mod:`gpuimg.io._nrrd`, the
+checks of a header both share in :mod:`gpuimg.io._image_header`.
 """
 
-import gzip
-import math
 import os
-import zlib
 from pathlib import Path
 
 import nrrd
 import numpy as np
 
-from gpuimg._memory import check_bytes
 from gpuimg._support import check_path
 from gpuimg.backend import to_device, to_numpy
 from gpuimg.errors import GeometryError, GpuimgError, ImageFileError, ParameterError, WriteError
 from gpuimg.io._atomic import _atomic_path
-from gpuimg.io._stack import _COSINE_TOL, _orthonormalised
+from gpuimg.io._nifti import _RAS_TO_LPS, _read_nifti
+from gpuimg.io._nrrd import _read_nrrd
 from gpuimg.volume import Volume, as_volume
-
-#: Sign flips taking a named NRRD space to LPS.
-_NRRD_SPACES = {
-    "left-posterior-superior": (1, 1, 1),
-    "right-anterior-superior": (-1, -1, 1),
-    "left-anterior-superior": (1, -1, 1),
-}
-_NRRD_ABBREVIATIONS = {"LPS": "left-posterior-superior", "RAS": "right-anterior-superior"}
-_NRRD_ABBREVIATIONS["LAS"] = "left-anterior-superior"
-_RAS_TO_LPS = np.diag([-1.0, -1.0, 1.0])
-#: Millimetres in one of a NIfTI file's spatial units (the low 3 bits of xyzt_units: 1 metre, 2 mm,
-#: 3 micron), in which its pixdim, qform and sform are; unknown (0) is taken as mm, as ITK takes it.
-_NIFTI_MM = {1: 1000.0, 2: 1.0, 3: 0.001}
-#: Largest ratio of decoded to stored bytes that deflate (gzip) can reach: its format limit is 1032:1.
-_DEFLATE_RATIO = 1032
-#: Bytes read at a time when decompressing.
-_CHUNK = 1 << 24
 
 
 def read_image(path: str | os.PathLike, *, device: str = "auto") -> Volume:
@@ -138,159 +120,6 @@ def read_image(path: str | os.PathLike, *, device: str = "auto") -> Volume:
         )
     except GeometryError as exc:
         raise GeometryError(f"{path}: {exc} Resample the image onto an orthogonal grid first.") from exc
-
-
-def _read_nifti(path: Path) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]:
-    """Voxels (i, j, k) and LPS geometry of a NIfTI file; the header is checked before any voxel is read."""
-    import nibabel as nib  # here, not at the top: 30-50 ms that `import gpuimg` need not pay
-
-    _check_compression(path)
-    image = nib.load(path)
-    header = image.header
-    shape = tuple(int(n) for n in image.shape)
-    dtype = np.dtype(header.get_data_dtype())
-    if dtype.names is not None:
-        raise GeometryError(
-            f"{path}: a colour image ({len(dtype.names)} channels a voxel: {', '.join(dtype.names)}); gpuimg "
-            "reads grey-level 3D volumes. Split the channels into separate 3D files first."
-        )
-    scaled = any(np.isfinite(v) and v not in (0, 1) for v in header.get_slope_inter() if v is not None)
-    _check_claims(path, shape, dtype, np.float64 if scaled else dtype)
-    if header["sform_code"] == 0:  # the qform (or nothing) places the voxels: pixdim is the spacing
-        with nib.openers.ImageOpener(path) as file:  # as stored: nibabel's load sets a 0 pixdim to 1
-            stored = type(header).from_fileobj(file, check=False)
-        _check_spacing(path, stored["pixdim"][1:4], "pixdim[1:4]")
-    ras = image.affine * _NIFTI_MM.get(int(header["xyzt_units"]) & 0x07, 1.0)  # in the file's units
-    lps = _RAS_TO_LPS @ ras[:3, :3], _RAS_TO_LPS @ ras[:3, 3]
-    _check_spacing(path, np.linalg.norm(lps[0], axis=0), "the affine's voxel steps")
-    lps = _squared(lps[0]), lps[1]
-    offset = int(header.get_data_offset())
-    if path.name.lower().endswith(".gz"):
-        # Decompressed whole, so that gzip checks the CRC and length at the end of the stream.
-        raw = _gunzip(path, offset + math.prod(shape) * dtype.itemsize)
-        image = type(image).from_bytes(raw)
-    elif path.stat().st_size < offset + math.prod(shape) * dtype.itemsize:
-        raise ImageFileError(
-            f"{path}: the header claims {shape} voxels of {dtype} from byte {offset}, but the file is only "
-            f"{path.stat().st_size} bytes. The file is truncated; write it again."
-        )
-    return np.asanyarray(image.dataobj), lps
-
-
-def _check_compression(path: Path) -> None:
-    """Refuse a NIfTI file whose name and content disagree on gzip (nibabel goes by the name)."""
-    with open(path, "rb") as file:
-        head = file.read(348)
-    gzipped = head[:2] == b"\x1f\x8b"
-    plain = head[344:348] == b"n+1\0" or head[4:8] == b"n+2\0"  # NIfTI-1 and NIfTI-2 magic
-    named = path.name.lower().endswith(".gz")
-    if named and plain:
-        raise ImageFileError(
-            f"{path}: the file is an uncompressed NIfTI, but its name ends in .gz; rename it to "
-            f"{path.name[: -len('.gz')]}."
-        )
-    if gzipped and not named:
-        right = path.name + (".GZ" if path.name.isupper() else ".gz")
-        raise ImageFileError(
-            f"{path}: the file is gzip-compressed, but its name does not end in .gz; rename it to {right}."
-        )
-
-
-def _read_nrrd(path: Path) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]:
-    """Voxels (i, j, k) and LPS geometry of a NRRD file; the header is checked before any voxel is read."""
-    with open(path, "rb") as file:
-        header = nrrd.read_header(file)  # leaves the file at the voxels, where they are attached
-        sizes = tuple(int(n) for n in np.atleast_1d(header.get("sizes", ())))
-        dtype = np.dtype(nrrd.reader._determine_datatype(header))
-        data_file = header.get("data file") or header.get("datafile")
-        source = path if data_file is None else path.parent / str(data_file)
-        encoding = header.get("encoding", "raw")
-        _check_claims(source, sizes, dtype, dtype, encoding)
-        lps = _nrrd_geometry(header, len(sizes), path)
-        skips = [header.get(key, 0) for key in ("line skip", "lineskip", "byte skip", "byteskip")]
-        if data_file is None and encoding in ("gzip", "gz") and dtype.isnative and not any(skips):
-            data = _gunzip_voxels(file, path, sizes, dtype)
-        else:
-            data = nrrd.read_data(header, file, str(path))  # Fortran order: axes (i, j, k) = (x, y, z)
-    # A non-spatial axis ("none" in space directions) of one entry, as a leading list axis of one
-    # component ("kinds: list domain domain domain"), is not an axis of the volume (as SimpleITK reads it).
-    directions = header.get("space directions")
-    if directions is not None and len(directions) == data.ndim:
-        single = [k for k, row in enumerate(directions) if np.all(np.isnan(np.asarray(row, dtype=float)))]
-        data = data.squeeze(axis=tuple(k for k in single if data.shape[k] == 1))
-    return data, lps
-
-
-def _gunzip_voxels(file, path: Path, sizes: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
-    """The gzip-compressed voxels attached to a NRRD header, axes (i, j, k) as pynrrd returns them.
-
-    pynrrd decompresses into a growing buffer and copies it once more to skip its byte skip: a third
-    of the time here, where the stream is decompressed once, bounded by the header's size and checked
-    (CRC and length) by zlib at its end.
-    """
-    expected = math.prod(sizes) * dtype.itemsize
-    stream = zlib.decompressobj(zlib.MAX_WBITS | 16)  # gzip framing
-    raw = stream.decompress(file.read(), expected + 1)
-    if len(raw) != expected or not stream.eof:
-        raise ImageFileError(
-            f"{path}: its gzip-compressed voxels {'end early' if len(raw) < expected else 'run on'} "
-            f"({len(raw) if len(raw) <= expected else 'more than ' + str(expected)} of the {expected} "
-            "bytes the header describes). The file is truncated or corrupted; write it again."
-        )
-    # A copy, so that the volume is writable like every other read (bytes are immutable).
-    return np.frombuffer(raw, dtype).reshape(sizes, order="F").copy(order="F")
-
-
-def _check_claims(path: Path, shape, dtype: np.dtype, out: np.dtype, encoding: str = "") -> None:
-    """Refuse a header whose image is empty, larger than its file can hold, or over the memory budget."""
-    if not shape or any(n < 1 for n in shape):
-        raise ImageFileError(
-            f"{path}: the header gives the image size {tuple(shape)}; every axis needs at least 1 voxel. "
-            "The header is damaged; write the file again."
-        )
-    count = math.prod(shape)
-    if not path.is_file():
-        raise ImageFileError(f"{path}: the header's data file does not exist; keep it beside the header.")
-    size = path.stat().st_size
-    compressed = path.name.lower().endswith(".gz") or encoding in ("gzip", "gz")
-    if encoding in ("bzip2", "bz2"):
-        limit = math.inf  # bzip2's ratio has no useful bound: the memory budget decides
-    else:
-        limit = size * (_DEFLATE_RATIO if compressed else 1)
-    if encoding in ("ascii", "text", "txt"):
-        limit = size  # one value takes at least one character
-    per_voxel = 1 if encoding in ("ascii", "text", "txt") else dtype.itemsize
-    if count * per_voxel > limit:
-        raise ImageFileError(
-            f"{path}: the header claims {tuple(shape)} voxels of {dtype} ({count * dtype.itemsize} bytes), "
-            f"more than a file of {size} bytes can hold{' compressed' if compressed else ''}. The file "
-            "is truncated or its header is wrong; write it again."
-        )
-    check_bytes(count * (dtype.itemsize + out.itemsize), f"{path}: {tuple(shape)} voxels of {dtype}")
-
-
-def _check_spacing(path: Path, steps, what: str) -> None:
-    steps = np.asarray(steps, dtype=float)
-    if not np.all(np.isfinite(steps) & (steps > 0)):
-        raise ImageFileError(
-            f"{path}: {what} are {steps.tolist()} [mm]; a voxel spacing must be positive and finite. "
-            "The header is damaged; set the spacing and write the file again."
-        )
-
-
-def _gunzip(path: Path, expected: int) -> bytes:
-    """The decompressed bytes of a gzip file, at most ``expected`` plus one chunk; CRC checked."""
-    parts, total = [], 0
-    with gzip.open(path, "rb") as file:
-        while chunk := file.read(_CHUNK):
-            total += len(chunk)
-            if total > expected + _CHUNK:
-                raise ImageFileError(
-                    f"{path}: decompresses to more than the {expected} bytes its header describes; the "
-                    "file is damaged or not one image. Write it again."
-                )
-            parts.append(chunk)
-    return b"".join(parts)
 
 
 def write_image(
@@ -459,95 +288,3 @@ def _three_d(data: np.ndarray, path: Path) -> np.ndarray:
             "time points or channels into separate 3D files first."
         )
     return data
-
-
-def _axis_geometry(header: dict, n: int, path: Path) -> tuple[np.ndarray, np.ndarray]:
-    """The axis-aligned LPS matrix and origin of a NRRD header without a space, from its per-axis fields.
-
-    Each axis's step is its ``spacings`` entry, else ``(max - min) / size`` (cell centering) or
-    ``/ (size - 1)`` (node centering) of its ``axis mins`` and ``axis maxs`` (negative where the max is
-    the lower: the axis runs against its world axis), else 1 mm. Its first
-    sample lies at its ``axis mins`` entry (node centering) or half a step past it (cell centering, the
-    format's default where ``centerings`` says none), as teem and ITK place it; at 0 without one.
-    """
-    sizes = np.atleast_1d(np.asarray(header.get("sizes", ()), dtype=float))[:n]
-    mins = _per_axis(header, ("axis mins", "axismins"), n)
-    maxs = _per_axis(header, ("axis maxs", "axismaxs"), n)
-    centerings = header.get("centerings", header.get("centers", ()))
-    if isinstance(centerings, str):
-        centerings = centerings.split()
-    centerings = [str(c).lower() for c in centerings][:n]
-    node = np.array(centerings + ["???"] * (n - len(centerings))) == "node"
-    if "spacings" in header:
-        spacings = np.asarray(header["spacings"], dtype=float)[:n]
-        _check_spacing(path, spacings, "spacings")
-    else:
-        cells = np.where(node, sizes - 1, sizes)
-        ranged = np.isfinite(mins) & np.isfinite(maxs) & (cells > 0)
-        spacings = np.where(ranged, (maxs - mins) / np.maximum(cells, 1), 1.0)  # < 0: the axis runs back
-        _check_spacing(path, np.abs(spacings), "the steps of 'axis mins' to 'axis maxs'")
-    origin = np.where(np.isfinite(mins), mins + np.where(node, 0.0, spacings / 2), 0.0)
-    matrix = np.diag(np.concatenate([spacings, np.ones(3 - n)]))
-    return matrix, np.concatenate([origin, np.zeros(3 - n)])
-
-
-def _per_axis(header: dict, keys: tuple[str, ...], n: int) -> np.ndarray:
-    """The first ``n`` values of the per-axis field named by one of ``keys``, NaN where it is absent."""
-    values = next((header[key] for key in keys if key in header), None)
-    values = np.full(n, np.nan) if values is None else np.asarray(values, dtype=float)[:n]
-    return np.concatenate([values, np.full(n - values.size, np.nan)])
-
-
-def _nrrd_geometry(header: dict, ndim: int, path: Path) -> tuple[np.ndarray, np.ndarray]:
-    """The LPS matrix (columns: steps along i, j, k [mm]) and origin of a NRRD header."""
-    n = min(ndim, 3)
-    if "space directions" not in header:
-        return _axis_geometry(header, n, path)
-    space = str(header.get("space", "left-posterior-superior")).lower()
-    space = _NRRD_ABBREVIATIONS.get(space.upper(), space)
-    if space not in _NRRD_SPACES:
-        raise GeometryError(
-            f"{path}: NRRD space {header.get('space')!r} is not a patient space gpuimg knows; "
-            "expected left-posterior-superior, right-anterior-superior or left-anterior-superior."
-        )
-    signs = np.array(_NRRD_SPACES[space], dtype=float)
-    rows = [np.asarray(r, dtype=float) for r in header["space directions"]]
-    rows = [r for r in rows if not np.all(np.isnan(r))]  # "none": a non-spatial axis
-    origin = np.asarray(header.get("space origin", np.zeros(3)), dtype=float)
-    if "space" not in header and header.get("space dimension") == 2:
-        # An unnamed 2D space, as SimpleITK writes a 2D image: its axes are x and y of the patient's
-        # (LPS, as SimpleITK reads it), the image lies in the plane z = 0.
-        rows = [np.append(r, 0.0) if r.shape == (2,) else r for r in rows]
-        origin = np.append(origin, 0.0) if origin.shape == (2,) else origin
-    if len(rows) not in (2, 3) or any(r.shape != (3,) for r in rows):
-        raise ImageFileError(
-            f"{path}: 'space directions' gives {len(rows)} spatial axes; a 3D (or 2D) image needs one "
-            "3-vector per spatial axis. The header is damaged; write the file again."
-        )
-    _check_spacing(path, [np.linalg.norm(r) for r in rows], "the lengths of 'space directions'")
-    matrix = signs[:, None] * np.column_stack(rows)
-    if len(rows) == 2:  # one slice placed in 3D space: its third axis is the plane's normal, 1 mm
-        normal = np.cross(matrix[:, 0], matrix[:, 1])
-        matrix = np.column_stack([matrix, normal / np.linalg.norm(normal)])
-    if origin.shape != (3,) or not np.all(np.isfinite(origin)):
-        raise ImageFileError(
-            f"{path}: 'space origin' is {origin.tolist()}; it must be 3 finite numbers [mm]. The header "
-            "is damaged; write the file again."
-        )
-    return _squared(matrix), signs * origin
-
-
-def _squared(matrix: np.ndarray) -> np.ndarray:
-    """``matrix`` (columns: voxel steps [mm]) with its directions made orthonormal where they are within
-    :data:`~gpuimg.io._stack._COSINE_TOL` of it, as read_dicom takes cosines written with few decimals.
-
-    NRRD 'space directions' or a NIfTI sform written with few decimals (a rotation's cosines to 3:
-    6.8e-4 from orthogonal) are the nearest orthonormal directions
-    (:func:`~gpuimg.io._stack._orthonormalised`), each step keeping its length; a matrix further from
-    orthogonal is sheared and left for the Volume to refuse.
-    """
-    spacing = np.linalg.norm(matrix, axis=0)
-    unit = matrix / spacing
-    if np.max(np.abs(unit.T @ unit - np.eye(3))) > _COSINE_TOL:
-        return matrix
-    return _orthonormalised(unit) * spacing

@@ -1,0 +1,69 @@
+"""The checks of a NIfTI or NRRD header that :mod:`gpuimg.io._nifti` and :mod:`gpuimg.io._nrrd` share,
+made before any voxel is read: the image's size against its file and the memory budget, the voxel
+spacing, and the voxel steps made orthonormal where they are written with few decimals.
+"""
+
+import math
+from pathlib import Path
+
+import numpy as np
+
+from gpuimg._memory import check_bytes
+from gpuimg.errors import ImageFileError
+from gpuimg.io._stack import _COSINE_TOL, _orthonormalised
+
+#: Largest ratio of decoded to stored bytes that deflate (gzip) can reach: its format limit is 1032:1.
+_DEFLATE_RATIO = 1032
+
+
+def _check_claims(path: Path, shape, dtype: np.dtype, out: np.dtype, encoding: str = "") -> None:
+    """Refuse a header whose image is empty, larger than its file can hold, or over the memory budget."""
+    if not shape or any(n < 1 for n in shape):
+        raise ImageFileError(
+            f"{path}: the header gives the image size {tuple(shape)}; every axis needs at least 1 voxel. "
+            "The header is damaged; write the file again."
+        )
+    count = math.prod(shape)
+    if not path.is_file():
+        raise ImageFileError(f"{path}: the header's data file does not exist; keep it beside the header.")
+    size = path.stat().st_size
+    compressed = path.name.lower().endswith(".gz") or encoding in ("gzip", "gz")
+    if encoding in ("bzip2", "bz2"):
+        limit = math.inf  # bzip2's ratio has no useful bound: the memory budget decides
+    else:
+        limit = size * (_DEFLATE_RATIO if compressed else 1)
+    if encoding in ("ascii", "text", "txt"):
+        limit = size  # one value takes at least one character
+    per_voxel = 1 if encoding in ("ascii", "text", "txt") else dtype.itemsize
+    if count * per_voxel > limit:
+        raise ImageFileError(
+            f"{path}: the header claims {tuple(shape)} voxels of {dtype} ({count * dtype.itemsize} bytes), "
+            f"more than a file of {size} bytes can hold{' compressed' if compressed else ''}. The file "
+            "is truncated or its header is wrong; write it again."
+        )
+    check_bytes(count * (dtype.itemsize + out.itemsize), f"{path}: {tuple(shape)} voxels of {dtype}")
+
+
+def _check_spacing(path: Path, steps, what: str) -> None:
+    steps = np.asarray(steps, dtype=float)
+    if not np.all(np.isfinite(steps) & (steps > 0)):
+        raise ImageFileError(
+            f"{path}: {what} are {steps.tolist()} [mm]; a voxel spacing must be positive and finite. "
+            "The header is damaged; set the spacing and write the file again."
+        )
+
+
+def _squared(matrix: np.ndarray) -> np.ndarray:
+    """``matrix`` (columns: voxel steps [mm]) with its directions made orthonormal where they are within
+    :data:`~gpuimg.io._stack._COSINE_TOL` of it, as read_dicom takes cosines written with few decimals.
+
+    NRRD 'space directions' or a NIfTI sform written with few decimals (a rotation's cosines to 3:
+    6.8e-4 from orthogonal) are the nearest orthonormal directions
+    (:func:`~gpuimg.io._stack._orthonormalised`), each step keeping its length; a matrix further from
+    orthogonal is sheared and left for the Volume to refuse.
+    """
+    spacing = np.linalg.norm(matrix, axis=0)
+    unit = matrix / spacing
+    if np.max(np.abs(unit.T @ unit - np.eye(3))) > _COSINE_TOL:
+        return matrix
+    return _orthonormalised(unit) * spacing
