@@ -25,7 +25,6 @@ import shutil
 import subprocess
 import sys
 import time
-import unicodedata
 from pathlib import Path
 
 import gpuimg
@@ -289,7 +288,7 @@ def _identifying(found) -> dict[str, str]:
     and the birth date of each series' first file) to ``<patient>``, ``[name]`` or ``[birth date]``:
     the paths in a problem, and the folder listed, may hold them (folders named by patient). Only
     the first file's ID was replaced, in the problems alone."""
-    from gpuimg.cohort.privacy import identity_replacements, read_identity
+    from gpuimg.cohort.privacy import file_name_spellings, identity_replacements, read_identity
 
     # Every file's ID: a series may mix patients (its problem then says so).
     ids = {str(header.dataset.get("PatientID", "") or "") for series in found for header in series._headers}
@@ -299,31 +298,7 @@ def _identifying(found) -> dict[str, str]:
             replacements.update(identity_replacements(read_identity(series.files[0]), "<patient>"))
         except Exception:  # pydicom raises many types on a damaged file; its IDs are replaced above
             continue
-    return replacements | _as_file_names(replacements)
-
-
-#: The encodings of file names on systems that do not write UTF-8 (Windows, older Unix, ZIP archives).
-_LEGACY_NAME_ENCODINGS = ("latin-1", "cp1252")
-
-
-def _as_file_names(replacements: dict[str, str]) -> dict[str, str]:
-    """Each value of ``replacements`` with letters outside ASCII as folder names may spell it otherwise
-    than its header: decomposed (NFD: ``u`` and a combining diaeresis for ``ü``, as macOS names files),
-    or named in Latin-1 or Windows-1252, whose bytes are not UTF-8, so that Python gives them as
-    surrogates (PEP 383; ``Müller`` is ``M\\udcfcller``), which the case-blind match of ``scrub`` does
-    not fold: each case a folder may use (as written, upper, lower, capitalised) is spelled out."""
-    spelled = {}
-    for text, replacement in replacements.items():
-        if text.isascii():
-            continue
-        for variant in {text, text.upper(), text.lower(), text.capitalize()}:
-            spelled.setdefault(unicodedata.normalize("NFD", variant), replacement)
-            for encoding in _LEGACY_NAME_ENCODINGS:
-                try:
-                    spelled.setdefault(os.fsdecode(variant.encode(encoding)), replacement)
-                except UnicodeEncodeError:  # a letter the encoding lacks
-                    continue
-    return spelled
+    return replacements | file_name_spellings(replacements)
 
 
 def bench(device: str, only: str | None) -> int:

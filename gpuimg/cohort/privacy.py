@@ -11,6 +11,7 @@ import hmac
 import os
 import re
 import secrets
+import unicodedata
 from pathlib import Path
 
 from gpuimg.cohort.outputs import atomic
@@ -175,15 +176,19 @@ def identity_replacements(identity: dict[str, str], patient: str | None) -> dict
     The name's parts are its components (``^``, ``=``, spaces) and, for a double-barrelled name or
     one with an apostrophe or a dot, the words within them and the words joined, as folders and
     descriptions write them (``Smith-Jones``: ``Smith``, ``Jones``, ``SmithJones``; ``O'Brien``:
-    ``O``, ``Brien``, ``OBrien``); each also without its accents (``Müller``: ``Muller``).
+    ``O``, ``Brien``, ``OBrien``); each also without its accents (``Müller``: ``Muller``). A value with
+    letters outside ASCII is also replaced as folder names spell it (:func:`file_name_spellings`).
 
     Examples
     --------
+    >>> import os
     >>> found = identity_replacements(
     ...     {"PatientID": "MRN1", "PatientName": "Smith-Jones^Ren\u00e9e", "PatientBirthDate": ""}, "P-1"
     ... )
-    >>> sorted(k for k, v in found.items() if v == "[name]")
-    ['Jones', 'Renee', 'Ren\u00e9e', 'Smith', 'Smith-Jones', 'Smith-Jones^Ren\u00e9e', 'SmithJones']
+    >>> sorted(k for k, v in found.items() if v == "[name]" and k.isascii())
+    ['Jones', 'Renee', 'Smith', 'Smith-Jones', 'SmithJones']
+    >>> found[os.fsdecode("REN\u00c9E".encode("latin-1"))]  # a folder named in Latin-1, upper case
+    '[name]'
     """
     found = dict.fromkeys(_dates(identity["PatientBirthDate"].strip()), "[birth date]")
     if patient is not None:
@@ -195,7 +200,31 @@ def identity_replacements(identity: dict[str, str], patient: str | None) -> dict
         for spelling in {part, *words, "".join(words)}:
             # A part of one or two letters (Li, Wu, O) only as a whole word (scrub).
             found[spelling] = found[_unaccented(spelling)] = "[name]"
-    return found
+    return found | file_name_spellings(found)
+
+
+#: The encodings of file names on systems that do not write UTF-8 (Windows, older Unix, ZIP archives).
+_LEGACY_NAME_ENCODINGS = ("latin-1", "cp1252")
+
+
+def file_name_spellings(replacements: dict[str, str]) -> dict[str, str]:
+    """Each value of ``replacements`` with letters outside ASCII as folder names may spell it otherwise
+    than its header: decomposed (NFD: ``u`` and a combining diaeresis for ``ü``, as macOS names files),
+    or named in Latin-1 or Windows-1252, whose bytes are not UTF-8, so that Python gives them as
+    surrogates (PEP 383; ``Müller`` is ``M\\udcfcller``), which the case-blind match of ``scrub`` does
+    not fold: each case a folder may use (as written, upper, lower, capitalised) is spelled out."""
+    spelled = {}
+    for text, replacement in replacements.items():
+        if text.isascii():
+            continue
+        for variant in {text, text.upper(), text.lower(), text.capitalize()}:
+            spelled.setdefault(unicodedata.normalize("NFD", variant), replacement)
+            for encoding in _LEGACY_NAME_ENCODINGS:
+                try:
+                    spelled.setdefault(os.fsdecode(variant.encode(encoding)), replacement)
+                except UnicodeEncodeError:  # a letter the encoding lacks
+                    continue
+    return spelled
 
 
 #: What joins the words of one part of a name: hyphens and apostrophes (ASCII and typographic), dots.
@@ -204,8 +233,6 @@ _WITHIN_NAME = r"[-\u2010\u2011'\u2019.]+"
 
 def _unaccented(text: str) -> str:
     """``text`` without its combining accents (NFKD): ``Müller`` as ``Muller``."""
-    import unicodedata
-
     return "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c))
 
 

@@ -6,6 +6,7 @@ import os
 import re
 import subprocess
 import sys
+import unicodedata
 
 import pydicom
 import pytest
@@ -357,3 +358,34 @@ def test_a_name_is_scrubbed_as_folders_and_descriptions_spell_it(name, descripti
     spec = spec_from_dict({"mask": {"source": "file", "pattern": "mask.nrrd"}})
     error = process_study(StudyTask(tmp_path / "s", "s", spec, bytes(32)))["error"]
     assert f"CT '{scrubbed}' (12 slices)" in error, error
+
+
+def test_a_name_spelled_by_a_legacy_or_decomposed_folder_name_is_scrubbed(tmp_path):
+    # A folder named after the patient in Latin-1 bytes (an archive unpacked from Windows) reaches
+    # Python as surrogates ('M\udcfcller'), and one written by macOS decomposed (NFD); neither matched
+    # the header's 'Müller', so errors.csv named the patient as 'M\xfcller_[name]'. A folder with such
+    # a name that is not the patient's is written as it is (escaped), and the run goes on.
+    from gpuimg.cohort import run_pipeline, spec_from_dict
+
+    name = "M\u00fcller^Hans"
+    cohort = tmp_path / "cohort"
+    folders = {
+        "a": os.fsdecode(b"M\xfcller_Hans"),
+        "b": os.fsdecode("MÜLLER HANS".encode("cp1252")),
+        "c": unicodedata.normalize("NFD", "Müller-Hans"),
+        "d": os.fsdecode(b"R\xf6ntgen"),
+    }
+    for i, (study, folder) in enumerate(folders.items()):
+        write_study(cohort / study / folder, i, patient_id=IDS[i], patient_name=name)
+        sorted((cohort / study / folder / "ct").iterdir())[3].write_bytes(b"DICM truncated")
+    spec = spec_from_dict({"mask": {"source": "file", "pattern": "**/mask.nrrd"}})
+    manifest = run_pipeline(spec, cohort, tmp_path / "out", progress=False)
+    assert manifest["errors"] == 4
+    errors = (tmp_path / "out" / "errors.csv").read_bytes().decode("utf-8")
+    for scrubbed in ("[name]_[name]/ct", "[name] [name]/ct", "[name]-[name]/ct"):
+        assert scrubbed in errors, errors
+    assert "R\\xf6ntgen/ct" in errors, errors  # not the patient's: kept, escaped
+    for path in (tmp_path / "out").rglob("*"):
+        if path.is_file():
+            text = path.read_bytes().decode("utf-8", errors="replace").lower()
+            assert "ller" not in text and "hans" not in text, path
