@@ -134,7 +134,7 @@ class ConfigError(GpuimgError, ValueError):
 class MemoryBudgetError(GpuimgError, MemoryError):
     """An input (a header's claim, a size parameter) would need more memory than the budget allows.
 
-    The budget is ``GPUIMG_MAX_BYTES`` or half the available memory (see :mod:`gpuimg._support`); the
+    The budget is ``GPUIMG_MAX_BYTES`` or half the available memory (see :mod:`gpuimg._memory`); the
     check runs before anything is allocated.
 
     Examples

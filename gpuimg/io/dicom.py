@@ -92,7 +92,7 @@ def read_dicom(
         parametric maps hold); a gated NM reconstruction of several gates (a 4D image).
     MemoryBudgetError
         If the volume would need more memory than the budget (``GPUIMG_MAX_BYTES``; see
-        :mod:`gpuimg._support`), checked before anything is decoded.
+        :mod:`gpuimg._memory`), checked before anything is decoded.
     ParameterError
         If ``path_or_files`` is not a path or a list of paths, or is a SeriesInfo of another series
         than ``series_uid``.

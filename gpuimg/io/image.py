@@ -51,7 +51,7 @@ def read_image(path: str | os.PathLike, *, device: str = "auto") -> Volume:
         voxel spacing (pixdim, ``spacings``, ``space directions``) that is 0, negative or not finite.
     MemoryBudgetError
         If the voxels would need more memory than the budget (``GPUIMG_MAX_BYTES``; see
-        :mod:`gpuimg._support`), checked from the header before any voxel is read.
+        :mod:`gpuimg._memory`), checked from the header before any voxel is read.
     GeometryError
         If the image is not 3D (trailing axes of length 1 are dropped) or holds colour (RGB) voxels,
         its affine has shear, or a NRRD file names a space other than LPS, RAS or LAS.

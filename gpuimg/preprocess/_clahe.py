@@ -62,7 +62,7 @@ def clahe(
         voxels (replace them first, e.g. with ``xp.nan_to_num``).
     MemoryBudgetError
         If the tiles' histograms and maps, 16 bytes per tile and bin, would exceed the memory budget
-        (:mod:`gpuimg._support`): ``kernel_size=1`` on a 512 x 512 x 300 CT is 322 GB at 256 bins.
+        (:mod:`gpuimg._memory`): ``kernel_size=1`` on a 512 x 512 x 300 CT is 322 GB at 256 bins.
 
     Notes
     -----

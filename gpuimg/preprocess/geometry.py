@@ -347,7 +347,7 @@ def ibsi_grid(
     ``n_b = ceil(n_a s_a / s_b)``; first centre ``((n_a - 1) - (n_b - 1) s_b / s_a) / 2``; step ``s_b / s_a``
     (IBSI 1, section 2.4). The size is computed with a tolerance of 1e-9 voxel, so that a ratio
     such as 0.3 / 0.1 does not gain a voxel from rounding. A grid whose voxels of ``dtype`` (the
-    resampled image's) would exceed the memory budget (:mod:`gpuimg._support`) raises
+    resampled image's) would exceed the memory budget (:mod:`gpuimg._memory`) raises
     MemoryBudgetError before anything is made; a shape that is not whole numbers of voxels, or a
     spacing that is not one positive number [mm] or one per axis, raises ParameterError.
 
