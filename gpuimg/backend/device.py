@@ -7,6 +7,7 @@ defers to the environment variable ``GPUIMG_DEVICE`` (same three values) and, wh
 
 import functools
 import os
+import re
 
 from gpuimg.errors import DeviceError
 
@@ -84,7 +85,14 @@ def resolve_device(device: str | None = "auto") -> str:
         source = "GPUIMG_DEVICE"
         requested = os.environ.get("GPUIMG_DEVICE", "").strip().lower() or "auto"
     if requested not in DEVICES:
-        raise DeviceError(f"{source}={requested!r} is not a device; use 'auto', 'cpu' or 'cuda'.")
+        index = re.fullmatch(r"\s*cuda\s*:\s*(\d+)\s*", requested, flags=re.IGNORECASE)
+        which = (
+            f" To compute on GPU {index[1]}, pass 'cuda' and start Python with "
+            f"CUDA_VISIBLE_DEVICES={index[1]} (CuPy's device 0 is then that GPU)."
+            if index
+            else ""
+        )
+        raise DeviceError(f"{source}={requested!r} is not a device; use 'auto', 'cpu' or 'cuda'.{which}")
     if requested == "cpu":
         return "cpu"
     why = _probe_cuda()

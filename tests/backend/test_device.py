@@ -49,6 +49,16 @@ def test_unknown_device_names_the_choices(monkeypatch, argument, env, source):
         resolve_device(argument)
 
 
+@pytest.mark.parametrize(("argument", "env"), [("cuda:1", None), ("auto", "cuda:1"), ("CUDA : 1", None)])
+def test_a_gpu_by_number_is_refused_with_the_way_to_choose_it(monkeypatch, argument, env):
+    # 'cuda:1' (PyTorch's spelling) was refused as any unknown name, without saying how gpuimg
+    # computes on the second GPU.
+    if env:
+        monkeypatch.setenv("GPUIMG_DEVICE", env)
+    with pytest.raises(gpuimg.DeviceError, match=r"is not a device.* pass 'cuda' .*CUDA_VISIBLE_DEVICES=1 "):
+        resolve_device(argument)
+
+
 class _CUDARuntimeError(RuntimeError):
     pass
 
