@@ -240,6 +240,10 @@ def info(path: str | Path | None) -> None:
             continue
 
 
+#: The suffixes of the image files gpuimg.read_image reads.
+_IMAGE_SUFFIXES = (".nii", ".nii.gz", ".nrrd", ".nhdr")
+
+
 def _series_table(folder: Path) -> None:
     """One line per DICOM series under ``folder``: patient (pseudonym), modality, shape, spacing, problem.
 
@@ -247,7 +251,7 @@ def _series_table(folder: Path) -> None:
     ------
     DicomError
         If no DICOM image series is found under ``folder`` (its files are other formats, structure
-        sets only, or unreadable).
+        sets only, or unreadable), or ``folder`` is a NIfTI or NRRD file.
     """
     import secrets
 
@@ -258,6 +262,11 @@ def _series_table(folder: Path) -> None:
         f"{count(len(found.skipped), 'file')} without images (structure sets, reports, others), "
         f"{len(found.broken)} unreadable"
     )
+    if not found and folder.name.lower().endswith(_IMAGE_SUFFIXES):
+        raise DicomError(
+            f"{folder} is a NIfTI or NRRD image, not DICOM: gpuimg info lists the DICOM series of a "
+            "folder. Read it with gpuimg.read_image, whose Volume gives its shape and spacing."
+        )
     if not found:  # the listing of nothing looked like a success (status 0)
         raise DicomError(
             f"no DICOM image series under {folder}: {others}; pass the folder that holds the series' "

@@ -11,6 +11,8 @@ import sys
 import unicodedata
 from pathlib import Path
 
+import nibabel
+import numpy as np
 import pydicom
 import pytest
 
@@ -254,6 +256,24 @@ def test_info_of_a_folder_without_series_fails_naming_it(capsys, tmp_path):
     said = capsys.readouterr()
     assert f"no DICOM image series under {tmp_path}: 1 file without images" in said.err
     assert "series under" not in said.out
+
+
+@pytest.mark.parametrize("name", ["ct.nii.gz", "CT.NII", "mask.nrrd"])
+def test_info_of_a_nifti_or_nrrd_file_points_to_read_image(capsys, tmp_path, name):
+    # It said 'no DICOM image series under ct.nii.gz: 1 file without images (structure sets, reports,
+    # others)' and asked for a folder, though the file is an image that read_image reads.
+    volume = gpuimg.Volume(np.zeros((3, 4, 5), np.int16), spacing=(2.0, 0.5, 0.5))
+    path = tmp_path / name
+    if name.lower().endswith(".nrrd"):
+        gpuimg.write_image(volume, path)
+    else:
+        written = tmp_path / ("written.nii.gz" if name.endswith(".gz") else "written.nii")
+        nibabel.save(nibabel.Nifti1Image(volume.data, np.eye(4)), written)
+        written.rename(path)
+    assert main(["info", str(path)]) == 1
+    said = capsys.readouterr().err
+    assert f"{path} is a NIfTI or NRRD image, not DICOM" in said and "gpuimg.read_image" in said, said
+    assert gpuimg.read_image(path).shape[0] > 1  # and read_image reads it
 
 
 def _patient_series(folder: Path, patient_id: str, patient_name: str, birth_date: str | None = None) -> Path:
