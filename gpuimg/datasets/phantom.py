@@ -40,7 +40,7 @@ def ct_phantom(
     seed : int, optional
         Seed of ``numpy.random.default_rng``: the same seed gives the same volume.
     n_lesions : int
-        Lesions placed inside the lungs.
+        Lesions placed inside the lungs, 0 to 255 (labels of the uint8 label map).
     lesion_shape : {"sphere", "lobulated", "spiculated"}
         Lesion outline: a ball; a union of overlapping balls; a ball with spikes (radius modulated by
         direction).
@@ -62,7 +62,7 @@ def ct_phantom(
     ------
     ParameterError
         Unknown lesion shape or texture, a shape smaller than 8 voxels, a non-positive spacing, a
-        negative number of lesions or noise.
+        number of lesions outside 0 to 255, a negative noise.
     MemoryBudgetError
         A shape whose volume would not fit in memory (checked before anything is allocated).
 
@@ -78,8 +78,14 @@ def ct_phantom(
     check_choice(lesion_texture, LESION_TEXTURES, "lesion_texture")
     if min(shape) < 8:
         raise ParameterError(f"ct_phantom needs at least 8 voxels along each axis; got shape={shape}.")
-    if not isinstance(n_lesions, int | np.integer) or isinstance(n_lesions, bool) or n_lesions < 0:
-        raise ParameterError(f"n_lesions={n_lesions!r} must be a whole number, 0 or more.")
+    if (
+        not isinstance(n_lesions, int | np.integer)
+        or isinstance(n_lesions, bool)
+        or not 0 <= n_lesions <= 255
+    ):
+        raise ParameterError(
+            f"n_lesions={n_lesions!r} must be a whole number from 0 to 255 (the label map is uint8)."
+        )
     check_finite(noise_hu, "noise_hu", low=0.0)
     check_bytes(_BYTES_PER_VOXEL * math.prod(shape), f"ct_phantom(shape={shape})")
     rng = np.random.default_rng(seed)

@@ -70,6 +70,8 @@ def test_centred_on_origin():
         ({"shape": (16.5, 48, 48)}, r"shape=\(16\.5, 48, 48\) must be a positive whole number"),
         ({"spacing": (2.0, 0.0, 1.0)}, "spacing="),
         ({"n_lesions": -1}, "n_lesions=-1 must be a whole number"),
+        # Before: OverflowError "Python integer 256 out of bounds for uint8" (uint8 holds 0 to 255).
+        ({"n_lesions": 256}, r"n_lesions=256 must be a whole number from 0 to 255"),
         ({"noise_hu": -5.0}, "noise_hu=-5.0 must be a finite number"),
     ],
 )
