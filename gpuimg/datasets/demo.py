@@ -1,12 +1,14 @@
 """The demo cohort: lung-nodule CT crops whose class and a continuous target follow shape and texture."""
 
 import csv
+import math
 import os
 from pathlib import Path
 
 import numpy as np
 from scipy import ndimage
 
+from gpuimg._support import check_finite, check_sizes, check_spacing
 from gpuimg.errors import ParameterError
 from gpuimg.io import write_dicom
 from gpuimg.volume import AXIAL, Volume
@@ -95,17 +97,24 @@ def demo_nodule(
         int16 CT volume and the bool mask of the nodule (``mask.any()`` is False only if the volume is
         smaller than a voxel of nodule).
 
+    Raises
+    ------
+    ParameterError
+        A radius that is not positive, a negative or non-finite spiculation, heterogeneity or noise,
+        a shape that is not 3 positive whole numbers, a spacing that is not positive.
+
     Examples
     --------
     >>> ct, mask = demo_nodule(8.0, 0.0, 0.0, seed=0)
     >>> ct.shape, bool(mask[16, 24, 24])
     ((32, 48, 48), True)
     """
-    if radius_mm <= 0 or spiculation < 0 or heterogeneity_hu < 0 or min(shape) < 1:
-        raise ParameterError(
-            f"demo_nodule needs radius_mm > 0, spiculation >= 0, heterogeneity_hu >= 0 and a positive "
-            f"shape; got {radius_mm}, {spiculation}, {heterogeneity_hu}, {shape}."
-        )
+    check_finite(radius_mm, "radius_mm", low=math.ulp(0.0))
+    check_finite(spiculation, "spiculation", low=0.0)
+    check_finite(heterogeneity_hu, "heterogeneity_hu", low=0.0)
+    check_finite(noise_hu, "noise_hu", low=0.0)
+    shape = tuple(int(n) for n in check_sizes(shape, 3, "shape"))
+    spacing = check_spacing(spacing, 3)
     rng = np.random.default_rng(seed)
     z, y, x = (
         ((np.arange(n) - (n - 1) / 2) * s).reshape([-1 if k == axis else 1 for k in range(3)])
@@ -118,7 +127,8 @@ def demo_nodule(
     modulation = 1 + spiculation * np.maximum(np.sin(spikes * theta) * np.sin(spikes * phi), 0) ** 2
     mask = distance <= radius_mm * modulation
     texture = ndimage.gaussian_filter(rng.standard_normal(shape), 1.2)
-    texture *= heterogeneity_hu / max(float(texture[mask].std()) if mask.any() else 1.0, 1e-9)
+    spread = float(texture[mask].std()) if mask.any() else 0.0
+    texture *= heterogeneity_hu / spread if spread > 0 else 0.0  # one voxel has no spread to scale
     image = np.where(mask, NODULE_HU + texture, LUNG_HU) + rng.normal(0, noise_hu, shape)
     origin = AXIAL @ (-(np.array(shape) - 1) / 2 * np.array(spacing))
     data = np.clip(np.rint(image), -1024, 3071).astype(np.int16)

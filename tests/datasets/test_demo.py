@@ -1,0 +1,39 @@
+"""demo_nodule: the nodule's documented intensity and the refusal of out-of-range parameters."""
+
+import numpy as np
+import pytest
+
+from gpuimg import ParameterError
+from gpuimg.datasets.demo import LUNG_HU, NODULE_HU, demo_nodule
+
+
+def test_a_one_voxel_nodule_is_nodule_hu_not_the_clip():
+    # An odd shape puts a voxel centre on the nodule's centre; a radius under every spacing leaves
+    # that voxel alone. The standard deviation of one value is 0, so no texture can be scaled to
+    # heterogeneity_hu: without noise the voxel is NODULE_HU (30), the rest LUNG_HU (-800).
+    # Before: the texture was divided by 1e-9, and the voxel clipped to 3071 HU (or -1024).
+    ct, mask = demo_nodule(1.0, 0.0, 30.0, shape=(9, 11, 11), noise_hu=0.0, seed=0)
+    expected = np.zeros((9, 11, 11), bool)
+    expected[4, 5, 5] = True
+    np.testing.assert_array_equal(mask, expected)
+    np.testing.assert_array_equal(ct.data, np.where(expected, NODULE_HU, LUNG_HU))
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "words"),
+    [
+        # Before: accepted, a volume of lung without a nodule (NaN <= 0 is False).
+        ({"radius_mm": float("nan")}, "radius_mm=nan must be a finite number"),
+        ({"heterogeneity_hu": float("inf")}, "heterogeneity_hu=inf must be a finite number"),
+        # Before: NumPy's ValueError "scale < 0", naming no parameter.
+        ({"noise_hu": -1.0}, "noise_hu=-1.0 must be a finite number"),
+        # Before: a GeometryError from Volume, after the whole volume was made.
+        ({"spacing": (2.0, 0.0, 1.25)}, r"spacing=\(2\.0, 0\.0, 1\.25\) must be one positive number"),
+        # Before: NumPy's TypeError "'float' object cannot be interpreted as an integer".
+        ({"shape": (8.5, 16, 16)}, r"shape=\(8\.5, 16, 16\) must be a positive whole number"),
+    ],
+)
+def test_bad_parameters_are_named(kwargs, words):
+    args = {"radius_mm": 4.0, "spiculation": 0.2, "heterogeneity_hu": 10.0, "shape": (8, 16, 16), **kwargs}
+    with pytest.raises(ParameterError, match=words):
+        demo_nodule(seed=0, **args)
