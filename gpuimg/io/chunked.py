@@ -111,7 +111,9 @@ def write_chunked(image, path: str | os.PathLike, *, spacing=None, origin=None, 
         An unknown suffix (a NIfTI one in mixed case, ``.Nii.gz``, too), NIfTI without a spacing or of
         an image without voxels, an origin or direction without a spacing, or an image that is not 3D.
     WriteError
-        Where the file cannot be written or the format cannot store the dtype.
+        Where the file cannot be written or the format cannot store the dtype; or where computing
+        the image fails other than with a GpuimgError (a function of one's own in the chain), saying so
+        and with that exception as the cause: then nothing is written.
 
     Notes
     -----
@@ -165,6 +167,13 @@ def write_chunked(image, path: str | os.PathLike, *, spacing=None, origin=None, 
             raise ParameterError(f"{path}: write_chunked writes .zarr, .nii or .nii.gz; pass one of those.")
     except GpuimgError:
         raise
+    except _ComputeFailed as failed:
+        exc = failed.__cause__
+        raise WriteError(
+            f"{path}: nothing written: computing the image failed ({type(exc).__name__}: {exc}). The "
+            "error is in the chain of operations or the data it reads, not in writing the file; compute "
+            "a small part (image[:1].compute()) to find it."
+        ) from exc
     except Exception as exc:  # OSError, nibabel's and zarr's refusals of a dtype
         raise WriteError(
             f"{path}: cannot be written ({type(exc).__name__}: {exc}). Check that the folder is writable "
@@ -190,8 +199,16 @@ def _write_zarr(data, path: Path, geometry: dict) -> None:
         # Zarr takes host buffers: chunks on a GPU are copied to the host one by one as they are stored
         # (NumPy's implicit conversion, which CuPy refuses, failed), in the device's runs of rows.
         host = to_device(data, "cpu")
+        target = _Target(store)
         for rows in row_slices(data):
-            host[rows].store(store, regions=(rows, slice(None), slice(None)), lock=False)
+            try:  # Dask computes and stores each chunk in one task: a failure is told by where it arose
+                host[rows].store(target, regions=(rows, slice(None), slice(None)), lock=False)
+            except _StoreFailed as failed:
+                raise failed.args[0] from None
+            except GpuimgError:
+                raise
+            except Exception as exc:
+                raise _ComputeFailed from exc
 
 
 def _write_nifti(data, path: Path, geometry: dict) -> None:
@@ -215,8 +232,36 @@ def _write_nifti(data, path: Path, geometry: dict) -> None:
         file.write(b"\0" * (_NIFTI_DATA_OFFSET - len(header.binaryblock)))
         for rows in row_slices(data):
             # (z, y, x) in C order is NIfTI's (x, y, z) in Fortran order: a z slab is contiguous.
-            slab = to_numpy(data[rows].compute())
+            try:
+                slab = to_numpy(data[rows].compute())
+            except GpuimgError:
+                raise
+            except Exception as exc:
+                raise _ComputeFailed from exc
             file.write(np.ascontiguousarray(slab, dtype=dtype).tobytes())
+
+
+class _ComputeFailed(Exception):
+    """Computing the image (its Dask graph) failed, with the exception as the cause: nothing is written."""
+
+
+class _StoreFailed(Exception):
+    """Storing a computed chunk into the Zarr array failed; its argument is the exception."""
+
+
+class _Target:
+    """A Zarr array whose refusals of a chunk are raised as :class:`_StoreFailed`, so that they are
+    told from failures of computing the chunk, which Dask's storing task raises too."""
+
+    def __init__(self, array) -> None:
+        self.array = array
+        self.shape, self.dtype = array.shape, array.dtype
+
+    def __setitem__(self, index, chunk) -> None:
+        try:
+            self.array[index] = chunk
+        except Exception as exc:
+            raise _StoreFailed(exc) from exc  # an argument: it survives pickling (a cluster's)
 
 
 def _optional(module: str, caller: str):

@@ -195,3 +195,44 @@ def test_slab_chunks_are_written_on_all_threads(tmp_path, volume, suffix):
     else:
         written = np.asarray(nib.load(path).dataobj).transpose(2, 1, 0)  # (x, y, z) on disk
     np.testing.assert_array_equal(written, volume + np.float32(1.0))
+
+
+def _fails_on_its_last_chunk(block, block_info=None):
+    """A function of one's own in the chain that fails on one chunk (as a division by a zero spacing)."""
+    if block_info[0]["chunk-location"][0] == block_info[0]["num-chunks"][0] - 1:
+        raise ZeroDivisionError("float division by zero")
+    return block
+
+
+@pytest.mark.parametrize("suffix", [".zarr", ".nii.gz"])
+def test_a_failing_chain_is_told_from_a_failing_write(tmp_path, volume, suffix):
+    """Regression: an exception of the chain's own computing was reported as a file that could not be
+    written ('Check that the folder is writable and the dtype ...'), sending one to check the disk."""
+    lazy = da.from_array(volume, chunks=CHUNKS).map_blocks(_fails_on_its_last_chunk, dtype=volume.dtype)
+    path = tmp_path / f"out{suffix}"
+    with pytest.raises(gpuimg.errors.WriteError) as raised:
+        write_chunked(lazy, path, spacing=SPACING)
+    said = str(raised.value)
+    assert "computing the image failed (ZeroDivisionError: float division by zero)" in said, said
+    assert "nothing written" in said and "writable" not in said
+    assert isinstance(raised.value.__cause__, ZeroDivisionError)
+    assert not path.exists() and not list(tmp_path.iterdir())
+
+
+def test_a_zarr_store_refusing_a_chunk_is_still_a_write_failure(tmp_path, volume, monkeypatch):
+    """A full disk while chunks are stored (the computing went well) keeps the write failure's message."""
+
+    class Full:
+        def __init__(self, array):
+            self.shape, self.dtype, self.attrs = array.shape, array.dtype, {}
+
+        def __setitem__(self, index, chunk):
+            raise OSError(28, "No space left on device")
+
+    open_array = zarr.open_array
+    monkeypatch.setattr(zarr, "open_array", lambda *a, **k: Full(open_array(*a, **k)))
+    with pytest.raises(gpuimg.errors.WriteError) as raised:
+        write_chunked(da.from_array(volume, chunks=CHUNKS), tmp_path / "out.zarr")
+    said = str(raised.value)
+    assert "OSError: [Errno 28] No space left on device" in said and "writable" in said, said
+    assert "computing" not in said
