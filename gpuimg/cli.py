@@ -471,15 +471,15 @@ def main(argv=None) -> int:
     )
     args = parser.parse_args(argv)
     try:
-        if args.command == "demo":
+        if args.command == "demo":  # refused with demo's usage, as argparse refuses its options
             if min(args.shape) < 8:
-                parser.error(
+                run_demo.error(
                     f"--shape needs sizes of at least 8 voxels; got {' '.join(map(str, args.shape))}"
                 )
             if args.studies < 4:
-                parser.error(f"--studies needs at least 4 studies (the folds); got {args.studies}")
+                run_demo.error(f"--studies needs at least 4 studies (the folds); got {args.studies}")
             if args.workers < 1:  # before the cohort is written (a minute), not after
-                parser.error(f"--workers needs at least 1 worker process; got {args.workers}")
+                run_demo.error(f"--workers needs at least 1 worker process; got {args.workers}")
             from gpuimg.cohort.run import check_workers
 
             check_workers(args.workers)

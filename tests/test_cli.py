@@ -114,6 +114,30 @@ def test_demo_rejects_no_workers_before_writing_its_cohort(capsys, tmp_path):
 
 
 @pytest.mark.parametrize(
+    ("bad", "said"),
+    [
+        (["--workers", "0"], "--workers needs at least 1"),
+        (["--studies", "2"], "--studies needs at least 4"),
+        (["--shape", "4", "8", "8"], "--shape needs sizes of at least 8"),
+    ],
+)
+def test_demo_refuses_its_options_with_its_own_usage(capsys, tmp_path, bad, said):
+    """Regression: demo's checks printed the top-level usage ('usage: gpuimg [-h] [--version] {demo,...')
+    above a demo option's refusal. The reference: argparse's own refusal of a demo option."""
+    out = ["--out", str(tmp_path / "d")]
+    with pytest.raises(SystemExit) as argparse_own:
+        main(["demo", "--workers", "two", *out])
+    reference = capsys.readouterr().err
+    with pytest.raises(SystemExit) as ours:
+        main(["demo", *bad, *out])
+    err = capsys.readouterr().err
+    assert ours.value.code == argparse_own.value.code == 2
+    assert err.splitlines()[0] == reference.splitlines()[0]  # "usage: gpuimg demo [-h] [--out OUT] ..."
+    assert said in err.splitlines()[-1] and err.splitlines()[-1].startswith("gpuimg demo: error:"), err
+    assert not (tmp_path / "d").exists()
+
+
+@pytest.mark.parametrize(
     ("argv", "argument"),
     [
         (["run", "p.toml", "--input", "", "--output", "out"], "--input"),
