@@ -10,7 +10,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from gpuimg._support import as_image, check_spacing
+from gpuimg._support import as_image, check_spacing, host_values
 from gpuimg.backend import namespace, to_device
 from gpuimg.errors import DeviceError, GeometryError, ParameterError, VolumeUsageError
 
@@ -351,9 +351,10 @@ def as_volume(image, caller: str, *, spacing=None, origin=None, direction=None) 
 
 
 def _numbers(value) -> np.ndarray:
-    """``value`` as a float array (a copy); empty where it does not hold numbers only."""
+    """``value`` as a float array (a copy); empty where it does not hold numbers only. A CuPy array (a
+    spacing or direction computed on the GPU) is copied to the host explicitly (:func:`host_values`)."""
     try:
-        return np.array(value, dtype=float)
+        return np.array(host_values(value), dtype=float)
     except (TypeError, ValueError):
         return np.empty(0)
 

@@ -26,6 +26,25 @@ def test_affine_maps_indices_to_patient_positions(rng):
     np.testing.assert_allclose((volume.affine @ np.append(index, 1))[:3], expected, rtol=1e-12)
 
 
+def test_geometry_computed_on_the_gpu_is_taken(rng, emulated_cuda):
+    # A spacing, origin or direction held in CuPy arrays (computed on the GPU, as a registration's
+    # rotation may be) is copied to the host explicitly, as every function's spacing= does.
+    # Before: "spacing must be 3 finite numbers ...; got array([...])" and direction "got []".
+    direction = Rotation.random(random_state=rng).as_matrix()
+    spacing, origin = rng.uniform(0.2, 5.0, 3), rng.uniform(-300, 300, 3)
+    volume = gpuimg.Volume(
+        emulated_cuda(rng.random((5, 6, 7))),
+        spacing=emulated_cuda(spacing),
+        origin=emulated_cuda(origin),
+        direction=emulated_cuda(direction),
+    )
+    index = np.array([4, 1, 3])
+    expected = origin + sum(index[k] * spacing[k] * direction[:, k] for k in range(3))
+    np.testing.assert_allclose((volume.affine @ np.append(index, 1))[:3], expected, rtol=1e-12)
+    isotropic = gpuimg.Volume(volume.data, spacing=emulated_cuda(np.float64(0.7)))  # a 0-d array
+    assert isotropic.spacing == (0.7, 0.7, 0.7)
+
+
 def test_to_cpu_keeps_geometry_and_meta(rng):
     volume = gpuimg.Volume(rng.random((2, 2, 2)), spacing=(3, 1, 1), meta={"modality": "MR"})
     moved = volume.to("cpu")
