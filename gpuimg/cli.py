@@ -30,7 +30,7 @@ from pathlib import Path
 import gpuimg
 from gpuimg._text import count
 from gpuimg.backend import resolve_device
-from gpuimg.errors import DicomError, GpuimgError
+from gpuimg.errors import DicomError, GpuimgError, ParameterError
 
 #: The marker of a folder ``gpuimg demo`` made, with the parameters it was made with.
 _DEMO_MARKER = "gpuimg-demo.json"
@@ -319,9 +319,29 @@ def bench(device: str, only: str | None) -> int:
             "gpuimg from a clone (pip install -e .) to benchmark."
         )
     command = [sys.executable, str(script), "--device", resolve_device(device)]
-    if only:
+    if only is not None:
+        _check_operation(only, script.parent / "operations.py")
         command += ["--only", only]
     return subprocess.call(command, cwd=script.parent)
+
+
+def _check_operation(name: str, operations: Path) -> None:
+    """Refuse an ``--only`` that names none of the operations of benchmarks/operations.py, in gpuimg's
+    words: compare.py refused it with its own usage line, whose options gpuimg bench does not take."""
+    import difflib
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("_gpuimg_bench_operations", operations)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    names = [operation.name for operation in module.OPERATIONS]
+    if name in names:
+        return
+    close = difflib.get_close_matches(name, names, n=1)
+    hint = f" (did you mean {close[0]}?)" if close else ""
+    raise ParameterError(
+        f"gpuimg bench --only {name!r} is not a benchmarked operation{hint}; use one of: {', '.join(names)}."
+    )
 
 
 def warmup(device: str, dtypes: list[str] | None) -> None:

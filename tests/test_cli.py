@@ -1,5 +1,6 @@
 """The gpuimg command: demo, run, info, bench, --version, and errors a person can act on."""
 
+import ast
 import csv
 import errno
 import json
@@ -223,10 +224,30 @@ def test_console_script_is_installed():
 def test_bench_runs_the_checkout_comparison_for_this_device(capfd):
     if not (Path(gpuimg.__file__).resolve().parents[1] / "benchmarks" / "compare.py").exists():
         pytest.skip("not a source checkout")
-    # An operation name that matches none is refused with the names (it printed an empty table).
-    assert main(["bench", "--device", "cpu", "--only", "no_such_operation"]) == 2
-    err = capfd.readouterr().err
-    assert "--only 'no_such_operation' is not an operation; use one of: gradient_magnitude," in err
+    # An operation name that matches none is refused with the names (it printed an empty table), in
+    # gpuimg's words: compare.py's usage line ('usage: compare.py [-h] ... [--repeat REPEAT] ... [--json
+    # JSON]') named a script and options gpuimg bench does not take.
+    # The reference: the name= of each Operation(...) row of benchmarks/operations.py, read as text.
+    source = (Path(gpuimg.__file__).resolve().parents[1] / "benchmarks" / "operations.py").read_text()
+    rows = [
+        n
+        for n in ast.walk(ast.parse(source))
+        if isinstance(n, ast.Call) and getattr(n.func, "id", "") == "Operation"
+    ]
+    names = [k.value.value for row in rows for k in row.keywords if k.arg == "name"]
+    assert len(names) == len(rows) >= 10
+    for only, hint in [
+        ("no_such_operation", ""),
+        ("median_filter", " (did you mean median_filter_3?)"),
+        ("", ""),
+    ]:
+        assert main(["bench", "--device", "cpu", "--only", only]) == 1
+        err = capfd.readouterr().err
+        assert err.startswith(
+            f"gpuimg: ParameterError: gpuimg bench --only {only!r} is not a benchmarked operation{hint}; "
+        ), err
+        assert err.rstrip().endswith(f"use one of: {', '.join(names)}."), err
+        assert "usage" not in err and "compare.py" not in err
 
 
 @pytest.mark.parametrize("device", ["cpu", "cuda"])
