@@ -5,6 +5,7 @@ from pathlib import Path
 
 import numpy as np
 
+from gpuimg._support import check_flag, shown
 from gpuimg._text import count
 from gpuimg.datasets.phantom import LESION_SHAPES, LESION_TEXTURES, ct_phantom
 from gpuimg.errors import ParameterError
@@ -46,7 +47,8 @@ def write_cohort(
     Raises
     ------
     ParameterError
-        If ``folder`` already holds one of the patients and ``overwrite`` is False.
+        If ``folder`` already holds one of the patients and ``overwrite`` is False, ``n_patients`` is
+        not a whole number 0 or more, or ``overwrite`` not True or False.
 
     Notes
     -----
@@ -64,6 +66,9 @@ def write_cohort(
     >>> len(write_cohort(folder, 2, seed=0, shape=(8, 24, 24), overwrite=True))  # again
     2
     """
+    if not isinstance(n_patients, int | np.integer) or isinstance(n_patients, bool) or n_patients < 0:
+        raise ParameterError(f"n_patients={shown(n_patients)} must be a whole number, 0 or more.")
+    overwrite = check_flag(overwrite, "overwrite")
     root = Path(folder)
     earlier = [p for i in range(n_patients) if (p := root / f"patient_{i:03d}").exists()]
     if earlier and not overwrite:

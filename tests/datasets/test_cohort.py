@@ -1,7 +1,9 @@
 """write_cohort: what it writes reads back through list_series, read_dicom and read_image."""
 
 import numpy as np
+import pytest
 
+from gpuimg import ParameterError
 from gpuimg.datasets import write_cohort
 from gpuimg.io import list_series, read_dicom, read_image
 
@@ -21,3 +23,22 @@ def test_cohort_reads_back(tmp_path, rng):
     np.testing.assert_array_equal(
         read_dicom(again[0] / "ct", device="cpu").data, read_dicom(patients[0] / "ct", device="cpu").data
     )
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "words"),
+    [
+        # Before: NumPy's OverflowError "can't convert negative value to uint32_t".
+        ({"n_patients": -1}, "n_patients=-1 must be a whole number"),
+        # Before: TypeError "'float' object cannot be interpreted as an integer".
+        ({"n_patients": 2.5}, "n_patients=2.5 must be a whole number"),
+        # Before: one patient written (range(True)).
+        ({"n_patients": True}, "n_patients=True must be a whole number"),
+        # Before: the string's truth value, so "no" replaced the earlier patients.
+        ({"overwrite": "no"}, "overwrite='no' must be True or False"),
+    ],
+)
+def test_bad_parameters_are_named_before_writing(tmp_path, kwargs, words):
+    with pytest.raises(ParameterError, match=words):
+        write_cohort(tmp_path / "c", **{"n_patients": 1, "seed": 0, "shape": (8, 16, 16), **kwargs})
+    assert not (tmp_path / "c").exists()
