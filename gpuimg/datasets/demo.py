@@ -168,7 +168,7 @@ def write_demo_cohort(
     ``e ~ N(0, 0.2)``, and its growth rate [%/month] is ``10 s + 0.1 h + 0.2 radius + N(0, 0.5)``:
     shape and texture features predict both, with irreducible noise.
     """
-    if isinstance(n_studies, bool) or not isinstance(n_studies, int) or n_studies < 4:
+    if isinstance(n_studies, bool) or not isinstance(n_studies, int | np.integer) or n_studies < 4:
         raise ParameterError(f"n_studies={n_studies!r}: the demo needs at least 4 studies for its folds.")
     root = Path(folder)
     cohort = root / "cohort"

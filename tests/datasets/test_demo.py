@@ -1,10 +1,12 @@
 """demo_nodule: the nodule's documented intensity and the refusal of out-of-range parameters."""
 
+import csv
+
 import numpy as np
 import pytest
 
 from gpuimg import ParameterError
-from gpuimg.datasets.demo import LUNG_HU, NODULE_HU, demo_nodule
+from gpuimg.datasets.demo import LUNG_HU, NODULE_HU, demo_nodule, write_demo_cohort
 
 
 def test_a_one_voxel_nodule_is_nodule_hu_not_the_clip():
@@ -37,3 +39,19 @@ def test_bad_parameters_are_named(kwargs, words):
     args = {"radius_mm": 4.0, "spiculation": 0.2, "heterogeneity_hu": 10.0, "shape": (8, 16, 16), **kwargs}
     with pytest.raises(ParameterError, match=words):
         demo_nodule(seed=0, **args)
+
+
+def test_a_numpy_count_of_studies_is_taken(tmp_path):
+    # A count from NumPy (np.int64, as len of an array's rows or arange gives) is a whole number.
+    # Before: "n_studies=np.int64(4): the demo needs at least 4 studies", refusing 4 for not being 4.
+    cohort = write_demo_cohort(tmp_path, np.int64(4), shape=(8, 8, 8))
+    with open(tmp_path / "labels.csv", newline="") as file:
+        rows = list(csv.DictReader(file))
+    assert [r["patient_id"] for r in rows] == [f"DEMO-{i:03d}" for i in range(4)]
+    assert sorted(p.name for p in cohort.iterdir()) == [f"study_{i:03d}" for i in range(4)]
+
+
+@pytest.mark.parametrize("n_studies", [3, 4.0, True])
+def test_too_few_or_not_whole_studies_are_refused(tmp_path, n_studies):
+    with pytest.raises(ParameterError, match="the demo needs at least 4 studies"):
+        write_demo_cohort(tmp_path, n_studies, shape=(8, 8, 8))
