@@ -49,7 +49,8 @@ def ct_phantom(
     noise_hu : float [HU]
         Standard deviation of the Gaussian noise added everywhere.
     return_mask : bool
-        Also return the lesion label map (uint8, lesion k labelled k).
+        Also return the lesion label map (uint8, lesion k labelled k; each of the ``n_lesions``
+        labels is there, a lesion keeps at least its centre voxel where others overlap it).
 
     Returns
     -------
@@ -109,6 +110,11 @@ def ct_phantom(
     candidates = np.argwhere(cores)
     for label in range(1, min(n_lesions, len(candidates)) + 1):
         index = candidates[rng.integers(len(candidates))]
+        if mask[tuple(index)]:  # inside an earlier lesion, which would hide this one and its label
+            free = candidates[mask[tuple(candidates.T)] == 0]
+            if not len(free):
+                break
+            index = free[rng.integers(len(free))]
         radius = rng.uniform(4.0, 12.0)
         box = tuple(
             slice(max(0, i - reach), i + reach + 1)

@@ -60,6 +60,15 @@ def test_centred_on_origin():
     np.testing.assert_allclose(ct.affine @ centre, [0, 0, 0, 1], atol=1e-12)
 
 
+@pytest.mark.parametrize("seed", [3, 7, 14, None])
+def test_every_lesion_has_its_label(seed):
+    # Lesion k is labelled k: with 6 lesions in a small phantom, labels 1..6 all in the label map.
+    # Before: a lesion centred inside an earlier one was hidden by it (seed 3: no label 6, seed 7:
+    # no label 3, seed 14: no label 6), so the map held fewer lesions than n_lesions.
+    _, mask = ct_phantom((16, 48, 48), seed=seed, n_lesions=6, return_mask=True)
+    assert set(np.unique(mask.data).tolist()) == set(range(7))
+
+
 @pytest.mark.parametrize(
     ("kwargs", "words"),
     [
