@@ -115,7 +115,7 @@ def process_study(task: StudyTask) -> dict:
             # descriptions of the series that did not match), from the study's first DICOM file. With
             # keep_ids too, which keeps the IDs only: names and birth dates never leave the input.
             replacements.update(_study_secrets(task, series, found, result["patient"]))
-            reason = str(exc) or f"(no message) in the {where['stage']} stage"
+            reason = _in_spec_words(str(exc)) or f"(no message) in the {where['stage']} stage"
             if not task.spec.keep_ids:
                 # The series' and frames of reference's UIDs (read_dicom's 'Series 1.2.826...: ...'),
                 # which the hospital's archive maps to the patient, as keyed hashes too.
@@ -128,6 +128,28 @@ def process_study(task: StudyTask) -> dict:
                 )
             result["error"] = _text(scrub(f"{type(exc).__name__}: {reason}", replacements))
     return result
+
+
+#: The readers' hints in Python's words (a keyword argument to pass), and the spec's key a cohort's user
+#: sets instead: read_dicom's allow_gaps is [input] allow_gaps, read_rtstruct's roi and read_seg's segment
+#: are [mask] roi.
+_SPEC_HINTS = (
+    (
+        re.compile(r"\bpass allow_gaps=True\b", re.IGNORECASE),
+        "set allow_gaps = true in the spec's [input] table",
+    ),
+    (re.compile(r"\bpass (?:roi|segment)= with\b", re.IGNORECASE), "set the spec's [mask] roi to"),
+)
+
+
+def _in_spec_words(reason: str) -> str:
+    """A failing study's ``reason`` with each of the readers' hints (:data:`_SPEC_HINTS`) naming the
+    spec's key instead, capitalised as the hint was: ``Pass allow_gaps=True to read it anyway`` becomes
+    ``Set allow_gaps = true in the spec's [input] table to read it anyway``."""
+    for pattern, hint in _SPEC_HINTS:
+        capital = hint[0].upper() + hint[1:]
+        reason = pattern.sub(lambda found, h=hint, c=capital: c if found[0][0] == "P" else h, reason)
+    return reason
 
 
 #: A DICOM UID in a message: five or more components of digits joined by dots, the first 0, 1 or 2.

@@ -335,6 +335,64 @@ def test_rtstruct_rois_of_one_name_are_chosen_by_their_number(tmp_path):
             assert float(row["morph_vol_approx"]) == pytest.approx(side * side * np.prod(spacing))
 
 
+def test_a_readers_hint_in_errors_csv_names_the_spec_key_to_set(tmp_path):
+    # A missing slice, a structure set of several ROIs and one of two ROIs of one name: errors.csv said
+    # 'Pass allow_gaps=True' and 'pass roi= with one of them', keyword arguments a cohort's user cannot
+    # pass, where the spec's [input] allow_gaps and [mask] roi are what they set.
+    from rtstruct_files import square_contour, write_structure_set
+
+    _, cohort = write_cohort(tmp_path, n=1)
+    for name in ("x_gap", "x_rois", "x_same_name"):
+        write_study(cohort / name, 1, patient_id=f"P-{name}")
+    rois = {"study_000": ["GTV"], "x_gap": ["GTV"], "x_rois": ["GTV", "CTV"], "x_same_name": ["GTV", "GTV "]}
+    for name, names in rois.items():
+        image = gpuimg.read_dicom(cohort / name / "ct", device="cpu")
+        write_structure_set(
+            cohort / name / "rs.dcm",
+            {roi: [square_contour(image, 4 + 2 * k, 1.5, 9.5)] for k, roi in enumerate(names)},
+        )
+    sorted((cohort / "x_gap" / "ct").iterdir())[6].unlink()
+    document = {
+        "input": {"modality": "CT"},
+        "mask": {"source": "rtstruct"},
+        "features": {"families": ["morphology"]},
+    }
+    manifest = run_pipeline(spec_from_dict(document), cohort, tmp_path / "out", keep_ids=True, progress=False)
+    errors = pd.read_csv(tmp_path / "out" / "errors.csv", dtype=str).set_index("study")["error"]
+    assert manifest["rows"] == 1 and sorted(errors.index) == ["x_gap", "x_rois", "x_same_name"]
+    assert "Set allow_gaps = true in the spec's [input] table to read it anyway" in errors["x_gap"]
+    assert "holds 2 ROIs ['CTV', 'GTV']; set the spec's [mask] roi to one of them." in errors["x_rois"]
+    assert "set the spec's [mask] roi to the ROINumber of the one meant (1 or 2)" in errors["x_same_name"]
+    assert not any(re.search(r"(?i)pass \w+=", e) for e in errors), errors.to_dict()
+    # The hint works: with [input] allow_gaps = true the study's square (8 x 8 voxel centres in slice 4,
+    # before the missing slice 6) is measured.
+    document["input"]["allow_gaps"] = True
+    manifest = run_pipeline(
+        spec_from_dict(document), cohort, tmp_path / "gaps", keep_ids=True, progress=False
+    )
+    (row,) = [row for row in _table(tmp_path / "gaps") if row["study"] == "x_gap"]
+    spacing = gpuimg.read_dicom(cohort / "study_000" / "ct", device="cpu").spacing
+    assert float(row["morph_vol_approx"]) == pytest.approx(8 * 8 * np.prod(spacing))
+
+
+def test_a_segs_hint_in_a_failing_study_names_the_spec_key_to_set(tmp_path):
+    # read_seg's 'pass segment= with one number or label': in a cohort, the segment is [mask] roi.
+    pytest.importorskip("highdicom")
+    from gpuimg.cohort.study import StudyTask, process_study
+
+    write_study(tmp_path / "s1", 1, patient_id="P")
+    mask = gpuimg.read_image(tmp_path / "s1" / "mask.nrrd", device="cpu").data.astype(bool)
+    sources = seg_sources(sorted((tmp_path / "s1" / "ct").iterdir()))
+    write_seg(tmp_path / "s1" / "seg.dcm", sources, {"lesion": mask, "organ": mask})
+    for roi, listed in ((None, "holds 2 segments"), ("liver", "has 0 segments matching 'liver'")):
+        chosen = {"source": "seg"} if roi is None else {"source": "seg", "roi": roi}
+        spec = spec_from_dict({"input": {"modality": "CT"}, "mask": chosen})
+        error = process_study(StudyTask(tmp_path / "s1", "s1", spec, b"key"))["error"]
+        assert listed in error and error.endswith("; set the spec's [mask] roi to one number or label."), (
+            error
+        )
+
+
 def test_previews_only_for_the_studies_the_report_can_show(tmp_path):
     """14 studies: the first 12 by study ID keep a preview (the montage shows 6), every study says
     whether its ROI touches the volume's edge, and a study without a preview measures the same."""
