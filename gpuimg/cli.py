@@ -347,12 +347,16 @@ def _check_operation(name: str, operations: Path) -> None:
 def warmup(device: str, dtypes: list[str] | None) -> None:
     """Compile every kernel family for ``dtypes`` (default: the common ones) on the CPU, and on CUDA
     when that is the device, into Numba's on-disk cache."""
-    from gpuimg.kernels.warmup import DTYPES
+    from gpuimg.kernels.warmup import DTYPES, check_dtypes, skipped
     from gpuimg.kernels.warmup import warmup as compile_kernels
 
+    dtypes = dtypes or DTYPES
+    check_dtypes(dtypes, "--dtypes")  # before any kernel compiles, in the command's words
     devices = ("cpu",) if resolve_device(device) == "cpu" else ("cpu", "cuda")
+    for task, dtype, why in skipped(dtypes=dtypes):
+        print(f"gpuimg warmup: {task} is not compiled for {dtype}: {why}")
     start = time.perf_counter()
-    steps = compile_kernels(dtypes=dtypes or DTYPES, devices=devices)
+    steps = compile_kernels(dtypes=dtypes, devices=devices)
     elapsed = time.perf_counter() - start
     print(f"gpuimg warmup: {len(steps)} kernel sets compiled or loaded in {elapsed:.1f} s")
 

@@ -19,13 +19,27 @@ from . import FAMILIES
 DTYPES = ("uint8", "int16", "uint16", "float32", "float64")
 
 
+def _any_dtype(dtype: np.dtype) -> str:
+    """Why an operation refuses ``dtype``: it takes every real dtype."""
+    return ""
+
+
+def _integers_of_32_bits(dtype: np.dtype) -> str:
+    """Why canny refuses ``dtype``: integers of 64 bits (:func:`gpuimg.edges.canny` raises for them)."""
+    if dtype.kind in "iu" and dtype.itemsize > 4:
+        return "canny takes integers of at most 32 bits (cast such an image to float64 or int32)"
+    return ""
+
+
 @dataclass(frozen=True)
 class Task:
-    """One operation that compiles the kernels of ``families`` when run on a small volume."""
+    """One operation that compiles the kernels of ``families`` when run on a small volume;
+    ``refuses`` says why the operation refuses a dtype ("" where it takes it)."""
 
     name: str
     families: tuple[str, ...]
     run: Callable[[object], object]
+    refuses: Callable[[np.dtype], str] = _any_dtype
 
 
 def _canny(image):
@@ -96,7 +110,7 @@ def _operation(path: str, *args, **kwargs) -> Callable[[object], object]:
 #: What warms each family; every family in :data:`gpuimg.kernels.FAMILIES` is covered (a test checks).
 TASKS = (
     Task("bilateral_filter", ("bilateral",), _bilateral),
-    Task("canny", ("canny", "zero_crossing"), _canny),
+    Task("canny", ("canny", "zero_crossing"), _canny, refuses=_integers_of_32_bits),
     Task("clahe", ("clahe",), _operation("preprocess.clahe")),
     Task("curvature_flow", ("curvature",), _operation("preprocess.curvature_flow", iterations=1)),
     Task("anisotropic_diffusion", ("diffusion",), _diffusion),
@@ -138,7 +152,13 @@ def warmup(
     Raises
     ------
     ParameterError
-        For a family that is not in :data:`gpuimg.kernels.FAMILIES`, or a name that is not a dtype.
+        For a family that is not in :data:`gpuimg.kernels.FAMILIES`, or a name that is not a real
+        dtype (see :func:`check_dtypes`).
+
+    Notes
+    -----
+    An operation is not run for a dtype it refuses (canny for 64-bit integers): :func:`skipped`
+    lists those, and ``gpuimg warmup`` prints them.
 
     Examples
     --------
@@ -149,18 +169,15 @@ def warmup(
     from tqdm import tqdm
 
     import gpuimg
-    from gpuimg.errors import ParameterError
 
-    wanted = set(FAMILIES if families is None else families)
-    unknown = wanted - set(FAMILIES)
-    if unknown:
-        raise ParameterError(f"unknown kernel families {sorted(unknown)}; choose from {list(FAMILIES)}.")
-    try:
-        dtypes = [np.dtype(dtype) for dtype in dtypes]
-    except TypeError as error:
-        raise ParameterError(f"dtypes={list(dtypes)!r}: {error}; use NumPy names such as {DTYPES}.") from None
-    tasks = [task for task in TASKS if wanted & set(task.families)]
-    steps = [(task, dtype, device) for device in devices for task in tasks for dtype in dtypes]
+    tasks, dtypes = _tasks(families), check_dtypes(dtypes)
+    steps = [
+        (task, dtype, device)
+        for device in devices
+        for task in tasks
+        for dtype in dtypes
+        if not task.refuses(dtype)
+    ]
     rng = np.random.default_rng(0)
     done = []
     with tqdm(steps, desc="gpuimg warmup", unit="kernel", disable=not progress) as bar:
@@ -174,6 +191,62 @@ def warmup(
                 task.run(image)
             done.append((task.name, dtype.name, device, time.perf_counter() - start))
     return done
+
+
+def check_dtypes(dtypes: Sequence[str], name: str = "dtypes") -> list[np.dtype]:
+    """The NumPy dtypes of ``dtypes``, refusing a name that is not a dtype or a dtype no operation
+    takes (complex, text, dates, objects): the kernels take bool, integers and floats.
+
+    Raises
+    ------
+    ParameterError
+        Naming ``name`` (``--dtypes`` for the command), the dtype and the accepted ones.
+    """
+    from gpuimg.errors import ParameterError
+
+    checked = []
+    for dtype in dtypes:
+        try:
+            checked.append(np.dtype(dtype))
+        except TypeError as error:
+            raise ParameterError(
+                f"{name} {dtype!r}: {error}; use NumPy names of real dtypes such as {' '.join(DTYPES)}."
+            ) from None
+        if checked[-1].kind not in "biuf":
+            raise ParameterError(
+                f"{name} {dtype!r}: the operations take real images (bool, integers, floats), not "
+                f"{checked[-1]}; use NumPy names of real dtypes such as {' '.join(DTYPES)}."
+            )
+    return checked
+
+
+def skipped(
+    families: Iterable[str] | None = None, dtypes: Sequence[str] = DTYPES
+) -> list[tuple[str, str, str]]:
+    """The (task, dtype, why) that :func:`warmup` leaves out: an operation refuses the dtype.
+
+    Examples
+    --------
+    >>> skipped(["canny", "labels"], ["int64", "uint8"])
+    [('canny', 'int64', 'canny takes integers of at most 32 bits (cast such an image to float64 or int32)')]
+    """
+    return [
+        (task.name, dtype.name, task.refuses(dtype))
+        for task in _tasks(families)
+        for dtype in check_dtypes(dtypes)
+        if task.refuses(dtype)
+    ]
+
+
+def _tasks(families: Iterable[str] | None) -> list[Task]:
+    """The tasks that warm ``families`` (all by default); an unknown family is refused."""
+    from gpuimg.errors import ParameterError
+
+    wanted = set(FAMILIES if families is None else families)
+    unknown = wanted - set(FAMILIES)
+    if unknown:
+        raise ParameterError(f"unknown kernel families {sorted(unknown)}; choose from {list(FAMILIES)}.")
+    return [task for task in TASKS if wanted & set(task.families)]
 
 
 def _volume(rng: np.random.Generator, dtype: np.dtype) -> np.ndarray:

@@ -5,7 +5,9 @@ import json
 import os
 import subprocess
 import sys
+from dataclasses import replace
 
+import numpy as np
 import pytest
 
 import gpuimg.kernels.warmup
@@ -87,3 +89,41 @@ def test_cli_warmup_passes_device_and_dtypes(monkeypatch, capsys):
 def test_cli_warmup_reports_a_bad_dtype(capsys):
     assert main(["warmup", "--device", "cpu", "--dtypes", "int17"]) == 1
     assert "int17" in capsys.readouterr().err
+
+
+def test_cli_warmup_skips_canny_for_the_integers_canny_refuses(monkeypatch, capsys):
+    """Regression: gpuimg warmup --dtypes int64 stopped at canny ('canny takes a real image of at most
+    32-bit integers'), compiling none of the kernels after it; canny is now left out for int64 alone."""
+    from gpuimg.edges import canny
+
+    # The reference: the dtypes gpuimg.edges.canny itself refuses, on a small volume.
+    dtypes = ["int64", "uint64", "int32", "uint32", "int8", "bool", "float16", "float64"]
+    refused = []
+    for dtype in dtypes:
+        try:
+            canny(np.zeros((4, 5, 6), dtype))
+        except ParameterError:
+            refused.append(dtype)
+    assert refused == ["int64", "uint64"]
+    runs = []
+    canny_task = next(t for t in TASKS if t.name == "canny")
+    monkeypatch.setattr(gpuimg.kernels.warmup, "TASKS", [replace(canny_task, run=runs.append)])
+    assert main(["warmup", "--device", "cpu", "--dtypes", "int64", "uint8"]) == 0
+    out = capsys.readouterr().out
+    assert "canny is not compiled for int64: canny takes integers of at most 32 bits" in out, out
+    assert [image.dtype.name for image in runs] == ["uint8", "uint8"]  # writable, then read-only
+    monkeypatch.undo()
+    assert [(task, dtype) for task, dtype, _ in gpuimg.kernels.warmup.skipped(None, dtypes)] == [
+        ("canny", dtype) for dtype in refused
+    ]
+
+
+@pytest.mark.parametrize("dtype", ["complex64", "U8", "datetime64[s]", "object"])
+def test_cli_warmup_refuses_dtypes_no_operation_takes_before_compiling(capsys, dtype):
+    """Regression: --dtypes complex64 compiled the families before it, then stopped with 'the image must
+    hold real numbers' (or a NumPy UFuncTypeError for dates), not naming --dtypes."""
+    assert np.dtype(dtype).kind not in "biuf"  # the reference: NumPy's kinds of real numbers
+    assert main(["warmup", "--device", "cpu", "--dtypes", "uint8", dtype]) == 1
+    err = capsys.readouterr().err
+    assert f"--dtypes {dtype!r}: the operations take real images (bool, integers, floats)" in err, err
+    assert "uint8 int16 uint16 float32 float64" in err
