@@ -38,6 +38,8 @@ def main(argv=None) -> int:
     parser.add_argument("--only", help="run only the operation of this name")
     parser.add_argument("--json", type=Path, help="also write the rows to this JSON file")
     args = parser.parse_args(argv)
+    if args.repeat < 1:  # before any operation runs: the best of no runs is no time
+        parser.error(f"--repeat needs at least 1 timed run; got {args.repeat}")
     names = [op.name for op in OPERATIONS]
     if args.only is not None and args.only not in names:
         parser.error(f"--only {args.only!r} is not an operation; use one of: {', '.join(names)}")

@@ -250,6 +250,20 @@ def test_bench_runs_the_checkout_comparison_for_this_device(capfd):
         assert "usage" not in err and "compare.py" not in err
 
 
+@pytest.mark.parametrize("repeat", ["0", "-2"])
+def test_compare_refuses_no_timed_runs_before_running(repeat):
+    """Regression: benchmarks/compare.py --repeat 0 ran the first operation's warm-up, then ended in a
+    traceback (ValueError: min() arg is an empty sequence). The reference: argparse's status 2."""
+    script = Path(gpuimg.__file__).resolve().parents[1] / "benchmarks" / "compare.py"
+    if not script.exists():
+        pytest.skip("not a source checkout")
+    command = [sys.executable, str(script), "--device", "cpu", "--only", "label", "--repeat", repeat]
+    done = subprocess.run(command, capture_output=True, text=True, cwd=script.parent, timeout=300)
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.splitlines()[-1].endswith(f"--repeat needs at least 1 timed run; got {repeat}")
+    assert "Traceback" not in done.stderr and not done.stdout
+
+
 @pytest.mark.parametrize("device", ["cpu", "cuda"])
 def test_the_first_run_check_asks_the_cache_for_the_devices_kernels(monkeypatch, device):
     """The demo's first-run line looks up the Sobel and zone-labelling kernels of the device it runs on."""
