@@ -40,6 +40,8 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     if args.repeat < 1:  # before any operation runs: the best of no runs is no time
         parser.error(f"--repeat needs at least 1 timed run; got {args.repeat}")
+    if args.json is not None and not args.json.parent.is_dir():  # not after minutes of timing
+        parser.error(f"--json {args.json}: the folder {args.json.parent} does not exist; create it first")
     names = [op.name for op in OPERATIONS]
     if args.only is not None and args.only not in names:
         parser.error(f"--only {args.only!r} is not an operation; use one of: {', '.join(names)}")

@@ -264,6 +264,20 @@ def test_compare_refuses_no_timed_runs_before_running(repeat):
     assert "Traceback" not in done.stderr and not done.stdout
 
 
+def test_compare_refuses_a_json_file_in_a_missing_folder_before_running(tmp_path):
+    """Regression: benchmarks/compare.py --json results/run.json timed every operation (minutes), then
+    ended in a traceback (FileNotFoundError) where the folder results/ did not exist, losing the rows."""
+    script = Path(gpuimg.__file__).resolve().parents[1] / "benchmarks" / "compare.py"
+    if not script.exists():
+        pytest.skip("not a source checkout")
+    target = tmp_path / "results" / "run.json"
+    command = [sys.executable, str(script), "--device", "cpu", "--only", "label", "--json", str(target)]
+    done = subprocess.run(command, capture_output=True, text=True, cwd=script.parent, timeout=300)
+    assert done.returncode == 2, done.stderr  # argparse's status for a refused argument
+    assert f"--json {target}: the folder {target.parent} does not exist" in done.stderr
+    assert "Traceback" not in done.stderr and not done.stdout
+
+
 @pytest.mark.parametrize("device", ["cpu", "cuda"])
 def test_the_first_run_check_asks_the_cache_for_the_devices_kernels(monkeypatch, device):
     """The demo's first-run line looks up the Sobel and zone-labelling kernels of the device it runs on."""
