@@ -38,6 +38,13 @@ def _step(index: int, table: dict) -> tuple[str, dict]:
         raise ConfigError(f"{where} needs step = one of {list(STEPS)}.")
     name = _choice(f"{where}.step", table["step"], STEPS)
     params = {k: v for k, v in table.items() if k != "step"}
+    if "spacing" in params:
+        # Each study's image brings its own spacing, and a step refuses any other: spacing = [1, 1, 1]
+        # passed the check on the 1 mm probe, then every study of another spacing failed.
+        raise ConfigError(
+            f"{where} ({name}): spacing = {params['spacing']!r} is each study's own, read from its image; "
+            "remove the key (a parameter ending in _mm is in mm of that spacing)."
+        )
     try:
         inspect.signature(getattr(preprocess, name)).bind(None, **params)
     except TypeError as exc:

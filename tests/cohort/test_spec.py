@@ -1,6 +1,7 @@
 """The pipeline spec is checked whole before any study is read; each error names its key and the fix."""
 
 import pytest
+from cohort_data import write_study
 
 from gpuimg import ConfigError
 from gpuimg.cohort import load_spec, spec_from_dict
@@ -245,6 +246,28 @@ def test_a_step_is_tried_with_the_values_the_studies_take():
     ]
     spec = spec_from_dict({"mask": {"source": "rtstruct"}, "preprocess": steps})
     assert [name for name, _ in spec.steps] == [s["step"] for s in steps]
+
+
+@pytest.mark.parametrize("step", ["gaussian_filter", "anisotropic_diffusion"])
+def test_a_steps_spacing_is_refused_as_each_studys_own(step, tmp_path):
+    # spacing = [1, 1, 1] passed the check on the 1 mm probe; then each study of other voxels (the demo
+    # nodule's 2 x 1.25 x 1.25 mm) failed, with a hint in Python's words (dataclasses.replace(volume, ...)).
+    import gpuimg
+    from gpuimg.errors import ParameterError
+
+    write_study(tmp_path / "s", 1, patient_id="P")
+    image = gpuimg.read_dicom(tmp_path / "s" / "ct", device="cpu")
+    params = {"sigma_mm": 2.0} if step == "gaussian_filter" else {}
+    with pytest.raises(ParameterError, match="a Volume brings its own"):  # the library, called directly
+        getattr(gpuimg.preprocess, step)(image, **params, spacing=[1, 1, 1])
+    document = {
+        "mask": {"source": "rtstruct"},
+        "preprocess": [{"step": step, **params, "spacing": [1, 1, 1]}],
+    }
+    with pytest.raises(
+        ConfigError, match=rf"preprocess\[0\] \({step}\): spacing = \[1, 1, 1\] is each study's own"
+    ):
+        spec_from_dict(document)
 
 
 @pytest.mark.parametrize(
