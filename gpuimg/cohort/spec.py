@@ -122,6 +122,12 @@ class Learning:
     tasks: tuple[Task, ...] = ()
 
 
+#: The version of the definitions of a study's row (its columns' meaning), part of
+#: :attr:`Spec.study_hash`: raised when a column's definition changes, so that an output folder's
+#: stored rows are measured again instead of mixed with new ones (2: the edge features in HU/mm).
+ROW_DEFINITIONS = 2
+
+
 @dataclass(frozen=True)
 class Spec:
     """A checked pipeline spec (see the module docstring for the TOML it comes from).
@@ -166,6 +172,7 @@ class Spec:
         """
         fields = dataclasses.asdict(self)  # Selection, MaskSource and Settings as dicts too
         per_study = {k: v for k, v in fields.items() if k not in ("learning", "source")}
+        per_study["row_definitions"] = ROW_DEFINITIONS
         text = json.dumps(per_study, sort_keys=True, default=str)
         return hashlib.sha256(text.encode()).hexdigest()[:12]
 

@@ -18,6 +18,7 @@ from gpuimg import edges, morphology, preprocess
 from gpuimg._support import roi_voxels
 from gpuimg._text import count, some
 from gpuimg.backend import namespace, to_numpy
+from gpuimg.edges.gradient import OPERATORS
 from gpuimg.errors import DicomError, FeatureError, GeometryError
 from gpuimg.features import extract
 from gpuimg.io import list_series, read_dicom, read_image, read_rtstruct, read_seg
@@ -451,10 +452,14 @@ def _shown(threshold) -> str:
 def _edges(image: Volume, mask: Volume, operator: str | None):
     """Gradient magnitude [units/mm], and its mean over the ROI and over the ROI's boundary voxels: those
     with a 6-neighbour outside the ROI (one voxel thick whatever the spacing; the volume's faces, past
-    which nothing is known, are not a boundary)."""
+    which nothing is known, are not a boundary). The operator's scale (32 for Sobel in 3D, 18 for
+    Prewitt, 512 for Scharr: :func:`gpuimg.edges.gradient_magnitude`) is divided out, so that a ramp of
+    10 HU/mm measures 10 whichever operator the spec names."""
     if operator is None:
         return None
     gradient = edges.gradient_magnitude(image.data.astype(np.float32), operator, spacing=image.spacing)
+    side, centre = OPERATORS[operator]
+    gradient /= 2.0 * (2.0 * side + centre) ** (gradient.ndim - 1)  # difference 2, each smoothing its sum
     inside = mask.data > 0
     boundary = inside & ~morphology.erode(inside, "cross", radius=1)
     values = {

@@ -583,6 +583,22 @@ def test_studies_measured_by_another_gpuimg_are_measured_again(tmp_path, monkeyp
     assert run_pipeline(spec, cohort, out, keep_ids=True, progress=False)["processed_this_run"] == 0
 
 
+def test_rows_of_older_definitions_are_measured_again(tmp_path, monkeypatch):
+    # A column whose definition changes within one gpuimg version (the edge features, from HU/mm times
+    # the operator's scale to HU/mm) was reused from the stored rows and mixed with new ones.
+    import gpuimg.cohort.spec as spec_module
+
+    _, cohort = write_cohort(tmp_path, n=2)
+    spec = spec_from_dict(
+        {"mask": {"source": "file", "pattern": "mask.nrrd"}, "features": {"families": ["statistics"]}}
+    )
+    out = tmp_path / "out"
+    assert run_pipeline(spec, cohort, out, keep_ids=True, progress=False)["processed_this_run"] == 2
+    monkeypatch.setattr(spec_module, "ROW_DEFINITIONS", spec_module.ROW_DEFINITIONS + 1)
+    assert run_pipeline(spec, cohort, out, keep_ids=True, progress=False)["processed_this_run"] == 2
+    assert run_pipeline(spec, cohort, out, keep_ids=True, progress=False)["processed_this_run"] == 0
+
+
 def test_studies_measured_on_another_device_are_measured_again(emulated_cuda, tmp_path):
     # The stored studies were keyed by the spec and the study's files alone: a run with --device cuda
     # into the folder of a --device cpu run measured nothing (processed_this_run 0), kept the CPU's

@@ -139,6 +139,24 @@ def test_a_mask_pattern_that_matches_a_folder_counts_files_only(tmp_path):
     assert result["row"]["stat_mean"] == pytest.approx(image[mask].astype(float).mean(), rel=1e-9)
 
 
+@pytest.mark.parametrize("operator", ["sobel", "prewitt", "scharr"])
+@pytest.mark.parametrize("axis", [0, 2])
+def test_the_edge_features_are_in_hu_per_mm_whatever_the_operator(operator, axis):
+    """They were in HU/mm times the operator's scale: a ramp of 10 HU/mm measured 320 with Sobel, 180
+    with Prewitt and 5120 with Scharr, so the spec's operator changed the features' values 16-fold.
+    Closed form: a linear ramp's gradient is its slope, everywhere away from the faces."""
+    from gpuimg.cohort.study import _edges
+
+    spacing = (2.5, 0.7, 0.8)
+    position_mm = np.indices((12, 20, 20))[axis] * spacing[axis]
+    image = gpuimg.Volume((10.0 * position_mm - 500.0).astype(np.float32), spacing)
+    inside = np.zeros(image.shape, dtype=np.uint8)
+    inside[3:9, 5:15, 5:15] = 1
+    _, values = _edges(image, gpuimg.Volume(inside, spacing), operator)
+    np.testing.assert_allclose(values["edge_gradient_mean"], 10.0, rtol=1e-5)
+    np.testing.assert_allclose(values["edge_boundary_gradient_mean"], 10.0, rtol=1e-5)
+
+
 @pytest.mark.parametrize("spacing", [(2.0, 1.25, 1.25), (5.0, 0.7, 0.7)])
 def test_the_boundary_gradient_is_over_the_rois_one_voxel_rind(spacing):
     """On 5 x 0.7 mm CT the boundary was an erosion by a cross of 5 mm, a rind 7 voxels thick in-plane: the
