@@ -290,7 +290,7 @@ class SOM(CheckedParams, ClusterMixin, TransformerMixin, BaseEstimator):
         if not isinstance(self.epochs, (int, np.integer)) or self.epochs < 1:
             raise ParameterError(f"epochs={self.epochs!r} must be a positive integer.")
         try:  # what init="random" seeds with; checked for either init, as scikit-learn checks its seeds
-            np.random.default_rng(self.random_state)
+            _generator(self.random_state)
         except (TypeError, ValueError):
             raise ParameterError(
                 f"random_state={self.random_state!r} must be None, an integer of at least 0, or a "
@@ -300,7 +300,7 @@ class SOM(CheckedParams, ClusterMixin, TransformerMixin, BaseEstimator):
 
     def _initial_weights(self, X, w, m, n, xp):
         if self.init == "random":
-            rng = np.random.default_rng(self.random_state)
+            rng = _generator(self.random_state)
             return X[xp.asarray(rng.choice(X.shape[0], m * n, replace=X.shape[0] < m * n))].astype(np.float64)
         mean = (w[:, None] * X).sum(0) / w.sum()
         centred = X - mean
@@ -345,3 +345,12 @@ def _best_matches(X, weights, xp):
         index.append(k)
         best.append(xp.take_along_axis(d2, k[:, None], axis=1)[:, 0])
     return xp.concatenate(index), xp.concatenate(best)
+
+
+def _generator(random_state) -> np.random.Generator:
+    """A Generator of ``random_state`` (None, an integer, a Generator or a RandomState): a RandomState's
+    own bit generator, as ``np.random.default_rng`` takes it in later NumPy releases; NumPy 2.0's refuses
+    a RandomState (a TypeError)."""
+    if isinstance(random_state, np.random.RandomState):
+        return np.random.Generator(random_state._bit_generator)
+    return np.random.default_rng(random_state)
