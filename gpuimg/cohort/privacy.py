@@ -169,9 +169,15 @@ _IDENTITY = ("PatientID", "PatientName", "PatientBirthDate")
 def identity_replacements(identity: dict[str, str], patient: str | None) -> dict[str, str]:
     """Each identifying header value of ``identity`` (``PatientID``, ``PatientName`` and the parts of
     the name, ``PatientBirthDate`` as DICOM writes it, YYYYMMDD, and as folders spell dates:
-    1947-03-11, 1947.03.11, 1947_03_11, 11.03.1947, 11-03-1947, 11_03_1947, 03-11-1947, 03_11_1947) to what
-    replaces it in a message (see :func:`scrub`): the ID to ``patient`` (left as it is where ``patient``
-    is None: the original IDs are kept), the name to ``[name]``, the birth date to ``[birth date]``.
+    1947-03-11, 1947.03.11, 1947_03_11, 11.03.1947, 11-03-1947, 11_03_1947, 03-11-1947, 03_11_1947, and
+    with two-digit years: 470311, 11.03.47, 11-03-47, 11_03_47, 03-11-47, 03_11_47) to what replaces it
+    in a message (see :func:`scrub`): the ID to ``patient`` (left as it is where ``patient`` is None: the
+    original IDs are kept), the name to ``[name]``, the birth date to ``[birth date]``.
+
+    The ID is also replaced as folders write it otherwise: without its separators (``MRN-773-4920``
+    as ``MRN7734920``) and by its number alone, with or without leading zeros (``7734920`` for
+    ``MRN7734920`` or ``MRN-773-4920``, ``12345`` for ``0012345``), where that number has 5 digits or
+    more (a shorter one would take slice numbers and sizes).
 
     The name's parts are its components (``^``, ``=``, spaces) and, for a double-barrelled name or
     one with an apostrophe or a dot, the words within them and the words joined, as folders and
@@ -192,7 +198,7 @@ def identity_replacements(identity: dict[str, str], patient: str | None) -> dict
     """
     found = dict.fromkeys(_dates(identity["PatientBirthDate"].strip()), "[birth date]")
     if patient is not None:
-        found.update({identity["PatientID"]: patient, identity["PatientID"].strip(): patient})
+        found.update(dict.fromkeys(_id_spellings(identity["PatientID"]), patient))
     name = identity["PatientName"]
     found[name] = "[name]"
     for part in re.split(r"[\^= ]+", name):
@@ -241,9 +247,22 @@ def _dates(date: str) -> list[str]:
     if not re.fullmatch(r"\d{8}", date):
         return [date]
     year, month, day = date[:4], date[4:6], date[6:]
-    return [
-        date,
-        *(separator.join((year, month, day)) for separator in "-._"),
-        *(separator.join((day, month, year)) for separator in ".-_"),
-        *(separator.join((month, day, year)) for separator in "-_"),
-    ]
+    spellings = [date, *(separator.join((year, month, day)) for separator in "-._")]
+    for written in (year, year[2:]):
+        spellings += [separator.join((day, month, written)) for separator in ".-_"]
+        spellings += [separator.join((month, day, written)) for separator in "-_"]
+    return [*spellings, year[2:] + month + day]
+
+
+#: The shortest number of an ID replaced on its own (``7734920`` of ``MRN7734920``).
+_ID_DIGITS = 5
+
+
+def _id_spellings(patient_id: str) -> set[str]:
+    """A patient ID and its spellings in folder names: stripped, without separators, and each of its
+    numbers and its digits joined, of at least ``_ID_DIGITS`` digits, with and without leading zeros."""
+    stripped = patient_id.strip()
+    spellings = {patient_id, stripped, re.sub(r"[\W_]+", "", stripped)}
+    for number in [*re.findall(r"\d+", stripped), re.sub(r"\D", "", stripped)]:
+        spellings |= {n for n in (number, number.lstrip("0")) if len(n) >= _ID_DIGITS}
+    return spellings

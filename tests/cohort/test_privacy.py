@@ -389,3 +389,36 @@ def test_a_name_spelled_by_a_legacy_or_decomposed_folder_name_is_scrubbed(tmp_pa
         if path.is_file():
             text = path.read_bytes().decode("utf-8", errors="replace").lower()
             assert "ller" not in text and "hans" not in text, path
+
+
+@pytest.mark.parametrize(
+    ("patient_id", "folder"),
+    [
+        ("MRN7734920", "7734920_11.03.47"),  # the ID's number alone, a two-digit year
+        ("MRN-773-4920", "MRN7734920 470311"),  # the ID without its separators, YYMMDD
+        ("0012345", "12345_03-11-47"),  # without leading zeros, month first
+    ],
+)
+def test_an_id_or_birth_date_spelled_otherwise_by_a_folder_is_scrubbed(patient_id, folder, tmp_path):
+    # Only the ID as the header wrote it and four-digit-year dates were replaced: a folder named after
+    # the patient's number ('7734920' of 'MRN7734920') or birth date with a two-digit year
+    # ('11.03.47' of 19470311) reached errors.csv as it was.
+    from gpuimg.cohort import spec_from_dict
+    from gpuimg.cohort.study import StudyTask, process_study
+
+    write_study(tmp_path / "a" / folder, 0, patient_id=patient_id, patient_name=NAME)
+    for path in tmp_path.rglob("*.dcm"):
+        ds = pydicom.dcmread(path)
+        ds.PatientBirthDate = BIRTH
+        ds.save_as(path)
+    broken = sorted((tmp_path / "a" / folder / "ct").iterdir())[3]
+    broken.write_bytes(b"DICM truncated")
+    ds = pydicom.dcmread(next((tmp_path / "a").rglob("slice_0000.dcm")))
+    assert (ds.PatientID, ds.PatientBirthDate) == (patient_id, BIRTH)  # as pydicom reads them
+    spec = spec_from_dict({"mask": {"source": "file", "pattern": "**/mask.nrrd"}})
+    error = process_study(StudyTask(tmp_path / "a", "a", spec, bytes(32)))["error"]
+    # The folder's parts, replaced: the ID by the patient's pseudonym, the date by [birth date].
+    assert re.search(rf"<study S-\w+>/P-\w{{16}}[_ ]\[birth date\]/ct/{broken.name}", error), error
+    digits = re.sub(r"\D", "", patient_id).lstrip("0")
+    for secret in (patient_id, digits, "470311", "11.03.47", "03-11-47"):
+        assert secret not in error, error
