@@ -95,7 +95,9 @@ def canny(
     ParameterError
         For an image that is not 2D or 3D, a 64-bit integer image, thresholds out of order
         or quantiles outside [0, 1], a mask of another shape, a bad sigma, spacing, mode or method;
-        both ``sigma`` and ``sigma_mm``, or ``sigma_mm`` without a spacing.
+        both ``sigma`` and ``sigma_mm``, or ``sigma_mm`` without a spacing; with ``method="sobel"``,
+        a volume (3D) of fewer than 3 voxels along an axis (a single slice): all its voxels lie on
+        the border, where that method marks no edge.
     GeometryError
         If ``mask`` is a Volume on another grid than the image Volume (spacing, origin or direction).
 
@@ -110,7 +112,7 @@ def canny(
     ``± g / max|g_a|`` (one voxel along the dominant axis of the gradient, on a face of the 3x3x3
     neighbourhood; see :mod:`gpuimg.kernels.canny`) and hysteresis keeps the 26-connected
     components of candidates that hold a seed. Voxels on the volume's (or the mask's) border are
-    never edges.
+    never edges, so a volume thinner than 3 voxels along an axis is refused (pass its 2D slices).
 
     ``method="zero_crossing"`` follows Canny's differential form as Lindeberg (1998) writes it:
     with ``L`` the smoothed image and ``v`` its gradient direction, edges lie where ``L_vv = 0``
@@ -169,6 +171,8 @@ def canny(
     check_choice(method, METHODS, "method", hint=methods)
     sigma_vox = voxels("sigma", sigma, sigma_mm, spacing, ndim, default=1.0, allow_zero=True)
     check_gaussian(sigma_vox)
+    if method == "sobel":
+        _check_thick_enough(np.shape(image))
     if is_dask(image):
         from ._canny_chunks import canny_chunks
 
@@ -203,6 +207,26 @@ METHODS = ("sobel", "zero_crossing")
 
 #: The discrete Gaussian kernel stops where it holds this share of its mass (ITK's maximum error 0.01).
 DISCRETE_GAUSSIAN_MASS = 0.99
+
+
+def _check_thick_enough(shape) -> None:
+    """Refuse a volume (3D) with voxels but fewer than 3 along an axis for the Sobel method: all its
+    voxels lie on the border, where that method marks no edge, so its map would be empty whatever the
+    image. A 2D image stays as in scikit-image (an empty map)."""
+    if len(shape) != 3 or 0 in shape:
+        return
+    thin = [axis for axis, length in enumerate(shape) if length < 3]
+    if not thin:
+        return
+    axis = thin[0]
+    index = "[" + ":, " * axis + "0]"
+    raise ParameterError(
+        f"canny of a volume of shape {tuple(shape)}: axis {axis} has {shape[axis]} voxel(s), fewer "
+        "than 3, so every voxel lies on the volume's border, where method='sobel' marks no edge (its "
+        f"map would be empty). Pass the 2D slice(s) instead (image{index} for the first, "
+        f"volume.data{index} of a Volume), or method='zero_crossing', which marks edges on the border "
+        "too (its thresholds differ: see canny's Notes)."
+    )
 
 
 def _as_volume(xp, x):

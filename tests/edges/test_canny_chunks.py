@@ -69,3 +69,23 @@ def test_dask_canny_refuses_a_mask_or_quantiles_and_checks_at_once(rng):
         canny(lazy, use_quantiles=True)
     with pytest.raises(gpuimg.ParameterError, match="high_threshold"):
         canny(lazy, 1.0, 0.5, 0.1)
+
+
+def test_dask_canny_refuses_a_single_slice_volume_before_computing(rng):
+    """One slice: all its voxels lie on the border, where the Sobel method marks no edge, though
+    scikit-image finds the edges of the slice; refused when called, not an empty lazy map."""
+    image = _scene(rng, (1, 40, 36))
+    assert skimage.feature.canny(image[0], 1.5, 0.4, 1.2).sum() > 50
+    with pytest.raises(gpuimg.ParameterError, match=r"shape \(1, 40, 36\): axis 0 has 1 voxel"):
+        canny(da.from_array(image, chunks=(1, 20, 18)), 1.5, 0.4, 1.2)
+
+
+@pytest.mark.parametrize("mode", ["constant", "wrap"])
+def test_3d_dask_canny_of_3_slices_in_chunks_of_one_equals_the_whole_volume(rng, mode):
+    """Three slices are measured; each chunk of one slice gets its neighbours as halo, so no chunk
+    is refused as too thin."""
+    image = _scene(rng, (3, 30, 28))
+    whole = canny(image, 1.0, 0.3, 0.9, mode=mode)
+    lazy = canny(da.from_array(image, chunks=(1, 15, 14)), 1.0, 0.3, 0.9, mode=mode)
+    assert whole.sum() > 20
+    np.testing.assert_array_equal(lazy.compute(), whole)
