@@ -32,7 +32,8 @@ def read_seg(
         shape and geometry.
     segment : str or int, optional
         SegmentNumber, or SegmentLabel (exact, case-insensitive, or a regular expression searched in the
-        label). Needed when the file holds several segments.
+        label). Needed when the file holds several segments; a LABELMAP SEG's background (see Notes)
+        is not one of them.
     device : {"auto", "cpu", "cuda"}, optional
         Where the mask goes; default the reference's device.
 
@@ -45,7 +46,8 @@ def read_seg(
     ------
     DicomError
         Unreadable file, not a SEG, no segment or several matching ``segment``, segments sharing a
-        SegmentNumber; a segment that marks no pixel (empty).
+        SegmentNumber; a segment that marks no pixel (empty); ``segment`` the number of a LABELMAP SEG's
+        background.
     GeometryError
         A SEG in another frame of reference than the reference's (``meta["frame_of_reference_uid"]``,
         which :func:`gpuimg.read_dicom` sets; not checked where either is missing). Frames whose
@@ -64,7 +66,10 @@ def read_seg(
     reference; the frame's rows and columns must run along the image's (a SEG made on the series'
     own grid, as segmentation tools write it), possibly offset by whole voxels in-plane. A FRACTIONAL
     segment is in where its value is at least half of MaximumFractionalValue; a LABELMAP SEG (frames
-    shared by all segments, each pixel the number of its segment) where the value is its number.
+    shared by all segments, each pixel the number of its segment) where the value is its number. A
+    LABELMAP SEG's segment numbered as its PixelPaddingValue describes its background (the pixels of no
+    segment; highdicom writes one, "Background", numbered 0), so it is no segment to choose, as
+    highdicom's ``Segmentation.segment_numbers`` leaves it out.
 
     Examples
     --------
@@ -148,6 +153,21 @@ def _segment(ds: pydicom.Dataset, segment: str | int | None, path: Path) -> tupl
     items = [
         (int(item.SegmentNumber), str(item.get("SegmentLabel", "")).strip()) for item in ds.SegmentSequence
     ]
+    background = _background(ds)
+    if background is not None and any(n == background for n, _ in items):
+        others = sorted(f"{n}: {name}" for n, name in items if n != background)
+        if isinstance(segment, numbers.Integral) and not isinstance(segment, bool) and segment == background:
+            raise DicomError(
+                f"{path}: segment {background} of this LABELMAP SEG is its background (its "
+                "PixelPaddingValue: the pixels of no segment), not a segment; pass segment= with one of the "
+                f"others ({others})."
+            )
+        if not others:
+            raise DicomError(
+                f"{path}: this LABELMAP SEG describes its background only (segment {background}, its "
+                "PixelPaddingValue), no segment; export it again with the segments drawn."
+            )
+        items = [(n, name) for n, name in items if n != background]
     segments = dict(items)
     if len(segments) < len(items):
         given = [n for n, _ in items]
@@ -174,6 +194,14 @@ def _segment(ds: pydicom.Dataset, segment: str | int | None, path: Path) -> tupl
         )
         raise DicomError(f"{path} {what} ({listed}); pass segment= with one number or label.")
     return matches[0], segments[matches[0]]
+
+
+def _background(ds: pydicom.Dataset) -> int | None:
+    """The pixel value of a LABELMAP SEG's background (its PixelPaddingValue), which a segment of that
+    number describes (highdicom writes one, "Background", numbered 0); None for another SEG."""
+    if str(ds.get("SegmentationType", "")) != "LABELMAP" or ds.get("PixelPaddingValue") is None:
+        return None
+    return int(ds.PixelPaddingValue)
 
 
 def _item(group: pydicom.Dataset, shared: pydicom.Dataset, sequence: str, path: Path) -> pydicom.Dataset:

@@ -215,3 +215,29 @@ def test_a_number_of_an_odd_length_in_a_seg_is_a_dicom_error(tmp_path, series):
         pydicom.dcmread(path).SegmentSequence[0].SegmentNumber  # noqa: B018
     with pytest.raises(DicomError, match=r"seg\.dcm: an element of this SEG file is damaged or missing"):
         read_seg(path, image)
+
+
+def test_a_labelmap_segs_background_is_not_a_segment(tmp_path, series):
+    # highdicom writes a LABELMAP SEG's background as segment 0 ('Background', its PixelPaddingValue):
+    # a SEG of one drawn segment was refused without segment= ("holds 2 segments (['0: Background',
+    # '1: Liver'])"), and segment=0 gave the pixels of no segment as a mask.
+    import highdicom as hd
+
+    image, sources = series
+    kind = getattr(hd.seg.SegmentationTypeValues, "LABELMAP", None)
+    if kind is None:
+        pytest.skip(f"highdicom {hd.__version__} writes no LABELMAP SEG")
+    rng = np.random.default_rng(7)
+    liver = rng.random(image.shape) < 0.3
+    tumour = (rng.random(image.shape) < 0.2) & ~liver
+    one = write_seg(tmp_path / "one.dcm", sources, {"Liver": liver}, kind=kind)
+    assert hd.seg.segread(one).segment_numbers == [1]  # the reference: highdicom's segments
+    mask = read_seg(one, image)
+    np.testing.assert_array_equal(mask.data, liver)
+    assert mask.meta["roi"] == "Liver"
+    with pytest.raises(DicomError, match=r"segment 0 of this LABELMAP SEG is its background.*\['1: Liver'\]"):
+        read_seg(one, image, 0)
+    two = write_seg(tmp_path / "two.dcm", sources, {"Liver": liver, "Tumour": tumour}, kind=kind)
+    assert hd.seg.segread(two).segment_numbers == [1, 2]
+    with pytest.raises(DicomError, match=r"holds 2 segments \(\['1: Liver', '2: Tumour'\]\)"):
+        read_seg(two, image)
