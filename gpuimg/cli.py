@@ -30,6 +30,7 @@ from pathlib import Path
 import gpuimg
 from gpuimg._text import count
 from gpuimg.backend import resolve_device
+from gpuimg.backend.device import normalised_name
 from gpuimg.errors import DicomError, GpuimgError, ParameterError
 
 #: The marker of a folder ``gpuimg demo`` made, with the parameters it was made with.
@@ -407,6 +408,7 @@ def main(argv=None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     device = {
         "default": "auto",
+        "type": normalised_name,  # CUDA, Cpu: any case, as device= and GPUIMG_DEVICE
         "choices": ["auto", "cpu", "cuda"],
         "help": "where to compute (default: GPUIMG_DEVICE, else CUDA if a GPU is usable, else CPU)",
     }

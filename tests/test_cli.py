@@ -100,6 +100,27 @@ def test_demo_asking_for_cuda_without_a_gpu_explains(capsys, tmp_path):
     assert "DeviceError" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("name", ["CPU", "Cpu", "CUDA", "Auto"])
+def test_device_takes_a_name_in_any_case(capsys, monkeypatch, name):
+    """--device CUDA or Cpu was refused by argparse ('invalid choice') while GPUIMG_DEVICE=CUDA was
+    taken: warmup --device NAME now compiles for the devices (or fails with the message) of the
+    lower-case name."""
+    compiled = []
+
+    def compile_kernels(dtypes, devices):
+        compiled.append(devices)
+        return []
+
+    monkeypatch.setattr("gpuimg.kernels.warmup.warmup", compile_kernels)
+    said = []
+    for spelling in (name.lower(), name):  # the lower-case name first: the reference
+        status = main(["warmup", "--device", spelling, "--dtypes", "uint8"])
+        said.append((status, capsys.readouterr().err))
+    assert said[1] == said[0] and "invalid choice" not in said[1][1]
+    assert len(compiled) in (0, 2) and compiled[:1] == compiled[1:]
+    assert said[0][0] != 0 or compiled  # a run that succeeded compiled
+
+
 def test_demo_rejects_tiny_shapes(capsys):
     with pytest.raises(SystemExit):
         main(["demo", "--shape", "0", "8", "8"])

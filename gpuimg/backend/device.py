@@ -1,8 +1,8 @@
 """Which device gpuimg computes on: ``"cpu"`` (NumPy) or ``"cuda"`` (CuPy on an NVIDIA GPU).
 
-The caller picks the device once, when loading data, with ``device="auto" | "cpu" | "cuda"``; ``"auto"``
-defers to the environment variable ``GPUIMG_DEVICE`` (same three values) and, where that is unset or
-``auto``, means CUDA when CuPy sees a GPU and the CPU otherwise.
+The caller picks the device once, when loading data, with ``device="auto" | "cpu" | "cuda"`` (in any
+case); ``"auto"`` defers to the environment variable ``GPUIMG_DEVICE`` (same three values) and, where
+that is unset or ``auto``, means CUDA when CuPy sees a GPU and the CPU otherwise.
 """
 
 import functools
@@ -51,13 +51,20 @@ def cuda_available() -> bool:
     return _probe_cuda() is None
 
 
+def normalised_name(name: str) -> str:
+    """A device name as compared with :data:`DEVICES`: in any case, spaces around it ignored, as the
+    keyword, ``GPUIMG_DEVICE`` and ``gpuimg --device`` all take it."""
+    return name.strip().lower()
+
+
 def resolve_device(device: str | None = "auto") -> str:
     """The device to compute on, ``"cpu"`` or ``"cuda"``, for a requested ``device``.
 
     Parameters
     ----------
     device : {"auto", "cpu", "cuda"} or None
-        ``"auto"`` (or None) reads ``GPUIMG_DEVICE``, then picks CUDA if a GPU is usable.
+        In any case (``"CUDA"``, ``"Cpu"``), as ``GPUIMG_DEVICE``. ``"auto"`` (or None) reads
+        ``GPUIMG_DEVICE``, then picks CUDA if a GPU is usable.
 
     Raises
     ------
@@ -70,6 +77,8 @@ def resolve_device(device: str | None = "auto") -> str:
     >>> from gpuimg.backend import resolve_device
     >>> resolve_device("cpu")
     'cpu'
+    >>> resolve_device("CPU")  # in any case, as GPUIMG_DEVICE
+    'cpu'
     >>> resolve_device("auto") in ("cpu", "cuda")  # GPUIMG_DEVICE, else CUDA where a GPU is usable
     True
     >>> resolve_device("gpu")
@@ -77,13 +86,13 @@ def resolve_device(device: str | None = "auto") -> str:
     ...
     gpuimg.errors.DeviceError: device='gpu' is not a device; use 'auto', 'cpu' or 'cuda'.
     """
-    source = "device"
-    requested = "auto" if device is None else device
-    if not isinstance(requested, str):
-        raise DeviceError(f"device={requested!r} is not a device; use 'auto', 'cpu' or 'cuda'.")
+    source, given = "device", "auto" if device is None else device
+    if not isinstance(given, str):
+        raise DeviceError(f"device={given!r} is not a device; use 'auto', 'cpu' or 'cuda'.")
+    requested = normalised_name(given)
     if requested == "auto":
-        source = "GPUIMG_DEVICE"
-        requested = os.environ.get("GPUIMG_DEVICE", "").strip().lower() or "auto"
+        source, given = "GPUIMG_DEVICE", os.environ.get("GPUIMG_DEVICE", "")
+        requested = normalised_name(given) or "auto"
     if requested not in DEVICES:
         index = re.fullmatch(r"\s*cuda\s*:\s*(\d+)\s*", requested, flags=re.IGNORECASE)
         which = (
@@ -92,7 +101,7 @@ def resolve_device(device: str | None = "auto") -> str:
             if index
             else ""
         )
-        raise DeviceError(f"{source}={requested!r} is not a device; use 'auto', 'cpu' or 'cuda'.{which}")
+        raise DeviceError(f"{source}={given!r} is not a device; use 'auto', 'cpu' or 'cuda'.{which}")
     if requested == "cpu":
         return "cpu"
     why = _probe_cuda()

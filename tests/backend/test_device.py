@@ -32,6 +32,27 @@ def test_environment_variable_chooses_the_device(monkeypatch, value):
     assert resolve_device("auto") == "cpu"
 
 
+@pytest.mark.parametrize("value", ["CPU", "Cpu", " cpu ", "CUDA", "Cuda", "AUTO"])
+def test_the_keyword_takes_a_device_name_in_any_case_as_the_environment_variable_does(monkeypatch, value):
+    """device="CUDA" or "Cpu" was refused ('is not a device') while GPUIMG_DEVICE=CUDA was lower-cased:
+    the keyword now gives what the environment variable gives for the same name (a DeviceError for
+    CUDA without a GPU, its message the same)."""
+    monkeypatch.setenv("GPUIMG_DEVICE", value)
+    try:
+        want = resolve_device("auto")  # the environment variable's rule: the reference
+    except gpuimg.DeviceError as exc:
+        want = str(exc).replace("GPUIMG_DEVICE=", "device=", 1)  # the source it names
+    monkeypatch.delenv("GPUIMG_DEVICE")
+    try:
+        got = resolve_device(value)
+    except gpuimg.DeviceError as exc:
+        got = str(exc)
+    if value.strip().lower() == "auto":  # the keyword "AUTO" reads the (now unset) variable
+        want = resolve_device("auto")
+    assert got == want
+    assert "is not a device" not in got
+
+
 def test_auto_without_environment_follows_the_probe(monkeypatch):
     monkeypatch.delenv("GPUIMG_DEVICE", raising=False)
     assert resolve_device() == ("cuda" if gpuimg.backend.cuda_available() else "cpu")
