@@ -1,6 +1,7 @@
 """The processing chain: interpolation on the IBSI grid, re-segmentation, discretisation, bad input."""
 
 import math
+import warnings
 from fractions import Fraction
 
 import numpy as np
@@ -9,7 +10,7 @@ import scipy.ndimage
 from dask_reads import counted
 
 from gpuimg import Volume
-from gpuimg.errors import FeatureError, ParameterError
+from gpuimg.errors import FeatureError, FeatureWarning, ParameterError
 from gpuimg.features import Settings, discretise, extract, prepare
 from gpuimg.features.chain import PEAK_RADIUS_MM
 
@@ -267,6 +268,49 @@ def test_outlier_filtering_keeps_a_constant_roi(value, sigma):
     mask[1:5, 1:6, 1:7] = True
     roi = prepare(image, mask, spacing=1.0, settings=Settings(outlier_sigma=sigma))
     np.testing.assert_array_equal(roi.values, image[mask])
+
+
+@pytest.mark.parametrize("new", [(1.0, 1.0, 1.0), (2.0, 2.0, 2.0), (None, 1.0, 1.0)])
+@pytest.mark.parametrize("interpolation", ["linear", "cubic"])
+def test_a_uniform_region_keeps_its_one_value_after_interpolation(interpolation, new):
+    """A weighted mean of equal values is that value, and so is the spline of a constant: an ROI inside
+    a uniform region (a PET insert of SUV 2.7 on 2.5 x 0.7 x 0.7 mm voxels) keeps the one value, and
+    IBSI's features of one level are closed forms (no spread, one bin, one grey level).
+
+    The rounding of the interpolation spread 2.7 over 2.6999999999999993 ... 2.700000000000001 (5 to
+    10 values): a variance of 1e-31 with a skewness of 1.3, an entropy of 1.3 to 2.8 bits over the 32
+    fixed bins of those ulps, a GLCM joint entropy of 2.6 to 5.5, and 3-sigma outlier filtering
+    dropped voxels."""
+    image = np.full((14, 40, 40), 2.7)
+    if interpolation == "linear":  # a colder background beyond the insert, outside each new voxel's corners
+        image[:, :, :8] = 0.9
+    mask = np.zeros(image.shape, bool)
+    mask[4:10, 12:28, 14:28] = True
+    settings = Settings(new_spacing=new, interpolation=interpolation, outlier_sigma=3.0)
+    roi = prepare(image, mask, spacing=(2.5, 0.7, 0.7), settings=settings)
+    np.testing.assert_array_equal(roi.values, 2.7)
+    assert roi.values.size == int(roi.morph_mask.sum())  # no voxel is an outlier of a spread of 0
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FeatureWarning)  # correlations of one grey level: undefined
+        f = extract(
+            image,
+            mask,
+            spacing=(2.5, 0.7, 0.7),
+            settings=settings,
+            families=["statistics", "histogram", "glcm"],
+        )
+    closed_forms = {
+        "stat_var": 0.0,
+        "stat_skew": 0.0,  # IBSI: 0 for no variance
+        "stat_kurt": 0.0,
+        "stat_range": 0.0,
+        "ih_mean": 1.0,  # one fixed bin: bin 1
+        "ih_entropy": 0.0,
+        "ih_uniformity": 1.0,
+        "cm_joint_max_3D_avg": 1.0,  # a GLCM of one grey level
+        "cm_joint_entr_3D_avg": 0.0,
+    }
+    assert {k: f[k] for k in closed_forms} == closed_forms
 
 
 def test_a_dask_image_and_a_mask_made_from_it_are_read_once(rng):
