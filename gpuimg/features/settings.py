@@ -85,7 +85,7 @@ class Settings:
         ``interpolation``; None without it.
     reseg_range : (float, float), optional
         Keep only intensity-mask voxels with ``lower <= value <= upper`` [image units, e.g. HU];
-        ``math.inf`` for an open upper end.
+        ``math.inf`` for an open upper end, ``-math.inf`` for an open lower end.
     outlier_sigma : float, optional
         Also drop intensity-mask voxels further than this many standard deviations from the ROI
         mean (IBSI: 3).
@@ -210,11 +210,16 @@ class Settings:
         if self.reseg_range is not None:
             bounds = _items(self.reseg_range)
             if len(bounds) != 2 or not all(_real(b) for b in bounds):
-                raise ConfigError(f"reseg_range={self.reseg_range!r} must be two numbers (lower, upper).")
-            lower, upper = (float(b) for b in bounds)
-            if math.isnan(lower) or math.isnan(upper) or lower > upper or lower == math.inf:
                 raise ConfigError(
-                    f"reseg_range={self.reseg_range!r} must have lower <= upper (inf allowed as upper)."
+                    f"reseg_range={self.reseg_range!r} must be two numbers (lower, upper) in image units; "
+                    "for a range open at one end, give that end as math.inf or -math.inf (inf or -inf in "
+                    "TOML): (0, math.inf) keeps 0 and above."
+                )
+            lower, upper = (float(b) for b in bounds)
+            if math.isnan(lower) or math.isnan(upper) or lower > upper or math.inf in (lower, -upper):
+                raise ConfigError(
+                    f"reseg_range={self.reseg_range!r} must have lower <= upper, and an end that is "
+                    "infinite open (-inf as lower, inf as upper): any other keeps no voxel."
                 )
             object.__setattr__(self, "reseg_range", (lower, upper))
         if self.outlier_sigma is not None and not _positive(self.outlier_sigma):

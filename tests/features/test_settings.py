@@ -454,3 +454,41 @@ def _refused_however_given(values, words, tmp_path):
     spec = {"mask": {"source": "recipe", "threshold": [-400, 400]}, "features": values}
     with pytest.raises(ConfigError, match="features: " + words):
         spec_from_dict(spec)
+
+
+@pytest.mark.parametrize("given", [(0.0, None), (None, 400.0), [0.0]])
+def test_a_range_with_one_end_is_told_how_to_leave_the_other_open(given, tmp_path):
+    """A re-segmentation range with one bound only was refused with 'must be two numbers (lower,
+    upper)', which did not say how to write an open end; the message now does, and its advice works:
+    (0, inf) and (-inf, 400) keep the voxels of a PET image (SUV -0.5 to 15, bins of 0.5) at or above 0
+    and at or below 400, the fixed bins counted from 0 and from the ROI's least value (IBSI 2.7)."""
+    from gpuimg.features import discretise, prepare
+
+    words = r"for a range open at one end, give that end as math\.inf or -math\.inf \(inf or -inf in TOML\)"
+    with pytest.raises(ConfigError, match=r"^reseg_range=.* must be two numbers \(lower, upper\).*" + words):
+        Settings(reseg_range=given)
+    path = tmp_path / "settings.toml"
+    path.write_text("reseg_range = [0.0]\n")
+    with pytest.raises(ConfigError, match=words):
+        Settings.from_toml(path)
+    path.write_text('discretisation = "fbs"\nbin_width = 0.5\nreseg_range = [0.0, inf]\n')
+    pet = np.linspace(-0.5, 15.0, 4 * 5 * 6).reshape(4, 5, 6)
+    for settings, kept, first in (
+        (Settings.from_toml(path), pet >= 0.0, 0.0),
+        (Settings(reseg_range=(-math.inf, 400.0), discretisation="fbs", bin_width=0.5), pet <= 400.0, -0.5),
+    ):
+        roi = prepare(pet, np.ones(pet.shape, bool), spacing=(2.5, 0.7, 0.7), settings=settings)
+        np.testing.assert_array_equal(roi.values, pet[kept])
+        np.testing.assert_array_equal(
+            discretise(roi.values, settings), np.floor((pet[kept] - first) / 0.5) + 1
+        )
+
+
+@pytest.mark.parametrize("bounds", [(-math.inf, -math.inf), (math.inf, math.inf), (-math.inf, math.nan)])
+def test_a_range_that_keeps_no_voxel_is_refused(bounds):
+    """(-inf, -inf) was taken, and every ROI then failed in prepare ('no voxel of the ROI is left');
+    an infinite end is open only as the lower -inf or the upper inf."""
+    with pytest.raises(
+        ConfigError, match=r"reseg_range=.* must have lower <= upper, and an end that is infinite open"
+    ):
+        Settings(reseg_range=bounds)
