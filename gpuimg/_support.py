@@ -239,6 +239,22 @@ def check_positive(value, ndim: int, name: str) -> tuple[float, ...]:
     return values
 
 
+def refuse_bool(value, name: str, must: str, *, error: type[GpuimgError] = ParameterError) -> None:
+    """Refuse a bool (Python's or NumPy's; alone, among items or as an array's dtype) given for a
+    number: NumPy reads True as 1, so a flag passed where a spacing goes would be 1 mm.
+
+    Examples
+    --------
+    >>> refuse_bool((2.0, 0.5), "spacing", "numbers")
+    >>> refuse_bool(True, "spacing", "numbers")
+    Traceback (most recent call last):
+    ...
+    gpuimg.errors.ParameterError: spacing=True must be numbers, not a bool (True would be read as 1).
+    """
+    if any(isinstance(v, bool | np.bool_) for v in np.atleast_1d(host_values(value)).ravel()):
+        raise error(f"{name}={shown(value)} must be {must}, not a bool (True would be read as 1).")
+
+
 def check_spacing(spacing, ndim: int, name: str = "spacing") -> tuple[float, ...]:
     """Spacing per axis [mm] as floats; None means 1 (voxel units). A bool is refused, not taken for 1 mm.
 
@@ -251,11 +267,10 @@ def check_spacing(spacing, ndim: int, name: str = "spacing") -> tuple[float, ...
     """
     if spacing is None:
         return (1.0,) * ndim
+    refuse_bool(spacing, name, f"one positive number (mm) or one per axis ({ndim})")
     try:
         if isinstance(spacing, str | bytes):  # "1" would convert; numbers read from text are the caller's
             raise TypeError
-        if any(isinstance(v, bool | np.bool_) for v in np.atleast_1d(host_values(spacing)).ravel()):
-            raise TypeError  # True would be 1 mm, a flag given for a spacing
         values = np.atleast_1d(np.asarray(spacing, dtype=float))
     except (TypeError, ValueError):
         values = np.array([np.nan])

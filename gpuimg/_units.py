@@ -17,7 +17,7 @@ import math
 
 import numpy as np
 
-from gpuimg._support import host_values, shown
+from gpuimg._support import host_values, refuse_bool, shown
 from gpuimg.errors import ParameterError
 
 
@@ -68,10 +68,12 @@ def voxels(
 
 
 def _sizes(name, value, ndim, allow_zero):
+    sign = "non-negative" if allow_zero else "positive"
+    # True would be 1 voxel (or mm), a flag given for a size
+    refuse_bool(value, name, f"{sign} and finite, one number or one per axis ({ndim})")
     values = np.atleast_1d(host_values(value))
     try:
-        # "2" would convert, as SciPy refuses it; True would be 1 voxel (or mm), a flag given for a size
-        if any(isinstance(v, str | bytes | bool | np.bool_) for v in values.ravel()):
+        if any(isinstance(v, str | bytes) for v in values.ravel()):  # "2" would convert, as SciPy refuses it
             raise TypeError
         numbers = tuple(float(v) for v in values) if values.ndim == 1 else ()
     except (TypeError, ValueError):
@@ -80,7 +82,6 @@ def _sizes(name, value, ndim, allow_zero):
         math.isfinite(v) and (v > 0 or (allow_zero and v == 0)) for v in numbers
     )
     if not ok:
-        sign = "non-negative" if allow_zero else "positive"
         raise ParameterError(
             f"{name}={shown(value)} must be {sign} and finite, one number or one per axis ({ndim})."
         )

@@ -10,7 +10,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from gpuimg._support import as_image, check_spacing, host_values
+from gpuimg._support import as_image, check_spacing, host_values, refuse_bool
 from gpuimg.backend import namespace, to_device
 from gpuimg.errors import DeviceError, GeometryError, ParameterError, VolumeUsageError
 
@@ -48,7 +48,8 @@ class Volume:
     Raises
     ------
     GeometryError
-        If the data are not 3D, a spacing is not positive, or the direction is not orthonormal.
+        If the data are not 3D, a spacing is not positive, a spacing or origin is a bool (True is not
+        1 mm), or the direction is not orthonormal.
 
     Notes
     -----
@@ -83,6 +84,11 @@ class Volume:
                 else ""
             )
             raise GeometryError(f"Volume data must be a 3D array (z, y, x); got {shape}.{one_slice}")
+        for name, must in (
+            ("spacing", "3 numbers (or one for all three) [mm]"),
+            ("origin", "3 numbers [mm]"),
+        ):
+            refuse_bool(getattr(self, name), f"Volume {name}", must, error=GeometryError)
         spacing = _triple("spacing", self.spacing, isotropic=True)
         if not all(s > 0 for s in spacing):
             raise GeometryError(f"Volume spacing must be positive in mm; got {spacing}.")

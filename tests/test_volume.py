@@ -213,6 +213,41 @@ def test_one_spacing_is_isotropic_as_for_every_function():
         gpuimg.Volume(np.zeros((2, 3, 4)), spacing=0)
 
 
+@pytest.mark.parametrize(
+    ("name", "flag"),
+    [
+        ("spacing", True),
+        ("spacing", np.bool_(True)),
+        ("spacing", (2.5, True, 0.7)),
+        ("spacing", np.ones(3, bool)),
+        ("origin", (True, False, 0.0)),
+        ("origin", np.zeros(3, bool)),
+        ("origin", (0.0, np.bool_(True), -120.0)),
+    ],
+    ids=repr,
+)
+def test_a_bool_is_refused_for_a_spacing_or_an_origin_as_by_every_function(name, flag):
+    """Volume(data, spacing=True) was read as 1 mm (origin=(True, False, 0) as (1, 0, 0) mm), while
+    every function's spacing= refuses a bool; now the Volume refuses it too, in the same words."""
+    data = np.zeros((4, 5, 6))
+    if name == "spacing":  # the library's rule, the reference: gaussian_filter's and resample's spacing=
+        for call in (
+            lambda: gpuimg.preprocess.gaussian_filter(data, sigma_mm=1.0, spacing=flag),
+            lambda: gpuimg.preprocess.resample(data, flag, 2.0),
+        ):
+            with pytest.raises(gpuimg.ParameterError, match=r"not a bool \(True would be read as 1\)"):
+                call()
+    with pytest.raises(gpuimg.GeometryError) as caught:
+        gpuimg.Volume(data, **{name: flag})
+    assert str(caught.value).startswith(f"Volume {name}=")
+    assert "not a bool (True would be read as 1)" in str(caught.value)
+
+
+def test_numbers_equal_to_a_bool_are_a_spacing_and_an_origin():
+    volume = gpuimg.Volume(np.zeros((4, 5, 6)), spacing=np.ones(3, np.int64), origin=(1, np.int8(0), 0.0))
+    assert volume.spacing == (1.0, 1.0, 1.0) and volume.origin == (1.0, 0.0, 0.0)
+
+
 def test_volumes_and_other_objects_still_compare_by_identity():
     volume = gpuimg.Volume(np.zeros((2, 3, 4)), spacing=(2.0, 1.0, 1.0))
     same_voxels = gpuimg.Volume(volume.data, spacing=(2.0, 1.0, 1.0))
