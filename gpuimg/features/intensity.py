@@ -131,7 +131,8 @@ def _histogram(s) -> dict[str, float]:
     counts = s["counts"][: np.flatnonzero(s["counts"])[-1] + 1]  # bins 1 to the highest present
     p = counts / s["n_voxels"]
     nonzero = p[p > 0]
-    features["ih_entropy"] = float(-(nonzero * np.log2(nonzero)).sum())
+    # + 0.0: one bin's -(1 log2 1) is -0.0, which a feature table showed as "-0.0"
+    features["ih_entropy"] = float(-(nonzero * np.log2(nonzero)).sum()) + 0.0
     features["ih_uniformity"] = float((p * p).sum())
     features["ih_mode"] = _mode(counts, features["ih_mean"])
     gradient = np.gradient(counts) if counts.size > 1 else np.zeros(1)

@@ -258,6 +258,16 @@ def test_constant_roi_of_any_value_has_no_spread(value):
     assert [f[name] for name in spread] == [0.0] * len(spread)
 
 
+@pytest.mark.parametrize("method", [{}, {"discretisation": "fbs", "bin_width": 0.5}])
+def test_the_entropy_of_one_bin_is_zero_not_minus_zero(method):
+    """One bin holds every voxel: -(1 log2 1) is 0 (IBSI 3.4.18), which came out as -0.0, written
+    "-0.0" in a feature table (the texture families' entropies of one grey level are +0.0)."""
+    image = np.full((3, 4, 4), 2.7)  # a PET ROI of one SUV
+    f = extract(image, np.ones(image.shape, bool), spacing=1.0, settings=method, families=["histogram"])
+    assert f["ih_entropy"] == 0.0 and not np.signbit(f["ih_entropy"])
+    assert f["ih_uniformity"] == 1.0
+
+
 def test_local_intensity_past_the_memory_budget_is_refused(rng, monkeypatch):
     # A fine spacing (micro-CT) makes the 1 cm³ sphere reach many voxels, and the FFT's grid the
     # ROI's box grown by that reach: at 0.05 mm a 2 mm cube took a grid of 432³ points, and NumPy's
