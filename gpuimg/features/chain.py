@@ -196,11 +196,17 @@ def prepare_box(data, roi_in, box, spacing, settings: Settings) -> Roi:
             "new_spacing or a lower partial_volume."
         )
     if undefined:
+        advice = "replace them (e.g. numpy.nan_to_num) or leave them out of the mask."
         spread = f" after interpolation to {new_spacing} mm, which spreads them to their neighbours"
+        if settings.order == 3:  # the spline's prefilter reaches along whole rows, not only neighbours
+            spread = (
+                f" after cubic interpolation to {new_spacing} mm, whose spline spreads one many voxels "
+                "along its row of the image, not only to its neighbours"
+            )
+            advice = "replace them (e.g. numpy.nan_to_num), or use interpolation='linear'."
         raise FeatureError(
             f"the ROI holds {undefined} voxel(s) that are NaN or infinite"
-            f"{'' if settings.new_spacing is None else spread}: replace them (e.g. "
-            "numpy.nan_to_num) or leave them out of the mask."
+            f"{'' if settings.new_spacing is None else spread}: {advice}"
         )
     if values.size == 0:
         raise FeatureError(

@@ -313,6 +313,27 @@ def test_a_uniform_region_keeps_its_one_value_after_interpolation(interpolation,
     assert {k: f[k] for k in closed_forms} == closed_forms
 
 
+def test_nan_outside_a_pet_field_of_view_and_cubic_interpolation_are_told_apart(rng):
+    """NaN outside a PET field of view, 8 voxels from the ROI: the cubic spline's prefilter spread them
+    along whole rows, to every ROI voxel, and the message said 'spreads them to their neighbours:
+    replace them or leave them out of the mask', which they were. It now names the spline and the
+    linear interpolation, which works: the ROI's values equal map_coordinates on the whole IBSI grid."""
+    image = scipy.ndimage.gaussian_filter(rng.gamma(2.0, 1.5, (20, 40, 40)), 1.0)
+    image[:, :, :6] = np.nan
+    mask = np.zeros(image.shape, bool)
+    mask[8:12, 15:25, 14:22] = True
+    spacing, new = (2.5, 0.7, 0.7), (1.0, 1.0, 1.0)
+    with pytest.raises(
+        FeatureError,
+        match=r"NaN or infinite after cubic interpolation to \(1\.0, 1\.0, 1\.0\) mm, whose spline spreads "
+        r"one many voxels along its row.*interpolation='linear'",
+    ):
+        prepare(image, mask, spacing=spacing, settings=Settings(new_spacing=new, interpolation="cubic"))
+    roi = prepare(image, mask, spacing=spacing, settings=Settings(new_spacing=new, interpolation="linear"))
+    whole, whole_mask = _whole_image(image, mask, spacing, new, order=1)
+    np.testing.assert_allclose(np.sort(roi.values), np.sort(whole[whole_mask]), rtol=1e-12)
+
+
 def test_a_dask_image_and_a_mask_made_from_it_are_read_once(rng):
     """A mask made from the Dask image (image > t) shares its reads: both are computed in one pass.
     Each was computed on its own, so every chunk of the image was read twice."""
