@@ -11,10 +11,14 @@ from gpuimg import Volume
 
 
 def write_structure_set(
-    path: Path, contours: dict[str, list[np.ndarray]], frame_of_reference: str | None = None
+    path: Path,
+    contours: dict[str, list[np.ndarray]],
+    frame_of_reference: str | None = None,
+    series: str | None = None,
 ) -> Path:
     """An RTSTRUCT file with the given closed planar contours (points in LPS mm) per ROI name, each ROI
-    in the frame of reference ``frame_of_reference`` where one is given."""
+    in the frame of reference ``frame_of_reference`` where one is given, drawn on the series of
+    SeriesInstanceUID ``series`` (RTReferencedSeriesSequence) where one is given."""
     meta = FileMetaDataset()
     meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.481.3"
     meta.MediaStorageSOPInstanceUID = generate_uid()
@@ -23,6 +27,14 @@ def write_structure_set(
     ds.SOPClassUID, ds.SOPInstanceUID = meta.MediaStorageSOPClassUID, meta.MediaStorageSOPInstanceUID
     ds.Modality = "RTSTRUCT"
     ds.StructureSetROISequence, ds.ROIContourSequence = [], []
+    if series is not None:
+        drawn_on, study, frame = pydicom.Dataset(), pydicom.Dataset(), pydicom.Dataset()
+        drawn_on.SeriesInstanceUID = series
+        study.RTReferencedSeriesSequence = [drawn_on]
+        frame.RTReferencedStudySequence = [study]
+        if frame_of_reference is not None:
+            frame.FrameOfReferenceUID = frame_of_reference
+        ds.ReferencedFrameOfReferenceSequence = [frame]
     for number, (name, polygons) in enumerate(contours.items(), start=1):
         roi = pydicom.Dataset()
         roi.ROINumber, roi.ROIName = number, name

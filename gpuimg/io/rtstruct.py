@@ -94,7 +94,9 @@ def read_rtstruct(
         An ROI in another frame of reference than the reference's (``meta["frame_of_reference_uid"]``,
         which :func:`gpuimg.read_dicom` sets; not checked where either is missing). A contour that is
         not in an image plane, or lies outside the image's slices; an ROI that covers no voxel centre
-        (drawn beside the image, or smaller than a voxel).
+        (drawn beside the image, or smaller than a voxel). An ROI drawn on another series (one the
+        structure set names, not ``meta["series_uid"]``) whose contours lie on one slice in m >= 2 of the
+        image (a series of slices m times as far apart): the slices between would be left empty.
     ParameterError
         ``reference`` is not a Volume; ``roi`` is neither a string nor an int, or matches no name exactly
         and is not a valid regular expression.
@@ -157,6 +159,7 @@ def _rasterise(
     origin = np.asarray(reference.origin)
     spacing = np.asarray(reference.spacing)
     drawn = set()  # each contour's point set: a contour exported twice must not cut itself out
+    planes = set()  # the slice indices of the contours
     for item in contours:
         points = _contour_points(item)
         outline = frozenset(map(tuple, points.tolist()))
@@ -183,6 +186,8 @@ def _rasterise(
                 f"{shape[0]} slices; pass the image series the structure set refers to."
             )
         mask[k] ^= _inside(shape[1:], index[:, 1], index[:, 2])
+        planes.add(k)
+    _check_every_slice(ds, path, name, reference, sorted(planes))
     if not mask.any():
         raise GeometryError(
             f"{path}: ROI {name!r} covers no voxel centre of the image: its {len(drawn)} closed contours lie "
@@ -190,6 +195,39 @@ def _rasterise(
             "centre. Pass the image it was drawn on."
         )
     return mask, name
+
+
+def _check_every_slice(
+    ds: pydicom.Dataset, path: Path, name: str, reference: Volume, planes: list[int]
+) -> None:
+    """Refuse an ROI drawn on another series whose slices are several of the image's apart: its
+    contours fall on every m-th slice of the image, and the slices between them would stay empty.
+
+    Only where the structure set names the series it was drawn on (RTReferencedSeriesSequence) and
+    the image's (``meta["series_uid"]``) is not among them: on its own series an ROI may skip slices.
+    """
+    image_series = str(reference.meta.get("series_uid") or "").strip()
+    drawn_on = sorted(
+        {
+            str(series.get("SeriesInstanceUID", "")).strip()
+            for frame in ds.get("ReferencedFrameOfReferenceSequence", [])
+            for study in frame.get("RTReferencedStudySequence", [])
+            for series in study.get("RTReferencedSeriesSequence", [])
+        }
+        - {""}
+    )
+    if not image_series or not drawn_on or image_series in drawn_on or len(planes) < 2:
+        return
+    step = int(np.gcd.reduce(np.diff(planes)))
+    if step > 1:
+        shown = ", ".join(map(str, planes[:4])) + (", ..." if len(planes) > 4 else "")
+        raise GeometryError(
+            f"{path}: ROI {name!r} was drawn on the series {', '.join(drawn_on)}, not on this image's: its "
+            f"contours lie on one slice in {step} of this image (slices {shown}), so the slices between them "
+            f"would be left empty (that series' slices are {step} times as far apart). Read it on the image "
+            "it was drawn on; to measure it on a finer grid, resample that image and its mask together "
+            "(gpuimg.preprocess.resample, resample_mask)."
+        )
 
 
 def _contour_points(item: pydicom.Dataset) -> np.ndarray:

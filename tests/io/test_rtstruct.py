@@ -330,3 +330,32 @@ def test_a_contour_across_the_image_slices_is_named_as_such(tmp_path, image):
     path = write_structure_set(tmp_path / "rs.dcm", {"GTV": [square]})
     with pytest.raises(GeometryError, match=r"'GTV' is not in one plane .* slice indices 1\.00 to 3\.00"):
         read_rtstruct(path, image)
+
+
+def test_an_roi_of_a_coarser_series_is_refused_not_striped(tmp_path, image):
+    # A structure set drawn on a 3 mm series, read on a 1 mm series of the same frame of reference
+    # (thin and thick reconstructions, a co-registered MR), marked only the image slices its contours
+    # fell on: slices 3, 6 and 9, the 6 slices between them empty, without a word.
+    from skimage.draw import polygon2mask
+
+    def series(uid: str, step: float, n: int) -> Volume:
+        meta = {"series_uid": uid, "frame_of_reference_uid": "1.2.3"}
+        return Volume(np.zeros((n, 12, 12), np.int16), (step, 0.8, 1.1), image.origin, image.direction, meta)
+
+    thick, thin = series("1.2.3.1", 3.0, 5), series("1.2.3.2", 1.0, 13)
+    squares = [square_contour(thick, k, 1.5, 6.5) for k in (1, 2, 3)]
+    path = write_structure_set(
+        tmp_path / "rs.dcm", {"GTV": squares}, frame_of_reference="1.2.3", series="1.2.3.1"
+    )
+    square = polygon2mask((12, 12), [(1.5, 1.5), (1.5, 6.5), (6.5, 6.5), (6.5, 1.5)])
+    expected = np.zeros(thick.shape, bool)
+    expected[1:4] = square
+    np.testing.assert_array_equal(read_rtstruct(path, thick).data, expected)
+    with pytest.raises(
+        GeometryError,
+        match=r"'GTV' was drawn on the series 1\.2\.3\.1, not on this image's: its contours lie on one slice "
+        r"in 3 of this image \(slices 3, 6, 9\)",
+    ):
+        read_rtstruct(path, thin)
+    # Another series of the same slices (a PET of a PET/CT) takes every contour's slice.
+    np.testing.assert_array_equal(read_rtstruct(path, series("1.2.3.3", 3.0, 5)).data, expected)
