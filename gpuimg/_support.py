@@ -255,6 +255,34 @@ def refuse_bool(value, name: str, must: str, *, error: type[GpuimgError] = Param
         raise error(f"{name}={shown(value)} must be {must}, not a bool (True would be read as 1).")
 
 
+def random_generator(seed, name: str = "seed", *, why: str = "") -> np.random.Generator:
+    """A NumPy Generator of ``seed``: None (fresh entropy), a whole number of at least 0, a Generator
+    (itself) or a RandomState (its own bit generator, as later NumPy releases' ``default_rng`` takes
+    it; NumPy 2.0's refuses one). Anything else, a bool among them (True would be seed 1), is a
+    ParameterError naming ``name``, where NumPy's own message names no parameter; ``why`` (" (it
+    seeds ...)") ends it.
+
+    Examples
+    --------
+    >>> int(random_generator(7).integers(100)) == int(np.random.default_rng(7).integers(100))
+    True
+    >>> random_generator(-1)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    gpuimg.errors.ParameterError: seed=-1 must be None, an integer of at least 0, or a ...
+    """
+    if isinstance(seed, np.random.RandomState):
+        return np.random.Generator(seed._bit_generator)
+    if isinstance(seed, np.random.Generator | None):
+        return np.random.default_rng(seed)
+    if isinstance(seed, int | np.integer) and not isinstance(seed, bool) and seed >= 0:
+        return np.random.default_rng(int(seed))
+    raise ParameterError(
+        f"{name}={shown(seed)} must be None, an integer of at least 0, or a numpy.random.Generator or "
+        f"RandomState{why}."
+    )
+
+
 def check_spacing(spacing, ndim: int, name: str = "spacing") -> tuple[float, ...]:
     """Spacing per axis [mm] as floats; None means 1 (voxel units). A bool is refused, not taken for 1 mm.
 

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import numpy as np
 
-from gpuimg._support import check_flag, shown
+from gpuimg._support import check_flag, random_generator, shown
 from gpuimg._text import count
 from gpuimg.datasets.phantom import LESION_SHAPES, LESION_TEXTURES, ct_phantom
 from gpuimg.errors import ParameterError
@@ -30,8 +30,8 @@ def write_cohort(
         file per slice) and ``lesions.nrrd`` (uint8 label map, same geometry).
     n_patients : int
         Number of patients.
-    seed : int, optional
-        The same seed writes the same voxels (UIDs are always fresh).
+    seed : int, numpy.random.Generator or RandomState, optional
+        The same seed (an integer of at least 0) writes the same voxels (UIDs are always fresh).
     shape : tuple of 3 int
         Voxels along z, y, x of each CT.
     spacing : tuple of 3 float [mm]
@@ -48,7 +48,8 @@ def write_cohort(
     ------
     ParameterError
         If ``folder`` already holds one of the patients and ``overwrite`` is False, ``n_patients`` is
-        not a whole number 0 or more, or ``overwrite`` not True or False.
+        not a whole number 0 or more, ``overwrite`` not True or False, or ``seed`` one NumPy cannot
+        seed with (-1, 1.5, "a").
 
     Notes
     -----
@@ -69,6 +70,7 @@ def write_cohort(
     if not isinstance(n_patients, int | np.integer) or isinstance(n_patients, bool) or n_patients < 0:
         raise ParameterError(f"n_patients={shown(n_patients)} must be a whole number, 0 or more.")
     overwrite = check_flag(overwrite, "overwrite")
+    source = random_generator(seed)
     root = Path(folder)
     earlier = [p for i in range(n_patients) if (p := root / f"patient_{i:03d}").exists()]
     if earlier and not overwrite:
@@ -77,8 +79,7 @@ def write_cohort(
             f"({earlier[0].name}...); pass overwrite=True to replace them, or write to another folder."
         )
     patients = []
-    for i, child in enumerate(np.random.SeedSequence(seed).spawn(n_patients)):
-        rng = np.random.default_rng(child)
+    for i, rng in enumerate(_spawn(source, n_patients)):
         ct, mask = ct_phantom(
             shape,
             spacing,
@@ -94,3 +95,11 @@ def write_cohort(
         write_image(mask, patient / "lesions.nrrd")
         patients.append(patient)
     return patients
+
+
+def _spawn(rng: np.random.Generator, n: int) -> list[np.random.Generator]:
+    """``n`` independent Generators from ``rng``: its children (of an integer seed ``s``, those of
+    ``SeedSequence(s)``); a RandomState's generator, which cannot spawn, seeds them with draws."""
+    if rng.bit_generator.seed_seq is None:
+        return [np.random.default_rng(int(s)) for s in rng.integers(2**63, size=n)]
+    return rng.spawn(n)

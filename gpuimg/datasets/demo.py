@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 from scipy import ndimage
 
-from gpuimg._support import check_finite, check_sizes, check_spacing
+from gpuimg._support import check_finite, check_sizes, check_spacing, random_generator
 from gpuimg.errors import ParameterError
 from gpuimg.io import write_dicom
 from gpuimg.volume import AXIAL, Volume
@@ -89,7 +89,8 @@ def demo_nodule(
     spacing : tuple of 3 float [mm]
     noise_hu : float [HU]
         Gaussian noise everywhere.
-    seed : int, optional
+    seed : int, numpy.random.Generator or RandomState, optional
+        The same seed (an integer of at least 0) gives the same nodule.
 
     Returns
     -------
@@ -101,7 +102,8 @@ def demo_nodule(
     ------
     ParameterError
         A radius that is not positive, a negative or non-finite spiculation, heterogeneity or noise,
-        a shape that is not 3 positive whole numbers, a spacing that is not positive.
+        a shape that is not 3 positive whole numbers, a spacing that is not positive, a seed NumPy
+        cannot seed with (-1, 1.5, "a").
 
     Examples
     --------
@@ -115,7 +117,7 @@ def demo_nodule(
     check_finite(noise_hu, "noise_hu", low=0.0)
     shape = tuple(int(n) for n in check_sizes(shape, 3, "shape"))
     spacing = check_spacing(spacing, 3)
-    rng = np.random.default_rng(seed)
+    rng = random_generator(seed)
     z, y, x = (
         ((np.arange(n) - (n - 1) / 2) * s).reshape([-1 if k == axis else 1 for k in range(3)])
         for axis, (n, s) in enumerate(zip(shape, spacing, strict=True))
@@ -151,8 +153,8 @@ def write_demo_cohort(
         ``patient_id``, ``malignant``, ``growth``) and ``pipeline.toml`` (:data:`DEMO_SPEC`).
     n_studies : int
         Patients (one study each), at least 4.
-    seed : int
-        The same seed writes the same voxels and labels (UIDs are fresh).
+    seed : int, numpy.random.Generator or RandomState
+        The same seed (an integer of at least 0) writes the same voxels and labels (UIDs are fresh).
     shape : tuple of 3 int
         Voxels (z, y, x) of each crop; spacing 2 x 1.25 x 1.25 mm.
 
@@ -172,7 +174,7 @@ def write_demo_cohort(
         raise ParameterError(f"n_studies={n_studies!r}: the demo needs at least 4 studies for its folds.")
     root = Path(folder)
     cohort = root / "cohort"
-    rng = np.random.default_rng(seed)
+    rng = random_generator(seed)
     labels = []
     for i in range(n_studies):
         radius, s, h = rng.uniform(5, 10), rng.uniform(0, 0.8), rng.uniform(0, 60)

@@ -6,7 +6,7 @@ import numpy as np
 from scipy import ndimage
 
 from gpuimg._memory import check_bytes
-from gpuimg._support import check_choice, check_finite, check_sizes, check_spacing
+from gpuimg._support import check_choice, check_finite, check_sizes, check_spacing, random_generator
 from gpuimg.errors import ParameterError
 from gpuimg.volume import AXIAL, Volume
 
@@ -37,8 +37,9 @@ def ct_phantom(
         Voxels along z, y, x.
     spacing : tuple of 3 float [mm]
         Voxel spacing along z, y, x.
-    seed : int, optional
-        Seed of ``numpy.random.default_rng``: the same seed gives the same volume.
+    seed : int, numpy.random.Generator or RandomState, optional
+        Seed of ``numpy.random.default_rng`` (an integer of at least 0): the same seed gives the same
+        volume.
     n_lesions : int
         Lesions placed inside the lungs, 0 to 255 (labels of the uint8 label map).
     lesion_shape : {"sphere", "lobulated", "spiculated"}
@@ -63,7 +64,7 @@ def ct_phantom(
     ------
     ParameterError
         Unknown lesion shape or texture, a shape smaller than 8 voxels, a non-positive spacing, a
-        number of lesions outside 0 to 255, a negative noise.
+        number of lesions outside 0 to 255, a negative noise, a seed NumPy cannot seed with (-1, 1.5).
     MemoryBudgetError
         A shape whose volume would not fit in memory (checked before anything is allocated).
 
@@ -89,7 +90,7 @@ def ct_phantom(
         )
     check_finite(noise_hu, "noise_hu", low=0.0)
     check_bytes(_BYTES_PER_VOXEL * math.prod(shape), f"ct_phantom(shape={shape})")
-    rng = np.random.default_rng(seed)
+    rng = random_generator(seed)
     z, y, x = _grid(shape, spacing)
     half_y, half_x = 0.45 * shape[1] * spacing[1], 0.45 * shape[2] * spacing[2]
     image = np.full(shape, AIR, dtype=np.float32)
@@ -136,7 +137,7 @@ def ct_phantom(
     meta = {
         "modality": "CT",
         "description": f"gpuimg CT phantom ({lesion_shape}, {lesion_texture})",
-        "patient_id": f"PHANTOM-{seed}",
+        "patient_id": f"PHANTOM-{seed}" if seed is None or isinstance(seed, int | np.integer) else "PHANTOM",
         "windows": [
             {"center": 40.0, "width": 400.0, "name": "mediastinum"},
             {"center": -600.0, "width": 1500.0, "name": "lung"},

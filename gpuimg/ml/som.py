@@ -6,7 +6,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, ClusterMixin, TransformerMixin
 
 from gpuimg._memory import check_allocation
-from gpuimg._support import is_finite
+from gpuimg._support import is_finite, random_generator
 from gpuimg.backend import bincount_fixed, namespace
 from gpuimg.errors import ParameterError
 
@@ -289,18 +289,13 @@ class SOM(CheckedParams, ClusterMixin, TransformerMixin, BaseEstimator):
                 raise ParameterError(f"{name}={value!r} must be a finite positive number{bound}.")
         if not isinstance(self.epochs, (int, np.integer)) or self.epochs < 1:
             raise ParameterError(f"epochs={self.epochs!r} must be a positive integer.")
-        try:  # what init="random" seeds with; checked for either init, as scikit-learn checks its seeds
-            _generator(self.random_state)
-        except (TypeError, ValueError):
-            raise ParameterError(
-                f"random_state={self.random_state!r} must be None, an integer of at least 0, or a "
-                "numpy.random.Generator or RandomState (it seeds init='random')."
-            ) from None
+        # What init="random" seeds with; checked for either init, as scikit-learn checks its seeds.
+        random_generator(self.random_state, "random_state", why=" (it seeds init='random')")
         return int(grid[0]), int(grid[1])
 
     def _initial_weights(self, X, w, m, n, xp):
         if self.init == "random":
-            rng = _generator(self.random_state)
+            rng = random_generator(self.random_state, "random_state")
             return X[xp.asarray(rng.choice(X.shape[0], m * n, replace=X.shape[0] < m * n))].astype(np.float64)
         mean = (w[:, None] * X).sum(0) / w.sum()
         centred = X - mean
@@ -345,12 +340,3 @@ def _best_matches(X, weights, xp):
         index.append(k)
         best.append(xp.take_along_axis(d2, k[:, None], axis=1)[:, 0])
     return xp.concatenate(index), xp.concatenate(best)
-
-
-def _generator(random_state) -> np.random.Generator:
-    """A Generator of ``random_state`` (None, an integer, a Generator or a RandomState): a RandomState's
-    own bit generator, as ``np.random.default_rng`` takes it in later NumPy releases; NumPy 2.0's refuses
-    a RandomState (a TypeError)."""
-    if isinstance(random_state, np.random.RandomState):
-        return np.random.Generator(random_state._bit_generator)
-    return np.random.default_rng(random_state)

@@ -55,3 +55,14 @@ def test_a_numpy_count_of_studies_is_taken(tmp_path):
 def test_too_few_or_not_whole_studies_are_refused(tmp_path, n_studies):
     with pytest.raises(ParameterError, match="the demo needs at least 4 studies"):
         write_demo_cohort(tmp_path, n_studies, shape=(8, 8, 8))
+
+
+@pytest.mark.parametrize("seed", [-1, 1.5, "a", [0.5], True], ids=repr)
+def test_a_seed_numpy_cannot_take_is_refused_naming_seed(tmp_path, seed):
+    # Before: NumPy's bare ValueError 'expected non-negative integer' or TypeError 'SeedSequence
+    # expects int ...' (True was seed 1), naming no parameter; the demo cohort's folder not written.
+    with pytest.raises(ParameterError, match=r"seed=.* must be None, an integer of at least 0, or a numpy"):
+        demo_nodule(4.0, 0.2, 10.0, shape=(8, 16, 16), seed=seed)
+    with pytest.raises(ParameterError, match=r"seed=.* must be None, an integer of at least 0, or a numpy"):
+        write_demo_cohort(tmp_path / "demo", 4, seed, shape=(8, 8, 8))
+    assert not (tmp_path / "demo").exists()

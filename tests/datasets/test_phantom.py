@@ -93,3 +93,25 @@ def test_a_shape_beyond_memory_is_refused_before_allocating():
     # Before: NumPy's MemoryError ("Unable to allocate 3.55 PiB") from the first array.
     with pytest.raises(MemoryBudgetError, match=r"ct_phantom\(shape=\(100000, 100000, 100000\)\) needs"):
         ct_phantom((100_000, 100_000, 100_000))
+
+
+#: Seeds NumPy's default_rng refuses, with its bare message ('expected non-negative integer',
+#: 'SeedSequence expects int or sequence of ints ...'), naming no parameter.
+NUMPY_REFUSES = [-1, 1.5, "a", [0.5], np.float64(2.0)]
+
+
+@pytest.mark.parametrize("seed", [*NUMPY_REFUSES, True], ids=repr)
+def test_a_seed_numpy_cannot_take_is_refused_naming_seed(seed):
+    if seed is not True:  # True NumPy takes as seed 1: refused as a flag given for a number
+        with pytest.raises((TypeError, ValueError)):
+            np.random.default_rng(seed)
+    with pytest.raises(ParameterError, match=r"seed=.* must be None, an integer of at least 0, or a numpy"):
+        ct_phantom(SMALL, seed=seed)
+
+
+def test_seeds_numpy_takes_give_the_volume_of_their_integer():
+    """A NumPy integer, and a Generator made by default_rng of the integer, draw what the integer
+    draws (NumPy's seeding, the reference)."""
+    want = ct_phantom(SMALL, seed=5).data
+    for seed in (np.int64(5), np.random.default_rng(5)):
+        np.testing.assert_array_equal(ct_phantom(SMALL, seed=seed).data, want)
