@@ -120,6 +120,36 @@ def _check_frame_of_reference(path: Path, what: str, uid, reference: Volume) -> 
         )
 
 
+def _check_every_slice(
+    path: Path, what: str, parts: str, drawn_on: set[str], reference: Volume, planes: list[int]
+) -> None:
+    """Refuse ``what`` (of the file ``path``) drawn on another series whose slices are several of the
+    image's apart: its ``parts`` (contours, frames) fall on the slices ``planes`` of the image, every
+    m-th, and the slices between them would stay empty.
+
+    Only where the file names the series it was drawn on (``drawn_on``, SeriesInstanceUIDs) and the
+    image's (``meta["series_uid"]``) is not among them: on its own series an ROI may skip slices.
+
+    Raises
+    ------
+    GeometryError
+        If the slice indices ``planes`` (sorted, distinct) are two or more, all a step m >= 2 apart.
+    """
+    image_series = str(reference.meta.get("series_uid") or "").strip()
+    if not image_series or not drawn_on or image_series in drawn_on or len(planes) < 2:
+        return
+    step = int(np.gcd.reduce(np.diff(planes)))
+    if step > 1:
+        shown = ", ".join(map(str, planes[:4])) + (", ..." if len(planes) > 4 else "")
+        raise GeometryError(
+            f"{path}: {what} was drawn on the series {', '.join(sorted(drawn_on))}, not on this image's: its "
+            f"{parts} lie on one slice in {step} of this image (slices {shown}), so the slices between them "
+            f"would be left empty (that series' slices are {step} times as far apart). Read it on the image "
+            "it was drawn on; to measure it on a finer grid, resample that image and its mask together "
+            "(gpuimg.preprocess.resample, resample_mask)."
+        )
+
+
 def _named(names: list[str], wanted: str, parameter: str) -> list[str]:
     """The names equal to ``wanted``, else equal to it ignoring case, else those in which it is found
     as a regular expression (ignoring case).

@@ -9,7 +9,14 @@ import pydicom
 
 from gpuimg._support import check_path
 from gpuimg.errors import DicomError, GeometryError
-from gpuimg.io._objects import _check_frame_of_reference, _damage_named, _mask_volume, _named, _read_object
+from gpuimg.io._objects import (
+    _check_every_slice,
+    _check_frame_of_reference,
+    _damage_named,
+    _mask_volume,
+    _named,
+    _read_object,
+)
 from gpuimg.volume import Volume
 
 #: Contour types that enclose no area (a marker, a line): they mark no voxel.
@@ -187,7 +194,7 @@ def _rasterise(
             )
         mask[k] ^= _inside(shape[1:], index[:, 1], index[:, 2])
         planes.add(k)
-    _check_every_slice(ds, path, name, reference, sorted(planes))
+    _check_every_slice(path, f"ROI {name!r}", "contours", _drawn_on(ds), reference, sorted(planes))
     if not mask.any():
         raise GeometryError(
             f"{path}: ROI {name!r} covers no voxel centre of the image: its {len(drawn)} closed contours lie "
@@ -197,37 +204,14 @@ def _rasterise(
     return mask, name
 
 
-def _check_every_slice(
-    ds: pydicom.Dataset, path: Path, name: str, reference: Volume, planes: list[int]
-) -> None:
-    """Refuse an ROI drawn on another series whose slices are several of the image's apart: its
-    contours fall on every m-th slice of the image, and the slices between them would stay empty.
-
-    Only where the structure set names the series it was drawn on (RTReferencedSeriesSequence) and
-    the image's (``meta["series_uid"]``) is not among them: on its own series an ROI may skip slices.
-    """
-    image_series = str(reference.meta.get("series_uid") or "").strip()
-    drawn_on = sorted(
-        {
-            str(series.get("SeriesInstanceUID", "")).strip()
-            for frame in ds.get("ReferencedFrameOfReferenceSequence", [])
-            for study in frame.get("RTReferencedStudySequence", [])
-            for series in study.get("RTReferencedSeriesSequence", [])
-        }
-        - {""}
-    )
-    if not image_series or not drawn_on or image_series in drawn_on or len(planes) < 2:
-        return
-    step = int(np.gcd.reduce(np.diff(planes)))
-    if step > 1:
-        shown = ", ".join(map(str, planes[:4])) + (", ..." if len(planes) > 4 else "")
-        raise GeometryError(
-            f"{path}: ROI {name!r} was drawn on the series {', '.join(drawn_on)}, not on this image's: its "
-            f"contours lie on one slice in {step} of this image (slices {shown}), so the slices between them "
-            f"would be left empty (that series' slices are {step} times as far apart). Read it on the image "
-            "it was drawn on; to measure it on a finer grid, resample that image and its mask together "
-            "(gpuimg.preprocess.resample, resample_mask)."
-        )
+def _drawn_on(ds: pydicom.Dataset) -> set[str]:
+    """The SeriesInstanceUIDs of the series the structure set names (RTReferencedSeriesSequence)."""
+    return {
+        str(series.get("SeriesInstanceUID", "")).strip()
+        for frame in ds.get("ReferencedFrameOfReferenceSequence", [])
+        for study in frame.get("RTReferencedStudySequence", [])
+        for series in study.get("RTReferencedSeriesSequence", [])
+    } - {""}
 
 
 def _contour_points(item: pydicom.Dataset) -> np.ndarray:

@@ -10,7 +10,7 @@ import pydicom
 
 from gpuimg._support import check_path
 from gpuimg.errors import DicomError, GeometryError, ParameterError
-from gpuimg.io._objects import _check_frame_of_reference, _mask_volume, _named
+from gpuimg.io._objects import _check_every_slice, _check_frame_of_reference, _mask_volume, _named
 from gpuimg.io.dicom import _pixel_array
 from gpuimg.volume import Volume
 
@@ -52,7 +52,10 @@ def read_seg(
         A SEG in another frame of reference than the reference's (``meta["frame_of_reference_uid"]``,
         which :func:`gpuimg.read_dicom` sets; not checked where either is missing). Frames whose
         orientation or pixel spacing differ from the image's, or that lie off its grid or outside its
-        slices; a segment none of whose pixels lies on the image (frames beside its rows and columns).
+        slices; a segment none of whose pixels lies on the image (frames beside its rows and columns). A
+        SEG of another series (its ReferencedSeriesSequence, not ``meta["series_uid"]``) whose segment's
+        frames lie on one slice in m >= 2 of the image (a series of slices m times as far apart): the
+        slices between would be left empty.
     ParameterError
         ``reference`` is not a Volume; ``segment`` is neither a number nor a label, or a label that
         matches none exactly and is not a valid regular expression.
@@ -95,6 +98,7 @@ def _place_frames(
     shared = ds.get("SharedFunctionalGroupsSequence", [pydicom.Dataset()])[0]
     mask = np.zeros(reference.shape, dtype=np.uint8)
     marked = 0  # the segment's pixels in the file, on the image or not
+    planes = set()  # the slice indices of the frames that mark the segment
     inverse, origin, spacing = (
         reference.direction.T,
         np.asarray(reference.origin),
@@ -122,6 +126,8 @@ def _place_frames(
                 f"{path}: frame {i + 1} lies at slice index {k}, outside the image's {reference.shape[0]} "
                 "slices; pass the image series the SEG refers to."
             )
+        if frames[i].any():
+            planes.add(k)
         rows, columns = frames[i].shape
         r0, c0 = max(row, 0), max(column, 0)
         r1, c1 = min(row + rows, reference.shape[1]), min(column + columns, reference.shape[2])
@@ -139,6 +145,12 @@ def _place_frames(
             f"{path}: segment {number} ({label!r}) {empty}, so it covers no voxel; choose another segment "
             "or draw it again."
         )
+    drawn_on = {
+        str(series.get("SeriesInstanceUID", "")).strip() for series in ds.get("ReferencedSeriesSequence", [])
+    }
+    _check_every_slice(
+        path, f"segment {number} ({label!r})", "frames", drawn_on - {""}, reference, sorted(planes)
+    )
     if not mask.any():
         raise GeometryError(
             f"{path}: segment {number} ({label!r}) covers no voxel of the image: its {marked} pixels lie "

@@ -241,3 +241,33 @@ def test_a_labelmap_segs_background_is_not_a_segment(tmp_path, series):
     assert hd.seg.segread(two).segment_numbers == [1, 2]
     with pytest.raises(DicomError, match=r"holds 2 segments \(\['1: Liver', '2: Tumour'\]\)"):
         read_seg(two, image)
+
+
+def test_a_seg_of_a_coarser_series_is_refused_not_striped(tmp_path, series):
+    # A SEG made on a 2.5 mm series, read on a 1.25 mm series of the same frame of reference and
+    # in-plane grid (a thin reconstruction of the same scan), placed its frames on slices 2, 4 and 6 of
+    # the image, the slices between them empty, without a word.
+    import dataclasses
+
+    image, sources = series
+    lesion = np.zeros(image.shape, bool)
+    lesion[1:4, 2:6, 3:8] = True
+    path = write_seg(tmp_path / "seg.dcm", sources, {"Lesion": lesion})
+    np.testing.assert_array_equal(read_seg(path, image).data, lesion)
+    meta = {"series_uid": "1.2.3.4", "frame_of_reference_uid": image.meta["frame_of_reference_uid"]}
+    thin = Volume(
+        np.zeros((11, *image.shape[1:]), np.int16),
+        (1.25, *image.spacing[1:]),
+        image.origin,
+        image.direction,
+        meta,
+    )
+    with pytest.raises(
+        GeometryError,
+        match=r"segment 1 \('Lesion'\) was drawn on the series [\d.]+, not on this image's: its frames lie "
+        r"on one slice in 2 of this image \(slices 2, 4, 6\)",
+    ):
+        read_seg(path, thin)
+    # Another series of the same slices (a second phase of the scan) takes every frame's slice.
+    other = dataclasses.replace(image, meta=meta)
+    np.testing.assert_array_equal(read_seg(path, other).data, lesion)
