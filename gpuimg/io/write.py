@@ -79,8 +79,9 @@ def write_dicom(
     ParameterError
         If the modality is not CT or MR; the volume has no slice, more than 65535 rows or columns,
         complex values, or NaN or infinite values; a UID, ``patient_id`` or ``patient_name`` is not a
-        valid DICOM value (their values are not repeated in the message); or ``folder`` already
-        holds slice files and ``overwrite`` is False; an array without ``spacing``.
+        valid DICOM value (their values are not repeated in the message), nor a window's name (a
+        LO: 64 characters at most, no backslash); or ``folder`` already holds slice files and
+        ``overwrite`` is False; an array without ``spacing``.
     WriteError
         If ``folder`` holds files other than an earlier write's slices, or cannot be written.
 
@@ -94,7 +95,8 @@ def write_dicom(
     most 16 characters (DICOM's DS), so geometry comes back to about 1e-6 relative. Slice k lies at
     ``origin + k * spacing[0] * direction[:, 0]``; when ``direction[:, 0]`` points against row x
     column, read_dicom returns the slices in the reverse order (same voxels at the same places, origin
-    at the other end).
+    at the other end). The window presets of ``volume.meta["windows"]`` (as :func:`read_dicom` keeps
+    them) are written as WindowCenter and WindowWidth, their names as WindowCenterWidthExplanation.
     The series is written into a temporary folder beside ``folder`` which is then renamed into place
     (replacing the earlier series with ``overwrite``), so a reader never sees half a series; a
     temporary left by a killed write is removed by the next write into the same parent folder.
@@ -150,7 +152,9 @@ def write_dicom(
     ds = _template(volume, modality, stored.dtype, slope, intercept)
     for keyword, (name, value, shown) in values.items():
         _set(ds, keyword, name, value, shown)
-    if any(isinstance(value, str) and not value.isascii() for _, value, _ in values.values()):
+    explanations = _window_names(ds, meta.get("windows") or [])
+    texts = [value for _, value, _ in values.values()] + explanations
+    if any(isinstance(value, str) and not value.isascii() for value in texts):
         ds.SpecificCharacterSet = "ISO_IR 192"  # UTF-8; without it pydicom writes such text as '?'
     normal = volume.direction[:, 0] * volume.spacing[0]
     names = [f"slice_{k:04d}.dcm" for k in range(stored.shape[0])]
@@ -201,8 +205,27 @@ def _check_folder(folder: Path, overwrite: bool) -> None:
         )
 
 
+def _window_names(ds: pydicom.Dataset, windows: list) -> list[str]:
+    """Set WindowCenterWidthExplanation to the names of ``windows`` (``volume.meta["windows"]``, as
+    :func:`read_dicom` keeps them), one per WindowCenter, where any has one; returns the names."""
+    names = [str(window.get("name") or "") for window in windows]
+    if not any(names):
+        return []
+    for i, name in enumerate(names):
+        _check("WindowCenterWidthExplanation", f"meta['windows'][{i}]['name']", name, True)
+    ds.WindowCenterWidthExplanation = names
+    return names
+
+
 def _set(ds: pydicom.Dataset, keyword: str, name: str, value, shown: bool) -> None:
     """Set ``keyword`` after checking ``value`` against its VR; the message shows it only if ``shown``."""
+    _check(keyword, name, value, shown)
+    setattr(ds, keyword, value)
+
+
+def _check(keyword: str, name: str, value, shown: bool) -> None:
+    """Refuse a ``value`` of ``keyword`` that its VR does not allow (one value: no backslash); the
+    message shows it only if ``shown``."""
     vr = pydicom.datadict.dictionary_VR(keyword)
     try:
         if vr == "UI" and not (len(str(value)) <= 64 and _UID.fullmatch(str(value))):
@@ -214,8 +237,9 @@ def _set(ds: pydicom.Dataset, keyword: str, name: str, value, shown: bool) -> No
         validate_value(vr, str(value) if vr == "IS" else value, pydicom.config.RAISE)
     except (ValueError, TypeError) as exc:
         given = f"={value!r}" if shown else " (value not shown: it may identify the patient)"
-        raise ParameterError(f"write_dicom: {name}{given} is not a valid DICOM {vr} value: {exc}.") from None
-    setattr(ds, keyword, value)
+        raise ParameterError(
+            f"write_dicom: {name}{given} is not a valid DICOM {vr} value: {str(exc).rstrip('.')}."
+        ) from None
 
 
 def _stored(data: np.ndarray) -> tuple[np.ndarray, float, float]:

@@ -107,6 +107,49 @@ def test_window_presets_and_ids_kept(tmp_path, make_volume):
     assert read.meta["windows"][0]["center"] == 40.0 and read.meta["patient_id"] == "P7"
 
 
+def test_window_names_are_written_back(tmp_path, series):
+    """read_dicom keeps WindowCenterWidthExplanation as the windows' names; write_dicom dropped them
+    (pydicom found no WindowCenterWidthExplanation in the written files). The source's tags are
+    set by pydicom; the written ones are read by pydicom."""
+    folder, _, files = series
+    for path in files:
+        ds = pydicom.dcmread(path)
+        ds.WindowCenter, ds.WindowWidth = [40, -600], [400, 1500]
+        ds.WindowCenterWidthExplanation = ["MEDIASTINUM", "LUNG"]
+        ds.save_as(path)
+    volume = read_dicom(folder, device="cpu")
+    assert [w["name"] for w in volume.meta["windows"]] == ["MEDIASTINUM", "LUNG"]
+    written = write_dicom(volume, tmp_path / "copy")
+    for path in written:
+        ds = pydicom.dcmread(path)
+        assert list(ds.WindowCenterWidthExplanation) == ["MEDIASTINUM", "LUNG"]
+        assert [float(v) for v in ds.WindowCenter] == [40.0, -600.0]
+        assert [float(v) for v in ds.WindowWidth] == [400.0, 1500.0]
+
+
+def test_window_names_outside_ascii_or_partly_missing(tmp_path, make_volume):
+    volume = make_volume()
+    windows = [{"center": 40.0, "width": 400.0, "name": "Weichteil (Mediastinum) ü"}]
+    windows += [{"center": -600.0, "width": 1500.0, "name": ""}, {"center": 300.0, "width": 1500.0}]
+    volume.meta["windows"] = windows
+    files = write_dicom(volume, tmp_path / "a")
+    ds = pydicom.dcmread(files[0])
+    assert list(ds.WindowCenterWidthExplanation) == ["Weichteil (Mediastinum) ü", "", ""]
+    assert ds.SpecificCharacterSet == "ISO_IR 192"  # UTF-8, else pydicom writes '?'
+    volume.meta["windows"] = [{"center": 40.0, "width": 400.0, "name": ""}]
+    assert "WindowCenterWidthExplanation" not in pydicom.dcmread(write_dicom(volume, tmp_path / "b")[0])
+
+
+@pytest.mark.parametrize("name", ["SOFT\\TISSUE", "W" * 65])
+def test_a_window_name_dicom_cannot_hold_is_refused(tmp_path, make_volume, name):
+    # A backslash would split the name into two (pydicom reads 'SOFT', 'TISSUE'); a LO holds 64 characters.
+    volume = make_volume()
+    volume.meta["windows"] = [{"center": 40.0, "width": 400.0, "name": name}]
+    with pytest.raises(ParameterError, match=r"meta\['windows'\]\[0\]\['name'\]=.* is not a valid DICOM LO"):
+        write_dicom(volume, tmp_path / "a")
+    assert not (tmp_path / "a").exists()
+
+
 def test_unknown_modality(tmp_path, make_volume):
     with pytest.raises(ParameterError, match="'US'"):
         write_dicom(make_volume(), tmp_path, modality="US")
