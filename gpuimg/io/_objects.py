@@ -123,12 +123,14 @@ def _check_frame_of_reference(path: Path, what: str, uid, reference: Volume) -> 
 def _check_every_slice(
     path: Path, what: str, parts: str, drawn_on: set[str], reference: Volume, planes: list[int]
 ) -> None:
-    """Refuse ``what`` (of the file ``path``) drawn on another series whose slices are several of the
-    image's apart: its ``parts`` (contours, frames) fall on the slices ``planes`` of the image, every
-    m-th, and the slices between them would stay empty.
+    """Refuse ``what`` (of the file ``path``) drawn on a series whose slices are several of the image's
+    apart: its ``parts`` (contours, frames) fall on the slices ``planes`` of the image, every m-th, and
+    the slices between them would stay empty.
 
     Only where the file names the series it was drawn on (``drawn_on``, SeriesInstanceUIDs) and the
-    image's (``meta["series_uid"]``) is not among them: on its own series an ROI may skip slices.
+    image is not that series as read: another series (``meta["series_uid"]``), or that series on a new
+    grid along z (:func:`gpuimg.preprocess.resample` drops ``meta["files"]`` there). On the series'
+    own slices an ROI may skip slices.
 
     Raises
     ------
@@ -136,16 +138,18 @@ def _check_every_slice(
         If the slice indices ``planes`` (sorted, distinct) are two or more, all a step m >= 2 apart.
     """
     image_series = str(reference.meta.get("series_uid") or "").strip()
-    if not image_series or not drawn_on or image_series in drawn_on or len(planes) < 2:
+    regridded = image_series in drawn_on
+    if not image_series or not drawn_on or (regridded and "files" in reference.meta) or len(planes) < 2:
         return
     step = int(np.gcd.reduce(np.diff(planes)))
     if step > 1:
         shown = ", ".join(map(str, planes[:4])) + (", ..." if len(planes) > 4 else "")
+        which = "; this image is that series resampled along z" if regridded else ", not on this image's"
         raise GeometryError(
-            f"{path}: {what} was drawn on the series {', '.join(sorted(drawn_on))}, not on this image's: its "
-            f"{parts} lie on one slice in {step} of this image (slices {shown}), so the slices between them "
-            f"would be left empty (that series' slices are {step} times as far apart). Read it on the image "
-            "it was drawn on; to measure it on a finer grid, resample that image and its mask together "
+            f"{path}: {what} was drawn on the series {', '.join(sorted(drawn_on))}{which}: its {parts} "
+            f"lie on one slice in {step} of this image (slices {shown}), so the slices between them would be "
+            f"left empty (that series' slices are {step} times as far apart). Read it on the image it was "
+            "drawn on; to measure it on a finer grid, resample that image and its mask together "
             "(gpuimg.preprocess.resample, resample_mask)."
         )
 

@@ -102,8 +102,9 @@ def read_rtstruct(
         which :func:`gpuimg.read_dicom` sets; not checked where either is missing). A contour that is
         not in an image plane, or lies outside the image's slices; an ROI that covers no voxel centre
         (drawn beside the image, or smaller than a voxel). An ROI drawn on another series (one the
-        structure set names, not ``meta["series_uid"]``) whose contours lie on one slice in m >= 2 of the
-        image (a series of slices m times as far apart): the slices between would be left empty.
+        structure set names, not ``meta["series_uid"]``), or on this one and the image resampled along z,
+        whose contours lie on one slice in m >= 2 of the image (drawn on slices m times as far apart): the
+        slices between would be left empty.
     ParameterError
         ``reference`` is not a Volume; ``roi`` is neither a string nor an int, or matches no name exactly
         and is not a valid regular expression.

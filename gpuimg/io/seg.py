@@ -53,9 +53,9 @@ def read_seg(
         which :func:`gpuimg.read_dicom` sets; not checked where either is missing). Frames whose
         orientation or pixel spacing differ from the image's, or that lie off its grid or outside its
         slices; a segment none of whose pixels lies on the image (frames beside its rows and columns). A
-        SEG of another series (its ReferencedSeriesSequence, not ``meta["series_uid"]``) whose segment's
-        frames lie on one slice in m >= 2 of the image (a series of slices m times as far apart): the
-        slices between would be left empty.
+        SEG of another series (its ReferencedSeriesSequence, not ``meta["series_uid"]``), or of this one and
+        the image resampled along z, whose segment's frames lie on one slice in m >= 2 of the image (made
+        on slices m times as far apart): the slices between would be left empty.
     ParameterError
         ``reference`` is not a Volume; ``segment`` is neither a number nor a label, or a label that
         matches none exactly and is not a valid regular expression.

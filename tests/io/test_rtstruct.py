@@ -359,3 +359,32 @@ def test_an_roi_of_a_coarser_series_is_refused_not_striped(tmp_path, image):
         read_rtstruct(path, thin)
     # Another series of the same slices (a PET of a PET/CT) takes every contour's slice.
     np.testing.assert_array_equal(read_rtstruct(path, series("1.2.3.3", 3.0, 5)).data, expected)
+
+
+def test_an_roi_read_on_its_series_resampled_along_z_is_refused_not_striped(tmp_path, image):
+    # The series the ROI was drawn on, resampled from 3 mm to 1 mm slices (the IBSI workflow), took the
+    # contours on one slice in 3 (its meta names the same series), the slices between empty.
+    from skimage.draw import polygon2mask
+
+    from gpuimg.preprocess import resample
+
+    drawn = Volume(np.zeros((5, 12, 12), np.int16), (3.0, 0.8, 1.1), image.origin, image.direction)
+    gpuimg.write_dicom(drawn, tmp_path / "ct")
+    drawn = gpuimg.read_dicom(tmp_path / "ct", device="cpu")
+    squares = [square_contour(drawn, k, 1.5, 6.5) for k in (1, 2, 3)]
+    path = write_structure_set(
+        tmp_path / "rs.dcm",
+        {"GTV": squares},
+        frame_of_reference=drawn.meta["frame_of_reference_uid"],
+        series=drawn.meta["series_uid"],
+    )
+    expected = np.zeros(drawn.shape, bool)
+    expected[1:4] = polygon2mask((12, 12), [(1.5, 1.5), (1.5, 6.5), (6.5, 6.5), (6.5, 1.5)])
+    np.testing.assert_array_equal(read_rtstruct(path, drawn).data, expected)
+    finer = resample(drawn, new_spacing=(1.0, 0.8, 1.1))
+    assert finer.meta["series_uid"] == drawn.meta["series_uid"] and finer.shape[0] == 15
+    with pytest.raises(
+        GeometryError,
+        match=r"this image is that series resampled along z: its contours lie on one slice in 3 ",
+    ):
+        read_rtstruct(path, finer)

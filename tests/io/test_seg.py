@@ -249,6 +249,8 @@ def test_a_seg_of_a_coarser_series_is_refused_not_striped(tmp_path, series):
     # the image, the slices between them empty, without a word.
     import dataclasses
 
+    from gpuimg.preprocess import resample
+
     image, sources = series
     lesion = np.zeros(image.shape, bool)
     lesion[1:4, 2:6, 3:8] = True
@@ -271,3 +273,10 @@ def test_a_seg_of_a_coarser_series_is_refused_not_striped(tmp_path, series):
     # Another series of the same slices (a second phase of the scan) takes every frame's slice.
     other = dataclasses.replace(image, meta=meta)
     np.testing.assert_array_equal(read_seg(path, other).data, lesion)
+    # Its own series resampled along z (2.5 to 0.83 mm; the meta names the same series) likewise.
+    finer = resample(image, new_spacing=(2.5 / 3, *image.spacing[1:]))
+    assert finer.meta["series_uid"] == image.meta["series_uid"] and finer.shape[0] == 18
+    with pytest.raises(
+        GeometryError, match=r"this image is that series resampled along z: its frames lie on one"
+    ):
+        read_seg(path, finer)
