@@ -20,6 +20,9 @@ from .texture import MATRIX_BUDGET, directions, grey_levels
 
 #: Aggregations of a voxel's 13 direction matrices (IBSI 3.6.2).
 MAP_AGGREGATIONS = ("averaged", "merged")
+#: Bytes held at once for each byte of a batch's pair lists, at most (measured): the lists, their
+#: entries' indices and keys, the sort that counts them and the features' arrays over the entries.
+WORK_PER_LIST_BYTE = 24
 
 
 def glcm_map(
@@ -80,7 +83,8 @@ def glcm_map(
     task or CUDA thread per voxel; ``(2 radius + 1)^3 x 13`` pair tests each) as lists, not dense
     ``n x n`` matrices; their features from the same code as :func:`glcm`
     (:func:`~gpuimg.features.glcm.pair_features`, on the non-zero entries), for as many voxels at a
-    time as fit :data:`gpuimg.features.texture.MATRIX_BUDGET`.
+    time as fit :data:`gpuimg.features.texture.MATRIX_BUDGET` with the work on their lists
+    (:data:`WORK_PER_LIST_BYTE`).
 
     Examples
     --------
@@ -132,7 +136,7 @@ def glcm_map(
     # the pair lists of a voxel: two int32 per voxel of its cube (within the levels' box) and offset
     voxel_bytes = 8 * offsets.shape[0] * window_size(radius, levels.shape)
     check_bytes(voxel_bytes, f"glcm_map's pair lists of one voxel (radius={radius} over the ROI's box)")
-    step = max(1, MATRIX_BUDGET // voxel_bytes)
+    step = max(1, MATRIX_BUDGET // (WORK_PER_LIST_BYTE * voxel_bytes))
     values = xp.full((len(wanted), centres.shape[0]), np.nan)
     for first in range(0, centres.shape[0], step):
         part = centres[first : first + step]
