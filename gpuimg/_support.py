@@ -547,8 +547,11 @@ def as_image(image, name: str = "image", *, ndims: Sequence[int] | None = None, 
     A list or tuple becomes a NumPy array; float16 becomes float32 and longdouble (float128 on x86)
     float64 (SciPy's filters and our kernels have no float16 path, and no longdouble path: SciPy
     refuses it, "array type not supported"), and values in the other byte order (big-endian, from a
-    file) are put in the machine's; other arrays (NumPy, CuPy, Dask) are returned as they are. A 0-d
-    array and complex, object or string dtypes raise a ParameterError.
+    file) are put in the machine's; a NumPy masked array with no masked voxel becomes its plain
+    array; other arrays (NumPy, CuPy, Dask) are returned as they are. A 0-d array, complex, object
+    or string dtypes, and a masked array with masked voxels (the kernels read every voxel, as
+    ``scipy.ndimage`` does, while a range or histogram taken with NumPy would leave them out) raise
+    a ParameterError.
 
     Parameters
     ----------
@@ -567,6 +570,8 @@ def as_image(image, name: str = "image", *, ndims: Sequence[int] | None = None, 
     (2, 2)
     """
     check_not_a_file(image, name)
+    if isinstance(image, np.ma.MaskedArray):
+        image = _unmasked(image, name)
     if not hasattr(image, "dtype") or not hasattr(image, "shape"):
         try:
             image = np.asarray(image)
@@ -584,3 +589,19 @@ def as_image(image, name: str = "image", *, ndims: Sequence[int] | None = None, 
     if not image.dtype.isnative:  # big-endian values read from a file: Numba takes native ones only
         return image.astype(image.dtype.newbyteorder("="))
     return image
+
+
+def _unmasked(image: np.ma.MaskedArray, name: str) -> np.ndarray:
+    """The plain array of a masked array without masked voxels; a ParameterError for one with some.
+
+    NumPy's reductions skip masked voxels but the kernels (and ``scipy.ndimage``) read every one: an
+    operation taking a range or histogram from the one and values from the other would mix both.
+    """
+    hidden = int(np.ma.count_masked(image))
+    if hidden:
+        raise ParameterError(
+            f"the {name} is a NumPy masked array with {hidden} masked voxel(s) of {image.size}; gpuimg reads "
+            f"every voxel, masked or not. Give them a value with {name}.filled(value), or pass "
+            f"{name}.data and mask=~{name}.mask where the operation takes a mask."
+        )
+    return np.ma.getdata(image)

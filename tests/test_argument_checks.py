@@ -235,6 +235,32 @@ def test_big_endian_values_read_from_a_file_are_taken(rng, dtype):
     np.testing.assert_allclose(equalize_hist(big), skimage.exposure.equalize_hist(native), atol=1e-6)
 
 
+def test_masked_array_with_masked_voxels_is_refused_not_half_read(rng):
+    """A NumPy masked array (a CT whose padding outside the field of view is masked) was half read:
+    equalize_hist and clahe took the range from NumPy's min/max, which skip masked voxels, and the
+    histogram and values from every voxel, so a masked voxel above the range mapped to the top. It
+    is refused, saying how to give the mask; what it says equals scikit-image with the mask, and a
+    masked array with no masked voxel is its plain array."""
+    ct = np.clip(rng.normal(40, 300, (6, 7, 8)), -1000.0, 2000.0)
+    ct[:, :2] = -3024.0  # outside the scanner's field of view
+    ct[0, 3, 3] = 3071.0
+    padded = np.ma.masked_outside(ct, -1024.0, 3000.0)
+    assert np.ma.count_masked(padded) == 6 * 2 * 8 + 1
+    refusal = r"masked array with 97 masked voxel\(s\) of 336.*mask=~image\.mask"
+    for operation in (equalize_hist, clahe, median_filter, rescale_intensity):
+        with pytest.raises(ParameterError, match=refusal):
+            operation(padded)
+    # what the message says to do: the data, and the mask for the operation's histogram
+    np.testing.assert_allclose(
+        equalize_hist(padded.data, mask=~padded.mask),
+        skimage.exposure.equalize_hist(padded.data, mask=~padded.mask),
+        atol=1e-12,
+    )
+    whole = np.ma.masked_array(ct, mask=False)  # nothing masked: the plain array
+    np.testing.assert_allclose(equalize_hist(whole), skimage.exposure.equalize_hist(ct), atol=1e-12)
+    np.testing.assert_array_equal(median_filter(whole, 3), scipy.ndimage.median_filter(ct, 3))
+
+
 @pytest.mark.parametrize(
     ("call", "error", "message"),
     [
