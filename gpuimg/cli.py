@@ -263,6 +263,8 @@ def _series_table(folder: Path) -> None:
         f"{count(len(found.skipped), 'file')} without images (structure sets, reports, others), "
         f"{len(found.broken)} unreadable"
     )
+    if found.unlisted:
+        others += f", {count(len(found.unlisted), 'folder')} that may not be listed (permission denied)"
     if not found and folder.name.lower().endswith(_IMAGE_SUFFIXES):
         raise DicomError(
             f"{folder} is a NIfTI or NRRD image, not DICOM: gpuimg info lists the DICOM series of a "
@@ -289,8 +291,13 @@ def _series_table(folder: Path) -> None:
             f"  {pseudonym(key, 'patient', series.patient_id):<20} {scrub(series.modality, secret):<8} "
             f"{series.n_slices:>6} {shape:<18} {spacing:<22} {scrub(series.problem or '', secret)}"
         )
-    if found.skipped or found.broken:
+    if found.skipped or found.broken or found.unlisted:
         print(f"  and {others}")
+    for locked in found.unlisted:  # their series are missing from the table: say where, as problems do
+        print(
+            f"  cannot list {scrub(str(locked.relative_to(folder)) + os.sep, secret)}: permission denied, "
+            "its files are not in this table; ask for read access to it"
+        )
 
 
 def _identifying(found) -> dict[str, str]:

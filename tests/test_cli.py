@@ -625,3 +625,51 @@ def test_info_replaces_a_name_that_folders_spell_in_latin1_or_decomposed(tmp_pat
         assert b"truncated" in done.stdout and b"[name] [name]/ct/slice_0002.dcm" in done.stdout
         for word in [*spelled.split(), "Müller".encode()]:
             assert word.lower() not in done.stdout.lower(), (spelled, word)
+
+
+def _as_a_user(*command: str) -> subprocess.CompletedProcess:
+    """``command`` run where file permissions apply: as root, without the capabilities that let root
+    past them (setpriv); skipped as root where setpriv cannot drop them."""
+    prefix = []
+    if os.geteuid() == 0:
+        if shutil.which("setpriv") is None or subprocess.run([*_NO_ROOT_OVERRIDE, "true"]).returncode:
+            pytest.skip("root here, and setpriv cannot drop the capabilities that pass file permissions")
+        prefix = _NO_ROOT_OVERRIDE
+    return subprocess.run([*prefix, *command], capture_output=True, text=True, timeout=300)
+
+
+def test_info_names_the_folders_it_may_not_list(tmp_path):
+    """gpuimg info DIR left out a subfolder it may not list (permission denied) without a word, so its
+    series were missing from a table that looked complete. Now a line names each, its patient replaced
+    as in the problems; the reference is the system's refusal to list them (os.listdir as the user)."""
+    volume = gpuimg.datasets.ct_phantom((8, 16, 16), seed=0)
+    gpuimg.write_dicom(volume, tmp_path / "open" / "ct", patient_id="MRN-5512")
+    gpuimg.write_dicom(volume, tmp_path / "MRN-5512 later" / "ct", patient_id="MRN-5512")
+    gpuimg.write_dicom(volume, tmp_path / "open" / "b-locked" / "ct", patient_id="MRN-0001")
+    locked = [tmp_path / "MRN-5512 later", tmp_path / "open" / "b-locked"]
+    listing = (
+        "import os, sys\nfor p in sys.argv[1:]:\n    try: os.listdir(p)\n    except OSError: print('refused')"
+    )
+    for folder in locked:
+        folder.chmod(0)
+    try:
+        refused = _as_a_user(sys.executable, "-c", listing, *map(str, locked)).stdout.split()
+        some = _as_a_user(sys.executable, "-m", "gpuimg.cli", "info", str(tmp_path))
+        (tmp_path / "open").chmod(0)  # now no folder under tmp_path may be listed
+        none = _as_a_user(sys.executable, "-m", "gpuimg.cli", "info", str(tmp_path))
+    finally:
+        for folder in (tmp_path / "open", *locked):
+            folder.chmod(0o755)
+    assert refused == ["refused", "refused"]
+    assert some.returncode == 0 and "Traceback" not in some.stderr, some.stderr
+    lines = some.stdout.splitlines()
+    assert lines[0].startswith("1 series under")
+    assert lines[-3].endswith(", 2 folders that may not be listed (permission denied)")
+    advice = ": permission denied, its files are not in this table; ask for read access to it"
+    assert lines[-2] == f"  cannot list <patient> later{os.sep}{advice}"
+    assert lines[-1] == f"  cannot list {os.path.join('open', 'b-locked')}{os.sep}{advice}"
+    assert "MRN-5512" not in some.stdout
+    # Nothing to list: the error counts the folders, and names none (a folder may be named by its patient).
+    assert none.returncode == 1 and "Traceback" not in none.stderr, none.stderr
+    assert f"{tmp_path}: the folder holds no files; 2 folders under it may not be listed" in none.stderr
+    assert "MRN-5512" not in none.stderr and "open" not in none.stderr

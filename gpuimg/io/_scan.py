@@ -23,11 +23,14 @@ _SLOW_FILE = 1e-3
 _DICOM_SUFFIXES = (".dcm", ".dicom", ".ima")
 
 
-def _files(path_or_files: str | os.PathLike | Iterable[str | os.PathLike]) -> tuple[list[Path], bool]:
+def _files(
+    path_or_files: str | os.PathLike | Iterable[str | os.PathLike], unlisted: list[Path] | None = None
+) -> tuple[list[Path], bool]:
     """The files to read, and whether the caller named them one by one (not a folder).
 
     A file named more than once in a list (overlapping globs, a relative and an absolute path) is read
-    once, where it is first named.
+    once, where it is first named. The folders under a folder that may not be listed are appended to
+    ``unlisted`` (where given): their files are not among those returned.
 
     Raises
     ------
@@ -43,9 +46,13 @@ def _files(path_or_files: str | os.PathLike | Iterable[str | os.PathLike]) -> tu
         root = Path(path_or_files)
         if _checked(root.is_dir, root):
             _checked(lambda: os.scandir(root).close(), root)  # listed below, where a refusal is no file
-            files = _tree_files(root)
+            locked = [] if unlisted is None else unlisted
+            files = _tree_files(root, locked)
             if not files:
-                raise DicomError(f"{root}: the folder holds no files{_links_only(root)}. Check the path.")
+                raise DicomError(
+                    f"{root}: the folder holds no files{_links_only(root)}{_unlisted(root, locked)}. "
+                    "Check the path."
+                )
             return files, False
         paths = [root]
     else:
@@ -95,23 +102,37 @@ def _links_only(folder: Path) -> str:
     )
 
 
-def _tree_files(folder: Path) -> list[Path]:
+def _unlisted(root: Path, unlisted: list[Path]) -> str:
+    """Where folders under ``root`` may not be listed: a clause saying how many, and how to find them.
+    Counted, not named (a folder may be named by its patient)."""
+    if not unlisted:
+        return ""
+    return (
+        f"; {count(len(unlisted), 'folder')} under it may not be listed (permission denied), so their "
+        f"files were not looked at (find {root} -type d ! -readable lists them)"
+    )
+
+
+def _tree_files(folder: Path, unlisted: list[Path] | None = None) -> list[Path]:
     """The files under ``folder``, at any depth, in sorted order.
 
     The files of ``sorted(p for p in folder.rglob("*") if p.is_file())``, without a stat a file: hidden
     files count, a symbolic link counts if it leads to a file, a link to a folder is not followed, and a
-    folder that cannot be listed is left out. Each folder's entries are taken in name order with the
-    files of a subfolder at its name's place, which is the order of sorted paths (part by part).
+    folder that cannot be listed is left out (and appended to ``unlisted``, where given). Each folder's
+    entries are taken in name order with the files of a subfolder at its name's place, which is the
+    order of sorted paths (part by part).
     """
     try:
         with os.scandir(folder) as scan:
             entries = sorted(scan, key=lambda entry: entry.name)
     except PermissionError:
+        if unlisted is not None:
+            unlisted.append(folder)
         return []
     files = []
     for entry in entries:
         if entry.is_dir(follow_symlinks=False):
-            files += _tree_files(Path(entry.path))
+            files += _tree_files(Path(entry.path), unlisted)
         # A link is checked as Path.is_file checks it: a broken or looping link is no file, no error.
         elif entry.is_file() if not entry.is_symlink() else Path(entry.path).is_file():
             files.append(Path(entry.path))

@@ -92,6 +92,9 @@ class SeriesList(list):
         Files that are not DICOM images (other formats, DICOMDIR, reports).
     broken : dict of Path to str
         Files that look like DICOM but cannot be parsed, with the reason.
+    unlisted : list of Path
+        Folders under the one searched that may not be listed (permission denied): their files were
+        not looked at.
 
     Examples
     --------
@@ -111,10 +114,11 @@ class SeriesList(list):
     {'cut.dcm': 'it is cut short (132 bytes): its file meta header holds no dataset'}
     """
 
-    def __init__(self, series, skipped, broken):
+    def __init__(self, series, skipped, broken, unlisted=()):
         super().__init__(series)
         self.skipped: list[Path] = list(skipped)
         self.broken: dict[Path, str] = dict(broken)
+        self.unlisted: list[Path] = list(unlisted)
 
 
 def list_series(path: str | os.PathLike, *, workers: int | None = None) -> SeriesList:
@@ -134,12 +138,14 @@ def list_series(path: str | os.PathLike, *, workers: int | None = None) -> Serie
     SeriesList
         One :class:`SeriesInfo` per SeriesInstanceUID, sorted by patient, study and series UID. Its
         attribute ``skipped`` lists the files that are not DICOM images (other formats, DICOMDIR,
-        reports) and ``broken`` maps files that look like DICOM but cannot be parsed to the reason.
+        reports), ``broken`` maps files that look like DICOM but cannot be parsed to the reason, and
+        ``unlisted`` lists the folders under ``path`` that may not be listed (permission denied).
 
     Raises
     ------
     DicomError
-        If ``path`` does not exist or holds no files. Unreadable files are never fatal.
+        If ``path`` does not exist, may not be listed, or holds no files (the message names its
+        folders that may not be listed). Unreadable files and folders under it are never fatal.
 
     Examples
     --------
@@ -151,11 +157,12 @@ def list_series(path: str | os.PathLike, *, workers: int | None = None) -> Serie
     PATIENT-000 CT (8, 32, 32) (2.5, 3.0, 3.0) None
     PATIENT-001 CT (8, 32, 32) (2.5, 3.0, 3.0) None
     """
-    paths, _ = _files(path)
+    unlisted: list[Path] = []
+    paths, _ = _files(path, unlisted)
     headers, broken, skipped = _scan(paths, workers)
     series = [_summarise(uid, group) for uid, group in _by_series(headers).items()]
     series.sort(key=lambda s: (s.patient_id, s.study_uid, s.series_uid))
-    return SeriesList(series, skipped, broken)
+    return SeriesList(series, skipped, broken, unlisted)
 
 
 def _by_series(headers: list[_Header]) -> dict[str, list[_Header]]:

@@ -94,7 +94,7 @@ def test_a_path_the_os_cannot_look_at_is_a_dicom_error_naming_it(tmp_path, read)
 _NO_ROOT_OVERRIDE = ["setpriv", "--bounding-set=-dac_override,-dac_read_search"]
 
 
-def _as_a_user(code: str) -> subprocess.CompletedProcess:
+def _as_a_user(code: str, *args: str) -> subprocess.CompletedProcess:
     """``code`` run by Python where file permissions apply: as root, without the capabilities that let
     root past them (setpriv), so that a folder of mode 000 refuses this process as it refuses a user."""
     prefix = []
@@ -102,7 +102,9 @@ def _as_a_user(code: str) -> subprocess.CompletedProcess:
         if shutil.which("setpriv") is None or subprocess.run([*_NO_ROOT_OVERRIDE, "true"]).returncode:
             pytest.skip("root here, and setpriv cannot drop the capabilities that pass file permissions")
         prefix = _NO_ROOT_OVERRIDE
-    return subprocess.run([*prefix, sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [*prefix, sys.executable, "-c", code, *args], capture_output=True, text=True, timeout=120
+    )
 
 
 def test_a_folder_the_user_may_not_open_is_named_not_taken_for_empty(tmp_path, make_volume):
@@ -123,6 +125,38 @@ def test_a_folder_the_user_may_not_open_is_named_not_taken_for_empty(tmp_path, m
                 assert done.stdout.startswith(f"{path}: cannot be read ({denied})."), (call, done.stdout)
     finally:
         (tmp_path / "locked").chmod(0o755)
+
+
+def test_folders_under_it_that_may_not_be_listed_are_returned_not_dropped(tmp_path, make_volume):
+    # A subfolder that may not be listed was left out without a trace: list_series gave the other
+    # series as if they were all, and of a folder holding only such folders said 'holds no files'.
+    for name in ("a", "b", "c"):
+        write_dicom(make_volume(), tmp_path / name / "ct")
+    code = (
+        "import os, sys, gpuimg\n"
+        "for name in 'abc':\n"
+        "    try: os.listdir(os.path.join(sys.argv[1], name))\n"
+        "    except PermissionError: print('refused', name)\n"
+        "try:\n"
+        "    found = gpuimg.list_series(sys.argv[1])\n"
+        "    print(len(found), *found.unlisted)\n"
+        "except gpuimg.DicomError as exc: print(exc)"
+    )
+    try:
+        for name in ("a", "c"):
+            (tmp_path / name).chmod(0)
+        some = _as_a_user(code, str(tmp_path))
+        (tmp_path / "b").chmod(0)
+        none = _as_a_user(code, str(tmp_path))
+    finally:
+        for name in ("a", "b", "c"):
+            (tmp_path / name).chmod(0o755)
+    assert some.returncode == 0 and none.returncode == 0, some.stderr + none.stderr
+    # The system's refusals, the reference, then what list_series found.
+    assert some.stdout.splitlines() == ["refused a", "refused c", f"1 {tmp_path / 'a'} {tmp_path / 'c'}"]
+    lines = none.stdout.splitlines()
+    assert lines[:3] == ["refused a", "refused b", "refused c"]
+    assert lines[3].startswith(f"{tmp_path}: the folder holds no files; 3 folders under it may not be listed")
 
 
 def test_broken_files_reported_not_fatal(tmp_path, make_volume):
