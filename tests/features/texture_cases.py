@@ -109,3 +109,33 @@ GAPPED_SETTINGS = {
     "reseg_range": (0.0, 40.5),
     "texture_approaches": ("2d", "2.5d", "3d"),
 }
+
+
+def reference_directional(image, morph, matrix, features, distance=1):
+    """A directional family's features of :func:`gapped_slices` for every approach and aggregation
+    (IBSI 3.6.1), from the reference's ``matrix(compact, n, offset)`` and ``features(counts,
+    levels)``: 2D averages over the slices holding intensity voxels (and, averaged, their
+    directions), leaving out the matrices without an entry; 2.5D sums each direction's slices; 3D
+    takes the volume's 13 directions. Keyed by tag suffix (``2_5D_comb``)."""
+    inside = morph & (image <= 40.5)
+    levels = np.where(inside, np.floor(image).astype(np.int64) + 1, 0)  # bins of 1 from the range's 0
+    present = np.unique(levels[inside])
+    compact = np.where(inside, np.searchsorted(present, levels) + 1, 0)
+    slices = [compact[z : z + 1] for z in range(compact.shape[0]) if inside[z].any()]
+    # the 13 steps whose first non-zero one is positive (one of each opposite pair), 4 of them in-plane
+    steps = [np.array(d) - 1 for d in np.ndindex(3, 3, 3) if (np.array(d) - 1).tolist() > [0, 0, 0]]
+    in_plane = [d for d in steps if d[0] == 0]
+    per_slice = [[matrix(s, present.size, distance * d) for d in in_plane] for s in slices]
+    volume = [matrix(compact, present.size, distance * d) for d in steps]
+
+    def mean(matrices):
+        return np.mean([features(m, present.astype(float)) for m in matrices if m.any()], axis=0)
+
+    return {
+        "2D_avg": mean([m for part in per_slice for m in part]),
+        "2D_comb": mean([sum(part) for part in per_slice]),
+        "2_5D_avg": mean([sum(part[d] for part in per_slice) for d in range(len(in_plane))]),
+        "2_5D_comb": mean([sum(sum(part) for part in per_slice)]),
+        "3D_avg": mean(volume),
+        "3D_comb": mean([sum(volume)]),
+    }
