@@ -111,21 +111,33 @@ def intensity_volume_histogram_deferred(roi: Roi) -> Deferred:
         )
     below = xp.searchsorted(xp.sort(position), xp.arange(n_levels, dtype=np.float64), side="left")
     levels = low + step * np.arange(n_levels)
+    why = "the ROI has a single intensity level"
+    if n_levels == 1 and roi.value_range[0] < roi.value_range[1]:  # distinct intensities on one level
+        advice = {
+            "none": ", which is for whole-number intensities such as HU; use 'fbs' or 'fbn' for others",
+            "fbs": "; use a narrower ivh_bin_width",
+            "fbn": "; use more ivh_n_bins",
+        }[method]
+        why = (
+            f"the IVH has a single level: the ROI's intensities, {roi.value_range[0]:g} to "
+            f"{roi.value_range[1]:g}, fall in one step of {step:g} with ivh_discretisation={method!r}{advice}"
+        )
     return Deferred(
-        {"below": below}, lambda host: _curve(1.0 - host["below"] / x.size, levels, low + step * n_levels)
+        {"below": below},
+        lambda host: _curve(1.0 - host["below"] / x.size, levels, low + step * n_levels, why),
     )
 
 
-def _curve(volume, levels, past) -> dict[str, float]:
+def _curve(volume, levels, past, why) -> dict[str, float]:
     """The features of the volume fraction ``volume`` at each of ``levels``; ``past`` is the level past
-    the range."""
+    the range, ``why`` the reason the volume fractions are undefined for a single level."""
     n_levels = levels.size
     intensity = np.arange(n_levels) / (n_levels - 1) if n_levels > 1 else np.zeros(1)
 
     def volume_at(fraction):
         hits = np.flatnonzero(intensity >= fraction - 1e-12)
         if hits.size == 0:
-            return undefined(f"ivh_v{round(fraction * 100)}", "the ROI has a single intensity level")
+            return undefined(f"ivh_v{round(fraction * 100)}", why)
         return float(volume[hits[0]])
 
     def intensity_at(fraction):

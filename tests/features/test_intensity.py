@@ -332,3 +332,30 @@ def _ivh_reference(centres, levels, width):
         "ivh_i90": past_levels[np.argmax(past_nu <= 0.9)],
         "ivh_auc": np.trapezoid(nu, gamma),
     }
+
+
+@pytest.mark.parametrize(
+    ("settings", "advice"),
+    [
+        ({"ivh_discretisation": "none"}, r"one step of 1 with ivh_discretisation='none', which is for whole"),
+        ({"ivh_discretisation": "fbs", "ivh_bin_width": 0.5}, r"one step of 0\.5 .*narrower ivh_bin_width"),
+    ],
+)
+def test_an_ivh_of_one_level_says_why_for_an_roi_of_many_values(settings, advice):
+    """A PET ROI of SUV 2.1 to 2.4 (60 values) has one IVH level with steps of 1 ('none') or 0.5:
+    V10 and V90 are undefined (IBSI 3.5: the intensity fraction has no 10 % point), and the warning
+    said 'the ROI has a single intensity level', which it has not. It now names the range, the step
+    and what to change. Following it (10 fixed bins) gives IBSI's closed form: value k of 0..59 is in
+    bin floor(10 k / 59) + 1, so V10 (level 2, the first at 10 % of the range, (2 - 1) / 9) is the
+    fraction from k = 6, 54 / 60, and V90 (level 10) the fraction from k = 54, 6 / 60."""
+    pet = np.linspace(2.1, 2.4, 60).reshape(3, 4, 5)
+    mask = np.ones(pet.shape, bool)
+    words = r"the IVH has a single level: the ROI's intensities, 2\.1 to 2\.4, fall in " + advice
+    with pytest.warns(FeatureWarning, match=words) as caught:
+        f = extract(pet, mask, spacing=(2.5, 0.7, 0.7), settings=settings, families=["ivh"])
+    assert np.isnan(f["ivh_v10"]) and "single intensity level" not in str(caught[0].message)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        binned = {"ivh_discretisation": "fbn", "ivh_n_bins": 10}
+        fine = extract(pet, mask, spacing=(2.5, 0.7, 0.7), settings=binned, families=["ivh"])
+    assert (fine["ivh_v10"], fine["ivh_v90"]) == pytest.approx((54 / 60, 6 / 60), abs=1e-12)
