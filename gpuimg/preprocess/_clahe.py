@@ -73,8 +73,9 @@ def clahe(
     requires floats in [-1, 1]; here the range ``[min, max]`` of the image is mapped linearly onto
     the grey levels instead. Both agree exactly for unsigned integer images and for images whose
     values are already uint16 levels (``u / 65535`` floats), and for any integer image once it
-    is shifted to be non-negative (an int16 CT minus its minimum). A constant image gives 0
-    everywhere (scikit-image's result then depends on the constant's value). On a Dask array the whole
+    is shifted to be non-negative (an int16 CT minus its minimum). A constant image gives 1
+    everywhere, as in scikit-image (its one grey level maps to the top and is clipped to [0, 1]
+    by the final rescaling, whatever the constant, the tiles and the clipping). On a Dask array the whole
     volume is computed into memory (the tiles and their neighbours span the chunks) and the
     result is returned as a Dask array with the input's chunks.
 
@@ -109,8 +110,8 @@ def clahe(
             "clahe needs finite voxels, and this image has NaN or inf; replace them first "
             "(e.g. xp.nan_to_num(image, nan=..., posinf=..., neginf=...))."
         )
-    if high == low:
-        return xp.zeros(shape, dtype=dtype)
+    if high == low:  # scikit-image's mapped level (> 0) clipped to [0, 1] by its final rescaling
+        return xp.ones(shape, dtype=dtype)
     if not math.isfinite(high - low):
         raise ParameterError(
             f"clahe: the values span {low:g} to {high:g}, more than float64 holds; rescale them first."

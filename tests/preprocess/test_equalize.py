@@ -219,10 +219,26 @@ def test_clahe_on_real_ct_equals_skimage_on_shifted_hu(ct):
     assert 0.05 < got.std() and got.min() == 0 and got.max() == 1
 
 
-def test_clahe_of_a_constant_image_is_zero():
-    got = clahe(np.full((6, 7, 8), 300, np.int16))
-    assert got.dtype == np.float32
-    np.testing.assert_array_equal(got, 0)
+@pytest.mark.parametrize(
+    ("value", "dtype", "shape"),
+    [
+        (300, np.int16, (6, 7, 8)),
+        (-32768, np.int16, (6, 7, 8)),
+        (65535, np.uint16, (6, 7, 8)),
+        (0, np.uint8, (16, 16)),
+        (0.5, np.float32, (1, 9)),
+        (0.0, np.float64, (3, 1, 5)),
+    ],
+)
+@pytest.mark.parametrize("clip_limit", [0.01, 0.0])
+def test_clahe_of_a_constant_image_is_scikit_image_s(value, dtype, shape, clip_limit):
+    """A constant image (a blank slice, a mask's background) gave 0 everywhere, where scikit-image
+    (0.24 to 0.26) gives 1: its one grey level maps to a level above 0, clipped to 1 at the end."""
+    image = np.full(shape, value, dtype)
+    got = clahe(image, clip_limit=clip_limit)
+    want = skimage.exposure.equalize_adapthist(image, clip_limit=clip_limit)
+    assert got.dtype == (np.float64 if dtype == np.float64 else np.float32)
+    np.testing.assert_array_equal(got, want)
 
 
 def test_clahe_refuses_nan():
