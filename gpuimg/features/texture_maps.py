@@ -58,7 +58,9 @@ def glcm_map(
         For arrays (a Volume, image or mask, brings its own).
     settings : Settings, dict or path of a TOML file, optional
         Discretisation, re-segmentation and ``texture_distance``; no interpolation
-        (``new_spacing`` must be None: the maps lie on the image's grid).
+        (``new_spacing`` must be None: the maps lie on the image's grid), and the 3D approach among
+        ``texture_approaches`` (the maps are 3D: settings of the 2D and 2.5D approaches only, as
+        IBSI's configurations A and B, are refused rather than read as 3D).
     aggregation : {"averaged", "merged"}
         Features averaged over the 13 directions' matrices (as PyRadiomics' voxel-based mode), or of
         their sum.
@@ -72,7 +74,8 @@ def glcm_map(
     Raises
     ------
     ConfigError
-        For an unknown feature or aggregation, a radius below 1, or settings that interpolate.
+        For an unknown feature or aggregation, a radius below 1, or settings that interpolate or
+        ask for no 3D approach.
     FeatureError
         As :func:`prepare`: an image that is not 3D, a mask of another shape or grid, no spacing for
         arrays, an empty ROI.
@@ -120,6 +123,12 @@ def glcm_map(
         raise ConfigError(
             f"settings.new_spacing={settings.new_spacing!r}: texture maps lie on the image's grid; "
             "resample the image and mask first (gpuimg.preprocess.resample) and use new_spacing=None."
+        )
+    if "3d" not in settings.texture_approaches:
+        raise ConfigError(
+            f"settings.texture_approaches={settings.texture_approaches!r}: texture maps are 3D (the "
+            "cube of radius voxels around each voxel, its 13 directions); add '3d' to "
+            "texture_approaches for them."
         )
     data, voxels, spacing = _inputs(image, mask, spacing)
     ns = namespace(data)

@@ -12,7 +12,7 @@ from texture_cases import ranks, reference_grey, rois
 
 import gpuimg
 from gpuimg.errors import ConfigError, FeatureError, MemoryBudgetError
-from gpuimg.features import Settings, glcm_map, texture_maps
+from gpuimg.features import Settings, glcm_map, ibsi_settings, texture_maps
 from gpuimg.features.glcm import NAMES
 from gpuimg.features.texture import directions
 from gpuimg.kernels.glcm import glcm_windows
@@ -210,6 +210,9 @@ def test_volume_in_volume_out_and_every_feature(rng):
         ({"radius": 2**63 - 1}, "radius=9223372036854775807 must be a whole number of voxels"),
         ({"radius": 10**19}, "radius=10000000000000000000 must be"),
         ({"settings": Settings(new_spacing=(2.0, 2.0, 2.0))}, "texture maps lie on the image's grid"),
+        # IBSI's configuration A is 2D and 2.5D: its maps were the 3D ones, without a word
+        ({"settings": ibsi_settings("A")}, r"texture_approaches=\('2d', '2.5d'\): texture maps are 3D"),
+        ({"settings": Settings(texture_approaches="2d")}, r"texture_approaches=\('2d',\): texture maps"),
     ],
 )
 def test_bad_input(rng, kwargs, message):
