@@ -570,8 +570,7 @@ def as_image(image, name: str = "image", *, ndims: Sequence[int] | None = None, 
     (2, 2)
     """
     check_not_a_file(image, name)
-    if isinstance(image, np.ma.MaskedArray):
-        image = _unmasked(image, name)
+    image = unmasked(image, name)
     if not hasattr(image, "dtype") or not hasattr(image, "shape"):
         try:
             image = np.asarray(image)
@@ -591,17 +590,40 @@ def as_image(image, name: str = "image", *, ndims: Sequence[int] | None = None, 
     return image
 
 
-def _unmasked(image: np.ma.MaskedArray, name: str) -> np.ndarray:
-    """The plain array of a masked array without masked voxels; a ParameterError for one with some.
+def unmasked(
+    image, name: str = "image", *, error: type[GpuimgError] = ParameterError, hint: str | None = None
+):
+    """``image`` itself, or the plain array of a NumPy masked array without masked voxels; an
+    ``error`` for a masked array with some, saying to give them a value or ``hint``.
 
     NumPy's reductions skip masked voxels but the kernels (and ``scipy.ndimage``) read every one: an
     operation taking a range or histogram from the one and values from the other would mix both.
+
+    Parameters
+    ----------
+    image : array_like
+    name : str
+        The parameter's name, for the message.
+    error : GpuimgError subclass
+        Raised for masked voxels.
+    hint : str, optional
+        What else to do with them, after "Give them a value with {name}.filled(value)"; default
+        ``or pass {name}.data and mask=~{name}.mask where the operation takes a mask``.
+
+    Examples
+    --------
+    >>> unmasked(np.ma.masked_array([1.0, 2.0], mask=False))
+    array([1., 2.])
     """
+    if not isinstance(image, np.ma.MaskedArray):
+        return image
     hidden = int(np.ma.count_masked(image))
     if hidden:
-        raise ParameterError(
+        if hint is None:
+            hint = f"or pass {name}.data and mask=~{name}.mask where the operation takes a mask"
+        raise error(
             f"the {name} is a NumPy masked array with {hidden} masked voxel(s) of {image.size}; gpuimg reads "
-            f"every voxel, masked or not. Give them a value with {name}.filled(value), or pass "
-            f"{name}.data and mask=~{name}.mask where the operation takes a mask."
+            f"every voxel, masked or not. Give them a value with {name}.filled(value){', ' if hint else ''}"
+            f"{hint}."
         )
     return np.ma.getdata(image)

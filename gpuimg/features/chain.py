@@ -22,6 +22,7 @@ from gpuimg._support import (
     is_finite,
     real_dtype,
     roi_voxels,
+    unmasked,
 )
 from gpuimg.backend import is_dask, namespace, to_device, to_numpy
 from gpuimg.errors import FeatureError, ParameterError
@@ -428,6 +429,10 @@ def fbs_lower_bound(smallest: float, settings: Settings) -> float:
 def _inputs(image, mask, spacing):
     """The image and mask arrays and the spacing, checked against each other."""
     volumes = [v for v in (image, mask) if isinstance(v, Volume)]
+    names = [
+        "image.data" if isinstance(image, Volume) else "image",
+        "mask.data" if isinstance(mask, Volume) else "mask",
+    ]
     data = image.data if isinstance(image, Volume) else image
     mask = mask.data if isinstance(mask, Volume) else mask
     if is_dask(data) or is_dask(mask):
@@ -435,8 +440,12 @@ def _inputs(image, mask, spacing):
 
         # In one pass: a mask made from the image (image > t) shares its reads, which two passes repeat.
         data, mask = dask.compute(data, mask)
-    for name, array in (("image", data), ("mask", mask)):
+    for name, array in zip(names, (data, mask), strict=True):
         check_not_a_file(array, name, error=FeatureError)
+    # A masked array's hidden voxels would be read by the kernels and left out by NumPy's reductions.
+    image_hint = f"or pass {names[0]}.data and leave them out of the ROI: {names[1]} & ~{names[0]}.mask"
+    data = unmasked(data, names[0], error=FeatureError, hint=image_hint)
+    mask = unmasked(mask, names[1], error=FeatureError, hint="False to leave them out of the ROI")
     if not hasattr(data, "dtype"):
         data = np.asarray(data)
     real_dtype(data.dtype, error=FeatureError)

@@ -12,7 +12,7 @@ from guarded import run_guarded
 
 from gpuimg import Volume
 from gpuimg.errors import ConfigError, FeatureError
-from gpuimg.features import Settings, extract, glcm_map
+from gpuimg.features import Settings, extract, extract_labels, glcm_map, prepare
 
 FAMILY = ["statistics"]
 
@@ -224,3 +224,49 @@ def test_a_misspelt_family_or_a_pyradiomics_class_name_is_told_the_family_meant(
         extract(image, mask, spacing=1.0, families="shape")
     got = extract(image, mask, spacing=1.0, families=["statistics"])  # as advised
     np.testing.assert_allclose(got["stat_mean"], image[mask].mean(), rtol=1e-12)  # float64, other order
+
+
+FEATURE_CALLS = {
+    "extract": lambda image, mask: extract(image, mask, spacing=1.0, families=FAMILY),
+    "extract_labels": lambda image, mask: extract_labels(image, mask, spacing=1.0, families=FAMILY),
+    "glcm_map": lambda image, mask: glcm_map(image, mask, spacing=1.0),
+    "prepare": lambda image, mask: prepare(image, mask, spacing=1.0),  # the families' Roi
+}
+
+
+@pytest.mark.parametrize("call", sorted(FEATURE_CALLS))
+def test_a_masked_array_with_masked_voxels_is_refused_not_half_read(call):
+    """Regression: a masked array's hidden voxels were read as ROI voxels (a CT whose padding
+    outside the field of view, -3024 HU, is masked: stat_min -3024 of an ROI reaching into it), and
+    a masked mask's hidden voxels of 1 were in the ROI (1428 outside it here), as as_image refuses for
+    the preprocessing functions. What the message says to do measures what NumPy measures on the
+    voxels kept; a masked array with nothing masked is its plain array."""
+    image, mask = blob()
+    image[:, :4] = -3024.0  # rows 3 and 4 of the ROI lie in it
+    padded = np.ma.masked_equal(image, -3024.0)
+    hidden = int(padded.mask.sum())
+    labels = mask.astype(np.uint8)
+    with pytest.raises(FeatureError, match=rf"the image is a NumPy masked array with {hidden} masked"):
+        FEATURE_CALLS[call](padded, labels)
+    with pytest.raises(FeatureError) as caught:
+        FEATURE_CALLS[call](Volume(padded, spacing=1.0), labels)
+    data, roi = re.search(r"pass (\S+) and leave them out of the ROI: (.+)\.$", str(caught.value)).groups()
+    assert (data, roi) == ("image.data.data", "mask & ~image.data.mask")
+    # 1 everywhere, masked outside the ROI
+    unsure = np.ma.masked_array(np.ones(image.shape, np.uint8), mask=~mask)
+    with pytest.raises(
+        FeatureError, match=r"the mask is a NumPy masked array .*mask\.filled\(value\), False"
+    ):
+        FEATURE_CALLS[call](image, unsure)
+    volume = Volume(padded, spacing=1.0)
+    kept = mask & ~padded.mask
+    as_said = extract(
+        eval(data, {"image": volume}),
+        eval(roi, {"image": volume, "mask": labels}),
+        spacing=1.0,
+        families=FAMILY,
+    )
+    np.testing.assert_allclose(as_said["stat_min"], image[kept].min(), rtol=0)
+    np.testing.assert_allclose(as_said["stat_mean"], image[kept].mean(), rtol=1e-12)  # float64 sums
+    whole = extract(np.ma.masked_array(image, mask=False), unsure.filled(0), spacing=1.0, families=FAMILY)
+    np.testing.assert_allclose(whole["stat_mean"], image[mask].mean(), rtol=1e-12)
