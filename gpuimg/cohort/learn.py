@@ -7,6 +7,7 @@ every labelled study. Clustering is fitted once and scored by its silhouette.
 """
 
 import csv
+import decimal
 import math
 import warnings
 
@@ -269,12 +270,22 @@ def _targets(rows, labels, task: Task) -> tuple[np.ndarray, np.ndarray]:
             raise ConfigError(
                 f"learning.regression.target={task.target!r} holds non-numbers: {exc}."
             ) from exc
-    y = np.array(values)
+    return np.array(chosen), _classes(values)
+
+
+def _classes(values: list[str]) -> np.ndarray:
+    """Class labels from the labels file's cells: integers where every cell is a whole number, written
+    either way ("1", or "1.0" as pandas writes a column of integers with a missing value), else the
+    texts (words, or whole numbers past int64). Only whole texts were read as integers: "0.0" and
+    "1.0" were the classes' names (a class_weight of 0 and 1 named none of them), and a file holding
+    both "1" and "1.0" had four classes where pandas reads two."""
     try:
-        y = y.astype(int)
-    except (ValueError, OverflowError):  # words, or whole numbers past int64: the classes are the texts
-        pass
-    return np.array(chosen), y
+        numbers = [decimal.Decimal(value) for value in values]
+    except decimal.InvalidOperation:
+        return np.array(values)
+    if all(n.is_finite() and n == n.to_integral_value() and abs(n) < 2**63 for n in numbers):
+        return np.array([int(n) for n in numbers], dtype=np.int64)
+    return np.array(values)
 
 
 def _supervised(pipeline, X, y, groups, task: Task, learning: Learning):

@@ -339,6 +339,37 @@ def test_class_weight_is_given_by_the_labels_of_the_file(cohort, tmp_path, names
     assert np.abs(unweighted - expected).max() > 0.01  # the weights were used
 
 
+def test_classes_written_as_whole_numbers_either_way_are_one_class(cohort, tmp_path):
+    # pandas writes a column of 0 and 1 with a missing label as 0.0 and 1.0, and a sheet merged from
+    # two files holds both spellings: only "0" and "1" were read as integers, so the classes were the
+    # texts "0", "0.0", "1", "1.0" (four classes, scored as such) where pandas reads two, and a
+    # class_weight of 0 and 1 named none of them. The reference: pandas' reading of the file.
+    import pandas as pd
+
+    learning, studies = cohort
+    with open(learning.labels, newline="") as file:
+        rows = list(csv.reader(file))
+    spelt = [[p, f"{m}.0" if k % 2 else m, g] for k, (p, m, g) in enumerate(rows[1:])]
+    with open(tmp_path / "spelt.csv", "w", newline="") as file:
+        csv.writer(file).writerows([rows[0], *spelt, ["P99", "", "0.5"]])  # a patient without its class
+    task = Task("classification", "logistic_regression", "malignant", {"class_weight": {"0": 1, "1": 3}})
+    key = bytes(32)
+    tables = {}
+    for name in ("labels.csv", "spelt.csv"):
+        tables[name] = _fit(
+            dataclasses.replace(learning, labels=tmp_path / name, tasks=(task,)), studies, key
+        )
+    _, scores, predictions = tables["spelt.csv"]
+    read = pd.read_csv(tmp_path / "spelt.csv", dtype={"patient_id": str}).dropna(subset=["malignant"])
+    assert scores["classification"]["classes"] == sorted(read["malignant"].unique()) == [0.0, 1.0]
+    patients = {pseudonym(key, "study", study): patient for patient, study, _ in studies}
+    truth = dict(zip(read["patient_id"], read["malignant"], strict=True))
+    expected = [truth[patients[study]] for study in predictions["classification"]["study"]]
+    np.testing.assert_array_equal(predictions["classification"]["y"], expected)
+    # The spelling changes nothing: the scores of the file of "0" and "1".
+    assert scores == tables["labels.csv"][1]
+
+
 def test_two_columns_of_the_id_or_a_target_name_are_refused(tmp_path):
     # csv.DictReader keeps the last of two columns of one name: the patients were keyed by the second
     # ID column (here the referring site's code) and learned from the second target column, where
