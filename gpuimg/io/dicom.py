@@ -26,7 +26,7 @@ from gpuimg.io._header import (
     _raw_dataset,
     _transfer_syntax,
 )
-from gpuimg.io._scan import _files, _scan
+from gpuimg.io._scan import _files, _scan, _unlisted
 from gpuimg.io._stack import _Stack, _stack
 from gpuimg.io.series import SeriesInfo, _by_series, _check_series, _summarise, _thickness
 from gpuimg.volume import Volume
@@ -116,8 +116,9 @@ def read_dicom(
     GridFrameOffsetVector and scale them with DoseGridScaling (Gy); reconstructed NM (SPECT) files
     with their detector's position and orientation (DetectorInformationSequence) and the signed
     SpacingBetweenSlices, as the NM Reconstruction Module defines it. Files in a folder that cannot be
-    parsed, and belong to no identifiable series, are skipped with a warning; a file named in a list
-    that is not a DICOM image is an error.
+    parsed, and belong to no identifiable series, are skipped with a warning, as are the folders under
+    it that may not be listed (permission denied), each named; a file named in a list that is not a
+    DICOM image is an error.
 
     Uncompressed explicit-VR little-endian files (what most scanners and PACS export) have their
     headers read by a small parser of the tags needed here, and their pixels read (by threads, for a
@@ -160,7 +161,8 @@ def _series_headers(path_or_files, series_uid: str | None) -> list[_Header]:
         if path_or_files._headers:  # list_series parsed them: only the pixels are left to read
             return list(path_or_files._headers)
         path_or_files = path_or_files.files
-    paths, explicit = _files(path_or_files)
+    unlisted: list[Path] = []
+    paths, explicit = _files(path_or_files, unlisted)
     headers, broken, skipped = _scan(paths)
     if broken and (explicit or not headers):
         raise DicomError(
@@ -180,11 +182,20 @@ def _series_headers(path_or_files, series_uid: str | None) -> list[_Header]:
             f"No DICOM images among {count(len(paths), 'file')} ({some([str(p) for p in skipped])}): "
             + ("it is" if len(paths) == 1 else "they are")
             + " not DICOM, or DICOM without an image (DICOMDIR, report, structure set)"
-            + (f"; read NIfTI and NRRD with gpuimg.read_image({str(images[0])!r})." if images else ".")
+            + (f"; read NIfTI and NRRD with gpuimg.read_image({str(images[0])!r})" if images else "")
+            + (_unlisted(Path(path_or_files), unlisted) if unlisted else "")
+            + "."
         )
     chosen = _choose(_by_series(headers), series_uid)
     for path, why in broken.items():
         warnings.warn(f"Skipped {path}: it cannot be read as DICOM ({why}).", stacklevel=3)
+    for folder in unlisted:
+        warnings.warn(
+            f"Skipped {folder}: the folder may not be listed (permission denied), so its files were not "
+            "read; where they belong to this series, the volume lacks their slices. Ask for read access "
+            "to it.",
+            stacklevel=3,
+        )
     return chosen
 
 

@@ -159,6 +159,57 @@ def test_folders_under_it_that_may_not_be_listed_are_returned_not_dropped(tmp_pa
     assert lines[3].startswith(f"{tmp_path}: the folder holds no files; 3 folders under it may not be listed")
 
 
+def test_read_dicom_names_the_folders_it_may_not_list(tmp_path, make_volume):
+    # A series exported in chunks (a PACS's 0001/, 0002/ ...) with one chunk that may not be listed:
+    # read_dicom returned the slices of the others, a shorter volume, without a word.
+    volume = make_volume(shape=(8, 6, 5), oblique=False)
+    files = write_dicom(volume, tmp_path / "all")
+    for k, path in enumerate(sorted(files, key=lambda f: pydicom.dcmread(f).ImagePositionPatient[2])):
+        (tmp_path / "export" / f"{k // 4 + 1:04d}").mkdir(parents=True, exist_ok=True)
+        path.rename(tmp_path / "export" / f"{k // 4 + 1:04d}" / path.name)
+    (tmp_path / "other" / "locked").mkdir(parents=True)
+    (tmp_path / "other" / "notes.txt").write_text("not DICOM")
+    code = (
+        "import os, sys, warnings, gpuimg\n"
+        "for folder in sys.argv[1:]:\n"
+        "    try: os.listdir(os.path.join(folder, 'locked' if 'other' in folder else '0002'))\n"
+        "    except PermissionError: print('refused')\n"
+        "    with warnings.catch_warnings(record=True) as caught:\n"
+        "        warnings.simplefilter('always')\n"
+        "        try: print(gpuimg.read_dicom(folder, device='cpu').shape[0])\n"
+        "        except gpuimg.DicomError as exc: print(exc)\n"
+        "    print(*(w.message for w in caught), sep='\\n')"
+    )
+    locked = [tmp_path / "export" / "0002", tmp_path / "other" / "locked"]
+    try:
+        for folder in locked:
+            folder.chmod(0)
+        done = _as_a_user(code, str(tmp_path / "export"), str(tmp_path / "other"))
+    finally:
+        for folder in locked:
+            folder.chmod(0o755)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    # The system's refusal, the reference; the 4 slices of 0001 are read, and the warning names 0002.
+    assert lines[:3] == [
+        "refused",
+        "4",
+        f"Skipped {locked[0]}: the folder may not be listed (permission denied), so its files were not read; "
+        "where they belong to this series, the volume lacks their slices. Ask for read access to it.",
+    ]
+    np.testing.assert_array_equal(
+        read_dicom(tmp_path / "export" / "0001", device="cpu").data, volume.data[:4]
+    )
+    assert lines[3] == "refused"
+    assert lines[4].startswith(
+        f"No DICOM images among 1 file ({tmp_path / 'other' / 'notes.txt'}): it is not"
+    )
+    assert lines[4].endswith(
+        f"; 1 folder under it may not be listed (permission denied), so their files were not looked at "
+        f"(find {tmp_path / 'other'} -type d ! -readable lists them)."
+    )
+
+
 def test_broken_files_reported_not_fatal(tmp_path, make_volume):
     files = write_dicom(make_volume(), tmp_path / "ct")
     (tmp_path / "cut.dcm").write_bytes(files[0].read_bytes()[:300])
