@@ -5,6 +5,7 @@ either the feature row or the error, with every identifying value of the input s
 """
 
 import hashlib
+import os
 import re
 import time
 import warnings
@@ -179,9 +180,12 @@ def fingerprint(folder: Path) -> str:
 
     A file replaced, added, removed or rewritten changes it, without reading any file; links to files
     count as their targets, links to folders are not followed (as :func:`gpuimg.io.list_series` walks).
+    A folder that may not be listed counts by its name, so that read access given to it changes the
+    digest even where it holds no file.
     """
     digest = hashlib.sha256()
-    for path in _tree_files(Path(folder)):
+    unlisted: list[Path] = []
+    for path in _tree_files(Path(folder), unlisted):
         try:
             stat = path.stat()
         except OSError:  # removed while walking
@@ -191,6 +195,8 @@ def fingerprint(folder: Path) -> str:
                 errors="surrogateescape"
             )
         )
+    for locked in unlisted:  # its files are unknown: read access given changes the digest
+        digest.update(f"{locked.relative_to(folder)}{os.sep}\0unlisted\0".encode(errors="surrogateescape"))
     return digest.hexdigest()[:16]
 
 
@@ -235,6 +241,16 @@ def _measure(
 def _select(found, folder: Path, rules: Selection) -> tuple:
     """The one series the rules pick among those ``found`` in ``folder`` (:func:`list_series`), and the
     study's other files (masks among them)."""
+    if found.unlisted:
+        # Their files may be the series' own slices, or its mask: measuring the rest would measure
+        # another volume than the study's, as a study's row.
+        more = len(found.unlisted) - 1
+        raise DicomError(
+            f"the study's folder {found.unlisted[0].relative_to(folder)}{os.sep}"
+            + (f" (and {count(more, 'other')})" if more else "")
+            + " may not be listed (permission denied): its files were not read, so the study may lack "
+            "slices of its series or its mask. Ask for read access to it, or remove it from the study folder."
+        )
     if not found:
         raise DicomError(
             f"no DICOM image series in {folder} ({len(found.skipped)} other file(s), "

@@ -1,6 +1,10 @@
 """A study task: the report's intensity histograms against NumPy's, its errors, and the device's run."""
 
 import dataclasses
+import os
+import shutil
+import subprocess
+import sys
 
 import numpy as np
 import pydicom
@@ -9,7 +13,7 @@ from cohort_data import write_study
 
 import gpuimg
 from gpuimg.cohort import spec_from_dict
-from gpuimg.cohort.study import _HISTOGRAM_BINS, StudyTask, _histogram, process_study
+from gpuimg.cohort.study import _HISTOGRAM_BINS, StudyTask, _histogram, fingerprint, process_study
 
 
 def _numpy_histogram(values):
@@ -71,6 +75,80 @@ def test_a_folder_holding_the_studies_of_several_patients_says_so(tmp_path):
         "they belong to 2 patients. --input holds one folder per study, and this one holds several" in error
     )
     assert "P-A" not in error and "P-B" not in error
+
+
+_NO_ROOT_OVERRIDE = ["setpriv", "--bounding-set=-dac_override,-dac_read_search"]
+
+
+def _as_a_user(code: str, *args: str) -> subprocess.CompletedProcess:
+    """``code`` run by Python where file permissions apply: as root, without the capabilities that let
+    root past them (setpriv); skipped as root where setpriv cannot drop them."""
+    prefix = []
+    if os.geteuid() == 0:
+        if shutil.which("setpriv") is None or subprocess.run([*_NO_ROOT_OVERRIDE, "true"]).returncode:
+            pytest.skip("root here, and setpriv cannot drop the capabilities that pass file permissions")
+        prefix = _NO_ROOT_OVERRIDE
+    return subprocess.run(
+        [*prefix, sys.executable, "-c", code, *args], capture_output=True, text=True, timeout=300
+    )
+
+
+def test_a_study_with_a_folder_it_may_not_list_is_an_error_not_a_row_of_the_rest(tmp_path):
+    """A study whose subfolder may not be listed (permission denied) was measured on the files of the
+    others, as if they were all: here a second CT series there would make the rules match two."""
+    study = tmp_path / "s01"
+    write_study(study, 1, patient_id="P-1", patient_name="DOE^JANE")
+    gpuimg.write_dicom(gpuimg.read_dicom(study / "ct", device="cpu"), study / "DOE" / "ct")
+    (study / "empty").mkdir()
+    code = (
+        "import os, sys\n"
+        "from pathlib import Path\n"
+        "from gpuimg.cohort import spec_from_dict\n"
+        "from gpuimg.cohort.study import StudyTask, fingerprint, process_study\n"
+        "study = Path(sys.argv[1])\n"
+        "for name in ('DOE', 'empty'):\n"
+        "    try: os.listdir(study / name)\n"
+        "    except PermissionError: print('refused', name)\n"
+        "    except FileNotFoundError: pass\n"
+        "spec = spec_from_dict({'input': {'modality': 'CT'}, 'mask': {'source': 'file', 'pattern': "
+        "'mask.nrrd'}, 'features': {'families': ['statistics']}})\n"
+        "result = process_study(StudyTask(study, 's01', spec, b'key'))\n"
+        "print(result.get('error', 'row'))\n"
+        "print(fingerprint(study))"
+    )
+    try:
+        (study / "DOE").chmod(0)
+        locked = _as_a_user(code, str(study))
+        (study / "DOE").chmod(0o755)
+        shutil.rmtree(study / "DOE")
+        (study / "empty").chmod(0)
+        empty = _as_a_user(code, str(study))
+    finally:
+        for name in ("DOE", "empty"):
+            if (study / name).exists():
+                (study / name).chmod(0o755)
+    assert locked.returncode == 0 and empty.returncode == 0, locked.stderr + empty.stderr
+    locked, empty = locked.stdout.splitlines(), empty.stdout.splitlines()
+    # The system's refusals, the reference; then the error, the folder's name scrubbed (DOE: the name).
+    assert locked[0] == "refused DOE"
+    assert locked[1] == (
+        "DicomError: the study's folder [name]/ may not be listed (permission denied): its files were not "
+        "read, so the study may lack slices of its series or its mask. Ask for read access to it, or remove "
+        "it from the study folder."
+    )
+    # An empty folder that may not be listed: its files are unknown too; given read access, the study's
+    # fingerprint changes, so that a re-run does not keep the error of the folder it could not list.
+    assert empty[0] == "refused empty"
+    assert empty[1].startswith("DicomError: the study's folder empty/ may not be listed")
+    assert empty[2] != fingerprint(study)
+    spec = spec_from_dict(
+        {
+            "input": {"modality": "CT"},
+            "mask": {"source": "file", "pattern": "mask.nrrd"},
+            "features": {"families": ["statistics"]},
+        }
+    )
+    assert "row" in process_study(StudyTask(study, "s01", spec, b"key"))
 
 
 def test_a_float_mask_file_with_nan_outside_gives_the_rows_of_its_label_mask(tmp_path):
