@@ -71,9 +71,13 @@ def clahe(
     truncated, final rescaling to [0, 1]), with the kernels of :mod:`gpuimg.kernels.clahe`.
     scikit-image first converts the image with ``img_as_uint``, which clips negative values and
     requires floats in [-1, 1]; here the range ``[min, max]`` of the image is mapped linearly onto
-    the grey levels instead. Both agree exactly for unsigned integer images and for images whose
-    values are already uint16 levels (``u / 65535`` floats), and for any integer image once it
-    is shifted to be non-negative (an int16 CT minus its minimum). A constant image gives 1
+    the grey levels instead. Both agree exactly (up to the float32 rounding of a result here
+    float32) for 8- and 16-bit integer images without negative values (an int16 CT once shifted
+    by its minimum), for 32- and 64-bit integer images whose values lie in 0 to 65535 (which
+    scikit-image takes as they are), and for images whose values are already uint16 levels
+    (``u / 65535`` floats). Of larger 32- and 64-bit values scikit-image keeps only the top 16
+    bits of the dtype (a uint32 ``x >> 16``), merging the levels below into one: there the
+    results differ (a uint32 image of 0 to 70000 is two levels there). A constant image gives 1
     everywhere, as in scikit-image (its one grey level maps to the top and is clipped to [0, 1]
     by the final rescaling, whatever the constant, the tiles and the clipping). On a Dask array the whole
     volume is computed into memory (the tiles and their neighbours span the chunks) and the

@@ -175,8 +175,9 @@ def equalize_hist(image: Image, nbins: int = 256, mask: ArrayLike | None = None)
         If ``nbins`` is not a positive integer, the mask has another shape, no voxel is finite,
         an integer image spans 2**24 values or more (cast it to float32 first), or a float
         image's range is too narrow for ``nbins`` bins of its dtype (float32 values from 5.0 to
-        5.00001 hold about 20 distinct values, not 256 bins: pass fewer, or cast it to float64),
-        which NumPy's histogram and so scikit-image refuse too.
+        5.00001 hold about 20 distinct values, not 256 bins: pass fewer, cast it to float64, or
+        subtract the smallest value, which equalization does not see), which NumPy's histogram and
+        so scikit-image refuse too.
     GeometryError
         If ``mask`` is a Volume on another grid than the image Volume (spacing, origin, direction).
 
@@ -237,10 +238,13 @@ def equalize_hist(image: Image, nbins: int = 256, mask: ArrayLike | None = None)
                 )
         edges = np.linspace(first, last, int(nbins) + 1, endpoint=True, dtype=image.dtype)
         if not (edges[:-1] < edges[1:]).all():  # bins of no width: NumPy's histogram refuses them
+            # Their differences are exact (Sterbenz) and split into bins: the equalization is the same.
+            cast = ", cast the image to float64" if image.dtype == np.float32 else ""
             raise ParameterError(
-                f"equalize_hist: the values span only {lo:.9g} to {hi:.9g}, which {image.dtype} cannot "
-                f"split into {nbins} bins of some width (their edges repeat); pass fewer bins, or cast "
-                "the image to float64 first."
+                f"equalize_hist: the values span only {first} to {last}, which {image.dtype} cannot "
+                f"split into {nbins} bins of some width (their edges repeat); pass fewer bins{cast}, or "
+                "subtract the smallest value first (image - np.nanmin(image), or np.nanmin(image[mask]) "
+                "with a mask): the equalization is the same, and the differences split."
             )
         centres = ((edges[:-1] + edges[1:]) / 2.0).astype(np.float64)
         count = partial(_count_bins, first=first, denom=kind(last - first), edges=xp.asarray(edges))

@@ -161,6 +161,34 @@ def test_equalize_hist_refuses_float_bins_of_no_width(rng):
     np.testing.assert_allclose(equalize_hist(as_float64), want, rtol=0, atol=1e-12)
 
 
+def test_equalize_hist_of_float64_values_too_close_for_its_bins_is_told_what_applies(rng):
+    """A float64 image of 20 values one float64 step apart above 5.0 (a map of differences at the
+    limit of its precision) cannot be split into 256 bins either (scikit-image: 'Too many bins'),
+    but the advice was to cast it to float64, which it is. Now: fewer bins, or subtract the
+    smallest value, which gives scikit-image's result on the differences; the values are shown in
+    full (they read '5 to 5')."""
+    steps = rng.integers(0, 20, (4, 10, 10))
+    steps.flat[:2] = 0, 19
+    image = 5.0 + steps * np.spacing(5.0)
+    with pytest.raises(ValueError, match="Too many bins"):  # the reference refuses it as well
+        skimage.exposure.equalize_hist(image)
+    mask = image > 5.0
+    for roi in (None, mask):
+        with pytest.raises(gpuimg.ParameterError) as caught:
+            equalize_hist(image, mask=roi)
+        message = str(caught.value)
+        assert "cast" not in message
+        kept = image if roi is None else image[roi]
+        assert f"span only {kept.min()} to {kept.max()}, which float64 cannot split" in message
+        advice = "subtract the smallest value first (image - np.nanmin(image), or np.nanmin(image[mask])"
+        assert advice in message
+        shifted = image - np.nanmin(kept)  # as advised
+        want = skimage.exposure.equalize_hist(shifted, mask=roi)
+        np.testing.assert_allclose(equalize_hist(shifted, mask=roi), want, rtol=0, atol=1e-12)
+    few = equalize_hist(image, nbins=8)  # fewer bins than the 20 values: edges that differ
+    np.testing.assert_allclose(few, skimage.exposure.equalize_hist(image, nbins=8), rtol=0, atol=1e-12)
+
+
 # --- CLAHE ------------------------------------------------------------------------------------
 
 
@@ -217,6 +245,36 @@ def test_clahe_on_real_ct_equals_skimage_on_shifted_hu(ct):
     want = skimage.exposure.equalize_adapthist(shifted, (4, 16, 16), 0.02)
     np.testing.assert_allclose(got, want, rtol=0, atol=6e-8)
     assert 0.05 < got.std() and got.min() == 0 and got.max() == 1
+
+
+@pytest.mark.filterwarnings("ignore:Downcasting:UserWarning")  # scikit-image's, for 32/64 bits
+@pytest.mark.parametrize(
+    ("dtype", "high"),
+    [
+        (np.uint8, 255),
+        (np.int8, 127),
+        (np.uint16, 65535),
+        (np.int16, 32767),
+        (np.uint32, 65535),
+        (np.int32, 65535),
+        (np.uint64, 65535),
+        (np.int64, 65535),
+    ],
+)
+def test_clahe_equals_skimage_for_the_integer_images_its_notes_say(rng, dtype, high):
+    """The Notes said: exact for every unsigned integer image. scikit-image keeps only the top 16
+    bits of uint32/uint64 values (img_as_uint), so that held for 8/16-bit images and for 32/64-bit
+    ones within 0 to 65535 (taken as they are), as the Notes now say; a uint32 image of 0 to
+    131070 is two levels there and differs."""
+    image = rng.integers(0, high, (9, 24, 28), endpoint=True).astype(dtype)
+    image.flat[:2] = 0, high
+    got = clahe(image, (3, 7, 9), 0.02)
+    want = skimage.exposure.equalize_adapthist(image, (3, 7, 9), 0.02)
+    np.testing.assert_allclose(got, want, rtol=0, atol=6e-8)  # float32 here for 8/16 bits
+    if np.dtype(dtype).kind == "u" and np.dtype(dtype).itemsize >= 4:
+        wide = image * dtype(2)  # 0 to 131070: scikit-image's top 16 bits of it are 1 or 2 levels
+        got = clahe(wide, (3, 7, 9), 0.02)
+        assert np.abs(got - skimage.exposure.equalize_adapthist(wide, (3, 7, 9), 0.02)).max() > 0.5
 
 
 @pytest.mark.parametrize(
