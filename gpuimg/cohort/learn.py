@@ -9,6 +9,7 @@ every labelled study. Clustering is fitted once and scored by its silhouette.
 import csv
 import decimal
 import math
+import re
 import warnings
 
 import numpy as np
@@ -71,18 +72,22 @@ def read_labels(learning: Learning, key: bytes, keep_ids: bool) -> dict[str, dic
 
     The file is CSV in UTF-8 (a spreadsheet's byte order mark is allowed). Spaces around names and
     values are left out, and cells of :data:`MISSING` (``NA``, ``#N/A``, ...) are no value, as an empty
-    one. Rows without a patient ID are left out; two rows of one patient must agree.
+    one. Rows without a patient ID are left out; two rows of one patient must agree in the targets'
+    columns (other columns, a visit's date say, may differ: the first row is kept).
 
     Raises
     ------
     ConfigError
         If the file cannot be read, is not UTF-8 CSV, lacks the ID column or a task's target column,
-        has two columns of the name of the ID's or a target's column, or gives one patient two rows
-        that differ (the ID is not shown: it may identify the patient).
+        has two columns of the name of the ID's or a target's column, gives one patient two rows whose
+        targets differ (the ID is not shown: it may identify the patient), has a regression target that
+        is no finite number (a decimal comma, a word), or a target cell holding a spreadsheet's error
+        value (``#DIV/0!``, ``#VALUE!``, ...).
     """
     if learning.labels is None:
         return {}
     labels: dict[str, dict[str, str]] = {}
+    lines: dict[str, int] = {}  # the line each patient's first row ends on
     try:
         with open(learning.labels, newline="", encoding="utf-8-sig") as file:
             reader = csv.DictReader(file)
@@ -128,11 +133,19 @@ def read_labels(learning: Learning, key: bytes, keep_ids: bool) -> dict[str, dic
                 patient = row.get(learning.id_column)
                 if not patient:
                     continue
+                _check_targets(row, learning, reader.line_num)
                 name = patient if keep_ids else pseudonym(key, "patient", patient)
-                if labels.setdefault(name, row) != row:
+                first = labels.setdefault(name, row)
+                lines.setdefault(name, reader.line_num)
+                # Only the targets: a sheet of one row per visit repeats the patient's label beside
+                # columns no task reads (its date), and was refused as 'other values'.
+                differing = [c for c in sorted(used - {learning.id_column}) if first.get(c) != row.get(c)]
+                if differing:
                     raise ConfigError(
                         f"learning.labels: the row ending on line {reader.line_num} of {learning.labels} "
-                        "has the patient ID of an earlier row but other values; keep one row per patient."
+                        f"has the patient ID of the row ending on line {lines[name]} but another "
+                        f"{' and '.join(map(repr, differing))}; keep one row per patient, or make its "
+                        "rows agree in that column."
                     )
     except OSError as exc:
         raise ConfigError(f"learning.labels: cannot read {learning.labels}: {exc}.") from exc
@@ -142,6 +155,54 @@ def read_labels(learning: Learning, key: bytes, keep_ids: bool) -> dict[str, dic
             "as CSV UTF-8 (comma delimited)."
         ) from exc
     return labels
+
+
+#: The error values a spreadsheet writes into a CSV file for a cell whose formula fails (Excel's, also
+#: LibreOffice's; ``#N/A`` is in :data:`MISSING`): no class, no number.
+SPREADSHEET_ERRORS = frozenset(
+    {"#DIV/0!", "#VALUE!", "#REF!", "#NAME?", "#NUM!", "#NULL!", "#SPILL!", "#CALC!", "#FIELD!", "Err:502"}
+)
+#: A number written with a comma: a decimal comma (0,5) or thousands separators (1,000 or 1,000.5).
+_COMMA_NUMBER = re.compile(r"[+-]?[0-9]*,[0-9,]*(\.[0-9]*)?")
+
+
+def _check_targets(row: dict[str, str], learning: Learning, line: int) -> None:
+    """Refuse a target's cell of ``row`` (the row ending on ``line``) that holds a spreadsheet's error
+    value, or, for a regression, no finite number. Found before any study is measured: a regression
+    target '0,5' or 'high' failed the task after every study was measured ('holds non-numbers'), and a
+    class '#DIV/0!' was learned as a class of its own. The cell's value is not shown (a target column
+    named by mistake may be one of identifiers)."""
+    for task in learning.tasks:
+        value = row.get(task.target) if task.target is not None else None
+        if value is None:
+            continue
+        if value in SPREADSHEET_ERRORS:
+            problem = (
+                "a spreadsheet's error value (such as #DIV/0!) where a formula failed; correct the formula "
+                "in the sheet and save it again, or leave the cell empty where the value is unknown"
+            )
+        elif task.kind != "regression":
+            continue
+        elif _COMMA_NUMBER.fullmatch(value):
+            problem = (
+                "a number written with a comma (0,5 or 1,000); a regression target is read with a decimal "
+                "point and no thousands separator (0.5, 1000): save the sheet as CSV with those settings, "
+                "or replace the commas"
+            )
+        else:
+            try:
+                if math.isfinite(float(value)):
+                    continue
+                problem = "not a finite number; give the number, or leave the cell empty where it is unknown"
+            except ValueError:
+                problem = (
+                    "not a number; a regression target is a number for each patient (leave the cell empty "
+                    "where it is unknown): to predict classes, name the column in [learning.classification]"
+                )
+        raise ConfigError(
+            f"learning.{task.kind}.target={task.target!r}: on the row ending on line {line} of "
+            f"{learning.labels}, the cell of column {task.target!r} is {problem}."
+        )
 
 
 def fit_tasks(

@@ -2,6 +2,7 @@
 
 import csv
 import dataclasses
+import io
 
 import numpy as np
 import pytest
@@ -139,10 +140,97 @@ def test_one_patient_on_two_rows_must_agree_and_its_id_is_not_shown(tmp_path):
         pseudonym(key, "patient", "PAT-1"): {"pid": "PAT-1", "grade": "2"},
         pseudonym(key, "patient", "PAT-2"): {"pid": "PAT-2", "grade": "3"},
     }
-    differing = _labels(tmp_path, b"pid,grade\nPAT-1,2\nPAT-2,3\nPAT-1,4\n")
-    with pytest.raises(ConfigError, match=r"row ending on line 4 .* earlier row but other values") as info:
+    differing = dataclasses.replace(
+        _labels(tmp_path, b"pid,grade\nPAT-1,2\nPAT-2,3\nPAT-1,4\n"),
+        tasks=(Task("classification", "logistic_regression", "grade"),),
+    )
+    with pytest.raises(
+        ConfigError, match=r"row ending on line 4 .* of the row ending on line 2 but another 'grade'"
+    ) as info:
         read_labels(differing, key, keep_ids=False)
     assert "PAT-1" not in str(info.value)
+
+
+def test_rows_of_one_patient_may_differ_outside_the_targets(tmp_path):
+    # A sheet of one row per visit repeats each patient's class beside the visit's date, which no task
+    # reads: it was refused ('the patient ID of an earlier row but other values; keep one row per
+    # patient'), naming no column. The reference: the targets joined with the csv module.
+    data = (
+        "pid,visit,grade,growth\nPAT-1,2019-03-01,2,0.5\nPAT-2,2019-04-11,3,1.5\n"
+        "PAT-1,2020-02-27,2,0.5\nPAT-3,2020-05-02,,\nPAT-3,2021-01-09,,\n"
+    )
+    tasks = (Task("classification", "logistic_regression", "grade"), Task("regression", "ridge", "growth"))
+    learning = dataclasses.replace(_labels(tmp_path, data.encode()), tasks=tasks)
+    expected = {}
+    for row in csv.DictReader(io.StringIO(data)):
+        expected.setdefault(row["pid"], {c: row[c] for c in ("grade", "growth") if row[c]})
+    read = read_labels(learning, b"", keep_ids=True)
+    assert {p: {c: r[c] for c in ("grade", "growth") if c in r} for p, r in read.items()} == expected
+    assert read["PAT-1"]["visit"] == "2019-03-01"  # the first row
+    # Rows that differ in a target are refused, naming the column, not the patient.
+    for changed, column in (("2,0.7", "'growth'"), (",0.5", "'grade'"), ("3,0.9", "'grade' and 'growth'")):
+        conflicting = data.replace("2020-02-27,2,0.5", f"2020-02-27,{changed}")
+        with pytest.raises(ConfigError) as info:
+            read_labels(
+                dataclasses.replace(learning, labels=_labels(tmp_path, conflicting.encode()).labels),
+                b"",
+                True,
+            )
+        assert str(info.value) == (
+            f"learning.labels: the row ending on line 4 of {tmp_path / 'labels.csv'} has the patient ID of "
+            f"the row ending on line 2 but another {column}; keep one row per patient, or make its rows "
+            "agree in that column."
+        )
+
+
+@pytest.mark.parametrize(
+    ("cell", "kind", "problem"),
+    [
+        ('"0,5"', "regression", r"a number written with a comma \(0,5 or 1,000\); .* decimal point"),
+        ('"1,250.5"', "regression", r"a number written with a comma"),
+        ("high", "regression", r"not a number; .* name the column in \[learning\.classification\]"),
+        ("inf", "regression", r"not a finite number"),
+        ("#DIV/0!", "regression", r"a spreadsheet's error value \(such as #DIV/0!\)"),
+        ("#VALUE!", "classification", r"a spreadsheet's error value .* correct the formula"),
+    ],
+)
+def test_a_target_cell_that_is_no_value_of_its_task_is_refused_when_read(cell, kind, problem, tmp_path):
+    # A regression target '0,5' (a decimal comma, quoted in a comma-separated file) or 'high' failed the
+    # task only after every study was measured ('holds non-numbers: could not convert string to float'),
+    # naming neither the file nor the fix; 'inf' as 'y holds NaN or infinite values'; and a formula's
+    # error '#VALUE!' was learned as a class of its own, since pandas (the reference) reads such a cell
+    # as text, not as a missing value.
+    import pandas as pd
+
+    data = f"pid,y\nPAT-1,1\nPAT-2,{cell}\nPAT-3,2\n"
+    learning = _labels(tmp_path, data.encode())
+    column = pd.read_csv(io.StringIO(data))["y"]
+    assert not (pd.api.types.is_numeric_dtype(column) and np.isfinite(column).all())  # pandas: no numbers
+    learning = dataclasses.replace(
+        learning, tasks=(Task(kind, "ridge" if kind == "regression" else "svm", "y"),)
+    )
+    with pytest.raises(ConfigError, match=problem) as info:
+        read_labels(learning, b"", keep_ids=True)
+    assert str(info.value).startswith(
+        f"learning.{kind}.target='y': on the row ending on line 3 of {tmp_path / 'labels.csv'}, the cell of "
+        "column 'y' is "
+    )
+    assert "PAT-2" not in str(info.value)
+    # The same cell in a column no task reads is no concern of the spec's.
+    assert read_labels(dataclasses.replace(learning, tasks=()), b"", keep_ids=True)["PAT-2"][
+        "y"
+    ] == cell.strip('"')
+
+
+def test_regression_targets_as_python_reads_numbers_are_taken(tmp_path):
+    # Every spelling float() takes (the reference), as the learning step reads the column.
+    cells = ["1e3", "+3", ".5", "5.", "-0.25", "1E-2"]
+    data = "pid,y\n" + "".join(f"PAT-{k},{c}\n" for k, c in enumerate(cells))
+    learning = dataclasses.replace(
+        _labels(tmp_path, data.encode()), tasks=(Task("regression", "ridge", "y"),)
+    )
+    read = read_labels(learning, b"", keep_ids=True)
+    assert [float(read[f"PAT-{k}"]["y"]) for k in range(len(cells))] == [float(c) for c in cells]
 
 
 def test_rows_without_a_patient_id_are_left_out(tmp_path):
@@ -234,6 +322,14 @@ def test_folds_count_the_patients_of_the_rarest_class(tmp_path, rare):
     assert "error" not in scores["classification"] and "classification" in models
     assert scores["classification"]["folds"] == expected == rare
     assert ("accuracy" in scores["classification"]) == (expected >= 2)  # cross-validated from 2 folds on
+    # Not cross-validated, the metrics say why (they said folds 1, and the report nothing).
+    assert ("not_cross_validated" in scores["classification"]) == (expected < 2)
+    if expected < 2:
+        assert scores["classification"]["not_cross_validated"].startswith(
+            "class 1 has one patient, and each fold of a patient-level cross-validation must train on "
+            "every class (2 patients of each class at least). The model is fitted on the 18 labelled "
+            "studies, without a score"
+        )
 
 
 def test_class_labels_past_int64_stay_texts(cohort, tmp_path):
@@ -368,6 +464,40 @@ def test_classes_written_as_whole_numbers_either_way_are_one_class(cohort, tmp_p
     np.testing.assert_array_equal(predictions["classification"]["y"], expected)
     # The spelling changes nothing: the scores of the file of "0" and "1".
     assert scores == tables["labels.csv"][1]
+
+
+def test_a_regression_of_two_patients_is_fitted_without_a_meaningless_score(tmp_path):
+    # A target is a patient's: with two labelled patients, each fold of the cross-validation trained
+    # on one patient, so its model predicted that patient's target for every study of the other, and
+    # the metrics gave R² = 1 - n**2 / (n_a n_b) (-3 for 3 studies each) whatever the features, here
+    # a feature that is the target. The metrics now say why there is no score; the model is fitted.
+    from sklearn.linear_model import Ridge
+    from sklearn.metrics import r2_score
+    from sklearn.model_selection import GroupKFold, cross_val_predict
+
+    growth = {"A": 1.0, "B": 4.0}
+    (tmp_path / "labels.csv").write_text("patient_id,g\n" + "".join(f"{p},{g}\n" for p, g in growth.items()))
+    learning = Learning(labels=tmp_path / "labels.csv", tasks=(Task("regression", "ridge", "g"),))
+    rows = [
+        {"study": f"{p}-{k}", "patient": p, "f1": growth[p] + 0.1 * k, "f2": float(k)}
+        for p in growth
+        for k in range(3)
+    ]
+    # What the two folds give, by scikit-learn: -3, the closed form for 3 and 3 studies.
+    X = np.array([[row["f1"], row["f2"]] for row in rows])
+    y, groups = np.array([growth[row["patient"]] for row in rows]), [row["patient"] for row in rows]
+    folded = cross_val_predict(Ridge(), X, y, groups=groups, cv=GroupKFold(2))
+    assert r2_score(y, folded) == pytest.approx(1 - 6**2 / (3 * 3)) == -3.0
+    models, scores, _ = fit_tasks(rows, learning, read_labels(learning, b"", keep_ids=True))
+    assert "regression" in models
+    assert scores["regression"] == {
+        "n_studies": 6,
+        "n_patients": 2,
+        "folds": 1,
+        "not_cross_validated": "2 patients labelled; a patient-level cross-validation of a regression needs "
+        "3 at least (trained on one patient, a model predicts that patient's target for every study). The "
+        "model is fitted on the 6 labelled studies, without a score: label more patients.",
+    }
 
 
 def test_two_columns_of_the_id_or_a_target_name_are_refused(tmp_path):
