@@ -187,12 +187,8 @@ def run(args) -> int:
         )
         if "error" in scores:
             shown = f"not fitted: {scores['error']}"
-        elif not shown:  # one fold: nothing to score out of fold
-            studies = count(scores["n_studies"], "study", "studies")
-            shown = (
-                f"fitted on {studies}, not cross-validated: too few patients ({scores['n_patients']}), or a "
-                "class of one patient"
-            )
+        elif not shown:  # one fold: nothing to score out of fold, for the reason the metrics give
+            shown = f"not cross-validated: {scores['not_cross_validated']}"
         print(f"  {task}: {shown}")
     if manifest["unlabelled"]:
         print(

@@ -19,6 +19,7 @@ from sklearn.model_selection import cross_val_predict
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
+from gpuimg._text import count, some
 from gpuimg.errors import ConfigError, FeatureError, GpuimgError, ParameterError
 from gpuimg.ml import make_estimator, metrics, patient_cv
 
@@ -218,7 +219,8 @@ def fit_tasks(
         Per task: the scores (accuracy, balanced accuracy, ROC AUC, confusion matrix; R², MAE;
         silhouette), the number of studies and patients used; or, for a task this cohort's data
         cannot fit (one class only, more clusters than studies, no labelled study), ``error``: why.
-        Such a task gets no model, and the other tasks still run.
+        Such a task gets no model, and the other tasks still run. A task fitted without a score (a
+        class of one patient; fewer than 3 patients for a regression) has ``not_cross_validated``: why.
     predictions : dict
         Per task, what the report plots: targets, their studies (``study``, in the order of the
         targets) and out-of-fold predictions (scores), or the clusters and a 2D projection.
@@ -357,13 +359,19 @@ def _supervised(pipeline, X, y, groups, task: Task, learning: Learning):
         # Each fold's training part needs every class: at most as many folds as the patients (not the
         # studies) of the rarest class.
         folds = min(folds, min(np.unique(groups[y == label]).size for label in np.unique(y)))
-    if not classification and folds >= 2 and np.unique(y).size == 1:
+    elif n_patients < 3:
+        # A target is a patient's: with two patients each fold trained on one, predicted its target for
+        # every study, and the 'R²' was 1 - n²/(n_a n_b) (-3 for a study each) whatever the features.
+        folds = 1
+    if not classification and n_patients >= 2 and np.unique(y).size == 1:
         # Scored, it was 'r2 is undefined for a constant y_true; use mse or mae', which a spec cannot do.
         raise ConfigError(
             f"learning.regression.target={task.target!r} has one value ({y[0]:g}) in all "
             f"{len(y)} labelled studies: there is nothing to predict. Check the column of the labels file."
         )
     scores = {"n_studies": len(y), "n_patients": int(n_patients), "folds": int(folds)}
+    if folds < 2:
+        scores["not_cross_validated"] = _why_not_cross_validated(y, groups, classification)
     predicted = {"y": y}
     if folds >= 2:
         cv = patient_cv(folds, stratify=classification, random_state=learning.random_state)
@@ -377,6 +385,27 @@ def _supervised(pipeline, X, y, groups, task: Task, learning: Learning):
                 scores["r2"] = metrics.r2(y, predicted["y_pred"])
                 scores["mae"] = metrics.mae(y, predicted["y_pred"])
     return pipeline.fit(X, y), scores, predicted
+
+
+def _why_not_cross_validated(y, groups, classification: bool) -> str:
+    """Why a task's model is fitted on every labelled study without a score: the metrics said only
+    ``folds`` 1, and the report nothing."""
+    studies = count(len(y), "labelled study", "labelled studies")
+    if classification:
+        rare = [repr(c) for c in np.unique(y).tolist() if np.unique(groups[y == c]).size < 2]
+        several = len(rare) > 1
+        reason = (
+            f"class{'es' * several} {some(rare)} ha{'ve' if several else 's'} one "
+            f"patient{' each' * several}, and each fold of a patient-level cross-validation must train on "
+            "every class (2 patients of each class at least)"
+        )
+    else:
+        n = np.unique(groups).size
+        reason = (
+            f"{count(n, 'patient')} labelled; a patient-level cross-validation of a regression needs 3 at "
+            "least (trained on one patient, a model predicts that patient's target for every study)"
+        )
+    return f"{reason}. The model is fitted on the {studies}, without a score: label more patients."
 
 
 def _classification_scores(pipeline, X, y, groups, cv, predicted) -> dict:

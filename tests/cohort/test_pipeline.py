@@ -518,12 +518,19 @@ def test_run_says_when_a_task_is_fitted_without_cross_validation(capsys, tmp_pat
     assert main(["run", str(spec), "--input", str(cohort), "--output", str(tmp_path / "out")]) == 0
     printed = capsys.readouterr().out
     metrics = json.loads((tmp_path / "out" / "metrics.json").read_text())
-    assert metrics["regression"] == {"n_studies": 1, "n_patients": 1, "folds": 1}
-    assert printed.startswith("1 feature row, 0 errors from 1 study (0 finished in an earlier run) in ")
-    assert (
-        "  regression: fitted on 1 study, not cross-validated: too few patients (1), or a class of one "
-        "patient\n" in printed
+    reason = (
+        "1 patient labelled; a patient-level cross-validation of a regression needs 3 at least (trained on "
+        "one patient, a model predicts that patient's target for every study). The model is fitted on the "
+        "1 labelled study, without a score: label more patients."
     )
+    assert metrics["regression"] == {
+        "n_studies": 1,
+        "n_patients": 1,
+        "folds": 1,
+        "not_cross_validated": reason,
+    }
+    assert printed.startswith("1 feature row, 0 errors from 1 study (0 finished in an earlier run) in ")
+    assert f"  regression: not cross-validated: {reason}\n" in printed
 
 
 @pytest.mark.parametrize("address", ["scheduler-host", "tcp://127.0.0.1:1"])

@@ -121,6 +121,38 @@ def test_a_report_of_features_that_are_all_nan(tmp_path):
     assert "No feature has a value" not in build_report([], [], [], {}, {}, manifest)
 
 
+def test_the_report_says_why_a_task_was_not_cross_validated():
+    # Three labelled studies, class "b" of one patient: the task was fitted without a score, and the
+    # metrics table showed folds 1 without a word of why.
+    import html.parser
+
+    from gpuimg.cohort.learn import fit_tasks
+    from gpuimg.cohort.report import build_report
+    from gpuimg.cohort.spec import Learning, Task
+
+    class Text(html.parser.HTMLParser):
+        def __init__(self):
+            super().__init__()
+            self.text = []
+
+        def handle_data(self, data):
+            self.text.append(data)
+
+    rows = [{"study": f"S-{k}", "patient": f"P-{k}", "modality": "CT", "f": float(k)} for k in range(3)]
+    labels = {"P-0": {"y": "a"}, "P-1": {"y": "b"}, "P-2": {"y": "a"}}
+    learning = Learning(folds=2, tasks=(Task("classification", "logistic_regression", "y"),))
+    _, scores, predictions = fit_tasks(rows, learning, labels)
+    manifest = {"studies": 3, "device": "cpu", "gpuimg": "0", "pseudonymised": True, "time_per_stage_s": {}}
+    parsed = Text()
+    parsed.feed(build_report(rows, [], [], scores, predictions, manifest))
+    assert (
+        "not_cross_validated"
+        "class 'b' has one patient, and each fold of a patient-level cross-validation must train on every "
+        "class (2 patients of each class at least). The model is fitted on the 3 labelled studies, without "
+        "a score: label more patients."
+    ) in "".join(parsed.text)
+
+
 def test_class_labels_are_drawn_as_they_are_not_as_tex(tmp_path):
     # Class labels from the labels file went to matplotlib as mathtext: "$50k-$100k" was drawn as
     # math, and an unbalanced one failed the report with ValueError after every study was measured.
