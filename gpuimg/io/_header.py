@@ -177,6 +177,54 @@ def _frame(path: Path, index: int | None, groups, ds: pydicom.Dataset, shape: tu
     )
 
 
+#: What tells apart the images of one series at one position, in the order asked: keyword, the
+#: functional group (sequence) of an enhanced file that holds it per frame (None: the top level only),
+#: and what each image is then.
+_STACKED_BY = (
+    ("EchoNumbers", None, "echo"),
+    ("EchoTime", None, "echo"),
+    ("EffectiveEchoTime", "MREchoSequence", "echo"),
+    ("DiffusionBValue", "MRDiffusionSequence", "b-value"),
+    ("TemporalPositionIdentifier", None, "time point"),
+    ("TemporalPositionIndex", "FrameContentSequence", "time point"),
+    ("TriggerTime", None, "time point"),
+    ("StackID", "FrameContentSequence", "stack"),
+    ("AcquisitionNumber", None, "acquisition"),
+)
+
+
+def _told_apart(frames: list[_Frame]) -> tuple[str, str, list] | None:
+    """What tells apart ``frames`` (images at one position): the first keyword of :data:`_STACKED_BY`
+    whose values differ among them, what each image is then (an echo, a b-value ...), and the values in
+    frame order; None where none differs or a header cannot be read again.
+
+    Read again from the files (without pixels), since the quick header reader does not keep these
+    values: only where a series is refused for images at one position.
+    """
+    datasets: dict[Path, pydicom.Dataset] = {}
+    try:
+        for frame in frames:
+            if frame.path not in datasets:
+                datasets[frame.path] = pydicom.dcmread(
+                    frame.path, stop_before_pixels=True, force=_raw_dataset(frame.path)
+                )
+        for keyword, sequence, what in _STACKED_BY:
+            values = []
+            for frame in frames:
+                ds = datasets[frame.path]
+                per_frame = ds.get("PerFrameFunctionalGroupsSequence")
+                groups = []
+                if sequence is not None and frame.index is not None and per_frame is not None:
+                    groups = [per_frame[frame.index], _first(ds.get("SharedFunctionalGroupsSequence"))]
+                value = _group([g for g in groups if g is not None], sequence or "", keyword, ds)
+                values.append(None if value is None else str(value))
+            if None not in values and len(set(values)) > 1:
+                return keyword, what, values
+    except Exception:  # a header that cannot be read again: the message says less
+        return None
+    return None
+
+
 def _offset_frames(frames: list[_Frame], offsets: list[float]) -> tuple[_Frame, ...]:
     """Place the frames of a classic multi-frame file (RT dose, NM) along the slice normal.
 

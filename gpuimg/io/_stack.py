@@ -7,7 +7,7 @@ import numpy as np
 
 from gpuimg._text import count, some
 from gpuimg.errors import DicomError, GeometryError
-from gpuimg.io._header import _Frame
+from gpuimg.io._header import _Frame, _told_apart
 
 #: Orientations (cosines) or pixel spacings (mm) that differ by more than this are different.
 _SAME_TOL = 1e-4
@@ -271,6 +271,37 @@ def _check_shear(frames, positions, along, normal, pixel_spacing, series) -> Non
         )
 
 
+def _why_duplicate(frames: list[_Frame], along: np.ndarray, k: int) -> str:
+    """Why frames ``k`` and ``k + 1``, at one position, are there, and what to do.
+
+    Where a header value tells apart the images at that position (:func:`_told_apart`: echoes,
+    b-values, time points, stacks, acquisitions), the series is several volumes, and removing files is
+    not the cure: each is read by itself.
+    """
+    here = [f for f, z in zip(frames, along, strict=True) if abs(z - along[k]) < _DUPLICATE_TOL_MM]
+    told = _told_apart(here)
+    if told is None:
+        return "A slice was exported twice, or two acquisitions share one series; remove the extra files."
+    keyword, what, values = told
+    shown = list(dict.fromkeys(values))
+    plural = "echoes" if what == "echo" else None
+    if len({f.path for f in here}) == 1:
+        how = (
+            f"read the frames of one {what} with pydicom (pydicom.dcmread(path).pixel_array, the frames "
+            f"whose per-frame functional groups give that {keyword}) and make a gpuimg.Volume of them"
+        )
+    else:
+        how = (
+            f"pass the files of one {what} to read_dicom as a list of paths (pydicom.dcmread(path)."
+            f"{keyword} tells them apart)"
+        )
+    return (
+        f"Their {keyword} differ ({', '.join(shown)}): the series holds "
+        f"{count(len(shown), what, plural)} at this position, so it is several volumes, and read_dicom "
+        f"reads one: {how}."
+    )
+
+
 def _slots(frames, along, series, allow_gaps) -> tuple[list[int], float | None]:
     """The slice index of each sorted frame, and the usual step between slices [mm]."""
     if len(frames) == 1:
@@ -281,8 +312,8 @@ def _slots(frames, along, series, allow_gaps) -> tuple[list[int], float | None]:
         k = int(duplicate[0])
         raise GeometryError(
             f"Series {series}: {frames[k].name} and {frames[k + 1].name} are both at {along[k]:.3f} mm along "
-            f"the slice normal ({count(duplicate.size, 'duplicate position')} in all). A slice was "
-            "exported twice, or two acquisitions share one series; remove the extra files."
+            f"the slice normal ({count(duplicate.size, 'duplicate position')} in all). "
+            + _why_duplicate(frames, along, k)
         )
     step = float(np.median(steps))
     slots = np.concatenate([[0], np.cumsum(np.maximum(np.rint(steps / step), 1))]).astype(int)

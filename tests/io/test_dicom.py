@@ -240,6 +240,95 @@ def test_duplicate_slice(series):
     with pytest.raises(GeometryError, match="both at") as info:
         read_dicom(folder, device="cpu")
     assert "copy.dcm" in str(info.value) and files[3].name in str(info.value)
+    assert str(info.value).endswith(
+        "A slice was exported twice, or two acquisitions share one series; remove the extra files."
+    )
+
+
+def test_two_echoes_of_one_series_are_named_not_taken_for_extra_files(
+    tmp_path, make_volume, sitk_read, pydicom_reference
+):
+    """A dual-echo MR exported under one SeriesInstanceUID (one file per echo and position): refused as
+    duplicates 'exported twice ...; remove the extra files', which would drop an echo, not read one."""
+    volume = make_volume(shape=(4, 6, 5))
+    first = write_dicom(volume, tmp_path / "echo1", modality="MR")
+    second = write_dicom(volume, tmp_path / "echo2", modality="MR")
+    for echo, files in ((1, first), (2, second)):
+        for path in files:
+            ds = pydicom.dcmread(path)
+            if echo == 2:
+                shared = pydicom.dcmread(first[0])
+                for keyword in ("SeriesInstanceUID", "StudyInstanceUID", "FrameOfReferenceUID"):
+                    setattr(ds, keyword, shared.get(keyword))
+                ds.SOPInstanceUID = pydicom.uid.generate_uid()
+                ds.PixelData = (ds.pixel_array // 2).tobytes()
+            ds.EchoNumbers, ds.EchoTime = echo, 20.0 * echo
+            ds.save_as(path)
+    # What the files hold, by pydicom: one series, 2 echoes at each of 4 positions.
+    headers = [pydicom.dcmread(path) for path in first + second]
+    assert len({ds.SeriesInstanceUID for ds in headers}) == 1
+    assert sorted({int(ds.EchoNumbers) for ds in headers}) == [1, 2]
+    with pytest.raises(GeometryError) as caught:
+        read_dicom(tmp_path, device="cpu")
+    message = str(caught.value)
+    assert (
+        "(4 duplicate positions in all). Their EchoNumbers differ (1, 2): the series holds 2 echoes"
+        in message
+    )
+    assert message.endswith(
+        "pass the files of one echo to read_dicom as a list of paths (pydicom.dcmread(path).EchoNumbers "
+        "tells them apart)."
+    )
+    assert gpuimg.list_series(tmp_path)[0].problem == message
+    # The advice works: each echo's files read as SimpleITK and pydicom read them.
+    for files in (first, second):
+        echo = read_dicom(files, device="cpu")
+        reference = sitk_read(files)
+        assert_geometry(echo, reference)
+        np.testing.assert_array_equal(echo.data, reference[0])
+        np.testing.assert_array_equal(echo.data, pydicom_reference(echo.meta["files"]))
+
+
+def test_an_enhanced_file_of_several_time_points_is_named_as_such(tmp_path):
+    """An enhanced MR of 2 time points x 3 slices in one file (FrameContentSequence): 'remove the extra
+    files' cannot apply to frames of one file."""
+    ds = pydicom.dcmread(
+        next(iter(write_dicom(gpuimg.Volume(np.zeros((1, 4, 4), np.int16)), tmp_path / "seed")))
+    )
+    ds.SOPClassUID = ds.file_meta.MediaStorageSOPClassUID = pydicom.uid.EnhancedMRImageStorage
+    for keyword in ("ImagePositionPatient", "ImageOrientationPatient", "PixelSpacing"):
+        delattr(ds, keyword)
+    ds.NumberOfFrames = 6
+    shared = pydicom.Dataset()
+    shared.PlaneOrientationSequence = [_item(ImageOrientationPatient=[1, 0, 0, 0, 1, 0])]
+    shared.PixelMeasuresSequence = [_item(PixelSpacing=[0.5, 0.5])]
+    ds.SharedFunctionalGroupsSequence = [shared]
+    frames = []
+    for time in (1, 2):
+        for z in range(3):
+            item = pydicom.Dataset()
+            item.PlanePositionSequence = [_item(ImagePositionPatient=[0.0, 0.0, 3.0 * z])]
+            item.FrameContentSequence = [_item(TemporalPositionIndex=time)]
+            frames.append(item)
+    ds.PerFrameFunctionalGroupsSequence = frames
+    ds.PixelData = np.zeros((6, 4, 4), np.int16).tobytes()
+    path = tmp_path / "dynamic.dcm"
+    ds.save_as(path)
+    with pytest.raises(GeometryError) as caught:
+        read_dicom(path, device="cpu")
+    assert f"{path} (frame 1) and {path} (frame 4) are both at 0.000 mm" in str(caught.value)
+    assert (
+        "Their TemporalPositionIndex differ (1, 2): the series holds 2 time points at this position, so it "
+        "is several volumes, and read_dicom reads one: read the frames of one time point with pydicom"
+    ) in str(caught.value)
+
+
+def _item(**values) -> pydicom.Dataset:
+    """A sequence item holding ``values``."""
+    item = pydicom.Dataset()
+    for keyword, value in values.items():
+        setattr(item, keyword, value)
+    return item
 
 
 def test_missing_slice(series, pydicom_reference):
