@@ -193,7 +193,8 @@ def run(args) -> int:
     if manifest["unlabelled"]:
         print(
             f"  note: {count(len(manifest['unlabelled']), 'study', 'studies')} not learned from: the labels "
-            "file does not name their patients (run.log lists them); check its patient IDs"
+            "file does not name their patients (run.log lists them); "
+            f"{manifest.get('unlabelled_why') or 'check its patient IDs'}"
         )
     print(f"outputs in {args.output}/ (report.html, features.parquet, errors.csv, manifest.json)")
     if manifest["studies"] and not manifest["rows"]:

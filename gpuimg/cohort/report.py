@@ -113,8 +113,9 @@ def _build(rows, errors, previews, metrics, predictions, manifest) -> str:
         )
     if manifest.get("unlabelled"):
         sections.append(
-            "<h2>Studies not learned from</h2><p>The labels file names no row for their patients (check "
-            f"its patient IDs): {_names(manifest['unlabelled'])}.</p>"
+            "<h2>Studies not learned from</h2><p>The labels file names no row for their patients "
+            f"({html.escape(manifest.get('unlabelled_why') or 'check its patient IDs')}): "
+            f"{_names(manifest['unlabelled'])}.</p>"
         )
     sections.append(_errors(errors))
     body = "\n".join(sections)

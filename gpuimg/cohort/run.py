@@ -9,6 +9,7 @@ import datetime
 import functools
 import os
 import platform
+import re
 import sys
 import tempfile
 import time
@@ -297,6 +298,7 @@ def run_pipeline(
     # The labels file is checked before the key is made: a run refused for it left a new key beside an
     # output folder that was never made.
     labels = read_labels(spec.learning, b"", keep_ids=True)
+    given = list(labels)  # the file's IDs, for the reason studies are unlabelled
     key = b"" if key_path is None else load_or_create_key(key_path)
     if not spec.keep_ids:
         labels = {pseudonym(key, "patient", patient): row for patient, row in labels.items()}
@@ -365,10 +367,12 @@ def run_pipeline(
     # learned from, which the metrics' n_studies alone would hide.
     supervised = any(task.kind != "clustering" for task in spec.learning.tasks)
     unlabelled = [row["study"] for row in rows if row["patient"] not in labels] if supervised else []
+    missing = {row["patient"] for row in rows if row["patient"] not in labels}
+    why = _unlabelled_why(missing, given, key, spec.keep_ids) if unlabelled else ""
     if unlabelled:
         log.append(
             f"{count(len(unlabelled), 'study', 'studies')} of patients not in learning.labels (not learned "
-            f"from): {some(unlabelled)}"
+            f"from): {some(unlabelled)}{'; ' + why if why else ''}"
         )
     if models:
         outputs.write_joblib(output / "model.joblib", models)
@@ -396,6 +400,7 @@ def run_pipeline(
         "processed_this_run": len(todo),
         "clipped": [r["study"] for r in ordered if r.get("clipped")],
         "unlabelled": unlabelled,
+        "unlabelled_why": why,
         "metrics": scores,
         "time_per_stage_s": {
             **{
@@ -424,6 +429,48 @@ def run_pipeline(
     outputs.write_json(output / "manifest.json", manifest)
     outputs.write_text(output / "run.log", "\n".join(log) + "\n")
     return manifest
+
+
+#: A patient ID of digits as a spreadsheet writes it once it has read it as a number: its leading zeros
+#: left out (00123 as 123), with '.0' where the column held an empty cell (123.0, as pandas writes it).
+_NUMBER_ID = re.compile(r"0*([0-9]+?)(\.0+)?")
+#: ... and in scientific notation, as a spreadsheet shows a long number (1.23457E+11): digits are lost.
+_SCIENTIFIC_ID = re.compile(r"[0-9](\.[0-9]+)?E\+[0-9]+", re.IGNORECASE)
+#: The longest spelling of a number ID with leading zeros that is looked for [characters].
+_WIDEST_ID = 20
+
+
+def _unlabelled_why(patients: set[str], given: list[str], key: bytes, keep_ids: bool) -> str:
+    """Why the labels file names none of the patients ``patients`` (as the outputs name them), where
+    its IDs ``given`` show it, or "": a spreadsheet that read the ID column as numbers wrote '00123' as
+    123 (or 123.0), and a long one as 1.23457E+11; the studies were left out of learning with 'check its
+    patient IDs' only. No ID is shown."""
+    found: set[str] = set()
+    for spelt in given:
+        number = _NUMBER_ID.fullmatch(spelt)
+        if number is None:
+            continue
+        for width in range(len(number[1]), _WIDEST_ID + 1):
+            candidate = number[1].zfill(width)
+            named = candidate if keep_ids else pseudonym(key, "patient", candidate)
+            if candidate != spelt and named in patients:
+                found.add(named)
+    scientific = sum(1 for spelt in given if _SCIENTIFIC_ID.fullmatch(spelt))
+    reasons = []
+    if found:
+        reasons.append(
+            f"{count(len(found), 'patient')} of them match{'es' if len(found) == 1 else ''} an ID of the "
+            "labels file but for its leading zeros or a '.0' (00123 written 123 or 123.0, as a spreadsheet "
+            "writes IDs it read as numbers)"
+        )
+    if scientific:
+        reasons.append(
+            f"{count(scientific, 'ID')} of the labels file {'is' if scientific == 1 else 'are'} in "
+            "scientific notation (such as 1.23457E+11: a spreadsheet cut long IDs to their first digits)"
+        )
+    if not reasons:
+        return ""
+    return "; ".join(reasons) + ": format its ID column as text and export it from the original again"
 
 
 def _versions() -> dict:

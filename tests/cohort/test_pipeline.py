@@ -5,6 +5,7 @@ import csv
 import dataclasses
 import hashlib
 import hmac
+import html
 import json
 import math
 import os
@@ -1157,3 +1158,49 @@ def test_a_run_whose_every_study_failed_exits_1(capsys, tmp_path):
     assert main(["run", str(spec), "--input", str(cohort), "--output", str(out), "--keep-ids"]) == 1
     assert "every study failed (2 errors); errors.csv gives each study's reason" in capsys.readouterr().err
     assert len(pd.read_csv(out / "errors.csv")) == 2 and pd.read_parquet(out / "features.parquet").empty
+
+
+def test_studies_whose_ids_a_spreadsheet_wrote_as_numbers_are_explained(capsys, tmp_path):
+    # A labels file saved by a spreadsheet that read its ID column as numbers: '00417' written 417, '086'
+    # as 86.0 (as pandas writes a column with an empty cell), a 12-digit ID as 3.05218E+11. Their
+    # studies were left out of learning with 'check its patient IDs' only.
+    from gpuimg.cohort.run import _unlabelled_why
+
+    cohort = tmp_path / "cohort"
+    ids = ("00417", "086", "305218470193", "PAT-9")
+    for i, patient in enumerate(ids):
+        write_study(cohort / f"s{i}", i, patient_id=patient)
+    written = ("417", "86.0", "3.05218E+11", "PAT-9")
+    (tmp_path / "labels.csv").write_text(
+        "patient_id,y\n" + "".join(f"{p},{i}\n" for i, p in enumerate(written))
+    )
+    # The truth: each DICOM PatientID (as pydicom reads it) is the number the labels file holds.
+    read = [str(pydicom.dcmread(next((cohort / f"s{i}" / "ct").iterdir())).PatientID) for i in range(4)]
+    assert int(read[0]) == int(written[0]) and int(read[1]) == float(written[1])
+    assert f"{float(read[2]):.5E}" == written[2]
+    (tmp_path / "spec.toml").write_text(
+        '[mask]\nsource = "file"\npattern = "mask.nrrd"\n[features]\nfamilies = ["statistics"]\n'
+        '[learning]\nlabels = "labels.csv"\nfolds = 2\n[learning.regression]\ntarget = "y"\n'
+    )
+    out = tmp_path / "out"
+    assert main(["run", str(tmp_path / "spec.toml"), "--input", str(cohort), "--output", str(out)]) == 0
+    why = (
+        "2 patients of them match an ID of the labels file but for its leading zeros or a '.0' (00123 "
+        "written 123 or 123.0, as a spreadsheet writes IDs it read as numbers); 1 ID of the labels file is "
+        "in scientific notation (such as 1.23457E+11: a spreadsheet cut long IDs to their first digits): "
+        "format its ID column as text and export it from the original again"
+    )
+    printed = capsys.readouterr().out
+    assert (
+        "note: 3 studies not learned from: the labels file does not name their patients (run.log lists "
+        f"them); {why}\n" in printed
+    )
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["unlabelled_why"] == why and len(manifest["unlabelled"]) == 3
+    assert why in (out / "run.log").read_text()
+    assert html.escape(why) in (out / "report.html").read_text()
+    for text in (printed, (out / "run.log").read_text(), (out / "report.html").read_text()):
+        assert not any(re.search(rf"\b{re.escape(p)}\b", text) for p in (*ids, *written))
+    # Kept IDs: the same patients found; an ID of the file that is no respelling of theirs, no reason.
+    assert _unlabelled_why({"00417", "086"}, ["417", "86.0", "PAT-9"], b"", True).startswith("2 patients")
+    assert _unlabelled_why({"00417"}, ["418", "0417x", "PAT-9"], b"", True) == ""
