@@ -426,12 +426,13 @@ def fbs_lower_bound(smallest: float, settings: Settings) -> float:
     return smallest
 
 
-def _inputs(image, mask, spacing):
-    """The image and mask arrays and the spacing, checked against each other."""
+def _inputs(image, mask, spacing, *, labels: bool = False):
+    """The image and mask arrays and the spacing, checked against each other; ``labels``: the mask
+    is a label image (:func:`~gpuimg.features.extract_labels`), for the messages."""
     volumes = [v for v in (image, mask) if isinstance(v, Volume)]
     names = [
         "image.data" if isinstance(image, Volume) else "image",
-        "mask.data" if isinstance(mask, Volume) else "mask",
+        ("labels" if labels else "mask") + (".data" if isinstance(mask, Volume) else ""),
     ]
     data = image.data if isinstance(image, Volume) else image
     mask = mask.data if isinstance(mask, Volume) else mask
@@ -443,9 +444,13 @@ def _inputs(image, mask, spacing):
     for name, array in zip(names, (data, mask), strict=True):
         check_not_a_file(array, name, error=FeatureError)
     # A masked array's hidden voxels would be read by the kernels and left out by NumPy's reductions.
-    image_hint = f"or pass {names[0]}.data and leave them out of the ROI: {names[1]} & ~{names[0]}.mask"
-    data = unmasked(data, names[0], error=FeatureError, hint=image_hint)
-    mask = unmasked(mask, names[1], error=FeatureError, hint="False to leave them out of the ROI")
+    if labels:
+        left_out = f"np.where({names[0]}.mask, 0, {names[1]})", "0 (background)"
+    else:
+        left_out = f"{names[1]} & ~{names[0]}.mask", "False"
+    hint = f"or pass {names[0]}.data and leave them out of the ROI: {left_out[0]}"
+    data = unmasked(data, names[0], error=FeatureError, hint=hint)
+    mask = unmasked(mask, names[1], error=FeatureError, hint=f"{left_out[1]} to leave them out of the ROI")
     if not hasattr(data, "dtype"):
         data = np.asarray(data)
     real_dtype(data.dtype, error=FeatureError)

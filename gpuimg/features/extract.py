@@ -198,7 +198,7 @@ def extract_labels(
     """
     runs = _families(families)
     settings = as_settings(settings)
-    data, labels, spacing = _inputs(image, labels, spacing)
+    data, labels, spacing = _inputs(image, labels, spacing, labels=True)
     xp = namespace(labels).xp
     dtype = np.dtype(labels.dtype)
     if dtype.kind not in "iub":

@@ -228,7 +228,6 @@ def test_a_misspelt_family_or_a_pyradiomics_class_name_is_told_the_family_meant(
 
 FEATURE_CALLS = {
     "extract": lambda image, mask: extract(image, mask, spacing=1.0, families=FAMILY),
-    "extract_labels": lambda image, mask: extract_labels(image, mask, spacing=1.0, families=FAMILY),
     "glcm_map": lambda image, mask: glcm_map(image, mask, spacing=1.0),
     "prepare": lambda image, mask: prepare(image, mask, spacing=1.0),  # the families' Roi
 }
@@ -270,3 +269,32 @@ def test_a_masked_array_with_masked_voxels_is_refused_not_half_read(call):
     np.testing.assert_allclose(as_said["stat_mean"], image[kept].mean(), rtol=1e-12)  # float64 sums
     whole = extract(np.ma.masked_array(image, mask=False), unsure.filled(0), spacing=1.0, families=FAMILY)
     np.testing.assert_allclose(whole["stat_mean"], image[mask].mean(), rtol=1e-12)
+
+
+def test_a_masked_array_given_to_extract_labels_is_refused_with_advice_for_labels():
+    """As for a mask, with advice that works on a label image: a label image and-ed with the
+    image's ~mask (mask & ~image.mask) would turn label 2 into 0 (2 & 1). What the message says,
+    evaluated, gives NumPy's min and mean of each label's voxels kept."""
+    image, mask = blob()
+    image[:, :4] = -3024.0  # rows 3 and 4 of both labels lie in it
+    padded = np.ma.masked_equal(image, -3024.0)
+    labels = mask.astype(np.int16)
+    labels[:, :, 8:] *= 2
+    with pytest.raises(FeatureError) as caught:
+        extract_labels(padded, labels, spacing=1.0, families=FAMILY)
+    data, roi = re.search(r"pass (\S+) and leave them out of the ROI: (.+)\.$", str(caught.value)).groups()
+    assert roi == "np.where(image.mask, 0, labels)"
+    hidden = np.ma.masked_array(labels, mask=labels == 0)  # the background masked
+    with pytest.raises(
+        FeatureError, match=r"the labels is a NumPy .*labels\.filled\(value\), 0 \(background\)"
+    ):
+        extract_labels(image, hidden, spacing=1.0, families=FAMILY)
+    scope = {"image": padded, "labels": labels, "np": np}
+    got = extract_labels(eval(data, scope), eval(roi, scope), spacing=1.0, families=FAMILY)
+    assert sorted(got) == [1, 2]
+    for label, row in got.items():
+        kept = (labels == label) & ~padded.mask
+        np.testing.assert_allclose(row["stat_min"], image[kept].min(), rtol=0)
+        np.testing.assert_allclose(row["stat_mean"], image[kept].mean(), rtol=1e-12)  # float64 sums
+    filled = extract_labels(image, hidden.filled(0), spacing=1.0, families=FAMILY)  # as advised
+    np.testing.assert_allclose(filled[2]["stat_mean"], image[labels == 2].mean(), rtol=1e-12)
