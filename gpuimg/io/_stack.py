@@ -280,12 +280,20 @@ def _why_duplicate(frames: list[_Frame], along: np.ndarray, k: int) -> str:
     """
     here = [f for f, z in zip(frames, along, strict=True) if abs(z - along[k]) < _DUPLICATE_TOL_MM]
     told = _told_apart(here)
+    one_file = len({f.path for f in here}) == 1
+    if told is None and one_file:
+        return (
+            f"They are {count(len(here), 'frame')} of one file that its header places at one position, "
+            "with nothing to tell them apart (a cine loop, or a multi-frame file without a position for "
+            "each frame), so it is no 3D volume: read its frames with pydicom "
+            "(pydicom.dcmread(path).pixel_array) and make a gpuimg.Volume of those you want."
+        )
     if told is None:
         return "A slice was exported twice, or two acquisitions share one series; remove the extra files."
     keyword, what, values = told
     shown = list(dict.fromkeys(values))
     plural = "echoes" if what == "echo" else None
-    if len({f.path for f in here}) == 1:
+    if one_file:
         how = (
             f"read the frames of one {what} with pydicom (pydicom.dcmread(path).pixel_array, the frames "
             f"whose per-frame functional groups give that {keyword}) and make a gpuimg.Volume of them"

@@ -323,6 +323,28 @@ def test_an_enhanced_file_of_several_time_points_is_named_as_such(tmp_path):
     ) in str(caught.value)
 
 
+def test_a_multiframe_file_of_frames_at_one_position_is_named_not_taken_for_extra_files(tmp_path):
+    """A classic multi-frame MR (a cine loop of 3 frames): one ImagePositionPatient for all its frames,
+    no per-frame positions; 'remove the extra files' cannot apply to the frames of one file."""
+    seed = write_dicom(gpuimg.Volume(np.zeros((1, 4, 4), np.int16)), tmp_path / "seed", modality="MR")
+    ds = pydicom.dcmread(seed[0])
+    ds.NumberOfFrames = 3
+    ds.PixelData = np.arange(48, dtype=np.int16).tobytes()
+    path = tmp_path / "cine.dcm"
+    ds.save_as(path)
+    # By pydicom: 3 frames, one position, nothing per frame.
+    header = pydicom.dcmread(path)
+    assert header.pixel_array.shape == (3, 4, 4) and "PerFrameFunctionalGroupsSequence" not in header
+    with pytest.raises(GeometryError) as caught:
+        read_dicom(path, device="cpu")
+    assert str(caught.value).endswith(
+        "(2 duplicate positions in all). They are 3 frames of one file that its header places at one "
+        "position, with nothing to tell them apart (a cine loop, or a multi-frame file without a position "
+        "for each frame), so it is no 3D volume: read its frames with pydicom "
+        "(pydicom.dcmread(path).pixel_array) and make a gpuimg.Volume of those you want."
+    )
+
+
 def _item(**values) -> pydicom.Dataset:
     """A sequence item holding ``values``."""
     item = pydicom.Dataset()
