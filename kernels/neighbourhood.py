@@ -13,13 +13,15 @@ Neighbours outside the ROI (grey level 0, or outside the array) are left out.
   grey level differs from the voxel's by at most ``coarseness``), the number of voxels; column
   ``k`` (0 ... neighbourhood size). An int64 array (..., levels, neighbourhood size + 1).
 
-CPU: a voxel's sums are written to its slice's matrix (2D) or its slab's (3D: one slab of slices
-per thread, summed at the end). CUDA: one thread per voxel, atomics on the global matrix; in 3D the
-block first counts into a copy in shared memory when the matrix fits (:data:`SHARED_WORDS`).
+CPU: a voxel's sums are written to its slice's matrix (2D) or its slab's (3D: slabs of slices,
+summed at the end: :data:`NGTDM_SLABS` of them for the NGTDM's float sums, whatever the number of
+threads, so that its bits are the same on every machine; one per thread for the NGLDM's counts).
+CUDA: one thread per voxel, atomics on the global matrix; in 3D the block first counts into a copy
+in shared memory when the matrix fits (:data:`SHARED_WORDS`).
 
-Memory: ``levels x columns`` per slice (2D) or per thread (3D CPU): 16 bytes per level for the
+Memory: ``levels x columns`` per slice (2D) or per slab (3D CPU): 16 bytes per level for the
 NGTDM, ``8 (neighbourhood + 1)`` for the NGLDM (80 bytes with 2D distance 1, 224 in 3D), so 2048
-levels take at most 0.5 MB per slice or thread; the work is ``neighbourhood`` reads per ROI voxel.
+levels take at most 0.5 MB per slice or slab; the work is ``neighbourhood`` reads per ROI voxel.
 """
 
 import math
@@ -31,6 +33,10 @@ from .registry import cpu_kernel, cuda, cuda_kernel, launch_3d, threads_for
 
 #: Most 8-byte words of a block's private matrix in CUDA shared memory (16 KiB).
 SHARED_WORDS = 2048
+#: Slabs of slices the CPU's 3D NGTDM sums apart, whatever the number of threads: its ``s_i`` are
+#: float sums, added in an order set by the slabs only, so every machine gives the same bits (slabs
+#: per thread gave 4 of the 5 features other last bits on 1 thread than on 2). 16 bytes per level each.
+NGTDM_SLABS = 64
 
 
 @numba.njit(inline="always")
@@ -161,8 +167,9 @@ def neighbourhood_size(distance: int, per_slice: bool, shape=None) -> int:
     return max(math.prod(sides) - 1, 0)
 
 
-def _matrices(cpu, gpu, levels, values, n_columns, dtype, *, per_slice, target, xp, extra):
-    """Run a neighbourhood family's kernel: an array (slices or 1, levels, ``n_columns``)."""
+def _matrices(cpu, gpu, levels, values, n_columns, dtype, *, per_slice, target, xp, extra, slabs=None):
+    """Run a neighbourhood family's kernel: an array (slices or 1, levels, ``n_columns``); on the CPU
+    in 3D from ``slabs`` slabs of slices summed (one per thread where None: exact integer counts)."""
     nz = levels.shape[0]
     n_levels = values.size
     if target == "cuda":
@@ -171,7 +178,7 @@ def _matrices(cpu, gpu, levels, values, n_columns, dtype, *, per_slice, target, 
             launch_3d(gpu, levels.shape, levels, values, *extra, out)
         return out
     with threads_for(levels.size * n_columns):
-        n_parts = nz if per_slice else max(1, min(numba.get_num_threads(), nz))
+        n_parts = nz if per_slice else max(1, min(slabs or numba.get_num_threads(), nz))
         out = np.zeros((n_parts, n_levels, n_columns), dtype=dtype)
         if levels.size:
             cpu(levels, values, *extra, out)
@@ -210,6 +217,7 @@ def ngtdm(levels, values, *, distance, per_slice, target, xp):
         target=target,
         xp=xp,
         extra=(np.int64(distance), per_slice),
+        slabs=NGTDM_SLABS,
     )
 
 

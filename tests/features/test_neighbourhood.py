@@ -4,6 +4,7 @@
 import dataclasses
 import itertools
 
+import numba
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -279,3 +280,29 @@ def test_cuda_features_equal_ibsi_formulas(rng, on_cuda_target):
     for b in range(3):
         want = reference_ngtdm_features(batch[b], values)
         np.testing.assert_allclose([float(got[name][b]) for name in NGT], want, rtol=1e-12)
+
+
+@pytest.mark.skipif(numba.config.NUMBA_NUM_THREADS < 2, reason="needs two Numba threads")
+def test_ngtdm_bits_do_not_depend_on_the_number_of_threads(rng, monkeypatch):
+    """The 3D NGTDM's float sums were split into a slab per Numba thread: 4 of the 5 features took
+    other last bits on 1 thread than on 2 (an ROI's box of 1M voxels or more on machines of other
+    core counts, or NUMBA_NUM_THREADS=1 in a job). Both against the loops over the neighbours."""
+    import gpuimg.kernels.registry as registry
+
+    monkeypatch.setattr(registry, "SERIAL_WORK", 0)  # the threads' path for this small ROI too
+    image = rng.normal(0.0, 100.0, (12, 24, 24))
+    roi = prepare(image, np.ones(image.shape, bool), spacing=1.0, settings=Settings(n_bins=64))
+    grey = grey_levels(roi)
+    threads = numba.get_num_threads()
+    got = []
+    try:
+        for count in (1, 2):
+            numba.set_num_threads(count)
+            got.append(ngtdm_features(ngtdm_matrices(grey, False), grey))
+    finally:
+        numba.set_num_threads(threads)
+    assert [got[0][name].tobytes() for name in NGT] == [got[1][name].tobytes() for name in NGT]
+    levels = gpuimg.to_numpy(grey.levels)
+    want = reference_ngtdm_features(reference_ngtdm(levels, grey.values, 1, False), grey.values)
+    # sums of a few means of small integers in another order: rounding only
+    np.testing.assert_allclose([got[0][name][0] for name in NGT], want, rtol=1e-10)
