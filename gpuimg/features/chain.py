@@ -214,7 +214,7 @@ def prepare_box(data, roi_in, box, spacing, settings: Settings) -> Roi:
             f"no voxel of the ROI is left after {emptied}: the ROI's intensities all lie outside it. "
             "Check the image's units (HU?) and the settings' reseg_range."
         )
-    if not math.isfinite(summary[4] - summary[3]):  # every bin width and moment would overflow
+    if not math.isfinite(float(summary[4]) - float(summary[3])):  # every bin width and moment would overflow
         raise FeatureError(
             f"the ROI's intensities span {summary[3]:g} to {summary[4]:g}, more than float64 holds; "
             "check the image's units, or rescale it."
