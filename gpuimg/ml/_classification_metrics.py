@@ -148,7 +148,7 @@ def specificity(y_true, y_pred, pos_label=1) -> float:
     return _ratio(((y_pred != pos_label) & negative).sum(), negative.sum(), "negative")
 
 
-def roc_auc(y_true, score, pos_label=1, multi_class: str = "raise") -> float:
+def roc_auc(y_true, score, pos_label=None, multi_class: str = "raise") -> float:
     """Area under the ROC curve, as ``sklearn.metrics.roc_auc_score`` (macro average for several classes).
 
     Binary: the probability that a positive scores above a negative (ties count half), from the ranks
@@ -166,8 +166,9 @@ def roc_auc(y_true, score, pos_label=1, multi_class: str = "raise") -> float:
         The labels: two classes, or more with a score of one column per class.
     score : array (n_samples,) or (n_samples, n_classes)
         The positive class's score (binary), or each class's probability.
-    pos_label : label
-        The positive class of a binary problem.
+    pos_label : label, optional
+        The positive class of a binary problem. Default: the greater of its two labels (1 of 0 and 1,
+        2 of 1 and 2, "malignant" of "benign" and "malignant"), as ``roc_auc_score`` takes it.
     multi_class : {"raise", "ovr", "ovo"}
         The average for several classes; "raise" (the default, as scikit-learn's) refuses them.
 
@@ -175,8 +176,9 @@ def roc_auc(y_true, score, pos_label=1, multi_class: str = "raise") -> float:
     ------
     ParameterError
         A score of another shape than ``y_true`` (a column (n, 1) beside (n,) is one), NaN scores, one
-        class in ``y_true``, a 1-D score or ``multi_class="raise"`` for more than two classes, or class
-        probabilities of the wrong width or not summing to 1.
+        class in ``y_true``, a ``pos_label`` that is none of two labels, a 1-D score or
+        ``multi_class="raise"`` for more than two classes, or class probabilities of the wrong width or
+        not summing to 1.
 
     Examples
     --------
@@ -219,6 +221,8 @@ def roc_auc(y_true, score, pos_label=1, multi_class: str = "raise") -> float:
             f"score has {score.shape[1]} columns but y_true holds {count(classes.size, 'class', 'classes')}: "
             "a binary roc_auc takes the positive class's score, one column (e.g. predict_proba(X)[:, 1])."
         )
+    if pos_label is None:  # the greater label, as scikit-learn (the default 1 gave 1 - its AUC for 1 and 2)
+        return _binary_auc(y_true == classes[-1], score, xp)
     _check_pos_label(pos_label, y_true)
     return _binary_auc(y_true == pos_label, score, xp)
 

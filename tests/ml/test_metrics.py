@@ -129,7 +129,10 @@ def test_a_pos_label_that_is_no_label_is_refused():
     refused = r"pos_label=1 is none of the labels \('benign', 'malignant'\)"
     for metric, second in ((metrics.sensitivity, p), (metrics.specificity, p), (metrics.roc_auc, score)):
         with pytest.raises(ParameterError, match=refused):
-            metric(y, second)
+            metric(y, second, pos_label=1)
+    for metric in (metrics.sensitivity, metrics.specificity):  # roc_auc's default is the greater label
+        with pytest.raises(ParameterError, match=refused):
+            metric(y, p)
     # Named, they equal scikit-learn's (ratios of counts: up to rounding); with one label only, there is
     # nothing to refuse (as there).
     for ours, theirs in (
@@ -140,6 +143,23 @@ def test_a_pos_label_that_is_no_label_is_refused():
         assert ours == pytest.approx(theirs, abs=1e-12)
     negative = np.zeros(4, int)
     assert metrics.specificity(negative, negative) == skm.recall_score(negative, negative, pos_label=0)
+
+
+@pytest.mark.parametrize(
+    "labels",
+    [(0, 1), (1, 2), (0, 2), (-1, 1), (False, True), (0.0, 1.0), ("benign", "malignant"), (2, 1)],
+)
+def test_roc_auc_scores_the_greater_label_as_scikit_learn_by_default(labels, rng):
+    # The default pos_label was 1: for labels 1 and 2 (a grade, or 1 = benign, 2 = malignant) the area
+    # was 1 - scikit-learn's (0.17 for its 0.83) without a word, and 0 and 2 were refused.
+    # roc_auc_score's positive class is the greater label; scores with ties.
+    y = np.array(labels)[rng.integers(0, 2, 40)]
+    y[:2] = labels
+    score = np.round(rng.normal(size=40) + (y == max(labels)), 1)
+    assert metrics.roc_auc(y, score) == pytest.approx(skm.roc_auc_score(y, score), abs=1e-12)
+    assert metrics.roc_auc(y, score, pos_label=min(labels)) == pytest.approx(
+        skm.roc_auc_score(y == min(labels), score), abs=1e-12
+    )
 
 
 @pytest.mark.parametrize(
