@@ -266,6 +266,8 @@ def load_spec(path: str | os.PathLike) -> Spec:
         # An editor's byte order mark (Windows Notepad) is no TOML statement: left out.
         text = data.decode("utf-8-sig")
         document = json.loads(text) if manifest else tomllib.loads(text)
+    except IsADirectoryError as exc:
+        raise ConfigError(f"the pipeline spec {path} is a folder; {_spec_in(path)}.") from exc
     except OSError as exc:
         raise ConfigError(f"cannot read the pipeline spec {path}: {exc}. Check the path.") from exc
     except UnicodeDecodeError as exc:
@@ -289,6 +291,22 @@ def load_spec(path: str | os.PathLike) -> Spec:
         return spec_from_dict(document, base=path.parent)
     except ConfigError as exc:
         raise ConfigError(f"{path}: {exc}") from exc
+
+
+def _spec_in(folder: Path) -> str:
+    """What to pass for a spec given as ``folder``: its TOML files, or its ``manifest.json`` (an earlier
+    run's output folder, given to run it again), which the message said only 'Is a directory' of."""
+    try:
+        found = sorted(p.name for p in folder.iterdir() if p.suffix.lower() == ".toml" and p.is_file())
+        if not found and (folder / "manifest.json").is_file():
+            found = ["manifest.json"]
+    except OSError:
+        found = []
+    if not found:
+        return "pass the spec's TOML file"
+    shown = " or ".join(str(folder / name) for name in found[:3])
+    what = "the spec of the run whose outputs it holds" if found == ["manifest.json"] else "a spec file in it"
+    return f"pass the file itself: {shown} ({what})"
 
 
 def spec_from_dict(document: dict, *, base: str | os.PathLike = ".") -> Spec:

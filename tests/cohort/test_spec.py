@@ -164,6 +164,38 @@ def test_unreadable_and_invalid_files(tmp_path):
         load_spec(tmp_path / "bad.toml")
 
 
+def test_a_spec_given_as_its_folder_names_the_file_to_pass(tmp_path, capsys):
+    # gpuimg run DIR, DIR holding the spec (or an earlier run's output folder, to run it again): the
+    # message was "cannot read the pipeline spec DIR: [Errno 21] Is a directory: 'DIR'. Check the path."
+    import json
+
+    from gpuimg.cli import main
+
+    folder, outputs, empty = tmp_path / "project", tmp_path / "results", tmp_path / "empty"
+    for made in (folder, outputs, empty):
+        made.mkdir()
+    (folder / "pipeline.toml").write_text('[mask]\nsource = "recipe"\nthreshold = "otsu"\n')
+    (folder / "labels.csv").write_text("patient_id,y\n")
+    spec = spec_from_dict({"mask": {"source": "recipe", "threshold": [-400, 400]}})
+    (outputs / "manifest.json").write_text(json.dumps({"spec": spec.to_dict()}))
+    for given, advice, loaded in (
+        (folder, f"pass the file itself: {folder / 'pipeline.toml'} (a spec file in it)", "otsu"),
+        (
+            outputs,
+            f"pass the file itself: {outputs / 'manifest.json'} (the spec of the run whose outputs it holds)",
+            (-400.0, 400.0),
+        ),
+        (empty, "pass the spec's TOML file", None),
+    ):
+        with pytest.raises(ConfigError) as info:
+            load_spec(given)
+        assert str(info.value) == f"the pipeline spec {given} is a folder; {advice}."
+        if loaded is not None:  # the file named is the spec
+            assert load_spec(advice.split(": ")[1].split(" (")[0]).mask.threshold == loaded
+    assert main(["run", str(folder), "--input", str(empty), "--output", str(tmp_path / "out")]) == 1
+    assert f"is a folder; pass the file itself: {folder / 'pipeline.toml'}" in capsys.readouterr().err
+
+
 def test_random_state_is_a_seed_scikit_learn_takes():
     # A seed past 2**32 - 1 (a time stamp, 20240101120000) passed the spec and ended the run in a
     # traceback from scikit-learn's splitter, after every study was measured.
