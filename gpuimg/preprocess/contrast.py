@@ -104,6 +104,15 @@ def window(
         if width is not None:
             raise ParameterError(f"window {level!r} is a preset: give no width (got width={width!r}).")
         level, width = WINDOWS[level]
+    if width is None and np.ndim(level) == 1 and np.size(level) == 2 and all(map(is_finite, level)):
+        # (level, width) as WINDOWS holds them, or a range (low, high) as rescale_intensity takes one
+        first, second = (float(v) for v in level)
+        raise ParameterError(
+            f"level={level!r} is a pair; window takes the level and the width [HU] as two numbers: "
+            f"window(image, {first!r}, {second!r}) for the level {first!r} and width {second!r} (as "
+            f"WINDOWS holds them), or rescale_intensity(image, in_range=({first!r}, {second!r})) for "
+            "the range between them."
+        )
     if width is None or not is_finite(width) or float(width) <= 0:
         raise ParameterError(f"width={width!r} must be a positive number of HU.")
     if not is_finite(level):

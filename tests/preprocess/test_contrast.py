@@ -74,6 +74,28 @@ def test_window_nan_and_inf():
     np.testing.assert_array_equal(got[1:], [0.0, 1.0, 0.5])
 
 
+@pytest.mark.parametrize("pair", [WINDOWS["lung"], (40, 400), np.array([-600.0, 1500.0])])
+def test_window_of_a_pair_says_both_readings(ct, pair):
+    """window(ct, WINDOWS["lung"]) (the preset's pair as the level) got 'width=None must be a positive
+    number of HU', which did not say that the pair went to level. Both readings the message gives
+    work: the level and width as two numbers, and the pair as rescale_intensity's range."""
+    with pytest.raises(gpuimg.ParameterError, match=r"is a pair") as caught:
+        window(ct, pair)
+    calls = re.findall(
+        r"(window\(image, [^)]*\)|rescale_intensity\(image, in_range=\([^)]*\)\))", str(caught.value)
+    )
+    assert len(calls) == 2
+    level, width = (float(v) for v in pair)
+    hu = ct.astype(np.float64)
+    as_window, as_range = (
+        eval(call, {"window": window, "rescale_intensity": rescale_intensity, "image": ct}) for call in calls
+    )
+    want = np.clip((hu - (level - width / 2)) / width, 0, 1)  # the window's closed form
+    np.testing.assert_allclose(as_window, want, rtol=0, atol=F32)
+    want = skimage.exposure.rescale_intensity(hu, in_range=(level, width), out_range=(0, 1))
+    np.testing.assert_allclose(as_range, want, rtol=0, atol=F32)
+
+
 def test_window_equals_rescale_intensity_of_skimage(ct):
     got = window(ct, "lung")
     want = skimage.exposure.rescale_intensity(ct.astype(np.float64), in_range=(-1350, 150), out_range=(0, 1))
