@@ -208,7 +208,8 @@ def _entropy_of(matrix, key, p, width: int, b: int, xp):
     if e == 0:
         return xp.zeros(b)
     keys = matrix.astype(np.int64) * width + key.astype(np.int64)
-    order = xp.argsort(keys)
+    # stable: a group's entries keep their order, so its sum is the same whatever else the batch holds
+    order = xp.argsort(keys, kind="stable")
     ordered = keys[order]
     starts = xp.ones(e, dtype=bool)
     starts[1:] = ordered[1:] != ordered[:-1]
