@@ -132,15 +132,25 @@ def process_study(task: StudyTask) -> dict:
     return result
 
 
-#: The readers' hints in Python's words (a keyword argument to pass), and the spec's key a cohort's user
-#: sets instead: read_dicom's allow_gaps is [input] allow_gaps, read_rtstruct's roi and read_seg's segment
-#: are [mask] roi.
+#: The readers' hints in Python's words (a keyword argument to pass, files to pass as a list), and what a
+#: cohort's user does instead: read_dicom's allow_gaps is [input] allow_gaps, read_rtstruct's roi and
+#: read_seg's segment are [mask] roi, and the files of one volume are those left in the study folder.
 _SPEC_HINTS = (
     (
         re.compile(r"\bpass allow_gaps=True\b", re.IGNORECASE),
         "set allow_gaps = true in the spec's [input] table",
     ),
     (re.compile(r"\bpass (?:roi|segment)= with\b", re.IGNORECASE), "set the spec's [mask] roi to"),
+    # read_dicom's "pass (only) the files of one echo/stack/acquisition to read_dicom as a list of paths":
+    # a study's series is found in its folder, which then holds only those files.
+    (
+        re.compile(
+            r"\bpass (?:only )?the files of one ([\w -]+?) to read_dicom "
+            r"(?:as a list of paths|\(a list of paths\))",
+            re.IGNORECASE,
+        ),
+        r"keep the files of one \1 alone in the study folder, moving the others out of it",
+    ),
 )
 
 
@@ -150,7 +160,9 @@ def _in_spec_words(reason: str) -> str:
     ``Set allow_gaps = true in the spec's [input] table to read it anyway``."""
     for pattern, hint in _SPEC_HINTS:
         capital = hint[0].upper() + hint[1:]
-        reason = pattern.sub(lambda found, h=hint, c=capital: c if found[0][0] == "P" else h, reason)
+        reason = pattern.sub(
+            lambda found, h=hint, c=capital: found.expand(c if found[0][0] == "P" else h), reason
+        )
     return reason
 
 

@@ -151,6 +151,51 @@ def test_a_study_with_a_folder_it_may_not_list_is_an_error_not_a_row_of_the_rest
     assert "row" in process_study(StudyTask(study, "s01", spec, b"key"))
 
 
+def test_a_series_of_several_volumes_is_told_what_to_do_in_the_study_folder(tmp_path):
+    """read_dicom's advice for a series of two echoes or with a scout, 'pass the files of one echo to
+    read_dicom as a list of paths', is no step a cohort's user can take: a study's series is what its
+    folder holds. The error row says to keep those files alone there; doing so gives the echo's row."""
+    study = tmp_path / "s01"
+    write_study(study, 1, patient_id="P")
+    first = sorted((study / "ct").iterdir())
+    for echo, path in [(1, p) for p in first] + [(2, study / "echo2" / p.name) for p in first]:
+        ds = pydicom.dcmread(first[[p.name for p in first].index(path.name)])
+        if echo == 2:
+            ds.SOPInstanceUID = pydicom.uid.generate_uid()
+            path.parent.mkdir(exist_ok=True)
+        ds.EchoNumbers = echo
+        ds.save_as(path)
+    spec = spec_from_dict(
+        {
+            "input": {"modality": "CT"},
+            "mask": {"source": "file", "pattern": "mask.nrrd"},
+            "features": {"families": ["statistics"]},
+        }
+    )
+    error = process_study(StudyTask(study, "s01", spec, b"key"))["error"]
+    assert "Their EchoNumbers differ (1, 2)" in error
+    assert error.endswith(
+        "keep the files of one echo alone in the study folder, moving the others out of it "
+        "(pydicom.dcmread(path).EchoNumbers tells them apart)."
+    )
+    # A scout stored in the series (another orientation): the same advice for a stack.
+    (study / "echo2").rename(tmp_path / "echo2")
+    scout = pydicom.dcmread(first[0])
+    scout.SOPInstanceUID = pydicom.uid.generate_uid()
+    scout.ImageOrientationPatient = [1, 0, 0, 0, 0, -1]
+    scout.save_as(study / "scout.dcm")
+    error = process_study(StudyTask(study, "s01", spec, b"key"))["error"]
+    assert error.endswith(
+        "keep the files of one stack alone in the study folder, moving the others out of it."
+    )
+    (study / "scout.dcm").unlink()
+    # The advice followed: the row of echo 1, whose mean under the mask NumPy gives.
+    result = process_study(StudyTask(study, "s01", spec, b"key"))
+    mask = gpuimg.read_image(study / "mask.nrrd", device="cpu").data > 0
+    image = gpuimg.read_dicom(first, device="cpu").data
+    assert result["row"]["stat_mean"] == pytest.approx(image[mask].astype(float).mean(), rel=1e-9)
+
+
 def test_a_float_mask_file_with_nan_outside_gives_the_rows_of_its_label_mask(tmp_path):
     """The mask file's NaN voxels (no value) are outside the ROI, and its non-zero ones, negative or
     not, inside, as ``label = 0`` promises; before, its negative voxels were left out."""
