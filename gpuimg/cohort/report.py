@@ -13,7 +13,7 @@ import math
 
 import numpy as np
 
-from gpuimg._text import some
+from gpuimg._text import count, some
 
 from .learn import feature_matrix
 
@@ -65,10 +65,11 @@ def _literal(text) -> str:
 
 def _build(rows, errors, previews, metrics, predictions, manifest) -> str:
     sections = [
-        f"<h1>gpuimg cohort report</h1><p>{manifest['studies']} studies: {len(rows)} with features, "
+        f"<h1>gpuimg cohort report</h1><p>{count(manifest['studies'], 'study', 'studies')}: "
+        f"{len(rows)} with features, "
         f"{len(errors)} failed; device {html.escape(str(manifest['device']))}; gpuimg {manifest['gpuimg']}. "
         f"{'Patient and study IDs are pseudonyms (HMAC-SHA256).' if manifest['pseudonymised'] else ''}</p>",
-        _metrics_table(metrics),
+        _metrics_table(metrics) if rows else _NOTHING_LEARNED,
     ]
     if previews:
         sections.append(_figure("Slices (ROI outlined in red; gradient magnitude below)", _montage(previews)))
@@ -148,6 +149,14 @@ def _shown(value) -> str:
     if isinstance(value, float):
         return "n/a" if not math.isfinite(value) else f"{value:.3g}"
     return str(value)
+
+
+#: The metrics' section of a run without a feature row: it said 'No learning task in the spec, or no
+#: labelled study.' where the spec had its tasks and every study had failed.
+_NOTHING_LEARNED = (
+    "<h2>Metrics</h2><p class='note'>No study has a feature row (each failed: see Errors below), so no "
+    "learning task was fitted.</p>"
+)
 
 
 def _metrics_table(metrics: dict) -> str:
@@ -302,9 +311,9 @@ def _classification(predicted: dict, scores: dict):
     roc.set_ylabel("true positive rate")
     matrix = np.array(scores.get("confusion_matrix", [[0]]))
     confusion.imshow(matrix, cmap="Blues")
-    for (i, j), count in np.ndenumerate(matrix):
-        colour = "white" if count > matrix.max() / 2 else "black"
-        confusion.text(j, i, str(count), ha="center", va="center", color=colour)
+    for (i, j), studies in np.ndenumerate(matrix):
+        colour = "white" if studies > matrix.max() / 2 else "black"
+        confusion.text(j, i, str(studies), ha="center", va="center", color=colour)
     labels = [_literal(c) for c in scores.get("classes", [])]
     confusion.set_xticks(range(len(labels)), labels)
     confusion.set_yticks(range(len(labels)), labels)

@@ -1158,6 +1158,14 @@ def test_a_run_whose_every_study_failed_exits_1(capsys, tmp_path):
     assert main(["run", str(spec), "--input", str(cohort), "--output", str(out), "--keep-ids"]) == 1
     assert "every study failed (2 errors); errors.csv gives each study's reason" in capsys.readouterr().err
     assert len(pd.read_csv(out / "errors.csv")) == 2 and pd.read_parquet(out / "features.parquet").empty
+    # The report says why nothing was learned: it said 'No learning task in the spec, or no labelled
+    # study.', though the spec has three tasks.
+    page = (out / "report.html").read_text()
+    assert page.endswith("</body></html>\n") and "<p>2 studies: 0 with features, 2 failed;" in page
+    assert (
+        "No study has a feature row (each failed: see Errors below), so no learning task was fitted." in page
+    )
+    assert len(load_spec(spec).learning.tasks) == 3 and "No learning task" not in page
 
 
 def test_studies_whose_ids_a_spreadsheet_wrote_as_numbers_are_explained(capsys, tmp_path):

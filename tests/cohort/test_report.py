@@ -153,6 +153,15 @@ def test_the_report_says_why_a_task_was_not_cross_validated():
     ) in "".join(parsed.text)
 
 
+def test_a_report_of_one_study_counts_it_as_one():
+    # '1 studies: 1 with features, 0 failed'.
+    from gpuimg.cohort.report import build_report
+
+    rows = [{"study": "S-0", "patient": "P-0", "modality": "CT", "stat_mean": 1.0}]
+    manifest = {"studies": 1, "device": "cpu", "gpuimg": "0", "pseudonymised": True, "time_per_stage_s": {}}
+    assert "<p>1 study: 1 with features, 0 failed;" in build_report(rows, [], [], {}, {}, manifest)
+
+
 def test_class_labels_are_drawn_as_they_are_not_as_tex(tmp_path):
     # Class labels from the labels file went to matplotlib as mathtext: "$50k-$100k" was drawn as
     # math, and an unbalanced one failed the report with ValueError after every study was measured.
