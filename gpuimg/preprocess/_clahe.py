@@ -20,6 +20,7 @@ from gpuimg.errors import ParameterError
 from gpuimg.kernels import clahe as clahe_kernels
 from gpuimg.volume import accepts_volume
 
+from .contrast import _in_new_units
 from .equalize import Image, _as_3d
 
 #: Grey levels of scikit-image's CLAHE (14 bits).
@@ -28,6 +29,7 @@ _GREY_LEVELS = 2**14
 _TILE_REFLECTIONS = 8
 
 
+@_in_new_units
 @accepts_volume
 def clahe(
     image: Image,
@@ -54,6 +56,8 @@ def clahe(
     -------
     array or Volume
         Values in [0, 1]; float32 (float64 for float64 and 32/64-bit integer input).
+        A Volume keeps its geometry and meta, less its window presets (``meta["windows"]``, in
+        the input's units).
 
     Raises
     ------

@@ -12,6 +12,8 @@ mean of :func:`zscore`) are computed first, then each chunk is mapped lazily. Sh
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import math
 from functools import partial
 
@@ -57,6 +59,24 @@ WINDOWS = {
 }
 
 
+def _in_new_units(func):
+    """``func``, an intensity mapping that takes a Volume (:func:`~gpuimg.volume.accepts_volume`), whose
+    Volume result leaves out the input's window presets, ``meta["windows"]``: they are levels and
+    widths in the input's units (HU), which the result is no longer in, and :func:`gpuimg.write_dicom`
+    would write them for it (a CT window of 40/400 over values in [0, 1] shows one grey)."""
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        result = func(*args, **kwargs)
+        if isinstance(result, Volume) and "windows" in result.meta:
+            meta = {key: value for key, value in result.meta.items() if key != "windows"}
+            return dataclasses.replace(result, meta=meta)
+        return result
+
+    return wrapper
+
+
+@_in_new_units
 @accepts_volume
 def window(
     image: Image,
@@ -85,6 +105,8 @@ def window(
     array or Volume
         Below the window ``out_range[0]``, above it ``out_range[1]``; float32 (float64 for float64
         and 32/64-bit integer input). NaN stays NaN, -inf and +inf go to the ends.
+        A Volume keeps its geometry and meta, less its window presets (``meta["windows"]``, in
+        the input's units).
 
     Raises
     ------
@@ -122,6 +144,7 @@ def window(
     return _linear(image, low, low + float(width), omin, omax)
 
 
+@_in_new_units
 @accepts_volume
 def rescale_intensity(
     image: Image,
@@ -143,6 +166,8 @@ def rescale_intensity(
     -------
     array or Volume
         float32 (float64 for float64 and 32/64-bit integer input).
+        A Volume keeps its geometry and meta, less its window presets (``meta["windows"]``, in
+        the input's units).
 
     Raises
     ------
@@ -179,6 +204,7 @@ def rescale_intensity(
     return _linear(image, low, high, omin, omax)
 
 
+@_in_new_units
 @accepts_volume
 def zscore(image: Image, mask: ArrayLike | None = None) -> Image:
     """Subtract the mean and divide by the standard deviation (of the voxels in ``mask``).
@@ -198,6 +224,8 @@ def zscore(image: Image, mask: ArrayLike | None = None) -> Image:
         (standard deviation 0) gives ``image - mean``. Values whose sum would overflow float64, whose
         squared deviations would underflow it or whose ``1 / std`` would overflow the output's type
         (float32 subnormals) are scaled by a power of two first, which leaves the z-score unchanged.
+        A Volume keeps its geometry and meta, less its window presets (``meta["windows"]``, in
+        the input's units).
 
     Raises
     ------

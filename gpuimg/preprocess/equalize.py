@@ -24,7 +24,7 @@ from gpuimg.errors import DeviceError, ParameterError
 from gpuimg.kernels import histogram as kernel
 from gpuimg.volume import Volume, accepts_volume
 
-from .contrast import _finite_range, _mask
+from .contrast import _finite_range, _in_new_units, _mask
 
 #: An image: a NumPy, CuPy or Dask array, or a Volume.
 Image = ArrayLike | Volume
@@ -33,6 +33,7 @@ Image = ArrayLike | Volume
 _MAX_INTEGER_BINS = 2**24
 
 
+@_in_new_units
 @accepts_volume
 def match_histogram(image: Image, reference: ArrayLike | Volume) -> Image:
     """Map intensities so that the histogram of ``image`` matches that of ``reference``.
@@ -47,6 +48,8 @@ def match_histogram(image: Image, reference: ArrayLike | Volume) -> Image:
     -------
     array or Volume
         float32 (float64 for float64 and 32/64-bit integer input).
+        A Volume keeps its geometry and meta, less its window presets (``meta["windows"]``, in
+        the input's units).
 
     Raises
     ------
@@ -150,6 +153,7 @@ def _lookup_values(block, *, values, mapped, dtype):
     return out
 
 
+@_in_new_units
 @accepts_volume
 def equalize_hist(image: Image, nbins: int = 256, mask: ArrayLike | None = None) -> Image:
     """Histogram equalisation: each voxel goes to the cumulative distribution at its value.
@@ -168,6 +172,8 @@ def equalize_hist(image: Image, nbins: int = 256, mask: ArrayLike | None = None)
     -------
     array or Volume
         Values in (0, 1]; float32 (float64 for float64 and 32/64-bit integer input).
+        A Volume keeps its geometry and meta, less its window presets (``meta["windows"]``, in
+        the input's units).
 
     Raises
     ------

@@ -227,6 +227,43 @@ def test_volume_keeps_its_geometry(rng):
 
 
 @pytest.mark.parametrize(
+    "mapping",
+    [
+        lambda ct: window(ct, "lung"),
+        lambda ct: rescale_intensity(ct),
+        lambda ct: zscore(ct),
+        lambda ct: equalize_hist(ct),
+        lambda ct: clahe(ct),
+        lambda ct: match_histogram(ct, np.linspace(0.0, 15.0, 100)),  # onto SUV-like values
+    ],
+    ids=["window", "rescale_intensity", "zscore", "equalize_hist", "clahe", "match_histogram"],
+)
+def test_an_intensity_mapping_leaves_out_the_window_presets_of_the_input_units(rng, tmp_path, mapping):
+    """The mappings into new units kept read_dicom's window presets, in HU: write_dicom wrote
+    WindowCenter 40 / WindowWidth 400 over values in [0, 1], which pydicom's VOI LUT (a viewer's
+    display) shows as one grey (a spread of 0.001 of its 65535 levels). The result has none, the
+    other meta stays and the input's is untouched; written, pydicom displays the values' own spread
+    (no window: the modality LUT's values). A filter in HU (median) keeps the presets."""
+    from pydicom import dcmread
+    from pydicom.pixels import apply_modality_lut, apply_voi_lut
+
+    presets = [{"center": 40.0, "width": 400.0, "name": "SOFT_TISSUE"}]
+    ct = gpuimg.Volume(hu_volume(rng), spacing=(2.5, 0.7, 0.7), meta={"modality": "CT", "windows": presets})
+    mapped = mapping(ct)
+    assert "windows" not in mapped.meta and mapped.meta["modality"] == "CT"
+    assert ct.meta["windows"] == presets
+    files = gpuimg.write_dicom(mapped, tmp_path / "mapped")
+    written = dcmread(files[len(files) // 2])
+    assert "WindowCenter" not in written
+    values = apply_modality_lut(written.pixel_array, written)
+    shown = apply_voi_lut(values, written)
+    np.testing.assert_array_equal(shown, values)
+    middle = gpuimg.to_numpy(mapped.data)[len(files) // 2]
+    assert np.ptp(shown) > 0.5 * np.ptp(middle) > 0  # the values' own spread, not one grey
+    assert gpuimg.preprocess.median_filter(ct, 3).meta["windows"] == presets  # HU stay HU
+
+
+@pytest.mark.parametrize(
     ("change", "message"),
     [
         ({"origin": (1.0, 2.0, 7.0)}, "origin (1.0, 2.0, 7.0) mm, 4 mm from"),
