@@ -64,9 +64,15 @@ def _files(
             ) from None
         if not paths:
             raise DicomError("No DICOM files given: the list of files is empty.")
-    missing = [str(p) for p in paths if not _checked(p.is_file, p)]
+    missing = [p for p in paths if not _checked(p.is_file, p)]
+    folders = [str(p) for p in missing if p.is_dir()]
+    if folders:
+        raise DicomError(
+            f"{some(folders)}: {'a folder' if len(folders) == 1 else 'folders'} in the list of files. Pass "
+            "a folder by itself, not in a list (read_dicom searches it), or list the files in it."
+        )
     if missing:
-        raise DicomError(f"{some(missing)}: no such file. Check the path.")
+        raise DicomError(f"{some([str(p) for p in missing])}: no such file. Check the path.")
     # Keyed by the resolved path: each name of a file twice in a series is a duplicate slice, and its
     # message would ask to remove the file itself.
     first: dict[Path, Path] = {}

@@ -1,5 +1,6 @@
 """read_dicom against pydicom (voxels) and SimpleITK (geometry), and every way a series can be bad."""
 
+import os
 import shutil
 from pathlib import Path
 
@@ -413,6 +414,26 @@ def test_unreadable_file_in_file_list(series, tmp_path):
     broken.write_bytes(files[0].read_bytes()[:300])
     with pytest.raises(DicomError, match=r"broken\.dcm"):
         read_dicom([*files, broken], device="cpu")
+
+
+def test_a_folder_in_a_list_of_files_is_called_a_folder_not_missing(series, pydicom_reference, sitk_files):
+    # read_dicom([folder]) (or a glob that took in a subfolder) said '<folder>: no such file. Check the
+    # path.' of a folder that exists.
+    folder, _, files = series
+    assert os.path.isdir(folder)  # the system's answer, the reference
+    for given in ([folder], [files[0], folder]):
+        with pytest.raises(DicomError) as caught:
+            read_dicom(given, device="cpu")
+        assert str(caught.value) == (
+            f"{folder}: a folder in the list of files. Pass a folder by itself, not in a list (read_dicom "
+            "searches it), or list the files in it."
+        )
+    # Both ways it advises read the series.
+    expected = pydicom_reference(sitk_files(folder))
+    np.testing.assert_array_equal(read_dicom(folder, device="cpu").data, expected)
+    np.testing.assert_array_equal(read_dicom(sorted(folder.iterdir()), device="cpu").data, expected)
+    with pytest.raises(DicomError, match="no such file"):
+        read_dicom([folder / "absent.dcm"], device="cpu")
 
 
 def test_corrupt_file_outside_series_skipped_with_warning(series):
