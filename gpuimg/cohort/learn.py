@@ -306,11 +306,9 @@ def _class_weight_by_class(params: dict, y: np.ndarray) -> dict:
     if not isinstance(weights, dict) or y.dtype.kind not in "iu":
         return params
     keyed = {}
-    for key, weight in weights.items():
-        try:
-            keyed[int(key)] = weight
-        except (TypeError, ValueError):  # not a whole number: no class of y, as scikit-learn will say
-            keyed[key] = weight
+    for key, weight in weights.items():  # "1" or "1.0", as the labels file writes its classes
+        number = _whole(key)
+        keyed[key if number is None else number] = weight  # a key of no class: scikit-learn will say
     return {**params, "class_weight": keyed}
 
 
@@ -342,13 +340,19 @@ def _classes(values: list[str]) -> np.ndarray:
     texts (words, or whole numbers past int64). Only whole texts were read as integers: "0.0" and
     "1.0" were the classes' names (a class_weight of 0 and 1 named none of them), and a file holding
     both "1" and "1.0" had four classes where pandas reads two."""
+    numbers = [_whole(value) for value in values]
+    return np.array(values) if None in numbers else np.array(numbers, dtype=np.int64)
+
+
+def _whole(value) -> int | None:
+    """The integer a text writes ("1", "1.0", "1e0"), where it is a whole number within int64; else None."""
     try:
-        numbers = [decimal.Decimal(value) for value in values]
+        number = decimal.Decimal(str(value))
     except decimal.InvalidOperation:
-        return np.array(values)
-    if all(n.is_finite() and n == n.to_integral_value() and abs(n) < 2**63 for n in numbers):
-        return np.array([int(n) for n in numbers], dtype=np.int64)
-    return np.array(values)
+        return None
+    if number.is_finite() and number == number.to_integral_value() and abs(number) < 2**63:
+        return int(number)
+    return None
 
 
 def _supervised(pipeline, X, y, groups, task: Task, learning: Learning):

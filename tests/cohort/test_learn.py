@@ -435,11 +435,13 @@ def test_class_weight_is_given_by_the_labels_of_the_file(cohort, tmp_path, names
     assert np.abs(unweighted - expected).max() > 0.01  # the weights were used
 
 
-def test_classes_written_as_whole_numbers_either_way_are_one_class(cohort, tmp_path):
+@pytest.mark.parametrize("keys", [("0", "1"), ("0.0", "1.0")])
+def test_classes_written_as_whole_numbers_either_way_are_one_class(cohort, tmp_path, keys):
     # pandas writes a column of 0 and 1 with a missing label as 0.0 and 1.0, and a sheet merged from
     # two files holds both spellings: only "0" and "1" were read as integers, so the classes were the
     # texts "0", "0.0", "1", "1.0" (four classes, scored as such) where pandas reads two, and a
-    # class_weight of 0 and 1 named none of them. The reference: pandas' reading of the file.
+    # class_weight of 0 and 1 named none of them; keys 0.0 and 1.0 named no class of "0" and "1".
+    # The reference: pandas' reading of the file.
     import pandas as pd
 
     learning, studies = cohort
@@ -448,7 +450,8 @@ def test_classes_written_as_whole_numbers_either_way_are_one_class(cohort, tmp_p
     spelt = [[p, f"{m}.0" if k % 2 else m, g] for k, (p, m, g) in enumerate(rows[1:])]
     with open(tmp_path / "spelt.csv", "w", newline="") as file:
         csv.writer(file).writerows([rows[0], *spelt, ["P99", "", "0.5"]])  # a patient without its class
-    task = Task("classification", "logistic_regression", "malignant", {"class_weight": {"0": 1, "1": 3}})
+    weights = dict(zip(keys, (1, 3), strict=True))
+    task = Task("classification", "logistic_regression", "malignant", {"class_weight": weights})
     key = bytes(32)
     tables = {}
     for name in ("labels.csv", "spelt.csv"):
