@@ -6,7 +6,7 @@ from collections.abc import Callable, Iterable, Sequence
 
 import numpy as np
 
-from gpuimg._support import as_names
+from gpuimg._support import as_names, check_flag
 from gpuimg.backend import namespace, to_numpy
 from gpuimg.errors import ConfigError, FeatureError, MemoryBudgetError
 from gpuimg.kernels.labels import label_statistics
@@ -168,6 +168,8 @@ def extract_labels(
         refuses (its message then starts with the label).
     ConfigError
         For an unknown family or invalid settings.
+    ParameterError
+        For a ``skip_errors`` that is not True or False (a string, an array).
 
     Warns
     -----
@@ -197,6 +199,7 @@ def extract_labels(
     {1: (10.0, 800.0), 2: (20.0, 10800.0)}
     """
     runs = _families(families)
+    skip_errors = check_flag(skip_errors, "skip_errors")  # the string 'False' would skip them
     settings = as_settings(settings)
     data, labels, spacing = _inputs(image, labels, spacing, labels=True)
     xp = namespace(labels).xp

@@ -6,13 +6,14 @@ References: Moran's I written out as its published pairwise definition (IBSI 3.1
 
 import re
 import warnings
+from functools import partial
 
 import numpy as np
 import pytest
 from guarded import run_guarded
 
 from gpuimg import Volume
-from gpuimg.errors import ConfigError, FeatureError
+from gpuimg.errors import ConfigError, FeatureError, ParameterError
 from gpuimg.features import Settings, extract, extract_labels, glcm_map, prepare
 
 FAMILY = ["statistics"]
@@ -302,3 +303,23 @@ def test_a_masked_array_given_to_extract_labels_is_refused_with_advice_for_label
         np.testing.assert_allclose(row["stat_mean"], image[kept].mean(), rtol=1e-12)  # float64 sums
     filled = extract_labels(image, hidden.filled(0), spacing=1.0, families=FAMILY)  # as advised
     np.testing.assert_allclose(filled[2]["stat_mean"], image[labels == 2].mean(), rtol=1e-12)
+
+
+@pytest.mark.parametrize("flag", ["False", "no", np.array([True, False]), None])
+def test_extract_labels_skip_errors_must_be_true_or_false(flag):
+    """skip_errors='False' (a flag read from text) was truthy, so label 2's error was kept as its
+    row instead of raised; an array gave NumPy's bare ValueError. Refused, as every flag of gpuimg
+    (check_flag); np.False_ and np.True_ act as False and True."""
+    image, mask = blob()
+    labels = mask.astype(np.uint8)
+    labels[0, 0, 0] = 2  # one voxel far below the re-segmentation range of the others
+    image[0, 0, 0] = -900.0
+    settings = Settings(reseg_range=(-500.0, 500.0))
+    call = partial(extract_labels, image, labels, spacing=1.0, families=FAMILY, settings=settings)
+    with pytest.raises(ParameterError, match=r"skip_errors=.* must be True or False"):
+        call(skip_errors=flag)
+    with pytest.raises(FeatureError, match=r"^label 2: no voxel of the ROI is left"):
+        call(skip_errors=np.False_)
+    kept = call(skip_errors=np.True_)
+    assert list(kept[2]) == ["error"]
+    np.testing.assert_allclose(kept[1]["stat_mean"], image[labels == 1].mean(), rtol=1e-12)
