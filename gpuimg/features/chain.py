@@ -21,7 +21,9 @@ from gpuimg._support import (
     check_not_a_file,
     is_finite,
     real_dtype,
+    refuse_bool,
     roi_voxels,
+    shown,
     unmasked,
 )
 from gpuimg.backend import is_dask, namespace, to_device, to_numpy
@@ -464,10 +466,14 @@ def _inputs(image, mask, spacing, *, labels: bool = False):
         )
     if spacing is None:
         spacing = volumes[0].spacing
+    # As every spacing= of gpuimg (check_spacing): no bool (True would be 1 mm), no text ('1.0').
+    refuse_bool(spacing, "spacing", "one or three positive numbers (mm)", error=FeatureError)
     try:
+        if isinstance(spacing, str | bytes):
+            raise TypeError
         spacing = tuple(float(s) for s in np.broadcast_to(np.asarray(spacing, dtype=float), (3,)))
-    except ValueError:
-        raise FeatureError(f"spacing={spacing!r} must be one or three positive numbers (mm).") from None
+    except (TypeError, ValueError):
+        raise FeatureError(f"spacing={shown(spacing)} must be one or three positive numbers (mm).") from None
     if not all(math.isfinite(s) and s > 0 for s in spacing):
         raise FeatureError(f"spacing={spacing!r} must be one or three positive numbers (mm).")
     for volume in volumes:

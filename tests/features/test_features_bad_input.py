@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 from guarded import run_guarded
 
+import gpuimg
 from gpuimg import Volume
 from gpuimg.errors import ConfigError, FeatureError, ParameterError
 from gpuimg.features import Settings, extract, extract_labels, glcm_map, prepare
@@ -323,3 +324,23 @@ def test_extract_labels_skip_errors_must_be_true_or_false(flag):
     kept = call(skip_errors=np.True_)
     assert list(kept[2]) == ["error"]
     np.testing.assert_allclose(kept[1]["stat_mean"], image[labels == 1].mean(), rtol=1e-12)
+
+
+@pytest.mark.parametrize(
+    "spacing", [True, np.True_, (2.5, True, 0.7), np.ones(3, bool), "1.0", {"z": 2.5}], ids=repr
+)
+@pytest.mark.parametrize(
+    "call", [extract, lambda image, mask, spacing: glcm_map(image, mask, spacing=spacing)]
+)
+def test_a_spacing_that_is_a_bool_or_text_is_refused(spacing, call):
+    """spacing=True was read as 1 mm (and (2.5, True, 0.7) as 1 mm along y), '1.0' as 1 mm, where
+    every other spacing= of gpuimg refuses them (be67c89; gaussian_filter's is the reference here);
+    a dict gave NumPy's bare TypeError. Whole numbers are still taken: IBSI's approximate volume is
+    the voxel count times the voxel's volume."""
+    image, mask = blob()
+    with pytest.raises(gpuimg.ParameterError):  # the library's rule
+        gpuimg.preprocess.gaussian_filter(image, sigma_mm=1.0, spacing=spacing)
+    with pytest.raises(FeatureError, match=r"spacing=.* must be one or three positive numbers \(mm\)"):
+        call(image, mask, spacing=spacing)
+    got = extract(image, mask, spacing=(np.int64(2), 1, 1), families=["morphology"])
+    assert got["morph_vol_approx"] == mask.sum() * 2.0
