@@ -60,7 +60,8 @@ def read_dicom(
         headers are then not read again.
     series_uid : str, optional
         SeriesInstanceUID of the series to read; needed when the files hold several series
-        (:func:`list_series` shows them).
+        (:func:`list_series` shows them), not counting a segmentation (DICOM SEG, which
+        :func:`read_seg` reads) beside the one image series.
     device : {"auto", "cpu", "cuda"}
         Where the voxels go; uploaded once, after decoding (see :func:`gpuimg.backend.resolve_device`).
     allow_gaps : bool
@@ -204,8 +205,15 @@ _LISTED = 10
 
 
 def _choose(series: dict[str, list[_Header]], series_uid: str | None) -> list[_Header]:
+    """The headers of the series to read: ``series_uid``'s, else the only one, or the only one that is
+    not a segmentation (a DICOM SEG beside its image, as a study's folder holds it, which read_seg
+    reads); else a DicomError listing them."""
     if series_uid is None and len(series) == 1:
         return next(iter(series.values()))
+    if series_uid is None:
+        images = [group for group in series.values() if not _segmentation(group)]
+        if len(images) == 1:
+            return images[0]
     if series_uid is not None and series_uid in series:
         return series[series_uid]
     shown = list(series.items())[:_LISTED]
@@ -218,6 +226,11 @@ def _choose(series: dict[str, list[_Header]], series_uid: str | None) -> list[_H
         f"The files hold {len(series)} series; pass series_uid= to choose one "
         f"(gpuimg.list_series shows them with their shapes):\n{listing}"
     )
+
+
+def _segmentation(headers: list[_Header]) -> bool:
+    """Whether a series is a segmentation (Modality SEG): a mask, never the image."""
+    return str(headers[0].dataset.get("Modality", "")).strip().upper() == "SEG"
 
 
 def _decode_file(path: Path) -> np.ndarray:

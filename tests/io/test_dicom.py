@@ -235,6 +235,32 @@ def test_several_series_listed_and_chosen(testfile, pydicom_reference):
 # --- bad files built from a good random series ------------------------------------------------------
 
 
+@pytest.mark.filterwarnings('ignore:The string "ANONYMOUS" is unlikely')  # highdicom's, on our names
+def test_a_segmentation_beside_its_image_is_not_a_series_to_choose(series, pydicom_reference, sitk_files):
+    # A study's folder of a CT and its DICOM SEG (as TCIA and PACS export them): read_dicom asked to
+    # choose between them ('The files hold 2 series; pass series_uid='), offering the SEG, which it
+    # refuses, while an RTSTRUCT beside the CT was left out without a question.
+    pytest.importorskip("highdicom")
+    from seg_files import seg_sources, write_seg
+
+    folder, volume, files = series
+    box = np.zeros(volume.shape, bool)
+    box[2:5, 3:7, 2:6] = True
+    (folder.parent / "seg").mkdir()
+    write_seg(folder.parent / "seg" / "seg.dcm", seg_sources(files), {"lesion": box})
+    study = folder.parent
+    # By pydicom: the study holds 2 series, the CT and a SEG.
+    modalities = {pydicom.dcmread(p).Modality for p in study.rglob("*.dcm")}
+    assert modalities == {"CT", "SEG"}
+    read = read_dicom(study, device="cpu")
+    np.testing.assert_array_equal(read.data, pydicom_reference(sitk_files(folder)))
+    assert read.meta["modality"] == "CT"
+    # Two image series and a SEG: the choice is still the user's.
+    write_dicom(volume, study / "second")
+    with pytest.raises(DicomError, match="The files hold 3 series; pass series_uid="):
+        read_dicom(study, device="cpu")
+
+
 def test_duplicate_slice(series):
     folder, _, files = series
     shutil.copy(files[3], folder / "copy.dcm")
