@@ -60,8 +60,9 @@ def read_dicom(
         headers are then not read again.
     series_uid : str, optional
         SeriesInstanceUID of the series to read; needed when the files hold several series
-        (:func:`list_series` shows them), not counting a segmentation (DICOM SEG, which
-        :func:`read_seg` reads) beside the one image series.
+        (:func:`list_series` shows them), not counting series beside the one series of slices that
+        read_dicom never reads: a segmentation (DICOM SEG, which :func:`read_seg` reads) and images
+        without a position (secondary captures such as a scanner's dose report).
     device : {"auto", "cpu", "cuda"}
         Where the voxels go; uploaded once, after decoding (see :func:`gpuimg.backend.resolve_device`).
     allow_gaps : bool
@@ -205,15 +206,16 @@ _LISTED = 10
 
 
 def _choose(series: dict[str, list[_Header]], series_uid: str | None) -> list[_Header]:
-    """The headers of the series to read: ``series_uid``'s, else the only one, or the only one that is
-    not a segmentation (a DICOM SEG beside its image, as a study's folder holds it, which read_seg
-    reads); else a DicomError listing them."""
+    """The headers of the series to read: ``series_uid``'s, else the only one, or the only one of
+    slices beside series that read_dicom never reads (a DICOM SEG, which read_seg reads; a secondary
+    capture or other image without a position, such as a scanner's dose report or protocol page);
+    else a DicomError listing them."""
     if series_uid is None and len(series) == 1:
         return next(iter(series.values()))
     if series_uid is None:
-        images = [group for group in series.values() if not _segmentation(group)]
-        if len(images) == 1:
-            return images[0]
+        slices = [group for group in series.values() if _slices(group)]
+        if len(slices) == 1:
+            return slices[0]
     if series_uid is not None and series_uid in series:
         return series[series_uid]
     shown = list(series.items())[:_LISTED]
@@ -228,9 +230,15 @@ def _choose(series: dict[str, list[_Header]], series_uid: str | None) -> list[_H
     )
 
 
-def _segmentation(headers: list[_Header]) -> bool:
-    """Whether a series is a segmentation (Modality SEG): a mask, never the image."""
-    return str(headers[0].dataset.get("Modality", "")).strip().upper() == "SEG"
+def _slices(headers: list[_Header]) -> bool:
+    """Whether a series may be slices read_dicom reads: not a segmentation (Modality SEG, a mask), and
+    a position and orientation for some frame (a secondary capture has none)."""
+    if str(headers[0].dataset.get("Modality", "")).strip().upper() == "SEG":
+        return False
+    # A damaged header lists no frames: its series may be slices, and stays a choice.
+    return any(h.problem is not None for h in headers) or any(
+        f.position is not None and f.orientation is not None for h in headers for f in h.frames
+    )
 
 
 def _decode_file(path: Path) -> np.ndarray:

@@ -239,7 +239,7 @@ def test_several_series_listed_and_chosen(testfile, pydicom_reference):
 def test_a_segmentation_beside_its_image_is_not_a_series_to_choose(series, pydicom_reference, sitk_files):
     # A study's folder of a CT and its DICOM SEG (as TCIA and PACS export them): read_dicom asked to
     # choose between them ('The files hold 2 series; pass series_uid='), offering the SEG, which it
-    # refuses, while an RTSTRUCT beside the CT was left out without a question.
+    # refuses, while an RTSTRUCT beside the CT was left out without a question. So for a dose report.
     pytest.importorskip("highdicom")
     from seg_files import seg_sources, write_seg
 
@@ -255,9 +255,16 @@ def test_a_segmentation_beside_its_image_is_not_a_series_to_choose(series, pydic
     read = read_dicom(study, device="cpu")
     np.testing.assert_array_equal(read.data, pydicom_reference(sitk_files(folder)))
     assert read.meta["modality"] == "CT"
-    # Two image series and a SEG: the choice is still the user's.
+    # A scanner's dose report beside them, a secondary capture without a position: the same.
+    report = pydicom.dcmread(files[0])
+    report.SeriesInstanceUID, report.SOPInstanceUID = pydicom.uid.generate_uid(), pydicom.uid.generate_uid()
+    report.SOPClassUID = report.file_meta.MediaStorageSOPClassUID = pydicom.uid.SecondaryCaptureImageStorage
+    del report.ImagePositionPatient, report.ImageOrientationPatient
+    report.save_as(study / "dose_report.dcm")
+    np.testing.assert_array_equal(read_dicom(study, device="cpu").data, read.data)
+    # Two image series beside them: the choice is still the user's.
     write_dicom(volume, study / "second")
-    with pytest.raises(DicomError, match="The files hold 3 series; pass series_uid="):
+    with pytest.raises(DicomError, match="The files hold 4 series; pass series_uid="):
         read_dicom(study, device="cpu")
 
 
