@@ -10,6 +10,7 @@ from gpuimg._support import as_names, check_flag
 from gpuimg.backend import namespace, to_numpy
 from gpuimg.errors import ConfigError, FeatureError, MemoryBudgetError
 from gpuimg.kernels.labels import label_statistics
+from gpuimg.volume import Volume
 
 from ._scalars import Deferred, collected, resolve, warn_undefined
 from .chain import Roi, _inputs, prepare, prepare_box
@@ -200,12 +201,14 @@ def extract_labels(
     """
     runs = _families(families)
     skip_errors = check_flag(skip_errors, "skip_errors")  # the string 'False' would skip them
+    name = "labels.data" if isinstance(labels, Volume) else "labels"
     settings = as_settings(settings)
     data, labels, spacing = _inputs(image, labels, spacing, labels=True)
     xp = namespace(labels).xp
     dtype = np.dtype(labels.dtype)
     if dtype.kind not in "iub":
-        raise FeatureError(f"labels must be an integer image (0 for background); got dtype {dtype}.")
+        hint = _float_labels_hint(xp, labels, name)
+        raise FeatureError(f"labels must be an integer image (0 for background); got dtype {dtype}{hint}.")
     values, boxes = _label_boxes(xp, labels)
     results, undefined = {}, {}
     for value, box in zip(values, boxes, strict=True):
@@ -222,6 +225,22 @@ def extract_labels(
                 undefined[value] = found
     warn_undefined(undefined, stacklevel=2)
     return results
+
+
+def _float_labels_hint(xp, labels, name: str) -> str:
+    """What to do with a float label image: cast one of whole numbers (a label map read as floats, as
+    nibabel's ``get_fdata()`` gives one); say why another (a probability map) is not one."""
+    whole = xp.isfinite(labels) & (labels == xp.floor(labels))
+    if bool(to_numpy(whole.all())):
+        return (
+            f", of whole numbers (a label map read as floats, as nibabel's get_fdata() gives one): "
+            f"pass {name}.astype(np.int64)"
+        )
+    other = float(to_numpy(labels[~whole][:1])[0])
+    return (
+        f", which holds {other!r}, not a label: a label image holds whole numbers, one per ROI; "
+        "for a probability map, extract(image, map >= threshold) measures one ROI"
+    )
 
 
 def _label_boxes(xp, labels):

@@ -344,3 +344,31 @@ def test_a_spacing_that_is_a_bool_or_text_is_refused(spacing, call):
         call(image, mask, spacing=spacing)
     got = extract(image, mask, spacing=(np.int64(2), 1, 1), families=["morphology"])
     assert got["morph_vol_approx"] == mask.sum() * 2.0
+
+
+def test_a_label_map_read_as_floats_is_told_to_be_cast(tmp_path):
+    """A NIfTI label map read with nibabel's get_fdata() is float64: extract_labels said 'labels
+    must be an integer image (0 for background); got dtype float64.', not what to do. Now the cast,
+    which, evaluated, gives NumPy's mean of each label; a map of fractions is told it is no label
+    image."""
+    nib = pytest.importorskip("nibabel")
+    image, mask = blob()
+    labels = mask.astype(np.uint8)
+    labels[:, :, 8:] *= 3
+    path = tmp_path / "labels.nii.gz"
+    nib.save(nib.Nifti1Image(labels.T, np.eye(4)), path)  # NIfTI's axes are x, y, z
+    read = nib.load(path).get_fdata().T
+    assert read.dtype == np.float64
+    for given, name in ((read, "labels"), (Volume(read, spacing=1.0), "labels.data")):
+        with pytest.raises(FeatureError, match=r"got dtype float64, of whole numbers") as caught:
+            extract_labels(image, given, spacing=1.0, families=FAMILY)
+        advice = re.search(r"pass (\S+)\.$", str(caught.value)).group(1)
+        assert advice == f"{name}.astype(np.int64)"
+        got = extract_labels(image, eval(advice, {"labels": given, "np": np}), spacing=1.0, families=FAMILY)
+        assert sorted(got) == [1, 3]
+        for label, row in got.items():
+            np.testing.assert_allclose(row["stat_mean"], image[labels == label].mean(), rtol=1e-12)
+    with pytest.raises(
+        FeatureError, match=r"which holds 0\.5, not a label: .*extract\(image, map >= threshold\)"
+    ):
+        extract_labels(image, read / 2, spacing=1.0, families=FAMILY)
