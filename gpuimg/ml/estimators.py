@@ -19,10 +19,18 @@ array-API route and the host-copy warnings in ``_array_api``, Platt calibration 
 from sklearn.base import ClassifierMixin, ClusterMixin, RegressorMixin, TransformerMixin
 from sklearn.utils.metaestimators import available_if
 
+from gpuimg.backend import namespace, to_numpy
 from gpuimg.errors import ParameterError
 
 from ._base import DeviceEstimator, _offers
-from ._validation import check_fitted, prefixed_names
+from ._validation import (
+    check_features,
+    check_fitted,
+    check_names,
+    check_sample_weight,
+    check_width,
+    prefixed_names,
+)
 
 TASKS = ("classification", "regression", "clustering", "decomposition")
 
@@ -281,6 +289,40 @@ class DeviceClusterer(ClusterMixin, TransformerMixin, DeviceEstimator):
             lies on the other.
         """
         return self._call("predict", X)
+
+    @available_if(lambda self: _offers(self, "score"))
+    def score(self, X, y=None, sample_weight=None) -> float:
+        """KMeans' score of ``X``: the opposite of the sum of the samples' squared distances to their
+        closest centres (weighted by ``sample_weight``), as scikit-learn's ``KMeans.score``, which
+        ``GridSearchCV`` and ``cross_val_score`` use without a ``scoring``. DBSCAN and the SOM have
+        none (DBSCAN has none in scikit-learn either).
+
+        Raises
+        ------
+        NotFittedError
+            Before ``fit``.
+        ParameterError
+            For an ``X`` that is not a 2D table of numbers, has another number of features than the
+            model was fitted on, or (a DataFrame) other column names; sample weights that are not one
+            finite number per sample.
+        FeatureError
+            If ``X`` holds NaN or infinite values.
+        DeviceError
+            If the model was fitted through scikit-learn's array-API support on one device and ``X``
+            lies on the other.
+        """
+        check_fitted(self, "estimator_")
+        check_names(self, X)
+        features = check_features(X)
+        check_width(self, features)
+        self._check_device(features)
+        weights = {}
+        if sample_weight is not None:
+            weights["sample_weight"] = check_sample_weight(sample_weight, features, namespace(features))
+        if self._on_host(features):  # fitted by scikit-learn on a host copy: scored there too
+            features, weights = to_numpy(features), {k: to_numpy(v) for k, v in weights.items()}
+        with self._context():
+            return float(self.estimator_.score(features, **weights))
 
     def transform(self, X):
         """The samples' distances to the centres (KMeans) or nodes (SOM), on X's device (a DataFrame of

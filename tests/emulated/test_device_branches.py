@@ -280,3 +280,24 @@ def test_feature_extraction_on_a_new_grid_on_the_device(emulated_cuda, rng, inte
     assert on_cpu.keys() == on_gpu.keys()
     for key, value in on_cpu.items():
         assert on_gpu[key] == pytest.approx(value, rel=1e-6, abs=1e-9, nan_ok=True), key
+
+
+def test_without_cuml_kmeans_scores_on_the_host_copy(emulated_cuda, monkeypatch, fresh_cuda_namespace, rng):
+    """KMeans' score (the opposite of the weighted inertia) of device input, fitted by scikit-learn on
+    the host copy: scored there with explicit copies, equal to scikit-learn's."""
+    import sklearn.cluster
+
+    monkeypatch.setitem(sys.modules, "cuml", None)
+    X = np.concatenate([rng.normal(0, 1, (20, 3)), rng.normal(8, 1, (20, 3))])
+    w = rng.integers(1, 4, 40).astype(np.float64)
+    params = {"n_clusters": 2, "n_init": 3, "random_state": 0}
+    model = ml.make_estimator("kmeans", "clustering", **params)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # the host copy's warning
+        model.fit(emulated_cuda(X), sample_weight=w)
+    assert model.route_ == "host_copy"
+    expected = sklearn.cluster.KMeans(**params).fit(X, sample_weight=w)
+    assert model.score(emulated_cuda(X)) == pytest.approx(expected.score(X), rel=1e-12)
+    assert model.score(emulated_cuda(X), sample_weight=emulated_cuda(w)) == pytest.approx(
+        expected.score(X, sample_weight=w), rel=1e-12
+    )

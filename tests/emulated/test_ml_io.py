@@ -7,6 +7,7 @@ import warnings
 import numpy as np
 import pytest
 import sklearn.base
+import sklearn.cluster
 import sklearn.decomposition
 import sklearn.feature_selection
 import sklearn.metrics
@@ -246,3 +247,18 @@ def test_sample_weight_on_the_device(name, task, params, emulated_cuda, rng):
     if name == "svm":  # Platt's sigmoid from weighted folds: the clean boundary's probabilities
         p = to_numpy(model.predict_proba(emulated_cuda(X_test)))[:, 1]
         assert np.mean((p > 0.5) == y_test) >= score - 0.05  # unweighted: 0.48 where score was 0.99
+
+
+def test_kmeans_scores_on_the_device_as_scikit_learn(emulated_cuda, rng):
+    """KMeans' score (the opposite of the weighted inertia) of a model fitted by cuML on device input:
+    cuML's own score, equal to scikit-learn's for the same centres (on a real GPU cuML's centres may
+    differ from scikit-learn's; the emulator fits scikit-learn)."""
+    X = np.concatenate([rng.normal(0, 0.1, (20, 2)), rng.normal(5, 0.1, (20, 2))])
+    w = rng.uniform(0.5, 2.0, 40)
+    model = ml.make_estimator("kmeans", "clustering", n_clusters=2, n_init=3, random_state=0)
+    model.fit(emulated_cuda(X), sample_weight=emulated_cuda(w))
+    assert model.library_ == "cuml"
+    reference = sklearn.cluster.KMeans(n_clusters=2, n_init=3, random_state=0).fit(X, sample_weight=w)
+    assert model.score(emulated_cuda(X), sample_weight=emulated_cuda(w)) == pytest.approx(
+        reference.score(X, sample_weight=w), rel=1e-9
+    )

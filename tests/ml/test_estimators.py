@@ -782,3 +782,30 @@ def test_sample_weight_refused_where_the_fit_takes_none(cancer, monkeypatch):
     ):
         model.fit(X, y, sample_weight=np.ones(len(y)))
     assert model.fit(X, y).library_ == "cuml"
+
+
+def test_kmeans_scores_as_scikit_learn_so_a_grid_search_needs_no_scoring(rng):
+    # The wrapper offered no score: GridSearchCV over n_clusters without a scoring (which scikit-learn's
+    # KMeans takes, scoring by its score) raised TypeError ('the estimator ... should have a 'score'
+    # method'). Now KMeans' score, the opposite of the (weighted) inertia, as scikit-learn's.
+    centres = np.array([[0.0, 0.0], [6.0, 0.0], [0.0, 6.0]])
+    X = pd.DataFrame(np.repeat(centres, 20, axis=0) + rng.normal(size=(60, 2)), columns=["volume", "entropy"])
+    weights = rng.uniform(0.5, 2.0, 60)
+    ours = ml.make_estimator("kmeans", "clustering", n_clusters=3, n_init=3, random_state=0)
+    ours.fit(X, sample_weight=weights)
+    reference = KMeans(n_clusters=3, n_init=3, random_state=0).fit(X, sample_weight=weights)
+    # The same fit on the same float64 values: equal up to the summation order of the distances.
+    assert ours.score(X) == pytest.approx(reference.score(X), rel=1e-12)
+    assert ours.score(X, sample_weight=weights) == pytest.approx(
+        reference.score(X, sample_weight=weights), rel=1e-12
+    )
+    grid = {"n_clusters": [2, 3, 4]}
+    searched = GridSearchCV(ml.make_estimator("kmeans", "clustering", n_init=3, random_state=0), grid, cv=3)
+    expected = GridSearchCV(KMeans(n_init=3, random_state=0), grid, cv=3)
+    np.testing.assert_allclose(
+        searched.fit(X).cv_results_["mean_test_score"],
+        expected.fit(X).cv_results_["mean_test_score"],
+        rtol=1e-12,
+    )
+    for name in ("dbscan", "som"):  # no score, as scikit-learn's DBSCAN has none
+        assert not hasattr(ml.make_estimator(name, "clustering"), "score")
