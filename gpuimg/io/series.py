@@ -6,7 +6,7 @@ from pathlib import Path
 
 from gpuimg._text import count
 from gpuimg.errors import DicomError, GpuimgError
-from gpuimg.io._header import _Header, _listed
+from gpuimg.io._header import _first, _group, _Header, _listed
 from gpuimg.io._scan import _files, _scan
 from gpuimg.io._stack import _Stack, _stack
 
@@ -264,13 +264,19 @@ def _thickness(header: _Header) -> float | None:
     """The slice spacing of a series of one slice [mm]: SpacingBetweenSlices, else SliceThickness.
 
     SpacingBetweenSlices may be negative (NM Reconstruction Module: its sign says which way the slices
-    stack); its magnitude is the spacing.
+    stack); its magnitude is the spacing. An enhanced multi-frame file gives both in its functional
+    groups (Pixel Measures, per frame, else shared), which come first.
     """
     ds = header.dataset
-    spacing = ds.get("SpacingBetweenSlices")
+    groups = [
+        _first(ds.get("PerFrameFunctionalGroupsSequence")),
+        _first(ds.get("SharedFunctionalGroupsSequence")),
+    ]
+    groups = [group for group in groups if group is not None]
+    spacing = _group(groups, "PixelMeasuresSequence", "SpacingBetweenSlices", ds)
     if spacing not in (None, "") and float(spacing) != 0:
         return abs(float(spacing))
-    value = ds.get("SliceThickness")
+    value = _group(groups, "PixelMeasuresSequence", "SliceThickness", ds)
     return float(value) if value not in (None, "") else None
 
 

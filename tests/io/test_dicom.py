@@ -176,6 +176,44 @@ def test_enhanced_multiframe_ct(tmp_path, rng):
     assert volume.origin == (-10.0, 20.0, 100.0)
 
 
+@pytest.mark.parametrize(("group", "spacing", "thickness"), [("shared", 5.0, 3.0), ("per_frame", None, 2.5)])
+def test_a_single_frame_enhanced_file_takes_its_z_spacing_from_its_pixel_measures(
+    tmp_path, group, spacing, thickness
+):
+    """An enhanced CT of one frame has no position step: its z spacing is SpacingBetweenSlices, else
+    SliceThickness, which an enhanced file gives in its Pixel Measures functional group, not at the top
+    level where they were looked for: 1 mm was taken."""
+    ds = pydicom.dcmread(
+        write_dicom(gpuimg.Volume(np.arange(42, dtype=np.int16).reshape(1, 6, 7)), tmp_path / "s")[0]
+    )
+    ds.SOPClassUID = ds.file_meta.MediaStorageSOPClassUID = pydicom.uid.EnhancedCTImageStorage
+    for keyword in ("ImagePositionPatient", "ImageOrientationPatient", "PixelSpacing", "SliceThickness"):
+        if keyword in ds:
+            delattr(ds, keyword)
+    ds.NumberOfFrames = 1
+    measures = _item(PixelSpacing=[0.5, 0.75], SliceThickness=thickness)
+    if spacing is not None:
+        measures.SpacingBetweenSlices = spacing
+    shared = _item(PlaneOrientationSequence=[_item(ImageOrientationPatient=[1, 0, 0, 0, 1, 0])])
+    frame = _item(PlanePositionSequence=[_item(ImagePositionPatient=[0.0, 0.0, 10.0])])
+    (shared if group == "shared" else frame).PixelMeasuresSequence = [measures]
+    ds.SharedFunctionalGroupsSequence, ds.PerFrameFunctionalGroupsSequence = [shared], [frame]
+    path = tmp_path / "one_frame.dcm"
+    ds.save_as(path)
+    # What the file says, by pydicom: the spacing (else the thickness) in its Pixel Measures.
+    read_back = pydicom.dcmread(path)
+    holder = (
+        read_back.SharedFunctionalGroupsSequence[0]
+        if group == "shared"
+        else read_back.PerFrameFunctionalGroupsSequence[0]
+    )
+    item = holder.PixelMeasuresSequence[0]
+    expected = float(item.SpacingBetweenSlices if "SpacingBetweenSlices" in item else item.SliceThickness)
+    volume = read_dicom(path, device="cpu")
+    assert volume.spacing == (expected, 0.5, 0.75)
+    np.testing.assert_array_equal(volume.data, read_back.pixel_array.reshape(1, 6, 7))
+
+
 def test_upload_to_requested_device(series):
     volume = read_dicom(series[0], device="cpu")
     assert volume.device == "cpu" and isinstance(volume.data, np.ndarray)
