@@ -434,6 +434,18 @@ class DeviceTransformer(TransformerMixin, DeviceEstimator):
         """Back from the components to the features, on X's device."""
         return self._call("inverse_transform", X, same_width=False)
 
+    @available_if(lambda self: _offers(self, "score_samples"))
+    def score_samples(self, X):
+        """The log-likelihood of each sample of ``X`` under the fitted probabilistic PCA model, on X's
+        device (scikit-learn's; cuML's PCA has none)."""
+        return self._call("score_samples", X)
+
+    @available_if(lambda self: _offers(self, "score_samples"))
+    def score(self, X, y=None) -> float:
+        """The mean log-likelihood of the samples of ``X`` (``y`` is ignored), as scikit-learn's PCA
+        scores, which ``GridSearchCV`` and ``cross_val_score`` use without a ``scoring``."""
+        return float(self.score_samples(X).mean())
+
 
 _WRAPPERS = {
     "classification": DeviceClassifier,

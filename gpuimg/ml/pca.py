@@ -10,11 +10,9 @@ import inspect
 
 import numpy as np
 from sklearn.base import BaseEstimator
-from sklearn.utils.metaestimators import available_if
 
 from gpuimg.backend import to_device
 
-from ._base import _offers
 from ._validation import CheckedParams
 from .estimators import DeviceTransformer
 
@@ -120,16 +118,6 @@ class PCA(CheckedParams, DeviceTransformer):
     def n_components_(self) -> int:
         """The number of components kept (cuML's PCA has no such attribute)."""
         return int(self.components_.shape[0])
-
-    @available_if(lambda self: _offers(self, "score_samples"))
-    def score_samples(self, X):
-        """The log-likelihood of each sample of ``X`` under the fitted model, on X's device."""
-        return self._call("score_samples", X)
-
-    @available_if(lambda self: _offers(self, "score_samples"))
-    def score(self, X, y=None) -> float:
-        """The mean log-likelihood of the samples of ``X`` (``y`` is ignored), as scikit-learn's."""
-        return float(self.score_samples(X).mean())
 
 
 def _fitted(attribute: str, doc: str) -> property:

@@ -809,3 +809,21 @@ def test_kmeans_scores_as_scikit_learn_so_a_grid_search_needs_no_scoring(rng):
     )
     for name in ("dbscan", "som"):  # no score, as scikit-learn's DBSCAN has none
         assert not hasattr(ml.make_estimator(name, "clustering"), "score")
+
+
+def test_pca_by_name_scores_as_scikit_learn_so_a_grid_search_needs_no_scoring(rng):
+    # make_estimator("pca", "decomposition") offered no score (gpuimg.ml.PCA did): GridSearchCV over
+    # n_components without a scoring raised TypeError, where scikit-learn's PCA is scored by its
+    # mean log-likelihood under the probabilistic PCA model.
+    X = rng.normal(size=(60, 5)) * [5.0, 2.0, 1.0, 0.5, 0.1]
+    ours = ml.make_estimator("pca", "decomposition", n_components=2).fit(X)
+    reference = PCA(n_components=2).fit(X)
+    # The same fit (float64 SVD of the same values): equal up to rounding.
+    np.testing.assert_allclose(ours.score_samples(X), reference.score_samples(X), rtol=1e-10)
+    assert ours.score(X) == pytest.approx(reference.score(X), rel=1e-10)
+    grid = {"n_components": [1, 2, 3]}
+    searched = GridSearchCV(ml.make_estimator("pca", "decomposition"), grid, cv=3).fit(X)
+    expected = GridSearchCV(PCA(), grid, cv=3).fit(X)
+    np.testing.assert_allclose(
+        searched.cv_results_["mean_test_score"], expected.cv_results_["mean_test_score"], rtol=1e-10
+    )
