@@ -186,17 +186,27 @@ def _text(name: str) -> str:
     return name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
 
 
+#: The bytes read from the first file of each folder of a study for its :func:`fingerprint` [bytes]: a
+#: DICOM file's preamble and meta group, with its SOP Instance UID, lie within them.
+_HEAD_BYTES = 4096
+
+
 def fingerprint(folder: Path) -> str:
     """A digest of the files under a study folder, at any depth: their paths, sizes [bytes] and times of
-    last modification [ns].
+    last modification [ns], and the first :data:`_HEAD_BYTES` of the first file of each folder.
 
-    A file replaced, added, removed or rewritten changes it, without reading any file; links to files
-    count as their targets, links to folders are not followed (as :func:`gpuimg.io.list_series` walks).
-    A folder that may not be listed counts by its name, so that read access given to it changes the
-    digest even where it holds no file.
+    A file replaced, added, removed or rewritten changes it, reading one file's head per folder; links
+    to files count as their targets, links to folders are not followed (as :func:`gpuimg.io.list_series`
+    walks). A folder that may not be listed counts by its name, so that read access given to it changes
+    the digest even where it holds no file.
+
+    The heads tell apart studies whose files have the same names, sizes and times (series of one
+    protocol unpacked from an archive or an image that sets every file's time, or written in one tick):
+    two such study folders swapped or renamed between runs kept each other's stored rows.
     """
     digest = hashlib.sha256()
     unlisted: list[Path] = []
+    read: set[Path] = set()
     for path in _tree_files(Path(folder), unlisted):
         try:
             stat = path.stat()
@@ -207,6 +217,13 @@ def fingerprint(folder: Path) -> str:
                 errors="surrogateescape"
             )
         )
+        if path.parent not in read:  # the folder's first file, in name order
+            read.add(path.parent)
+            try:
+                with open(path, "rb") as file:
+                    digest.update(hashlib.sha256(file.read(_HEAD_BYTES)).digest())
+            except OSError:  # unreadable: the study will say so when it is read
+                digest.update(b"\0unreadable\0")
     for locked in unlisted:  # its files are unknown: read access given changes the digest
         digest.update(f"{locked.relative_to(folder)}{os.sep}\0unlisted\0".encode(errors="surrogateescape"))
     return digest.hexdigest()[:16]

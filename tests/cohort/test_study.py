@@ -300,3 +300,34 @@ def test_the_boundary_gradient_is_over_the_rois_one_voxel_rind(spacing):
     assert rind.sum() < inside.sum() // 2
     np.testing.assert_allclose(values["edge_boundary_gradient_mean"], gradient[rind].mean(), rtol=1e-6)
     np.testing.assert_allclose(values["edge_gradient_mean"], gradient[inside].mean(), rtol=1e-6)
+
+
+def test_studies_of_equal_file_names_sizes_and_times_have_other_fingerprints(tmp_path):
+    """Two studies of one protocol whose files have the same names, sizes and times (unpacked from an
+    archive or a container image that sets every file's time): the fingerprint was of those alone, so
+    two such folders swapped or renamed between runs kept each other's stored rows, the features of one
+    patient under the other's study (its folder, its ID)."""
+    studies = [tmp_path / "a", tmp_path / "b"]
+    write_study(studies[0], 0, patient_id="PAT-0")
+    shutil.copytree(studies[0], studies[1])
+    for path in (studies[1] / "ct").iterdir():  # another patient's series: the same bytes but its ID
+        path.write_bytes(path.read_bytes().replace(b"PAT-0", b"PAT-1"))
+    for path in (p for s in studies for p in s.rglob("*")):
+        os.utime(path, ns=(1_577_836_800_000_000_000,) * 2)
+
+    def listing(study):
+        return sorted(
+            (str(p.relative_to(study)), p.stat().st_size, p.stat().st_mtime_ns) for p in study.rglob("*")
+        )
+
+    # The truth: the same names, sizes and times (all the old fingerprint read), other patients.
+    assert listing(studies[0]) == listing(studies[1])
+    patients = [pydicom.dcmread(next((s / "ct").iterdir())).PatientID for s in studies]
+    assert patients == ["PAT-0", "PAT-1"]
+    assert fingerprint(studies[0]) != fingerprint(studies[1])
+    # Swapped: each folder's fingerprint follows its files.
+    before = [fingerprint(s) for s in studies]
+    os.rename(studies[0], tmp_path / "swap")
+    os.rename(studies[1], studies[0])
+    os.rename(tmp_path / "swap", studies[1])
+    assert [fingerprint(s) for s in studies] == before[::-1]
