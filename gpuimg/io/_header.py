@@ -155,7 +155,7 @@ def _frames(path: Path, ds: pydicom.Dataset) -> tuple[_Frame, ...]:
             item = per_frame[index] if per_frame is not None and index < len(per_frame) else None
             groups = [g for g in (item, shared) if g is not None]
             frames.append(_frame(path, index if n_frames > 1 else None, groups, ds, shape))
-    offsets = ds.get("GridFrameOffsetVector")
+    offsets = _listed(ds.get("GridFrameOffsetVector"))  # one value (a dose of one frame) is no list
     if per_frame is None and offsets and len(offsets) == n_frames:
         return _offset_frames(frames, [float(o) for o in offsets])
     if per_frame is None and frames[0].position is None and "DetectorInformationSequence" in ds:
@@ -417,9 +417,11 @@ def _group(groups, sequence: str, keyword: str, ds: pydicom.Dataset, default=Non
 
 
 def _floats(value) -> tuple[float, ...] | None:
+    """A DICOM list of numbers as floats; one number (where several belong) as a list of one, which
+    :func:`gpuimg.io._stack._check_values` refuses, naming the file."""
     if value is None or value == "":
         return None
-    return tuple(map(float, value))
+    return tuple(map(float, _listed(value)))
 
 
 def _raw_dataset(path: Path) -> bool:

@@ -770,6 +770,48 @@ def test_every_series_of_a_mixed_folder(testfile, sitk_read, pydicom_reference, 
     assert volume.spacing[0] == float(pydicom.dcmread(path / member).SliceThickness)  # one slice: no step
 
 
+@pytest.mark.parametrize("offset", ["-25.5", "0"])
+def test_a_dose_of_one_frame_whose_offset_vector_holds_one_value(testfile, tmp_path, offset):
+    # GridFrameOffsetVector holds one value per frame, so one value for a dose of one frame (its z
+    # position where it is not 0): pydicom gives it as a number, not a list, and len() of it failed,
+    # so the file was 'truncated or corrupt'.
+    ds = pydicom.dcmread(testfile("rtdose_1frame.dcm"))
+    ds.NumberOfFrames, ds.GridFrameOffsetVector = 1, offset
+    path = tmp_path / "dose.dcm"
+    ds.save_as(path)
+    ds = pydicom.dcmread(path)
+    assert ds["GridFrameOffsetVector"].VM == 1
+    volume = read_dicom(path, device="cpu")
+    # The definition: the frame at ImagePositionPatient, its values pixel_array x DoseGridScaling [Gy].
+    assert volume.origin == tuple(float(v) for v in ds.ImagePositionPatient)
+    np.testing.assert_allclose(volume.data[0], ds.pixel_array * float(ds.DoseGridScaling), rtol=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("keyword", "value", "words"),
+    [
+        ("PixelSpacing", "0.5", "has PixelSpacing (0.5); it must be 2 positive finite numbers [mm]."),
+        ("ImagePositionPatient", "10", "has ImagePositionPatient (10); it must be 3 finite numbers [mm]."),
+        ("ImageOrientationPatient", "1", "has ImageOrientationPatient (1); it must be 6 finite numbers"),
+    ],
+)
+def test_a_slice_with_one_number_where_several_belong_stops_its_series(tmp_path, keyword, value, words):
+    # Such a slice was a file that 'cannot be read as DICOM', skipped with a warning from a folder: the
+    # series was read without it, 2 slices 4 mm apart where 3 lie 2 mm apart.
+    files = write_dicom(gpuimg.Volume(np.zeros((3, 4, 4), np.int16), (2.0, 0.5, 0.5)), tmp_path)
+    ds = pydicom.dcmread(files[1])
+    ds[keyword].value = value
+    ds.save_as(files[1])
+    # By pydicom: one value in that file, and the three slices 2 mm apart.
+    assert pydicom.dcmread(files[1])[keyword].VM == 1
+    assert [float(pydicom.dcmread(f).ImagePositionPatient[2]) for f in (files[0], files[2])] == [0.0, 4.0]
+    for given in (tmp_path, files):
+        with pytest.raises(GeometryError) as caught:
+            read_dicom(given, device="cpu")
+        assert f"{files[1]} {words}" in str(caught.value)
+    assert f"{files[1]} {words}" in gpuimg.list_series(tmp_path)[0].problem
+
+
 @pytest.mark.parametrize("name", ["rtdose.dcm", "rtdose_rle.dcm"])
 def test_classic_multiframe_rt_dose(testfile, sitk_read, name):
     """One position plus GridFrameOffsetVector places the frames; DoseGridScaling gives Gy."""
