@@ -92,7 +92,16 @@ def read_labels(learning: Learning, key: bytes, keep_ids: bool) -> dict[str, dic
     try:
         with open(learning.labels, newline="", encoding="utf-8-sig") as file:
             reader = csv.DictReader(file)
+            first = ",".join(reader.fieldnames or [])
             columns = reader.fieldnames = [name.strip() for name in reader.fieldnames or []]
+            if re.fullmatch(r"sep=.", first, re.IGNORECASE) and learning.id_column not in columns:
+                # Excel's note of the separator: the columns were 'sep=' and '', and the advice was to set
+                # learning.id_column.
+                raise ConfigError(
+                    f"learning.labels: the first line of {learning.labels}, {first!r}, is a spreadsheet's "
+                    "note of the separator, not the columns' names; remove that line"
+                    + ("." if first[4:] == "," else ", and save the file as CSV (comma delimited).")
+                )
             if learning.id_column not in columns:
                 other = len(columns) == 1 and next((d for d in ";\t" if d in columns[0]), None)
                 # The names of the columns are not shown: in a file saved without its header row they

@@ -278,6 +278,28 @@ def test_labels_separated_by_semicolons_are_refused_with_the_fix(tmp_path):
         read_labels(learning, b"", keep_ids=True)
 
 
+@pytest.mark.parametrize("separator", [",", ";"])
+def test_labels_led_by_a_spreadsheets_separator_line_are_refused_with_the_fix(separator, tmp_path):
+    # Excel's 'sep=,' line (written for Excel by other tools) made the columns 'sep=' and '', and the
+    # advice was to set learning.id_column; 'sep=;' was told only of the semicolons.
+    rows = [["pid", "grade"], ["PAT-1", "2"], ["PAT-2", "3"]]
+    data = f"sep={separator}\r\n" + "".join(separator.join(row) + "\r\n" for row in rows)
+    learning = _labels(tmp_path, data.encode())
+    with pytest.raises(ConfigError) as info:
+        read_labels(learning, b"", keep_ids=True)
+    fix = "." if separator == "," else ", and save the file as CSV (comma delimited)."
+    assert str(info.value) == (
+        f"learning.labels: the first line of {learning.labels}, 'sep={separator}', is a spreadsheet's note "
+        f"of the separator, not the columns' names; remove that line{fix}"
+    )
+    # The fix: without that line (and with commas), the csv module's join.
+    fixed = _labels(tmp_path, "".join(",".join(row) + "\r\n" for row in rows).encode())
+    expected = {
+        row["pid"]: row for row in csv.DictReader(io.StringIO(data.split("\r\n", 1)[1].replace(";", ",")))
+    }
+    assert read_labels(fixed, b"", keep_ids=True) == expected
+
+
 def test_features_that_are_nan_in_every_study_are_recorded_not_raised(cohort):
     # Texture features of one-voxel ROIs (families = ["ngtdm"]) are NaN in every study: no column was
     # left, and scikit-learn's imputer raised 'Found array with 0 feature(s)' after every study was
