@@ -158,6 +158,26 @@ class DeviceClassifier(ClassifierMixin, DeviceEstimator):
         """
         return self._call("predict_proba", X)
 
+    @available_if(lambda self: _offers(self, "predict_log_proba"))
+    def predict_log_proba(self, X):
+        """The logarithm of the class probabilities for ``X`` (samples, classes), on its device, where
+        the wrapped classifier has it (``cross_val_predict(..., method="predict_log_proba")``).
+
+        Raises
+        ------
+        NotFittedError
+            Before ``fit``.
+        ParameterError
+            For an ``X`` that is not a 2D table of numbers, has another number of features than the
+            model was fitted on, or (a DataFrame) other column names.
+        FeatureError
+            If ``X`` holds NaN or infinite values.
+        DeviceError
+            If the model was fitted through scikit-learn's array-API support on one device and ``X``
+            lies on the other.
+        """
+        return self._call("predict_log_proba", X)
+
     @available_if(lambda self: _offers(self, "decision_function"))
     def decision_function(self, X):
         """The wrapped classifier's decision function for ``X``, on its device.

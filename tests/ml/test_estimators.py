@@ -827,3 +827,29 @@ def test_pca_by_name_scores_as_scikit_learn_so_a_grid_search_needs_no_scoring(rn
     np.testing.assert_allclose(
         searched.cv_results_["mean_test_score"], expected.cv_results_["mean_test_score"], rtol=1e-10
     )
+
+
+@pytest.mark.parametrize(
+    ("name", "reference"),
+    [
+        ("logistic_regression", LogisticRegression()),
+        ("random_forest", RandomForestClassifier(n_estimators=20, random_state=0)),
+        ("svm", SVC(probability=True, random_state=0)),
+    ],
+)
+def test_predict_log_proba_as_scikit_learn(name, reference, rng):
+    # The wrapper offered no predict_log_proba, which these scikit-learn classifiers have:
+    # cross_val_predict(method="predict_log_proba") raised AttributeError.
+    from sklearn.model_selection import cross_val_predict
+
+    X = rng.normal(size=(60, 3))
+    y = np.where(X[:, 0] + 0.5 * rng.normal(size=60) > 0, "malignant", "benign")
+    params = reference.get_params()
+    ours = ml.make_estimator(
+        name, **{k: params[k] for k in ("n_estimators", "probability", "random_state") if k in params}
+    )
+    expected = cross_val_predict(reference, X, y, cv=3, method="predict_log_proba")
+    # The same fits on the same values: equal up to rounding.
+    np.testing.assert_allclose(
+        cross_val_predict(ours, X, y, cv=3, method="predict_log_proba"), expected, rtol=1e-9, atol=1e-12
+    )
