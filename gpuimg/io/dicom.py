@@ -61,8 +61,9 @@ def read_dicom(
     series_uid : str, optional
         SeriesInstanceUID of the series to read; needed when the files hold several series
         (:func:`list_series` shows them), not counting series beside the one series of slices that
-        read_dicom never reads: a segmentation (DICOM SEG, which :func:`read_seg` reads) and images
-        without a position (secondary captures such as a scanner's dose report).
+        are not a volume to read: a segmentation (DICOM SEG, which :func:`read_seg` reads), a scout
+        (a series of ImageType LOCALIZER images) and images without a position (secondary captures
+        such as a scanner's dose report).
     device : {"auto", "cpu", "cuda"}
         Where the voxels go; uploaded once, after decoding (see :func:`gpuimg.backend.resolve_device`).
     allow_gaps : bool
@@ -207,9 +208,9 @@ _LISTED = 10
 
 def _choose(series: dict[str, list[_Header]], series_uid: str | None) -> list[_Header]:
     """The headers of the series to read: ``series_uid``'s, else the only one, or the only one of
-    slices beside series that read_dicom never reads (a DICOM SEG, which read_seg reads; a secondary
-    capture or other image without a position, such as a scanner's dose report or protocol page);
-    else a DicomError listing them."""
+    slices beside series that are not the volume asked for (a DICOM SEG, which read_seg reads; a CT's
+    scout, a series of LOCALIZER images; a secondary capture or other image without a position, such
+    as a scanner's dose report or protocol page); else a DicomError listing them."""
     if series_uid is None and len(series) == 1:
         return next(iter(series.values()))
     if series_uid is None:
@@ -231,14 +232,24 @@ def _choose(series: dict[str, list[_Header]], series_uid: str | None) -> list[_H
 
 
 def _slices(headers: list[_Header]) -> bool:
-    """Whether a series may be slices read_dicom reads: not a segmentation (Modality SEG, a mask), and
-    a position and orientation for some frame (a secondary capture has none)."""
+    """Whether a series may be the slices to read: not a segmentation (Modality SEG, a mask), not
+    localizers only (ImageType's third value LOCALIZER: a CT's scout, its own series), and a position
+    and orientation for some frame (a secondary capture has none)."""
     if str(headers[0].dataset.get("Modality", "")).strip().upper() == "SEG":
+        return False
+    if all(_image_type(h)[2:3] == ["LOCALIZER"] for h in headers):
         return False
     # A damaged header lists no frames: its series may be slices, and stays a choice.
     return any(h.problem is not None for h in headers) or any(
         f.position is not None and f.orientation is not None for h in headers for f in h.frames
     )
+
+
+def _image_type(header: _Header) -> list[str]:
+    """ImageType's values, upper case ([] where absent)."""
+    value = header.dataset.get("ImageType")
+    values = [] if value in (None, "") else list(value) if isinstance(value, MultiValue | list) else [value]
+    return [str(v).strip().upper() for v in values]
 
 
 def _decode_file(path: Path) -> np.ndarray:

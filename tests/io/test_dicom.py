@@ -306,6 +306,34 @@ def test_a_segmentation_beside_its_image_is_not_a_series_to_choose(series, pydic
         read_dicom(study, device="cpu")
 
 
+def test_a_scout_series_beside_its_ct_is_not_a_series_to_choose(series, pydicom_reference, sitk_files):
+    # A CT study's folder as a PACS exports it: the topogram (ImageType ...\LOCALIZER, a series of its
+    # own, coronal) beside the axial series. read_dicom asked to choose ('The files hold 2 series').
+    folder, _, files = series
+    study = folder.parent
+    for k in range(2):  # a frontal and a lateral scout
+        scout = pydicom.dcmread(files[0])
+        if k == 0:
+            uid = pydicom.uid.generate_uid()
+        scout.SeriesInstanceUID, scout.SOPInstanceUID = uid, pydicom.uid.generate_uid()
+        scout.ImageType = ["ORIGINAL", "PRIMARY", "LOCALIZER"]
+        scout.ImageOrientationPatient = [[1, 0, 0, 0, 0, -1], [0, 1, 0, 0, 0, -1]][k]
+        (study / "scout").mkdir(exist_ok=True)
+        scout.save_as(study / "scout" / f"{k}.dcm")
+    # By pydicom: 2 series, one of LOCALIZER images only.
+    types = {
+        str(pydicom.dcmread(p).SeriesInstanceUID): pydicom.dcmread(p).ImageType[2]
+        for p in study.rglob("*.dcm")
+    }
+    assert len(types) == 2 and "LOCALIZER" in types.values()
+    read = read_dicom(study, device="cpu")
+    np.testing.assert_array_equal(read.data, pydicom_reference(sitk_files(folder)))
+    # The scout is read when asked for; a series of scouts alone is read as before (refused here: it
+    # mixes two orientations).
+    with pytest.raises(GeometryError, match="mixes 2 different orientations"):
+        read_dicom(study, series_uid=uid, device="cpu")
+
+
 def test_duplicate_slice(series):
     folder, _, files = series
     shutil.copy(files[3], folder / "copy.dcm")
