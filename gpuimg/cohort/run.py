@@ -301,7 +301,7 @@ def run_pipeline(
     given = list(labels)  # the file's IDs, for the reason studies are unlabelled
     key = b"" if key_path is None else load_or_create_key(key_path)
     if not spec.keep_ids:
-        labels = {pseudonym(key, "patient", patient): row for patient, row in labels.items()}
+        labels = _keyed_labels(labels, spec, key)
     cache = output / ".studies" / spec.study_hash
     try:
         cache.mkdir(parents=True, exist_ok=True)
@@ -429,6 +429,23 @@ def run_pipeline(
     outputs.write_json(output / "manifest.json", manifest)
     outputs.write_text(output / "run.log", "\n".join(log) + "\n")
     return manifest
+
+
+def _keyed_labels(labels: dict[str, dict[str, str]], spec: Spec, key: bytes) -> dict[str, dict[str, str]]:
+    """The labels file's rows by the pseudonyms of their patients; an ID of the form of a patient's
+    pseudonym (``P-`` and 16 hex digits) is taken as one, as a labels file made from the pseudonymised
+    ``features.csv`` names its patients: it matched no study, each left out of learning."""
+    keyed: dict[str, dict[str, str]] = {}
+    targets = [task.target for task in spec.learning.tasks if task.target is not None]
+    for patient, row in labels.items():
+        name = patient if is_pseudonym(patient, "patient") else pseudonym(key, "patient", patient)
+        first = keyed.setdefault(name, row)
+        if [first.get(t) for t in targets] != [row.get(t) for t in targets]:
+            raise ConfigError(
+                f"learning.labels: {spec.learning.labels} names the patient {name} twice, by the ID and "
+                "by its pseudonym, with other targets; keep one row per patient."
+            )
+    return keyed
 
 
 #: A patient ID of digits as a spreadsheet writes it once it has read it as a number: its leading zeros

@@ -1212,3 +1212,37 @@ def test_studies_whose_ids_a_spreadsheet_wrote_as_numbers_are_explained(capsys, 
     # Kept IDs: the same patients found; an ID of the file that is no respelling of theirs, no reason.
     assert _unlabelled_why({"00417", "086"}, ["417", "86.0", "PAT-9"], b"", True).startswith("2 patients")
     assert _unlabelled_why({"00417"}, ["418", "0417x", "PAT-9"], b"", True) == ""
+
+
+def test_labels_keyed_by_the_outputs_pseudonyms_join_their_studies(tmp_path):
+    # A labels file made from the pseudonymised features.csv (by a collaborator who has only the outputs)
+    # names its patients P-...: each was pseudonymised again, matched no study, and every study was left
+    # out of learning ('check its patient IDs').
+    from gpuimg.cohort.privacy import load_or_create_key
+
+    cohort = tmp_path / "cohort"
+    for i in range(2):
+        write_study(cohort / f"s{i}", i, patient_id=f"PAT-{i}")
+    out, key = tmp_path / "out", tmp_path / "out.key"
+    secret = load_or_create_key(key)  # the key of the earlier run that wrote features.csv
+    # The reference: each patient's pseudonym, HMAC-SHA256 of the key and its PatientID as pydicom reads it.
+    read = [str(pydicom.dcmread(next((cohort / f"s{i}" / "ct").iterdir())).PatientID) for i in range(2)]
+    named = ["P-" + hmac.new(secret, f"patient:{p}".encode(), hashlib.sha256).hexdigest()[:16] for p in read]
+    # Labels by a pseudonym, as features.csv gives it, and by an original ID.
+    (tmp_path / "labels.csv").write_text(f"patient_id,y\n{named[0]},0.5\n{read[1]},1.5\n")
+    spec = spec_from_dict(
+        {
+            "mask": {"source": "file", "pattern": "mask.nrrd"},
+            "features": {"families": ["statistics"]},
+            "learning": {"labels": "labels.csv", "folds": 2, "regression": {"target": "y"}},
+        },
+        base=tmp_path,
+    )
+    manifest = run_pipeline(spec, cohort, out, key_path=key, progress=False)
+    assert sorted(pd.read_csv(out / "features.csv")["patient"]) == sorted(named)
+    assert manifest["unlabelled"] == [] and manifest["metrics"]["regression"]["n_studies"] == 2
+    # One patient by both, with other targets: refused.
+    with open(tmp_path / "labels.csv", "a") as file:
+        file.write(f"{read[0]},7\n")
+    with pytest.raises(gpuimg.ConfigError, match=rf"names the patient {named[0]} twice, by the ID and by"):
+        run_pipeline(spec, cohort, out, key_path=key, progress=False)
