@@ -84,9 +84,9 @@ def find_studies(folder: str | os.PathLike) -> list[Path]:
     # Absolute: the studies may be processed by workers of a scheduler started elsewhere.
     folder = Path(folder).resolve()
     if not folder.is_dir():
-        raise ConfigError(
-            f"--input {folder} is not a folder; pass the folder that holds one folder per study."
-        )
+        # A mistyped path was 'not a folder', as a file is.
+        what = "is not a folder" if folder.exists() else "does not exist"
+        raise ConfigError(f"--input {folder} {what}; pass the folder that holds one folder per study.")
     studies = sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
     if not studies:
         raise ConfigError(f"--input {folder} holds no study folders; put each study in its own sub-folder.")

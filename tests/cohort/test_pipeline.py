@@ -1246,3 +1246,17 @@ def test_labels_keyed_by_the_outputs_pseudonyms_join_their_studies(tmp_path):
         file.write(f"{read[0]},7\n")
     with pytest.raises(gpuimg.ConfigError, match=rf"names the patient {named[0]} twice, by the ID and by"):
         run_pipeline(spec, cohort, out, key_path=key, progress=False)
+
+
+def test_an_input_folder_that_does_not_exist_is_told_so(capsys, tmp_path):
+    # A mistyped --input was 'is not a folder; pass the folder ...', as a file is.
+    spec, _ = write_cohort(tmp_path, n=0)
+    (tmp_path / "file").write_text("")
+    for given, what in (("absent", "does not exist"), ("file", "is not a folder")):
+        assert os.path.exists(tmp_path / given) == (given == "file")  # the system's answer, the reference
+        argv = ["run", str(spec), "--input", str(tmp_path / given), "--output", str(tmp_path / "out")]
+        assert main(argv) == 1
+        assert capsys.readouterr().err == (
+            f"gpuimg: ConfigError: --input {tmp_path / given} {what}; pass the folder that holds one folder "
+            "per study.\n"
+        )
