@@ -126,17 +126,18 @@ def _summary(manifest: dict, out: Path, cohort: Path) -> None:
     scores = manifest["metrics"]
     classification, regression = scores.get("classification", {}), scores.get("regression", {})
     clustering = scores.get("clustering", {})
+    # Each task's folds: the header gave the classification's for all ('1-fold' where its rarer class
+    # had one patient), beside the regression's score of 4 folds.
     print(
-        f"  {manifest['rows']} studies measured, {manifest['errors']} failed; patient-level "
-        f"{classification.get('folds', '?')}-fold cross-validation:"
+        f"  {count(manifest['rows'], 'study', 'studies')} measured, {manifest['errors']} failed; "
+        "patient-level cross-validation:"
     )
+    accuracy, auc = _number(classification.get("accuracy")), _number(classification.get("roc_auc"))
     print(
-        f"    classify (malignant): accuracy {_number(classification.get('accuracy'))}, ROC AUC "
-        f"{_number(classification.get('roc_auc'))} (chance 0.50)"
+        _scored("classify (malignant):", classification, f"accuracy {accuracy}, ROC AUC {auc} (chance 0.50)")
     )
-    print(
-        f"    regress (growth):     R² {_number(regression.get('r2'))}, MAE {_number(regression.get('mae'))}"
-    )
+    r2, mae = _number(regression.get("r2")), _number(regression.get("mae"))
+    print(_scored("regress (growth):    ", regression, f"R² {r2}, MAE {mae}"))
     print(f"    cluster (k-means):    silhouette {_number(clustering.get('silhouette'))}")
     results = out / "results"
     clipped = len(manifest["clipped"])
@@ -152,6 +153,15 @@ def _summary(manifest: dict, out: Path, cohort: Path) -> None:
         f"Next: open the report, then run the same pipeline on your own cohort:\n"
         f"  gpuimg run {out / 'pipeline.toml'} --input YOUR_STUDIES/ --output results/"
     )
+
+
+def _scored(task: str, scores: dict, shown: str) -> str:
+    """The demo's line of a supervised ``task``: its ``shown`` scores and folds, or why it has none."""
+    if "error" in scores:
+        return f"    {task} not fitted: {scores['error']}"
+    if "not_cross_validated" in scores:
+        return f"    {task} not cross-validated: {scores['not_cross_validated']}"
+    return f"    {task} {shown}, {scores.get('folds', '?')} folds"
 
 
 def _number(value) -> str:

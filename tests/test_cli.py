@@ -673,3 +673,32 @@ def test_info_names_the_folders_it_may_not_list(tmp_path):
     assert none.returncode == 1 and "Traceback" not in none.stderr, none.stderr
     assert f"{tmp_path}: the folder holds no files; 2 folders under it may not be listed" in none.stderr
     assert "MRN-5512" not in none.stderr and "open" not in none.stderr
+
+
+def test_the_demo_summary_gives_each_tasks_folds_or_why_it_has_none(capsys, tmp_path):
+    # The header said 'patient-level 1-fold cross-validation' for every task, the classification's folds
+    # (a class of one patient in a demo of 4 studies), above the regression's score of 4 folds.
+    from gpuimg.cli import _summary
+
+    reason = "class 1 has one patient, ... label more patients."
+    metrics = {
+        "classification": {"n_studies": 4, "n_patients": 4, "folds": 1, "not_cross_validated": reason},
+        "regression": {"n_studies": 4, "n_patients": 4, "folds": 4, "r2": -0.5, "mae": 5.625},
+        "clustering": {"silhouette": 0.31, "n_clusters": 2, "n_studies": 4},
+    }
+    stages = ("read", "preprocess", "segment", "edges", "features")
+    times = {f"{s} (sum over studies)": 0.0 for s in stages}
+    times.update({s: 0.0 for s in ("studies (wall, this run)", "learning", "report", "total (wall)")})
+    manifest = {"time_per_stage_s": times, "metrics": metrics, "rows": 4, "errors": 0, "clipped": []}
+    _summary(manifest, tmp_path, tmp_path / "cohort")
+    said = capsys.readouterr().out
+    assert "  4 studies measured, 0 failed; patient-level cross-validation:\n" in said
+    assert f"    classify (malignant): not cross-validated: {reason}\n" in said
+    # The folds of metrics.json's regression, its scores as they are there.
+    assert f"    regress (growth):     R² -0.50, MAE 5.62, {metrics['regression']['folds']} folds\n" in said
+    metrics["classification"] = {"error": "ParameterError: y holds one class only ([0]); ...", "n_studies": 4}
+    _summary(manifest, tmp_path, tmp_path / "cohort")
+    assert (
+        "    classify (malignant): not fitted: ParameterError: y holds one class only"
+        in capsys.readouterr().out
+    )
