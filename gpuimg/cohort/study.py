@@ -24,6 +24,7 @@ from gpuimg.errors import DicomError, FeatureError, GeometryError
 from gpuimg.features import extract
 from gpuimg.io import list_series, read_dicom, read_image, read_rtstruct, read_seg
 from gpuimg.io._scan import _tree_files
+from gpuimg.io.series import _localizers
 from gpuimg.preprocess.equalize import integer_counts
 from gpuimg.volume import Volume
 
@@ -296,6 +297,7 @@ def _select(found, folder: Path, rules: Selection) -> tuple:
         s
         for s in found
         if s.modality.upper() != "SEG"  # a segmentation is a mask, never the image
+        and not _localizers(s._headers)  # nor is a scout (a series of LOCALIZER images)
         and (rules.modality is None or s.modality.upper() == rules.modality)
         and (rules.description is None or re.search(rules.description, s.description, re.IGNORECASE))
         and s.n_slices >= rules.min_slices

@@ -28,7 +28,7 @@ from gpuimg.io._header import (
 )
 from gpuimg.io._scan import _files, _scan, _unlisted
 from gpuimg.io._stack import _Stack, _stack
-from gpuimg.io.series import SeriesInfo, _by_series, _check_series, _summarise, _thickness
+from gpuimg.io.series import SeriesInfo, _by_series, _check_series, _localizers, _summarise, _thickness
 from gpuimg.volume import Volume
 
 _INT16 = np.iinfo(np.int16)
@@ -237,19 +237,12 @@ def _slices(headers: list[_Header]) -> bool:
     and orientation for some frame (a secondary capture has none)."""
     if str(headers[0].dataset.get("Modality", "")).strip().upper() == "SEG":
         return False
-    if all(_image_type(h)[2:3] == ["LOCALIZER"] for h in headers):
+    if _localizers(headers):
         return False
     # A damaged header lists no frames: its series may be slices, and stays a choice.
     return any(h.problem is not None for h in headers) or any(
         f.position is not None and f.orientation is not None for h in headers for f in h.frames
     )
-
-
-def _image_type(header: _Header) -> list[str]:
-    """ImageType's values, upper case ([] where absent)."""
-    value = header.dataset.get("ImageType")
-    values = [] if value in (None, "") else list(value) if isinstance(value, MultiValue | list) else [value]
-    return [str(v).strip().upper() for v in values]
 
 
 def _decode_file(path: Path) -> np.ndarray:

@@ -260,6 +260,15 @@ def _check_grey(header: _Header) -> None:
         )
 
 
+def _localizers(headers) -> bool:
+    """Whether every image of a series is a localizer (ImageType's third value LOCALIZER, as a CT's scout
+    or topogram is written): no volume to measure, though it has slices' positions."""
+    return bool(headers) and all(
+        [str(v).strip().upper() for v in _listed(h.dataset.get("ImageType"))[2:3]] == ["LOCALIZER"]
+        for h in headers
+    )
+
+
 def _thickness(header: _Header) -> float | None:
     """The slice spacing of a series of one slice [mm]: SpacingBetweenSlices, else SliceThickness.
 

@@ -196,6 +196,30 @@ def test_a_series_of_several_volumes_is_told_what_to_do_in_the_study_folder(tmp_
     assert result["row"]["stat_mean"] == pytest.approx(image[mask].astype(float).mean(), rel=1e-9)
 
 
+def test_a_ct_study_with_its_scout_series_is_measured_on_the_ct(tmp_path):
+    """A CT study as the scanner exports it: the topogram (ImageType ...\\LOCALIZER), a series of its own,
+    beside the axial series. With the default rules both matched ('2 series match the [input] rules'),
+    though a scout is never the image to measure."""
+    study = tmp_path / "s01"
+    write_study(study, 1, patient_id="P")
+    scout = pydicom.dcmread(sorted((study / "ct").iterdir())[0])
+    scout.SeriesInstanceUID, scout.SOPInstanceUID = pydicom.uid.generate_uid(), pydicom.uid.generate_uid()
+    scout.ImageType = ["ORIGINAL", "PRIMARY", "LOCALIZER"]
+    scout.ImageOrientationPatient = [1, 0, 0, 0, 0, -1]
+    (study / "scout").mkdir()
+    scout.save_as(study / "scout" / "topogram.dcm")
+    assert len(gpuimg.list_series(study)) == 2
+    spec = spec_from_dict(
+        {"mask": {"source": "file", "pattern": "mask.nrrd"}, "features": {"families": ["statistics"]}}
+    )
+    result = process_study(StudyTask(study, "s01", spec, b"key"))
+    assert "error" not in result, result["error"]
+    # The truth: the mean of the CT under the mask, by NumPy.
+    mask = gpuimg.read_image(study / "mask.nrrd", device="cpu").data > 0
+    image = gpuimg.read_dicom(study / "ct", device="cpu").data
+    assert result["row"]["stat_mean"] == pytest.approx(image[mask].astype(float).mean(), rel=1e-9)
+
+
 def test_a_float_mask_file_with_nan_outside_gives_the_rows_of_its_label_mask(tmp_path):
     """The mask file's NaN voxels (no value) are outside the ROI, and its non-zero ones, negative or
     not, inside, as ``label = 0`` promises; before, its negative voxels were left out."""
