@@ -103,7 +103,17 @@ def read_labels(learning: Learning, key: bytes, keep_ids: bool) -> dict[str, dic
                     + ("." if first[4:] == "," else ", and save the file as CSV (comma delimited).")
                 )
             if learning.id_column not in columns:
-                other = len(columns) == 1 and next((d for d in ";\t" if d in columns[0]), None)
+                # Another separator: the one column, or the ID column's name among a column's parts (a
+                # name with a comma, 'growth, mm', split the semicolons' header in two).
+                other = next(
+                    (
+                        d
+                        for d in ";\t"
+                        if (len(columns) == 1 and d in columns[0])
+                        or any(learning.id_column in map(str.strip, c.split(d)) for c in columns)
+                    ),
+                    None,
+                )
                 # The names of the columns are not shown: in a file saved without its header row they
                 # are the first patient's cells, the ID among them.
                 fix = (

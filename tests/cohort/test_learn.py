@@ -300,6 +300,22 @@ def test_labels_led_by_a_spreadsheets_separator_line_are_refused_with_the_fix(se
     assert read_labels(fixed, b"", keep_ids=True) == expected
 
 
+def test_labels_separated_by_semicolons_with_a_comma_in_a_column_name(tmp_path):
+    # 'growth, mm' split the semicolons' header into two columns, and the message said to set
+    # learning.id_column, which no value fixes. The reference: pandas reads the ID column with sep=';'.
+    import pandas as pd
+
+    data = "pid;grade;growth, mm\r\nPAT-1;2;0,5\r\n"
+    assert "pid" in pd.read_csv(io.StringIO(data), sep=";").columns
+    with pytest.raises(
+        ConfigError, match=r"among its 2 columns; its columns are separated by ';': save it as"
+    ):
+        read_labels(_labels(tmp_path, data.encode()), b"", keep_ids=True)
+    # A comma-separated file that lacks the ID column keeps the advice to name it, a ';' in a name or not.
+    with pytest.raises(ConfigError, match=r"its first row must name the columns; set learning.id_column"):
+        read_labels(_labels(tmp_path, b"patient,dose;Gy\r\nPAT-1,2\r\n"), b"", keep_ids=True)
+
+
 def test_features_that_are_nan_in_every_study_are_recorded_not_raised(cohort):
     # Texture features of one-voxel ROIs (families = ["ngtdm"]) are NaN in every study: no column was
     # left, and scikit-learn's imputer raised 'Found array with 0 feature(s)' after every study was
