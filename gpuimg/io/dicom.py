@@ -28,7 +28,15 @@ from gpuimg.io._header import (
 )
 from gpuimg.io._scan import _files, _scan, _unlisted
 from gpuimg.io._stack import _Stack, _stack
-from gpuimg.io.series import SeriesInfo, _by_series, _check_series, _localizers, _summarise, _thickness
+from gpuimg.io.series import (
+    SeriesInfo,
+    _by_series,
+    _check_series,
+    _localizers,
+    _summarise,
+    _thickness,
+    _without_scout,
+)
 from gpuimg.volume import Volume
 
 _INT16 = np.iinfo(np.int16)
@@ -121,7 +129,8 @@ def read_dicom(
     SpacingBetweenSlices, as the NM Reconstruction Module defines it. Files in a folder that cannot be
     parsed, and belong to no identifiable series, are skipped with a warning, as are the folders under
     it that may not be listed (permission denied), each named; a file named in a list that is not a
-    DICOM image is an error.
+    DICOM image is an error. A series that holds localizer images (ImageType LOCALIZER: a CT's scout)
+    beside others is read without them, with a warning naming them.
 
     Uncompressed explicit-VR little-endian files (what most scanners and PACS export) have their
     headers read by a small parser of the tags needed here, and their pixels read (by threads, for a
@@ -141,8 +150,15 @@ def read_dicom(
     >>> ct.meta["modality"], ct.origin  # origin: voxel (0, 0, 0) as an LPS point (x, y, z) [mm]
     ('CT', (-46.5, -46.5, -8.75))
     """
-    chosen = _series_headers(path_or_files, series_uid)
+    chosen, scouts = _without_scout(_series_headers(path_or_files, series_uid))
     uid = chosen[0].series_uid
+    if scouts:
+        warnings.warn(
+            f"Series {uid}: left out {count(len(scouts), 'LOCALIZER image')} "
+            f"({some([str(h.path) for h in scouts])}): the scout, stored in the series beside its slices "
+            f"(ImageType ...\\LOCALIZER); the volume is of the other {count(len(chosen), 'file')}.",
+            stacklevel=2,
+        )
     stack = getattr(path_or_files, "_stack", None)  # list_series checked and stacked these headers
     if stack is None:
         _check_series(uid, chosen)

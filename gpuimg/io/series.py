@@ -26,7 +26,8 @@ class SeriesInfo:
     patient_id, study_uid, study_id : str
         PatientID, StudyInstanceUID and StudyID.
     n_slices : int
-        Number of 2D images (frames of multi-frame files count one each).
+        Number of 2D images (frames of multi-frame files count one each), less the localizer images
+        (the scout) of a series that holds others too, which read_dicom leaves out.
     shape : tuple of int or None
         (z, y, x) of the volume read_dicom would return; None if it would refuse the series.
     spacing : tuple of float or None [mm]
@@ -269,6 +270,16 @@ def _localizers(headers) -> bool:
     )
 
 
+def _without_scout(headers: list[_Header]) -> tuple[list[_Header], list[_Header]]:
+    """The headers of a series less its localizer images where it holds others too (a CT's scout
+    stored in the series of its axial slices), and those left out; a series of localizers only is
+    left as it is."""
+    scouts = [header for header in headers if _localizers([header])]
+    if not scouts or len(scouts) == len(headers):
+        return headers, []
+    return [header for header in headers if header not in scouts], scouts
+
+
 def _thickness(header: _Header) -> float | None:
     """The slice spacing of a series of one slice [mm]: SpacingBetweenSlices, else SliceThickness.
 
@@ -290,6 +301,8 @@ def _thickness(header: _Header) -> float | None:
 
 
 def _summarise(uid: str, headers: list[_Header]) -> SeriesInfo:
+    files = tuple(header.path for header in headers)
+    headers, _ = _without_scout(headers)  # as read_dicom reads the series
     ds = headers[0].dataset
     frames = [frame for header in headers for frame in header.frames]
     orientations = {frame.orientation for frame in frames}
@@ -312,7 +325,7 @@ def _summarise(uid: str, headers: list[_Header]) -> SeriesInfo:
         shape=shape,
         spacing=spacing,
         orientation=frames[0].orientation if stack is not None or len(orientations) == 1 else None,
-        files=tuple(header.path for header in headers),
+        files=files,
         problem=problem,
         _headers=tuple(headers),
         _stack=stack,

@@ -334,6 +334,33 @@ def test_a_scout_series_beside_its_ct_is_not_a_series_to_choose(series, pydicom_
         read_dicom(study, series_uid=uid, device="cpu")
 
 
+def test_a_scout_stored_in_the_series_of_its_slices_is_left_out_with_a_warning(
+    series, sitk_read, sitk_files, pydicom_reference
+):
+    # A CT exported with its topogram under the axial series' SeriesInstanceUID: refused as a series
+    # that 'mixes 2 different orientations', though the scout says what it is (ImageType LOCALIZER).
+    folder, volume, files = series
+    order = sitk_files(folder)  # SimpleITK's order of the axial slices, before the scout is added
+    scout = pydicom.dcmread(files[0])
+    scout.SOPInstanceUID = pydicom.uid.generate_uid()
+    scout.ImageType = ["ORIGINAL", "PRIMARY", "LOCALIZER"]
+    scout.ImageOrientationPatient = [1, 0, 0, 0, 0, -1]
+    scout.save_as(folder / "scout.dcm")
+    assert len({pydicom.dcmread(p).SeriesInstanceUID for p in folder.iterdir()}) == 1  # one series
+    with pytest.warns(UserWarning) as caught:
+        read = read_dicom(folder, device="cpu")
+    assert str(caught[0].message).startswith(
+        f"Series {scout.SeriesInstanceUID}: left out 1 LOCALIZER image ({folder / 'scout.dcm'}): the scout"
+    )
+    reference = sitk_read(order)
+    assert_geometry(read, reference)
+    np.testing.assert_array_equal(read.data, pydicom_reference(order))
+    info = gpuimg.list_series(folder)[0]
+    assert info.problem is None and info.shape == volume.shape and info.n_slices == len(files)
+    assert len(info.files) == len(files) + 1
+    np.testing.assert_array_equal(read_dicom(info, device="cpu").data, read.data)
+
+
 def test_duplicate_slice(series):
     folder, _, files = series
     shutil.copy(files[3], folder / "copy.dcm")
