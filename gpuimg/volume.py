@@ -10,7 +10,8 @@ from typing import ClassVar
 
 import numpy as np
 
-from gpuimg._support import as_image, check_spacing, host_values, refuse_bool
+from gpuimg._arrays import as_image
+from gpuimg._support import check_spacing, host_values, refuse_bool
 from gpuimg.backend import namespace, to_device
 from gpuimg.errors import DeviceError, GeometryError, ParameterError, VolumeUsageError
 
@@ -387,7 +388,7 @@ def accepts_volume(func):
     item of a tuple, a field of a dataclass) comes back as a Volume with the input's geometry; other
     results (numbers, tables, meshes) are returned as they are.
 
-    The image (or the Volume's voxels) is checked first by :func:`gpuimg._support.as_image`: a
+    The image (or the Volume's voxels) is checked first by :func:`gpuimg._arrays.as_image`: a
     list becomes an array, float16 becomes float32 and longdouble float64, big-endian values become
     native, and a 0-d array or a complex, object or string dtype raises a ParameterError naming it.
     """

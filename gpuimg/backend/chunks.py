@@ -10,7 +10,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from gpuimg._support import check_known_shape
+from gpuimg._arrays import check_known_shape
 
 from .namespaces import namespace
 

@@ -17,7 +17,7 @@ from types import ModuleType, SimpleNamespace
 
 import numpy as np
 
-from gpuimg._support import roi_voxels
+from gpuimg._arrays import roi_voxels
 from gpuimg.errors import DeviceError
 
 from .device import resolve_device

@@ -16,7 +16,7 @@ import numpy as np
 import pydicom
 
 from gpuimg import edges, morphology, preprocess
-from gpuimg._support import roi_voxels
+from gpuimg._arrays import roi_voxels
 from gpuimg._text import count, some
 from gpuimg.backend import namespace, to_numpy
 from gpuimg.edges.gradient import OPERATORS

@@ -17,7 +17,8 @@ import numpy as np
 import skimage.measure
 from numpy.typing import ArrayLike
 
-from gpuimg._support import check_choice, check_flag, check_spacing, roi_voxels
+from gpuimg._arrays import roi_voxels
+from gpuimg._support import check_choice, check_flag, check_spacing
 from gpuimg.backend import namespace, to_numpy
 from gpuimg.errors import ParameterError
 from gpuimg.kernels.mesh import cube_cases

@@ -11,15 +11,8 @@ from collections.abc import Sequence
 import numpy as np
 from scipy import special
 
-from gpuimg._support import (
-    check_choice,
-    check_cval,
-    check_finite,
-    check_gaussian,
-    check_mask_shape,
-    check_mode,
-    check_ndim,
-)
+from gpuimg._arrays import check_mask_shape, check_ndim
+from gpuimg._support import check_choice, check_cval, check_finite, check_gaussian, check_mode
 from gpuimg._units import voxels
 from gpuimg.backend import is_dask, namespace, on_device, separable_passes
 from gpuimg.errors import ParameterError

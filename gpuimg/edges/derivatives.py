@@ -13,7 +13,8 @@ from functools import partial
 
 import numpy as np
 
-from gpuimg._support import check_cval, check_flag, check_gaussian, check_mode, check_ndim, is_finite
+from gpuimg._arrays import check_ndim
+from gpuimg._support import check_cval, check_flag, check_gaussian, check_mode, is_finite
 from gpuimg._units import voxels
 from gpuimg.backend import is_dask, map_stencil, namespace
 from gpuimg.errors import ParameterError

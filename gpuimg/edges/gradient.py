@@ -18,7 +18,8 @@ from functools import partial
 import numpy as np
 from numpy.typing import ArrayLike
 
-from gpuimg._support import check_axis, check_choice, check_cval, check_mode, check_ndim
+from gpuimg._arrays import check_ndim
+from gpuimg._support import check_axis, check_choice, check_cval, check_mode
 from gpuimg._support import check_spacing as _spacing
 from gpuimg.backend import is_dask, map_stencil, namespace
 from gpuimg.errors import ParameterError

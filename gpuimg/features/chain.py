@@ -14,18 +14,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from gpuimg._support import (
-    check_choice,
-    check_mask_shape,
-    check_ndim,
-    check_not_a_file,
-    is_finite,
-    real_dtype,
-    refuse_bool,
-    roi_voxels,
-    shown,
-    unmasked,
-)
+from gpuimg._arrays import check_mask_shape, check_ndim, check_not_a_file, real_dtype, roi_voxels, unmasked
+from gpuimg._support import check_choice, is_finite, refuse_bool, shown
 from gpuimg.backend import is_dask, namespace, to_device, to_numpy
 from gpuimg.errors import FeatureError, ParameterError
 from gpuimg.volume import Volume, check_same_grid

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 import numpy as np
 from numpy.typing import ArrayLike
 
-from gpuimg._support import roi_voxels
+from gpuimg._arrays import roi_voxels
 from gpuimg.backend import is_dask, namespace, to_numpy
 from gpuimg.contours import binary_mesh_measures
 from gpuimg.errors import FeatureError

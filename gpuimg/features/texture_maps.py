@@ -6,8 +6,9 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from gpuimg._arrays import roi_voxels
 from gpuimg._memory import check_bytes
-from gpuimg._support import as_names, roi_voxels
+from gpuimg._support import as_names
 from gpuimg.backend import bincount_fixed, namespace
 from gpuimg.errors import ConfigError
 from gpuimg.kernels.glcm import glcm_windows, window_size

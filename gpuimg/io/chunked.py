@@ -16,7 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
-from gpuimg._support import check_known_shape, check_path
+from gpuimg._arrays import check_known_shape
+from gpuimg._support import check_path
 from gpuimg.backend import is_dask, to_device, to_numpy
 from gpuimg.backend.chunks import row_slices
 from gpuimg.errors import GpuimgError, ParameterError, WriteError

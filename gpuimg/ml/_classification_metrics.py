@@ -5,7 +5,7 @@ import itertools
 
 import numpy as np
 
-from gpuimg._support import real_dtype
+from gpuimg._arrays import real_dtype
 from gpuimg._text import count, some
 from gpuimg.backend import bincount_fixed
 from gpuimg.errors import ParameterError

@@ -3,7 +3,7 @@ or mm (:func:`dbscan_candidates`)."""
 
 import numpy as np
 
-from gpuimg._support import roi_voxels
+from gpuimg._arrays import roi_voxels
 from gpuimg._units import voxels
 from gpuimg.backend import namespace
 from gpuimg.errors import ParameterError

@@ -4,7 +4,7 @@ missing, both text or both numbers, a ``pos_label`` among them) and real values;
 
 import numpy as np
 
-from gpuimg._support import real_dtype
+from gpuimg._arrays import real_dtype
 from gpuimg._text import count, some
 from gpuimg.backend import namespace, to_device
 from gpuimg.errors import ParameterError

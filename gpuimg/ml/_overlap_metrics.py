@@ -1,7 +1,7 @@
 """Overlap of segmentations: the Dice coefficient and the Jaccard index of two masks, with the check
 that two Volumes lie on one grid."""
 
-from gpuimg._support import roi_voxels
+from gpuimg._arrays import roi_voxels
 from gpuimg.errors import ParameterError
 from gpuimg.volume import Volume, check_same_grid
 

@@ -8,8 +8,9 @@ from collections.abc import Sequence
 import numpy as np
 from numpy.typing import ArrayLike
 
+from gpuimg._arrays import check_ndim
 from gpuimg._memory import check_bytes
-from gpuimg._support import check_choice, check_cval, check_mode, check_ndim, check_window, shown
+from gpuimg._support import check_choice, check_cval, check_mode, check_window, shown
 from gpuimg._units import voxels
 from gpuimg.backend import is_dask, map_stencil, namespace
 from gpuimg.errors import ParameterError

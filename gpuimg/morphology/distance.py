@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from gpuimg._support import check_ndim, roi_voxels
+from gpuimg._arrays import check_ndim, roi_voxels
 from gpuimg._support import check_spacing as _spacing
 from gpuimg.backend import is_dask, namespace
 from gpuimg.errors import ParameterError

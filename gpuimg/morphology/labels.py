@@ -6,7 +6,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from gpuimg._support import check_axis, check_finite, check_flag, check_ndim, roi_voxels, shown
+from gpuimg._arrays import check_ndim, roi_voxels
+from gpuimg._support import check_axis, check_finite, check_flag, shown
 from gpuimg._support import check_spacing as _spacing
 from gpuimg.backend import is_dask, label_chunks, namespace, to_numpy
 from gpuimg.errors import ParameterError

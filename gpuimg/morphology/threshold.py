@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from gpuimg._arrays import check_mask_shape
 from gpuimg._memory import check_bytes
-from gpuimg._support import check_mask_shape
 from gpuimg.backend import is_dask, namespace, on_device, to_numpy
 from gpuimg.errors import ParameterError
 from gpuimg.volume import accepts_volume

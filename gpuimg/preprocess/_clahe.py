@@ -13,8 +13,9 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from gpuimg._arrays import as_image, check_ndim, float_dtype
 from gpuimg._memory import check_bytes
-from gpuimg._support import as_image, check_bins, check_ndim, float_dtype, is_finite
+from gpuimg._support import check_bins, is_finite
 from gpuimg.backend import is_dask, namespace
 from gpuimg.errors import ParameterError
 from gpuimg.kernels import clahe as clahe_kernels

@@ -20,14 +20,8 @@ from functools import partial
 import numpy as np
 from numpy.typing import ArrayLike
 
-from gpuimg._support import (
-    as_image,
-    check_known_shape,
-    check_mask_shape,
-    float_dtype,
-    is_finite,
-    roi_voxels,
-)
+from gpuimg._arrays import as_image, check_known_shape, check_mask_shape, float_dtype, roi_voxels
+from gpuimg._support import is_finite
 from gpuimg.backend import is_dask, namespace, on_device
 from gpuimg.errors import ParameterError
 from gpuimg.volume import Volume, accepts_volume

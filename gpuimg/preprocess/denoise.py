@@ -16,8 +16,9 @@ from functools import partial
 import numpy as np
 from numpy.typing import ArrayLike
 
+from gpuimg._arrays import check_ndim, float_dtype, real_dtype
 from gpuimg._memory import check_allocation
-from gpuimg._support import check_cval, check_gaussian, check_ndim, check_window, float_dtype, real_dtype
+from gpuimg._support import check_cval, check_gaussian, check_window
 from gpuimg._support import check_mode as _check_mode
 from gpuimg._support import check_positive as _positive
 from gpuimg._support import check_sizes as _sizes

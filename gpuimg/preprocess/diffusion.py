@@ -17,7 +17,8 @@ from functools import partial
 import numpy as np
 from numpy.typing import ArrayLike
 
-from gpuimg._support import check_choice, check_ndim, float_dtype
+from gpuimg._arrays import check_ndim, float_dtype
+from gpuimg._support import check_choice
 from gpuimg._support import check_positive as _positive
 from gpuimg.backend import is_dask, namespace
 from gpuimg.errors import ParameterError

@@ -18,7 +18,8 @@ from functools import partial
 import numpy as np
 from numpy.typing import ArrayLike
 
-from gpuimg._support import as_image, check_bins, check_ndim, float_dtype
+from gpuimg._arrays import as_image, check_ndim, float_dtype
+from gpuimg._support import check_bins
 from gpuimg.backend import bincount_fixed, is_dask, namespace
 from gpuimg.errors import DeviceError, ParameterError
 from gpuimg.kernels import histogram as kernel

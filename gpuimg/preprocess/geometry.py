@@ -15,17 +15,9 @@ from collections.abc import Sequence
 import numpy as np
 from numpy.typing import ArrayLike
 
+from gpuimg._arrays import as_image, check_known_shape, check_mask_shape, float_dtype, roi_voxels
 from gpuimg._memory import check_allocation
-from gpuimg._support import (
-    as_image,
-    check_cval,
-    check_known_shape,
-    check_mask_shape,
-    check_mode,
-    float_dtype,
-    roi_voxels,
-    shown,
-)
+from gpuimg._support import check_cval, check_mode, shown
 from gpuimg._support import check_spacing as _spacing
 from gpuimg._units import voxels
 from gpuimg.backend import is_dask, namespace, to_numpy

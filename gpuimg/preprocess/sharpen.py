@@ -14,7 +14,8 @@ from functools import partial
 import numpy as np
 from numpy.typing import ArrayLike
 
-from gpuimg._support import check_cval, check_finite, check_gaussian, float_dtype
+from gpuimg._arrays import float_dtype
+from gpuimg._support import check_cval, check_finite, check_gaussian
 from gpuimg._support import check_mode as _check_mode
 from gpuimg.backend import is_dask, map_stencil, namespace
 from gpuimg.volume import Volume, accepts_volume

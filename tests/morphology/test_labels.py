@@ -154,7 +154,7 @@ def test_remove_small_objects_of_an_integer_mask_equals_scikit_image_of_its_bool
 @pytest.mark.parametrize("chunks", [None, (3, 4, 5)])
 def test_nan_voxels_of_a_float_mask_are_background(rng, chunks):
     """A float mask (a resampled label image, a probability map) with NaN where it has no value: its
-    ROI is its non-zero voxels with NaN left out (gpuimg's one rule, _support.roi_voxels). NaN != 0, so
+    ROI is its non-zero voxels with NaN left out (gpuimg's one rule, _arrays.roi_voxels). NaN != 0, so
     they were foreground: a NaN bridge joined two blobs and NaN-only specks survived."""
     inside = blobs(rng, (8, 10, 12))
     mask = np.where(inside, rng.uniform(0.5, 2.0, inside.shape), 0.0)

@@ -414,7 +414,7 @@ def test_dask_arrays_with_chunks_of_no_voxel_of_unknown_sizes_equal_skimage(rng,
 
 
 def test_a_mask_given_as_a_list_or_a_file_name(rng):
-    """A mask is read as every image is (_support.as_image): a nested list is an array, a file name a
+    """A mask is read as every image is (_arrays.as_image): a nested list is an array, a file name a
     ParameterError saying how to read it; zscore and equalize_hist asked either for its .shape (a
     bare AttributeError). Values: the z-score's closed form and scikit-image's equalize_hist."""
     image = rng.normal(40, 200, (3, 8, 9))

@@ -301,7 +301,7 @@ def test_one_non_finite_voxel_makes_a_cubic_resampling_all_nan(value):
 
 
 def test_lists_are_arrays_and_file_names_are_told_to_be_read(rng):
-    """As every operation taking an image reads it (_support.as_image): a nested list is an array, a
+    """As every operation taking an image reads it (_arrays.as_image): a nested list is an array, a
     file name is a ParameterError saying how to read it. resample and crop_to_mask asked a list or a
     file name for its .shape (a bare AttributeError), and crop_to_mask its mask too."""
     image = rng.normal(0, 100, (4, 5, 6))

@@ -14,7 +14,7 @@ from guarded import run_guarded
 from skimage._shared.utils import _supported_float_type
 
 from gpuimg import ConfigError, MemoryBudgetError, ParameterError, Volume
-from gpuimg._support import float_dtype
+from gpuimg._arrays import float_dtype
 from gpuimg.morphology import label
 from gpuimg.preprocess import (
     bilateral_filter,
