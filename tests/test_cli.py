@@ -16,6 +16,7 @@ import nibabel
 import numpy as np
 import pydicom
 import pytest
+from as_user import run_as_user, user_prefix
 
 import gpuimg
 from gpuimg.cli import main
@@ -534,9 +535,6 @@ def test_info_lists_a_folder_whose_name_is_not_utf8_under_a_utf8_locale(tmp_path
     assert os.fsencode(truncated) + b": the header claims" in done.stdout
 
 
-_NO_ROOT_OVERRIDE = ["setpriv", "--bounding-set=-dac_override,-dac_read_search"]
-
-
 @pytest.mark.parametrize(
     "argv",
     [
@@ -562,11 +560,7 @@ def test_a_path_the_system_refuses_is_one_line_not_a_traceback(tmp_path, argv):
     permissions apply: as root, without the capabilities that pass them (setpriv)."""
     from gpuimg.datasets.demo import write_demo_cohort
 
-    prefix = []
-    if os.geteuid() == 0:
-        if shutil.which("setpriv") is None or subprocess.run([*_NO_ROOT_OVERRIDE, "true"]).returncode:
-            pytest.skip("root here, and setpriv cannot drop the capabilities that pass file permissions")
-        prefix = _NO_ROOT_OVERRIDE
+    prefix = user_prefix()
     write_demo_cohort(tmp_path / "demo", 4, shape=(8, 8, 8))
     locked = tmp_path / "locked"
     locked.mkdir()
@@ -627,17 +621,6 @@ def test_info_replaces_a_name_that_folders_spell_in_latin1_or_decomposed(tmp_pat
             assert word.lower() not in done.stdout.lower(), (spelled, word)
 
 
-def _as_a_user(*command: str) -> subprocess.CompletedProcess:
-    """``command`` run where file permissions apply: as root, without the capabilities that let root
-    past them (setpriv); skipped as root where setpriv cannot drop them."""
-    prefix = []
-    if os.geteuid() == 0:
-        if shutil.which("setpriv") is None or subprocess.run([*_NO_ROOT_OVERRIDE, "true"]).returncode:
-            pytest.skip("root here, and setpriv cannot drop the capabilities that pass file permissions")
-        prefix = _NO_ROOT_OVERRIDE
-    return subprocess.run([*prefix, *command], capture_output=True, text=True, timeout=300)
-
-
 def test_info_names_the_folders_it_may_not_list(tmp_path):
     """gpuimg info DIR left out a subfolder it may not list (permission denied) without a word, so its
     series were missing from a table that looked complete. Now a line names each, its patient replaced
@@ -653,10 +636,10 @@ def test_info_names_the_folders_it_may_not_list(tmp_path):
     for folder in locked:
         folder.chmod(0)
     try:
-        refused = _as_a_user(sys.executable, "-c", listing, *map(str, locked)).stdout.split()
-        some = _as_a_user(sys.executable, "-m", "gpuimg.cli", "info", str(tmp_path))
+        refused = run_as_user(sys.executable, "-c", listing, *map(str, locked)).stdout.split()
+        some = run_as_user(sys.executable, "-m", "gpuimg.cli", "info", str(tmp_path))
         (tmp_path / "open").chmod(0)  # now no folder under tmp_path may be listed
-        none = _as_a_user(sys.executable, "-m", "gpuimg.cli", "info", str(tmp_path))
+        none = run_as_user(sys.executable, "-m", "gpuimg.cli", "info", str(tmp_path))
     finally:
         for folder in (tmp_path / "open", *locked):
             folder.chmod(0o755)

@@ -3,12 +3,12 @@
 import dataclasses
 import os
 import shutil
-import subprocess
 import sys
 
 import numpy as np
 import pydicom
 import pytest
+from as_user import run_as_user
 from cohort_data import write_study
 
 import gpuimg
@@ -77,22 +77,6 @@ def test_a_folder_holding_the_studies_of_several_patients_says_so(tmp_path):
     assert "P-A" not in error and "P-B" not in error
 
 
-_NO_ROOT_OVERRIDE = ["setpriv", "--bounding-set=-dac_override,-dac_read_search"]
-
-
-def _as_a_user(code: str, *args: str) -> subprocess.CompletedProcess:
-    """``code`` run by Python where file permissions apply: as root, without the capabilities that let
-    root past them (setpriv); skipped as root where setpriv cannot drop them."""
-    prefix = []
-    if os.geteuid() == 0:
-        if shutil.which("setpriv") is None or subprocess.run([*_NO_ROOT_OVERRIDE, "true"]).returncode:
-            pytest.skip("root here, and setpriv cannot drop the capabilities that pass file permissions")
-        prefix = _NO_ROOT_OVERRIDE
-    return subprocess.run(
-        [*prefix, sys.executable, "-c", code, *args], capture_output=True, text=True, timeout=300
-    )
-
-
 def test_a_study_with_a_folder_it_may_not_list_is_an_error_not_a_row_of_the_rest(tmp_path):
     """A study whose subfolder may not be listed (permission denied) was measured on the files of the
     others, as if they were all: here a second CT series there would make the rules match two."""
@@ -118,11 +102,11 @@ def test_a_study_with_a_folder_it_may_not_list_is_an_error_not_a_row_of_the_rest
     )
     try:
         (study / "DOE").chmod(0)
-        locked = _as_a_user(code, str(study))
+        locked = run_as_user(sys.executable, "-c", code, str(study))
         (study / "DOE").chmod(0o755)
         shutil.rmtree(study / "DOE")
         (study / "empty").chmod(0)
-        empty = _as_a_user(code, str(study))
+        empty = run_as_user(sys.executable, "-c", code, str(study))
     finally:
         for name in ("DOE", "empty"):
             if (study / name).exists():

@@ -2,8 +2,6 @@
 
 import errno
 import os
-import shutil
-import subprocess
 import sys
 import threading
 import time
@@ -13,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pydicom
 import pytest
+from as_user import run_as_user
 
 from gpuimg import DicomError
 from gpuimg.io import _scan, list_series, read_dicom, write_dicom
@@ -91,22 +90,6 @@ def test_a_path_the_os_cannot_look_at_is_a_dicom_error_naming_it(tmp_path, read)
         assert str(caught.value).startswith(f"{long}: cannot be read ({os.strerror(errno.ENAMETOOLONG)}).")
 
 
-_NO_ROOT_OVERRIDE = ["setpriv", "--bounding-set=-dac_override,-dac_read_search"]
-
-
-def _as_a_user(code: str, *args: str) -> subprocess.CompletedProcess:
-    """``code`` run by Python where file permissions apply: as root, without the capabilities that let
-    root past them (setpriv), so that a folder of mode 000 refuses this process as it refuses a user."""
-    prefix = []
-    if os.geteuid() == 0:
-        if shutil.which("setpriv") is None or subprocess.run([*_NO_ROOT_OVERRIDE, "true"]).returncode:
-            pytest.skip("root here, and setpriv cannot drop the capabilities that pass file permissions")
-        prefix = _NO_ROOT_OVERRIDE
-    return subprocess.run(
-        [*prefix, sys.executable, "-c", code, *args], capture_output=True, text=True, timeout=120
-    )
-
-
 def test_a_folder_the_user_may_not_open_is_named_not_taken_for_empty(tmp_path, make_volume):
     # A folder that may not be listed was 'the folder holds no files', a folder inside it or a file
     # in it a PermissionError traceback out of Path.is_dir.
@@ -116,10 +99,12 @@ def test_a_folder_the_user_may_not_open_is_named_not_taken_for_empty(tmp_path, m
         denied = os.strerror(errno.EACCES)
         for path in (tmp_path / "locked", tmp_path / "locked" / "ct", tmp_path / "locked" / "ct" / "x.dcm"):
             for call in ("list_series", "read_dicom"):
-                done = _as_a_user(
+                done = run_as_user(
+                    sys.executable,
+                    "-c",
                     "import gpuimg\n"
                     f"try: gpuimg.{call}({str(path)!r})\n"
-                    "except gpuimg.DicomError as exc: print(exc)"
+                    "except gpuimg.DicomError as exc: print(exc)",
                 )
                 assert done.returncode == 0, done.stderr
                 assert done.stdout.startswith(f"{path}: cannot be read ({denied})."), (call, done.stdout)
@@ -145,9 +130,9 @@ def test_folders_under_it_that_may_not_be_listed_are_returned_not_dropped(tmp_pa
     try:
         for name in ("a", "c"):
             (tmp_path / name).chmod(0)
-        some = _as_a_user(code, str(tmp_path))
+        some = run_as_user(sys.executable, "-c", code, str(tmp_path))
         (tmp_path / "b").chmod(0)
-        none = _as_a_user(code, str(tmp_path))
+        none = run_as_user(sys.executable, "-c", code, str(tmp_path))
     finally:
         for name in ("a", "b", "c"):
             (tmp_path / name).chmod(0o755)
@@ -184,7 +169,7 @@ def test_read_dicom_names_the_folders_it_may_not_list(tmp_path, make_volume):
     try:
         for folder in locked:
             folder.chmod(0)
-        done = _as_a_user(code, str(tmp_path / "export"), str(tmp_path / "other"))
+        done = run_as_user(sys.executable, "-c", code, str(tmp_path / "export"), str(tmp_path / "other"))
     finally:
         for folder in locked:
             folder.chmod(0o755)
