@@ -13,23 +13,22 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import pydicom
 
 from gpuimg import edges, morphology, preprocess
-from gpuimg._arrays import roi_voxels
 from gpuimg._text import count, some
 from gpuimg.backend import namespace, to_numpy
 from gpuimg.edges.gradient import OPERATORS
-from gpuimg.errors import DicomError, FeatureError, GeometryError
+from gpuimg.errors import DicomError
 from gpuimg.features import extract
-from gpuimg.io import list_series, read_dicom, read_image, read_rtstruct, read_seg
+from gpuimg.io import list_series, read_dicom
 from gpuimg.io._scan import _tree_files
 from gpuimg.io.series import _localizers
 from gpuimg.preprocess.equalize import integer_counts
 from gpuimg.volume import Volume
 
+from ._study_mask import study_mask
 from .privacy import identity_replacements, pseudonym, read_identity, scrub
-from .spec import MaskSource, Selection, Spec
+from .spec import Selection, Spec
 
 #: Stages of one study, in order; their times go to the manifest.
 STAGES = ("read", "preprocess", "segment", "edges", "features")
@@ -249,7 +248,7 @@ def _measure(
         lambda: read_dicom(series, device=task.device, allow_gaps=spec.selection.allow_gaps),
     )
     processed = timed("preprocess", lambda: _preprocess(image, spec.steps))
-    mask = timed("segment", lambda: _mask(task.path, others, image, processed, spec.mask))
+    mask = timed("segment", lambda: study_mask(task.path, others, image, processed, spec.mask))
     gradient = timed("edges", lambda: _edges(processed, mask, spec.edges))
     row = timed(
         "features",
@@ -352,148 +351,6 @@ def _preprocess(image: Volume, steps) -> Volume:
     for name, params in steps:
         image = getattr(preprocess, name)(image, **params)
     return image
-
-
-def _mask(folder: Path, others: list[Path], image: Volume, processed: Volume, source: MaskSource) -> Volume:
-    """The study's mask on the image's grid: a uint8 Volume of 0 and 1, whatever its source."""
-    if source.source in ("rtstruct", "seg"):
-        kind = source.source.upper()
-        # Structure sets and segmentations are among the files outside the chosen series.
-        files = [p for p in sorted(others) if _modality(p) == kind]
-        matching = [p for p in files if image.meta.get("series_uid") in _referenced_series(p)] or files
-        if len(matching) != 1:
-            raise DicomError(
-                f"{len(matching)} {kind} files for the chosen series in {folder}; keep the one drawn on it."
-            )
-        if kind == "SEG":
-            return read_seg(matching[0], image, source.roi)
-        return read_rtstruct(matching[0], image, source.roi)
-    if source.source == "file":
-        files = sorted(path for path in folder.glob(source.pattern) if path.is_file())
-        if len(files) != 1:
-            raise DicomError(
-                f"{len(files)} files match mask.pattern={source.pattern!r} in {folder}; one is needed."
-            )
-        mask = read_image(files[0], device=image.device)
-        _check_fits(mask, image, files[0])
-        inside = roi_voxels(mask.data) if source.label == 0 else mask.data == source.label
-        if source.label == 0 and not bool(inside.any()):
-            # The features' "the mask is empty ... give the mask of this image's ROI" named no file.
-            raise FeatureError(
-                f"{files[0].name}, the mask of mask.pattern={source.pattern!r}, is empty: every voxel is 0"
-                f"{' or NaN' if mask.dtype.kind == 'f' else ''}. Export the study's ROI again, "
-                "or leave the study out."
-            )
-        if source.label != 0 and not bool(inside.any()):
-            # The features' "the mask is empty ... give the mask of this image's ROI" named no label.
-            labels = np.unique(to_numpy(mask.data[roi_voxels(mask.data)]))
-            raise FeatureError(
-                f"mask.label={source.label}: no voxel of {files[0].name} has that label; "
-                + (
-                    f"its labels are {some(f'{v:g}' for v in labels.tolist())}"
-                    if labels.size
-                    else "it is empty"
-                )
-                + ". Set mask.label to the ROI's label (0 for every non-zero voxel)."
-            )
-        return Volume(inside.view(np.uint8), image.spacing, image.origin, image.direction)
-    return _recipe(processed, source)
-
-
-def _check_fits(mask: Volume, image: Volume, path: Path) -> None:
-    same = (
-        mask.shape == image.shape
-        and np.allclose(mask.spacing, image.spacing, atol=1e-3)
-        and np.allclose(mask.origin, image.origin, atol=1e-2)
-        and np.allclose(mask.direction, image.direction, atol=1e-4)
-    )
-    if not same:
-        # The axes that point elsewhere: a mask differing in direction alone was refused with equal
-        # shapes, spacings and origins shown.
-        axes = [
-            f"its {name} axis points along {_vector(mask.direction[:, a])}, the image's along "
-            f"{_vector(image.direction[:, a])} (LPS)"
-            for a, name in enumerate("zyx")
-            if not np.allclose(mask.direction[:, a], image.direction[:, a], atol=1e-4)
-        ]
-        raise GeometryError(
-            f"the mask {path.name} does not fit its image: shape {mask.shape} vs {image.shape}, spacing "
-            f"{tuple(round(s, 3) for s in mask.spacing)} vs {tuple(round(s, 3) for s in image.spacing)} mm, "
-            f"origin {tuple(round(o, 2) for o in mask.origin)} vs {tuple(round(o, 2) for o in image.origin)} "
-            f"mm{''.join(f'; {axis}' for axis in axes)}. Export the mask on the image's grid, or resample it "
-            "first."
-        )
-
-
-def _vector(values) -> tuple:
-    """A direction's components rounded to 3 decimals, without negative zeros."""
-    return tuple(round(float(v), 3) + 0.0 for v in values)
-
-
-def _modality(path: Path) -> str | None:
-    try:
-        return pydicom.dcmread(path, stop_before_pixels=True, specific_tags=["Modality"]).get("Modality")
-    except Exception:
-        return None
-
-
-def _referenced_series(path: Path) -> set[str]:
-    """The series UIDs an RTSTRUCT (referenced frame of reference) or a SEG (referenced series) names."""
-    ds = pydicom.dcmread(path, stop_before_pixels=True)
-    rtstruct = (
-        series.SeriesInstanceUID
-        for frame in ds.get("ReferencedFrameOfReferenceSequence", [])
-        for study in frame.get("RTReferencedStudySequence", [])
-        for series in study.get("RTReferencedSeriesSequence", [])
-    )
-    seg = (series.SeriesInstanceUID for series in ds.get("ReferencedSeriesSequence", []))
-    return {str(uid) for uid in (*rtstruct, *seg)}
-
-
-def _recipe(image: Volume, source: MaskSource) -> Volume:
-    """Threshold, opening, hole filling and the largest component, on the image's device."""
-    if source.threshold == "otsu":
-        mask = image.data > morphology.otsu_threshold(image.data)
-    else:
-        lower, upper = source.threshold
-        mask = (image.data >= lower) & (image.data <= upper)
-    # An empty mask failed in the features as 'give the mask of this image's region of interest',
-    # which says nothing of the recipe that made it.
-    if not bool(mask.any()):
-        xp = namespace(image.data).xp
-        low, high = (float(v) for v in xp.stack([xp.nanmin(image.data), xp.nanmax(image.data)]).tolist())
-        raise FeatureError(
-            f"mask.threshold={_shown(source.threshold)} selects no voxel: the image's values (after the "
-            f"preprocessing steps) lie from {low:g} to {high:g}. Set the threshold within them."
-        )
-    mask = Volume(mask, image.spacing, image.origin, image.direction)
-    if source.opening_mm > 0:
-        mask = morphology.opening(mask, "ball", radius_mm=source.opening_mm)
-        if not bool(mask.data.any()):
-            raise FeatureError(
-                f"mask.opening_mm={source.opening_mm:g} removes every voxel that "
-                f"mask.threshold={_shown(source.threshold)} selects (no part of the ROI is that thick); "
-                "use a smaller radius, or 0 for no opening."
-            )
-    if source.fill_holes:
-        mask = morphology.fill_holes(mask)
-    if source.largest:
-        labels = morphology.label(mask.data)
-        if labels.count:
-            mask = Volume(
-                labels.labels == int(np.argmax(labels.sizes)) + 1,
-                image.spacing,
-                image.origin,
-                image.direction,
-            )
-    return Volume(mask.data.astype(np.uint8), image.spacing, image.origin, image.direction)
-
-
-def _shown(threshold) -> str:
-    """mask.threshold as the spec writes it: ``[-100, 200]`` or ``"otsu"``."""
-    if threshold == "otsu":
-        return '"otsu"'
-    return "[" + ", ".join(f"{t:g}" for t in threshold) + "]"
 
 
 def _edges(image: Volume, mask: Volume, operator: str | None):
