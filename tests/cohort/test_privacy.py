@@ -18,12 +18,17 @@ NAME, GIVEN, BIRTH = "Zabrowski^Henrietta", "Henrietta", "19470311"
 IDS = [f"MRN{7734920 + i}" for i in range(5)]
 
 
-def test_no_identifying_value_reaches_the_outputs(tmp_path):
-    spec, cohort = write_cohort(tmp_path, n=5, patient_ids=IDS, name=NAME)
-    for path in cohort.rglob("*.dcm"):
+def _born_on_birth(root):
+    """Give every DICOM file under ``root`` the birth date BIRTH (write_study writes none)."""
+    for path in root.rglob("*.dcm"):
         ds = pydicom.dcmread(path)
         ds.PatientBirthDate = BIRTH
         ds.save_as(path)
+
+
+def test_no_identifying_value_reaches_the_outputs(tmp_path):
+    spec, cohort = write_cohort(tmp_path, n=5, patient_ids=IDS, name=NAME)
+    _born_on_birth(cohort)
     # Study folders named after the patients, as exports often are; one study fails, so its error
     # message (which names files in the folder) is checked too.
     for i, folder in enumerate(sorted(cohort.iterdir())):
@@ -162,10 +167,7 @@ def _studies_naming_the_patient(root, description):
     gpuimg.write_dicom(
         ct, root / "b" / "ct2", patient_id=IDS[1], patient_name=NAME, series_description=description
     )
-    for path in root.rglob("*.dcm"):
-        ds = pydicom.dcmread(path)
-        ds.PatientBirthDate = BIRTH
-        ds.save_as(path)
+    _born_on_birth(root)
     broken = sorted((root / "a" / patient_folder / "ct").iterdir())[3]
     broken.write_bytes(b"DICM truncated")
     return broken
@@ -407,10 +409,7 @@ def test_an_id_or_birth_date_spelled_otherwise_by_a_folder_is_scrubbed(patient_i
     from gpuimg.cohort.study import StudyTask, process_study
 
     write_study(tmp_path / "a" / folder, 0, patient_id=patient_id, patient_name=NAME)
-    for path in tmp_path.rglob("*.dcm"):
-        ds = pydicom.dcmread(path)
-        ds.PatientBirthDate = BIRTH
-        ds.save_as(path)
+    _born_on_birth(tmp_path)
     broken = sorted((tmp_path / "a" / folder / "ct").iterdir())[3]
     broken.write_bytes(b"DICM truncated")
     ds = pydicom.dcmread(next((tmp_path / "a").rglob("slice_0000.dcm")))
