@@ -104,15 +104,15 @@ def _series_table(folder: Path) -> None:
 
 
 def _identifying(found) -> dict[str, str]:
-    """Each identifying value of the series' headers (every file's patient ID; the name and its parts
-    and the birth date of each series' first file) to ``<patient>``, ``[name]`` or ``[birth date]``:
-    the paths in a problem, and the folder listed, may hold them (folders named by patient). Only
-    the first file's ID was replaced, in the problems alone."""
-    from gpuimg.cohort.privacy import file_name_spellings, identity_replacements, read_identity
+    """Each identifying value of the series' headers (every file's patient ID, in the spellings of
+    folder names; the name and its parts and the birth date of each series' first file) to
+    ``<patient>``, ``[name]`` or ``[birth date]``: the paths in a problem, and the folder listed, may
+    hold them (folders named by patient). Only the first file's ID was replaced, in the problems alone."""
+    from gpuimg.cohort.privacy import file_name_spellings, id_spellings, identity_replacements, read_identity
 
     # Every file's ID: a series may mix patients (its problem then says so).
     ids = {str(header.dataset.get("PatientID", "") or "") for series in found for header in series._headers}
-    replacements = {text: "<patient>" for patient in ids for text in (patient, patient.strip())}
+    replacements = {text: "<patient>" for patient in ids for text in id_spellings(patient)}
     for series in found:
         try:  # the name and birth date: from the first file's full header
             replacements.update(identity_replacements(read_identity(series.files[0]), "<patient>"))

@@ -434,6 +434,25 @@ def test_info_replaces_a_patient_named_in_another_case_than_the_header(capsys, t
         assert identifying not in out.lower(), identifying
 
 
+def test_info_replaces_every_files_patient_id_as_folders_spell_it(capsys, tmp_path):
+    # Only the first file of each series had its ID replaced in every spelling (without separators,
+    # its number alone): the other files' IDs were replaced as written only, so the folder of a series
+    # whose later files name patient MRN-773-4920 was printed as '7734920'.
+    folder = tmp_path / "7734920" / "ct"
+    _patient_series(folder, "MRN-0001", "Roe^Richard")
+    for path in sorted(folder.iterdir())[1:]:
+        ds = pydicom.dcmread(path)
+        ds.PatientID = "MRN-773-4920"
+        ds.save_as(path)
+    ids = [pydicom.dcmread(p, stop_before_pixels=True).PatientID for p in sorted(folder.iterdir())]
+    assert ids[0] == "MRN-0001" and set(ids[1:]) == {"MRN-773-4920"}
+    for listed in (tmp_path, folder):
+        assert main(["info", str(listed)]) == 0
+        out = capsys.readouterr().out
+        assert "series under" in out
+        assert "7734920" not in out and "773-4920" not in out, out
+
+
 @pytest.mark.parametrize("spelled", ["1947-03-11", "11.03.1947", "03_11_1947"])
 def test_info_replaces_a_birth_date_spelled_as_folders_spell_dates(capsys, tmp_path, spelled):
     # Only the header's spelling of the birth date (19470311, DICOM's DA) was replaced: a folder

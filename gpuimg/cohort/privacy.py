@@ -198,7 +198,7 @@ def identity_replacements(identity: dict[str, str], patient: str | None) -> dict
     """
     found = dict.fromkeys(_dates(identity["PatientBirthDate"].strip()), "[birth date]")
     if patient is not None:
-        found.update(dict.fromkeys(_id_spellings(identity["PatientID"]), patient))
+        found.update(dict.fromkeys(id_spellings(identity["PatientID"]), patient))
     name = identity["PatientName"]
     found[name] = "[name]"
     for part in re.split(r"[\^= ]+", name):
@@ -258,7 +258,7 @@ def _dates(date: str) -> list[str]:
 _ID_DIGITS = 5
 
 
-def _id_spellings(patient_id: str) -> set[str]:
+def id_spellings(patient_id: str) -> set[str]:
     """A patient ID and its spellings in folder names: stripped, without separators, and each of its
     numbers and its digits joined, of at least ``_ID_DIGITS`` digits, with and without leading zeros."""
     stripped = patient_id.strip()
