@@ -27,8 +27,9 @@ def accuracy(y_true, y_pred) -> float:
     Raises
     ------
     ParameterError
-        If the two differ in shape or are empty, a label is missing (NaN, None), or the labels are
-        text in one and numbers in the other, or of types that cannot be compared.
+        If the two differ in shape or are empty, a label is missing (NaN, None), a float label is not
+        a whole number (a score, not a class), or the labels are text in one and numbers in the
+        other, or of types that cannot be compared.
 
     Examples
     --------
@@ -50,7 +51,8 @@ def confusion_matrix(y_true, y_pred, labels=None):
     ------
     ParameterError
         ``labels`` empty, holding a label twice, or none of whose labels is in ``y_true``
-        (scikit-learn's ValueError 'At least one label specified must be in y_true').
+        (scikit-learn's ValueError 'At least one label specified must be in y_true'); a missing label
+        (NaN, None), or a float label that is not a whole number (a score, not a class).
 
     Examples
     --------
@@ -85,8 +87,9 @@ def balanced_accuracy(y_true, y_pred) -> float:
     Raises
     ------
     ParameterError
-        If the two differ in shape or are empty, a label is missing (NaN, None), or the labels are
-        text in one and numbers in the other, or of types that cannot be compared.
+        If the two differ in shape or are empty, a label is missing (NaN, None), a float label is not
+        a whole number (a score, not a class), or the labels are text in one and numbers in the
+        other, or of types that cannot be compared.
 
     Examples
     --------
@@ -108,9 +111,10 @@ def sensitivity(y_true, y_pred, pos_label=1) -> float:
     Raises
     ------
     ParameterError
-        If the two differ in shape or are empty, a label is missing (NaN, None), the labels are text
-        in one and numbers in the other or of types that cannot be compared, ``pos_label`` is none of
-        two or more labels, or ``y_true`` holds no positive sample.
+        If the two differ in shape or are empty, a label is missing (NaN, None) or is a float that is
+        not a whole number (a score, not a class), the labels are text in one and numbers in the other
+        or of types that cannot be compared, ``pos_label`` is none of two or more labels, or ``y_true``
+        holds no positive sample.
 
     Examples
     --------
@@ -132,9 +136,10 @@ def specificity(y_true, y_pred, pos_label=1) -> float:
     Raises
     ------
     ParameterError
-        If the two differ in shape or are empty, a label is missing (NaN, None), the labels are text
-        in one and numbers in the other or of types that cannot be compared, ``pos_label`` is none of
-        two or more labels, or ``y_true`` holds no negative sample.
+        If the two differ in shape or are empty, a label is missing (NaN, None) or is a float that is
+        not a whole number (a score, not a class), the labels are text in one and numbers in the other
+        or of types that cannot be compared, ``pos_label`` is none of two or more labels, or ``y_true``
+        holds no negative sample.
 
     Examples
     --------
@@ -175,8 +180,9 @@ def roc_auc(y_true, score, pos_label=None, multi_class: str = "raise") -> float:
     Raises
     ------
     ParameterError
-        A score of another shape than ``y_true`` (a column (n, 1) beside (n,) is one), NaN scores, one
-        class in ``y_true``, a ``pos_label`` that is none of two labels, a 1-D score or
+        A score of another shape than ``y_true`` (a column (n, 1) beside (n,) is one), NaN scores, a
+        label of ``y_true`` missing (NaN, None) or not a whole number (a score, not a class), one class
+        in ``y_true``, a ``pos_label`` that is none of two labels, a 1-D score or
         ``multi_class="raise"`` for more than two classes, or class probabilities of the wrong width or
         not summing to 1.
 

@@ -68,6 +68,16 @@ def _check_labelled(name: str, labels, xp) -> None:
         )
     if labels.dtype.kind == "O":
         check_comparable(labels, name)
+    # Scores are not labels: a probability (predict_proba(X)[:, 1]) passed as y_pred equalled no
+    # class, so the accuracy came out 0.0 and the confusion matrix grew a row and column per score.
+    # scikit-learn refuses them ("a mix of binary and continuous targets").
+    fractional = int((labels != xp.floor(labels)).sum()) if labels.dtype.kind == "f" else 0
+    if fractional:
+        raise ParameterError(
+            f"{name} holds continuous values ({count(fractional, 'sample')} not whole numbers), not class "
+            "labels; classification metrics compare labels: pass model.predict(X), or threshold the "
+            "scores (e.g. score >= 0.5); roc_auc takes the scores themselves."
+        )
 
 
 def _check_labels(labels, y_true, xp) -> None:

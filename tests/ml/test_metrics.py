@@ -367,3 +367,28 @@ def test_roc_auc_of_a_score_map_of_another_shape_is_refused():
     assert (
         metrics.roc_auc(y[:, None], s) == metrics.roc_auc(y, s[:, None]) == skm.roc_auc_score(y[:, None], s)
     )
+
+
+@pytest.mark.parametrize(
+    "metric",
+    [
+        metrics.accuracy,
+        metrics.balanced_accuracy,
+        metrics.confusion_matrix,
+        metrics.sensitivity,
+        metrics.specificity,
+    ],
+)
+def test_scores_given_as_labels_are_refused_as_scikit_learn(metric):
+    # A probability (predict_proba(X)[:, 1]) passed as y_pred equalled no class: the accuracy came out
+    # 0.0, the sensitivity 0.0 and the confusion matrix 7 x 7, without a word. scikit-learn refuses it.
+    y, score = np.array([0, 1, 1, 0, 1]), np.array([0.2, 0.9, 0.4, 0.1, 0.6])
+    with pytest.raises(ValueError, match="mix of binary and continuous"):
+        skm.accuracy_score(y, score)
+    with pytest.raises(ParameterError, match=r"y_pred holds continuous values \(5 samples not whole"):
+        metric(y, score)
+    with pytest.raises(ParameterError, match=r"y_true holds continuous values \(5 samples"):
+        metric(score, y)
+    # Labels stored as floats (a labels file with a gap read by pandas) are labels: scikit-learn's scores.
+    predicted = (score >= 0.5).astype(np.float64)
+    assert metrics.accuracy(y.astype(np.float64), predicted) == skm.accuracy_score(y, predicted) == 0.8
