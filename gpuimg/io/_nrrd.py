@@ -5,12 +5,14 @@ fields), the header checked before any voxel is read.
 """
 
 import math
+import re
 import zlib
 from pathlib import Path
 
 import nrrd
 import numpy as np
 
+from gpuimg._memory import check_bytes
 from gpuimg.errors import GeometryError, ImageFileError
 from gpuimg.io._image_header import _check_claims, _check_spacing, _squared
 
@@ -27,17 +29,25 @@ _NRRD_ABBREVIATIONS["LAS"] = "left-anterior-superior"
 def _read_nrrd(path: Path) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]:
     """Voxels (i, j, k) and LPS geometry of a NRRD file; the header is checked before any voxel is read."""
     with open(path, "rb") as file:
-        header = nrrd.read_header(file)  # leaves the file at the voxels, where they are attached
+        header, listed = _read_header(file)  # leaves the file at the voxels, where they are attached
         sizes = tuple(int(n) for n in np.atleast_1d(header.get("sizes", ())))
         dtype = np.dtype(nrrd.reader._determine_datatype(header))
         data_file = header.get("data file") or header.get("datafile")
-        source = path if data_file is None else path.parent / str(data_file)
         encoding = header.get("encoding", "raw")
-        _check_claims(source, sizes, dtype, dtype, encoding)
+        pieces = None if data_file is None else _data_files(str(data_file), listed, sizes, path)
+        if pieces is None or len(pieces) == 1:
+            source = path if pieces is None else path.parent / pieces[0]
+            _check_claims(source, sizes, dtype, dtype, encoding)
+        else:
+            for piece in pieces:
+                _check_claims(path.parent / piece, (math.prod(sizes) // len(pieces),), dtype, dtype, encoding)
+            check_bytes(math.prod(sizes) * 2 * dtype.itemsize, f"{path}: {sizes} voxels of {dtype}")
         lps = _nrrd_geometry(header, len(sizes), path)
         skips = [header.get(key, 0) for key in ("line skip", "lineskip", "byte skip", "byteskip")]
         if data_file is None and encoding in ("gzip", "gz") and dtype.isnative and not any(skips):
             data = _gunzip_voxels(file, path, sizes, dtype)
+        elif pieces is not None:
+            data = _read_pieces(header, pieces, sizes, path)
         else:
             data = nrrd.read_data(header, file, str(path))  # Fortran order: axes (i, j, k) = (x, y, z)
     # A non-spatial axis ("none" in space directions) of one entry, as a leading list axis of one
@@ -47,6 +57,72 @@ def _read_nrrd(path: Path) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]:
         single = [k for k, row in enumerate(directions) if np.all(np.isnan(np.asarray(row, dtype=float)))]
         data = data.squeeze(axis=tuple(k for k in single if data.shape[k] == 1))
     return data, lps
+
+
+def _read_header(file) -> tuple[dict, list[str]]:
+    """pynrrd's reading of the header of ``file``, and the data files listed after ``data file: LIST``.
+
+    The lines after a ``data file: LIST`` field name the data files, one a line, to the end of the
+    (detached) header; pynrrd would take them for fields. Otherwise the file is left at the voxels.
+    """
+    lines = []
+    for line in file:
+        if not line.strip():
+            break
+        lines.append(line)
+        if re.match(rb"data ?file\s*:=?\s*LIST(\s|$)", line):
+            listed = [name.decode().strip() for name in file if name.strip() and not name.startswith(b"#")]
+            return nrrd.read_header(lines), listed
+    file.seek(0)
+    return nrrd.read_header(file), []
+
+
+def _data_files(field: str, listed: list[str], sizes: tuple[int, ...], path: Path) -> list[str]:
+    """The names of the data files of a detached header's ``data file`` field, in order.
+
+    One name; or a ``printf`` format with the first and last numbers and the step (``slice%03d.raw 1 40
+    1``, the last number included); or ``LIST`` with the names on the header's last lines. Each file
+    holds a piece of ``<subdim>`` dimensions (the field's last number; by default one fewer than the
+    image has): one per entry of the slower axes, or, of the image's dimension, equal slabs of its last.
+    """
+    parts = field.split()
+    pattern = re.fullmatch(r"(\S*%\S*)\s+([-+]?\d+)\s+([-+]?\d+)\s+([-+]?\d+)(?:\s+(\d+))?", field.strip())
+    if parts and parts[0] == "LIST" and len(parts) <= 2:
+        names, subdim = listed, parts[1] if len(parts) == 2 else None
+    elif pattern:
+        first, last, step = (int(pattern[k]) for k in (2, 3, 4))
+        if step == 0 or (last - first) * step < 0:
+            raise ImageFileError(
+                f"{path}: 'data file: {field}' numbers its files from {first} to {last} by {step}, which "
+                "reaches no file. The header is damaged; write the file again."
+            )
+        names, subdim = [pattern[1] % n for n in range(first, last + np.sign(step), step)], pattern[5]
+    else:
+        return [field]
+    subdim = len(sizes) - 1 if subdim is None else int(subdim)
+    if subdim < 1 or subdim > len(sizes):
+        expected = None
+    elif subdim < len(sizes):
+        expected = math.prod(sizes[subdim:])
+    else:
+        expected = len(names) if names and sizes[-1] % len(names) == 0 else None
+    if len(names) != expected:
+        raise ImageFileError(
+            f"{path}: 'data file: {field}' names {len(names)} data files of {subdim} dimensions, which do "
+            f"not divide an image of sizes {' '.join(map(str, sizes))} into equal pieces. The header is "
+            "damaged; write the file again."
+        )
+    return names
+
+
+def _read_pieces(header: dict, pieces: list[str], sizes: tuple[int, ...], path: Path) -> np.ndarray:
+    """The voxels (i, j, k) of a header whose data are in several files, each a piece of the volume in
+    Fortran order (its encoding, byte skip and line skip apply to each file, as teem reads them)."""
+    count = math.prod(sizes) // len(pieces)
+    piece = {k: v for k, v in header.items() if k not in ("data file", "datafile")}
+    piece.update(dimension=1, sizes=np.array([count]))
+    data = [nrrd.read_data({**piece, "data file": name}, None, str(path)) for name in pieces]
+    return (data[0] if len(data) == 1 else np.concatenate(data)).reshape(sizes, order="F")
 
 
 def _gunzip_voxels(file, path: Path, sizes: tuple[int, ...], dtype: np.dtype) -> np.ndarray:

@@ -67,10 +67,12 @@ def read_image(path: str | os.PathLike, *, device: str = "auto") -> Volume:
     NRRD geometry comes from ``space directions`` and ``space origin``, converted from the named
     ``space``; a NRRD without a space has axis-aligned geometry from ``spacings`` (else ``axis mins``
     to ``axis maxs``), its first voxel centre at ``axis mins`` (half a voxel past them for cell
-    centering, the format's default), as ITK reads it. NRRD ``space directions`` and NIfTI affines
-    written with few decimals, whose unit vectors are within 0.01 of orthogonal (dot products), are
-    read as the nearest orthonormal directions, each step keeping its length (as read_dicom reads such
-    cosines).
+    centering, the format's default), as ITK reads it. A ``.nhdr`` header may split its voxels among
+    several data files (``data file: <format> <min> <max> <step> [<subdim>]``, or ``LIST`` and their
+    names on its last lines), each an equal piece in order, as teem (SimpleITK) reads them.
+    NRRD ``space directions`` and NIfTI affines written with few decimals, whose unit vectors are
+    within 0.01 of orthogonal (dot products), are read as the nearest orthonormal directions, each
+    step keeping its length (as read_dicom reads such cosines).
     A 2D NRRD image is one slice, whose third axis is the normal of its plane (row x column in LPS)
     with a spacing of 1 mm; in a 2D space (``space dimension: 2``, no ``space``, as SimpleITK writes a
     2D image) its vectors are x and y of LPS, and the slice lies at z = 0.

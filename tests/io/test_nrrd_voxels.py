@@ -5,6 +5,7 @@ header's size, checked by zlib's CRC and length) and leaves every other layout t
 """
 
 import gzip
+import re
 
 import nrrd
 import numpy as np
@@ -61,4 +62,77 @@ def test_gzip_voxels_of_another_size(tmp_path, voxels):
     """A stream holding fewer or more voxels than the header's 120 is refused, the larger one unread."""
     path = _gzip_nrrd(tmp_path, gzip.compress(bytes(voxels)))
     with pytest.raises(ImageFileError, match=r"mask\.nrrd.*(end early|run on)"):
+        read_image(path, device="cpu")
+
+
+def _pieces_nhdr(tmp_path, data, field, names, encoding="raw", listed=()):
+    """A detached header 'volume.nhdr' whose voxels (axes i, j, k in Fortran order) are in the files
+    ``names``, each the next equal piece of the voxels in Fortran order, written with ``encoding``."""
+    flat = np.asfortranarray(data).ravel(order="F")
+    for name, piece in zip(names, np.split(flat, len(names)), strict=True):
+        raw = piece.astype("<i2").tobytes()
+        (tmp_path / name).write_bytes(gzip.compress(raw) if encoding == "gzip" else raw)
+    header = (
+        f"NRRD0004\ntype: short\ndimension: 3\nsizes: {' '.join(map(str, data.shape))}\n"
+        f"encoding: {encoding}\nendian: little\nspace: left-posterior-superior\n"
+        "space directions: (0,0.5,0) (-0.7,0,0) (0,0,2.5)\n"
+        f"space origin: (1,2,3)\ndata file: {field}\n" + "".join(f"{name}\n" for name in listed)
+    )
+    (tmp_path / "volume.nhdr").write_text(header)
+    return tmp_path / "volume.nhdr"
+
+
+@pytest.mark.parametrize(
+    ("field", "names", "listed"),
+    [
+        ("slice%03d.raw 0 4 1", [f"slice{k:03d}.raw" for k in range(5)], ()),  # one file a slice
+        ("slice%d.raw 9 1 -2", [f"slice{k}.raw" for k in (9, 7, 5, 3, 1)], ()),  # counting down
+        ("slab%d.raw 1 5 1 3", [f"slab{k}.raw" for k in range(1, 6)], ()),  # slabs of one slice, 3D
+        ("row%02d.raw 0 29 1 1", [f"row{k:02d}.raw" for k in range(30)], ()),  # one file a row
+        ("LIST", [f"s{k}.raw" for k in range(5)], [f"s{k}.raw" for k in range(5)]),
+        ("LIST 2", [f"s{k}.raw" for k in range(5)], [f"s{k}.raw" for k in range(5)]),
+        ("whole%d.raw 7 7 1 3", ["whole7.raw"], ()),  # one file, named by a format
+    ],
+)
+@pytest.mark.parametrize("encoding", ["raw", "gzip"])
+def test_voxels_in_several_data_files_equal_simpleitk(tmp_path, field, names, listed, encoding):
+    # The NRRD format's 'data file: <format> <min> <max> <step> [<subdim>]' and 'data file: LIST
+    # [<subdim>]' (the names on the header's last lines) split the voxels among files, as microscopy
+    # and slice-wise exports write them; read_image took the whole field for one file's name ("...
+    # data file does not exist") or failed in pynrrd on the listed names ("cannot be read as NRRD").
+    sitk = pytest.importorskip("SimpleITK")
+    data = np.random.default_rng(2).integers(-1000, 1000, (7, 6, 5)).astype(np.int16)  # axes (i, j, k)
+    path = _pieces_nhdr(tmp_path, data, field, names, encoding, listed=listed)
+    image = read_image(path, device="cpu")
+    reference = sitk.ReadImage(str(path))
+    np.testing.assert_array_equal(image.data, sitk.GetArrayFromImage(reference))
+    np.testing.assert_array_equal(image.data, data.transpose(2, 1, 0))
+    # The geometry is the header's, read as from one data file (exact: the values are in the header).
+    np.testing.assert_allclose(image.spacing, reference.GetSpacing()[::-1], rtol=0, atol=1e-12)
+    np.testing.assert_allclose(image.origin, reference.GetOrigin(), rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize(
+    ("field", "words"),
+    [
+        ("slice%d.raw 0 3 1", "names 4 data files of 2 dimensions"),  # 5 slices
+        ("slice%d.raw 0 4 -1", "from 0 to 4 by -1, which reaches no file"),
+        ("slab%d.raw 0 1 1 3", "names 2 data files of 3 dimensions"),  # 5 slices in 2 equal slabs
+        ("LIST", "names 0 data files of 2 dimensions"),
+    ],
+)
+def test_data_files_that_do_not_divide_the_volume_are_refused(tmp_path, field, words):
+    sitk = pytest.importorskip("SimpleITK")
+    path = _pieces_nhdr(tmp_path, np.zeros((7, 6, 5), np.int16), field, ["unused.raw"])
+    with pytest.raises(ImageFileError, match=re.escape(words)):
+        read_image(path, device="cpu")
+    with pytest.raises(RuntimeError):  # teem, in SimpleITK, refuses the header too
+        sitk.ReadImage(str(path))
+
+
+def test_a_missing_one_of_several_data_files_is_named(tmp_path):
+    data = np.zeros((7, 6, 5), np.int16)
+    path = _pieces_nhdr(tmp_path, data, "slice%d.raw 0 4 1", [f"slice{k}.raw" for k in range(5)])
+    (tmp_path / "slice3.raw").unlink()
+    with pytest.raises(ImageFileError, match=r"slice3\.raw: the header's data file does not exist"):
         read_image(path, device="cpu")
