@@ -106,6 +106,7 @@ def check_features(X, *, what: str = "X", finite: bool = True, allow_nan: bool =
             f"{what} is a sparse matrix; sparse input is not supported here: pass {what}.toarray()."
         )
     columns = getattr(X, "columns", None)  # a DataFrame's, to name its columns of text
+    names = _names(X)  # and of features, where all are strings
     xp = namespace(X).xp
     X = _numeric_frame(X) if _is_pandas(X) else xp.asarray(X)
     if X.ndim != 2:
@@ -152,10 +153,12 @@ def check_features(X, *, what: str = "X", finite: bool = True, allow_nan: bool =
     finite = ~xp.isinf(X) if allow_nan else xp.isfinite(X)
     if not bool(finite.all()):
         bad = xp.nonzero(~finite.all(axis=0))[0]
-        columns = [int(c) for c in bad[:10]]
+        # A DataFrame's columns by name (where all are strings, as feature_names_in_): an index
+        # (first: [87]) into a table of radiomics features sent the user counting columns.
+        first = [int(c) if names is None else names[int(c)] for c in bad[:10]]
         values = "infinite values" if allow_nan else "NaN or infinite values"
         raise FeatureError(
-            f"{what} holds {values} in {count(int(bad.size), 'feature column')} (first: {columns}); "
+            f"{what} holds {values} in {count(int(bad.size), 'feature column')} (first: {first}); "
             "impute them (sklearn.impute.SimpleImputer) or drop those features first."
         )
     return X

@@ -146,6 +146,37 @@ def test_text_in_a_feature_table_names_its_columns_and_the_advice_works():
         np.testing.assert_allclose(got, reference, rtol=1e-9)
 
 
+def test_missing_values_in_a_feature_table_name_its_columns():
+    """NaN in a DataFrame of radiomics features was 'X holds NaN or infinite values in 2 feature
+    columns (first: [57, 88])': the user had to count columns to find them. A DataFrame's columns are
+    named (pandas' isna says which); an array's, or a table's whose names are not all text, keep their
+    indices (NumPy's isfinite says which)."""
+    import pandas as pd
+
+    from gpuimg.errors import FeatureError
+    from gpuimg.ml import CorrelationFilter, VarianceThreshold
+
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(20, 120)), np.arange(20) % 2
+    X[3, 57], X[7, 88], X[0, 100] = np.nan, np.nan, np.inf
+    table = pd.DataFrame(X, columns=[f"glcm_{i}" for i in range(120)])
+    missing = table.columns[table.isna().any()].tolist()  # pandas: ['glcm_57', 'glcm_88']
+    with pytest.raises(
+        FeatureError, match=rf"3 feature columns \(first: \[{missing[0]!r}, {missing[1]!r}, 'glcm_100'\]\)"
+    ):
+        make_estimator("svm").fit(table, y)
+    with pytest.raises(FeatureError, match=rf"X holds NaN or infinite values .* \(first: \[{missing[0]!r}, "):
+        CorrelationFilter().fit(table)
+    with pytest.raises(
+        FeatureError, match=r"X holds infinite values in 1 feature column \(first: \['glcm_100'\]\)"
+    ):
+        VarianceThreshold().fit(table)
+    indices = np.flatnonzero(~np.isfinite(X).all(axis=0)).tolist()  # [57, 88, 100]
+    for unnamed in (X, table.set_axis(range(120), axis=1)):
+        with pytest.raises(FeatureError, match=rf"\(first: \[{indices[0]}, {indices[1]}, {indices[2]}\]\)"):
+            make_estimator("svm").fit(unnamed, y)
+
+
 def test_a_table_of_pandas_nullable_columns_reads_missing_values_as_nan():
     """pandas' nullable columns (Float64, Int64, boolean: what read_parquet with
     dtype_backend="numpy_nullable" or convert_dtypes() give) hold pandas' NA where a value is
@@ -184,7 +215,8 @@ def test_a_table_of_pandas_nullable_columns_reads_missing_values_as_nan():
     for part, expected in zip(got, want, strict=True):
         np.testing.assert_array_equal(part, np.sort(expected))
     with pytest.raises(
-        FeatureError, match=r"NaN or infinite values in 2 feature columns \(first: \[0, 2\]\)"
+        FeatureError,
+        match=r"NaN or infinite values in 2 feature columns \(first: \['glcm_contrast', 'calcified'\]\)",
     ):
         make_estimator("logistic_regression").fit(table, y)
 
