@@ -31,7 +31,9 @@ def otsu_threshold(image: Image, nbins: int = 256, mask: Image | None = None) ->
     -------
     float
         In the image's units. Equal to ``skimage.filters.threshold_otsu(image[mask], nbins)``
-        (cuCIM's on CuPy).
+        (cuCIM's on CuPy); for integer values beyond ±2**31, to its threshold of the values less
+        their minimum, plus the minimum (scikit-image counts an integer histogram from 0, 8 bytes for
+        each integer up to the maximum).
 
     Raises
     ------
@@ -53,14 +55,22 @@ def otsu_threshold(image: Image, nbins: int = 256, mask: Image | None = None) ->
     True
     """
     values = _values(image, mask, nbins)
-    bins = _integer_bins(values)
-    if bins is not None:  # its histogram, cumulative sums and between-class variances, before them
+    span = _integer_span(values)
+    if span is not None:  # its histogram, cumulative sums and between-class variances, before them
+        bins = span[1] - span[0] + 1
         check_bytes(
             _OTSU_BYTES_PER_BIN * bins,
             f"Otsu's histogram of {bins} bins (one per integer value: {_AS_FLOAT})",
         )
+    hist = _integer_histogram(values, span)
+    if hist is not None and span[0] == span[1]:  # one value: scikit-image returns it
+        return float(span[0])
     try:
-        return float(namespace(values).ski.filters.threshold_otsu(values, nbins=int(nbins)))
+        filters = namespace(values).ski.filters
+        if hist is not None:
+            counts, centers, shift = hist
+            return float(shift + int(filters.threshold_otsu(nbins=int(nbins), hist=(counts, centers))))
+        return float(filters.threshold_otsu(values, nbins=int(nbins)))
     # NumPy's: no nbins finite-sized bins fit the values' float range (IndexError up to NumPy 2.0).
     except (ValueError, IndexError) as exc:
         raise ParameterError(
@@ -83,7 +93,9 @@ def multiotsu(image: Image, classes: int = 3, nbins: int = 256, mask: Image | No
 
     Returns
     -------
-    NumPy float64 array of ``classes - 1`` thresholds, increasing, in the image's units.
+    NumPy float64 array of ``classes - 1`` thresholds, increasing, in the image's units; for integer
+    values beyond ±2**31, scikit-image's of the values less their minimum, plus the minimum, as
+    :func:`otsu_threshold`.
 
     Raises
     ------
@@ -107,10 +119,19 @@ def multiotsu(image: Image, classes: int = 3, nbins: int = 256, mask: Image | No
     values = _values(image, mask, nbins)
     if not (isinstance(classes, (int, np.integer)) and 2 <= classes <= 5):
         raise ParameterError(f"classes={classes!r} must be an integer from 2 to 5.")
-    _check_search(values, int(classes), int(nbins))
+    span = _integer_span(values)
+    _check_search(span, int(classes), int(nbins))
     filters = namespace(values).ski.filters
+    hist = _integer_histogram(values, span)
     try:
-        thresholds = filters.threshold_multiotsu(values, classes=int(classes), nbins=int(nbins))
+        if hist is None:
+            thresholds = filters.threshold_multiotsu(values, classes=int(classes), nbins=int(nbins))
+        else:  # scikit-image's multi-Otsu takes the image's histogram normalised
+            counts, centers, shift = hist
+            found = filters.threshold_multiotsu(
+                classes=int(classes), nbins=int(nbins), hist=(counts / counts.sum(), centers)
+            )
+            thresholds = [shift + int(t) for t in to_numpy(found).tolist()]
     except ValueError as exc:  # fewer distinct values (after binning) than classes
         raise ParameterError(f"classes={classes}: {exc}") from exc
     return np.asarray(thresholds.get() if hasattr(thresholds, "get") else thresholds, dtype=np.float64)
@@ -124,26 +145,51 @@ _AS_FLOAT = "pass image.astype(np.float32) so that nbins applies"
 _OTSU_BYTES_PER_BIN = 96
 
 
-def _integer_bins(values) -> int | None:
-    """The bins scikit-image gives integer ``values`` whatever ``nbins``: one per integer from their
-    minimum to their maximum, counted in the values' own dtype (no int64 wrap of uint64); None for
-    floats."""
+def _integer_span(values) -> tuple[int, int] | None:
+    """The minimum and maximum of integer or bool ``values``, in their own dtype (no int64 wrap of
+    uint64): scikit-image gives integers one bin per integer between them, whatever ``nbins``; None
+    for floats."""
     if np.dtype(values.dtype).kind not in "biu":
         return None
     low, high = (int(v) for v in to_numpy(namespace(values).xp.stack([values.min(), values.max()])))
-    return high - low + 1
+    return low, high
 
 
-def _check_search(values, classes: int, nbins: int) -> None:
+def _integer_histogram(values, span):
+    """scikit-image's histogram of integer (not bool) ``values`` of :func:`_integer_span` ``span``:
+    one bin per integer from their minimum to their maximum, centred on it, as ``(counts, centres,
+    shift)``, the values being ``centres + shift``; None for bool or float values. Counted from the
+    minimum: scikit-image counts from 0 (``np.bincount`` of the values up to their maximum, 8 bytes
+    for each integer below their minimum too: 32 GiB for uint32 values near 2**32, a MemoryError for
+    int64 values from 2**40) and takes the minimum through int64 (uint64 values from 2**63 wrapped to
+    a negative threshold).
+
+    The centres are scikit-image's own (int64, ``shift`` 0) for values within ±2**31, so that the
+    thresholds are its own to the last bit; beyond, they count from the minimum (its ``shift``):
+    Otsu's threshold moves with the values, and float64 means of values near 2**63 keep no digit
+    below 2048, too few to tell the thresholds apart."""
+    kind = np.dtype(values.dtype).kind
+    if kind not in "iu":
+        return None
+    xp = namespace(values).xp
+    low, high = span
+    wide = np.uint64 if kind == "u" else np.int64  # each holds the values and, within the budget, their range
+    offsets = values.astype(wide) - wide(low)
+    counts = xp.bincount(offsets.astype(np.int64), minlength=high - low + 1)
+    shift = 0 if -(2**31) <= low and high < 2**31 else low
+    return counts, xp.arange(low - shift, high - shift + 1, dtype=np.int64), shift
+
+
+def _check_search(span, classes: int, nbins: int) -> None:
     """Refuse a multi-Otsu search that would run for minutes or take more memory than the budget.
 
     scikit-image (and cuCIM) search ``bins ** (classes - 1)`` combinations of thresholds with a table
     of ``bins x bins`` float64; an integer image gets one bin per integer between its minimum and
-    maximum, whatever ``nbins`` (a uint16 MR image: up to 65536 bins, a 32 GiB table).
+    maximum, whatever ``nbins`` (a uint16 MR image: up to 65536 bins, a 32 GiB table); ``span`` is
+    their :func:`_integer_span`, None for floats.
     """
-    integer_bins = _integer_bins(values)
-    integer = integer_bins is not None
-    bins = integer_bins if integer else nbins
+    integer = span is not None
+    bins = span[1] - span[0] + 1 if integer else nbins
     if bins ** (classes - 1) > _MULTIOTSU_SEARCH:
         fix = _AS_FLOAT if integer else "use fewer nbins"
         raise ParameterError(

@@ -103,3 +103,40 @@ def test_otsu_of_floats_too_wide_for_their_bins(dtype):
     wide = np.array([-1.0, 0.0, 1.0], dtype) * np.finfo(dtype).max
     with pytest.raises(ParameterError, match="range is too narrow or too wide for 256 bins"):
         otsu_threshold(wide)
+
+
+def test_otsu_of_integers_far_from_zero_is_the_shifted_threshold():
+    # scikit-image counts an integer image's histogram from 0 (np.bincount up to the maximum): uint32
+    # values near 2**32 asked for 32 GiB, int32 near 2**31 for 16 GiB, int64 from 2**40 for 8 TiB (each
+    # a MemoryError that the budget check, of max - min + 1 bins, let through), and uint64 from 2**63
+    # wrapped to a threshold of -2**63. Otsu's threshold moves with the values (one bin per integer),
+    # so the reference is scikit-image's on the CT-like values near 0, shifted; in a child process
+    # under a memory limit, as the allocation may succeed on a large machine.
+    setup = """
+import numpy as np
+import skimage.filters
+from gpuimg.morphology import multiotsu, otsu_threshold
+
+rng = np.random.default_rng(7)
+parts = [rng.normal(-800, 60, 400), rng.normal(40, 40, 300), rng.normal(700, 80, 200)]
+BASE = np.concatenate(parts).astype(np.int64).reshape(9, 10, 10) + 1024
+
+
+def check(dtype, shift):
+    image = BASE.astype(dtype) + dtype(shift)
+    got = otsu_threshold(image), multiotsu(image, 3).tolist()
+    want = (
+        float(int(skimage.filters.threshold_otsu(BASE)) + shift),
+        [float(int(t) + shift) for t in skimage.filters.threshold_multiotsu(BASE, 3)],
+    )
+    assert got == want, (got, want)
+"""
+    cases = {
+        "uint32": "check(np.uint32, 2**32 - 4096)",
+        "int32": "check(np.int32, 2**31 - 4096)",
+        "int64": "check(np.int64, 2**40)",
+        "uint64": "check(np.uint64, 2**63)",
+        "int16": "check(np.int16, -1024)",  # a CT's HU: scikit-image's own result, before and after
+    }
+    results = run_guarded(cases, setup, memory=3 * 1024**3, timeout=120)
+    assert results == dict.fromkeys(cases)
