@@ -11,6 +11,7 @@ scikit-image, and the mesh or contours are copied back to the input's device. Th
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Sequence
 
 import numpy as np
@@ -129,6 +130,8 @@ def marching_cubes(
     # map, a Deferred read): converted here, where it would copy anyway, and copied only when read-only.
     host = np.require(host, np.float32, ("C", "W"))
     level = _level(level)
+    if level is None:
+        _check_default_level(host, "volume", ignore_nan=False)
     try:
         mesh = skimage.measure.marching_cubes(
             host,
@@ -153,16 +156,8 @@ def marching_cubes(
         if finite.size == 0:
             raise ParameterError("the volume holds no finite value: there is no surface to find.") from exc
         low, high = float(finite.min()), float(finite.max())
-        with np.errstate(invalid="ignore"):  # -inf + inf
-            default = 0.5 * (float(host.min()) + float(host.max()))
-        if level is None and not math.isfinite(default):
-            raise ParameterError(
-                "the volume holds NaN or infinite voxels, so the default level, scikit-image's "
-                f"(volume.min() + volume.max()) / 2, is {default}: pass a level between its finite "
-                f"values {low:g} and {high:g} (voxels next to a NaN get NaN vertices: replace the NaNs "
-                f"first, e.g. np.nan_to_num(volume, nan={low:g}))."
-            ) from exc
-        shown = f"level={level!r}" if level is not None else f"the default level {default:g}"
+        # A default level that is not a number was refused above: here the volume is finite.
+        shown = f"level={level!r}" if level is not None else f"the default level {0.5 * (low + high):g}"
         where = " inside the mask" if host_mask is not None else ""
         raise ParameterError(
             f"no surface crosses {shown}{where} (the volume's values run from {low:g} to {high:g}): "
@@ -368,8 +363,9 @@ def find_contours(
     Raises
     ------
     ParameterError
-        For an image that is not 2D or smaller than 2 x 2, a level that is not a finite number, an
-        unknown option or a bad mask. A level outside the image's range gives no contours.
+        For an image that is not 2D or smaller than 2 x 2, a level that is not a finite number, no
+        level given for an image with infinite pixels (whose default level is infinite), an unknown
+        option or a bad mask. A level outside the image's range gives no contours.
 
     Notes
     -----
@@ -391,9 +387,12 @@ def find_contours(
         check_choice(value, _LOW_HIGH, name, hint="use 'low' or 'high'")
     _check_mask(mask, shape)
     host, host_mask = to_host(ns, "find_contours", image, mask)
+    level = _level(level)
+    if level is None:
+        _check_default_level(host, "image", ignore_nan=True)
     contours = skimage.measure.find_contours(
         host,
-        _level(level),
+        level,
         fully_connected,
         positive_orientation,
         mask=None if host_mask is None else roi_voxels(host_mask),
@@ -449,6 +448,39 @@ def _level(level):
     if not number or not math.isfinite(float(level)):
         raise ParameterError(f"level={level!r} must be a finite number (image units) or None.")
     return float(level)
+
+
+def _check_default_level(host: np.ndarray, name: str, *, ignore_nan: bool) -> None:
+    """Refuse scikit-image's default level, the middle of ``host``'s range, where it is not a number.
+
+    scikit-image takes ``(min + max) / 2`` for marching cubes, NaN-aware (``nanmin``, ``nanmax``) for
+    marching squares. With NaN voxels (where not ignored) or infinite ones that level is NaN or
+    infinite, and scikit-image finds no surface, or at ``-inf`` one of NaN points only (its
+    interpolation's ``-inf - -inf``). A host without any finite value is left to the caller.
+    """
+    with warnings.catch_warnings(), np.errstate(invalid="ignore"):  # an all-NaN host; -inf + inf
+        warnings.simplefilter("ignore", RuntimeWarning)
+        low, high = (np.nanmin(host), np.nanmax(host)) if ignore_nan else (host.min(), host.max())
+        default = 0.5 * (float(low) + float(high))
+    if math.isfinite(default):
+        return
+    finite = host[np.isfinite(host)]
+    if finite.size == 0:
+        return
+    low, high = float(finite.min()), float(finite.max())
+    units = "voxels" if name == "volume" else "pixels"
+    if ignore_nan:  # np.clip keeps the NaNs, which marching squares leaves out
+        formula, which = f"(np.nanmin({name}) + np.nanmax({name})) / 2", "infinite"
+        fix = f"e.g. np.clip({name}, {low:g}, {high:g})"
+    else:
+        formula, which = f"({name}.min() + {name}.max()) / 2", "NaN or infinite"
+        fix = f"voxels next to a NaN get NaN vertices; e.g. np.nan_to_num({name}, nan={low:g}, "
+        fix += f"posinf={high:g}, neginf={low:g})"
+    raise ParameterError(
+        f"the {name} holds {which} {units}, so the default level, scikit-image's {formula}, is "
+        f"{default}: pass a level between its finite values {low:g} and {high:g}, or replace those "
+        f"{units} first ({fix})."
+    )
 
 
 def _check_mask(mask, shape):

@@ -409,3 +409,38 @@ def test_allow_degenerate_that_is_not_a_bool_is_refused(flag):
         got = marching_cubes(volume, 4.0, allow_degenerate=value)
         for ours, theirs in zip(got, want, strict=True):
             np.testing.assert_array_equal(ours, theirs)
+
+
+def test_infinite_voxels_without_a_level_are_refused_not_meshed_at_minus_inf():
+    # The log of a map with a zero (log-ADC, log-SUV) holds -inf. scikit-image's default level,
+    # (volume.min() + volume.max()) / 2 (nanmin and nanmax for marching squares), is then -inf, and
+    # the mesh and contours at it were NaN points only (6 vertices, 4 contours here), returned as a
+    # result; +inf gave no contour, silently. The reference: the finite voxels' range (NumPy), whose
+    # middle the message names, and scikit-image's mesh and contours at a level inside it.
+    z, y, x = np.mgrid[-6:7, -6:7, -6:7]
+    with np.errstate(divide="ignore"):
+        volume = np.log(np.sqrt(x**2 + y**2 + z**2)).astype(np.float32)  # -inf at the centre
+    assert np.isneginf(0.5 * (volume.min() + volume.max()))
+    finite = volume[np.isfinite(volume)]
+    low, high = f"{finite.min():g}", f"{finite.max():g}"
+    with pytest.raises(gpuimg.ParameterError) as caught:
+        marching_cubes(volume)
+    assert "is -inf" in str(caught.value) and f"finite values {low} and {high}" in str(caught.value)
+    level = 1.5
+    got = marching_cubes(volume, level)
+    assert_same_mesh(got, skimage.measure.marching_cubes(volume, level, method="lewiner"))
+    assert len(got[0]) > 100 and np.isfinite(got[0]).all()
+    # Where no edge from an infinite pixel crosses the level (scikit-image interpolates such an edge
+    # as inf / inf, NaN, at any level): -inf at the centre (below 1.5), +inf in a corner (above).
+    for where, bad in (((6, 6), -np.inf), ((0, 0), np.inf)):
+        image = np.nan_to_num(volume[6].astype(np.float64), neginf=0.0)
+        image[where] = bad
+        finite = image[np.isfinite(image)]
+        with pytest.raises(gpuimg.ParameterError) as caught:
+            find_contours(image)
+        message = str(caught.value)
+        assert f"is {bad}" in message and f"finite values {finite.min():g} and {finite.max():g}" in message
+        want = skimage.measure.find_contours(image, level)
+        got = find_contours(image, level)
+        assert len(got) == len(want) == 1 and np.isfinite(got[0]).all()
+        np.testing.assert_array_equal(got[0], want[0])
