@@ -27,6 +27,15 @@ def _real_pair(a, b):
         real_dtype(values.dtype, name)
     if a.dtype.kind != "f" or b.dtype.kind != "f":
         a, b = a.astype(np.float64), b.astype(np.float64)
+    # A NaN (a missing target, a failed prediction) made the score NaN, and an infinite value inf or
+    # NaN, without a word; scikit-learn refuses them ('Input contains NaN').
+    for name, values in (("y_true", a), ("y_pred", b)):
+        bad = int(xp.count_nonzero(~xp.isfinite(values)))
+        if bad:
+            raise ParameterError(
+                f"{name} holds NaN or infinite values for {count(bad, 'sample')}; a regression score "
+                "needs a finite value for every sample: drop those samples or fill them in."
+            )
     return a, b, xp
 
 

@@ -11,7 +11,8 @@ def mse(y_true, y_pred) -> float:
     Raises
     ------
     ParameterError
-        If the two differ in shape or are empty, or do not hold real numbers (text, complex values).
+        If the two differ in shape or are empty, do not hold real numbers (text, complex values), or
+        hold NaN or infinite values.
 
     Examples
     --------
@@ -29,7 +30,8 @@ def mae(y_true, y_pred) -> float:
     Raises
     ------
     ParameterError
-        If the two differ in shape or are empty, or do not hold real numbers (text, complex values).
+        If the two differ in shape or are empty, do not hold real numbers (text, complex values), or
+        hold NaN or infinite values.
 
     Examples
     --------
@@ -47,8 +49,8 @@ def r2(y_true, y_pred) -> float:
     Raises
     ------
     ParameterError
-        If the two differ in shape or are empty, do not hold real numbers (text, complex values), or
-        ``y_true`` is constant (no variance to explain).
+        If the two differ in shape or are empty, do not hold real numbers (text, complex values), hold
+        NaN or infinite values, or ``y_true`` is constant (no variance to explain).
 
     Notes
     -----

@@ -392,3 +392,28 @@ def test_scores_given_as_labels_are_refused_as_scikit_learn(metric):
     # Labels stored as floats (a labels file with a gap read by pandas) are labels: scikit-learn's scores.
     predicted = (score >= 0.5).astype(np.float64)
     assert metrics.accuracy(y.astype(np.float64), predicted) == skm.accuracy_score(y, predicted) == 0.8
+
+
+@pytest.mark.parametrize(
+    ("metric", "reference"),
+    [
+        (metrics.mse, skm.mean_squared_error),
+        (metrics.mae, skm.mean_absolute_error),
+        (metrics.r2, skm.r2_score),
+    ],
+)
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_regression_metrics_refuse_missing_or_infinite_values_as_scikit_learn(metric, reference, bad):
+    # A missing target or a failed prediction (NaN) made the score NaN, an infinite one inf or NaN,
+    # without a word. scikit-learn refuses both ('Input contains NaN', '... infinity').
+    y, p = np.array([1.0, 2.0, 3.0, 4.0]), np.array([1.5, 2.0, 2.5, 4.0])
+    with_bad = np.array([1.5, bad, 2.5, 4.0])
+    with pytest.raises(ValueError, match="Input contains"):
+        reference(y, with_bad)
+    with pytest.raises(ParameterError, match=r"y_pred holds NaN or infinite values for 1 sample"):
+        metric(y, with_bad)
+    with pytest.raises(ParameterError, match=r"y_true holds NaN or infinite values for 1 sample"):
+        metric(np.array([1.0, bad, 3.0, 4.0], np.float32), p)
+    # The finite samples score as scikit-learn's (the same float64 sums: 1e-12 for their order).
+    keep = np.isfinite(with_bad)
+    assert metric(y[keep], with_bad[keep]) == pytest.approx(reference(y[keep], with_bad[keep]), rel=1e-12)
