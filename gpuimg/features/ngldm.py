@@ -31,9 +31,9 @@ TAGS = {
     "entropy": "dc_entr",
     "energy": "dc_energy",
 }
-#: Bytes held at once for each byte of one NGLDM, at most: the counts, their float64 copy, the
-#: probabilities and one product of them (:func:`gpuimg.features._emphasis.emphases`).
-_MATRIX_COPIES = 4
+#: Bytes held at once for each byte of one NGLDM, at most: the counts, the copy that pools them with
+#: other batches of their shape, and one product of them (:func:`gpuimg.features._emphasis.emphases`).
+_MATRIX_COPIES = 3
 
 
 def ngldm_matrices(grey: GreyLevels, per_slice: bool):
@@ -83,9 +83,8 @@ def ngldm_features(batch, grey: GreyLevels) -> dict:
     neighbourhood, so ``N_v`` is the matrix's sum.
     """
     xp = namespace(batch).xp
-    s = batch.astype(np.float64)
     j = xp.arange(1, batch.shape[2] + 1, dtype=np.float64)
-    stats = emphases(s, xp.asarray(grey.values), j, s.sum(axis=(1, 2)), xp)
+    stats = emphases(batch, xp.asarray(grey.values), j, batch.sum(axis=(1, 2)), xp)
     return {tag: stats[name] for name, tag in TAGS.items()}
 
 

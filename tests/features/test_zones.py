@@ -2,6 +2,7 @@
 (IBSI 3.8, 3.9): zones from scipy.ndimage.label per grey level, distances by brute force."""
 
 import itertools
+import tracemalloc
 
 import numpy as np
 import pytest
@@ -170,11 +171,12 @@ def test_features_equal_ibsi_formulas(seed, n_levels, n_columns):
     voxels = rng.integers(1, 5, (3, 1, n_columns)) * (counts.sum(axis=1, keepdims=True) > 0)
     dzm = np.concatenate([voxels + counts.sum(axis=1, keepdims=True), counts], axis=1)
     got_dzm = gldzm_features(dzm, grey)
+    # atol: a variance of equal values is 0, which the reference's rounding gives as about 1e-30
     for b in range(3):
         want = reference_zone_features(counts[b], grey.values, sizes, (counts[b] * sizes).sum())
-        np.testing.assert_allclose([got_szm[name][b] for name in SZM.split()], want, rtol=1e-12)
+        np.testing.assert_allclose([got_szm[name][b] for name in SZM.split()], want, rtol=1e-12, atol=1e-24)
         want = reference_zone_features(counts[b], grey.values, distances, dzm[b, 0].sum())
-        np.testing.assert_allclose([got_dzm[name][b] for name in DZM.split()], want, rtol=1e-12)
+        np.testing.assert_allclose([got_dzm[name][b] for name in DZM.split()], want, rtol=1e-12, atol=1e-24)
 
 
 def test_features_of_pooled_matrices_with_other_columns():
@@ -272,3 +274,43 @@ def test_zone_matrices_past_the_memory_budget_are_refused(rng, monkeypatch, fami
     chosen = Settings(discretisation="fbn", n_bins=1024, texture_approaches="2d")
     with pytest.raises(MemoryBudgetError, match="zone matrices of the 1024 grey levels"):
         extract(image, np.ones(image.shape, bool), spacing=1.0, settings=chosen, families=[family])
+
+
+@pytest.mark.parametrize("family", ["glszm", "gldzm"])
+def test_zone_matrices_and_their_features_keep_the_documented_copies(family):
+    """Regression: the budget check counts ``_MATRIX_COPIES`` (then 4) bytes for each byte of a batch
+    of zone matrices, but the matrices took 4 and their features 5 more (a float64 copy, the
+    probabilities, their product with a weight, log2 and its product), so a 2D and 2.5D GLDZM of many
+    levels held 6x its batch. The batch of 2D matrices and its 2.5D sum are pooled into one call, as
+    ``zone_batches`` yields them; tracemalloc counts every NumPy allocation above what was held."""
+    from gpuimg.features import _emphasis
+    from gpuimg.features.texture import _Means
+
+    rng = np.random.default_rng(1)
+    n_slices, n_levels, n_columns, n_zones = 16, 300, 500, 40_000
+    level = rng.integers(1, n_levels + 1, n_zones)
+    column = rng.integers(0, n_columns, n_zones)
+    voxels = rng.integers(1, 9, n_zones)
+    slices = rng.integers(0, n_slices, n_zones)
+    grey = GreyLevels(None, np.arange(1.0, n_levels + 1.0), n_levels, None, None)
+    batch_bytes = 8 * n_slices * (n_levels + 1) * n_columns  # 19 MB
+    pooled_bytes = batch_bytes * (n_slices + 1) // n_slices  # with the 2.5D sum
+    features = glszm_features if family == "glszm" else gldzm_features
+    tracemalloc.start()
+    try:
+        held = tracemalloc.get_traced_memory()[0]
+        batch = _emphasis.zone_matrices(level, column, voxels, n_levels, n_columns, n_slices, slices, np)
+        making = tracemalloc.get_traced_memory()[1] - held
+        tracemalloc.reset_peak()
+        held = tracemalloc.get_traced_memory()[0]
+        means = _Means([("2d",), ("2.5d",)], features, grey)
+        means.add(("2d",), batch)
+        means.add(("2.5d",), batch.sum(axis=0)[None])
+        result = means.result("x").result()
+        measuring = tracemalloc.get_traced_memory()[1] - held
+    finally:
+        tracemalloc.stop()
+    # the matrices alone, then beside them their pooled copy and one product of them
+    assert making < 1.1 * batch_bytes
+    assert measuring < (_emphasis._MATRIX_COPIES - 1 + 0.1) * pooled_bytes
+    assert len(result) == 2 * 16
