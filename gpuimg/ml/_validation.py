@@ -222,8 +222,14 @@ def check_width(estimator, X) -> None:
 
 def remember_names(estimator, X) -> None:
     """``feature_names_in_``: the column names of a DataFrame ``X`` where all are strings, as
-    scikit-learn keeps them; removed when refitted on an array."""
-    names = _names(X)
+    scikit-learn keeps them; removed when refitted on an array.
+
+    Raises
+    ------
+    ParameterError
+        If the columns' names mix text with other types (as scikit-learn refuses them).
+    """
+    names = _feature_names(X)
     if names is not None:
         estimator.feature_names_in_ = names
     elif hasattr(estimator, "feature_names_in_"):
@@ -233,8 +239,9 @@ def remember_names(estimator, X) -> None:
 def check_names(estimator, X) -> None:
     """Raise :class:`~gpuimg.errors.ParameterError` when the DataFrame ``X`` names other columns, or
     the same in another order, than the one the estimator was fitted on, in scikit-learn's words: the
-    columns would be taken by their place, each as the feature fitted there."""
-    fitted, names = getattr(estimator, "feature_names_in_", None), _names(X)
+    columns would be taken by their place, each as the feature fitted there; or whose columns' names
+    mix text with other types, as scikit-learn refuses them."""
+    fitted, names = getattr(estimator, "feature_names_in_", None), _feature_names(X)
     if fitted is None or names is None or np.array_equal(fitted, names):
         return
     unseen = [n for n in names if n not in set(fitted)]
@@ -253,6 +260,21 @@ def check_names(estimator, X) -> None:
         f"Pass X with the columns {type(estimator).__name__} was fitted on, in that order "
         "(X[model.feature_names_in_])."
     )
+
+
+def _feature_names(X):
+    """:func:`_names`, after refusing column names of text mixed with names of other types: scikit-learn
+    refuses such a table (a DataFrame of features beside columns 0, 1, ... of an array), where
+    gpuimg kept no names, so columns given in another order at predict were taken by their place."""
+    columns = getattr(X, "columns", None)
+    kinds = set() if columns is None else {type(name).__name__ for name in np.asarray(columns, dtype=object)}
+    if "str" in kinds and len(kinds) > 1:
+        raise ParameterError(
+            "Feature names are only supported if all input features have string names, but your input "
+            f"has {sorted(kinds)} as feature name / column name types: convert them all to strings "
+            "(X.columns = X.columns.astype(str)), or all to another type to use no names."
+        )
+    return _names(X)
 
 
 def _names(X):

@@ -177,6 +177,39 @@ def test_missing_values_in_a_feature_table_name_its_columns():
             make_estimator("svm").fit(unnamed, y)
 
 
+def test_column_names_of_text_and_numbers_are_refused_as_scikit_learn():
+    """A table of named features beside an array's columns 0, 1 (pd.concat) was fitted with no names
+    kept, so the same table with its columns in another order at predict was taken by their place
+    (the predictions of other features). scikit-learn refuses such names at fit and at predict; with
+    the advice taken (names as text), both refuse the columns' other order."""
+    import pandas as pd
+    from sklearn.svm import SVC
+
+    from gpuimg.ml import SOM, CorrelationFilter
+
+    rng = np.random.default_rng(0)
+    y = np.arange(20) % 2
+    named = pd.DataFrame(rng.normal(size=(20, 2)) + y[:, None], columns=["glcm_contrast", "stat_mean"])
+    table = pd.concat([named, pd.DataFrame(rng.normal(size=(20, 2)))], axis=1)  # columns [.., .., 0, 1]
+    with pytest.raises(TypeError, match="only supported if all input features have string names"):
+        SVC().fit(table, y)
+    refused = r"only supported if all input features have string names, .* \['int', 'str'\]"
+    for model in (make_estimator("svm"), CorrelationFilter(), SOM(grid=(2, 1))):
+        with pytest.raises(ParameterError, match=refused):
+            model.fit(table, y)
+    on_array = make_estimator("svm").fit(table.to_numpy(), y)
+    with pytest.raises(TypeError, match="only supported if all"):
+        SVC().fit(table.to_numpy(), y).predict(table)
+    with pytest.raises(ParameterError, match=refused):
+        on_array.predict(table)
+    advised = table.set_axis(table.columns.astype(str), axis=1)
+    reordered = advised[advised.columns[::-1]]
+    with pytest.raises(ValueError, match="same order"):
+        SVC().fit(advised, y).predict(reordered)
+    with pytest.raises(ParameterError, match="same order"):
+        make_estimator("svm").fit(advised, y).predict(reordered)
+
+
 def test_a_table_of_pandas_nullable_columns_reads_missing_values_as_nan():
     """pandas' nullable columns (Float64, Int64, boolean: what read_parquet with
     dtype_backend="numpy_nullable" or convert_dtypes() give) hold pandas' NA where a value is
