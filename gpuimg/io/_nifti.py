@@ -1,11 +1,13 @@
-"""Reading NIfTI files (.nii, .nii.gz) for :func:`gpuimg.io.read_image`: the voxels (i, j, k) and
-their LPS geometry from nibabel's affine in the file's spatial units, the header checked before any
-voxel is read, and a gzip-compressed file decompressed whole, its CRC and length checked.
+"""Reading NIfTI files (.nii, .nii.gz, and .hdr/.img pairs) for :func:`gpuimg.io.read_image`: the
+voxels (i, j, k) and their LPS geometry from nibabel's affine in the file's spatial units, the header
+checked before any voxel is read, and a gzip-compressed file decompressed whole, its CRC and length
+checked.
 
 On disk NIfTI is RAS; in memory every Volume is LPS.
 """
 
 import gzip
+import io
 import math
 from pathlib import Path
 
@@ -18,16 +20,28 @@ _RAS_TO_LPS = np.diag([-1.0, -1.0, 1.0])
 #: Millimetres in one of a NIfTI file's spatial units (the low 3 bits of xyzt_units: 1 metre, 2 mm,
 #: 3 micron), in which its pixdim, qform and sform are; unknown (0) is taken as mm, as ITK takes it.
 _NIFTI_MM = {1: 1000.0, 2: 1.0, 3: 0.001}
+#: The suffixes of the two files of a NIfTI-1 pair (lower case).
+_PAIR_SUFFIXES = (".hdr", ".img", ".hdr.gz", ".img.gz")
 #: Bytes read at a time when decompressing.
 _CHUNK = 1 << 24
 
 
 def _read_nifti(path: Path) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]:
-    """Voxels (i, j, k) and LPS geometry of a NIfTI file; the header is checked before any voxel is read."""
+    """Voxels (i, j, k) and LPS geometry of a NIfTI file, or of a NIfTI-1 pair (``.hdr`` and ``.img``,
+    either named); the header is checked before any voxel is read."""
     import nibabel as nib  # here, not at the top: 30-50 ms that `import gpuimg` need not pay
 
+    path, voxels = _pair(path) if path.name.lower().endswith(_PAIR_SUFFIXES) else (path, path)
     _check_compression(path)
+    if voxels != path:
+        _check_compression(voxels, pair=True)
     image = nib.load(path)
+    if voxels != path and not isinstance(image, nib.Nifti1Pair):  # Nifti2Pair extends it
+        raise GeometryError(
+            f"{path}: an Analyze 7.5 header (no NIfTI magic), which does not record the image's orientation "
+            "(left and right may be swapped); convert it to NIfTI with the orientation you know it has "
+            "(or read it with nibabel, which assumes one)."
+        )
     header = image.header
     shape = tuple(int(n) for n in image.shape)
     dtype = np.dtype(header.get_data_dtype())
@@ -37,7 +51,7 @@ def _read_nifti(path: Path) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]:
             "reads grey-level 3D volumes. Split the channels into separate 3D files first."
         )
     scaled = any(np.isfinite(v) and v not in (0, 1) for v in header.get_slope_inter() if v is not None)
-    _check_claims(path, shape, dtype, np.float64 if scaled else dtype)
+    _check_claims(voxels, shape, dtype, np.float64 if scaled else dtype)
     if header["sform_code"] == 0:  # the qform (or nothing) places the voxels: pixdim is the spacing
         with nib.openers.ImageOpener(path) as file:  # as stored: nibabel's load sets a 0 pixdim to 1
             stored = type(header).from_fileobj(file, check=False)
@@ -47,24 +61,48 @@ def _read_nifti(path: Path) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]:
     _check_spacing(path, np.linalg.norm(lps[0], axis=0), "the affine's voxel steps")
     lps = _squared(lps[0]), lps[1]
     offset = int(header.get_data_offset())
-    if path.name.lower().endswith(".gz"):
+    if voxels.name.lower().endswith(".gz"):
         # Decompressed whole, so that gzip checks the CRC and length at the end of the stream.
-        raw = _gunzip(path, offset + math.prod(shape) * dtype.itemsize)
-        image = type(image).from_bytes(raw)
-    elif path.stat().st_size < offset + math.prod(shape) * dtype.itemsize:
+        raw = _gunzip(voxels, offset + math.prod(shape) * dtype.itemsize)
+        if voxels == path:
+            image = type(image).from_bytes(raw)
+        else:
+            opener = gzip.open if path.name.lower().endswith(".gz") else open
+            with opener(path, "rb") as file:
+                files = {"header": file.read(), "image": raw}
+            holders = {k: nib.fileholders.FileHolder(fileobj=io.BytesIO(v)) for k, v in files.items()}
+            image = type(image).from_file_map(holders)
+    elif voxels.stat().st_size < offset + math.prod(shape) * dtype.itemsize:
         raise ImageFileError(
-            f"{path}: the header claims {shape} voxels of {dtype} from byte {offset}, but the file is only "
-            f"{path.stat().st_size} bytes. The file is truncated; write it again."
+            f"{voxels}: the header claims {shape} voxels of {dtype} from byte {offset}, but the file is only "
+            f"{voxels.stat().st_size} bytes. The file is truncated; write it again."
         )
     return np.asanyarray(image.dataobj), lps
 
 
-def _check_compression(path: Path) -> None:
-    """Refuse a NIfTI file whose name and content disagree on gzip (nibabel goes by the name)."""
+def _pair(path: Path) -> tuple[Path, Path]:
+    """The header (``.hdr``) and voxel (``.img``) files of a NIfTI-1 pair named by either: the other has
+    the same stem, case and compression (``.gz`` or not), as nibabel looks for it; ImageFileError naming
+    it where it is missing."""
+    cut = len(".hdr.gz") if path.name.lower().endswith(".gz") else len(".hdr")
+    stem, suffix = path.name[:-cut], path.name[-cut:]
+    other = {"hdr": "img", "HDR": "IMG", "img": "hdr", "IMG": "HDR"}[suffix[1:4]]
+    partner = path.with_name(f"{stem}.{other}{suffix[4:]}")
+    if not partner.is_file():
+        raise ImageFileError(
+            f"{path}: one file of a NIfTI-1 pair, whose {'voxel' if other.lower() == 'img' else 'header'} "
+            f"file {partner.name} does not exist beside it; keep the .hdr and .img files together."
+        )
+    return (path, partner) if other.lower() == "img" else (partner, path)
+
+
+def _check_compression(path: Path, *, pair: bool = False) -> None:
+    """Refuse a NIfTI file whose name and content disagree on gzip (nibabel goes by the name); ``pair``:
+    the voxel file of a pair, which has no magic of its own."""
     with open(path, "rb") as file:
         head = file.read(348)
     gzipped = head[:2] == b"\x1f\x8b"
-    plain = head[344:348] == b"n+1\0" or head[4:8] == b"n+2\0"  # NIfTI-1 and NIfTI-2 magic
+    plain = not pair and (head[344:348] in (b"n+1\0", b"ni1\0") or head[4:8] in (b"n+2\0", b"ni2\0"))
     named = path.name.lower().endswith(".gz")
     if named and plain:
         raise ImageFileError(

@@ -1,5 +1,5 @@
-"""Reading and writing NIfTI (.nii, .nii.gz) and NRRD (.nrrd, .nhdr) volumes, geometry included:
-:func:`read_image` and :func:`write_image`.
+"""Reading and writing NIfTI (.nii, .nii.gz; NIfTI-1 pairs .hdr/.img are read) and NRRD (.nrrd, .nhdr)
+volumes, geometry included: :func:`read_image` and :func:`write_image`.
 
 On disk NIfTI is RAS and NRRD names its space; in memory every Volume is LPS (DICOM patient
 coordinates), axes (z, y, x). Both formats store the x index fastest, so their axes (i, j, k) are our
@@ -17,7 +17,7 @@ from gpuimg._support import check_path
 from gpuimg.backend import to_device, to_numpy
 from gpuimg.errors import GeometryError, GpuimgError, ImageFileError, ParameterError, WriteError
 from gpuimg.io._atomic import _atomic_path
-from gpuimg.io._nifti import _RAS_TO_LPS, _read_nifti
+from gpuimg.io._nifti import _PAIR_SUFFIXES, _RAS_TO_LPS, _read_nifti
 from gpuimg.io._nrrd import _read_nrrd
 from gpuimg.volume import Volume, as_volume
 
@@ -28,7 +28,8 @@ def read_image(path: str | os.PathLike, *, device: str = "auto") -> Volume:
     Parameters
     ----------
     path : str or path
-        ``.nii``, ``.nii.gz``, ``.nrrd`` or ``.nhdr``.
+        ``.nii``, ``.nii.gz``, ``.nrrd`` or ``.nhdr``; or either file of a NIfTI-1 pair (``.hdr`` and
+        ``.img``, both with ``.gz`` or neither, as SPM writes them).
     device : {"auto", "cpu", "cuda"}
         Where the voxels go (uploaded once).
 
@@ -54,7 +55,8 @@ def read_image(path: str | os.PathLike, *, device: str = "auto") -> Volume:
         :mod:`gpuimg._memory`), checked from the header before any voxel is read.
     GeometryError
         If the image is not 3D (trailing axes of length 1 are dropped) or holds colour (RGB) voxels,
-        its affine has shear, or a NRRD file names a space other than LPS, RAS or LAS.
+        its affine has shear, a NRRD file names a space other than LPS, RAS or LAS, or a ``.hdr`` is
+        Analyze 7.5 (no NIfTI magic), which records no orientation.
     DeviceError
         If ``device`` is not "auto", "cpu" or "cuda", or asks for CUDA where no GPU is usable (the
         message says what is missing and which extra to install).
@@ -152,8 +154,9 @@ def write_image(
     Raises
     ------
     ParameterError
-        If the suffix is not a NIfTI or NRRD one (``.Nii.gz``, in mixed case, is none), the volume has
-        no voxel (an axis of length 0), or an array comes without ``spacing``.
+        If the suffix is not a NIfTI or NRRD one (``.Nii.gz``, in mixed case, is none; a pair's
+        ``.hdr`` or ``.img`` is not written), the volume has no voxel (an axis of length 0), or an array
+        comes without ``spacing``.
     WriteError
         If ``path`` is a folder, cannot be written, or the format cannot store the volume's dtype.
 
@@ -256,15 +259,21 @@ def _write_detached(tmp: Path, path: Path, data: np.ndarray, header: dict) -> No
 
 def _kind(path: Path, does: str = "read_image reads") -> str:
     name = path.name.lower()
-    if name.endswith((".nii", ".nii.gz")):
+    if name.endswith((".nii", ".nii.gz")) or (does.startswith("read") and name.endswith(_PAIR_SUFFIXES)):
         _check_nifti_case(path)
         return "nifti"
+    if name.endswith(_PAIR_SUFFIXES):
+        raise ParameterError(
+            f"{path}: {does} single-file NIfTI, not a NIfTI-1 pair (.hdr and .img); name the file .nii "
+            "or .nii.gz (read_image reads pairs too)."
+        )
     if name.endswith((".nrrd", ".nhdr")):
         return "nrrd"
     dicom = "write_dicom writes" if does.startswith("write") else "read_dicom reads"
+    pairs = "" if does.startswith("write") else ", or a NIfTI-1 pair's .hdr or .img,"
     raise ParameterError(
         f"{path}: unknown image format; {does} NIfTI and NRRD, so use a .nii, .nii.gz, .nrrd or .nhdr "
-        f"file ({dicom} DICOM)."
+        f"file{pairs} ({dicom} DICOM)."
     )
 
 

@@ -423,3 +423,73 @@ def test_a_nifti_named_against_its_compression_says_which_name_it_needs(tmp_path
         read_image(tmp_path / "packed.nii")
     (tmp_path / "packed.nii").rename(tmp_path / "packed.nii.gz")
     np.testing.assert_array_equal(read_image(tmp_path / "packed.nii.gz", device="cpu").data, volume.data)
+
+
+@pytest.mark.parametrize(("header", "named"), [(".hdr", ".hdr"), (".hdr", ".img"), (".hdr.gz", ".img.gz")])
+@pytest.mark.parametrize("upper", [False, True])
+def test_a_nifti_pair_is_read_as_simpleitk_and_nibabel_read_it(tmp_path, rng, header, named, upper):
+    # A NIfTI-1 pair (the header in .hdr, magic 'ni1', the voxels in .img), as SPM and FSL write it,
+    # was refused as 'unknown image format; read_image reads NIfTI and NRRD, so use a .nii ...'.
+    rotation = Rotation.from_euler("xyz", [10.0, -25.0, 40.0], degrees=True).as_matrix()
+    affine = np.eye(4)
+    affine[:3, :3] = rotation * np.array([0.8, 0.9, 2.5])
+    affine[:3, 3] = [12.0, -3.5, 40.0]
+    voxels = rng.integers(-1000, 1000, (4, 5, 6)).astype(np.int16)  # axes (i, j, k)
+    image = nib.Nifti1Pair(voxels, affine)
+    image.set_qform(affine, code=1)
+    image.set_sform(affine, code=1)
+    stem = "SCAN" if upper else "scan"
+    nib.save(image, tmp_path / f"{stem}{header.upper() if upper else header}")
+    path = tmp_path / f"{stem}{named.upper() if upper else named}"
+    assert path.is_file() and nib.load(path).header["magic"] == b"ni1"
+    volume = read_image(path, device="cpu")
+    np.testing.assert_array_equal(volume.data, voxels.transpose(2, 1, 0))
+    np.testing.assert_array_equal(volume.data, np.asarray(nib.load(path).dataobj).transpose(2, 1, 0))
+    # float32 header fields: 1e-7 relative of 40 mm
+    np.testing.assert_allclose(volume.origin, [-12.0, 3.5, 40.0], rtol=0, atol=1e-5)
+    if not upper:  # niftilib finds the pair's other file by a lower-case suffix only
+        assert_matches_sitk(volume, path, atol=1e-6)
+
+
+def test_a_scaled_nifti_pair_is_scaled_as_nibabel_scales_it(tmp_path, rng):
+    voxels = rng.integers(0, 4000, (4, 5, 6)).astype(np.uint16)
+    image = nib.Nifti1Pair(voxels, np.diag([0.5, 0.5, 2.0, 1.0]))
+    image.header.set_slope_inter(0.25, -1024.0)
+    nib.save(image, tmp_path / "pet.img.gz")
+    volume = read_image(tmp_path / "pet.img.gz", device="cpu")
+    expected = nib.load(tmp_path / "pet.hdr.gz").get_fdata()
+    np.testing.assert_allclose(volume.data, expected.transpose(2, 1, 0), rtol=0, atol=0)
+    np.testing.assert_allclose(volume.data, voxels.transpose(2, 1, 0) * 0.25 - 1024.0, rtol=1e-15)
+
+
+def test_a_damaged_or_incomplete_nifti_pair_is_named(tmp_path, rng):
+    voxels = rng.integers(0, 100, (4, 5, 6)).astype(np.int16)
+    nib.save(nib.Nifti1Pair(voxels, np.eye(4)), tmp_path / "a.hdr")
+    raw = (tmp_path / "a.img").read_bytes()
+    (tmp_path / "a.img").write_bytes(raw[: len(raw) // 2])
+    with pytest.raises(ImageFileError, match=r"a\.img: the header claims .* truncated"):
+        read_image(tmp_path / "a.hdr", device="cpu")
+    (tmp_path / "a.img").unlink()
+    with pytest.raises(ImageFileError, match=r"a\.hdr: one file of a NIfTI-1 pair, whose voxel file a\.img"):
+        read_image(tmp_path / "a.hdr", device="cpu")
+    nib.save(nib.Nifti1Pair(voxels, np.eye(4)), tmp_path / "b.img.gz")
+    packed = bytearray((tmp_path / "b.img.gz").read_bytes())
+    packed[-6] ^= 0xFF  # the CRC, in the last 8 bytes of a gzip stream
+    (tmp_path / "b.img.gz").write_bytes(bytes(packed))
+    with pytest.raises(ImageFileError, match=r"b\.img\.gz: cannot be read as NIFTI .*CRC"):
+        read_image(tmp_path / "b.img.gz", device="cpu")
+
+
+def test_an_analyze_header_is_refused_for_its_unrecorded_orientation(tmp_path, rng):
+    # Analyze 7.5 (a .hdr without NIfTI's magic) records no orientation: nibabel assumes one (x
+    # flipped), SimpleITK another; a pair with NIfTI's magic is read.
+    voxels = rng.integers(0, 100, (4, 5, 6)).astype(np.int16)
+    nib.save(nib.AnalyzeImage(voxels, np.eye(4)), tmp_path / "a.hdr")
+    assert not isinstance(nib.load(tmp_path / "a.hdr"), nib.Nifti1Pair)  # nibabel: an SPM2 Analyze image
+    with pytest.raises(GeometryError, match=r"a\.hdr: an Analyze 7\.5 header"):
+        read_image(tmp_path / "a.img", device="cpu")
+
+
+def test_write_image_of_a_pair_name_says_to_name_a_single_file(tmp_path, make_volume):
+    with pytest.raises(ParameterError, match=r"scan\.hdr: write_image writes single-file NIfTI"):
+        write_image(make_volume(), tmp_path / "scan.hdr")
