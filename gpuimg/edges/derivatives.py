@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from functools import partial
 
 import numpy as np
+from scipy import ndimage as ndi
 
 from gpuimg._arrays import check_ndim
 from gpuimg._support import check_cval, check_flag, check_gaussian, check_mode, is_finite
@@ -127,9 +128,11 @@ def gaussian_gradient_magnitude(
     ------
     ParameterError
         For an image that is not 1D to 3D; neither or both of ``sigma`` and ``sigma_mm``; ``sigma_mm``
-        without a spacing; a sigma that is not positive, not one per axis, or so large that its kernel
-        exceeds 2**20 taps; a spacing that is not positive, or differs from the Volume's own; a
-        ``truncate`` that is not positive; an unknown mode or a ``cval`` that is not one real number.
+        without a spacing; a sigma that is not positive, not one per axis, so large that its kernel
+        exceeds 2**20 taps, or so narrow along an axis (below about 0.64 voxel: ``sigma_mm`` below
+        0.64 times the spacing) that SciPy's sampled derivative is no derivative (see Notes); a
+        spacing that is not positive, or differs from the Volume's own; a ``truncate`` that is not
+        positive; an unknown mode or a ``cval`` that is not one real number.
 
     Notes
     -----
@@ -137,6 +140,12 @@ def gaussian_gradient_magnitude(
     an isotropic spacing ``s``, that divided by ``s``; with an anisotropic spacing,
     ``sqrt(sum_a (gaussian_filter(image, sigma, order=e_a) / spacing[a]) ** 2)`` with the same
     first-derivative-of-Gaussian passes SciPy uses.
+
+    SciPy samples the derivative of a Gaussian; below about 0.7 voxel the samples lose its moments
+    and the pass is no derivative: a unit ramp gets a slope of 0.86 at 0.5 voxel, 0.2 at 1/3 voxel
+    (``sigma_mm=1`` on 3 mm slices), 0 below 1/8. A sigma along an axis whose ramp slope is more
+    than 1 % off (:data:`SAMPLING_TOLERANCE`; below about 0.64 voxel) is refused: pass a wider one,
+    or resample the image along that axis first (:func:`gpuimg.preprocess.resample`).
 
     Examples
     --------
@@ -193,14 +202,23 @@ def log(
     Raises
     ------
     ParameterError
-        As :func:`gaussian_gradient_magnitude`; also a ``normalize`` that is not True or False, and
-        ``normalize=True`` without one sigma (one ``sigma_mm`` where there is a spacing).
+        As :func:`gaussian_gradient_magnitude`, the narrowest sigma being about 0.73 voxel here (see
+        Notes); also a ``normalize`` that is not True or False, and ``normalize=True`` without one
+        sigma (one ``sigma_mm`` where there is a spacing).
 
     Notes
     -----
     Without spacing this is ``scipy.ndimage.gaussian_laplace(image, sigma)``; with an isotropic
     spacing ``s``, that divided by ``s ** 2``; with an anisotropic one the sum of SciPy's
     second-derivative-of-Gaussian passes, each divided by its spacing squared.
+
+    SciPy samples the second derivative of a Gaussian; below about 0.75 voxel the samples lose its
+    moments and the pass is no second derivative: at 0.5 voxel it sums to -0.56, not 0, so a
+    constant region gets a Laplacian of -0.56 times its value per voxel² (+560 in air at
+    -1000 HU) and a parabola 1.34 times its curvature; at 1/3 voxel (``sigma_mm=1`` on 3 mm
+    slices) -7.3 and 0.78. A sigma along an axis where either is more than 0.01 off (0 and 1,
+    :data:`SAMPLING_TOLERANCE`; below about 0.73 voxel) is refused: pass a wider one, or resample
+    the image along that axis first (:func:`gpuimg.preprocess.resample`).
 
     References
     ----------
@@ -288,6 +306,7 @@ def _gaussian_derivative(image, sigma, sigma_mm, order, spacing, mode, cval, tru
     if not (is_finite(truncate) and truncate > 0):
         raise ParameterError(f"truncate={truncate!r} must be a positive number of standard deviations.")
     check_gaussian(sigma_vox, truncate=truncate)
+    _check_sampling(sigma_vox, order, sigma_mm, spacing if given else None)
     run = partial(
         _gaussian_derivative_chunk,
         sigma_vox=sigma_vox,
@@ -300,6 +319,66 @@ def _gaussian_derivative(image, sigma, sigma_mm, order, spacing, mode, cval, tru
     )
     depth = max(int(truncate * s + 0.5) for s in sigma_vox)
     return _stencil(run, image, depth, mode, work)
+
+
+#: How far SciPy's sampled derivative of a Gaussian may take a unit ramp's slope (order 1), a parabola's
+#: curvature or a constant 1's second derivative (order 2) from 1, 1 and 0 before the sigma is refused as
+#: giving no derivative (see :func:`_check_sampling`).
+SAMPLING_TOLERANCE = 0.01
+#: A sigma [voxels] whose sampled first and second derivatives of a Gaussian are within the tolerance.
+_ADVISED_SIGMA = 0.75
+
+
+def _sampling_errors(sigma: float, order: int) -> list[tuple[str, float, float]]:
+    """How SciPy's sampled derivative of order ``order`` of a Gaussian of ``sigma`` voxels differs from
+    a derivative, the sampling alone (the kernel left untruncated, at 12 sigma): ``(what, got, exact)``
+    for a unit ramp's slope (order 1: got 1 exactly), a parabola's curvature (order 2: 1) and the second
+    derivative of a constant 1 (order 2: 0, the kernel's sum)."""
+    radius = int(12.0 * sigma + 0.5) + 1
+    r = np.arange(-radius, radius + 1, dtype=np.float64)
+    if order == 1:
+        slope = ndi.gaussian_filter1d(r, sigma, order=1, truncate=12.0)[radius]
+        return [("gives a ramp of slope 1 a slope of", float(slope), 1.0)]
+    curvature = ndi.gaussian_filter1d(r**2, sigma, order=2, truncate=12.0)[radius] / 2.0
+    constant = ndi.gaussian_filter1d(np.ones_like(r), sigma, order=2, truncate=12.0)[radius]
+    return [
+        ("gives a parabola of curvature 1 a curvature of", float(curvature), 1.0),
+        ("gives a constant 1 a second derivative of", float(constant), 0.0),
+    ]
+
+
+def _check_sampling(sigma_vox, order, sigma_mm, spacing) -> None:
+    """Refuse a sigma [voxels] so narrow that SciPy's sampled derivative of a Gaussian is no derivative.
+
+    Below about 0.7 voxel the samples of a Gaussian's derivative no longer hold its moments: at 0.5
+    voxel the first derivative gives a ramp 0.86 of its slope and the second derivative sums to -0.56,
+    not 0, so a constant region gets a Laplacian of -0.56 times its value per voxel² (+560 for air at
+    -1000 HU) and a parabola 1.34 times its curvature; at 1/3 voxel (1 mm on 3 mm slices) 0.2, -7.3
+    and 0.78. The sampling error falls off fast (about as exp(-2 pi² sigma²)): only sigmas below 1 voxel
+    are measured.
+    """
+    for axis, sigma in enumerate(sigma_vox):
+        if sigma >= 1.0:
+            continue
+        wrong = [e for e in _sampling_errors(sigma, order) if abs(e[1] - e[2]) > SAMPLING_TOLERANCE]
+        if not wrong:
+            continue
+        what, got, exact = max(wrong, key=lambda e: abs(e[1] - e[2]))
+        given = f"{sigma:.3g} voxels"
+        advice = f"a sigma of at least {_ADVISED_SIGMA} voxels along each axis"
+        if sigma_mm is not None and spacing is not None:
+            step = spacing[axis]
+            given += f" (sigma_mm {sigma * step:g} / spacing {step:g} mm)"
+            advice = (
+                f"sigma_mm of at least {_ADVISED_SIGMA} times the spacing ({_ADVISED_SIGMA * step:g} mm "
+                f"along axis {axis}), or resample the image along that axis to a spacing of at most "
+                f"{sigma * step / _ADVISED_SIGMA:g} mm first (gpuimg.preprocess.resample)"
+            )
+        raise ParameterError(
+            f"sigma along axis {axis} is {given}: SciPy's sampled derivative of a Gaussian that narrow is "
+            f"not a derivative: it {what} {got:.3g}, not {exact:g} (more than "
+            f"{SAMPLING_TOLERANCE:g} off). Use {advice}."
+        )
 
 
 def _gaussian_derivative_chunk(chunk, *, sigma_vox, order, spacing, mode, cval, truncate, work):

@@ -68,7 +68,7 @@ def test_direction_3d_is_the_unit_gradient(rng):
 @pytest.mark.parametrize("mode", MODES)
 def test_gaussian_gradient_magnitude_equals_scipy(rng, mode):
     image = rng.normal(0, 100, (14, 15, 16))
-    sigma = float(rng.uniform(0.5, 2.5))
+    sigma = float(rng.uniform(0.65, 2.5))  # narrower ones are refused (no derivative when sampled)
     got = gaussian_gradient_magnitude(image, sigma, mode=mode, cval=2.0)
     want = ndi.gaussian_gradient_magnitude(image, sigma, mode=mode, cval=2.0)
     np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-10)  # the same SciPy passes
@@ -164,6 +164,63 @@ def test_log_of_a_gaussian_blob_has_the_closed_form():
     peak = -log(blob, best, normalize=True)[20, 20, 20]
     assert peak > -log(blob, best - 0.4, normalize=True)[20, 20, 20]
     assert peak > -log(blob, best + 0.4, normalize=True)[20, 20, 20]
+
+
+def _thick_slices(values, spacing=(3.0, 0.7, 0.7)):
+    """``values(z, y, x)`` [mm] on a 15 x 24 x 24 grid of ``spacing`` [mm], centred."""
+    z, y, x = np.meshgrid(
+        *((np.arange(n) - n // 2) * s for n, s in zip((15, 24, 24), spacing, strict=True)), indexing="ij"
+    )
+    return values(z, y, x)
+
+
+def test_a_sigma_too_narrow_for_a_sampled_gaussian_derivative_is_refused():
+    """sigma_mm 1 on 3 mm slices is 1/3 voxel along z, where SciPy's sampled derivative of a Gaussian
+    is no derivative: the closed forms (the Laplacian of air at -1000 HU is 0, the gradient of a ramp
+    of 2 HU/mm along z is 2) are far off. Refused, naming the axis, with the advice; followed, the
+    closed forms hold."""
+    spacing = (3.0, 0.7, 0.7)
+    air = np.full((15, 24, 24), -1000.0)
+    ramp = _thick_slices(lambda z, y, x: 2.0 * z, spacing)
+    sigma = [1.0 / s for s in spacing]
+    scipy_log = sum(
+        ndi.gaussian_filter(air, sigma, order=np.eye(3, dtype=int)[a] * 2)[7, 12, 12] / spacing[a] ** 2
+        for a in range(3)
+    )
+    assert scipy_log > 700  # HU/mm², where the Laplacian of a constant is 0
+    scipy_slope = ndi.gaussian_filter(ramp, sigma, order=(1, 0, 0))[7, 12, 12] / spacing[0]
+    assert scipy_slope < 0.5  # HU/mm, of a ramp of 2 HU/mm
+    for op, image in ((log, air), (gaussian_gradient_magnitude, ramp)):
+        with pytest.raises(gpuimg.ParameterError, match=r"sigma along axis 0 is 0\.333 voxels") as error:
+            op(image, sigma_mm=1.0, spacing=spacing)
+        assert "resample the image along that axis to a spacing of at most 1.33333 mm" in str(error.value)
+        with pytest.raises(gpuimg.ParameterError, match="axis 0"):  # a Volume's spacing alike
+            op(gpuimg.Volume(image, spacing=spacing), sigma_mm=1.0)
+        with pytest.raises(gpuimg.ParameterError, match=r"at least 0\.75 voxels"):
+            op(image, (0.5, 1.0, 1.0))
+    # The advice followed: resampled along z to 4/3 mm, sigma_mm 1 is 0.75 voxel there.
+    fine = (4.0 / 3.0, 0.7, 0.7)
+    air_fine = gpuimg.preprocess.resample(air, spacing, fine)
+    got = log(air_fine, sigma_mm=1.0, spacing=fine)
+    # 0.01 of a constant 1 per voxel² (the tolerance), of 1000 HU and voxels of 4/3 mm.
+    assert np.abs(got).max() <= 0.01 * 1000 / fine[0] ** 2
+    ramp_fine = gpuimg.preprocess.resample(ramp, spacing, fine)
+    centre = tuple(n // 2 for n in ramp_fine.shape)
+    slope = gaussian_gradient_magnitude(ramp_fine, sigma_mm=1.0, spacing=fine)[centre]
+    assert slope == pytest.approx(2.0, rel=0.01)
+
+
+def test_sigmas_at_the_sampling_limit_give_the_closed_forms():
+    """Just above the refusal (0.65 voxel for the gradient, 0.75 for the Laplacian), the closed forms
+    hold within the tolerance: a ramp's slope, a paraboloid's Laplacian (2 + 6 - 2), a constant's 0."""
+    spacing = (1.0, 1.0, 1.0)
+    ramp = _thick_slices(lambda z, y, x: 2.0 * z - y + 4.0 * x, spacing)
+    got = gaussian_gradient_magnitude(ramp, 0.65)[7, 12, 12]
+    assert got == pytest.approx(np.sqrt(4 + 1 + 16), rel=0.01)
+    bowl = _thick_slices(lambda z, y, x: z**2 + 3 * y**2 - x**2, spacing)
+    assert log(bowl, 0.75)[7, 12, 12] == pytest.approx(6.0, rel=0.01)
+    # 0.01 of the constant per voxel² along each of the 3 axes at most.
+    assert np.abs(log(np.full((9, 9, 9), 500.0), 0.75)).max() <= 3 * 0.01 * 500
 
 
 def test_on_real_ct():
