@@ -62,9 +62,9 @@ def otsu_threshold(image: Image, nbins: int = 256, mask: Image | None = None) ->
             _OTSU_BYTES_PER_BIN * bins,
             f"Otsu's histogram of {bins} bins (one per integer value: {_AS_FLOAT})",
         )
+        if span[0] == span[1]:  # one value: scikit-image returns it
+            return float(span[0])
     hist = _integer_histogram(values, span)
-    if hist is not None and span[0] == span[1]:  # one value: scikit-image returns it
-        return float(span[0])
     try:
         filters = namespace(values).ski.filters
         if hist is not None:
@@ -173,9 +173,15 @@ def _integer_histogram(values, span):
         return None
     xp = namespace(values).xp
     low, high = span
-    wide = np.uint64 if kind == "u" else np.int64  # each holds the values and, within the budget, their range
-    offsets = values.astype(wide) - wide(low)
-    counts = xp.bincount(offsets.astype(np.int64), minlength=high - low + 1)
+    # The least dtype that holds the values and their range (int16 HU: int16; the whole int16 range:
+    # int32), as scikit-image offsets them; int64 where that would be float64 (int64 values, whose
+    # range within the memory budget int64 holds).
+    wide = np.promote_types(values.dtype, np.min_scalar_type(high - low))
+    wide = np.dtype(np.int64) if wide.kind == "f" else wide
+    offsets = values.astype(wide, copy=False) - wide.type(low)
+    if wide == np.uint64:  # bincount takes no uint64 (no safe cast to intp)
+        offsets = offsets.astype(np.int64)
+    counts = xp.bincount(offsets, minlength=high - low + 1)
     shift = 0 if -(2**31) <= low and high < 2**31 else low
     return counts, xp.arange(low - shift, high - shift + 1, dtype=np.int64), shift
 
