@@ -56,6 +56,8 @@ def _read_nrrd(path: Path) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]:
     if directions is not None and len(directions) == data.ndim:
         single = [k for k, row in enumerate(directions) if np.all(np.isnan(np.asarray(row, dtype=float)))]
         data = data.squeeze(axis=tuple(k for k in single if data.shape[k] == 1))
+    elif directions is None:
+        data = data.squeeze(axis=tuple(_single_range_axes(header, data.shape)))
     return data, lps
 
 
@@ -147,9 +149,10 @@ def _gunzip_voxels(file, path: Path, sizes: tuple[int, ...], dtype: np.dtype) ->
 
 def _nrrd_geometry(header: dict, ndim: int, path: Path) -> tuple[np.ndarray, np.ndarray]:
     """The LPS matrix (columns: steps along i, j, k [mm]) and origin of a NRRD header."""
-    n = min(ndim, 3)
     if "space directions" not in header:
-        return _axis_geometry(header, n, path)
+        sizes = tuple(int(k) for k in np.atleast_1d(header.get("sizes", ())))
+        single = _single_range_axes(header, sizes)
+        return _axis_geometry(header, [k for k in range(ndim) if k not in single][:3], path)
     space = str(header.get("space", "left-posterior-superior")).lower()
     space = _NRRD_ABBREVIATIONS.get(space.upper(), space)
     if space not in _NRRD_SPACES:
@@ -184,8 +187,19 @@ def _nrrd_geometry(header: dict, ndim: int, path: Path) -> tuple[np.ndarray, np.
     return _squared(matrix), signs * origin
 
 
-def _axis_geometry(header: dict, n: int, path: Path) -> tuple[np.ndarray, np.ndarray]:
-    """The axis-aligned LPS matrix and origin of a NRRD header without a space, from its per-axis fields.
+def _single_range_axes(header: dict, sizes: tuple[int, ...]) -> list[int]:
+    """The axes of one entry whose ``kinds`` entry is not a domain kind (``list``, ``scalar``,
+    ``vector``, ...: teem's range axes; domain, space, time and unknown ones are domain axes): one
+    component a voxel, not an axis of the volume."""
+    kinds = header.get("kinds", ())
+    kinds = [str(kind).lower() for kind in (kinds.split() if isinstance(kinds, str) else kinds)]
+    domain = ("domain", "space", "time", "???", "none")
+    return [k for k, kind in enumerate(kinds[: len(sizes)]) if kind not in domain and sizes[k] == 1]
+
+
+def _axis_geometry(header: dict, axes: list[int], path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """The axis-aligned LPS matrix and origin of a NRRD header without a space, from the per-axis fields
+    of its spatial ``axes`` (at most 3: those but the range axes of one entry).
 
     Each axis's step is its ``spacings`` entry, else ``(max - min) / size`` (cell centering) or
     ``/ (size - 1)`` (node centering) of its ``axis mins`` and ``axis maxs`` (negative where the max is
@@ -193,16 +207,17 @@ def _axis_geometry(header: dict, n: int, path: Path) -> tuple[np.ndarray, np.nda
     sample lies at its ``axis mins`` entry (node centering) or half a step past it (cell centering, the
     format's default where ``centerings`` says none), as teem and ITK place it; at 0 without one.
     """
-    sizes = np.atleast_1d(np.asarray(header.get("sizes", ()), dtype=float))[:n]
-    mins = _per_axis(header, ("axis mins", "axismins"), n)
-    maxs = _per_axis(header, ("axis maxs", "axismaxs"), n)
+    n = len(axes)
+    sizes = np.atleast_1d(np.asarray(header.get("sizes", ()), dtype=float))[axes]
+    mins = _per_axis(header, ("axis mins", "axismins"), axes)
+    maxs = _per_axis(header, ("axis maxs", "axismaxs"), axes)
     centerings = header.get("centerings", header.get("centers", ()))
     if isinstance(centerings, str):
         centerings = centerings.split()
-    centerings = [str(c).lower() for c in centerings][:n]
-    node = np.array(centerings + ["???"] * (n - len(centerings))) == "node"
+    centerings = [str(c).lower() for c in centerings]
+    node = np.array([centerings[k] if k < len(centerings) else "???" for k in axes]) == "node"
     if "spacings" in header:
-        spacings = np.asarray(header["spacings"], dtype=float)[:n]
+        spacings = _per_axis(header, ("spacings",), axes)
         _check_spacing(path, spacings, "spacings")
     else:
         cells = np.where(node, sizes - 1, sizes)
@@ -214,8 +229,8 @@ def _axis_geometry(header: dict, n: int, path: Path) -> tuple[np.ndarray, np.nda
     return matrix, np.concatenate([origin, np.zeros(3 - n)])
 
 
-def _per_axis(header: dict, keys: tuple[str, ...], n: int) -> np.ndarray:
-    """The first ``n`` values of the per-axis field named by one of ``keys``, NaN where it is absent."""
-    values = next((header[key] for key in keys if key in header), None)
-    values = np.full(n, np.nan) if values is None else np.asarray(values, dtype=float)[:n]
-    return np.concatenate([values, np.full(n - values.size, np.nan)])
+def _per_axis(header: dict, keys: tuple[str, ...], axes: list[int]) -> np.ndarray:
+    """The values for ``axes`` of the per-axis field named by one of ``keys``, NaN where it is absent."""
+    values = next((header[key] for key in keys if key in header), ())
+    values = np.atleast_1d(np.asarray(values, dtype=float))
+    return np.array([values[k] if k < values.size else np.nan for k in axes])

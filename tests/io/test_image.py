@@ -105,6 +105,28 @@ def test_a_nrrd_list_axis_of_one_component_is_not_an_axis(tmp_path, rng, first):
     assert_matches_sitk(read_image(tmp_path / "list.nrrd", device="cpu"), tmp_path / "list.nrrd", atol=1e-9)
 
 
+@pytest.mark.parametrize("first", [True, False])
+@pytest.mark.parametrize("kind", ["list", "scalar"])
+def test_a_nrrd_list_axis_of_one_component_without_a_space_is_not_an_axis(tmp_path, rng, first, kind):
+    # The same volume without a space, placed by its per-axis fields (teem's unu axinsert writes it):
+    # 'spacings: NaN 0.5 0.7 2.5' was read from its first three entries and refused as a damaged
+    # spacing ([nan, 0.5, 0.7]); SimpleITK reads a 3D volume spaced 0.5, 0.7, 2.5 mm, placed by the
+    # spatial axes' mins.
+    data = rng.integers(0, 100, (3, 4, 5)).astype(np.int16)  # (x, y, z) in Fortran order
+    spatial, mins = [0.5, 0.7, 2.5], [10.0, -20.0, 30.0]
+    header = {
+        "kinds": [kind, "domain", "domain", "domain"] if first else ["domain", "domain", "domain", kind],
+        "spacings": np.array([np.nan, *spatial] if first else [*spatial, np.nan]),
+        "axis mins": np.array([np.nan, *mins] if first else [*mins, np.nan]),
+    }
+    nrrd.write(str(tmp_path / "list.nrrd"), data[None] if first else data[..., None], header)
+    volume = read_image(tmp_path / "list.nrrd", device="cpu")
+    assert_matches_sitk(volume, tmp_path / "list.nrrd", atol=1e-9)
+    np.testing.assert_array_equal(volume.data, data.T)
+    expected = np.array(mins) + np.array(spatial) / 2  # cell centering, the format's default
+    np.testing.assert_allclose(volume.origin, expected, rtol=0, atol=1e-12)
+
+
 def test_nrrd_ras_space_converted(tmp_path, rng):
     data = rng.integers(0, 100, (3, 4, 5)).astype(np.int16)  # (x, y, z) in Fortran order
     header = {
