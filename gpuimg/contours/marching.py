@@ -375,7 +375,9 @@ def find_contours(
     Notes
     -----
     Equal to ``skimage.measure.find_contours`` (same contours, same order). On CUDA the image goes
-    to the host and back (cuCIM has no marching squares); the first call warns.
+    to the host and back (cuCIM has no marching squares); the first call warns. Where an edge from
+    an infinite pixel crosses the level, the contour's point lies at the edge's finite pixel (the
+    interpolation's limit, as :func:`marching_cubes` puts it); scikit-image's is NaN there.
 
     Examples
     --------
@@ -396,7 +398,7 @@ def find_contours(
     if level is None:
         _check_default_level(host, "image", ignore_nan=True)
     contours = skimage.measure.find_contours(
-        host,
+        _infinite_as_far(host),
         level,
         fully_connected,
         positive_orientation,
@@ -486,6 +488,20 @@ def _check_default_level(host: np.ndarray, name: str, *, ignore_nan: bool) -> No
         f"{default}: pass a level between its finite values {low:g} and {high:g}, or replace those "
         f"{units} first ({fix})."
     )
+
+
+def _infinite_as_far(host: np.ndarray) -> np.ndarray:
+    """``host``, its infinite pixels (if any) made finite values beyond every level, NaN kept.
+
+    scikit-image interpolates a crossing from pixel value ``a`` to ``b`` at ``(level - a) / (b - a)``,
+    NaN where ``a`` is infinite (``inf / inf``). At ``-+max / 4`` it is the limit, for levels and values
+    below 1e290: exactly 1 from that end, and 0 towards it within ``|level - a| / 4e307`` pixels; no
+    difference of two such values overflows.
+    """
+    if host.dtype.kind != "f" or not np.isinf(host).any():
+        return host
+    far = np.finfo(np.float64).max / 4
+    return np.clip(host.astype(np.float64), -far, far)
 
 
 def _check_mask(mask, shape):

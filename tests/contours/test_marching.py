@@ -482,3 +482,23 @@ def test_find_contours_mask_keeps_the_squares_wholly_inside_as_documented(rng):
     )
     assert 0 < len(ours) == inside.sum() < len(segments)
     assert _pieces(ours) == _pieces(segments[inside])
+
+
+def test_contours_next_to_infinite_pixels_end_at_their_finite_pixel():
+    # scikit-image interpolates a crossing from an infinite pixel as inf / inf: a log-transformed
+    # map's -inf (log 0) at the centre put NaN points in the contour at 0.5 around it (2 of 4), +inf
+    # in a corner in the contour at 8. The crossing's limit is the edge's finite pixel; the
+    # reference: scikit-image's contours with the infinite pixels at -+1e12 (within 1e-9 of it).
+    y, x = np.mgrid[-6:7, -6:7]
+    image = np.hypot(x, y)
+    image[6, 6], image[0, 0] = -np.inf, np.inf
+    for level in (0.5, 8.0):
+        want = skimage.measure.find_contours(np.clip(image, -1e12, 1e12), level)
+        got = find_contours(image, level)
+        assert len(got) == len(want) > 0
+        for ours, theirs in zip(got, want, strict=True):
+            assert np.isfinite(ours).all()
+            np.testing.assert_allclose(ours, theirs, rtol=0, atol=1e-9)
+    # Around the -inf pixel, every neighbour is at 1 > 0.5: the contour is the diamond through them.
+    diamond = [[6, 7], [5, 6], [6, 5], [7, 6], [6, 7]]
+    np.testing.assert_allclose(find_contours(image, 0.5)[0], diamond, rtol=0, atol=1e-9)
