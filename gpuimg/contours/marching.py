@@ -65,11 +65,11 @@ def marching_cubes(
         Whether to keep triangles of zero area.
     mask : array or Volume of the volume's shape, optional
         Non-zero (of any dtype) where the surface is wanted, read as scikit-image reads it: the cube
-        of voxels ``z..z+1, y..y+1, x..x+1`` is processed where the mask is non-zero at its last
-        voxel ``(z+1, y+1, x+1)``, whatever its other seven. So the surface reaches one voxel past
-        the mask on its low side along each axis (not on its high side), and the mask's first plane
-        along each axis is never read (scikit-image issue #8202); it is not limited to cubes wholly
-        inside, as :func:`find_contours`' mask is to squares wholly inside.
+        of voxels ``z..z+s, y..y+s, x..x+s`` (``s`` the step size) is processed where the mask is
+        non-zero at its last voxel ``(z+s, y+s, x+s)``, whatever its other seven. So the surface
+        reaches one cube past the mask on its low side along each axis (not on its high side), and
+        the mask's first plane along each axis is never read (scikit-image issue #8202); it is not
+        limited to cubes wholly inside, as :func:`find_contours`' mask is to squares wholly inside.
 
     Returns
     -------

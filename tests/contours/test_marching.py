@@ -451,19 +451,23 @@ def _pieces(pieces):
     return {tuple(sorted(map(tuple, piece))) for piece in np.asarray(pieces).tolist()}
 
 
-def test_mask_keeps_the_cubes_whose_last_voxel_is_inside_as_documented(rng):
+@pytest.mark.parametrize("step", [1, 2])
+def test_mask_keeps_the_cubes_whose_last_voxel_is_inside_as_documented(rng, step):
     # The docstring said "only cubes whose voxels are all inside are processed" (find_contours' rule
-    # for squares); scikit-image processes a cube where the mask holds its last voxel (z+1, y+1, x+1)
-    # alone (issue #8202), so a mask of half the voxels keeps about 100 times the triangles its rule
-    # would (1147 against 13). The reference: the triangles of the unmasked mesh, each in the cube of
-    # its centroid, picked by the rule. Behaviour unchanged: this checks the docstring's rule.
+    # for squares); scikit-image processes a cube where the mask holds its last voxel (z+s, y+s, x+s)
+    # alone, s the step (issue #8202), so a mask of half the voxels keeps about 100 times the
+    # triangles its rule would (1147 against 13). The reference: the triangles of the unmasked mesh,
+    # each in the cube of its centroid, picked by the rule. Behaviour unchanged: the docstring's rule.
     volume = ndi.gaussian_filter(rng.normal(size=(14, 15, 16)), 1.5).astype(np.float32)
     mask = rng.random(volume.shape) < 0.5
-    vertices, faces, _, _ = skimage.measure.marching_cubes(volume, 0.0, allow_degenerate=False)
-    z, y, x = np.floor(vertices[faces].mean(axis=1)).astype(int).T
-    last = mask[z + 1, y + 1, x + 1]
-    all_eight = np.all([mask[z + i, y + j, x + k] for i in (0, 1) for j in (0, 1) for k in (0, 1)], axis=0)
-    ours = marching_cubes(volume, 0.0, allow_degenerate=False, mask=mask)
+    vertices, faces, _, _ = skimage.measure.marching_cubes(
+        volume, 0.0, step_size=step, allow_degenerate=False
+    )
+    z, y, x = (np.floor(vertices[faces].mean(axis=1) / step) * step).astype(int).T
+    last = mask[z + step, y + step, x + step]
+    corners = (0, step)
+    all_eight = np.all([mask[z + i, y + j, x + k] for i in corners for j in corners for k in corners], axis=0)
+    ours = marching_cubes(volume, 0.0, step_size=step, allow_degenerate=False, mask=mask)
     assert len(ours[1]) == last.sum() > 10 * all_eight.sum()
     assert _pieces(ours[0][ours[1]]) == _pieces(vertices[faces[last]])
 
