@@ -67,31 +67,54 @@ class _PlattCalibrated:
         return xp.stack([1.0 - p, p], axis=1)
 
 
-def _platt(f, positive, xp, weights=None, iterations: int = 100) -> tuple[float, float]:
-    """Platt's sigmoid ``(a, b)`` for decision values ``f`` and 0/1 labels, by Newton's method.
+def _platt(f, positive, xp, weights=None, *, iterations: int = 100) -> tuple[float, float]:
+    """Platt's sigmoid ``(a, b)`` for decision values ``f`` and 0/1 labels, by Newton's method with a
+    backtracking line search (Lin, Lin and Weng, 2007), from ``a = 0`` and the prior's ``b``.
 
     ``weights`` (one per value, default 1) weigh each value's term of the cross-entropy and count in
     the class sizes of Platt's targets, so a weight of 2 is a repeated value and 0 leaves it out (as
     libsvm leaves out samples of weight 0).
+
+    References
+    ----------
+    H.-T. Lin, C.-J. Lin and R. C. Weng, "A note on Platt's probabilistic outputs for support vector
+    machines", Machine Learning 68 (2007): Algorithm 1.
     """
     weights = xp.ones(f.shape, dtype=np.float64) if weights is None else xp.asarray(weights, dtype=np.float64)
     # Both class sizes in one device read.
     n_pos, n_all = (float(v) for v in to_numpy(xp.stack([(weights * positive).sum(), weights.sum()])))
     n_neg = n_all - n_pos
     target = xp.where(positive > 0, (n_pos + 1) / (n_pos + 2), 1 / (n_neg + 2))
-    a, b = 1.0, 0.0
+    # Newton's plain steps from a = 1, b = 0 overshot where the decision values are large (a linear SVC
+    # on features in mm^3 or HU): the probabilities saturated, and a came out 3e7 where the minimum of
+    # the cross-entropy is at 1.2e-4. Each step is now halved until it lowers the cross-entropy.
+    a, b = 0.0, math.log((n_pos + 1) / (n_neg + 1))
+    accepted = None  # (cross-entropy, a, b, da, db) of the last point that lowered it
+    step = 1.0
     for _ in range(iterations):
-        p = 1.0 / (1.0 + xp.exp(-(a * f + b)))
+        z = a * f + b
+        p = xp.exp(-xp.logaddexp(0.0, -z))  # 1 / (1 + exp(-z)), without overflow
         r = weights * (p - target)
         w = weights * (p * (1 - p) + 1e-12)
-        # The five sums in one array, read back at once: one device sync per Newton step.
-        sums = to_numpy(xp.stack([(r * f).sum(), r.sum(), (w * f * f).sum(), (w * f).sum(), w.sum()]))
-        g = (float(sums[0]), float(sums[1]))
-        h = (float(sums[2]) + 1e-9, float(sums[3]), float(sums[4]) + 1e-9)
+        loss = weights * (xp.logaddexp(0.0, z) - target * z)  # -[t log p + (1 - t) log(1 - p)]
+        # The six sums in one array, read back at once: one device sync per step.
+        sums = to_numpy(
+            xp.stack([loss.sum(), (r * f).sum(), r.sum(), (w * f * f).sum(), (w * f).sum(), w.sum()])
+        )
+        value = float(sums[0])
+        if accepted is not None and not value < accepted[0] + 1e-12 * abs(accepted[0]):
+            step /= 2  # the step raised the cross-entropy: half of it from the last accepted point
+            if step < 1e-10:
+                break
+            a, b = accepted[1] - step * accepted[3], accepted[2] - step * accepted[4]
+            continue
+        g = (float(sums[1]), float(sums[2]))
+        h = (float(sums[3]) + 1e-9, float(sums[4]), float(sums[5]) + 1e-9)
         det = h[0] * h[2] - h[1] ** 2
         da = (h[2] * g[0] - h[1] * g[1]) / det
         db = (h[0] * g[1] - h[1] * g[0]) / det
+        accepted, step = (value, a, b, da, db), 1.0
         a, b = a - da, b - db
-        if math.hypot(da, db) < 1e-10:
-            break
-    return a, b
+        if math.hypot(da, db) < 1e-10 * max(1.0, math.hypot(a, b)):
+            return a, b
+    return accepted[1], accepted[2]

@@ -196,9 +196,11 @@ def test_platt_reads_the_device_once_per_newton_step(emulated_cuda, rng):
 
     f = rng.standard_normal(200)
     positive = (f + rng.standard_normal(200) > 0).astype(np.float64)
-    syncs, (a, b) = _syncs_of(lambda: _calibration._platt(emulated_cuda(f), emulated_cuda(positive), cupy, 6))
+    syncs, (a, b) = _syncs_of(
+        lambda: _calibration._platt(emulated_cuda(f), emulated_cuda(positive), cupy, iterations=6)
+    )
     assert syncs <= 6 + 1  # one per step, and the count of positives
-    assert (a, b) == pytest.approx(_calibration._platt(f, positive, np, 6), rel=1e-12)
+    assert (a, b) == pytest.approx(_calibration._platt(f, positive, np, iterations=6), rel=1e-12)
 
 
 def test_lloyd_checks_convergence_every_few_steps(emulated_cuda):

@@ -218,6 +218,31 @@ def test_weighted_platt_sigmoid_minimises_platts_weighted_cross_entropy(rng):
     assert _platt(f, positive, np)[0] < expected[0] - 0.5  # unweighted, the flipped block flattens it
 
 
+@pytest.mark.parametrize("scale", [1e-3, 1.0, 1e3, 1e4, 1e6])
+def test_platt_sigmoid_of_large_decision_values_minimises_platts_cross_entropy(rng, scale):
+    # Decision values far from 1 (a linear SVC on features in mm^3 or HU): Newton's plain steps from
+    # a = 1 overshot and saturated the probabilities, a came out 3e7 for values near 1e4 where the
+    # minimum is at 1.2e-4 (scikit-learn's _sigmoid_calibration agrees). Reference: Platt's objective
+    # (targets (N+ + 1) / (N+ + 2), 1 / (N- + 2); cross-entropy) minimised by SciPy for the values of
+    # scale 1; the sigmoid of a (s f) + b is that of (a s) f + b, so for s f the minimum is (a / s, b).
+    from scipy.optimize import minimize
+
+    from gpuimg.ml._calibration import _platt
+
+    f = np.r_[np.linspace(-3.0, -1.0, 10), np.linspace(1.0, 3.0, 10), rng.normal(0.0, 1.0, 20)]
+    positive = np.r_[np.zeros(10), np.ones(10), rng.integers(0, 2, 20)].astype(np.float64)
+
+    def cross_entropy(ab):
+        n_pos, n_neg = positive.sum(), (1 - positive).sum()
+        t = np.where(positive > 0, (n_pos + 1) / (n_pos + 2), 1 / (n_neg + 2))
+        z = ab[0] * f + ab[1]
+        return np.sum(np.logaddexp(0, z) - t * z)
+
+    a, b = minimize(cross_entropy, [1.0, 0.0], method="BFGS", options={"gtol": 1e-10}).x
+    # BFGS's tolerance (as above); b is near 0, hence the atol
+    np.testing.assert_allclose(_platt(scale * f, positive, np), (a / scale, b), rtol=1e-5, atol=1e-6)
+
+
 def test_pca_transforms_as_scikit_learn(cancer):
     X_train, X_test, _, _ = cancer
     ours = make_estimator("pca", "decomposition", n_components=5).fit(X_train)
