@@ -1,5 +1,6 @@
 """Reading NRRD files (.nrrd, .nhdr) for :func:`gpuimg.io.read_image`: the voxels (i, j, k), attached
-or in a data file, gzip-compressed voxels decompressed once and checked, and the LPS geometry from
+or in one or several data files, gzip-compressed voxels decompressed once and checked, hex-encoded ones
+decoded here (pynrrd reads neither several files nor hex), and the LPS geometry from
 ``space directions`` and ``space origin`` in a named space (or, without a space, from the per-axis
 fields), the header checked before any voxel is read.
 """
@@ -48,6 +49,8 @@ def _read_nrrd(path: Path) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]:
             data = _gunzip_voxels(file, path, sizes, dtype)
         elif pieces is not None:
             data = _read_pieces(header, pieces, sizes, path)
+        elif encoding == "hex":
+            data = _hex_voxels(file, header, math.prod(sizes), dtype, path).reshape(sizes, order="F")
         else:
             data = nrrd.read_data(header, file, str(path))  # Fortran order: axes (i, j, k) = (x, y, z)
     # A non-spatial axis ("none" in space directions) of one entry, as a leading list axis of one
@@ -123,8 +126,36 @@ def _read_pieces(header: dict, pieces: list[str], sizes: tuple[int, ...], path: 
     count = math.prod(sizes) // len(pieces)
     piece = {k: v for k, v in header.items() if k not in ("data file", "datafile")}
     piece.update(dimension=1, sizes=np.array([count]))
-    data = [nrrd.read_data({**piece, "data file": name}, None, str(path)) for name in pieces]
+    dtype, data = np.dtype(nrrd.reader._determine_datatype(header)), []
+    for name in pieces:
+        if header.get("encoding") == "hex":
+            with open(path.parent / name, "rb") as file:
+                data.append(_hex_voxels(file, header, count, dtype, path.parent / name))
+        else:
+            data.append(nrrd.read_data({**piece, "data file": name}, None, str(path)))
     return (data[0] if len(data) == 1 else np.concatenate(data)).reshape(sizes, order="F")
+
+
+def _hex_voxels(file, header: dict, count: int, dtype: np.dtype, path: Path) -> np.ndarray:
+    """``count`` voxels of ``dtype`` in the NRRD format's hex encoding (two hexadecimal digits a byte,
+    in the header's byte order; whitespace between them ignored), which pynrrd does not read."""
+    if any(header.get(key, 0) for key in ("byte skip", "byteskip")):
+        raise ImageFileError(
+            f"{path}: a 'byte skip' with hex encoding, which the NRRD format does not define (it counts "
+            "bytes of raw or decompressed data). The header is damaged; write the file again."
+        )
+    for _ in range(int(header.get("line skip", header.get("lineskip", 0)))):
+        file.readline()
+    digits = b"".join(file.read().split())
+    expected = count * dtype.itemsize
+    if len(digits) != 2 * expected or not re.fullmatch(rb"[0-9a-fA-F]*", digits):
+        raise ImageFileError(
+            f"{path}: its hex-encoded voxels are not {expected} bytes (as {2 * expected} hexadecimal "
+            f"digits) as the header describes, but {len(digits)} characters"
+            f"{'' if re.fullmatch(rb'[0-9a-fA-F]*', digits) else ', not all hexadecimal digits'}. The "
+            "file is truncated or corrupted; write it again."
+        )
+    return np.frombuffer(bytes.fromhex(digits.decode("ascii")), dtype).copy()
 
 
 def _gunzip_voxels(file, path: Path, sizes: tuple[int, ...], dtype: np.dtype) -> np.ndarray:

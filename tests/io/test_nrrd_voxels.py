@@ -71,7 +71,8 @@ def _pieces_nhdr(tmp_path, data, field, names, encoding="raw", listed=()):
     flat = np.asfortranarray(data).ravel(order="F")
     for name, piece in zip(names, np.split(flat, len(names)), strict=True):
         raw = piece.astype("<i2").tobytes()
-        (tmp_path / name).write_bytes(gzip.compress(raw) if encoding == "gzip" else raw)
+        encoded = {"gzip": gzip.compress(raw), "hex": raw.hex().encode() + b"\n"}.get(encoding, raw)
+        (tmp_path / name).write_bytes(encoded)
     header = (
         f"NRRD0004\ntype: short\ndimension: 3\nsizes: {' '.join(map(str, data.shape))}\n"
         f"encoding: {encoding}\nendian: little\nspace: left-posterior-superior\n"
@@ -94,7 +95,7 @@ def _pieces_nhdr(tmp_path, data, field, names, encoding="raw", listed=()):
         ("whole%d.raw 7 7 1 3", ["whole7.raw"], ()),  # one file, named by a format
     ],
 )
-@pytest.mark.parametrize("encoding", ["raw", "gzip"])
+@pytest.mark.parametrize("encoding", ["raw", "gzip", "hex"])
 def test_voxels_in_several_data_files_equal_simpleitk(tmp_path, field, names, listed, encoding):
     # The NRRD format's 'data file: <format> <min> <max> <step> [<subdim>]' and 'data file: LIST
     # [<subdim>]' (the names on the header's last lines) split the voxels among files, as microscopy
@@ -136,3 +137,44 @@ def test_a_missing_one_of_several_data_files_is_named(tmp_path):
     (tmp_path / "slice3.raw").unlink()
     with pytest.raises(ImageFileError, match=r"slice3\.raw: the header's data file does not exist"):
         read_image(path, device="cpu")
+
+
+_NRRD_TYPES = {"i2": "short", "f4": "float", "f8": "double", "u1": "uchar"}
+
+
+def _hex_nrrd(path, data, dtype, digits: bytes):
+    header = (
+        f"NRRD0005\ntype: {_NRRD_TYPES[np.dtype(dtype).str[1:]]}\ndimension: 3\n"
+        f"sizes: {' '.join(map(str, data.shape))}\n"
+        f"encoding: hex\nendian: {'big' if np.dtype(dtype).byteorder == '>' else 'little'}\n"
+        "space: left-posterior-superior\nspace directions: (0.5,0,0) (0,0.7,0) (0,0,2.5)\n\n"
+    )
+    path.write_bytes(header.encode() + digits)
+    return path
+
+
+@pytest.mark.parametrize("dtype", ["<i2", ">i2", "<f4", ">f8", "u1"])
+@pytest.mark.parametrize("layout", ["one line", "lines of 32, upper case"])
+def test_hex_voxels_equal_simpleitk(tmp_path, dtype, layout):
+    # The NRRD format's hex encoding (two hexadecimal digits a byte, whitespace between them ignored),
+    # which teem (SimpleITK) reads, was 'cannot be read as NRRD (NRRDError: Unsupported encoding: hex).
+    # The file is truncated, corrupted or not in this format' (pynrrd does not read it).
+    sitk = pytest.importorskip("SimpleITK")
+    data = np.random.default_rng(3).integers(0, 250, (7, 6, 5)).astype(dtype)  # axes (i, j, k)
+    digits = np.asfortranarray(data).tobytes(order="F").hex().encode()
+    if layout != "one line":
+        digits = b"\n".join(digits[k : k + 32] for k in range(0, len(digits), 32)).upper()
+    path = _hex_nrrd(tmp_path / "hex.nrrd", data, dtype, digits + b"\n")
+    image = read_image(path, device="cpu")
+    np.testing.assert_array_equal(image.data, sitk.GetArrayFromImage(sitk.ReadImage(str(path))))
+    np.testing.assert_array_equal(image.data, data.transpose(2, 1, 0))
+    assert image.data.dtype == np.dtype(dtype).newbyteorder("=")
+
+
+@pytest.mark.parametrize(("cut", "words"), [(-2, "not 420 bytes"), (None, "not all hexadecimal digits")])
+def test_damaged_hex_voxels_are_refused(tmp_path, cut, words):
+    data = np.arange(210, dtype="<i2").reshape(7, 6, 5)
+    digits = np.asfortranarray(data).tobytes(order="F").hex().encode()
+    digits = digits[:cut] if cut else digits[:-2] + b"zz"
+    with pytest.raises(ImageFileError, match=re.escape(words)):
+        read_image(_hex_nrrd(tmp_path / "hex.nrrd", data, "<i2", digits), device="cpu")
