@@ -22,7 +22,7 @@ from gpuimg.backend import is_dask, to_device, to_numpy
 from gpuimg.backend.chunks import row_slices
 from gpuimg.errors import GpuimgError, ParameterError, WriteError
 from gpuimg.io._atomic import _atomic_folder, _atomic_path
-from gpuimg.io.image import _check_nifti_case, _check_voxels
+from gpuimg.io.image import _check_nifti_case, _check_nifti_shape, _check_voxels
 from gpuimg.volume import Volume, as_volume
 
 #: The Zarr attribute holding a Volume's geometry.
@@ -112,7 +112,8 @@ def write_chunked(image, path: str | os.PathLike, *, spacing=None, origin=None, 
         An unknown suffix (a NIfTI one in mixed case, ``.Nii.gz``, too), NIfTI without a spacing or of
         an image without voxels, an origin or direction without a spacing, or an image that is not 3D.
     WriteError
-        Where the file cannot be written or the format cannot store the dtype; or where computing
+        Where the file cannot be written or the format cannot store the dtype, or the shape (NIfTI-1:
+        at most 32767 voxels along an axis); or where computing
         the image fails other than with a GpuimgError (a function of one's own in the chain), saying so
         and with that exception as the cause: then nothing is written.
 
@@ -155,6 +156,7 @@ def write_chunked(image, path: str | os.PathLike, *, spacing=None, origin=None, 
     if name.endswith((".nii", ".nii.gz")):
         _check_nifti_case(path)
         _check_voxels(data.shape, "write_chunked")
+        _check_nifti_shape(data.shape, path, "write_chunked")
     if data.dtype == np.bool_:
         data = data.astype(np.uint8)
     if data.dtype == np.float16:

@@ -158,7 +158,8 @@ def write_image(
         ``.hdr`` or ``.img`` is not written), the volume has no voxel (an axis of length 0), or an array
         comes without ``spacing``.
     WriteError
-        If ``path`` is a folder, cannot be written, or the format cannot store the volume's dtype.
+        If ``path`` is a folder, cannot be written, or the format cannot store the volume's dtype, or
+        its shape (NIfTI-1: at most 32767 voxels along an axis).
 
     Notes
     -----
@@ -187,6 +188,8 @@ def write_image(
     path = check_path(path)
     kind = _kind(path, "write_image writes")
     _check_voxels(volume.shape, "write_image")
+    if kind == "nifti":
+        _check_nifti_shape(volume.shape, path, "write_image")
     data = to_numpy(volume.data)
     if data.dtype == np.bool_:
         data = data.astype(np.uint8)
@@ -255,6 +258,22 @@ def _write_detached(tmp: Path, path: Path, data: np.ndarray, header: dict) -> No
         nrrd.write(str(tmp), data, header, detached_header=str(tmp_voxels))
         named = f"data file: {tmp_voxels.name}\n".encode()
         tmp.write_bytes(tmp.read_bytes().replace(named, f"data file: {voxels.name}\n".encode()))
+
+
+#: The most voxels a NIfTI-1 file holds along an axis: its dim fields are 16-bit signed integers.
+_NIFTI1_MAX_DIM = 2**15 - 1
+
+
+def _check_nifti_shape(shape: tuple[int, ...], path: Path, caller: str) -> None:
+    """Refuse a volume with an axis longer than NIfTI-1 can describe, naming the axis and the way out."""
+    long = [f"{axis} ({n})" for axis, n in zip("zyx", shape, strict=True) if n > _NIFTI1_MAX_DIM]
+    if long:
+        other = ".nrrd" if caller == "write_image" else ".zarr"
+        raise WriteError(
+            f"{path}: {caller} cannot store a volume of shape {tuple(shape)} as NIfTI-1, which holds at "
+            f"most {_NIFTI1_MAX_DIM} voxels along an axis (its dim fields are 16-bit); along "
+            f"{', '.join(long)} it has more. Write it as {other}, or crop or split it first."
+        )
 
 
 def _kind(path: Path, does: str = "read_image reads") -> str:

@@ -283,3 +283,41 @@ def test_write_dicom_where_a_folder_may_not_be_opened_is_a_write_error(tmp_path)
     finally:
         locked.chmod(0o755)
     assert list(locked.iterdir()) == []
+
+
+@pytest.mark.parametrize("axis", [0, 2])
+@pytest.mark.parametrize("writer", ["write_image", "write_chunked"])
+def test_a_volume_longer_than_nifti1_can_describe_is_refused_with_the_way_out(tmp_path, axis, writer):
+    # NIfTI-1's dim fields are int16, so an axis of 32768 voxels (a long micro-CT or stitched scan)
+    # cannot be described: the refusal was 'cannot be written (HeaderDataError: shape ... does not fit
+    # in dim datatype). Check that the folder is writable and the dtype is one the format stores'.
+    import dask.array as da
+    import nibabel as nib
+
+    sitk = pytest.importorskip("SimpleITK")
+    shape = [2, 1, 3]
+    shape[axis] = 2**15
+    volume = Volume(np.zeros(shape, np.uint8), spacing=(0.05, 0.05, 0.05))
+    with pytest.raises(nib.spatialimages.HeaderDataError):  # the format's limit, as nibabel has it
+        nib.Nifti1Header().set_data_shape(shape[::-1])
+    nib.Nifti1Header().set_data_shape([2**15 - 1, 1, 1])
+    data = volume if writer == "write_image" else Volume(da.from_array(volume.data), volume.spacing)
+    write = write_image if writer == "write_image" else write_chunked
+    axis_name = "zyx"[axis]
+    with pytest.raises(
+        WriteError, match=rf"long\.nii\.gz: .*at most 32767 voxels.*along {axis_name} \(32768\)"
+    ):
+        write(data, tmp_path / "long.nii.gz")
+    assert list(tmp_path.iterdir()) == []
+    other = ".nrrd" if writer == "write_image" else ".zarr"
+    # The way out the message names writes the volume whole (SimpleITK reads the NRRD).
+    path = write(data, tmp_path / f"long{other}")
+    if other == ".nrrd":
+        assert sitk.GetArrayFromImage(sitk.ReadImage(str(path))).shape == tuple(shape)
+    else:
+        assert zarr_shape(path) == tuple(shape)
+
+
+def zarr_shape(path):
+    zarr = pytest.importorskip("zarr")
+    return zarr.open_array(str(path), mode="r").shape
