@@ -463,13 +463,21 @@ def test_mask_keeps_the_cubes_whose_last_voxel_is_inside_as_documented(rng, step
     vertices, faces, _, _ = skimage.measure.marching_cubes(
         volume, 0.0, step_size=step, allow_degenerate=False
     )
-    z, y, x = (np.floor(vertices[faces].mean(axis=1) / step) * step).astype(int).T
+    # A triangle lying on a face between two cubes (a saddle face's 3 crossings) may be either's:
+    # such triangles are left out of the comparison, in both meshes.
+    cells = vertices[faces].mean(axis=1) / step
+    off_faces = (cells - np.floor(cells) > 1e-4).all(axis=1)
+    z, y, x = (np.floor(cells[off_faces]) * step).astype(int).T
     last = mask[z + step, y + step, x + step]
     corners = (0, step)
     all_eight = np.all([mask[z + i, y + j, x + k] for i in corners for j in corners for k in corners], axis=0)
-    ours = marching_cubes(volume, 0.0, step_size=step, allow_degenerate=False, mask=mask)
-    assert len(ours[1]) == last.sum() > 10 * all_eight.sum()
-    assert _pieces(ours[0][ours[1]]) == _pieces(vertices[faces[last]])
+    ours_vertices, ours_faces, _, _ = marching_cubes(
+        volume, 0.0, step_size=step, allow_degenerate=False, mask=mask
+    )
+    ours_cells = ours_vertices[ours_faces].mean(axis=1) / step
+    ours_faces = ours_faces[(ours_cells - np.floor(ours_cells) > 1e-4).all(axis=1)]
+    assert len(ours_faces) == last.sum() > 10 * all_eight.sum()
+    assert _pieces(ours_vertices[ours_faces]) == _pieces(vertices[faces[off_faces][last]])
 
 
 def test_find_contours_mask_keeps_the_squares_wholly_inside_as_documented(rng):
