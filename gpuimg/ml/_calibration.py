@@ -16,8 +16,9 @@ class _PlattCalibrated:
     """A binary SVC with Platt-scaled probabilities (for cuML's SVC, which has no ``probability``).
 
     The SVC is fitted on all the data; the sigmoid ``P(y = classes_[1]) = 1 / (1 + exp(-(a f + b)))``
-    of its decision value ``f`` is fitted by Newton's method on out-of-fold decision values (3 folds),
-    with Platt's regularised targets. Sample weights weigh the SVCs' fits and the sigmoid's (a sample of
+    of its decision value ``f`` is fitted by Newton's method on out-of-fold decision values (3 folds
+    stratified by class; a fold trained without a class of one sample takes libsvm's decision values
+    +-1), with Platt's regularised targets. Sample weights weigh the SVCs' fits and the sigmoid's (a sample of
     weight 0 counts nowhere). Works on either device (``xp``).
     """
 
@@ -40,17 +41,29 @@ class _PlattCalibrated:
                 f"probability=True on the GPU supports two classes; y has {len(self.classes_)}. "
                 "Use probability=False, or logistic_regression / random_forest for class probabilities."
             )
+        positive = xp.asarray(y == self.classes_[1], dtype=np.float64)
+        # Folds stratified by class: the samples of each class, shuffled, dealt to the folds in turn.
+        # Folds of the shuffled samples alone left a class of 2 (two malignant studies among 30) out of
+        # a fold's training set for 1 seed in 4, and its SVC refused the one class left.
         seed = self.random_state if isinstance(self.random_state, int) else None
         order = xp.asarray(np.random.default_rng(seed).permutation(X.shape[0]))
+        shuffled = positive[order]
+        rank = xp.where(shuffled > 0, xp.cumsum(shuffled), xp.cumsum(1 - shuffled)) - 1
         folds = xp.empty(X.shape[0], dtype=np.int64)
-        folds[order] = xp.arange(X.shape[0]) % self._FOLDS
+        folds[order] = rank.astype(np.int64) % self._FOLDS
+        n_pos = int(to_numpy(positive.sum()))
         scores = xp.empty(X.shape[0], dtype=np.float64)
         for k in range(self._FOLDS):
             test = folds == k
+            # A class of one sample is in fold 0 alone: trained without it, the fold's decision values
+            # are those of the other class, as libsvm's (+1 for the positive class, -1 for the negative).
+            trained = [n - len(range(k, n, self._FOLDS)) for n in (n_pos, X.shape[0] - n_pos)]
+            if not all(trained):
+                scores[test] = 1.0 if trained[0] else -1.0
+                continue
             fold = {name: w[~test] for name, w in weights.items()}
             model = self.svc_class(**self.params).fit(X[~test], y[~test], **fold)
             scores[test] = xp.asarray(model.decision_function(X[test]), dtype=np.float64).ravel()
-        positive = xp.asarray(y == self.classes_[1], dtype=np.float64)
         self.a_, self.b_ = _platt(scores, positive, xp, sample_weight)
         return self
 

@@ -193,6 +193,31 @@ def test_platt_calibration_matches_a_logistic_fit(rng):
     assert ((proba[:, 1] > 0.5) == y).mean() > 0.85
 
 
+@pytest.mark.parametrize("rare", [2, 1])
+def test_platt_calibration_of_a_rare_class_as_scikit_learn_fits_it(rng, rare):
+    # Two malignant studies among 30: the calibration's 3 folds, of the shuffled samples alone, left
+    # both out of a fold's training set for 5 seeds of 20, whose SVC refused the one class left
+    # ('The number of classes has to be greater than one'). scikit-learn's SVC(probability=True)
+    # fits such data (libsvm's folds, and for a class of one sample its decision values +-1), and so
+    # does the calibration now, for every seed. Of two samples, its probabilities rank the studies as
+    # the SVC does; of one, no sigmoid is learnt (scikit-learn's slope takes either sign by seed).
+    X = rng.normal(size=(30, 2))
+    y = np.zeros(30, int)
+    y[[3, 17][:rare]] = 1
+    X[y == 1] += 3.0
+    reference = SVC(probability=True, random_state=0).fit(X, y)
+    assert reference.predict_proba(X).shape == (30, 2)
+    for seed in range(20):
+        model = _PlattCalibrated(SVC, {}, random_state=seed).fit(X, y)
+        proba, f = model.predict_proba(X), model.decision_function(X)
+        np.testing.assert_allclose(proba.sum(1), 1.0, rtol=1e-12)
+        if rare == 2:
+            assert model.a_ > 0  # positive decision values mean class 1
+            np.testing.assert_array_equal(
+                np.argsort(proba[:, 1], kind="stable"), np.argsort(f, kind="stable")
+            )
+
+
 def test_weighted_platt_sigmoid_minimises_platts_weighted_cross_entropy(rng):
     # Platt (1999): targets (N+ + 1) / (N+ + 2) and 1 / (N- + 2), the sigmoid minimising the
     # cross-entropy; with sample weights each term is weighted and N+, N- are weight sums. Reference:
