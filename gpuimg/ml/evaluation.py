@@ -56,9 +56,10 @@ def patient_split(
     Notes
     -----
     ``y`` and ``groups`` (two vectors) are read on the host; the indices go back to X's device.
-    Stratified splits take one fold of scikit-learn's ``StratifiedGroupKFold`` (``round(1 / size)``
-    folds, fewer where a class has fewer patients; unstratified where one class has a single
-    patient), others ``GroupShuffleSplit``.
+    Stratified splits take ``m`` of the ``k`` folds of scikit-learn's ``StratifiedGroupKFold``, ``m / k``
+    nearest the size asked for with ``k`` from 2 to 10 and at most the patients of the rarest class
+    (one of ``round(1 / size)`` folds for sizes such as 0.2 and 0.25; unstratified where one class
+    has a single patient), others ``GroupShuffleSplit``.
 
     Examples
     --------
@@ -218,10 +219,15 @@ def _take(indices, y, groups, fraction, stratify, random_state):
     if stratify:
         sub_y, sub_groups = y[indices], groups[indices]
         patients_per_class = min(np.unique(sub_groups[sub_y == c]).size for c in np.unique(sub_y))
-        folds = min(max(2, round(1 / fraction)), patients_per_class)
+        # m of k folds, m / k nearest the fraction (the smallest k of the nearest): one fold of
+        # round(1 / fraction) took half the patients for a test_size of 0.4, 0.6 or 0.9.
+        shares = [(abs(min(max(round(fraction * k), 1), k - 1) / k - fraction), k) for k in range(2, 11)]
+        folds = min((share for share in shares if share[1] <= patients_per_class), default=(0, 1))[1]
     if stratify and folds >= 2:
+        taken = min(max(round(fraction * folds), 1), folds - 1)
         splitter = StratifiedGroupKFold(folds, shuffle=True, random_state=random_state)
-        _, chosen = next(splitter.split(indices, sub_y, sub_groups))
+        parts = splitter.split(indices, sub_y, sub_groups)
+        chosen = np.concatenate([test for _, (_, test) in zip(range(taken), parts, strict=False)])
     else:
         n_groups = np.unique(groups[indices]).size
         taken = min(max(round(fraction * n_groups), 1), n_groups - 1)  # never empty, never all

@@ -241,3 +241,23 @@ def test_stratify_that_is_not_a_bool_is_refused(flag):
     reference = StratifiedGroupKFold(3, shuffle=True, random_state=0).split(X, y, groups)
     for (train, test), (ref_train, ref_test) in zip(ours, reference, strict=True):
         assert np.array_equal(train, ref_train) and np.array_equal(test, ref_test)
+
+
+@pytest.mark.parametrize("test_size", [0.2, 0.3, 0.4, 0.6, 0.7, 0.9])
+def test_a_stratified_split_takes_the_fraction_of_patients_asked_for(test_size):
+    # One fold of round(1 / test_size) stratified folds was the test set: half the patients for a
+    # test_size of 0.4, 0.6, 0.7 or 0.9 (20 of 40, where 16, 24, 28 or 36 were asked for). Reference:
+    # the patients scikit-learn's GroupShuffleSplit puts in its test set (unstratified), within the
+    # rounding of a fold's patients; the class proportions of the cohort kept (1 in 4) within one
+    # patient of each class.
+    groups = np.repeat(np.arange(40), 2)  # two studies a patient
+    y = (np.arange(40) % 4 == 0).astype(int)[groups]  # 10 patients of class 1, 30 of class 0
+    X = np.zeros((80, 3))
+    for seed in range(5):
+        _, want = next(GroupShuffleSplit(1, test_size=test_size, random_state=seed).split(X, y, groups))
+        train, test = patient_split(X, y, groups, test_size, stratify=True, random_state=seed)
+        assert abs(np.unique(groups[test]).size - np.unique(groups[want]).size) <= 2
+        for part in (train, test):
+            patients = np.unique(groups[part])
+            n_rare = np.isin(patients, np.flatnonzero(np.arange(40) % 4 == 0)).sum()
+            assert abs(n_rare - patients.size / 4) <= 1
