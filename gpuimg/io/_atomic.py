@@ -1,23 +1,27 @@
 """Writing a file or a folder so that readers see either the old one or the whole new one, never a part.
 
 The new file (or folder) is written under a temporary name beside its target and renamed into place.
-Temporary names carry a recognisable prefix and the writing process's id
-(``.<name>.gpuimg-<pid>-<random>.tmp``), so that a write killed midway (SIGKILL, power loss) leaves
-a temporary that the next write into the same folder removes once its process is gone. The cohort's
+Temporary names carry a recognisable prefix, the writing process's id and its machine's
+(``.<name>.gpuimg-<pid>-<host>-<random>.tmp``), so that a write killed midway (SIGKILL, power loss)
+leaves a temporary that the next write on that machine into the same folder removes once its process
+is gone; a shared folder's temporaries of other machines' writes, whose processes cannot be seen from
+here, are left to them. The cohort's
 outputs (:func:`gpuimg.cohort.outputs.atomic`) are written the same way.
 """
 
 import contextlib
+import hashlib
 import os
 import secrets
 import shutil
+import socket
 from pathlib import Path
 
 from gpuimg.errors import WriteError
 
 _MARK = ".gpuimg-"
 #: Bytes of the target's name that start its temporary's name, and most bytes of the suffix kept: the
-#: temporary's name (these, the mark, a process id of up to 7 digits and 8 hex digits) stays within the
+#: temporary's name (these, the mark, a process id of up to 7 digits and twice 8 hex digits) stays within the
 #: 255 bytes most file systems allow a name, whatever the target's name.
 _NAME_BYTES = 120
 _SUFFIX_BYTES = 16
@@ -26,7 +30,12 @@ _SUFFIX_BYTES = 16
 def _temporary(path: Path, suffix: str = "") -> Path:
     """A fresh temporary name beside ``path`` (hidden, with this process's id), ending in ``suffix``."""
     start = os.fsdecode(os.fsencode(path.name)[:_NAME_BYTES])
-    return path.parent / f".{start}{_MARK}{os.getpid()}-{secrets.token_hex(4)}.tmp{suffix}"
+    return path.parent / f".{start}{_MARK}{os.getpid()}-{_host()}-{secrets.token_hex(4)}.tmp{suffix}"
+
+
+def _host() -> str:
+    """This machine, in 8 hex digits (of its host name's SHA-256), for temporaries' names."""
+    return hashlib.sha256(socket.gethostname().encode()).hexdigest()[:8]
 
 
 def _format_suffix(path: Path) -> str:
@@ -54,12 +63,17 @@ _TEMPORARIES = f".*{_MARK}*-*.tmp*"
 
 
 def _clean_stale(folder: Path) -> None:
-    """Remove the temporaries that killed writes left in ``folder`` (their process no longer runs)."""
+    """Remove the temporaries that killed writes on this machine left in ``folder`` (their process no
+    longer runs). Another machine's (a shared folder's) are kept: its process ids are not ours. A
+    name without a machine (``<pid>-<random>``, of gpuimg before it had one) is this machine's."""
     if not folder.is_dir():
         return
+    here = _host()
     for entry in folder.glob(_TEMPORARIES):
-        pid = entry.name.split(_MARK, 1)[1].split("-", 1)[0]
-        if pid.isdigit() and not _alive(int(pid)):
+        fields = entry.name.split(_MARK, 1)[1].split(".tmp", 1)[0].split("-")
+        if len(fields) == 3 and fields[1] != here:
+            continue
+        if fields[0].isdigit() and not _alive(int(fields[0])):
             _remove(entry)
 
 

@@ -321,3 +321,40 @@ def test_a_volume_longer_than_nifti1_can_describe_is_refused_with_the_way_out(tm
 def zarr_shape(path):
     zarr = pytest.importorskip("zarr")
     return zarr.open_array(str(path), mode="r").shape
+
+
+def test_a_write_on_another_machine_into_a_shared_folder_is_left_alone(tmp_path, make_volume, monkeypatch):
+    # Jobs on several machines (a SLURM array on a cluster) writing into one shared folder (NFS): each
+    # write removed the temporaries whose process id does not run *on its machine*, so it removed
+    # another machine's write between its temporary being written and renamed into place, which then
+    # failed ('cannot be written ... FileNotFoundError'). Here the first write is another machine's:
+    # another host name and a process id that no process here has; this machine writes meanwhile.
+    import socket
+
+    import nibabel as nib
+
+    volume = make_volume(shape=(3, 4, 5))
+    here, pid, away = socket.gethostname(), os.getpid, dead_pid()
+    save = nib.save
+
+    def save_then_let_this_machine_write(image, path):
+        save(image, path)  # the temporary is whole; os.replace comes next
+        with monkeypatch.context() as local:
+            local.setattr(socket, "gethostname", lambda: here)
+            local.setattr(os, "getpid", pid)
+            local.setattr(nib, "save", save)
+            write_image(volume, tmp_path / "this-machine.nii.gz")
+
+    monkeypatch.setattr(socket, "gethostname", lambda: f"not-{here}")
+    monkeypatch.setattr(os, "getpid", lambda: away)
+    monkeypatch.setattr(nib, "save", save_then_let_this_machine_write)
+    write_image(volume, tmp_path / "other-machine.nii.gz")
+    monkeypatch.undo()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["other-machine.nii.gz", "this-machine.nii.gz"]
+    for name in ("other-machine.nii.gz", "this-machine.nii.gz"):  # nibabel's axes are (x, y, z)
+        np.testing.assert_array_equal(nib.load(tmp_path / name).get_fdata().T, volume.data)
+    # A killed write of this machine is still removed by the next write here.
+    stale = tmp_path / f".a.nii.gz.gpuimg-{dead_pid()}-0badc0de.tmp.nii.gz"
+    stale.write_bytes(b"half a file")
+    write_image(volume, tmp_path / "again.nii.gz")
+    assert not stale.exists()
