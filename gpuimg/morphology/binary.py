@@ -119,6 +119,8 @@ def _morph(image, op, shape, radius, radius_mm, spacing, mode, cval, passes):
         structure = ns.xp.asarray(fp)
         if binary:
             return _binary(ns, op, chunk, structure, mode, cval, ball)
+        if dtype.kind == "f":
+            _refuse_nan(ns, chunk, op)
         return getattr(ns.ndi, f"grey_{op}")(chunk, footprint=structure, mode=mode, cval=cval)
 
     if is_dask(image):
@@ -126,6 +128,21 @@ def _morph(image, op, shape, radius, radius_mm, spacing, mode, cval, passes):
         periodic = boundary.MODES[mode] == boundary.WRAP
         return map_stencil(run, image, depth=depth, periodic=periodic, dtype=dtype)
     return run(image)
+
+
+def _refuse_nan(ns, chunk, op: str) -> None:
+    """Refuse a float image (or a Dask chunk of it, with its halo) holding NaN: SciPy's and cupyx's
+    minimum and maximum of a window with NaN depend on the order its voxels are compared, so the result
+    is neither NaN nor the extreme of the other voxels."""
+    nan = ns.xp.isnan(chunk)
+    if bool(nan.any()):
+        raise ParameterError(
+            f"the image holds {int(nan.sum())} NaN voxels (in this chunk, for a Dask array): grey {op} "
+            "takes the minimum or maximum of each footprint's window, and SciPy's of a window holding "
+            "NaN depends on the order of its voxels (it is neither NaN nor the extreme of the others). "
+            "Replace them first with a value that suits the image, e.g. np.where(np.isnan(image), "
+            "-1024.0, image) for CT voxels outside the field of view."
+        )
 
 
 #: SciPy's name of each mode -> NumPy's ``pad`` mode that extends an array the same way.
@@ -296,7 +313,8 @@ _DOC = """{summary}
         of the image's number of axes or has no non-zero voxel; a footprint array with ``radius`` or
         ``radius_mm``; a radius as :func:`footprint` refuses it (a footprint of more than 2**20 voxels
         too); a spacing that differs from the Volume's own; an unknown mode or a ``cval`` that is not
-        one real number.
+        one real number; a float image holding NaN (SciPy's minimum or maximum of a window with NaN
+        depends on the order of its voxels; for a Dask array, when it is computed).
     MemoryBudgetError
         On the CPU, where SciPy's binary operation would tabulate more bytes of footprint offsets than
         the memory budget allows (8 x the voxels of the footprint's box x its own voxels); the

@@ -4,12 +4,15 @@ import inspect
 import re
 import subprocess
 import sys
+import warnings
 
+import dask.array as da
 import numpy as np
 import pytest
 import scipy.ndimage as ndi
 
 import gpuimg
+from gpuimg.errors import ParameterError
 from gpuimg.morphology import closing, dilate, erode, footprint, opening
 
 OPS = {
@@ -468,3 +471,31 @@ def test_large_ball_on_the_cuda_device_and_in_dask_chunks(rng, name, emulated_cu
     np.testing.assert_array_equal(gpuimg.to_numpy(ours(emulated_cuda(mask), "ball", 5)), want)
     lazy = ours(da.from_array(mask, chunks=((5, 7), (14,), (6, 7))), "ball", 5)
     np.testing.assert_array_equal(lazy.compute(), want)
+
+
+@pytest.mark.parametrize("op", ["erode", "dilate", "opening", "closing"])
+def test_grey_morphology_of_an_image_holding_nan_is_refused(op):
+    # SciPy's minimum and maximum filters compare a window's voxels in order, so a window holding NaN
+    # gives neither NaN nor the extreme of its other voxels: erode returned such values silently.
+    rng = np.random.default_rng(3)
+    image = rng.normal(size=(7, 12, 11))
+    image[rng.random(image.shape) < 0.05] = np.nan
+    fp = np.ones((3, 3, 3), bool)
+    scipy_erosion = ndi.grey_erosion(image, footprint=fp, mode="reflect")
+    windows = np.lib.stride_tricks.sliding_window_view(np.pad(image, 1, mode="symmetric"), (3, 3, 3))
+    with np.errstate(invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN windows
+        by_nan = np.min(windows, axis=(3, 4, 5))  # NaN wherever a window holds one
+        by_others = np.nanmin(windows, axis=(3, 4, 5))  # NaN left out
+    # SciPy follows neither rule: its result is undefined, so ours is refused
+    assert not np.array_equal(scipy_erosion, by_nan, equal_nan=True)
+    assert not np.array_equal(scipy_erosion, by_others, equal_nan=True)
+    func = getattr(gpuimg.morphology, op)
+    with pytest.raises(ParameterError, match=r"holds \d+ NaN voxels.*grey"):
+        func(image, "cube")
+    with pytest.raises(ParameterError, match="NaN voxels"):
+        func(da.from_array(image, chunks=(4, 6, 6)), "cube").compute()
+    # replaced as the message says, the result is SciPy's
+    filled = np.where(np.isnan(image), -1024.0, image)
+    scipy_op = getattr(ndi, f"grey_{OPS[op][1]}")
+    np.testing.assert_array_equal(func(filled, "cube"), scipy_op(filled, footprint=fp))
