@@ -179,6 +179,23 @@ def test_correlation_filter_at_extreme_scales(rng, scale):
     np.testing.assert_allclose(selector.correlation_, np.abs(np.corrcoef(X, rowvar=False)), atol=atol)
 
 
+def test_correlation_filter_of_float32_features_far_from_zero(rng):
+    # A float32 feature table (Parquet) of features near 1e4 with a spread of 0.01: centred in float32,
+    # the values lost their digits, and a correlation of 0.951 came out 0.983, so threshold=0.97
+    # dropped a feature NumPy's corrcoef of the same float32 values keeps.
+    a = rng.normal(size=200)
+    X = (np.column_stack([a, a + 0.3 * rng.normal(size=200), rng.normal(size=200)]) * 0.01 + 1e4).astype(
+        np.float32
+    )
+    exact = X.astype(np.float64)  # the same values, as corrcoef computes them
+    expected = _direct_correlation_filter(exact, 0.97)
+    assert expected == [0, 1, 2]
+    selector = CorrelationFilter(threshold=0.97).fit(X)
+    np.testing.assert_array_equal(selector.get_support(indices=True), expected)
+    # Both in float64 of the same values: 1e-9 for the two formulas' rounding.
+    np.testing.assert_allclose(selector.correlation_, np.abs(np.corrcoef(exact, rowvar=False)), atol=1e-9)
+
+
 def test_selection_parameters_checked(rng):
     # Bare TypeErrors from comparisons with the data before; NumPy scalars were refused.
     X, y = rng.normal(size=(12, 3)), np.arange(12) % 2
