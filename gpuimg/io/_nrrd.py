@@ -44,8 +44,7 @@ def _read_nrrd(path: Path) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]:
                 _check_claims(path.parent / piece, (math.prod(sizes) // len(pieces),), dtype, dtype, encoding)
             check_bytes(math.prod(sizes) * 2 * dtype.itemsize, f"{path}: {sizes} voxels of {dtype}")
         lps = _nrrd_geometry(header, len(sizes), path)
-        skips = [header.get(key, 0) for key in ("line skip", "lineskip", "byte skip", "byteskip")]
-        if data_file is None and encoding in ("gzip", "gz") and dtype.isnative and not any(skips):
+        if data_file is None and _own_gzip(header, dtype):
             data = _gunzip_voxels(file, path, sizes, dtype)
         elif pieces is not None:
             data = _read_pieces(header, pieces, sizes, path)
@@ -131,6 +130,9 @@ def _read_pieces(header: dict, pieces: list[str], sizes: tuple[int, ...], path: 
         if header.get("encoding") == "hex":
             with open(path.parent / name, "rb") as file:
                 data.append(_hex_voxels(file, header, count, dtype, path.parent / name))
+        elif _own_gzip(header, dtype):
+            with open(path.parent / name, "rb") as file:
+                data.append(_gunzip_voxels(file, path.parent / name, (count,), dtype))
         else:
             data.append(nrrd.read_data({**piece, "data file": name}, None, str(path)))
     return (data[0] if len(data) == 1 else np.concatenate(data)).reshape(sizes, order="F")
@@ -158,8 +160,17 @@ def _hex_voxels(file, header: dict, count: int, dtype: np.dtype, path: Path) -> 
     return np.frombuffer(bytes.fromhex(digits.decode("ascii")), dtype).copy()
 
 
+def _own_gzip(header: dict, dtype: np.dtype) -> bool:
+    """Whether :func:`_gunzip_voxels` reads the header's voxels (gzip, in the machine's byte order, no
+    skips), not pynrrd."""
+    skips = [header.get(key, 0) for key in ("line skip", "lineskip", "byte skip", "byteskip")]
+    return header.get("encoding") in ("gzip", "gz") and dtype.isnative and not any(skips)
+
+
 def _gunzip_voxels(file, path: Path, sizes: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
-    """The gzip-compressed voxels attached to a NRRD header, axes (i, j, k) as pynrrd returns them.
+    """The gzip-compressed voxels attached to a NRRD header or in its data file, axes (i, j, k) as pynrrd
+    returns them; a stream of several gzip members read on to its end, as teem reads it (pynrrd stops
+    at the first).
 
     pynrrd decompresses into a growing buffer and copies it once more to skip its byte skip: a third
     of the time here, where the stream is decompressed once, bounded by the header's size and checked
@@ -168,6 +179,11 @@ def _gunzip_voxels(file, path: Path, sizes: tuple[int, ...], dtype: np.dtype) ->
     expected = math.prod(sizes) * dtype.itemsize
     stream = zlib.decompressobj(zlib.MAX_WBITS | 16)  # gzip framing
     raw = stream.decompress(file.read(), expected + 1)
+    # A stream of several gzip members (files concatenated, bgzip, parallel compressors) goes on past
+    # the first, as gzip and teem read it; what follows the voxels is left unread, as before.
+    while stream.eof and stream.unused_data and len(raw) < expected:
+        rest, stream = stream.unused_data, zlib.decompressobj(zlib.MAX_WBITS | 16)
+        raw += stream.decompress(rest, expected + 1 - len(raw))
     if len(raw) != expected or not stream.eof:
         raise ImageFileError(
             f"{path}: its gzip-compressed voxels {'end early' if len(raw) < expected else 'run on'} "

@@ -178,3 +178,30 @@ def test_damaged_hex_voxels_are_refused(tmp_path, cut, words):
     digits = digits[:cut] if cut else digits[:-2] + b"zz"
     with pytest.raises(ImageFileError, match=re.escape(words)):
         read_image(_hex_nrrd(tmp_path / "hex.nrrd", data, "<i2", digits), device="cpu")
+
+
+@pytest.mark.parametrize("detached", [False, True])
+def test_gzip_voxels_of_several_members_equal_simpleitk(tmp_path, detached):
+    # A gzip stream of several members (files concatenated, bgzip, parallel compressors), which gzip
+    # and teem (SimpleITK) read to its end, was refused after the first: 'its gzip-compressed voxels end
+    # early (100 of the 420 bytes the header describes). The file is truncated or corrupted'.
+    sitk = pytest.importorskip("SimpleITK")
+    data = np.random.default_rng(4).integers(-1000, 1000, (7, 6, 5)).astype(np.int16)  # axes (i, j, k)
+    raw = np.asfortranarray(data).tobytes(order="F")
+    payload = b"".join(gzip.compress(raw[k : k + 100]) for k in range(0, len(raw), 100))  # 5 members
+    assert gzip.decompress(payload) == raw  # Python's gzip reads every member
+    header = "NRRD0004\ntype: short\ndimension: 3\nsizes: 7 6 5\nencoding: gzip\nendian: little\n"
+    if detached:
+        (tmp_path / "voxels.raw.gz").write_bytes(payload)
+        path = tmp_path / "members.nhdr"
+        path.write_text(header + "data file: voxels.raw.gz\n")
+    else:
+        path = tmp_path / "members.nrrd"
+        path.write_bytes(header.encode() + b"\n" + payload)
+    image = read_image(path, device="cpu")
+    np.testing.assert_array_equal(image.data, sitk.GetArrayFromImage(sitk.ReadImage(str(path))))
+    np.testing.assert_array_equal(image.data, data.transpose(2, 1, 0))
+    if not detached:  # members that end before the voxels do are still a truncated file
+        path.write_bytes(header.encode() + b"\n" + payload[: len(payload) // 2])
+        with pytest.raises(ImageFileError, match="end early"):
+            read_image(path, device="cpu")
