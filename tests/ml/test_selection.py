@@ -66,14 +66,31 @@ def test_variance_threshold_keeps_what_scikit_learn_keeps(rng, threshold, dtype)
     theirs = SklearnVarianceThreshold(threshold).fit(X)
     np.testing.assert_array_equal(ours.support_, theirs.get_support())
     np.testing.assert_array_equal(ours.transform(X), theirs.transform(X))
-    # variances_ is the variance (NumPy's, same dtype: exact); scikit-learn's at threshold 0 is
-    # min(variance, range), which for the wide column is the range.
-    np.testing.assert_array_equal(ours.variances_, X.var(axis=0))
+    # variances_ is the variance (NumPy's of the values in float64, as scikit-learn's: exact);
+    # scikit-learn's at threshold 0 is min(variance, range), which for the wide column is the range.
+    np.testing.assert_array_equal(ours.variances_, X.astype(np.float64).var(axis=0))
     if threshold > 0:
-        # float32 sums (scikit-learn's are float64): a constant column's variance is 0 to 1e-13.
-        np.testing.assert_allclose(ours.variances_, theirs.variances_, rtol=1e-6, atol=1e-12)
+        # float64 sums in both, in the same order: equal.
+        np.testing.assert_array_equal(ours.variances_, theirs.variances_)
     else:
         assert theirs.variances_[3] == np.ptp(X[:, 3].astype(np.float64)) < ours.variances_[3]
+
+
+def test_variance_threshold_of_float32_features_far_from_zero(rng):
+    # A float32 table of features near 1e5 with spreads 0.05 to 0.2: the variances were float32 sums,
+    # 6 % off scikit-learn's of the same values (float64), so a threshold between the two kept
+    # another set of features.
+    from sklearn.feature_selection import VarianceThreshold as SklearnVarianceThreshold
+
+    X = (rng.normal(size=(200, 3)) * [0.05, 0.1, 0.2] + 1e5).astype(np.float32)
+    theirs = SklearnVarianceThreshold().fit(X)
+    # float64 sums of the same values in both: 1e-12 for their order
+    np.testing.assert_allclose(VarianceThreshold().fit(X).variances_, theirs.variances_, rtol=1e-12)
+    between = float(theirs.variances_[0]) * 1.01  # just above the narrow feature's variance
+    np.testing.assert_array_equal(
+        VarianceThreshold(between).fit(X).get_support(),
+        SklearnVarianceThreshold(between).fit(X).get_support(),
+    )
 
 
 def test_variance_threshold_takes_missing_features_as_scikit_learn(rng):
