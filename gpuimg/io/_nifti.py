@@ -50,8 +50,10 @@ def _read_nifti(path: Path) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]:
             f"{path}: a colour image ({len(dtype.names)} channels a voxel: {', '.join(dtype.names)}); gpuimg "
             "reads grey-level 3D volumes. Split the channels into separate 3D files first."
         )
-    scaled = any(np.isfinite(v) and v not in (0, 1) for v in header.get_slope_inter() if v is not None)
-    _check_claims(voxels, shape, dtype, np.float64 if scaled else dtype)
+    # The loaded header's scl_slope and scl_inter are reset (NaN): nibabel keeps them in the dataobj,
+    # whose array is float64 where they scale (1 and 0: none).
+    scaled = (image.dataobj.slope, image.dataobj.inter) != (1.0, 0.0)
+    _check_claims(voxels, shape, dtype, np.dtype(np.float64) if scaled else dtype)
     if header["sform_code"] == 0:  # the qform (or nothing) places the voxels: pixdim is the spacing
         with nib.openers.ImageOpener(path) as file:  # as stored: nibabel's load sets a 0 pixdim to 1
             stored = type(header).from_fileobj(file, check=False)

@@ -515,3 +515,22 @@ def test_an_analyze_header_is_refused_for_its_unrecorded_orientation(tmp_path, r
 def test_write_image_of_a_pair_name_says_to_name_a_single_file(tmp_path, make_volume):
     with pytest.raises(ParameterError, match=r"scan\.hdr: write_image writes single-file NIfTI"):
         write_image(make_volume(), tmp_path / "scan.hdr")
+
+
+@pytest.mark.parametrize(("slope", "inter"), [(2.0, 0.0), (1.0, -1024.0), (1.0, 1.0), (1.0, 0.0)])
+def test_a_scaled_nifti_is_budgeted_for_its_float64_voxels(tmp_path, monkeypatch, slope, inter):
+    # The memory budget was checked for the stored int16 voxels twice (4 bytes a voxel), not int16 plus
+    # the float64 array nibabel scales them into (10): the loaded header's scl_slope and scl_inter,
+    # which the check read, are NaN (nibabel keeps them in its dataobj), so a scaled file always passed.
+    from gpuimg.errors import MemoryBudgetError
+
+    image = nib.Nifti1Image(np.zeros((20, 20, 20), np.int16), np.eye(4))
+    image.header.set_slope_inter(slope, inter)
+    nib.save(image, tmp_path / "pet.nii")
+    scaled = np.asarray(nib.load(tmp_path / "pet.nii").dataobj)  # the reference: nibabel's array
+    needed = scaled.size * (2 + scaled.dtype.itemsize)  # the stored voxels and the array
+    monkeypatch.setenv("GPUIMG_MAX_BYTES", str(needed - 1))
+    with pytest.raises(MemoryBudgetError, match=r"pet\.nii"):
+        read_image(tmp_path / "pet.nii", device="cpu")
+    monkeypatch.setenv("GPUIMG_MAX_BYTES", str(needed))
+    assert read_image(tmp_path / "pet.nii", device="cpu").data.dtype == scaled.dtype
