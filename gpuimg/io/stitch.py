@@ -32,8 +32,9 @@ def stitch(
         also share orientation, pixel spacing, image size and in-plane position. Dask stations are
         computed first (together, each chunk once): the joined volume is made in memory.
     overlap : {"mean", "first", "last"}
-        Slices covered by several stations take their mean (rounded for integer data without
-        ``resample``), or the value of the station that comes first / last in ``volumes``.
+        Slices covered by several stations take their mean (rounded half to even for integer and
+        bool data without ``resample``: the stations' majority for a bool mask, False where they
+        split evenly), or the value of the station that comes first / last in ``volumes``.
     resample : bool
         Resample every station onto the first station's in-plane grid (its row and column directions,
         pixel spacing, image size and in-plane position) before joining, by linear interpolation in
@@ -293,7 +294,8 @@ def _join(arrays: list, masks: list, starts: list[int], n: int, overlap: str, cv
 
 def _mean_of(xp, cover: list, dtype, cval: float):
     """The mean over the stations of one slab (``(data, mask)`` pairs) in float64, rounded for an integer
-    ``dtype``; ``cval`` where no station's mask counts."""
+    or bool ``dtype`` (a bool cast of the unrounded mean would be any station's True); ``cval`` where
+    no station's mask counts."""
     shape = cover[0][0].shape
     masked = any(mask is not None for _, mask in cover)
     total = xp.zeros(shape, dtype=np.float64)
@@ -306,4 +308,5 @@ def _mean_of(xp, cover: list, dtype, cval: float):
             total += xp.where(mask, data, 0)
             count += mask
     mean = xp.where(count > 0, total / xp.maximum(count, 1), cval) if masked else total / count
-    return (xp.rint(mean) if np.issubdtype(dtype, np.integer) else mean).astype(dtype)
+    rounded = np.issubdtype(dtype, np.integer) or np.issubdtype(dtype, np.bool_)
+    return (xp.rint(mean) if rounded else mean).astype(dtype)

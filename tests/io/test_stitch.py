@@ -42,6 +42,27 @@ def test_overlap_rules(body):
     assert stitch([top, bottom], "mean").data[10, 0, 0] == 21
 
 
+def test_mean_of_bool_masks_is_the_rounded_mean(body):
+    """A bool mask's overlap is the rounded mean of the stations, as for 0/1 uint8 masks (NumPy's rint
+    of the mean as the reference): a station's True alone among three is False, not the union."""
+    rng = np.random.default_rng(4)
+    masks = [rng.random((10, 6, 5)) < 0.5 for _ in range(3)]
+    stations = [station(body, start, start + 10, m) for start, m in zip((0, 4, 8), masks, strict=True)]
+    joined = stitch(stations, "mean")
+    total, count = np.zeros((18, 6, 5)), np.zeros((18, 1, 1))
+    for start, m in zip((0, 4, 8), masks, strict=True):
+        total[start : start + 10] += m
+        count[start : start + 10] += 1
+    expected = np.rint(total / count).astype(bool)  # 1/3 -> False, 1/2 -> False (half to even), 2/3 -> True
+    assert joined.data.dtype == bool
+    np.testing.assert_array_equal(joined.data, expected)
+    as_uint8 = [
+        station(body, start, start + 10, m.astype(np.uint8))
+        for start, m in zip((0, 4, 8), masks, strict=True)
+    ]
+    np.testing.assert_array_equal(stitch(as_uint8, "mean").data, expected)
+
+
 def test_reversed_station(body):
     lower = station(body, 0, 10)
     upper = station(body, 10, 20)
