@@ -78,7 +78,10 @@ class Settings:
         left out. Only with ``new_spacing``: given without it, it is refused (nothing is
         interpolated), and it stays None there.
     round_intensities : bool
-        Round the intensities to the nearest integer (IBSI, for CT in HU), interpolated or not.
+        Round the intensities to the nearest integer (IBSI, for CT in HU), interpolated or not; a half
+        to the even one (``numpy.rint``), an interpolated value within 1e-6 of a half being that half
+        (a new voxel halfway between two old ones, whose exact mean of two integers the interpolation
+        misses by a few ulps).
     partial_volume : float, optional
         Mask interpolation is linear; a new voxel is in the ROI when its interpolated fraction is at
         least this, in (0, 1]; 0.5 (IBSI) when left out. Only with ``new_spacing``, as
