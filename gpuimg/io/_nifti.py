@@ -35,7 +35,7 @@ def _read_nifti(path: Path) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]:
     _check_compression(path)
     if voxels != path:
         _check_compression(voxels, pair=True)
-    image = nib.load(path)
+    image = nib.load(path, mmap=False)  # read, not mapped: a file written over later is not the volume
     if voxels != path and not isinstance(image, nib.Nifti1Pair):  # Nifti2Pair extends it
         raise GeometryError(
             f"{path}: an Analyze 7.5 header (no NIfTI magic), which does not record the image's orientation "

@@ -534,3 +534,20 @@ def test_a_scaled_nifti_is_budgeted_for_its_float64_voxels(tmp_path, monkeypatch
         read_image(tmp_path / "pet.nii", device="cpu")
     monkeypatch.setenv("GPUIMG_MAX_BYTES", str(needed))
     assert read_image(tmp_path / "pet.nii", device="cpu").data.dtype == scaled.dtype
+
+
+@pytest.mark.parametrize("name", ["scan.nii", "scan.hdr"])
+def test_a_volume_read_is_not_changed_by_writing_its_file_again(tmp_path, rng, name):
+    # read_image of an uncompressed NIfTI returned a view of nibabel's memory map of the file, so a file
+    # written again in place (nib.save truncates and rewrites it, as ITK does) changed the volume read
+    # before (and one written shorter would be a bus error on the next access). SimpleITK's array, the
+    # reference, is the file's content at the time of reading.
+    sitk = pytest.importorskip("SimpleITK")
+    first = rng.integers(-1000, 1000, (4, 5, 6)).astype(np.int16)
+    pair = nib.Nifti1Pair if name.endswith(".hdr") else nib.Nifti1Image
+    nib.save(pair(first, np.eye(4)), tmp_path / name)
+    volume = read_image(tmp_path / name, device="cpu")
+    expected = sitk.GetArrayFromImage(sitk.ReadImage(str(tmp_path / name)))
+    nib.save(pair(first + 1, np.eye(4)), tmp_path / name)  # in place, same size
+    np.testing.assert_array_equal(volume.data, expected)
+    np.testing.assert_array_equal(volume.data, first.transpose(2, 1, 0))
