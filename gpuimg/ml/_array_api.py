@@ -13,6 +13,8 @@ import sys
 import warnings
 
 import sklearn
+from sklearn.base import RegressorMixin
+from sklearn.linear_model._base import LinearModel
 
 
 def _array_api_estimator(name: str, cls: type, params: dict):
@@ -21,17 +23,54 @@ def _array_api_estimator(name: str, cls: type, params: dict):
     if name == "linear_regression" and not _tagged_array_api(cls(**params)):
         if params.get("positive", False):
             return None
-        from sklearn.linear_model import Ridge
-
-        # Ridge's SVD solver with alpha = 0 solves least squares through the pseudo-inverse (singular
-        # values below 1e-15 dropped), as LinearRegression's lstsq does.
-        return Ridge(alpha=0.0, solver="svd", fit_intercept=params.get("fit_intercept", True))
+        return _LeastSquares(fit_intercept=params.get("fit_intercept", True), tol=params.get("tol", 1e-6))
     if name == "ridge":
         if params.get("positive", False) or params.get("solver", "auto") not in ("auto", "svd"):
             return None
         params = {**params, "solver": "svd"}
     estimator = cls(**params)
     return estimator if _tagged_array_api(estimator) else None
+
+
+class _LeastSquares(RegressorMixin, LinearModel):
+    """scikit-learn's ``LinearRegression`` of dense data (its minimum-norm least-squares solution)
+    in array-API code, for its array-API route: the data, centred and scaled by the square roots of
+    the sample weights as ``LinearRegression`` does, solved through their SVD, dropping the singular
+    values below ``tol`` times the largest (``scipy.linalg.lstsq(cond=tol)``, which it calls).
+
+    It stood in as ``Ridge(alpha=0, solver="svd")``, which drops singular values below 1e-15 only:
+    for collinear features (a feature the sum or a multiple of others, as radiomics tables hold)
+    the rounding-error singular values were inverted, coefficients came out near 1e13 and
+    predictions up to 1.0 off those of ``LinearRegression``.
+    """
+
+    def __init__(self, *, fit_intercept: bool = True, tol: float = 1e-6):
+        self.fit_intercept = fit_intercept
+        self.tol = tol
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.array_api_support = True
+        return tags
+
+    def fit(self, X, y, sample_weight=None):
+        """Fit on ``X`` (samples, features) and ``y`` (samples,) of one array namespace; returns self."""
+        xp = X.__array_namespace__()
+        y = xp.astype(xp.asarray(y), X.dtype)
+        w = xp.ones_like(X[:, 0]) if sample_weight is None else xp.astype(xp.asarray(sample_weight), X.dtype)
+        if self.fit_intercept:
+            X_offset = xp.sum(X * w[:, None], axis=0) / xp.sum(w)
+            y_offset = xp.sum(y * w) / xp.sum(w)
+        else:
+            X_offset, y_offset = xp.zeros_like(X[0, :]), xp.zeros_like(y[0])
+        root = xp.sqrt(w)
+        U, s, Vt = xp.linalg.svd((X - X_offset) * root[:, None], full_matrices=False)
+        kept = s > self.tol * s[0]
+        inverse = xp.where(kept, 1.0 / xp.where(kept, s, 1.0), 0.0)
+        self.coef_ = Vt.T @ (inverse * (U.T @ ((y - y_offset) * root)))
+        self.intercept_ = y_offset - xp.sum(X_offset * self.coef_)
+        self.n_features_in_ = int(X.shape[1])
+        return self
 
 
 def _tagged_array_api(estimator) -> bool:

@@ -79,9 +79,10 @@ def make_estimator(name: str, task: str = "classification", **params) -> "Device
       and the fitted attributes (``coef_``, ``components_``, ``classes_``) are CuPy arrays. These are
       ``logistic_regression`` with ``solver="lbfgs"`` (the default), ``ridge`` with ``solver="svd"`` or
       ``"auto"`` (run as ``"svd"``, the only solver scikit-learn dispatches) and ``positive=False``,
-      ``linear_regression`` with ``positive=False`` (run as ``Ridge(alpha=0, solver="svd")``, the
-      same minimum-norm least-squares solution, while scikit-learn's ``LinearRegression`` has no
-      array-API support), and ``pca`` except ``svd_solver="arpack"`` and ``"randomized"`` with
+      ``linear_regression`` with ``positive=False`` (LinearRegression's minimum-norm least-squares
+      solution through an SVD in array-API code, singular values below ``tol`` times the largest
+      dropped as its lstsq drops them, while scikit-learn's ``LinearRegression`` has no array-API
+      support), and ``pca`` except ``svd_solver="arpack"`` and ``"randomized"`` with
       ``power_iteration_normalizer`` other than ``"QR"``. The scikit-learn version decides: an estimator
       whose tags say it lacks array-API support takes the host copy.
     - CuPy input otherwise: one explicit copy to the host, scikit-learn there, and predictions copied

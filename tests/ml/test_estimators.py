@@ -467,7 +467,7 @@ def test_array_api_route_keeps_data_on_the_device(strict_gpu, cancer, diabetes, 
         np.testing.assert_array_equal(gpu.numpy(model.predict(X_gpu)), peer.predict(X_test))
         assert model.score(X_gpu, gpu.asarray(y_test)) == peer.score(X_test, y_test)
     elif task == "regression":
-        # Ridge by SVD instead of Cholesky; LinearRegression as Ridge(alpha=0) by SVD instead of lstsq.
+        # Ridge by SVD instead of Cholesky; LinearRegression by gpuimg's SVD instead of lstsq.
         np.testing.assert_allclose(gpu.numpy(model.predict(X_gpu)), peer.predict(X_test), rtol=1e-10)
         assert model.score(X_gpu, gpu.asarray(y_test)) == pytest.approx(peer.score(X_test, y_test), rel=1e-10)
     else:
@@ -544,7 +544,7 @@ def test_host_copy_is_explicit_and_warns_once(strict_gpu, cancer, name, task, pa
             {"max_iter": 500},
         ),  # the array-API route
         ("ridge", "regression", Ridge, {"alpha": 0.1}),  # the array-API route, by SVD
-        ("linear_regression", "regression", LinearRegression, {}),  # the array-API route, as Ridge(alpha=0)
+        ("linear_regression", "regression", LinearRegression, {}),  # the array-API route, by SVD
     ],
 )
 def test_sample_weight_on_the_gpu_routes_without_cuml(strict_gpu, cancer, diabetes, name, task, peer, params):
@@ -621,17 +621,10 @@ def test_which_estimators_take_the_array_api_route():
     assert chosen("ridge", Ridge, solver="svd")[1]["solver"] == "svd"
     assert chosen("ridge", Ridge, solver="lsqr") is None
     assert chosen("ridge", Ridge, positive=True) is None
-    name, params = chosen("linear_regression", LinearRegression, fit_intercept=False)
-    assert name == "LinearRegression" or (
-        name,
-        params["alpha"],
-        params["solver"],
-        params["fit_intercept"],
-    ) == (
-        "Ridge",
-        0.0,
-        "svd",
-        False,
+    name, params = chosen("linear_regression", LinearRegression, fit_intercept=False, tol=1e-8)
+    assert name == "LinearRegression" or (name, params) == (
+        "_LeastSquares",
+        {"fit_intercept": False, "tol": 1e-8},
     )
     assert chosen("linear_regression", LinearRegression, positive=True) is None
     assert chosen("pca", PCA, n_components=3)[0] == "PCA"
@@ -640,6 +633,47 @@ def test_which_estimators_take_the_array_api_route():
     assert chosen("pca", PCA, svd_solver="randomized", power_iteration_normalizer="QR")[0] == "PCA"
     assert chosen("svm", SVC) is None
     assert chosen("random_forest", RandomForestClassifier) is None
+
+
+def test_array_api_linear_regression_of_collinear_features_equals_scikit_learns(rng):
+    # A radiomics table holds features that are sums or multiples of others. The array-API route ran
+    # linear_regression as Ridge(alpha=0, solver="svd"), which inverts every singular value above
+    # 1e-15: the rounding-error ones of collinear features made coefficients near 1e13 and predictions
+    # up to 1.0 off LinearRegression's (its lstsq drops singular values below tol times the largest).
+    # The estimator chosen for the route, run here on NumPy arrays, against LinearRegression.
+    for scale in (1.0, 1e2, 1e4):
+        a = rng.normal(size=(50, 3)) * scale
+        X = np.column_stack([a, 3.0 * a[:, 0], a[:, 1] + a[:, 2]])  # rank 3 of 5 columns
+        y = a @ [1.0, 2.0, 3.0] / scale + rng.normal(size=50)
+        w = rng.integers(0, 4, 50).astype(np.float64)
+        for fit_intercept in (True, False):
+            params = {"fit_intercept": fit_intercept}
+            model = _array_api_estimator("linear_regression", LinearRegression, params)
+            model.fit(X, y, sample_weight=w)
+            peer = LinearRegression(**params).fit(X, y, sample_weight=w)
+            # Both the minimum-norm solution through an SVD (lstsq's and NumPy's): rounding, 1e-9.
+            np.testing.assert_allclose(model.predict(X), peer.predict(X), rtol=1e-9, atol=1e-9)
+            np.testing.assert_allclose(
+                model.coef_, peer.coef_, rtol=1e-9, atol=1e-9 * np.abs(peer.coef_).max()
+            )
+            assert model.intercept_ == pytest.approx(peer.intercept_, rel=1e-9, abs=1e-9)
+
+
+@pytest.mark.parametrize("fit_intercept", [True, False])
+def test_array_api_linear_regression_of_collinear_features_on_the_device(strict_gpu, rng, fit_intercept):
+    a = rng.normal(size=(60, 3)) * 100.0
+    X = np.column_stack([a, 3.0 * a[:, 0], a[:, 1] + a[:, 2]])
+    y = a @ [1.0, 2.0, 3.0] / 100.0 + rng.normal(size=60)
+    gpu = strict_gpu
+    model = make_estimator("linear_regression", "regression", fit_intercept=fit_intercept)
+    model.fit(gpu.asarray(X), gpu.asarray(y))
+    assert model.route_ == "array_api" and gpu.transfers == []
+    peer = LinearRegression(fit_intercept=fit_intercept).fit(X, y)
+    # The minimum-norm solution through an SVD in both: rounding, 1e-9.
+    np.testing.assert_allclose(
+        gpu.numpy(model.predict(gpu.asarray(X))), peer.predict(X), rtol=1e-9, atol=1e-9
+    )
+    assert model.score(gpu.asarray(X), gpu.asarray(y)) == pytest.approx(peer.score(X, y), rel=1e-12)
 
 
 def test_array_api_route_with_scipy_array_api_from_the_start():
