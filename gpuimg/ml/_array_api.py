@@ -15,6 +15,7 @@ import warnings
 import sklearn
 from sklearn.base import RegressorMixin
 from sklearn.linear_model._base import LinearModel
+from sklearn.utils._array_api import get_namespace
 
 
 def _array_api_estimator(name: str, cls: type, params: dict):
@@ -55,7 +56,7 @@ class _LeastSquares(RegressorMixin, LinearModel):
 
     def fit(self, X, y, sample_weight=None):
         """Fit on ``X`` (samples, features) and ``y`` (samples,) of one array namespace; returns self."""
-        xp = X.__array_namespace__()
+        xp, _ = get_namespace(X)  # scikit-learn's: array_api_compat's CuPy namespace on the GPU
         y = xp.astype(xp.asarray(y), X.dtype)
         w = xp.ones_like(X[:, 0]) if sample_weight is None else xp.astype(xp.asarray(sample_weight), X.dtype)
         if self.fit_intercept:
