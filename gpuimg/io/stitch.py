@@ -6,7 +6,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from gpuimg._memory import check_allocation
-from gpuimg._support import check_choice, check_flag
+from gpuimg._support import check_choice, check_cval, check_flag
 from gpuimg._text import count
 from gpuimg.backend import is_dask, namespace
 from gpuimg.errors import GeometryError, ParameterError
@@ -68,7 +68,8 @@ def stitch(
         grid, or a gap separates them; without ``resample`` also if in-plane geometry (orientation,
         pixel spacing, image size, in-plane position) disagrees.
     ParameterError
-        If ``overlap`` is unknown, ``volumes`` is empty or the stations are on different devices.
+        If ``overlap`` is unknown, ``cval`` is not one real number, ``volumes`` is empty or the
+        stations are on different devices.
 
     Notes
     -----
@@ -95,6 +96,7 @@ def stitch(
     """
     check_choice(overlap, _OVERLAPS, "overlap")
     check_flag(resample, "resample")
+    cval = check_cval(cval)
     if isinstance(volumes, Volume) or not isinstance(volumes, Sequence):
         raise ParameterError(
             f"stitch needs a list of Volumes (the stations); got a {type(volumes).__name__}."

@@ -130,6 +130,19 @@ def test_bad_parameters(body):
         stitch([])
 
 
+@pytest.mark.parametrize("cval", ["x", None, [1.0, 2.0], 1j])
+@pytest.mark.parametrize("overlap", ["mean", "first"])
+def test_cval_that_is_not_one_number_is_refused_as_by_resample(body, cval, overlap):
+    """stitch's cval is refused as preprocess.resample refuses it (a ParameterError naming it): it was a
+    bare ValueError (text, a list) or filled the uncovered voxels with NaN (None) without a word."""
+    top = station(body, 0, 10)
+    corner = Volume(np.ones((12, 2, 2)), body.spacing, (body.affine @ [8, 0, 0, 1])[:3], body.direction)
+    with pytest.raises(ParameterError, match=r"cval=.* must be one real number"):
+        gpuimg.preprocess.resample(body, new_spacing=2.0, mode="constant", cval=cval)
+    with pytest.raises(ParameterError, match=r"cval=.* must be one real number"):
+        stitch([top, corner], overlap, resample=True, cval=cval)
+
+
 def test_stations_written_and_read_as_dicom(tmp_path, rng):
     """Two overlapping DICOM stations of a phantom, read back and stitched, give the phantom."""
     phantom = ct_phantom((20, 32, 32), seed=int(rng.integers(2**31)))
