@@ -1,6 +1,7 @@
 """Reading NRRD files (.nrrd, .nhdr) for :func:`gpuimg.io.read_image`: the voxels (i, j, k), attached
-or in one or several data files, gzip-compressed voxels decompressed once and checked, hex-encoded ones
-decoded here (pynrrd reads neither several files nor hex), and the LPS geometry from
+or in one or several data files, gzip-compressed voxels decompressed once and checked, raw and
+hex-encoded ones read here (pynrrd reads neither several files nor hex, nor raw voxels followed by
+other bytes), and the LPS geometry from
 ``space directions`` and ``space origin`` in a named space (or, without a space, from the per-axis
 fields), the header checked before any voxel is read.
 """
@@ -50,6 +51,8 @@ def _read_nrrd(path: Path) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]:
             data = _read_pieces(header, pieces, sizes, path)
         elif encoding == "hex":
             data = _hex_voxels(file, header, math.prod(sizes), dtype, path).reshape(sizes, order="F")
+        elif encoding == "raw":
+            data = _raw_voxels(file, header, math.prod(sizes), dtype, path).reshape(sizes, order="F")
         else:
             data = nrrd.read_data(header, file, str(path))  # Fortran order: axes (i, j, k) = (x, y, z)
     # A non-spatial axis ("none" in space directions) of one entry, as a leading list axis of one
@@ -133,9 +136,35 @@ def _read_pieces(header: dict, pieces: list[str], sizes: tuple[int, ...], path: 
         elif _own_gzip(header, dtype):
             with open(path.parent / name, "rb") as file:
                 data.append(_gunzip_voxels(file, path.parent / name, (count,), dtype))
+        elif header.get("encoding") == "raw":
+            with open(path.parent / name, "rb") as file:
+                data.append(_raw_voxels(file, header, count, dtype, path.parent / name))
         else:
             data.append(nrrd.read_data({**piece, "data file": name}, None, str(path)))
     return (data[0] if len(data) == 1 else np.concatenate(data)).reshape(sizes, order="F")
+
+
+def _raw_voxels(file, header: dict, count: int, dtype: np.dtype, path: Path) -> np.ndarray:
+    """``count`` raw voxels of ``dtype`` after the header's line skip and byte skip (-1: the file's last
+    bytes), read into one array; bytes after them are left unread, as teem leaves them (pynrrd refused
+    a file with any)."""
+    for _ in range(int(header.get("line skip", header.get("lineskip", 0)))):
+        file.readline()
+    skip = int(header.get("byte skip", header.get("byteskip", 0)))
+    data = np.empty(count, dtype)
+    if skip == -1:
+        file.seek(-data.nbytes, 2)  # from the end
+    elif skip > 0:
+        file.seek(skip, 1)
+    view, done = memoryview(data).cast("B"), 0
+    while done < data.nbytes and (read := file.readinto(view[done:])):
+        done += read
+    if done < data.nbytes:
+        raise ImageFileError(
+            f"{path}: its raw voxels end early ({done} of the {data.nbytes} bytes the header describes). "
+            "The file is truncated; write it again."
+        )
+    return data
 
 
 def _hex_voxels(file, header: dict, count: int, dtype: np.dtype, path: Path) -> np.ndarray:

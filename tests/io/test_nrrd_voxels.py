@@ -205,3 +205,41 @@ def test_gzip_voxels_of_several_members_equal_simpleitk(tmp_path, detached):
         path.write_bytes(header.encode() + b"\n" + payload[: len(payload) // 2])
         with pytest.raises(ImageFileError, match="end early"):
             read_image(path, device="cpu")
+
+
+@pytest.mark.parametrize("detached", [False, True])
+@pytest.mark.parametrize("dtype", ["<i2", ">f4"])
+def test_raw_voxels_followed_by_more_bytes_equal_simpleitk(tmp_path, detached, dtype):
+    # Raw voxels followed by bytes the header does not describe (padding to a block, a file appended
+    # to), which teem (SimpleITK) leaves unread, were refused: 'cannot be read as NRRD (NRRDError: Size
+    # of the data does not equal the product of all the dimensions: 210-212=-2). The file is
+    # truncated, corrupted ...' (pynrrd reads the file to its end).
+    sitk = pytest.importorskip("SimpleITK")
+    data = np.random.default_rng(5).integers(-1000, 1000, (7, 6, 5)).astype(dtype)  # axes (i, j, k)
+    payload = np.asfortranarray(data).tobytes(order="F") + bytes(512 - 420 % 512)  # padded to a block
+    header = (
+        f"NRRD0004\ntype: {_NRRD_TYPES[np.dtype(dtype).str[1:]]}\ndimension: 3\nsizes: 7 6 5\n"
+        f"encoding: raw\nendian: {'big' if dtype[0] == '>' else 'little'}\n"
+    )
+    if detached:
+        (tmp_path / "voxels.raw").write_bytes(payload)
+        path = tmp_path / "padded.nhdr"
+        path.write_text(header + "data file: voxels.raw\n")
+    else:
+        path = tmp_path / "padded.nrrd"
+        path.write_bytes(header.encode() + b"\n" + payload)
+    image = read_image(path, device="cpu")
+    np.testing.assert_array_equal(image.data, sitk.GetArrayFromImage(sitk.ReadImage(str(path))))
+    np.testing.assert_array_equal(image.data, data.transpose(2, 1, 0))
+
+
+def test_raw_voxels_cut_short_by_a_byte_skip_are_refused(tmp_path):
+    payload = np.arange(210, dtype="<i2").tobytes()  # 420 bytes, 418 past the skip
+    (tmp_path / "voxels.raw").write_bytes(payload)
+    path = tmp_path / "short.nhdr"
+    path.write_text(
+        "NRRD0004\ntype: short\ndimension: 3\nsizes: 7 6 5\nencoding: raw\nendian: little\nbyte skip: 2\n"
+        "data file: voxels.raw\n"
+    )
+    with pytest.raises(ImageFileError, match=r"voxels\.raw: its raw voxels end early \(418 of the 420 bytes"):
+        read_image(path, device="cpu")
