@@ -132,10 +132,10 @@ def stitch(
                 "overlapping stations only."
             )
         end = max(end, stop)
+    # The joined volume's dtype: with resample a float one (int16 stations join as float32, twice the bytes).
+    dtype = np.result_type(*[s.data.dtype for s in stations], *([np.float32] if resample else []))
     check_allocation(
-        (n, *reference.shape[1:]),
-        np.result_type(*[s.data.dtype for s in stations]),
-        f"stitch: {len(stations)} stations spanning {n} slices",
+        (n, *reference.shape[1:]), dtype, f"stitch: {len(stations)} stations spanning {n} slices"
     )
     if any(is_dask(s.data) for s in stations):
         import dask
@@ -152,7 +152,6 @@ def stitch(
     kept = range(reference.shape[0]) if len(volumes) == 1 else None
     meta = {**slice_meta(reference.meta, reference.shape[0], kept), "stations": len(volumes)}
     if resample:
-        dtype = np.result_type(*[s.data.dtype for s in stations], np.float32)
         regridded = [_onto_in_plane_grid(s, reference, dtype) for s in stations]
         arrays = [data for data, _ in regridded]
         masks = [mask for _, mask in regridded]

@@ -6,7 +6,7 @@ from scipy import ndimage
 from scipy.spatial.transform import Rotation
 
 import gpuimg
-from gpuimg import GeometryError, ParameterError, Volume
+from gpuimg import GeometryError, MemoryBudgetError, ParameterError, Volume
 from gpuimg.datasets import ct_phantom
 from gpuimg.io import read_dicom, stitch, write_dicom
 
@@ -337,6 +337,21 @@ def test_resample_dtype(body, dtypes, expected):
     joined = stitch(stations, resample=True)
     assert joined.data.dtype == expected and joined.meta["resampled"] == []
     np.testing.assert_array_equal(joined.data, values)
+
+
+@pytest.mark.parametrize("resample", [False, True])
+def test_budget_counts_the_joined_volume_in_its_own_dtype(body, monkeypatch, resample):
+    """The budget check counts the joined volume's bytes in the dtype it is made in: int16 stations join
+    as int16, but with resample as float32, 4 bytes a voxel (the closed form: n * rows * columns * 4)."""
+    values = np.zeros((20, 6, 5), np.int16)
+    stations = [station(body, 0, 12, values[:12]), station(body, 8, 20, values[8:])]
+    needed = 20 * 6 * 5 * (4 if resample else 2)
+    monkeypatch.setenv("GPUIMG_MAX_BYTES", str(needed))
+    joined = stitch(stations, resample=resample)
+    assert joined.data.nbytes == needed
+    monkeypatch.setenv("GPUIMG_MAX_BYTES", str(needed - 1))
+    with pytest.raises(MemoryBudgetError, match="stitch: 2 stations spanning 20 slices"):
+        stitch(stations, resample=resample)
 
 
 def test_tilted_station_refused_even_with_resample(body):
