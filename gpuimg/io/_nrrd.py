@@ -1,9 +1,8 @@
 """Reading NRRD files (.nrrd, .nhdr) for :func:`gpuimg.io.read_image`: the voxels (i, j, k), attached
 or in one or several data files, gzip-compressed voxels decompressed once and checked, raw and
 hex-encoded ones read here (pynrrd reads neither several files nor hex, nor raw voxels followed by
-other bytes), and the LPS geometry from
-``space directions`` and ``space origin`` in a named space (or, without a space, from the per-axis
-fields), the header checked before any voxel is read.
+other bytes), and the LPS geometry from ``space directions`` and ``space origin`` in a named space
+(or, without a space, from the per-axis fields), the header checked before any voxel is read.
 """
 
 import math
