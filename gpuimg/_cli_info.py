@@ -11,6 +11,7 @@ import gpuimg
 from gpuimg._text import count
 from gpuimg.backend import resolve_device
 from gpuimg.errors import DicomError, GpuimgError
+from gpuimg.io.image import IMAGE_SUFFIXES
 
 
 def info(path: str | Path | None) -> None:
@@ -44,10 +45,6 @@ def info(path: str | Path | None) -> None:
             continue
 
 
-#: The suffixes of the image files gpuimg.read_image reads.
-_IMAGE_SUFFIXES = (".nii", ".nii.gz", ".nrrd", ".nhdr")
-
-
 def _series_table(folder: Path) -> None:
     """One line per DICOM series under ``folder``: patient (pseudonym), modality, shape, spacing, problem.
 
@@ -68,7 +65,7 @@ def _series_table(folder: Path) -> None:
     )
     if found.unlisted:
         others += f", {count(len(found.unlisted), 'folder')} that may not be listed (permission denied)"
-    if not found and folder.name.lower().endswith(_IMAGE_SUFFIXES):
+    if not found and folder.name.lower().endswith(IMAGE_SUFFIXES):
         raise DicomError(
             f"{folder} is a NIfTI or NRRD image, not DICOM: gpuimg info lists the DICOM series of a "
             "folder. Read it with gpuimg.read_image, whose Volume gives its shape and spacing."

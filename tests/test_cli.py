@@ -353,7 +353,7 @@ def test_info_of_a_folder_without_series_fails_naming_it(capsys, tmp_path):
     assert "series under" not in said.out
 
 
-@pytest.mark.parametrize("name", ["ct.nii.gz", "CT.NII", "mask.nrrd"])
+@pytest.mark.parametrize("name", ["ct.nii.gz", "CT.NII", "mask.nrrd", "ct.hdr"])
 def test_info_of_a_nifti_or_nrrd_file_points_to_read_image(capsys, tmp_path, name):
     # It said 'no DICOM image series under ct.nii.gz: 1 file without images (structure sets, reports,
     # others)' and asked for a folder, though the file is an image that read_image reads.
@@ -361,6 +361,8 @@ def test_info_of_a_nifti_or_nrrd_file_points_to_read_image(capsys, tmp_path, nam
     path = tmp_path / name
     if name.lower().endswith(".nrrd"):
         gpuimg.write_image(volume, path)
+    elif name.endswith(".hdr"):  # a NIfTI-1 pair: its header names it
+        nibabel.save(nibabel.Nifti1Pair(volume.data, np.eye(4)), path)
     else:
         written = tmp_path / ("written.nii.gz" if name.endswith(".gz") else "written.nii")
         nibabel.save(nibabel.Nifti1Image(volume.data, np.eye(4)), written)

@@ -28,6 +28,7 @@ from gpuimg.io._header import (
 )
 from gpuimg.io._scan import _files, _scan, _unlisted
 from gpuimg.io._stack import _Stack, _stack
+from gpuimg.io.image import IMAGE_SUFFIXES
 from gpuimg.io.series import (
     SeriesInfo,
     _by_series,
@@ -47,8 +48,6 @@ _PIXEL_DATA_TAG = b"\xe0\x7f\x10\x00"
 #: Stored pixels below which a series is decoded in the calling thread [bytes]: a thread pool's start
 #: (a few ms) costs more than copying a few MiB from the page cache.
 _THREADED_BYTES = 8 * 2**20
-#: The names of files that read_image reads, which read_dicom meets among a series' files.
-_IMAGE_SUFFIXES = (".nii", ".nii.gz", ".nrrd", ".nhdr")
 
 
 def read_dicom(
@@ -196,7 +195,7 @@ def _series_headers(path_or_files, series_uid: str | None) -> list[_Header]:
             "structure set); leave them out of the list of files."
         )
     if not headers:
-        images = [p for p in skipped if p.name.lower().endswith(_IMAGE_SUFFIXES)]
+        images = [p for p in skipped if p.name.lower().endswith(IMAGE_SUFFIXES)]
         raise DicomError(
             f"No DICOM images among {count(len(paths), 'file')} ({some([str(p) for p in skipped])}): "
             + ("it is" if len(paths) == 1 else "they are")

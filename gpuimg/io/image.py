@@ -21,6 +21,9 @@ from gpuimg.io._nifti import _PAIR_SUFFIXES, _RAS_TO_LPS, _read_nifti
 from gpuimg.io._nrrd import _read_nrrd
 from gpuimg.volume import Volume, as_volume
 
+#: The suffixes of the files :func:`read_image` reads (lower case): NIfTI, NIfTI-1 pairs and NRRD.
+IMAGE_SUFFIXES = (".nii", ".nii.gz", *_PAIR_SUFFIXES, ".nrrd", ".nhdr")
+
 
 def read_image(path: str | os.PathLike, *, device: str = "auto") -> Volume:
     """Read a NIfTI or NRRD file as a :class:`~gpuimg.Volume` in LPS coordinates.

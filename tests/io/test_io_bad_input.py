@@ -460,3 +460,15 @@ def test_read_dicom_of_a_nrrd_file_says_to_read_it_with_read_image(tmp_path):
     ):
         read_dicom(path)
     np.testing.assert_array_equal(read_image(path, device="cpu").data, voxels.T)  # as advised
+
+
+def test_read_dicom_of_a_nifti_pair_says_to_read_it_with_read_image(tmp_path):
+    # read_image reads NIfTI-1 pairs (.hdr and .img), but read_dicom's advice named only .nii and NRRD
+    voxels = np.arange(24, dtype=np.int16).reshape(2, 3, 4)  # nibabel's (x, y, z)
+    nib.save(nib.Nifti1Pair(voxels, np.eye(4)), tmp_path / "lesions.img")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["lesions.hdr", "lesions.img"]
+    with pytest.raises(
+        DicomError, match=r"read NIfTI and NRRD with gpuimg.read_image\('.*lesions.(hdr|img)'\)"
+    ):
+        read_dicom(tmp_path)
+    np.testing.assert_array_equal(read_image(tmp_path / "lesions.hdr", device="cpu").data, voxels.T)
