@@ -231,12 +231,13 @@ def _onto_in_plane_grid(station: Volume, reference: Volume, dtype):
     """The station's slices on the reference's in-plane grid, and the 2D mask of pixels it covers.
 
     The mask is None where the station already lies on that grid (its data copied, not interpolated).
+    A station to interpolate is converted to ``dtype`` one slice at a time: a float copy of it whole
+    (of its own image size, which may be far larger than the reference's) is not made.
     """
     ns = namespace(station.data)
     xp = ns.xp
-    data = xp.asarray(station.data, dtype=dtype)
     if _in_plane_difference(station, reference) is None:
-        return data, None
+        return xp.asarray(station.data, dtype=dtype), None
     # Reference pixel (j, i) of a slice sits at p = o_ref + R_yx @ (dy j, dx i) (plus a move along the
     # common normal); the station's continuous index of p is S_yx^T (p - o_s) / (dy_s, dx_s).
     own, target = station.direction[:, 1:], reference.direction[:, 1:]
@@ -251,7 +252,13 @@ def _onto_in_plane_grid(station: Volume, reference: Volume, dtype):
     out = xp.empty((station.shape[0], *shape), dtype=dtype)
     for k in range(station.shape[0]):
         out[k] = ns.ndi.affine_transform(
-            data[k], matrix, output_shape=shape, output=dtype, order=1, mode="nearest", prefilter=False
+            xp.asarray(station.data[k], dtype=dtype),
+            matrix,
+            output_shape=shape,
+            output=dtype,
+            order=1,
+            mode="nearest",
+            prefilter=False,
         )
     rows, cols = xp.indices(shape, dtype=np.float64)
     mask = xp.ones(shape, dtype=bool)

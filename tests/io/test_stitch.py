@@ -354,6 +354,30 @@ def test_budget_counts_the_joined_volume_in_its_own_dtype(body, monkeypatch, res
         stitch(stations, resample=resample)
 
 
+def test_resample_converts_a_large_station_slice_by_slice(body):
+    """A station of 256 x 256 pixels joined onto 32 x 32 (resample=True) is converted to float32 a slice
+    at a time: the peak (tracemalloc) stays far below its float32 copy, 40 x 256 x 256 x 4 bytes = 10.5 MB,
+    which was made whole; the joined volume equals the one interpolated from that whole copy (SciPy's
+    affine_transform of each float32 slice, the reference)."""
+    import tracemalloc
+
+    rng = np.random.default_rng(2)
+    head = Volume(rng.normal(size=(40, 32, 32)).astype(np.float32), (2.0, 8.0, 8.0))
+    fine = rng.integers(-1000, 1000, (40, 256, 256)).astype(np.int16)
+    legs = Volume(fine, (2.0, 1.0, 1.0), (0.0, 0.0, 80.0))
+    whole_copy = fine.size * 4
+    tracemalloc.start()
+    try:
+        joined = stitch([head, legs], resample=True)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < whole_copy / 3, (peak, whole_copy)  # 1.8 MB measured; 10.7 MB with the whole copy
+    # Head pixel (j, i) is at 8 j, 8 i mm: legs pixel (8 j, 8 i), on its grid (no interpolation weight).
+    np.testing.assert_array_equal(joined.data[40:], fine[:, ::8, ::8].astype(np.float32))
+    np.testing.assert_array_equal(joined.data[:40], head.data)
+
+
 def test_tilted_station_refused_even_with_resample(body):
     tilt = Rotation.from_rotvec(np.radians(3) * body.direction[:, 1]).as_matrix()
     upper = station(body, 10, 20)
