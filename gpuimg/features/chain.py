@@ -204,10 +204,7 @@ def prepare_box(data, roi_in, box, spacing, settings: Settings) -> Roi:
             f"{'' if settings.new_spacing is None else spread}: {advice}"
         )
     if values.size == 0:
-        raise FeatureError(
-            f"no voxel of the ROI is left after {emptied}: the ROI's intensities all lie outside it. "
-            "Check the image's units (HU?) and the settings' reseg_range."
-        )
+        raise FeatureError(f"no voxel of the ROI is left after {emptied()}")
     if not math.isfinite(float(summary[4]) - float(summary[3])):  # every bin width and moment would overflow
         raise FeatureError(
             f"the ROI's intensities span {summary[3]:g} to {summary[4]:g}, more than float64 holds; "
@@ -501,17 +498,23 @@ def _round(xp, image, *, interpolated: bool):
 
 def _resegment(xp, image, morph_mask, settings):
     """The intensity mask: the morphological mask within the re-segmentation range and, where asked,
-    within ``outlier_sigma`` standard deviations of the ROI's mean (IBSI 2.6); and the step that
-    would leave it empty (for the message where it does)."""
-    mask, step = morph_mask, None
+    within ``outlier_sigma`` standard deviations of the ROI's mean (IBSI 2.6); and a function that
+    says which step would leave it empty, and what to do (for the message where it does)."""
+    mask, emptied = morph_mask, None
     if settings.reseg_range is not None:
         lower, upper = settings.reseg_range
         mask = mask & (image >= lower) & (image <= upper)
-        step = f"the re-segmentation range [{lower}, {upper}]"
+
+        def emptied():
+            return (
+                f"the re-segmentation range [{lower}, {upper}]: the ROI's intensities all lie outside it. "
+                "Check the image's units (HU?) and the settings' reseg_range."
+            )
+
     if settings.outlier_sigma is not None:
         values = image[mask]
         if values.size == 0:  # emptied by the range already (its shape is known on the host)
-            return mask, step
+            return mask, emptied
         # The mean kept between the extremes, as the exact one is: the rounded mean of a constant ROI of
         # 1/3 missed it by an ulp, beyond 0.5 sigma of the ulp, and every voxel was dropped.
         mean = xp.clip(values.mean(), values.min(), values.max())
@@ -521,5 +524,14 @@ def _resegment(xp, image, morph_mask, settings):
         # the sd dropped by an ulp (1 integer ROI in 6 of that kind): 1e-9 of the limit keeps them.
         limit = settings.outlier_sigma * sd * (1.0 + 1e-9)
         mask = mask & (image >= mean - limit) & (image <= mean + limit)
-        step = f"outlier filtering at {settings.outlier_sigma} sigma"
-    return mask, step
+
+        def emptied():  # at least one voxel lies within 1 sd of the mean: only a sigma below 1 gets here
+            sigma = settings.outlier_sigma
+            centre, spread = (float(v) for v in to_numpy(xp.stack([mean, sd])))
+            return (
+                f"outlier filtering at {sigma:g} sigma: every intensity lies more than {sigma:g} standard "
+                f"deviations ({sigma * spread:g}) from the ROI's mean {centre:g}, as an outlier_sigma below "
+                "1 allows (one at least lies within 1). Use an outlier_sigma of 1 or more (IBSI: 3)."
+            )
+
+    return mask, emptied

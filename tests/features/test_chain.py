@@ -352,6 +352,26 @@ def test_outlier_filtering_equals_exact_arithmetic(rng, sigma):
     np.testing.assert_array_equal(np.sort(roi.values), np.sort(_within_sigmas(values, sigma)))
 
 
+@pytest.mark.parametrize("reseg_range", [None, (-100.0, 100.0)])
+def test_outlier_filtering_that_keeps_no_voxel_says_to_widen_outlier_sigma(reseg_range):
+    """Below 1 sigma the filter may keep no voxel (two values 0 and 10 HU: each 1 sd from the mean 5);
+    at 1 or more one voxel at least lies within (the variance is the mean squared deviation). The
+    message told the user to check the image's units and the reseg_range, neither of which was wrong."""
+    image = np.zeros((2, 3, 4))
+    image[0] = 10.0
+    assert _within_sigmas(image.ravel(), 0.5).size == 0  # the exact filter keeps none, as ours
+    values = image.ravel()
+    limit = 0.5 * values.std()  # NumPy: 0.5 sd = 2.5 HU around the mean 5
+    settings = Settings(outlier_sigma=0.5, reseg_range=reseg_range)
+    with pytest.raises(FeatureError) as error:
+        prepare(image, np.ones(image.shape, bool), spacing=1.0, settings=settings)
+    message = str(error.value)
+    assert "reseg_range" not in message and "units" not in message
+    assert f"0.5 standard deviations ({limit:g}) from the ROI's mean {values.mean():g}" in message
+    assert "Use an outlier_sigma of 1 or more (IBSI: 3)." in message
+    assert prepare(image, np.ones(image.shape, bool), spacing=1.0, settings=Settings(outlier_sigma=1.0))
+
+
 @pytest.mark.parametrize("sigma", [0.5, 3.0])
 @pytest.mark.parametrize("value", [1 / 3, 0.1, 2.675, 5.0])
 def test_outlier_filtering_keeps_a_constant_roi(value, sigma):
