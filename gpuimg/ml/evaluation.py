@@ -50,8 +50,8 @@ def patient_split(
         Lengths of X, y and groups differ; a sample without its patient (NaN or None in ``groups``);
         labels of types that cannot be compared (17 beside "P18"); sizes outside (0, 1) or summing to 1
         or more; too few patients for the sets asked for; a ``stratify`` that is not True or False;
-        stratify without y, with a sample without its class (NaN or None in ``y``) or with a single
-        class.
+        stratify without y, with a sample without its class (NaN or None in ``y``), with continuous
+        values (a regression target) or with a single class.
 
     Notes
     -----
@@ -136,7 +136,7 @@ def patient_cv(n_splits: int = 5, *, stratify: bool = False, random_state: int |
     GroupKFold or StratifiedGroupKFold
         Whose ``split`` raises ParameterError when there are fewer patients than folds, the
         lengths of X, y and groups differ, ``groups`` holds NaN or None, or (stratified) y is
-        None or holds NaN or None.
+        None, holds NaN or None, or holds continuous values.
 
     Raises
     ------
@@ -210,6 +210,16 @@ def _labels(X, y, groups, *, stratify: bool = False):
                 f"y has no class label (NaN, None) for {count(unlabelled.size, 'sample')}, first at index "
                 f"{unlabelled[0]}; stratified splits keep the class proportions of y: drop those samples "
                 "or give each a class (or use stratify=False)."
+            )
+        # A regression target is no class: each value was a class of its own, so patient_cv asked for
+        # 'n_splits <= 1' and patient_split fell back to an unstratified split without a word.
+        # scikit-learn's StratifiedGroupKFold refuses it ('Got 'continuous' instead').
+        fractional = int(np.count_nonzero(y_host != np.floor(y_host))) if y_host.dtype.kind == "f" else 0
+        if fractional:
+            raise ParameterError(
+                f"y holds continuous values ({count(fractional, 'sample')} not whole numbers); stratified "
+                "splits keep the proportions of classes: use stratify=False for a regression target, or "
+                "stratify by its bins (e.g. numpy.digitize(y, numpy.quantile(y, [0.25, 0.5, 0.75])))."
             )
     return y_host, groups_host
 

@@ -261,3 +261,27 @@ def test_a_stratified_split_takes_the_fraction_of_patients_asked_for(test_size):
             patients = np.unique(groups[part])
             n_rare = np.isin(patients, np.flatnonzero(np.arange(40) % 4 == 0)).sum()
             assert abs(n_rare - patients.size / 4) <= 1
+
+
+def test_stratified_splits_refuse_a_continuous_target():
+    # A regression target has no classes: each value was a class of its own, so patient_cv said
+    # 'every class has fewer samples (1 at most) than the 3 stratified folds; use n_splits <= 1', and
+    # patient_split returned an unstratified split without a word. scikit-learn refuses it.
+    from sklearn.model_selection import StratifiedGroupKFold
+
+    groups, X = np.repeat(np.arange(10), 2), np.zeros((20, 2))
+    y = np.random.default_rng(0).normal(size=20)
+    with pytest.raises(ValueError, match="continuous"):
+        next(StratifiedGroupKFold(3).split(X, y, groups))
+    refused = r"y holds continuous values \(20 samples not whole numbers\); .* stratify=False"
+    with pytest.raises(ParameterError, match=refused):
+        next(patient_cv(3, stratify=True, random_state=0).split(X, y, groups))
+    with pytest.raises(ParameterError, match=refused):
+        patient_split(X, y, groups, 0.3, stratify=True, random_state=0)
+    # The advice taken: its bins are classes (scikit-learn's folds of them), whole-number floats too.
+    binned = np.digitize(y, np.quantile(y, [0.5])).astype(np.float64)
+    want = list(StratifiedGroupKFold(2, shuffle=True, random_state=0).split(X, binned, groups))
+    got = list(patient_cv(2, stratify=True, random_state=0).split(X, binned, groups))
+    for (train, test), (want_train, want_test) in zip(got, want, strict=True):
+        np.testing.assert_array_equal(train, want_train)
+        np.testing.assert_array_equal(test, want_test)
