@@ -152,12 +152,19 @@ def _moments(x) -> dict:
     # which gave a constant ROI a variance of 1e-34 and a skewness of -1: the mean, like the exact one,
     # is kept between the extremes, which makes it exact for a constant ROI.
     mean = xp.clip(x.mean(), low, high)
+    # The deviations from the mean rounded to the values' ulps (exact where they lie within a factor 2
+    # of it), less their own mean, the rounded mean's error: the deviations from the exact mean. Without
+    # it, intensities 1e15 + (0, 1, 2, 3, 4, 7) had a variance of 5.1406 for 5.1389 and a skewness of
+    # 0.580 for 0.636 (their mean, 1e15 + 2.8333, rounds to 1e15 + 2.875); 0 for a constant ROI.
     deviation = x - mean
+    deviation = deviation - deviation.mean()
     p10, p25, median, p75, p90 = xp.percentile(x, xp.asarray(_PERCENTILES))
     # The values from P10 to P90 by where, not picked out (CuPy would read the device for their number).
     central = (x >= p10) & (x <= p90)
     n_central = central.sum()  # 0 for two distinct values: P10 and P90 lie strictly between them
     central_mean = xp.clip(xp.where(central, x, 0.0).sum() / xp.maximum(n_central, 1), p10, p90)
+    central_deviation = xp.where(central, x - central_mean, 0.0)  # less its mean, as the deviations'
+    central_deviation = central_deviation - central_deviation.sum() / xp.maximum(n_central, 1)
     return {
         "mean": mean,
         "m2": (deviation**2).mean(),
@@ -171,7 +178,7 @@ def _moments(x) -> dict:
         "p75": p75,
         "p90": p90,
         "mad": xp.abs(deviation).mean(),
-        "rmad_sum": xp.where(central, xp.abs(x - central_mean), 0.0).sum(),
+        "rmad_sum": xp.where(central, xp.abs(central_deviation), 0.0).sum(),
         "n_central": n_central,
         "medad": xp.abs(x - median).mean(),
     }

@@ -209,6 +209,33 @@ def test_local_intensity_leaves_out_nan_and_infinite_voxels_outside_the_roi(rng,
     np.testing.assert_allclose(f["loc_peak_loc"], peaks[values == values.max()].max(), rtol=1e-9)
 
 
+@pytest.mark.parametrize("offset", [1e15, -(2.0**52), 1e12])
+def test_spread_statistics_do_not_depend_on_an_offset(rng, offset):
+    """Variance, skewness, kurtosis and the deviations are translation invariant. With intensities
+    1e15 + 0 ... 49 (exact in float64, steps of 0.125 there), the mean, rounded to a multiple of 0.125,
+    missed the exact one by up to 0.0625, so the variance was off by its square and the skewness by
+    its effect on the third moment (0.580 for 0.636 for 1e15 + (0, 1, 2, 3, 4, 7); up to 40 % here,
+    1.5e-5 still at 1e12). Reference: NumPy and SciPy of the values
+    without the offset. 21 voxels, so that P10 to P90 are order statistics, exact with the offset."""
+    x = rng.integers(0, 50, 21).astype(np.float64)
+    x[:3] = 0.0, 49.0, 3.0  # a skewed set, spread over the range
+    f = extract((x + offset).reshape(1, 3, 7), np.ones((1, 3, 7)), spacing=1.0, families=["statistics"])
+    p10, p25, p75, p90 = np.percentile(x, [10, 25, 75, 90])
+    central = x[(x >= p10) & (x <= p90)]
+    expected = {
+        "stat_var": x.var(),
+        "stat_skew": scipy.stats.skew(x),
+        "stat_kurt": scipy.stats.kurtosis(x),
+        "stat_mad": np.abs(x - x.mean()).mean(),
+        "stat_rmad": np.abs(central - central.mean()).mean(),
+        "stat_medad": np.abs(x - np.median(x)).mean(),
+        "stat_iqr": p75 - p25,
+        "stat_range": np.ptp(x),
+    }
+    # The deviations are exact; their sums and the rounded means' corrections leave ~1e-15 relative.
+    np.testing.assert_allclose([f[k] for k in expected], list(expected.values()), rtol=1e-12)
+
+
 def test_robust_mean_absolute_deviation_of_two_values_is_nan_with_a_warning():
     # Two distinct values: P10 = 1 and P90 = 9 lie strictly between them, so IBSI's set of values from
     # P10 to P90 is empty. The NaN came with NumPy's "invalid value" RuntimeWarning, not a FeatureWarning.
