@@ -264,9 +264,11 @@ def binary_mesh_measures(
 
     Parameters
     ----------
-    mask : 3D array (NumPy, CuPy or Dask) or Volume, bool or integer (non-zero inside)
-        Treated as padded with one voxel of zeros on every side, so the surface is closed. A Dask
-        array is computed first; a CuPy array is copied to the host (the first call warns).
+    mask : 3D array (NumPy, CuPy or Dask) or Volume, bool, integer or float
+        Its non-zero voxels are inside, NaN voxels of a float mask outside (the rule of every mask of
+        gpuimg, as :func:`gpuimg.features.morphology` reads it). Treated as padded with one voxel of
+        zeros on every side, so the surface is closed. A Dask array is computed first; a CuPy array is
+        copied to the host (the first call warns).
     spacing : sequence of 3 float [mm], optional
         Voxel spacing (z, y, x). Default: a Volume's own spacing (another one given with a Volume is
         refused), else 1 (voxel units).
@@ -281,8 +283,8 @@ def binary_mesh_measures(
     Raises
     ------
     ParameterError
-        For a mask that is not 3D or not boolean or integer, or a bad spacing (or, with a Volume, one
-        other than its own).
+        For a mask that is not 3D or not boolean, integer or float, or a bad spacing (or, with a
+        Volume, one other than its own).
 
     Notes
     -----
@@ -312,14 +314,14 @@ def binary_mesh_measures(
     """
     shape = np.shape(mask)
     dtype = np.dtype(mask.dtype if hasattr(mask, "dtype") else np.asarray(mask).dtype)
-    if len(shape) != 3 or dtype.kind not in "bui":
+    if len(shape) != 3 or dtype.kind not in "buif":
         raise ParameterError(
-            f"the mask must be a 3D boolean (or integer, non-zero inside) array; got shape {shape}, "
-            f"dtype {dtype}. Threshold an image first, e.g. image > level."
+            f"the mask must be a 3D boolean (or integer or float, non-zero inside) array; got shape "
+            f"{shape}, dtype {dtype}. Threshold an image first, e.g. image > level."
         )
     spacing = check_spacing(spacing, 3)
     (host,) = to_host(namespace(mask), "binary_mesh_measures", mask)
-    inside = np.ascontiguousarray(host if host.dtype == bool else host != 0).view(np.uint8)
+    inside = np.ascontiguousarray(host if host.dtype == bool else roi_voxels(host)).view(np.uint8)
     counts = cube_cases(inside)
     n = counts[:, 0].astype(np.float64)
     # In voxel units, with the cubes' origins taken from the box's centre: the surface is closed

@@ -123,7 +123,7 @@ def test_a_volume_and_another_spacing_is_refused_not_one_of_them_dropped(rng):
     "mask, spacing, message",
     [
         (np.ones((4, 5), bool), None, "3D boolean"),
-        (np.ones((4, 5, 6), np.float32), None, "dtype float32"),
+        (np.ones((4, 5, 6), np.complex64), None, "dtype complex64"),
         (np.ones((4, 5, 6), bool), (1.0, -1.0, 1.0), "spacing"),
         (np.ones((4, 5, 6), bool), (1.0, 1.0), "spacing"),
     ],
@@ -149,3 +149,15 @@ def test_cuda_mask_takes_one_explicit_host_copy(rng, emulated_cuda, monkeypatch)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         binary_mesh_measures(emulated_cuda(mask))
+
+
+def test_a_float_mask_is_read_by_the_mask_rule(rng):
+    # A float32 label image (a segmentation tool's NIfTI, a resampled mask) was refused ('must be a 3D
+    # boolean (or integer) array'), though gpuimg's features read it: its non-zero voxels are inside,
+    # NaN voxels outside.
+    values = rng.choice(np.array([0.0, 1.0, 0.5, 2.0, np.nan], np.float32), size=(6, 7, 8))
+    inside = (values != 0) & ~np.isnan(values)
+    spacing = (2.0, 0.7, 0.8)
+    np.testing.assert_allclose(
+        binary_mesh_measures(values, spacing=spacing), reference(inside, spacing), rtol=1e-12
+    )
