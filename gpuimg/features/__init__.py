@@ -7,7 +7,8 @@ families GLCM, GLRLM, GLSZM, GLDZM, NGTDM, NGLDM) are also plain functions of a 
 :class:`Roi` (see :func:`prepare`); :func:`glcm_map` gives voxel-based GLCM feature maps.
 """
 
-from .chain import Roi, discretise, prepare
+from ._discretisation import discretise
+from .chain import Roi, prepare
 from .extract import FAMILIES, extract, extract_labels
 from .glcm import glcm
 from .gldzm import gldzm

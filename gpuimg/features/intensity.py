@@ -11,8 +11,9 @@ import numpy as np
 
 from gpuimg.backend import bincount_fixed, namespace
 
+from ._discretisation import bins_bound, discretise
 from ._scalars import Deferred, undefined
-from .chain import Roi, bins_bound, check_roi, discretise
+from .chain import Roi, check_roi
 
 #: Percentiles taken of each distribution [%].
 _PERCENTILES = (10.0, 25.0, 50.0, 75.0, 90.0)

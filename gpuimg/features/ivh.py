@@ -7,8 +7,9 @@ import numpy as np
 from gpuimg.backend import namespace
 from gpuimg.errors import FeatureError
 
+from ._discretisation import discretise, fbs_bins
 from ._scalars import Deferred, undefined
-from .chain import Roi, check_roi, discretise, fbs_bins
+from .chain import Roi, check_roi
 from .settings import MAX_IVH_BINS
 
 

@@ -42,8 +42,9 @@ import numpy as np
 from gpuimg._memory import check_bytes
 from gpuimg.backend import bincount_fixed, namespace, to_numpy
 
+from ._discretisation import bins_bound, discretise
 from ._scalars import Deferred, undefined
-from .chain import Roi, bins_bound, discretise
+from .chain import Roi
 
 #: The 13 unique directions of 3D neighbours (z, y, x) at Chebyshev distance 1.
 DIRECTIONS_3D = (
