@@ -25,6 +25,25 @@ _MAX_SIDE = 65535
 #: Fewest RescaleSlopes in the largest magnitude of a rescaled volume: float32 (read_dicom's type)
 #: holds integers exactly up to 2**24, with room for the 32767 stored steps on either side.
 _FLOAT32_STEPS = 2.0**23
+#: Type 2 attributes of the modules every CT and MR image has (PS3.3 A.3, A.4: Patient, General Study,
+#: Frame of Reference, General Equipment), which write_dicom does not know: written empty, as the
+#: standard asks of an unknown type 2 value, so that validators and strict archives accept the files.
+_UNKNOWN = (
+    "PatientBirthDate",
+    "PatientSex",
+    "StudyDate",
+    "StudyTime",
+    "AccessionNumber",
+    "ReferringPhysicianName",
+    "PositionReferenceIndicator",
+    "Manufacturer",
+)
+#: Likewise for the CT Image module (C.8.2.1) and the MR Image module (C.8.3.1); RepetitionTime is
+#: type 2C, needed unless the sequence is echo planar.
+_UNKNOWN_BY_MODALITY = {
+    "CT": ("KVP", "AcquisitionNumber"),
+    "MR": ("ScanOptions", "MRAcquisitionType", "RepetitionTime", "EchoTime", "EchoTrainLength"),
+}
 
 
 def write_dicom(
@@ -97,6 +116,10 @@ def write_dicom(
     column, read_dicom returns the slices in the reverse order (same voxels at the same places, origin
     at the other end). The window presets of ``volume.meta["windows"]`` (as :func:`read_dicom` keeps
     them) are written as WindowCenter and WindowWidth, their names as WindowCenterWidthExplanation.
+    Every type 1 and type 2 attribute of the CT or MR Image IOD's mandatory modules is present: those
+    write_dicom does not know (birth date, study date, manufacturer, KVP, echo time ...) empty, as
+    DICOM asks of an unknown type 2 value, and an MR's ScanningSequence and SequenceVariant (type 1)
+    as ``RM`` (research mode) and ``NONE``.
     The series is written into a temporary folder beside ``folder`` which is then renamed into place
     (replacing the earlier series with ``overwrite``), so a reader never sees half a series; a
     temporary left by a killed write is removed by the next write into the same parent folder.
@@ -278,6 +301,10 @@ def _template(volume: Volume, modality: str, dtype: np.dtype, slope: float, inte
     ds.SOPClassUID = _SOP_CLASSES[modality]
     ds.Modality = modality
     ds.ImageType = ["DERIVED", "SECONDARY", "AXIAL"]
+    for keyword in _UNKNOWN + _UNKNOWN_BY_MODALITY[modality]:  # type 2: present, empty when unknown
+        setattr(ds, keyword, None)
+    if modality == "MR":  # type 1; what the scanner ran is unknown: research mode, no variant
+        ds.ScanningSequence, ds.SequenceVariant = "RM", "NONE"
     ds.FrameOfReferenceUID = volume.meta.get("frame_of_reference_uid") or generate_uid()
     ds.StudyID = volume.meta.get("study_id") or "1"
     ds.ImageOrientationPatient = _ds(np.concatenate([volume.direction[:, 2], volume.direction[:, 1]]))

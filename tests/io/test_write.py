@@ -1,5 +1,6 @@
 """write_dicom: round trips through read_dicom, checked against SimpleITK on the written files."""
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -218,3 +219,33 @@ def test_text_outside_ascii_is_written_as_utf8(tmp_path):
         Volume(np.zeros((1, 3, 4), np.int16), spacing=(1.0, 1.0, 1.0)), tmp_path / "a", patient_name="A^B"
     )
     assert "SpecificCharacterSet" not in pydicom.dcmread(plain[0])
+
+
+@pytest.mark.parametrize("modality", ["CT", "MR"])
+def test_written_files_hold_every_required_attribute_of_their_iod(tmp_path, make_volume, modality):
+    """Regression: the files lacked MR's type 1 ScanningSequence and SequenceVariant and the type 2
+    attributes of the mandatory modules (PatientBirthDate, StudyDate, Manufacturer, KVP, EchoTime ...),
+    which DICOM validators reject. Reference: the standard's module tables as highdicom ships them."""
+    highdicom = pytest.importorskip("highdicom")
+    tables = Path(highdicom.__file__).parent / "_standard"
+    iod = json.loads((tables / "sop_class_iod_map.json").read_text())
+    modules = json.loads((tables / "iod_module_map.json").read_text())
+    from highdicom._standard_utils import construct_module_tree
+
+    volume = make_volume()
+    files = write_dicom(volume, tmp_path, modality=modality)
+    ds = pydicom.dcmread(files[0])
+    missing, empty = [], []
+    for module in modules[iod[ds.SOPClassUID]]:
+        if module["usage"] != "M":
+            continue
+        for keyword, attribute in construct_module_tree(module["key"])["attributes"].items():
+            kind = attribute["type"].value
+            if kind in ("1", "2") and keyword not in ds:
+                missing.append(f"{module['key']}: {keyword} (type {kind})")
+            elif kind == "1" and keyword in ds and ds[keyword].is_empty:
+                empty.append(keyword)
+    assert not missing and not empty
+    if modality == "MR":  # type 2C, needed unless the sequence is echo planar (EP) without SK
+        assert ds.ScanningSequence != "EP" and "RepetitionTime" in ds
+    np.testing.assert_array_equal(read_dicom(tmp_path, device="cpu").data, volume.data)  # the empty ones read
