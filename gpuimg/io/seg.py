@@ -11,7 +11,7 @@ import pydicom
 from gpuimg._support import check_path
 from gpuimg.errors import DicomError, GeometryError, ParameterError
 from gpuimg.io._objects import _check_every_slice, _check_frame_of_reference, _mask_volume, _named
-from gpuimg.io.dicom import _pixel_array
+from gpuimg.io._pixels import _pixel_array
 from gpuimg.volume import Volume
 
 #: How far a frame may lie from the image's grid [fraction of a voxel].

@@ -11,7 +11,7 @@ from scipy.spatial.transform import Rotation
 
 import gpuimg
 from gpuimg import DicomError, GeometryError
-from gpuimg.io import dicom as dicom_module
+from gpuimg.io import _pixels as pixels_module
 from gpuimg.io import read_dicom, write_dicom
 
 # Positions and cosines travel as 16-character decimal strings (DICOM DS) in both readers' inputs, and
@@ -1009,7 +1009,7 @@ def test_unused_high_bits_are_ignored_as_pydicom_does(
     def no_pydicom_decoding(path):
         raise AssertionError(f"{path} was decoded by pydicom, not read directly")
 
-    monkeypatch.setattr(dicom_module, "_decode_file", no_pydicom_decoding)
+    monkeypatch.setattr(pixels_module, "_decode_file", no_pydicom_decoding)
     read = read_dicom(tmp_path, device="cpu")
     np.testing.assert_array_equal(read.data, pydicom_reference(sitk_files(tmp_path)))
 
@@ -1028,8 +1028,8 @@ def test_elements_after_the_pixel_data_are_read_by_pydicom(series, pydicom_refer
 
 def test_big_endian_and_compressed_files_are_decoded_by_pydicom(testfile, pydicom_reference, monkeypatch):
     calls = []
-    decode = dicom_module._decode_file
-    monkeypatch.setattr(dicom_module, "_decode_file", lambda path: calls.append(path) or decode(path))
+    decode = pixels_module._decode_file
+    monkeypatch.setattr(pixels_module, "_decode_file", lambda path: calls.append(path) or decode(path))
     for name in ("MR_small_bigendian.dcm", "MR_small_RLE.dcm"):
         read = read_dicom(testfile(name), device="cpu")
         np.testing.assert_array_equal(read.data, pydicom_reference([testfile(name)]))

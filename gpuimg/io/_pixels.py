@@ -1,0 +1,283 @@
+"""Decoding a DICOM series' pixels into one stack of real values: uncompressed little-endian frames
+read by threads straight from their files into their slices, other files decoded by pydicom, and the
+rescale (slope, intercept) applied, in int16 where the values fit it."""
+
+import contextlib
+import os
+import sys
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import pydicom
+
+from gpuimg._memory import check_bytes
+from gpuimg._text import count
+from gpuimg.errors import DicomError
+from gpuimg.io._header import (
+    _NATIVE,
+    _Frame,
+    _Header,
+    _native_bytes,
+    _pixel_bytes_fit,
+    _raw_dataset,
+    _transfer_syntax,
+)
+from gpuimg.io._stack import _Stack
+
+_INT16 = np.iinfo(np.int16)
+
+#: Size of the Pixel Data element's header in the uncompressed little-endian syntaxes [bytes].
+_PIXEL_ELEMENT_HEADER = {pydicom.uid.ImplicitVRLittleEndian: 8, pydicom.uid.ExplicitVRLittleEndian: 12}
+_PIXEL_DATA_TAG = b"\xe0\x7f\x10\x00"
+#: Stored pixels below which a series is decoded in the calling thread [bytes]: a thread pool's start
+#: (a few ms) costs more than copying a few MiB from the page cache.
+_THREADED_BYTES = 8 * 2**20
+
+
+def _decode_file(path: Path) -> np.ndarray:
+    """The stored pixel values of one file, (frames, rows, columns)."""
+    try:
+        ds = pydicom.dcmread(path, force=_raw_dataset(path))
+    except Exception as exc:  # pydicom raises many types on a damaged file
+        raise DicomError(
+            f"{path}: cannot be read ({type(exc).__name__}: {exc}); the file is damaged."
+        ) from exc
+    floats = next((k for k in ("FloatPixelData", "DoubleFloatPixelData") if k in ds), None)
+    if "PixelData" not in ds and floats is not None:
+        raise DicomError(
+            f"{path}: its pixels are {floats} {ds[floats].tag}, real numbers as a parametric map (ADC, "
+            "T1, perfusion) stores them, not the integer pixels and rescale read_dicom reads. Read them "
+            "with pydicom (pydicom.dcmread(path).pixel_array) and make a gpuimg.Volume of them."
+        )
+    if "PixelData" not in ds:
+        raise DicomError(
+            f"{path}: the file has no pixel data (tag 7FE0,0010), only a header. Export the series again "
+            "with images, or leave this file out."
+        )
+    try:
+        pixel_data = ds.PixelData  # converted on access: a damaged VR fails here
+    except Exception as exc:  # pydicom raises many types on a damaged element
+        raise DicomError(
+            f"{path}: its Pixel Data element (7FE0,0010) cannot be read ({type(exc).__name__}); the file "
+            "is damaged. Export it again."
+        ) from exc
+    frames = int(ds.get("NumberOfFrames", 1) or 1)
+    ds.file_meta.TransferSyntaxUID = _transfer_syntax(ds)
+    if ds.file_meta.TransferSyntaxUID in _NATIVE:
+        claimed = _native_bytes(ds, frames)
+        if not _pixel_bytes_fit(claimed, len(pixel_data)):
+            raise DicomError(
+                f"{path}: holds {len(pixel_data)} bytes of pixel data but its header claims {claimed} "
+                f"({count(frames, 'frame')} of {ds.Rows} x {ds.Columns} at {ds.BitsAllocated} bits). "
+                "The file is truncated, or BitsAllocated, Rows, Columns or NumberOfFrames is wrong; "
+                "export it again."
+            )
+    return _pixel_array(ds, path).reshape(frames, int(ds.Rows), int(ds.Columns))
+
+
+def _pixel_array(ds: pydicom.Dataset, path: Path) -> np.ndarray:
+    """``ds.pixel_array``, or a DicomError naming ``path`` where the decoder fails.
+
+    Decoders raise ValueError, RuntimeError ... on a damaged stream, and pylibjpeg-rle's Rust code
+    panics with a ``PanicException``, which derives from BaseException, not Exception.
+    """
+    try:
+        return ds.pixel_array
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except BaseException as exc:
+        syntax = ds.file_meta.get("TransferSyntaxUID", pydicom.uid.ImplicitVRLittleEndian)
+        raise DicomError(
+            f"{path}: the pixel data cannot be decoded ({pydicom.uid.UID(syntax).name}; "
+            f"{type(exc).__name__}: {exc}). The file is damaged; export it again."
+        ) from exc
+
+
+def _pixel_offset(header: _Header) -> int | None:
+    """Where the stored values of an uncompressed little-endian file start [bytes from the file's start].
+
+    The quick header reader found it already; for a file pydicom read, the Pixel Data element is
+    almost always the last one, so its value is the last ``_native_bytes`` bytes of the file and the
+    element header just before them is checked (tag, length, VR). None where the file is laid out
+    otherwise (compressed, big-endian, trailing elements, odd length): pydicom decodes it.
+    """
+    if header.pixels is not None:
+        return header.pixels[0]
+    head = _PIXEL_ELEMENT_HEADER.get(header.transfer_syntax)
+    if head is None:
+        return None
+    nbytes = _native_bytes(header.dataset, header.n_frames)
+    offset = header.path.stat().st_size - nbytes
+    if offset < head + 128:
+        return None
+    with open(header.path, "rb") as file:
+        file.seek(offset - head)
+        element = file.read(head)
+    length = int.from_bytes(element[-4:], "little")
+    explicit_vr_ok = head == 8 or element[4:6] in (b"OW", b"OB")
+    if element[:4] != _PIXEL_DATA_TAG or length != nbytes or not explicit_vr_ok:
+        return None
+    return offset
+
+
+def _read_into(file, position: int, target: np.ndarray, path: Path) -> None:
+    """Read ``target.nbytes`` bytes of ``file`` from ``position`` straight into ``target``'s memory."""
+    view = memoryview(target).cast("B")
+    file.seek(position)
+    done = 0
+    while done < len(view):
+        got = file.readinto(view[done:])
+        if not got:
+            raise DicomError(
+                f"{path}: the file ended {len(view) - done} bytes before the end of its pixel data; it was "
+                "truncated while being read. Read the series again once it is completely written."
+            )
+        done += got
+    if sys.byteorder != "little":
+        target.byteswap(inplace=True)
+
+
+def _decode(stack: _Stack, headers: list[_Header]) -> tuple[np.ndarray, dict]:
+    """Decode every frame into its slice, rescaled to real values; and the rescale used.
+
+    Uncompressed little-endian frames are read by threads straight from their files into their slice
+    of one preallocated stack of stored values (other files are decoded by pydicom and copied in);
+    each slice is then rescaled in place when the output type has the same size (int16 from 16-bit
+    pixels), so a series costs one volume of memory, not two. When the rescale and the stored type
+    alone decide the output type (the usual case), a slice is rescaled while it is still in cache,
+    and the volume is traversed once.
+    """
+    by_file: dict[Path, list[tuple[int, _Frame]]] = {}
+    for slot, frame in zip(stack.slots, stack.frames, strict=True):
+        by_file.setdefault(frame.path, []).append((slot, frame))
+    stored = np.result_type(*{_stored_dtype(h.dataset) for h in headers})
+    rows, columns = stack.frames[0].shape
+    # The stored values and, at worst, a float32 copy of them.
+    check_bytes(
+        stack.n_slices * rows * columns * (stored.itemsize + 4),
+        f"Series {stack.frames[0].path.parent}: {count(stack.n_slices, 'slice')} of {rows} x {columns} "
+        "pixels",
+    )
+    raw = np.empty((stack.n_slices, rows, columns), dtype=stored)
+    header_of = {header.path: header for header in headers}
+    slope = np.array([f.slope for f in stack.frames])
+    intercept = np.array([f.intercept for f in stack.frames])
+    rescale_of = dict(zip(stack.slots, zip(slope, intercept, strict=True), strict=True))
+    integral = bool(np.all(slope == np.rint(slope)) and np.all(intercept == np.rint(intercept)))
+    # The output type, where the stored type's whole range decides it; else the values decide.
+    dtype = np.dtype(np.float32) if not integral else None
+    if integral and _fits_int16(np.array([np.iinfo(stored).min, np.iinfo(stored).max]), slope, intercept):
+        dtype = np.dtype(np.int16)
+    # Stored minimum and maximum of each slot, taken while its pixels are in cache, where needed.
+    ranged = dtype is None or bool(stack.missing)
+    low, high = np.zeros(stack.n_slices), np.zeros(stack.n_slices)
+    data = None if dtype is None else _output(raw, dtype)
+    scratch = threading.local()
+
+    def rescale_slot(slot: int) -> None:
+        s, b = rescale_of[slot]
+        if dtype == np.int16:
+            out = data[slot]
+            _rescale_int16(out if data.base is raw else raw[slot], s, b, out)
+            return
+        work = getattr(scratch, "work", None)
+        if work is None:
+            work = scratch.work = np.empty((rows, columns))
+        np.multiply(raw[slot], s, out=work)
+        np.add(work, b, out=work)
+        np.copyto(data[slot], work, casting="same_kind")
+
+    def fill(path: Path) -> None:
+        header = header_of[path]
+        offset = _pixel_offset(header) if _stored_dtype(header.dataset) == stored else None
+        if offset is None:
+            _copy_decoded(path, by_file[path], raw, stored)
+        else:
+            with open(path, "rb", buffering=0) as file:
+                for slot, frame in by_file[path]:
+                    _read_into(file, offset + (frame.index or 0) * raw[slot].nbytes, raw[slot], path)
+            bits = int(header.dataset.get("BitsAllocated", 0))
+            unused = bits - int(header.dataset.get("BitsStored", bits))
+            if unused > 0:  # unused high bits: cleared (unsigned) or sign-extended, as pydicom does
+                for slot, _frame in by_file[path]:
+                    np.left_shift(raw[slot], unused, out=raw[slot])
+                    np.right_shift(raw[slot], unused, out=raw[slot])
+        for slot, _frame in by_file[path]:
+            if ranged:
+                low[slot], high[slot] = raw[slot].min(), raw[slot].max()
+            if dtype is not None:
+                rescale_slot(slot)
+
+    workers = min(
+        32, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    )
+    if raw.nbytes < _THREADED_BYTES:  # a small series: starting threads costs more than its copy
+        workers = 1
+    files = list(by_file)
+    with ThreadPoolExecutor(max_workers=workers) if workers > 1 else contextlib.nullcontext() as pool:
+        run = map if pool is None else pool.map
+        list(run(lambda chunk: [fill(path) for path in chunk], [files[k::workers] for k in range(workers)]))
+        slots = np.array(stack.slots)
+        ends = np.stack([low[slots], high[slots]]) * slope + intercept
+        if dtype is None:
+            dtype = np.dtype(np.int16 if _fits_int16(ends, 1, 0) else np.float32)
+            data = _output(raw, dtype)
+            list(run(rescale_slot, stack.slots))
+    if stack.missing:
+        data[stack.missing] = float(ends.min())
+    uniform = np.all(slope == slope[0]) and np.all(intercept == intercept[0])
+    rescale = (
+        {"slope": float(slope[0]), "intercept": float(intercept[0])}
+        if uniform
+        else {"slope": slope.tolist(), "intercept": intercept.tolist()}
+    )
+    return data, rescale
+
+
+def _fits_int16(values: np.ndarray, slope, intercept) -> bool:
+    """Whether every ``values * slope + intercept`` (broadcast) lies in the int16 range."""
+    ends = values[:, None] * slope + intercept if np.ndim(slope) else values * slope + intercept
+    return bool(_INT16.min <= ends.min() and ends.max() <= _INT16.max)
+
+
+def _output(raw: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    """The output volume: ``raw``'s own memory where the output type has the same size, else new."""
+    return raw.view(dtype) if dtype.itemsize == raw.dtype.itemsize else np.empty(raw.shape, dtype)
+
+
+def _rescale_int16(source: np.ndarray, slope: float, intercept: float, out: np.ndarray) -> None:
+    """``out = source * slope + intercept`` in int16, for integral rescales whose results fit int16.
+
+    Computed modulo 2**16 (NumPy's integer arithmetic wraps): the product may overflow int16, but
+    the sum is congruent to the exact result, which fits, so it is the exact result. ``source`` may
+    be ``out`` itself (16-bit pixels rescaled in place, uint16 read through an int16 view).
+    """
+    if source is not out or slope != 1:
+        np.multiply(source, _wrap16(slope), out=out, dtype=np.int16, casting="unsafe")
+    if intercept != 0:
+        np.add(out, _wrap16(intercept), out=out)
+
+
+def _wrap16(value: float) -> np.int16:
+    """An integral value modulo 2**16, as int16."""
+    return np.int16((int(value) + 2**15) % 2**16 - 2**15)
+
+
+def _copy_decoded(path: Path, frames: list[tuple[int, _Frame]], raw: np.ndarray, stored: np.dtype) -> None:
+    """Decode a file with pydicom and copy its frames into their slots of ``raw``."""
+    pixels = _decode_file(path)
+    if not np.can_cast(pixels.dtype, stored):
+        raise DicomError(
+            f"{path}: pixels decode as {pixels.dtype}, but BitsAllocated and PixelRepresentation "
+            f"in the series headers say {stored}; the header is inconsistent with the pixel data."
+        )
+    for slot, frame in frames:
+        raw[slot] = pixels[frame.index or 0]
+
+
+def _stored_dtype(ds: pydicom.Dataset) -> np.dtype:
+    """The dtype pydicom decodes a file's pixels to, from BitsAllocated and PixelRepresentation."""
+    signed = int(ds.get("PixelRepresentation", 0)) == 1
+    return np.dtype(f"{'i' if signed else 'u'}{max(int(ds.BitsAllocated), 8) // 8}")
