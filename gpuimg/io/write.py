@@ -25,6 +25,8 @@ _MAX_SIDE = 65535
 #: Fewest RescaleSlopes in the largest magnitude of a rescaled volume: float32 (read_dicom's type)
 #: holds integers exactly up to 2**24, with room for the 32767 stored steps on either side.
 _FLOAT32_STEPS = 2.0**23
+#: float32 holds every whole number up to this (and read_dicom refuses an intercept of as many slopes).
+_FLOAT32_EXACT = 2.0**24
 #: Type 2 attributes of the modules every CT and MR image has (PS3.3 A.3, A.4: Patient, General Study,
 #: Frame of Reference, General Equipment), which write_dicom does not know: written empty, as the
 #: standard asks of an unknown type 2 value, so that validators and strict archives accept the files.
@@ -106,8 +108,10 @@ def write_dicom(
 
     Notes
     -----
-    Integer volumes whose values fit in int16 (or uint16) are stored as they are, with RescaleSlope 1
-    and RescaleIntercept 0, so :func:`read_dicom` gives back the same voxels. Other volumes are
+    Volumes of whole numbers (integer or float: HU, labels) are stored exactly, so :func:`read_dicom`
+    gives back the same values: as they are, with RescaleSlope 1 and RescaleIntercept 0, where they fit
+    in int16 (or uint16), else, where they span at most 65535 and stay below 2**24 in magnitude, shifted
+    by a whole RescaleIntercept (slope 1). Other volumes are
     stored as int16 with a linear rescale spanning their range: the error is at most half a
     RescaleSlope, which is at least 2**-23 of the largest magnitude (float32's resolution, the type
     :func:`read_dicom` returns rescaled voxels in). Positions and cosines are decimal strings of at
@@ -267,12 +271,9 @@ def _check(keyword: str, name: str, value, shown: bool) -> None:
 
 def _stored(data: np.ndarray) -> tuple[np.ndarray, float, float]:
     """The values to store, and the RescaleSlope and RescaleIntercept that map them back."""
-    if np.issubdtype(data.dtype, np.integer) or np.issubdtype(data.dtype, np.bool_):
-        low, high = (int(data.min()), int(data.max())) if data.size else (0, 0)
-        for dtype in (np.int16, np.uint16):
-            info = np.iinfo(dtype)
-            if info.min <= low and high <= info.max:
-                return data.astype(dtype, copy=False), 1.0, 0.0
+    exact = _exact(data)
+    if exact is not None:
+        return exact
     low, high = float(np.nanmin(data)), float(np.nanmax(data))
     # At least 2**-23 of the largest magnitude, so that the intercept stays below 2**24 slopes: beyond,
     # read_dicom's float32 voxels could not tell stored steps apart and it refuses the series.
@@ -285,6 +286,23 @@ def _stored(data: np.ndarray) -> tuple[np.ndarray, float, float]:
     # arithmetic would add their own rounding, a float16 one of many slopes)
     stored = np.clip(np.rint((data.astype(np.float64) - intercept) / slope), -32768, 32767).astype(np.int16)
     return stored, slope, intercept
+
+
+def _exact(data: np.ndarray) -> tuple[np.ndarray, float, float] | None:
+    """Whole numbers (of any type) spanning at most 65535, stored exactly: as they are where they fit
+    int16 or uint16, else shifted by a whole RescaleIntercept (below 2**24, so that read_dicom's float32
+    voxels hold them exactly); None for other values."""
+    if data.dtype.kind == "f" and not np.array_equal(data, np.rint(data)):
+        return None
+    low, high = (float(data.min()), float(data.max())) if data.size else (0.0, 0.0)
+    for dtype in (np.int16, np.uint16):
+        info = np.iinfo(dtype)
+        if info.min <= low and high <= info.max:
+            return data.astype(dtype, copy=False), 1.0, 0.0
+    intercept = low + 32768  # low is stored as -32768
+    if high - low > 65535 or max(abs(low), abs(high), abs(intercept)) >= _FLOAT32_EXACT:
+        return None
+    return (data.astype(np.float64) - intercept).astype(np.int16), 1.0, intercept
 
 
 def _ds(values) -> list[DSfloat]:

@@ -79,6 +79,33 @@ def test_narrow_range_far_from_zero_reads_back(tmp_path, values):
     )
 
 
+@pytest.mark.parametrize(
+    "values",
+    [
+        np.arange(-2000, 40000, 700, dtype=np.int32),  # HU after arithmetic: beyond int16, spans < 65535
+        np.arange(-70000, -10000, 1000, dtype=np.int64),  # below int16, spans < 65535
+        np.arange(60, dtype=np.float32) % 6,  # a label map kept as float32
+        np.arange(-1024, 38936, 666).astype(np.float64),  # whole HU as float, beyond int16
+    ],
+    ids=["int32-beyond-int16", "int64-below-int16", "float32-labels", "float64-whole-beyond-int16"],
+)
+def test_whole_numbers_spanning_16_bits_come_back_exactly(tmp_path, sitk_read, values):
+    """Regression: whole numbers that did not fit int16 or uint16, or were held as floats, were rescaled
+    over their range with a fractional slope: -2000 ... 40000 came back up to 0.32 off (slope 0.64), the
+    labels 1 ... 5 of a float32 mask as 0.99996 ... (int() gives 0). Slope 1 and a whole intercept keep
+    them exactly. References: the original values, pydicom's and SimpleITK's rescaled pixels."""
+    values = values[np.random.default_rng(5).permutation(values.size)].reshape(3, 4, 5)
+    volume = Volume(values, (2.0, 1.0, 1.0))
+    files = write_dicom(volume, tmp_path)
+    datasets = [pydicom.dcmread(f) for f in files]
+    by_pydicom = np.stack(
+        [ds.pixel_array * float(ds.RescaleSlope) + float(ds.RescaleIntercept) for ds in datasets]
+    )
+    np.testing.assert_array_equal(by_pydicom, values)
+    np.testing.assert_array_equal(sitk_read(files)[0], values)
+    np.testing.assert_array_equal(read_dicom(tmp_path, device="cpu").data, values)
+
+
 def test_reversed_slice_direction_comes_back_flipped(tmp_path, make_volume):
     volume = make_volume()
     flipped = Volume(volume.data, volume.spacing, volume.origin, volume.direction * [-1, 1, 1])
