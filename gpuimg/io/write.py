@@ -59,6 +59,7 @@ def write_dicom(
     series_uid: str | None = None,
     series_description: str | None = None,
     series_number: int = 1,
+    rescale_type: str | None = None,
     overwrite: bool = False,
     spacing=None,
     origin=None,
@@ -83,6 +84,11 @@ def write_dicom(
         SpecificCharacterSet ``ISO_IR 192``.
     series_number : int
         SeriesNumber.
+    rescale_type : str, optional
+        RescaleType, the units of the values: default ``"HU"`` for CT, ``"US"`` (unspecified) for MR.
+        Pass another for a CT whose values are no longer Hounsfield units (``"US"`` for z-scores or a
+        filtered image; a unit such as ``"MGML"``): DICOM's CT Image module requires it then, and
+        viewers apply HU windows otherwise.
     overwrite : bool
         Replace the slice files of an earlier write in ``folder`` (its extra slices are removed), instead
         of refusing to mix two series in one folder.
@@ -100,9 +106,9 @@ def write_dicom(
     ParameterError
         If the modality is not CT or MR; the volume has no slice, more than 65535 rows or columns,
         complex values, or NaN or infinite values; a UID, ``patient_id`` or ``patient_name`` is not a
-        valid DICOM value (their values are not repeated in the message), nor a window's name (a
-        LO: 64 characters at most, no backslash); or ``folder`` already holds slice files and
-        ``overwrite`` is False; an array without ``spacing``.
+        valid DICOM value (their values are not repeated in the message), nor ``rescale_type`` or a
+        window's name (a LO: 64 characters at most, no backslash); or ``folder`` already holds slice
+        files and ``overwrite`` is False; an array without ``spacing``.
     WriteError
         If ``folder`` holds files other than an earlier write's slices, or cannot be written.
 
@@ -174,6 +180,7 @@ def write_dicom(
             True,
         ),
         "SeriesNumber": ("series_number", series_number, True),
+        "RescaleType": ("rescale_type", rescale_type or ("HU" if modality == "CT" else "US"), True),
     }
     stored, slope, intercept = _stored(data)
     ds = _template(volume, modality, stored.dtype, slope, intercept)
@@ -338,7 +345,6 @@ def _template(volume: Volume, modality: str, dtype: np.dtype, slope: float, inte
     ds.PixelRepresentation = int(dtype == np.int16)
     ds.RescaleSlope = DSfloat(slope, auto_format=True)
     ds.RescaleIntercept = DSfloat(intercept, auto_format=True)
-    ds.RescaleType = "HU" if modality == "CT" else "US"
     windows = volume.meta.get("windows") or []
     if windows:
         ds.WindowCenter = _ds(w["center"] for w in windows)

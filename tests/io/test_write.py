@@ -276,3 +276,17 @@ def test_written_files_hold_every_required_attribute_of_their_iod(tmp_path, make
     if modality == "MR":  # type 2C, needed unless the sequence is echo planar (EP) without SK
         assert ds.ScanningSequence != "EP" and "RepetitionTime" in ds
     np.testing.assert_array_equal(read_dicom(tmp_path, device="cpu").data, volume.data)  # the empty ones read
+
+
+def test_rescale_type_says_the_units_of_a_ct_no_longer_in_hu(tmp_path, rng):
+    """A CT of z-scores was labelled RescaleType 'HU', the only value write_dicom wrote for CT; DICOM's
+    CT Image module requires RescaleType whenever the values are not HU. Read by pydicom."""
+    zscores = Volume(rng.normal(size=(3, 4, 5)), (2.0, 1.0, 1.0), meta={"modality": "CT"})
+    files = write_dicom(zscores, tmp_path / "z", rescale_type="US")
+    assert {pydicom.dcmread(f).RescaleType for f in files} == {"US"}
+    hu = Volume(np.zeros((2, 3, 4), np.int16), (1.0, 1.0, 1.0))
+    assert pydicom.dcmread(write_dicom(hu, tmp_path / "ct")[0]).RescaleType == "HU"
+    assert pydicom.dcmread(write_dicom(hu, tmp_path / "mr", modality="MR")[0]).RescaleType == "US"
+    with pytest.raises(ParameterError, match=r"rescale_type='HU\\\\US' is not a valid DICOM LO"):
+        write_dicom(hu, tmp_path / "bad", rescale_type="HU\\US")
+    assert not (tmp_path / "bad").exists()
