@@ -106,9 +106,10 @@ def write_dicom(
     ParameterError
         If the modality is not CT or MR; the volume has no slice, more than 65535 rows or columns,
         complex values, or NaN or infinite values; a UID, ``patient_id`` or ``patient_name`` is not a
-        valid DICOM value (their values are not repeated in the message), nor ``rescale_type`` or a
-        window's name (a LO: 64 characters at most, no backslash); or ``folder`` already holds slice
-        files and ``overwrite`` is False; an array without ``spacing``.
+        valid DICOM value (their values are not repeated in the message), nor ``rescale_type``, a
+        window's name (a LO: 64 characters at most, no backslash) or ``meta["study_id"]`` (a SH: 16
+        characters at most); or ``folder`` already holds slice files and ``overwrite`` is False; an
+        array without ``spacing``.
     WriteError
         If ``folder`` holds files other than an earlier write's slices, or cannot be written.
 
@@ -180,6 +181,12 @@ def write_dicom(
             True,
         ),
         "SeriesNumber": ("series_number", series_number, True),
+        "StudyID": ("meta['study_id']", meta.get("study_id") or "1", True),
+        "FrameOfReferenceUID": (
+            "meta['frame_of_reference_uid']",
+            meta.get("frame_of_reference_uid") or generate_uid(),
+            True,
+        ),
         "RescaleType": ("rescale_type", rescale_type or ("HU" if modality == "CT" else "US"), True),
     }
     stored, slope, intercept = _stored(data)
@@ -330,8 +337,6 @@ def _template(volume: Volume, modality: str, dtype: np.dtype, slope: float, inte
         setattr(ds, keyword, None)
     if modality == "MR":  # type 1; what the scanner ran is unknown: research mode, no variant
         ds.ScanningSequence, ds.SequenceVariant = "RM", "NONE"
-    ds.FrameOfReferenceUID = volume.meta.get("frame_of_reference_uid") or generate_uid()
-    ds.StudyID = volume.meta.get("study_id") or "1"
     ds.ImageOrientationPatient = _ds(np.concatenate([volume.direction[:, 2], volume.direction[:, 1]]))
     ds.PixelSpacing = _ds(volume.spacing[1:])
     ds.SliceThickness = DSfloat(volume.spacing[0], auto_format=True)

@@ -290,3 +290,23 @@ def test_rescale_type_says_the_units_of_a_ct_no_longer_in_hu(tmp_path, rng):
     with pytest.raises(ParameterError, match=r"rescale_type='HU\\\\US' is not a valid DICOM LO"):
         write_dicom(hu, tmp_path / "bad", rescale_type="HU\\US")
     assert not (tmp_path / "bad").exists()
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "vr"),
+    [("study_id", "LIDC-IDRI-0001-CT", "SH"), ("frame_of_reference_uid", "1.2.840.01.5", "UI")],
+)
+def test_study_id_and_frame_of_reference_from_meta_are_checked(tmp_path, key, value, vr):
+    """Regression: the volume's meta['study_id'] and meta['frame_of_reference_uid'] were written unchecked:
+    a StudyID of 17 characters (SH holds 16) and a UID component with a leading zero went into every file
+    with only pydicom's UserWarning. Reference: pydicom's own check of the value against its VR."""
+    keyword = {"study_id": "StudyID", "frame_of_reference_uid": "FrameOfReferenceUID"}[key]
+    with pytest.raises(ValueError):
+        pydicom.valuerep.validate_value(vr, value, pydicom.config.RAISE)
+    volume = Volume(np.zeros((2, 3, 4), np.int16), (1.0, 1.0, 1.0), meta={key: value})
+    with pytest.raises(ParameterError, match=rf"meta\['{key}'\]='{value}' is not a valid DICOM {vr}"):
+        write_dicom(volume, tmp_path / "bad")
+    assert not (tmp_path / "bad").exists()
+    valid = value[:16] if vr == "SH" else "1.2.840.1.5"
+    volume = Volume(np.zeros((2, 3, 4), np.int16), (1.0, 1.0, 1.0), meta={key: valid})
+    assert {pydicom.dcmread(f)[keyword].value for f in write_dicom(volume, tmp_path / "good")} == {valid}
