@@ -14,13 +14,14 @@ from .glcm import glcm
 from .gldzm import gldzm
 from .glrlm import glrlm
 from .glszm import glszm
+from .ibsi import ibsi_settings
 from .intensity import intensity_histogram, intensity_statistics
 from .ivh import intensity_volume_histogram
 from .local_intensity import local_intensity
 from .morphology import morphology
 from .ngldm import ngldm
 from .ngtdm import ngtdm
-from .settings import Settings, ibsi_settings
+from .settings import Settings
 from .texture_maps import glcm_map
 
 __all__ = [
