@@ -151,9 +151,14 @@ def write_dicom(
     """
     volume = as_volume(volume, "write_dicom", spacing=spacing, origin=origin, direction=direction)
     meta = volume.meta
+    given = "modality" if modality else "volume.meta['modality']"
     modality = modality or meta.get("modality") or "CT"
     if not isinstance(modality, str) or modality.upper() not in _SOP_CLASSES:
-        raise ParameterError(f"write_dicom writes CT or MR series; got modality={modality!r}.")
+        raise ParameterError(
+            f"write_dicom writes CT or MR series; got {given}={modality!r}. Pass modality='CT' or 'MR' for "
+            "a series of that kind, or write the volume with gpuimg.write_image (NIfTI, NRRD), which keeps "
+            "the values of any modality."
+        )
     modality = modality.upper()
     folder = check_path(folder, "folder", "the path of the series' folder")
     _check_folder(folder, overwrite)

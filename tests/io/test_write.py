@@ -310,3 +310,16 @@ def test_study_id_and_frame_of_reference_from_meta_are_checked(tmp_path, key, va
     valid = value[:16] if vr == "SH" else "1.2.840.1.5"
     volume = Volume(np.zeros((2, 3, 4), np.int16), (1.0, 1.0, 1.0), meta={key: valid})
     assert {pydicom.dcmread(f)[keyword].value for f in write_dicom(volume, tmp_path / "good")} == {valid}
+
+
+def test_a_pet_volume_is_refused_naming_where_its_modality_came_from(tmp_path, rng):
+    """A PET volume as read_dicom returns it (meta['modality'] 'PT') was refused with 'got modality='PT''
+    though the caller passed no modality, and without a way out."""
+    suv = Volume(rng.gamma(2.0, 1.0, (3, 4, 5)), (3.0, 2.0, 2.0), meta={"modality": "PT"})
+    with pytest.raises(
+        ParameterError, match=r"volume.meta\['modality'\]='PT'.*modality='CT' or 'MR'.*write_image"
+    ):
+        write_dicom(suv, tmp_path / "pet")
+    with pytest.raises(ParameterError, match=r"got modality='PT'"):
+        write_dicom(suv.data, tmp_path / "pet", spacing=suv.spacing, modality="PT")
+    assert not (tmp_path / "pet").exists()
