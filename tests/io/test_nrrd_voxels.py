@@ -6,6 +6,7 @@ header's size, checked by zlib's CRC and length) and leaves every other layout t
 
 import gzip
 import re
+from pathlib import Path
 
 import nrrd
 import numpy as np
@@ -191,13 +192,7 @@ def test_gzip_voxels_of_several_members_equal_simpleitk(tmp_path, detached):
     payload = b"".join(gzip.compress(raw[k : k + 100]) for k in range(0, len(raw), 100))  # 5 members
     assert gzip.decompress(payload) == raw  # Python's gzip reads every member
     header = "NRRD0004\ntype: short\ndimension: 3\nsizes: 7 6 5\nencoding: gzip\nendian: little\n"
-    if detached:
-        (tmp_path / "voxels.raw.gz").write_bytes(payload)
-        path = tmp_path / "members.nhdr"
-        path.write_text(header + "data file: voxels.raw.gz\n")
-    else:
-        path = tmp_path / "members.nrrd"
-        path.write_bytes(header.encode() + b"\n" + payload)
+    path = _nrrd_file(tmp_path / "members", header, payload, "voxels.raw.gz" if detached else None)
     image = read_image(path, device="cpu")
     np.testing.assert_array_equal(image.data, sitk.GetArrayFromImage(sitk.ReadImage(str(path))))
     np.testing.assert_array_equal(image.data, data.transpose(2, 1, 0))
@@ -205,6 +200,19 @@ def test_gzip_voxels_of_several_members_equal_simpleitk(tmp_path, detached):
         path.write_bytes(header.encode() + b"\n" + payload[: len(payload) // 2])
         with pytest.raises(ImageFileError, match="end early"):
             read_image(path, device="cpu")
+
+
+def _nrrd_file(stem: Path, header: str, payload: bytes, data_file: str | None) -> Path:
+    """A NRRD of ``header`` (its fields, without the blank line) and ``payload``: attached
+    (``stem.nrrd``), or detached (``stem.nhdr``) with the payload in ``data_file`` beside it."""
+    if data_file is None:
+        path = stem.with_suffix(".nrrd")
+        path.write_bytes(header.encode() + b"\n" + payload)
+    else:
+        (stem.parent / data_file).write_bytes(payload)
+        path = stem.with_suffix(".nhdr")
+        path.write_text(header + f"data file: {data_file}\n")
+    return path
 
 
 @pytest.mark.parametrize("detached", [False, True])
@@ -221,13 +229,7 @@ def test_raw_voxels_followed_by_more_bytes_equal_simpleitk(tmp_path, detached, d
         f"NRRD0004\ntype: {_NRRD_TYPES[np.dtype(dtype).str[1:]]}\ndimension: 3\nsizes: 7 6 5\n"
         f"encoding: raw\nendian: {'big' if dtype[0] == '>' else 'little'}\n"
     )
-    if detached:
-        (tmp_path / "voxels.raw").write_bytes(payload)
-        path = tmp_path / "padded.nhdr"
-        path.write_text(header + "data file: voxels.raw\n")
-    else:
-        path = tmp_path / "padded.nrrd"
-        path.write_bytes(header.encode() + b"\n" + payload)
+    path = _nrrd_file(tmp_path / "padded", header, payload, "voxels.raw" if detached else None)
     image = read_image(path, device="cpu")
     np.testing.assert_array_equal(image.data, sitk.GetArrayFromImage(sitk.ReadImage(str(path))))
     np.testing.assert_array_equal(image.data, data.transpose(2, 1, 0))
