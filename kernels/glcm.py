@@ -1,11 +1,11 @@
 """Grey level co-occurrence matrices (IBSI 3.6): counts of neighbouring grey levels per direction.
 
 For each offset ``(dz, dy, dx)`` and each voxel ``v`` of the ROI whose neighbour ``v + offset`` is in
-the ROI too, the pair of their compact grey levels ``(a, b)`` adds one to ``P[a, b]``; the matrix
-plus its transpose is IBSI's symmetric matrix (the direction and its opposite together). Levels are the
-compact indices of :class:`gpuimg.features.texture.GreyLevels` (1 .. n, 0 outside the ROI), so a
-matrix is ``n x n`` with ``n`` the number of grey levels *present* in the ROI, not the number of the
-discretisation.
+the ROI too, the pair of their compact grey levels ``(a, b)`` adds one to ``P[a, b]`` and one to
+``P[b, a]``: IBSI's symmetric matrix (the direction and its opposite together), counted in place.
+Levels are the compact indices of :class:`gpuimg.features.texture.GreyLevels` (1 .. n, 0 outside the
+ROI), so a matrix is ``n x n`` with ``n`` the number of grey levels *present* in the ROI, not the
+number of the discretisation.
 
 Matrices are per slab: one per slice (``per_slice``: the 2D and 2.5D approaches; the offsets are then
 in-plane) or one for the volume, per offset: a float64 array ``(slabs, offsets, n, n)``.
@@ -22,7 +22,7 @@ the cube of ``radius`` voxels around it (at most one per voxel of the cube: 27 f
 dense matrix would hold ``n^2``); each voxel is one task (CPU) or one thread (CUDA) that owns its
 lists, so no atomics: ``(2 radius + 1)^3 x offsets`` pair tests per voxel.
 
-Memory grows as ``slabs x offsets x n^2 x 8`` bytes (twice that while the transpose is added): 13
+Memory grows as ``slabs x offsets x n^2 x 8`` bytes (no transposed copy is added to it): 13
 offsets of 2048 levels present take 436 MB, and a slice-by-slice run holds that per slice.
 :func:`gpuimg.features.texture.directional_features` bounds it by asking for a few slices (or
 offsets) at a time (``MATRIX_BUDGET`` bytes), and the compaction to the levels present keeps ``n``
@@ -65,8 +65,9 @@ def voxel_of(slab, i, per_slice, ny, nx):
 
 @numba.njit(inline="always")
 def count_pairs(levels, z0, z1, dz, dy, dx, counts):
-    """Add one to ``counts[a - 1, b - 1]`` for each voxel of slices ``z0 .. z1 - 1`` in the ROI (level
-    ``a``) whose neighbour at ``(dz, dy, dx)`` is in the ROI too (level ``b``): one order only."""
+    """Add one to ``counts[a - 1, b - 1]`` and one to ``counts[b - 1, a - 1]`` for each voxel of slices
+    ``z0 .. z1 - 1`` in the ROI (level ``a``) whose neighbour at ``(dz, dy, dx)`` is in the ROI too
+    (level ``b``): both orders."""
     nz, ny, nx = levels.shape
     for z in range(max(z0, -dz), min(z1, nz - dz)):
         for y in range(max(0, -dy), min(ny, ny - dy)):
@@ -76,6 +77,7 @@ def count_pairs(levels, z0, z1, dz, dy, dx, counts):
                     b = levels[z + dz, y + dy, x + dx]
                     if b > 0:
                         counts[a - 1, b - 1] += 1.0
+                        counts[b - 1, a - 1] += 1.0
 
 
 @cpu_kernel
@@ -113,8 +115,10 @@ def _glcm_cuda(levels, offsets, per_slice, out):
                 if b > 0:
                     if private:
                         cuda.atomic.add(shared, (a - 1) * n + b - 1, 1)
+                        cuda.atomic.add(shared, (b - 1) * n + a - 1, 1)
                     else:
                         cuda.atomic.add(out, (slab, o, a - 1, b - 1), 1.0)
+                        cuda.atomic.add(out, (slab, o, b - 1, a - 1), 1.0)
     if private:
         cuda.syncthreads()
         for k in range(tid, n * n, THREADS):
@@ -158,7 +162,7 @@ def glcm_counts(levels, offsets, n_levels: int, per_slice: bool, *, xp, target):
     else:
         with threads_for(levels.size * offsets.shape[0]):
             _glcm_cpu(levels, offsets, per_slice, out)
-    return out + out.swapaxes(2, 3)  # each pair in both orders
+    return out
 
 
 @numba.njit(inline="always")

@@ -9,6 +9,12 @@ from ._scalars import Deferred
 from .chain import Roi, check_roi
 from .texture import GreyLevels, directional_features, grey_levels
 
+#: Bytes held at once for each byte of one batch of co-occurrence matrices, at most: the batch, its
+#: sum over offsets, and :func:`pair_features`' arrays of the entries, which a dense matrix (as many
+#: entries as cells: many voxels, a few hundred levels) makes about 7.5 bytes per byte of its counts
+#: (int32 indices, the probabilities, a feature's weights; 9.5 in all, measured with tracemalloc).
+MATRIX_COPIES = 10
+
 #: The GLCM features by IBSI tag name (without ``cm_`` and the approach), in IBSI's order.
 NAMES = (
     "joint_max",
@@ -90,7 +96,7 @@ def glcm(roi: Roi) -> dict[str, float]:
 
 def glcm_deferred(roi: Roi) -> Deferred:
     """:func:`glcm` with its results still on the device (:class:`~gpuimg.features._scalars.Deferred`)."""
-    return directional_features(grey_levels(roi), glcm_matrices, glcm_features, "cm")
+    return directional_features(grey_levels(roi), glcm_matrices, glcm_features, "cm", MATRIX_COPIES)
 
 
 def glcm_matrices(grey: GreyLevels, offsets: np.ndarray, per_slice: bool):
@@ -106,8 +112,17 @@ def glcm_features(batch, grey: GreyLevels) -> dict:
     Computed from the matrices' non-zero entries (:func:`pair_features`): a matrix holds at most as
     many as the ROI has pairs, often far fewer than ``n^2`` (a voxel's neighbourhood, a large ``n``).
     """
-    matrix, first, second = namespace(batch).xp.nonzero(batch)
-    return pair_features(matrix, first, second, batch[matrix, first, second], batch.shape[0], grey)
+    xp = namespace(batch).xp
+    cells = batch.shape[1] * batch.shape[2]
+    flat = xp.flatnonzero(batch)
+    counts = batch.reshape(-1)[flat]  # a copy, which pair_features overwrites
+    # int32 levels (they fit; the matrix stays int64, as bincount takes it without a copy): a dense
+    # matrix has as many entries as cells
+    matrix = flat // cells
+    flat %= cells
+    first, second = (flat // batch.shape[2]).astype(np.int32), (flat % batch.shape[2]).astype(np.int32)
+    del flat
+    return pair_features(matrix, first, second, counts, batch.shape[0], grey)
 
 
 def pair_features(matrix, first, second, counts, n_matrices: int, grey: GreyLevels) -> dict:
@@ -118,7 +133,7 @@ def pair_features(matrix, first, second, counts, n_matrices: int, grey: GreyLeve
     matrix, first, second : int arrays (e,)
         The matrix (0 .. ``n_matrices - 1``) and the two compact levels (0-based) of each entry.
     counts : float64 array (e,)
-        The entries' counts.
+        The entries' counts; overwritten (by the entries' probabilities).
     n_matrices : int
         Features are given for every matrix; those without entries get meaningless values.
     grey : GreyLevels
@@ -140,31 +155,51 @@ def pair_features(matrix, first, second, counts, n_matrices: int, grey: GreyLeve
     xp = namespace(counts).xp
     v = xp.asarray(grey.values)
     b, n = n_matrices, grey.values.size
-    totals = bincount_fixed(matrix, counts, length=b)
-    p = counts / totals[matrix]
-    i, j = v[first], v[second]
-    diff, total = xp.abs(i - j), i + j
+    p = counts  # divided in place: the entry-sized arrays are made one feature at a time, then freed
+    p /= bincount_fixed(matrix, counts, length=b)[matrix]
+    low = int(grey.values[0])
+    spread = int(grey.values[-1]) - low  # the largest |i - j|, known on the host: no device read
     centre = float(grey.values[0] + grey.values[-1])  # i + j about the middle of the levels present
-    shifted = total - centre
 
     def mean(weights):
-        return bincount_fixed(matrix, p * weights, length=b)
+        """The mean of ``weights`` (a new array, which this overwrites) in each matrix."""
+        weights *= p
+        return bincount_fixed(matrix, weights, length=b)
 
-    diff_avg, contrast, auto_corr = mean(diff), mean(diff * diff), mean(i * j)
-    squared = shifted * shifted
-    m2, m3, m4 = mean(squared), mean(squared * shifted), mean(squared * squared)
-    relative = diff / grey.n_levels
-    mu = mean(i)  # the marginals are equal (p_i. = p_.j): the mean of i is that of j
-    # About the mean, not E[v^2] - mu^2 (nor E[ij] - mu^2 for the covariance), which lost the digits
-    # of grey levels far from 0: the variance of levels 60000 to 60003 was 3e-7 off, relatively.
-    var = mean((i - mu[matrix]) ** 2)
-    covariance = mean((i - mu[matrix]) * (j - mu[matrix]))
+    # The marginals are equal (p_i. = p_.j): the mean of i is that of j. Variance and covariance about
+    # the mean, not E[v^2] - mu^2 (nor E[ij] - mu^2), which lost the digits of grey levels far from 0:
+    # the variance of levels 60000 to 60003 was 3e-7 off, relatively.
+    i, j = v[first], v[second]
+    mu = mean(i.copy())
+    auto_corr = mean(i * j)
+    i -= mu[matrix]
+    j -= mu[matrix]
+    var, covariance = mean(i * i), mean(i * j)
+    del i, j
+    diff = v[first]  # whole numbers (the deviations from the mean are not), as the entropy's keys are
+    diff -= v[second]
+    diff = xp.abs(diff, out=diff)
+    diff_avg, contrast = mean(diff.copy()), mean(diff * diff)
+    inverse = {
+        "inv_diff": mean(1.0 / (1.0 + diff)),
+        "inv_diff_norm": mean(1.0 / (1.0 + diff / grey.n_levels)),
+        "inv_diff_mom": mean(1.0 / (1.0 + diff * diff)),
+        "inv_diff_mom_norm": mean(1.0 / (1.0 + (diff / grey.n_levels) ** 2)),
+        "inv_var": mean(xp.where(diff > 0, 1.0 / xp.where(diff > 0, diff, 1.0) ** 2, 0.0)),
+    }
+    diff_entr = _entropy_of(matrix, diff, p, spread + 1, b, xp, n)
+    del diff
+    shifted = v[first] + v[second]
+    sum_entr = _entropy_of(matrix, shifted - 2 * low, p, 2 * spread + 1, b, xp, n)
+    shifted -= centre
+    m2 = mean(shifted * shifted)
+    m3 = mean(shifted**3)
+    m4 = mean(shifted**4)
+    del shifted
     d = 2.0 * mu - centre  # the mean of i + j, about the centre
     sum_var = m2 - d * d
     entropy = -mean(xp.log2(p))
-    hx = _entropy_of(matrix, first, p, n, b, xp)  # of the marginal p_i.
-    low = int(grey.values[0])
-    spread = int(grey.values[-1]) - low  # the largest |i - j|, known on the host: no device read
+    hx = _entropy_of(matrix, first, p, n, b, xp, n)  # of the marginal p_i.
     return {
         "joint_max": _largest(matrix, p, b, xp),
         "joint_avg": mu,
@@ -172,18 +207,14 @@ def pair_features(matrix, first, second, counts, n_matrices: int, grey: GreyLeve
         "joint_entr": entropy,
         "diff_avg": diff_avg,
         "diff_var": contrast - diff_avg**2,
-        "diff_entr": _entropy_of(matrix, diff, p, spread + 1, b, xp),
+        "diff_entr": diff_entr,
         "sum_avg": 2.0 * mu,
         "sum_var": sum_var,
-        "sum_entr": _entropy_of(matrix, total - 2 * low, p, 2 * spread + 1, b, xp),
-        "energy": mean(p),
+        "sum_entr": sum_entr,
+        "energy": mean(p.copy()),
         "contrast": contrast,
         "dissimilarity": diff_avg,
-        "inv_diff": mean(1.0 / (1.0 + diff)),
-        "inv_diff_norm": mean(1.0 / (1.0 + relative)),
-        "inv_diff_mom": mean(1.0 / (1.0 + diff * diff)),
-        "inv_diff_mom_norm": mean(1.0 / (1.0 + relative * relative)),
-        "inv_var": mean(xp.where(diff > 0, 1.0 / xp.where(diff > 0, diff, 1.0) ** 2, 0.0)),
+        **inverse,
         "corr": xp.where(var > 0, covariance / xp.where(var > 0, var, 1.0), xp.nan),
         "auto_corr": auto_corr,
         "clust_tend": sum_var,
@@ -194,7 +225,7 @@ def pair_features(matrix, first, second, counts, n_matrices: int, grey: GreyLeve
     }
 
 
-def _entropy_of(matrix, key, p, width: int, b: int, xp):
+def _entropy_of(matrix, key, p, width: int, b: int, xp, n: int):
     """Each matrix's entropy (bits) of the distribution of the whole-number ``key`` (0 .. ``width``
     - 1) of its entries: ``-sum q log2 q`` over the keys present, ``q`` the sum of ``p`` of a key's
     entries; 0 for a matrix without entries.
@@ -202,22 +233,38 @@ def _entropy_of(matrix, key, p, width: int, b: int, xp):
     From the entries sorted by matrix and key, so memory and work grow with the entries only, not
     with ``b x width`` (a dense distribution per matrix: a voxel map's 13 matrices per voxel over
     a fixed bin size of 1 HU on CT, ``width`` 6001, took 48 kB per matrix, 15 GB a batch). Sizes
-    are known on the host: no device read.
+    are known on the host: no device read. Where the ``b x width`` distributions take at most a
+    quarter of the matrices' ``b x n x n`` cells (``n`` the levels present: many levels, few
+    matrices), they are summed densely instead, with fewer entry-sized temporaries than the sort.
     """
     e = p.size
     if e == 0:
         return xp.zeros(b)
-    keys = matrix.astype(np.int64) * width + key.astype(np.int64)
+    if 4 * width <= n * n:
+        keys = matrix.astype(np.int64) * width
+        keys += key.astype(np.int64)
+        q = bincount_fixed(keys, p, length=b * width).reshape(b, width)
+        del keys
+        return -(q * xp.log2(xp.where(q > 0, q, 1.0))).sum(axis=1)
+    keys = matrix.astype(np.int64) * width
+    keys += key.astype(np.int64)
     # stable: a group's entries keep their order, so its sum is the same whatever else the batch holds
     order = xp.argsort(keys, kind="stable")
     ordered = keys[order]
+    del keys  # temporaries freed as soon as done with: memory grows with the entries (see pair_features)
     starts = xp.ones(e, dtype=bool)
     starts[1:] = ordered[1:] != ordered[:-1]
-    group = xp.cumsum(starts) - 1  # each entry's (matrix, key) group, numbered in sorted order
+    group = xp.cumsum(starts)
+    del starts
+    group -= 1  # each entry's (matrix, key) group, numbered in sorted order
     q = bincount_fixed(group, p[order], length=e)  # 0 past the last group
+    del order
     owner = xp.zeros(e, dtype=np.int64)
-    owner[group] = ordered // width
-    return bincount_fixed(owner, -q * xp.log2(xp.where(q > 0, q, 1.0)), length=b)
+    ordered //= width
+    owner[group] = ordered
+    del group, ordered
+    q = -q * xp.log2(xp.where(q > 0, q, 1.0))
+    return bincount_fixed(owner, q, length=b)
 
 
 def _largest(matrix, p, b, xp):

@@ -179,7 +179,11 @@ Features = Callable[[object, GreyLevels], dict]
 
 
 def directional_features(
-    grey: GreyLevels, matrices: DirectionalMatrices, features: Features, prefix: str
+    grey: GreyLevels,
+    matrices: DirectionalMatrices,
+    features: Features,
+    prefix: str,
+    copies: int | None = None,
 ) -> Deferred:
     """The features of a directional family (GLCM, GLRLM) for every approach and aggregation asked.
 
@@ -189,11 +193,14 @@ def directional_features(
 
     Matrices are asked for a few slices (2D, 2.5D) or offsets (3D) at a time, so that those held
     at once take about :data:`MATRIX_BUDGET` bytes whatever the ROI's size and number of levels;
-    the 2D and 2.5D approaches share the slices' matrices.
+    the 2D and 2.5D approaches share the slices' matrices. ``copies`` is the family's bytes held at
+    once for each byte of one batch (:data:`_MATRIX_COPIES` where not given), checked against the
+    memory budget.
     """
     means = _Means(directional_keys(grey.settings), features, grey)
-    for key, batch in directional_batches(grey, matrices):
+    for key, batch in directional_batches(grey, matrices, copies):
         means.add(key, batch)
+        del batch  # not held while the next batch is made
     return means.result(prefix)
 
 
@@ -207,58 +214,65 @@ def tag(key: tuple[str, ...]) -> str:
     return "_".join([APPROACH_TAGS[key[0]], *(AGGREGATION_TAGS[g] for g in key[1:])])
 
 
-def directional_batches(grey: GreyLevels, matrices: DirectionalMatrices):
+def directional_batches(grey: GreyLevels, matrices: DirectionalMatrices, copies: int | None = None):
     """Yield ``((approach, aggregation), batch)``: matrices whose features are averaged under that
     key (:func:`directional_features`); a key may come several times, its batches to be pooled."""
-    settings = grey.settings
+    settings, copies = grey.settings, copies or _MATRIX_COPIES
     approaches, aggregations = settings.texture_approaches, settings.texture_aggregations
     if "2d" in approaches or "2.5d" in approaches:
         by_direction = None  # 2.5D: each direction's matrices summed over the slices
-        for batch in _slice_batches(grey, matrices, directions("2d", settings.texture_distance)):
+        for batch in _slice_batches(grey, matrices, directions("2d", settings.texture_distance), copies):
+            if "2.5d" in approaches:
+                by_direction = _add_up(by_direction, batch)
             if "2d" in approaches:
                 for aggregation in aggregations:
                     yield ("2d", aggregation), batch.sum(axis=1) if aggregation == "merged" else _flat(batch)
-            if "2.5d" in approaches:
-                part = batch.sum(axis=0)
-                by_direction = part if by_direction is None else by_direction + part
+            del batch  # not held while the next batch is made
         if by_direction is not None:
             for aggregation in aggregations:
                 merged = by_direction.sum(axis=0)[None] if aggregation == "merged" else by_direction
                 yield ("2.5d", aggregation), merged
     if "3d" in approaches:
         total = None
-        for batch in _offset_batches(grey, matrices, directions("3d", settings.texture_distance)):
+        for batch in _offset_batches(grey, matrices, directions("3d", settings.texture_distance), copies):
+            if "merged" in aggregations:
+                total = _add_up(total, batch)
             if "averaged" in aggregations:
                 yield ("3d", "averaged"), batch
-            part = batch.sum(axis=0)
-            total = part if total is None else total + part
+            del batch  # not held while the next batch is made
         if "merged" in aggregations:
             yield ("3d", "merged"), total[None]
 
 
 #: About the most bytes of texture matrices held at once by :func:`directional_features`.
 MATRIX_BUDGET = 64 * 2**20
-#: Bytes held at once for each byte of one batch of matrices, at most: the counts, their symmetric
-#: sum, the sums over offsets and over slices.
+#: Bytes held at once for each byte of one batch of matrices, at most, where the family gives no
+#: other number: the batch, the sums over offsets and over slices, the features' arrays (GLRLM: at
+#: most 2.2, measured with tracemalloc on a batch of one slice or offset).
 _MATRIX_COPIES = 4
 
 
-def _slice_batches(grey, matrices, offsets):
-    """The per-slice matrices (slices, offsets, ...) of the slices holding ROI voxels, a few at once."""
+def _slice_batches(grey, matrices, offsets, copies):
+    """The per-slice matrices (slices, offsets, ...) of the slices holding ROI voxels, a few at once.
+
+    Only those slices are handed to ``matrices`` (in-plane neighbours do not cross slices), so that
+    no matrix of an empty slice is made, nor a copy of the batch without them."""
     xp = namespace(grey.levels).xp
-    present = _slices_present(grey)
-    step = _items_per_batch(offsets.shape[0] * _matrix_bytes(grey, per_slice=True), grey)
+    present = np.flatnonzero(_slices_present(grey))
+    step = _items_per_batch(offsets.shape[0] * _matrix_bytes(grey, per_slice=True), grey, copies)
     for first in range(0, present.size, step):
-        keep = np.flatnonzero(present[first : first + step])
-        if keep.size:
-            part = slice(first, first + step)
-            chunk = replace(grey, levels=grey.levels[part], morph_mask=grey.morph_mask[part])
-            yield matrices(chunk, offsets, True)[xp.asarray(keep)]
+        chosen = present[first : first + step]
+        if chosen[-1] - chosen[0] + 1 == chosen.size:  # consecutive slices: views, no copy
+            part = slice(int(chosen[0]), int(chosen[-1]) + 1)
+        else:
+            part = xp.asarray(chosen)
+        chunk = replace(grey, levels=grey.levels[part], morph_mask=grey.morph_mask[part], slices=None)
+        yield matrices(chunk, offsets, True)
 
 
-def _offset_batches(grey, matrices, offsets):
+def _offset_batches(grey, matrices, offsets, copies):
     """The volume's matrices (offsets, ...), for a few offsets at once."""
-    step = _items_per_batch(_matrix_bytes(grey, per_slice=False), grey)
+    step = _items_per_batch(_matrix_bytes(grey, per_slice=False), grey, copies)
     for first in range(0, offsets.shape[0], step):
         yield matrices(grey, offsets[first : first + step], False)[0]
 
@@ -270,21 +284,33 @@ def _matrix_bytes(grey, per_slice) -> int:
     return 8 * grey.n_present * max(grey.n_present, side)
 
 
-def _items_per_batch(item_bytes: int, grey: GreyLevels) -> int:
+def _items_per_batch(item_bytes: int, grey: GreyLevels, copies: int) -> int:
     """How many slices' or offsets' matrices of ``item_bytes`` to ask for at once.
 
     Raises
     ------
     MemoryBudgetError
-        If even one's matrices, with the copies made of them (the counts and their symmetric sum, the
-        sums over offsets and slices), exceed the memory budget: too many grey levels are present.
+        If even one's matrices, with what is held beside them (``copies`` bytes per byte of matrices:
+        the sums over offsets and slices, the features' arrays), exceed the memory budget: too many
+        grey levels are present.
     """
     check_bytes(
-        _MATRIX_COPIES * item_bytes,
+        copies * item_bytes,
         f"One batch of the texture matrices of the {grey.n_present} grey levels present in the ROI (set "
         "by the settings' discretisation, n_bins or bin_width)",
     )
     return max(1, MATRIX_BUDGET // max(item_bytes, 1))
+
+
+def _add_up(total, batch):
+    """``total`` (None at first) plus the matrices of ``batch`` summed over its first axis, added in
+    place one matrix at a time (``batch.sum(axis=0)`` and ``total + part`` would each take a copy)."""
+    for matrices in batch:
+        if total is None:
+            total = matrices.copy()
+        else:
+            total += matrices
+    return total
 
 
 def _flat(batch):
@@ -295,10 +321,11 @@ def _flat(batch):
 class _Means:
     """The mean of each feature over the non-empty matrices added under each key, on the device.
 
-    Matrices of one shape are pooled into one call of ``features`` until they hold
-    :data:`MATRIX_BUDGET` bytes, so a small ROI's approaches and aggregations cost one call. Empty
-    matrices (a slice and direction without a pair or run) go through ``features`` too and are
-    left out of the sums and counts on the device, so that no device read is needed to find them.
+    Matrices of one shape are pooled into one call of ``features`` as long as they hold at most
+    :data:`MATRIX_BUDGET` bytes (a larger batch goes alone), so a small ROI's approaches and
+    aggregations cost one call. Empty matrices (a slice and direction without a pair or run) go
+    through ``features`` too and are left out of the sums and counts on the device, so that no
+    device read is needed to find them.
     """
 
     def __init__(self, keys, features, grey):
@@ -307,6 +334,8 @@ class _Means:
         self.pending, self.held, self.names = {}, 0, None
 
     def add(self, key, batch):
+        if self.held and self.held + batch.nbytes > MATRIX_BUDGET:
+            self._flush()  # the pool and its concatenated copy stay within the budget
         self.pending.setdefault(batch.shape[1:], []).append((key, batch))
         self.held += batch.nbytes
         if self.held >= MATRIX_BUDGET:
