@@ -225,3 +225,20 @@ def test_every_approach_and_aggregation_over_gapped_slices(rng, distance):
     for tag, want in reference_directional(image, morph, reference_glcm, features, distance).items():
         # the same sums of a few small integers in another order: rounding only
         np.testing.assert_allclose([got[f"cm_{name}_{tag}"] for name in NAMES], want, rtol=1e-9, err_msg=tag)
+
+
+def test_features_of_many_levels_equal_reference(rng):
+    """30 grey levels present (with gaps): the distributions of |i - j| and i + j have few keys for
+    the matrices' cells (4 x width <= n^2), so their entropies are summed densely, not from the sorted
+    entries; every feature of every matrix of a batch against the written-out IBSI definitions."""
+    levels = np.sort(rng.choice(np.arange(1, 50), 30, replace=False)).astype(np.float64)
+    counts = rng.integers(0, 3, (3, 30, 30)).astype(np.float64)
+    counts = counts + counts.transpose(0, 2, 1)
+    counts[1] = 0.0  # an empty matrix in the batch: its neighbours' values do not depend on it
+    grey = GreyLevels(None, levels, 49, None, None)
+    got = glcm_features(counts.copy(), grey)
+    for b in (0, 2):
+        want = reference_features(counts[b], levels, 49)
+        for name in NAMES:
+            # same sums in another order: rounding only
+            np.testing.assert_allclose(got[name][b], want[name], rtol=1e-9, atol=1e-12, err_msg=name)
