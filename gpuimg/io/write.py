@@ -59,7 +59,7 @@ def write_dicom(
     series_uid: str | None = None,
     series_description: str | None = None,
     series_number: int = 1,
-    rescale_type: str | None = None,
+    rescale_type: str = "",
     overwrite: bool = False,
     spacing=None,
     origin=None,
@@ -85,7 +85,8 @@ def write_dicom(
     series_number : int
         SeriesNumber.
     rescale_type : str, optional
-        RescaleType, the units of the values: default ``"HU"`` for CT, ``"US"`` (unspecified) for MR.
+        RescaleType, the units of the values; empty (the default): ``"HU"`` for CT, ``"US"``
+        (unspecified) for MR.
         Pass another for a CT whose values are no longer Hounsfield units (``"US"`` for z-scores or a
         filtered image; a unit such as ``"MGML"``): DICOM's CT Image module requires it then, and
         viewers apply HU windows otherwise.
