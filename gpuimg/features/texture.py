@@ -178,12 +178,18 @@ ZoneMatrices = Callable[[GreyLevels, bool], object]
 Features = Callable[[object, GreyLevels], dict]
 
 
+#: Bytes held at once for each byte of one batch of matrices, at most, where the family gives no
+#: other number: the batch, the sums over offsets and over slices, the features' arrays (GLRLM: at
+#: most 2.2, measured with tracemalloc on a batch of one slice or offset).
+_MATRIX_COPIES = 4
+
+
 def directional_features(
     grey: GreyLevels,
     matrices: DirectionalMatrices,
     features: Features,
     prefix: str,
-    copies: int | None = None,
+    copies: int = _MATRIX_COPIES,
 ) -> Deferred:
     """The features of a directional family (GLCM, GLRLM) for every approach and aggregation asked.
 
@@ -194,7 +200,7 @@ def directional_features(
     Matrices are asked for a few slices (2D, 2.5D) or offsets (3D) at a time, so that those held
     at once take about :data:`MATRIX_BUDGET` bytes whatever the ROI's size and number of levels;
     the 2D and 2.5D approaches share the slices' matrices. ``copies`` is the family's bytes held at
-    once for each byte of one batch (:data:`_MATRIX_COPIES` where not given), checked against the
+    once for each byte of one batch (default :data:`_MATRIX_COPIES`), checked against the
     memory budget.
     """
     means = _Means(directional_keys(grey.settings), features, grey)
@@ -214,10 +220,10 @@ def tag(key: tuple[str, ...]) -> str:
     return "_".join([APPROACH_TAGS[key[0]], *(AGGREGATION_TAGS[g] for g in key[1:])])
 
 
-def directional_batches(grey: GreyLevels, matrices: DirectionalMatrices, copies: int | None = None):
+def directional_batches(grey: GreyLevels, matrices: DirectionalMatrices, copies: int = _MATRIX_COPIES):
     """Yield ``((approach, aggregation), batch)``: matrices whose features are averaged under that
     key (:func:`directional_features`); a key may come several times, its batches to be pooled."""
-    settings, copies = grey.settings, copies or _MATRIX_COPIES
+    settings = grey.settings
     approaches, aggregations = settings.texture_approaches, settings.texture_aggregations
     if "2d" in approaches or "2.5d" in approaches:
         by_direction = None  # 2.5D: each direction's matrices summed over the slices
@@ -246,10 +252,6 @@ def directional_batches(grey: GreyLevels, matrices: DirectionalMatrices, copies:
 
 #: About the most bytes of texture matrices held at once by :func:`directional_features`.
 MATRIX_BUDGET = 64 * 2**20
-#: Bytes held at once for each byte of one batch of matrices, at most, where the family gives no
-#: other number: the batch, the sums over offsets and over slices, the features' arrays (GLRLM: at
-#: most 2.2, measured with tracemalloc on a batch of one slice or offset).
-_MATRIX_COPIES = 4
 
 
 def _slice_batches(grey, matrices, offsets, copies):
