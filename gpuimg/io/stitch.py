@@ -7,7 +7,7 @@ import numpy as np
 
 from gpuimg._memory import check_allocation
 from gpuimg._support import check_choice, check_cval, check_flag
-from gpuimg._text import count
+from gpuimg._text import count, some
 from gpuimg.backend import is_dask, namespace
 from gpuimg.errors import GeometryError, ParameterError
 from gpuimg.volume import Volume, slice_meta
@@ -64,9 +64,10 @@ def stitch(
     Raises
     ------
     GeometryError
-        If slice directions (tilted stations) or z spacing disagree, stations are off the common slice
-        grid, or a gap separates them; without ``resample`` also if in-plane geometry (orientation,
-        pixel spacing, image size, in-plane position) disagrees.
+        If stations name different frames of reference (``meta["frame_of_reference_uid"]``, as
+        :func:`read_dicom` sets it), if slice directions (tilted stations) or z spacing disagree,
+        stations are off the common slice grid, or a gap separates them; without ``resample`` also if
+        in-plane geometry (orientation, pixel spacing, image size, in-plane position) disagrees.
     ParameterError
         If ``overlap`` is unknown, ``cval`` is not one real number, ``volumes`` is empty or the
         stations are on different devices.
@@ -109,6 +110,7 @@ def stitch(
                 f"Station {i} is a {type(volume).__name__}, not a Volume: stitch places stations by their "
                 "geometry; wrap the array as Volume(data, spacing, origin, direction) first."
             )
+    _check_frames_of_reference(volumes)
     reference = volumes[0]
     stations = [_aligned(v, reference, i, resample) for i, v in enumerate(volumes)]
     normal, dz = reference.direction[:, 0], reference.spacing[0]
@@ -161,6 +163,37 @@ def stitch(
     data = _join(arrays, masks, [s - first for s in starts], n, overlap, cval)
     origin = np.asarray(reference.origin) + normal * dz * first
     return Volume(data, reference.spacing, origin, reference.direction, meta)
+
+
+def _check_frames_of_reference(volumes: Sequence[Volume]) -> None:
+    """Refuse stations whose ``meta["frame_of_reference_uid"]`` name different frames of reference.
+
+    Positions in two frames of reference are in two coordinate systems (each scanner, or each
+    acquisition with the patient repositioned, sets its own origin), so their difference does not say
+    where one station lies against the other. A station without a UID (a NIfTI file, an array wrapped
+    by hand) is not compared.
+
+    Raises
+    ------
+    GeometryError
+        Naming the stations of each frame of reference.
+    """
+    frames: dict[str, list[int]] = {}
+    for i, volume in enumerate(volumes):
+        uid = str(volume.meta.get("frame_of_reference_uid") or "").strip()
+        if uid:
+            frames.setdefault(uid, []).append(i)
+    if len(frames) > 1:
+        listing = "; ".join(
+            f"{'station' if len(i) == 1 else 'stations'} {some(i)} in {uid}" for uid, i in frames.items()
+        )
+        raise GeometryError(
+            f"The stations lie in {len(frames)} frames of reference (meta['frame_of_reference_uid']): "
+            f"{listing}. Positions in different frames of reference are in different coordinate systems, "
+            "so they do not place the stations against each other. Join stations of one acquisition (one "
+            "FrameOfReferenceUID), or register a station onto station 0 first and then set its "
+            "meta['frame_of_reference_uid'] to station 0's."
+        )
 
 
 def _aligned(volume: Volume, reference: Volume, index: int, resample: bool) -> Volume:

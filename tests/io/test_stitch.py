@@ -1,6 +1,7 @@
 """stitch: stations cut from a known volume join back into it."""
 
 import numpy as np
+import pydicom
 import pytest
 from scipy import ndimage
 from scipy.spatial.transform import Rotation
@@ -143,9 +144,21 @@ def test_cval_that_is_not_one_number_is_refused_as_by_resample(body, cval, overl
         stitch([top, corner], overlap, resample=True, cval=cval)
 
 
+def one_frame_of_reference(volume):
+    """``volume`` with a FrameOfReferenceUID in its meta, which write_dicom writes into every station
+    cut from it (without one, each write_dicom call makes a new frame of reference)."""
+    return Volume(
+        volume.data,
+        volume.spacing,
+        volume.origin,
+        volume.direction,
+        {**volume.meta, "frame_of_reference_uid": pydicom.uid.generate_uid()},
+    )
+
+
 def test_stations_written_and_read_as_dicom(tmp_path, rng):
     """Two overlapping DICOM stations of a phantom, read back and stitched, give the phantom."""
-    phantom = ct_phantom((20, 32, 32), seed=int(rng.integers(2**31)))
+    phantom = one_frame_of_reference(ct_phantom((20, 32, 32), seed=int(rng.integers(2**31))))
     write_dicom(station(phantom, 0, 12), tmp_path / "head")
     write_dicom(station(phantom, 9, 20), tmp_path / "body")
     stations = [read_dicom(tmp_path / name, device="cpu") for name in ("body", "head")]
@@ -157,7 +170,7 @@ def test_stations_written_and_read_as_dicom(tmp_path, rng):
 def test_joined_stations_drop_the_first_stations_files(tmp_path, rng):
     """read_dicom's files of station 0 (9 files) are not the 20 joined slices': they go, with its missing
     slices; a lone station keeps its own."""
-    phantom = ct_phantom((20, 16, 16), seed=int(rng.integers(2**31)))
+    phantom = one_frame_of_reference(ct_phantom((20, 16, 16), seed=int(rng.integers(2**31))))
     write_dicom(station(phantom, 11, 20), tmp_path / "body")
     write_dicom(station(phantom, 0, 12), tmp_path / "head")
     stations = [read_dicom(tmp_path / name, device="cpu") for name in ("body", "head")]
@@ -166,6 +179,39 @@ def test_joined_stations_drop_the_first_stations_files(tmp_path, rng):
     assert "files" not in joined.meta and "missing_slices" not in joined.meta
     assert joined.meta["series_uid"] == stations[0].meta["series_uid"] and joined.meta["stations"] == 2
     assert stitch(stations[:1]).meta["files"] == stations[0].meta["files"]
+
+
+def test_stations_in_different_frames_of_reference_refused(tmp_path, rng):
+    """Stations whose files name different FrameOfReferenceUIDs (two acquisitions, each with its own
+    origin) were joined by their positions as if in one coordinate system. Now refused, naming the
+    stations of each frame; a station without a UID (an array wrapped by hand, a NIfTI) is not compared."""
+    phantom = ct_phantom((20, 16, 16), seed=int(rng.integers(2**31)))
+    write_dicom(station(phantom, 0, 12), tmp_path / "head")  # each write makes its own frame of reference
+    write_dicom(station(phantom, 9, 20), tmp_path / "body")
+    write_dicom(station(phantom, 5, 15), tmp_path / "chest")
+    uids = {
+        name: {str(pydicom.dcmread(f).FrameOfReferenceUID) for f in (tmp_path / name).iterdir()}
+        for name in ("head", "body", "chest")
+    }
+    assert all(len(u) == 1 for u in uids.values()) and len(set.union(*uids.values())) == 3
+    stations = [read_dicom(tmp_path / name, device="cpu") for name in ("head", "body", "chest")]
+    for resample in (False, True):
+        with pytest.raises(GeometryError, match="3 frames of reference") as info:
+            stitch(stations, resample=resample)
+        for i, name in enumerate(("head", "body", "chest")):
+            assert f"station {i} in {next(iter(uids[name]))}" in str(info.value)
+    same = Volume(
+        stations[1].data,
+        stations[1].spacing,
+        stations[1].origin,
+        stations[1].direction,
+        {**stations[1].meta, "frame_of_reference_uid": stations[0].meta["frame_of_reference_uid"]},
+    )
+    with pytest.raises(GeometryError, match=r"stations 0, 1 in .*; station 2 in "):
+        stitch([stations[0], same, stations[2]])
+    unnamed = Volume(stations[1].data, stations[1].spacing, stations[1].origin, stations[1].direction)
+    np.testing.assert_array_equal(stitch([stations[0], unnamed]).data, phantom.data)
+    np.testing.assert_array_equal(stitch([stations[0], same]).data, phantom.data)
 
 
 # --- resample=True: stations on different in-plane grids ---------------------------------------------
