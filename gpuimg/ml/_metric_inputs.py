@@ -19,10 +19,10 @@ def _one_device(a, b):
     return ns.xp.asarray(to_device(a, ns.device)), ns.xp.asarray(to_device(b, ns.device)), ns.xp
 
 
-def _real_pair(a, b):
-    """``_pair`` of two real-valued vectors, integers and booleans as float64: differences of unsigned
-    or small integers would wrap around, and of booleans NumPy refuses."""
-    a, b, xp = _pair(a, b)
+def _real_pair(a, b, *, targets: bool = False):
+    """``_pair`` of two real-valued vectors (tables with ``targets``), integers and booleans as
+    float64: differences of unsigned or small integers would wrap around, and of booleans NumPy refuses."""
+    a, b, xp = _pair(a, b, targets=targets)
     for name, values in (("y_true", a), ("y_pred", b)):
         real_dtype(values.dtype, name)
     if a.dtype.kind != "f" or b.dtype.kind != "f":
@@ -39,10 +39,11 @@ def _real_pair(a, b):
     return a, b, xp
 
 
-def _pair(a, b):
+def _pair(a, b, *, targets: bool = False):
     """``a`` and ``b`` on one device, flattened: of one shape (a column (n, 1) beside (n,) taken as
     the vector, as scikit-learn's column_or_1d takes it), compared element by element (voxel by
-    voxel for two label images)."""
+    voxel for two label images). With ``targets``, as tables (samples, targets): a 2D pair keeps its
+    columns, any other is flattened into one column."""
     a, b, xp = _one_device(a, b)
     if a.shape != b.shape:
         a, b = (v[:, 0] if v.ndim == 2 and v.shape[1] == 1 else v for v in (a, b))
@@ -53,6 +54,9 @@ def _pair(a, b):
             f"the inputs must have the same shape and at least one value; got shapes {a.shape} and "
             f"{b.shape}. Give one value per sample in each (resample a label image onto the other's grid)."
         )
+    if targets:
+        shape = a.shape if a.ndim == 2 else (a.size, 1)
+        return a.reshape(shape), b.reshape(shape), xp
     return a.ravel(), b.ravel(), xp
 
 

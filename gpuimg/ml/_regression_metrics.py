@@ -1,5 +1,6 @@
 """Scores of regressors: mean squared error, mean absolute error and the coefficient of determination."""
 
+from gpuimg._text import some
 from gpuimg.errors import ParameterError
 
 from ._metric_inputs import _real_pair
@@ -50,13 +51,16 @@ def r2(y_true, y_pred) -> float:
     ------
     ParameterError
         If the two differ in shape or are empty, do not hold real numbers (text, complex values), hold
-        NaN or infinite values, or ``y_true`` is constant (no variance to explain).
+        NaN or infinite values, or ``y_true`` (a target of it, for a table) is constant (no variance to
+        explain).
 
     Notes
     -----
-    Arrays of any shape are scored value by value, all values pooled (voxel by voxel for two images).
-    For several targets per sample, (samples, targets), scikit-learn's ``r2_score`` averages the
-    per-target scores instead; score each column for those: ``r2(y_true[:, j], y_pred[:, j])``.
+    A 2D pair is a table (samples, targets), scored as scikit-learn's ``r2_score`` scores it by
+    default (``multioutput="uniform_average"``): the mean of the targets' R². Any other shape is
+    scored value by value, all values pooled: a vector, or two images voxel by voxel (pass a 2D image
+    as ``image.ravel()``, else its columns are targets). scikit-learn scores a constant target 1 if
+    predicted exactly, else 0; here it is refused, as R² is undefined for it.
 
     Examples
     --------
@@ -65,9 +69,19 @@ def r2(y_true, y_pred) -> float:
     0.5
     >>> r2([1.0, 2.0, 3.0], [2.0, 2.0, 2.0])  # the mean
     0.0
+    >>> r2([[1.0, 1.0], [2.0, 3.0], [3.0, 5.0]], [[1.0, 2.0], [2.0, 3.0], [4.0, 5.0]])  # (0.5 + 0.875) / 2
+    0.6875
     """
-    y_true, y_pred, _xp = _real_pair(y_true, y_pred)
-    total = float(((y_true - y_true.mean()) ** 2).sum())
-    if total == 0:
-        raise ParameterError("r2 is undefined for a constant y_true; use mse or mae.")
-    return 1.0 - float(((y_true - y_pred) ** 2).sum()) / total
+    y_true, y_pred, xp = _real_pair(y_true, y_pred, targets=True)
+    total = ((y_true - y_true.mean(0)) ** 2).sum(0)
+    constant = xp.flatnonzero(total == 0).tolist()
+    if constant:
+        which = (
+            ""
+            if y_true.shape[1] == 1
+            else f" (target column {some(map(str, constant))} of {y_true.shape[1]})"
+        )
+        raise ParameterError(
+            f"r2 is undefined for a constant y_true{which}; use mse or mae, or leave that target out."
+        )
+    return float((1.0 - ((y_true - y_pred) ** 2).sum(0) / total).mean())

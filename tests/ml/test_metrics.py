@@ -41,6 +41,29 @@ def test_regression_metrics_of_integer_targets_match_scikit_learn(dtype):
     assert metrics.r2(y, p) == pytest.approx(skm.r2_score(y, p), rel=1e-12)
 
 
+def test_regression_metrics_of_several_targets_match_scikit_learn(rng):
+    # Targets (samples, targets) on other scales: r2 pooled them into one R² (about 0.99997, the
+    # spread between the columns explained), where scikit-learn's default averages the targets' R²
+    # (about 0.6). mse and mae: the mean over targets is the mean over all values, as before.
+    y = rng.normal(size=(50, 3)) * [1.0, 10.0, 100.0] + [0.0, 50.0, -400.0]
+    p = y + rng.normal(size=(50, 3))
+    assert metrics.r2(y, p) == pytest.approx(skm.r2_score(y, p), rel=1e-12)
+    assert metrics.mse(y, p) == pytest.approx(skm.mean_squared_error(y, p), rel=1e-12)
+    assert metrics.mae(y, p) == pytest.approx(skm.mean_absolute_error(y, p), rel=1e-12)
+    # One target as a column, beside a vector or a column: the vector's score.
+    want = skm.r2_score(y[:, 0], p[:, 0])
+    assert metrics.r2(y[:, :1], p[:, :1]) == pytest.approx(want, rel=1e-12)
+    assert metrics.r2(y[:, 0], p[:, :1]) == pytest.approx(want, rel=1e-12)
+    # Two images of 3 or more axes: voxel by voxel, as scikit-learn scores the flattened images.
+    image = rng.normal(size=(4, 5, 6))
+    noisy = image + rng.normal(size=image.shape)
+    assert metrics.r2(image, noisy) == pytest.approx(skm.r2_score(image.ravel(), noisy.ravel()), rel=1e-12)
+    # A constant target: R² undefined, refused with its column (scikit-learn scores it 0 or 1).
+    y[:, 1] = 3.0
+    with pytest.raises(ParameterError, match=r"constant y_true \(target column 1 of 3\)"):
+        metrics.r2(y, p)
+
+
 @pytest.mark.parametrize("labels", [[2, 0, 1], [1, 2], [2, 0]])
 def test_confusion_matrix_in_the_order_of_labels(rng, labels):
     # The labels were searched as if sorted: any other order gave counts in the wrong cells (or none).
