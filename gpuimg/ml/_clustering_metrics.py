@@ -81,6 +81,12 @@ def davies_bouldin(X, labels) -> float:
     FeatureError
         If ``X`` holds NaN or infinite values.
 
+    Notes
+    -----
+    As ``sklearn.metrics.davies_bouldin_score``, a pair of clusters with one centre (closer than 1e-8
+    of the distance of the farthest sample from the mean) is left out of the maxima: its ratio is 0,
+    and the index is 0 where all centres coincide.
+
     Examples
     --------
     >>> import numpy as np
@@ -90,12 +96,25 @@ def davies_bouldin(X, labels) -> float:
     0.1
     """
     X, labels, xp, onehot, counts = _clusters(X, labels)
+    X = X.astype(np.float64)
+    X -= X.mean(0)
     centres = (onehot.T @ X) / counts[:, None]
     scatter = (onehot.T @ xp.sqrt(((X - centres[labels]) ** 2).sum(1))) / counts
     separation = xp.sqrt(((centres[:, None, :] - centres[None, :, :]) ** 2).sum(-1))
-    ratio = (scatter[:, None] + scatter[None, :]) / xp.where(separation > 0, separation, xp.inf)
+    # Clusters about one centre (a shell around a core) are as far apart as the rounding of their
+    # means, about 1e-16 of the data's extent: a pair scored 1e15 to 1e17, or 0 where the rounding
+    # matched. Centres closer than _COINCIDENT of the extent are one centre, and, as scikit-learn's
+    # centres at distance 0, their pair is left out (ratio 0).
+    extent = float(xp.sqrt((X * X).sum(1).max()))
+    coincident = separation <= _COINCIDENT * extent
+    ratio = (scatter[:, None] + scatter[None, :]) / xp.where(coincident, xp.inf, separation)
     xp.fill_diagonal(ratio, -xp.inf)
     return float(ratio.max(1).mean())
+
+
+#: Distance of two centres, relative to the farthest sample from the mean, below which
+#: :func:`davies_bouldin` takes them as one (scikit-learn's np.allclose tolerance, 1e-8, but relative).
+_COINCIDENT = 1e-8
 
 
 def _clusters(X, labels):

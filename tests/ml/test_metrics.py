@@ -260,6 +260,29 @@ def test_davies_bouldin_of_float32_features_far_from_zero(rng, offset):
     assert metrics.davies_bouldin(X, labels) == pytest.approx(expected, rel=1e-9)
 
 
+@pytest.mark.parametrize("offset", [0.0, 0.1, 1e3 + 0.3])
+def test_davies_bouldin_of_clusters_about_one_centre_as_scikit_learn(offset):
+    # A core and a shell around it: centres equal but for the rounding of their means, 1e-16 of the
+    # data's extent, so the pair's ratio was 1e15 to 1e17 (with the offset 0.1: 2.6e16, and 3.9e16
+    # for the two clusters alone). scikit-learn leaves out a pair whose centres are at distance 0:
+    # its score of the same clusters moved so that their centres are exact (offset 0: points
+    # symmetric about whole numbers). The index is translation-invariant; the tolerance is the
+    # rounding of centres of values near 1e3.
+    ring = np.array([[1.0, 0.0], [-1.0, 0.0], [0.0, 1.0], [0.0, -1.0], [0.7, 0.7], [-0.7, -0.7]])
+    X = np.vstack([ring, 3.0 * ring, ring + np.array([20.0, 0.0])])
+    labels = np.repeat([0, 1, 2], len(ring))
+    expected = skm.davies_bouldin_score(X, labels)
+    assert 0 < expected < 1
+    assert metrics.davies_bouldin(X + offset, labels) == pytest.approx(expected, rel=1e-9)
+    # Two clusters about one centre: scikit-learn's 0 (no pair left), not 1e16.
+    two = X[: 2 * len(ring)] + offset
+    assert (
+        metrics.davies_bouldin(two, labels[: 2 * len(ring)])
+        == skm.davies_bouldin_score(X[:12], labels[:12])
+        == 0
+    )
+
+
 def test_silhouette_in_blocks_of_samples(rng, monkeypatch):
     # The (samples x samples) distances were formed whole, with temporaries of the same size: 6.7 GiB
     # each for 30 000 samples (a clustering of voxels), which scikit-learn scores in chunks. Now in
