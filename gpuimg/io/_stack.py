@@ -9,10 +9,14 @@ from gpuimg._text import count, some
 from gpuimg.errors import DicomError, GeometryError
 from gpuimg.io._header import _Frame, _told_apart
 
-#: Orientations (cosines) or pixel spacings (mm) that differ by more than this are different.
+#: Orientations (cosines) that differ by more than this, or pixel spacings that differ by more than this
+#: fraction of the smallest, are different.
 _SAME_TOL = 1e-4
-#: Two slices closer than this along the slice normal are at the same position [mm].
-_DUPLICATE_TOL_MM = 1e-3
+#: Two slices closer than this fraction of a pixel (the smaller pixel spacing) along the slice normal
+#: are at the same position. A fraction, not a length: a synchrotron micro-CT's voxels are under a
+#: micrometre (6.5e-4 mm), so a fixed 1e-3 mm took its every step for a duplicate position, while a
+#: slice exported twice repeats its position to the digit, whatever the voxel size.
+_DUPLICATE_PIXELS = 1e-3
 #: A step longer than this many usual steps means slices are missing.
 _GAP_FACTOR = 1.5
 #: A slice further than this fraction of the usual step from its place on the grid is irregular.
@@ -83,7 +87,7 @@ def _stack(
     _check_values(frames, series)
     _same(frames, series, "shape", "image sizes (rows, columns)")
     _same(frames, series, "orientation", "orientations (ImageOrientationPatient)")
-    _same(frames, series, "pixel_spacing", "pixel spacings (PixelSpacing, mm)")
+    _same(frames, series, "pixel_spacing", "pixel spacings (PixelSpacing, mm)", _SAME_TOL * _smallest(frames))
     pixel_spacing = frames[0].pixel_spacing
     if pixel_spacing is None:
         warnings.warn(
@@ -98,8 +102,9 @@ def _stack(
     order = np.argsort(along, kind="stable")
     frames = [frames[i] for i in order]
     positions, along = positions[order], along[order]
-    _check_shear(frames, positions, along, normal, pixel_spacing, series)
-    slots, step = _slots(frames, along, series, allow_gaps)
+    duplicate = _DUPLICATE_PIXELS * min(pixel_spacing)  # [mm]
+    _check_shear(frames, positions, along, normal, _SHEAR_PIXELS * min(pixel_spacing) + duplicate, series)
+    slots, step = _slots(frames, along, series, allow_gaps, duplicate)
     if step is None:
         step = thickness if thickness and thickness > 0 else 1.0
     return _Stack(
@@ -195,8 +200,13 @@ def _orthonormal(row: np.ndarray, col: np.ndarray) -> bool:
     return bool(np.all(np.abs(lengths - 1) <= _COSINE_TOL) and abs(row @ col) <= _COSINE_TOL)
 
 
-def _same(frames: list[_Frame], series: str, field: str, what: str) -> None:
-    """Raise a GeometryError naming the files if the frames' ``field`` differs.
+def _smallest(frames: list[_Frame]) -> float:
+    """The smallest pixel spacing of the frames [mm]; 1 where none has one."""
+    return min((min(f.pixel_spacing) for f in frames if f.pixel_spacing), default=1.0)
+
+
+def _same(frames: list[_Frame], series: str, field: str, what: str, tolerance: float = _SAME_TOL) -> None:
+    """Raise a GeometryError naming the files if the frames' ``field`` differs by more than ``tolerance``.
 
     Values equal in every frame (the usual case: a series repeats them exactly) need no tolerance test.
     """
@@ -204,12 +214,12 @@ def _same(frames: list[_Frame], series: str, field: str, what: str) -> None:
     if len(set(values)) == 1:
         return
     if None not in values and len({len(v) for v in values}) == 1:
-        if np.allclose(values, values[0], rtol=0, atol=_SAME_TOL):
+        if np.allclose(values, values[0], rtol=0, atol=tolerance):
             return
     groups: list[list[_Frame]] = []  # frames grouped with the first frame they match
     for frame in frames:
         value = getattr(frame, field)
-        group = next((g for g in groups if _close(getattr(g[0], field), value)), None)
+        group = next((g for g in groups if _close(getattr(g[0], field), value, tolerance)), None)
         if group is None:
             groups.append([frame])
         else:
@@ -230,10 +240,10 @@ def _shown(value) -> str:
     return "none" if value is None else "(" + ", ".join(f"{v:.6g}" for v in value) + ")"
 
 
-def _close(a, b) -> bool:
+def _close(a, b, tolerance: float) -> bool:
     if a is None or b is None:
         return a is b
-    return len(a) == len(b) and bool(np.allclose(a, b, rtol=0, atol=_SAME_TOL))
+    return len(a) == len(b) and bool(np.allclose(a, b, rtol=0, atol=tolerance))
 
 
 def _unit(vector) -> np.ndarray:
@@ -258,12 +268,12 @@ def _orthonormalised(direction: np.ndarray) -> np.ndarray:
     return u @ vt
 
 
-def _check_shear(frames, positions, along, normal, pixel_spacing, series) -> None:
-    """Refuse slices whose positions drift within the image plane (gantry tilt)."""
+def _check_shear(frames, positions, along, normal, limit: float, series) -> None:
+    """Refuse slices whose positions drift within the image plane (gantry tilt) more than ``limit`` [mm]."""
     offsets = positions - positions[0]
     drift = np.linalg.norm(offsets - np.outer(along - along[0], normal), axis=1)
     worst = int(np.argmax(drift))
-    if drift[worst] > _SHEAR_PIXELS * min(pixel_spacing) + _DUPLICATE_TOL_MM:
+    if drift[worst] > limit:
         raise GeometryError(
             f"Series {series}: slice {frames[worst].name} is shifted by {drift[worst]:.3f} mm within the "
             f"image plane relative to {frames[0].name}; the stack is sheared (CT gantry tilt). Resample "
@@ -271,14 +281,15 @@ def _check_shear(frames, positions, along, normal, pixel_spacing, series) -> Non
         )
 
 
-def _why_duplicate(frames: list[_Frame], along: np.ndarray, k: int) -> str:
-    """Why frames ``k`` and ``k + 1``, at one position, are there, and what to do.
+def _why_duplicate(frames: list[_Frame], along: np.ndarray, k: int, tolerance: float) -> str:
+    """Why frames ``k`` and ``k + 1``, at one position (within ``tolerance`` [mm]), are there, and what
+    to do.
 
     Where a header value tells apart the images at that position (:func:`_told_apart`: echoes,
     b-values, time points, stacks, acquisitions), the series is several volumes, and removing files is
     not the cure: each is read by itself.
     """
-    here = [f for f, z in zip(frames, along, strict=True) if abs(z - along[k]) < _DUPLICATE_TOL_MM]
+    here = [f for f, z in zip(frames, along, strict=True) if abs(z - along[k]) < tolerance]
     told = _told_apart(here)
     one_file = len({f.path for f in here}) == 1
     if told is None and one_file:
@@ -310,18 +321,19 @@ def _why_duplicate(frames: list[_Frame], along: np.ndarray, k: int) -> str:
     )
 
 
-def _slots(frames, along, series, allow_gaps) -> tuple[list[int], float | None]:
-    """The slice index of each sorted frame, and the usual step between slices [mm]."""
+def _slots(frames, along, series, allow_gaps, duplicate: float) -> tuple[list[int], float | None]:
+    """The slice index of each sorted frame, and the usual step between slices [mm]; frames closer than
+    ``duplicate`` [mm] are at one position."""
     if len(frames) == 1:
         return [0], None
     steps = np.diff(along)
-    duplicate = np.flatnonzero(steps < _DUPLICATE_TOL_MM)
-    if duplicate.size:
-        k = int(duplicate[0])
+    same = np.flatnonzero(steps < duplicate)
+    if same.size:
+        k = int(same[0])
         raise GeometryError(
             f"Series {series}: {frames[k].name} and {frames[k + 1].name} are both at {along[k]:.3f} mm along "
-            f"the slice normal ({count(duplicate.size, 'duplicate position')} in all). "
-            + _why_duplicate(frames, along, k)
+            f"the slice normal ({count(same.size, 'duplicate position')} in all). "
+            + _why_duplicate(frames, along, k, duplicate)
         )
     step = float(np.median(steps))
     slots = np.concatenate([[0], np.cumsum(np.maximum(np.rint(steps / step), 1))]).astype(int)
