@@ -6,6 +6,7 @@ import numpy as np
 from gpuimg.backend import namespace
 from gpuimg.errors import ParameterError
 
+from ._metric_inputs import _check_present
 from ._validation import check_features
 
 
@@ -16,7 +17,8 @@ def silhouette(X, labels) -> float:
     ------
     ParameterError
         If ``X`` is not a 2D table of numbers with a sample and a feature, ``labels`` is not one per
-        sample, or the clusters number fewer than 2 or as many as the samples.
+        sample, lacks some (NaN, None) or mixes types that cannot be compared, or the clusters number
+        fewer than 2 or as many as the samples.
     FeatureError
         If ``X`` holds NaN or infinite values.
 
@@ -77,7 +79,8 @@ def davies_bouldin(X, labels) -> float:
     ------
     ParameterError
         If ``X`` is not a 2D table of numbers with a sample and a feature, ``labels`` is not one per
-        sample, or the clusters number fewer than 2 or as many as the samples.
+        sample, lacks some (NaN, None) or mixes types that cannot be compared, or the clusters number
+        fewer than 2 or as many as the samples.
     FeatureError
         If ``X`` holds NaN or infinite values.
 
@@ -120,7 +123,11 @@ _COINCIDENT = 1e-8
 def _clusters(X, labels):
     X = check_features(X)
     xp = namespace(X).xp
-    _, labels = xp.unique(xp.asarray(labels).ravel(), return_inverse=True)
+    labels = xp.asarray(labels).ravel()
+    # A NaN label (a sample the clustering left out, merged in by pandas) was a cluster of its own,
+    # and None a bare TypeError from the sorting; scikit-learn refuses NaN ('Input y contains NaN').
+    _check_present("labels", labels, xp)
+    _, labels = xp.unique(labels, return_inverse=True)
     labels = labels.ravel()
     if labels.size != X.shape[0]:
         raise ParameterError(f"X has {X.shape[0]} samples but labels has {labels.size}.")

@@ -69,7 +69,7 @@ def _label_pair(y_true, y_pred):
     return y_true, y_pred, xp
 
 
-def _check_labelled(name: str, labels, xp) -> None:
+def _check_present(name: str, labels, xp) -> None:
     """Refuse missing labels (NaN, None) and labels of types that cannot be compared."""
     # NaN equals nothing, itself included: such samples counted as wrong predictions (accuracy) or
     # negatives (roc_auc), or were left out (confusion matrix) without a word. scikit-learn refuses them.
@@ -81,6 +81,11 @@ def _check_labelled(name: str, labels, xp) -> None:
         )
     if labels.dtype.kind == "O":
         check_comparable(labels, name)
+
+
+def _check_labelled(name: str, labels, xp) -> None:
+    """Refuse missing labels (NaN, None), labels of types that cannot be compared and scores."""
+    _check_present(name, labels, xp)
     # Scores are not labels: a probability (predict_proba(X)[:, 1]) passed as y_pred equalled no
     # class, so the accuracy came out 0.0 and the confusion matrix grew a row and column per score.
     # scikit-learn refuses them ("a mix of binary and continuous targets").

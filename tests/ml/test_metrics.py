@@ -283,6 +283,28 @@ def test_davies_bouldin_of_clusters_about_one_centre_as_scikit_learn(offset):
     )
 
 
+@pytest.mark.parametrize("metric", [metrics.silhouette, metrics.davies_bouldin])
+def test_cluster_metrics_refuse_missing_labels(rng, metric):
+    # A NaN label (a sample the clustering left out, merged in by pandas) scored as a cluster of its
+    # own, and None was a bare TypeError of the sorting. scikit-learn refuses NaN; its score of the
+    # labelled samples is the score of the samples kept.
+    X = rng.normal(size=(12, 2))
+    labels = np.array([0.0, 1.0, 2.0] * 4)
+    labels[[3, 7]] = np.nan
+    reference = {metrics.silhouette: skm.silhouette_score, metrics.davies_bouldin: skm.davies_bouldin_score}
+    with pytest.raises(ValueError, match="contains NaN"):
+        reference[metric](X, labels)
+    with pytest.raises(ParameterError, match=r"labels has no label \(NaN, None\) for 2 samples"):
+        metric(X, labels)
+    named = np.array(["a", "b", None] * 4, dtype=object)
+    with pytest.raises(ParameterError, match=r"labels has no label \(NaN, None\) for 4 samples"):
+        metric(X, named)
+    with pytest.raises(ParameterError, match=r"labels has no label .* for 1 sample"):
+        metric(X, pd.Series([0, 1, None] + [0, 1, 2] * 3, dtype="Int64"))
+    keep = ~np.isnan(labels)
+    assert metric(X[keep], labels[keep]) == pytest.approx(reference[metric](X[keep], labels[keep]), rel=1e-9)
+
+
 def test_silhouette_in_blocks_of_samples(rng, monkeypatch):
     # The (samples x samples) distances were formed whole, with temporaries of the same size: 6.7 GiB
     # each for 30 000 samples (a clustering of voxels), which scikit-learn scores in chunks. Now in
