@@ -28,7 +28,16 @@ from gpuimg.contours import hough_circle, hough_circle_peaks, hough_line, hough_
 from gpuimg.edges import canny, gaussian_gradient_magnitude, gradient_magnitude, laplace, log, sobel
 from gpuimg.features import Settings, discretise, extract, glcm_map
 from gpuimg.ml import segment_kmeans, segment_som, voxel_features
-from gpuimg.morphology import dilate, fill_holes, footprint, label, multiotsu, opening, remove_small_objects
+from gpuimg.morphology import (
+    dilate,
+    erode,
+    fill_holes,
+    footprint,
+    label,
+    multiotsu,
+    opening,
+    remove_small_objects,
+)
 from gpuimg.preprocess import (
     clahe,
     crop_to_mask,
@@ -115,15 +124,24 @@ def test_a_choice_that_is_not_a_name(rng, call, message):
         call(rng.random((6, 7, 8)))
 
 
-@pytest.mark.parametrize("radius", [60, 10**6])
-def test_a_footprint_larger_than_a_filter_window_is_refused_before_it_is_built(radius):
-    """(2 * 60 + 1)³ voxels is past the window limit; 10⁶ voxels would be 8 * 10¹⁸ bytes."""
+def test_a_footprint_past_the_memory_budget_is_refused_before_it_is_built():
+    """A ball of radius 10⁶ voxels has (2 * 10⁶ + 1)³ voxels: its box would take 10²⁰ bytes."""
+    with pytest.raises(MemoryBudgetError, match=r"the footprint 'ball' of 2000001 x .*\(radius;"):
+        footprint("ball", 10**6)
+    with pytest.raises(MemoryBudgetError, match=r"\(radius_mm; a smaller one needs less\)"):
+        dilate(np.zeros((4, 4, 4), bool), radius_mm=10**6, spacing=1.0)
+    assert footprint("ball", 60).shape == (121, 121, 121)
+
+
+def test_a_named_footprint_past_the_window_limit_is_refused_where_its_work_grows_with_it():
+    """The cross of radius 60 spans (2 * 60 + 1)³ voxels, past the window limit: SciPy's binary and
+    grey operations visit that box at every voxel."""
     assert (2 * 60 + 1) ** 3 > MAX_WINDOW >= (2 * 50 + 1) ** 3
-    with pytest.raises(ParameterError, match=rf"radius gives a window of {2 * radius + 1} x"):
-        footprint("ball", radius)
-    with pytest.raises(ParameterError, match="radius_mm gives a window"):
-        dilate(np.zeros((4, 4, 4), bool), radius_mm=radius, spacing=1.0)
-    assert footprint("ball", 50).shape == (101, 101, 101)
+    for image in (np.zeros((4, 4, 4), bool), np.zeros((4, 4, 4))):
+        with pytest.raises(ParameterError, match="radius gives a window of 121 x 121 x 121"):
+            dilate(image, "cross", 60)
+    with pytest.raises(ParameterError, match="radius_mm gives a window of 121 x 121 x 121"):
+        erode(np.zeros((4, 4, 4)), "ball", radius_mm=60, spacing=1.0)
 
 
 def test_an_empty_image_has_no_range_to_rescale():

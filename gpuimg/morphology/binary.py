@@ -50,8 +50,10 @@ def footprint(
     ------
     ParameterError
         For an unknown shape; both ``radius`` and ``radius_mm``; ``radius_mm`` without a spacing; a radius
-        that is negative or not finite, or not one per axis; a spacing that is not positive; a footprint
-        of more than 2**20 voxels; an ``ndim`` other than 2 or 3.
+        that is negative or not finite, or not one per axis; a spacing that is not positive; an ``ndim``
+        other than 2 or 3.
+    MemoryBudgetError
+        Where building the footprint (17 bytes a voxel of its box) would exceed the memory budget.
 
     Notes
     -----
@@ -75,14 +77,30 @@ def footprint(
             "(erode, dilate, opening and closing take 2D and 3D images)."
         )
     radii = voxels("radius", radius, radius_mm, spacing, ndim, default=1.0, allow_zero=True)
-    half = [math.floor(r + 1e-9) for r in radii]
-    check_window([2 * h + 1 for h in half], "radius" if radius_mm is None else "radius_mm")
+    sides = [2 * math.floor(r + 1e-9) + 1 for r in radii]
+    check_bytes(
+        _BUILD_BYTES * math.prod(sides),
+        f"the footprint {shape!r} of {' x '.join(map(str, sides))} voxels "
+        f"({'radius' if radius_mm is None else 'radius_mm'}; a smaller one needs less)",
+    )
     if shape == "cube":
-        return np.ones([2 * h + 1 for h in half], dtype=bool)
-    grids = np.meshgrid(*(np.arange(-h, h + 1) for h in half), indexing="ij")
+        return np.ones(sides, dtype=bool)
+    grids = _offsets(radii)
     if shape == "ball":
-        return sum((g / r) ** 2 if r > 0 else 0 * g for g, r in zip(grids, radii, strict=True)) <= 1 + 1e-9
-    return sum((g != 0).astype(int) for g in grids) <= 1
+        return sum((g / r) ** 2 if r > 0 else 0 * g for g, r in zip(grids, radii, strict=True)) <= _IN
+    return sum((g != 0).astype(np.int8) for g in grids) <= 1
+
+
+#: Bytes a voxel of a footprint's box takes while it is built: the bool result and two float64
+#: temporaries of the ball's broadcast sum.
+_BUILD_BYTES = 17
+
+
+def _offsets(radii):
+    """The integer offsets [voxels] of the box of ``floor(r_a)`` voxels either side of the centre, one
+    broadcastable grid per axis (NumPy's sparse ``meshgrid``)."""
+    half = [math.floor(r + 1e-9) for r in radii]
+    return np.meshgrid(*(np.arange(-h, h + 1) for h in half), indexing="ij", sparse=True)
 
 
 def _footprint(image, shape, radius, radius_mm, spacing):
@@ -113,6 +131,10 @@ def _morph(image, op, shape, radius, radius_mm, spacing, mode, cval, passes):
     ball = None
     if binary and isinstance(shape, str) and shape == "ball":
         ball = voxels("radius", radius, radius_mm, spacing, fp.ndim, default=1.0, allow_zero=True)
+    # A named footprint's work per voxel is bounded where it grows with the footprint (an array given
+    # is the caller's to size, as in SciPy).
+    if isinstance(shape, str) and _path(namespace(image).device, fp, ball) == "window":
+        check_window(fp.shape, "radius" if radius_mm is None else "radius_mm")
 
     def run(chunk):
         ns = namespace(chunk)
@@ -186,15 +208,14 @@ def _binary(ns, op, mask, structure, mode, cval, ball):
     # SciPy's grey operations take cval into the minimum or maximum and cast the result to bool, which
     # truncates: the border is foreground from cval 1 on (cval=-1024, air in HU, is background).
     extra = {"constant_values": float(cval) >= 1} if pad_mode == "constant" else {}
-    edt = ns.device == "cpu" and ball is not None and structure.sum() >= _EDT_FROM and _edt_exact(ball)
-    box = ns.device == "cpu" and bool(structure.all()) and all(n % 2 for n in structure.shape)
+    path = _path(ns.device, structure, ball)
     for step in _PASSES[op]:
         padded = ns.xp.pad(mask, [(h, h) for h in half], mode=pad_mode, **extra)
-        if edt:
+        if path == "edt":
             mask = _ball_erosion(ns, padded if step == "erosion" else ~padded, ball, half, mask.shape)
             mask = mask if step == "erosion" else ~mask
             continue
-        if box:  # a box's erosion is the minimum over it, one axis at a time
+        if path == "box":  # a box's erosion is the minimum over it, one axis at a time
             extreme = ns.ndi.minimum_filter if step == "erosion" else ns.ndi.maximum_filter
             mask = extreme(padded, size=structure.shape)[crop]
             continue
@@ -208,6 +229,19 @@ def _binary(ns, op, mask, structure, mode, cval, ball):
             )
         mask = getattr(ns.ndi, f"binary_{step}")(padded, structure=structure)[crop]
     return mask
+
+
+def _path(device: str, fp, ball) -> str:
+    """How a footprint is applied, by what its time grows with: "edt" (a bool image's ball of
+    :data:`_EDT_FROM` voxels or more on the CPU, by the distance transform) and "box" (a box of odd
+    sides on the CPU: SciPy's minimum and maximum filters, one axis at a time, for grey images too)
+    take time linear in the image's voxels whatever the footprint; "window" (any other) visits the
+    footprint's box at every voxel, which :func:`gpuimg._support.check_window` bounds."""
+    if device != "cpu":
+        return "window"
+    if ball is not None and int(fp.sum()) >= _EDT_FROM and _edt_exact(ball):
+        return "edt"
+    return "box" if bool(fp.all()) and all(n % 2 for n in fp.shape) else "window"
 
 
 #: The fewest voxels of a ball that the distance transform erodes and dilates by (on the CPU): SciPy's
@@ -261,10 +295,7 @@ def _ball_erosion(ns, padded, radii, half, shape):
 
 def _shell(radii):
     """The offsets of the ball whose sum lies within the transform's error of the boundary."""
-    grids = np.meshgrid(
-        *(np.arange(-math.floor(r + 1e-9), math.floor(r + 1e-9) + 1) for r in radii), indexing="ij"
-    )
-    total = sum((g / r) ** 2 for g, r in zip(grids, radii, strict=True))
+    total = sum((g / r) ** 2 for g, r in zip(_offsets(radii), radii, strict=True))
     inside = (total <= _IN) & (total > _IN - _EDT_ERROR)
     return np.argwhere(inside) - [math.floor(r + 1e-9) for r in radii]
 
@@ -311,15 +342,17 @@ _DOC = """{summary}
     ParameterError
         For an image that is not 2D or 3D; an unknown footprint shape, or a footprint array that is not
         of the image's number of axes or has no non-zero voxel; a footprint array with ``radius`` or
-        ``radius_mm``; a radius as :func:`footprint` refuses it (a footprint of more than 2**20 voxels
-        too); a spacing that differs from the Volume's own; an unknown mode or a ``cval`` that is not
-        one real number; a float image holding NaN (SciPy's minimum or maximum of a window with NaN
-        depends on the order of its voxels; for a Dask array, when it is computed).
+        ``radius_mm``; a radius as :func:`footprint` refuses it; a named footprint whose box has more
+        than 2**20 voxels where the work per voxel grows with it (all but the CPU's distance-transform
+        and box paths in the Notes); a spacing that differs from the Volume's own; an unknown mode or a
+        ``cval`` that is not one real number; a float image holding NaN (SciPy's minimum or maximum of
+        a window with NaN depends on the order of its voxels; for a Dask array, when it is computed).
     MemoryBudgetError
         On the CPU, where SciPy's binary operation would tabulate more bytes of footprint offsets than
         the memory budget allows (8 x the voxels of the footprint's box x its own voxels); the
-        footprints "ball" from 300 voxels on and "cube" do not need the table; or where the
-        distance transform's arrays (21 bytes a voxel of the padded mask, 24 of the image) would exceed it.
+        footprints "ball" from 300 voxels on and "cube" do not need the table; where the distance
+        transform's arrays (21 bytes a voxel of the padded mask, 24 of the image) would exceed it; or
+        where the footprint could not be built (as :func:`footprint`).
 
     Notes
     -----

@@ -12,6 +12,7 @@ import pytest
 import scipy.ndimage as ndi
 
 import gpuimg
+from gpuimg._support import MAX_WINDOW
 from gpuimg.errors import ParameterError
 from gpuimg.morphology import closing, dilate, erode, footprint, opening
 
@@ -394,19 +395,71 @@ def test_a_ball_of_20_mm_in_bounded_memory(tmp_path, name):
     subprocess.run([sys.executable, "-c", _LARGE_BALL, name, str(out)], check=True, timeout=300)
     got = np.load(out)
     radii = np.array([20 / 2.5, 20 / 0.8, 20 / 0.8])
-
-    def dilated(lo, hi):
-        p = np.indices(got.shape).reshape(3, -1).T
-        d = np.maximum(np.maximum(np.array(lo) - p, 0), p - np.array(hi))
-        return (((d / radii) ** 2).sum(1) <= 1 + 1e-9).reshape(got.shape)
-
     lo, hi = np.array([4, 6, 5]), np.array([35, 59, 61])
     half = np.floor(radii + 1e-9).astype(int)
-    eroded = np.zeros(got.shape, bool)
-    eroded[tuple(slice(a, b + 1) for a, b in zip(lo + half, hi - half, strict=True))] = True
-    want = {"dilate": dilated(lo, hi), "erode": eroded, "opening": dilated(lo + half, hi - half)}[name]
+    want = {
+        "dilate": _box_dilated(got.shape, lo, hi, radii),
+        "erode": _box(got.shape, lo + half, hi - half),
+        "opening": _box_dilated(got.shape, lo + half, hi - half, radii),
+    }[name]
     assert got.sum() > 0
     np.testing.assert_array_equal(got, want)
+
+
+def _box(shape, lo, hi):
+    """The box of voxels from ``lo`` to ``hi`` (inclusive) in an array of ``shape``."""
+    box = np.zeros(shape, bool)
+    box[tuple(slice(a, b + 1) for a, b in zip(lo, hi, strict=True))] = True
+    return box
+
+
+def _box_dilated(shape, lo, hi, radii):
+    """The box from ``lo`` to ``hi`` dilated by the ball of ``radii`` [voxels], in closed form: a voxel
+    ``p`` is in it when its per-axis distance to the box, ``d_a = max(lo_a - p_a, 0, p_a - hi_a)``
+    (the nearest voxel of a box is clamped axis by axis), has ``sum((d_a / r_a) ** 2) <= 1``."""
+    p = np.indices(shape).reshape(len(shape), -1).T
+    d = np.maximum(np.maximum(np.asarray(lo) - p, 0), p - np.asarray(hi))
+    return (((d / np.asarray(radii)) ** 2).sum(1) <= 1 + 1e-9).reshape(shape)
+
+
+def test_a_ball_past_the_window_limit_through_the_distance_transform():
+    """A 20 mm ball at (0.6, 0.3, 0.3) mm, radii 33.3 x 66.7 x 66.7 voxels, has a box of 67 x 133 x 133
+    voxels, past the 2**20 of a filter window. On the CPU a bool image's ball goes through the distance
+    transform, whose time does not grow with the ball, so it is not refused (regression: "radius_mm
+    gives a window of 67 x 133 x 133"): the closed forms of a box's dilation and erosion (shrunk by
+    ``floor(r_a)`` voxels a side). On the CUDA device (cupyx's binary operations visit the box at every
+    voxel) the limit stays."""
+    spacing = (0.6, 0.3, 0.3)
+    radii = np.array([20 / s for s in spacing])
+    half = np.floor(radii + 1e-9).astype(int)
+    assert np.prod(2 * half + 1) > MAX_WINDOW
+    small = _box((12, 20, 20), (4, 6, 7), (7, 12, 11))
+    got = dilate(small, "ball", radius_mm=20.0, spacing=spacing, mode="constant")
+    np.testing.assert_array_equal(got, _box_dilated(small.shape, (4, 6, 7), (7, 12, 11), radii))
+    lo, hi = np.array([1, 2, 3]), 2 * half + [1, 2, 3] + [1, 2, 0]  # 2 x 3 x 1 voxels left
+    big = _box(tuple(hi + 2), lo, hi)
+    got = erode(big, "ball", radius_mm=20.0, spacing=spacing, mode="constant")
+    np.testing.assert_array_equal(got, _box(big.shape, lo + half, hi - half))
+    assert got.sum() == 2 * 3 * 1
+
+
+def test_a_ball_past_the_window_limit_is_refused_on_the_cuda_device(emulated_cuda):
+    mask = emulated_cuda(_box((12, 20, 20), (4, 6, 7), (7, 12, 11)))
+    with pytest.raises(ParameterError, match="radius_mm gives a window of 67 x 133 x 133"):
+        dilate(mask, "ball", radius_mm=20.0, spacing=(0.6, 0.3, 0.3))
+
+
+@pytest.mark.parametrize("image", ["bool", "float"])
+def test_a_cube_past_the_window_limit_through_minimum_and_maximum_filters(rng, image):
+    """The cube of radius 70, 141**3 voxels, past the 2**20 of a filter window: on the CPU a box goes
+    through SciPy's minimum and maximum filters one axis at a time, for bool and grey images, in time
+    that does not grow with it, so it is not refused (regression: "radius gives a window"). Against
+    SciPy's grey_erosion and grey_dilation of ``size`` 141 (mode "nearest")."""
+    values = rng.random((6, 150, 7))
+    values = values > 0.5 if image == "bool" else values
+    for ours, theirs in [(erode, ndi.grey_erosion), (dilate, ndi.grey_dilation)]:
+        got = ours(values, "cube", 70, mode="nearest")
+        np.testing.assert_array_equal(got, theirs(values, size=(141, 141, 141), mode="nearest"))
 
 
 def test_scipy_footprint_table_within_the_memory_budget(rng, monkeypatch):
