@@ -72,13 +72,17 @@ def mean_filter(image: Image, size: Sizes = 3, *, mode: str = "reflect", cval: f
 
     Notes
     -----
-    Equals ``scipy.ndimage.uniform_filter`` of the image converted to the output dtype (so int16
-    Hounsfield units cannot overflow): separable, one running sum per axis, O(1) per voxel
-    whatever the size. On the CPU each of SciPy's passes runs on all Numba threads, one slab each
-    (:func:`gpuimg.backend.separable_passes`), with SciPy's result exactly. A NaN or inf spreads
-    to every voxel whose box holds it. On NumPy, as in
-    SciPy, it spreads further, as NaN, along each axis' running sum to the end of the line (on a
-    Dask array, to the end of the chunk); CuPy sums each box directly and stops at the boxes.
+    For a finite image, equals ``scipy.ndimage.uniform_filter`` of the image converted to the
+    output dtype (so int16 Hounsfield units cannot overflow): separable, one running sum per
+    axis, O(1) per voxel whatever the size. On the CPU each of SciPy's passes runs on all Numba
+    threads, one slab each (:func:`gpuimg.backend.separable_passes`), with SciPy's result exactly.
+
+    A NaN or inf changes only the boxes that hold it, as in a direct mean of each box, on every
+    device: NaN where a box holds a NaN, or a +inf and a -inf; otherwise an inf of its sign (a
+    non-finite ``cval`` counts as such a voxel past the edges). SciPy's running sums differ here:
+    they carry a NaN on past the box to the end of the line. On NumPy the finite values are
+    averaged as above and the boxes holding a NaN or inf are then set (a maximum filter of
+    each kind's voxels); CuPy sums each box directly.
 
     Examples
     --------
@@ -393,11 +397,32 @@ def _mean(image, *, size, mode, cval, work):
     image = ns.xp.asarray(image, dtype=work)
     if ns.device != "cpu":
         return ns.ndi.uniform_filter(image, size, mode=mode, cval=cval)
-    # SciPy's own passes (axes of size > 1), one slab per thread: its result exactly.
+    finite = np.isfinite(image)
+    if finite.all() and math.isfinite(cval):
+        return _running_mean(ns, image, size, mode, cval)
+    # SciPy's running sums would carry a NaN (or inf - inf) on past the box to the end of the line:
+    # average the finite values, then give each box holding a NaN or inf its direct sum's value.
+    out = _running_mean(
+        ns, np.where(finite, image, 0), size, mode, cval if math.isfinite(cval) else 0.0, True
+    )
+    nan, pos, neg = (
+        ns.ndi.maximum_filter(kind(image), size, mode=mode, cval=bool(kind(cval)))
+        for kind in (np.isnan, np.isposinf, np.isneginf)
+    )
+    out[pos] = np.inf
+    out[neg] = -np.inf
+    out[nan | (pos & neg)] = np.nan
+    return out
+
+
+def _running_mean(ns, image, size, mode, cval, in_place=False):
+    """SciPy's ``uniform_filter`` (its own passes along the axes of size > 1, one slab per thread): its
+    result exactly, O(1) per voxel."""
     return separable_passes(
         lambda src, axis, out: ns.ndi.uniform_filter1d(src, size[axis], axis, out, mode, cval),
         image,
         [axis for axis in range(image.ndim) if size[axis] > 1],
+        in_place=in_place,
     )
 
 
