@@ -71,12 +71,24 @@ def _stack(
     Raises
     ------
     DicomError
-        If frames have no position or orientation (a projection image, not a slice).
+        If frames have no position or orientation: all (a projection image, not a slice), or some (a
+        damaged header, or an image that is not a slice of the stack).
     GeometryError
         Mixed image sizes, orientations or pixel spacings; slices sheared (gantry tilt) or at the same
         position; missing slices without ``allow_gaps``; uneven spacing.
     """
     unplaced = [f.name for f in frames if f.position is None or f.orientation is None]
+    if unplaced and len(unplaced) < len(frames):
+        one = len(unplaced) == 1
+        raise DicomError(
+            f"Series {series}: {some(unplaced)} {'has' if one else 'have'} no ImagePositionPatient or "
+            f"ImageOrientationPatient, while the other {count(len(frames) - len(unplaced), 'image')} of the "
+            f"series have both, so where {'it lies' if one else 'they lie'} in the volume is unknown. "
+            f"{'Its header is' if one else 'Their headers are'} damaged, or {'it is' if one else 'they are'} "
+            "not a slice of this stack (a secondary capture or dose report stored in the series): pass "
+            "read_dicom the other files as a list of paths (with allow_gaps=True where a slice is then "
+            "missing inside the stack), or export the series again."
+        )
     if unplaced:
         raise DicomError(
             f"Series {series}: {some(unplaced)} have no ImagePositionPatient or ImageOrientationPatient, "
