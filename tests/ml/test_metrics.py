@@ -485,3 +485,16 @@ def test_regression_metrics_refuse_missing_or_infinite_values_as_scikit_learn(me
     # The finite samples score as scikit-learn's (the same float64 sums: 1e-12 for their order).
     keep = np.isfinite(with_bad)
     assert metric(y[keep], with_bad[keep]) == pytest.approx(reference(y[keep], with_bad[keep]), rel=1e-12)
+
+
+def test_r2_of_targets_and_davies_bouldin_of_one_centre_on_the_cuda_device(rng, emulated_cuda):
+    # The per-target R² and the coincident-centre test run with CuPy's xp (flatnonzero, fill_diagonal,
+    # explicit reads only): scikit-learn's scores of the same values on the host.
+    y = rng.normal(size=(30, 3))
+    p = y + rng.normal(size=(30, 3))
+    assert metrics.r2(emulated_cuda(y), emulated_cuda(p)) == pytest.approx(skm.r2_score(y, p), rel=1e-12)
+    ring = np.array([[1.0, 0.0], [-1.0, 0.0], [0.0, 1.0], [0.0, -1.0], [0.7, 0.7], [-0.7, -0.7]])
+    X = np.vstack([ring, 3.0 * ring, ring + np.array([20.0, 0.0])])
+    labels = np.repeat([0, 1, 2], len(ring))
+    expected = skm.davies_bouldin_score(X, labels)
+    assert metrics.davies_bouldin(emulated_cuda(X + 0.1), labels) == pytest.approx(expected, rel=1e-9)
