@@ -151,7 +151,7 @@ def anisotropic_diffusion(
     ------
     ParameterError
         iterations not a positive integer; a time step, conductance or spacing that is not
-        positive; an unknown method.
+        positive; an unknown method; an image holding NaN or infinite voxels.
 
     Notes
     -----
@@ -177,8 +177,9 @@ def anisotropic_diffusion(
     rounding. Two passes of :mod:`gpuimg.kernels.diffusion` per iteration, on either target: one
     sums the squared gradient, one reads each voxel's 18 face and edge neighbours and writes the
     updated voxel (3 to 5 times faster than SimpleITK on the CPU). The mean over the image makes
-    this a whole-volume operation: a Dask array is gathered into one chunk. A NaN or inf makes
-    the mean, and so the whole result, NaN.
+    this a whole-volume operation: a Dask array is gathered into one chunk. An image holding a NaN
+    or inf is refused (a ParameterError; for a Dask array when it is computed): it would make the
+    mean, and so every voxel of the result, NaN, as it does in SimpleITK.
 
     References
     ----------
@@ -243,6 +244,14 @@ def _diffusion(image, *, method, iterations, time_step, conductance, scale, work
     xp = ns.xp
     if src.size == 0:
         return src.reshape(shape)
+    undefined = int(xp.count_nonzero(~xp.isfinite(src)))
+    if undefined:
+        raise ParameterError(
+            f"anisotropic_diffusion: the image holds {undefined} NaN or infinite voxel(s). Its conductance "
+            "scales with the mean squared gradient over the whole image, which they would make NaN, and "
+            "with it every voxel of the result. Replace them first with a value that suits the image, "
+            "e.g. np.where(np.isfinite(image), image, -1024.0) for CT voxels outside the field of view."
+        )
     out = diffusion_kernel.diffusion(
         src,
         xp.empty_like(src),
