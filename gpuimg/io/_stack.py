@@ -78,6 +78,15 @@ def _stack(
         position; missing slices without ``allow_gaps``; uneven spacing.
     """
     unplaced = [f.name for f in frames if f.position is None or f.orientation is None]
+    placed_in = {f.path for f in frames if f.position is not None and f.orientation is not None}
+    partly = [f.name for f in frames if f.path in placed_in and (f.position is None or f.orientation is None)]
+    if partly:
+        raise DicomError(
+            f"Series {series}: {some(partly)} {'has' if len(partly) == 1 else 'have'} no "
+            "ImagePositionPatient or ImageOrientationPatient (PlanePositionSequence, "
+            "PlaneOrientationSequence) in the functional groups, while other frames of the same file have "
+            "both: the file's header is damaged. Export it again."
+        )
     if unplaced and len(unplaced) < len(frames):
         one = len(unplaced) == 1
         raise DicomError(

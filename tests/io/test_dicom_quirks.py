@@ -5,8 +5,8 @@ import numpy as np
 import pydicom
 import pytest
 
-from gpuimg import DicomError
-from gpuimg.io import read_dicom
+from gpuimg import DicomError, Volume
+from gpuimg.io import read_dicom, write_dicom
 
 
 @pytest.mark.parametrize("missing", [[0, 7], [3]])
@@ -35,3 +35,38 @@ def test_slices_without_a_position_among_placed_ones_are_named_as_such(series, p
     slots = [k - kept[0] for k in kept]  # read slice j is slice kept[0] + j
     np.testing.assert_array_equal(read.data[slots], pydicom_reference(placed))
     np.testing.assert_array_equal(read.data[slots], volume.data[kept])
+
+
+def test_a_frame_of_an_enhanced_file_without_a_position_is_a_damaged_header(tmp_path, rng):
+    # An enhanced CT whose third frame's functional groups lack PlanePositionSequence (the others place
+    # theirs) was 'a projection image (CR, DX, secondary capture), not a slice'; leaving the file out,
+    # as the advice for a stray file says, would leave nothing.
+    n = 5
+    stored = rng.integers(0, 4000, (n, 6, 7)).astype(np.uint16)
+    ds = pydicom.dcmread(write_dicom(Volume(stored[:1].astype(np.int16)), tmp_path / "seed")[0])
+    ds.SOPClassUID = ds.file_meta.MediaStorageSOPClassUID = pydicom.uid.EnhancedCTImageStorage
+    for keyword in ("ImagePositionPatient", "ImageOrientationPatient", "PixelSpacing"):
+        delattr(ds, keyword)
+    ds.NumberOfFrames, ds.PixelRepresentation = n, 0
+    shared = pydicom.Dataset()
+    shared.PlaneOrientationSequence = [pydicom.Dataset()]
+    shared.PlaneOrientationSequence[0].ImageOrientationPatient = [1, 0, 0, 0, 1, 0]
+    shared.PixelMeasuresSequence = [pydicom.Dataset()]
+    shared.PixelMeasuresSequence[0].PixelSpacing = [0.5, 0.75]
+    ds.SharedFunctionalGroupsSequence = [shared]
+    ds.PerFrameFunctionalGroupsSequence = []
+    for k in range(n):
+        item = pydicom.Dataset()
+        if k != 2:
+            item.PlanePositionSequence = [pydicom.Dataset()]
+            item.PlanePositionSequence[0].ImagePositionPatient = [-10.0, 20.0, 100.0 + 2.0 * k]
+        ds.PerFrameFunctionalGroupsSequence.append(item)
+    ds.PixelData = stored.tobytes()
+    path = tmp_path / "enhanced.dcm"
+    ds.save_as(path)
+    groups = pydicom.dcmread(path).PerFrameFunctionalGroupsSequence
+    assert ["PlanePositionSequence" in item for item in groups] == [True, True, False, True, True]
+    with pytest.raises(DicomError, match=r"enhanced\.dcm \(frame 3\) has no ImagePositionPatient") as info:
+        read_dicom(path, device="cpu")
+    assert "other frames of the same file have both: the file's header is damaged" in str(info.value)
+    assert "projection image" not in str(info.value)
