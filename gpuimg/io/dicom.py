@@ -78,7 +78,8 @@ def read_dicom(
         (or among the files named one by one); a header whose pixel description is invalid (BitsStored,
         NumberOfFrames, an image larger than its file); a rescale that is 0 or not finite; files of one
         series UID that differ in modality, patient, study or frame of reference; a transfer syntax
-        without a decoder; a projection image (no position); real-valued pixels (Float Pixel Data, as
+        without a decoder; a projection image (no position), or images or frames without a position
+        among placed ones (a damaged header); real-valued pixels (Float Pixel Data, as
         parametric maps hold); a gated NM reconstruction of several gates (a 4D image).
     MemoryBudgetError
         If the volume would need more memory than the budget (``GPUIMG_MAX_BYTES``; see
@@ -88,8 +89,10 @@ def read_dicom(
         than ``series_uid``.
     GeometryError
         Positions, orientations or pixel spacings that are not finite, not unit and orthogonal, or not
-        positive; mixed orientations, image sizes or pixel spacings; duplicate positions; missing
-        slices (unless ``allow_gaps``); uneven spacing; a sheared (gantry-tilted) stack.
+        positive; mixed orientations, image sizes or pixel spacings (pixel spacings 1e-4 of the
+        smallest apart); duplicate positions (closer along the slice normal than 1e-3 of the smaller
+        pixel spacing); missing slices (unless ``allow_gaps``); uneven spacing; a sheared
+        (gantry-tilted) stack.
     DeviceError
         If ``device`` is not "auto", "cpu" or "cuda", or asks for CUDA where no GPU is usable (the
         message says what is missing and which extra to install).
