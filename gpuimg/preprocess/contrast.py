@@ -294,19 +294,25 @@ def _linear(image, low, high, omin, omax):
     """Clip to [low, high] and map linearly onto [omin, omax], voxel by voxel (Dask: lazily)."""
     xp = namespace(image).xp
     dtype = float_dtype(image.dtype)
-    out = xp.clip(_as_float(image, dtype), dtype.type(low), dtype.type(high))  # a new array
+    lowest, highest = dtype.type(low), dtype.type(high)
+    # The ends are rounded to the output's dtype, as the voxels are (a float32 voxel at an end maps
+    # to the end exactly). A window narrower than float32's step at its level (or past its range)
+    # has no float32 ends apart: it gave every voxel out_range[0], 2000 HU under a window of 1e-5
+    # at 1000 too. It is mapped in float64.
+    apart = lowest < highest and math.isfinite(lowest) and math.isfinite(highest)
+    work = dtype if apart or high == low else np.dtype(np.float64)
+    out = xp.clip(_as_float(image, work), work.type(low), work.type(high))  # a new array
     if high == low:
-        return xp.clip(out, dtype.type(omin), dtype.type(omax))
+        return xp.clip(out, work.type(omin), work.type(omax)).astype(dtype, copy=False)
     # The same arithmetic in place (one volume of the output's dtype on a GPU, not four).
-    out -= dtype.type(low)
+    out -= work.type(low)
     # The clipped values' own span, so that the window's ends go to out_range's ends exactly: the
     # width rounded on its own differs from it by the rounding of low and high (0.9996 for a voxel
-    # above the window (100.3, 100.31) in float32).
-    span = dtype.type(high) - dtype.type(low)
-    out /= span if span else dtype.type(high - low)
-    out *= dtype.type(omax - omin)
-    out += dtype.type(omin)
-    return out
+    # above the window (100.3, 100.31) in float32). Never 0: the ends are apart in ``work``.
+    out /= work.type(high) - work.type(low)
+    out *= work.type(omax - omin)
+    out += work.type(omin)
+    return out.astype(dtype, copy=False)
 
 
 def _as_float(image, dtype):

@@ -133,6 +133,33 @@ def test_a_narrow_range_off_zero_maps_its_ends_to_the_output_ends(dtype):
     assert window(inside, -1000.1, 0.3)[[0, 2]].tolist() == [0.0, 1.0]
 
 
+@pytest.mark.parametrize("device", ["cpu", "cuda", "dask"])
+@pytest.mark.parametrize(
+    ("image", "level", "width"),
+    [
+        # A window narrower than float32's step at its level: both ends rounded to 1000, and every
+        # voxel, 2000 too, came out 0 (a threshold at 1000 as a window of width 1e-5).
+        (np.array([0.0, 999.99, 1000.0, 1000.01, 2000.0], np.float32), 1000.0, 1e-5),
+        (np.float32(1e5) + np.arange(-0.25, 0.5, 0.0078125, dtype=np.float32), 1e5, 0.005),
+        # uint16 (float32 output) under a window far below it: every voxel is above (1), was 0.
+        (np.array([0, 1, 65535], np.uint16), -1e9, 1.0),
+    ],
+)
+def test_a_window_narrower_than_float32_resolves_equals_skimage(image, level, width, device, request):
+    in_range = (level - width / 2, level + width / 2)
+    want = skimage.exposure.rescale_intensity(image.astype(np.float64), in_range, (0.0, 1.0))
+    given = image
+    if device == "cuda":
+        given = request.getfixturevalue("emulated_cuda")(image)
+    elif device == "dask":
+        given = da.from_array(image, chunks=2)
+    for got in (window(given, level, width), rescale_intensity(given, in_range, (0.0, 1.0))):
+        got = got.compute() if device == "dask" else gpuimg.to_numpy(got)
+        assert got.dtype == np.float32
+        # float32 output of values in [0, 1]: a few ulps.
+        np.testing.assert_allclose(got, want, rtol=0, atol=F32)
+
+
 def test_rescale_intensity_ignores_nan_and_inf_for_the_range(rng):
     image = rng.normal(0, 1, (6, 7, 8))
     image[0, 0, 0], image[1, 1, 1], image[2, 2, 2] = np.nan, np.inf, -np.inf
