@@ -56,70 +56,30 @@ import copy
 import dataclasses
 import hashlib
 import json
-import math
 import os
-import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from gpuimg.errors import ConfigError, GpuimgError
+from gpuimg.errors import ConfigError
 from gpuimg.features import FAMILIES, Settings
 
+# The tables' own names, as gpuimg.cohort.spec gives them: MASK_SOURCES, TASKS, Selection, MaskSource,
+# Learning, Task and STEPS.
 from ._spec_document import _lists, _open_bounds, _present
-from ._spec_steps import STEPS as STEPS  # the steps a spec may name, gpuimg.cohort.spec.STEPS
+from ._spec_input import _MASK_KEYS, _mask, _selection
+from ._spec_input import MASK_SOURCES as MASK_SOURCES
+from ._spec_input import MaskSource as MaskSource
+from ._spec_input import Selection as Selection
+from ._spec_learning import TASKS as TASKS
+from ._spec_learning import Learning as Learning
+from ._spec_learning import Task as Task
+from ._spec_learning import _learning
+from ._spec_steps import STEPS as STEPS
 from ._spec_steps import _features, _step
-from ._spec_values import _bool, _choice, _int, _known, _str, _table
+from ._spec_values import _bool, _choice, _known, _table
 
-MASK_SOURCES = ("file", "rtstruct", "seg", "recipe")
-TASKS = ("classification", "regression", "clustering")
-_MODALITY_ALIASES = {"PET": "PT", "MRI": "MR"}
 _TABLES = ("input", "mask", "preprocess", "edges", "features", "learning", "privacy")
-
-
-@dataclass(frozen=True)
-class Selection:
-    """Which series of a study folder to analyse."""
-
-    modality: str | None = None
-    description: str | None = None
-    min_slices: int = 1
-    allow_gaps: bool = False
-
-
-@dataclass(frozen=True)
-class MaskSource:
-    """Where the region of interest comes from."""
-
-    source: str
-    roi: str | int | None = None
-    pattern: str | None = None
-    label: int = 0
-    threshold: tuple[float, float] | str | None = None
-    opening_mm: float = 0.0
-    fill_holes: bool = True
-    largest: bool = True
-
-
-@dataclass(frozen=True)
-class Task:
-    """One learning task: its target column (none for clustering), estimator name and parameters."""
-
-    kind: str
-    estimator: str
-    target: str | None = None
-    params: dict = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class Learning:
-    """Labels file, patient-level cross-validation and the tasks."""
-
-    labels: Path | None = None
-    id_column: str = "patient_id"
-    folds: int = 5
-    random_state: int = 0
-    tasks: tuple[Task, ...] = ()
 
 
 #: The version of the definitions of a study's row (its columns' meaning), part of
@@ -356,164 +316,4 @@ def spec_from_dict(document: dict, *, base: str | os.PathLike = ".") -> Spec:
         # A copy: the caller's dict, changed after (one spec per bin width in a loop), changed this spec's
         # record of itself in the manifest.
         source=copy.deepcopy(document),
-    )
-
-
-def _selection(table: dict) -> Selection:
-    _known("input", table, [f.name for f in dataclasses.fields(Selection)])
-    modality = table.get("modality")
-    if modality is not None:
-        modality = _str("input.modality", modality).upper()
-        modality = _MODALITY_ALIASES.get(modality, modality)
-        if modality in ("SEG", "RTSTRUCT"):  # never chosen as the image: every study matched no series
-            raise ConfigError(
-                f"input.modality={table['modality']!r} is a mask, not the image series; set the image's "
-                f'modality (CT, MR, PT, ...) and take the mask with mask.source = "{modality.lower()}".'
-            )
-    description = table.get("description")
-    if description is not None:
-        try:
-            re.compile(_str("input.description", description))
-        except re.error as exc:
-            raise ConfigError(
-                f"input.description={description!r} is not a regular expression: {exc}."
-            ) from exc
-    return Selection(
-        modality=modality,
-        description=description,
-        min_slices=_int("input.min_slices", table.get("min_slices", 1), 1),
-        allow_gaps=_bool("input.allow_gaps", table.get("allow_gaps", False)),
-    )
-
-
-def _mask(table: dict) -> MaskSource:
-    _known("mask", table, [f.name for f in dataclasses.fields(MaskSource)])
-    if "source" not in table:
-        raise ConfigError(f'mask.source is missing; set it to one of {list(MASK_SOURCES)} (e.g. "rtstruct").')
-    source = _choice("mask.source", table["source"], MASK_SOURCES)
-    # A key of another source would be ignored without a word (roi = "GTV" with a mask file, a label
-    # number with a SEG): it says the spec means something it does not do.
-    other = sorted(set(table) - {"source", *_MASK_KEYS[source]})
-    if other:
-        raise ConfigError(
-            f"mask: {', '.join(f'mask.{key}' for key in other)} {'does' if len(other) == 1 else 'do'} not "
-            f"apply to mask.source = {source!r}, which takes "
-            f"{list(_MASK_KEYS[source])}; remove them, or set mask.source to the source they belong to "
-            f"({', '.join(f'{key}: {_owner(key)}' for key in other)})."
-        )
-    needs = {"file": "pattern", "recipe": "threshold"}.get(source)
-    if needs and needs not in table:
-        example = '"lesions.nrrd"' if needs == "pattern" else '[-100, 200] or "otsu"'
-        raise ConfigError(f"mask.{needs} is needed for mask.source = {source!r}; e.g. {needs} = {example}.")
-    threshold = table.get("threshold")
-    if threshold is not None and threshold != "otsu":
-        if (
-            not isinstance(threshold, list)
-            or len(threshold) != 2
-            or not all(isinstance(t, int | float) and not isinstance(t, bool) for t in threshold)
-            or not threshold[0] <= threshold[1]  # NaN compares false: TOML's nan is no bound
-        ):
-            raise ConfigError(
-                f"mask.threshold={threshold!r} must be [lower, upper] (lower <= upper; -inf or inf for no "
-                'bound) or "otsu".'
-            )
-        threshold = (float(threshold[0]), float(threshold[1]))
-    pattern = None if table.get("pattern") is None else _str("mask.pattern", table["pattern"])
-    if pattern is not None and (
-        Path(pattern).is_absolute() or ".." in Path(pattern).parts or not Path(pattern).parts
-    ):
-        # Path.glob refuses an absolute pattern (and "." with an IndexError), and one through ".." finds
-        # the same file for every study.
-        raise ConfigError(
-            f'mask.pattern={pattern!r} must be a glob inside each study folder (e.g. "mask.nrrd" or '
-            '"seg/*.nii.gz"), not a path out of it; put each study\'s mask in its own folder.'
-        )
-    opening = table.get("opening_mm", 0.0)
-    if isinstance(opening, bool) or not isinstance(opening, int | float) or not 0 <= opening < math.inf:
-        raise ConfigError(f"mask.opening_mm={opening!r} must be a finite radius in mm, 0 or more.")
-    return MaskSource(
-        source=source,
-        roi=_roi(table.get("roi")),
-        pattern=pattern,
-        label=_int("mask.label", table.get("label", 0), 0),
-        threshold=threshold,
-        opening_mm=float(opening),
-        fill_holes=_bool("mask.fill_holes", table.get("fill_holes", True)),
-        largest=_bool("mask.largest", table.get("largest", True)),
-    )
-
-
-def _roi(value) -> str | int | None:
-    """mask.roi: a name (or pattern), or the ROINumber / SegmentNumber that tells apart ROIs of one name."""
-    if value is None or (isinstance(value, int) and not isinstance(value, bool) and value >= 0):
-        return value
-    if not isinstance(value, str) or not value:
-        raise ConfigError(
-            f"mask.roi={value!r} must be the ROI's name (a non-empty string) or its number (a whole "
-            "number: the ROINumber of an RTSTRUCT, the SegmentNumber of a SEG)."
-        )
-    return value
-
-
-#: The keys of [mask] each source takes, besides ``source``.
-_MASK_KEYS = {
-    "file": ("pattern", "label"),
-    "rtstruct": ("roi",),
-    "seg": ("roi",),
-    "recipe": ("threshold", "opening_mm", "fill_holes", "largest"),
-}
-
-
-def _owner(key: str) -> str:
-    return " or ".join(repr(source) for source, keys in _MASK_KEYS.items() if key in keys)
-
-
-def _learning(table: dict, base: Path) -> Learning:
-    from gpuimg.ml import make_estimator  # scikit-learn: imported only where a spec is checked
-
-    _known("learning", table, ("labels", "id_column", "folds", "random_state", *TASKS))
-    tasks = []
-    for kind in TASKS:
-        if kind not in table:
-            continue
-        where = f"learning.{kind}"
-        entry = _table(table, kind, "learning")
-        # Clustering learns from the features alone: a target there would be ignored without a word.
-        _known(
-            where,
-            entry,
-            ("estimator", "params") if kind == "clustering" else ("target", "estimator", "params"),
-        )
-        if kind != "clustering" and "target" not in entry:
-            raise ConfigError(f"{where}.target is missing: name the column of the labels file to predict.")
-        if kind != "clustering" and "labels" not in table:
-            raise ConfigError(f"{where} needs learning.labels, a CSV file with the patient IDs and targets.")
-        default = {"classification": "random_forest", "regression": "ridge", "clustering": "kmeans"}[kind]
-        name = _str(f"{where}.estimator", entry.get("estimator", default))
-        params = entry.get("params", {})
-        if not isinstance(params, dict):
-            raise ConfigError(f"{where}.params must be a table of the estimator's parameters.")
-        try:
-            # The values too (n_estimators = 0): refused by fit only after every study was measured.
-            make_estimator(name, kind, **params).check_params()
-        except GpuimgError as exc:
-            raise ConfigError(f"{where}: {exc}") from exc
-        target = None if kind == "clustering" else _str(f"{where}.target", entry["target"])
-        tasks.append(Task(kind, name, target, dict(params)))
-    labels = table.get("labels")
-    id_column = _str("learning.id_column", table.get("id_column", "patient_id"))
-    for task in tasks:
-        # The original IDs as targets: they would reach the metrics, the report and the model's classes.
-        if task.target == id_column:
-            raise ConfigError(
-                f"learning.{task.kind}.target={task.target!r} is the patient ID column (learning.id_column); "
-                "name the column of the labels file to predict."
-            )
-    return Learning(
-        labels=None if labels is None else base / _str("learning.labels", labels),
-        id_column=id_column,
-        folds=_int("learning.folds", table.get("folds", 5), 2),
-        # NumPy's legacy seeds, which scikit-learn's splitters and estimators take, end at 2**32 - 1.
-        random_state=_int("learning.random_state", table.get("random_state", 0), 0, 2**32 - 1),
-        tasks=tuple(tasks),
     )

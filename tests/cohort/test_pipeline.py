@@ -1172,7 +1172,7 @@ def test_studies_whose_ids_a_spreadsheet_wrote_as_numbers_are_explained(capsys, 
     # A labels file saved by a spreadsheet that read its ID column as numbers: '00417' written 417, '086'
     # as 86.0 (as pandas writes a column with an empty cell), a 12-digit ID as 3.05218E+11. Their
     # studies were left out of learning with 'check its patient IDs' only.
-    from gpuimg.cohort.run import _unlabelled_why
+    from gpuimg.cohort._label_ids import _unlabelled_why
 
     cohort = tmp_path / "cohort"
     ids = ("00417", "086", "305218470193", "PAT-9")
