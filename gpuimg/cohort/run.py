@@ -68,7 +68,8 @@ def find_studies(folder: str | os.PathLike) -> list[Path]:
     Raises
     ------
     ConfigError
-        If ``folder`` is not a folder or holds no sub-folder.
+        If ``folder`` is not a folder, holds no sub-folder, or may not be listed (its permissions, or a
+        folder's on the way to it).
 
     Examples
     --------
@@ -84,11 +85,19 @@ def find_studies(folder: str | os.PathLike) -> list[Path]:
     """
     # Absolute: the studies may be processed by workers of a scheduler started elsewhere.
     folder = Path(folder).resolve()
-    if not folder.is_dir():
-        # A mistyped path was 'not a folder', as a file is.
-        what = "is not a folder" if folder.exists() else "does not exist"
-        raise ConfigError(f"--input {folder} {what}; pass the folder that holds one folder per study.")
-    studies = sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
+    try:
+        if not folder.is_dir():
+            # A mistyped path was 'not a folder', as a file is.
+            what = "is not a folder" if folder.exists() else "does not exist"
+            raise ConfigError(f"--input {folder} {what}; pass the folder that holds one folder per study.")
+        studies = sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
+    except OSError as exc:
+        # A folder that may not be listed (or whose entries may not be looked at: read but no execute
+        # permission) ended library calls in a bare PermissionError; no study can be found in it.
+        raise ConfigError(
+            f"--input {folder} cannot be listed ({exc.strerror or exc}); give your user read and execute "
+            "permission on it and on the folders on the way to it, or pass another cohort folder."
+        ) from exc
     if not studies:
         raise ConfigError(f"--input {folder} holds no study folders; put each study in its own sub-folder.")
     return studies

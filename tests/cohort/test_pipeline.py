@@ -1260,3 +1260,39 @@ def test_an_input_folder_that_does_not_exist_is_told_so(capsys, tmp_path):
             f"gpuimg: ConfigError: --input {tmp_path / given} {what}; pass the folder that holds one folder "
             "per study.\n"
         )
+
+
+def test_an_input_folder_that_may_not_be_listed_is_a_config_error(tmp_path):
+    """find_studies raised a bare PermissionError to library callers for a cohort folder of mode 000
+    (or 0o444: listed, but its entries may not be looked at); only the command turned it into a line."""
+    from as_user import run_as_user
+
+    code = (
+        "import os, sys\n"
+        "from gpuimg.cohort import find_studies\n"
+        "try:\n"
+        "    os.listdir(sys.argv[1]); [os.stat(e.path) for e in os.scandir(sys.argv[1])]\n"
+        "except PermissionError:\n"
+        "    print('refused')\n"
+        "try:\n"
+        "    find_studies(sys.argv[1])\n"
+        "except Exception as exc:\n"
+        "    print(f'{type(exc).__name__}: {exc}')\n"
+    )
+    cohort = tmp_path / "cohort"
+    (cohort / "P01").mkdir(parents=True)
+    said = {}
+    try:
+        for mode in (0o000, 0o444):
+            cohort.chmod(mode)
+            said[mode] = run_as_user(sys.executable, "-c", code, str(cohort))
+    finally:
+        cohort.chmod(0o755)
+    for mode, result in said.items():
+        assert result.returncode == 0, result.stderr
+        lines = result.stdout.splitlines()
+        assert lines[0] == "refused"  # the system's own refusal, the reference
+        assert lines[1] == (
+            f"ConfigError: --input {cohort} cannot be listed (Permission denied); give your user read and "
+            "execute permission on it and on the folders on the way to it, or pass another cohort folder."
+        ), oct(mode)
