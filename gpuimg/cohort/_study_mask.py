@@ -9,10 +9,11 @@ import pydicom
 
 from gpuimg import morphology
 from gpuimg._arrays import roi_voxels
-from gpuimg._text import some
+from gpuimg._text import count, some
 from gpuimg.backend import namespace, to_numpy
 from gpuimg.errors import DicomError, FeatureError, GeometryError
 from gpuimg.io import read_image, read_rtstruct, read_seg
+from gpuimg.io.image import IMAGE_SUFFIXES
 from gpuimg.volume import Volume
 
 from .spec import MaskSource
@@ -39,10 +40,16 @@ def study_mask(
             return read_seg(matching[0], image, source.roi)
         return read_rtstruct(matching[0], image, source.roi)
     if source.source == "file":
-        files = sorted(path for path in folder.glob(source.pattern) if path.is_file())
+        matched = sorted(path for path in folder.glob(source.pattern) if path.is_file())
+        files = _images(matched)
         if len(files) != 1:
+            # Files that are no image (notes, a detached NRRD's data) are named only where no image is.
+            others = ""
+            if matched and not files:
+                others = f" (it matches {count(len(matched), 'file')} of other formats)"
             raise DicomError(
-                f"{len(files)} files match mask.pattern={source.pattern!r} in {folder}; one is needed."
+                f"{count(len(files), 'image')} (NIfTI or NRRD; the .hdr and .img of a NIfTI-1 pair are one) "
+                f"match mask.pattern={source.pattern!r} in {folder}{others}; one is needed."
             )
         mask = read_image(files[0], device=image.device)
         _check_fits(mask, image, files[0])
@@ -68,6 +75,28 @@ def study_mask(
             )
         return Volume(inside.view(np.uint8), image.spacing, image.origin, image.direction)
     return _recipe(processed, source)
+
+
+def _images(files: list[Path]) -> list[Path]:
+    """The images among ``files`` (in name order), one path each: files of :data:`IMAGE_SUFFIXES`
+    (a detached NRRD's data file, notes beside the mask are none), the two files of a NIfTI-1 pair
+    (``x.hdr`` and ``x.img``, or ``.hdr.gz`` and ``.img.gz``, of one stem and case), which
+    :func:`read_image` reads as one image named by either, counted once by the first."""
+    images: dict[Path, Path] = {}
+    for path in files:
+        if path.name.lower().endswith(IMAGE_SUFFIXES):
+            images.setdefault(_header_name(path), path)  # x.hdr sorts before x.img
+    return list(images.values())
+
+
+def _header_name(path: Path) -> Path:
+    """The header file's path of the NIfTI-1 pair ``path`` belongs to, or ``path`` itself."""
+    name = path.name
+    cut = len(".img.gz") if name.lower().endswith(".gz") else len(".img")
+    header = {".img": ".hdr", ".IMG": ".HDR"}.get(name[-cut:][:4])
+    if header is None or name[-cut:].lower() not in (".img", ".img.gz"):
+        return path
+    return path.with_name(name[:-cut] + header + name[-cut:][4:])
 
 
 def _check_fits(mask: Volume, image: Volume, path: Path) -> None:

@@ -270,6 +270,65 @@ def test_a_mask_pattern_that_matches_a_folder_counts_files_only(tmp_path):
     assert result["row"]["stat_mean"] == pytest.approx(image[mask].astype(float).mean(), rel=1e-9)
 
 
+@pytest.mark.parametrize("suffix", [".img", ".IMG", ".img.gz"])
+def test_a_mask_pattern_matching_both_files_of_a_nifti_pair_finds_one_image(tmp_path, suffix):
+    """mask.pattern = "mask.*" finds mask.hdr and mask.img, the two files of one NIfTI-1 pair (as SPM
+    writes a mask), which read_image reads as one image: the study failed with "2 files match"."""
+    import nibabel as nib
+
+    study = tmp_path / "study"
+    write_study(study, 1, patient_id="P")
+    # The pair, written by nibabel from the study's mask as NIfTI (the reference reader and writer).
+    mask = gpuimg.read_image(study / "mask.nrrd", device="cpu")
+    inside = mask.data > 0
+    gpuimg.write_image(mask, tmp_path / "mask.nii")
+    single = nib.load(tmp_path / "mask.nii")
+    pair = study / f"mask{suffix}"
+    nib.save(nib.Nifti1Pair(np.asanyarray(single.dataobj), single.affine), pair)
+    (study / "mask.nrrd").unlink()
+    header = pair.with_name(pair.name.replace("img", "hdr").replace("IMG", "HDR"))
+    assert sorted(p.name for p in study.glob("mask.*")) == sorted([header.name, pair.name])
+    spec = spec_from_dict(
+        {"mask": {"source": "file", "pattern": "mask.*"}, "features": {"families": ["statistics"]}}
+    )
+    result = process_study(StudyTask(study, "study", spec, b"key"))
+    assert "error" not in result, result["error"]
+    # The truth: the mean of the CT under the voxels the pair holds (those of mask.nrrd), by NumPy.
+    image = gpuimg.read_dicom(study / "ct", device="cpu").data
+    assert result["row"]["stat_mean"] == pytest.approx(image[inside].astype(float).mean(), rel=1e-9)
+    # A second image matched is still refused: the pair counts once, a .nii beside it once more.
+    shutil.copy(tmp_path / "mask.nii", study / "mask.nii")
+    result = process_study(StudyTask(study, "study", spec, b"key"))
+    assert "2 images (NIfTI or NRRD; the .hdr and .img of a NIfTI-1 pair are one) match" in result["error"]
+
+
+def test_a_mask_pattern_counts_images_not_the_files_beside_them(tmp_path):
+    """mask.pattern = "mask.*" finds a detached NRRD (mask.nhdr and its data file mask.raw.gz) and a
+    note beside it: "3 files match", though one image does. Files of no image format are counted only
+    where no image matches."""
+    study = tmp_path / "study"
+    write_study(study, 2, patient_id="P")
+    mask = gpuimg.read_image(study / "mask.nrrd", device="cpu")
+    gpuimg.write_image(mask, study / "mask.nhdr")
+    (study / "mask.nrrd").unlink()
+    (study / "mask.txt").write_text("drawn by hand\n")
+    assert sorted(p.name for p in study.glob("mask.*")) == ["mask.nhdr", "mask.raw.gz", "mask.txt"]
+    spec = spec_from_dict(
+        {"mask": {"source": "file", "pattern": "mask.*"}, "features": {"families": ["statistics"]}}
+    )
+    result = process_study(StudyTask(study, "study", spec, b"key"))
+    assert "error" not in result, result["error"]
+    # The truth: the mean of the CT under the mask's voxels, by NumPy.
+    image = gpuimg.read_dicom(study / "ct", device="cpu").data
+    assert result["row"]["stat_mean"] == pytest.approx(image[mask.data > 0].astype(float).mean(), rel=1e-9)
+    spec = spec_from_dict(
+        {"mask": {"source": "file", "pattern": "mask.t*"}, "features": {"families": ["statistics"]}}
+    )
+    result = process_study(StudyTask(study, "study", spec, b"key"))
+    assert "0 images (NIfTI or NRRD;" in result["error"]
+    assert "(it matches 1 file of other formats); one is needed." in result["error"]
+
+
 @pytest.mark.parametrize("operator", ["sobel", "prewitt", "scharr"])
 @pytest.mark.parametrize("axis", [0, 2])
 def test_the_edge_features_are_in_hu_per_mm_whatever_the_operator(operator, axis):
