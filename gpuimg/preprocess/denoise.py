@@ -209,8 +209,9 @@ def median_filter(image: Image, size: Sizes = 3, *, mode: str = "reflect", cval:
     SciPy's own 1D path reads past a line not longer than the window (one voxel in "mirror" mode,
     two under a window of 4 to 6) and gives values that are not in the image.
 
-    A window holding a NaN gives NaN with our kernels (SciPy's result there depends on the order
-    of its comparisons); inf and -inf are ordered like any other value.
+    A window holding a NaN gives NaN, whatever the path (SciPy's own result there depends on the
+    order of its comparisons: neither NaN nor the median of the other values); inf and -inf are
+    ordered like any other value.
 
     Examples
     --------
@@ -448,7 +449,7 @@ def _median(image, *, size, mode, cval):
         # SciPy's 1D rank filter (a path of its own) reads past a line not longer than the window
         # (one voxel in "mirror", two under a window of 4-6): as one row of a 2D image it takes its
         # N-D path, which is right.
-        return ns.ndi.median_filter(image[None], (1, side), mode=mode, cval=cval)[0]
+        return _ndi_median(ns, image[None], (1, side), mode, cval)[0]
     if (
         image.ndim != 3
         or image.dtype not in _MEDIAN_NATIVE
@@ -457,7 +458,7 @@ def _median(image, *, size, mode, cval):
         or side == 1
         or any(s != side for s in size)
     ):
-        return ns.ndi.median_filter(image, size, mode=mode, cval=cval)
+        return _ndi_median(ns, image, size, mode, cval)
     src = xp.ascontiguousarray(image)
     out = xp.empty_like(src)
     if out.size == 0:
@@ -473,6 +474,17 @@ def _median(image, *, size, mode, cval):
         blank=as_dtype(np.nan) if image.dtype.kind == "f" else as_dtype(0),
         pairs=xp.asarray(median_kernel.median_network(side**3)),
     )
+    return out
+
+
+def _ndi_median(ns, image, size, mode, cval):
+    """The device's ``ndimage.median_filter``, with NaN in each window that holds a NaN (as our kernels
+    give): SciPy's value there depends on the order of its comparisons, neither NaN nor the median
+    of the other values."""
+    out = ns.ndi.median_filter(image, size, mode=mode, cval=cval)
+    blank = mode == "constant" and math.isnan(cval)
+    if image.dtype.kind == "f" and (blank or bool(ns.xp.isnan(image).any())):
+        out[ns.ndi.maximum_filter(ns.xp.isnan(image), size, mode=mode, cval=blank)] = np.nan
     return out
 
 
