@@ -9,6 +9,12 @@ from ._scalars import Deferred
 from .chain import Roi, check_roi
 from .texture import GreyLevels, directional_features, grey_levels
 
+#: Bytes held at once for each byte of one batch of run length matrices, at most: the batches pooled
+#: for one call of :func:`glrlm_features` (the 2D matrices and their sum over directions), their
+#: concatenated copy and the features' arrays of the matrices' size (the probabilities, the entropy's
+#: terms): 5.4, measured with tracemalloc on 150 levels over 8 x 96 x 96 voxels in 2D with 2.5D.
+MATRIX_COPIES = 6
+
 #: The GLRLM features by IBSI tag name (without ``rlm_`` and the approach), in IBSI's order.
 NAMES = (
     "sre",
@@ -80,7 +86,7 @@ def glrlm(roi: Roi) -> dict[str, float]:
 
 def glrlm_deferred(roi: Roi) -> Deferred:
     """:func:`glrlm` with its results still on the device (:class:`~gpuimg.features._scalars.Deferred`)."""
-    return directional_features(grey_levels(roi), glrlm_matrices, glrlm_features, "rlm")
+    return directional_features(grey_levels(roi), glrlm_matrices, glrlm_features, "rlm", MATRIX_COPIES)
 
 
 def glrlm_matrices(grey: GreyLevels, offsets: np.ndarray, per_slice: bool):

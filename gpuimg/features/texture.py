@@ -19,10 +19,12 @@ matrix, averaged: tags ``_avg``) and ``"merged"`` (features of the matrices summ
 ``_comb``). In 2D both are per slice and then averaged over slices; in 2.5D "averaged" merges the
 slices of each direction.
 
-Cost: the matrices are asked for a few slices (2D, 2.5D) or offsets (3D) at a time, about
-:data:`MATRIX_BUDGET` bytes of them held at once whatever the ROI's size or number of grey levels,
-and the matrices of one shape of all approaches and aggregations are pooled into one call of the
-family's ``features`` (so a small ROI costs one call per family, not one per tag).
+Cost: the matrices are asked for a few slices (2D, 2.5D) or offsets (3D) at a time, at most
+:func:`batch_bytes` of them in a batch whatever the ROI's size or number of grey levels
+(:data:`MATRIX_BUDGET`, or less where the memory budget, ``GPUIMG_MAX_BYTES``, leaves less room for
+what a family holds beside a batch), and the matrices of one shape of all approaches and
+aggregations are pooled, within the same bound, into one call of the family's ``features`` (so a
+small ROI costs one call per family, not one per tag).
 
 Device reads: one per ROI for its grey levels (:func:`grey_levels`, shared by the families); the
 families' means stay on the device (:class:`~gpuimg.features._scalars.Deferred`) until
@@ -34,12 +36,13 @@ twice per call to size its output).
 
 import functools
 import math
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 import numpy as np
 
-from gpuimg._memory import check_bytes
+from gpuimg._memory import UNCHECKED_BYTES, check_bytes, max_bytes
 from gpuimg.backend import bincount_fixed, namespace, to_numpy
 
 from ._discretisation import bins_bound, discretise
@@ -67,6 +70,8 @@ DIRECTIONS_2D = tuple(d for d in DIRECTIONS_3D if d[0] == 0)
 #: Tag suffixes of the approaches and aggregations, as the IBSI reference files spell them.
 APPROACH_TAGS = {"2d": "2D", "2.5d": "2_5D", "3d": "3D"}
 AGGREGATION_TAGS = {"averaged": "avg", "merged": "comb"}
+#: The texture families by the prefix of their tags, as messages name them.
+FAMILIES = {"cm": "GLCM", "rlm": "GLRLM", "szm": "GLSZM", "dzm": "GLDZM", "ngt": "NGTDM", "ngl": "NGLDM"}
 
 
 @dataclass(frozen=True)
@@ -179,8 +184,8 @@ Features = Callable[[object, GreyLevels], dict]
 
 
 #: Bytes held at once for each byte of one batch of matrices, at most, where the family gives no
-#: other number: the batch, the sums over offsets and over slices, the features' arrays (GLRLM: at
-#: most 2.2, measured with tracemalloc on a batch of one slice or offset).
+#: other number (GLCM and GLRLM give theirs): the batch, the sums over offsets and over slices, the
+#: features' arrays.
 _MATRIX_COPIES = 4
 
 
@@ -197,14 +202,14 @@ def directional_features(
     ``{f"{prefix}_{name}_{approach}_{aggregation}": value}`` (``cm_joint_max_3D_avg``). A matrix
     with no entry (a slice and direction without a pair or run) is left out of averages.
 
-    Matrices are asked for a few slices (2D, 2.5D) or offsets (3D) at a time, so that those held
-    at once take about :data:`MATRIX_BUDGET` bytes whatever the ROI's size and number of levels;
-    the 2D and 2.5D approaches share the slices' matrices. ``copies`` is the family's bytes held at
-    once for each byte of one batch (default :data:`_MATRIX_COPIES`), checked against the
-    memory budget.
+    Matrices are asked for a few slices (2D, 2.5D) or offsets (3D) at a time, at most
+    :func:`batch_bytes` of them in a batch (and pooled for one call of ``features``) whatever the
+    ROI's size and number of levels; the 2D and 2.5D approaches share the slices' matrices.
+    ``copies`` is the family's bytes held at once for each byte of one batch (default
+    :data:`_MATRIX_COPIES`), which the batches leave room for in the memory budget.
     """
-    means = _Means(directional_keys(grey.settings), features, grey)
-    for key, batch in directional_batches(grey, matrices, copies):
+    means = _Means(directional_keys(grey.settings), features, grey, copies)
+    for key, batch in directional_batches(grey, matrices, prefix, copies):
         means.add(key, batch)
         del batch  # not held while the next batch is made
     return means.result(prefix)
@@ -220,14 +225,18 @@ def tag(key: tuple[str, ...]) -> str:
     return "_".join([APPROACH_TAGS[key[0]], *(AGGREGATION_TAGS[g] for g in key[1:])])
 
 
-def directional_batches(grey: GreyLevels, matrices: DirectionalMatrices, copies: int = _MATRIX_COPIES):
+def directional_batches(
+    grey: GreyLevels, matrices: DirectionalMatrices, prefix: str, copies: int = _MATRIX_COPIES
+):
     """Yield ``((approach, aggregation), batch)``: matrices whose features are averaged under that
-    key (:func:`directional_features`); a key may come several times, its batches to be pooled."""
+    key (:func:`directional_features`); a key may come several times, its batches to be pooled.
+    ``prefix`` (``"cm"``, ``"rlm"``) names the family in an error."""
     settings = grey.settings
     approaches, aggregations = settings.texture_approaches, settings.texture_aggregations
     if "2d" in approaches or "2.5d" in approaches:
         by_direction = None  # 2.5D: each direction's matrices summed over the slices
-        for batch in _slice_batches(grey, matrices, directions("2d", settings.texture_distance), copies):
+        offsets = directions("2d", settings.texture_distance)
+        for batch in _slice_batches(grey, matrices, offsets, prefix, copies):
             if "2.5d" in approaches:
                 by_direction = _add_up(by_direction, batch)
             if "2d" in approaches:
@@ -240,7 +249,8 @@ def directional_batches(grey: GreyLevels, matrices: DirectionalMatrices, copies:
                 yield ("2.5d", aggregation), merged
     if "3d" in approaches:
         total = None
-        for batch in _offset_batches(grey, matrices, directions("3d", settings.texture_distance), copies):
+        offsets = directions("3d", settings.texture_distance)
+        for batch in _offset_batches(grey, matrices, offsets, prefix, copies):
             if "merged" in aggregations:
                 total = _add_up(total, batch)
             if "averaged" in aggregations:
@@ -250,18 +260,40 @@ def directional_batches(grey: GreyLevels, matrices: DirectionalMatrices, copies:
             yield ("3d", "merged"), total[None]
 
 
-#: About the most bytes of texture matrices held at once by :func:`directional_features`.
+#: The most bytes of texture matrices (or of a texture map's pair lists) in one batch, or pooled for
+#: one call of a family's features, where the memory budget leaves room for more (:func:`batch_bytes`).
 MATRIX_BUDGET = 64 * 2**20
 
 
-def _slice_batches(grey, matrices, offsets, copies):
+def batch_bytes(copies: float, work: int) -> int:
+    """The most bytes of texture matrices one batch may hold [bytes]: :data:`MATRIX_BUDGET`, or less
+    where the memory budget (:func:`gpuimg._memory.max_bytes`, ``GPUIMG_MAX_BYTES``) leaves less room
+    for the ``copies`` bytes held at once for each byte of a batch.
+
+    ``work`` is the bytes of matrices to be batched: where they and their copies fit in
+    :data:`~gpuimg._memory.UNCHECKED_BYTES` and ``GPUIMG_MAX_BYTES`` is not set, the machine's
+    memory is not read (as :func:`~gpuimg._memory.check_bytes` does), and all fit in one batch.
+
+    Examples
+    --------
+    >>> batch_bytes(10, 2**30) <= MATRIX_BUDGET
+    True
+    """
+    if copies * work <= UNCHECKED_BYTES and not os.environ.get("GPUIMG_MAX_BYTES", "").strip():
+        return MATRIX_BUDGET
+    return max(1, min(MATRIX_BUDGET, int(max_bytes() // copies)))
+
+
+def _slice_batches(grey, matrices, offsets, prefix, copies):
     """The per-slice matrices (slices, offsets, ...) of the slices holding ROI voxels, a few at once.
 
     Only those slices are handed to ``matrices`` (in-plane neighbours do not cross slices), so that
     no matrix of an empty slice is made, nor a copy of the batch without them."""
     xp = namespace(grey.levels).xp
     present = np.flatnonzero(_slices_present(grey))
-    step = _items_per_batch(offsets.shape[0] * _matrix_bytes(grey, per_slice=True), grey, copies)
+    item = offsets.shape[0] * _matrix_bytes(grey, per_slice=True)
+    what = f"{FAMILIES[prefix]} matrices (one slice, {offsets.shape[0]} directions)"
+    step = _items_per_batch(item, present.size, grey, copies, what)
     for first in range(0, present.size, step):
         chosen = present[first : first + step]
         if chosen[-1] - chosen[0] + 1 == chosen.size:  # consecutive slices: views, no copy
@@ -272,9 +304,10 @@ def _slice_batches(grey, matrices, offsets, copies):
         yield matrices(chunk, offsets, True)
 
 
-def _offset_batches(grey, matrices, offsets, copies):
+def _offset_batches(grey, matrices, offsets, prefix, copies):
     """The volume's matrices (offsets, ...), for a few offsets at once."""
-    step = _items_per_batch(_matrix_bytes(grey, per_slice=False), grey, copies)
+    what = f"{FAMILIES[prefix]} matrices (one direction of the volume)"
+    step = _items_per_batch(_matrix_bytes(grey, per_slice=False), offsets.shape[0], grey, copies, what)
     for first in range(0, offsets.shape[0], step):
         yield matrices(grey, offsets[first : first + step], False)[0]
 
@@ -286,22 +319,24 @@ def _matrix_bytes(grey, per_slice) -> int:
     return 8 * grey.n_present * max(grey.n_present, side)
 
 
-def _items_per_batch(item_bytes: int, grey: GreyLevels, copies: int) -> int:
-    """How many slices' or offsets' matrices of ``item_bytes`` to ask for at once.
+def _items_per_batch(item_bytes: int, n_items: int, grey: GreyLevels, copies: int, what: str) -> int:
+    """How many of ``n_items`` slices' or offsets' matrices of ``item_bytes`` to ask for at once:
+    as many as :func:`batch_bytes` allows, at least one.
 
     Raises
     ------
     MemoryBudgetError
         If even one's matrices, with what is held beside them (``copies`` bytes per byte of matrices:
         the sums over offsets and slices, the features' arrays), exceed the memory budget: too many
-        grey levels are present.
+        grey levels are present. The message names ``what`` (the family and the item).
     """
     check_bytes(
         copies * item_bytes,
-        f"One batch of the texture matrices of the {grey.n_present} grey levels present in the ROI (set "
-        "by the settings' discretisation, n_bins or bin_width)",
+        f"One batch of the {what} for the {grey.n_present} grey levels present in the ROI, with what "
+        "its features hold beside it (fewer grey levels make smaller matrices: a coarser bin_width "
+        "for a fixed bin size, a smaller n_bins for a fixed bin number),",
     )
-    return max(1, MATRIX_BUDGET // max(item_bytes, 1))
+    return max(1, batch_bytes(copies, n_items * item_bytes) // max(item_bytes, 1))
 
 
 def _add_up(total, batch):
@@ -324,23 +359,24 @@ class _Means:
     """The mean of each feature over the non-empty matrices added under each key, on the device.
 
     Matrices of one shape are pooled into one call of ``features`` as long as they hold at most
-    :data:`MATRIX_BUDGET` bytes (a larger batch goes alone), so a small ROI's approaches and
-    aggregations cost one call. Empty matrices (a slice and direction without a pair or run) go
+    :func:`batch_bytes` for the family's ``copies`` (a larger batch goes alone), so a small ROI's
+    approaches and aggregations cost one call. Empty matrices (a slice and direction without a pair or run) go
     through ``features`` too and are left out of the sums and counts on the device, so that no
     device read is needed to find them.
     """
 
-    def __init__(self, keys, features, grey):
-        self.features, self.grey = features, grey
+    def __init__(self, keys, features, grey, copies=_MATRIX_COPIES):
+        self.features, self.grey, self.copies = features, grey, copies
         self.keys, self.sums, self.counts = list(keys), {}, {}
         self.pending, self.held, self.names = {}, 0, None
 
     def add(self, key, batch):
-        if self.held and self.held + batch.nbytes > MATRIX_BUDGET:
+        held = self.held + batch.nbytes
+        if self.held and held > batch_bytes(self.copies, held):
             self._flush()  # the pool and its concatenated copy stay within the budget
         self.pending.setdefault(batch.shape[1:], []).append((key, batch))
         self.held += batch.nbytes
-        if self.held >= MATRIX_BUDGET:
+        if self.held >= batch_bytes(self.copies, self.held):
             self._flush()
 
     def _flush(self):
@@ -398,14 +434,18 @@ def _mean_rows(prefix, all_keys, keys, names, host) -> dict[str, float]:
     return rows
 
 
-def zone_features(grey: GreyLevels, matrices: ZoneMatrices, features: Features, prefix: str) -> Deferred:
+def zone_features(
+    grey: GreyLevels, matrices: ZoneMatrices, features: Features, prefix: str, copies: int = _MATRIX_COPIES
+) -> Deferred:
     """The features of a family without directions (GLSZM, GLDZM, NGTDM, NGLDM) for every approach asked.
 
     Returns, deferred (see :class:`Deferred`), ``{f"{prefix}_{name}_{approach}": value}``
     (``szm_sze_2_5D``). 2D averages the features
     of the slices that hold ROI voxels; 2.5D computes them from the slices' matrices summed.
+    ``copies`` is the family's bytes held at once for each byte of a batch, as for
+    :func:`directional_features`: the pool of batches for one call of ``features`` leaves room for them.
     """
-    means = _Means(zone_keys(grey.settings), features, grey)
+    means = _Means(zone_keys(grey.settings), features, grey, copies)
     for key, batch in zone_batches(grey, matrices):
         means.add(key, batch)
     return means.result(prefix)

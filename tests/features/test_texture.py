@@ -7,7 +7,7 @@ import pytest
 from ibsi_data import ibsi_agrees, phantom, reference_values
 
 import gpuimg.features.texture as texture
-from gpuimg.errors import FeatureWarning
+from gpuimg.errors import FeatureWarning, MemoryBudgetError
 from gpuimg.features import Settings, glcm, glrlm, ibsi_settings, prepare
 
 
@@ -108,3 +108,71 @@ def test_directional_matrices_and_features_keep_the_documented_copies(monkeypatc
             contrasts.append(np.mean((a - b) ** 2))
         # sums of about 10^5 products of whole numbers in another order: rounding only
         np.testing.assert_allclose(result["cm_contrast_3D_avg"], np.mean(contrasts), rtol=1e-10)
+
+
+def _pairs(volume, offset):
+    """The levels of every voxel of ``volume`` and of its neighbour at ``offset`` (z, y, x)."""
+    ends = [(max(0, -d), n - max(0, d)) for d, n in zip(offset, volume.shape, strict=True)]
+    first = volume[tuple(slice(lo, hi) for lo, hi in ends)]
+    second = volume[tuple(slice(lo + d, hi + d) for (lo, hi), d in zip(ends, offset, strict=True))]
+    return first.ravel(), second.ravel()
+
+
+@pytest.mark.parametrize("family", ["glcm", "glrlm"])
+@pytest.mark.parametrize("approaches", [("3d",), ("2d", "2.5d")])
+def test_batches_fit_the_memory_budget(monkeypatch, family, approaches):
+    """Regression: batches of matrices were sized by MATRIX_BUDGET (64 MiB) alone, whatever the
+    memory budget: under GPUIMG_MAX_BYTES=16M, 150 grey levels over 8 x 96 x 96 voxels peaked at
+    52 MiB (GLCM, 2D and 2.5D: every slice in one batch), 22 MiB (GLCM, 3D) and 25 MiB (GLRLM, 2D
+    and 2.5D) of NumPy allocations (tracemalloc), no single one over the budget. Now within it, with
+    the same features: the contrast is the mean squared difference of the pairs' levels, the run
+    percentage 1 - (pairs of equal levels) / voxels (a run of k voxels holds k - 1 such pairs), per
+    direction (and slice in 2D) and averaged as IBSI 3.6.1 says, or summed over slices in 2.5D."""
+    import importlib
+
+    monkeypatch.setenv("GPUIMG_MAX_BYTES", "16M")
+    module = importlib.import_module(f"gpuimg.features.{family}")
+    rng = np.random.default_rng(3)
+    image = rng.integers(0, 150, (8, 96, 96)).astype(np.float64)
+    chosen = Settings(discretisation="fbs", bin_width=1.0, texture_approaches=approaches)
+    small = prepare(image[:2, :4, :4], np.ones((2, 4, 4), bool), spacing=1.0, settings=chosen)
+    getattr(module, family)(small)  # the kernels loaded (or compiled) before the measurement
+    roi = prepare(image, np.ones(image.shape, bool), spacing=1.0, settings=chosen)
+    tracemalloc.start()
+    try:
+        held = tracemalloc.get_traced_memory()[0]
+        got = getattr(module, family)(roi)
+        peak = tracemalloc.get_traced_memory()[1] - held
+    finally:
+        tracemalloc.stop()
+    assert peak < 16 * 2**20
+
+    def statistic(volume, offset):  # of one matrix: numerator and denominator
+        first, second = _pairs(volume, offset)
+        if family == "glcm":
+            return np.sum((first - second) ** 2), first.size
+        return volume.size - np.sum(first == second), volume.size
+
+    if approaches == ("3d",):
+        offsets, volumes = texture.directions("3d"), [image]
+    else:
+        offsets, volumes = texture.directions("2d"), [image[z : z + 1] for z in range(image.shape[0])]
+    parts = np.array([[statistic(v, o) for o in offsets] for v in volumes])  # (volumes, offsets, 2)
+    name = "cm_contrast" if family == "glcm" else "rlm_r_perc"
+    want = {approaches[0]: np.mean(parts[..., 0] / parts[..., 1])}
+    if "2.5d" in approaches:
+        want["2.5d"] = np.mean(parts[..., 0].sum(axis=0) / parts[..., 1].sum(axis=0))
+    for approach, value in want.items():
+        # sums of about 10^5 whole numbers in another order: rounding only
+        np.testing.assert_allclose(got[f"{name}_{texture.tag((approach, 'averaged'))}"], value, rtol=1e-10)
+
+
+def test_a_matrix_over_the_memory_budget_names_the_family_levels_and_bin_width(monkeypatch):
+    """One slice's GLCMs of 1024 grey levels (4 x 8 MiB, with what their features hold beside them)
+    cannot fit a budget of 16 MiB: the error says which family, how many levels and what to do."""
+    monkeypatch.setenv("GPUIMG_MAX_BYTES", "16M")
+    image = np.random.default_rng(4).permutation(np.arange(4 * 32 * 32.0)).reshape(4, 32, 32)
+    chosen = Settings(discretisation="fbn", n_bins=1024, texture_approaches="2d")
+    roi = prepare(image, np.ones(image.shape, bool), spacing=1.0, settings=chosen)
+    with pytest.raises(MemoryBudgetError, match=r"GLCM matrices \(one slice.* 1024 grey levels .*bin_width"):
+        glcm(roi)
