@@ -125,7 +125,9 @@ def glcm_features(batch, grey: GreyLevels) -> dict:
     return pair_features(matrix, first, second, counts, batch.shape[0], grey)
 
 
-def pair_features(matrix, first, second, counts, n_matrices: int, grey: GreyLevels) -> dict:
+def pair_features(
+    matrix, first, second, counts, n_matrices: int, grey: GreyLevels, most_entries: int | None = None
+) -> dict:
     """The 25 features of symmetric co-occurrence matrices given by their non-zero entries.
 
     Parameters
@@ -138,6 +140,10 @@ def pair_features(matrix, first, second, counts, n_matrices: int, grey: GreyLeve
         Features are given for every matrix; those without entries get meaningless values.
     grey : GreyLevels
         ``values`` (the grey level of each compact level) and ``n_levels`` (N_g) are read.
+    most_entries : int, optional
+        The most entries a matrix can have: its ``n^2`` cells (the default, ``n`` the levels
+        present), or fewer where the matrices come from a few pairs (a texture map's neighbourhood).
+        It chooses how the entropies are summed (:func:`_entropy_of`), the same for every batch.
 
     Returns
     -------
@@ -155,6 +161,7 @@ def pair_features(matrix, first, second, counts, n_matrices: int, grey: GreyLeve
     xp = namespace(counts).xp
     v = xp.asarray(grey.values)
     b, n = n_matrices, grey.values.size
+    most = n * n if most_entries is None else most_entries
     p = counts  # divided in place: the entry-sized arrays are made one feature at a time, then freed
     p /= bincount_fixed(matrix, counts, length=b)[matrix]
     low = int(grey.values[0])
@@ -187,10 +194,10 @@ def pair_features(matrix, first, second, counts, n_matrices: int, grey: GreyLeve
         "inv_diff_mom_norm": mean(1.0 / (1.0 + (diff / grey.n_levels) ** 2)),
         "inv_var": mean(xp.where(diff > 0, 1.0 / xp.where(diff > 0, diff, 1.0) ** 2, 0.0)),
     }
-    diff_entr = _entropy_of(matrix, diff, p, spread + 1, b, xp, n)
+    diff_entr = _entropy_of(matrix, diff, p, spread + 1, b, xp, most)
     del diff
     shifted = v[first] + v[second]
-    sum_entr = _entropy_of(matrix, shifted - 2 * low, p, 2 * spread + 1, b, xp, n)
+    sum_entr = _entropy_of(matrix, shifted - 2 * low, p, 2 * spread + 1, b, xp, most)
     shifted -= centre
     m2 = mean(shifted * shifted)
     m3 = mean(shifted**3)
@@ -199,7 +206,7 @@ def pair_features(matrix, first, second, counts, n_matrices: int, grey: GreyLeve
     d = 2.0 * mu - centre  # the mean of i + j, about the centre
     sum_var = m2 - d * d
     entropy = -mean(xp.log2(p))
-    hx = _entropy_of(matrix, first, p, n, b, xp, n)  # of the marginal p_i.
+    hx = _entropy_of(matrix, first, p, n, b, xp, most)  # of the marginal p_i.
     return {
         "joint_max": _largest(matrix, p, b, xp),
         "joint_avg": mu,
@@ -225,7 +232,7 @@ def pair_features(matrix, first, second, counts, n_matrices: int, grey: GreyLeve
     }
 
 
-def _entropy_of(matrix, key, p, width: int, b: int, xp, n: int):
+def _entropy_of(matrix, key, p, width: int, b: int, xp, most: int):
     """Each matrix's entropy (bits) of the distribution of the whole-number ``key`` (0 .. ``width``
     - 1) of its entries: ``-sum q log2 q`` over the keys present, ``q`` the sum of ``p`` of a key's
     entries; 0 for a matrix without entries.
@@ -234,13 +241,16 @@ def _entropy_of(matrix, key, p, width: int, b: int, xp, n: int):
     with ``b x width`` (a dense distribution per matrix: a voxel map's 13 matrices per voxel over
     a fixed bin size of 1 HU on CT, ``width`` 6001, took 48 kB per matrix, 15 GB a batch). Sizes
     are known on the host: no device read. Where the ``b x width`` distributions take at most a
-    quarter of the matrices' ``b x n x n`` cells (``n`` the levels present: many levels, few
-    matrices), they are summed densely instead, with fewer entry-sized temporaries than the sort.
+    quarter of the ``b x most`` entries the matrices can have (``n x n`` cells of dense matrices of
+    ``n`` levels present: many levels, few matrices; a texture map's few pairs per matrix are not),
+    they are summed densely instead, with fewer entry-sized temporaries than the sort. ``most`` is
+    the same for every batch of a call, so a matrix's entropy takes the same path (and rounding) in
+    any batch.
     """
     e = p.size
     if e == 0:
         return xp.zeros(b)
-    if 4 * width <= n * n:
+    if 4 * width <= most:
         keys = matrix.astype(np.int64) * width
         keys += key.astype(np.int64)
         q = bincount_fixed(keys, p, length=b * width).reshape(b, width)

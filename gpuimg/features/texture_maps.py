@@ -17,7 +17,7 @@ from gpuimg.volume import Volume
 from .chain import _inputs, prepare, roi_box
 from .glcm import NAMES, pair_features
 from .settings import MAX_TEXTURE_REACH, Settings, as_settings
-from .texture import MATRIX_BUDGET, directions, grey_levels
+from .texture import batch_bytes, directions, grey_levels
 
 #: Aggregations of a voxel's 13 direction matrices (IBSI 3.6.2).
 MAP_AGGREGATIONS = ("averaged", "merged")
@@ -87,8 +87,8 @@ def glcm_map(
     task or CUDA thread per voxel; ``(2 radius + 1)^3 x 13`` pair tests each) as lists, not dense
     ``n x n`` matrices; their features from the same code as :func:`glcm`
     (:func:`~gpuimg.features.glcm.pair_features`, on the non-zero entries), for as many voxels at a
-    time as fit :data:`gpuimg.features.texture.MATRIX_BUDGET` with the work on their lists
-    (:data:`WORK_PER_LIST_BYTE`).
+    time as :func:`gpuimg.features.texture.batch_bytes` allows with the work on their lists
+    (:data:`WORK_PER_LIST_BYTE`): within the memory budget (``GPUIMG_MAX_BYTES``).
 
     Examples
     --------
@@ -145,8 +145,9 @@ def glcm_map(
     merged = aggregation == "merged"
     # the pair lists of a voxel: two int32 per voxel of its cube (within the levels' box) and offset
     voxel_bytes = 8 * offsets.shape[0] * window_size(radius, levels.shape)
-    check_bytes(voxel_bytes, f"glcm_map's pair lists of one voxel (radius={radius} over the ROI's box)")
-    step = max(1, MATRIX_BUDGET // (WORK_PER_LIST_BYTE * voxel_bytes))
+    voxel_work = WORK_PER_LIST_BYTE * voxel_bytes  # what a voxel's lists take, with the work on them
+    check_bytes(voxel_work, f"glcm_map's pair lists of one voxel with the work on them (radius={radius})")
+    step = max(1, batch_bytes(1, voxel_work * centres.shape[0]) // voxel_work)
     values = xp.full((len(wanted), centres.shape[0]), np.nan)
     for first in range(0, centres.shape[0], step):
         part = centres[first : first + step]
@@ -174,7 +175,9 @@ def _means(pairs, grey, wanted, merged, xp):
         xp.concatenate([(matrix * n + a) * n + b, (matrix * n + b) * n + a]), return_counts=True
     )
     owner, cell = keys // (n * n), keys % (n * n)
-    computed = pair_features(owner, cell // n, cell % n, counts.astype(np.float64), n_matrices, grey)
+    # a voxel's matrix holds at most two entries (both orders) per pair of its lists
+    most = 2 * firsts.shape[2] * (m if merged else 1)
+    computed = pair_features(owner, cell // n, cell % n, counts.astype(np.float64), n_matrices, grey, most)
     filled = bincount_fixed(owner, length=n_matrices) > 0
     voxels = xp.arange(n_matrices) // (1 if merged else m)
     matrices = bincount_fixed(voxels, filled, length=k)

@@ -12,7 +12,7 @@ from texture_cases import ranks, reference_grey, rois
 
 import gpuimg
 from gpuimg.errors import ConfigError, FeatureError, MemoryBudgetError
-from gpuimg.features import Settings, glcm_map, ibsi_settings, texture_maps
+from gpuimg.features import Settings, glcm_map, ibsi_settings, texture
 from gpuimg.features.glcm import NAMES
 from gpuimg.features.texture import directions
 from gpuimg.kernels.glcm import glcm_windows
@@ -147,7 +147,7 @@ def test_the_work_of_a_batch_of_voxels_fits_the_matrix_budget(rng, monkeypatch):
     # indices, keys, sort and features hold some 24 bytes for each byte of the lists: a map of 32000
     # voxels peaked at 1466 MiB of NumPy allocations for a budget of 64 MiB (65 MiB now), and this one
     # at 15 budgets. Against the NumPy reference map, and the peak of NumPy's allocations.
-    monkeypatch.setattr(texture_maps, "MATRIX_BUDGET", 2**18)
+    monkeypatch.setattr(texture, "MATRIX_BUDGET", 2**18)
     image = rng.choice([1.0, 2.0, 4.0, 7.0, 8.0], size=(4, 8, 8))
     mask = np.ones(image.shape, bool)
     mask[0, :2] = False
@@ -177,7 +177,7 @@ def test_a_voxel_s_features_do_not_depend_on_its_batch(rng, monkeypatch):
     names = ("diff_entr", "sum_entr", "info_corr1")
     chosen = Settings(n_bins=16)
     whole = glcm_map(image, mask, names, spacing=1.0, settings=chosen, aggregation="merged")
-    monkeypatch.setattr(texture_maps, "MATRIX_BUDGET", 2**14)  # a few voxels per batch
+    monkeypatch.setattr(texture, "MATRIX_BUDGET", 2**14)  # a few voxels per batch
     batched = glcm_map(image, mask, names, spacing=1.0, settings=chosen, aggregation="merged")
     assert all(whole[name].tobytes() == batched[name].tobytes() for name in names)
     # and both the reference's, itself on the fixed number of bins' levels (16, from the ROI's range)
@@ -270,3 +270,36 @@ def test_cuda_map_equals_reference(emulated_cuda, rng):
             np.testing.assert_allclose(
                 gpuimg.to_numpy(maps[name]), want, rtol=1e-9, atol=1e-12, equal_nan=True
             )
+
+
+def test_a_map_of_many_grey_levels_fits_the_memory_budget(monkeypatch):
+    # The entropies of |i - j| and i + j were summed densely, a (matrices x keys) array, wherever
+    # 4 x keys <= n^2 (n the levels present): right for a batch of dense co-occurrence matrices, but a
+    # map's 13 matrices per voxel hold a few pairs each. 150 levels over 4 x 24 x 24 voxels held some
+    # 45 bytes per byte of the pair lists (WORK_PER_LIST_BYTE counts 24): 7.6 MiB of NumPy
+    # allocations under GPUIMG_MAX_BYTES=4M. Now dense only where the distributions take at most a
+    # quarter of the entries a matrix can have. Against the NumPy reference (the IBSI definitions,
+    # averaged over the 13 directions) at a few voxels: it takes a second per voxel at 150 levels.
+    monkeypatch.setenv("GPUIMG_MAX_BYTES", "4M")
+    rng = np.random.default_rng(5)
+    image = rng.integers(0, 150, (4, 24, 24)).astype(np.float64)
+    mask = np.ones(image.shape, bool)
+    chosen = Settings(discretisation="fbs", bin_width=1.0)
+    names = ("diff_entr", "sum_entr", "contrast")
+    glcm_map(image[:2, :4, :4], mask[:2, :4, :4], "contrast", spacing=1.0)  # the kernels loaded
+    tracemalloc.start()
+    try:
+        held = tracemalloc.get_traced_memory()[0]
+        maps = glcm_map(image, mask, names, spacing=1.0, settings=chosen)
+        peak = tracemalloc.get_traced_memory()[1] - held
+    finally:
+        tracemalloc.stop()
+    assert peak < 4 * 2**20
+    compact, present = ranks(image, mask)
+    values = present - present.min() + 1  # each intensity its own bin, from the ROI's minimum
+    for centre in [(0, 0, 0), (1, 5, 17), (3, 12, 12)]:
+        counts = reference_counts(compact, present.size, centre, 1, directions("3d"), False)
+        want = [reference_features(c, values, values.max()) for c in counts]  # each direction's
+        for name in names:
+            # sums of a few dozen pairs in another order: rounding only
+            np.testing.assert_allclose(maps[name][centre], np.mean([w[name] for w in want]), rtol=1e-9)
