@@ -298,8 +298,8 @@ def _linear(image, low, high, omin, omax):
     # The ends are rounded to the output's dtype, as the voxels are (a float32 voxel at an end maps
     # to the end exactly). A window narrower than float32's step at its level (or past its range)
     # has no float32 ends apart: it gave every voxel out_range[0], 2000 HU under a window of 1e-5
-    # at 1000 too. It is mapped in float64.
-    apart = lowest < highest and math.isfinite(lowest) and math.isfinite(highest)
+    # at 1000 too; one wider than float32's range overflowed (NaN). Those are mapped in float64.
+    apart = lowest < highest and float(highest) - float(lowest) <= float(np.finfo(dtype).max)
     work = dtype if apart or high == low else np.dtype(np.float64)
     out = xp.clip(_as_float(image, work), work.type(low), work.type(high))  # a new array
     if high == low:
