@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from gpuimg.io._atomic import _TEMPORARIES, _atomic_path, _remove
+from gpuimg.io._atomic import _TEMPORARIES, _atomic_path, _clean_stale
 
 
 @contextlib.contextmanager
@@ -47,9 +47,12 @@ def atomic(
 
 
 def remove_partials(folder: Path) -> None:
-    """Delete the temporary files an interrupted run left in ``folder`` (recursively)."""
-    for leftover in folder.rglob(_TEMPORARIES):
-        _remove(leftover)
+    """Delete the temporary files an interrupted run left in ``folder`` (recursively): those of processes
+    of this machine that no longer run. A running process's (another run writing to the same folder)
+    and another machine's (a shared folder's) are kept, as :func:`gpuimg.io._atomic._clean_stale` keeps
+    them: deleting them failed that run's next rename of a finished file."""
+    for parent in sorted({leftover.parent for leftover in folder.rglob(_TEMPORARIES)}):
+        _clean_stale(parent)
 
 
 def write_json(path: Path, value, *, durable: bool = True) -> None:

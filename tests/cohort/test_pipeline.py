@@ -1296,3 +1296,42 @@ def test_an_input_folder_that_may_not_be_listed_is_a_config_error(tmp_path):
             f"ConfigError: --input {cohort} cannot be listed (Permission denied); give your user read and "
             "execute permission on it and on the folders on the way to it, or pass another cohort folder."
         ), oct(mode)
+
+
+def test_a_run_leaves_the_temporaries_of_a_running_process_alone(tmp_path):
+    """A run deleted every temporary file under its output folder, also those another run writing to
+    the same folder was about to rename into place (whose rename then failed): only the temporaries of
+    processes of this machine that no longer run are left-overs; another machine's are its own."""
+    import hashlib
+
+    from gpuimg.io._atomic import _host
+
+    _, cohort = write_cohort(tmp_path, n=1)
+    spec = spec_from_dict(
+        {"mask": {"source": "file", "pattern": "mask.nrrd"}, "features": {"families": ["statistics"]}}
+    )
+    finished = subprocess.Popen([sys.executable, "-c", "pass"])
+    finished.wait()
+    running = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
+    elsewhere = hashlib.sha256(b"another machine").hexdigest()[:8]
+    assert elsewhere != _host()
+    out = tmp_path / "out"
+    folder = out / ".studies" / "0123456789ab"
+    folder.mkdir(parents=True)
+    names = {
+        "killed": f".S-1.json.gpuimg-{finished.pid}-{_host()}-0a1b2c3d.tmp",
+        "running": f".S-2.json.gpuimg-{running.pid}-{_host()}-0a1b2c3e.tmp",
+        "elsewhere": f".S-3.json.gpuimg-{finished.pid}-{elsewhere}-0a1b2c3f.tmp",
+        "running here": f".features.csv.gpuimg-{running.pid}-{_host()}-0a1b2c40.tmp",
+    }
+    for what, name in names.items():
+        (out if what == "running here" else folder).joinpath(name).write_text("partial")
+    try:
+        # The system's answer, the reference: one process has ended, the other runs.
+        assert finished.poll() is not None and running.poll() is None
+        run_pipeline(spec, cohort, out, keep_ids=True, progress=False)
+    finally:
+        running.kill()
+        running.wait()
+    left = {path.name for path in out.rglob(".*.gpuimg-*.tmp*")}
+    assert left == {names["running"], names["elsewhere"], names["running here"]}
