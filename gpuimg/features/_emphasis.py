@@ -131,8 +131,10 @@ def zone_matrix_features(batch, grey_values, j, xp, letter: str) -> dict:
     return {tag: stats[name] for name, tag in zone_tags(letter).items()}
 
 
-def zone_matrices(level, column, voxels, n_levels, n_columns, n_slices, slices, xp):
+def zone_matrices(level, column, voxels, n_levels, n_columns, n_slices, slices, xp, *, family: str):
     """Zone matrices of ``n_slices`` slices (or 1) from each zone's level, column and voxel count.
+
+    ``family`` (``"GLSZM"``, ``"GLDZM"``) names the matrices in an error.
 
     Returns an int64 array (n_slices, 1 + n_levels, n_columns): row 0 the voxels of each column's
     zones (so that the matrices stay summable and ``N_v`` is their sum), row ``k`` the number of
@@ -146,8 +148,9 @@ def zone_matrices(level, column, voxels, n_levels, n_columns, n_slices, slices, 
     """
     check_bytes(
         _MATRIX_COPIES * 8 * n_slices * (n_levels + 1) * n_columns,
-        f"The zone matrices of the {n_levels} grey levels present in the ROI ({n_slices} of "
-        f"{n_columns} columns; set by the settings' discretisation, n_bins or bin_width)",
+        f"The {family} matrices of the {n_levels} grey levels present in the ROI ({n_slices} matrices of "
+        f"{n_columns} columns; fewer grey levels make smaller matrices: a coarser bin_width for a fixed "
+        "bin size, a smaller n_bins for a fixed bin number),",
     )
     rows = n_levels + 1
     shape = (n_slices, rows, n_columns)

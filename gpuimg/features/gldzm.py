@@ -41,7 +41,9 @@ def gldzm_matrices(grey: GreyLevels, per_slice: bool):
     # known on the host: columns past the zones' largest distance stay 0.
     n_columns = max((min(levels.shape[1:] if per_slice else levels.shape) + 1) // 2, 1)
     n_slices = levels.shape[0] if per_slice else 1
-    return zone_matrices(level, nearest - 1, size, grey.n_present, n_columns, n_slices, slices, xp)
+    return zone_matrices(
+        level, nearest - 1, size, grey.n_present, n_columns, n_slices, slices, xp, family="GLDZM"
+    )
 
 
 def gldzm_features(batch, grey: GreyLevels) -> dict:

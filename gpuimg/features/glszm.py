@@ -33,8 +33,9 @@ def glszm_matrices(grey: GreyLevels, per_slice: bool):
     level, size, _, slices = zones(levels, per_slice=per_slice, target=ns.target, xp=xp)
     sizes, column = xp.unique(size, return_inverse=True)
     n_slices = levels.shape[0] if per_slice else 1
+    n_columns = max(int(sizes.size), 1)
     return zone_matrices(
-        level, column.reshape(-1), size, grey.n_present, max(int(sizes.size), 1), n_slices, slices, xp
+        level, column.reshape(-1), size, grey.n_present, n_columns, n_slices, slices, xp, family="GLSZM"
     )
 
 
