@@ -26,6 +26,16 @@ what a family holds beside a batch), and the matrices of one shape of all approa
 aggregations are pooled, within the same bound, into one call of the family's ``features`` (so a
 small ROI costs one call per family, not one per tag).
 
+Undefined features are NaN, with a :class:`~gpuimg.errors.FeatureWarning` naming them (see
+:mod:`gpuimg.features._scalars`), where IBSI's formula has no value: every feature of a family
+whose matrices have no entry (GLCM and NGTDM of a one-voxel ROI or of an approach whose slices hold
+one voxel each: no pair, no neighbour); on one grey level (a constant ROI, or ``n_bins=1``) the
+GLCM's ``corr`` and ``info_corr1`` (a variance and ``HX`` of 0) and the NGTDM's ``coarseness`` and
+``strength`` (no grey level difference: ``sum p_i s_i = 0``), ``contrast`` (``N_gp = 1``) and
+``busyness`` (``sum |i p_i - j p_j| = 0``, also with several levels whose ``i p_i`` are equal). A 2D
+mean over slices is NaN where the feature is undefined on any slice holding a matrix entry. Other
+tools replace some of these by numbers (PyRadiomics: coarseness 10^6, busyness and strength 0).
+
 Device reads: one per ROI for its grey levels (:func:`grey_levels`, shared by the families); the
 families' means stay on the device (:class:`~gpuimg.features._scalars.Deferred`) until
 :func:`gpuimg.features.extract` reads all its families' results at once. No read depends on the
