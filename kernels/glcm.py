@@ -25,9 +25,9 @@ lists, so no atomics: ``(2 radius + 1)^3 x offsets`` pair tests per voxel.
 Memory grows as ``slabs x offsets x n^2 x 8`` bytes (no transposed copy is added to it): 13
 offsets of 2048 levels present take 436 MB, and a slice-by-slice run holds that per slice.
 :func:`gpuimg.features.texture.directional_features` bounds it by asking for a few slices (or
-offsets) at a time (``MATRIX_BUDGET`` bytes), and the compaction to the levels present keeps ``n``
-to what the ROI holds (fixed bin size 25 HU on CT: a few dozen). Work: one read of the voxel and of
-its neighbour per voxel and offset.
+offsets) at a time (``batch_bytes``: ``MATRIX_BUDGET`` bytes, or less under a smaller memory
+budget), and the compaction to the levels present keeps ``n`` to what the ROI holds (fixed bin size
+25 HU on CT: a few dozen). Work: one read of the voxel and of its neighbour per voxel and offset.
 """
 
 import math

@@ -218,8 +218,10 @@ def directional_features(
     ``copies`` is the family's bytes held at once for each byte of one batch (default
     :data:`_MATRIX_COPIES`), which the batches leave room for in the memory budget.
     """
-    means = _Means(directional_keys(grey.settings), features, grey, copies)
-    for key, batch in directional_batches(grey, matrices, prefix, copies):
+    # the memory budget read once for the family, not once per batch
+    limit = batch_bytes(copies, _directional_bytes(grey))
+    means = _Means(directional_keys(grey.settings), features, grey, copies, limit)
+    for key, batch in directional_batches(grey, matrices, prefix, copies, limit):
         means.add(key, batch)
         del batch  # not held while the next batch is made
     return means.result(prefix)
@@ -236,17 +238,18 @@ def tag(key: tuple[str, ...]) -> str:
 
 
 def directional_batches(
-    grey: GreyLevels, matrices: DirectionalMatrices, prefix: str, copies: int = _MATRIX_COPIES
+    grey: GreyLevels, matrices: DirectionalMatrices, prefix: str, copies: int, limit: int
 ):
     """Yield ``((approach, aggregation), batch)``: matrices whose features are averaged under that
     key (:func:`directional_features`); a key may come several times, its batches to be pooled.
-    ``prefix`` (``"cm"``, ``"rlm"``) names the family in an error."""
+    ``prefix`` (``"cm"``, ``"rlm"``) names the family in an error; a batch holds at most ``limit``
+    bytes (:func:`batch_bytes`), or one slice's or offset's matrices."""
     settings = grey.settings
     approaches, aggregations = settings.texture_approaches, settings.texture_aggregations
     if "2d" in approaches or "2.5d" in approaches:
         by_direction = None  # 2.5D: each direction's matrices summed over the slices
         offsets = directions("2d", settings.texture_distance)
-        for batch in _slice_batches(grey, matrices, offsets, prefix, copies):
+        for batch in _slice_batches(grey, matrices, offsets, prefix, copies, limit):
             if "2.5d" in approaches:
                 by_direction = _add_up(by_direction, batch)
             if "2d" in approaches:
@@ -260,7 +263,7 @@ def directional_batches(
     if "3d" in approaches:
         total = None
         offsets = directions("3d", settings.texture_distance)
-        for batch in _offset_batches(grey, matrices, offsets, prefix, copies):
+        for batch in _offset_batches(grey, matrices, offsets, prefix, copies, limit):
             if "merged" in aggregations:
                 total = _add_up(total, batch)
             if "averaged" in aggregations:
@@ -294,7 +297,18 @@ def batch_bytes(copies: float, work: int) -> int:
     return max(1, min(MATRIX_BUDGET, int(max_bytes() // copies)))
 
 
-def _slice_batches(grey, matrices, offsets, prefix, copies):
+def _directional_bytes(grey) -> int:
+    """A bound on the bytes of all the matrices of a directional family the settings ask for."""
+    total = 0
+    if "2d" in grey.settings.texture_approaches or "2.5d" in grey.settings.texture_approaches:
+        slices = int(np.count_nonzero(_slices_present(grey)))
+        total += slices * len(DIRECTIONS_2D) * _matrix_bytes(grey, per_slice=True)
+    if "3d" in grey.settings.texture_approaches:
+        total += len(DIRECTIONS_3D) * _matrix_bytes(grey, per_slice=False)
+    return total
+
+
+def _slice_batches(grey, matrices, offsets, prefix, copies, limit):
     """The per-slice matrices (slices, offsets, ...) of the slices holding ROI voxels, a few at once.
 
     Only those slices are handed to ``matrices`` (in-plane neighbours do not cross slices), so that
@@ -303,7 +317,7 @@ def _slice_batches(grey, matrices, offsets, prefix, copies):
     present = np.flatnonzero(_slices_present(grey))
     item = offsets.shape[0] * _matrix_bytes(grey, per_slice=True)
     what = f"{FAMILIES[prefix]} matrices (one slice, {offsets.shape[0]} directions)"
-    step = _items_per_batch(item, present.size, grey, copies, what)
+    step = _items_per_batch(item, limit, grey, copies, what)
     for first in range(0, present.size, step):
         chosen = present[first : first + step]
         if chosen[-1] - chosen[0] + 1 == chosen.size:  # consecutive slices: views, no copy
@@ -314,10 +328,10 @@ def _slice_batches(grey, matrices, offsets, prefix, copies):
         yield matrices(chunk, offsets, True)
 
 
-def _offset_batches(grey, matrices, offsets, prefix, copies):
+def _offset_batches(grey, matrices, offsets, prefix, copies, limit):
     """The volume's matrices (offsets, ...), for a few offsets at once."""
     what = f"{FAMILIES[prefix]} matrices (one direction of the volume)"
-    step = _items_per_batch(_matrix_bytes(grey, per_slice=False), offsets.shape[0], grey, copies, what)
+    step = _items_per_batch(_matrix_bytes(grey, per_slice=False), limit, grey, copies, what)
     for first in range(0, offsets.shape[0], step):
         yield matrices(grey, offsets[first : first + step], False)[0]
 
@@ -329,9 +343,9 @@ def _matrix_bytes(grey, per_slice) -> int:
     return 8 * grey.n_present * max(grey.n_present, side)
 
 
-def _items_per_batch(item_bytes: int, n_items: int, grey: GreyLevels, copies: int, what: str) -> int:
-    """How many of ``n_items`` slices' or offsets' matrices of ``item_bytes`` to ask for at once:
-    as many as :func:`batch_bytes` allows, at least one.
+def _items_per_batch(item_bytes: int, limit: int, grey: GreyLevels, copies: int, what: str) -> int:
+    """How many slices' or offsets' matrices of ``item_bytes`` to ask for at once: as many as
+    ``limit`` bytes hold (:func:`batch_bytes`), at least one.
 
     Raises
     ------
@@ -346,7 +360,7 @@ def _items_per_batch(item_bytes: int, n_items: int, grey: GreyLevels, copies: in
         "its features hold beside it (fewer grey levels make smaller matrices: a coarser bin_width "
         "for a fixed bin size, a smaller n_bins for a fixed bin number),",
     )
-    return max(1, batch_bytes(copies, n_items * item_bytes) // max(item_bytes, 1))
+    return max(1, limit // max(item_bytes, 1))
 
 
 def _add_up(total, batch):
@@ -369,25 +383,30 @@ class _Means:
     """The mean of each feature over the non-empty matrices added under each key, on the device.
 
     Matrices of one shape are pooled into one call of ``features`` as long as they hold at most
-    :func:`batch_bytes` for the family's ``copies`` (a larger batch goes alone), so a small ROI's
-    approaches and aggregations cost one call. Empty matrices (a slice and direction without a pair or run) go
-    through ``features`` too and are left out of the sums and counts on the device, so that no
-    device read is needed to find them.
+    ``limit`` bytes (default :func:`batch_bytes` for the family's ``copies``; a larger batch goes
+    alone), so a small ROI's approaches and aggregations cost one call. Empty matrices (a slice and
+    direction without a pair or run) go through ``features`` too and are left out of the sums and
+    counts on the device, so that no device read is needed to find them.
     """
 
-    def __init__(self, keys, features, grey, copies=_MATRIX_COPIES):
-        self.features, self.grey, self.copies = features, grey, copies
+    def __init__(self, keys, features, grey, copies=_MATRIX_COPIES, limit=None):
+        self.features, self.grey, self.copies, self.limit = features, grey, copies, limit
         self.keys, self.sums, self.counts = list(keys), {}, {}
         self.pending, self.held, self.names = {}, 0, None
 
     def add(self, key, batch):
         held = self.held + batch.nbytes
-        if self.held and held > batch_bytes(self.copies, held):
+        if self.held and held > self._room(held):
             self._flush()  # the pool and its concatenated copy stay within the budget
         self.pending.setdefault(batch.shape[1:], []).append((key, batch))
         self.held += batch.nbytes
-        if self.held >= batch_bytes(self.copies, self.held):
+        if self.held >= self._room(self.held):
             self._flush()
+
+    def _room(self, held):
+        """The most bytes to pool: the family's ``limit`` where given, else :func:`batch_bytes` of
+        what would be held (a few batches: the families without directions)."""
+        return self.limit if self.limit is not None else batch_bytes(self.copies, held)
 
     def _flush(self):
         for group in self.pending.values():
