@@ -128,3 +128,34 @@ def sitk_files():
 def pydicom_reference():
     """``pydicom_reference(files)``: pydicom's rescaled pixel values stacked in the given order."""
     return pydicom_values
+
+
+def enhanced_ct_file(folder: Path, stored: np.ndarray, frames: list[pydicom.Dataset]) -> Path:
+    """An enhanced CT file ``folder/enhanced.dcm`` built by hand with pydicom: the uint16 frames
+    ``stored`` in file order, 0.5 x 0.75 mm pixels and an axial orientation in its shared functional
+    groups, and ``frames`` (one Dataset each: positions, rescale) as its per-frame groups."""
+    ds = pydicom.dcmread(write_dicom(Volume(stored[:1].astype(np.int16)), folder / "seed")[0])
+    ds.SOPClassUID = ds.file_meta.MediaStorageSOPClassUID = pydicom.uid.EnhancedCTImageStorage
+    for keyword in ("ImagePositionPatient", "ImageOrientationPatient", "PixelSpacing"):
+        delattr(ds, keyword)
+    if any("PixelValueTransformationSequence" in frame for frame in frames):
+        del ds.RescaleSlope, ds.RescaleIntercept
+    ds.NumberOfFrames, ds.PixelRepresentation = len(stored), 0
+    ds.Rows, ds.Columns = stored.shape[1:]
+    shared = pydicom.Dataset()
+    shared.PlaneOrientationSequence = [pydicom.Dataset()]
+    shared.PlaneOrientationSequence[0].ImageOrientationPatient = [1, 0, 0, 0, 1, 0]
+    shared.PixelMeasuresSequence = [pydicom.Dataset()]
+    shared.PixelMeasuresSequence[0].PixelSpacing = [0.5, 0.75]
+    ds.SharedFunctionalGroupsSequence = [shared]
+    ds.PerFrameFunctionalGroupsSequence = frames
+    ds.PixelData = stored.astype(np.uint16).tobytes()
+    path = folder / "enhanced.dcm"
+    ds.save_as(path)
+    return path
+
+
+@pytest.fixture
+def enhanced_ct(tmp_path):
+    """``enhanced_ct(stored, frames)``: :func:`enhanced_ct_file` in the test's folder."""
+    return lambda stored, frames: enhanced_ct_file(tmp_path, stored, frames)

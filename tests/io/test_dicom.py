@@ -131,31 +131,11 @@ def test_meta(testfile):
     assert volume.meta["rescale"] == {"slope": 1.0, "intercept": 0.0}
 
 
-def test_enhanced_multiframe_ct(tmp_path, rng):
+def test_enhanced_multiframe_ct(enhanced_ct, rng):
     """An enhanced CT built by hand: frames out of order, positions and rescale per frame."""
     n, rows, cols = 5, 6, 7
     stored = rng.integers(0, 4000, (n, rows, cols)).astype(np.uint16)
     order = rng.permutation(n)
-    ds = pydicom.dcmread(
-        next(iter(write_dicom(gpuimg.Volume(stored[:1].astype(np.int16)), tmp_path / "seed")))
-    )
-    ds.SOPClassUID = ds.file_meta.MediaStorageSOPClassUID = pydicom.uid.EnhancedCTImageStorage
-    for keyword in (
-        "ImagePositionPatient",
-        "ImageOrientationPatient",
-        "PixelSpacing",
-        "RescaleSlope",
-        "RescaleIntercept",
-    ):
-        delattr(ds, keyword)
-    ds.NumberOfFrames = n
-    ds.Rows, ds.Columns, ds.PixelRepresentation = rows, cols, 0
-    shared = pydicom.Dataset()
-    shared.PlaneOrientationSequence = [pydicom.Dataset()]
-    shared.PlaneOrientationSequence[0].ImageOrientationPatient = [1, 0, 0, 0, 1, 0]
-    shared.PixelMeasuresSequence = [pydicom.Dataset()]
-    shared.PixelMeasuresSequence[0].PixelSpacing = [0.5, 0.75]
-    ds.SharedFunctionalGroupsSequence = [shared]
     per_frame = []
     for k in order:
         item = pydicom.Dataset()
@@ -165,10 +145,7 @@ def test_enhanced_multiframe_ct(tmp_path, rng):
         item.PixelValueTransformationSequence[0].RescaleSlope = 1
         item.PixelValueTransformationSequence[0].RescaleIntercept = -1024 - k
         per_frame.append(item)
-    ds.PerFrameFunctionalGroupsSequence = per_frame
-    ds.PixelData = stored[order].tobytes()
-    path = tmp_path / "enhanced.dcm"
-    ds.save_as(path)
+    path = enhanced_ct(stored[order], per_frame)
     volume = read_dicom(path, device="cpu")
     expected = stored.astype(np.int32) - 1024 - np.arange(n)[:, None, None]
     np.testing.assert_array_equal(volume.data, expected)

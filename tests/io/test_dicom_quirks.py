@@ -5,8 +5,8 @@ import numpy as np
 import pydicom
 import pytest
 
-from gpuimg import DicomError, Volume
-from gpuimg.io import read_dicom, write_dicom
+from gpuimg import DicomError
+from gpuimg.io import read_dicom
 
 
 @pytest.mark.parametrize("missing", [[0, 7], [3]])
@@ -37,33 +37,20 @@ def test_slices_without_a_position_among_placed_ones_are_named_as_such(series, p
     np.testing.assert_array_equal(read.data[slots], volume.data[kept])
 
 
-def test_a_frame_of_an_enhanced_file_without_a_position_is_a_damaged_header(tmp_path, rng):
+def test_a_frame_of_an_enhanced_file_without_a_position_is_a_damaged_header(enhanced_ct, rng):
     # An enhanced CT whose third frame's functional groups lack PlanePositionSequence (the others place
     # theirs) was 'a projection image (CR, DX, secondary capture), not a slice'; leaving the file out,
     # as the advice for a stray file says, would leave nothing.
     n = 5
     stored = rng.integers(0, 4000, (n, 6, 7)).astype(np.uint16)
-    ds = pydicom.dcmread(write_dicom(Volume(stored[:1].astype(np.int16)), tmp_path / "seed")[0])
-    ds.SOPClassUID = ds.file_meta.MediaStorageSOPClassUID = pydicom.uid.EnhancedCTImageStorage
-    for keyword in ("ImagePositionPatient", "ImageOrientationPatient", "PixelSpacing"):
-        delattr(ds, keyword)
-    ds.NumberOfFrames, ds.PixelRepresentation = n, 0
-    shared = pydicom.Dataset()
-    shared.PlaneOrientationSequence = [pydicom.Dataset()]
-    shared.PlaneOrientationSequence[0].ImageOrientationPatient = [1, 0, 0, 0, 1, 0]
-    shared.PixelMeasuresSequence = [pydicom.Dataset()]
-    shared.PixelMeasuresSequence[0].PixelSpacing = [0.5, 0.75]
-    ds.SharedFunctionalGroupsSequence = [shared]
-    ds.PerFrameFunctionalGroupsSequence = []
+    frames = []
     for k in range(n):
         item = pydicom.Dataset()
         if k != 2:
             item.PlanePositionSequence = [pydicom.Dataset()]
             item.PlanePositionSequence[0].ImagePositionPatient = [-10.0, 20.0, 100.0 + 2.0 * k]
-        ds.PerFrameFunctionalGroupsSequence.append(item)
-    ds.PixelData = stored.tobytes()
-    path = tmp_path / "enhanced.dcm"
-    ds.save_as(path)
+        frames.append(item)
+    path = enhanced_ct(stored, frames)
     groups = pydicom.dcmread(path).PerFrameFunctionalGroupsSequence
     assert ["PlanePositionSequence" in item for item in groups] == [True, True, False, True, True]
     with pytest.raises(DicomError, match=r"enhanced\.dcm \(frame 3\) has no ImagePositionPatient") as info:
