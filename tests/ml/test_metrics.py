@@ -348,6 +348,26 @@ def test_davies_bouldin_of_many_clusters_without_a_one_hot_matrix(rng):
     assert peak < n * k * 8 / 4
 
 
+def test_silhouette_of_many_clusters_in_blocks(rng, monkeypatch):
+    # The (samples x clusters) sums were kept whole, with four temporaries of their size: a peak of
+    # 4x the one-hot matrix (130 MB here), 1 GB for 30 000 samples in the 900 nodes of a 30 x 30 SOM.
+    # Now a and b are taken block by block: the one-hot matrix and a block.
+    import tracemalloc
+
+    monkeypatch.setattr(_clustering_metrics, "_BLOCK_BYTES", 1 << 20)
+    n, k = 4000, 1000
+    X = rng.normal(size=(n, 3))
+    labels = rng.integers(0, k, n)  # singletons among them: they score 0
+    tracemalloc.start()
+    try:
+        got = metrics.silhouette(X, labels)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert got == pytest.approx(skm.silhouette_score(X, labels), rel=1e-9)  # expansion vs direct distances
+    assert peak < 2 * n * k * 8
+
+
 def test_silhouette_of_samples_at_one_place():
     # Samples with a = b = 0 scored 0 / 0 = NaN; scikit-learn scores them 0.
     X, labels = np.zeros((10, 2)), np.arange(10) % 2
