@@ -76,11 +76,12 @@ def r2(y_true, y_pred) -> float:
     total = ((y_true - y_true.mean(0)) ** 2).sum(0)
     constant = xp.flatnonzero(total == 0).tolist()
     if constant:
-        which = (
-            ""
-            if y_true.shape[1] == 1
-            else f" (target column {some(map(str, constant))} of {y_true.shape[1]})"
-        )
+        which = ""
+        if y_true.shape[1] > 1:  # or a 2D image passed whole, its columns taken as targets
+            which = (
+                f" (target column {some(map(str, constant))} of {y_true.shape[1]}: a 2D pair is "
+                "(samples, targets); score two 2D images voxel by voxel as r2(a.ravel(), b.ravel()))"
+            )
         raise ParameterError(
             f"r2 is undefined for a constant y_true{which}; use mse or mae, or leave that target out."
         )
