@@ -62,6 +62,9 @@ _NUMBER_LISTS = frozenset(
         "GridFrameOffsetVector",
     }
 )
+#: The display presets and their names: no voxel depends on them, so a damaged one does not make the
+#: header damaged (read_dicom keeps the presets that are numbers and leaves out the others with a warning).
+_PRESETS = frozenset({"WindowCenter", "WindowWidth", "WindowCenterWidthExplanation"})
 #: VR -> the type a wanted number of that VR is read as.
 _NUMBER_TYPES = {b"US": int, b"IS": int, b"DS": float}
 #: The most characters one DS or IS value holds (the standard's maximum length of a DS).
@@ -156,6 +159,8 @@ def _damaged_value(ds: pydicom.Dataset | _Tags, numbers: bool) -> str | None:
     (other names may follow) is longer. Text and what pydicom cannot read at all are never shown,
     since a damaged length there can take in the bytes of the patient's name.
 
+    The display presets and their names (``_PRESETS``) are not checked: no voxel depends on them.
+
     A ``_Tags`` holds only values the quick reader converted, one number where one belongs: it has
     nothing to check.
 
@@ -169,7 +174,7 @@ def _damaged_value(ds: pydicom.Dataset | _Tags, numbers: bool) -> str | None:
         return None
     for tag, (keyword, vr) in _WANTED.items():
         kind = _NUMBER_TYPES.get(vr)
-        if (kind is not None) != numbers:
+        if (kind is not None) != numbers or keyword in _PRESETS:
             continue
         element = f"its {keyword} ({tag >> 16:04X},{tag & 0xFFFF:04X})"
         try:

@@ -5,7 +5,6 @@ import warnings
 from collections.abc import Iterable
 from pathlib import Path
 
-import pydicom
 from pydicom.multival import MultiValue
 
 from gpuimg._text import count, some
@@ -147,7 +146,7 @@ def read_dicom(
         frames = [frame for header in chosen for frame in header.frames]
         stack = _stack(frames, uid, thickness=_thickness(chosen[0]), allow_gaps=allow_gaps)
     data, rescale = _decode(stack, chosen)
-    meta = _meta(chosen[0].dataset, stack, rescale)
+    meta = _meta(chosen[0], stack, rescale)
     return Volume(to_device(data, device), stack.spacing, stack.origin, stack.direction, meta)
 
 
@@ -249,14 +248,53 @@ def _values(value) -> list:
     return list(value) if isinstance(value, MultiValue | list) else [value]
 
 
-def _meta(ds: pydicom.Dataset, stack: _Stack, rescale: dict) -> dict:
-    centers = [float(v) for v in _values(ds.get("WindowCenter"))]
-    widths = [float(v) for v in _values(ds.get("WindowWidth"))]
-    names = [str(v) for v in _values(ds.get("WindowCenterWidthExplanation"))]
-    windows = [
-        {"center": c, "width": w, "name": names[i] if i < len(names) else ""}
-        for i, (c, w) in enumerate(zip(centers, widths, strict=False))
-    ]
+def _windows(header: _Header) -> list[dict]:
+    """The display presets of a header whose center and width are both numbers.
+
+    A preset is not needed to read the voxels, so a damaged one (an empty value, as pydicom reads the
+    trailing backslash of ``40\\``, or text that is not a number) is left out, the others are kept
+    in their place, and a warning names the file when the left-out value was not empty.
+    """
+    ds = header.dataset
+    try:
+        centers, widths = _values(ds.get("WindowCenter")), _values(ds.get("WindowWidth"))
+        names = [str(v) for v in _values(ds.get("WindowCenterWidthExplanation"))]
+    except Exception as exc:  # pydicom raises many types on a damaged element
+        # Only the exception's type: a damaged length may take in the bytes of other elements.
+        warnings.warn(
+            f"{header.path}: its window presets (WindowCenter, WindowWidth, WindowCenterWidthExplanation) "
+            f"cannot be read ({type(exc).__name__}); the volume has none. The voxels do not depend on them.",
+            stacklevel=4,
+        )
+        return []
+    windows, damaged = [], []
+    for i, (center, width) in enumerate(zip(centers, widths, strict=False)):
+        pair = [_number(center), _number(width)]
+        if None not in pair:
+            windows.append({"center": pair[0], "width": pair[1], "name": names[i] if i < len(names) else ""})
+        elif any(str(v).strip() for v, n in zip((center, width), pair, strict=True) if n is None):
+            damaged.append(i + 1)
+    if damaged:
+        warnings.warn(
+            f"{header.path}: left out window preset {', '.join(map(str, damaged))} of {len(centers)}: its "
+            "WindowCenter or WindowWidth is not a number (the header is damaged there); the "
+            "voxels do not depend on it.",
+            stacklevel=4,
+        )
+    return windows
+
+
+def _number(value) -> float | None:
+    """A preset value as a float, or None where it is empty or not a number."""
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _meta(header: _Header, stack: _Stack, rescale: dict) -> dict:
+    ds = header.dataset
+    windows = _windows(header)
     return {
         "modality": str(ds.get("Modality", "")),
         "series_uid": str(ds.get("SeriesInstanceUID", "")),

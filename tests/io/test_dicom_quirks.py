@@ -1,9 +1,13 @@
 """read_dicom on series as real exports leave them: headers edited with pydicom, read back against
 pydicom's own decoding and SimpleITK."""
 
+import warnings
+
 import numpy as np
 import pydicom
 import pytest
+from pydicom.dataelem import RawDataElement
+from pydicom.tag import Tag
 
 from gpuimg import DicomError
 from gpuimg.io import read_dicom
@@ -57,3 +61,42 @@ def test_a_frame_of_an_enhanced_file_without_a_position_is_a_damaged_header(enha
         read_dicom(path, device="cpu")
     assert "other frames of the same file have both: the file's header is damaged" in str(info.value)
     assert "projection image" not in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("centers", "widths", "kept", "left_out"),
+    [
+        ("40\\", "400\\", [(40.0, 400.0)], None),  # a trailing backslash: pydicom reads ['40', '']
+        ("40\\-600", "400\\abc", [(40.0, 400.0)], "preset 2 of 2"),
+        ("abc\\-600", "400\\1500", [(-600.0, 1500.0)], "preset 1 of 2"),
+        ("1e400x", "400", [], "preset 1 of 1"),
+    ],
+)
+def test_a_damaged_window_preset_is_left_out_not_the_series(
+    series, pydicom_reference, centers, widths, kept, left_out
+):
+    # A series whose WindowCenter/WindowWidth end in a backslash ('40\' as most viewers and SimpleITK
+    # read it) was refused whole: "its WindowCenter (0028,1050) is ['40', ''], not numbers; the
+    # header is damaged". No voxel depends on a display preset: the voxels read as pydicom's
+    # pixel_array * slope + intercept, the presets that are numbers are kept, the others left out.
+    folder, volume, files = series
+    for path in files:
+        ds = pydicom.dcmread(path)
+        for tag, text in ((0x00281050, centers), (0x00281051, widths)):
+            raw = text.encode() + b" " * (len(text) % 2)  # written as is: pydicom would refuse 'abc'
+            ds[tag] = RawDataElement(Tag(tag), "DS", len(raw), raw, 0, False, True)
+        ds.save_as(path)
+    assert pydicom.dcmread(files[0]).get("WindowCenter") is not None
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        read = read_dicom(folder, device="cpu")
+    messages = [str(w.message) for w in caught if "window preset" in str(w.message)]
+    if left_out is None:
+        assert messages == []
+    else:
+        assert len(messages) == 1 and left_out in messages[0] and str(folder) in messages[0]
+    assert [(w["center"], w["width"]) for w in read.meta["windows"]] == kept
+    order = [folder / name for name in read.meta["files"]]
+    # Stored integers times an integer slope plus intercept: exact.
+    np.testing.assert_array_equal(np.asarray(read.data), pydicom_reference(order))
+    np.testing.assert_allclose(read.spacing, volume.spacing, rtol=1e-5)
