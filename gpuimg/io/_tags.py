@@ -62,9 +62,10 @@ _NUMBER_LISTS = frozenset(
         "GridFrameOffsetVector",
     }
 )
-#: The display presets and their names: no voxel depends on them, so a damaged one does not make the
-#: header damaged (read_dicom keeps the presets that are numbers and leaves out the others with a warning).
-_PRESETS = frozenset({"WindowCenter", "WindowWidth", "WindowCenterWidthExplanation"})
+#: The values no voxel and no series depends on: the display presets, their names and the series
+#: description. A damaged one does not make the header damaged: read_dicom keeps the presets that are
+#: numbers, leaves out the others and a description it cannot read, each with a warning naming the file.
+_OPTIONAL = frozenset({"WindowCenter", "WindowWidth", "WindowCenterWidthExplanation", "SeriesDescription"})
 #: VR -> the type a wanted number of that VR is read as.
 _NUMBER_TYPES = {b"US": int, b"IS": int, b"DS": float}
 #: The most characters one DS or IS value holds (the standard's maximum length of a DS).
@@ -159,7 +160,7 @@ def _damaged_value(ds: pydicom.Dataset | _Tags, numbers: bool) -> str | None:
     (other names may follow) is longer. Text and what pydicom cannot read at all are never shown,
     since a damaged length there can take in the bytes of the patient's name.
 
-    The display presets and their names (``_PRESETS``) are not checked: no voxel depends on them.
+    The values no voxel depends on (``_OPTIONAL``: display presets, series description) are not checked.
 
     A ``_Tags`` holds only values the quick reader converted, one number where one belongs: it has
     nothing to check.
@@ -174,7 +175,7 @@ def _damaged_value(ds: pydicom.Dataset | _Tags, numbers: bool) -> str | None:
         return None
     for tag, (keyword, vr) in _WANTED.items():
         kind = _NUMBER_TYPES.get(vr)
-        if (kind is not None) != numbers or keyword in _PRESETS:
+        if (kind is not None) != numbers or keyword in _OPTIONAL:
             continue
         element = f"its {keyword} ({tag >> 16:04X},{tag & 0xFFFF:04X})"
         try:

@@ -1,6 +1,7 @@
 """Finding the DICOM series in a folder tree, from their headers alone."""
 
 import os
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -300,6 +301,21 @@ def _thickness(header: _Header) -> float | None:
     return float(value) if value not in (None, "") else None
 
 
+def _description(header: _Header) -> str:
+    """SeriesDescription of a header, or "" with a warning naming the file where it cannot be read
+    (a damaged element: no voxel depends on it)."""
+    try:
+        return str(header.dataset.get("SeriesDescription", ""))
+    except Exception as exc:  # pydicom raises many types on a damaged element
+        # Only the exception's type: a damaged length may take in the bytes of other elements.
+        warnings.warn(
+            f"{header.path}: its SeriesDescription cannot be read ({type(exc).__name__}); the series has "
+            "no description. The voxels do not depend on it.",
+            stacklevel=3,
+        )
+        return ""
+
+
 def _summarise(uid: str, headers: list[_Header]) -> SeriesInfo:
     files = tuple(header.path for header in headers)
     headers, _ = _without_scout(headers)  # as read_dicom reads the series
@@ -317,7 +333,7 @@ def _summarise(uid: str, headers: list[_Header]) -> SeriesInfo:
     return SeriesInfo(
         series_uid=uid,
         modality=str(ds.get("Modality", "")),
-        description=str(ds.get("SeriesDescription", "")),
+        description=_description(headers[0]),
         patient_id=str(ds.get("PatientID", "")),
         study_uid=str(ds.get("StudyInstanceUID", "")),
         study_id=str(ds.get("StudyID", "")),

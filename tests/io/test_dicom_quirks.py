@@ -7,10 +7,11 @@ import numpy as np
 import pydicom
 import pytest
 from pydicom.dataelem import RawDataElement
+from pydicom.errors import BytesLengthException
 from pydicom.tag import Tag
 
 from gpuimg import DicomError
-from gpuimg.io import read_dicom
+from gpuimg.io import list_series, read_dicom
 
 
 @pytest.mark.parametrize("missing", [[0, 7], [3]])
@@ -100,3 +101,26 @@ def test_a_damaged_window_preset_is_left_out_not_the_series(
     # Stored integers times an integer slope plus intercept: exact.
     np.testing.assert_array_equal(np.asarray(read.data), pydicom_reference(order))
     np.testing.assert_allclose(read.spacing, volume.spacing, rtol=1e-5)
+
+
+def test_a_damaged_series_description_is_left_out_not_the_series(series, pydicom_reference):
+    # A SeriesDescription pydicom cannot read (written as US with 3 bytes) made every file 'its
+    # SeriesDescription (0008,103E) cannot be read (BytesLengthException); the header is damaged',
+    # and the series unreadable; no voxel depends on a description: it is "" with a warning.
+    folder, _volume, files = series
+    raw = b"abc"
+    for path in files:
+        ds = pydicom.dcmread(path)
+        ds[0x0008103E] = RawDataElement(Tag(0x0008103E), "US", len(raw), raw, 0, False, True)
+        ds.save_as(path)
+    with pytest.raises(BytesLengthException):  # pydicom itself cannot read it
+        _ = pydicom.dcmread(files[0]).SeriesDescription
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        (info,) = list_series(folder)
+        read = read_dicom(folder, device="cpu")
+    assert info.description == "" and read.meta["description"] == ""
+    messages = [str(w.message) for w in caught if "SeriesDescription cannot be read" in str(w.message)]
+    assert messages and all(str(folder) in m for m in messages)
+    order = [folder / name for name in read.meta["files"]]
+    np.testing.assert_array_equal(np.asarray(read.data), pydicom_reference(order))
