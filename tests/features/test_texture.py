@@ -1,10 +1,9 @@
 """The texture framework (gpuimg.features.texture): approaches, aggregations and bounded memory."""
 
-import tracemalloc
-
 import numpy as np
 import pytest
 from ibsi_data import ibsi_agrees, phantom, reference_values
+from traced import traced_peak
 
 import gpuimg.features.texture as texture
 from gpuimg.errors import FeatureWarning, MemoryBudgetError
@@ -89,13 +88,7 @@ def test_directional_matrices_and_features_keep_the_documented_copies(monkeypatc
     deferred(small).result()  # the kernels loaded (or compiled) before the measurement
     roi = prepare(image, np.ones(image.shape, bool), spacing=1.0, settings=chosen)
     grey = texture.grey_levels(roi)
-    tracemalloc.start()
-    try:
-        held = tracemalloc.get_traced_memory()[0]
-        result = deferred(roi).result()
-        peak = tracemalloc.get_traced_memory()[1] - held
-    finally:
-        tracemalloc.stop()
+    result, peak = traced_peak(lambda: deferred(roi).result())
     per_slice = approaches != ("3d",)
     item = (4 if per_slice else 1) * texture._matrix_bytes(grey, per_slice)  # one batch: a slice or an offset
     assert peak < copies * item
@@ -138,13 +131,7 @@ def test_batches_fit_the_memory_budget(monkeypatch, family, approaches):
     small = prepare(image[:2, :4, :4], np.ones((2, 4, 4), bool), spacing=1.0, settings=chosen)
     getattr(module, family)(small)  # the kernels loaded (or compiled) before the measurement
     roi = prepare(image, np.ones(image.shape, bool), spacing=1.0, settings=chosen)
-    tracemalloc.start()
-    try:
-        held = tracemalloc.get_traced_memory()[0]
-        got = getattr(module, family)(roi)
-        peak = tracemalloc.get_traced_memory()[1] - held
-    finally:
-        tracemalloc.stop()
+    got, peak = traced_peak(lambda: getattr(module, family)(roi))
     assert peak < 16 * 2**20
 
     def statistic(volume, offset):  # of one matrix: numerator and denominator

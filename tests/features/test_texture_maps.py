@@ -1,7 +1,6 @@
 """Voxel-based GLCM maps against the NumPy reference GLCM of each voxel's neighbourhood."""
 
 import itertools
-import tracemalloc
 
 import numpy as np
 import pytest
@@ -9,6 +8,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_glcm import reference_features, reference_glcm
 from texture_cases import ranks, reference_grey, rois
+from traced import traced_peak
 
 import gpuimg
 from gpuimg.errors import ConfigError, FeatureError, MemoryBudgetError
@@ -127,13 +127,10 @@ def test_a_fixed_bin_size_of_one_hu_over_ct_s_range(rng):
     names = ("diff_entr", "sum_entr", "info_corr1", "info_corr2", "joint_var", "corr", "inv_diff_norm")
     chosen = Settings(discretisation="fbs", bin_width=1.0)
     glcm_map(image, mask, "contrast", radius=1, spacing=1.0)  # the kernels loaded: not the batches' memory
-    tracemalloc.start()
-    try:
-        with np.errstate(invalid="ignore", divide="ignore"):
-            maps = glcm_map(image, mask, names, spacing=(2.5, 0.7, 0.7), settings=chosen)
-        peak = tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
+    with np.errstate(invalid="ignore", divide="ignore"):
+        maps, peak = traced_peak(
+            lambda: glcm_map(image, mask, names, spacing=(2.5, 0.7, 0.7), settings=chosen)
+        )
     assert peak < 32 * 2**20  # the pair lists, their entries and features
     for name in names:
         with np.errstate(invalid="ignore", divide="ignore"):
@@ -153,13 +150,10 @@ def test_the_work_of_a_batch_of_voxels_fits_the_matrix_budget(rng, monkeypatch):
     mask[0, :2] = False
     chosen = Settings(discretisation="fbs", bin_width=1.0)
     glcm_map(image, mask, "contrast", radius=1, spacing=1.0)  # the kernels loaded: not the batches' memory
-    tracemalloc.start()
-    try:
-        with np.errstate(invalid="ignore", divide="ignore"):
-            maps = glcm_map(image, mask, ("contrast", "corr"), spacing=(2.5, 0.7, 0.7), settings=chosen)
-        peak = tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
+    with np.errstate(invalid="ignore", divide="ignore"):
+        maps, peak = traced_peak(
+            lambda: glcm_map(image, mask, ("contrast", "corr"), spacing=(2.5, 0.7, 0.7), settings=chosen)
+        )
     assert peak < 2 * 2**18  # was 15 budgets
     for name in ("contrast", "corr"):
         with np.errstate(invalid="ignore", divide="ignore"):
@@ -287,13 +281,7 @@ def test_a_map_of_many_grey_levels_fits_the_memory_budget(monkeypatch):
     chosen = Settings(discretisation="fbs", bin_width=1.0)
     names = ("diff_entr", "sum_entr", "contrast")
     glcm_map(image[:2, :4, :4], mask[:2, :4, :4], "contrast", spacing=1.0)  # the kernels loaded
-    tracemalloc.start()
-    try:
-        held = tracemalloc.get_traced_memory()[0]
-        maps = glcm_map(image, mask, names, spacing=1.0, settings=chosen)
-        peak = tracemalloc.get_traced_memory()[1] - held
-    finally:
-        tracemalloc.stop()
+    maps, peak = traced_peak(lambda: glcm_map(image, mask, names, spacing=1.0, settings=chosen))
     assert peak < 4 * 2**20
     compact, present = ranks(image, mask)
     values = present - present.min() + 1  # each intensity its own bin, from the ROI's minimum

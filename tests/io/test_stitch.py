@@ -5,6 +5,7 @@ import pydicom
 import pytest
 from scipy import ndimage
 from scipy.spatial.transform import Rotation
+from traced import traced_peak
 
 import gpuimg
 from gpuimg import GeometryError, MemoryBudgetError, ParameterError, Volume
@@ -405,19 +406,12 @@ def test_resample_converts_a_large_station_slice_by_slice(body):
     at a time: the peak (tracemalloc) stays far below its float32 copy, 40 x 256 x 256 x 4 bytes = 10.5 MB,
     which was made whole; the joined volume equals the one interpolated from that whole copy (SciPy's
     affine_transform of each float32 slice, the reference)."""
-    import tracemalloc
-
     rng = np.random.default_rng(2)
     head = Volume(rng.normal(size=(40, 32, 32)).astype(np.float32), (2.0, 8.0, 8.0))
     fine = rng.integers(-1000, 1000, (40, 256, 256)).astype(np.int16)
     legs = Volume(fine, (2.0, 1.0, 1.0), (0.0, 0.0, 80.0))
     whole_copy = fine.size * 4
-    tracemalloc.start()
-    try:
-        joined = stitch([head, legs], resample=True)
-        _, peak = tracemalloc.get_traced_memory()
-    finally:
-        tracemalloc.stop()
+    joined, peak = traced_peak(lambda: stitch([head, legs], resample=True))
     assert peak < whole_copy / 3, (peak, whole_copy)  # 1.8 MB measured; 10.7 MB with the whole copy
     # Head pixel (j, i) is at 8 j, 8 i mm: legs pixel (8 j, 8 i), on its grid (no interpolation weight).
     np.testing.assert_array_equal(joined.data[40:], fine[:, ::8, ::8].astype(np.float32))

@@ -2,6 +2,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import sklearn.metrics as skm
+from traced import traced_peak
 
 from gpuimg.errors import ParameterError
 from gpuimg.ml import _clustering_metrics, metrics
@@ -311,17 +312,10 @@ def test_silhouette_in_blocks_of_samples(rng, monkeypatch):
     # The (samples x samples) distances were formed whole, with temporaries of the same size: 6.7 GiB
     # each for 30 000 samples (a clustering of voxels), which scikit-learn scores in chunks. Now in
     # blocks of rows: with 4000 samples (122 MiB a matrix), NumPy's peak stays below half of one.
-    import tracemalloc
-
     X = rng.normal(size=(4000, 3))
     labels = rng.integers(0, 3, 4000)
     expected = skm.silhouette_score(X, labels)
-    tracemalloc.start()
-    try:
-        got = metrics.silhouette(X, labels)
-        peak = tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
+    got, peak = traced_peak(lambda: metrics.silhouette(X, labels))
     assert got == pytest.approx(expected, rel=1e-9)  # expansion vs direct distances: rounding only
     assert peak < 4000 * 4000 * 8 / 2
     # Blocks of 7 rows: block edges inside clusters and at the last, partial block.
@@ -335,17 +329,10 @@ def test_davies_bouldin_of_many_clusters_without_a_one_hot_matrix(rng):
     # (90 MB peak), 7.2 GB for the 900 nodes of a 30 x 30 SOM over 1e6 voxels, where scikit-learn
     # holds O(samples x features). Now sums by cluster: the peak is the (clusters x clusters x
     # features) offsets of the centres, as scikit-learn's pairwise distances, and the samples.
-    import tracemalloc
-
     n, k = 20000, 500
     X = rng.normal(size=(n, 3))
     labels = rng.integers(0, k, n)
-    tracemalloc.start()
-    try:
-        got = metrics.davies_bouldin(X, labels)
-        peak = tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
+    got, peak = traced_peak(lambda: metrics.davies_bouldin(X, labels))
     assert got == pytest.approx(skm.davies_bouldin_score(X, labels), rel=1e-9)  # sums in another order
     assert peak < n * k * 8 / 4
 
@@ -354,18 +341,11 @@ def test_silhouette_of_many_clusters_in_blocks(rng, monkeypatch):
     # The (samples x clusters) sums were kept whole, with four temporaries of their size: a peak of
     # 4x the one-hot matrix (130 MB here), 1 GB for 30 000 samples in the 900 nodes of a 30 x 30 SOM.
     # Now a and b are taken block by block: the one-hot matrix and a block.
-    import tracemalloc
-
     monkeypatch.setattr(_clustering_metrics, "_BLOCK_BYTES", 1 << 20)
     n, k = 4000, 1000
     X = rng.normal(size=(n, 3))
     labels = rng.integers(0, k, n)  # singletons among them: they score 0
-    tracemalloc.start()
-    try:
-        got = metrics.silhouette(X, labels)
-        peak = tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
+    got, peak = traced_peak(lambda: metrics.silhouette(X, labels))
     assert got == pytest.approx(skm.silhouette_score(X, labels), rel=1e-9)  # expansion vs direct distances
     assert peak < 2 * n * k * 8
 
