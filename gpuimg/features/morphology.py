@@ -60,8 +60,10 @@ def morphology(
         ``morph_area_dens_aabb``, ``morph_vol_dens_aee``, ``morph_area_dens_aee``,
         ``morph_vol_dens_conv_hull``, ``morph_area_dens_conv_hull``, ``morph_integ_int``
         [image units x mm³], ``morph_moran_i``, ``morph_geary_c``. A feature IBSI leaves undefined for
-        this ROI (the PCA ratios of a single voxel, Moran's I of constant intensities, the centre of
-        mass shift of intensities summing to 0) is NaN, with a warning.
+        this ROI (the PCA ratios of a single voxel, the AEE volume density of a flat ROI and its area
+        density of a line, Moran's I of constant intensities, the centre of mass shift of intensities
+        summing to 0) is NaN, with a warning. A flat ROI (one slice) keeps its AEE area density: its
+        ellipsoid is flat (least semi-axis 0), of finite area by IBSI's series.
 
     Raises
     ------
@@ -237,13 +239,20 @@ def _features(host, volume, area, extent, hull, diameter, com_geom, eigen, n_mor
     else:
         elongation = flatness = math.nan
         report_undefined(["morph_pca_elongation", "morph_pca_flatness"], "a single voxel: no PCA axis")
+    # A flat ROI (one slice) has a flat ellipsoid: no volume, but the area IBSI's series gives it.
     if semi[2] > 0.0:
         vol_aee = volume / (4.0 / 3.0 * math.pi * semi[0] * semi[1] * semi[2])
+    else:
+        vol_aee = math.nan
+        report_undefined(
+            ["morph_vol_dens_aee"], "a flat ROI: its least PCA axis is 0, an ellipsoid of no volume"
+        )
+    if semi[1] > 0.0:
         area_aee = area / _ellipsoid_area(*semi)
     else:
-        vol_aee = area_aee = math.nan
+        area_aee = math.nan
         report_undefined(
-            ["morph_vol_dens_aee", "morph_area_dens_aee"], "a flat ROI: its least PCA axis is 0, no ellipsoid"
+            ["morph_area_dens_aee"], "a line of voxels: its minor PCA axis is 0, an ellipsoid of no area"
         )
     if n_int > 1 and ss_dev > 0.0:
         moran = n_int * sum_moran / (sum_w * ss_dev)
@@ -370,7 +379,7 @@ def _inverse_distance(squares):
 
 
 def _ellipsoid_area(a: float, b: float, c: float, degree: int = _AEE_DEGREE) -> float:
-    """IBSI's Legendre-series area of the ellipsoid of semi-axes ``a >= b >= c > 0`` [mm²].
+    """IBSI's Legendre-series area of the ellipsoid of semi-axes ``a >= b > 0``, ``b >= c >= 0`` [mm²].
 
     ``A = 4 pi a b sum_nu (alpha beta)^nu / (1 - 4 nu^2) P_nu(x)`` with ``alpha = sqrt(1 - b²/a²)``,
     ``beta = sqrt(1 - c²/a²)`` and ``x = (alpha² + beta²) / (2 alpha beta)``. The products

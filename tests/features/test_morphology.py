@@ -383,6 +383,38 @@ def test_two_voxels_moran_and_geary(rng):
     assert_allclose([f["morph_moran_i"], f["morph_geary_c"]], [-1.0, 1.0], rtol=1e-12)
 
 
+def test_one_slice_roi_keeps_its_ellipsoid_area_density(rng):
+    """A one-slice ROI (an ellipse drawn on one CT slice) has a flat ellipsoid: least PCA axis 0, so its
+    AEE volume density is undefined (V / 0), but IBSI's area series is finite for c = 0 (alpha < 1,
+    beta = 1): the area density is a number, as MIRP gives it. It was NaN with the volume density.
+    Reference: the PCA with NumPy, IBSI's series with NumPy's Legendre module, the mesh area with
+    scikit-image's marching cubes."""
+    shape = (3, 21, 31)
+    spacing = (5.0, 0.7, 0.7)
+    y, x = np.mgrid[-10:11, -15:16]
+    mask = np.zeros(shape, dtype=bool)
+    mask[1] = (x / 13.0) ** 2 + (y / 7.0) ** 2 <= 1  # semi-axes 13 and 7 voxels in one slice
+    with pytest.warns(FeatureWarning, match="morph_vol_dens_aee") as record:
+        f = morphology(rng.normal(size=shape), mask, mask, spacing)
+    assert "morph_area_dens_aee" not in record[0].message.undefined
+    eigen = np.linalg.eigvalsh(np.cov((np.argwhere(mask) * np.asarray(spacing)).T, ddof=1))
+    a, b = 2 * np.sqrt(eigen[::-1][:2])  # semi-axes 2 sqrt(l); c = 0
+    alpha, beta = math.sqrt(1 - (b / a) ** 2), 1.0
+    nu = np.arange(21.0)
+    series = (
+        4
+        * math.pi
+        * a
+        * b
+        * legval((alpha**2 + beta**2) / (2 * alpha * beta), (alpha * beta) ** nu / (1 - 4 * nu**2))
+    )
+    verts, faces, _, _ = skimage.measure.marching_cubes(np.pad(mask, 1).astype(float), 0.5, spacing=spacing)
+    area = skimage.measure.mesh_surface_area(verts, faces)
+    assert math.isnan(f["morph_vol_dens_aee"])
+    # scikit-image's mesh is float32 (1e-7 relative); LAPACK's and Jacobi's eigenvalues agree to 1e-12.
+    assert_allclose(f["morph_area_dens_aee"], area / series, rtol=1e-6)
+
+
 @pytest.mark.gpu
 def test_cupy_input_equals_numpy(rng):
     import cupy
