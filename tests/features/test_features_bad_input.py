@@ -140,7 +140,10 @@ EXPECTED = {
     "histogram_bins": ("FeatureError", "bin width"),
     "ivh_bins": ("FeatureError", "bin width"),
     "ivh_levels": ("FeatureError", "levels"),
-    "grey_levels": ("MemoryBudgetError", "texture matrices of the 32768 grey levels present"),
+    "grey_levels": (
+        "MemoryBudgetError",
+        "GLCM matrices (one direction of the volume) for the 32768 grey levels present",
+    ),
 }
 
 
