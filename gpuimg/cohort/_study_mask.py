@@ -2,7 +2,9 @@
 mask file matching a pattern, or a recipe (threshold, opening, hole filling, largest component).
 """
 
-from pathlib import Path
+import unicodedata
+from fnmatch import fnmatchcase
+from pathlib import Path, PurePath
 
 import numpy as np
 import pydicom
@@ -40,7 +42,7 @@ def study_mask(
             return read_seg(matching[0], image, source.roi)
         return read_rtstruct(matching[0], image, source.roi)
     if source.source == "file":
-        matched = sorted(path for path in folder.glob(source.pattern) if path.is_file())
+        matched = matching_files(folder, source.pattern)
         files = _images(matched)
         if len(files) != 1:
             # Files that are no image (notes, a detached NRRD's data) are named only where no image is.
@@ -75,6 +77,39 @@ def study_mask(
             )
         return Volume(inside.view(np.uint8), image.spacing, image.origin, image.direction)
     return _recipe(processed, source)
+
+
+def matching_files(folder: Path, pattern: str) -> list[Path]:
+    """The files under ``folder`` that the glob ``pattern`` matches (as :meth:`Path.glob`: ``**`` is any
+    number of folders), in name order, each name and the pattern compared in Unicode's NFC form.
+
+    macOS writes accented names decomposed (NFD: ``"La\u0308sion.nrrd"``) where a spec typed on any
+    system holds them composed (NFC: ``"L\u00e4sion.nrrd"``); ``ls`` shows both alike, and a glob of
+    the one found no file of the other, so the study's mask was not found.
+    """
+    parts = [nfc(part) for part in PurePath(pattern).parts]
+    # Every entry of the pattern's depths (Path.glob's walk: hidden names, links, unreadable folders
+    # left out), then the pattern matched on the NFC names, one part to one folder level.
+    walk = "/".join(part if part == "**" else "*" for part in parts)
+    return sorted(
+        path
+        for path in set(folder.glob(walk))
+        if path.is_file() and _matches([nfc(name) for name in path.relative_to(folder).parts], parts)
+    )
+
+
+def nfc(text: str) -> str:
+    """``text`` (a name, a pattern, a description) in Unicode's NFC form, as discovery compares them."""
+    return unicodedata.normalize("NFC", text)
+
+
+def _matches(names: list[str], parts: list[str]) -> bool:
+    """Whether the path of ``names`` (its folders, then the file) matches the pattern's ``parts``."""
+    if not parts:
+        return not names
+    if parts[0] == "**":
+        return any(_matches(names[i:], parts[1:]) for i in range(len(names) + 1))
+    return bool(names) and fnmatchcase(names[0], parts[0]) and _matches(names[1:], parts[1:])
 
 
 def _images(files: list[Path]) -> list[Path]:

@@ -26,7 +26,7 @@ from gpuimg.io.series import _localizers
 from gpuimg.preprocess.equalize import integer_counts
 from gpuimg.volume import Volume
 
-from ._study_mask import study_mask
+from ._study_mask import nfc, study_mask
 from .privacy import identity_replacements, pseudonym, read_identity, scrub
 from .spec import Selection, Spec
 
@@ -152,6 +152,13 @@ _SPEC_HINTS = (
         r"keep the files of one \1 alone in the study folder, moving the others out of it",
     ),
 )
+
+
+def _described(pattern: str, description: str) -> bool:
+    """Whether input.description's regular expression ``pattern`` finds a match in a series'
+    ``description``, both in Unicode's NFC form and ignoring case: a description written decomposed
+    (``"Thorax na\u0308tiv"``, as macOS spells names) is the one a spec typed composed names."""
+    return re.search(nfc(pattern), nfc(description), re.IGNORECASE) is not None
 
 
 def _in_spec_words(reason: str) -> str:
@@ -298,7 +305,7 @@ def _select(found, folder: Path, rules: Selection) -> tuple:
         if s.modality.upper() != "SEG"  # a segmentation is a mask, never the image
         and not _localizers(s._headers)  # nor is a scout (a series of LOCALIZER images)
         and (rules.modality is None or s.modality.upper() == rules.modality)
-        and (rules.description is None or re.search(rules.description, s.description, re.IGNORECASE))
+        and (rules.description is None or _described(rules.description, s.description))
         and s.n_slices >= rules.min_slices
     ]
     patients = len({s.patient_id for s in chosen})

@@ -398,3 +398,106 @@ def test_studies_of_equal_file_names_sizes_and_times_have_other_fingerprints(tmp
     os.rename(studies[1], studies[0])
     os.rename(tmp_path / "swap", studies[1])
     assert [fingerprint(s) for s in studies] == before[::-1]
+
+
+_NFD = "La\u0308sion"  # "Läsion" as macOS writes it: an a, then the combining diaeresis
+_NFC = "L\u00e4sion"  # as a spec typed on any system holds it
+
+
+def _reference_matches(folder, pattern):
+    """The files under ``folder`` whose NFC path matches the NFC ``pattern`` part by part, by os.walk
+    and fnmatch, the definition (``**``: any number of folders; names compared by NFC)."""
+    import fnmatch
+    import unicodedata
+    from pathlib import PurePath
+
+    def nfc(text):
+        return unicodedata.normalize("NFC", text)
+
+    def match(names, parts):
+        if not parts:
+            return not names
+        if parts[0] == "**":
+            return any(match(names[i:], parts[1:]) for i in range(len(names) + 1))
+        return bool(names) and fnmatch.fnmatchcase(names[0], parts[0]) and match(names[1:], parts[1:])
+
+    parts = [nfc(part) for part in PurePath(pattern).parts]
+    found = []
+    for root, _, files in os.walk(folder):
+        for name in files:
+            path = os.path.join(root, name)
+            if match([nfc(n) for n in PurePath(os.path.relpath(path, folder)).parts], parts):
+                found.append(path)
+    return sorted(found)
+
+
+@pytest.mark.parametrize(
+    "pattern",
+    [
+        f"{_NFC}.nrrd",
+        f"{_NFD}.nrrd",
+        "L?sion.nrrd",  # one character in NFC, two in NFD
+        f"**/{_NFC}.nrrd",
+        f"Befu\u0308nde/{_NFC}*",
+        "Bef[\u00fcu]nde/*.nrrd",
+        "*.txt",
+    ],
+)
+def test_mask_pattern_matches_names_in_nfc(tmp_path, pattern):
+    """A mask pattern typed 'Läsion.nrrd' (NFC) found no file macOS named 'La\\u0308sion.nrrd' (NFD), so
+    the study failed with '0 images match' where ls shows the same name: names and pattern are compared
+    in NFC, as os.walk and fnmatch of the NFC names (the reference) find them."""
+    from gpuimg.cohort._study_mask import matching_files
+
+    study = tmp_path / "study"
+    (study / "Befu\u0308nde").mkdir(parents=True)
+    for name in (f"{_NFD}.nrrd", f"Befu\u0308nde/{_NFD}.nrrd", f"Befu\u0308nde/{_NFC}.nrrd", "note.txt"):
+        (study / name).write_bytes(b"")
+    # The file system keeps the names as written (no normalisation of its own), as on Linux and APFS.
+    assert sorted(os.listdir(study)) == sorted(["Befu\u0308nde", f"{_NFD}.nrrd", "note.txt"])
+    expected = _reference_matches(study, pattern)
+    assert expected  # each pattern names files of the study
+    assert [str(path) for path in matching_files(study, pattern)] == expected
+
+
+def test_a_mask_named_in_nfd_is_the_study_mask(tmp_path):
+    """The study's row is measured on the mask macOS named in NFD, the spec naming it in NFC."""
+    write_study(tmp_path / "study", 1, patient_id="P")
+    os.rename(tmp_path / "study" / "mask.nrrd", tmp_path / "study" / f"{_NFD}.nrrd")
+    spec = spec_from_dict(
+        {
+            "input": {"modality": "CT"},
+            "mask": {"source": "file", "pattern": f"{_NFC}.nrrd"},
+            "features": {"families": ["statistics"]},
+        }
+    )
+    result = process_study(StudyTask(tmp_path / "study", "study", spec, b"key"))
+    assert "error" not in result, result.get("error")
+    # The reference: NumPy's mean of the CT's values under the mask file's voxels.
+    image = gpuimg.read_dicom(tmp_path / "study" / "ct")
+    mask = gpuimg.read_image(tmp_path / "study" / f"{_NFD}.nrrd").data != 0
+    np.testing.assert_allclose(result["row"]["stat_mean"], np.asarray(image.data)[mask].mean(), rtol=1e-9)
+
+
+def test_a_series_description_in_nfd_matches_the_rule_typed_in_nfc(tmp_path):
+    """input.description 'nätiv' (NFC) matched no series described 'Thorax na\\u0308tiv' (NFD): both are
+    compared in NFC, so the native series (pydicom reads its description as written) is the one chosen."""
+    study = tmp_path / "study"
+    for k, description in enumerate(("Thorax na\u0308tiv", "Thorax KM")):
+        volume = gpuimg.Volume(np.full((2, 4, 4), 100 * k, np.int16), (2.0, 1.0, 1.0))
+        gpuimg.write_dicom(
+            volume, study / f"series_{k}", patient_id="P", series_description=description, series_number=k + 1
+        )
+    written = pydicom.dcmread(next((study / "series_0").iterdir())).SeriesDescription
+    assert written == "Thorax na\u0308tiv"
+    gpuimg.write_image(gpuimg.Volume(np.ones((2, 4, 4), np.uint8), (2.0, 1.0, 1.0)), study / "mask.nrrd")
+    spec = spec_from_dict(
+        {
+            "input": {"description": "N\u00c4TIV"},
+            "mask": {"source": "file", "pattern": "mask.nrrd"},
+            "features": {"families": ["statistics"]},
+        }
+    )
+    result = process_study(StudyTask(study, "study", spec, b"key"))
+    assert "error" not in result, result.get("error")
+    assert result["row"]["stat_mean"] == 0.0  # series_0's value, by construction
