@@ -251,9 +251,8 @@ def _detector_frames(frames: list[_Frame], ds: pydicom.Dataset) -> tuple[_Frame,
     the spacing's sign saying which way the slices are stacked (NM Reconstruction Module). Any other
     file (projections, no detector position or spacing) comes back as it is.
     """
-    image_type = _listed(ds.get("ImageType"))
     detector = _first(ds.get("DetectorInformationSequence"))
-    if len(image_type) < 3 or str(image_type[2]).upper() not in _NM_RECONSTRUCTIONS or detector is None:
+    if not _nm_reconstruction(ds) or detector is None:
         return tuple(frames)
     position = _floats(detector.get("ImagePositionPatient"))
     orientation = _floats(detector.get("ImageOrientationPatient"))
@@ -273,6 +272,13 @@ def _detector_frames(frames: list[_Frame], ds: pydicom.Dataset) -> tuple[_Frame,
         )
         for frame, number in zip(frames, numbers, strict=True)
     )
+
+
+def _nm_reconstruction(ds: pydicom.Dataset | _Tags) -> bool:
+    """Whether ImageType's third value says an NM reconstruction, whose slices are placed by
+    SpacingBetweenSlices (else SliceThickness): see :func:`_detector_frames`."""
+    image_type = _listed(ds.get("ImageType"))
+    return len(image_type) >= 3 and str(image_type[2]).upper() in _NM_RECONSTRUCTIONS
 
 
 def _listed(value) -> list:

@@ -11,7 +11,7 @@ from pydicom.errors import InvalidDicomError
 
 from gpuimg._text import count, some
 from gpuimg.errors import DicomError, ParameterError
-from gpuimg.io._header import _claims_problem, _frames, _Header, _raw_dataset
+from gpuimg.io._header import _claims_problem, _frames, _Header, _nm_reconstruction, _raw_dataset
 from gpuimg.io._tags import _damaged_value, _read_tags, _Tags
 
 #: Files one thread reads in a row when scanning headers.
@@ -190,7 +190,7 @@ def _header(
     damaged = _damaged_value(ds, numbers=False)
     if damaged is not None:
         return damaged
-    problem = _damaged_value(ds, numbers=True) or _claims_problem(
+    problem = _damaged_value(ds, numbers=True, spacings=_nm_reconstruction(ds)) or _claims_problem(
         path, ds, path.stat().st_size if size is None else size
     )
     if problem is not None:

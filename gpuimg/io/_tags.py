@@ -66,6 +66,12 @@ _NUMBER_LISTS = frozenset(
 #: description. A damaged one does not make the header damaged: read_dicom keeps the presets that are
 #: numbers, leaves out the others and a description it cannot read, each with a warning naming the file.
 _OPTIONAL = frozenset({"WindowCenter", "WindowWidth", "WindowCenterWidthExplanation", "SeriesDescription"})
+#: The slice spacings: only a series of one slice (its z spacing, series._thickness) and an NM
+#: reconstruction (its slices' positions, _header._detector_frames) read them, so a damaged one makes
+#: only such a series or file damaged, and a series of several slices is measured from positions.
+_SPACINGS = frozenset({"SliceThickness", "SpacingBetweenSlices"})
+#: Keyword -> (tag, the VR the standard gives it) of every wanted value.
+_KEYWORDS = {keyword: (tag, vr) for tag, (keyword, vr) in _WANTED.items()}
 #: VR -> the type a wanted number of that VR is read as.
 _NUMBER_TYPES = {b"US": int, b"IS": int, b"DS": float}
 #: The most characters one DS or IS value holds (the standard's maximum length of a DS).
@@ -149,52 +155,68 @@ class _Tags(dict):
             raise AttributeError(keyword) from None
 
 
-def _damaged_value(ds: pydicom.Dataset | _Tags, numbers: bool) -> str | None:
+def _damaged_value(ds: pydicom.Dataset | _Tags, numbers: bool, spacings: bool = False) -> str | None:
     """Why one of the wanted values of a header cannot be read as it must be, or None where all can.
 
     pydicom converts a value when it is first read, so a damaged element (an unknown VR, a length
     that runs into the next elements, letters in a number, two values where one belongs) would
-    otherwise fail later, in whatever reads it, with an error of another kind. A number that does not
-    convert is shown where each of its values is no longer than a DS may be (16 characters): the
-    wanted numbers lie after the patient's group 0010, and a value that ran into the next elements
-    (other names may follow) is longer. Text and what pydicom cannot read at all are never shown,
-    since a damaged length there can take in the bytes of the patient's name.
+    otherwise fail later, in whatever reads it, with an error of another kind (see :func:`_damaged_number`).
 
-    The values no voxel depends on (``_OPTIONAL``: display presets, series description) are not checked.
-
-    A ``_Tags`` holds only values the quick reader converted, one number where one belongs: it has
-    nothing to check.
+    The values no voxel depends on (``_OPTIONAL``: display presets, series description) are not checked,
+    nor the slice spacings (``_SPACINGS``) unless ``spacings``: they are checked where they are used.
 
     Parameters
     ----------
     ds : pydicom.Dataset or _Tags
     numbers : bool
         Check the numbers (VR US, IS, DS) if True, the text values (modality, UIDs, IDs) if False.
+    spacings : bool
+        Check the slice spacings too (with the numbers): the file places its slices by them.
+    """
+    if isinstance(ds, _Tags):  # see _damaged_number
+        return None
+    for keyword, (_tag, vr) in _KEYWORDS.items():
+        skipped = keyword in _OPTIONAL or (keyword in _SPACINGS and not spacings)
+        if (vr in _NUMBER_TYPES) == numbers and not skipped:
+            damaged = _damaged_number(ds, keyword)
+            if damaged is not None:
+                return damaged
+    return None
+
+
+def _damaged_number(ds: pydicom.Dataset | _Tags, keyword: str) -> str | None:
+    """Why the wanted value ``keyword`` of a header cannot be read as it must be, or None where it can.
+
+    A number that does not convert is shown where each of its values is no longer than a DS may be (16
+    characters): the wanted numbers lie after the patient's group 0010, and a value that ran into the
+    next elements (other names may follow) is longer. Text and what pydicom cannot read at all are never
+    shown, since a damaged length there can take in the bytes of the patient's name.
+
+    A ``_Tags`` holds only values the quick reader converted, one number where one belongs: it has
+    nothing to check.
     """
     if isinstance(ds, _Tags):
         return None
-    for tag, (keyword, vr) in _WANTED.items():
-        kind = _NUMBER_TYPES.get(vr)
-        if (kind is not None) != numbers or keyword in _OPTIONAL:
-            continue
-        element = f"its {keyword} ({tag >> 16:04X},{tag & 0xFFFF:04X})"
-        try:
-            value = ds.get(keyword)  # a pydicom Dataset converts the value here
-        except Exception as exc:  # pydicom raises many types on a damaged element
-            return f"{element} cannot be read ({type(exc).__name__}); {_DAMAGED}"
-        if kind is None or value is None or value == "":
-            continue
-        several = keyword in _NUMBER_LISTS
-        try:
-            for one in value if several and isinstance(value, list | MultiValue) else (value,):
-                kind(one)
-        except (TypeError, ValueError):
-            items = list(value) if isinstance(value, list | MultiValue) else [value]
-            what = "numbers" if several else "one number"
-            # Longer than a DS or IS may be: it ran into the next elements, which it must not show.
-            if len(items) > 6 or any(len(str(item)) > _NUMBER_CHARACTERS for item in items):
-                return f"{element} is not {what}, and too long to show; {_DAMAGED}"
-            return f"{element} is {items if len(items) > 1 else items[0]!r}, not {what}; {_DAMAGED}"
+    tag, vr = _KEYWORDS[keyword]
+    element = f"its {keyword} ({tag >> 16:04X},{tag & 0xFFFF:04X})"
+    try:
+        value = ds.get(keyword)  # a pydicom Dataset converts the value here
+    except Exception as exc:  # pydicom raises many types on a damaged element
+        return f"{element} cannot be read ({type(exc).__name__}); {_DAMAGED}"
+    kind = _NUMBER_TYPES.get(vr)
+    if kind is None or value is None or value == "":
+        return None
+    several = keyword in _NUMBER_LISTS
+    try:
+        for one in value if several and isinstance(value, list | MultiValue) else (value,):
+            kind(one)
+    except (TypeError, ValueError):
+        items = list(value) if isinstance(value, list | MultiValue) else [value]
+        what = "numbers" if several else "one number"
+        # Longer than a DS or IS may be: it ran into the next elements, which it must not show.
+        if len(items) > 6 or any(len(str(item)) > _NUMBER_CHARACTERS for item in items):
+            return f"{element} is not {what}, and too long to show; {_DAMAGED}"
+        return f"{element} is {items if len(items) > 1 else items[0]!r}, not {what}; {_DAMAGED}"
     return None
 
 

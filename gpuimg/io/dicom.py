@@ -145,7 +145,7 @@ def read_dicom(
     if stack is None:
         _check_series(uid, chosen)
         frames = [frame for header in chosen for frame in header.frames]
-        stack = _stack(frames, uid, thickness=_thickness(chosen[0]), allow_gaps=allow_gaps)
+        stack = _stack(frames, uid, thickness=_thickness(chosen), allow_gaps=allow_gaps)
     data, rescale = _decode(stack, chosen)
     meta = _meta(chosen[0], stack, rescale)
     return Volume(to_device(data, device), stack.spacing, stack.origin, stack.direction, meta)

@@ -10,6 +10,7 @@ from gpuimg.errors import DicomError, GpuimgError
 from gpuimg.io._header import _first, _group, _Header, _listed
 from gpuimg.io._scan import _files, _scan
 from gpuimg.io._stack import _Stack, _stack
+from gpuimg.io._tags import _damaged_number
 
 
 @dataclass(frozen=True)
@@ -281,24 +282,45 @@ def _without_scout(headers: list[_Header]) -> tuple[list[_Header], list[_Header]
     return [header for header in headers if header not in scouts], scouts
 
 
-def _thickness(header: _Header) -> float | None:
-    """The slice spacing of a series of one slice [mm]: SpacingBetweenSlices, else SliceThickness.
+def _thickness(headers: list[_Header]) -> float | None:
+    """The slice spacing of a series of one slice [mm]: SpacingBetweenSlices, else SliceThickness; None
+    for a series of several slices, whose spacing is measured from their positions.
 
     SpacingBetweenSlices may be negative (NM Reconstruction Module: its sign says which way the slices
     stack); its magnitude is the spacing. An enhanced multi-frame file gives both in its functional
     groups (Pixel Measures, per frame, else shared), which come first.
+
+    Raises
+    ------
+    DicomError
+        A series of one slice whose value used is damaged (not one number, or unreadable), naming the file.
     """
+    if sum(header.n_frames for header in headers) != 1:
+        return None
+    header = headers[0]
     ds = header.dataset
     groups = [
         _first(ds.get("PerFrameFunctionalGroupsSequence")),
         _first(ds.get("SharedFunctionalGroupsSequence")),
     ]
     groups = [group for group in groups if group is not None]
-    spacing = _group(groups, "PixelMeasuresSequence", "SpacingBetweenSlices", ds)
+    spacing = _slice_spacing(header, groups, "SpacingBetweenSlices")
     if spacing not in (None, "") and float(spacing) != 0:
         return abs(float(spacing))
-    value = _group(groups, "PixelMeasuresSequence", "SliceThickness", ds)
+    value = _slice_spacing(header, groups, "SliceThickness")
     return float(value) if value not in (None, "") else None
+
+
+def _slice_spacing(header: _Header, groups: list, keyword: str):
+    """``keyword`` of a series of one slice (:func:`_thickness`); DicomError naming the file where the
+    header's value is damaged."""
+    damaged = _damaged_number(header.dataset, keyword)
+    if damaged is not None:
+        raise DicomError(
+            f"{header.path}: a series of one slice takes its slice spacing from SpacingBetweenSlices, else "
+            f"SliceThickness, and {damaged}"
+        )
+    return _group(groups, "PixelMeasuresSequence", keyword, header.dataset)
 
 
 def _description(header: _Header) -> str:
@@ -325,7 +347,7 @@ def _summarise(uid: str, headers: list[_Header]) -> SeriesInfo:
     shape = spacing = problem = stack = None
     try:
         _check_series(uid, headers)
-        stack = _stack(frames, uid, thickness=_thickness(headers[0]))
+        stack = _stack(frames, uid, thickness=_thickness(headers))
         shape = (stack.n_slices, *frames[0].shape)
         spacing = stack.spacing
     except GpuimgError as exc:

@@ -50,10 +50,20 @@ def _edited(source, folder, old: bytes, new: bytes):
 @pytest.mark.parametrize("name", ["CT_small.dcm", "MR_small_implicit.dcm"])
 @pytest.mark.parametrize(
     ("keyword", "value"),
-    [("PixelRepresentation", [0, 1]), ("SliceThickness", [1.0, 2.0]), ("RescaleSlope", [1.0, 2.0])],
+    [
+        ("PixelRepresentation", [0, 1]),
+        ("SpacingBetweenSlices", [1.0, 2.0]),
+        ("SliceThickness", [1.0, 2.0]),
+        ("RescaleSlope", [1.0, 2.0]),
+    ],
 )
 def test_several_numbers_where_one_belongs(testfile, tmp_path, name, keyword, value):
-    path = _saved(pydicom.dcmread(testfile(name)), tmp_path / "study", **{keyword: value})
+    """Each file is a series of one slice, whose spacing SpacingBetweenSlices, else SliceThickness, gives:
+    SliceThickness is left out of CT_small (which has both) so that it is used."""
+    ds = pydicom.dcmread(testfile(name))
+    if keyword == "SliceThickness":
+        ds.pop("SpacingBetweenSlices", None)
+    path = _saved(ds, tmp_path / "study", **{keyword: value})
     with pytest.raises(DicomError, match=rf"{keyword} \(\w{{4}},\w{{4}}\) is \[.+\], not one number") as info:
         read_dicom(path, device="cpu")
     assert str(path) in str(info.value)
@@ -65,22 +75,24 @@ def test_letters_in_a_number(testfile, tmp_path):
     path = _edited(
         testfile("CT_small.dcm"),
         tmp_path / "study",
-        b"\x18\x00\x50\x00DS\x08\x005.000000",
-        b"\x18\x00\x50\x00DS\x08\x005.000V00",
+        b"\x18\x00\x88\x00DS\x08\x005.000000",
+        b"\x18\x00\x88\x00DS\x08\x005.000V00",
     )
-    with pytest.raises(DicomError, match=r"SliceThickness \(0018,0050\) is '5.000V00', not one number"):
+    with pytest.raises(DicomError, match=r"SpacingBetweenSlices \(0018,0088\) is '5.000V00', not one number"):
         read_dicom(path, device="cpu")
 
 
 def test_a_number_longer_than_a_number_may_be_is_not_shown(testfile, tmp_path):
     """A value that ran into the next elements may hold a name: it is not shown."""
     data = testfile("CT_small.dcm").read_bytes()
-    old = b"\x18\x00\x50\x00DS\x08\x005.000000"  # SliceThickness, 8 characters
+    old = b"\x18\x00\x88\x00DS\x08\x005.000000"  # SpacingBetweenSlices, 8 characters
     assert data.count(old) == 1
     (tmp_path / "study").mkdir()
     path = tmp_path / "study" / "slice.dcm"
-    path.write_bytes(data.replace(old, b"\x18\x00\x50\x00DS\x18\x005.0 Doe^Jane Q^^^^^^^^^^"))
-    with pytest.raises(DicomError, match=r"SliceThickness \(0018,0050\) is not one number, and too") as info:
+    path.write_bytes(data.replace(old, b"\x18\x00\x88\x00DS\x18\x005.0 Doe^Jane Q^^^^^^^^^^"))
+    with pytest.raises(
+        DicomError, match=r"SpacingBetweenSlices \(0018,0088\) is not one number, and"
+    ) as info:
         read_dicom(path, device="cpu")
     assert "Doe" not in str(info.value)
 

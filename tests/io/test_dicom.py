@@ -968,6 +968,20 @@ def test_nm_projections_are_still_refused_as_projections(tmp_path):
         read_dicom(path, device="cpu")
 
 
+def test_a_spect_reconstruction_placed_by_a_damaged_slice_thickness_is_refused(tmp_path):
+    # Without SpacingBetweenSlices, an NM reconstruction places its slices SliceThickness apart: a
+    # SliceThickness of '4.42\' (pydicom reads ['4.42', '']) leaves them unplaced, so the file is refused,
+    # naming it and the element, while a series of several CT slices does not read it.
+    path = write_spect(tmp_path / "spect.dcm", np.zeros((5, 4, 6), np.uint16), 4.42)
+    ds = pydicom.dcmread(path)
+    del ds.SpacingBetweenSlices
+    ds.SliceThickness = ["4.42", ""]
+    ds.save_as(path)
+    with pytest.raises(DicomError, match=r"SliceThickness \(0018,0050\) is \['4.42', ''\], not one") as info:
+        read_dicom(path, device="cpu")
+    assert str(path) in str(info.value)
+
+
 @pytest.mark.parametrize("signed", [True, False])
 def test_unused_high_bits_are_ignored_as_pydicom_does(
     tmp_path, make_volume, pydicom_reference, sitk_files, rng, monkeypatch, signed

@@ -11,7 +11,7 @@ from pydicom.errors import BytesLengthException
 from pydicom.tag import Tag
 
 from gpuimg import DicomError
-from gpuimg.io import list_series, read_dicom
+from gpuimg.io import list_series, read_dicom, write_dicom
 
 
 @pytest.mark.parametrize("missing", [[0, 7], [3]])
@@ -124,3 +124,45 @@ def test_a_damaged_series_description_is_left_out_not_the_series(series, pydicom
     assert messages and all(str(folder) in m for m in messages)
     order = [folder / name for name in read.meta["files"]]
     np.testing.assert_array_equal(np.asarray(read.data), pydicom_reference(order))
+
+
+def _trailing_backslash_thickness(files) -> None:
+    """SliceThickness written as '2.5\\' (a trailing empty value, which pydicom reads as ['2.5', ''])."""
+    raw = b"2.5\\ "
+    for path in files:
+        ds = pydicom.dcmread(path)
+        ds[0x00180050] = RawDataElement(Tag(0x00180050), "DS", len(raw), raw, 0, False, True)
+        ds.save_as(path)
+    assert list(pydicom.dcmread(files[0]).SliceThickness) == [2.5, ""]
+
+
+def test_a_damaged_slice_thickness_is_not_read_for_a_series_of_several_slices(
+    series, pydicom_reference, sitk_read
+):
+    # A SliceThickness of '2.5\' refused the whole series of 8 slices ("its SliceThickness (0018,0050)
+    # is ['2.5', ''], not one number; the header is damaged"), though their spacing is measured from
+    # their positions and SliceThickness is read only for a series of one slice.
+    folder, volume, files = series
+    _trailing_backslash_thickness(files)
+    (info,) = list_series(folder)
+    read = read_dicom(folder, device="cpu")
+    assert info.problem is None and info.spacing == read.spacing
+    order = [folder / name for name in read.meta["files"]]
+    np.testing.assert_array_equal(np.asarray(read.data), pydicom_reference(order))
+    _voxels, spacing, origin, direction = sitk_read(order)
+    np.testing.assert_allclose(read.spacing, spacing, rtol=1e-5)
+    np.testing.assert_allclose(read.origin, origin, atol=1e-4)
+    np.testing.assert_allclose(read.direction, direction, atol=1e-5)
+    np.testing.assert_allclose(read.spacing, volume.spacing, rtol=1e-5)
+
+
+def test_a_damaged_slice_thickness_refuses_a_series_of_one_slice(tmp_path, make_volume):
+    # One slice has no step to measure: its spacing is SliceThickness, which must then be one number.
+    files = write_dicom(make_volume(shape=(1, 6, 5)), tmp_path / "one")
+    _trailing_backslash_thickness(files)
+    match = r"a series of one slice .* its SliceThickness \(0018,0050\) is \['2.5', ''\], not one number"
+    with pytest.raises(DicomError, match=match) as info:
+        read_dicom(files[0], device="cpu")
+    assert str(files[0]) in str(info.value)
+    (found,) = list_series(tmp_path / "one")
+    assert found.shape is None and str(files[0]) in found.problem and "SliceThickness" in found.problem
