@@ -21,7 +21,7 @@ from gpuimg._support import check_cval, check_mode, shown
 from gpuimg._support import check_spacing as _spacing
 from gpuimg._units import voxels
 from gpuimg.backend import is_dask, namespace, to_numpy
-from gpuimg.errors import GeometryError, ParameterError
+from gpuimg.errors import GeometryError, MemoryBudgetError, ParameterError
 from gpuimg.volume import Volume, check_same_grid, slice_meta
 
 Image = ArrayLike | Volume
@@ -374,16 +374,22 @@ def ibsi_grid(
         )
     spacing = _spacing(spacing, len(shape))
     new_spacing = _spacing(new_spacing, len(shape), "new_spacing")
+    what = f"resampling {tuple(shape)} voxels to new_spacing={tuple(new_spacing)} mm"
+    sizes = [n * s_a / s_b for n, s_a, s_b in zip(shape, spacing, new_spacing, strict=True)]
+    if not all(math.isfinite(size) for size in sizes):
+        # Beyond the largest float (1.8e308 voxels along an axis): no whole size to make, nor memory for it.
+        raise MemoryBudgetError(
+            f"{what} needs more than 1.8e308 voxels along an axis (spacing={tuple(spacing)} mm), more than "
+            "any memory holds. Check new_spacing and spacing, and that both are in mm."
+        )
     shape_b, offset, step = [], [], []
-    for n, s_a, s_b in zip(shape, spacing, new_spacing, strict=True):
-        n_b = max(math.ceil(n * s_a / s_b - 1e-9), 1)
+    for n, size, s_a, s_b in zip(shape, sizes, spacing, new_spacing, strict=True):
+        n_b = max(math.ceil(size - 1e-9), 1)
         ratio = s_b / s_a
         shape_b.append(n_b)
         offset.append(((n - 1) - (n_b - 1) * ratio) / 2)
         step.append(ratio)
-    check_allocation(
-        shape_b, dtype, f"resampling {tuple(shape)} voxels to new_spacing={tuple(new_spacing)} mm"
-    )
+    check_allocation(shape_b, dtype, what)
     return tuple(shape_b), tuple(offset), tuple(step)
 
 

@@ -21,6 +21,7 @@ from gpuimg.preprocess import (
     clahe,
     equalize_hist,
     gaussian_filter,
+    ibsi_grid,
     mean_filter,
     median_filter,
     resample,
@@ -236,3 +237,14 @@ def test_budget_counts_the_resampled_dtype(monkeypatch):
     assert resample(np.ones((4, 4, 4), np.float32), spacing=1.0, new_spacing=1 / 16).shape == (64, 64, 64)
     with pytest.raises(MemoryBudgetError, match=r"2\.0 MiB"):
         resample(np.ones((4, 4, 4), np.float64), spacing=1.0, new_spacing=1 / 16)
+
+
+@pytest.mark.parametrize("new_spacing", [1e-300, (1.0, 1.0, 1e-300)])
+def test_a_grid_beyond_any_number_of_voxels_is_refused(new_spacing):
+    # 2 voxels of 1e300 mm at 1e-300 mm are 2e600 voxels an axis, beyond the largest float (closed
+    # form): ibsi_grid took math.ceil(inf), a bare OverflowError, instead of refusing new_spacing.
+    assert not np.isfinite(np.float64(2) * 1e300 / 1e-300)
+    with pytest.raises(MemoryBudgetError, match=r"new_spacing=.*1e-300.* more than 1\.8e308 voxels"):
+        resample(np.zeros((2, 2, 2)), spacing=1e300, new_spacing=new_spacing)
+    with pytest.raises(MemoryBudgetError, match="new_spacing"):
+        ibsi_grid((2, 2, 2), (1e300, 1e300, 1e300), (1e-300, 1e-300, 1e-300))
