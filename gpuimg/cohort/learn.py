@@ -386,6 +386,11 @@ def _supervised(pipeline, X, y, groups, task: Task, learning: Learning):
         # A target is a patient's: with two patients each fold trained on one, predicted its target for
         # every study, and the 'R²' was 1 - n²/(n_a n_b) (-3 for a study each) whatever the features.
         folds = 1
+    if classification and n_patients == 1 and len(y) > 1:
+        # One class: the classifier's 'y holds one class only' told nothing of the IDs.
+        raise ConfigError(
+            f"learning.classification.target={task.target!r} has one class: {_one_id(len(y))}"
+        )
     if not classification and n_patients >= 2 and np.unique(y).size == 1:
         # Scored, it was 'r2 is undefined for a constant y_true; use mse or mae', which a spec cannot do.
         raise ConfigError(
@@ -428,7 +433,21 @@ def _why_not_cross_validated(y, groups, classification: bool) -> str:
             f"{count(n, 'patient')} labelled; a patient-level cross-validation of a regression needs 3 at "
             "least (trained on one patient, a model predicts that patient's target for every study)"
         )
+    if np.unique(groups).size == 1 and len(y) > 1:
+        return f"{reason}. The model is fitted on the {studies}, without a score: {_one_id(len(y))}"
     return f"{reason}. The model is fitted on the {studies}, without a score: label more patients."
+
+
+def _one_id(n: int) -> str:
+    """What to do where all ``n`` labelled studies carry one patient ID (the ID is not shown: it may
+    identify the patient): an anonymiser writing one ID ("ANON") for every patient makes a cohort one
+    patient, which no patient-level cross-validation can split."""
+    return (
+        f"all {n} labelled studies carry the same patient ID, so they count as one patient (as when "
+        "an anonymiser writes one ID for every patient). Anonymise the studies with an ID per patient "
+        "and key the labels file by those IDs; or, where each study is a patient of its own, give each "
+        "study its own ID."
+    )
 
 
 def _classification_scores(pipeline, X, y, groups, cv, predicted) -> dict:
