@@ -43,8 +43,9 @@ def voxels(
     Raises
     ------
     ParameterError
-        Both given, neither given without a default, ``name_mm`` without a spacing, or a value that
-        is not finite and positive (or zero where allowed), one number or one per axis.
+        Both given, neither given without a default, ``name_mm`` without a spacing, a value that
+        is not finite and positive (or zero where allowed), one number or one per axis, or a
+        ``name_mm`` of more voxels than a float holds.
     """
     if value is not None and value_mm is not None:
         raise ParameterError(
@@ -64,7 +65,13 @@ def voxels(
         )
     sizes = _sizes(f"{name}_mm", value_mm, ndim, allow_zero)
     steps = _sizes("spacing", spacing, ndim, allow_zero=False)
-    return tuple(s / d for s, d in zip(sizes, steps, strict=True))
+    in_voxels = tuple(s / d for s, d in zip(sizes, steps, strict=True))
+    if not all(math.isfinite(v) for v in in_voxels):  # 1e300 mm at 1e-300 mm: beyond the largest float
+        raise ParameterError(
+            f"{name}_mm={shown(value_mm)} at spacing={shown(spacing)} mm is more than 1.8e308 voxels; "
+            "check that both are in mm."
+        )
+    return in_voxels
 
 
 def _sizes(name, value, ndim, allow_zero):

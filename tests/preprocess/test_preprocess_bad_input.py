@@ -19,6 +19,7 @@ from gpuimg.morphology import label
 from gpuimg.preprocess import (
     bilateral_filter,
     clahe,
+    crop_to_mask,
     equalize_hist,
     gaussian_filter,
     ibsi_grid,
@@ -248,3 +249,21 @@ def test_a_grid_beyond_any_number_of_voxels_is_refused(new_spacing):
         resample(np.zeros((2, 2, 2)), spacing=1e300, new_spacing=new_spacing)
     with pytest.raises(MemoryBudgetError, match="new_spacing"):
         ibsi_grid((2, 2, 2), (1e300, 1e300, 1e300), (1e-300, 1e-300, 1e-300))
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda x, m: gaussian_filter(x, sigma_mm=1e300, spacing=1e-300),
+        lambda x, m: crop_to_mask(x, m, margin_mm=1e300, spacing=1e-300),
+    ],
+)
+def test_a_size_in_mm_beyond_any_number_of_voxels_is_refused(call):
+    # 1e300 mm at 1e-300 mm a voxel is 1e600 voxels (closed form), beyond the largest float: math.ceil
+    # of inf raised a bare OverflowError in the filter's kernel and the crop's margin.
+    assert not np.isfinite(np.float64(1e300) / 1e-300)
+    mask = np.zeros((3, 3, 3), bool)
+    mask[1, 1, 1] = True
+    match = r"_mm=1e\+300 at spacing=1e-300 mm is more than 1\.8e308 voxels"
+    with pytest.raises(ParameterError, match=match):
+        call(np.zeros((3, 3, 3)), mask)
