@@ -47,11 +47,17 @@ def atomic(
 
 
 def remove_partials(folder: Path) -> None:
-    """Delete the temporary files an interrupted run left in ``folder`` (recursively): those of processes
-    of this machine that no longer run. A running process's (another run writing to the same folder)
-    and another machine's (a shared folder's) are kept, as :func:`gpuimg.io._atomic._clean_stale` keeps
-    them: deleting them failed that run's next rename of a finished file."""
-    for parent in sorted({leftover.parent for leftover in folder.rglob(_TEMPORARIES)}):
+    """Delete the temporary files an interrupted run left where a run writes: in the output ``folder``
+    and, at any depth, in its ``.studies/``; those of processes of this machine that no longer run. A
+    running process's (another run writing to the same folder) and another machine's (a shared
+    folder's) are kept, as :func:`gpuimg.io._atomic._clean_stale` keeps them: deleting them failed that
+    run's next rename of a finished file.
+
+    The rest of ``folder`` is not walked: an output folder may hold the cohort (``--output .`` with
+    ``--input ./cohort``), whose every study's folders were walked on each run, and whose files (another
+    program's interrupted writes among them) are the input's, never a run's to delete."""
+    leftovers = [*folder.glob(_TEMPORARIES), *(folder / ".studies").rglob(_TEMPORARIES)]
+    for parent in sorted({leftover.parent for leftover in leftovers}):
         _clean_stale(parent)
 
 

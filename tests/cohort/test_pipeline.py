@@ -1335,3 +1335,28 @@ def test_a_run_leaves_the_temporaries_of_a_running_process_alone(tmp_path):
         running.wait()
     left = {path.name for path in out.rglob(".*.gpuimg-*.tmp*")}
     assert left == {names["running"], names["elsewhere"], names["running here"]}
+
+
+def test_an_output_folder_holding_the_cohort_leaves_the_cohort_alone(tmp_path):
+    """--output . with --input ./cohort: the clean-up of a killed run's temporaries walked every study's
+    folders on each run, and deleted an interrupted write of another program there (a file of the
+    input). Only the output's own folder and its .studies/ are cleaned; the run's outputs are beside
+    the cohort, no study among them."""
+    from gpuimg.io._atomic import _host
+
+    _, cohort = write_cohort(tmp_path, n=1)
+    finished = subprocess.Popen([sys.executable, "-c", "pass"])
+    finished.wait()
+    assert finished.poll() is not None  # the system's answer, the reference: the process has ended
+    stale = f".S-1.json.gpuimg-{finished.pid}-{_host()}-0a1b2c3d.tmp"
+    in_cohort = cohort / "study_000" / "ct" / stale
+    in_cohort.write_text("another program's write")
+    in_output = tmp_path / stale
+    in_output.write_text("partial")
+    spec = spec_from_dict(
+        {"mask": {"source": "file", "pattern": "mask.nrrd"}, "features": {"families": ["statistics"]}}
+    )
+    manifest = run_pipeline(spec, cohort, tmp_path, keep_ids=True, progress=False)
+    assert in_cohort.read_text() == "another program's write"
+    assert not in_output.exists()
+    assert manifest["rows"] == 1 and manifest["errors"] == 0, _errors(tmp_path)
