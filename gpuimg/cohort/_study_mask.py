@@ -83,18 +83,18 @@ def matching_files(folder: Path, pattern: str) -> list[Path]:
     """The files under ``folder`` that the glob ``pattern`` matches (as :meth:`Path.glob`: ``**`` is any
     number of folders), in name order, each name and the pattern compared in Unicode's NFC form.
 
-    macOS writes accented names decomposed (NFD: ``"La\u0308sion.nrrd"``) where a spec typed on any
-    system holds them composed (NFC: ``"L\u00e4sion.nrrd"``); ``ls`` shows both alike, and a glob of
+    macOS writes accented names decomposed (NFD: ``"La\\u0308sion.nrrd"``) where a spec typed on any
+    system holds them composed (NFC: ``"L\\u00e4sion.nrrd"``); ``ls`` shows both alike, and a glob of
     the one found no file of the other, so the study's mask was not found.
     """
     parts = [nfc(part) for part in PurePath(pattern).parts]
-    # Every entry of the pattern's depths (Path.glob's walk: hidden names, links, unreadable folders
-    # left out), then the pattern matched on the NFC names, one part to one folder level.
+    # Every entry at the pattern's depths, as Path.glob walks (hidden names too, unreadable folders left
+    # out), then the pattern matched on the NFC names, one part to one folder level.
     walk = "/".join(part if part == "**" else "*" for part in parts)
     return sorted(
         path
         for path in set(folder.glob(walk))
-        if path.is_file() and _matches([nfc(name) for name in path.relative_to(folder).parts], parts)
+        if _matches([nfc(name) for name in path.relative_to(folder).parts], parts) and path.is_file()
     )
 
 

@@ -156,8 +156,8 @@ _SPEC_HINTS = (
 
 def _described(pattern: str, description: str) -> bool:
     """Whether input.description's regular expression ``pattern`` finds a match in a series'
-    ``description``, both in Unicode's NFC form and ignoring case: a description written decomposed
-    (``"Thorax na\u0308tiv"``, as macOS spells names) is the one a spec typed composed names."""
+    ``description``, ignoring case, both in Unicode's NFC form: a description written decomposed
+    (``"Thorax na\\u0308tiv"``, as macOS spells names) matches ``"nätiv"`` typed composed."""
     return re.search(nfc(pattern), nfc(description), re.IGNORECASE) is not None
 
 
