@@ -1,5 +1,6 @@
 """Finding the DICOM series in a folder tree, from their headers alone."""
 
+import math
 import os
 import warnings
 from dataclasses import dataclass, field
@@ -288,7 +289,8 @@ def _thickness(headers: list[_Header]) -> float | None:
 
     SpacingBetweenSlices may be negative (NM Reconstruction Module: its sign says which way the slices
     stack); its magnitude is the spacing. An enhanced multi-frame file gives both in its functional
-    groups (Pixel Measures, per frame, else shared), which come first.
+    groups (Pixel Measures, per frame, else shared), which come first. A value that is not finite
+    ('inf', 'nan') is no spacing, as an absent one.
 
     Raises
     ------
@@ -305,22 +307,23 @@ def _thickness(headers: list[_Header]) -> float | None:
     ]
     groups = [group for group in groups if group is not None]
     spacing = _slice_spacing(header, groups, "SpacingBetweenSlices")
-    if spacing not in (None, "") and float(spacing) != 0:
-        return abs(float(spacing))
-    value = _slice_spacing(header, groups, "SliceThickness")
-    return float(value) if value not in (None, "") else None
+    if spacing:
+        return abs(spacing)
+    return _slice_spacing(header, groups, "SliceThickness")
 
 
-def _slice_spacing(header: _Header, groups: list, keyword: str):
-    """``keyword`` of a series of one slice (:func:`_thickness`); DicomError naming the file where the
-    header's value is damaged."""
+def _slice_spacing(header: _Header, groups: list, keyword: str) -> float | None:
+    """``keyword`` of a series of one slice (:func:`_thickness`) [mm], None where it is absent, empty or
+    not finite (no spacing: 'inf' or 'nan' written); DicomError naming the file where the header's value
+    is damaged."""
     damaged = _damaged_number(header.dataset, keyword)
     if damaged is not None:
         raise DicomError(
             f"{header.path}: a series of one slice takes its slice spacing from SpacingBetweenSlices, else "
             f"SliceThickness, and {damaged}"
         )
-    return _group(groups, "PixelMeasuresSequence", keyword, header.dataset)
+    value = _group(groups, "PixelMeasuresSequence", keyword, header.dataset)
+    return float(value) if value not in (None, "") and math.isfinite(float(value)) else None
 
 
 def _description(header: _Header) -> str:

@@ -166,3 +166,22 @@ def test_a_damaged_slice_thickness_refuses_a_series_of_one_slice(tmp_path, make_
     assert str(files[0]) in str(info.value)
     (found,) = list_series(tmp_path / "one")
     assert found.shape is None and str(files[0]) in found.problem and "SliceThickness" in found.problem
+
+
+@pytest.mark.parametrize("text", [b"1e400 ", b"inf ", b"nan "])
+def test_a_slice_thickness_that_is_not_finite_is_no_spacing(tmp_path, make_volume, pydicom_reference, text):
+    # One slice whose SliceThickness is '1e400' (pydicom reads inf) got a z spacing of inf: list_series
+    # gave spacing (inf, ...) and no problem, read_dicom a GeometryError ('Volume spacing must be 3 finite
+    # numbers') naming neither file nor element. No finite value is no spacing: 1 mm, as without one
+    # (read_dicom's docstring), as 'nan' already read.
+    volume = make_volume(shape=(1, 6, 5))
+    files = write_dicom(volume, tmp_path / "one")
+    ds = pydicom.dcmread(files[0])
+    ds[0x00180050] = RawDataElement(Tag(0x00180050), "DS", len(text), text, 0, False, True)
+    ds.save_as(files[0])
+    assert not np.isfinite(float(pydicom.dcmread(files[0]).SliceThickness))
+    (info,) = list_series(tmp_path / "one")
+    read = read_dicom(files[0], device="cpu")
+    pixel_spacing = tuple(float(v) for v in ds.PixelSpacing)  # as written (DS, 16 characters)
+    assert info.problem is None and info.spacing == read.spacing == (1.0, *pixel_spacing)
+    np.testing.assert_array_equal(np.asarray(read.data), pydicom_reference(files))
