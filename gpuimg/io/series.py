@@ -8,7 +8,7 @@ from pathlib import Path
 
 from gpuimg._text import count
 from gpuimg.errors import DicomError, GpuimgError
-from gpuimg.io._header import _first, _group, _Header, _listed
+from gpuimg.io._header import _first, _Header, _listed
 from gpuimg.io._scan import _files, _scan
 from gpuimg.io._stack import _Stack, _stack
 from gpuimg.io._tags import _damaged_number
@@ -316,13 +316,16 @@ def _slice_spacing(header: _Header, groups: list, keyword: str) -> float | None:
     """``keyword`` of a series of one slice (:func:`_thickness`) [mm], None where it is absent, empty or
     not finite (no spacing: 'inf' or 'nan' written); DicomError naming the file where the header's value
     is damaged."""
-    damaged = _damaged_number(header.dataset, keyword)
+    # The first Pixel Measures item (per frame, then shared) that has it, else the top level.
+    items = [_first(group.get("PixelMeasuresSequence")) for group in groups]
+    source = next((item for item in items if item is not None and keyword in item), header.dataset)
+    damaged = _damaged_number(source, keyword)
     if damaged is not None:
         raise DicomError(
             f"{header.path}: a series of one slice takes its slice spacing from SpacingBetweenSlices, else "
             f"SliceThickness, and {damaged}"
         )
-    value = _group(groups, "PixelMeasuresSequence", keyword, header.dataset)
+    value = source.get(keyword)
     return float(value) if value not in (None, "") and math.isfinite(float(value)) else None
 
 

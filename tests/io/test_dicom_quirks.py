@@ -185,3 +185,22 @@ def test_a_slice_thickness_that_is_not_finite_is_no_spacing(tmp_path, make_volum
     pixel_spacing = tuple(float(v) for v in ds.PixelSpacing)  # as written (DS, 16 characters)
     assert info.problem is None and info.spacing == read.spacing == (1.0, *pixel_spacing)
     np.testing.assert_array_equal(np.asarray(read.data), pydicom_reference(files))
+
+
+def test_a_damaged_slice_thickness_in_the_functional_groups_of_one_slice_is_named(tmp_path, make_volume):
+    # A one-slice file whose Pixel Measures (shared functional groups) hold SliceThickness '2.5\' gave a
+    # bare TypeError ("float() argument must be ... not 'MultiValue'") from read_dicom and list_series.
+    files = write_dicom(make_volume(shape=(1, 6, 5)), tmp_path / "one")
+    ds = pydicom.dcmread(files[0])
+    measures = pydicom.Dataset()
+    measures.SliceThickness = ["2.5", ""]
+    shared = pydicom.Dataset()
+    shared.PixelMeasuresSequence = [measures]
+    ds.SharedFunctionalGroupsSequence = [shared]
+    ds.save_as(files[0])
+    match = r"its SliceThickness \(0018,0050\) is \['2.5', ''\], not one number"
+    with pytest.raises(DicomError, match=match) as info:
+        read_dicom(files[0], device="cpu")
+    assert str(files[0]) in str(info.value)
+    (found,) = list_series(tmp_path / "one")
+    assert found.shape is None and "SliceThickness" in found.problem
