@@ -138,7 +138,11 @@ def _summary(manifest: dict, out: Path, cohort: Path) -> None:
     )
     r2, mae = _number(regression.get("r2")), _number(regression.get("mae"))
     print(_scored("regress (growth):    ", regression, f"R² {r2}, MAE {mae}"))
-    print(f"    cluster (k-means):    silhouette {_number(clustering.get('silhouette'))}")
+    why = clustering.get("error") or clustering.get("no_silhouette")
+    print(
+        f"    cluster (k-means):    silhouette {_number(clustering.get('silhouette'))}"
+        + (f" ({why})" * bool(why))
+    )
     results = out / "results"
     clipped = len(manifest["clipped"])
     if clipped:
@@ -165,7 +169,7 @@ def _scored(task: str, scores: dict, shown: str) -> str:
 
 
 def _number(value) -> str:
-    return "n/a" if value is None else f"{value:.2f}"
+    return "n/a" if value is None or math.isnan(value) else f"{value:.2f}"
 
 
 def run(args) -> int:
@@ -199,6 +203,8 @@ def run(args) -> int:
             shown = f"not fitted: {scores['error']}"
         elif not shown:  # one fold: nothing to score out of fold, for the reason the metrics give
             shown = f"not cross-validated: {scores['not_cross_validated']}"
+        elif "no_silhouette" in scores:
+            shown += f" ({scores['no_silhouette']})"
         print(f"  {task}: {shown}")
     if manifest["unlabelled"]:
         print(

@@ -712,3 +712,22 @@ def test_the_demo_summary_gives_each_tasks_folds_or_why_it_has_none(capsys, tmp_
         "    classify (malignant): not fitted: ParameterError: y holds one class only"
         in capsys.readouterr().out
     )
+
+
+def test_the_summaries_say_why_a_clustering_has_no_silhouette(capsys, monkeypatch, tmp_path):
+    # The demo printed "silhouette nan" for a NaN silhouette, and neither it nor `gpuimg run` said why
+    # there was none (metrics.json's no_silhouette).
+    from gpuimg.cli import _summary
+
+    why = "all 4 studies fell in one cluster (equal features?); the silhouette needs 2 at least"
+    clustering = {"silhouette": float("nan"), "n_clusters": 1, "n_studies": 4, "no_silhouette": why}
+    stages = ("read", "preprocess", "segment", "edges", "features")
+    times = {f"{s} (sum over studies)": 0.0 for s in stages}
+    times.update({s: 0.0 for s in ("studies (wall, this run)", "learning", "report", "total (wall)")})
+    manifest = {"time_per_stage_s": times, "rows": 4, "errors": 0, "clipped": []}
+    _summary(manifest | {"metrics": {"clustering": clustering}}, tmp_path, tmp_path / "cohort")
+    assert f"    cluster (k-means):    silhouette n/a ({why})\n" in capsys.readouterr().out
+    manifest.update(studies=4, processed_this_run=4, unlabelled=[], metrics={"clustering": clustering})
+    monkeypatch.setattr("gpuimg.cohort.run_pipeline", lambda *args, **kwargs: manifest)
+    main(["run", str(tmp_path / "p.toml"), "--input", str(tmp_path), "--output", str(tmp_path / "o")])
+    assert f"  clustering: silhouette n/a ({why})\n" in capsys.readouterr().out

@@ -23,6 +23,7 @@ from gpuimg._text import count, some
 from gpuimg.errors import ConfigError, FeatureError, GpuimgError, ParameterError
 from gpuimg.ml import make_estimator, metrics, patient_cv
 
+from ._clusters import fit_clusters
 from .privacy import pseudonym
 from .spec import Learning, Task
 
@@ -240,6 +241,7 @@ def fit_tasks(
         cannot fit (one class only, more clusters than studies, no labelled study), ``error``: why.
         Such a task gets no model, and the other tasks still run. A task fitted without a score (a
         class of one patient; fewer than 3 patients for a regression) has ``not_cross_validated``: why.
+        A clustering whose silhouette is undefined has it NaN and ``no_silhouette``: why.
     predictions : dict
         Per task, what the report plots: targets, their studies (``study``, in the order of the
         targets) and out-of-fold predictions (scores), or the clusters and a 2D projection.
@@ -287,19 +289,7 @@ def _fit_task(task: Task, learning: Learning, rows, X, patients, labels) -> tupl
         # The targets' studies: the rows were reordered here, and the report draws the features by class.
         predicted["study"] = [rows[i]["study"] for i in chosen]
         return model, scores, predicted
-    clusters = np.asarray(pipeline.fit_predict(X))
-    standardised = pipeline[:-1].transform(X)
-    # DBSCAN's label -1 is noise, no cluster: a run whose every study was noise said n_clusters 1.
-    noise = int(np.count_nonzero(clusters == -1)) if task.estimator == "dbscan" else 0
-    scores = {
-        "silhouette": metrics.silhouette(standardised, clusters)
-        if 1 < np.unique(clusters).size < len(X)
-        else math.nan,
-        "n_clusters": int(np.unique(clusters[clusters != -1] if noise else clusters).size),
-        **({"n_noise": noise} if task.estimator == "dbscan" else {}),
-        "n_studies": len(X),
-    }
-    return pipeline, scores, {"clusters": clusters, "projection": _projection(standardised)}
+    return fit_clusters(pipeline, X, task.estimator)
 
 
 def _seeded(task: Task, random_state: int) -> dict:
@@ -388,9 +378,7 @@ def _supervised(pipeline, X, y, groups, task: Task, learning: Learning):
         folds = 1
     if classification and n_patients == 1 and len(y) > 1:
         # One class: the classifier's 'y holds one class only' told nothing of the IDs.
-        raise ConfigError(
-            f"learning.classification.target={task.target!r} has one class: {_one_id(len(y))}"
-        )
+        raise ConfigError(f"learning.classification.target={task.target!r} has one class: {_one_id(len(y))}")
     if not classification and n_patients >= 2 and np.unique(y).size == 1:
         # Scored, it was 'r2 is undefined for a constant y_true; use mse or mae', which a spec cannot do.
         raise ConfigError(
@@ -484,13 +472,3 @@ def _out_of_fold_scores(pipeline, X, y, groups, cv, method: str, positive) -> np
         values = np.asarray(getattr(model, method)(X[test]))
         score[test] = values[:, list(model.classes_).index(positive)] if values.ndim == 2 else values
     return score
-
-
-def _projection(X: np.ndarray) -> np.ndarray:
-    """The first two principal components of ``X`` (already standardised), for the cluster map."""
-    centred = X - X.mean(axis=0)
-    if centred.shape[0] < 2:
-        return np.zeros((centred.shape[0], 2))
-    _, _, vt = np.linalg.svd(centred, full_matrices=False)
-    projected = centred @ vt[:2].T
-    return np.pad(projected, ((0, 0), (0, 2 - projected.shape[1])))

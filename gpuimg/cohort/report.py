@@ -165,7 +165,7 @@ def _metrics_table(metrics: dict) -> str:
         for task, scores in metrics.items()
         for name, value in scores.items()
         if (isinstance(value, int | float) and not isinstance(value, bool))
-        or name in ("error", "not_cross_validated")
+        or name in ("error", "not_cross_validated", "no_silhouette")
     ]
     if not rows:
         return "<h2>Metrics</h2><p class='note'>No learning task in the spec, or no labelled study.</p>"

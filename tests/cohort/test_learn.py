@@ -651,3 +651,49 @@ def test_studies_sharing_one_patient_id_are_told_so(tmp_path):
     )
     for message in (why, error):
         assert "ANON" not in message and shared not in message
+
+
+@pytest.mark.parametrize(
+    ("features", "n_clusters", "why"),
+    [
+        # Four studies of equal features (a phantom scanned four times): one cluster, not two.
+        ([[1.0, 2.0]] * 4, 2, "all 4 studies fell in one cluster"),
+        ([[0.0, 1.0], [5.0, 1.0], [9.0, 4.0]], 3, "each of the 3 studies is a cluster of its own"),
+        ([[0.0, 1.0], [5.0, 1.0]], 2, "2 studies: the silhouette needs 3 at least"),
+    ],
+)
+def test_a_clustering_without_a_silhouette_says_why(features, n_clusters, why):
+    # metrics.json said silhouette null, the report and `gpuimg run` 'n/a', without a word of why; the
+    # studies of equal features also printed k-means' ConvergenceWarning on the console.
+    import html.parser
+    import warnings
+
+    from sklearn.metrics import silhouette_score
+
+    from gpuimg.cohort.report import build_report
+
+    class Text(html.parser.HTMLParser):
+        def __init__(self):
+            super().__init__()
+            self.text = []
+
+        def handle_data(self, data):
+            self.text.append(data)
+
+    rows = [
+        {"study": f"S-{k}", "patient": f"P-{k}", "modality": "CT", "f0": a, "f1": b}
+        for k, (a, b) in enumerate(features)
+    ]
+    task = Task("clustering", "kmeans", None, {"n_clusters": n_clusters, "n_init": 2})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        _, scores, predictions = fit_tasks(rows, Learning(tasks=(task,)), {})
+    clustering = scores["clustering"]
+    # scikit-learn's silhouette is undefined for these clusters (2 to n - 1 labels), and so is ours.
+    with pytest.raises(ValueError, match="Number of labels"):
+        silhouette_score(np.array(features), predictions["clustering"]["clusters"])
+    assert np.isnan(clustering["silhouette"]) and clustering["no_silhouette"].startswith(why)
+    manifest = {"studies": len(rows), "device": "cpu", "gpuimg": "0", "pseudonymised": True}
+    parsed = Text()
+    parsed.feed(build_report(rows, [], [], scores, predictions, manifest | {"time_per_stage_s": {}}))
+    assert "no_silhouette" + clustering["no_silhouette"] in "".join(parsed.text)
