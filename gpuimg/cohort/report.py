@@ -89,8 +89,16 @@ def _build(rows, errors, previews, metrics, predictions, manifest) -> str:
             title = "Feature distributions (the most variable features)"
             figure = _distributions(X, names, None)
         sections.append(_figure(title, figure))
-        if np.count_nonzero(np.nanstd(X, axis=0) > 0) > 1 and len(rows) > 2:  # two features that vary
+        varying = np.count_nonzero(np.nanstd(X, axis=0) > 0)
+        if varying > 1 and len(rows) > 2:
             sections.append(_figure("Feature correlation (Spearman)", _correlation(X, names)))
+        else:  # the figure was left out without a word
+            why = (
+                f"{count(len(rows), 'study', 'studies')} (a rank correlation needs 3 at least)"
+                if len(rows) < 3
+                else f"{count(varying, 'feature varies', 'features vary')} between the studies (2 needed)"
+            )
+            sections.append(f"<h2>Feature correlation</h2><p class='note'>Not drawn: {why}.</p>")
     if "score" in predictions.get("classification", {}) or "y_pred" in predictions.get("classification", {}):
         sections.append(
             _figure(

@@ -388,3 +388,29 @@ def test_matplotlibs_own_mathtext_is_drawn_and_the_datas_text_as_it_is(monkeypat
             "Classification: out-of-fold ROC curve and confusion matrix",
             "Classification: out-of-fold ROC curve and confusion matrix",
         ]
+
+
+@pytest.mark.parametrize(
+    ("features", "why"),
+    [
+        ([[1.0, 5.0], [2.0, 3.0]], "2 studies (a rank correlation needs 3 at least)"),
+        ([[1.0, 5.0], [2.0, 5.0], [3.0, 5.0]], "1 feature varies between the studies (2 needed)"),
+    ],
+)
+def test_a_correlation_that_cannot_be_drawn_says_why(features, why):
+    # Two studies, or one feature that varies: the correlation figure was left out without a word.
+    import pandas as pd
+
+    from gpuimg.cohort.report import build_report
+
+    frame = pd.DataFrame(features, columns=["f0", "f1"])
+    # pandas: two rows give a Spearman correlation of +-1 only; a constant column none (NaN).
+    correlation = frame.corr(method="spearman").to_numpy()
+    assert abs(correlation[0, 1]) == 1 if len(frame) == 2 else np.isnan(correlation[0, 1])
+    rows = [
+        {"study": f"S-{k}", "patient": f"P-{k}", "modality": "CT", "f0": a, "f1": b}
+        for k, (a, b) in enumerate(features)
+    ]
+    manifest = {"studies": len(rows), "device": "cpu", "gpuimg": "0", "pseudonymised": True}
+    page = build_report(rows, [], [], {}, {}, manifest | {"time_per_stage_s": {}})
+    assert f"<h2>Feature correlation</h2><p class='note'>Not drawn: {why}.</p>" in page
