@@ -221,8 +221,8 @@ def run_pipeline(
         The cohort: one sub-folder per study.
     output : str or path
         Created if needed. Gets ``features.parquet``, ``features.csv``, ``errors.csv``,
-        ``model.joblib`` and ``metrics.json`` (when the spec has learning tasks), ``report.html`` and
-        ``manifest.json``; the finished studies are kept in ``.studies/`` so that a re-run skips them
+        ``model.joblib`` (when a learning task fitted a model), ``metrics.json`` (the tasks' scores,
+        ``{}`` without learning tasks), ``report.html`` and ``manifest.json``; the finished studies are kept in ``.studies/`` so that a re-run skips them
         (those whose files changed since, by name, size, time of last modification or the head of a
         folder's first file, or that another version of gpuimg or another device measured, are redone).
     device : {"cpu", "cuda", "auto"}
