@@ -222,9 +222,10 @@ def run_pipeline(
     output : str or path
         Created if needed. Gets ``features.parquet``, ``features.csv``, ``errors.csv``,
         ``model.joblib`` (when a learning task fitted a model), ``metrics.json`` (the tasks' scores,
-        ``{}`` without learning tasks), ``report.html`` and ``manifest.json``; the finished studies are kept in ``.studies/`` so that a re-run skips them
-        (those whose files changed since, by name, size, time of last modification or the head of a
-        folder's first file, or that another version of gpuimg or another device measured, are redone).
+        ``{}`` without learning tasks), ``report.html`` and ``manifest.json``; the finished studies
+        are kept in ``.studies/`` so that a re-run skips them (those whose files changed since, by
+        name, size, time of last modification or the head of a folder's first file, or that another
+        version of gpuimg or another device measured, are redone).
     device : {"cpu", "cuda", "auto"}
         Where each study is computed; default "cpu", not the "auto" of ``gpuimg run --device`` and
         of :func:`gpuimg.read_dicom` (``GPUIMG_DEVICE``, else CUDA where a GPU is usable): pass
