@@ -1,6 +1,7 @@
 """A tiny cohort on disk for the pipeline tests: nodule CTs as DICOM, their true masks as NRRD, labels."""
 
 import csv
+import html.parser
 from pathlib import Path
 
 import numpy as np
@@ -76,3 +77,19 @@ def process_batch_dying_on(tasks):
     if any(task.name == "poison" for task in tasks):
         os._exit(1)
     return [process_study(task) for task in tasks]
+
+
+class _Text(html.parser.HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.text = []
+
+    def handle_data(self, data):
+        self.text.append(data)
+
+
+def report_text(report: str) -> str:
+    """The text of an HTML report as a reader sees it, without its tags (Python's own HTML parser)."""
+    parser = _Text()
+    parser.feed(report)
+    return "".join(parser.text)

@@ -6,6 +6,7 @@ import io
 
 import numpy as np
 import pytest
+from cohort_data import report_text
 from sklearn.metrics import accuracy_score, r2_score
 
 from gpuimg.cohort.learn import fit_tasks, read_labels
@@ -665,20 +666,11 @@ def test_studies_sharing_one_patient_id_are_told_so(tmp_path):
 def test_a_clustering_without_a_silhouette_says_why(features, n_clusters, why):
     # metrics.json said silhouette null, the report and `gpuimg run` 'n/a', without a word of why; the
     # studies of equal features also printed k-means' ConvergenceWarning on the console.
-    import html.parser
     import warnings
 
     from sklearn.metrics import silhouette_score
 
     from gpuimg.cohort.report import build_report
-
-    class Text(html.parser.HTMLParser):
-        def __init__(self):
-            super().__init__()
-            self.text = []
-
-        def handle_data(self, data):
-            self.text.append(data)
 
     rows = [
         {"study": f"S-{k}", "patient": f"P-{k}", "modality": "CT", "f0": a, "f1": b}
@@ -694,6 +686,5 @@ def test_a_clustering_without_a_silhouette_says_why(features, n_clusters, why):
         silhouette_score(np.array(features), predictions["clustering"]["clusters"])
     assert np.isnan(clustering["silhouette"]) and clustering["no_silhouette"].startswith(why)
     manifest = {"studies": len(rows), "device": "cpu", "gpuimg": "0", "pseudonymised": True}
-    parsed = Text()
-    parsed.feed(build_report(rows, [], [], scores, predictions, manifest | {"time_per_stage_s": {}}))
-    assert "no_silhouette" + clustering["no_silhouette"] in "".join(parsed.text)
+    text = report_text(build_report(rows, [], [], scores, predictions, manifest | {"time_per_stage_s": {}}))
+    assert "no_silhouette" + clustering["no_silhouette"] in text

@@ -8,6 +8,7 @@ import subprocess
 
 import numpy as np
 import pytest
+from cohort_data import report_text
 
 from gpuimg.cohort import run_pipeline
 
@@ -124,33 +125,23 @@ def test_a_report_of_features_that_are_all_nan(tmp_path):
 def test_the_report_says_why_a_task_was_not_cross_validated():
     # Three labelled studies, class "b" of one patient: the task was fitted without a score, and the
     # metrics table showed folds 1 without a word of why.
-    import html.parser
 
     from gpuimg.cohort.learn import fit_tasks
     from gpuimg.cohort.report import build_report
     from gpuimg.cohort.spec import Learning, Task
-
-    class Text(html.parser.HTMLParser):
-        def __init__(self):
-            super().__init__()
-            self.text = []
-
-        def handle_data(self, data):
-            self.text.append(data)
 
     rows = [{"study": f"S-{k}", "patient": f"P-{k}", "modality": "CT", "f": float(k)} for k in range(3)]
     labels = {"P-0": {"y": "a"}, "P-1": {"y": "b"}, "P-2": {"y": "a"}}
     learning = Learning(folds=2, tasks=(Task("classification", "logistic_regression", "y"),))
     _, scores, predictions = fit_tasks(rows, learning, labels)
     manifest = {"studies": 3, "device": "cpu", "gpuimg": "0", "pseudonymised": True, "time_per_stage_s": {}}
-    parsed = Text()
-    parsed.feed(build_report(rows, [], [], scores, predictions, manifest))
+    text = report_text(build_report(rows, [], [], scores, predictions, manifest))
     assert (
         "not_cross_validated"
         "class 'b' has one patient, and each fold of a patient-level cross-validation must train on every "
         "class (2 patients of each class at least). The model is fitted on the 3 labelled studies, without "
         "a score: label more patients."
-    ) in "".join(parsed.text)
+    ) in text
 
 
 def test_a_report_of_one_study_counts_it_as_one():
@@ -263,13 +254,10 @@ def test_the_report_of_a_large_cohort_stays_small():
     class Counter(html.parser.HTMLParser):
         def __init__(self):
             super().__init__()
-            self.rows, self.text = 0, []
+            self.rows = 0
 
         def handle_starttag(self, tag, attrs):
             self.rows += tag == "tr"
-
-        def handle_data(self, data):
-            self.text.append(data)
 
     studies = [f"S-{k:016x}" for k in range(20_000)]
     errors = [{"study": s, "patient": "", "error": "DicomError: <b>no</b> DICOM & no mask"} for s in studies]
@@ -285,7 +273,7 @@ def test_the_report_of_a_large_cohort_stays_small():
     page = build_report([], errors, [], {}, {}, manifest)
     parsed = Counter()
     parsed.feed(page)
-    text = "".join(parsed.text)
+    text = report_text(page)
     assert parsed.rows == 1 + 200 + 1  # the errors table: header and 200 rows; the empty time table: header
     assert "The first 200 of 20000 failed studies; errors.csv lists them all." in text
     assert text.count("and 19950 more (manifest.json lists them all)") == 2
