@@ -15,6 +15,7 @@ from gpuimg._text import count, some
 from gpuimg.backend import namespace, to_numpy
 from gpuimg.errors import DicomError, FeatureError, GeometryError
 from gpuimg.io import read_image, read_rtstruct, read_seg
+from gpuimg.io._nifti import _partner
 from gpuimg.io.image import IMAGE_SUFFIXES
 from gpuimg.volume import Volume
 
@@ -126,12 +127,9 @@ def _images(files: list[Path]) -> list[Path]:
 
 def _header_name(path: Path) -> Path:
     """The header file's path of the NIfTI-1 pair ``path`` belongs to, or ``path`` itself."""
-    name = path.name
-    cut = len(".img.gz") if name.lower().endswith(".gz") else len(".img")
-    header = {".img": ".hdr", ".IMG": ".HDR"}.get(name[-cut:][:4])
-    if header is None or name[-cut:].lower() not in (".img", ".img.gz"):
+    if not path.name.lower().endswith((".img", ".img.gz")):
         return path
-    return path.with_name(name[:-cut] + header + name[-cut:][4:])
+    return _partner(path) or path
 
 
 def _check_fits(mask: Volume, image: Volume, path: Path) -> None:

@@ -86,16 +86,24 @@ def _pair(path: Path) -> tuple[Path, Path]:
     """The header (``.hdr``) and voxel (``.img``) files of a NIfTI-1 pair named by either: the other has
     the same stem, case and compression (``.gz`` or not), as nibabel looks for it; ImageFileError naming
     it where it is missing."""
-    cut = len(".hdr.gz") if path.name.lower().endswith(".gz") else len(".hdr")
-    stem, suffix = path.name[:-cut], path.name[-cut:]
-    other = {"hdr": "img", "HDR": "IMG", "img": "hdr", "IMG": "HDR"}[suffix[1:4]]
-    partner = path.with_name(f"{stem}.{other}{suffix[4:]}")
+    partner = _partner(path)
+    header_given = path.name.lower().removesuffix(".gz").endswith(".hdr")
     if not partner.is_file():
         raise ImageFileError(
-            f"{path}: one file of a NIfTI-1 pair, whose {'voxel' if other.lower() == 'img' else 'header'} "
+            f"{path}: one file of a NIfTI-1 pair, whose {'voxel' if header_given else 'header'} "
             f"file {partner.name} does not exist beside it; keep the .hdr and .img files together."
         )
-    return (path, partner) if other.lower() == "img" else (partner, path)
+    return (path, partner) if header_given else (partner, path)
+
+
+def _partner(path: Path) -> Path | None:
+    """The other file of the NIfTI-1 pair that ``path`` (``.hdr`` or ``.img``, ``.gz`` or not) names, of
+    the same stem, case and compression (whether it exists or not); None for a suffix of mixed case
+    (``.Hdr``), which :func:`gpuimg.io.read_image` refuses."""
+    cut = len(".hdr.gz") if path.name.lower().endswith(".gz") else len(".hdr")
+    stem, suffix = path.name[:-cut], path.name[-cut:]
+    other = {"hdr": "img", "HDR": "IMG", "img": "hdr", "IMG": "HDR"}.get(suffix[1:4])
+    return None if other is None else path.with_name(f"{stem}.{other}{suffix[4:]}")
 
 
 def _check_compression(path: Path, *, pair: bool = False) -> None:
