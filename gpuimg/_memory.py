@@ -128,10 +128,14 @@ _SIZE_UNITS = ("bytes", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB")
 
 def _human(nbytes: float, digits: int = 1) -> tuple[str, float]:
     """``nbytes`` as a message shows it, in the largest unit of at least 1 with ``digits`` decimals
-    (whole bytes below 1 KiB), and the size that text says [bytes]."""
+    (whole bytes below 1 KiB; in bytes with an exponent from 1024 EiB on, where the EiB count
+    would run to hundreds of digits), and the size that text says [bytes]."""
     value, step = float(nbytes), 0
     while round(value, digits) >= 1024 and step < len(_SIZE_UNITS) - 1:
         value, step = value / 1024, step + 1
+    if round(value, digits) >= 1024:
+        text = f"{float(nbytes):.{digits}e}"
+        return f"{text} bytes", float(text)
     text = f"{value:.{0 if step == 0 else digits}f}"
     return f"{text} {_SIZE_UNITS[step]}", float(text) * 1024**step
 

@@ -96,3 +96,22 @@ def test_small_allocations_do_not_read_the_machine_memory(monkeypatch):
         MemoryBudgetError, match=r"a 1 KiB array needs 1\.0 KiB, more than the memory budget of 100 bytes"
     ):
         _memory.check_allocation((128,), "float64", "a 1 KiB array")
+
+
+@pytest.mark.parametrize(
+    ("shape", "shown"),
+    [
+        ((2**30, 2**30), "8.0 EiB"),  # 2**63 bytes of float64: the largest unit still fits
+        ((2**40, 2**40, 2**40), "1.1e+37 bytes"),  # 2**123 bytes: 2**63 EiB, 19 digits in EiB
+        ((10**100,), "8.0e+100 bytes"),  # a size parameter gone wrong: 10**82 EiB, 83 digits
+    ],
+)
+def test_a_size_past_the_largest_unit_is_shown_with_an_exponent(monkeypatch, shape, shown):
+    # 1e300 bytes read as an EiB count of 282 digits; past 1024 EiB the bytes are written as a
+    # float with an exponent, the size the shape's product says (closed form: 8 * prod(shape)).
+    monkeypatch.setenv("GPUIMG_MAX_BYTES", "1G")
+    with pytest.raises(MemoryBudgetError) as error:
+        _memory.check_allocation(shape, "float64", "a planned array")
+    assert str(error.value).startswith(
+        f"a planned array needs {shown}, more than the memory budget of 1.0 GiB."
+    )
