@@ -134,9 +134,10 @@ def check_workers(workers: int, *, local: bool = True) -> None:
         )
 
 
-def _check_output(studies: Path, output: Path) -> None:
-    """Refuse an output that is a file, or lies in the cohort's folder (where the next run, or a
-    worker listing the studies, would take it for a study)."""
+def _check_output(studies: Path, output: Path, found: list[Path]) -> None:
+    """Refuse an output that is a file, or lies in the cohort's folder ``studies`` or is one of its
+    ``found`` study folders through a link (where this run, the next, or a worker listing the
+    studies, would take it for a study)."""
     if output.exists() and not output.is_dir():
         raise ConfigError(
             f"--output {output} is a file; pass a folder for the results (new, or one of an earlier run)."
@@ -146,6 +147,13 @@ def _check_output(studies: Path, output: Path) -> None:
         raise ConfigError(
             f"--output {output} lies in --input {studies}, where the next run would read it as a study; "
             f"put the results beside the studies (e.g. --output {studies.parent / 'results'})."
+        )
+    linked = [study for study in found if study.resolve() == resolved]
+    if linked:
+        raise ConfigError(
+            f"--output {output} is linked from --input {studies} as the study folder {linked[0].name!r}, "
+            "so this run would read its own results as a study; remove that link from the cohort, or "
+            "pass another output folder."
         )
 
 
@@ -302,7 +310,7 @@ def run_pipeline(
     device = gpuimg.backend.resolve_device(device)
     output = Path(output)
     studies = find_studies(input)
-    _check_output(Path(input).resolve(), output)
+    _check_output(Path(input).resolve(), output, studies)
     if not spec.keep_ids:
         _check_no_original_ids(output)
     key_path = None if spec.keep_ids else _check_key(key_path, output)

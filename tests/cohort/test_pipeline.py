@@ -456,6 +456,19 @@ def test_an_output_folder_that_cannot_hold_the_results(tmp_path, where):
     assert sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*")) == before
 
 
+def test_an_output_folder_linked_from_the_cohort_is_not_read_as_a_study(tmp_path):
+    # A link in the cohort to the output (made to reach the results from the studies' folder) made
+    # the re-run read the results as one more study, an error row "no DICOM" among the patients'.
+    spec, cohort = write_cohort(tmp_path, n=2)
+    out = tmp_path / "out"
+    run_pipeline(spec, cohort, out, keep_ids=True, progress=False)
+    (cohort / "results").symlink_to(out, target_is_directory=True)
+    before = sorted(p.relative_to(tmp_path) for p in out.rglob("*"))
+    with pytest.raises(gpuimg.ConfigError, match=r"linked from --input .* as the study folder 'results'"):
+        run_pipeline(spec, cohort, out, keep_ids=True, progress=False)
+    assert sorted(p.relative_to(tmp_path) for p in out.rglob("*")) == before
+
+
 def test_ctrl_c_inside_a_library_whose_clean_up_raises_stays_an_interrupt(tmp_path, monkeypatch):
     # Ctrl-C inside NumPy's savez: its `finally` closes the zip file, which raises ValueError ("Can't
     # close the ZIP file while there is an open writing handle"), and that replaced the interrupt:
