@@ -13,7 +13,7 @@ from gpuimg import morphology
 from gpuimg._arrays import roi_voxels
 from gpuimg._text import count, some
 from gpuimg.backend import namespace, to_numpy
-from gpuimg.errors import DicomError, FeatureError, GeometryError
+from gpuimg.errors import DicomError, FeatureError, GeometryError, ImageFileError
 from gpuimg.io import read_image, read_rtstruct, read_seg
 from gpuimg.io._nifti import _partner
 from gpuimg.io.image import IMAGE_SUFFIXES
@@ -50,7 +50,7 @@ def study_mask(
             others = ""
             if matched and not files:
                 others = f" (it matches {count(len(matched), 'file')} of other formats)"
-            raise DicomError(
+            raise ImageFileError(
                 f"{count(len(files), 'image')} (NIfTI or NRRD; the .hdr and .img of a NIfTI-1 pair are one) "
                 f"match mask.pattern={source.pattern!r} in {folder}{others}; one is needed."
             )

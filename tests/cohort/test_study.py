@@ -299,7 +299,9 @@ def test_a_mask_pattern_matching_both_files_of_a_nifti_pair_finds_one_image(tmp_
     # A second image matched is still refused: the pair counts once, a .nii beside it once more.
     shutil.copy(tmp_path / "mask.nii", study / "mask.nii")
     result = process_study(StudyTask(study, "study", spec, b"key"))
-    assert "2 images (NIfTI or NRRD; the .hdr and .img of a NIfTI-1 pair are one) match" in result["error"]
+    assert result["error"].startswith(
+        "ImageFileError: 2 images (NIfTI or NRRD; the .hdr and .img of a NIfTI-1 pair are one) match"
+    )
 
 
 def test_a_mask_pattern_counts_images_not_the_files_beside_them(tmp_path):
@@ -325,7 +327,7 @@ def test_a_mask_pattern_counts_images_not_the_files_beside_them(tmp_path):
         {"mask": {"source": "file", "pattern": "mask.t*"}, "features": {"families": ["statistics"]}}
     )
     result = process_study(StudyTask(study, "study", spec, b"key"))
-    assert "0 images (NIfTI or NRRD;" in result["error"]
+    assert result["error"].startswith("ImageFileError: 0 images (NIfTI or NRRD;")
     assert "(it matches 1 file of other formats); one is needed." in result["error"]
 
 
