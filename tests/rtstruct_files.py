@@ -18,7 +18,8 @@ def write_structure_set(
 ) -> Path:
     """An RTSTRUCT file with the given closed planar contours (points in LPS mm) per ROI name, each ROI
     in the frame of reference ``frame_of_reference`` where one is given, drawn on the series of
-    SeriesInstanceUID ``series`` (RTReferencedSeriesSequence) where one is given."""
+    SeriesInstanceUID ``series`` (RTReferencedSeriesSequence) where one is given. Names outside ASCII are
+    stored as UTF-8 (SpecificCharacterSet ISO_IR 192), as they are given (composed or decomposed)."""
     meta = FileMetaDataset()
     meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.481.3"
     meta.MediaStorageSOPInstanceUID = generate_uid()
@@ -26,6 +27,8 @@ def write_structure_set(
     ds = pydicom.FileDataset(str(path), {}, file_meta=meta, preamble=b"\0" * 128)
     ds.SOPClassUID, ds.SOPInstanceUID = meta.MediaStorageSOPClassUID, meta.MediaStorageSOPInstanceUID
     ds.Modality = "RTSTRUCT"
+    if not all(name.isascii() for name in contours):
+        ds.SpecificCharacterSet = "ISO_IR 192"
     ds.StructureSetROISequence, ds.ROIContourSequence = [], []
     if series is not None:
         drawn_on, study, frame = pydicom.Dataset(), pydicom.Dataset(), pydicom.Dataset()

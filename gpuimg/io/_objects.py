@@ -3,6 +3,7 @@
 import contextlib
 import re
 import struct
+import unicodedata
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -154,9 +155,27 @@ def _check_every_slice(
         )
 
 
+def _label(value) -> str:
+    """A name as the file holds it (ROIName, SegmentLabel: a LO) as the name it means: without the
+    leading and trailing spaces DICOM ignores, in Unicode's NFC form.
+
+    One name can be stored in two canonically equivalent spellings, composed (NFC: ``"L\\u00e4sion"``)
+    or decomposed (NFD: ``"La\\u0308sion"``, as macOS writes accented text), which look alike; in NFC
+    form they are equal, so that a name typed on any system finds the ROI, and two ROIs of one name
+    are told as such.
+    """
+    return unicodedata.normalize("NFC", str(value).strip())
+
+
+def _caseless(name: str) -> str:
+    """``name`` for comparing ignoring case (Unicode's case folding: "Große" as "GROSSE"), in NFC form."""
+    return unicodedata.normalize("NFC", name.casefold())
+
+
 def _named(names: list[str], wanted: str, parameter: str) -> list[str]:
-    """The names equal to ``wanted``, else equal to it ignoring case, else those in which it is found
-    as a regular expression (ignoring case).
+    """The names (as :func:`_label` gives them) equal to ``wanted``, else equal to it ignoring case,
+    else those in which it is found as a regular expression (ignoring case); ``wanted`` is compared in
+    NFC form, as the names are.
 
     Raises
     ------
@@ -165,14 +184,15 @@ def _named(names: list[str], wanted: str, parameter: str) -> list[str]:
     """
     if not isinstance(wanted, str):
         raise ParameterError(f"{parameter}={wanted!r} must be a name (str).")
-    matches = [n for n in names if n == wanted] or [n for n in names if n.lower() == wanted.lower()]
+    given, wanted = wanted, unicodedata.normalize("NFC", wanted)
+    matches = [n for n in names if n == wanted] or [n for n in names if _caseless(n) == _caseless(wanted)]
     if matches:
         return matches
     try:
         pattern = re.compile(wanted, flags=re.IGNORECASE)
     except re.error as exc:
         raise ParameterError(
-            f"{parameter}={wanted!r} is no name in the file and not a valid regular expression ({exc}); "
-            f"pass a name exactly, or re.escape({wanted!r}) to search for it as text."
+            f"{parameter}={given!r} is no name in the file and not a valid regular expression ({exc}); "
+            f"pass a name exactly, or re.escape({given!r}) to search for it as text."
         ) from None
     return [n for n in names if pattern.search(n)]

@@ -13,6 +13,7 @@ from gpuimg.io._objects import (
     _check_every_slice,
     _check_frame_of_reference,
     _damage_named,
+    _label,
     _mask_volume,
     _named,
     _read_object,
@@ -37,7 +38,8 @@ def rtstruct_roi_names(path: str | os.PathLike) -> list[str]:
     Returns
     -------
     list of str
-        Each ROI's ROIName, without the leading and trailing spaces DICOM ignores.
+        Each ROI's ROIName, without the leading and trailing spaces DICOM ignores, in Unicode's NFC
+        form (accented letters composed, as most systems type them).
 
     Raises
     ------
@@ -82,8 +84,9 @@ def read_rtstruct(
         the mask takes its shape, spacing, origin and direction.
     roi : str or int, optional
         ROIName of the structure, matched exactly, else case-insensitively, else as a regular
-        expression searched in the name (``"GTV"`` matches ``"GTV_Mass_CT"``); or its ROINumber (an
-        int), which tells apart ROIs of one name. Needed when the file holds several ROIs.
+        expression searched in the name (``"GTV"`` matches ``"GTV_Mass_CT"``), both in Unicode's NFC
+        form (a composed ``"ä"`` finds a name stored decomposed); or its ROINumber (an int), which
+        tells apart ROIs of one name. Needed when the file holds several ROIs.
     device : {"auto", "cpu", "cuda"}, optional
         Where the mask goes; default the reference's device.
 
@@ -296,5 +299,6 @@ def _numbered(rois: list[tuple[str, int]], number: int, path: Path) -> tuple[int
 
 
 def _roi_name(item: pydicom.Dataset) -> str:
-    """An ROI's ROIName without the leading and trailing spaces, which DICOM ignores in an LO value."""
-    return str(item.ROIName).strip()
+    """An ROI's ROIName without the leading and trailing spaces, which DICOM ignores in an LO value, in
+    Unicode's NFC form."""
+    return _label(item.ROIName)

@@ -10,7 +10,13 @@ import pydicom
 
 from gpuimg._support import check_path
 from gpuimg.errors import DicomError, GeometryError, ParameterError
-from gpuimg.io._objects import _check_every_slice, _check_frame_of_reference, _mask_volume, _named
+from gpuimg.io._objects import (
+    _check_every_slice,
+    _check_frame_of_reference,
+    _label,
+    _mask_volume,
+    _named,
+)
 from gpuimg.io._pixels import _pixel_array
 from gpuimg.volume import Volume
 
@@ -32,8 +38,9 @@ def read_seg(
         shape and geometry.
     segment : str or int, optional
         SegmentNumber, or SegmentLabel (exact, case-insensitive, or a regular expression searched in the
-        label). Needed when the file holds several segments; a LABELMAP SEG's background (see Notes)
-        is not one of them.
+        label; in Unicode's NFC form, so a composed ``"ä"`` finds a label stored decomposed). Needed
+        when the file holds several segments; a LABELMAP SEG's background (see Notes) is not one of
+        them.
     device : {"auto", "cpu", "cuda"}, optional
         Where the mask goes; default the reference's device.
 
@@ -161,10 +168,8 @@ def _place_frames(
 
 
 def _segment(ds: pydicom.Dataset, segment: str | int | None, path: Path) -> tuple[int, str]:
-    # SegmentLabel (LO) without the leading and trailing spaces, which DICOM ignores
-    items = [
-        (int(item.SegmentNumber), str(item.get("SegmentLabel", "")).strip()) for item in ds.SegmentSequence
-    ]
+    # SegmentLabel (LO) without the leading and trailing spaces, which DICOM ignores, in NFC form
+    items = [(int(item.SegmentNumber), _label(item.get("SegmentLabel", ""))) for item in ds.SegmentSequence]
     background = _background(ds)
     if background is not None and any(n == background for n, _ in items):
         others = sorted(f"{n}: {name}" for n, name in items if n != background)

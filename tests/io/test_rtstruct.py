@@ -388,3 +388,41 @@ def test_an_roi_read_on_its_series_resampled_along_z_is_refused_not_striped(tmp_
         match=r"this image is that series resampled along z: its contours lie on one slice in 3 ",
     ):
         read_rtstruct(path, finer)
+
+
+def test_a_name_stored_decomposed_is_found_as_it_is_typed(tmp_path, image):
+    # An ROIName stored decomposed (NFD, as macOS writes accented text: "La\u0308sion") looks like
+    # "Läsion" typed composed (NFC) but was found by neither the exact, the case-insensitive nor the
+    # pattern match: "no ROI matches 'Läsion'; its ROIs are ['Läsion', ...]". "GROSSE ZYSTE" did not find
+    # "Große Zyste" (str.lower keeps ß; Unicode's case folding gives ss), and an ROI named "Läsion"
+    # composed beside one decomposed was "2 ROIs match", not two ROIs of one name.
+    import unicodedata
+
+    from skimage.draw import polygon2mask
+
+    decomposed, sharp = "La\u0308sion_links", "Gro\u00dfe Zyste"
+    assert unicodedata.normalize("NFC", decomposed) == "L\u00e4sion_links" != decomposed  # the reference
+    path = write_structure_set(
+        tmp_path / "rs.dcm",
+        {decomposed: [square_contour(image, 2, 1.5, 6.5)], sharp: [square_contour(image, 3, 1.5, 3.5)]},
+    )
+    assert pydicom.dcmread(path).StructureSetROISequence[0].ROIName == decomposed  # stored decomposed
+    assert rtstruct_roi_names(path) == ["L\u00e4sion_links", sharp]
+    expected = np.zeros(image.shape, bool)
+    expected[2] = polygon2mask(image.shape[1:], [(1.5, 1.5), (1.5, 6.5), (6.5, 6.5), (6.5, 1.5)])
+    for roi in ("L\u00e4sion_links", "L\u00c4SION_LINKS", "l\u00e4sion"):
+        mask = read_rtstruct(path, image, roi=roi)
+        np.testing.assert_array_equal(mask.data, expected)
+        assert mask.meta["roi"] == "L\u00e4sion_links"
+    expected[:] = False
+    expected[3] = polygon2mask(image.shape[1:], [(1.5, 1.5), (1.5, 3.5), (3.5, 3.5), (3.5, 1.5)])
+    np.testing.assert_array_equal(read_rtstruct(path, image, roi="GROSSE ZYSTE").data, expected)
+    both = write_structure_set(
+        tmp_path / "both.dcm",
+        {
+            "L\u00e4sion": [square_contour(image, 2, 1.5, 6.5)],
+            "La\u0308sion": [square_contour(image, 3, 1.5, 3.5)],
+        },
+    )
+    with pytest.raises(DicomError, match=r"ROIs 1 and 2 are both named 'L\u00e4sion'"):
+        read_rtstruct(both, image, roi="L\u00e4sion")

@@ -280,3 +280,26 @@ def test_a_seg_of_a_coarser_series_is_refused_not_striped(tmp_path, series):
         GeometryError, match=r"this image is that series resampled along z: its frames lie on one"
     ):
         read_seg(path, finer)
+
+
+def test_a_label_stored_decomposed_is_found_as_it_is_typed(tmp_path, series):
+    # A SegmentLabel stored decomposed (NFD, as macOS writes accented text) was not found by the label
+    # typed composed (NFC), which looks the same: "0 segments matching 'Läsion'".
+    import unicodedata
+
+    import pydicom
+
+    image, sources = series
+    rng = np.random.default_rng(8)
+    first, second = rng.random(image.shape) < 0.3, rng.random(image.shape) < 0.3
+    path = write_seg(tmp_path / "seg.dcm", sources, {"Lesion": first, "Liver": second & ~first})
+    ds = pydicom.dcmread(path)
+    ds.SpecificCharacterSet = "ISO_IR 192"
+    ds.SegmentSequence[0].SegmentLabel = "La\u0308sion"
+    ds.save_as(path)
+    assert unicodedata.normalize("NFC", "La\u0308sion") == "L\u00e4sion"  # the reference
+    assert pydicom.dcmread(path).SegmentSequence[0].SegmentLabel == "La\u0308sion"
+    for segment in ("L\u00e4sion", "l\u00c4SION"):
+        mask = read_seg(path, image, segment)
+        np.testing.assert_array_equal(mask.data, first)
+        assert mask.meta["roi"] == "L\u00e4sion"
