@@ -9,6 +9,7 @@ import numpy as np
 import pydicom
 
 from gpuimg._support import check_path
+from gpuimg._text import count
 from gpuimg.errors import DicomError, GeometryError, ParameterError
 from gpuimg.io._objects import (
     _check_every_slice,
@@ -22,6 +23,8 @@ from gpuimg.volume import Volume
 
 #: How far a frame may lie from the image's grid [fraction of a voxel].
 _GRID_TOLERANCE = 0.1
+#: The values of SegmentationType (PS3.3 C.8.20.2): how a frame's pixels say what is in a segment.
+_KINDS = ("BINARY", "FRACTIONAL", "LABELMAP")
 
 
 def read_seg(
@@ -54,7 +57,9 @@ def read_seg(
     DicomError
         Unreadable file, not a SEG, no segment or several matching ``segment``, segments sharing a
         SegmentNumber; a segment that marks no pixel (empty); ``segment`` the number of a LABELMAP SEG's
-        background.
+        background. A header that contradicts the frames: a SegmentationType other than BINARY,
+        FRACTIONAL and LABELMAP, a MaximumFractionalValue not positive or below a stored value, another
+        number of per-frame functional groups than of frames.
     GeometryError
         A SEG in another frame of reference than the reference's (``meta["frame_of_reference_uid"]``,
         which :func:`gpuimg.read_dicom` sets; not checked where either is missing). Frames whose
@@ -96,12 +101,7 @@ def _place_frames(
     """The mask of the segment on the reference grid, and the segment's label."""
     number, label = _segment(ds, segment, path)
     _check_frame_of_reference(path, "the SEG", ds.get("FrameOfReferenceUID"), reference)
-    frames = _pixel_array(ds, path).reshape(-1, int(ds.Rows), int(ds.Columns))
-    kind = str(ds.get("SegmentationType", "BINARY"))
-    if kind == "FRACTIONAL":
-        frames = frames >= float(ds.get("MaximumFractionalValue", 255)) / 2
-    elif kind == "LABELMAP":  # the frames hold every segment, each pixel its segment's number
-        frames = frames == number
+    frames, kind = _frames(ds, path, number)
     shared = ds.get("SharedFunctionalGroupsSequence", [pydicom.Dataset()])[0]
     mask = np.zeros(reference.shape, dtype=np.uint8)
     marked = 0  # the segment's pixels in the file, on the image or not
@@ -165,6 +165,45 @@ def _place_frames(
             "drawn on."
         )
     return mask, label
+
+
+def _frames(ds: pydicom.Dataset, path: Path, number: int) -> tuple[np.ndarray, str]:
+    """The SEG's frames, each pixel nonzero where it is in its frame's segment (in segment ``number``
+    for a LABELMAP, whose frames hold every segment), and its SegmentationType.
+
+    Raises
+    ------
+    DicomError
+        A SegmentationType other than BINARY, FRACTIONAL and LABELMAP; a FRACTIONAL SEG's
+        MaximumFractionalValue (the stored value of a fraction of 1) not positive, or below a stored
+        value; another number of per-frame functional groups than of frames.
+    """
+    kind = str(ds.get("SegmentationType", "BINARY")).strip()
+    if kind not in _KINDS:
+        raise DicomError(
+            f"{path}: its SegmentationType is {kind!r}, not one of {', '.join(_KINDS)}, so what its pixels "
+            "say of a segment is unknown; export the SEG again."
+        )
+    frames = _pixel_array(ds, path).reshape(-1, int(ds.Rows), int(ds.Columns))
+    groups = len(ds.PerFrameFunctionalGroupsSequence)
+    if groups != len(frames):
+        raise DicomError(
+            f"{path}: the SEG holds {count(len(frames), 'frame')} and {count(groups, 'per-frame group')} "
+            "(PerFrameFunctionalGroupsSequence, which places each frame and names its segment: one a frame), "
+            "so its frames cannot all be placed; the file is damaged. Export it again."
+        )
+    if kind == "FRACTIONAL":
+        top, highest = float(ds.get("MaximumFractionalValue", 255)), int(frames.max(initial=0))
+        if not top > 0 or highest > top:
+            wrong = "not positive" if not top > 0 else f"below its stored value {highest}"
+            raise DicomError(
+                f"{path}: its MaximumFractionalValue (the stored value of a fraction of 1) is {top:g}, "
+                f"{wrong}, so its fractions are unknown; export the SEG again."
+            )
+        return frames >= top / 2, kind
+    if kind == "LABELMAP":
+        return frames == number, kind
+    return frames, kind
 
 
 def _segment(ds: pydicom.Dataset, segment: str | int | None, path: Path) -> tuple[int, str]:

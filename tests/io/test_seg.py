@@ -303,3 +303,56 @@ def test_a_label_stored_decomposed_is_found_as_it_is_typed(tmp_path, series):
         mask = read_seg(path, image, segment)
         np.testing.assert_array_equal(mask.data, first)
         assert mask.meta["roi"] == "L\u00e4sion"
+
+
+def test_a_seg_whose_header_contradicts_its_frames_is_refused_not_misread(tmp_path, series):
+    # Three damaged headers gave a wrong mask without a word: a FRACTIONAL SEG's MaximumFractionalValue
+    # 0 put every pixel of its frames in the segment (at least half of 0), 240 voxels for the 24 drawn;
+    # one per-frame functional group for two frames placed the first frame only (12 voxels of 24), as
+    # highdicom reads it too; SegmentationType 'PROBABILITY' (none of DICOM's) was read as BINARY.
+    import highdicom as hd
+    import pydicom
+
+    image, sources = series
+    lesion = np.zeros(image.shape, bool)
+    lesion[1:3, 2:5, 3:7] = True
+    path = write_seg(
+        tmp_path / "seg.dcm", sources, {"Lesion": lesion}, kind=hd.seg.SegmentationTypeValues.FRACTIONAL
+    )
+    np.testing.assert_array_equal(read_seg(path, image).data, lesion)
+
+    def damaged(name, change):
+        ds = pydicom.dcmread(path)
+        change(ds)
+        ds.save_as(tmp_path / name)
+        return tmp_path / name
+
+    def highdicom_pixels(damaged_path):  # the reference
+        return hd.seg.segread(damaged_path).get_pixels_by_source_instance([s.SOPInstanceUID for s in sources])
+
+    zero = damaged("zero.dcm", lambda ds: setattr(ds, "MaximumFractionalValue", 0))
+    with pytest.raises(RuntimeError, match="greater than the MaximumFractionalValue"):
+        highdicom_pixels(zero)
+    with pytest.raises(DicomError, match=r"zero\.dcm: its MaximumFractionalValue .* is 0, not positive"):
+        read_seg(zero, image)
+    low = damaged("low.dcm", lambda ds: setattr(ds, "MaximumFractionalValue", 100))
+    with pytest.raises(DicomError, match=r"is 100, below its stored value 255"):
+        read_seg(low, image)
+    unknown = damaged("unknown.dcm", lambda ds: setattr(ds, "SegmentationType", "PROBABILITY"))
+    with pytest.raises(ValueError, match="'PROBABILITY' is not a valid"):
+        highdicom_pixels(unknown)
+    with pytest.raises(DicomError, match=r"SegmentationType is 'PROBABILITY', not one of BINARY, FRACTIONAL"):
+        read_seg(unknown, image)
+
+    def one_group(ds):
+        ds.PerFrameFunctionalGroupsSequence = list(ds.PerFrameFunctionalGroupsSequence)[:1]
+
+    def two_groups_each(ds):
+        ds.PerFrameFunctionalGroupsSequence = list(ds.PerFrameFunctionalGroupsSequence) * 2
+
+    for name, change, groups in (("fewer.dcm", one_group, 1), ("more.dcm", two_groups_each, 4)):
+        ds = pydicom.dcmread(damaged(name, change))
+        # The standard's rule (PS3.3 C.7.6.16): one per-frame functional group a frame.
+        assert (int(ds.NumberOfFrames), len(ds.PerFrameFunctionalGroupsSequence)) == (2, groups)
+        with pytest.raises(DicomError, match=rf"holds 2 frames and {groups} per-frame group"):
+            read_seg(tmp_path / name, image)
