@@ -24,7 +24,7 @@ from concurrent.futures import ProcessPoolExecutor
 
 import numpy as np
 
-from .emulated_cuda import DeviceArray, _wrap
+from ._device_array import DeviceArray, _wrap
 
 
 def _load():

@@ -46,17 +46,25 @@ import importlib.util
 import inspect
 import sys
 import types
-import weakref
 from collections.abc import Iterator
 
 import numpy as np
 
 from . import _accepted, _reads
+from ._cupy import _CUPY_OVERRIDES, _scatter_add
+from ._device_array import MEMORY, SYNCS, DeviceArray, MemoryCounter, SyncCounter, _unwrap, _wrap
 
-_NO_IMPLICIT = (
-    "Implicit conversion to a NumPy array is not allowed. Please use `.get()` to construct a NumPy array "
-    "explicitly."
-)
+__all__ = [
+    "IMPORTED",
+    "MEMORY",
+    "SYNCS",
+    "DeviceArray",
+    "Emulator",
+    "MemoryCounter",
+    "SyncCounter",
+    "emulated_cuda",
+    "emulator",
+]
 
 #: The emulated modules: real module name -> its host counterpart.
 _COUNTERPARTS = {
@@ -69,285 +77,6 @@ _COUNTERPARTS = {
     "cucim.skimage": "skimage",
     "cuml": None,  # see gpuimg.testing._cuml
 }
-
-
-class MemoryCounter:
-    """Bytes of device buffers alive (``current``) and the most alive at once since ``reset`` (``peak``)."""
-
-    def __init__(self):
-        self.current = 0
-        self.peak = 0
-        self._live: dict[int, int] = {}
-
-    def reset(self) -> None:
-        """Start a new peak from the bytes alive now."""
-        self.peak = self.current
-
-    def track(self, buffer: np.ndarray) -> None:
-        owner = buffer
-        while isinstance(owner.base, np.ndarray):
-            owner = owner.base
-        key = id(owner)
-        if key in self._live:
-            return
-        self._live[key] = owner.nbytes
-        self.current += owner.nbytes
-        self.peak = max(self.peak, self.current)
-        weakref.finalize(owner, self._release, key)
-
-    def _release(self, key: int) -> None:
-        self.current -= self._live.pop(key)
-
-
-MEMORY = MemoryCounter()
-
-
-class SyncCounter:
-    """Device-to-host reads (``float()``, ``int()``, ``bool()``, ``.get()``, ``.item()``, ...): on a GPU
-    each waits for the device to finish its queued work."""
-
-    def __init__(self):
-        self.count = 0
-
-
-SYNCS = SyncCounter()
-
-
-def _host_error(value) -> TypeError:
-    return TypeError(f"Unsupported type {type(value)}")
-
-
-def _unwrap(value, *, host_ok: bool = False):
-    """The host buffer behind ``value``; a NumPy array where CuPy refuses one raises CuPy's TypeError."""
-    if isinstance(value, DeviceArray):
-        return value._buffer
-    if isinstance(value, np.ndarray):
-        if not host_ok:
-            raise _host_error(value)
-        return value
-    if isinstance(value, (list, tuple)):
-        return type(value)(_unwrap(v, host_ok=host_ok) for v in value)
-    return value
-
-
-def _wrap(value):
-    """NumPy results as device arrays (scalars as 0-d arrays, as CuPy's reductions give)."""
-    if isinstance(value, np.ndarray):
-        return DeviceArray(value)
-    if isinstance(value, np.generic):
-        return DeviceArray(np.asarray(value))
-    if isinstance(value, tuple):
-        return tuple(_wrap(v) for v in value)
-    if isinstance(value, list):
-        return [_wrap(v) for v in value]
-    return value
-
-
-class DeviceArray:
-    """An emulated ``cupy.ndarray``: a host buffer that refuses implicit conversion to NumPy."""
-
-    __slots__ = ("__weakref__", "_buffer")
-    __hash__ = None
-
-    def __init__(self, buffer: np.ndarray):
-        self._buffer = buffer
-        MEMORY.track(buffer)
-
-    # Explicit transfers, as CuPy allows them.
-    def get(self, stream=None, order="C", out=None, blocking=True) -> np.ndarray:
-        SYNCS.count += 1
-        return np.array(self._buffer, order=order)
-
-    def item(self):
-        SYNCS.count += 1
-        return self._buffer.item()
-
-    def tolist(self):
-        SYNCS.count += 1
-        return self._buffer.tolist()
-
-    def __array__(self, *args, **kwargs):
-        raise TypeError(_NO_IMPLICIT)
-
-    def __float__(self):
-        SYNCS.count += 1
-        return float(self._buffer)
-
-    def __int__(self):
-        SYNCS.count += 1
-        return int(self._buffer)
-
-    def __complex__(self):
-        SYNCS.count += 1
-        return complex(self._buffer)
-
-    def __bool__(self):
-        SYNCS.count += 1
-        return bool(self._buffer)
-
-    def __len__(self):
-        return len(self._buffer)
-
-    def __iter__(self):
-        return (_wrap(row) for row in self._buffer)
-
-    def __repr__(self):
-        return f"DeviceArray({self._buffer!r})"
-
-    @property
-    def __cuda_array_interface__(self) -> dict:
-        interface = dict(self._buffer.__array_interface__)
-        interface.update(version=3, stream=None)
-        return interface
-
-    def __getitem__(self, key):
-        SYNCS.count += _reads.mask_reads(key)
-        return _wrap(self._buffer[_unwrap(key, host_ok=True)])
-
-    def __setitem__(self, key, value):
-        SYNCS.count += _reads.mask_reads(key)
-        self._buffer[_unwrap(key, host_ok=True)] = _unwrap(value, host_ok=True)
-
-    def __getattr__(self, name):
-        if name.startswith("__") or not hasattr(_real("cupy").ndarray, name):
-            raise AttributeError(f"'cupy.ndarray' object has no attribute {name!r}")
-        value = getattr(self._buffer, name)
-        if not callable(value):
-            return _wrap(value)
-
-        @functools.wraps(value)
-        def method(*args, **kwargs):
-            if name == "nonzero":
-                SYNCS.count += _reads.hidden_reads("cupy.nonzero", {"a": self})
-            return _wrap(value(*_unwrap(args), **{k: _unwrap(v) for k, v in kwargs.items()}))
-
-        return method
-
-    def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
-        if not hasattr(_real("cupy"), ufunc.__name__):
-            return NotImplemented
-        out = kwargs.get("out")
-        kwargs = {k: _unwrap(v) for k, v in kwargs.items()}
-        result = getattr(ufunc, method)(*_unwrap(inputs), **kwargs)
-        if out is not None:
-            return out[0] if isinstance(out, tuple) and len(out) == 1 else out
-        return _wrap(result)
-
-    def __array_function__(self, func, types, args, kwargs):
-        module = emulator().modules["cupy"]
-        for part in func.__module__.split(".")[1:]:
-            module = getattr(module, part, None)
-        target = getattr(module, func.__name__, None) if module is not None else None
-        return NotImplemented if target is None else target(*args, **kwargs)
-
-
-def _operator(name: str):
-    def binary(self, *args):
-        result = getattr(self._buffer, name)(*_unwrap(args))
-        return NotImplemented if result is NotImplemented else _wrap(result)
-
-    def inplace(self, other):
-        getattr(self._buffer, name)(_unwrap(other))
-        return self
-
-    return inplace if name.startswith("__i") and name not in ("__invert__", "__index__") else binary
-
-
-for _name in (
-    *(f"__{p}{op}__" for op in ("add", "sub", "mul", "truediv", "floordiv", "mod", "pow", "matmul",
-                                 "and", "or", "xor", "lshift", "rshift") for p in ("", "r", "i")),
-    "__lt__", "__le__", "__eq__", "__ne__", "__gt__", "__ge__",
-    "__neg__", "__pos__", "__abs__", "__invert__",
-):  # fmt: skip
-    setattr(DeviceArray, _name, _operator(_name))
-
-
-def _asarray(a, dtype=None, order=None, *, blocking=False):
-    """``cupy.asarray``: a host array is copied to the device; a device array is kept when it can be."""
-    if isinstance(a, DeviceArray):
-        return a if dtype is None or a.dtype == dtype else a.astype(dtype)
-    return DeviceArray(np.array(_uploaded(a), dtype=dtype, order=order or "K", copy=True))
-
-
-def _array(obj, dtype=None, copy=True, order="K", subok=False, ndmin=0, *, blocking=False):
-    return DeviceArray(np.array(_uploaded(obj), dtype=dtype, order=order, ndmin=ndmin, copy=True))
-
-
-def _uploaded(value):
-    """A host value as CuPy copies it to the device: the bytes of a NumPy array of the other byte order
-    (a big-endian file's) are taken as they are, in the native order, so its values come out wrong
-    (cupy/cupy#3652, #9014)."""
-    value = _unwrap(value, host_ok=True)
-    if isinstance(value, np.ndarray) and not value.dtype.isnative:
-        return value.view(value.dtype.newbyteorder("="))
-    return value
-
-
-def _asnumpy(a, stream=None, order="C", out=None, *, blocking=True):
-    return a.get(order=order) if isinstance(a, DeviceArray) else np.asarray(a, order=order)
-
-
-def _get_array_module(*args):
-    return emulator().modules["cupy"] if any(isinstance(a, DeviceArray) for a in args) else np
-
-
-class _Device:
-    """``cupy.cuda.Device``: the current device is a number, selected in a ``with`` block."""
-
-    current = 0
-
-    def __init__(self, device=None):
-        self.id = _Device.current if device is None else int(device)
-        self._previous = []
-
-    def __enter__(self):
-        self._previous.append(_Device.current)
-        _Device.current = self.id
-        return self
-
-    def __exit__(self, *exc):
-        _Device.current = self._previous.pop()
-
-    def use(self):
-        _Device.current = self.id
-
-    def synchronize(self):
-        pass
-
-
-def _cuda_namespace() -> types.SimpleNamespace:
-    stream = types.SimpleNamespace(ptr=0, synchronize=lambda: None)
-    return types.SimpleNamespace(
-        Device=_Device,
-        get_current_stream=lambda device=None: stream,
-        get_device_id=lambda: _Device.current,
-        runtime=types.SimpleNamespace(getDeviceCount=lambda: 2, getDevice=lambda: _Device.current),
-        Stream=types.SimpleNamespace(null=stream),
-    )
-
-
-def _scatter_add(a, slices, value):
-    """``cupyx.scatter_add``: ``a[slices] += value`` in place, repeated indices added up; CuPy's dtypes."""
-    inspect.signature(_real("cupyx").scatter_add).bind(a, slices, value)
-    if a.dtype not in _reads.SCATTER_ADD_DTYPES:
-        raise TypeError(f"scatter_add only supports {_reads.SCATTER_ADD_DTYPES} as data type, not {a.dtype}")
-    SYNCS.count += _reads.mask_reads(slices)
-    np.add.at(a._buffer, _unwrap(slices, host_ok=True), _unwrap(value, host_ok=True))
-
-
-_CUPY_OVERRIDES = {
-    "ndarray": DeviceArray,
-    "asarray": _asarray,
-    "array": _array,
-    "asanyarray": _asarray,
-    "asnumpy": _asnumpy,
-    "get_array_module": _get_array_module,
-    "cuda": _cuda_namespace(),
-}
-
-
-def _real(name: str):
-    return emulator().real[name]
 
 
 class _Module(types.ModuleType):
