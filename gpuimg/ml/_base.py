@@ -99,6 +99,8 @@ class DeviceEstimator(BaseEstimator):
     feature_names_in_ : ndarray of str
         The column names of a DataFrame fitted on (where all are strings); predicting on a DataFrame
         of other columns, or of the same in another order, is a ParameterError, as in scikit-learn.
+        An array where a DataFrame was fitted (or a DataFrame where an array was) is taken by the
+        columns' places, with scikit-learn's UserWarning ("X does not have valid feature names").
 
     Examples
     --------
@@ -352,7 +354,7 @@ class DeviceEstimator(BaseEstimator):
         after the checks of ``fit``: a fitted model, ``y`` one target per sample of ``X`` and
         ``sample_weight`` one finite weight per sample."""
         check_fitted(self, "estimator_")
-        check_names(self, X)
+        check_names(self, X, warn=False)  # predict(X), which scores it, warns
         features = check_features(X)
         check_width(self, features)
         y = check_target_length(features, y, classification=self._task == "classification")

@@ -1,5 +1,6 @@
 """Checks of feature tables and targets shared by the estimators, splits and selectors."""
 
+import collections
 import numbers
 import warnings
 
@@ -10,6 +11,8 @@ from sklearn.exceptions import DataConversionWarning
 from gpuimg._text import count
 from gpuimg.backend import namespace, on_device
 from gpuimg.errors import FeatureError, NotFittedError, ParameterError
+
+from ._array_api import _caller_level
 
 
 def check_fitted(estimator, attribute: str, fit: str = "fit(X, y)") -> None:
@@ -236,12 +239,26 @@ def remember_names(estimator, X) -> None:
         del estimator.feature_names_in_
 
 
-def check_names(estimator, X) -> None:
+def check_names(estimator, X, *, warn: bool = True) -> None:
     """Raise :class:`~gpuimg.errors.ParameterError` when the DataFrame ``X`` names other columns, or
     the same in another order, than the one the estimator was fitted on, in scikit-learn's words: the
     columns would be taken by their place, each as the feature fitted there; or whose columns' names
-    mix text with other types, as scikit-learn refuses them."""
+    mix text with other types, as scikit-learn refuses them.
+
+    Where one of the two has names and the other none (an array, or columns not all named by
+    strings), the columns are taken by their place, as in scikit-learn, which warns of it: so does
+    this, with its words (a UserWarning), unless ``warn`` is False (for a caller whose next step
+    checks ``X`` again)."""
     fitted, names = getattr(estimator, "feature_names_in_", None), _feature_names(X)
+    if warn and (fitted is None) != (names is None):
+        name = type(estimator).__name__
+        warnings.warn(
+            f"X does not have valid feature names, but {name} was fitted with feature names"
+            if names is None
+            else f"X has feature names, but {name} was fitted without feature names",
+            UserWarning,
+            stacklevel=_caller_level(),
+        )
     if fitted is None or names is None or np.array_equal(fitted, names):
         return
     unseen = [n for n in names if n not in set(fitted)]
@@ -265,7 +282,11 @@ def check_names(estimator, X) -> None:
 def _feature_names(X):
     """:func:`_names`, after refusing column names of text mixed with names of other types: scikit-learn
     refuses such a table (a DataFrame of features beside columns 0, 1, ... of an array), where
-    gpuimg kept no names, so columns given in another order at predict were taken by their place."""
+    gpuimg kept no names, so columns given in another order at predict were taken by their place.
+
+    Names given twice are refused too, as scikit-learn refuses them: two columns of one name could
+    come in either order at predict without a word, and ``X[model.feature_names_in_]`` took each
+    of them twice."""
     columns = getattr(X, "columns", None)
     kinds = set() if columns is None else {type(name).__name__ for name in np.asarray(columns, dtype=object)}
     if "str" in kinds and len(kinds) > 1:
@@ -274,7 +295,17 @@ def _feature_names(X):
             f"has {sorted(kinds)} as feature name / column name types: convert them all to strings "
             "(X.columns = X.columns.astype(str)), or all to another type to use no names."
         )
-    return _names(X)
+    names = _names(X)
+    repeated = {} if names is None else {n: k for n, k in collections.Counter(names).items() if k > 1}
+    if repeated:
+        shown = ", ".join(f"{name!r} ({k} times)" for name, k in list(repeated.items())[:5])
+        raise ParameterError(
+            f"X has {count(len(repeated), 'column name')} given to several columns: {shown}"
+            f"{', ...' if len(repeated) > 5 else ''}. Each feature needs a name of its own, as in "
+            "scikit-learn: rename the copies (e.g. after the extraction they come from), or drop them "
+            "(X.loc[:, ~X.columns.duplicated()])."
+        )
+    return names
 
 
 def _names(X):

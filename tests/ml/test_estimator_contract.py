@@ -11,10 +11,15 @@ given in ``_DEPARTURES``.
 
 import warnings
 
+import numpy as np
+import pandas as pd
 import pytest
+from sklearn.base import clone
 from sklearn.exceptions import ConvergenceWarning
+from sklearn.linear_model import LogisticRegression
 from sklearn.utils.estimator_checks import check_dataframe_column_names_consistency, parametrize_with_checks
 
+from gpuimg.errors import ParameterError
 from gpuimg.ml import (
     PCA,
     SOM,
@@ -98,3 +103,68 @@ def test_dataframe_column_names_as_scikit_learn(estimator):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         check_dataframe_column_names_consistency(type(estimator).__name__, estimator)
+
+
+def _names_warnings(method, *arguments) -> list[str]:
+    """The messages of the warnings about feature names that ``method(*arguments)`` gives."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        method(*arguments)
+    return [str(w.message) for w in caught if "feature names" in str(w.message)]
+
+
+#: The methods that take the features of a fitted estimator (DBSCAN has none of them).
+_TAKING_X = ("predict", "predict_proba", "decision_function", "transform", "score")
+
+
+@pytest.mark.parametrize(
+    "estimator",
+    [e for e in _ESTIMATORS if any(hasattr(e, m) for m in _TAKING_X)],
+    ids=lambda e: getattr(e, "name", type(e).__name__),
+)
+def test_an_array_for_a_dataframe_warns_as_scikit_learn(estimator):
+    # Fitted on a DataFrame and given an array (or the other way round), the columns are taken by
+    # their place: scikit-learn's estimators say so with a UserWarning each call; ours said nothing.
+    # The reference is scikit-learn's LogisticRegression: its words, with the estimator's own name.
+    rng = np.random.default_rng(0)
+    array = rng.normal(size=(30, 3))
+    frame = pd.DataFrame(array, columns=["glcm_contrast", "firstorder_mean", "shape_volume"])
+    y = np.tile([0, 1, 2], 10)
+    reference = {}
+    for fitted, given in ((frame, array), (array, frame)):
+        model = LogisticRegression().fit(fitted, y)
+        (reference[type(given)],) = _names_warnings(model.predict, given)
+    name = type(estimator).__name__
+    for fitted, given in ((frame, array), (array, frame), (frame, frame), (array, array)):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # convergence, a constant column's variance
+            model = clone(estimator).fit(fitted, y)
+        expected = (
+            []
+            if type(given) is type(fitted)
+            else [reference[type(given)].replace("LogisticRegression", name)]
+        )
+        for method in (m for m in _TAKING_X if hasattr(model, m)):
+            arguments = (given, y) if method == "score" else (given,)
+            assert _names_warnings(getattr(model, method), *arguments) == expected, method
+
+
+@pytest.mark.parametrize("estimator", _ESTIMATORS, ids=lambda e: getattr(e, "name", type(e).__name__))
+def test_a_column_name_given_twice_is_refused_as_scikit_learn(estimator):
+    # Two feature tables joined side by side (pd.concat(axis=1)) name a feature twice. The columns
+    # of one name could come in either order at predict without a word (fitted on glcm_contrast from
+    # two extractions, the model took them by their place), and X[model.feature_names_in_] took each
+    # twice. scikit-learn refuses such a table at fit; ours kept the names.
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame(rng.normal(size=(30, 3)), columns=["glcm_contrast", "glcm_contrast", "shape_volume"])
+    y = np.tile([0, 1, 2], 10)
+    with pytest.raises(ValueError):
+        LogisticRegression().fit(X, y)
+    with pytest.raises(ParameterError, match=r"'glcm_contrast' \(2 times\).*rename the copies"):
+        clone(estimator).fit(X, y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # convergence
+        model = clone(estimator).fit(
+            X.set_axis(["glcm_contrast", "glcm_contrast_2", "shape_volume"], axis=1), y
+        )
+    assert model.feature_names_in_.tolist() == ["glcm_contrast", "glcm_contrast_2", "shape_volume"]
