@@ -80,10 +80,12 @@ def gradient_direction(
     if ndim == 2:
         return xp.arctan2(gradient[0], gradient[1])
     # Divided in place in the stacked result, each temporary freed when done: a few volumes on a
-    # GPU rather than eleven.
+    # GPU rather than eleven. The norm by hypot, not the root of the summed squares: squares of
+    # derivatives beyond about 1e19 (float32; 1e154 float64) overflow to inf, below 1e-19 (1e-154)
+    # to 0, and the direction of such a gradient came out 0.
     direction = xp.stack(gradient)
     gradient.clear()
-    norm = xp.sqrt(direction[0] ** 2 + direction[1] ** 2 + direction[2] ** 2)
+    norm = xp.hypot(xp.hypot(direction[0], direction[1]), direction[2])
     safe = xp.where(norm > 0, norm, 1)
     del norm
     direction /= safe

@@ -65,6 +65,23 @@ def test_direction_3d_is_the_unit_gradient(rng):
     np.testing.assert_array_equal(flat, 0.0)
 
 
+@pytest.mark.parametrize(
+    ("dtype", "slope"),
+    [(np.float32, 1e-25), (np.float32, 1e20), (np.float64, 1e-170), (np.float64, 1e160), (np.float64, 1.0)],
+)
+def test_direction_3d_of_a_tiny_or_huge_gradient_is_a_unit_vector(dtype, slope):
+    """A ramp of slope ``slope * (3, 4, 12)`` per voxel points along (3, 4, 12) / 13 (closed form),
+    whatever its scale. The norm was the root of the summed squares: their squares (Sobel derivatives
+    of about 4e-23 and 4e22 in float32, 4e-168 and 4e161 in float64) fell to 0 or rose to inf, and the
+    direction of these nonzero gradients came out (0, 0, 0)."""
+    z, y, x = np.mgrid[:6, :7, :8]
+    image = (slope * (3.0 * z + 4.0 * y + 12.0 * x)).astype(dtype)
+    got = gradient_direction(image)[:, 1:-1, 1:-1, 1:-1]  # the ramp's interior: reflect bends its edges
+    want = np.array([3.0, 4.0, 12.0])[:, None, None, None] / 13.0
+    # float32 derivatives of a ramp are exact up to a few roundings of 6e-8 each
+    np.testing.assert_allclose(got, np.broadcast_to(want, got.shape), rtol=0, atol=1e-6)
+
+
 @pytest.mark.parametrize("mode", MODES)
 def test_gaussian_gradient_magnitude_equals_scipy(rng, mode):
     image = rng.normal(0, 100, (14, 15, 16))
