@@ -284,8 +284,11 @@ def _check(keyword: str, name: str, value, shown: bool) -> None:
         validate_value(vr, str(value) if vr == "IS" else value, pydicom.config.RAISE)
     except (ValueError, TypeError) as exc:
         given = f"={value!r}" if shown else " (value not shown: it may identify the patient)"
+        # A value of the volume's meta (read_dicom keeps the source's, which may break its VR) has no
+        # keyword to pass instead: say which entry to change.
+        remedy = f"change or delete volume.{name}" if name.startswith("meta[") else f"pass another {name}"
         raise ParameterError(
-            f"write_dicom: {name}{given} is not a valid DICOM {vr} value: {str(exc).rstrip('.')}."
+            f"write_dicom: {name}{given} is not a valid DICOM {vr} value: {str(exc).rstrip('.')}; {remedy}."
         ) from None
 
 

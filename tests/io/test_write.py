@@ -323,3 +323,31 @@ def test_a_pet_volume_is_refused_naming_where_its_modality_came_from(tmp_path, r
     with pytest.raises(ParameterError, match=r"got modality='PT'"):
         write_dicom(suv.data, tmp_path / "pet", spacing=suv.spacing, modality="PT")
     assert not (tmp_path / "pet").exists()
+
+
+def test_a_read_series_whose_meta_breaks_a_vr_says_which_entry_to_change(tmp_path):
+    """A series read from files whose StudyID is 17 characters (the IBSI validation_sts series hold
+    'IBSI_1_STS_001_CT'; a SH holds 16) could not be written again, and the refusal said what was wrong
+    but not what to do: write_dicom has no study_id keyword. Now it names the meta entry to change or
+    delete; deleted, the copy holds write_dicom's StudyID and the voxels come back (pydicom's reading)."""
+    volume = Volume(np.arange(24, dtype=np.int16).reshape(2, 3, 4), (2.0, 1.0, 1.0))
+    for path in write_dicom(volume, tmp_path / "source"):
+        ds = pydicom.dcmread(path)
+        ds.StudyID = "IBSI_1_STS_001_CT"
+        ds.save_as(path)
+    read = read_dicom(tmp_path / "source", device="cpu")
+    assert read.meta["study_id"] == "IBSI_1_STS_001_CT"
+    with pytest.raises(
+        ParameterError,
+        match=r"meta\['study_id'\]='IBSI_1_STS_001_CT' is not a valid DICOM SH value: .*; change or delete "
+        r"volume\.meta\['study_id'\]\.$",
+    ):
+        write_dicom(read, tmp_path / "copy")
+    with pytest.raises(
+        ParameterError, match=r"series_number=.* is not a valid DICOM IS .*; pass another series_number"
+    ):
+        write_dicom(read, tmp_path / "copy", series_number=2**31)
+    del read.meta["study_id"]
+    files = write_dicom(read, tmp_path / "copy")
+    assert {pydicom.dcmread(f).StudyID for f in files} == {"1"}
+    np.testing.assert_array_equal([pydicom.dcmread(f).pixel_array for f in files], volume.data)
