@@ -283,8 +283,8 @@ class MutualInformationSelector(_Selector):
             For a ``k`` or ``n_neighbors`` that is not a positive integer (for a regression target, also
             below the number of samples), a ``discrete_target`` that is not True or False, a bad
             ``random_state``; an ``X`` that is not a 2D table of numbers; a ``y`` that is missing or not
-            one target per sample, a class target with a missing label or one class only, a regression
-            target with NaN or infinite values.
+            one target per sample, a class target with a missing label, one class only or no class
+            of 2 samples, a regression target with NaN or infinite values.
         FeatureError
             If ``X`` holds NaN or infinite values.
         """
@@ -301,6 +301,16 @@ class MutualInformationSelector(_Selector):
             raise ParameterError(
                 f"n_neighbors={neighbours} needs more samples than that; X has {X.shape[0]}. Use "
                 f"n_neighbors <= {X.shape[0] - 1}."
+            )
+        if discrete and np.unique(to_numpy(y), return_counts=True)[1].max() < 2:
+            # scikit-learn's estimate leaves out the samples of a class of one (it has no neighbour
+            # within its class): with every class of one it ended in its ValueError 'Found array
+            # with 0 sample(s)'.
+            raise ParameterError(
+                f"y gives each of the {X.shape[0]} samples a class of its own; the mutual information "
+                "of a class target is estimated from the neighbours of each sample within its class, "
+                "so a class needs 2 samples at least. Give more samples of a class, or use "
+                "discrete_target=False for a numeric target."
             )
         check_seed(self.random_state)
         score = mutual_info_classif if discrete else mutual_info_regression

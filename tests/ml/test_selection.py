@@ -279,3 +279,17 @@ def test_mutual_information_of_constant_and_offset_features():
     # 0.05 nats: the estimate counts neighbours within the k-th one's distance less one ulp, so its
     # rounding (shifted data round otherwise) moves a sample in or out; the defect was 0.4 or more.
     np.testing.assert_allclose(selector.scores_[1:], alone[1:], rtol=0, atol=0.05)
+
+
+def test_mutual_information_of_one_sample_per_class_is_refused_naming_y(rng):
+    # Five studies, each of its own class: scikit-learn's estimate leaves out every sample (none has a
+    # neighbour within its class) and ends in its ValueError 'Found array with 0 sample(s)', which
+    # came through as it was. A class of one among larger classes is left out, as scikit-learn does.
+    X, y = rng.normal(size=(5, 4)), np.array(["a", "b", "c", "d", "e"])
+    with pytest.raises(ValueError, match="0 sample"):
+        mutual_info_classif(X, y, random_state=0)
+    with pytest.raises(ParameterError, match="y gives each of the 5 samples a class of its own"):
+        MutualInformationSelector(k=2, random_state=0).fit(X, y)
+    y = np.array(["a", "a", "b", "b", "e"])
+    selector = MutualInformationSelector(k=2, random_state=0).fit(X, y)
+    np.testing.assert_array_equal(selector.scores_, mutual_info_classif(X - X.mean(0), y, random_state=0))
