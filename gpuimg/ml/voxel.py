@@ -208,8 +208,8 @@ class VoxelClassifier(CheckedParams, ClassifierMixin, BaseEstimator):
         Raises
         ------
         ParameterError
-            Scribbles of another shape (of the same number of voxels too), or fewer than two
-            labelled classes.
+            Scribbles of another shape (of the same number of voxels too), fewer than two labelled
+            classes, or labels that are not whole numbers.
         GeometryError
             If ``scribbles`` is a Volume on another grid than the image Volume (spacing, origin or
             direction).
@@ -224,14 +224,25 @@ class VoxelClassifier(CheckedParams, ClassifierMixin, BaseEstimator):
                 f"scribbles must have the image's shape {shape}; got {np.shape(marks)}. Draw them on this "
                 "image (resample them onto its grid first)."
             )
-        features, xp = self._features(image, spacing)
+        # The scribbles checked before the features are computed, in their own words: one class, or
+        # fractional labels, were the forest's 'y holds one class only' or 'y holds continuous values'.
+        xp = namespace(image.data if isinstance(image, Volume) else image).xp
         labels = xp.asarray(marks).ravel()
         marked = labels > 0
-        if not bool(marked.any()):
+        classes = xp.unique(labels[marked])
+        if classes.size < 2:
+            marked_what = "no voxel" if classes.size == 0 else f"one class only ({classes.tolist()})"
             raise ParameterError(
-                "scribbles mark no voxel: label voxels of at least two classes with positive integers "
-                "(0 and below are unlabelled)."
+                f"scribbles mark {marked_what}: label voxels of at least two classes with positive "
+                "integers (0 and below are unlabelled)."
             )
+        if classes.dtype.kind == "f" and not bool((classes == xp.floor(classes)).all()):
+            fractional = classes[classes != xp.floor(classes)].tolist()
+            raise ParameterError(
+                f"scribbles hold labels that are not whole numbers ({fractional[:5]}); label the classes "
+                "with positive integers (1, 2, ...)."
+            )
+        features, xp = self._features(image, spacing)
         self.forest_ = make_estimator(
             "random_forest",
             n_estimators=self.n_estimators,

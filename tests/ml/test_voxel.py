@@ -307,3 +307,28 @@ def test_dbscan_refuses_a_bool_for_a_number(bad):
         dbscan_candidates(points, **{"min_samples": 3, **bad})
     expected = DBSCAN(eps=1.0, min_samples=1).fit(points).labels_
     assert np.array_equal(dbscan_candidates(points, eps=1, min_samples=1), expected)
+
+
+def test_scribbles_of_one_class_or_of_fractions_are_named(rng):
+    # One class, or labels 1.5 and 2.5 (refused by scikit-learn's forest too: 'Unknown label type:
+    # continuous'), were refused in words of a 'y' the user never gave ('y holds one class only', 'y
+    # holds continuous values'), after the features of the whole image were computed.
+    from sklearn.ensemble import RandomForestClassifier
+
+    image = rng.normal(size=(4, 8, 8))
+    one = np.zeros(image.shape, np.uint8)
+    one[:, 2, 2] = 1
+    halves = one * 1.5
+    halves[:, 5, 5] = 2.5
+    marked = halves.ravel() > 0
+    with pytest.raises(ValueError, match="continuous"):
+        RandomForestClassifier(n_estimators=2).fit(image.reshape(-1, 1)[marked], halves.ravel()[marked])
+    for scribbles, message in (
+        (one, r"scribbles mark one class only \(\[1\]\)"),
+        (one.astype(bool), r"scribbles mark one class only \(\[True\]\)"),
+        (halves, r"scribbles hold labels that are not whole numbers \(\[1.5, 2.5\]\)"),
+    ):
+        with pytest.raises(ParameterError, match=message):
+            VoxelClassifier(sigmas=(1.0,), n_estimators=2).fit(image, scribbles)
+    model = VoxelClassifier(sigmas=(1.0,), n_estimators=2, random_state=0).fit(image, halves * 2)
+    assert model.classes_.tolist() == [3.0, 5.0]
