@@ -18,6 +18,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from gpuimg._memory import check_bytes
 from gpuimg.errors import GpuimgError, ParameterError
 
 
@@ -80,6 +81,47 @@ def check_known_shape(image, name: str = "image") -> None:
         raise ParameterError(
             f"the {name} is a Dask array of unknown chunk sizes (shape {tuple(image.shape)}, as boolean "
             "indexing by a Dask array leaves it); call its .compute_chunk_sizes() first."
+        )
+
+
+def check_gathered(operation: str, *arrays) -> None:
+    """MemoryBudgetError before ``operation``, which has no chunked path, computes the Dask arrays among
+    ``arrays`` whole in memory, where together they exceed the memory budget (:mod:`gpuimg._memory`).
+
+    A Dask array may stand for a store larger than memory (:func:`gpuimg.io.open_zarr`): computed
+    whole, it takes all its bytes at once, which the budget bounds as it bounds a file's voxels. Arrays
+    already in memory (NumPy, CuPy) and None take nothing more and are not counted; nor is a Dask array
+    of unknown chunk sizes (NaN), whose bytes are known only once it is computed; one given twice
+    counts once.
+
+    Parameters
+    ----------
+    operation : str
+        What computes them, for the message (the public function's name where there is one).
+    *arrays : array or None
+        The inputs it computes whole.
+
+    Raises
+    ------
+    MemoryBudgetError
+        If the Dask arrays among ``arrays`` hold more bytes than the budget.
+
+    Examples
+    --------
+    >>> import dask.array as da
+    >>> check_gathered("resample", da.zeros((4, 4), chunks=2), None)  # 128 bytes: within any budget
+    """
+    from gpuimg.backend import is_dask  # here: gpuimg.backend imports this module
+
+    # One array given twice (a mask for both roles) is computed once: its key counts once.
+    lazy = list({a.name: a for a in arrays if is_dask(a) and not math.isnan(a.size)}.values())
+    if lazy:
+        inputs = "inputs of shapes" if len(lazy) > 1 else "input of shape"
+        shapes = " and ".join(f"{tuple(a.shape)} {a.dtype}" for a in lazy)
+        check_bytes(
+            sum(a.size * a.dtype.itemsize for a in lazy),
+            f"{operation} computes its Dask {inputs} {shapes} whole in memory (it has no chunked path), "
+            "which",
         )
 
 

@@ -7,6 +7,7 @@ the first such copy of each operation warns, so that the transfer is never hidde
 
 import warnings
 
+from gpuimg._arrays import check_gathered
 from gpuimg.backend import is_dask, to_numpy
 
 _WARNED: set[str] = set()
@@ -24,6 +25,7 @@ def to_host(ns, operation: str, *arrays):
     if any(is_dask(a) for a in arrays):
         import dask
 
+        check_gathered(operation, *arrays)
         # In one pass: a mask made from the volume (volume > t) shares its reads, which two passes repeat.
         arrays = dask.compute(*arrays)
     return tuple(None if a is None else to_numpy(a) for a in arrays)

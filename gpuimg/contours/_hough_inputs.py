@@ -8,6 +8,7 @@ import math
 
 import numpy as np
 
+from gpuimg._arrays import check_gathered
 from gpuimg._support import check_finite
 from gpuimg.backend import is_dask, namespace, to_numpy
 from gpuimg.errors import ParameterError
@@ -16,6 +17,7 @@ from gpuimg.errors import ParameterError
 def _edge_image(image):
     """The edge image as a NumPy or CuPy array (a Dask array computed), checked to be 2D."""
     if is_dask(image):
+        check_gathered("the Hough transform", image)
         image = image.compute()
     xp = namespace(image).xp
     image = xp.asarray(image)

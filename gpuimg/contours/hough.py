@@ -52,7 +52,8 @@ def hough_line(image: ArrayLike, theta: ArrayLike | None = None) -> tuple:
     ParameterError
         For an image that is not 2D, or angles that are not a non-empty 1D array of finite numbers.
     MemoryBudgetError
-        If the accumulator and its tables (angles x distances) would exceed the memory budget.
+        If the accumulator and its tables (angles x distances) would exceed the memory budget, or a
+        Dask image, computed whole, would (checked before it is read).
 
     Notes
     -----
@@ -199,7 +200,8 @@ def hough_lines(
         As :func:`hough_line` and :func:`hough_line_peaks`: an image that is not 2D, angles that are not
         a non-empty 1D array of finite numbers, or a bad peak option.
     MemoryBudgetError
-        If the accumulator and its tables (angles x distances) would exceed the memory budget.
+        If the accumulator and its tables (angles x distances) would exceed the memory budget, or a
+        Dask image, computed whole, would (checked before it is read).
 
     Examples
     --------

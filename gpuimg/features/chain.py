@@ -14,7 +14,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from gpuimg._arrays import check_mask_shape, check_ndim, check_not_a_file, real_dtype, roi_voxels, unmasked
+from gpuimg._arrays import (
+    check_gathered,
+    check_mask_shape,
+    check_ndim,
+    check_not_a_file,
+    real_dtype,
+    roi_voxels,
+    unmasked,
+)
 from gpuimg._support import refuse_bool, shown
 from gpuimg.backend import is_dask, namespace, to_device, to_numpy
 from gpuimg.errors import FeatureError, ParameterError
@@ -298,6 +306,7 @@ def _inputs(image, mask, spacing, *, labels: bool = False):
     if is_dask(data) or is_dask(mask):
         import dask
 
+        check_gathered("feature extraction", data, mask)
         # In one pass: a mask made from the image (image > t) shares its reads, which two passes repeat.
         data, mask = dask.compute(data, mask)
     for name, array in zip(names, (data, mask), strict=True):

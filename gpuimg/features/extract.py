@@ -95,6 +95,9 @@ def extract(
         spacing, or an ROI that interpolation or re-segmentation leaves empty.
     ConfigError
         For an unknown family or invalid settings.
+    MemoryBudgetError
+        If Dask inputs, computed whole, would exceed the memory budget (checked before they are
+        read), or a family's work would.
 
     Warns
     -----

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 import numpy as np
 from numpy.typing import ArrayLike
 
-from gpuimg._arrays import roi_voxels
+from gpuimg._arrays import check_gathered, roi_voxels
 from gpuimg.backend import is_dask, namespace, to_numpy
 from gpuimg.contours import binary_mesh_measures
 from gpuimg.errors import FeatureError
@@ -72,7 +72,7 @@ def morphology(
         spacing that is not 3 positive numbers, or an empty morphological or intensity mask.
     MemoryBudgetError
         If Moran's I and Geary's C over the intensity mask's bounding box (see Notes) would exceed
-        the memory budget.
+        the memory budget, or Dask inputs, computed whole, would (checked before they are read).
 
     Notes
     -----
@@ -140,6 +140,7 @@ def morphology_deferred(image, morph_mask, intensity_mask, spacing: Sequence[flo
     if any(is_dask(x) for x in (image, morph_mask, intensity_mask)):
         import dask
 
+        check_gathered("morphology", image, morph_mask, intensity_mask)
         # In one pass: masks made from the image (image > t) share its reads, which three passes repeat.
         image, morph_mask, intensity_mask = dask.compute(image, morph_mask, intensity_mask)
     image = _check_image(image)

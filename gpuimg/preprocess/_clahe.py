@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from gpuimg._arrays import as_image, check_ndim, float_dtype
+from gpuimg._arrays import as_image, check_gathered, check_ndim, float_dtype
 from gpuimg._memory import check_bytes
 from gpuimg._support import check_bins, is_finite
 from gpuimg.backend import is_dask, namespace
@@ -67,7 +67,8 @@ def clahe(
         voxels (replace them first, e.g. with ``xp.nan_to_num``).
     MemoryBudgetError
         If the tiles' histograms and maps, 16 bytes per tile and bin, would exceed the memory budget
-        (:mod:`gpuimg._memory`): ``kernel_size=1`` on a 512 x 512 x 300 CT is 322 GB at 256 bins.
+        (:mod:`gpuimg._memory`): ``kernel_size=1`` on a 512 x 512 x 300 CT is 322 GB at 256 bins; or
+        if a Dask image, computed whole, would (checked before it is read).
 
     Notes
     -----
@@ -109,6 +110,7 @@ def clahe(
     if is_dask(image):
         import dask.array as da
 
+        check_gathered("clahe", image)
         whole = clahe(image.compute(), kernel_size, clip_limit, nbins)
         return da.from_array(whole, chunks=image.chunks, asarray=False)
     ns = namespace(image)

@@ -17,7 +17,7 @@ from functools import partial
 import numpy as np
 from numpy.typing import ArrayLike
 
-from gpuimg._arrays import check_ndim, float_dtype
+from gpuimg._arrays import check_gathered, check_ndim, float_dtype
 from gpuimg._support import check_choice
 from gpuimg._support import check_positive as _positive
 from gpuimg.backend import is_dask, namespace
@@ -152,6 +152,9 @@ def anisotropic_diffusion(
     ParameterError
         iterations not a positive integer; a time step, conductance or spacing that is not
         positive; an unknown method; an image holding NaN or infinite voxels.
+    MemoryBudgetError
+        If a Dask image, gathered into one chunk, would exceed the memory budget
+        (:mod:`gpuimg._memory`; checked before it is read).
 
     Notes
     -----
@@ -216,6 +219,7 @@ def anisotropic_diffusion(
         work=work,
     )
     if is_dask(image):
+        check_gathered("anisotropic_diffusion", image)  # a whole-volume operation: one chunk
         meta = namespace(image).xp.empty((0,) * ndim, dtype=work)
         return image.rechunk(-1).map_blocks(run, dtype=work, meta=meta)
     return run(image)

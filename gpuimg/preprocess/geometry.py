@@ -15,7 +15,14 @@ from collections.abc import Sequence
 import numpy as np
 from numpy.typing import ArrayLike
 
-from gpuimg._arrays import as_image, check_known_shape, check_mask_shape, float_dtype, roi_voxels
+from gpuimg._arrays import (
+    as_image,
+    check_gathered,
+    check_known_shape,
+    check_mask_shape,
+    float_dtype,
+    roi_voxels,
+)
 from gpuimg._memory import check_allocation
 from gpuimg._support import check_cval, check_mode, shown
 from gpuimg._support import check_spacing as _spacing
@@ -79,7 +86,8 @@ def resample(
         For a spacing that is missing, not positive or of the wrong length, or a ``spacing=`` that
         differs from the Volume's own; an unknown order or mode.
     MemoryBudgetError
-        If the new grid would exceed the memory budget (a ``new_spacing`` far finer than ``spacing``).
+        If the new grid would exceed the memory budget (a ``new_spacing`` far finer than ``spacing``),
+        or a Dask input, computed whole, would (checked before it is read).
 
     Notes
     -----
@@ -151,7 +159,8 @@ def resample_mask(
         For a ``threshold`` outside (0, 1]; a spacing or new spacing that is missing, not positive or not
         one per axis; a ``spacing=`` that differs from the mask Volume's own.
     MemoryBudgetError
-        If the new grid would exceed the memory budget (a ``new_spacing`` far finer than ``spacing``).
+        If the new grid would exceed the memory budget (a ``new_spacing`` far finer than ``spacing``),
+        or a Dask input, computed whole, would (checked before it is read).
 
     Examples
     --------
@@ -307,6 +316,7 @@ def _resample(image, spacing, new_spacing, order, mode, cval):
     if is_dask(image):
         import dask.array as da
 
+        check_gathered("resample", image)
         whole = _resample(image.compute(), old, new, order, mode, cval)[0]
         return da.from_array(whole, chunks=whole.shape, asarray=False), offset, step
     ns = namespace(image)
