@@ -20,7 +20,7 @@ import numpy as np
 import skimage.measure
 from numpy.typing import ArrayLike
 
-from gpuimg._arrays import roi_voxels
+from gpuimg._arrays import as_image, roi_voxels
 from gpuimg._support import check_choice, check_flag, check_spacing
 from gpuimg.backend import namespace, to_numpy
 from gpuimg.errors import ParameterError
@@ -299,9 +299,11 @@ def find_contours(
     Raises
     ------
     ParameterError
-        For an image that is not 2D or smaller than 2 x 2, a level that is not a finite number, no
-        level given for an image with infinite pixels (whose default level is infinite), an unknown
-        option or a bad mask. A level outside the image's range gives no contours.
+        For an image that is not 2D or smaller than 2 x 2, not of real numbers (complex: take its
+        ``abs()`` or ``.real`` first) or a masked array with masked pixels, a level that is not a
+        finite number, no level given for an image with infinite pixels (whose default level is
+        infinite), an unknown option or a bad mask. A level outside the image's range gives no
+        contours.
 
     Notes
     -----
@@ -317,6 +319,9 @@ def find_contours(
     >>> [c.shape for c in find_contours(np.hypot(x, y), 3.0)]
     [(21, 2)]
     """
+    # Refuses what every operation refuses: scikit-image would contour a complex slice's real part
+    # (a NumPy warning only) and run through a masked array's masked pixels.
+    image = as_image(image)
     ns = namespace(image)
     shape = np.shape(image)
     if len(shape) != 2 or min(shape) < 2:

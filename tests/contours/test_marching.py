@@ -268,6 +268,23 @@ def test_find_contours_default_level_and_mask(rng):
     assert_same_contours(find_contours(image, mask=mask), skimage.measure.find_contours(image, mask=mask))
 
 
+def test_find_contours_refuses_complex_and_masked_pixels_as_every_operation(rng):
+    """A complex slice (an MRI reconstruction) went to scikit-image, which contours its real part with
+    only NumPy's ComplexWarning; a masked array's masked pixels were contoured as any other. Both are
+    refused, as marching_cubes and every other operation refuses them (gpuimg._arrays.as_image); a
+    masked array without masked pixels gives scikit-image's contours of its data."""
+    image = rng.random((12, 13))
+    with pytest.raises(gpuimg.ParameterError, match=r"must hold real numbers; got dtype complex128; take"):
+        find_contours(image * np.exp(1j * rng.uniform(0, np.pi, image.shape)), 0.3)
+    hidden = np.zeros(image.shape, bool)
+    hidden[4:7, 5:9] = True
+    with pytest.raises(gpuimg.ParameterError, match=r"masked array with 12 masked voxel\(s\) of 156"):
+        find_contours(np.ma.masked_array(image, mask=hidden), 0.5)
+    assert_same_contours(
+        find_contours(np.ma.masked_array(image), 0.5), skimage.measure.find_contours(image, 0.5)
+    )
+
+
 @pytest.mark.parametrize("level_hu", [-300.0, 100.0])
 def test_find_contours_on_a_ct_slice(level_hu):
     pydicom = pytest.importorskip("pydicom")
