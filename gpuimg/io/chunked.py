@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from gpuimg._arrays import check_known_shape
-from gpuimg._support import check_path
+from gpuimg._support import check_path, shown
 from gpuimg.backend import is_dask, to_device, to_numpy
 from gpuimg.backend.chunks import row_slices
 from gpuimg.errors import GpuimgError, ParameterError, WriteError
@@ -52,7 +52,8 @@ def open_zarr(path: str | os.PathLike, component: str | None = None):
     Raises
     ------
     ImageFileError
-        Where ``path`` holds no Zarr array.
+        Where ``path`` holds no Zarr array, or a geometry attribute that is not the one
+        :func:`write_chunked` writes (a damaged or hand-edited store).
     GpuimgError
         Without Dask or zarr installed (the ``dask`` extra: ``pip install -e '.[dask]'`` in the
         gpuimg checkout).
@@ -82,7 +83,15 @@ def open_zarr(path: str | os.PathLike, component: str | None = None):
     geometry = array.attrs.get(GEOMETRY_ATTRIBUTE)
     if geometry is None or data.ndim != 3:
         return data
-    return Volume(data, **{k: tuple(np.asarray(v, dtype=float).tolist()) for k, v in geometry.items()})
+    try:
+        return Volume(data, **{k: tuple(np.asarray(v, dtype=float).tolist()) for k, v in geometry.items()})
+    except (TypeError, ValueError, AttributeError) as exc:  # a GeometryError is a ValueError
+        raise ImageFileError(
+            f"{path}: its {GEOMETRY_ATTRIBUTE!r} attribute, {shown(geometry)}, is not the spacing, origin "
+            f"and direction write_chunked stores ({exc}). Correct or delete the attribute "
+            "(zarr.open_array(path, mode='r+').attrs), or read the array with dask.array.from_zarr and "
+            "give its geometry to gpuimg.Volume."
+        ) from exc
 
 
 def write_chunked(image, path: str | os.PathLike, *, spacing=None, origin=None, direction=None) -> Path:

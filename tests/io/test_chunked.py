@@ -131,6 +131,27 @@ def test_zarr_geometry_without_a_spacing_is_refused_not_dropped(tmp_path, volume
         np.testing.assert_array_equal(stored[key], value)
 
 
+@pytest.mark.parametrize(
+    "geometry",
+    [
+        {"spacing": [1.0, 1.0]},  # GeometryError, without the store's name
+        {"spacing": "abc"},  # ValueError: could not convert string to float
+        {"spacing": None},  # TypeError: 'float' object is not iterable
+        {"spacing": [1.0, 1.0, 1.0], "unit": [1.0]},  # TypeError: unexpected keyword argument
+        [1.0, 1.0, 1.0],  # AttributeError: 'list' object has no attribute 'items'
+    ],
+)
+def test_a_damaged_geometry_attribute_names_the_store(tmp_path, geometry):
+    """A store whose geometry attribute is not the one write_chunked writes (hand-edited, or copied by
+    another tool) raised Python's own errors, or a GeometryError that did not say which store."""
+    path = tmp_path / "ct.zarr"
+    zarr.open_array(str(path), mode="w", shape=(2, 3, 4), dtype="f4").attrs[GEOMETRY_ATTRIBUTE] = geometry
+    with pytest.raises(
+        gpuimg.errors.ImageFileError, match=rf"ct\.zarr: its '{GEOMETRY_ATTRIBUTE}' attribute"
+    ):
+        open_zarr(path)
+
+
 @pytest.mark.parametrize("name", ["out.zarr", "out.nii.gz"])
 def test_unknown_chunk_sizes_are_a_parameter_error(tmp_path, name):
     """Boolean indexing by a Dask array leaves chunk sizes unknown (NaN): the write was a WriteError
