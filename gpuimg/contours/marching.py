@@ -73,8 +73,10 @@ def marching_cubes(
 
     Returns
     -------
-    vertices : (V, 3) float32 array [mm]
-        In (z, y, x) order, voxel index times spacing (not patient coordinates).
+    vertices : (V, 3) float array [mm]
+        In (z, y, x) order, voxel index times spacing (not patient coordinates). float32, but float64
+        where a spacing other than (1, 1, 1) scales them and degenerate triangles are kept (as
+        scikit-image gives them).
     faces : (F, 3) int array
         Vertex indices of each triangle.
     normals : (V, 3) float32 array

@@ -138,6 +138,25 @@ def test_a_volume_and_another_spacing_is_refused_not_one_of_them_dropped(rng):
     assert_same_mesh(marching_cubes(volume=volume, level=0.0), want, volume.spacing)
 
 
+@pytest.mark.parametrize(
+    "spacing, allow_degenerate, dtype",
+    [
+        (None, True, np.float32),
+        ((1.0, 1.0, 1.0), True, np.float32),
+        ((2.5, 0.8, 0.6), True, np.float64),  # scikit-image's float32 vertices times float64 spacing
+        ((2.5, 0.8, 0.6), False, np.float32),
+    ],
+)
+def test_vertices_dtype_is_the_documented_one(rng, spacing, allow_degenerate, dtype):
+    volume = smooth_volume(rng, (8, 9, 10))
+    got = marching_cubes(volume, 0.0, spacing=spacing, allow_degenerate=allow_degenerate)
+    want = skimage.measure.marching_cubes(
+        volume, 0.0, spacing=spacing or (1.0, 1.0, 1.0), allow_degenerate=allow_degenerate
+    )
+    assert got[0].dtype == want[0].dtype == dtype
+    assert got[2].dtype == got[3].dtype == np.float32
+
+
 def test_surface_area_equals_scikit_image_on_the_same_mesh(rng):
     vertices, faces, _, _ = skimage.measure.marching_cubes(smooth_volume(rng, (20, 20, 20)), 0.0)
     # Ours sums in float64 whatever the vertices' dtype: equal to rounding against scikit-image on
