@@ -23,7 +23,7 @@ from numpy.typing import ArrayLike
 from gpuimg._arrays import as_image, roi_voxels
 from gpuimg._support import check_choice, check_flag, check_spacing
 from gpuimg.backend import namespace, to_numpy
-from gpuimg.errors import ParameterError
+from gpuimg.errors import DeviceError, ParameterError
 from gpuimg.volume import Volume, accepts_volume
 
 from ._host import to_host
@@ -204,6 +204,8 @@ def mesh_surface_area(vertices: ArrayLike, faces: ArrayLike):
         For vertices that are not (V, 3), faces that are not (F, 3) integers, or a face index that
         is not one of the vertices' (below 0 or V or above; NumPy would take a negative one from
         the end).
+    DeviceError
+        For faces on the GPU with vertices on the CPU (faces on the CPU go to the vertices' GPU).
 
     Examples
     --------
@@ -243,7 +245,7 @@ def mesh_volume(vertices: ArrayLike, faces: ArrayLike):
 
     Raises
     ------
-    ParameterError
+    ParameterError, DeviceError
         As :func:`mesh_surface_area`.
 
     Examples
@@ -347,7 +349,13 @@ def find_contours(
 
 def _edges(vertices, faces):
     """The two edge vectors ``v0 - v1`` and ``v0 - v2`` of each face, in float64."""
-    xp = namespace(vertices).xp
+    ns = namespace(vertices)
+    if ns.device == "cpu" and namespace(faces).device != "cpu":  # NumPy would meet CuPy's bare TypeError
+        raise DeviceError(
+            "the faces are on the GPU and the vertices on the CPU; put both on one device: "
+            "gpuimg.to_numpy(faces), or gpuimg.to_device(vertices, 'cuda')."
+        )
+    xp = ns.xp
     v = xp.asarray(vertices, dtype=xp.float64)
     f = xp.asarray(faces)
     if v.ndim != 2 or v.shape[1] != 3 or f.ndim != 2 or f.shape[1] != 3:

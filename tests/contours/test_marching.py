@@ -412,6 +412,19 @@ def test_the_cuda_device_gives_the_normals_in_mm(rng, emulated_cuda, monkeypatch
     assert_same_mesh(got, skimage.measure.marching_cubes(volume, 0.0, spacing=spacing), spacing)
 
 
+def test_mesh_measures_of_faces_on_the_gpu_and_vertices_on_the_cpu_name_the_devices(rng, emulated_cuda):
+    """Faces left on the GPU with vertices copied to the host (for a plot) met CuPy's bare TypeError
+    'Implicit conversion to a NumPy array is not allowed'; now a DeviceError saying what to do. Faces
+    on the host with vertices on the GPU go to the GPU, as a mask does: scikit-image's area."""
+    vertices, faces, _, _ = skimage.measure.marching_cubes(smooth_volume(rng, (10, 11, 12)), 0.0)
+    for measure in (mesh_surface_area, mesh_volume):
+        with pytest.raises(gpuimg.DeviceError, match=r"faces are on the GPU and the vertices on the CPU"):
+            measure(vertices, emulated_cuda(faces))
+    area = mesh_surface_area(emulated_cuda(vertices), faces)
+    want = skimage.measure.mesh_surface_area(vertices.astype(np.float64), faces)
+    np.testing.assert_allclose(float(area), want, rtol=1e-12)  # the same float64 sum, another order
+
+
 @pytest.mark.gpu
 def test_cupy_mesh_and_contours_stay_on_the_gpu(rng):
     import cupy
