@@ -4,6 +4,7 @@ or mm (:func:`dbscan_candidates`)."""
 import numpy as np
 
 from gpuimg._arrays import roi_voxels
+from gpuimg._memory import check_bytes
 from gpuimg._units import voxels
 from gpuimg.backend import namespace
 from gpuimg.errors import ParameterError
@@ -48,9 +49,13 @@ def dbscan_candidates(
     ------
     ParameterError
         For input that is neither a mask nor a 2D table of points, or not real numbers; neither or both
-        of ``eps`` and ``eps_mm``; a radius that is not a positive number; ``eps_mm`` without a spacing,
-        or a spacing that is not positive or not one per axis; a ``min_samples`` that DBSCAN refuses
-        (not an integer of at least 1).
+        of ``eps`` and ``eps_mm``; a radius that is not a positive, finite number; ``eps_mm`` without a
+        spacing, or a spacing that is not positive or not one per axis; a ``min_samples`` that DBSCAN
+        refuses (not an integer of at least 1).
+    MemoryBudgetError
+        If scikit-learn's DBSCAN (NumPy input, or CuPy input without cuML) would keep more neighbours
+        of a mask's voxels than the memory budget holds: 8 bytes for each voxel within the radius
+        of each (all of them, for a voxel inside the mask; a larger radius has more).
 
     Notes
     -----
@@ -85,10 +90,10 @@ def dbscan_candidates(
     if (
         not isinstance(radius, (int, float, np.integer, np.floating))
         or isinstance(radius, bool)
-        or not radius > 0
+        or not 0 < radius < np.inf
     ):
         name = "eps" if eps_mm is None else "eps_mm"
-        raise ParameterError(f"{name}={radius!r} must be a positive distance.")
+        raise ParameterError(f"{name}={radius!r} must be a positive, finite distance.")
     if isinstance(min_samples, bool | np.bool_):  # DBSCAN took True as 1
         raise ParameterError(f"min_samples={min_samples!r} must be an integer of at least 1 (neighbours).")
     # eps_mm: DBSCAN on positions in mm (each axis scaled by its spacing), else on voxel indices.
@@ -103,6 +108,18 @@ def dbscan_candidates(
         scale = voxels("spacing", spacing, None, None, points.shape[1])
     if points.shape[0] == 0:
         return xp.zeros(data.shape, np.int32) if is_mask else xp.zeros(0, np.int32)
+    ns = namespace(points)
+    if is_mask and (ns.device == "cpu" or ns.ml is None):
+        # scikit-learn's DBSCAN keeps each point's neighbours (8-byte indices) all at once: a mask of
+        # 1.5 million voxels at eps_mm=10 (voxels of 0.7 x 0.7 x 2.5 mm: 3377 neighbours each) asked
+        # for 40 GB, and the process was killed for memory.
+        each = min(_neighbours(float(radius), scale, data.shape), points.shape[0])
+        name = "eps" if eps_mm is None else "eps_mm"
+        check_bytes(
+            8 * points.shape[0] * each,
+            f"DBSCAN's neighbourhoods of {points.shape[0]} mask voxels within {name}={radius!r} (up to "
+            f"{each} neighbours each; a smaller {name} has fewer)",
+        )
     labels = make_estimator("dbscan", "clustering", eps=float(radius), min_samples=min_samples)
     found = xp.asarray(labels.fit(points * xp.asarray(scale)).labels_, dtype=np.int32)
     if not is_mask:
@@ -110,3 +127,17 @@ def dbscan_candidates(
     out = xp.zeros(data.shape, np.int32)
     out[inside] = found + 1
     return out
+
+
+def _neighbours(radius: float, scale, shape) -> int:
+    """The most voxels of a mask of ``shape`` within ``radius`` of one, itself included: the points of
+    the lattice of steps ``scale`` in the ball of that radius, each offset within the mask's extent.
+
+    Counted along the last axis in closed form for each offset along the others."""
+    reach = [min(int(radius // step), n - 1) for step, n in zip(scale, shape, strict=True)]
+    lead = np.meshgrid(
+        *[np.arange(-r, r + 1) * step for r, step in zip(reach[:-1], scale[:-1], strict=True)], indexing="ij"
+    )
+    left = radius**2 - sum(offset**2 for offset in lead)
+    along = np.minimum(np.floor(np.sqrt(np.maximum(left, 0.0)) / scale[-1]), reach[-1])
+    return int(np.where(left >= 0, 2 * along + 1, 0).sum())

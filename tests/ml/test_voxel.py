@@ -332,3 +332,33 @@ def test_scribbles_of_one_class_or_of_fractions_are_named(rng):
             VoxelClassifier(sigmas=(1.0,), n_estimators=2).fit(image, scribbles)
     model = VoxelClassifier(sigmas=(1.0,), n_estimators=2, random_state=0).fit(image, halves * 2)
     assert model.classes_.tolist() == [3.0, 5.0]
+
+
+def test_dbscan_of_a_mask_whose_neighbourhoods_exceed_the_memory_budget_is_refused_first(monkeypatch):
+    # scikit-learn's DBSCAN keeps every voxel's neighbours (8-byte indices) at once; nothing checked
+    # them, and a large mask at a large radius ran the process out of memory. The neighbours of a
+    # voxel inside a 40^3 cube within 6 voxels are the lattice points of that ball, counted here by
+    # brute force (925); 64,000 voxels of 925 neighbours need 474 MB.
+    from sklearn.cluster import DBSCAN
+
+    offsets = np.stack(np.meshgrid(*[np.arange(-6, 7)] * 3, indexing="ij")).reshape(3, -1)
+    inside = int(((offsets**2).sum(0) <= 36).sum())
+    assert inside == 925
+    mask = np.ones((40, 40, 40), bool)
+    monkeypatch.setenv("GPUIMG_MAX_BYTES", str(8 * 40**3 * inside - 1))
+    with pytest.raises(
+        gpuimg.MemoryBudgetError, match=r"64000 mask voxels within eps=6 \(up to 925 neighbours each"
+    ):
+        dbscan_candidates(mask, eps=6)
+    with pytest.raises(gpuimg.MemoryBudgetError, match=r"within eps_mm=12.0 \(up to 925 neighbours"):
+        dbscan_candidates(gpuimg.Volume(mask, spacing=(2.0, 2.0, 2.0)), eps_mm=12.0)
+    # Within the budget (a smaller mask, or a budget of the bytes asked for), the clusters are
+    # scikit-learn's.
+    small = mask[:10, :10, :10]
+    points = np.argwhere(small)
+    want = DBSCAN(eps=5.9, min_samples=5).fit_predict(points) + 1
+    np.testing.assert_array_equal(dbscan_candidates(small, eps=5.9)[tuple(points.T)], want)
+    monkeypatch.setenv("GPUIMG_MAX_BYTES", str(8 * 40**3 * inside))
+    assert dbscan_candidates(mask[:, :, :20], eps=6).max() == 1
+    with pytest.raises(ParameterError, match=r"eps=inf must be a positive, finite distance"):
+        dbscan_candidates(mask, eps=np.inf)
