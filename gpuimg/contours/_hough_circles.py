@@ -51,8 +51,9 @@ def hough_circle(image: ArrayLike, radius: ArrayLike, normalize: bool = True, fu
     Raises
     ------
     ParameterError
-        For an image that is not 2D, radii that are not finite numbers >= 0, or a ``normalize`` or
-        ``full_output`` that is not True or False.
+        For an image that is not 2D or not of real numbers (or a masked array with masked pixels),
+        radii that are not finite numbers >= 0, or a ``normalize`` or ``full_output`` that is not
+        True or False.
     MemoryBudgetError
         If the circles' perimeters or the accumulator (radii x rows x columns) would exceed the memory
         budget.
@@ -242,8 +243,9 @@ def hough_circles(
     Raises
     ------
     ParameterError
-        As :func:`hough_circle` and :func:`hough_circle_peaks`: an image that is not 2D, radii that are
-        not finite numbers >= 0, a ``normalize`` that is not True or False, or a bad peak option.
+        As :func:`hough_circle` and :func:`hough_circle_peaks`: an image that is not 2D or not of real
+        numbers, radii that are not finite numbers >= 0, a ``normalize`` that is not True or False,
+        or a bad peak option.
     MemoryBudgetError
         If the circles' perimeters or the accumulator (radii x rows x columns) would exceed the memory
         budget.

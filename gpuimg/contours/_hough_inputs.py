@@ -8,14 +8,16 @@ import math
 
 import numpy as np
 
-from gpuimg._arrays import check_gathered
+from gpuimg._arrays import as_image, check_gathered
 from gpuimg._support import check_finite
 from gpuimg.backend import is_dask, namespace, to_numpy
 from gpuimg.errors import ParameterError
 
 
 def _edge_image(image):
-    """The edge image as a NumPy or CuPy array (a Dask array computed), checked to be 2D."""
+    """The edge image as a NumPy or CuPy array (a Dask array computed), checked to be 2D and of real
+    numbers, as every operation checks its image (a masked array's masked pixels would vote)."""
+    image = as_image(image)
     if is_dask(image):
         check_gathered("the Hough transform", image)
         image = image.compute()

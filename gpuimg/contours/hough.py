@@ -50,7 +50,8 @@ def hough_line(image: ArrayLike, theta: ArrayLike | None = None) -> tuple:
     Raises
     ------
     ParameterError
-        For an image that is not 2D, or angles that are not a non-empty 1D array of finite numbers.
+        For an image that is not 2D or not of real numbers (or a masked array with masked pixels),
+        or angles that are not a non-empty 1D array of finite numbers.
     MemoryBudgetError
         If the accumulator and its tables (angles x distances) would exceed the memory budget, or a
         Dask image, computed whole, would (checked before it is read).
@@ -197,8 +198,8 @@ def hough_lines(
     Raises
     ------
     ParameterError
-        As :func:`hough_line` and :func:`hough_line_peaks`: an image that is not 2D, angles that are not
-        a non-empty 1D array of finite numbers, or a bad peak option.
+        As :func:`hough_line` and :func:`hough_line_peaks`: an image that is not 2D or not of real
+        numbers, angles that are not a non-empty 1D array of finite numbers, or a bad peak option.
     MemoryBudgetError
         If the accumulator and its tables (angles x distances) would exceed the memory budget, or a
         Dask image, computed whole, would (checked before it is read).

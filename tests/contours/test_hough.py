@@ -205,6 +205,29 @@ def test_bad_input_raises_parameter_error(rng, call, message):
     assert message in str(caught.value)
 
 
+@pytest.mark.parametrize(
+    "transform",
+    [
+        lambda e: hough_line(e),
+        lambda e: hough_lines(e),
+        lambda e: hough_circle(e, [3, 4]),
+        lambda e: hough_circles(e, [3, 4]),
+    ],
+)
+def test_complex_images_and_masked_pixels_are_refused_as_by_every_operation(rng, transform):
+    """A masked array's masked pixels voted as edges (NumPy reads through the mask), and a complex
+    image's non-zero pixels voted, where every other operation refuses both (as_image). A masked
+    array without masked pixels gives scikit-image's accumulator of its data."""
+    edges = random_edges(rng, (16, 18), 0.2)
+    hidden = np.zeros(edges.shape, bool)
+    hidden[3:6, 4:8] = True
+    with pytest.raises(gpuimg.ParameterError, match=r"masked array with 12 masked voxel\(s\) of 288"):
+        transform(np.ma.masked_array(edges, mask=hidden))
+    with pytest.raises(gpuimg.ParameterError, match=r"must hold real numbers; got dtype complex128"):
+        transform(edges * (1 + 1j))
+    assert_all_equal(hough_line(np.ma.masked_array(edges)), skimage.transform.hough_line(edges))
+
+
 @pytest.mark.cudasim
 def test_cuda_target_line_votes_equal_scikit_image(rng, on_cuda_target):
     edges = random_edges(rng, (14, 11), 0.15)
