@@ -76,21 +76,24 @@ def hough_circle(image: ArrayLike, radius: ArrayLike, normalize: bool = True, fu
     image = _edge_image(image)
     ns = namespace(image)
     xp = ns.xp
-    radii = _radii(radius).astype(np.intp)
+    radii = _radii(radius)
     check_flag(normalize, "normalize")
     check_flag(full_output, "full_output")
-    offset = int(radii.max()) if full_output else 0
+    largest = int(radii.max())  # a Python int: whole pixels, toward 0, as the cast below
+    offset = largest if full_output else 0
     # Each circle's perimeter, up to 8 (r + 1) pixels, as row and column offsets (int64): scikit-image's
     # lists and our table of them padded to the longest (radii x 8 (largest + 1)), bounded by twice
-    # the table; and the accumulator, before either is built.
+    # the table; and the accumulator, before either is built. From the float radii: cast first, one of
+    # 2**63 pixels or more wrapped to a negative integer and passed both checks.
     what = f"radius={radius!r}"
-    longest = 8 * (float(radii.max()) + 1.0)
+    longest = 8 * (float(largest) + 1.0)
     check_bytes(2 * 2 * 8 * radii.size * longest, f"{what}: the circles' perimeters")
     check_allocation(
         (radii.size, image.shape[0] + 2 * offset, image.shape[1] + 2 * offset),
         np.float64,
         f"{what}: the accumulator",
     )
+    radii = radii.astype(np.intp)
     perimeters = [skimage.draw.circle_perimeter(0, 0, int(r)) for r in radii]
     counts = np.array([p[0].size for p in perimeters], dtype=np.int64)
     d_rows = np.zeros((radii.size, counts.max()), dtype=np.int64)

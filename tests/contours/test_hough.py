@@ -228,6 +228,16 @@ def test_complex_images_and_masked_pixels_are_refused_as_by_every_operation(rng,
     assert_all_equal(hough_line(np.ma.masked_array(edges)), skimage.transform.hough_line(edges))
 
 
+@pytest.mark.parametrize("radius", [1e19, 1e300, [3, 1e19]])
+@pytest.mark.parametrize("full_output", [False, True])
+def test_a_radius_past_the_integers_is_over_the_budget_not_an_empty_accumulator(radius, full_output):
+    """A radius of 2**63 pixels or more was cast to a negative integer before the budget was checked:
+    no perimeter, an accumulator of zeros, returned with only NumPy's 'invalid value encountered in
+    cast'. Its perimeter, about 8 r offsets of 8 bytes, is beyond any memory."""
+    with pytest.raises(gpuimg.MemoryBudgetError, match=r"the circles' perimeters needs"):
+        hough_circle(np.eye(9, dtype=bool), radius, full_output=full_output)
+
+
 @pytest.mark.cudasim
 def test_cuda_target_line_votes_equal_scikit_image(rng, on_cuda_target):
     edges = random_edges(rng, (14, 11), 0.15)
