@@ -141,7 +141,7 @@ def test_text_in_a_feature_table_names_its_columns_and_the_advice_works():
         make_estimator("logistic_regression").fit(table.to_numpy().astype(str), y)
     reference = LogisticRegression().fit(X, y).predict_proba(X)
     for advised in (table.drop(columns="site"), X.astype(str).astype(float)):
-        got = make_estimator("logistic_regression").fit(advised, y).predict_proba(X)
+        got = make_estimator("logistic_regression").fit(advised, y).predict_proba(advised)
         # float64, the same solver: text to float round-trips each number (repr), 1e-9 for lbfgs' stops
         np.testing.assert_allclose(got, reference, rtol=1e-9)
 
