@@ -98,6 +98,8 @@ def marching_cubes(
         not a whole number from 1 to the shortest axis's length less 1.
     GeometryError
         If ``mask`` is a Volume on another grid than a Volume ``volume`` (spacing, origin or direction).
+    DeviceError
+        If ``mask`` is on the GPU and the volume on the CPU (a CPU mask goes with a GPU volume).
 
     Notes
     -----
@@ -138,7 +140,7 @@ def marching_cubes(
     check_choice(gradient_direction, _DIRECTIONS, "gradient_direction", hint="use 'descent' or 'ascent'")
     # scikit-image reads it by its truth value: 'False' (a config's text) kept the degenerate triangles.
     allow_degenerate = check_flag(allow_degenerate, "allow_degenerate")
-    _check_mask(mask, shape)
+    _check_mask(mask, shape, ns)
     host, host_mask = to_host(ns, "marching_cubes", volume, mask)
     # scikit-image works on C-contiguous float32 and its Cython refuses a read-only buffer (a memory
     # map, a Deferred read): converted here, where it would copy anyway, and copied only when read-only.
@@ -308,6 +310,8 @@ def find_contours(
         finite number, no level given for an image with infinite pixels (whose default level is
         infinite), an unknown option or a bad mask. A level outside the image's range gives no
         contours.
+    DeviceError
+        If ``mask`` is on the GPU and the image on the CPU (a CPU mask goes with a GPU image).
 
     Notes
     -----
@@ -332,7 +336,7 @@ def find_contours(
         raise ParameterError(f"the image must be 2D and at least 2 x 2; got shape {shape}.")
     for name, value in (("fully_connected", fully_connected), ("positive_orientation", positive_orientation)):
         check_choice(value, _LOW_HIGH, name, hint="use 'low' or 'high'")
-    _check_mask(mask, shape)
+    _check_mask(mask, shape, ns)
     host, host_mask = to_host(ns, "find_contours", image, mask)
     level = _level(level)
     if level is None:
@@ -465,9 +469,17 @@ def _infinite_as_far(host: np.ndarray) -> np.ndarray:
     return np.clip(host.astype(np.float64), -far, far)
 
 
-def _check_mask(mask, shape):
+def _check_mask(mask, shape, ns):
+    """A mask of the image's shape and of real numbers, on the image's device or the host (a host
+    mask goes to scikit-image with a GPU image's host copy); a GPU mask with a CPU image is refused,
+    as every operation refuses it (:func:`gpuimg.backend.on_device`), not copied to the host unseen."""
     if mask is None:
         return
+    if ns.device == "cpu" and namespace(mask).device != "cpu":
+        raise DeviceError(
+            "mask is on the GPU and the image on the CPU; put both on one device: "
+            "gpuimg.to_numpy(mask), or gpuimg.to_device(image, 'cuda')."
+        )
     mask_shape = np.shape(mask)
     # Not getattr(mask, "dtype", np.asarray(mask).dtype): its default would copy a GPU mask to the host.
     dtype = np.dtype(mask.dtype if hasattr(mask, "dtype") else np.asarray(mask).dtype)

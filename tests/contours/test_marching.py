@@ -425,6 +425,24 @@ def test_mesh_measures_of_faces_on_the_gpu_and_vertices_on_the_cpu_name_the_devi
     np.testing.assert_allclose(float(area), want, rtol=1e-12)  # the same float64 sum, another order
 
 
+def test_a_gpu_mask_with_a_cpu_image_is_a_device_error(rng, emulated_cuda):
+    """A CuPy mask with a NumPy volume (or slice) was copied to the host without a word (the transfer
+    warning is for GPU images only), where every other operation with a mask refuses it. A host mask
+    with a GPU image still goes with it: scikit-image's mesh and contours."""
+    volume = smooth_volume(rng, (10, 12, 14))
+    mask = volume > -0.3
+    with pytest.raises(gpuimg.DeviceError, match=r"mask is on the GPU and the image on the CPU.*to_numpy"):
+        marching_cubes(volume, 0.0, mask=emulated_cuda(mask))
+    with pytest.raises(gpuimg.DeviceError, match=r"mask is on the GPU and the image on the CPU.*to_numpy"):
+        find_contours(volume[5], 0.0, mask=emulated_cuda(mask[5]))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # the GPU image's announced host copy
+        mesh = marching_cubes(emulated_cuda(volume), 0.0, mask=mask)
+        contours = find_contours(emulated_cuda(volume[5]), 0.0, mask=mask[5])
+    assert_same_mesh(mesh, skimage.measure.marching_cubes(volume, 0.0, mask=mask))
+    assert_same_contours(contours, skimage.measure.find_contours(volume[5], 0.0, mask=mask[5]))
+
+
 @pytest.mark.gpu
 def test_cupy_mesh_and_contours_stay_on_the_gpu(rng):
     import cupy
