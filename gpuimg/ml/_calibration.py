@@ -8,6 +8,7 @@ import math
 
 import numpy as np
 
+from gpuimg._support import random_generator
 from gpuimg.backend import namespace, to_device, to_numpy
 from gpuimg.errors import ParameterError
 
@@ -45,8 +46,9 @@ class _PlattCalibrated:
         # Folds stratified by class: the samples of each class, shuffled, dealt to the folds in turn.
         # Folds of the shuffled samples alone left a class of 2 (two malignant studies among 30) out of
         # a fold's training set for 1 seed in 4, and its SVC refused the one class left.
-        seed = self.random_state if isinstance(self.random_state, int) else None
-        order = xp.asarray(np.random.default_rng(seed).permutation(X.shape[0]))
+        # Any seed NumPy takes: a NumPy integer (a value read from an array or a config) was taken for
+        # None, so the folds, and the probabilities, changed from one fit to the next.
+        order = xp.asarray(random_generator(self.random_state, "random_state").permutation(X.shape[0]))
         shuffled = positive[order]
         rank = xp.where(shuffled > 0, xp.cumsum(shuffled), xp.cumsum(1 - shuffled)) - 1
         folds = xp.empty(X.shape[0], dtype=np.int64)

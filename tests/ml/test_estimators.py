@@ -224,6 +224,20 @@ def test_platt_calibration_of_a_rare_class_as_scikit_learn_fits_it(rng, rare):
             )
 
 
+@pytest.mark.parametrize("seed", [np.int64(3), np.uint32(3)])
+def test_platt_calibration_takes_a_numpy_integer_seed(rng, seed):
+    # A NumPy integer random_state (a value read from an array or a config) was taken for None: the
+    # folds, and the sigmoid, changed from one fit to the next (a_ 1.26, 0.95 and 0.79 in three fits
+    # with np.int64(3)). Reference: the same seed as a Python int.
+    X = rng.normal(size=(40, 2))
+    y = np.repeat([0, 1], 20)
+    X[y == 1] += 1.0
+    want = _PlattCalibrated(SVC, {}, random_state=3).fit(X, y)
+    for _ in range(2):
+        got = _PlattCalibrated(SVC, {}, random_state=seed).fit(X, y)
+        assert (got.a_, got.b_) == (want.a_, want.b_)
+
+
 def test_weighted_platt_sigmoid_minimises_platts_weighted_cross_entropy(rng):
     # Platt (1999): targets (N+ + 1) / (N+ + 2) and 1 / (N- + 2), the sigmoid minimising the
     # cross-entropy; with sample weights each term is weighted and N+, N- are weight sums. Reference:
