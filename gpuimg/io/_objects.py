@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pydicom
 
+from gpuimg._memory import check_allocation
 from gpuimg.backend import to_device
 from gpuimg.errors import DicomError, GeometryError, GpuimgError, ParameterError
 from gpuimg.io._header import _raw_dataset
@@ -88,13 +89,23 @@ def _mask_volume(
 ) -> Volume:
     """The uint8 mask that ``place`` draws from the ``modality`` file ``path`` (which must hold
     ``sequence``) on the reference's grid, with the ROI's name ``place`` gives, as a Volume on
-    ``device`` (default the reference's)."""
+    ``device`` (default the reference's).
+
+    Raises
+    ------
+    MemoryBudgetError
+        If the mask (a byte a voxel of the reference) exceeds the memory budget, before it is drawn.
+    """
     if not isinstance(reference, Volume):
         raise ParameterError(
             f"reference={type(reference).__name__}: pass the image the {modality} was drawn on as a Volume "
             "(gpuimg.read_dicom of its series), whose geometry places the mask."
         )
     ds = _read_object(path, modality, sequence)
+    shape = reference.shape
+    check_allocation(
+        shape, np.uint8, f"{path}: the {modality}'s mask on the image's {' x '.join(map(str, shape))} voxels"
+    )
     with _damage_named(path, modality):
         mask, name = place(ds)
     data = to_device(mask, device or reference.device)

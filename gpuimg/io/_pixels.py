@@ -77,14 +77,15 @@ def _decode_file(path: Path) -> np.ndarray:
     return _pixel_array(ds, path).reshape(frames, int(ds.Rows), int(ds.Columns))
 
 
-def _pixel_array(ds: pydicom.Dataset, path: Path) -> np.ndarray:
-    """``ds.pixel_array``, or a DicomError naming ``path`` where the decoder fails.
+def _pixel_array(ds: pydicom.Dataset, path: Path, index: int | None = None) -> np.ndarray:
+    """``ds.pixel_array``, or its frame ``index`` alone (decoding no other frame), or a DicomError
+    naming ``path`` where the decoder fails.
 
     Decoders raise ValueError, RuntimeError ... on a damaged stream, and pylibjpeg-rle's Rust code
     panics with a ``PanicException``, which derives from BaseException, not Exception.
     """
     try:
-        return ds.pixel_array
+        return ds.pixel_array if index is None else pydicom.pixels.pixel_array(ds, index=index)
     except (KeyboardInterrupt, SystemExit):
         raise
     except BaseException as exc:

@@ -111,6 +111,8 @@ def read_rtstruct(
     ParameterError
         ``reference`` is not a Volume; ``roi`` is neither a string nor an int, or matches no name exactly
         and is not a valid regular expression.
+    MemoryBudgetError
+        If the mask (a byte a voxel of the reference) exceeds the memory budget (``GPUIMG_MAX_BYTES``).
     DeviceError
         If ``device`` is not "auto", "cpu" or "cuda", or asks for CUDA where no GPU is usable (the
         message says what is missing and which extra to install).

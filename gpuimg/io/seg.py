@@ -71,6 +71,8 @@ def read_seg(
     ParameterError
         ``reference`` is not a Volume; ``segment`` is neither a number nor a label, or a label that
         matches none exactly and is not a valid regular expression.
+    MemoryBudgetError
+        If the mask (a byte a voxel of the reference) exceeds the memory budget (``GPUIMG_MAX_BYTES``).
     DeviceError
         If ``device`` is not "auto", "cpu" or "cuda", or asks for CUDA where no GPU is usable (the
         message says what is missing and which extra to install).
@@ -98,10 +100,14 @@ def read_seg(
 def _place_frames(
     ds: pydicom.Dataset, path: Path, reference: Volume, segment: str | int | None
 ) -> tuple[np.ndarray, str]:
-    """The mask of the segment on the reference grid, and the segment's label."""
+    """The mask of the segment on the reference grid, and the segment's label.
+
+    Only the segment's frames are decoded, one at a time (a LABELMAP's frames all: each holds every
+    segment), so the memory held is the mask's and one frame's, not every segment's frames.
+    """
     number, label = _segment(ds, segment, path)
     _check_frame_of_reference(path, "the SEG", ds.get("FrameOfReferenceUID"), reference)
-    frames, kind = _frames(ds, path, number)
+    kind, top = _kind(ds, path)
     shared = ds.get("SharedFunctionalGroupsSequence", [pydicom.Dataset()])[0]
     mask = np.zeros(reference.shape, dtype=np.uint8)
     marked = 0  # the segment's pixels in the file, on the image or not
@@ -116,7 +122,8 @@ def _place_frames(
             identification = _item(group, shared, "SegmentIdentificationSequence", path)
             if int(identification.ReferencedSegmentNumber) != number:
                 continue
-        marked += int(np.count_nonzero(frames[i]))
+        frame = _in_segment(_pixel_array(ds, path, index=i), kind, number, top, path)
+        marked += int(np.count_nonzero(frame))
         _check_plane(group, shared, reference, path)
         position = np.asarray(_item(group, shared, "PlanePositionSequence", path).ImagePositionPatient, float)
         index = inverse @ (position - origin) / spacing
@@ -133,13 +140,13 @@ def _place_frames(
                 f"{path}: frame {i + 1} lies at slice index {k}, outside the image's {reference.shape[0]} "
                 "slices; pass the image series the SEG refers to."
             )
-        if frames[i].any():
+        if frame.any():
             planes.add(k)
-        rows, columns = frames[i].shape
+        rows, columns = frame.shape
         r0, c0 = max(row, 0), max(column, 0)
         r1, c1 = min(row + rows, reference.shape[1]), min(column + columns, reference.shape[2])
         if r0 < r1 and c0 < c1:
-            mask[k, r0:r1, c0:c1] |= (frames[i][r0 - row : r1 - row, c0 - column : c1 - column] > 0).astype(
+            mask[k, r0:r1, c0:c1] |= (frame[r0 - row : r1 - row, c0 - column : c1 - column] > 0).astype(
                 np.uint8
             )
     if not marked:
@@ -167,16 +174,16 @@ def _place_frames(
     return mask, label
 
 
-def _frames(ds: pydicom.Dataset, path: Path, number: int) -> tuple[np.ndarray, str]:
-    """The SEG's frames, each pixel nonzero where it is in its frame's segment (in segment ``number``
-    for a LABELMAP, whose frames hold every segment), and its SegmentationType.
+def _kind(ds: pydicom.Dataset, path: Path) -> tuple[str, float]:
+    """The SEG's SegmentationType, and its MaximumFractionalValue (the stored value of a fraction of 1;
+    0 where not FRACTIONAL).
 
     Raises
     ------
     DicomError
         A SegmentationType other than BINARY, FRACTIONAL and LABELMAP; a FRACTIONAL SEG's
-        MaximumFractionalValue (the stored value of a fraction of 1) not positive, or below a stored
-        value; another number of per-frame functional groups than of frames.
+        MaximumFractionalValue not positive; another number of per-frame functional groups than of
+        frames (NumberOfFrames).
     """
     kind = str(ds.get("SegmentationType", "BINARY")).strip()
     if kind not in _KINDS:
@@ -184,26 +191,42 @@ def _frames(ds: pydicom.Dataset, path: Path, number: int) -> tuple[np.ndarray, s
             f"{path}: its SegmentationType is {kind!r}, not one of {', '.join(_KINDS)}, so what its pixels "
             "say of a segment is unknown; export the SEG again."
         )
-    frames = _pixel_array(ds, path).reshape(-1, int(ds.Rows), int(ds.Columns))
-    groups = len(ds.PerFrameFunctionalGroupsSequence)
-    if groups != len(frames):
+    frames, groups = int(ds.get("NumberOfFrames", 1) or 1), len(ds.PerFrameFunctionalGroupsSequence)
+    if groups != frames:
         raise DicomError(
-            f"{path}: the SEG holds {count(len(frames), 'frame')} and {count(groups, 'per-frame group')} "
+            f"{path}: the SEG holds {count(frames, 'frame')} and {count(groups, 'per-frame group')} "
             "(PerFrameFunctionalGroupsSequence, which places each frame and names its segment: one a frame), "
             "so its frames cannot all be placed; the file is damaged. Export it again."
         )
+    top = float(ds.get("MaximumFractionalValue", 255)) if kind == "FRACTIONAL" else 0.0
+    if kind == "FRACTIONAL" and not top > 0:
+        raise DicomError(
+            f"{path}: its MaximumFractionalValue (the stored value of a fraction of 1) is {top:g}, not "
+            "positive, so its fractions are unknown; export the SEG again."
+        )
+    return kind, top
+
+
+def _in_segment(frame: np.ndarray, kind: str, number: int, top: float, path: Path) -> np.ndarray:
+    """A frame's pixels, nonzero where in its segment (in segment ``number`` for a LABELMAP, whose
+    frames hold every segment; at least half of ``top``, MaximumFractionalValue, for a FRACTIONAL).
+
+    Raises
+    ------
+    DicomError
+        A FRACTIONAL frame's stored value above ``top``.
+    """
     if kind == "FRACTIONAL":
-        top, highest = float(ds.get("MaximumFractionalValue", 255)), int(frames.max(initial=0))
-        if not top > 0 or highest > top:
-            wrong = "not positive" if not top > 0 else f"below its stored value {highest}"
+        highest = int(frame.max(initial=0))
+        if highest > top:
             raise DicomError(
                 f"{path}: its MaximumFractionalValue (the stored value of a fraction of 1) is {top:g}, "
-                f"{wrong}, so its fractions are unknown; export the SEG again."
+                f"below its stored value {highest}, so its fractions are unknown; export the SEG again."
             )
-        return frames >= top / 2, kind
+        return frame >= top / 2
     if kind == "LABELMAP":
-        return frames == number, kind
-    return frames, kind
+        return frame == number
+    return frame
 
 
 def _segment(ds: pydicom.Dataset, segment: str | int | None, path: Path) -> tuple[int, str]:

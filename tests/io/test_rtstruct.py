@@ -233,6 +233,20 @@ def test_contours_on_a_flipped_or_oblique_grid_fill_the_voxels_of_their_index_po
     np.testing.assert_array_equal(read_rtstruct(path, grid).data, expected)
 
 
+def test_a_mask_beyond_the_memory_budget_is_refused_before_it_is_drawn(tmp_path, image, monkeypatch):
+    from gpuimg.errors import MemoryBudgetError
+
+    path = write_structure_set(tmp_path / "rs.dcm", {"GTV": [square_contour(image, 2, 2.5, 6.5)]})
+    voxels = int(np.prod(image.shape))  # a byte each
+    monkeypatch.setenv("GPUIMG_MAX_BYTES", str(voxels - 1))
+    with pytest.raises(
+        MemoryBudgetError, match=r"rs\.dcm: the RTSTRUCT's mask on the image's 5 x 12 x 12 voxels"
+    ):
+        read_rtstruct(path, image)
+    monkeypatch.setenv("GPUIMG_MAX_BYTES", str(voxels))
+    assert read_rtstruct(path, image).data.sum() == 16
+
+
 def test_a_bad_roi_or_reference_is_named_not_blamed_on_the_file(tmp_path, image):
     # An array as the reference, or roi=3, was an AttributeError inside the reading: reported as "an
     # element of this RTSTRUCT file is damaged or missing"; an invalid pattern was re.error.
