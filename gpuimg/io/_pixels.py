@@ -66,15 +66,21 @@ def _decode_file(path: Path) -> np.ndarray:
     frames = int(ds.get("NumberOfFrames", 1) or 1)
     ds.file_meta.TransferSyntaxUID = _transfer_syntax(ds)
     if ds.file_meta.TransferSyntaxUID in _NATIVE:
-        claimed = _native_bytes(ds, frames)
-        if not _pixel_bytes_fit(claimed, len(pixel_data)):
-            raise DicomError(
-                f"{path}: holds {len(pixel_data)} bytes of pixel data but its header claims {claimed} "
-                f"({count(frames, 'frame')} of {ds.Rows} x {ds.Columns} at {ds.BitsAllocated} bits). "
-                "The file is truncated, or BitsAllocated, Rows, Columns or NumberOfFrames is wrong; "
-                "export it again."
-            )
+        _check_native_length(ds, path, frames, len(pixel_data))
     return _pixel_array(ds, path).reshape(frames, int(ds.Rows), int(ds.Columns))
+
+
+def _check_native_length(ds: pydicom.Dataset, path: Path, frames: int, length: int) -> None:
+    """Refuse ``length`` bytes of uncompressed pixel data where the header describes other than ``frames``
+    frames' worth (a truncated file, or a wrong BitsAllocated, Rows, Columns or NumberOfFrames)."""
+    claimed = _native_bytes(ds, frames)
+    if not _pixel_bytes_fit(claimed, length):
+        raise DicomError(
+            f"{path}: holds {length} bytes of pixel data but its header claims {claimed} "
+            f"({count(frames, 'frame')} of {ds.Rows} x {ds.Columns} at {ds.BitsAllocated} bits). "
+            "The file is truncated, or BitsAllocated, Rows, Columns or NumberOfFrames is wrong; "
+            "export it again."
+        )
 
 
 def _pixel_array(ds: pydicom.Dataset, path: Path, index: int | None = None) -> np.ndarray:

@@ -11,6 +11,7 @@ import pydicom
 from gpuimg._support import check_path
 from gpuimg._text import count
 from gpuimg.errors import DicomError, GeometryError, ParameterError
+from gpuimg.io._header import _NATIVE, _transfer_syntax
 from gpuimg.io._objects import (
     _check_every_slice,
     _check_frame_of_reference,
@@ -18,13 +19,15 @@ from gpuimg.io._objects import (
     _mask_volume,
     _named,
 )
-from gpuimg.io._pixels import _pixel_array
+from gpuimg.io._pixels import _check_native_length, _pixel_array
 from gpuimg.volume import Volume
 
 #: How far a frame may lie from the image's grid [fraction of a voxel].
 _GRID_TOLERANCE = 0.1
 #: The values of SegmentationType (PS3.3 C.8.20.2): how a frame's pixels say what is in a segment.
 _KINDS = ("BINARY", "FRACTIONAL", "LABELMAP")
+#: Transfer syntaxes whose pixel data is held as stored, little endian: 1-bit frames unpacked here.
+_PACKED_BITS = _NATIVE - {pydicom.uid.ExplicitVRBigEndian}
 
 
 def read_seg(
@@ -122,7 +125,7 @@ def _place_frames(
             identification = _item(group, shared, "SegmentIdentificationSequence", path)
             if int(identification.ReferencedSegmentNumber) != number:
                 continue
-        frame = _in_segment(_pixel_array(ds, path, index=i), kind, number, top, path)
+        frame = _in_segment(_frame(ds, path, i), kind, number, top, path)
         marked += int(np.count_nonzero(frame))
         _check_plane(group, shared, reference, path)
         position = np.asarray(_item(group, shared, "PlanePositionSequence", path).ImagePositionPatient, float)
@@ -172,6 +175,26 @@ def _place_frames(
             "drawn on."
         )
     return mask, label
+
+
+def _frame(ds: pydicom.Dataset, path: Path, index: int) -> np.ndarray:
+    """The stored values of the SEG's frame ``index`` alone, (rows, columns).
+
+    An uncompressed little-endian 1-bit frame (a BINARY SEG's) is unpacked here: frame i holds bits
+    i*n to (i+1)*n - 1 of the pixel data (n pixels a frame, each in the next bit from the lowest), so
+    it starts inside a byte where n is not a multiple of 8, which pydicom's decoding of one frame
+    misses (a 7 x 9 frame: "cannot reshape array of size 57"). Other frames: pydicom.
+    """
+    if int(ds.get("BitsAllocated", 1)) != 1 or _transfer_syntax(ds) not in _PACKED_BITS:
+        return _pixel_array(ds, path, index=index)
+    rows, columns = int(ds.Rows), int(ds.Columns)
+    data = ds.PixelData
+    _check_native_length(ds, path, int(ds.get("NumberOfFrames", 1) or 1), len(data))
+    first, n = index * rows * columns, rows * columns
+    start = first // 8
+    packed = np.frombuffer(data, np.uint8, count=(first + n + 7) // 8 - start, offset=start)
+    skip = first - 8 * start
+    return np.unpackbits(packed, bitorder="little")[skip : skip + n].reshape(rows, columns)
 
 
 def _kind(ds: pydicom.Dataset, path: Path) -> tuple[str, float]:

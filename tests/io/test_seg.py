@@ -395,3 +395,19 @@ def test_a_mask_beyond_the_memory_budget_is_refused_before_it_is_drawn(tmp_path,
         read_seg(path, image)
     monkeypatch.setenv("GPUIMG_MAX_BYTES", str(voxels))
     np.testing.assert_array_equal(read_seg(path, image).data, lesion)
+
+
+def test_binary_frames_that_start_inside_a_byte_come_back_voxel_for_voxel(tmp_path):
+    # A BINARY SEG packs its frames' bits one after the other: with 7 x 9 = 63 pixels a frame, frame 1
+    # starts at bit 63, inside a byte. Decoding one frame at a time with pydicom failed there
+    # ("cannot reshape array of size 57 into shape (7,9)", reported as a damaged file).
+    c, s = np.cos(0.4), np.sin(0.4)
+    direction = np.array([[0.0, -s, c], [0.0, c, s], [1.0, 0.0, 0.0]])
+    volume = Volume(np.zeros((5, 7, 9), np.int16), (2.5, 0.8, 1.1), (-10.0, 4.0, 7.0), direction)
+    files = gpuimg.write_dicom(volume, tmp_path / "ct")
+    image = gpuimg.read_dicom(tmp_path / "ct", device="cpu")
+    rng = np.random.default_rng(3)
+    masks = {f"Part {n}": rng.random(image.shape) < 0.5 for n in range(1, 4)}  # overlapping: 15 frames
+    path = write_seg(tmp_path / "seg.dcm", seg_sources(files), masks)
+    for number, expected in enumerate(masks.values(), start=1):
+        np.testing.assert_array_equal(read_seg(path, image, number).data, expected)
