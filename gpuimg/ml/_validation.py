@@ -321,10 +321,10 @@ def _is_sparse(X) -> bool:
     return module.startswith(("scipy.sparse", "cupyx.scipy.sparse")) and hasattr(X, "toarray")
 
 
-def check_sample_weight(sample_weight, X, ns):
-    """``sample_weight`` as one finite weight per sample (row) of ``X``, in X's float dtype on the
-    device of the namespace ``ns`` (a host array is copied there); a number weighs every sample alike,
-    as in scikit-learn.
+def check_sample_weight(sample_weight, X, ns, dtype=None):
+    """``sample_weight`` as one finite weight per sample (row) of ``X``, in ``dtype`` (default X's float
+    dtype) on the device of the namespace ``ns`` (a host array is copied there); a number weighs every
+    sample alike, as in scikit-learn.
 
     Raises
     ------
@@ -337,7 +337,7 @@ def check_sample_weight(sample_weight, X, ns):
     if isinstance(sample_weight, numbers.Real) and not isinstance(sample_weight, bool):
         sample_weight = np.full(X.shape[0], float(sample_weight))
     try:
-        weights = on_device(ns, sample_weight, "sample_weight", dtype=X.dtype)
+        weights = on_device(ns, sample_weight, "sample_weight", dtype=X.dtype if dtype is None else dtype)
     except (TypeError, ValueError) as exc:
         raise ParameterError(
             f"sample_weight must hold numbers, one weight per sample; {exc}. Give an array of "

@@ -7,6 +7,7 @@ from sklearn.base import BaseEstimator, ClusterMixin, TransformerMixin
 
 from gpuimg._memory import check_allocation
 from gpuimg._support import is_finite, random_generator
+from gpuimg._text import count
 from gpuimg.backend import bincount_fixed, namespace
 from gpuimg.errors import ParameterError
 
@@ -15,6 +16,7 @@ from ._validation import (
     check_features,
     check_fitted,
     check_names,
+    check_sample_weight,
     check_width,
     prefixed_names,
     remember_names,
@@ -106,8 +108,9 @@ class SOM(CheckedParams, ClusterMixin, TransformerMixin, BaseEstimator):
         ----------
         X : array (samples, features), NumPy or CuPy
         y : ignored
-        sample_weight : array (samples,), optional
-            Weight of each sample in the batch means (e.g. histogram counts).
+        sample_weight : array (samples,) or float, optional
+            Weight of each sample in the batch means (e.g. histogram counts); a number weighs every
+            sample alike (as in scikit-learn), which changes nothing.
 
         Raises
         ------
@@ -116,7 +119,8 @@ class SOM(CheckedParams, ClusterMixin, TransformerMixin, BaseEstimator):
             ``sigma_final`` or learning rate that is not a finite positive number (the rate at most 1),
             ``epochs`` below 1, a ``random_state`` NumPy cannot seed with (-1, 1.5, "a"); an ``X`` that
             is not a 2D table of numbers with a sample and a feature;
-            sample weights that are not one finite non-negative number per sample with a positive sum.
+            sample weights that are not numbers, not one per sample (or one number for all), not finite,
+            negative, or of a sum that is not finite and positive.
         FeatureError
             If ``X`` holds NaN or infinite values.
         MemoryBudgetError
@@ -132,12 +136,20 @@ class SOM(CheckedParams, ClusterMixin, TransformerMixin, BaseEstimator):
         remember_names(self, X)
         check_allocation((m * n, m * n, 2), np.float64, f"grid={self.grid!r}: the map's node-to-node offsets")
         X = check_features(X)
-        xp = namespace(X).xp
-        w = xp.ones(X.shape[0]) if sample_weight is None else xp.asarray(sample_weight, dtype=np.float64)
-        if w.shape != (X.shape[0],) or not bool(((w >= 0) & (w < xp.inf)).all()) or float(w.sum()) <= 0:
+        ns = namespace(X)
+        xp = ns.xp
+        # float64 weights whatever X's dtype: the batch means are summed in float64.
+        w = (
+            xp.ones(X.shape[0])
+            if sample_weight is None
+            else check_sample_weight(sample_weight, X, ns, np.float64)
+        )
+        with np.errstate(over="ignore"):  # a sum beyond float64 is refused below
+            negative, total = int(xp.count_nonzero(w < 0)), float(w.sum())
+        if negative or not 0 < total < math.inf:
             raise ParameterError(
-                f"sample_weight must hold {X.shape[0]} finite, non-negative weights, their sum above zero; "
-                f"got shape {w.shape}."
+                f"sample_weight must hold non-negative weights, their sum above zero and finite (each node "
+                f"is a weighted mean); got {count(negative, 'negative weight')} and the sum {total:g}."
             )
         self.positions_ = xp.asarray(_positions(m, n, self.topology))
         grid_d2 = ((self.positions_[:, None, :] - self.positions_[None, :, :]) ** 2).sum(-1)

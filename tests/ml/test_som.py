@@ -3,6 +3,7 @@ import pytest
 from minisom import MiniSom
 from scipy.spatial.distance import cdist
 from sklearn.base import clone
+from sklearn.cluster import KMeans
 from sklearn.datasets import make_blobs
 
 from gpuimg.errors import ParameterError
@@ -81,7 +82,7 @@ def test_infinite_sample_weights_refused(rng):
     # An infinite weight passed the check (non-negative, sum above zero) and the PCA start ended in
     # NumPy's LinAlgError ('Eigenvalues did not converge').
     X = rng.normal(size=(20, 2))
-    with pytest.raises(ParameterError, match="sample_weight must hold 20 finite, non-negative weights"):
+    with pytest.raises(ParameterError, match="sample_weight holds NaN or infinite values for 1 sample"):
         SOM(grid=(2, 2)).fit(X, sample_weight=np.r_[np.inf, np.ones(19)])
 
 
@@ -180,3 +181,41 @@ def test_seeds_numpy_takes_draw_the_same_start(rng):
     again = SOM(grid=(2, 2), init="random", epochs=1, random_state=np.random.default_rng(7)).fit(X)
     np.testing.assert_array_equal(again.weights_, plain.weights_)
     SOM(grid=(2, 2), init="random", epochs=1, random_state=np.random.RandomState(7)).fit(X)
+
+
+def test_a_number_for_sample_weight_weighs_every_sample_alike_as_in_kmeans(rng):
+    # SOM().fit(X, sample_weight=2.0) was refused ("got shape ()"), where scikit-learn's KMeans and
+    # make_estimator("som", "clustering") take a number; text weights were a bare ValueError.
+    X = rng.normal(size=(40, 3))
+    # A 1 x 1 map is the weighted mean of the samples, KMeans(1)'s centre (float64 sums: 1e-12).
+    reference = KMeans(1, n_init=1).fit(X, sample_weight=2.0).cluster_centers_
+    som = SOM(grid=(1, 1), epochs=2).fit(X, sample_weight=2.0)
+    np.testing.assert_allclose(som.weights_, reference, rtol=0, atol=1e-12)
+    # The same weight for all changes nothing, for KMeans' centres as for the map's nodes (a factor of
+    # 2 in every weighted sum and its divisor: exact up to rounding, 1e-12).
+    kmeans = KMeans(3, n_init=1, random_state=0)
+    np.testing.assert_allclose(
+        clone(kmeans).fit(X, sample_weight=2.0).cluster_centers_,
+        clone(kmeans).fit(X).cluster_centers_,
+        atol=1e-12,
+    )
+    weighted = SOM(grid=(3, 2), epochs=5).fit(X, sample_weight=2.0)
+    np.testing.assert_allclose(
+        weighted.weights_, SOM(grid=(3, 2), epochs=5).fit(X).weights_, rtol=0, atol=1e-12
+    )
+    with pytest.raises(ParameterError, match="sample_weight must hold numbers, one weight per sample"):
+        SOM(grid=(2, 2)).fit(X, sample_weight=["a"] * 40)
+    with pytest.raises(ParameterError, match=r"sample_weight has shape \(3,\), but X has 40 samples"):
+        SOM(grid=(2, 2)).fit(X, sample_weight=np.ones(3))
+
+
+def test_negative_weights_and_a_sum_beyond_float64_refused(rng):
+    # Weights of 1e308 each passed (finite, sum above zero), but their sum is infinite, and the nodes,
+    # weighted means, came out NaN.
+    X = rng.normal(size=(20, 2))
+    with pytest.raises(ParameterError, match="got 0 negative weights and the sum inf"):
+        SOM(grid=(2, 2)).fit(X, sample_weight=np.full(20, 1e308))
+    with pytest.raises(ParameterError, match="got 1 negative weight and the sum 18"):
+        SOM(grid=(2, 2)).fit(X, sample_weight=np.r_[-1.0, np.ones(19)])
+    with pytest.raises(ParameterError, match="their sum above zero"):
+        SOM(grid=(2, 2)).fit(X, sample_weight=0.0)
