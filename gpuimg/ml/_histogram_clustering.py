@@ -3,10 +3,13 @@
 the voxels by the clusters' means."""
 
 import math
+import warnings
 
 import numpy as np
+from sklearn.exceptions import ConvergenceWarning
 
 from gpuimg._support import check_bins, check_flag
+from gpuimg._text import count
 from gpuimg.backend import bincount_fixed, namespace, on_device
 from gpuimg.errors import ParameterError
 from gpuimg.volume import Volume, accepts_volume
@@ -62,6 +65,12 @@ def segment_kmeans(
     GeometryError
         If ``mask`` is a Volume on another grid than the image Volume (spacing, origin or direction).
 
+    Warns
+    -----
+    sklearn.exceptions.ConvergenceWarning
+        If fewer than ``k`` clusters hold voxels (fewer distinct intensities than ``k``, as
+        scikit-learn's KMeans warns): some labels then mark no voxel.
+
     Notes
     -----
     Lloyd's iterations on the (bin centre, count) pairs: O(bins) per iteration after one pass over
@@ -96,8 +105,22 @@ def segment_kmeans(
         assigned = xp.searchsorted((means[1:] + means[:-1]) / 2, centres)
         sse = float((counts * (centres - means[assigned]) ** 2).sum())
         if best is None or sse < best[0]:
-            best = (sse, means)
-    means = best[1]
+            best = (sse, means, assigned)
+    _, means, assigned = best
+    distinct = int(xp.count_nonzero(bincount_fixed(assigned, counts, length=k)))
+    if distinct < k:
+        # As scikit-learn's KMeans, which warns "Number of distinct clusters (2) found smaller than
+        # n_clusters (4)": [0, 0, 1, 1] with k=4 gave the centres [0, 0, 1, 1] and the labels 0 and 2 only.
+        occupied = int(xp.count_nonzero(counts))
+        fix = f"Pass k={distinct} or less" if distinct > 1 else "Every voxel is in cluster 0"
+        warnings.warn(
+            f"segment_kmeans found {count(distinct, 'distinct cluster')}, fewer than k={k}: the voxels to "
+            f"cluster fill {count(occupied, 'histogram bin')} (one per value for an integer image), and "
+            f"{count(k - distinct, 'label')} of 0 to {k - 1} mark no voxel (their centres repeat others' or "
+            f"hold none). {fix}; check the image and the mask.",
+            ConvergenceWarning,
+            stacklevel=3,  # the caller's line, past the accepts_volume wrapper
+        )
     labels = _label(data, mask, means, xp)
     return (labels, means) if return_centers else labels
 

@@ -1,8 +1,12 @@
+import warnings
+
 import numpy as np
 import pytest
 import scipy.ndimage as ndi
 import skimage.feature
 from sklearn.cluster import KMeans
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.metrics import adjusted_rand_score
 
 import gpuimg
 from gpuimg.datasets import ct_phantom
@@ -362,3 +366,28 @@ def test_dbscan_of_a_mask_whose_neighbourhoods_exceed_the_memory_budget_is_refus
     assert dbscan_candidates(mask[:, :, :20], eps=6).max() == 1
     with pytest.raises(ParameterError, match=r"eps=inf must be a positive, finite distance"):
         dbscan_candidates(mask, eps=np.inf)
+
+
+def test_fewer_distinct_intensities_than_k_warn_as_scikit_learn_kmeans_does():
+    # [0, 0, 1, 1] with k=4 gave the centres [0, 0, 1, 1] and the labels 0 and 2 without a word;
+    # scikit-learn's KMeans warns on the same voxels.
+    image = np.array([[[0, 0, 1, 1]]], np.int16)
+    voxels = image.reshape(-1, 1).astype(np.float64)
+    distinct = r"Number of distinct clusters \(2\) found smaller than n_clusters \(4\)"
+    with pytest.warns(ConvergenceWarning, match=distinct):
+        reference = KMeans(4, n_init=1, random_state=0).fit(voxels)
+    with pytest.warns(
+        ConvergenceWarning, match=r"found 2 distinct clusters, fewer than k=4.* Pass k=2 or less"
+    ):
+        labels, centres = segment_kmeans(image, 4, return_centers=True)
+    assert adjusted_rand_score(reference.labels_, labels.ravel()) == 1.0  # the same two clusters
+    np.testing.assert_array_equal(centres[labels.ravel()], image.ravel())  # each voxel's centre its value
+    # With k the number of values, neither warns, and the partitions agree.
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        reference = KMeans(2, n_init=1, random_state=0).fit(voxels)
+        assert adjusted_rand_score(reference.labels_, segment_kmeans(image, 2).ravel()) == 1.0
+    with pytest.warns(
+        ConvergenceWarning, match=r"found 1 distinct cluster, fewer than k=3.* Every voxel is in cluster 0"
+    ):
+        assert (segment_kmeans(np.full((2, 2, 2), 5.0), 3) == 0).all()
