@@ -25,6 +25,9 @@ _NO_AREA = ("POINT", "OPEN_PLANAR", "OPEN_NONPLANAR")
 
 #: How far a contour plane may lie from the nearest slice centre [fraction of the slice spacing].
 _PLANE_TOLERANCE = 0.25
+#: How near a point must lie to a voxel centre in-plane to be placed on it [fraction of a voxel]: the
+#: rounding of its mm text and of the mapping to indices (about 1e-13), not a distance drawn.
+_ON_CENTRE = 1e-6
 
 
 def rtstruct_roi_names(path: str | os.PathLike) -> list[str]:
@@ -125,7 +128,9 @@ def read_rtstruct(
     (the crossing-number test, W. R. Franklin's PNPOLY, all rows of a contour at once). A centre exactly
     on an edge is inside on the edge's low side only (half-open: a square from voxel 2 to voxel 6
     holds 4 x 4 voxels, where :func:`skimage.draw.polygon2mask`, which counts edges as inside, gives
-    5 x 5), so the area is unbiased and two contours sharing an edge do not both take its voxels.
+    5 x 5), so the area is unbiased and two contours sharing an edge do not both take its voxels. A point
+    within 1e-6 voxel of a centre in-plane (drawn on it, but for the rounding of its mm text and of the
+    mapping) is taken as on it, so the rule holds on any spacing.
     Several contours on one slice combine by exclusive or, so a contour inside another is a hole, as
     the DICOM standard's even-odd rule says. A contour given again (the same points, in any order or
     with its first point repeated to close it), as some exports write it, counts once.
@@ -180,6 +185,8 @@ def _rasterise(
             continue
         drawn.add(outline)
         index = (points - origin) @ inverse.T / spacing  # (n, 3) continuous (z, y, x)
+        centre = np.round(index[:, 1:])  # a point drawn on a centre is on it, so the half-open rule decides
+        index[:, 1:] = np.where(np.abs(index[:, 1:] - centre) < _ON_CENTRE, centre, index[:, 1:])
         z = float(np.median(index[:, 0]))
         k = round(z)
         if np.ptp(index[:, 0]) > 2 * _PLANE_TOLERANCE:

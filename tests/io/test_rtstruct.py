@@ -233,6 +233,25 @@ def test_contours_on_a_flipped_or_oblique_grid_fill_the_voxels_of_their_index_po
     np.testing.assert_array_equal(read_rtstruct(path, grid).data, expected)
 
 
+@pytest.mark.parametrize("axial", [False, True], ids=["rotated", "axial"])
+def test_a_contour_through_voxel_centres_keeps_the_half_open_rule_on_any_spacing(tmp_path, image, axial):
+    # Squares drawn through voxel centres, from 2 to 6 and from 6 to 9: the rule gives voxels 2..5 and
+    # 6..8 on each axis. Spacings of 0.8 and 1.1 mm (not binary fractions) left the corners' indices
+    # 1e-15 off the centres, so the rounding chose: 14 voxels on the rotated grid and 20 on the axial
+    # one for the 16 of the first square.
+    if axial:
+        axes = np.array([[0.0, 0.0, 1.0], [0.0, 1.0, 0.0], [1.0, 0.0, 0.0]])
+        image = Volume(image.data, image.spacing, image.origin, axes)
+    first, beside = square_contour(image, 2, 2, 6), square_contour(image, 2, 6, 9)
+    path = write_structure_set(tmp_path / "rs.dcm", {"A": [first], "B": [beside]})
+    expected = np.zeros(image.shape, np.uint8)
+    expected[2, 2:6, 2:6] = 1
+    np.testing.assert_array_equal(read_rtstruct(path, image, "A").data, expected)
+    expected[2] = 0
+    expected[2, 6:9, 6:9] = 1
+    np.testing.assert_array_equal(read_rtstruct(path, image, "B").data, expected)
+
+
 def test_a_mask_beyond_the_memory_budget_is_refused_before_it_is_drawn(tmp_path, image, monkeypatch):
     from gpuimg.errors import MemoryBudgetError
 
