@@ -111,6 +111,7 @@ def _place_frames(
     number, label = _segment(ds, segment, path)
     _check_frame_of_reference(path, "the SEG", ds.get("FrameOfReferenceUID"), reference)
     kind, top = _kind(ds, path)
+    ds.file_meta.TransferSyntaxUID = _transfer_syntax(ds)  # of a file without meta header: as it was read
     shared = ds.get("SharedFunctionalGroupsSequence", [pydicom.Dataset()])[0]
     mask = np.zeros(reference.shape, dtype=np.uint8)
     marked = 0  # the segment's pixels in the file, on the image or not

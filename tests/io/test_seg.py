@@ -411,3 +411,27 @@ def test_binary_frames_that_start_inside_a_byte_come_back_voxel_for_voxel(tmp_pa
     path = write_seg(tmp_path / "seg.dcm", seg_sources(files), masks)
     for number, expected in enumerate(masks.values(), start=1):
         np.testing.assert_array_equal(read_seg(path, image, number).data, expected)
+
+
+@pytest.mark.parametrize("kind", ["BINARY", "FRACTIONAL"])
+def test_a_seg_without_its_meta_header_is_read_as_its_encoding_says(tmp_path, series, kind):
+    # A file of the dataset alone (no preamble, no file meta: no TransferSyntaxUID), which read_dicom
+    # reads by the encoding pydicom found: a FRACTIONAL SEG's frames were refused as damaged ("the
+    # pixel data cannot be decoded ... the dataset's 'file_meta' has no ... 'Transfer Syntax UID'").
+    import highdicom as hd
+    import pydicom
+
+    image, sources = series
+    lesion = np.zeros(image.shape, bool)
+    lesion[1:4, 2:6, 3:8] = True
+    path = write_seg(
+        tmp_path / "seg.dcm", sources, {"Lesion": lesion}, kind=hd.seg.SegmentationTypeValues[kind]
+    )
+    ds = pydicom.dcmread(path)
+    del ds.file_meta
+    ds.preamble = None
+    pydicom.dcmwrite(
+        tmp_path / "raw.dcm", ds, enforce_file_format=False, implicit_vr=False, little_endian=True
+    )
+    assert "TransferSyntaxUID" not in pydicom.dcmread(tmp_path / "raw.dcm", force=True).file_meta
+    np.testing.assert_array_equal(read_seg(tmp_path / "raw.dcm", image).data, lesion)
