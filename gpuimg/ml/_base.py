@@ -129,6 +129,8 @@ class DeviceEstimator(BaseEstimator):
     """
 
     _task = ""
+    #: The fit call the NotFittedError names: fit(X) where the task takes no target.
+    _fit_call = "fit(X, y)"
 
     def __init__(self, name: str, **params):
         self.name = name
@@ -329,7 +331,7 @@ class DeviceEstimator(BaseEstimator):
         return to_device(result, "cuda") if self._on_host(X) else result
 
     def _call(self, method: str, X, *, same_width: bool = True):
-        check_fitted(self, "estimator_")
+        check_fitted(self, "estimator_", self._fit_call)
         if same_width:
             check_names(self, X)
         X = check_features(X)
@@ -353,7 +355,7 @@ class DeviceEstimator(BaseEstimator):
         """``reference`` (the scikit-learn mixin's score) where it can run, else the score on X's device,
         after the checks of ``fit``: a fitted model, ``y`` one target per sample of ``X`` and
         ``sample_weight`` one finite weight per sample."""
-        check_fitted(self, "estimator_")
+        check_fitted(self, "estimator_", self._fit_call)
         check_names(self, X, warn=False)  # predict(X), which scores it, warns
         features = check_features(X)
         check_width(self, features)

@@ -263,6 +263,7 @@ class DeviceRegressor(RegressorMixin, DeviceEstimator):
 class DeviceClusterer(ClusterMixin, TransformerMixin, DeviceEstimator):
     __doc__ = DeviceEstimator.__doc__
     _task = "clustering"
+    _fit_call = "fit(X)"
 
     def __sklearn_tags__(self):
         """The clusterer's tags; a transformer's only where the wrapped class has ``transform`` (not
@@ -332,7 +333,7 @@ class DeviceClusterer(ClusterMixin, TransformerMixin, DeviceEstimator):
             If the model was fitted through scikit-learn's array-API support on one device and ``X``
             lies on the other.
         """
-        check_fitted(self, "estimator_")
+        check_fitted(self, "estimator_", self._fit_call)
         check_names(self, X)
         features = check_features(X)
         check_width(self, features)
@@ -380,7 +381,7 @@ class DeviceClusterer(ClusterMixin, TransformerMixin, DeviceEstimator):
             If ``input_features`` holds another number of names than the features fitted on, or
             (fitted on a DataFrame) other names than its columns.
         """
-        check_fitted(self, "estimator_")
+        check_fitted(self, "estimator_", self._fit_call)
         centres = getattr(self.estimator_, "cluster_centers_", None)
         outputs = (self.estimator_.weights_ if centres is None else centres).shape[0]
         return prefixed_names(self, self.name, int(outputs), input_features)
@@ -399,6 +400,7 @@ for _method in ("transform", "fit_transform"):
 class DeviceTransformer(TransformerMixin, DeviceEstimator):
     __doc__ = DeviceEstimator.__doc__
     _task = "decomposition"
+    _fit_call = "fit(X)"
 
     def fit(self, X, y=None):
         """Fit on ``X`` (samples, features) on its device; ``y`` is ignored; returns self.
@@ -447,7 +449,7 @@ class DeviceTransformer(TransformerMixin, DeviceEstimator):
             If ``input_features`` holds another number of names than the features fitted on, or
             (fitted on a DataFrame) other names than its columns.
         """
-        check_fitted(self, "estimator_")
+        check_fitted(self, "estimator_", self._fit_call)
         return prefixed_names(self, self.name, int(self.estimator_.components_.shape[0]), input_features)
 
     @available_if(lambda self: _offers(self, "inverse_transform"))

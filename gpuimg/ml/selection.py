@@ -29,6 +29,8 @@ class _Selector(CheckedParams, TransformerMixin, BaseEstimator):
 
     #: Whether fit and transform take NaN (missing feature values), as scikit-learn's selector does.
     _allow_nan = False
+    #: The fit call the NotFittedError names (MutualInformationSelector's needs y).
+    _fit_call = "fit(X)"
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -43,7 +45,7 @@ class _Selector(CheckedParams, TransformerMixin, BaseEstimator):
         NotFittedError
             Before ``fit``.
         """
-        check_fitted(self, "support_")
+        check_fitted(self, "support_", self._fit_call)
         support = to_numpy(self.support_)
         return np.flatnonzero(support) if indices else support
 
@@ -61,7 +63,7 @@ class _Selector(CheckedParams, TransformerMixin, BaseEstimator):
             If ``X`` holds infinite values, or NaN (except for :class:`VarianceThreshold`, which passes
             NaN on).
         """
-        check_fitted(self, "support_")
+        check_fitted(self, "support_", self._fit_call)
         check_names(self, X)
         X = check_features(X, allow_nan=self._allow_nan)
         check_width(self, X)
@@ -79,7 +81,7 @@ class _Selector(CheckedParams, TransformerMixin, BaseEstimator):
             If ``input_features`` holds another number of names than the features fitted on, or (fitted
             on a DataFrame) other names than its columns.
         """
-        check_fitted(self, "support_")
+        check_fitted(self, "support_", self._fit_call)
         names = input_names(self, input_features)
         return names[self.get_support()]
 
@@ -267,6 +269,8 @@ class MutualInformationSelector(_Selector):
     >>> selector.get_support(indices=True), selector.transform(X).shape  # the feature that follows y
     (array([1]), (20, 1))
     """
+
+    _fit_call = "fit(X, y)"
 
     def __init__(self, k: int = 10, *, discrete_target: bool = True, n_neighbors: int = 3, random_state=None):
         self.k = k

@@ -1,6 +1,8 @@
 """Bad input to the ML estimators and voxel features (issue 14): a ParameterError naming the
 parameter and the data, before scikit-learn's own ValueError or a long computation."""
 
+import re
+
 import numpy as np
 import pytest
 from guarded import run_guarded
@@ -424,3 +426,26 @@ def test_input_features_other_than_the_fitted_columns_are_refused_as_scikit_lear
     # A selector's kept names are the DataFrame's, as scikit-learn's.
     kept = VarianceThreshold().fit(table).get_feature_names_out(["a", "b", "c"])
     assert list(kept) == list(SklearnVarianceThreshold().fit(table).get_feature_names_out(["a", "b", "c"]))
+
+
+@pytest.mark.parametrize(
+    ("ours", "reference"),
+    [pair for pair in _unfitted_pairs() if type(pair[0]).__name__ != "VoxelClassifier"],  # fit(image, ...)
+    ids=lambda e: getattr(e, "name", type(e).__name__),
+)
+def test_not_fitted_error_names_the_fit_call_of_the_reference(ours, reference):
+    # The clusterers, PCA and the unsupervised selectors said "call fit(X, y)", where their fit (as
+    # scikit-learn's KMeans.fit, PCA.fit, VarianceThreshold.fit) takes X alone.
+    import inspect
+
+    from sklearn.feature_selection import mutual_info_classif
+
+    from gpuimg.errors import NotFittedError
+
+    # SelectKBest.fit takes y=None (for unsupervised score functions); mutual information needs y.
+    fit = mutual_info_classif if type(ours).__name__ == "MutualInformationSelector" else type(reference).fit
+    y = inspect.signature(fit).parameters["y"]
+    call = "fit(X, y)" if y.default is inspect.Parameter.empty else "fit(X)"
+    for _, method, args in _calls_needing_a_model(ours):
+        with pytest.raises(NotFittedError, match=rf"call {re.escape(call)} before"):
+            method(*args)
