@@ -353,6 +353,25 @@ def test_info_of_a_folder_without_series_fails_naming_it(capsys, tmp_path):
     assert "series under" not in said.out
 
 
+def test_info_of_a_cohort_of_links_lists_the_studies_run_reads(capsys, tmp_path):
+    # A cohort of links to the studies' folders, which gpuimg run reads (a study each), was refused by
+    # info: 'the folder holds no files, only 2 links to folders, which are not followed'.
+    from gpuimg.cohort.run import find_studies
+
+    volume = gpuimg.Volume(gpuimg.datasets.ct_phantom((8, 16, 16), seed=0).data, spacing=(2.0, 0.5, 0.5))
+    for name in ("P01", "P02"):
+        gpuimg.write_dicom(volume, tmp_path / "archive" / name, patient_id=name)
+        (tmp_path / "cohort").mkdir(exist_ok=True)
+        (tmp_path / "cohort" / name).symlink_to(tmp_path / "archive" / name, target_is_directory=True)
+    (tmp_path / "cohort" / "P02" / "back").symlink_to(tmp_path / "cohort", target_is_directory=True)
+    assert [study.name for study in find_studies(tmp_path / "cohort")] == ["P01", "P02"]
+    assert main(["info", str(tmp_path / "cohort")]) == 0
+    out = capsys.readouterr().out
+    uids = {str(pydicom.dcmread(p).SeriesInstanceUID) for p in (tmp_path / "archive").rglob("*.dcm")}
+    assert len(uids) == 2 and out.startswith(f"2 series under {tmp_path / 'cohort'}")
+    assert len(re.findall(r"P-[0-9a-f]{16} +CT +8 +8x16x16 +2, 0.5, 0.5", out)) == 2
+
+
 @pytest.mark.parametrize("name", ["ct.nii.gz", "CT.NII", "mask.nrrd", "ct.hdr"])
 def test_info_of_a_nifti_or_nrrd_file_points_to_read_image(capsys, tmp_path, name):
     # It said 'no DICOM image series under ct.nii.gz: 1 file without images (structure sets, reports,

@@ -203,9 +203,9 @@ def fingerprint(folder: Path) -> str:
     last modification [ns], and the first :data:`_HEAD_BYTES` of the first file of each folder.
 
     A file replaced, added, removed or rewritten changes it, reading one file's head per folder; links
-    to files count as their targets, links to folders are not followed (as :func:`gpuimg.io.list_series`
-    walks). A folder that may not be listed counts by its name, so that read access given to it changes
-    the digest even where it holds no file.
+    to files count as their targets, links to folders are followed, each folder once (as
+    :func:`gpuimg.io.list_series` walks). A folder that may not be listed counts by its name, so that
+    read access given to it changes the digest even where it holds no file.
 
     The heads tell apart studies whose files have the same names, sizes and times (series of one
     protocol unpacked from an archive or an image that sets every file's time, or written in one tick):

@@ -50,8 +50,7 @@ def _files(
             files = _tree_files(root, locked)
             if not files:
                 raise DicomError(
-                    f"{root}: the folder holds no files{_links_only(root)}{_unlisted(root, locked)}. "
-                    "Check the path."
+                    f"{root}: the folder holds no files{_unlisted(root, locked)}. Check the path."
                 )
             return files, False
         paths = [root]
@@ -95,19 +94,6 @@ def _checked(look, path: Path):
         ) from None
 
 
-def _links_only(folder: Path) -> str:
-    """Where a folder without files holds links to folders (a cohort of links to the studies' folders),
-    which :func:`_tree_files` does not follow: a clause saying so, else nothing. Counted, not named (a
-    folder may be named by its patient)."""
-    links = sum(p.is_symlink() and p.is_dir() for p in folder.rglob("*"))
-    if not links:
-        return ""
-    return (
-        f", only {count(links, 'link')} to {'a folder' if links == 1 else 'folders'}, which are not followed "
-        "(they may lead back up the tree): pass a linked folder itself, or a folder of the files"
-    )
-
-
 def _unlisted(root: Path, unlisted: list[Path]) -> str:
     """Where folders under ``root`` may not be listed: a clause saying how many, and how to find them.
     Counted, not named (a folder may be named by its patient)."""
@@ -119,16 +105,22 @@ def _unlisted(root: Path, unlisted: list[Path]) -> str:
     )
 
 
-def _tree_files(folder: Path, unlisted: list[Path] | None = None) -> list[Path]:
+def _tree_files(folder: Path, unlisted: list[Path] | None = None, _seen: set | None = None) -> list[Path]:
     """The files under ``folder``, at any depth, in sorted order.
 
-    The files of ``sorted(p for p in folder.rglob("*") if p.is_file())``, without a stat a file: hidden
-    files count, a symbolic link counts if it leads to a file, a link to a folder is not followed, and a
-    folder that cannot be listed is left out (and appended to ``unlisted``, where given). Each folder's
-    entries are taken in name order with the files of a subfolder at its name's place, which is the
-    order of sorted paths (part by part).
+    Symbolic links are followed, as ``gpuimg run`` follows a cohort's links to its study folders: a
+    link to a file counts as a file, a link to a folder is listed as a folder (a cohort of links to the
+    studies' folders), but each folder once: a link leading back to a folder on the way to it or
+    above ``folder`` (a loop), or to one listed already, is left out, and a broken or looping link is
+    no file. Hidden files count; a folder that cannot be listed is left out (and appended to
+    ``unlisted``, where given). Each folder's entries are taken in name order with the files of a
+    subfolder at its name's place, which is the order of sorted paths (part by part).
     """
+    # (device, inode) of each folder listed, and of those above the first: a link to one is a loop.
+    seen = {(s.st_dev, s.st_ino) for s in map(os.stat, folder.resolve().parents)} if _seen is None else _seen
     try:
+        stat = folder.stat()
+        seen.add((stat.st_dev, stat.st_ino))
         with os.scandir(folder) as scan:
             entries = sorted(scan, key=lambda entry: entry.name)
     except PermissionError:
@@ -137,10 +129,15 @@ def _tree_files(folder: Path, unlisted: list[Path] | None = None) -> list[Path]:
         return []
     files = []
     for entry in entries:
-        if entry.is_dir(follow_symlinks=False):
-            files += _tree_files(Path(entry.path), unlisted)
+        try:
+            is_dir = entry.is_dir()
+            folder_id = (entry.stat().st_dev, entry.stat().st_ino) if is_dir else None
+        except OSError:  # a looping link, or one removed while walking: no folder, no error
+            continue
+        if is_dir and folder_id not in seen:
+            files += _tree_files(Path(entry.path), unlisted, seen)
         # A link is checked as Path.is_file checks it: a broken or looping link is no file, no error.
-        elif entry.is_file() if not entry.is_symlink() else Path(entry.path).is_file():
+        elif not is_dir and (entry.is_file() if not entry.is_symlink() else Path(entry.path).is_file()):
             files.append(Path(entry.path))
     return files
 

@@ -275,22 +275,25 @@ def test_files_listed_as_sorted_rglob(tmp_path):
     assert len(found) == 0 and found.skipped == expected and not found.broken
 
 
-def test_a_folder_of_links_to_series_says_the_links_are_not_followed(tmp_path, make_volume):
-    # A cohort of links to the studies' folders was 'the folder holds no files', where it holds links
-    # (not followed, as rglob does not follow them); each linked folder itself is read.
+def test_a_folder_of_links_to_series_lists_each_linked_folder_once(tmp_path, make_volume):
+    # A cohort of links to the studies' folders (as gpuimg run takes it: each link a study) was 'the
+    # folder holds no files, only 2 links to folders, which are not followed'. Links are followed now,
+    # each folder once: a link back up the tree (a loop) and a second link to a listed folder are not.
     for name in ("s0", "s1"):
         write_dicom(make_volume(shape=(2, 4, 5)), tmp_path / "raw" / name)
         (tmp_path / "cohort" / name).parent.mkdir(exist_ok=True)
         (tmp_path / "cohort" / name).symlink_to(tmp_path / "raw" / name, target_is_directory=True)
-    assert not [p for p in (tmp_path / "cohort").rglob("*") if p.is_file()]  # pathlib finds no file
-    for read in (list_series, read_dicom):
-        with pytest.raises(DicomError) as caught:
-            read(tmp_path / "cohort")
-        assert str(caught.value).startswith(
-            f"{tmp_path / 'cohort'}: the folder holds no files, only 2 links to folders, which are not "
-            "followed (they may lead back up the tree): pass a linked folder itself"
-        )
-    assert len(list_series(tmp_path / "cohort" / "s0")) == 1
+    # The reference: each file of the linked folders once, by its real path.
+    expected = sorted(p.resolve() for name in ("s0", "s1") for p in (tmp_path / "raw" / name).iterdir())
+    (tmp_path / "cohort" / "s2").symlink_to(tmp_path / "raw" / "s0", target_is_directory=True)
+    (tmp_path / "cohort" / "s1" / "up").symlink_to(tmp_path, target_is_directory=True)
+    (tmp_path / "cohort" / "self").symlink_to(tmp_path / "cohort", target_is_directory=True)
+    for path in (tmp_path / "cohort", tmp_path / "cohort" / "s0" / ".."):
+        found = list_series(path)
+        assert len(found) == 2 and not found.skipped and not found.broken
+        assert sorted(f.resolve() for series in found for f in series.files) == expected
+        assert sorted(f.parent.name for series in found for f in series.files) == ["s0"] * 2 + ["s1"] * 2
+    assert read_dicom(tmp_path / "cohort" / "s1", device="cpu").shape == (2, 4, 5)
 
 
 @pytest.mark.parametrize(
