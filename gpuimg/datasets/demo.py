@@ -3,15 +3,19 @@
 import csv
 import math
 import os
+import shutil
 from pathlib import Path
 
 import numpy as np
 from scipy import ndimage
 
 from gpuimg._support import check_finite, check_sizes, check_spacing, random_generator
-from gpuimg.errors import ParameterError
+from gpuimg.errors import ParameterError, WriteError
 from gpuimg.io import write_dicom
 from gpuimg.volume import AXIAL, Volume
+
+#: Bytes of a demo slice's DICOM file besides its voxels (its header and meta group: about 1200).
+_SLICE_HEADER_BYTES = 1500
 
 #: Mean values [HU]: lung parenchyma around the nodule, the nodule itself.
 LUNG_HU, NODULE_HU = -800.0, 30.0
@@ -163,6 +167,14 @@ def write_demo_cohort(
     Path
         ``folder/cohort``, the input of ``gpuimg run``.
 
+    Raises
+    ------
+    ParameterError
+        If ``n_studies`` is not a whole number of at least 4, or ``shape`` not 3 positive whole numbers.
+    WriteError
+        If the cohort's DICOM files (about ``n_studies * z * (2 * y * x + 1500)`` bytes) exceed the free
+        space of the disk ``folder`` is on; nothing is written then.
+
     Notes
     -----
     Each nodule draws its radius (5 to 10 mm), spiculation ``s`` (0 to 0.8) and texture
@@ -173,6 +185,7 @@ def write_demo_cohort(
     if isinstance(n_studies, bool) or not isinstance(n_studies, int | np.integer) or n_studies < 4:
         raise ParameterError(f"n_studies={n_studies!r}: the demo needs at least 4 studies for its folds.")
     root = Path(folder)
+    _check_disk(root, n_studies, tuple(int(n) for n in check_sizes(shape, 3, "shape")))
     cohort = root / "cohort"
     rng = random_generator(seed)
     labels = []
@@ -190,3 +203,18 @@ def write_demo_cohort(
         writer.writerows(labels)
     (root / "pipeline.toml").write_text(DEMO_SPEC)
     return cohort
+
+
+def _check_disk(root: Path, n_studies: int, shape: tuple[int, int, int]) -> None:
+    """Refuse a cohort whose DICOM files (int16 voxels and a header a slice) exceed the free space of
+    the disk ``root`` is on, before any is written: a count mistyped with extra zeros filled the disk."""
+    need = n_studies * shape[0] * (2 * shape[1] * shape[2] + _SLICE_HEADER_BYTES)
+    place = next(p for p in (root.absolute(), *root.absolute().parents) if p.exists())
+    free = shutil.disk_usage(place).free
+    if need > free:
+        raise WriteError(
+            f"n_studies={n_studies}: the demo cohort of {n_studies} studies of {'x'.join(map(str, shape))} "
+            f"voxels needs about {need / 1e9:.3g} GB of DICOM files, and {place} has {free / 1e9:.3g} GB "
+            "free; ask for fewer studies (gpuimg demo --studies) or a smaller shape, or another folder "
+            "(--out)."
+        )

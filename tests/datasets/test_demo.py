@@ -66,3 +66,22 @@ def test_a_seed_numpy_cannot_take_is_refused_naming_seed(tmp_path, seed):
     with pytest.raises(ParameterError, match=r"seed=.* must be None, an integer of at least 0, or a numpy"):
         write_demo_cohort(tmp_path / "demo", 4, seed, shape=(8, 8, 8))
     assert not (tmp_path / "demo").exists()
+
+
+def test_a_cohort_larger_than_the_free_disk_space_is_refused_before_writing(tmp_path, monkeypatch):
+    # A count mistyped with extra zeros (gpuimg demo --studies 100000000000) wrote studies until the
+    # disk was full. The reference: the bytes of the DICOM files a cohort of 4 studies does write.
+    import shutil
+
+    from gpuimg import WriteError
+
+    write_demo_cohort(tmp_path / "written", 4, shape=(6, 10, 12))
+    written = sum(p.stat().st_size for p in (tmp_path / "written" / "cohort").rglob("*") if p.is_file())
+    assert written >= 4 * 6 * (2 * 10 * 12)  # the int16 voxels, and the headers
+    usage = shutil.disk_usage(tmp_path)
+    monkeypatch.setattr(shutil, "disk_usage", lambda path: usage._replace(free=written - 1))
+    with pytest.raises(WriteError, match=r"n_studies=4: the demo cohort of 4 studies of 6x10x12 voxels"):
+        write_demo_cohort(tmp_path / "refused", 4, shape=(6, 10, 12))
+    assert not (tmp_path / "refused").exists()
+    monkeypatch.setattr(shutil, "disk_usage", lambda path: usage._replace(free=2 * written))
+    assert write_demo_cohort(tmp_path / "fits", 4, shape=(6, 10, 12)).is_dir()
