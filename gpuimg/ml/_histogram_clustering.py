@@ -115,9 +115,9 @@ def segment_kmeans(
         fix = f"Pass k={distinct} or less" if distinct > 1 else "Every voxel is in cluster 0"
         warnings.warn(
             f"segment_kmeans found {count(distinct, 'distinct cluster')}, fewer than k={k}: the voxels to "
-            f"cluster fill {count(occupied, 'histogram bin')} (one per value for an integer image), and "
-            f"{count(k - distinct, 'label')} of 0 to {k - 1} mark no voxel (their centres repeat others' or "
-            f"hold none). {fix}; check the image and the mask.",
+            f"cluster fill {count(occupied, 'histogram bin')} (one per value for an integer image), and no "
+            f"voxel gets {k - distinct} of the labels 0 to {k - 1} (empty clusters: a centre repeated, or "
+            f"one no voxel is nearest to). {fix}; check the image and the mask.",
             ConvergenceWarning,
             stacklevel=3,  # the caller's line, past the accepts_volume wrapper
         )
