@@ -65,10 +65,13 @@ def _moved(g, z, y, x, axis, step):
 
 @numba.njit(inline="always")
 def _sobel_difference(s, z, y, x, axis):
-    """SciPy's ``correlate1d`` of ``s`` with ``[-1, 0, 1]`` along ``axis`` at ``(z, y, x)``."""
+    """SciPy's ``correlate1d`` of ``s`` with ``[-1, 0, 1]`` along ``axis`` at ``(z, y, x)``: ``0 * centre
+    + (after - before)``, the centre's 0 included as SciPy does, so a NaN or inf voxel makes its own
+    difference NaN."""
     zb, yb, xb = _moved(s, z, y, x, axis, -1)
     za, ya, xa = _moved(s, z, y, x, axis, 1)
-    return rounded(float(s[za, ya, xa]) - float(s[zb, yb, xb]), s[z, y, x])
+    centre = s[z, y, x]
+    return rounded(product(0.0, float(centre)) + (float(s[za, ya, xa]) - float(s[zb, yb, xb])), centre)
 
 
 @numba.njit(inline="always")
@@ -294,7 +297,8 @@ def _sobel_pass(src, sz, sy, out, za, zb, ya, yb, axis, smooth, nz, ny):
                 if smooth:
                     out[z - za, y - ya, x] = _smoothed_121(src[zm, ym, xm], centre, src[zp, yp, xp], centre)
                 else:
-                    out[z - za, y - ya, x] = rounded(float(src[zp, yp, xp]) - float(src[zm, ym, xm]), centre)
+                    difference = float(src[zp, yp, xp]) - float(src[zm, ym, xm])
+                    out[z - za, y - ya, x] = rounded(product(0.0, float(centre)) + difference, centre)
 
 
 @cpu_kernel

@@ -66,6 +66,43 @@ def test_2d_real_ct_slice_equals_scikit_image():
         np.testing.assert_array_equal(canny(ct, 1.5, low, high), want)
 
 
+# The simulator's threads divide inf by inf on NumPy scalars, outside the test's errstate.
+@pytest.mark.filterwarnings("ignore:invalid value encountered in scalar divide:RuntimeWarning")
+@pytest.mark.parametrize("target", ["cpu", "cuda"])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_2d_unsmoothed_with_nan_and_inf_voxels_equals_scikit_image(rng, dtype, target, request):
+    """SciPy's Sobel difference ``[-1, 0, 1]`` takes 0 times the centre, so a NaN or inf voxel's own
+    difference is NaN, and so is the magnitude there (never an edge). The kernel took after - before
+    only: unsmoothed (sigma 0), a NaN voxel among finite ones, or an inf region's border (inf - finite
+    = inf, where SciPy gives NaN), had a finite or infinite magnitude and could be an edge; 4 to 10
+    voxels differed from scikit-image's edges. (Smoothed, the NaN or inf spreads over the kernel, the
+    neighbours' differences are NaN too, and the edges agreed.)"""
+    image = square(rng, dtype)[:40, :44]
+    image[20, 15] = image[5:8, 5:8] = np.inf  # a ratio or fitted map's failures, some on the edges
+    image[30, 41] = -np.inf
+    image[24, 30] = image[12, 25] = np.nan
+    device = request.getfixturevalue("on_cuda_target") if target == "cuda" else np.asarray
+    with np.errstate(invalid="ignore", over="ignore"):  # scikit-image's arithmetic on inf and NaN
+        want = skimage.feature.canny(image, 0.0, 0.1, 0.2)
+        got = gpuimg.to_numpy(canny(device(image), 0.0, 0.1, 0.2))
+    assert want.sum() > 50
+    np.testing.assert_array_equal(got, want)
+
+
+def test_3d_voxels_of_nan_sobel_magnitude_are_never_edges(rng):
+    """Unsmoothed (sigma 0), the 3D magnitude is SciPy's Sobel magnitude of the image: where that is
+    NaN (at and around NaN or inf voxels, as in scikit-image's 2D) no voxel is an edge."""
+    image, _ = ball(16, 5.0, 5.0, rng)
+    image[8, 8, 3] = np.nan  # on the sphere's edge
+    image[8, 3, 8] = np.inf
+    image[2:5, 2:5, 2:5] = -np.inf
+    with np.errstate(invalid="ignore"):
+        magnitude = np.sqrt(sum(ndi.sobel(image, axis=a) ** 2 for a in range(3)))
+    edges = canny(image, 0.0, 100.0, 300.0)
+    assert edges.sum() > 50
+    assert not edges[np.isnan(magnitude)].any()
+
+
 def ball(n=32, radius=10.0, noise=0.0, rng=None):
     z, y, x = np.mgrid[:n, :n, :n] - (n - 1) / 2
     r = np.sqrt(z**2 + y**2 + x**2)
