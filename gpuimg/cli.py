@@ -72,8 +72,17 @@ def demo(out: Path, n_studies: int, device: str, workers: int, shape: tuple[int,
             "  first run on this machine: the kernels compile as they are first used (most of the first "
             "study's time,\n  about 30 s on 2 CPU cores); they are cached on disk, and later runs load them"
         )
-    manifest = run_pipeline(out / "pipeline.toml", cohort, out / "results", device=device, workers=workers)
+    results = out / "results"
+    manifest = run_pipeline(
+        out / "pipeline.toml", cohort, results, device=device, workers=workers, progress=_on_terminal()
+    )
     _summary(manifest, out, cohort)
+
+
+def _on_terminal() -> bool:
+    """Whether standard error is a terminal, where the progress bar is drawn: into a file or a pipe (a
+    batch job's log, ``2> log.txt``) each of its updates was written, a line of carriage returns."""
+    return sys.stderr.isatty()
 
 
 def _made_with(marker: Path) -> dict | None:
@@ -187,6 +196,7 @@ def run(args) -> int:
         key_path=args.key,
         retry_errors=args.retry_errors,
         keep_ids=args.keep_ids,
+        progress=_on_terminal(),
     )
     total = manifest["time_per_stage_s"]["total (wall)"]
     reused = manifest["studies"] - manifest["processed_this_run"]

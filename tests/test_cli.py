@@ -750,3 +750,45 @@ def test_the_summaries_say_why_a_clustering_has_no_silhouette(capsys, monkeypatc
     monkeypatch.setattr("gpuimg.cohort.run_pipeline", lambda *args, **kwargs: manifest)
     main(["run", str(tmp_path / "p.toml"), "--input", str(tmp_path), "--output", str(tmp_path / "o")])
     assert f"  clustering: silhouette n/a ({why})\n" in capsys.readouterr().out
+
+
+def test_the_progress_bar_is_drawn_on_a_terminal_only(tmp_path):
+    # gpuimg demo/run 2> log.txt (a batch job's log) got each update of tqdm's bar, a line of carriage
+    # returns ('\r  0%|  | 0/4 [00:00<?, ?study/s]\r 25%|...'). The reference: tqdm's bar on a terminal.
+    import fcntl
+    import pty
+    import struct
+    import termios
+
+    command = [sys.executable, "-m", "gpuimg.cli", "demo", "--studies", "4", "--shape", "12", "16", "16"]
+    env = {**os.environ, "GPUIMG_DEVICE": "cpu"}
+    piped = subprocess.run(
+        [*command, "--out", str(tmp_path / "piped")], capture_output=True, text=True, env=env, timeout=600
+    )
+    assert piped.returncode == 0, piped.stderr
+    assert "\r" not in piped.stderr and "study/s" not in piped.stderr, piped.stderr
+    main_fd, terminal = pty.openpty()
+    # 80 columns: a new terminal has 0, where tqdm draws an empty line.
+    fcntl.ioctl(terminal, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 80, 0, 0))
+    try:
+        shown = subprocess.run(
+            [*command, "--out", str(tmp_path / "terminal")],
+            stdout=subprocess.DEVNULL,
+            stderr=terminal,
+            env=env,
+            timeout=600,
+        )
+        os.close(terminal)
+        drawn = b""
+        while True:
+            try:
+                chunk = os.read(main_fd, 65536)
+            except OSError:  # the terminal's other end is closed: all was read
+                break
+            if not chunk:
+                break
+            drawn += chunk
+    finally:
+        os.close(main_fd)
+    assert shown.returncode == 0
+    assert b"4/4" in drawn and b"study/s" in drawn
