@@ -17,7 +17,6 @@ runs of rows it computes at a time); wall time and peak RSS.
 
 import argparse
 import functools
-import subprocess
 import sys
 import tempfile
 import time
@@ -27,6 +26,7 @@ import dask
 import dask.array as da
 import numpy as np
 import scipy.ndimage as ndi
+from timing import revision_file
 
 from gpuimg.backend import chunks
 
@@ -37,21 +37,6 @@ spec = importlib.util.spec_from_file_location("gpuimg.backend._chunks_before", {
 before = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(before)
 """
-
-
-def _revision_file(revision: str, folder: Path) -> Path:
-    """``gpuimg/backend/chunks.py`` of ``revision``, written into ``folder``."""
-    root = Path(__file__).resolve().parents[1]
-    source = subprocess.run(
-        ["git", "show", f"{revision}:gpuimg/backend/chunks.py"],
-        cwd=root,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    path = folder / "chunks_before.py"
-    path.write_text(source)
-    return path
 
 
 def _end_to_end(args, before: Path, folder: Path) -> None:
@@ -101,7 +86,7 @@ def main(argv=None) -> int:
     parser.add_argument("--zarr", action="store_true", help="end to end, Zarr to Zarr (see above)")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as folder:
-        path = _revision_file(args.before, Path(folder))
+        path = revision_file(args.before, "gpuimg/backend/chunks.py", Path(folder), "chunks_before.py")
         if args.zarr:
             _end_to_end(args, path, Path(folder))
             return 0

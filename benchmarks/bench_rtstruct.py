@@ -20,7 +20,6 @@ contour a slice, ``--points`` points about a pixel apart around an ellipse that 
 
 import argparse
 import importlib.util
-import subprocess
 import sys
 import tempfile
 import time
@@ -31,7 +30,7 @@ import pydicom
 from pydicom.dataset import FileMetaDataset
 from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 from skimage.draw import polygon2mask
-from timing import best_time
+from timing import best_time, revision_file
 
 from gpuimg import Volume
 from gpuimg.io import read_rtstruct
@@ -54,16 +53,7 @@ def body_contours(slices: int, size: int, points: int, seed: int = 0) -> list[np
 
 def _revision_inside(revision: str, folder: Path):
     """``_inside`` of ``gpuimg/io/rtstruct.py`` at ``revision``."""
-    root = Path(__file__).resolve().parents[1]
-    source = subprocess.run(
-        ["git", "show", f"{revision}:gpuimg/io/rtstruct.py"],
-        cwd=root,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    path = folder / "rtstruct_before.py"
-    path.write_text(source)
+    path = revision_file(revision, "gpuimg/io/rtstruct.py", folder, "rtstruct_before.py")
     spec = importlib.util.spec_from_file_location("gpuimg.io._rtstruct_before", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
