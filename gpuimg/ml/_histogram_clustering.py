@@ -105,24 +105,33 @@ def segment_kmeans(
         assigned = xp.searchsorted((means[1:] + means[:-1]) / 2, centres)
         sse = float((counts * (centres - means[assigned]) ** 2).sum())
         if best is None or sse < best[0]:
-            best = (sse, means, assigned)
-    _, means, assigned = best
+            best = (sse, means)
+    means = best[1]
+    _warn_if_fewer_clusters("segment_kmeans", means, centres, counts, xp)
+    labels = _label(data, mask, means, xp)
+    return (labels, means) if return_centers else labels
+
+
+def _warn_if_fewer_clusters(function: str, means, centres, counts, xp) -> None:
+    """Warn, as scikit-learn's KMeans does ("Number of distinct clusters (2) found smaller than
+    n_clusters (4)"), where some of the ``k = means.size`` labels mark no voxel: a centre repeated,
+    or one no voxel is nearest to. [0, 0, 1, 1] with k=4 gave the centres [0, 0, 1, 1] and the labels
+    0 and 2 only, without a word. The histogram's bins (``centres``, ``counts``) are labelled by
+    :func:`_label`'s rule (the midpoints below each)."""
+    k = int(means.size)
+    assigned = xp.searchsorted((means[1:] + means[:-1]) / 2, centres)
     distinct = int(xp.count_nonzero(bincount_fixed(assigned, counts, length=k)))
     if distinct < k:
-        # As scikit-learn's KMeans, which warns "Number of distinct clusters (2) found smaller than
-        # n_clusters (4)": [0, 0, 1, 1] with k=4 gave the centres [0, 0, 1, 1] and the labels 0 and 2 only.
         occupied = int(xp.count_nonzero(counts))
         fix = f"Pass k={distinct} or less" if distinct > 1 else "Every voxel is in cluster 0"
         warnings.warn(
-            f"segment_kmeans found {count(distinct, 'distinct cluster')}, fewer than k={k}: the voxels to "
+            f"{function} found {count(distinct, 'distinct cluster')}, fewer than k={k}: the voxels to "
             f"cluster fill {count(occupied, 'histogram bin')} (one per value for an integer image), and no "
             f"voxel gets {k - distinct} of the labels 0 to {k - 1} (empty clusters: a centre repeated, or "
             f"one no voxel is nearest to). {fix}; check the image and the mask.",
             ConvergenceWarning,
-            stacklevel=3,  # the caller's line, past the accepts_volume wrapper
+            stacklevel=4,  # the caller's line, past this helper and the accepts_volume wrapper
         )
-    labels = _label(data, mask, means, xp)
-    return (labels, means) if return_centers else labels
 
 
 def _quantiles(centres, weights, k, xp):
@@ -192,6 +201,7 @@ def segment_som(
     centres, counts = _histogram(values, bins, xp)
     som = SOM(grid=(int(k), 1), epochs=epochs).fit(centres[:, None], sample_weight=counts)
     means = xp.sort(som.weights_[:, 0])
+    _warn_if_fewer_clusters("segment_som", means, centres, counts, xp)
     labels = _label(data, mask, means, xp)
     return (labels, means) if return_centers else labels
 

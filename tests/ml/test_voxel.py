@@ -88,7 +88,8 @@ def test_a_mask_of_any_dtype_selects_its_non_zero_voxels(rng, segment, dtype):
 def test_an_image_of_one_value_is_one_cluster(value):
     image = np.full((3, 4, 5), value, np.float32)
     for segment in (segment_kmeans, segment_som):
-        labels, centres = segment(image, 3, return_centers=True)
+        with pytest.warns(ConvergenceWarning, match="1 distinct cluster, fewer than k=3"):
+            labels, centres = segment(image, 3, return_centers=True)
         assert (labels == 0).all()
         np.testing.assert_allclose(centres, np.float32(value), rtol=1e-6)
 
@@ -391,3 +392,20 @@ def test_fewer_distinct_intensities_than_k_warn_as_scikit_learn_kmeans_does():
         ConvergenceWarning, match=r"found 1 distinct cluster, fewer than k=3.* Every voxel is in cluster 0"
     ):
         assert (segment_kmeans(np.full((2, 2, 2), 5.0), 3) == 0).all()
+
+
+def test_a_som_of_more_nodes_than_intensities_warns_as_scikit_learn_kmeans_does():
+    # The same voxels through segment_som: its nodes [0, 6e-8, 1, 1] gave the labels 0 and 3 only,
+    # without a word. The two clusters it finds are scikit-learn's KMeans' (which warns too).
+    image = np.array([[[0, 0, 1, 1]]], np.int16)
+    with pytest.warns(ConvergenceWarning, match=r"Number of distinct clusters \(2\)"):
+        reference = KMeans(4, n_init=1, random_state=0).fit(image.reshape(-1, 1).astype(np.float64))
+    with pytest.warns(
+        ConvergenceWarning, match=r"segment_som found 2 distinct clusters, fewer than k=4.* Pass k=2 or less"
+    ) as caught:
+        labels = segment_som(image, 4)
+    assert caught[0].filename == __file__  # the caller's line
+    assert adjusted_rand_score(reference.labels_, labels.ravel()) == 1.0
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert adjusted_rand_score(reference.labels_, segment_som(image, 2).ravel()) == 1.0
