@@ -176,14 +176,16 @@ def _rasterise(
     inverse = reference.direction.T
     origin = np.asarray(reference.origin)
     spacing = np.asarray(reference.spacing)
-    drawn = set()  # each contour's point set: a contour exported twice must not cut itself out
+    extents = {}  # a contour's extent -> the contours before it of that extent, its only possible repeats
+    drawn = 0  # the contours drawn: a contour exported twice must not cut itself out
     planes = set()  # the slice indices of the contours
     for item in contours:
         points = _contour_points(item)
-        outline = frozenset(map(tuple, points.tolist()))
-        if outline in drawn:
+        alike = extents.setdefault(_extent(points), [])
+        if _repeats(points, alike):
             continue
-        drawn.add(outline)
+        alike.append(item)
+        drawn += 1
         index = (points - origin) @ inverse.T / spacing  # (n, 3) continuous (z, y, x)
         centre = np.round(index[:, 1:])  # a point drawn on a centre is on it, so the half-open rule decides
         index[:, 1:] = np.where(np.abs(index[:, 1:] - centre) < _ON_CENTRE, centre, index[:, 1:])
@@ -210,7 +212,7 @@ def _rasterise(
     _check_every_slice(path, f"ROI {name!r}", "contours", _drawn_on(ds), reference, sorted(planes))
     if not mask.any():
         raise GeometryError(
-            f"{path}: ROI {name!r} covers no voxel centre of the image: its {len(drawn)} closed contours lie "
+            f"{path}: ROI {name!r} covers no voxel centre of the image: its {drawn} closed contours lie "
             "beside the image's rows and columns (drawn on another field of view), or enclose no voxel "
             "centre. Pass the image it was drawn on."
         )
@@ -236,6 +238,24 @@ def _contour_points(item: pydicom.Dataset) -> np.ndarray:
     else:
         numbers = np.asarray(value, dtype=float)
     return numbers.reshape(-1, 3)
+
+
+def _extent(points: np.ndarray) -> tuple[float, ...]:
+    """The least and greatest x, y and z of a contour's points [mm]: equal for contours of one point set."""
+    return (*points.min(axis=0).tolist(), *points.max(axis=0).tolist())
+
+
+def _repeats(points: np.ndarray, alike: list[pydicom.Dataset]) -> bool:
+    """Whether the contour ``points`` has the point set of one of the contours ``alike`` (of its extent).
+
+    The same points in any order, or with the first repeated to close the outline, are the same set.
+    Only contours of one extent, so of one plane, are compared, and most contours have none: the sets
+    (a tuple a point) are built for those few only, not for each of a body outline's slices.
+    """
+    if not alike:
+        return False
+    outline = frozenset(map(tuple, points.tolist()))
+    return any(frozenset(map(tuple, _contour_points(other).tolist())) == outline for other in alike)
 
 
 def _inside(shape: tuple[int, int], rows: np.ndarray, columns: np.ndarray) -> np.ndarray:
