@@ -78,6 +78,8 @@ def shown(value) -> str:
     text = repr(value)
     if len(text) <= 80:
         return text
+    if isinstance(value, int) and not isinstance(value, bool):  # 10**400: its size, not its digits
+        return f"an int of {len(text.lstrip('-'))} digits"
     if hasattr(value, "shape"):
         return f"an array of shape {tuple(value.shape)}"
     items = f" of {len(value)} items" if hasattr(value, "__len__") else ""
@@ -363,19 +365,20 @@ def check_bins(nbins, name: str = "nbins") -> int:
 
 
 def is_finite(value) -> bool:
-    """Whether ``value`` converts to a finite float (False for None, strings of no number, NaN, inf)
-    and is not a bool (Python's or NumPy's): True would be 1.0, a flag given for a number.
+    """Whether ``value`` converts to a finite float (False for None, strings of no number, NaN, inf,
+    an int beyond float's range such as 10**400) and is not a bool (Python's or NumPy's): True would
+    be 1.0, a flag given for a number.
 
     Examples
     --------
-    >>> is_finite(2), is_finite(float("nan")), is_finite(None), is_finite(True)
-    (True, False, False, False)
+    >>> is_finite(2), is_finite(float("nan")), is_finite(None), is_finite(True), is_finite(10**400)
+    (True, False, False, False, False)
     """
     if isinstance(value, bool | np.bool_):
         return False
     try:
         return math.isfinite(float(value))
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: an int beyond 1.8e308
         return False
 
 

@@ -1,10 +1,13 @@
 """DBSCAN on voxel positions: groups of a mask's voxels (or of points) closer than a radius, in voxels
 or mm (:func:`dbscan_candidates`)."""
 
+import math
+
 import numpy as np
 
 from gpuimg._arrays import roi_voxels
 from gpuimg._memory import check_bytes
+from gpuimg._support import is_finite, shown
 from gpuimg._units import voxels
 from gpuimg.backend import namespace
 from gpuimg.errors import ParameterError
@@ -87,13 +90,13 @@ def dbscan_candidates(
         raise ParameterError(f"give one of eps (voxels) and eps_mm (mm); got eps={eps!r}, eps_mm={eps_mm!r}.")
     radius = eps if eps_mm is None else eps_mm
     # A bool is refused, as elsewhere in gpuimg: eps=True ran as a radius of 1 voxel.
-    if (
-        not isinstance(radius, (int, float, np.integer, np.floating))
-        or isinstance(radius, bool)
-        or not 0 < radius < np.inf
-    ):
-        name = "eps" if eps_mm is None else "eps_mm"
-        raise ParameterError(f"{name}={radius!r} must be a positive, finite distance.")
+    # is_finite: an int beyond float's range (eps=10**400) made an OverflowError in DBSCAN.
+    if not (isinstance(radius, (int, float, np.integer, np.floating)) and is_finite(radius) and radius > 0):
+        name, unit = ("eps", "voxels") if eps_mm is None else ("eps_mm", "mm")
+        raise ParameterError(
+            f"{name}={shown(radius)} must be a positive, finite distance [{unit}] of at most 1.8e308 "
+            f"(a float); pass the neighbourhood radius, e.g. {name}=1.5."
+        )
     if isinstance(min_samples, bool | np.bool_):  # DBSCAN took True as 1
         raise ParameterError(f"min_samples={min_samples!r} must be an integer of at least 1 (neighbours).")
     # eps_mm: DBSCAN on positions in mm (each axis scaled by its spacing), else on voxel indices.
@@ -133,7 +136,9 @@ def _neighbours(radius: float, scale, shape) -> int:
     """The most voxels of a mask of ``shape`` within ``radius`` of one, itself included: the points of
     the lattice of steps ``scale`` in the ball of that radius, each offset within the mask's extent.
 
-    Counted along the last axis in closed form for each offset along the others."""
+    Counted along the last axis in closed form for each offset along the others. A radius beyond
+    twice the mask's diagonal holds all offsets, as that does (eps=1e200 squared overflowed)."""
+    radius = min(radius, 2 * math.hypot(*[(n - 1) * step for step, n in zip(scale, shape, strict=True)]))
     reach = [min(int(radius // step), n - 1) for step, n in zip(scale, shape, strict=True)]
     lead = np.meshgrid(
         *[np.arange(-r, r + 1) * step for r, step in zip(reach[:-1], scale[:-1], strict=True)], indexing="ij"

@@ -62,7 +62,8 @@ def voxel_features(
     Raises
     ------
     ParameterError
-        For an image that is not 2D or 3D, has no voxel, or holds NaN or infinite values; both
+        For an image that is not 2D or 3D, has no voxel, holds NaN or infinite values or values
+        beyond float32's range (magnitudes above 3.4e38); both
         ``sigmas`` and ``sigmas_mm``, or no scale (``sigmas=()``); ``sigmas_mm`` without a spacing; a
         scale that is not positive, not one per axis, or so large that its kernel exceeds 2**20 taps;
         a spacing that is not positive, or differs from the Volume's own.
@@ -78,13 +79,23 @@ def voxel_features(
     """
     ns = namespace(image)
     xp = ns.xp
-    data = xp.asarray(image, dtype=np.float32)
-    if data.ndim not in (2, 3) or data.size == 0:
-        raise ParameterError(f"voxel features need a 2D or 3D image with voxels; got shape {data.shape}.")
-    if not bool(xp.isfinite(data).all()):
+    given = xp.asarray(image)
+    if given.ndim not in (2, 3) or given.size == 0:
+        raise ParameterError(f"voxel features need a 2D or 3D image with voxels; got shape {given.shape}.")
+    if not bool(xp.isfinite(given).all()):
         raise ParameterError(
             "voxel features need finite voxels, and the image holds NaN or inf; replace them first "
             "(e.g. numpy.nan_to_num, or the image's lowest value)."
+        )
+    with np.errstate(over="ignore"):  # a voxel beyond float32's range is refused below
+        data = given.astype(np.float32)
+    # Checked after the cast, not before only: a float64 voxel of 1e39 was called NaN or inf.
+    if not bool(xp.isfinite(data).all()):
+        largest = float(xp.abs(given).max())
+        raise ParameterError(
+            f"voxel features are float32, and the image holds values beyond float32's range (up to "
+            f"{largest:.3g} in magnitude; float32 holds at most 3.4e38); rescale the image first (e.g. "
+            "divide it by a power of ten), or clip it."
         )
     if sigmas is not None and sigmas_mm is not None:
         raise ParameterError(

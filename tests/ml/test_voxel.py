@@ -409,3 +409,35 @@ def test_a_som_of_more_nodes_than_intensities_warns_as_scikit_learn_kmeans_does(
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert adjusted_rand_score(reference.labels_, segment_som(image, 2).ravel()) == 1.0
+
+
+def test_radii_beyond_float_range_are_refused_and_huge_ones_join_everything():
+    # eps=10**400 (an int beyond float's range) gave a bare OverflowError, and on a mask eps=1e200 too
+    # (its square, counting the neighbours); the first is refused naming eps, the second is one cluster
+    # as scikit-learn's DBSCAN says.
+    from sklearn.cluster import DBSCAN
+
+    mask = np.zeros((4, 5, 6), bool)
+    mask[0, 0, 0] = mask[3, 4, 5] = mask[1, 2, 3] = True
+    points = np.argwhere(mask).astype(float)
+    for data in (mask, points):
+        with pytest.raises(ParameterError, match=r"eps=an int of 401 digits must be a positive, finite"):
+            dbscan_candidates(data, eps=10**400, min_samples=2)
+    want = DBSCAN(eps=1e200, min_samples=2).fit_predict(points)
+    np.testing.assert_array_equal(dbscan_candidates(points, eps=1e200, min_samples=2), want)
+    np.testing.assert_array_equal(dbscan_candidates(mask, eps=1e200, min_samples=2)[mask], want + 1)
+
+
+def test_voxel_features_of_values_beyond_float32_say_so():
+    # A float64 voxel of 1e39 (finite) became inf in the float32 cast and was called 'NaN or inf'.
+    image = np.zeros((4, 5, 6))
+    image[1, 2, 3] = -1e39
+    with pytest.raises(
+        ParameterError, match=r"beyond float32's range \(up to 1e\+39 in magnitude; .*rescale"
+    ):
+        voxel_features(image, sigmas=(1.0,))
+    # Within float32's range (3e38) the intensity column is the float32 of the voxels, as NumPy casts.
+    image[1, 2, 3] = 3e38
+    np.testing.assert_array_equal(
+        voxel_features(image, sigmas=(1.0,))[:, 0], image.astype(np.float32).ravel()
+    )
