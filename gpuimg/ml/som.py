@@ -27,6 +27,14 @@ _INITS = ("pca", "random")
 #: Fraction of the epochs over which sigma shrinks; the rest train at sigma_final (convergence).
 _SHRINK = 0.75
 _CHUNK = 1 << 16  # samples per block of the sample-to-node distance matrix
+#: The least sigma and sigma_final [nodes], and its inverse the largest: the neighbourhood divides by
+#: 2 sigma**2, which underflows to 0 below about 1e-154 (sigma=1e-300 made every node NaN) and
+#: overflows above 1e154 (sigma=1e300: a bare OverflowError). At 0.1 a node's neighbours already
+#: weigh exp(-50), and at 10 times the map's side all nodes weigh alike: the bounds take nothing away.
+_LEAST_SIGMA = 1e-150
+#: The largest magnitude of X: the squared distances and the batch sums, in float64, overflow beyond
+#: about 1e154 (X * 1e300 gave inf covariances, and a bare LinAlgError from the PCA init).
+_LARGEST_X = 1e150
 
 
 class SOM(CheckedParams, ClusterMixin, TransformerMixin, BaseEstimator):
@@ -116,9 +124,10 @@ class SOM(CheckedParams, ClusterMixin, TransformerMixin, BaseEstimator):
         ------
         ParameterError
             For a ``grid`` that is not two positive integers, an unknown topology or init, a sigma,
-            ``sigma_final`` or learning rate that is not a finite positive number (the rate at most 1),
-            ``epochs`` below 1, a ``random_state`` NumPy cannot seed with (-1, 1.5, "a"); an ``X`` that
-            is not a 2D table of numbers with a sample and a feature;
+            ``sigma_final`` or learning rate that is not a finite positive number (the rate at most 1,
+            the sigmas from 1e-150 to 1e150 nodes), ``epochs`` below 1, a ``random_state`` NumPy cannot seed
+            with (-1, 1.5, "a"); an ``X`` that is not a 2D table of numbers with a sample and a feature,
+            or holds values beyond 1e150 in magnitude (the squared distances would overflow);
             sample weights that are not numbers, not one per sample (or one number for all), not finite,
             negative, or of a sum that is not finite and positive.
         FeatureError
@@ -138,6 +147,7 @@ class SOM(CheckedParams, ClusterMixin, TransformerMixin, BaseEstimator):
         X = check_features(X)
         ns = namespace(X)
         xp = ns.xp
+        _check_magnitude(X, xp)
         # float64 weights whatever X's dtype: the batch means are summed in float64.
         w = (
             xp.ones(X.shape[0])
@@ -158,7 +168,7 @@ class SOM(CheckedParams, ClusterMixin, TransformerMixin, BaseEstimator):
         sigma1 = min(float(self.sigma_final), sigma0)
         for epoch in range(self.epochs):
             fraction = min(epoch / max(_SHRINK * (self.epochs - 1), 1), 1.0)
-            sigma = sigma0 * (sigma1 / sigma0) ** fraction
+            sigma = sigma0 * (sigma1 / sigma0) ** fraction  # the ratio at least 1e-300: the bounds
             bmu = _best_matches(X, weights, xp)[0]
             # Bins of a host-known number: no read of the device in the loop (cupy.bincount makes two).
             counts = bincount_fixed(bmu, w, length=m * n)
@@ -281,6 +291,7 @@ class SOM(CheckedParams, ClusterMixin, TransformerMixin, BaseEstimator):
         check_names(self, X)
         X = check_features(X)
         check_width(self, X)
+        _check_magnitude(X, namespace(X).xp)
         return X
 
     def _check_params(self) -> tuple[int, int]:
@@ -299,6 +310,13 @@ class SOM(CheckedParams, ClusterMixin, TransformerMixin, BaseEstimator):
             if isinstance(value, (bool, str)) or not (is_finite(value) and 0 < float(value) <= top):
                 bound = " of at most 1 (the fraction of the way to the batch target)" if top == 1 else ""
                 raise ParameterError(f"{name}={value!r} must be a finite positive number{bound}.")
+            if top != 1 and not _LEAST_SIGMA <= float(value) <= 1 / _LEAST_SIGMA:
+                raise ParameterError(
+                    f"{name}={value!r} [nodes] is outside {_LEAST_SIGMA:g} to {1 / _LEAST_SIGMA:g}: the "
+                    f"neighbourhood divides by 2 {name}**2, which underflows to 0 or overflows in float64. "
+                    f"Pass {name} between 0.1 (a node's neighbours already weigh exp(-50), as good as none) "
+                    "and 10 times the map's longer side (every node already weighs alike)."
+                )
         if not isinstance(self.epochs, (int, np.integer)) or self.epochs < 1:
             raise ParameterError(f"epochs={self.epochs!r} must be a positive integer.")
         # What init="random" seeds with; checked for either init, as scikit-learn checks its seeds.
@@ -331,6 +349,17 @@ def _positions(m: int, n: int, topology: str) -> np.ndarray:
         cols = cols + 0.5 * (rows % 2)
         rows = rows * math.sqrt(3) / 2
     return np.stack([rows.ravel(), cols.ravel()], axis=1)
+
+
+def _check_magnitude(X, xp) -> None:
+    """Refuse X whose values the map's float64 squares and sums would overflow (beyond _LARGEST_X)."""
+    largest = float(xp.abs(X).max()) if X.size else 0.0
+    if largest > _LARGEST_X:
+        raise ParameterError(
+            f"X holds values up to {largest:.3g} in magnitude; the map's squared distances and sums "
+            f"(float64) overflow beyond about 1e154, so values above {_LARGEST_X:g} are refused. Rescale "
+            "X first (e.g. sklearn.preprocessing.StandardScaler, or a unit of measure 1e6 times larger)."
+        )
 
 
 def _squared_distances(X, weights, xp):

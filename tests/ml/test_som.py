@@ -219,3 +219,41 @@ def test_negative_weights_and_a_sum_beyond_float64_refused(rng):
         SOM(grid=(2, 2)).fit(X, sample_weight=np.r_[-1.0, np.ones(19)])
     with pytest.raises(ParameterError, match="their sum above zero"):
         SOM(grid=(2, 2)).fit(X, sample_weight=0.0)
+
+
+def test_widths_whose_square_underflows_or_overflows_are_refused_and_the_bounds_still_fit():
+    # sigma=sigma_final=1e-300 made every node NaN (2 sigma**2 underflowed: 0 / 0) and sigma=1e300 a bare
+    # OverflowError (sigma**2); both are refused before the work, naming the parameter.
+    X, _ = make_blobs(n_samples=300, centers=4, n_features=2, cluster_std=0.5, random_state=3)
+    for params, name in (
+        ({"sigma": 1e-300, "sigma_final": 1e-300}, "sigma_final"),
+        ({"sigma": 1e300}, "sigma"),
+    ):
+        with pytest.raises(
+            ParameterError, match=rf"{name}=1e[-+]300 \[nodes\] is outside 1e-150 to 1e\+150: .*Pass"
+        ):
+            SOM(grid=(2, 2), **params).fit(X)
+    # At the bounds the map is finite, and at the least width it is batch k-means (Lloyd's rule): each
+    # node holding samples is their mean, as the plain NumPy means of its samples say.
+    som = SOM(grid=(2, 2), sigma=1e150, sigma_final=1e-150, epochs=40).fit(X)
+    assert np.isfinite(som.weights_).all()
+    for node in np.unique(som.labels_):
+        # 1e-12: the batch mean is a weighted sum in another order than NumPy's mean.
+        np.testing.assert_allclose(som.weights_[node], X[som.labels_ == node].mean(0), rtol=1e-12, atol=1e-12)
+
+
+def test_values_whose_squares_overflow_are_refused_and_large_ones_scale(rng):
+    # SOM().fit(X * 1e300) gave a bare LinAlgError (the PCA init's covariance was inf), and predict of
+    # such X an arbitrary node (every squared distance inf).
+    X = rng.normal(size=(200, 3))
+    X /= np.abs(X).max()
+    with pytest.raises(ParameterError, match=r"X holds values up to 1e\+300 in magnitude; .*Rescale X"):
+        SOM(grid=(3, 3)).fit(X * 1e300)
+    som = SOM(grid=(3, 3), epochs=10).fit(X)
+    with pytest.raises(ParameterError, match=r"X holds values up to 1e\+300"):
+        som.predict(X * 1e300)
+    # Values up to the bound fit, and the map scales with the data (batch means and PCA init are
+    # linear in X): closed form, to rounding.
+    large = SOM(grid=(3, 3), epochs=10).fit(X * 1e150)
+    np.testing.assert_allclose(large.weights_ / 1e150, som.weights_, rtol=1e-9, atol=1e-12)
+    np.testing.assert_array_equal(large.labels_, som.labels_)
