@@ -102,7 +102,8 @@ def read_rtstruct(
     ------
     DicomError
         Unreadable file, not an RTSTRUCT, no ROI or several matching ``roi`` (several of one name too:
-        pass its ROINumber), an ROI sharing its ROINumber with another, an ROI without closed contours.
+        pass its ROINumber), an ROI sharing its ROINumber with another, an ROI without closed contours, or
+        one whose ContourData is damaged (no points, not three numbers a point, text that is no number).
     GeometryError
         An ROI in another frame of reference than the reference's (``meta["frame_of_reference_uid"]``,
         which :func:`gpuimg.read_dicom` sets; not checked where either is missing). A contour that is
@@ -180,7 +181,13 @@ def _rasterise(
     drawn = 0  # the contours drawn: a contour exported twice must not cut itself out
     planes = set()  # the slice indices of the contours
     for item in contours:
-        points = _contour_points(item)
+        try:
+            points = _contour_points(item)
+        except ValueError as exc:  # no text of numbers, or not three a point
+            raise DicomError(
+                f"{path}: a contour of ROI {name!r} has damaged ContourData ({exc}), so its outline is "
+                "unknown; export the structure set again, or choose another ROI."
+            ) from exc
         alike = extents.setdefault(_extent(points), [])
         if _repeats(points, alike):
             continue
@@ -230,13 +237,22 @@ def _drawn_on(ds: pydicom.Dataset) -> set[str]:
 
 
 def _contour_points(item: pydicom.Dataset) -> np.ndarray:
-    """ContourData as an (n, 3) float array [mm], parsed from the raw text (pydicom's DS values are slow)."""
+    """ContourData as an (n, 3) float array [mm], parsed from the raw text (pydicom's DS values are slow).
+
+    Raises
+    ------
+    ValueError
+        If it holds no points, a number of values that is not three a point, or text that is no number.
+    """
     raw = item.get_item("ContourData")
     value = raw.value
     if isinstance(value, bytes):
-        numbers = np.array(value.strip(b" \0").split(b"\\"), dtype=float)
+        text = value.strip(b" \0")
+        numbers = np.array(text.split(b"\\") if text else [], dtype=float)
     else:
         numbers = np.asarray(value, dtype=float)
+    if numbers.size == 0 or numbers.size % 3:
+        raise ValueError(f"{numbers.size} numbers, where each point takes three: x, y, z in mm")
     return numbers.reshape(-1, 3)
 
 

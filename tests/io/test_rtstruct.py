@@ -547,3 +547,28 @@ def test_a_name_stored_decomposed_is_found_as_it_is_typed(tmp_path, image):
     )
     with pytest.raises(DicomError, match=r"ROIs 1 and 2 are both named 'L\u00e4sion'"):
         read_rtstruct(both, image, roi="L\u00e4sion")
+
+
+@pytest.mark.parametrize(
+    ("numbers", "told"),
+    [
+        (b"", "0 numbers, where each point takes three"),
+        (b"1.5\\2\\3\\4", "4 numbers, where each point takes three"),
+        (b"1.5\\x\\3", "could not convert string to float"),
+    ],
+)
+def test_a_contour_of_damaged_contour_data_is_named(tmp_path, image, numbers, told):
+    # ContourData without points, of four numbers, or with text that is no number was 'an element of
+    # this RTSTRUCT file is damaged or missing (ValueError)', naming neither the ROI nor the element.
+    contours = [square_contour(image, k, 1.5, 6.5) for k in (2, 3)]
+    path = write_structure_set(tmp_path / "rs.dcm", {"GTV": contours})
+    data = path.read_bytes()
+    # The first ContourData (3006,0050), explicit VR little endian: tag, "DS", a 2-byte length, value.
+    head = data.index(b"\x06\x30\x50\x00DS")
+    length = int.from_bytes(data[head + 6 : head + 8], "little")
+    # Padded with spaces to the value's length, as DICOM pads a DS: the sequences' lengths hold.
+    path.write_bytes(data[: head + 8] + numbers.ljust(length, b" ") + data[head + 8 + length :])
+    item = pydicom.dcmread(path).ROIContourSequence[0].ContourSequence[0]
+    assert item.get_item("ContourData").value.strip() == numbers
+    with pytest.raises(DicomError, match=rf"a contour of ROI 'GTV' has damaged ContourData \({told}"):
+        read_rtstruct(path, image)
