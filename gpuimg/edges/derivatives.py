@@ -147,7 +147,8 @@ def gaussian_gradient_magnitude(
     and the pass is no derivative: a unit ramp gets a slope of 0.86 at 0.5 voxel, 0.2 at 1/3 voxel
     (``sigma_mm=1`` on 3 mm slices), 0 below 1/8. A sigma along an axis whose ramp slope is more
     than 1 % off (:data:`SAMPLING_TOLERANCE`; below about 0.64 voxel) is refused: pass a wider one,
-    or resample the image along that axis first (:func:`gpuimg.preprocess.resample`).
+    or resample the image along that axis first (:func:`gpuimg.preprocess.resample`); of a
+    one-slice volume, take its 2D slice.
 
     Examples
     --------
@@ -220,7 +221,8 @@ def log(
     -1000 HU) and a parabola 1.34 times its curvature; at 1/3 voxel (``sigma_mm=1`` on 3 mm
     slices) -7.3 and 0.78. A sigma along an axis where either is more than 0.01 off (0 and 1,
     :data:`SAMPLING_TOLERANCE`; below about 0.73 voxel) is refused: pass a wider one, or resample
-    the image along that axis first (:func:`gpuimg.preprocess.resample`).
+    the image along that axis first (:func:`gpuimg.preprocess.resample`); of a one-slice volume,
+    take its 2D slice.
 
     References
     ----------
@@ -308,7 +310,7 @@ def _gaussian_derivative(image, sigma, sigma_mm, order, spacing, mode, cval, tru
     if not (is_finite(truncate) and truncate > 0):
         raise ParameterError(f"truncate={truncate!r} must be a positive number of standard deviations.")
     check_gaussian(sigma_vox, truncate=truncate)
-    _check_sampling(sigma_vox, order, sigma_mm, spacing if given else None)
+    _check_sampling(sigma_vox, order, sigma_mm, spacing if given else None, tuple(image.shape))
     run = partial(
         _gaussian_derivative_chunk,
         sigma_vox=sigma_vox,
@@ -349,7 +351,7 @@ def _sampling_errors(sigma: float, order: int) -> list[tuple[str, float, float]]
     ]
 
 
-def _check_sampling(sigma_vox, order, sigma_mm, spacing) -> None:
+def _check_sampling(sigma_vox, order, sigma_mm, spacing, shape) -> None:
     """Refuse a sigma [voxels] so narrow that SciPy's sampled derivative of a Gaussian is no derivative.
 
     Below about 0.7 voxel the samples of a Gaussian's derivative no longer hold its moments: at 0.5
@@ -357,7 +359,8 @@ def _check_sampling(sigma_vox, order, sigma_mm, spacing) -> None:
     not 0, so a constant region gets a Laplacian of -0.56 times its value per voxel² (+560 for air at
     -1000 HU) and a parabola 1.34 times its curvature; at 1/3 voxel (1 mm on 3 mm slices) 0.2, -7.3
     and 0.78. The sampling error falls off fast (about as exp(-2 pi² sigma²)): only sigmas below 1 voxel
-    are measured.
+    are measured. Along an axis of one voxel (a one-slice volume) resampling gives no more voxels: the
+    advice is the image without that axis.
     """
     for axis, sigma in enumerate(sigma_vox):
         if sigma >= 1.0:
@@ -375,6 +378,16 @@ def _check_sampling(sigma_vox, order, sigma_mm, spacing) -> None:
                 f"sigma_mm of at least {_ADVISED_SIGMA} times the spacing ({_ADVISED_SIGMA * step:g} mm "
                 f"along axis {axis}), or resample the image along that axis to a spacing of at most "
                 f"{sigma * step / _ADVISED_SIGMA:g} mm first (gpuimg.preprocess.resample)"
+            )
+        if shape[axis] == 1:
+            without = (
+                "image[0] (volume.data[0] for a one-slice Volume)"
+                if axis == 0
+                else f"np.take(image, 0, axis={axis})"
+            )
+            advice = (
+                f"the image without axis {axis}, which holds one voxel: {without}, with the spacing "
+                "and sigma of the other axes"
             )
         raise ParameterError(
             f"sigma along axis {axis} is {given}: SciPy's sampled derivative of a Gaussian that narrow is "

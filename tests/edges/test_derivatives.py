@@ -227,6 +227,27 @@ def test_a_sigma_too_narrow_for_a_sampled_gaussian_derivative_is_refused():
     assert slope == pytest.approx(2.0, rel=0.01)
 
 
+def test_a_one_slice_volume_is_advised_its_slice_not_a_resampling():
+    """A one-slice Volume of 5 mm slices with sigma_mm 1 (0.2 voxel along z) is refused; resampling
+    one slice gives no more slices, so the advice is the 2D slice with the in-plane spacing; followed,
+    the result is SciPy's 2D one (sigma 1 / 0.7 voxels, divided by the spacing)."""
+    image = ct_slice()[100:140, 100:140].astype(np.float64)
+    spacing = (5.0, 0.7, 0.7)
+    volume = gpuimg.Volume(image[None], spacing=spacing)
+    for op in (gaussian_gradient_magnitude, log):
+        with pytest.raises(gpuimg.ParameterError, match=r"sigma along axis 0 is 0\.2 voxels") as error:
+            op(volume, sigma_mm=1.0)
+        assert "resample" not in str(error.value)
+        assert "volume.data[0]" in str(error.value)
+    with pytest.raises(gpuimg.ParameterError, match=r"np\.take\(image, 0, axis=1\)"):
+        gaussian_gradient_magnitude(image[:, :1], (1.0, 0.3))
+    sigma = 1.0 / 0.7
+    got = gaussian_gradient_magnitude(volume.data[0], sigma_mm=1.0, spacing=spacing[1:])
+    np.testing.assert_allclose(got, ndi.gaussian_gradient_magnitude(image, sigma) / 0.7, rtol=1e-12)
+    got = log(volume.data[0], sigma_mm=1.0, spacing=spacing[1:])
+    np.testing.assert_allclose(got, ndi.gaussian_laplace(image, sigma) / 0.49, rtol=1e-12, atol=1e-9)
+
+
 def test_sigmas_at_the_sampling_limit_give_the_closed_forms():
     """Just above the refusal (0.65 voxel for the gradient, 0.75 for the Laplacian), the closed forms
     hold within the tolerance: a ramp's slope, a paraboloid's Laplacian (2 + 6 - 2), a constant's 0."""
