@@ -196,7 +196,7 @@ def write_chunked(image, path: str | os.PathLike, *, spacing=None, origin=None, 
 
 def _write_zarr(data, path: Path, geometry: dict) -> None:
     zarr = _optional("zarr", "write_chunked")
-    regular = tuple(max(c) for c in data.chunks)
+    regular = tuple(max(*c, 1) for c in data.chunks)  # Zarr v3: a chunk length of at least 1 (as zarr's own)
     if any(len(set(c[:-1])) > 1 or c[-1] > c[0] for c in data.chunks):
         data = data.rechunk(regular)  # Zarr's chunks are all of one shape
     with _atomic_folder(path) as tmp:

@@ -257,3 +257,20 @@ def test_a_zarr_store_refusing_a_chunk_is_still_a_write_failure(tmp_path, volume
     said = str(raised.value)
     assert "OSError: [Errno 28] No space left on device" in said and "writable" in said, said
     assert "computing" not in said
+
+
+@pytest.mark.parametrize("shape", [(0, 8, 7), (3, 0, 7), (0, 0, 0)])
+def test_an_empty_volume_is_written_with_chunks_of_at_least_one(tmp_path, shape):
+    """A volume with no voxels along an axis: Dask's chunk there is 0 long, but a Zarr chunk grid's
+    chunk lengths are at least 1 (zarr's own default for such an array: 1; readers such as
+    TensorStore refuse 0). The store reads back with zarr as the empty array."""
+    import json
+
+    da = pytest.importorskip("dask.array")
+    zarr = pytest.importorskip("zarr")
+    path = write_chunked(da.zeros(shape), tmp_path / "e.zarr")
+    grid = json.loads((path / "zarr.json").read_text())["chunk_grid"]["configuration"]["chunk_shape"]
+    assert min(grid) >= 1
+    assert grid == list(zarr.create_array(tmp_path / "z.zarr", shape=shape, dtype="f8").chunks)
+    assert zarr.open_array(str(path), mode="r")[...].shape == shape
+    assert open_zarr(path).compute().shape == shape
