@@ -45,6 +45,18 @@ def info(path: str | Path | None) -> None:
             continue
 
 
+def _is_dicomdir(path: Path) -> bool:
+    """Whether ``path`` is a DICOMDIR: its meta header's Media Storage SOP Class is Media Storage
+    Directory Storage (PS3.10 §8.6)."""
+    import pydicom
+
+    try:
+        meta = pydicom.filereader.read_file_meta_info(path)
+    except (OSError, pydicom.errors.InvalidDicomError, ValueError, KeyError):
+        return False
+    return str(meta.get("MediaStorageSOPClassUID", "")) == "1.2.840.10008.1.3.10"
+
+
 def _series_table(folder: Path) -> None:
     """One line per DICOM series under ``folder``: patient (pseudonym), modality, shape, spacing, problem.
 
@@ -69,6 +81,11 @@ def _series_table(folder: Path) -> None:
         raise DicomError(
             f"{folder} is a NIfTI or NRRD image, not DICOM: gpuimg info lists the DICOM series of a "
             "folder. Read it with gpuimg.read_image, whose Volume gives its shape and spacing."
+        )
+    if not found and folder.is_file() and _is_dicomdir(folder):
+        raise DicomError(
+            f"{folder} is a DICOMDIR, the index of a DICOM medium, not a series: pass its folder, "
+            f"{folder.parent}, which gpuimg info searches recursively for the series' files."
         )
     if not found:  # the listing of nothing looked like a success (status 0)
         raise DicomError(

@@ -392,6 +392,22 @@ def test_info_of_a_nifti_or_nrrd_file_points_to_read_image(capsys, tmp_path, nam
     assert gpuimg.read_image(path).shape[0] > 1  # and read_image reads it
 
 
+def test_info_of_a_dicomdir_points_to_its_folder(capsys, tmp_path):
+    # It said 'no DICOM image series under .../DICOMDIR: 1 file without images' and asked for the
+    # folder that holds the series' files, without saying the file is a DICOMDIR index.
+    from pydicom.data import get_testdata_file
+
+    path = Path(get_testdata_file("DICOMDIR"))
+    assert pydicom.dcmread(path).file_meta.MediaStorageSOPClassUID == pydicom.uid.MediaStorageDirectoryStorage
+    assert main(["info", str(path)]) == 1
+    said = capsys.readouterr().err
+    assert f"{path} is a DICOMDIR" in said and f"pass its folder, {path.parent}" in said, said
+    # An image file named DICOMDIR is judged by its header, not its name: listed as a series.
+    shutil.copy(get_testdata_file("CT_small.dcm"), tmp_path / "DICOMDIR")
+    assert main(["info", str(tmp_path / "DICOMDIR")]) == 0
+    assert "is a DICOMDIR" not in capsys.readouterr().err
+
+
 def _patient_series(folder: Path, patient_id: str, patient_name: str, birth_date: str | None = None) -> Path:
     """A phantom CT series written into ``folder`` with these patient values (and birth date), its
     third file cut short so that info reports a problem naming it; that file."""
