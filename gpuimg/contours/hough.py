@@ -132,7 +132,9 @@ def hough_line_peaks(
     Notes
     -----
     ``skimage.transform.hough_line_peaks``; on CUDA the accumulator goes to the host and back (the
-    first call warns).
+    first call warns). A ``min_distance`` beyond the accumulator's rows suppresses no more than one
+    of that many rows and is taken as such, as scikit-image takes a ``min_angle`` beyond its columns:
+    the same peaks, in time and memory bounded by the accumulator's size.
 
     Examples
     --------
@@ -156,6 +158,10 @@ def hough_line_peaks(
     _check_peak_options(
         min_distance=min_distance, min_angle=min_angle, threshold=threshold, num_peaks=num_peaks
     )
+    # A window of the accumulator's rows or more suppresses every row (scikit-image clamps min_angle
+    # to the columns alike): wider ones give the same peaks, but its grid of window offsets grew with
+    # the window (10**9 rows: a 626 GiB MemoryError; 10**6: 10 s for a 171-row accumulator).
+    min_distance = min(min_distance, hspace.shape[0])
     peaks = skimage.transform.hough_line_peaks(
         hspace,
         angles,

@@ -7,6 +7,7 @@ import pytest
 import skimage.draw
 import skimage.feature
 import skimage.transform
+from guarded import run_guarded
 
 import gpuimg
 from gpuimg.contours import (
@@ -95,6 +96,49 @@ def test_peaks_equal_scikit_image_with_options(rng):
         skimage.transform.hough_circle(edges, radii, full_output=True), radii, **kwargs
     )
     assert_all_equal(hough_circle_peaks(circles, radii, **kwargs), want)
+
+
+def test_line_peaks_windows_past_the_accumulator_are_scikit_images_at_its_size():
+    """A min_distance of 10**9 bins on the accumulator of a 60 x 60 image (171 rows) was passed on to
+    scikit-image, whose grid of window offsets grew with it: a 626 GiB MemoryError (10**6: 10 s).
+    Any window of the accumulator's rows or more suppresses every row, so the peaks are those
+    scikit-image finds with a window of twice its rows; in a child with a memory limit and a timeout."""
+    setup = """
+import numpy as np, skimage.transform
+from gpuimg.contours import hough_line, hough_line_peaks
+image = np.zeros((60, 60), bool)
+image[:, 20] = image[10, :] = True
+image[np.arange(60), np.arange(60)] = True
+lines = hough_line(image)
+rows = lines[0].shape[0]
+
+def check(min_distance, min_angle, **options):
+    got = hough_line_peaks(*lines, min_distance=min_distance, min_angle=min_angle, **options)
+    reference = {"min_distance": min(min_distance, 2 * rows), "min_angle": min(min_angle, 2 * 180)}
+    want = skimage.transform.hough_line_peaks(*lines, **reference, **options)
+    assert len(got[0]) > 0 and all(np.array_equal(g, w) for g, w in zip(got, want)), (got, want)
+"""
+    cases = {
+        "distance": "check(10**9, 10)",
+        "both": "check(10**9, 10**9)",
+        "options": "check(10**12, 3, threshold=20, num_peaks=2)",
+        "angle": "check(9, 10**9)",
+    }
+    results = run_guarded(cases, setup, memory=3 * 1024**3, timeout=120)
+    assert results == dict.fromkeys(cases), results
+
+
+@pytest.mark.parametrize("min_angle", [0, 4, 10**6])
+def test_line_peaks_at_windows_about_the_accumulator_rows_equal_scikit_image(rng, min_angle):
+    """Where the window is clamped to the accumulator's rows, each window near that size gives
+    scikit-image's peaks: the clamp changes nothing but the work."""
+    edges = random_edges(rng, (12, 10), 0.15)
+    lines = hough_line(edges)
+    rows = lines[0].shape[0]
+    for min_distance in range(rows - 3, rows + 4):
+        options = {"min_distance": min_distance, "min_angle": min_angle, "threshold": 1}
+        want = skimage.transform.hough_line_peaks(*lines, **options)
+        assert_all_equal(hough_line_peaks(*lines, **options), want)
 
 
 @pytest.mark.parametrize("normalize", ["False", 1, np.ones(2), None])
