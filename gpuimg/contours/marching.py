@@ -13,7 +13,6 @@ building its mesh).
 from __future__ import annotations
 
 import math
-import warnings
 from collections.abc import Sequence
 
 import numpy as np
@@ -27,6 +26,7 @@ from gpuimg.errors import DeviceError, ParameterError
 from gpuimg.volume import Volume, accepts_volume
 
 from ._host import to_host
+from ._values import check_default_level, check_nan_voxels, infinite_as_far
 
 #: The values of :func:`marching_cubes`' ``gradient_direction``.
 _DIRECTIONS = ("descent", "ascent")
@@ -95,7 +95,8 @@ def marching_cubes(
         inside the volume's range, no level given for a volume with NaN or infinite voxels (whose
         default level is not a number), a bad spacing (or, with a Volume, one other than its own),
         direction or mask, an ``allow_degenerate`` that is not True or False, or a step size that is
-        not a whole number from 1 to the shortest axis's length less 1.
+        not a whole number from 1 to the shortest axis's length less 1. With a level given, for NaN
+        voxels among those marching cubes reads (see Notes).
     GeometryError
         If ``mask`` is a Volume on another grid than a Volume ``volume`` (spacing, origin or direction).
     DeviceError
@@ -109,8 +110,16 @@ def marching_cubes(
     (on a sphere of 20 mm in voxels of 3 x 0.5 x 1 mm, 28 degrees off the radius on average, 48 at
     most; 0.9 and 4.1 here); here they are scikit-image's divided by the spacing and made unit
     again, along the gradient in mm (a normal scales by the inverse of what scales the positions).
-    A spacing equal on the three axes leaves them scikit-image's. On CUDA the volume goes to the
-    host and back (cuCIM has no marching cubes); the first call warns about that transfer.
+    A spacing equal on the three axes leaves them scikit-image's.
+
+    NaN voxels are refused where marching cubes reads them: the corners of its cubes, the voxels at
+    multiples of ``step_size`` along each axis, and with a mask only those of the cubes it processes.
+    scikit-image counts a NaN corner as below the level and puts NaN vertices (and normals) on its
+    edges that cross it, so the mesh's area and volume come out NaN. Replace them with a value on the
+    surface's outside (``np.nan_to_num``) or leave their cubes out with the mask; NaN voxels that
+    are not read (between the samples of a step, or only in cubes the mask leaves out) change nothing.
+    On CUDA the volume goes to the host and back (cuCIM has no marching cubes); the first call warns
+    about that transfer.
 
     References
     ----------
@@ -141,13 +150,15 @@ def marching_cubes(
     # scikit-image reads it by its truth value: 'False' (a config's text) kept the degenerate triangles.
     allow_degenerate = check_flag(allow_degenerate, "allow_degenerate")
     _check_mask(mask, shape, ns)
+    level = _level(level)
     host, host_mask = to_host(ns, "marching_cubes", volume, mask)
+    if level is not None:  # without one, a NaN voxel makes the default level NaN: refused below
+        check_nan_voxels(host, host_mask, int(step_size), gradient_direction)
     # scikit-image works on C-contiguous float32 and its Cython refuses a read-only buffer (a memory
     # map, a Deferred read): converted here, where it would copy anyway, and copied only when read-only.
     host = np.require(host, np.float32, ("C", "W"))
-    level = _level(level)
     if level is None:
-        _check_default_level(host, "volume", ignore_nan=False)
+        check_default_level(host, "volume", ignore_nan=False)
     try:
         mesh = skimage.measure.marching_cubes(
             host,
@@ -340,9 +351,9 @@ def find_contours(
     host, host_mask = to_host(ns, "find_contours", image, mask)
     level = _level(level)
     if level is None:
-        _check_default_level(host, "image", ignore_nan=True)
+        check_default_level(host, "image", ignore_nan=True)
     contours = skimage.measure.find_contours(
-        _infinite_as_far(host),
+        infinite_as_far(host),
         level,
         fully_connected,
         positive_orientation,
@@ -420,53 +431,6 @@ def _level(level):
     if not number or not math.isfinite(float(level)):
         raise ParameterError(f"level={level!r} must be a finite number (image units) or None.")
     return float(level)
-
-
-def _check_default_level(host: np.ndarray, name: str, *, ignore_nan: bool) -> None:
-    """Refuse scikit-image's default level, the middle of ``host``'s range, where it is not a number.
-
-    scikit-image takes ``(min + max) / 2`` for marching cubes, NaN-aware (``nanmin``, ``nanmax``) for
-    marching squares. With NaN voxels (where not ignored) or infinite ones that level is NaN or
-    infinite, and scikit-image finds no surface, or at ``-inf`` one of NaN points only (its
-    interpolation's ``-inf - -inf``). A host without any finite value is left to the caller.
-    """
-    with warnings.catch_warnings(), np.errstate(invalid="ignore"):  # an all-NaN host; -inf + inf
-        warnings.simplefilter("ignore", RuntimeWarning)
-        low, high = (np.nanmin(host), np.nanmax(host)) if ignore_nan else (host.min(), host.max())
-        default = 0.5 * (float(low) + float(high))
-    if math.isfinite(default):
-        return
-    finite = host[np.isfinite(host)]
-    if finite.size == 0:
-        return
-    low, high = float(finite.min()), float(finite.max())
-    units = "voxels" if name == "volume" else "pixels"
-    if ignore_nan:  # np.clip keeps the NaNs, which marching squares leaves out
-        formula, which = f"(np.nanmin({name}) + np.nanmax({name})) / 2", "infinite"
-        fix = f"e.g. np.clip({name}, {low:g}, {high:g})"
-    else:
-        formula, which = f"({name}.min() + {name}.max()) / 2", "NaN or infinite"
-        fix = f"voxels next to a NaN get NaN vertices; e.g. np.nan_to_num({name}, nan={low:g}, "
-        fix += f"posinf={high:g}, neginf={low:g})"
-    raise ParameterError(
-        f"the {name} holds {which} {units}, so the default level, scikit-image's {formula}, is "
-        f"{default}: pass a level between its finite values {low:g} and {high:g}, or replace those "
-        f"{units} first ({fix})."
-    )
-
-
-def _infinite_as_far(host: np.ndarray) -> np.ndarray:
-    """``host``, its infinite pixels (if any) made finite values beyond every level, NaN kept.
-
-    scikit-image interpolates a crossing from pixel value ``a`` to ``b`` at ``(level - a) / (b - a)``,
-    NaN where ``a`` is infinite (``inf / inf``). At ``-+max / 4`` it is the limit, for levels and values
-    below 1e290: exactly 1 from that end, and 0 towards it within ``|level - a| / 4e307`` pixels; no
-    difference of two such values overflows.
-    """
-    if host.dtype.kind != "f" or not np.isinf(host).any():
-        return host
-    far = np.finfo(np.float64).max / 4
-    return np.clip(host.astype(np.float64), -far, far)
 
 
 def _check_mask(mask, shape, ns):

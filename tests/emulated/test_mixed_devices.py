@@ -7,7 +7,7 @@ import pytest
 
 from gpuimg import edges, ml, morphology, preprocess
 from gpuimg.backend import to_numpy
-from gpuimg.errors import DeviceError
+from gpuimg.errors import DeviceError, ParameterError
 
 #: Operations taking an image and a mask, as (image, mask) -> result.
 WITH_MASK = {
@@ -78,4 +78,27 @@ def test_marching_cubes_leaves_out_a_float_masks_nan(device, emulated_cuda, rng)
     mask[0, 0, 0] = mask[5, 6, 7] = np.nan
     expected = skimage.measure.marching_cubes(volume, 0.5, mask=mask == 1)[0]
     found = contours.marching_cubes(put(volume), 0.5, mask=put(mask))[0]
+    np.testing.assert_allclose(to_numpy(found), expected, rtol=1e-6)
+
+
+@pytest.mark.parametrize("device", ["cpu", "cuda"])
+def test_marching_cubes_refuses_the_nan_voxels_it_reads(device, emulated_cuda, rng):
+    # scikit-image meshes a NaN voxel's crossings as NaN vertices: refused, on the GPU too (its host
+    # copy), where a processed cube reads it; a CPU mask leaving out its cubes (with a GPU volume too)
+    # gives scikit-image's finite mesh without them.
+    import skimage.measure
+
+    from gpuimg import contours
+
+    put = emulated_cuda if device == "cuda" else np.asarray
+    volume = rng.random((6, 7, 8))
+    volume[3, 3, 3] = np.nan
+    assert np.isnan(skimage.measure.marching_cubes(volume, 0.5)[0]).any()
+    with pytest.raises(ParameterError, match=r"1 NaN voxel\(s\) that marching cubes reads"):
+        contours.marching_cubes(put(volume), 0.5)
+    mask = np.ones(volume.shape, dtype=bool)
+    mask[3:5, 3:5, 3:5] = False  # the cubes whose last corner is at (3, 3, 3) + (0 or 1) per axis
+    expected = skimage.measure.marching_cubes(volume, 0.5, mask=mask)[0]
+    found = contours.marching_cubes(put(volume), 0.5, mask=mask)[0]
+    assert np.isfinite(expected).all()
     np.testing.assert_allclose(to_numpy(found), expected, rtol=1e-6)
