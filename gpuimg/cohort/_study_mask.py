@@ -2,6 +2,7 @@
 mask file matching a pattern, or a recipe (threshold, opening, hole filling, largest component).
 """
 
+import os
 import unicodedata
 from fnmatch import fnmatchcase
 from pathlib import Path, PurePath
@@ -89,6 +90,16 @@ def matching_files(folder: Path, pattern: str) -> list[Path]:
     the one found no file of the other, so the study's mask was not found.
     """
     parts = [nfc(part) for part in PurePath(pattern).parts]
+    if len(parts) == 1 and parts[0] != "**":
+        # One level (the usual 'mask.nrrd'): the folder's names matched as listed, not a Path and its
+        # relative_to made for each of the series' files (0.37 -> 0.05 ms for 33 files, 3.1 -> 0.3 for 302).
+        try:
+            names = os.listdir(folder)
+        except OSError:  # as Path.glob: an unreadable folder holds no match
+            return []
+        return sorted(
+            folder / name for name in names if fnmatchcase(nfc(name), parts[0]) and (folder / name).is_file()
+        )
     # Every entry at the pattern's depths, as Path.glob walks (hidden names too, unreadable folders left
     # out), then the pattern matched on the NFC names, one part to one folder level.
     walk = "/".join(part if part == "**" else "*" for part in parts)

