@@ -77,6 +77,8 @@ def _series_table(folder: Path) -> None:
     )
     if found.unlisted:
         others += f", {count(len(found.unlisted), 'folder')} that may not be listed (permission denied)"
+    if found.dangling:
+        others += f", {count(len(found.dangling), 'link')} leading nowhere (no target, or a loop of links)"
     if not found and folder.name.lower().endswith(IMAGE_SUFFIXES):
         raise DicomError(
             f"{folder} is a NIfTI or NRRD image, not DICOM: gpuimg info lists the DICOM series of a "
@@ -108,12 +110,17 @@ def _series_table(folder: Path) -> None:
             f"  {pseudonym(key, 'patient', series.patient_id):<20} {scrub(series.modality, secret):<8} "
             f"{series.n_slices:>6} {shape:<18} {spacing:<22} {scrub(series.problem or '', secret)}"
         )
-    if found.skipped or found.broken or found.unlisted:
+    if found.skipped or found.broken or found.unlisted or found.dangling:
         print(f"  and {others}")
     for locked in found.unlisted:  # their series are missing from the table: say where, as problems do
         print(
             f"  cannot list {scrub(str(locked.relative_to(folder)) + os.sep, secret)}: permission denied, "
             "its files are not in this table; ask for read access to it"
+        )
+    for link, why in found.dangling.items():  # what they linked to is missing from the table, unseen
+        print(
+            f"  cannot follow {scrub(str(link.relative_to(folder)), secret)}: {why}, so what it linked to "
+            "is not in this table; fix or remove the link"
         )
 
 

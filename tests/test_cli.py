@@ -372,6 +372,29 @@ def test_info_of_a_cohort_of_links_lists_the_studies_run_reads(capsys, tmp_path)
     assert len(re.findall(r"P-[0-9a-f]{16} +CT +8 +8x16x16 +2, 0.5, 0.5", out)) == 2
 
 
+def test_info_names_the_links_it_cannot_follow(capsys, tmp_path):
+    # A link to a study's folder that was moved, or a loop of links, was left out of the table without
+    # a word, as if the table were complete. Now a line names each (its patient replaced, as in the
+    # problems); the reference is the system's refusal to reach their targets (os.stat).
+    volume = gpuimg.datasets.ct_phantom((8, 16, 16), seed=0)
+    gpuimg.write_dicom(volume, tmp_path / "cohort" / "open", patient_id="MRN-5512")
+    (tmp_path / "cohort" / "MRN-5512 later").symlink_to(tmp_path / "moved", target_is_directory=True)
+    (tmp_path / "cohort" / "open" / "loop").symlink_to(tmp_path / "cohort" / "open" / "loop")
+    with pytest.raises(FileNotFoundError):
+        os.stat(tmp_path / "cohort" / "MRN-5512 later")
+    with pytest.raises(OSError) as system:
+        os.stat(tmp_path / "cohort" / "open" / "loop")
+    assert system.value.errno == errno.ELOOP
+    assert main(["info", str(tmp_path / "cohort")]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("1 series under")
+    assert lines[-3].endswith(", 2 links leading nowhere (no target, or a loop of links)")
+    advice = "so what it linked to is not in this table; fix or remove the link"
+    assert lines[-2] == f"  cannot follow <patient> later: its target does not exist, {advice}"
+    assert lines[-1] == f"  cannot follow {os.path.join('open', 'loop')}: a loop of links, {advice}"
+    assert "MRN-5512" not in "\n".join(lines)
+
+
 @pytest.mark.parametrize("name", ["ct.nii.gz", "CT.NII", "mask.nrrd", "ct.hdr"])
 def test_info_of_a_nifti_or_nrrd_file_points_to_read_image(capsys, tmp_path, name):
     # It said 'no DICOM image series under ct.nii.gz: 1 file without images (structure sets, reports,

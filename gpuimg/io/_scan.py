@@ -1,5 +1,6 @@
 """Finding DICOM files and reading their headers without pixels, in threads where storage is slow."""
 
+import errno
 import os
 import time
 from collections.abc import Iterable, Sequence
@@ -24,13 +25,16 @@ _DICOM_SUFFIXES = (".dcm", ".dicom", ".ima")
 
 
 def _files(
-    path_or_files: str | os.PathLike | Iterable[str | os.PathLike], unlisted: list[Path] | None = None
+    path_or_files: str | os.PathLike | Iterable[str | os.PathLike],
+    unlisted: list[Path] | None = None,
+    dangling: dict[Path, str] | None = None,
 ) -> tuple[list[Path], bool]:
     """The files to read, and whether the caller named them one by one (not a folder).
 
     A file named more than once in a list (overlapping globs, a relative and an absolute path) is read
     once, where it is first named. The folders under a folder that may not be listed are appended to
-    ``unlisted`` (where given): their files are not among those returned.
+    ``unlisted`` (where given), and its links that lead nowhere to ``dangling`` (see
+    :func:`_tree_files`): their files are not among those returned.
 
     Raises
     ------
@@ -47,10 +51,11 @@ def _files(
         if _checked(root.is_dir, root):
             _checked(lambda: os.scandir(root).close(), root)  # listed below, where a refusal is no file
             locked = [] if unlisted is None else unlisted
-            files = _tree_files(root, locked)
+            nowhere = {} if dangling is None else dangling
+            files = _tree_files(root, locked, dangling=nowhere)
             if not files:
                 raise DicomError(
-                    f"{root}: the folder holds no files{_unlisted(root, locked)}. Check the path."
+                    f"{root}: the folder holds no files{_unlisted(root, locked, nowhere)}. Check the path."
                 )
             return files, False
         paths = [root]
@@ -94,27 +99,41 @@ def _checked(look, path: Path):
         ) from None
 
 
-def _unlisted(root: Path, unlisted: list[Path]) -> str:
-    """Where folders under ``root`` may not be listed: a clause saying how many, and how to find them.
-    Counted, not named (a folder may be named by its patient)."""
-    if not unlisted:
-        return ""
-    return (
-        f"; {count(len(unlisted), 'folder')} under it may not be listed (permission denied), so their "
-        f"files were not looked at (find {root} -type d ! -readable lists them)"
-    )
+def _unlisted(root: Path, unlisted: list[Path], dangling: dict[Path, str] | None = None) -> str:
+    """Where folders under ``root`` may not be listed, or its links lead nowhere: a clause saying how
+    many, and how to find them. Counted, not named (a folder may be named by its patient)."""
+    clause = ""
+    if unlisted:
+        clause += (
+            f"; {count(len(unlisted), 'folder')} under it may not be listed (permission denied), so their "
+            f"files were not looked at (find {root} -type d ! -readable lists them)"
+        )
+    if dangling:
+        clause += (
+            f"; {count(len(dangling), 'link')} under it leading nowhere (a target that does not exist, or "
+            f"a loop of links) could not be followed (find -L {root} -type l lists them)"
+        )
+    return clause
 
 
-def _tree_files(folder: Path, unlisted: list[Path] | None = None, _seen: set | None = None) -> list[Path]:
+def _tree_files(
+    folder: Path,
+    unlisted: list[Path] | None = None,
+    _seen: set | None = None,
+    *,
+    dangling: dict[Path, str] | None = None,
+) -> list[Path]:
     """The files under ``folder``, at any depth, in sorted order.
 
     Symbolic links are followed, as ``gpuimg run`` follows a cohort's links to its study folders: a
     link to a file counts as a file, a link to a folder is listed as a folder (a cohort of links to the
     studies' folders), but each folder once: a link leading back to a folder on the way to it or
-    above ``folder`` (a loop), or to one listed already, is left out, and a broken or looping link is
-    no file. Hidden files count; a folder that cannot be listed is left out (and appended to
-    ``unlisted``, where given). Each folder's entries are taken in name order with the files of a
-    subfolder at its name's place, which is the order of sorted paths (part by part).
+    above ``folder`` (a loop), or to one listed already, is left out. Hidden files count. A folder
+    that cannot be listed, and an entry that may not be looked at (a link into a folder the user may
+    not search), is left out and appended to ``unlisted``, where given; a link to a target that does
+    not exist, or one of a loop of links, is no file, and goes to ``dangling`` (where given) with the
+    reason. Each folder's entries are taken in name order with the files of a subfolder at its name's
+    place, which is the order of sorted paths (part by part).
     """
     # (device, inode) of each folder listed, and of those above the first: a link to one is a loop.
     seen = {(s.st_dev, s.st_ino) for s in map(os.stat, folder.resolve().parents)} if _seen is None else _seen
@@ -129,16 +148,29 @@ def _tree_files(folder: Path, unlisted: list[Path] | None = None, _seen: set | N
         return []
     files = []
     for entry in entries:
+        path = Path(entry.path)
         try:
             is_dir = entry.is_dir()
             folder_id = (entry.stat().st_dev, entry.stat().st_ino) if is_dir else None
-        except OSError:  # a looping link, or one removed while walking: no folder, no error
+        except PermissionError:  # a link into a folder that may not be searched, or an entry of one
+            if unlisted is not None:
+                unlisted.append(path)
+            continue
+        except OSError as exc:  # a loop of links, or an entry removed while walking (no error)
+            if exc.errno == errno.ELOOP and dangling is not None:
+                dangling[path] = "a loop of links"
             continue
         if is_dir and folder_id not in seen:
-            files += _tree_files(Path(entry.path), unlisted, seen)
-        # A link is checked as Path.is_file checks it: a broken or looping link is no file, no error.
-        elif not is_dir and (entry.is_file() if not entry.is_symlink() else Path(entry.path).is_file()):
-            files.append(Path(entry.path))
+            files += _tree_files(path, unlisted, seen, dangling=dangling)
+        elif is_dir:  # a folder listed already, or one on the way to it: each folder once
+            continue
+        elif not entry.is_symlink():
+            if entry.is_file():
+                files.append(path)
+        elif path.is_file():  # a link is checked as Path.is_file checks it
+            files.append(path)
+        elif dangling is not None and not path.exists():
+            dangling[path] = "its target does not exist"
     return files
 
 

@@ -110,9 +110,10 @@ def read_dicom(
     with their detector's position and orientation (DetectorInformationSequence) and the signed
     SpacingBetweenSlices, as the NM Reconstruction Module defines it. Files in a folder that cannot be
     parsed, and belong to no identifiable series, are skipped with a warning, as are the folders under
-    it that may not be listed (permission denied), each named; a file named in a list that is not a
-    DICOM image is an error. A series that holds localizer images (ImageType LOCALIZER: a CT's scout)
-    beside others is read without them, with a warning naming them.
+    it that may not be listed (permission denied) and its links that lead nowhere (no target, a loop
+    of links), each named; a file named in a list that is not a DICOM image is an error. A series
+    that holds localizer images (ImageType LOCALIZER: a CT's scout) beside others is read without
+    them, with a warning naming them.
 
     Uncompressed explicit-VR little-endian files (what most scanners and PACS export) have their
     headers read by a small parser of the tags needed here, and their pixels read (by threads, for a
@@ -163,7 +164,8 @@ def _series_headers(path_or_files, series_uid: str | None) -> list[_Header]:
             return list(path_or_files._headers)
         path_or_files = path_or_files.files
     unlisted: list[Path] = []
-    paths, explicit = _files(path_or_files, unlisted)
+    dangling: dict[Path, str] = {}
+    paths, explicit = _files(path_or_files, unlisted, dangling)
     headers, broken, skipped = _scan(paths)
     if broken and (explicit or not headers):
         raise DicomError(
@@ -184,7 +186,7 @@ def _series_headers(path_or_files, series_uid: str | None) -> list[_Header]:
             + ("it is" if len(paths) == 1 else "they are")
             + " not DICOM, or DICOM without an image (DICOMDIR, report, structure set)"
             + (f"; read NIfTI and NRRD with gpuimg.read_image({str(images[0])!r})" if images else "")
-            + (_unlisted(Path(path_or_files), unlisted) if unlisted else "")
+            + (_unlisted(Path(path_or_files), unlisted, dangling) if unlisted or dangling else "")
             + "."
         )
     chosen = _choose(_by_series(headers), series_uid)
@@ -195,6 +197,12 @@ def _series_headers(path_or_files, series_uid: str | None) -> list[_Header]:
             f"Skipped {folder}: the folder may not be listed (permission denied), so its files were not "
             "read; where they belong to this series, the volume lacks their slices. Ask for read access "
             "to it.",
+            stacklevel=3,
+        )
+    for link, why in dangling.items():
+        warnings.warn(
+            f"Skipped {link}: the link leads nowhere ({why}), so what it linked to was not read; where "
+            "that was part of this series, the volume lacks its slices. Fix or remove the link.",
             stacklevel=3,
         )
     return chosen

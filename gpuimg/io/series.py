@@ -97,8 +97,11 @@ class SeriesList(list):
     broken : dict of Path to str
         Files that look like DICOM but cannot be parsed, with the reason.
     unlisted : list of Path
-        Folders under the one searched that may not be listed (permission denied): their files were
-        not looked at.
+        Folders under the one searched that may not be listed (permission denied), and links into
+        folders that may not be searched: their files were not looked at.
+    dangling : dict of Path to str
+        Links under the folder searched that lead nowhere, with the reason: a target that does not
+        exist, or a loop of links. What they linked to was not looked at.
 
     Examples
     --------
@@ -118,11 +121,12 @@ class SeriesList(list):
     {'cut.dcm': 'it is cut short (132 bytes): its file meta header holds no dataset'}
     """
 
-    def __init__(self, series, skipped, broken, unlisted=()):
+    def __init__(self, series, skipped, broken, unlisted=(), dangling=None):
         super().__init__(series)
         self.skipped: list[Path] = list(skipped)
         self.broken: dict[Path, str] = dict(broken)
         self.unlisted: list[Path] = list(unlisted)
+        self.dangling: dict[Path, str] = dict(dangling or {})
 
 
 def list_series(path: str | os.PathLike, *, workers: int | None = None) -> SeriesList:
@@ -142,14 +146,16 @@ def list_series(path: str | os.PathLike, *, workers: int | None = None) -> Serie
     SeriesList
         One :class:`SeriesInfo` per SeriesInstanceUID, sorted by patient, study and series UID. Its
         attribute ``skipped`` lists the files that are not DICOM images (other formats, DICOMDIR,
-        reports), ``broken`` maps files that look like DICOM but cannot be parsed to the reason, and
-        ``unlisted`` lists the folders under ``path`` that may not be listed (permission denied).
+        reports), ``broken`` maps files that look like DICOM but cannot be parsed to the reason,
+        ``unlisted`` lists the folders under ``path`` that may not be listed (permission denied), and
+        ``dangling`` maps its links that lead nowhere (no target, a loop) to the reason.
 
     Raises
     ------
     DicomError
-        If ``path`` does not exist, may not be listed, or holds no files (the message names its
-        folders that may not be listed). Unreadable files and folders under it are never fatal.
+        If ``path`` does not exist, may not be listed, or holds no files (the message counts its
+        folders that may not be listed and its links that lead nowhere). Unreadable files and folders,
+        and links that lead nowhere, under it are never fatal.
 
     Examples
     --------
@@ -162,11 +168,12 @@ def list_series(path: str | os.PathLike, *, workers: int | None = None) -> Serie
     PATIENT-001 CT (8, 32, 32) (2.5, 3.0, 3.0) None
     """
     unlisted: list[Path] = []
-    paths, _ = _files(path, unlisted)
+    dangling: dict[Path, str] = {}
+    paths, _ = _files(path, unlisted, dangling)
     headers, broken, skipped = _scan(paths, workers)
     series = [_summarise(uid, group) for uid, group in _by_series(headers).items()]
     series.sort(key=lambda s: (s.patient_id, s.study_uid, s.series_uid))
-    return SeriesList(series, skipped, broken, unlisted)
+    return SeriesList(series, skipped, broken, unlisted, dangling)
 
 
 def _by_series(headers: list[_Header]) -> dict[str, list[_Header]]:

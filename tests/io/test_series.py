@@ -296,6 +296,93 @@ def test_a_folder_of_links_to_series_lists_each_linked_folder_once(tmp_path, mak
     assert read_dicom(tmp_path / "cohort" / "s1", device="cpu").shape == (2, 4, 5)
 
 
+def _leads_nowhere(root: Path) -> dict[Path, str]:
+    """The links under ``root`` whose target the system cannot reach, with the system's reason: the
+    reference for what the listing could not follow (os.walk lists links to folders as folders)."""
+    found = {}
+    for folder, folders, files in os.walk(root):
+        for name in folders + files:
+            path = Path(folder) / name
+            try:
+                os.stat(path)
+            except FileNotFoundError:
+                found[path] = "its target does not exist"
+            except OSError as exc:
+                if exc.errno == errno.ELOOP:
+                    found[path] = "a loop of links"
+    return found
+
+
+def test_links_that_lead_nowhere_are_returned_not_dropped(tmp_path, make_volume):
+    # A link to a folder that was moved (an archive's study renamed), or a loop of links, was left out
+    # without a trace: list_series gave the other series as if they were all, read_dicom read the
+    # series without a word, and a folder of such links alone was 'the folder holds no files'.
+    write_dicom(make_volume(shape=(2, 4, 5)), tmp_path / "cohort" / "s0")
+    write_dicom(make_volume(shape=(2, 4, 5)), tmp_path / "raw" / "s1")
+    (tmp_path / "cohort" / "s1").symlink_to(tmp_path / "raw" / "s1-moved", target_is_directory=True)
+    (tmp_path / "cohort" / "s0" / "loop").symlink_to(tmp_path / "cohort" / "s0" / "loop")
+    (tmp_path / "cohort" / "s2").symlink_to(tmp_path / "raw" / "s1", target_is_directory=True)  # fine
+    (tmp_path / "cohort" / "s3").symlink_to(tmp_path / "cohort", target_is_directory=True)  # a loop: once
+    expected = _leads_nowhere(tmp_path / "cohort")
+    assert len(expected) == 2
+    found = list_series(tmp_path / "cohort")
+    assert len(found) == 2 and found.dangling == expected
+    assert not found.skipped and not found.broken and not found.unlisted
+    with pytest.warns(UserWarning) as caught:
+        read_dicom(tmp_path / "cohort" / "s0", device="cpu")
+    assert [str(w.message) for w in caught] == [
+        f"Skipped {tmp_path / 'cohort' / 's0' / 'loop'}: the link leads nowhere (a loop of links), so what "
+        "it linked to was not read; where that was part of this series, the volume lacks its slices. Fix "
+        "or remove the link."
+    ]
+    # A folder of such links alone: the error counts them (a link may be named by its patient).
+    (tmp_path / "lost").mkdir()
+    (tmp_path / "lost" / "MRN-0001").symlink_to(tmp_path / "absent", target_is_directory=True)
+    (tmp_path / "lost" / "MRN-0002").symlink_to(tmp_path / "lost" / "MRN-0002")
+    assert len(_leads_nowhere(tmp_path / "lost")) == 2
+    for call in (list_series, lambda path: read_dicom(path, device="cpu")):
+        with pytest.raises(DicomError) as caught:
+            call(tmp_path / "lost")
+        message = str(caught.value)
+        assert message.startswith(f"{tmp_path / 'lost'}: the folder holds no files; 2 links under it ")
+        assert "leading nowhere" in message and "MRN" not in message
+
+
+def test_links_into_folders_that_may_not_be_searched_are_returned_not_dropped(tmp_path, make_volume):
+    # A link into a folder the user may not search (a colleague's archive, mode 000) was left out
+    # without a trace, where a subfolder that may not be listed (a link to one too) is returned in
+    # unlisted. The reference: the system's refusals, as the user, to look at the link's target (s1)
+    # and to list the other's (s2).
+    write_dicom(make_volume(shape=(2, 4, 5)), tmp_path / "cohort" / "s0")
+    for name in ("s1", "s2"):
+        write_dicom(make_volume(shape=(2, 4, 5)), tmp_path / "archive" / name)
+        (tmp_path / "cohort" / name).symlink_to(tmp_path / "archive" / name, target_is_directory=True)
+    code = (
+        "import os, sys, gpuimg\n"
+        "for look, name in ((os.stat, 's1'), (os.listdir, 's2')):\n"
+        "    try: look(os.path.join(sys.argv[1], name))\n"
+        "    except PermissionError: print('refused', name)\n"
+        "found = gpuimg.list_series(sys.argv[1])\n"
+        "print(len(found), *found.unlisted, len(found.dangling))"
+    )
+    try:
+        (tmp_path / "archive" / "s2").chmod(0)
+        done = run_as_user(sys.executable, "-c", code, str(tmp_path / "cohort"))
+        (tmp_path / "archive").chmod(0)
+        done_all = run_as_user(sys.executable, "-c", code, str(tmp_path / "cohort"))
+    finally:
+        for folder in (tmp_path / "archive", tmp_path / "archive" / "s2"):
+            folder.chmod(0o755)
+    assert done.returncode == 0 and done_all.returncode == 0, done.stderr + done_all.stderr
+    cohort = tmp_path / "cohort"
+    assert done.stdout.splitlines() == ["refused s2", f"2 {cohort / 's2'} 0"]
+    assert done_all.stdout.splitlines() == [
+        "refused s1",
+        "refused s2",
+        f"1 {cohort / 's1'} {cohort / 's2'} 0",
+    ]
+
+
 @pytest.mark.parametrize(
     ("seconds", "workers", "threaded"),
     [(0.0, None, False), (2 * _scan._SLOW_FILE, None, True), (0.0, 2, True), (0.0, 1, False)],
