@@ -48,13 +48,15 @@ def check_nan_voxels(host: np.ndarray, mask: np.ndarray | None, step: int, gradi
     first = tuple(int(i) * step for i in np.argwhere(read)[0])
     outside, side = (finite.min(), "lowest") if gradient_direction == "descent" else (finite.max(), "highest")
     where = " inside the mask" if mask is not None else ""
+    fill = f"{float(outside):g}"
     raise ParameterError(
         f"the volume holds {count} NaN voxel(s) that marching cubes reads{where} (the corners of its "
         f"cubes), the first at (z, y, x) = {first}: the surface's vertices next to them would be NaN, "
         "and so its area and volume. Replace them first with a value outside the surface, e.g. "
-        f"np.nan_to_num(volume, nan={float(outside):g}) (the {side} finite value, for "
-        f"gradient_direction={gradient_direction!r}), or pass a mask that leaves out the cubes around "
-        "them (a cube is read where the mask holds its last corner, (z+s, y+s, x+s) for a step s)."
+        f"np.nan_to_num(volume, nan={fill}) (the {side} finite value, for gradient_direction="
+        f"{gradient_direction!r}; of a Volume, dataclasses.replace(volume, data=np.nan_to_num(volume.data, "
+        f"nan={fill})), which keeps its spacing), or pass a mask that leaves out the cubes around them (a "
+        "cube is read where the mask holds its last corner, (z+s, y+s, x+s) for a step s)."
     )
 
 

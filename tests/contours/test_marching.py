@@ -1,5 +1,6 @@
 """gpuimg.contours.marching against scikit-image's measure module and closed forms."""
 
+import dataclasses
 import warnings
 from pathlib import Path
 
@@ -670,6 +671,15 @@ def test_a_nan_voxel_next_to_the_surface_is_refused_not_meshed_as_nan():
         assert_same_mesh(
             got, skimage.measure.marching_cubes(filled, 4.0, gradient_direction=direction, method="lewiner")
         )
+    # A Volume: the advice keeps its spacing (np.nan_to_num of a Volume is an array, in voxel units).
+    spacing = (2.0, 1.0, 0.5)
+    with pytest.raises(gpuimg.ParameterError, match=r"dataclasses\.replace\(volume, data=np\.nan_to_num"):
+        marching_cubes(gpuimg.Volume(volume, spacing=spacing), 4.0)
+    fixed = dataclasses.replace(gpuimg.Volume(volume, spacing=spacing), data=np.nan_to_num(volume, nan=0.0))
+    want = skimage.measure.marching_cubes(
+        np.nan_to_num(volume, nan=0.0), 4.0, spacing=spacing, method="lewiner"
+    )
+    assert_same_mesh(marching_cubes(fixed, 4.0), want, spacing)
 
 
 @pytest.mark.parametrize("step", [1, 2, 3])
