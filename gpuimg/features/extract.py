@@ -28,7 +28,12 @@ from .settings import Settings, as_settings
 
 
 def _morphology(roi: Roi) -> Deferred:
-    return morphology_deferred(roi.image, roi.morph_mask, roi.intensity_mask, roi.spacing)
+    # On the morphological mask's box, which holds the intensity mask (re-segmentation only takes voxels
+    # out): the features are those of the whole arrays, whose margin for the local intensity sphere
+    # morphology would pack, bring to the host and search for the box again (8 times the ROI's box for
+    # the demo cohort's ROIs).
+    box = tuple(slice(first, last + 1) for first, last in roi.morph_box)
+    return morphology_deferred(roi.image[box], roi.morph_mask[box], roi.intensity_mask[box], roi.spacing)
 
 
 #: The feature families by name, each a function of a prepared :class:`~gpuimg.features.chain.Roi`

@@ -60,6 +60,50 @@ def test_families_select_their_tags(rng):
         extract(image, labels == 2, spacing=1.0, families=["texture"])
 
 
+def test_morphology_of_extract_reads_the_roi_s_box_only(rng, monkeypatch):
+    """extract gave morphology the prepared arrays whole, with their margin for the local intensity sphere
+    (8 times the ROI's box for a demo nodule), which it packed, brought to the host and searched for the
+    ROI's box again. It now gets the morphological mask's box, which holds the intensity mask: the same
+    features, to the bit, as on the whole arrays; the volume is scikit-image's mesh volume, the integrated
+    intensity that volume times NumPy's mean over the re-segmented voxels."""
+    import importlib
+
+    from skimage.measure import marching_cubes
+
+    from gpuimg.features import morphology
+
+    module = importlib.import_module("gpuimg.features.extract")
+    image = 40.0 + scipy.ndimage.gaussian_filter(rng.normal(0.0, 300.0, (30, 32, 34)), 1.0)
+    mask = np.zeros(image.shape, bool)
+    mask[9:17, 10:24, 8:20] = True
+    mask[12:15, 6:10, 12:16] = True  # a bump: the box is not the block's
+    image[12, 12:15, 10] = 500.0  # re-segmented out
+    spacing = (2.0, 1.25, 1.25)
+    settings = Settings(reseg_range=(-200.0, 200.0))  # takes voxels out of the intensity mask
+    shapes = []
+
+    def spy(image, morph_mask, intensity_mask, spacing):
+        shapes.append((image.shape, morph_mask.shape, intensity_mask.shape))
+        return morphology_deferred(image, morph_mask, intensity_mask, spacing)
+
+    morphology_deferred = module.morphology_deferred
+    monkeypatch.setattr(module, "morphology_deferred", spy)
+    features = extract(image, mask, spacing=spacing, settings=settings, families=["morphology"])
+    assert shapes == [((8, 18, 12),) * 3]  # z 9..16, y 6..23, x 8..19
+    roi = prepare(image, mask, spacing=spacing, settings=settings)
+    assert roi.image.shape > (8, 18, 12) and roi.intensity_mask.sum() < mask.sum()
+    whole = morphology(roi.image, roi.morph_mask, roi.intensity_mask, roi.spacing)
+    assert features.keys() == whole.keys()
+    for name, value in whole.items():
+        assert features[name] == value or (np.isnan(value) and np.isnan(features[name])), name
+    vertices, faces, _, _ = marching_cubes(np.pad(mask, 1).astype(float), 0.5, spacing=spacing)
+    a, b, c = (vertices.astype(float)[faces[:, k]] for k in range(3))  # float32 holds these exactly
+    volume = abs(np.einsum("ij,ij->i", a, np.cross(b, c)).sum()) / 6.0  # signed tetrahedra
+    np.testing.assert_allclose(features["morph_volume"], volume, rtol=1e-12)  # sums in another order
+    inside = mask & (image >= -200.0) & (image <= 200.0)
+    np.testing.assert_allclose(features["morph_integ_int"], volume * image[inside].mean(), rtol=1e-12)
+
+
 def test_volume_and_dask_inputs_equal_arrays(rng):
     da = pytest.importorskip("dask.array")
     image, labels = _labelled(rng)
