@@ -261,7 +261,9 @@ def _measure(
         "features",
         lambda: extract(
             image if spec.feature_image == "original" else processed,
-            mask,
+            # Its 0 and 1 as bool: an integer mask is searched for a second label, a pass over the volume
+            # (0.14 ms of a demo study's 4), and its grid is the image's, which study_mask made it on.
+            mask.data.view(bool),
             settings=spec.settings,
             families=spec.families,
         ),

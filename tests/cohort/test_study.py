@@ -488,6 +488,46 @@ def test_a_one_level_mask_pattern_is_matched_on_the_folder_listing(tmp_path, mon
         assert [str(path) for path in matching_files(study, pattern)] == expected
 
 
+def test_the_features_take_the_study_mask_as_bool(tmp_path, monkeypatch):
+    """The study's 0/1 mask went to extract as a uint8 Volume: extract searched it for a second label and
+    checked its grid against the image's, passes that cost 0.44 of a demo study's 4.6 ms of features,
+    though study_mask made it 0 and 1 on the image's grid. It now gets its voxels as bool; the row is the
+    same: the mean, volume and maximum diameter are NumPy's and SciPy's of the mask file's voxels."""
+    import scipy.spatial
+
+    from gpuimg.cohort import study
+
+    write_study(tmp_path / "study", 2, patient_id="P")
+    spec = spec_from_dict(
+        {
+            "input": {"modality": "CT"},
+            "mask": {"source": "file", "pattern": "mask.nrrd"},
+            "features": {"families": ["statistics", "morphology"]},
+        }
+    )
+    masks = []
+
+    def spy(image, mask, **kwargs):
+        masks.append(mask)
+        return extract(image, mask, **kwargs)
+
+    extract = study.extract
+    monkeypatch.setattr(study, "extract", spy)
+    result = process_study(StudyTask(tmp_path / "study", "study", spec, b"key"))
+    assert "error" not in result, result.get("error")
+    assert len(masks) == 1 and isinstance(masks[0], np.ndarray) and masks[0].dtype == bool
+    image = gpuimg.read_dicom(tmp_path / "study" / "ct")
+    inside = gpuimg.read_image(tmp_path / "study" / "mask.nrrd").data != 0
+    np.testing.assert_array_equal(masks[0], inside)
+    np.testing.assert_allclose(result["row"]["stat_mean"], np.asarray(image.data)[inside].mean(), rtol=1e-12)
+    np.testing.assert_allclose(
+        result["row"]["morph_vol_approx"], inside.sum() * np.prod(image.spacing), rtol=1e-12
+    )
+    centres = np.argwhere(inside) * np.asarray(image.spacing)
+    # The mesh's extreme vertices lie half a voxel out from the extreme centres, or at the same distance.
+    assert result["row"]["morph_diam"] >= scipy.spatial.distance.pdist(centres).max()
+
+
 def test_a_mask_named_in_nfd_is_the_study_mask(tmp_path):
     """The study's row is measured on the mask macOS named in NFD, the spec naming it in NFC."""
     write_study(tmp_path / "study", 1, patient_id="P")
