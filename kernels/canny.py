@@ -21,8 +21,10 @@ The gradient is ``scipy.ndimage.sobel`` of the smoothed image along each axis (m
 one voxel past the edge is the nearest voxel), computed at the voxel as SciPy computes it: a
 ``[-1, 0, 1]`` pass along the axis, then ``[1, 2, 1]`` along each other axis in increasing order,
 each pass in float64 and rounded to the image's float type; the magnitude is
-``sqrt(gz² + gy² + gx²)`` in that type, as NumPy's array arithmetic gives it. The CUDA target
-computes them per thread from the voxel's 3x3x3 neighbourhood (nine differences and four
+``sqrt(gz² + gy² + gx²)`` in that type, as NumPy's array arithmetic gives it, except where its
+squares would overflow or vanish: there it is that of the gradient scaled by a power of two
+(:func:`_magnitude`), so that scaling an image and its thresholds alike leaves the edges unchanged.
+The CUDA target computes them per thread from the voxel's 3x3x3 neighbourhood (nine differences and four
 ``[1, 2, 1]`` sums per derivative), and so the magnitudes the suppression interpolates (up to 8
 voxels around ``p``), for the voxels ``>= low`` only. The CPU target computes the gradient and
 magnitude of a block of slices (rows in 2D) and its one-voxel margin by the three 1D passes into
@@ -131,12 +133,42 @@ def _gradient_at(s, z, y, x, planar):
     return gz, gy, gx
 
 
+#: Below this sum of squares (2**-100) a square may have lost digits to float32's subnormal numbers.
+_LEAST_SQUARED = 2.0**-100
+
+
 @numba.njit(inline="always")
-def _magnitude(gz, gy, gx):
-    """``sqrt(gz² + gy² + gx²)`` in the gradient's float type, each step rounded as NumPy's."""
+def _root_of_squares(gz, gy, gx):
+    """``gz² + gy² + gx²`` and its square root in the gradient's float type, each step rounded as
+    NumPy's."""
     squared = product(gz, gz) + product(gy, gy)
     squared = squared + product(gx, gx)
-    return rounded(math.sqrt(float(squared)), gx)
+    return squared, rounded(math.sqrt(float(squared)), gx)
+
+
+@numba.njit(inline="always")
+def _magnitude(gz, gy, gx):
+    """``sqrt(gz² + gy² + gx²)`` in the gradient's float type, each step rounded as NumPy's.
+
+    Where the sum of squares overflows (a finite gradient beyond about 1.8e19 in float32) or falls
+    below :data:`_LEAST_SQUARED` (squares of about 1e-19 and less lose digits, then vanish), the
+    gradient is divided by the power of two ``p`` just above its largest component, which is exact,
+    and the magnitude of the quotient multiplied by ``p``: the number NumPy's arithmetic gives where
+    nothing overflows or underflows, so an image scaled by a power of two has its magnitudes scaled
+    alike. A NaN or infinite component gives NumPy's NaN or inf.
+    """
+    squared, root = _root_of_squares(gz, gy, gx)
+    if squared < _LEAST_SQUARED or squared == math.inf:
+        largest = max(abs(float(gz)), abs(float(gy)), abs(float(gx)))
+        if 0.0 < largest < math.inf:
+            scale = math.ldexp(1.0, math.frexp(largest)[1])
+            like = rounded(0.0, gx)
+            qz = rounded(float(gz) / scale, like)
+            qy = rounded(float(gy) / scale, like)
+            qx = rounded(float(gx) / scale, like)
+            inner = _root_of_squares(qz, qy, qx)[1]
+            return rounded(float(inner) * scale, like)
+    return root
 
 
 @numba.njit(inline="always")

@@ -89,6 +89,49 @@ def test_2d_unsmoothed_with_nan_and_inf_voxels_equals_scikit_image(rng, dtype, t
     np.testing.assert_array_equal(got, want)
 
 
+# The simulator's threads square the gradient on NumPy scalars before it is rescaled, outside numba.
+@pytest.mark.filterwarnings("ignore:overflow encountered in scalar:RuntimeWarning")
+@pytest.mark.parametrize("target", ["cpu", "cuda"])
+@pytest.mark.parametrize("power", [66, 100, -100])
+def test_2d_float32_image_scaled_by_a_power_of_two_has_the_edges_of_scikit_image_unscaled(
+    rng, power, target, request
+):
+    """Canny's edges do not change when the image and its thresholds are scaled alike (closed form:
+    a power of two scales every float32 operation exactly). The magnitude sqrt(gy² + gx²) squared in
+    float32: from about 1.8e19 per pixel (image values about 1e19) the squares overflowed and a
+    square scaled by 2**66 had 3 edge pixels instead of scikit-image's 73 (0 from 2**70; quantile
+    thresholds: 0), scaled by 2**-100 none (the squares vanish). Reference: scikit-image on the
+    unscaled image, voxel for voxel (scikit-image itself squares in float32 too)."""
+    image = square(rng, np.float32)[:40, :44]
+    device = request.getfixturevalue("on_cuda_target") if target == "cuda" else np.asarray
+    scale = 2.0**power
+    scaled = device(image * np.float32(scale))
+    for low, high, quantiles in ((0.1, 0.2, False), (0.8, 0.9, True)):
+        want = skimage.feature.canny(image, 1.2, low, high, use_quantiles=quantiles)
+        if not quantiles:
+            low, high = low * scale, high * scale
+        got = gpuimg.to_numpy(canny(scaled, 1.2, low, high, use_quantiles=quantiles))
+        assert want.sum() > 50
+        np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize("power", [66, 100, -100])
+def test_3d_float32_volume_scaled_by_a_power_of_two_has_the_same_edges(rng, power):
+    """The 3D Sobel magnitude overflowed and vanished as the 2D one (a noisy ball scaled by 2**66:
+    no edge voxel); scaled with its thresholds by a power of two (closed form: exact in float32), a
+    volume has the edges of the unscaled one, which lie within a voxel of the sphere."""
+    image, r = ball(24, 8.0, 5.0, rng)
+    image = image.astype(np.float32)
+    scale = 2.0**power
+    scaled = image * np.float32(scale)
+    want = canny(image, 1.0, 32 * 10.0, 32 * 30.0)
+    assert want.sum() > 4 * np.pi * 8**2 * 0.8 and np.abs(r[want] - 8.0).max() < 1.1
+    np.testing.assert_array_equal(canny(scaled, 1.0, 32 * 10.0 * scale, 32 * 30.0 * scale), want)
+    want = canny(image, 1.0, 0.9, 0.95, use_quantiles=True)
+    assert want.sum() > 4 * np.pi * 8**2 * 0.8
+    np.testing.assert_array_equal(canny(scaled, 1.0, 0.9, 0.95, use_quantiles=True), want)
+
+
 def test_3d_voxels_of_nan_sobel_magnitude_are_never_edges(rng):
     """Unsmoothed (sigma 0), the 3D magnitude is SciPy's Sobel magnitude of the image: where that is
     NaN (at and around NaN or inf voxels, as in scikit-image's 2D) no voxel is an edge."""
