@@ -261,8 +261,9 @@ def _measure(
         "features",
         lambda: extract(
             image if spec.feature_image == "original" else processed,
-            # Its 0 and 1 as bool: an integer mask is searched for a second label, a pass over the volume
-            # (0.14 ms of a demo study's 4), and its grid is the image's, which study_mask made it on.
+            # Its 0 and 1 as bool: a uint8 mask Volume is searched for a second label (a pass over the
+            # volume) and its grid checked against the image's, on which study_mask made it (0.44 of a
+            # demo study's 4.6 ms of features).
             mask.data.view(bool),
             settings=spec.settings,
             families=spec.families,
