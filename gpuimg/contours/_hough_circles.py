@@ -165,7 +165,10 @@ def hough_circle_peaks(
     Notes
     -----
     ``skimage.transform.hough_circle_peaks``; on CUDA the accumulator goes to the host and back
-    (the first call warns).
+    (the first call warns). A ``min_ydistance`` (``min_xdistance``) beyond the accumulator's rows
+    (columns) suppresses no more than one of that many and is taken as such: the same peaks, in time
+    and memory bounded by the accumulator's size (scikit-image runs out of memory, or indexes past
+    the columns from twice their number).
 
     Examples
     --------
@@ -197,6 +200,12 @@ def hough_circle_peaks(
         total_num_peaks=total_num_peaks,
     )
     normalize = check_flag(normalize, "normalize")
+    # A window of the accumulator's rows (columns) or more suppresses every row (column), so wider
+    # ones give the same peaks; but scikit-image's grid of window offsets grew with the window
+    # (10**9: a bare MemoryError) and its wrap of columns indexes past them from twice the columns
+    # (a bare IndexError for 80 on a 40-column accumulator), as min_distance for lines.
+    min_ydistance = min(min_ydistance, hspaces.shape[1])
+    min_xdistance = min(min_xdistance, hspaces.shape[2])
     peaks = skimage.transform.hough_circle_peaks(
         hspaces,
         radii,

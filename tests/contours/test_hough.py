@@ -141,6 +141,68 @@ def test_line_peaks_at_windows_about_the_accumulator_rows_equal_scikit_image(rng
         assert_all_equal(hough_line_peaks(*lines, **options), want)
 
 
+def test_circle_peaks_windows_past_the_accumulator_are_scikit_images_at_its_size():
+    """min_xdistance / min_ydistance of 10**9 on the accumulator of a 40 x 52 image went to
+    scikit-image, whose grid of window offsets grew with them: a bare MemoryError; its wrap of
+    columns indexed past them from about twice the columns (104: a bare IndexError). A window of the
+    rows (columns) or more suppresses every row (column): the peaks are scikit-image's at the
+    accumulator's size, and with both that wide (closed form) one circle is left, the accumulator's
+    maximum; in a child with a memory limit and a timeout."""
+    setup = """
+import numpy as np, skimage.draw, skimage.transform
+from gpuimg.contours import hough_circle, hough_circle_peaks, hough_circles
+image = np.zeros((40, 52), bool)
+image[skimage.draw.circle_perimeter(12, 15, 6)] = True
+image[skimage.draw.circle_perimeter(28, 33, 9)] = True
+radii = np.arange(5, 11)
+circles = hough_circle(image, radii, normalize=False)
+rows, cols = circles.shape[1:]
+
+def check(x, y, **options):
+    got = hough_circle_peaks(circles, radii, min_xdistance=x, min_ydistance=y, **options)
+    capped = {"min_xdistance": min(x, cols), "min_ydistance": min(y, rows)}
+    want = skimage.transform.hough_circle_peaks(circles, radii, **capped, **options)
+    assert len(got[0]) > 0 and all(np.array_equal(g, w) for g, w in zip(got, want)), (got, want)
+    return got
+
+def one_circle(x, y):
+    got = [p.tolist() for p in check(x, y)]
+    k, row, col = np.unravel_index(np.argmax(circles), circles.shape)
+    assert got == [[circles.max()], [col], [row], [radii[k]]]
+    assert got[1:] == [[33], [28], [9]]
+"""
+    cases = {
+        "x": "check(10**9, 2)",
+        "y": "check(3, 10**9)",
+        "x twice the columns": "check(2 * cols, 1)",
+        "options": "check(10**12, 4, threshold=10, num_peaks=2, total_num_peaks=3)",
+        "both": "one_circle(10**9, 10**12)",
+        "both at the size": "one_circle(cols, rows)",
+        "detector": "got = hough_circles(image, radii, min_xdistance=10**9, min_ydistance=10**9)\n"
+        "assert len(got[0]) == 1",
+    }
+    results = run_guarded(cases, setup, memory=3 * 1024**3, timeout=120)
+    assert results == dict.fromkeys(cases), results
+
+
+def test_circle_peaks_at_windows_about_the_accumulator_size_equal_scikit_image():
+    """Where a window is clamped to the accumulator's rows or columns, each window near that size
+    gives scikit-image's peaks (centres away from the right edge, where its wrap of columns stays
+    inside them): the clamp changes nothing but the work."""
+    image = np.zeros((30, 36), bool)
+    image[skimage.draw.circle_perimeter(10, 12, 5)] = True
+    image[skimage.draw.circle_perimeter(19, 20, 7)] = True
+    radii = np.arange(4, 9)
+    circles = hough_circle(image, radii, normalize=False)
+    rows, cols = circles.shape[1:]
+    for size, name in ((rows, "min_ydistance"), (cols, "min_xdistance")):
+        for window in range(size - 3, size + 4):
+            options = {name: window, "threshold": 3}
+            want = skimage.transform.hough_circle_peaks(circles, radii, **options)
+            assert len(want[0]) > 1
+            assert_all_equal(hough_circle_peaks(circles, radii, **options), want)
+
+
 @pytest.mark.parametrize("normalize", ["False", 1, np.ones(2), None])
 def test_circle_peaks_normalize_that_is_not_true_or_false_is_refused(rng, normalize):
     """normalize went to scikit-image unchecked, which took it by its truth value: "False" (a string,
