@@ -105,3 +105,65 @@ def infinite_as_far(host: np.ndarray) -> np.ndarray:
         return host
     far = np.finfo(np.float64).max / 4
     return np.clip(host.astype(np.float64), -far, far)
+
+
+def check_finite_mesh(
+    source: np.ndarray, host: np.ndarray, mesh: tuple, level: float, spacing, step: int
+) -> None:
+    """Refuse scikit-image's mesh where a vertex or its normal is not a number: infinite voxels next to it.
+
+    ``host`` is the float32 volume scikit-image read, ``source`` the volume before that conversion.
+    Lewiner's vertex on an edge weighs each end by ``1 / |value - level|``: 0 for an infinite end, so the
+    vertex sits at the finite end (the interpolation's limit), but NaN for an edge from ``-inf`` to
+    ``+inf``. Its normal adds each end's gradient times that weight, the gradient taken within the
+    cube: an infinite voxel makes its neighbours' gradients infinite and its own ``0 * inf``, so the
+    vertices of a cube the surface crosses at an infinite voxel get NaN normals. Their limit depends
+    on how fast each infinite voxel's value grows, which the volume does not say: refused, as NaN
+    voxels are. The same weights overflow float32 for finite values some ``1e23`` apart next to a voxel
+    at the level.
+    """
+    vertices, _, normals, _ = mesh
+    bad = ~(np.isfinite(vertices).all(axis=1) & np.isfinite(normals).all(axis=1))
+    count = int(np.count_nonzero(bad))
+    if count == 0:
+        return
+    # The voxel next to the first bad vertex (its cube, a step around it) that is infinite in float32.
+    placed = bad & np.isfinite(vertices).all(axis=1)
+    infinite = np.isinf(host)
+    first = None
+    if not placed.any():  # only NaN vertices: edges from -inf to +inf
+        first = tuple(int(i) for i in np.argwhere(infinite)[0])
+    else:
+        at = vertices[np.argmax(placed)] / np.asarray(spacing)
+        low = [max(int(np.floor(c)) - step, 0) for c in at]
+        window = tuple(slice(a, int(np.ceil(c)) + step + 1) for a, c in zip(low, at, strict=True))
+        near = np.argwhere(infinite[window])
+        if near.size:
+            nearest = near[np.argmin(((near + low - at) ** 2).sum(axis=1))] + low
+            first = tuple(int(i) for i in nearest)
+    finite = np.isfinite(host)
+    lo = float(np.min(host, where=finite, initial=np.inf))
+    hi = float(np.max(host, where=finite, initial=-np.inf))
+    if first is None:  # finite values whose weighted gradients overflow float32
+        raise ParameterError(
+            f"marching cubes gives {count} of the mesh's {len(vertices)} vertices a normal that is not a "
+            f"number: the volume's values (from {lo:g} to {hi:g}) are too large for scikit-image's float32 "
+            "normals next to voxels at the level. Rescale the volume and the level first (e.g. divide both "
+            "by 1e20)."
+        )
+    beyond = ""
+    if np.isfinite(source[first]):
+        beyond = f" ({float(source[first]):g} there: infinite in float32, scikit-image's precision)"
+    # Finite values on each infinity's side of the level: +inf above it, -inf at or below it.
+    high = hi if hi > level else level + max(1.0, abs(level))
+    low_fill = min(lo, level)
+    clip = f"np.clip(volume, {low_fill:g}, {high:g})"
+    raise ParameterError(
+        f"the volume holds {int(np.count_nonzero(infinite))} infinite voxel(s), and the surface at level="
+        f"{level:g} passes next to some, e.g. (z, y, x) = {first}{beyond}: there {count} of the mesh's "
+        f"{len(vertices)} vertices get a normal (or position) that is not a number, since marching cubes "
+        "weighs the gradient of the voxels around each vertex, infinite next to them. Replace them first "
+        f"with finite values on their side of the level, e.g. {clip} (of a Volume, dataclasses.replace("
+        f"volume, data={clip.replace('volume', 'volume.data')}), which keeps its spacing), or pass a mask "
+        "that leaves out the cubes around them (a cube is read where the mask holds its last corner)."
+    )

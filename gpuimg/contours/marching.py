@@ -26,7 +26,7 @@ from gpuimg.errors import DeviceError, ParameterError
 from gpuimg.volume import Volume, accepts_volume
 
 from ._host import to_host
-from ._values import check_default_level, check_nan_voxels, infinite_as_far
+from ._values import check_default_level, check_finite_mesh, check_nan_voxels, infinite_as_far
 
 #: The values of :func:`marching_cubes`' ``gradient_direction``.
 _DIRECTIONS = ("descent", "ascent")
@@ -84,7 +84,8 @@ def marching_cubes(
         ``gradient_direction``, as in scikit-image), in mm: the gradient per voxel divided by the
         spacing, axis by axis, so perpendicular to the mesh in mm.
     values : (V,) float32 array
-        The volume's local maximum near each vertex, as in scikit-image.
+        The volume's local maximum near each vertex, as in scikit-image (infinite next to an infinite
+        voxel).
 
     All four on the input's device.
 
@@ -96,7 +97,7 @@ def marching_cubes(
         default level is not a number), a bad spacing (or, with a Volume, one other than its own),
         direction or mask, an ``allow_degenerate`` that is not True or False, or a step size that is
         not a whole number from 1 to the shortest axis's length less 1. With a level given, for NaN
-        voxels among those marching cubes reads (see Notes).
+        voxels among those marching cubes reads, and infinite voxels next to the surface (see Notes).
     GeometryError
         If ``mask`` is a Volume on another grid than a Volume ``volume`` (spacing, origin or direction).
     DeviceError
@@ -118,6 +119,15 @@ def marching_cubes(
     edges that cross it, so the mesh's area and volume come out NaN. Replace them with a value on the
     surface's outside (``np.nan_to_num``) or leave their cubes out with the mask; NaN voxels that
     are not read (between the samples of a step, or only in cubes the mask leaves out) change nothing.
+    Infinite voxels are refused where the surface passes next to them, after the mesh: scikit-image
+    puts a vertex on an edge from an infinite voxel at its finite end (the interpolation's limit), but
+    weighs the gradients within each cube, infinite there, so the normals around them are NaN (and a
+    vertex on an edge from -inf to +inf too); their limit depends on how fast each infinite value
+    grows, which the volume does not say. Clip them to finite values on their side of the level
+    (``np.clip``, as the message gives it); finite values some 1e23 apart next to a voxel at the level
+    overflow those float32 normals and are refused too. Infinite voxels the surface does not pass (the
+    ``-inf`` of a log map's zero inside a lesion) change nothing, but a vertex's value is infinite
+    where its cube holds one.
     On CUDA the volume goes to the host and back (cuCIM has no marching cubes); the first call warns
     about that transfer.
 
@@ -152,6 +162,7 @@ def marching_cubes(
     _check_mask(mask, shape, ns)
     level = _level(level)
     host, host_mask = to_host(ns, "marching_cubes", volume, mask)
+    source = host
     if level is not None:  # without one, a NaN voxel makes the default level NaN: refused below
         check_nan_voxels(host, host_mask, int(step_size), gradient_direction)
     # scikit-image works on C-contiguous float32 and its Cython refuses a read-only buffer (a memory
@@ -190,6 +201,7 @@ def marching_cubes(
             f"no surface crosses {shown}{where} (the volume's values run from {low:g} to {high:g}): "
             "pick a level strictly between two of its values."
         ) from exc
+    check_finite_mesh(source, host, mesh, level, spacing, int(step_size))
     vertices, faces, normals, values = mesh
     mesh = vertices, faces, _normals_in_mm(normals, spacing), values
     return tuple(ns.xp.asarray(a) for a in mesh)

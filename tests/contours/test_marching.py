@@ -716,3 +716,111 @@ def test_nan_voxels_are_refused_where_marching_cubes_reads_them_only(rng, step):
             assert_same_mesh(got, want)
             checked["meshed"] += 1
     assert min(checked.values()) >= 3
+
+
+def _ball(radius=4.0, n=16):
+    """A ball of 1 in a float32 cube of 0: the surface at 0.5 lies between its voxels and the outside's."""
+    z, y, x = np.mgrid[0:n, 0:n, 0:n] - (n - 1) / 2
+    return (np.sqrt(x**2 + y**2 + z**2) <= radius).astype(np.float32)
+
+
+def _not_finite(mesh):
+    """The vertices of a mesh whose position or normal is not a number."""
+    return int((~(np.isfinite(mesh[0]).all(axis=1) & np.isfinite(mesh[2]).all(axis=1))).sum())
+
+
+@pytest.mark.parametrize("bad", [np.inf, -np.inf])
+@pytest.mark.parametrize("where", [(8, 8, 12), (8, 8, 11)])  # just outside the ball, just inside it
+@pytest.mark.parametrize("direction", ["descent", "ascent"])
+def test_an_infinite_voxel_next_to_the_surface_is_refused_not_meshed_with_nan_normals(bad, where, direction):
+    # Lewiner's normals weigh the gradient within each cube: next to an infinite voxel it is infinite
+    # (its own weighted by 1 / inf, 0 * inf), so scikit-image gave 6 to 10 NaN normals around one
+    # +-inf voxel next to a ball's surface, returned as a mesh. The reference: scikit-image's mesh,
+    # not finite, and its mesh of the volume clipped as the message says, which is ours.
+    volume = _ball()
+    volume[where] = bad
+    assert _not_finite(skimage.measure.marching_cubes(volume, 0.5, gradient_direction=direction)) > 0
+    with pytest.raises(gpuimg.ParameterError) as caught:
+        marching_cubes(volume, 0.5, gradient_direction=direction)
+    message = str(caught.value)
+    assert "1 infinite voxel(s)" in message and f"(z, y, x) = {where}" in message
+    assert "np.clip(volume, 0, 1)" in message
+    assert "dataclasses.replace(volume, data=np.clip(volume.data, 0, 1))" in message
+    clipped = np.clip(volume, 0, 1)
+    got = marching_cubes(clipped, 0.5, gradient_direction=direction)
+    assert _not_finite(got) == 0
+    assert_same_mesh(got, skimage.measure.marching_cubes(clipped, 0.5, gradient_direction=direction))
+
+
+def test_the_advice_for_infinite_voxels_keeps_a_volume_s_spacing_and_their_side_of_the_level():
+    # A Volume's advice keeps its spacing (dataclasses.replace); with no finite voxel above the level
+    # (+inf voxels alone inside), +inf becomes a value above it, not the highest finite one (which
+    # would leave no surface). The reference: scikit-image's mesh with that spacing.
+    data = np.zeros((9, 9, 9), np.float32)
+    data[4, 4, 4:6] = np.inf
+    volume = gpuimg.Volume(data, spacing=(2.0, 1.0, 0.5))
+    with pytest.raises(gpuimg.ParameterError) as caught:
+        marching_cubes(volume, 0.5)
+    advice = "dataclasses.replace(volume, data=np.clip(volume.data, 0, 1.5))"  # 1.5: level + 1
+    assert advice in str(caught.value)
+    got = marching_cubes(eval(advice, {"dataclasses": dataclasses, "np": np, "volume": volume}), 0.5)
+    want = skimage.measure.marching_cubes(np.clip(data, 0, 1.5), 0.5, spacing=(2.0, 1.0, 0.5))
+    assert_same_mesh(got, want, spacing=(2.0, 1.0, 0.5))
+    # Along z, 0.5 lies a third of the way from 0 to 1.5: slices 4 -+ 2/3, 2 mm apart each.
+    np.testing.assert_allclose(np.ptp(got[0][:, 0]), 2 * (4 / 3), rtol=1e-6)
+
+
+@pytest.mark.parametrize("step", [1, 2])
+def test_infinite_voxels_are_refused_where_the_mesh_is_not_finite_only(rng, step):
+    # An infinite voxel far from the surface (the -inf of a log map's zero, inside a lesion) changes
+    # nothing, and the mesh is scikit-image's, values included; one next to it is refused, with or
+    # without a mask. The reference: whether scikit-image's mesh of the same volume is finite.
+    checked = {"refused": 0, "meshed": 0}
+    for _ in range(40):
+        shape = tuple(int(n) for n in rng.integers(step + 3, 12, 3))
+        volume = smooth_volume(rng, shape, sigma=1.2)
+        # Half the time where the surface passes, half on a voxel whose neighbours are all on its side
+        # (an infinity of that side): the cubes around it are not crossed.
+        near = rng.random() < 0.5
+        around = 2 * step + 1
+        calm = (ndi.minimum_filter(volume, around) > 0) | (ndi.maximum_filter(volume, around) <= 0)
+        candidates = np.argwhere(~calm if near else calm)
+        if not len(candidates):
+            continue
+        for z, y, x in candidates[rng.choice(len(candidates), min(3, len(candidates)), replace=False)]:
+            volume[z, y, x] = np.inf if volume[z, y, x] > 0 else -np.inf
+        mask = None if rng.random() < 0.5 else rng.random(shape) < 0.7
+        try:
+            want = skimage.measure.marching_cubes(volume, 0.0, step_size=step, mask=mask)
+        except RuntimeError:  # no surface in the mask
+            continue
+        if _not_finite(want):
+            with pytest.raises(gpuimg.ParameterError, match=r"infinite voxel\(s\), and the surface"):
+                marching_cubes(volume, 0.0, step_size=step, mask=mask)
+            checked["refused"] += 1
+        else:
+            assert_same_mesh(marching_cubes(volume, 0.0, step_size=step, mask=mask), want)
+            checked["meshed"] += 1
+    assert min(checked.values()) >= 3
+
+
+def test_an_edge_from_minus_to_plus_infinity_and_overflowing_normals_are_refused():
+    # Lewiner's vertex on an edge from -inf to +inf weighs both ends by 0: a NaN position (0 / 0).
+    # Finite values 1e25 away from a voxel exactly at the level overflow its float32 normals: NaN.
+    volume = _ball()
+    volume[8, 8, 12], volume[8, 8, 13] = np.inf, -np.inf
+    assert np.isnan(skimage.measure.marching_cubes(volume, 0.5)[0]).any()
+    with pytest.raises(gpuimg.ParameterError, match=r"2 infinite voxel\(s\).*\(z, y, x\) = \(8, 8, 1[23]\)"):
+        marching_cubes(volume, 0.5)
+    volume = _ball()
+    volume[8, 8, 12], volume[8, 8, 11] = 1e25, 0.5
+    assert _not_finite(skimage.measure.marching_cubes(volume, 0.5)) > 0
+    with pytest.raises(gpuimg.ParameterError, match=r"too large for scikit-image's float32 normals"):
+        marching_cubes(volume, 0.5)
+    volume[8, 8, 12] = 1e20  # overflows nothing: scikit-image's mesh
+    assert_same_mesh(marching_cubes(volume, 0.5), skimage.measure.marching_cubes(volume, 0.5))
+    # A float64 value beyond float32's range is infinite in scikit-image's float32 copy: named so.
+    volume = _ball().astype(np.float64)
+    volume[8, 8, 12] = 1e39
+    with pytest.raises(gpuimg.ParameterError, match=r"\(8, 8, 12\) \(1e\+39 there: infinite in float32"):
+        marching_cubes(volume, 0.5)

@@ -102,3 +102,27 @@ def test_marching_cubes_refuses_the_nan_voxels_it_reads(device, emulated_cuda, r
     found = contours.marching_cubes(put(volume), 0.5, mask=mask)[0]
     assert np.isfinite(expected).all()
     np.testing.assert_allclose(to_numpy(found), expected, rtol=1e-6)
+
+
+@pytest.mark.parametrize("device", ["cpu", "cuda"])
+def test_marching_cubes_refuses_an_infinite_voxel_next_to_the_surface(device, emulated_cuda):
+    # scikit-image gives the vertices around an infinite voxel next to the surface NaN normals:
+    # refused, on the GPU too (its host copy); one the surface does not pass (the ball's centre)
+    # gives scikit-image's finite mesh, on the input's device.
+    import skimage.measure
+
+    from gpuimg import contours
+
+    put = emulated_cuda if device == "cuda" else np.asarray
+    z, y, x = np.mgrid[0:12, 0:12, 0:12] - 5.5
+    volume = (np.sqrt(x**2 + y**2 + z**2) <= 3.5).astype(np.float32)
+    volume[6, 6, 9] = -np.inf  # outside the ball, next to its surface
+    assert np.isnan(skimage.measure.marching_cubes(volume, 0.5)[2]).any()
+    with pytest.raises(ParameterError, match=r"1 infinite voxel\(s\).*\(z, y, x\) = \(6, 6, 9\)"):
+        contours.marching_cubes(put(volume), 0.5)
+    volume[6, 6, 9], volume[6, 6, 6] = 0.0, np.inf
+    expected = skimage.measure.marching_cubes(volume, 0.5)
+    found = contours.marching_cubes(put(volume), 0.5)
+    assert np.isfinite(expected[2]).all()
+    for ours, theirs in zip(found, expected, strict=True):
+        np.testing.assert_array_equal(to_numpy(ours), theirs)
