@@ -10,6 +10,7 @@ import datetime
 import functools
 import os
 import platform
+import stat
 import sys
 import tempfile
 import time
@@ -19,6 +20,7 @@ from pathlib import Path
 import gpuimg
 from gpuimg._text import count, some
 from gpuimg.errors import ConfigError
+from gpuimg.io._scan import _unfollowable
 
 from . import outputs
 from ._dask import _execute
@@ -65,6 +67,11 @@ _LIBRARIES = (
 def find_studies(folder: str | os.PathLike) -> list[Path]:
     """The study folders of a cohort: the folders directly under ``folder``, in name order.
 
+    Its links that cannot be followed count as study folders too, whose studies then fail with the
+    reason (errors.csv): a link that leads nowhere (to a study folder moved or deleted, or a loop of
+    links), and one into a folder the user may not search. Left out, a moved study went missing from
+    the run without a word.
+
     Raises
     ------
     ConfigError
@@ -80,8 +87,9 @@ def find_studies(folder: str | os.PathLike) -> list[Path]:
     >>> for name in ("P02", "P01", ".cache"):
     ...     (cohort / name).mkdir()
     >>> _ = (cohort / "labels.csv").write_text("patient_id,label")
-    >>> [study.name for study in find_studies(cohort)]  # folders only, hidden ones left out
-    ['P01', 'P02']
+    >>> (cohort / "P03").symlink_to(cohort / "moved")  # a link to a study folder moved since
+    >>> [study.name for study in find_studies(cohort)]  # folders, not files; hidden ones left out
+    ['P01', 'P02', 'P03']
     """
     # Absolute: the studies may be processed by workers of a scheduler started elsewhere.
     folder = Path(folder).resolve()
@@ -90,7 +98,7 @@ def find_studies(folder: str | os.PathLike) -> list[Path]:
             # A mistyped path was 'not a folder', as a file is.
             what = "is not a folder" if folder.exists() else "does not exist"
             raise ConfigError(f"--input {folder} {what}; pass the folder that holds one folder per study.")
-        studies = sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
+        studies = sorted(p for p in folder.iterdir() if not p.name.startswith(".") and _is_study(p))
     except OSError as exc:
         # A folder that may not be listed (or whose entries may not be looked at: read but no execute
         # permission) ended library calls in a bare PermissionError; no study can be found in it.
@@ -101,6 +109,16 @@ def find_studies(folder: str | os.PathLike) -> list[Path]:
     if not studies:
         raise ConfigError(f"--input {folder} holds no study folders; put each study in its own sub-folder.")
     return studies
+
+
+def _is_study(path: Path) -> bool:
+    """Whether the entry ``path`` of a cohort folder is a study's: a folder, or a link that cannot be
+    followed (it may have led to one). Raises PermissionError where the entry itself may not be looked
+    at (the cohort folder may be read, not searched)."""
+    try:
+        return path.is_dir() or _unfollowable(path) is not None
+    except PermissionError:  # a link into a folder that may not be searched, or the entry itself
+        return stat.S_ISLNK(os.lstat(path).st_mode)
 
 
 def check_workers(workers: int, *, local: bool = True) -> None:
@@ -148,7 +166,8 @@ def _check_output(studies: Path, output: Path, found: list[Path]) -> None:
             f"--output {output} lies in --input {studies}, where the next run would read it as a study; "
             f"put the results beside the studies (e.g. --output {studies.parent / 'results'})."
         )
-    linked = [study for study in found if study.resolve() == resolved]
+    # realpath: Path.resolve raises RuntimeError for a study that is a loop of links.
+    linked = [study for study in found if Path(os.path.realpath(study)) == resolved]
     if linked:
         raise ConfigError(
             f"--output {output} is linked from --input {studies} as the study folder {linked[0].name!r}, "

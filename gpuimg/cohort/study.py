@@ -21,7 +21,7 @@ from gpuimg.edges.gradient import OPERATORS
 from gpuimg.errors import DicomError
 from gpuimg.features import extract
 from gpuimg.io import list_series, read_dicom
-from gpuimg.io._scan import _tree_files
+from gpuimg.io._scan import _tree_files, _unfollowable
 from gpuimg.io.series import _localizers
 from gpuimg.preprocess.equalize import integer_counts
 from gpuimg.volume import Volume
@@ -205,16 +205,23 @@ def fingerprint(folder: Path) -> str:
     A file replaced, added, removed or rewritten changes it, reading one file's head per folder; links
     to files count as their targets, links to folders are followed, each folder once (as
     :func:`gpuimg.io.list_series` walks). A folder that may not be listed counts by its name, so that
-    read access given to it changes the digest even where it holds no file.
+    read access given to it changes the digest even where it holds no file; a link that leads nowhere
+    counts by its name and why, so that removing it changes the digest (a study folder that is such a
+    link counts by why alone).
 
     The heads tell apart studies whose files have the same names, sizes and times (series of one
     protocol unpacked from an archive or an image that sets every file's time, or written in one tick):
     two such study folders swapped or renamed between runs kept each other's stored rows.
     """
     digest = hashlib.sha256()
+    why = _unfollowable(folder)
+    if why is not None:  # the study folder is a link leading nowhere: its error is kept while it does
+        digest.update(f"\0{why}\0".encode())
+        return digest.hexdigest()[:16]
     unlisted: list[Path] = []
+    dangling: dict[Path, str] = {}
     read: set[Path] = set()
-    for path in _tree_files(Path(folder), unlisted):
+    for path in _tree_files(Path(folder), unlisted, dangling=dangling):
         try:
             stat = path.stat()
         except OSError:  # removed while walking
@@ -233,6 +240,8 @@ def fingerprint(folder: Path) -> str:
                 digest.update(b"\0unreadable\0")
     for locked in unlisted:  # its files are unknown: read access given changes the digest
         digest.update(f"{locked.relative_to(folder)}{os.sep}\0unlisted\0".encode(errors="surrogateescape"))
+    for link, why in dangling.items():  # removed or mended, the study is read again
+        digest.update(f"{link.relative_to(folder)}\0{why}\0".encode(errors="surrogateescape"))
     return digest.hexdigest()[:16]
 
 
@@ -289,6 +298,15 @@ def _select(found, folder: Path, rules: Selection) -> tuple:
             + (f" (and {count(more, 'other')})" if more else "")
             + " may not be listed (permission denied): its files were not read, so the study may lack "
             "slices of its series or its mask. Ask for read access to it, or remove it from the study folder."
+        )
+    if found.dangling:
+        # Their targets may have been slices of the series, or its mask, as with the folders above.
+        (link, why), more = next(iter(found.dangling.items())), len(found.dangling) - 1
+        raise DicomError(
+            f"the study's link {link.relative_to(folder)} leads nowhere ({why})"
+            + (f" (and {count(more, 'other link')})" if more else "")
+            + ": what it linked to was not read, so the study may lack slices of its series or its mask. "
+            "Fix the link, or remove it from the study folder."
         )
     if not found:
         raise DicomError(

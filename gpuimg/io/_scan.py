@@ -22,6 +22,8 @@ _SCAN_RUN = 32
 _SLOW_FILE = 1e-3
 #: File suffixes that mark DICOM files, so that such a file which does not parse is broken, not "other".
 _DICOM_SUFFIXES = (".dcm", ".dicom", ".ima")
+#: Why a link leads nowhere (the values of :attr:`gpuimg.io.SeriesList.dangling`).
+_NO_TARGET, _LOOP = "its target does not exist", "a loop of links"
 
 
 def _files(
@@ -75,6 +77,17 @@ def _files(
             f"{some(folders)}: {'a folder' if len(folders) == 1 else 'folders'} in the list of files. Pass "
             "a folder by itself, not in a list (read_dicom searches it), or list the files in it."
         )
+    links = {p: why for p in missing if (why := _unfollowable(p)) is not None}
+    if len(links) == 1:  # a link to a moved folder or file was 'no such file', and a loop of links too
+        ((link, why),) = links.items()
+        raise DicomError(
+            f"{link}: the link leads nowhere ({why}), so nothing was read. Fix or remove the link."
+        )
+    if links:
+        raise DicomError(
+            f"{some([str(p) for p in links])}: links leading nowhere (a target that does not exist, or a "
+            "loop of links), so nothing was read. Fix or remove the links."
+        )
     if missing:
         raise DicomError(f"{some([str(p) for p in missing])}: no such file. Check the path.")
     # Keyed by the resolved path: each name of a file twice in a series is a duplicate slice, and its
@@ -97,6 +110,18 @@ def _checked(look, path: Path):
             f"{path}: cannot be read ({exc.strerror or type(exc).__name__}). Check the path, and that you "
             "may open it and the folders on the way to it."
         ) from None
+
+
+def _unfollowable(path: Path) -> str | None:
+    """Why the link ``path`` leads nowhere (:data:`_NO_TARGET`, :data:`_LOOP`); None where ``path`` is
+    there, is no link, or may not be looked at."""
+    try:
+        os.stat(path)
+    except FileNotFoundError:
+        return _NO_TARGET if os.path.islink(path) else None
+    except OSError as exc:
+        return _LOOP if exc.errno == errno.ELOOP else None
+    return None
 
 
 def _unlisted(root: Path, unlisted: list[Path], dangling: dict[Path, str] | None = None) -> str:
@@ -158,7 +183,7 @@ def _tree_files(
             continue
         except OSError as exc:  # a loop of links, or an entry removed while walking (no error)
             if exc.errno == errno.ELOOP and dangling is not None:
-                dangling[path] = "a loop of links"
+                dangling[path] = _LOOP
             continue
         if is_dir and folder_id not in seen:
             files += _tree_files(path, unlisted, seen, dangling=dangling)
@@ -170,7 +195,7 @@ def _tree_files(
         elif path.is_file():  # a link is checked as Path.is_file checks it
             files.append(path)
         elif dangling is not None and not path.exists():
-            dangling[path] = "its target does not exist"
+            dangling[path] = _NO_TARGET
     return files
 
 

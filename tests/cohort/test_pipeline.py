@@ -3,6 +3,7 @@ SIGKILL and re-run, and the same table from a Dask LocalCluster of 2 worker proc
 
 import csv
 import dataclasses
+import errno
 import hashlib
 import hmac
 import html
@@ -1373,3 +1374,143 @@ def test_an_output_folder_holding_the_cohort_leaves_the_cohort_alone(tmp_path):
     assert in_cohort.read_text() == "another program's write"
     assert not in_output.exists()
     assert manifest["rows"] == 1 and manifest["errors"] == 0, _errors(tmp_path)
+
+
+#: A spec of the fewest stages for the tests of which studies fail: the mask file, statistics.
+_STATISTICS = """
+[mask]
+source = "file"
+pattern = "mask.nrrd"
+[features]
+families = ["statistics"]
+"""
+
+
+def _unfollowable(path: Path) -> str | None:
+    """The system's reason why the link ``path`` cannot be followed (os.stat's), None where it can."""
+    try:
+        os.stat(path)
+    except FileNotFoundError:
+        return "its target does not exist"
+    except OSError as exc:
+        return "a loop of links" if exc.errno == errno.ELOOP else None
+    return None
+
+
+def test_study_links_that_lead_nowhere_are_failed_studies_and_counted(capsys, tmp_path):
+    # A cohort where a study's folder is a link to where it was moved from, or a loop of links, ran the
+    # other studies and said nothing of it (not in errors.csv, the manifest's counts or the report); a
+    # study whose slice was a link to a moved file was measured on the other slices, without a word.
+    _, cohort = write_cohort(tmp_path, n=3, name="MUSTERMANN^ERIKA")
+    spec = tmp_path / "statistics.toml"
+    spec.write_text(_STATISTICS)
+    (cohort / "MUSTERMANN_ERIKA").symlink_to(
+        tmp_path / "archive" / "MUSTERMANN_ERIKA", target_is_directory=True
+    )
+    (cohort / "loop_a").symlink_to(cohort / "loop_b")
+    (cohort / "loop_b").symlink_to(cohort / "loop_a")
+    (cohort / "notes.txt").write_text("not a study")
+    (cohort / "study_002" / "ct" / "IM9999.dcm").symlink_to(tmp_path / "archive" / "IM9999.dcm")
+    # The reference of what is there: os.walk's entries of the cohort and os.stat's refusals.
+    top, *below = list(os.walk(cohort))
+    entries = sorted(top[1] + top[2])
+    nowhere = {name: _unfollowable(cohort / name) for name in entries if _unfollowable(cohort / name)}
+    studies = [name for name in entries if os.path.isdir(cohort / name) or name in nowhere]
+    inside = {
+        Path(folder).relative_to(cohort).parts[0]: Path(folder, name).relative_to(cohort)
+        for folder, _, files in below
+        for name in files
+        if _unfollowable(Path(folder, name))
+    }
+    assert nowhere == {
+        "MUSTERMANN_ERIKA": "its target does not exist",
+        "loop_a": "a loop of links",
+        "loop_b": "a loop of links",
+    }
+    assert inside == {"study_002": Path("study_002", "ct", "IM9999.dcm")}
+    out = tmp_path / "out"
+    argv = ["run", str(spec), "--input", str(cohort), "--output", str(out)]
+    assert main(argv) == 0
+    printed = capsys.readouterr().out
+    from gpuimg.cohort.privacy import key_path_for, load_or_create_key, pseudonym
+
+    key = load_or_create_key(key_path_for(out))
+    ids = {pseudonym(key, "study", name): name for name in studies}
+    errors = {ids[study]: error for study, error in _errors(out).items()}
+    expected = {
+        name: f"DicomError: <study {pseudonym(key, 'study', name)}>: the link leads nowhere ({why}), so "
+        "nothing was read. Fix or remove the link."
+        for name, why in nowhere.items()
+    }
+    expected["study_002"] = (
+        "DicomError: the study's link ct/IM9999.dcm leads nowhere (its target does not exist): what it "
+        "linked to was not read, so the study may lack slices of its series or its mask. Fix the link, or "
+        "remove it from the study folder."
+    )
+    assert errors == expected
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert (manifest["studies"], manifest["rows"], manifest["errors"]) == (6, 2, 4) == (len(studies), 2, 4)
+    assert "2 feature rows, 4 errors from 6 studies" in printed
+    assert "<p>6 studies: 2 with features, 4 failed;" in (out / "report.html").read_text()
+    # No name, and not where the links led (an archive's path may name the patient).
+    for name in ("errors.csv", "report.html", "manifest.json", "run.log"):
+        text = (out / name).read_text()
+        assert "MUSTERMANN" not in text and "archive" not in text and str(tmp_path) not in text, name
+    # The link removed from the study, and the moved study found again: both are read again (their
+    # files changed), the loops' errors are kept.
+    (cohort / "study_002" / "ct" / "IM9999.dcm").unlink()
+    shutil.copytree(cohort / "study_000", tmp_path / "archive" / "MUSTERMANN_ERIKA")
+    assert main(argv) == 0
+    capsys.readouterr()
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert (manifest["processed_this_run"], manifest["rows"], manifest["errors"]) == (2, 4, 2)
+    assert {ids[study] for study in _errors(out)} == {"loop_a", "loop_b"}
+    # The truth of a row read again: study_002's mean under its mask, by NumPy.
+    image = gpuimg.read_dicom(cohort / "study_002" / "ct", device="cpu").data
+    mask = gpuimg.read_image(cohort / "study_002" / "mask.nrrd", device="cpu").data > 0
+    row = next(row for row in _table(out) if ids[row["study"]] == "study_002")
+    assert float(row["stat_mean"]) == pytest.approx(image[mask].astype(float).mean(), rel=1e-9)
+
+
+def test_study_links_and_folders_that_may_not_be_searched_are_failed_studies(tmp_path):
+    # A study linked from a folder the user may not search (a colleague's archive) ended the whole run
+    # with 'ConfigError: --input ... cannot be listed (Permission denied)', blaming the cohort folder;
+    # a study folder of mode 000 is a failed study too. The reference: the system's refusals, as the user.
+    _, cohort = write_cohort(tmp_path, n=2)
+    spec = tmp_path / "statistics.toml"
+    spec.write_text(_STATISTICS)
+    shutil.copytree(cohort / "study_000", tmp_path / "private" / "DOE_JANE")
+    (cohort / "linked").symlink_to(tmp_path / "private" / "DOE_JANE", target_is_directory=True)
+    (cohort / "locked").mkdir()
+    code = (
+        "import os, sys\n"
+        "from gpuimg.cli import main\n"
+        "for name in ('linked', 'locked'):\n"
+        "    try: os.listdir(os.path.join(sys.argv[1], name))\n"
+        "    except PermissionError: print('refused', name)\n"
+        "argv = ['run', sys.argv[2], '--input', sys.argv[1], '--output', sys.argv[3], '--keep-ids']\n"
+        "sys.exit(main(argv))\n"
+    )
+    from as_user import run_as_user
+
+    try:
+        (tmp_path / "private").chmod(0o600)  # may be read, not searched
+        (cohort / "locked").chmod(0)
+        done = run_as_user(sys.executable, "-c", code, str(cohort), str(spec), str(tmp_path / "out"))
+    finally:
+        (tmp_path / "private").chmod(0o755)
+        (cohort / "locked").chmod(0o755)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[:3] == [
+        "refused linked",
+        "refused locked",
+        "2 feature rows, 2 errors from 4 studies (0 finished in an earlier run) in "
+        + done.stdout.splitlines()[2].rsplit(" in ", 1)[1],
+    ]
+    errors = _errors(tmp_path / "out")
+    assert errors == {
+        name: f"DicomError: <study {name}>: cannot be read (Permission denied). Check the path, and that "
+        "you may open it and the folders on the way to it."
+        for name in ("linked", "locked")
+    }
+    assert "DOE" not in (tmp_path / "out" / "errors.csv").read_text()

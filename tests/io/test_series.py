@@ -383,6 +383,38 @@ def test_links_into_folders_that_may_not_be_searched_are_returned_not_dropped(tm
     ]
 
 
+def test_a_path_that_is_a_link_leading_nowhere_says_so(tmp_path, make_volume):
+    # A folder or file passed as a link to a moved target, or a loop of links, was 'no such file. Check
+    # the path.' (the loop is there); a cohort's study linked to a moved folder failed with that too.
+    write_dicom(make_volume(shape=(2, 4, 5)), tmp_path / "s0")
+    (tmp_path / "moved").symlink_to(tmp_path / "s0-moved", target_is_directory=True)
+    (tmp_path / "loop").symlink_to(tmp_path / "loop")
+    (tmp_path / "slice.dcm").symlink_to(tmp_path / "absent.dcm")
+    links = [tmp_path / name for name in ("moved", "loop", "slice.dcm")]
+    # The reference: the system's own reasons (os.stat's), and os.walk sees them as files.
+    assert _leads_nowhere(tmp_path) == {
+        links[0]: "its target does not exist",
+        links[1]: "a loop of links",
+        links[2]: "its target does not exist",
+    }
+    for link in links:
+        why = _leads_nowhere(tmp_path)[link]
+        for call in (list_series, lambda path: read_dicom(path, device="cpu")):
+            with pytest.raises(DicomError) as caught:
+                call(link)
+            assert str(caught.value) == (
+                f"{link}: the link leads nowhere ({why}), so nothing was read. Fix or remove the link."
+            )
+    with pytest.raises(DicomError) as caught:
+        read_dicom([*sorted((tmp_path / "s0").iterdir()), links[2], links[1]], device="cpu")
+    assert str(caught.value) == (
+        f"{links[2]}, {links[1]}: links leading nowhere (a target that does not exist, or a loop of "
+        "links), so nothing was read. Fix or remove the links."
+    )
+    with pytest.raises(DicomError, match=r"no such file\. Check the path\."):  # no link: as before
+        read_dicom([tmp_path / "absent.dcm"], device="cpu")
+
+
 @pytest.mark.parametrize(
     ("seconds", "workers", "threaded"),
     [(0.0, None, False), (2 * _scan._SLOW_FILE, None, True), (0.0, 2, True), (0.0, 1, False)],
