@@ -198,19 +198,7 @@ def prepare_box(data, roi_in, box, spacing, settings: Settings) -> Roi:
             f"threshold of {settings.partial_volume}: the ROI is smaller than a new voxel. Use a finer "
             "new_spacing or a lower partial_volume."
         )
-    if undefined:
-        advice = "replace them (e.g. numpy.nan_to_num) or leave them out of the mask."
-        spread = f" after interpolation to {new_spacing} mm, which spreads them to their neighbours"
-        if settings.order == 3:  # the spline's prefilter reaches along whole rows, not only neighbours
-            spread = (
-                f" after cubic interpolation to {new_spacing} mm, whose spline spreads one many voxels "
-                "along its row of the image, not only to its neighbours"
-            )
-            advice = "replace them (e.g. numpy.nan_to_num), or use interpolation='linear'."
-        raise FeatureError(
-            f"the ROI holds {undefined} voxel(s) that are NaN or infinite"
-            f"{'' if settings.new_spacing is None else spread}: {advice}"
-        )
+    check_finite_roi(undefined, settings, new_spacing)
     if values.size == 0:
         raise FeatureError(f"no voxel of the ROI is left after {emptied()}")
     if not math.isfinite(float(summary[4]) - float(summary[3])):  # every bin width and moment would overflow
@@ -231,6 +219,28 @@ def prepare_box(data, roi_in, box, spacing, settings: Settings) -> Roi:
         value_range=(float(summary[3]), float(summary[4])),
         nonfinite=int(summary[2]),
     )
+
+
+def check_finite_roi(undefined: int, settings: Settings | None = None, new_spacing=None) -> None:
+    """Refuse an ROI (its morphological mask) that holds ``undefined`` NaN or infinite image voxels.
+
+    The features would be NaN without saying why (a centre of mass, Moran's I that speaks of constant
+    intensities), so :func:`prepare` and :func:`~gpuimg.features.morphology` refuse them. ``settings``
+    and ``new_spacing`` are the chain's, when it interpolated the image (which spreads such voxels).
+    """
+    if not undefined:
+        return
+    advice = "replace them (e.g. numpy.nan_to_num) or leave them out of the mask."
+    spread = ""
+    if settings is not None and settings.new_spacing is not None:
+        spread = f" after interpolation to {new_spacing} mm, which spreads them to their neighbours"
+        if settings.order == 3:  # the spline's prefilter reaches along whole rows, not only neighbours
+            spread = (
+                f" after cubic interpolation to {new_spacing} mm, whose spline spreads one many voxels "
+                "along its row of the image, not only to its neighbours"
+            )
+            advice = "replace them (e.g. numpy.nan_to_num), or use interpolation='linear'."
+    raise FeatureError(f"the ROI holds {undefined} voxel(s) that are NaN or infinite{spread}: {advice}")
 
 
 def roi_box(mask, labels=None, *, name: str = "mask") -> list[tuple[int, int]]:

@@ -22,7 +22,7 @@ from gpuimg.volume import Volume
 
 from ._fft import fft_shape, inner_product, radial_spectrum, spectrum
 from ._scalars import Deferred, report_undefined
-from .chain import roi_box
+from .chain import check_finite_roi, roi_box
 
 #: Terms ``nu = 0 .. 20`` of the Legendre series of an ellipsoid's area (IBSI 1, section 3.1.20).
 _AEE_DEGREE = 20
@@ -69,18 +69,22 @@ def morphology(
     ------
     FeatureError
         For arrays that are not 3D or differ in shape or device, a Volume or complex image, a
-        spacing that is not 3 positive numbers, or an empty morphological or intensity mask.
+        spacing that is not 3 positive numbers, an empty morphological or intensity mask, or NaN or
+        infinite image values inside the morphological mask (refused as
+        :func:`~gpuimg.features.extract` refuses them, before any work: the centre of mass, the
+        integrated intensity, Moran's I and Geary's C would be NaN).
     MemoryBudgetError
         If Moran's I and Geary's C over the intensity mask's bounding box (see Notes) would exceed
         the memory budget, or Dask inputs, computed whole, would (checked before they are read).
 
     Notes
     -----
-    - Where it runs: both masks come to the host at once, one byte per voxel (the only read of the
-      device besides the final one); the mesh measures, the convex hull and the PCA are computed there
-      from them (the mesh measures' kernel is CPU only, and Qhull has no GPU version). The intensity sums,
-      Moran's I and Geary's C are reduced on the input's device in float64, and their scalars come
-      to the host once (with the other families' results in :func:`~gpuimg.features.extract`).
+    - Where it runs: both masks come to the host at once, one byte per voxel with the morphological
+      mask's NaN or infinite image voxels (the only read of the device besides the final one); the
+      mesh measures, the convex hull and the PCA are computed there from them (the mesh measures'
+      kernel is CPU only, and Qhull has no GPU version). The intensity sums, Moran's I and Geary's C
+      are reduced on the input's device in float64, and their scalars come to the host once (with
+      the other families' results in :func:`~gpuimg.features.extract`).
     - Mesh: marching cubes at level 0.5 on the morphological mask padded with one voxel of zeros, with
       the spacing (scikit-image's Lewiner mesh). Its volume (signed tetrahedra of the faces) and area
       come from :func:`gpuimg.contours.binary_mesh_measures`, one pass over the mask that sums them per
@@ -149,14 +153,19 @@ def morphology_deferred(image, morph_mask, intensity_mask, spacing: Sequence[flo
     spacing = _check_inputs(ns, image, morph_mask, intensity_mask, spacing)
     # A mask of numbers holds its non-zero voxels, NaN left out (gpuimg's one rule); NaN as bool is True.
     morph_device, inten_device = (roi_voxels(xp.asarray(m)) for m in (morph_mask, intensity_mask))
-    packed = to_numpy(morph_device.view(np.uint8) | (inten_device.view(np.uint8) << 1))
-    morph, inten = (packed & 1).view(bool), (packed >> 1).view(bool)
+    # The ROI's NaN or infinite image voxels in the same byte: extract's rule, in the one device read.
+    undefined = morph_device & ~xp.isfinite(image)
+    packed = to_numpy(
+        morph_device.view(np.uint8) | (inten_device.view(np.uint8) << 1) | (undefined.view(np.uint8) << 2)
+    )
+    morph, inten = (packed & 1).view(bool), ((packed >> 1) & 1).view(bool)
     n_morph = int(np.count_nonzero(morph))
     if n_morph == 0:
         raise FeatureError(
             f"the morphological mask of shape {morph.shape} is empty (no voxel is True), so there is no "
             "region to measure. Check the mask's label value and that mask and image are aligned."
         )
+    check_finite_roi(int(np.count_nonzero(packed & 4)))
     n_int = int(np.count_nonzero(inten))
     if n_int == 0:
         raise FeatureError(

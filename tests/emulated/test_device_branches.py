@@ -301,3 +301,29 @@ def test_without_cuml_kmeans_scores_on_the_host_copy(emulated_cuda, monkeypatch,
     assert model.score(emulated_cuda(X), sample_weight=emulated_cuda(w)) == pytest.approx(
         expected.score(X, sample_weight=w), rel=1e-12
     )
+
+
+def test_morphology_refuses_nan_in_the_roi_on_the_device(emulated_cuda, rng):
+    # The morphological mask's NaN image voxels travel in morphology's one host read of the masks:
+    # refused on the device with extract's error (the CPU's), and a NaN outside the mask gives the
+    # CPU's features.
+    from gpuimg.errors import FeatureError
+    from gpuimg.features import morphology as morphology_features
+
+    z, y, x = np.mgrid[-6:7, -6:7, -6:7]
+    ball = x**2 + y**2 + z**2 <= 16
+    image = 100.0 - (x**2 + y**2 + z**2) + rng.normal(0.0, 5.0, ball.shape)
+    image[6, 6, 9] = np.nan  # inside the ball
+    with pytest.raises(FeatureError) as on_cpu:
+        morphology_features(image, ball, ball, (1.0, 1.0, 1.0))
+    on = [emulated_cuda(ball), emulated_cuda(ball), (1.0, 1.0, 1.0)]
+    with pytest.raises(FeatureError) as on_device:
+        morphology_features(emulated_cuda(image), *on)
+    assert str(on_device.value) == str(on_cpu.value)
+    assert "1 voxel(s) that are NaN or infinite" in str(on_cpu.value)
+    image[6, 6, 9], image[0, 0, 0] = 90.0, np.nan  # outside the ball
+    expected = morphology_features(image, ball, ball, (1.0, 1.0, 1.0))
+    found = morphology_features(emulated_cuda(image), *on)
+    assert found.keys() == expected.keys()
+    # NumPy's FFT and the emulated cuFFT (NumPy's here) round alike; the rest is the same float64 arithmetic.
+    np.testing.assert_allclose([found[k] for k in expected], list(expected.values()), rtol=1e-10)

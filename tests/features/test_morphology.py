@@ -558,3 +558,58 @@ def test_a_float_mask_holds_its_non_zero_voxels_and_not_its_nan(rng):
     assert_allclose([f["morph_volume"], f["morph_area_mesh"]], [volume, area], rtol=1e-12)  # rounding only
     inside = image[mask]
     assert_allclose(f["morph_integ_int"], volume * inside.mean(), rtol=1e-12)
+
+
+def _ball_and_image(rng):
+    """A ball of radius 5 in a 17^3 grid and a positive, non-constant image around it."""
+    z, y, x = _centred_grid((17, 17, 17))
+    ball = x**2 + y**2 + z**2 <= 25
+    return ball, 100.0 - (x**2 + y**2 + z**2) + rng.normal(0.0, 5.0, ball.shape)
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_nan_or_infinite_image_values_in_the_roi_are_refused_as_extract_refuses_them(rng, bad):
+    # Called directly (not through extract, whose chain refuses them), morphology took a NaN inside
+    # the ROI into its sums: morph_com, morph_integ_int, Moran's I and Geary's C came out NaN (inf for
+    # morph_integ_int with +inf), and Moran's I and Geary's C were said undefined for "constant
+    # intensities". Now refused with extract's own error, before any work; also where the NaN is in
+    # the morphological mask only (extract's ROI). The reference: extract's error on the same input.
+    ball, image = _ball_and_image(rng)
+    image[8, 8, 12] = bad  # inside the ball, next to its surface
+    with pytest.raises(FeatureError) as want:
+        gpuimg.features.extract(image, ball, spacing=1.0, families=["morphology"])
+    with pytest.raises(FeatureError) as got:
+        morphology(image, ball, ball, (1.0, 1.0, 1.0))
+    assert (
+        str(got.value)
+        == str(want.value)
+        == (
+            "the ROI holds 1 voxel(s) that are NaN or infinite: replace them (e.g. numpy.nan_to_num) or "
+            "leave them out of the mask."
+        )
+    )
+    intensity = ball.copy()
+    intensity[8, 8, 12] = False  # re-segmented out: still the morphological mask's voxel
+    with pytest.raises(FeatureError, match=r"^the ROI holds 1 voxel\(s\) that are NaN or infinite"):
+        morphology(image, ball, intensity, (1.0, 1.0, 1.0))
+
+
+def test_nan_image_values_outside_the_roi_change_nothing(rng):
+    # NaN outside the morphological mask is no part of any feature (extract keeps such an image too).
+    # The reference: the IBSI centre of mass shift written out with NumPy (the morphological mask's
+    # centre against the intensity-weighted centre of the intensity mask) and the integrated
+    # intensity, on the image with a finite value there; every feature equals that image's.
+    ball, image = _ball_and_image(rng)
+    intensity = ball & (image > 80.0)
+    finite = morphology(image, ball, intensity, SPACING)
+    image[8, 8, 14] = image[0, 0, 0] = np.nan  # outside the ball
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no feature said undefined
+        got = morphology(image, ball, intensity, SPACING)
+    sp = np.asarray(SPACING)
+    g = image[intensity]
+    com_int = (g[:, None] * np.argwhere(intensity) * sp).sum(axis=0) / g.sum()
+    com_geom = (np.argwhere(ball) * sp).mean(axis=0)
+    assert_allclose(got["morph_com"], np.linalg.norm(com_geom - com_int), rtol=1e-10)  # summation order
+    assert_allclose(got["morph_integ_int"], got["morph_volume"] * g.mean(), rtol=1e-12)
+    assert got == finite
