@@ -341,7 +341,8 @@ def find_contours(
     Equal to ``skimage.measure.find_contours`` (same contours, same order). On CUDA the image goes
     to the host and back (cuCIM has no marching squares); the first call warns. Where an edge from
     an infinite pixel crosses the level, the contour's point lies at the edge's finite pixel (the
-    interpolation's limit, as :func:`marching_cubes` puts it); scikit-image's is NaN there.
+    interpolation's limit, where scikit-image's marching cubes puts a vertex, though
+    :func:`marching_cubes` refuses such voxels for its normals); scikit-image's is NaN there.
 
     Examples
     --------
