@@ -23,12 +23,13 @@ one voxel past the edge is the nearest voxel), computed at the voxel as SciPy co
 each pass in float64 and rounded to the image's float type; the magnitude is
 ``sqrt(gz² + gy² + gx²)`` in that type, as NumPy's array arithmetic gives it, except where its
 squares would overflow or vanish: there it is that of the gradient scaled by a power of two
-(:func:`_magnitude`), so that scaling an image and its thresholds alike leaves the edges unchanged.
-The CUDA target computes them per thread from the voxel's 3x3x3 neighbourhood (nine differences and four
-``[1, 2, 1]`` sums per derivative), and so the magnitudes the suppression interpolates (up to 8
-voxels around ``p``), for the voxels ``>= low`` only. The CPU target computes the gradient and
-magnitude of a block of slices (rows in 2D) and its one-voxel margin by the three 1D passes into
-buffers of the block, once per voxel, then suppresses the block from them: the same numbers.
+(:func:`~gpuimg.kernels.exact.magnitude`), so that scaling an image and its thresholds alike leaves
+the edges unchanged. The CUDA target computes them per thread from the voxel's 3x3x3 neighbourhood
+(nine differences and four ``[1, 2, 1]`` sums per derivative), and so the magnitudes the
+suppression interpolates (up to 8 voxels around ``p``), for the voxels ``>= low`` only. The CPU
+target computes the gradient and magnitude of a block of slices (rows in 2D) and its one-voxel
+margin by the three 1D passes into buffers of the block, once per voxel, then suppresses the block
+from them: the same numbers.
 
 Bytes moved per voxel (float32): the smoothed image read once (its 5x5x5 neighbourhood comes from
 cache), 1 mask byte, 1 class byte = 6 bytes, 100 MB for a 256³ volume: 0.03 ms at 3.3 TB/s (H100).
@@ -45,12 +46,10 @@ code on NumPy scalars, computes in float64 too). Voxels next to the volume's edg
 ``mask`` (the caller's eroded mask is): the suppression's stencil reads past them.
 """
 
-import math
-
 import numba
 import numpy as np
 
-from .exact import product, rounded
+from .exact import magnitude, product, rounded
 from .registry import cpu_kernel, cuda, cuda_kernel, launch_3d
 
 
@@ -133,49 +132,11 @@ def _gradient_at(s, z, y, x, planar):
     return gz, gy, gx
 
 
-#: Below this sum of squares (2**-100) a square may have lost digits to float32's subnormal numbers.
-_LEAST_SQUARED = 2.0**-100
-
-
-@numba.njit(inline="always")
-def _root_of_squares(gz, gy, gx):
-    """``gz² + gy² + gx²`` and its square root in the gradient's float type, each step rounded as
-    NumPy's."""
-    squared = product(gz, gz) + product(gy, gy)
-    squared = squared + product(gx, gx)
-    return squared, rounded(math.sqrt(float(squared)), gx)
-
-
-@numba.njit(inline="always")
-def _magnitude(gz, gy, gx):
-    """``sqrt(gz² + gy² + gx²)`` in the gradient's float type, each step rounded as NumPy's.
-
-    Where the sum of squares overflows (a finite gradient beyond about 1.8e19 in float32) or falls
-    below :data:`_LEAST_SQUARED` (squares of about 1e-19 and less lose digits, then vanish), the
-    gradient is divided by the power of two ``p`` just above its largest component, which is exact,
-    and the magnitude of the quotient multiplied by ``p``: the number NumPy's arithmetic gives where
-    nothing overflows or underflows, so an image scaled by a power of two has its magnitudes scaled
-    alike. A NaN or infinite component gives NumPy's NaN or inf.
-    """
-    squared, root = _root_of_squares(gz, gy, gx)
-    if squared < _LEAST_SQUARED or squared == math.inf:
-        largest = max(abs(float(gz)), abs(float(gy)), abs(float(gx)))
-        if 0.0 < largest < math.inf:
-            scale = math.ldexp(1.0, math.frexp(largest)[1])
-            like = rounded(0.0, gx)
-            qz = rounded(float(gz) / scale, like)
-            qy = rounded(float(gy) / scale, like)
-            qx = rounded(float(gx) / scale, like)
-            inner = _root_of_squares(qz, qy, qx)[1]
-            return rounded(float(inner) * scale, like)
-    return root
-
-
 @numba.njit(inline="always")
 def sobel_magnitude_at(s, z, y, x, planar):
     """The Sobel gradient magnitude of ``s`` at ``(z, y, x)``."""
     gz, gy, gx = _gradient_at(s, z, y, x, planar)
-    return _magnitude(gz, gy, gx)
+    return magnitude(gz, gy, gx)
 
 
 @numba.njit(inline="always")
@@ -366,7 +327,7 @@ def _suppress_cpu(s, mask, planar, low, high, out):
         for k in range(shape[0]):
             for j in range(shape[1]):
                 for x in range(nx):
-                    mags[k, j, x] = _magnitude(gzs[k, j, x], gys[k, j, x], gxs[k, j, x])
+                    mags[k, j, x] = magnitude(gzs[k, j, x], gys[k, j, x], gxs[k, j, x])
         for z in range(z0, z1):
             for y in range(y0, y1):
                 for x in range(nx):

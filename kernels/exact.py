@@ -1,5 +1,6 @@
-"""Arithmetic that both kernel targets round alike: a product that is never fused with an add, and a
-rounding to a given float type.
+"""Arithmetic that both kernel targets round alike: a product that is never fused with an add, a
+rounding to a given float type, and the magnitude of a gradient whose squares neither overflow nor
+vanish.
 
 On sm_90 NVVM contracts ``a * b + c`` into one fused multiply-add (one rounding instead of two)
 whatever the IR's fast-math flags say, and numba-cuda gives ``cuda.jit`` no way to pass NVVM's
@@ -9,6 +10,9 @@ whatever the IR's fast-math flags say, and numba-cuda gives ``cuda.jit`` no way 
 then match the CPU target and the NumPy code the kernels reproduce (scikit-image's Canny, ``np.interp``).
 """
 
+import math
+
+import numba
 from numba import config, types
 from numba.core.extending import overload
 
@@ -50,6 +54,54 @@ def _rounded_cpu(value, like):
         kind = like
         return lambda value, like: kind(value)
     return None
+
+
+#: Below this sum of squares (2**-100) a square may have lost digits to float32's subnormal numbers.
+LEAST_SQUARED = 2.0**-100
+
+
+@numba.njit(inline="always")
+def _root_of_squares(gz, gy, gx):
+    """``gz² + gy² + gx²`` and its square root in the gradient's float type, each step rounded as
+    NumPy's."""
+    squared = product(gz, gz) + product(gy, gy)
+    squared = squared + product(gx, gx)
+    return squared, rounded(math.sqrt(float(squared)), gx)
+
+
+@numba.njit(inline="always")
+def magnitude(gz, gy, gx):
+    """``sqrt(gz² + gy² + gx²)`` in the gradient's float type, each step rounded as NumPy's.
+
+    Where the sum of squares overflows (a finite gradient beyond about 1.8e19 in float32) or falls
+    below :data:`LEAST_SQUARED` (squares of about 1e-19 and less lose digits, then vanish), the
+    gradient is divided by the power of two ``p`` just above its largest component, which is exact,
+    and the magnitude of the quotient multiplied by ``p``: the number NumPy's arithmetic gives where
+    nothing overflows or underflows, so an image scaled by a power of two has its magnitudes scaled
+    alike. A NaN or infinite component gives NumPy's NaN or inf.
+
+    Examples
+    --------
+    The squares of 3e19 and 4e19 overflow float32; their magnitude is float32's nearest to 5e19:
+
+    >>> import numpy as np
+    >>> float(magnitude(np.float32(3e19), np.float32(0.0), np.float32(4e19)))
+    5.000000100204387e+19
+    >>> float(np.float32(5e19))
+    5.000000100204387e+19
+    """
+    squared, root = _root_of_squares(gz, gy, gx)
+    if squared < LEAST_SQUARED or squared == math.inf:
+        largest = max(abs(float(gz)), abs(float(gy)), abs(float(gx)))
+        if 0.0 < largest < math.inf:
+            scale = math.ldexp(1.0, math.frexp(largest)[1])
+            like = rounded(0.0, gx)
+            qz = rounded(float(gz) / scale, like)
+            qy = rounded(float(gy) / scale, like)
+            qx = rounded(float(gx) / scale, like)
+            inner = _root_of_squares(qz, qy, qx)[1]
+            return rounded(float(inner) * scale, like)
+    return root
 
 
 _REGISTERED = []

@@ -15,6 +15,12 @@ weights ``side = 0, centre = 1`` and a derivative scale of 0, so one kernel serv
 Both targets compute a voxel with :func:`gradient_rows`: the CUDA target with one thread per voxel
 (through :func:`gradient_at`, which maps the neighbours by the boundary mode), the CPU target in a
 ``prange`` loop over rows that maps the neighbour rows once per row and needs no mapping inside it.
+
+The magnitude is ``sqrt`` of the sum of squares in the output's float type, except where that sum
+overflows or may have lost digits to subnormal squares: there it is
+:func:`~gpuimg.kernels.exact.magnitude`'s, rescaled by a power of two (:func:`_combine`). The CPU
+rows compute the plain root without a branch (so they vectorise), flag a row where a sum of a
+non-zero gradient is out of range and redo such a row voxel by voxel.
 """
 
 import math
@@ -22,6 +28,7 @@ import math
 import numba
 
 from .boundary import CONSTANT, neighbour
+from .exact import LEAST_SQUARED, magnitude, rounded
 from .registry import cpu_kernel, cuda, cuda_kernel, launch_3d
 
 #: ``component`` value that asks for the magnitude rather than one derivative.
@@ -167,14 +174,36 @@ def _combine(gz, gy, gx, scale, component):
     """One derivative times its scale, or the magnitude of the scaled derivatives.
 
     A derivative of scale 0 is left out rather than multiplied by 0, which would turn an inf
-    (from an axis the image does not have, or a derivative not asked for) into NaN.
+    (from an axis the image does not have, or a derivative not asked for) into NaN. Where the sum
+    of squares overflows or vanishes (:func:`_out_of_range`), the magnitude is
+    :func:`~gpuimg.kernels.exact.magnitude`'s of the scaled derivatives, rescaled by a power of two.
     """
+    if component != MAGNITUDE:
+        return _derivative(gz, gy, gx, scale, component)
+    total = _squares(gz, gy, gx, scale)
+    if _out_of_range(total):
+        zero = scale[0] - scale[0]
+        return magnitude(
+            gz * scale[0] if scale[0] != 0 else zero,
+            gy * scale[1] if scale[1] != 0 else zero,
+            gx * scale[2] if scale[2] != 0 else zero,
+        )
+    return math.sqrt(total)
+
+
+@numba.njit(inline="always")
+def _derivative(gz, gy, gx, scale, component):
+    """The derivative along axis ``component`` (0, 1 or 2) times its scale."""
     if component == 0:
         return gz * scale[0]
     if component == 1:
         return gy * scale[1]
-    if component == 2:
-        return gx * scale[2]
+    return gx * scale[2]
+
+
+@numba.njit(inline="always")
+def _squares(gz, gy, gx, scale):
+    """The sum of the squared scaled derivatives, those of scale 0 left out."""
     total = scale[0] - scale[0]
     if scale[0] != 0:
         total += gz * gz * (scale[0] * scale[0])
@@ -182,7 +211,14 @@ def _combine(gz, gy, gx, scale, component):
         total += gy * gy * (scale[1] * scale[1])
     if scale[2] != 0:
         total += gx * gx * (scale[2] * scale[2])
-    return math.sqrt(total)
+    return total
+
+
+@numba.njit(inline="always")
+def _out_of_range(total):
+    """Whether a sum of squares overflowed (inf) or may have lost digits to subnormal squares (below
+    :data:`~gpuimg.kernels.exact.LEAST_SQUARED`), compared in its own float type."""
+    return (total < rounded(LEAST_SQUARED, total)) | (total == rounded(math.inf, total))
 
 
 @numba.njit(inline="always")
@@ -195,38 +231,64 @@ def _pair(line, x, side, centre, zero):
 
 
 @numba.njit(inline="always")
-def _inner_row(src, out, z, y, zs3, ys3, weights, scale, component):
-    """The inner voxels ``1 .. nx - 2`` of row ``(z, y)`` of a volume with three real axes.
+def _inner_gradient(rows, x, weights, zero):
+    """:func:`gradient_rows` at an inner ``x`` of the nine neighbour ``rows`` (z', y' in order),
+    written out in the same order of operations (so the same numbers)."""
+    zs, zc, ys, yc, xs, xc = weights
+    d00, s00 = _pair(rows[0], x, xs, xc, zero)
+    d01, s01 = _pair(rows[1], x, xs, xc, zero)
+    d02, s02 = _pair(rows[2], x, xs, xc, zero)
+    d10, s10 = _pair(rows[3], x, xs, xc, zero)
+    d11, s11 = _pair(rows[4], x, xs, xc, zero)
+    d12, s12 = _pair(rows[5], x, xs, xc, zero)
+    d20, s20 = _pair(rows[6], x, xs, xc, zero)
+    d21, s21 = _pair(rows[7], x, xs, xc, zero)
+    d22, s22 = _pair(rows[8], x, xs, xc, zero)
+    gx = zero + zs * ys * d00 + zs * yc * d01 + zs * ys * d02
+    gx = gx + zc * ys * d10 + zc * yc * d11 + zc * ys * d12
+    gx = gx + zs * ys * d20 + zs * yc * d21 + zs * ys * d22
+    gy = zero - zs * s00 + zero * s01 + zs * s02
+    gy = gy - zc * s10 + zero * s11 + zc * s12
+    gy = gy - zs * s20 + zero * s21 + zs * s22
+    gz = zero - ys * s00 - yc * s01 - ys * s02
+    gz = gz + zero * s10 + zero * s11 + zero * s12
+    gz = gz + ys * s20 + yc * s21 + ys * s22
+    return gz, gy, gx
 
-    :func:`gradient_rows` written out for its nine rows, in the same order of operations (so the
-    same numbers), with no index mapping or loop over rows left in the x loop: it vectorises.
+
+@numba.njit(inline="always")
+def _inner_row(src, out, z, y, zs3, ys3, weights, scale, component):
+    """The inner voxels ``1 .. nx - 2`` of row ``(z, y)`` of a volume with three real axes, by
+    :func:`_inner_gradient`: no index mapping or loop over rows is left in the x loop, and no
+    branch, so it vectorises. The magnitude is the square root of :func:`_squares` there; returns
+    whether a sum of squares of a non-zero gradient was out of range (:func:`_out_of_range`), where
+    the caller redoes the row by :func:`_combine`.
     """
     zero = weights[1] - weights[1]
-    zs, zc, ys, yc, xs, xc = weights
-    r00, r01, r02 = src[zs3[0], ys3[0]], src[zs3[0], ys3[1]], src[zs3[0], ys3[2]]
-    r10, r11, r12 = src[zs3[1], ys3[0]], src[zs3[1], ys3[1]], src[zs3[1], ys3[2]]
-    r20, r21, r22 = src[zs3[2], ys3[0]], src[zs3[2], ys3[1]], src[zs3[2], ys3[2]]
+    rows = (
+        src[zs3[0], ys3[0]],
+        src[zs3[0], ys3[1]],
+        src[zs3[0], ys3[2]],
+        src[zs3[1], ys3[0]],
+        src[zs3[1], ys3[1]],
+        src[zs3[1], ys3[2]],
+        src[zs3[2], ys3[0]],
+        src[zs3[2], ys3[1]],
+        src[zs3[2], ys3[2]],
+    )
     line = out[z, y]
+    if component != MAGNITUDE:
+        for x in range(1, src.shape[2] - 1):
+            gz, gy, gx = _inner_gradient(rows, x, weights, zero)
+            line[x] = _derivative(gz, gy, gx, scale, component)
+        return False
+    out_of_range = False
     for x in range(1, src.shape[2] - 1):
-        d00, s00 = _pair(r00, x, xs, xc, zero)
-        d01, s01 = _pair(r01, x, xs, xc, zero)
-        d02, s02 = _pair(r02, x, xs, xc, zero)
-        d10, s10 = _pair(r10, x, xs, xc, zero)
-        d11, s11 = _pair(r11, x, xs, xc, zero)
-        d12, s12 = _pair(r12, x, xs, xc, zero)
-        d20, s20 = _pair(r20, x, xs, xc, zero)
-        d21, s21 = _pair(r21, x, xs, xc, zero)
-        d22, s22 = _pair(r22, x, xs, xc, zero)
-        gx = zero + zs * ys * d00 + zs * yc * d01 + zs * ys * d02
-        gx = gx + zc * ys * d10 + zc * yc * d11 + zc * ys * d12
-        gx = gx + zs * ys * d20 + zs * yc * d21 + zs * ys * d22
-        gy = zero - zs * s00 + zero * s01 + zs * s02
-        gy = gy - zc * s10 + zero * s11 + zc * s12
-        gy = gy - zs * s20 + zero * s21 + zs * s22
-        gz = zero - ys * s00 - yc * s01 - ys * s02
-        gz = gz + zero * s10 + zero * s11 + zero * s12
-        gz = gz + ys * s20 + yc * s21 + ys * s22
-        line[x] = _combine(gz, gy, gx, scale, component)
+        gz, gy, gx = _inner_gradient(rows, x, weights, zero)
+        total = _squares(gz, gy, gx, scale)
+        line[x] = math.sqrt(total)
+        out_of_range |= _out_of_range(total) & ((gz != zero) | (gy != zero) | (gx != zero))
+    return out_of_range
 
 
 @numba.njit
@@ -250,7 +312,10 @@ def _gradient_row(src, out, z, y, fast, mode, cval, weights, scale, component):
         xs3 = (neighbour(x - 1, nx, mode), x, neighbour(x + 1, nx, mode))
         gz, gy, gx = gradient_rows(src, zs3, ys3, xs3, weights)
         out[z, y, x] = _combine(gz, gy, gx, scale, component)
-    _inner_row(src, out, z, y, zs3, ys3, weights, scale, component)
+    if _inner_row(src, out, z, y, zs3, ys3, weights, scale, component):
+        for x in range(1, nx - 1):  # rare: the row again, voxel by voxel, with _combine's rescaling
+            gz, gy, gx = gradient_rows(src, zs3, ys3, (x - 1, x, x + 1), weights)
+            out[z, y, x] = _combine(gz, gy, gx, scale, component)
 
 
 @cpu_kernel

@@ -207,6 +207,41 @@ def test_nan_and_inf_spread_as_in_scipy(rng, mode, shape):
         np.testing.assert_allclose(got[finite], want[finite], rtol=0, atol=atol)
 
 
+# The CUDA simulator's threads square the derivatives on NumPy scalars before they are rescaled.
+@pytest.mark.filterwarnings("ignore:overflow encountered in scalar:RuntimeWarning")
+@pytest.mark.parametrize("power", [66, 100, -100])
+@pytest.mark.parametrize("shape", [(9, 10, 11), (12, 13), (15,)])
+def test_float32_magnitude_of_huge_and_tiny_gradients_is_not_inf_or_0(rng, shape, power, request):
+    """In float32 the squares of derivatives beyond about 1.8e19 overflowed and those below about
+    1e-19 vanished: N(0, 1) noise (9 x 10 x 11) scaled by 2**66 had inf at every voxel (magnitudes
+    7e19 to 3e21), scaled by 2**-100 0 at every voxel (8e-31 to 3e-29). Closed form: scaling by a
+    power of two is exact in float32, so the magnitude scales alike, voxel for voxel; with a
+    spacing, against the root of the squares of SciPy's Sobel derivatives in float64. Every
+    target: the vectorised CPU rows (3D), the CPU's voxel by voxel path (2D, 1D, the constant
+    mode) and the CUDA simulator."""
+    image = rng.normal(0.0, 1.0, shape).astype(np.float32)
+    scale = 2.0**power
+    scaled = image * np.float32(scale)
+    spacing = (0.7, 2.5, 1.2)[-len(shape) :]
+    targets = {"cpu": np.asarray}
+    if len(shape) == 3:
+        targets["cuda"] = request.getfixturevalue("on_cuda_target")
+    for target, device in targets.items():
+        for mode in ("reflect", "constant"):
+            got = gpuimg.to_numpy(gradient_magnitude(device(scaled), mode=mode))
+            want = gradient_magnitude(image, mode=mode) * np.float32(scale)
+            assert np.all(want > 0) and np.all(np.isfinite(want)), (target, mode)
+            np.testing.assert_array_equal(got, want, err_msg=f"{target} {mode}")
+            got = gpuimg.to_numpy(gradient_magnitude(device(scaled), spacing=spacing, mode=mode))
+            derivatives = [
+                ndi.sobel(scaled.astype(np.float64), a, mode=mode) / spacing[a] for a in range(len(shape))
+            ]
+            want = np.sqrt(sum((d / scale) ** 2 for d in derivatives)) * scale  # no float64 underflow
+            # float32 arithmetic on values up to max|image| times the operator's weights (32).
+            atol = float(np.abs(scaled).max()) * 32 * 2 / min(spacing) * 1e-6
+            np.testing.assert_allclose(got, want, rtol=0, atol=atol, err_msg=f"{target} {mode}")
+
+
 def test_empty_image_gives_empty_result():
     assert gradient_magnitude(np.zeros((0, 4, 4), np.float32)).shape == (0, 4, 4)
 
