@@ -38,7 +38,7 @@ import numba
 import numpy as np
 
 from .canny import _ARRAY, _CLASSES, _block, _blocks, _moved
-from .exact import product, rounded
+from .exact import magnitude, product, rounded
 from .registry import cpu_kernel, cuda, cuda_kernel, launch_3d
 
 
@@ -248,3 +248,69 @@ def zero_crossing_classes(smoothed, mask, inverse_spacing, low, high, out, *, ta
         launch_3d(_crossing_cuda, smoothed.shape, *args)
     else:
         _crossing_cpu(*args)
+
+
+@numba.njit(inline="always")
+def _central_difference(g, z, y, x, axis):
+    """SciPy's ``correlate1d`` of ``g`` with ``[-0.5, 0, 0.5]`` along ``axis`` at ``(z, y, x)`` (the
+    nearest voxel past the edge), in its antisymmetric form ``0 * centre + (before - after) * -0.5``
+    in float64, rounded to ``g``'s float type."""
+    before, after = _neighbours(g, z, y, x, axis)
+    centre = g[z, y, x]
+    return rounded(product(0.0, float(centre)) + product(float(before) - float(after), -0.5), centre)
+
+
+@numba.njit(inline="always")
+def central_magnitude_at(g, z, y, x, planar):
+    """``sqrt(|∇g|² + 1e-4)`` at ``(z, y, x)`` from :func:`_central_difference`, in ``g``'s float type
+    as NumPy's array arithmetic gives it (``d0² + 1e-4``, then ``+ d1²``, ``+ d2²``); ``planar``: ``g``
+    is a 2D image as one slice, with no z derivative. Where the squares overflow (a finite gradient
+    beyond about 1.8e19 in float32), :func:`~gpuimg.kernels.exact.magnitude`'s rescaled root, which
+    the 1e-4 no longer changes."""
+    like = g[z, y, x]
+    dz = rounded(0.0, like) if planar else _central_difference(g, z, y, x, 0)
+    dy = _central_difference(g, z, y, x, 1)
+    dx = _central_difference(g, z, y, x, 2)
+    squared = product(dz, dz) + rounded(0.0001, like)
+    squared = squared + product(dy, dy)
+    squared = squared + product(dx, dx)
+    if squared == math.inf:
+        return magnitude(dz, dy, dx)
+    return rounded(math.sqrt(float(squared)), like)
+
+
+@cpu_kernel
+def _central_magnitude_cpu(g, planar, out):
+    nz, ny, nx = g.shape
+    for row in numba.prange(nz * ny):
+        z = row // ny
+        y = row - z * ny
+        for x in range(nx):
+            out[z, y, x] = central_magnitude_at(g, z, y, x, planar)
+
+
+_CENTRAL = f"void({_ARRAY}, boolean, {_ARRAY})"
+
+
+@cuda_kernel(_CENTRAL.format(t="float32"), _CENTRAL.format(t="float64"))
+def _central_magnitude_cuda(g, planar, out):
+    x, y, z = cuda.grid(3)
+    if z < g.shape[0] and y < g.shape[1] and x < g.shape[2]:
+        out[z, y, x] = central_magnitude_at(g, z, y, x, planar)
+
+
+def central_magnitude(smoothed, planar, out, *, target):
+    """Write ``sqrt(|∇L|² + 1e-4)`` of ``smoothed`` from central differences into ``out`` (for
+    quantile thresholds): what the edge values are, in the image's float type.
+
+    Parameters
+    ----------
+    smoothed, out : 3D C-contiguous float32 or float64 arrays of one dtype, on the target's device
+    planar : bool
+        ``smoothed`` is a 2D image (y, x) seen as one slice: no derivative along z.
+    target : {"cpu", "cuda"}
+    """
+    if target == "cuda":
+        launch_3d(_central_magnitude_cuda, smoothed.shape, smoothed, bool(planar), out)
+    else:
+        _central_magnitude_cpu(smoothed, bool(planar), out)

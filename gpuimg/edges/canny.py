@@ -119,13 +119,15 @@ def canny(
     differences (nearest voxel past the edge), and a voxel is an edge candidate where ``L_vv``
     changes sign towards a face neighbour and is the nearer to 0 of the two (see
     :mod:`gpuimg.kernels.zero_crossing`). The magnitude compared with the thresholds is
-    ``sqrt(|∇L|² + 1e-4)``. The image is converted to float without scaling. This is ITK's
-    ``CannyEdgeDetectionImageFilter`` (SimpleITK ``CannyEdgeDetection``), step for step; called
-    as ``canny(image, None, lower, upper, sigma_mm=s, spacing=spacing, mode="nearest",
-    method="zero_crossing")`` (ITK too smooths in mm and differentiates in voxel units) it gives
-    ITK's edges with ``variance=s**2`` [mm²] and its default maximum error 0.01, voxel for voxel
-    up to rounding (the tests measure it on the PyRadiomics lung CT). Border voxels may be edges;
-    with a mask, only voxels of the eroded mask.
+    ``sqrt(|∇L|² + 1e-4)``; ``use_quantiles`` takes quantiles of it in the image's float type, and
+    where the squares overflow there (float32 gradients beyond about 1.8e19) of the gradient's
+    magnitude rescaled by a power of two, not of inf. The image is converted to float without
+    scaling. This is ITK's ``CannyEdgeDetectionImageFilter`` (SimpleITK ``CannyEdgeDetection``),
+    step for step; called as ``canny(image, None, lower, upper, sigma_mm=s, spacing=spacing,
+    mode="nearest", method="zero_crossing")`` (ITK too smooths in mm and differentiates in voxel
+    units) it gives ITK's edges with ``variance=s**2`` [mm²] and its default maximum error 0.01,
+    voxel for voxel up to rounding (the tests measure it on the PyRadiomics lung CT). Border voxels
+    may be edges; with a mask, only voxels of the eroded mask.
 
     Memory: besides the image and the bool result, the smoothed image (float32 for float16/32
     images, float64 otherwise) and one byte per voxel of edge classes; a slab of an eighth of the
@@ -279,19 +281,13 @@ def _zero_crossing_classes(ns, smoothed, where, thresholds, use_quantiles):
 
 def _central_magnitude(ns, smoothed):
     """``sqrt(|∇L|² + 1e-4)`` from central differences (nearest voxel past the edge), in the smoothed
-    image's float type: what the zero-crossing method's quantiles are of."""
-    step = ns.xp.asarray([-0.5, 0.0, 0.5], dtype=smoothed.dtype)
-    squared = None
-    for axis in range(smoothed.ndim):
-        derivative = ns.ndi.correlate1d(smoothed, step, axis, mode="nearest")
-        derivative *= derivative
-        if squared is None:
-            squared = derivative
-            squared += 1e-4
-        else:
-            squared += derivative
-        del derivative
-    return ns.xp.sqrt(squared, out=squared)
+    image's float type: what the zero-crossing method's quantiles are of (a 2D image's as one slice).
+    Where the squares overflow it is the gradient's magnitude rescaled by a power of two
+    (:func:`gpuimg.kernels.zero_crossing.central_magnitude`), not inf."""
+    volume = _as_volume(ns.xp, smoothed)
+    magnitude = ns.xp.empty_like(volume)
+    zero_crossing.central_magnitude(volume, smoothed.ndim == 2, magnitude, target=ns.target)
+    return magnitude
 
 
 def _compared(threshold, dtype) -> float:

@@ -340,6 +340,37 @@ def test_zero_crossing_quantiles_are_of_the_central_difference_magnitude(rng):
     assert (got != want).sum() <= 0.001 * want.sum()
 
 
+# The simulator's threads square the gradient on NumPy scalars before it is rescaled, outside numba.
+@pytest.mark.filterwarnings("ignore:overflow encountered in scalar:RuntimeWarning")
+@pytest.mark.parametrize("target", ["cpu", "cuda"])
+@pytest.mark.parametrize("power", [70, 100])
+@pytest.mark.parametrize("shape", [(40, 44), (16, 17, 18)])
+def test_zero_crossing_quantiles_of_an_image_scaled_by_a_power_of_two_are_scaled_alike(
+    rng, shape, power, target, request
+):
+    """The quantiles of the zero-crossing method were of ``sqrt(|∇L|² + 1e-4)`` squared in float32:
+    from derivatives of about 1.8e19 the squares were inf, the quantiles inf or NaN, and a square
+    scaled by 2**66 or more had no edge where the unscaled one has 98 (a ball: 0 of 240). Closed
+    form: scaling
+    by a power of two is exact in float32 and ITK's 1e-4 changes no edge here, so the scaled image
+    has the unscaled one's edges, with quantile thresholds and with fixed ones scaled alike; CPU and
+    CUDA-simulator targets."""
+    if len(shape) == 2:
+        image = square(rng, np.float32)[:40, :44] * 100
+    else:
+        image = ball(18, 5.0, 5.0, rng)[0].astype(np.float32)[:16, :17]
+    device = request.getfixturevalue("on_cuda_target") if target == "cuda" else np.asarray
+    scale = 2.0**power
+    scaled = device(image * np.float32(scale))
+    for low, high, quantiles in ((5.0, 12.0, False), (0.8, 0.95, True)):
+        want = canny(image, 1.5, low, high, use_quantiles=quantiles, mode="nearest", method="zero_crossing")
+        if not quantiles:
+            low, high = low * scale, high * scale
+        got = canny(scaled, 1.5, low, high, use_quantiles=quantiles, mode="nearest", method="zero_crossing")
+        assert want.sum() > 40
+        np.testing.assert_array_equal(gpuimg.to_numpy(got), want)
+
+
 def test_zero_crossing_with_sigma_mm_finds_a_sphere_in_mm():
     """A ball of radius 10 mm on a 2 x 1 x 1 mm grid, smoothed by 1 mm: the edges lie within one
     voxel diagonal (2.45 mm) of the sphere, all around it."""

@@ -22,6 +22,7 @@ def test_kernels_to_check_are_registered():
 _NO_FMA = (
     "gpuimg.kernels.canny._suppress_cuda",
     "gpuimg.kernels.zero_crossing._crossing_cuda",
+    "gpuimg.kernels.zero_crossing._central_magnitude_cuda",
     "gpuimg.kernels.histogram._equalize_cuda",
 )
 _MEDIAN_3 = "gpuimg.kernels.median._median3_cuda"
