@@ -1,10 +1,12 @@
 """Reading NRRD files (.nrrd, .nhdr) for :func:`gpuimg.io.read_image`: the voxels (i, j, k), attached
-or in one or several data files, gzip-compressed voxels decompressed once and checked, raw and
-hex-encoded ones read here (pynrrd reads neither several files nor hex, nor raw voxels followed by
-other bytes), and the LPS geometry from ``space directions`` and ``space origin`` in a named space
-(or, without a space, from the per-axis fields), the header checked before any voxel is read.
+or in one or several data files, gzip- and bzip2-compressed voxels decompressed once and checked,
+raw and hex-encoded ones read here (pynrrd reads neither several files nor hex, nor raw voxels
+followed by other bytes, nor compressed ones after a byte skip), and the LPS geometry from ``space
+directions`` and ``space origin`` in a named space (or, without a space, from the per-axis fields),
+the header checked before any voxel is read.
 """
 
+import bz2
 import math
 import re
 import zlib
@@ -25,6 +27,16 @@ _NRRD_SPACES = {
 }
 _NRRD_ABBREVIATIONS = {"LPS": "left-posterior-superior", "RAS": "right-anterior-superior"}
 _NRRD_ABBREVIATIONS["LAS"] = "left-anterior-superior"
+#: The compressed encodings read by :func:`_decompressed_voxels`: a new decompressor for each.
+_DECOMPRESSORS = {
+    "gzip": lambda: zlib.decompressobj(zlib.MAX_WBITS | 16),  # gzip framing
+    "gz": lambda: zlib.decompressobj(zlib.MAX_WBITS | 16),
+    "bzip2": bz2.BZ2Decompressor,
+    "bz2": bz2.BZ2Decompressor,
+}
+_ENCODED = {"gzip": "gzip", "gz": "gzip", "bzip2": "bzip2", "bz2": "bzip2"}
+#: Compressed bytes decompressed at a time: at most 1032 times as many come out (deflate's limit).
+_PIECE = 1 << 16
 
 
 def _read_nrrd(path: Path) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]:
@@ -44,8 +56,8 @@ def _read_nrrd(path: Path) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]:
                 _check_claims(path.parent / piece, (math.prod(sizes) // len(pieces),), dtype, dtype, encoding)
             check_bytes(math.prod(sizes) * 2 * dtype.itemsize, f"{path}: {sizes} voxels of {dtype}")
         lps = _nrrd_geometry(header, len(sizes), path)
-        if data_file is None and _own_gzip(header, dtype):
-            data = _gunzip_voxels(file, path, sizes, dtype)
+        if data_file is None and _compressed(header):
+            data = _decompressed_voxels(file, header, math.prod(sizes), dtype, path).reshape(sizes, order="F")
         elif pieces is not None:
             data = _read_pieces(header, pieces, sizes, path)
         elif encoding == "hex":
@@ -132,9 +144,9 @@ def _read_pieces(header: dict, pieces: list[str], sizes: tuple[int, ...], path: 
         if header.get("encoding") == "hex":
             with open(path.parent / name, "rb") as file:
                 data.append(_hex_voxels(file, header, count, dtype, path.parent / name))
-        elif _own_gzip(header, dtype):
+        elif _compressed(header):
             with open(path.parent / name, "rb") as file:
-                data.append(_gunzip_voxels(file, path.parent / name, (count,), dtype))
+                data.append(_decompressed_voxels(file, header, count, dtype, path.parent / name))
         elif header.get("encoding") == "raw":
             with open(path.parent / name, "rb") as file:
                 data.append(_raw_voxels(file, header, count, dtype, path.parent / name))
@@ -188,38 +200,56 @@ def _hex_voxels(file, header: dict, count: int, dtype: np.dtype, path: Path) -> 
     return np.frombuffer(bytes.fromhex(digits.decode("ascii")), dtype).copy()
 
 
-def _own_gzip(header: dict, dtype: np.dtype) -> bool:
-    """Whether :func:`_gunzip_voxels` reads the header's voxels (gzip, in the machine's byte order, no
-    skips), not pynrrd."""
-    skips = [header.get(key, 0) for key in ("line skip", "lineskip", "byte skip", "byteskip")]
-    return header.get("encoding") in ("gzip", "gz") and dtype.isnative and not any(skips)
+def _compressed(header: dict) -> bool:
+    """Whether the header's voxels are gzip- or bzip2-compressed (read by :func:`_decompressed_voxels`)."""
+    return header.get("encoding") in _DECOMPRESSORS
 
 
-def _gunzip_voxels(file, path: Path, sizes: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
-    """The gzip-compressed voxels attached to a NRRD header or in its data file, axes (i, j, k) as pynrrd
-    returns them; a stream of several gzip members read on to its end, as teem reads it (pynrrd stops
-    at the first).
+def _decompressed_voxels(file, header: dict, count: int, dtype: np.dtype, path: Path) -> np.ndarray:
+    """``count`` voxels of ``dtype`` compressed with the header's encoding (gzip or bzip2), attached to
+    a NRRD header or in its data file, in the file's order.
 
-    pynrrd decompresses into a growing buffer and copies it once more to skip its byte skip: a third
-    of the time here, where the stream is decompressed once, bounded by the header's size and checked
-    (CRC and length) by zlib at its end.
+    As teem (SimpleITK) reads them: the line skip counts lines of the file, before the stream; the byte
+    skip counts decompressed bytes (-1: the voxels are the stream's last bytes). pynrrd skipped as many
+    compressed bytes too, so a file with a byte skip was 'incorrect header check'. A stream of several
+    members (files concatenated, bgzip, parallel compressors) is read on to its end, as gzip and teem
+    read it; what follows the voxels is left unread. The stream is decompressed once, bounded by the
+    header's size and checked (CRC and length) at its end.
     """
-    expected = math.prod(sizes) * dtype.itemsize
-    stream = zlib.decompressobj(zlib.MAX_WBITS | 16)  # gzip framing
-    raw = stream.decompress(file.read(), expected + 1)
-    # A stream of several gzip members (files concatenated, bgzip, parallel compressors) goes on past
-    # the first, as gzip and teem read it; what follows the voxels is left unread, as before.
-    while stream.eof and stream.unused_data and len(raw) < expected:
-        rest, stream = stream.unused_data, zlib.decompressobj(zlib.MAX_WBITS | 16)
-        raw += stream.decompress(rest, expected + 1 - len(raw))
-    if len(raw) != expected or not stream.eof:
+    for _ in range(int(header.get("line skip", header.get("lineskip", 0)))):
+        file.readline()
+    skip = int(header.get("byte skip", header.get("byteskip", 0)))
+    expected = count * dtype.itemsize
+    wanted = None if skip == -1 else skip + expected  # the decompressed bytes read; None: all
+    new = _DECOMPRESSORS[header["encoding"]]
+    stream, compressed, at, raw = new(), memoryview(file.read()), 0, bytearray()
+    while at < len(compressed) and (wanted is None or len(raw) <= wanted):
+        if stream.eof:  # the next member
+            if wanted is not None and len(raw) >= wanted:
+                break
+            stream = new()
+        # In pieces: a stream that decompresses far beyond the header's size stops after one of them.
+        raw += stream.decompress(compressed[at : at + _PIECE])
+        at += min(_PIECE, len(compressed) - at) - len(stream.unused_data if stream.eof else b"")
+        if wanted is None and len(raw) > 2 * expected + _PIECE:
+            del raw[: len(raw) - expected]  # only the last bytes are the voxels
+    got = len(raw) if wanted is None else len(raw) - skip
+    ran_on = wanted is not None and len(raw) > wanted
+    if got < expected or ran_on or not stream.eof:  # not at its end: the stream is cut short
+        if ran_on:
+            amount = f"more than the {expected} bytes the header describes"
+        elif got < expected:
+            amount = f"{max(got, 0)} of the {expected} bytes the header describes"
+        else:
+            amount = f"the {expected} bytes the header describes, but not the stream's end and its checksum"
+        encoded, ended = _ENCODED[header["encoding"]], "run on" if ran_on else "end early"
         raise ImageFileError(
-            f"{path}: its gzip-compressed voxels {'end early' if len(raw) < expected else 'run on'} "
-            f"({len(raw) if len(raw) <= expected else 'more than ' + str(expected)} of the {expected} "
-            "bytes the header describes). The file is truncated or corrupted; write it again."
+            f"{path}: its {encoded}-compressed voxels {ended} ({amount}"
+            f"{f', after a byte skip of {skip}' if skip > 0 else ''}). The file is truncated or corrupted; "
+            "write it again."
         )
-    # A copy, so that the volume is writable like every other read (bytes are immutable).
-    return np.frombuffer(raw, dtype).reshape(sizes, order="F").copy(order="F")
+    # A copy, so that the volume is writable like every other read.
+    return np.frombuffer(raw, dtype, count, len(raw) - expected if wanted is None else skip).copy()
 
 
 def _nrrd_geometry(header: dict, ndim: int, path: Path) -> tuple[np.ndarray, np.ndarray]:
