@@ -5,6 +5,7 @@
 - ``gpu`` tests need a real GPU through CuPy: skipped without one, failed when
   ``GPUIMG_REQUIRE_GPU=1`` (so that a run on a GPU machine cannot pass by skipping them).
 - ``ptx`` tests compile the kernels for sm_90 in a subprocess with the simulator off.
+- ``rng`` draws a fresh seed each run and prints it; ``GPUIMG_TEST_SEED=<seed>`` replays it.
 """
 
 import os
@@ -39,10 +40,38 @@ def pytest_runtest_setup(item):
         pytest.skip(reason)
 
 
+def _test_seed() -> int | None:
+    """The seed set in ``GPUIMG_TEST_SEED``, None where it is not set."""
+    value = os.environ.get("GPUIMG_TEST_SEED", "").strip()
+    if not value:
+        return None
+    try:
+        seed = int(value)
+    except ValueError:
+        seed = -1
+    if seed < 0:
+        raise pytest.UsageError(
+            f"GPUIMG_TEST_SEED={value!r} must be an integer of at least 0 (a seed printed by a test, "
+            "'random seed: ...'); unset it for a fresh seed."
+        )
+    return seed
+
+
+def pytest_configure(config):
+    _test_seed()  # a bad GPUIMG_TEST_SEED stops the run at once, not in each test
+
+
 @pytest.fixture
 def rng():
-    """A generator with a fresh seed each run; the seed is printed, so a failure can be replayed."""
-    seed = np.random.SeedSequence().entropy
+    """A generator with a fresh seed each run; the seed is printed, so a failure can be replayed.
+
+    With the environment variable ``GPUIMG_TEST_SEED`` set to an integer (the printed seed of a
+    failure), every test taking ``rng`` draws from that seed instead:
+    ``GPUIMG_TEST_SEED=<seed> python -m pytest tests/...::test_name``.
+    """
+    seed = _test_seed()
+    if seed is None:
+        seed = np.random.SeedSequence().entropy
     print(f"random seed: {seed}")
     return np.random.default_rng(seed)
 
