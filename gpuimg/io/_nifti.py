@@ -15,6 +15,7 @@ import numpy as np
 
 from gpuimg.errors import GeometryError, ImageFileError
 from gpuimg.io._image_header import _check_claims, _check_spacing, _squared
+from gpuimg.io._stack import _COSINE_TOL
 
 _RAS_TO_LPS = np.diag([-1.0, -1.0, 1.0])
 #: Millimetres in one of a NIfTI file's spatial units (the low 3 bits of xyzt_units: 1 metre, 2 mm,
@@ -54,14 +55,7 @@ def _read_nifti(path: Path) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]:
     # whose array is float64 where they scale (1 and 0: none).
     scaled = (image.dataobj.slope, image.dataobj.inter) != (1.0, 0.0)
     _check_claims(voxels, shape, dtype, np.dtype(np.float64) if scaled else dtype)
-    if header["sform_code"] == 0:  # the qform (or nothing) places the voxels: pixdim is the spacing
-        with nib.openers.ImageOpener(path) as file:  # as stored: nibabel's load sets a 0 pixdim to 1
-            stored = type(header).from_fileobj(file, check=False)
-        _check_spacing(path, stored["pixdim"][1:4], "pixdim[1:4]")
-    ras = image.affine * _NIFTI_MM.get(int(header["xyzt_units"]) & 0x07, 1.0)  # in the file's units
-    lps = _RAS_TO_LPS @ ras[:3, :3], _RAS_TO_LPS @ ras[:3, 3]
-    _check_spacing(path, np.linalg.norm(lps[0], axis=0), "the affine's voxel steps")
-    lps = _squared(lps[0]), lps[1]
+    lps = _geometry(image, path)
     offset = int(header.get_data_offset())
     if voxels.name.lower().endswith(".gz"):
         # Decompressed whole, so that gzip checks the CRC and length at the end of the stream.
@@ -80,6 +74,54 @@ def _read_nifti(path: Path) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]:
             f"{voxels.stat().st_size} bytes. The file is truncated; write it again."
         )
     return np.asanyarray(image.dataobj), lps
+
+
+def _geometry(image, path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """The LPS matrix (columns: steps along i, j, k [mm]) and origin of a NIfTI image, from its sform
+    where sform_code is set, else from its qform and pixdim, as nibabel's affine gives them.
+
+    A file with neither code set records no orientation: nibabel places it as Analyze 7.5 (x flipped,
+    centred), ITK on the identity at 0; it is refused, as an Analyze header is. A 2D image (dim[0] 2)
+    has no third axis in the file: its pixdim[3] may be 0, and where its affine has no third step,
+    the step is the unit normal of its plane, as a 2D NRRD's (ITK reads the first two axes only).
+    """
+    import nibabel as nib
+
+    header = image.header
+    sform, qform = int(header["sform_code"]), int(header["qform_code"])
+    if sform == 0 and qform == 0:
+        raise GeometryError(
+            f"{path}: its sform_code and qform_code are both 0, so the file does not record the image's "
+            "orientation or position (nibabel places it as Analyze 7.5, x flipped and centred; ITK on the "
+            "identity at 0: left and right may be swapped); set its qform or sform to the orientation you "
+            "know it has (nibabel: set_qform(affine, code=1)) and write it again."
+        )
+    planar = int(header["dim"][0]) == 2
+    if sform == 0:  # the qform places the voxels: pixdim is the spacing
+        with nib.openers.ImageOpener(path) as file:  # as stored: nibabel's load sets a 0 pixdim to 1
+            stored = type(header).from_fileobj(file, check=False)
+        axes = 2 if planar else 3
+        _check_spacing(path, stored["pixdim"][1 : 1 + axes], f"pixdim[1:{1 + axes}]")
+    form = f"the sform (sform_code {sform})" if sform else f"the qform (qform_code {qform}) and pixdim"
+    ras = image.affine * _NIFTI_MM.get(int(header["xyzt_units"]) & 0x07, 1.0)  # in the file's units
+    matrix, origin = _RAS_TO_LPS @ ras[:3, :3], _RAS_TO_LPS @ ras[:3, 3]
+    normal = np.cross(matrix[:, 0], matrix[:, 1])
+    if planar and not np.any(matrix[:, 2]) and np.linalg.norm(normal) > 0:
+        matrix[:, 2] = normal / np.linalg.norm(normal)
+    _check_spacing(path, np.linalg.norm(matrix, axis=0), f"the voxel steps of {form}")
+    matrix = _squared(matrix)
+    unit = matrix / np.linalg.norm(matrix, axis=0)
+    cosines = np.abs(unit.T @ unit - np.eye(3))
+    if np.max(cosines) > _COSINE_TOL:
+        way_out = "Resample the image onto an orthogonal grid first"
+        if sform and qform:
+            way_out += f", or, where its qform (qform_code {qform}) is its geometry, set sform_code to 0"
+        raise GeometryError(
+            f"{path}: {form} gives voxel axes that are not at right angles (the cosine between two is "
+            f"{np.max(cosines):.3g}; cosines written with few decimals are within {_COSINE_TOL}), so its "
+            f"directions are not orthonormal; gpuimg reads volumes on orthogonal grids. {way_out}."
+        )
+    return matrix, origin
 
 
 def _pair(path: Path) -> tuple[Path, Path]:

@@ -58,8 +58,9 @@ def read_image(path: str | os.PathLike, *, device: str = "auto") -> Volume:
         :mod:`gpuimg._memory`), checked from the header before any voxel is read.
     GeometryError
         If the image is not 3D (trailing axes of length 1 are dropped) or holds colour (RGB) voxels,
-        its affine has shear, a NRRD file names a space other than LPS, RAS or LAS, or a ``.hdr`` is
-        Analyze 7.5 (no NIfTI magic), which records no orientation.
+        its affine has shear (the message names the NIfTI sform or qform), a NRRD file names a space
+        other than LPS, RAS or LAS, or the file records no orientation: a ``.hdr`` in Analyze 7.5 (no
+        NIfTI magic), a NIfTI file whose sform_code and qform_code are both 0.
     DeviceError
         If ``device`` is not "auto", "cpu" or "cuda", or asks for CUDA where no GPU is usable (the
         message says what is missing and which extra to install).
@@ -79,7 +80,8 @@ def read_image(path: str | os.PathLike, *, device: str = "auto") -> Volume:
     within 0.01 of orthogonal (dot products), are read as the nearest orthonormal directions, each
     step keeping its length (as read_dicom reads such cosines).
     A 2D NRRD image is one slice, whose third axis is the normal of its plane (row x column in LPS)
-    with a spacing of 1 mm; in a 2D space (``space dimension: 2``, no ``space``, as SimpleITK writes a
+    with a spacing of 1 mm, as is a 2D NIfTI image's where its file gives none (pixdim[3] or the sform's
+    third column 0); in a 2D space (``space dimension: 2``, no ``space``, as SimpleITK writes a
     2D image) its vectors are x and y of LPS, and the slice lies at z = 0.
 
     Examples
