@@ -35,6 +35,11 @@ _DECOMPRESSORS = {
     "bz2": bz2.BZ2Decompressor,
 }
 _ENCODED = {"gzip": "gzip", "gz": "gzip", "bzip2": "bzip2", "bz2": "bzip2"}
+#: Millimetres in a length unit of NRRD's 'space units' or 'units' (lower case; none or unknown, "" or
+#: "???": mm, as in NIfTI).
+_NRRD_MM = {"": 1.0, "???": 1.0, "mm": 1.0, "millimeter": 1.0, "millimeters": 1.0, "cm": 10.0, "m": 1e3}
+_NRRD_MM.update({"meter": 1e3, "meters": 1e3, "um": 1e-3, "\u00b5m": 1e-3, "\u03bcm": 1e-3, "micron": 1e-3})
+_NRRD_MM.update({"microns": 1e-3, "micrometer": 1e-3, "micrometers": 1e-3})
 #: Compressed bytes decompressed at a time: at most 1032 times as many come out (deflate's limit).
 _PIECE = 1 << 16
 
@@ -280,7 +285,8 @@ def _nrrd_geometry(header: dict, ndim: int, path: Path) -> tuple[np.ndarray, np.
             "3-vector per spatial axis. The header is damaged; write the file again."
         )
     _check_spacing(path, [np.linalg.norm(r) for r in rows], "the lengths of 'space directions'")
-    matrix = signs[:, None] * np.column_stack(rows)
+    scale = signs * _millimetres(header, "space units", range(3), path)  # to LPS, in mm
+    matrix = scale[:, None] * np.column_stack(rows)
     if len(rows) == 2:  # one slice placed in 3D space: its third axis is the plane's normal, 1 mm
         normal = np.cross(matrix[:, 0], matrix[:, 1])
         matrix = np.column_stack([matrix, normal / np.linalg.norm(normal)])
@@ -289,7 +295,7 @@ def _nrrd_geometry(header: dict, ndim: int, path: Path) -> tuple[np.ndarray, np.
             f"{path}: 'space origin' is {origin.tolist()}; it must be 3 finite numbers [mm]. The header "
             "is damaged; write the file again."
         )
-    return _squared(matrix), signs * origin
+    return _squared(matrix), scale * origin
 
 
 def _single_range_axes(header: dict, sizes: tuple[int, ...]) -> list[int]:
@@ -314,15 +320,16 @@ def _axis_geometry(header: dict, axes: list[int], path: Path) -> tuple[np.ndarra
     """
     n = len(axes)
     sizes = np.atleast_1d(np.asarray(header.get("sizes", ()), dtype=float))[axes]
-    mins = _per_axis(header, ("axis mins", "axismins"), axes)
-    maxs = _per_axis(header, ("axis maxs", "axismaxs"), axes)
+    scale = _millimetres(header, "units", axes, path)
+    mins = _per_axis(header, ("axis mins", "axismins"), axes) * scale
+    maxs = _per_axis(header, ("axis maxs", "axismaxs"), axes) * scale
     centerings = header.get("centerings", header.get("centers", ()))
     if isinstance(centerings, str):
         centerings = centerings.split()
     centerings = [str(c).lower() for c in centerings]
     node = np.array([centerings[k] if k < len(centerings) else "???" for k in axes]) == "node"
     if "spacings" in header:
-        spacings = _per_axis(header, ("spacings",), axes)
+        spacings = _per_axis(header, ("spacings",), axes) * scale
         _check_spacing(path, spacings, "spacings")
     else:
         cells = np.where(node, sizes - 1, sizes)
@@ -332,6 +339,25 @@ def _axis_geometry(header: dict, axes: list[int], path: Path) -> tuple[np.ndarra
     origin = np.where(np.isfinite(mins), mins + np.where(node, 0.0, spacings / 2), 0.0)
     matrix = np.diag(np.concatenate([spacings, np.ones(3 - n)]))
     return matrix, np.concatenate([origin, np.zeros(3 - n)])
+
+
+def _millimetres(header: dict, key: str, axes, path: Path) -> np.ndarray:
+    """Millimetres in the length unit of each of ``axes`` in the header's ``key`` field ('space units':
+    one a world axis, for 'space directions' and 'space origin'; 'units': one an axis, for its
+    'spacings', 'axis mins' and 'axis maxs'); 1 where it names none. teem and ITK leave the numbers in
+    the file's unit, so a file in microns was read as if in mm, 1000 times too large."""
+    units = header.get(key, ())
+    units = units.split() if isinstance(units, str) else list(units)
+    scale = []
+    for k in axes:
+        unit = str(units[k]).strip() if k < len(units) else ""
+        if unit.lower() not in _NRRD_MM:
+            raise GeometryError(
+                f"{path}: '{key}' gives the unit {unit!r}, not a length gpuimg knows (m, cm, mm, um), so "
+                "its voxel steps cannot be put in mm. Write the file with its geometry in one of those."
+            )
+        scale.append(_NRRD_MM[unit.lower()])
+    return np.array(scale)
 
 
 def _per_axis(header: dict, keys: tuple[str, ...], axes: list[int]) -> np.ndarray:

@@ -59,8 +59,9 @@ def read_image(path: str | os.PathLike, *, device: str = "auto") -> Volume:
     GeometryError
         If the image is not 3D (trailing axes of length 1 are dropped) or holds colour (RGB) voxels,
         its affine has shear (the message names the NIfTI sform or qform), a NRRD file names a space
-        other than LPS, RAS or LAS, or the file records no orientation: a ``.hdr`` in Analyze 7.5 (no
-        NIfTI magic), a NIfTI file whose sform_code and qform_code are both 0.
+        other than LPS, RAS or LAS or units that are no length, or the file records no orientation:
+        a ``.hdr`` in Analyze 7.5 (no NIfTI magic), a NIfTI file whose sform_code and qform_code are
+        both 0.
     DeviceError
         If ``device`` is not "auto", "cpu" or "cuda", or asks for CUDA where no GPU is usable (the
         message says what is missing and which extra to install).
@@ -71,11 +72,13 @@ def read_image(path: str | os.PathLike, *, device: str = "auto") -> Volume:
     its first two rows negated to go from RAS to LPS, and converted to mm from the file's spatial
     units (``xyzt_units``: metres and microns, as preclinical scanners write them; unknown is mm).
     NRRD geometry comes from ``space directions`` and ``space origin``, converted from the named
-    ``space``; a NRRD without a space has axis-aligned geometry from ``spacings`` (else ``axis mins``
-    to ``axis maxs``), its first voxel centre at ``axis mins`` (half a voxel past them for cell
-    centering, the format's default), as ITK reads it. A ``.nhdr`` header may split its voxels among
-    several data files (``data file: <format> <min> <max> <step> [<subdim>]``, or ``LIST`` and their
-    names on its last lines), each an equal piece in order, as teem (SimpleITK) reads them.
+    ``space`` and to mm from its ``space units`` (``units`` for the per-axis fields; m, cm, mm, um;
+    none is mm), which ITK leaves as written; a NRRD without a space has axis-aligned geometry from
+    ``spacings`` (else ``axis mins`` to ``axis maxs``), its first voxel centre at ``axis mins`` (half a
+    voxel past them for cell centering, the format's default), as ITK reads it. A ``.nhdr`` header
+    may split its voxels among several data files (``data file: <format> <min> <max> <step>
+    [<subdim>]``, or ``LIST`` and their names on its last lines), each an equal piece in order, as
+    teem (SimpleITK) reads them.
     NRRD ``space directions`` and NIfTI affines written with few decimals, whose unit vectors are
     within 0.01 of orthogonal (dot products), are read as the nearest orthonormal directions, each
     step keeping its length (as read_dicom reads such cosines).

@@ -1,0 +1,57 @@
+"""read_image on NRRD headers that give their geometry in other units than mm: against SimpleITK's
+reading of the same image written in mm."""
+
+import nrrd
+import numpy as np
+import pytest
+from scipy.spatial.transform import Rotation
+
+from gpuimg import GeometryError
+from gpuimg.io import read_image
+
+
+@pytest.mark.parametrize(("unit", "mm"), [("um", 1e-3), ("m", 1e3), ("cm", 10.0), ("mm", 1.0), ("", 1.0)])
+@pytest.mark.parametrize("form", ["space", "axes"])
+def test_a_nrrd_in_microns_or_metres_is_read_in_mm(tmp_path, rng, unit, mm, form):
+    # NRRD's 'space units' (for 'space directions' and 'space origin') and 'units' (for each axis's
+    # 'spacings' and 'axis mins') name the unit of its geometry; teem and ITK leave the numbers as
+    # written, and read_image took them as mm: a 10 um micro-CT grid read as 10 mm, its origin 1000
+    # times too far. They are now converted, as a NIfTI file's xyzt_units are. Reference: SimpleITK's
+    # reading of the same image written in mm.
+    sitk = pytest.importorskip("SimpleITK")
+    data = rng.integers(0, 1000, (6, 7, 5)).astype(np.int16)  # (i, j, k)
+    steps = np.array([0.01, 0.012, 0.02])  # [mm]
+    origin = np.array([1.5, -2.25, 3.0])  # [mm]
+    if form == "space":
+        rotation = Rotation.from_euler("xyz", [10.0, -25.0, 40.0], degrees=True).as_matrix()
+        in_mm = {
+            "space": "left-posterior-superior",
+            "space directions": (rotation * steps).T,
+            "space origin": origin,
+        }
+        written = {**in_mm, "space directions": in_mm["space directions"] / mm, "space origin": origin / mm}
+        written["space units"] = [unit] * 3
+    else:
+        in_mm = {"spacings": steps, "axis mins": origin, "centerings": ["node"] * 3}
+        written = {**in_mm, "spacings": steps / mm, "axis mins": origin / mm, "units": [unit] * 3}
+    nrrd.write(str(tmp_path / "in_mm.nrrd"), data, in_mm)
+    nrrd.write(str(tmp_path / "written.nrrd"), data, written)
+    volume = read_image(tmp_path / "written.nrrd", device="cpu")
+    theirs = sitk.ReadImage(str(tmp_path / "in_mm.nrrd"))
+    np.testing.assert_array_equal(volume.data, sitk.GetArrayFromImage(theirs))
+    # The division and multiplication by the unit: a few ulp of the values
+    np.testing.assert_allclose(volume.spacing, theirs.GetSpacing()[::-1], rtol=1e-12)
+    np.testing.assert_allclose(volume.origin, theirs.GetOrigin(), rtol=1e-12)
+    np.testing.assert_allclose(
+        volume.direction, np.reshape(theirs.GetDirection(), (3, 3))[:, ::-1], atol=1e-12
+    )
+
+
+@pytest.mark.parametrize("key", ["space units", "units"])
+def test_a_nrrd_in_units_that_are_no_length_is_refused(tmp_path, rng, key):
+    header = {key: ["mm", "pixel", "mm"]}
+    if key == "space units":
+        header.update({"space": "left-posterior-superior", "space directions": np.eye(3)})
+    nrrd.write(str(tmp_path / "odd.nrrd"), rng.integers(0, 9, (3, 4, 5)).astype(np.uint8), header)
+    with pytest.raises(GeometryError, match=rf"odd\.nrrd: '{key}' gives the unit 'pixel', not a length"):
+        read_image(tmp_path / "odd.nrrd", device="cpu")
