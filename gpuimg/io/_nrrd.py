@@ -268,7 +268,9 @@ def _nrrd_geometry(header: dict, ndim: int, path: Path) -> tuple[np.ndarray, np.
     if space not in _NRRD_SPACES:
         raise GeometryError(
             f"{path}: NRRD space {header.get('space')!r} is not a patient space gpuimg knows; "
-            "expected left-posterior-superior, right-anterior-superior or left-anterior-superior."
+            "expected left-posterior-superior, right-anterior-superior or left-anterior-superior. Where "
+            "its axes are the patient's left, posterior and superior (ITK reads any space so), write "
+            "'space: left-posterior-superior' in its header; else resample it into patient space first."
         )
     signs = np.array(_NRRD_SPACES[space], dtype=float)
     rows = [np.asarray(r, dtype=float) for r in header["space directions"]]

@@ -335,10 +335,13 @@ def test_a_sheared_nrrd_is_still_refused(tmp_path, rng, shear):
         read_image(tmp_path / "shear.nrrd")
 
 
-def test_unknown_nrrd_space(tmp_path, rng):
-    header = {"space": "scanner-xyz", "space directions": np.eye(3)}
+@pytest.mark.parametrize("space", ["scanner-xyz", "3D-right-handed"])
+def test_unknown_nrrd_space(tmp_path, rng, space):
+    # Scanner and world spaces are not the patient's: SimpleITK reads them as LPS without a word. The
+    # refusal named the space but not the way out.
+    header = {"space": space, "space directions": np.eye(3)}
     nrrd.write(str(tmp_path / "s.nrrd"), rng.random((3, 4, 5)), header)
-    with pytest.raises(GeometryError, match="scanner-xyz"):
+    with pytest.raises(GeometryError, match=rf"'{space}'.*write 'space: left-posterior-superior' in"):
         read_image(tmp_path / "s.nrrd")
 
 
