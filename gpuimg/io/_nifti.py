@@ -56,7 +56,16 @@ def _read_nifti(path: Path) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]:
     scaled = (image.dataobj.slope, image.dataobj.inter) != (1.0, 0.0)
     _check_claims(voxels, shape, dtype, np.dtype(np.float64) if scaled else dtype)
     lps = _geometry(image, path)
-    offset = int(header.get_data_offset())
+    offset = int(image.dataobj.offset)  # the file's vox_offset (the loaded header's is reset to 0)
+    least = type(header).single_vox_offset  # where a single file's voxels may start: its header's end
+    if voxels == path and offset < least:
+        # nibabel takes 0 for 'not set' and reads the voxels from the file's first byte, the header's.
+        raise ImageFileError(
+            f"{path}: its vox_offset is {offset}, inside its header of {least} bytes, so where its voxels "
+            "start is not known (nibabel reads them from byte 0, the header's own bytes; ITK from the "
+            f"header's end; the standard from {least}). The file was written wrongly; write it again "
+            "(nibabel and ITK write a valid vox_offset)."
+        )
     if voxels.name.lower().endswith(".gz"):
         # Decompressed whole, so that gzip checks the CRC and length at the end of the stream.
         raw = _gunzip(voxels, offset + math.prod(shape) * dtype.itemsize)

@@ -52,7 +52,8 @@ def read_image(path: str | os.PathLike, *, device: str = "auto") -> Volume:
     ImageFileError
         If the file is missing, cannot be parsed, is truncated or corrupted (the gzip CRC is checked),
         or its header is invalid: an axis of length 0 or less, more voxels than the file can hold, a
-        voxel spacing (pixdim, ``spacings``, ``space directions``) that is 0, negative or not finite.
+        voxel spacing (pixdim, ``spacings``, ``space directions``) that is 0, negative or not finite,
+        a single-file NIfTI's vox_offset inside its header.
     MemoryBudgetError
         If the voxels would need more memory than the budget (``GPUIMG_MAX_BYTES``; see
         :mod:`gpuimg._memory`), checked from the header before any voxel is read.

@@ -1,6 +1,9 @@
 """read_image on NIfTI headers that place the voxels in unusual but legal ways, or fail to: against
 nibabel and SimpleITK, or the NIfTI-1 standard's closed form where they disagree."""
 
+import gzip
+import re
+
 import nibabel as nib
 import numpy as np
 import pytest
@@ -108,3 +111,23 @@ def test_a_broken_sform_is_named(tmp_path, rng, srows, error, words):
     if error is GeometryError:
         with pytest.raises(error, match="set sform_code to 0"):
             read_image(path, device="cpu")
+
+
+@pytest.mark.parametrize("name", ["zero.nii", "zero.nii.gz"])
+def test_a_single_file_nifti_whose_vox_offset_is_0_is_refused(tmp_path, rng, name):
+    # vox_offset 0 in a .nii, where the header takes the first 352 bytes: nibabel read the voxels from
+    # byte 0, the header's own bytes (every voxel shifted by 176 and the first 176 made of the header),
+    # and read_image returned them; SimpleITK reads from byte 348. The standard says 352; the file
+    # was written wrongly, and is now refused, naming vox_offset.
+    sitk = pytest.importorskip("SimpleITK")
+    image = _nifti_geometry(rng, 1, 1)
+    nib.save(image, tmp_path / "plain.nii")
+    plain = _patched(tmp_path / "plain.nii", 108, [0.0]).read_bytes()  # vox_offset
+    path = tmp_path / name
+    path.write_bytes(gzip.compress(plain) if name.endswith(".gz") else plain)
+    written = np.asarray(image.dataobj)
+    assert not np.array_equal(np.asarray(nib.load(path).dataobj), written)  # nibabel: the header's bytes
+    assert not np.array_equal(sitk.GetArrayFromImage(sitk.ReadImage(str(path))).T, written)  # from 348
+    words = re.escape(f"{name}: its vox_offset is 0, inside its header")
+    with pytest.raises(ImageFileError, match=words):
+        read_image(path, device="cpu")
