@@ -113,7 +113,15 @@ def _geometry(image, path: Path) -> tuple[np.ndarray, np.ndarray]:
         _check_spacing(path, stored["pixdim"][1 : 1 + axes], f"pixdim[1:{1 + axes}]")
     form = f"the sform (sform_code {sform})" if sform else f"the qform (qform_code {qform}) and pixdim"
     ras = image.affine * _NIFTI_MM.get(int(header["xyzt_units"]) & 0x07, 1.0)  # in the file's units
-    matrix, origin = _RAS_TO_LPS @ ras[:3, :3], _RAS_TO_LPS @ ras[:3, 3]
+    flips = np.diag(_RAS_TO_LPS)  # by element: a NaN stays in its own place
+    matrix, origin = flips[:, None] * ras[:3, :3], flips * ras[:3, 3]
+    if not np.all(np.isfinite(origin)):
+        fields = "sform's origin (srow_x[3], srow_y[3], srow_z[3]" if sform else "qform's origin (qoffset_x"
+        fields += f"; sform_code {sform})" if sform else f", qoffset_y, qoffset_z; qform_code {qform})"
+        raise ImageFileError(
+            f"{path}: the {fields} is {origin.tolist()} [mm, LPS]; it must be 3 finite numbers. The "
+            "header is damaged; set the origin and write the file again."
+        )
     normal = np.cross(matrix[:, 0], matrix[:, 1])
     if planar and not np.any(matrix[:, 2]) and np.linalg.norm(normal) > 0:
         matrix[:, 2] = normal / np.linalg.norm(normal)

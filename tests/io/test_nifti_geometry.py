@@ -131,3 +131,18 @@ def test_a_single_file_nifti_whose_vox_offset_is_0_is_refused(tmp_path, rng, nam
     words = re.escape(f"{name}: its vox_offset is 0, inside its header")
     with pytest.raises(ImageFileError, match=words):
         read_image(path, device="cpu")
+
+
+@pytest.mark.parametrize(
+    ("form", "offset", "words"), [("sform", 280 + 12, "sform's origin"), ("qform", 268, "qform's origin")]
+)
+@pytest.mark.parametrize("value", [np.nan, np.inf])
+def test_a_nifti_origin_that_is_not_finite_is_named(tmp_path, rng, form, offset, words, value):
+    # A NaN or infinite srow_x[3] (sform) or qoffset_x (qform) was refused as 'Volume origin must be 3
+    # finite numbers (mm); got array([nan, nan, nan]). Resample the image onto an orthogonal grid
+    # first': every coordinate NaN (the RAS to LPS product spread it), no field named, the wrong cure.
+    image = _nifti_geometry(rng, 1 if form == "sform" else 0, 1)
+    nib.save(image, tmp_path / "origin.nii")
+    path = _patched(tmp_path / "origin.nii", offset, [value])
+    with pytest.raises(ImageFileError, match=rf"origin\.nii: the {words} .* is \[-?{value}, -?3\.5, 40\.0\]"):
+        read_image(path, device="cpu")
