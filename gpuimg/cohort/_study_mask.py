@@ -144,33 +144,44 @@ def _header_name(path: Path) -> Path:
 
 
 def _check_fits(mask: Volume, image: Volume, path: Path) -> None:
-    same = (
-        mask.shape == image.shape
-        and np.allclose(mask.spacing, image.spacing, atol=1e-3)
-        and np.allclose(mask.origin, image.origin, atol=1e-2)
-        and np.allclose(mask.direction, image.direction, atol=1e-4)
+    """Refuse a mask file on another grid than its image's. Its header may round the image's geometry:
+    spacings to 1e-3 mm and origins to 1e-2 mm (three and two decimals, as tools write them) but to at
+    most 1% of a spacing and a tenth of the smallest voxel (micro-CT's 10 um voxels), direction
+    cosines to 1e-4; and 1e-5 relative (float32 fields).
+    """
+    spacing = np.asarray(image.spacing)
+    spacing_fits = bool(np.all(np.isclose(mask.spacing, spacing, atol=np.minimum(1e-3, 1e-2 * spacing))))
+    origin_fits = bool(np.allclose(mask.origin, image.origin, atol=min(1e-2, 0.1 * spacing.min())))
+    # The axes that point elsewhere: a mask differing in direction alone was refused with equal
+    # shapes, spacings and origins shown.
+    axes = [a for a in range(3) if not np.allclose(mask.direction[:, a], image.direction[:, a], atol=1e-4)]
+    if mask.shape == image.shape and spacing_fits and origin_fits and not axes:
+        return
+    pairs = [_rounded(mask.direction[:, a], image.direction[:, a], 3, alike=False) for a in axes]
+    shown = "".join(
+        f"; its {'zyx'[a]} axis points along {mine}, the image's along {theirs} (LPS)"
+        for a, (mine, theirs) in zip(axes, pairs, strict=True)
     )
-    if not same:
-        # The axes that point elsewhere: a mask differing in direction alone was refused with equal
-        # shapes, spacings and origins shown.
-        axes = [
-            f"its {name} axis points along {_vector(mask.direction[:, a])}, the image's along "
-            f"{_vector(image.direction[:, a])} (LPS)"
-            for a, name in enumerate("zyx")
-            if not np.allclose(mask.direction[:, a], image.direction[:, a], atol=1e-4)
-        ]
-        raise GeometryError(
-            f"the mask {path.name} does not fit its image: shape {mask.shape} vs {image.shape}, spacing "
-            f"{tuple(round(s, 3) for s in mask.spacing)} vs {tuple(round(s, 3) for s in image.spacing)} mm, "
-            f"origin {tuple(round(o, 2) for o in mask.origin)} vs {tuple(round(o, 2) for o in image.origin)} "
-            f"mm{''.join(f'; {axis}' for axis in axes)}. Export the mask on the image's grid, or resample it "
-            "first."
-        )
+    spacings, origins = (
+        _rounded(mask.spacing, image.spacing, 3, alike=spacing_fits),
+        _rounded(mask.origin, image.origin, 2, alike=origin_fits),
+    )
+    raise GeometryError(
+        f"the mask {path.name} does not fit its image: shape {mask.shape} vs {image.shape}, spacing "
+        f"{spacings[0]} vs {spacings[1]} mm, origin {origins[0]} vs {origins[1]} mm{shown}. Export the "
+        "mask on the image's grid, or resample it first."
+    )
 
 
-def _vector(values) -> tuple:
-    """A direction's components rounded to 3 decimals, without negative zeros."""
-    return tuple(round(float(v), 3) + 0.0 for v in values)
+def _rounded(mine, theirs, decimals: int, *, alike: bool) -> tuple[tuple, tuple]:
+    """``mine`` and ``theirs`` rounded to ``decimals``, without negative zeros; where they differ
+    (``alike`` False), to as many more decimals (up to 6) as tell them apart: a mask's origin half a
+    micro-CT voxel off, or its axis turned by 1e-4, was shown equal to the image's."""
+    for places in range(decimals, decimals + 1 if alike else 7):
+        shown = [tuple(round(float(v), places) + 0.0 for v in values) for values in (mine, theirs)]
+        if shown[0] != shown[1]:
+            break
+    return shown[0], shown[1]
 
 
 def _modality(path: Path) -> str | None:

@@ -1,7 +1,9 @@
 """A study task: the report's intensity histograms against NumPy's, its errors, and the device's run."""
 
+import ast
 import dataclasses
 import os
+import re
 import shutil
 import sys
 
@@ -10,6 +12,7 @@ import pydicom
 import pytest
 from as_user import run_as_user
 from cohort_data import write_study
+from scipy.spatial.transform import Rotation
 
 import gpuimg
 from gpuimg.cohort import spec_from_dict
@@ -569,3 +572,58 @@ def test_a_series_description_in_nfd_matches_the_rule_typed_in_nfc(tmp_path):
     result = process_study(StudyTask(study, "study", spec, b"key"))
     assert "error" not in result, result.get("error")
     assert result["row"]["stat_mean"] == 0.0  # series_0's value, by construction
+
+
+@pytest.mark.parametrize(
+    ("name", "change", "fits"),
+    [
+        ("mask.nii.gz", None, True),  # NIfTI: the geometry in float32
+        ("mask.nrrd", "origin", False),  # half a voxel along x
+        ("mask.nrrd", "spacing", False),  # 10.9 um for 10 um
+        ("mask.nrrd", "direction", False),  # turned by 2e-4 rad about z
+    ],
+)
+def test_a_micro_ct_mask_file_off_the_image_grid_is_refused_showing_how(tmp_path, name, change, fits):
+    # Micro-CT (10 x 10 x 20 um voxels): the mask file's origin and spacing were compared with the
+    # image's to 1e-2 mm and 1e-3 mm, a whole voxel and a tenth of one, so a mask half a voxel off,
+    # or of 10.9 um voxels (its far corner 2 voxels off), was read as if on the image's grid. The
+    # rounding a header allows is now also at most a tenth of a voxel and 1% of a spacing; float32
+    # geometry (NIfTI) still fits. The refusal showed the values to 2 or 3 decimals, the mask's
+    # origin or axis equal to the image's; they are shown to as many decimals as tell them apart.
+    # The truth: the shift, spacing and turn as written (closed form).
+    rng = np.random.default_rng(7)
+    direction = np.array([[0.0, 0.6, 0.8], [0.0, 0.8, -0.6], [1.0, 0.0, 0.0]])  # oblique, columns z y x
+    voxels = rng.integers(0, 1000, (8, 20, 24)).astype(np.int16)
+    ct = gpuimg.Volume(voxels, (0.02, 0.01, 0.01), (1.2001, -2.3456789, 3.45678), direction)
+    study = tmp_path / "s01"
+    gpuimg.write_dicom(ct, study / "ct", patient_id="P")
+    image = gpuimg.read_dicom(study / "ct", device="cpu")  # the image as the cohort reads it
+    mask = np.zeros(image.shape, np.uint8)
+    mask[2:6, 5:15, 6:18] = 1
+    spacing, origin, axes = np.array(image.spacing), np.array(image.origin), np.array(image.direction)
+    if change == "origin":
+        origin = origin + 0.5 * spacing[2] * axes[:, 2]
+    elif change == "spacing":
+        spacing = spacing * [1.0, 1.09, 1.09]
+    elif change == "direction":
+        turn = Rotation.from_rotvec(2e-4 * axes[:, 0]).as_matrix()
+        axes = turn @ axes
+    gpuimg.write_image(gpuimg.Volume(mask, tuple(spacing), tuple(origin), axes), study / name)
+    spec = spec_from_dict(
+        {"mask": {"source": "file", "pattern": name}, "features": {"families": ["statistics"]}}
+    )
+    result = process_study(StudyTask(study, "s01", spec, b"key"))
+    if fits:
+        assert "error" not in result, result["error"]
+        expected = image.data[mask > 0].astype(float).mean()
+        assert result["row"]["stat_mean"] == pytest.approx(expected, rel=1e-9)
+        return
+    assert f"the mask {name} does not fit its image" in result.get("error", ""), result
+    field = {"origin": r"origin (\(.*?\)) vs (\(.*?\))", "spacing": r"spacing (\(.*?\)) vs (\(.*?\))"}
+    shown = re.search(
+        field.get(change, r"x axis points along (\(.*?\)), the image's along (\(.*?\))"), result["error"]
+    )
+    mine, theirs = (np.array(ast.literal_eval(group)) for group in shown.groups())
+    truth = {"origin": origin, "spacing": spacing, "direction": axes[:, 2]}[change]
+    assert not np.array_equal(mine, theirs)
+    np.testing.assert_allclose(mine, truth, rtol=0, atol=5e-3)  # to at least 2 decimals
