@@ -122,9 +122,10 @@ def _geometry(image, path: Path) -> tuple[np.ndarray, np.ndarray]:
             f"{path}: the {fields} is {origin.tolist()} [mm, LPS]; it must be 3 finite numbers. The "
             "header is damaged; set the origin and write the file again."
         )
-    normal = np.cross(matrix[:, 0], matrix[:, 1])
-    if planar and not np.any(matrix[:, 2]) and np.linalg.norm(normal) > 0:
-        matrix[:, 2] = normal / np.linalg.norm(normal)
+    if planar and not np.any(matrix[:, 2]):  # no third step: the plane's unit normal (0: refused below)
+        normal = np.cross(matrix[:, 0], matrix[:, 1])
+        length = np.linalg.norm(normal)
+        matrix[:, 2] = normal / length if length > 0 else normal
     _check_spacing(path, np.linalg.norm(matrix, axis=0), f"the voxel steps of {form}")
     matrix = _squared(matrix)
     unit = matrix / np.linalg.norm(matrix, axis=0)
