@@ -56,8 +56,30 @@ def _rounded_cpu(value, like):
     return None
 
 
-#: Below this sum of squares (2**-100) a square may have lost digits to float32's subnormal numbers.
-LEAST_SQUARED = 2.0**-100
+#: float32's and float64's smallest normal numbers (2**-126, 2**-1022) times 2**26: see :func:`least_squared`.
+_LEAST_SQUARED_32 = 2.0**-100
+_LEAST_SQUARED_64 = 2.0**-996
+
+
+@numba.njit(inline="always")
+def least_squared(like):
+    """The sum of squares below which a square may have lost digits to subnormal numbers, in the
+    float type of ``like``: that type's smallest normal number times 2**26, 2**-100 in float32 and
+    2**-996 in float64.
+
+    A square below the smallest normal number is subnormal and off by up to half the smallest
+    subnormal (2**-150, 2**-1075); from this bound on, three such errors are below 2**-25 of a unit in
+    the last place of the sum, whose plain root then stands. The type is told by rounding (float64's
+    bound is 0 in float32): a constant once compiled, on both targets.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> float(least_squared(np.float32(1.0))) == 2.0**-100, float(least_squared(1.0)) == 2.0**-996
+    (True, True)
+    """
+    wide = rounded(_LEAST_SQUARED_64, like)
+    return wide if wide != 0 else rounded(_LEAST_SQUARED_32, like)
 
 
 @numba.njit(inline="always")
@@ -73,8 +95,9 @@ def _root_of_squares(gz, gy, gx):
 def magnitude(gz, gy, gx):
     """``sqrt(gz² + gy² + gx²)`` in the gradient's float type, each step rounded as NumPy's.
 
-    Where the sum of squares overflows (a finite gradient beyond about 1.8e19 in float32) or falls
-    below :data:`LEAST_SQUARED` (squares of about 1e-19 and less lose digits, then vanish), the
+    Where the sum of squares overflows (a finite gradient beyond about 1.8e19 in float32, 1.3e154 in
+    float64) or falls below :func:`least_squared` (squares of about 1e-19 and less lose digits in
+    float32, then vanish; of about 1e-154 and less in float64), the
     gradient is divided by the power of two ``p`` just above its largest component, which is exact,
     and the magnitude of the quotient multiplied by ``p``: the number NumPy's arithmetic gives where
     nothing overflows or underflows, so an image scaled by a power of two has its magnitudes scaled
@@ -91,7 +114,7 @@ def magnitude(gz, gy, gx):
     5.000000100204387e+19
     """
     squared, root = _root_of_squares(gz, gy, gx)
-    if squared < LEAST_SQUARED or squared == math.inf:
+    if squared < least_squared(squared) or squared == math.inf:
         largest = max(abs(float(gz)), abs(float(gy)), abs(float(gx)))
         if 0.0 < largest < math.inf:
             scale = math.ldexp(1.0, math.frexp(largest)[1])

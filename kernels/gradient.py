@@ -28,7 +28,7 @@ import math
 import numba
 
 from .boundary import CONSTANT, neighbour
-from .exact import LEAST_SQUARED, magnitude, rounded
+from .exact import least_squared, magnitude, rounded
 from .registry import cpu_kernel, cuda, cuda_kernel, launch_3d
 
 #: ``component`` value that asks for the magnitude rather than one derivative.
@@ -217,8 +217,9 @@ def _squares(gz, gy, gx, scale):
 @numba.njit(inline="always")
 def _out_of_range(total):
     """Whether a sum of squares overflowed (inf) or may have lost digits to subnormal squares (below
-    :data:`~gpuimg.kernels.exact.LEAST_SQUARED`), compared in its own float type."""
-    return (total < rounded(LEAST_SQUARED, total)) | (total == rounded(math.inf, total))
+    :func:`~gpuimg.kernels.exact.least_squared`: 2**-100 in float32, 2**-996 in float64), compared in
+    its own float type."""
+    return (total < least_squared(total)) | (total == rounded(math.inf, total))
 
 
 @numba.njit(inline="always")

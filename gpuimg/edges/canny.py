@@ -101,11 +101,11 @@ def canny(
     thresholds are divided by the dtype's maximum alike), smoothing (``gaussian_filter`` with the
     masked bleed-over correction), ``scipy.ndimage.sobel`` derivatives, bilinear non-maximum
     suppression in the same floating-point arithmetic and hysteresis by 8-connected labelling,
-    except where the squares of the gradient overflow or vanish (float32 derivatives beyond about
-    1.8e19 or below about 1e-15): there the magnitude is that of the gradient scaled by a power of two,
-    so an image and its thresholds scaled alike have the same edges (scikit-image's magnitude is inf
-    or 0 there, and its edges differ). In
-    3D the suppression compares the magnitude at each voxel with its bilinear interpolation at
+    except where the squares of the gradient overflow or vanish (derivatives beyond about 1.8e19 or
+    below about 1e-15 in float32, beyond 1.3e154 or below 1e-150 in float64): there the magnitude is
+    that of the gradient scaled by a power of two, so an image and its thresholds scaled alike have
+    the same edges (scikit-image's magnitude is inf or 0 there, and its edges differ). In 3D the
+    suppression compares the magnitude at each voxel with its bilinear interpolation at
     ``± g / max|g_a|`` (one voxel along the dominant axis of the gradient, on a face of the 3x3x3
     neighbourhood; see :mod:`gpuimg.kernels.canny`) and hysteresis keeps the 26-connected
     components of candidates that hold a seed. Voxels on the volume's (or the mask's) border are

@@ -81,11 +81,11 @@ def gradient_magnitude(
     converted to the output dtype (SciPy differentiates an integer image in its own dtype, where
     uint8 wraps), with ``prewitt`` for Prewitt. SciPy needs three separable passes per derivative plus the
     magnitude; this reads each voxel's 27 neighbours once and writes one value. NaN and inf
-    spread to the same voxels as in SciPy. Where the float32 squares would overflow (derivatives
-    beyond about 1.8e19) or lose digits (below about 1e-15), the magnitude is that of the
-    derivatives divided by a power of two, multiplied back: not inf or 0 as NumPy's, and an image
-    scaled by a power of two has its magnitude scaled alike. Such voxels cost time only where they
-    occur: the CPU redoes their rows.
+    spread to the same voxels as in SciPy. Where the squares would overflow (derivatives beyond
+    about 1.8e19 in float32, 1.3e154 in float64) or lose digits (below about 1e-15 in float32,
+    1e-150 in float64), the magnitude is that of the derivatives divided by a power of two,
+    multiplied back: not inf or 0 as NumPy's, and an image scaled by a power of two has its
+    magnitude scaled alike. Such voxels cost time only where they occur: the CPU redoes their rows.
 
     Examples
     --------
