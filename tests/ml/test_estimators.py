@@ -251,7 +251,7 @@ def test_weighted_platt_sigmoid_minimises_platts_weighted_cross_entropy(rng):
     positive = np.r_[np.zeros(80), np.ones(80), np.zeros(40)]  # the last 40: flipped, weight 0 below
     w = np.r_[rng.integers(1, 4, 160), np.zeros(40)].astype(np.float64)
 
-    def cross_entropy(ab):
+    def cross_entropy(ab, w=w):
         n_pos, n_neg = w[positive > 0].sum(), w[positive == 0].sum()
         t = np.where(positive > 0, (n_pos + 1) / (n_pos + 2), 1 / (n_neg + 2))
         z = ab[0] * f + ab[1]
@@ -260,7 +260,12 @@ def test_weighted_platt_sigmoid_minimises_platts_weighted_cross_entropy(rng):
     expected = minimize(cross_entropy, [1.0, 0.0], method="BFGS", options={"gtol": 1e-10}).x
     # BFGS's tolerance: 3e-8 at most over 400 seeds (b is near 0, hence the atol)
     np.testing.assert_allclose(_platt(f, positive, np, w), expected, rtol=1e-5, atol=1e-6)
-    assert _platt(f, positive, np)[0] < expected[0] - 0.5  # unweighted, the flipped block flattens it
+    # Unweighted, every sample counts once: the flipped block flattens the sigmoid (a smaller slope).
+    unweighted = minimize(
+        cross_entropy, [1.0, 0.0], args=(np.ones_like(w),), method="BFGS", options={"gtol": 1e-10}
+    ).x
+    np.testing.assert_allclose(_platt(f, positive, np), unweighted, rtol=1e-5, atol=1e-6)
+    assert unweighted[0] < expected[0]
 
 
 @pytest.mark.parametrize("scale", [1e-3, 1.0, 1e3, 1e4, 1e6])
