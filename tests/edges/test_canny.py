@@ -232,13 +232,15 @@ def test_sobel_3d_agrees_with_simpleitk_within_a_voxel(rng, spacing, scene):
     edge voxels lie within one voxel of the other's on these high-contrast scenes (ITK's
     zero-crossing localisation gives thinner edges; ties and hysteresis links at junctions differ).
     Measured over 40 seeds: ours near ITK's 99.9 % at least; ITK's interior edges near ours
-    99.97 % median, 99.1 % lowest, so 98.5 % is asserted there."""
+    99.97 % median. Over 1000 draws of each scene the lowest were 98.49 % (blobs, seed 415: ITK's
+    missed voxels are whole edge chains of about 30 voxels whose magnitudes lie at the hysteresis
+    threshold, found by ours at 0.8 times the thresholds), then 98.87 %, so 98 % is asserted there."""
     image = _scene(scene, rng)
     ours = _like_sitk(image, 1.5, 5.0, 12.0, spacing, method="sobel")
     theirs = _sitk_canny(image, 1.5, 5.0, 12.0, spacing)
     assert theirs.sum() > 1000
     assert near(ours, theirs) >= 0.99
-    assert near(theirs & _interior(image.shape), ours) >= 0.985
+    assert near(theirs & _interior(image.shape), ours) >= 0.98
 
 
 def _lung_crops():
