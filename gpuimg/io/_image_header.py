@@ -62,8 +62,14 @@ def _squared(matrix: np.ndarray) -> np.ndarray:
     (:func:`~gpuimg.io._stack._orthonormalised`), each step keeping its length; a matrix further from
     orthogonal is sheared and left for the Volume to refuse.
     """
-    spacing = np.linalg.norm(matrix, axis=0)
-    unit = matrix / spacing
-    if np.max(np.abs(unit.T @ unit - np.eye(3))) > _COSINE_TOL:
+    if _largest_cosine(matrix) > _COSINE_TOL:
         return matrix
-    return _orthonormalised(unit) * spacing
+    spacing = np.linalg.norm(matrix, axis=0)
+    return _orthonormalised(matrix / spacing) * spacing
+
+
+def _largest_cosine(matrix: np.ndarray) -> float:
+    """The largest absolute cosine between two of ``matrix``'s columns (voxel steps): 0 where they are
+    at right angles."""
+    unit = matrix / np.linalg.norm(matrix, axis=0)
+    return float(np.max(np.abs(unit.T @ unit - np.eye(3))))

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from gpuimg.errors import GeometryError, ImageFileError
-from gpuimg.io._image_header import _check_claims, _check_spacing, _squared
+from gpuimg.io._image_header import _check_claims, _check_spacing, _largest_cosine, _squared
 from gpuimg.io._stack import _COSINE_TOL
 
 _RAS_TO_LPS = np.diag([-1.0, -1.0, 1.0])
@@ -116,8 +116,11 @@ def _geometry(image, path: Path) -> tuple[np.ndarray, np.ndarray]:
     flips = np.diag(_RAS_TO_LPS)  # by element: a NaN stays in its own place
     matrix, origin = flips[:, None] * ras[:3, :3], flips * ras[:3, 3]
     if not np.all(np.isfinite(origin)):
-        fields = "sform's origin (srow_x[3], srow_y[3], srow_z[3]" if sform else "qform's origin (qoffset_x"
-        fields += f"; sform_code {sform})" if sform else f", qoffset_y, qoffset_z; qform_code {qform})"
+        fields = (
+            f"sform's origin (srow_x[3], srow_y[3], srow_z[3]; sform_code {sform})"
+            if sform
+            else f"qform's origin (qoffset_x, qoffset_y, qoffset_z; qform_code {qform})"
+        )
         raise ImageFileError(
             f"{path}: the {fields} is {origin.tolist()} [mm, LPS]; it must be 3 finite numbers. The "
             "header is damaged; set the origin and write the file again."
@@ -127,19 +130,17 @@ def _geometry(image, path: Path) -> tuple[np.ndarray, np.ndarray]:
         length = np.linalg.norm(normal)
         matrix[:, 2] = normal / length if length > 0 else normal
     _check_spacing(path, np.linalg.norm(matrix, axis=0), f"the voxel steps of {form}")
-    matrix = _squared(matrix)
-    unit = matrix / np.linalg.norm(matrix, axis=0)
-    cosines = np.abs(unit.T @ unit - np.eye(3))
-    if np.max(cosines) > _COSINE_TOL:
+    cosine = _largest_cosine(matrix)
+    if cosine > _COSINE_TOL:
         way_out = "Resample the image onto an orthogonal grid first"
         if sform and qform:
             way_out += f", or, where its qform (qform_code {qform}) is its geometry, set sform_code to 0"
         raise GeometryError(
             f"{path}: {form} gives voxel axes that are not at right angles (the cosine between two is "
-            f"{np.max(cosines):.3g}; cosines written with few decimals are within {_COSINE_TOL}), so its "
+            f"{cosine:.3g}; cosines written with few decimals are within {_COSINE_TOL}), so its "
             f"directions are not orthonormal; gpuimg reads volumes on orthogonal grids. {way_out}."
         )
-    return matrix, origin
+    return _squared(matrix), origin
 
 
 def _pair(path: Path) -> tuple[Path, Path]:
