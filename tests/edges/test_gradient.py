@@ -207,6 +207,15 @@ def test_nan_and_inf_spread_as_in_scipy(rng, mode, shape):
         np.testing.assert_allclose(got[finite], want[finite], rtol=0, atol=atol)
 
 
+def _targets(shape, request):
+    """Where an image is put for each target: the CPU, and in 3D the CUDA target (a GPU, else the
+    simulator)."""
+    targets = {"cpu": np.asarray}
+    if len(shape) == 3:
+        targets["cuda"] = request.getfixturevalue("on_cuda_target")
+    return targets
+
+
 # The CUDA simulator's threads square the derivatives on NumPy scalars before they are rescaled.
 @pytest.mark.filterwarnings("ignore:overflow encountered in scalar:RuntimeWarning")
 @pytest.mark.parametrize("power", [66, 100, -100])
@@ -223,9 +232,7 @@ def test_float32_magnitude_of_huge_and_tiny_gradients_is_not_inf_or_0(rng, shape
     scale = 2.0**power
     scaled = image * np.float32(scale)
     spacing = (0.7, 2.5, 1.2)[-len(shape) :]
-    targets = {"cpu": np.asarray}
-    if len(shape) == 3:
-        targets["cuda"] = request.getfixturevalue("on_cuda_target")
+    targets = _targets(shape, request)
     for target, device in targets.items():
         for mode in ("reflect", "constant"):
             got = gpuimg.to_numpy(gradient_magnitude(device(scaled), mode=mode))
@@ -261,9 +268,7 @@ def test_float64_magnitude_of_tiny_gradients_is_the_plain_root(rng, shape, power
     scaled = image * scale
     spacing = (0.7, 2.5, 1.2)[-len(shape) :]
     inverse = [1.0 / s for s in spacing]
-    targets = {"cpu": np.asarray}
-    if len(shape) == 3:
-        targets["cuda"] = request.getfixturevalue("on_cuda_target")
+    targets = _targets(shape, request)
     for target, device in targets.items():
         for mode in ("reflect", "constant"):
             derivatives = [ndi.sobel(scaled, a, mode=mode) * inverse[a] for a in range(len(shape))]
@@ -289,9 +294,7 @@ def test_float64_magnitude_of_gradients_whose_squares_are_subnormal(rng, shape, 
     scale = 2.0**-532
     scaled = image * scale
     spacing = (0.7, 2.5, 1.2)[-len(shape) :]
-    targets = {"cpu": np.asarray}
-    if len(shape) == 3:
-        targets["cuda"] = request.getfixturevalue("on_cuda_target")
+    targets = _targets(shape, request)
     for target, device in targets.items():
         for mode in ("reflect", "constant"):
             got = gpuimg.to_numpy(gradient_magnitude(device(scaled), mode=mode))
