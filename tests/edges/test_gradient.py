@@ -32,11 +32,16 @@ def reference_derivative(image, operator, axis, mode="reflect", cval=0.0):
 
 
 def reference_magnitude(image, operator="sobel", spacing=None, mode="reflect", cval=0.0):
+    """The root of the squares of SciPy's derivatives in float64, each voxel's derivatives divided by
+    their largest before squaring (as np.hypot), so that squares of subnormal or huge derivatives
+    neither vanish nor overflow (NumPy's plain root of [2.2e-311, 0]'s Sobel squares is 0)."""
     spacing = np.ones(image.ndim) if spacing is None else np.broadcast_to(spacing, image.ndim)
-    squares = [
-        (reference_derivative(image, operator, a, mode, cval) / spacing[a]) ** 2 for a in range(image.ndim)
+    derivatives = [
+        reference_derivative(image, operator, a, mode, cval) / spacing[a] for a in range(image.ndim)
     ]
-    return np.sqrt(sum(squares))
+    largest = np.max(np.abs(derivatives), axis=0)
+    scale = np.where((largest > 0) & np.isfinite(largest), largest, 1.0)  # NaN, inf and 0 as they are
+    return np.sqrt(sum((d / scale) ** 2 for d in derivatives)) * scale
 
 
 def tolerance(image, operator, dtype):
