@@ -776,7 +776,10 @@ def test_infinite_voxels_are_refused_where_the_mesh_is_not_finite_only(rng, step
     # nothing, and the mesh is scikit-image's, values included; one next to it is refused, with or
     # without a mask. The reference: whether scikit-image's mesh of the same volume is finite.
     checked = {"refused": 0, "meshed": 0}
-    for _ in range(40):
+    # 40 volumes, and more until each outcome has 3 (a CI run's seed gave 2 refusals in 40).
+    for attempt in range(400):
+        if attempt >= 40 and min(checked.values()) >= 3:
+            break
         shape = tuple(int(n) for n in rng.integers(step + 3, 12, 3))
         volume = smooth_volume(rng, shape, sigma=1.2)
         # Half the time where the surface passes, half on a voxel whose neighbours are all on its side
@@ -792,7 +795,7 @@ def test_infinite_voxels_are_refused_where_the_mesh_is_not_finite_only(rng, step
         mask = None if rng.random() < 0.5 else rng.random(shape) < 0.7
         try:
             want = skimage.measure.marching_cubes(volume, 0.0, step_size=step, mask=mask)
-        except RuntimeError:  # no surface in the mask
+        except (RuntimeError, ValueError):  # no surface in the mask, or the level outside the values
             continue
         if _not_finite(want):
             with pytest.raises(gpuimg.ParameterError, match=r"infinite voxel\(s\), and the surface"):
