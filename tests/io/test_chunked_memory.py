@@ -55,8 +55,17 @@ def _peak(folder, rows: int, name: str) -> int:
 
 @pytest.mark.parametrize("name", ["gaussian_filter", "gradient_magnitude", "label"])
 def test_peak_memory_does_not_grow_with_the_volume(tmp_path, name):
-    growth = _peak(tmp_path, 256, name) - _peak(tmp_path, 64, name)
     added = 4 * 128 * 128 * (256 - 64)  # bytes: 12 MiB, 48 chunks of 256 KiB
     # Bounded memory grows only by the task graph and, for label, a few numbers per component (5 to
     # 16 % of the volume added here); a scheduler reading halos ahead of their consumers kept 50 to 75 %.
+    # One process's peak can hold a transient of its threads' timing: twice in the project's CI the
+    # gradient's grew 3.8 and 5.1 MiB, where here 26 runs of the longer volume peaked at 6.8-7.4 MiB
+    # and 12 of the shorter at 5.9-6.4 MiB (growth 0.4-1.5 MiB). Memory that grows with
+    # the volume grows in every run, so where the first pair exceeds the bound, the smaller peak of two
+    # runs of each length is compared.
+    peaks = {rows: [_peak(tmp_path, rows, name)] for rows in (256, 64)}
+    if peaks[256][0] - peaks[64][0] >= 0.25 * added:
+        for rows, found in peaks.items():
+            found.append(_peak(tmp_path, rows, name))
+    growth = min(peaks[256]) - min(peaks[64])
     assert growth < 0.25 * added, f"{name}: peak grew {growth / 2**20:.1f} MiB for 12 MiB of volume"
