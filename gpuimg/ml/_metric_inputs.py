@@ -1,5 +1,6 @@
 """The checks of the metrics' inputs: two arrays on one device, flattened, of one shape; labels (none
-missing, both text or both numbers, a ``pos_label`` among them) and real values; the ratio of a rate.
+missing, both text or both numbers, a ``pos_label`` among them) and real values; the samples' weights;
+the weighted mean of the samples' values.
 """
 
 import numpy as np
@@ -12,17 +13,68 @@ from gpuimg.errors import ParameterError
 from ._validation import check_comparable, missing_labels
 
 
-def _one_device(a, b):
-    """``a`` and ``b`` on one device: the GPU where either lives there (the other copied there
-    explicitly, as labels kept on the host usually are), else the CPU."""
-    ns = namespace(b) if namespace(a).device == "cpu" else namespace(a)
-    return ns.xp.asarray(to_device(a, ns.device)), ns.xp.asarray(to_device(b, ns.device)), ns.xp
+def _one_device(*arrays):
+    """The ``arrays`` on one device, then the namespace ``xp``: the GPU where any lives there (the
+    others copied there explicitly, as labels or weights kept on the host usually are), else the CPU.
+    A None (no weights) stays None."""
+    given = [a for a in arrays if a is not None]
+    ns = next((namespace(a) for a in given if namespace(a).device != "cpu"), namespace(given[-1]))
+    return (*(None if a is None else ns.xp.asarray(to_device(a, ns.device)) for a in arrays), ns.xp)
 
 
-def _real_pair(a, b, *, targets: bool = False):
+def _check_weights(sample_weight, n: int, xp):
+    """``sample_weight`` (already on the samples' device) as one weight per sample of the ``n``, int64
+    (booleans and integers: counts stay whole, as scikit-learn's confusion matrix keeps them) or
+    float64; None stays None.
+
+    Raises
+    ------
+    ParameterError
+        Weights that are not 1-D with ``n`` values, not real numbers, NaN or infinite, negative, or all 0.
+    """
+    if sample_weight is None:
+        return None
+    w = sample_weight
+    if w.shape != (n,):
+        raise ParameterError(
+            f"sample_weight has shape {w.shape}, but the inputs hold {count(n, 'sample')}; give one weight "
+            f"per sample, a 1-D array of shape ({n},) (for two images scored voxel by voxel, the weight "
+            "image's .ravel())."
+        )
+    real_dtype(w.dtype, "sample_weight")
+    w = w.astype(np.float64 if w.dtype.kind == "f" else np.int64)
+    bad = int(xp.count_nonzero(~xp.isfinite(w)))
+    if bad:
+        raise ParameterError(
+            f"sample_weight holds NaN or infinite values for {count(bad, 'sample')}; give each sample a "
+            "finite weight (0 leaves it out)."
+        )
+    negative = int(xp.count_nonzero(w < 0))
+    if negative:
+        raise ParameterError(
+            f"sample_weight holds negative weights for {count(negative, 'sample')} (the smallest "
+            f"{float(w.min())!r}); a weight counts a sample: give each a weight >= 0 (0 leaves it out)."
+        )
+    if not bool((w > 0).any()):
+        raise ParameterError(
+            "sample_weight is 0 for every sample, which leaves no sample to score; give at least one "
+            "sample a positive weight, or sample_weight=None to weigh them alike."
+        )
+    return w
+
+
+def _average(values, w):
+    """The mean of ``values`` over the samples (axis 0), each weighted by ``w`` (None: alike), as
+    ``numpy.average(values, axis=0, weights=w)``."""
+    if w is None:
+        return values.mean(0)
+    return (w.reshape((-1,) + (1,) * (values.ndim - 1)) * values).sum(0) / w.sum()
+
+
+def _real_pair(a, b, *, targets: bool = False, sample_weight=None):
     """``_pair`` of two real-valued vectors (tables with ``targets``), integers and booleans as
     float64: differences of unsigned or small integers would wrap around, and of booleans NumPy refuses."""
-    a, b, xp = _pair(a, b, targets=targets)
+    a, b, w, xp = _pair(a, b, targets=targets, sample_weight=sample_weight)
     for name, values in (("y_true", a), ("y_pred", b)):
         real_dtype(values.dtype, name)
     if a.dtype.kind != "f" or b.dtype.kind != "f":
@@ -36,15 +88,16 @@ def _real_pair(a, b, *, targets: bool = False):
                 f"{name} holds NaN or infinite values for {count(bad, 'sample')}; a regression score "
                 "needs a finite value for every sample: drop those samples or fill them in."
             )
-    return a, b, xp
+    return a, b, w, xp
 
 
-def _pair(a, b, *, targets: bool = False):
+def _pair(a, b, *, targets: bool = False, sample_weight=None):
     """``a`` and ``b`` on one device, flattened: of one shape (a column (n, 1) beside (n,) taken as
     the vector, as scikit-learn's column_or_1d takes it), compared element by element (voxel by
     voxel for two label images). With ``targets``, as tables (samples, targets): a 2D pair keeps its
-    columns, any other is flattened into one column."""
-    a, b, xp = _one_device(a, b)
+    columns, any other is flattened into one column. Then the checked weights of the samples (rows),
+    None without ``sample_weight``, and ``xp``."""
+    a, b, w, xp = _one_device(a, b, sample_weight)
     if a.shape != b.shape:
         a, b = (v[:, 0] if v.ndim == 2 and v.shape[1] == 1 else v for v in (a, b))
     # The shape, not the number of values: a (z, x, y) label map beside a (z, y, x) one, or (4,) beside
@@ -54,15 +107,14 @@ def _pair(a, b, *, targets: bool = False):
             f"the inputs must have the same shape and at least one value; got shapes {a.shape} and "
             f"{b.shape}. Give one value per sample in each (resample a label image onto the other's grid)."
         )
-    if targets:
-        shape = a.shape if a.ndim == 2 else (a.size, 1)
-        return a.reshape(shape), b.reshape(shape), xp
-    return a.ravel(), b.ravel(), xp
+    shape = (a.shape if a.ndim == 2 else (a.size, 1)) if targets else (a.size,)
+    a, b = a.reshape(shape), b.reshape(shape)
+    return a, b, _check_weights(w, shape[0], xp), xp
 
 
 def _label_pair(y_true, y_pred):
     """``_pair`` of two label vectors, both text or both numbers."""
-    y_true, y_pred, xp = _pair(y_true, y_pred)
+    y_true, y_pred, _w, xp = _pair(y_true, y_pred)
     for name, labels in (("y_true", y_true), ("y_pred", y_pred)):
         _check_labelled(name, labels, xp)
     _same_kind(("y_true", y_true), ("y_pred", y_pred))
