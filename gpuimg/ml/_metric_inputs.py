@@ -1,6 +1,6 @@
 """The checks of the metrics' inputs: two arrays on one device, flattened, of one shape; labels (none
 missing, both text or both numbers, a ``pos_label`` among them) and real values; the samples' weights;
-the weighted mean of the samples' values.
+the weighted mean of the samples' values and a weighted rate.
 """
 
 import numpy as np
@@ -112,13 +112,13 @@ def _pair(a, b, *, targets: bool = False, sample_weight=None):
     return a, b, _check_weights(w, shape[0], xp), xp
 
 
-def _label_pair(y_true, y_pred):
+def _label_pair(y_true, y_pred, sample_weight=None):
     """``_pair`` of two label vectors, both text or both numbers."""
-    y_true, y_pred, _w, xp = _pair(y_true, y_pred)
+    y_true, y_pred, w, xp = _pair(y_true, y_pred, sample_weight=sample_weight)
     for name, labels in (("y_true", y_true), ("y_pred", y_pred)):
         _check_labelled(name, labels, xp)
     _same_kind(("y_true", y_true), ("y_pred", y_pred))
-    return y_true, y_pred, xp
+    return y_true, y_pred, w, xp
 
 
 def _check_present(name: str, labels, xp) -> None:
@@ -202,7 +202,18 @@ def _check_pos_label(pos_label, *labelled) -> None:
         )
 
 
-def _ratio(numerator, denominator, what: str) -> float:
-    if int(denominator) == 0:
+def _rate(hits, among, w, what: str) -> float:
+    """The fraction of the samples ``among`` (a mask) that are ``hits`` (a mask), each weighted by ``w``
+    (None: alike)."""
+    if w is None:
+        numerator, denominator = hits.sum(), among.sum()
+    else:
+        numerator, denominator = (w * hits).sum(), (w * among).sum()
+    if float(denominator) == 0:
+        if w is not None and bool(among.any()):
+            raise ParameterError(
+                f"sample_weight is 0 for each {what} sample of y_true, so the rate is undefined; give "
+                f"some {what} sample a positive weight."
+            )
         raise ParameterError(f"y_true holds no {what} sample, so the rate is undefined.")
     return float(numerator) / float(denominator)
