@@ -144,7 +144,9 @@ def reference_features(counts, levels, n_levels):
         "clust_shade": ((i + j - mu_i - mu_j) ** 3 * p).sum(),
         "clust_prom": ((i + j - mu_i - mu_j) ** 4 * p).sum(),
         "info_corr1": (hxy - hxy1) / hx,
-        "info_corr2": np.sqrt(1 - np.exp(-2 * (hxy2 - hxy))),
+        # HXY2 - HXY is a mutual information, never negative: rounding made it about -1e-16 (NaN)
+        # where the pairs are independent (a matrix that is the outer product of its marginals).
+        "info_corr2": np.sqrt(1 - np.exp(-2 * max(hxy2 - hxy, 0.0))),
     }
 
 
