@@ -15,10 +15,10 @@ from ._validation import check_comparable, missing_labels
 
 def _one_device(*arrays):
     """The ``arrays`` on one device, then the namespace ``xp``: the GPU where any lives there (the
-    others copied there explicitly, as labels or weights kept on the host usually are), else the CPU.
-    A None (no weights) stays None."""
+    others copied there explicitly, as labels or weights kept on the host usually are), else the CPU
+    in the second array's namespace (the predictions' or scores'). A None (no weights) stays None."""
     given = [a for a in arrays if a is not None]
-    ns = next((namespace(a) for a in given if namespace(a).device != "cpu"), namespace(given[-1]))
+    ns = next((namespace(a) for a in given if namespace(a).device != "cpu"), namespace(arrays[1]))
     return (*(None if a is None else ns.xp.asarray(to_device(a, ns.device)) for a in arrays), ns.xp)
 
 
