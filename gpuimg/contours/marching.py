@@ -167,7 +167,10 @@ def marching_cubes(
         check_nan_voxels(host, host_mask, int(step_size), gradient_direction)
     # scikit-image works on C-contiguous float32 and its Cython refuses a read-only buffer (a memory
     # map, a Deferred read): converted here, where it would copy anyway, and copied only when read-only.
-    host = np.require(host, np.float32, ("C", "W"))
+    # A float64 value beyond float32's range becomes infinite there, without NumPy's warning: the
+    # infinite voxels' check names it where the surface passes it, and elsewhere it changes nothing.
+    with np.errstate(over="ignore"):
+        host = np.require(host, np.float32, ("C", "W"))
     if level is None:
         check_default_level(host, "volume", ignore_nan=False)
     try:
