@@ -6,7 +6,7 @@ import re
 from gpuimg._text import count
 from gpuimg.errors import ConfigError
 
-from .privacy import is_pseudonym, pseudonym
+from .privacy import is_pseudonym, patient_name
 from .spec import Spec
 
 
@@ -17,7 +17,7 @@ def _keyed_labels(labels: dict[str, dict[str, str]], spec: Spec, key: bytes) -> 
     keyed: dict[str, dict[str, str]] = {}
     targets = [task.target for task in spec.learning.tasks if task.target is not None]
     for patient, row in labels.items():
-        name = patient if is_pseudonym(patient, "patient") else pseudonym(key, "patient", patient)
+        name = patient if is_pseudonym(patient, "patient") else patient_name(key, patient)
         first = keyed.setdefault(name, row)
         if [first.get(t) for t in targets] != [row.get(t) for t in targets]:
             raise ConfigError(
@@ -48,7 +48,7 @@ def _unlabelled_why(patients: set[str], given: list[str], key: bytes, keep_ids: 
             continue
         for width in range(len(number[1]), _WIDEST_ID + 1):
             candidate = number[1].zfill(width)
-            named = candidate if keep_ids else pseudonym(key, "patient", candidate)
+            named = patient_name(key, candidate, keep_ids=keep_ids)
             if candidate != spelt and named in patients:
                 found.add(named)
     scientific = sum(1 for spelt in given if _SCIENTIFIC_ID.fullmatch(spelt))

@@ -24,7 +24,7 @@ from gpuimg.errors import ConfigError, FeatureError, GpuimgError, ParameterError
 from gpuimg.ml import make_estimator, metrics, patient_cv
 
 from ._clusters import fit_clusters
-from .privacy import pseudonym
+from .privacy import patient_name
 from .spec import Learning, Task
 
 #: Columns of a feature row that are not features.
@@ -155,7 +155,7 @@ def read_labels(learning: Learning, key: bytes, keep_ids: bool) -> dict[str, dic
                 if not patient:
                     continue
                 _check_targets(row, learning, reader.line_num)
-                name = patient if keep_ids else pseudonym(key, "patient", patient)
+                name = patient_name(key, patient, keep_ids=keep_ids)
                 first = labels.setdefault(name, row)
                 lines.setdefault(name, reader.line_num)
                 # Only the targets: a sheet of one row per visit repeats the patient's label beside

@@ -94,6 +94,29 @@ def pseudonym(key: bytes, kind: str, value: str) -> str:
     return f"{kind[0].upper()}-{digest}"
 
 
+def patient_name(key: bytes, patient_id: str, *, keep_ids: bool = False) -> str:
+    r"""How a cohort names the patient ``patient_id`` (of a DICOM header, of a labels file, or the study
+    folder standing for a header without one) wherever it groups, matches or writes patients: the ID in
+    Unicode's NFC form, or that form's :func:`pseudonym` under ``key`` unless ``keep_ids``.
+
+    One ID may be written composed (NFC: ``"ä"``) in one header or file and decomposed (NFD: ``"a"``
+    and U+0308, as macOS writes text) in another, which look alike. Hashed as they were written, they gave
+    one patient two pseudonyms: a patient-level cross-validation put its studies in both the training
+    and the test folds, and its row of the labels file missed its studies in the other form. An ASCII ID
+    is its own NFC form, so its pseudonym is :func:`pseudonym`'s of the ID as it is.
+
+    Examples
+    --------
+    >>> key = bytes(32)
+    >>> patient_name(key, "Müller") == patient_name(key, "Müller") == pseudonym(key, "patient", "Müller")
+    True
+    >>> patient_name(key, "Müller", keep_ids=True) == "Müller", patient_name(key, "PAT-001")
+    (True, 'P-278d3cf0b44433be')
+    """
+    patient_id = unicodedata.normalize("NFC", patient_id)
+    return patient_id if keep_ids else pseudonym(key, "patient", patient_id)
+
+
 def is_pseudonym(value: str, kind: str) -> bool:
     """Whether ``value`` has the form of a :func:`pseudonym` of ``kind`` (its letter, 16 hex digits).
 
@@ -215,19 +238,23 @@ _LEGACY_NAME_ENCODINGS = ("latin-1", "cp1252")
 
 def file_name_spellings(replacements: dict[str, str]) -> dict[str, str]:
     """Each value of ``replacements`` with letters outside ASCII as folder names may spell it otherwise
-    than its header: decomposed (NFD: ``u`` and a combining diaeresis for ``ü``, as macOS names files),
-    or named in Latin-1 or Windows-1252, whose bytes are not UTF-8, so that Python gives them as
-    surrogates (PEP 383; ``Müller`` is ``M\\udcfcller``), which the case-blind match of ``scrub`` does
-    not fold: each case a folder may use (as written, upper, lower, capitalised) is spelled out."""
+    than its header: decomposed (NFD: ``u`` and a combining diaeresis for ``ü``, as macOS names files)
+    or composed (NFC, where the header holds the decomposed form), or named in Latin-1 or Windows-1252,
+    whose bytes are not UTF-8, so that Python gives them as surrogates (PEP 383; ``Müller`` is
+    ``M\\udcfcller``), which the case-blind match of ``scrub`` does not fold: each case a folder may use
+    (as written, upper, lower, capitalised) is spelled out."""
     spelled = {}
     for text, replacement in replacements.items():
         if text.isascii():
             continue
         for variant in {text, text.upper(), text.lower(), text.capitalize()}:
+            # Encoded composed: the legacy encodings have no combining accents.
+            composed = unicodedata.normalize("NFC", variant)
+            spelled.setdefault(composed, replacement)
             spelled.setdefault(unicodedata.normalize("NFD", variant), replacement)
             for encoding in _LEGACY_NAME_ENCODINGS:
                 try:
-                    spelled.setdefault(os.fsdecode(variant.encode(encoding)), replacement)
+                    spelled.setdefault(os.fsdecode(composed.encode(encoding)), replacement)
                 except UnicodeEncodeError:  # a letter the encoding lacks
                     continue
     return spelled

@@ -27,7 +27,7 @@ from gpuimg.preprocess.equalize import integer_counts
 from gpuimg.volume import Volume
 
 from ._study_mask import nfc, study_mask
-from .privacy import identity_replacements, pseudonym, read_identity, scrub
+from .privacy import identity_replacements, patient_name, pseudonym, read_identity, scrub
 from .spec import Selection, Spec
 
 #: Stages of one study, in order; their times go to the manifest.
@@ -53,7 +53,13 @@ class StudyTask:
 
     @property
     def study_id(self) -> str:
-        """The study's name in the outputs: a pseudonym of its folder, or the folder itself."""
+        """The study's name in the outputs: a pseudonym of its folder, or the folder itself.
+
+        The folder's name as it is on disk, not in NFC form as patient IDs are
+        (:func:`~gpuimg.cohort.privacy.patient_name`): studies are never grouped or matched by it, and
+        on Linux two folders whose names differ in their form only are two studies, which one name
+        would merge (one result kept for both). A cohort copied through a file system that rewrites
+        names (HFS+ writes them NFD) has its studies measured again, under new names."""
         return _text(self.name) if self.spec.keep_ids else pseudonym(self.key, "study", self.name)
 
 
@@ -98,9 +104,7 @@ def process_study(task: StudyTask) -> dict:
             # Spaces around an LO value are no part of it (DICOM PS3.5 6.2); pydicom keeps leading ones,
             # where the labels file's IDs lose theirs.
             patient = series.patient_id.strip() or task.name
-            result["patient"] = (
-                _text(patient) if task.spec.keep_ids else pseudonym(task.key, "patient", patient)
-            )
+            result["patient"] = _text(patient_name(task.key, patient, keep_ids=task.spec.keep_ids))
             row, clipped, preview = _measure(task, series, others, result["times"], where)
             result["row"] = {
                 "study": task.study_id,
@@ -329,7 +333,7 @@ def _select(found, folder: Path, rules: Selection) -> tuple:
         and (rules.description is None or _described(rules.description, s.description))
         and s.n_slices >= rules.min_slices
     ]
-    patients = len({s.patient_id for s in chosen})
+    patients = len({patient_name(b"", s.patient_id.strip(), keep_ids=True) for s in chosen})
     if len(chosen) != 1:
         seen = some(f"{s.modality} {s.description!r} ({count(s.n_slices, 'slice')})" for s in found)
         what = "no series matches" if not chosen else f"{len(chosen)} series match"
@@ -367,7 +371,7 @@ def _study_secrets(task: StudyTask, series, found, patient: str | None) -> dict:
         if task.spec.keep_ids:  # the ID stays in the message, as in the outputs
             return identity_replacements(identity, None)
         name = identity["PatientID"].strip() or task.name
-        return identity_replacements(identity, patient or pseudonym(task.key, "patient", name))
+        return identity_replacements(identity, patient or patient_name(task.key, name))
     return {}
 
 
