@@ -1,6 +1,7 @@
 """Decoding a DICOM series' pixels into one stack of real values: uncompressed little-endian frames
 read by threads straight from their files into their slices, other files decoded by pydicom, and the
-rescale (slope, intercept) applied, in int16 where the values fit it."""
+rescale (slope, intercept) applied, in int16 where the values fit it, else in the float type that holds
+integral values exactly (float32 below 2**24 in magnitude, float64 beyond)."""
 
 import contextlib
 import os
@@ -24,7 +25,7 @@ from gpuimg.io._header import (
     _raw_dataset,
     _transfer_syntax,
 )
-from gpuimg.io._stack import _Stack
+from gpuimg.io._stack import _FLOAT32_EXACT, _integral, _Stack
 
 _INT16 = np.iinfo(np.int16)
 
@@ -161,22 +162,25 @@ def _decode(stack: _Stack, headers: list[_Header]) -> tuple[np.ndarray, dict]:
         by_file.setdefault(frame.path, []).append((slot, frame))
     stored = np.result_type(*{_stored_dtype(h.dataset) for h in headers})
     rows, columns = stack.frames[0].shape
-    # The stored values and, at worst, a float32 copy of them.
+    slope = np.array([f.slope for f in stack.frames])
+    intercept = np.array([f.intercept for f in stack.frames])
+    integral = _integral(slope, intercept)
+    stored_ends = np.array([np.iinfo(stored).min, np.iinfo(stored).max], dtype=float)
+    # The output type, where the stored type's whole range decides it; else the values decide.
+    dtype = np.dtype(np.float32) if not integral else None
+    if integral and _fits_int16(stored_ends, slope, intercept):
+        dtype = np.dtype(np.int16)
+    # The stored values and, at worst, a copy of them in the widest type they may need: float64 where
+    # integral rescaled values may reach 2**24, else float32.
+    widest = 4 if dtype is not None or _float32_exact(_rescaled(stored_ends, slope, intercept)) else 8
     check_bytes(
-        stack.n_slices * rows * columns * (stored.itemsize + 4),
+        stack.n_slices * rows * columns * (stored.itemsize + widest),
         f"Series {stack.frames[0].path.parent}: {count(stack.n_slices, 'slice')} of {rows} x {columns} "
         "pixels",
     )
     raw = np.empty((stack.n_slices, rows, columns), dtype=stored)
     header_of = {header.path: header for header in headers}
-    slope = np.array([f.slope for f in stack.frames])
-    intercept = np.array([f.intercept for f in stack.frames])
     rescale_of = dict(zip(stack.slots, zip(slope, intercept, strict=True), strict=True))
-    integral = bool(np.all(slope == np.rint(slope)) and np.all(intercept == np.rint(intercept)))
-    # The output type, where the stored type's whole range decides it; else the values decide.
-    dtype = np.dtype(np.float32) if not integral else None
-    if integral and _fits_int16(np.array([np.iinfo(stored).min, np.iinfo(stored).max]), slope, intercept):
-        dtype = np.dtype(np.int16)
     # Stored minimum and maximum of each slot, taken while its pixels are in cache, where needed.
     ranged = dtype is None or bool(stack.missing)
     low, high = np.zeros(stack.n_slices), np.zeros(stack.n_slices)
@@ -229,7 +233,7 @@ def _decode(stack: _Stack, headers: list[_Header]) -> tuple[np.ndarray, dict]:
         slots = np.array(stack.slots)
         ends = np.stack([low[slots], high[slots]]) * slope + intercept
         if dtype is None:
-            dtype = np.dtype(np.int16 if _fits_int16(ends, 1, 0) else np.float32)
+            dtype = np.dtype(_integral_dtype(ends))
             data = _output(raw, dtype)
             list(run(rescale_slot, stack.slots))
     if stack.missing:
@@ -243,10 +247,28 @@ def _decode(stack: _Stack, headers: list[_Header]) -> tuple[np.ndarray, dict]:
     return data, rescale
 
 
+def _rescaled(values: np.ndarray, slope, intercept) -> np.ndarray:
+    """Every ``values * slope + intercept``: each value with each frame's rescale where they are arrays."""
+    return values[:, None] * slope + intercept if np.ndim(slope) else values * slope + intercept
+
+
 def _fits_int16(values: np.ndarray, slope, intercept) -> bool:
     """Whether every ``values * slope + intercept`` (broadcast) lies in the int16 range."""
-    ends = values[:, None] * slope + intercept if np.ndim(slope) else values * slope + intercept
+    ends = _rescaled(values, slope, intercept)
     return bool(_INT16.min <= ends.min() and ends.max() <= _INT16.max)
+
+
+def _float32_exact(values: np.ndarray) -> bool:
+    """Whether float32 holds every integer among ``values`` exactly (all below 2**24 in magnitude)."""
+    return bool(np.abs(values).max() < _FLOAT32_EXACT)
+
+
+def _integral_dtype(ends: np.ndarray) -> type:
+    """The smallest type holding integral rescaled values between ``ends``' extremes exactly: int16,
+    else float32 (below 2**24 in magnitude), else float64 (exact to 2**53)."""
+    if _fits_int16(ends, 1, 0):
+        return np.int16
+    return np.float32 if _float32_exact(ends) else np.float64
 
 
 def _output(raw: np.ndarray, dtype: np.dtype) -> np.ndarray:

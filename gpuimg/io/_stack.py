@@ -29,9 +29,11 @@ _SHEAR_PIXELS = 0.1
 #: Direction cosines whose length differs from 1, or whose dot product differs from 0, by more than
 #: this are not an orientation.
 _COSINE_TOL = 0.01
-#: float32 holds integers exactly up to this: a rescale whose intercept reaches it in units of the
-#: slope cannot keep one stored step apart in float32.
+#: float32 holds integers exactly up to this: a non-integral rescale whose intercept reaches it in units
+#: of the slope cannot keep one stored step apart in float32.
 _FLOAT32_EXACT = 2.0**24
+#: Likewise for float64, the type of integral rescaled values that reach 2**24.
+_FLOAT64_EXACT = 2.0**53
 
 
 @dataclass(frozen=True)
@@ -148,10 +150,12 @@ def _check_values(frames: list[_Frame], series: str) -> None:
         vectors (6 finite numbers); a pixel spacing that is not 2 positive finite numbers.
     DicomError
         A RescaleSlope that is 0 or not finite, a RescaleIntercept that is not finite, or one so large
-        against the slope that float32 voxels could not tell stored values apart.
+        against the slope that the voxels could not tell stored values apart: 2**24 slopes where some
+        rescale is not integral (float32 voxels), 2**53 where all are (float64 where they reach 2**24).
     """
     if _all_valid(frames):
         return
+    exact, voxels = _exact_steps(np.array([f.slope for f in frames]), np.array([f.intercept for f in frames]))
     for frame in frames:
         position, orientation = np.asarray(frame.position, float), np.asarray(frame.orientation, float)
         spacing = np.asarray(frame.pixel_spacing or (), dtype=float)
@@ -177,10 +181,10 @@ def _check_values(frames: list[_Frame], series: str) -> None:
                 f"Series {series}: {frame.name} has RescaleSlope {slope:g} and RescaleIntercept "
                 f"{intercept:g}; the slope must be a finite non-zero number and the intercept finite. {fix}"
             )
-        if abs(intercept) >= _FLOAT32_EXACT * abs(slope):
+        if abs(intercept) >= exact * abs(slope):
             raise DicomError(
                 f"Series {series}: {frame.name} has RescaleIntercept {intercept:g} with RescaleSlope "
-                f"{slope:g}; float32 voxels cannot tell apart stored values that close to the intercept, "
+                f"{slope:g}; {voxels} voxels cannot tell apart stored values that close to the intercept, "
                 f"so every voxel would read alike. {fix}"
             )
 
@@ -210,8 +214,20 @@ def _all_valid(frames: list[_Frame]) -> bool:
         and np.all(np.abs(np.sum(row * col, axis=1)) <= _COSINE_TOL)
         and np.all(np.isfinite(spacing) & (spacing > 0))
         and np.all(np.isfinite(slope) & (slope != 0) & np.isfinite(intercept))
-        and np.all(np.abs(intercept) < _FLOAT32_EXACT * np.abs(slope))
+        and np.all(np.abs(intercept) < _exact_steps(slope, intercept)[0] * np.abs(slope))
     )
+
+
+def _integral(slope: np.ndarray, intercept: np.ndarray) -> bool:
+    """Whether every RescaleSlope and RescaleIntercept is an integer: read_dicom's voxels then hold the
+    rescaled values of integer pixels exactly (int16, float32 or float64, to 2**53)."""
+    return bool(np.all(slope == np.rint(slope)) and np.all(intercept == np.rint(intercept)))
+
+
+def _exact_steps(slope: np.ndarray, intercept: np.ndarray) -> tuple[float, str]:
+    """How many slopes from 0 the voxels of a series of these rescales tell stored steps apart, and
+    their type: float64's 2**53 where every rescale is integral, else float32's 2**24."""
+    return (_FLOAT64_EXACT, "float64") if _integral(slope, intercept) else (_FLOAT32_EXACT, "float32")
 
 
 def _orthonormal(row: np.ndarray, col: np.ndarray) -> bool:

@@ -60,8 +60,10 @@ def read_dicom(
     Returns
     -------
     Volume
-        ``data`` (z, y, x) with z running along the slice normal (row x column cosines): int16 when
-        every RescaleSlope/RescaleIntercept is an integer and the values fit, else float32. ``spacing``
+        ``data`` (z, y, x) with z running along the slice normal (row x column cosines): where every
+        RescaleSlope/RescaleIntercept is an integer, the smallest type holding the values exactly:
+        int16 where they fit, else float32 where all lie below 2**24 in magnitude, else float64 (32-bit
+        pixels, or a large intercept: exact to 2**53); float32 for other rescales. ``spacing``
         (z, y, x) [mm] from the median position step (the step fitted to every position where
         rounded positions stray from the median's grid) and PixelSpacing; ``origin`` is
         ImagePositionPatient of the first slice [mm, LPS]; ``direction`` columns are the slice normal,
@@ -76,7 +78,9 @@ def read_dicom(
     DicomError
         Several series and no ``series_uid``; unreadable, truncated or pixel-less files in the series
         (or among the files named one by one); a header whose pixel description is invalid (BitsStored,
-        NumberOfFrames, an image larger than its file); a rescale that is 0 or not finite; files of one
+        NumberOfFrames, an image larger than its file); a rescale that is 0 or not finite, or whose
+        intercept is so many slopes from 0 that the voxels cannot tell stored values apart (2**24; 2**53
+        where every rescale is integral); files of one
         series UID that differ in modality, patient, study or frame of reference; a transfer syntax
         without a decoder; a projection image (no position), or images or frames without a position
         among placed ones (a damaged header); real-valued pixels (Float Pixel Data, as
@@ -120,6 +124,12 @@ def read_dicom(
     series over 8 MiB) straight into the volume, rescaled in place; any other file (compressed, implicit
     VR, big endian, enhanced multi-frame, unusual values) is read by pydicom, with the same result and
     the same checks.
+
+    Integral values beyond float32's exact range come back as float64, not int32: float64 holds every
+    32-bit stored value (signed or not) under any integral rescale whose results stay below 2**53,
+    where int32 overflows on unsigned pixels or a shifted range, and the type stays int16 or a float,
+    as for every other series. Non-integral rescales give float32, whose 24 bits are the stored steps'
+    resolution up to 2**24 steps of the slope.
 
     Examples
     --------
