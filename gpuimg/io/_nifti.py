@@ -36,7 +36,11 @@ def _read_nifti(path: Path) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]:
     _check_compression(path)
     if voxels != path:
         _check_compression(voxels, pair=True)
-    image = nib.load(path, mmap=False)  # read, not mapped: a file written over later is not the volume
+    try:
+        image = nib.load(path, mmap=False)  # read, not mapped: a file written over later is not the volume
+    except ValueError:  # nibabel's refusal of a qform quaternion that is no rotation, among others
+        _check_quaternion(path)
+        raise
     if voxels != path and not isinstance(image, nib.Nifti1Pair):  # Nifti2Pair extends it
         raise GeometryError(
             f"{path}: an Analyze 7.5 header (no NIfTI magic), which does not record the image's orientation "
@@ -94,8 +98,6 @@ def _geometry(image, path: Path) -> tuple[np.ndarray, np.ndarray]:
     has no third axis in the file: its pixdim[3] may be 0, and where its affine has no third step,
     the step is the unit normal of its plane, as a 2D NRRD's (ITK reads the first two axes only).
     """
-    import nibabel as nib
-
     header = image.header
     sform, qform = int(header["sform_code"]), int(header["qform_code"])
     if sform == 0 and qform == 0:
@@ -107,8 +109,7 @@ def _geometry(image, path: Path) -> tuple[np.ndarray, np.ndarray]:
         )
     planar = int(header["dim"][0]) == 2
     if sform == 0:  # the qform places the voxels: pixdim is the spacing
-        with nib.openers.ImageOpener(path) as file:  # as stored: nibabel's load sets a 0 pixdim to 1
-            stored = type(header).from_fileobj(file, check=False)
+        stored = _stored_header(path, type(header))  # as stored: nibabel's load sets a 0 pixdim to 1
         axes = 2 if planar else 3
         _check_spacing(path, stored["pixdim"][1 : 1 + axes], f"pixdim[1:{1 + axes}]")
     form = f"the sform (sform_code {sform})" if sform else f"the qform (qform_code {qform}) and pixdim"
@@ -141,6 +142,47 @@ def _geometry(image, path: Path) -> tuple[np.ndarray, np.ndarray]:
             f"directions are not orthonormal; gpuimg reads volumes on orthogonal grids. {way_out}."
         )
     return _squared(matrix), origin
+
+
+def _stored_header(path: Path, kind=None):
+    """The NIfTI header of ``path`` as stored, unchecked (nibabel's load sets a 0 pixdim to 1), of class
+    ``kind`` (a nibabel header class), else of the NIfTI version its magic names; None where the file
+    has no NIfTI header."""
+    import nibabel as nib
+
+    with nib.openers.ImageOpener(path) as file:
+        if kind is None:
+            block = file.read(nib.Nifti2Header.template_dtype.itemsize)
+            versions = [k for k in (nib.Nifti2Header, nib.Nifti1Header) if k.may_contain_header(block)]
+            if not versions:
+                return None
+            kind = versions[0]
+            file.seek(0)
+        return kind.from_fileobj(file, check=False)
+
+
+def _check_quaternion(path: Path) -> None:
+    """Refuse, naming its fields, a qform-only NIfTI header whose quatern_b, quatern_c and quatern_d
+    are no rotation (b² + c² + d² above 1 beyond nibabel's rounding allowance), which nibabel's load
+    refuses as 'w2 should be positive'; return for any other header (the caller re-raises)."""
+    try:
+        header = _stored_header(path)
+    except Exception:  # not a header this can check: nibabel's own error is the one to show
+        return
+    if header is None or int(header["sform_code"]) != 0 or int(header["qform_code"]) == 0:
+        return
+    try:
+        header.get_qform_quaternion()  # nibabel's check and allowance (NIfTI-1: 3 float32 epsilons)
+    except ValueError:
+        bcd = np.array([header[f"quatern_{k}"] for k in "bcd"], dtype=np.float64)
+        raise GeometryError(
+            f"{path}: its qform (qform_code {int(header['qform_code'])}; sform_code 0, so the qform places "
+            f"the voxels) has quatern_b, quatern_c, quatern_d = ({', '.join(f'{v:.7g}' for v in bcd)}), "
+            f"whose squares sum to {float(bcd @ bcd):.7g} > 1, so the quaternion is not a rotation and "
+            "the image's orientation is unknown. The header is damaged: set quatern_b/c/d to the image's "
+            "rotation, or give the file an sform (nibabel: img.set_qform(affine, code=1) or "
+            "img.set_sform(affine, code=1) with the affine you know it has) and write it again."
+        ) from None
 
 
 def _pair(path: Path) -> tuple[Path, Path]:

@@ -62,7 +62,8 @@ def read_image(path: str | os.PathLike, *, device: str = "auto") -> Volume:
         its affine has shear (the message names the NIfTI sform or qform), a NRRD file names a space
         other than LPS, RAS or LAS or units that are no length, or the file records no orientation:
         a ``.hdr`` in Analyze 7.5 (no NIfTI magic), a NIfTI file whose sform_code and qform_code are
-        both 0.
+        both 0, or whose qform alone places it and whose quaternion is not a rotation
+        (quatern_b² + quatern_c² + quatern_d² above 1 beyond rounding).
     DeviceError
         If ``device`` is not "auto", "cpu" or "cuda", or asks for CUDA where no GPU is usable (the
         message says what is missing and which extra to install).
@@ -72,6 +73,11 @@ def read_image(path: str | os.PathLike, *, device: str = "auto") -> Volume:
     NIfTI geometry comes from nibabel's ``affine`` (the sform where its code is set, else the qform),
     its first two rows negated to go from RAS to LPS, and converted to mm from the file's spatial
     units (``xyzt_units``: metres and microns, as preclinical scanners write them; unknown is mm).
+    A qform whose quatern_b² + quatern_c² + quatern_d² exceeds 1 by more than nibabel's allowance for
+    rounding (3 epsilons of the fields' type: float32 in NIfTI-1, float64 in NIfTI-2; within it the
+    quaternion is a half turn, as nibabel reads it) is refused, where ITK (niftilib) scales (b, c, d)
+    to a unit vector and reads a half turn about it: such a header is damaged, any rotation may have
+    been meant, and a guessed orientation is what gpuimg refuses elsewhere (no qform or sform, shear).
     NRRD geometry comes from ``space directions`` and ``space origin``, converted from the named
     ``space`` and to mm from its ``space units`` (``units`` for the per-axis fields; m, cm, mm, um;
     none is mm), which ITK leaves as written; a NRRD without a space has axis-aligned geometry from
