@@ -4,18 +4,41 @@ of consecutive studies, a study that kills its worker retried alone."""
 
 import sys
 import time
+from importlib import metadata
 
 from gpuimg.errors import ConfigError, DeviceError
 
 from .study import StudyTask, process_study
 
+#: The libraries whose versions the manifest records, by the name they are imported by: their
+#: distributions' names differ by CUDA release (CuPy is cupy-cuda12x or cupy-cuda13x, cuML cuml-cu12 or
+#: cuml-cu13), and a name such as "cupy" is no distribution's, so a GPU run recorded none of them.
+_LIBRARIES = (
+    "numpy",
+    "scipy",
+    "skimage",
+    "sklearn",
+    "numba",
+    "numba_cuda",
+    "pydicom",
+    "dask",
+    "distributed",
+    "dask_cuda",
+    "cupy",
+    "cucim",
+    "cuml",
+)
+
 
 def _execute(
-    tasks: list[StudyTask], device: str, workers: int, scheduler: str | None, progress: bool, startup: dict
+    tasks: list[StudyTask], device: str, workers: int, scheduler: str | None, progress: bool, about: dict
 ):
     """Yield the result of each task as it finishes: in this process, or on a Dask cluster.
 
-    ``startup["seconds"]`` gets the time taken to connect to the cluster (and to start a local one).
+    ``about["seconds"]`` gets the time taken to connect to the cluster (and to start a local one); with
+    ``scheduler``, ``about["worker_libraries"]`` gets each worker's :func:`_versions` by its address,
+    asked once the studies are done (the workers that computed them, and any that joined meanwhile).
+    A local cluster's workers run this interpreter's installation, whose versions the caller has.
     """
     from tqdm.auto import tqdm
 
@@ -36,7 +59,7 @@ def _execute(
             client = _connect(Client, scheduler)
         else:
             client = Client(_local_cluster(workers, device), set_as_default=False)
-        startup["seconds"] = time.perf_counter() - start
+        about["seconds"] = time.perf_counter() - start
         try:
             threads = sum(client.nthreads().values()) or workers
             batches = _batches(tasks, threads)
@@ -63,6 +86,9 @@ def _execute(
                     result = _killed(task)
                 yield result
                 bar.update()
+            if scheduler:
+                # A worker where it fails (it could not import gpuimg, having joined late) is left out.
+                about["worker_libraries"] = client.run(_versions, on_error="ignore")
         finally:
             cluster = client.cluster
             client.close()
@@ -176,3 +202,18 @@ def _gpu_count() -> int:
         return int(cupy.cuda.runtime.getDeviceCount())
     except Exception:
         return 0
+
+
+def _versions() -> dict:
+    """The version of each installed distribution that provides one of :data:`_LIBRARIES`, by its name."""
+    providers = metadata.packages_distributions()
+    found = {}
+    for module in _LIBRARIES:
+        for name in providers.get(module, ()):
+            if not name:  # a distribution whose metadata lacks its name
+                continue
+            try:
+                found[name] = metadata.version(name)
+            except metadata.PackageNotFoundError:
+                continue
+    return found

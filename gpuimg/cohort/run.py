@@ -14,7 +14,7 @@ import stat
 import sys
 import tempfile
 import time
-from importlib import metadata
+from collections import Counter
 from pathlib import Path
 
 import gpuimg
@@ -23,7 +23,7 @@ from gpuimg.errors import ConfigError
 from gpuimg.io._scan import _unfollowable
 
 from . import outputs
-from ._dask import _execute
+from ._dask import _execute, _versions
 from ._label_ids import _keyed_labels, _unlabelled_why
 from ._resume import _cached, _preview, _store
 from .privacy import is_pseudonym, key_path_for, load_or_create_key
@@ -44,24 +44,6 @@ OUTPUTS = (
 #: first in the report's order (by study ID), twice as many, so that the montage stays full when
 #: some of them fail.
 _MONTAGE, _PREVIEWS = 6, 12
-#: The libraries whose versions the manifest records, by the name they are imported by: their
-#: distributions' names differ by CUDA release (CuPy is cupy-cuda12x or cupy-cuda13x, cuML cuml-cu12 or
-#: cuml-cu13), and a name such as "cupy" is no distribution's, so a GPU run recorded none of them.
-_LIBRARIES = (
-    "numpy",
-    "scipy",
-    "skimage",
-    "sklearn",
-    "numba",
-    "numba_cuda",
-    "pydicom",
-    "dask",
-    "distributed",
-    "dask_cuda",
-    "cupy",
-    "cucim",
-    "cuml",
-)
 
 
 def find_studies(folder: str | os.PathLike) -> list[Path]:
@@ -261,7 +243,8 @@ def run_pipeline(
         Worker processes of a local Dask cluster; 1 runs the studies in this process. With
         ``device="cuda"`` and several GPUs, a dask-cuda LocalCUDACluster with one worker per GPU.
     scheduler : str, optional
-        Address of a running Dask scheduler (``tcp://host:8786``) to use instead.
+        Address of a running Dask scheduler (``tcp://host:8786``) to use instead. Its workers compute
+        the features, and may run other library versions than this process: see Notes.
     key_path : str or path, optional
         The pseudonym key file; default ``<output>.key`` beside the output folder, created on the
         first run. Keep it to pseudonymise new studies or labels the same way; a key inside the
@@ -278,7 +261,9 @@ def run_pipeline(
     Returns
     -------
     dict
-        The manifest (also in ``manifest.json``): counts, metrics, times per stage, outputs.
+        The manifest (also in ``manifest.json``): counts, metrics, times per stage, outputs, and the
+        versions of the libraries (``libraries``: this process's; ``worker_libraries``: a scheduler's
+        workers', see Notes).
 
     Raises
     ------
@@ -298,6 +283,14 @@ def run_pipeline(
     The result does not depend on ``workers``: each study is computed alone, and the tables are sorted
     by study before anything is fitted. The model file is a joblib pickle: loading it runs code, so
     load only model files you made or trust.
+
+    The manifest's ``libraries`` are the versions (by distribution name) installed for this process,
+    which learned, and which computed the features in it or on a local cluster. With ``scheduler``,
+    ``worker_libraries`` holds the versions its workers ran, asked once this run's studies are done: a
+    library's version, or the list of the versions (``None`` for a worker without it) where the
+    workers differ; where they differ among themselves or from this process, ``run.log`` warns,
+    naming the library and the versions. It is ``None`` where no scheduler's worker computed a study in
+    this run (in this process, on a local cluster, or all studies done by an earlier run).
 
     ``features.parquet`` types its columns (text IDs, float64 features). CSV has no types: with
     ``--keep-ids``, IDs such as ``007`` read back as the number 7 unless the reader is told
@@ -377,14 +370,16 @@ def run_pipeline(
         else:
             todo.append(task)
     log = [f"{len(tasks)} studies, {len(results)} already done, {len(todo)} to process on {device}"]
-    extraction, startup = time.perf_counter(), {}
-    for result in _execute(todo, device, workers, scheduler, progress, startup):
+    extraction, about = time.perf_counter(), {}
+    for result in _execute(todo, device, workers, scheduler, progress, about):
         _store(cache, result)
         # Read back what was stored, so a resumed run sees exactly what an uninterrupted one does.
         results[result["study"]] = _cached(cache, result["study"])
         outcome = f"failed: {result['error']}" if "error" in result else "done"
         log.append(f"study {result['study']} {outcome}")
     extraction = time.perf_counter() - extraction
+    libraries = _versions()
+    worker_libraries = _worker_libraries(about.get("worker_libraries", {}), libraries, log)
 
     ordered = [results[k] for k in sorted(results)]
     rows = [r["row"] for r in ordered if "row" in r]
@@ -423,7 +418,8 @@ def run_pipeline(
         "gpuimg": gpuimg.__version__,
         "python": sys.version.split()[0],
         "platform": platform.platform(),
-        "libraries": _versions(),
+        "libraries": libraries,
+        "worker_libraries": worker_libraries,
         "device": device,
         "workers": workers if scheduler is None else None,
         "scheduler": scheduler,
@@ -447,7 +443,7 @@ def run_pipeline(
             },
             "studies (wall, this run)": extraction,
             # Part of the above: connecting to the scheduler, and starting a local cluster's workers.
-            "cluster start-up (wall)": startup.get("seconds", 0.0),
+            "cluster start-up (wall)": about.get("seconds", 0.0),
             "learning": learning,
         },
         # With the UTC offset: a local time alone is a different instant on a machine elsewhere.
@@ -469,16 +465,31 @@ def run_pipeline(
     return manifest
 
 
-def _versions() -> dict:
-    """The version of each installed distribution that provides one of :data:`_LIBRARIES`, by its name."""
-    providers = metadata.packages_distributions()
-    found = {}
-    for module in _LIBRARIES:
-        for name in providers.get(module, ()):
-            if not name:  # a distribution whose metadata lacks its name
-                continue
-            try:
-                found[name] = metadata.version(name)
-            except metadata.PackageNotFoundError:
-                continue
-    return found
+def _worker_libraries(
+    workers: dict[str, dict[str, str]], here: dict[str, str], log: list[str]
+) -> dict | None:
+    """The versions of the libraries that a scheduler's workers ran, which computed the features; this
+    process (``here``, the manifest's ``libraries``) may run others.
+
+    ``workers`` holds each worker's :func:`~gpuimg.cohort._dask._versions` by its address. A library's
+    version where every worker ran one, else the versions they ran, in order (``None`` for workers
+    without it). Where the workers differ among themselves, or from this process, a warning naming the
+    library and the versions goes to ``log``. None without workers: the studies ran in this process or
+    on a local cluster of its installation, or none ran in this run.
+    """
+    if not workers:
+        return None
+    recorded = {}
+    for name in sorted({name for found in workers.values() for name in found}):
+        ran = Counter(found.get(name) for found in workers.values())
+        versions = sorted(ran, key=lambda version: (version is None, version or ""))
+        recorded[name] = versions[0] if len(versions) == 1 else versions
+        if len(versions) > 1 or here.get(name, versions[0]) != versions[0]:
+            spelled = " and ".join(
+                f"{version or 'none'} ({count(ran[version], 'worker')})" for version in versions
+            )
+            log.append(
+                f"warning: the workers ran {name} {spelled}, and this process {here.get(name, 'none')}; "
+                "the features may differ from one version's. Install one version on every worker."
+            )
+    return recorded
