@@ -14,6 +14,7 @@ from gpuimg._memory import check_allocation
 from gpuimg.backend import to_device
 from gpuimg.errors import DicomError, GeometryError, GpuimgError, ParameterError
 from gpuimg.io._header import _raw_dataset
+from gpuimg.io._unchecked import unchecked_values
 from gpuimg.volume import Volume
 
 #: What reading an object's elements raises where one is missing or damaged: a missing element or
@@ -79,6 +80,7 @@ def _damage_named(path: Path, modality: str) -> Iterator[None]:
         ) from exc
 
 
+@unchecked_values()
 def _mask_volume(
     path: Path,
     modality: str,

@@ -16,6 +16,7 @@ from gpuimg.io._header import (
 from gpuimg.io._pixels import _decode
 from gpuimg.io._scan import _files, _scan, _unlisted
 from gpuimg.io._stack import _Stack, _stack
+from gpuimg.io._unchecked import unchecked_values
 from gpuimg.io.image import IMAGE_SUFFIXES
 from gpuimg.io.series import (
     SeriesInfo,
@@ -30,6 +31,7 @@ from gpuimg.io.series import (
 from gpuimg.volume import Volume
 
 
+@unchecked_values()
 def read_dicom(
     path_or_files: str | os.PathLike | Iterable[str | os.PathLike],
     series_uid: str | None = None,

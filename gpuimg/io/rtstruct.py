@@ -18,6 +18,7 @@ from gpuimg.io._objects import (
     _named,
     _read_object,
 )
+from gpuimg.io._unchecked import unchecked_values
 from gpuimg.volume import Volume
 
 #: Contour types that enclose no area (a marker, a line): they mark no voxel.
@@ -30,6 +31,7 @@ _PLANE_TOLERANCE = 0.25
 _ON_CENTRE = 1e-6
 
 
+@unchecked_values()
 def rtstruct_roi_names(path: str | os.PathLike) -> list[str]:
     """The ROI names of an RTSTRUCT file, in the file's order.
 

@@ -12,6 +12,7 @@ from gpuimg.io._header import _first, _Header, _listed
 from gpuimg.io._scan import _files, _scan
 from gpuimg.io._stack import _Stack, _stack
 from gpuimg.io._tags import _damaged_number
+from gpuimg.io._unchecked import unchecked_values
 
 
 @dataclass(frozen=True)
@@ -129,6 +130,7 @@ class SeriesList(list):
         self.dangling: dict[Path, str] = dict(dangling or {})
 
 
+@unchecked_values()
 def list_series(path: str | os.PathLike, *, workers: int | None = None) -> SeriesList:
     """Every DICOM image series under a folder, from the file headers only.
 
