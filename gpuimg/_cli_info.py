@@ -68,7 +68,7 @@ def _series_table(folder: Path) -> None:
     """
     import secrets
 
-    from gpuimg.cohort.privacy import pseudonym, scrub
+    from gpuimg.cohort.privacy import patient_name, scrub
 
     found = gpuimg.list_series(folder)
     others = (
@@ -107,7 +107,7 @@ def _series_table(folder: Path) -> None:
         shape = "x".join(map(str, series.shape)) if series.shape else "-"
         spacing = ", ".join(f"{s:.3g}" for s in series.spacing) if series.spacing else "-"
         print(
-            f"  {pseudonym(key, 'patient', series.patient_id):<20} {scrub(series.modality, secret):<8} "
+            f"  {patient_name(key, series.patient_id.strip()):<20} {scrub(series.modality, secret):<8} "
             f"{series.n_slices:>6} {shape:<18} {spacing:<22} {scrub(series.problem or '', secret)}"
         )
     if found.skipped or found.broken or found.unlisted or found.dangling:

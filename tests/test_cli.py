@@ -230,6 +230,19 @@ def test_info_path_lists_series_without_patient_ids(capsys, tmp_path):
     assert reference == {"CT", "MR"}
 
 
+def test_info_names_one_patient_once_whatever_the_form_of_its_id(capsys, tmp_path):
+    # As the cohort names patients: an ID composed (NFC) in one series and decomposed (NFD) in the other,
+    # with a leading space in a third (no part of an LO value), is one patient of one pseudonym.
+    volume = gpuimg.Volume(gpuimg.datasets.ct_phantom((8, 8, 8), seed=0).data, spacing=(2.0, 0.5, 0.5))
+    forms = {"a": "M\u00fcller-7", "b": unicodedata.normalize("NFD", "M\u00fcller-7"), "c": " M\u00fcller-7"}
+    for name, patient in forms.items():
+        gpuimg.write_dicom(volume, tmp_path / name, patient_id=patient)
+    assert len({pydicom.dcmread(next((tmp_path / n).iterdir())).PatientID for n in forms}) == 3
+    assert main(["info", str(tmp_path)]) == 0
+    rows = [line.split()[0] for line in capsys.readouterr().out.splitlines() if " CT " in line]
+    assert len(rows) == 3 and len(set(rows)) == 1 and re.fullmatch(r"P-[0-9a-f]{16}", rows[0])
+
+
 def test_version(capsys):
     with pytest.raises(SystemExit) as stop:
         main(["--version"])
