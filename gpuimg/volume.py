@@ -93,7 +93,7 @@ class Volume:
         spacing = _triple("spacing", self.spacing, isotropic=True)
         if not all(s > 0 for s in spacing):
             raise GeometryError(f"Volume spacing must be positive in mm; got {spacing}.")
-        direction = _numbers(self.direction)
+        direction = _numbers(self.direction) + 0.0  # + 0.0: a flipped axis's 0 is 0.0, not -0.0
         if direction.shape != (3, 3) or not np.allclose(direction.T @ direction, np.eye(3), atol=1e-4):
             raise GeometryError(
                 f"Volume direction must be a 3x3 matrix of orthonormal columns; got {direction.tolist()}."
@@ -367,7 +367,7 @@ def _numbers(value) -> np.ndarray:
 
 
 def _triple(name: str, value, *, isotropic: bool = False) -> tuple[float, float, float]:
-    """``value`` as 3 finite floats; one number stands for all three where ``isotropic``."""
+    """``value`` as 3 finite floats, 0.0 for -0.0; one number stands for all three where ``isotropic``."""
     values = _numbers(value)
     if isotropic and values.ndim == 0:
         values = np.repeat(values, 3)
@@ -375,7 +375,7 @@ def _triple(name: str, value, *, isotropic: bool = False) -> tuple[float, float,
     if values.size != 3 or not np.all(np.isfinite(values)):
         one = " (or one, the same along each axis)" if isotropic else ""
         raise GeometryError(f"Volume {name} must be 3 finite numbers{one} (mm); got {value!r}.")
-    return tuple(float(v) for v in values)
+    return tuple(float(v) for v in values + 0.0)  # + 0.0: no -0.0
 
 
 def accepts_volume(func):

@@ -130,13 +130,11 @@ def read_image(path: str | os.PathLike, *, device: str = "auto") -> Volume:
     # (it uploads the bytes unswapped: cupy#3652), as Numba does, so they are put in the machine's.
     native = data.dtype.newbyteorder("=")
     try:
-        # + 0.0 turns -0.0 into 0.0: the RAS-to-LPS flip of a 0 (NIfTI, a NRRD in RAS) or a NRRD's
-        # '-0' would show as -0.0 in the origin and direction
         return Volume(
             to_device(np.ascontiguousarray(data.transpose(2, 1, 0), dtype=native), device),
             spacing[::-1],
-            offset + 0.0,
-            (matrix / spacing)[:, ::-1] + 0.0,
+            offset,
+            (matrix / spacing)[:, ::-1],
             {"format": kind, "path": str(path)},
         )
     except GeometryError as exc:

@@ -1,14 +1,18 @@
-"""read_image gives a coordinate of 0 as 0.0, never -0.0, in a Volume's origin and direction.
+"""A Volume holds a coordinate of 0 as 0.0, never -0.0, in its origin and direction, whoever makes it
+(read_image, read_dicom, the constructor).
 
 A NIfTI's RAS origin of 0 (and a NRRD's in a RAS space) turned into LPS by negation, and a NRRD's
 ``space origin`` written as -0, came out as -0.0: equal to 0, but shown as -0.0 and with its sign bit
-set (np.signbit, a byte-wise comparison or hash of the geometry, a text written from it).
+set (np.signbit, a byte-wise comparison or hash of the geometry, a text written from it); so did a DICOM
+ImagePositionPatient written as -0.
 """
 
 import nibabel as nib
 import numpy as np
+import pydicom
 import pytest
 
+import gpuimg
 from gpuimg.io import read_image
 
 
@@ -57,3 +61,26 @@ def test_a_nrrd_origin_of_0_is_positive_zero(tmp_path, rng, space, origin, expec
     np.testing.assert_array_equal(volume.origin, expected)
     np.testing.assert_array_equal(volume.data, data.T)  # (z, y, x): the file's (i, j, k) reversed
     assert_no_negative_zero(volume)
+
+
+@pytest.mark.parametrize("syntax", [pydicom.uid.ExplicitVRLittleEndian, pydicom.uid.ImplicitVRLittleEndian])
+def test_a_dicom_position_written_as_minus_0_is_positive_zero(tmp_path, rng, syntax):
+    # Axial slices at z = 0, 2, 4 mm whose x and y are written "-0" (the quick reader and pydicom).
+    voxels = rng.integers(-100, 100, (3, 4, 5)).astype(np.int16)
+    files = gpuimg.write_dicom(gpuimg.Volume(voxels, (2.0, 1.0, 1.0)), tmp_path / "ct")
+    for k, path in enumerate(files):
+        ds = pydicom.dcmread(path)
+        ds.ImagePositionPatient = ["-0", "-0.0", str(2 * k)]
+        ds.ImageOrientationPatient = ["1", "-0", "0", "-0", "1", "0"]
+        ds.file_meta.TransferSyntaxUID = syntax
+        ds.save_as(path)
+    volume = gpuimg.read_dicom(tmp_path / "ct", device="cpu")
+    np.testing.assert_array_equal(volume.origin, [0.0, 0.0, 0.0])
+    np.testing.assert_array_equal(volume.data, voxels)
+    assert_no_negative_zero(volume)
+
+
+def test_the_constructor_makes_minus_0_positive():
+    volume = gpuimg.Volume(np.zeros((2, 2, 2)), 1.0, (-0.0, 0.0, -0.0), -np.eye(3)[:, [2, 1, 0]])
+    assert_no_negative_zero(volume)
+    np.testing.assert_array_equal(volume.direction, -np.eye(3)[:, [2, 1, 0]])
