@@ -25,7 +25,8 @@ _MAX_SIDE = 65535
 #: Fewest RescaleSlopes in the largest magnitude of a rescaled volume: float32 (read_dicom's type)
 #: holds integers exactly up to 2**24, with room for the 32767 stored steps on either side.
 _FLOAT32_STEPS = 2.0**23
-#: float32 holds every whole number up to this (and read_dicom refuses an intercept of as many slopes).
+#: float32 holds every whole number up to this (and read_dicom refuses an intercept of as many slopes
+#: where the slope is not a whole number; with whole numbers it reads float64 beyond).
 _FLOAT32_EXACT = 2.0**24
 #: Type 2 attributes of the modules every CT and MR image has (PS3.3 A.3, A.4: Patient, General Study,
 #: Frame of Reference, General Equipment), which write_dicom does not know: written empty, as the
