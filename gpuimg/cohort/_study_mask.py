@@ -17,6 +17,7 @@ from gpuimg.backend import namespace, to_numpy
 from gpuimg.errors import DicomError, FeatureError, GeometryError, ImageFileError
 from gpuimg.io import read_image, read_rtstruct, read_seg
 from gpuimg.io._nifti import _partner
+from gpuimg.io._unchecked import unchecked_values
 from gpuimg.io.image import IMAGE_SUFFIXES
 from gpuimg.volume import Volume
 
@@ -184,6 +185,7 @@ def _rounded(mine, theirs, decimals: int, *, alike: bool) -> tuple[tuple, tuple]
     return shown[0], shown[1]
 
 
+@unchecked_values()
 def _modality(path: Path) -> str | None:
     try:
         return pydicom.dcmread(path, stop_before_pixels=True, specific_tags=["Modality"]).get("Modality")
@@ -191,6 +193,7 @@ def _modality(path: Path) -> str | None:
         return None
 
 
+@unchecked_values()
 def _referenced_series(path: Path) -> set[str]:
     """The series UIDs an RTSTRUCT (referenced frame of reference) or a SEG (referenced series) names."""
     ds = pydicom.dcmread(path, stop_before_pixels=True)

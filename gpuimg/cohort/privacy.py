@@ -16,6 +16,7 @@ from pathlib import Path
 
 from gpuimg.cohort.outputs import atomic
 from gpuimg.errors import ConfigError
+from gpuimg.io._unchecked import unchecked_values
 
 #: Hex digits of a pseudonym (64 bits: no collision in any cohort).
 _DIGITS = 16
@@ -171,6 +172,7 @@ _SHORT = {
 }
 
 
+@unchecked_values()
 def read_identity(path: str | os.PathLike) -> dict[str, str]:
     """``PatientID``, ``PatientName`` and ``PatientBirthDate`` of a DICOM file (empty where absent).
 

@@ -14,6 +14,7 @@ from rtstruct_files import square_contour, write_structure_set
 from seg_files import seg_sources, write_seg
 
 import gpuimg
+from gpuimg.cli import main
 from gpuimg.io import list_series, read_rtstruct, read_seg, rtstruct_roi_names
 
 #: Values longer than their VR allows: pydicom checks lengths as it reads (its warning gives the length).
@@ -131,8 +132,6 @@ def test_a_seg_with_invalid_values_reads(tmp_path, quiet):
 
 
 def test_gpuimg_info_shows_no_invalid_value(invalid_series, quiet, capsys):
-    from gpuimg.cli import main
-
     assert main(["info", str(invalid_series[0])]) == 0
     out, err = capsys.readouterr()
     assert "1 series" in out and "4x9x7" in out and "unreadable" not in out + err
@@ -144,3 +143,17 @@ def test_the_ibsi_validation_ct_and_its_rtstruct_read_under_warnings_as_errors(s
     image = gpuimg.read_dicom(study / "image", device="cpu")
     mask = read_rtstruct(next((study / "mask").glob("*.dcm")), image, "GTV")
     assert image.shape == mask.shape and mask.data.any()
+
+
+def test_a_name_too_long_for_its_vr_is_read_to_be_scrubbed(tmp_path, quiet, capsys):
+    # gpuimg info replaces the patient's name (read with read_identity) in the folders it shows; a name
+    # component over 64 characters made pydicom warn, under warnings as errors the read failed, and the
+    # folder named after the patient was shown as it is.
+    given = "J" * 70
+    folder = tmp_path / given
+    files = gpuimg.write_dicom(gpuimg.Volume(np.zeros((2, 4, 4), np.int16), (1.0, 1.0, 1.0)), folder / "ct")
+    for path in files:
+        _rewrite(path, {"PatientName": f"Smith^{given}"}, implicit=True)
+    assert main(["info", str(folder)]) == 0
+    out, err = capsys.readouterr()
+    assert "1 series under" in out and given not in out + err and "[name]" in out
