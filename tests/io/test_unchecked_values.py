@@ -9,7 +9,6 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import pydicom
 import pytest
-from conftest import pydicom_values, random_volume
 from rtstruct_files import square_contour, write_structure_set
 from seg_files import seg_sources, write_seg
 
@@ -39,9 +38,9 @@ def _rewrite(path, values, implicit=False):
 
 
 @pytest.fixture(params=["implicit VR", "explicit VR"])
-def invalid_series(request, tmp_path, rng):
+def invalid_series(request, tmp_path, make_volume):
     """A CT series whose headers hold the INVALID values: (folder, files)."""
-    files = gpuimg.write_dicom(random_volume(rng, shape=(4, 9, 7)), tmp_path / "ct")
+    files = gpuimg.write_dicom(make_volume(shape=(4, 9, 7)), tmp_path / "ct")
     for path in files:
         _rewrite(path, INVALID, implicit=request.param == "implicit VR")
     return tmp_path / "ct", files
@@ -67,7 +66,7 @@ def test_pydicom_itself_warns_and_logs(invalid_series, caplog):
 
 @pytest.mark.parametrize("mode", ["WARN", "RAISE"])
 def test_a_series_with_invalid_values_reads_as_pydicom_reads_its_pixels(
-    invalid_series, quiet, mode, monkeypatch
+    invalid_series, quiet, mode, monkeypatch, pydicom_reference
 ):
     folder, files = invalid_series
     monkeypatch.setattr(pydicom.config.settings, "reading_validation_mode", getattr(pydicom.config, mode))
@@ -75,7 +74,7 @@ def test_a_series_with_invalid_values_reads_as_pydicom_reads_its_pixels(
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         with pydicom.config.disable_value_validation():
-            want = pydicom_values(files)
+            want = pydicom_reference(files)
     assert volume.shape == want.shape
     # Each of pydicom's slices is one of ours (read_dicom orders them by position; the voxels are random).
     found_at = [np.flatnonzero(np.all(volume.data == s, axis=(1, 2))) for s in want]
