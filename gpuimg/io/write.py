@@ -1,4 +1,4 @@
-"""Writing a volume as a DICOM CT or MR series, one file per slice."""
+"""Writing a volume as a DICOM CT, MR or PET series, one file per slice."""
 
 import os
 import re
@@ -7,17 +7,24 @@ from pathlib import Path
 import numpy as np
 import pydicom
 from pydicom.dataset import FileDataset, FileMetaDataset
-from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, MRImageStorage, generate_uid
+from pydicom.uid import (
+    CTImageStorage,
+    ExplicitVRLittleEndian,
+    MRImageStorage,
+    PositronEmissionTomographyImageStorage,
+    generate_uid,
+)
 from pydicom.valuerep import DSfloat, validate_value
 
 from gpuimg._support import check_path
 from gpuimg._text import count
 from gpuimg.backend import to_numpy
 from gpuimg.errors import ParameterError, WriteError
+from gpuimg.io import _write_pet
 from gpuimg.io._atomic import _atomic_folder
 from gpuimg.volume import Volume, as_volume
 
-_SOP_CLASSES = {"CT": CTImageStorage, "MR": MRImageStorage}
+_SOP_CLASSES = {"CT": CTImageStorage, "MR": MRImageStorage, "PT": PositronEmissionTomographyImageStorage}
 #: A UID: numbers without leading zeros, joined by dots (64 characters at most).
 _UID = re.compile(r"(0|[1-9][0-9]*)(\.(0|[1-9][0-9]*))*")
 #: Largest Rows or Columns a DICOM image can have (an unsigned 16-bit value).
@@ -41,11 +48,12 @@ _UNKNOWN = (
     "PositionReferenceIndicator",
     "Manufacturer",
 )
-#: Likewise for the CT Image module (C.8.2.1) and the MR Image module (C.8.3.1); RepetitionTime is
-#: type 2C, needed unless the sequence is echo planar.
+#: Likewise for the CT Image module (C.8.2.1), the MR Image module (C.8.3.1; RepetitionTime is
+#: type 2C, needed unless the sequence is echo planar) and the PET modules (A.21).
 _UNKNOWN_BY_MODALITY = {
     "CT": ("KVP", "AcquisitionNumber"),
     "MR": ("ScanOptions", "MRAcquisitionType", "RepetitionTime", "EchoTime", "EchoTrainLength"),
+    "PT": _write_pet.UNKNOWN,
 }
 
 
@@ -61,6 +69,7 @@ def write_dicom(
     series_description: str | None = None,
     series_number: int = 1,
     rescale_type: str = "",
+    units: str | None = None,
     overwrite: bool = False,
     spacing=None,
     origin=None,
@@ -74,8 +83,8 @@ def write_dicom(
         Voxels in real units (HU for CT); on any device (copied to the host once).
     folder : str or path
         Where the files go (created if needed); named ``slice_0000.dcm``, ``slice_0001.dcm`` ...
-    modality : {"CT", "MR"}, optional
-        Default ``volume.meta["modality"]``, else CT.
+    modality : {"CT", "MR", "PT"}, optional
+        Default ``volume.meta["modality"]``, else CT. PT writes PET Image Storage files.
     patient_id, study_uid, series_uid, series_description : str, optional
         Default from ``volume.meta`` (``patient_id``, ``study_uid``, ``description``); UIDs not given
         there are generated fresh (pydicom.uid.generate_uid). The series UID is always fresh unless
@@ -90,7 +99,13 @@ def write_dicom(
         (unspecified) for MR.
         Pass another for a CT whose values are no longer Hounsfield units (``"US"`` for z-scores or a
         filtered image; a unit such as ``"MGML"``): DICOM's CT Image module requires it then, and
-        viewers apply HU windows otherwise.
+        viewers apply HU windows otherwise. CT and MR only: a PET series takes ``units``.
+    units : str, optional
+        PT only, and required there: Units (0054,1001), the units of the values, one of DICOM's terms
+        (PS3.3 C.8.9.1.1.3, any case): ``"BQML"`` (Bq/ml), ``"GML"`` (g/ml: SUVbw, SUVlbm), ``"CM2ML"``
+        (SUVbsa), ``"CNTS"``, ``"NONE"`` ... :func:`read_dicom` does not keep a PET series' units, and
+        SUVs taken for Bq/ml (or the reverse) are wrong by a factor of thousands, so write_dicom does not
+        guess them.
     overwrite : bool
         Replace the slice files of an earlier write in ``folder`` (its extra slices are removed), instead
         of refusing to mix two series in one folder.
@@ -106,12 +121,13 @@ def write_dicom(
     Raises
     ------
     ParameterError
-        If the modality is not CT or MR; the volume has no slice, more than 65535 rows or columns,
-        complex values, or NaN or infinite values; a UID, ``patient_id`` or ``patient_name`` is not a
-        valid DICOM value (their values are not repeated in the message), nor ``rescale_type``, a
-        window's name (a LO: 64 characters at most, no backslash) or ``meta["study_id"]`` (a SH: 16
-        characters at most); or ``folder`` already holds slice files and ``overwrite`` is False; an
-        array without ``spacing``.
+        If the modality is not CT, MR or PT; ``units`` is missing or not one of DICOM's PET units for
+        PT, or given for CT or MR, or ``rescale_type`` given for PT; the volume has no slice, more than
+        65535 rows or columns, complex values, or NaN or infinite values; a UID, ``patient_id`` or
+        ``patient_name`` is not a valid DICOM value (their values are not repeated in the message), nor
+        ``rescale_type``, a window's name (a LO: 64 characters at most, no backslash) or
+        ``meta["study_id"]`` (a SH: 16 characters at most); or ``folder`` already holds slice files and
+        ``overwrite`` is False; an array without ``spacing``.
     WriteError
         If ``folder`` holds files other than an earlier write's slices, or cannot be written.
 
@@ -133,6 +149,19 @@ def write_dicom(
     write_dicom does not know (birth date, study date, manufacturer, KVP, echo time ...) empty, as
     DICOM asks of an unknown type 2 value, and an MR's ScanningSequence and SequenceVariant (type 1)
     as ``RM`` (research mode) and ``NONE``.
+
+    A PET series (PS3.3 A.21) is stored as DICOM asks of PET: RescaleIntercept 0 and a RescaleSlope for
+    each slice, that slice's largest magnitude divided by 65535 (uint16 pixels, PixelRepresentation 0)
+    or, where any voxel of the volume is negative (some reconstructions give them), by 32767 (int16,
+    PixelRepresentation 1, which keeps them with intercept 0 at half the resolution); a slice of zeros
+    has slope 1. Each voxel comes back within half its slice's slope (as written, in DS) of its value;
+    :func:`read_dicom` gives float32 voxels, which add float32's rounding of the value. The files say
+    ImageType ``DERIVED\\PRIMARY``, SeriesType ``STATIC\\IMAGE``, CountsSource ``EMISSION``,
+    DecayCorrection ``NONE`` (write_dicom corrects nothing, and does not know what the source did),
+    FrameReferenceTime 0 ms, ImageIndex the slice number, SeriesDate and SeriesTime (type 1 for PET) the
+    time of writing; the tracer (RadiopharmaceuticalInformationSequence), CorrectedImage,
+    ActualFrameDuration and the acquisition time are unknown, written empty (type 2), so a viewer cannot
+    compute SUVs from Bq/ml files: write SUVs themselves (``units="GML"``) where they are needed.
     The series is written into a temporary folder beside ``folder`` which is then renamed into place
     (replacing the earlier series with ``overwrite``), so a reader never sees half a series; a
     temporary left by a killed write is removed by the next write into the same parent folder.
@@ -150,6 +179,16 @@ def write_dicom(
     >>> back = gpuimg.read_dicom(files[0].parent, device="cpu")
     >>> back.shape, back.spacing, int(back.data.min())
     ((4, 8, 8), (2.5, 0.7, 0.7), -1000)
+
+    A PET volume of SUVs (body weight), one slope a slice:
+
+    >>> suv = gpuimg.Volume(np.linspace(0.0, 12.5, 4 * 8 * 8).reshape(4, 8, 8), spacing=(3.0, 4.0, 4.0))
+    >>> files = gpuimg.write_dicom(suv, Path(tempfile.mkdtemp()) / "pet", modality="PT", units="GML")
+    >>> pet = gpuimg.read_dicom(files[0].parent, device="cpu")
+    >>> pet.meta["modality"], len(pet.meta["rescale"]["slope"])
+    ('PT', 4)
+    >>> bool(np.all(np.abs(pet.data - suv.data) <= np.array(pet.meta["rescale"]["slope"])[:, None, None]))
+    True
     """
     volume = as_volume(volume, "write_dicom", spacing=spacing, origin=origin, direction=direction)
     meta = volume.meta
@@ -157,11 +196,12 @@ def write_dicom(
     modality = modality or meta.get("modality") or "CT"
     if not isinstance(modality, str) or modality.upper() not in _SOP_CLASSES:
         raise ParameterError(
-            f"write_dicom writes CT or MR series; got {given}={modality!r}. Pass modality='CT' or 'MR' for "
-            "a series of that kind, or write the volume with gpuimg.write_image (NIfTI, NRRD), which keeps "
-            "the values of any modality."
+            f"write_dicom writes CT, MR or PT series; got {given}={modality!r}. Pass modality='CT', 'MR' or "
+            "'PT' for a series of that kind, or write the volume with gpuimg.write_image (NIfTI, NRRD), "
+            "which keeps the values of any modality."
         )
     modality = modality.upper()
+    units = _write_pet.check_units(units, rescale_type, modality)
     folder = check_path(folder, "folder", "the path of the series' folder")
     _check_folder(folder, overwrite)
     if volume.data.ndim != 3 or 0 in volume.shape or max(volume.shape[1:]) > _MAX_SIDE:
@@ -194,10 +234,16 @@ def write_dicom(
             meta.get("frame_of_reference_uid") or generate_uid(),
             True,
         ),
-        "RescaleType": ("rescale_type", rescale_type or ("HU" if modality == "CT" else "US"), True),
     }
-    stored, slope, intercept = _stored(data)
-    ds = _template(volume, modality, stored.dtype, slope, intercept)
+    if units is None:  # CT, MR: one rescale for the volume, its units in RescaleType
+        values["RescaleType"] = ("rescale_type", rescale_type or ("HU" if modality == "CT" else "US"), True)
+        stored, slope, intercept = _stored(data)
+        slopes = np.full(len(stored), slope)
+    else:  # PET: a slope for each slice, intercept 0, the units in Units
+        (stored, slopes), intercept = _write_pet.quantise(data), 0.0
+    ds = _template(volume, modality, stored.dtype, float(slopes[0]), intercept)
+    if units is not None:
+        _write_pet.add_attributes(ds, units, len(stored))
     for keyword, (name, value, shown) in values.items():
         _set(ds, keyword, name, value, shown)
     explanations = _window_names(ds, meta.get("windows") or [])
@@ -213,6 +259,9 @@ def write_dicom(
                 ds.file_meta.MediaStorageSOPInstanceUID = uid
                 ds.SOPInstanceUID = uid
                 ds.InstanceNumber = k + 1
+                ds.RescaleSlope = DSfloat(float(slopes[k]), auto_format=True)
+                if units is not None:
+                    ds.ImageIndex = k + 1  # of a STATIC series: the slice's number (C.8.9.4.1.9)
                 ds.ImagePositionPatient = _ds(np.asarray(volume.origin) + k * normal)
                 ds.PixelData = (
                     np.ascontiguousarray(stored[k]).astype(stored.dtype.newbyteorder("<")).tobytes()

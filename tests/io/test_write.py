@@ -312,17 +312,18 @@ def test_study_id_and_frame_of_reference_from_meta_are_checked(tmp_path, key, va
     assert {pydicom.dcmread(f)[keyword].value for f in write_dicom(volume, tmp_path / "good")} == {valid}
 
 
-def test_a_pet_volume_is_refused_naming_where_its_modality_came_from(tmp_path, rng):
-    """A PET volume as read_dicom returns it (meta['modality'] 'PT') was refused with 'got modality='PT''
-    though the caller passed no modality, and without a way out."""
-    suv = Volume(rng.gamma(2.0, 1.0, (3, 4, 5)), (3.0, 2.0, 2.0), meta={"modality": "PT"})
+def test_an_unwritable_modality_is_refused_naming_where_it_came_from(tmp_path, rng):
+    """A volume as read_dicom returns it (here an ultrasound, meta['modality'] 'US'; a PET one, 'PT', until
+    write_dicom wrote PET) was refused with 'got modality=...' though the caller passed no modality, and
+    without a way out."""
+    echo = Volume(rng.gamma(2.0, 1.0, (3, 4, 5)), (3.0, 2.0, 2.0), meta={"modality": "US"})
     with pytest.raises(
-        ParameterError, match=r"volume.meta\['modality'\]='PT'.*modality='CT' or 'MR'.*write_image"
+        ParameterError, match=r"volume.meta\['modality'\]='US'.*modality='CT', 'MR' or 'PT'.*write_image"
     ):
-        write_dicom(suv, tmp_path / "pet")
-    with pytest.raises(ParameterError, match=r"got modality='PT'"):
-        write_dicom(suv.data, tmp_path / "pet", spacing=suv.spacing, modality="PT")
-    assert not (tmp_path / "pet").exists()
+        write_dicom(echo, tmp_path / "us")
+    with pytest.raises(ParameterError, match=r"got modality='US'"):
+        write_dicom(echo.data, tmp_path / "us", spacing=echo.spacing, modality="US")
+    assert not (tmp_path / "us").exists()
 
 
 def test_a_read_series_whose_meta_breaks_a_vr_says_which_entry_to_change(tmp_path):
