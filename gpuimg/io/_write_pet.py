@@ -76,8 +76,13 @@ def quantise(data: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     top = np.iinfo(dtype).max
     values = data.astype(np.float64)
     peaks = np.abs(values).max(axis=(1, 2))
-    # A slope of 0 (an all-zero slice, or a peak below top * 5e-324) cannot rescale: 1 stores zeros.
-    slopes = np.array([float(DSfloat(p / top if p / top > 0 else 1.0, auto_format=True)) for p in peaks])
+    # A slope of 0 (an all-zero slice, or a peak below top * 5e-324) cannot rescale: such a slice takes
+    # the volume's (1 for a volume of zeros). Not 1 for a zero slice of a volume of other values: readers
+    # such as ITK's take the first file's rescale for the whole series' type, and 1 with intercept 0
+    # makes it an integer image, which would truncate every other slice's values.
+    ratios = peaks / top
+    fallback = ratios.max() if ratios.max() > 0 else 1.0
+    slopes = np.array([float(DSfloat(r if r > 0 else fallback, auto_format=True)) for r in ratios])
     # DS keeps at least 10 significant digits, so peak / slope exceeds top by 1e-5 at most: clipping
     # never moves a value by more than half a slope.
     info = np.iinfo(dtype)

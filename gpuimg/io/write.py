@@ -154,14 +154,16 @@ def write_dicom(
     each slice, that slice's largest magnitude divided by 65535 (uint16 pixels, PixelRepresentation 0)
     or, where any voxel of the volume is negative (some reconstructions give them), by 32767 (int16,
     PixelRepresentation 1, which keeps them with intercept 0 at half the resolution); a slice of zeros
-    has slope 1. Each voxel comes back within half its slice's slope (as written, in DS) of its value;
-    :func:`read_dicom` gives float32 voxels, which add float32's rounding of the value. The files say
-    ImageType ``DERIVED\\PRIMARY``, SeriesType ``STATIC\\IMAGE``, CountsSource ``EMISSION``,
-    DecayCorrection ``NONE`` (write_dicom corrects nothing, and does not know what the source did),
-    FrameReferenceTime 0 ms, ImageIndex the slice number, SeriesDate and SeriesTime (type 1 for PET) the
-    time of writing; the tracer (RadiopharmaceuticalInformationSequence), CorrectedImage,
-    ActualFrameDuration and the acquisition time are unknown, written empty (type 2), so a viewer cannot
-    compute SUVs from Bq/ml files: write SUVs themselves (``units="GML"``) where they are needed.
+    has the slope of the volume's largest magnitude (1 in a volume of zeros). Each voxel comes back
+    within half its slice's slope (as written, in DS) of its value; :func:`read_dicom` gives float32
+    voxels, which add float32's rounding of the value. The files say ImageType ``DERIVED\\PRIMARY``,
+    SeriesType ``STATIC\\IMAGE``, CountsSource ``EMISSION``, DecayCorrection ``NONE`` (write_dicom
+    corrects nothing, and does not know what the source did), FrameReferenceTime 0 ms, ImageIndex the
+    slice number, SeriesDate and SeriesTime (type 1 for PET) the time of writing; the tracer
+    (RadiopharmaceuticalInformationSequence), CorrectedImage, ActualFrameDuration and the acquisition
+    time are unknown, written empty (type 2), so a viewer cannot compute SUVs from Bq/ml files: write
+    SUVs themselves (``units="GML"``) where they are needed.
+
     The series is written into a temporary folder beside ``folder`` which is then renamed into place
     (replacing the earlier series with ``overwrite``), so a reader never sees half a series; a
     temporary left by a killed write is removed by the next write into the same parent folder.

@@ -51,8 +51,8 @@ def test_pixels_times_slope_give_the_values_within_half_a_slope(tmp_path, make_v
         slope, pixels = float(ds.RescaleSlope), ds.pixel_array.astype(np.float64)
         if volume.data[k].any():  # each slice's largest magnitude uses the stored range
             assert np.abs(pixels).max() == top
-        else:
-            assert slope == 1 and not pixels.any()
+        else:  # the volume's slope: 1 would make ITK read the series as integers if this were first
+            assert slope == pytest.approx(np.abs(volume.data).max() / top) and not pixels.any()
         # pixel * slope in float64: rounding error far below 1e-12 of the value
         np.testing.assert_allclose(pixels * slope, volume.data[k], rtol=1e-12, atol=slope / 2)
 
@@ -90,8 +90,11 @@ def test_the_files_hold_every_required_attribute_of_the_pet_image_iod(tmp_path, 
         assert "RescaleType" not in ds  # not in the PET Image IOD: Units says the units
 
 
-def test_simpleitk_reads_the_geometry_of_the_volume(tmp_path, make_volume, rng, sitk_read):
+def test_simpleitk_reads_the_geometry_and_values_of_the_volume(tmp_path, make_volume, rng, sitk_read):
+    """Regression: a first slice of zeros had RescaleSlope 1, and ITK, which takes the series' pixel type
+    from the first file, read the whole series as uint16, truncating every other slice's values."""
     volume = pet_volume(make_volume, rng)
+    volume.data[0] = 0.0
     files = write_dicom(volume, tmp_path / "pet", units="BQML")
     voxels, spacing, origin, direction = sitk_read(files)
     # ITK sums the positions itself, in float64 of the DS strings: 1e-4 as for CT (test_write)
