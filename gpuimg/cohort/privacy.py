@@ -172,7 +172,6 @@ _SHORT = {
 }
 
 
-@unchecked_values()
 def read_identity(path: str | os.PathLike) -> dict[str, str]:
     """``PatientID``, ``PatientName`` and ``PatientBirthDate`` of a DICOM file (empty where absent).
 
@@ -183,8 +182,9 @@ def read_identity(path: str | os.PathLike) -> dict[str, str]:
     """
     import pydicom
 
-    ds = pydicom.dcmread(path, stop_before_pixels=True, specific_tags=list(_IDENTITY))
-    return {keyword: str(ds.get(keyword, "") or "") for keyword in _IDENTITY}
+    with unchecked_values():
+        ds = pydicom.dcmread(path, stop_before_pixels=True, specific_tags=list(_IDENTITY))
+        return {keyword: str(ds.get(keyword, "") or "") for keyword in _IDENTITY}
 
 
 #: The header values that identify a patient, which messages never show.

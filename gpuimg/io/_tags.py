@@ -48,6 +48,7 @@ _WANTED = {
     0x00281052: ("RescaleIntercept", b"DS"),
     0x00281053: ("RescaleSlope", b"DS"),
     0x00281055: ("WindowCenterWidthExplanation", b"LO"),
+    0x00541001: ("Units", b"CS"),
     0x3004000C: ("GridFrameOffsetVector", b"DS"),
     0x3004000E: ("DoseGridScaling", b"DS"),
 }
@@ -62,10 +63,13 @@ _NUMBER_LISTS = frozenset(
         "GridFrameOffsetVector",
     }
 )
-#: The values no voxel and no series depends on: the display presets, their names and the series
-#: description. A damaged one does not make the header damaged: read_dicom keeps the presets that are
-#: numbers, leaves out the others and a description it cannot read, each with a warning naming the file.
-_OPTIONAL = frozenset({"WindowCenter", "WindowWidth", "WindowCenterWidthExplanation", "SeriesDescription"})
+#: The values no voxel and no series depends on: the display presets, their names, the series
+#: description and the units of a PET or NM series. A damaged one does not make the header damaged:
+#: read_dicom keeps the presets that are numbers, leaves out the others and a description or units it
+#: cannot read, each with a warning naming the file.
+_OPTIONAL = frozenset(
+    {"WindowCenter", "WindowWidth", "WindowCenterWidthExplanation", "SeriesDescription", "Units"}
+)
 #: The slice spacings: only a series of one slice (its z spacing, series._thickness) and an NM
 #: reconstruction (its slices' positions, _header._detector_frames) read them, so a damaged one makes
 #: only such a series or file damaged, and a series of several slices is measured from positions.

@@ -28,7 +28,9 @@ def unchecked_values() -> Iterator[None]:
 
     Re-entrant and safe across threads: the mode is set by the first reader to enter and restored
     by the last to leave (pydicom holds one mode for the process, so a pydicom read of the user's in
-    another thread in that time does not check values either). Usable as a decorator.
+    another thread in that time does not check values either). Usable as a decorator, on functions
+    that do not warn: the decorator's frame would stand between a warning and the caller its
+    ``stacklevel`` names (public readers take it as a ``with`` block).
     """
     global _readers, _saved
     with _lock:

@@ -59,9 +59,9 @@ def check_units(units, rescale_type: str, modality: str) -> str | None:
     known = ", ".join(f"{term} ({meaning})" for term, meaning in UNITS.items())
     if units is None:
         raise ParameterError(
-            "write_dicom: a PET series needs units=, the Units of its values (DICOM requires them, and "
-            "read_dicom does not keep the source's): e.g. units='BQML' for activity concentration in "
-            f"Bq/ml, 'GML' for SUVbw. DICOM's terms: {known}."
+            "write_dicom: a PET series needs units=, the Units of its values (DICOM requires them; "
+            "read_dicom keeps a PET series' own in meta['units']): e.g. units='BQML' for activity "
+            f"concentration in Bq/ml, 'GML' for SUVbw. DICOM's terms: {known}."
         )
     if not isinstance(units, str) or units.strip().upper() not in UNITS:
         raise ParameterError(f"write_dicom: units={units!r} is not one of DICOM's PET units: {known}.")

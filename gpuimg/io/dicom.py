@@ -22,8 +22,8 @@ from gpuimg.io.series import (
     SeriesInfo,
     _by_series,
     _check_series,
-    _description,
     _localizers,
+    _optional_text,
     _summarise,
     _thickness,
     _without_scout,
@@ -31,7 +31,6 @@ from gpuimg.io.series import (
 from gpuimg.volume import Volume
 
 
-@unchecked_values()
 def read_dicom(
     path_or_files: str | os.PathLike | Iterable[str | os.PathLike],
     series_uid: str | None = None,
@@ -71,7 +70,8 @@ def read_dicom(
         ImagePositionPatient of the first slice [mm, LPS]; ``direction`` columns are the slice normal,
         the column and the row direction cosines (the orthonormal matrix nearest them, where cosines
         written with few decimals are not quite orthogonal). ``meta`` holds modality, series/study
-        UIDs, patient and study IDs, description, rescale, window presets, ``files`` (the file of each
+        UIDs, patient and study IDs, description, ``units`` (Units of a PET or NM series, such as "BQML"
+        or "GML"; "" where the header has none), rescale, window presets, ``files`` (the file of each
         filled slice, in slice order, with "(frame k)" after a multi-frame file's name; none for a
         slice listed in ``missing_slices``) and ``missing_slices``.
 
@@ -145,22 +145,23 @@ def read_dicom(
     >>> ct.meta["modality"], ct.origin  # origin: voxel (0, 0, 0) as an LPS point (x, y, z) [mm]
     ('CT', (-46.5, -46.5, -8.75))
     """
-    chosen, scouts = _without_scout(_series_headers(path_or_files, series_uid))
-    uid = chosen[0].series_uid
-    if scouts:
-        warnings.warn(
-            f"Series {uid}: left out {count(len(scouts), 'LOCALIZER image')} "
-            f"({some([str(h.path) for h in scouts])}): the scout, stored in the series beside its slices "
-            f"(ImageType ...\\LOCALIZER); the volume is of the other {count(len(chosen), 'file')}.",
-            stacklevel=2,
-        )
-    stack = getattr(path_or_files, "_stack", None)  # list_series checked and stacked these headers
-    if stack is None:
-        _check_series(uid, chosen)
-        frames = [frame for header in chosen for frame in header.frames]
-        stack = _stack(frames, uid, thickness=_thickness(chosen), allow_gaps=allow_gaps)
-    data, rescale = _decode(stack, chosen)
-    meta = _meta(chosen[0], stack, rescale)
+    with unchecked_values():  # a block, not a decorator: a warning's stacklevel points at the caller
+        chosen, scouts = _without_scout(_series_headers(path_or_files, series_uid))
+        uid = chosen[0].series_uid
+        if scouts:
+            warnings.warn(
+                f"Series {uid}: left out {count(len(scouts), 'LOCALIZER image')} "
+                f"({some([str(h.path) for h in scouts])}): the scout, stored in the series beside its slices "
+                f"(ImageType ...\\LOCALIZER); the volume is of the other {count(len(chosen), 'file')}.",
+                stacklevel=2,
+            )
+        stack = getattr(path_or_files, "_stack", None)  # list_series checked and stacked these headers
+        if stack is None:
+            _check_series(uid, chosen)
+            frames = [frame for header in chosen for frame in header.frames]
+            stack = _stack(frames, uid, thickness=_thickness(chosen), allow_gaps=allow_gaps)
+        data, rescale = _decode(stack, chosen)
+        meta = _meta(chosen[0], stack, rescale)
     return Volume(to_device(data, device), stack.spacing, stack.origin, stack.direction, meta)
 
 
@@ -323,7 +324,8 @@ def _meta(header: _Header, stack: _Stack, rescale: dict) -> dict:
         "frame_of_reference_uid": str(ds.get("FrameOfReferenceUID", "")),
         "patient_id": str(ds.get("PatientID", "")),
         "study_id": str(ds.get("StudyID", "")),
-        "description": _description(header),
+        "description": _optional_text(header, "SeriesDescription", "the series has no description"),
+        "units": _optional_text(header, "Units", "the volume's units are not known").strip(),
         "rescale": rescale,
         "windows": windows,
         "files": [frame.name for frame in stack.frames],

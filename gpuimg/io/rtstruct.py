@@ -31,7 +31,6 @@ _PLANE_TOLERANCE = 0.25
 _ON_CENTRE = 1e-6
 
 
-@unchecked_values()
 def rtstruct_roi_names(path: str | os.PathLike) -> list[str]:
     """The ROI names of an RTSTRUCT file, in the file's order.
 
@@ -70,9 +69,10 @@ def rtstruct_roi_names(path: str | os.PathLike) -> list[str]:
     ['GTV', 'Lung_L']
     """
     path = check_path(path)
-    ds = _read_object(path, "RTSTRUCT", "StructureSetROISequence")
-    with _damage_named(path, "RTSTRUCT"):
-        return [_roi_name(item) for item in ds.StructureSetROISequence]
+    with unchecked_values():
+        ds = _read_object(path, "RTSTRUCT", "StructureSetROISequence")
+        with _damage_named(path, "RTSTRUCT"):
+            return [_roi_name(item) for item in ds.StructureSetROISequence]
 
 
 def read_rtstruct(

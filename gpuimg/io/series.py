@@ -130,7 +130,6 @@ class SeriesList(list):
         self.dangling: dict[Path, str] = dict(dangling or {})
 
 
-@unchecked_values()
 def list_series(path: str | os.PathLike, *, workers: int | None = None) -> SeriesList:
     """Every DICOM image series under a folder, from the file headers only.
 
@@ -171,9 +170,10 @@ def list_series(path: str | os.PathLike, *, workers: int | None = None) -> Serie
     """
     unlisted: list[Path] = []
     dangling: dict[Path, str] = {}
-    paths, _ = _files(path, unlisted, dangling)
-    headers, broken, skipped = _scan(paths, workers)
-    series = [_summarise(uid, group) for uid, group in _by_series(headers).items()]
+    with unchecked_values():  # a block, not a decorator: a warning's stacklevel points at the caller
+        paths, _ = _files(path, unlisted, dangling)
+        headers, broken, skipped = _scan(paths, workers)
+        series = [_summarise(uid, group) for uid, group in _by_series(headers).items()]
     series.sort(key=lambda s: (s.patient_id, s.study_uid, s.series_uid))
     return SeriesList(series, skipped, broken, unlisted, dangling)
 
@@ -338,17 +338,19 @@ def _slice_spacing(header: _Header, groups: list, keyword: str) -> float | None:
     return float(value) if value not in (None, "") and math.isfinite(float(value)) else None
 
 
-def _description(header: _Header) -> str:
-    """SeriesDescription of a header, or "" with a warning naming the file where it cannot be read
-    (a damaged element: no voxel depends on it)."""
+def _optional_text(header: _Header, keyword: str, without: str) -> str:
+    """The text value ``keyword`` of a header (SeriesDescription, Units); "" where it is absent, or with
+    a warning naming the file and saying ``without`` where it cannot be read (a damaged element: no
+    voxel depends on it). Called by read_dicom's and list_series' own helpers: the warning points
+    at their caller."""
     try:
-        return str(header.dataset.get("SeriesDescription", ""))
+        return str(header.dataset.get(keyword, "") or "")
     except Exception as exc:  # pydicom raises many types on a damaged element
         # Only the exception's type: a damaged length may take in the bytes of other elements.
         warnings.warn(
-            f"{header.path}: its SeriesDescription cannot be read ({type(exc).__name__}); the series has "
-            "no description. The voxels do not depend on it.",
-            stacklevel=3,
+            f"{header.path}: its {keyword} cannot be read ({type(exc).__name__}); {without}. The voxels do "
+            "not depend on it.",
+            stacklevel=4,
         )
         return ""
 
@@ -370,7 +372,7 @@ def _summarise(uid: str, headers: list[_Header]) -> SeriesInfo:
     return SeriesInfo(
         series_uid=uid,
         modality=str(ds.get("Modality", "")),
-        description=_description(headers[0]),
+        description=_optional_text(headers[0], "SeriesDescription", "the series has no description"),
         patient_id=str(ds.get("PatientID", "")),
         study_uid=str(ds.get("StudyInstanceUID", "")),
         study_id=str(ds.get("StudyID", "")),

@@ -103,9 +103,10 @@ def write_dicom(
     units : str, optional
         PT only, and required there: Units (0054,1001), the units of the values, one of DICOM's terms
         (PS3.3 C.8.9.1.1.3, any case): ``"BQML"`` (Bq/ml), ``"GML"`` (g/ml: SUVbw, SUVlbm), ``"CM2ML"``
-        (SUVbsa), ``"CNTS"``, ``"NONE"`` ... :func:`read_dicom` does not keep a PET series' units, and
-        SUVs taken for Bq/ml (or the reverse) are wrong by a factor of thousands, so write_dicom does not
-        guess them.
+        (SUVbsa), ``"CNTS"``, ``"NONE"`` ... Not taken from ``volume.meta["units"]``, where
+        :func:`read_dicom` keeps a PET series' own: the values may have been converted since (SUVs taken
+        for Bq/ml, or the reverse, are wrong by a factor of thousands), so pass
+        ``units=volume.meta["units"]`` where they have not.
     overwrite : bool
         Replace the slice files of an earlier write in ``folder`` (its extra slices are removed), instead
         of refusing to mix two series in one folder.

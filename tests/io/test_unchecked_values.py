@@ -156,3 +156,17 @@ def test_a_name_too_long_for_its_vr_is_read_to_be_scrubbed(tmp_path, quiet, caps
     assert main(["info", str(folder)]) == 0
     out, err = capsys.readouterr()
     assert "1 series under" in out and given not in out + err and "[name]" in out
+
+
+def test_a_warning_of_read_dicom_points_at_its_caller(invalid_series):
+    # Reading without pydicom's checks takes a block, not a decorator, whose frame would have stood
+    # between the warning and the caller: it pointed at contextlib.py.
+    folder, files = invalid_series
+    for path in files:
+        with pydicom.config.disable_value_validation():
+            ds = pydicom.dcmread(path)
+            del ds.PixelSpacing
+            ds.save_as(path)
+    with pytest.warns(UserWarning, match="no PixelSpacing") as caught:
+        gpuimg.read_dicom(folder, device="cpu")
+    assert {w.filename for w in caught} == {__file__}

@@ -135,8 +135,24 @@ def test_float32_and_integer_volumes(tmp_path, make_volume, rng):
         assert np.all(np.abs(values - data) <= half_slopes(files) * (1 + 1e-12))
 
 
+@pytest.mark.parametrize("syntax", [pydicom.uid.ExplicitVRLittleEndian, pydicom.uid.ImplicitVRLittleEndian])
+def test_read_dicom_keeps_the_units_of_the_series(tmp_path, make_volume, rng, syntax):
+    # Explicit VR goes through gpuimg's quick header reader, implicit VR through pydicom.
+    files = write_dicom(pet_volume(make_volume, rng, shape=(3, 5, 4)), tmp_path / "pet", units="gml")
+    for path in files:
+        ds = pydicom.dcmread(path)
+        ds.file_meta.TransferSyntaxUID = syntax
+        ds.save_as(path)
+    assert {str(pydicom.dcmread(f).Units) for f in files} == {"GML"}
+    assert read_dicom(tmp_path / "pet", device="cpu").meta["units"] == "GML"
+    ct = Volume(np.zeros((2, 3, 4), np.int16), (1.0, 1.0, 1.0))
+    write_dicom(ct, tmp_path / "ct")
+    assert read_dicom(tmp_path / "ct", device="cpu").meta["units"] == ""  # a CT has no Units
+
+
 def test_units_are_required_and_checked(tmp_path, make_volume, rng):
-    """read_dicom keeps no Units, and SUVs taken for Bq/ml are wrong by 10**4: no default."""
+    """Not taken from meta, where the values may have been converted since: SUVs taken for Bq/ml are
+    wrong by 10**4. No default."""
     volume = pet_volume(make_volume, rng, shape=(2, 3, 4))
     with pytest.raises(ParameterError, match=r"needs units=.*'BQML'.*'GML'"):
         write_dicom(volume, tmp_path / "a")  # the modality from volume.meta
