@@ -437,13 +437,14 @@ def test_an_unfitted_transformer_is_a_pipeline_step():
 
 
 def test_help_shows_short_signatures():
-    """Regression: the ArrayLike union printed as hundreds of characters."""
+    """Regression: the ArrayLike union printed as hundreds of characters (about 300 a parameter,
+    naming numpy._typing). The longest plain signature, write_dicom's 15 parameters, takes 417."""
     for module in (preprocess, edges, morphology, contours, features, ml, gpuimg):
         for name in module.__all__:
             obj = getattr(module, name)
             if inspect.isfunction(obj):
                 signature = str(inspect.signature(obj))
-                assert "numpy._typing" not in signature and len(signature) < 400, (name, signature)
+                assert "numpy._typing" not in signature and len(signature) < 450, (name, signature)
 
 
 def test_reprs_are_one_short_line():
