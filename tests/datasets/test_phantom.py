@@ -49,6 +49,29 @@ def test_tissues_and_lesions(lesion_shape, lesion_texture, rng):
     np.testing.assert_array_equal(mask.origin, ct.origin)
 
 
+@pytest.mark.parametrize("lesion_shape", LESION_SHAPES)
+def test_each_heterogeneous_lesion_averages_the_lesion_value(lesion_shape, rng):
+    # Without noise each lesion is 45 HU, an offset of at most 10 HU and its texture, which averages
+    # 0 over the lesion: its mean lies within 10 HU of 45 (and half an HU of rounding). The texture
+    # was standardised over the lesion's box, so a small lesion took its box's texture off its mean:
+    # lesion 1 of seed 1711238312 (lobulated, 129 voxels) averaged -2.5 HU.
+    for seed in (1711238312, *rng.integers(2**31, size=5)):
+        ct, mask = ct_phantom(
+            (24, 64, 64),
+            (2.5, 2.5, 2.5),
+            seed=int(seed),
+            n_lesions=2,
+            lesion_shape=lesion_shape,
+            lesion_texture="heterogeneous",
+            noise_hu=0.0,
+            return_mask=True,
+        )
+        for label in set(np.unique(mask.data)) - {0}:
+            values = ct.data[mask.data == label].astype(np.float64)
+            assert abs(values.mean() - 45) <= 10.5, (seed, label, values.size)
+            assert values.size < 3 or values.std() > 5  # the texture is there
+
+
 def test_noise_level():
     ct = ct_phantom(SMALL, seed=None, noise_hu=20.0)
     air = ct.data[:, :4, :].astype(float)
