@@ -333,7 +333,7 @@ def _select(found, folder: Path, rules: Selection) -> tuple:
         and (rules.description is None or _described(rules.description, s.description))
         and s.n_slices >= rules.min_slices
     ]
-    patients = len({patient_name(b"", s.patient_id.strip(), keep_ids=True) for s in chosen})
+    patients = len({nfc(s.patient_id.strip()) for s in chosen})
     if len(chosen) != 1:
         seen = some(f"{s.modality} {s.description!r} ({count(s.n_slices, 'slice')})" for s in found)
         what = "no series matches" if not chosen else f"{len(chosen)} series match"
