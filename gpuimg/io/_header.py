@@ -337,9 +337,12 @@ def _claims_problem(path: Path, ds: pydicom.Dataset | _Tags, size: int) -> str |
         n_frames = _frame_count(ds)
     except ValueError as exc:
         return f"a header value cannot be read: {exc}; the header is damaged."
+    samples = ds.get("SamplesPerPixel", 1)
+    if samples is None or samples == "" or samples < 1:
+        shown = "empty" if samples is None or samples == "" else repr(samples)
+        return f"SamplesPerPixel is {shown}; it must be 1 (grey levels) or 3 (colour). The header is damaged."
     bits = int(ds.get("BitsAllocated") or 0)
-    stored = ds.get("BitsStored")
-    stored = bits if stored is None or stored == "" else int(stored)
+    stored = _bits_stored(ds, bits)
     if bits not in _BITS_ALLOCATED or not 1 <= stored <= bits:
         return (
             f"BitsAllocated {bits} and BitsStored {stored} are invalid (BitsAllocated is 1, 8, 16, 32 or "
@@ -368,6 +371,12 @@ def _claims_problem(path: Path, ds: pydicom.Dataset | _Tags, size: int) -> str |
     return None
 
 
+def _bits_stored(ds: pydicom.Dataset | _Tags, bits: int) -> int:
+    """BitsStored, or ``bits`` (BitsAllocated) where it is absent or empty."""
+    stored = ds.get("BitsStored")
+    return bits if stored is None or stored == "" else int(stored)
+
+
 def _pixel_data_length(path: Path, expected: int) -> int | None:
     """The length [bytes] of the Pixel Data value of an uncompressed file; None if it has none.
 
@@ -393,7 +402,7 @@ def _pixel_data_length(path: Path, expected: int) -> int | None:
     start = getattr(element, "value_tell", None)
     length = getattr(element, "length", None)
     if start is None or length is None or length == 0xFFFFFFFF:
-        return len(element.value)
+        return 0 if element.value is None else len(element.value)  # None: an empty value
     return min(int(length), size - int(start))
 
 

@@ -18,6 +18,7 @@ from gpuimg._text import count
 from gpuimg.errors import DicomError
 from gpuimg.io._header import (
     _NATIVE,
+    _bits_stored,
     _Frame,
     _Header,
     _native_bytes,
@@ -210,7 +211,7 @@ def _decode(stack: _Stack, headers: list[_Header]) -> tuple[np.ndarray, dict]:
                 for slot, frame in by_file[path]:
                     _read_into(file, offset + (frame.index or 0) * raw[slot].nbytes, raw[slot], path)
             bits = int(header.dataset.get("BitsAllocated", 0))
-            unused = bits - int(header.dataset.get("BitsStored", bits))
+            unused = bits - _bits_stored(header.dataset, bits)
             if unused > 0:  # unused high bits: cleared (unsigned) or sign-extended, as pydicom does
                 for slot, _frame in by_file[path]:
                     np.left_shift(raw[slot], unused, out=raw[slot])

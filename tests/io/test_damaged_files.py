@@ -107,6 +107,34 @@ def test_empty_pixel_representation(testfile, tmp_path):
         read_dicom(path, device="cpu")
 
 
+# The three below were found by fuzzing (a TypeError each, from int(None) or len(None)).
+@pytest.mark.parametrize("name", ["CT_small.dcm", "MR_small_implicit.dcm"])
+def test_empty_samples_per_pixel(testfile, tmp_path, name):
+    path = _saved(pydicom.dcmread(testfile(name)), tmp_path / "study", SamplesPerPixel=None)
+    with pytest.raises(DicomError, match=r"slice\.dcm: SamplesPerPixel is empty; it must be 1 \(grey"):
+        read_dicom(path, device="cpu")
+    (series,) = list_series(tmp_path / "study")
+    assert "SamplesPerPixel is empty" in series.problem
+
+
+def test_empty_bits_stored_means_bits_allocated(tmp_path):
+    """As where BitsStored is absent: every bit of the 16 holds the value (pydicom refuses the file)."""
+    volume = Volume(np.array([-1000, 5, 3000, -2], np.int16).reshape(1, 2, 2), (1.0, 1.0, 1.0))
+    (source,) = write_dicom(volume, tmp_path / "source")
+    path = _saved(pydicom.dcmread(source), tmp_path / "study", BitsStored=None)
+    np.testing.assert_array_equal(read_dicom(path, device="cpu").data, volume.data)
+
+
+@pytest.mark.parametrize("name", ["CT_small.dcm", "MR_small_implicit.dcm", "MR_small_bigendian.dcm"])
+def test_empty_pixel_data_before_trailing_padding(testfile, tmp_path, name):
+    """Pixel Data of length 0, the file long enough for the pixels the header claims (padding follows)."""
+    ds = pydicom.dcmread(testfile(name))
+    claimed = ds.Rows * ds.Columns * ds.BitsAllocated // 8
+    path = _saved(ds, tmp_path / "study", PixelData=b"", DataSetTrailingPadding=b"\0" * (claimed + 64))
+    with pytest.raises(DicomError, match=r"slice\.dcm: .* \(\d+ bytes\), but the pixel data hold 0 bytes\."):
+        read_dicom(path, device="cpu")
+
+
 def test_unknown_vr_of_a_text_value(testfile, tmp_path):
     """The modality's VR bytes damaged: pydicom fails on reading the value. The file cannot be placed in
     a series (its text values, the UIDs among them, are not to be trusted): it is a broken file, and
