@@ -70,7 +70,7 @@ def _read_nrrd(path: Path) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]:
         elif encoding == "raw":
             data = _raw_voxels(file, header, math.prod(sizes), dtype, path).reshape(sizes, order="F")
         else:
-            data = nrrd.read_data(header, file, str(path))  # Fortran order: axes (i, j, k) = (x, y, z)
+            data = _pynrrd_voxels(file, header, path)  # Fortran order: axes (i, j, k) = (x, y, z)
     # A non-spatial axis ("none" in space directions) of one entry, as a leading list axis of one
     # component ("kinds: list domain domain domain"), is not an axis of the volume (as SimpleITK reads it).
     directions = header.get("space directions")
@@ -156,7 +156,8 @@ def _read_pieces(header: dict, pieces: list[str], sizes: tuple[int, ...], path: 
             with open(path.parent / name, "rb") as file:
                 data.append(_raw_voxels(file, header, count, dtype, path.parent / name))
         else:
-            data.append(nrrd.read_data({**piece, "data file": name}, None, str(path)))
+            with open(path.parent / name, "rb") as file:
+                data.append(_pynrrd_voxels(file, piece, path.parent / name))
     return (data[0] if len(data) == 1 else np.concatenate(data)).reshape(sizes, order="F")
 
 
@@ -164,8 +165,7 @@ def _raw_voxels(file, header: dict, count: int, dtype: np.dtype, path: Path) -> 
     """``count`` raw voxels of ``dtype`` after the header's line skip and byte skip (-1: the file's last
     bytes), read into one array; bytes after them are left unread, as teem leaves them (pynrrd refused
     a file with any)."""
-    for _ in range(int(header.get("line skip", header.get("lineskip", 0)))):
-        file.readline()
+    _skip_lines(file, header, path)
     skip = int(header.get("byte skip", header.get("byteskip", 0)))
     data = np.empty(count, dtype)
     if skip == -1:
@@ -183,6 +183,25 @@ def _raw_voxels(file, header: dict, count: int, dtype: np.dtype, path: Path) -> 
     return data
 
 
+def _pynrrd_voxels(file, header: dict, path: Path) -> np.ndarray:
+    """The voxels of another encoding (ascii), read by pynrrd from ``file`` after the line skip."""
+    _skip_lines(file, header, path)
+    skipped = ("line skip", "lineskip", "data file", "datafile")
+    return nrrd.read_data({k: v for k, v in header.items() if k not in skipped}, file, str(path))
+
+
+def _skip_lines(file, header: dict, path: Path) -> None:
+    """Read past the header's line skip: lines of the file before its voxels, which must all be there
+    (a damaged skip of 10⁹ lines would otherwise read on at the end of the file for minutes)."""
+    lines = int(header.get("line skip", header.get("lineskip", 0)))
+    for skipped in range(lines):
+        if not file.readline():
+            raise ImageFileError(
+                f"{path}: its line skip of {lines} lines runs past the end of the file, which holds "
+                f"{skipped} more lines. The header is damaged or the file truncated; write it again."
+            )
+
+
 def _hex_voxels(file, header: dict, count: int, dtype: np.dtype, path: Path) -> np.ndarray:
     """``count`` voxels of ``dtype`` in the NRRD format's hex encoding (two hexadecimal digits a byte,
     in the header's byte order; whitespace between them ignored), which pynrrd does not read."""
@@ -191,8 +210,7 @@ def _hex_voxels(file, header: dict, count: int, dtype: np.dtype, path: Path) -> 
             f"{path}: a 'byte skip' with hex encoding, which the NRRD format does not define (it counts "
             "bytes of raw or decompressed data). The header is damaged; write the file again."
         )
-    for _ in range(int(header.get("line skip", header.get("lineskip", 0)))):
-        file.readline()
+    _skip_lines(file, header, path)
     digits = b"".join(file.read().split())
     expected = count * dtype.itemsize
     if len(digits) != 2 * expected or not re.fullmatch(rb"[0-9a-fA-F]*", digits):
@@ -221,8 +239,7 @@ def _decompressed_voxels(file, header: dict, count: int, dtype: np.dtype, path: 
     read it; what follows the voxels is left unread. The stream is decompressed once, bounded by the
     header's size and checked (CRC and length) at its end.
     """
-    for _ in range(int(header.get("line skip", header.get("lineskip", 0)))):
-        file.readline()
+    _skip_lines(file, header, path)
     skip = int(header.get("byte skip", header.get("byteskip", 0)))
     expected = count * dtype.itemsize
     wanted = None if skip == -1 else skip + expected  # the decompressed bytes read; None: all

@@ -292,3 +292,38 @@ def test_compressed_voxels_cut_short_by_a_byte_skip_are_refused(tmp_path):
     words = r"short\.nrrd: .* end early \(418 of the 420 bytes .* byte skip of 2"
     with pytest.raises(ImageFileError, match=words):
         read_image(path, device="cpu")
+
+
+_ENCODED = {
+    "raw": lambda data: data.astype("<i2").tobytes(order="F"),
+    "gzip": lambda data: gzip.compress(data.astype("<i2").tobytes(order="F")),
+    "hex": lambda data: data.astype("<i2").tobytes(order="F").hex().encode() + b"\n",
+    "ascii": lambda data: " ".join(map(str, data.ravel(order="F"))).encode() + b"\n",
+}
+
+
+@pytest.mark.parametrize("detached", [False, True])
+@pytest.mark.parametrize("encoding", list(_ENCODED))
+def test_voxels_after_a_line_skip_equal_the_voxels_written(tmp_path, detached, encoding):
+    # ASCII voxels are pynrrd's, after gpuimg's own line skip (see the next test).
+    data = np.arange(-30, 30, dtype=np.int16).reshape(5, 4, 3)  # axes (i, j, k)
+    header = f"NRRD0004\ntype: short\ndimension: 3\nsizes: 5 4 3\nencoding: {encoding}\nendian: little\n"
+    payload = b"line 1\nline 2\n" + _ENCODED[encoding](data)
+    path = _nrrd_file(tmp_path / "skipped", header + "line skip: 2\n", payload, "v.raw" if detached else None)
+    np.testing.assert_array_equal(read_image(path, device="cpu").data, data.transpose(2, 1, 0))
+
+
+@pytest.mark.parametrize("detached", [False, True])
+@pytest.mark.parametrize("encoding", list(_ENCODED))
+def test_a_line_skip_past_the_end_of_the_file_is_refused(tmp_path, detached, encoding):
+    # A damaged line skip (found by fuzzing: 99999999) read on at the end of the file, one empty line
+    # at a time, for many seconds (pynrrd's loop for ASCII voxels too), before another error or none.
+    data = np.zeros((5, 4, 3), np.int16)
+    header = f"NRRD0004\ntype: short\ndimension: 3\nsizes: 5 4 3\nencoding: {encoding}\nendian: little\n"
+    payload = b"line 1\nline 2\n" + _ENCODED[encoding](data)
+    path = _nrrd_file(
+        tmp_path / "skip", header + "line skip: 10000000\n", payload, "v.raw" if detached else None
+    )
+    name = r"v\.raw" if detached else r"skip\.nrrd"
+    with pytest.raises(ImageFileError, match=rf"{name}: its line skip of 10000000 lines runs past the end"):
+        read_image(path, device="cpu")
