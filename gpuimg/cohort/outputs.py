@@ -63,9 +63,14 @@ def remove_partials(folder: Path) -> None:
 
 def write_json(path: Path, value, *, durable: bool = True) -> None:
     # One write: json.dump would write each of its many small pieces through the text layer.
-    text = json.dumps(_plain(value), indent=2, sort_keys=False, allow_nan=True)
     with atomic(path, durable=durable) as file:
-        file.write(text + "\n")
+        file.write(json_text(value))
+
+
+def json_text(value, *, indent: int | None = 2) -> str:
+    """``value`` as JSON text ending in a newline, NumPy values as Python ones and non-finite floats as
+    null (:func:`_plain`)."""
+    return json.dumps(_plain(value), indent=indent, sort_keys=False, allow_nan=True) + "\n"
 
 
 def write_text(path: Path, text: str) -> None:
@@ -140,6 +145,11 @@ def write_joblib(path: Path, value) -> None:
 
 def _plain(value):
     """``value`` with NumPy scalars and arrays as Python ones and non-finite floats as None (JSON null)."""
+    kind = type(value)
+    if kind is float:  # a study's features: the common case first, without the checks below
+        return value if math.isfinite(value) else None
+    if kind is str or kind is int or value is None:
+        return value
     if isinstance(value, dict):
         return {str(k): _plain(v) for k, v in value.items()}
     if isinstance(value, list | tuple):

@@ -372,9 +372,8 @@ def run_pipeline(
     log = [f"{len(tasks)} studies, {len(results)} already done, {len(todo)} to process on {device}"]
     extraction, about = time.perf_counter(), {}
     for result in _execute(todo, device, workers, scheduler, progress, about):
-        _store(cache, result)
-        # Read back what was stored, so a resumed run sees exactly what an uninterrupted one does.
-        results[result["study"]] = _cached(cache, result["study"])
+        # As stored, so a resumed run sees exactly what an uninterrupted one does.
+        results[result["study"]] = _store(cache, result)
         outcome = f"failed: {result['error']}" if "error" in result else "done"
         log.append(f"study {result['study']} {outcome}")
     extraction = time.perf_counter() - extraction

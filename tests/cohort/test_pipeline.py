@@ -122,12 +122,13 @@ from gpuimg.cli import main
 from gpuimg.cohort import run
 after, marker, store, stored = int(sys.argv[1]), pathlib.Path(sys.argv[2]), run._store, []
 def pausing(cache, result):
-    store(cache, result)
+    record = store(cache, result)
     stored.append(result["study"])
     if len(stored) == after:
         marker.write_text("paused")
         while True:
             time.sleep(0.01)
+    return record
 run._store = pausing
 sys.exit(main(sys.argv[3:]))
 """
