@@ -150,12 +150,13 @@ def _check_fits(mask: Volume, image: Volume, path: Path) -> None:
     most 1% of a spacing and a tenth of the smallest voxel (micro-CT's 10 um voxels), direction
     cosines to 1e-4; and 1e-5 relative (float32 fields).
     """
-    spacing = np.asarray(image.spacing)
-    spacing_fits = bool(np.all(np.isclose(mask.spacing, spacing, atol=np.minimum(1e-3, 1e-2 * spacing))))
-    origin_fits = bool(np.allclose(mask.origin, image.origin, atol=min(1e-2, 0.1 * spacing.min())))
+    spacing = image.spacing
+    spacing_fits = _close(mask.spacing, spacing, [min(1e-3, 1e-2 * s) for s in spacing])
+    origin_fits = _close(mask.origin, image.origin, [min(1e-2, 0.1 * min(spacing))] * 3)
     # The axes that point elsewhere: a mask differing in direction alone was refused with equal
     # shapes, spacings and origins shown.
-    axes = [a for a in range(3) if not np.allclose(mask.direction[:, a], image.direction[:, a], atol=1e-4)]
+    columns = mask.direction.T.tolist(), image.direction.T.tolist()
+    axes = [a for a in range(3) if not _close(columns[0][a], columns[1][a], [1e-4] * 3)]
     if mask.shape == image.shape and spacing_fits and origin_fits and not axes:
         return
     pairs = [_rounded(mask.direction[:, a], image.direction[:, a], 3, alike=False) for a in axes]
@@ -172,6 +173,13 @@ def _check_fits(mask: Volume, image: Volume, path: Path) -> None:
         f"{spacings[0]} vs {spacings[1]} mm, origin {origins[0]} vs {origins[1]} mm{shown}. Export the "
         "mask on the image's grid, or resample it first."
     )
+
+
+def _close(mine, theirs, atol) -> bool:
+    """Whether each of the numbers ``mine`` is within its ``atol`` of ``theirs``, and 1e-5 relative, as
+    ``numpy.isclose`` has it (the same float64 arithmetic), on the 3 numbers of a Volume's geometry
+    without NumPy's overhead for small arrays (0.07 of a demo study's 0.5 ms of reading its mask)."""
+    return all(abs(a - b) <= t + 1e-5 * abs(b) for a, b, t in zip(mine, theirs, atol, strict=True))
 
 
 def _rounded(mine, theirs, decimals: int, *, alike: bool) -> tuple[tuple, tuple]:
