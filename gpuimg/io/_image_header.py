@@ -62,6 +62,10 @@ def _squared(matrix: np.ndarray) -> np.ndarray:
     (:func:`~gpuimg.io._stack._orthonormalised`), each step keeping its length; a matrix further from
     orthogonal is sheared and left for the Volume to refuse.
     """
+    if np.count_nonzero(matrix) == np.count_nonzero(matrix.diagonal()):
+        # Axis-aligned, as most files are: orthonormal as it is, and the steps below would give it back
+        # bit for bit (each column over its length is +-1 exactly); 0.05 ms of a small mask's 0.3 ms read.
+        return matrix
     if _largest_cosine(matrix) > _COSINE_TOL:
         return matrix
     spacing = np.linalg.norm(matrix, axis=0)
