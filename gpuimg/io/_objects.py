@@ -20,8 +20,8 @@ from gpuimg.volume import Volume
 #: What reading an object's elements raises where one is missing or damaged: a missing element or
 #: item (AttributeError, KeyError, IndexError), a value that does not convert as pydicom reads it
 #: (ValueError, TypeError, NotImplementedError for an unknown VR; BytesLengthException for a number
-#: of an odd length), a nested sequence that runs past the end of the file (OSError, EOFError,
-#: struct.error: pydicom reads a sequence's items on access).
+#: of an odd length; OverflowError for an IS of 'inf'), a nested sequence that runs past the end of
+#: the file (OSError, EOFError, struct.error: pydicom reads a sequence's items on access).
 _DAMAGE = (
     pydicom.errors.BytesLengthException,
     AttributeError,
@@ -29,6 +29,7 @@ _DAMAGE = (
     IndexError,
     TypeError,
     ValueError,
+    OverflowError,
     NotImplementedError,
     OSError,
     EOFError,

@@ -8,6 +8,7 @@ a timeout.
 """
 
 import json
+import struct
 import warnings
 
 import nibabel as nib
@@ -320,6 +321,34 @@ def test_damaged_seg_and_rtstruct_name_the_file_and_the_element(tmp_path, object
     (tmp_path / "damaged_rt.dcm").write_bytes(data[:at] + b"x" + data[at + 1 :])
     with pytest.raises(DicomError, match=r"damaged_rt.dcm: a contour of ROI '.+' has damaged ContourData \("):
         read_rtstruct(tmp_path / "damaged_rt.dcm", reference)
+
+
+def _infinite(data: bytes, tag: bytes) -> bytes:
+    """``data`` with the one IS value of ``tag`` (little-endian group and element), 4 characters, 'inf '."""
+    at = data.index(tag + b"IS\x04\x00") + 8
+    assert data.count(tag + b"IS") == 1
+    return data[:at] + b"inf " + data[at + 4 :]
+
+
+@pytest.mark.parametrize("keyword", ["ROINumber", "ReferencedROINumber", "NumberOfFrames"])
+def test_an_infinite_whole_number_in_a_seg_or_rtstruct(tmp_path, objects, keyword):
+    # pydicom's IS raises OverflowError for 'inf', which escaped read_rtstruct and read_seg (found by
+    # fuzzing). A number of 4 characters (1000) is made 'inf ': no length changes.
+    ct, seg, rtstruct, _ = objects
+    reference = read_dicom(ct, device="cpu")
+    if keyword == "NumberOfFrames":
+        ds, read = pydicom.dcmread(seg), read_seg
+        ds.NumberOfFrames = 1000
+    else:
+        ds, read = pydicom.dcmread(rtstruct), read_rtstruct
+        ds.StructureSetROISequence[0].ROINumber = ds.ROIContourSequence[0].ReferencedROINumber = 1000
+    ds.save_as(tmp_path / "source.dcm")
+    tag = pydicom.tag.Tag(keyword)
+    path = tmp_path / "damaged.dcm"
+    source = (tmp_path / "source.dcm").read_bytes()
+    path.write_bytes(_infinite(source, struct.pack("<HH", tag.group, tag.elem)))
+    with pytest.raises(DicomError, match=r"damaged\.dcm: an element of this (SEG|RTSTRUCT) file is damaged"):
+        read(path, reference)
 
 
 def test_structure_set_without_preamble_is_read(testfile):
