@@ -69,7 +69,14 @@ def _decode_file(path: Path) -> np.ndarray:
     ds.file_meta.TransferSyntaxUID = _transfer_syntax(ds)
     if ds.file_meta.TransferSyntaxUID in _NATIVE:
         _check_native_length(ds, path, frames, len(pixel_data))
-    return _pixel_array(ds, path).reshape(frames, int(ds.Rows), int(ds.Columns))
+    pixels, shape = _pixel_array(ds, path), (frames, int(ds.Rows), int(ds.Columns))
+    if pixels.size != frames * shape[1] * shape[2]:  # pydicom counts the frames the pixel data hold
+        raise DicomError(
+            f"{path}: its pixel data decode to {pixels.size} values {pixels.shape}, not the header's "
+            f"{count(frames, 'frame')} of {shape[1]} x {shape[2]}. Rows, Columns or NumberOfFrames is "
+            "wrong; export the file again."
+        )
+    return pixels.reshape(shape)
 
 
 def _check_native_length(ds: pydicom.Dataset, path: Path, frames: int, length: int) -> None:

@@ -136,6 +136,17 @@ def test_empty_pixel_data_before_trailing_padding(testfile, tmp_path, name):
         read_dicom(path, device="cpu")
 
 
+def test_columns_that_do_not_divide_the_pixel_data(testfile, tmp_path):
+    # An RT dose of 15 frames of 10 x 10 at 32 bits (6000 bytes) that claims 8 columns (4800 bytes):
+    # pydicom decodes 18 frames of 10 x 8, which did not reshape to 15 (a ValueError; found by fuzzing).
+    ds = pydicom.dcmread(testfile("rtdose.dcm"))
+    assert (ds.NumberOfFrames, ds.Rows, ds.Columns, ds.BitsAllocated) == (15, 10, 10, 32)
+    path = _saved(ds, tmp_path / "study", Columns=8)
+    assert pydicom.dcmread(path).pixel_array.shape == (18, 10, 8)  # the reference: pydicom's frames
+    with pytest.raises(DicomError, match=r"slice\.dcm: its pixel data decode to 1440 values \(18, 10, 8\)"):
+        read_dicom(path, device="cpu")
+
+
 def test_unknown_vr_of_a_text_value(testfile, tmp_path):
     """The modality's VR bytes damaged: pydicom fails on reading the value. The file cannot be placed in
     a series (its text values, the UIDs among them, are not to be trusted): it is a broken file, and
