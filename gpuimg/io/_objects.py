@@ -43,7 +43,7 @@ def _read_object(path: Path, modality: str, sequence: str) -> pydicom.Dataset:
     Raises
     ------
     DicomError
-        If the file cannot be read as DICOM, or is another kind of object.
+        If the file cannot be read as DICOM, is another kind of object, or lacks ``sequence``.
     """
     try:
         ds = pydicom.dcmread(path, force=_raw_dataset(path))
@@ -52,12 +52,13 @@ def _read_object(path: Path, modality: str, sequence: str) -> pydicom.Dataset:
             f"cannot read {path} as DICOM ({type(exc).__name__}: {exc}); pass the {modality} file."
         ) from exc
     with _damage_named(path, modality):
-        found = str(ds.get("Modality", "DICOM") or "DICOM")
-    if found != modality or sequence not in ds:
+        found = str(ds.get("Modality", "") or "")
+    if found != modality:
         raise DicomError(
-            f"{path}: its Modality is {found}, not {modality} (or it lacks the {sequence}); pass the "
-            f"{modality} file."
+            f"{path}: its Modality is {found or 'missing'}, not {modality}; pass the {modality} file."
         )
+    if sequence not in ds:
+        raise DicomError(f"{path}: this {modality} file has no {sequence}; it is damaged. Export it again.")
     return ds
 
 

@@ -362,6 +362,30 @@ def test_an_infinite_whole_number_in_a_seg_or_rtstruct(tmp_path, objects, keywor
         read(path, reference)
 
 
+@pytest.mark.parametrize("kind", ["SEG", "RTSTRUCT"])
+def test_a_seg_or_rtstruct_without_its_sequence(tmp_path, objects, kind):
+    # Said 'its Modality is SEG, not SEG (or it lacks the SegmentSequence); pass the SEG file' (found
+    # by fuzzing): the right file, damaged.
+    ct, seg, rtstruct, _ = objects
+    reference = read_dicom(ct, device="cpu")
+    ds, read, sequence = (
+        (pydicom.dcmread(seg), read_seg, "SegmentSequence")
+        if kind == "SEG"
+        else (pydicom.dcmread(rtstruct), read_rtstruct, "StructureSetROISequence")
+    )
+    delattr(ds, sequence)
+    ds.save_as(tmp_path / "damaged.dcm")
+    words = rf"damaged\.dcm: this {kind} file has no {sequence}; it is damaged\. Export it again\.$"
+    with pytest.raises(DicomError, match=words):
+        read(tmp_path / "damaged.dcm", reference)
+    ds.Modality = "CT"
+    ds.save_as(tmp_path / "ct.dcm")
+    with pytest.raises(
+        DicomError, match=rf"ct\.dcm: its Modality is CT, not {kind}; pass the {kind} file\.$"
+    ):
+        read(tmp_path / "ct.dcm", reference)
+
+
 def test_structure_set_without_preamble_is_read(testfile):
     """pydicom's rtstruct.dcm has no preamble and meta header (an older archive's file)."""
     path = testfile("rtstruct.dcm")
