@@ -37,6 +37,11 @@ _DAMAGE = (
 )
 
 
+#: A code string (VR CS: up to 16 letters, digits, spaces, underscores; lower case too) or nothing:
+#: what a Modality may be shown as.
+_CODE = r"[A-Za-z0-9 _]{0,16}"
+
+
 def _read_object(path: Path, modality: str, sequence: str) -> pydicom.Dataset:
     """The dataset of the ``modality`` file ``path``, which must hold ``sequence``.
 
@@ -53,6 +58,9 @@ def _read_object(path: Path, modality: str, sequence: str) -> pydicom.Dataset:
         ) from exc
     with _damage_named(path, modality):
         found = str(ds.get("Modality", "") or "")
+    if found != modality and not re.fullmatch(_CODE, found):
+        # A damaged length runs into the next elements, the patient's name among them: not shown.
+        raise DicomError(f"{path}: its Modality (0008,0060) is damaged; export the {modality} file again.")
     if found != modality:
         raise DicomError(
             f"{path}: its Modality is {found or 'missing'}, not {modality}; pass the {modality} file."

@@ -386,6 +386,25 @@ def test_a_seg_or_rtstruct_without_its_sequence(tmp_path, objects, kind):
         read(tmp_path / "ct.dcm", reference)
 
 
+def test_a_damaged_modality_does_not_show_the_patient(tmp_path, objects):
+    # The Modality's length (8) made 0x8000: its value runs to the end of the file, over the patient's
+    # name and ID, which the message showed ('its Modality is ['RTSTRUCT\x10\x00\x10\x00PN...Doe^John';
+    # found by fuzzing).
+    ds = pydicom.dcmread(objects[2])
+    ds.PatientName, ds.PatientID = "Doe^John", "PID-7041"
+    ds.save_as(tmp_path / "source.dcm")
+    data = (tmp_path / "source.dcm").read_bytes()
+    path = tmp_path / "damaged.dcm"
+    path.write_bytes(
+        data.replace(b"\x08\x00\x60\x00CS\x08\x00RTSTRUCT", b"\x08\x00\x60\x00CS\x00\x80RTSTRUCT")
+    )
+    assert "Doe^John" in str(pydicom.dcmread(path).Modality)  # the damage, as pydicom reads it
+    for read in (rtstruct_roi_names, lambda p: read_rtstruct(p, read_dicom(objects[0], device="cpu"))):
+        with pytest.raises(DicomError, match=r"damaged\.dcm: its Modality \(0008,0060\) is damaged;") as info:
+            read(path)
+        assert "Doe" not in str(info.value) and "7041" not in str(info.value)
+
+
 def test_structure_set_without_preamble_is_read(testfile):
     """pydicom's rtstruct.dcm has no preamble and meta header (an older archive's file)."""
     path = testfile("rtstruct.dcm")
