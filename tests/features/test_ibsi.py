@@ -10,9 +10,10 @@ import warnings
 
 import numpy as np
 import pytest
-from ibsi_data import CASES, ibsi_agrees, phantom, reference_values
+from ibsi_data import CASES, IBSI, ibsi_agrees, phantom, reference_values
 
 from gpuimg.features import extract, ibsi_settings, prepare
+from gpuimg.io import read_dicom, read_rtstruct
 from gpuimg.preprocess import ibsi_grid
 
 PARAMS = [pytest.param(case, tag, id=f"{case}-{tag}") for case in CASES for tag in reference_values(case)]
@@ -40,6 +41,40 @@ def test_every_family_tag_is_computed():
     if not expected:
         pytest.skip("the IBSI reference values are not present")
     assert expected <= set(features("digital_phantom"))
+
+
+#: The CT phantom as the IBSI gives it in DICOM: a CT series (int16 HU) and the RTSTRUCT of the ROI.
+CT_DICOM = IBSI / "ct_phantom_CC-BY-NC" / "dicom"
+
+
+@functools.cache
+def dicom_phantom():
+    """The CT phantom's image as read_dicom reads its series and its mask as read_rtstruct rasterises
+    the ROI's contours on that grid; skips where the shared data are absent."""
+    structures = CT_DICOM / "mask" / "DCM_RS_00060.dcm"
+    if not structures.exists():
+        pytest.skip(f"the IBSI CT phantom's DICOM files ({CT_DICOM}) are not present")
+    image = read_dicom(CT_DICOM / "image", device="cpu")
+    return image, read_rtstruct(structures, image)
+
+
+@pytest.mark.parametrize("case", ["A", "B", "C", "D", "E"])
+def test_ct_phantom_read_from_dicom_and_rtstruct_gives_the_ibsi_values(case):
+    """The path of a clinical study: the series read as int16 HU (the NIfTI copy of the other tests is
+    float32) and the ROI rasterised from its contours give every IBSI reference value of the case."""
+    reference = reference_values(case)
+    if not reference:
+        pytest.skip("the IBSI reference values are not present")
+    image, mask = dicom_phantom()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # as features(): no reference feature may be NaN with a warning
+        ours = extract(image, mask, settings=ibsi_settings(case))
+    wrong = {
+        tag: (ours[tag], value, tolerance)
+        for tag, (value, tolerance) in reference.items()
+        if not ibsi_agrees(ours[tag], value, tolerance)
+    }
+    assert not wrong, f"{len(wrong)} of {len(reference)} features differ (ours, IBSI, tolerance): {wrong}"
 
 
 DIAGNOSTICS = {
