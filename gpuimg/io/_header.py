@@ -7,6 +7,8 @@ many, each with its own position, orientation and rescale in its functional grou
 
 import dataclasses
 import functools
+import io
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -205,9 +207,7 @@ def _told_apart(frames: list[_Frame]) -> tuple[str, str, list] | None:
     try:
         for frame in frames:
             if frame.path not in datasets:
-                datasets[frame.path] = pydicom.dcmread(
-                    frame.path, stop_before_pixels=True, force=_raw_dataset(frame.path)
-                )
+                datasets[frame.path] = _dcmread(frame.path, stop_before_pixels=True)
         for keyword, sequence, what in _STACKED_BY:
             values = []
             for frame in frames:
@@ -393,7 +393,7 @@ def _pixel_data_length(path: Path, expected: int) -> int | None:
                 if int.from_bytes(head[-4:], "little") == expected:
                     return expected
     try:
-        ds = pydicom.dcmread(path, defer_size=256, force=_raw_dataset(path))
+        ds = pydicom.dcmread(path, defer_size=256, force=_raw_dataset(path))  # large values not read
         element = ds.get_item("PixelData")
     except Exception:  # pydicom raises many types on a damaged file
         return 0
@@ -437,6 +437,31 @@ def _floats(value) -> tuple[float, ...] | None:
     if value is None or value == "":
         return None
     return tuple(map(float, _listed(value)))
+
+
+class _BoundedFile(io.BufferedReader):
+    """A file whose reads ask for no more bytes than remain in it.
+
+    pydicom reads a value of the length its element header gives, and Python allocates the bytes asked
+    for before it reads them: a damaged length of 4 GB asked for 4 GB (a MemoryError under a memory
+    limit). Here the read gets what is there, and pydicom finds the file cut short, as it is.
+    """
+
+    def __init__(self, path: Path):
+        super().__init__(io.FileIO(path, "rb"))
+        self._size = os.fstat(self.fileno()).st_size
+
+    def read(self, size: int | None = -1) -> bytes:
+        if size is not None and size > 0:
+            size = min(size, max(self._size - self.tell(), 0))
+        return super().read(size)
+
+
+def _dcmread(path: Path, **options) -> pydicom.Dataset:
+    """``pydicom.dcmread(path, **options)``, no read asking for more bytes than the file holds (see
+    :class:`_BoundedFile`), forced where the file is a dataset without preamble (:func:`_raw_dataset`)."""
+    with _BoundedFile(path) as file:
+        return pydicom.dcmread(file, force=_raw_dataset(path), **options)
 
 
 def _raw_dataset(path: Path) -> bool:

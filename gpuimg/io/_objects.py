@@ -13,7 +13,7 @@ import pydicom
 from gpuimg._memory import check_allocation
 from gpuimg.backend import to_device
 from gpuimg.errors import DicomError, GeometryError, GpuimgError, ParameterError
-from gpuimg.io._header import _raw_dataset
+from gpuimg.io._header import _dcmread
 from gpuimg.io._unchecked import unchecked_values
 from gpuimg.volume import Volume
 
@@ -51,7 +51,7 @@ def _read_object(path: Path, modality: str, sequence: str) -> pydicom.Dataset:
         If the file cannot be read as DICOM, is another kind of object, or lacks ``sequence``.
     """
     try:
-        ds = pydicom.dcmread(path, force=_raw_dataset(path))
+        ds = _dcmread(path)
     except Exception as exc:  # pydicom raises many types (InvalidDicomError, OSError, EOFError ...)
         raise DicomError(
             f"cannot read {path} as DICOM ({type(exc).__name__}: {exc}); pass the {modality} file."

@@ -19,11 +19,11 @@ from gpuimg.errors import DicomError
 from gpuimg.io._header import (
     _NATIVE,
     _bits_stored,
+    _dcmread,
     _Frame,
     _Header,
     _native_bytes,
     _pixel_bytes_fit,
-    _raw_dataset,
     _transfer_syntax,
 )
 from gpuimg.io._stack import _FLOAT32_EXACT, _integral, _Stack
@@ -41,7 +41,7 @@ _THREADED_BYTES = 8 * 2**20
 def _decode_file(path: Path) -> np.ndarray:
     """The stored pixel values of one file, (frames, rows, columns)."""
     try:
-        ds = pydicom.dcmread(path, force=_raw_dataset(path))
+        ds = _dcmread(path)
     except Exception as exc:  # pydicom raises many types on a damaged file
         raise DicomError(
             f"{path}: cannot be read ({type(exc).__name__}: {exc}); the file is damaged."

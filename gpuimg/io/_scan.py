@@ -12,7 +12,7 @@ from pydicom.errors import InvalidDicomError
 
 from gpuimg._text import count, some
 from gpuimg.errors import DicomError, ParameterError
-from gpuimg.io._header import _claims_problem, _frames, _Header, _nm_reconstruction, _raw_dataset
+from gpuimg.io._header import _claims_problem, _dcmread, _frames, _Header, _nm_reconstruction
 from gpuimg.io._tags import _damaged_value, _read_tags, _Tags
 
 #: Files one thread reads in a row when scanning headers.
@@ -211,7 +211,7 @@ def _read_header(path: Path) -> _Header | str | None:
     if quick is not None and "ImagePositionPatient" in quick[0]:
         return _header(path, *quick)
     try:
-        ds = pydicom.dcmread(path, stop_before_pixels=True, force=_raw_dataset(path))
+        ds = _dcmread(path, stop_before_pixels=True)
     except InvalidDicomError:
         if _looks_like_dicom(path):
             return f"it is cut short ({path.stat().st_size} bytes) or has no DICOM header"

@@ -405,6 +405,32 @@ def test_a_damaged_modality_does_not_show_the_patient(tmp_path, objects):
         assert "Doe" not in str(info.value) and "7041" not in str(info.value)
 
 
+def test_a_length_of_4_gb_is_not_allocated(testfile, tmp_path):
+    """An element length damaged to 0xFFFFFFF0 in implicit-VR files (4-byte lengths), which pydicom reads:
+    Python allocated the 4 GB pydicom asked for before reading the few bytes there, a MemoryError under
+    the 3 GiB limit of the child (found by fuzzing). Each reader now sees the file cut short."""
+    damaged = {}
+    for name, tag in [("rtstruct.dcm", b"\x06\x30\x50\x00"), ("MR_small_implicit.dcm", b"\x08\x00\x08\x00")]:
+        data = testfile(name).read_bytes()
+        at = data.index(tag) + 4  # ContourData (3006,0050), ImageType (0008,0008)
+        (tmp_path / name).mkdir()
+        damaged[name] = tmp_path / name / "damaged.dcm"
+        damaged[name].write_bytes(data[:at] + struct.pack("<I", 0xFFFFFFF0) + data[at + 4 :])
+    folder = str(damaged["MR_small_implicit.dcm"].parent)
+    calls = {
+        "rtstruct_roi_names": f"rtstruct_roi_names({str(damaged['rtstruct.dcm'])!r})",
+        "read_dicom": f"read_dicom({folder!r}, device='cpu')",
+        # list_series returns: the child's assertion fails where the file's reason is other.
+        "list_series": f"broken = str(list_series({folder!r}).broken); assert 'Memory' not in broken, broken",
+    }
+    setup = "from gpuimg.io import list_series, read_dicom, rtstruct_roi_names"
+    results = run_guarded(calls, setup)
+    assert results["list_series"] is None, results["list_series"]
+    for name in ("rtstruct_roi_names", "read_dicom"):
+        _, message, classes = results[name]
+        assert "GpuimgError" in classes and "damaged.dcm" in message and "Memory" not in message, message
+
+
 def test_structure_set_without_preamble_is_read(testfile):
     """pydicom's rtstruct.dcm has no preamble and meta header (an older archive's file)."""
     path = testfile("rtstruct.dcm")
