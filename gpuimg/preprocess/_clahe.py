@@ -57,8 +57,8 @@ def clahe(
     -------
     array or Volume
         Values in [0, 1]; float32 (float64 for float64 and 32/64-bit integer input).
-        A Volume keeps its geometry and meta, less its window presets (``meta["windows"]``, in
-        the input's units).
+        A Volume keeps its geometry and meta, less the meta in the input's units: its window
+        presets (``meta["windows"]``) and a PET series' units (``meta["units"]``).
 
     Raises
     ------

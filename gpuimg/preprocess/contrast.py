@@ -53,17 +53,23 @@ WINDOWS = {
 }
 
 
+#: The meta of a Volume that is in its values' units: the window presets (levels and widths, in HU) and
+#: a PET series' Units (``"GML"`` ...), as :func:`gpuimg.read_dicom` keeps them.
+_UNIT_META = ("windows", "units")
+
+
 def _in_new_units(func):
     """``func``, an intensity mapping that takes a Volume (:func:`~gpuimg.volume.accepts_volume`), whose
-    Volume result leaves out the input's window presets, ``meta["windows"]``: they are levels and
-    widths in the input's units (HU), which the result is no longer in, and :func:`gpuimg.write_dicom`
-    would write them for it (a CT window of 40/400 over values in [0, 1] shows one grey)."""
+    Volume result leaves out the input's meta in its units (:data:`_UNIT_META`), which the result is no
+    longer in: :func:`gpuimg.write_dicom` would write the window presets for it (a CT window of 40/400
+    over values in [0, 1] shows one grey), and a z-scored PET's ``meta["units"]`` would call its values
+    SUVs in g/ml."""
 
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
         result = func(*args, **kwargs)
-        if isinstance(result, Volume) and "windows" in result.meta:
-            meta = {key: value for key, value in result.meta.items() if key != "windows"}
+        if isinstance(result, Volume) and any(key in result.meta for key in _UNIT_META):
+            meta = {key: value for key, value in result.meta.items() if key not in _UNIT_META}
             return dataclasses.replace(result, meta=meta)
         return result
 
@@ -99,8 +105,8 @@ def window(
     array or Volume
         Below the window ``out_range[0]``, above it ``out_range[1]``; float32 (float64 for float64
         and 32/64-bit integer input). NaN stays NaN, -inf and +inf go to the ends.
-        A Volume keeps its geometry and meta, less its window presets (``meta["windows"]``, in
-        the input's units).
+        A Volume keeps its geometry and meta, less the meta in the input's units: its window
+        presets (``meta["windows"]``) and a PET series' units (``meta["units"]``).
 
     Raises
     ------
@@ -160,8 +166,8 @@ def rescale_intensity(
     -------
     array or Volume
         float32 (float64 for float64 and 32/64-bit integer input).
-        A Volume keeps its geometry and meta, less its window presets (``meta["windows"]``, in
-        the input's units).
+        A Volume keeps its geometry and meta, less the meta in the input's units: its window
+        presets (``meta["windows"]``) and a PET series' units (``meta["units"]``).
 
     Raises
     ------
@@ -218,8 +224,8 @@ def zscore(image: Image, mask: ArrayLike | None = None) -> Image:
         (standard deviation 0) gives ``image - mean``. Values whose sum would overflow float64, whose
         squared deviations would underflow it or whose ``1 / std`` would overflow the output's type
         (float32 subnormals) are scaled by a power of two first, which leaves the z-score unchanged.
-        A Volume keeps its geometry and meta, less its window presets (``meta["windows"]``, in
-        the input's units).
+        A Volume keeps its geometry and meta, less the meta in the input's units: its window
+        presets (``meta["windows"]``) and a PET series' units (``meta["units"]``).
 
     Raises
     ------

@@ -49,8 +49,8 @@ def match_histogram(image: Image, reference: ArrayLike | Volume) -> Image:
     -------
     array or Volume
         float32 (float64 for float64 and 32/64-bit integer input).
-        A Volume keeps its geometry and meta, less its window presets (``meta["windows"]``, in
-        the input's units).
+        A Volume keeps its geometry and meta, less the meta in the input's units: its window
+        presets (``meta["windows"]``) and a PET series' units (``meta["units"]``).
 
     Raises
     ------
@@ -173,8 +173,8 @@ def equalize_hist(image: Image, nbins: int = 256, mask: ArrayLike | None = None)
     -------
     array or Volume
         Values in (0, 1]; float32 (float64 for float64 and 32/64-bit integer input).
-        A Volume keeps its geometry and meta, less its window presets (``meta["windows"]``, in
-        the input's units).
+        A Volume keeps its geometry and meta, less the meta in the input's units: its window
+        presets (``meta["windows"]``) and a PET series' units (``meta["units"]``).
 
     Raises
     ------

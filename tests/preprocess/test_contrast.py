@@ -255,7 +255,8 @@ def test_volume_keeps_its_geometry(rng):
     )
 
 
-@pytest.mark.parametrize(
+#: The intensity mappings into new units (of a Volume: HU, SUV ... in; [0, 1], z-scores ... out).
+INTENSITY_MAPPINGS = pytest.mark.parametrize(
     "mapping",
     [
         lambda ct: window(ct, "lung"),
@@ -267,6 +268,9 @@ def test_volume_keeps_its_geometry(rng):
     ],
     ids=["window", "rescale_intensity", "zscore", "equalize_hist", "clahe", "match_histogram"],
 )
+
+
+@INTENSITY_MAPPINGS
 def test_an_intensity_mapping_leaves_out_the_window_presets_of_the_input_units(rng, tmp_path, mapping):
     """The mappings into new units kept read_dicom's window presets, in HU: write_dicom wrote
     WindowCenter 40 / WindowWidth 400 over values in [0, 1], which pydicom's VOI LUT (a viewer's
@@ -290,6 +294,24 @@ def test_an_intensity_mapping_leaves_out_the_window_presets_of_the_input_units(r
     middle = gpuimg.to_numpy(mapped.data)[len(files) // 2]
     assert np.ptp(shown) > 0.5 * np.ptp(middle) > 0  # the values' own spread, not one grey
     assert gpuimg.preprocess.median_filter(ct, 3).meta["windows"] == presets  # HU stay HU
+
+
+@INTENSITY_MAPPINGS
+def test_an_intensity_mapping_leaves_out_the_units_of_a_pet_series(rng, tmp_path, mapping):
+    """read_dicom keeps a PET series' Units (meta["units"], "GML" for SUVs in g/ml); the mappings
+    kept it over values that are no longer SUVs, so a z-scored PET Volume said its values were
+    g/ml, and write_dicom's advice, units=volume.meta["units"], labelled z-scores as SUVs. The
+    result has no units, the rest of the meta stays and the input's is untouched; a filter in SUV
+    (median) keeps them."""
+    suv = gpuimg.Volume(rng.uniform(0.0, 12.0, (4, 8, 8)), spacing=(3.0, 4.0, 4.0))
+    files = gpuimg.write_dicom(suv, tmp_path / "pet", modality="PT", units="GML")
+    pet = gpuimg.read_dicom(files, device="cpu")
+    assert pet.meta["units"] == "GML"
+    mapped = mapping(pet)
+    assert "units" not in mapped.meta
+    assert mapped.meta["modality"] == "PT" and mapped.meta["series_uid"] == pet.meta["series_uid"]
+    assert pet.meta["units"] == "GML"
+    assert gpuimg.preprocess.median_filter(pet, 3).meta["units"] == "GML"  # SUVs stay SUVs
 
 
 @pytest.mark.parametrize(
