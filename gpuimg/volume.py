@@ -44,7 +44,10 @@ class Volume:
     meta : dict
         Everything else worth keeping: modality, series UID, rescale slope and intercept, window
         presets; entries per slice (:data:`SLICE_META`) follow the slices when a function changes the
-        grid along z (a crop keeps those of the kept slices, resampling along z drops them).
+        grid along z (a crop keeps those of the kept slices, resampling along z drops them). A
+        function whose result is not in the voxels' units (an intensity mapping, a derivative, an
+        edge map, a mask, labels, distances) leaves out the meta in those units (:data:`UNIT_META`:
+        the window presets and a PET series' units).
 
     Raises
     ------
@@ -378,20 +381,33 @@ def _triple(name: str, value, *, isotropic: bool = False) -> tuple[float, float,
     return tuple(float(v) for v in values + 0.0)  # + 0.0: no -0.0
 
 
-def accepts_volume(func):
+#: The meta of a Volume in its values' units: the window presets (levels and widths, in HU) and a PET
+#: series' Units (``"GML"`` ...), as :func:`gpuimg.read_dicom` keeps them.
+UNIT_META = ("windows", "units")
+
+
+def accepts_volume(func=None, *, new_units: bool = False):
     """Let an array operation take a :class:`Volume` wherever it takes an array.
 
     The operation runs on the volume's voxels, with the volume's spacing as ``spacing=`` where the
     operation takes one and none is given; any other Volume argument (a mask, a reference image)
     is passed as its voxels, a ``mask`` Volume of the image's shape once :func:`check_same_grid` finds it
     on the image Volume's grid. Every array of the input's shape in the result (the result itself, an
-    item of a tuple, a field of a dataclass) comes back as a Volume with the input's geometry; other
-    results (numbers, tables, meshes) are returned as they are.
+    item of a tuple, a field of a dataclass) comes back as a Volume with the input's geometry and meta;
+    other results (numbers, tables, meshes) are returned as they are.
+
+    ``@accepts_volume(new_units=True)`` marks an operation whose result is not in the input's units
+    (an intensity mapping, a derivative, a mask, labels, distances in mm): its Volumes leave out the
+    meta in those units (:data:`UNIT_META`), which :func:`gpuimg.write_dicom` would write for them (a
+    CT window of 40/400 over values in [0, 1] shows one grey; a z-scored PET would call its values
+    SUVs in g/ml).
 
     The image (or the Volume's voxels) is checked first by :func:`gpuimg._arrays.as_image`: a
     list becomes an array, float16 becomes float32 and longdouble float64, big-endian values become
     native, and a 0-d array or a complex, object or string dtype raises a ParameterError naming it.
     """
+    if func is None:
+        return functools.partial(accepts_volume, new_units=new_units)
     signature = inspect.signature(func)
     takes_spacing = "spacing" in signature.parameters
     takes_mask = "mask" in signature.parameters
@@ -420,9 +436,17 @@ def accepts_volume(func):
             kwargs["spacing"] = image.spacing
         elif takes_spacing:
             _check_own_spacing(func.__name__, image, kwargs["spacing"])
-        return _rewrap(func(as_image(image.data), *args, **kwargs), image)
+        like = _without_unit_meta(image) if new_units else image
+        return _rewrap(func(as_image(image.data), *args, **kwargs), like)
 
     return wrapper
+
+
+def _without_unit_meta(volume: Volume) -> Volume:
+    """``volume`` less the meta in its values' units (:data:`UNIT_META`)."""
+    if not any(key in volume.meta for key in UNIT_META):
+        return volume
+    return dataclasses.replace(volume, meta={k: v for k, v in volume.meta.items() if k not in UNIT_META})
 
 
 def check_same_grid(image: Volume, mask: Volume, caller: str, error: type = GeometryError) -> None:

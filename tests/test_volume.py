@@ -293,3 +293,54 @@ def test_the_image_may_be_given_by_its_own_name():
     np.testing.assert_allclose(got.data, expected, rtol=1e-12)
     with pytest.raises(TypeError, match=r"distance_transform.*'mask'"):
         distance_transform(spacing=1.0)
+
+
+#: Operations whose result is not in the input's units (HU, SUV ...): derivatives, edge maps, masks,
+#: labels, distances. Each takes a PET-like image, or the mask above its mean.
+NEW_UNITS = {
+    "sobel": lambda pet, mask: gpuimg.edges.sobel(pet),
+    "prewitt": lambda pet, mask: gpuimg.edges.prewitt(pet),
+    "scharr": lambda pet, mask: gpuimg.edges.scharr(pet),
+    "gradient_magnitude": lambda pet, mask: gpuimg.edges.gradient_magnitude(pet),
+    "gaussian_gradient_magnitude": lambda pet, mask: gpuimg.edges.gaussian_gradient_magnitude(pet, 1.0),
+    "log": lambda pet, mask: gpuimg.edges.log(pet, 1.0),
+    "laplace": lambda pet, mask: gpuimg.edges.laplace(pet),
+    "canny": lambda pet, mask: gpuimg.edges.canny(pet, 1.0),
+    "distance_transform": lambda pet, mask: gpuimg.morphology.distance_transform(mask),
+    "label": lambda pet, mask: gpuimg.morphology.label(mask).labels,
+    "remove_small_objects": lambda pet, mask: gpuimg.morphology.remove_small_objects(mask, 2),
+    "fill_holes": lambda pet, mask: gpuimg.morphology.fill_holes(mask),
+    "segment_kmeans": lambda pet, mask: gpuimg.ml.segment_kmeans(pet, 2),
+    "zscore": lambda pet, mask: gpuimg.preprocess.zscore(pet),
+}
+#: Operations whose result is in the input's units: filters, grey morphology.
+SAME_UNITS = {
+    "gaussian_filter": lambda pet: gpuimg.preprocess.gaussian_filter(pet, 1.0),
+    "median_filter": lambda pet: gpuimg.preprocess.median_filter(pet, 3),
+    "unsharp_mask": lambda pet: gpuimg.preprocess.unsharp_mask(pet),
+    "grey erosion": lambda pet: gpuimg.morphology.erode(pet, "cube", 1),
+}
+
+
+def _pet(rng):
+    meta = {"modality": "PT", "units": "GML", "windows": [{"center": 3.0, "width": 6.0, "name": "SUV"}]}
+    return gpuimg.Volume(rng.random((6, 7, 8)) * 5.0, spacing=(2.0, 1.5, 1.5), meta=meta)
+
+
+@pytest.mark.parametrize("name", NEW_UNITS)
+def test_a_result_in_new_units_leaves_out_the_units_and_window_presets(rng, name):
+    """A PET's Sobel or Canny map kept meta["units"] ("GML", SUVs in g/ml) and its window presets:
+    write_dicom(units=volume.meta["units"]) labelled gradients as SUVs. The rest of the meta and the
+    geometry stay; the input keeps its own."""
+    pet = _pet(rng)
+    mask = gpuimg.Volume(pet.data > pet.data.mean(), spacing=pet.spacing, meta=pet.meta)
+    result = NEW_UNITS[name](pet, mask)
+    assert isinstance(result, gpuimg.Volume) and result.spacing == pet.spacing
+    assert result.meta == {"modality": "PT"}
+    assert pet.meta["units"] == "GML" and len(pet.meta["windows"]) == 1
+
+
+@pytest.mark.parametrize("name", SAME_UNITS)
+def test_a_result_in_the_input_units_keeps_them(rng, name):
+    pet = _pet(rng)
+    assert SAME_UNITS[name](pet).meta == pet.meta

@@ -23,7 +23,7 @@ from gpuimg.volume import accepts_volume
 from .gradient import Image, Spacing
 
 
-@accepts_volume
+@accepts_volume(new_units=True)
 def canny(
     image: Image,
     sigma: float | Sequence[float] | None = None,

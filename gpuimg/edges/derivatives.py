@@ -24,7 +24,7 @@ from gpuimg.volume import accepts_volume
 from .gradient import Image, Spacing, _derivative, _dtypes, _spacing
 
 
-@accepts_volume
+@accepts_volume(new_units=True)
 def gradient_direction(
     image: Image,
     operator: str = "sobel",
@@ -92,7 +92,7 @@ def gradient_direction(
     return direction
 
 
-@accepts_volume
+@accepts_volume(new_units=True)
 def gaussian_gradient_magnitude(
     image: Image,
     sigma: float | Sequence[float] | None = None,
@@ -163,7 +163,7 @@ def gaussian_gradient_magnitude(
     return _gaussian_derivative(image, sigma, sigma_mm, 1, spacing, mode, cval, truncate)
 
 
-@accepts_volume
+@accepts_volume(new_units=True)
 def log(
     image: Image,
     sigma: float | Sequence[float] | None = None,
@@ -247,7 +247,7 @@ def log(
     return out
 
 
-@accepts_volume
+@accepts_volume(new_units=True)
 def laplace(image: Image, *, mode: str = "reflect", cval: float = 0.0) -> Image:
     """Discrete Laplacian ``[1, -2, 1]`` summed over the axes, equal to ``scipy.ndimage.laplace``.
 

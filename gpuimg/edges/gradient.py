@@ -37,7 +37,7 @@ OPERATORS = {"sobel": (1.0, 2.0), "prewitt": (1.0, 1.0), "scharr": (3.0, 10.0)}
 _NATIVE = {np.dtype(t) for t in ("int8", "int16", "int32", "uint8", "uint16", "uint32")}
 
 
-@accepts_volume
+@accepts_volume(new_units=True)
 def gradient_magnitude(
     image: Image,
     operator: str = "sobel",
@@ -100,7 +100,7 @@ def gradient_magnitude(
     return _sobel_family(image, operator, kernel.MAGNITUDE, spacing, mode, cval)
 
 
-@accepts_volume
+@accepts_volume(new_units=True)
 def sobel(
     image: Image, axis: int = -1, *, spacing: Spacing = None, mode: str = "reflect", cval: float = 0.0
 ) -> Image:
@@ -133,7 +133,7 @@ def sobel(
     return _derivative(image, "sobel", axis, spacing, mode, cval)
 
 
-@accepts_volume
+@accepts_volume(new_units=True)
 def prewitt(
     image: Image, axis: int = -1, *, spacing: Spacing = None, mode: str = "reflect", cval: float = 0.0
 ) -> Image:
@@ -163,7 +163,7 @@ def prewitt(
     return _derivative(image, "prewitt", axis, spacing, mode, cval)
 
 
-@accepts_volume
+@accepts_volume(new_units=True)
 def scharr(
     image: Image, axis: int = -1, *, spacing: Spacing = None, mode: str = "reflect", cval: float = 0.0
 ) -> Image:

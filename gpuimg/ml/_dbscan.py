@@ -16,7 +16,7 @@ from gpuimg.volume import accepts_volume
 from .estimators import make_estimator
 
 
-@accepts_volume
+@accepts_volume(new_units=True)
 def dbscan_candidates(
     mask_or_points,
     eps: float | None = None,

@@ -23,7 +23,7 @@ _FLOAT_BINS = 4096
 _MAX_BINS = 1 << 16
 
 
-@accepts_volume
+@accepts_volume(new_units=True)
 def segment_kmeans(
     image,
     k: int = 4,
@@ -161,7 +161,7 @@ def _lloyd(centres, counts, means, max_iter, xp):
 _CHECK_EVERY = 8
 
 
-@accepts_volume
+@accepts_volume(new_units=True)
 def segment_som(
     image, k: int = 4, mask=None, *, bins: int | None = None, epochs: int = 30, return_centers=False
 ):

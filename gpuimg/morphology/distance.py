@@ -13,7 +13,7 @@ from gpuimg.volume import accepts_volume
 from .binary import Image, Spacing
 
 
-@accepts_volume
+@accepts_volume(new_units=True)
 def distance_transform(mask: Image, *, spacing: Spacing = None) -> Image:
     """Distance [mm] from each foreground voxel of ``mask`` to the nearest background voxel.
 

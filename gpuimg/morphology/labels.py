@@ -88,7 +88,7 @@ def _structure(ndim, connectivity):
     return scipy.ndimage.generate_binary_structure(ndim, ranks[connectivity])
 
 
-@accepts_volume
+@accepts_volume(new_units=True)
 def label(mask: Image, connectivity: int | None = None, *, spacing: Spacing = None) -> Labels:
     """Label the connected components of ``mask``, with their sizes and bounding boxes.
 
@@ -179,7 +179,7 @@ def _label_dask(mask, structure, spacing):
     return Labels(labels, count, sizes, _volumes(sizes, spacing), boxes)
 
 
-@accepts_volume
+@accepts_volume(new_units=True)
 def remove_small_objects(
     mask: Image,
     min_size_mm3: float | None = None,
@@ -256,7 +256,7 @@ def remove_small_objects(
     return lut[result.labels]
 
 
-@accepts_volume
+@accepts_volume(new_units=True)
 def fill_holes(mask: Image, *, slice_by_slice: bool = False, axis: int | None = None) -> Image:
     """Fill the holes of a binary mask (``scipy.ndimage.binary_fill_holes``), in 3D or per slice.
 

@@ -21,7 +21,6 @@ from gpuimg.errors import ParameterError
 from gpuimg.kernels import clahe as clahe_kernels
 from gpuimg.volume import accepts_volume
 
-from .contrast import _in_new_units
 from .equalize import Image, _as_3d
 
 #: Grey levels of scikit-image's CLAHE (14 bits).
@@ -30,8 +29,7 @@ _GREY_LEVELS = 2**14
 _TILE_REFLECTIONS = 8
 
 
-@_in_new_units
-@accepts_volume
+@accepts_volume(new_units=True)
 def clahe(
     image: Image,
     kernel_size: int | Sequence[int] | None = None,

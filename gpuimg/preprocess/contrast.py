@@ -12,8 +12,6 @@ mean of :func:`zscore`) are computed first, then each chunk is mapped lazily. Sh
 
 from __future__ import annotations
 
-import dataclasses
-import functools
 import math
 from functools import partial
 
@@ -53,31 +51,7 @@ WINDOWS = {
 }
 
 
-#: The meta of a Volume that is in its values' units: the window presets (levels and widths, in HU) and
-#: a PET series' Units (``"GML"`` ...), as :func:`gpuimg.read_dicom` keeps them.
-_UNIT_META = ("windows", "units")
-
-
-def _in_new_units(func):
-    """``func``, an intensity mapping that takes a Volume (:func:`~gpuimg.volume.accepts_volume`), whose
-    Volume result leaves out the input's meta in its units (:data:`_UNIT_META`), which the result is no
-    longer in: :func:`gpuimg.write_dicom` would write the window presets for it (a CT window of 40/400
-    over values in [0, 1] shows one grey), and a z-scored PET's ``meta["units"]`` would call its values
-    SUVs in g/ml."""
-
-    @functools.wraps(func)
-    def wrapper(*args, **kwargs):
-        result = func(*args, **kwargs)
-        if isinstance(result, Volume) and any(key in result.meta for key in _UNIT_META):
-            meta = {key: value for key, value in result.meta.items() if key not in _UNIT_META}
-            return dataclasses.replace(result, meta=meta)
-        return result
-
-    return wrapper
-
-
-@_in_new_units
-@accepts_volume
+@accepts_volume(new_units=True)
 def window(
     image: Image,
     level: float | str,
@@ -144,8 +118,7 @@ def window(
     return _linear(image, low, low + float(width), omin, omax)
 
 
-@_in_new_units
-@accepts_volume
+@accepts_volume(new_units=True)
 def rescale_intensity(
     image: Image,
     in_range: str | tuple[float, float] = "image",
@@ -204,8 +177,7 @@ def rescale_intensity(
     return _linear(image, low, high, omin, omax)
 
 
-@_in_new_units
-@accepts_volume
+@accepts_volume(new_units=True)
 def zscore(image: Image, mask: ArrayLike | None = None) -> Image:
     """Subtract the mean and divide by the standard deviation (of the voxels in ``mask``).
 

@@ -25,7 +25,7 @@ from gpuimg.errors import DeviceError, ParameterError
 from gpuimg.kernels import histogram as kernel
 from gpuimg.volume import Volume, accepts_volume
 
-from .contrast import _finite_range, _in_new_units, _mask
+from .contrast import _finite_range, _mask
 
 #: An image: a NumPy, CuPy or Dask array, or a Volume.
 Image = ArrayLike | Volume
@@ -34,8 +34,7 @@ Image = ArrayLike | Volume
 _MAX_INTEGER_BINS = 2**24
 
 
-@_in_new_units
-@accepts_volume
+@accepts_volume(new_units=True)
 def match_histogram(image: Image, reference: ArrayLike | Volume) -> Image:
     """Map intensities so that the histogram of ``image`` matches that of ``reference``.
 
@@ -154,8 +153,7 @@ def _lookup_values(block, *, values, mapped, dtype):
     return out
 
 
-@_in_new_units
-@accepts_volume
+@accepts_volume(new_units=True)
 def equalize_hist(image: Image, nbins: int = 256, mask: ArrayLike | None = None) -> Image:
     """Histogram equalisation: each voxel goes to the cumulative distribution at its value.
 
