@@ -439,12 +439,18 @@ def _floats(value) -> tuple[float, ...] | None:
     return tuple(map(float, _listed(value)))
 
 
+#: Bytes a read of :class:`_BoundedFile` may ask for unchecked.
+_SMALL_READ = 1 << 16
+
+
 class _BoundedFile(io.BufferedReader):
     """A file whose reads ask for no more bytes than remain in it.
 
     pydicom reads a value of the length its element header gives, and Python allocates the bytes asked
     for before it reads them: a damaged length of 4 GB asked for 4 GB (a MemoryError under a memory
-    limit). Here the read gets what is there, and pydicom finds the file cut short, as it is.
+    limit). Here the read gets what is there, and pydicom finds the file cut short, as it is. Reads of up
+    to :data:`_SMALL_READ` bytes (tags, lengths, most values) are not checked: they cannot allocate
+    much, and the check (``tell``) made a header read about 45 % slower.
     """
 
     def __init__(self, path: Path):
@@ -452,7 +458,7 @@ class _BoundedFile(io.BufferedReader):
         self._size = os.fstat(self.fileno()).st_size
 
     def read(self, size: int | None = -1) -> bytes:
-        if size is not None and size > 0:
+        if size is not None and size > _SMALL_READ:
             size = min(size, max(self._size - self.tell(), 0))
         return super().read(size)
 
