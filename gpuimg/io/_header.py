@@ -9,6 +9,8 @@ import dataclasses
 import functools
 import io
 import os
+import sys
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -90,6 +92,13 @@ class _Header:
             decoder, or the pixel data are shorter than the header's image size (or at least twice as
             long: BitsAllocated, Rows, Columns or NumberOfFrames is wrong), checked before any memory
             is allocated.
+
+        Warns
+        -----
+        UserWarning
+            Where uncompressed pixel data are longer than the header's image size by more than the
+            byte that pads an odd length (see :func:`_warn_of_excess`); pointed at the call to
+            read_dicom or list_series.
         """
         if self.problem is not None:
             raise DicomError(f"{self.path}: {self.problem}")
@@ -125,6 +134,9 @@ class _Header:
                     f"{ds.Rows} x {ds.Columns} pixels at {bits} bits ({claimed} bytes), but the pixel data "
                     f"hold {length} bytes. " + cause
                 )
+            if length is not None and length > claimed + 1:
+                image = f"{count(self.n_frames, 'frame')} of {ds.Rows} x {ds.Columns} pixels at {bits} bits"
+                _warn_of_excess(self.path, image, claimed, length)
 
 
 @functools.cache
@@ -322,6 +334,32 @@ def _pixel_bytes_fit(claimed: int, length: int) -> bool:
     fewer than twice as many (more means BitsAllocated, Rows or Columns is wrong), or one more, the
     byte that pads an odd length to an even one (a 1 x 1 image of 8 bits holds 2)."""
     return claimed <= length < max(2 * claimed, claimed + 2)
+
+
+#: Folder of gpuimg.io: a warning of its readers points at the first frame outside it.
+_IO_FOLDER = os.path.dirname(__file__) + os.sep
+
+
+def _warn_of_excess(path: Path, image: str, claimed: int, length: int) -> None:
+    """Warn that ``length`` bytes of uncompressed pixel data hold more than the ``claimed`` bytes of
+    ``image`` (the header's frames, size and bits, in words) and one byte of padding.
+
+    The first ``claimed`` bytes are read as the image. Padding after the pixels is harmless (pydicom's
+    MR_small_padded.dcm holds 128 bytes of it); a damaged Rows, Columns, BitsAllocated or
+    NumberOfFrames reads as a sheared or shifted image, which the bytes alone cannot tell apart
+    (pydicom decodes it too, warning of "excess padding"). The warning points at the first frame
+    outside gpuimg.io, the call to read_dicom or list_series, at whatever depth their helpers check.
+    """
+    frame, level = sys._getframe(0), 1
+    while frame is not None and frame.f_code.co_filename.startswith(_IO_FOLDER):
+        frame, level = frame.f_back, level + 1
+    warnings.warn(
+        f"{path}: its pixel data hold {length} bytes, {length - claimed} more than the {claimed} the header "
+        f"claims ({image}); the first {claimed} are read as the image. Padding after the pixels is "
+        "harmless, but where the image looks sheared or shifted, Rows, Columns, BitsAllocated or "
+        "NumberOfFrames is wrong: check them against the scanner's or PACS's export.",
+        stacklevel=level,
+    )
 
 
 def _claims_problem(path: Path, ds: pydicom.Dataset | _Tags, size: int) -> str | None:
