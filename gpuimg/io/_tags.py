@@ -82,16 +82,25 @@ _NUMBER_TYPES = {b"US": int, b"IS": int, b"DS": float}
 _NUMBER_CHARACTERS = 16
 #: What a message about a damaged value says to do.
 _DAMAGED = "the header is damaged. Export the file again."
-#: The tags of the wanted numbers that hold one value.
+
+
+def _key(tag: int) -> int:
+    """The tag (group, element) as its 4 bytes in the file read as one little-endian number: (element,
+    group), so that the walk needs no shift to put the two halves together."""
+    return tag >> 16 | (tag & 0xFFFF) << 16
+
+
+#: The keys (see :func:`_key`) of the wanted numbers that hold one value.
 _SINGLE_NUMBERS = frozenset(
-    tag for tag, (keyword, vr) in _WANTED.items() if vr in _NUMBER_TYPES and keyword not in _NUMBER_LISTS
+    _key(tag)
+    for tag, (keyword, vr) in _WANTED.items()
+    if vr in _NUMBER_TYPES and keyword not in _NUMBER_LISTS
 )
-#: Shared and per-frame functional groups: an enhanced multi-frame file, which pydicom reads.
-_FUNCTIONAL_GROUPS = (0x52009229, 0x52009230)
-_TRANSFER_SYNTAX = 0x00020010
-_PIXEL_DATA = 0x7FE00010
-#: The lowest tag that ends the walk (see :meth:`_Reader.dataset`).
-_FIRST_STOP = min(*_FUNCTIONAL_GROUPS, _PIXEL_DATA)
+_TRANSFER_SYNTAX = _key(0x00020010)
+_PIXEL_DATA = _key(0x7FE00010)
+#: The keys of the tags that end the walk: Pixel Data, and the shared and per-frame functional groups
+#: (an enhanced multi-frame file, which pydicom reads).
+_STOPS = frozenset({_PIXEL_DATA, _key(0x52009229), _key(0x52009230)})
 _ITEM, _ITEM_END, _SEQUENCE_END = 0xFFFEE000, 0xFFFEE00D, 0xFFFEE0DD
 _UNDEFINED = 0xFFFFFFFF
 #: VRs whose element header has two reserved bytes and a 4-byte length.
@@ -120,20 +129,23 @@ _SHORT_VRS = {
     b"UL",
     b"US",
 }
-_SHORT_HEADER = struct.Struct("<HH2sH")
+#: An element header as the walk reads it: the tag's key (see :func:`_key`), the VR, a 2-byte length.
+_SHORT_HEADER = struct.Struct("<I2sH")
+_ELEMENT_HEADER = struct.Struct("<HH2sH")
 _LONG_LENGTH = struct.Struct("<I")
 _TAG = struct.Struct("<HHI")
 _UNSIGNED_SHORT = struct.Struct("<H")
 #: Plain decimal and integer strings; anything else (nan, hex, blanks inside) goes to pydicom.
 _DECIMAL = rb" *[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)? *"
 _INTEGER = rb" *[-+]?\d+ *"
-#: Tag -> (keyword, VR, raw value, its conversion) of every wanted tag, with the raw value last
-#: converted (None before the first). The files of one series repeat most values (UIDs, image size,
-#: orientation, pixel spacing, rescale), which then cost a comparison instead of a conversion (0.3-1.5
-#: µs). Lists are copied out, so no two files share one.
-_LAST: dict[int, tuple[str, bytes, bytes | None, object]] = {
-    tag: (keyword, vr, None, None) for tag, (keyword, vr) in _WANTED.items()
-}
+#: Key (see :func:`_key`) -> (keyword, VR, raw value, its conversion) of every wanted tag, with the raw
+#: value last converted (None before the first). The files of one series repeat most values (UIDs,
+#: image size, orientation, pixel spacing, rescale), which then cost a comparison instead of a
+#: conversion (0.3-1.5 µs). Lists are copied out, so no two files share one. The tags that end the walk
+#: (``_STOPS``) are here too, as (None, None, None, None), so that one look-up an element finds both.
+_LAST: dict[int, tuple[str | None, bytes | None, bytes | None, object]] = {
+    _key(tag): (keyword, vr, None, None) for tag, (keyword, vr) in _WANTED.items()
+} | dict.fromkeys(_STOPS, (None, None, None, None))
 #: First read [bytes]: the header of most files fits (a plain CT slice's is about 1 KB); a longer one is
 #: read on in doubling steps.
 _FIRST_READ = 4096
@@ -287,77 +299,94 @@ class _Reader:
 
     def meta(self) -> str | None:
         """Walk the file meta group (0002); the transfer syntax UID it names."""
-        at, syntax = 132, None
-        data = self.need(at + 12)
-        while data[at : at + 2] == b"\x02\x00":
-            tag, _vr, start, length = _element(data, at)
-            if length == _UNDEFINED:
-                raise _Unread
+        data, at, syntax = self.data, 132, None
+        while True:
+            try:
+                key, vr, length = _SHORT_HEADER.unpack_from(data, at)
+                if key & 0xFFFF != 2:
+                    break
+                if vr in _SHORT_VRS:
+                    start = at + 8
+                elif vr in _LONG_VRS:
+                    (length,) = _LONG_LENGTH.unpack_from(data, at + 8)
+                    if length == _UNDEFINED:
+                        raise _Unread
+                    start = at + 12
+                else:
+                    raise _Unread
+            except struct.error:  # the header runs past the bytes read so far
+                data = self.need(at + 12)
+                continue
             at = start + length
-            if tag == _TRANSFER_SYNTAX:
+            if key == _TRANSFER_SYNTAX:
                 # latin-1 decodes any bytes: a UID that is not ASCII is no syntax of ours; pydicom reads it.
                 syntax = self.bytes(start, length).decode("latin-1").rstrip("\0 ")
-            data = self.need(at + 12)
+                data = self.data
         self.at = at
         return syntax
 
     def dataset(self) -> tuple[dict, tuple[int, int]]:
         """The wanted values of the main dataset, and the Pixel Data value's offset and length.
 
-        One loop over the element headers with the bytes read so far and the tables in locals (a few
-        tenths of a µs an element); :meth:`need` reads on only where an element runs past them.
-        Pixel Data and the functional groups, the only tags that end the walk, are the only ones at or
-        above ``_FIRST_STOP``: other elements cost one comparison to rule them out. A wanted value
-        equal to the last one converted for its tag (``_LAST``) is not converted again.
+        One loop over the element headers with the bytes read so far and the tables in locals (about
+        0.2 µs an element); :meth:`need` reads on only where an element header or a wanted value runs
+        past them (``struct.error`` from an unpack past the end, which costs nothing where it is not
+        raised). The tag is unpacked as it lies in the file (:func:`_key`), and one look-up in ``_LAST``
+        finds the wanted values and the tags that end the walk (Pixel Data, the functional groups).
+        Only a long VR can have an undefined length. A wanted value equal to the last one converted for
+        its tag is not converted again.
         """
         values, data, at = {}, self.data, self.at
         end = len(data)
         unpack_short, unpack_long = _SHORT_HEADER.unpack_from, _LONG_LENGTH.unpack_from
-        short_vrs, long_vrs, convert, last_values = _SHORT_VRS, _LONG_VRS, _CONVERT, _LAST
+        short_vrs, long_vrs, last_values = _SHORT_VRS, _LONG_VRS, _LAST
         while True:
-            if at + 12 > end:
+            try:
+                key, vr, length = unpack_short(data, at)
+                if vr in short_vrs:
+                    at += 8 + length
+                elif vr in long_vrs:
+                    (length,) = unpack_long(data, at + 8)
+                    if length == _UNDEFINED:  # a sequence, or a file pydicom reads
+                        if vr != b"SQ" or key in _STOPS:
+                            raise _Unread
+                        self.at = at + 12
+                        self.skip_sequence()
+                        data, at = self.data, self.at
+                        end = len(data)
+                        continue
+                    at += 12 + length
+                else:
+                    raise _Unread
+            except struct.error:  # the header runs past the bytes read so far
                 data = self.need(at + 12)
                 end = len(data)
-            group, number, vr, length = unpack_short(data, at)
-            if vr in short_vrs:
-                start = at + 8
-            elif vr in long_vrs:
-                (length,) = unpack_long(data, at + 8)
-                start = at + 12
-            else:
-                raise _Unread
-            tag = group << 16 | number
-            if tag >= _FIRST_STOP:
-                if tag in _FUNCTIONAL_GROUPS:
-                    raise _Unread
-                if tag == _PIXEL_DATA:
-                    if length == _UNDEFINED or vr not in (b"OB", b"OW"):
-                        raise _Unread
-                    return values, (start, length)
-            if length == _UNDEFINED:
-                if vr != b"SQ":
-                    raise _Unread
-                self.at = start
-                self.skip_sequence()
-                data, at = self.data, self.at
-                end = len(data)
                 continue
-            at = start + length
-            wanted = last_values.get(tag)
+            wanted = last_values.get(key)
             if wanted is not None:
                 keyword, standard_vr, last_raw, value = wanted
                 if vr != standard_vr:
+                    if keyword is None:  # Pixel Data or a functional group (see _STOPS)
+                        return values, self.stop(key, vr, at - length, length)
                     raise _Unread
                 if at > end:
                     data = self.need(at)
                     end = len(data)
-                raw = data[start:at]
+                raw = data[at - length : at]
                 if raw != last_raw:
-                    value = convert[vr](raw)
-                    if type(value) is list and tag in _SINGLE_NUMBERS:
+                    value = _CONVERT[vr](raw)
+                    if type(value) is list and key in _SINGLE_NUMBERS:
                         raise _Unread
-                    last_values[tag] = (keyword, vr, raw, value)
+                    last_values[key] = (keyword, vr, raw, value)
                 values[keyword] = value.copy() if type(value) is list else value
+
+    @staticmethod
+    def stop(key: int, vr: bytes, start: int, length: int) -> tuple[int, int]:
+        """The Pixel Data value's offset and length where ``key`` is Pixel Data of a VR that takes
+        them (OB, OW); _Unread for a functional group (an enhanced multi-frame file)."""
+        if key != _PIXEL_DATA or vr not in (b"OB", b"OW"):
+            raise _Unread
+        return start, length
 
     def skip_sequence(self) -> None:
         """Move past a sequence of undefined length (items of defined or undefined length)."""
@@ -393,7 +422,7 @@ def _element(data: bytes, at: int) -> tuple[int, bytes, int, int]:
     ``data`` must hold 12 bytes from ``at``, the longest element header: in a file that goes on to
     Pixel Data, which has a 12-byte header, they are always there.
     """
-    group, number, vr, length = _SHORT_HEADER.unpack_from(data, at)
+    group, number, vr, length = _ELEMENT_HEADER.unpack_from(data, at)
     if vr in _LONG_VRS:
         (length,) = _LONG_LENGTH.unpack_from(data, at + 8)
         return group << 16 | number, vr, at + 12, length
