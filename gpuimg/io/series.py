@@ -273,20 +273,24 @@ def _check_grey(header: _Header) -> None:
         )
 
 
+def _localizer(header: _Header) -> bool:
+    """Whether an image is a localizer: ImageType's third value LOCALIZER, as a CT's scout or topogram
+    is written."""
+    image_type = _listed(header.dataset.get("ImageType"))
+    return len(image_type) > 2 and str(image_type[2]).strip().upper() == "LOCALIZER"
+
+
 def _localizers(headers) -> bool:
-    """Whether every image of a series is a localizer (ImageType's third value LOCALIZER, as a CT's scout
-    or topogram is written): no volume to measure, though it has slices' positions."""
-    return bool(headers) and all(
-        [str(v).strip().upper() for v in _listed(h.dataset.get("ImageType"))[2:3]] == ["LOCALIZER"]
-        for h in headers
-    )
+    """Whether every image of a series is a localizer (:func:`_localizer`): no volume to measure, though
+    it has slices' positions."""
+    return bool(headers) and all(map(_localizer, headers))
 
 
 def _without_scout(headers: list[_Header]) -> tuple[list[_Header], list[_Header]]:
     """The headers of a series less its localizer images where it holds others too (a CT's scout
     stored in the series of its axial slices), and those left out; a series of localizers only is
     left as it is."""
-    scouts = [header for header in headers if _localizers([header])]
+    scouts = [header for header in headers if _localizer(header)]
     if not scouts or len(scouts) == len(headers):
         return headers, []
     return [header for header in headers if header not in scouts], scouts
