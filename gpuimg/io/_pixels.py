@@ -66,9 +66,13 @@ def _decode_file(path: Path) -> np.ndarray:
             "is damaged. Export it again."
         ) from exc
     frames = int(ds.get("NumberOfFrames", 1) or 1)
-    ds.file_meta.TransferSyntaxUID = _transfer_syntax(ds)
-    if ds.file_meta.TransferSyntaxUID in _NATIVE:
-        _check_native_length(ds, path, frames, len(pixel_data))
+    syntax = ds.file_meta.TransferSyntaxUID = _transfer_syntax(ds)
+    if syntax in _NATIVE:
+        claimed = _check_native_length(ds, path, frames, len(pixel_data))
+        if syntax != pydicom.uid.DeflatedExplicitVRLittleEndian and len(pixel_data) > claimed + 1:
+            # _Header.check_pixels warned of the excess at the caller's line; pydicom would warn again
+            # from its decoder ("excess padding"). It decodes the first ``claimed`` bytes either way.
+            ds.PixelData = pixel_data[:claimed]
     pixels, shape = _pixel_array(ds, path), (frames, int(ds.Rows), int(ds.Columns))
     if pixels.size != frames * shape[1] * shape[2]:  # pydicom counts the frames the pixel data hold
         raise DicomError(
@@ -79,9 +83,10 @@ def _decode_file(path: Path) -> np.ndarray:
     return pixels.reshape(shape)
 
 
-def _check_native_length(ds: pydicom.Dataset, path: Path, frames: int, length: int) -> None:
-    """Refuse ``length`` bytes of uncompressed pixel data where the header describes other than ``frames``
-    frames' worth (a truncated file, or a wrong BitsAllocated, Rows, Columns or NumberOfFrames)."""
+def _check_native_length(ds: pydicom.Dataset, path: Path, frames: int, length: int) -> int:
+    """The bytes of uncompressed pixel data the header describes (``frames`` frames' worth); a
+    DicomError where ``length`` bytes do not fit them (a truncated file, or a wrong BitsAllocated, Rows,
+    Columns or NumberOfFrames)."""
     claimed = _native_bytes(ds, frames)
     if not _pixel_bytes_fit(claimed, length):
         raise DicomError(
@@ -90,6 +95,7 @@ def _check_native_length(ds: pydicom.Dataset, path: Path, frames: int, length: i
             "The file is truncated, or BitsAllocated, Rows, Columns or NumberOfFrames is wrong; "
             "export it again."
         )
+    return claimed
 
 
 def _pixel_array(ds: pydicom.Dataset, path: Path, index: int | None = None) -> np.ndarray:

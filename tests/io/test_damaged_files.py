@@ -8,6 +8,7 @@ a timeout.
 """
 
 import json
+import re
 import struct
 import warnings
 
@@ -138,13 +139,69 @@ def test_empty_pixel_data_before_trailing_padding(testfile, tmp_path, name):
 
 def test_columns_that_do_not_divide_the_pixel_data(testfile, tmp_path):
     # An RT dose of 15 frames of 10 x 10 at 32 bits (6000 bytes) that claims 8 columns (4800 bytes):
-    # pydicom decodes 18 frames of 10 x 8, which did not reshape to 15 (a ValueError; found by fuzzing).
+    # pydicom decodes 18 frames of 10 x 8, which did not reshape to 15 (a ValueError; found by fuzzing),
+    # then a DicomError ("its pixel data decode to 1440 values (18, 10, 8)"). Now the header's 15 frames
+    # are read from the first 4800 bytes, as where the quick tag reader reads the file, with the warning
+    # of the excess.
     ds = pydicom.dcmread(testfile("rtdose.dcm"))
     assert (ds.NumberOfFrames, ds.Rows, ds.Columns, ds.BitsAllocated) == (15, 10, 10, 32)
     path = _saved(ds, tmp_path / "study", Columns=8)
-    assert pydicom.dcmread(path).pixel_array.shape == (18, 10, 8)  # the reference: pydicom's frames
-    with pytest.raises(DicomError, match=r"slice\.dcm: its pixel data decode to 1440 values \(18, 10, 8\)"):
+    with pytest.warns(UserWarning, match=r"slice\.dcm: its pixel data hold 6000 bytes, 1200 more than"):
+        volume = read_dicom(path, device="cpu")
+    # The reference: the standard's native layout of the first 15 x 10 x 8 stored values, scaled to Gy;
+    # float32 holds the product to its own precision.
+    stored = np.frombuffer(ds.PixelData, "<u4")[: 15 * 10 * 8].reshape(15, 10, 8)
+    np.testing.assert_allclose(volume.data, stored * float(ds.DoseGridScaling), rtol=1e-6)
+
+
+@pytest.mark.parametrize("syntax", [pydicom.uid.ExplicitVRLittleEndian, pydicom.uid.ImplicitVRLittleEndian])
+def test_pixel_data_longer_than_the_header_claims_are_read_with_a_warning(testfile, tmp_path, syntax):
+    # CT_small.dcm (128 x 128 at 16 bits, 32768 bytes) with Columns damaged to 120 (30720 bytes) was read
+    # as (1, 128, 120) of sheared values without a word (found by fuzzing). Padding after the pixels is
+    # real (pydicom's MR_small_padded.dcm, test_dicom), so the first 30720 bytes are read, with one
+    # warning at the caller's line saying what to check: from the quick tag reader (explicit VR) and
+    # from pydicom's (implicit), whose own "excess padding" warning is not repeated.
+    ds = pydicom.dcmread(testfile("CT_small.dcm"))
+    ds.file_meta.TransferSyntaxUID = syntax
+    path = _saved(ds, tmp_path / "study", Columns=120)
+    assert pydicom.dcmread(path).file_meta.TransferSyntaxUID == syntax
+    # The reference: the standard's native layout of the first 128 x 120 stored values, rescaled.
+    stored = np.frombuffer(ds.PixelData, "<i2" if ds.PixelRepresentation else "<u2")[: 128 * 120]
+    expected = stored.reshape(1, 128, 120) * float(ds.RescaleSlope) + float(ds.RescaleIntercept)
+    message = re.compile(
+        r"slice\.dcm: its pixel data hold 32768 bytes, 2048 more than the 30720 the header claims "
+        r"\(1 frame of 128 x 120 pixels at 16 bits\); the first 30720 are read as the image\. .*"
+        r"Rows, Columns, BitsAllocated or NumberOfFrames is wrong"
+    )
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        volume = read_dicom(path, device="cpu")
+        found = list_series(tmp_path / "study")
+    assert [(w.filename, bool(message.search(str(w.message)))) for w in caught] == [(__file__, True)] * 2
+    np.testing.assert_array_equal(volume.data, expected)
+    assert (found[0].shape, found[0].problem) == ((1, 128, 120), None)
+
+
+def test_pixel_data_of_twice_the_claimed_bytes_are_refused(testfile, tmp_path):
+    path = _saved(pydicom.dcmread(testfile("CT_small.dcm")), tmp_path / "study", Columns=64)
+    with pytest.raises(
+        DicomError,
+        match=r"slice\.dcm: the header claims 1 frame of 128 x 64 pixels at 16 bits \(16384 bytes\), but the "
+        r"pixel data hold 32768 bytes\. BitsAllocated, Rows, Columns or NumberOfFrames does not match",
+    ):
         read_dicom(path, device="cpu")
+
+
+def test_the_byte_that_pads_an_odd_length_is_no_excess(testfile, tmp_path):
+    ds = pydicom.dcmread(testfile("CT_small.dcm"))
+    stored = np.arange(9, dtype=np.uint8).reshape(1, 3, 3)
+    values = {"Rows": 3, "Columns": 3, "BitsAllocated": 8, "BitsStored": 8, "HighBit": 7}
+    path = _saved(ds, tmp_path / "study", **values, PixelRepresentation=0, PixelData=stored.tobytes())
+    assert len(pydicom.dcmread(path).PixelData) == 10  # pydicom pads the 9 bytes to an even length
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        volume = read_dicom(path, device="cpu")
+    np.testing.assert_array_equal(volume.data, stored * float(ds.RescaleSlope) + float(ds.RescaleIntercept))
 
 
 def test_unknown_vr_of_a_text_value(testfile, tmp_path):
