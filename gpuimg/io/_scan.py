@@ -173,7 +173,7 @@ def _tree_files(
         return []
     files = []
     for entry in entries:
-        path = Path(entry.path)
+        path = folder / entry.name  # as Path(entry.path), without parsing the whole path again
         try:
             is_dir = entry.is_dir()
             folder_id = (entry.stat().st_dev, entry.stat().st_ino) if is_dir else None
