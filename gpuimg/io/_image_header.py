@@ -16,6 +16,17 @@ from gpuimg.io._stack import _COSINE_TOL, _orthonormalised
 _DEFLATE_RATIO = 1032
 
 
+def _not_a_file(path: Path) -> str:
+    """Why ``path``, named as a header's data file, holds no voxels, and what to do: the end of a
+    sentence."""
+    named = "Point the header at the file of voxels (NRRD: its 'data file:' field)."
+    if path.is_dir():
+        return f"is a folder, not a file of voxels. {named}"
+    if path.exists():  # a device (/dev/zero), pipe or socket: no stored voxels, maybe endless
+        return f"is not a regular file (a device, pipe or socket), so it holds no stored voxels. {named}"
+    return "does not exist; keep it beside the header."
+
+
 def _check_claims(path: Path, shape, dtype: np.dtype, out: np.dtype, encoding: str = "") -> None:
     """Refuse a header whose image is empty, larger than its file can hold, or over the memory budget."""
     if not shape or any(n < 1 for n in shape):
@@ -25,7 +36,7 @@ def _check_claims(path: Path, shape, dtype: np.dtype, out: np.dtype, encoding: s
         )
     count = math.prod(shape)
     if not path.is_file():
-        raise ImageFileError(f"{path}: the header's data file does not exist; keep it beside the header.")
+        raise ImageFileError(f"{path}: the header's data file {_not_a_file(path)}")
     size = path.stat().st_size
     compressed = path.name.lower().endswith(".gz") or encoding in ("gzip", "gz")
     if encoding in ("bzip2", "bz2"):

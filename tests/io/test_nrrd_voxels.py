@@ -7,6 +7,7 @@ header's size, checked by the stream's CRC and length) and leaves ASCII ones to 
 
 import bz2
 import gzip
+import os
 import re
 from pathlib import Path
 
@@ -139,6 +140,32 @@ def test_a_missing_one_of_several_data_files_is_named(tmp_path):
     path = _pieces_nhdr(tmp_path, data, "slice%d.raw 0 4 1", [f"slice{k}.raw" for k in range(5)])
     (tmp_path / "slice3.raw").unlink()
     with pytest.raises(ImageFileError, match=r"slice3\.raw: the header's data file does not exist"):
+        read_image(path, device="cpu")
+
+
+@pytest.mark.parametrize(
+    ("kind", "words"),
+    [
+        ("folder", "is a folder, not a file of voxels"),
+        ("device", r"is not a regular file \(a device, pipe or socket\)"),
+        ("pipe", r"is not a regular file \(a device, pipe or socket\)"),
+    ],
+    ids=["folder", "device", "pipe"],
+)
+def test_a_data_file_that_is_no_regular_file_is_named_as_such(tmp_path, kind, words):
+    # 'data file: /dev/zero' or a folder was refused as a data file that "does not exist"; the message
+    # says what it is, and to point the header at the file of voxels. A pipe is not opened (no wait).
+    if not Path("/dev/zero").exists() or not hasattr(os, "mkfifo"):
+        pytest.skip("needs /dev/zero and named pipes (POSIX)")
+    if kind == "folder":
+        (tmp_path / "voxels").mkdir()
+    elif kind == "pipe":
+        os.mkfifo(tmp_path / "voxels")
+    data_file = "/dev/zero" if kind == "device" else "voxels"
+    path = tmp_path / "image.nhdr"
+    header = "NRRD0004\ntype: short\ndimension: 3\nsizes: 7 6 5\nencoding: raw\nendian: little\n"
+    path.write_text(header + f"data file: {data_file}\n")
+    with pytest.raises(ImageFileError, match=words + r".*Point the header at the file of voxels"):
         read_image(path, device="cpu")
 
 
