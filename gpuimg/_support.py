@@ -394,3 +394,15 @@ def check_finite(value, name: str, *, low: float = -math.inf, high: float = math
         bounds = f" between {low:g} and {high:g}" if math.isfinite(low) or math.isfinite(high) else ""
         raise ParameterError(f"{name}={shown(value)} must be a finite number{bounds}.")
     return float(value)
+
+
+def caller_level(module_file: str) -> int:
+    """The ``stacklevel`` that points a warning at the first frame outside the package folder of
+    ``module_file`` (the warning module's ``__file__``): the user's call, for a warning raised by the
+    function that calls this, whatever the depth of the package's helpers above it (a fixed level
+    cannot serve a check reached at several depths). Python 3.12's ``skip_file_prefixes`` does this."""
+    package = os.path.dirname(module_file) + os.sep
+    frame, level = sys._getframe(1), 1
+    while frame is not None and frame.f_code.co_filename.startswith(package):
+        frame, level = frame.f_back, level + 1
+    return level

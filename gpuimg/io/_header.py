@@ -9,7 +9,6 @@ import dataclasses
 import functools
 import io
 import os
-import sys
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +18,7 @@ import pydicom
 from pydicom.multival import MultiValue
 from pydicom.pixels.decoders.base import Decoder, get_decoder
 
+from gpuimg._support import caller_level
 from gpuimg._text import count
 from gpuimg.errors import DicomError
 from gpuimg.io._tags import _Tags
@@ -336,10 +336,6 @@ def _pixel_bytes_fit(claimed: int, length: int) -> bool:
     return claimed <= length < max(2 * claimed, claimed + 2)
 
 
-#: Folder of gpuimg.io: a warning of its readers points at the first frame outside it.
-_IO_FOLDER = os.path.dirname(__file__) + os.sep
-
-
 def _warn_of_excess(path: Path, image: str, claimed: int, length: int) -> None:
     """Warn that ``length`` bytes of uncompressed pixel data hold more than the ``claimed`` bytes of
     ``image`` (the header's frames, size and bits, in words) and one byte of padding.
@@ -350,15 +346,12 @@ def _warn_of_excess(path: Path, image: str, claimed: int, length: int) -> None:
     (pydicom decodes it too, warning of "excess padding"). The warning points at the first frame
     outside gpuimg.io, the call to read_dicom or list_series, at whatever depth their helpers check.
     """
-    frame, level = sys._getframe(0), 1
-    while frame is not None and frame.f_code.co_filename.startswith(_IO_FOLDER):
-        frame, level = frame.f_back, level + 1
     warnings.warn(
         f"{path}: its pixel data hold {length} bytes, {length - claimed} more than the {claimed} the header "
         f"claims ({image}); the first {claimed} are read as the image. Padding after the pixels is "
         "harmless, but where the image looks sheared or shifted, Rows, Columns, BitsAllocated or "
         "NumberOfFrames is wrong: check them against the scanner's or PACS's export.",
-        stacklevel=level,
+        stacklevel=caller_level(__file__),
     )
 
 

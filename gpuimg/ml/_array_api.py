@@ -8,14 +8,14 @@ instead. The routes are described in :func:`gpuimg.ml.make_estimator`, Notes.
 """
 
 import functools
-import os
-import sys
 import warnings
 
 import sklearn
 from sklearn.base import RegressorMixin
 from sklearn.linear_model._base import LinearModel
 from sklearn.utils._array_api import get_namespace
+
+from gpuimg._support import caller_level
 
 
 def _array_api_estimator(name: str, cls: type, params: dict):
@@ -95,16 +95,6 @@ def _array_api_unavailable() -> str | None:
     return None
 
 
-def _caller_level() -> int:
-    """The ``stacklevel`` of the first frame outside :mod:`gpuimg.ml` (whose estimators' ``fit`` calls
-    the warnings below), for a warning raised in this module."""
-    package = os.path.dirname(__file__) + os.sep
-    frame, level = sys._getframe(1), 1
-    while frame is not None and frame.f_code.co_filename.startswith(package):
-        frame, level = frame.f_back, level + 1
-    return level
-
-
 @functools.cache
 def _warn_host_copy() -> None:
     warnings.warn(
@@ -114,7 +104,7 @@ def _warn_host_copy() -> None:
         "ridge and linear_regression (svd) and pca stay on the GPU through scikit-learn's array-API "
         "support when SCIPY_ARRAY_API=1 is set before Python starts.",
         RuntimeWarning,
-        stacklevel=_caller_level(),
+        stacklevel=caller_level(__file__),
     )
 
 
@@ -127,5 +117,5 @@ def _warn_no_array_api(reason: str) -> None:
         "Until then, gpuimg.ml copies GPU features to the host once and fits scikit-learn there "
         "(predictions are copied back).",
         RuntimeWarning,
-        stacklevel=_caller_level(),
+        stacklevel=caller_level(__file__),
     )

@@ -8,11 +8,10 @@ import numpy as np
 from sklearn.base import BaseEstimator
 from sklearn.exceptions import DataConversionWarning
 
+from gpuimg._support import caller_level
 from gpuimg._text import count
 from gpuimg.backend import namespace, on_device
 from gpuimg.errors import FeatureError, NotFittedError, ParameterError
-
-from ._array_api import _caller_level
 
 
 def check_fitted(estimator, attribute: str, fit: str = "fit(X, y)") -> None:
@@ -257,7 +256,7 @@ def check_names(estimator, X, *, warn: bool = True) -> None:
             if names is None
             else f"X has feature names, but {name} was fitted without feature names",
             UserWarning,
-            stacklevel=_caller_level(),
+            stacklevel=caller_level(__file__),
         )
     if fitted is None or names is None or np.array_equal(fitted, names):
         return
