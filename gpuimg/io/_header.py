@@ -7,9 +7,11 @@ many, each with its own position, orientation and rescale in its functional grou
 
 import dataclasses
 import functools
+import gzip
 import io
 import os
 import warnings
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -318,7 +320,9 @@ def _frame_count(ds: pydicom.Dataset) -> int:
     except (TypeError, ValueError):
         count = float("nan")
     if not (1 <= count < float("inf") and count == int(count)):
-        raise ValueError(f"NumberOfFrames is {value!r}; it must be a whole number of at least 1")
+        # A number is shown; text is not, since a damaged length can take in other elements' bytes.
+        shown = f"{count:g}" if count == count else "no number"
+        raise ValueError(f"NumberOfFrames (0028,0008) is {shown}; it must be a whole number of at least 1")
     return int(count)
 
 
@@ -370,7 +374,7 @@ def _claims_problem(path: Path, ds: pydicom.Dataset | _Tags, size: int) -> str |
         return f"a header value cannot be read: {exc}; the header is damaged."
     samples = ds.get("SamplesPerPixel", 1)
     if samples is None or samples == "" or samples < 1:
-        shown = "empty" if samples is None or samples == "" else repr(samples)
+        shown = "empty" if samples is None or samples == "" else _number(samples)
         return f"SamplesPerPixel is {shown}; it must be 1 (grey levels) or 3 (colour). The header is damaged."
     bits = int(ds.get("BitsAllocated") or 0)
     stored = _bits_stored(ds, bits)
@@ -381,7 +385,7 @@ def _claims_problem(path: Path, ds: pydicom.Dataset | _Tags, size: int) -> str |
         )
     representation = ds.get("PixelRepresentation", 0)
     if representation not in (0, 1):
-        shown = "empty" if representation in (None, "") else repr(representation)
+        shown = "empty" if representation in (None, "") else _number(representation)
         return (
             f"PixelRepresentation is {shown}; it must be 0 (unsigned) or 1 (signed). The header is damaged."
         )
@@ -492,6 +496,24 @@ class _BoundedFile(io.BufferedReader):
         if size is not None and size > _SMALL_READ:
             size = min(size, max(self._size - self.tell(), 0))
         return super().read(size)
+
+
+def _number(value) -> str:
+    """A header value as a message may show it: a whole number as itself, anything else (a list or
+    text a damaged length made, which can hold the bytes of the patient's name) as "damaged"."""
+    return str(value) if isinstance(value, int) else "damaged"
+
+
+def _cause(exc: BaseException) -> str:
+    """What a message may show of an exception that pydicom, a pixel decoder, nibabel or pynrrd
+    raised: its type, with an OS error's reason or a zlib or gzip error's text (fixed texts, and
+    checksums). Not the rest of its text, which can quote raw value bytes: a damaged length lets a
+    value run over the next elements, the patient's name, birth date and ID among them."""
+    if isinstance(exc, OSError) and exc.strerror:
+        return f"{type(exc).__name__}: {exc.strerror}"
+    if isinstance(exc, (zlib.error, gzip.BadGzipFile)):
+        return f"{type(exc).__name__}: {exc}"
+    return type(exc).__name__
 
 
 def _dcmread(path: Path, **options) -> pydicom.Dataset:

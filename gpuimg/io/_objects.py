@@ -13,7 +13,7 @@ import pydicom
 from gpuimg._memory import check_allocation
 from gpuimg.backend import to_device
 from gpuimg.errors import DicomError, GeometryError, GpuimgError, ParameterError
-from gpuimg.io._header import _dcmread
+from gpuimg.io._header import _cause, _dcmread
 from gpuimg.io._unchecked import unchecked_values
 from gpuimg.volume import Volume
 
@@ -53,9 +53,7 @@ def _read_object(path: Path, modality: str, sequence: str) -> pydicom.Dataset:
     try:
         ds = _dcmread(path)
     except Exception as exc:  # pydicom raises many types (InvalidDicomError, OSError, EOFError ...)
-        raise DicomError(
-            f"cannot read {path} as DICOM ({type(exc).__name__}: {exc}); pass the {modality} file."
-        ) from exc
+        raise DicomError(f"cannot read {path} as DICOM ({_cause(exc)}); pass the {modality} file.") from exc
     with _damage_named(path, modality):
         found = str(ds.get("Modality", "") or "")
     if found != modality and not re.fullmatch(_CODE, found):

@@ -19,6 +19,7 @@ from gpuimg.errors import DicomError
 from gpuimg.io._header import (
     _NATIVE,
     _bits_stored,
+    _cause,
     _dcmread,
     _Frame,
     _Header,
@@ -43,9 +44,7 @@ def _decode_file(path: Path) -> np.ndarray:
     try:
         ds = _dcmread(path)
     except Exception as exc:  # pydicom raises many types on a damaged file
-        raise DicomError(
-            f"{path}: cannot be read ({type(exc).__name__}: {exc}); the file is damaged."
-        ) from exc
+        raise DicomError(f"{path}: cannot be read ({_cause(exc)}); the file is damaged.") from exc
     floats = next((k for k in ("FloatPixelData", "DoubleFloatPixelData") if k in ds), None)
     if "PixelData" not in ds and floats is not None:
         raise DicomError(
@@ -113,7 +112,7 @@ def _pixel_array(ds: pydicom.Dataset, path: Path, index: int | None = None) -> n
         syntax = ds.file_meta.get("TransferSyntaxUID", pydicom.uid.ImplicitVRLittleEndian)
         raise DicomError(
             f"{path}: the pixel data cannot be decoded ({pydicom.uid.UID(syntax).name}; "
-            f"{type(exc).__name__}: {exc}). The file is damaged; export it again."
+            f"{_cause(exc)}). The file is damaged; export it again."
         ) from exc
 
 

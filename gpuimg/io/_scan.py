@@ -12,7 +12,7 @@ from pydicom.errors import InvalidDicomError
 
 from gpuimg._text import count, some
 from gpuimg.errors import DicomError, ParameterError
-from gpuimg.io._header import _claims_problem, _dcmread, _frames, _Header, _nm_reconstruction
+from gpuimg.io._header import _cause, _claims_problem, _dcmread, _frames, _Header, _nm_reconstruction
 from gpuimg.io._tags import _damaged_value, _read_tags, _Tags
 
 #: Files one thread reads in a row when scanning headers.
@@ -217,7 +217,7 @@ def _read_header(path: Path) -> _Header | str | None:
             return f"it is cut short ({path.stat().st_size} bytes) or has no DICOM header"
         return None
     except Exception as exc:  # pydicom raises many types (EOFError, ValueError, struct.error ...)
-        return f"{type(exc).__name__}: {exc}"
+        return f"it cannot be read as DICOM ({_cause(exc)}); the file is damaged"
     if "Rows" not in ds or "SOPInstanceUID" not in ds:
         try:
             sop_class = getattr(ds, "file_meta", {}).get("MediaStorageSOPClassUID", ds.get("SOPClassUID"))
@@ -252,7 +252,7 @@ def _header(
     try:
         return _Header(path, ds, _frames(path, ds), pixels=pixels)
     except Exception as exc:  # a malformed value (a letter in an IS, a short DS list) shows on access
-        return f"a header value cannot be read ({type(exc).__name__}: {exc})"
+        return f"a header value cannot be read ({_cause(exc)}); the header is damaged"
 
 
 def _looks_like_dicom(path: Path) -> bool:

@@ -229,9 +229,12 @@ def _damaged_number(ds: pydicom.Dataset | _Tags, keyword: str) -> str | None:
     except (TypeError, ValueError):
         items = list(value) if isinstance(value, list | MultiValue) else [value]
         what = "numbers" if several else "one number"
-        # Longer than a DS or IS may be: it ran into the next elements, which it must not show.
-        if len(items) > 6 or any(len(str(item)) > _NUMBER_CHARACTERS for item in items):
-            return f"{element} is not {what}, and too long to show; {_DAMAGED}"
+        # Longer than a DS or IS may be, or holding control characters (the bytes of the next
+        # elements' tags and lengths): it ran into the next elements, which it must not show.
+        if len(items) > 6 or any(
+            len(str(item)) > _NUMBER_CHARACTERS or not str(item).isprintable() for item in items
+        ):
+            return f"{element} is not {what}, and not shown (it runs into the next elements); {_DAMAGED}"
         return f"{element} is {items if len(items) > 1 else items[0]!r}, not {what}; {_DAMAGED}"
     return None
 

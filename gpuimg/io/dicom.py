@@ -318,7 +318,7 @@ def _meta(header: _Header, stack: _Stack, rescale: dict) -> dict:
     ds = header.dataset
     windows = _windows(header)
     return {
-        "modality": str(ds.get("Modality", "")),
+        "modality": _optional_text(header, "Modality", "the volume's modality is not known"),
         "series_uid": str(ds.get("SeriesInstanceUID", "")),
         "study_uid": str(ds.get("StudyInstanceUID", "")),
         "frame_of_reference_uid": str(ds.get("FrameOfReferenceUID", "")),

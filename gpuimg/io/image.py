@@ -17,6 +17,7 @@ from gpuimg._support import check_path
 from gpuimg.backend import to_device, to_numpy
 from gpuimg.errors import GeometryError, GpuimgError, ImageFileError, ParameterError, WriteError
 from gpuimg.io._atomic import _atomic_path
+from gpuimg.io._header import _cause
 from gpuimg.io._nifti import _PAIR_SUFFIXES, _RAS_TO_LPS, _read_nifti
 from gpuimg.io._nrrd import _read_nrrd
 from gpuimg.volume import Volume, as_volume
@@ -120,7 +121,7 @@ def read_image(path: str | os.PathLike, *, device: str = "auto") -> Volume:
         raise
     except Exception as exc:  # nibabel, pynrrd, gzip and zlib raise many types on a damaged file
         raise ImageFileError(
-            f"{path}: cannot be read as {kind.upper()} ({type(exc).__name__}: {exc}). The file is truncated, "
+            f"{path}: cannot be read as {kind.upper()} ({_cause(exc)}). The file is truncated, "
             "corrupted or not in this format; write it again."
         ) from exc
     data = _three_d(data, path)

@@ -250,9 +250,13 @@ def _contour_points(item: pydicom.Dataset) -> np.ndarray:
     value = raw.value
     if isinstance(value, bytes):
         text = value.strip(b" \0")
-        numbers = np.array(text.split(b"\\") if text else [], dtype=float)
+        parts = text.split(b"\\") if text else []
     else:
-        numbers = np.asarray(value, dtype=float)
+        parts = value
+    try:
+        numbers = np.asarray(parts, dtype=float)
+    except (TypeError, ValueError):  # NumPy's message quotes the text, which may be another element's
+        raise ValueError("text that is no number") from None
     if numbers.size == 0 or numbers.size % 3:
         raise ValueError(f"{numbers.size} numbers, where each point takes three: x, y, z in mm")
     return numbers.reshape(-1, 3)

@@ -2,6 +2,7 @@
 
 import math
 import os
+import re
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -185,6 +186,12 @@ def _by_series(headers: list[_Header]) -> dict[str, list[_Header]]:
     return groups
 
 
+#: What no text value (VR LO, SH, CS) holds: a control character, but ESC, which switches character
+#: sets. A damaged length that runs a value into the next elements takes in their tags' bytes (group
+#: 0x0010, the patient's, is b"\x10\x00"), so such a value is not shown: it may hold the patient's name.
+_CONTROL = re.compile(r"[\x00-\x1a\x1c-\x1f\x7f]")
+
+
 #: Attributes every file of one series shares; a series mixing them is not one volume.
 _SHARED = {
     "Modality": "modalities",
@@ -343,20 +350,24 @@ def _slice_spacing(header: _Header, groups: list, keyword: str) -> float | None:
 
 
 def _optional_text(header: _Header, keyword: str, without: str) -> str:
-    """The text value ``keyword`` of a header (SeriesDescription, Units); "" where it is absent, or with
-    a warning naming the file and saying ``without`` where it cannot be read (a damaged element: no
-    voxel depends on it). Called by read_dicom's and list_series' own helpers: the warning points
-    at their caller."""
+    """The text value ``keyword`` of a header (SeriesDescription, Units, Modality); "" where it is
+    absent, or with a warning naming the file and saying ``without`` where it cannot be read or holds
+    control characters (a damaged element: no voxel depends on it). Called by read_dicom's and
+    list_series' own helpers: the warning points at their caller."""
     try:
-        return str(header.dataset.get(keyword, "") or "")
+        value = str(header.dataset.get(keyword, "") or "")
     except Exception as exc:  # pydicom raises many types on a damaged element
         # Only the exception's type: a damaged length may take in the bytes of other elements.
-        warnings.warn(
-            f"{header.path}: its {keyword} cannot be read ({type(exc).__name__}); {without}. The voxels do "
-            "not depend on it.",
-            stacklevel=4,
-        )
-        return ""
+        damage = f"cannot be read ({type(exc).__name__})"
+    else:
+        if not _CONTROL.search(value.rstrip("\0")):
+            return value
+        damage = "is damaged (its length runs into the next elements)"
+    warnings.warn(
+        f"{header.path}: its {keyword} {damage}; {without}. The voxels do not depend on it.",
+        stacklevel=4,
+    )
+    return ""
 
 
 def _summarise(uid: str, headers: list[_Header]) -> SeriesInfo:
@@ -375,7 +386,7 @@ def _summarise(uid: str, headers: list[_Header]) -> SeriesInfo:
         problem, stack = str(exc), None
     return SeriesInfo(
         series_uid=uid,
-        modality=str(ds.get("Modality", "")),
+        modality=_optional_text(headers[0], "Modality", "the series' modality is not known"),
         description=_optional_text(headers[0], "SeriesDescription", "the series has no description"),
         patient_id=str(ds.get("PatientID", "")),
         study_uid=str(ds.get("StudyInstanceUID", "")),

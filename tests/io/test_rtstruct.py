@@ -554,7 +554,7 @@ def test_a_name_stored_decomposed_is_found_as_it_is_typed(tmp_path, image):
     [
         (b"", "0 numbers, where each point takes three"),
         (b"1.5\\2\\3\\4", "4 numbers, where each point takes three"),
-        (b"1.5\\x\\3", "could not convert string to float"),
+        (b"1.5\\x\\3", "text that is no number"),
     ],
 )
 def test_a_contour_of_damaged_contour_data_is_named(tmp_path, image, numbers, told):
