@@ -18,7 +18,7 @@ from gpuimg import edges, morphology, preprocess
 from gpuimg._text import count, some
 from gpuimg.backend import namespace, to_numpy
 from gpuimg.edges.gradient import OPERATORS
-from gpuimg.errors import DicomError
+from gpuimg.errors import DicomError, GpuimgError
 from gpuimg.features import extract
 from gpuimg.io import list_series, read_dicom
 from gpuimg.io._scan import _tree_files, _unfollowable
@@ -121,7 +121,14 @@ def process_study(task: StudyTask) -> dict:
             # descriptions of the series that did not match), from the study's first DICOM file. With
             # keep_ids too, which keeps the IDs only: names and birth dates never leave the input.
             replacements.update(_study_secrets(task, series, found, result["patient"]))
-            reason = _in_spec_words(str(exc)) or f"(no message) in the {where['stage']} stage"
+            if str(exc) and not isinstance(exc, GpuimgError | OSError | MemoryError):
+                # A third-party library's text (pydicom's, NumPy's) can quote raw values, which a
+                # damaged length runs over the patient's name, birth date and ID: its type alone.
+                reason = (
+                    f"(its text is left out: it may quote the files' values) in the {where['stage']} stage"
+                )
+            else:  # gpuimg's messages; the OS's reason and path, scrubbed below
+                reason = _in_spec_words(str(exc)) or f"(no message) in the {where['stage']} stage"
             if not task.spec.keep_ids:
                 # The series' and frames of reference's UIDs (read_dicom's 'Series 1.2.826...: ...'),
                 # which the hospital's archive maps to the patient, as keyed hashes too.

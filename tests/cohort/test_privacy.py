@@ -421,3 +421,30 @@ def test_an_id_or_birth_date_spelled_otherwise_by_a_folder_is_scrubbed(patient_i
     digits = re.sub(r"\D", "", patient_id).lstrip("0")
     for secret in (patient_id, digits, "470311", "11.03.47", "03-11-47"):
         assert secret not in error, error
+
+
+def test_a_third_party_exceptions_text_is_left_out_of_errors_csv(tmp_path, monkeypatch):
+    # pydicom's and NumPy's texts quote raw values ("could not convert string to float: ..."), which a
+    # damaged length runs over the patient's elements: bytes of a name the scrubbing cannot know (the
+    # header it reads the name from is the damaged one). errors.csv held the text as it was.
+    from gpuimg.cohort import run_pipeline, spec_from_dict
+
+    def opening(*args, **kwargs):
+        raise ValueError(
+            "could not convert string to float: '1\\x10\\x00\\x10\\x00PN\\x10\\x00Qqmarker^Zzname'"
+        )
+
+    monkeypatch.setattr(gpuimg.morphology, "opening", opening)
+    _, cohort = write_cohort(tmp_path, n=1)
+    spec = spec_from_dict(
+        {
+            "mask": {"source": "recipe", "threshold": [-100, 300], "opening_mm": 4.0},
+            "features": {"families": ["statistics"]},
+        }
+    )
+    run_pipeline(spec, cohort, tmp_path / "out", keep_ids=True, progress=False)
+    errors = (tmp_path / "out" / "errors.csv").read_text()
+    assert "ValueError: (its text is left out: it may quote the files' values) in the segment stage" in errors
+    for path in (tmp_path / "out").rglob("*"):
+        if path.is_file():
+            assert b"Qqmarker" not in path.read_bytes() and b"Zzname" not in path.read_bytes(), path
