@@ -5,6 +5,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from gpuimg._support import caller_level
 from gpuimg._text import count, some
 from gpuimg.errors import DicomError, GeometryError
 from gpuimg.io._header import _Frame, _told_apart
@@ -114,7 +115,8 @@ def _stack(
     pixel_spacing = frames[0].pixel_spacing
     if pixel_spacing is None:
         warnings.warn(
-            f"Series {series}: no PixelSpacing; assuming 1 mm between rows and columns.", stacklevel=3
+            f"Series {series}: no PixelSpacing; assuming 1 mm between rows and columns.",
+            stacklevel=caller_level(__file__),
         )
         pixel_spacing = (1.0, 1.0)
     row = _unit(frames[0].orientation[:3])
@@ -406,6 +408,6 @@ def _slots(frames, along, series, allow_gaps, duplicate: float) -> tuple[list[in
             f"Series {series}: {count(int(slots[-1] + 1 - len(frames)), 'missing slice')} in "
             f"{count(gaps.size, 'gap')} left empty (allow_gaps=True); Volume.meta['missing_slices'] "
             "lists their indices.",
-            stacklevel=3,
+            stacklevel=caller_level(__file__),
         )
     return slots.tolist(), step

@@ -170,3 +170,8 @@ def test_a_warning_of_read_dicom_points_at_its_caller(invalid_series):
     with pytest.warns(UserWarning, match="no PixelSpacing") as caught:
         gpuimg.read_dicom(folder, device="cpu")
     assert {w.filename for w in caught} == {__file__}
+    # list_series checks the stack one level deeper than read_dicom: a fixed stacklevel pointed its
+    # warning into gpuimg/io/series.py.
+    with pytest.warns(UserWarning, match="no PixelSpacing") as caught:
+        gpuimg.io.list_series(folder)
+    assert {w.filename for w in caught} == {__file__}
