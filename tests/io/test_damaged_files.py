@@ -26,6 +26,9 @@ from gpuimg import Volume
 from gpuimg.errors import DicomError
 from gpuimg.io import list_series, read_dicom, read_rtstruct, read_seg, rtstruct_roi_names, write_dicom
 
+# highdicom's, building SEG and RTSTRUCT files on write_dicom's series, whose patient name is ANONYMOUS.
+pytestmark = pytest.mark.filterwarnings('ignore:The string "ANONYMOUS" is unlikely')
+
 
 def _saved(ds: pydicom.Dataset, folder, **values):
     """``ds`` with ``values`` set, written as the only file of ``folder``."""
