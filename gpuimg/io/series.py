@@ -7,6 +7,7 @@ import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from gpuimg._support import caller_level
 from gpuimg._text import count
 from gpuimg.errors import DicomError, GpuimgError
 from gpuimg.io._header import _first, _Header, _listed
@@ -353,7 +354,7 @@ def _optional_text(header: _Header, keyword: str, without: str) -> str:
     """The text value ``keyword`` of a header (SeriesDescription, Units, Modality); "" where it is
     absent, or with a warning naming the file and saying ``without`` where it cannot be read or holds
     control characters (a damaged element: no voxel depends on it). Called by read_dicom's and
-    list_series' own helpers: the warning points at their caller."""
+    list_series' helpers at several depths: the warning points at the first frame outside gpuimg.io."""
     try:
         value = str(header.dataset.get(keyword, "") or "")
     except Exception as exc:  # pydicom raises many types on a damaged element
@@ -365,7 +366,7 @@ def _optional_text(header: _Header, keyword: str, without: str) -> str:
         damage = "is damaged (its length runs into the next elements)"
     warnings.warn(
         f"{header.path}: its {keyword} {damage}; {without}. The voxels do not depend on it.",
-        stacklevel=4,
+        stacklevel=caller_level(__file__),
     )
     return ""
 

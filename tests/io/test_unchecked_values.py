@@ -175,3 +175,20 @@ def test_a_warning_of_read_dicom_points_at_its_caller(invalid_series):
     with pytest.warns(UserWarning, match="no PixelSpacing") as caught:
         gpuimg.io.list_series(folder)
     assert {w.filename for w in caught} == {__file__}
+
+
+def test_a_warning_of_a_damaged_description_points_at_the_caller(invalid_series):
+    # The warning of a text value that cannot be right (control characters: a damaged length) came
+    # from a helper reached at one depth from read_dicom and another from list_series.
+    folder, files = invalid_series
+    for path in files:
+        with pydicom.config.disable_value_validation():
+            ds = pydicom.dcmread(path)
+            ds.SeriesDescription = "chest\x01\x10"
+            ds.save_as(path)
+    with pytest.warns(UserWarning, match="SeriesDescription is damaged") as caught:
+        gpuimg.read_dicom(folder, device="cpu")
+    assert {w.filename for w in caught} == {__file__}
+    with pytest.warns(UserWarning, match="SeriesDescription is damaged") as caught:
+        list_series(folder)
+    assert {w.filename for w in caught} == {__file__}
