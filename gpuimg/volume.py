@@ -436,17 +436,10 @@ def accepts_volume(func=None, *, new_units: bool = False):
             kwargs["spacing"] = image.spacing
         elif takes_spacing:
             _check_own_spacing(func.__name__, image, kwargs["spacing"])
-        like = _without_unit_meta(image) if new_units else image
-        return _rewrap(func(as_image(image.data), *args, **kwargs), like)
+        meta = {k: v for k, v in image.meta.items() if k not in UNIT_META} if new_units else image.meta
+        return _rewrap(func(as_image(image.data), *args, **kwargs), image, meta)
 
     return wrapper
-
-
-def _without_unit_meta(volume: Volume) -> Volume:
-    """``volume`` less the meta in its values' units (:data:`UNIT_META`)."""
-    if not any(key in volume.meta for key in UNIT_META):
-        return volume
-    return dataclasses.replace(volume, meta={k: v for k, v in volume.meta.items() if k not in UNIT_META})
 
 
 def check_same_grid(image: Volume, mask: Volume, caller: str, error: type = GeometryError) -> None:
@@ -494,15 +487,16 @@ def _voxels(value):
     return value.data if isinstance(value, Volume) else value
 
 
-def _rewrap(result, like: Volume):
-    """``result`` with each array of ``like``'s shape put back in a Volume of ``like``'s geometry."""
+def _rewrap(result, like: Volume, meta: dict):
+    """``result`` with each array of ``like``'s shape put back in a Volume of ``like``'s geometry, with
+    ``meta``."""
     if isinstance(result, Volume):
         return result
     if type(result) is tuple:
-        return tuple(_rewrap(item, like) for item in result)
+        return tuple(_rewrap(item, like, meta) for item in result)
     if dataclasses.is_dataclass(result) and not isinstance(result, type):
         fields = {f.name: getattr(result, f.name) for f in dataclasses.fields(result) if f.init}
-        return dataclasses.replace(result, **{k: _rewrap(v, like) for k, v in fields.items()})
+        return dataclasses.replace(result, **{k: _rewrap(v, like, meta) for k, v in fields.items()})
     if getattr(result, "shape", None) == like.shape and hasattr(result, "dtype"):
-        return dataclasses.replace(like, data=result)
+        return dataclasses.replace(like, data=result, meta=meta)
     return result
