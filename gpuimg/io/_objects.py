@@ -14,6 +14,7 @@ from gpuimg._memory import check_allocation
 from gpuimg.backend import to_device
 from gpuimg.errors import DicomError, GeometryError, GpuimgError, ParameterError
 from gpuimg.io._header import _cause, _dcmread
+from gpuimg.io._tags import _as_text, _ran_on
 from gpuimg.io._unchecked import unchecked_values
 from gpuimg.volume import Volume
 
@@ -37,11 +38,6 @@ _DAMAGE = (
 )
 
 
-#: A code string (VR CS: up to 16 letters, digits, spaces, underscores; lower case too) or nothing:
-#: what a Modality may be shown as.
-_CODE = r"[A-Za-z0-9 _]{0,16}"
-
-
 def _read_object(path: Path, modality: str, sequence: str) -> pydicom.Dataset:
     """The dataset of the ``modality`` file ``path``, which must hold ``sequence``.
 
@@ -55,14 +51,12 @@ def _read_object(path: Path, modality: str, sequence: str) -> pydicom.Dataset:
     except Exception as exc:  # pydicom raises many types (InvalidDicomError, OSError, EOFError ...)
         raise DicomError(f"cannot read {path} as DICOM ({_cause(exc)}); pass the {modality} file.") from exc
     with _damage_named(path, modality):
-        found = str(ds.get("Modality", "") or "")
-    if found != modality and not re.fullmatch(_CODE, found):
-        # A damaged length runs into the next elements, the patient's name among them: not shown.
+        found = ds.get("Modality", "") or ""
+    if _ran_on(found):  # the patient's name may follow: not shown
         raise DicomError(f"{path}: its Modality (0008,0060) is damaged; export the {modality} file again.")
     if found != modality:
-        raise DicomError(
-            f"{path}: its Modality is {found or 'missing'}, not {modality}; pass the {modality} file."
-        )
+        shown = _as_text(found) or "missing"
+        raise DicomError(f"{path}: its Modality is {shown}, not {modality}; pass the {modality} file.")
     if sequence not in ds:
         raise DicomError(f"{path}: this {modality} file has no {sequence}; it is damaged. Export it again.")
     return ds

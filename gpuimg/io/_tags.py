@@ -82,6 +82,27 @@ _NUMBER_TYPES = {b"US": int, b"IS": int, b"DS": float}
 _NUMBER_CHARACTERS = 16
 #: What a message about a damaged value says to do.
 _DAMAGED = "the header is damaged. Export the file again."
+#: What no text or number value holds: a control character, but ESC (which switches character sets).
+_CONTROL = re.compile(r"[\x00-\x1a\x1c-\x1f\x7f]")
+
+
+def _ran_on(value) -> bool:
+    """Whether a value read from a header (text, or a number as text) ran into the next elements.
+
+    A damaged length makes a value take in the bytes that follow it: the next elements' tags, VRs
+    and lengths, whose group numbers (0x0008 ... 0x0028, the patient's 0x0010) put a 0 byte or
+    another control character into it. Such a value is never shown: it may hold the patient's name.
+    The NULs that pad a value to an even length are no damage. Where the bytes taken in hold a
+    backslash, pydicom gives a list (a MultiValue), whose ``str`` is its repr with the control
+    characters escaped: each of its items is checked.
+    """
+    items = value if isinstance(value, list | MultiValue) else (value,)
+    return any(_CONTROL.search(str(item).rstrip("\0")) is not None for item in items)
+
+
+def _as_text(value) -> str:
+    """A header's text value as written: the items of a MultiValue joined by backslashes, as in the file."""
+    return "\\".join(map(str, value)) if isinstance(value, list | MultiValue) else str(value)
 
 
 def _key(tag: int) -> int:
@@ -229,11 +250,8 @@ def _damaged_number(ds: pydicom.Dataset | _Tags, keyword: str) -> str | None:
     except (TypeError, ValueError):
         items = list(value) if isinstance(value, list | MultiValue) else [value]
         what = "numbers" if several else "one number"
-        # Longer than a DS or IS may be, or holding control characters (the bytes of the next
-        # elements' tags and lengths): it ran into the next elements, which it must not show.
-        if len(items) > 6 or any(
-            len(str(item)) > _NUMBER_CHARACTERS or not str(item).isprintable() for item in items
-        ):
+        # Longer than a DS or IS may be, or run into the next elements: not shown.
+        if len(items) > 6 or any(len(str(item)) > _NUMBER_CHARACTERS or _ran_on(item) for item in items):
             return f"{element} is not {what}, and not shown (it runs into the next elements); {_DAMAGED}"
         return f"{element} is {items if len(items) > 1 else items[0]!r}, not {what}; {_DAMAGED}"
     return None

@@ -2,7 +2,6 @@
 
 import math
 import os
-import re
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,7 +12,7 @@ from gpuimg.errors import DicomError, GpuimgError
 from gpuimg.io._header import _first, _Header, _listed
 from gpuimg.io._scan import _files, _scan
 from gpuimg.io._stack import _Stack, _stack
-from gpuimg.io._tags import _damaged_number
+from gpuimg.io._tags import _as_text, _damaged_number, _ran_on
 from gpuimg.io._unchecked import unchecked_values
 
 
@@ -187,12 +186,6 @@ def _by_series(headers: list[_Header]) -> dict[str, list[_Header]]:
     return groups
 
 
-#: What no text value (VR LO, SH, CS) holds: a control character, but ESC, which switches character
-#: sets. A damaged length that runs a value into the next elements takes in their tags' bytes (group
-#: 0x0010, the patient's, is b"\x10\x00"), so such a value is not shown: it may hold the patient's name.
-_CONTROL = re.compile(r"[\x00-\x1a\x1c-\x1f\x7f]")
-
-
 #: Attributes every file of one series shares; a series mixing them is not one volume.
 _SHARED = {
     "Modality": "modalities",
@@ -214,9 +207,11 @@ def _check_series(uid: str, headers: list[_Header]) -> None:
         identify the patient), or a file is a gated NM reconstruction of several gates.
     """
     for keyword, what in _SHARED.items():
-        values = {str(header.dataset.get(keyword, "")) for header in headers}
+        values = {_as_text(header.dataset.get(keyword, "")) for header in headers}
         if len(values) > 1:
-            shown = f" ({', '.join(sorted(values))})" if keyword == "Modality" else ""
+            # A damaged length may have run a Modality over the patient's elements.
+            modalities = sorted("one damaged" if _ran_on(value) else value for value in values)
+            shown = f" ({', '.join(modalities)})" if keyword == "Modality" else ""
             raise DicomError(
                 f"Series {uid}: its {len(headers)} files hold {len(values)} different {what}{shown} "
                 f"under one SeriesInstanceUID, so they are not one volume. Pass the files of one "
@@ -356,13 +351,13 @@ def _optional_text(header: _Header, keyword: str, without: str) -> str:
     control characters (a damaged element: no voxel depends on it). Called by read_dicom's and
     list_series' helpers at several depths: the warning points at the first frame outside gpuimg.io."""
     try:
-        value = str(header.dataset.get(keyword, "") or "")
+        value = header.dataset.get(keyword, "") or ""
     except Exception as exc:  # pydicom raises many types on a damaged element
         # Only the exception's type: a damaged length may take in the bytes of other elements.
         damage = f"cannot be read ({type(exc).__name__})"
     else:
-        if not _CONTROL.search(value.rstrip("\0")):
-            return value
+        if not _ran_on(value):
+            return _as_text(value)
         damage = "is damaged (its length runs into the next elements)"
     warnings.warn(
         f"{header.path}: its {keyword} {damage}; {without}. The voxels do not depend on it.",

@@ -116,6 +116,42 @@ def test_a_text_value_run_over_the_patient_is_not_shown(tmp_path, marked, keywor
     _check(tmp_path / "ct", path)
 
 
+@pytest.mark.parametrize("keyword", ["Modality", "SeriesDescription"])
+def test_a_text_value_run_over_a_backslash_is_not_shown(tmp_path, testfile, keyword):
+    # A backslash in the bytes taken in (here the patient's two names) makes pydicom give a list, whose
+    # str is its repr: the control characters escaped, so the damage was not seen and the name shown.
+    ds = pydicom.dcmread(testfile("CT_small.dcm"))
+    ds.PatientName, ds.PatientID, ds.SeriesDescription = NAME + "\\Other^Name", PATIENT, "Chest"
+    ds.save_as(tmp_path / "source.dcm")
+    data = (tmp_path / "source.dcm").read_bytes()
+    _, at, length = _element(data, 0x00100020, True)  # PatientID, after the names
+    end = at + 2 + length
+    tag = pydicom.datadict.tag_for_keyword(keyword)
+    _, at, _ = _element(data, tag, True)
+    (tmp_path / "ct").mkdir()
+    path = tmp_path / "ct" / "ct.dcm"
+    path.write_bytes(_with_length(data, at, end - (at + 2), True))
+    value = pydicom.dcmread(path)[tag].value
+    assert isinstance(value, pydicom.multival.MultiValue) and NAME in value[0]  # the damage, as read
+    _check(tmp_path / "ct", path)
+
+
+def test_a_series_of_a_damaged_modality_among_others_does_not_show_it(tmp_path, marked):
+    # A series whose files differ in Modality names the modalities; one that ran over the patient's
+    # elements was among them.
+    data, explicit, end = marked
+    _, at, _ = _element(data, 0x00080060, explicit)
+    (tmp_path / "ct").mkdir()
+    damaged = tmp_path / "ct" / "b.dcm"
+    damaged.write_bytes(_with_length(data, at, end - (at + (2 if explicit else 4)), explicit))
+    ds = pydicom.dcmread(tmp_path / "source.dcm")
+    ds.SOPInstanceUID, ds.ImagePositionPatient[2] = pydicom.uid.generate_uid(), 10.0
+    ds.save_as(tmp_path / "ct" / "a.dcm", implicit_vr=not explicit, little_endian=True)
+    told = _told(lambda: [s.problem for s in list_series(tmp_path / "ct")])
+    assert "different modalities (CT, one damaged)" in told
+    _check(tmp_path / "ct", damaged)
+
+
 @pytest.mark.parametrize("keyword", ["SliceThickness", "InstanceNumber", "NumberOfFrames"])
 def test_a_number_run_over_the_patient_is_not_shown(tmp_path, marked, keyword):
     # A DS or IS whose length runs over the patient's elements: they follow its value in the file
