@@ -13,7 +13,7 @@ import itertools
 
 import numpy as np
 
-from gpuimg.backend import is_dask, namespace
+from gpuimg.backend import is_dask
 from gpuimg.volume import Volume, slice_meta
 
 #: A new slice centre within this many old slices of an old one is that slice (for the meta per slice).
@@ -93,12 +93,12 @@ def _axis_map(volume: Volume, reference: Volume, atol_mm: float):
     centres differ by more than ``atol_mm`` [mm] anywhere (or do not pair one to one)."""
     linear = np.linalg.solve(volume.affine, reference.affine)[:3, :3]
     axes = tuple(int(a) for a in np.argmax(np.abs(linear), axis=0))
-    if sorted(axes) != [0, 1, 2] or any(volume.shape[a] != n for a, n in zip(axes, reference.shape)):
+    if sorted(axes) != [0, 1, 2] or [volume.shape[a] for a in axes] != list(reference.shape):
         return None
     flips = tuple(bool(linear[a, b] < 0) for b, a in enumerate(axes))
     corners = np.array(list(itertools.product(*[(0, n - 1) for n in reference.shape])), dtype=float)
     matched = np.zeros_like(corners)
-    for b, (a, flip) in enumerate(zip(axes, flips)):
+    for b, (a, flip) in enumerate(zip(axes, flips, strict=True)):
         matched[:, a] = volume.shape[a] - 1 - corners[:, b] if flip else corners[:, b]
     at_reference = reference.affine[:3, :3] @ corners.T + reference.affine[:3, 3:]
     at_volume = volume.affine[:3, :3] @ matched.T + volume.affine[:3, 3:]
