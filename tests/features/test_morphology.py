@@ -504,6 +504,24 @@ def test_cached_kernel_spectrum_equals_the_kernel_transformed_directly():
     assert not np.allclose(radial_spectrum(ns, grid, (1.0, 1.0, 1.0), _inverse_distance, cache=True), first)
 
 
+@pytest.mark.parametrize(
+    "shape, grid", [((3, 4, 5, 6), (9, 10, 12)), ((4, 7, 3), (8, 15, 6)), ((5, 5), (9, 10))]
+)
+def test_pruned_spectrum_equals_the_full_real_fft(shape, grid, rng):
+    """spectrum skips the lines its zero padding leaves zero: the same spectrum as NumPy's rfftn of the
+    padded input (a stack along a leading axis transformed one by one), odd and even lengths."""
+    from gpuimg.backend import namespace
+    from gpuimg.features._fft import spectrum
+
+    image = rng.normal(size=shape)
+    axes = tuple(range(len(shape) - len(grid), len(shape)))
+    expected = np.fft.rfftn(image, grid, axes=axes)
+    # FFT rounding of two libraries: a few ulps of the largest coefficient, times log(points).
+    assert_allclose(
+        spectrum(namespace(image), image, grid), expected, rtol=0, atol=1e-13 * np.abs(expected).max()
+    )
+
+
 @pytest.mark.parametrize("value", [5.0, 0.1, 2.675])
 def test_constant_intensities_leave_moran_and_geary_undefined(value):
     # IBSI's Moran's I and Geary's C divide by the sum of squared deviations, 0 for a constant ROI. The
