@@ -112,11 +112,13 @@ def spectrum(ns, image, grid):
 _THREADED_POINTS = 1 << 20
 
 
-def inner_product(ns, kernel, grid, f_hat, g_hat):
-    """``sum f (K * g)`` over the grid, from the spectra of ``f`` and ``g`` (Parseval), no inverse FFT.
+def inner_products(ns, kernel, grid, pairs) -> list:
+    """``sum f (K * g)`` over the grid for each pair of spectra ``(F, G)`` of ``pairs`` (Parseval), no
+    inverse FFT.
 
     ``sum_x f(x) (K * g)(x) = (1 / P) sum_k conj(F_k) K_k G_k`` over the ``P`` points of the full
-    spectrum; the real FFT holds half of it, so the bins the other half mirrors count twice.
+    spectrum; the real FFT holds half of it, so the bins the other half mirrors count twice (their
+    weights ``2 K``, formed once for all pairs; doubling is exact, so each sum is as with ``K`` first).
     """
     xp = ns.xp
     last = grid[-1]
@@ -124,5 +126,6 @@ def inner_product(ns, kernel, grid, f_hat, g_hat):
     twice[0] = 1.0
     if last % 2 == 0:
         twice[-1] = 1.0
-    terms = (f_hat.conj() * g_hat).real * kernel * twice
-    return terms.sum() / math.prod(grid)
+    weights = kernel * twice
+    points = math.prod(grid)
+    return [((f_hat.conj() * g_hat).real * weights).sum() / points for f_hat, g_hat in pairs]

@@ -20,7 +20,7 @@ from gpuimg.contours import binary_mesh_measures
 from gpuimg.errors import FeatureError
 from gpuimg.volume import Volume
 
-from ._fft import fft_shape, inner_product, radial_spectrum, spectrum
+from ._fft import fft_shape, inner_products, radial_spectrum, spectrum
 from ._scalars import Deferred, report_undefined
 from .chain import check_finite_roi, roi_box
 
@@ -373,9 +373,9 @@ def _inverse_distance_sums(values, mask, mean, spacing):
     )
     kernel = radial_spectrum(ns, grid, spacing, _inverse_distance, cache=True)
     m_hat, a_hat, a2_hat = spectrum(ns, xp.stack([m, a, a * a]), grid)
-    sum_w = inner_product(ns, kernel, grid, m_hat, m_hat)
-    sum_moran = inner_product(ns, kernel, grid, a_hat, a_hat)
-    sum_a2_km = inner_product(ns, kernel, grid, a2_hat, m_hat)
+    sum_w, sum_moran, sum_a2_km = inner_products(
+        ns, kernel, grid, [(m_hat, m_hat), (a_hat, a_hat), (a2_hat, m_hat)]
+    )
     return xp.stack([sum_w, sum_moran, 2.0 * (sum_a2_km - sum_moran)])
 
 
