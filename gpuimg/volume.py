@@ -464,8 +464,10 @@ def check_same_grid(image: Volume, mask: Volume, caller: str, error: type = Geom
         return
     raise error(
         f"{caller}: the mask Volume lies on another voxel grid than the image: {what}. Its voxels would "
-        "be read as the image's. Resample the mask onto the image's grid first; if the grids are the "
-        "same and only the header differs, pass its voxels, mask.data."
+        "be read as the image's. Resample the mask onto the image's grid first: "
+        "gpuimg.preprocess.resample_mask(mask, reference=image) (exact where it holds the image's voxels "
+        "in another axis order); if the grids are the same and only the header differs, pass its voxels, "
+        "mask.data."
     )
 
 

@@ -1,9 +1,11 @@
-"""Geometry: resampling to a new voxel spacing on the IBSI grid, and cropping to a mask.
+"""Geometry: resampling to a new voxel spacing on the IBSI grid or onto another Volume's grid, and
+cropping to a mask.
 
-Both change the voxel grid, so for a :class:`~gpuimg.Volume` they return a Volume whose spacing and
-origin describe the new grid (:func:`_regridded`); the direction and meta are kept, but for the
-entries per slice (``meta["files"]``, ``meta["missing_slices"]``), which follow the slices kept, or
-are dropped where the new slices are not old ones. Plain arrays take their spacing as an argument.
+These change the voxel grid, so for a :class:`~gpuimg.Volume` they return a Volume whose spacing and
+origin describe the new grid (:func:`_regridded`; onto another Volume's grid, :mod:`._grid`); the
+meta is kept, but for the entries per slice (``meta["files"]``, ``meta["missing_slices"]``), which
+follow the slices kept, or are dropped where the new slices are not old ones. Plain arrays take
+their spacing as an argument.
 """
 
 from __future__ import annotations
@@ -31,14 +33,10 @@ from gpuimg.backend import is_dask, namespace, to_numpy
 from gpuimg.errors import GeometryError, MemoryBudgetError, ParameterError
 from gpuimg.volume import Volume, check_same_grid, slice_meta
 
+from ._grid import check_order, check_reference, contracted, on_same_voxels, onto_reference, slices_on_old
+
 Image = ArrayLike | Volume
 Spacing = float | Sequence[float] | None
-
-_ORDERS = (0, 1, 3)
-#: A new slice centre within this many old slices of an old one is that slice (for the meta per slice).
-_SAME_SLICE = 1e-6
-#: How much "constant" mode contracts the IBSI grid about its centre when reading it [1] (see _resample).
-_CONTRACTION = 1e-12
 
 
 def resample(
@@ -49,16 +47,19 @@ def resample(
     *,
     mode: str = "nearest",
     cval: float = 0.0,
+    reference: Volume | None = None,
 ) -> Image:
-    """Resample to ``new_spacing`` [mm] on the IBSI grid (grid centres aligned).
+    """Resample to ``new_spacing`` [mm] on the IBSI grid (grid centres aligned), or onto the grid of
+    another Volume (``reference``).
 
     Parameters
     ----------
     image : array (NumPy, CuPy or Dask) or Volume, 1D to 3D
+        A Volume with ``reference``.
     spacing : float or sequence of float [mm]
         The current spacing per axis (z, y, x); a Volume brings its own (leave None).
     new_spacing : float or sequence of float [mm]
-        The wanted spacing.
+        The wanted spacing; leave None with ``reference``.
     order : {0, 1, 3}
         Interpolation: nearest neighbour, linear or cubic B-spline (``scipy.ndimage`` orders).
     mode, cval
@@ -69,7 +70,17 @@ def resample(
         (``sitkBSpline``) takes its coefficients with mirror boundaries: "mirror" equals it, while
         "nearest" (SciPy's prefilter with constant extension) differs near the outer voxels (by about
         250 HU on noise of standard deviation 100 HU; see Notes). With "constant" the rim takes
-        ``cval``: 5 mm slices resampled to 1 mm lose 2 new slices at each end to it.
+        ``cval``: 5 mm slices resampled to 1 mm lose 2 new slices at each end to it. With
+        ``reference``, a reference voxel whose centre lies past the image's outer voxel EDGES gets
+        ``cval`` whatever the mode, as SimpleITK's default pixel value; ``mode`` applies within them.
+    reference : Volume, optional
+        The grid to resample onto (its shape, spacing, origin and direction; its voxels are not read),
+        in the same patient coordinates: for a mask on another grid than its image,
+        ``resample_mask(mask, reference=image)``. Where the image holds the reference's very voxel
+        centres (to 1e-3 of the reference's smallest spacing), in another axis order or direction
+        (dcm2niix's rows stored bottom-up, an NRRD saved in another orientation), its voxels are
+        reordered exactly, without interpolation (nor the blur of order 3's prefilter); else they
+        are interpolated at each reference voxel's position.
 
     Returns
     -------
@@ -78,16 +89,21 @@ def resample(
         32/64-bit integer input). A Volume gets ``new_spacing`` and the origin of the new grid; its
         meta per slice (``meta["files"]``, ``meta["missing_slices"]``) is kept where every new slice
         centre lies on an old one (z spacing unchanged, or a multiple of it whose IBSI grid falls on
-        old centres) and dropped where the slices are new ones.
+        old centres) and dropped where the slices are new ones. With ``reference``: a Volume of the
+        reference's shape, spacing, origin and direction, and the image's meta (its entries per slice
+        kept where every reference slice lies on an image slice); the same dtype as interpolation
+        gives, also where the voxels are only reordered.
 
     Raises
     ------
     ParameterError
         For a spacing that is missing, not positive or of the wrong length, or a ``spacing=`` that
-        differs from the Volume's own; an unknown order or mode.
+        differs from the Volume's own; an unknown order or mode. With ``reference``: a reference that
+        is not a Volume, an image that is not one (a plain array has no position), or a
+        ``spacing``/``new_spacing`` given besides it (one of the two would be ignored).
     MemoryBudgetError
-        If the new grid would exceed the memory budget (a ``new_spacing`` far finer than ``spacing``),
-        or a Dask input, computed whole, would (checked before it is read).
+        If the new grid would exceed the memory budget (a ``new_spacing`` far finer than ``spacing``,
+        a large reference grid), or a Dask input, computed whole, would (checked before it is read).
 
     Notes
     -----
@@ -108,6 +124,15 @@ def resample(
     halfway between two old ones (the middle of an even axis resampled to an odd number of
     voxels) takes either neighbour, as floating-point rounding of its position decides.
 
+    With ``reference``, reference voxel ``r`` is read at the image's continuous index ``M r + t``
+    (``M, t`` from ``inv(image.affine) @ reference.affine``), with ``affine_transform`` as above; a
+    voxel whose index lies outside ``[-0.5, n - 0.5]`` (by more than 1e-6 voxel) along an image axis
+    of ``n`` voxels gets ``cval``. That is SimpleITK's ``sitk.Resample(image, reference,
+    sitk.Transform(), interpolator, cval)`` with ``sitkNearestNeighbor`` (order 0) and ``sitkLinear``
+    (order 1, mode "nearest"), but for order 0's ties (a reference centre halfway between two image
+    centres) and points within 1e-6 voxel of the outer edges. A Dask image on the same voxels is
+    reordered lazily; otherwise it is computed whole, as above.
+
     Examples
     --------
     >>> import numpy as np
@@ -119,7 +144,22 @@ def resample(
     ((20, 4, 4), (1.0, 1.0, 1.0), dtype('float32'))
     >>> [round(v, 6) for v in iso.origin]  # LPS: 0.3 mm along x (L) and y (P), -2 mm along z (S)
     [0.3, 0.3, -2.0]
+
+    Onto another Volume's grid: the same CT stored with its rows bottom-up (as dcm2niix stores a
+    series) comes back exactly; a grid shifted by 0.75 mm along x is interpolated.
+
+    >>> ramp = Volume(np.arange(8.0).reshape(2, 2, 2), spacing=(2.0, 1.0, 1.0))
+    >>> up = np.diag([1.0, -1.0, 1.0])[::-1]  # columns z, y, x: y runs anterior (-P)
+    >>> rows_up = Volume(ramp.data[:, ::-1], ramp.spacing, origin=(0.0, 1.0, 0.0), direction=up)
+    >>> resample(rows_up, reference=ramp).data.tolist() == ramp.data.tolist()
+    True
+    >>> shifted = Volume(np.zeros((2, 2, 2)), spacing=(2.0, 1.0, 1.0), origin=(0.75, 0.0, 0.0))
+    >>> resample(ramp, reference=shifted).data[0].tolist()  # x = 1.75 mm lies past the edge: cval
+    [[0.75, 0.0], [2.75, 0.0]]
     """
+    if reference is not None:
+        check_reference("resample", image, reference, spacing, new_spacing)
+        return onto_reference(image, reference, order, mode, cval)
     if isinstance(image, Volume):
         _check_own_spacing(
             "resample", image, spacing, "pass new_spacing only (resample(volume, new_spacing=...))"
@@ -131,9 +171,15 @@ def resample(
 
 
 def resample_mask(
-    mask: Image, spacing: Spacing = None, new_spacing: Spacing = None, threshold: float = 0.5
+    mask: Image,
+    spacing: Spacing = None,
+    new_spacing: Spacing = None,
+    threshold: float = 0.5,
+    *,
+    reference: Volume | None = None,
 ) -> Image:
-    """Resample a mask onto the IBSI grid of :func:`resample`: linear interpolation, then ``>= threshold``.
+    """Resample a mask onto the IBSI grid of :func:`resample`, or onto another Volume's grid: linear
+    interpolation, then ``>= threshold``.
 
     Parameters
     ----------
@@ -143,24 +189,30 @@ def resample_mask(
         label's mask to keep it apart: ``labels == k`` of an array, ``dataclasses.replace(labels,
         data=labels.data == k)`` of a Volume.
     spacing, new_spacing : float or sequence of float [mm]
-        As :func:`resample`.
+        As :func:`resample`; leave None with ``reference``.
     threshold : float
         Partial-volume threshold in (0, 1]: a new voxel belongs to the mask when the
         interpolated fraction is at least this (IBSI: 0.5).
+    reference : Volume, optional
+        The grid to resample onto, as :func:`resample`'s: ``resample_mask(mask, reference=image)``
+        puts a mask Volume on its image's grid. A mask on the image's very voxels in another axis
+        order or direction is reordered exactly; else its 0/1 fraction is interpolated linearly
+        (0 past the mask's outer voxel edges) and thresholded.
 
     Returns
     -------
     array of bool or Volume
-        The mask on the new grid.
+        The mask on the new grid (with ``reference``, a Volume on the reference's grid).
 
     Raises
     ------
     ParameterError
         For a ``threshold`` outside (0, 1]; a spacing or new spacing that is missing, not positive or not
-        one per axis; a ``spacing=`` that differs from the mask Volume's own.
+        one per axis; a ``spacing=`` that differs from the mask Volume's own. With ``reference``: a
+        reference or mask that is not a Volume, or a spacing given besides it.
     MemoryBudgetError
-        If the new grid would exceed the memory budget (a ``new_spacing`` far finer than ``spacing``),
-        or a Dask input, computed whole, would (checked before it is read).
+        If the new grid would exceed the memory budget (a ``new_spacing`` far finer than ``spacing``,
+        a large reference grid), or a Dask input, computed whole, would (checked before it is read).
 
     Examples
     --------
@@ -179,13 +231,23 @@ def resample_mask(
     number = isinstance(threshold, int | float | np.integer | np.floating) and not isinstance(threshold, bool)
     if not (number and 0 < threshold <= 1):  # True would be 1, a fraction of a voxel
         raise ParameterError(f"threshold={threshold!r} must be a number in (0, 1].")
+    if reference is not None:
+        check_reference("resample_mask", mask, reference, spacing, new_spacing)
     data = mask.data if isinstance(mask, Volume) else as_image(mask, "mask")
-    inside = roi_voxels(data).astype(np.float32)  # 0/1: a 0/255 mask would reach 0.5 far outside
+    roi = roi_voxels(data)
+    if reference is not None:
+        same = on_same_voxels(
+            dataclasses.replace(mask, data=roi), reference, atol_mm=1e-3 * min(reference.spacing)
+        )
+        if same is not None:
+            return same
+    inside = roi.astype(np.float32)  # 0/1: a 0/255 mask would reach 0.5 far outside
     fraction = resample(
         dataclasses.replace(mask, data=inside) if isinstance(mask, Volume) else inside,
         spacing,
         new_spacing,
         order=1,
+        reference=reference,
     )
     if isinstance(fraction, Volume):
         return dataclasses.replace(fraction, data=fraction.data >= np.float32(threshold))
@@ -306,8 +368,7 @@ def _resample(image, spacing, new_spacing, order, mode, cval):
         raise ParameterError("resample needs spacing and new_spacing (mm), one per axis or one for all.")
     old = _spacing(spacing, ndim)
     new = _spacing(new_spacing, ndim, "new_spacing")
-    if not isinstance(order, int | np.integer) or isinstance(order, bool) or order not in _ORDERS:
-        raise ParameterError(f"order={order!r} is not supported; use 0 (nearest), 1 (linear) or 3 (cubic).")
+    check_order(order)
     check_mode(mode)
     check_cval(cval)
     check_known_shape(image)
@@ -324,20 +385,15 @@ def _resample(image, spacing, new_spacing, order, mode, cval):
         shape = tuple(0 if n == 0 else m for n, m in zip(np.shape(image), shape, strict=True))
         return ns.xp.zeros(shape, dtype=dtype), offset, step
     work = ns.xp.asarray(image, dtype=dtype)
-    read_offset, read_step = offset, step
+    # "constant": read the grid contracted about its centre, so that no new centre on an outer old one
+    # rounds past it (contracted).
+    read_step, read_offset = (step, offset)
     if mode == "constant":
-        # SciPy's "constant" gives cval to a point past the outer centres by any amount, and a new centre
-        # on an old outer one, offset + j * step, can round past it (-0.4 + 2 * 0.2 = -5.6e-17 voxel from
-        # 5 mm to 1 mm): read the grid contracted about its centre by a factor 1 - 1e-12, far above that
-        # rounding (a few ulp of n) and far below any interpolation error (5e-10 voxel at 1000 voxels).
-        read_step = tuple(r * (1.0 - _CONTRACTION) for r in step)
-        read_offset = tuple(
-            ((n - 1) - (m - 1) * r) / 2 for n, m, r in zip(np.shape(image), shape, read_step, strict=True)
-        )
+        read_step, read_offset = contracted(step, offset, np.shape(image))
     out = ns.ndi.affine_transform(
         work,
         ns.xp.asarray(read_step, dtype=np.float64),  # on the device: cupyx divides the offset by it
-        offset=read_offset,
+        offset=tuple(float(o) for o in read_offset),
         output_shape=shape,
         order=order,
         mode=mode,
@@ -411,8 +467,6 @@ def _regridded(volume: Volume, data, first_index, spacing) -> Volume:
     offset_mm = np.asarray(volume.spacing) * np.asarray(first_index, dtype=float)
     origin = np.asarray(volume.origin) + volume.direction @ offset_mm
     n_old = volume.shape[0]
-    centres = float(first_index[0]) + np.arange(data.shape[0]) * (spacing[0] / volume.spacing[0])
-    nearest = np.rint(centres)
-    on_old = np.all(np.abs(centres - nearest) <= _SAME_SLICE) and np.all((nearest >= 0) & (nearest < n_old))
-    meta = slice_meta(volume.meta, n_old, nearest.astype(int).tolist() if on_old else None)
+    kept = slices_on_old((spacing[0] / volume.spacing[0], 0.0, 0.0), first_index[0], data.shape, n_old)
+    meta = slice_meta(volume.meta, n_old, kept)
     return dataclasses.replace(volume, data=data, spacing=tuple(spacing), origin=tuple(origin), meta=meta)
