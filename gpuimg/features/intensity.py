@@ -147,30 +147,36 @@ def _histogram(s) -> dict[str, float]:
 def _moments(x) -> dict:
     """The device reductions of the 16 statistics that the two families share (:func:`_statistics`)."""
     xp = namespace(x).xp
-    x = x.astype(np.float64)
+    x = x.astype(np.float64, copy=False)
+    n = x.size
     low, high = x.min(), x.max()
     # The rounded mean of equal values can miss them by an ulp (0.1 seven times sums to 0.7000000000000001),
     # which gave a constant ROI a variance of 1e-34 and a skewness of -1: the mean, like the exact one,
-    # is kept between the extremes, which makes it exact for a constant ROI.
-    mean = xp.clip(x.mean(), low, high)
+    # is kept between the extremes, which makes it exact for a constant ROI. (Means as sums / n and
+    # clips as minimum(maximum()): the same numbers as mean() and clip(), for a fifth of their overhead.)
+    mean = xp.minimum(xp.maximum(x.sum() / n, low), high)
     # The deviations from the mean rounded to the values' ulps (exact where they lie within a factor 2
     # of it), less their own mean, the rounded mean's error: the deviations from the exact mean. Without
     # it, intensities 1e15 + (0, 1, 2, 3, 4, 7) had a variance of 5.1406 for 5.1389 and a skewness of
     # 0.580 for 0.636 (their mean, 1e15 + 2.8333, rounds to 1e15 + 2.875); 0 for a constant ROI.
     deviation = x - mean
-    deviation = deviation - deviation.mean()
+    deviation = deviation - deviation.sum() / n
+    # Powers as products: ** 3 and ** 4 call pow() per value (100 us of 800 values, half the family's
+    # time); the products differ from them by an ulp or two per term.
+    square = deviation * deviation
     p10, p25, median, p75, p90 = xp.percentile(x, xp.asarray(_PERCENTILES))
     # The values from P10 to P90 by where, not picked out (CuPy would read the device for their number).
     central = (x >= p10) & (x <= p90)
     n_central = central.sum()  # 0 for two distinct values: P10 and P90 lie strictly between them
-    central_mean = xp.clip(xp.where(central, x, 0.0).sum() / xp.maximum(n_central, 1), p10, p90)
+    count = xp.maximum(n_central, 1)
+    central_mean = xp.minimum(xp.maximum(xp.where(central, x, 0.0).sum() / count, p10), p90)
     central_deviation = xp.where(central, x - central_mean, 0.0)  # less its mean, as the deviations'
-    central_deviation = central_deviation - central_deviation.sum() / xp.maximum(n_central, 1)
+    central_deviation = central_deviation - central_deviation.sum() / count
     return {
         "mean": mean,
-        "m2": (deviation**2).mean(),
-        "m3": (deviation**3).mean(),
-        "m4": (deviation**4).mean(),
+        "m2": square.sum() / n,
+        "m3": (square * deviation).sum() / n,
+        "m4": (square * square).sum() / n,
         "median": median,
         "min": low,
         "max": high,
@@ -178,10 +184,10 @@ def _moments(x) -> dict:
         "p25": p25,
         "p75": p75,
         "p90": p90,
-        "mad": xp.abs(deviation).mean(),
+        "mad": xp.abs(deviation).sum() / n,
         "rmad_sum": xp.where(central, xp.abs(central_deviation), 0.0).sum(),
         "n_central": n_central,
-        "medad": xp.abs(x - median).mean(),
+        "medad": xp.abs(x - median).sum() / n,
     }
 
 
