@@ -74,7 +74,9 @@ def _to_host(parts: list) -> list:
     device = next(
         (p for p in parts if hasattr(p, "shape") and not isinstance(p, (np.ndarray, np.generic))), None
     )
-    xp = np if device is None else namespace(device).xp
+    if device is None:  # on the host already: converted one by one, not gathered into one array first
+        return [np.asarray(p, dtype=np.float64).ravel() if getattr(p, "ndim", 0) else float(p) for p in parts]
+    xp = namespace(device).xp
     flat = to_numpy(xp.concatenate([xp.ravel(xp.asarray(p, dtype=np.float64)) for p in parts]))
     out, start = [], 0
     for part in parts:
