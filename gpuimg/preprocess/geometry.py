@@ -145,8 +145,8 @@ def resample(
     >>> [round(v, 6) for v in iso.origin]  # LPS: 0.3 mm along x (L) and y (P), -2 mm along z (S)
     [0.3, 0.3, -2.0]
 
-    Onto another Volume's grid: the same CT stored with its rows bottom-up (as dcm2niix stores a
-    series) comes back exactly; a grid shifted by 0.75 mm along x is interpolated.
+    Onto another Volume's grid: the same voxels stored with their rows bottom-up (as dcm2niix stores
+    a DICOM series) come back exactly; a grid shifted by 0.75 mm along x is interpolated.
 
     >>> ramp = Volume(np.arange(8.0).reshape(2, 2, 2), spacing=(2.0, 1.0, 1.0))
     >>> up = np.diag([1.0, -1.0, 1.0])[::-1]  # columns z, y, x: y runs anterior (-P)
