@@ -22,6 +22,7 @@ from gpuimg import Volume
 from gpuimg._cli_info import info
 from gpuimg.errors import GpuimgError
 from gpuimg.io import list_series, read_dicom, read_rtstruct, rtstruct_roi_names
+from gpuimg.io._unchecked import unchecked_values
 
 NAME, BIRTH, PATIENT = "Zzmarker^Qqname", "19011231", "PIDMARK123"
 #: Any of the markers, or a part of one (a message cut short), in the text or its repr's escapes.
@@ -74,13 +75,18 @@ def _with_length(data: bytes, at: int, length: int, explicit: bool) -> bytes:
     return data[:at] + packed + data[at + len(packed) :]
 
 
-@pytest.fixture(params=[True, False], ids=["explicit", "implicit"])
+@pytest.fixture(
+    params=[(True, 1), (False, 1), (True, 2), (False, 2)],
+    ids=["explicit", "implicit", "explicit-two-names", "implicit-two-names"],
+)
 def marked(request, testfile, tmp_path):
-    """CT_small.dcm with the markers as the patient's name, birth date and ID (explicit or implicit
-    VR little endian), its bytes, and where the patient's elements end."""
-    explicit = request.param
+    """CT_small.dcm with the markers as the patient's name (one, or two: a backslash, which makes pydicom
+    read a value that runs over it as a list), birth date and ID (explicit or implicit VR little
+    endian), its bytes, and where the patient's elements end."""
+    explicit, names = request.param
     ds = pydicom.dcmread(testfile("CT_small.dcm"))
-    ds.PatientName, ds.PatientBirthDate, ds.PatientID = NAME, BIRTH, PATIENT
+    ds.PatientName = NAME if names == 1 else f"{NAME}\\Other^Name"
+    ds.PatientBirthDate, ds.PatientID = BIRTH, PATIENT
     ds.SeriesDescription = "Chest"
     if not explicit:
         ds.file_meta.TransferSyntaxUID = pydicom.uid.ImplicitVRLittleEndian
@@ -90,11 +96,25 @@ def marked(request, testfile, tmp_path):
     return data, explicit, at + (2 if explicit else 4) + length
 
 
+def _as_read(path, tag: int):
+    """The value of ``tag`` as pydicom reads it, without its warning of a value longer than its VR allows."""
+    with unchecked_values():
+        return pydicom.dcmread(path)[tag].value
+
+
+def _shown(volume: Volume) -> dict:
+    """A Volume's meta but its patient ID, which the file's PatientID is."""
+    return {key: value for key, value in volume.meta.items() if key != "patient_id"}
+
+
 def _check(folder, path):
     for call in (
-        lambda: read_dicom(folder, device="cpu"),
-        lambda: read_dicom(path, device="cpu"),
-        lambda: [(s.modality, s.description, s.problem, str(s)) for s in list_series(folder)],
+        lambda: _shown(read_dicom(folder, device="cpu")),
+        lambda: _shown(read_dicom(path, device="cpu")),
+        lambda: [
+            (s.series_uid, s.modality, s.description, s.study_uid, s.study_id, s.problem)
+            for s in list_series(folder)
+        ],
         lambda: info(folder),
     ):
         told = _told(call)
@@ -112,7 +132,7 @@ def test_a_text_value_run_over_the_patient_is_not_shown(tmp_path, marked, keywor
     (tmp_path / "ct").mkdir()
     path = tmp_path / "ct" / "ct.dcm"
     path.write_bytes(_with_length(data, at, end - value, explicit))
-    assert NAME in str(pydicom.dcmread(path)[tag].value)  # the damage, as pydicom reads it
+    assert NAME in str(_as_read(path, tag))  # the damage, as pydicom reads it
     _check(tmp_path / "ct", path)
 
 
@@ -131,7 +151,7 @@ def test_a_text_value_run_over_a_backslash_is_not_shown(tmp_path, testfile, keyw
     (tmp_path / "ct").mkdir()
     path = tmp_path / "ct" / "ct.dcm"
     path.write_bytes(_with_length(data, at, end - (at + 2), True))
-    value = pydicom.dcmread(path)[tag].value
+    value = _as_read(path, tag)
     assert isinstance(value, pydicom.multival.MultiValue) and NAME in value[0]  # the damage, as read
     _check(tmp_path / "ct", path)
 
@@ -152,10 +172,10 @@ def test_a_series_of_a_damaged_modality_among_others_does_not_show_it(tmp_path, 
     _check(tmp_path / "ct", damaged)
 
 
-@pytest.mark.parametrize("keyword", ["SliceThickness", "InstanceNumber", "NumberOfFrames"])
-def test_a_number_run_over_the_patient_is_not_shown(tmp_path, marked, keyword):
-    # A DS or IS whose length runs over the patient's elements: they follow its value in the file
-    # (their own place left empty), as one damaged length and a misplaced module leave them.
+def _behind(marked, keyword: str) -> bytes:
+    """The file of ``marked`` with the patient's elements moved behind the value of ``keyword`` (their own
+    place left empty), and its length taking them in, as one damaged length and a misplaced module
+    leave them."""
     data, explicit, end = marked
     start, _, _ = _element(data, 0x00100010, explicit)  # the name, the first of the patient's
     patient = data[start:end]
@@ -169,10 +189,40 @@ def test_a_number_run_over_the_patient_is_not_shown(tmp_path, marked, keyword):
     _, at, length = _element(data, tag, explicit)
     value = at + (2 if explicit else 4)
     data = _with_length(data, at, length + len(patient), explicit)
+    return data[: value + length] + patient + data[value + length :]
+
+
+@pytest.mark.parametrize("keyword", ["SliceThickness", "InstanceNumber", "NumberOfFrames"])
+def test_a_number_run_over_the_patient_is_not_shown(tmp_path, marked, keyword):
+    # A DS or IS whose length runs over the patient's elements: they follow its value in the file.
     (tmp_path / "ct").mkdir()
     path = tmp_path / "ct" / "ct.dcm"
-    path.write_bytes(data[: value + length] + patient + data[value + length :])
-    assert NAME in str(pydicom.dcmread(path)[tag].value)  # the damage, as pydicom reads it
+    path.write_bytes(_behind(marked, keyword))
+    tag = pydicom.datadict.tag_for_keyword(keyword)
+    assert NAME in str(_as_read(path, tag))  # the damage, as pydicom reads it
+    _check(tmp_path / "ct", path)
+
+
+@pytest.mark.parametrize(
+    "keyword",
+    ["SeriesInstanceUID", "StudyInstanceUID", "FrameOfReferenceUID", "StudyID", "PhotometricInterpretation"],
+)
+def test_a_text_value_after_the_patient_run_over_it_is_not_shown(tmp_path, marked, keyword):
+    # A UID, an ID or a code string whose length runs over the patient's elements (behind it): the
+    # series UID was shown in SeriesInfo and messages, the others in the Volume's meta, SeriesInfo and
+    # the message of colour pixels. Such a header is damaged.
+    (tmp_path / "ct").mkdir()
+    path = tmp_path / "ct" / "ct.dcm"
+    data, explicit = _behind(marked, keyword), marked[1]
+    if keyword == "PhotometricInterpretation":  # colour pixels (3 samples of 128 x 42), which name it
+        for tag, number in ((0x00280002, 3), (0x00280011, 42)):
+            _, at, _ = _element(data, tag, explicit)
+            value = at + (2 if explicit else 4)
+            data = data[:value] + struct.pack("<H", number) + data[value + 2 :]
+    path.write_bytes(data)
+    assert NAME in str(_as_read(path, pydicom.datadict.tag_for_keyword(keyword)))  # the damage
+    told = _told(lambda: list(list_series(tmp_path / "ct").broken.values()))  # unreadable: damaged
+    assert f"its {keyword} " in told and "runs into the next elements" in told, told
     _check(tmp_path / "ct", path)
 
 
