@@ -33,6 +33,7 @@ class MaskSource:
     roi: str | int | None = None
     pattern: str | None = None
     label: int = 0
+    resample: bool = False
     threshold: tuple[float, float] | str | None = None
     opening_mm: float = 0.0
     fill_holes: bool = True
@@ -116,6 +117,7 @@ def _mask(table: dict) -> MaskSource:
         roi=_roi(table.get("roi")),
         pattern=pattern,
         label=_int("mask.label", table.get("label", 0), 0),
+        resample=_bool("mask.resample", table.get("resample", False)),
         threshold=threshold,
         opening_mm=float(opening),
         fill_holes=_bool("mask.fill_holes", table.get("fill_holes", True)),
@@ -137,7 +139,7 @@ def _roi(value) -> str | int | None:
 
 #: The keys of [mask] each source takes, besides ``source``.
 _MASK_KEYS = {
-    "file": ("pattern", "label"),
+    "file": ("pattern", "label", "resample"),
     "rtstruct": ("roi",),
     "seg": ("roi",),
     "recipe": ("threshold", "opening_mm", "fill_holes", "largest"),

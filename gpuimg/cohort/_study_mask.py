@@ -2,6 +2,7 @@
 mask file matching a pattern, or a recipe (threshold, opening, hole filling, largest component).
 """
 
+import dataclasses
 import os
 import unicodedata
 from fnmatch import fnmatchcase
@@ -19,6 +20,8 @@ from gpuimg.io import read_image, read_rtstruct, read_seg
 from gpuimg.io._nifti import _partner
 from gpuimg.io._unchecked import unchecked_values
 from gpuimg.io.image import IMAGE_SUFFIXES
+from gpuimg.preprocess import resample_mask
+from gpuimg.preprocess._grid import on_same_voxels
 from gpuimg.volume import Volume
 
 from .spec import MaskSource
@@ -30,7 +33,9 @@ def study_mask(
     """The study's mask on the image's grid: a uint8 Volume of 0 and 1, whatever its source.
 
     ``others`` are the study's files outside the chosen series (where its RTSTRUCT or SEG lies);
-    ``processed`` is the image after the spec's preprocessing steps, which a recipe thresholds.
+    ``processed`` is the image after the spec's preprocessing steps, which a recipe thresholds. A mask
+    file on the image's voxels in another axis order is reordered onto the image's grid, one on another
+    grid resampled onto it with ``mask.resample`` (:func:`_on_image_grid`).
     """
     if source.source in ("rtstruct", "seg"):
         kind = source.source.upper()
@@ -57,7 +62,6 @@ def study_mask(
                 f"match mask.pattern={source.pattern!r} in {folder}{others}; one is needed."
             )
         mask = read_image(files[0], device=image.device)
-        _check_fits(mask, image, files[0])
         inside = roi_voxels(mask.data) if source.label == 0 else mask.data == source.label
         if source.label == 0 and not bool(inside.any()):
             # The features' "the mask is empty ... give the mask of this image's ROI" named no file.
@@ -78,6 +82,7 @@ def study_mask(
                 )
                 + ". Set mask.label to the ROI's label (0 for every non-zero voxel)."
             )
+        inside = _on_image_grid(mask, inside, image, files[0], source)
         return Volume(inside.view(np.uint8), image.spacing, image.origin, image.direction)
     return _recipe(processed, source)
 
@@ -144,21 +149,60 @@ def _header_name(path: Path) -> Path:
     return _partner(path) or path
 
 
-def _check_fits(mask: Volume, image: Volume, path: Path) -> None:
-    """Refuse a mask file on another grid than its image's. Its header may round the image's geometry:
-    spacings to 1e-3 mm and origins to 1e-2 mm (three and two decimals, as tools write them) but to at
-    most 1% of a spacing and a tenth of the smallest voxel (micro-CT's 10 um voxels), direction
-    cosines to 1e-4; and 1e-5 relative (float32 fields).
+def _on_image_grid(mask: Volume, inside, image: Volume, path: Path, source: MaskSource):
+    """``inside``, the ROI's voxels (bool) of the mask file ``path`` read as ``mask``, on the image's grid.
+
+    A mask on the image's grid (:func:`_misfit`) as it is; one on the image's voxels in another order
+    (axes permuted or reversed: a NIfTI of dcm2niix, whose rows run bottom-up; an NRRD saved in
+    another orientation), each voxel centre within the origin's tolerance of an image voxel's, reordered
+    exactly; another grid resampled with ``mask.resample`` (IBSI: linear interpolation of the 0/1 mask,
+    then ``>= 0.5``), else refused.
+    """
+    misfit = _misfit(mask, image)
+    if misfit is None:
+        return inside
+    mask = dataclasses.replace(mask, data=inside)
+    same = on_same_voxels(mask, image, atol_mm=_origin_atol(image))
+    if same is not None:
+        return same.data
+    if not source.resample:
+        raise GeometryError(
+            f"the mask {path.name} does not fit its image: {misfit}. Export the mask on the image's grid, "
+            "or set mask.resample = true to resample it onto the image's grid (IBSI: linear interpolation, "
+            "partial volume >= 0.5)."
+        )
+    resampled = resample_mask(mask, reference=image).data
+    if not bool(resampled.any()):
+        raise FeatureError(
+            f"{path.name}, the mask of mask.pattern={source.pattern!r}, has no voxel on the image's grid: "
+            "resampling it there (mask.resample = true: linear interpolation, partial volume >= 0.5) left "
+            "none. Check that it is this image's mask; its ROI lies outside the image, or is thinner than "
+            "half an image voxel."
+        )
+    return resampled
+
+
+def _origin_atol(image: Volume) -> float:
+    """How far [mm] a mask file's origin may lie from its image's: 1e-2 mm (two decimals, as tools
+    write them), but at most a tenth of the smallest voxel (micro-CT's 10 um voxels)."""
+    return min(1e-2, 0.1 * min(image.spacing))
+
+
+def _misfit(mask: Volume, image: Volume) -> str | None:
+    """None where a mask file lies on its image's grid, else how it differs (shapes, spacings, origins,
+    the axes that point elsewhere). Its header may round the image's geometry: spacings to 1e-3 mm and
+    origins as :func:`_origin_atol` says (three and two decimals, as tools write them) but spacings to
+    at most 1% of a spacing, direction cosines to 1e-4; and 1e-5 relative (float32 fields).
     """
     spacing = image.spacing
     spacing_fits = _close(mask.spacing, spacing, [min(1e-3, 1e-2 * s) for s in spacing])
-    origin_fits = _close(mask.origin, image.origin, [min(1e-2, 0.1 * min(spacing))] * 3)
+    origin_fits = _close(mask.origin, image.origin, [_origin_atol(image)] * 3)
     # The axes that point elsewhere: a mask differing in direction alone was refused with equal
     # shapes, spacings and origins shown.
     columns = mask.direction.T.tolist(), image.direction.T.tolist()
     axes = [a for a in range(3) if not _close(columns[0][a], columns[1][a], [1e-4] * 3)]
     if mask.shape == image.shape and spacing_fits and origin_fits and not axes:
-        return
+        return None
     pairs = [_rounded(mask.direction[:, a], image.direction[:, a], 3, alike=False) for a in axes]
     shown = "".join(
         f"; its {'zyx'[a]} axis points along {mine}, the image's along {theirs} (LPS)"
@@ -168,10 +212,9 @@ def _check_fits(mask: Volume, image: Volume, path: Path) -> None:
         _rounded(mask.spacing, image.spacing, 3, alike=spacing_fits),
         _rounded(mask.origin, image.origin, 2, alike=origin_fits),
     )
-    raise GeometryError(
-        f"the mask {path.name} does not fit its image: shape {mask.shape} vs {image.shape}, spacing "
-        f"{spacings[0]} vs {spacings[1]} mm, origin {origins[0]} vs {origins[1]} mm{shown}. Export the "
-        "mask on the image's grid, or resample it first."
+    return (
+        f"shape {mask.shape} vs {image.shape}, spacing {spacings[0]} vs {spacings[1]} mm, origin "
+        f"{origins[0]} vs {origins[1]} mm{shown}"
     )
 
 

@@ -14,6 +14,10 @@ A spec has up to seven tables; every key is optional except where said::
                                 # regex); or a whole number, the ROINumber / SegmentNumber (ROIs of one name)
     pattern = "lesions.nrrd"    # file (required): glob in the study folder (NIfTI or NRRD)
     label = 0                   # file: the label value of the ROI; 0 means every non-zero voxel
+    resample = false            # file: a mask on another grid than the image's is resampled onto it
+                                # (IBSI: linear interpolation, partial volume >= 0.5); false refuses it.
+                                # A mask on the image's voxels in another axis order or direction (a
+                                # dcm2niix NIfTI's rows bottom-up) is always taken, reordered exactly.
     threshold = [-100, 200]     # recipe (required): [lower, upper] in image units, or "otsu"
     opening_mm = 1.0            # recipe: opening radius [mm], 0 for none
     fill_holes = true           # recipe

@@ -26,10 +26,21 @@ from gpuimg.features import FAMILIES
         # number with a SEG, a threshold with a structure set.
         (
             {"mask": {"source": "file", "pattern": "m.nrrd", "roi": "GTV"}},
-            r"mask: mask\.roi does not apply to mask\.source = 'file', which takes \['pattern', 'label'\]; "
+            r"mask: mask\.roi does not apply to mask\.source = 'file', which takes "
+            r"\['pattern', 'label', 'resample'\]; "
             r".*\(roi: 'rtstruct' or 'seg'\)",
         ),
         ({"mask": {"source": "seg", "label": 2}}, r"mask\.label does not apply to mask\.source = 'seg'"),
+        # Resampling a mask onto the image's grid is for a mask file only: a structure set or SEG is
+        # drawn on the image's own grid by its reader.
+        (
+            {"mask": {"source": "file", "pattern": "m.nrrd", "resample": "yes"}},
+            r"mask\.resample='yes' must be",
+        ),
+        (
+            {"mask": {"source": "rtstruct", "resample": True}},
+            r"mask\.resample does not apply to mask\.source = 'rtstruct'.*\(resample: 'file'\)",
+        ),
         (
             {"mask": {"source": "rtstruct", "threshold": "otsu", "largest": True}},
             r"mask: mask\.largest, mask\.threshold do not apply to mask\.source = 'rtstruct'",
@@ -370,6 +381,18 @@ def test_the_study_hash_follows_the_checked_spec_not_its_document():
     assert spec_from_dict(document).study_hash != before
 
 
+def test_resampling_the_mask_file_is_part_of_the_study_hash():
+    # A run with mask.resample switched on must not reuse the rows (or the errors: a mask on another
+    # grid refused) that a run with it off stored in the same output folder.
+    off, on = (
+        spec_from_dict({"mask": {"source": "file", "pattern": "mask.nrrd", "resample": value}})
+        for value in (False, True)
+    )
+    assert (off.mask.resample, on.mask.resample) == (False, True)
+    assert off.study_hash != on.study_hash
+    assert spec_from_dict({"mask": {"source": "file", "pattern": "mask.nrrd"}}).study_hash == off.study_hash
+
+
 @pytest.mark.parametrize(
     "document",
     [
@@ -397,7 +420,7 @@ def test_the_study_hash_follows_the_checked_spec_not_its_document():
             "features": {"families": ["statistics"], "image": "original", "n_bins": 16},
             "learning": {"labels": "labels.csv", "folds": 3, "regression": {"target": "growth"}},
         },
-        {"mask": {"source": "file", "pattern": "seg/*.nii.gz", "label": 2}},
+        {"mask": {"source": "file", "pattern": "seg/*.nii.gz", "label": 2, "resample": True}},
     ],
 )
 def test_a_spec_as_a_dict_reads_back_as_itself(document, tmp_path):
