@@ -278,3 +278,24 @@ def test_the_mask_on_the_cuda_device(emulated_cuda, tmp_path, form):
     found = study_mask(study, [], on_device, on_device, source)
     assert found.device == "cuda"
     assert np.array_equal(gpuimg.backend.to_numpy(found.data), expected.astype(np.uint8))
+
+
+@pytest.mark.parametrize("label", [0, 2])
+def test_the_label_is_chosen_before_the_mask_is_reordered_or_resampled(coarse, label):
+    # A label image on another grid: mask.label's voxels are chosen on the file's grid, then moved, so
+    # that interpolation never blends label values (1 and 2 would average to a 1.5 of neither).
+    study, image, mask = coarse
+    labels = mask.data.astype(np.int16)
+    labels[:, :, 6:] *= 2  # the ellipsoid's two halves: 1 and 2
+    assert set(np.unique(labels)) == {0, 1, 2}
+    labelled = gpuimg.Volume(labels, mask.spacing, mask.origin, mask.direction)
+    gpuimg.write_image(labelled, study / "mask.nrrd")
+    chosen = labels > 0 if label == 0 else labels == label
+    expected = _sitk_resampled(
+        gpuimg.Volume(chosen.astype(np.uint8), mask.spacing, mask.origin, mask.direction), image
+    )
+    source = spec_from_dict(
+        {"mask": {"source": "file", "pattern": "mask.nrrd", "label": label, "resample": True}}
+    ).mask
+    found = study_mask(study, [], image, image, source)
+    assert 0 < expected.sum() and np.array_equal(np.asarray(found.data), expected.astype(np.uint8))
