@@ -170,16 +170,28 @@ def _check_every_slice(
         )
 
 
-def _label(value) -> str:
-    """A name as the file holds it (ROIName, SegmentLabel: a LO) as the name it means: without the
-    leading and trailing spaces DICOM ignores, in Unicode's NFC form.
+def _label(value, path: Path, keyword: str) -> str:
+    """A name as the file ``path`` holds it (its ``keyword``, ROIName or SegmentLabel: a LO) as the name it
+    means: without the leading and trailing spaces DICOM ignores, in Unicode's NFC form; several values
+    (a backslash in the name) joined as written.
 
     One name can be stored in two canonically equivalent spellings, composed (NFC: ``"L\\u00e4sion"``)
     or decomposed (NFD: ``"La\\u0308sion"``, as macOS writes accented text), which look alike; in NFC
     form they are equal, so that a name typed on any system finds the ROI, and two ROIs of one name
     are told as such.
+
+    Raises
+    ------
+    DicomError
+        Where the name ran into the next elements (:func:`_ran_on`): it may hold the patient's name, and
+        is not shown.
     """
-    return unicodedata.normalize("NFC", str(value).strip())
+    if _ran_on(value):
+        raise DicomError(
+            f"{path}: a {keyword} of this file runs into the next elements (its length is damaged), so it "
+            "is not shown; export the file again."
+        )
+    return unicodedata.normalize("NFC", _as_text(value).strip())
 
 
 def _caseless(name: str) -> str:

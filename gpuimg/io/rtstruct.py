@@ -43,12 +43,14 @@ def rtstruct_roi_names(path: str | os.PathLike) -> list[str]:
     -------
     list of str
         Each ROI's ROIName, without the leading and trailing spaces DICOM ignores, in Unicode's NFC
-        form (accented letters composed, as most systems type them).
+        form (accented letters composed, as most systems type them); a name holding a backslash as
+        written.
 
     Raises
     ------
     DicomError
-        If the file cannot be read or is not an RTSTRUCT.
+        If the file cannot be read or is not an RTSTRUCT, or an ROIName runs into the next elements (a
+        damaged length: it is not shown).
 
     Examples
     --------
@@ -72,7 +74,7 @@ def rtstruct_roi_names(path: str | os.PathLike) -> list[str]:
     with unchecked_values():
         ds = _read_object(path, "RTSTRUCT", "StructureSetROISequence")
         with _damage_named(path, "RTSTRUCT"):
-            return [_roi_name(item) for item in ds.StructureSetROISequence]
+            return [_roi_name(item, path) for item in ds.StructureSetROISequence]
 
 
 def read_rtstruct(
@@ -318,7 +320,7 @@ def _inside(shape: tuple[int, int], rows: np.ndarray, columns: np.ndarray) -> np
 
 
 def _roi(ds: pydicom.Dataset, roi: str | int | None, path: Path) -> tuple[int, str]:
-    rois = [(_roi_name(item), int(item.ROINumber)) for item in ds.StructureSetROISequence]
+    rois = [(_roi_name(item, path), int(item.ROINumber)) for item in ds.StructureSetROISequence]
     names = [name for name, _ in rois]
     if not rois:
         raise DicomError(f"{path}: the structure set holds no ROI; export it again with the drawn ROIs.")
@@ -366,7 +368,7 @@ def _numbered(rois: list[tuple[str, int]], number: int, path: Path) -> tuple[int
     return number, named[0]
 
 
-def _roi_name(item: pydicom.Dataset) -> str:
+def _roi_name(item: pydicom.Dataset, path: Path) -> str:
     """An ROI's ROIName without the leading and trailing spaces, which DICOM ignores in an LO value, in
-    Unicode's NFC form."""
-    return _label(item.ROIName)
+    Unicode's NFC form; DicomError where it ran into the next elements (see :func:`_label`)."""
+    return _label(item.ROIName, path, "ROIName")

@@ -255,7 +255,10 @@ def _in_segment(frame: np.ndarray, kind: str, number: int, top: float, path: Pat
 
 def _segment(ds: pydicom.Dataset, segment: str | int | None, path: Path) -> tuple[int, str]:
     # SegmentLabel (LO) without the leading and trailing spaces, which DICOM ignores, in NFC form
-    items = [(int(item.SegmentNumber), _label(item.get("SegmentLabel", ""))) for item in ds.SegmentSequence]
+    items = [
+        (int(item.SegmentNumber), _label(item.get("SegmentLabel", ""), path, "SegmentLabel"))
+        for item in ds.SegmentSequence
+    ]
     background = _background(ds)
     if background is not None and any(n == background for n, _ in items):
         others = sorted(f"{n}: {name}" for n, name in items if n != background)

@@ -18,10 +18,11 @@ import pydicom
 import pytest
 from rtstruct_files import square_contour, write_structure_set
 
+import gpuimg
 from gpuimg import Volume
 from gpuimg._cli_info import info
 from gpuimg.errors import GpuimgError
-from gpuimg.io import list_series, read_dicom, read_rtstruct, rtstruct_roi_names
+from gpuimg.io import list_series, read_dicom, read_rtstruct, read_seg, rtstruct_roi_names
 from gpuimg.io._unchecked import unchecked_values
 
 NAME, BIRTH, PATIENT = "Zzmarker^Qqname", "19011231", "PIDMARK123"
@@ -239,3 +240,54 @@ def test_contour_data_of_the_patient_is_not_shown(tmp_path):
     for call in (lambda: read_rtstruct(path, image), lambda: rtstruct_roi_names(path)):
         told = _told(call)
         assert not MARKERS.search(told), told
+
+
+def _marked_object(path, explicit: bool) -> tuple[bytes, bool, int]:
+    """The RTSTRUCT or SEG file ``path`` with the markers as its patient's two names, ID and birth date (its
+    patient module), in explicit or implicit VR little endian, as ``marked`` gives a CT file. Its
+    sequences and items are of undefined length, as many writers give them, so that a value within one
+    whose length runs on is read on (in an item of defined length, pydicom reads it to the item's end)."""
+    ds = pydicom.dcmread(path)
+    ds.PatientName, ds.PatientBirthDate, ds.PatientID = f"{NAME}\\Other^Name", BIRTH, PATIENT
+    for element in ds.iterall():
+        if element.VR == "SQ":
+            element.is_undefined_length = True
+            for item in element.value:
+                item.is_undefined_length_sequence_item = True
+    if not explicit:
+        ds.file_meta.TransferSyntaxUID = pydicom.uid.ImplicitVRLittleEndian
+    ds.save_as(path, implicit_vr=not explicit, little_endian=True)
+    data = path.read_bytes()
+    _, at, length = _element(data, 0x00100030, explicit)
+    return data, explicit, at + (2 if explicit else 4) + length
+
+
+@pytest.mark.parametrize("explicit", [True, False], ids=["explicit", "implicit"])
+def test_an_roi_name_or_segment_label_run_over_the_patient_is_not_shown(tmp_path, explicit):
+    # An ROIName (or SegmentLabel) whose length takes in the patient's elements behind it was the name
+    # rtstruct_roi_names gave, and read_rtstruct's mask's meta["roi"] (read_seg's too).
+    from seg_files import seg_sources, write_seg
+
+    image = Volume(np.zeros((3, 12, 12), np.int16), (2.5, 0.8, 1.1), (-10.0, 4.0, 7.0), np.eye(3))
+    files = gpuimg.write_dicom(image, tmp_path / "ct")
+    image = read_dicom(tmp_path / "ct", device="cpu")
+    rs = write_structure_set(tmp_path / "rs.dcm", {"GTV": [square_contour(image, 1, 1.5, 6.5)]})
+    mask = np.zeros(image.shape, bool)
+    mask[1, 2:6, 3:7] = True
+    seg = write_seg(tmp_path / "seg.dcm", seg_sources(files), {"Lesion": mask})
+    rs.write_bytes(_behind(_marked_object(rs, explicit), "ROIName"))
+    seg.write_bytes(_behind(_marked_object(seg, explicit), "SegmentLabel"))
+    for call in (
+        lambda: rtstruct_roi_names(rs),
+        lambda: read_rtstruct(rs, image, 1).meta,
+        lambda: read_seg(seg, image, 1).meta,
+    ):
+        told = _told(call)
+        assert "runs into the next elements" in told and not MARKERS.search(told), told
+
+
+def test_a_name_of_several_values_is_read_as_written(tmp_path):
+    # pydicom gives a name holding a backslash as a list, which str wrote as its repr.
+    image = Volume(np.zeros((3, 12, 12), np.int16), (2.5, 0.8, 1.1), (-10.0, 4.0, 7.0), np.eye(3))
+    rs = write_structure_set(tmp_path / "rs.dcm", {"GTV\\Lung": [square_contour(image, 1, 1.5, 6.5)]})
+    assert rtstruct_roi_names(rs) == ["GTV\\Lung"]
