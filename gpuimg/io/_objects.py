@@ -125,8 +125,16 @@ def _check_frame_of_reference(path: Path, what: str, uid, reference: Volume) -> 
     ------
     GeometryError
         If the FrameOfReferenceUID ``uid`` differs from the reference's ``meta["frame_of_reference_uid"]``.
+    DicomError
+        If ``uid`` ran into the next elements (:func:`_ran_on`): it may hold the patient's name.
     """
-    uid, image_uid = str(uid or "").strip(), str(reference.meta.get("frame_of_reference_uid") or "").strip()
+    if _ran_on(uid or ""):
+        raise DicomError(
+            f"{path}: the FrameOfReferenceUID of {what} runs into the next elements (its length is damaged), "
+            "so it is not shown; export the file again."
+        )
+    uid = _as_text(uid or "").strip()
+    image_uid = str(reference.meta.get("frame_of_reference_uid") or "").strip()
     if uid and image_uid and uid != image_uid:
         raise GeometryError(
             f"{path}: {what} lies in the frame of reference {uid}, the image in {image_uid}, so its "
@@ -152,7 +160,15 @@ def _check_every_slice(
     ------
     GeometryError
         If the slice indices ``planes`` (sorted, distinct) are two or more, all a step m >= 2 apart.
+    DicomError
+        If a UID of ``drawn_on`` ran into the next elements (:func:`_ran_on`): it may hold the patient's
+        name.
     """
+    if any(map(_ran_on, drawn_on)):
+        raise DicomError(
+            f"{path}: the SeriesInstanceUID of the series {what} was drawn on runs into the next elements "
+            "(its length is damaged), so it is not shown; export the file again."
+        )
     image_series = str(reference.meta.get("series_uid") or "").strip()
     regridded = image_series in drawn_on
     if not image_series or not drawn_on or (regridded and "files" in reference.meta) or len(planes) < 2:

@@ -275,20 +275,23 @@ def _windows(header: _Header) -> list[dict]:
 
     A preset is not needed to read the voxels, so a damaged one (an empty value, as pydicom reads the
     trailing backslash of ``40\\``, or text that is not a number) is left out, the others are kept
-    in their place, and a warning names the file when the left-out value was not empty.
+    in their place, and a warning names the file when the left-out value was not empty. Damaged names
+    (WindowCenterWidthExplanation: unreadable, or run into the next elements, the patient's name among
+    them) leave the presets unnamed, with a warning (:func:`_optional_text`).
     """
     ds = header.dataset
     try:
         centers, widths = _values(ds.get("WindowCenter")), _values(ds.get("WindowWidth"))
-        names = [str(v) for v in _values(ds.get("WindowCenterWidthExplanation"))]
     except Exception as exc:  # pydicom raises many types on a damaged element
         # Only the exception's type: a damaged length may take in the bytes of other elements.
         warnings.warn(
-            f"{header.path}: its window presets (WindowCenter, WindowWidth, WindowCenterWidthExplanation) "
-            f"cannot be read ({type(exc).__name__}); the volume has none. The voxels do not depend on them.",
+            f"{header.path}: its window presets (WindowCenter, WindowWidth) cannot be read "
+            f"({type(exc).__name__}); the volume has none. The voxels do not depend on them.",
             stacklevel=4,
         )
         return []
+    without = "the window presets have no names"
+    names = _optional_text(header, "WindowCenterWidthExplanation", without).split("\\")  # as written
     windows, damaged = [], []
     for i, (center, width) in enumerate(zip(centers, widths, strict=False)):
         pair = [_number(center), _number(width)]

@@ -18,6 +18,7 @@ from gpuimg.io._objects import (
     _named,
     _read_object,
 )
+from gpuimg.io._tags import _as_text
 from gpuimg.io._unchecked import unchecked_values
 from gpuimg.volume import Volume
 
@@ -233,7 +234,7 @@ def _rasterise(
 def _drawn_on(ds: pydicom.Dataset) -> set[str]:
     """The SeriesInstanceUIDs of the series the structure set names (RTReferencedSeriesSequence)."""
     return {
-        str(series.get("SeriesInstanceUID", "")).strip()
+        _as_text(series.get("SeriesInstanceUID", "")).strip()
         for frame in ds.get("ReferencedFrameOfReferenceSequence", [])
         for study in frame.get("RTReferencedStudySequence", [])
         for series in study.get("RTReferencedSeriesSequence", [])

@@ -20,6 +20,7 @@ from gpuimg.io._objects import (
     _named,
 )
 from gpuimg.io._pixels import _check_native_length, _pixel_array
+from gpuimg.io._tags import _as_text
 from gpuimg.volume import Volume
 
 #: How far a frame may lie from the image's grid [fraction of a voxel].
@@ -164,7 +165,8 @@ def _place_frames(
             "or draw it again."
         )
     drawn_on = {
-        str(series.get("SeriesInstanceUID", "")).strip() for series in ds.get("ReferencedSeriesSequence", [])
+        _as_text(series.get("SeriesInstanceUID", "")).strip()
+        for series in ds.get("ReferencedSeriesSequence", [])
     }
     _check_every_slice(
         path, f"segment {number} ({label!r})", "frames", drawn_on - {""}, reference, sorted(planes)

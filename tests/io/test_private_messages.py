@@ -25,6 +25,9 @@ from gpuimg.errors import GpuimgError
 from gpuimg.io import list_series, read_dicom, read_rtstruct, read_seg, rtstruct_roi_names
 from gpuimg.io._unchecked import unchecked_values
 
+# highdicom's, building SEG files on write_dicom's series, whose patient name is ANONYMOUS.
+pytestmark = pytest.mark.filterwarnings('ignore:The string "ANONYMOUS" is unlikely')
+
 NAME, BIRTH, PATIENT = "Zzmarker^Qqname", "19011231", "PIDMARK123"
 #: Any of the markers, or a part of one (a message cut short), in the text or its repr's escapes.
 MARKERS = re.compile(r"Zzmarker|Qqname|19011231|PIDMARK|MARK123", re.IGNORECASE)
@@ -243,8 +246,8 @@ def test_contour_data_of_the_patient_is_not_shown(tmp_path):
 
 
 def _marked_object(path, explicit: bool) -> tuple[bytes, bool, int]:
-    """The RTSTRUCT or SEG file ``path`` with the markers as its patient's two names, ID and birth date (its
-    patient module), in explicit or implicit VR little endian, as ``marked`` gives a CT file. Its
+    """The file ``path`` (an RTSTRUCT, a SEG, an image) with the markers as its patient's two names, ID and
+    birth date (its patient module), in explicit or implicit VR little endian, as ``marked`` gives. Its
     sequences and items are of undefined length, as many writers give them, so that a value within one
     whose length runs on is read on (in an item of defined length, pydicom reads it to the item's end)."""
     ds = pydicom.dcmread(path)
@@ -284,6 +287,47 @@ def test_an_roi_name_or_segment_label_run_over_the_patient_is_not_shown(tmp_path
     ):
         told = _told(call)
         assert "runs into the next elements" in told and not MARKERS.search(told), told
+
+
+@pytest.mark.parametrize("explicit", [True, False], ids=["explicit", "implicit"])
+@pytest.mark.parametrize("keyword", ["FrameOfReferenceUID", "SeriesInstanceUID"])
+def test_a_seg_uid_run_over_the_patient_is_not_shown(tmp_path, explicit, keyword):
+    # The SEG's FrameOfReferenceUID, or the UID of the series it was drawn on (ReferencedSeriesSequence,
+    # before the patient's elements), whose length takes in the patient's elements behind it, was shown
+    # by read_seg's message of another frame of reference, or of a series of other slices.
+    from seg_files import seg_sources, write_seg
+
+    image = Volume(np.zeros((3, 12, 12), np.int16), (2.5, 0.8, 1.1), (-10.0, 4.0, 7.0), np.eye(3))
+    files = gpuimg.write_dicom(image, tmp_path / "ct")
+    image = read_dicom(tmp_path / "ct", device="cpu")
+    mask = np.zeros(image.shape, bool)
+    mask[:, 2:6, 3:7] = True
+    seg = write_seg(tmp_path / "seg.dcm", seg_sources(files), {"Lesion": mask})
+    seg.write_bytes(_behind(_marked_object(seg, explicit), keyword))
+    meta = {"series_uid": "1.2.3.4", "frame_of_reference_uid": image.meta["frame_of_reference_uid"]}
+    if keyword == "FrameOfReferenceUID":
+        meta["frame_of_reference_uid"] = "1.2.3"
+    # The image on a grid of half the slice spacing: the SEG's frames fall on one slice in 2.
+    thin = Volume(np.zeros((5, 12, 12), np.int16), (1.25, 0.8, 1.1), image.origin, image.direction, meta)
+    told = _told(lambda: read_seg(seg, thin, 1).meta)
+    assert "runs into the next elements" in told and not MARKERS.search(told), told
+
+
+@pytest.mark.parametrize("explicit", [True, False], ids=["explicit", "implicit"])
+def test_a_window_name_run_over_the_patient_is_not_kept(tmp_path, testfile, explicit):
+    # A WindowCenterWidthExplanation whose length takes in the patient's elements behind it was the
+    # windows' names in the Volume's meta. The presets are kept, without names.
+    ds = pydicom.dcmread(testfile("CT_small.dcm"))
+    ds.WindowCenter, ds.WindowWidth = [40, -600], [400, 1500]
+    ds.WindowCenterWidthExplanation = ["SOFT", "LUNG"]
+    (tmp_path / "ct").mkdir()
+    path = tmp_path / "ct" / "ct.dcm"
+    ds.save_as(path)
+    path.write_bytes(_behind(_marked_object(path, explicit), "WindowCenterWidthExplanation"))
+    with pytest.warns(UserWarning, match="its WindowCenterWidthExplanation is damaged"):
+        windows = read_dicom(path, device="cpu").meta["windows"]
+    assert [(w["center"], w["width"], w["name"]) for w in windows] == [(40, 400, ""), (-600, 1500, "")]
+    _check(tmp_path / "ct", path)
 
 
 def test_a_name_of_several_values_is_read_as_written(tmp_path):
