@@ -100,3 +100,128 @@ def cube_cases(mask: np.ndarray) -> np.ndarray:
         threads = max(1, min(numba.get_num_threads(), planes))
         _cube_cases_cpu(mask, out, threads)
     return out
+
+
+#: The 13 directions of the lines through grid points (one of each opposite pair, first non-zero
+#: component +1), along which :func:`hull_candidates` keeps the two outermost points.
+_DIRECTIONS = np.array(
+    [(dz, dy, dx) for dz in (0, 1) for dy in (-1, 0, 1) for dx in (-1, 0, 1) if (dz, dy, dx) > (0, 0, 0)],
+    dtype=np.int64,
+)
+
+
+@numba.njit(inline="always")
+def _pivot(directions, d):
+    """The first axis that direction ``d`` moves along (its component there is +1), and the other two."""
+    pivot = 0
+    while directions[d, pivot] == 0:
+        pivot += 1
+    if pivot == 0:
+        return 0, 1, 2
+    return (1, 0, 2) if pivot == 1 else (2, 0, 1)
+
+
+@numba.njit(inline="always")
+def _span(directions, d, axis, pivot, top):
+    """How many values ``c[axis] - c[pivot] d[axis]`` takes over the doubled indices ``0 .. top``."""
+    return top[axis] + 1 + top[pivot] * (directions[d, axis] != 0)
+
+
+@cpu_kernel
+def _hull_candidates_cpu(mask, directions):
+    """The edge midpoints of the zero-padded mask in doubled padded indices, ``(P, 3)`` int64, and
+    whether each is outermost on its line along every direction (``(P,)`` bool)."""
+    nz, ny, nx = mask.shape
+    padded = np.zeros((nz + 2, ny + 2, nx + 2), dtype=np.uint8)
+    padded[1:-1, 1:-1, 1:-1] = mask != 0
+    size = padded.shape
+    count = 0
+    for z in range(size[0]):
+        for y in range(size[1]):
+            for x in range(size[2]):
+                here = padded[z, y, x]
+                count += z + 1 < size[0] and here != padded[z + 1, y, x]
+                count += y + 1 < size[1] and here != padded[z, y + 1, x]
+                count += x + 1 < size[2] and here != padded[z, y, x + 1]
+    points = np.empty((count, 3), dtype=np.int64)
+    k = 0
+    for axis in range(3):  # the midpoints across z first, then y, then x
+        dz, dy, dx = axis == 0, axis == 1, axis == 2
+        for z in range(size[0] - dz):
+            for y in range(size[1] - dy):
+                for x in range(size[2] - dx):
+                    if padded[z, y, x] != padded[z + dz, y + dy, x + dx]:
+                        points[k, 0] = 2 * z + dz
+                        points[k, 1] = 2 * y + dy
+                        points[k, 2] = 2 * x + dx
+                        k += 1
+    # A line along d is its point where the coordinate `pivot` (d's first non-zero, +1) is 0: the other
+    # two there, c - c[pivot] d, each within -top[pivot] .. top (d +1 on that axis), 0 .. top + top[pivot]
+    # (-1) or 0 .. top (0), for top the largest doubled index per axis. One table of the lines
+    # of the largest such plane, reused by each direction: (2 a + 2 c + 1) (2 b + 2 c + 1) lines for a
+    # box of a x b x c voxels at most.
+    top = (2 * (size[0] - 1), 2 * (size[1] - 1), 2 * (size[2] - 1))
+    lines = 0
+    for d in range(directions.shape[0]):
+        pivot, first, second = _pivot(directions, d)
+        lines = max(lines, _span(directions, d, first, pivot, top) * _span(directions, d, second, pivot, top))
+    ends = np.empty((lines, 3), dtype=np.int32)  # each line's least and largest c[pivot], and direction
+    ends[:, 2] = -1
+    # The points still in, by index (each direction tests only those the directions before left); the
+    # lines' ends are those of all the points.
+    kept = np.arange(count)
+    n_kept = count
+    for d in range(directions.shape[0]):
+        pivot, first, second = _pivot(directions, d)
+        step_u, step_v = directions[d, first], directions[d, second]
+        shift_u, shift_v = top[pivot] * (step_u == 1), top[pivot] * (step_v == 1)  # all from 0
+        width = _span(directions, d, second, pivot, top)
+        for p in range(count):
+            t = points[p, pivot]
+            u, v = points[p, first] - t * step_u + shift_u, points[p, second] - t * step_v + shift_v
+            line = u * width + v
+            if ends[line, 2] != d:  # the first point met on this line in this direction
+                ends[line, 0] = ends[line, 1] = t
+                ends[line, 2] = d
+            else:
+                ends[line, 0] = min(ends[line, 0], t)
+                ends[line, 1] = max(ends[line, 1], t)
+        n_next = 0
+        for k in range(n_kept):
+            p = kept[k]
+            t = points[p, pivot]
+            u, v = points[p, first] - t * step_u + shift_u, points[p, second] - t * step_v + shift_v
+            line = u * width + v
+            if not ends[line, 0] < t < ends[line, 1]:
+                kept[n_next] = p
+                n_next += 1
+        n_kept = n_next
+    outermost = np.zeros(count, dtype=np.bool_)
+    outermost[kept[:n_kept]] = True
+    return points, outermost
+
+
+def hull_candidates(mask: np.ndarray, spacing) -> np.ndarray:
+    """The edge midpoints of ``mask`` that can be vertices of their convex hull [mm].
+
+    The midpoints of the edges between 6-adjacent voxels of the mask padded with one voxel of zeros,
+    one inside and one outside (the level-0.5 marching-cubes mesh's vertices, but for the cube
+    centres, which are means of them), in padded indices times ``spacing``; of those on one line
+    along any of the 13 directions of the grid (the axes, face and body diagonals) only the two
+    outermost, since a point between two others is no vertex of their hull. So the hull, its vertices
+    and the points' extremes along each axis are those of all the midpoints, with fewer points to
+    Qhull, which spends most of its time merging the coplanar facets of grid points.
+
+    Parameters
+    ----------
+    mask : 3D uint8 C-contiguous NumPy array
+        Non-zero inside.
+    spacing : sequence of 3 float [mm]
+
+    Returns
+    -------
+    (P, 3) float64 array [mm]
+        In the order of the midpoints across the z axis, then y, then x, each in C order.
+    """
+    points, outermost = _hull_candidates_cpu(mask, _DIRECTIONS)
+    return points[outermost] / 2.0 * np.asarray(spacing, dtype=np.float64)

@@ -1,9 +1,11 @@
-"""gpuimg.kernels.mesh: the count of cube configurations against their definition, in plain NumPy."""
+"""gpuimg.kernels.mesh: the count of cube configurations against their definition, in plain NumPy; the
+convex hull of the edge midpoints kept against Qhull's of all of them."""
 
 import numpy as np
 import pytest
+import scipy.spatial
 
-from gpuimg.kernels.mesh import _cube_cases_cpu, cube_cases
+from gpuimg.kernels.mesh import _cube_cases_cpu, cube_cases, hull_candidates
 
 
 def definition(mask):
@@ -38,3 +40,52 @@ def test_every_thread_share_gives_the_same_counts(rng, threads):
     out = np.zeros((256, 4), np.int64)
     _cube_cases_cpu(mask, out, threads)
     np.testing.assert_array_equal(out, definition(mask))
+
+
+def edge_midpoints(mask, spacing):
+    """Every midpoint [mm] of an edge between an inside and an outside voxel of the zero-padded mask."""
+    padded = np.pad(mask != 0, 1)
+    points = []
+    for axis in range(3):
+        crossing = np.diff(padded, axis=axis)
+        found = np.argwhere(crossing).astype(float)
+        found[:, axis] += 0.5
+        points.append(found)
+    return np.concatenate(points) * np.asarray(spacing)
+
+
+@pytest.mark.parametrize(
+    "shape, fill",
+    [((9, 10, 11), 0.5), ((12, 12, 12), 0.9), ((6, 15, 8), 0.05), ((1, 7, 6), 0.6), ((2, 1, 13), 0.7)],
+)
+def test_hull_candidates_keep_the_hull_of_every_edge_midpoint(rng, shape, fill):
+    """A subset of the midpoints holding every vertex of their hull: the same hull (volume, area to
+    Qhull's rounding), diameter and extent; grid points lie on few planes, which is what the filter
+    thins out."""
+    mask = (rng.random(shape) < fill).view(np.uint8)
+    mask[shape[0] // 2, shape[1] // 2, shape[2] // 2] = 1  # not empty
+    spacing = (2.5, 0.7, 0.9)
+    every = edge_midpoints(mask, spacing)
+    kept = hull_candidates(mask, spacing)
+    assert len(kept) <= len(every)
+    assert set(map(tuple, kept)) <= set(map(tuple, every))
+    full = scipy.spatial.ConvexHull(every)
+    assert set(map(tuple, every[full.vertices])) <= set(map(tuple, kept))
+    ours = scipy.spatial.ConvexHull(kept)
+    # Qhull sums the facets of another triangulation of the same hull: rounding, about 1e-15.
+    np.testing.assert_allclose([ours.volume, ours.area], [full.volume, full.area], rtol=1e-12)
+    np.testing.assert_array_equal(kept.max(axis=0) - kept.min(axis=0), every.max(axis=0) - every.min(axis=0))
+    pdist = scipy.spatial.distance.pdist
+    assert pdist(kept[ours.vertices]).max() == pdist(every[full.vertices]).max()
+
+
+def test_hull_candidates_drop_the_points_between_others():
+    """A 3 x 4 x 5 box: of the midpoints on each face (a grid of them) only its 4 corners are outermost
+    on every line through them; the 24 are the vertices of the hull (the box with its edges cut)."""
+    mask = np.ones((3, 4, 5), np.uint8)
+    every = edge_midpoints(mask, (1.0, 1.0, 1.0))
+    assert len(every) == 2 * (3 * 4 + 3 * 5 + 4 * 5)
+    kept = hull_candidates(mask, (1.0, 1.0, 1.0))
+    hull = scipy.spatial.ConvexHull(every)
+    assert len(kept) == len(hull.vertices) == 24
+    assert set(map(tuple, kept)) == set(map(tuple, every[hull.vertices]))
