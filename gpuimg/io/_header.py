@@ -23,7 +23,7 @@ from pydicom.pixels.decoders.base import Decoder, get_decoder
 from gpuimg._support import caller_level
 from gpuimg._text import count
 from gpuimg.errors import DicomError
-from gpuimg.io._tags import _Tags
+from gpuimg.io._tags import _as_text, _ran_on, _Tags
 
 #: Transfer syntaxes whose pixel data are stored as is, so their size is known from the header.
 _NATIVE = {
@@ -231,7 +231,8 @@ def _told_apart(frames: list[_Frame]) -> tuple[str, str, list] | None:
                 if sequence is not None and frame.index is not None and per_frame is not None:
                     groups = [per_frame[frame.index], _first(ds.get("SharedFunctionalGroupsSequence"))]
                 value = _group([g for g in groups if g is not None], sequence or "", keyword, ds)
-                values.append(None if value is None else str(value))
+                # A value that ran into the next elements (the patient's may follow) tells nothing.
+                values.append(None if value is None or _ran_on(value) else _as_text(value))
             if None not in values and len(set(values)) > 1:
                 return keyword, what, values
     except Exception:  # a header that cannot be read again: the message says less

@@ -20,7 +20,7 @@ from gpuimg.io._objects import (
     _named,
 )
 from gpuimg.io._pixels import _check_native_length, _pixel_array
-from gpuimg.io._tags import _as_text
+from gpuimg.io._tags import _as_text, _ran_on
 from gpuimg.volume import Volume
 
 #: How far a frame may lie from the image's grid [fraction of a voxel].
@@ -211,10 +211,13 @@ def _kind(ds: pydicom.Dataset, path: Path) -> tuple[str, float]:
         MaximumFractionalValue not positive; another number of per-frame functional groups than of
         frames (NumberOfFrames).
     """
-    kind = str(ds.get("SegmentationType", "BINARY")).strip()
+    value = ds.get("SegmentationType", "BINARY")
+    kind = _as_text(value).strip()
     if kind not in _KINDS:
+        # A value that ran into the next elements may hold the patient's name: not shown.
+        shown = "damaged (it runs into the next elements)" if _ran_on(value) else repr(kind)
         raise DicomError(
-            f"{path}: its SegmentationType is {kind!r}, not one of {', '.join(_KINDS)}, so what its pixels "
+            f"{path}: its SegmentationType is {shown}, not one of {', '.join(_KINDS)}, so what its pixels "
             "say of a segment is unknown; export the SEG again."
         )
     frames, groups = int(ds.get("NumberOfFrames", 1) or 1), len(ds.PerFrameFunctionalGroupsSequence)

@@ -290,11 +290,12 @@ def test_an_roi_name_or_segment_label_run_over_the_patient_is_not_shown(tmp_path
 
 
 @pytest.mark.parametrize("explicit", [True, False], ids=["explicit", "implicit"])
-@pytest.mark.parametrize("keyword", ["FrameOfReferenceUID", "SeriesInstanceUID"])
-def test_a_seg_uid_run_over_the_patient_is_not_shown(tmp_path, explicit, keyword):
-    # The SEG's FrameOfReferenceUID, or the UID of the series it was drawn on (ReferencedSeriesSequence,
-    # before the patient's elements), whose length takes in the patient's elements behind it, was shown
-    # by read_seg's message of another frame of reference, or of a series of other slices.
+@pytest.mark.parametrize("keyword", ["FrameOfReferenceUID", "SeriesInstanceUID", "SegmentationType"])
+def test_a_seg_value_run_over_the_patient_is_not_shown(tmp_path, explicit, keyword):
+    # The SEG's FrameOfReferenceUID, the UID of the series it was drawn on (ReferencedSeriesSequence,
+    # before the patient's elements) or its SegmentationType, whose length takes in the patient's
+    # elements behind it, was shown by read_seg's message of another frame of reference, of a series of
+    # other slices, or of an unknown type.
     from seg_files import seg_sources, write_seg
 
     image = Volume(np.zeros((3, 12, 12), np.int16), (2.5, 0.8, 1.1), (-10.0, 4.0, 7.0), np.eye(3))
@@ -311,6 +312,27 @@ def test_a_seg_uid_run_over_the_patient_is_not_shown(tmp_path, explicit, keyword
     thin = Volume(np.zeros((5, 12, 12), np.int16), (1.25, 0.8, 1.1), image.origin, image.direction, meta)
     told = _told(lambda: read_seg(seg, thin, 1).meta)
     assert "runs into the next elements" in told and not MARKERS.search(told), told
+
+
+@pytest.mark.parametrize("explicit", [True, False], ids=["explicit", "implicit"])
+def test_a_value_telling_apart_images_at_one_position_run_over_the_patient_is_not_shown(
+    tmp_path, testfile, explicit
+):
+    # Two images at one position whose StackID differs were named by it ('Their StackID differ (1, ...)');
+    # one whose length takes in the patient's elements behind it was shown.
+    ds = pydicom.dcmread(testfile("CT_small.dcm"))
+    ds.StackID = "2"
+    (tmp_path / "ct").mkdir()
+    path = tmp_path / "ct" / "b.dcm"
+    ds.save_as(path)
+    path.write_bytes(_behind(_marked_object(path, explicit), "StackID"))
+    # The other image, of no patient ID, as the damaged one holds none where it belongs.
+    ds.StackID, ds.SOPInstanceUID = "1", pydicom.uid.generate_uid()
+    del ds.PatientID
+    ds.save_as(tmp_path / "ct" / "a.dcm")
+    told = _told(lambda: read_dicom(tmp_path / "ct", device="cpu"))
+    assert "are both at" in told, told  # two images at one position
+    _check(tmp_path / "ct", path)
 
 
 @pytest.mark.parametrize("explicit", [True, False], ids=["explicit", "implicit"])
