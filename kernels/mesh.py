@@ -7,7 +7,8 @@ spacing. So any sum over the triangles of a term that is linear in the cube's po
 area and the signed tetrahedra volume, is a sum over configurations of (number of cubes) x (the
 configuration's term) plus (sum of the cubes' origins) . (its linear term):
 :func:`gpuimg.contours.binary_mesh_measures` needs from the mask only :func:`cube_cases`, computed
-here in one pass, in exact integer arithmetic, without building the mesh.
+here in one pass, in exact integer arithmetic, without building the mesh. The mesh's convex hull is
+that of its edge midpoints, of which :func:`hull_candidates` keeps those that can be hull vertices.
 
 Configuration number: bit ``4 dz + 2 dy + dx`` is the voxel ``(z + dz, y + dy, x + dx)`` of the cube of
 origin ``(z, y, x)``. The pass runs over the cubes of the mask padded with one voxel of zeros on each
@@ -15,8 +16,8 @@ side, without making the padded copy: the cube of origin ``(z, y, x)`` in padded
 mask's voxels ``z - 1 .. z`` and so on, those outside the mask being 0. Along each row the four voxels
 shared with the next cube (its ``dx = 0`` column) are read once.
 
-CPU only: the mesh measures of :mod:`gpuimg.features.morphology` run on the host for both devices
-(the masks come to the host once, for Qhull's convex hull), so there is no CUDA twin.
+CPU only: the mesh measures and the hull of :mod:`gpuimg.features.morphology` run on the host for
+both devices (the masks come to the host once, for Qhull's convex hull), so there is no CUDA twin.
 
 Work: 4 byte reads per cube, ``(nz + 1) (ny + 1) (nx + 1)`` cubes; a cube of configuration 0 or 255
 (outside or inside, no triangle) adds nothing. Each thread counts a share of the z planes into
