@@ -130,9 +130,10 @@ def _identifying(found) -> dict[str, str]:
     ``<patient>``, ``[name]`` or ``[birth date]``: the paths in a problem, and the folder listed, may
     hold them (folders named by patient). Only the first file's ID was replaced, in the problems alone."""
     from gpuimg.cohort.privacy import file_name_spellings, id_spellings, identity_replacements, read_identity
+    from gpuimg.io._tags import _as_text
 
     # Every file's ID: a series may mix patients (its problem then says so).
-    ids = {str(header.dataset.get("PatientID", "") or "") for series in found for header in series._headers}
+    ids = {_as_text(header.dataset.get("PatientID", "") or "") for s in found for header in s._headers}
     replacements = {text: "<patient>" for patient in ids for text in id_spellings(patient)}
     for series in found:
         try:  # the name and birth date: from the first file's full header

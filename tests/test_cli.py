@@ -473,6 +473,25 @@ def test_info_problems_name_no_patient_even_in_file_paths(capsys, tmp_path):
             assert identifying not in out, identifying
 
 
+def test_info_replaces_each_of_several_names_and_ids(capsys, tmp_path):
+    # A PatientName of two names (and an ID of two values) reads as a list, whose str is its repr:
+    # '[Roe^Richard, Doe^Jane]' split into '[Roe' and 'Jane]', so a folder named by the patient was printed.
+    folder = tmp_path / "MRN-5512 Richard Roe Jane Doe 19470311"
+    truncated = _patient_series(folder, "MRN-5512", "Roe^Richard", birth_date="19470311")
+    for path in folder.iterdir():
+        ds = pydicom.dcmread(path)
+        ds.PatientName, ds.PatientID = "Roe^Richard\\Doe^Jane", "MRN-5512\\ALT-99871"
+        ds.save_as(path)
+    ds = pydicom.dcmread(truncated, stop_before_pixels=True)
+    assert (len(ds.PatientName), len(ds.PatientID)) == (2, 2)  # two values each, as pydicom reads them
+    for listed in (tmp_path, folder):
+        assert main(["info", str(listed)]) == 0
+        out = capsys.readouterr().out
+        assert f"{truncated.name}: the header claims" in out  # the problem is shown
+        for identifying in ("MRN-5512", "5512", "ALT-99871", "Roe", "Richard", "Jane", "Doe", "19470311"):
+            assert identifying not in out, (identifying, out)
+
+
 @pytest.mark.parametrize("patient", ["7", "A", "12"])
 def test_info_replaces_short_patient_ids_and_name_parts_as_whole_words(capsys, tmp_path, patient):
     # scrub left out IDs of one character, and the name's parts of one or two (Wu^Li), so a patient's

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from gpuimg.cohort.outputs import atomic
 from gpuimg.errors import ConfigError
+from gpuimg.io._tags import _as_text
 from gpuimg.io._unchecked import unchecked_values
 
 #: Hex digits of a pseudonym (64 bits: no collision in any cohort).
@@ -184,7 +185,8 @@ def read_identity(path: str | os.PathLike) -> dict[str, str]:
 
     with unchecked_values():
         ds = pydicom.dcmread(path, stop_before_pixels=True, specific_tags=list(_IDENTITY))
-        return {keyword: str(ds.get(keyword, "") or "") for keyword in _IDENTITY}
+        # Joined as written: a value of several (two names, two IDs) is a list, whose str is its repr.
+        return {keyword: _as_text(ds.get(keyword, "") or "") for keyword in _IDENTITY}
 
 
 #: The header values that identify a patient, which messages never show.
@@ -225,8 +227,8 @@ def identity_replacements(identity: dict[str, str], patient: str | None) -> dict
     if patient is not None:
         found.update(dict.fromkeys(id_spellings(identity["PatientID"]), patient))
     name = identity["PatientName"]
-    found[name] = "[name]"
-    for part in re.split(r"[\^= ]+", name):
+    found |= dict.fromkeys([name, *name.split("\\")], "[name]")  # each of several names, whole
+    for part in re.split(r"[\^= \\]+", name):
         words = [word for word in re.split(_WITHIN_NAME, part) if word]
         for spelling in {part, *words, "".join(words)}:
             # A part of one or two letters (Li, Wu, O) only as a whole word (scrub).
@@ -290,8 +292,10 @@ _ID_DIGITS = 5
 def id_spellings(patient_id: str) -> set[str]:
     """A patient ID and its spellings in folder names: stripped, without separators, and each of its
     numbers and its digits joined, of at least ``_ID_DIGITS`` digits, with and without leading zeros."""
-    stripped = patient_id.strip()
-    spellings = {patient_id, stripped, re.sub(r"[\W_]+", "", stripped)}
-    for number in [*re.findall(r"\d+", stripped), re.sub(r"\D", "", stripped)]:
-        spellings |= {n for n in (number, number.lstrip("0")) if len(n) >= _ID_DIGITS}
+    spellings = {patient_id}
+    for value in {patient_id, *patient_id.split("\\")}:  # an ID of several values: each too
+        stripped = value.strip()
+        spellings |= {value, stripped, re.sub(r"[\W_]+", "", stripped)}
+        for number in [*re.findall(r"\d+", stripped), re.sub(r"\D", "", stripped)]:
+            spellings |= {n for n in (number, number.lstrip("0")) if len(n) >= _ID_DIGITS}
     return spellings

@@ -16,6 +16,7 @@ from gpuimg.io._header import (
 from gpuimg.io._pixels import _decode
 from gpuimg.io._scan import _files, _scan, _unlisted
 from gpuimg.io._stack import _Stack, _stack
+from gpuimg.io._tags import _as_text
 from gpuimg.io._unchecked import unchecked_values
 from gpuimg.io.image import IMAGE_SUFFIXES
 from gpuimg.io.series import (
@@ -325,7 +326,7 @@ def _meta(header: _Header, stack: _Stack, rescale: dict) -> dict:
         "series_uid": str(ds.get("SeriesInstanceUID", "")),
         "study_uid": str(ds.get("StudyInstanceUID", "")),
         "frame_of_reference_uid": str(ds.get("FrameOfReferenceUID", "")),
-        "patient_id": str(ds.get("PatientID", "")),
+        "patient_id": _as_text(ds.get("PatientID", "")),
         "study_id": str(ds.get("StudyID", "")),
         "description": _optional_text(header, "SeriesDescription", "the series has no description"),
         "units": _optional_text(header, "Units", "the volume's units are not known").strip(),

@@ -384,7 +384,7 @@ def _summarise(uid: str, headers: list[_Header]) -> SeriesInfo:
         series_uid=uid,
         modality=_optional_text(headers[0], "Modality", "the series' modality is not known"),
         description=_optional_text(headers[0], "SeriesDescription", "the series has no description"),
-        patient_id=str(ds.get("PatientID", "")),
+        patient_id=_as_text(ds.get("PatientID", "")),
         study_uid=str(ds.get("StudyInstanceUID", "")),
         study_id=str(ds.get("StudyID", "")),
         n_slices=len(frames),

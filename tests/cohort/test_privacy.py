@@ -199,6 +199,30 @@ def test_a_study_failing_before_its_series_is_chosen_names_no_patient(tmp_path):
             assert secret not in error
 
 
+def test_a_patient_of_several_names_and_ids_is_named_nowhere(tmp_path):
+    # Two names and two IDs read as lists, whose str is their repr ('[Zabrowski^Henrietta, Roe^Ann]'):
+    # split at '^' only, '[Zabrowski' and 'Ann]' were the parts replaced, and a folder named after the
+    # patient reached errors.csv with her names.
+    from gpuimg.cohort import spec_from_dict
+    from gpuimg.cohort.study import StudyTask, process_study
+
+    folder = tmp_path / "a" / f"Zabrowski Henrietta Roe Ann {BIRTH} MRN7734920 ALT99871"
+    write_study(folder, 0, patient_id=IDS[0], patient_name=NAME)
+    for path in folder.rglob("*.dcm"):
+        ds = pydicom.dcmread(path)
+        ds.PatientName, ds.PatientID = f"{NAME}\\Roe^Ann", f"{IDS[0]}\\ALT99871"
+        ds.PatientBirthDate = BIRTH
+        ds.save_as(path)
+    broken = sorted((folder / "ct").iterdir())[3]
+    assert len(pydicom.dcmread(broken).PatientName) == 2  # two names, as pydicom reads them
+    broken.write_bytes(b"DICM truncated")
+    spec = spec_from_dict({"mask": {"source": "file", "pattern": "**/mask.nrrd"}})
+    error = process_study(StudyTask(tmp_path / "a", "a", spec, bytes(32)))["error"]
+    assert broken.name in error, error  # the message names the file, in the scrubbed folder
+    for secret in ("Zabrowski", GIVEN, "Roe", "Ann", BIRTH, IDS[0], "ALT99871"):
+        assert secret not in error, (secret, error)
+
+
 def test_a_replacement_is_not_scrubbed_again(tmp_path):
     # The folder's path was replaced by '<study PSEUDONYM>', then the folder's name was replaced inside
     # that pseudonym where its hex digits held it: '<study S-ed402S-ed402001cb22a831cb22a831>' for a
