@@ -164,7 +164,7 @@ def _moments(x) -> dict:
     # Powers as products: ** 3 and ** 4 call pow() per value (100 us of 800 values, half the family's
     # time); the products differ from them by an ulp or two per term.
     square = deviation * deviation
-    p10, p25, median, p75, p90 = xp.percentile(x, xp.asarray(_PERCENTILES))
+    p10, p25, median, p75, p90 = _percentiles(xp, x)
     # The values from P10 to P90 by where, not picked out (CuPy would read the device for their number).
     central = (x >= p10) & (x <= p90)
     n_central = central.sum()  # 0 for two distinct values: P10 and P90 lie strictly between them
@@ -189,6 +189,18 @@ def _moments(x) -> dict:
         "n_central": n_central,
         "medad": xp.abs(x - median).sum() / n,
     }
+
+
+def _percentiles(xp, x):
+    """The percentiles :data:`_PERCENTILES` of the float64 values ``x``, as ``numpy.percentile`` gives
+    them (linear interpolation between order statistics, by its formulas), from one sort: ``percentile``
+    took 30 us for 800 values (its checks, a partition at 10 indices), this 10 us."""
+    position = (x.size - 1) * (np.asarray(_PERCENTILES) / 100)
+    below = np.floor(position)
+    order = np.stack([below, np.minimum(below + 1, x.size - 1)]).astype(np.intp)  # the neighbours
+    low, high = xp.sort(x)[xp.asarray(order)]
+    step, weight = high - low, xp.asarray(position - below)
+    return xp.where(weight >= 0.5, high - step * (1 - weight), low + step * weight)
 
 
 def _statistics(s, prefix: str) -> dict[str, float]:

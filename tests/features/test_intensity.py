@@ -48,6 +48,23 @@ def test_statistics_equal_numpy_and_scipy(rng):
         np.testing.assert_allclose(f[tag], value, rtol=1e-10, err_msg=tag)  # float64 sums, reordered
 
 
+@pytest.mark.parametrize("n", [1, 2, 3, 10, 11, 800, 801])
+def test_percentiles_from_one_sort_equal_numpy_percentile(rng, n):
+    """Linear interpolation between order statistics, as numpy.percentile: values of many scales, whole
+    numbers with ties (HU, bin numbers) and values near 1e15."""
+    from gpuimg.features.intensity import _PERCENTILES, _percentiles
+
+    for x in (
+        rng.normal(0.0, 10.0 ** rng.uniform(-3, 6), n),
+        rng.integers(-5, 5, n) * 1.0,
+        1e15 + rng.integers(0, 8, n),
+    ):
+        expected = np.percentile(x, _PERCENTILES)
+        # numpy's own formulas, so a few ulps at most (equal in practice: the central mean's voxels from
+        # P10 to P90 must not change with it).
+        np.testing.assert_allclose(_percentiles(np, x), expected, rtol=4e-16, atol=0)
+
+
 def test_histogram_features_equal_a_direct_count(rng):
     image, mask = _roi(rng)
     f = extract(image, mask, spacing=1.0, settings=Settings(n_bins=16), families=["histogram"])
