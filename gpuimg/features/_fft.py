@@ -1,11 +1,12 @@
 """Convolution with a kernel that depends only on the distance [mm], by FFT on the array's device.
 
 The transforms are the device's (``Namespace.fft``: threaded ``scipy.fft`` on the CPU, cuFFT on
-CUDA). The local intensity peak (a 1 cm^3 sphere) and Moran's I and Geary's C (inverse distances) are such
-convolutions. The kernel is laid on a circular grid at least ``n + reach`` voxels long per axis, so
-that no offset within ``reach`` wraps onto a voxel of the input: the circular convolution then equals
-the linear one with zeros outside the input, up to FFT rounding (about 1e-16 times log of the size,
-relative to the terms).
+CUDA; :func:`spectrum` prunes its own on the CPU, from ``scipy.fft``'s 1-D transforms). The local
+intensity peak (a 1 cm^3 sphere) and Moran's I and Geary's C (inverse distances) are such convolutions.
+The kernel is laid on a circular grid at least ``n + reach`` voxels long per axis, so that no offset
+within ``reach`` wraps onto a voxel of the input: the circular convolution then equals the linear one
+with zeros outside the input, up to FFT rounding (about 1e-16 times log of the size, relative to the
+terms).
 """
 
 import functools
