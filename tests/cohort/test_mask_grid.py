@@ -18,6 +18,7 @@ from gpuimg.cohort import run_pipeline, spec_from_dict
 from gpuimg.cohort._study_mask import study_mask
 
 BRAIN1 = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "pyradiomics"
+STS = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "ibsi" / "validation_sts"
 FAMILIES = ["morphology", "statistics", "histogram"]
 #: The identity columns of a row, which differ between studies of one image by construction.
 IDS = ("study", "patient")
@@ -169,6 +170,32 @@ def test_pyradiomics_brain1_label_on_its_image_written_as_dicom(tmp_path):
     assert float(rows[0]["morph_vol_approx"]) == pytest.approx(count * voxel, rel=1e-12)
     # The image's values (MR, no rescale) over the label: the voxels were paired, not only counted.
     assert float(rows[0]["stat_mean"]) == pytest.approx(image_data[label_data > 0].mean(), rel=1e-12)
+
+
+@pytest.mark.skipif(not STS.exists(), reason="the IBSI validation_sts data are not in ../shared/data")
+def test_real_ct_masks_reoriented_by_nibabel_give_the_same_rows(tmp_path):
+    # Two sarcoma patients' CT series with their GTV masks (NIfTI, on the series' LPS voxels), once as
+    # they lie and once reoriented to RAS by nibabel's as_closest_canonical (x and y reversed, as
+    # dcm2niix and many NIfTI tools store them). The truth: the rows of the masks as they lie.
+    for form, reorient in (("as_they_lie", lambda image: image), ("ras", nibabel.as_closest_canonical)):
+        for patient in ("STS_001", "STS_004"):
+            study = tmp_path / form / patient
+            shutil.copytree(STS / patient / "CT" / "image", study / "ct")
+            mask = reorient(nibabel.load(str(STS / patient / "CT" / "mask_voxels.nii.gz")))
+            nibabel.save(mask, str(study / "mask.nii.gz"))
+        assert nibabel.aff2axcodes(mask.affine) == (
+            ("L", "P", "S") if form == "as_they_lie" else ("R", "A", "S")
+        )
+        spec = spec_from_dict(
+            {"input": {"modality": "CT"}, "mask": {"source": "file", "pattern": "mask.nii.gz"}}
+        )
+        run_pipeline(spec, tmp_path / form, tmp_path / f"out_{form}", keep_ids=True, progress=False)
+        assert _errors(tmp_path / f"out_{form}") == {}
+    lying, ras = (_rows(tmp_path / f"out_{form}") for form in ("as_they_lie", "ras"))
+    assert sorted(lying) == sorted(ras) == ["STS_001", "STS_004"]
+    for patient, row in lying.items():
+        assert float(row["morph_vol_approx"]) > 1e4  # mm^3: the GTV was measured
+        assert ras[patient] == row, patient  # every feature, to the last digit written
 
 
 def _coarse_mask(image: gpuimg.Volume) -> gpuimg.Volume:
