@@ -6,6 +6,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from gpuimg._memory import check_allocation
+from gpuimg._regrid import past_the_edges
 from gpuimg._support import check_choice, check_cval, check_flag
 from gpuimg._text import count, some
 from gpuimg.backend import is_dask, namespace
@@ -15,8 +16,6 @@ from gpuimg.volume import Volume, slice_meta
 _OVERLAPS = ("mean", "first", "last")
 #: Directions and spacings that differ by less than this (relative) are the same.
 _RTOL = 1e-4
-#: A resampled point this far (in station voxels) past the station's outer pixel edge still counts as in it.
-_EDGE_TOL = 1e-6
 
 
 def stitch(
@@ -293,13 +292,8 @@ def _onto_in_plane_grid(station: Volume, reference: Volume, dtype):
             mode="nearest",
             prefilter=False,
         )
-    rows, cols = xp.indices(shape, dtype=np.float64)
-    mask = xp.ones(shape, dtype=bool)
-    for axis in range(2):
-        index = float(linear[axis, 0]) * rows + float(linear[axis, 1]) * cols + float(offset[axis])
-        limit = station.shape[1 + axis] - 0.5 + _EDGE_TOL
-        mask &= (index >= -0.5 - _EDGE_TOL) & (index <= limit)
-    return out, mask
+    outside = past_the_edges(xp, linear, offset, station.shape[1:], shape, "stitch: a station's slices")
+    return out, xp.ones(shape, dtype=bool) if outside is None else ~outside
 
 
 def _join(arrays: list, masks: list, starts: list[int], n: int, overlap: str, cval: float):

@@ -16,6 +16,7 @@ import numpy as np
 
 from gpuimg._arrays import as_image, check_gathered, float_dtype
 from gpuimg._memory import check_allocation
+from gpuimg._regrid import past_the_edges
 from gpuimg._support import check_cval, check_mode
 from gpuimg.backend import is_dask, namespace
 from gpuimg.errors import ParameterError
@@ -27,8 +28,6 @@ ORDERS = (0, 1, 3)
 SAME_SLICE = 1e-6
 #: How much "constant" mode contracts the grid read about the image's centre (see :func:`contracted`).
 CONTRACTION = 1e-12
-#: A point this far (in image voxels) past the image's outer voxel edge still counts as in it.
-EDGE_TOL = 1e-6
 
 
 def on_same_voxels(volume: Volume, reference: Volume, atol_mm: float) -> Volume | None:
@@ -239,7 +238,7 @@ def _interpolated(data, matrix, offset, shape, dtype, order, mode, cval):
         cval=cval,
         prefilter=order > 1,
     ).astype(dtype, copy=False)
-    outside = _past_the_edges(xp, matrix, offset, data.shape, shape, what)
+    outside = past_the_edges(xp, matrix, offset, data.shape, shape, what)
     if outside is not None:
         xp.copyto(out, cval, where=outside)
     return out
@@ -257,30 +256,6 @@ def contracted(matrix, offset, shape) -> tuple[np.ndarray, np.ndarray]:
     centre = (np.asarray(shape, dtype=float) - 1) / 2
     keep = 1.0 - CONTRACTION
     return np.asarray(matrix, dtype=float) * keep, centre + (np.asarray(offset, dtype=float) - centre) * keep
-
-
-def _past_the_edges(xp, matrix, offset, shape, out_shape, what):
-    """The bool mask (on ``xp``'s device) of the output voxels whose continuous index ``matrix @ r +
-    offset`` lies past the outer voxel edges of an image of ``shape`` (outside ``[-0.5, n - 0.5]`` by more
-    than :data:`EDGE_TOL` on an axis), as past them SimpleITK gives its default pixel value; None where
-    every output voxel lies within (the 8 corners do: the map is affine)."""
-    low = -0.5 - EDGE_TOL
-    high = np.asarray(shape, dtype=float) - 0.5 + EDGE_TOL
-    corners = np.array(list(itertools.product(*[(0, m - 1) for m in out_shape])), dtype=float)
-    reached = matrix @ corners.T + np.asarray(offset)[:, None]
-    if np.all((reached >= low) & (reached <= high[:, None])):
-        return None
-    check_allocation(out_shape, bool, f"{what}: the mask of voxels past the image's edges")
-    k, j, i = (xp.arange(m, dtype=np.float64) for m in out_shape)
-    outside = xp.zeros(tuple(out_shape), dtype=bool)
-    for a in range(len(shape)):
-        # The index along axis a is plane (in-slice part) + along (per output slice); compared without
-        # adding the two into a full-size float array.
-        plane = (float(matrix[a, 1]) * j[:, None] + float(matrix[a, 2]) * i[None, :])[None]
-        along = float(matrix[a, 0]) * k + float(offset[a])
-        outside |= plane < (low - along)[:, None, None]
-        outside |= plane > (float(high[a]) - along)[:, None, None]
-    return outside
 
 
 def slices_on_old(row, first: float, new_shape, n_old: int) -> list[int] | None:
