@@ -12,6 +12,7 @@ import io
 import os
 import warnings
 import zlib
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -62,6 +63,17 @@ class _Frame:
 
 
 @dataclass(frozen=True)
+class _Excess:
+    """Uncompressed pixel data of a file longer than its header claims, beyond the byte that pads an
+    odd length (see :func:`_warn_of_excess`)."""
+
+    path: Path
+    image: str  # the header's frames, size and bits, in words
+    claimed: int  # bytes the header describes
+    length: int  # bytes the pixel data hold
+
+
+@dataclass(frozen=True)
 class _Header:
     """The header of one DICOM image file (read without its pixel data)."""
 
@@ -84,8 +96,15 @@ class _Header:
     def n_frames(self) -> int:
         return len(self.frames)
 
-    def check_pixels(self) -> None:
+    def check_pixels(self) -> _Excess | None:
         """Refuse a file whose pixels cannot be decoded, or which holds fewer bytes than it claims.
+
+        Returns
+        -------
+        _Excess or None
+            Where uncompressed (or deflated) pixel data are longer than the header's image size by more
+            than the byte that pads an odd length: what the header claims and the data hold, which
+            the caller warns of once for its series (:func:`_warn_of_excess`).
 
         Raises
         ------
@@ -94,13 +113,6 @@ class _Header:
             decoder, or the pixel data are shorter than the header's image size (or at least twice as
             long: BitsAllocated, Rows, Columns or NumberOfFrames is wrong), checked before any memory
             is allocated.
-
-        Warns
-        -----
-        UserWarning
-            Where uncompressed pixel data are longer than the header's image size by more than the
-            byte that pads an odd length (see :func:`_warn_of_excess`); pointed at the call to
-            read_dicom or list_series.
         """
         if self.problem is not None:
             raise DicomError(f"{self.path}: {self.problem}")
@@ -120,11 +132,11 @@ class _Header:
                 f"(missing: {missing}). Install pylibjpeg, pylibjpeg-libjpeg, pylibjpeg-openjpeg and "
                 "pylibjpeg-rle (they come with gpuimg)."
             )
-        if syntax in _NATIVE and syntax != pydicom.uid.DeflatedExplicitVRLittleEndian:
+        if syntax in _NATIVE:
             ds = self.dataset
             bits = int(ds.get("BitsAllocated", 16))
             claimed = _native_bytes(ds, self.n_frames)
-            length = _pixel_data_length(self.path, claimed) if self.pixels is None else self.pixels[1]
+            length = _pixel_data_length(self.path, claimed, syntax) if self.pixels is None else self.pixels[1]
             if length is not None and not _pixel_bytes_fit(claimed, length):
                 cause = (
                     "The file is truncated; export it again from the scanner or PACS."
@@ -137,8 +149,8 @@ class _Header:
                     f"hold {length} bytes. " + cause
                 )
             if length is not None and length > claimed + 1:
-                image = f"{count(self.n_frames, 'frame')} of {ds.Rows} x {ds.Columns} pixels at {bits} bits"
-                _warn_of_excess(self.path, image, claimed, length)
+                return _excess(self.path, ds, self.n_frames, claimed, length)
+        return None
 
 
 @functools.cache
@@ -341,23 +353,67 @@ def _pixel_bytes_fit(claimed: int, length: int) -> bool:
     return claimed <= length < max(2 * claimed, claimed + 2)
 
 
-def _warn_of_excess(path: Path, image: str, claimed: int, length: int) -> None:
-    """Warn that ``length`` bytes of uncompressed pixel data hold more than the ``claimed`` bytes of
-    ``image`` (the header's frames, size and bits, in words) and one byte of padding.
+def _excess(path: Path, ds: pydicom.Dataset | _Tags, n_frames: int, claimed: int, length: int) -> _Excess:
+    """What ``length`` bytes of uncompressed pixel data hold beyond the ``claimed`` bytes of ``ds``'s
+    ``n_frames`` frames, where they hold more than those and the byte that pads an odd length."""
+    bits = int(ds.get("BitsAllocated", 16))
+    image = f"{count(n_frames, 'frame')} of {ds.get('Rows')} x {ds.get('Columns')} pixels at {bits} bits"
+    return _Excess(path, image, claimed, length)
 
-    The first ``claimed`` bytes are read as the image. Padding after the pixels is harmless (pydicom's
-    MR_small_padded.dcm holds 128 bytes of it); a damaged Rows, Columns, BitsAllocated or
-    NumberOfFrames reads as a sheared or shifted image, which the bytes alone cannot tell apart
-    (pydicom decodes it too, warning of "excess padding"). The warning points at the first frame
-    outside gpuimg.io, the call to read_dicom or list_series, at whatever depth their helpers check.
+
+def _warn_of_excess(excesses: Sequence[_Excess], files: Sequence[Path], series_uid: str = "") -> None:
+    """Warn once, for a series of ``files`` (or one file), of the ``excesses`` among them: pixel data
+    that hold more than the bytes their headers claim and one byte of padding. No warning where
+    ``excesses`` is empty.
+
+    The first claimed bytes of each file are read as its image. Padding after the pixels is harmless
+    (pydicom's MR_small_padded.dcm holds 128 bytes of it, and some exporters pad every slice of a
+    series); a damaged Rows, Columns, BitsAllocated or NumberOfFrames reads as a sheared or shifted
+    image, which the bytes alone cannot tell apart (pydicom decodes it too, warning of "excess
+    padding"). One warning a series, not a file: each file's would name its own path, so Python's
+    default filter would show all of them. It names the file of a series of one, else the series and
+    its folder (its first file where the files lie in several), how many of its files hold more, and
+    the bytes of the first of them (their range, where they differ). It points at the first frame
+    outside gpuimg.io: the call to read_dicom, list_series or read_seg, at whatever depth their helpers
+    check.
     """
+    if not excesses:
+        return
+    first = excesses[0]
+    if len(files) == 1:
+        held = (
+            f"{first.path}: its pixel data hold {first.length} bytes, {first.length - first.claimed} more "
+            f"than the {first.claimed} the header claims ({first.image}); the first {first.claimed} are "
+            "read as the image."
+        )
+    else:
+        one_folder = len({path.parent for path in files}) == 1
+        where = f"in {files[0].parent}" if one_folder else f"(its first file {files[0]})"
+        which = f"all {len(files)} files"
+        if len(excesses) < len(files):
+            named = first.path.name if one_folder else first.path
+            which = f"{len(excesses)} of {len(files)} files (the first {named})"
+        one_image = len({e.image for e in excesses}) == 1
+        claimed = _span(e.claimed for e in excesses)
+        found, more = _span(e.length for e in excesses), _span(e.length - e.claimed for e in excesses)
+        held = (
+            f"Series {series_uid} {where}: the pixel data of {which} hold {found} bytes, {more} more than "
+            f"the {claimed} their headers claim{f' ({first.image})' if one_image else ''}; the first "
+            f"{claimed if one_image else 'claimed'} bytes of each are read as the image."
+        )
     warnings.warn(
-        f"{path}: its pixel data hold {length} bytes, {length - claimed} more than the {claimed} the header "
-        f"claims ({image}); the first {claimed} are read as the image. Padding after the pixels is "
-        "harmless, but where the image looks sheared or shifted, Rows, Columns, BitsAllocated or "
-        "NumberOfFrames is wrong: check them against the scanner's or PACS's export.",
+        f"{held} Padding after the pixels is harmless, but where the image looks sheared or shifted, Rows, "
+        "Columns, BitsAllocated or NumberOfFrames is wrong: check them against the scanner's or PACS's "
+        "export.",
         stacklevel=caller_level(__file__),
     )
+
+
+def _span(values: Iterable[int]) -> str:
+    """Whole numbers in words: the one value, or the range "a to b" where they differ."""
+    values = list(values)
+    low, high = min(values), max(values)
+    return str(low) if low == high else f"{low} to {high}"
 
 
 def _claims_problem(path: Path, ds: pydicom.Dataset | _Tags, size: int) -> str | None:
@@ -413,12 +469,21 @@ def _bits_stored(ds: pydicom.Dataset | _Tags, bits: int) -> int:
     return bits if stored is None or stored == "" else int(stored)
 
 
-def _pixel_data_length(path: Path, expected: int) -> int | None:
-    """The length [bytes] of the Pixel Data value of an uncompressed file; None if it has none.
+def _pixel_data_length(path: Path, expected: int, syntax: pydicom.uid.UID) -> int | None:
+    """The length [bytes] of the Pixel Data value of an uncompressed file of transfer syntax ``syntax``
+    (inflated, where deflated); None if it has none; 0 where the file cannot be parsed again.
 
     Fast path: the element header just before the last ``expected`` bytes (Pixel Data is almost
-    always the last element). Otherwise the file is parsed again without loading large values.
+    always the last element). Otherwise the file is parsed again without loading large values. A
+    deflated file is inflated and parsed again whole (pydicom inflates it whole to read its header
+    anyway): its element lengths and positions are those of the inflated dataset, not of the file.
     """
+    if syntax == pydicom.uid.DeflatedExplicitVRLittleEndian:
+        try:
+            value = _dcmread(path).get("PixelData")
+        except Exception:  # pydicom and zlib raise many types on a damaged file
+            return 0
+        return None if value is None else len(value)
     size = path.stat().st_size
     if size >= expected + 12:
         with open(path, "rb") as file:

@@ -68,9 +68,10 @@ def _decode_file(path: Path) -> np.ndarray:
     syntax = ds.file_meta.TransferSyntaxUID = _transfer_syntax(ds)
     if syntax in _NATIVE:
         claimed = _check_native_length(ds, path, frames, len(pixel_data))
-        if syntax != pydicom.uid.DeflatedExplicitVRLittleEndian and len(pixel_data) > claimed + 1:
-            # _Header.check_pixels warned of the excess at the caller's line; pydicom would warn again
-            # from its decoder ("excess padding"). It decodes the first ``claimed`` bytes either way.
+        if len(pixel_data) > claimed + 1:
+            # _check_series warned of the excess once for the series, at the caller's line; pydicom
+            # would warn again from its decoder ("excess padding"), for each file. It decodes the first
+            # ``claimed`` bytes either way.
             ds.PixelData = pixel_data[:claimed]
     pixels, shape = _pixel_array(ds, path), (frames, int(ds.Rows), int(ds.Columns))
     if pixels.size != frames * shape[1] * shape[2]:  # pydicom counts the frames the pixel data hold

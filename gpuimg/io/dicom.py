@@ -104,6 +104,15 @@ def read_dicom(
         If ``device`` is not "auto", "cpu" or "cuda", or asks for CUDA where no GPU is usable (the
         message says what is missing and which extra to install).
 
+    Warns
+    -----
+    UserWarning
+        Once a series (not again for a SeriesInfo of list_series, which warned), where the uncompressed
+        (or deflated) pixel data of some of its files hold more bytes than their headers claim: how many
+        files, and the bytes found and claimed. The claimed bytes are read as the image; padding after
+        them is harmless, a sheared or shifted image means a wrong Rows, Columns, BitsAllocated or
+        NumberOfFrames.
+
     Notes
     -----
     Slices are ordered by ImagePositionPatient projected on the slice normal, never by InstanceNumber,

@@ -9,7 +9,7 @@ from pathlib import Path
 from gpuimg._support import caller_level
 from gpuimg._text import count
 from gpuimg.errors import DicomError, GpuimgError
-from gpuimg.io._header import _first, _Header, _listed
+from gpuimg.io._header import _first, _Header, _listed, _warn_of_excess
 from gpuimg.io._scan import _files, _scan
 from gpuimg.io._stack import _Stack, _stack
 from gpuimg.io._tags import _as_text, _damaged_number, _ran_on
@@ -159,6 +159,14 @@ def list_series(path: str | os.PathLike, *, workers: int | None = None) -> Serie
         folders that may not be listed and its links that lead nowhere). Unreadable files and folders,
         and links that lead nowhere, under it are never fatal.
 
+    Warns
+    -----
+    UserWarning
+        Once a series, where the uncompressed (or deflated) pixel data of some of its files hold
+        more bytes than their headers claim: how many files, and the bytes found and claimed. The
+        claimed bytes are read as the image; padding after them is harmless, a sheared or shifted image
+        means a wrong Rows, Columns, BitsAllocated or NumberOfFrames.
+
     Examples
     --------
     >>> import tempfile, gpuimg
@@ -205,6 +213,13 @@ def _check_series(uid: str, headers: list[_Header]) -> None:
         grey levels (colour, palette indices, 1 or 64 bits), or the files differ in modality,
         patient, study or frame of reference (the values of identifiers are not shown, as they may
         identify the patient), or a file is a gated NM reconstruction of several gates.
+
+    Warns
+    -----
+    UserWarning
+        Once for the series, where the pixel data of some of its files hold more bytes than their
+        headers claim (:func:`gpuimg.io._header._warn_of_excess`), pointed at the call to read_dicom
+        or list_series; not where the series is refused.
     """
     for keyword, what in _SHARED.items():
         values = {_as_text(header.dataset.get(keyword, "")) for header in headers}
@@ -217,10 +232,15 @@ def _check_series(uid: str, headers: list[_Header]) -> None:
                 f"under one SeriesInstanceUID, so they are not one volume. Pass the files of one "
                 "acquisition to read_dicom as a list of paths, or fix the UIDs when exporting."
             )
+    excesses = []
     for header in headers:
-        header.check_pixels()
+        excess = header.check_pixels()
+        if excess is not None:
+            excesses.append(excess)
         _check_grey(header)
         _check_gates(header)
+    if excesses:
+        _warn_of_excess(excesses, [header.path for header in headers], uid)
 
 
 def _check_gates(header: _Header) -> None:

@@ -157,13 +157,23 @@ def test_columns_that_do_not_divide_the_pixel_data(testfile, tmp_path):
     np.testing.assert_allclose(volume.data, stored * float(ds.DoseGridScaling), rtol=1e-6)
 
 
-@pytest.mark.parametrize("syntax", [pydicom.uid.ExplicitVRLittleEndian, pydicom.uid.ImplicitVRLittleEndian])
+#: The uncompressed transfer syntaxes: the quick tag reader's (explicit VR), pydicom's (implicit), and
+#: deflated, whose pixel data's length is that of the inflated dataset.
+_UNCOMPRESSED = [
+    pydicom.uid.ExplicitVRLittleEndian,
+    pydicom.uid.ImplicitVRLittleEndian,
+    pydicom.uid.DeflatedExplicitVRLittleEndian,
+]
+
+
+@pytest.mark.parametrize("syntax", _UNCOMPRESSED)
 def test_pixel_data_longer_than_the_header_claims_are_read_with_a_warning(testfile, tmp_path, syntax):
     # CT_small.dcm (128 x 128 at 16 bits, 32768 bytes) with Columns damaged to 120 (30720 bytes) was read
     # as (1, 128, 120) of sheared values without a word (found by fuzzing). Padding after the pixels is
     # real (pydicom's MR_small_padded.dcm, test_dicom), so the first 30720 bytes are read, with one
     # warning at the caller's line saying what to check: from the quick tag reader (explicit VR) and
-    # from pydicom's (implicit), whose own "excess padding" warning is not repeated.
+    # from pydicom's (implicit, deflated), whose own "excess padding" warning is not repeated. A
+    # deflated file had pydicom's warning alone, from read_dicom only.
     ds = pydicom.dcmread(testfile("CT_small.dcm"))
     ds.file_meta.TransferSyntaxUID = syntax
     path = _saved(ds, tmp_path / "study", Columns=120)
@@ -185,14 +195,107 @@ def test_pixel_data_longer_than_the_header_claims_are_read_with_a_warning(testfi
     assert (found[0].shape, found[0].problem) == ((1, 128, 120), None)
 
 
-def test_pixel_data_of_twice_the_claimed_bytes_are_refused(testfile, tmp_path):
-    path = _saved(pydicom.dcmread(testfile("CT_small.dcm")), tmp_path / "study", Columns=64)
-    with pytest.raises(
-        DicomError,
-        match=r"slice\.dcm: the header claims 1 frame of 128 x 64 pixels at 16 bits \(16384 bytes\), but the "
-        r"pixel data hold 32768 bytes\. BitsAllocated, Rows, Columns or NumberOfFrames does not match",
-    ):
+@pytest.mark.parametrize("syntax", _UNCOMPRESSED)
+def test_pixel_data_of_twice_the_claimed_bytes_are_refused(testfile, tmp_path, syntax):
+    # A deflated file was refused only when its pixels were decoded, and list_series saw no problem.
+    ds = pydicom.dcmread(testfile("CT_small.dcm"))
+    ds.file_meta.TransferSyntaxUID = syntax
+    path = _saved(ds, tmp_path / "study", Columns=64)
+    message = (
+        r"slice\.dcm: the header claims 1 frame of 128 x 64 pixels at 16 bits \(16384 bytes\), but the "
+        r"pixel data hold 32768 bytes\. BitsAllocated, Rows, Columns or NumberOfFrames does not match"
+    )
+    with pytest.raises(DicomError, match=message):
         read_dicom(path, device="cpu")
+    assert re.search(message, list_series(tmp_path / "study")[0].problem)
+
+
+def _padded_series(tmp_path, syntax, padding: dict[int, int]):
+    """A series of 6 slices of 8 x 10 pixels at 16 bits (160 bytes each) in ``tmp_path / "ct"``, in
+    transfer syntax ``syntax``, file k's pixel data followed by ``padding[k]`` bytes (an even number)
+    in its Pixel Data element, as exporters that pad every slice write them; its voxels and files."""
+    rng = np.random.default_rng(7)
+    volume = Volume(rng.integers(-1000, 2000, (6, 8, 10)).astype(np.int16), (2.0, 0.7, 0.8))
+    files = write_dicom(volume, tmp_path / "ct")
+    for k, path in enumerate(files):
+        ds = pydicom.dcmread(path)
+        ds.file_meta.TransferSyntaxUID = syntax
+        ds.PixelData = ds.PixelData + bytes(range(padding.get(k, 0)))
+        ds.save_as(path)
+    return volume.data, files
+
+
+def _caught(call):
+    """What ``call()`` returns, and each warning it gives as (file it points at, message)."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = call()
+    return result, [(w.filename, str(w.message)) for w in caught]
+
+
+@pytest.mark.parametrize("syntax", _UNCOMPRESSED)
+def test_a_series_padded_in_every_file_gives_one_warning(tmp_path, syntax):
+    # Each file's own warning named its own path, so Python's default filter showed all of them: 300
+    # warnings for a series of 300 padded slices, from read_dicom and again from list_series.
+    voxels, files = _padded_series(tmp_path, syntax, dict.fromkeys(range(6), 64))
+    uid = pydicom.dcmread(files[0]).SeriesInstanceUID
+    expected = (
+        f"Series {uid} in {tmp_path / 'ct'}: the pixel data of all 6 files hold 224 bytes, 64 more than the "
+        "160 their headers claim (1 frame of 8 x 10 pixels at 16 bits); the first 160 bytes of each are "
+        "read as the image. Padding after the pixels is harmless, but where the image looks sheared or "
+        "shifted, Rows, Columns, BitsAllocated or NumberOfFrames is wrong"
+    )
+    volume, said = _caught(lambda: read_dicom(tmp_path / "ct", device="cpu"))
+    assert len(said) == 1 and said[0][0] == __file__ and said[0][1].startswith(expected)
+    np.testing.assert_array_equal(volume.data, voxels)
+    found, said = _caught(lambda: list_series(tmp_path / "ct"))
+    assert len(said) == 1 and said[0][0] == __file__ and said[0][1].startswith(expected)
+    assert (found[0].shape, found[0].problem) == ((6, 8, 10), None)
+    # list_series warned already; read_dicom of its SeriesInfo reads the pixels only.
+    volume, said = _caught(lambda: read_dicom(found[0], device="cpu"))
+    assert said == []
+    np.testing.assert_array_equal(volume.data, voxels)
+
+
+def test_a_series_padded_in_some_files_says_how_many_and_the_range(tmp_path):
+    voxels, files = _padded_series(tmp_path, pydicom.uid.ExplicitVRLittleEndian, {4: 128, 1: 64})
+    expected = (
+        f"in {tmp_path / 'ct'}: the pixel data of 2 of 6 files (the first {files[1].name}) hold 224 to 288 "
+        "bytes, 64 to 128 more than the 160 their headers claim (1 frame of 8 x 10 pixels at 16 bits);"
+    )
+    for call in (lambda: read_dicom(tmp_path / "ct", device="cpu"), lambda: list_series(tmp_path / "ct")):
+        result, said = _caught(call)
+        assert [(filename, expected in message) for filename, message in said] == [(__file__, True)]
+    np.testing.assert_array_equal(result[0].shape, voxels.shape)
+
+
+@pytest.mark.parametrize("kind", ["BINARY", "FRACTIONAL"])
+def test_a_seg_of_more_pixel_data_than_it_claims_is_read_with_one_warning(tmp_path, kind):
+    # A SEG's excess bytes had no warning of gpuimg's (a BINARY SEG's frames are unpacked by gpuimg,
+    # after a check of the length alone) or pydicom's "excess padding" warning, once for each frame
+    # decoded (a FRACTIONAL SEG's).
+    import highdicom as hd
+
+    image = Volume(np.zeros((4, 6, 7), np.int16), (2.0, 0.5, 0.5))
+    sources = seg_sources(write_dicom(image, tmp_path / "ct"))
+    image = read_dicom(tmp_path / "ct", device="cpu")
+    liver = np.random.default_rng(3).random(image.shape) < 0.4
+    path = write_seg(
+        tmp_path / "seg.dcm", sources, {"Liver": liver}, kind=hd.seg.SegmentationTypeValues[kind]
+    )
+    ds = pydicom.dcmread(path)
+    frames, bits = int(ds.NumberOfFrames), int(ds.BitsAllocated)
+    claimed = (frames * 6 * 7 * bits + 7) // 8  # the standard's native size: 1-bit pixels packed
+    ds.PixelData = ds.PixelData[:claimed] + bytes(claimed % 2) + bytes(range(8))  # less than twice
+    ds.save_as(path)
+    length = claimed + claimed % 2 + 8
+    mask, said = _caught(lambda: read_seg(path, image))
+    assert [filename for filename, _ in said] == [__file__]
+    assert said[0][1].startswith(
+        f"{path}: its pixel data hold {length} bytes, {length - claimed} more than the {claimed} the header "
+        f"claims ({frames} frames of 6 x 7 pixels at {bits} bits); the first {claimed} are read as the image."
+    )
+    np.testing.assert_array_equal(mask.data, liver)
 
 
 def test_the_byte_that_pads_an_odd_length_is_no_excess(testfile, tmp_path):
