@@ -82,7 +82,6 @@ def _damage_named(path: Path, modality: str) -> Iterator[None]:
         ) from exc
 
 
-@unchecked_values()
 def _mask_volume(
     path: Path,
     modality: str,
@@ -105,13 +104,16 @@ def _mask_volume(
             f"reference={type(reference).__name__}: pass the image the {modality} was drawn on as a Volume "
             "(gpuimg.read_dicom of its series), whose geometry places the mask."
         )
-    ds = _read_object(path, modality, sequence)
     shape = reference.shape
-    check_allocation(
-        shape, np.uint8, f"{path}: the {modality}'s mask on the image's {' x '.join(map(str, shape))} voxels"
-    )
-    with _damage_named(path, modality):
-        mask, name = place(ds)
+    with unchecked_values():  # a block, not a decorator: a warning's stacklevel points at the caller
+        ds = _read_object(path, modality, sequence)
+        check_allocation(
+            shape,
+            np.uint8,
+            f"{path}: the {modality}'s mask on the image's {' x '.join(map(str, shape))} voxels",
+        )
+        with _damage_named(path, modality):
+            mask, name = place(ds)
     data = to_device(mask, device or reference.device)
     meta = {"roi": name, "modality": modality}
     return Volume(data, reference.spacing, reference.origin, reference.direction, meta)

@@ -106,8 +106,7 @@ def read_seg(
     excesses: list[_Excess] = []
     place = partial(_place_frames, path=path, reference=reference, segment=segment, excesses=excesses)
     mask = _mask_volume(path, "SEG", "SegmentSequence", reference, device, place)
-    # Warned here, not where found: _mask_volume's decorator puts contextlib's frame between it and
-    # this function, where caller_level stops.
+    # Once for the file, after its frames are placed, not once for each frame that holds excess bytes.
     _warn_of_excess(excesses, [path])
     return mask
 
