@@ -15,6 +15,7 @@ import skimage.transform
 
 import gpuimg
 from gpuimg.backend import Namespace
+from gpuimg.volume import AXIAL, Volume
 
 
 @dataclass(frozen=True)
@@ -31,12 +32,15 @@ class Operation:
     build: Callable[[np.random.Generator, tuple[int, ...], str], np.ndarray] | None = None
 
     def make_input(self, ns: Namespace, seed: int = 0):
-        """The operation's input (random noise unless it has its own builder) on the namespace's device."""
+        """The operation's input (random noise unless it has its own builder) on the namespace's device;
+        a builder's tuple (a Volume and its reference grid) part by part."""
         rng = np.random.default_rng(seed)
         if self.build is None:
             image = rng.normal(0.0, 100.0, self.shape).astype(self.dtype)
         else:
             image = self.build(rng, self.shape, self.dtype)
+        if isinstance(image, tuple):  # an input and the grid to resample it onto
+            return tuple(gpuimg.to_device(part, ns.device) for part in image)
         return gpuimg.to_device(image, ns.device)
 
 
@@ -334,3 +338,162 @@ OPERATIONS.append(
         ours=lambda image: gpuimg.ml.segment_kmeans(image, 4),
     )
 )
+
+
+def _sitk_image(volume: Volume, data=None):
+    """A Volume (on the host, or copied there) as a SimpleITK image in the same patient (LPS)
+    coordinates: ITK's axes are x, y, z, so the spacing and the direction's columns are reversed."""
+    import SimpleITK as sitk
+
+    image = sitk.GetImageFromArray(gpuimg.to_numpy(volume.data if data is None else data))
+    image.SetSpacing(tuple(float(s) for s in volume.spacing[::-1]))
+    image.SetOrigin(tuple(float(o) for o in volume.origin))
+    image.SetDirection(tuple(float(v) for v in np.asarray(volume.direction)[:, ::-1].ravel()))
+    return image
+
+
+def _sitk_onto(image, reference: Volume, interpolator):
+    """``sitk.Resample(image, reference_image, sitk.Transform(), interpolator, 0.0)`` given the reference's
+    grid itself (size, origin, spacing, direction), so that its voxels, which Resample does not read, are
+    not converted in the peer's time."""
+    import SimpleITK as sitk
+
+    return sitk.Resample(
+        image,
+        [int(n) for n in reference.shape[::-1]],
+        sitk.Transform(),
+        interpolator,
+        tuple(float(o) for o in reference.origin),
+        tuple(float(s) for s in reference.spacing[::-1]),
+        tuple(float(v) for v in np.asarray(reference.direction)[:, ::-1].ravel()),
+        0.0,
+    )
+
+
+def _sitk_resample(ns: Namespace, pair, interpolator: str = "sitkLinear"):
+    """SimpleITK's Resample of the Volume onto the reference's grid: identity transform, default pixel
+    0 (on a host copy on CUDA)."""
+    import SimpleITK as sitk
+
+    volume, reference = pair
+    return _sitk_onto(_sitk_image(volume), reference, getattr(sitk, interpolator))
+
+
+def _sitk_resample_mask(ns: Namespace, pair):
+    """SimpleITK's linear Resample of the 0/1 mask (as float32) onto the reference's grid, then >= 0.5."""
+    import SimpleITK as sitk
+
+    mask, reference = pair
+    inside = _sitk_image(mask, gpuimg.to_numpy(mask.data).astype(np.float32))
+    return _sitk_onto(inside, reference, sitk.sitkLinear) >= 0.5
+
+
+def _sitk_dicom_orient(ns: Namespace, pair):
+    """SimpleITK's DICOMOrient to LPS: the rows reversed back onto the reference's grid (which is LPS:
+    identity direction in ITK's axes)."""
+    import SimpleITK as sitk
+
+    return sitk.DICOMOrient(_sitk_image(pair[0]), "LPS")
+
+
+def _turned(axis, angle: float) -> np.ndarray:
+    """A rotation by ``angle`` [rad] about the unit ``axis`` (Rodrigues)."""
+    k = np.asarray(axis, float) / np.linalg.norm(axis)
+    cross = np.array([[0, -k[2], k[1]], [k[2], 0, -k[0]], [-k[1], k[0], 0]])
+    return np.eye(3) + np.sin(angle) * cross + (1 - np.cos(angle)) * cross @ cross
+
+
+def _agrees(ours, peer, exact: bool) -> None:
+    """Check the row's two results once, on the host, where it is built: gpuimg's Volume against
+    SimpleITK's image, equal or (interpolated in float32) within 1e-6 of the values' range."""
+    import SimpleITK as sitk
+
+    ours, peer = gpuimg.to_numpy(ours.data), sitk.GetArrayFromImage(peer)
+    if exact:
+        np.testing.assert_array_equal(ours, peer.astype(ours.dtype))
+    else:
+        # Both interpolate in float32, the weights rounded in different orders: 1.5e-5 HU at most on
+        # these 4000 HU; 1e-6 of the range leaves room for other machines' rounding.
+        np.testing.assert_allclose(ours, peer, rtol=0, atol=1e-6 * float(np.ptp(peer)))
+
+
+def _ct_onto_turned_grid(rng, shape, dtype):
+    """A CT of ``shape`` voxels of (2.5, 0.9, 0.9) mm (uniform HU) and a grid of the same size and
+    spacing turned by 0.1 rad about an oblique axis and shifted by a few mm, partly past the CT."""
+    ct = Volume(_hounsfield(rng, shape, dtype), spacing=(2.5, 0.9, 0.9), origin=(-115.0, -115.0, -120.0))
+    turned = Volume(
+        np.zeros(shape, np.float32),
+        spacing=ct.spacing,
+        origin=(-110.0, -118.0, -115.0),
+        direction=_turned((0.2, 0.3, 1.0), 0.1) @ AXIAL,
+    )
+    _agrees(gpuimg.preprocess.resample(ct, reference=turned), _sitk_resample(None, (ct, turned)), exact=False)
+    return ct, turned
+
+
+def _pet_mask_onto_ct_grid(rng, shape, dtype):
+    """An ellipsoid mask on a PET grid of ``shape`` voxels of (3, 4, 4) mm, and a CT grid of 96 x 256 x
+    256 voxels of (2.5, 1.9, 1.9) mm over about the same field, its centres off the PET's."""
+    z, y, x = (np.arange(n) - n / 2 for n in shape)
+    axes = np.array(shape) * (0.25, 0.2, 0.15)
+    inside = (z[:, None, None] / axes[0]) ** 2 + (y[:, None] / axes[1]) ** 2 + (x / axes[2]) ** 2 <= 1
+    pet = Volume(inside.astype(dtype), spacing=(3.0, 4.0, 4.0), origin=(-254.0, -254.0, -118.5))
+    ct = Volume(
+        np.zeros((96, 256, 256), np.float32), spacing=(2.5, 1.9, 1.9), origin=(-242.3, -242.3, -118.75)
+    )
+    _agrees(
+        gpuimg.preprocess.resample_mask(pet, reference=ct), _sitk_resample_mask(None, (pet, ct)), exact=True
+    )
+    return pet, ct
+
+
+def _ct_rows_up(rng, shape, dtype):
+    """A CT of ``shape`` voxels stored with its rows bottom-up, as dcm2niix writes a DICOM series (origin
+    at the last row, y reversed), and the DICOM series' own grid (LPS axes)."""
+    dicom = Volume(np.zeros(shape, np.float32), spacing=(2.5, 0.9, 0.9), origin=(-115.0, -115.0, -120.0))
+    rows_up = Volume(
+        _hounsfield(rng, shape, dtype)[:, ::-1].copy(),
+        spacing=dicom.spacing,
+        origin=(-115.0, -115.0 + (shape[1] - 1) * 0.9, -120.0),
+        direction=AXIAL @ np.diag([1.0, -1.0, 1.0]),
+    )
+    oriented = _sitk_dicom_orient(None, (rows_up, dicom))
+    grid = _sitk_image(dicom)
+    if not (
+        np.allclose(oriented.GetOrigin(), grid.GetOrigin())
+        and np.allclose(oriented.GetDirection(), grid.GetDirection())
+    ):
+        raise AssertionError("DICOMOrient's grid is not the reference's: the peer would not compare")
+    _agrees(gpuimg.preprocess.resample(rows_up, reference=dicom), oriented, exact=True)
+    return rows_up, dicom
+
+
+OPERATIONS += [
+    Operation(
+        name="resample_reference",
+        shape=(96, 256, 256),
+        dtype="float32",
+        peer_name=lambda ns: "SimpleITK.Resample linear" + (" (host)" if ns.device == "cuda" else ""),
+        peer=_sitk_resample,
+        ours=lambda pair: gpuimg.preprocess.resample(pair[0], reference=pair[1]),
+        build=_ct_onto_turned_grid,
+    ),
+    Operation(
+        name="resample_mask_ref",
+        shape=(80, 128, 128),
+        dtype="bool",
+        peer_name=lambda ns: "SimpleITK.Resample linear >= 0.5" + (" (host)" if ns.device == "cuda" else ""),
+        peer=_sitk_resample_mask,
+        ours=lambda pair: gpuimg.preprocess.resample_mask(pair[0], reference=pair[1]),
+        build=_pet_mask_onto_ct_grid,
+    ),
+    Operation(
+        name="resample_rows_up",
+        shape=(96, 256, 256),
+        dtype="float32",
+        peer_name=lambda ns: "SimpleITK.DICOMOrient LPS" + (" (host)" if ns.device == "cuda" else ""),
+        peer=_sitk_dicom_orient,
+        ours=lambda pair: gpuimg.preprocess.resample(pair[0], reference=pair[1]),
+        build=_ct_rows_up,
+    ),
+]
