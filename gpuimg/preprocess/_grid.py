@@ -9,8 +9,10 @@ SimpleITK's resampler does with an identity transform.
 
 from __future__ import annotations
 
+import concurrent.futures
 import dataclasses
 import itertools
+import math
 
 import numpy as np
 
@@ -28,6 +30,10 @@ ORDERS = (0, 1, 3)
 SAME_SLICE = 1e-6
 #: How much "constant" mode contracts the grid read about the image's centre (see :func:`contracted`).
 CONTRACTION = 1e-12
+#: From this many output voxels, orders 0 and 1 on the CPU interpolate in slabs on all Numba threads.
+THREADED_VOXELS = 1 << 20
+#: Output voxels of one such slab (whole slices; its indices take 8 bytes a voxel and axis).
+SLAB_VOXELS = 1 << 18
 
 
 def on_same_voxels(volume: Volume, reference: Volume, atol_mm: float) -> Volume | None:
@@ -186,7 +192,9 @@ def onto_reference(image: Volume, reference: Volume, order: int, mode: str, cval
 
     Exactly (:func:`on_same_voxels`, to 1e-3 of the reference's smallest spacing) where both hold the
     same voxel centres; else by ``ndi.affine_transform`` of the device at each reference centre's
-    continuous index in ``image``, ``cval`` past ``image``'s outer voxel edges. A float dtype either
+    continuous index in ``image`` (on the CPU, orders 0 and 1 from :data:`THREADED_VOXELS` output voxels:
+    its same values in slabs on all Numba threads, :func:`_affine_in_slabs`), ``cval`` past ``image``'s
+    outer voxel edges. A float dtype either
     way (:func:`gpuimg._arrays.float_dtype` of the image's).
     """
     order = check_order(order)
@@ -228,19 +236,69 @@ def _interpolated(data, matrix, offset, shape, dtype, order, mode, cval):
     read_matrix, read_offset = (
         contracted(matrix, offset, data.shape) if mode == "constant" else (matrix, offset)
     )
-    out = ns.ndi.affine_transform(
-        xp.asarray(data, dtype=dtype),
-        xp.asarray(read_matrix, dtype=np.float64),  # on the device: cupyx calls its methods
-        offset=tuple(float(t) for t in read_offset),
-        output_shape=tuple(shape),
-        order=order,
-        mode=mode,
-        cval=cval,
-        prefilter=order > 1,
-    ).astype(dtype, copy=False)
+    if ns.device == "cpu" and order <= 1 and math.prod(shape) >= THREADED_VOXELS:
+        out = _affine_in_slabs(
+            ns.ndi, np.asarray(data, dtype=dtype), read_matrix, read_offset, shape, order, mode, cval, what
+        )
+    else:
+        out = ns.ndi.affine_transform(
+            xp.asarray(data, dtype=dtype),
+            xp.asarray(read_matrix, dtype=np.float64),  # on the device: cupyx calls its methods
+            offset=tuple(float(t) for t in read_offset),
+            output_shape=tuple(shape),
+            order=order,
+            mode=mode,
+            cval=cval,
+            prefilter=order > 1,
+        ).astype(dtype, copy=False)
     outside = past_the_edges(xp, matrix, offset, data.shape, shape, what)
     if outside is not None:
         xp.copyto(out, cval, where=outside)
+    return out
+
+
+def _affine_in_slabs(ndi, data, matrix, offset, shape, order, mode, cval, what):
+    """SciPy's ``affine_transform(data, matrix, offset, output_shape=shape, order=order, mode=mode,
+    cval=cval, prefilter=False)`` bit for bit, in slabs of output slices on all Numba threads.
+
+    SciPy's affine path runs on one thread. It releases the GIL, so slabs can run side by side, but a
+    slab's own ``offset`` (moved by its first slice) would round the continuous indices differently:
+    each slab's indices are formed here as SciPy forms them, ``((offset + k m0) + j m1) + i m2`` in
+    float64 for the whole output index ``(k, j, i)``, and read by ``map_coordinates``, the same C
+    routine given the indices instead of the matrix. Orders 0 and 1 only (no spline prefilter).
+    """
+    import numba  # here, not at the top: `import gpuimg` need not pay its 0.3 s
+
+    threads = numba.get_num_threads()
+    per_slice = math.prod(shape[1:])
+    step = max(1, SLAB_VOXELS // max(per_slice, 1))
+    check_allocation(
+        (threads, 2 * len(shape), step, *shape[1:]),
+        np.float64,
+        f"{what}: the voxels' indices and their temporaries, a slab a thread",
+    )
+    # The output indices along the axes after the first, each along its own axis of a slice.
+    rest = [
+        np.arange(n, dtype=np.float64).reshape([-1 if c == b else 1 for c in range(len(shape) - 1)])
+        for b, n in enumerate(shape[1:])
+    ]
+    out = np.empty(tuple(shape), dtype=data.dtype)
+
+    def slab(lo: int) -> None:
+        hi = min(lo + step, shape[0])
+        first = np.arange(lo, hi, dtype=np.float64).reshape((-1,) + (1,) * len(rest))
+        indices = np.empty((len(shape), hi - lo, *shape[1:]))
+        for a in range(len(shape)):
+            index = float(offset[a]) + first * float(matrix[a, 0])
+            for b, along in enumerate(rest, start=1):
+                index = index + along * float(matrix[a, b])
+            indices[a] = index
+        ndi.map_coordinates(
+            data, indices, output=out[lo:hi], order=order, mode=mode, cval=cval, prefilter=False
+        )
+
+    with concurrent.futures.ThreadPoolExecutor(threads) as pool:
+        list(pool.map(slab, range(0, shape[0], step)))
     return out
 
 
