@@ -9,7 +9,6 @@ SimpleITK's resampler does with an identity transform.
 
 from __future__ import annotations
 
-import concurrent.futures
 import dataclasses
 import itertools
 import math
@@ -21,7 +20,8 @@ from gpuimg._memory import check_allocation
 from gpuimg._regrid import past_the_edges
 from gpuimg._support import check_cval, check_mode
 from gpuimg.backend import is_dask, namespace
-from gpuimg.errors import ParameterError
+from gpuimg.backend.chunks import _pool
+from gpuimg.errors import MemoryBudgetError, ParameterError
 from gpuimg.volume import Volume, slice_meta
 
 #: The interpolation orders of ``resample``: nearest neighbour, linear, cubic B-spline.
@@ -236,9 +236,10 @@ def _interpolated(data, matrix, offset, shape, dtype, order, mode, cval):
     read_matrix, read_offset = (
         contracted(matrix, offset, data.shape) if mode == "constant" else (matrix, offset)
     )
-    if ns.device == "cpu" and order <= 1 and math.prod(shape) >= THREADED_VOXELS:
+    threads = _slab_threads(shape, what) if ns.device == "cpu" and order <= 1 else 1
+    if threads > 1:
         out = _affine_in_slabs(
-            ns.ndi, np.asarray(data, dtype=dtype), read_matrix, read_offset, shape, order, mode, cval, what
+            ns.ndi, np.asarray(data, dtype=dtype), read_matrix, read_offset, shape, order, mode, cval, threads
         )
     else:
         out = ns.ndi.affine_transform(
@@ -257,9 +258,39 @@ def _interpolated(data, matrix, offset, shape, dtype, order, mode, cval):
     return out
 
 
-def _affine_in_slabs(ndi, data, matrix, offset, shape, order, mode, cval, what):
+def _slab_step(shape) -> int:
+    """Output slices of one slab of :func:`_affine_in_slabs`: about :data:`SLAB_VOXELS` voxels."""
+    return max(1, SLAB_VOXELS // max(math.prod(shape[1:]), 1))
+
+
+def _slab_threads(shape, what: str) -> int:
+    """The Numba threads :func:`_affine_in_slabs` runs on for an output of ``shape``, no more than its
+    slabs; 1 (SciPy's own ``affine_transform``, which needs no indices) below :data:`THREADED_VOXELS`,
+    on one thread (``threads_for``, ``NUMBA_NUM_THREADS=1``), or where the slabs' indices, 2 x 3 float64
+    a voxel of a slab a thread, would exceed the memory budget."""
+    import numba  # here, not at the top: `import gpuimg` need not pay its 0.3 s
+
+    if math.prod(shape) < THREADED_VOXELS:
+        return 1
+    step = _slab_step(shape)
+    threads = min(numba.get_num_threads(), -(-shape[0] // step))
+    if threads < 2:
+        return 1
+    try:
+        check_allocation(
+            (threads, 2 * len(shape), step, *shape[1:]),
+            np.float64,
+            f"{what}: the voxels' indices and their temporaries, a slab a thread",
+        )
+    except MemoryBudgetError:
+        return 1
+    return threads
+
+
+def _affine_in_slabs(ndi, data, matrix, offset, shape, order, mode, cval, threads: int):
     """SciPy's ``affine_transform(data, matrix, offset, output_shape=shape, order=order, mode=mode,
-    cval=cval, prefilter=False)`` bit for bit, in slabs of output slices on all Numba threads.
+    cval=cval, prefilter=False)`` bit for bit, in slabs of output slices on ``threads`` threads
+    (:func:`_slab_threads`).
 
     SciPy's affine path runs on one thread. It releases the GIL, so slabs can run side by side, but a
     slab's own ``offset`` (moved by its first slice) would round the continuous indices differently:
@@ -267,16 +298,7 @@ def _affine_in_slabs(ndi, data, matrix, offset, shape, order, mode, cval, what):
     float64 for the whole output index ``(k, j, i)``, and read by ``map_coordinates``, the same C
     routine given the indices instead of the matrix. Orders 0 and 1 only (no spline prefilter).
     """
-    import numba  # here, not at the top: `import gpuimg` need not pay its 0.3 s
-
-    threads = numba.get_num_threads()
-    per_slice = math.prod(shape[1:])
-    step = max(1, SLAB_VOXELS // max(per_slice, 1))
-    check_allocation(
-        (threads, 2 * len(shape), step, *shape[1:]),
-        np.float64,
-        f"{what}: the voxels' indices and their temporaries, a slab a thread",
-    )
+    step = _slab_step(shape)
     # The output indices along the axes after the first, each along its own axis of a slice.
     rest = [
         np.arange(n, dtype=np.float64).reshape([-1 if c == b else 1 for c in range(len(shape) - 1)])
@@ -297,8 +319,7 @@ def _affine_in_slabs(ndi, data, matrix, offset, shape, order, mode, cval, what):
             data, indices, output=out[lo:hi], order=order, mode=mode, cval=cval, prefilter=False
         )
 
-    with concurrent.futures.ThreadPoolExecutor(threads) as pool:
-        list(pool.map(slab, range(0, shape[0], step)))
+    list(_pool(threads).map(slab, range(0, shape[0], step)))
     return out
 
 

@@ -114,7 +114,7 @@ def test_onto_another_grid_in_slabs_on_threads_equals_simpleitk(rng, in_slabs, c
 @pytest.mark.parametrize("order", [0, 1])
 @pytest.mark.parametrize("mode", ["nearest", "constant", "reflect", "grid-wrap"])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_slabs_on_threads_are_scipys_affine_transform_bit_for_bit(rng, order, mode, dtype):
+def test_slabs_on_threads_are_scipys_affine_transform_bit_for_bit(rng, in_slabs, order, mode, dtype):
     """Each slab's indices are formed as SciPy forms them for the whole output, so the values are
     SciPy's own, not within rounding of them (whole numbers: order 0's and 1's ties too)."""
     data = rng.normal(0.0, 100.0, (6, 9, 7)).astype(dtype)
@@ -124,12 +124,29 @@ def test_slabs_on_threads_are_scipys_affine_transform_bit_for_bit(rng, order, mo
     maps = [(rng.normal(0.0, 1.0, (3, 3)), rng.normal(0.0, 3.0, 3)) for _ in range(4)]
     for matrix, offset in [*maps, (np.diag([0.5, 1 / 3, 2.0]), np.array([-0.25, 0.5, 1 / 3]))]:
         out_shape = (11, 8, 10)
-        got = _grid._affine_in_slabs(ndi, data, matrix, offset, out_shape, order, mode, -3.5, "a test")
+        got = _grid._affine_in_slabs(ndi, data, matrix, offset, out_shape, order, mode, -3.5, threads=2)
         want = ndi.affine_transform(
             data, matrix, offset, out_shape, order=order, mode=mode, cval=-3.5, prefilter=False
         )
         assert got.dtype == want.dtype
         np.testing.assert_array_equal(got, want)
+
+
+def test_slabs_run_only_where_threads_and_memory_allow(monkeypatch):
+    # A slab's indices were charged to every Numba thread, fewer slabs than threads or not, and the
+    # slabs ran on one thread too, building 48 bytes of indices a voxel for nothing.
+    import numba
+
+    shape = (4, 512, 512)  # THREADED_VOXELS, in 4 slabs of one slice
+    assert _grid._slab_threads((1, 4, 4), "a test") == 1  # below THREADED_VOXELS: SciPy's own
+    assert _grid._slab_threads(shape, "a test") == min(numba.get_num_threads(), 4)
+    monkeypatch.setattr(numba, "get_num_threads", lambda: 64)
+    assert _grid._slab_threads(shape, "a test") == 4  # no more threads than slabs
+    monkeypatch.setattr(numba, "get_num_threads", lambda: 1)
+    assert _grid._slab_threads(shape, "a test") == 1
+    monkeypatch.setattr(numba, "get_num_threads", lambda: 2)
+    monkeypatch.setenv("GPUIMG_MAX_BYTES", str(2 * 6 * 512 * 512 * 8 - 1))  # not the indices of 2 slabs
+    assert _grid._slab_threads(shape, "a test") == 1
 
 
 def test_a_partly_overlapping_grid_leaves_cval_past_the_edges_only(rng):
