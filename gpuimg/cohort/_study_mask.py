@@ -21,7 +21,7 @@ from gpuimg.io._nifti import _partner
 from gpuimg.io._unchecked import unchecked_values
 from gpuimg.io.image import IMAGE_SUFFIXES
 from gpuimg.preprocess import resample_mask
-from gpuimg.preprocess._grid import on_same_voxels
+from gpuimg.preprocess._grid import in_axis_order
 from gpuimg.volume import Volume
 
 from .spec import MaskSource
@@ -154,17 +154,19 @@ def _on_image_grid(mask: Volume, inside, image: Volume, path: Path, source: Mask
 
     A mask on the image's grid (:func:`_misfit`) as it is; one on the image's voxels in another order
     (axes permuted or reversed: a NIfTI of dcm2niix, whose rows run bottom-up; an NRRD saved in
-    another orientation), each voxel centre within the origin's tolerance of an image voxel's, reordered
-    exactly; another grid resampled with ``mask.resample`` (IBSI: linear interpolation of the 0/1 mask,
-    then ``>= 0.5``), else refused.
+    another orientation), which fits the image's grid as :func:`_misfit` allows once its axes are put
+    in the image's order, reordered exactly; another grid resampled with ``mask.resample`` (IBSI: linear
+    interpolation of the 0/1 mask, then ``>= 0.5``), else refused.
     """
     misfit = _misfit(mask, image)
     if misfit is None:
         return inside
     mask = dataclasses.replace(mask, data=inside)
-    same = on_same_voxels(mask, image, atol_mm=_origin_atol(image))
-    if same is not None:
-        return same.data
+    # Its voxels in the image's axis order, then the header's rounding as for a mask in that order: a
+    # mask file of three-decimal spacings fits in the image's order and was refused in another.
+    turned = in_axis_order(mask, image)
+    if turned is not None and _misfit(turned, image) is None:
+        return turned.data
     if not source.resample:
         raise GeometryError(
             f"the mask {path.name} does not fit its image: {misfit}. Export the mask on the image's grid, "

@@ -97,41 +97,88 @@ def on_same_voxels(volume: Volume, reference: Volume, atol_mm: float) -> Volume 
 
 def _reordered(volume: Volume, reference: Volume, atol_mm: float, dtype) -> Volume | None:
     """:func:`on_same_voxels`, its voxels converted to ``dtype`` in the same pass."""
-    found = _axis_map(volume, reference, atol_mm)
+    found = _axis_map(volume, reference)
+    if found is None or not _corners_within(volume, reference, *found, atol_mm):
+        return None
+    data, meta = _turned(volume, *found, dtype)
+    return _on_reference(volume, reference, data, meta)
+
+
+def in_axis_order(volume: Volume, reference: Volume) -> Volume | None:
+    """``volume`` with its axes permuted and reversed into the reference's order and directions, each
+    voxel at the position it had: its geometry turned with them (spacings, direction columns, and the
+    origin at the voxel that comes first); None where its axes do not pair one to one with the
+    reference's (each reference axis along the ``volume`` axis nearest its direction, of as many
+    voxels). Whether it then lies on the reference's grid is the caller's test (e.g. with the
+    tolerances of a file header's rounding); :func:`on_same_voxels` tests it to ``atol_mm``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from gpuimg import Volume
+    >>> from gpuimg.preprocess._grid import in_axis_order
+    >>> image = Volume(np.zeros((2, 3, 4), np.int16), spacing=(2.0, 0.5, 0.5))
+    >>> rows_up = Volume(
+    ...     np.arange(24).reshape(2, 3, 4), (2.0, 0.5, 0.5), (0.0, 1.0, 0.0), np.diag([1.0, -1.0, 1.0])[::-1]
+    ... )
+    >>> turned = in_axis_order(rows_up, image)
+    >>> turned.origin, turned.data[0, 0].tolist()  # the last row comes first
+    ((0.0, 0.0, 0.0), [8, 9, 10, 11])
+    """
+    found = _axis_map(volume, reference)
     if found is None:
         return None
     axes, flips = found
+    data, meta = _turned(volume, axes, flips, volume.dtype)
+    first = [volume.shape[a] - 1 if flip else 0 for a, flip in sorted(zip(axes, flips, strict=True))]
+    signs = np.where(flips, -1.0, 1.0)
+    return dataclasses.replace(
+        volume,
+        data=data,
+        spacing=tuple(volume.spacing[a] for a in axes),
+        origin=tuple(volume.affine[:3, :3] @ np.asarray(first, dtype=float) + volume.affine[:3, 3]),
+        direction=volume.direction[:, list(axes)] * signs,
+        meta=meta,
+    )
+
+
+def _turned(volume: Volume, axes, flips, dtype):
+    """``volume``'s voxels transposed to ``axes`` and reversed where ``flips``, in ``dtype`` (a new
+    C-contiguous array on its device; a Dask array lazily), and its meta with the entries per slice
+    following the slices where the first axis stays the first."""
     view = volume.data.transpose(axes)[tuple(slice(None, None, -1) if f else slice(None) for f in flips)]
     if is_dask(view):
         data = view.astype(dtype)
     else:
-        check_allocation(
-            reference.shape, dtype, f"reordering {volume.shape} voxels onto the grid of reference="
-        )
+        shape = tuple(volume.shape[a] for a in axes)
+        check_allocation(shape, dtype, f"reordering {volume.shape} voxels onto the grid of reference=")
         data = namespace(view).xp.array(view, dtype=dtype, order="C", copy=True)
     n_old = volume.shape[0]
     kept = (range(n_old)[::-1] if flips[0] else range(n_old)) if axes[0] == 0 else None
-    return _on_reference(volume, reference, data, slice_meta(volume.meta, n_old, kept))
+    return data, slice_meta(volume.meta, n_old, kept)
 
 
-def _axis_map(volume: Volume, reference: Volume, atol_mm: float):
-    """``(axes, flips)`` taking ``volume``'s voxels onto the reference's same voxel centres: reference
-    axis ``b`` runs along ``volume`` axis ``axes[b]``, reversed where ``flips[b]``; None where the
-    centres differ by more than ``atol_mm`` [mm] anywhere (or do not pair one to one)."""
+def _axis_map(volume: Volume, reference: Volume):
+    """``(axes, flips)`` pairing ``volume``'s axes with the reference's: reference axis ``b`` runs along
+    ``volume`` axis ``axes[b]`` (the one nearest its direction), reversed where ``flips[b]``; None where
+    they do not pair one to one, or the paired axes differ in length."""
     linear = np.linalg.solve(volume.affine, reference.affine)[:3, :3]
     axes = tuple(int(a) for a in np.argmax(np.abs(linear), axis=0))
     if sorted(axes) != [0, 1, 2] or [volume.shape[a] for a in axes] != list(reference.shape):
         return None
-    flips = tuple(bool(linear[a, b] < 0) for b, a in enumerate(axes))
+    return axes, tuple(bool(linear[a, b] < 0) for b, a in enumerate(axes))
+
+
+def _corners_within(volume: Volume, reference: Volume, axes, flips, atol_mm: float) -> bool:
+    """Whether the reference's 8 corner voxels lie within ``atol_mm`` [mm] of the ``volume`` voxels that
+    ``axes`` and ``flips`` pair them with: both maps are affine, so then every pair does."""
     corners = np.array(list(itertools.product(*[(0, n - 1) for n in reference.shape])), dtype=float)
     matched = np.zeros_like(corners)
     for b, (a, flip) in enumerate(zip(axes, flips, strict=True)):
         matched[:, a] = volume.shape[a] - 1 - corners[:, b] if flip else corners[:, b]
     at_reference = reference.affine[:3, :3] @ corners.T + reference.affine[:3, 3:]
     at_volume = volume.affine[:3, :3] @ matched.T + volume.affine[:3, 3:]
-    if not np.all(np.linalg.norm(at_reference - at_volume, axis=0) <= atol_mm):
-        return None
-    return axes, flips
+    return bool(np.all(np.linalg.norm(at_reference - at_volume, axis=0) <= atol_mm))
 
 
 def _on_reference(volume: Volume, reference: Volume, data, meta: dict) -> Volume:

@@ -122,6 +122,28 @@ def test_a_mask_on_the_images_voxels_in_another_order_gives_the_same_row(reorder
     assert float(own["morph_vol_approx"]) == pytest.approx(mask.sum() * 2.0 * 1.25 * 1.25, rel=1e-12)
 
 
+def test_a_rounded_header_fits_in_another_order_as_in_the_images(tmp_path):
+    # A mask file whose spacings a tool rounded to three decimals (0.977 for 0.9765625 mm) fits its
+    # image in the image's axis order (_misfit's header rounding); with its rows stored bottom-up its
+    # voxels were tested against the image's to 0.01 mm at the far corners, 511 rows away (0.22 mm
+    # off), and refused. The truth: the voxels as placed in the image's order.
+    image = gpuimg.Volume(np.zeros((4, 512, 512), np.int16), spacing=(2.0, 0.9765625, 0.9765625))
+    inside = np.zeros(image.shape, np.uint8)
+    inside[1:3, 40:300, 100:140] = 1
+    inside[2, 290:300, 100:105] = 0  # no symmetry a wrong flip would keep
+    rounded = gpuimg.Volume(inside, (2.0, 0.977, 0.977), image.origin, image.direction)
+    source = spec_from_dict({"mask": {"source": "file", "pattern": "mask.*"}}).mask
+    for name, write in (
+        ("image_order", lambda path: gpuimg.write_image(rounded, path.with_suffix(".nrrd"))),
+        ("rows_up", lambda path: _write_rows_up_nifti(rounded, path)),
+    ):
+        study = tmp_path / name
+        study.mkdir()
+        write(study / "mask.nii.gz")
+        found = study_mask(study, [], image, image, source)
+        assert np.array_equal(np.asarray(found.data), inside), name
+
+
 def test_the_reordered_files_are_not_on_the_images_grid(reordered):
     # What makes the test above one of reordering: each file's grid differs from the image's, and the
     # files hold the mask's voxels in another order (read back by their own libraries).
