@@ -204,6 +204,16 @@ def _hull_candidates_cpu(mask, directions):
     return points, outermost
 
 
+def hull_candidates_bytes(shape) -> int:
+    """The bytes :func:`hull_candidates` allocates for a mask of ``shape`` before it finds the edge
+    midpoints: the padded copy (a byte a voxel) and the table of lines (12 bytes a line, of the
+    largest plane of lines of a direction). The midpoints then take 33 bytes each, as many as the
+    faces of the mask's surface (as the mesh's vertices do)."""
+    top = [2 * (n + 1) for n in shape]
+    lines = max(math.prod(t + 1 + top[p] for a, t in enumerate(top) if a != p) for p in range(3))
+    return math.prod(n + 2 for n in shape) + 12 * lines
+
+
 def hull_candidates(mask: np.ndarray, spacing) -> np.ndarray:
     """The edge midpoints of ``mask`` that can be vertices of their convex hull [mm].
 

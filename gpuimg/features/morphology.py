@@ -15,10 +15,11 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from gpuimg._arrays import check_gathered, roi_voxels
+from gpuimg._memory import check_bytes
 from gpuimg.backend import is_dask, namespace, to_numpy
 from gpuimg.contours import binary_mesh_measures
 from gpuimg.errors import FeatureError
-from gpuimg.kernels.mesh import hull_candidates
+from gpuimg.kernels.mesh import hull_candidates, hull_candidates_bytes
 from gpuimg.volume import Volume
 
 from ._fft import fft_shape, inner_products, radial_spectrum, spectrum
@@ -188,6 +189,9 @@ def morphology_deferred(image, morph_mask, intensity_mask, spacing: Sequence[flo
     # its convex hull (Qhull) and extent from the edge midpoints that can be hull vertices, which span
     # every mesh vertex.
     volume, area = binary_mesh_measures(morph, spacing=spacing)
+    check_bytes(
+        hull_candidates_bytes(morph.shape), f"the convex hull's candidates of a {morph.shape} ROI box"
+    )
     points = hull_candidates(np.ascontiguousarray(morph).view(np.uint8), spacing)
     extent = points.max(axis=0) - points.min(axis=0)
     hull = ConvexHull(points)
