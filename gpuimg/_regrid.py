@@ -58,7 +58,8 @@ def past_the_edges(xp, matrix, offset, shape, out_shape, what: str):
     -----
     Along image axis ``a`` the index is the part over the output's last axes (one array of their
     shape) plus the part along the first axis and the offset (one value per output slice); the two
-    are compared, not added into a full-size float array, so the only full-size array is the mask.
+    are compared, not added into a full-size float array: the full-size arrays are the mask and one
+    bool comparison at a time, both checked against the budget.
     """
     matrix = np.asarray(matrix, dtype=float)
     offset = np.asarray(offset, dtype=float)
@@ -68,7 +69,8 @@ def past_the_edges(xp, matrix, offset, shape, out_shape, what: str):
     reached = matrix @ corners.T + offset[:, None]
     if np.all((reached >= low) & (reached <= high[:, None])):
         return None
-    check_allocation(out_shape, bool, f"{what}: the mask of voxels past the image's edges")
+    # The mask and one comparison's bools at a time.
+    check_allocation((2, *out_shape), bool, f"{what}: the mask of voxels past the image's edges")
     first, *rest = (xp.arange(m, dtype=np.float64) for m in out_shape)
     # The indices along the output's last axes, each along its own axis of their common shape.
     rest = [index.reshape([-1 if c == b else 1 for c in range(len(rest))]) for b, index in enumerate(rest)]

@@ -101,7 +101,8 @@ def read_rtstruct(
     Returns
     -------
     Volume
-        uint8 mask (1 inside the ROI) on the reference grid, ``meta["roi"]`` the ROI's name.
+        uint8 mask (1 inside the ROI) on the reference grid, ``meta["roi"]`` the ROI's name (a name
+        holding a backslash as written).
 
     Raises
     ------
@@ -109,6 +110,8 @@ def read_rtstruct(
         Unreadable file, not an RTSTRUCT, no ROI or several matching ``roi`` (several of one name too:
         pass its ROINumber), an ROI sharing its ROINumber with another, an ROI without closed contours, or
         one whose ContourData is damaged (no points, not three numbers a point, text that is no number).
+        An ROIName, FrameOfReferenceUID or drawn-on SeriesInstanceUID that runs into the next elements
+        (a damaged length: not shown, as it may hold the patient's name).
     GeometryError
         An ROI in another frame of reference than the reference's (``meta["frame_of_reference_uid"]``,
         which :func:`gpuimg.read_dicom` sets; not checked where either is missing). A contour that is

@@ -54,7 +54,8 @@ def read_seg(
     Returns
     -------
     Volume
-        uint8 mask (1 in the segment) on the reference grid; ``meta["roi"]`` the segment's label.
+        uint8 mask (1 in the segment) on the reference grid; ``meta["roi"]`` the segment's label (one
+        holding a backslash as written).
 
     Raises
     ------
@@ -63,7 +64,9 @@ def read_seg(
         SegmentNumber; a segment that marks no pixel (empty); ``segment`` the number of a LABELMAP SEG's
         background. A header that contradicts the frames: a SegmentationType other than BINARY,
         FRACTIONAL and LABELMAP, a MaximumFractionalValue not positive or below a stored value, another
-        number of per-frame functional groups than of frames.
+        number of per-frame functional groups than of frames. A SegmentLabel, FrameOfReferenceUID or
+        referenced SeriesInstanceUID that runs into the next elements (a damaged length: not shown, as
+        it may hold the patient's name).
     GeometryError
         A SEG in another frame of reference than the reference's (``meta["frame_of_reference_uid"]``,
         which :func:`gpuimg.read_dicom` sets; not checked where either is missing). Frames whose

@@ -225,7 +225,7 @@ def _check_series(uid: str, headers: list[_Header]) -> None:
         values = {_as_text(header.dataset.get(keyword, "")) for header in headers}
         if len(values) > 1:
             # A damaged length may have run a Modality over the patient's elements.
-            modalities = sorted("one damaged" if _ran_on(value) else value for value in values)
+            modalities = sorted({"a damaged one" if _ran_on(value) else value for value in values})
             shown = f" ({', '.join(modalities)})" if keyword == "Modality" else ""
             raise DicomError(
                 f"Series {uid}: its {len(headers)} files hold {len(values)} different {what}{shown} "

@@ -172,7 +172,7 @@ def test_a_series_of_a_damaged_modality_among_others_does_not_show_it(tmp_path, 
     ds.SOPInstanceUID, ds.ImagePositionPatient[2] = pydicom.uid.generate_uid(), 10.0
     ds.save_as(tmp_path / "ct" / "a.dcm", implicit_vr=not explicit, little_endian=True)
     told = _told(lambda: [s.problem for s in list_series(tmp_path / "ct")])
-    assert "different modalities (CT, one damaged)" in told
+    assert "different modalities (CT, a damaged one)" in told
     _check(tmp_path / "ct", damaged)
 
 
