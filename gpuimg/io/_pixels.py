@@ -21,6 +21,8 @@ from gpuimg.io._header import (
     _bits_stored,
     _cause,
     _dcmread,
+    _Excess,
+    _excess,
     _Frame,
     _Header,
     _native_bytes,
@@ -65,14 +67,9 @@ def _decode_file(path: Path) -> np.ndarray:
             "is damaged. Export it again."
         ) from exc
     frames = int(ds.get("NumberOfFrames", 1) or 1)
-    syntax = ds.file_meta.TransferSyntaxUID = _transfer_syntax(ds)
-    if syntax in _NATIVE:
-        claimed = _check_native_length(ds, path, frames, len(pixel_data))
-        if len(pixel_data) > claimed + 1:
-            # _check_series warned of the excess once for the series, at the caller's line; pydicom
-            # would warn again from its decoder ("excess padding"), for each file. It decodes the first
-            # ``claimed`` bytes either way.
-            ds.PixelData = pixel_data[:claimed]
+    ds.file_meta.TransferSyntaxUID = _transfer_syntax(ds)
+    # Bytes past the claimed ones: _check_series warned of them once for the series, at the caller's line.
+    _keep_claimed(ds, path, frames, len(pixel_data))
     pixels, shape = _pixel_array(ds, path), (frames, int(ds.Rows), int(ds.Columns))
     if pixels.size != frames * shape[1] * shape[2]:  # pydicom counts the frames the pixel data hold
         raise DicomError(
@@ -81,6 +78,21 @@ def _decode_file(path: Path) -> np.ndarray:
             "wrong; export the file again."
         )
     return pixels.reshape(shape)
+
+
+def _keep_claimed(ds: pydicom.Dataset, path: Path, frames: int, length: int) -> _Excess | None:
+    """Refuse uncompressed (or deflated) pixel data of ``length`` bytes that do not hold the header's
+    ``frames`` frames (:func:`_check_native_length`); of more, keep the bytes the header claims, which
+    pydicom then decodes without its own warning of "excess padding" (once a file, or a frame), and
+    return what they held, which the caller warns of once (:func:`gpuimg.io._header._warn_of_excess`).
+    None for a compressed syntax (pydicom's checks) and pixel data of the claimed length."""
+    if _transfer_syntax(ds) not in _NATIVE:
+        return None
+    claimed = _check_native_length(ds, path, frames, length)
+    if length <= claimed + 1:  # the byte that pads an odd length is no excess
+        return None
+    ds.PixelData = ds.PixelData[:claimed]
+    return _excess(path, ds, frames, claimed, length)
 
 
 def _check_native_length(ds: pydicom.Dataset, path: Path, frames: int, length: int) -> int:

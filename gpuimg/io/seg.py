@@ -11,7 +11,7 @@ import pydicom
 from gpuimg._support import check_path
 from gpuimg._text import count
 from gpuimg.errors import DicomError, GeometryError, ParameterError
-from gpuimg.io._header import _NATIVE, _Excess, _excess, _transfer_syntax, _warn_of_excess
+from gpuimg.io._header import _NATIVE, _Excess, _transfer_syntax, _warn_of_excess
 from gpuimg.io._objects import (
     _check_every_slice,
     _check_frame_of_reference,
@@ -19,7 +19,7 @@ from gpuimg.io._objects import (
     _mask_volume,
     _named,
 )
-from gpuimg.io._pixels import _check_native_length, _pixel_array
+from gpuimg.io._pixels import _keep_claimed, _pixel_array
 from gpuimg.io._tags import _as_text, _ran_on
 from gpuimg.volume import Volume
 
@@ -118,7 +118,7 @@ def _place_frames(
     ds: pydicom.Dataset, path: Path, reference: Volume, segment: str | int | None, excesses: list[_Excess]
 ) -> tuple[np.ndarray, str]:
     """The mask of the segment on the reference grid, and the segment's label; pixel data longer than
-    the header claims are appended to ``excesses`` (:func:`_check_length`).
+    the header claims are appended to ``excesses`` (:func:`gpuimg.io._pixels._keep_claimed`).
 
     Only the segment's frames are decoded, one at a time (a LABELMAP's frames all: each holds every
     segment), so the memory held is the mask's and one frame's, not every segment's frames.
@@ -127,7 +127,7 @@ def _place_frames(
     _check_frame_of_reference(path, "the SEG", ds.get("FrameOfReferenceUID"), reference)
     kind, top = _kind(ds, path)
     ds.file_meta.TransferSyntaxUID = _transfer_syntax(ds)  # of a file without meta header: as it was read
-    excess = _check_length(ds, path)
+    excess = _keep_claimed(ds, path, int(ds.get("NumberOfFrames", 1) or 1), len(ds.PixelData))
     if excess is not None:
         excesses.append(excess)
     shared = ds.get("SharedFunctionalGroupsSequence", [pydicom.Dataset()])[0]
@@ -208,28 +208,12 @@ def _frame(ds: pydicom.Dataset, path: Path, index: int) -> np.ndarray:
     if int(ds.get("BitsAllocated", 1)) != 1 or _transfer_syntax(ds) not in _PACKED_BITS:
         return _pixel_array(ds, path, index=index)
     rows, columns = int(ds.Rows), int(ds.Columns)
-    data = ds.PixelData  # of the frames' length (_check_length)
+    data = ds.PixelData  # of the frames' length (_keep_claimed)
     first, n = index * rows * columns, rows * columns
     start = first // 8
     packed = np.frombuffer(data, np.uint8, count=(first + n + 7) // 8 - start, offset=start)
     skip = first - 8 * start
     return np.unpackbits(packed, bitorder="little")[skip : skip + n].reshape(rows, columns)
-
-
-def _check_length(ds: pydicom.Dataset, path: Path) -> _Excess | None:
-    """Refuse uncompressed (or deflated) pixel data that do not hold the header's frames (truncated, or
-    twice as long); of more, keep the bytes the header claims, which pydicom then decodes without its
-    own warning of "excess padding" and :func:`_frame` unpacks, and return what they held, which
-    read_seg warns of (:func:`gpuimg.io._header._warn_of_excess`). Compressed frames: pydicom's checks.
-    """
-    if _transfer_syntax(ds) not in _NATIVE:
-        return None
-    data, frames = ds.PixelData, int(ds.get("NumberOfFrames", 1) or 1)
-    claimed = _check_native_length(ds, path, frames, len(data))
-    if len(data) <= claimed + 1:
-        return None
-    ds.PixelData = data[:claimed]
-    return _excess(path, ds, frames, claimed, len(data))
 
 
 def _kind(ds: pydicom.Dataset, path: Path) -> tuple[str, float]:
