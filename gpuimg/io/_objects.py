@@ -130,11 +130,7 @@ def _check_frame_of_reference(path: Path, what: str, uid, reference: Volume) -> 
     DicomError
         If ``uid`` ran into the next elements (:func:`_ran_on`): it may hold the patient's name.
     """
-    if _ran_on(uid or ""):
-        raise DicomError(
-            f"{path}: the FrameOfReferenceUID of {what} runs into the next elements (its length is damaged), "
-            "so it is not shown; export the file again."
-        )
+    _refuse_run_on(uid or "", path, f"the FrameOfReferenceUID of {what}")
     uid = _as_text(uid or "").strip()
     image_uid = str(reference.meta.get("frame_of_reference_uid") or "").strip()
     if uid and image_uid and uid != image_uid:
@@ -166,11 +162,8 @@ def _check_every_slice(
         If a UID of ``drawn_on`` ran into the next elements (:func:`_ran_on`): it may hold the patient's
         name.
     """
-    if any(map(_ran_on, drawn_on)):
-        raise DicomError(
-            f"{path}: the SeriesInstanceUID of the series {what} was drawn on runs into the next elements "
-            "(its length is damaged), so it is not shown; export the file again."
-        )
+    for uid in drawn_on:
+        _refuse_run_on(uid, path, f"the SeriesInstanceUID of the series {what} was drawn on")
     image_series = str(reference.meta.get("series_uid") or "").strip()
     regridded = image_series in drawn_on
     if not image_series or not drawn_on or (regridded and "files" in reference.meta) or len(planes) < 2:
@@ -204,12 +197,18 @@ def _label(value, path: Path, keyword: str) -> str:
         Where the name ran into the next elements (:func:`_ran_on`): it may hold the patient's name, and
         is not shown.
     """
+    _refuse_run_on(value, path, f"a {keyword} of this file")
+    return unicodedata.normalize("NFC", _as_text(value).strip())
+
+
+def _refuse_run_on(value, path: Path, element: str) -> None:
+    """Refuse ``value``, the file's ``element`` (in words), where it ran into the next elements
+    (:func:`_ran_on`): it may hold the patient's name, so the DicomError does not show it."""
     if _ran_on(value):
         raise DicomError(
-            f"{path}: a {keyword} of this file runs into the next elements (its length is damaged), so it "
-            "is not shown; export the file again."
+            f"{path}: {element} runs into the next elements (its length is damaged), so it is not shown; "
+            "export the file again."
         )
-    return unicodedata.normalize("NFC", _as_text(value).strip())
 
 
 def _caseless(name: str) -> str:
