@@ -184,21 +184,16 @@ def _on_image_grid(mask: Volume, inside, image: Volume, path: Path, source: Mask
     return resampled
 
 
-def _origin_atol(image: Volume) -> float:
-    """How far [mm] a mask file's origin may lie from its image's: 1e-2 mm (two decimals, as tools
-    write them), but at most a tenth of the smallest voxel (micro-CT's 10 um voxels)."""
-    return min(1e-2, 0.1 * min(image.spacing))
-
-
 def _misfit(mask: Volume, image: Volume) -> str | None:
     """None where a mask file lies on its image's grid, else how it differs (shapes, spacings, origins,
     the axes that point elsewhere). Its header may round the image's geometry: spacings to 1e-3 mm and
-    origins as :func:`_origin_atol` says (three and two decimals, as tools write them) but spacings to
-    at most 1% of a spacing, direction cosines to 1e-4; and 1e-5 relative (float32 fields).
+    origins to 1e-2 mm (three and two decimals, as tools write them) but to at most 1% of a spacing and
+    a tenth of the smallest voxel (micro-CT's 10 um voxels), direction cosines to 1e-4; and 1e-5
+    relative (float32 fields).
     """
     spacing = image.spacing
     spacing_fits = _close(mask.spacing, spacing, [min(1e-3, 1e-2 * s) for s in spacing])
-    origin_fits = _close(mask.origin, image.origin, [_origin_atol(image)] * 3)
+    origin_fits = _close(mask.origin, image.origin, [min(1e-2, 0.1 * min(spacing))] * 3)
     # The axes that point elsewhere: a mask differing in direction alone was refused with equal
     # shapes, spacings and origins shown.
     columns = mask.direction.T.tolist(), image.direction.T.tolist()
