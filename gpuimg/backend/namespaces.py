@@ -74,14 +74,12 @@ class Namespace:
         ``scipy.fft`` on the CPU, on all Numba threads from 2**20 points (below that, starting the
         threads costs more than they save), and ``cupyx.scipy.fft`` (cuFFT) on CUDA."""
         if self.device == "cpu":
-            import numba
             import scipy.fft
 
             def threaded(transform):
                 def run(x, s=None, axes=None, **kwargs):
                     points = math.prod(s) if s is not None else x.size
-                    workers = numba.get_num_threads() if points >= 1 << 20 else 1
-                    return transform(x, s, axes, workers=workers, **kwargs)
+                    return transform(x, s, axes, workers=fft_workers(points), **kwargs)
 
                 return run
 
@@ -354,3 +352,15 @@ def _upload(x, xp):
     if isinstance(x, np.ndarray) and not x.dtype.isnative:
         x = x.astype(x.dtype.newbyteorder("="))
     return xp.asarray(x)
+
+
+#: From this many points a CPU FFT runs on all Numba threads: below, starting them costs more than they save.
+THREADED_FFT_POINTS = 1 << 20
+
+
+def fft_workers(points: int) -> int:
+    """``scipy.fft``'s ``workers`` for a CPU transform over ``points`` points (:attr:`Namespace.fft`'s
+    rule): every Numba thread from :data:`THREADED_FFT_POINTS`, else one."""
+    import numba  # here, not at the top: `import gpuimg` need not pay its 0.3 s
+
+    return numba.get_num_threads() if points >= THREADED_FFT_POINTS else 1

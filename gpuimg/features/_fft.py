@@ -12,11 +12,11 @@ terms).
 import functools
 import math
 
-import numba
 import numpy as np
 import scipy.fft
 
 from gpuimg._memory import check_bytes
+from gpuimg.backend.namespaces import fft_workers
 
 #: Bytes per point of the circular grid that a convolution's (or inner product's) arrays take at their
 #: peak: the padded input, its spectrum, the kernel's, the FFT's copies (measured with NumPy: 30 for
@@ -102,15 +102,11 @@ def spectrum(ns, image, grid):
     lead = image.ndim - len(grid)
     if ns.xp is not np:
         return ns.fft.rfftn(image, grid, axes=tuple(range(lead, image.ndim)))
-    workers = numba.get_num_threads() if math.prod(grid) >= _THREADED_POINTS else 1
+    workers = fft_workers(math.prod(grid))
     result = scipy.fft.rfft(image, grid[-1], axis=-1, workers=workers)
     for axis, length in enumerate(grid[:-1]):
         result = scipy.fft.fft(result, length, axis=lead + axis, overwrite_x=True, workers=workers)
     return result
-
-
-#: Grids of at least this many points are transformed on all Numba threads (as ``Namespace.fft``).
-_THREADED_POINTS = 1 << 20
 
 
 def inner_products(ns, kernel, grid, pairs) -> list:
