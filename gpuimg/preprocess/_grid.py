@@ -95,6 +95,13 @@ def on_same_voxels(volume: Volume, reference: Volume, atol_mm: float) -> Volume 
     return _reordered(volume, reference, atol_mm, volume.dtype)
 
 
+def same_voxels_atol(reference: Volume) -> float:
+    """How far [mm] ``resample(reference=)`` lets a voxel centre lie from the reference's and still be
+    its voxel (:func:`on_same_voxels`): 1e-3 of the reference's smallest spacing, as
+    :func:`gpuimg.volume.check_same_grid`."""
+    return 1e-3 * min(reference.spacing)
+
+
 def _reordered(volume: Volume, reference: Volume, atol_mm: float, dtype) -> Volume | None:
     """:func:`on_same_voxels`, its voxels converted to ``dtype`` in the same pass."""
     found = _axis_map(volume, reference)
@@ -237,19 +244,18 @@ def check_order(order) -> int:
 def onto_reference(image: Volume, reference: Volume, order: int, mode: str, cval: float) -> Volume:
     """``image`` resampled onto ``reference``'s grid: :func:`gpuimg.preprocess.resample`'s ``reference=``.
 
-    Exactly (:func:`on_same_voxels`, to 1e-3 of the reference's smallest spacing) where both hold the
-    same voxel centres; else by ``ndi.affine_transform`` of the device at each reference centre's
-    continuous index in ``image`` (on the CPU, orders 0 and 1 from :data:`THREADED_VOXELS` output voxels:
-    its same values in slabs on all Numba threads, :func:`_affine_in_slabs`), ``cval`` past ``image``'s
-    outer voxel edges. A float dtype either
-    way (:func:`gpuimg._arrays.float_dtype` of the image's).
+    Exactly (:func:`on_same_voxels`, to :func:`same_voxels_atol`) where both hold the same voxel
+    centres; else by ``ndi.affine_transform`` of the device at each reference centre's continuous index
+    in ``image`` (on the CPU, orders 0 and 1 from :data:`THREADED_VOXELS` output voxels: its same values
+    in slabs on the Numba threads, :func:`_affine_in_slabs`), ``cval`` past ``image``'s outer voxel
+    edges. A float dtype either way (:func:`gpuimg._arrays.float_dtype` of the image's).
     """
     order = check_order(order)
     check_mode(mode)
     cval = check_cval(cval)
     image = dataclasses.replace(image, data=as_image(image.data))
     dtype = float_dtype(image.dtype)
-    same = _reordered(image, reference, 1e-3 * min(reference.spacing), dtype)
+    same = _reordered(image, reference, same_voxels_atol(reference), dtype)
     if same is not None:
         return same
     if is_dask(image.data):

@@ -33,7 +33,15 @@ from gpuimg.backend import is_dask, namespace, to_numpy
 from gpuimg.errors import GeometryError, MemoryBudgetError, ParameterError
 from gpuimg.volume import Volume, check_same_grid, slice_meta
 
-from ._grid import check_order, check_reference, contracted, on_same_voxels, onto_reference, slices_on_old
+from ._grid import (
+    check_order,
+    check_reference,
+    contracted,
+    on_same_voxels,
+    onto_reference,
+    same_voxels_atol,
+    slices_on_old,
+)
 
 Image = ArrayLike | Volume
 Spacing = float | Sequence[float] | None
@@ -237,7 +245,7 @@ def resample_mask(
     roi = roi_voxels(data)
     if reference is not None:
         same = on_same_voxels(
-            dataclasses.replace(mask, data=roi), reference, atol_mm=1e-3 * min(reference.spacing)
+            dataclasses.replace(mask, data=roi), reference, atol_mm=same_voxels_atol(reference)
         )
         if same is not None:
             return same
