@@ -291,17 +291,37 @@ def _spearman(X: np.ndarray) -> np.ndarray:
 
     Not the correlation of ranks taken over every row with NaN as 0, which put the missing values at
     an arbitrary rank (0.43 for 0.80), nor of ranks that broke ties by row order.
+
+    Columns with a value in the same rows (all of them, in a cohort without missing features) are
+    ranked once and correlated together, Spearman's rho being Pearson's r of the ranks; a pair of
+    columns missing values in different rows is ranked over the rows where both have one. Ranking each
+    pair's columns anew called ``rankdata`` 1,640 times for 40 columns (0.14 s of the report).
     """
     from scipy.stats import rankdata
 
     present = np.isfinite(X)
     matrix = np.full((X.shape[1], X.shape[1]), np.nan)
-    for i in range(X.shape[1]):
-        for j in range(i, X.shape[1]):
-            both = present[:, i] & present[:, j]
-            a, b = rankdata(X[both, i]), rankdata(X[both, j])
-            varying = both.sum() > 1 and np.ptp(a) > 0 and np.ptp(b) > 0
-            matrix[i, j] = matrix[j, i] = np.corrcoef(a, b)[0, 1] if varying else np.nan
+    patterns, group = np.unique(present, axis=1, return_inverse=True)
+    group = group.ravel()  # NumPy 2.0.0 gave it two axes (numpy#26738, undone in 2.0.1)
+    for g in range(patterns.shape[1]):
+        columns = np.flatnonzero(group == g)
+        rows = patterns[:, g]
+        matrix[np.ix_(columns, columns)] = _pearson(rankdata(X[np.ix_(rows, columns)], axis=0))
+        for i in columns:  # a column with another pattern of rows: over the rows both have
+            for j in np.flatnonzero(group > g):
+                both = rows & present[:, j]
+                pair = rankdata(X[np.ix_(both, [i, j])], axis=0)
+                matrix[i, j] = matrix[j, i] = _pearson(pair)[0, 1]
+    return matrix
+
+
+def _pearson(ranks: np.ndarray) -> np.ndarray:
+    """Pearson's correlation of each pair of columns of ``ranks``; NaN for a pair where either column
+    holds fewer than two distinct values."""
+    varying = np.ptp(ranks, axis=0) > 0 if len(ranks) else np.zeros(ranks.shape[1], bool)
+    matrix = np.full((ranks.shape[1], ranks.shape[1]), np.nan)
+    if varying.any():
+        matrix[np.ix_(varying, varying)] = np.corrcoef(ranks[:, varying], rowvar=False)
     return matrix
 
 

@@ -245,6 +245,34 @@ def test_the_correlation_drawn_is_pandas_spearman(rng):
     assert _spearman(small)[0, 1] == pytest.approx(0.8)
 
 
+def test_the_correlation_drawn_is_scipys_spearman_over_the_rows_both_columns_have(rng):
+    # Columns with values in the same rows are ranked once and correlated together; a pair missing
+    # values in different rows is ranked over the rows where both have one. Each entry is SciPy's
+    # Spearman correlation of that pair over those rows.
+    from scipy.stats import spearmanr
+
+    from gpuimg.cohort.report import _spearman
+
+    X = np.round(rng.normal(size=(40, 8)), 1)  # rounded: ties
+    X[:, 1] = np.round(2 * X[:, 0] + rng.normal(size=40))  # many ties, correlated with column 0
+    X[:, 2] = -X[:, 0]
+    X[rng.random(40) < 0.2, 3] = np.nan
+    X[:, 4] = np.where(np.isnan(X[:, 3]), np.nan, X[:, 4])  # missing in the rows column 3 misses
+    X[rng.random(40) < 0.3, 5] = np.inf  # not finite: missing too
+    X[:, 6] = 1.5  # one value: no correlation
+    X[:, 7] = np.where(np.arange(40) < 38, np.nan, X[:, 7])  # two values
+    expected = np.full((8, 8), np.nan)
+    for i in range(8):
+        for j in range(8):
+            both = np.isfinite(X[:, i]) & np.isfinite(X[:, j])
+            a, b = X[both, i], X[both, j]
+            if both.sum() > 1 and np.ptp(a) > 0 and np.ptp(b) > 0:
+                expected[i, j] = spearmanr(a, b).statistic
+    assert np.isfinite(expected[:6, :6]).all() and np.isnan(expected[6]).all()
+    # Rounding only: the same ranks, Pearson's r summed in another order.
+    np.testing.assert_allclose(_spearman(X), expected, rtol=0, atol=1e-12, equal_nan=True)
+
+
 def test_the_report_of_a_large_cohort_stays_small():
     # Every failed, clipped and unlabelled study was listed: 5.8 MB of HTML for 20,000 failed studies.
     import html.parser
