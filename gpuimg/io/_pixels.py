@@ -186,7 +186,8 @@ def _decode(stack: _Stack, headers: list[_Header]) -> tuple[np.ndarray, dict]:
     by_file: dict[Path, list[tuple[int, _Frame]]] = {}
     for slot, frame in zip(stack.slots, stack.frames, strict=True):
         by_file.setdefault(frame.path, []).append((slot, frame))
-    stored = np.result_type(*{_stored_dtype(h.dataset) for h in headers})
+    stored_of = {header.path: _stored_dtype(header.dataset) for header in headers}
+    stored = np.result_type(*set(stored_of.values()))
     rows, columns = stack.frames[0].shape
     slope = np.array([f.slope for f in stack.frames])
     intercept = np.array([f.intercept for f in stack.frames])
@@ -228,7 +229,7 @@ def _decode(stack: _Stack, headers: list[_Header]) -> tuple[np.ndarray, dict]:
 
     def fill(path: Path) -> None:
         header = header_of[path]
-        offset = _pixel_offset(header) if _stored_dtype(header.dataset) == stored else None
+        offset = _pixel_offset(header) if stored_of[path] == stored else None
         if offset is None:
             _copy_decoded(path, by_file[path], raw, stored)
         else:

@@ -160,8 +160,10 @@ def _tree_files(
     reason. Each folder's entries are taken in name order with the files of a subfolder at its name's
     place, which is the order of sorted paths (part by part).
     """
-    # (device, inode) of each folder listed, and of those above the first: a link to one is a loop.
-    seen = {(s.st_dev, s.st_ino) for s in map(os.stat, folder.resolve().parents)} if _seen is None else _seen
+    # (device, inode) of each folder listed, and of those above the first: a link to one is a loop. Those
+    # above are looked at once the first folder is found to hold a folder (a study's files seldom do).
+    above = _seen is None
+    seen = set() if _seen is None else _seen
     try:
         stat = folder.stat()
         seen.add((stat.st_dev, stat.st_ino))
@@ -185,6 +187,9 @@ def _tree_files(
             if exc.errno == errno.ELOOP and dangling is not None:
                 dangling[path] = _LOOP
             continue
+        if is_dir and above:
+            seen.update((s.st_dev, s.st_ino) for s in map(os.stat, folder.resolve().parents))
+            above = False
         if is_dir and folder_id not in seen:
             files += _tree_files(path, unlisted, seen, dangling=dangling)
         elif is_dir:  # a folder listed already, or one on the way to it: each folder once
@@ -244,9 +249,10 @@ def _header(
     damaged = _damaged_value(ds, numbers=False)
     if damaged is not None:
         return damaged
-    problem = _damaged_value(ds, numbers=True, spacings=_nm_reconstruction(ds)) or _claims_problem(
-        path, ds, path.stat().st_size if size is None else size
-    )
+    # The quick reader's values all convert (see _damaged_value): no number to look at, nor whether
+    # the file is an NM reconstruction, whose slice spacings are then looked at too.
+    numbers = None if isinstance(ds, _Tags) else _damaged_value(ds, True, spacings=_nm_reconstruction(ds))
+    problem = numbers or _claims_problem(path, ds, path.stat().st_size if size is None else size)
     if problem is not None:
         return _Header(path, ds, (), problem)
     try:

@@ -156,7 +156,9 @@ def read_dicom(
     ('CT', (-46.5, -46.5, -8.75))
     """
     with unchecked_values():  # a block, not a decorator: a warning's stacklevel points at the caller
-        chosen, scouts = _without_scout(_series_headers(path_or_files, series_uid))
+        headers = _series_headers(path_or_files, series_uid)
+        # A SeriesInfo's headers are without its scout: list_series left it out.
+        chosen, scouts = (headers, []) if getattr(path_or_files, "_headers", ()) else _without_scout(headers)
         uid = chosen[0].series_uid
         if scouts:
             warnings.warn(

@@ -12,7 +12,7 @@ from gpuimg.errors import DicomError, GpuimgError
 from gpuimg.io._header import _first, _Header, _listed, _warn_of_excess
 from gpuimg.io._scan import _files, _scan
 from gpuimg.io._stack import _Stack, _stack
-from gpuimg.io._tags import _as_text, _damaged_number, _ran_on
+from gpuimg.io._tags import _as_text, _damaged_number, _ran_on, _Tags
 from gpuimg.io._unchecked import unchecked_values
 
 
@@ -222,6 +222,9 @@ def _check_series(uid: str, headers: list[_Header]) -> None:
         or list_series; not where the series is refused.
     """
     for keyword, what in _SHARED.items():
+        first = headers[0].dataset.get(keyword, "")
+        if all(header.dataset.get(keyword, "") == first for header in headers):
+            continue  # equal values are one text: the usual series, whose files repeat them
         values = {_as_text(header.dataset.get(keyword, "")) for header in headers}
         if len(values) > 1:
             # A damaged length may have run a Modality over the patient's elements.
@@ -233,14 +236,50 @@ def _check_series(uid: str, headers: list[_Header]) -> None:
                 "acquisition to read_dicom as a list of paths, or fix the UIDs when exporting."
             )
     excesses = []
+    passed = set()  # the values of the quick reader's headers that passed (see _checked_as)
     for header in headers:
+        values = _checked_as(header)
+        if values is not None and values in passed:
+            continue  # the files of a series repeat these values: the same values pass again
         excess = header.check_pixels()
         if excess is not None:
             excesses.append(excess)
         _check_grey(header)
         _check_gates(header)
+        if excess is None and values is not None:
+            passed.add(values)
     if excesses:
         _warn_of_excess(excesses, [header.path for header in headers], uid)
+
+
+#: The header values that :meth:`_Header.check_pixels`, :func:`_check_grey` and :func:`_check_gates` read,
+#: besides the file's problem, frames and pixel data's length.
+_CHECKED = (
+    "Rows",
+    "Columns",
+    "SamplesPerPixel",
+    "BitsAllocated",
+    "PhotometricInterpretation",
+    "ImageType",
+    "TimeSlotVector",
+    "NumberOfTimeSlots",
+    "SliceVector",
+)
+
+
+def _checked_as(header: _Header) -> tuple | None:
+    """All that :func:`_check_series`' checks of one file depend on, where the quick reader read it
+    (the length of its pixel data known, its values plain: text, numbers, lists of them); None for a
+    file pydicom read, which is checked whatever the others held.
+
+    A file whose values equal those of one that passed passes too, without being checked again.
+    """
+    ds = header.dataset
+    if not isinstance(ds, _Tags) or header.pixels is None:
+        return None
+    values = [ds.get(keyword) for keyword in _CHECKED]
+    values = tuple(tuple(v) if type(v) is list else v for v in values)
+    return (header.problem, ds.file_meta["TransferSyntaxUID"], header.pixels[1], header.n_frames, values)
 
 
 def _check_gates(header: _Header) -> None:

@@ -14,7 +14,7 @@ import pytest
 from as_user import run_as_user
 
 from gpuimg import DicomError
-from gpuimg.io import _scan, list_series, read_dicom, write_dicom
+from gpuimg.io import _scan, _tags, list_series, read_dicom, write_dicom
 
 
 def test_dicomdirtests_one_record_per_series(testfile):
@@ -487,3 +487,29 @@ def test_a_colour_series_is_listed_with_the_problem_read_dicom_has(series, colou
         read_dicom(folder, device="cpu")
     assert info.shape is None and info.problem == str(refused.value)
     assert "colour" in info.problem
+
+
+@pytest.mark.parametrize("change", ["colour", "cut short"])
+def test_one_file_unlike_the_rest_of_its_series_is_refused_by_name(series, rng, change):
+    # _check_series checks the values of a file the quick reader took once for the files that repeat
+    # them: one file that differs, anywhere after the first, is still refused, naming it.
+    folder, _, files = series
+    odd = sorted(files)[int(rng.integers(1, len(files)))]
+    if change == "colour":
+        ds = pydicom.dcmread(odd)
+        ds.PhotometricInterpretation = "PALETTE COLOR"
+        ds.save_as(odd)
+        expected = f"{odd}: PALETTE COLOR pixels"
+    else:
+        with open(odd, "r+b") as file:
+            file.truncate(odd.stat().st_size - 20)
+        claimed = "1 frame of 12 x 10 pixels at 16 bits (240 bytes)"
+        expected = (
+            f"{odd}: the header claims {claimed}, but the pixel data hold 220 bytes. The file is truncated"
+        )
+    assert _tags._read_tags(odd) is not None  # the quick reader takes it, as it takes the others
+    with pytest.raises(DicomError) as refused:
+        read_dicom(folder, device="cpu")
+    assert str(refused.value).startswith(expected)
+    (info,) = list_series(folder)
+    assert info.shape is None and info.problem == str(refused.value)
