@@ -2,6 +2,7 @@
 single-threaded processes, one worker per GPU with dask-cuda, or a scheduler's at an address), in runs
 of consecutive studies, a study that kills its worker retried alone."""
 
+import csv
 import sys
 import time
 from importlib import metadata
@@ -205,8 +206,16 @@ def _gpu_count() -> int:
 
 
 def _versions() -> dict:
-    """The version of each installed distribution that provides one of :data:`_LIBRARIES`, by its name."""
-    providers = metadata.packages_distributions()
+    """The version of each installed distribution that provides one of :data:`_LIBRARIES`, by its name.
+
+    The distributions providing a module are those :func:`importlib.metadata.packages_distributions`
+    names, found as :func:`_top_level` finds them: that function made an object of every file of every
+    installed distribution (0.15 s a run, for an environment of 120 distributions).
+    """
+    providers = {}
+    for dist in metadata.distributions():
+        for module in _top_level(dist).intersection(_LIBRARIES):
+            providers.setdefault(module, []).append(dist.metadata["Name"])
     found = {}
     for module in _LIBRARIES:
         for name in providers.get(module, ()):
@@ -217,3 +226,18 @@ def _versions() -> dict:
             except metadata.PackageNotFoundError:
                 continue
     return found
+
+
+def _top_level(dist: metadata.Distribution) -> set[str]:
+    """The top-level modules of ``dist`` as :func:`importlib.metadata.packages_distributions` (Python
+    3.11) takes them: those its ``top_level.txt`` declares, else those of the Python files it lists (a
+    file's first folder, or the file itself), its RECORD read as CSV text."""
+    declared = (dist.read_text("top_level.txt") or "").split()
+    if declared:
+        return set(declared)
+    record = dist.read_text("RECORD")
+    if record is None:  # files listed another way (an egg's installed-files.txt)
+        paths = [str(path) for path in dist.files or ()]
+    else:
+        paths = [row[0] for row in csv.reader(record.splitlines()) if row]
+    return {path.split("/", 1)[0] if "/" in path else path[:-3] for path in paths if path.endswith(".py")}
