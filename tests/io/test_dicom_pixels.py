@@ -21,7 +21,7 @@ from pydicom.uid import (
     generate_uid,
 )
 
-from gpuimg.io import read_dicom
+from gpuimg.io import _pixels, read_dicom
 from gpuimg.io._tags import _read_tags
 
 SPACING = (2.5, 0.5, 0.75)  # z, y, x [mm]
@@ -108,8 +108,13 @@ CASES = {
 }
 
 
+@pytest.mark.parametrize("threaded", [False, True])
 @pytest.mark.parametrize("case", CASES)
-def test_generated_series_equal_pydicom(tmp_path, rng, case):
+def test_generated_series_equal_pydicom(tmp_path, rng, case, threaded, monkeypatch):
+    # Threaded: read by threads and rescaled slice by slice, as a large series is; else read in this
+    # thread, and a series of one rescale into int16 rescaled whole.
+    if threaded:
+        monkeypatch.setattr(_pixels, "_THREADED_BYTES", 0)
     dtype, (low, high), bits_stored, rescales = CASES[case]
     values = rng.integers(low, high, (5, 6, 7), endpoint=True).astype(dtype)
     if bits_stored:
