@@ -537,7 +537,7 @@ def _floats(value) -> tuple[float, ...] | None:
     :func:`gpuimg.io._stack._check_values` refuses, naming the file."""
     if value is None or value == "":
         return None
-    return tuple(map(float, _listed(value)))
+    return tuple(map(float, value if type(value) is list else _listed(value)))  # a _Tags list as it is
 
 
 #: Bytes a read of :class:`_BoundedFile` may ask for unchecked.
