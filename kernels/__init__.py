@@ -6,8 +6,9 @@ Installed as ``gpuimg.kernels``. Each module holds one family: its per-voxel mat
 :func:`~gpuimg.kernels.registry.cuda_kernel`, and one function that runs either target. Everything
 compiles lazily, on first use, into Numba's on-disk cache (:mod:`gpuimg.kernels.cache`), so once
 per machine. :data:`FAMILIES` lists the modules, so that :func:`load_all` fills the registry for
-the PTX check. One family has no CUDA target: ``mesh``, whose caller (the IBSI morphology) runs on
-the host for both devices.
+the PTX check. Two families have no CUDA target: ``mesh``, whose caller (the IBSI morphology) runs on
+the host for both devices, and ``affine``, whose caller (``resample(reference=)``) calls cupyx's
+``affine_transform`` on the GPU.
 """
 
 import importlib
@@ -16,6 +17,7 @@ from .registry import REGISTRY, CudaKernel
 
 #: Every kernel family module.
 FAMILIES = (
+    "affine",
     "bilateral",
     "canny",
     "clahe",

@@ -93,6 +93,19 @@ def _texture(image):
     gpuimg.features.extract(image, mask, spacing=(1.0, 1.0, 1.0))
 
 
+def _resample_onto_grid(image):
+    """resample(reference=) onto a turned, shifted grid (partly past the image), orders 0 and 1."""
+    import gpuimg
+
+    volume = gpuimg.Volume(image, spacing=1.0)
+    turn = np.array([[1.0, 0.0, 0.0], [0.0, 0.8, -0.6], [0.0, 0.6, 0.8]])
+    grid = gpuimg.Volume(
+        np.zeros(image.shape, np.float32), spacing=1.0, origin=(0.5, 1.5, -1.0), direction=turn
+    )
+    for order in (0, 1):
+        gpuimg.preprocess.resample(volume, order=order, reference=grid)
+
+
 def _operation(path: str, *args, **kwargs) -> Callable[[object], object]:
     """A task that calls ``gpuimg.<path>(image, *args, **kwargs)``."""
 
@@ -120,6 +133,7 @@ TASKS = (
     Task("integer_counts", ("histogram",), _integer_counts),
     Task("label", ("labels",), _label),
     Task("median_filter", ("median",), _operation("preprocess.median_filter", 3)),
+    Task("resample(reference=)", ("affine",), _resample_onto_grid),
     Task("features.extract", ("glcm", "glrlm", "zones", "neighbourhood", "mesh"), _texture),
 )
 

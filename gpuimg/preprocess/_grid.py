@@ -11,17 +11,15 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
-import math
 
 import numpy as np
 
 from gpuimg._arrays import as_image, check_gathered, float_dtype
 from gpuimg._memory import check_allocation
-from gpuimg._regrid import past_the_edges
+from gpuimg._regrid import EDGE_TOL, past_the_edges
 from gpuimg._support import check_cval, check_mode
 from gpuimg.backend import is_dask, namespace
-from gpuimg.backend.chunks import _pool
-from gpuimg.errors import MemoryBudgetError, ParameterError
+from gpuimg.errors import ParameterError
 from gpuimg.volume import Volume, slice_meta
 
 #: The interpolation orders of ``resample``: nearest neighbour, linear, cubic B-spline.
@@ -30,10 +28,6 @@ ORDERS = (0, 1, 3)
 SAME_SLICE = 1e-6
 #: How much "constant" mode contracts the grid read about the image's centre (see :func:`contracted`).
 CONTRACTION = 1e-12
-#: From this many output voxels, orders 0 and 1 on the CPU interpolate in slabs on all Numba threads.
-THREADED_VOXELS = 1 << 20
-#: Output voxels of one such slab (whole slices; its indices take 8 bytes a voxel and axis).
-SLAB_VOXELS = 1 << 18
 
 
 def on_same_voxels(volume: Volume, reference: Volume, atol_mm: float) -> Volume | None:
@@ -246,9 +240,9 @@ def onto_reference(image: Volume, reference: Volume, order: int, mode: str, cval
 
     Exactly (:func:`on_same_voxels`, to :func:`same_voxels_atol`) where both hold the same voxel
     centres; else by ``ndi.affine_transform`` of the device at each reference centre's continuous index
-    in ``image`` (on the CPU, orders 0 and 1 from :data:`THREADED_VOXELS` output voxels: its same values
-    in slabs on the Numba threads, :func:`_affine_in_slabs`), ``cval`` past ``image``'s outer voxel
-    edges. A float dtype either way (:func:`gpuimg._arrays.float_dtype` of the image's).
+    in ``image`` (on the CPU, orders 0 and 1: its same values from :mod:`gpuimg.kernels.affine`),
+    ``cval`` past ``image``'s outer voxel edges. A float dtype either way
+    (:func:`gpuimg._arrays.float_dtype` of the image's).
     """
     order = check_order(order)
     check_mode(mode)
@@ -275,105 +269,72 @@ def onto_reference(image: Volume, reference: Volume, order: int, mode: str, cval
 
 def _interpolated(data, matrix, offset, shape, dtype, order, mode, cval):
     """``data`` read at the continuous indices ``matrix @ r + offset`` of the output indices ``r`` of
-    ``shape``, in ``dtype``; ``cval`` where that index lies past ``data``'s outer voxel edges."""
+    ``shape``, in ``dtype``; ``cval`` where that index lies past ``data``'s outer voxel edges.
+
+    On the CPU, orders 0 and 1 run :func:`gpuimg.kernels.affine.affine_transform` (SciPy's values,
+    on the Numba threads, the edges' ``cval`` in the same pass); elsewhere ``ndi.affine_transform``
+    of the device, then :func:`gpuimg._regrid.past_the_edges`' mask.
+    """
     ns = namespace(data)
     xp = ns.xp
     what = f"resampling {tuple(data.shape)} voxels onto reference=, a grid of {tuple(shape)} voxels,"
     check_allocation(shape, dtype, what)
     if 0 in data.shape:  # no voxel to read (SciPy would read past the input)
         return xp.full(shape, cval, dtype=dtype)
-    if data.dtype != dtype:
+    kernel = ns.device == "cpu" and order <= 1  # gpuimg.kernels.affine, which reads C order
+    if data.dtype != dtype or (kernel and not data.flags.c_contiguous):
         check_allocation(data.shape, dtype, f"{what}: the image in {dtype}")
     if order > 1:
         check_allocation(data.shape, np.float64, f"{what}: its spline coefficients")
     read_matrix, read_offset = (
         contracted(matrix, offset, data.shape) if mode == "constant" else (matrix, offset)
     )
-    threads = _slab_threads(shape, what) if ns.device == "cpu" and order <= 1 else 1
-    if threads > 1:
-        out = _affine_in_slabs(
-            ns.ndi, np.asarray(data, dtype=dtype), read_matrix, read_offset, shape, order, mode, cval, threads
-        )
-    else:
-        out = ns.ndi.affine_transform(
-            xp.asarray(data, dtype=dtype),
-            xp.asarray(read_matrix, dtype=np.float64),  # on the device: cupyx calls its methods
-            offset=tuple(float(t) for t in read_offset),
-            output_shape=tuple(shape),
+    if kernel:
+        from gpuimg.kernels.affine import affine_transform  # here: `import gpuimg` need not load Numba
+
+        out = np.empty(tuple(shape), dtype=dtype)
+        edges = _edge_bounds(matrix, offset, data.shape, shape)
+        return affine_transform(
+            np.ascontiguousarray(data, dtype=dtype),
+            read_matrix,
+            read_offset,
+            out,
             order=order,
             mode=mode,
             cval=cval,
-            prefilter=order > 1,
-        ).astype(dtype, copy=False)
+            edges=edges,
+        )
+    out = ns.ndi.affine_transform(
+        xp.asarray(data, dtype=dtype),
+        xp.asarray(read_matrix, dtype=np.float64),  # on the device: cupyx calls its methods
+        offset=tuple(float(t) for t in read_offset),
+        output_shape=tuple(shape),
+        order=order,
+        mode=mode,
+        cval=cval,
+        prefilter=order > 1,
+    ).astype(dtype, copy=False)
     outside = past_the_edges(xp, matrix, offset, data.shape, shape, what)
     if outside is not None:
         xp.copyto(out, cval, where=outside)
     return out
 
 
-def _slab_step(shape) -> int:
-    """Output slices of one slab of :func:`_affine_in_slabs`: about :data:`SLAB_VOXELS` voxels."""
-    return max(1, SLAB_VOXELS // max(math.prod(shape[1:]), 1))
-
-
-def _slab_threads(shape, what: str) -> int:
-    """The Numba threads :func:`_affine_in_slabs` runs on for an output of ``shape``, no more than its
-    slabs; 1 (SciPy's own ``affine_transform``, which needs no indices) below :data:`THREADED_VOXELS`,
-    on one thread (``threads_for``, ``NUMBA_NUM_THREADS=1``), or where the slabs' indices, 2 x 3 float64
-    a voxel of a slab a thread, would exceed the memory budget."""
-    import numba  # here, not at the top: `import gpuimg` need not pay its 0.3 s
-
-    if math.prod(shape) < THREADED_VOXELS:
-        return 1
-    step = _slab_step(shape)
-    threads = min(numba.get_num_threads(), -(-shape[0] // step))
-    if threads < 2:
-        return 1
-    try:
-        check_allocation(
-            (threads, 2 * len(shape), step, *shape[1:]),
-            np.float64,
-            f"{what}: the voxels' indices and their temporaries, a slab a thread",
-        )
-    except MemoryBudgetError:
-        return 1
-    return threads
-
-
-def _affine_in_slabs(ndi, data, matrix, offset, shape, order, mode, cval, threads: int):
-    """SciPy's ``affine_transform(data, matrix, offset, output_shape=shape, order=order, mode=mode,
-    cval=cval, prefilter=False)`` bit for bit, in slabs of output slices on ``threads`` threads
-    (:func:`_slab_threads`).
-
-    SciPy's affine path runs on one thread. It releases the GIL, so slabs can run side by side, but a
-    slab's own ``offset`` (moved by its first slice) would round the continuous indices differently:
-    each slab's indices are formed here as SciPy forms them, ``((offset + k m0) + j m1) + i m2`` in
-    float64 for the whole output index ``(k, j, i)``, and read by ``map_coordinates``, the same C
-    routine given the indices instead of the matrix. Orders 0 and 1 only (no spline prefilter).
-    """
-    step = _slab_step(shape)
-    # The output indices along the axes after the first, each along its own axis of a slice.
-    rest = [
-        np.arange(n, dtype=np.float64).reshape([-1 if c == b else 1 for c in range(len(shape) - 1)])
-        for b, n in enumerate(shape[1:])
-    ]
-    out = np.empty(tuple(shape), dtype=data.dtype)
-
-    def slab(lo: int) -> None:
-        hi = min(lo + step, shape[0])
-        first = np.arange(lo, hi, dtype=np.float64).reshape((-1,) + (1,) * len(rest))
-        indices = np.empty((len(shape), hi - lo, *shape[1:]))
-        for a in range(len(shape)):
-            index = float(offset[a]) + first * float(matrix[a, 0])
-            for b, along in enumerate(rest, start=1):
-                index = index + along * float(matrix[a, b])
-            indices[a] = index
-        ndi.map_coordinates(
-            data, indices, output=out[lo:hi], order=order, mode=mode, cval=cval, prefilter=False
-        )
-
-    list(_pool(threads).map(slab, range(0, shape[0], step)))
-    return out
+def _edge_bounds(matrix, offset, shape, out_shape):
+    """:func:`gpuimg._regrid.past_the_edges`' test for the kernel: ``(matrix, lows, highs)``, output voxel
+    ``(k, j, i)`` lying past the edges of an image of ``shape`` where ``(0 + matrix[a, 1] j) +
+    matrix[a, 2] i`` lies below ``lows[a, k]`` or above ``highs[a, k]`` on an axis ``a``, the same
+    float64 operations as that mask's; None where it finds every output corner within (no mask)."""
+    matrix = np.asarray(matrix, dtype=float)
+    offset = np.asarray(offset, dtype=float)
+    low = -0.5 - EDGE_TOL
+    high = np.asarray(shape, dtype=float) - 0.5 + EDGE_TOL
+    corners = np.array(list(itertools.product(*[(0, m - 1) for m in out_shape])), dtype=float)
+    reached = matrix @ corners.T + offset[:, None]
+    if np.all((reached >= low) & (reached <= high[:, None])):
+        return None
+    along = matrix[:, :1] * np.arange(out_shape[0], dtype=np.float64) + offset[:, None]
+    return matrix, low - along, high[:, None] - along
 
 
 def contracted(matrix, offset, shape) -> tuple[np.ndarray, np.ndarray]:

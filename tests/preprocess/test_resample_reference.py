@@ -92,61 +92,94 @@ def test_onto_another_grid_equals_simpleitk(rng, case, order, interpolator):
     np.testing.assert_allclose(got.data, want, rtol=1e-9, atol=1e-9)
 
 
-@pytest.fixture
-def in_slabs(monkeypatch):
-    """Orders 0 and 1 on the CPU interpolate in slabs on threads from any size, a few slices a slab."""
-    monkeypatch.setattr(_grid, "THREADED_VOXELS", 1)
-    monkeypatch.setattr(_grid, "SLAB_VOXELS", 150)
+#: Every boundary mode resample takes (SciPy's).
+MODES = ("reflect", "grid-mirror", "nearest", "mirror", "wrap", "grid-wrap", "constant", "grid-constant")
 
 
-@pytest.mark.parametrize("case", sorted(REFERENCES))
-@pytest.mark.parametrize(("order", "interpolator"), [(0, sitk.sitkNearestNeighbor), (1, sitk.sitkLinear)])
-def test_onto_another_grid_in_slabs_on_threads_equals_simpleitk(rng, in_slabs, case, order, interpolator):
-    image = image_volume(rng)
-    reference = grid_near(image, *REFERENCES[case])
-    got = resample(image, order=order, cval=-777.5, reference=reference)
-    # As test_onto_another_grid_equals_simpleitk: the same voxels and weights, indices to the last bits.
-    np.testing.assert_allclose(
-        got.data, sitk_onto(image, reference, interpolator, -777.5), rtol=1e-9, atol=1e-9
-    )
+def random_maps(rng):
+    """Maps from output to input index: random, turned and scaled, and axis-aligned ones whose indices
+    fall on whole and half voxels (order 0's ties, order 1's zero weights); each reaches past the input."""
+    maps = [(rng.normal(0.0, 1.0, (3, 3)), rng.normal(0.0, 3.0, 3)) for _ in range(2)]
+    turned = rotation(rng.normal(size=3), rng.uniform(0.1, 1.0)) * rng.choice([0.5, 1.0, 1.7])
+    maps.append((turned, rng.normal(0.0, 2.0, 3)))
+    maps.append((np.diag([0.5, 1 / 3, 2.0]), np.array([-0.25, 0.5, 1 / 3])))
+    permuted = np.eye(3)[rng.permutation(3)] * rng.choice([-1.0, 1.0], 3)[:, None]
+    maps.append((0.5 * permuted, rng.choice([-0.5, 0.5, 2.5], 3)))
+    return maps
 
 
 @pytest.mark.parametrize("order", [0, 1])
-@pytest.mark.parametrize("mode", ["nearest", "constant", "reflect", "grid-wrap"])
+@pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_slabs_on_threads_are_scipys_affine_transform_bit_for_bit(rng, in_slabs, order, mode, dtype):
-    """Each slab's indices are formed as SciPy forms them for the whole output, so the values are
-    SciPy's own, not within rounding of them (whole numbers: order 0's and 1's ties too)."""
-    data = rng.normal(0.0, 100.0, (6, 9, 7)).astype(dtype)
-    data[::2] = np.round(data[::2])
-    # Slabs given their own offsets (offset + matrix[:, 0] * first slice) differ from SciPy's whole
-    # output in about 1 of 10 such cases: 4 random maps and an axis-aligned one each.
-    maps = [(rng.normal(0.0, 1.0, (3, 3)), rng.normal(0.0, 3.0, 3)) for _ in range(4)]
-    for matrix, offset in [*maps, (np.diag([0.5, 1 / 3, 2.0]), np.array([-0.25, 0.5, 1 / 3]))]:
-        out_shape = (11, 8, 10)
-        got = _grid._affine_in_slabs(ndi, data, matrix, offset, out_shape, order, mode, -3.5, threads=2)
-        want = ndi.affine_transform(
-            data, matrix, offset, out_shape, order=order, mode=mode, cval=-3.5, prefilter=False
-        )
-        assert got.dtype == want.dtype
-        np.testing.assert_array_equal(got, want)
+def test_the_cpu_kernel_is_scipys_affine_transform_bit_for_bit(rng, order, mode, dtype):
+    """gpuimg.kernels.affine forms each index and sums each footprint as SciPy's C code does, so its
+    values are SciPy's own: order 1 to 0 ulp, not only within rounding (whole numbers and halves make
+    ties and zero weights; axes of one voxel, a NaN and an inf the odd cases)."""
+    from gpuimg.kernels.affine import affine_transform
+
+    for trial in range(3):
+        shape = tuple(int(n) for n in rng.integers(1, 9, 3))
+        data = rng.normal(0.0, 100.0, shape).astype(dtype)
+        data[::2] = np.round(data[::2])
+        if trial == 2:
+            data.flat[rng.integers(data.size)] = np.nan
+            data.flat[rng.integers(data.size)] = np.inf
+        for matrix, offset in random_maps(rng):
+            out_shape = tuple(int(n) for n in rng.integers(1, 12, 3))
+            out = np.empty(out_shape, dtype)
+            got = affine_transform(data, matrix, offset, out, order=order, mode=mode, cval=-3.5)
+            want = ndi.affine_transform(
+                data, matrix, offset, out_shape, order=order, mode=mode, cval=-3.5, prefilter=False
+            )
+            assert got is out
+            np.testing.assert_array_equal(got, want)
 
 
-def test_slabs_run_only_where_threads_and_memory_allow(monkeypatch):
-    # A slab's indices were charged to every Numba thread, fewer slabs than threads or not, and the
-    # slabs ran on one thread too, building 48 bytes of indices a voxel for nothing.
-    import numba
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("dtype", [np.int16, np.uint8, np.float32, np.float64])
+def test_onto_another_grid_on_the_cpu_is_scipys_values_and_cval_past_the_edges(rng, mode, dtype):
+    """The CPU path: SciPy's affine_transform of the image in its float dtype at each reference centre's
+    continuous index, and cval where that index (the closed form, in plain NumPy) lies past the image's
+    outer voxel edges; "constant" reads the map contracted by _grid.contracted, as documented."""
+    data = (
+        rng.normal(0.0, 100.0, (7, 9, 8))
+        if dtype in (np.float32, np.float64)
+        else rng.integers(0, 200, (7, 9, 8))
+    )
+    image = Volume(data.astype(dtype), **IMAGE_GEOMETRY)
+    for case in ("rotated", "coarser", "finer", "partly_overlapping"):
+        reference = grid_near(image, *REFERENCES[case])
+        affine = np.linalg.solve(image.affine, reference.affine)
+        matrix, offset = affine[:3, :3], affine[:3, 3]
+        read = _grid.contracted(matrix, offset, image.shape) if mode == "constant" else (matrix, offset)
+        index = np.indices(reference.shape).reshape(3, -1)
+        continuous = matrix @ index + offset[:, None]
+        past = (continuous < -0.5 - 1e-6) | (continuous > np.array(image.shape)[:, None] - 0.5 + 1e-6)
+        for order in (0, 1):
+            got = resample(image, order=order, mode=mode, cval=-7.25, reference=reference)
+            assert got.dtype == (np.float64 if dtype == np.float64 else np.float32)
+            want = ndi.affine_transform(
+                image.data.astype(got.dtype),
+                *read,
+                reference.shape,
+                order=order,
+                mode=mode,
+                cval=-7.25,
+                prefilter=False,
+            )
+            want[past.any(axis=0).reshape(reference.shape)] = -7.25
+            np.testing.assert_array_equal(got.data, want)
 
-    shape = (4, 512, 512)  # THREADED_VOXELS, in 4 slabs of one slice
-    assert _grid._slab_threads((1, 4, 4), "a test") == 1  # below THREADED_VOXELS: SciPy's own
-    assert _grid._slab_threads(shape, "a test") == min(numba.get_num_threads(), 4)
-    monkeypatch.setattr(numba, "get_num_threads", lambda: 64)
-    assert _grid._slab_threads(shape, "a test") == 4  # no more threads than slabs
-    monkeypatch.setattr(numba, "get_num_threads", lambda: 1)
-    assert _grid._slab_threads(shape, "a test") == 1
-    monkeypatch.setattr(numba, "get_num_threads", lambda: 2)
-    monkeypatch.setenv("GPUIMG_MAX_BYTES", str(2 * 6 * 512 * 512 * 8 - 1))  # not the indices of 2 slabs
-    assert _grid._slab_threads(shape, "a test") == 1
+
+def test_an_image_not_in_c_order_is_read_in_c_order(rng):
+    image = image_volume(rng)
+    reference = grid_near(image, *REFERENCES["rotated"])
+    stored = dataclasses.replace(image, data=np.asfortranarray(image.data))
+    assert not stored.data.flags.c_contiguous
+    np.testing.assert_array_equal(
+        resample(stored, order=1, reference=reference).data,
+        resample(image, order=1, reference=reference).data,
+    )
 
 
 def test_a_partly_overlapping_grid_leaves_cval_past_the_edges_only(rng):
