@@ -86,7 +86,7 @@ class _Header:
 
     @property
     def series_uid(self) -> str:
-        return str(self.dataset.get("SeriesInstanceUID", ""))
+        return _as_text(self.dataset.get("SeriesInstanceUID", ""))
 
     @property
     def transfer_syntax(self) -> pydicom.uid.UID:

@@ -334,11 +334,11 @@ def _meta(header: _Header, stack: _Stack, rescale: dict) -> dict:
     windows = _windows(header)
     return {
         "modality": _optional_text(header, "Modality", "the volume's modality is not known"),
-        "series_uid": str(ds.get("SeriesInstanceUID", "")),
-        "study_uid": str(ds.get("StudyInstanceUID", "")),
-        "frame_of_reference_uid": str(ds.get("FrameOfReferenceUID", "")),
+        "series_uid": _as_text(ds.get("SeriesInstanceUID", "")),
+        "study_uid": _as_text(ds.get("StudyInstanceUID", "")),
+        "frame_of_reference_uid": _as_text(ds.get("FrameOfReferenceUID", "")),
         "patient_id": _as_text(ds.get("PatientID", "")),
-        "study_id": str(ds.get("StudyID", "")),
+        "study_id": _as_text(ds.get("StudyID", "")),
         "description": _optional_text(header, "SeriesDescription", "the series has no description"),
         "units": _optional_text(header, "Units", "the volume's units are not known").strip(),
         "rescale": rescale,

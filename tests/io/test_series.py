@@ -513,3 +513,29 @@ def test_one_file_unlike_the_rest_of_its_series_is_refused_by_name(series, rng, 
     assert str(refused.value).startswith(expected)
     (info,) = list_series(folder)
     assert info.shape is None and info.problem == str(refused.value)
+
+
+def test_identifiers_of_several_values_are_given_as_written(series):
+    # A UID or study ID of two values (backslash-separated in the file) is given as the file writes it,
+    # as pydicom's Dataset holds it joined, not as the repr of a Python list.
+    folder, _, files = series
+    written = {
+        "SeriesInstanceUID": "1.2.826.0.1.3680043.2.1\\1.2.826.0.1.3680043.2.2",
+        "StudyInstanceUID": "1.2.826.0.1.3680043.2.3\\1.2.826.0.1.3680043.2.4",
+        "FrameOfReferenceUID": "1.2.826.0.1.3680043.2.5\\1.2.826.0.1.3680043.2.6",
+        "StudyID": "A1\\B2",
+    }
+    for file in files:
+        ds = pydicom.dcmread(file)
+        for keyword, value in written.items():
+            setattr(ds, keyword, value)
+        ds.save_as(file)
+    # pydicom reads each as two values; their text as written is the values joined by a backslash.
+    read = pydicom.dcmread(files[0])
+    assert all("\\".join(read[keyword].value) == value for keyword, value in written.items())
+    meta = read_dicom(folder, device="cpu").meta
+    (info,) = list_series(folder)
+    assert meta["series_uid"] == info.series_uid == written["SeriesInstanceUID"]
+    assert meta["study_uid"] == info.study_uid == written["StudyInstanceUID"]
+    assert meta["frame_of_reference_uid"] == written["FrameOfReferenceUID"]
+    assert meta["study_id"] == info.study_id == written["StudyID"]
