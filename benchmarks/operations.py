@@ -417,9 +417,10 @@ def _agrees(ours, peer, exact: bool) -> None:
         np.testing.assert_allclose(ours, peer, rtol=0, atol=1e-6 * float(np.ptp(peer)))
 
 
-def _ct_onto_turned_grid(rng, shape, dtype):
+def _ct_onto_turned_grid(rng, shape, dtype, order: int = 1):
     """A CT of ``shape`` voxels of (2.5, 0.9, 0.9) mm (uniform HU) and a grid of the same size and
-    spacing turned by 0.1 rad about an oblique axis and shifted by a few mm, partly past the CT."""
+    spacing turned by 0.1 rad about an oblique axis and shifted by a few mm, partly past the CT; the
+    results of ``order`` (1: linear, 0: nearest, the same voxels as SimpleITK's) checked once."""
     ct = Volume(_hounsfield(rng, shape, dtype), spacing=(2.5, 0.9, 0.9), origin=(-115.0, -115.0, -120.0))
     turned = Volume(
         np.zeros(shape, np.float32),
@@ -427,7 +428,12 @@ def _ct_onto_turned_grid(rng, shape, dtype):
         origin=(-110.0, -118.0, -115.0),
         direction=_turned((0.2, 0.3, 1.0), 0.1) @ AXIAL,
     )
-    _agrees(gpuimg.preprocess.resample(ct, reference=turned), _sitk_resample(None, (ct, turned)), exact=False)
+    interpolator = "sitkNearestNeighbor" if order == 0 else "sitkLinear"
+    _agrees(
+        gpuimg.preprocess.resample(ct, order=order, reference=turned),
+        _sitk_resample(None, (ct, turned), interpolator),
+        exact=order == 0,
+    )
     return ct, turned
 
 
@@ -477,6 +483,15 @@ OPERATIONS += [
         peer=_sitk_resample,
         ours=lambda pair: gpuimg.preprocess.resample(pair[0], reference=pair[1]),
         build=_ct_onto_turned_grid,
+    ),
+    Operation(
+        name="resample_reference_nearest",
+        shape=(96, 256, 256),
+        dtype="float32",
+        peer_name=lambda ns: "SimpleITK.Resample nearest" + (" (host)" if ns.device == "cuda" else ""),
+        peer=lambda ns, pair: _sitk_resample(ns, pair, "sitkNearestNeighbor"),
+        ours=lambda pair: gpuimg.preprocess.resample(pair[0], order=0, reference=pair[1]),
+        build=lambda rng, shape, dtype: _ct_onto_turned_grid(rng, shape, dtype, order=0),
     ),
     Operation(
         name="resample_mask_ref",
