@@ -21,26 +21,16 @@ from .glszm import glszm_deferred
 from .intensity import intensity_histogram_deferred, intensity_statistics_deferred
 from .ivh import intensity_volume_histogram_deferred
 from .local_intensity import local_intensity_deferred
-from .morphology import morphology_deferred
+from .morphology import roi_morphology_deferred
 from .ngldm import ngldm_deferred
 from .ngtdm import ngtdm_deferred
 from .settings import Settings, as_settings
-
-
-def _morphology(roi: Roi) -> Deferred:
-    # On the morphological mask's box, which holds the intensity mask (re-segmentation only takes voxels
-    # out): the features are those of the whole arrays, whose margin for the local intensity sphere
-    # morphology would pack, bring to the host and search for the box again (8 times the ROI's box for
-    # the demo cohort's ROIs).
-    box = tuple(slice(first, last + 1) for first, last in roi.morph_box)
-    return morphology_deferred(roi.image[box], roi.morph_mask[box], roi.intensity_mask[box], roi.spacing)
-
 
 #: The feature families by name, each a function of a prepared :class:`~gpuimg.features.chain.Roi`
 #: giving its features still on the device (:class:`~gpuimg.features._scalars.Deferred`), so that
 #: all the families of an ROI are read from the device at once.
 FAMILIES: dict[str, Callable[[Roi], Deferred]] = {
-    "morphology": _morphology,
+    "morphology": roi_morphology_deferred,
     "local_intensity": local_intensity_deferred,
     "statistics": intensity_statistics_deferred,
     "histogram": intensity_histogram_deferred,
@@ -114,11 +104,11 @@ def extract(
     -----
     On a GPU each read of the device waits for its queued work; the ROI's are few and do not grow
     with its size, grey levels, approaches or aggregations: its bounding box, the processing
-    chain's summary, the texture families' grey levels, morphology's masks (one byte per voxel, for
-    its mesh and convex hull on the host), and every family's results at once. CuPy reads the
-    device too, inside the functions that size a result from the data: about 6 more per ROI in 3D
-    (the ROI's intensities by mask, the grey levels written back by mask, the GLCM entries, the
-    zone sizes present, GLSZM's and GLDZM's zones), 9 with every texture approach.
+    chain's summary, the texture families' grey levels, the morphological mask's box (one byte per
+    voxel, for morphology's mesh, convex hull and PCA on the host), and every family's results at
+    once. CuPy reads the device too, inside the functions that size a result from the data: about 6
+    more per ROI in 3D (the ROI's intensities by mask, the grey levels written back by mask, the GLCM
+    entries, the zone sizes present, GLSZM's and GLDZM's zones), 9 with every texture approach.
 
     Examples
     --------

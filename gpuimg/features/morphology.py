@@ -19,12 +19,12 @@ from gpuimg._memory import check_bytes
 from gpuimg.backend import is_dask, namespace, to_numpy
 from gpuimg.contours import binary_mesh_measures
 from gpuimg.errors import FeatureError
-from gpuimg.kernels.mesh import hull_candidates, hull_candidates_bytes
+from gpuimg.kernels.mesh import hull_candidates, hull_candidates_bytes, largest_distance, voxel_moments
 from gpuimg.volume import Volume
 
 from ._fft import fft_shape, inner_products, radial_spectrum, spectrum
 from ._scalars import Deferred, report_undefined
-from .chain import check_finite_roi, roi_box
+from .chain import Roi, check_finite_roi, roi_box
 
 #: Terms ``nu = 0 .. 20`` of the Legendre series of an ellipsoid's area (IBSI 1, section 3.1.20).
 _AEE_DEGREE = 20
@@ -92,7 +92,8 @@ def morphology(
       come from :func:`gpuimg.contours.binary_mesh_measures`, one pass over the mask that sums them per
       cube configuration without building the mesh.
     - PCA: eigenvalues ``l1 >= l2 >= l3`` of the covariance (``N - 1`` normalisation, as MIRP) of the
-      morphological mask's voxel centres [mm]; axis lengths ``4 sqrt(l)``, elongation ``sqrt(l2/l1)``,
+      morphological mask's voxel centres [mm] (their sums as NumPy's, in one pass:
+      :func:`gpuimg.kernels.mesh.voxel_moments`); axis lengths ``4 sqrt(l)``, elongation ``sqrt(l2/l1)``,
       flatness ``sqrt(l3/l1)``. The approximate enclosing ellipsoid has semi-axes ``2 sqrt(l)``; its
       area is the Legendre series of IBSI 1, section 3.1.20, to degree 20, evaluated through the
       recurrence of ``(alpha beta)^nu P_nu(x)``, which stays finite for spheroids and spheres. That
@@ -143,10 +144,6 @@ def morphology_deferred(image, morph_mask, intensity_mask, spacing: Sequence[flo
     The device is read once here: both masks, packed into one byte per voxel, for the counts, the
     boxes, the mesh, the convex hull and the PCA, which run on the host.
     """
-    # Imported here: scipy.spatial takes 0.1 s, which `import gpuimg` need not pay.
-    from scipy.spatial import ConvexHull
-    from scipy.spatial.distance import pdist
-
     if any(is_dask(x) for x in (image, morph_mask, intensity_mask)):
         import dask
 
@@ -181,43 +178,75 @@ def morphology_deferred(image, morph_mask, intensity_mask, spacing: Sequence[flo
         )
     # Only the bounding box of the two masks matters: the mesh and the sums run on it.
     box = _bounding_box(packed)
-    morph, inten = morph[box], inten[box]
     values = xp.asarray(image[box], dtype=xp.float64)
-    inten_box = _bounding_box(inten)
+    inside = inten_device[box]  # the device's own mask, not an upload of the host copy
+    extremes = xp.where(inside, values, xp.inf).min(), xp.where(inside, values, -xp.inf).max()
+    inten_box = _bounding_box(inten[box])
+    return _deferred(values, morph[box], inside, inten_box, extremes, n_morph, n_int, spacing)
+
+
+def roi_morphology_deferred(roi: Roi) -> Deferred:
+    """:func:`morphology_deferred` of a prepared :class:`~gpuimg.features.Roi`, what
+    :func:`~gpuimg.features.extract` runs.
+
+    On the morphological mask's box, which holds the intensity mask (re-segmentation only takes voxels
+    out), with the boxes, the intensity voxels' count and range that :func:`~gpuimg.features.prepare`
+    found (it refused NaN or infinite image voxels in the ROI): the masks are not checked, packed,
+    counted or searched for their boxes again. The same features, to the bit, as :func:`morphology` on
+    the Roi's arrays. The device is read once here, for the morphological mask's box.
+    """
+    box = tuple(slice(first, last + 1) for first, last in roi.morph_box)
+    morph = to_numpy(roi.morph_mask[box])
+    inten_box = tuple(
+        slice(first - start, last - start + 1)
+        for (first, last), (start, _) in zip(roi.intensity_box, roi.morph_box, strict=True)
+    )
+    n_morph, n_int = int(np.count_nonzero(morph)), int(roi.values.size)
+    image, inside = roi.image[box], roi.intensity_mask[box]
+    return _deferred(image, morph, inside, inten_box, roi.value_range, n_morph, n_int, roi.spacing)
+
+
+def _deferred(values, morph, inside, inten_box, extremes, n_morph: int, n_int: int, spacing) -> Deferred:
+    """The features of :func:`morphology` on an ROI's box, its intensity sums still on the device.
+
+    ``values`` (float64) and ``inside`` (the intensity mask) on the input's device, ``morph`` (the
+    morphological mask) on the host; ``inten_box``, the slices of the intensity mask's bounding box;
+    ``extremes``, its least and largest intensity; the voxels of both masks, at least 1 each.
+    """
+    # Imported here: scipy.spatial takes 0.1 s, which `import gpuimg` need not pay.
+    from scipy.spatial import ConvexHull
+
+    xp = namespace(values).xp
 
     # Mesh (host): volume and area of the level-0.5 surface of the padded mask, without building it;
     # its convex hull (Qhull) and extent from the edge midpoints that can be hull vertices, which span
     # every mesh vertex.
+    morph = np.ascontiguousarray(morph)
     volume, area = binary_mesh_measures(morph, spacing=spacing)
     check_bytes(
         hull_candidates_bytes(morph.shape), f"the convex hull's candidates of a {morph.shape} ROI box"
     )
-    points = hull_candidates(np.ascontiguousarray(morph).view(np.uint8), spacing)
+    points = hull_candidates(morph.view(np.uint8), spacing)
     extent = points.max(axis=0) - points.min(axis=0)
     hull = ConvexHull(points)
-    diameter = float(pdist(points[hull.vertices]).max())
+    diameter = largest_distance(points[hull.vertices])
 
-    # Morphological voxel centres [mm] (host): geometric centre of mass and PCA.
-    pos_morph = np.stack(np.nonzero(morph), axis=1) * np.asarray(spacing)
-    com_geom = pos_morph.mean(axis=0)
-    centred = pos_morph - com_geom
-    rows, dof = np.ascontiguousarray(centred.T), max(n_morph - 1, 1)
-    # Sums of products, each pair once, not a BLAS matrix product (its order can follow the thread count).
+    # Morphological voxel centres [mm] (host): geometric centre of mass and PCA, in one pass (the sums
+    # of products each pair once, not a BLAS matrix product, whose order can follow the thread count).
+    _, com_geom, products = voxel_moments(morph, spacing)
+    dof = max(n_morph - 1, 1)
     covariance = np.empty((3, 3))
-    for i, j in itertools.combinations_with_replacement(range(3), 2):
-        covariance[i, j] = covariance[j, i] = (rows[i] * rows[j]).sum() / dof
+    for (i, j), product in zip(itertools.combinations_with_replacement(range(3), 2), products, strict=True):
+        covariance[i, j] = covariance[j, i] = product / dof
     eigen = _symmetric_eigenvalues(covariance)  # least, minor, major
 
     # Intensities (device): sums over the intensity mask, its intensity-weighted centre, and the
     # spatial autocorrelation sums, without a data-sized selection (which reads the device on CUDA).
-    inside = inten_device[box]  # the device's own mask, not an upload of the host copy
     g = xp.where(inside, values, 0.0)
     g_sum = g.sum()
     # Kept between the extremes, as the exact mean is: the rounded mean of a constant ROI of 0.1
     # missed its value by an ulp, and its Moran's I came out 1 instead of undefined.
-    g_mean = xp.clip(
-        g_sum / n_int, xp.where(inside, values, xp.inf).min(), xp.where(inside, values, -xp.inf).max()
-    )
+    g_mean = xp.minimum(xp.maximum(g_sum / n_int, extremes[0]), extremes[1])  # clip(), for a fifth of it
     dev = xp.where(inside, values - g_mean, 0.0)
     weighted_pos = xp.stack(
         [
@@ -246,7 +275,7 @@ def _features(host, volume, area, extent, hull, diameter, com_geom, eigen, n_mor
     sum_w, sum_moran, sum_geary = (float(v) for v in host["sums"])
     weighted_pos = host["weighted_pos"]
     base = 36.0 * math.pi * volume**2 / area**3  # sphericity cubed
-    aabb_volume = float(np.prod(extent))
+    aabb_volume = float(extent[0] * extent[1] * extent[2])  # numpy.prod's products, in its order
     aabb_area = 2.0 * float(extent[0] * extent[1] + extent[0] * extent[2] + extent[1] * extent[2])
     semi = (2.0 * math.sqrt(major), 2.0 * math.sqrt(minor), 2.0 * math.sqrt(least))
     if g_sum != 0.0:

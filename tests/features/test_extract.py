@@ -72,7 +72,7 @@ def test_morphology_of_extract_reads_the_roi_s_box_only(rng, monkeypatch):
 
     from gpuimg.features import morphology
 
-    module = importlib.import_module("gpuimg.features.extract")
+    module = importlib.import_module("gpuimg.features.morphology")
     image = 40.0 + scipy.ndimage.gaussian_filter(rng.normal(0.0, 300.0, (30, 32, 34)), 1.0)
     mask = np.zeros(image.shape, bool)
     mask[9:17, 10:24, 8:20] = True
@@ -82,12 +82,12 @@ def test_morphology_of_extract_reads_the_roi_s_box_only(rng, monkeypatch):
     settings = Settings(reseg_range=(-200.0, 200.0))  # takes voxels out of the intensity mask
     shapes = []
 
-    def spy(image, morph_mask, intensity_mask, spacing):
-        shapes.append((image.shape, morph_mask.shape, intensity_mask.shape))
-        return morphology_deferred(image, morph_mask, intensity_mask, spacing)
+    def spy(values, morph, inside, *args):
+        shapes.append((values.shape, morph.shape, inside.shape))
+        return deferred(values, morph, inside, *args)
 
-    morphology_deferred = module.morphology_deferred
-    monkeypatch.setattr(module, "morphology_deferred", spy)
+    deferred = module._deferred
+    monkeypatch.setattr(module, "_deferred", spy)
     features = extract(image, mask, spacing=spacing, settings=settings, families=["morphology"])
     assert shapes == [((8, 18, 12),) * 3]  # z 9..16, y 6..23, x 8..19
     roi = prepare(image, mask, spacing=spacing, settings=settings)
@@ -102,6 +102,47 @@ def test_morphology_of_extract_reads_the_roi_s_box_only(rng, monkeypatch):
     np.testing.assert_allclose(features["morph_volume"], volume, rtol=1e-12)  # sums in another order
     inside = mask & (image >= -200.0) & (image <= 200.0)
     np.testing.assert_allclose(features["morph_integ_int"], volume * image[inside].mean(), rtol=1e-12)
+
+
+def test_morphology_of_extract_takes_the_intensity_box_within_the_morphological_one(rng):
+    """extract's morphology takes prepare's boxes, intensity count and range instead of finding them again.
+    Re-segmentation here empties the first slice and the last column of the ROI, so the intensity mask's
+    box lies inside the morphological mask's, off its corner: Moran's I and Geary's C over all pairs of
+    the re-segmented voxels in plain NumPy (IBSI 3.1.24-25, inverse distance weights), the
+    intensity-weighted centre of mass and the integrated intensity as NumPy gives them, and every
+    feature equal to morphology's on the Roi's whole arrays."""
+    from gpuimg.features import morphology
+
+    image = 40.0 + scipy.ndimage.gaussian_filter(rng.normal(0.0, 300.0, (16, 18, 20)), 1.0)
+    mask = np.zeros(image.shape, bool)
+    mask[4:10, 5:13, 6:15] = True
+    image[4] = image[:, :, 14] = 900.0  # out of the re-segmentation range
+    spacing = (2.0, 0.8, 1.1)
+    settings = Settings(reseg_range=(-400.0, 400.0))
+    features = extract(image, mask, spacing=spacing, settings=settings, families=["morphology"])
+    roi = prepare(image, mask, spacing=spacing, settings=settings)
+    assert roi.morph_box != roi.intensity_box
+    whole = morphology(roi.image, roi.morph_mask, roi.intensity_mask, roi.spacing)
+    for name, value in whole.items():
+        assert features[name] == value or (np.isnan(value) and np.isnan(features[name])), name
+    inside = mask & (image >= -400.0) & (image <= 400.0)
+    assert not inside[4].any() and not inside[:, :, 14].any() and inside.sum() == 5 * 8 * 8
+    positions = np.argwhere(inside) * np.asarray(spacing)  # [mm]
+    g = image[inside]
+    d = g - g.mean()
+    distances = np.sqrt(((positions[:, None, :] - positions[None, :, :]) ** 2).sum(axis=2))
+    w = np.divide(1.0, distances, out=np.zeros_like(distances), where=distances > 0)
+    n, total = g.size, w.sum()
+    moran = n / total * (w * np.outer(d, d)).sum() / (d * d).sum()
+    geary = (n - 1) / (2.0 * total) * (w * (d[:, None] - d[None, :]) ** 2).sum() / (d * d).sum()
+    # The FFT's rounding against sums over 320^2 pairs in another order, of terms of both signs.
+    np.testing.assert_allclose(
+        [features["morph_moran_i"], features["morph_geary_c"]], [moran, geary], rtol=1e-9
+    )
+    centre = (positions * g[:, None]).sum(axis=0) / g.sum()
+    shift = np.linalg.norm(np.argwhere(mask).mean(axis=0) * np.asarray(spacing) - centre)
+    np.testing.assert_allclose(features["morph_com"], shift, rtol=1e-9)  # a difference of two centres
+    np.testing.assert_allclose(features["morph_integ_int"] / features["morph_volume"], g.mean(), rtol=1e-13)
 
 
 def test_volume_and_dask_inputs_equal_arrays(rng):

@@ -5,7 +5,13 @@ import numpy as np
 import pytest
 import scipy.spatial
 
-from gpuimg.kernels.mesh import _cube_cases_cpu, cube_cases, hull_candidates
+from gpuimg.kernels.mesh import (
+    _cube_cases_cpu,
+    cube_cases,
+    hull_candidates,
+    largest_distance,
+    voxel_moments,
+)
 
 
 def definition(mask):
@@ -89,3 +95,46 @@ def test_hull_candidates_drop_the_points_between_others():
     hull = scipy.spatial.ConvexHull(every)
     assert len(kept) == len(hull.vertices) == 24
     assert set(map(tuple, kept)) == set(map(tuple, every[hull.vertices]))
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 17, 120])
+def test_largest_distance_is_pdist_s_largest_to_the_bit(rng, n):
+    """Random points, and grid points times a spacing as morphology's hull vertices are (many pairs at
+    one distance): scipy's pdist(...).max() to the bit (the claim morphology's diameter rests on), and
+    the largest of every pair's distance in plain NumPy, summed in another order, to an ulp or two."""
+    spacing = np.array([2.5, 0.7, 0.9])
+    for points in (
+        rng.normal(0.0, 10.0 ** rng.integers(-3, 4), (n, 3)),
+        rng.integers(0, 30, (n, 3)) / 2.0 * spacing,
+        rng.normal(1e6, 1.0, (n, 3)),  # far from the origin: the differences cancel
+    ):
+        got = largest_distance(points)
+        assert got == (scipy.spatial.distance.pdist(points).max() if n > 1 else 0.0)
+        offsets = points[:, None, :] - points[None, :, :]
+        reference = np.sqrt(np.einsum("ijk,ijk->ij", offsets, offsets)).max()
+        np.testing.assert_allclose(got, reference, rtol=1e-15, atol=0.0)  # 3 terms in another order
+
+
+@pytest.mark.parametrize("shape", [(1, 1, 1), (9, 10, 11), (1, 7, 6), (5, 1, 1), (40, 41, 42)])
+def test_voxel_moments_are_numpy_s_to_the_bit(rng, shape):
+    """The count, centre and sums of products of the voxels' deviations equal, to the bit, what NumPy
+    gives from numpy.nonzero (the centre as mean(axis=0), each sum of products as .sum() of a contiguous
+    row: pairwise, which the kernel follows; the large box takes its halves past 128 values), and the
+    scatter matrix is the closed-form one of exact integer sums to a few ulps."""
+    mask = rng.random(shape) < rng.uniform(0.05, 0.95)
+    mask[tuple(n // 2 for n in shape)] = True  # not empty
+    spacing = rng.uniform(0.3, 3.0, 3)
+    count, centre, products = voxel_moments(np.ascontiguousarray(mask).view(np.uint8), spacing)
+    positions = np.stack(np.nonzero(mask), axis=1) * spacing
+    assert count == len(positions)
+    mean = positions.mean(axis=0)
+    np.testing.assert_array_equal(centre, mean)
+    rows = np.ascontiguousarray((positions - mean).T)
+    pairs = [(i, j) for i in range(3) for j in range(i, 3)]
+    np.testing.assert_array_equal(products, [(rows[i] * rows[j]).sum() for i, j in pairs])
+    indices = np.argwhere(mask).astype(object)  # exact integers: n S_ij - S_i S_j, over n
+    sums, n = indices.sum(axis=0), len(indices)
+    exact = [float(((indices[:, i] * indices[:, j]).sum() * n - sums[i] * sums[j]) / n) for i, j in pairs]
+    scale = [spacing[i] * spacing[j] for i, j in pairs]
+    largest = max(abs(e * s) for e, s in zip(exact, scale, strict=True))
+    np.testing.assert_allclose(products, np.multiply(exact, scale), rtol=0, atol=1e-13 * max(largest, 1e-300))
