@@ -24,7 +24,10 @@ def interpolate_box(ns, image, roi_in, box, spacing, new_spacing, settings, reac
     linear values are kept within their corners' range, the spline is of the image less a level.
     """
     xp = ns.xp
-    shape, offset, step = ibsi_grid(image.shape, spacing, new_spacing)
+    if settings.new_spacing is None:  # the grid ibsi_grid gives for the same spacing, which is not made
+        shape, offset, step = image.shape, (0.0, 0.0, 0.0), (1.0, 1.0, 1.0)
+    else:
+        shape, offset, step = ibsi_grid(image.shape, spacing, new_spacing)
     pad = 8 if settings.order == 3 else 1
     old_slices, offsets, out_shape = [], [], []
     for axis in range(3):

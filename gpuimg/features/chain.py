@@ -343,17 +343,23 @@ def _inputs(image, mask, spacing, *, labels: bool = False):
     if spacing is None:
         spacing = volumes[0].spacing
     # As every spacing= of gpuimg (check_spacing): no bool (True would be 1 mm), no text ('1.0').
-    refuse_bool(spacing, "spacing", "one or three positive numbers (mm)", error=FeatureError)
-    try:
-        if isinstance(spacing, str | bytes):
-            raise TypeError
-        spacing = tuple(float(s) for s in np.broadcast_to(np.asarray(spacing, dtype=float), (3,)))
-    except (TypeError, ValueError):
-        raise FeatureError(f"spacing={shown(spacing)} must be one or three positive numbers (mm).") from None
+    # A Volume's spacing is 3 floats already: their checks and NumPy's broadcast took 20 us an ROI.
+    if not (type(spacing) is tuple and len(spacing) == 3 and all(type(s) is float for s in spacing)):
+        refuse_bool(spacing, "spacing", "one or three positive numbers (mm)", error=FeatureError)
+        try:
+            if isinstance(spacing, str | bytes):
+                raise TypeError
+            spacing = tuple(float(s) for s in np.broadcast_to(np.asarray(spacing, dtype=float), (3,)))
+        except (TypeError, ValueError):
+            raise FeatureError(
+                f"spacing={shown(spacing)} must be one or three positive numbers (mm)."
+            ) from None
     if not all(math.isfinite(s) and s > 0 for s in spacing):
         raise FeatureError(f"spacing={spacing!r} must be one or three positive numbers (mm).")
     for volume in volumes:
-        if not np.allclose(volume.spacing, spacing, rtol=1e-5):
+        # numpy.allclose(volume.spacing, spacing, rtol=1e-5) in Python's floats (the same comparisons,
+        # |a - b| <= 1e-8 + 1e-5 |b|), for a thirtieth of its 35 us.
+        if not all(abs(a - b) <= 1e-8 + 1e-5 * abs(b) for a, b in zip(volume.spacing, spacing, strict=True)):
             raise FeatureError(
                 f"the spacing {tuple(volume.spacing)} mm of the image or mask differs from {spacing} mm; "
                 "image and mask must share one voxel grid."
