@@ -7,6 +7,8 @@ device; the few scalars come to the host in one transfer (with the other familie
 :func:`~gpuimg.features.extract`), where the ratios are formed.
 """
 
+import math
+
 import numpy as np
 
 from gpuimg.backend import bincount_fixed, namespace
@@ -136,12 +138,23 @@ def _histogram(s) -> dict[str, float]:
     features["ih_entropy"] = float(-(nonzero * np.log2(nonzero)).sum()) + 0.0
     features["ih_uniformity"] = float((p * p).sum())
     features["ih_mode"] = _mode(counts, features["ih_mean"])
-    gradient = np.gradient(counts) if counts.size > 1 else np.zeros(1)
+    gradient = _gradient(counts) if counts.size > 1 else np.zeros(1)
     features["ih_max_grad"] = float(gradient.max())
     features["ih_max_grad_g"] = float(np.argmax(gradient) + 1)
     features["ih_min_grad"] = float(gradient.min())
     features["ih_min_grad_g"] = float(np.argmin(gradient) + 1)
     return features
+
+
+def _gradient(counts):
+    """``numpy.gradient`` of the float64 ``counts`` (2 or more) by its formulas: ``(c[i + 1] - c[i - 1])
+    / 2`` inside, ``c[1] - c[0]`` and ``c[-1] - c[-2]`` at the ends (its 25 us were a third of the
+    histogram's host work)."""
+    gradient = np.empty(counts.size)
+    gradient[1:-1] = (counts[2:] - counts[:-2]) / 2.0
+    gradient[0] = counts[1] - counts[0]
+    gradient[-1] = counts[-1] - counts[-2]
+    return gradient
 
 
 def _moments(x) -> dict:
@@ -195,11 +208,14 @@ def _percentiles(xp, x):
     """The percentiles :data:`_PERCENTILES` of the float64 values ``x``, as ``numpy.percentile`` gives
     them (linear interpolation between order statistics, by its formulas), from one sort: ``percentile``
     took 30 us for 800 values (its checks, a partition at 10 indices), this 10 us."""
-    position = (x.size - 1) * (np.asarray(_PERCENTILES) / 100)
-    below = np.floor(position)
-    order = np.stack([below, np.minimum(below + 1, x.size - 1)]).astype(np.intp)  # the neighbours
-    low, high = xp.sort(x)[xp.asarray(order)]
-    step, weight = high - low, xp.asarray(position - below)
+    # The neighbours' indices and weights in Python's floats, the same operations as NumPy's on arrays
+    # of 5 (which took 30 us of the 45).
+    positions = [(x.size - 1) * (q / 100) for q in _PERCENTILES]
+    below = [math.floor(p) for p in positions]
+    order = [below, [min(b + 1, x.size - 1) for b in below]]  # the neighbours
+    low, high = xp.sort(x)[xp.asarray(order, dtype=np.intp)]
+    step = high - low
+    weight = xp.asarray([p - b for p, b in zip(positions, below, strict=True)], dtype=np.float64)
     return xp.where(weight >= 0.5, high - step * (1 - weight), low + step * weight)
 
 

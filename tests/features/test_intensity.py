@@ -403,3 +403,13 @@ def test_an_ivh_of_one_level_says_why_for_an_roi_of_many_values(settings, advice
         binned = {"ivh_discretisation": "fbn", "ivh_n_bins": 10}
         fine = extract(pet, mask, spacing=(2.5, 0.7, 0.7), settings=binned, families=["ivh"])
     assert (fine["ivh_v10"], fine["ivh_v90"]) == pytest.approx((54 / 60, 6 / 60), abs=1e-12)
+
+
+@pytest.mark.parametrize("n", [2, 3, 4, 17, 300])
+def test_histogram_gradient_equals_numpy_gradient(rng, n):
+    """The histogram's gradient, written out (central differences inside, one-sided at the ends), is
+    numpy.gradient's to the bit, on counts and on fractions."""
+    from gpuimg.features.intensity import _gradient
+
+    for counts in (rng.integers(0, 1000, n).astype(np.float64), rng.random(n) / 3.0):
+        np.testing.assert_array_equal(_gradient(counts), np.gradient(counts))
