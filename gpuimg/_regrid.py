@@ -25,6 +25,25 @@ from gpuimg._memory import check_allocation
 EDGE_TOL = 1e-6
 
 
+def edge_limits(matrix, offset, shape, out_shape) -> tuple | None:
+    """The terms of :func:`past_the_edges`' test: ``(matrix, offset, low, high)`` as float64 arrays, an
+    index on image axis ``a`` lying past the edges below ``low`` or above ``high[a]``; None where every
+    output corner lies within, and with them every output voxel (the map is affine).
+
+    Shared with the CPU kernel of :func:`gpuimg.preprocess.resample` (``reference=``), which makes the same
+    comparisons voxel by voxel instead of a mask.
+    """
+    matrix = np.asarray(matrix, dtype=float)
+    offset = np.asarray(offset, dtype=float)
+    low = -0.5 - EDGE_TOL
+    high = np.asarray(shape, dtype=float) - 0.5 + EDGE_TOL
+    corners = np.array(list(itertools.product(*[(0, m - 1) for m in out_shape])), dtype=float)
+    reached = matrix @ corners.T + offset[:, None]
+    if np.all((reached >= low) & (reached <= high[:, None])):
+        return None
+    return matrix, offset, low, high
+
+
 def past_the_edges(xp, matrix, offset, shape, out_shape, what: str):
     """The bool mask of the output voxels whose continuous index lies past the image's outer voxel edges.
 
@@ -61,14 +80,10 @@ def past_the_edges(xp, matrix, offset, shape, out_shape, what: str):
     are compared, not added into a full-size float array: the full-size arrays are the mask and one
     bool comparison at a time, both checked against the budget.
     """
-    matrix = np.asarray(matrix, dtype=float)
-    offset = np.asarray(offset, dtype=float)
-    low = -0.5 - EDGE_TOL
-    high = np.asarray(shape, dtype=float) - 0.5 + EDGE_TOL
-    corners = np.array(list(itertools.product(*[(0, m - 1) for m in out_shape])), dtype=float)
-    reached = matrix @ corners.T + offset[:, None]
-    if np.all((reached >= low) & (reached <= high[:, None])):
+    limits = edge_limits(matrix, offset, shape, out_shape)
+    if limits is None:
         return None
+    matrix, offset, low, high = limits
     # The mask and one comparison's bools at a time.
     check_allocation((2, *out_shape), bool, f"{what}: the mask of voxels past the image's edges")
     first, *rest = (xp.arange(m, dtype=np.float64) for m in out_shape)

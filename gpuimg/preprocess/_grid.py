@@ -16,7 +16,7 @@ import numpy as np
 
 from gpuimg._arrays import as_image, check_gathered, float_dtype
 from gpuimg._memory import check_allocation
-from gpuimg._regrid import EDGE_TOL, past_the_edges
+from gpuimg._regrid import edge_limits, past_the_edges
 from gpuimg._support import check_cval, check_mode
 from gpuimg.backend import is_dask, namespace
 from gpuimg.errors import ParameterError
@@ -325,14 +325,10 @@ def _edge_bounds(matrix, offset, shape, out_shape):
     ``(k, j, i)`` lying past the edges of an image of ``shape`` where ``(0 + matrix[a, 1] j) +
     matrix[a, 2] i`` lies below ``lows[a, k]`` or above ``highs[a, k]`` on an axis ``a``, the same
     float64 operations as that mask's; None where it finds every output corner within (no mask)."""
-    matrix = np.asarray(matrix, dtype=float)
-    offset = np.asarray(offset, dtype=float)
-    low = -0.5 - EDGE_TOL
-    high = np.asarray(shape, dtype=float) - 0.5 + EDGE_TOL
-    corners = np.array(list(itertools.product(*[(0, m - 1) for m in out_shape])), dtype=float)
-    reached = matrix @ corners.T + offset[:, None]
-    if np.all((reached >= low) & (reached <= high[:, None])):
+    limits = edge_limits(matrix, offset, shape, out_shape)
+    if limits is None:
         return None
+    matrix, offset, low, high = limits
     along = matrix[:, :1] * np.arange(out_shape[0], dtype=np.float64) + offset[:, None]
     return matrix, low - along, high[:, None] - along
 
