@@ -3,6 +3,7 @@ single-threaded processes, one worker per GPU with dask-cuda, or a scheduler's a
 of consecutive studies, a study that kills its worker retried alone."""
 
 import csv
+import inspect
 import sys
 import time
 from importlib import metadata
@@ -208,8 +209,8 @@ def _gpu_count() -> int:
 def _versions() -> dict:
     """The version of each installed distribution that provides one of :data:`_LIBRARIES`, by its name.
 
-    The distributions providing a module are those :func:`importlib.metadata.packages_distributions`
-    names, found as :func:`_top_level` finds them: that function made an object of every file of every
+    The distributions providing a module are found as :func:`_top_level` finds them, not by
+    :func:`importlib.metadata.packages_distributions`, which makes an object of every file of every
     installed distribution (0.15 s a run, for an environment of 120 distributions).
     """
     providers = {}
@@ -229,9 +230,11 @@ def _versions() -> dict:
 
 
 def _top_level(dist: metadata.Distribution) -> set[str]:
-    """The top-level modules of ``dist`` as :func:`importlib.metadata.packages_distributions` (Python
-    3.11) takes them: those its ``top_level.txt`` declares, else those of the Python files it lists (a
-    file's first folder, or the file itself), its RECORD read as CSV text."""
+    """The top-level modules of ``dist`` by the rule of :func:`importlib.metadata.packages_distributions`
+    since Python 3.12: those its ``top_level.txt`` declares, else the first folder of each file it
+    lists (its RECORD read as CSV text), or the module name of a file at the top (``six.py``: ``six``),
+    names with a dot (``numpy.libs``, ``..``) left out. Python 3.11's function looks at the Python files
+    only; for the libraries recorded the two agree."""
     declared = (dist.read_text("top_level.txt") or "").split()
     if declared:
         return set(declared)
@@ -240,4 +243,5 @@ def _top_level(dist: metadata.Distribution) -> set[str]:
         paths = [str(path) for path in dist.files or ()]
     else:
         paths = [row[0] for row in csv.reader(record.splitlines()) if row]
-    return {path.split("/", 1)[0] if "/" in path else path[:-3] for path in paths if path.endswith(".py")}
+    names = {path.split("/", 1)[0] if "/" in path else inspect.getmodulename(path) or path for path in paths}
+    return {name for name in names if "." not in name}

@@ -101,35 +101,40 @@ def test_workers_running_other_versions_are_warned_of(changed, scheduler, cohort
     assert not any(name in line for line in warnings for name in ("S-", "P-", "PAT", "study"))
 
 
-def test_the_versions_are_those_of_the_distributions_importlib_names(tmp_path, monkeypatch):
+def test_the_versions_are_those_of_the_distributions_that_provide_the_modules(tmp_path, monkeypatch):
     # _versions finds the distributions of each module from their top_level.txt or RECORD text, not
-    # through importlib.metadata.packages_distributions (0.15 s a run): the same names, versions and
-    # order as that gives, for the distributions installed here and made-up ones that declare their
-    # module, list its files in RECORD (a quoted path among them), provide it as one file, or hold no
-    # Python file of it.
+    # through importlib.metadata.packages_distributions (0.15 s a run): for the libraries installed here
+    # the names and versions that function gives, and for made-up distributions that declare their
+    # modules, list a module's files in RECORD (a quoted path among them), provide it as one file, or
+    # hold data only in its folder, each its own.
     from gpuimg.cohort import _dask
 
     made_up = {
         "made-up-declared": ("top_level.txt", "made_up_a\nmade_up_b\n", []),
-        "made-up-recorded": ("RECORD", None, ["made_up_c/__init__.py", "made_up_c/a,b.py"]),
-        "made-up-one-file": ("RECORD", None, ["made_up_d.py"]),
+        "made-up-recorded": (
+            "RECORD",
+            None,
+            ["made_up_c/__init__.py", "made_up_c/a,b.py", "made_up_x.libs/a.so"],
+        ),
+        "made-up-one-file": ("RECORD", None, ["made_up_d.py", "../../bin/made_up_y"]),
         "made-up-data": ("RECORD", None, ["made_up_e/data.bin"]),
     }
     for name, (listing, text, files) in made_up.items():
-        info = tmp_path / f"{name.replace('-', '_')}-9.9.dist-info"
-        info.mkdir()
+        info = tmp_path / "site" / f"{name.replace('-', '_')}-9.9.dist-info"
+        info.mkdir(parents=True)
         (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: 9.9\n")
-        for file in files:  # where they are: importlib_metadata leaves out the files that are not
-            (tmp_path / file).parent.mkdir(exist_ok=True)
-            (tmp_path / file).write_text("")
         rows = "".join(f'"{file}",,\n' if "," in file else f"{file},,\n" for file in files)
         (info / listing).write_text(text or rows + f"{info.name}/RECORD,,\n")
-    monkeypatch.syspath_prepend(tmp_path)
-    modules = (*_dask._LIBRARIES, *(f"made_up_{letter}" for letter in "abcde"))
-    monkeypatch.setattr(_dask, "_LIBRARIES", modules)
+    monkeypatch.syspath_prepend(tmp_path / "site")
     providers = metadata.packages_distributions()
-    expected = {name: metadata.version(name) for module in modules for name in providers.get(module, ())}
-    assert set(made_up) - set(expected) == {"made-up-data"}
-    assert {distribution(module) for module in MODULES} < set(expected)
-    found = _dask._versions()
-    assert found == expected and list(found) == list(expected)
+    libraries = {
+        name: metadata.version(name) for module in _dask._LIBRARIES for name in providers.get(module, ())
+    }
+    assert {distribution(module) for module in MODULES} < set(libraries)
+    assert _dask._versions() == libraries
+    provided_by = {
+        f"made_up_{letter}": name
+        for letter, name in zip("abcde", ["made-up-declared", *made_up], strict=True)
+    }
+    monkeypatch.setattr(_dask, "_LIBRARIES", (*_dask._LIBRARIES, *provided_by, "made_up_x", "made_up_y"))
+    assert _dask._versions() == {**libraries, **dict.fromkeys(provided_by.values(), "9.9")}
