@@ -246,7 +246,7 @@ def _deferred(values, morph, inside, inten_box, extremes, n_morph: int, n_int: i
     g_sum = g.sum()
     # Kept between the extremes, as the exact mean is: the rounded mean of a constant ROI of 0.1
     # missed its value by an ulp, and its Moran's I came out 1 instead of undefined.
-    g_mean = xp.minimum(xp.maximum(g_sum / n_int, extremes[0]), extremes[1])  # clip(), for a fifth of it
+    g_mean = xp.minimum(xp.maximum(g_sum / n_int, extremes[0]), extremes[1])  # clip(), for half its time
     dev = xp.where(inside, values - g_mean, 0.0)
     weighted_pos = xp.stack(
         [
