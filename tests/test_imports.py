@@ -75,3 +75,18 @@ def test_numba_cuda_loads_on_first_cuda_use_only():
         "assert cuda is numba.cuda and histogram.cuda is cuda and registry.cuda is cuda\n"
     )
     assert "numba.cuda" in _loaded(statement)
+
+
+def test_a_cohort_run_without_learning_tasks_leaves_scikit_learn_unloaded(tmp_path):
+    """scikit-learn (most of a second) loads for a run's learning tasks only: a features-only run, the
+    common first step on a cohort, does without it, as its Dask workers do."""
+    statement = (
+        "from gpuimg.cohort import run_pipeline, spec_from_dict\n"
+        "from gpuimg.datasets.demo import write_demo_cohort\n"
+        f"cohort = write_demo_cohort({str(tmp_path / 'cohort')!r}, 4)\n"
+        "spec = {'mask': {'source': 'recipe', 'threshold': [-400, 400]},\n"
+        "        'features': {'families': ['statistics']}}\n"
+        f"manifest = run_pipeline(spec_from_dict(spec), cohort, {str(tmp_path / 'out')!r}, progress=False)\n"
+        "assert manifest['rows'] == 4, manifest\n"
+    )
+    assert "sklearn" not in _loaded(statement)

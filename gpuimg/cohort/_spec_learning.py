@@ -34,8 +34,6 @@ class Learning:
 
 
 def _learning(table: dict, base: Path) -> Learning:
-    from gpuimg.ml import make_estimator  # scikit-learn: imported only where a spec is checked
-
     _known("learning", table, ("labels", "id_column", "folds", "random_state", *TASKS))
     tasks = []
     for kind in TASKS:
@@ -60,6 +58,9 @@ def _learning(table: dict, base: Path) -> Learning:
             raise ConfigError(f"{where}.params must be a table of the estimator's parameters.")
         try:
             # The values too (n_estimators = 0): refused by fit only after every study was measured.
+            # scikit-learn, most of a second: imported only where a spec names a task to check.
+            from gpuimg.ml import make_estimator
+
             make_estimator(name, kind, **params).check_params()
         except GpuimgError as exc:
             raise ConfigError(f"{where}: {exc}") from exc

@@ -15,7 +15,7 @@ import numpy as np
 
 from gpuimg._text import count, some
 
-from .learn import feature_matrix
+from .labels import feature_matrix
 
 _STYLE = """
 body { font-family: sans-serif; margin: 2em auto; max-width: 1100px; color: #222; }

@@ -26,6 +26,7 @@ from . import outputs
 from ._dask import _execute, _versions
 from ._label_ids import _keyed_labels, _unlabelled_why
 from ._resume import _cached, _preview, _store
+from .labels import ID_COLUMNS, read_labels
 from .privacy import is_pseudonym, key_path_for, load_or_create_key
 from .spec import Spec, load_spec
 from .study import STAGES, StudyTask, fingerprint
@@ -310,10 +311,6 @@ def run_pipeline(
     >>> manifest["rows"], manifest["errors"]
     (4, 0)
     """
-    # Here, not at the top: scikit-learn takes most of a second to import, and the Dask workers, which
-    # import this module for the study tasks, never learn.
-    from .learn import ID_COLUMNS, fit_tasks, read_labels
-
     started = time.time()
     spec = spec if isinstance(spec, Spec) else load_spec(spec)
     if keep_ids:
@@ -393,7 +390,13 @@ def run_pipeline(
     outputs.write_csv(output / "errors.csv", errors, ["study", "patient", "error"])
 
     learning = time.perf_counter()
-    models, scores, predictions = fit_tasks(rows, spec.learning, labels) if rows else ({}, {}, {})
+    models, scores, predictions = {}, {}, {}
+    if rows and spec.learning.tasks:
+        # Here, not at the top: scikit-learn takes most of a second to import, which a run without
+        # learning tasks, and the Dask workers, which import this module for the study tasks, need not pay.
+        from .learn import fit_tasks
+
+        models, scores, predictions = fit_tasks(rows, spec.learning, labels)
     log.extend(f"learning {task} not fitted: {s['error']}" for task, s in scores.items() if "error" in s)
     # Studies of patients the labels file does not name (a spreadsheet may have made "007" 7): not
     # learned from, which the metrics' n_studies alone would hide.

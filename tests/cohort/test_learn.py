@@ -9,7 +9,8 @@ import pytest
 from cohort_data import report_text
 from sklearn.metrics import accuracy_score, r2_score
 
-from gpuimg.cohort.learn import fit_tasks, read_labels
+from gpuimg.cohort.labels import read_labels
+from gpuimg.cohort.learn import fit_tasks
 from gpuimg.cohort.privacy import pseudonym
 from gpuimg.cohort.spec import Learning, Task
 from gpuimg.errors import ConfigError

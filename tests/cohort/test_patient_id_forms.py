@@ -102,7 +102,7 @@ def test_keep_ids_writes_each_id_in_its_composed_form(nfd_labels):
 
 def test_labels_in_nfc_match_headers_in_nfd(tmp_path):
     # The other way round: the labels file composed, studies 1 and 5 decomposed.
-    from gpuimg.cohort.learn import read_labels
+    from gpuimg.cohort.labels import read_labels
 
     spec, cohort = _cohort(tmp_path, nfc)
     learning = spec_from_dict(
@@ -120,7 +120,7 @@ def test_labels_in_nfc_match_headers_in_nfd(tmp_path):
 
 def test_a_labels_file_naming_one_patient_in_both_forms_is_one_row(tmp_path):
     # Two rows of one patient, one in each form, are one patient's rows: they must agree in the targets.
-    from gpuimg.cohort.learn import read_labels
+    from gpuimg.cohort.labels import read_labels
     from gpuimg.errors import ConfigError
 
     path = tmp_path / "labels.csv"
