@@ -27,6 +27,7 @@ Work: 8 reads, 24 multiplications and 8 additions a voxel for order 1; one read 
 import numba
 import numpy as np
 
+from . import boundary
 from .boundary import CONSTANT, MIRROR, NEAREST, REFLECT, WRAP
 from .registry import cpu_kernel, threads_for
 
@@ -35,17 +36,9 @@ from .registry import cpu_kernel, threads_for
 GRID_WRAP = 5
 GRID_CONSTANT = 6
 
-#: SciPy's mode names to the numbers :func:`affine_transform` takes ("grid-mirror" is "reflect").
-MODES = {
-    "reflect": REFLECT,
-    "grid-mirror": REFLECT,
-    "nearest": NEAREST,
-    "mirror": MIRROR,
-    "wrap": WRAP,
-    "grid-wrap": GRID_WRAP,
-    "constant": CONSTANT,
-    "grid-constant": GRID_CONSTANT,
-}
+#: SciPy's mode names to the numbers :func:`affine_transform` takes: :mod:`.boundary`'s, where the two
+#: ``grid-`` modes differ from the filters' (whose "grid-wrap" is "wrap" and "grid-constant" "constant").
+MODES = {**boundary.MODES, "grid-wrap": GRID_WRAP, "grid-constant": GRID_CONSTANT}
 
 
 @numba.njit
