@@ -249,17 +249,18 @@ def hull_candidates(mask: np.ndarray, spacing) -> np.ndarray:
 @cpu_kernel
 def _largest_squared_distance_cpu(points):
     """The largest squared distance between two rows of ``points``, each summed over the axes in
-    order, ``(0 + d_0^2) + d_1^2 + ...``, as ``scipy.spatial.distance.pdist`` sums it; 0 for one row."""
+    order, ``(0 + d_0^2) + d_1^2 + ...``, as ``scipy.spatial.distance.pdist`` sums it; 0 for one row.
+    Each row's largest to the rows after it on its own thread, then the largest of those (exact)."""
     n, axes = points.shape
-    largest = 0.0
-    for i in range(n):
+    largest = np.zeros(n)
+    for i in numba.prange(n):
         for j in range(i + 1, n):
             squared = 0.0
             for k in range(axes):
                 d = points[i, k] - points[j, k]
                 squared += d * d
-            largest = max(largest, squared)
-    return largest
+            largest[i] = max(largest[i], squared)
+    return largest.max()
 
 
 def largest_distance(points: np.ndarray) -> float:
@@ -279,7 +280,9 @@ def largest_distance(points: np.ndarray) -> float:
     float
         0.0 for one point. Time ``O(P^2 D)``, no memory.
     """
-    return math.sqrt(_largest_squared_distance_cpu(np.ascontiguousarray(points, dtype=np.float64)))
+    points = np.ascontiguousarray(points, dtype=np.float64)
+    with threads_for(len(points) ** 2 // 2):  # the pairs: on one thread below SERIAL_WORK of them
+        return math.sqrt(_largest_squared_distance_cpu(points))
 
 
 @numba.njit(inline="always")

@@ -97,7 +97,8 @@ def test_hull_candidates_drop_the_points_between_others():
     assert set(map(tuple, kept)) == set(map(tuple, every[hull.vertices]))
 
 
-@pytest.mark.parametrize("n", [1, 2, 3, 17, 120])
+# 2100 points: over SERIAL_WORK pairs, on every thread.
+@pytest.mark.parametrize("n", [1, 2, 3, 17, 120, 2100])
 def test_largest_distance_is_pdist_s_largest_to_the_bit(rng, n):
     """Random points, and grid points times a spacing as morphology's hull vertices are (many pairs at
     one distance): scipy's pdist(...).max() to the bit (the claim morphology's diameter rests on), and
@@ -115,7 +116,10 @@ def test_largest_distance_is_pdist_s_largest_to_the_bit(rng, n):
         np.testing.assert_allclose(got, reference, rtol=1e-15, atol=0.0)  # 3 terms in another order
 
 
-@pytest.mark.parametrize("shape", [(1, 1, 1), (9, 10, 11), (1, 7, 6), (5, 1, 1), (40, 41, 42)])
+# 130 x 130 x 130: over SERIAL_WORK voxels, its planes on every thread.
+@pytest.mark.parametrize(
+    "shape", [(1, 1, 1), (9, 10, 11), (1, 7, 6), (5, 1, 1), (40, 41, 42), (130, 130, 130)]
+)
 def test_voxel_moments_are_numpy_s_to_the_bit(rng, shape):
     """The count, centre and sums of products of the voxels' deviations equal, to the bit, what NumPy
     gives from numpy.nonzero (the centre as mean(axis=0), each sum of products as .sum() of a contiguous
