@@ -18,6 +18,7 @@ from gpuimg.backend import namespace, to_numpy
 from gpuimg.errors import DicomError, FeatureError, GeometryError, ImageFileError
 from gpuimg.io import read_image, read_rtstruct, read_seg
 from gpuimg.io._nifti import _partner
+from gpuimg.io._tags import _as_text
 from gpuimg.io._unchecked import unchecked_values
 from gpuimg.io.image import IMAGE_SUFFIXES
 from gpuimg.preprocess import resample_mask
@@ -252,7 +253,7 @@ def _referenced_series(path: Path) -> set[str]:
         for series in study.get("RTReferencedSeriesSequence", [])
     )
     seg = (series.SeriesInstanceUID for series in ds.get("ReferencedSeriesSequence", []))
-    return {str(uid) for uid in (*rtstruct, *seg)}
+    return {_as_text(uid) for uid in (*rtstruct, *seg)}  # as the image's meta gives its series UID
 
 
 def _recipe(image: Volume, source: MaskSource) -> Volume:

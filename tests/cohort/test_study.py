@@ -627,3 +627,38 @@ def test_a_micro_ct_mask_file_off_the_image_grid_is_refused_showing_how(tmp_path
     truth = {"origin": origin, "spacing": spacing, "direction": axes[:, 2]}[change]
     assert not np.array_equal(mine, theirs)
     np.testing.assert_allclose(mine, truth, rtol=0, atol=5e-3)  # to at least 2 decimals
+
+
+@pytest.mark.parametrize("kind", ["rtstruct", "seg"])
+def test_a_referenced_series_uid_of_several_values_is_matched_as_the_image_meta_gives_it(tmp_path, kind):
+    # The image's meta gives a SeriesInstanceUID of two values as written (backslash-joined, as
+    # read_dicom does since ee5108d): the UIDs an RTSTRUCT or a SEG references are read the same way, or
+    # the one drawn on the series would not be found among two.
+    from pydicom.dataset import Dataset, FileMetaDataset
+    from pydicom.sequence import Sequence
+    from pydicom.uid import ExplicitVRLittleEndian
+
+    from gpuimg.cohort._study_mask import _referenced_series
+
+    uid = "1.2.826.0.1.3680043.2.1\\1.2.826.0.1.3680043.2.2"
+    ds = Dataset()
+    ds.file_meta = FileMetaDataset()
+    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds.file_meta.MediaStorageSOPClassUID = ds.SOPClassUID = {
+        "rtstruct": "1.2.840.10008.5.1.4.1.1.481.3",
+        "seg": "1.2.840.10008.5.1.4.1.1.66.4",
+    }[kind]
+    ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID = "1.2.826.0.1.3680043.2.9"
+    referenced = Dataset()
+    referenced.SeriesInstanceUID = uid
+    if kind == "seg":
+        ds.ReferencedSeriesSequence = Sequence([referenced])
+    else:
+        study = Dataset()
+        study.RTReferencedSeriesSequence = Sequence([referenced])
+        frame = Dataset()
+        frame.RTReferencedStudySequence = Sequence([study])
+        ds.ReferencedFrameOfReferenceSequence = Sequence([frame])
+    path = tmp_path / f"{kind}.dcm"
+    ds.save_as(path, enforce_file_format=True)
+    assert _referenced_series(path) == {uid}
