@@ -1,5 +1,6 @@
 """list_series against a per-file pydicom scan of the same folders."""
 
+import contextlib
 import errno
 import os
 import sys
@@ -539,3 +540,58 @@ def test_identifiers_of_several_values_are_given_as_written(series):
     assert meta["study_uid"] == info.study_uid == written["StudyInstanceUID"]
     assert meta["frame_of_reference_uid"] == written["FrameOfReferenceUID"]
     assert meta["study_id"] == info.study_id == written["StudyID"]
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        {},
+        {"PhotometricInterpretation": "PALETTE COLOR"},
+        {"SamplesPerPixel": 3, "PhotometricInterpretation": "RGB"},
+        {"BitsAllocated": 1},
+        {"ImageType": ["ORIGINAL", "PRIMARY", "RECON GATED TOMO"], "NumberOfTimeSlots": 8},
+        {
+            "ImageType": ["ORIGINAL", "PRIMARY", "RECON GATED TOMO"],
+            "TimeSlotVector": [1, 2],
+            "SliceVector": [1, 1],
+        },
+    ],
+)
+def test_the_values_a_series_check_reads_are_those_it_compares_among_files(series, values):
+    # _check_series checks a file once for the files whose _checked_as values equal its own: the
+    # header values its checks (check_pixels, _check_grey, _check_gates) read, on each of their
+    # branches, must all be among series._CHECKED, or a file differing in another would pass unchecked.
+    import dataclasses
+
+    from gpuimg.io import series as series_module
+    from gpuimg.io._scan import _read_header
+
+    _, _, files = series
+    header = _read_header(files[0])
+    read = set()
+
+    class Recording(_tags._Tags):
+        def get(self, keyword, default=None):
+            read.add(keyword)
+            return super().get(keyword, default)
+
+        def __getitem__(self, keyword):
+            read.add(keyword)
+            return super().__getitem__(keyword)
+
+        def __contains__(self, keyword):
+            read.add(keyword)
+            return super().__contains__(keyword)
+
+    assert type(header.dataset) is _tags._Tags  # the quick reader's header, which _checked_as takes
+    recording = Recording({**header.dataset, **values}, header.dataset.file_meta["TransferSyntaxUID"])
+    header = dataclasses.replace(header, dataset=recording)
+    checks = (
+        header.check_pixels,
+        lambda: series_module._check_grey(header),
+        lambda: series_module._check_gates(header),
+    )
+    for check in checks:
+        with contextlib.suppress(DicomError):  # the refusals too read what they name
+            check()
+    assert read and read <= set(series_module._CHECKED)
