@@ -217,10 +217,10 @@ def _decode(stack: _Stack, headers: list[_Header]) -> tuple[np.ndarray, dict]:
     if raw.nbytes < _THREADED_BYTES:  # a small series: starting threads costs more than its copy
         workers = 1
     uniform = bool(np.all(slope == slope[0]) and np.all(intercept == intercept[0]))
-    # A series read in this thread (a small one, which stays in cache whole) of one rescale into int16
+    # A small series (read in this thread, and in cache whole) of one rescale into int16
     # is rescaled whole once read, not slice by slice: a NumPy call a slice cost 30 times the arithmetic
     # of a demo CT's 48 x 48 slice.
-    whole = workers == 1 and uniform and not stack.missing
+    whole = raw.nbytes < _THREADED_BYTES and uniform and not stack.missing
     low, high = np.zeros(stack.n_slices), np.zeros(stack.n_slices)
     data = None if dtype is None else _output(raw, dtype)
     scratch = threading.local()
