@@ -92,7 +92,7 @@ def morphology(
       come from :func:`gpuimg.contours.binary_mesh_measures`, one pass over the mask that sums them per
       cube configuration without building the mesh.
     - PCA: eigenvalues ``l1 >= l2 >= l3`` of the covariance (``N - 1`` normalisation, as MIRP) of the
-      morphological mask's voxel centres [mm] (their sums as NumPy's, in one pass:
+      morphological mask's voxel centres [mm] (their sums in NumPy's order, in one pass:
       :func:`gpuimg.kernels.mesh.voxel_moments`); axis lengths ``4 sqrt(l)``, elongation ``sqrt(l2/l1)``,
       flatness ``sqrt(l3/l1)``. The approximate enclosing ellipsoid has semi-axes ``2 sqrt(l)``; its
       area is the Legendre series of IBSI 1, section 3.1.20, to degree 20, evaluated through the
