@@ -9,6 +9,10 @@ ASCII or that runs into the next elements, a value that is not a plain number, s
 one belongs, an element that runs past the end of the file) returns None, and pydicom reads the file
 as before, with all its checks and messages; :func:`_damaged_value` then checks the values pydicom
 gives.
+
+The files of one series repeat their elements, most of them byte for byte: once two files have been
+walked in full, the next ones are compared with what they share (:class:`_Template`), and only the
+values that differ among them are read.
 """
 
 import os
@@ -286,14 +290,21 @@ def _read_tags(path: Path) -> tuple[_Tags, tuple[int, int], int] | None:
         fd = os.open(path, _OPEN_FLAGS)  # a file descriptor: no file object to build and close
     except OSError:
         return None
+    syntax = pydicom.uid.ExplicitVRLittleEndian
     try:
         reader = _Reader(fd, os.fstat(fd).st_size)
         if reader.bytes(128, 4) != b"DICM":
             return None
-        syntax = pydicom.uid.ExplicitVRLittleEndian
-        if reader.meta() != syntax:
-            return None
-        values, (offset, length) = reader.dataset()
+        template = _template
+        matched = None if template is None else template.match(reader)
+        if matched is not None:
+            values, offset = matched
+            length = template.length
+        else:
+            if reader.meta() != syntax:
+                return None
+            values, (offset, length) = reader.dataset()
+            _learn(reader.data, reader.starts, values, length)
     except (_Unread, OSError):
         return None
     finally:
@@ -308,6 +319,9 @@ class _Reader:
 
     def __init__(self, fd: int, size: int):
         self.fd, self.size, self.data, self.at = fd, size, b"", 0
+        # Where each element of the file meta group and the main dataset starts, in file order, up to and
+        # with Pixel Data (those within a sequence of undefined length not): what _learn compares.
+        self.starts: list[int] = []
 
     def need(self, end: int) -> bytes:
         """The file's bytes read so far, at least up to ``end``; _Unread where the file ends first."""
@@ -348,6 +362,7 @@ class _Reader:
             except struct.error:  # the header runs past the bytes read so far
                 data = self.need(at + 12)
                 continue
+            self.starts.append(at)
             at = start + length
             if key == _TRANSFER_SYNTAX:
                 # latin-1 decodes any bytes: a UID that is not ASCII is no syntax of ours; pydicom reads it.
@@ -370,14 +385,16 @@ class _Reader:
         values, data, at = {}, self.data, self.at
         end = len(data)
         unpack_short, unpack_long = _SHORT_HEADER.unpack_from, _LONG_LENGTH.unpack_from
-        short_vrs, long_vrs, last_values = _SHORT_VRS, _LONG_VRS, _LAST
+        short_vrs, long_vrs, last_values, started = _SHORT_VRS, _LONG_VRS, _LAST, self.starts.append
         while True:
             try:
                 key, vr, length = unpack_short(data, at)
                 if vr in short_vrs:
+                    started(at)
                     at += 8 + length
                 elif vr in long_vrs:
                     (length,) = unpack_long(data, at + 8)
+                    started(at)
                     if length == _UNDEFINED:  # a sequence, or a file pydicom reads
                         if vr != b"SQ" or key in _STOPS:
                             raise _Unread
@@ -405,10 +422,7 @@ class _Reader:
                     end = len(data)
                 raw = data[at - length : at]
                 if raw != last_raw:
-                    value = _CONVERT[vr](raw)
-                    if type(value) is list and key in _SINGLE_NUMBERS:
-                        raise _Unread
-                    last_values[key] = (keyword, vr, raw, value)
+                    value = _converted(key, keyword, vr, raw)
                 values[keyword] = value.copy() if type(value) is list else value
 
     @staticmethod
@@ -445,6 +459,140 @@ class _Reader:
         group, number, length = _TAG.unpack(self.bytes(self.at, 8))
         self.at += 8
         return group << 16 | number, length
+
+
+def _converted(key: int, keyword: str, vr: bytes, raw: bytes):
+    """The wanted value ``raw`` of the tag ``key`` (see :func:`_key`) converted, and kept in ``_LAST``;
+    _Unread where it does not convert, or is several numbers where one belongs."""
+    value = _CONVERT[vr](raw)
+    if type(value) is list and key in _SINGLE_NUMBERS:
+        raise _Unread
+    _LAST[key] = (keyword, vr, raw, value)
+    return value
+
+
+class _Template:
+    """What the headers of the files of one series share, learnt from two of them read in full.
+
+    The file meta group and the main dataset up to the Pixel Data value, cut into ``pieces``: the bytes
+    the two files held alike up to each element whose value (or length) differed between them, with
+    that element's tag, VR (and a long VR's reserved bytes), and the ``tail`` after the last of them,
+    which ends with the Pixel Data element's header. A file holding these bytes, each piece after the
+    value of the element before it at whatever length it has, has the elements of the file the template
+    was made of, in the same order and with the same VRs, and their values but those of the elements
+    between the pieces: :meth:`match` reads only these (about 4 µs a file instead of 15 µs for a walk
+    over the 43 elements of a demo CT slice). A file that differs elsewhere is walked in full.
+
+    Attributes
+    ----------
+    pieces : tuple of (bytes, int, bool, int)
+        The shared bytes before each differing value and their number, whether its element has a long
+        VR (a 4-byte length after two reserved bytes, else a 2-byte length), and its tag's key (see
+        :func:`_key`).
+    tail : bytes
+        The shared bytes after the last differing value, up to the Pixel Data value.
+    values : dict
+        Keyword -> value of the wanted tags of the file the template was made of, in file order.
+    lists : tuple of str
+        The keywords whose values are lists, each file's own copy.
+    length : int
+        The length of the Pixel Data value its element declares [bytes].
+    """
+
+    __slots__ = ("length", "lists", "pieces", "tail", "values")
+
+    def __init__(self, pieces: tuple, tail: bytes, values: dict, length: int):
+        self.pieces, self.tail, self.length = pieces, tail, length
+        # Its own lists: those of ``values`` are the file's, which its reader may change.
+        self.values = {k: v.copy() if type(v) is list else v for k, v in values.items()}
+        self.lists = tuple(keyword for keyword, value in values.items() if type(value) is list)
+
+    def match(self, reader: "_Reader") -> tuple[dict, int] | None:
+        """The wanted values of the file ``reader`` reads and the offset of its Pixel Data value
+        [bytes], where it holds the template's bytes (see the class' docstring); None where it does not,
+        or ends before they do; _Unread where a differing wanted value does not convert, as the walk
+        over its elements would find (:meth:`_Reader.dataset`)."""
+        values = self.values.copy()
+        for keyword in self.lists:
+            values[keyword] = values[keyword].copy()
+        data, at, last_values = reader.data, 128, _LAST
+        unpack_long, unpack_short = _LONG_LENGTH.unpack_from, _UNSIGNED_SHORT.unpack_from
+        for shared, size, long, key in self.pieces:
+            start = at + size + (4 if long else 2)  # the value's start
+            if start > len(data):  # read on (the header of a CT slice often holds 5-10 KB)
+                if start > reader.size:
+                    return None
+                data = reader.need(start)
+            if data[at : at + size] != shared:
+                return None
+            if long:
+                (length,) = unpack_long(data, start - 4)
+                if length == _UNDEFINED:
+                    return None
+            else:
+                (length,) = unpack_short(data, start - 2)
+            at = start + length
+            wanted = last_values.get(key)
+            if wanted is not None:
+                if at > len(data):
+                    if at > reader.size:
+                        return None
+                    data = reader.need(at)
+                keyword, vr, last_raw, value = wanted
+                raw = data[start:at]
+                if raw != last_raw:
+                    value = _converted(key, keyword, vr, raw)
+                values[keyword] = value.copy() if type(value) is list else value
+        end = at + len(self.tail)
+        if end > len(data):
+            if end > reader.size:
+                return None
+            data = reader.need(end)
+        if data[at:end] != self.tail:
+            return None
+        return values, end
+
+
+#: The template of the series read last (see :class:`_Template`), and the bytes and element starts
+#: (:attr:`_Reader.starts`) of the last file walked in full. Each is replaced whole, never changed, so
+#: that threads reading headers at once each see one or the other.
+_template: _Template | None = None
+_walked: tuple[bytes, list[int]] | None = None
+
+
+def _learn(data: bytes, starts: list[int], values: dict, length: int) -> None:
+    """Make the template (:class:`_Template`) of the file walked in full, whose first bytes are ``data``,
+    elements start at ``starts`` and wanted values are ``values``, and the last file walked in full,
+    where their elements are alike in number, tags and VRs, and none differs that the template cannot
+    skip: the transfer syntax, a sequence of undefined length (the walk goes through its items)."""
+    global _template, _walked
+    walked, _walked = _walked, (data, starts)
+    if walked is None or len(walked[1]) != len(starts):
+        return
+    last_data, last_starts = walked
+    pieces, at = [], 128
+    for start, end, last_start, last_end in zip(
+        starts, starts[1:], last_starts, last_starts[1:], strict=False
+    ):
+        if data[start:end] == last_data[last_start:last_end]:
+            continue
+        if data[start : start + 6] != last_data[last_start : last_start + 6]:
+            return  # another tag or VR
+        key, vr, _length = _SHORT_HEADER.unpack_from(data, start)
+        long = vr in _LONG_VRS
+        if key == _TRANSFER_SYNTAX or (
+            long
+            and _UNDEFINED
+            in (
+                _LONG_LENGTH.unpack_from(data, start + 8)[0],
+                _LONG_LENGTH.unpack_from(last_data, last_start + 8)[0],
+            )
+        ):
+            return
+        shared = data[at : start + (8 if long else 6)]
+        pieces.append((shared, len(shared), long, key))
+        at = end
+    _template = _Template(tuple(pieces), data[at : starts[-1] + 12], values, length)
 
 
 def _element(data: bytes, at: int) -> tuple[int, bytes, int, int]:

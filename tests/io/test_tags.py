@@ -7,6 +7,7 @@ import pydicom
 import pytest
 from pydicom.multival import MultiValue
 
+from gpuimg.io import _tags
 from gpuimg.io._tags import _WANTED, _read_tags
 
 FILES = sorted((Path(pydicom.__file__).parent / "data" / "test_files").glob("*.dcm"))
@@ -27,9 +28,13 @@ def _expected(ds, keyword):
 @pytest.mark.parametrize("path", FILES, ids=[p.name for p in FILES])
 def test_tags_and_pixel_position_equal_pydicom(path):
     quick = _read_tags(path)
+    if quick is not None:
+        _assert_as_pydicom(path, quick)
+
+
+def _assert_as_pydicom(path, quick):
+    """The quick reader's tags, pixel position and size of ``path`` are pydicom's."""
     ds = _pydicom(path)
-    if quick is None:
-        return
     # Only plain Part 10 explicit-VR little-endian files are taken; everything else is pydicom's.
     assert ds.file_meta.TransferSyntaxUID == pydicom.uid.ExplicitVRLittleEndian
     tags, (offset, length), size = quick
@@ -92,3 +97,95 @@ def test_transfer_syntax_not_ascii_falls_back(testfile, tmp_path):
     odd = tmp_path / "odd.dcm"
     odd.write_bytes(raw.replace(uid, uid[:-1] + b"\xe9", 1))
     assert _read_tags(odd) is None
+
+
+def _slices(testfile, folder, edits):
+    """CT_small.dcm written again once for each dict of ``edits`` (keyword -> value; bytes -> bytes
+    replaces them in the file), as files 0.dcm, 1.dcm ..., its OtherPatientIDsSequence of undefined
+    length."""
+    paths = []
+    for number, edit in enumerate(edits):
+        ds = _pydicom(testfile("CT_small.dcm"))
+        ds["OtherPatientIDsSequence"].is_undefined_length = True
+        for keyword, value in edit.items():
+            if isinstance(keyword, str):
+                setattr(ds, keyword, value)
+        path = folder / f"{number}.dcm"
+        ds.save_as(path)
+        raw = path.read_bytes()
+        for old, new in ((k, v) for k, v in edit.items() if isinstance(k, bytes)):
+            assert old in raw
+            raw = raw.replace(old, new)
+        path.write_bytes(raw)
+        paths.append(path)
+    return paths
+
+
+def _walks(monkeypatch):
+    """The files walked element by element from now on (not matched against a template)."""
+    walked = []
+    dataset = _tags._Reader.dataset
+
+    def counted(reader):
+        walked.append(reader)
+        return dataset(reader)
+
+    monkeypatch.setattr(_tags, "_template", None)
+    monkeypatch.setattr(_tags, "_walked", None)
+    monkeypatch.setattr(_tags._Reader, "dataset", counted)
+    return walked
+
+
+def test_a_series_differing_in_uids_and_positions_is_walked_twice(testfile, tmp_path, monkeypatch):
+    """The files of a series that differ in their instance UIDs and positions (at other lengths too)
+    are read from the template of the first two: each file's values, pixel offset and length are
+    pydicom's."""
+    walked = _walks(monkeypatch)
+    uids = ["1.2.3.8", "1.2.3.9", "1.2.3.10", "1.2.3.11", "1.2.3.100", "1.2.3.1000"]
+    positions = [[0, 0, 9.5], [0, 0, 8], [0, 0, -10.25], [0, 0, -125.5], [0, 0, 1], [0, 0, 2]]
+    edits = [
+        {"SOPInstanceUID": uid, "ImagePositionPatient": position}
+        for uid, position in zip(uids, positions, strict=True)
+    ]
+    paths = _slices(testfile, tmp_path, edits)
+    for path in paths:
+        _assert_as_pydicom(path, _read_tags(path))
+    assert len(walked) == 2
+
+
+def test_files_differing_elsewhere_read_as_pydicom_reads_them(testfile, tmp_path, monkeypatch):
+    """Files read one after another that differ from the template of the last ones in other values
+    (wanted or not, longer or shorter), in a sequence of undefined length, in their elements (one more)
+    or in the length of their pixel data: each file's values, pixel offset and length are pydicom's,
+    and a damaged value or another transfer syntax leaves a file to pydicom."""
+    walked = _walks(monkeypatch)
+    plain = [{"SOPInstanceUID": f"1.2.3.{k}", "ImagePositionPatient": [0, 0, k]} for k in range(4)]
+    edits = [
+        *plain,
+        {"SOPInstanceUID": "1.2.3.40", "WindowCenter": 40, "InstanceNumber": 1234567},
+        {"SOPInstanceUID": "1.2.3.41", "WindowCenter": [40, 400], "PixelSpacing": [0.5, 0.25]},
+        {"ImageType": ["DERIVED", "SECONDARY"], "StationName": "STATION NO 12"},
+        {b"ABCD1234": b"ABCD5678"},  # a patient ID within the sequence of undefined length
+        {"RescaleIntercept": -1000, "WindowWidth": 350},  # one element more
+        {"Rows": 64, "PixelData": bytes(64 * 128 * 2)},
+        {"SOPInstanceUID": "1.2.3.50", "ImagePositionPatient": [0, 0, 5]},
+        {"SOPInstanceUID": "1.2.3.51", "ImagePositionPatient": [0, 0, 6]},
+        *plain,
+    ]
+    paths = _slices(testfile, tmp_path, edits)
+    sequence = b"\x10\x00\x02\x10SQ\x00\x00\xff\xff\xff\xff"  # OtherPatientIDsSequence
+    assert all(sequence in path.read_bytes() for path in paths)
+    (tmp_path / "damaged").mkdir()
+    position = {"ImagePositionPatient": [0, 0, 7.5], b"0.0\\0.0\\7.5 ": b"0.0\\0.0\\7.x "}
+    damaged = _slices(testfile, tmp_path / "damaged", [position])[0]  # a letter in a number
+    implicit = tmp_path / "implicit.dcm"
+    ds = _pydicom(paths[1])
+    ds.file_meta.TransferSyntaxUID = pydicom.uid.ImplicitVRLittleEndian
+    ds.save_as(implicit)
+    for path in [*paths[:4], damaged, implicit, *paths[4:], damaged, implicit]:
+        quick = _read_tags(path)
+        if path in (damaged, implicit):
+            assert quick is None, path.name
+        else:
+            _assert_as_pydicom(path, quick)
+    assert len(walked) < len(paths)  # the template read some
