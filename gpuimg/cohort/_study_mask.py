@@ -9,7 +9,6 @@ from fnmatch import fnmatchcase
 from pathlib import Path, PurePath
 
 import numpy as np
-import pydicom
 
 from gpuimg import morphology
 from gpuimg._arrays import roi_voxels
@@ -17,6 +16,7 @@ from gpuimg._text import count, some
 from gpuimg.backend import namespace, to_numpy
 from gpuimg.errors import DicomError, FeatureError, GeometryError, ImageFileError
 from gpuimg.io import read_image, read_rtstruct, read_seg
+from gpuimg.io._header import _dcmread
 from gpuimg.io._nifti import _partner
 from gpuimg.io._tags import _as_text
 from gpuimg.io._unchecked import unchecked_values
@@ -237,7 +237,7 @@ def _rounded(mine, theirs, decimals: int, *, alike: bool) -> tuple[tuple, tuple]
 @unchecked_values()
 def _modality(path: Path) -> str | None:
     try:
-        return pydicom.dcmread(path, stop_before_pixels=True, specific_tags=["Modality"]).get("Modality")
+        return _dcmread(path, stop_before_pixels=True, specific_tags=["Modality"]).get("Modality")
     except Exception:
         return None
 
@@ -245,7 +245,7 @@ def _modality(path: Path) -> str | None:
 @unchecked_values()
 def _referenced_series(path: Path) -> set[str]:
     """The series UIDs an RTSTRUCT (referenced frame of reference) or a SEG (referenced series) names."""
-    ds = pydicom.dcmread(path, stop_before_pixels=True)
+    ds = _dcmread(path, stop_before_pixels=True)
     rtstruct = (
         series.SeriesInstanceUID
         for frame in ds.get("ReferencedFrameOfReferenceSequence", [])

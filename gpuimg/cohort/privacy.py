@@ -180,11 +180,21 @@ def read_identity(path: str | os.PathLike) -> dict[str, str]:
     ------
     Exception
         Whatever pydicom raises for a file that is not DICOM or cannot be read.
+
+    Notes
+    -----
+    A file that gpuimg refuses to hand pydicom for its Specific Character Set (which pydicom's warning
+    would quote, and which may hold the name) still gives its identity, read from its bytes as pydicom
+    would decode them, so that messages about the study are scrubbed of it.
     """
-    import pydicom
+    from gpuimg.io._charset import _CharacterSetError
+    from gpuimg.io._header import _dcmread, _written_texts
 
     with unchecked_values():
-        ds = pydicom.dcmread(path, stop_before_pixels=True, specific_tags=list(_IDENTITY))
+        try:
+            ds = _dcmread(Path(path), stop_before_pixels=True, specific_tags=list(_IDENTITY))
+        except _CharacterSetError:
+            return _written_texts(Path(path), _IDENTITY)
         # Joined as written: a value of several (two names, two IDs) is a list, whose str is its repr.
         return {keyword: _as_text(ds.get(keyword, "") or "") for keyword in _IDENTITY}
 

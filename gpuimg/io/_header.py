@@ -24,6 +24,7 @@ from pydicom.pixels.decoders.base import Decoder, get_decoder
 from gpuimg._support import caller_level
 from gpuimg._text import count
 from gpuimg.errors import DicomError
+from gpuimg.io._charset import _CharacterSetError, _check_character_set, _raw_values
 from gpuimg.io._tags import _as_text, _ran_on, _Tags
 
 #: Transfer syntaxes whose pixel data are stored as is, so their size is known from the header.
@@ -494,7 +495,7 @@ def _pixel_data_length(path: Path, expected: int, syntax: pydicom.uid.UID) -> in
                 if int.from_bytes(head[-4:], "little") == expected:
                     return expected
     try:
-        ds = pydicom.dcmread(path, defer_size=256, force=_raw_dataset(path))  # large values not read
+        ds = pydicom.dcmread(path, defer_size=256, force=_checked(path))  # large values not read
         element = ds.get_item("PixelData")
     except Exception:  # pydicom raises many types on a damaged file
         return 0
@@ -573,8 +574,11 @@ def _number(value) -> str:
 def _cause(exc: BaseException) -> str:
     """What a message may show of an exception that pydicom, a pixel decoder, nibabel or pynrrd
     raised: its type, with an OS error's reason or a zlib or gzip error's text (fixed texts, and
-    checksums). Not the rest of its text, which can quote raw value bytes: a damaged length lets a
+    checksums), or why gpuimg refused a file for its character set (a text of ours, which quotes none
+    of the header). Not the rest of its text, which can quote raw value bytes: a damaged length lets a
     value run over the next elements, the patient's name, birth date and ID among them."""
+    if isinstance(exc, _CharacterSetError):
+        return exc.reason
     if isinstance(exc, OSError) and exc.strerror:
         return f"{type(exc).__name__}: {exc.strerror}"
     if isinstance(exc, (zlib.error, gzip.BadGzipFile)):
@@ -584,9 +588,34 @@ def _cause(exc: BaseException) -> str:
 
 def _dcmread(path: Path, **options) -> pydicom.Dataset:
     """``pydicom.dcmread(path, **options)``, no read asking for more bytes than the file holds (see
-    :class:`_BoundedFile`), forced where the file is a dataset without preamble (:func:`_raw_dataset`)."""
+    :class:`_BoundedFile`), forced where the file is a dataset without preamble (:func:`_raw_dataset`),
+    once its Specific Character Set is checked (:func:`_check_character_set`: a DicomError where
+    pydicom would quote it in a warning)."""
+    force = _checked(path)
     with _BoundedFile(path) as file:
-        return pydicom.dcmread(file, force=_raw_dataset(path), **options)
+        return pydicom.dcmread(file, force=force, **options)
+
+
+def _checked(path: Path) -> bool:
+    """pydicom's ``force`` for ``path`` (:func:`_raw_dataset`), once its Specific Character Set is
+    checked (:func:`_check_character_set`): call it before every pydicom read of a whole file."""
+    force = _raw_dataset(path)
+    with _BoundedFile(path) as file:
+        _check_character_set(file, path, force)
+    return force
+
+
+def _written_texts(path: Path, keywords: Sequence[str]) -> dict[str, str]:
+    """The dataset's own text values ``keywords`` of ``path`` as written, without pydicom: for a file
+    refused for its Specific Character Set (:func:`_check_character_set`), whose text pydicom would
+    decode as Latin-1, its default for a character set it does not know, as they are decoded here
+    (several values stay joined by backslashes; trailing spaces and NULs are left out). A value absent
+    or behind what the walk can follow is "".
+    """
+    tags = {keyword: pydicom.datadict.tag_for_keyword(keyword) for keyword in keywords}
+    with _BoundedFile(path) as file:
+        values = _raw_values(file, _raw_dataset(path), frozenset(tags.values()))
+    return {keyword: values.get(tag, b"").decode("latin-1").rstrip(" \0") for keyword, tag in tags.items()}
 
 
 def _raw_dataset(path: Path) -> bool:
