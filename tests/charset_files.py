@@ -2,10 +2,13 @@
 "Unknown encoding" warning never carries the patient's name out of them."""
 
 import struct
+import zlib
 from pathlib import Path
 
 import pydicom
-from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian
+from pydicom.filebase import DicomBytesIO
+from pydicom.filewriter import write_file_meta_info
+from pydicom.uid import DeflatedExplicitVRLittleEndian, ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
 NAME = "Zabrowski^Henrietta"
 #: What each damage does to the value: its length runs over the next elements up to the end of the
@@ -13,9 +16,13 @@ NAME = "Zabrowski^Henrietta"
 #: correct and then quotes whole: a correct one ran into a bare ValueError, "embedded null character"),
 #: it holds the name itself, or it names a character set no one defines.
 DAMAGES = ("runs_on", "holds_name", "unknown_term")
-#: The transfer syntaxes written: pydicom reads the header of an implicit VR file, gpuimg's quick
-#: reader that of an explicit VR little-endian one (see gpuimg.io._tags).
-SYNTAXES = {"implicit": ImplicitVRLittleEndian, "explicit": ExplicitVRLittleEndian}
+#: The transfer syntaxes written: pydicom reads the header of an implicit VR or a deflated file, gpuimg's
+#: quick reader that of an explicit VR little-endian one (see gpuimg.io._tags).
+SYNTAXES = {
+    "implicit": ImplicitVRLittleEndian,
+    "explicit": ExplicitVRLittleEndian,
+    "deflated": DeflatedExplicitVRLittleEndian,
+}
 
 
 def secrets_in(text: str | bytes) -> list[str]:
@@ -31,7 +38,8 @@ def damage_character_set(path: Path, damage: str | bytes, syntax: str = "implici
     bytes."""
     ds = pydicom.dcmread(path)
     ds.SpecificCharacterSet, ds.PatientName = "ISO_IR 100", NAME
-    ds.file_meta.TransferSyntaxUID = SYNTAXES[syntax]
+    # A deflated file is damaged as its dataset is written (explicit VR), then deflated.
+    ds.file_meta.TransferSyntaxUID = SYNTAXES["explicit" if syntax == "deflated" else syntax]
     ds.save_as(path, enforce_file_format=True)
     data = path.read_bytes()
     implicit = syntax == "implicit"
@@ -58,5 +66,12 @@ def damage_character_set(path: Path, damage: str | bytes, syntax: str = "implici
         data = data[:at] + element(end - start) + b"ISO IR 100" + data[start + 10 :]
     else:
         raise ValueError(damage)
+    if syntax == "deflated":
+        meta_end = 132 + 12 + int.from_bytes(data[140:144], "little")  # after (0002,0000)'s value
+        ds.file_meta.TransferSyntaxUID = DeflatedExplicitVRLittleEndian
+        meta = DicomBytesIO()
+        write_file_meta_info(meta, ds.file_meta, enforce_standard=True)
+        deflate = zlib.compressobj(9, zlib.DEFLATED, -zlib.MAX_WBITS)
+        data = data[:132] + meta.getvalue() + deflate.compress(data[meta_end:]) + deflate.flush()
     path.write_bytes(data)
     return path
