@@ -4,6 +4,7 @@ rescale (slope, intercept) applied, in int16 where the values fit it, else in th
 integral values exactly (float32 below 2**24 in magnitude, float64 beyond)."""
 
 import contextlib
+import functools
 import os
 import sys
 import threading
@@ -187,8 +188,14 @@ def _decode(stack: _Stack, headers: list[_Header]) -> tuple[np.ndarray, dict]:
     by_file: dict[Path, list[tuple[int, _Frame]]] = {}
     for slot, frame in zip(stack.slots, stack.frames, strict=True):
         by_file.setdefault(frame.path, []).append((slot, frame))
-    stored_of = {header.path: _stored_dtype(header.dataset) for header in headers}
-    stored = np.result_type(*set(stored_of.values()))
+    # Each file with the slots of its frames and its stored type, keyed by nothing: a Path's hash and
+    # equality are Python calls, which several look-ups a file made 0.2 of a demo series' decoding.
+    files = [
+        (header, by_file[header.path], _stored_dtype(header.dataset))
+        for header in headers
+        if header.path in by_file
+    ]
+    stored = np.result_type(*{own for _header, _frames, own in files})
     rows, columns = stack.frames[0].shape
     slope = np.array([f.slope for f in stack.frames])
     intercept = np.array([f.intercept for f in stack.frames])
@@ -207,10 +214,10 @@ def _decode(stack: _Stack, headers: list[_Header]) -> tuple[np.ndarray, dict]:
         "pixels",
     )
     raw = np.empty((stack.n_slices, rows, columns), dtype=stored)
-    header_of = {header.path: header for header in headers}
     rescale_of = dict(zip(stack.slots, zip(slope, intercept, strict=True), strict=True))
     # Stored minimum and maximum of each slot, taken while its pixels are in cache, where needed.
-    ranged = dtype is None or bool(stack.missing)
+    missing = stack.missing
+    ranged = dtype is None or bool(missing)
     workers = min(
         32, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
     )
@@ -220,7 +227,9 @@ def _decode(stack: _Stack, headers: list[_Header]) -> tuple[np.ndarray, dict]:
     # A small series (read in this thread, and in cache whole) of one rescale into int16
     # is rescaled whole once read, not slice by slice: a NumPy call a slice cost 30 times the arithmetic
     # of a demo CT's 48 x 48 slice.
-    whole = raw.nbytes < _THREADED_BYTES and uniform and not stack.missing
+    whole = raw.nbytes < _THREADED_BYTES and uniform and not missing
+    # Each slot rescaled once read (the output type known, and the volume not rescaled whole).
+    slotwise = dtype is not None and not (whole and dtype == np.int16)
     low, high = np.zeros(stack.n_slices), np.zeros(stack.n_slices)
     data = None if dtype is None else _output(raw, dtype)
     scratch = threading.local()
@@ -238,31 +247,33 @@ def _decode(stack: _Stack, headers: list[_Header]) -> tuple[np.ndarray, dict]:
         np.add(work, b, out=work)
         np.copyto(data[slot], work, casting="same_kind")
 
-    def fill(path: Path) -> None:
-        header = header_of[path]
-        offset = _pixel_offset(header) if stored_of[path] == stored else None
+    slot_bytes = raw[0].nbytes
+
+    def fill(header: _Header, frames: list[tuple[int, _Frame]], own: np.dtype) -> None:
+        path = header.path
+        offset = _pixel_offset(header) if own == stored else None
         if offset is None:
-            _copy_decoded(path, by_file[path], raw, stored)
+            _copy_decoded(path, frames, raw, stored)
         else:
             with open(path, "rb", buffering=0) as file:
-                for slot, frame in by_file[path]:
-                    _read_into(file, offset + (frame.index or 0) * raw[slot].nbytes, raw[slot], path)
+                for slot, frame in frames:
+                    _read_into(file, offset + (frame.index or 0) * slot_bytes, raw[slot], path)
             bits = int(header.dataset.get("BitsAllocated", 0))
             unused = bits - _bits_stored(header.dataset, bits)
             if unused > 0:  # unused high bits: cleared (unsigned) or sign-extended, as pydicom does
-                for slot, _frame in by_file[path]:
+                for slot, _frame in frames:
                     np.left_shift(raw[slot], unused, out=raw[slot])
                     np.right_shift(raw[slot], unused, out=raw[slot])
-        for slot, _frame in by_file[path]:
-            if ranged:
-                low[slot], high[slot] = raw[slot].min(), raw[slot].max()
-            if dtype is not None and not (whole and dtype == np.int16):
-                rescale_slot(slot)
+        if ranged or slotwise:
+            for slot, _frame in frames:
+                if ranged:
+                    low[slot], high[slot] = raw[slot].min(), raw[slot].max()
+                if slotwise:
+                    rescale_slot(slot)
 
-    files = list(by_file)
     with ThreadPoolExecutor(max_workers=workers) if workers > 1 else contextlib.nullcontext() as pool:
         run = map if pool is None else pool.map
-        list(run(lambda chunk: [fill(path) for path in chunk], [files[k::workers] for k in range(workers)]))
+        list(run(lambda chunk: [fill(*file) for file in chunk], [files[k::workers] for k in range(workers)]))
         slots = np.array(stack.slots)
         ends = np.stack([low[slots], high[slots]]) * slope + intercept
         if dtype is None:
@@ -272,8 +283,8 @@ def _decode(stack: _Stack, headers: list[_Header]) -> tuple[np.ndarray, dict]:
                 list(run(rescale_slot, stack.slots))
         if whole and dtype == np.int16:
             _rescale_int16(data if data.base is raw else raw, slope[0], intercept[0], data)
-    if stack.missing:
-        data[stack.missing] = float(ends.min())
+    if missing:
+        data[missing] = float(ends.min())
     rescale = (
         {"slope": float(slope[0]), "intercept": float(intercept[0])}
         if uniform
@@ -344,4 +355,10 @@ def _copy_decoded(path: Path, frames: list[tuple[int, _Frame]], raw: np.ndarray,
 def _stored_dtype(ds: pydicom.Dataset) -> np.dtype:
     """The dtype pydicom decodes a file's pixels to, from BitsAllocated and PixelRepresentation."""
     signed = int(ds.get("PixelRepresentation", 0)) == 1
-    return np.dtype(f"{'i' if signed else 'u'}{max(int(ds.BitsAllocated), 8) // 8}")
+    return _integer_dtype(signed, max(int(ds.BitsAllocated), 8) // 8)
+
+
+@functools.cache
+def _integer_dtype(signed: bool, size: int) -> np.dtype:
+    """The integer dtype of ``size`` bytes, signed or not, made once (np.dtype of a name takes 1 µs)."""
+    return np.dtype(f"{'i' if signed else 'u'}{size}")

@@ -126,7 +126,7 @@ def _stack(
         pixel_spacing = (1.0, 1.0)
     row = _unit(frames[0].orientation[:3])
     col = _unit(frames[0].orientation[3:])
-    normal = np.cross(row, col)
+    normal = _cross(row, col)
     positions = np.array([f.position for f in frames])
     along = positions @ normal
     order = np.argsort(along, kind="stable")
@@ -289,6 +289,13 @@ def _close(a, b, tolerance: float) -> bool:
     if a is None or b is None:
         return a is b
     return len(a) == len(b) and bool(np.allclose(a, b, rtol=0, atol=tolerance))
+
+
+def _cross(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``np.cross(a, b)`` of two 3-vectors, by its formula in Python's floats, each product and
+    difference rounded as NumPy rounds them (the same bits): np.cross checks and moves axes for 14 µs."""
+    (a0, a1, a2), (b0, b1, b2) = a.tolist(), b.tolist()
+    return np.array([a1 * b2 - a2 * b1, a2 * b0 - a0 * b2, a0 * b1 - a1 * b0])
 
 
 def _unit(vector) -> np.ndarray:

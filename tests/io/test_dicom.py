@@ -1060,3 +1060,16 @@ def test_palette_colour_series_is_refused_as_colour(series):
     with pytest.raises(DicomError, match="PALETTE COLOR pixels, indices into a colour table") as info:
         read_dicom(folder, device="cpu")
     assert any(f.name in str(info.value) for f in files)
+
+
+def test_the_slice_normal_is_numpys_cross_product(rng):
+    """_stack's cross product of the row and column cosines has np.cross's bits: random unit vectors,
+    the axes and their negatives, rounded cosines as scanners write them, and signed zeros."""
+    from gpuimg.io._stack import _cross
+
+    vectors = [*Rotation.random(200, random_state=rng).as_matrix().reshape(-1, 3)]
+    vectors += [*np.eye(3), *-np.eye(3), np.array([0.0, -0.0, 1.0]), np.array([0.956, 0.292, 0.0])]
+    vectors += [np.round(v, 4) for v in vectors[:60]]
+    for a, b in zip(vectors, vectors[1:] + vectors[:1], strict=True):
+        expected, got = np.cross(a, b), _cross(a, b)
+        assert got.dtype == expected.dtype and got.tobytes() == expected.tobytes(), (a, b)
