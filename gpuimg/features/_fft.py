@@ -21,7 +21,7 @@ from gpuimg.backend.namespaces import fft_workers
 #: Bytes per point of the circular grid that a convolution's (or inner product's) arrays take at their
 #: peak: the padded input, its spectrum, the kernel's, the FFT's copies (measured with NumPy: 30 for
 #: the local intensity, 40 for Moran's I; cuFFT's work area comes on top).
-_BYTES_PER_POINT = 40
+BYTES_PER_POINT = 40
 
 
 def fft_shape(shape, reach, what: str) -> tuple[int, ...]:
@@ -34,11 +34,16 @@ def fft_shape(shape, reach, what: str) -> tuple[int, ...]:
         If the convolutions over the grid would exceed the memory budget; ``what`` names them (and
         what sets their size) for the message.
     """
-    grid = tuple(
+    grid = fft_grid(shape, reach)
+    check_bytes(BYTES_PER_POINT * math.prod(grid), f"{what}, by FFT over a grid of {grid} points,")
+    return grid
+
+
+def fft_grid(shape, reach) -> tuple[int, ...]:
+    """:func:`fft_shape`'s grid, without its memory check."""
+    return tuple(
         scipy.fft.next_fast_len(int(n) + int(r), real=True) for n, r in zip(shape, reach, strict=True)
     )
-    check_bytes(_BYTES_PER_POINT * math.prod(grid), f"{what}, by FFT over a grid of {grid} points,")
-    return grid
 
 
 def radial_spectrum(ns, grid, spacing, weight, *, cache: bool = False):

@@ -15,14 +15,22 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from gpuimg._arrays import check_gathered, roi_voxels
-from gpuimg._memory import check_bytes
+from gpuimg._memory import UNCHECKED_BYTES, check_bytes
 from gpuimg.backend import is_dask, namespace, to_numpy
 from gpuimg.contours import binary_mesh_measures
 from gpuimg.errors import FeatureError
-from gpuimg.kernels.mesh import hull_candidates, hull_candidates_bytes, largest_distance, voxel_moments
+from gpuimg.kernels.mesh import (
+    PAIRS_TABLE,
+    hull_candidates,
+    hull_candidates_bytes,
+    inverse_distance_pairs,
+    inverse_distance_pairs_bytes,
+    largest_distance,
+    voxel_moments,
+)
 from gpuimg.volume import Volume
 
-from ._fft import fft_shape, inner_products, radial_spectrum, spectrum
+from ._fft import BYTES_PER_POINT, fft_grid, fft_shape, inner_products, radial_spectrum, spectrum
 from ._scalars import Deferred, report_undefined
 from .chain import Roi, check_finite_roi, roi_box
 
@@ -117,6 +125,9 @@ def morphology(
       done by FFT over the intensity mask's bounding box of ``M`` voxels: ``O(M log M)`` instead of
       ``O(N^2)`` for ``N`` voxels (see :func:`_inverse_distance_sums`; about 320 bytes of memory per
       voxel of that box). Equal to the pair sums up to FFT rounding (1e-14 relative on the IBSI CT phantom).
+      On the CPU, small ROIs (below about 450 voxels, more in a sparse box) take the pairs one by one
+      instead, where that is faster (:func:`gpuimg.kernels.mesh.inverse_distance_pairs`; the same sums up
+      to their rounding, within 2e-15 relative).
 
     References
     ----------
@@ -255,9 +266,7 @@ def _deferred(values, morph, inside, inten_box, extremes, n_morph: int, n_int: i
         ]
     )  # / sum(g): the intensity-weighted centre
     sums = (
-        _inverse_distance_sums(values[inten_box], inside[inten_box], g_mean, spacing)
-        if n_int > 1
-        else xp.zeros(3)
+        _pair_sums(values[inten_box], inside[inten_box], g_mean, n_int, spacing) if n_int > 1 else xp.zeros(3)
     )
     device = {"g_sum": g_sum, "ss_dev": (dev * dev).sum(), "weighted_pos": weighted_pos, "sums": sums}
 
@@ -400,6 +409,37 @@ def _inverse_distance_sums(values, mask, mean, spacing):
         ns, kernel, grid, [(m_hat, m_hat), (a_hat, a_hat), (a2_hat, m_hat)]
     )
     return xp.stack([sum_w, sum_moran, 2.0 * (sum_a2_km - sum_moran)])
+
+
+#: The times [us] that :func:`_pair_sums` weighs (one thread of a 2-core x86_64 machine, the least
+#: of 9, over the demo cohort's ROIs and balls, cubes and slabs of 10 to 2000 voxels at densities 0.2
+#: to 1): an unordered pair of :func:`gpuimg.kernels.mesh.inverse_distance_pairs` (0.74 to 1.16 ns,
+#: the median taken); :func:`_inverse_distance_sums`, a fixed part and a part per point of its grid,
+#: and the memory budget's reading of the machine's memory, which its check of more than
+#: UNCHECKED_BYTES adds.
+_PAIR_US, _FFT_US, _FFT_POINT_US, _BUDGET_READ_US = 0.9e-3, 50.0, 0.0115, 250.0
+
+
+def _pair_sums(values, mask, mean, n: int, spacing):
+    """Moran's and Geary's sums of the ``n`` voxels of ``mask``, pair by pair
+    (:func:`gpuimg.kernels.mesh.inverse_distance_pairs`, ``O(n^2)``) or by FFT
+    (:func:`_inverse_distance_sums`, ``O(P log P)`` for ``P ~ 8`` voxels of the box), whichever the
+    times measured (:data:`_PAIR_US`) say is faster: pair by pair below about 450 voxels in any box
+    (a cube of them, the least box), below about 1150 in boxes of 3 voxels for 1 (the demo cohort's);
+    by FFT on CUDA, and where the
+    pairs' table of the box's offsets is large (:data:`~gpuimg.kernels.mesh.PAIRS_TABLE`). The
+    arguments as :func:`_inverse_distance_sums`'."""
+    shape = mask.shape
+    if namespace(values).xp is np and math.prod(2 * s - 1 for s in shape) <= PAIRS_TABLE:
+        points = math.prod(fft_grid(shape, [s - 1 for s in shape]))
+        checked = BYTES_PER_POINT * points > UNCHECKED_BYTES
+        if _PAIR_US * n * (n - 1) / 2 < _FFT_US + _FFT_POINT_US * points + _BUDGET_READ_US * checked:
+            check_bytes(
+                inverse_distance_pairs_bytes(n, shape),
+                f"Moran's I and Geary's C over {n} voxels in a box of {shape}, pair by pair,",
+            )
+            return inverse_distance_pairs(values, mask, mean, spacing)
+    return _inverse_distance_sums(values, mask, mean, spacing)
 
 
 def _inverse_distance(squares):

@@ -2,6 +2,7 @@
 by FFT against plain pair loops."""
 
 import csv
+import importlib
 import math
 import warnings
 from pathlib import Path
@@ -25,6 +26,8 @@ from gpuimg.features.morphology import (
 )
 from gpuimg.kernels.mesh import hull_candidates
 
+#: The module (the package's name ``morphology`` is its function).
+morphology_module = importlib.import_module("gpuimg.features.morphology")
 DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 PHANTOM = DATA / "ibsi" / "digital_phantom" / "nifti"
 REFERENCE = DATA / "ibsi" / "reference_values" / "ibsi_1_dig_phantom.csv"
@@ -329,18 +332,48 @@ def _thin_slab(rng, shape):
         (_thin_slab, (5, 9, 11)),
     ],
 )
-def test_moran_geary_equal_the_pair_loop(rng, make, shape):
+@pytest.mark.parametrize("path", ["pairs", "fft"])
+def test_moran_geary_equal_the_pair_loop(rng, make, shape, path, monkeypatch):
+    # Pair by pair (the CPU's way for these small ROIs) or by FFT (CUDA's, and the CPU's for large ROIs).
+    monkeypatch.setattr(morphology_module, "_PAIR_US", 0.0 if path == "pairs" else math.inf)
+    ran = _paths_run(monkeypatch)
     image, morph, intensity = make(rng, shape)
     with warnings.catch_warnings():
         # A one-voxel-thick slab has no enclosing ellipsoid (its least PCA axis is 0).
         warnings.filterwarnings("ignore", "IBSI defines no value of morph_vol_dens_aee", FeatureWarning)
         f = morphology(image, morph, intensity, SPACING)
+    assert ran == [path]
     moran, geary = _moran_geary_double_loop(image, intensity, np.asarray(SPACING))
     # The FFT's float64 rounding is ~1e-16 log(L) of the sums' terms (measured: ~5e-16 relative on
-    # such ROIs); Moran's I also divides a sum that cancels, so 1e-10 relative with 1e-12 absolute
-    # leaves a wide margin without hiding a wrong weight or a wrapped offset (errors of 1e-3 and more).
+    # such ROIs), the pairs' ~1e-16 sqrt(n); Moran's I also divides a sum that cancels, so 1e-10
+    # relative with 1e-12 absolute leaves a wide margin without hiding a wrong weight or a wrapped
+    # offset (errors of 1e-3 and more).
     assert_allclose(f["morph_moran_i"], moran, rtol=1e-10, atol=1e-12)
     assert_allclose(f["morph_geary_c"], geary, rtol=1e-10, atol=1e-12)
+
+
+def _paths_run(monkeypatch) -> list[str]:
+    """The ways morphology takes Moran's and Geary's sums from now on, in the list returned."""
+    ran = []
+    for name, path in (("inverse_distance_pairs", "pairs"), ("_inverse_distance_sums", "fft")):
+        original = getattr(morphology_module, name)
+        monkeypatch.setattr(
+            morphology_module,
+            name,
+            lambda *args, original=original, path=path: ran.append(path) or original(*args),
+        )
+    return ran
+
+
+@pytest.mark.parametrize(("side", "path"), [(5, "pairs"), (7, "pairs"), (9, "fft"), (20, "fft")])
+def test_small_rois_take_the_pairs_and_large_ones_the_fft(rng, side, path, monkeypatch):
+    """By the times measured: a full cube (the least box for its voxels) of 343 voxels pair by pair,
+    of 729 by FFT (239 us against 117 by them)."""
+    ran = _paths_run(monkeypatch)
+    image = rng.normal(40.0, 10.0, (side,) * 3)
+    mask = np.ones(image.shape, bool)
+    morphology(image, mask, mask, SPACING)
+    assert ran == [path]
 
 
 def test_inverse_distance_sums_equal_the_pair_sums(rng):
