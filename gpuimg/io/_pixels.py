@@ -31,6 +31,7 @@ from gpuimg.io._header import (
     _transfer_syntax,
 )
 from gpuimg.io._stack import _FLOAT32_EXACT, _integral, _Stack
+from gpuimg.io._tags import _Tags
 
 _INT16 = np.iinfo(np.int16)
 
@@ -247,17 +248,23 @@ def _decode(stack: _Stack, headers: list[_Header]) -> tuple[np.ndarray, dict]:
         np.add(work, b, out=work)
         np.copyto(data[slot], work, casting="same_kind")
 
-    slot_bytes = raw[0].nbytes
+    slot_bytes, little = raw[0].nbytes, stored.newbyteorder("<")
 
     def fill(header: _Header, frames: list[tuple[int, _Frame]], own: np.dtype) -> None:
         path = header.path
         offset = _pixel_offset(header) if own == stored else None
+        whole = header.dataset.data if isinstance(header.dataset, _Tags) else None
         if offset is None:
             _copy_decoded(path, frames, raw, stored)
         else:
-            with open(path, "rb", buffering=0) as file:
+            if whole is not None:  # a small file, read whole with its header: not opened again
                 for slot, frame in frames:
-                    _read_into(file, offset + (frame.index or 0) * slot_bytes, raw[slot], path)
+                    start = offset + (frame.index or 0) * slot_bytes
+                    raw[slot] = np.frombuffer(whole, little, rows * columns, start).reshape(rows, columns)
+            else:
+                with open(path, "rb", buffering=0) as file:
+                    for slot, frame in frames:
+                        _read_into(file, offset + (frame.index or 0) * slot_bytes, raw[slot], path)
             bits = int(header.dataset.get("BitsAllocated", 0))
             unused = bits - _bits_stored(header.dataset, bits)
             if unused > 0:  # unused high bits: cleared (unsigned) or sign-extended, as pydicom does

@@ -21,7 +21,7 @@ from pydicom.uid import (
     generate_uid,
 )
 
-from gpuimg.io import _pixels, read_dicom
+from gpuimg.io import _pixels, _tags, read_dicom
 from gpuimg.io._tags import _read_tags
 
 SPACING = (2.5, 0.5, 0.75)  # z, y, x [mm]
@@ -123,6 +123,26 @@ def test_generated_series_equal_pydicom(tmp_path, rng, case, threaded, monkeypat
     assert all(_read_tags(path) is not None for path in files)
     integral = all(float(s).is_integer() and float(b).is_integer() for s, b in rescales)
     assert_equals_pydicom(tmp_path, files, integral)
+
+
+@pytest.mark.parametrize("threaded", [False, True])
+@pytest.mark.parametrize("plane", [(40, 48), (100, 100)])
+def test_small_files_are_read_once(tmp_path, rng, plane, threaded, monkeypatch):
+    """A file of at most _WHOLE_FILE bytes (a 40 x 48 slice of 12 bits stored, noise in the high bits)
+    is read whole with its header, and read_dicom takes its pixels from those bytes without opening it
+    again; a larger one (100 x 100) is opened. The voxels are pydicom's either way."""
+    if threaded:
+        monkeypatch.setattr(_pixels, "_THREADED_BYTES", 0)
+    values = _with_high_bits(rng.integers(0, 4095, (4, *plane)).astype(np.uint16), 12, rng)
+    files = write_series(tmp_path, values, bits_stored=12, rescales=((1, -1024),))
+    small = all(path.stat().st_size <= _tags._WHOLE_FILE for path in files)
+    assert small == (plane == (40, 48))
+    opened = []
+    monkeypatch.setattr(
+        _pixels, "open", lambda *args, **kw: opened.append(args[0]) or open(*args, **kw), raising=False
+    )
+    assert_equals_pydicom(tmp_path, files)
+    assert sorted(opened) == ([] if small else files)
 
 
 @pytest.mark.parametrize("syntax", [ExplicitVRLittleEndian, ImplicitVRLittleEndian])
