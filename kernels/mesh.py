@@ -34,10 +34,17 @@ import math
 import numba
 import numpy as np
 
-from .registry import SERIAL_WORK, cpu_kernel, threads_for
+from .registry import SERIAL_WORK, cpu_kernel
 
 #: Configurations (cube cases) of 8 voxels.
 CASES = 256
+
+
+def _call(driver, work: int, *args):
+    """``driver(*args)``; below ``SERIAL_WORK`` units of ``work`` (voxels, pairs) its serial twin, on
+    the calling thread: neither the thread pool's start nor a change of Numba's thread count, about
+    6 to 10 us of a call on the demo cohort's ROIs (``threads_for`` keeps both)."""
+    return driver.serial(*args) if work < SERIAL_WORK else driver(*args)
 
 
 @numba.njit(inline="always")
@@ -104,9 +111,8 @@ def cube_cases(mask: np.ndarray) -> np.ndarray:
     nz, ny, nx = mask.shape
     planes = nz + 1
     work = planes * (ny + 1) * (nx + 1)
-    with threads_for(work):
-        threads = max(1, min(numba.get_num_threads(), planes))
-        _cube_cases_cpu(mask, out, threads)
+    threads = 1 if work < SERIAL_WORK else max(1, min(numba.get_num_threads(), planes))
+    _call(_cube_cases_cpu, work, mask, out, threads)
     return out
 
 
@@ -241,10 +247,9 @@ def hull_candidates(mask: np.ndarray, spacing) -> np.ndarray:
     (P, 3) float64 array [mm]
         In the order of the midpoints across the z axis, then y, then x, each in C order.
     """
-    # The driver's array expressions are parallel loops: one thread below SERIAL_WORK voxels, or the
+    # The driver's array expressions are parallel loops: serial below SERIAL_WORK voxels, or the
     # thread team it starts keeps a core busy after each call (the demo's ROIs: 0.5 -> 3 ms a study).
-    with threads_for(math.prod(n + 2 for n in mask.shape)):
-        points, outermost = _hull_candidates_cpu(mask, _DIRECTIONS)
+    points, outermost = _call(_hull_candidates_cpu, math.prod(n + 2 for n in mask.shape), mask, _DIRECTIONS)
     return points[outermost] / 2.0 * np.asarray(spacing, dtype=np.float64)
 
 
@@ -283,8 +288,7 @@ def largest_distance(points: np.ndarray) -> float:
         0.0 for one point. Time ``O(P^2 D)``, no memory.
     """
     points = np.ascontiguousarray(points, dtype=np.float64)
-    with threads_for(len(points) ** 2 // 2):  # the pairs: on one thread below SERIAL_WORK of them
-        return math.sqrt(_largest_squared_distance_cpu(points))
+    return math.sqrt(_call(_largest_squared_distance_cpu, len(points) ** 2 // 2, points))  # work: the pairs
 
 
 @numba.njit(inline="always")
@@ -412,9 +416,10 @@ def voxel_moments(mask: np.ndarray, spacing) -> tuple[int, np.ndarray, np.ndarra
     products : (6,) float64 array [mm²]
         The sums for the axis pairs ``zz, zy, zx, yy, yx, xx``.
     """
-    # The planes' passes are parallel loops: on one thread below SERIAL_WORK voxels (see hull_candidates).
-    with threads_for(mask.size):
-        count, centre, products = _voxel_moments_cpu(mask, np.asarray(spacing, dtype=np.float64))
+    # The planes' passes are parallel loops: serial below SERIAL_WORK voxels (see hull_candidates).
+    count, centre, products = _call(
+        _voxel_moments_cpu, mask.size, mask, np.asarray(spacing, dtype=np.float64)
+    )
     return int(count), centre, products
 
 
@@ -544,6 +549,4 @@ def inverse_distance_pairs(values: np.ndarray, mask: np.ndarray, mean: float, sp
     """
     n = int(np.count_nonzero(mask))
     arguments = (values, mask.view(np.uint8), float(mean), np.asarray(spacing, dtype=np.float64))
-    if n * (n - 1) // 2 < SERIAL_WORK:
-        return _inverse_distance_pairs_cpu.serial(*arguments)
-    return _inverse_distance_pairs_cpu(*arguments)
+    return _call(_inverse_distance_pairs_cpu, n * (n - 1) // 2, *arguments)
