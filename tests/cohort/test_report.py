@@ -273,6 +273,21 @@ def test_the_correlation_drawn_is_scipys_spearman_over_the_rows_both_columns_hav
     np.testing.assert_allclose(_spearman(X), expected, rtol=0, atol=1e-12, equal_nan=True)
 
 
+@pytest.mark.parametrize("shape", [(0, 3), (1, 2), (7, 1), (40, 6)])
+def test_the_ranks_are_scipys_rankdata(shape, rng):
+    # _spearman's ranks, without scipy.stats (whose import a run without learning tasks paid for the
+    # report alone): ties given the mean of their ranks, as rankdata's default "average" method.
+    from scipy.stats import rankdata
+
+    from gpuimg.cohort.report import _ranks
+
+    X = rng.integers(0, 4, shape).astype(float)  # few values: runs of ties
+    X[:, :1] = np.round(rng.normal(size=(shape[0], 1)), 1)
+    expected = rankdata(X, axis=0)
+    assert expected.shape == shape
+    np.testing.assert_array_equal(_ranks(X), expected)  # exact: whole numbers and halves
+
+
 def test_the_report_of_a_large_cohort_stays_small():
     # Every failed, clipped and unlabelled study was listed: 5.8 MB of HTML for 20,000 failed studies.
     import html.parser
