@@ -216,20 +216,20 @@ def _all_valid(frames: list[_Frame]) -> bool:
     row, col = orientation[:, :3], orientation[:, 3:]
     lengths = np.stack([np.linalg.norm(row, axis=1), np.linalg.norm(col, axis=1)])
     return bool(
-        np.all(np.isfinite(position))
-        and np.all(np.isfinite(orientation))
-        and np.all(np.abs(lengths - 1) <= _COSINE_TOL)
-        and np.all(np.abs(np.sum(row * col, axis=1)) <= _COSINE_TOL)
-        and np.all(np.isfinite(spacing) & (spacing > 0))
-        and np.all(np.isfinite(slope) & (slope != 0) & np.isfinite(intercept))
-        and np.all(np.abs(intercept) < _exact_steps(slope, intercept)[0] * np.abs(slope))
+        np.isfinite(position).all()
+        and np.isfinite(orientation).all()
+        and (np.abs(lengths - 1) <= _COSINE_TOL).all()
+        and (np.abs((row * col).sum(axis=1)) <= _COSINE_TOL).all()
+        and (np.isfinite(spacing) & (spacing > 0)).all()
+        and (np.isfinite(slope) & (slope != 0) & np.isfinite(intercept)).all()
+        and (np.abs(intercept) < _exact_steps(slope, intercept)[0] * np.abs(slope)).all()
     )
 
 
 def _integral(slope: np.ndarray, intercept: np.ndarray) -> bool:
     """Whether every RescaleSlope and RescaleIntercept is an integer: read_dicom's voxels then hold the
     rescaled values of integer pixels exactly (int16, float32 or float64, to 2**53)."""
-    return bool(np.all(slope == np.rint(slope)) and np.all(intercept == np.rint(intercept)))
+    return bool((slope == np.rint(slope)).all() and (intercept == np.rint(intercept)).all())
 
 
 def _exact_steps(slope: np.ndarray, intercept: np.ndarray) -> tuple[float, str]:

@@ -500,6 +500,8 @@ class _Template:
         :func:`_key`).
     tail : bytes
         The shared bytes after the last differing value, up to the Pixel Data value.
+    tail_size : int
+        Their number.
     values : dict
         Keyword -> value of the wanted tags of the file the template was made of, in file order.
     lists : tuple of str
@@ -508,10 +510,10 @@ class _Template:
         The length of the Pixel Data value its element declares [bytes].
     """
 
-    __slots__ = ("length", "lists", "pieces", "tail", "values")
+    __slots__ = ("length", "lists", "pieces", "tail", "tail_size", "values")
 
     def __init__(self, pieces: tuple, tail: bytes, values: dict, length: int):
-        self.pieces, self.tail, self.length = pieces, tail, length
+        self.pieces, self.tail, self.tail_size, self.length = pieces, tail, len(tail), length
         # Its own lists: those of ``values`` are the file's, which its reader may change.
         self.values = {k: v.copy() if type(v) is list else v for k, v in values.items()}
         self.lists = tuple(keyword for keyword, value in values.items() if type(value) is list)
@@ -525,13 +527,15 @@ class _Template:
         for keyword in self.lists:
             values[keyword] = values[keyword].copy()
         data, at, last_values = reader.data, 128, _LAST
+        end = len(data)
         unpack_long, unpack_short = _LONG_LENGTH.unpack_from, _UNSIGNED_SHORT.unpack_from
         for shared, size, long, key in self.pieces:
             start = at + size + (4 if long else 2)  # the value's start
-            if start > len(data):  # read on (the header of a CT slice often holds 5-10 KB)
+            if start > end:  # read on (the header of a CT slice often holds 5-10 KB)
                 if start > reader.size:
                     return None
                 data = reader.need(start)
+                end = len(data)
             if data[at : at + size] != shared:
                 return None
             if long:
@@ -543,23 +547,24 @@ class _Template:
             at = start + length
             wanted = last_values.get(key)
             if wanted is not None:
-                if at > len(data):
+                if at > end:
                     if at > reader.size:
                         return None
                     data = reader.need(at)
+                    end = len(data)
                 keyword, vr, last_raw, value = wanted
                 raw = data[start:at]
                 if raw != last_raw:
                     value = _converted(key, keyword, vr, raw)
                 values[keyword] = value.copy() if type(value) is list else value
-        end = at + len(self.tail)
-        if end > len(data):
-            if end > reader.size:
+        tail = at + self.tail_size
+        if tail > end:
+            if tail > reader.size:
                 return None
-            data = reader.need(end)
-        if data[at:end] != self.tail:
+            data = reader.need(tail)
+        if data[at:tail] != self.tail:
             return None
-        return values, end
+        return values, tail
 
 
 #: The template of the series read last (see :class:`_Template`), and the bytes and element starts

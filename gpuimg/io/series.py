@@ -277,8 +277,7 @@ def _checked_as(header: _Header) -> tuple | None:
     ds = header.dataset
     if not isinstance(ds, _Tags) or header.pixels is None:
         return None
-    values = [ds.get(keyword) for keyword in _CHECKED]
-    values = tuple(tuple(v) if type(v) is list else v for v in values)
+    values = tuple([tuple(v) if type(v) is list else v for v in map(ds.get, _CHECKED)])
     return (header.problem, ds.file_meta["TransferSyntaxUID"], header.pixels[1], header.n_frames, values)
 
 
