@@ -234,19 +234,34 @@ def _errors(errors: list[dict]) -> str:
 
 
 def _montage(previews: list[dict]):
+    """Each study's slice (its gradient magnitude below), the ROI outlined in red, in one axes: each image
+    placed by its extent in a square cell of side 1, its pixels square, the cells :data:`_GAP` apart.
+
+    Not an axes per image: their 12 axes took half of the figure's time (60 of 120 ms).
+    """
     import matplotlib.pyplot as plt
 
-    figure, axes = plt.subplots(2, len(previews), figsize=(2.6 * len(previews), 5.4), squeeze=False)
+    figure, ax = plt.subplots(figsize=(2.6 * len(previews), 5.4))
     for column, preview in enumerate(previews):
-        top, bottom = axes[0, column], axes[1, column]
-        top.imshow(preview["image"], cmap="gray")
-        bottom.imshow(preview.get("edges", np.zeros_like(preview["image"])), cmap="magma")
-        for ax in (top, bottom):
-            if preview["mask"].any():
-                ax.contour(preview["mask"], levels=[0.5], colors="red", linewidths=0.8)
-            ax.set_axis_off()
+        edges = preview.get("edges", np.zeros_like(preview["image"]))
+        for row, (image, cmap) in enumerate(((preview["image"], "gray"), (edges, "magma"))):
+            rows, columns = image.shape
+            side = max(rows, columns)
+            left = column * (1 + _GAP) + (side - columns) / (2 * side)
+            top = -row * (1 + _GAP) - (side - rows) / (2 * side)
+            ax.imshow(image, cmap=cmap, extent=(left, left + columns / side, top - rows / side, top))
+            if preview["mask"].any():  # the pixels' centres
+                x, y = left + (np.arange(columns) + 0.5) / side, top - (np.arange(rows) + 0.5) / side
+                ax.contour(x, y, preview["mask"], levels=[0.5], colors="red", linewidths=0.8)
+    ax.set_xlim(0, len(previews) * (1 + _GAP) - _GAP)
+    ax.set_ylim(-2 - _GAP, 0)
+    ax.set_axis_off()
     figure.tight_layout()
     return figure
+
+
+#: The space between the montage's images, in their cells' side.
+_GAP = 0.06
 
 
 def _histograms(previews: list[dict]):

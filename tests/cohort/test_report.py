@@ -273,6 +273,50 @@ def test_the_correlation_drawn_is_scipys_spearman_over_the_rows_both_columns_hav
     np.testing.assert_allclose(_spearman(X), expected, rtol=0, atol=1e-12, equal_nan=True)
 
 
+def test_the_montage_outlines_each_roi_where_scikit_image_finds_its_contour(rng):
+    # The montage draws its images in one axes, each placed by its extent: each image is the study's
+    # slice (gray) or gradient magnitude (magma), keeps its shape's aspect and overlaps no other, and the
+    # red outline drawn on it, taken back to its pixel indices, is scikit-image's contour of the mask.
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+    from skimage.measure import find_contours
+
+    from gpuimg.cohort.report import _montage
+
+    previews = []
+    for shape in [(16, 16), (12, 20), (20, 10)]:
+        mask = (rng.random(shape) < 0.5).astype(np.uint8)  # ragged: many contours, some open at the edge
+        previews.append({"image": rng.normal(size=shape), "edges": rng.random(shape), "mask": mask})
+    previews.append({"image": rng.normal(size=(8, 8)), "mask": np.zeros((8, 8), np.uint8)})  # no ROI
+    figure = _montage(previews)
+    (ax,) = figure.axes
+    images = ax.get_images()
+    assert [image.get_cmap().name for image in images] == ["gray", "magma"] * len(previews)
+    extents = [image.get_extent() for image in images]  # left, right, bottom, top
+    for k, (image, (left, right, bottom, top)) in enumerate(zip(images, extents, strict=True)):
+        preview = previews[k // 2]
+        shown = preview["image"] if k % 2 == 0 else preview.get("edges", np.zeros_like(preview["image"]))
+        np.testing.assert_array_equal(image.get_array(), shown)
+        rows, columns = shown.shape
+        assert (right - left) * rows == pytest.approx((top - bottom) * columns, rel=1e-12)
+        for other in extents[k + 1 :]:
+            assert right <= other[0] or other[1] <= left or top <= other[2] or other[3] <= bottom
+    outlines = [collection for collection in ax.collections if collection.get_paths()]
+    assert len(outlines) == 6  # two images of each of the three studies with a ROI
+    for k, outline in enumerate(outlines):
+        mask = previews[k // 2]["mask"]
+        left, right, _, top = extents[k]
+        side = (right - left) / mask.shape[1]
+        xy = np.concatenate([path.vertices for path in outline.get_paths()])
+        drawn = np.c_[(top - xy[:, 1]) / side - 0.5, (xy[:, 0] - left) / side - 0.5]  # row, column
+        expected = np.concatenate(find_contours(mask.astype(float), 0.5))
+        # The same points (each curve's vertices, some twice where a curve closes), rounding only.
+        np.testing.assert_allclose(np.unique(drawn.round(9), axis=0), np.unique(expected.round(9), axis=0))
+    plt.close(figure)
+
+
 @pytest.mark.parametrize("shape", [(0, 3), (1, 2), (7, 1), (40, 6)])
 def test_the_ranks_are_scipys_rankdata(shape, rng):
     # _spearman's ranks, without scipy.stats (whose import a run without learning tasks paid for the
