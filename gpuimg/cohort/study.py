@@ -324,14 +324,17 @@ def _select(found, folder: Path, rules: Selection) -> tuple:
             + ": what it linked to was not read, so the study may lack slices of its series or its mask. "
             "Fix the link, or remove it from the study folder."
         )
+    # A file that cannot be parsed belongs to no series; reading on would report a gap instead.
+    broken = next(iter(found.broken.items()), None)
     if not found:
+        example = "" if broken is None else f", e.g. {broken[0]} ({broken[1]})"
         raise DicomError(
             f"no DICOM image series in {folder} ({len(found.skipped)} other file(s), "
-            f"{len(found.broken)} unreadable); put the study's DICOM files there or remove the folder."
+            f"{len(found.broken)} unreadable{example}); put the study's DICOM files there or remove the "
+            "folder."
         )
-    if found.broken:
-        # A file that cannot be parsed belongs to no series; reading on would report a gap instead.
-        path, why = next(iter(found.broken.items()))
+    if broken is not None:
+        path, why = broken
         raise DicomError(
             f"{len(found.broken)} file(s) of the study cannot be read as DICOM, e.g. {path} ({why}): "
             "truncated or corrupt. Export them again, or remove them from the study folder."

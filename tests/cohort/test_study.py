@@ -662,3 +662,24 @@ def test_a_referenced_series_uid_of_several_values_is_matched_as_the_image_meta_
     path = tmp_path / f"{kind}.dcm"
     ds.save_as(path, enforce_file_format=True)
     assert _referenced_series(path) == {uid}
+
+
+def test_a_study_of_unreadable_dicom_files_only_says_why_one_is_unreadable(tmp_path):
+    # It said 'no DICOM image series in ... (0 other file(s), 2 unreadable)', not what was wrong with them
+    # (a file refused for its header gave no hint in errors.csv).
+    volume = gpuimg.Volume(np.zeros((2, 4, 4), np.int16), (2.0, 1.0, 1.0))
+    gpuimg.write_dicom(volume, tmp_path / "case_7" / "ct", patient_id="P")
+    files = sorted((tmp_path / "case_7" / "ct").iterdir())
+    for file in files:
+        file.write_bytes(file.read_bytes()[:300])
+    spec = spec_from_dict({"mask": {"source": "file", "pattern": "m.nrrd"}})
+    error = process_study(StudyTask(tmp_path / "case_7", "case_7", spec, b"key"))["error"]
+    found = gpuimg.list_series(tmp_path / "case_7")
+    assert not found and set(found.broken) == set(files)
+    path, why = next(iter(found.broken.items()))
+    assert re.fullmatch(
+        r"DicomError: no DICOM image series in <study S-\w+> \(0 other file\(s\), 2 unreadable, e\.g\. "
+        rf"<study S-\w+>/ct/{path.name} \({re.escape(why)}\)\); put the study's DICOM files there or "
+        r"remove the folder\.",
+        error,
+    ), error
