@@ -1,5 +1,6 @@
 """Ordering the frames of a series in space and checking that they form one regular volume."""
 
+import math
 import warnings
 from dataclasses import dataclass
 
@@ -298,6 +299,17 @@ def _cross(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.array([a1 * b2 - a2 * b1, a2 * b0 - a0 * b2, a0 * b1 - a1 * b0])
 
 
+def _median(values: np.ndarray) -> float:
+    """``float(np.median(values))`` of a 1-D array of floats, in Python's floats: the middle one of the
+    sorted values, or the two in the middle summed and halved as np.mean does, nan where one is nan (the
+    same value); np.median spent 9 µs checking and partitioning a series' few steps."""
+    ordered = sorted(values.tolist())
+    if any(value != value for value in ordered):
+        return math.nan
+    middle = len(ordered) // 2
+    return ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
+
+
 def _unit(vector) -> np.ndarray:
     vector = np.asarray(vector, dtype=float)
     return vector / np.linalg.norm(vector)
@@ -387,7 +399,7 @@ def _slots(frames, along, series, allow_gaps, duplicate: float) -> tuple[list[in
             f"the slice normal ({count(same.size, 'duplicate position')} in all). "
             + _why_duplicate(frames, along, k, duplicate)
         )
-    step = float(np.median(steps))
+    step = _median(steps)
     slots = np.concatenate([[0], np.cumsum(np.maximum(np.rint(steps / step), 1))]).astype(int)
     gaps = np.flatnonzero(steps > _GAP_FACTOR * step)
     if gaps.size and not allow_gaps:

@@ -1073,3 +1073,19 @@ def test_the_slice_normal_is_numpys_cross_product(rng):
     for a, b in zip(vectors, vectors[1:] + vectors[:1], strict=True):
         expected, got = np.cross(a, b), _cross(a, b)
         assert got.dtype == expected.dtype and got.tobytes() == expected.tobytes(), (a, b)
+
+
+def test_the_slice_step_is_numpys_median(rng):
+    """_stack's median of the steps between slices is np.median's value, bit for bit: odd and even
+    counts, ties, steps rounded as positions are written, infinities and a nan."""
+    from gpuimg.io._stack import _median
+
+    cases = [rng.uniform(0.1, 5, n) for n in range(1, 40)]
+    cases += [np.round(rng.uniform(0.6, 0.65, n), 2) for n in (2, 3, 30, 31)]
+    cases += [np.array([1.0, np.inf, 2.0]), np.array([np.inf, np.inf]), np.array([1.0, np.nan, 2.0, 3.0])]
+    cases += [np.full(6, 1.25), np.array([1e308, 1.7e308])]
+    for steps in cases:
+        with np.errstate(over="ignore"):  # 1e308 + 1.7e308: inf, which Python's floats give silently
+            expected = float(np.median(steps))
+        got = _median(steps)
+        assert type(got) is float and np.float64(got).tobytes() == np.float64(expected).tobytes(), steps
