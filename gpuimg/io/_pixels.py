@@ -215,7 +215,8 @@ def _decode(stack: _Stack, headers: list[_Header]) -> tuple[np.ndarray, dict]:
         "pixels",
     )
     raw = np.empty((stack.n_slices, rows, columns), dtype=stored)
-    rescale_of = dict(zip(stack.slots, zip(slope, intercept, strict=True), strict=True))
+    # Python's floats, as NumPy takes them in the same arithmetic (not 64 NumPy scalars made a series).
+    rescale_of = dict(zip(stack.slots, zip(slope.tolist(), intercept.tolist(), strict=True), strict=True))
     # Stored minimum and maximum of each slot, taken while its pixels are in cache, where needed.
     missing = stack.missing
     ranged = dtype is None or bool(missing)
@@ -281,8 +282,9 @@ def _decode(stack: _Stack, headers: list[_Header]) -> tuple[np.ndarray, dict]:
     with ThreadPoolExecutor(max_workers=workers) if workers > 1 else contextlib.nullcontext() as pool:
         run = map if pool is None else pool.map
         list(run(lambda chunk: [fill(*file) for file in chunk], [files[k::workers] for k in range(workers)]))
-        slots = np.array(stack.slots)
-        ends = np.stack([low[slots], high[slots]]) * slope + intercept
+        if ranged:  # the rescaled values' extremes, which decide the type or fill the missing slices
+            slots = np.array(stack.slots)
+            ends = np.stack([low[slots], high[slots]]) * slope + intercept
         if dtype is None:
             dtype = np.dtype(_integral_dtype(ends))
             data = _output(raw, dtype)
