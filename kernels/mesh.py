@@ -247,10 +247,186 @@ def hull_candidates(mask: np.ndarray, spacing) -> np.ndarray:
     (P, 3) float64 array [mm]
         In the order of the midpoints across the z axis, then y, then x, each in C order.
     """
+    return _doubled_candidates(mask) / 2.0 * np.asarray(spacing, dtype=np.float64)
+
+
+def _doubled_candidates(mask: np.ndarray) -> np.ndarray:
+    """:func:`hull_candidates` in doubled padded indices (integers), C-contiguous."""
     # The driver's array expressions are parallel loops: serial below SERIAL_WORK voxels, or the
     # thread team it starts keeps a core busy after each call (the demo's ROIs: 0.5 -> 3 ms a study).
     points, outermost = _call(_hull_candidates_cpu, math.prod(n + 2 for n in mask.shape), mask, _DIRECTIONS)
-    return points[outermost] / 2.0 * np.asarray(spacing, dtype=np.float64)
+    return np.ascontiguousarray(points[outermost])
+
+
+@numba.njit(inline="always")
+def _face_plane(points, a, b, c):
+    """The outward normal ``(p_b - p_a) x (p_c - p_a)`` of the face ``(a, b, c)`` of integer points and
+    its offset ``normal . p_a``, exact."""
+    u0, u1, u2 = points[b, 0] - points[a, 0], points[b, 1] - points[a, 1], points[b, 2] - points[a, 2]
+    v0, v1, v2 = points[c, 0] - points[a, 0], points[c, 1] - points[a, 1], points[c, 2] - points[a, 2]
+    n0, n1, n2 = u1 * v2 - u2 * v1, u2 * v0 - u0 * v2, u0 * v1 - u1 * v0
+    return n0, n1, n2, n0 * points[a, 0] + n1 * points[a, 1] + n2 * points[a, 2]
+
+
+@numba.njit
+def _hull_faces(points):
+    """The convex hull of integer points ``(n, 3)``: its faces as triangles ``(F, 3)`` of point indices,
+    counter-clockwise seen from outside; ``(0, 3)`` for points that span no volume.
+
+    Incremental: a first tetrahedron, then each point in turn, which removes the faces it sees
+    (strictly beyond their planes, in exact integer arithmetic) and joins their horizon, the edges of
+    seen faces whose reverse is no seen face's edge, to itself. A point inside the hull or on it sees
+    none; faces in one plane stay apart (a triangulation of the hull's facets)."""
+    n = points.shape[0]
+    first = np.full(4, -1, np.int64)  # two distinct points, a third off their line, a fourth off their plane
+    first[0] = 0
+    for k in range(1, n):
+        if first[1] < 0:
+            if points[k, 0] != points[0, 0] or points[k, 1] != points[0, 1] or points[k, 2] != points[0, 2]:
+                first[1] = k
+        elif first[2] < 0:
+            n0, n1, n2, _ = _face_plane(points, first[0], first[1], k)
+            if n0 != 0 or n1 != 0 or n2 != 0:
+                first[2] = k
+        else:
+            n0, n1, n2, offset = _face_plane(points, first[0], first[1], first[2])
+            side = n0 * points[k, 0] + n1 * points[k, 1] + n2 * points[k, 2] - offset
+            if side != 0:
+                first[3] = k
+                if side > 0:  # the fourth beyond the first face: turned round, it lies behind it
+                    first[1], first[2] = first[2], first[1]
+                break
+    if first[3] < 0:
+        return np.empty((0, 3), np.int64)
+    capacity = 64
+    faces = np.empty((capacity, 3), np.int64)
+    planes = np.empty((capacity, 4), np.int64)  # each face's _face_plane
+    seen = np.empty(capacity, np.int64)
+    a, b, c, d = first
+    faces[0, 0], faces[0, 1], faces[0, 2] = a, b, c
+    faces[1, 0], faces[1, 1], faces[1, 2] = a, d, b
+    faces[2, 0], faces[2, 1], faces[2, 2] = b, d, c
+    faces[3, 0], faces[3, 1], faces[3, 2] = c, d, a
+    for f in range(4):
+        planes[f] = _face_plane(points, faces[f, 0], faces[f, 1], faces[f, 2])
+    count = 4
+    for p in range(n):
+        x0, x1, x2 = points[p, 0], points[p, 1], points[p, 2]
+        n_seen = 0
+        for f in range(count):
+            if planes[f, 0] * x0 + planes[f, 1] * x1 + planes[f, 2] * x2 > planes[f, 3]:
+                seen[n_seen] = f
+                n_seen += 1
+        if n_seen == 0:
+            continue
+        if count + 3 * n_seen > capacity:  # the horizon has at most n_seen + 2 edges
+            capacity = 2 * (count + 3 * n_seen)
+            faces, planes = _grown(faces, count, capacity), _grown(planes, count, capacity)
+            seen = np.concatenate((seen[:n_seen], np.empty(capacity - n_seen, np.int64)))
+        added = count
+        for s in range(n_seen):
+            f = seen[s]
+            for e in range(3):
+                u, v = faces[f, e], faces[f, (e + 1) % 3]
+                inner = False
+                for t in range(n_seen):
+                    g = seen[t]
+                    for r in range(3):
+                        inner |= faces[g, r] == v and faces[g, (r + 1) % 3] == u
+                if not inner:
+                    faces[added, 0], faces[added, 1], faces[added, 2] = u, v, p
+                    planes[added] = _face_plane(points, u, v, p)
+                    added += 1
+        # The seen faces go, the last faces moving into their places: the largest index first, so
+        # that the last face is never one to go (the new faces lie past them all).
+        count = added
+        for s in range(n_seen - 1, -1, -1):
+            count -= 1
+            faces[seen[s]] = faces[count]
+            planes[seen[s]] = planes[count]
+    return faces[:count]
+
+
+@numba.njit
+def _grown(array, used, capacity):
+    """The first ``used`` rows of a 2D ``array`` in a new array of ``capacity`` rows."""
+    grown = np.empty((capacity, array.shape[1]), array.dtype)
+    grown[:used] = array[:used]
+    return grown
+
+
+@cpu_kernel
+def _convex_hull_cpu(points, scale):
+    """Six times the volume of the hull of integer ``points`` (exact), its area times ``scale`` per axis
+    (each face's on its own thread, summed pairwise after), and which points are its faces' corners.
+    Its caller's work: ``P^2`` for ``P`` points (the hull's own is ``O(P F)``, on one thread)."""
+    faces = _hull_faces(points)
+    n_faces = faces.shape[0]
+    weights = (scale[1] * scale[2], scale[0] * scale[2], scale[0] * scale[1])  # of the normal's components
+    volumes = np.empty(n_faces, np.int64)
+    areas = np.empty(n_faces)
+    for f in numba.prange(n_faces):
+        n0, n1, n2, offset = _face_plane(points, faces[f, 0], faces[f, 1], faces[f, 2])
+        volumes[f] = offset  # det(p_a, p_b, p_c): six times the tetrahedron of the face and the origin
+        areas[f] = math.sqrt((n0 * weights[0]) ** 2 + (n1 * weights[1]) ** 2 + (n2 * weights[2]) ** 2)
+    corner = np.zeros(points.shape[0], np.bool_)
+    for f in range(n_faces):
+        for k in range(3):
+            corner[faces[f, k]] = True
+    return volumes.sum(), _pairwise_product_sum(areas, np.ones(n_faces), n_faces) / 2.0, corner
+
+
+#: The most candidate points whose hull :func:`convex_hull` finds itself (``O(P F)`` time), more than
+#: Qhull (``scipy.spatial.ConvexHull``) takes (measured on balls: 990 points 3.3 ms against 5.4,
+#: 3726 points 130 ms against 116).
+EXACT_HULL_POINTS = 2000
+
+
+def convex_hull(mask: np.ndarray, spacing) -> tuple[np.ndarray, float, float, np.ndarray]:
+    """The convex hull of ``mask``'s level-0.5 marching-cubes mesh: its candidate vertices
+    (:func:`hull_candidates`), volume and area.
+
+    Parameters
+    ----------
+    mask : 3D uint8 C-contiguous NumPy array
+        Non-zero inside, at least one voxel.
+    spacing : sequence of 3 float [mm]
+
+    Returns
+    -------
+    points : (P, 3) float64 array [mm]
+        :func:`hull_candidates`: the hull's vertices among them, and its extent.
+    volume : float [mm³]
+    area : float [mm²]
+    corners : (P,) bool array
+        The points that are corners of the hull's faces: its vertices and, here, points within its
+        facets that the triangulation took as corners (so the farthest pair of them is the hull's).
+
+    Notes
+    -----
+    The candidates are half-integer grid points (doubled indices, integers, times half the spacing,
+    an affine map), so up to :data:`EXACT_HULL_POINTS` of them the hull is found in exact integer
+    arithmetic (:func:`_hull_faces`, ``O(P F)`` for ``F`` faces): no rounding decides which points
+    are vertices, where Qhull merges the coplanar facets of grid points in floating point (0.3 ms for
+    the demo's ROIs of about 110 candidates, 0.05 here). The volume is six times exact (the faces'
+    integer tetrahedra with the origin), times the spacing's product / 48, rounded thrice: within
+    3e-16 relative; the area, each triangle's from its exact normal scaled per axis, summed as NumPy
+    sums: within 6e-16 of the exact area on the demo cohort's ROIs and random masks (Qhull's,
+    2.5e-15). More candidates go to Qhull.
+    """
+    doubled = _doubled_candidates(mask)
+    spacing = np.asarray(spacing, dtype=np.float64)
+    points = doubled / 2.0 * spacing
+    if len(points) > EXACT_HULL_POINTS:
+        # Imported here: scipy.spatial takes 0.1 s, which `import gpuimg` need not pay.
+        from scipy.spatial import ConvexHull
+
+        hull = ConvexHull(points)
+        corners = np.zeros(len(points), dtype=bool)
+        corners[hull.vertices] = True
+        return points, float(hull.volume), float(hull.area), corners
+    six, area, corners = _call(_convex_hull_cpu, len(points) ** 2, doubled, spacing / 2.0)
+    return points, float(six) * float(np.prod(spacing)) / 48.0, float(area), corners
 
 
 @cpu_kernel

@@ -21,7 +21,7 @@ from gpuimg.contours import binary_mesh_measures
 from gpuimg.errors import FeatureError
 from gpuimg.kernels.mesh import (
     PAIRS_TABLE,
-    hull_candidates,
+    convex_hull,
     hull_candidates_bytes,
     inverse_distance_pairs,
     inverse_distance_pairs_bytes,
@@ -91,8 +91,8 @@ def morphology(
     -----
     - Where it runs: both masks come to the host at once, one byte per voxel with the morphological
       mask's NaN or infinite image voxels (the only read of the device besides the final one); the
-      mesh measures, the convex hull and the PCA are computed there from them (the mesh measures'
-      kernel is CPU only, and Qhull has no GPU version). The intensity sums, Moran's I and Geary's C
+      mesh measures, the convex hull and the PCA are computed there from them (their kernels are CPU
+      only). The intensity sums, Moran's I and Geary's C
       are reduced on the input's device in float64, and their scalars come to the host once (with
       the other families' results in :func:`~gpuimg.features.extract`).
     - Mesh: marching cubes at level 0.5 on the morphological mask padded with one voxel of zeros, with
@@ -109,16 +109,17 @@ def morphology(
       a sphere (Legendre's exact series takes ``sqrt(1 - c²/a²)`` and ``sqrt(1 - c²/b²)``: 1.30 instead
       of 1.36 on the digital phantom); it is kept as IBSI defines it, since the reference values
       follow it (as MIRP does).
-    - Convex hull: ``scipy.spatial.ConvexHull`` of the mesh vertices, taken as the midpoints of the
-      edges between an inside and an outside voxel: the mesh's other vertices (Lewiner's cube
-      centres) are means of these, so the hull, the diameter and the bounding box are the mesh's.
-      Of the midpoints on one line of the grid (along an axis, a face or a body diagonal) only the
-      two outermost go to Qhull (:func:`gpuimg.kernels.mesh.hull_candidates`): the others lie between
-      them, so they are no vertices, and Qhull's time goes mostly to merging the coplanar facets of
-      grid points (the demo cohort's ROIs: 109 points of 968, 0.63 -> 0.47 ms with the filter).
-      The maximum 3D diameter is searched over the hull's vertices only (the farthest pair of a point
-      set lies on its hull): ``O(h^2)`` for ``h`` hull vertices instead of ``O(V^2)`` over all ``V``
-      mesh vertices.
+    - Convex hull: the hull of the mesh vertices, taken as the midpoints of the edges between an
+      inside and an outside voxel: the mesh's other vertices (Lewiner's cube centres) are means of
+      these, so the hull, the diameter and the bounding box are the mesh's. Of the midpoints on one
+      line of the grid (along an axis, a face or a body diagonal) only the two outermost can be
+      vertices (:func:`gpuimg.kernels.mesh.hull_candidates`; the demo cohort's ROIs: 109 points of
+      968); their hull is found in exact integer arithmetic on the grid's half-integer indices
+      (:func:`gpuimg.kernels.mesh.convex_hull`: its volume within 3e-16 of the exact one, its area
+      within 6e-16; ``scipy.spatial.ConvexHull``, Qhull, gives them within 2.5e-15, in six times the
+      time). The maximum 3D diameter is searched over the hull's triangles' corners only (the farthest
+      pair of a point set lies on its hull): ``O(h^2)`` for ``h`` of them instead of ``O(V^2)`` over
+      all ``V`` mesh vertices.
     - Moran's I and Geary's C: every pair of voxels of the intensity mask, weighted by their inverse
       distance [1/mm], exactly (no sampling, no cut-off distance). On a voxel grid the weight depends
       only on the pair's offset, so the pair sums are correlations with the kernel ``1 / |offset|``,
@@ -224,23 +225,19 @@ def _deferred(values, morph, inside, inten_box, extremes, n_morph: int, n_int: i
     morphological mask) on the host; ``inten_box``, the slices of the intensity mask's bounding box;
     ``extremes``, its least and largest intensity; the voxels of both masks, at least 1 each.
     """
-    # Imported here: scipy.spatial takes 0.1 s, which `import gpuimg` need not pay.
-    from scipy.spatial import ConvexHull
-
     xp = namespace(values).xp
 
     # Mesh (host): volume and area of the level-0.5 surface of the padded mask, without building it;
-    # its convex hull (Qhull) and extent from the edge midpoints that can be hull vertices, which span
-    # every mesh vertex.
+    # its convex hull and extent from the edge midpoints that can be hull vertices, which span every
+    # mesh vertex.
     morph = np.ascontiguousarray(morph)
     volume, area = binary_mesh_measures(morph, spacing=spacing)
     check_bytes(
         hull_candidates_bytes(morph.shape), f"the convex hull's candidates of a {morph.shape} ROI box"
     )
-    points = hull_candidates(morph.view(np.uint8), spacing)
+    points, hull_volume, hull_area, corners = convex_hull(morph.view(np.uint8), spacing)
     extent = points.max(axis=0) - points.min(axis=0)
-    hull = ConvexHull(points)
-    diameter = largest_distance(points[hull.vertices])
+    diameter = largest_distance(points[corners])
 
     # Morphological voxel centres [mm] (host): geometric centre of mass and PCA, in one pass (the sums
     # of products each pair once, not a BLAS matrix product, whose order can follow the thread count).
@@ -271,13 +268,15 @@ def _deferred(values, morph, inside, inten_box, extremes, n_morph: int, n_int: i
     device = {"g_sum": g_sum, "ss_dev": (dev * dev).sum(), "weighted_pos": weighted_pos, "sums": sums}
 
     def finish(host: dict) -> dict[str, float]:
+        hull = (hull_volume, hull_area)
         return _features(host, volume, area, extent, hull, diameter, com_geom, eigen, n_morph, n_int, spacing)
 
     return Deferred(device, finish)
 
 
 def _features(host, volume, area, extent, hull, diameter, com_geom, eigen, n_morph, n_int, spacing):
-    """The features, from the host's mesh and PCA results and the device's intensity sums."""
+    """The features, from the host's mesh, hull (volume, area) and PCA results and the device's
+    intensity sums."""
     g_sum, ss_dev = host["g_sum"], host["ss_dev"]
     g_mean = g_sum / n_int
     least, minor, major = (max(float(v), 0.0) for v in eigen)
@@ -340,8 +339,8 @@ def _features(host, volume, area, extent, hull, diameter, com_geom, eigen, n_mor
         "morph_area_dens_aabb": area / aabb_area,
         "morph_vol_dens_aee": vol_aee,
         "morph_area_dens_aee": area_aee,
-        "morph_vol_dens_conv_hull": volume / float(hull.volume),
-        "morph_area_dens_conv_hull": area / float(hull.area),
+        "morph_vol_dens_conv_hull": volume / hull[0],
+        "morph_area_dens_conv_hull": area / hull[1],
         "morph_integ_int": volume * g_mean,
         "morph_moran_i": moran,
         "morph_geary_c": geary,

@@ -6,13 +6,16 @@ import pytest
 import scipy.spatial
 
 from gpuimg.kernels.mesh import (
+    EXACT_HULL_POINTS,
     _cube_cases_cpu,
+    convex_hull,
     cube_cases,
     hull_candidates,
     inverse_distance_pairs,
     largest_distance,
     voxel_moments,
 )
+from gpuimg.kernels.registry import SERIAL_WORK
 
 
 def definition(mask):
@@ -96,6 +99,48 @@ def test_hull_candidates_drop_the_points_between_others():
     hull = scipy.spatial.ConvexHull(every)
     assert len(kept) == len(hull.vertices) == 24
     assert set(map(tuple, kept)) == set(map(tuple, every[hull.vertices]))
+
+
+@pytest.mark.parametrize(
+    "shape, fill",
+    [
+        ((1, 1, 1), 1.0),
+        ((9, 10, 11), 0.5),
+        ((12, 12, 12), 0.9),
+        ((6, 15, 8), 0.05),
+        ((1, 7, 6), 0.6),
+        ((2, 1, 13), 0.7),
+    ],
+)
+def test_convex_hull_is_qhull_s_hull_of_every_edge_midpoint(rng, shape, fill):
+    """Qhull's hull of all the midpoints: the same volume and area (Qhull's rounding: about 2.5e-15
+    relative), its vertices among the corners, so the same farthest pair; the points are
+    hull_candidates'."""
+    mask = (rng.random(shape) < fill).view(np.uint8)
+    mask[shape[0] // 2, shape[1] // 2, shape[2] // 2] = 1  # not empty
+    spacing = (2.5, 0.7, 0.9)
+    points, volume, area, corners = convex_hull(mask, spacing)
+    np.testing.assert_array_equal(points, hull_candidates(mask, spacing))
+    every = edge_midpoints(mask, spacing)
+    qhull = scipy.spatial.ConvexHull(every)
+    np.testing.assert_allclose([volume, area], [qhull.volume, qhull.area], rtol=1e-13)
+    assert set(map(tuple, every[qhull.vertices])) <= set(map(tuple, points[corners]))
+    pdist = scipy.spatial.distance.pdist
+    assert largest_distance(points[corners]) == pdist(every[qhull.vertices]).max()
+
+
+@pytest.mark.parametrize("radius", [40, 60])
+def test_convex_hull_of_a_large_ball(radius):
+    """A ball of radius 40 (about 1800 candidates: over SERIAL_WORK pairs of them, the threaded driver)
+    and 60 (3700, past EXACT_HULL_POINTS: Qhull's hull): Qhull's volume and area of the candidates."""
+    z, y, x = np.ogrid[-radius - 2 : radius + 2, -radius - 2 : radius + 2, -radius - 2 : radius + 2]
+    mask = (z * z + y * y + x * x <= radius * radius).view(np.uint8)
+    spacing = (2.0, 1.25, 1.25)
+    points, volume, area, corners = convex_hull(mask, spacing)
+    assert (len(points) <= EXACT_HULL_POINTS) == (radius == 40) and len(points) ** 2 >= SERIAL_WORK
+    qhull = scipy.spatial.ConvexHull(points)
+    np.testing.assert_allclose([volume, area], [qhull.volume, qhull.area], rtol=1e-13)
+    assert set(qhull.vertices) <= set(np.flatnonzero(corners))
 
 
 # 2100 points: over SERIAL_WORK pairs, on every thread.
