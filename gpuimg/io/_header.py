@@ -625,5 +625,10 @@ def _raw_dataset(path: Path) -> bool:
     other files with ``force=True`` would parse noise.
     """
     with open(path, "rb") as file:
-        start = file.read(4)
+        return _raw_start(file.read(4))
+
+
+def _raw_start(start: bytes) -> bool:
+    """Whether a file that starts with the bytes ``start`` (at least its first 4) is a dataset
+    without preamble and meta header (see :func:`_raw_dataset`)."""
     return start[:2] in (b"\x08\x00", b"\x02\x00") or start[:4] == b"\x00\x08\x00\x05"

@@ -13,7 +13,15 @@ from pydicom.errors import InvalidDicomError
 from gpuimg._text import count, some
 from gpuimg.errors import DicomError, ParameterError
 from gpuimg.io._charset import _harmless_set
-from gpuimg.io._header import _cause, _claims_problem, _dcmread, _frames, _Header, _nm_reconstruction
+from gpuimg.io._header import (
+    _cause,
+    _claims_problem,
+    _dcmread,
+    _frames,
+    _Header,
+    _nm_reconstruction,
+    _raw_start,
+)
 from gpuimg.io._tags import _as_text, _damaged_value, _read_tags, _Tags
 
 #: Files one thread reads in a row when scanning headers.
@@ -222,12 +230,19 @@ def _read_header(path: Path) -> _Header | str | None:
         and _harmless_set(_as_text(quick[0].get("SpecificCharacterSet", "")))
     ):
         return _header(path, *quick)
+    if quick is None:
+        try:
+            start = _start(path)
+        except OSError:  # pydicom's read below says why
+            start = None
+        # Neither 'DICM' at byte 128 nor a dataset without preamble: pydicom refuses the file unforced
+        # (InvalidDicomError) before reading anything else, so it is not opened again to hear that.
+        if start is not None and start[128:132] != b"DICM" and not _raw_start(start):
+            return _not_dicom(path, start)
     try:
         ds = _dcmread(path, stop_before_pixels=True)
     except InvalidDicomError:
-        if _looks_like_dicom(path):
-            return f"it is cut short ({path.stat().st_size} bytes) or has no DICOM header"
-        return None
+        return _not_dicom(path)
     except Exception as exc:  # pydicom raises many types (EOFError, ValueError, struct.error ...)
         return f"it cannot be read as DICOM ({_cause(exc)}); the file is damaged"
     if "Rows" not in ds or "SOPInstanceUID" not in ds:
@@ -268,16 +283,31 @@ def _header(
         return f"a header value cannot be read ({_cause(exc)}); the header is damaged"
 
 
-def _looks_like_dicom(path: Path) -> bool:
+def _start(path: Path) -> bytes:
+    """The first 132 bytes of ``path`` (a preamble and the 'DICM' after it), fewer where the file is
+    shorter."""
+    with open(path, "rb") as file:
+        return file.read(132)
+
+
+def _not_dicom(path: Path, start: bytes | None = None) -> str | None:
+    """Why ``path``, which pydicom refuses as no DICOM file, is a broken one (see
+    :func:`_looks_like_dicom`); None where it is another kind of file. ``start``: its first 132 bytes,
+    where read already."""
+    if _looks_like_dicom(path, _start(path) if start is None else start):
+        return f"it is cut short ({path.stat().st_size} bytes) or has no DICOM header"
+    return None
+
+
+def _looks_like_dicom(path: Path, start: bytes) -> bool:
     """Whether a file that does not parse was meant as DICOM: a DICOM suffix, or a cut-short preamble
     (zeros only, or nothing) in a file named as DICOM files without a DICOM suffix are: no suffix
     (``IM0001``) or a number (a UID's last component), not a marker such as ``export_done.flag``.
+    ``start`` is the file's first 132 bytes (:func:`_start`).
 
     Not macOS's AppleDouble file ``._name`` beside each file copied to a disk without its attributes
     (a USB stick, a network share), which keeps the DICOM file's suffix.
     """
-    with open(path, "rb") as file:
-        start = file.read(132)
     if start.startswith(_APPLE_DOUBLE):
         return False
     if path.suffix.lower() in _DICOM_SUFFIXES:

@@ -595,3 +595,73 @@ def test_the_values_a_series_check_reads_are_those_it_compares_among_files(serie
         with contextlib.suppress(DicomError):  # the refusals too read what they name
             check()
     assert read and read <= set(series_module._CHECKED)
+
+
+def test_a_file_pydicom_refuses_unforced_is_judged_from_its_first_bytes(series, rng, monkeypatch):
+    # A mask.nrrd beside the slices was opened 5 times before it was skipped: a file with neither
+    # 'DICM' at byte 128 nor a dataset's first element at its start is refused by pydicom unforced, so
+    # _read_header judges it from its first 132 bytes. The verdict is pydicom's (and that of the whole
+    # read, which the test forces by taking every file for a dataset without preamble at first).
+    from pydicom.errors import InvalidDicomError
+
+    folder, _, files = series
+    dicom = files[0].read_bytes()
+    implicit = folder / "implicit.dcm"
+    ds = pydicom.dcmread(files[1])
+    ds.file_meta.TransferSyntaxUID = pydicom.uid.ImplicitVRLittleEndian  # pydicom reads it, not _tags
+    ds.save_as(implicit)
+    no_preamble = folder / "no_preamble"
+    pydicom.dcmread(files[2]).save_as(no_preamble, enforce_file_format=False)  # starts with (0008,xxxx)
+    noise = rng.integers(1, 256, 400, dtype=np.uint8).tobytes()
+    written = {
+        "mask.nrrd": b"NRRD0004\ntype: uint8\ndimension: 3\nsizes: 4 4 4\nencoding: raw\n\n" + bytes(64),
+        "notes.txt": b"a report",
+        "export_done.flag": b"",
+        "IM0099": b"",
+        "1.2.826.0.1.3680043.8.498.99": bytes(60),
+        "noise.dcm": noise,
+        "cut.dcm": dicom[:100],
+        "cut_meta.dcm": dicom[:300],
+        "._slice.dcm": (0x00051607).to_bytes(4, "big") + bytes(400),
+        "element_then_noise": b"\x08\x00" + noise,  # pydicom reads it forced: whatever it finds
+    }
+    for name, content in written.items():
+        (folder / name).write_bytes(content)
+    paths = [folder / name for name in written] + [implicit, no_preamble, files[3]]
+    opened = []
+    real_open, real_os_open = open, os.open
+    monkeypatch.setattr(
+        "builtins.open", lambda file, *a, **k: opened.append(file) or real_open(file, *a, **k)
+    )
+    monkeypatch.setattr(os, "open", lambda file, *a, **k: opened.append(file) or real_os_open(file, *a, **k))
+    for path in paths:
+        opened.clear()
+        verdict = _scan._read_header(path)
+        opens = len([file for file in opened if Path(file) == path])
+        start = path.read_bytes()[:132]
+        refused = False
+        try:
+            pydicom.dcmread(path, stop_before_pixels=True)
+        except InvalidDicomError:
+            refused = True
+        if refused and start[:2] not in (b"\x08\x00", b"\x02\x00"):  # pydicom refuses it unforced
+            assert verdict is None or verdict.startswith("it is cut short"), path.name
+            assert opens <= 2, path.name
+        with monkeypatch.context() as whole:
+            whole.setattr(_scan, "_raw_start", lambda start: True)
+            reference = _scan._read_header(path)
+        assert type(verdict) is type(reference), path.name
+        if not isinstance(verdict, _scan._Header):
+            assert verdict == reference, path.name
+    verdicts = {path.name: _scan._read_header(path) for path in paths if path.name != "element_then_noise"}
+    assert [name for name, verdict in verdicts.items() if verdict is None] == [
+        "mask.nrrd",
+        "notes.txt",
+        "export_done.flag",
+        "._slice.dcm",
+    ]
+    assert {name for name, verdict in verdicts.items() if isinstance(verdict, _scan._Header)} == {
+        "implicit.dcm",
+        "no_preamble",
+        files[3].name,
+    }
