@@ -417,12 +417,41 @@ def _span(values: Iterable[int]) -> str:
     return str(low) if low == high else f"{low} to {high}"
 
 
+#: The values :func:`_claims_problem` reads, besides the transfer syntax and the file's size.
+_CLAIMED = (
+    "Rows",
+    "Columns",
+    "NumberOfFrames",
+    "SamplesPerPixel",
+    "BitsAllocated",
+    "BitsStored",
+    "PixelRepresentation",
+)
+
+
 def _claims_problem(path: Path, ds: pydicom.Dataset | _Tags, size: int) -> str | None:
     """Why the header's description of its pixels cannot be right, or None.
 
     Checked before the frames are listed, so that a NumberOfFrames of 10⁹ or an image larger than
-    the file could hold is refused before anything of that size is built or allocated.
+    the file could hold is refused before anything of that size is built or allocated. The verdict on
+    the quick reader's plain values is kept for the next file of the same values and size (the files
+    of a series), as :func:`_plain_claims_problem`.
     """
+    if isinstance(ds, _Tags):
+        return _plain_claims_problem(tuple(map(ds.get, _CLAIMED)), ds.file_meta["TransferSyntaxUID"], size)
+    return _pixels_problem(ds, size)
+
+
+@functools.lru_cache(maxsize=64)
+def _plain_claims_problem(values: tuple, syntax: pydicom.uid.UID, size: int) -> str | None:
+    """:func:`_claims_problem` of a :class:`_Tags` holding ``values`` (those of :data:`_CLAIMED`, None
+    where absent), of transfer syntax ``syntax``, in a file of ``size`` bytes."""
+    tags = _Tags({k: v for k, v in zip(_CLAIMED, values, strict=True) if v is not None}, syntax)
+    return _pixels_problem(tags, size)
+
+
+def _pixels_problem(ds: pydicom.Dataset | _Tags, size: int) -> str | None:
+    """:func:`_claims_problem`, read from ``ds`` afresh."""
     rows, columns = int(ds.get("Rows") or 0), int(ds.get("Columns") or 0)
     if rows < 1 or columns < 1:
         return f"the image is {rows} x {columns} pixels (Rows x Columns); the header is damaged."

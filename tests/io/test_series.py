@@ -665,3 +665,37 @@ def test_a_file_pydicom_refuses_unforced_is_judged_from_its_first_bytes(series, 
         "no_preamble",
         files[3].name,
     }
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {},
+        {"Rows": 0},
+        {"BitsAllocated": 12},
+        {"BitsStored": 17},
+        {"PixelRepresentation": 2},
+        {"NumberOfFrames": 0},
+    ],
+)
+def test_the_quick_headers_claims_verdict_kept_for_a_series_is_that_of_pydicoms_dataset(series, change):
+    # _claims_problem keeps its verdict on the quick reader's values for the next file of the same
+    # values and size; each file's verdict is that of pydicom's dataset of the file, read afresh.
+    from gpuimg.io._header import _claims_problem
+
+    _, _, files = series
+    for path in files[:3]:
+        ds = pydicom.dcmread(path)
+        for keyword, value in change.items():
+            setattr(ds, keyword, value)
+        ds.save_as(path)
+    # Each file at its size, then the first two again as cut to 100 bytes (fewer than the pixels need).
+    for path, size in [(path, path.stat().st_size) for path in files[:3]] + [
+        (files[0], 100),
+        (files[1], 100),
+    ]:
+        quick = _tags._read_tags(path)
+        assert quick is not None
+        verdict = _claims_problem(path, quick[0], size)
+        assert verdict == _claims_problem(path, pydicom.dcmread(path), size)
+        assert (verdict is None) == (not change and size > 100)
