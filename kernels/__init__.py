@@ -6,9 +6,10 @@ Installed as ``gpuimg.kernels``. Each module holds one family: its per-voxel mat
 :func:`~gpuimg.kernels.registry.cuda_kernel`, and one function that runs either target. Everything
 compiles lazily, on first use, into Numba's on-disk cache (:mod:`gpuimg.kernels.cache`), so once
 per machine. :data:`FAMILIES` lists the modules, so that :func:`load_all` fills the registry for
-the PTX check. Two families have no CUDA target: ``mesh``, whose caller (the IBSI morphology) runs on
-the host for both devices, and ``affine``, whose caller (``resample(reference=)``) calls cupyx's
-``affine_transform`` on the GPU.
+the PTX check. Five families have no CUDA target: ``mesh``, ``hull``, ``moments`` and
+``autocorrelation``, whose caller (the IBSI morphology) runs them on the host for both devices (on
+CUDA it takes Moran's and Geary's sums by FFT on the device instead), and ``affine``, whose caller
+(``resample(reference=)``) calls cupyx's ``affine_transform`` on the GPU.
 """
 
 import importlib
@@ -18,6 +19,7 @@ from .registry import REGISTRY, CudaKernel
 #: Every kernel family module.
 FAMILIES = (
     "affine",
+    "autocorrelation",
     "bilateral",
     "canny",
     "clahe",
@@ -28,9 +30,11 @@ FAMILIES = (
     "gradient",
     "histogram",
     "hough",
+    "hull",
     "labels",
     "median",
     "mesh",
+    "moments",
     "neighbourhood",
     "zero_crossing",
     "zones",

@@ -225,6 +225,12 @@ class CpuDriver:
             _LAUNCHES.learn_layer()
         return result
 
+    def call(self, work: int, *args):
+        """``self(*args)``; below :data:`SERIAL_WORK` units of ``work`` (voxels, pairs) its serial twin,
+        on the calling thread: neither the thread pool's start nor a change of Numba's thread count,
+        about 6 to 10 us of a call on the demo cohort's ROIs (:func:`threads_for` keeps both)."""
+        return self.serial(*args) if work < SERIAL_WORK else self(*args)
+
     @property
     def serial(self):
         """The driver compiled with ``parallel=False`` (on first use), cached on disk beside it."""

@@ -134,7 +134,11 @@ TASKS = (
     Task("label", ("labels",), _label),
     Task("median_filter", ("median",), _operation("preprocess.median_filter", 3)),
     Task("resample(reference=)", ("affine",), _resample_onto_grid),
-    Task("features.extract", ("glcm", "glrlm", "zones", "neighbourhood", "mesh"), _texture),
+    Task(
+        "features.extract",
+        ("glcm", "glrlm", "zones", "neighbourhood", "mesh", "hull", "moments", "autocorrelation"),
+        _texture,
+    ),
 )
 
 

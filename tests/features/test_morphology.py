@@ -18,16 +18,12 @@ from numpy.testing import assert_allclose
 
 import gpuimg
 from gpuimg.errors import FeatureError, FeatureWarning, MemoryBudgetError
-from gpuimg.features.morphology import (
-    _ellipsoid_area,
-    _inverse_distance_sums,
-    _symmetric_eigenvalues,
-    morphology,
-)
-from gpuimg.kernels.mesh import hull_candidates
+from gpuimg.features._autocorrelation import _inverse_distance_sums
+from gpuimg.features.morphology import _ellipsoid_area, _symmetric_eigenvalues, morphology
+from gpuimg.kernels.hull import hull_candidates
 
-#: The module (the package's name ``morphology`` is its function).
-morphology_module = importlib.import_module("gpuimg.features.morphology")
+#: The module of Moran's and Geary's sums, which morphology takes from it.
+autocorrelation_module = importlib.import_module("gpuimg.features._autocorrelation")
 DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 PHANTOM = DATA / "ibsi" / "digital_phantom" / "nifti"
 REFERENCE = DATA / "ibsi" / "reference_values" / "ibsi_1_dig_phantom.csv"
@@ -335,7 +331,7 @@ def _thin_slab(rng, shape):
 @pytest.mark.parametrize("path", ["pairs", "fft"])
 def test_moran_geary_equal_the_pair_loop(rng, make, shape, path, monkeypatch):
     # Pair by pair (the CPU's way for these small ROIs) or by FFT (CUDA's, and the CPU's for large ROIs).
-    monkeypatch.setattr(morphology_module, "_PAIR_US", 0.0 if path == "pairs" else math.inf)
+    monkeypatch.setattr(autocorrelation_module, "_PAIR_US", 0.0 if path == "pairs" else math.inf)
     ran = _paths_run(monkeypatch)
     image, morph, intensity = make(rng, shape)
     with warnings.catch_warnings():
@@ -356,9 +352,9 @@ def _paths_run(monkeypatch) -> list[str]:
     """The ways morphology takes Moran's and Geary's sums from now on, in the list returned."""
     ran = []
     for name, path in (("inverse_distance_pairs", "pairs"), ("_inverse_distance_sums", "fft")):
-        original = getattr(morphology_module, name)
+        original = getattr(autocorrelation_module, name)
         monkeypatch.setattr(
-            morphology_module,
+            autocorrelation_module,
             name,
             lambda *args, original=original, path=path: ran.append(path) or original(*args),
         )
@@ -518,8 +514,8 @@ def test_single_voxel_gives_nan_with_a_warning():
 def test_cached_kernel_spectrum_equals_the_kernel_transformed_directly():
     """The inverse-distance kernel's spectrum, cached per grid, is the FFT of 1/|offset| laid out by hand."""
     from gpuimg.backend import namespace
+    from gpuimg.features._autocorrelation import _inverse_distance
     from gpuimg.features._fft import radial_spectrum
-    from gpuimg.features.morphology import _inverse_distance
 
     grid, spacing = (5, 6, 9), (2.0, 0.5, 0.75)
     kernel = np.zeros(grid)

@@ -13,7 +13,7 @@ import gpuimg.kernels
 from gpuimg.kernels import FAMILIES, load_all
 
 KERNELS_DIR = Path(gpuimg.kernels.__file__).parent
-INFRASTRUCTURE = {"boundary", "cache", "exact", "registry", "ptx", "warmup"}
+INFRASTRUCTURE = {"boundary", "cache", "exact", "registry", "ptx", "summation", "warmup"}
 
 
 def test_every_kernel_module_is_a_listed_family():
