@@ -35,7 +35,7 @@ import math
 import numba
 import numpy as np
 
-from .registry import cpu_kernel, cuda, cuda_kernel, launch, threads_for
+from .registry import cpu_kernel, cuda, cuda_kernel, launch
 
 #: Most matrix bins counted in shared memory per CUDA block (int32, 16 KiB): 64 levels present.
 SHARED_BINS = 4096
@@ -160,8 +160,7 @@ def glcm_counts(levels, offsets, n_levels: int, per_slice: bool, *, xp, target):
         grid = (-(-size // CHUNK), offsets.shape[0], slabs)
         launch(_glcm_cuda, grid, THREADS, levels, offsets, per_slice, out)
     else:
-        with threads_for(levels.size * offsets.shape[0]):
-            _glcm_cpu(levels, offsets, per_slice, out)
+        _glcm_cpu.call(levels.size * offsets.shape[0], levels, offsets, per_slice, out)
     return out
 
 
@@ -241,6 +240,6 @@ def glcm_windows(levels, centres, offsets, radius: int, *, xp, target):
         blocks = -(-centres.shape[0] // THREADS)
         launch(_windows_cuda, blocks, THREADS, levels, centres, offsets, radius, firsts, seconds)
     else:
-        with threads_for(centres.shape[0] * offsets.shape[0] * shape[2]):
-            _windows_cpu(levels, centres, offsets, radius, firsts, seconds)
+        work = centres.shape[0] * offsets.shape[0] * shape[2]
+        _windows_cpu.call(work, levels, centres, offsets, radius, firsts, seconds)
     return firsts, seconds

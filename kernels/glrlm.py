@@ -25,7 +25,7 @@ import numba
 import numpy as np
 
 from .glcm import CHUNK, SHARED_BINS, THREADS, level_at, voxel_of
-from .registry import cpu_kernel, cuda, cuda_kernel, launch, threads_for
+from .registry import cpu_kernel, cuda, cuda_kernel, launch
 
 
 @numba.njit(inline="always")
@@ -125,6 +125,5 @@ def glrlm_counts(levels, offsets, n_levels: int, max_run: int, per_slice: bool, 
         grid = (-(-size // CHUNK), offsets.shape[0], slabs)
         launch(_glrlm_cuda, grid, THREADS, levels, offsets, per_slice, out)
     else:
-        with threads_for(levels.size * offsets.shape[0]):
-            _glrlm_cpu(levels, offsets, per_slice, out)
+        _glrlm_cpu.call(levels.size * offsets.shape[0], levels, offsets, per_slice, out)
     return out

@@ -33,7 +33,7 @@ import numba
 import numpy as np
 
 from .exact import product
-from .registry import cpu_kernel, cuda, cuda_kernel, launch, launch_3d, threads_for
+from .registry import cpu_kernel, cuda, cuda_kernel, launch, launch_3d, threads
 
 #: Most bins counted in shared memory on CUDA (int32, 16 KiB per block).
 SHARED_BINS = 4096
@@ -318,7 +318,6 @@ def integer_counts(flat, hist, smallest, *, target):
         blocks = min(COUNT_BLOCKS, -(-flat.size // (COUNT_THREADS * VALUES_PER_THREAD)))
         launch(_integer_counts_cuda, (blocks,), (COUNT_THREADS,), flat, hist, smallest)
     else:
-        with threads_for(flat.size):
-            # each thread counts at least as many values as its private histogram has bins
-            threads = max(1, min(numba.get_num_threads(), flat.size // hist.size))
-            _integer_counts_cpu(flat, hist, smallest, threads)
+        # each thread counts at least as many values as its private histogram has bins
+        shares = max(1, min(threads(flat.size), flat.size // hist.size))
+        _integer_counts_cpu.call(flat.size, flat, hist, smallest, shares)

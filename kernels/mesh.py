@@ -27,7 +27,7 @@ its own ``256 x 4`` table, summed at the end.
 import numba
 import numpy as np
 
-from .registry import SERIAL_WORK, cpu_kernel
+from .registry import cpu_kernel, threads
 
 #: Configurations (cube cases) of 8 voxels.
 CASES = 256
@@ -97,6 +97,5 @@ def cube_cases(mask: np.ndarray) -> np.ndarray:
     nz, ny, nx = mask.shape
     planes = nz + 1
     work = planes * (ny + 1) * (nx + 1)
-    threads = 1 if work < SERIAL_WORK else max(1, min(numba.get_num_threads(), planes))
-    _cube_cases_cpu.call(work, mask, out, threads)
+    _cube_cases_cpu.call(work, mask, out, max(1, min(threads(work), planes)))
     return out

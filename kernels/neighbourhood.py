@@ -29,7 +29,7 @@ import math
 import numba
 import numpy as np
 
-from .registry import cpu_kernel, cuda, cuda_kernel, launch_3d, threads_for
+from .registry import cpu_kernel, cuda, cuda_kernel, launch_3d, threads
 
 #: Most 8-byte words of a block's private matrix in CUDA shared memory (16 KiB).
 SHARED_WORDS = 2048
@@ -177,11 +177,11 @@ def _matrices(cpu, gpu, levels, values, n_columns, dtype, *, per_slice, target, 
         if levels.size:
             launch_3d(gpu, levels.shape, levels, values, *extra, out)
         return out
-    with threads_for(levels.size * n_columns):
-        n_parts = nz if per_slice else max(1, min(slabs or numba.get_num_threads(), nz))
-        out = np.zeros((n_parts, n_levels, n_columns), dtype=dtype)
-        if levels.size:
-            cpu(levels, values, *extra, out)
+    work = levels.size * n_columns
+    n_parts = nz if per_slice else max(1, min(slabs or threads(work), nz))
+    out = np.zeros((n_parts, n_levels, n_columns), dtype=dtype)
+    if levels.size:
+        cpu.call(work, levels, values, *extra, out)
     return out if per_slice else out.sum(axis=0, keepdims=True)
 
 
@@ -297,6 +297,5 @@ def ngtdm_complexity(p, ps, values, *, target, xp):
         if target == "cuda":
             launch_3d(_complexity_cuda, (1, p.shape[0], p.shape[1]), p, ps, values, rows)
         else:
-            with threads_for(p.size * p.shape[1] // 2):
-                _complexity_cpu(p, ps, values, rows)
+            _complexity_cpu.call(p.size * p.shape[1] // 2, p, ps, values, rows)
     return 2.0 * rows.sum(axis=1)

@@ -226,9 +226,10 @@ class CpuDriver:
         return result
 
     def call(self, work: int, *args):
-        """``self(*args)``; below :data:`SERIAL_WORK` units of ``work`` (voxels, pairs) its serial twin,
-        on the calling thread: neither the thread pool's start nor a change of Numba's thread count,
-        about 6 to 10 us of a call on the demo cohort's ROIs (:func:`threads_for` keeps both)."""
+        """``self(*args)``; below :data:`SERIAL_WORK` units of ``work`` (voxel visits, pairs) its serial
+        twin, on the calling thread: neither the thread pool's start nor a change of Numba's thread
+        count, about 6 to 10 us of a call on the demo cohort's ROIs, and no thread team left competing
+        for the cores. A driver that takes its thread count takes :func:`threads` of the same work."""
         return self.serial(*args) if work < SERIAL_WORK else self(*args)
 
     @property
@@ -279,23 +280,46 @@ def cuda_kernel(*signatures: str):
     return register
 
 
-#: Below this many voxel visits (about 10 ms of work) a CPU driver runs on one thread: starting the
-#: thread pool costs tens of microseconds, and milliseconds on a loaded machine.
+#: Below this many voxel visits (about 10 ms of work) a CPU driver runs on one thread, its serial twin
+#: (:meth:`CpuDriver.call`): starting the thread pool costs tens of microseconds, and milliseconds on
+#: a loaded machine.
 SERIAL_WORK = 1 << 21
+
+
+def threads(work: int) -> int:
+    """The threads a driver called by :meth:`CpuDriver.call` with ``work`` runs on: 1 below
+    :data:`SERIAL_WORK` (its serial twin), Numba's thread count above; for the drivers that share
+    their work out themselves (a thread count or a number of slabs among their arguments)."""
+    return 1 if work < SERIAL_WORK else numba.get_num_threads()
 
 
 @contextlib.contextmanager
 def threads_for(work: int):
-    """Run the CPU drivers called inside on one thread when ``work`` (voxel visits) is small."""
+    """Run the CPU drivers called inside on one thread when ``work`` (voxel visits) is small: the
+    parallel driver, for those whose serial twin is the slower (:meth:`CpuDriver.call` otherwise;
+    zones' ``_label_cpu``, 12 to 31 us a call on the demo cohort's ROIs against 63 to 222 serial)."""
     if work >= SERIAL_WORK:
         yield
         return
-    threads = numba.get_num_threads()
+    count = numba.get_num_threads()
     numba.set_num_threads(1)
     try:
         yield
     finally:
-        numba.set_num_threads(threads)
+        numba.set_num_threads(count)
+
+
+@contextlib.contextmanager
+def parallel_drivers():
+    """:meth:`CpuDriver.call` runs the parallel drivers whatever the work, inside (:data:`SERIAL_WORK`
+    0; not thread-safe): ``gpuimg warmup`` compiles them on its small volumes as well as the serial
+    twins."""
+    global SERIAL_WORK
+    serial_work, SERIAL_WORK = SERIAL_WORK, 0
+    try:
+        yield
+    finally:
+        SERIAL_WORK = serial_work
 
 
 def launch_3d(kernel, shape, *args):

@@ -2,9 +2,11 @@
 
 ``gpuimg warmup`` (or :func:`warmup`) runs each operation that has a kernel of its own on a small
 volume of each common dtype, writable and read-only (as chunks of a Zarr store or a memory-mapped
-file arrive), so that the exact specialisations the operations ask for are compiled and written to
-Numba's cache (:mod:`gpuimg.kernels.cache`). Run it once in a container build or
-after installing: later processes, Dask workers included, load the kernels instead of compiling them.
+file arrive), on the CPU once with the drivers' serial twins (small work, as on these volumes) and
+once with the parallel drivers (large work: :func:`~gpuimg.kernels.registry.parallel_drivers`), so
+that the exact specialisations the operations ask for are compiled and written to Numba's cache
+(:mod:`gpuimg.kernels.cache`). Run it once in a container build or after installing: later
+processes, Dask workers included, load the kernels instead of compiling them.
 """
 
 import time
@@ -14,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import FAMILIES
+from .registry import parallel_drivers
 
 #: The dtypes users meet: 8-bit masks and images, CT (int16), MR and unsigned CT (uint16), floats.
 DTYPES = ("uint8", "int16", "uint16", "float32", "float64")
@@ -204,9 +207,16 @@ def warmup(
             image = _volume(rng, dtype)
             start = time.perf_counter()
             task.run(gpuimg.to_device(image, device))
-            if device == "cpu":  # a read-only array (Zarr, memory-mapped files) is a type of its own to Numba
+            if device == "cpu":
+                # A read-only array (Zarr, memory-mapped files) is a type of its own to Numba; and the
+                # CPU drivers have a serial twin for small work, which these small volumes compile,
+                # and the parallel driver for large work.
+                with parallel_drivers():
+                    task.run(image)
                 image.setflags(write=False)
                 task.run(image)
+                with parallel_drivers():
+                    task.run(image)
             done.append((task.name, dtype.name, device, time.perf_counter() - start))
     return done
 

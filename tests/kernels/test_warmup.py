@@ -32,6 +32,9 @@ inputs = {}
 for name in ("_histogram_cpu", "_integer_counts_cpu"):
     driver = CPU_DRIVERS[f"gpuimg.kernels.histogram.{name}"]
     inputs[name] = sorted({str(signature[0]) for signature in driver.signatures})
+serial = CPU_DRIVERS["gpuimg.kernels.histogram._integer_counts_cpu"].serial
+inputs["serial _integer_counts_cpu"] = sorted({str(signature[0]) for signature in serial.signatures})
+hits["serial _integer_counts_cpu"] = sum(serial.stats.cache_hits.values())
 print(json.dumps([[s[:3] for s in steps], hits, inputs]))
 """
 
@@ -52,11 +55,16 @@ def test_warmup_fills_the_cache_that_a_fresh_process_loads(tmp_path):
     # is compiled for too (float images go to the histogram, integer ones to the integer count).
     assert {"readonly array(float32, 3d, C)", "array(float32, 3d, C)"} <= set(inputs["_histogram_cpu"])
     assert {"readonly array(uint8, 1d, C)", "array(uint8, 1d, C)"} <= set(inputs["_integer_counts_cpu"])
+    # Small work runs the serial twin (CpuDriver.call), large work the parallel driver: both compiled.
+    assert {"readonly array(uint8, 1d, C)", "array(uint8, 1d, C)"} <= set(
+        inputs["serial _integer_counts_cpu"]
+    )
     drivers = {
         "gpuimg.kernels.labels._statistics_cpu",
         "gpuimg.kernels.hough._lines_cpu",
         "gpuimg.kernels.histogram._histogram_cpu",
         "gpuimg.kernels.histogram._integer_counts_cpu",
+        "serial _integer_counts_cpu",
     }
     assert drivers <= set(hits) and all(hits[name] == 0 for name in drivers)
     for stem in (
@@ -111,7 +119,8 @@ def test_cli_warmup_skips_canny_for_the_integers_canny_refuses(monkeypatch, caps
     assert main(["warmup", "--device", "cpu", "--dtypes", "int64", "uint8"]) == 0
     out = capsys.readouterr().out
     assert "canny is not compiled for int64: canny takes integers of at most 32 bits" in out, out
-    assert [image.dtype.name for image in runs] == ["uint8", "uint8"]  # writable, then read-only
+    # Writable, then read-only, each with the serial twins, then with the parallel drivers.
+    assert [image.dtype.name for image in runs] == ["uint8"] * 4
     monkeypatch.undo()
     assert [(task, dtype) for task, dtype, _ in gpuimg.kernels.warmup.skipped(None, dtypes)] == [
         ("canny", dtype) for dtype in refused
