@@ -11,14 +11,6 @@ allocation of at most ``UNCHECKED_BYTES`` (1 MiB) passes without reading the mac
 of a millisecond of file reads, more than such an allocation costs, and paid per study in a cohort of
 small ROIs): a process that cannot spare 2 MiB fails in any case.
 
-A check above ``UNCHECKED_BYTES`` reuses the last reading of the memory available for
-``REUSED_FOR_S`` (0.5 s, a monotonic clock), less the bytes of every allocation it has let through
-since that reading (counted as still held): the reading costs 0.15-0.25 ms, paid per study in a
-cohort. An allocation that this reused value would refuse is checked again against a fresh reading
-before it is refused, so that a refusal, and its message, always rest on the memory available now.
-``GPUIMG_MAX_BYTES`` and ``RLIMIT_AS`` are read at each check, and :func:`max_bytes` always reads the
-memory available afresh.
-
 Examples
 --------
 >>> from gpuimg._memory import check_allocation
@@ -32,8 +24,6 @@ gpuimg.errors.MemoryBudgetError: a header's 10^6 x 10^6 x 10^6 voxels needs 1.7 
 import math
 import os
 import re
-import threading
-import time
 from collections.abc import Sequence
 from fractions import Fraction
 
@@ -46,11 +36,6 @@ from gpuimg.errors import ConfigError, MemoryBudgetError
 UNCHECKED_BYTES = 2**20
 #: A size's suffix in GPUIMG_MAX_BYTES, powers of 1024.
 _UNITS = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4}
-#: How long [s] check_bytes may reuse a reading of the memory available (see above).
-REUSED_FOR_S = 0.5
-#: The last reading: [monotonic time [s], bytes available then, bytes let through since].
-_reading: list = [-math.inf, 0, 0]
-_reading_lock = threading.Lock()
 
 
 def max_bytes() -> int:
@@ -72,13 +57,7 @@ def max_bytes() -> int:
                 "1000000000."
             )
         return math.floor(size)
-    return _budget_of(_read_available_bytes())
-
-
-def _budget_of(available: int) -> int:
-    """The memory budget [bytes] where ``available`` bytes are available: half of them, and never
-    more than half of the address-space limit (``RLIMIT_AS``)."""
-    budget = available // 2
+    budget = _available_bytes() // 2
     try:
         import resource
 
@@ -100,14 +79,8 @@ def check_bytes(nbytes: float, what: str) -> None:
     --------
     >>> check_bytes(1024, "a small array")
     """
-    if not os.environ.get("GPUIMG_MAX_BYTES", "").strip():
-        if nbytes <= UNCHECKED_BYTES:
-            return
-        with _reading_lock:
-            read_at, available, let_through = _reading
-            if time.monotonic() - read_at < REUSED_FOR_S and nbytes <= _budget_of(available - let_through):
-                _reading[2] += nbytes
-                return
+    if nbytes <= UNCHECKED_BYTES and not os.environ.get("GPUIMG_MAX_BYTES", "").strip():
+        return
     budget = max_bytes()
     if not nbytes <= budget:
         need, shown_budget = _sizes_apart(nbytes, budget)
@@ -116,8 +89,6 @@ def check_bytes(nbytes: float, what: str) -> None:
             "input (a header or a size parameter may be wrong), process it in parts, or raise the budget "
             "with the environment variable GPUIMG_MAX_BYTES."
         )
-    with _reading_lock:
-        _reading[2] += nbytes
 
 
 def check_allocation(shape: Sequence[int], dtype, what: str) -> None:
@@ -128,14 +99,6 @@ def check_allocation(shape: Sequence[int], dtype, what: str) -> None:
     >>> check_allocation((2, 3), np.float32, "a small array")
     """
     check_bytes(math.prod(int(n) for n in shape) * np.dtype(dtype).itemsize, what)
-
-
-def _read_available_bytes() -> int:
-    """The memory available now [bytes], read afresh, and kept as the reading check_bytes reuses."""
-    available = _available_bytes()
-    with _reading_lock:
-        _reading[:] = [time.monotonic(), available, 0]
-    return available
 
 
 def _available_bytes() -> int:

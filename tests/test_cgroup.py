@@ -1,24 +1,12 @@
 """The memory a cgroup leaves the process (gpuimg._cgroup), on cgroup trees laid out as the kernel's
 documentation (Documentation/admin-guide/cgroup-v2.rst, cgroup-v1/memory.rst) describes them."""
 
-import math
-import resource
-from types import SimpleNamespace
-
 import pytest
 
 from gpuimg import _cgroup, _memory
 from gpuimg.errors import MemoryBudgetError
 
 GIB = 2**30
-MIB = 2**20
-
-
-@pytest.fixture(autouse=True)
-def _no_reading_to_reuse(monkeypatch):
-    # A reading of the memory available that an earlier check left would serve these tests' checks
-    # (for up to REUSED_FOR_S) instead of the cgroup they set up.
-    monkeypatch.setattr(_memory, "_reading", [-math.inf, 0, 0])
 
 
 def _group(folder, limit, usage, files=(0, 0), version=2):
@@ -127,49 +115,3 @@ def test_a_size_past_the_largest_unit_is_shown_with_an_exponent(monkeypatch, sha
     assert str(error.value).startswith(
         f"a planned array needs {shown}, more than the memory budget of 1.0 GiB."
     )
-
-
-def test_a_reading_of_the_memory_available_is_reused_for_half_a_second(monkeypatch):
-    # 0.15-0.25 ms of /proc and cgroup reads per check: within REUSED_FOR_S of a reading, a check reuses
-    # it, less what it let through since; the budget stays half of that (closed form), a check that the
-    # reused value would refuse reads afresh, and GPUIMG_MAX_BYTES is read at each check.
-    monkeypatch.delenv("GPUIMG_MAX_BYTES", raising=False)
-    no_limit = (resource.RLIM_INFINITY, resource.RLIM_INFINITY)
-    monkeypatch.setattr(resource, "getrlimit", lambda _: no_limit)  # the budget: half of what is available
-    clock, available, reads = [100.0], [100 * MIB], []
-
-    def read():
-        reads.append(clock[0])
-        return available[0]
-
-    monkeypatch.setattr(_memory, "time", SimpleNamespace(monotonic=lambda: clock[0]))
-    monkeypatch.setattr(_memory, "_available_bytes", read)
-    _memory.check_bytes(10 * MIB, "a first array")
-    assert reads == [100.0]
-    clock[0] += 0.4
-    available[0] = 0  # not read again within the window: the checks below pass on the first reading
-    _memory.check_bytes(10 * MIB, "a second array")  # 10 MiB <= (100 - 10) / 2 MiB
-    _memory.check_bytes(35 * MIB, "a third array")  # 35 MiB <= (100 - 20) / 2 MiB
-    assert reads == [100.0]
-    # 30 MiB > (100 - 55) / 2 MiB: read afresh, and refused as the memory available now says.
-    with pytest.raises(
-        MemoryBudgetError, match=r"a fourth array needs 30\.0 MiB, more than the memory budget of 1 bytes"
-    ):
-        _memory.check_bytes(30 * MIB, "a fourth array")
-    assert reads == [100.0, 100.4]
-    available[0] = 100 * MIB
-    _memory.check_bytes(30 * MIB, "a fifth array")  # read afresh (0 bytes was not enough): 30 <= 50 MiB
-    assert reads == [100.0, 100.4, 100.4]
-    clock[0] += 0.5  # the window is over: read afresh, though the reading would let 10 MiB through
-    _memory.check_bytes(10 * MIB, "a sixth array")
-    assert reads == [100.0, 100.4, 100.4, 100.9]
-    monkeypatch.setenv("GPUIMG_MAX_BYTES", "1M")  # set within the window: bounds the next check
-    with pytest.raises(
-        MemoryBudgetError, match=r"a seventh array needs 2\.0 MiB, more than the memory budget of 1\.0 MiB"
-    ):
-        _memory.check_bytes(2 * MIB, "a seventh array")
-    monkeypatch.delenv("GPUIMG_MAX_BYTES")
-    _memory.check_bytes(2 * MIB, "an eighth array")  # the reading of 100.9 s again, not GPUIMG_MAX_BYTES
-    assert reads == [100.0, 100.4, 100.4, 100.9]
-    assert _memory.max_bytes() == 50 * MIB  # max_bytes reads afresh
-    assert len(reads) == 5
