@@ -23,7 +23,6 @@ when it reads the item.
 """
 
 import codecs
-import functools
 import io
 import re
 import struct
@@ -97,7 +96,7 @@ def _check_character_set(file: BinaryIO, path: Path, force: bool) -> None:
             "its Specific Character Set (0008,0005) runs into the next elements and is not shown (they may "
             "hold the patient's name): the header is damaged; export the file again",
         )
-    if not _harmless_set(text):
+    if not all(_harmless(item.strip(" \0")) for item in text.split("\\")):
         raise _CharacterSetError(
             path,
             "its Specific Character Set (0008,0005) is neither a defined term of the DICOM standard nor a "
@@ -105,13 +104,6 @@ def _check_character_set(file: BinaryIO, path: Path, force: bool) -> None:
             "term of the character set the file's text is written in (e.g. ISO_IR 100 for Latin-1, "
             'ISO_IR 192 for UTF-8: dcmodify -m "(0008,0005)=ISO_IR 100"), or export the file again',
         )
-
-
-@functools.lru_cache(maxsize=64)
-def _harmless_set(text: str) -> bool:
-    """Whether each item of a Specific Character Set ``text`` (as written: items separated by
-    backslashes) is :func:`_harmless`; the files of a series repeat one value, checked once."""
-    return all(_harmless(item.strip(" \0")) for item in text.split("\\"))
 
 
 def _harmless(item: str) -> bool:

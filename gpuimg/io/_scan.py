@@ -12,7 +12,6 @@ from pydicom.errors import InvalidDicomError
 
 from gpuimg._text import count, some
 from gpuimg.errors import DicomError, ParameterError
-from gpuimg.io._charset import _harmless_set
 from gpuimg.io._header import (
     _cause,
     _claims_problem,
@@ -22,7 +21,7 @@ from gpuimg.io._header import (
     _nm_reconstruction,
     _raw_start,
 )
-from gpuimg.io._tags import _as_text, _damaged_value, _read_tags, _Tags
+from gpuimg.io._tags import _damaged_value, _read_tags, _Tags
 
 #: Files one thread reads in a row when scanning headers.
 _SCAN_RUN = 32
@@ -221,14 +220,8 @@ def _read_header(path: Path) -> _Header | str | None:
     """
     quick = _read_tags(path)
     # A file without ImagePositionPatient of its own (a reconstructed NM image keeps it in its
-    # DetectorInformationSequence, which the quick reader skips) is read by pydicom; so is one whose
-    # Specific Character Set pydicom would quote, which _dcmread then refuses, as it refuses the same
-    # damage in a file of another transfer syntax.
-    if (
-        quick is not None
-        and "ImagePositionPatient" in quick[0]
-        and _harmless_set(_as_text(quick[0].get("SpecificCharacterSet", "")))
-    ):
+    # DetectorInformationSequence, which the quick reader skips) is read by pydicom.
+    if quick is not None and "ImagePositionPatient" in quick[0]:
         return _header(path, *quick)
     if quick is None:
         try:

@@ -25,7 +25,6 @@ from pydicom.multival import MultiValue
 
 #: Tag -> (keyword, the VR the standard gives it) of every value the headers are read for.
 _WANTED = {
-    0x00080005: ("SpecificCharacterSet", b"CS"),
     0x00080008: ("ImageType", b"CS"),
     0x00080016: ("SOPClassUID", b"UI"),
     0x00080018: ("SOPInstanceUID", b"UI"),
