@@ -19,7 +19,8 @@ reads the patient's identity of a refused file, from its bytes (:func:`_raw_valu
 its messages.
 
 Only the dataset's own (0008,0005) is checked, not one within a sequence item, which pydicom converts
-when it reads the item.
+when it reads the item. A plain file that gpuimg's quick reader takes (:mod:`gpuimg.io._tags`) is never
+read by pydicom, so nothing quotes its (0008,0005), and it is read whatever that holds.
 """
 
 import codecs
@@ -39,6 +40,7 @@ from gpuimg.errors import DicomError
 from gpuimg.io._tags import _ran_on
 
 _CHARACTER_SET = 0x00080005
+_PIXEL_DATA = 0x7FE00010
 _ITEM, _ITEM_END, _SEQUENCE_END = 0xFFFEE000, 0xFFFEE00D, 0xFFFEE0DD
 _UNDEFINED = 0xFFFFFFFF
 #: VRs whose explicit element header has two reserved bytes and a 4-byte length.
@@ -85,11 +87,16 @@ def _check_character_set(file: BinaryIO, path: Path, force: bool) -> None:
         and lengths), or holds an item that is neither a defined term, a Python codec name nor shaped
         like a defined term (see the module's docstring). The value is not shown.
     """
-    raw = _raw_values(file, force, frozenset({_CHARACTER_SET})).get(_CHARACTER_SET)
+    values = _raw_values(file, force, frozenset({_CHARACTER_SET}))
     file.seek(0)
-    if raw is None:
+    if _CHARACTER_SET not in values:
         return
-    text = raw.decode("latin-1")
+    if values[_CHARACTER_SET] is None:  # pydicom would quote what the file holds of it
+        raise _CharacterSetError(
+            path,
+            "it ends within its Specific Character Set (0008,0005): the file is cut short; export it again",
+        )
+    text = values[_CHARACTER_SET].decode("latin-1")
     if _ran_on(text):
         raise _CharacterSetError(
             path,
@@ -118,25 +125,29 @@ def _harmless(item: str) -> bool:
     return True
 
 
-def _raw_values(file: BinaryIO, force: bool, tags: frozenset[int]) -> dict[int, bytes]:
+def _raw_values(file: BinaryIO, force: bool, tags: frozenset[int]) -> dict[int, bytes | None]:
     """Tag -> value of each of the dataset's own elements ``tags`` (as numbers) that the file holds,
-    as its bytes give it (as far as the file goes), read from ``file`` at its start.
+    as its bytes give it, read from ``file`` at its start; None for a value the file ends within.
 
     The walk reads the element headers as pydicom's ``read_partial`` and ``data_element_generator`` do,
-    without converting any value, up to the last of ``tags``; a value of undefined length is left out.
-    Where it cannot follow the file, it gives what it found before (pydicom then reads the file as
-    before, and fails on it as before).
+    without converting any value, over the whole dataset up to Pixel Data: pydicom keeps an element
+    wherever it lies (out of tag order too), and the last of two with one tag. A value of undefined
+    length is left out. Where it cannot follow the file, or the file ends within a value, it gives what
+    it found up to there (pydicom then reads the file as before, and fails on it as before).
     """
-    values: dict[int, bytes] = {}
+    values: dict[int, bytes | None] = {}
     try:
         dataset, implicit, little = _dataset(file, force)
-        last = max(tags)
-        while (found := _element(dataset, implicit, little))[0] <= last:
+        while (found := _element(dataset, implicit, little))[0] < _PIXEL_DATA:
             tag, length, _ = found
             if length == _UNDEFINED:
                 _skip_items(dataset, implicit, little)
             elif tag in tags:
-                values[tag] = dataset.read(length)
+                value = dataset.read(length)
+                if len(value) < length:  # the file ends within it
+                    values[tag] = None
+                    raise _Unknown
+                values[tag] = value
             else:
                 dataset.seek(length, io.SEEK_CUR)
     except (_Unknown, struct.error, zlib.error, OSError, ValueError, RecursionError):
@@ -170,17 +181,29 @@ def _dataset(file: BinaryIO, force: bool) -> tuple[BinaryIO, bool, bool]:
         file.seek(-6, io.SEEK_CUR)
         explicit = vr.decode("latin-1") in converters
         return file, not explicit, not explicit or group < 1024
+    implicit, little = False, True  # explicit VR little endian, and every encapsulated syntax
     if syntax == pydicom.uid.ImplicitVRLittleEndian:
-        return file, True, True
-    if syntax == pydicom.uid.ExplicitVRBigEndian:
-        return file, False, False
-    if syntax == pydicom.uid.DeflatedExplicitVRLittleEndian:
-        inflated = zlib.decompressobj(-zlib.MAX_WBITS).decompress(file.read(), _INFLATED)
-        return io.BytesIO(inflated), False, True
-    if syntax in pydicom.uid.PrivateTransferSyntaxes:
+        implicit = True
+    elif syntax == pydicom.uid.ExplicitVRBigEndian:
+        little = False
+    elif syntax == pydicom.uid.DeflatedExplicitVRLittleEndian:
+        file = io.BytesIO(zlib.decompressobj(-zlib.MAX_WBITS).decompress(file.read(), _INFLATED))
+    elif syntax in pydicom.uid.PrivateTransferSyntaxes:
         private = pydicom.uid.PrivateTransferSyntaxes[pydicom.uid.PrivateTransferSyntaxes.index(syntax)]
-        return file, private.is_implicit_VR, private.is_little_endian
-    return file, False, True  # explicit VR little endian, and every encapsulated syntax
+        implicit, little = private.is_implicit_VR, private.is_little_endian
+    return file, _found_implicit(file, implicit), little
+
+
+def _found_implicit(dataset: BinaryIO, implicit: bool) -> bool:
+    """Whether ``dataset`` (at its first element) is implicit VR, as pydicom's ``_is_implicit_vr``
+    decides for a top-level dataset: by its first element's VR bytes, two capitals or not, whatever the
+    transfer syntax says (pydicom warns "Expected implicit VR, but found explicit VR" and reads on)."""
+    start = dataset.tell()
+    vr = dataset.read(6)[4:]
+    dataset.seek(start)
+    if len(vr) < 2:
+        return implicit
+    return not (0x40 < vr[0] < 0x5B and 0x40 < vr[1] < 0x5B)
 
 
 def _element(file: BinaryIO, implicit: bool, little: bool) -> tuple[int, int, int]:

@@ -639,12 +639,13 @@ def _written_texts(path: Path, keywords: Sequence[str]) -> dict[str, str]:
     refused for its Specific Character Set (:func:`_check_character_set`), whose text pydicom would
     decode as Latin-1, its default for a character set it does not know, as they are decoded here
     (several values stay joined by backslashes; trailing spaces and NULs are left out). A value absent
-    or behind what the walk can follow is "".
+    behind what the walk can follow, or cut short by the file's end, is "".
     """
     tags = {keyword: pydicom.datadict.tag_for_keyword(keyword) for keyword in keywords}
     with _BoundedFile(path) as file:
         values = _raw_values(file, _raw_dataset(path), frozenset(tags.values()))
-    return {keyword: values.get(tag, b"").decode("latin-1").rstrip(" \0") for keyword, tag in tags.items()}
+    texts = {keyword: values.get(tag) or b"" for keyword, tag in tags.items()}
+    return {keyword: value.decode("latin-1").rstrip(" \0") for keyword, value in texts.items()}
 
 
 def _raw_dataset(path: Path) -> bool:

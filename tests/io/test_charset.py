@@ -145,3 +145,118 @@ def test_the_identity_of_a_refused_file_is_still_read_for_scrubbing(damage, synt
     # A length that ran over the name took it in: pydicom finds no name there either.
     assert identity["PatientName"] == ("" if damage == "runs_on" else NAME)
     assert not [text for text in heard() if secrets_in(text)]
+
+
+def _moved_out_of_tag_order(path, implicit: bool) -> None:
+    """Move the (0008,0005) element of ``path`` to just before (0020,000D), out of tag order (pydicom
+    reads an element wherever it lies)."""
+    data = path.read_bytes()
+    at = data.index(b"\x08\x00\x05\x00", 132)
+    length = (
+        int.from_bytes(data[at + 4 : at + 8], "little") + 8
+        if implicit
+        else int.from_bytes(data[at + 6 : at + 8], "little") + 8
+    )
+    element, data = data[at : at + length], data[:at] + data[at + length :]
+    study_uid = data.index(b"\x20\x00\x0d\x00", 132)
+    path.write_bytes(data[:study_uid] + element + data[study_uid:])
+
+
+@pytest.mark.parametrize("syntax", ["implicit", "explicit"])
+def test_a_character_set_out_of_tag_order_is_never_quoted(syntax, tmp_path, rng, heard):
+    # The check walked the header up to the first tag past (0008,0005) and missed one written after
+    # StudyInstanceUID's group began: pydicom, which keeps an element wherever it lies, quoted the name.
+    folder = tmp_path / "ct"
+    volume = _series(folder, rng, "holds_name", syntax)
+    for path in folder.iterdir():
+        _moved_out_of_tag_order(path, syntax == "implicit")
+        data = path.read_bytes()
+        assert data.index(b"\x08\x00\x05\x00", 132) > data.index(b"\x10\x00\x10\x00", 132)  # past the name
+    if syntax == "implicit":  # pydicom reads it, and would quote it: refused
+        with pytest.raises(gpuimg.DicomError, match=r"Specific Character Set \(0008,0005\)") as raised:
+            gpuimg.read_dicom(folder)
+        heard.add(str(raised.value))
+    else:  # the quick reader's: pydicom never reads it, nothing quotes it
+        np.testing.assert_array_equal(np.asarray(gpuimg.read_dicom(folder).data), volume.data)
+    assert not [text for text in heard() if secrets_in(text)]
+
+
+def test_a_file_whose_meta_says_implicit_vr_but_whose_dataset_is_explicit_is_read(tmp_path, rng):
+    # pydicom reads such a file as explicit VR ("Expected implicit VR, but found explicit VR"); the check
+    # walked it as implicit, read a 4-byte length across the next elements and refused the file, which
+    # was also left without the patient's identity for the cohort's scrubbing.
+    from pydicom.filebase import DicomBytesIO
+    from pydicom.filewriter import write_file_meta_info
+
+    folder = tmp_path / "ct"
+    volume = _series(folder, rng, b"ISO_IR 100", "explicit")
+    for path in folder.iterdir():
+        data = path.read_bytes()
+        ds = pydicom.dcmread(path)
+        ds.file_meta.TransferSyntaxUID = SYNTAXES["implicit"]
+        meta = DicomBytesIO()
+        write_file_meta_info(meta, ds.file_meta, enforce_standard=True)
+        meta_end = 132 + 12 + int.from_bytes(data[140:144], "little")  # after (0002,0000)'s value
+        path.write_bytes(data[:132] + meta.getvalue() + data[meta_end:])
+    path = sorted(folder.iterdir())[0]
+    with pytest.warns(UserWarning, match="Expected implicit VR, but found explicit VR"):
+        reference = pydicom.dcmread(path)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "Expected implicit VR", UserWarning)
+        np.testing.assert_array_equal(np.asarray(gpuimg.read_dicom(folder).data), volume.data)
+        identity = read_identity(path)
+    assert identity["PatientID"] == reference.PatientID == "MRN7734920"
+    assert identity["PatientName"] == str(reference.PatientName) == NAME
+
+
+@pytest.mark.parametrize("syntax", ["implicit", "explicit"])
+def test_a_file_cut_within_its_character_set_is_said_to_be_cut_short(syntax, tmp_path, rng, heard):
+    # The walk took the bytes left as the value, and the file was refused as naming a character set no
+    # one defines ("set it to the term ..."), where the file is cut short; pydicom, reading on, quotes what
+    # is left of the value.
+    folder = tmp_path / "ct"
+    _series(folder, rng, b"ISO_IR 100", syntax)
+    path = sorted(folder.iterdir())[0]
+    data = path.read_bytes()
+    path.write_bytes(data[: data.index(b"ISO_IR 100") + 5])
+    found = gpuimg.list_series(folder)
+    assert list(found.broken) == [path]
+    assert "ends within its Specific Character Set (0008,0005): the file is cut short" in found.broken[path]
+    assert not [text for text in heard() if "ISO_I" in text]
+
+
+def test_the_character_set_read_from_the_bytes_is_pydicoms_on_its_test_files():
+    # The walk must find what pydicom finds in every file pydicom reads (its own test files: implicit,
+    # explicit, big endian, deflated, without preamble, odd orders), or a value pydicom quotes goes
+    # unchecked, or a good file is refused.
+    import io
+    from pathlib import Path
+
+    from pydicom.multival import MultiValue
+
+    from gpuimg.io._charset import _CHARACTER_SET, _raw_values
+    from gpuimg.io._header import _raw_dataset
+
+    compared = 0
+    for path in sorted((Path(pydicom.__file__).parent / "data" / "test_files").rglob("*")):
+        if not path.is_file() or path.suffix in (".py", ".txt", ".json", ".gz", ".bz2", ".zip"):
+            continue
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                ds = pydicom.dcmread(path, stop_before_pixels=True, force=_raw_dataset(path))
+                expected = ds.get("SpecificCharacterSet")
+        except Exception:  # not a file pydicom reads
+            continue
+        raw = _raw_values(io.BytesIO(path.read_bytes()), _raw_dataset(path), frozenset({_CHARACTER_SET}))
+        found = raw.get(_CHARACTER_SET)
+        if expected is None:
+            assert found is None, path
+            continue
+        items = expected if isinstance(expected, MultiValue) else [expected]
+        assert found is not None, path
+        assert [item.strip(" \0") for item in found.decode("latin-1").split("\\")] == [
+            str(item).strip(" \0") for item in items
+        ], path
+        compared += 1
+    assert compared >= 20
