@@ -2,7 +2,7 @@
 
 :func:`inverse_distance_pairs` sums, over the pairs of a small ROI's voxels, their inverse distances
 and the products of those with the intensities' deviations, which
-:mod:`gpuimg.features.morphology` takes by FFT over larger ROIs; each voxel's pairs on its own thread
+:mod:`gpuimg.features._autocorrelation` takes by FFT over larger ROIs; each voxel's pairs on its own thread
 above ``SERIAL_WORK`` pairs, the serial twin below (:meth:`~gpuimg.kernels.registry.CpuDriver.call`).
 
 CPU only: on CUDA, Moran's and Geary's sums stay on the device, by FFT, whatever the ROI's size, so

@@ -178,7 +178,7 @@ _FIRST_READ = 4096
 #: A file of at most this many bytes [bytes] is read whole by the first read, and its bytes are kept with
 #: its tags (:attr:`_Tags.data`), from which read_dicom takes its pixels without opening it again (a
 #: demo CT slice of 48 x 48 pixels is 5.7 KB). A SeriesInfo of such files holds them: at most this much
-#: memory a file, about as much as their voxels take.
+#: memory a file, its voxels and its header.
 _WHOLE_FILE = 16384
 #: os.open flags: read only, and no newline translation where the platform has it.
 _OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_BINARY", 0)
@@ -288,7 +288,9 @@ def _read_tags(path: Path) -> tuple[_Tags, tuple[int, int], int] | None:
     Returns
     -------
     tags, (offset, length), size or None
-        The tags; the offset [bytes from the start of the file] of the Pixel Data value and its length
+        The tags (with the whole file's bytes as ``tags.data`` where it holds at most
+        :data:`_WHOLE_FILE` bytes, else None); the offset [bytes from the start of the file] of the Pixel
+        Data value and its length
         [bytes]: the length its element declares, or what the file holds after the offset where that
         is less (a truncated file); the file's size [bytes]. None for any file this reader does not
         take (see the module's docstring): read it with pydicom.

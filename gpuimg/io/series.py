@@ -49,7 +49,10 @@ class SeriesInfo:
     Notes
     -----
     It also keeps the parsed headers of its files and the slice order found from them, so that
-    ``read_dicom(info)`` reads only pixels.
+    ``read_dicom(info)`` reads only pixels; and the whole bytes of each plain file of at most 16 KiB
+    (``gpuimg.io._tags._WHOLE_FILE``), which ``read_dicom(info)`` takes its pixels from without opening
+    the file again: the pixels as they were when :func:`list_series` read the file, as are the headers
+    it places them by. A list of many such small files holds up to 16 KiB a file.
 
     Examples
     --------
