@@ -619,18 +619,23 @@ def _dcmread(path: Path, **options) -> pydicom.Dataset:
     """``pydicom.dcmread(path, **options)``, no read asking for more bytes than the file holds (see
     :class:`_BoundedFile`), forced where the file is a dataset without preamble (:func:`_raw_dataset`),
     once its Specific Character Set is checked (:func:`_check_character_set`: a DicomError where
-    pydicom would quote it in a warning)."""
-    force = _checked(path)
+    pydicom would quote it in a warning); the file opened once for all three."""
     with _BoundedFile(path) as file:
-        return pydicom.dcmread(file, force=force, **options)
+        return pydicom.dcmread(file, force=_checked_file(file, path), **options)
 
 
 def _checked(path: Path) -> bool:
     """pydicom's ``force`` for ``path`` (:func:`_raw_dataset`), once its Specific Character Set is
-    checked (:func:`_check_character_set`): call it before every pydicom read of a whole file."""
-    force = _raw_dataset(path)
+    checked (:func:`_check_character_set`): call it before every pydicom read of a whole file by name."""
     with _BoundedFile(path) as file:
-        _check_character_set(file, path, force)
+        return _checked_file(file, path)
+
+
+def _checked_file(file, path: Path) -> bool:
+    """:func:`_checked` of ``path``, open as ``file`` (at its start, where it is left)."""
+    force = _raw_start(file.read(4))
+    file.seek(0)
+    _check_character_set(file, path, force)
     return force
 
 
