@@ -254,14 +254,14 @@ def _decode(stack: _Stack, headers: list[_Header]) -> tuple[np.ndarray, dict]:
     def fill(header: _Header, frames: list[tuple[int, _Frame]], own: np.dtype) -> None:
         path = header.path
         offset = _pixel_offset(header) if own == stored else None
-        whole = header.dataset.data if isinstance(header.dataset, _Tags) else None
+        kept = header.dataset.data if isinstance(header.dataset, _Tags) else None
         if offset is None:
             _copy_decoded(path, frames, raw, stored)
         else:
-            if whole is not None:  # a small file, read whole with its header: not opened again
+            if kept is not None:  # a small file, read whole with its header: not opened again
                 for slot, frame in frames:
                     start = offset + (frame.index or 0) * slot_bytes
-                    raw[slot] = np.frombuffer(whole, little, rows * columns, start).reshape(rows, columns)
+                    raw[slot] = np.frombuffer(kept, little, rows * columns, start).reshape(rows, columns)
             else:
                 with open(path, "rb", buffering=0) as file:
                     for slot, frame in frames:
