@@ -95,9 +95,9 @@ def _pair_sums(values, mask, mean, n: int, spacing):
     (:func:`_inverse_distance_sums`, ``O(P log P)`` for ``P ~ 8`` voxels of the box), whichever the
     times measured (:data:`_PAIR_US`) say is faster: pair by pair below about 450 voxels in any box
     (a cube of them, the least box), below about 1150 in boxes of 3 voxels for 1 (the demo cohort's);
-    by FFT on CUDA, and where the
-    pairs' table of the box's offsets is large (:data:`~gpuimg.kernels.autocorrelation.PAIRS_TABLE`). The
-    arguments as :func:`_inverse_distance_sums`'."""
+    by FFT on CUDA, and where the pairs' table of the box's offsets is large
+    (:data:`~gpuimg.kernels.autocorrelation.PAIRS_TABLE`). The arguments as
+    :func:`_inverse_distance_sums`'."""
     shape = mask.shape
     if namespace(values).xp is np and math.prod(2 * s - 1 for s in shape) <= PAIRS_TABLE:
         points = math.prod(fft_grid(shape, [s - 1 for s in shape]))
