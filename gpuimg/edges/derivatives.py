@@ -139,9 +139,10 @@ def gaussian_gradient_magnitude(
     Notes
     -----
     Without ``spacing`` this is ``scipy.ndimage.gaussian_gradient_magnitude(image, sigma)``; with
-    an isotropic spacing ``s``, that divided by ``s``; with an anisotropic spacing,
-    ``sqrt(sum_a (gaussian_filter(image, sigma, order=e_a) / spacing[a]) ** 2)`` with the same
-    first-derivative-of-Gaussian passes SciPy uses.
+    a spacing, ``sqrt(sum_a (gaussian_filter(image, sigma, order=e_a) / spacing[a]) ** 2)`` with the
+    same first-derivative-of-Gaussian passes SciPy uses. The root of the summed squares is taken by
+    ``hypot``, so it is finite wherever the magnitude is representable: SciPy squares in the output's
+    dtype, and a float32 derivative beyond about 1e19 (below about 1e-19) gives it inf (0).
 
     SciPy samples the derivative of a Gaussian; below about 0.7 voxel the samples lose its moments
     and the pass is no derivative: a unit ramp gets a slope of 0.86 at 0.5 voxel, 0.2 at 1/3 voxel
@@ -400,15 +401,21 @@ def _gaussian_derivative_chunk(chunk, *, sigma_vox, order, spacing, mode, cval, 
     ns = namespace(chunk)
     x = ns.xp.asarray(chunk, dtype=work)
     kwargs = {"mode": mode, "cval": cval, "truncate": truncate}
-    scipy_op = ns.ndi.gaussian_gradient_magnitude if order == 1 else ns.ndi.gaussian_laplace
-    if spacing is None or len(set(spacing)) == 1:
-        out = scipy_op(x, sigma_vox, **kwargs)
-        step = 1.0 if spacing is None else spacing[0]
-        return out if step == 1.0 else out / work.type(step**order)
+    steps = (1.0,) * x.ndim if spacing is None else spacing
+    if order == 2 and len(set(steps)) == 1:
+        out = ns.ndi.gaussian_laplace(x, sigma_vox, **kwargs)
+        return out if steps[0] == 1.0 else out / work.type(steps[0] ** 2)
+    # The magnitude by hypot, not SciPy's root of the summed squares: squares of derivatives beyond
+    # about 1e19 (float32; 1e154 float64) overflow to inf, below 1e-19 (1e-154) to 0, where the
+    # magnitude itself is representable. The same first-derivative-of-Gaussian passes as SciPy's.
     total = None
     for axis in range(x.ndim):
         orders = [order if a == axis else 0 for a in range(x.ndim)]
-        d = ns.ndi.gaussian_filter(x, sigma_vox, order=orders, **kwargs) / work.type(spacing[axis] ** order)
-        term = d * d if order == 1 else d
-        total = term if total is None else total + term
-    return ns.xp.sqrt(total) if order == 1 else total
+        d = ns.ndi.gaussian_filter(x, sigma_vox, order=orders, **kwargs)
+        if steps[axis] != 1.0:
+            d /= work.type(steps[axis] ** order)
+        if order == 2:
+            total = d if total is None else total + d
+        else:
+            total = ns.xp.abs(d) if total is None else ns.xp.hypot(total, d)
+    return total
