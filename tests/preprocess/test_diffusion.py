@@ -1,5 +1,6 @@
 """gpuimg.preprocess.diffusion against SimpleITK, on every target."""
 
+import warnings
 from functools import partial
 
 import numpy as np
@@ -196,7 +197,11 @@ def test_diffusion_defaults_are_simpleitks_and_smooth_noise(rng, method, spacing
     12 in 5 steps, to 940 at 0.4 mm spacing) instead of smoothing it."""
     sitk = pytest.importorskip("SimpleITK")
     noisy = rng.normal(0.0, 10.0, (8, 32, 32)).astype(np.float32)
-    got = anisotropic_diffusion(noisy, method=method, spacing=spacing)
+    if spacing == (1.0, 1.0, 1.0):
+        got = anisotropic_diffusion(noisy, method=method, spacing=spacing)
+    else:  # 0.4 mm pixels: the defaults are above the stable steps (0.093 "gradient", 0.025 "curvature")
+        with pytest.warns(UserWarning, match="time_step=0.0625|time_step=0.125"):
+            got = anisotropic_diffusion(noisy, method=method, spacing=spacing)
     itk_image = sitk.GetImageFromArray(noisy)
     itk_image.SetSpacing(spacing[::-1])
     diffuse = {"gradient": sitk.GradientAnisotropicDiffusion, "curvature": sitk.CurvatureAnisotropicDiffusion}
@@ -253,6 +258,44 @@ def test_diffusion_refuses_nan_and_inf_which_make_every_voxel_nan(rng, method, s
     lazy = run(da.from_array(image, chunks=3))  # gathered into one chunk: refused when computed
     with pytest.raises(gpuimg.ParameterError, match=message):
         lazy.compute()
+
+
+def _checkerboard(rng, shape):
+    """+-1 alternating voxel to voxel, plus a little noise: the mode an unstable explicit step grows."""
+    return np.where(np.indices(shape).sum(axis=0) % 2, 1.0, -1.0) + 0.01 * rng.standard_normal(shape)
+
+
+@pytest.mark.parametrize("method", ["gradient", "curvature"])
+@pytest.mark.parametrize(
+    "spacing", [(1.0, 1.0), (0.7, 0.5), (1.0, 1.0, 1.0), (2.0, 1.0, 0.5), (3.0, 0.7, 0.7)]
+)
+def test_diffusion_warns_above_the_stable_time_step(rng, method, spacing):
+    """Regression: a time step beyond the explicit scheme's stability bound ran silently, the image
+    growing without bound. The bounds: Perona-Malik's ("gradient", conductances at most 1, the update
+    a difference per mm once) keeps each voxel within its neighbours' range while
+    time_step * sum_i 2 / spacing[i] <= 1 (1/4 in 2D, 1/6 in 3D at 1 mm); "curvature", ITK's
+    min(spacing) / 2 ** (ndim + 1). Below the bound a checkerboard (conductance ~1) stays within its
+    range and nothing warns; 1.3 times above it the call warns, at the caller, naming time_step and
+    the bound, and the checkerboard grows (for "curvature" on the anisotropic grids from about 2 times
+    ITK's bound, which takes the smallest spacing for all axes)."""
+    ndim = len(spacing)
+    if method == "gradient":
+        bound = 1.0 / (2.0 * sum(1.0 / d for d in spacing))
+    else:
+        bound = min(spacing) / 2.0 ** (ndim + 1)
+    board = _checkerboard(rng, (16,) * ndim if ndim == 2 else (8, 8, 8))
+    run = partial(
+        anisotropic_diffusion, board, iterations=60, conductance=1e3, method=method, spacing=spacing
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        stable = run(time_step=0.98 * bound)
+    assert np.abs(stable).max() <= np.abs(board).max()
+    with pytest.warns(UserWarning, match=f"time_step={1.3 * bound:g} is above .*, {bound:.4g} ") as caught:
+        unstable = run(time_step=1.3 * bound)
+    assert caught[0].filename == __file__
+    if method == "gradient" or len(set(spacing)) == 1:
+        assert np.abs(unstable).max() > 10 * np.abs(board).max()
 
 
 @pytest.mark.parametrize(
