@@ -428,6 +428,20 @@ _CLAIMED = (
     "PixelRepresentation",
 )
 
+#: The wanted values that a plain header's frames (:func:`_frames`) and the verdict on its pixel
+#: description (:func:`_claims_problem`) are made of, but for ImagePositionPatient.
+_FRAME_VALUES = frozenset(
+    {
+        *_CLAIMED,
+        "ImageOrientationPatient",
+        "PixelSpacing",
+        "RescaleSlope",
+        "RescaleIntercept",
+        "DoseGridScaling",
+        "GridFrameOffsetVector",
+    }
+)
+
 
 def _claims_problem(path: Path, ds: pydicom.Dataset | _Tags, size: int) -> str | None:
     """Why the header's description of its pixels cannot be right, or None.

@@ -13,9 +13,12 @@ from pydicom.errors import InvalidDicomError
 from gpuimg._text import count, some
 from gpuimg.errors import DicomError, ParameterError
 from gpuimg.io._header import (
+    _FRAME_VALUES,
     _cause,
     _claims_problem,
     _dcmread,
+    _floats,
+    _Frame,
     _frames,
     _Header,
     _nm_reconstruction,
@@ -260,7 +263,29 @@ def _header(
     A damaged text value (which may be the series UID) makes the file unreadable; a damaged number
     or an impossible pixel description is the header's ``problem``, so the file still stands in its
     series, which then cannot be read.
+
+    A file the quick reader matched to its series' template (:class:`gpuimg.io._tags._Template`) holds
+    the bytes of the template's file but for its differing values (``template.varying``): where none of
+    these but the position makes the frame or the verdict on the pixel description
+    (:data:`_FRAME_VALUES`), and the file's size passes that verdict, its single frame is that of the
+    first such file (``template.derived``), at its own position.
     """
+    template = ds.template if isinstance(ds, _Tags) else None
+    if template is not None:
+        first = template.derived
+        if first is not None and _claims_problem(path, ds, size) is None:
+            position = _floats(ds["ImagePositionPatient"])
+            frame = _Frame(
+                path,
+                None,
+                position,
+                first.orientation,
+                first.pixel_spacing,
+                first.shape,
+                first.slope,
+                first.intercept,
+            )
+            return _Header(path, ds, (frame,), pixels=pixels)
     damaged = _damaged_value(ds, numbers=False)
     if damaged is not None:
         return damaged
@@ -271,9 +296,18 @@ def _header(
     if problem is not None:
         return _Header(path, ds, (), problem)
     try:
-        return _Header(path, ds, _frames(path, ds), pixels=pixels)
+        header = _Header(path, ds, _frames(path, ds), pixels=pixels)
     except Exception as exc:  # a malformed value (a letter in an IS, a short DS list) shows on access
         return f"a header value cannot be read ({_cause(exc)}); the header is damaged"
+    if (
+        template is not None
+        and template.derived is None
+        and header.n_frames == 1
+        and "GridFrameOffsetVector" not in ds  # the position of a frame it places is NumPy's sum
+        and not template.varying & _FRAME_VALUES
+    ):
+        template.derived = header.frames[0]
+    return header
 
 
 def _start(path: Path) -> bytes:

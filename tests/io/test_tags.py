@@ -189,3 +189,47 @@ def test_files_differing_elsewhere_read_as_pydicom_reads_them(testfile, tmp_path
         else:
             _assert_as_pydicom(path, quick)
     assert len(walked) < len(paths)  # the template read some
+
+
+def test_headers_of_files_matched_to_a_template_are_pydicoms(testfile, tmp_path, monkeypatch):
+    """Files matched to their series' template: each header's frame (position, orientation, pixel
+    spacing, size, rescale), problem and pixel data length are those pydicom reads from the file,
+    whether the frame is the template's first file's at the file's own position (the files differ in
+    UIDs and positions only, and in size by the positions' lengths) or made afresh (they differ in a
+    rescale too)."""
+    from gpuimg.io import _scan
+
+    walked = _walks(monkeypatch)
+    made = []
+    frames = _scan._frames
+
+    def counted(path, ds):
+        made.append(path)
+        return frames(path, ds)
+
+    monkeypatch.setattr(_scan, "_frames", counted)
+    plain = [
+        {"SOPInstanceUID": f"1.2.3.{n}", "ImagePositionPatient": [0, 0, k]}
+        for n, k in enumerate((1, 20, 300, 4, -5.5, 6))
+    ]
+    rescaled = [
+        {"SOPInstanceUID": f"1.2.3.{k}", "ImagePositionPatient": [0, 0, k], "RescaleIntercept": -k}
+        for k in (7, 80, 9, 100)
+    ]
+    paths = _slices(testfile, tmp_path, [*plain, *rescaled, *plain[:2]])
+    assert len({path.stat().st_size for path in paths}) > 1
+    for path in paths:
+        ds = _pydicom(path)
+        header = _scan._read_header(path)
+        assert header.problem is None and header.pixels[1] == len(ds.PixelData)
+        (frame,) = header.frames
+        assert frame.path == path and frame.index is None
+        assert frame.position == tuple(float(v) for v in ds.ImagePositionPatient)
+        assert frame.orientation == tuple(float(v) for v in ds.ImageOrientationPatient)
+        assert frame.pixel_spacing == tuple(float(v) for v in ds.PixelSpacing)
+        assert frame.shape == (ds.Rows, ds.Columns)
+        assert (frame.slope, frame.intercept) == (float(ds.RescaleSlope), float(ds.RescaleIntercept))
+    assert (
+        len(walked) == 3
+    )  # the first two plain files, the first rescaled one (its template made with the 2nd)
+    assert len(made) == len(paths) - 3  # the frame of the 4th to 6th plain file taken from the 3rd
