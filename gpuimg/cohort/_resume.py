@@ -38,8 +38,10 @@ def _cached(cache: Path, study: str) -> dict | None:
 
 def _store(cache: Path, result: dict) -> dict:
     """Store a study's ``result`` (its row as JSON, its preview as NPZ), and return the row's record as
-    :func:`_cached` will read it back: the same JSON text, parsed, so that a resumed run sees exactly what
-    an uninterrupted one does, without reading the file again.
+    :func:`_cached` will read it back, so that a resumed run sees exactly what an uninterrupted one does,
+    without reading the file again: the record in JSON's own types (:func:`outputs._plain`: lists, str
+    keys, finite floats, None for NaN), which ``json.loads`` of the text written gives back equal, type
+    for type (a float's JSON text is its shortest round-trip repr).
 
     The JSON is compact: with an indent, the standard library's encoder runs in Python (three times as
     long as its C encoder for a study's 70 values); nobody reads these files but a later run.
@@ -48,10 +50,10 @@ def _store(cache: Path, result: dict) -> dict:
     if "preview" in result:
         outputs.write_npz(_stored(cache, result["study"], ".npz"), result["preview"], durable=False)
     record = {**{k: v for k, v in result.items() if k != "preview"}, "gpuimg": gpuimg.__version__}
-    text = outputs.json_text(record, indent=None)
-    with outputs.atomic(_stored(cache, result["study"], ".json"), durable=False) as file:
-        file.write(text)
-    return json.loads(text)
+    record = outputs._plain(record)
+    text = json.dumps(record) + "\n"  # outputs.json_text(record, indent=None), record already plain
+    outputs.write_bytes(_stored(cache, result["study"], ".json"), text.encode(), durable=False)
+    return record
 
 
 def _preview(cache: Path, study: str) -> dict | None:

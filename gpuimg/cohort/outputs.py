@@ -18,7 +18,15 @@ from pathlib import Path
 
 import numpy as np
 
-from gpuimg.io._atomic import _TEMPORARIES, _atomic_path, _clean_stale
+from gpuimg.errors import WriteError
+from gpuimg.io._atomic import (
+    _TEMPORARIES,
+    _atomic_path,
+    _clean_stale,
+    _format_suffix,
+    _make_parent,
+    _temporary,
+)
 
 
 @contextlib.contextmanager
@@ -38,12 +46,48 @@ def atomic(
     """
     text = {} if "b" in mode else {"newline": "", "encoding": "utf-8"}
     with _atomic_path(Path(path), exclusive=exclusive, clean=False) as tmp:
-        descriptor = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600 if private else 0o666)
+        descriptor = os.open(tmp, _NEW_FILE, 0o600 if private else 0o666)
         with open(descriptor, mode, **text) as file:
             yield file
             if durable:
                 file.flush()
                 os.fsync(file.fileno())
+
+
+def write_bytes(path: Path, data: bytes, *, durable: bool = True) -> None:
+    """``data`` as the file ``path``, replaced as :func:`atomic` replaces it (the same temporary beside it,
+    renamed over it; the same refusal of a folder), in a few system calls and no file object.
+
+    A run stores each study's result so (:func:`gpuimg.cohort._resume._store`): :func:`atomic`'s context
+    managers, file objects and folder creation took 16 of its 54 us a file. The folder is made only where
+    the temporary cannot be created for want of it.
+    """
+    if path.is_dir():
+        raise WriteError(f"{path} is a folder; pass the path of a file to write.")
+    tmp = _temporary(path, _format_suffix(path))
+    try:
+        descriptor = os.open(tmp, _NEW_FILE, 0o666)
+    except (FileNotFoundError, NotADirectoryError):  # no folder there: made (or refused) as atomic does
+        _make_parent(path)
+        descriptor = os.open(tmp, _NEW_FILE, 0o666)
+    try:
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(descriptor, view) :]
+            if durable:
+                os.fsync(descriptor)
+        finally:
+            os.close(descriptor)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+#: The flags of a temporary file: a new one, never one that exists.
+_NEW_FILE = os.O_WRONLY | os.O_CREAT | os.O_EXCL
 
 
 def remove_partials(folder: Path) -> None:
@@ -130,8 +174,7 @@ def write_npz(path: Path, arrays: dict, *, durable: bool = True) -> None:
     """``arrays`` uncompressed: a study's preview is a few kB, and deflating it took 5x as long as writing."""
     buffer = io.BytesIO()  # zipfile's many small writes and seeks, in memory
     np.savez(buffer, **arrays)
-    with atomic(path, "wb", durable=durable) as file:
-        file.write(buffer.getbuffer())
+    write_bytes(path, buffer.getbuffer(), durable=durable)
 
 
 def write_joblib(path: Path, value) -> None:

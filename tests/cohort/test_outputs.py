@@ -1,0 +1,67 @@
+"""Atomic writes of the cohort's outputs (cohort.outputs): write_bytes against atomic, its reference."""
+
+import os
+
+import pytest
+
+from gpuimg.cohort import outputs
+from gpuimg.errors import WriteError
+
+
+def _files(folder):
+    return sorted(path.relative_to(folder).as_posix() for path in folder.rglob("*"))
+
+
+def _by_atomic(path, data):
+    with outputs.atomic(path, "wb", durable=False) as file:
+        file.write(data)
+
+
+@pytest.mark.parametrize("durable", [False, True])
+def test_write_bytes_leaves_what_atomic_leaves(tmp_path, durable):
+    """The file's bytes and permissions (the umask's), a new folder made for it, an old file replaced, and
+    no temporary left: as atomic writes the same bytes, the reference, into a folder of its own."""
+    data = bytes(range(256)) * 300
+    for writer, root in ((outputs.write_bytes, tmp_path / "new"), (_by_atomic, tmp_path / "reference")):
+        path = root / "deeper" / "S-1.json"
+        if writer is _by_atomic:
+            writer(path, b"old")
+            writer(path, data)
+        else:
+            writer(path, b"old", durable=durable)
+            writer(path, memoryview(data), durable=durable)
+        assert path.read_bytes() == data
+    for name in ("deeper", "deeper/S-1.json"):
+        assert os.stat(tmp_path / "new" / name).st_mode == os.stat(tmp_path / "reference" / name).st_mode
+    assert _files(tmp_path / "new") == _files(tmp_path / "reference") == ["deeper", "deeper/S-1.json"]
+
+
+def test_write_bytes_refuses_what_atomic_refuses(tmp_path):
+    """A folder at the path, and a file where its folder would be: the same error and message as atomic's,
+    and nothing written."""
+    (tmp_path / "folder.json").mkdir()
+    (tmp_path / "file").write_bytes(b"a file")
+    for path in (tmp_path / "folder.json", tmp_path / "file" / "S-1.json"):
+        with pytest.raises(WriteError) as reference:
+            _by_atomic(path, b"x")
+        with pytest.raises(WriteError) as refused:
+            outputs.write_bytes(path, b"x")
+        assert str(refused.value) == str(reference.value)
+    assert _files(tmp_path) == ["file", "folder.json"]
+
+
+def test_a_failed_write_bytes_leaves_the_old_file_and_no_temporary(tmp_path, monkeypatch):
+    """A write that fails midway (a full disk) or is interrupted leaves the old file as it was and no
+    temporary, as atomic does."""
+    path = tmp_path / "S-1.json"
+    outputs.write_bytes(path, b"old")
+    for error in (OSError(28, "No space left on device"), KeyboardInterrupt()):
+
+        def failing(descriptor, data, error=error):
+            raise error
+
+        monkeypatch.setattr(outputs.os, "write", failing)
+        with pytest.raises(type(error)):
+            outputs.write_bytes(path, b"new")
+        monkeypatch.undo()
+        assert path.read_bytes() == b"old" and _files(tmp_path) == ["S-1.json"]
