@@ -683,3 +683,25 @@ def test_a_study_of_unreadable_dicom_files_only_says_why_one_is_unreadable(tmp_p
         r"remove the folder\.",
         error,
     ), error
+
+
+@pytest.mark.parametrize("shape", [(1, 1, 1), (1, 5, 6), (2, 3, 4), (7, 1, 5), (6, 8, 1), (9, 10, 11)])
+def test_clipped_is_whether_the_roi_touches_a_face_of_the_volume(shape, rng):
+    """_clipped against the definition: any voxel of the six faces (an axis's first and last planes) in
+    the ROI, each face taken by its own index; for every voxel of the volume alone in the ROI, and for
+    random masks. An axis of one plane has one face, both first and last."""
+    from gpuimg.cohort.study import _clipped
+
+    def touches(mask):
+        faces = (mask[0], mask[-1], mask[:, 0], mask[:, -1], mask[:, :, 0], mask[:, :, -1])
+        return any(bool(np.any(face)) for face in faces)
+
+    masks = []
+    for index in np.ndindex(shape):
+        mask = np.zeros(shape, np.uint8)
+        mask[index] = 1
+        masks.append(mask)
+    masks += [(rng.random(shape) < p).astype(np.uint8) for p in (0.0, 0.01, 0.1, 0.5)]
+    for mask in masks:
+        assert _clipped(mask) is touches(mask)
+    assert any(touches(mask) for mask in masks) and (min(shape) < 3 or not all(map(touches, masks)))
