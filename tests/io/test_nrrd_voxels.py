@@ -308,6 +308,7 @@ def test_compressed_voxels_after_a_byte_skip_equal_simpleitk(tmp_path, detached,
     path = _nrrd_file(tmp_path / "skipped", header, payload, "voxels.raw" if detached else None)
     image = read_image(path, device="cpu")
     np.testing.assert_array_equal(image.data, data.transpose(2, 1, 0))
+    assert image.data.flags.writeable  # the voxels copied out of the stream's bytes, as without a skip
     if encoding == "gzip":
         np.testing.assert_array_equal(image.data, sitk.GetArrayFromImage(sitk.ReadImage(str(path))))
 
