@@ -1,0 +1,160 @@
+"""The report's figures laid out without tight_layout: every text in the figure and off its neighbours."""
+
+import gc
+import itertools
+import re
+import unicodedata
+
+import numpy as np
+import pytest
+
+matplotlib = pytest.importorskip("matplotlib")
+matplotlib.use("Agg", force=False)
+
+from matplotlib.transforms import Bbox  # noqa: E402
+
+from gpuimg.cohort import report  # noqa: E402
+
+
+def _texts(ax) -> list:
+    """Every text of ``ax`` that its drawing shows: tick labels, axis labels, offset texts, title, texts."""
+    texts = [*_shown(ax.get_xticklabels(), ax.get_xlim(), 0), *_shown(ax.get_yticklabels(), ax.get_ylim(), 1)]
+    texts += ax.texts
+    texts += [ax.title, ax.xaxis.label, ax.yaxis.label, ax.xaxis.offsetText, ax.yaxis.offsetText]
+    legend = ax.get_legend()
+    return [t for t in texts if t.get_visible() and t.get_text()] + ([legend] if legend else [])
+
+
+def _shown(labels, limits, axis: int) -> list:
+    """The tick labels of ticks in the view limits (matplotlib draws those only)."""
+    low, high = sorted(limits)
+    return [label for label in labels if low <= label.get_position()[axis] <= high]
+
+
+def _overlap(a, b) -> bool:
+    return a.x0 < b.x1 - 0.5 and b.x0 < a.x1 - 0.5 and a.y0 < b.y1 - 0.5 and b.y0 < a.y1 - 0.5
+
+
+def _check(figure) -> None:
+    """Each text inside the figure, and what the figure draws reaching to tight_layout's padding of its
+    edges (1.08 font sizes, up to twice that) on every side; no text of an axes over another axes or
+    its texts."""
+    figure.canvas.draw()
+    renderer = figure.canvas.get_renderer()
+    frame = figure.bbox
+    boxes = {}
+    for ax in figure.axes:
+        boxes[ax] = [t.get_window_extent(renderer) for t in _texts(ax)]
+        for box in boxes[ax]:
+            assert frame.x0 - 0.5 <= box.x0 and box.x1 <= frame.x1 + 0.5, (box, frame)
+            assert frame.y0 - 0.5 <= box.y0 and box.y1 <= frame.y1 + 0.5, (box, frame)
+    drawn = Bbox.union(
+        [ax.get_window_extent(renderer) for ax in figure.axes] + [*itertools.chain(*boxes.values())]
+    )
+    pad = 1.08 * matplotlib.rcParams["font.size"] * figure.dpi / 72
+    margins = np.array([drawn.x0, drawn.y0, frame.x1 - drawn.x1, frame.y1 - drawn.y1])
+    # A title placed above an offset text where the layout measured it may come down beside it once
+    # the panels are narrowed: margins of up to two pads.
+    assert np.all(margins >= pad - 1) and np.all(margins <= 2 * pad), (margins, pad)
+    for ax in figure.axes:
+        for other in figure.axes:
+            if other is not ax:
+                inner = other.get_window_extent(renderer)
+                for box in boxes[ax]:
+                    assert not _overlap(box, inner), (box, inner)
+                    assert not any(_overlap(box, theirs) for theirs in boxes[other]), box
+
+
+@pytest.fixture
+def at_80_dpi():
+    with matplotlib.rc_context({"figure.dpi": 80}):
+        yield
+
+
+def test_box_plots_of_awkward_features_keep_their_texts_apart(rng, at_80_dpi):
+    # Tick labels of every width: an offset text (1e7), long negative decimals, a long title (the
+    # titles' widths are left out of the layout, as tight_layout leaves them out: it fits on its panel).
+    X = np.c_[
+        rng.normal(5e7, 1e7, 60),
+        rng.normal(-0.000123, 1e-5, 60),
+        rng.normal(-123456, 1000, 60),
+        rng.normal(0, 1, 60),
+        rng.normal(0, 1, 60),
+    ]
+    names = ["stat_energy", "ngl_dependence_count_norm", "a", "morph_vol_dens_aabb", "b"]
+    y = np.array(["benign", "malignant"] * 30)
+    for classes in (y, None):
+        _check(report._distributions(X, names, classes))
+
+
+def test_the_histograms_keep_their_texts_apart(rng, at_80_dpi):
+    counts, edges = np.histogram(rng.normal(0, 300, 100_000), 64)
+    previews = [
+        {
+            f"{kind}_{when}": v
+            for when in ("before", "after")
+            for kind, v in (("hist", counts), ("edges", edges))
+        }
+    ]
+    _check(report._histograms(previews))
+
+
+def test_the_heat_maps_names_lie_beside_their_rows_and_below_their_columns(rng, at_80_dpi):
+    names = [f"feature_{'x' * (k % 17)}{k}" for k in range(30)]
+    X = rng.normal(size=(50, 30)) * rng.uniform(0.1, 10, 30)
+    figure = report._correlation(X, names)
+    _check(figure)
+    ax, bar = figure.axes
+    renderer = figure.canvas.get_renderer()
+    box = ax.get_window_extent(renderer)
+    assert len(ax.texts) == 2 * 30
+    for k in range(30):  # the k-th column's and row's centres, through the image's own transform
+        (x, _), (_, y) = ax.transData.transform([(k, 0), (0, k)])
+        below, beside = ax.texts[2 * k], ax.texts[2 * k + 1]
+        assert below.get_text() == beside.get_text() == names[k]
+        under, left = below.get_window_extent(renderer), beside.get_window_extent(renderer)
+        assert (under.x0 + under.x1) / 2 == pytest.approx(x, abs=1) and under.y1 < box.y0
+        assert (left.y0 + left.y1) / 2 == pytest.approx(y, abs=1) and left.x1 < box.x0
+    # The colour bar as colorbar(shrink=0.7) draws it: 0.7 of the map's height, centred, 1/20 as wide.
+    side = bar.get_window_extent(renderer)
+    assert side.height == pytest.approx(0.7 * box.height, abs=1)
+    assert (side.y0 + side.y1) / 2 == pytest.approx((box.y0 + box.y1) / 2, abs=1)
+    assert side.width == pytest.approx(side.height / 20, abs=1) and side.x0 > box.x1
+
+
+def test_a_log_axis_labels_its_decades_as_matplotlib_does():
+    # Text such as '10³', not matplotlib's mathtext '$\mathdefault{10^{3}}$' (parsed anew by each
+    # figure's renderer): the same power, read back by Unicode's compatibility mapping of superscripts.
+    from matplotlib.figure import Figure
+    from matplotlib.ticker import LogFormatterSciNotation
+
+    ax = Figure().add_subplot()
+    ax.set_yscale("log")
+    ax.set_ylim(1e-13, 1e23)
+    formatter = LogFormatterSciNotation()
+    formatter.set_axis(ax.yaxis)
+    for exponent in range(-12, 23):
+        value = 10.0**exponent
+        (power,) = re.fullmatch(r"\$\\mathdefault\{10\^\{(.+)\}\}\$", formatter(value)).groups()
+        label = report._power_of_ten(value)
+        read = unicodedata.normalize("NFKC", label).replace("\N{MINUS SIGN}", "-")
+        assert read == "10" + power.replace("\N{MINUS SIGN}", "-")
+    assert [report._power_of_ten(v) for v in (2.0, 0.0, 300.0)] == ["2", "0", "300"]
+
+
+def test_the_report_leaves_the_garbage_collector_as_it_found_it(monkeypatch):
+    # Objects alive before the report are frozen while it is drawn, and thawed after; a process that
+    # froze objects itself keeps them frozen.
+    during = []
+    monkeypatch.setattr(report, "_build", lambda *args: during.append(gc.get_freeze_count()) or "page")
+    manifest = {"studies": 0}
+    assert gc.get_freeze_count() == 0
+    assert report.build_report([], [], [], {}, {}, manifest) == "page"
+    assert during[0] > 0 and gc.get_freeze_count() == 0
+    gc.freeze()
+    try:
+        frozen = gc.get_freeze_count()
+        report.build_report([], [], [], {}, {}, manifest)
+        assert during[1] == frozen == gc.get_freeze_count()
+    finally:
+        gc.unfreeze()
