@@ -186,16 +186,15 @@ def _decode(stack: _Stack, headers: list[_Header]) -> tuple[np.ndarray, dict]:
     and the volume is traversed once; a series read in this thread (below :data:`_THREADED_BYTES`,
     which stays in cache whole) of one rescale into int16 is rescaled whole once read, in one call.
     """
-    by_file: dict[Path, list[tuple[int, _Frame]]] = {}
-    for slot, frame in zip(stack.slots, stack.frames, strict=True):
-        by_file.setdefault(frame.path, []).append((slot, frame))
-    # Each file with the slots of its frames and its stored type, keyed by nothing: a Path's hash and
-    # equality are Python calls, which several look-ups a file made 0.2 of a demo series' decoding.
-    files = [
-        (header, by_file[header.path], _stored_dtype(header.dataset))
-        for header in headers
-        if header.path in by_file
-    ]
+    # Each file with the slots of its frames and its stored type. The stack's frames are its headers'
+    # frame objects, found by identity: a Path's or a frame's hash and equality are Python calls, which
+    # several look-ups a file made 0.2 of a demo series' decoding.
+    slot_of = {id(frame): slot for slot, frame in zip(stack.slots, stack.frames, strict=True)}
+    files = []
+    for header in headers:
+        frames = [(slot_of[id(frame)], frame) for frame in header.frames if id(frame) in slot_of]
+        if frames:
+            files.append((header, frames, _stored_dtype(header.dataset)))
     stored = np.result_type(*{own for _header, _frames, own in files})
     rows, columns = stack.frames[0].shape
     slope = np.array([f.slope for f in stack.frames])
@@ -249,7 +248,7 @@ def _decode(stack: _Stack, headers: list[_Header]) -> tuple[np.ndarray, dict]:
         np.add(work, b, out=work)
         np.copyto(data[slot], work, casting="same_kind")
 
-    slot_bytes, little = raw[0].nbytes, stored.newbyteorder("<")
+    slot_bytes, whole_bytes = raw[0].nbytes, memoryview(raw).cast("B")
 
     def fill(header: _Header, frames: list[tuple[int, _Frame]], own: np.dtype) -> None:
         path = header.path
@@ -259,9 +258,14 @@ def _decode(stack: _Stack, headers: list[_Header]) -> tuple[np.ndarray, dict]:
             _copy_decoded(path, frames, raw, stored)
         else:
             if kept is not None:  # a small file, read whole with its header: not opened again
+                kept = memoryview(kept)
                 for slot, frame in frames:
                     start = offset + (frame.index or 0) * slot_bytes
-                    raw[slot] = np.frombuffer(kept, little, rows * columns, start).reshape(rows, columns)
+                    whole_bytes[slot * slot_bytes : (slot + 1) * slot_bytes] = kept[
+                        start : start + slot_bytes
+                    ]
+                    if sys.byteorder != "little":  # stored little-endian, as _read_into reads them
+                        raw[slot].byteswap(inplace=True)
             else:
                 with open(path, "rb", buffering=0) as file:
                     for slot, frame in frames:
@@ -364,7 +368,9 @@ def _copy_decoded(path: Path, frames: list[tuple[int, _Frame]], raw: np.ndarray,
 def _stored_dtype(ds: pydicom.Dataset) -> np.dtype:
     """The dtype pydicom decodes a file's pixels to, from BitsAllocated and PixelRepresentation."""
     signed = int(ds.get("PixelRepresentation", 0)) == 1
-    return _integer_dtype(signed, max(int(ds.BitsAllocated), 8) // 8)
+    # Not ds.BitsAllocated: a _Tags' attribute look-up fails before its __getattr__ finds the value. Every
+    # header decoded has one (_check_series refuses a file without).
+    return _integer_dtype(signed, max(int(ds.get("BitsAllocated")), 8) // 8)
 
 
 @functools.cache

@@ -275,11 +275,16 @@ def _checked_as(header: _Header) -> tuple | None:
     (the length of its pixel data known, its values plain: text, numbers, lists of them); None for a
     file pydicom read, which is checked whatever the others held.
 
-    A file whose values equal those of one that passed passes too, without being checked again.
+    A file whose values equal those of one that passed passes too, without being checked again. A file
+    matched to its series' template (:class:`gpuimg.io._tags._Template`) in none of whose differing
+    values the checks look holds the values of the template's file: the template stands for them.
     """
     ds = header.dataset
     if not isinstance(ds, _Tags) or header.pixels is None:
         return None
+    template = ds.template
+    if template is not None and template.varying.isdisjoint(_CHECKED):
+        return (header.problem, header.pixels[1], header.n_frames, template)
     values = tuple([tuple(v) if type(v) is list else v for v in map(ds.get, _CHECKED)])
     return (header.problem, ds.file_meta["TransferSyntaxUID"], header.pixels[1], header.n_frames, values)
 
