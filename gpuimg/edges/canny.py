@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import itertools
+import math
 from collections.abc import Sequence
 
 import numpy as np
@@ -104,7 +105,12 @@ def canny(
     except where the squares of the gradient overflow or vanish (derivatives beyond about 1.8e19 or
     below about 1e-15 in float32, beyond 1.3e154 or below 1e-150 in float64): there the magnitude is
     that of the gradient scaled by a power of two, so an image and its thresholds scaled alike have
-    the same edges (scikit-image's magnitude is inf or 0 there, and its edges differ). In 3D the
+    the same edges (scikit-image's magnitude is inf or 0 there, and its edges differ); and where the
+    low threshold lies outside float32's normal range (below about 1.2e-38 or beyond 3.4e38 in
+    magnitude): scikit-image compares it in single precision, as a subnormal, 0 (then 1e-14) or inf,
+    and finds other edges or none; here it is rounded to float32's 24 significant bits keeping its
+    exponent, which is scikit-image's number wherever float32 holds it, so a float64 image scaled
+    with its thresholds by any power of two up to about 2**±500 has the same edges. In 3D the
     suppression compares the magnitude at each voxel with its bilinear interpolation at
     ``± g / max|g_a|`` (one voxel along the dominant axis of the gradient, on a face of the 3x3x3
     neighbourhood; see :mod:`gpuimg.kernels.canny`) and hysteresis keeps the 26-connected
@@ -250,8 +256,9 @@ def _sobel_classes(ns, smoothed, where, thresholds, use_quantiles):
     if where is None:
         where = xp.zeros(smoothed.shape, dtype=bool)
         where[(slice(1, -1),) * smoothed.ndim] = True
-    # As in scikit-image, the low threshold is compared in single precision, and 0 means "above 0".
-    low = float(np.float32(float(low_threshold)))  # float(): a quantile is a 0-d device array on the GPU
+    # As in scikit-image, the low threshold is compared in single precision (float32's 24 bits, with
+    # float64's exponents), and 0 means "above 0".
+    low = _single_precision(float(low_threshold))  # float(): a quantile is a 0-d device array on the GPU
     if low == 0:
         low = float(np.float32(1e-14))
     high = _compared(high_threshold, smoothed.dtype)
@@ -290,12 +297,27 @@ def _central_magnitude(ns, smoothed):
     return magnitude
 
 
+def _single_precision(threshold: float) -> float:
+    """``threshold`` rounded to float32's 24 significant bits, keeping its exponent: scikit-image's
+    low threshold (a C ``float``) wherever float32 holds it as a normal number (about 1.2e-38 to
+    3.4e38 in magnitude), and beyond, where float32 would make it a subnormal, 0 or inf, the same
+    rounding scaled by a power of two, so that scaled thresholds are rounded alike. Past float64's
+    largest number it is inf."""
+    fraction, exponent = math.frexp(threshold)
+    try:
+        return math.ldexp(float(np.float32(fraction)), exponent)
+    except OverflowError:  # the fraction rounded up to 1 at float64's largest exponent
+        return math.copysign(math.inf, threshold)
+
+
 def _compared(threshold, dtype) -> float:
     """The float64 that compares with values of ``dtype`` as ``threshold`` does in NumPy's array
     comparisons: a Python number is first rounded to ``dtype`` (NEP 50), a NumPy scalar or a 0-d
-    array (a quantile) compared in the promoted type."""
+    array (a quantile) compared in the promoted type; beyond the type's largest number, inf (which
+    only an infinite value reaches, as in NumPy)."""
     kind = np.result_type(dtype, threshold.dtype) if hasattr(threshold, "dtype") else np.dtype(dtype)
-    return float(kind.type(float(threshold)))
+    with np.errstate(over="ignore"):  # rounding to inf is the comparison meant, not a mistake
+        return float(kind.type(float(threshold)))
 
 
 def _thresholds(image, low, high, use_quantiles, scaled):

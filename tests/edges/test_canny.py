@@ -1,6 +1,7 @@
 """gpuimg.edges.canny: equal to scikit-image's in 2D; against SimpleITK and a sphere in 3D."""
 
 import gc
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -113,6 +114,43 @@ def test_2d_float32_image_scaled_by_a_power_of_two_has_the_edges_of_scikit_image
         got = gpuimg.to_numpy(canny(scaled, 1.2, low, high, use_quantiles=quantiles))
         assert want.sum() > 50
         np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize("target", ["cpu", "emulated_cuda"])
+@pytest.mark.parametrize("power", [500, 200, -140, -200, -500])
+def test_2d_float64_image_scaled_by_a_power_of_two_has_the_edges_of_scikit_image_unscaled(
+    rng, power, target, request
+):
+    """The low threshold was rounded to float32 (scikit-image's C float), so a float64 image scaled
+    with its thresholds by 2**200 or more compared its magnitudes with inf (and NumPy warned of an
+    overflow in canny), by 2**-200 or less with 0, then 1e-14: no edge at all; by 2**-140 with a
+    float32 subnormal (an edge pixel of a photograph lost). Reference: scikit-image on the unscaled
+    image, voxel for voxel (a power of two scales every float64 operation exactly here); no warning."""
+    image = square(rng)[:40, :44]
+    device = request.getfixturevalue(target) if target != "cpu" else np.asarray
+    scale = 2.0**power
+    for low, high, quantiles in ((0.1, 0.2, False), (0.8, 0.9, True)):
+        want = skimage.feature.canny(image, 1.2, low, high, use_quantiles=quantiles)
+        if not quantiles:
+            low, high = low * scale, high * scale
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            got = gpuimg.to_numpy(canny(device(image * scale), 1.2, low, high, use_quantiles=quantiles))
+        assert want.sum() > 50
+        np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_thresholds_beyond_float32_give_no_edge_and_no_warning(rng, dtype, method):
+    """Thresholds of 1e39 and 2e39, beyond float32's largest number: NumPy warned of an overflow in
+    canny's rounding to float32. No magnitude of an image of values in [0, 1.3] reaches them (closed
+    form): no edge, and no warning."""
+    image = square(rng, dtype)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        edges = canny(image, 1.0, 1e39, 2e39, method=method)
+    assert not edges.any()
 
 
 @pytest.mark.parametrize("power", [66, 100, -100])
