@@ -1,4 +1,5 @@
-"""Checks shared by every module: boundary modes, choices, numbers, per-axis sizes and spacings, seeds.
+"""Checks shared by every module: boundary modes, choices, numbers, per-axis sizes and spacings,
+Gaussian sigmas, seeds.
 
 As SciPy's ``ndimage._ni_support``: one place for the argument checks that every public function
 needs, so that a bad argument gets the same :class:`~gpuimg.errors.ParameterError` (naming the
@@ -22,6 +23,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import numpy as np
+from scipy import ndimage
 
 from gpuimg.errors import GpuimgError, ParameterError
 
@@ -349,6 +351,81 @@ def check_gaussian(sigmas: Sequence[float], name: str = "sigma", truncate: float
                 f"{name}={sigma:g} voxels gives a Gaussian kernel of {taps} taps along an axis, more "
                 f"than {MAX_WINDOW}; use a smaller {name} (or downsample the image first)."
             )
+
+
+#: How far SciPy's sampled derivative of a Gaussian may take a unit ramp's slope (order 1), a parabola's
+#: curvature or a constant 1's second derivative (order 2) from 1, 1 and 0 before the sigma is refused as
+#: giving no derivative (see :func:`check_sampled_gaussian`).
+SAMPLING_TOLERANCE = 0.01
+#: A sigma [voxels] whose sampled first and second derivatives of a Gaussian are within the tolerance.
+_ADVISED_SIGMA = 0.75
+
+
+def _sampling_errors(sigma: float, order: int) -> list[tuple[str, float, float]]:
+    """How SciPy's sampled derivative of order ``order`` of a Gaussian of ``sigma`` voxels differs from
+    a derivative, the sampling alone (the kernel left untruncated, at 12 sigma): ``(what, got, exact)``
+    for a unit ramp's slope (order 1: got 1 exactly), a parabola's curvature (order 2: 1) and the second
+    derivative of a constant 1 (order 2: 0, the kernel's sum)."""
+    radius = int(12.0 * sigma + 0.5) + 1
+    r = np.arange(-radius, radius + 1, dtype=np.float64)
+    if order == 1:
+        slope = ndimage.gaussian_filter1d(r, sigma, order=1, truncate=12.0)[radius]
+        return [("gives a ramp of slope 1 a slope of", float(slope), 1.0)]
+    curvature = ndimage.gaussian_filter1d(r**2, sigma, order=2, truncate=12.0)[radius] / 2.0
+    constant = ndimage.gaussian_filter1d(np.ones_like(r), sigma, order=2, truncate=12.0)[radius]
+    return [
+        ("gives a parabola of curvature 1 a curvature of", float(curvature), 1.0),
+        ("gives a constant 1 a second derivative of", float(constant), 0.0),
+    ]
+
+
+def check_sampled_gaussian(sigma_vox, order: int, sigma_mm, spacing, shape, name: str = "sigma") -> None:
+    """Refuse a sigma [voxels] so narrow that SciPy's sampled derivative of a Gaussian is no derivative.
+
+    ``sigma_vox`` is one sigma [voxels] per axis, ``order`` the derivative's (1 or 2), ``sigma_mm``
+    the value given in mm (None where it was given in voxels), ``spacing`` the voxel spacing [mm] per
+    axis (or None), ``shape`` the image's; ``name`` is the parameter (its mm twin ``name + "_mm"``).
+
+    Below about 0.7 voxel the samples of a Gaussian's derivative no longer hold its moments: at 0.5
+    voxel the first derivative gives a ramp 0.86 of its slope and the second derivative sums to -0.56,
+    not 0, so a constant region gets a Laplacian of -0.56 times its value per voxel² (+560 for air at
+    -1000 HU) and a parabola 1.34 times its curvature; at 1/3 voxel (1 mm on 3 mm slices) 0.2, -7.3
+    and 0.78. The sampling error falls off fast (about as exp(-2 pi² sigma²)): only sigmas below 1 voxel
+    are measured. Along an axis of one voxel (a one-slice volume) resampling gives no more voxels: the
+    advice is the image without that axis.
+    """
+    for axis, sigma in enumerate(sigma_vox):
+        if sigma >= 1.0:
+            continue
+        wrong = [e for e in _sampling_errors(sigma, order) if abs(e[1] - e[2]) > SAMPLING_TOLERANCE]
+        if not wrong:
+            continue
+        what, got, exact = max(wrong, key=lambda e: abs(e[1] - e[2]))
+        given = f"{sigma:.3g} voxels"
+        advice = f"{name} of at least {_ADVISED_SIGMA} voxels along each axis"
+        if sigma_mm is not None and spacing is not None:
+            step = spacing[axis]
+            given += f" ({name}_mm {sigma * step:g} / spacing {step:g} mm)"
+            advice = (
+                f"{name}_mm of at least {_ADVISED_SIGMA} times the spacing ({_ADVISED_SIGMA * step:g} mm "
+                f"along axis {axis}), or resample the image along that axis to a spacing of at most "
+                f"{sigma * step / _ADVISED_SIGMA:g} mm first (gpuimg.preprocess.resample)"
+            )
+        if shape[axis] == 1:
+            without = (
+                "image[0] (volume.data[0] for a one-slice Volume)"
+                if axis == 0
+                else f"np.take(image, 0, axis={axis})"
+            )
+            advice = (
+                f"the image without axis {axis}, which holds one voxel: {without}, with the spacing "
+                f"and {name} of the other axes"
+            )
+        raise ParameterError(
+            f"{name} along axis {axis} is {given}: SciPy's sampled derivative of a Gaussian that narrow is "
+            f"not a derivative: it {what} {got:.3g}, not {exact:g} (more than "
+            f"{SAMPLING_TOLERANCE:g} off). Use {advice}."
+        )
 
 
 def check_bins(nbins, name: str = "nbins") -> int:

@@ -12,10 +12,16 @@ from collections.abc import Sequence
 from functools import partial
 
 import numpy as np
-from scipy import ndimage as ndi
 
 from gpuimg._arrays import check_ndim
-from gpuimg._support import check_cval, check_flag, check_gaussian, check_mode, is_finite
+from gpuimg._support import (
+    check_cval,
+    check_flag,
+    check_gaussian,
+    check_mode,
+    check_sampled_gaussian,
+    is_finite,
+)
 from gpuimg._units import voxels
 from gpuimg.backend import is_dask, map_stencil, namespace
 from gpuimg.errors import ParameterError
@@ -147,9 +153,9 @@ def gaussian_gradient_magnitude(
     SciPy samples the derivative of a Gaussian; below about 0.7 voxel the samples lose its moments
     and the pass is no derivative: a unit ramp gets a slope of 0.86 at 0.5 voxel, 0.2 at 1/3 voxel
     (``sigma_mm=1`` on 3 mm slices), 0 below 1/8. A sigma along an axis whose ramp slope is more
-    than 1 % off (:data:`SAMPLING_TOLERANCE`; below about 0.64 voxel) is refused: pass a wider one,
-    or resample the image along that axis first (:func:`gpuimg.preprocess.resample`); of a
-    one-slice volume, take its 2D slice.
+    than 1 % off (:data:`gpuimg._support.SAMPLING_TOLERANCE`; below about 0.64 voxel) is refused:
+    pass a wider one, or resample the image along that axis first
+    (:func:`gpuimg.preprocess.resample`); of a one-slice volume, take its 2D slice.
 
     Examples
     --------
@@ -221,9 +227,9 @@ def log(
     constant region gets a Laplacian of -0.56 times its value per voxel² (+560 in air at
     -1000 HU) and a parabola 1.34 times its curvature; at 1/3 voxel (``sigma_mm=1`` on 3 mm
     slices) -7.3 and 0.78. A sigma along an axis where either is more than 0.01 off (0 and 1,
-    :data:`SAMPLING_TOLERANCE`; below about 0.73 voxel) is refused: pass a wider one, or resample
-    the image along that axis first (:func:`gpuimg.preprocess.resample`); of a one-slice volume,
-    take its 2D slice.
+    :data:`gpuimg._support.SAMPLING_TOLERANCE`; below about 0.73 voxel) is refused: pass a wider
+    one, or resample the image along that axis first (:func:`gpuimg.preprocess.resample`); of a
+    one-slice volume, take its 2D slice.
 
     References
     ----------
@@ -311,7 +317,7 @@ def _gaussian_derivative(image, sigma, sigma_mm, order, spacing, mode, cval, tru
     if not (is_finite(truncate) and truncate > 0):
         raise ParameterError(f"truncate={truncate!r} must be a positive number of standard deviations.")
     check_gaussian(sigma_vox, truncate=truncate)
-    _check_sampling(sigma_vox, order, sigma_mm, spacing if given else None, tuple(image.shape))
+    check_sampled_gaussian(sigma_vox, order, sigma_mm, spacing if given else None, tuple(image.shape))
     run = partial(
         _gaussian_derivative_chunk,
         sigma_vox=sigma_vox,
@@ -324,77 +330,6 @@ def _gaussian_derivative(image, sigma, sigma_mm, order, spacing, mode, cval, tru
     )
     depth = max(int(truncate * s + 0.5) for s in sigma_vox)
     return _stencil(run, image, depth, mode, work)
-
-
-#: How far SciPy's sampled derivative of a Gaussian may take a unit ramp's slope (order 1), a parabola's
-#: curvature or a constant 1's second derivative (order 2) from 1, 1 and 0 before the sigma is refused as
-#: giving no derivative (see :func:`_check_sampling`).
-SAMPLING_TOLERANCE = 0.01
-#: A sigma [voxels] whose sampled first and second derivatives of a Gaussian are within the tolerance.
-_ADVISED_SIGMA = 0.75
-
-
-def _sampling_errors(sigma: float, order: int) -> list[tuple[str, float, float]]:
-    """How SciPy's sampled derivative of order ``order`` of a Gaussian of ``sigma`` voxels differs from
-    a derivative, the sampling alone (the kernel left untruncated, at 12 sigma): ``(what, got, exact)``
-    for a unit ramp's slope (order 1: got 1 exactly), a parabola's curvature (order 2: 1) and the second
-    derivative of a constant 1 (order 2: 0, the kernel's sum)."""
-    radius = int(12.0 * sigma + 0.5) + 1
-    r = np.arange(-radius, radius + 1, dtype=np.float64)
-    if order == 1:
-        slope = ndi.gaussian_filter1d(r, sigma, order=1, truncate=12.0)[radius]
-        return [("gives a ramp of slope 1 a slope of", float(slope), 1.0)]
-    curvature = ndi.gaussian_filter1d(r**2, sigma, order=2, truncate=12.0)[radius] / 2.0
-    constant = ndi.gaussian_filter1d(np.ones_like(r), sigma, order=2, truncate=12.0)[radius]
-    return [
-        ("gives a parabola of curvature 1 a curvature of", float(curvature), 1.0),
-        ("gives a constant 1 a second derivative of", float(constant), 0.0),
-    ]
-
-
-def _check_sampling(sigma_vox, order, sigma_mm, spacing, shape) -> None:
-    """Refuse a sigma [voxels] so narrow that SciPy's sampled derivative of a Gaussian is no derivative.
-
-    Below about 0.7 voxel the samples of a Gaussian's derivative no longer hold its moments: at 0.5
-    voxel the first derivative gives a ramp 0.86 of its slope and the second derivative sums to -0.56,
-    not 0, so a constant region gets a Laplacian of -0.56 times its value per voxel² (+560 for air at
-    -1000 HU) and a parabola 1.34 times its curvature; at 1/3 voxel (1 mm on 3 mm slices) 0.2, -7.3
-    and 0.78. The sampling error falls off fast (about as exp(-2 pi² sigma²)): only sigmas below 1 voxel
-    are measured. Along an axis of one voxel (a one-slice volume) resampling gives no more voxels: the
-    advice is the image without that axis.
-    """
-    for axis, sigma in enumerate(sigma_vox):
-        if sigma >= 1.0:
-            continue
-        wrong = [e for e in _sampling_errors(sigma, order) if abs(e[1] - e[2]) > SAMPLING_TOLERANCE]
-        if not wrong:
-            continue
-        what, got, exact = max(wrong, key=lambda e: abs(e[1] - e[2]))
-        given = f"{sigma:.3g} voxels"
-        advice = f"a sigma of at least {_ADVISED_SIGMA} voxels along each axis"
-        if sigma_mm is not None and spacing is not None:
-            step = spacing[axis]
-            given += f" (sigma_mm {sigma * step:g} / spacing {step:g} mm)"
-            advice = (
-                f"sigma_mm of at least {_ADVISED_SIGMA} times the spacing ({_ADVISED_SIGMA * step:g} mm "
-                f"along axis {axis}), or resample the image along that axis to a spacing of at most "
-                f"{sigma * step / _ADVISED_SIGMA:g} mm first (gpuimg.preprocess.resample)"
-            )
-        if shape[axis] == 1:
-            without = (
-                "image[0] (volume.data[0] for a one-slice Volume)"
-                if axis == 0
-                else f"np.take(image, 0, axis={axis})"
-            )
-            advice = (
-                f"the image without axis {axis}, which holds one voxel: {without}, with the spacing "
-                "and sigma of the other axes"
-            )
-        raise ParameterError(
-            f"sigma along axis {axis} is {given}: SciPy's sampled derivative of a Gaussian that narrow is "
-            f"not a derivative: it {what} {got:.3g}, not {exact:g} (more than "
-            f"{SAMPLING_TOLERANCE:g} off). Use {advice}."
-        )
 
 
 def _gaussian_derivative_chunk(chunk, *, sigma_vox, order, spacing, mode, cval, truncate, work):

@@ -7,17 +7,18 @@ is in ``_histogram_clustering``, DBSCAN on voxel positions (:func:`~gpuimg.ml.db
 """
 
 import dataclasses
+import itertools
 from collections.abc import Sequence
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
 
 from gpuimg._memory import check_allocation
-from gpuimg._support import check_gaussian
+from gpuimg._support import check_gaussian, check_sampled_gaussian, check_spacing
 from gpuimg._text import count
 from gpuimg._units import voxels
 from gpuimg.backend import namespace
-from gpuimg.edges import gradient_magnitude
+from gpuimg.edges import gradient_magnitude, log
 from gpuimg.errors import ParameterError
 from gpuimg.volume import Volume, accepts_volume, check_same_grid
 
@@ -40,7 +41,10 @@ def voxel_features(
     """Multi-scale features of each voxel, (voxels, features) in C order, on the image's device.
 
     Intensity, then per scale: Gaussian smoothing, its gradient magnitude (Sobel), Laplacian of
-    Gaussian, and the Hessian eigenvalues (one per axis, largest first).
+    Gaussian, and the Hessian eigenvalues (one per axis, largest first). With a spacing (a Volume
+    brings its own) the derivatives are in intensity per mm (the gradient) and per mm² (the
+    Laplacian and the Hessian), as :mod:`gpuimg.edges` gives them: each derivative along axis ``a``
+    divided by ``spacing[a]`` once per order; without one, per voxel and per voxel².
 
     Parameters
     ----------
@@ -51,8 +55,8 @@ def voxel_features(
     sigmas_mm : sequence of float [mm], optional
         Scales in mm, divided by the spacing per axis; needs ``spacing`` or a Volume.
     spacing : float or sequence of float [mm], optional
-        Voxel spacing, for ``sigmas_mm`` and the gradient (per mm where given); a Volume brings its
-        own.
+        Voxel spacing, for ``sigmas_mm`` and the derivatives' unit (per mm and mm² where given); a
+        Volume brings its own.
 
     Returns
     -------
@@ -65,8 +69,11 @@ def voxel_features(
         For an image that is not 2D or 3D, has no voxel, holds NaN or infinite values or values
         beyond float32's range (magnitudes above 3.4e38); both
         ``sigmas`` and ``sigmas_mm``, or no scale (``sigmas=()``); ``sigmas_mm`` without a spacing; a
-        scale that is not positive, not one per axis, or so large that its kernel exceeds 2**20 taps;
-        a spacing that is not positive, or differs from the Volume's own.
+        scale that is not positive, not one per axis, so large that its kernel exceeds 2**20 taps, or
+        so narrow along an axis (below about 0.73 voxel: ``sigmas_mm`` below 0.73 times the spacing)
+        that SciPy's sampled second derivative of a Gaussian, the Laplacian of Gaussian's, is no
+        derivative (as :func:`gpuimg.edges.log` refuses it; see its Notes); a spacing that is not
+        positive, or differs from the Volume's own.
     MemoryBudgetError
         If the feature table and one scale's intermediate images would exceed the memory budget.
 
@@ -103,15 +110,19 @@ def voxel_features(
         )
     in_mm = sigmas_mm is not None
     scales = sigmas_mm if in_mm else (1.0, 2.0, 4.0) if sigmas is None else sigmas
-    scales = [scales] if np.ndim(scales) == 0 else list(scales)
+    # A list or tuple as it is: np.ndim raised a bare ValueError on scales of one number and one per axis.
+    scales = list(scales) if isinstance(scales, Sequence) or np.ndim(scales) > 0 else [scales]
     if not scales:
         raise ParameterError(f"sigmas={sigmas!r}, sigmas_mm={sigmas_mm!r}: give at least one scale.")
+    steps = None if spacing is None else check_spacing(spacing, data.ndim)
     per_axis = [
-        voxels("sigmas", None, s, spacing, data.ndim) if in_mm else voxels("sigmas", s, None, None, data.ndim)
+        voxels("sigmas", None, s, steps, data.ndim) if in_mm else voxels("sigmas", s, None, None, data.ndim)
         for s in scales
     ]
-    for sigma_voxels in per_axis:
+    for scale, sigma_voxels in zip(scales, per_axis, strict=True):
         check_gaussian(sigma_voxels, "sigmas")
+        mm = scale if in_mm else None
+        check_sampled_gaussian(sigma_voxels, 2, mm, steps, tuple(data.shape), "sigmas")
     # Each feature is written into the result as soon as it exists and then freed, so that the
     # device holds the result and one scale's intermediates, not every feature twice.
     n_features = 1 + len(per_axis) * (3 + data.ndim)
@@ -131,18 +142,19 @@ def voxel_features(
     for sigma_voxels in per_axis:
         smooth = ns.ndi.gaussian_filter(data, sigma_voxels)
         put(smooth)
-        put(gradient_magnitude(smooth, spacing=spacing))
+        put(gradient_magnitude(smooth, spacing=steps))
         del smooth
-        put(ns.ndi.gaussian_laplace(data, sigma_voxels))
-        for values in _hessian_eigenvalues(ns, data, sigma_voxels):
+        put(log(data, sigma_voxels, spacing=steps))
+        for values in _hessian_eigenvalues(ns, data, sigma_voxels, steps):
             put(values)
     return features
 
 
-def _hessian_eigenvalues(ns, data, sigma_voxels):
+def _hessian_eigenvalues(ns, data, sigma_voxels, steps):
     """The eigenvalues of the Hessian of the Gaussian-smoothed image (scikit-image's
     ``hessian_matrix`` without Gaussian derivatives: finite differences), one image per axis,
-    largest first.
+    largest first; with ``steps`` (the spacing [mm] per axis) each component ``H_ab`` divided by
+    ``steps[a] * steps[b]`` first (per mm², else per voxel²).
 
     The finite differences need two voxels along an axis: along an axis of one voxel (a single
     slice), where the image does not change, the eigenvalue is 0.
@@ -155,9 +167,15 @@ def _hessian_eigenvalues(ns, data, sigma_voxels):
         hessian = ns.ski.feature.hessian_matrix(
             image, sigma=sigma, mode="reflect", order="rc", use_gaussian_derivatives=False
         )
+        if steps is not None:  # the components in scikit-image's order: (0, 0), (0, 1), ..., (1, 1), ...
+            pairs = itertools.combinations_with_replacement(live, 2)
+            for component, (a, b) in zip(hessian, pairs, strict=True):
+                component /= steps[a] * steps[b]
         values = list(ns.ski.feature.hessian_matrix_eigvals(hessian))
     elif live:  # one axis: the second difference of the smoothed profile
         values = [xp.gradient(xp.gradient(ns.ndi.gaussian_filter(image, sigma, mode="reflect")))]
+        if steps is not None:
+            values[0] /= steps[live[0]] ** 2
     else:
         values = []
     if len(live) == data.ndim:

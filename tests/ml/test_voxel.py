@@ -441,3 +441,101 @@ def test_voxel_features_of_values_beyond_float32_say_so():
     np.testing.assert_array_equal(
         voxel_features(image, sigmas=(1.0,))[:, 0], image.astype(np.float32).ravel()
     )
+
+
+def _reference_derivatives(image, sigma, spacing):
+    """SciPy and NumPy per mm: the Sobel magnitude of the smoothed image with each derivative divided
+    by its spacing, the sum of SciPy's second-derivative-of-Gaussian passes (gaussian_laplace's) each
+    divided by its spacing squared, and the eigenvalues of NumPy's finite-difference Hessian of the
+    smoothed image (np.gradient with the spacing), largest first; in float64."""
+    smoothed = ndi.gaussian_filter(image, sigma)
+    gradient = np.sqrt(sum((ndi.sobel(smoothed, a) / spacing[a]) ** 2 for a in range(image.ndim)))
+    laplacian = sum(
+        ndi.gaussian_filter(image, sigma, order=[2 * (a == b) for b in range(image.ndim)]) / spacing[a] ** 2
+        for a in range(image.ndim)
+    )
+    first = np.gradient(ndi.gaussian_filter(image, sigma, mode="reflect"), *spacing)
+    hessian = np.stack([np.stack(np.gradient(d, *spacing)) for d in first])
+    eigenvalues = np.linalg.eigvalsh(np.moveaxis(hessian, (0, 1), (-2, -1)))[..., ::-1]
+    return gradient, laplacian, eigenvalues.reshape(-1, image.ndim)
+
+
+@pytest.mark.parametrize("target", ["cpu", "emulated_cuda"])
+@pytest.mark.parametrize("shape", [(10, 14, 12), (14, 12)])
+def test_voxel_features_derivatives_are_per_mm_on_an_anisotropic_grid(rng, shape, target, request):
+    """One rule for units: with a spacing the gradient column was per mm but the Laplacian of Gaussian
+    and the Hessian eigenvalues stayed per voxel² (a Laplacian of 2.36 where it is 0.24 per mm² on
+    2 x 0.5 x 1 mm voxels). Reference: SciPy's Gaussian derivatives and NumPy's finite-difference
+    Hessian, each derivative divided by its spacing (see _reference_derivatives); without a spacing,
+    the same with 1 (scipy.ndimage.gaussian_laplace itself)."""
+    image = rng.normal(size=shape)
+    spacing = (2.0, 0.5, 0.8)[-len(shape) :]
+    sigma = tuple(float(s) for s in rng.uniform(0.8, 2.0, len(shape)))
+    n = len(shape)
+    device = request.getfixturevalue(target) if target != "cpu" else np.asarray
+    cases = [
+        (gpuimg.to_numpy(voxel_features(device(image), sigmas=[sigma], spacing=spacing)), spacing),
+        (gpuimg.to_numpy(voxel_features(device(image), sigmas=[sigma])), (1.0,) * n),
+    ]
+    if n == 3:  # a Volume brings its spacing
+        cases.append((voxel_features(gpuimg.Volume(image, spacing=spacing), sigmas=[sigma]), spacing))
+    for got, steps in cases:
+        gradient, laplacian, eigenvalues = _reference_derivatives(image, sigma, steps)
+        # float32 features against float64 references of values of order 1 to 30 (the per-mm
+        # Laplacian on 0.5 mm voxels): float32's rounding through a few passes, well below 1e-4.
+        np.testing.assert_allclose(got[:, 2], gradient.ravel(), rtol=1e-5, atol=1e-4)
+        np.testing.assert_allclose(got[:, 3], laplacian.ravel(), rtol=1e-5, atol=1e-4)
+        np.testing.assert_allclose(got[:, 4:], eigenvalues, rtol=1e-5, atol=1e-4)
+    np.testing.assert_allclose(
+        voxel_features(image, sigmas=[sigma])[:, 3], ndi.gaussian_laplace(image, sigma).ravel(), atol=1e-5
+    )
+
+
+def test_voxel_features_of_a_quadratic_have_its_curvatures_per_mm():
+    """Closed form: f = a z² + b y² + c x² + d z y in mm about the centre has the Hessian
+    [[2a, d, 0], [d, 2b, 0], [0, 0, 2c]] per mm² everywhere (the Gaussian adds a constant to a
+    quadratic, central differences are exact on it) and the Laplacian 2 (a + b + c)."""
+    spacing = np.array([2.0, 0.5, 1.0])
+    shape = (21, 25, 23)
+    z, y, x = np.meshgrid(
+        *((np.arange(n) - n // 2) * s for n, s in zip(shape, spacing, strict=True)), indexing="ij"
+    )
+    a, b, c, d = 0.3, -0.2, 0.05, 0.15
+    image = a * z**2 + b * y**2 + c * x**2 + d * z * y
+    features = voxel_features(gpuimg.Volume(image, spacing=tuple(spacing)), sigmas=(1.5,))
+    centre = np.ravel_multi_index(tuple(n // 2 for n in shape), shape)
+    hessian = np.array([[2 * a, d, 0.0], [d, 2 * b, 0.0], [0.0, 0.0, 2 * c]])
+    # float32 differences of a quadratic: exact up to rounding (values of order 1 near the centre).
+    np.testing.assert_allclose(features[centre, 4:], np.linalg.eigvalsh(hessian)[::-1], atol=1e-5)
+    # SciPy's second derivative of a Gaussian cut at 4 sigma gives a parabola 0.9976 of its curvature
+    # and a constant (the smoothed other terms, 2.8 at the centre) its sum times it, about -2e-4: 0.7 %
+    # off here in all. Per voxel² the Laplacian would be 2.4, the Hessian's largest eigenvalue 2.4.
+    np.testing.assert_allclose(features[centre, 3], 2 * (a + b + c), rtol=1e-2)
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"sigmas": (0.67,)}, r"sigmas along axis 0 is 0\.67 voxels: .* Use sigmas of at least 0\.75"),
+        ({"sigmas": (2.0, (1.5, 0.6, 1.0))}, r"sigmas along axis 1 is 0\.6 voxels"),
+        (
+            {"sigmas_mm": (1.0,), "spacing": (3.0, 1.0, 1.0)},
+            r"sigmas along axis 0 is 0\.333 voxels \(sigmas_mm 1 / spacing 3 mm\): .* Use sigmas_mm of "
+            r"at least 0\.75 times the spacing \(2\.25 mm along axis 0\)",
+        ),
+    ],
+)
+def test_voxel_features_refuse_the_sigmas_that_edges_log_refuses(rng, options, message):
+    """The Laplacian of Gaussian column took a sigma that gpuimg.edges.log refuses (below about 0.73
+    voxel, where SciPy's sampled second derivative of a Gaussian is no derivative: a constant -1000 HU
+    got a Laplacian of 34 per voxel² at 0.67 voxel, where it is 0, closed form); refused alike now,
+    naming sigmas or sigmas_mm."""
+    image = rng.normal(size=(8, 9, 10))
+    sigma = options.get("sigmas", [None])[-1]
+    log_options = {"sigma": sigma} if "sigmas" in options else {"sigma_mm": 1.0, "spacing": (3.0, 1.0, 1.0)}
+    with pytest.raises(ParameterError, match="not a derivative"):
+        gpuimg.edges.log(image, **log_options)
+    with pytest.raises(ParameterError, match=message):
+        voxel_features(image, **options)
+    # The narrowest sigma log takes along each axis, and voxel_features with it.
+    assert voxel_features(image, sigmas=(0.75,)).shape == (image.size, 7)
