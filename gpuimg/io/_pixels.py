@@ -200,7 +200,7 @@ def _decode(stack: _Stack, headers: list[_Header]) -> tuple[np.ndarray, dict]:
     slope = np.array([f.slope for f in stack.frames])
     intercept = np.array([f.intercept for f in stack.frames])
     integral = _integral(slope, intercept)
-    stored_ends = np.array([np.iinfo(stored).min, np.iinfo(stored).max], dtype=float)
+    stored_ends = np.array(_integer_range(stored), dtype=float)
     # The output type, where the stored type's whole range decides it; else the values decide.
     dtype = np.dtype(np.float32) if not integral else None
     if integral and _fits_int16(stored_ends, slope, intercept):
@@ -219,11 +219,12 @@ def _decode(stack: _Stack, headers: list[_Header]) -> tuple[np.ndarray, dict]:
     # Stored minimum and maximum of each slot, taken while its pixels are in cache, where needed.
     missing = stack.missing
     ranged = dtype is None or bool(missing)
-    workers = min(
-        32, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    )
     if raw.nbytes < _THREADED_BYTES:  # a small series: starting threads costs more than its copy
         workers = 1
+    else:
+        workers = min(
+            32, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+        )
     uniform = bool(np.all(slope == slope[0]) and np.all(intercept == intercept[0]))
     # A small series (read in this thread, and in cache whole) of one rescale into int16
     # is rescaled whole once read, not slice by slice: a NumPy call a slice cost 30 times the arithmetic
@@ -231,7 +232,7 @@ def _decode(stack: _Stack, headers: list[_Header]) -> tuple[np.ndarray, dict]:
     whole = raw.nbytes < _THREADED_BYTES and uniform and not missing
     # Each slot rescaled once read (the output type known, and the volume not rescaled whole).
     slotwise = dtype is not None and not (whole and dtype == np.int16)
-    low, high = np.zeros(stack.n_slices), np.zeros(stack.n_slices)
+    low, high = (np.zeros(stack.n_slices), np.zeros(stack.n_slices)) if ranged else (None, None)
     data = None if dtype is None else _output(raw, dtype)
     scratch = threading.local()
 
@@ -371,6 +372,13 @@ def _stored_dtype(ds: pydicom.Dataset) -> np.dtype:
     # Not ds.BitsAllocated: a _Tags' attribute look-up fails before its __getattr__ finds the value. Every
     # header decoded has one (_check_series refuses a file without).
     return _integer_dtype(signed, max(int(ds.get("BitsAllocated")), 8) // 8)
+
+
+@functools.cache
+def _integer_range(dtype: np.dtype) -> tuple[int, int]:
+    """The least and greatest value of an integer dtype, looked up once a type (np.iinfo takes 2 µs)."""
+    info = np.iinfo(dtype)
+    return info.min, info.max
 
 
 @functools.cache

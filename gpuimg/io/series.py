@@ -224,11 +224,12 @@ def _check_series(uid: str, headers: list[_Header]) -> None:
         headers claim (:func:`gpuimg.io._header._warn_of_excess`), pointed at the call to read_dicom
         or list_series; not where the series is refused.
     """
+    datasets = [header.dataset for header in headers]
     for keyword, what in _SHARED.items():
-        first = headers[0].dataset.get(keyword, "")
-        if all(header.dataset.get(keyword, "") == first for header in headers):
+        first = datasets[0].get(keyword, "")
+        if all(ds.get(keyword, "") == first for ds in datasets):
             continue  # equal values are one text: the usual series, whose files repeat them
-        values = {_as_text(header.dataset.get(keyword, "")) for header in headers}
+        values = {_as_text(ds.get(keyword, "")) for ds in datasets}
         if len(values) > 1:
             # A damaged length may have run a Modality over the patient's elements.
             modalities = sorted({"a damaged one" if _ran_on(value) else value for value in values})
@@ -345,7 +346,9 @@ def _check_grey(header: _Header) -> None:
 def _localizer(header: _Header) -> bool:
     """Whether an image is a localizer: ImageType's third value LOCALIZER, as a CT's scout or topogram
     is written."""
-    image_type = _listed(header.dataset.get("ImageType"))
+    image_type = header.dataset.get("ImageType")
+    if type(image_type) is not list:  # a quick reader's list as it is, not copied by _listed
+        image_type = _listed(image_type)
     return len(image_type) > 2 and str(image_type[2]).strip().upper() == "LOCALIZER"
 
 
