@@ -71,6 +71,9 @@ def build_report(
                 "figure.dpi": _DPI,
                 "figure.autolayout": False,
                 "figure.constrained_layout.use": False,
+                # FreeType's outlines as they are: its autohinter, run on every glyph of every text
+                # drawn, took 0.03-0.04 s of the report (the figures' texts look the same at 80 dpi).
+                "text.hinting": "no_hinting",
             }
         ):
             return _build(rows, errors, previews, metrics, predictions, manifest)
@@ -347,7 +350,11 @@ def _histograms(previews: list[dict]):
     axes = figure.subplots(1, 2)
     for when, ax in zip(("before", "after"), axes, strict=True):
         for preview in previews:
-            ax.stairs(preview[f"hist_{when}"], preview[f"edges_{when}"], alpha=0.7)
+            # The outline that stairs() draws (up from 0 at the first edge, down to 0 at the last), as
+            # a line: stairs' patch had its data limits taken segment by segment in Python (12 of them,
+            # a fifth of the figure's time). Patches' line width (1), not lines' (1.5).
+            counts, edges = preview[f"hist_{when}"], preview[f"edges_{when}"]
+            ax.plot(np.repeat(edges, 2), np.r_[0, np.repeat(counts, 2), 0], alpha=0.7, linewidth=1.0)
         ax.set_title(f"{when} preprocessing")
         ax.set_xlabel("intensity")
         ax.set_yscale("log")
@@ -376,6 +383,8 @@ _SUPERSCRIPTS = str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹")
 def _distributions(X: np.ndarray, names: list[str], y: np.ndarray | None):
     """Box plots of the features that best separate the classes ``y`` of the rows of ``X`` (or, without
     classes, the most variable ones)."""
+    from matplotlib.ticker import MaxNLocator
+
     order = _informative(X, y) if y is not None else np.argsort(-np.nanstd(X, axis=0))
     chosen = list(order[:_SHOWN])
     figure = _new_figure(2.2 * len(chosen), 3.2)
@@ -388,6 +397,9 @@ def _distributions(X: np.ndarray, names: list[str], y: np.ndarray | None):
             tick_labels=[_literal(g) if g is not None else "all" for g in groups],
         )
         ax.set_title(_literal(names[j]), fontsize=7)
+        # About 5 values on each axis, not the 6 to 9 a 3-inch axis gets: each tick label is laid out,
+        # measured and drawn, and their 60 were a third of the figure's time.
+        ax.yaxis.set_major_locator(MaxNLocator(nbins=5, steps=[1, 2, 2.5, 5, 10]))
     _lay_out(figure, list(axes[0]))
     return figure
 
@@ -426,7 +438,8 @@ def _correlation(X: np.ndarray, names: list[str]):
         name = _literal(names[j])
         ax.text(k, 0, name, transform=below, rotation=90, ha="center", va="top", fontsize=6)
         ax.text(0, k, name, transform=left, ha="right", va="center", fontsize=6)
-    figure.colorbar(image, cax=bar)
+    # 5 values, not the 9 (-1.00 to 1.00 by 0.25) of its axis' locator: fewer texts to lay out and draw.
+    figure.colorbar(image, cax=bar, ticks=[-1, -0.5, 0, 0.5, 1])
     _beside(figure, ax, bar)
     return figure
 

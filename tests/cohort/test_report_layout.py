@@ -158,3 +158,27 @@ def test_the_report_leaves_the_garbage_collector_as_it_found_it(monkeypatch):
         assert during[1] == frozen == gc.get_freeze_count()
     finally:
         gc.unfreeze()
+
+
+def test_each_histogram_is_drawn_as_stairs_draws_it(rng, at_80_dpi):
+    # A line along the outline of matplotlib's StepPatch (what Axes.stairs draws), from 0 at the first
+    # edge to 0 at the last, each study's in its own colour of the cycle, on both panels.
+    from matplotlib.patches import StepPatch
+
+    previews = []
+    for _ in range(3):
+        counts, edges = np.histogram(rng.normal(0, rng.uniform(1, 300), 2000), int(rng.integers(5, 70)))
+        previews.append(
+            {
+                f"{k}_{when}": v
+                for when in ("before", "after")
+                for k, v in (("hist", counts), ("edges", edges))
+            }
+        )
+    figure = report._histograms(previews)
+    for ax in figure.axes:
+        assert len(ax.lines) == len(previews)
+        for line, preview in zip(ax.lines, previews, strict=True):
+            outline = StepPatch(preview["hist_before"], preview["edges_before"]).get_path().vertices
+            np.testing.assert_array_equal(line.get_xydata(), outline)
+        assert len({line.get_color() for line in ax.lines}) == len(previews)
