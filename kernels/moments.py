@@ -1,14 +1,17 @@
 """The centre and second moments of a binary mask's voxels (the IBSI morphology's PCA), as NumPy
-computes them from ``numpy.nonzero``.
+computes them from ``numpy.nonzero``; the moments of an ROI's values (the IBSI statistics and
+intensity histogram), as NumPy's array expressions give them.
 
 :func:`voxel_moments` gives the voxel count, the centre of the voxels [mm] and the sums of products of
 their deviations from it (the scatter matrix), summed in NumPy's orders
 (:func:`gpuimg.kernels.summation.pairwise_product_sum`), in one pass over the mask and one over its
-voxels.
+voxels. :func:`value_moments` gives the sums of the statistics' moments and deviations in one pass
+over the values per sum, where NumPy made some twenty calls on arrays of a few hundred values.
 
 CPU only: the PCA of :mod:`gpuimg.features.morphology` runs on the host for both devices (the masks
-come to the host once, for the convex hull), so there is no CUDA twin. The driver runs its serial
-twin below ``SERIAL_WORK`` voxels (:meth:`~gpuimg.kernels.registry.CpuDriver.call`).
+come to the host once, for the convex hull), and on CUDA the statistics stay CuPy's array expressions
+on the device, so there is no CUDA twin. The drivers run their serial twins below ``SERIAL_WORK``
+voxels or values (:meth:`~gpuimg.kernels.registry.CpuDriver.call`).
 """
 
 import numba
@@ -87,3 +90,90 @@ def voxel_moments(mask: np.ndarray, spacing) -> tuple[int, np.ndarray, np.ndarra
     # gpuimg.kernels.hull._doubled_candidates).
     count, centre, products = _voxel_moments_cpu.call(mask.size, mask, np.asarray(spacing, dtype=np.float64))
     return int(count), centre, products
+
+
+@cpu_kernel
+def _value_moments_cpu(x, ordered, below, weights):
+    """The 15 sums of :func:`value_moments`, in the order of :data:`VALUE_MOMENTS`."""
+    n = x.size
+    out = np.empty(15)
+    low, high = x[0], x[0]
+    for k in range(1, n):
+        low, high = min(low, x[k]), max(high, x[k])
+    for q in range(5):  # the percentiles: linear between the neighbours, from the nearer one
+        first, second = ordered[below[q]], ordered[min(below[q] + 1, n - 1)]
+        step, w = second - first, weights[q]
+        out[6 + q] = second - step * (1 - w) if w >= 0.5 else first + step * w
+    p10, median, p90 = out[6], out[8], out[10]
+    ones = np.ones(n)  # a sum is a pairwise sum of products with 1.0 (exact)
+    mean = min(max(pairwise_product_sum(x, ones, n) / n, low), high)
+    deviation = np.empty(n)
+    for k in numba.prange(n):
+        deviation[k] = x[k] - mean
+    shift = pairwise_product_sum(deviation, ones, n) / n
+    square, cube, term, central = np.empty(n), np.empty(n), np.empty(n), np.empty(n)
+    n_central = 0
+    for k in numba.prange(n):
+        deviation[k] -= shift
+        square[k] = deviation[k] * deviation[k]
+        cube[k] = square[k] * deviation[k]
+        term[k] = abs(deviation[k])
+        inside = x[k] >= p10 and x[k] <= p90
+        central[k] = x[k] if inside else 0.0
+        n_central += inside
+    out[0], out[4], out[5] = mean, low, high
+    out[1] = pairwise_product_sum(square, ones, n) / n
+    out[2] = pairwise_product_sum(cube, ones, n) / n
+    out[3] = pairwise_product_sum(square, square, n) / n
+    out[11] = pairwise_product_sum(term, ones, n) / n
+    count = max(n_central, 1)
+    central_mean = min(max(pairwise_product_sum(central, ones, n) / count, p10), p90)
+    for k in numba.prange(n):  # the central values' deviations, 0 elsewhere
+        central[k] = x[k] - central_mean if x[k] >= p10 and x[k] <= p90 else 0.0
+    central_shift = pairwise_product_sum(central, ones, n) / count
+    for k in numba.prange(n):
+        term[k] = abs(central[k] - central_shift) if x[k] >= p10 and x[k] <= p90 else 0.0
+    out[12], out[13] = pairwise_product_sum(term, ones, n), n_central
+    for k in numba.prange(n):
+        term[k] = abs(x[k] - median)
+    out[14] = pairwise_product_sum(term, ones, n) / n
+    return out
+
+
+#: The names of :func:`value_moments`' sums, in the order it returns them.
+VALUE_MOMENTS = (
+    "mean", "m2", "m3", "m4", "min", "max", "p10", "p25", "median", "p75", "p90",
+    "mad", "rmad_sum", "n_central", "medad",
+)  # fmt: skip
+
+
+def value_moments(x: np.ndarray, below, weights) -> np.ndarray:
+    """The moments, extremes, percentiles and absolute deviations of the values ``x`` that the IBSI
+    statistics and intensity histogram share, in the order of :data:`VALUE_MOMENTS`.
+
+    Each as NumPy's array expressions of :func:`gpuimg.features.intensity._moments` give it, to the bit:
+    the same operations on each value, each sum in the order of NumPy's pairwise sum of a contiguous
+    float64 array (:func:`~gpuimg.kernels.summation.pairwise_product_sum`, times 1.0 exactly), the
+    values of a mask (P10 to P90) summed with zeros elsewhere as ``where`` gives them; one call and one
+    pass per sum instead of some twenty NumPy calls.
+
+    Parameters
+    ----------
+    x : 1D float64 C-contiguous NumPy array
+        The values, at least one, all finite.
+    below : (5,) int64 array
+        The index of the lower neighbour of each percentile (10, 25, 50, 75, 90) in the sorted values.
+    weights : (5,) float64 array
+        Each percentile's position past its lower neighbour, in [0, 1).
+
+    Returns
+    -------
+    (15,) float64 array
+        The mean (kept between the extremes), the second to fourth central moments (of the deviations
+        less their mean), the least and largest value, the five percentiles (linear, interpolated from
+        the nearer neighbour), the mean absolute deviation, the sum of the absolute deviations of the
+        values from P10 to P90 from their mean and their count, and the mean absolute deviation from
+        the median.
+    """
+    ordered = np.sort(x)  # NumPy's sort: the neighbours as numpy.percentile picks them
+    return _value_moments_cpu.call(x.size, x, ordered, below, weights)

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from gpuimg.kernels.moments import voxel_moments
+from gpuimg.kernels.moments import VALUE_MOMENTS, value_moments, voxel_moments
 
 
 # 130 x 130 x 130: over SERIAL_WORK voxels, its planes on every thread.
@@ -33,3 +33,57 @@ def test_voxel_moments_are_numpy_s(rng, shape):
     scale = [spacing[i] * spacing[j] for i, j in pairs]
     largest = max(abs(e * s) for e, s in zip(exact, scale, strict=True))
     np.testing.assert_allclose(products, np.multiply(exact, scale), rtol=0, atol=1e-13 * max(largest, 1e-300))
+
+
+def _value_moments_in_numpy(x):
+    """The IBSI statistics' sums as NumPy's array expressions give them: the mean kept between the
+    extremes, the deviations less their own mean, numpy.percentile's linear percentiles, the values
+    from P10 to P90 by ``where``."""
+    low, high = x.min(), x.max()
+    n = x.size
+    mean = np.clip(x.sum() / n, low, high)
+    deviation = x - mean
+    deviation = deviation - deviation.sum() / n
+    p10, p25, median, p75, p90 = np.percentile(x, [10.0, 25.0, 50.0, 75.0, 90.0])
+    central = (x >= p10) & (x <= p90)
+    count = max(central.sum(), 1)
+    central_mean = np.clip(np.where(central, x, 0.0).sum() / count, p10, p90)
+    central_deviation = np.where(central, x - central_mean, 0.0)
+    central_deviation = central_deviation - central_deviation.sum() / count
+    square = deviation * deviation
+    return [
+        mean,
+        square.sum() / n,
+        (square * deviation).sum() / n,
+        (square * square).sum() / n,
+        low,
+        high,
+        p10,
+        p25,
+        median,
+        p75,
+        p90,
+        np.abs(deviation).sum() / n,
+        np.where(central, np.abs(central_deviation), 0.0).sum(),
+        central.sum(),
+        np.abs(x - median).sum() / n,
+    ]
+
+
+# 2**21 + 5 values: over SERIAL_WORK, the element-wise passes on every thread.
+@pytest.mark.parametrize("n", [1, 2, 7, 129, 800, 3001, 2**21 + 5])
+def test_value_moments_are_numpy_s(rng, n):
+    """Each of the 15 sums equals, to the bit, NumPy's array expressions of its definition (pairwise
+    sums of contiguous arrays, numpy.percentile): values of many scales, whole numbers with ties (HU,
+    bin numbers), values near 1e15 (the deviations less their own mean) and a constant ROI."""
+    from gpuimg.features.intensity import _percentile_neighbours
+
+    for x in (
+        rng.normal(0.0, 10.0 ** rng.uniform(-3, 6), n),
+        rng.integers(-5, 5, n) * 1.0,
+        1e15 + rng.integers(0, 8, n),
+        np.full(n, 0.1),
+    ):
+        got = value_moments(x, *_percentile_neighbours(n))
+        assert len(got) == len(VALUE_MOMENTS)
+        np.testing.assert_array_equal(got, _value_moments_in_numpy(x))
