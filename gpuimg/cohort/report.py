@@ -176,7 +176,10 @@ def _figure(title: str, figure) -> str:
 
     figure.canvas.draw()
     pixels = np.asarray(figure.canvas.buffer_rgba())
-    drawn = np.any(pixels != pixels[0, 0], axis=2)  # the corner: in tight_layout's margin
+    # Each pixel's 4 bytes as one number, compared with the corner's (in the layout's margin): np.any
+    # over the colour axis of the pixels took 30 ms of the report.
+    packed = pixels.view(np.uint32)[..., 0]
+    drawn = packed != packed[0, 0]
     rows, columns = np.flatnonzero(drawn.any(axis=1)), np.flatnonzero(drawn.any(axis=0))
     if rows.size:
         pad = round(0.1 * figure.dpi)

@@ -1,6 +1,8 @@
 """The report's figures laid out without tight_layout: every text in the figure and off its neighbours."""
 
+import base64
 import gc
+import io
 import itertools
 import re
 import unicodedata
@@ -182,3 +184,23 @@ def test_each_histogram_is_drawn_as_stairs_draws_it(rng, at_80_dpi):
             outline = StepPatch(preview["hist_before"], preview["edges_before"]).get_path().vertices
             np.testing.assert_array_equal(line.get_xydata(), outline)
         assert len({line.get_color() for line in ax.lines}) == len(previews)
+
+
+def test_a_figure_is_cut_to_its_drawing_and_a_tenth_of_an_inch(at_80_dpi):
+    # The drawn pixels are those unlike the corner's in any of their 4 bytes (a colour differing in one
+    # channel only, alpha included, is drawing): the crop as NumPy finds it over the colour axis.
+    from matplotlib.image import imread
+
+    figure = report._new_figure(3, 2)
+    ax = figure.add_axes((0.3, 0.25, 0.2, 0.3))
+    ax.set_axis_off()
+    ax.imshow([[0.0, 1.0]], cmap="gray", extent=(0, 1, 0, 1))
+    figure.text(0.8, 0.8, ".", color=(1.0, 1.0, 254 / 255))  # white but for one blue level
+    figure.canvas.draw()
+    pixels = np.asarray(figure.canvas.buffer_rgba()).copy()
+    drawn = np.any(pixels != pixels[0, 0], axis=2)
+    rows, columns = np.flatnonzero(drawn.any(axis=1)), np.flatnonzero(drawn.any(axis=0))
+    expected = pixels[rows[0] - 8 : rows[-1] + 9, columns[0] - 8 : columns[-1] + 9]
+    (data,) = re.findall(r'src="data:image/png;base64,([^"]+)"', report._figure("t", figure))
+    written = imread(io.BytesIO(base64.b64decode(data)))
+    np.testing.assert_array_equal(np.round(written * 255).astype(np.uint8), expected)
