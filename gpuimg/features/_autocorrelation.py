@@ -12,7 +12,12 @@ import numpy as np
 
 from gpuimg._memory import UNCHECKED_BYTES, check_bytes
 from gpuimg.backend import namespace
-from gpuimg.kernels.autocorrelation import PAIRS_TABLE, inverse_distance_pairs, inverse_distance_pairs_bytes
+from gpuimg.kernels.autocorrelation import (
+    PAIRS_TABLE,
+    inverse_distance_pairs,
+    inverse_distance_pairs_bytes,
+    pair_offsets,
+)
 
 from ._fft import BYTES_PER_POINT, fft_grid, fft_shape, inner_products, radial_spectrum, spectrum
 
@@ -80,29 +85,33 @@ def _inverse_distance_sums(values, mask, mean, spacing):
     return xp.stack([sum_w, sum_moran, 2.0 * (sum_a2_km - sum_moran)])
 
 
-#: The times [us] that :func:`_pair_sums` weighs (one thread of a 2-core x86_64 machine, the least
-#: of 9, over the demo cohort's ROIs and balls, cubes and slabs of 10 to 2000 voxels at densities 0.2
-#: to 1): an unordered pair of :func:`gpuimg.kernels.autocorrelation.inverse_distance_pairs` (0.74 to 1.16 ns,
-#: the median taken); :func:`_inverse_distance_sums`, a fixed part and a part per point of its grid,
-#: and the memory budget's reading of the machine's memory, which its check of more than
-#: UNCHECKED_BYTES adds.
-_PAIR_US, _FFT_US, _FFT_POINT_US, _BUDGET_READ_US = 0.9e-3, 50.0, 0.0115, 250.0
+#: The times [us] that :func:`_pair_sums` weighs, on one thread of a 2-core x86_64 machine with
+#: AVX-512: an unordered pair of :func:`gpuimg.kernels.autocorrelation.inverse_distance_pairs` and an
+#: offset of its table (least squares over the least of 7 runs on each of the demo cohort's 200 ROIs);
+#: :func:`_inverse_distance_sums`, a fixed part and a part per point of its grid, and the memory
+#: budget's reading of the machine's memory, which its check of more than UNCHECKED_BYTES adds (the
+#: least of 9 over the demo cohort's ROIs and balls, cubes and slabs of 10 to 2000 voxels at
+#: densities 0.2 to 1).
+_PAIR_US, _OFFSET_US = 0.33e-3, 2.5e-3
+_FFT_US, _FFT_POINT_US, _BUDGET_READ_US = 50.0, 0.0115, 250.0
 
 
 def _pair_sums(values, mask, mean, n: int, spacing):
     """Moran's and Geary's sums of the ``n`` voxels of ``mask``, pair by pair
     (:func:`gpuimg.kernels.autocorrelation.inverse_distance_pairs`, ``O(n^2)``) or by FFT
     (:func:`_inverse_distance_sums`, ``O(P log P)`` for ``P ~ 8`` voxels of the box), whichever the
-    times measured (:data:`_PAIR_US`) say is faster: pair by pair below about 450 voxels in any box
-    (a cube of them, the least box), below about 1150 in boxes of 3 voxels for 1 (the demo cohort's);
+    times measured (:data:`_PAIR_US`) say is faster: pair by pair below about 900 voxels in any box
+    (a cube of them, the least box), below about 2200 in boxes of 3 voxels for 1 (the demo cohort's);
     by FFT on CUDA, and where the pairs' table of the box's offsets is large
     (:data:`~gpuimg.kernels.autocorrelation.PAIRS_TABLE`). The arguments as
     :func:`_inverse_distance_sums`'."""
     shape = mask.shape
-    if namespace(values).xp is np and math.prod(2 * s - 1 for s in shape) <= PAIRS_TABLE:
+    offsets = pair_offsets(shape)
+    if namespace(values).xp is np and offsets <= PAIRS_TABLE:
         points = math.prod(fft_grid(shape, [s - 1 for s in shape]))
         checked = BYTES_PER_POINT * points > UNCHECKED_BYTES
-        if _PAIR_US * n * (n - 1) / 2 < _FFT_US + _FFT_POINT_US * points + _BUDGET_READ_US * checked:
+        pairs = _PAIR_US * n * (n - 1) / 2 + _OFFSET_US * offsets
+        if pairs < _FFT_US + _FFT_POINT_US * points + _BUDGET_READ_US * checked:
             check_bytes(
                 inverse_distance_pairs_bytes(n, shape),
                 f"Moran's I and Geary's C over {n} voxels in a box of {shape}, pair by pair,",

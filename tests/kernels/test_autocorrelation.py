@@ -30,3 +30,18 @@ def test_inverse_distance_pairs_equal_the_pair_sums(rng, shape, fill):
     # Each sum of up to 6e6 terms in two orders, each to about 1e-15 of the terms' magnitudes;
     # Moran's sum (signed terms) cancels to about 1e-2 of them.
     np.testing.assert_allclose(got, expected, rtol=1e-12)
+
+
+@pytest.mark.parametrize("shape", [(1, 1, 2), (6, 7, 9), (9, 4, 13)])
+def test_threaded_and_serial_pair_sums_are_the_same_bits(rng, shape):
+    """Each voxel's sums (vectorised, in the compiled loop's order) do not depend on the thread that
+    runs them, and the voxels' are added in one order: the parallel driver and its serial twin agree."""
+    from gpuimg.kernels.autocorrelation import _inverse_distance_pairs_cpu
+
+    values = rng.normal(40.0, 10.0, shape)
+    mask = rng.random(shape) < 0.6
+    mask[0, 0, 0] = mask[-1, -1, -1] = True
+    arguments = (values, mask.view(np.uint8), float(values[mask].mean()), np.array([2.5, 0.7, 0.9]))
+    np.testing.assert_array_equal(
+        _inverse_distance_pairs_cpu(*arguments), _inverse_distance_pairs_cpu.serial(*arguments)
+    )
