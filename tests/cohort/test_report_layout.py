@@ -38,9 +38,9 @@ def _overlap(a, b) -> bool:
 
 
 def _check(figure) -> None:
-    """Each text inside the figure, and what the figure draws reaching to tight_layout's padding of its
-    edges (1.08 font sizes, up to twice that) on every side; no text of an axes over another axes or
-    its texts."""
+    """Each text and image inside the figure, and what the figure draws reaching to tight_layout's
+    padding of its edges (1.08 font sizes, up to twice that) on every side; no text of an axes over
+    another axes or its texts."""
     figure.canvas.draw()
     renderer = figure.canvas.get_renderer()
     frame = figure.bbox
@@ -50,8 +50,11 @@ def _check(figure) -> None:
         for box in boxes[ax]:
             assert frame.x0 - 0.5 <= box.x0 and box.x1 <= frame.x1 + 0.5, (box, frame)
             assert frame.y0 - 0.5 <= box.y0 and box.y1 <= frame.y1 + 0.5, (box, frame)
+    images = [Bbox.from_bounds(i.ox, i.oy, *i.get_array().shape[1::-1]) for i in figure.images]
+    for box in images:
+        assert frame.x0 <= box.x0 and box.x1 <= frame.x1 and frame.y0 <= box.y0 and box.y1 <= frame.y1
     drawn = Bbox.union(
-        [ax.get_window_extent(renderer) for ax in figure.axes] + [*itertools.chain(*boxes.values())]
+        [ax.get_window_extent(renderer) for ax in figure.axes] + [*itertools.chain(*boxes.values())] + images
     )
     pad = 1.08 * matplotlib.rcParams["font.size"] * figure.dpi / 72
     margins = np.array([drawn.x0, drawn.y0, frame.x1 - drawn.x1, frame.y1 - drawn.y1])
@@ -102,21 +105,38 @@ def test_the_histograms_keep_their_texts_apart(rng, at_80_dpi):
 
 
 def test_the_heat_maps_names_lie_beside_their_rows_and_below_their_columns(rng, at_80_dpi):
+    # Each name's ink, in the drawn figure: centred on its row (on its column), ending a tick label's
+    # distance (7 points) from the map, as wide (as tall) as matplotlib measures the name; the names
+    # below are those beside turned a quarter anticlockwise.
+    from matplotlib.font_manager import FontProperties
+
     names = [f"feature_{'x' * (k % 17)}{k}" for k in range(30)]
     X = rng.normal(size=(50, 30)) * rng.uniform(0.1, 10, 30)
     figure = report._correlation(X, names)
     _check(figure)
     ax, bar = figure.axes
     renderer = figure.canvas.get_renderer()
+    pixels = np.asarray(figure.canvas.buffer_rgba())[::-1, :, :3]  # rows from the bottom
+    ink = pixels.min(axis=2) < 160
     box = ax.get_window_extent(renderer)
-    assert len(ax.texts) == 2 * 30
-    for k in range(30):  # the k-th column's and row's centres, through the image's own transform
-        (x, _), (_, y) = ax.transData.transform([(k, 0), (0, k)])
-        below, beside = ax.texts[2 * k], ax.texts[2 * k + 1]
-        assert below.get_text() == beside.get_text() == names[k]
-        under, left = below.get_window_extent(renderer), beside.get_window_extent(renderer)
-        assert (under.x0 + under.x1) / 2 == pytest.approx(x, abs=1) and under.y1 < box.y0
-        assert (left.y0 + left.y1) / 2 == pytest.approx(y, abs=1) and left.x1 < box.x0
+    away, pitch = 7 * figure.dpi / 72, box.height / 30
+    beside, below = figure.images
+    np.testing.assert_array_equal(below.get_array(), np.rot90(beside.get_array()))
+    for k, name in enumerate(names):
+        (x, _), (_, y) = ax.transData.transform([(k, 0), (0, k)])  # the k-th column's and row's centres
+        width = renderer.get_text_width_height_descent(name, FontProperties(size=6), False)[0]
+        band = ink[round(y - pitch / 2) : round(y + pitch / 2), : round(box.x0) - 1]
+        rows, columns = np.flatnonzero(band.any(axis=1)), np.flatnonzero(band.any(axis=0))
+        assert rows.size and (rows[0] + rows[-1]) / 2 + round(y - pitch / 2) == pytest.approx(y, abs=3)
+        assert columns[-1] == pytest.approx(box.x0 - away, abs=2)
+        assert columns[-1] - columns[0] == pytest.approx(width, abs=3)
+        band = ink[: round(box.y0) - 1, round(x - pitch / 2) : round(x + pitch / 2)]
+        rows, columns = np.flatnonzero(band.any(axis=1)), np.flatnonzero(band.any(axis=0))
+        assert columns.size and (columns[0] + columns[-1]) / 2 + round(x - pitch / 2) == pytest.approx(
+            x, abs=3
+        )
+        assert rows[-1] == pytest.approx(box.y0 - away, abs=2)
+        assert rows[-1] - rows[0] == pytest.approx(width, abs=3)
     # The colour bar as colorbar(shrink=0.7) draws it: 0.7 of the map's height, centred, 1/20 as wide.
     side = bar.get_window_extent(renderer)
     assert side.height == pytest.approx(0.7 * box.height, abs=1)
