@@ -147,28 +147,36 @@ def prepare(
     >>> int(roi.morph_mask.sum()), int(roi.intensity_mask.sum()), roi.value_range
     (48, 47, (40.0, 40.0))
     """
-    settings = as_settings(settings)
+    return prepare_reaching(image, mask, spacing, as_settings(settings), PEAK_RADIUS_MM)
+
+
+def prepare_reaching(image, mask, spacing, settings: Settings, reach_mm: float) -> Roi:
+    """:func:`prepare`, the image kept ``reach_mm`` around the ROI's box (see :func:`prepare_box`)."""
     # The voxels of a mask Volume are mask.data: `mask == 1` of a Volume is an error, not a mask.
     name = "mask.data" if isinstance(mask, Volume) else "mask"
     data, mask, spacing = _inputs(image, mask, spacing)
     labels = mask if np.dtype(mask.dtype).kind in "iu" else None
     mask = roi_voxels(mask)
-    return prepare_box(data, lambda box: mask[box], roi_box(mask, labels, name=name), spacing, settings)
+    box = roi_box(mask, labels, name=name)
+    return prepare_box(data, lambda slices: mask[slices], box, spacing, settings, reach_mm=reach_mm)
 
 
-def prepare_box(data, roi_in, box, spacing, settings: Settings) -> Roi:
+def prepare_box(data, roi_in, box, spacing, settings: Settings, *, reach_mm: float = PEAK_RADIUS_MM) -> Roi:
     """:func:`prepare` for an ROI known by its bounding box and its mask within a part of the image.
 
     ``roi_in(slices)`` gives the ROI's bool mask on ``data[slices]``; ``box`` is the ROI's
     bounding box, ``(first, last)`` voxel index per axis. Only the image near the box is read, so
-    many ROIs of one label image are prepared without a pass over the whole volume each.
+    many ROIs of one label image are prepared without a pass over the whole volume each: the box grown
+    by ``reach_mm`` [mm] and the few voxels interpolation reads around it. ``reach_mm`` is the local
+    intensity peak's sphere by default; :func:`~gpuimg.features.extract` passes 0 where no family it
+    runs reads the image beyond the ROI's voxels and the grid is not interpolated.
     """
     xp = namespace(data).xp
     new_spacing = spacing
     if settings.new_spacing is not None:
         new_spacing = tuple(s if n is None else n for s, n in zip(spacing, settings.new_spacing, strict=True))
     roi_image, morph_mask = interpolate_box(
-        namespace(data), data, roi_in, box, spacing, new_spacing, settings, PEAK_RADIUS_MM
+        namespace(data), data, roi_in, box, spacing, new_spacing, settings, reach_mm
     )
     if settings.round_intensities:
         roi_image = _round(xp, roi_image, interpolated=settings.new_spacing is not None)

@@ -13,7 +13,7 @@ from gpuimg.kernels.labels import label_statistics
 from gpuimg.volume import Volume
 
 from ._scalars import Deferred, collected, resolve, warn_undefined
-from .chain import Roi, _inputs, prepare, prepare_box
+from .chain import PEAK_RADIUS_MM, Roi, _inputs, prepare_box, prepare_reaching
 from .glcm import glcm_deferred
 from .gldzm import gldzm_deferred
 from .glrlm import glrlm_deferred
@@ -123,8 +123,9 @@ def extract(
     1.0
     """
     runs = _families(families)
+    settings = as_settings(settings)
     with collected() as undefined:
-        features = _features(prepare(image, mask, spacing=spacing, settings=settings), runs)
+        features = _features(prepare_reaching(image, mask, spacing, settings, _reach(runs, settings)), runs)
     warn_undefined(undefined, stacklevel=2)
     return features
 
@@ -180,7 +181,8 @@ def extract_labels(
     Notes
     -----
     The bounding boxes of all labels are found in one pass over the label image on its device;
-    each ROI is then processed in its box (grown by the local intensity radius), so the work
+    each ROI is then processed in its box (grown by the local intensity radius where that family is
+    asked for or the grid interpolated), so the work
     grows with the ROIs' sizes, not with their number times the volume. The features of each
     ROI equal :func:`extract` on its mask alone. The device is read twice for the label image
     and, per ROI, as by :func:`extract` less the bounding box.
@@ -208,10 +210,12 @@ def extract_labels(
         hint = _float_labels_hint(xp, labels, name)
         raise FeatureError(f"labels must be an integer image (0 for background); got dtype {dtype}{hint}.")
     values, boxes = _label_boxes(xp, labels)
-    results, undefined = {}, {}
+    results, undefined, reach = {}, {}, _reach(runs, settings)
     for value, box in zip(values, boxes, strict=True):
         try:
-            roi = prepare_box(data, lambda slices, v=value: labels[slices] == v, box, spacing, settings)
+            roi = prepare_box(
+                data, lambda slices, v=value: labels[slices] == v, box, spacing, settings, reach_mm=reach
+            )
             with collected() as found:
                 results[value] = _features(roi, runs)
         except (FeatureError, MemoryBudgetError) as exc:  # this ROI's: too small, too large, ...
@@ -269,6 +273,25 @@ def _label_boxes(xp, labels):
     boxes = [[(int(table[k, 1 + a]), int(table[k, 4 + a])) for a in axes] for k in present]
     values = present if names is None else to_numpy(names)[present]
     return [int(v) for v in values], boxes
+
+
+#: The families that read the image at the ROI's voxels only (its values, the masks' boxes).
+_WITHIN_ROI = (
+    roi_morphology_deferred,
+    intensity_statistics_deferred,
+    intensity_histogram_deferred,
+    intensity_volume_histogram_deferred,
+)
+
+
+def _reach(runs, settings: Settings) -> float:
+    """How far [mm] around the ROI's box :func:`~gpuimg.features.chain.prepare_box` keeps the image for
+    the families ``runs``: the local intensity peak's sphere, or 0 where they read the ROI's voxels
+    only and the image keeps its grid (a crop of an interpolated grid changes the cubic
+    spline's values; 0.06 ms of a demo study's 1 ms, a box 8.6 times the ROI's on average)."""
+    if settings.new_spacing is None and all(run in _WITHIN_ROI for run in runs):
+        return 0.0
+    return PEAK_RADIUS_MM
 
 
 def _features(roi: Roi, runs) -> dict[str, float]:

@@ -104,6 +104,48 @@ def test_morphology_of_extract_reads_the_roi_s_box_only(rng, monkeypatch):
     np.testing.assert_allclose(features["morph_integ_int"], volume * image[inside].mean(), rtol=1e-12)
 
 
+@pytest.mark.parametrize("labels", [False, True])
+def test_families_of_the_roi_s_voxels_keep_the_image_one_voxel_around_the_roi(rng, monkeypatch, labels):
+    """Morphology, statistics, the intensity histogram and the IVH read the image at the ROI's voxels
+    only: without interpolation extract keeps the ROI's box and the few voxels that interpolation's
+    footprint takes around it (2 before, 3 after), not the local intensity sphere's margin, which is
+    for that family. The features equal those with local_intensity asked for too (the sphere's
+    margin), to the bit, and NumPy's mean, energy and range of the ROI's values."""
+    import importlib
+
+    chain = importlib.import_module("gpuimg.features.chain")
+    image = 40.0 + scipy.ndimage.gaussian_filter(rng.normal(0.0, 300.0, (24, 30, 30)), 1.0)
+    mask = np.zeros(image.shape, bool)
+    mask[9:15, 10:20, 8:19] = rng.random((6, 10, 11)) < 0.8
+    mask[9, 10, 8] = mask[14, 19, 18] = True  # the box: z 9..14, y 10..19, x 8..18
+    spacing = (2.0, 1.25, 1.25)
+    shapes = []
+
+    def spy(data, roi_in, box, *args, **kwargs):  # the prepared image's shape
+        roi = prepare_box(data, roi_in, box, *args, **kwargs)
+        shapes.append(roi.image.shape)
+        return roi
+
+    prepare_box = chain.prepare_box
+    monkeypatch.setattr(importlib.import_module("gpuimg.features.extract"), "prepare_box", spy)
+    monkeypatch.setattr(chain, "prepare_box", spy)
+    within = ["morphology", "statistics", "histogram", "ivh"]
+
+    def run(families):
+        if labels:
+            return extract_labels(image, mask.astype(np.uint8) * 3, spacing=spacing, families=families)[3]
+        return extract(image, mask, spacing=spacing, families=families)
+
+    features, wider = run(within), run([*within, "local_intensity"])
+    assert shapes[0] == (6 + 5, 10 + 5, 11 + 5) and shapes[1] > shapes[0]
+    for name, value in features.items():
+        assert wider[name] == value or (np.isnan(value) and np.isnan(wider[name])), name
+    values = image[mask]
+    np.testing.assert_allclose(features["stat_mean"], values.mean(), rtol=1e-13)
+    np.testing.assert_allclose(features["stat_energy"], (values**2).sum(), rtol=1e-13)
+    assert features["stat_range"] == np.ptp(values)
+
+
 def test_morphology_of_extract_takes_the_intensity_box_within_the_morphological_one(rng):
     """extract's morphology takes prepare's boxes, intensity count and range instead of finding them again.
     Re-segmentation here empties the first slice and the last column of the ROI, so the intensity mask's
