@@ -105,7 +105,7 @@ def test_morphology_of_extract_reads_the_roi_s_box_only(rng, monkeypatch):
 
 
 @pytest.mark.parametrize("labels", [False, True])
-def test_families_of_the_roi_s_voxels_keep_the_image_one_voxel_around_the_roi(rng, monkeypatch, labels):
+def test_families_of_the_roi_s_voxels_keep_the_image_near_the_roi_s_box_only(rng, monkeypatch, labels):
     """Morphology, statistics, the intensity histogram and the IVH read the image at the ROI's voxels
     only: without interpolation extract keeps the ROI's box and the few voxels that interpolation's
     footprint takes around it (2 before, 3 after), not the local intensity sphere's margin, which is
