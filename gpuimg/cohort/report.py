@@ -322,19 +322,25 @@ def _montage(previews: list[dict]):
 
     Not an axes per image: their 12 axes took half of the figure's time (60 of 120 ms).
     """
+    from matplotlib.collections import LineCollection
+    from skimage.measure import find_contours
+
     figure = _new_figure(2.6 * len(previews), 5.4)
     ax = figure.add_subplot()
     for column, preview in enumerate(previews):
         edges = preview.get("edges", np.zeros_like(preview["image"]))
+        # The ROI's outline, the mask's level 0.5 (rows, columns), as matplotlib's contour() drew it:
+        # its ContourSet (colour map, norm, limits) took 2.5 ms an image, 40% of the figure's time.
+        outline = find_contours(preview["mask"].astype(float), 0.5) if preview["mask"].any() else []
         for row, (image, cmap) in enumerate(((preview["image"], "gray"), (edges, "magma"))):
             rows, columns = image.shape
             side = max(rows, columns)
             left = column * (1 + _GAP) + (side - columns) / (2 * side)
             top = -row * (1 + _GAP) - (side - rows) / (2 * side)
             ax.imshow(image, cmap=cmap, extent=(left, left + columns / side, top - rows / side, top))
-            if preview["mask"].any():  # the pixels' centres
-                x, y = left + (np.arange(columns) + 0.5) / side, top - (np.arange(rows) + 0.5) / side
-                ax.contour(x, y, preview["mask"], levels=[0.5], colors="red", linewidths=0.8)
+            if outline:  # through the pixels' centres
+                lines = [np.c_[left + (c[:, 1] + 0.5) / side, top - (c[:, 0] + 0.5) / side] for c in outline]
+                ax.add_collection(LineCollection(lines, colors="red", linewidths=0.8), autolim=False)
     ax.set_xlim(0, len(previews) * (1 + _GAP) - _GAP)
     ax.set_ylim(-2 - _GAP, 0)
     ax.set_axis_off()

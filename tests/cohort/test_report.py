@@ -273,15 +273,16 @@ def test_the_correlation_drawn_is_scipys_spearman_over_the_rows_both_columns_hav
     np.testing.assert_allclose(_spearman(X), expected, rtol=0, atol=1e-12, equal_nan=True)
 
 
-def test_the_montage_outlines_each_roi_where_scikit_image_finds_its_contour(rng):
+def test_the_montage_outlines_each_roi_where_matplotlib_contours_it(rng):
     # The montage draws its images in one axes, each placed by its extent: each image is the study's
     # slice (gray) or gradient magnitude (magma), keeps its shape's aspect and overlaps no other, and the
-    # red outline drawn on it, taken back to its pixel indices, is scikit-image's contour of the mask.
+    # red outline drawn on it, taken back to its pixel indices, is matplotlib's contour of the mask at
+    # 0.5 (contourpy's; the report drew it with Axes.contour before it took scikit-image's find_contours).
     import matplotlib
 
     matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
-    from skimage.measure import find_contours
+    from matplotlib.figure import Figure
 
     from gpuimg.cohort.report import _montage
 
@@ -311,7 +312,8 @@ def test_the_montage_outlines_each_roi_where_scikit_image_finds_its_contour(rng)
         side = (right - left) / mask.shape[1]
         xy = np.concatenate([path.vertices for path in outline.get_paths()])
         drawn = np.c_[(top - xy[:, 1]) / side - 0.5, (xy[:, 0] - left) / side - 0.5]  # row, column
-        expected = np.concatenate(find_contours(mask.astype(float), 0.5))
+        contour = Figure().add_subplot().contour(mask.astype(float), levels=[0.5])
+        expected = np.concatenate([path.vertices for path in contour.get_paths()])[:, ::-1]  # row, column
         # The same points (each curve's vertices, some twice where a curve closes), rounding only.
         np.testing.assert_allclose(np.unique(drawn.round(9), axis=0), np.unique(expected.round(9), axis=0))
     plt.close(figure)
