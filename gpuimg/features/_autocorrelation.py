@@ -92,7 +92,7 @@ def _inverse_distance_sums(values, mask, mean, spacing):
 #: budget's reading of the machine's memory, which its check of more than UNCHECKED_BYTES adds (the
 #: least of 9 over the demo cohort's ROIs and balls, cubes and slabs of 10 to 2000 voxels at
 #: densities 0.2 to 1).
-_PAIR_US, _OFFSET_US = 0.33e-3, 2.5e-3
+_PAIR_US, _OFFSET_US = 0.33e-3, 1.5e-3
 _FFT_US, _FFT_POINT_US, _BUDGET_READ_US = 50.0, 0.0115, 250.0
 
 
