@@ -1089,3 +1089,96 @@ def test_the_slice_step_is_numpys_median(rng):
             expected = float(np.median(steps))
         got = _median(steps)
         assert type(got) is float and np.float64(got).tobytes() == np.float64(expected).tobytes(), steps
+
+
+def _valid_by_numpy(frame) -> tuple[bool, bool]:
+    """Whether a frame's values are what a slice of a volume may hold, by the rules' plain NumPy
+    definition (3 finite position numbers; 6 finite cosines of two unit vectors, orthogonal, within
+    0.01; 2 positive finite spacings; a finite non-zero slope and finite intercept below 2**24 slopes,
+    2**53 for an integral rescale); and whether that holds by more than 1e-9 of the cosines' tolerance."""
+    try:
+        position = np.asarray(frame.position, float)
+        cosines = np.asarray(frame.orientation, float)
+        spacing = np.asarray(frame.pixel_spacing or (1.0, 1.0), float)
+    except (TypeError, ValueError):
+        return False, False
+    if position.shape != (3,) or cosines.shape != (6,) or spacing.shape != (2,):
+        return False, False
+    row, col = cosines[:3], cosines[3:]
+    errors = np.array([np.linalg.norm(row) - 1, np.linalg.norm(col) - 1, row @ col])
+    slope, intercept = frame.slope, frame.intercept
+    exact = 2.0**53 if float(slope).is_integer() and float(intercept).is_integer() else 2.0**24
+    valid = bool(
+        np.isfinite(position).all()
+        and np.isfinite(cosines).all()
+        and (np.abs(errors) <= 0.01).all()
+        and (np.isfinite(spacing) & (spacing > 0)).all()
+        and np.isfinite(slope)
+        and slope != 0
+        and np.isfinite(intercept)
+        and abs(intercept) < exact * abs(slope)
+    )
+    return valid, valid and bool((np.abs(errors) < 0.01 - 1e-9).all())
+
+
+def test_the_series_values_check_agrees_with_numpy(rng):
+    """_stack's test of a whole series' positions, cosines, spacings and rescales at once says valid
+    where every frame is valid by the plain NumPy definition, and never where one is not (it may send
+    values within a rounding of the cosines' tolerance to the frame by frame check, which decides).
+    Cases: valid series, then one frame changed to nan, infinity, a huge position whose sum overflows,
+    too few or too many numbers, cosines just inside and outside 0.01 of unit and orthogonal, a
+    zero or negative spacing, a zero slope, an intercept at 2**24 and 2**53 slopes."""
+    from gpuimg.io._header import _Frame
+    from gpuimg.io._stack import _all_valid, _check_values
+
+    def frame(
+        position, orientation=(1.0, 0.0, 0.0, 0.0, 1.0, 0.0), spacing=(0.5, 0.5), slope=1.0, intercept=0.0
+    ):
+        return _Frame(Path("x.dcm"), None, position, orientation, spacing, (4, 4), slope, intercept)
+
+    def cosines(length_error, dot):
+        turn = Rotation.random(random_state=rng).as_matrix()
+        row = turn[0] * (1 + length_error)
+        col = turn[1] + dot * turn[0]  # a dot product of about dot with row
+        return tuple(row.tolist() + col.tolist())
+
+    changes = [
+        {"position": (np.nan, 0.0, 0.0)},
+        {"position": (0.0, np.inf, 0.0)},
+        {"position": (0.0, 0.0)},
+        {"orientation": (1.0, 0.0, 0.0, 0.0, 1.0)},
+        {"orientation": (1.0, 0.0, 0.0, 0.0, np.nan, 0.0)},
+        {"spacing": (0.5, 0.0)},
+        {"spacing": (-0.5, 0.5)},
+        {"spacing": (0.5, np.inf)},
+        {"spacing": (0.5,)},
+        {"spacing": None},
+        {"slope": 0.0},
+        {"slope": np.nan},
+        {"intercept": np.inf},
+        {"slope": 0.5, "intercept": 2.0**23},
+        {"slope": 0.5, "intercept": 2.0**24},
+        {"slope": 1.0, "intercept": 2.0**53},
+        {"slope": 3.0, "intercept": 2.0**53},
+    ]
+    for error in (0.0, 0.005, 0.01 - 1e-6, 0.01, 0.01 + 1e-15, 0.01 + 1e-6, 0.02):
+        changes += [{"orientation": cosines(error, 0.0)}, {"orientation": cosines(-error, 0.0)}]
+        changes += [{"orientation": cosines(0.0, error)}, {"orientation": cosines(0.0, -error)}]
+    series = [frame((0.0, 0.0, 2.0 * k)) for k in range(5)]
+    assert _all_valid(series) and all(_valid_by_numpy(f)[0] for f in series)
+    for change in changes:
+        for k in (0, 3):
+            changed = list(series)
+            changed[k] = frame(**{"position": series[k].position, **change})
+            verdicts = [_valid_by_numpy(f) for f in changed]
+            got = _all_valid(changed)
+            if got:
+                assert all(valid for valid, _clearly in verdicts), change
+            else:
+                assert not all(clearly for _valid, clearly in verdicts), change
+    # Finite positions whose sum overflows, and numbers as text (NumPy reads them): sent to the frame
+    # by frame check, which takes them.
+    for position in [(1.7e308, 1.7e308, 0.0), ("1", "2", "3")]:
+        odd = [*series[:4], frame(position)]
+        assert all(_valid_by_numpy(f)[0] for f in odd) and not _all_valid(odd)
+        _check_values(odd, "x")
