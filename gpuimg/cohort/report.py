@@ -410,6 +410,11 @@ def _distributions(X: np.ndarray, names: list[str], y: np.ndarray | None):
         # measured and drawn, and their 60 were a third of the figure's time.
         ax.yaxis.set_major_locator(MaxNLocator(nbins=5, steps=[1, 2, 2.5, 5, 10]))
     _lay_out(figure, list(axes[0]))
+    for ax, j in zip(axes[0], chosen, strict=True):
+        if not ax.yaxis.get_major_formatter().get_offset():
+            # No offset ('1e6') above the axis for the title to rise over: its place is fixed where
+            # matplotlib would put it, not found by measuring the axis' tick labels at each drawing.
+            ax.set_title(_literal(names[j]), fontsize=7, y=1.0)
     return figure
 
 

@@ -224,3 +224,24 @@ def test_a_figure_is_cut_to_its_drawing_and_a_tenth_of_an_inch(at_80_dpi):
     (data,) = re.findall(r'src="data:image/png;base64,([^"]+)"', report._figure("t", figure))
     written = imread(io.BytesIO(base64.b64decode(data)))
     np.testing.assert_array_equal(np.round(written * 255).astype(np.uint8), expected)
+
+
+def test_each_box_plots_title_lies_where_matplotlib_places_it(rng, at_80_dpi):
+    # A title whose axis has no offset text is placed once, at y = 1; one with an offset ('1e7') is
+    # placed by matplotlib at each drawing, above it where they meet: each where matplotlib's own
+    # placement puts it, drawn again with every title placed automatically.
+    names = ["ngl_dependence_count_nonuniformity_normalised_3D", "ngl_dependence_count_nonuniformity_2", "c"]
+    X = np.c_[rng.normal(5e7, 1e7, 40), rng.normal(0, 1, 40), rng.normal(3, 1, 40)]
+    figure = report._distributions(X, names, None)
+    figure.canvas.draw()
+    renderer = figure.canvas.get_renderer()
+    placed = [ax.title.get_window_extent(renderer).bounds for ax in figure.axes]
+    assert any(ax.yaxis.get_offset_text().get_text() for ax in figure.axes)
+    assert not all(ax.yaxis.get_offset_text().get_text() for ax in figure.axes)
+    for ax in figure.axes:  # over the axes, off its offset text
+        title, offset = ax.title.get_window_extent(renderer), ax.yaxis.get_offset_text()
+        assert title.y0 > ax.get_window_extent(renderer).y1
+        assert not offset.get_text() or not _overlap(title, offset.get_window_extent(renderer))
+        ax._autotitlepos = None  # matplotlib's automatic placement (set_title(y=None) does not restore it)
+    figure.canvas.draw()
+    np.testing.assert_allclose(placed, [ax.title.get_window_extent(renderer).bounds for ax in figure.axes])
