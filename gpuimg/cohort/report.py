@@ -227,6 +227,21 @@ def _lay_out(figure, axes: list, widths: list[float] | None = None) -> None:
     for ax, share, gap in zip(axes, widths, [*gaps, 0.0], strict=True):
         ax.set_position((left / width, bottom / height, share * scale / width, (top - bottom) / height))
         left += share * scale + gap
+        _title_placed(ax)
+
+
+def _title_placed(ax) -> None:
+    """Fix the title of ``ax`` at the top of the axes where nothing there makes matplotlib raise it (an
+    offset text such as '1e6' of the y axis, tick labels on top): at each drawing and layout it found
+    that place by laying out the y axis' tick labels once more. Decided from the tick labels that the
+    layout measured (:func:`_reach`)."""
+    title = ax.title.get_text()
+    if (
+        title
+        and not ax.yaxis.get_major_formatter().get_offset()
+        and ax.xaxis.get_ticks_position() == "bottom"
+    ):
+        ax.set_title(title, fontsize=ax.title.get_fontsize(), y=1.0)
 
 
 def _unlabelled(ax) -> None:
@@ -410,11 +425,6 @@ def _distributions(X: np.ndarray, names: list[str], y: np.ndarray | None):
         # measured and drawn, and their 60 were a third of the figure's time.
         ax.yaxis.set_major_locator(MaxNLocator(nbins=5, steps=[1, 2, 2.5, 5, 10]))
     _lay_out(figure, list(axes[0]))
-    for ax, j in zip(axes[0], chosen, strict=True):
-        if not ax.yaxis.get_major_formatter().get_offset():
-            # No offset ('1e6') above the axis for the title to rise over: its place is fixed where
-            # matplotlib would put it, not found by measuring the axis' tick labels at each drawing.
-            ax.set_title(_literal(names[j]), fontsize=7, y=1.0)
     return figure
 
 

@@ -226,22 +226,29 @@ def test_a_figure_is_cut_to_its_drawing_and_a_tenth_of_an_inch(at_80_dpi):
     np.testing.assert_array_equal(np.round(written * 255).astype(np.uint8), expected)
 
 
-def test_each_box_plots_title_lies_where_matplotlib_places_it(rng, at_80_dpi):
+def test_each_title_lies_where_matplotlib_places_it(rng, at_80_dpi):
     # A title whose axis has no offset text is placed once, at y = 1; one with an offset ('1e7') is
     # placed by matplotlib at each drawing, above it where they meet: each where matplotlib's own
-    # placement puts it, drawn again with every title placed automatically.
+    # placement puts it, drawn again with every title placed automatically. Box plots and histograms.
     names = ["ngl_dependence_count_nonuniformity_normalised_3D", "ngl_dependence_count_nonuniformity_2", "c"]
     X = np.c_[rng.normal(5e7, 1e7, 40), rng.normal(0, 1, 40), rng.normal(3, 1, 40)]
-    figure = report._distributions(X, names, None)
-    figure.canvas.draw()
-    renderer = figure.canvas.get_renderer()
-    placed = [ax.title.get_window_extent(renderer).bounds for ax in figure.axes]
-    assert any(ax.yaxis.get_offset_text().get_text() for ax in figure.axes)
-    assert not all(ax.yaxis.get_offset_text().get_text() for ax in figure.axes)
-    for ax in figure.axes:  # over the axes, off its offset text
-        title, offset = ax.title.get_window_extent(renderer), ax.yaxis.get_offset_text()
-        assert title.y0 > ax.get_window_extent(renderer).y1
-        assert not offset.get_text() or not _overlap(title, offset.get_window_extent(renderer))
-        ax._autotitlepos = None  # matplotlib's automatic placement (set_title(y=None) does not restore it)
-    figure.canvas.draw()
-    np.testing.assert_allclose(placed, [ax.title.get_window_extent(renderer).bounds for ax in figure.axes])
+    counts, edges = np.histogram(rng.normal(0, 300, 10_000), 64)
+    previews = [
+        {f"{k}_{when}": v for when in ("before", "after") for k, v in (("hist", counts), ("edges", edges))}
+    ]
+    boxes, histograms = report._distributions(X, names, None), report._histograms(previews)
+    for figure in (boxes, histograms):
+        figure.canvas.draw()
+        renderer = figure.canvas.get_renderer()
+        placed = [ax.title.get_window_extent(renderer).bounds for ax in figure.axes]
+        for ax in figure.axes:  # over the axes, off its offset text
+            title, offset = ax.title.get_window_extent(renderer), ax.yaxis.get_offset_text()
+            assert title.y0 > ax.get_window_extent(renderer).y1
+            assert not offset.get_text() or not _overlap(title, offset.get_window_extent(renderer))
+            ax._autotitlepos = None  # matplotlib's automatic placement (set_title(y=None) keeps it off)
+        figure.canvas.draw()
+        np.testing.assert_allclose(
+            placed, [ax.title.get_window_extent(renderer).bounds for ax in figure.axes]
+        )
+    offsets = [bool(ax.yaxis.get_offset_text().get_text()) for ax in boxes.axes]
+    assert any(offsets) and not all(offsets)
