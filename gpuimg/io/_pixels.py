@@ -192,7 +192,7 @@ def _decode(stack: _Stack, headers: list[_Header]) -> tuple[np.ndarray, dict]:
     slot_of = {id(frame): slot for slot, frame in zip(stack.slots, stack.frames, strict=True)}
     files = []
     for header in headers:
-        frames = [(slot_of[id(frame)], frame) for frame in header.frames if id(frame) in slot_of]
+        frames = [(slot, frame) for frame in header.frames if (slot := slot_of.get(id(frame))) is not None]
         if frames:
             files.append((header, frames, _stored_dtype(header.dataset)))
     stored = np.result_type(*{own for _header, _frames, own in files})
@@ -271,8 +271,7 @@ def _decode(stack: _Stack, headers: list[_Header]) -> tuple[np.ndarray, dict]:
                 with open(path, "rb", buffering=0) as file:
                     for slot, frame in frames:
                         _read_into(file, offset + (frame.index or 0) * slot_bytes, raw[slot], path)
-            bits = int(header.dataset.get("BitsAllocated", 0))
-            unused = bits - _bits_stored(header.dataset, bits)
+            unused = _unused_bits(header.dataset)
             if unused > 0:  # unused high bits: cleared (unsigned) or sign-extended, as pydicom does
                 for slot, _frame in frames:
                     np.left_shift(raw[slot], unused, out=raw[slot])
@@ -368,10 +367,28 @@ def _copy_decoded(path: Path, frames: list[tuple[int, _Frame]], raw: np.ndarray,
 
 def _stored_dtype(ds: pydicom.Dataset) -> np.dtype:
     """The dtype pydicom decodes a file's pixels to, from BitsAllocated and PixelRepresentation."""
-    signed = int(ds.get("PixelRepresentation", 0)) == 1
     # Not ds.BitsAllocated: a _Tags' attribute look-up fails before its __getattr__ finds the value. Every
     # header decoded has one (_check_series refuses a file without).
-    return _integer_dtype(signed, max(int(ds.get("BitsAllocated")), 8) // 8)
+    representation, bits = ds.get("PixelRepresentation", 0), ds.get("BitsAllocated")
+    if type(representation) is int and type(bits) is int:  # a series' files repeat them: looked up
+        return _dtype_of(representation, bits)
+    return _dtype_of.__wrapped__(representation, bits)
+
+
+def _unused_bits(ds: pydicom.Dataset | _Tags) -> int:
+    """The high bits of each stored value that hold no part of it: BitsAllocated less BitsStored (none
+    where BitsStored is absent or empty)."""
+    bits, stored = ds.get("BitsAllocated", 0), ds.get("BitsStored")
+    if type(bits) is int and type(stored) is int:  # as a series' files hold them: no conversion
+        return bits - stored
+    bits = int(bits)
+    return bits - _bits_stored(ds, bits)
+
+
+@functools.lru_cache(maxsize=64)
+def _dtype_of(representation, bits) -> np.dtype:
+    """The dtype of pixels of a PixelRepresentation and BitsAllocated (:func:`_stored_dtype`)."""
+    return _integer_dtype(int(representation) == 1, max(int(bits), 8) // 8)
 
 
 @functools.cache
