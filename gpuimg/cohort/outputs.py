@@ -58,9 +58,9 @@ def write_bytes(path: Path, data: bytes, *, durable: bool = True) -> None:
     """``data`` as the file ``path``, replaced as :func:`atomic` replaces it (the same temporary beside it,
     renamed over it; the same refusal of a folder), in a few system calls and no file object.
 
-    A run stores each study's result so (:func:`gpuimg.cohort._resume._store`): :func:`atomic`'s context
-    managers, file objects and folder creation took 16 of its 54 us a file. The folder is made only where
-    the temporary cannot be created for want of it.
+    A run stores the studies' previews and its merged journals so (:mod:`gpuimg.cohort._resume`):
+    :func:`atomic`'s context managers, file objects and folder creation took 16 of its 54 us a file. The
+    folder is made only where the temporary cannot be created for want of it.
     """
     if path.is_dir():
         raise WriteError(f"{path} is a folder; pass the path of a file to write.")

@@ -25,7 +25,7 @@ from gpuimg.io._scan import _unfollowable
 from . import outputs
 from ._dask import _execute, _versions
 from ._label_ids import _keyed_labels, _unlabelled_why
-from ._resume import _cached, _preview, _store
+from ._resume import _Journal, _preview, _resume, _store, _stored_studies
 from .labels import ID_COLUMNS, read_labels
 from .privacy import is_pseudonym, key_path_for, load_or_create_key
 from .spec import Spec, load_spec
@@ -162,8 +162,11 @@ def _check_output(studies: Path, output: Path, found: list[Path]) -> None:
 def _check_no_original_ids(output: Path) -> None:
     """Refuse to pseudonymise into an output folder whose stored studies an earlier ``keep_ids`` run
     named by their folders (and whose rows hold the original patient IDs): they would stay beside the
-    outputs made to be shared. Such a study's file is not named by a pseudonym."""
+    outputs made to be shared. Such a study is not named by a pseudonym, in its folder's journals'
+    records (or in its file's name, in a folder of a gpuimg before the journals)."""
     named = [path for path in output.glob(".studies/*/*.json") if not is_pseudonym(path.stem, "study")]
+    for folder in output.glob(".studies/*/"):
+        named += [study for study in _stored_studies(folder) if not is_pseudonym(study, "study")]
     if named:
         raise ConfigError(
             f"--output {output} holds {count(len(named), 'study', 'studies')} of an earlier run with "
@@ -350,9 +353,9 @@ def run_pipeline(
     # the report may show.
     previewed = set(sorted(task.study_id for task in tasks)[:_PREVIEWS])
     tasks = [dataclasses.replace(task, preview=task.study_id in previewed) for task in tasks]
-    results, todo = {}, []
+    results, todo, stored = {}, [], _resume(cache)
     for task in tasks:
-        done = _cached(cache, task.study_id)
+        done = stored.get(task.study_id)
         # A study whose files changed since (replaced, added, removed), or measured by another gpuimg
         # or on another device (whose features may differ, in the last bits at least, and the manifest
         # names this run's device), is processed again.
@@ -368,11 +371,12 @@ def run_pipeline(
             todo.append(task)
     log = [f"{len(tasks)} studies, {len(results)} already done, {len(todo)} to process on {device}"]
     extraction, about = time.perf_counter(), {}
-    for result in _execute(todo, device, workers, scheduler, progress, about):
-        # As stored, so a resumed run sees exactly what an uninterrupted one does.
-        results[result["study"]] = _store(cache, result)
-        outcome = f"failed: {result['error']}" if "error" in result else "done"
-        log.append(f"study {result['study']} {outcome}")
+    with _Journal(cache) as journal:
+        for result in _execute(todo, device, workers, scheduler, progress, about):
+            # As stored, so a resumed run sees exactly what an uninterrupted one does.
+            results[result["study"]] = _store(journal, result)
+            outcome = f"failed: {result['error']}" if "error" in result else "done"
+            log.append(f"study {result['study']} {outcome}")
     extraction = time.perf_counter() - extraction
     libraries = _versions()
     worker_libraries = _worker_libraries(about.get("worker_libraries", {}), libraries, log)

@@ -97,14 +97,30 @@ def test_good_studies_give_rows_and_bad_ones_errors(broken, tmp_path):
     again = run_pipeline(spec, cohort, out, key_path=key, progress=False, keep_ids=True)
     assert again["processed_this_run"] == 0  # a re-run repeats no work
     assert _table(out) == rows and _errors(out) == errors
-    # A study's stored result cut short (as a power cut can leave it: it is not flushed to disk) and
+    # The journal's last study cut short (as a power cut can leave it: it is not flushed to disk) and
     # another's preview gone: the first is computed again, the second keeps its row.
-    stored = next(out.glob(".studies/*/study_001.json"))
-    stored.write_text(stored.read_text()[:40])
-    next(out.glob(".studies/*/study_002.npz")).write_bytes(b"PK\x03\x04")
+    (journal,) = out.glob(".studies/*/journal-*.jsonl")
+    lines = journal.read_bytes().splitlines(keepends=True)
+    journal.write_bytes(b"".join(lines[:-1]) + lines[-1][:40])
+    cut = json.loads(lines[-1])["study"]
+    kept = next(study for study in ("study_001", "study_002") if study != cut)
+    next(out.glob(f".studies/*/{kept}.npz")).write_bytes(b"PK\x03\x04")
     again = run_pipeline(spec, cohort, out, key_path=key, progress=False, keep_ids=True)
     assert again["processed_this_run"] == 1
+    assert f"\nstudy {cut} " in (out / "run.log").read_text()  # done or failed, again
     assert _table(out) == rows and _errors(out) == errors
+
+
+def _journaled(out: Path) -> list[dict]:
+    """The records of the journals of ``out``'s stored studies, by the standard library's JSON parser line
+    by line, oldest journal first (by its start, in its name), each line whole (ending in a newline)."""
+    journals = sorted(out.glob(".studies/*/journal-*.jsonl"), key=lambda path: int(path.name.split("-")[1]))
+    records = []
+    for journal in journals:
+        text = journal.read_text()
+        assert text.endswith("\n") or not text, journal
+        records += [json.loads(line) for line in text.splitlines()]
+    return records
 
 
 def _gpuimg_run(spec, cohort, out, *options):
@@ -160,7 +176,7 @@ def test_sigkill_midway_then_rerun_gives_the_uninterrupted_table(broken, tmp_pat
     _wait_for(tmp_path / "paused", job)
     os.kill(job.pid, signal.SIGKILL)
     job.wait()
-    done = len(list(killed.glob(".studies/*/*.json")))
+    done = len(_journaled(killed))
     assert done == 3 < total
     assert not (killed / "features.csv").exists()
     assert subprocess.run(command, capture_output=True, timeout=600).returncode == 0
@@ -269,13 +285,11 @@ def test_ctrl_c_leaves_no_half_written_output_and_says_how_to_resume(tmp_path):
     _wait_for(tmp_path / "paused", job)
     job.send_signal(signal.SIGINT)
     _, err = job.communicate(timeout=120)
-    stored = list(out.glob(".studies/*/*.json"))
+    stored = _journaled(out)  # every line of the journal is whole (json.loads)
     report = f"exit status {job.returncode}; {len(stored)} of {n} studies stored; stderr ends:\n{err[-4000:]}"
     assert job.returncode == 130 and "run the same command again to resume" in err, report
     assert len(stored) == 1, report
     assert not list(out.rglob(".*.gpuimg-*.tmp*")) and not (out / "features.csv").exists(), report
-    for finished in stored:
-        json.loads(finished.read_text())  # every kept study file is whole
 
 
 def test_seg_masks_through_the_pipeline(tmp_path):
@@ -634,7 +648,8 @@ def test_studies_measured_on_another_device_are_measured_again(emulated_cuda, tm
     runs = []
     for device in ("cpu", "cuda", "cuda", "cpu"):
         manifest = run_pipeline(spec, cohort, out, device=device, keep_ids=True, progress=False)
-        stored = {json.loads(p.read_text())["device"] for p in out.glob(".studies/*/*.json")}
+        stored = {record["study"]: record["device"] for record in _journaled(out)}
+        stored = set(stored.values())
         runs.append((manifest["device"], manifest["processed_this_run"], stored))
     assert runs == [
         ("cpu", 2, {"cpu"}),

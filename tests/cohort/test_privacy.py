@@ -146,7 +146,7 @@ def test_a_pseudonymised_run_refuses_a_folder_holding_original_ids(cohort, tmp_p
     spec, folder = cohort
     out = tmp_path / "out"
     run_pipeline(spec, folder, out, keep_ids=True, progress=False)
-    assert "PAT-000" in next(out.glob(".studies/*/study_000.json")).read_text()
+    assert "PAT-000" in next(out.glob(".studies/*/journal-*.jsonl")).read_text()
     with pytest.raises(ConfigError, match=r"holds 6 studies of an earlier run with --keep-ids") as info:
         run_pipeline(spec, folder, out, progress=False)
     assert "PAT-0" not in str(info.value) and "study_0" not in str(info.value)

@@ -1,10 +1,14 @@
 """A study's stored result (cohort._resume): what a run keeps is what a later run reads back."""
 
 import json
+import os
+import subprocess
+import sys
 
 import numpy as np
 
-from gpuimg.cohort._resume import _cached, _preview, _store
+from gpuimg.cohort._resume import _Journal, _preview, _resume, _store
+from gpuimg.io._atomic import _host
 
 
 def _typed(value):
@@ -44,15 +48,112 @@ def test_a_stored_result_is_returned_as_json_reads_it_back(tmp_path):
         7: "a key that is no string",
         "preview": {"image": np.arange(6, dtype=np.float32).reshape(2, 3)},
     }
-    record = _store(tmp_path, result)
-    written = json.loads((tmp_path / "S-0123456789abcdef.json").read_text())
+    with _Journal(tmp_path) as journal:
+        record = _store(journal, result)
+    (written,) = [json.loads(line) for line in journal.path.read_text().splitlines()]
     assert _typed(record) == _typed(written)
-    assert _typed(_cached(tmp_path, "S-0123456789abcdef")) == _typed(written)
+    assert _typed(_resume(tmp_path)["S-0123456789abcdef"]) == _typed(written)
     assert written["row"]["nan"] is None and written["row"]["array"] == [[1.5, None], [3.0, 4.0]]
     assert "preview" not in written and written["7"] == "a key that is no string"
     preview = _preview(tmp_path, "S-0123456789abcdef")
     np.testing.assert_array_equal(preview["image"], result["preview"]["image"])
     assert sorted(path.name for path in tmp_path.iterdir()) == [
-        "S-0123456789abcdef.json",
         "S-0123456789abcdef.npz",
+        journal.path.name,
     ]  # no temporary left
+
+
+def _result(study: str, value: float) -> dict:
+    return {"study": study, "patient": None, "row": {"study": study, "stat_mean": value}}
+
+
+def _ended_pid() -> int:
+    """The id of a process that has ended (the system's answer, Popen.poll, is the reference)."""
+    finished = subprocess.Popen([sys.executable, "-c", "pass"])
+    finished.wait()
+    assert finished.poll() is not None
+    return finished.pid
+
+
+def _lines(path) -> list[dict]:
+    """A journal's records by the standard library's JSON parser, line by line."""
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def test_the_journals_give_each_study_its_last_complete_record(tmp_path):
+    """Two runs' journals, the later one cut short by a crash, a dead writer's and a live one's: each
+    study's record is its last whole line, oldest journal first; the ended process's journals are merged
+    into one (their latest records) and removed, the running process's and another machine's are kept
+    as they were. The reference: the lines written, read back by json.loads."""
+    running = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
+    try:
+        dead, elsewhere = _ended_pid(), "0" * 8 if _host() != "0" * 8 else "1" * 8
+        names = {
+            "old": f"journal-{10:020d}-{dead}-{_host()}.jsonl",
+            "cut": f"journal-{20:020d}-{dead}-{_host()}.jsonl",
+            "live": f"journal-{15:020d}-{running.pid}-{_host()}.jsonl",
+            "elsewhere": f"journal-{30:020d}-{dead}-{elsewhere}.jsonl",
+        }
+        lines = {
+            "old": [_result("A", 1.0), _result("B", 2.0), _result("C", 3.0), _result("A", 1.5)],
+            "live": [_result("B", 20.0), _result("D", 4.0)],
+            "cut": [_result("B", 200.0), _result("C", 30.0)],
+            "elsewhere": [_result("E", 5.0)],
+        }
+        for what, records in lines.items():
+            (tmp_path / names[what]).write_text("".join(json.dumps(r) + "\n" for r in records))
+        cut = json.dumps(_result("A", 99.0))
+        with open(tmp_path / names["cut"], "a") as file:  # a line of A cut short, then one without newline
+            file.write("{not json\n" + cut[:-1] + "\n" + cut)
+        written = {
+            what: [
+                json.loads(line) for line in (tmp_path / name).read_text().splitlines()[: len(lines[what])]
+            ]
+            for what, name in names.items()
+        }
+        assert written == lines
+        stored = _resume(tmp_path)
+        # By hand: A's last whole line is old's second; B's is cut's (20 > 15 > 10), C's cut's.
+        assert stored == {
+            "A": _result("A", 1.5),
+            "B": _result("B", 200.0),
+            "C": _result("C", 30.0),
+            "D": _result("D", 4.0),
+            "E": _result("E", 5.0),
+        }
+        merged = f"journal-{20:020d}-merged.jsonl"
+        assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+            [merged, names["live"], names["elsewhere"]]
+        )
+        assert {r["study"]: r for r in _lines(tmp_path / merged)} == {
+            "A": _result("A", 1.5),
+            "B": _result("B", 200.0),
+            "C": _result("C", 30.0),
+        }
+        assert len(_lines(tmp_path / merged)) == 3
+        for what in ("live", "elsewhere"):
+            assert _lines(tmp_path / names[what]) == lines[what]
+        # Once merged, the same records; a merged journal alone is left as it is.
+        before = (tmp_path / merged).stat().st_mtime_ns
+        assert _resume(tmp_path) == stored
+        assert (tmp_path / merged).stat().st_mtime_ns == before
+        # This run's journal comes after all of them: its records win.
+        with _Journal(tmp_path) as journal:
+            assert _store(journal, _result("B", 7.0)) == _result("B", 7.0) | {"gpuimg": _gpuimg()}
+        assert journal.path.name.endswith(f"-{os.getpid()}-{_host()}.jsonl")
+        assert _resume(tmp_path)["B"]["row"]["stat_mean"] == 7.0
+    finally:
+        running.kill()
+        running.wait()
+
+
+def _gpuimg() -> str:
+    import gpuimg
+
+    return gpuimg.__version__
+
+
+def test_a_run_that_stores_nothing_leaves_no_journal(tmp_path):
+    with _Journal(tmp_path):
+        pass
+    assert list(tmp_path.iterdir()) == [] and _resume(tmp_path) == {}
