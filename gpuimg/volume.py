@@ -3,6 +3,7 @@
 import dataclasses
 import functools
 import inspect
+import math
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -88,21 +89,26 @@ class Volume:
                 else ""
             )
             raise GeometryError(f"Volume data must be a 3D array (z, y, x); got {shape}.{one_slice}")
-        for name, must in (
-            ("spacing", "3 numbers (or one for all three) [mm]"),
-            ("origin", "3 numbers [mm]"),
+        # A checked Volume's spacing and origin (3 finite Python floats: one copied by dataclasses.replace
+        # or a result's geometry) pass every check below as they are; the checks run for anything else.
+        spacing, origin = _float_triple(self.spacing), _float_triple(self.origin)
+        for name, must, plain in (
+            ("spacing", "3 numbers (or one for all three) [mm]", spacing),
+            ("origin", "3 numbers [mm]", origin),
         ):
-            refuse_bool(getattr(self, name), f"Volume {name}", must, error=GeometryError)
-        spacing = _triple("spacing", self.spacing, isotropic=True)
+            if plain is None:
+                refuse_bool(getattr(self, name), f"Volume {name}", must, error=GeometryError)
+        if spacing is None:
+            spacing = _triple("spacing", self.spacing, isotropic=True)
         if not all(s > 0 for s in spacing):
             raise GeometryError(f"Volume spacing must be positive in mm; got {spacing}.")
         direction = _numbers(self.direction) + 0.0  # + 0.0: a flipped axis's 0 is 0.0, not -0.0
-        if direction.shape != (3, 3) or not np.allclose(direction.T @ direction, np.eye(3), atol=1e-4):
+        if direction.shape != (3, 3) or not _orthonormal(direction):
             raise GeometryError(
                 f"Volume direction must be a 3x3 matrix of orthonormal columns; got {direction.tolist()}."
             )
         object.__setattr__(self, "spacing", spacing)
-        object.__setattr__(self, "origin", _triple("origin", self.origin))
+        object.__setattr__(self, "origin", _triple("origin", self.origin) if origin is None else origin)
         object.__setattr__(self, "direction", direction)
         if not isinstance(self.meta, Mapping):
             raise ParameterError(f"Volume meta must be a dict; got {type(self.meta).__name__}.")
@@ -367,6 +373,28 @@ def _numbers(value) -> np.ndarray:
         return np.array(host_values(value), dtype=float)
     except (TypeError, ValueError):
         return np.empty(0)
+
+
+def _float_triple(value) -> tuple[float, float, float] | None:
+    """``value`` as :func:`_triple` gives it (0.0 for -0.0) where it is a tuple of 3 finite Python floats,
+    else None: the geometry of a checked Volume, without NumPy's conversions."""
+    if type(value) is tuple and len(value) == 3 and all(type(v) is float and math.isfinite(v) for v in value):
+        return tuple(v + 0.0 for v in value)
+    return None
+
+
+#: The identity, and the tolerance of each entry of a direction's ``D.T @ D`` against it (see
+#: :func:`_orthonormal`).
+_EYE = np.eye(3)
+_ORTHONORMAL_TOLERANCE = 1e-4 + 1e-5 * np.abs(_EYE)
+
+
+def _orthonormal(direction: np.ndarray) -> bool:
+    """Whether the 3x3 ``direction`` has orthonormal columns: ``np.allclose(D.T @ D, I, atol=1e-4)``
+    (its default rtol 1e-5), as the same comparison of each entry, without allclose's checks of its
+    arguments (NaN and infinite entries fail it as they fail allclose, whose ``x == y`` adds nothing
+    where ``y`` is finite)."""
+    return bool((np.abs(direction.T @ direction - _EYE) <= _ORTHONORMAL_TOLERANCE).all())
 
 
 def _triple(name: str, value, *, isotropic: bool = False) -> tuple[float, float, float]:

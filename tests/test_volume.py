@@ -1,5 +1,9 @@
 """gpuimg.Volume: geometry checks and the index-to-patient mapping."""
 
+import dataclasses
+import math
+import re
+
 import numpy as np
 import pytest
 from scipy.spatial.transform import Rotation
@@ -344,3 +348,60 @@ def test_a_result_in_new_units_leaves_out_the_units_and_window_presets(rng, name
 def test_a_result_in_the_input_units_keeps_them(rng, name):
     pet = _pet(rng)
     assert SAME_UNITS[name](pet).meta == pet.meta
+
+
+def test_the_direction_is_taken_where_numpy_allclose_finds_it_orthonormal(rng):
+    """A direction is taken exactly where ``np.allclose(D.T @ D, I, atol=1e-4)`` holds (the reference):
+    rotations perturbed around the tolerance (half taken, half refused), NaN and infinite entries; a
+    refused one's message names it."""
+    taken = refused = 0
+    rotations = Rotation.random(300, random_state=int(rng.integers(2**31))).as_matrix()
+    for rotation, scale in zip(rotations, np.geomspace(1e-6, 1e-3, 300), strict=True):
+        direction = rotation + rng.normal(scale=scale, size=(3, 3))
+        if rng.random() < 0.05:
+            direction[tuple(rng.integers(3, size=2))] = rng.choice([np.nan, np.inf, -np.inf])
+        with np.errstate(invalid="ignore"):  # an infinite entry's inf * 0 in D.T @ D, both ways
+            expected = bool(np.allclose(direction.T @ direction, np.eye(3), atol=1e-4))
+            if expected:
+                np.testing.assert_array_equal(
+                    gpuimg.Volume(np.zeros((1, 1, 1)), direction=direction).direction, direction
+                )
+                taken += 1
+            else:
+                with pytest.raises(gpuimg.GeometryError, match="orthonormal columns") as info:
+                    gpuimg.Volume(np.zeros((1, 1, 1)), direction=direction)
+                assert str(direction.tolist()) in str(info.value)
+                refused += 1
+    assert taken > 50 and refused > 50
+
+
+@pytest.mark.parametrize(
+    "value",
+    [(1.0, 0.5, 2.5), (-0.0, 3.0, 0.25), (1e-300, 1e300, 5e-324), (np.float64(1.0), 2.0, 3.0), (1, 2.0, 3.0)],
+)
+def test_a_spacing_and_origin_of_python_floats_are_taken_as_numpy_takes_them(value):
+    """A tuple of floats (a Volume's own geometry, copied by dataclasses.replace) is taken as plain NumPy
+    takes any: ``float(np.float64(v) + 0.0)`` (no -0.0), Python floats, and a copy keeps them."""
+    spacing = tuple(abs(v) or 1.0 for v in value)  # a spacing of 0 is refused
+    volume = gpuimg.Volume(np.zeros((1, 1, 1)), spacing=spacing, origin=value)
+    copy = dataclasses.replace(volume)
+    for got, given in [
+        (volume.spacing, spacing),
+        (volume.origin, value),
+        (copy.spacing, spacing),
+        (copy.origin, value),
+    ]:
+        assert got == tuple(float(np.float64(v) + 0.0) for v in given)
+        assert all(type(v) is float and math.copysign(1, v) == 1 for v in got)
+
+
+@pytest.mark.parametrize("bad", [(np.inf, 1.0, 1.0), (1.0, np.nan, 1.0), (1.0, 1.0), (1.0, 1.0, 1.0, 1.0)])
+def test_a_tuple_of_floats_that_is_no_geometry_is_refused_as_before(bad):
+    """The refusals of non-finite numbers and of another count, for a tuple of floats as for a list."""
+    for name in ("spacing", "origin"):
+        with pytest.raises(
+            gpuimg.GeometryError, match=rf"Volume {name} must be 3 finite numbers.*got {re.escape(repr(bad))}"
+        ):
+            gpuimg.Volume(np.zeros((1, 1, 1)), **{name: bad})
+    with pytest.raises(gpuimg.GeometryError, match=r"spacing must be positive in mm; got \(1.0, -2.0, 1.0\)"):
+        gpuimg.Volume(np.zeros((1, 1, 1)), spacing=(1.0, -2.0, 1.0))
