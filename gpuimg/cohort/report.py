@@ -6,17 +6,16 @@ confusion matrix, regression scatter, cluster map, time per stage, and the error
 nothing from anywhere (no script, no font, no link), so it opens offline and can be mailed as it is.
 """
 
-import base64
 import gc
 import html
-import io
-import itertools
 import math
 
 import numpy as np
 
 from gpuimg._text import count, some
 
+from ._figures import _DPI, _figure, _lay_out, _name_rows_and_columns, _new_figure
+from ._rank_statistics import _roc, _spearman
 from .labels import feature_matrix
 
 _STYLE = """
@@ -30,9 +29,6 @@ _SHOWN, _CORRELATED = 8, 40
 #: Rows of the errors table and studies named in a list, at most: the report stays small for any cohort
 #: (errors.csv and manifest.json list them all).
 _ERRORS_SHOWN, _NAMES_SHOWN = 200, 50
-#: The figures' resolution [dots per inch] and PNG compression (zlib level; 3 writes them in 0.7 of
-#: level 6's time, 1.1 times as large).
-_DPI, _PNG_LEVEL = 80, 3
 
 
 def build_report(
@@ -162,115 +158,6 @@ def _build(rows, errors, previews, metrics, predictions, manifest) -> str:
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>gpuimg cohort report</title>'
         f"<style>{_STYLE}</style></head><body>\n{body}\n</body></html>\n"
     )
-
-
-def _figure(title: str, figure) -> str:
-    """The section of ``figure`` (:func:`_new_figure`, laid out), as a PNG image of what it draws and a
-    margin of 0.1 inch (as ``savefig(bbox_inches="tight")`` wrote it).
-
-    Drawn once, and cut to its drawing in pixels: ``savefig`` drew a figure with a layout engine (the
-    placeholder that ``tight_layout`` leaves) once before drawing it, and ``bbox_inches="tight"`` laid it
-    out once more (the report took 1.5 s, two thirds of it in ``savefig``).
-    """
-    import matplotlib.image
-
-    figure.canvas.draw()
-    pixels = np.asarray(figure.canvas.buffer_rgba())
-    # Each pixel's 4 bytes as one number, compared with the corner's (in the layout's margin): np.any
-    # over the colour axis of the pixels took 30 ms of the report.
-    packed = pixels.view(np.uint32)[..., 0]
-    drawn = packed != packed[0, 0]
-    rows, columns = np.flatnonzero(drawn.any(axis=1)), np.flatnonzero(drawn.any(axis=0))
-    if rows.size:
-        pad = round(0.1 * figure.dpi)
-        pixels = pixels[
-            max(rows[0] - pad, 0) : rows[-1] + pad + 1, max(columns[0] - pad, 0) : columns[-1] + pad + 1
-        ]
-    buffer = io.BytesIO()
-    matplotlib.image.imsave(buffer, pixels, format="png", pil_kwargs={"compress_level": _PNG_LEVEL})
-    encoded = base64.b64encode(buffer.getvalue()).decode("ascii")
-    title = html.escape(title)
-    return f'<h2>{title}</h2>\n<img alt="{title}" src="data:image/png;base64,{encoded}">'
-
-
-def _new_figure(width: float, height: float):
-    """A figure of ``width`` x ``height`` inches on its own Agg canvas: not pyplot's, which keeps every
-    figure it made until closed."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    figure = Figure(figsize=(width, height))
-    FigureCanvasAgg(figure)
-    return figure
-
-
-def _lay_out(figure, axes: list, widths: list[float] | None = None) -> None:
-    """Place ``axes`` side by side in ``figure``, as ``tight_layout`` places a row of subplots: each text
-    that reaches out of an axes (tick labels, axis labels, titles, a legend) kept in the figure and off
-    its neighbours, :data:`_PAD` apart; the axes share the width left in the proportions ``widths``.
-
-    Measured once, from those texts only: ``tight_layout`` also took the extent of every artist drawn
-    in the axes (box plots, histograms), which lie inside them, and was 0.17 s of the report's 0.65 s.
-    The texts' sizes are cached for the drawing that follows (the same renderer).
-    """
-    renderer = figure.canvas.get_renderer()
-    pad = _padding(renderer)
-    for ax in axes:
-        _unlabelled(ax)
-    reach = [_reach(ax, renderer) for ax in axes]
-    width, height = figure.bbox.width, figure.bbox.height
-    gaps = [pad + before[1] + after[0] for before, after in itertools.pairwise(reach)]
-    left, bottom = pad + reach[0][0], pad + max(r[2] for r in reach)
-    top = height - pad - max(r[3] for r in reach)
-    widths = widths or [1.0] * len(axes)
-    scale = (width - left - pad - reach[-1][1] - sum(gaps)) / sum(widths)
-    for ax, share, gap in zip(axes, widths, [*gaps, 0.0], strict=True):
-        ax.set_position((left / width, bottom / height, share * scale / width, (top - bottom) / height))
-        left += share * scale + gap
-        _title_placed(ax)
-
-
-def _title_placed(ax) -> None:
-    """Fix the title of ``ax`` at the top of the axes where nothing there makes matplotlib raise it (an
-    offset text such as '1e6' of the y axis, tick labels on top): at each drawing and layout it found
-    that place by laying out the y axis' tick labels once more. Decided from the tick labels that the
-    layout measured (:func:`_reach`)."""
-    title = ax.title.get_text()
-    if (
-        title
-        and not ax.yaxis.get_major_formatter().get_offset()
-        and ax.xaxis.get_ticks_position() == "bottom"
-    ):
-        ax.set_title(title, fontsize=ax.title.get_fontsize(), y=1.0)
-
-
-def _unlabelled(ax) -> None:
-    """Spare matplotlib the passes that place an axis label without text of ``ax`` beside its tick
-    labels: two a drawing and two a layout, each laying out every tick label of the axis."""
-    for axis in (ax.xaxis, ax.yaxis):
-        if not axis.label.get_text():
-            axis.set_label_coords(0.5, 0.5)  # inside the axes, where it draws nothing
-
-
-def _reach(ax, renderer) -> tuple[float, float, float, float]:
-    """How far the texts of ``ax`` (its axes' tick labels and labels, its title, its legend, the texts
-    placed in it) reach out of it to the left, right, bottom and top [pixels]."""
-    legend = ax.get_legend()
-    texts = [*ax.texts, legend] if legend else ax.texts
-    outer = ax.get_tightbbox(renderer, for_layout_only=True, bbox_extra_artists=texts)
-    inner = ax.get_window_extent(renderer)
-    return inner.x0 - outer.x0, outer.x1 - inner.x1, inner.y0 - outer.y0, outer.y1 - inner.y1
-
-
-def _padding(renderer) -> float:
-    """:data:`_PAD` in pixels."""
-    import matplotlib
-
-    return _PAD * renderer.points_to_pixels(matplotlib.rcParams["font.size"])
-
-
-#: Space between a figure's texts and its neighbours, in font sizes (``tight_layout``'s default pad).
-_PAD = 1.08
 
 
 def _table(header: list[str], rows: list[list]) -> str:
@@ -457,118 +344,6 @@ def _correlation(X: np.ndarray, names: list[str]):
     return figure
 
 
-def _name_rows_and_columns(figure, ax, bar, names: list[str]) -> None:
-    """Lay the heat map ``ax`` and its colour bar out (:func:`_beside`), each name of ``names`` beside
-    its row and below its column, where tick labels lie (:data:`_TICK_PAD` from the map).
-
-    The names are drawn once, level, as the rows' labels, and their pixels turned a quarter for the
-    columns'. Not tick labels, which matplotlib lays out three times a drawing (a third of the report's
-    time), nor texts drawn twice: matplotlib draws a text glyph by glyph, 1.3 ms a name.
-    """
-    names_figure = _new_figure(*figure.get_size_inches())
-    names_figure.patch.set_alpha(0.0)
-    texts = [names_figure.text(0, 0, name, ha="right", va="center", fontsize=6) for name in names]
-    renderer = names_figure.canvas.get_renderer()  # the drawing's: the sizes are measured once
-    away = renderer.points_to_pixels(_TICK_PAD)
-    reach = away + max(text.get_window_extent(renderer).width for text in texts)
-    _beside(figure, ax, bar, left=reach, bottom=reach)
-    box = ax.get_window_extent(figure.canvas.get_renderer())
-    pitch = box.height / len(names)
-    for k, text in enumerate(texts):
-        text.set_transform(names_figure.dpi_scale_trans)
-        text.set_position(((box.x0 - away) / figure.dpi, (box.y1 - (k + 0.5) * pitch) / figure.dpi))
-    names_figure.canvas.draw()
-    pixels = np.asarray(names_figure.canvas.buffer_rgba())
-    top, bottom = round(figure.bbox.height - box.y1), round(figure.bbox.height - box.y0)  # rows, from the top
-    right = math.ceil(box.x0 - away)
-    left = int(np.argmax(pixels[top:bottom, :right, 3].any(axis=0)))  # the first column drawn on
-    rows = pixels[top:bottom, left:right]
-    figure.figimage(rows, left, round(box.y0), origin="upper")
-    # Turned a quarter anticlockwise: the names read upwards and end at the map, the first at the left.
-    below = round(box.y0 - away) - (right - left)
-    figure.figimage(np.rot90(rows).copy(), round(box.x0), below, origin="upper")
-
-
-def _beside(figure, ax, bar, left: float, bottom: float) -> None:
-    """Place the square heat map ``ax`` and its colour bar ``bar`` as ``figure.colorbar(image, ax=ax,
-    shrink=0.7)`` and ``tight_layout`` placed them: the bar beside the map, 0.7 of its height and 1/20
-    of that wide, their texts kept in the figure (:func:`_lay_out`), and ``left`` and ``bottom`` pixels
-    beside and below the map for its names."""
-    renderer = figure.canvas.get_renderer()
-    pad = _padding(renderer)
-    top, right = _reach(ax, renderer)[3], _reach(bar, renderer)[1]
-    width, height = figure.bbox.width, figure.bbox.height
-    side = min(height - bottom - top - 2 * pad, (width - left - right - 2 * pad) / (1 + _BAR_GAP + 0.7 / 20))
-    x, y = pad + left, pad + bottom
-    ax.set_position((x / width, y / height, side / width, side / height))
-    x += side * (1 + _BAR_GAP)
-    bar.set_position((x / width, (y + 0.15 * side) / height, 0.7 * side / 20 / width, 0.7 * side / height))
-
-
-#: The space between a tick label and its axis [points]: the tick's length and pad (matplotlib's 3.5 + 3.5).
-_TICK_PAD = 7.0
-#: The space between the heat map and its colour bar, in the map's side (``colorbar``'s default pad).
-_BAR_GAP = 0.05
-
-
-def _spearman(X: np.ndarray) -> np.ndarray:
-    """Spearman's rank correlation of each pair of columns of ``X``, over the rows where both have a
-    value, ties ranked by their mean rank; NaN where those rows hold fewer than two distinct values of
-    either column (as pandas' ``DataFrame.corr(method="spearman")``).
-
-    Not the correlation of ranks taken over every row with NaN as 0, which put the missing values at
-    an arbitrary rank (0.43 for 0.80), nor of ranks that broke ties by row order.
-
-    Columns with a value in the same rows (all of them, in a cohort without missing features) are
-    ranked once and correlated together, Spearman's rho being Pearson's r of the ranks; a pair of
-    columns missing values in different rows is ranked over the rows where both have one. Ranking each
-    pair's columns anew called ``rankdata`` 1,640 times for 40 columns (0.14 s of the report).
-    """
-    present = np.isfinite(X)
-    matrix = np.full((X.shape[1], X.shape[1]), np.nan)
-    patterns, group = np.unique(present, axis=1, return_inverse=True)
-    group = group.ravel()  # NumPy 2.0.0 gave it two axes (numpy#26738, undone in 2.0.1)
-    for g in range(patterns.shape[1]):
-        columns = np.flatnonzero(group == g)
-        rows = patterns[:, g]
-        matrix[np.ix_(columns, columns)] = _pearson(_ranks(X[np.ix_(rows, columns)]))
-        for i in columns:  # a column with another pattern of rows: over the rows both have
-            for j in np.flatnonzero(group > g):
-                both = rows & present[:, j]
-                pair = _ranks(X[np.ix_(both, [i, j])])
-                matrix[i, j] = matrix[j, i] = _pearson(pair)[0, 1]
-    return matrix
-
-
-def _ranks(X: np.ndarray) -> np.ndarray:
-    """The rank of each value of ``X`` in its column, from 1, tied values given the mean of their ranks
-    (``scipy.stats.rankdata(X, axis=0)``, whose import, 0.35 s, a run without learning tasks paid for
-    the report alone).
-
-    Each run of equal values in a column's sorted order spans places ``first`` to ``last`` (from 0), and
-    its values' rank is ``(first + last) / 2 + 1``: exact, as SciPy's.
-    """
-    order = np.argsort(X, axis=0, kind="stable")
-    ordered = np.take_along_axis(X, order, axis=0)
-    place = np.arange(len(X))[:, None]
-    edge, differs = np.ones((1, X.shape[1]), bool), ordered[1:] != ordered[:-1]
-    first = np.maximum.accumulate(np.where(np.r_[edge, differs], place, 0), axis=0)
-    last = np.minimum.accumulate(np.where(np.r_[differs, edge], place, len(X))[::-1], axis=0)[::-1]
-    ranks = np.empty(X.shape)
-    np.put_along_axis(ranks, order, (first + last) / 2 + 1, axis=0)
-    return ranks
-
-
-def _pearson(ranks: np.ndarray) -> np.ndarray:
-    """Pearson's correlation of each pair of columns of ``ranks``; NaN for a pair where either column
-    holds fewer than two distinct values."""
-    varying = np.ptp(ranks, axis=0) > 0 if len(ranks) else np.zeros(ranks.shape[1], bool)
-    matrix = np.full((ranks.shape[1], ranks.shape[1]), np.nan)
-    if varying.any():
-        matrix[np.ix_(varying, varying)] = np.corrcoef(ranks[:, varying], rowvar=False)
-    return matrix
-
-
 def _classification(predicted: dict, scores: dict):
     figure = _new_figure(9, 4)
     roc, confusion = figure.subplots(1, 2)
@@ -592,16 +367,6 @@ def _classification(predicted: dict, scores: dict):
     confusion.set_ylabel("true")
     _lay_out(figure, [roc, confusion])
     return figure
-
-
-def _roc(positive: np.ndarray, score: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The ROC curve's points, thresholds at every distinct score (ties moved together)."""
-    order = np.argsort(-score, kind="stable")
-    positive, score = positive[order], score[order]
-    last = np.r_[np.flatnonzero(np.diff(score)), score.size - 1]
-    tp = np.cumsum(positive)[last]
-    fp = (last + 1) - tp
-    return np.r_[0, fp / max(fp[-1], 1)], np.r_[0, tp / max(tp[-1], 1)]
 
 
 def _regression(predicted: dict):

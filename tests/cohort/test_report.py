@@ -91,7 +91,7 @@ def test_every_image_loads_in_headless_chromium(report, tmp_path):
 def test_the_roc_curve_drawn_is_scikit_learns(rng):
     from sklearn.metrics import roc_curve
 
-    from gpuimg.cohort.report import _roc
+    from gpuimg.cohort._rank_statistics import _roc
 
     positive = rng.random(60) < 0.4
     score = np.round(rng.random(60) + positive * 0.3, 1)  # rounded: ties between the classes
@@ -233,7 +233,7 @@ def test_the_correlation_drawn_is_pandas_spearman(rng):
     # 0.80 with two missing values, -0.49 for -0.5 with ties.
     import pandas as pd
 
-    from gpuimg.cohort.report import _spearman
+    from gpuimg.cohort._rank_statistics import _spearman
 
     X = np.round(rng.normal(size=(30, 5)), 1)
     X[:, 1] = np.round(X[:, 0] + rng.normal(scale=0.5, size=30))  # ties
@@ -251,7 +251,7 @@ def test_the_correlation_drawn_is_scipys_spearman_over_the_rows_both_columns_hav
     # Spearman correlation of that pair over those rows.
     from scipy.stats import spearmanr
 
-    from gpuimg.cohort.report import _spearman
+    from gpuimg.cohort._rank_statistics import _spearman
 
     X = np.round(rng.normal(size=(40, 8)), 1)  # rounded: ties
     X[:, 1] = np.round(2 * X[:, 0] + rng.normal(size=40))  # many ties, correlated with column 0
@@ -325,7 +325,7 @@ def test_the_ranks_are_scipys_rankdata(shape, rng):
     # report alone): ties given the mean of their ranks, as rankdata's default "average" method.
     from scipy.stats import rankdata
 
-    from gpuimg.cohort.report import _ranks
+    from gpuimg.cohort._rank_statistics import _ranks
 
     X = rng.integers(0, 4, shape).astype(float)  # few values: runs of ties
     X[:, :1] = np.round(rng.normal(size=(shape[0], 1)), 1)

@@ -15,7 +15,7 @@ matplotlib.use("Agg", force=False)
 
 from matplotlib.transforms import Bbox  # noqa: E402
 
-from gpuimg.cohort import report  # noqa: E402
+from gpuimg.cohort import _figures, report  # noqa: E402
 
 
 def _texts(ax) -> list:
@@ -211,7 +211,7 @@ def test_a_figure_is_cut_to_its_drawing_and_a_tenth_of_an_inch(at_80_dpi):
     # channel only, alpha included, is drawing): the crop as NumPy finds it over the colour axis.
     from matplotlib.image import imread
 
-    figure = report._new_figure(3, 2)
+    figure = _figures._new_figure(3, 2)
     ax = figure.add_axes((0.3, 0.25, 0.2, 0.3))
     ax.set_axis_off()
     ax.imshow([[0.0, 1.0]], cmap="gray", extent=(0, 1, 0, 1))
@@ -221,7 +221,7 @@ def test_a_figure_is_cut_to_its_drawing_and_a_tenth_of_an_inch(at_80_dpi):
     drawn = np.any(pixels != pixels[0, 0], axis=2)
     rows, columns = np.flatnonzero(drawn.any(axis=1)), np.flatnonzero(drawn.any(axis=0))
     expected = pixels[rows[0] - 8 : rows[-1] + 9, columns[0] - 8 : columns[-1] + 9]
-    (data,) = re.findall(r'src="data:image/png;base64,([^"]+)"', report._figure("t", figure))
+    (data,) = re.findall(r'src="data:image/png;base64,([^"]+)"', _figures._figure("t", figure))
     written = imread(io.BytesIO(base64.b64decode(data)))
     np.testing.assert_array_equal(np.round(written * 255).astype(np.uint8), expected)
 
