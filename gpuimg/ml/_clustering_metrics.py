@@ -3,6 +3,7 @@ their samples and labels."""
 
 import numpy as np
 
+from gpuimg._memory import check_bytes, max_bytes
 from gpuimg.backend import bincount_fixed, namespace
 from gpuimg.errors import ParameterError
 
@@ -21,13 +22,20 @@ def silhouette(X, labels) -> float:
         fewer than 2 or as many as the samples.
     FeatureError
         If ``X`` holds NaN or infinite values.
+    MemoryBudgetError
+        If the distances of one sample to all the others (a row of float64, and its sums by
+        cluster) exceed the memory budget.
 
     Notes
     -----
-    O(n^2) time, as ``sklearn.metrics.silhouette_score`` without ``sample_size``; the distances are
-    formed for blocks of samples at a time (about :data:`_BLOCK_BYTES` each), so the memory grows
-    with n times the clusters (a one-hot matrix), not n^2, as scikit-learn's chunked distances do.
-    Samples alone in their cluster score 0.
+    O(n^2) time, as ``sklearn.metrics.silhouette_score`` without ``sample_size``. The samples are
+    taken in cluster order, so that each cluster's distances are a run of columns, and the distances
+    are formed for blocks of samples at a time and summed by cluster from their running sums, in
+    float64 (the score of 50 000 samples in 1000 clusters is within 3.2e-13 of scikit-learn's). A
+    block holds at most :data:`_BLOCK_BYTES` or the memory budget
+    (:func:`gpuimg._memory.max_bytes`), whichever is less, and nothing of the size of samples times
+    clusters or samples squared is formed (scikit-learn's chunks are up to its ``working_memory``,
+    1 GiB by default). Samples alone in their cluster score 0.
 
     Examples
     --------
@@ -40,18 +48,21 @@ def silhouette(X, labels) -> float:
     -0.4475
     """
     X, labels, xp, counts = _clusters(X, labels)
-    onehot = (labels[:, None] == xp.arange(counts.size)[None, :]).astype(np.float64)
+    order = xp.argsort(labels)  # the samples cluster by cluster (the score is a mean over them)
+    labels = labels[order]
     # About the mean, in float64: the expansion of values far from 0 (features near 1e4 in float32)
     # cancels to noise, and a negative noise made the score NaN.
-    X = X.astype(np.float64) - X.mean(0)
-    n = X.shape[0]
+    X = X[order].astype(np.float64)
+    X -= X.mean(0)
+    n, k = X.shape[0], counts.size
     squares = (X * X).sum(1)
+    last = (xp.cumsum(counts) - 1).astype(np.int64)  # each cluster's last sample
     # Mean distance of each sample to its own cluster (a) and to the nearest other (b), a block of
     # samples at a time: the whole (samples x samples) matrix, and each of its temporaries, took
-    # 6.7 GiB for 30 000 samples; and the (samples x clusters) sums, kept whole with four
-    # temporaries of their size, 4x the one-hot matrix (1 GB for 30 000 samples in 900 clusters).
+    # 6.7 GiB for 30 000 samples; a (samples x clusters) one-hot matrix, whose product with the
+    # distances summed them by cluster, 381 MiB for 50 000 samples in 1000 clusters (10 GB in 25 000).
     a, b = xp.empty(n, dtype=np.float64), xp.empty(n, dtype=np.float64)
-    rows = max(1, _BLOCK_BYTES // (8 * n))
+    rows = _block_rows(n, k)
     for start in range(0, n, rows):
         stop = min(start + rows, n)
         block = xp.arange(stop - start)
@@ -61,8 +72,13 @@ def silhouette(X, labels) -> float:
         distances += squares[None, :]
         xp.sqrt(xp.maximum(distances, 0.0, out=distances), out=distances)
         distances[block, xp.arange(start, stop)] = 0.0  # rounding left some above 0
-        sums = distances @ onehot
+        # Each cluster a run of columns: its sum is the step of the running sums over its run.
+        xp.cumsum(distances, axis=1, out=distances)
+        ends = distances[:, last]
         del distances  # before the next block's is made
+        sums = ends.copy()
+        sums[:, 1:] -= ends[:, :-1]
+        del ends
         own = labels[start:stop]
         a[start:stop] = sums[block, own] / xp.maximum(counts[own] - 1, 1)
         sums /= counts
@@ -73,9 +89,20 @@ def silhouette(X, labels) -> float:
     return float(s.mean())
 
 
-#: Bytes of one block of sample-to-sample distances in :func:`silhouette` (scikit-learn's chunks are
-#: up to its working_memory, 1 GiB by default).
+#: Most bytes of one block of :func:`silhouette` (scikit-learn's chunks are up to its working_memory,
+#: 1 GiB by default); less where the memory budget is less.
 _BLOCK_BYTES = 1 << 25
+
+
+def _block_rows(n: int, k: int) -> int:
+    """Samples per block of :func:`silhouette`: each holds a row of distances to the ``n`` samples (their
+    running sums in place) and its sums by the ``k`` clusters (three rows of ``k`` at once), in
+    float64; as many as :data:`_BLOCK_BYTES` or the memory budget allow, at least one."""
+    per_row = 8 * (n + 3 * k)
+    check_bytes(
+        per_row, f"the silhouette of {n} samples in {k} clusters (the distances of one sample to all)"
+    )
+    return max(1, min(_BLOCK_BYTES, max_bytes()) // per_row)
 
 
 def davies_bouldin(X, labels) -> float:

@@ -4,7 +4,7 @@ import pytest
 import sklearn.metrics as skm
 from traced import traced_peak
 
-from gpuimg.errors import ParameterError
+from gpuimg.errors import MemoryBudgetError, ParameterError
 from gpuimg.ml import _clustering_metrics, metrics
 
 
@@ -318,8 +318,9 @@ def test_silhouette_in_blocks_of_samples(rng, monkeypatch):
     got, peak = traced_peak(lambda: metrics.silhouette(X, labels))
     assert got == pytest.approx(expected, rel=1e-9)  # expansion vs direct distances: rounding only
     assert peak < 4000 * 4000 * 8 / 2
-    # Blocks of 7 rows: block edges inside clusters and at the last, partial block.
-    monkeypatch.setattr(_clustering_metrics, "_BLOCK_BYTES", 7 * 8 * 150)
+    # Blocks of 7 rows (a row of distances and 3 of sums by cluster, float64): block edges inside
+    # clusters and at the last, partial block.
+    monkeypatch.setattr(_clustering_metrics, "_BLOCK_BYTES", 7 * 8 * (150 + 3 * 3))
     X, labels = X[:150], labels[:150]
     assert metrics.silhouette(X, labels) == pytest.approx(skm.silhouette_score(X, labels), rel=1e-9)
 
@@ -340,14 +341,32 @@ def test_davies_bouldin_of_many_clusters_without_a_one_hot_matrix(rng):
 def test_silhouette_of_many_clusters_in_blocks(rng, monkeypatch):
     # The (samples x clusters) sums were kept whole, with four temporaries of their size: a peak of
     # 4x the one-hot matrix (130 MB here), 1 GB for 30 000 samples in the 900 nodes of a 30 x 30 SOM.
-    # Now a and b are taken block by block: the one-hot matrix and a block.
+    # Then a and b were taken block by block, beside the whole (samples x clusters) one-hot matrix
+    # that summed the distances by cluster: 32 MB here, 381 MiB for 50 000 samples in 1000 clusters
+    # (scikit-learn's chunks sum each row by bincount). Now the blocks only: 1 MiB here.
     monkeypatch.setattr(_clustering_metrics, "_BLOCK_BYTES", 1 << 20)
     n, k = 4000, 1000
     X = rng.normal(size=(n, 3))
     labels = rng.integers(0, k, n)  # singletons among them: they score 0
     got, peak = traced_peak(lambda: metrics.silhouette(X, labels))
     assert got == pytest.approx(skm.silhouette_score(X, labels), rel=1e-9)  # expansion vs direct distances
-    assert peak < 2 * n * k * 8
+    assert peak < n * k * 8 / 4
+
+
+def test_silhouette_blocks_are_sized_by_the_memory_budget(rng, monkeypatch):
+    # The blocks were 32 MiB whatever GPUIMG_MAX_BYTES said, beside the one-hot matrix (16 MB here).
+    # Now they hold at most the budget (here 4 samples a block, 43 KiB each), and a budget below one
+    # sample's distances is refused before any is formed. Reference: scikit-learn's score.
+    n, k = 4000, 500
+    X = rng.normal(size=(n, 3)) + rng.integers(0, 2, n)[:, None] * 3.0
+    labels = rng.permutation(np.arange(n) % k)  # each cluster with 8 samples
+    monkeypatch.setenv("GPUIMG_MAX_BYTES", "200k")
+    got, peak = traced_peak(lambda: metrics.silhouette(X, labels))
+    assert got == pytest.approx(skm.silhouette_score(X, labels), rel=1e-9)  # expansion vs direct distances
+    assert peak < 1 << 20  # the blocks and the samples' arrays (X, a, b, the order: 0.4 MB)
+    monkeypatch.setenv("GPUIMG_MAX_BYTES", "30k")
+    with pytest.raises(MemoryBudgetError, match=r"silhouette of 4000 samples in 500 clusters"):
+        metrics.silhouette(X, labels)
 
 
 def test_silhouette_of_samples_at_one_place():
