@@ -75,7 +75,9 @@ def _value_moments_in_numpy(x):
 def test_value_moments_are_numpy_s(rng, n):
     """Each of the 15 sums equals, to the bit, NumPy's array expressions of its definition (pairwise
     sums of contiguous arrays, numpy.percentile): values of many scales, whole numbers with ties (HU,
-    bin numbers), values near 1e15 (the deviations less their own mean) and a constant ROI."""
+    bin numbers), values near 1e15 (the deviations less their own mean) and a constant ROI. From 2**16
+    values, to 1e-13 of each sum's scale: NumPy 2.0 splits large sums otherwise than 2.4, whose bits
+    they are."""
     from gpuimg.features.intensity import _percentile_neighbours
 
     for x in (
@@ -86,4 +88,12 @@ def test_value_moments_are_numpy_s(rng, n):
     ):
         got = value_moments(x, *_percentile_neighbours(n))
         assert len(got) == len(VALUE_MOMENTS)
-        np.testing.assert_array_equal(got, _value_moments_in_numpy(x))
+        expected = _value_moments_in_numpy(x)
+        if n < 2**16:
+            np.testing.assert_array_equal(got, expected)
+            continue
+        # Each sum's scale: the values' largest size for their location, the deviations' for the
+        # moments about the mean (the sums over the central values and the count are n of them).
+        size, spread = np.abs(x).max(), max(np.abs(x - expected[0]).max(), 1e-300)
+        powers = [size, spread**2, spread**3, spread**4, *[size] * 7, spread, spread * n, n, spread]
+        assert np.all(np.abs(np.subtract(got, expected)) <= 1e-13 * np.array(powers)), (got, expected)
