@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 import gpuimg
-from gpuimg._arrays import check_gathered
+from gpuimg._arrays import check_gathered, roi_voxels
 from gpuimg.errors import MemoryBudgetError
 
 da = pytest.importorskip("dask.array")
@@ -79,3 +79,12 @@ def test_check_gathered_counts_the_bytes_of_dask_arrays_only(monkeypatch):
     with pytest.raises(MemoryBudgetError, match=message):
         check_gathered("an operation", image, mask, in_memory, unknown, None)
     check_gathered("an operation", in_memory, unknown, None)
+
+
+@pytest.mark.parametrize("dtype", [bool, np.uint8, np.int16, np.float32])
+def test_roi_voxels_is_a_new_array_of_the_non_zero_voxels(dtype):
+    # A bool mask is copied, not compared with 0; every mask gives a new array, as `mask != 0` does.
+    mask = (np.random.default_rng(0).integers(0, 3, (4, 5, 6)) - 1).astype(dtype)
+    inside = roi_voxels(mask)
+    assert inside.dtype == bool and inside is not mask and not np.shares_memory(inside, mask)
+    np.testing.assert_array_equal(inside, np.asarray(mask) != 0)
