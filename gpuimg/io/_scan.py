@@ -268,12 +268,15 @@ def _header(
     the bytes of the template's file but for its differing values (``template.varying``): where none of
     these but the position makes the frame or the verdict on the pixel description
     (:data:`_FRAME_VALUES`), and the file's size passes that verdict, its single frame is that of the
-    first such file (``template.derived``), at its own position.
+    first such file (``template.derived``: that frame and the file's size, which passed), at its own
+    position.
     """
     template = ds.template if isinstance(ds, _Tags) else None
-    if template is not None:
-        first = template.derived
-        if first is not None and _claims_problem(path, ds, size) is None:
+    if template is not None and template.derived is not None:
+        first, first_size = template.derived
+        # The verdict on the pixel description is that on the first file's values, which a file of its size
+        # passed: only a file of another size is judged.
+        if size == first_size or _claims_problem(path, ds, size) is None:
             position = _floats(ds["ImagePositionPatient"])
             frame = _Frame(
                 path,
@@ -292,7 +295,7 @@ def _header(
     # The quick reader's values all convert (see _damaged_value): no number to look at, nor whether
     # the file is an NM reconstruction, whose slice spacings are then looked at too.
     numbers = None if isinstance(ds, _Tags) else _damaged_value(ds, True, spacings=_nm_reconstruction(ds))
-    problem = numbers or _claims_problem(path, ds, path.stat().st_size if size is None else size)
+    problem = numbers or _claims_problem(path, ds, size := path.stat().st_size if size is None else size)
     if problem is not None:
         return _Header(path, ds, (), problem)
     try:
@@ -306,7 +309,7 @@ def _header(
         and "GridFrameOffsetVector" not in ds  # the position of a frame it places is NumPy's sum
         and not template.varying & _FRAME_VALUES
     ):
-        template.derived = header.frames[0]
+        template.derived = (header.frames[0], size)
     return header
 
 

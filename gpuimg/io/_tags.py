@@ -317,21 +317,22 @@ def _read_tags(path: Path) -> tuple[_Tags, tuple[int, int], int] | None:
         template = _template
         matched = None if template is None else template.match(reader)
         if matched is not None:
-            values, offset = matched
+            tags, offset = matched
             length = template.length
         else:
             if reader.meta() != syntax:
                 return None
             values, (offset, length) = reader.dataset()
             _learn(reader.data, reader.starts, values, length)
+            tags = _Tags(values, syntax)
     except (_Unread, OSError):
         return None
     finally:
         os.close(fd)
-    if "Rows" not in values or "SOPInstanceUID" not in values:
+    if "Rows" not in tags or "SOPInstanceUID" not in tags:
         return None
-    whole = reader.data if reader.size <= _WHOLE_FILE and len(reader.data) == reader.size else None
-    tags = _Tags(values, syntax, whole, None if matched is None else template)
+    if reader.size <= _WHOLE_FILE and len(reader.data) == reader.size:
+        tags.data = reader.data
     return tags, (offset, min(length, reader.size - offset)), reader.size
 
 
@@ -526,7 +527,8 @@ class _Template:
         the files it matches may differ from ``values``.
     derived : object
         What the header reader derives from the shared values, once, for the files it matches (see
-        :func:`gpuimg.io._scan._header`); None before. Replaced whole, never changed.
+        :func:`gpuimg.io._scan._header`: a frame and the size of the file it was read from); None
+        before. Replaced whole, never changed.
     """
 
     __slots__ = ("derived", "length", "lists", "pieces", "tail", "tail_size", "values", "varying")
@@ -542,12 +544,12 @@ class _Template:
         self.lists = tuple(k for k, v in values.items() if type(v) is list and k not in self.varying)
         self.derived = None
 
-    def match(self, reader: "_Reader") -> tuple[dict, int] | None:
-        """The wanted values of the file ``reader`` reads and the offset of its Pixel Data value
-        [bytes], where it holds the template's bytes (see the class' docstring); None where it does not,
-        or ends before they do; _Unread where a differing wanted value does not convert, as the walk
-        over its elements would find (:meth:`_Reader.dataset`)."""
-        values = self.values.copy()
+    def match(self, reader: "_Reader") -> tuple[_Tags, int] | None:
+        """The wanted values of the file ``reader`` reads (its tags, matched to this template) and the
+        offset of its Pixel Data value [bytes], where it holds the template's bytes (see the class'
+        docstring); None where it does not, or ends before they do; _Unread where a differing wanted
+        value does not convert, as the walk over its elements would find (:meth:`_Reader.dataset`)."""
+        values = _Tags(self.values, pydicom.uid.ExplicitVRLittleEndian, template=self)
         for keyword in self.lists:
             values[keyword] = values[keyword].copy()
         data, at, last_values = reader.data, 128, _LAST

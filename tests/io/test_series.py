@@ -699,3 +699,29 @@ def test_the_quick_headers_claims_verdict_kept_for_a_series_is_that_of_pydicoms_
         verdict = _claims_problem(path, quick[0], size)
         assert verdict == _claims_problem(path, pydicom.dcmread(path), size)
         assert (verdict is None) == (not change and size > 100)
+
+
+def test_a_matched_file_of_another_size_is_judged_by_its_own_size(tmp_path, make_volume, monkeypatch):
+    # The files after the first two are matched to the series' template; a file of the first matched
+    # file's size passes the verdict on the pixel description as that file did, one of another size is
+    # judged: cut to a few bytes of pixels, it cannot hold the pixels its header claims.
+    files = write_dicom(make_volume(shape=(6, 64, 64)), tmp_path / "s")
+    cut = files[4]
+    data = cut.read_bytes()
+    cut.write_bytes(data[: len(data) - 64 * 64 * 2 + 100])  # the header and 100 bytes of pixels
+    ds, size = pydicom.dcmread(cut, stop_before_pixels=True), cut.stat().st_size
+    claimed = ds.Rows * ds.Columns * ds.BitsAllocated // 8
+    assert size < claimed
+    expected = (
+        f"the header claims 1 frame of {ds.Rows} x {ds.Columns} pixels at {ds.BitsAllocated} bits, which "
+        f"need {claimed} bytes uncompressed, but the whole file is {size} bytes. The file is truncated or "
+        "its header is wrong; export it again."
+    )
+    monkeypatch.setattr(_tags, "_template", None)  # no template of another test's series
+    monkeypatch.setattr(_tags, "_walked", None)
+    headers = [_scan._read_header(path) for path in files]
+    assert [header.dataset.template is not None for header in headers] == [False, False] + [True] * 4
+    assert [header.problem for header in headers] == [None] * 4 + [expected, None]
+    assert headers[4].frames == () and headers[5].n_frames == 1
+    (found,) = list_series(tmp_path / "s")
+    assert found.problem == f"{cut}: {expected}"
