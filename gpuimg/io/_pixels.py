@@ -34,6 +34,9 @@ from gpuimg.io._stack import _FLOAT32_EXACT, _integral, _Stack
 from gpuimg.io._tags import _Tags
 
 _INT16 = np.iinfo(np.int16)
+#: The header values a file's stored type and unused high bits are read from (:func:`_stored_dtype`,
+#: :func:`_unused_bits`).
+_STORED_VALUES = frozenset({"PixelRepresentation", "BitsAllocated", "BitsStored"})
 
 #: Size of the Pixel Data element's header in the uncompressed little-endian syntaxes [bytes].
 _PIXEL_ELEMENT_HEADER = {pydicom.uid.ImplicitVRLittleEndian: 8, pydicom.uid.ExplicitVRLittleEndian: 12}
@@ -190,12 +193,24 @@ def _decode(stack: _Stack, headers: list[_Header]) -> tuple[np.ndarray, dict]:
     # frame objects, found by identity: a Path's or a frame's hash and equality are Python calls, which
     # several look-ups a file made 0.2 of a demo series' decoding.
     slot_of = {id(frame): slot for slot, frame in zip(stack.slots, stack.frames, strict=True)}
-    files = []
+    # Each file with its stored type and unused high bits (None: found where needed): a file matched to
+    # its series' template in none of whose differing values they are read (_STORED_VALUES) holds the
+    # values of the template's file, whose type and bits are found once for all of them.
+    files, of_template = [], {}
     for header in headers:
         frames = [(slot, frame) for frame in header.frames if (slot := slot_of.get(id(frame))) is not None]
-        if frames:
-            files.append((header, frames, _stored_dtype(header.dataset)))
-    stored = np.result_type(*{own for _header, _frames, own in files})
+        if not frames:
+            continue
+        ds = header.dataset
+        template = ds.template if isinstance(ds, _Tags) else None
+        if template is not None and template.varying.isdisjoint(_STORED_VALUES):
+            kind = of_template.get(template)
+            if kind is None:
+                kind = of_template[template] = (_stored_dtype(ds), _unused_bits(ds))
+        else:
+            kind = (_stored_dtype(ds), None)
+        files.append((header, frames, *kind))
+    stored = np.result_type(*{own for _header, _frames, own, _unused in files})
     rows, columns = stack.frames[0].shape
     slope = np.array([f.slope for f in stack.frames])
     intercept = np.array([f.intercept for f in stack.frames])
@@ -251,7 +266,7 @@ def _decode(stack: _Stack, headers: list[_Header]) -> tuple[np.ndarray, dict]:
 
     slot_bytes, whole_bytes = raw[0].nbytes, memoryview(raw).cast("B")
 
-    def fill(header: _Header, frames: list[tuple[int, _Frame]], own: np.dtype) -> None:
+    def fill(header: _Header, frames: list[tuple[int, _Frame]], own: np.dtype, unused: int | None) -> None:
         path = header.path
         offset = _pixel_offset(header) if own == stored else None
         kept = header.dataset.data if isinstance(header.dataset, _Tags) else None
@@ -271,7 +286,8 @@ def _decode(stack: _Stack, headers: list[_Header]) -> tuple[np.ndarray, dict]:
                 with open(path, "rb", buffering=0) as file:
                     for slot, frame in frames:
                         _read_into(file, offset + (frame.index or 0) * slot_bytes, raw[slot], path)
-            unused = _unused_bits(header.dataset)
+            if unused is None:
+                unused = _unused_bits(header.dataset)
             if unused > 0:  # unused high bits: cleared (unsigned) or sign-extended, as pydicom does
                 for slot, _frame in frames:
                     np.left_shift(raw[slot], unused, out=raw[slot])

@@ -57,6 +57,8 @@ class _Stack:
     @property
     def missing(self) -> list[int]:
         """Slice indices no frame fills (only with ``allow_gaps=True``)."""
+        if self.slots == [*range(self.n_slices)]:  # each slice filled in turn: the usual series
+            return []
         return sorted(set(range(self.n_slices)) - set(self.slots))
 
 

@@ -226,10 +226,10 @@ def _check_series(uid: str, headers: list[_Header]) -> None:
     """
     datasets = [header.dataset for header in headers]
     for keyword, what in _SHARED.items():
-        first = datasets[0].get(keyword, "")
-        if all(ds.get(keyword, "") == first for ds in datasets):
+        held = [ds.get(keyword, "") for ds in datasets]
+        if held.count(held[0]) == len(held):
             continue  # equal values are one text: the usual series, whose files repeat them
-        values = {_as_text(ds.get(keyword, "")) for ds in datasets}
+        values = {_as_text(value) for value in held}
         if len(values) > 1:
             # A damaged length may have run a Modality over the patient's elements.
             modalities = sorted({"a damaged one" if _ran_on(value) else value for value in values})
