@@ -120,6 +120,9 @@ def test_the_heat_maps_names_lie_beside_their_rows_and_below_their_columns(rng, 
     ink = pixels.min(axis=2) < 160
     box = ax.get_window_extent(renderer)
     away, pitch = 7 * figure.dpi / 72, box.height / 30
+    # A name's ink ends within its last glyph's side bearing of its text box, which matplotlib's
+    # versions place differently (2.9 pixels off the box in 3.9, at most 2 in 3.11).
+    bearing = 4
     beside, below = figure.images
     np.testing.assert_array_equal(below.get_array(), np.rot90(beside.get_array()))
     for k, name in enumerate(names):
@@ -128,14 +131,14 @@ def test_the_heat_maps_names_lie_beside_their_rows_and_below_their_columns(rng, 
         band = ink[round(y - pitch / 2) : round(y + pitch / 2), : round(box.x0) - 1]
         rows, columns = np.flatnonzero(band.any(axis=1)), np.flatnonzero(band.any(axis=0))
         assert rows.size and (rows[0] + rows[-1]) / 2 + round(y - pitch / 2) == pytest.approx(y, abs=3)
-        assert columns[-1] == pytest.approx(box.x0 - away, abs=2)
+        assert columns[-1] == pytest.approx(box.x0 - away, abs=bearing)
         assert columns[-1] - columns[0] == pytest.approx(width, abs=3)
         band = ink[: round(box.y0) - 1, round(x - pitch / 2) : round(x + pitch / 2)]
         rows, columns = np.flatnonzero(band.any(axis=1)), np.flatnonzero(band.any(axis=0))
         assert columns.size and (columns[0] + columns[-1]) / 2 + round(x - pitch / 2) == pytest.approx(
             x, abs=3
         )
-        assert rows[-1] == pytest.approx(box.y0 - away, abs=2)
+        assert rows[-1] == pytest.approx(box.y0 - away, abs=bearing)
         assert rows[-1] - rows[0] == pytest.approx(width, abs=3)
     # The colour bar as colorbar(shrink=0.7) draws it: 0.7 of the map's height, centred, 1/20 as wide.
     side = bar.get_window_extent(renderer)
