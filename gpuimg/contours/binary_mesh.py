@@ -84,8 +84,15 @@ def binary_mesh_measures(
         )
     spacing = check_spacing(spacing, 3)
     (host,) = to_host(namespace(mask), "binary_mesh_measures", mask)
-    inside = np.ascontiguousarray(host if host.dtype == bool else roi_voxels(host)).view(np.uint8)
-    counts = cube_cases(inside)
+    return cube_measures(np.ascontiguousarray(host if host.dtype == bool else roi_voxels(host)), spacing)
+
+
+def cube_measures(inside: np.ndarray, spacing: tuple[float, float, float]) -> tuple[float, float]:
+    """:func:`binary_mesh_measures` of a mask that needs no checks: a 3D bool C-contiguous NumPy
+    array and 3 spacings [mm] as floats, as :func:`gpuimg.features.morphology` holds them (the public
+    function's checks and conversions took half of its 0.04 ms on the demo cohort's ROIs)."""
+    shape = inside.shape
+    counts = cube_cases(inside.view(np.uint8))
     n = counts[:, 0].astype(np.float64)
     # In voxel units, with the cubes' origins taken from the box's centre: the surface is closed
     # (the n_c N_c sum to 0), so any origin gives the volume, and the centre keeps the terms small.

@@ -17,7 +17,7 @@ from numpy.typing import ArrayLike
 from gpuimg._arrays import check_gathered, roi_voxels
 from gpuimg._memory import check_bytes
 from gpuimg.backend import is_dask, namespace, to_numpy
-from gpuimg.contours import binary_mesh_measures
+from gpuimg.contours.binary_mesh import cube_measures
 from gpuimg.errors import FeatureError
 from gpuimg.kernels.hull import convex_hull, hull_candidates_bytes, largest_distance
 from gpuimg.kernels.moments import masked_sums, voxel_moments
@@ -226,7 +226,7 @@ def _deferred(values, morph, inside, inten_box, extremes, n_morph: int, n_int: i
     # its convex hull and extent from the edge midpoints that can be hull vertices, which span every
     # mesh vertex.
     morph = np.ascontiguousarray(morph)
-    volume, area = binary_mesh_measures(morph, spacing=spacing)
+    volume, area = cube_measures(morph, spacing)
     check_bytes(
         hull_candidates_bytes(morph.shape), f"the convex hull's candidates of a {morph.shape} ROI box"
     )
