@@ -19,14 +19,30 @@ def _block_product_sum(a, b, first, n):
         for k in range(first, first + n):
             total += a[k] * b[k]
         return total
-    sums = np.empty(8)
-    for j in range(8):
-        sums[j] = a[first + j] * b[first + j]
+    # Eight scalars, not an array of 8: no allocation for each block (a few thousand rows' sums).
+    r0, r1, r2, r3 = (
+        a[first] * b[first],
+        a[first + 1] * b[first + 1],
+        a[first + 2] * b[first + 2],
+        a[first + 3] * b[first + 3],
+    )
+    r4, r5, r6, r7 = (
+        a[first + 4] * b[first + 4],
+        a[first + 5] * b[first + 5],
+        a[first + 6] * b[first + 6],
+        a[first + 7] * b[first + 7],
+    )
     end = first + n - n % 8
     for k in range(first + 8, end, 8):
-        for j in range(8):
-            sums[j] += a[k + j] * b[k + j]
-    total = ((sums[0] + sums[1]) + (sums[2] + sums[3])) + ((sums[4] + sums[5]) + (sums[6] + sums[7]))
+        r0 += a[k] * b[k]
+        r1 += a[k + 1] * b[k + 1]
+        r2 += a[k + 2] * b[k + 2]
+        r3 += a[k + 3] * b[k + 3]
+        r4 += a[k + 4] * b[k + 4]
+        r5 += a[k + 5] * b[k + 5]
+        r6 += a[k + 6] * b[k + 6]
+        r7 += a[k + 7] * b[k + 7]
+    total = ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7))
     for k in range(end, first + n):
         total += a[k] * b[k]
     return total
@@ -45,6 +61,8 @@ def pairwise_product_sum(a, b, n):
     ``pairwise_sum``): blocks of up to 128 values (:func:`_block_product_sum`), each sum above that the
     sum of its two halves (:func:`_left_half`). Its recursion as a loop over a stack of halves (Numba's
     on-disk cache crashes on recursive functions): at most 64 levels, a half of 2**63 values."""
+    if n <= 128:  # one block: no stack of halves to allocate
+        return _block_product_sum(a, b, 0, n)
     first, size = np.empty(64, np.int64), np.empty(64, np.int64)
     left, on_left = np.empty(64), np.zeros(64, np.bool_)
     top = 0
