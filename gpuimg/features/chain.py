@@ -155,10 +155,13 @@ def prepare_reaching(image, mask, spacing, settings: Settings, reach_mm: float) 
     # The voxels of a mask Volume are mask.data: `mask == 1` of a Volume is an error, not a mask.
     name = "mask.data" if isinstance(mask, Volume) else "mask"
     data, mask, spacing = _inputs(image, mask, spacing)
-    labels = mask if np.dtype(mask.dtype).kind in "iu" else None
-    mask = roi_voxels(mask)
-    box = roi_box(mask, labels, name=name)
-    return prepare_box(data, lambda slices: mask[slices], box, spacing, settings, reach_mm=reach_mm)
+    kind = np.dtype(mask.dtype).kind
+    labels = mask if kind in "iu" else None
+    # A bool mask is read as it is, not copied whole (roi_voxels: 25 us of a demo study's 32 x 48 x 48
+    # mask); the crop the Roi keeps is copied, so that it holds no view of the caller's array.
+    inside = mask if kind == "b" else roi_voxels(mask)
+    box = roi_box(inside, labels, name=name)
+    return prepare_box(data, lambda slices: inside[slices].copy(), box, spacing, settings, reach_mm=reach_mm)
 
 
 def prepare_box(data, roi_in, box, spacing, settings: Settings, *, reach_mm: float = PEAK_RADIUS_MM) -> Roi:

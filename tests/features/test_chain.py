@@ -475,3 +475,26 @@ def test_discretise_by_the_other_method_needs_its_bin_parameter():
     np.testing.assert_array_equal(
         discretise(values, Settings(discretisation="fbs"), method="fbn", n_bins=2), [1, 1, 2, 2]
     )
+
+
+@pytest.mark.parametrize("dtype", [bool, np.uint8, np.float32])
+def test_prepare_keeps_a_copy_of_the_mask_s_crop(rng, dtype):
+    """A bool mask is read in place, not copied whole: the Roi's masks are its voxels on the image's
+    crop (the ROI's box grown by the peak's reach), as mask != 0 gives them, and no view of the
+    caller's array, which may change after (as for the masks of other dtypes)."""
+    image = rng.normal(0.0, 10.0, (12, 14, 16))
+    mask = np.zeros(image.shape, dtype)
+    mask[3:9, 4:11, 5:12] = rng.random((6, 7, 7)) < 0.6
+    mask[5, 6, 7] = 1
+    roi = prepare(image, mask, spacing=(4.0, 4.0, 4.0))
+    # The crop's origin in the image, where its values lie (normal values: one place only).
+    where = np.argwhere(
+        np.all(np.lib.stride_tricks.sliding_window_view(image, roi.image.shape) == roi.image, axis=(3, 4, 5))
+    )
+    (grid,) = where
+    crop = tuple(slice(g, g + n) for g, n in zip(grid, roi.image.shape, strict=True))
+    expected = mask[crop] != 0
+    np.testing.assert_array_equal(roi.morph_mask, expected)
+    assert not np.shares_memory(roi.morph_mask, mask) and not np.shares_memory(roi.intensity_mask, mask)
+    mask[...] = 0
+    np.testing.assert_array_equal(roi.morph_mask, expected)
