@@ -469,15 +469,15 @@ def _claims_problem(path: Path, ds: pydicom.Dataset | _Tags, size: int) -> str |
     of a series), as :func:`_plain_claims_problem`.
     """
     if isinstance(ds, _Tags):
-        return _plain_claims_problem(tuple(map(ds.get, _CLAIMED)), ds.file_meta["TransferSyntaxUID"], size)
+        return _plain_claims_problem(tuple(map(ds.get, _CLAIMED)), size)
     return _pixels_problem(ds, size)
 
 
 @functools.lru_cache(maxsize=64)
-def _plain_claims_problem(values: tuple, syntax: pydicom.uid.UID, size: int) -> str | None:
+def _plain_claims_problem(values: tuple, size: int) -> str | None:
     """:func:`_claims_problem` of a :class:`_Tags` holding ``values`` (those of :data:`_CLAIMED`, None
-    where absent), of transfer syntax ``syntax``, in a file of ``size`` bytes."""
-    tags = _Tags({k: v for k, v in zip(_CLAIMED, values, strict=True) if v is not None}, syntax)
+    where absent; its transfer syntax that of every _Tags) in a file of ``size`` bytes."""
+    tags = _Tags({k: v for k, v in zip(_CLAIMED, values, strict=True) if v is not None})
     return _pixels_problem(tags, size)
 
 

