@@ -12,11 +12,19 @@ JSON) is ignored, and its study redone. At its start, a run merges the journals 
 processes that no longer run into one (``journal-<start>-merged.jsonl``, the latest of their starts,
 written whole under a temporary name and renamed), and removes them; a running process's journal,
 and another machine's (whose processes cannot be seen from here), are only read.
+
+A run holds an exclusive lock (``flock``) on its journal while it writes it, and that lock, not its
+process id (which another PID namespace on the same machine reuses), tells a running writer; the
+journals are listed, read, merged and removed under an exclusive lock on the folder's ``.lock``, so
+that two runs starting at once neither read a journal the other is removing nor both write the merge.
 """
 
+import contextlib
+import fcntl
 import hashlib
 import json
 import os
+import re
 import time
 import zipfile
 from pathlib import Path
@@ -24,7 +32,7 @@ from pathlib import Path
 import numpy as np
 
 import gpuimg
-from gpuimg.io._atomic import _alive, _host
+from gpuimg.io._atomic import _host
 
 from . import outputs
 
@@ -60,10 +68,7 @@ def _journals(cache: Path) -> list[tuple[int, str, Path]]:
 def _read(path: Path) -> list[dict]:
     """The complete records of a journal, in line order: a line without its newline (a write cut short)
     or that is not a JSON object with a study is left out."""
-    try:
-        lines = path.read_bytes().split(b"\n")
-    except OSError:  # removed meanwhile by another run's merge (which kept its records)
-        return []
+    lines = path.read_bytes().split(b"\n")
     records = []
     for line in lines[:-1]:  # the last piece is what follows the last newline: empty, or cut short
         try:
@@ -80,15 +85,50 @@ def _latest(records) -> dict[str, dict]:
     return {record["study"]: record for record in records}
 
 
+@contextlib.contextmanager
+def _locked(cache: Path):
+    """Hold the exclusive lock on ``cache``'s ``.lock`` (made where missing) for the journals' listing,
+    reading, merging and removal (see the module's docstring)."""
+    descriptor = os.open(cache / ".lock", os.O_RDWR | os.O_CREAT, 0o666)
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(descriptor)  # which releases the lock
+
+
+def _ended(path: Path) -> bool:
+    """Whether no process writes the journal at ``path``: none holds its lock (:class:`_Journal`)."""
+    try:
+        descriptor = os.open(path, os.O_RDONLY)
+    except FileNotFoundError:
+        return False
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    finally:
+        os.close(descriptor)
+    return True
+
+
 def _resume(cache: Path) -> dict[str, dict]:
     """The stored record of each study in ``cache`` (its last complete one), once the journals of this
     machine's ended processes are merged into one and removed."""
+    with _locked(cache):
+        return _merged(cache)
+
+
+def _merged(cache: Path) -> dict[str, dict]:
+    """:func:`_resume` under the folder's lock."""
     here, ended, read = _host(), [], []
     for start, writer, path in _journals(cache):
-        records = _read(path)
+        try:
+            records = _read(path)
+        except OSError:  # unreadable (its mode): its studies are redone, and it is left as it is
+            continue
         read.append(records)
-        pid, _, host = writer.partition("-")
-        if writer == _MERGED or (host == here and pid.isdigit() and not _alive(int(pid))):
+        if writer == _MERGED or (writer.partition("-")[2] == here and _ended(path)):
             ended.append((start, writer, path, records))
     if len(ended) > 1 or any(writer != _MERGED for _, writer, _, _ in ended):
         merged = _latest(record for *_, records in ended for record in records)
@@ -102,8 +142,22 @@ def _resume(cache: Path) -> dict[str, dict]:
 
 
 def _stored_studies(cache: Path) -> set[str]:
-    """The studies whose records the journals in ``cache`` hold."""
-    return {record["study"] for _, _, path in _journals(cache) for record in _read(path)}
+    """The studies the journals in ``cache`` name: in their records, and at the start of a line cut
+    short (a run killed as it wrote its first record)."""
+    with _locked(cache):
+        names = set()
+        for _, _, path in _journals(cache):
+            text = path.read_bytes()
+            names.update(record["study"] for record in _read(path))
+            torn = _TORN_STUDY.match(text[text.rfind(b"\n") + 1 :])
+            if torn:
+                names.add(json.loads(torn[1]))
+        return names
+
+
+#: A record's start, which names its study (a result's first key), in a line cut short after the
+#: study's whole JSON string (a name cut short itself is no study's, pseudonym or not).
+_TORN_STUDY = re.compile(rb'\{"study": ("(?:[^"\\]|\\.)*")')
 
 
 class _Journal:
@@ -119,9 +173,8 @@ class _Journal:
         """Append ``line`` (ending in its newline), in one write where the system takes it whole."""
         if self._descriptor is None:
             self._descriptor = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o666)
-        view = memoryview(line)
-        while view:
-            view = view[os.write(self._descriptor, view) :]
+            fcntl.flock(self._descriptor, fcntl.LOCK_EX)  # held while this run writes (see _ended)
+        outputs.write_all(self._descriptor, line)
 
     def __enter__(self):
         return self

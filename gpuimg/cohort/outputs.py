@@ -54,6 +54,13 @@ def atomic(
                 os.fsync(file.fileno())
 
 
+def write_all(descriptor: int, data: bytes) -> None:
+    """Write all of ``data`` to the open file ``descriptor``: ``os.write`` again for what a write left."""
+    view = memoryview(data)
+    while view:
+        view = view[os.write(descriptor, view) :]
+
+
 def write_bytes(path: Path, data: bytes, *, durable: bool = True) -> None:
     """``data`` as the file ``path``, replaced as :func:`atomic` replaces it (the same temporary beside it,
     renamed over it; the same refusal of a folder), in a few system calls and no file object.
@@ -72,9 +79,7 @@ def write_bytes(path: Path, data: bytes, *, durable: bool = True) -> None:
         descriptor = os.open(tmp, _NEW_FILE, 0o666)
     try:
         try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(descriptor, view) :]
+            write_all(descriptor, data)
             if durable:
                 os.fsync(descriptor)
         finally:

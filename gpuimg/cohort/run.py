@@ -25,7 +25,7 @@ from gpuimg.io._scan import _unfollowable
 from . import outputs
 from ._dask import _execute, _versions
 from ._label_ids import _keyed_labels, _unlabelled_why
-from ._resume import _Journal, _preview, _resume, _store, _stored_studies
+from ._resume import _Journal, _preview, _resume, _store, _stored, _stored_studies
 from .labels import ID_COLUMNS, read_labels
 from .privacy import is_pseudonym, key_path_for, load_or_create_key
 from .spec import Spec, load_spec
@@ -162,11 +162,22 @@ def _check_output(studies: Path, output: Path, found: list[Path]) -> None:
 def _check_no_original_ids(output: Path) -> None:
     """Refuse to pseudonymise into an output folder whose stored studies an earlier ``keep_ids`` run
     named by their folders (and whose rows hold the original patient IDs): they would stay beside the
-    outputs made to be shared. Such a study is not named by a pseudonym, in its folder's journals'
-    records (or in its file's name, in a folder of a gpuimg before the journals)."""
-    named = [path for path in output.glob(".studies/*/*.json") if not is_pseudonym(path.stem, "study")]
-    for folder in output.glob(".studies/*/"):
-        named += [study for study in _stored_studies(folder) if not is_pseudonym(study, "study")]
+    outputs made to be shared. Such a study is not named by a pseudonym, in its folder's journals
+    (:func:`_stored_studies`), or in the name of its preview's file (written before its record) or of
+    its result's file (in a folder of a gpuimg before the journals)."""
+    names = set()
+    try:
+        for folder in output.glob(".studies/*/"):
+            studies = _stored_studies(folder)
+            previews = {_stored(folder, study, ".npz").stem for study in studies}
+            names |= studies | {path.stem for path in folder.glob("*.json")}
+            names |= {path.stem for path in folder.glob("*.npz") if path.stem not in previews}
+    except OSError as exc:
+        raise ConfigError(
+            f"--output {output}: the stored results of an earlier run cannot be read ({exc}); make them "
+            "readable, or use a new output folder."
+        ) from exc
+    named = [name for name in names if not is_pseudonym(name, "study")]
     if named:
         raise ConfigError(
             f"--output {output} holds {count(len(named), 'study', 'studies')} of an earlier run with "

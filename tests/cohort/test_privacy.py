@@ -156,6 +156,37 @@ def test_a_pseudonymised_run_refuses_a_folder_holding_original_ids(cohort, tmp_p
     run_pipeline(spec, folder, tmp_path / "other", keep_ids=True, progress=False)
 
 
+def test_a_keep_ids_run_killed_at_its_first_record_still_refuses_a_pseudonymised_run(cohort, tmp_path):
+    # A study's preview is written before its record, and a run killed as it appended its first
+    # record left only a line cut short: the refusal read the journals' whole records alone, and a
+    # pseudonymised run wrote its outputs beside the original folder names.
+    import shutil
+
+    import pytest
+
+    from gpuimg import ConfigError
+    from gpuimg.cohort import run_pipeline
+
+    spec, folder = cohort
+    out = tmp_path / "out"
+    run_pipeline(spec, folder, out, keep_ids=True, progress=False)
+    (journal,) = out.glob(".studies/*/journal-*.jsonl")
+    first = journal.read_bytes().split(b"\n")[0]
+    study = first.split(b'"')[3].decode()  # the study's name, the first value of its record
+    assert (journal.parent / f"{study}.npz").exists()
+    saved = tmp_path / "saved"
+    shutil.copytree(out, saved)
+    for cut, previews in ((first[: first.index(b'"', 12) + 3], False), (b"", True)):
+        shutil.rmtree(out)
+        shutil.copytree(saved, out)
+        journal.write_bytes(cut)  # killed in its first record's write, or before it
+        for preview in journal.parent.glob("*.npz"):
+            if not previews or preview.stem != study:
+                preview.unlink()
+        with pytest.raises(ConfigError, match=r"holds 1 study of an earlier run with --keep-ids"):
+            run_pipeline(spec, folder, out, progress=False)
+
+
 def _studies_naming_the_patient(root, description):
     """Two failing studies of the patient NAME (born BIRTH) under ``root``: ``a`` in a folder named
     after her, with its fourth slice truncated; ``b`` with a second CT series described by

@@ -48,19 +48,20 @@ def test_a_stored_result_is_returned_as_json_reads_it_back(tmp_path):
         7: "a key that is no string",
         "preview": {"image": np.arange(6, dtype=np.float32).reshape(2, 3)},
     }
-    with _Journal(tmp_path) as journal:
+    with _Journal(tmp_path) as journal:  # open: its run writes it, so _resume leaves it as it is
         record = _store(journal, result)
-    (written,) = [json.loads(line) for line in journal.path.read_text().splitlines()]
-    assert _typed(record) == _typed(written)
-    assert _typed(_resume(tmp_path)["S-0123456789abcdef"]) == _typed(written)
+        (written,) = [json.loads(line) for line in journal.path.read_text().splitlines()]
+        assert _typed(record) == _typed(written)
+        assert _typed(_resume(tmp_path)["S-0123456789abcdef"]) == _typed(written)
+        assert sorted(path.name for path in tmp_path.iterdir()) == [
+            ".lock",
+            "S-0123456789abcdef.npz",
+            journal.path.name,
+        ]  # no temporary left
     assert written["row"]["nan"] is None and written["row"]["array"] == [[1.5, None], [3.0, 4.0]]
     assert "preview" not in written and written["7"] == "a key that is no string"
     preview = _preview(tmp_path, "S-0123456789abcdef")
     np.testing.assert_array_equal(preview["image"], result["preview"]["image"])
-    assert sorted(path.name for path in tmp_path.iterdir()) == [
-        "S-0123456789abcdef.npz",
-        journal.path.name,
-    ]  # no temporary left
 
 
 def _result(study: str, value: float) -> dict:
@@ -84,14 +85,16 @@ def test_the_journals_give_each_study_its_last_complete_record(tmp_path):
     """Two runs' journals, the later one cut short by a crash, a dead writer's and a live one's: each
     study's record is its last whole line, oldest journal first; the ended process's journals are merged
     into one (their latest records) and removed, the running process's and another machine's are kept
-    as they were. The reference: the lines written, read back by json.loads."""
-    running = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
+    as they were. The running writer holds its journal's lock under an id that no process of this PID
+    namespace has (as a container sharing the machine's name shows it). The reference: the lines
+    written, read back by json.loads."""
+    running = None
     try:
         dead, elsewhere = _ended_pid(), "0" * 8 if _host() != "0" * 8 else "1" * 8
         names = {
             "old": f"journal-{10:020d}-{dead}-{_host()}.jsonl",
             "cut": f"journal-{20:020d}-{dead}-{_host()}.jsonl",
-            "live": f"journal-{15:020d}-{running.pid}-{_host()}.jsonl",
+            "live": f"journal-{15:020d}-{dead}-{_host()}.jsonl",
             "elsewhere": f"journal-{30:020d}-{dead}-{elsewhere}.jsonl",
         }
         lines = {
@@ -112,6 +115,12 @@ def test_the_journals_give_each_study_its_last_complete_record(tmp_path):
             for what, name in names.items()
         }
         assert written == lines
+        holder = "import fcntl, sys, time; f = open(sys.argv[1], 'a'); fcntl.flock(f, fcntl.LOCK_EX); "
+        holder += "print(flush=True); time.sleep(600)"
+        running = subprocess.Popen(
+            [sys.executable, "-c", holder, tmp_path / names["live"]], stdout=subprocess.PIPE
+        )
+        assert running.stdout.readline() == b"\n"  # it holds the lock
         stored = _resume(tmp_path)
         # By hand: A's last whole line is old's second; B's is cut's (20 > 15 > 10), C's cut's.
         assert stored == {
@@ -123,7 +132,7 @@ def test_the_journals_give_each_study_its_last_complete_record(tmp_path):
         }
         merged = f"journal-{20:020d}-merged.jsonl"
         assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
-            [merged, names["live"], names["elsewhere"]]
+            [".lock", merged, names["live"], names["elsewhere"]]
         )
         assert {r["study"]: r for r in _lines(tmp_path / merged)} == {
             "A": _result("A", 1.5),
@@ -143,8 +152,9 @@ def test_the_journals_give_each_study_its_last_complete_record(tmp_path):
         assert journal.path.name.endswith(f"-{os.getpid()}-{_host()}.jsonl")
         assert _resume(tmp_path)["B"]["row"]["stat_mean"] == 7.0
     finally:
-        running.kill()
-        running.wait()
+        if running is not None:
+            running.kill()
+            running.wait()
 
 
 def _gpuimg() -> str:
@@ -156,4 +166,48 @@ def _gpuimg() -> str:
 def test_a_run_that_stores_nothing_leaves_no_journal(tmp_path):
     with _Journal(tmp_path):
         pass
-    assert list(tmp_path.iterdir()) == [] and _resume(tmp_path) == {}
+    assert list(tmp_path.iterdir()) == []
+    assert _resume(tmp_path) == {}
+    assert [path.name for path in tmp_path.iterdir()] == [".lock"]
+
+
+def test_two_runs_starting_at_once_keep_every_stored_record(tmp_path, monkeypatch):
+    """Regression: a run (B) listing the journals while another (A) merged and removed them read none
+    of them, then wrote an empty merged journal over A's (every finished study redone). B is held for
+    up to a second after listing them, A starts meanwhile; the reference: the records written."""
+    import threading
+
+    from gpuimg.cohort import _resume as resume
+
+    dead = _ended_pid()
+    for k in range(3):
+        records = [_result(f"S{k}-{j}", float(j)) for j in range(5)]
+        journal = tmp_path / f"journal-{k + 1:020d}-{dead}-{_host()}.jsonl"
+        journal.write_text("".join(json.dumps(r) + "\n" for r in records))
+    expected = {f"S{k}-{j}": _result(f"S{k}-{j}", float(j)) for k in range(3) for j in range(5)}
+    read, listed, a_done = resume._read, threading.Event(), threading.Event()
+
+    def held_read(path):
+        if threading.current_thread().name == "B" and not listed.is_set():
+            listed.set()
+            a_done.wait(timeout=1.0)
+        return read(path)
+
+    monkeypatch.setattr(resume, "_read", held_read)
+    results = {}
+
+    def run():
+        results[threading.current_thread().name] = resume._resume(tmp_path)
+        if threading.current_thread().name == "A":
+            a_done.set()
+
+    b = threading.Thread(target=run, name="B")
+    b.start()
+    assert listed.wait(timeout=30)
+    a = threading.Thread(target=run, name="A")
+    a.start()
+    a.join(timeout=60)
+    b.join(timeout=60)
+    assert results == {"A": expected, "B": expected}
+    (merged,) = tmp_path.glob("journal-*.jsonl")
+    assert {r["study"]: r for r in _lines(merged)} == expected
