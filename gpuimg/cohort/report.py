@@ -340,8 +340,19 @@ def _correlation(X: np.ndarray, names: list[str]):
     ax.set_yticks([])
     # 5 values, not the 9 (-1.00 to 1.00 by 0.25) of its axis' locator: fewer texts to lay out and draw.
     figure.colorbar(image, cax=bar, ticks=[-1, -0.5, 0, 0.5, 1])
-    _name_rows_and_columns(figure, ax, bar, [_literal(names[j]) for j in chosen])
+    _name_rows_and_columns(figure, ax, bar, [_literal(_shortened(names[j])) for j in chosen])
     return figure
+
+
+def _shortened(name: str) -> str:
+    """``name`` cut to :data:`_NAME_CHARS` characters, its end shown as an ellipsis: the heat map's
+    names lie beside and below it, and longer ones left it no room (a feature column of 300 characters
+    made the report fail)."""
+    return name if len(name) <= _NAME_CHARS else name[: _NAME_CHARS - 1] + "\u2026"
+
+
+#: Most characters of a feature's name beside and below the heat map (gpuimg's own are shorter).
+_NAME_CHARS = 40
 
 
 def _classification(predicted: dict, scores: dict):

@@ -255,3 +255,20 @@ def test_each_title_lies_where_matplotlib_places_it(rng, at_80_dpi):
         )
     offsets = [bool(ax.yaxis.get_offset_text().get_text()) for ax in boxes.axes]
     assert any(offsets) and not all(offsets)
+
+
+@pytest.mark.parametrize("length", [41, 103, 300])
+def test_the_heat_map_keeps_its_room_beside_long_names(rng, at_80_dpi, length):
+    # Regression: names of 150-300 characters made the report fail (NumPy's 'zero-size array to
+    # reduction operation minimum'), 5 of 103 gave the map a negative size. Names past 40 characters
+    # are cut to 39 and an ellipsis; the map stays square, in the figure, a quarter of its height or more.
+    names = [f"{k}_" + "long_feature_name_" * (length // 18 + 1) for k in range(3)]
+    names = [name[:length] for name in names]
+    figure = report._correlation(rng.normal(size=(20, 3)) * [1, 2, 3], names)
+    figure.canvas.draw()
+    ax = figure.axes[0]
+    box, frame = ax.get_window_extent(figure.canvas.get_renderer()), figure.bbox
+    assert box.width == pytest.approx(box.height, abs=1) and box.height > 0.25 * frame.height
+    assert frame.x0 <= box.x0 and box.x1 <= frame.x1 and frame.y0 <= box.y0 and box.y1 <= frame.y1
+    drawn = report._figure("heat map", figure)
+    assert drawn.startswith("<h2>heat map</h2>")
