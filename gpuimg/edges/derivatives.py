@@ -153,7 +153,7 @@ def gaussian_gradient_magnitude(
     SciPy samples the derivative of a Gaussian; below about 0.7 voxel the samples lose its moments
     and the pass is no derivative: a unit ramp gets a slope of 0.86 at 0.5 voxel, 0.2 at 1/3 voxel
     (``sigma_mm=1`` on 3 mm slices), 0 below 1/8. A sigma along an axis whose ramp slope is more
-    than 1 % off (:data:`gpuimg._support.SAMPLING_TOLERANCE`; below about 0.64 voxel) is refused:
+    than 1 % off (below about 0.64 voxel) is refused:
     pass a wider one, or resample the image along that axis first
     (:func:`gpuimg.preprocess.resample`); of a one-slice volume, take its 2D slice.
 
@@ -226,8 +226,8 @@ def log(
     moments and the pass is no second derivative: at 0.5 voxel it sums to -0.56, not 0, so a
     constant region gets a Laplacian of -0.56 times its value per voxel² (+560 in air at
     -1000 HU) and a parabola 1.34 times its curvature; at 1/3 voxel (``sigma_mm=1`` on 3 mm
-    slices) -7.3 and 0.78. A sigma along an axis where either is more than 0.01 off (0 and 1,
-    :data:`gpuimg._support.SAMPLING_TOLERANCE`; below about 0.73 voxel) is refused: pass a wider
+    slices) -7.3 and 0.78. A sigma along an axis where either is more than 0.01 off (0 and 1;
+    below about 0.73 voxel) is refused: pass a wider
     one, or resample the image along that axis first (:func:`gpuimg.preprocess.resample`); of a
     one-slice volume, take its 2D slice.
 
