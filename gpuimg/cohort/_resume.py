@@ -66,9 +66,14 @@ def _journals(cache: Path) -> list[tuple[int, str, Path]]:
 
 
 def _read(path: Path) -> list[dict]:
-    """The complete records of a journal, in line order: a line without its newline (a write cut short)
-    or that is not a JSON object with a study is left out."""
-    lines = path.read_bytes().split(b"\n")
+    """The complete records of the journal at ``path`` (:func:`_records`)."""
+    return _records(path.read_bytes())
+
+
+def _records(text: bytes) -> list[dict]:
+    """The complete records of a journal's ``text``, in line order: a line without its newline (a write
+    cut short) or that is not a JSON object with a study is left out."""
+    lines = text.split(b"\n")
     records = []
     for line in lines[:-1]:  # the last piece is what follows the last newline: empty, or cut short
         try:
@@ -148,7 +153,7 @@ def _stored_studies(cache: Path) -> set[str]:
         names = set()
         for _, _, path in _journals(cache):
             text = path.read_bytes()
-            names.update(record["study"] for record in _read(path))
+            names.update(record["study"] for record in _records(text))
             torn = _TORN_STUDY.match(text[text.rfind(b"\n") + 1 :])
             if torn:
                 names.add(json.loads(torn[1]))
