@@ -207,41 +207,49 @@ def _gpu_count() -> int:
 
 
 def _versions() -> dict:
-    """The version of each installed distribution that provides one of :data:`_LIBRARIES`, by its name.
+    """The version of each installed distribution that provides one of :data:`_LIBRARIES`, by its name:
+    the first such distribution of that name on the path, as Python imports the modules from it.
 
     The distributions providing a module are found as :func:`_top_level` finds them, not by
     :func:`importlib.metadata.packages_distributions`, which makes an object of every file of every
-    installed distribution (0.15 s a run, for an environment of 120 distributions).
+    installed distribution (0.15 s a run, for an environment of 120 distributions). Each one's
+    metadata is parsed once, for its name and version (``metadata.version(name)`` parsed it again after
+    a search of the path).
     """
     providers = {}
     for dist in metadata.distributions():
-        for module in _top_level(dist).intersection(_LIBRARIES):
-            providers.setdefault(module, []).append(dist.metadata["Name"])
+        modules = _top_level(dist, _LIBRARIES)
+        if modules:
+            about = dist.metadata
+            for module in modules:
+                providers.setdefault(module, []).append((about["Name"], about["Version"]))
     found = {}
     for module in _LIBRARIES:
-        for name in providers.get(module, ()):
-            if not name:  # a distribution whose metadata lacks its name
-                continue
-            try:
-                found[name] = metadata.version(name)
-            except metadata.PackageNotFoundError:
-                continue
+        for name, version in providers.get(module, ()):
+            if name:  # not a distribution whose metadata lacks its name
+                found.setdefault(name, version)
     return found
 
 
-def _top_level(dist: metadata.Distribution) -> set[str]:
-    """The top-level modules of ``dist`` by the rule of :func:`importlib.metadata.packages_distributions`
-    since Python 3.12: those its ``top_level.txt`` declares, else the first folder of each file it
-    lists (its RECORD read as CSV text), or the module name of a file at the top (``six.py``: ``six``),
-    names with a dot (``numpy.libs``, ``..``) left out. Python 3.11's function looks at the Python files
-    only; for the libraries recorded the two agree."""
+def _top_level(dist: metadata.Distribution, among) -> set[str]:
+    """The top-level modules of ``dist`` that are named in ``among``, by the rule of
+    :func:`importlib.metadata.packages_distributions` since Python 3.12: those its ``top_level.txt``
+    declares, else the first folder of each file it lists (its RECORD read as CSV text), or the module
+    name of a file at the top (``six.py``: ``six``), names with a dot (``numpy.libs``, ``..``) left out.
+    Python 3.11's function looks at the Python files only; for the libraries recorded the two agree.
+
+    A RECORD whose text holds none of the names is not parsed: a path's first folder or file is one of
+    them only where the text spells it (CSV quoting doubles quote characters only, which no module's
+    name holds)."""
     declared = (dist.read_text("top_level.txt") or "").split()
     if declared:
-        return set(declared)
+        return set(declared).intersection(among)
     record = dist.read_text("RECORD")
     if record is None:  # files listed another way (an egg's installed-files.txt)
         paths = [str(path) for path in dist.files or ()]
+    elif not any(name in record for name in among):
+        return set()
     else:
         paths = [row[0] for row in csv.reader(record.splitlines()) if row]
     names = {path.split("/", 1)[0] if "/" in path else inspect.getmodulename(path) or path for path in paths}
-    return {name for name in names if "." not in name}
+    return {name for name in names if "." not in name}.intersection(among)
