@@ -2,6 +2,7 @@
 
 import ast
 import dataclasses
+import hashlib
 import os
 import re
 import shutil
@@ -403,6 +404,49 @@ def test_studies_of_equal_file_names_sizes_and_times_have_other_fingerprints(tmp
     os.rename(studies[1], studies[0])
     os.rename(tmp_path / "swap", studies[1])
     assert [fingerprint(s) for s in studies] == before[::-1]
+
+
+def _fingerprint_by_definition(study) -> str:
+    """The docstring's definition: each file's path below ``study``, size and time, in sorted order, the
+    SHA-256 of the first 4096 bytes of each folder's first file after it; the digest's 16 first digits."""
+    parts, seen = [], set()
+    for path in sorted(
+        (p for p in study.rglob("*") if p.is_file()), key=lambda p: p.relative_to(study).parts
+    ):
+        stat = path.stat()
+        parts.append(f"{path.relative_to(study)}\0{stat.st_size}\0{stat.st_mtime_ns}\0".encode())
+        if path.parent not in seen:
+            seen.add(path.parent)
+            parts.append(hashlib.sha256(path.read_bytes()[:4096]).digest())
+    return hashlib.sha256(b"".join(parts)).hexdigest()[:16]
+
+
+@pytest.mark.parametrize("layout", ["flat", "hidden file", "sub-folder", "link", "empty"])
+def test_the_fingerprint_is_its_definition(tmp_path, layout):
+    # A folder of regular files only (the common case) is read from its listing; any other through the
+    # walk of list_series: both give the definition's digest.
+    study = tmp_path / "study"
+    study.mkdir()
+    rng = np.random.default_rng(0)
+    if layout != "empty":
+        for i in (3, 1, 2, 10):  # written out of name order; the first by name is longer than a head
+            (study / f"slice{i}.dcm").write_bytes(rng.bytes(5000 if i == 1 else 100 * i))
+    if layout == "hidden file":
+        (study / ".listing").write_bytes(b"x")
+    if layout == "sub-folder":
+        (study / "mask").mkdir()
+        (study / "mask" / "mask.nrrd").write_bytes(rng.bytes(300))
+    if layout == "link":
+        (tmp_path / "mask.nrrd").write_bytes(rng.bytes(300))
+        (study / "mask.nrrd").symlink_to(tmp_path / "mask.nrrd")
+    assert fingerprint(study) == _fingerprint_by_definition(study)
+    # The first file's head counts: its bytes changed, its size and time kept.
+    first = study / ("slice1.dcm" if layout != "hidden file" else ".listing")
+    if layout != "empty":
+        stat = first.stat()
+        first.write_bytes(bytes(255 - b for b in first.read_bytes()))
+        os.utime(first, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+        assert fingerprint(study) == _fingerprint_by_definition(study)
 
 
 _NFD = "La\u0308sion"  # "Läsion" as macOS writes it: an a, then the combining diaeresis
