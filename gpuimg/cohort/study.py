@@ -464,7 +464,10 @@ def _clipped(mask) -> bool:
     # Each axis's first and last planes as one strided view (one plane where the axis has one): three
     # reductions, not six and a stack (14 -> 8 us for a demo study).
     z, y, x = (max(n - 1, 1) for n in mask.shape)
-    return bool(mask[::z].any() | mask[:, ::y].any() | mask[:, :, ::x].any())
+    faces = (mask[::z], mask[:, ::y], mask[:, :, ::x])
+    if isinstance(mask, np.ndarray):  # counted, without a reduction's set-up each: 10 -> 5 us
+        return any(np.count_nonzero(face) for face in faces)
+    return bool(faces[0].any() | faces[1].any() | faces[2].any())
 
 
 def _preview(image: Volume, processed: Volume, mask: Volume, gradient) -> dict:

@@ -17,7 +17,14 @@ from scipy.spatial.transform import Rotation
 
 import gpuimg
 from gpuimg.cohort import spec_from_dict
-from gpuimg.cohort.study import _HISTOGRAM_BINS, StudyTask, _histogram, fingerprint, process_study
+from gpuimg.cohort.study import (
+    _HISTOGRAM_BINS,
+    StudyTask,
+    _clipped,
+    _histogram,
+    fingerprint,
+    process_study,
+)
 
 
 def _numpy_histogram(values):
@@ -404,6 +411,30 @@ def test_studies_of_equal_file_names_sizes_and_times_have_other_fingerprints(tmp
     os.rename(studies[1], studies[0])
     os.rename(tmp_path / "swap", studies[1])
     assert [fingerprint(s) for s in studies] == before[::-1]
+
+
+@pytest.mark.parametrize("shape", [(6, 7, 8), (1, 5, 5), (4, 1, 6), (3, 4, 1), (1, 1, 1)])
+def test_clipped_is_whether_the_roi_touches_a_face(shape):
+    # The definition: a voxel of the ROI on one of the six faces (a face's plane being the whole
+    # volume along an axis of one voxel).
+    def touches(mask):
+        return any(mask.take(i, axis=a).any() for a in range(3) for i in (0, -1))
+
+    rng = np.random.default_rng(sum(shape))
+    masks = [np.zeros(shape, np.uint8)]
+    for axis in range(3):  # one voxel on each face, at a random place on it
+        for end in (0, shape[axis] - 1):
+            mask = np.zeros(shape, np.uint8)
+            where = [rng.integers(n) for n in shape]
+            where[axis] = end
+            mask[tuple(where)] = 1
+            masks.append(mask)
+    inner = np.zeros(shape, np.uint8)
+    inner[tuple(slice(1, -1) for _ in shape)] = 1  # empty where an axis has 2 voxels or fewer
+    masks += [inner, (rng.random(shape) < 0.3).astype(np.uint8)]
+    for mask in masks:
+        assert _clipped(mask) == touches(mask)
+        assert _clipped(mask.view(bool)) == touches(mask)
 
 
 def _fingerprint_by_definition(study) -> str:
