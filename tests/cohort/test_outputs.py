@@ -1,5 +1,7 @@
-"""Atomic writes of the cohort's outputs (cohort.outputs): write_bytes against atomic, its reference."""
+"""The cohort's outputs (cohort.outputs): write_bytes against atomic, its reference, and write_csv
+against csv.DictWriter."""
 
+import csv
 import os
 
 import pytest
@@ -65,3 +67,24 @@ def test_a_failed_write_bytes_leaves_the_old_file_and_no_temporary(tmp_path, mon
             outputs.write_bytes(path, b"new")
         monkeypatch.undo()
         assert path.read_bytes() == b"old" and _files(tmp_path) == ["S-1.json"]
+
+
+def test_write_csv_is_what_csv_dictwriter_writes(tmp_path):
+    # The reference: the standard library's DictWriter (an empty cell where a row has no value, a row's
+    # other keys left out), with the cells that a spreadsheet runs as formulas led by a quote.
+    rows = [
+        {"study": "S1", "patient": "=1+2", "a": 0.1, "b": float("nan"), "extra": "x"},
+        {"b": -5, "study": "S2", "patient": None, "a": "-5"},
+        {"study": "@x", "a": "+cmd", "b": 1e300},
+        {},
+    ]
+    columns = ["study", "patient", "a", "b"]
+    outputs.write_csv(tmp_path / "ours.csv", rows, columns)
+    with open(tmp_path / "reference.csv", "w", newline="", encoding="utf-8") as file:
+        writer = csv.DictWriter(file, fieldnames=columns, extrasaction="ignore")
+        writer.writeheader()
+        inert = {"=1+2": "'=1+2", "@x": "'@x", "+cmd": "'+cmd"}
+        writer.writerows(
+            {k: inert.get(v, v) if isinstance(v, str) else v for k, v in r.items()} for r in rows
+        )
+    assert (tmp_path / "ours.csv").read_bytes() == (tmp_path / "reference.csv").read_bytes()
