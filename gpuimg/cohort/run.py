@@ -8,6 +8,7 @@ matched to the studies in ``_label_ids``.
 import dataclasses
 import datetime
 import functools
+import itertools
 import os
 import platform
 import stat
@@ -474,7 +475,8 @@ def run_pipeline(
     from .report import build_report
 
     found = (_preview(cache, r["study"]) for r in ordered if "row" in r and r["study"] in previewed)
-    previews = [preview for preview in found if preview is not None][:_MONTAGE]
+    # Read until the montage is full: the others (of the _PREVIEWS kept) were read and left out.
+    previews = list(itertools.islice((preview for preview in found if preview is not None), _MONTAGE))
     outputs.write_text(
         output / "report.html", build_report(rows, errors, previews, scores, predictions, manifest)
     )
