@@ -277,7 +277,9 @@ def _header(
         # The verdict on the pixel description is that on the first file's values, which a file of its size
         # passed: only a file of another size is judged.
         if size == first_size or _claims_problem(path, ds, size) is None:
-            position = _floats(ds["ImagePositionPatient"])
+            position = ds["ImagePositionPatient"]
+            # The quick reader's list holds floats already (a DS list): as _floats gives them.
+            position = tuple(position) if type(position) is list else _floats(position)
             frame = _Frame(
                 path,
                 None,

@@ -313,9 +313,14 @@ def _read_tags(path: Path) -> tuple[_Tags, tuple[int, int], int] | None:
             return None
         template = _template
         matched = None if template is None else template.match(reader)
+        if matched is None and template is not None and template.wider is not None:
+            template = template.wider  # the template of two series': a file of the next series
+            matched = template.match(reader)
         if matched is not None:
             tags, offset = matched
             length = template.length
+            if template.first is not None:
+                _tighten(template, tags, reader.data)
         else:
             if reader.meta() != syntax:
                 return None
@@ -526,11 +531,31 @@ class _Template:
         What the header reader derives from the shared values, once, for the files it matches (see
         :func:`gpuimg.io._scan._header`: a frame and the size of the file it was read from); None
         before. Replaced whole, never changed.
+    first : tuple or None
+        Where the two files were of two series (the last file of one study and the first of the next,
+        as a cohort's folders are read in turn), the SeriesInstanceUID and the bytes of the last file it
+        matched (or was made of) that was the first of its series: the next file of that series makes
+        the template of the two (:func:`_tighten`). None where they were of one series.
+    wider : _Template or None
+        The template of two series' files that this one was made narrower from (:meth:`tightened`),
+        which a file this one does not match is matched to before it is walked; else None.
     """
 
-    __slots__ = ("derived", "length", "lists", "pieces", "tail", "tail_size", "values", "varying")
+    __slots__ = (
+        "derived",
+        "first",
+        "length",
+        "lists",
+        "pieces",
+        "tail",
+        "tail_size",
+        "values",
+        "varying",
+        "wider",
+    )
 
-    def __init__(self, pieces: tuple, tail: bytes, values: dict, length: int):
+    def __init__(self, pieces: tuple, tail: bytes, values: dict, length: int, first: tuple | None = None):
+        self.first, self.wider = first, None
         self.pieces, self.tail, self.tail_size, self.length = pieces, tail, len(tail), length
         # Its own lists: those of ``values`` are the file's, which its reader may change.
         self.values = {k: v.copy() if type(v) is list else v for k, v in values.items()}
@@ -590,6 +615,37 @@ class _Template:
             return None
         return values, tail
 
+    def spans(self, data: bytes) -> list[tuple[int, int]]:
+        """Where the value of each of :attr:`pieces`' elements starts and ends in the bytes ``data`` of a
+        file this template matched [bytes]."""
+        spans, at = [], 128
+        for _shared, size, long, _key in self.pieces:
+            start = at + size + (4 if long else 2)
+            unpack = _LONG_LENGTH.unpack_from if long else _UNSIGNED_SHORT.unpack_from
+            at = start + unpack(data, start - (4 if long else 2))[0]
+            spans.append((start, at))
+        return spans
+
+    def tightened(self, other: bytes, data: bytes, values: dict) -> "_Template":
+        """The template that :func:`_learn` makes of two files this template matched, the bytes
+        ``other`` and ``data`` (wanted values ``values``), without walking them: each differing element
+        whose value is alike in both joins the shared bytes around it. It keeps this template's
+        ``derived`` (its files are among this one's) and this template as its ``wider``."""
+        pieces, joined, at = [], b"", 128
+        for (shared, _size, long, key), (start, end), (other_start, other_end) in zip(
+            self.pieces, self.spans(data), self.spans(other), strict=True
+        ):
+            if data[start:end] == other[other_start:other_end]:
+                joined += data[at:end]  # the shared bytes, the value's length and the value
+            else:
+                joined += shared
+                pieces.append((joined, len(joined), long, key))
+                joined = b""
+            at = end
+        tight = _Template(tuple(pieces), joined + self.tail, values, self.length)
+        tight.derived, tight.wider = self.derived, self
+        return tight
+
 
 #: The template of the series read last (see :class:`_Template`), and the bytes and element starts
 #: (:attr:`_Reader.starts`) of the last file walked in full. Each is replaced whole, never changed, so
@@ -602,12 +658,17 @@ def _learn(data: bytes, starts: list[int], values: dict, length: int) -> None:
     """Make the template (:class:`_Template`) of the file walked in full, whose first bytes are ``data``,
     elements start at ``starts`` and wanted values are ``values``, and the last file walked in full,
     where their elements are alike in number, tags and VRs, and none differs that the template cannot
-    skip: the transfer syntax, a sequence of undefined length (the walk goes through its items)."""
+    skip: the transfer syntax, a sequence of undefined length (the walk goes through its items).
+
+    Two files of two series make a template too, which matches the files of both series where a folder
+    mixes them, and the next study's files in a cohort: its ``first`` is the second file's series and
+    bytes (see :func:`_tighten`)."""
     global _template, _walked
-    walked, _walked = _walked, (data, starts)
+    series = values.get("SeriesInstanceUID")
+    walked, _walked = _walked, (data, starts, series)
     if walked is None or len(walked[1]) != len(starts):
         return
-    last_data, last_starts = walked
+    last_data, last_starts, last_series = walked
     pieces, at = [], 128
     for start, end, last_start, last_end in zip(
         starts, starts[1:], last_starts, last_starts[1:], strict=False
@@ -630,7 +691,26 @@ def _learn(data: bytes, starts: list[int], values: dict, length: int) -> None:
         shared = data[at : start + (8 if long else 6)]
         pieces.append((shared, len(shared), long, key))
         at = end
-    _template = _Template(tuple(pieces), data[at : starts[-1] + 12], values, length)
+    first = None if series == last_series else (series, data)
+    _template = _Template(tuple(pieces), data[at : starts[-1] + 12], values, length, first)
+
+
+def _tighten(template: _Template, values: _Tags, data: bytes) -> None:
+    """After ``template``, made of two series' files, matched a file (its bytes ``data`` and values
+    ``values``): where the file before of its series that it matched (``template.first``) is of the same
+    series, make the template of those two (:meth:`_Template.tightened`) the one in use, else remember this
+    file as the first of its series.
+
+    The template of two series differs in their UIDs and patient IDs as well, which each file it
+    matches then reads (2 µs a file of a demo CT); that of one series' files only in the instance's
+    UID and position.
+    """
+    global _template
+    series, first = values.get("SeriesInstanceUID"), template.first
+    if first[0] == series:
+        _template = template.tightened(first[1], data, values)
+    else:
+        template.first = (series, data)
 
 
 def _element(data: bytes, at: int) -> tuple[int, bytes, int, int]:

@@ -153,6 +153,39 @@ def test_a_series_differing_in_uids_and_positions_is_walked_twice(testfile, tmp_
     assert len(walked) == 2
 
 
+def test_series_read_in_turn_are_matched_to_a_template_of_their_own(testfile, tmp_path, monkeypatch):
+    """Series read one after another (a cohort's studies): the first file of the next series is walked and
+    makes a template with the last series' file, which varies in their UIDs too; the next file of that
+    series matches it and narrows it to the files of its own series (instance UID and position). A file
+    differing from it in a checked value (its pixel spacing) is walked, and each file's values, pixel
+    offset and length are pydicom's."""
+    walked = _walks(monkeypatch)
+    edits = []
+    for series, count in enumerate((2, 5, 3)):
+        for k in range(count):
+            edits.append(
+                {
+                    "SeriesInstanceUID": f"1.2.3.{series}",
+                    "StudyInstanceUID": f"1.2.4.{series}",
+                    "PatientID": f"P{series}",
+                    "SOPInstanceUID": f"1.2.5.{series}.{k}",
+                    "ImagePositionPatient": [0, 0, k],
+                }
+            )
+    edits[5]["PixelSpacing"] = [0.5, 0.25]  # the 4th file of the second series
+    paths = _slices(testfile, tmp_path, edits)
+    narrowed, walks = [], []
+    for path in paths:
+        _assert_as_pydicom(path, _read_tags(path))
+        narrowed.append(getattr(_tags._template, "wider", None) is not None)
+        walks.append(len(walked))
+    # The first two files; the first of the second series, and its 4th; the first of the third.
+    assert [k for k, n in enumerate(walks) if n > (walks[k - 1] if k else 0)] == [0, 1, 2, 5, 7]
+    assert narrowed == [False, False, False, True, True, False, False, False, True, True]
+    assert _tags._template.varying == {"SOPInstanceUID", "ImagePositionPatient"}
+    assert "SeriesInstanceUID" in _tags._template.wider.varying
+
+
 def test_files_differing_elsewhere_read_as_pydicom_reads_them(testfile, tmp_path, monkeypatch):
     """Files read one after another that differ from the template of the last ones in other values
     (wanted or not, longer or shorter), in a sequence of undefined length, in their elements (one more)
