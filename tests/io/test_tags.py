@@ -1,5 +1,6 @@
 """The quick header reader against pydicom, on pydicom's own test files."""
 
+import re
 import warnings
 from pathlib import Path
 
@@ -286,3 +287,50 @@ def test_a_headers_own_init_fills_every_field(kind):
     assert dataclasses.replace(instance) == instance
     with pytest.raises(dataclasses.FrozenInstanceError):
         setattr(instance, names[0], None)
+
+
+def _reference(vr, raw):
+    """The value the quick reader takes ``raw`` of ``vr`` as, by the definition (None: pydicom reads the
+    file): DS and IS values whole, plain decimal or integer numbers separated by backslashes, trailing
+    spaces and NULs left out; text values of printable ASCII but for the NULs padding them."""
+    if vr in (b"DS", b"IS"):
+        number = rb" *[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)? *" if vr == b"DS" else rb" *[-+]?\d+ *"
+        raw = raw.rstrip(b" \0")
+        if re.fullmatch(number + rb"(?:\\" + number + rb")*", raw) is None:
+            return None
+        kind = float if vr == b"DS" else int
+        values = [kind(part.decode()) for part in raw.split(b"\\")]
+        return values if len(values) > 1 else values[0]
+    if any(not 0x20 <= byte < 0x7F for byte in raw.rstrip(b"\0")):
+        return None
+    parts = [part.rstrip("\0 ") for part in raw.decode().split("\\")]
+    return parts if len(parts) > 1 else parts[0]
+
+
+@pytest.mark.parametrize("vr", [b"DS", b"IS", b"LO"])
+def test_values_are_converted_by_their_definition_each_time(vr):
+    """A DS or IS value's numbers, once converted, are looked up when they come again; a text value is
+    taken only where it is printable ASCII: the same value (or refusal) the first time and the next."""
+    raws = [
+        b"1.5\\-2\\3e2 ",
+        b" +7 \\.5\\-0.0\\",
+        b"12\\12\\12",
+        b" 12 \\+12",
+        b"4\\nan",
+        b"1_0",
+        b"0x1F",
+        b"1.2.840.10008.5.1.4.1.1.2\0",
+        b"CT\\SCOUT ",
+        b"caf\xe9",
+        b"a\x1b$Bb",
+        b"run\x10\x00on",
+        b"ok\0\0",
+        b"\x7f",
+        b"",
+    ]
+    for raw in raws * 2:
+        try:
+            value = _tags._CONVERT[vr](raw)
+        except _tags._Unread:
+            value = None
+        assert value == _reference(vr, raw), raw
