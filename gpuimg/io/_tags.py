@@ -307,6 +307,13 @@ def _read_tags(path: Path) -> tuple[_Tags, tuple[int, int], int] | None:
         is less (a truncated file); the file's size [bytes]. None for any file this reader does not
         take (see the module's docstring): read it with pydicom.
     """
+    quick = _quick(path)
+    return None if type(quick) is bytes else quick
+
+
+def _quick(path: Path) -> tuple[_Tags, tuple[int, int], int] | bytes | None:
+    """:func:`_read_tags`, but for a file of at least 132 bytes without 'DICM' at byte 128 (no Part 10
+    file): its first 132 bytes, which tell whether it is DICOM at all, without opening it again."""
     try:
         fd = os.open(path, _OPEN_FLAGS)  # a file descriptor: no file object to build and close
     except OSError:
@@ -315,7 +322,7 @@ def _read_tags(path: Path) -> tuple[_Tags, tuple[int, int], int] | None:
     try:
         reader = _Reader(fd, os.fstat(fd).st_size)
         if not reader.need(132).startswith(b"DICM", 128):
-            return None
+            return reader.data[:132]
         template = _template
         matched = None if template is None else template.match(reader)
         if matched is None and template is not None and template.wider is not None:
