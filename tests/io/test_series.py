@@ -465,6 +465,23 @@ def test_orientation_of_a_series_whose_cosines_differ_by_rounding(series):
     assert info.problem is not None and info.orientation is None
 
 
+def test_orientation_of_a_refused_series_of_one_orientation(series):
+    # A series refused for something else (a slice missing) keeps its one orientation, pydicom's; one
+    # whose every file's header is refused (no frames) has none.
+    folder, _, files = series
+    ordered = sorted(files, key=lambda path: float(pydicom.dcmread(path).ImagePositionPatient[2]))
+    ordered[len(ordered) // 2].unlink()
+    (info,) = list_series(folder)
+    first = pydicom.dcmread(sorted(set(files) - {ordered[len(ordered) // 2]})[0]).ImageOrientationPatient
+    assert "missing" in info.problem and info.orientation == tuple(float(c) for c in first)
+    for path in set(files) - {ordered[len(ordered) // 2]}:
+        ds = pydicom.dcmread(path)
+        ds.Rows = 0
+        ds.save_as(path)
+    (info,) = list_series(folder)
+    assert "Rows" in info.problem and info.orientation is None
+
+
 @pytest.mark.parametrize("colour", ["RGB", "PALETTE COLOR"])
 def test_a_colour_series_is_listed_with_the_problem_read_dicom_has(series, colour):
     # list_series gave a colour series a shape and no problem, which read_dicom then refused.
