@@ -230,7 +230,8 @@ def _decode(stack: _Stack, headers: list[_Header]) -> tuple[np.ndarray, dict]:
     )
     raw = np.empty((stack.n_slices, rows, columns), dtype=stored)
     # Python's floats, as NumPy takes them in the same arithmetic (not 64 NumPy scalars made a series).
-    rescale_of = dict(zip(stack.slots, zip(slope.tolist(), intercept.tolist(), strict=True), strict=True))
+    slopes, intercepts = slope.tolist(), intercept.tolist()
+    rescale_of = dict(zip(stack.slots, zip(slopes, intercepts, strict=True), strict=True))
     # Stored minimum and maximum of each slot, taken while its pixels are in cache, where needed.
     missing = stack.missing
     ranged = dtype is None or bool(missing)
@@ -240,7 +241,8 @@ def _decode(stack: _Stack, headers: list[_Header]) -> tuple[np.ndarray, dict]:
         workers = min(
             32, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
         )
-    uniform = bool(np.all(slope == slope[0]) and np.all(intercept == intercept[0]))
+    # Python's == of the same floats, as NumPy's (none is nan: _stack refuses a rescale that is not finite).
+    uniform = slopes.count(slopes[0]) == len(slopes) and intercepts.count(intercepts[0]) == len(intercepts)
     # A small series (read in this thread, and in cache whole) of one rescale into int16
     # is rescaled whole once read, not slice by slice: a NumPy call a slice cost 30 times the arithmetic
     # of a demo CT's 48 x 48 slice.

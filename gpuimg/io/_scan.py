@@ -24,7 +24,7 @@ from gpuimg.io._header import (
     _nm_reconstruction,
     _raw_start,
 )
-from gpuimg.io._tags import _damaged_value, _read_tags, _Tags
+from gpuimg.io._tags import _damaged_value, _quick, _Tags
 
 #: Files one thread reads in a row when scanning headers.
 _SCAN_RUN = 32
@@ -221,14 +221,14 @@ def _read_header(path: Path) -> _Header | str | None:
     The quick reader (:mod:`gpuimg.io._tags`) takes plain explicit-VR little-endian files; pydicom
     reads the others.
     """
-    quick = _read_tags(path)
+    quick = _quick(path)
     # A file without ImagePositionPatient of its own (a reconstructed NM image keeps it in its
     # DetectorInformationSequence, which the quick reader skips) is read by pydicom.
-    if quick is not None and "ImagePositionPatient" in quick[0]:
+    if type(quick) is tuple and "ImagePositionPatient" in quick[0]:
         return _header(path, *quick)
-    if quick is None:
+    if type(quick) is not tuple:
         try:
-            start = _start(path)
+            start = _start(path) if quick is None else quick  # the first bytes, read by _quick
         except OSError:  # pydicom's read below says why
             start = None
         # Neither 'DICM' at byte 128 nor a dataset without preamble: pydicom refuses the file unforced
@@ -277,7 +277,9 @@ def _header(
         # The verdict on the pixel description is that on the first file's values, which a file of its size
         # passed: only a file of another size is judged.
         if size == first_size or _claims_problem(path, ds, size) is None:
-            position = _floats(ds["ImagePositionPatient"])
+            position = ds["ImagePositionPatient"]
+            # The quick reader's list holds floats already (a DS list): as _floats gives them.
+            position = tuple(position) if type(position) is list else _floats(position)
             frame = _Frame(
                 path,
                 None,

@@ -90,6 +90,11 @@ _NUMBER_CHARACTERS = 16
 _DAMAGED = "the header is damaged. Export the file again."
 #: What no text or number value holds: a control character, but ESC (which switches character sets).
 _CONTROL = re.compile(r"[\x00-\x1a\x1c-\x1f\x7f]")
+#: What a text value the quick reader takes does not hold, but for the NULs that pad it: a byte that is
+#: not printable ASCII (another character set, ESC, or a control character, as :data:`_CONTROL`).
+_NOT_PLAIN = re.compile(rb"[^\x20-\x7e]")
+#: Numbers as written that a converter of DS or IS values keeps with their values, at most.
+_KNOWN_NUMBERS = 4096
 
 
 def _ran_on(value) -> bool:
@@ -302,6 +307,13 @@ def _read_tags(path: Path) -> tuple[_Tags, tuple[int, int], int] | None:
         is less (a truncated file); the file's size [bytes]. None for any file this reader does not
         take (see the module's docstring): read it with pydicom.
     """
+    quick = _quick(path)
+    return None if type(quick) is bytes else quick
+
+
+def _quick(path: Path) -> tuple[_Tags, tuple[int, int], int] | bytes | None:
+    """:func:`_read_tags`, but for a file of at least 132 bytes without 'DICM' at byte 128 (no Part 10
+    file): its first 132 bytes, which tell whether it is DICOM at all, without opening it again."""
     try:
         fd = os.open(path, _OPEN_FLAGS)  # a file descriptor: no file object to build and close
     except OSError:
@@ -310,12 +322,17 @@ def _read_tags(path: Path) -> tuple[_Tags, tuple[int, int], int] | None:
     try:
         reader = _Reader(fd, os.fstat(fd).st_size)
         if not reader.need(132).startswith(b"DICM", 128):
-            return None
+            return reader.data[:132]
         template = _template
         matched = None if template is None else template.match(reader)
+        if matched is None and template is not None and template.wider is not None:
+            template = template.wider  # the template of two series': a file of the next series
+            matched = template.match(reader)
         if matched is not None:
             tags, offset = matched
             length = template.length
+            if template.first is not None:
+                _tighten(template, tags, reader.data)
         else:
             if reader.meta() != syntax:
                 return None
@@ -526,11 +543,31 @@ class _Template:
         What the header reader derives from the shared values, once, for the files it matches (see
         :func:`gpuimg.io._scan._header`: a frame and the size of the file it was read from); None
         before. Replaced whole, never changed.
+    first : tuple or None
+        Where the two files were of two series (the last file of one study and the first of the next,
+        as a cohort's folders are read in turn), the SeriesInstanceUID and the bytes of the last file it
+        matched (or was made of) that was the first of its series: the next file of that series makes
+        the template of the two (:func:`_tighten`). None where they were of one series.
+    wider : _Template or None
+        The template of two series' files that this one was made narrower from (:meth:`tightened`),
+        which a file this one does not match is matched to before it is walked; else None.
     """
 
-    __slots__ = ("derived", "length", "lists", "pieces", "tail", "tail_size", "values", "varying")
+    __slots__ = (
+        "derived",
+        "first",
+        "length",
+        "lists",
+        "pieces",
+        "tail",
+        "tail_size",
+        "values",
+        "varying",
+        "wider",
+    )
 
-    def __init__(self, pieces: tuple, tail: bytes, values: dict, length: int):
+    def __init__(self, pieces: tuple, tail: bytes, values: dict, length: int, first: tuple | None = None):
+        self.first, self.wider = first, None
         self.pieces, self.tail, self.tail_size, self.length = pieces, tail, len(tail), length
         # Its own lists: those of ``values`` are the file's, which its reader may change.
         self.values = {k: v.copy() if type(v) is list else v for k, v in values.items()}
@@ -590,6 +627,37 @@ class _Template:
             return None
         return values, tail
 
+    def spans(self, data: bytes) -> list[tuple[int, int]]:
+        """Where the value of each of :attr:`pieces`' elements starts and ends in the bytes ``data`` of a
+        file this template matched [bytes]."""
+        spans, at = [], 128
+        for _shared, size, long, _key in self.pieces:
+            start = at + size + (4 if long else 2)
+            unpack = _LONG_LENGTH.unpack_from if long else _UNSIGNED_SHORT.unpack_from
+            at = start + unpack(data, start - (4 if long else 2))[0]
+            spans.append((start, at))
+        return spans
+
+    def tightened(self, other: bytes, data: bytes, values: dict) -> "_Template":
+        """The template that :func:`_learn` makes of two files this template matched, the bytes
+        ``other`` and ``data`` (wanted values ``values``), without walking them: each differing element
+        whose value is alike in both joins the shared bytes around it. It keeps this template's
+        ``derived`` (its files are among this one's) and this template as its ``wider``."""
+        pieces, joined, at = [], b"", 128
+        for (shared, _size, long, key), (start, end), (other_start, other_end) in zip(
+            self.pieces, self.spans(data), self.spans(other), strict=True
+        ):
+            if data[start:end] == other[other_start:other_end]:
+                joined += data[at:end]  # the shared bytes, the value's length and the value
+            else:
+                joined += shared
+                pieces.append((joined, len(joined), long, key))
+                joined = b""
+            at = end
+        tight = _Template(tuple(pieces), joined + self.tail, values, self.length)
+        tight.derived, tight.wider = self.derived, self
+        return tight
+
 
 #: The template of the series read last (see :class:`_Template`), and the bytes and element starts
 #: (:attr:`_Reader.starts`) of the last file walked in full. Each is replaced whole, never changed, so
@@ -602,12 +670,17 @@ def _learn(data: bytes, starts: list[int], values: dict, length: int) -> None:
     """Make the template (:class:`_Template`) of the file walked in full, whose first bytes are ``data``,
     elements start at ``starts`` and wanted values are ``values``, and the last file walked in full,
     where their elements are alike in number, tags and VRs, and none differs that the template cannot
-    skip: the transfer syntax, a sequence of undefined length (the walk goes through its items)."""
+    skip: the transfer syntax, a sequence of undefined length (the walk goes through its items).
+
+    Two files of two series make a template too, which matches the files of both series where a folder
+    mixes them, and the next study's files in a cohort: its ``first`` is the second file's series and
+    bytes (see :func:`_tighten`)."""
     global _template, _walked
-    walked, _walked = _walked, (data, starts)
+    series = values.get("SeriesInstanceUID")
+    walked, _walked = _walked, (data, starts, series)
     if walked is None or len(walked[1]) != len(starts):
         return
-    last_data, last_starts = walked
+    last_data, last_starts, last_series = walked
     pieces, at = [], 128
     for start, end, last_start, last_end in zip(
         starts, starts[1:], last_starts, last_starts[1:], strict=False
@@ -630,7 +703,26 @@ def _learn(data: bytes, starts: list[int], values: dict, length: int) -> None:
         shared = data[at : start + (8 if long else 6)]
         pieces.append((shared, len(shared), long, key))
         at = end
-    _template = _Template(tuple(pieces), data[at : starts[-1] + 12], values, length)
+    first = None if series == last_series else (series, data)
+    _template = _Template(tuple(pieces), data[at : starts[-1] + 12], values, length, first)
+
+
+def _tighten(template: _Template, values: _Tags, data: bytes) -> None:
+    """After ``template``, made of two series' files, matched a file (its bytes ``data`` and values
+    ``values``): where the file before of its series that it matched (``template.first``) is of the same
+    series, make the template of those two (:meth:`_Template.tightened`) the one in use, else remember this
+    file as the first of its series.
+
+    The template of two series differs in their UIDs and patient IDs as well, which each file it
+    matches then reads (2 µs a file of a demo CT); that of one series' files only in the instance's
+    UID and position.
+    """
+    global _template
+    series, first = values.get("SeriesInstanceUID"), template.first
+    if first[0] == series:
+        _template = template.tightened(first[1], data, values)
+    else:
+        template.first = (series, data)
 
 
 def _element(data: bytes, at: int) -> tuple[int, bytes, int, int]:
@@ -657,18 +749,28 @@ def _unsigned_short(raw: bytes) -> int:
 def _numbers(pattern: bytes, kind: type):
     """A converter of DS or IS values: plain ASCII numbers only (else _Unread), one or a list.
 
-    ``pattern`` matches one number; the whole value is matched at once, its numbers separated by
-    backslashes.
+    ``pattern`` matches one number; each of the value's numbers, separated by backslashes, must match
+    it. A number as written is matched and converted once (at most :data:`_KNOWN_NUMBERS` are kept):
+    the positions of a series' files repeat most of their numbers (an axial series differs in z alone).
     """
-    whole = re.compile(pattern + rb"(?:\\" + pattern + rb")*")
+    one = re.compile(pattern)
+    known: dict[bytes, object] = {}  # a number as written -> its value
 
     def convert(raw: bytes):
         raw = raw.rstrip(b" \0")
-        if whole.fullmatch(raw) is None:
-            raise _Unread
         if b"\\" not in raw:
-            return kind(raw)
-        return [kind(part) for part in raw.split(b"\\")]
+            return number(raw)
+        return list(map(number, raw.split(b"\\")))
+
+    def number(part: bytes):
+        value = known.get(part)
+        if value is None:
+            if one.fullmatch(part) is None:
+                raise _Unread
+            if len(known) >= _KNOWN_NUMBERS:
+                known.clear()
+            value = known[part] = kind(part)
+        return value
 
     return convert
 
@@ -681,13 +783,12 @@ def _text(strip_each: bool):
     """
 
     def convert(raw: bytes):
-        if not raw.isascii() or b"\x1b" in raw:  # ISO 2022 escapes switch to other character sets
+        # Not ASCII, an ISO 2022 escape (which switches to other character sets), or a control character
+        # (_ran_on's test, on the text before it is split): pydicom reads the file, and _damaged_value
+        # checks the value it gives.
+        if _NOT_PLAIN.search(raw.rstrip(b"\0")) is not None:
             raise _Unread
         text = raw.decode("ascii")
-        # Ran into the next elements (_ran_on's test, on the text before it is split: 0.2 µs, not 0.8):
-        # pydicom reads the file, and _damaged_value checks the value it gives.
-        if _CONTROL.search(text.rstrip("\0")) is not None:
-            raise _Unread
         if "\\" not in text:
             return text.rstrip("\0 ")
         parts = (

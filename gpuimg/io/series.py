@@ -440,7 +440,6 @@ def _summarise(uid: str, headers: list[_Header]) -> SeriesInfo:
     headers, _ = _without_scout(headers)  # as read_dicom reads the series
     ds = headers[0].dataset
     frames = [frame for header in headers for frame in header.frames]
-    orientations = {frame.orientation for frame in frames}
     shape = spacing = problem = stack = None
     try:
         _check_series(uid, headers)
@@ -449,6 +448,11 @@ def _summarise(uid: str, headers: list[_Header]) -> SeriesInfo:
         spacing = stack.spacing
     except GpuimgError as exc:
         problem, stack = str(exc), None
+    # The frames' orientations looked at only where the series was refused: stacked, they are one to
+    # rounding, and the first file's is the volume's.
+    orientation = frames[0].orientation if stack is not None else None
+    if stack is None and len({frame.orientation for frame in frames}) == 1:
+        orientation = frames[0].orientation
     return SeriesInfo(
         series_uid=uid,
         modality=_optional_text(headers[0], "Modality", "the series' modality is not known"),
@@ -459,7 +463,7 @@ def _summarise(uid: str, headers: list[_Header]) -> SeriesInfo:
         n_slices=len(frames),
         shape=shape,
         spacing=spacing,
-        orientation=frames[0].orientation if stack is not None or len(orientations) == 1 else None,
+        orientation=orientation,
         files=files,
         problem=problem,
         _headers=tuple(headers),

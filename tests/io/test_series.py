@@ -245,7 +245,7 @@ def test_read_dicom_of_a_listed_series_reads_no_header_again(
     write_dicom(make_volume(oblique=False), tmp_path / "mr", modality="MR")
     by_modality = {s.modality: s for s in list_series(tmp_path)}
     parsed = []
-    monkeypatch.setattr(_scan, "_read_tags", lambda path: parsed.append(path))
+    monkeypatch.setattr(_scan, "_quick", lambda path: parsed.append(path))
     monkeypatch.setattr(dicom, "_stack", lambda *args, **kwargs: pytest.fail("the slices were sorted again"))
     volume = read_dicom(by_modality["MR"], device="cpu")
     assert parsed == []  # the headers list_series parsed were used, and the slice order it found
@@ -463,6 +463,23 @@ def test_orientation_of_a_series_whose_cosines_differ_by_rounding(series):
     ds.save_as(files[2])
     (info,) = list_series(folder)
     assert info.problem is not None and info.orientation is None
+
+
+def test_orientation_of_a_refused_series_of_one_orientation(series):
+    # A series refused for something else (a slice missing) keeps its one orientation, pydicom's; one
+    # whose every file's header is refused (no frames) has none.
+    folder, _, files = series
+    ordered = sorted(files, key=lambda path: float(pydicom.dcmread(path).ImagePositionPatient[2]))
+    ordered[len(ordered) // 2].unlink()
+    (info,) = list_series(folder)
+    first = pydicom.dcmread(sorted(set(files) - {ordered[len(ordered) // 2]})[0]).ImageOrientationPatient
+    assert "missing" in info.problem and info.orientation == tuple(float(c) for c in first)
+    for path in set(files) - {ordered[len(ordered) // 2]}:
+        ds = pydicom.dcmread(path)
+        ds.Rows = 0
+        ds.save_as(path)
+    (info,) = list_series(folder)
+    assert "Rows" in info.problem and info.orientation is None
 
 
 @pytest.mark.parametrize("colour", ["RGB", "PALETTE COLOR"])
@@ -725,3 +742,32 @@ def test_a_matched_file_of_another_size_is_judged_by_its_own_size(tmp_path, make
     assert headers[4].frames == () and headers[5].n_frames == 1
     (found,) = list_series(tmp_path / "s")
     assert found.problem == f"{cut}: {expected}"
+
+
+def test_files_without_dicm_are_told_apart_by_their_first_bytes(tmp_path, make_volume, monkeypatch):
+    """Files of at least 132 bytes without 'DICM' at byte 128 beside a series, each opened once: one with
+    a DICOM suffix is broken, an AppleDouble file and a text file are skipped, and a dataset without
+    preamble (CT_small.dcm's, written without its file meta) is read by pydicom as a slice."""
+    files = write_dicom(make_volume(shape=(3, 16, 16)), tmp_path / "s")
+    junk, double, text = tmp_path / "s" / "junk.dcm", tmp_path / "s" / "._0.dcm", tmp_path / "s" / "notes.txt"
+    junk.write_bytes(bytes(range(256)) * 2)
+    double.write_bytes(b"\x00\x05\x16\x07" + bytes(300))
+    text.write_text("not an image " * 20)
+    raw = tmp_path / "s" / "raw"
+    ds = pydicom.dcmread(files[0])
+    ds.SeriesInstanceUID, ds.SOPInstanceUID = "1.2.3.4", "1.2.3.4.1"
+    buffer = pydicom.filebase.DicomBytesIO()
+    buffer.is_little_endian, buffer.is_implicit_VR = True, False
+    pydicom.filewriter.write_dataset(buffer, ds)  # no preamble, no file meta
+    raw.write_bytes(buffer.getvalue())
+    assert raw.read_bytes()[128:132] != b"DICM" and raw.read_bytes()[:2] == b"\x08\x00"
+    opened = Counter()
+    start = _scan._start
+    monkeypatch.setattr(_scan, "_start", lambda path: opened.update([path.name]) or start(path))
+    found = list_series(tmp_path / "s")
+    assert found.broken == {junk: "it is cut short (512 bytes) or has no DICOM header"}
+    assert sorted(found.skipped) == sorted([double, text])
+    assert sorted((s.series_uid, s.n_slices) for s in found) == sorted(
+        [(pydicom.dcmread(files[0]).SeriesInstanceUID, 3), ("1.2.3.4", 1)]
+    )
+    assert not {junk.name, double.name, text.name} & set(opened)  # their first bytes read once

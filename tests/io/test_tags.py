@@ -1,5 +1,6 @@
 """The quick header reader against pydicom, on pydicom's own test files."""
 
+import re
 import warnings
 from pathlib import Path
 
@@ -153,6 +154,39 @@ def test_a_series_differing_in_uids_and_positions_is_walked_twice(testfile, tmp_
     assert len(walked) == 2
 
 
+def test_series_read_in_turn_are_matched_to_a_template_of_their_own(testfile, tmp_path, monkeypatch):
+    """Series read one after another (a cohort's studies): the first file of the next series is walked and
+    makes a template with the last series' file, which varies in their UIDs too; the next file of that
+    series matches it and narrows it to the files of its own series (instance UID and position). A file
+    differing from it in a checked value (its pixel spacing) is walked, and each file's values, pixel
+    offset and length are pydicom's."""
+    walked = _walks(monkeypatch)
+    edits = []
+    for series, count in enumerate((2, 5, 3)):
+        for k in range(count):
+            edits.append(
+                {
+                    "SeriesInstanceUID": f"1.2.3.{series}",
+                    "StudyInstanceUID": f"1.2.4.{series}",
+                    "PatientID": f"P{series}",
+                    "SOPInstanceUID": f"1.2.5.{series}.{k}",
+                    "ImagePositionPatient": [0, 0, k],
+                }
+            )
+    edits[5]["PixelSpacing"] = [0.5, 0.25]  # the 4th file of the second series
+    paths = _slices(testfile, tmp_path, edits)
+    narrowed, walks = [], []
+    for path in paths:
+        _assert_as_pydicom(path, _read_tags(path))
+        narrowed.append(getattr(_tags._template, "wider", None) is not None)
+        walks.append(len(walked))
+    # The first two files; the first of the second series, and its 4th; the first of the third.
+    assert [k for k, n in enumerate(walks) if n > (walks[k - 1] if k else 0)] == [0, 1, 2, 5, 7]
+    assert narrowed == [False, False, False, True, True, False, False, False, True, True]
+    assert _tags._template.varying == {"SOPInstanceUID", "ImagePositionPatient"}
+    assert "SeriesInstanceUID" in _tags._template.wider.varying
+
+
 def test_files_differing_elsewhere_read_as_pydicom_reads_them(testfile, tmp_path, monkeypatch):
     """Files read one after another that differ from the template of the last ones in other values
     (wanted or not, longer or shorter), in a sequence of undefined length, in their elements (one more)
@@ -253,3 +287,50 @@ def test_a_headers_own_init_fills_every_field(kind):
     assert dataclasses.replace(instance) == instance
     with pytest.raises(dataclasses.FrozenInstanceError):
         setattr(instance, names[0], None)
+
+
+def _reference(vr, raw):
+    """The value the quick reader takes ``raw`` of ``vr`` as, by the definition (None: pydicom reads the
+    file): DS and IS values whole, plain decimal or integer numbers separated by backslashes, trailing
+    spaces and NULs left out; text values of printable ASCII but for the NULs padding them."""
+    if vr in (b"DS", b"IS"):
+        number = rb" *[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)? *" if vr == b"DS" else rb" *[-+]?\d+ *"
+        raw = raw.rstrip(b" \0")
+        if re.fullmatch(number + rb"(?:\\" + number + rb")*", raw) is None:
+            return None
+        kind = float if vr == b"DS" else int
+        values = [kind(part.decode()) for part in raw.split(b"\\")]
+        return values if len(values) > 1 else values[0]
+    if any(not 0x20 <= byte < 0x7F for byte in raw.rstrip(b"\0")):
+        return None
+    parts = [part.rstrip("\0 ") for part in raw.decode().split("\\")]
+    return parts if len(parts) > 1 else parts[0]
+
+
+@pytest.mark.parametrize("vr", [b"DS", b"IS", b"LO"])
+def test_values_are_converted_by_their_definition_each_time(vr):
+    """A DS or IS value's numbers, once converted, are looked up when they come again; a text value is
+    taken only where it is printable ASCII: the same value (or refusal) the first time and the next."""
+    raws = [
+        b"1.5\\-2\\3e2 ",
+        b" +7 \\.5\\-0.0\\",
+        b"12\\12\\12",
+        b" 12 \\+12",
+        b"4\\nan",
+        b"1_0",
+        b"0x1F",
+        b"1.2.840.10008.5.1.4.1.1.2\0",
+        b"CT\\SCOUT ",
+        b"caf\xe9",
+        b"a\x1b$Bb",
+        b"run\x10\x00on",
+        b"ok\0\0",
+        b"\x7f",
+        b"",
+    ]
+    for raw in raws * 2:
+        try:
+            value = _tags._CONVERT[vr](raw)
+        except _tags._Unread:
+            value = None
+        assert value == _reference(vr, raw), raw
