@@ -3,7 +3,14 @@
 import numpy as np
 import pytest
 
-from gpuimg.kernels.moments import VALUE_MOMENTS, masked_sums, roi_summary, value_moments, voxel_moments
+from gpuimg.kernels.moments import (
+    VALUE_MOMENTS,
+    mask_box,
+    masked_sums,
+    roi_summary,
+    value_moments,
+    voxel_moments,
+)
 
 
 # 130 x 130 x 130: over SERIAL_WORK voxels, its planes on every thread.
@@ -172,3 +179,18 @@ def test_roi_summary_takes_a_view_of_the_image(rng):
     np.testing.assert_array_equal(
         roi_summary(image, morph, morph), _roi_summary_in_numpy(image, morph, morph)
     )
+
+
+@pytest.mark.parametrize("shape", [(1, 1, 1), (9, 10, 11), (1, 7, 6), (32, 48, 48)])
+@pytest.mark.parametrize("dtype", [bool, np.uint8, np.float32])
+@pytest.mark.parametrize("density", [0.0, 0.001, 0.3])
+def test_mask_box_is_the_first_and_last_index_of_the_voxels(rng, shape, dtype, density):
+    """Against numpy.nonzero: bool, uint8 and float masks (NaN is a voxel, as numpy.any reads it),
+    sparse ones, an empty one (None), a view that is not contiguous."""
+    mask = (rng.random(shape) < density).astype(dtype)
+    if dtype == np.float32 and mask.any():
+        mask[mask != 0] = rng.choice([np.nan, 2.5, -1.0], int((mask != 0).sum()))
+    for array in (mask, mask[::-1, :, ::2]):
+        where = np.nonzero(array)
+        want = [(int(w.min()), int(w.max())) for w in where] if where[0].size else None
+        assert mask_box(array) == want
