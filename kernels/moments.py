@@ -7,11 +7,13 @@ their deviations from it (the scatter matrix), summed in NumPy's orders
 (:func:`gpuimg.kernels.summation.pairwise_product_sum`), in one pass over the mask and one over its
 voxels. :func:`value_moments` gives the sums of the statistics' moments and deviations in one pass
 over the values per sum, where NumPy made some twenty calls on arrays of a few hundred values.
+:func:`roi_summary` and :func:`mask_box` give the processing chain's counts, extremes and boxes of an
+ROI (:mod:`gpuimg.features.chain`) in one pass each, where NumPy made four to fifteen calls.
 
 CPU only: the PCA of :mod:`gpuimg.features.morphology` runs on the host for both devices (the masks
-come to the host once, for the convex hull), and on CUDA the statistics stay CuPy's array expressions
-on the device, so there is no CUDA twin. The drivers run their serial twins below ``SERIAL_WORK``
-voxels or values (:meth:`~gpuimg.kernels.registry.CpuDriver.call`).
+come to the host once, for the convex hull), and on CUDA the statistics and the chain's summaries stay
+CuPy's array expressions on the device, so there is no CUDA twin. The drivers run their serial twins
+below ``SERIAL_WORK`` voxels or values (:meth:`~gpuimg.kernels.registry.CpuDriver.call`).
 """
 
 import numba
