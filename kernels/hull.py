@@ -29,6 +29,10 @@ _DIRECTIONS = np.array(
 )
 
 
+#: Above every doubled index along a line (int32, as the lines' ends are kept).
+_NO_INDEX = 2**31 - 1
+
+
 @numba.njit(inline="always")
 def _pivot(directions, d):
     """The first axis that direction ``d`` moves along (its component there is +1), and the other two."""
@@ -84,10 +88,14 @@ def _hull_candidates_cpu(mask, directions):
     for d in range(directions.shape[0]):
         pivot, first, second = _pivot(directions, d)
         lines = max(lines, _span(directions, d, first, pivot, top) * _span(directions, d, second, pivot, top))
-    ends = np.empty((lines, 3), dtype=np.int32)  # each line's least and largest c[pivot], and direction
-    ends[:, 2] = -1
+    low = np.empty(lines, dtype=np.int32)  # each line's least and largest c[pivot] in this direction
+    high = np.empty(lines, dtype=np.int32)
+    line_of = np.empty(count, dtype=np.int64)  # each point's line in this direction
     # The points still in, by index (each direction tests only those the directions before left); the
-    # lines' ends are those of all the points.
+    # lines' ends are those of all the points. No branch on the data in the loops (the lines' ends
+    # reset through their points, then min / max; the kept points written, then counted): a test of
+    # whether a line was met before, or of each point, missed half the time (0.10 -> 0.065 ms on the
+    # demo cohort's ROIs).
     kept = np.arange(count)
     n_kept = count
     for d in range(directions.shape[0]):
@@ -99,21 +107,20 @@ def _hull_candidates_cpu(mask, directions):
             t = points[p, pivot]
             u, v = points[p, first] - t * step_u + shift_u, points[p, second] - t * step_v + shift_v
             line = u * width + v
-            if ends[line, 2] != d:  # the first point met on this line in this direction
-                ends[line, 0] = ends[line, 1] = t
-                ends[line, 2] = d
-            else:
-                ends[line, 0] = min(ends[line, 0], t)
-                ends[line, 1] = max(ends[line, 1], t)
+            line_of[p] = line
+            low[line], high[line] = _NO_INDEX, -1
+        for p in range(count):
+            t = points[p, pivot]
+            line = line_of[p]
+            low[line] = min(low[line], t)
+            high[line] = max(high[line], t)
         n_next = 0
         for k in range(n_kept):
             p = kept[k]
             t = points[p, pivot]
-            u, v = points[p, first] - t * step_u + shift_u, points[p, second] - t * step_v + shift_v
-            line = u * width + v
-            if not ends[line, 0] < t < ends[line, 1]:
-                kept[n_next] = p
-                n_next += 1
+            line = line_of[p]
+            kept[n_next] = p
+            n_next += not (low[line] < t and t < high[line])
         n_kept = n_next
     outermost = np.zeros(count, dtype=np.bool_)
     outermost[kept[:n_kept]] = True
@@ -122,12 +129,12 @@ def _hull_candidates_cpu(mask, directions):
 
 def hull_candidates_bytes(shape) -> int:
     """The bytes :func:`hull_candidates` allocates for a mask of ``shape`` before it finds the edge
-    midpoints: the padded copy (a byte a voxel) and the table of lines (12 bytes a line, of the
-    largest plane of lines of a direction). The midpoints then take 33 bytes each, as many as the
+    midpoints: the padded copy (a byte a voxel) and the table of lines (8 bytes a line, of the
+    largest plane of lines of a direction). The midpoints then take 41 bytes each, as many as the
     faces of the mask's surface (as the mesh's vertices do)."""
     top = [2 * (n + 1) for n in shape]
     lines = max(math.prod(t + 1 + top[p] for a, t in enumerate(top) if a != p) for p in range(3))
-    return math.prod(n + 2 for n in shape) + 12 * lines
+    return math.prod(n + 2 for n in shape) + 8 * lines
 
 
 def hull_candidates(mask: np.ndarray, spacing) -> np.ndarray:

@@ -78,6 +78,52 @@ def _cube_cases_cpu(mask, out, threads):
                 out[case, k] += local[t, case, k]
 
 
+@cpu_kernel
+def _case_sums_cpu(counts, shape, normals, constants, direction_counts):
+    """:func:`case_sums`: the configurations present only (a few dozen of the 256), in int64."""
+    six = 0
+    totals = np.zeros(direction_counts.shape[1], dtype=np.int64)
+    for case in range(counts.shape[0]):
+        n = counts[case, 0]
+        if n == 0:
+            continue
+        for k in range(3):
+            six += (2 * counts[case, 1 + k] - n * shape[k]) * normals[case, k]
+        six += 2 * n * constants[case]
+        for d in range(totals.size):
+            totals[d] += n * direction_counts[case, d]
+    return six, totals
+
+
+def case_sums(counts: np.ndarray, shape, normals, constants, direction_counts) -> tuple[int, np.ndarray]:
+    """The sums over configurations of the mesh measures' linear terms, exactly (in integers).
+
+    Parameters
+    ----------
+    counts : (256, 4) int64 array
+        :func:`cube_cases` of a mask of ``shape``.
+    shape : sequence of 3 int
+        The mask's shape (before padding) [voxels].
+    normals : (256, 3) int64 array
+        Each configuration's sum of its triangles' ``(b - a) x (c - a)``, times 8 [voxels²].
+    constants : (256,) int64 array
+        Each configuration's sum of its triangles' ``a . (b x c)``, times 8 [voxels³].
+    direction_counts : (256, D) int64 array
+        How many triangles of each configuration have each of ``D`` normals.
+
+    Returns
+    -------
+    six : int
+        16 times the sum, over configurations ``c``, of ``(S_c - n_c shape / 2) . N_c + n_c C_c``: six
+        times the mesh's signed volume [voxels³], the cubes' origins taken from the box's centre.
+    totals : (D,) int64 array
+        The triangles of each normal, ``sum n_c direction_counts[c]``.
+    """
+    shape = np.asarray(shape, dtype=np.int64)
+    six, totals = _case_sums_cpu.call(CASES, counts, shape, normals, constants, direction_counts)
+    return int(six), totals
+
+
 def cube_cases(mask: np.ndarray) -> np.ndarray:
     """The cubes of ``mask`` padded with zeros, by configuration: their count and the sum of their origins.
 

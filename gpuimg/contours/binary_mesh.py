@@ -3,6 +3,7 @@ of a mask at level 0.5, from counts of its 2 x 2 x 2 configurations."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 
 import numpy as np
@@ -12,7 +13,7 @@ from gpuimg._arrays import roi_voxels
 from gpuimg._support import check_spacing
 from gpuimg.backend import namespace
 from gpuimg.errors import ParameterError
-from gpuimg.kernels.mesh import cube_cases
+from gpuimg.kernels.mesh import case_sums, cube_cases
 from gpuimg.volume import Volume, accepts_volume
 
 from . import _mesh_cases
@@ -91,16 +92,31 @@ def cube_measures(inside: np.ndarray, spacing: tuple[float, float, float]) -> tu
     """:func:`binary_mesh_measures` of a mask that needs no checks: a 3D bool C-contiguous NumPy
     array and 3 spacings [mm] as floats, as :func:`gpuimg.features.morphology` holds them (the public
     function's checks and conversions took half of its 0.04 ms on the demo cohort's ROIs)."""
-    shape = inside.shape
     counts = cube_cases(inside.view(np.uint8))
-    n = counts[:, 0].astype(np.float64)
     # In voxel units, with the cubes' origins taken from the box's centre: the surface is closed
     # (the n_c N_c sum to 0), so any origin gives the volume, and the centre keeps the terms small.
-    origins = counts[:, 1:] - n[:, None] * (np.asarray(shape) / 2)
-    six_volume = float((origins * _mesh_cases.NORMALS).sum() + n @ _mesh_cases.CONSTANTS)
-    # Scaling the axes by the spacing s scales a volume by s_z s_y s_x and a triangle's
-    # (b - a) x (c - a) by (s_y s_x, s_z s_x, s_z s_y), component by component.
+    # The terms are multiples of 1/16 (the tables' of 1/8, the origins' of 1/2): summed in integers,
+    # the volume and the triangles per normal are exact, as NumPy's float sums of them were, in a
+    # fifth of their time (their dozen array operations on the 256 configurations, 0.02 ms an ROI).
+    six, totals = case_sums(counts, inside.shape, *_EIGHTHS)
     sz, sy, sx = spacing
+    area = 0.5 * float(totals.astype(np.float64) @ _direction_lengths(sz, sy, sx))
+    return abs(six / 16.0) / 6.0 * sz * sy * sx, area
+
+
+#: The configurations' tables of :mod:`._mesh_cases` as integers: ``N_c`` and ``C_c`` times 8 (their
+#: vertices lie on half voxels), the triangles per normal as they are.
+_EIGHTHS = tuple(
+    np.ascontiguousarray(np.rint(table).astype(np.int64))
+    for table in (8.0 * _mesh_cases.NORMALS, 8.0 * _mesh_cases.CONSTANTS, _mesh_cases.DIRECTION_COUNTS)
+)
+
+
+@functools.lru_cache(maxsize=64)
+def _direction_lengths(sz: float, sy: float, sx: float) -> np.ndarray:
+    """The lengths of the distinct ``(b - a) x (c - a)`` scaled by the spacing [mm²], read-only: scaling
+    the axes by ``s`` scales each component by ``(s_y s_x, s_z s_x, s_z s_y)``."""
     scaled = _mesh_cases.DIRECTIONS * np.array([sy * sx, sz * sx, sz * sy])
-    area = 0.5 * float((n @ _mesh_cases.DIRECTION_COUNTS) @ np.sqrt((scaled**2).sum(axis=1)))
-    return abs(six_volume) / 6.0 * sz * sy * sx, area
+    lengths = np.sqrt((scaled**2).sum(axis=1))
+    lengths.setflags(write=False)
+    return lengths

@@ -26,6 +26,7 @@ from gpuimg._arrays import (
 from gpuimg._support import refuse_bool, shown
 from gpuimg.backend import is_dask, namespace, to_device, to_numpy
 from gpuimg.errors import FeatureError, ParameterError
+from gpuimg.kernels.moments import mask_box, roi_summary
 from gpuimg.volume import Volume, check_same_grid
 
 from ._interpolation import interpolate_box
@@ -189,19 +190,22 @@ def prepare_box(data, roi_in, box, spacing, settings: Settings, *, reach_mm: flo
     # of its voxels and of the image's are not finite, the range of the intensities and the masks'
     # projections on the axes (their boxes; one mask's without re-segmentation).
     masks = [morph_mask] if intensity_mask is morph_mask else [morph_mask, intensity_mask]
-    nonfinite = ~xp.isfinite(roi_image)
-    counts = [
-        xp.count_nonzero(morph_mask),
-        xp.count_nonzero(morph_mask & nonfinite),
-        xp.count_nonzero(nonfinite),
-    ]
-    extremes = [values.min(), values.max()] if values.size else [0.0, 0.0]
-    summary = to_numpy(
-        xp.concatenate(
-            [xp.stack(counts + extremes, dtype=np.float64), *(_projections(xp, m) for m in masks)],
-            dtype=np.float64,
+    if xp is np:  # the same numbers from one pass of a kernel: 0.04 -> 0.01 ms of a demo ROI
+        summary = roi_summary(roi_image, morph_mask, intensity_mask)
+    else:
+        nonfinite = ~xp.isfinite(roi_image)
+        counts = [
+            xp.count_nonzero(morph_mask),
+            xp.count_nonzero(morph_mask & nonfinite),
+            xp.count_nonzero(nonfinite),
+        ]
+        extremes = [values.min(), values.max()] if values.size else [0.0, 0.0]
+        summary = to_numpy(
+            xp.concatenate(
+                [xp.stack(counts + extremes, dtype=np.float64), *(_projections(xp, m) for m in masks)],
+                dtype=np.float64,
+            )
         )
-    )
     kept, undefined = int(summary[0]), int(summary[1])
     if not kept:
         raise FeatureError(
@@ -266,6 +270,11 @@ def roi_box(mask, labels=None, *, name: str = "mask") -> list[tuple[int, int]]:
         If the mask is empty, or ``labels`` holds two labels or more.
     """
     xp = namespace(mask).xp
+    if xp is np and labels is None and mask.ndim == 3:
+        box = mask_box(mask)
+        if box is None:
+            raise FeatureError(_EMPTY_MASK)
+        return box
     # The mask's projection on each axis, read back together: one device sync, not one per axis.
     projections = _projections(xp, mask)
     if labels is not None:  # in the same read: whether the ROI's least and largest labels differ
@@ -298,6 +307,11 @@ def _projections(xp, mask):
     return xp.concatenate([*parts, mask])
 
 
+_EMPTY_MASK = (
+    "the mask is empty: no voxel of the ROI is set; give the mask of this image's region of interest."
+)
+
+
 def _box(projections, shape, k=0) -> tuple[tuple[int, int], ...]:
     """The first and last index set along each axis of the ``k``-th mask of ``shape`` whose
     projections (:func:`_projections`) follow each other in ``projections`` (a host array)."""
@@ -305,10 +319,7 @@ def _box(projections, shape, k=0) -> tuple[tuple[int, int], ...]:
     for n in shape:
         hits = np.flatnonzero(projections[start : start + n])
         if hits.size == 0:
-            raise FeatureError(
-                "the mask is empty: no voxel of the ROI is set; give the mask of this image's region of "
-                "interest."
-            )
+            raise FeatureError(_EMPTY_MASK)
         box.append((int(hits[0]), int(hits[-1])))
         start += n
     return tuple(box)

@@ -140,11 +140,13 @@ def _histogram(s) -> dict[str, float]:
     features["ih_entropy"] = float(-(nonzero * np.log2(nonzero)).sum()) + 0.0
     features["ih_uniformity"] = float((p * p).sum())
     features["ih_mode"] = _mode(counts, features["ih_mean"])
-    gradient = _gradient(counts) if counts.size > 1 else np.zeros(1)
-    features["ih_max_grad"] = float(gradient.max())
-    features["ih_max_grad_g"] = float(np.argmax(gradient) + 1)
-    features["ih_min_grad"] = float(gradient.min())
-    features["ih_min_grad_g"] = float(np.argmin(gradient) + 1)
+    # The extremes of a few dozen bins in Python's floats, first of equals as argmax / argmin (4 -> 1 us).
+    gradient = (_gradient(counts) if counts.size > 1 else np.zeros(1)).tolist()
+    largest, least = max(gradient), min(gradient)
+    features["ih_max_grad"] = largest
+    features["ih_max_grad_g"] = float(gradient.index(largest) + 1)
+    features["ih_min_grad"] = least
+    features["ih_min_grad_g"] = float(gradient.index(least) + 1)
     return features
 
 
@@ -265,6 +267,7 @@ def _ratio(numerator, denominator, name, why):
 
 def _mode(counts, mean) -> float:
     """The fullest bin (1-based); among equally full bins the one nearest ``mean``, then the lower."""
-    candidates = np.flatnonzero(counts == counts.max()) + 1
-    distance = np.abs(candidates - mean)
-    return float(candidates[np.flatnonzero(distance == distance.min())[0]])
+    # In Python's numbers (a few dozen bins): 7 -> 2 us. The same distances, |bin - mean| in float64.
+    counts = counts.tolist()
+    fullest = max(counts)
+    return float(min((abs(k - mean), k) for k, c in enumerate(counts, start=1) if c == fullest)[1])

@@ -161,3 +161,13 @@ def test_a_float_mask_is_read_by_the_mask_rule(rng):
     np.testing.assert_allclose(
         binary_mesh_measures(values, spacing=spacing), reference(inside, spacing), rtol=1e-12
     )
+
+
+def test_the_integer_tables_are_the_mesh_cases_exactly():
+    """cube_measures sums the configurations' terms in integers: 8 N_c and 8 C_c must be whole."""
+    from gpuimg.contours.binary_mesh import _EIGHTHS
+
+    normals, constants, direction_counts = _EIGHTHS
+    np.testing.assert_array_equal(normals / 8.0, _mesh_cases.NORMALS)
+    np.testing.assert_array_equal(constants / 8.0, _mesh_cases.CONSTANTS)
+    np.testing.assert_array_equal(direction_counts, _mesh_cases.DIRECTION_COUNTS)

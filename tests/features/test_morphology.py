@@ -579,13 +579,13 @@ def test_moran_and_geary_past_the_memory_budget_are_refused(rng, monkeypatch):
 
 def test_the_hull_candidates_past_the_memory_budget_are_refused(rng, monkeypatch):
     # The hull's candidate kernel allocates a padded copy of the ROI's box (a byte a voxel) and a
-    # table of 12 bytes per line of its largest plane of lattice lines, (2 * 61 + 1 + 2 * 61)^2 lines
-    # for a 60^3 box: 936 KiB in all (closed form), before any check. A diagonal line of voxels spans
+    # table of 8 bytes per line (its ends) of its largest plane of lattice lines, (2 * 61 + 1 + 2 * 61)^2
+    # lines for a 60^3 box: 702 KiB in all (closed form), before any check. A diagonal line of voxels spans
     # the box with few voxels, so nothing else comes near the budget.
     image = rng.normal(0.0, 50.0, (60, 60, 60))
     mask = np.zeros(image.shape, bool)
     mask[np.arange(60), np.arange(60), np.arange(60)] = True
-    needed = 62**3 + 12 * (2 * 61 + 1 + 2 * 61) ** 2
+    needed = 62**3 + 8 * (2 * 61 + 1 + 2 * 61) ** 2
     monkeypatch.setenv("GPUIMG_MAX_BYTES", str(needed - 1))
     with pytest.raises(MemoryBudgetError, match=r"the convex hull's candidates of a \(60, 60, 60\) ROI box"):
         morphology(image, mask, mask, (1.0, 1.0, 1.0))

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from gpuimg.kernels.mesh import _cube_cases_cpu, cube_cases
+from gpuimg.kernels.mesh import _cube_cases_cpu, case_sums, cube_cases
 
 
 def definition(mask):
@@ -38,3 +38,27 @@ def test_every_thread_share_gives_the_same_counts(rng, threads):
     out = np.zeros((256, 4), np.int64)
     _cube_cases_cpu(mask, out, threads)
     np.testing.assert_array_equal(out, definition(mask))
+
+
+@pytest.mark.parametrize("shape", [(1, 1, 1), (9, 10, 11), (1, 7, 6), (0, 3, 4)])
+def test_case_sums_equal_their_definition_in_fractions(rng, shape):
+    """Exact: the sums taken in Python's fractions, from tables of eighths as the mesh's (random ones)."""
+    from fractions import Fraction
+
+    mask = (rng.random(shape) < 0.5).view(np.uint8)
+    counts = definition(mask)
+    normals = rng.integers(-16, 17, (256, 3))
+    constants = rng.integers(-33, 34, 256)
+    direction_counts = rng.integers(0, 4, (256, 72))
+    six, totals = case_sums(counts, shape, normals, constants, direction_counts)
+    want = sum(
+        sum(
+            (Fraction(int(counts[c, 1 + k])) - Fraction(int(counts[c, 0]) * shape[k], 2))
+            * Fraction(int(normals[c, k]), 8)
+            for k in range(3)
+        )
+        + int(counts[c, 0]) * Fraction(int(constants[c]), 8)
+        for c in range(256)
+    )
+    assert Fraction(six, 16) == want
+    np.testing.assert_array_equal(totals, counts[:, 0] @ direction_counts)

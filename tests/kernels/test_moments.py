@@ -3,7 +3,14 @@
 import numpy as np
 import pytest
 
-from gpuimg.kernels.moments import VALUE_MOMENTS, masked_sums, value_moments, voxel_moments
+from gpuimg.kernels.moments import (
+    VALUE_MOMENTS,
+    mask_box,
+    masked_sums,
+    roi_summary,
+    value_moments,
+    voxel_moments,
+)
 
 
 # 130 x 130 x 130: over SERIAL_WORK voxels, its planes on every thread.
@@ -130,3 +137,60 @@ def test_masked_sums_are_numpy_s(rng, shape):
             size * n * s for n, s in zip(shape, spacing, strict=True)
         ]
         assert np.all(np.abs(np.subtract(got, expected)) <= 1e-13 * np.array(scales)), (got, expected)
+
+
+def _roi_summary_in_numpy(image, morph, inten):
+    """prepare's NumPy expressions: counts, the extremes of image[inten], each mask's projections."""
+    nonfinite = ~np.isfinite(image)
+    values = image[inten]
+    head = [np.count_nonzero(morph), np.count_nonzero(morph & nonfinite), np.count_nonzero(nonfinite)]
+    head += [values.min(), values.max()] if values.size else [0.0, 0.0]
+    masks = [morph] if inten is morph else [morph, inten]
+    axes = [(1, 2), (0, 2), (0, 1)]
+    return np.concatenate([head] + [m.any(axis=a) for m in masks for a in axes], dtype=np.float64)
+
+
+@pytest.mark.parametrize("shape", [(1, 1, 1), (9, 10, 11), (1, 7, 6), (5, 1, 1)])
+@pytest.mark.parametrize("separate", [False, True])
+@pytest.mark.parametrize("defects", ["none", "nan", "inf", "empty"])
+def test_roi_summary_is_numpy_s(rng, shape, separate, defects):
+    """To the bit, NaN and infinite voxels inside and outside the masks, an empty intensity mask, the
+    intensity mask the morphological one itself or another array."""
+    image = rng.normal(0.0, 100.0, shape).round()
+    morph = rng.random(shape) < 0.6
+    morph[0, 0, 0] = True
+    if defects == "nan":
+        image[rng.random(shape) < 0.2] = np.nan
+        image[0, 0, 0] = np.nan
+    elif defects == "inf":
+        image[rng.random(shape) < 0.2] = -np.inf
+        image[-1, -1, -1] = np.inf
+    inten = morph & (rng.random(shape) < 0.7) if separate else morph
+    if defects == "empty":
+        inten = np.zeros(shape, bool)
+    got = roi_summary(image, morph, inten)
+    np.testing.assert_array_equal(got, _roi_summary_in_numpy(image, morph, inten))
+
+
+def test_roi_summary_takes_a_view_of_the_image(rng):
+    """prepare's box of a float64 image is a view of it (no copy)."""
+    image = rng.normal(0.0, 1.0, (8, 9, 10))[1:7, ::2, 2:9]
+    morph = np.ascontiguousarray(rng.random(image.shape) < 0.5)
+    np.testing.assert_array_equal(
+        roi_summary(image, morph, morph), _roi_summary_in_numpy(image, morph, morph)
+    )
+
+
+@pytest.mark.parametrize("shape", [(1, 1, 1), (9, 10, 11), (1, 7, 6), (32, 48, 48)])
+@pytest.mark.parametrize("dtype", [bool, np.uint8, np.float32])
+@pytest.mark.parametrize("density", [0.0, 0.001, 0.3])
+def test_mask_box_is_the_first_and_last_index_of_the_voxels(rng, shape, dtype, density):
+    """Against numpy.nonzero: bool, uint8 and float masks (NaN is a voxel, as numpy.any reads it),
+    sparse ones, an empty one (None), a view that is not contiguous."""
+    mask = (rng.random(shape) < density).astype(dtype)
+    if dtype == np.float32 and mask.any():
+        mask[mask != 0] = rng.choice([np.nan, 2.5, -1.0], int((mask != 0).sum()))
+    for array in (mask, mask[::-1, :, ::2]):
+        where = np.nonzero(array)
+        want = [(int(w.min()), int(w.max())) for w in where] if where[0].size else None
+        assert mask_box(array) == want
