@@ -19,8 +19,8 @@ reads the patient's identity of a refused file, from its bytes (:func:`_raw_valu
 its messages.
 
 Only the dataset's own (0008,0005) is checked, not one within a sequence item, which pydicom converts
-when it reads the item. A plain file that gpuimg's quick reader takes (:mod:`gpuimg.io._tags`) is never
-read by pydicom, so nothing quotes its (0008,0005), and it is read whatever that holds.
+when it reads the item. A plain file that gpuimg's quick reader takes (:mod:`gpuimg.io._quick_reader`) is
+never read by pydicom, so nothing quotes its (0008,0005), and it is read whatever that holds.
 """
 
 import codecs

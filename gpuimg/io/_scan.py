@@ -24,7 +24,8 @@ from gpuimg.io._header import (
     _nm_reconstruction,
     _raw_start,
 )
-from gpuimg.io._tags import _damaged_value, _quick, _Tags
+from gpuimg.io._quick_reader import _quick
+from gpuimg.io._tags import _damaged_value, _Tags
 
 #: Files one thread reads in a row when scanning headers.
 _SCAN_RUN = 32
@@ -218,7 +219,7 @@ def _tree_files(
 def _read_header(path: Path) -> _Header | str | None:
     """The header of ``path``; None if it is not a DICOM file; the reason if it is a broken one.
 
-    The quick reader (:mod:`gpuimg.io._tags`) takes plain explicit-VR little-endian files; pydicom
+    The quick reader (:mod:`gpuimg.io._quick_reader`) takes plain explicit-VR little-endian files; pydicom
     reads the others.
     """
     quick = _quick(path)
@@ -264,7 +265,7 @@ def _header(
     or an impossible pixel description is the header's ``problem``, so the file still stands in its
     series, which then cannot be read.
 
-    A file the quick reader matched to its series' template (:class:`gpuimg.io._tags._Template`) holds
+    A file the quick reader matched to its series' template (:class:`gpuimg.io._quick_reader._Template`) holds
     the bytes of the template's file but for its differing values (``template.varying``): where none of
     these but the position makes the frame or the verdict on the pixel description
     (:data:`_FRAME_VALUES`), and the file's size passes that verdict, its single frame is that of the

@@ -49,10 +49,10 @@ class SeriesInfo:
     Notes
     -----
     It also keeps the parsed headers of its files and the slice order found from them, so that
-    ``read_dicom(info)`` reads only pixels; and the whole bytes of each plain file of at most 16 KiB
-    (``gpuimg.io._tags._WHOLE_FILE``), which ``read_dicom(info)`` takes its pixels from without opening
-    the file again: the pixels as they were when :func:`list_series` read the file, as are the headers
-    it places them by. A list of many such small files holds up to 16 KiB a file.
+    ``read_dicom(info)`` reads only pixels; and the whole bytes of each plain file of at most 16 KiB,
+    which ``read_dicom(info)`` takes its pixels from without opening the file again: the pixels as they
+    were when :func:`list_series` read the file, as are the headers it places them by. A list of many
+    such small files holds up to 16 KiB a file.
 
     Examples
     --------
@@ -277,7 +277,7 @@ def _checked_as(header: _Header) -> tuple | None:
     file pydicom read, which is checked whatever the others held.
 
     A file whose values equal those of one that passed passes too, without being checked again. A file
-    matched to its series' template (:class:`gpuimg.io._tags._Template`) in none of whose differing
+    matched to its series' template (:class:`gpuimg.io._quick_reader._Template`) in none of whose differing
     values the checks look holds the values of the template's file: the template stands for them.
     """
     ds = header.dataset

@@ -21,8 +21,8 @@ from pydicom.uid import (
     generate_uid,
 )
 
-from gpuimg.io import _pixels, _tags, read_dicom
-from gpuimg.io._tags import _read_tags
+from gpuimg.io import _pixels, read_dicom
+from gpuimg.io._quick_reader import _WHOLE_FILE, _read_tags
 
 SPACING = (2.5, 0.5, 0.75)  # z, y, x [mm]
 
@@ -135,7 +135,7 @@ def test_small_files_are_read_once(tmp_path, rng, plane, threaded, monkeypatch):
         monkeypatch.setattr(_pixels, "_THREADED_BYTES", 0)
     values = _with_high_bits(rng.integers(0, 4095, (4, *plane)).astype(np.uint16), 12, rng)
     files = write_series(tmp_path, values, bits_stored=12, rescales=((1, -1024),))
-    small = all(path.stat().st_size <= _tags._WHOLE_FILE for path in files)
+    small = all(path.stat().st_size <= _WHOLE_FILE for path in files)
     assert small == (plane == (40, 48))
     opened = []
     monkeypatch.setattr(

@@ -15,7 +15,7 @@ import pytest
 from as_user import run_as_user
 
 from gpuimg import DicomError
-from gpuimg.io import _scan, _tags, list_series, read_dicom, write_dicom
+from gpuimg.io import _quick_reader, _scan, _tags, list_series, read_dicom, write_dicom
 
 
 def test_dicomdirtests_one_record_per_series(testfile):
@@ -525,7 +525,7 @@ def test_one_file_unlike_the_rest_of_its_series_is_refused_by_name(series, rng, 
         expected = (
             f"{odd}: the header claims {claimed}, but the pixel data hold 220 bytes. The file is truncated"
         )
-    assert _tags._read_tags(odd) is not None  # the quick reader takes it, as it takes the others
+    assert _quick_reader._read_tags(odd) is not None  # the quick reader takes it, as it takes the others
     with pytest.raises(DicomError) as refused:
         read_dicom(folder, device="cpu")
     assert str(refused.value).startswith(expected)
@@ -711,7 +711,7 @@ def test_the_quick_headers_claims_verdict_kept_for_a_series_is_that_of_pydicoms_
         (files[0], 100),
         (files[1], 100),
     ]:
-        quick = _tags._read_tags(path)
+        quick = _quick_reader._read_tags(path)
         assert quick is not None
         verdict = _claims_problem(path, quick[0], size)
         assert verdict == _claims_problem(path, pydicom.dcmread(path), size)
@@ -734,8 +734,8 @@ def test_a_matched_file_of_another_size_is_judged_by_its_own_size(tmp_path, make
         f"need {claimed} bytes uncompressed, but the whole file is {size} bytes. The file is truncated or "
         "its header is wrong; export it again."
     )
-    monkeypatch.setattr(_tags, "_template", None)  # no template of another test's series
-    monkeypatch.setattr(_tags, "_walked", None)
+    monkeypatch.setattr(_quick_reader, "_template", None)  # no template of another test's series
+    monkeypatch.setattr(_quick_reader, "_walked", None)
     headers = [_scan._read_header(path) for path in files]
     assert [header.dataset.template is not None for header in headers] == [False, False] + [True] * 4
     assert [header.problem for header in headers] == [None] * 4 + [expected, None]

@@ -8,8 +8,9 @@ import pydicom
 import pytest
 from pydicom.multival import MultiValue
 
-from gpuimg.io import _tags
-from gpuimg.io._tags import _WANTED, _read_tags
+from gpuimg.io import _quick_reader, _tags
+from gpuimg.io._quick_reader import _read_tags
+from gpuimg.io._tags import _WANTED
 
 FILES = sorted((Path(pydicom.__file__).parent / "data" / "test_files").glob("*.dcm"))
 
@@ -125,15 +126,15 @@ def _slices(testfile, folder, edits):
 def _walks(monkeypatch):
     """The files walked element by element from now on (not matched against a template)."""
     walked = []
-    dataset = _tags._Reader.dataset
+    dataset = _quick_reader._Reader.dataset
 
     def counted(reader):
         walked.append(reader)
         return dataset(reader)
 
-    monkeypatch.setattr(_tags, "_template", None)
-    monkeypatch.setattr(_tags, "_walked", None)
-    monkeypatch.setattr(_tags._Reader, "dataset", counted)
+    monkeypatch.setattr(_quick_reader, "_template", None)
+    monkeypatch.setattr(_quick_reader, "_walked", None)
+    monkeypatch.setattr(_quick_reader._Reader, "dataset", counted)
     return walked
 
 
@@ -178,13 +179,13 @@ def test_series_read_in_turn_are_matched_to_a_template_of_their_own(testfile, tm
     narrowed, walks = [], []
     for path in paths:
         _assert_as_pydicom(path, _read_tags(path))
-        narrowed.append(getattr(_tags._template, "wider", None) is not None)
+        narrowed.append(getattr(_quick_reader._template, "wider", None) is not None)
         walks.append(len(walked))
     # The first two files; the first of the second series, and its 4th; the first of the third.
     assert [k for k, n in enumerate(walks) if n > (walks[k - 1] if k else 0)] == [0, 1, 2, 5, 7]
     assert narrowed == [False, False, False, True, True, False, False, False, True, True]
-    assert _tags._template.varying == {"SOPInstanceUID", "ImagePositionPatient"}
-    assert "SeriesInstanceUID" in _tags._template.wider.varying
+    assert _quick_reader._template.varying == {"SOPInstanceUID", "ImagePositionPatient"}
+    assert "SeriesInstanceUID" in _quick_reader._template.wider.varying
 
 
 def test_files_differing_elsewhere_read_as_pydicom_reads_them(testfile, tmp_path, monkeypatch):
