@@ -23,7 +23,7 @@ from gpuimg.io._unchecked import unchecked_values
 from gpuimg.io.image import IMAGE_SUFFIXES
 from gpuimg.preprocess import resample_mask
 from gpuimg.preprocess._grid import in_axis_order
-from gpuimg.volume import Volume
+from gpuimg.volume import Volume, on_grid_of
 
 from .spec import MaskSource
 
@@ -84,7 +84,7 @@ def study_mask(
                 + ". Set mask.label to the ROI's label (0 for every non-zero voxel)."
             )
         inside = _on_image_grid(mask, inside, image, files[0], source)
-        return Volume(inside.view(np.uint8), image.spacing, image.origin, image.direction)
+        return on_grid_of(inside.view(np.uint8), image)
     return _recipe(processed, source)
 
 
@@ -195,6 +195,13 @@ def _misfit(mask: Volume, image: Volume) -> str | None:
     a tenth of the smallest voxel (micro-CT's 10 um voxels), direction cosines to 1e-4; and 1e-5
     relative (float32 fields).
     """
+    if (
+        mask.shape == image.shape
+        and mask.spacing == image.spacing
+        and mask.origin == image.origin
+        and mask.direction.tolist() == image.direction.tolist()
+    ):
+        return None  # the image's own grid, as a mask written from it has it: within every tolerance below
     spacing = image.spacing
     spacing_fits = _close(mask.spacing, spacing, [min(1e-3, 1e-2 * s) for s in spacing])
     origin_fits = _close(mask.origin, image.origin, [min(1e-2, 0.1 * min(spacing))] * 3)
