@@ -169,6 +169,25 @@ def test_a_data_file_that_is_no_regular_file_is_named_as_such(tmp_path, kind, wo
         read_image(path, device="cpu")
 
 
+@pytest.mark.parametrize("target", ["voxels.raw", "gone.raw"])
+def test_a_data_file_that_is_a_link_is_read_through_it(tmp_path, rng, target):
+    # A link to the file of voxels is that file (as is_file and open follow it); a dangling one is
+    # a data file that does not exist. Reference: the voxels written.
+    if not hasattr(os, "symlink"):
+        pytest.skip("needs symbolic links")
+    data = rng.integers(-1000, 1000, (5, 6, 7)).astype("<i2")  # (k, j, i)
+    (tmp_path / "voxels.raw").write_bytes(data.tobytes())
+    os.symlink(tmp_path / target, tmp_path / "link.raw")
+    path = tmp_path / "image.nhdr"
+    header = "NRRD0004\ntype: short\ndimension: 3\nsizes: 7 6 5\nencoding: raw\nendian: little\n"
+    path.write_text(header + "data file: link.raw\n")
+    if target == "gone.raw":
+        with pytest.raises(ImageFileError, match=r"link\.raw: the header's data file does not exist"):
+            read_image(path, device="cpu")
+    else:
+        np.testing.assert_array_equal(read_image(path, device="cpu").data, data)
+
+
 _NRRD_TYPES = {"i2": "short", "f4": "float", "f8": "double", "u1": "uchar"}
 
 
