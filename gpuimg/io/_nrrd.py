@@ -51,7 +51,7 @@ def _read_nrrd(path: Path) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]:
     """Voxels (i, j, k) and LPS geometry of a NRRD file; the header is checked before any voxel is read."""
     with open(path, "rb") as file:
         header, listed = _read_header(file)  # leaves the file at the voxels, where they are attached
-        sizes = tuple(int(n) for n in np.atleast_1d(header.get("sizes", ())))
+        sizes = _sizes(header)
         dtype = np.dtype(nrrd.reader._determine_datatype(header))
         data_file = header.get("data file") or header.get("datafile")
         encoding = header.get("encoding", "raw")
@@ -83,6 +83,14 @@ def _read_nrrd(path: Path) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]:
     elif directions is None:
         data = data.squeeze(axis=tuple(_single_range_axes(header, data.shape)))
     return data, lps
+
+
+def _sizes(header: dict) -> tuple[int, ...]:
+    """The header's ``sizes`` as Python ints (pynrrd's int array through its list: a third of the time)."""
+    sizes = header.get("sizes", ())
+    if isinstance(sizes, np.ndarray) and sizes.ndim == 1 and sizes.dtype.kind in "iu":
+        return tuple(sizes.tolist())
+    return tuple(int(n) for n in np.atleast_1d(sizes))
 
 
 def _read_header(file) -> tuple[dict, list[str]]:
@@ -340,7 +348,7 @@ def _decompressed_voxels(file, header: dict, count: int, dtype: np.dtype, path: 
 def _nrrd_geometry(header: dict, ndim: int, path: Path) -> tuple[np.ndarray, np.ndarray]:
     """The LPS matrix (columns: steps along i, j, k [mm]) and origin of a NRRD header."""
     if "space directions" not in header:
-        sizes = tuple(int(k) for k in np.atleast_1d(header.get("sizes", ())))
+        sizes = _sizes(header)
         single = _single_range_axes(header, sizes)
         return _axis_geometry(header, [k for k in range(ndim) if k not in single][:3], path)
     space = str(header.get("space", "left-posterior-superior")).lower()
@@ -384,9 +392,9 @@ def _nrrd_geometry(header: dict, ndim: int, path: Path) -> tuple[np.ndarray, np.
 
 def _none_rows(directions) -> list[bool]:
     """Whether each row of a header's ``space directions`` is ``none`` (all NaN, as pynrrd parses it):
-    for a float matrix (as pynrrd and :func:`_matrix` give it) in one NumPy call, not three a row."""
+    for a float matrix (as pynrrd and :func:`_matrix` give it) on its list, not three NumPy calls a row."""
     if isinstance(directions, np.ndarray) and directions.ndim == 2 and directions.dtype == np.float64:
-        return np.isnan(directions).all(axis=1).tolist()
+        return [all(v != v for v in row) for row in directions.tolist()]  # v != v: NaN
     return [bool(np.isnan(np.asarray(row, dtype=float)).all()) for row in directions]
 
 
@@ -439,7 +447,7 @@ def _millimetres(header: dict, key: str, axes, path: Path) -> np.ndarray:
     'spacings', 'axis mins' and 'axis maxs'); 1 where it names none. teem and ITK leave the numbers in
     the file's unit, so a file in microns was read as if in mm, 1000 times too large."""
     if key not in header:  # mm, as most files are (the loop below took 3 of a mask's 21 us of geometry)
-        return np.ones(len(axes))
+        return np.array([1.0] * len(axes))
     units = header[key]
     units = units.split() if isinstance(units, str) else list(units)
     scale = []
