@@ -112,7 +112,7 @@ class Volume:
         object.__setattr__(self, "spacing", spacing)
         object.__setattr__(self, "origin", _triple("origin", self.origin) if origin is None else origin)
         object.__setattr__(self, "direction", direction)
-        if not isinstance(self.meta, Mapping):
+        if type(self.meta) is not dict and not isinstance(self.meta, Mapping):  # a dict: no ABC check
             raise ParameterError(f"Volume meta must be a dict; got {type(self.meta).__name__}.")
         object.__setattr__(self, "meta", dict(self.meta))
 
