@@ -374,3 +374,23 @@ def test_a_line_skip_past_the_end_of_the_file_is_refused(tmp_path, detached, enc
     name = r"v\.raw" if detached else r"skip\.nrrd"
     with pytest.raises(ImageFileError, match=rf"{name}: its line skip of 10000000 lines runs past the end"):
         read_image(path, device="cpu")
+
+
+@pytest.mark.parametrize("endian", ["little", "big"])
+@pytest.mark.parametrize("type_", ["short", "double", "uchar"])
+def test_a_header_over_the_memory_budget_names_its_dtype_as_numpy_does(tmp_path, monkeypatch, endian, type_):
+    # Twice, as the dtype's name is looked up the second time. Reference: NumPy's str of the dtype.
+    from gpuimg.errors import MemoryBudgetError
+
+    path = tmp_path / "big.nrrd"
+    header = f"NRRD0004\ntype: {type_}\ndimension: 3\nsizes: 7 6 5\nencoding: raw\nendian: {endian}\n\n"
+    dtype = np.dtype({"short": "i2", "double": "f8", "uchar": "u1"}[type_])
+    if dtype.itemsize > 1:
+        dtype = dtype.newbyteorder("<" if endian == "little" else ">")
+    path.write_bytes(header.encode() + bytes(210 * dtype.itemsize))
+    monkeypatch.setenv("GPUIMG_MAX_BYTES", "100")
+    for _ in range(2):
+        with pytest.raises(
+            MemoryBudgetError, match=re.escape(f"big.nrrd: (7, 6, 5) voxels of {dtype} needs")
+        ):
+            read_image(path, device="cpu")
