@@ -3,6 +3,7 @@ mask file matching a pattern, or a recipe (threshold, opening, hole filling, lar
 """
 
 import dataclasses
+import functools
 import os
 import unicodedata
 from fnmatch import fnmatchcase
@@ -96,7 +97,7 @@ def matching_files(folder: Path, pattern: str) -> list[Path]:
     system holds them composed (NFC: ``"L\\u00e4sion.nrrd"``); ``ls`` shows both alike, and a glob of
     the one found no file of the other, so the study's mask was not found.
     """
-    parts = [nfc(part) for part in PurePath(pattern).parts]
+    parts = _pattern_parts(pattern)
     if len(parts) == 1 and parts[0] != "**":
         # One level (the usual 'mask.nrrd'): the folder's names matched as listed, not a Path and its
         # relative_to made for each of the series' files (0.37 -> 0.05 ms for 33 files, 3.1 -> 0.3 for 302).
@@ -120,12 +121,19 @@ def matching_files(folder: Path, pattern: str) -> list[Path]:
     )
 
 
+@functools.lru_cache(maxsize=64)
+def _pattern_parts(pattern: str) -> tuple[str, ...]:
+    """The NFC parts of a glob ``pattern``, one a folder level, worked out once for a cohort's studies
+    (PurePath's parsing took 2 of a study's 26 us of matching)."""
+    return tuple(nfc(part) for part in PurePath(pattern).parts)
+
+
 def nfc(text: str) -> str:
     """``text`` (a name, a pattern, a description) in Unicode's NFC form, as discovery compares them."""
     return unicodedata.normalize("NFC", text)
 
 
-def _matches(names: list[str], parts: list[str]) -> bool:
+def _matches(names: list[str], parts: tuple[str, ...]) -> bool:
     """Whether the path of ``names`` (its folders, then the file) matches the pattern's ``parts``."""
     if not parts:
         return not names
