@@ -376,7 +376,7 @@ def _nrrd_geometry(header: dict, ndim: int, path: Path) -> tuple[np.ndarray, np.
     directions = header["space directions"]
     none = _none_rows(directions)  # "none": a non-spatial axis
     rows = [np.asarray(r, dtype=float) for r, left_out in zip(directions, none, strict=True) if not left_out]
-    origin = np.asarray(header.get("space origin", np.zeros(3)), dtype=float)
+    origin = np.asarray(header["space origin"], dtype=float) if "space origin" in header else np.zeros(3)
     if "space" not in header and header.get("space dimension") == 2:
         # An unnamed 2D space, as SimpleITK writes a 2D image: its axes are x and y of the patient's
         # (LPS, as SimpleITK reads it), the image lies in the plane z = 0.
@@ -390,7 +390,8 @@ def _nrrd_geometry(header: dict, ndim: int, path: Path) -> tuple[np.ndarray, np.
     # np.linalg.norm's sum of squares (its dot) without its checks: a mask's read made three calls.
     _check_spacing(path, [np.sqrt(r.dot(r)) for r in rows], "the lengths of 'space directions'")
     scale = signs * _millimetres(header, "space units", range(3), path)  # to LPS, in mm
-    matrix = scale[:, None] * np.column_stack(rows)
+    # np.column_stack's array (C order), without its Python-level steps for each row
+    matrix = scale[:, None] * np.ascontiguousarray(np.array(rows).T)
     if len(rows) == 2:  # one slice placed in 3D space: its third axis is the plane's normal, 1 mm
         normal = np.cross(matrix[:, 0], matrix[:, 1])
         matrix = np.column_stack([matrix, normal / np.linalg.norm(normal)])
