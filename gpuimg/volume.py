@@ -293,7 +293,7 @@ def on_grid_of(data, like: Volume) -> Volume:
     anything else (``data`` not 3D, a direction no longer orthonormal) is checked by the Volume, and
     refused with its error. 8.3 -> 5.0 us for a cohort study's mask.
     """
-    if getattr(data, "ndim", None) != 3 or not _orthonormal(like.direction):
+    if getattr(data, "ndim", None) != 3 or like.direction.shape != (3, 3) or not _orthonormal(like.direction):
         return Volume(data, like.spacing, like.origin, like.direction)
     volume = object.__new__(Volume)
     for name, value in (
