@@ -90,7 +90,8 @@ class Volume:
             )
             raise GeometryError(f"Volume data must be a 3D array (z, y, x); got {shape}.{one_slice}")
         # A checked Volume's spacing and origin (3 finite Python floats: one copied by dataclasses.replace
-        # or a result's geometry) pass every check below as they are; the checks run for anything else.
+        # or a result's geometry), or a reader's (3 finite float64s), pass every check below as they are;
+        # the checks run for anything else.
         spacing, origin = _float_triple(self.spacing), _float_triple(self.origin)
         for name, must, plain in (
             ("spacing", "3 numbers (or one for all three) [mm]", spacing),
@@ -102,7 +103,8 @@ class Volume:
             spacing = _triple("spacing", self.spacing, isotropic=True)
         if not all(s > 0 for s in spacing):
             raise GeometryError(f"Volume spacing must be positive in mm; got {spacing}.")
-        direction = _numbers(self.direction) + 0.0  # + 0.0: a flipped axis's 0 is 0.0, not -0.0
+        # + 0.0: a flipped axis's 0 is 0.0, not -0.0; and a new array, not the caller's
+        direction = _direction_numbers(self.direction) + 0.0
         if direction.shape != (3, 3) or not _orthonormal(direction):
             raise GeometryError(
                 f"Volume direction must be a 3x3 matrix of orthonormal columns; got {direction.tolist()}."
@@ -110,7 +112,7 @@ class Volume:
         object.__setattr__(self, "spacing", spacing)
         object.__setattr__(self, "origin", _triple("origin", self.origin) if origin is None else origin)
         object.__setattr__(self, "direction", direction)
-        if not isinstance(self.meta, Mapping):
+        if type(self.meta) is not dict and not isinstance(self.meta, Mapping):  # a dict: no ABC check
             raise ParameterError(f"Volume meta must be a dict; got {type(self.meta).__name__}.")
         object.__setattr__(self, "meta", dict(self.meta))
 
@@ -283,6 +285,28 @@ for _name, _symbol in {"neg": "-", "pos": "+", "invert": "~"}.items():
 Volume.__abs__ = lambda self: self._not_an_array("abs(volume)", "abs(volume.data)")
 
 
+def on_grid_of(data, like: Volume) -> Volume:
+    """``Volume(data, like.spacing, like.origin, like.direction)``, without meta, for voxels on the grid
+    of the Volume ``like``: its spacing and origin (3 finite floats, positive for the spacing, which
+    its own construction checked and a frozen Volume keeps) are taken as they are, its direction
+    copied once its columns are found orthonormal again (an array may have been changed in place);
+    anything else (``data`` not 3D, a direction no longer orthonormal) is checked by the Volume, and
+    refused with its error. 8.3 -> 5.0 us for a cohort study's mask.
+    """
+    if getattr(data, "ndim", None) != 3 or like.direction.shape != (3, 3) or not _orthonormal(like.direction):
+        return Volume(data, like.spacing, like.origin, like.direction)
+    volume = object.__new__(Volume)
+    for name, value in (
+        ("data", data),
+        ("spacing", like.spacing),
+        ("origin", like.origin),
+        ("direction", like.direction + 0.0),
+        ("meta", {}),
+    ):
+        object.__setattr__(volume, name, value)
+    return volume
+
+
 def slice_meta(meta: Mapping, n_slices: int, kept: Sequence[int] | None) -> dict:
     """``meta`` of a volume of ``n_slices`` slices, for a new grid whose slice ``j`` is old slice ``kept[j]``.
 
@@ -375,9 +399,22 @@ def _numbers(value) -> np.ndarray:
         return np.empty(0)
 
 
+def _direction_numbers(value) -> np.ndarray:
+    """The numbers of :func:`_numbers` of a direction, not always a copy: a 3x3 float64 NumPy array (a
+    reader's, a checked Volume's) as it is, without the conversion through an object array (1.7 of a
+    Volume's 9 us); anything else through :func:`_numbers`."""
+    if type(value) is np.ndarray and value.dtype == np.float64 and value.shape == (3, 3):
+        return value
+    return _numbers(value)
+
+
 def _float_triple(value) -> tuple[float, float, float] | None:
-    """``value`` as :func:`_triple` gives it (0.0 for -0.0) where it is a tuple of 3 finite Python floats,
-    else None: the geometry of a checked Volume, without NumPy's conversions."""
+    """``value`` as :func:`_triple` gives it (0.0 for -0.0) where it is a tuple of 3 finite Python floats
+    or a float64 NumPy array of 3 finite numbers (a reader's spacing and origin), else None: the
+    geometry of a checked Volume, without NumPy's conversions (a reader's arrays took 15 us through
+    them)."""
+    if type(value) is np.ndarray and value.dtype == np.float64 and value.shape == (3,):
+        value = tuple(value.tolist())
     if type(value) is tuple and len(value) == 3 and all(type(v) is float and math.isfinite(v) for v in value):
         return tuple(v + 0.0 for v in value)
     return None

@@ -379,11 +379,13 @@ def test_the_direction_is_taken_where_numpy_allclose_finds_it_orthonormal(rng):
     "value",
     [(1.0, 0.5, 2.5), (-0.0, 3.0, 0.25), (1e-300, 1e300, 5e-324), (np.float64(1.0), 2.0, 3.0), (1, 2.0, 3.0)],
 )
-def test_a_spacing_and_origin_of_python_floats_are_taken_as_numpy_takes_them(value):
-    """A tuple of floats (a Volume's own geometry, copied by dataclasses.replace) is taken as plain NumPy
-    takes any: ``float(np.float64(v) + 0.0)`` (no -0.0), Python floats, and a copy keeps them."""
+@pytest.mark.parametrize("given_as", [tuple, np.array])
+def test_a_spacing_and_origin_of_python_floats_are_taken_as_numpy_takes_them(value, given_as):
+    """A tuple of floats (a Volume's own geometry, copied by dataclasses.replace), or a float64 array of 3
+    (a reader's), is taken as plain NumPy takes any: ``float(np.float64(v) + 0.0)`` (no -0.0), Python
+    floats, and a copy keeps them."""
     spacing = tuple(abs(v) or 1.0 for v in value)  # a spacing of 0 is refused
-    volume = gpuimg.Volume(np.zeros((1, 1, 1)), spacing=spacing, origin=value)
+    volume = gpuimg.Volume(np.zeros((1, 1, 1)), spacing=given_as(spacing), origin=given_as(value))
     copy = dataclasses.replace(volume)
     for got, given in [
         (volume.spacing, spacing),
@@ -405,3 +407,54 @@ def test_a_tuple_of_floats_that_is_no_geometry_is_refused_as_before(bad):
             gpuimg.Volume(np.zeros((1, 1, 1)), **{name: bad})
     with pytest.raises(gpuimg.GeometryError, match=r"spacing must be positive in mm; got \(1.0, -2.0, 1.0\)"):
         gpuimg.Volume(np.zeros((1, 1, 1)), spacing=(1.0, -2.0, 1.0))
+
+
+@pytest.mark.parametrize("bad", [(np.inf, 1.0, 1.0), (1.0, np.nan, 1.0)])
+def test_a_float64_array_that_is_no_geometry_is_refused_as_before(bad):
+    """A float64 array of 3 (a reader's spacing and origin) that is not finite or positive is refused
+    with the message of any other array, which shows it as given."""
+    for name in ("spacing", "origin"):
+        with pytest.raises(
+            gpuimg.GeometryError,
+            match=rf"Volume {name} must be 3 finite numbers.*got {re.escape(repr(np.array(bad)))}",
+        ):
+            gpuimg.Volume(np.zeros((1, 1, 1)), **{name: np.array(bad)})
+    with pytest.raises(gpuimg.GeometryError, match=r"spacing must be positive in mm; got \(1.0, -2.0, 1.0\)"):
+        gpuimg.Volume(np.zeros((1, 1, 1)), spacing=np.array([1.0, -2.0, 1.0]))
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32, np.int64, object])
+def test_a_direction_array_is_copied_without_negative_zeros(dtype):
+    """The direction is the Volume's own array (changing the one given changes nothing), of float64,
+    a flipped axis's -0.0 taken as 0.0, whatever the array's dtype (float64 is taken without a
+    conversion)."""
+    given = np.array([[0.0, 0.0, 1.0], [-0.0, -1.0, 0.0], [1.0, -0.0, 0.0]]).astype(dtype)
+    volume = gpuimg.Volume(np.zeros((1, 1, 1)), direction=given)
+    given[0, 0] = 5
+    assert volume.direction.dtype == np.float64
+    assert volume.direction.tolist() == [[0.0, 0.0, 1.0], [0.0, -1.0, 0.0], [1.0, 0.0, 0.0]]
+    assert not np.signbit(volume.direction[volume.direction == 0]).any()
+
+
+def test_a_volume_on_the_grid_of_another_is_the_volume_of_its_geometry(rng):
+    """on_grid_of(data, like) is Volume(data, like.spacing, like.origin, like.direction): the same
+    geometry (a direction of its own), no meta; data that are not 3D, or a direction changed in place
+    so that it is no longer orthonormal, are refused with the Volume's own errors."""
+    from gpuimg.volume import on_grid_of
+
+    direction = Rotation.random(random_state=int(rng.integers(2**31))).as_matrix()
+    like = gpuimg.Volume(rng.random((3, 4, 5)), (2.5, 0.7, 0.8), (-1.5, 20.0, 3.25), direction, {"a": 1})
+    data = rng.random((3, 4, 5)) > 0.5
+    ours, theirs = on_grid_of(data, like), gpuimg.Volume(data, like.spacing, like.origin, like.direction)
+    assert ours.data is data and ours.meta == theirs.meta == {}
+    assert (ours.spacing, ours.origin) == (theirs.spacing, theirs.origin)
+    np.testing.assert_array_equal(ours.direction, theirs.direction)
+    assert ours.direction is not like.direction and ours.direction.dtype == np.float64
+    for bad in (data[0], [1, 2]):
+        with pytest.raises(gpuimg.GeometryError) as expected:
+            gpuimg.Volume(bad, like.spacing, like.origin, like.direction)
+        with pytest.raises(gpuimg.GeometryError, match=re.escape(str(expected.value))):
+            on_grid_of(bad, like)
+    like.direction[0, 0] += 0.1  # the array of a frozen Volume changed in place
+    with pytest.raises(gpuimg.GeometryError, match="orthonormal columns"):
+        on_grid_of(data, like)

@@ -4,6 +4,8 @@ spacing, and the voxel steps made orthonormal where they are written with few de
 """
 
 import math
+import os
+import stat
 from pathlib import Path
 
 import numpy as np
@@ -35,9 +37,15 @@ def _check_claims(path: Path, shape, dtype: np.dtype, out: np.dtype, encoding: s
             "The header is damaged; write the file again."
         )
     count = math.prod(shape)
-    if not path.is_file():
-        raise ImageFileError(f"{path}: the header's data file {_not_a_file(path)}")
-    size = path.stat().st_size
+    try:  # one stat of a regular file, where is_file and stat took two (3 of a mask's 10 us here)
+        status = os.stat(path)
+    except (OSError, ValueError):
+        status = None
+    if status is None or not stat.S_ISREG(status.st_mode):  # as before, with its errors
+        if not path.is_file():
+            raise ImageFileError(f"{path}: the header's data file {_not_a_file(path)}")
+        status = path.stat()
+    size = status.st_size
     compressed = path.name.lower().endswith(".gz") or encoding in ("gzip", "gz")
     if encoding in ("bzip2", "bz2"):
         limit = math.inf  # bzip2's ratio has no useful bound: the memory budget decides
@@ -52,10 +60,27 @@ def _check_claims(path: Path, shape, dtype: np.dtype, out: np.dtype, encoding: s
             f"more than a file of {size} bytes can hold{' compressed' if compressed else ''}. The file "
             "is truncated or its header is wrong; write it again."
         )
-    check_bytes(count * (dtype.itemsize + out.itemsize), f"{path}: {tuple(shape)} voxels of {dtype}")
+    check_bytes(count * (dtype.itemsize + out.itemsize), f"{path}: {tuple(shape)} voxels of {_named(dtype)}")
+
+
+#: The names of NumPy's own dtypes (``str(dtype)``) met so far: its __str__, Python code, took 2.5 us.
+_NAMES: dict[np.dtype, str] = {}
+
+
+def _named(dtype: np.dtype) -> str:
+    """``str(dtype)``, looked up for one of NumPy's own dtypes (uint8, <f4: one name for equal dtypes)."""
+    if dtype.isbuiltin != 1:  # a structured, user-defined or non-native one
+        return str(dtype)
+    name = _NAMES.get(dtype)
+    if name is None:
+        name = _NAMES[dtype] = str(dtype)
+    return name
 
 
 def _check_spacing(path: Path, steps, what: str) -> None:
+    # Decided in plain Python (NaN fails too): NumPy's checks took 3.7 us of a mask's read.
+    if all(0 < step < math.inf for step in steps):
+        return
     steps = np.asarray(steps, dtype=float)
     if not np.all(np.isfinite(steps) & (steps > 0)):
         raise ImageFileError(

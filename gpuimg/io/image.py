@@ -126,7 +126,7 @@ def read_image(path: str | os.PathLike, *, device: str = "auto") -> Volume:
         ) from exc
     data = _three_d(data, path)
     matrix, offset = lps
-    spacing = np.linalg.norm(matrix, axis=0)
+    spacing = np.sqrt(np.add.reduce(matrix * matrix, axis=0))  # np.linalg.norm's, without its checks
     # nibabel gives a big-endian NIfTI file's voxels in its byte order; CuPy takes the machine's only
     # (it uploads the bytes unswapped: cupy#3652), as Numba does, so they are put in the machine's.
     native = data.dtype.newbyteorder("=")

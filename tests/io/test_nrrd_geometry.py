@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy.spatial.transform import Rotation
 
-from gpuimg import GeometryError
+from gpuimg import GeometryError, ImageFileError
 from gpuimg.io import read_image
 
 
@@ -55,3 +55,56 @@ def test_a_nrrd_in_units_that_are_no_length_is_refused(tmp_path, rng, key):
     nrrd.write(str(tmp_path / "odd.nrrd"), rng.integers(0, 9, (3, 4, 5)).astype(np.uint8), header)
     with pytest.raises(GeometryError, match=rf"odd\.nrrd: '{key}' gives the unit 'pixel', not a length"):
         read_image(tmp_path / "odd.nrrd", device="cpu")
+
+
+def _raw_nrrd(path, fields: str, sizes=(2, 3, 4)) -> None:
+    """A raw uint8 NRRD of ``sizes`` (i, j, k) whose header has the lines ``fields``."""
+    sizes_field = " ".join(map(str, sizes))
+    head = f"NRRD0004\ntype: uint8\ndimension: {len(sizes)}\nsizes: {sizes_field}\nencoding: raw\n{fields}\n"
+    path.write_bytes(head.encode() + bytes(int(np.prod(sizes))))
+
+
+@pytest.mark.parametrize(
+    "rows",
+    [
+        [(1.25, 0, 0), (0, 0, 0), (0, 0, 2)],  # an axis of no length
+        [(1.25, 0, 0), (0, float("nan"), 0), (0, 0, 2)],  # one number not one
+        [(1.25, 0, 0), (0, 1.25, 0), (0, 0, float("inf"))],
+        [(1e-200, 0, 0), (0, 1.25, 0), (0, 0, 2)],  # its square underflows to 0
+        [(0.6, 0.8, 0), (-0.8, 0.6, 0), (0, 0, 0)],  # oblique axes, their lengths shown as NumPy has them
+    ],
+)
+def test_a_nrrd_whose_space_directions_are_no_spacing_is_refused_naming_their_lengths(tmp_path, rows):
+    # Reference: the rows' lengths as NumPy computes them (sqrt of the dot product), in the message.
+    vectors = " ".join(f"({','.join(repr(float(v)) for v in row)})" for row in rows)
+    _raw_nrrd(tmp_path / "odd.nrrd", f"space: LPS\nspace directions: {vectors}\n")
+    lengths = [float(np.sqrt(np.dot(row, row))) for row in np.array(rows, dtype=float)]
+    with pytest.raises(ImageFileError) as caught:
+        read_image(tmp_path / "odd.nrrd", device="cpu")
+    assert f"odd.nrrd: the lengths of 'space directions' are {lengths} [mm]; a voxel spacing must be " in str(
+        caught.value
+    )
+
+
+@pytest.mark.parametrize("none", ["none", "(nan,nan,nan)"])
+def test_a_nrrd_axis_of_none_or_nan_directions_is_no_spatial_axis(tmp_path, rng, none):
+    # A 'none' row (pynrrd: all NaN), or one written as NaNs, marks a non-spatial axis: a list axis of
+    # one component is dropped, the others keep their steps (reference: the header's rows).
+    _raw_nrrd(
+        tmp_path / "list.nrrd",
+        f"space: LPS\nspace directions: {none} (0.5,0,0) (0,0.75,0) (0,0,2)\n",
+        (1, 2, 3, 4),
+    )
+    volume = read_image(tmp_path / "list.nrrd", device="cpu")
+    assert volume.shape == (4, 3, 2)
+    assert volume.spacing == (2.0, 0.75, 0.5)
+
+
+@pytest.mark.parametrize(
+    ("spacings", "shown"), [("1 0 2", [1.0, 0.0, 2.0]), ("1 nan 2", [1.0, float("nan"), 2.0])]
+)
+def test_a_nrrd_whose_spacings_are_no_spacing_is_refused_naming_them(tmp_path, spacings, shown):
+    _raw_nrrd(tmp_path / "odd.nrrd", f"spacings: {spacings}\n")
+    with pytest.raises(ImageFileError) as caught:
+        read_image(tmp_path / "odd.nrrd", device="cpu")
+    assert f"odd.nrrd: spacings are {shown} [mm]; a voxel spacing must be positive" in str(caught.value)

@@ -109,3 +109,18 @@ def test_a_header_is_read_as_pynrrd_reads_it(voxels, end):
         ours, ours_at = _ours(data)
         _same(ours, reference)
         assert ours_at == at, data
+
+
+def test_a_header_follows_pynrrds_space_directions_type(monkeypatch):
+    """pynrrd's user may read 'space directions' as a list of vectors (``nrrd.SPACE_DIRECTIONS_TYPE``):
+    the header is then pynrrd's too, whatever was read before."""
+    data = b"".join(_MASK) + b"\n"
+    _same(_ours(data)[0], _pynrrd(data)[0])
+    monkeypatch.setattr(nrrd, "SPACE_DIRECTIONS_TYPE", "double vector list")
+    ours, reference = _ours(data)[0], _pynrrd(data)[0]
+    directions = ours.pop("space directions"), reference.pop("space directions")
+    assert type(directions[0]) is type(directions[1]) is list
+    for mine, theirs in zip(*directions, strict=True):
+        assert type(mine) is type(theirs) and mine.dtype == theirs.dtype
+        np.testing.assert_array_equal(mine, theirs)
+    _same(ours, reference)

@@ -169,6 +169,25 @@ def test_a_data_file_that_is_no_regular_file_is_named_as_such(tmp_path, kind, wo
         read_image(path, device="cpu")
 
 
+@pytest.mark.parametrize("target", ["voxels.raw", "gone.raw"])
+def test_a_data_file_that_is_a_link_is_read_through_it(tmp_path, rng, target):
+    # A link to the file of voxels is that file (as is_file and open follow it); a dangling one is
+    # a data file that does not exist. Reference: the voxels written.
+    if not hasattr(os, "symlink"):
+        pytest.skip("needs symbolic links")
+    data = rng.integers(-1000, 1000, (5, 6, 7)).astype("<i2")  # (k, j, i)
+    (tmp_path / "voxels.raw").write_bytes(data.tobytes())
+    os.symlink(tmp_path / target, tmp_path / "link.raw")
+    path = tmp_path / "image.nhdr"
+    header = "NRRD0004\ntype: short\ndimension: 3\nsizes: 7 6 5\nencoding: raw\nendian: little\n"
+    path.write_text(header + "data file: link.raw\n")
+    if target == "gone.raw":
+        with pytest.raises(ImageFileError, match=r"link\.raw: the header's data file does not exist"):
+            read_image(path, device="cpu")
+    else:
+        np.testing.assert_array_equal(read_image(path, device="cpu").data, data)
+
+
 _NRRD_TYPES = {"i2": "short", "f4": "float", "f8": "double", "u1": "uchar"}
 
 
@@ -355,3 +374,23 @@ def test_a_line_skip_past_the_end_of_the_file_is_refused(tmp_path, detached, enc
     name = r"v\.raw" if detached else r"skip\.nrrd"
     with pytest.raises(ImageFileError, match=rf"{name}: its line skip of 10000000 lines runs past the end"):
         read_image(path, device="cpu")
+
+
+@pytest.mark.parametrize("endian", ["little", "big"])
+@pytest.mark.parametrize("type_", ["short", "double", "uchar"])
+def test_a_header_over_the_memory_budget_names_its_dtype_as_numpy_does(tmp_path, monkeypatch, endian, type_):
+    # Twice, as the dtype's name is looked up the second time. Reference: NumPy's str of the dtype.
+    from gpuimg.errors import MemoryBudgetError
+
+    path = tmp_path / "big.nrrd"
+    header = f"NRRD0004\ntype: {type_}\ndimension: 3\nsizes: 7 6 5\nencoding: raw\nendian: {endian}\n\n"
+    dtype = np.dtype({"short": "i2", "double": "f8", "uchar": "u1"}[type_])
+    if dtype.itemsize > 1:
+        dtype = dtype.newbyteorder("<" if endian == "little" else ">")
+    path.write_bytes(header.encode() + bytes(210 * dtype.itemsize))
+    monkeypatch.setenv("GPUIMG_MAX_BYTES", "100")
+    for _ in range(2):
+        with pytest.raises(
+            MemoryBudgetError, match=re.escape(f"big.nrrd: (7, 6, 5) voxels of {dtype} needs")
+        ):
+            read_image(path, device="cpu")
