@@ -285,13 +285,13 @@ for _name, _symbol in {"neg": "-", "pos": "+", "invert": "~"}.items():
 Volume.__abs__ = lambda self: self._not_an_array("abs(volume)", "abs(volume.data)")
 
 
-def on_grid_of(data, like: Volume) -> Volume:
+def _on_grid_of(data, like: Volume) -> Volume:
     """``Volume(data, like.spacing, like.origin, like.direction)``, without meta, for voxels on the grid
     of the Volume ``like``: its spacing and origin (3 finite floats, positive for the spacing, which
     its own construction checked and a frozen Volume keeps) are taken as they are, its direction
     copied once its columns are found orthonormal again (an array may have been changed in place);
     anything else (``data`` not 3D, a direction no longer orthonormal) is checked by the Volume, and
-    refused with its error. 8.3 -> 5.0 us for a cohort study's mask.
+    refused with its error.
     """
     if getattr(data, "ndim", None) != 3 or like.direction.shape != (3, 3) or not _orthonormal(like.direction):
         return Volume(data, like.spacing, like.origin, like.direction)

@@ -437,15 +437,15 @@ def test_a_direction_array_is_copied_without_negative_zeros(dtype):
 
 
 def test_a_volume_on_the_grid_of_another_is_the_volume_of_its_geometry(rng):
-    """on_grid_of(data, like) is Volume(data, like.spacing, like.origin, like.direction): the same
+    """_on_grid_of(data, like) is Volume(data, like.spacing, like.origin, like.direction): the same
     geometry (a direction of its own), no meta; data that are not 3D, or a direction changed in place
     so that it is no longer orthonormal, are refused with the Volume's own errors."""
-    from gpuimg.volume import on_grid_of
+    from gpuimg.volume import _on_grid_of
 
     direction = Rotation.random(random_state=int(rng.integers(2**31))).as_matrix()
     like = gpuimg.Volume(rng.random((3, 4, 5)), (2.5, 0.7, 0.8), (-1.5, 20.0, 3.25), direction, {"a": 1})
     data = rng.random((3, 4, 5)) > 0.5
-    ours, theirs = on_grid_of(data, like), gpuimg.Volume(data, like.spacing, like.origin, like.direction)
+    ours, theirs = _on_grid_of(data, like), gpuimg.Volume(data, like.spacing, like.origin, like.direction)
     assert ours.data is data and ours.meta == theirs.meta == {}
     assert (ours.spacing, ours.origin) == (theirs.spacing, theirs.origin)
     np.testing.assert_array_equal(ours.direction, theirs.direction)
@@ -454,7 +454,7 @@ def test_a_volume_on_the_grid_of_another_is_the_volume_of_its_geometry(rng):
         with pytest.raises(gpuimg.GeometryError) as expected:
             gpuimg.Volume(bad, like.spacing, like.origin, like.direction)
         with pytest.raises(gpuimg.GeometryError, match=re.escape(str(expected.value))):
-            on_grid_of(bad, like)
+            _on_grid_of(bad, like)
     like.direction[0, 0] += 0.1  # the array of a frozen Volume changed in place
     with pytest.raises(gpuimg.GeometryError, match="orthonormal columns"):
-        on_grid_of(data, like)
+        _on_grid_of(data, like)

@@ -24,7 +24,7 @@ from gpuimg.io._unchecked import unchecked_values
 from gpuimg.io.image import IMAGE_SUFFIXES
 from gpuimg.preprocess import resample_mask
 from gpuimg.preprocess._grid import in_axis_order
-from gpuimg.volume import Volume, on_grid_of
+from gpuimg.volume import Volume, _on_grid_of
 
 from .spec import MaskSource
 
@@ -85,7 +85,7 @@ def study_mask(
                 + ". Set mask.label to the ROI's label (0 for every non-zero voxel)."
             )
         inside = _on_image_grid(mask, inside, image, files[0], source)
-        return on_grid_of(inside.view(np.uint8), image)
+        return _on_grid_of(inside.view(np.uint8), image)
     return _recipe(processed, source)
 
 
