@@ -270,7 +270,9 @@ def roi_box(mask, labels=None, *, name: str = "mask") -> list[tuple[int, int]]:
         If the mask is empty, or ``labels`` holds two labels or more.
     """
     xp = namespace(mask).xp
-    if xp is np and labels is None and mask.ndim == 3:
+    # One kernel pass for the bool masks extract and its chain make; any other mask (uint8, float16, a
+    # big-endian or object array, which Numba does not compile or compiles once more) as below.
+    if xp is np and labels is None and mask.ndim == 3 and mask.dtype == bool:
         box = mask_box(mask)
         if box is None:
             raise FeatureError(_EMPTY_MASK)

@@ -498,3 +498,20 @@ def test_prepare_keeps_a_copy_of_the_mask_s_crop(rng, dtype):
     assert not np.shares_memory(roi.morph_mask, mask) and not np.shares_memory(roi.intensity_mask, mask)
     mask[...] = 0
     np.testing.assert_array_equal(roi.morph_mask, expected)
+
+
+@pytest.mark.parametrize("dtype", [bool, np.uint8, np.float16, ">f4", object])
+def test_roi_box_of_any_mask_dtype_is_the_first_and_last_index_of_its_voxels(rng, dtype):
+    """Against numpy.nonzero, for the bool masks the chain makes (one kernel pass) and for masks of other
+    dtypes (a float16, a big-endian or an object array, which the kernel does not take); an empty one is
+    a FeatureError."""
+    from gpuimg.features.chain import roi_box
+
+    mask = np.zeros((7, 9, 8), dtype=bool)
+    mask[2:5, 3, 1:7] = rng.random((3, 6)) < 0.5
+    mask[3, 3, 4] = True
+    voxels = np.nonzero(mask)
+    expected = [(int(v.min()), int(v.max())) for v in voxels]
+    assert roi_box(mask.astype(dtype)) == expected
+    with pytest.raises(FeatureError, match="empty"):
+        roi_box(np.zeros((3, 3, 3), dtype=dtype))
