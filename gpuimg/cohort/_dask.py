@@ -4,7 +4,6 @@ of consecutive studies, a study that kills its worker retried alone."""
 
 import csv
 import inspect
-import os
 import sys
 import time
 from importlib import metadata
@@ -210,33 +209,6 @@ def _gpu_count() -> int:
 def _versions() -> dict:
     """The version of each installed distribution that provides one of :data:`_LIBRARIES`, by its name:
     the first such distribution of that name on the path, as Python imports the modules from it.
-
-    Found once for a state of the path (its folders, and their times of last modification, which an
-    installation or removal of a distribution changes): a process's later runs (a notebook's, the
-    benchmark's) took 30 ms each to find the same again.
-    """
-    state = (_LIBRARIES, tuple(_modified(folder) for folder in sys.path))
-    if _FOUND.get("state") != state:
-        _FOUND.update(state=state, versions=_find_versions())
-    return dict(_FOUND["versions"])
-
-
-#: The versions :func:`_versions` found last, and the state of the path they were found for.
-_FOUND: dict = {}
-
-
-def _modified(folder: str) -> tuple[str, int | None]:
-    """A folder of ``sys.path`` (a zip file's path, or ``""`` for the working folder) and its time of last
-    modification [ns]; None where there is none."""
-    folder = os.path.abspath(folder)
-    try:
-        return folder, os.stat(folder).st_mtime_ns
-    except OSError:
-        return folder, None
-
-
-def _find_versions() -> dict:
-    """:func:`_versions`, found.
 
     The distributions providing a module are found as :func:`_top_level` finds them, not by
     :func:`importlib.metadata.packages_distributions`, which makes an object of every file of every

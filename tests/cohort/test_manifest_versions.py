@@ -138,29 +138,3 @@ def test_the_versions_are_those_of_the_distributions_that_provide_the_modules(tm
     }
     monkeypatch.setattr(_dask, "_LIBRARIES", (*_dask._LIBRARIES, *provided_by, "made_up_x", "made_up_y"))
     assert _dask._versions() == {**libraries, **dict.fromkeys(provided_by.values(), "9.9")}
-
-
-def test_the_versions_follow_installations_between_runs(tmp_path, monkeypatch):
-    # _versions keeps what it found for a state of the path: a distribution installed or removed since
-    # (a folder of the path changed) is found, or left out, by the next run of the process.
-    import shutil
-    import time
-
-    from gpuimg.cohort import _dask
-
-    site = tmp_path / "site"
-    site.mkdir()
-    monkeypatch.syspath_prepend(site)
-    monkeypatch.setattr(_dask, "_LIBRARIES", (*_dask._LIBRARIES, "made_up_f"))
-    before = _dask._versions()
-    assert "made-up-installed" not in before
-    assert _dask._versions() == before
-    time.sleep(0.05)  # past the file system's clock tick, as an installation after a run is
-    info = site / "made_up_installed-1.0.dist-info"
-    info.mkdir()
-    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: made-up-installed\nVersion: 1.0\n")
-    (info / "top_level.txt").write_text("made_up_f\n")
-    assert _dask._versions() == {**before, "made-up-installed": "1.0"}
-    time.sleep(0.05)
-    shutil.rmtree(info)
-    assert _dask._versions() == before
