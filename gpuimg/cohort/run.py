@@ -25,12 +25,13 @@ from gpuimg.io._scan import _unfollowable
 
 from . import outputs
 from ._dask import _execute, _versions
+from ._fingerprint import fingerprint
 from ._label_ids import _keyed_labels, _unlabelled_why
 from ._resume import _Journal, _preview, _resume, _store, _stored, _stored_studies
 from .labels import ID_COLUMNS, read_labels
 from .privacy import is_pseudonym, key_path_for, load_or_create_key
 from .spec import Spec, load_spec
-from .study import STAGES, StudyTask, fingerprint
+from .study import STAGES, StudyTask
 
 #: Files of an output folder; the per-study results live in ``.studies/`` beside them.
 OUTPUTS = (

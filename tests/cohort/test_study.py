@@ -17,12 +17,12 @@ from scipy.spatial.transform import Rotation
 
 import gpuimg
 from gpuimg.cohort import spec_from_dict
+from gpuimg.cohort._fingerprint import fingerprint
 from gpuimg.cohort.study import (
     _HISTOGRAM_BINS,
     StudyTask,
     _clipped,
     _histogram,
-    fingerprint,
     process_study,
 )
 
@@ -99,7 +99,8 @@ def test_a_study_with_a_folder_it_may_not_list_is_an_error_not_a_row_of_the_rest
         "import os, sys\n"
         "from pathlib import Path\n"
         "from gpuimg.cohort import spec_from_dict\n"
-        "from gpuimg.cohort.study import StudyTask, fingerprint, process_study\n"
+        "from gpuimg.cohort._fingerprint import fingerprint\n"
+        "from gpuimg.cohort.study import StudyTask, process_study\n"
         "study = Path(sys.argv[1])\n"
         "for name in ('DOE', 'empty'):\n"
         "    try: os.listdir(study / name)\n"
