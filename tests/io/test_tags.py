@@ -188,6 +188,48 @@ def test_series_read_in_turn_are_matched_to_a_template_of_their_own(testfile, tm
     assert "SeriesInstanceUID" in _quick_reader._template.wider.varying
 
 
+def test_series_read_by_threads_at_once_are_read_as_pydicom_reads_them(testfile, tmp_path, monkeypatch):
+    """Four series (their own UIDs, patient and pixel spacing) read by four threads at once, each its own
+    series file by file, in several rounds, with the interpreter switching threads often: the template
+    state they share (the last template, the file walked last, the first file of a series) only decides
+    which files are walked, and each file's values, pixel offset and length are pydicom's."""
+    import sys
+    from concurrent.futures import ThreadPoolExecutor
+
+    monkeypatch.setattr(_quick_reader, "_template", None)
+    monkeypatch.setattr(_quick_reader, "_walked", None)
+    series = []
+    for s in range(4):
+        folder = tmp_path / f"s{s}"
+        folder.mkdir()
+        edits = [
+            {
+                "SeriesInstanceUID": f"1.2.3.{s}",
+                "StudyInstanceUID": f"1.2.4.{s}",
+                "PatientID": f"P{s}",
+                "SOPInstanceUID": f"1.2.5.{s}.{k}",
+                "ImagePositionPatient": [0, 0, k * (s + 1)],
+                "PixelSpacing": [0.5 + s, 0.25 + s],
+            }
+            for k in range(6)
+        ]
+        series.append(_slices(testfile, folder, edits))
+    for paths in series:  # pydicom's reading is the reference; the quick reader's state starts empty
+        for path in paths:
+            _assert_as_pydicom(path, _read_tags(path))
+    switch = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    try:
+        with ThreadPoolExecutor(4) as pool:
+            rounds = [list(pool.map(lambda paths: [_read_tags(p) for p in paths], series)) for _ in range(5)]
+    finally:
+        sys.setswitchinterval(switch)
+    for read in rounds:
+        for paths, quick in zip(series, read, strict=True):
+            for path, tags in zip(paths, quick, strict=True):
+                _assert_as_pydicom(path, tags)
+
+
 def test_files_differing_elsewhere_read_as_pydicom_reads_them(testfile, tmp_path, monkeypatch):
     """Files read one after another that differ from the template of the last ones in other values
     (wanted or not, longer or shorter), in a sequence of undefined length, in their elements (one more)
