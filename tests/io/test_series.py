@@ -723,6 +723,13 @@ def test_a_matched_file_of_another_size_is_judged_by_its_own_size(tmp_path, make
     # file's size passes the verdict on the pixel description as that file did, one of another size is
     # judged: cut to a few bytes of pixels, it cannot hold the pixels its header claims.
     files = write_dicom(make_volume(shape=(6, 64, 64)), tmp_path / "s")
+    # Instance UIDs of one length: random ones of another length (a shorter one where its last digits
+    # began with 0) make another file meta group length, which the first two files share, and a file of
+    # that other length is walked, not matched, as a file differing in any shared element is.
+    for k, path in enumerate(files):
+        ds = pydicom.dcmread(path)
+        ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = f"1.2.826.0.1.3680043.8.498.{100 + k}"
+        ds.save_as(path)
     cut = files[4]
     data = cut.read_bytes()
     cut.write_bytes(data[: len(data) - 64 * 64 * 2 + 100])  # the header and 100 bytes of pixels
