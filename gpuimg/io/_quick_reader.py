@@ -41,6 +41,12 @@ _FIRST_READ = 4096
 #: demo CT slice of 48 x 48 pixels is 5.7 KB). A SeriesInfo of such files holds them: at most this much
 #: memory a file, its voxels and its header.
 _WHOLE_FILE = 16384
+#: The file meta group's length (0002,0000), its tag as it lies in the file and its key (see
+#: :func:`gpuimg.io._tags._key`): always a differing element of a template, as a scanner's files of one
+#: series hold their own SOP instance UID in the group (MediaStorageSOPInstanceUID), whose padded length,
+#: and so the group's, varies from file to file.
+_GROUP_LENGTH = b"\x02\x00\x00\x00"
+_GROUP_LENGTH_KEY = int.from_bytes(_GROUP_LENGTH, "little")
 #: os.open flags: read only, and no newline translation where the platform has it.
 _OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_BINARY", 0)
 
@@ -388,7 +394,7 @@ class _Template:
         for (shared, _size, long, key), (start, end), (other_start, other_end) in zip(
             self.pieces, self.spans(data), self.spans(other), strict=True
         ):
-            if data[start:end] == other[other_start:other_end]:
+            if data[start:end] == other[other_start:other_end] and key != _GROUP_LENGTH_KEY:
                 joined += data[at:end]  # the shared bytes, the value's length and the value
             else:
                 joined += shared
@@ -412,7 +418,8 @@ def _learn(data: bytes, starts: list[int], values: dict, length: int) -> None:
     """Make the template (:class:`_Template`) of the file walked in full, whose first bytes are ``data``,
     elements start at ``starts`` and wanted values are ``values``, and the last file walked in full,
     where their elements are alike in number, tags and VRs, and none differs that the template cannot
-    skip: the transfer syntax, a sequence of undefined length (the walk goes through its items).
+    skip: the transfer syntax, a sequence of undefined length (the walk goes through its items). The file
+    meta group's length is taken as differing, alike or not (:data:`_GROUP_LENGTH`).
 
     Two files of two series make a template too, which matches the files of both series where a folder
     mixes them, and the next study's files in a cohort: its ``first`` is the second file's series and
@@ -427,7 +434,7 @@ def _learn(data: bytes, starts: list[int], values: dict, length: int) -> None:
     for start, end, last_start, last_end in zip(
         starts, starts[1:], last_starts, last_starts[1:], strict=False
     ):
-        if data[start:end] == last_data[last_start:last_end]:
+        if data[start:end] == last_data[last_start:last_end] and not data.startswith(_GROUP_LENGTH, start):
             continue
         if data[start : start + 6] != last_data[last_start : last_start + 6]:
             return  # another tag or VR

@@ -111,7 +111,7 @@ def _slices(testfile, folder, edits):
         ds["OtherPatientIDsSequence"].is_undefined_length = True
         for keyword, value in edit.items():
             if isinstance(keyword, str):
-                setattr(ds, keyword, value)
+                setattr(ds.file_meta if keyword in ds.file_meta else ds, keyword, value)
         path = folder / f"{number}.dcm"
         ds.save_as(path)
         raw = path.read_bytes()
@@ -150,6 +150,24 @@ def test_a_series_differing_in_uids_and_positions_is_walked_twice(testfile, tmp_
         for uid, position in zip(uids, positions, strict=True)
     ]
     paths = _slices(testfile, tmp_path, edits)
+    for path in paths:
+        _assert_as_pydicom(path, _read_tags(path))
+    assert len(walked) == 2
+
+
+def test_files_whose_uids_differ_in_length_are_matched(testfile, tmp_path, monkeypatch):
+    """A scanner's files hold their SOP instance UID in the file meta group too, whose length then
+    varies with the UID's padded length; the first two files alike in it. Each file is matched to the
+    template of the first two, and its values, pixel offset and length are pydicom's."""
+    walked = _walks(monkeypatch)
+    uids = ["1.2.3.8", "1.2.3.9", "1.2.3.10", "1.2.3.100", "1.2.3.1000", "1.2.3.11", "1.2.3.10000"]
+    edits = [
+        {"SOPInstanceUID": uid, "MediaStorageSOPInstanceUID": uid, "ImagePositionPatient": [0, 0, k]}
+        for k, uid in enumerate(uids)
+    ]
+    paths = _slices(testfile, tmp_path, edits)
+    lengths = {pydicom.dcmread(path).file_meta.FileMetaInformationGroupLength for path in paths}
+    assert len(lengths) == 3
     for path in paths:
         _assert_as_pydicom(path, _read_tags(path))
     assert len(walked) == 2
