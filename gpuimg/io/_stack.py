@@ -1,6 +1,7 @@
 """Ordering the frames of a series in space and checking that they form one regular volume."""
 
 import math
+import struct
 import warnings
 from dataclasses import dataclass
 
@@ -130,9 +131,7 @@ def _stack(
             stacklevel=caller_level(__file__),
         )
         pixel_spacing = (1.0, 1.0)
-    row = _unit(frames[0].orientation[:3])
-    col = _unit(frames[0].orientation[3:])
-    normal = _cross(row, col)
+    normal, direction = _axes(frames[0].orientation)
     # From one flat list of the numbers (each position is 3 of them, as _check_values made sure): NumPy
     # takes that in a third of the time of a list of tuples, into the same array.
     positions = np.array([v for f in frames for v in f.position]).reshape(len(frames), 3)
@@ -151,8 +150,28 @@ def _stack(
         n_slices=slots[-1] + 1,
         spacing=(float(step), float(pixel_spacing[0]), float(pixel_spacing[1])),
         origin=tuple(float(v) for v in positions[0]),
-        direction=_orthonormalised(np.array([normal, col, row]).T.copy()),
+        direction=direction,
     )
+
+
+#: The bits of the orientation whose axes :func:`_axes` derived last, its slice normal and direction.
+_last_axes: tuple[bytes, np.ndarray, np.ndarray] | None = None
+
+
+def _axes(orientation: tuple[float, ...]) -> tuple[np.ndarray, np.ndarray]:
+    """The slice normal of ``orientation`` (6 finite cosines, row then column) and the direction matrix
+    of its volume (columns: normal, column and row cosines, :func:`_orthonormalised`), the matrix a copy
+    of the caller's own. Those of the last orientation are kept: a cohort's series mostly share theirs,
+    and deriving them takes some 10 NumPy calls. Kept by the orientation's bits, not its value, so that
+    a cosine of -0.0 gets its own."""
+    global _last_axes
+    bits = struct.pack("<6d", *orientation)
+    last = _last_axes
+    if last is None or last[0] != bits:
+        row, col = _unit(orientation[:3]), _unit(orientation[3:])
+        normal = _cross(row, col)
+        last = _last_axes = (bits, normal, _orthonormalised(np.array([normal, col, row]).T.copy()))
+    return last[1], last[2].copy()
 
 
 def _check_values(frames: list[_Frame], series: str) -> None:

@@ -1075,6 +1075,36 @@ def test_the_slice_normal_is_numpys_cross_product(rng):
         assert got.dtype == expected.dtype and got.tobytes() == expected.tobytes(), (a, b)
 
 
+def test_the_axes_of_an_orientation_follow_each_series(rng):
+    """_stack's slice normal and direction matrix of an orientation, those of the last one kept: for
+    orientations in turn, repeated, differing only in a zero's sign, and rounded as scanners write them,
+    each is that of its own orientation: the normal np.cross's bits of the unit cosines, the matrix
+    (normal, column, row) as it is where orthonormal, else its polar factor (SciPy's, to rounding),
+    and the matrix is the caller's own."""
+    from scipy.linalg import polar
+
+    from gpuimg.io._stack import _axes
+
+    axial, signed = (1.0, 0.0, 0.0, 0.0, 1.0, 0.0), (1.0, -0.0, 0.0, -0.0, 1.0, 0.0)
+    rotations = Rotation.random(3, random_state=rng).as_matrix()
+    oblique = [tuple(np.r_[m[:, 0], m[:, 1]]) for m in rotations]
+    rounded = [tuple(np.round(o, 3)) for o in oblique]
+    for orientation in [axial, axial, signed, axial, *oblique, oblique[0], *rounded, rounded[1], axial]:
+        cosines = np.array(orientation)
+        row, col = cosines[:3] / np.linalg.norm(cosines[:3]), cosines[3:] / np.linalg.norm(cosines[3:])
+        expected_normal = np.cross(row, col)
+        matrix = np.column_stack([expected_normal, col, row])
+        normal, direction = _axes(orientation)
+        assert normal.tobytes() == expected_normal.tobytes(), orientation
+        if np.abs(matrix.T @ matrix - np.eye(3)).max() <= 1e-12:
+            assert direction.tobytes() == matrix.tobytes(), orientation
+        else:
+            # The SVD's and SciPy's polar decomposition round differently: a few ulps.
+            np.testing.assert_allclose(direction, polar(matrix)[0], rtol=0, atol=1e-12)
+        direction[:] = np.nan  # the caller's own: the next call's is not changed
+    assert np.isfinite(_axes(axial)[1]).all()
+
+
 def test_the_slice_step_is_numpys_median(rng):
     """_stack's median of the steps between slices is np.median's value, bit for bit: odd and even
     counts, ties, steps rounded as positions are written, infinities and a nan."""
