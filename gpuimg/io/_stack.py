@@ -136,7 +136,7 @@ def _stack(
     # takes that in a third of the time of a list of tuples, into the same array.
     positions = np.array([v for f in frames for v in f.position]).reshape(len(frames), 3)
     along = positions @ normal
-    order = np.argsort(along, kind="stable")
+    order = along.argsort(kind="stable")  # the methods, without np.argsort's (and others') wrappers
     frames = [frames[i] for i in order]
     positions, along = positions[order], along[order]
     duplicate = _DUPLICATE_PIXELS * min(pixel_spacing)  # [mm]
@@ -381,7 +381,7 @@ def _check_shear(frames, positions, along, normal, limit: float, series) -> None
     # np.outer's and np.linalg.norm's arithmetic (the same bits), without their checks and reshapes.
     off = positions - positions[0] - (along - along[0])[:, None] * normal
     drift = np.sqrt(np.add.reduce(off * off, axis=1))
-    worst = int(np.argmax(drift))
+    worst = int(drift.argmax())
     if drift[worst] > limit:
         raise GeometryError(
             f"Series {series}: slice {frames[worst].name} is shifted by {drift[worst]:.3f} mm within the "
@@ -436,7 +436,7 @@ def _slots(frames, along, series, allow_gaps, duplicate: float) -> tuple[list[in
     if len(frames) == 1:
         return [0], None
     steps = along[1:] - along[:-1]  # np.diff's arithmetic, without its checks
-    same = np.flatnonzero(steps < duplicate)
+    same = (steps < duplicate).nonzero()[0]
     if same.size:
         k = int(same[0])
         raise GeometryError(
@@ -445,8 +445,8 @@ def _slots(frames, along, series, allow_gaps, duplicate: float) -> tuple[list[in
             + _why_duplicate(frames, along, k, duplicate)
         )
     step = _median(steps)
-    slots = np.concatenate([[0], np.cumsum(np.maximum(np.rint(steps / step), 1))]).astype(int)
-    gaps = np.flatnonzero(steps > _GAP_FACTOR * step)
+    slots = np.concatenate([[0], np.maximum(np.rint(steps / step), 1).cumsum()]).astype(int)
+    gaps = (steps > _GAP_FACTOR * step).nonzero()[0]
     if gaps.size and not allow_gaps:
         k = int(gaps[0])
         missing = int(slots[-1] + 1 - len(frames))
@@ -465,7 +465,7 @@ def _slots(frames, along, series, allow_gaps, duplicate: float) -> tuple[list[in
         # the line which fits every position (least squares).
         step, start = (float(v) for v in np.polyfit(slots, along, 1))
         residual = np.abs(along - start - slots * step)
-    worst = int(np.argmax(residual))
+    worst = int(residual.argmax())
     if residual[worst] > _UNIFORM_TOL * step:
         raise GeometryError(
             f"Series {series}: slices are not evenly spaced: steps range from {steps.min():.4g} to "
