@@ -158,19 +158,24 @@ def test_a_series_differing_in_uids_and_positions_is_walked_twice(testfile, tmp_
 def test_files_whose_uids_differ_in_length_are_matched(testfile, tmp_path, monkeypatch):
     """A scanner's files hold their SOP instance UID in the file meta group too, whose length then
     varies with the UID's padded length; the first two files alike in it. Each file is matched to the
-    template of the first two, and its values, pixel offset and length are pydicom's."""
+    template of the first two, but one of another pixel spacing too (a checked value), which is walked,
+    and its values, pixel offset and length are pydicom's."""
     walked = _walks(monkeypatch)
     uids = ["1.2.3.8", "1.2.3.9", "1.2.3.10", "1.2.3.100", "1.2.3.1000", "1.2.3.11", "1.2.3.10000"]
     edits = [
         {"SOPInstanceUID": uid, "MediaStorageSOPInstanceUID": uid, "ImagePositionPatient": [0, 0, k]}
         for k, uid in enumerate(uids)
     ]
+    edits[4]["PixelSpacing"] = [0.5, 0.25]
     paths = _slices(testfile, tmp_path, edits)
     lengths = {pydicom.dcmread(path).file_meta.FileMetaInformationGroupLength for path in paths}
     assert len(lengths) == 3
+    walks = []
     for path in paths:
         _assert_as_pydicom(path, _read_tags(path))
-    assert len(walked) == 2
+        walks.append(len(walked))
+    # The 5th file is walked, and makes a template with the 2nd in which the pixel spacing differs too.
+    assert walks == [1, 2, 2, 2, 3, 3, 3]
 
 
 def test_series_read_in_turn_are_matched_to_a_template_of_their_own(testfile, tmp_path, monkeypatch):
