@@ -41,12 +41,11 @@ _FIRST_READ = 4096
 #: demo CT slice of 48 x 48 pixels is 5.7 KB). A SeriesInfo of such files holds them: at most this much
 #: memory a file, its voxels and its header.
 _WHOLE_FILE = 16384
-#: The file meta group's length (0002,0000), its tag as it lies in the file and its key (see
-#: :func:`gpuimg.io._tags._key`): always a differing element of a template, as a scanner's files of one
-#: series hold their own SOP instance UID in the group (MediaStorageSOPInstanceUID), whose padded length,
-#: and so the group's, varies from file to file.
-_GROUP_LENGTH = b"\x02\x00\x00\x00"
-_GROUP_LENGTH_KEY = int.from_bytes(_GROUP_LENGTH, "little")
+#: The header of the file meta group's length element (0002,0000), UL of 4 bytes, as it lies in the file
+#: after 'DICM': a template skips its value (see :attr:`_Template.head`), as a scanner's files of one
+#: series hold their own SOP instance UID in the group (MediaStorageSOPInstanceUID), whose padded
+#: length, and so the group's, varies from file to file.
+_GROUP_LENGTH = b"\x02\x00\x00\x00UL\x04\x00"
 #: os.open flags: read only, and no newline translation where the platform has it.
 _OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_BINARY", 0)
 
@@ -269,6 +268,12 @@ class _Template:
 
     Attributes
     ----------
+    head : bytes
+        'DICM' and the header of the file meta group's length element (:data:`_GROUP_LENGTH`), whose
+        value a matched file may hold any of, where the template's files began with it, and the pieces
+        start after that value (:attr:`start`); else empty, and they start at 'DICM'.
+    start : int
+        Where the first piece starts [bytes from the start of the file].
     pieces : tuple of (bytes, int, bool, int)
         The shared bytes before each differing value and their number, whether its element has a long
         VR (a 4-byte length after two reserved bytes, else a 2-byte length), and its tag's key (see
@@ -303,9 +308,11 @@ class _Template:
     __slots__ = (
         "derived",
         "first",
+        "head",
         "length",
         "lists",
         "pieces",
+        "start",
         "tail",
         "tail_size",
         "values",
@@ -313,8 +320,17 @@ class _Template:
         "wider",
     )
 
-    def __init__(self, pieces: tuple, tail: bytes, values: dict, length: int, first: tuple | None = None):
+    def __init__(
+        self,
+        pieces: tuple,
+        tail: bytes,
+        values: dict,
+        length: int,
+        first: tuple | None = None,
+        head: bytes = b"",
+    ):
         self.first, self.wider = first, None
+        self.head, self.start = head, 128 + len(head) + 4 if head else 128
         self.pieces, self.tail, self.tail_size, self.length = pieces, tail, len(tail), length
         # Its own lists: those of ``values`` are the file's, which its reader may change.
         self.values = {k: v.copy() if type(v) is list else v for k, v in values.items()}
@@ -334,7 +350,9 @@ class _Template:
         values.template = self
         for keyword in self.lists:
             values[keyword] = values[keyword].copy()
-        data, at, last_values = reader.data, 128, _LAST
+        data, at, last_values = reader.data, self.start, _LAST
+        if not data.startswith(self.head, 128):  # the first read holds it (at least 132 bytes read)
+            return None
         end = len(data)
         unpack_long, unpack_short = _LONG_LENGTH.unpack_from, _UNSIGNED_SHORT.unpack_from
         for shared, size, long, key in self.pieces:
@@ -377,7 +395,7 @@ class _Template:
     def spans(self, data: bytes) -> list[tuple[int, int]]:
         """Where the value of each of :attr:`pieces`' elements starts and ends in the bytes ``data`` of a
         file this template matched [bytes]."""
-        spans, at = [], 128
+        spans, at = [], self.start
         for _shared, size, long, _key in self.pieces:
             start = at + size + (4 if long else 2)
             unpack = _LONG_LENGTH.unpack_from if long else _UNSIGNED_SHORT.unpack_from
@@ -390,18 +408,18 @@ class _Template:
         ``other`` and ``data`` (wanted values ``values``), without walking them: each differing element
         whose value is alike in both joins the shared bytes around it. It keeps this template's
         ``derived`` (its files are among this one's) and this template as its ``wider``."""
-        pieces, joined, at = [], b"", 128
+        pieces, joined, at = [], b"", self.start
         for (shared, _size, long, key), (start, end), (other_start, other_end) in zip(
             self.pieces, self.spans(data), self.spans(other), strict=True
         ):
-            if data[start:end] == other[other_start:other_end] and key != _GROUP_LENGTH_KEY:
+            if data[start:end] == other[other_start:other_end]:
                 joined += data[at:end]  # the shared bytes, the value's length and the value
             else:
                 joined += shared
                 pieces.append((joined, len(joined), long, key))
                 joined = b""
             at = end
-        tight = _Template(tuple(pieces), joined + self.tail, values, self.length)
+        tight = _Template(tuple(pieces), joined + self.tail, values, self.length, head=self.head)
         tight.derived, tight.wider = self.derived, self
         return tight
 
@@ -419,7 +437,7 @@ def _learn(data: bytes, starts: list[int], values: dict, length: int) -> None:
     elements start at ``starts`` and wanted values are ``values``, and the last file walked in full,
     where their elements are alike in number, tags and VRs, and none differs that the template cannot
     skip: the transfer syntax, a sequence of undefined length (the walk goes through its items). The file
-    meta group's length is taken as differing, alike or not (:data:`_GROUP_LENGTH`).
+    meta group's length is skipped where both begin with it (:attr:`_Template.head`).
 
     Two files of two series make a template too, which matches the files of both series where a folder
     mixes them, and the next study's files in a cohort: its ``first`` is the second file's series and
@@ -430,11 +448,14 @@ def _learn(data: bytes, starts: list[int], values: dict, length: int) -> None:
     if walked is None or len(walked[1]) != len(starts):
         return
     last_data, last_starts, last_series = walked
-    pieces, at = [], 128
+    pieces, at, head = [], 128, b""
+    if data.startswith(_GROUP_LENGTH, 132) and last_data.startswith(_GROUP_LENGTH, 132):
+        head, at = data[128:140], 144  # 'DICM' and the element's header; its value is any file's own
+        starts, last_starts = starts[1:], last_starts[1:]
     for start, end, last_start, last_end in zip(
         starts, starts[1:], last_starts, last_starts[1:], strict=False
     ):
-        if data[start:end] == last_data[last_start:last_end] and not data.startswith(_GROUP_LENGTH, start):
+        if data[start:end] == last_data[last_start:last_end]:
             continue
         if data[start : start + 6] != last_data[last_start : last_start + 6]:
             return  # another tag or VR
@@ -453,7 +474,7 @@ def _learn(data: bytes, starts: list[int], values: dict, length: int) -> None:
         pieces.append((shared, len(shared), long, key))
         at = end
     first = None if series == last_series else (series, data)
-    _template = _Template(tuple(pieces), data[at : starts[-1] + 12], values, length, first)
+    _template = _Template(tuple(pieces), data[at : starts[-1] + 12], values, length, first, head)
 
 
 def _tighten(template: _Template, values: _Tags, data: bytes) -> None:

@@ -178,6 +178,28 @@ def test_files_whose_uids_differ_in_length_are_matched(testfile, tmp_path, monke
     assert walks == [1, 2, 2, 2, 3, 3, 3]
 
 
+def test_files_without_a_group_length_are_matched(testfile, tmp_path, monkeypatch):
+    """Files whose file meta group has no length element (0002,0000) are matched to the template of the
+    first two, which has none either; one that has it, among them, is walked. Each file's values, pixel
+    offset and length are pydicom's."""
+    walked = _walks(monkeypatch)
+    uids = ["1.2.3.8", "1.2.3.10", "1.2.3.100", "1.2.3.1000", "1.2.3.11"]
+    edits = [
+        {"SOPInstanceUID": uid, "MediaStorageSOPInstanceUID": uid, "ImagePositionPatient": [0, 0, k]}
+        for k, uid in enumerate(uids)
+    ]
+    paths = _slices(testfile, tmp_path, edits)
+    for path in paths[:3] + paths[4:]:
+        raw = path.read_bytes()
+        assert raw[132:140] == b"\x02\x00\x00\x00UL\x04\x00"  # the element, its value 4 bytes
+        path.write_bytes(raw[:132] + raw[144:])
+    walks = []
+    for path in paths:
+        _assert_as_pydicom(path, _read_tags(path))
+        walks.append(len(walked))
+    assert walks == [1, 2, 2, 3, 3]  # the 4th keeps its group length
+
+
 def test_series_read_in_turn_are_matched_to_a_template_of_their_own(testfile, tmp_path, monkeypatch):
     """Series read one after another (a cohort's studies): the first file of the next series is walked and
     makes a template with the last series' file, which varies in their UIDs too; the next file of that
