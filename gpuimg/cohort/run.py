@@ -364,11 +364,17 @@ def run_pipeline(
         ) from exc
     outputs.remove_partials(output)
 
-    tasks = [StudyTask(path, path.name, spec, key, device, inputs=fingerprint(path)) for path in studies]
     # A preview (the report's slice and histograms) costs a pass over the volume: only for the studies
-    # the report may show.
+    # the report may show. Those few tasks are made again, the others keeping their study ID (a keyed
+    # hash) worked out once.
+    tasks = [
+        StudyTask(path, path.name, spec, key, device, preview=False, inputs=fingerprint(path))
+        for path in studies
+    ]
     previewed = set(sorted(task.study_id for task in tasks)[:_PREVIEWS])
-    tasks = [dataclasses.replace(task, preview=task.study_id in previewed) for task in tasks]
+    tasks = [
+        dataclasses.replace(task, preview=True) if task.study_id in previewed else task for task in tasks
+    ]
     results, todo, stored = {}, [], _resume(cache)
     for task in tasks:
         done = stored.get(task.study_id)
