@@ -88,3 +88,48 @@ def test_write_csv_is_what_csv_dictwriter_writes(tmp_path):
             {k: inert.get(v, v) if isinstance(v, str) else v for k, v in r.items()} for r in rows
         )
     assert (tmp_path / "ours.csv").read_bytes() == (tmp_path / "reference.csv").read_bytes()
+
+
+def test_plain_is_jsons_own_types_type_for_type():
+    """outputs._plain (a study's stored record): finite floats and texts kept, inf and NaN as None, NumPy
+    scalars and arrays as Python's, tuples as lists, keys as text; what json.loads gives back from its
+    JSON, value and type, at any depth."""
+    import json
+    import math
+    from pathlib import Path
+
+    import numpy as np
+
+    from gpuimg.cohort.outputs import _plain
+
+    def reference(value):  # the definition, written out
+        if isinstance(value, dict):
+            return {str(k): reference(v) for k, v in value.items()}
+        if isinstance(value, list | tuple | np.ndarray):
+            return [reference(v) for v in (value.tolist() if isinstance(value, np.ndarray) else value)]
+        if isinstance(value, np.generic):
+            value = value.item()
+        if isinstance(value, float) and not math.isfinite(value):
+            return None
+        return str(value) if isinstance(value, Path) else value
+
+    def typed(value):  # value and type, at any depth
+        if isinstance(value, dict):
+            return {k: typed(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [typed(v) for v in value]
+        return (type(value), value)
+
+    row = {"study": "s", "a": 1.5, "b": float("nan"), "c": float("inf"), "d": -float("inf"), "e": -0.0}
+    row |= {"f": np.float64(2.5), "g": np.float32("nan"), "h": np.int64(3), "i": 7, "j": None, "k": True}
+    row |= {"l": (1.0, float("nan")), "m": np.arange(3.0), 5: "five", "n": Path("x") / "y", "o": 1e308 * 10}
+    record = {
+        "study": "s",
+        "row": row,
+        "times": {"read": 0.25},
+        "nested": {"row": dict(row)},
+        "clipped": False,
+    }
+    plain = _plain(record)
+    assert typed(plain) == typed(reference(record))
+    assert typed(json.loads(json.dumps(plain))) == typed(plain)
