@@ -133,3 +133,48 @@ def test_plain_is_jsons_own_types_type_for_type():
     plain = _plain(record)
     assert typed(plain) == typed(reference(record))
     assert typed(json.loads(json.dumps(plain))) == typed(plain)
+
+
+@pytest.mark.parametrize("n", [0, 1, 9, 70])
+def test_write_parquet_is_what_pyarrow_array_makes(tmp_path, n):
+    """write_parquet builds its columns from their buffers (pyarrow.array imports pandas): the same
+    table, and the same file, as pyarrow.array's columns of the values written; without importing pandas."""
+    import subprocess
+    import sys
+
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from gpuimg.cohort.outputs import write_parquet
+
+    rng = np.random.default_rng(n)
+    texts = ["", "P-0a", "Müller", "日本", "=1+1", None, "x" * 300]
+    numbers = [0.0, -0.0, 1.5, float("nan"), float("inf"), -float("inf"), None, 3, np.float64(2.5), 1e-310]
+    columns = ["study", "patient", "a", "b", "c"]
+    rows = []
+    for i in range(n):
+        row = {"study": f"s{i:03d}", "patient": texts[rng.integers(len(texts))]}
+        row |= {c: numbers[rng.integers(len(numbers))] for c in ("a", "b") if rng.random() < 0.9}
+        rows.append(row)  # "c" in no row: all null
+    write_parquet(tmp_path / "ours.parquet", rows, columns, text=("study", "patient"))
+    reference = pa.table(
+        {
+            c: pa.array(
+                [row.get(c) for row in rows], type=pa.string() if c in ("study", "patient") else pa.float64()
+            )
+            for c in columns
+        }
+    )
+    pq.write_table(reference, tmp_path / "reference.parquet")
+    ours = pq.read_table(tmp_path / "ours.parquet")
+    # Values by their repr: NaN equal to NaN, -0.0 apart from 0.0; None where null.
+    assert ours.schema == reference.schema and repr(ours.to_pydict()) == repr(reference.to_pydict())
+    assert (tmp_path / "ours.parquet").read_bytes() == (tmp_path / "reference.parquet").read_bytes()
+    script = (
+        "import sys\nfrom pathlib import Path\nfrom gpuimg.cohort.outputs import write_parquet\n"
+        f"write_parquet(Path({str(tmp_path)!r}) / 'quiet.parquet', [{{'study': 'a', 'x': 1.0}}],"
+        " ['study', 'x'], text=('study',))\nassert 'pandas' not in sys.modules\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
