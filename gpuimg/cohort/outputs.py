@@ -176,14 +176,30 @@ def write_parquet(path: Path, rows: list[dict], columns: list[str], *, text: tup
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    table = pa.table(
-        {
-            c: pa.array([row.get(c) for row in rows], type=pa.string() if c in text else pa.float64())
-            for c in columns
-        }
-    )
+    table = pa.table({c: _arrow_column([row.get(c) for row in rows], text=c in text) for c in columns})
     with atomic(path, "wb") as file:
         pq.write_table(table, file)
+
+
+def _arrow_column(values: list, *, text: bool):
+    """``values`` (texts, or numbers; None for a missing value) as an Arrow array of strings or float64,
+    the Arrow array ``pyarrow.array(values, type)`` makes, built from its buffers: ``pyarrow.array`` of a
+    list imports pandas to ask whether it is one of pandas' (0.5-1.4 s of a one-run process here)."""
+    import pyarrow as pa
+
+    n = len(values)
+    valid = np.fromiter((value is not None for value in values), bool, n)
+    if text:
+        encoded = [b"" if value is None else value.encode() for value in values]
+        offsets = np.zeros(n + 1, np.int32)
+        np.cumsum([len(value) for value in encoded], out=offsets[1:])
+        kind, buffers = pa.string(), [pa.py_buffer(offsets), pa.py_buffer(b"".join(encoded))]
+    else:
+        numbers = np.fromiter((0.0 if value is None else value for value in values), np.float64, n)
+        kind, buffers = pa.float64(), [pa.py_buffer(numbers)]
+    nulls = n - int(np.count_nonzero(valid))
+    bitmap = pa.py_buffer(np.packbits(valid, bitorder="little")) if nulls else None
+    return pa.Array.from_buffers(kind, n, [bitmap, *buffers], null_count=nulls)
 
 
 def write_npz(path: Path, arrays: dict, *, durable: bool = True) -> None:

@@ -9,6 +9,7 @@ import re
 import time
 import warnings
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -49,7 +50,7 @@ class StudyTask:
     #: made, kept in its result: a re-run reuses the result only while the folder's files are the same.
     inputs: str = ""
 
-    @property
+    @cached_property  # a keyed hash, asked by the run and the study several times: worked out once a task
     def study_id(self) -> str:
         """The study's name in the outputs: a pseudonym of its folder, or the folder itself.
 
@@ -77,7 +78,7 @@ def process_study(task: StudyTask) -> dict:
         ROI touches the volume's edge, so the volume cuts it) and, where ``task.preview``, ``preview``
         (small arrays for the report); or ``error`` (the exception's type and message).
     """
-    study = task.study_id  # a keyed hash: once
+    study = task.study_id
     replacements = {str(task.path): f"<study {study}>", task.name: study}
     result = {
         "study": study,

@@ -88,3 +88,93 @@ def test_write_csv_is_what_csv_dictwriter_writes(tmp_path):
             {k: inert.get(v, v) if isinstance(v, str) else v for k, v in r.items()} for r in rows
         )
     assert (tmp_path / "ours.csv").read_bytes() == (tmp_path / "reference.csv").read_bytes()
+
+
+def test_plain_is_jsons_own_types_type_for_type():
+    """outputs._plain (a study's stored record): finite floats and texts kept, inf and NaN as None, NumPy
+    scalars and arrays as Python's, tuples as lists, keys as text; what json.loads gives back from its
+    JSON, value and type, at any depth."""
+    import json
+    import math
+    from pathlib import Path
+
+    import numpy as np
+
+    from gpuimg.cohort.outputs import _plain
+
+    def reference(value):  # the definition, written out
+        if isinstance(value, dict):
+            return {str(k): reference(v) for k, v in value.items()}
+        if isinstance(value, list | tuple | np.ndarray):
+            return [reference(v) for v in (value.tolist() if isinstance(value, np.ndarray) else value)]
+        if isinstance(value, np.generic):
+            value = value.item()
+        if isinstance(value, float) and not math.isfinite(value):
+            return None
+        return str(value) if isinstance(value, Path) else value
+
+    def typed(value):  # value and type, at any depth
+        if isinstance(value, dict):
+            return {k: typed(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [typed(v) for v in value]
+        return (type(value), value)
+
+    row = {"study": "s", "a": 1.5, "b": float("nan"), "c": float("inf"), "d": -float("inf"), "e": -0.0}
+    row |= {"f": np.float64(2.5), "g": np.float32("nan"), "h": np.int64(3), "i": 7, "j": None, "k": True}
+    row |= {"l": (1.0, float("nan")), "m": np.arange(3.0), 5: "five", "n": Path("x") / "y", "o": 1e308 * 10}
+    record = {
+        "study": "s",
+        "row": row,
+        "times": {"read": 0.25},
+        "nested": {"row": dict(row)},
+        "clipped": False,
+    }
+    plain = _plain(record)
+    assert typed(plain) == typed(reference(record))
+    assert typed(json.loads(json.dumps(plain))) == typed(plain)
+
+
+@pytest.mark.parametrize("n", [0, 1, 9, 70])
+def test_write_parquet_is_what_pyarrow_array_makes(tmp_path, n):
+    """write_parquet builds its columns from their buffers (pyarrow.array imports pandas): the same
+    table, and the same file, as pyarrow.array's columns of the values written; without importing pandas."""
+    import subprocess
+    import sys
+
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from gpuimg.cohort.outputs import write_parquet
+
+    rng = np.random.default_rng(n)
+    texts = ["", "P-0a", "Müller", "日本", "=1+1", None, "x" * 300]
+    numbers = [0.0, -0.0, 1.5, float("nan"), float("inf"), -float("inf"), None, 3, np.float64(2.5), 1e-310]
+    columns = ["study", "patient", "a", "b", "c"]
+    rows = []
+    for i in range(n):
+        row = {"study": f"s{i:03d}", "patient": texts[rng.integers(len(texts))]}
+        row |= {c: numbers[rng.integers(len(numbers))] for c in ("a", "b") if rng.random() < 0.9}
+        rows.append(row)  # "c" in no row: all null
+    write_parquet(tmp_path / "ours.parquet", rows, columns, text=("study", "patient"))
+    reference = pa.table(
+        {
+            c: pa.array(
+                [row.get(c) for row in rows], type=pa.string() if c in ("study", "patient") else pa.float64()
+            )
+            for c in columns
+        }
+    )
+    pq.write_table(reference, tmp_path / "reference.parquet")
+    ours = pq.read_table(tmp_path / "ours.parquet")
+    # Values by their repr: NaN equal to NaN, -0.0 apart from 0.0; None where null.
+    assert ours.schema == reference.schema and repr(ours.to_pydict()) == repr(reference.to_pydict())
+    assert (tmp_path / "ours.parquet").read_bytes() == (tmp_path / "reference.parquet").read_bytes()
+    script = (
+        "import sys\nfrom pathlib import Path\nfrom gpuimg.cohort.outputs import write_parquet\n"
+        f"write_parquet(Path({str(tmp_path)!r}) / 'quiet.parquet', [{{'study': 'a', 'x': 1.0}}],"
+        " ['study', 'x'], text=('study',))\nassert 'pandas' not in sys.modules\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr

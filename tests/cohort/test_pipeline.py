@@ -1530,3 +1530,21 @@ def test_study_links_and_folders_that_may_not_be_searched_are_failed_studies(tmp
         for name in ("linked", "locked")
     }
     assert "DOE" not in (tmp_path / "out" / "errors.csv").read_text()
+
+
+def test_a_run_without_a_progress_bar_leaves_tqdm_unloaded(tmp_path):
+    """progress=False (gpuimg run into a log file) makes no bar: tqdm's disabled bar made its lock (a
+    process's first) after tqdm.auto's import (20-30 ms), in the studies' time of a one-run process.
+    progress=True draws tqdm's bar on standard error, a study at a time."""
+    spec, cohort = write_cohort(tmp_path, n=2)
+    script = (
+        "import sys\n"
+        "from gpuimg.cohort import load_spec, run_pipeline\n"
+        f"spec, cohort, out = load_spec({str(spec)!r}), {str(cohort)!r}, {str(tmp_path)!r}\n"
+        "assert run_pipeline(spec, cohort, out + '/quiet', progress=False, keep_ids=True)['rows'] == 2\n"
+        "assert 'tqdm.auto' not in sys.modules, 'tqdm.auto imported'\n"
+        "run_pipeline(spec, cohort, out + '/shown', progress=True, keep_ids=True)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    assert "2/2" in done.stderr and "study" in done.stderr, done.stderr

@@ -781,3 +781,26 @@ def test_clipped_is_whether_the_roi_touches_a_face_of_the_volume(shape, rng):
     for mask in masks:
         assert _clipped(mask) is touches(mask)
     assert any(touches(mask) for mask in masks) and (min(shape) < 3 or not all(map(touches, masks)))
+
+
+def test_a_task_hashes_its_study_id_once(tmp_path, monkeypatch):
+    """The study ID (a keyed hash of the folder's name) is asked by the run several times a study (the
+    report's previews, the stored results, the study's own result): worked out once a task, kept in a
+    pickled task (a Dask worker's), and the hash the docstring names, HMAC-SHA256 of ``study:<name>``."""
+    import hmac
+    import pickle
+
+    import gpuimg.cohort.study as study_module
+
+    hashed = []
+    real = study_module.pseudonym
+    monkeypatch.setattr(study_module, "pseudonym", lambda *args: hashed.append(args) or real(*args))
+    key, spec = b"key", spec_from_dict({"mask": {"source": "recipe", "threshold": [-400, 400]}})
+    task = StudyTask(tmp_path / "s01", "s01", spec, key)
+    expected = "S-" + hmac.new(key, b"study:s01", hashlib.sha256).hexdigest()[:16]
+    assert task.study_id == task.study_id == expected
+    assert pickle.loads(pickle.dumps(task)).study_id == expected
+    assert process_study(task)["study"] == expected  # no series there: an error row, of the same study
+    assert hashed == [(key, "study", "s01")]
+    # With keep_ids the folder's name, as it is.
+    assert StudyTask(tmp_path / "s01", "s01", dataclasses.replace(spec, keep_ids=True), key).study_id == "s01"
