@@ -359,6 +359,9 @@ def _decompressed_voxels(file, header: dict, count: int, dtype: np.dtype, path: 
 
 def _nrrd_geometry(header: dict, ndim: int, path: Path) -> tuple[np.ndarray, np.ndarray]:
     """The LPS matrix (columns: steps along i, j, k [mm]) and origin of a NRRD header."""
+    plain = _plain_geometry(header)
+    if plain is not None:
+        return plain
     if "space directions" not in header:
         sizes = _sizes(header)
         single = _single_range_axes(header, sizes)
@@ -401,6 +404,43 @@ def _nrrd_geometry(header: dict, ndim: int, path: Path) -> tuple[np.ndarray, np.
             "is damaged; write the file again."
         )
     return _squared(matrix), scale * origin
+
+
+def _plain_geometry(header: dict) -> tuple[np.ndarray, np.ndarray] | None:
+    """:func:`_nrrd_geometry`'s matrix and origin of the common header, worked out on Python floats (the
+    same IEEE products, bit for bit), or None for :func:`_nrrd_geometry` to work out and check.
+
+    The common header: a space of :data:`_NRRD_SPACES` (or none: LPS), 3 finite rows of ``space
+    directions`` whose squared lengths lie far inside the float range (so NumPy's lengths, whatever its
+    order of sums, are positive and finite), no ``space units``, an axis-aligned matrix, a ``space
+    origin`` of 3 finite numbers or none. NumPy's calls on 3x3 arrays took 8 of a demo mask's 14 us.
+    """
+    directions, origin = header.get("space directions"), header.get("space origin", (0.0, 0.0, 0.0))
+    space = header.get("space", "left-posterior-superior")
+    if (
+        type(directions) is not np.ndarray
+        or directions.dtype != np.float64
+        or directions.shape != (3, 3)
+        or "space units" in header
+        or type(space) is not str
+        or ("space" not in header and header.get("space dimension") == 2)
+    ):
+        return None
+    space = space.lower()
+    signs = _NRRD_SPACES.get(_NRRD_ABBREVIATIONS.get(space.upper(), space))
+    if type(origin) is np.ndarray and origin.dtype == np.float64:
+        origin = origin.tolist()
+    if signs is None or type(origin) not in (list, tuple) or len(origin) != 3:
+        return None
+    rows = directions.tolist()
+    if not all(1e-300 < (x * x + y * y) + z * z < 1e300 for x, y, z in rows):
+        return None  # none, NaN, infinite, or so short or long that NumPy's sum may round otherwise
+    if not all(type(v) is float and math.isfinite(v) for v in origin):
+        return None
+    matrix = [[float(signs[i]) * row[i] for row in rows] for i in range(3)]  # scale[:, None] * rows.T
+    if any(matrix[i][k] != 0.0 for i in range(3) for k in range(3) if i != k):
+        return None  # oblique: made orthonormal by _squared
+    return np.array(matrix), np.array([float(signs[i]) * origin[i] for i in range(3)])
 
 
 def _none_rows(directions) -> list[bool]:
