@@ -8,6 +8,7 @@ the header checked before any voxel is read.
 
 import bz2
 import math
+import os
 import re
 import zlib
 from collections import OrderedDict
@@ -59,8 +60,11 @@ _LIST_FIELD = re.compile(rb"data ?file\s*:=?\s*LIST(\s|$)")
 _PIECE = 1 << 16
 
 
-def _read_nrrd(path: Path) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]:
-    """Voxels (i, j, k) and LPS geometry of a NRRD file; the header is checked before any voxel is read."""
+def _read_nrrd(
+    path: Path, status: os.stat_result | None = None
+) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]:
+    """Voxels (i, j, k) and LPS geometry of a NRRD file; the header is checked before any voxel is read.
+    ``status``: the file's :func:`~gpuimg.io._image_header._file_status`, where the caller has it."""
     with open(path, "rb") as file:
         header, listed = _read_header(file)  # leaves the file at the voxels, where they are attached
         sizes = _sizes(header)
@@ -70,7 +74,7 @@ def _read_nrrd(path: Path) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]:
         pieces = None if data_file is None else _data_files(str(data_file), listed, sizes, path)
         if pieces is None or len(pieces) == 1:
             source = path if pieces is None else path.parent / pieces[0]
-            _check_claims(source, sizes, dtype, dtype, encoding)
+            _check_claims(source, sizes, dtype, dtype, encoding, status if pieces is None else None)
         else:
             for piece in pieces:
                 _check_claims(path.parent / piece, (math.prod(sizes) // len(pieces),), dtype, dtype, encoding)

@@ -19,6 +19,7 @@ from gpuimg.backend import to_device, to_numpy
 from gpuimg.errors import GeometryError, GpuimgError, ImageFileError, ParameterError, WriteError
 from gpuimg.io._atomic import _atomic_path
 from gpuimg.io._header import _cause
+from gpuimg.io._image_header import _file_status
 from gpuimg.io._nifti import _PAIR_SUFFIXES, _RAS_TO_LPS, _read_nifti
 from gpuimg.io._nrrd import _read_nrrd
 from gpuimg.volume import Volume, as_volume
@@ -111,13 +112,14 @@ def read_image(path: str | os.PathLike, *, device: str = "auto") -> Volume:
     """
     path = check_path(path)
     kind = _kind(path)
-    if not path.is_file():
+    status = _file_status(path)  # as path.is_file(), kept for the NRRD reader's check of its size
+    if status is None:
         raise ImageFileError(f"{path}: no such file. Check the path.")
     try:
         if kind == "nifti":
             data, lps = _read_nifti(path)
         else:
-            data, lps = _read_nrrd(path)
+            data, lps = _read_nrrd(path, status)
     except GpuimgError:
         raise
     except Exception as exc:  # nibabel, pynrrd, gzip and zlib raise many types on a damaged file
