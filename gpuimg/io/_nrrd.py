@@ -92,6 +92,8 @@ def _read_nrrd(
             data = _pynrrd_voxels(file, header, path)  # Fortran order: axes (i, j, k) = (x, y, z)
     # A non-spatial axis ("none" in space directions) of one entry, as a leading list axis of one
     # component ("kinds: list domain domain domain"), is not an axis of the volume (as SimpleITK reads it).
+    if 1 not in data.shape:  # no axis of one entry, none to drop (finding the 'none' rows took 2 us)
+        return data, lps
     directions = header.get("space directions")
     if directions is not None and len(directions) == data.ndim:
         single = [k for k, none in enumerate(_none_rows(directions)) if none]

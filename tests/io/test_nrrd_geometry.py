@@ -158,3 +158,18 @@ def test_an_axis_aligned_nrrd_has_the_geometry_of_the_general_path(
         assert plain[2] == expected.tobytes()
     if abs(steps[0]) in (1e-170, 1e160):
         assert plain[0] is ImageFileError and "lengths of 'space directions'" in plain[1]
+
+
+@pytest.mark.parametrize("entries", [1, 2])
+def test_a_non_spatial_axis_is_dropped_only_where_it_has_one_entry(tmp_path, rng, entries):
+    # A 'none' axis of one entry is no axis of the volume; of two, the image is 4D and refused (as
+    # SimpleITK reads it: a vector image). Reference: the data written.
+    data = rng.integers(0, 9, (entries, 4, 5, 6)).astype(np.uint8)
+    header = {"space": "left-posterior-superior", "kinds": ["list", "domain", "domain", "domain"]}
+    header["space directions"] = np.array([[np.nan] * 3, [1.0, 0, 0], [0, 2.0, 0], [0, 0, 3.0]])
+    nrrd.write(str(tmp_path / "a.nrrd"), data, header)
+    if entries == 1:
+        np.testing.assert_array_equal(read_image(tmp_path / "a.nrrd", device="cpu").data, data[0].T)
+    else:
+        with pytest.raises(GeometryError, match="4D image"):
+            read_image(tmp_path / "a.nrrd", device="cpu")
