@@ -148,6 +148,8 @@ def _images(files: list[Path]) -> list[Path]:
     (a detached NRRD's data file, notes beside the mask are none), the two files of a NIfTI-1 pair
     (``x.hdr`` and ``x.img``, or ``.hdr.gz`` and ``.img.gz``, of one stem and case), which
     :func:`read_image` reads as one image named by either, counted once by the first."""
+    if len(files) == 1:  # the usual one match: itself where it is an image (its pair is one image)
+        return list(files) if files[0].name.lower().endswith(IMAGE_SUFFIXES) else []
     images: dict[Path, Path] = {}
     for path in files:
         if path.name.lower().endswith(IMAGE_SUFFIXES):
