@@ -147,23 +147,22 @@ def _plain_header(lines: list[bytes]) -> dict | None:
     """
     if not lines or not b"".join(lines).isascii():
         return None
-    texts = [line.decode("ascii") for line in lines]
     header = OrderedDict()
     try:
-        nrrd.reader._validate_magic_line(texts[0])
-        for k, text in enumerate(texts[1:], 1):
-            text = text.rstrip()  # as pynrrd: str whitespace, \x1c-\x1f too
-            if text.startswith("#"):
-                continue
-            if not text:
-                if k != len(texts) - 1:  # pynrrd's header ends before the one read here
-                    return None
-                break
-            parsed = _PARSED.get(text)
+        nrrd.reader._validate_magic_line(lines[0].decode("ascii"))
+        for k, line in enumerate(lines[1:], 1):
+            parsed = _PARSED.get(line)  # a field's line parsed before, as it is in the file
             if parsed is None or (
                 parsed[0] == "space directions" and parsed[1] != nrrd.SPACE_DIRECTIONS_TYPE
             ):
-                parsed = _parsed_line(text)
+                text = line.decode("ascii").rstrip()  # as pynrrd: str whitespace, \x1c-\x1f too
+                if text.startswith("#"):
+                    continue
+                if not text:
+                    if k != len(lines) - 1:  # pynrrd's header ends before the one read here
+                        return None
+                    break
+                parsed = _parsed_line(line, text)
                 if parsed is None:
                     return None
             field, _, value = parsed
@@ -176,18 +175,18 @@ def _plain_header(lines: list[bytes]) -> dict | None:
     return header
 
 
-#: Lines of a header (their text, right-stripped) that :func:`_parsed_line` parsed, as (field, pynrrd's
-#: type of it, value): a cohort's masks repeat most of their lines (type, encoding, kinds, often sizes and
+#: Lines of a header (as in the file) that :func:`_parsed_line` parsed, as (field, pynrrd's type of it,
+#: value): a cohort's masks repeat most of their lines (type, encoding, kinds, often sizes and
 #: space directions), whose parse took 9 of a demo mask's 14 us. Bounded: emptied when full.
-_PARSED: dict[str, tuple[str, str, object]] = {}
+_PARSED: dict[bytes, tuple[str, str, object]] = {}
 _PARSED_MOST = 1024
 
 
-def _parsed_line(text: str) -> tuple[str, str, object] | None:
-    """``(field, type, value)`` of a header's field line ``text`` (right-stripped) as pynrrd parses it,
-    kept in :data:`_PARSED` where the field is one the format defines (pynrrd warns of others each time)
-    and its value a string, a number, a list of strings or an array of numbers; None where its line
-    has no colon (pynrrd is to say why). A value pynrrd refuses raises its error."""
+def _parsed_line(line: bytes, text: str) -> tuple[str, str, object] | None:
+    """``(field, type, value)`` of a header's field ``line`` (``text``: decoded and right-stripped) as
+    pynrrd parses it, kept in :data:`_PARSED` where the field is one the format defines (pynrrd warns of
+    others each time) and its value a string, a number, a list of strings or an array of numbers; None
+    where its line has no colon (pynrrd is to say why). A value pynrrd refuses raises its error."""
     field, colon, value = text.partition(":")  # pynrrd splits at the first ':' or ':='
     if not colon:
         return None
@@ -204,7 +203,7 @@ def _parsed_line(text: str) -> tuple[str, str, object] | None:
     ):
         if len(_PARSED) >= _PARSED_MOST:
             _PARSED.clear()
-        _PARSED[text] = parsed
+        _PARSED[line] = parsed
     return parsed
 
 
