@@ -376,6 +376,31 @@ def test_the_direction_is_taken_where_numpy_allclose_finds_it_orthonormal(rng):
 
 
 @pytest.mark.parametrize(
+    "direction",
+    [
+        np.eye(3)[[2, 0, 1]] * [[-1.0], [1.0], [-1.0]],  # a signed permutation
+        np.diag([1.0, -0.0, 0.0]) + np.diag([0.0, 1.0, 1.0])[[0, 2, 1]],
+        np.eye(3) * 1e200,  # squares overflowing in Python's sums too
+        np.eye(3) * 1e-200,
+        np.eye(3) * (1.0 + 5.5e-5),  # D.T @ D 1.1e-4 off the diagonal's 1: at NumPy's tolerance
+        np.eye(3) * (1.0 + 4.4e-5),  # within 9e-5: taken without NumPy
+        np.array([[1.0, 9.5e-5, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]]),  # a cosine past 9e-5, within 1e-4
+    ],
+)
+def test_a_direction_near_or_past_the_tolerance_is_judged_as_numpy_allclose_judges_it(direction):
+    """Python's quick pass (within 9e-5) and NumPy's comparison give ``np.allclose``'s verdict."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        expected = bool(np.allclose(direction.T @ direction, np.eye(3), atol=1e-4))
+    if expected:
+        np.testing.assert_array_equal(
+            gpuimg.Volume(np.zeros((1, 1, 1)), direction=direction).direction, direction
+        )
+    else:
+        with pytest.raises(gpuimg.GeometryError, match="orthonormal columns"), np.errstate(over="ignore"):
+            gpuimg.Volume(np.zeros((1, 1, 1)), direction=direction)
+
+
+@pytest.mark.parametrize(
     "value",
     [(1.0, 0.5, 2.5), (-0.0, 3.0, 0.25), (1e-300, 1e300, 5e-324), (np.float64(1.0), 2.0, 3.0), (1, 2.0, 3.0)],
 )

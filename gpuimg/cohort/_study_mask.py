@@ -110,7 +110,8 @@ def matching_files(folder: Path, pattern: str) -> list[Path]:
         else:  # a name alone (fnmatchcase: equal), compared with each name as it is where it is ASCII (its
             # own NFC form): 26 -> 18 us for a demo study of 33 files
             names = [name for name in names if (name if name.isascii() else nfc(name)) == parts[0]]
-        return sorted(folder / name for name in names if (folder / name).is_file())
+        paths = [folder / name for name in names]  # each joined once (1.2 of a study's 25 us)
+        return sorted(path for path in paths if path.is_file())
     # Every entry at the pattern's depths, as Path.glob walks (hidden names too, unreadable folders left
     # out), then the pattern matched on the NFC names, one part to one folder level.
     walk = "/".join(part if part == "**" else "*" for part in parts)
@@ -147,6 +148,8 @@ def _images(files: list[Path]) -> list[Path]:
     (a detached NRRD's data file, notes beside the mask are none), the two files of a NIfTI-1 pair
     (``x.hdr`` and ``x.img``, or ``.hdr.gz`` and ``.img.gz``, of one stem and case), which
     :func:`read_image` reads as one image named by either, counted once by the first."""
+    if len(files) == 1:  # the usual one match: itself where it is an image (its pair is one image)
+        return list(files) if files[0].name.lower().endswith(IMAGE_SUFFIXES) else []
     images: dict[Path, Path] = {}
     for path in files:
         if path.name.lower().endswith(IMAGE_SUFFIXES):

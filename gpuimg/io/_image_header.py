@@ -29,22 +29,39 @@ def _not_a_file(path: Path) -> str:
     return "does not exist; keep it beside the header."
 
 
-def _check_claims(path: Path, shape, dtype: np.dtype, out: np.dtype, encoding: str = "") -> None:
-    """Refuse a header whose image is empty, larger than its file can hold, or over the memory budget."""
+def _file_status(path: Path) -> os.stat_result | None:
+    """``os.stat`` of ``path`` where it is a regular file (a link to one too), else None: where
+    ``path.is_file()`` is False, or raises its error (a folder that may not be searched)."""
+    try:  # one stat of a regular file, where is_file and stat took two (3 of a mask's 10 us)
+        status = os.stat(path)
+    except (OSError, ValueError):
+        status = None
+    if status is None or not stat.S_ISREG(status.st_mode):  # as before, with its errors
+        return path.stat() if path.is_file() else None
+    return status
+
+
+def _check_claims(
+    path: Path,
+    shape,
+    dtype: np.dtype,
+    out: np.dtype,
+    encoding: str = "",
+    status: os.stat_result | None = None,
+) -> None:
+    """Refuse a header whose image is empty, larger than its file can hold, or over the memory budget.
+
+    ``status``: :func:`_file_status` of ``path``, where the caller has it (read_image, of the file it
+    reads), else found here."""
     if not shape or any(n < 1 for n in shape):
         raise ImageFileError(
             f"{path}: the header gives the image size {tuple(shape)}; every axis needs at least 1 voxel. "
             "The header is damaged; write the file again."
         )
     count = math.prod(shape)
-    try:  # one stat of a regular file, where is_file and stat took two (3 of a mask's 10 us here)
-        status = os.stat(path)
-    except (OSError, ValueError):
-        status = None
-    if status is None or not stat.S_ISREG(status.st_mode):  # as before, with its errors
-        if not path.is_file():
-            raise ImageFileError(f"{path}: the header's data file {_not_a_file(path)}")
-        status = path.stat()
+    status = status or _file_status(path)
+    if status is None:
+        raise ImageFileError(f"{path}: the header's data file {_not_a_file(path)}")
     size = status.st_size
     compressed = path.name.lower().endswith(".gz") or encoding in ("gzip", "gz")
     if encoding in ("bzip2", "bz2"):

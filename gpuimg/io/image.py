@@ -7,6 +7,7 @@ coordinates), axes (z, y, x). Both formats store the x index fastest, so their a
 checks of a header both share in :mod:`gpuimg.io._image_header`.
 """
 
+import math
 import os
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from gpuimg.backend import to_device, to_numpy
 from gpuimg.errors import GeometryError, GpuimgError, ImageFileError, ParameterError, WriteError
 from gpuimg.io._atomic import _atomic_path
 from gpuimg.io._header import _cause
+from gpuimg.io._image_header import _file_status
 from gpuimg.io._nifti import _PAIR_SUFFIXES, _RAS_TO_LPS, _read_nifti
 from gpuimg.io._nrrd import _read_nrrd
 from gpuimg.volume import Volume, as_volume
@@ -110,13 +112,14 @@ def read_image(path: str | os.PathLike, *, device: str = "auto") -> Volume:
     """
     path = check_path(path)
     kind = _kind(path)
-    if not path.is_file():
+    status = _file_status(path)  # as path.is_file(), kept for the NRRD reader's check of its size
+    if status is None:
         raise ImageFileError(f"{path}: no such file. Check the path.")
     try:
         if kind == "nifti":
             data, lps = _read_nifti(path)
         else:
-            data, lps = _read_nrrd(path)
+            data, lps = _read_nrrd(path, status)
     except GpuimgError:
         raise
     except Exception as exc:  # nibabel, pynrrd, gzip and zlib raise many types on a damaged file
@@ -126,20 +129,42 @@ def read_image(path: str | os.PathLike, *, device: str = "auto") -> Volume:
         ) from exc
     data = _three_d(data, path)
     matrix, offset = lps
-    spacing = np.sqrt(np.add.reduce(matrix * matrix, axis=0))  # np.linalg.norm's, without its checks
+    spacing, direction = _steps(matrix)
     # nibabel gives a big-endian NIfTI file's voxels in its byte order; CuPy takes the machine's only
     # (it uploads the bytes unswapped: cupy#3652), as Numba does, so they are put in the machine's.
     native = data.dtype.newbyteorder("=")
     try:
         return Volume(
             to_device(np.ascontiguousarray(data.transpose(2, 1, 0), dtype=native), device),
-            spacing[::-1],
+            spacing,
             offset,
-            (matrix / spacing)[:, ::-1],
+            direction,
             {"format": kind, "path": str(path)},
         )
     except GeometryError as exc:
         raise GeometryError(f"{path}: {exc} Resample the image onto an orthogonal grid first.") from exc
+
+
+def _steps(matrix: np.ndarray) -> tuple:
+    """The spacing (z, y, x) [mm] and direction (columns z, y, x) of a reader's LPS ``matrix`` (columns:
+    the steps along i, j, k [mm]): the steps' lengths as np.linalg.norm computes them (the square root
+    of each column's sum of squares, the rows summed in order), and each column over its length.
+
+    A float64 3x3 matrix of positive finite lengths is worked out on Python floats, the same IEEE
+    operations in the same order as NumPy's below (bit for bit), without its calls on tiny arrays (4 of a
+    mask's read's us); any other (a length 0, overflowing or NaN, with NumPy's warnings) by NumPy.
+    """
+    if matrix.dtype == np.float64 and matrix.shape == (3, 3):
+        (a, b, c), (d, e, f), (g, h, i) = matrix.tolist()
+        x, y, z = (
+            math.sqrt(a * a + d * d + g * g),
+            math.sqrt(b * b + e * e + h * h),
+            math.sqrt(c * c + f * f + i * i),
+        )
+        if 0.0 < x < math.inf and 0.0 < y < math.inf and 0.0 < z < math.inf:
+            return (z, y, x), np.array([[c / z, b / y, a / x], [f / z, e / y, d / x], [i / z, h / y, g / x]])
+    spacing = np.sqrt(np.add.reduce(matrix * matrix, axis=0))
+    return spacing[::-1], (matrix / spacing)[:, ::-1]
 
 
 def write_image(

@@ -804,3 +804,26 @@ def test_a_task_hashes_its_study_id_once(tmp_path, monkeypatch):
     assert hashed == [(key, "study", "s01")]
     # With keep_ids the folder's name, as it is.
     assert StudyTask(tmp_path / "s01", "s01", dataclasses.replace(spec, keep_ids=True), key).study_id == "s01"
+
+
+@pytest.mark.parametrize(
+    ("name", "images"),
+    [
+        ("mask.nrrd", 1),
+        ("MASK.NII.GZ", 1),
+        ("mask.img", 1),
+        ("mask.hdr.gz", 1),
+        ("mask.txt", 0),
+        ("mask.raw.gz", 0),
+    ],
+)
+def test_one_matched_file_is_one_image_where_its_suffix_is_an_images(tmp_path, name, images):
+    """The usual single match: itself where read_image reads its suffix (either file of a NIfTI-1 pair
+    too, its partner absent or not), none where it is no image (a note, a detached NRRD's data)."""
+    from gpuimg.cohort._study_mask import _images
+
+    assert _images([tmp_path / name]) == [tmp_path / name] * images
+    (tmp_path / name).write_bytes(b"")
+    for partner in ("mask.img", "mask.hdr", "mask.img.gz", "mask.hdr.gz"):
+        (tmp_path / partner).write_bytes(b"")
+    assert _images([tmp_path / name]) == [tmp_path / name] * images

@@ -554,3 +554,32 @@ def test_a_volume_read_is_not_changed_by_writing_its_file_again(tmp_path, rng, n
     nib.save(pair(first + 1, np.eye(4)), tmp_path / name)  # in place, same size
     np.testing.assert_array_equal(volume.data, expected)
     np.testing.assert_array_equal(volume.data, first.transpose(2, 1, 0))
+
+
+def test_the_steps_lengths_and_directions_are_numpys_bit_for_bit(rng):
+    # read_image's spacing is np.linalg.norm's length of each voxel step, its direction each step over
+    # it; _steps works them out on Python floats where they are positive and finite: bit for bit.
+    from gpuimg.io.image import _steps
+
+    matrices = [
+        Rotation.random(random_state=int(rng.integers(2**31))).as_matrix() * rng.uniform(1e-3, 1e3, 3),
+        np.round(Rotation.random(random_state=int(rng.integers(2**31))).as_matrix(), 3),
+        np.diag(rng.uniform(0.1, 5, 3) * rng.choice([-1, 1], 3)),
+        np.eye(3)[rng.permutation(3)] * [-0.0 + 1.25, -2.0, 0.7],
+        rng.normal(size=(3, 3)) * 1e150,
+        rng.normal(size=(3, 3)) * 1e-150,
+    ]
+    for matrix in matrices:
+        spacing, direction = _steps(matrix)
+        lengths = np.linalg.norm(matrix, axis=0)
+        assert np.asarray(spacing).tobytes() == lengths[::-1].tobytes()
+        assert (
+            np.ascontiguousarray(direction).tobytes()
+            == np.ascontiguousarray((matrix / lengths)[:, ::-1]).tobytes()
+        )
+    with np.errstate(divide="ignore", invalid="ignore"):  # a zero, overflowing or NaN step: NumPy's values
+        for bad in (np.diag([1.0, 0.0, 1.0]), np.eye(3) * 1e200, np.diag([np.nan, 1.0, 1.0])):
+            spacing, direction = _steps(bad)
+            lengths = np.sqrt(np.add.reduce(bad * bad, axis=0))
+            np.testing.assert_array_equal(spacing, lengths[::-1])
+            np.testing.assert_array_equal(direction, (bad / lengths)[:, ::-1])

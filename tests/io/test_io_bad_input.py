@@ -7,6 +7,7 @@ or loop for minutes if they regressed run in a child process under a memory limi
 """
 
 import gzip
+import os
 
 import nibabel as nib
 import nrrd
@@ -472,3 +473,24 @@ def test_read_dicom_of_a_nifti_pair_says_to_read_it_with_read_image(tmp_path):
     ):
         read_dicom(tmp_path)
     np.testing.assert_array_equal(read_image(tmp_path / "lesions.hdr", device="cpu").data, voxels.T)
+
+
+@pytest.mark.parametrize("kind", ["folder", "dangling link", "link", "link to a folder"])
+def test_a_path_that_is_no_file_is_no_such_file_and_a_link_to_one_is_read(tmp_path, kind):
+    # read_image stats the file once (its size checked against the header from that stat) where it
+    # asked is_file and the NRRD reader stat'ed it again: the same verdicts as Path.is_file.
+    written = write_image(np.ones((2, 3, 4), np.uint8), tmp_path / "mask.nrrd", spacing=1.0)
+    path = tmp_path / "named.nrrd"
+    if kind == "folder":
+        path.mkdir()
+    elif hasattr(os, "symlink"):
+        target = {"dangling link": tmp_path / "absent.nrrd", "link": written, "link to a folder": tmp_path}
+        os.symlink(target[kind], path)
+    else:
+        pytest.skip("no symbolic links here")
+    if kind == "link":
+        np.testing.assert_array_equal(read_image(path, device="cpu").data, np.ones((2, 3, 4), np.uint8))
+    else:
+        assert not path.is_file()
+        with pytest.raises(ImageFileError, match="no such file"):
+            read_image(path, device="cpu")

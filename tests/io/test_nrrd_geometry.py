@@ -7,7 +7,7 @@ import pytest
 from scipy.spatial.transform import Rotation
 
 from gpuimg import GeometryError, ImageFileError
-from gpuimg.io import read_image
+from gpuimg.io import _nrrd, read_image
 
 
 @pytest.mark.parametrize(("unit", "mm"), [("um", 1e-3), ("m", 1e3), ("cm", 10.0), ("mm", 1.0), ("", 1.0)])
@@ -108,3 +108,68 @@ def test_a_nrrd_whose_spacings_are_no_spacing_is_refused_naming_them(tmp_path, s
     with pytest.raises(ImageFileError) as caught:
         read_image(tmp_path / "odd.nrrd", device="cpu")
     assert f"odd.nrrd: spacings are {shown} [mm]; a voxel spacing must be positive" in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("space", "signs"),
+    [("left-posterior-superior", (1, 1, 1)), ("RAS", (-1, -1, 1)), ("las", (1, -1, 1)), (None, (1, 1, 1))],
+)
+@pytest.mark.parametrize(
+    "steps",
+    [
+        [1.25, 1.25, 2.0],
+        [-0.7, 0.3, -5.0],
+        [1e-151, 1.0, 1e149],  # squared lengths near the range the plain path takes
+        [1e-160, 1.0, 1.0],  # a squared length that is subnormal: left to the general path
+        [1e-170, 1.0, 1.0],  # one that underflows to 0: refused
+        [1e160, 1.0, 1.0],  # one that overflows: refused
+    ],
+)
+@pytest.mark.parametrize("origin", [None, [-29.375, 0.0, -31.0], [0.0, -0.0, 1e-300], [np.nan, 0.0, 0.0]])
+def test_an_axis_aligned_nrrd_has_the_geometry_of_the_general_path(
+    tmp_path, monkeypatch, space, signs, steps, origin
+):
+    # _plain_geometry works out the common header's geometry on Python floats: the same matrix and
+    # origin as the general path (bit for bit, C order) and the same refusals; against the closed form
+    # too (an axis-aligned step k of length |d_k|, along the space's sign of axis k in LPS).
+    header = {"space directions": np.diag(steps), "kinds": ["domain"] * 3}
+    if space is not None:
+        header["space"] = space
+    if origin is not None:
+        header["space origin"] = np.array(origin)
+    path = tmp_path / "mask.nrrd"
+    nrrd.write(str(path), np.zeros((3, 4, 5), np.uint8), header)
+
+    def read():
+        try:
+            volume = read_image(path, device="cpu")
+        except Exception as exc:  # the refusal is compared
+            return type(exc), str(exc)
+        return volume.spacing, volume.origin, volume.direction.tobytes(), volume.direction.flags.c_contiguous
+
+    plain = read()
+    monkeypatch.setattr(_nrrd, "_plain_geometry", lambda header: None)
+    assert read() == plain
+    if all(1e-150 < abs(v) < 1e150 for v in steps) and not np.isnan(origin or [0.0]).any():
+        lps = [s * d for s, d in zip(signs, steps, strict=True)]
+        assert plain[0] == tuple(abs(v) for v in steps[::-1])
+        assert plain[1] == tuple(s * v + 0.0 for s, v in zip(signs, origin or [0.0] * 3, strict=True))
+        expected = np.diag(np.sign(lps))[:, ::-1] + 0.0
+        assert plain[2] == expected.tobytes()
+    if abs(steps[0]) in (1e-170, 1e160):
+        assert plain[0] is ImageFileError and "lengths of 'space directions'" in plain[1]
+
+
+@pytest.mark.parametrize("entries", [1, 2])
+def test_a_non_spatial_axis_is_dropped_only_where_it_has_one_entry(tmp_path, rng, entries):
+    # A 'none' axis of one entry is no axis of the volume; of two, the image is 4D and refused (as
+    # SimpleITK reads it: a vector image). Reference: the data written.
+    data = rng.integers(0, 9, (entries, 4, 5, 6)).astype(np.uint8)
+    header = {"space": "left-posterior-superior", "kinds": ["list", "domain", "domain", "domain"]}
+    header["space directions"] = np.array([[np.nan] * 3, [1.0, 0, 0], [0, 2.0, 0], [0, 0, 3.0]])
+    nrrd.write(str(tmp_path / "a.nrrd"), data, header)
+    if entries == 1:
+        np.testing.assert_array_equal(read_image(tmp_path / "a.nrrd", device="cpu").data, data[0].T)
+    else:
+        with pytest.raises(GeometryError, match="4D image"):
+            read_image(tmp_path / "a.nrrd", device="cpu")

@@ -8,6 +8,7 @@ import nrrd
 import numpy as np
 import pytest
 
+from gpuimg.io import _nrrd
 from gpuimg.io._nrrd import _read_header
 
 #: A header as pynrrd writes a mask (the common case), line by line.
@@ -124,3 +125,24 @@ def test_a_header_follows_pynrrds_space_directions_type(monkeypatch):
         assert type(mine) is type(theirs) and mine.dtype == theirs.dtype
         np.testing.assert_array_equal(mine, theirs)
     _same(ours, reference)
+
+
+def test_a_header_read_again_is_pynrrds_and_its_own(monkeypatch):
+    """The lines a header shares with one read before (kept parsed, _nrrd._PARSED) give pynrrd's values
+    again, new arrays and lists each time: a caller changing one header's values changes no other's;
+    and the kept lines are bounded, emptied when full."""
+    data = b"".join(_MASK) + b"\n"
+    first = _ours(data)[0]
+    for value in first.values():
+        if isinstance(value, np.ndarray):
+            value[...] = 7
+        elif isinstance(value, list):
+            value[:] = ["changed"]
+    for _ in range(2):
+        _same(_ours(data)[0], _pynrrd(data)[0])
+    monkeypatch.setattr(_nrrd, "_PARSED_MOST", 5)
+    for size in range(1, 20):
+        lines = [*_MASK[:5], f"sizes: {size} 48 32\n".encode(), *_MASK[6:]]
+        data = b"".join(lines) + b"\n"
+        _same(_ours(data)[0], _pynrrd(data)[0])
+        assert len(_nrrd._PARSED) <= 5
