@@ -52,8 +52,8 @@ def _span(directions, d, axis, pivot, top):
 
 @cpu_kernel
 def _hull_candidates_cpu(mask, directions):
-    """The edge midpoints of the zero-padded mask in doubled padded indices, ``(P, 3)`` int64, and
-    whether each is outermost on its line along every direction (``(P,)`` bool)."""
+    """The edge midpoints of the zero-padded mask in doubled padded indices that are outermost on their
+    line along every direction, ``(P, 3)`` int64, in the order of all the midpoints."""
     nz, ny, nx = mask.shape
     padded = np.zeros((nz + 2, ny + 2, nx + 2), dtype=np.uint8)
     padded[1:-1, 1:-1, 1:-1] = mask != 0
@@ -122,16 +122,19 @@ def _hull_candidates_cpu(mask, directions):
             kept[n_next] = p
             n_next += not (low[line] < t and t < high[line])
         n_kept = n_next
-    outermost = np.zeros(count, dtype=np.bool_)
-    outermost[kept[:n_kept]] = True
-    return points, outermost
+    # The kept points, copied here in their order (kept stays ascending): not a mask for NumPy to apply.
+    candidates = np.empty((n_kept, 3), dtype=np.int64)
+    for k in range(n_kept):
+        for axis in range(3):
+            candidates[k, axis] = points[kept[k], axis]
+    return candidates
 
 
 def hull_candidates_bytes(shape) -> int:
     """The bytes :func:`hull_candidates` allocates for a mask of ``shape`` before it finds the edge
     midpoints: the padded copy (a byte a voxel) and the table of lines (8 bytes a line, of the
-    largest plane of lines of a direction). The midpoints then take 41 bytes each, as many as the
-    faces of the mask's surface (as the mesh's vertices do)."""
+    largest plane of lines of a direction). The midpoints then take 40 bytes each, as many as the
+    faces of the mask's surface (as the mesh's vertices do), and those kept 24 more."""
     top = [2 * (n + 1) for n in shape]
     lines = max(math.prod(t + 1 + top[p] for a, t in enumerate(top) if a != p) for p in range(3))
     return math.prod(n + 2 for n in shape) + 8 * lines
@@ -166,8 +169,7 @@ def _doubled_candidates(mask: np.ndarray) -> np.ndarray:
     """:func:`hull_candidates` in doubled padded indices (integers), C-contiguous."""
     # The driver's array expressions are parallel loops: serial below SERIAL_WORK voxels, or the
     # thread team it starts keeps a core busy after each call (the demo's ROIs: 0.5 -> 3 ms a study).
-    points, outermost = _hull_candidates_cpu.call(math.prod(n + 2 for n in mask.shape), mask, _DIRECTIONS)
-    return np.ascontiguousarray(points[outermost])
+    return _hull_candidates_cpu.call(math.prod(n + 2 for n in mask.shape), mask, _DIRECTIONS)
 
 
 @numba.njit(inline="always")
@@ -327,6 +329,7 @@ def convex_hull(mask: np.ndarray, spacing) -> tuple[np.ndarray, float, float, np
     2.5e-15). More candidates go to Qhull.
     """
     doubled = _doubled_candidates(mask)
+    voxel = float(spacing[0]) * float(spacing[1]) * float(spacing[2])  # numpy.prod's, in its order
     spacing = np.asarray(spacing, dtype=np.float64)
     points = doubled / 2.0 * spacing
     if len(points) > EXACT_HULL_POINTS:
@@ -338,7 +341,7 @@ def convex_hull(mask: np.ndarray, spacing) -> tuple[np.ndarray, float, float, np
         corners[hull.vertices] = True
         return points, float(hull.volume), float(hull.area), corners
     six, area, corners = _convex_hull_cpu.call(len(points) ** 2, doubled, spacing / 2.0)
-    return points, float(six) * float(np.prod(spacing)) / 48.0, float(area), corners
+    return points, float(six) * voxel / 48.0, float(area), corners
 
 
 @cpu_kernel
