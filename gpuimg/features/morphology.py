@@ -230,8 +230,7 @@ def _deferred(values, morph, inside, inten_box, extremes, n_morph: int, n_int: i
     check_bytes(
         hull_candidates_bytes(morph.shape), f"the convex hull's candidates of a {morph.shape} ROI box"
     )
-    points, hull_volume, hull_area, corners = convex_hull(morph.view(np.uint8), spacing)
-    extent = points.max(axis=0) - points.min(axis=0)
+    points, hull_volume, hull_area, corners, extent = convex_hull(morph.view(np.uint8), spacing)
     diameter = largest_distance(points[corners])
 
     # Morphological voxel centres [mm] (host): geometric centre of mass and PCA, in one pass (the sums
