@@ -52,8 +52,9 @@ def _span(directions, d, axis, pivot, top):
 
 @cpu_kernel
 def _hull_candidates_cpu(mask, directions):
-    """The edge midpoints of the zero-padded mask in doubled padded indices, ``(P, 3)`` int64, and
-    whether each is outermost on its line along every direction (``(P,)`` bool)."""
+    """The edge midpoints of the zero-padded mask in doubled padded indices that are outermost on their
+    line along every direction, ``(P, 3)`` int64, in the order of all the midpoints, and their least
+    and largest index per axis, ``(2, 3)`` int64."""
     nz, ny, nx = mask.shape
     padded = np.zeros((nz + 2, ny + 2, nx + 2), dtype=np.uint8)
     padded[1:-1, 1:-1, 1:-1] = mask != 0
@@ -92,10 +93,11 @@ def _hull_candidates_cpu(mask, directions):
     high = np.empty(lines, dtype=np.int32)
     line_of = np.empty(count, dtype=np.int64)  # each point's line in this direction
     # The points still in, by index (each direction tests only those the directions before left); the
-    # lines' ends are those of all the points. No branch on the data in the loops (the lines' ends
-    # reset through their points, then min / max; the kept points written, then counted): a test of
-    # whether a line was met before, or of each point, missed half the time (0.10 -> 0.065 ms on the
-    # demo cohort's ROIs).
+    # lines' ends are those of all the points. No branch on the data in the loops (the direction's
+    # lines' ends reset by a fill of their table, then min / max in the pass that finds each point's
+    # line; the kept points written, then counted): a test of whether a line was met before, or of
+    # each point, missed half the time (0.10 -> 0.065 ms on the demo cohort's ROIs). The fill, a few
+    # thousand lines, costs less than the pass over the points that reset their lines did.
     kept = np.arange(count)
     n_kept = count
     for d in range(directions.shape[0]):
@@ -103,15 +105,14 @@ def _hull_candidates_cpu(mask, directions):
         step_u, step_v = directions[d, first], directions[d, second]
         shift_u, shift_v = top[pivot] * (step_u == 1), top[pivot] * (step_v == 1)  # all from 0
         width = _span(directions, d, second, pivot, top)
+        used = _span(directions, d, first, pivot, top) * width
+        low[:used] = _NO_INDEX
+        high[:used] = -1
         for p in range(count):
             t = points[p, pivot]
             u, v = points[p, first] - t * step_u + shift_u, points[p, second] - t * step_v + shift_v
             line = u * width + v
             line_of[p] = line
-            low[line], high[line] = _NO_INDEX, -1
-        for p in range(count):
-            t = points[p, pivot]
-            line = line_of[p]
             low[line] = min(low[line], t)
             high[line] = max(high[line], t)
         n_next = 0
@@ -122,19 +123,29 @@ def _hull_candidates_cpu(mask, directions):
             kept[n_next] = p
             n_next += not (low[line] < t and t < high[line])
         n_kept = n_next
-    outermost = np.zeros(count, dtype=np.bool_)
-    outermost[kept[:n_kept]] = True
-    return points, outermost
+    # The kept points, copied here in their order (kept stays ascending): not a mask for NumPy to apply;
+    # their extremes on the way (the ROI's extent, without two NumPy reductions of the points in mm).
+    candidates = np.empty((n_kept, 3), dtype=np.int64)
+    ends = np.empty((2, 3), dtype=np.int64)
+    ends[0, :], ends[1, :] = _NO_INDEX, -1
+    for k in range(n_kept):
+        for axis in range(3):
+            c = candidates[k, axis] = points[kept[k], axis]
+            ends[0, axis], ends[1, axis] = min(ends[0, axis], c), max(ends[1, axis], c)
+    return candidates, ends
 
 
 def hull_candidates_bytes(shape) -> int:
     """The bytes :func:`hull_candidates` allocates for a mask of ``shape`` before it finds the edge
     midpoints: the padded copy (a byte a voxel) and the table of lines (8 bytes a line, of the
-    largest plane of lines of a direction). The midpoints then take 41 bytes each, as many as the
-    faces of the mask's surface (as the mesh's vertices do)."""
-    top = [2 * (n + 1) for n in shape]
-    lines = max(math.prod(t + 1 + top[p] for a, t in enumerate(top) if a != p) for p in range(3))
-    return math.prod(n + 2 for n in shape) + 8 * lines
+    largest plane of lines of a direction). The midpoints then take 40 bytes each, as many as the
+    faces of the mask's surface (as the mesh's vertices do), and those kept 24 more."""
+    # Written out for the 3 axes (the pivot's top added to the other two's spans): morphology asks
+    # for each ROI, and nested generators took 3 us.
+    nz, ny, nx = (int(n) for n in shape)
+    tz, ty, tx = 2 * (nz + 1), 2 * (ny + 1), 2 * (nx + 1)
+    lines = max((ty + 1 + tz) * (tx + 1 + tz), (tz + 1 + ty) * (tx + 1 + ty), (tz + 1 + tx) * (ty + 1 + tx))
+    return (nz + 2) * (ny + 2) * (nx + 2) + 8 * lines
 
 
 def hull_candidates(mask: np.ndarray, spacing) -> np.ndarray:
@@ -159,15 +170,15 @@ def hull_candidates(mask: np.ndarray, spacing) -> np.ndarray:
     (P, 3) float64 array [mm]
         In the order of the midpoints across the z axis, then y, then x, each in C order.
     """
-    return _doubled_candidates(mask) / 2.0 * np.asarray(spacing, dtype=np.float64)
+    return _doubled_candidates(mask)[0] / 2.0 * np.asarray(spacing, dtype=np.float64)
 
 
-def _doubled_candidates(mask: np.ndarray) -> np.ndarray:
-    """:func:`hull_candidates` in doubled padded indices (integers), C-contiguous."""
+def _doubled_candidates(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`hull_candidates` in doubled padded indices (integers), C-contiguous, and their least and
+    largest per axis, ``(2, 3)``."""
     # The driver's array expressions are parallel loops: serial below SERIAL_WORK voxels, or the
     # thread team it starts keeps a core busy after each call (the demo's ROIs: 0.5 -> 3 ms a study).
-    points, outermost = _hull_candidates_cpu.call(math.prod(n + 2 for n in mask.shape), mask, _DIRECTIONS)
-    return np.ascontiguousarray(points[outermost])
+    return _hull_candidates_cpu.call(math.prod(n + 2 for n in mask.shape), mask, _DIRECTIONS)
 
 
 @numba.njit(inline="always")
@@ -294,9 +305,9 @@ def _convex_hull_cpu(points, scale):
 EXACT_HULL_POINTS = 2000
 
 
-def convex_hull(mask: np.ndarray, spacing) -> tuple[np.ndarray, float, float, np.ndarray]:
+def convex_hull(mask: np.ndarray, spacing) -> tuple[np.ndarray, float, float, np.ndarray, tuple]:
     """The convex hull of ``mask``'s level-0.5 marching-cubes mesh: its candidate vertices
-    (:func:`hull_candidates`), volume and area.
+    (:func:`hull_candidates`), volume and area, and the mesh's extent.
 
     Parameters
     ----------
@@ -313,6 +324,8 @@ def convex_hull(mask: np.ndarray, spacing) -> tuple[np.ndarray, float, float, np
     corners : (P,) bool array
         The points that are corners of the hull's faces: its vertices and, here, points within its
         facets that the triangulation took as corners (so the farthest pair of them is the hull's).
+    extent : tuple of 3 float [mm]
+        ``points.max(axis=0) - points.min(axis=0)``, to the bit: the mesh's extent along each axis.
 
     Notes
     -----
@@ -326,7 +339,12 @@ def convex_hull(mask: np.ndarray, spacing) -> tuple[np.ndarray, float, float, np
     sums: within 6e-16 of the exact area on the demo cohort's ROIs and random masks (Qhull's,
     2.5e-15). More candidates go to Qhull.
     """
-    doubled = _doubled_candidates(mask)
+    doubled, ends = _doubled_candidates(mask)
+    steps = [float(s) for s in spacing]
+    voxel = steps[0] * steps[1] * steps[2]  # numpy.prod's product, in its order
+    # points.max(axis=0) - points.min(axis=0) to the bit: the map to mm increases, so the extremes' images
+    # are the images' extremes, each the same two roundings (a float64 division by 2 is exact).
+    extent = tuple(high / 2.0 * s - low / 2.0 * s for low, high, s in zip(*ends.tolist(), steps, strict=True))
     spacing = np.asarray(spacing, dtype=np.float64)
     points = doubled / 2.0 * spacing
     if len(points) > EXACT_HULL_POINTS:
@@ -336,9 +354,9 @@ def convex_hull(mask: np.ndarray, spacing) -> tuple[np.ndarray, float, float, np
         hull = ConvexHull(points)
         corners = np.zeros(len(points), dtype=bool)
         corners[hull.vertices] = True
-        return points, float(hull.volume), float(hull.area), corners
+        return points, float(hull.volume), float(hull.area), corners, extent
     six, area, corners = _convex_hull_cpu.call(len(points) ** 2, doubled, spacing / 2.0)
-    return points, float(six) * float(np.prod(spacing)) / 48.0, float(area), corners
+    return points, float(six) * voxel / 48.0, float(area), corners, extent
 
 
 @cpu_kernel

@@ -149,7 +149,7 @@ VALUE_MOMENTS = (
 )  # fmt: skip
 
 
-def value_moments(x: np.ndarray, below, weights) -> np.ndarray:
+def value_moments(x: np.ndarray, below, weights, ordered: np.ndarray | None = None) -> np.ndarray:
     """The moments, extremes, percentiles and absolute deviations of the values ``x`` that the IBSI
     statistics and intensity histogram share, in the order of :data:`VALUE_MOMENTS`.
 
@@ -167,6 +167,9 @@ def value_moments(x: np.ndarray, below, weights) -> np.ndarray:
         The index of the lower neighbour of each percentile (10, 25, 50, 75, 90) in the sorted values.
     weights : (5,) float64 array
         Each percentile's position past its lower neighbour, in [0, 1).
+    ordered : 1D float64 NumPy array, optional
+        ``numpy.sort(x)``, where the caller has it without a sort (the discretised levels, from their
+        counts); sorted here by default.
 
     Returns
     -------
@@ -177,7 +180,8 @@ def value_moments(x: np.ndarray, below, weights) -> np.ndarray:
         values from P10 to P90 from their mean and their count, and the mean absolute deviation from
         the median.
     """
-    ordered = np.sort(x)  # NumPy's sort: the neighbours as numpy.percentile picks them
+    if ordered is None:
+        ordered = np.sort(x)  # NumPy's sort: the neighbours as numpy.percentile picks them
     return _value_moments_cpu.call(x.size, x, ordered, below, weights)
 
 

@@ -316,13 +316,16 @@ _EMPTY_MASK = (
 
 def _box(projections, shape, k=0) -> tuple[tuple[int, int], ...]:
     """The first and last index set along each axis of the ``k``-th mask of ``shape`` whose
-    projections (:func:`_projections`) follow each other in ``projections`` (a host array)."""
-    box, start = [], k * sum(shape)
+    projections (:func:`_projections`) follow each other in ``projections`` (a host array of 0 and 1,
+    bool or float64)."""
+    # In Python's lists (a few dozen flags an axis): list.index, not numpy.flatnonzero (10 -> 5 us an ROI).
+    box, start, total = [], 0, sum(shape)
+    flags = projections[k * total : (k + 1) * total].tolist()
     for n in shape:
-        hits = np.flatnonzero(projections[start : start + n])
-        if hits.size == 0:
+        part = flags[start : start + n]
+        if 1 not in part:
             raise FeatureError(_EMPTY_MASK)
-        box.append((int(hits[0]), int(hits[-1])))
+        box.append((part.index(1), n - 1 - part[::-1].index(1)))
         start += n
     return tuple(box)
 

@@ -73,7 +73,8 @@ def intensity_statistics_deferred(roi: Roi) -> Deferred:
     def finish(s):
         features = _statistics(s, "stat")
         features["stat_energy"] = s["energy"]
-        features["stat_rms"] = float(np.sqrt(s["energy"] / n))
+        # math.sqrt: numpy.sqrt's root of a float (both correctly rounded), without its 1 us.
+        features["stat_rms"] = math.sqrt(s["energy"] / n)
         return features
 
     return Deferred({**_moments(x), "energy": (x * x).sum()}, finish)
@@ -127,7 +128,10 @@ def intensity_histogram_deferred(roi: Roi) -> Deferred:
     # Counted into as many bins as the host knows the discretisation can give, without the reads
     # cupy.bincount makes to size its output; the host trims the empty bins past the highest present.
     counts = bincount_fixed(levels - 1, length=bins_bound(roi.settings, roi.value_range))
-    return Deferred({**_moments(levels), "counts": counts, "n_voxels": levels.size}, _histogram)
+    # On the host the levels' sorted order is their counts spelled out: each level as often as it is
+    # counted, without a sort (15 us of 800 values).
+    ordered = np.repeat(np.arange(1.0, counts.size + 1), counts) if isinstance(counts, np.ndarray) else None
+    return Deferred({**_moments(levels, ordered), "counts": counts, "n_voxels": levels.size}, _histogram)
 
 
 def _histogram(s) -> dict[str, float]:
@@ -160,14 +164,17 @@ def _gradient(counts):
     return gradient
 
 
-def _moments(x) -> dict:
-    """The device reductions of the 16 statistics that the two families share (:func:`_statistics`)."""
+def _moments(x, ordered=None) -> dict:
+    """The device reductions of the 16 statistics that the two families share (:func:`_statistics`);
+    ``ordered``, the values sorted as float64 where the caller has them without a sort (NumPy only)."""
     xp = namespace(x).xp
     x = x.astype(np.float64, copy=False)
     n = x.size
     if xp is np:  # the same numbers, to the bit, from one kernel call: about 0.03 ms of each family
         below, weights = _percentile_neighbours(n)
-        return dict(zip(VALUE_MOMENTS, value_moments(np.ascontiguousarray(x), below, weights), strict=True))
+        return dict(
+            zip(VALUE_MOMENTS, value_moments(np.ascontiguousarray(x), below, weights, ordered), strict=True)
+        )
     low, high = x.min(), x.max()
     # The rounded mean of equal values can miss them by an ulp (0.1 seven times sums to 0.7000000000000001),
     # which gave a constant ROI a variance of 1e-34 and a skewness of -1: the mean, like the exact one,
@@ -253,7 +260,7 @@ def _statistics(s, prefix: str) -> dict[str, float]:
         "mad": s["mad"],
         "rmad": _ratio(s["rmad_sum"], s["n_central"], f"{prefix}_rmad", "no value lies between P10 and P90"),
         "medad": s["medad"],
-        "cov": _ratio(np.sqrt(var), s["mean"], f"{prefix}_cov", "the mean is 0"),
+        "cov": _ratio(math.sqrt(var), s["mean"], f"{prefix}_cov", "the mean is 0"),
         "qcod": _ratio(s["p75"] - s["p25"], s["p75"] + s["p25"], f"{prefix}_qcod", "P75 + P25 is 0"),
     }
     return {f"{prefix}_{name}": float(value) for name, value in out.items()}

@@ -76,9 +76,10 @@ def test_convex_hull_is_qhull_s_hull_of_every_edge_midpoint(rng, shape, fill):
     mask = (rng.random(shape) < fill).view(np.uint8)
     mask[shape[0] // 2, shape[1] // 2, shape[2] // 2] = 1  # not empty
     spacing = (2.5, 0.7, 0.9)
-    points, volume, area, corners = convex_hull(mask, spacing)
+    points, volume, area, corners, extent = convex_hull(mask, spacing)
     np.testing.assert_array_equal(points, hull_candidates(mask, spacing))
     every = edge_midpoints(mask, spacing)
+    np.testing.assert_array_equal(extent, every.max(axis=0) - every.min(axis=0))  # to the bit
     qhull = scipy.spatial.ConvexHull(every)
     np.testing.assert_allclose([volume, area], [qhull.volume, qhull.area], rtol=1e-13)
     assert set(map(tuple, every[qhull.vertices])) <= set(map(tuple, points[corners]))
@@ -93,7 +94,8 @@ def test_convex_hull_of_a_large_ball(radius):
     z, y, x = np.ogrid[-radius - 2 : radius + 2, -radius - 2 : radius + 2, -radius - 2 : radius + 2]
     mask = (z * z + y * y + x * x <= radius * radius).view(np.uint8)
     spacing = (2.0, 1.25, 1.25)
-    points, volume, area, corners = convex_hull(mask, spacing)
+    points, volume, area, corners, extent = convex_hull(mask, spacing)
+    np.testing.assert_array_equal(extent, points.max(axis=0) - points.min(axis=0))  # to the bit
     assert (len(points) <= EXACT_HULL_POINTS) == (radius == 40) and len(points) ** 2 >= SERIAL_WORK
     qhull = scipy.spatial.ConvexHull(points)
     np.testing.assert_allclose([volume, area], [qhull.volume, qhull.area], rtol=1e-13)

@@ -106,6 +106,19 @@ def test_value_moments_are_numpy_s(rng, n):
         assert np.all(np.abs(np.subtract(got, expected)) <= 1e-13 * np.array(powers)), (got, expected)
 
 
+@pytest.mark.parametrize("n", [1, 2, 7, 800, 3001])
+def test_value_moments_of_levels_sorted_from_their_counts(rng, n):
+    """Bin numbers sorted from their counts (numpy.repeat, as the intensity histogram gives them)
+    take the same 15 sums, to the bit, as NumPy's expressions of the levels (which sort them)."""
+    from gpuimg.features.intensity import _percentile_neighbours
+
+    levels = rng.integers(1, 40, n) * 1.0
+    counts = np.bincount(levels.astype(np.int64) - 1, minlength=45)  # empty bins past the highest too
+    ordered = np.repeat(np.arange(1.0, counts.size + 1), counts)
+    got = value_moments(levels, *_percentile_neighbours(n), ordered)
+    np.testing.assert_array_equal(got, _value_moments_in_numpy(levels))
+
+
 # 130 x 130 x 130: over SERIAL_WORK voxels, the planes' passes on every thread.
 @pytest.mark.parametrize(
     "shape", [(1, 1, 1), (2, 3, 1), (9, 10, 11), (1, 7, 6), (40, 41, 42), (130, 130, 130)]
