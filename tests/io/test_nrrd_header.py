@@ -1,4 +1,4 @@
-"""The NRRD header as read_image reads it (io._nrrd._read_header) against pynrrd's read_header, the
+"""The NRRD header as read_image reads it (io._nrrd_header._read_header) against pynrrd's read_header, the
 reference: the same fields, values and types, the file left at the same byte, and the same errors."""
 
 import io
@@ -8,8 +8,8 @@ import nrrd
 import numpy as np
 import pytest
 
-from gpuimg.io import _nrrd
-from gpuimg.io._nrrd import _read_header
+from gpuimg.io import _nrrd_header
+from gpuimg.io._nrrd_header import _read_header
 
 #: A header as pynrrd writes a mask (the common case), line by line.
 _MASK = [
@@ -128,7 +128,7 @@ def test_a_header_follows_pynrrds_space_directions_type(monkeypatch):
 
 
 def test_a_header_read_again_is_pynrrds_and_its_own(monkeypatch):
-    """The lines a header shares with one read before (kept parsed, _nrrd._PARSED) give pynrrd's values
+    """The lines a header shares with one read before (kept parsed, _nrrd_header._PARSED) give pynrrd's values
     again, new arrays and lists each time: a caller changing one header's values changes no other's;
     and the kept lines are bounded, emptied when full."""
     data = b"".join(_MASK) + b"\n"
@@ -140,9 +140,26 @@ def test_a_header_read_again_is_pynrrds_and_its_own(monkeypatch):
             value[:] = ["changed"]
     for _ in range(2):
         _same(_ours(data)[0], _pynrrd(data)[0])
-    monkeypatch.setattr(_nrrd, "_PARSED_MOST", 5)
+    monkeypatch.setattr(_nrrd_header, "_PARSED_MOST", 5)
     for size in range(1, 20):
         lines = [*_MASK[:5], f"sizes: {size} 48 32\n".encode(), *_MASK[6:]]
         data = b"".join(lines) + b"\n"
         _same(_ours(data)[0], _pynrrd(data)[0])
-        assert len(_nrrd._PARSED) <= 5
+        assert len(_nrrd_header._PARSED) <= 5
+
+
+def test_free_text_and_long_lines_are_not_kept(monkeypatch):
+    """A header's free text (content, labels, units, a data file's name: it may name a patient) and a line
+    longer than 256 bytes are parsed as pynrrd parses them, and not kept past the read."""
+    monkeypatch.setattr(_nrrd_header, "_PARSED", {})
+    free = [
+        b"content: DOE^JOHN 1970-01-01\n",
+        b'labels: "DOE" "JOHN" "x"\n',
+        b'units: "mm" "mm" "mm"\n',
+        b"space origin: (" + b",".join([b"1." + b"0" * 90] * 3) + b")\n",
+    ]
+    data = b"".join([*_MASK[:-1], *free]) + b"\n"  # the long origin in place of the mask's
+    _same(_ours(data)[0], _pynrrd(data)[0])
+    kept = b"".join(_nrrd_header._PARSED)
+    assert b"DOE" not in kept and b"labels" not in kept and b"units" not in kept
+    assert b"space origin" not in kept and b"type: uint8" in kept
