@@ -140,11 +140,12 @@ def hull_candidates_bytes(shape) -> int:
     midpoints: the padded copy (a byte a voxel) and the table of lines (8 bytes a line, of the
     largest plane of lines of a direction). The midpoints then take 40 bytes each, as many as the
     faces of the mask's surface (as the mesh's vertices do), and those kept 24 more."""
-    # Written out for the 3 axes (the pivot's top added to the other two's spans): morphology asks
-    # for each ROI, and nested generators took 3 us.
+    # The pivot's top added to the span of each axis the direction moves along: the largest planes are
+    # the body diagonals' (pivot z) and those of (0, 1, +-1) (pivot y); (0, 0, 1)'s is less than either.
+    # Written out: morphology asks for each ROI, and nested generators over the directions took 3 us.
     nz, ny, nx = (int(n) for n in shape)
     tz, ty, tx = 2 * (nz + 1), 2 * (ny + 1), 2 * (nx + 1)
-    lines = max((ty + 1 + tz) * (tx + 1 + tz), (tz + 1 + ty) * (tx + 1 + ty), (tz + 1 + tx) * (ty + 1 + tx))
+    lines = max((ty + 1 + tz) * (tx + 1 + tz), (tz + 1) * (tx + 1 + ty))
     return (nz + 2) * (ny + 2) * (nx + 2) + 8 * lines
 
 

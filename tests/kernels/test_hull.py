@@ -5,7 +5,13 @@ import numpy as np
 import pytest
 import scipy.spatial
 
-from gpuimg.kernels.hull import EXACT_HULL_POINTS, convex_hull, hull_candidates, largest_distance
+from gpuimg.kernels.hull import (
+    EXACT_HULL_POINTS,
+    convex_hull,
+    hull_candidates,
+    hull_candidates_bytes,
+    largest_distance,
+)
 from gpuimg.kernels.registry import SERIAL_WORK
 
 
@@ -119,3 +125,26 @@ def test_largest_distance_is_pdist_s_largest_to_the_bit(rng, n):
         offsets = points[:, None, :] - points[None, :, :]
         reference = np.sqrt(np.einsum("ijk,ijk->ij", offsets, offsets)).max()
         np.testing.assert_allclose(got, reference, rtol=1e-15, atol=0.0)  # 3 terms in another order
+
+
+@pytest.mark.parametrize(
+    "shape", [(1, 1, 1), (9, 10, 11), (1, 7, 6), (2, 1, 13), (40, 3, 250), (np.int64(5), np.int32(17), 2)]
+)
+def test_hull_candidates_bytes_bound_the_kernels_tables(shape):
+    """The bytes morphology checks before hull_candidates: the padded copy, a byte a voxel, and 8 bytes a
+    line of the largest plane of lines along a grid direction. A line along d is its point where the
+    coordinate of d's first non-zero component (the pivot p) is 0; of the doubled indices 0 .. t of the
+    padded box, the other two coordinates c - c_p d span t_a + 1 + t_p values where d moves along
+    that axis, t_a + 1 where it does not: the kernel's table has as many lines as the largest of the
+    13 directions' planes."""
+    top = [2 * (int(n) + 1) for n in shape]
+    steps = (-1, 0, 1)
+    directions = [(dz, dy, dx) for dz in (0, 1) for dy in steps for dx in steps if (dz, dy, dx) > (0, 0, 0)]
+    assert len(directions) == 13
+    needed = 0
+    for d in directions:
+        pivot = next(a for a in range(3) if d[a])
+        spans = [top[a] + 1 + top[pivot] * (d[a] != 0) for a in range(3) if a != pivot]
+        needed = max(needed, spans[0] * spans[1])
+    padded = int(np.prod([int(n) + 2 for n in shape]))
+    assert hull_candidates_bytes(shape) == padded + 8 * needed
