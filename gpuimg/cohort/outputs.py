@@ -183,10 +183,14 @@ def write_parquet(path: Path, rows: list[dict], columns: list[str], *, text: tup
 
 def _arrow_column(values: list, *, text: bool):
     """``values`` (texts, or numbers; None for a missing value) as an Arrow array of strings or float64,
-    the Arrow array ``pyarrow.array(values, type)`` makes, built from its buffers: ``pyarrow.array`` of a
-    list imports pandas to ask whether it is one of pandas' (0.5-1.4 s of a one-run process here)."""
+    the Arrow array ``pyarrow.array(values, type)`` makes. Built from its buffers where the values are
+    str (text) or float and ints float64 holds exactly (numbers), as a study's row has them:
+    ``pyarrow.array`` of a list imports pandas to ask whether it is one of pandas' (0.5-1.4 s of a one-run
+    process here). Other values go to ``pyarrow.array``, which converts or refuses them."""
     import pyarrow as pa
 
+    if not all(value is None or _arrow_ready(value, text) for value in values):
+        return pa.array(values, pa.string() if text else pa.float64())
     n = len(values)
     valid = np.fromiter((value is not None for value in values), bool, n)
     if text:
@@ -200,6 +204,14 @@ def _arrow_column(values: list, *, text: bool):
     nulls = n - int(np.count_nonzero(valid))
     bitmap = pa.py_buffer(np.packbits(valid, bitorder="little")) if nulls else None
     return pa.Array.from_buffers(kind, n, [bitmap, *buffers], null_count=nulls)
+
+
+def _arrow_ready(value, text: bool) -> bool:
+    """Whether :func:`_arrow_column` builds ``value``'s Arrow value itself: a str in a text column; a float
+    (NumPy's float64 too), or an int within +-2**53 (exact in float64), in a number column."""
+    if text:
+        return type(value) is str
+    return isinstance(value, float) or (type(value) is int and -(2**53) <= value <= 2**53)
 
 
 def write_npz(path: Path, arrays: dict, *, durable: bool = True) -> None:

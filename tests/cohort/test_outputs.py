@@ -4,6 +4,7 @@ against csv.DictWriter."""
 import csv
 import os
 
+import numpy as np
 import pytest
 
 from gpuimg.cohort import outputs
@@ -178,3 +179,39 @@ def test_write_parquet_is_what_pyarrow_array_makes(tmp_path, n):
     )
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
+
+
+@pytest.mark.parametrize(
+    "values, text",
+    [
+        (["1.5", 2.0], False),
+        ([2**53 + 1, 1.0], False),
+        ([-(2**53), 2**53, None], False),
+        ([True, 1.0], False),
+        ([np.int64(3), 1.0], False),
+        (["a", 3], True),
+        (["a", b"b"], True),
+        (["a", True], True),
+    ],
+)
+def test_write_parquet_values_it_does_not_build_are_pyarrows(tmp_path, values, text):
+    """A value other than a str (text) or a float or an int float64 holds exactly (numbers) is what
+    pyarrow.array makes of it: the same column, or the same error."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from gpuimg.cohort.outputs import write_parquet
+
+    kind = pa.string() if text else pa.float64()
+    rows, written = [{"x": v} for v in values], ("x",) if text else ()
+    try:
+        reference = pa.array(values, type=kind)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError) as error:
+        with pytest.raises(type(error)):
+            write_parquet(
+                tmp_path / "t.parquet", [{"x": v} for v in values], ["x"], text=("x",) if text else ()
+            )
+        return
+    write_parquet(tmp_path / "t.parquet", rows, ["x"], text=written)
+    column = pq.read_table(tmp_path / "t.parquet").column("x")
+    assert column.type == kind and repr(column.to_pylist()) == repr(reference.to_pylist())
