@@ -119,7 +119,8 @@ def test_a_nrrd_whose_spacings_are_no_spacing_is_refused_naming_them(tmp_path, s
     [
         [1.25, 1.25, 2.0],
         [-0.7, 0.3, -5.0],
-        [1e-151, 1.0, 1e149],  # squared lengths near the range the plain path takes
+        [1.1e-150, 1.0, 9e149],  # squared lengths just within the range the plain path takes
+        [1e-151, 1.0, 1e149],  # one just below it: left to the general path
         [1e-160, 1.0, 1.0],  # a squared length that is subnormal: left to the general path
         [1e-170, 1.0, 1.0],  # one that underflows to 0: refused
         [1e160, 1.0, 1.0],  # one that overflows: refused
