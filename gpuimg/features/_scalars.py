@@ -30,7 +30,8 @@ _COLLECTING: ContextVar[dict[str, str] | None] = ContextVar("_COLLECTING", defau
 #: checks of attributes and classes (:func:`_to_host`: some 40 values a demo study, 8 -> 5 us).
 _HOST_SCALARS = frozenset({float, int, np.float64, np.int64})
 _HOST_TYPES = _HOST_SCALARS | {np.ndarray}
-_HOST_ARRAYS = (np.ndarray, np.generic)
+#: NumPy's arrays and scalars: on the host whatever their dtype.
+_HOST_NUMPY = (np.ndarray, np.generic)
 
 #: The most names shown for one reason in a warning; the rest are counted ("and 40 more").
 _SHOWN = 8
@@ -81,7 +82,7 @@ def _to_host(parts: list) -> list:
         (
             p
             for p in parts
-            if type(p) not in _HOST_TYPES and hasattr(p, "shape") and not isinstance(p, _HOST_ARRAYS)
+            if type(p) not in _HOST_TYPES and hasattr(p, "shape") and not isinstance(p, _HOST_NUMPY)
         ),
         None,
     )

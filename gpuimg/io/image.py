@@ -145,14 +145,15 @@ def read_image(path: str | os.PathLike, *, device: str = "auto") -> Volume:
         raise GeometryError(f"{path}: {exc} Resample the image onto an orthogonal grid first.") from exc
 
 
-def _steps(matrix: np.ndarray) -> tuple:
+def _steps(matrix: np.ndarray) -> tuple[tuple[float, float, float] | np.ndarray, np.ndarray]:
     """The spacing (z, y, x) [mm] and direction (columns z, y, x) of a reader's LPS ``matrix`` (columns:
     the steps along i, j, k [mm]): the steps' lengths as np.linalg.norm computes them (the square root
     of each column's sum of squares, the rows summed in order), and each column over its length.
 
     A float64 3x3 matrix of positive finite lengths is worked out on Python floats, the same IEEE
     operations in the same order as NumPy's below (bit for bit), without its calls on tiny arrays (4 of a
-    mask's read's us); any other (a length 0, overflowing or NaN, with NumPy's warnings) by NumPy.
+    mask's read's us); any other (a length 0, overflowing or NaN, with NumPy's warnings) by NumPy. The
+    spacing is a tuple of 3 floats on the first path, a NumPy array on the second: a Volume takes either.
     """
     if matrix.dtype == np.float64 and matrix.shape == (3, 3):
         (a, b, c), (d, e, f), (g, h, i) = matrix.tolist()
