@@ -242,14 +242,23 @@ def _percentile_neighbours(n: int) -> tuple[np.ndarray, np.ndarray]:
     return below, weights
 
 
+def _power(value: float, exponent: float) -> float:
+    """``value ** exponent``, infinite where it overflows: a Python float's power raises OverflowError
+    there (a variance of 1e300, of intensities near 1e150), where NumPy's float64 gives inf."""
+    try:
+        return value**exponent
+    except OverflowError:
+        return math.inf
+
+
 def _statistics(s, prefix: str) -> dict[str, float]:
     """The 16 shared statistics, keyed ``{prefix}_{name}``, from the host values of :func:`_moments`."""
     var = s["m2"]
     out = {
         "mean": s["mean"],
         "var": var,
-        "skew": s["m3"] / var**1.5 if var > 0 else 0.0,
-        "kurt": s["m4"] / var**2 - 3.0 if var > 0 else 0.0,
+        "skew": s["m3"] / _power(var, 1.5) if var > 0 else 0.0,
+        "kurt": s["m4"] / _power(var, 2) - 3.0 if var > 0 else 0.0,
         "median": s["median"],
         "min": s["min"],
         "p10": s["p10"],
